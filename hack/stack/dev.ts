@@ -1,0 +1,108 @@
+// `make dev-up` / `make dev-down` / `make dev-status`: the long-lived local stack in .dev/.
+// Usage: tsx hack/stack/dev.ts up|down|status
+import { execFileSync } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { isListening } from './ports.js';
+import { readEnvFile, startStack, writeEnvFile } from './stack.js';
+import { repoRoot, toolPath } from './tools.js';
+
+const dir = process.env.JETSCALE_DEV_DIR ?? path.join(repoRoot, '.dev');
+const envFile = path.join(dir, 'env');
+const say = (line: string): void => console.error(`[dev] ${line}`);
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function up(): Promise<void> {
+  if (existsSync(envFile)) {
+    const env = readEnvFile(envFile);
+    if (alive(Number(env.JETSCALE_NATS_PID))) {
+      say(`already up (env file ${envFile}); \`make dev-down\` stops it`);
+      return;
+    }
+    say('found a stale stack; cleaning it up first');
+    await down();
+  }
+  const natsPort = (await isListening(4222)) ? undefined : 4222;
+  const natsMonitorPort = (await isListening(8222)) ? undefined : 8222;
+  if (natsPort === undefined) say('port 4222 is in use; nats-server gets a free port instead');
+  if (natsMonitorPort === undefined) say('port 8222 is in use; the NATS monitor gets a free port instead');
+  const started = Date.now();
+  const stack = await startStack({ dir, clusterName: 'jetscale-dev', detached: true, natsPort, natsMonitorPort, progress: say });
+  writeEnvFile(envFile, stack.env);
+  const nodes = execFileSync(toolPath('kubectl'), ['get', 'nodes', '--kubeconfig', stack.env.KUBECONFIG], { encoding: 'utf8' });
+  console.log(nodes.trimEnd());
+  console.log(`
+jetscale dev stack is up (${((Date.now() - started) / 1000).toFixed(1)} s)
+  NATS:        ${stack.env.JETSCALE_NATS_URL} (monitoring ${stack.env.JETSCALE_NATS_MONITOR_URL})
+  kubeconfig:  ${stack.env.KUBECONFIG}
+  env file:    ${envFile}
+
+Use it:
+  export KUBECONFIG=${stack.env.KUBECONFIG}
+  kubectl get nodes                 # or .tools/bin/kubectl
+  set -a; source ${envFile}; set +a # NATS URL and KUBECONFIG for the operator and workloads
+  JETSCALE_TEST_ENV=${envFile} make test-integration   # integration tests reuse this stack
+Stop it: make dev-down`);
+}
+
+async function down(): Promise<void> {
+  if (!existsSync(envFile)) {
+    say(`nothing to stop (no ${envFile})`);
+    return;
+  }
+  const env = readEnvFile(envFile);
+  try {
+    execFileSync(toolPath('kwokctl'), ['delete', 'cluster', '--name', env.JETSCALE_CLUSTER_NAME, '--kubeconfig', env.KUBECONFIG], {
+      env: { ...process.env, KWOK_WORKDIR: path.join(env.JETSCALE_STACK_DIR, 'kwok') },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    say(`deleted cluster ${env.JETSCALE_CLUSTER_NAME}`);
+  } catch (err) {
+    say(`kwokctl delete cluster failed: ${String(err)}`);
+  }
+  const pid = Number(env.JETSCALE_NATS_PID);
+  if (pid > 0 && alive(pid)) {
+    process.kill(pid, 'SIGTERM');
+    for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+    if (alive(pid)) process.kill(pid, 'SIGKILL');
+    say(`stopped nats-server (pid ${pid})`);
+  }
+  rmSync(dir, { recursive: true, force: true });
+  say('dev stack is down');
+}
+
+function status(): void {
+  if (!existsSync(envFile)) {
+    console.log('dev stack: down');
+    return;
+  }
+  const env = readEnvFile(envFile);
+  console.log(`dev stack: nats-server ${alive(Number(env.JETSCALE_NATS_PID)) ? 'running' : 'NOT running'} at ${env.JETSCALE_NATS_URL}`);
+  try {
+    console.log(execFileSync(toolPath('kubectl'), ['get', 'nodes', '--kubeconfig', env.KUBECONFIG], { encoding: 'utf8' }));
+  } catch {
+    console.log('cluster: API server not answering');
+  }
+}
+
+const command = process.argv[2];
+const commands: Record<string, () => Promise<void> | void> = { up, down, status };
+const fn = command ? commands[command] : undefined;
+if (!fn) {
+  console.error('usage: tsx hack/stack/dev.ts up|down|status');
+  process.exit(2);
+}
+try {
+  await fn();
+} catch (err) {
+  console.error(`[dev] ${command} failed: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+}

@@ -1,0 +1,88 @@
+// Starts and stops a real JetStream-enabled nats-server (the pinned build) on 127.0.0.1 for tests,
+// benchmarks and the dev stack. A server can be stopped and started again on the same ports and
+// store, which is how tests simulate a NATS restart.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, openSync, closeSync } from 'node:fs';
+import path from 'node:path';
+import { assertPortFree, freePort, waitFor } from './ports.js';
+import { toolPath } from './tools.js';
+
+export interface NatsServerOptions {
+  /** Directory for the JetStream file store and the log. */
+  dir: string;
+  port?: number;
+  monitorPort?: number;
+  /** Run detached (survives this process) — used by `make dev-up`. */
+  detached?: boolean;
+}
+
+export interface NatsServer {
+  url: string;
+  monitorUrl: string;
+  port: number;
+  monitorPort: number;
+  dir: string;
+  pid(): number | undefined;
+  /** SIGTERM (or SIGKILL with hard) and wait for exit. */
+  stop(opts?: { hard?: boolean }): Promise<void>;
+  /** Start again on the same ports and store. */
+  start(): Promise<void>;
+}
+
+export async function startNatsServer(options: NatsServerOptions): Promise<NatsServer> {
+  const port = options.port ?? (await freePort());
+  const monitorPort = options.monitorPort ?? (await freePort());
+  const storeDir = path.join(options.dir, 'jetstream');
+  mkdirSync(storeDir, { recursive: true });
+  const logFile = path.join(options.dir, 'nats-server.log');
+  let child: ChildProcess | undefined;
+
+  const monitorUrl = `http://127.0.0.1:${monitorPort}`;
+  const start = async (): Promise<void> => {
+    await assertPortFree(port, 'nats-server client port');
+    await assertPortFree(monitorPort, 'nats-server monitoring port');
+    const log = openSync(logFile, 'a');
+    child = spawn(
+      toolPath('nats-server'),
+      ['--jetstream', '--store_dir', storeDir, '--addr', '127.0.0.1', '--port', String(port), '--http_port', String(monitorPort), '--server_name', `jetscale-${port}`],
+      { stdio: ['ignore', log, log], detached: options.detached ?? false },
+    );
+    closeSync(log);
+    if (options.detached) child.unref();
+    const exited = new Promise<never>((_, reject) =>
+      child?.once('exit', (code) => reject(new Error(`nats-server exited with code ${code}; see ${logFile}`))),
+    );
+    exited.catch(() => undefined);
+    await Promise.race([
+      waitFor(
+        `nats-server JetStream on 127.0.0.1:${port}`,
+        async () => {
+          const res = await fetch(`${monitorUrl}/healthz?js-enabled-only=true`);
+          return res.ok ? true : undefined;
+        },
+        15_000,
+      ),
+      exited,
+    ]);
+  };
+
+  const stop = async (opts?: { hard?: boolean }): Promise<void> => {
+    const proc = child;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    const done = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+    proc.kill(opts?.hard ? 'SIGKILL' : 'SIGTERM');
+    await done;
+  };
+
+  await start();
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    monitorUrl,
+    port,
+    monitorPort,
+    dir: options.dir,
+    pid: () => child?.pid,
+    stop,
+    start,
+  };
+}

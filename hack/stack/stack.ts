@@ -1,0 +1,109 @@
+// The local stack jetscale's tests, benchmarks and demo run on: one JetStream nats-server and one
+// kwok-backed Kubernetes control plane, described to everything else by an env file
+// (KEY=value lines, shell-sourceable) so test processes, the operator and the harness agree.
+import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { createCluster, type Cluster } from './cluster.js';
+import { startNatsServer, type NatsServer } from './nats-server.js';
+
+export interface StackEnv {
+  JETSCALE_NATS_URL: string;
+  JETSCALE_NATS_MONITOR_URL: string;
+  KUBECONFIG: string;
+  /** Where the stack keeps its state and logs. */
+  JETSCALE_STACK_DIR: string;
+  /** The pid of the nats-server process (for restart drills and `dev-down`). */
+  JETSCALE_NATS_PID: string;
+  JETSCALE_CLUSTER_NAME: string;
+}
+
+export interface StartedStack {
+  env: StackEnv;
+  nats: NatsServer;
+  cluster: Cluster;
+  stop(): Promise<void>;
+}
+
+export interface StackOptions {
+  dir: string;
+  clusterName: string;
+  detached?: boolean;
+  natsPort?: number;
+  natsMonitorPort?: number;
+  nodes?: number;
+  progress?: (line: string) => void;
+}
+
+export async function startStack(options: StackOptions): Promise<StartedStack> {
+  const say = options.progress ?? (() => undefined);
+  mkdirSync(options.dir, { recursive: true });
+  say('starting nats-server with JetStream…');
+  const nats = await startNatsServer({
+    dir: path.join(options.dir, 'nats'),
+    port: options.natsPort,
+    monitorPort: options.natsMonitorPort,
+    detached: options.detached,
+  });
+  say(`nats-server ready at ${nats.url} (monitoring ${nats.monitorUrl})`);
+  let cluster: Cluster;
+  try {
+    cluster = await createCluster({
+      name: options.clusterName,
+      workdir: path.join(options.dir, 'kwok'),
+      kubeconfig: path.join(options.dir, 'kubeconfig'),
+      nodes: options.nodes,
+      progress: say,
+    });
+  } catch (err) {
+    await nats.stop();
+    throw err;
+  }
+  const env: StackEnv = {
+    JETSCALE_NATS_URL: nats.url,
+    JETSCALE_NATS_MONITOR_URL: nats.monitorUrl,
+    KUBECONFIG: cluster.kubeconfig,
+    JETSCALE_STACK_DIR: options.dir,
+    JETSCALE_NATS_PID: String(nats.pid() ?? ''),
+    JETSCALE_CLUSTER_NAME: cluster.name,
+  };
+  return {
+    env,
+    nats,
+    cluster,
+    stop: async () => {
+      await cluster.delete();
+      await nats.stop();
+    },
+  };
+}
+
+export function writeEnvFile(file: string, env: StackEnv): void {
+  const lines = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+  writeFileSync(file, `# Written by jetscale's local stack. Use: set -a; source ${file}; set +a\n${lines.join('\n')}\n`);
+}
+
+const envKeys: Array<keyof StackEnv> = [
+  'JETSCALE_NATS_URL',
+  'JETSCALE_NATS_MONITOR_URL',
+  'KUBECONFIG',
+  'JETSCALE_STACK_DIR',
+  'JETSCALE_NATS_PID',
+  'JETSCALE_CLUSTER_NAME',
+];
+
+/** Reads an env file written by writeEnvFile; throws naming the missing key. */
+export function readEnvFile(file: string): StackEnv {
+  if (!existsSync(file)) throw new Error(`stack env file ${file} does not exist: run \`make dev-up\` first`);
+  const values: Record<string, string> = {};
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const m = /^([A-Z_]+)=(.*)$/.exec(line);
+    if (m?.[1] !== undefined && m[2] !== undefined) values[m[1]] = m[2];
+  }
+  const env: Partial<StackEnv> = {};
+  for (const key of envKeys) {
+    const value = values[key];
+    if (value === undefined) throw new Error(`stack env file ${file} lacks ${key}: recreate it with \`make dev-up\``);
+    env[key] = value;
+  }
+  return env as StackEnv;
+}

@@ -1,0 +1,48 @@
+// Where the pinned tools built by hack/tools.sh live, and a clear error when one is missing.
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root, found from this file whether it runs from source or from dist/. */
+export const repoRoot = ((): string => {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'hack', 'versions.env'))) {
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error('cannot find the jetscale repository root (hack/versions.env)');
+    dir = parent;
+  }
+  return dir;
+})();
+
+export const toolsBin = process.env.JETSCALE_TOOLS_BIN ?? path.join(repoRoot, '.tools', 'bin');
+
+export type ToolName =
+  | 'nats-server'
+  | 'etcd'
+  | 'kube-apiserver'
+  | 'kube-controller-manager'
+  | 'kube-scheduler'
+  | 'kubectl'
+  | 'kwok'
+  | 'kwokctl'
+  | 'helm';
+
+/** Absolute path of a pinned tool; throws with the command that builds it when it is absent. */
+export function toolPath(name: ToolName): string {
+  const p = path.join(toolsBin, name);
+  if (!existsSync(p)) {
+    throw new Error(`${name} is not built: run \`make tools\` (hack/tools.sh) to build it into ${toolsBin}`);
+  }
+  return p;
+}
+
+/** The pinned versions from hack/versions.env (the one place they are written). */
+export function pinnedVersions(): Record<string, string> {
+  const text = readFileSync(path.join(repoRoot, 'hack', 'versions.env'), 'utf8');
+  const out: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const m = /^([A-Z_]+)=(\S+)/.exec(line);
+    if (m?.[1] && m[2]) out[m[1]] = m[2];
+  }
+  return out;
+}

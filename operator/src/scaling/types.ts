@@ -1,0 +1,113 @@
+// The contract between jetscale's pure scaling core and everything around it (the controller,
+// the simulator, the benchmark). Nothing here does I/O or reads a clock: time arrives as `now`
+// (epoch milliseconds) and all state the policy needs between ticks travels in `ScalingHistory`.
+
+/** One HPA-style step policy: at most `value` pods (or percent of current) per `periodSeconds`. */
+export interface StepPolicy {
+  type: 'Pods' | 'Percent';
+  value: number;
+  periodSeconds: number;
+}
+
+export interface ScalingRules {
+  /** Recommendations inside this window are considered (max for scale-down, min for scale-up). */
+  stabilizationWindowSeconds: number;
+  policies: StepPolicy[];
+  /** Max: the policy allowing the largest change wins; Min: the smallest; Disabled: never. */
+  selectPolicy: 'Max' | 'Min' | 'Disabled';
+}
+
+export interface PredictiveSpec {
+  enabled: boolean;
+  /** How far ahead to forecast: about the time a new replica needs to start consuming. */
+  horizonSeconds: number;
+  /** Length of a season (e.g. 86400 for daily traffic); omitted = trend only. */
+  seasonalitySeconds?: number;
+  /** Relative forecast error above which the forecast is ignored (0..1). */
+  maxRelativeError: number;
+}
+
+/** The scaling part of an EventConsumer spec, normalized (defaults applied, durations in seconds). */
+export interface ScalingSpec {
+  minReplicas: number;
+  maxReplicas: number;
+  /** Messages (pending + awaiting ack) one replica should hold: KEDA's lagThreshold. */
+  backlogPerReplica: number;
+  /** Leave zero replicas only when the backlog is strictly above this. */
+  activationBacklog: number;
+  /** Once rates are known: size so that the current backlog drains within this many seconds. */
+  drainWithinSeconds: number;
+  scaleUp: ScalingRules;
+  scaleDown: ScalingRules;
+  /** Seconds with nothing pending and nothing awaiting ack before the last step to zero. */
+  cooldownPeriodSeconds: number;
+  predictive: PredictiveSpec;
+}
+
+/** One reading of a JetStream consumer, as the backlog source returns it. */
+export interface BacklogSample {
+  /** Epoch ms when the reading was taken. */
+  at: number;
+  /** num_pending: matching messages not yet delivered. */
+  pending: number;
+  /** num_ack_pending: delivered, not yet acknowledged (includes those awaiting redelivery). */
+  ackPending: number;
+  /** num_redelivered: messages currently delivered more than once. */
+  redelivered: number;
+  /** num_waiting: parked pull requests (idle consumers). */
+  waiting: number;
+  /** delivered.consumer_seq: deliveries so far (monotonic while the consumer lives). */
+  deliveredConsumerSeq: number;
+  /** ack_floor.consumer_seq. */
+  ackFloorConsumerSeq: number;
+  /** The consumer's max_ack_pending (-1 = unlimited). */
+  maxAckPending: number;
+}
+
+/** What the policy remembers between ticks. Start from `emptyHistory()`; store what `decide` returns. */
+export interface ScalingHistory {
+  /** Recent unclamped recommendations, for the stabilization windows. */
+  recommendations: Array<{ at: number; replicas: number }>;
+  /** Applied scale changes, for the step policies' periods. */
+  scaleEvents: Array<{ at: number; from: number; to: number }>;
+  /** Recent backlog samples, for rate estimation and forecasting (bounded). */
+  samples: BacklogSample[];
+  /** Last time the backlog was above zero (pending or awaiting ack). */
+  lastActiveAt?: number;
+  /** Forecasting state (owned by the forecaster; opaque to callers). */
+  forecast?: unknown;
+}
+
+export interface Rates {
+  /** Messages arriving per second (EWMA), undefined until two samples exist. */
+  arrivalPerSecond?: number;
+  /** Messages completed per second across all replicas. */
+  processingPerSecond?: number;
+  /** Estimated capacity of one replica (measured while replicas were busy). */
+  perReplicaPerSecond?: number;
+}
+
+export type ScalingLimit = 'MaxReplicas' | 'MinReplicas' | 'MaxAckPending' | 'StepPolicy' | 'Stabilization';
+
+export interface ScalingDecision {
+  desiredReplicas: number;
+  /** Replicas the raw signal asked for before stabilization, policies and bounds. */
+  recommendedReplicas: number;
+  /** True when the backlog is above activationBacklog (or messages await ack). */
+  active: boolean;
+  /** Why desiredReplicas differs from recommendedReplicas, if it does. */
+  limitedBy?: ScalingLimit;
+  /** One sentence a user can read in an Event: what was seen and what was decided. */
+  reason: string;
+  rates: Rates;
+  forecast?: { arrivalPerSecond: number; relativeError: number; used: boolean };
+  history: ScalingHistory;
+}
+
+export interface ScalingInput {
+  spec: ScalingSpec;
+  sample: BacklogSample;
+  currentReplicas: number;
+  history: ScalingHistory;
+  now: number;
+}
