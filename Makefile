@@ -45,3 +45,15 @@ dev-down: deps ## Stop everything dev-up started
 	npx tsx hack/stack/dev.ts down
 dev-status: deps ## Is the dev stack up?
 	npx tsx hack/stack/dev.ts status
+
+# --- packaging: kind demo, Helm deploy (charts/, manifests/, hack/kind/) ---
+.PHONY: kind-up kind-down deploy sync-crds
+kind-up: ## Create a kind cluster with NATS, Prometheus/Grafana, jetscale and the demo (needs docker, kind, kubectl, helm, k6)
+	bash hack/kind/up.sh
+kind-down: ## Delete the kind cluster kind-up created
+	bash hack/kind/down.sh
+JETSCALE_NAMESPACE ?= jetscale-system
+deploy: ## helm upgrade --install the operator (charts/jetscale) into the current kubectl context; HELM_ARGS adds flags
+	helm upgrade --install jetscale charts/jetscale --namespace $(JETSCALE_NAMESPACE) --create-namespace --wait $(HELM_ARGS)
+sync-crds: ## Copy manifests/crd/*.yaml into charts/jetscale/crds/ (test/packaging fails while they differ)
+	cp manifests/crd/*.yaml charts/jetscale/crds/
