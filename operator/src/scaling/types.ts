@@ -42,6 +42,12 @@ export interface ScalingSpec {
   /** Seconds with nothing pending and nothing awaiting ack before the last step to zero. */
   cooldownPeriodSeconds: number;
   predictive: PredictiveSpec;
+  /**
+   * Messages one replica holds at once (its pull batch or handler concurrency). Optional: when
+   * omitted the policy uses what it measured (awaiting-ack per ready replica while messages were
+   * waiting), else 1. Only used to cap replicas at what max_ack_pending lets work in parallel.
+   */
+  inFlightPerReplica?: number;
 }
 
 /** One reading of a JetStream consumer, as the backlog source returns it. */
@@ -74,6 +80,8 @@ export interface ScalingHistory {
   samples: BacklogSample[];
   /** Last time the backlog was above zero (pending or awaiting ack). */
   lastActiveAt?: number;
+  /** Rate estimation state (owned by rates.ts; opaque to callers). */
+  rates?: unknown;
   /** Forecasting state (owned by the forecaster; opaque to callers). */
   forecast?: unknown;
 }
@@ -85,6 +93,8 @@ export interface Rates {
   processingPerSecond?: number;
   /** Estimated capacity of one replica (measured while replicas were busy). */
   perReplicaPerSecond?: number;
+  /** Messages one ready replica held awaiting ack while work was waiting (measured). */
+  inFlightPerReplica?: number;
 }
 
 export type ScalingLimit = 'MaxReplicas' | 'MinReplicas' | 'MaxAckPending' | 'StepPolicy' | 'Stabilization';
@@ -107,7 +117,13 @@ export interface ScalingDecision {
 export interface ScalingInput {
   spec: ScalingSpec;
   sample: BacklogSample;
+  /** The scale target's spec.replicas (what was last asked for). */
   currentReplicas: number;
+  /**
+   * Replicas ready to consume (Deployment status.readyReplicas). Optional; defaults to
+   * currentReplicas. Used so pods still starting do not dilute the per-replica capacity estimate.
+   */
+  readyReplicas?: number;
   history: ScalingHistory;
   now: number;
 }

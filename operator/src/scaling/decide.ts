@@ -1,0 +1,227 @@
+// jetscale's scaling policy: one pure function from (spec, consumer reading, replicas, history, now)
+// to a decision. The operator's controller and the simulator call exactly this.
+//
+// 1. Backlog term (KEDA-compatible): ceil((pending + ackPending) / backlogPerReplica), left at the
+//    current count when within the HPA's 10 % tolerance. This term is a floor: jetscale never asks
+//    for fewer replicas than the backlog needs.
+// 2. Rate term (once rates are known): replicas to keep up with the arrival rate (with headroom)
+//    and drain what is pending within drainWithinSeconds, at the per-replica capacity measured while
+//    replicas were busy. In predictive mode the arrival rate is the forecast `horizonSeconds` ahead,
+//    when the forecaster's track record allows it.
+// 3. HPA behaviour: stabilization windows, then step policies (behavior.ts), then bounds:
+//    [minReplicas, min(maxReplicas, what max_ack_pending lets work in parallel)].
+// 4. Zero: leave zero as soon as the backlog exceeds activationBacklog; go to zero only when nothing
+//    has been pending or awaiting ack for cooldownPeriodSeconds (and minReplicas is 0).
+//
+// History limits: recommendations older than the longer stabilization window are dropped (and at
+// most MAX_RECOMMENDATIONS kept), scale events older than the longest policy period are dropped (at
+// most MAX_SCALE_EVENTS), and the last MAX_SAMPLES readings are kept. Rates and forecast state are
+// constant-size. `decide` assumes the controller applies what it decides: a scale change is recorded
+// as a scale event. If the scale request fails, keep the previous history instead of the returned one.
+
+import { scaleDownLimit, scaleUpLimit, stabilize } from './behavior.js';
+import { asForecastState, forecastArrival, observeArrival } from './forecast.js';
+import type { ForecastResult, ForecastState } from './forecast.js';
+import { asRateState, observeRates, ratesOf } from './rates.js';
+import type { ScalingDecision, ScalingHistory, ScalingInput, ScalingLimit } from './types.js';
+
+/** HPA tolerance: no change while the needed/provided ratio is within 10 % of 1. */
+export const TOLERANCE = 0.1;
+/**
+ * Size for this much more than the arrival rate: near 100 % utilisation any burst queues up, and
+ * per-replica capacity is itself an estimate.
+ */
+export const RATE_HEADROOM = 1.15;
+export const MAX_RECOMMENDATIONS = 1024;
+export const MAX_SCALE_EVENTS = 256;
+export const MAX_SAMPLES = 32;
+
+export function emptyHistory(): ScalingHistory {
+  return { recommendations: [], scaleEvents: [], samples: [] };
+}
+
+function wholeNonNegative(n: number): number {
+  return Number.isFinite(n) && n > 0 ? Math.floor(n) : 0;
+}
+
+function fmt(n: number): string {
+  if (!Number.isFinite(n)) return String(n);
+  return Math.abs(n) >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(n % 1 === 0 ? 0 : 1);
+}
+
+/** Replicas needed for `needed` units of work at `perReplica` each, honouring the tolerance. */
+function withTolerance(needed: number, perReplica: number, currentReplicas: number): number {
+  if (currentReplicas > 0) {
+    const ratio = needed / (currentReplicas * perReplica);
+    if (Math.abs(1 - ratio) <= TOLERANCE) return currentReplicas;
+  }
+  return Math.ceil(needed / perReplica);
+}
+
+export function decide(input: ScalingInput): ScalingDecision {
+  const { spec, sample, now, history } = input;
+  const current = wholeNonNegative(input.currentReplicas);
+  const ready = wholeNonNegative(input.readyReplicas ?? input.currentReplicas);
+  const pending = Math.max(0, sample.pending);
+  const ackPending = Math.max(0, sample.ackPending);
+  const backlog = pending + ackPending;
+  const maxReplicas = Math.max(1, wholeNonNegative(spec.maxReplicas));
+  const minReplicas = Math.min(wholeNonNegative(spec.minReplicas), maxReplicas);
+  const backlogPerReplica = spec.backlogPerReplica > 0 ? spec.backlogPerReplica : 1;
+
+  // Rates and forecast.
+  const previousRates = asRateState(history.rates);
+  const rateState = observeRates(previousRates, sample, ready);
+  const rates = ratesOf(rateState);
+  let forecastState: ForecastState | undefined;
+  let forecast: ForecastResult | undefined;
+  if (spec.predictive.enabled) {
+    forecastState = asForecastState(history.forecast);
+    const interval = rateState.lastIntervalArrivalPerSecond;
+    if (rateState !== previousRates && rateState.resetAt === undefined && interval !== undefined) {
+      forecastState = observeArrival(forecastState, spec.predictive, sample.at, interval);
+    }
+    if (forecastState !== undefined) forecast = forecastArrival(forecastState, spec.predictive);
+  }
+
+  // Activity: anything pending or awaiting ack keeps the consumer awake.
+  const active = backlog > spec.activationBacklog || ackPending > 0;
+  const lastActiveAt = backlog > 0 ? now : (history.lastActiveAt ?? now);
+
+  // Raw recommendation: backlog term as a floor, rate term on top once capacity is known.
+  const backlogReplicas = withTolerance(backlog, backlogPerReplica, current);
+  let rateReplicas: number | undefined;
+  let rateText = '';
+  const perReplica = rates.perReplicaPerSecond;
+  const forecastUsed = forecast?.usable === true;
+  const arrival = forecastUsed && forecast !== undefined ? forecast.arrivalPerSecond : rates.arrivalPerSecond;
+  if (arrival !== undefined && perReplica !== undefined && perReplica > 0) {
+    const neededPerSecond = arrival * RATE_HEADROOM + pending / spec.drainWithinSeconds;
+    rateReplicas = withTolerance(neededPerSecond, perReplica, current);
+    const source = forecastUsed
+      ? `forecast ${fmt(arrival)}/s in ${spec.predictive.horizonSeconds}s`
+      : `${fmt(arrival)}/s arriving`;
+    rateText = `${source} at ${fmt(perReplica)}/s per replica, draining ${fmt(pending)} pending within ${spec.drainWithinSeconds}s needs ${rateReplicas}`;
+  }
+  const recommended = Math.max(backlogReplicas, rateReplicas ?? 0);
+  const drivenBy =
+    rateReplicas !== undefined && rateReplicas >= backlogReplicas
+      ? rateText
+      : `backlog at ${fmt(backlogPerReplica)} per replica needs ${backlogReplicas}`;
+
+  // What max_ack_pending lets work in parallel: each replica holds `inFlight` messages, so more
+  // than ceil(maxAckPending / inFlight) replicas would only wait for acks to free slots.
+  const inFlight = spec.inFlightPerReplica ?? rates.inFlightPerReplica ?? 1;
+  const parallelismCap =
+    sample.maxAckPending > 0
+      ? Math.max(1, Math.ceil(sample.maxAckPending / Math.max(inFlight, 1e-9)))
+      : Infinity;
+  const upper = Math.min(maxReplicas, parallelismCap);
+
+  // Lower bound: minReplicas, except that 0 is only reachable after the cooldown and is left on
+  // activation.
+  const idleSeconds = (now - lastActiveAt) / 1000;
+  let lower = minReplicas;
+  let toZero = false;
+  if (minReplicas === 0) {
+    if (current === 0) lower = active ? 1 : 0;
+    else if (backlog === 0 && idleSeconds >= spec.cooldownPeriodSeconds) toZero = true;
+    else lower = 1;
+  }
+
+  const seen = `Backlog ${fmt(backlog)} (${fmt(pending)} pending, ${fmt(ackPending)} awaiting ack)`;
+  let desired: number;
+  let limitedBy: ScalingLimit | undefined;
+  let reason: string;
+  if (toZero) {
+    desired = 0;
+    reason = `Nothing pending or awaiting ack for ${fmt(idleSeconds)}s (cooldown ${spec.cooldownPeriodSeconds}s): scaling from ${current} to zero.`;
+  } else if (current === 0 && lower === 0) {
+    desired = 0;
+    reason = `${seen} is not above activationBacklog ${fmt(spec.activationBacklog)}: staying at zero.`;
+  } else {
+    const stabilized = stabilize(
+      history.recommendations,
+      now,
+      current,
+      recommended,
+      spec.scaleUp,
+      spec.scaleDown,
+    );
+    let stepped = stabilized;
+    if (stabilized > current)
+      stepped = Math.min(stabilized, scaleUpLimit(spec.scaleUp, history.scaleEvents, now, current));
+    else if (stabilized < current) {
+      stepped = Math.max(stabilized, scaleDownLimit(spec.scaleDown, history.scaleEvents, now, current));
+    }
+    desired = Math.max(lower, Math.min(upper, stepped));
+    if (desired !== stepped) {
+      if (desired < stepped) limitedBy = upper < maxReplicas ? 'MaxAckPending' : 'MaxReplicas';
+      else limitedBy = 'MinReplicas';
+    } else if (stepped !== stabilized) limitedBy = 'StepPolicy';
+    else if (stabilized !== recommended) limitedBy = 'Stabilization';
+
+    const action = desired === current ? `keeping ${desired}` : `scaling from ${current} to ${desired}`;
+    const limits: Record<ScalingLimit, string> = {
+      MaxReplicas: `capped by maxReplicas ${maxReplicas}`,
+      MinReplicas:
+        current === 0
+          ? `activating above activationBacklog ${fmt(spec.activationBacklog)}`
+          : `held at minReplicas ${minReplicas === 0 ? 1 : minReplicas}`,
+      MaxAckPending: `capped at ${upper} because max_ack_pending ${fmt(sample.maxAckPending)} allows about ${fmt(inFlight)} in flight per replica`,
+      StepPolicy: `step policy allows ${desired} now`,
+      Stabilization: `the ${stabilized > recommended ? 'scale-down' : 'scale-up'} stabilization window holds ${stabilized}`,
+    };
+    const limitText = limitedBy === undefined ? '' : ` (${limits[limitedBy]})`;
+    const forecastText =
+      forecast !== undefined && !forecastUsed && spec.predictive.enabled
+        ? `; forecast not used: ${forecast.why}`
+        : '';
+    reason = `${seen}; ${drivenBy}: ${action}${limitText}${forecastText}.`;
+  }
+
+  // History: bounded by the windows and periods that read it.
+  const scaleEventHorizon =
+    Math.max(
+      0,
+      ...spec.scaleUp.policies.map((p) => p.periodSeconds),
+      ...spec.scaleDown.policies.map((p) => p.periodSeconds),
+    ) * 1000;
+  const recommendationHorizon =
+    Math.max(spec.scaleUp.stabilizationWindowSeconds, spec.scaleDown.stabilizationWindowSeconds) * 1000;
+  const recommendations = history.recommendations.filter((r) => r.at > now - recommendationHorizon);
+  recommendations.push({ at: now, replicas: recommended });
+  if (recommendations.length > MAX_RECOMMENDATIONS)
+    recommendations.splice(0, recommendations.length - MAX_RECOMMENDATIONS);
+  const scaleEvents = history.scaleEvents.filter((e) => e.at > now - scaleEventHorizon);
+  if (desired !== current) scaleEvents.push({ at: now, from: current, to: desired });
+  if (scaleEvents.length > MAX_SCALE_EVENTS) scaleEvents.splice(0, scaleEvents.length - MAX_SCALE_EVENTS);
+  const samples = [...history.samples, sample].slice(-MAX_SAMPLES);
+
+  const nextHistory: ScalingHistory = {
+    recommendations,
+    scaleEvents,
+    samples,
+    lastActiveAt,
+    rates: rateState,
+  };
+  if (forecastState !== undefined) nextHistory.forecast = forecastState;
+
+  const decision: ScalingDecision = {
+    desiredReplicas: desired,
+    recommendedReplicas: recommended,
+    active,
+    reason,
+    rates,
+    history: nextHistory,
+  };
+  if (limitedBy !== undefined) decision.limitedBy = limitedBy;
+  if (forecast !== undefined) {
+    decision.forecast = {
+      arrivalPerSecond: forecast.arrivalPerSecond,
+      relativeError: forecast.relativeError,
+      used: forecastUsed,
+    };
+  }
+  return decision;
+}

@@ -1,0 +1,147 @@
+// Defaults for the scaling part of an EventConsumer and the helper that applies them. The CRD
+// carries the same defaults (durations as strings such as "15s"); the controller converts them to
+// seconds and hands `withScalingDefaults` whatever the user left out. Each default says why.
+
+import type { PredictiveSpec, ScalingRules, ScalingSpec, StepPolicy } from './types.js';
+
+/**
+ * Scale-up: no stabilization window, and at most 4× the replicas (or +8 pods, whichever is more)
+ * per 15 s. The HPA's own default is 2× or +4 pods, because a CPU ratio is a noisy proxy for
+ * demand; jetscale's recommendation comes from the measured arrival rate and backlog, is already
+ * capped by maxReplicas and by what max_ack_pending lets work in parallel, so it can be trusted to
+ * grow faster. A spike is met in one or two steps instead of four doublings.
+ */
+export const defaultScaleUp: ScalingRules = {
+  stabilizationWindowSeconds: 0,
+  policies: [
+    { type: 'Percent', value: 300, periodSeconds: 15 },
+    { type: 'Pods', value: 8, periodSeconds: 15 },
+  ],
+  selectPolicy: 'Max',
+};
+
+/**
+ * Scale-down: the highest recommendation of the last 60 s wins (the HPA uses 300 s; jetscale's
+ * rate-based recommendation is smooth enough that 60 s absorbs poll-to-poll noise), then at most a
+ * quarter of the replicas (or 1 pod, whichever is more) per 30 s, so a short lull does not throw
+ * away capacity that the next burst needs and replicas fall in steady steps.
+ */
+export const defaultScaleDown: ScalingRules = {
+  stabilizationWindowSeconds: 60,
+  policies: [
+    { type: 'Percent', value: 25, periodSeconds: 30 },
+    { type: 'Pods', value: 1, periodSeconds: 30 },
+  ],
+  selectPolicy: 'Max',
+};
+
+/** Predictive scaling is opt-in; the horizon is about the time a new replica takes to consume. */
+export const defaultPredictive: PredictiveSpec = {
+  enabled: false,
+  horizonSeconds: 30,
+  maxRelativeError: 0.3,
+};
+
+export const defaultScalingSpec: ScalingSpec = {
+  minReplicas: 1,
+  maxReplicas: 10,
+  // KEDA's lagThreshold default is 10; 100 suits handlers that take milliseconds per message.
+  backlogPerReplica: 100,
+  // Like KEDA's activationLagThreshold: leave zero on the first message.
+  activationBacklog: 0,
+  drainWithinSeconds: 30,
+  scaleUp: defaultScaleUp,
+  scaleDown: defaultScaleDown,
+  // Shorter than KEDA's 300 s because jetscale also requires nothing awaiting ack.
+  cooldownPeriodSeconds: 120,
+  predictive: defaultPredictive,
+};
+
+/** What a user may leave out: every field optional, one level deep for the nested objects. */
+export interface ScalingSpecInput {
+  minReplicas?: number;
+  maxReplicas?: number;
+  backlogPerReplica?: number;
+  activationBacklog?: number;
+  drainWithinSeconds?: number;
+  scaleUp?: Partial<ScalingRules>;
+  scaleDown?: Partial<ScalingRules>;
+  cooldownPeriodSeconds?: number;
+  predictive?: Partial<PredictiveSpec>;
+  inFlightPerReplica?: number;
+}
+
+function rulesWithDefaults(input: Partial<ScalingRules> | undefined, fallback: ScalingRules): ScalingRules {
+  const policies: StepPolicy[] = (input?.policies ?? fallback.policies).map((p) => ({ ...p }));
+  return {
+    stabilizationWindowSeconds: input?.stabilizationWindowSeconds ?? fallback.stabilizationWindowSeconds,
+    policies,
+    selectPolicy: input?.selectPolicy ?? fallback.selectPolicy,
+  };
+}
+
+/** Fills every omitted field from `defaultScalingSpec`; the result shares no objects with it. */
+export function withScalingDefaults(input: ScalingSpecInput = {}): ScalingSpec {
+  const d = defaultScalingSpec;
+  const spec: ScalingSpec = {
+    minReplicas: input.minReplicas ?? d.minReplicas,
+    maxReplicas: input.maxReplicas ?? d.maxReplicas,
+    backlogPerReplica: input.backlogPerReplica ?? d.backlogPerReplica,
+    activationBacklog: input.activationBacklog ?? d.activationBacklog,
+    drainWithinSeconds: input.drainWithinSeconds ?? d.drainWithinSeconds,
+    scaleUp: rulesWithDefaults(input.scaleUp, d.scaleUp),
+    scaleDown: rulesWithDefaults(input.scaleDown, d.scaleDown),
+    cooldownPeriodSeconds: input.cooldownPeriodSeconds ?? d.cooldownPeriodSeconds,
+    predictive: { ...d.predictive, ...input.predictive },
+  };
+  if (input.inFlightPerReplica !== undefined) spec.inFlightPerReplica = input.inFlightPerReplica;
+  return spec;
+}
+
+/**
+ * Problems that make a spec unusable, as messages a user can act on (empty = fine). The CRD's CEL
+ * rules should reject these first; the policy still guards itself against them.
+ */
+export function scalingSpecProblems(spec: ScalingSpec): string[] {
+  const problems: string[] = [];
+  const nonNegativeInt = (name: string, v: number): void => {
+    if (!Number.isInteger(v) || v < 0) problems.push(`${name} must be a whole number ≥ 0 (got ${v})`);
+  };
+  nonNegativeInt('minReplicas', spec.minReplicas);
+  nonNegativeInt('maxReplicas', spec.maxReplicas);
+  if (spec.maxReplicas < 1) problems.push('maxReplicas must be at least 1');
+  if (spec.minReplicas > spec.maxReplicas) {
+    problems.push(`minReplicas (${spec.minReplicas}) must not exceed maxReplicas (${spec.maxReplicas})`);
+  }
+  if (!(spec.backlogPerReplica > 0)) problems.push('backlogPerReplica must be greater than 0');
+  if (!(spec.activationBacklog >= 0)) problems.push('activationBacklog must be ≥ 0');
+  if (!(spec.drainWithinSeconds > 0)) problems.push('drainWithinSeconds must be greater than 0');
+  if (!(spec.cooldownPeriodSeconds >= 0)) problems.push('cooldownPeriodSeconds must be ≥ 0');
+  for (const [direction, rules] of [
+    ['scaleUp', spec.scaleUp],
+    ['scaleDown', spec.scaleDown],
+  ] as const) {
+    const w = rules.stabilizationWindowSeconds;
+    if (!(w >= 0 && w <= 3600)) problems.push(`${direction}.stabilizationWindowSeconds must be in [0, 3600]`);
+    if (rules.selectPolicy !== 'Disabled' && rules.policies.length === 0) {
+      problems.push(`${direction}.policies needs at least one policy unless selectPolicy is Disabled`);
+    }
+    for (const p of rules.policies) {
+      if (!(p.value > 0)) problems.push(`${direction} ${p.type} policy value must be greater than 0`);
+      if (!(p.periodSeconds > 0 && p.periodSeconds <= 1800)) {
+        problems.push(`${direction} policy periodSeconds must be in (0, 1800]`);
+      }
+    }
+  }
+  if (!(spec.predictive.horizonSeconds > 0))
+    problems.push('predictive.horizonSeconds must be greater than 0');
+  if (!(spec.predictive.maxRelativeError > 0))
+    problems.push('predictive.maxRelativeError must be greater than 0');
+  if (spec.predictive.seasonalitySeconds !== undefined && !(spec.predictive.seasonalitySeconds > 0)) {
+    problems.push('predictive.seasonalitySeconds must be greater than 0 when set');
+  }
+  if (spec.inFlightPerReplica !== undefined && !(spec.inFlightPerReplica > 0)) {
+    problems.push('inFlightPerReplica must be greater than 0 when set');
+  }
+  return problems;
+}
