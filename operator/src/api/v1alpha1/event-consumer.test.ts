@@ -1,0 +1,174 @@
+// Keeps the TypeScript schema and the CRD YAML in step (same fields, defaults and bounds), and
+// specifies how specs are validated and normalized into the policy's ScalingSpec.
+import { loadAllYaml } from '@kubernetes/client-node';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { defaultScalingSpec } from '../../scaling/defaults.js';
+import { EventConsumerSpecSchema, parseEventConsumerSpec } from './event-consumer.js';
+import { parseDurationSeconds } from './duration.js';
+import { toScalingSpec, pollIntervalMs } from './scaling-spec.js';
+
+type Schema = Record<string, unknown>;
+
+// loadAllYaml deserializes into client-node's typed model, which stores `default` as `_default`
+// (and `enum` as `_enum`).
+const defaultOf = (node: Schema): unknown => node._default ?? node.default;
+
+const crdPath = path.resolve(process.cwd(), 'manifests/crd/jetscale.io_eventconsumers.yaml');
+
+function crdSpecSchema(): Schema {
+  const [crd] = loadAllYaml(readFileSync(crdPath, 'utf8')) as Array<{
+    spec: { versions: Array<{ schema: { openAPIV3Schema: { properties: { spec: Schema } } } }> };
+  }>;
+  const version = crd?.spec.versions[0];
+  if (!version) throw new Error(`${crdPath} has no versions`);
+  return version.schema.openAPIV3Schema.properties.spec;
+}
+
+/** The comparable part of one schema node: what both OpenAPI v3.0 and JSON Schema 2020-12 express. */
+function comparable(node: Schema): Schema {
+  const out: Schema = {};
+  const copy = ['type', 'minimum', 'maximum', 'minLength', 'maxLength', 'minItems', 'maxItems', 'pattern'];
+  for (const key of copy) if (node[key] !== undefined) out[key] = node[key];
+  if (defaultOf(node) !== undefined) out.default = defaultOf(node);
+  const allowed = node._enum ?? node.enum;
+  if (allowed !== undefined) out.enum = allowed;
+  // zod writes "no maximum" as MAX_SAFE_INTEGER and int32 bounds are the CRD's format, not a rule.
+  if (out.maximum === Number.MAX_SAFE_INTEGER) delete out.maximum;
+  if (node.exclusiveMinimum === true || typeof node.exclusiveMinimum === 'number') {
+    out.exclusiveMinimum = typeof node.exclusiveMinimum === 'number' ? node.exclusiveMinimum : node.minimum;
+    delete out.minimum;
+  }
+  if (Array.isArray(node.required)) out.required = [...(node.required as string[])].sort();
+  const properties = node.properties as Record<string, Schema> | undefined;
+  if (properties) {
+    out.properties = Object.fromEntries(Object.entries(properties).map(([k, v]) => [k, comparable(v)]));
+  }
+  if (node.items) out.items = comparable(node.items as Schema);
+  return out;
+}
+
+/** What the API server's structural defaulting does to a spec, so we can compare with zod's. */
+function applyCrdDefaults(node: Schema, value: unknown): unknown {
+  const properties = node.properties as Record<string, Schema> | undefined;
+  if (properties && value && typeof value === 'object' && !Array.isArray(value)) {
+    const obj = { ...(value as Record<string, unknown>) };
+    for (const [key, child] of Object.entries(properties)) {
+      if (obj[key] === undefined && defaultOf(child) !== undefined)
+        obj[key] = structuredClone(defaultOf(child));
+      if (obj[key] !== undefined) obj[key] = applyCrdDefaults(child, obj[key]);
+    }
+    return obj;
+  }
+  if (node.items && Array.isArray(value)) return value.map((v) => applyCrdDefaults(node.items as Schema, v));
+  return value;
+}
+
+const minimal = {
+  scaleTargetRef: { name: 'worker' },
+  nats: { servers: ['nats://127.0.0.1:4222'], stream: 'ORDERS', consumer: 'worker' },
+};
+
+describe('EventConsumer schema and CRD', () => {
+  it('declare the same fields, types, bounds and defaults', () => {
+    const fromZod = z.toJSONSchema(EventConsumerSpecSchema, { io: 'input' }) as Schema;
+    expect(comparable(fromZod)).toEqual(comparable(crdSpecSchema()));
+  });
+
+  it('default a minimal spec to the same values as the API server would', () => {
+    const parsed = parseEventConsumerSpec(minimal);
+    if (!parsed.ok) throw new Error(parsed.problems.join('; '));
+    expect(parsed.spec).toEqual(applyCrdDefaults(crdSpecSchema(), minimal));
+  });
+
+  it('default a minimal spec to the scaling policy defaults', () => {
+    const parsed = parseEventConsumerSpec(minimal);
+    if (!parsed.ok) throw new Error(parsed.problems.join('; '));
+    expect(toScalingSpec(parsed.spec)).toEqual(defaultScalingSpec);
+    expect(pollIntervalMs(parsed.spec)).toBe(5000);
+  });
+});
+
+describe('parseEventConsumerSpec', () => {
+  it.each([
+    ['no scale target', { nats: minimal.nats }, 'spec.scaleTargetRef'],
+    ['no NATS servers', { ...minimal, nats: { ...minimal.nats, servers: [] } }, 'spec.nats.servers'],
+    [
+      'a stream name with a dot',
+      { ...minimal, nats: { ...minimal.nats, stream: 'a.b' } },
+      'spec.nats.stream',
+    ],
+    [
+      'both domain and apiPrefix',
+      { ...minimal, nats: { ...minimal.nats, domain: 'hub', apiPrefix: '$JS.X.API' } },
+      'not both',
+    ],
+    ['a negative minReplicas', { ...minimal, minReplicas: -1 }, 'spec.minReplicas'],
+    ['a fractional backlogPerReplica', { ...minimal, backlogPerReplica: 1.5 }, 'spec.backlogPerReplica'],
+    ['a duration without a unit', { ...minimal, pollInterval: '5' }, 'spec.pollInterval'],
+    [
+      'an unknown policy type',
+      { ...minimal, behavior: { scaleUp: { policies: [{ type: 'Jobs', value: 1, period: '1s' }] } } },
+      'spec.behavior.scaleUp.policies.0.type',
+    ],
+    [
+      'a relative error above 1',
+      { ...minimal, predictive: { maxRelativeError: 2 } },
+      'spec.predictive.maxRelativeError',
+    ],
+  ])('rejects %s, naming the field', (_what, spec, field) => {
+    const parsed = parseEventConsumerSpec(spec);
+    expect(parsed.ok).toBe(false);
+    if (!parsed.ok) expect(parsed.problems.join('\n')).toContain(field);
+  });
+
+  it('normalizes durations to seconds and keeps user values', () => {
+    const parsed = parseEventConsumerSpec({
+      ...minimal,
+      minReplicas: 0,
+      pollInterval: '1500ms',
+      drainWithin: '2m',
+      behavior: {
+        scaleDown: { stabilizationWindow: '1m30s', policies: [{ type: 'Pods', value: 2, period: '10s' }] },
+        cooldownPeriod: '1h',
+      },
+      predictive: { enabled: true, seasonality: '24h' },
+      inFlightPerReplica: 8,
+    });
+    if (!parsed.ok) throw new Error(parsed.problems.join('; '));
+    const scaling = toScalingSpec(parsed.spec);
+    expect(pollIntervalMs(parsed.spec)).toBe(1500);
+    expect(scaling.minReplicas).toBe(0);
+    expect(scaling.drainWithinSeconds).toBe(120);
+    expect(scaling.scaleDown).toEqual({
+      stabilizationWindowSeconds: 90,
+      policies: [{ type: 'Pods', value: 2, periodSeconds: 10 }],
+      selectPolicy: 'Max',
+    });
+    expect(scaling.scaleUp).toEqual(defaultScalingSpec.scaleUp);
+    expect(scaling.cooldownPeriodSeconds).toBe(3600);
+    expect(scaling.predictive).toEqual({
+      enabled: true,
+      horizonSeconds: 30,
+      seasonalitySeconds: 86400,
+      maxRelativeError: 0.3,
+    });
+    expect(scaling.inFlightPerReplica).toBe(8);
+  });
+});
+
+describe('parseDurationSeconds', () => {
+  it.each([
+    ['5s', 5],
+    ['500ms', 0.5],
+    ['1h30m', 5400],
+    ['2.5m', 150],
+    ['0s', 0],
+  ])('reads %s as %d seconds', (text, secs) => {
+    expect(parseDurationSeconds(text)).toBeCloseTo(secs, 9);
+  });
+  it.each(['', '5', 's', '-1s', '5 s', '1d'])('rejects %j', (text) => {
+    expect(parseDurationSeconds(text)).toBeUndefined();
+  });
+});

@@ -1,0 +1,160 @@
+// The EventConsumer resource as TypeScript sees it: zod schemas that mirror
+// manifests/crd/jetscale.io_eventconsumers.yaml (same fields, same defaults, same bounds) so a
+// custom resource read from the API server is validated once, at the edge, into typed values.
+// event-consumer.test.ts keeps this file and the CRD in step.
+import { z } from 'zod';
+import { DURATION_PATTERN } from './duration.js';
+
+const duration = z.string().regex(DURATION_PATTERN, 'must be a duration such as 500ms, 15s, 5m or 1h');
+const int32 = z.number().int();
+const streamOrConsumerName = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[^.*>\s/\\]+$/, 'must not contain dots, wildcards, slashes or whitespace');
+const secretRef = z.object({ name: z.string().min(1) });
+
+export const ScaleTargetRefSchema = z.object({
+  apiVersion: z.string().min(1).default('apps/v1'),
+  kind: z.string().min(1).default('Deployment'),
+  name: z.string().min(1).max(253),
+});
+
+export const NatsSchema = z
+  .object({
+    servers: z.array(z.string().min(1).max(512)).min(1).max(16),
+    stream: streamOrConsumerName,
+    consumer: streamOrConsumerName,
+    domain: z.string().min(1).optional(),
+    apiPrefix: z.string().min(1).optional(),
+    tls: z.object({ secretRef }).optional(),
+    auth: z.object({ secretRef }).optional(),
+  })
+  .refine((n) => !(n.domain !== undefined && n.apiPrefix !== undefined), {
+    message: 'set either nats.domain or nats.apiPrefix, not both',
+  });
+
+export const StepPolicySchema = z.object({
+  type: z.enum(['Pods', 'Percent']),
+  value: int32.min(1),
+  period: duration,
+});
+
+const selectPolicy = z.enum(['Max', 'Min', 'Disabled']).default('Max');
+
+function rulesSchema(stabilizationWindow: string, policies: Array<z.infer<typeof StepPolicySchema>>) {
+  return z
+    .object({
+      stabilizationWindow: duration.default(stabilizationWindow),
+      policies: z.array(StepPolicySchema).max(10).default(policies),
+      selectPolicy,
+    })
+    .prefault({});
+}
+
+export const BehaviorSchema = z
+  .object({
+    scaleUp: rulesSchema('0s', [
+      { type: 'Percent', value: 300, period: '15s' },
+      { type: 'Pods', value: 8, period: '15s' },
+    ]),
+    scaleDown: rulesSchema('60s', [
+      { type: 'Percent', value: 25, period: '30s' },
+      { type: 'Pods', value: 1, period: '30s' },
+    ]),
+    cooldownPeriod: duration.default('120s'),
+  })
+  .prefault({});
+
+export const PredictiveSchema = z
+  .object({
+    enabled: z.boolean().default(false),
+    horizon: duration.default('30s'),
+    seasonality: duration.optional(),
+    maxRelativeError: z.number().gt(0).max(1).default(0.3),
+  })
+  .prefault({});
+
+export const FallbackSchema = z
+  .object({
+    failureThreshold: int32.min(1).default(3),
+    replicas: int32.min(0).optional(),
+  })
+  .prefault({});
+
+export const EventConsumerSpecSchema = z.object({
+  scaleTargetRef: ScaleTargetRefSchema,
+  nats: NatsSchema,
+  minReplicas: int32.min(0).default(1),
+  maxReplicas: int32.min(1).max(10000).default(10),
+  backlogPerReplica: int32.min(1).default(100),
+  activationBacklog: int32.min(0).default(0),
+  inFlightPerReplica: int32.min(1).optional(),
+  pollInterval: duration.default('5s'),
+  drainWithin: duration.default('30s'),
+  behavior: BehaviorSchema,
+  predictive: PredictiveSchema,
+  fallback: FallbackSchema,
+  paused: z.boolean().default(false),
+});
+
+export type EventConsumerSpec = z.infer<typeof EventConsumerSpecSchema>;
+export type ScaleTargetRef = z.infer<typeof ScaleTargetRefSchema>;
+export type NatsSpec = z.infer<typeof NatsSchema>;
+
+/** The condition types jetscale sets, one entry each in status.conditions. */
+export type ConditionType =
+  'Ready' | 'Active' | 'MetricsAvailable' | 'ScalingLimited' | 'Fallback' | 'Paused';
+
+/** metav1.Condition. */
+export interface Condition {
+  type: ConditionType;
+  status: 'True' | 'False' | 'Unknown';
+  observedGeneration?: number;
+  lastTransitionTime: string;
+  reason: string;
+  message: string;
+}
+
+export interface EventConsumerStatus {
+  observedGeneration?: number;
+  currentReplicas?: number;
+  desiredReplicas?: number;
+  backlog?: { pending: number; ackPending: number; redelivered: number; waiting: number; total: number };
+  rates?: { arrivalPerSecond?: number; processingPerSecond?: number; perReplicaPerSecond?: number };
+  forecast?: { arrivalPerSecond: number; relativeError: number; used: boolean };
+  lastScaleTime?: string;
+  lastActiveTime?: string;
+  lastPollTime?: string;
+  consecutiveFailures?: number;
+  conditions?: Condition[];
+}
+
+/** An EventConsumer as read from the API server, before its spec is validated. */
+export interface EventConsumerObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    uid?: string;
+    generation?: number;
+    resourceVersion?: string;
+    deletionTimestamp?: string | Date;
+  };
+  spec?: unknown;
+  status?: EventConsumerStatus;
+}
+
+export type SpecParseResult = { ok: true; spec: EventConsumerSpec } | { ok: false; problems: string[] };
+
+/** Validates a spec read from the API server; problems name the field and what is wrong. */
+export function parseEventConsumerSpec(raw: unknown): SpecParseResult {
+  const parsed = EventConsumerSpecSchema.safeParse(raw);
+  if (parsed.success) return { ok: true, spec: parsed.data };
+  const problems = parsed.error.issues.map((issue) => {
+    const where = ['spec', ...issue.path.map(String)].join('.');
+    return `${where}: ${issue.message}`;
+  });
+  return { ok: false, problems };
+}
