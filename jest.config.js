@@ -2,7 +2,10 @@
 // a real Kubernetes control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok) from
 // test/global-setup.js, or reuses a running dev stack when JETSCALE_TEST_ENV points at its env file.
 const transform = {
-  '^.+\\.ts$': ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'es6' } }],
+  '^.+\\.ts$': [
+    '@swc/jest',
+    { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'es6' } },
+  ],
 };
 const common = {
   extensionsToTreatAsEsm: ['.ts'],
@@ -14,7 +17,12 @@ const common = {
 export default {
   reporters: ['default', '<rootDir>/test/summary-reporter.js'],
   projects: [
-    { ...common, displayName: 'unit', testMatch: ['<rootDir>/**/*.test.ts'], testPathIgnorePatterns: ['/node_modules/', '\\.int\\.test\\.ts$'] },
+    {
+      ...common,
+      displayName: 'unit',
+      testMatch: ['<rootDir>/**/*.test.ts'],
+      testPathIgnorePatterns: ['/node_modules/', '\\.int\\.test\\.ts$'],
+    },
     {
       ...common,
       displayName: 'integration',

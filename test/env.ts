@@ -13,7 +13,10 @@ export interface TestStack {
 export function testStack(): TestStack {
   const need = (key: string): string => {
     const value = process.env[key];
-    if (!value) throw new Error(`${key} is not set: run integration tests through jest's integration project (npm run test:integration)`);
+    if (!value)
+      throw new Error(
+        `${key} is not set: run integration tests through jest's integration project (npm run test:integration)`,
+      );
     return value;
   };
   return {
@@ -36,7 +39,9 @@ export function uniqueName(prefix: string): string {
 }
 
 /** Creates a fresh namespace; returns its name and a cleanup that deletes it. */
-export async function createNamespace(prefix: string): Promise<{ name: string; cleanup: () => Promise<void> }> {
+export async function createNamespace(
+  prefix: string,
+): Promise<{ name: string; cleanup: () => Promise<void> }> {
   const core = kubeConfig().makeApiClient(k8s.CoreV1Api);
   const name = uniqueName(prefix);
   await core.createNamespace({ body: { metadata: { name } } });
@@ -48,7 +53,12 @@ export async function createNamespace(prefix: string): Promise<{ name: string; c
   };
 }
 
-export async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000, intervalMs = 200): Promise<T> {
+export async function eventually<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 30_000,
+  intervalMs = 200,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -58,7 +68,10 @@ export async function eventually<T>(what: string, probe: () => Promise<T | undef
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`,
+      );
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }

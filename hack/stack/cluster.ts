@@ -68,8 +68,11 @@ export async function createCluster(options: ClusterOptions): Promise<Cluster> {
       { env, maxBuffer: 16 << 20 },
     );
   } catch (err) {
-    const detail = err instanceof Error && 'stderr' in err ? String((err as { stderr: unknown }).stderr) : String(err);
-    throw new Error(`kwokctl create cluster ${name} failed (logs in ${workdir}/clusters/${name}/logs):\n${detail}`);
+    const detail =
+      err instanceof Error && 'stderr' in err ? String((err as { stderr: unknown }).stderr) : String(err);
+    throw new Error(
+      `kwokctl create cluster ${name} failed (logs in ${workdir}/clusters/${name}/logs):\n${detail}`,
+    );
   }
   const nodes = options.nodes ?? 3;
   say(`adding ${nodes} kwok nodes…`);

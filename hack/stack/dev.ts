@@ -35,9 +35,18 @@ async function up(): Promise<void> {
   if (natsPort === undefined) say('port 4222 is in use; nats-server gets a free port instead');
   if (natsMonitorPort === undefined) say('port 8222 is in use; the NATS monitor gets a free port instead');
   const started = Date.now();
-  const stack = await startStack({ dir, clusterName: 'jetscale-dev', detached: true, natsPort, natsMonitorPort, progress: say });
+  const stack = await startStack({
+    dir,
+    clusterName: 'jetscale-dev',
+    detached: true,
+    natsPort,
+    natsMonitorPort,
+    progress: say,
+  });
   writeEnvFile(envFile, stack.env);
-  const nodes = execFileSync(toolPath('kubectl'), ['get', 'nodes', '--kubeconfig', stack.env.KUBECONFIG], { encoding: 'utf8' });
+  const nodes = execFileSync(toolPath('kubectl'), ['get', 'nodes', '--kubeconfig', stack.env.KUBECONFIG], {
+    encoding: 'utf8',
+  });
   console.log(nodes.trimEnd());
   console.log(`
 jetscale dev stack is up (${((Date.now() - started) / 1000).toFixed(1)} s)
@@ -60,10 +69,14 @@ async function down(): Promise<void> {
   }
   const env = readEnvFile(envFile);
   try {
-    execFileSync(toolPath('kwokctl'), ['delete', 'cluster', '--name', env.JETSCALE_CLUSTER_NAME, '--kubeconfig', env.KUBECONFIG], {
-      env: { ...process.env, KWOK_WORKDIR: path.join(env.JETSCALE_STACK_DIR, 'kwok') },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
+    execFileSync(
+      toolPath('kwokctl'),
+      ['delete', 'cluster', '--name', env.JETSCALE_CLUSTER_NAME, '--kubeconfig', env.KUBECONFIG],
+      {
+        env: { ...process.env, KWOK_WORKDIR: path.join(env.JETSCALE_STACK_DIR, 'kwok') },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
+    );
     say(`deleted cluster ${env.JETSCALE_CLUSTER_NAME}`);
   } catch (err) {
     say(`kwokctl delete cluster failed: ${String(err)}`);
@@ -85,9 +98,15 @@ function status(): void {
     return;
   }
   const env = readEnvFile(envFile);
-  console.log(`dev stack: nats-server ${alive(Number(env.JETSCALE_NATS_PID)) ? 'running' : 'NOT running'} at ${env.JETSCALE_NATS_URL}`);
+  console.log(
+    `dev stack: nats-server ${alive(Number(env.JETSCALE_NATS_PID)) ? 'running' : 'NOT running'} at ${env.JETSCALE_NATS_URL}`,
+  );
   try {
-    console.log(execFileSync(toolPath('kubectl'), ['get', 'nodes', '--kubeconfig', env.KUBECONFIG], { encoding: 'utf8' }));
+    console.log(
+      execFileSync(toolPath('kubectl'), ['get', 'nodes', '--kubeconfig', env.KUBECONFIG], {
+        encoding: 'utf8',
+      }),
+    );
   } catch {
     console.log('cluster: API server not answering');
   }

@@ -44,13 +44,27 @@ export async function startNatsServer(options: NatsServerOptions): Promise<NatsS
     const log = openSync(logFile, 'a');
     child = spawn(
       toolPath('nats-server'),
-      ['--jetstream', '--store_dir', storeDir, '--addr', '127.0.0.1', '--port', String(port), '--http_port', String(monitorPort), '--server_name', `jetscale-${port}`],
+      [
+        '--jetstream',
+        '--store_dir',
+        storeDir,
+        '--addr',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--http_port',
+        String(monitorPort),
+        '--server_name',
+        `jetscale-${port}`,
+      ],
       { stdio: ['ignore', log, log], detached: options.detached ?? false },
     );
     closeSync(log);
     if (options.detached) child.unref();
     const exited = new Promise<never>((_, reject) =>
-      child?.once('exit', (code) => reject(new Error(`nats-server exited with code ${code}; see ${logFile}`))),
+      child?.once('exit', (code) =>
+        reject(new Error(`nats-server exited with code ${code}; see ${logFile}`)),
+      ),
     );
     exited.catch(() => undefined);
     await Promise.race([

@@ -79,7 +79,10 @@ export async function startStack(options: StackOptions): Promise<StartedStack> {
 
 export function writeEnvFile(file: string, env: StackEnv): void {
   const lines = Object.entries(env).map(([k, v]) => `${k}=${v}`);
-  writeFileSync(file, `# Written by jetscale's local stack. Use: set -a; source ${file}; set +a\n${lines.join('\n')}\n`);
+  writeFileSync(
+    file,
+    `# Written by jetscale's local stack. Use: set -a; source ${file}; set +a\n${lines.join('\n')}\n`,
+  );
 }
 
 const envKeys: Array<keyof StackEnv> = [
@@ -102,7 +105,8 @@ export function readEnvFile(file: string): StackEnv {
   const env: Partial<StackEnv> = {};
   for (const key of envKeys) {
     const value = values[key];
-    if (value === undefined) throw new Error(`stack env file ${file} lacks ${key}: recreate it with \`make dev-up\``);
+    if (value === undefined)
+      throw new Error(`stack env file ${file} lacks ${key}: recreate it with \`make dev-up\``);
     env[key] = value;
   }
   return env as StackEnv;

@@ -28,7 +28,9 @@ const widgetCrd: k8s.V1CustomResourceDefinition = {
                 type: 'object',
                 required: ['min', 'max'],
                 properties: { min: { type: 'integer', minimum: 0 }, max: { type: 'integer' } },
-                x_kubernetes_validations: [{ rule: 'self.min <= self.max', message: 'min must not exceed max' }],
+                x_kubernetes_validations: [
+                  { rule: 'self.min <= self.max', message: 'min must not exceed max' },
+                ],
               },
               status: { type: 'object', properties: { observed: { type: 'integer' } } },
             },
@@ -60,7 +62,9 @@ describe('Kubernetes control plane in the test environment', () => {
     });
     await eventually('the Widget CRD to be Established', async () => {
       const crd = await ext.readCustomResourceDefinition({ name: `${plural}.${group}` });
-      return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? true : undefined;
+      return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')
+        ? true
+        : undefined;
     });
   });
   afterAll(async () => {
@@ -68,7 +72,12 @@ describe('Kubernetes control plane in the test environment', () => {
   });
 
   it('rejects an object that breaks a CEL rule, with the rule message', async () => {
-    const body = { apiVersion: `${group}/v1`, kind: 'Widget', metadata: { name: 'broken' }, spec: { min: 5, max: 1 } };
+    const body = {
+      apiVersion: `${group}/v1`,
+      kind: 'Widget',
+      metadata: { name: 'broken' },
+      spec: { min: 5, max: 1 },
+    };
     // The CRD was just established; the API server may need a moment before it serves the new type.
     const err = await eventually('the CEL rule to reject the object', async () => {
       try {
@@ -100,18 +109,28 @@ describe('Kubernetes control plane in the test environment', () => {
         plural,
         body: { apiVersion: `${group}/v1`, kind: 'Widget', metadata: { name }, spec: { min: 1, max: 3 } },
       });
-      await eventually('an ADDED watch event', async () => (seen.includes(`ADDED ${name}`) ? true : undefined));
+      await eventually('an ADDED watch event', async () =>
+        seen.includes(`ADDED ${name}`) ? true : undefined,
+      );
 
       await custom.patchNamespacedCustomObjectStatus(
         { group, version: 'v1', namespace: ns.name, plural, name, body: { status: { observed: 7 } } },
         mergePatch,
       );
-      const obj = (await custom.getNamespacedCustomObject({ group, version: 'v1', namespace: ns.name, plural, name })) as {
+      const obj = (await custom.getNamespacedCustomObject({
+        group,
+        version: 'v1',
+        namespace: ns.name,
+        plural,
+        name,
+      })) as {
         spec: { min: number };
         status?: { observed?: number };
       };
       expect(obj.status?.observed).toBe(7);
-      await eventually('a MODIFIED watch event', async () => (seen.includes(`MODIFIED ${name}`) ? true : undefined));
+      await eventually('a MODIFIED watch event', async () =>
+        seen.includes(`MODIFIED ${name}`) ? true : undefined,
+      );
     } finally {
       request.abort();
     }
@@ -127,11 +146,17 @@ describe('Kubernetes control plane in the test environment', () => {
         spec: {
           replicas: 1,
           selector: { matchLabels: labels },
-          template: { metadata: { labels }, spec: { containers: [{ name: 'web', image: 'example.invalid/web:1' }] } },
+          template: {
+            metadata: { labels },
+            spec: { containers: [{ name: 'web', image: 'example.invalid/web:1' }] },
+          },
         },
       },
     });
-    await apps.patchNamespacedDeploymentScale({ name, namespace: ns.name, body: { spec: { replicas: 3 } } }, mergePatch);
+    await apps.patchNamespacedDeploymentScale(
+      { name, namespace: ns.name, body: { spec: { replicas: 3 } } },
+      mergePatch,
+    );
     const scale = await apps.readNamespacedDeploymentScale({ name, namespace: ns.name });
     expect(scale.spec?.replicas).toBe(3);
     const running = await eventually(
@@ -151,7 +176,10 @@ describe('Kubernetes control plane in the test environment', () => {
     const now = new k8s.V1MicroTime();
     const lease = await coordination.createNamespacedLease({
       namespace: ns.name,
-      body: { metadata: { name }, spec: { holderIdentity: 'a', leaseDurationSeconds: 15, acquireTime: now, renewTime: now } },
+      body: {
+        metadata: { name },
+        spec: { holderIdentity: 'a', leaseDurationSeconds: 15, acquireTime: now, renewTime: now },
+      },
     });
     const renewed = await coordination.replaceNamespacedLease({
       name,
@@ -161,7 +189,11 @@ describe('Kubernetes control plane in the test environment', () => {
     expect(renewed.metadata?.resourceVersion).not.toBe(lease.metadata?.resourceVersion);
     // A second candidate still holding the old resourceVersion must lose the race.
     const stale = await coordination
-      .replaceNamespacedLease({ name, namespace: ns.name, body: { ...lease, spec: { ...lease.spec, holderIdentity: 'b' } } })
+      .replaceNamespacedLease({
+        name,
+        namespace: ns.name,
+        body: { ...lease, spec: { ...lease.spec, holderIdentity: 'b' } },
+      })
       .then(
         () => 200,
         (err: unknown) => apiError(err).code,
