@@ -1,0 +1,107 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { LoadProfile } from '../profiles/profiles.js';
+import { LoadDriver, percentile, plannedArrivals } from './load-driver.js';
+
+const flat = (rate: number, seconds: number, maxInFlight = 50): LoadProfile => ({
+  name: 'spike',
+  description: 'test',
+  startRate: rate,
+  stages: [{ durationSeconds: seconds, targetRate: rate }],
+  faults: [],
+  budgets: { maxFailedRatio: 0, p95LatencyMs: 1000, maxDroppedRatio: 0 },
+  maxInFlight,
+});
+
+async function serve(handler: http.RequestListener): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = http.createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/events`,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+const body = (sequence: number): { id: string; json: string } => ({
+  id: `t-${sequence}`,
+  json: JSON.stringify({ sequence }),
+});
+
+describe('plannedArrivals', () => {
+  it('integrates a linear ramp: 0 → 10/s over 10 s plans 50 requests', () => {
+    const ramp: LoadProfile = {
+      ...flat(0, 10),
+      startRate: 0,
+      stages: [{ durationSeconds: 10, targetRate: 10 }],
+    };
+    expect(plannedArrivals(ramp, 10)).toBeCloseTo(50);
+    expect(plannedArrivals(ramp, 5)).toBeCloseTo(12.5);
+    expect(plannedArrivals(ramp, 20)).toBeCloseTo(50);
+  });
+});
+
+describe('percentile', () => {
+  it('takes the nearest rank', () => {
+    expect(percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 95)).toBe(10);
+    expect(percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 50)).toBe(5);
+    expect(percentile([], 95)).toBe(0);
+  });
+});
+
+describe('LoadDriver (open model)', () => {
+  it('sends the planned number of requests at the planned rate when the target keeps up', async () => {
+    const target = await serve((_req, res) => {
+      res.statusCode = 202;
+      res.end('{}');
+    });
+    try {
+      const driver = new LoadDriver({ profile: flat(50, 2), targetUrl: target.url, body });
+      driver.start();
+      await driver.done();
+      const totals = driver.totals();
+      expect(totals.planned).toBe(100);
+      expect(totals.succeeded).toBe(100);
+      expect(totals.dropped).toBe(0);
+      expect(totals.failed).toBe(0);
+      expect(driver.accepted()).toHaveLength(100);
+      expect(new Set(driver.accepted()).size).toBe(100);
+    } finally {
+      await target.close();
+    }
+  });
+
+  it('drops and counts arrivals that find every in-flight slot taken instead of sending them late', async () => {
+    const held: http.ServerResponse[] = [];
+    const target = await serve((_req, res) => {
+      held.push(res); // never answers while the schedule runs
+    });
+    try {
+      const driver = new LoadDriver({
+        profile: flat(40, 1, 5),
+        targetUrl: target.url,
+        body,
+        timeoutMs: 3000,
+      });
+      driver.start();
+      await new Promise((r) => setTimeout(r, 1200));
+      for (const res of held) {
+        res.statusCode = 503;
+        res.end();
+      }
+      await driver.done();
+      const totals = driver.totals();
+      expect(totals.started).toBe(5);
+      expect(totals.dropped).toBe(35);
+      expect(totals.failed).toBe(5);
+      expect(totals.failureReasons['HTTP 503']).toBe(5);
+      expect(totals.droppedRatio).toBeCloseTo(35 / 40);
+    } finally {
+      await target.close();
+    }
+  });
+});
