@@ -1,0 +1,137 @@
+// A small JSON client for the Kubernetes API server, built on the KubeConfig's credentials with
+// one keep-alive connection pool. Used for what the generated client-node APIs make awkward: the
+// /scale subresource of any resource, merge patches on the status subresource, discovery, and
+// lists for the informers. Errors are KubeApiError values carrying the HTTP status.
+import type { KubeConfig } from '@kubernetes/client-node';
+import http from 'node:http';
+import https from 'node:https';
+
+export class KubeApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'KubeApiError';
+  }
+}
+
+export interface RequestOptions {
+  body?: unknown;
+  /** Content type of the body; merge patch by default for PATCH. */
+  contentType?: string;
+  query?: Record<string, string | number | boolean | undefined>;
+  timeoutMs?: number;
+}
+
+export interface KubeApi {
+  request<T>(
+    method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
+    path: string,
+    options?: RequestOptions,
+  ): Promise<T>;
+}
+
+export const MERGE_PATCH = 'application/merge-patch+json';
+
+export class KubeApiClient implements KubeApi {
+  private agent: http.Agent | undefined;
+  private readonly server: URL;
+
+  constructor(private readonly kc: KubeConfig) {
+    const cluster = kc.getCurrentCluster();
+    if (!cluster)
+      throw new Error('the kubeconfig has no current cluster: set KUBECONFIG or run in a cluster');
+    this.server = new URL(cluster.server);
+  }
+
+  async request<T>(
+    method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
+    path: string,
+    options: RequestOptions = {},
+  ): Promise<T> {
+    const url = new URL(this.server.pathname.replace(/\/$/, '') + path, this.server);
+    for (const [k, v] of Object.entries(options.query ?? {}))
+      if (v !== undefined) url.searchParams.set(k, String(v));
+    const opts: https.RequestOptions = { headers: {} };
+    // Called per request so rotating tokens (service account, exec plugins) are picked up.
+    await this.kc.applyToHTTPSOptions(opts);
+    const isHttps = url.protocol === 'https:';
+    // client-node builds a fresh agent per call; keep one keep-alive pool instead.
+    this.agent ??= isHttps
+      ? new https.Agent({
+          keepAlive: true,
+          maxSockets: 32,
+          ca: opts.ca,
+          cert: opts.cert,
+          key: opts.key,
+          rejectUnauthorized: opts.rejectUnauthorized,
+          servername: opts.servername,
+        })
+      : new http.Agent({ keepAlive: true, maxSockets: 32 });
+    const payload = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body));
+    const headers: Record<string, string> = {
+      Accept: 'application/json',
+      ...(opts.headers as Record<string, string>),
+    };
+    if (payload) {
+      headers['Content-Type'] =
+        options.contentType ?? (method === 'PATCH' ? MERGE_PATCH : 'application/json');
+      headers['Content-Length'] = String(payload.length);
+    }
+    const transport = isHttps ? https : http;
+    return new Promise<T>((resolve, reject) => {
+      const req = transport.request(
+        url,
+        { method, headers, agent: this.agent, auth: opts.auth, timeout: options.timeoutMs ?? 30_000 },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', reject);
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            const status = res.statusCode ?? 0;
+            let body: unknown = undefined;
+            try {
+              body = text === '' ? undefined : JSON.parse(text);
+            } catch {
+              body = text;
+            }
+            if (status >= 200 && status < 300) {
+              resolve(body as T);
+              return;
+            }
+            const st =
+              body && typeof body === 'object' ? (body as { reason?: unknown; message?: unknown }) : {};
+            const reason = typeof st.reason === 'string' ? st.reason : `HTTP${status}`;
+            const message = typeof st.message === 'string' ? st.message : `${method} ${path}: HTTP ${status}`;
+            reject(new KubeApiError(status, reason, message));
+          });
+        },
+      );
+      req.on('timeout', () =>
+        req.destroy(
+          new Error(
+            `${method} ${path}: no answer from the API server within ${options.timeoutMs ?? 30_000} ms`,
+          ),
+        ),
+      );
+      req.on('error', reject);
+      if (payload) req.write(payload);
+      req.end();
+    });
+  }
+
+  close(): void {
+    this.agent?.destroy();
+  }
+}
+
+export function isNotFound(err: unknown): boolean {
+  return err instanceof KubeApiError && err.status === 404;
+}
+
+export function isConflict(err: unknown): boolean {
+  return err instanceof KubeApiError && err.status === 409;
+}

@@ -1,0 +1,150 @@
+// Specifies the informer supervisor: restart on error with backoff and one restart in flight,
+// deletes found by re-listing, a watchdog for silent informers, and no events from old instances.
+import { jest } from '@jest/globals';
+import type { KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
+import { silentLogger } from '../observability/logger.js';
+import { InformerSupervisor, type InformerFactory } from './informer-supervisor.js';
+
+type Callback = (arg?: unknown) => void;
+
+class FakeInformer {
+  readonly callbacks = new Map<string, Callback[]>();
+  stopped = false;
+  constructor(private readonly list: () => Promise<KubernetesListObject<KubernetesObject>>) {}
+  on(verb: string, cb: Callback): void {
+    this.callbacks.set(verb, [...(this.callbacks.get(verb) ?? []), cb]);
+  }
+  off(): void {}
+  emit(verb: string, arg?: unknown): void {
+    for (const cb of this.callbacks.get(verb) ?? []) cb(arg);
+  }
+  async start(): Promise<void> {
+    const list = await this.list();
+    for (const item of list.items) this.emit('add', item);
+  }
+  async stop(): Promise<void> {
+    this.stopped = true;
+  }
+}
+
+const obj = (name: string, rv = '1'): KubernetesObject => ({
+  metadata: { name, namespace: 'ns', resourceVersion: rv },
+});
+
+function setup(initial: KubernetesObject[], opts: { staleAfterMs?: number; resyncMs?: number } = {}) {
+  let items = initial;
+  const instances: FakeInformer[] = [];
+  const factory: InformerFactory<KubernetesObject> = (_path, list) => {
+    const informer = new FakeInformer(list);
+    instances.push(informer);
+    return informer as unknown as ReturnType<InformerFactory<KubernetesObject>>;
+  };
+  const restarts: string[] = [];
+  const supervisor = new InformerSupervisor<KubernetesObject>({
+    resource: 'things',
+    path: '/things',
+    list: async () => ({ items, metadata: { resourceVersion: '1' } }),
+    factory,
+    logger: silentLogger,
+    backoff: { baseMs: 1000, maxMs: 8000, jitter: 0 },
+    resyncMs: opts.resyncMs ?? 3_600_000,
+    staleAfterMs: opts.staleAfterMs ?? 7_200_000,
+    onRestart: (cause) => restarts.push(cause),
+  });
+  const events: string[] = [];
+  supervisor.on({
+    add: (o) => events.push(`add ${o.metadata?.name}`),
+    update: (o) => events.push(`update ${o.metadata?.name}`),
+    delete: (o) => events.push(`delete ${o.metadata?.name}`),
+  });
+  return { supervisor, instances, restarts, events, setItems: (next: KubernetesObject[]) => (items = next) };
+}
+
+// Lets the supervisor's promise chains (stop old informer, list, start) settle under fake timers.
+async function settle(): Promise<void> {
+  for (let i = 0; i < 10; i++) await Promise.resolve();
+}
+
+describe('InformerSupervisor', () => {
+  beforeEach(() => jest.useFakeTimers());
+  afterEach(() => jest.useRealTimers());
+
+  it('syncs from the first list and serves the cache', async () => {
+    const { supervisor, events } = setup([obj('a'), obj('b')]);
+    await supervisor.start();
+    expect(supervisor.hasSynced()).toBe(true);
+    expect(events).toEqual(['add a', 'add b']);
+    expect(supervisor.get('a', 'ns')?.metadata?.name).toBe('a');
+    await supervisor.stop();
+  });
+
+  it('restarts a failed informer after a backoff that grows, one restart in flight', async () => {
+    const { supervisor, instances, restarts } = setup([obj('a')]);
+    await supervisor.start();
+    const first = instances[0];
+    first?.emit('error', new Error('watch failed'));
+    first?.emit('error', new Error('done fired twice'));
+    expect(restarts).toEqual(['error']);
+    jest.advanceTimersByTime(999);
+    await settle();
+    expect(instances).toHaveLength(1);
+    jest.advanceTimersByTime(1);
+    await settle();
+    expect(instances).toHaveLength(2);
+    expect(first?.stopped).toBe(true);
+    await supervisor.stop();
+  });
+
+  it('turns objects missing from a re-list into deletes', async () => {
+    const { supervisor, events, setItems } = setup([obj('a'), obj('b')]);
+    await supervisor.start();
+    setItems([obj('b')]);
+    supervisor.restart('relist', 0);
+    jest.advanceTimersByTime(0);
+    await settle();
+    expect(events).toEqual(['add a', 'add b', 'delete a']);
+    expect(supervisor.get('a', 'ns')).toBeUndefined();
+    await supervisor.stop();
+  });
+
+  it('ignores events from a replaced informer', async () => {
+    const { supervisor, instances, events } = setup([]);
+    await supervisor.start();
+    supervisor.restart('relist', 0);
+    jest.advanceTimersByTime(0);
+    await settle();
+    instances[0]?.emit('add', obj('ghost'));
+    instances[1]?.emit('add', obj('real'));
+    expect(events).toEqual(['add real']);
+    await supervisor.stop();
+  });
+
+  it('restarts an informer that has been silent longer than the stale limit', async () => {
+    const { supervisor, instances, restarts } = setup([obj('a')], { staleAfterMs: 10_000 });
+    await supervisor.start();
+    jest.advanceTimersByTime(12_500);
+    jest.advanceTimersByTime(1);
+    await settle();
+    expect(restarts).toContain('stale');
+    expect(instances.length).toBeGreaterThanOrEqual(2);
+    await supervisor.stop();
+  });
+
+  it('re-lists on its resync period', async () => {
+    const { supervisor, restarts } = setup([obj('a')], { resyncMs: 5000 });
+    await supervisor.start();
+    jest.advanceTimersByTime(5000);
+    await settle();
+    expect(restarts).toEqual(['relist']);
+    await supervisor.stop();
+  });
+
+  it('only reports an update when the resource version changed', async () => {
+    const { supervisor, instances, events } = setup([obj('a', '1')]);
+    await supervisor.start();
+    instances[0]?.emit('update', obj('a', '1'));
+    instances[0]?.emit('update', obj('a', '2'));
+    expect(events).toEqual(['add a', 'update a']);
+    await supervisor.stop();
+  });
+});

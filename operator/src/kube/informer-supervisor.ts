@@ -1,0 +1,244 @@
+// Keeps a client-node informer (ListWatch) alive. client-node informers stop for good on any watch
+// error other than 410 Gone, may stall silently, and may report `done` twice
+// (kubernetes-client/javascript #364 #596 #836 #958 #1933 #2387). The supervisor therefore:
+// restarts a failed informer with jittered exponential backoff, one restart in flight at a time;
+// re-lists from scratch on a period (a fresh informer, so a stalled watch cannot hide changes);
+// runs a watchdog that forces a restart when nothing has been heard for too long; and keeps its
+// own cache across informer instances, turning objects missing from a re-list into deletes.
+// Callbacks from a replaced informer instance are ignored.
+import {
+  makeInformer,
+  type Informer,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+  type ObjectCache,
+} from '@kubernetes/client-node';
+import type { Logger } from '../observability/logger.js';
+import { backoffDelayMs, type BackoffOptions } from './backoff.js';
+
+export type InformerFactory<T extends KubernetesObject> = (
+  path: string,
+  list: () => Promise<KubernetesListObject<T>>,
+) => Informer<T> & Partial<ObjectCache<T>>;
+
+export type RestartCause = 'error' | 'stale' | 'relist';
+
+export interface InformerSupervisorOptions<T extends KubernetesObject> {
+  /** For logs and metrics, e.g. "eventconsumers". */
+  resource: string;
+  path: string;
+  list: () => Promise<KubernetesListObject<T>>;
+  factory: InformerFactory<T>;
+  logger: Logger;
+  backoff?: BackoffOptions;
+  /** Re-list from scratch this often. */
+  resyncMs?: number;
+  /** Restart when nothing (event, list, connect) was heard for this long. */
+  staleAfterMs?: number;
+  onRestart?: (cause: RestartCause) => void;
+  random?: () => number;
+}
+
+export interface ObjectHandlers<T> {
+  add?(obj: T): void;
+  update?(obj: T, old: T | undefined): void;
+  delete?(obj: T): void;
+}
+
+export function objectKey(obj: KubernetesObject): string {
+  return `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
+}
+
+/** The real factory: client-node's makeInformer on a KubeConfig. */
+export function clientNodeInformerFactory<T extends KubernetesObject>(kc: KubeConfig): InformerFactory<T> {
+  return (path, list) => makeInformer<T>(kc, path, list);
+}
+
+export class InformerSupervisor<T extends KubernetesObject> {
+  private readonly objects = new Map<string, T>();
+  private readonly handlers: Array<ObjectHandlers<T>> = [];
+  private informer: (Informer<T> & Partial<ObjectCache<T>>) | undefined;
+  private generation = 0;
+  private failures = 0;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private restartScheduledAt: number | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private lastHeardAt = Date.now();
+  private synced = false;
+  private stopped = true;
+  private readonly backoff: BackoffOptions;
+  private readonly resyncMs: number;
+  private readonly staleAfterMs: number;
+
+  constructor(private readonly options: InformerSupervisorOptions<T>) {
+    this.backoff = options.backoff ?? { baseMs: 1000, maxMs: 30_000, jitter: 0.3 };
+    this.resyncMs = options.resyncMs ?? 300_000;
+    this.staleAfterMs = options.staleAfterMs ?? this.resyncMs * 2;
+  }
+
+  on(handlers: ObjectHandlers<T>): void {
+    this.handlers.push(handlers);
+  }
+
+  /** Starts the first informer; resolves once it began (not necessarily synced: see hasSynced). */
+  async start(): Promise<void> {
+    this.stopped = false;
+    this.lastHeardAt = Date.now();
+    const watchEvery = Math.max(100, Math.min(this.staleAfterMs / 4, 30_000));
+    this.watchdog = setInterval(() => this.checkStale(), watchEvery);
+    this.watchdog.unref();
+    this.resyncTimer = setInterval(() => this.restart('relist', 0), this.resyncMs);
+    this.resyncTimer.unref();
+    await this.launch();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.generation++;
+    if (this.watchdog) clearInterval(this.watchdog);
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.restartTimer = undefined;
+    const informer = this.informer;
+    this.informer = undefined;
+    await informer?.stop().catch(() => undefined);
+  }
+
+  /** True once a list has completed (since start). */
+  hasSynced(): boolean {
+    return this.synced;
+  }
+
+  /** Milliseconds since the informer last showed life. */
+  silenceMs(now = Date.now()): number {
+    return now - this.lastHeardAt;
+  }
+
+  get(name: string, namespace?: string): T | undefined {
+    return this.objects.get(`${namespace ?? ''}/${name}`);
+  }
+
+  list(): T[] {
+    return [...this.objects.values()];
+  }
+
+  /** Schedules a restart unless one is already in flight; `delayMs` undefined = backoff. */
+  restart(cause: RestartCause, delayMs?: number): void {
+    if (this.stopped || this.restartTimer !== undefined) return;
+    if (cause === 'error') this.failures++;
+    const delay = delayMs ?? backoffDelayMs(Math.max(1, this.failures), this.backoff, this.options.random);
+    this.options.onRestart?.(cause);
+    this.restartScheduledAt = Date.now();
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      this.restartScheduledAt = undefined;
+      void this.launch();
+    }, delay);
+    this.restartTimer.unref();
+  }
+
+  private checkStale(): void {
+    if (this.stopped) return;
+    const now = Date.now();
+    // A restart that never came back (a hung list) counts as silence too.
+    const stuckRestart =
+      this.restartScheduledAt !== undefined && now - this.restartScheduledAt > this.staleAfterMs;
+    if (stuckRestart && this.restartTimer) {
+      clearTimeout(this.restartTimer);
+      this.restartTimer = undefined;
+    }
+    if (stuckRestart || this.silenceMs(now) > this.staleAfterMs) {
+      this.options.logger.warn('informer silent for too long, restarting it', {
+        resource: this.options.resource,
+        silentMs: this.silenceMs(now),
+      });
+      this.lastHeardAt = now;
+      this.restart('stale', 0);
+    }
+  }
+
+  private async launch(): Promise<void> {
+    if (this.stopped) return;
+    const generation = ++this.generation;
+    const previous = this.informer;
+    this.informer = undefined;
+    await previous?.stop().catch(() => undefined);
+    const current = (): boolean => generation === this.generation && !this.stopped;
+
+    const list = async (): Promise<KubernetesListObject<T>> => {
+      const result = await this.options.list();
+      if (current()) this.reconcileList(result.items);
+      return result;
+    };
+    const informer = this.options.factory(this.options.path, list);
+    informer.on('add', (obj: T) => {
+      if (current()) this.upsert(obj);
+    });
+    informer.on('update', (obj: T) => {
+      if (current()) this.upsert(obj);
+    });
+    informer.on('delete', (obj: T) => {
+      if (!current()) return;
+      this.lastHeardAt = Date.now();
+      const key = objectKey(obj);
+      const known = this.objects.get(key);
+      this.objects.delete(key);
+      for (const h of this.handlers) h.delete?.(known ?? obj);
+    });
+    informer.on('connect', () => {
+      if (current()) this.lastHeardAt = Date.now();
+    });
+    informer.on('error', (err?: unknown) => {
+      if (!current()) return;
+      this.options.logger.warn('informer stopped with an error, restarting it with backoff', {
+        resource: this.options.resource,
+        error: err instanceof Error ? err.message : String(err),
+        failures: this.failures + 1,
+      });
+      this.restart('error');
+    });
+    this.informer = informer;
+    try {
+      await informer.start();
+    } catch (err) {
+      if (current()) {
+        this.options.logger.warn('informer failed to start, retrying with backoff', {
+          resource: this.options.resource,
+          error: err instanceof Error ? err.message : String(err),
+        });
+        this.restart('error');
+      }
+    }
+  }
+
+  /** A full list arrived: objects we knew that it lacks were deleted while we were not watching. */
+  private reconcileList(items: T[]): void {
+    this.lastHeardAt = Date.now();
+    this.failures = 0;
+    const listed = new Set(items.map(objectKey));
+    for (const [key, obj] of this.objects) {
+      if (listed.has(key)) continue;
+      this.objects.delete(key);
+      for (const h of this.handlers) h.delete?.(obj);
+    }
+    this.synced = true;
+  }
+
+  private upsert(obj: T): void {
+    this.lastHeardAt = Date.now();
+    const key = objectKey(obj);
+    const old = this.objects.get(key);
+    if (
+      old?.metadata?.resourceVersion !== undefined &&
+      old.metadata.resourceVersion === obj.metadata?.resourceVersion
+    )
+      return;
+    this.objects.set(key, obj);
+    for (const h of this.handlers) {
+      if (old === undefined) h.add?.(obj);
+      else h.update?.(obj, old);
+    }
+  }
+}

@@ -1,0 +1,152 @@
+// Every Prometheus metric the operator exports, in one registry. Names start with `jetscale_` and
+// are listed in operator/README.md, which the Grafana dashboards are built from; per-EventConsumer
+// series carry the labels namespace and name and are deleted when the EventConsumer goes away.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+const EC_LABELS = ['namespace', 'name'] as const;
+
+export class OperatorMetrics {
+  readonly registry = new Registry();
+
+  readonly backlogMessages = new Gauge({
+    name: 'jetscale_backlog_messages',
+    help: 'Backlog of the JetStream consumer at the last poll (pending + awaiting ack).',
+    labelNames: EC_LABELS,
+    registers: [this.registry],
+  });
+  readonly pendingMessages = new Gauge({
+    name: 'jetscale_backlog_pending_messages',
+    help: 'num_pending: messages not yet delivered to the consumer.',
+    labelNames: EC_LABELS,
+    registers: [this.registry],
+  });
+  readonly ackPendingMessages = new Gauge({
+    name: 'jetscale_backlog_ack_pending_messages',
+    help: 'num_ack_pending: messages delivered and not yet acknowledged.',
+    labelNames: EC_LABELS,
+    registers: [this.registry],
+  });
+  readonly redeliveredMessages = new Gauge({
+    name: 'jetscale_backlog_redelivered_messages',
+    help: 'num_redelivered: messages currently delivered more than once.',
+    labelNames: EC_LABELS,
+    registers: [this.registry],
+  });
+  readonly arrivalRate = new Gauge({
+    name: 'jetscale_arrival_rate_messages_per_second',
+    help: 'Measured arrival rate on the consumer.',
+    labelNames: EC_LABELS,
+    registers: [this.registry],
+  });
+  readonly processingRate = new Gauge({
+    name: 'jetscale_processing_rate_messages_per_second',
+    help: 'Measured rate at which the consumer acknowledges messages.',
+    labelNames: EC_LABELS,
+    registers: [this.registry],
+  });
+  readonly desiredReplicas = new Gauge({
+    name: 'jetscale_desired_replicas',
+    help: 'Replicas the operator wants for the scale target.',
+    labelNames: EC_LABELS,
+    registers: [this.registry],
+  });
+  readonly currentReplicas = new Gauge({
+    name: 'jetscale_current_replicas',
+    help: 'Replicas the scale target reported at the last poll.',
+    labelNames: EC_LABELS,
+    registers: [this.registry],
+  });
+  readonly fallbackActive = new Gauge({
+    name: 'jetscale_fallback_active',
+    help: '1 while the EventConsumer holds its fallback replicas because the backlog cannot be read.',
+    labelNames: EC_LABELS,
+    registers: [this.registry],
+  });
+  readonly scaleEvents = new Counter({
+    name: 'jetscale_scale_events_total',
+    help: 'Changes the operator made to scale targets, by direction (up, down).',
+    labelNames: [...EC_LABELS, 'direction'],
+    registers: [this.registry],
+  });
+  readonly reconcileDuration = new Histogram({
+    name: 'jetscale_reconcile_duration_seconds',
+    help: 'Time one reconcile of one EventConsumer took, by result (success, error).',
+    labelNames: ['result'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  readonly pollDelay = new Histogram({
+    name: 'jetscale_poll_delay_seconds',
+    help: 'How late a poll started compared with its schedule (last poll + pollInterval).',
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10],
+    registers: [this.registry],
+  });
+  readonly errors = new Counter({
+    name: 'jetscale_errors_total',
+    help: 'Errors met while reconciling, by reason (the condition reason users see).',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  readonly natsRequestDuration = new Histogram({
+    name: 'jetscale_nats_request_duration_seconds',
+    help: 'Latency of JetStream consumer-info requests, by result (ok or the error kind).',
+    labelNames: ['result'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  readonly natsConnections = new Gauge({
+    name: 'jetscale_nats_connections',
+    help: 'Open NATS connections (one per distinct servers + credentials).',
+    registers: [this.registry],
+  });
+  readonly natsConnectionEvents = new Counter({
+    name: 'jetscale_nats_connection_events_total',
+    help: 'NATS connection status changes (disconnect, reconnect, error, ...).',
+    labelNames: ['type'],
+    registers: [this.registry],
+  });
+  readonly leader = new Gauge({
+    name: 'jetscale_leader',
+    help: '1 while this process holds the leader Lease (or runs without leader election).',
+    registers: [this.registry],
+  });
+  readonly eventConsumers = new Gauge({
+    name: 'jetscale_event_consumers',
+    help: 'EventConsumers in the informer cache.',
+    registers: [this.registry],
+  });
+  readonly workQueueDepth = new Gauge({
+    name: 'jetscale_work_queue_depth',
+    help: 'Keys ready to be reconciled and not yet taken by a worker.',
+    registers: [this.registry],
+  });
+  readonly informerRestarts = new Counter({
+    name: 'jetscale_informer_restarts_total',
+    help: 'Informer restarts by the supervisor, by resource and cause (error, stale, relist).',
+    labelNames: ['resource', 'cause'],
+    registers: [this.registry],
+  });
+
+  constructor(options: { processMetrics?: boolean } = {}) {
+    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Drops every series of one EventConsumer (it was deleted or is no longer ours). */
+  forget(namespace: string, name: string): void {
+    const labels = { namespace, name };
+    for (const gauge of [
+      this.backlogMessages,
+      this.pendingMessages,
+      this.ackPendingMessages,
+      this.redeliveredMessages,
+      this.arrivalRate,
+      this.processingRate,
+      this.desiredReplicas,
+      this.currentReplicas,
+      this.fallbackActive,
+    ]) {
+      gauge.remove(labels);
+    }
+    for (const direction of ['up', 'down']) this.scaleEvents.remove({ ...labels, direction });
+  }
+}
