@@ -1,0 +1,67 @@
+{{/* Names and labels shared by every object of the chart. */}}
+
+{{- define "jetscale.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* release-chart, or just the release when it already contains the chart name. */}}
+{{- define "jetscale.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "jetscale.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "jetscale.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "jetscale.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: operator
+{{- end -}}
+
+{{- define "jetscale.labels" -}}
+helm.sh/chart: {{ include "jetscale.chart" . }}
+{{ include "jetscale.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: jetscale
+{{- end -}}
+
+{{- define "jetscale.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "jetscale.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "jetscale.leaseName" -}}
+{{- default (printf "%s-leader" (include "jetscale.fullname" .)) .Values.leaderElection.leaseName | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "jetscale.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+
+{{/* Rules across several values, which values.schema.json cannot express. */}}
+{{- define "jetscale.validate" -}}
+{{- $le := .Values.leaderElection -}}
+{{- if and (gt (int .Values.replicaCount) 1) (not $le.enabled) -}}
+{{- fail (printf "replicaCount=%d needs leaderElection.enabled=true: without a leader every replica would reconcile and fight over /scale" (int .Values.replicaCount)) -}}
+{{- end -}}
+{{- if not (and (lt (int $le.retryPeriodSeconds) (int $le.renewDeadlineSeconds)) (lt (int $le.renewDeadlineSeconds) (int $le.leaseDurationSeconds))) -}}
+{{- fail (printf "leaderElection timings must satisfy retryPeriodSeconds (%v) < renewDeadlineSeconds (%v) < leaseDurationSeconds (%v)" $le.retryPeriodSeconds $le.renewDeadlineSeconds $le.leaseDurationSeconds) -}}
+{{- end -}}
+{{- if and .Values.podDisruptionBudget.enabled (not (kindIs "string" .Values.podDisruptionBudget.minAvailable)) (ge (int .Values.podDisruptionBudget.minAvailable) (int .Values.replicaCount)) -}}
+{{- fail (printf "podDisruptionBudget.minAvailable (%v) must be below replicaCount (%v), or no node could ever be drained" .Values.podDisruptionBudget.minAvailable .Values.replicaCount) -}}
+{{- end -}}
+{{- end -}}
