@@ -94,7 +94,12 @@ export function decide(input: ScalingInput): ScalingDecision {
   let rateText = '';
   const perReplica = rates.perReplicaPerSecond;
   const forecastUsed = forecast?.usable === true;
-  const arrival = forecastUsed && forecast !== undefined ? forecast.arrivalPerSecond : rates.arrivalPerSecond;
+  // Fast attack, slow decay: a jump in arrivals shows in the last interval before the EWMA catches up.
+  const observedArrival =
+    rates.arrivalPerSecond === undefined
+      ? undefined
+      : Math.max(rates.arrivalPerSecond, rateState.lastIntervalArrivalPerSecond ?? 0);
+  const arrival = forecastUsed && forecast !== undefined ? forecast.arrivalPerSecond : observedArrival;
   if (arrival !== undefined && perReplica !== undefined && perReplica > 0) {
     const neededPerSecond = arrival * RATE_HEADROOM + pending / spec.drainWithinSeconds;
     rateReplicas = withTolerance(neededPerSecond, perReplica, current);

@@ -5,17 +5,18 @@
 import type { PredictiveSpec, ScalingRules, ScalingSpec, StepPolicy } from './types.js';
 
 /**
- * Scale-up: no stabilization window, and at most 4× the replicas (or +8 pods, whichever is more)
- * per 15 s. The HPA's own default is 2× or +4 pods, because a CPU ratio is a noisy proxy for
- * demand; jetscale's recommendation comes from the measured arrival rate and backlog, is already
- * capped by maxReplicas and by what max_ack_pending lets work in parallel, so it can be trusted to
- * grow faster. A spike is met in one or two steps instead of four doublings.
+ * Scale-up: no stabilization window, and at most 10× the replicas (or +10 pods, whichever is more)
+ * per 15 s. The HPA's own default is 2× or +4 pods because a CPU ratio is a noisy proxy for demand;
+ * jetscale's recommendation is the measured arrival rate plus the backlog to drain, already capped
+ * by maxReplicas and by what max_ack_pending lets work in parallel. The step policy here is a guard
+ * against a wild reading, not a brake: a 10× spike is met in one step instead of four doublings,
+ * which matters because every step waits for pods to start.
  */
 export const defaultScaleUp: ScalingRules = {
   stabilizationWindowSeconds: 0,
   policies: [
-    { type: 'Percent', value: 300, periodSeconds: 15 },
-    { type: 'Pods', value: 8, periodSeconds: 15 },
+    { type: 'Percent', value: 900, periodSeconds: 15 },
+    { type: 'Pods', value: 10, periodSeconds: 15 },
   ],
   selectPolicy: 'Max',
 };

@@ -109,10 +109,12 @@ export function observeRates(
     lastIntervalArrivalPerSecond: arrivedPerSecond,
   };
 
-  // Capacity is only observable while replicas had more work than they could take: messages were
-  // waiting at both ends of the interval and the same replicas were ready throughout (a pod that
-  // started mid-interval would make the replicas look slower than they are).
-  const busyThroughout = previous.last.pending > 0 && sample.pending > 0;
+  // Capacity is only observable while replicas had more work than they could take: at both ends of
+  // the interval at least a full batch per replica was waiting (a few pending messages are normal
+  // between pulls and would make idle replicas look slow), and the same replicas were ready
+  // throughout (a pod that started mid-interval would make the replicas look slower than they are).
+  const fullBatch = Math.max(1, readyReplicas * (previous.inFlightPerReplica ?? 1));
+  const busyThroughout = previous.last.pending >= fullBatch && sample.pending >= fullBatch;
   const sameReplicas = readyReplicas > 0 && readyReplicas === previous.last.readyReplicas;
   let perReplica = previous.perReplicaPerSecond;
   if (busyThroughout && sameReplicas) {

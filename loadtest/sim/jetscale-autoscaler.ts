@@ -1,0 +1,49 @@
+// jetscale's policy as a simulated autoscaler: the exact `decide` the operator runs, imported from
+// operator/src/scaling, called every poll interval like the controller's requeue.
+
+import { decide, emptyHistory } from '../../operator/src/scaling/decide.js';
+import type { ScalingDecision, ScalingHistory, ScalingSpec } from '../../operator/src/scaling/types.js';
+import type { Autoscaler, ClusterView } from './simulator.js';
+
+export class JetscaleAutoscaler implements Autoscaler {
+  readonly name: string;
+  private history: ScalingHistory = emptyHistory();
+  private nextPollAt: number | undefined;
+  /** Every decision taken, for tests and for counting how often the forecast was used. */
+  readonly decisions: ScalingDecision[] = [];
+
+  constructor(
+    private readonly spec: ScalingSpec,
+    private readonly pollIntervalSeconds = 5,
+    name = 'jetscale',
+    private readonly keepDecisions = false,
+  ) {
+    this.name = name;
+  }
+
+  forecastUsage(): { decisions: number; used: number } {
+    return { decisions: this.decisionCount, used: this.forecastUsedCount };
+  }
+
+  private decisionCount = 0;
+  private forecastUsedCount = 0;
+
+  tick(view: ClusterView): number | undefined {
+    this.nextPollAt ??= view.now;
+    if (view.now < this.nextPollAt) return undefined;
+    this.nextPollAt += this.pollIntervalSeconds * 1000;
+    const decision = decide({
+      spec: this.spec,
+      sample: view.sample,
+      currentReplicas: view.specReplicas,
+      readyReplicas: view.readyReplicas,
+      history: this.history,
+      now: view.now,
+    });
+    this.history = decision.history;
+    this.decisionCount++;
+    if (decision.forecast?.used === true) this.forecastUsedCount++;
+    if (this.keepDecisions) this.decisions.push(decision);
+    return decision.desiredReplicas === view.specReplicas ? undefined : decision.desiredReplicas;
+  }
+}

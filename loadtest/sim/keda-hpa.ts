@@ -1,0 +1,283 @@
+// A faithful model of what users run today: KEDA's nats-jetstream scaler feeding an HPA, with
+// every default left alone. Written independently of operator/src/scaling (not imported from it) so
+// that the baseline does not inherit jetscale's bugs or choices. Sources:
+//
+// KEDA (github.com/kedacore/keda, v2.x):
+// - pkg/scalers/nats_jetstream_scaler.go: the metric is the consumer's num_pending +
+//   num_ack_pending (getMaxMsgLag), exposed as an External metric with target type AverageValue =
+//   lagThreshold (default 10); the scaler is active when that lag > activationLagThreshold (default 0).
+// - pkg/scaling/scale_handler.go + executor/scale_scaledobjects.go: every pollingInterval (default
+//   30 s) KEDA checks activity; when active it records lastActiveTime and scales 0 → max(1,
+//   minReplicaCount); when inactive with minReplicaCount 0 it scales to 0 once lastActiveTime +
+//   cooldownPeriod (default 300 s) has passed. cooldownPeriod applies only to this last step.
+// - pkg/scaling/resolver + controllers/keda/hpa.go: the HPA KEDA creates has minReplicas =
+//   minReplicaCount, or 1 when that is 0, and maxReplicas = maxReplicaCount (default 100).
+// - The HPA reads the metric through KEDA's metrics server, which asks the scaler on each request
+//   (no caching by default), so the HPA sees the consumer as it is at its sync.
+//
+// HPA (github.com/kubernetes/kubernetes, pkg/controller/podautoscaler):
+// - horizontal.go: sync every 15 s (--horizontal-pod-autoscaler-sync-period); with currentReplicas
+//   0 and minReplicas ≠ 0 scaling is disabled (KEDA owns 0 ↔ 1); current > max → max, < min → min.
+// - replica_calculator.go GetExternalPerPodMetricReplicas: usageRatio = total / (target ×
+//   statusReplicas); if |1 − usageRatio| > tolerance (0.1) then desired = ceil(total / target), else
+//   statusReplicas.
+// - horizontal.go normalizeDesiredReplicasWithBehaviors: stabilizeRecommendationWithBehaviors (max
+//   of recommendations within the scale-down window, min within the scale-up window, the raw
+//   recommendation stored), then convertDesiredReplicasWithBehaviorRate with
+//   calculateScaleUpLimitWithScalingRules / calculateScaleDownLimitWithBehaviors measured from the
+//   replica count at the start of each policy's period.
+// - Defaults (pkg/apis/autoscaling/v2/defaults.go): scale-up window 0 s, policies 100 % and 4 pods
+//   per 15 s, selectPolicy Max; scale-down window 300 s, policy 100 % per 15 s.
+
+import type { Autoscaler, ClusterView } from './simulator.js';
+
+export interface HpaPolicy {
+  type: 'Pods' | 'Percent';
+  value: number;
+  periodSeconds: number;
+}
+
+export interface HpaRules {
+  stabilizationWindowSeconds: number;
+  selectPolicy: 'Max' | 'Min' | 'Disabled';
+  policies: HpaPolicy[];
+}
+
+export interface KedaHpaConfig {
+  pollingIntervalSeconds: number;
+  cooldownPeriodSeconds: number;
+  minReplicaCount: number;
+  maxReplicaCount: number;
+  lagThreshold: number;
+  activationLagThreshold: number;
+  hpaSyncPeriodSeconds: number;
+  tolerance: number;
+  scaleUp: HpaRules;
+  scaleDown: HpaRules;
+  /** Offset of the HPA's sync within its period relative to KEDA's loop (they are independent). */
+  hpaPhaseSeconds: number;
+}
+
+export const kedaHpaDefaults: KedaHpaConfig = {
+  pollingIntervalSeconds: 30,
+  cooldownPeriodSeconds: 300,
+  minReplicaCount: 0,
+  maxReplicaCount: 100,
+  lagThreshold: 10,
+  activationLagThreshold: 0,
+  hpaSyncPeriodSeconds: 15,
+  tolerance: 0.1,
+  scaleUp: {
+    stabilizationWindowSeconds: 0,
+    selectPolicy: 'Max',
+    policies: [
+      { type: 'Percent', value: 100, periodSeconds: 15 },
+      { type: 'Pods', value: 4, periodSeconds: 15 },
+    ],
+  },
+  scaleDown: {
+    stabilizationWindowSeconds: 300,
+    selectPolicy: 'Max',
+    policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }],
+  },
+  hpaPhaseSeconds: 7,
+};
+
+interface TimedRecommendation {
+  at: number;
+  replicas: number;
+}
+interface TimedScaleEvent {
+  at: number;
+  change: number;
+}
+
+/** The HPA controller's per-HPA state and algorithm (only what an External AverageValue metric uses). */
+export class HpaModel {
+  private readonly recommendations: TimedRecommendation[] = [];
+  private readonly scaleUpEvents: TimedScaleEvent[] = [];
+  private readonly scaleDownEvents: TimedScaleEvent[] = [];
+
+  constructor(private readonly config: KedaHpaConfig) {}
+
+  private get minReplicas(): number {
+    return this.config.minReplicaCount > 0 ? this.config.minReplicaCount : 1;
+  }
+
+  /** One HPA sync. Returns the new replica count, or undefined when it does not rescale. */
+  sync(nowMs: number, totalLag: number, specReplicas: number, statusReplicas: number): number | undefined {
+    const max = this.config.maxReplicaCount;
+    const min = this.minReplicas;
+    if (specReplicas === 0) return undefined; // ScalingDisabled: KEDA handles activation.
+    let desired: number;
+    if (specReplicas > max) desired = max;
+    else if (specReplicas < min) desired = min;
+    else {
+      const metricReplicas = this.externalAverageValueReplicas(totalLag, statusReplicas);
+      desired = this.normalizeWithBehaviors(nowMs, specReplicas, metricReplicas, min, max);
+    }
+    if (desired === specReplicas) return undefined;
+    this.storeScaleEvent(nowMs, specReplicas, desired);
+    return desired;
+  }
+
+  /** replica_calculator.go GetExternalPerPodMetricReplicas. */
+  externalAverageValueReplicas(totalLag: number, statusReplicas: number): number {
+    const target = this.config.lagThreshold;
+    if (statusReplicas <= 0) return Math.ceil(totalLag / target);
+    const usageRatio = totalLag / (target * statusReplicas);
+    return Math.abs(1 - usageRatio) > this.config.tolerance ? Math.ceil(totalLag / target) : statusReplicas;
+  }
+
+  private normalizeWithBehaviors(
+    nowMs: number,
+    current: number,
+    prenormalized: number,
+    min: number,
+    max: number,
+  ): number {
+    const stabilized = this.stabilize(nowMs, current, prenormalized);
+    if (stabilized > current) {
+      let limit = this.scaleUpLimit(nowMs, current);
+      if (limit < current) limit = current;
+      const maximumAllowed = Math.min(max, limit);
+      return Math.min(stabilized, maximumAllowed);
+    }
+    if (stabilized < current) {
+      let limit = this.scaleDownLimit(nowMs, current);
+      if (limit > current) limit = current;
+      const minimumAllowed = Math.max(min, limit);
+      return Math.max(stabilized, minimumAllowed);
+    }
+    return stabilized;
+  }
+
+  /** stabilizeRecommendationWithBehaviors, including how the HPA reuses an expired slot. */
+  private stabilize(nowMs: number, current: number, desired: number): number {
+    const upCutoff = nowMs - this.config.scaleUp.stabilizationWindowSeconds * 1000;
+    const downCutoff = nowMs - this.config.scaleDown.stabilizationWindowSeconds * 1000;
+    let up = desired;
+    let down = desired;
+    let oldIndex = -1;
+    this.recommendations.forEach((r, i) => {
+      if (r.at > upCutoff) up = Math.min(up, r.replicas);
+      if (r.at > downCutoff) down = Math.max(down, r.replicas);
+      if (r.at < upCutoff && r.at < downCutoff) oldIndex = i;
+    });
+    let recommendation = current;
+    if (recommendation < up) recommendation = up;
+    if (recommendation > down) recommendation = down;
+    if (oldIndex >= 0) this.recommendations[oldIndex] = { at: nowMs, replicas: desired };
+    else this.recommendations.push({ at: nowMs, replicas: desired });
+    return recommendation;
+  }
+
+  private changeInPeriod(events: TimedScaleEvent[], nowMs: number, periodSeconds: number): number {
+    const cutoff = nowMs - periodSeconds * 1000;
+    let change = 0;
+    for (const e of events) if (e.at > cutoff) change += e.change;
+    return change;
+  }
+
+  private scaleUpLimit(nowMs: number, current: number): number {
+    const rules = this.config.scaleUp;
+    if (rules.selectPolicy === 'Disabled') return current;
+    let result = rules.selectPolicy === 'Min' ? Number.MAX_SAFE_INTEGER : Number.MIN_SAFE_INTEGER;
+    for (const p of rules.policies) {
+      const added = this.changeInPeriod(this.scaleUpEvents, nowMs, p.periodSeconds);
+      const deleted = this.changeInPeriod(this.scaleDownEvents, nowMs, p.periodSeconds);
+      const periodStart = current - added + deleted;
+      const proposed =
+        p.type === 'Pods' ? periodStart + p.value : Math.ceil(periodStart * (1 + p.value / 100));
+      result = rules.selectPolicy === 'Min' ? Math.min(result, proposed) : Math.max(result, proposed);
+    }
+    return result;
+  }
+
+  private scaleDownLimit(nowMs: number, current: number): number {
+    const rules = this.config.scaleDown;
+    if (rules.selectPolicy === 'Disabled') return current;
+    let result = rules.selectPolicy === 'Min' ? Number.MIN_SAFE_INTEGER : Number.MAX_SAFE_INTEGER;
+    for (const p of rules.policies) {
+      const added = this.changeInPeriod(this.scaleUpEvents, nowMs, p.periodSeconds);
+      const deleted = this.changeInPeriod(this.scaleDownEvents, nowMs, p.periodSeconds);
+      const periodStart = current - added + deleted;
+      const proposed =
+        p.type === 'Pods' ? periodStart - p.value : Math.trunc(periodStart * (1 - p.value / 100));
+      result = rules.selectPolicy === 'Min' ? Math.max(result, proposed) : Math.min(result, proposed);
+    }
+    return result;
+  }
+
+  /** storeScaleEvent: events older than the longest period are dropped, like markScaleEventsOutdated. */
+  private storeScaleEvent(nowMs: number, from: number, to: number): void {
+    const longest = Math.max(
+      0,
+      ...this.config.scaleUp.policies.map((p) => p.periodSeconds),
+      ...this.config.scaleDown.policies.map((p) => p.periodSeconds),
+    );
+    const keep = (e: TimedScaleEvent): boolean => e.at > nowMs - longest * 1000;
+    const ups = this.scaleUpEvents.filter(keep);
+    const downs = this.scaleDownEvents.filter(keep);
+    this.scaleUpEvents.splice(0, this.scaleUpEvents.length, ...ups);
+    this.scaleDownEvents.splice(0, this.scaleDownEvents.length, ...downs);
+    if (to > from) this.scaleUpEvents.push({ at: nowMs, change: to - from });
+    else this.scaleDownEvents.push({ at: nowMs, change: from - to });
+  }
+}
+
+/** KEDA's ScaledObject loop plus the HPA it manages, as one simulated autoscaler. */
+export class KedaHpaAutoscaler implements Autoscaler {
+  readonly name: string;
+  private readonly hpa: HpaModel;
+  private nextKedaPollAt: number | undefined;
+  private nextHpaSyncAt: number | undefined;
+  private lastActiveAt: number | undefined;
+
+  constructor(
+    private readonly config: KedaHpaConfig = kedaHpaDefaults,
+    name = 'keda',
+  ) {
+    this.name = name;
+    this.hpa = new HpaModel(config);
+  }
+
+  tick(view: ClusterView): number | undefined {
+    const now = view.now;
+    this.nextKedaPollAt ??= now;
+    this.nextHpaSyncAt ??= now + this.config.hpaPhaseSeconds * 1000;
+    this.lastActiveAt ??= now;
+    const lag = view.sample.pending + view.sample.ackPending;
+    let replicas = view.specReplicas;
+    let changed = false;
+
+    if (now >= this.nextKedaPollAt) {
+      this.nextKedaPollAt += this.config.pollingIntervalSeconds * 1000;
+      const active = lag > this.config.activationLagThreshold;
+      if (active) {
+        this.lastActiveAt = now;
+        if (replicas === 0) {
+          replicas = Math.max(1, this.config.minReplicaCount);
+          changed = true;
+        }
+      } else if (
+        replicas > 0 &&
+        this.config.minReplicaCount === 0 &&
+        now - this.lastActiveAt >= this.config.cooldownPeriodSeconds * 1000
+      ) {
+        replicas = 0;
+        changed = true;
+      }
+    }
+    if (now >= this.nextHpaSyncAt) {
+      this.nextHpaSyncAt += this.config.hpaSyncPeriodSeconds * 1000;
+      const status = changed ? replicas : view.statusReplicas;
+      const desired = this.hpa.sync(now, lag, replicas, status);
+      if (desired !== undefined) {
+        replicas = desired;
+        changed = true;
+      }
+    }
+    return changed ? replicas : undefined;
+  }
+}

@@ -1,0 +1,98 @@
+// The benchmark's scenarios: which traces, which policies, and the settings they share, so that
+// every policy faces the same workload with the same bounds (min 0, max 60, 100 messages per
+// replica). Kept apart from bench.ts so tests and the bench build the same runs.
+
+import { withScalingDefaults } from '../../operator/src/scaling/defaults.js';
+import type { ScalingSpec } from '../../operator/src/scaling/types.js';
+import { JetscaleAutoscaler } from './jetscale-autoscaler.js';
+import { KedaHpaAutoscaler, kedaHpaDefaults } from './keda-hpa.js';
+import type { Autoscaler, RunResult, SimulationOptions } from './simulator.js';
+import { defaultWorkload, simulate } from './simulator.js';
+import { Prng, deriveSeed } from './prng.js';
+import type { Trace } from './traces.js';
+import { burstyTrace, diurnalTrace, rampTrace, spikeTrace, stepTrace } from './traces.js';
+
+export const shared = {
+  minReplicas: 0,
+  maxReplicas: 60,
+  backlogPerReplica: 100,
+  jetscalePollSeconds: 5,
+  latencyObjectiveSeconds: 10,
+  metricStalenessSeconds: 1,
+};
+
+export const policyNames = ['keda', 'jetscale', 'jetscale-predictive'] as const;
+export type PolicyName = (typeof policyNames)[number];
+
+/**
+ * The five synthetic traces. The spike lands at a seed-dependent time in [600, 900) s: a spike is
+ * not aligned with any controller's loop, and KEDA's replica count at that moment depends on where
+ * it is in its own scale-up/scale-down cycle, so a fixed time would favour one policy by luck.
+ */
+export function builtInTraces(seed: number): Trace[] {
+  const spikeAt = Math.round(new Prng(deriveSeed(seed, 9)).uniform(600, 900));
+  return [
+    stepTrace(),
+    spikeTrace({ atSeconds: spikeAt }),
+    rampTrace(),
+    diurnalTrace(),
+    burstyTrace({ seed }),
+  ];
+}
+
+export function jetscaleSpec(trace: Trace, predictive: boolean): ScalingSpec {
+  const predictiveSpec: ScalingSpec['predictive'] = {
+    enabled: predictive,
+    horizonSeconds: 30,
+    maxRelativeError: 0.3,
+  };
+  if (trace.seasonalitySeconds !== undefined) predictiveSpec.seasonalitySeconds = trace.seasonalitySeconds;
+  return withScalingDefaults({
+    minReplicas: shared.minReplicas,
+    maxReplicas: shared.maxReplicas,
+    backlogPerReplica: shared.backlogPerReplica,
+    predictive: predictiveSpec,
+  });
+}
+
+export function makeAutoscaler(policy: PolicyName, trace: Trace, seed: number): Autoscaler {
+  switch (policy) {
+    case 'keda':
+      return new KedaHpaAutoscaler({
+        ...kedaHpaDefaults,
+        minReplicaCount: shared.minReplicas,
+        maxReplicaCount: shared.maxReplicas,
+        lagThreshold: shared.backlogPerReplica,
+        // The HPA's sync is not aligned with anything in the trace: vary its phase with the seed.
+        hpaPhaseSeconds: seed % kedaHpaDefaults.hpaSyncPeriodSeconds,
+      });
+    case 'jetscale':
+      return new JetscaleAutoscaler(jetscaleSpec(trace, false), shared.jetscalePollSeconds, 'jetscale');
+    case 'jetscale-predictive':
+      return new JetscaleAutoscaler(
+        jetscaleSpec(trace, true),
+        shared.jetscalePollSeconds,
+        'jetscale-predictive',
+      );
+  }
+}
+
+export function scenarioOptions(trace: Trace, seed: number): SimulationOptions {
+  // Start warm: enough replicas for the initial rate, so the comparison is about reacting to change.
+  const initialReplicas = Math.max(
+    1,
+    Math.ceil((trace.rateAt(0) * 1.2) / defaultWorkload.serviceRatePerReplica),
+  );
+  return {
+    seed,
+    trace,
+    workload: defaultWorkload,
+    metricStalenessSeconds: shared.metricStalenessSeconds,
+    latencyObjectiveSeconds: shared.latencyObjectiveSeconds,
+    initialReplicas,
+  };
+}
+
+export function runScenario(trace: Trace, policy: PolicyName, seed: number): RunResult {
+  return simulate(scenarioOptions(trace, seed), makeAutoscaler(policy, trace, seed));
+}

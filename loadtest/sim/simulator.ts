@@ -1,0 +1,338 @@
+// A deterministic discrete-time simulator of one JetStream consumer and the Deployment consuming
+// it, driven by an autoscaler. Messages are modelled as a fluid FIFO of cohorts (arrival time,
+// count), which keeps a simulated hour to a few milliseconds while still giving each message's wait
+// (arrival → ack). What it models: Poisson arrivals around a trace; per-replica service rate with
+// pod-to-pod and tick-to-tick variance; in-flight slots per replica capped by max_ack_pending; pod
+// start-up delay and graceful termination (both cost replica-seconds); the autoscaler's own
+// intervals; metric staleness (the autoscaler sees the consumer as it was some seconds ago).
+
+import type { BacklogSample } from '../../operator/src/scaling/types.js';
+import { Prng, deriveSeed } from './prng.js';
+import type { Trace } from './traces.js';
+
+export interface WorkloadModel {
+  /** Messages/s one replica completes with all its in-flight slots busy. */
+  serviceRatePerReplica: number;
+  /** Pod-to-pod variation of the service rate (coefficient of variation). */
+  serviceRateCv: number;
+  /** Tick-to-tick variation of each pod's service rate. */
+  tickNoiseCv: number;
+  /** Messages one replica holds awaiting ack (its pull batch / concurrency). */
+  inFlightPerReplica: number;
+  /** Seconds from pod creation to consuming, drawn uniformly per pod. */
+  startupSeconds: { min: number; max: number };
+  /** Seconds a removed pod keeps running (drain, shutdown) before it is gone. */
+  terminationSeconds: number;
+  /** The consumer's max_ack_pending (-1 = unlimited). */
+  maxAckPending: number;
+}
+
+export const defaultWorkload: WorkloadModel = {
+  serviceRatePerReplica: 25,
+  serviceRateCv: 0.1,
+  tickNoiseCv: 0.05,
+  inFlightPerReplica: 10,
+  startupSeconds: { min: 10, max: 20 },
+  terminationSeconds: 5,
+  maxAckPending: 1000,
+};
+
+/** What an autoscaler sees at one tick. */
+export interface ClusterView {
+  /** Epoch ms of the simulated clock. */
+  now: number;
+  /** The newest consumer reading at least `metricStalenessSeconds` old. */
+  sample: BacklogSample;
+  /** Deployment spec.replicas. */
+  specReplicas: number;
+  /** Pods consuming. */
+  readyReplicas: number;
+  /** Pods not terminating (Deployment status.replicas): ready plus starting. */
+  statusReplicas: number;
+}
+
+export interface Autoscaler {
+  readonly name: string;
+  /** Called every tick; returns new spec.replicas or undefined to leave them. Owns its own timers. */
+  tick(view: ClusterView): number | undefined;
+}
+
+export interface SimulationOptions {
+  seed: number;
+  trace: Trace;
+  workload?: WorkloadModel;
+  /** Defaults to the trace's duration. */
+  durationSeconds?: number;
+  tickSeconds?: number;
+  metricStalenessSeconds?: number;
+  latencyObjectiveSeconds?: number;
+  initialReplicas?: number;
+  /** Resolution of the recorded timeline (for charts). */
+  timelineStepSeconds?: number;
+}
+
+export interface TimelinePoint {
+  t: number;
+  arrivalPerSecond: number;
+  backlog: number;
+  specReplicas: number;
+  readyReplicas: number;
+}
+
+export interface RunResult {
+  trace: string;
+  policy: string;
+  seed: number;
+  durationSeconds: number;
+  arrived: number;
+  processed: number;
+  backlogAtEnd: number;
+  p50WaitSeconds: number;
+  p99WaitSeconds: number;
+  maxWaitSeconds: number;
+  peakBacklog: number;
+  replicaSeconds: number;
+  scaleEvents: number;
+  secondsOverObjective: number;
+  latencyObjectiveSeconds: number;
+  timeline: TimelinePoint[];
+}
+
+/** Wait-time histogram (0.1 s bins up to an hour) weighted by message counts, with exact max. */
+class WaitHistogram {
+  static readonly binSeconds = 0.1;
+  private readonly bins = new Float64Array(36_001);
+  private total = 0;
+  max = 0;
+
+  add(waitSeconds: number, count: number): void {
+    if (!(count > 0)) return;
+    const w = Math.max(0, waitSeconds);
+    const bin = Math.min(this.bins.length - 1, Math.floor(w / WaitHistogram.binSeconds));
+    this.bins[bin] = (this.bins[bin] ?? 0) + count;
+    this.total += count;
+    if (w > this.max) this.max = w;
+  }
+
+  quantile(q: number): number {
+    if (this.total === 0) return 0;
+    const target = q * this.total;
+    let seen = 0;
+    for (let i = 0; i < this.bins.length; i++) {
+      const c = this.bins[i] ?? 0;
+      if (seen + c >= target && c > 0) {
+        // Interpolate within the bin: counts inside a bin are spread evenly.
+        const within = (target - seen) / c;
+        return Math.min(this.max, (i + within) * WaitHistogram.binSeconds);
+      }
+      seen += c;
+    }
+    return this.max;
+  }
+}
+
+interface Pod {
+  readyAt: number;
+  speed: number;
+  terminatingUntil?: number;
+}
+
+const EPOCH_MS = Date.UTC(2026, 0, 1);
+
+export function simulate(options: SimulationOptions, autoscaler: Autoscaler): RunResult {
+  const workload = options.workload ?? defaultWorkload;
+  const trace = options.trace;
+  const duration = options.durationSeconds ?? trace.durationSeconds;
+  const dt = options.tickSeconds ?? 0.5;
+  const staleness = options.metricStalenessSeconds ?? 1;
+  const objective = options.latencyObjectiveSeconds ?? 10;
+  const timelineStep = options.timelineStepSeconds ?? 10;
+  const arrivalsPrng = new Prng(deriveSeed(options.seed, 1));
+  const podPrng = new Prng(deriveSeed(options.seed, 2));
+  const noisePrng = new Prng(deriveSeed(options.seed, 3));
+
+  const newPod = (now: number, alreadyReady: boolean): Pod => ({
+    readyAt: alreadyReady
+      ? now
+      : now + podPrng.uniform(workload.startupSeconds.min, workload.startupSeconds.max),
+    speed: Math.max(0.2, 1 + workload.serviceRateCv * podPrng.normal()),
+  });
+
+  // Queue of cohorts; `head` advances instead of shifting so dequeueing stays O(1).
+  const cohortAt: number[] = [];
+  const cohortCount: number[] = [];
+  let head = 0;
+  let queue = 0;
+
+  let pods: Pod[] = [];
+  let specReplicas = options.initialReplicas ?? 1;
+  for (let i = 0; i < specReplicas; i++) pods.push(newPod(0, true));
+
+  const histogram = new WaitHistogram();
+  let arrived = 0;
+  let processed = 0;
+  let delivered = 0;
+  let peakBacklog = 0;
+  let replicaSeconds = 0;
+  let scaleEvents = 0;
+  let secondsOverObjective = 0;
+  const timeline: TimelinePoint[] = [];
+  let arrivedSinceTimeline = 0;
+  let nextTimelineAt = timelineStep;
+
+  // Samples by tick, for staleness: the autoscaler reads the one `staleness` seconds old.
+  const samples: BacklogSample[] = [];
+  const staleTicks = Math.max(0, Math.round(staleness / dt));
+
+  const ticks = Math.round(duration / dt);
+  for (let tick = 0; tick < ticks; tick++) {
+    const t = tick * dt;
+    const end = t + dt;
+
+    // Arrivals, spread over the tick: stamped at its midpoint.
+    const arrivals = arrivalsPrng.poisson(trace.rateAt(t + dt / 2) * dt);
+    if (arrivals > 0) {
+      cohortAt.push(t + dt / 2);
+      cohortCount.push(arrivals);
+      queue += arrivals;
+      arrived += arrivals;
+      arrivedSinceTimeline += arrivals;
+    }
+
+    // Service: ready pods fill their slots from the queue (capped by max_ack_pending); each slot
+    // completes messages at serviceRate / inFlightPerReplica.
+    let readyCount = 0;
+    let speedSum = 0;
+    let liveCount = 0;
+    for (const p of pods) {
+      if (p.terminatingUntil !== undefined) continue;
+      liveCount++;
+      if (p.readyAt <= t) {
+        readyCount++;
+        speedSum += p.speed;
+      }
+    }
+    // Independent per-pod noise summed over n pods: relative spread cv / √n (one draw per tick).
+    if (readyCount > 0) {
+      speedSum *= Math.max(0, 1 + (workload.tickNoiseCv / Math.sqrt(readyCount)) * noisePrng.normal());
+    }
+    const slots = readyCount * workload.inFlightPerReplica;
+    const inFlightCap = workload.maxAckPending > 0 ? Math.min(slots, workload.maxAckPending) : slots;
+    const inFlight = Math.min(queue, inFlightCap);
+    const fill = slots > 0 ? inFlight / slots : 0;
+    // A message completes no sooner than one service time after it arrived: without this the fluid
+    // queue would empty within a tick at light load and JetStream's awaiting-ack count (Little's
+    // law: arrival rate × service time) would read 0.
+    const serviceSeconds = workload.inFlightPerReplica / workload.serviceRatePerReplica;
+    let eligible = 0;
+    for (let i = head; i < cohortCount.length && (cohortAt[i] ?? end) <= end - serviceSeconds; i++) {
+      eligible += cohortCount[i] ?? 0;
+    }
+    let toProcess = Math.min(eligible, speedSum * workload.serviceRatePerReplica * fill * dt);
+    processed += toProcess;
+    queue -= toProcess;
+    while (toProcess > 1e-9 && head < cohortCount.length) {
+      const available = cohortCount[head] ?? 0;
+      const taken = Math.min(available, toProcess);
+      histogram.add(end - (cohortAt[head] ?? end), taken);
+      toProcess -= taken;
+      if (taken >= available - 1e-9) head++;
+      else cohortCount[head] = available - taken;
+    }
+    if (queue < 1e-9) queue = 0;
+    if (head > 4096 && head * 2 > cohortCount.length) {
+      cohortAt.splice(0, head);
+      cohortCount.splice(0, head);
+      head = 0;
+    }
+
+    // The consumer as JetStream reports it at the end of the tick. Deliveries never go backwards:
+    // messages held by pods that went away stay awaiting ack until completed.
+    const inFlightAfter = Math.min(queue, inFlightCap);
+    delivered = Math.max(delivered, processed + inFlightAfter);
+    const ackPending = Math.min(queue, delivered - processed);
+    const sample: BacklogSample = {
+      at: EPOCH_MS + end * 1000,
+      pending: queue - ackPending,
+      ackPending,
+      redelivered: 0,
+      waiting: Math.max(0, readyCount - Math.ceil(ackPending / workload.inFlightPerReplica)),
+      deliveredConsumerSeq: delivered,
+      ackFloorConsumerSeq: processed,
+      maxAckPending: workload.maxAckPending,
+    };
+    samples.push(sample);
+    if (samples.length > staleTicks + 1) samples.shift();
+    peakBacklog = Math.max(peakBacklog, queue);
+    const headAge = head < cohortAt.length ? end - (cohortAt[head] ?? end) : 0;
+    if (headAge > objective) secondsOverObjective += dt;
+
+    // Autoscaler.
+    const seen = samples[0] ?? sample;
+    const statusReplicas = liveCount;
+    const desired = autoscaler.tick({
+      now: EPOCH_MS + end * 1000,
+      sample: seen,
+      specReplicas,
+      readyReplicas: readyCount,
+      statusReplicas,
+    });
+    if (desired !== undefined && desired !== specReplicas) {
+      scaleEvents++;
+      specReplicas = Math.max(0, Math.floor(desired));
+      let live = pods.filter((p) => p.terminatingUntil === undefined);
+      while (live.length < specReplicas) {
+        const pod = newPod(end, false);
+        pods.push(pod);
+        live.push(pod);
+      }
+      if (live.length > specReplicas) {
+        // Like a ReplicaSet: remove pods still starting first, then the youngest ready ones.
+        live = [...live].sort((a, b) => b.readyAt - a.readyAt);
+        for (const pod of live.slice(0, live.length - specReplicas)) {
+          pod.terminatingUntil = pod.readyAt > end ? end : end + workload.terminationSeconds;
+        }
+      }
+    }
+    replicaSeconds += pods.length * dt;
+    if (pods.some((p) => p.terminatingUntil !== undefined && p.terminatingUntil <= end)) {
+      pods = pods.filter((p) => p.terminatingUntil === undefined || p.terminatingUntil > end);
+    }
+
+    if (end >= nextTimelineAt) {
+      timeline.push({
+        t: end,
+        arrivalPerSecond: arrivedSinceTimeline / timelineStep,
+        backlog: queue,
+        specReplicas,
+        readyReplicas: readyCount,
+      });
+      arrivedSinceTimeline = 0;
+      nextTimelineAt += timelineStep;
+    }
+  }
+
+  // Messages still queued at the end count with the age they have reached (a lower bound), so a
+  // policy cannot look good by leaving a backlog behind.
+  for (let i = head; i < cohortCount.length; i++)
+    histogram.add(duration - (cohortAt[i] ?? duration), cohortCount[i] ?? 0);
+
+  return {
+    trace: trace.name,
+    policy: autoscaler.name,
+    seed: options.seed,
+    durationSeconds: duration,
+    arrived,
+    processed,
+    backlogAtEnd: queue,
+    p50WaitSeconds: histogram.quantile(0.5),
+    p99WaitSeconds: histogram.quantile(0.99),
+    maxWaitSeconds: histogram.max,
+    peakBacklog,
+    replicaSeconds,
+    scaleEvents,
+    secondsOverObjective,
+    latencyObjectiveSeconds: objective,
+    timeline,
+  };
+}

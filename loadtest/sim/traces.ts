@@ -1,0 +1,193 @@
+// Arrival-rate traces for the scaling simulator: the shapes of load that autoscalers get wrong
+// (a step, a short 10x spike, a ramp, a daily cycle, on/off bursts) and a recorded timeline loaded
+// from JSON. A trace is a deterministic function of time; the simulator adds Poisson noise.
+
+import { readFileSync } from 'node:fs';
+import { Prng } from './prng.js';
+
+export interface Trace {
+  name: string;
+  description: string;
+  durationSeconds: number;
+  /** Mean arrival rate (messages/s) at `tSeconds` from the start. */
+  rateAt(tSeconds: number): number;
+  /** Season length of the traffic, when it has one (for predictive scaling's seasonality). */
+  seasonalitySeconds?: number;
+}
+
+export function stepTrace(
+  opts: { base?: number; stepTo?: number; atSeconds?: number; durationSeconds?: number } = {},
+): Trace {
+  const base = opts.base ?? 50;
+  const stepTo = opts.stepTo ?? 200;
+  const at = opts.atSeconds ?? 600;
+  return {
+    name: 'step',
+    description: `${base}/s, then ${stepTo}/s from t=${at}s`,
+    durationSeconds: opts.durationSeconds ?? 2400,
+    rateAt: (t) => (t < at ? base : stepTo),
+  };
+}
+
+export function spikeTrace(
+  opts: {
+    base?: number;
+    factor?: number;
+    atSeconds?: number;
+    spikeSeconds?: number;
+    durationSeconds?: number;
+  } = {},
+): Trace {
+  const base = opts.base ?? 100;
+  const factor = opts.factor ?? 10;
+  const at = opts.atSeconds ?? 600;
+  const length = opts.spikeSeconds ?? 60;
+  return {
+    name: 'spike',
+    description: `${base}/s with a ${factor}x spike for ${length}s at t=${at}s`,
+    durationSeconds: opts.durationSeconds ?? 1800,
+    rateAt: (t) => (t >= at && t < at + length ? base * factor : base),
+  };
+}
+
+export function rampTrace(
+  opts: { from?: number; to?: number; rampSeconds?: number; holdSeconds?: number } = {},
+): Trace {
+  const from = opts.from ?? 20;
+  const to = opts.to ?? 600;
+  const ramp = opts.rampSeconds ?? 1800;
+  const hold = opts.holdSeconds ?? 600;
+  return {
+    name: 'ramp',
+    description: `${from}/s rising linearly to ${to}/s over ${ramp}s, held ${hold}s, falling over ${ramp / 2}s`,
+    durationSeconds: 300 + ramp + hold + ramp / 2,
+    rateAt: (t) => {
+      if (t < 300) return from;
+      const u = t - 300;
+      if (u < ramp) return from + ((to - from) * u) / ramp;
+      if (u < ramp + hold) return to;
+      return Math.max(from, to - ((to - from) * (u - ramp - hold)) / (ramp / 2));
+    },
+  };
+}
+
+/** A daily cycle compressed to `periodSeconds` (default 2 h) so three "days" simulate in 6 h. */
+export function diurnalTrace(
+  opts: { mean?: number; amplitude?: number; periodSeconds?: number; periods?: number } = {},
+): Trace {
+  const mean = opts.mean ?? 200;
+  const amplitude = opts.amplitude ?? 170;
+  const period = opts.periodSeconds ?? 7200;
+  const periods = opts.periods ?? 3;
+  return {
+    name: 'diurnal',
+    description: `sine ${mean - amplitude}..${mean + amplitude}/s with a ${period / 3600}h period, ${periods} periods`,
+    durationSeconds: period * periods,
+    seasonalitySeconds: period,
+    // Starts at the trough, like traffic after midnight.
+    rateAt: (t) => mean - amplitude * Math.cos((2 * Math.PI * t) / period),
+  };
+}
+
+/** On/off bursts with exponentially distributed on and off durations (a Poisson on/off process). */
+export function burstyTrace(
+  opts: {
+    seed?: number;
+    onRate?: number;
+    offRate?: number;
+    meanOnSeconds?: number;
+    meanOffSeconds?: number;
+    durationSeconds?: number;
+  } = {},
+): Trace {
+  const onRate = opts.onRate ?? 400;
+  const offRate = opts.offRate ?? 10;
+  const meanOn = opts.meanOnSeconds ?? 45;
+  const meanOff = opts.meanOffSeconds ?? 150;
+  const duration = opts.durationSeconds ?? 3600;
+  const prng = new Prng(opts.seed ?? 7);
+  // Precomputed switch times keep rateAt a pure function of t.
+  const switches: number[] = [];
+  let t = prng.exponential(meanOff);
+  let on = false;
+  while (t < duration) {
+    switches.push(t);
+    on = !on;
+    t += prng.exponential(on ? meanOn : meanOff);
+  }
+  return {
+    name: 'bursty',
+    description: `on/off bursts: ${onRate}/s for ~${meanOn}s, ${offRate}/s for ~${meanOff}s (exponential)`,
+    durationSeconds: duration,
+    rateAt: (time) => {
+      let lo = 0;
+      let hi = switches.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if ((switches[mid] ?? Infinity) <= time) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo % 2 === 1 ? onRate : offRate;
+    },
+  };
+}
+
+export interface RecordedPoint {
+  t: number;
+  ratePerSecond: number;
+}
+
+/** Parses a recorded timeline: `[{t, ratePerSecond}, ...]` or `{description?, points: [...]}`. */
+export function recordedTraceFrom(json: unknown, name = 'recorded'): Trace {
+  const raw: unknown =
+    typeof json === 'object' && json !== null && !Array.isArray(json) && 'points' in json
+      ? (json as { points: unknown }).points
+      : json;
+  if (!Array.isArray(raw) || raw.length < 2) {
+    throw new Error(
+      'recorded trace must be an array of at least two {t, ratePerSecond} points (or {points: [...]})',
+    );
+  }
+  const points: RecordedPoint[] = raw.map((p: unknown, i) => {
+    const t: unknown = typeof p === 'object' && p !== null ? (p as { t?: unknown }).t : undefined;
+    const r: unknown =
+      typeof p === 'object' && p !== null ? (p as { ratePerSecond?: unknown }).ratePerSecond : undefined;
+    if (typeof t !== 'number' || typeof r !== 'number' || !Number.isFinite(t) || !(r >= 0)) {
+      throw new Error(`recorded trace point ${i} must be {t: seconds, ratePerSecond: number ≥ 0}`);
+    }
+    return { t, ratePerSecond: r };
+  });
+  points.sort((a, b) => a.t - b.t);
+  const first = points[0];
+  const last = points[points.length - 1];
+  if (first === undefined || last === undefined) throw new Error('recorded trace is empty');
+  const description =
+    typeof json === 'object' && json !== null && 'description' in json && typeof json.description === 'string'
+      ? json.description
+      : `${points.length} recorded points`;
+  return {
+    name,
+    description,
+    durationSeconds: last.t - first.t,
+    // Linear interpolation between recorded points, time measured from the first point.
+    rateAt: (time) => {
+      const t = first.t + time;
+      let lo = 0;
+      let hi = points.length - 1;
+      while (hi - lo > 1) {
+        const mid = (lo + hi) >> 1;
+        if ((points[mid]?.t ?? Infinity) <= t) lo = mid;
+        else hi = mid;
+      }
+      const a = points[lo] ?? first;
+      const b = points[hi] ?? last;
+      if (t <= a.t || b.t === a.t) return a.ratePerSecond;
+      if (t >= b.t) return b.ratePerSecond;
+      return a.ratePerSecond + ((b.ratePerSecond - a.ratePerSecond) * (t - a.t)) / (b.t - a.t);
+    },
+  };
+}
+
+export function loadRecordedTrace(path: string): Trace {
+  return recordedTraceFrom(JSON.parse(readFileSync(path, 'utf8')) as unknown);
+}
