@@ -1,0 +1,214 @@
+// The idempotent, event-sourced effect of the consumer: append an event to its aggregate's log at
+// most once and keep the aggregate's projection derived from that log, safe against crashes between
+// any two steps and against other consumer processes working on the same aggregate.
+//
+// Invariants (see workloads/README.md, "How at most once, never lost works"):
+//  - appends to `eventlog.<aggregate>` carry expected-last-subject-sequence, so two writers cannot
+//    both append on the same log state;
+//  - every log entry at or below a projection's `lastLogSeq` has its event id in the processed KV,
+//    because marks are written before the projection that covers them;
+//  - so "is this event applied?" = id in the processed KV, or id in the log tail after the
+//    projection's `lastLogSeq` (entries a crashed writer appended but never marked), read after the
+//    projection was loaded.
+import {
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type JetStreamClient,
+  type JetStreamManager,
+  type MsgRequest,
+  type NextMsgRequest,
+} from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
+import type { StoredEvent } from '../shared/event.js';
+import type { Topology } from '../shared/config.js';
+import { decideOrder } from './policy.js';
+import {
+  emptyProjection,
+  foldEntry,
+  logEntrySchema,
+  projectionSchema,
+  type AggregateProjection,
+  type LogEntry,
+} from './projection.js';
+
+export type ApplyResult =
+  | { kind: 'applied'; logSeq: number; version: number }
+  | { kind: 'duplicate' }
+  | { kind: 'wait_for_predecessor'; missing: number }
+  | { kind: 'version_conflict'; current: number };
+
+interface CaughtUp {
+  state: AggregateProjection;
+  /** KV revision of the stored projection, 0 when there is none yet. */
+  revision: number;
+  /** Ids of log entries that were past the stored projection (now folded into `state`). */
+  tailIds: Set<string>;
+  /** Whether `state` differs from the stored projection. */
+  changed: boolean;
+}
+
+export interface EventStoreHooks {
+  onAppendConflict?: () => void;
+}
+
+const encoder = new TextEncoder();
+const MAX_ATTEMPTS = 50;
+
+function isWrongLastSequence(err: unknown): boolean {
+  return (
+    err instanceof JetStreamApiError &&
+    (err.code === JetStreamApiCodes.StreamWrongLastSequence ||
+      err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+  );
+}
+
+/**
+ * `STREAM.MSG.GET` answers `{seq, next_by_subj}` (first message on the subject at or after seq) from
+ * the stream leader, so the read is consistent with the append's expectation. nats.js 3.4 passes the
+ * request through unchanged but types only `seq` / `last_by_subj` for this call, hence the widening.
+ */
+function nextBySubject(seq: number, subject: string): MsgRequest {
+  const request: NextMsgRequest = { seq, next_by_subj: subject };
+  return request as unknown as MsgRequest;
+}
+
+export class EventStore {
+  constructor(
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly topology: Topology,
+    private readonly processed: KV,
+    private readonly projections: KV,
+    private readonly hooks: EventStoreHooks = {},
+  ) {}
+
+  /**
+   * Applies `event` (the message at `sourceSeq` in the events stream) at most once. `work` is the
+   * business handler; it runs at most once per call, before the append, and may throw to fail the
+   * attempt (nothing is written then).
+   */
+  async apply(
+    event: StoredEvent,
+    sourceSeq: number,
+    work: (event: StoredEvent) => Promise<void>,
+  ): Promise<ApplyResult> {
+    let workDone = false;
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const caught = await this.catchUp(event.aggregateId);
+      if (caught.tailIds.has(event.id) || (await this.isMarked(event.id))) {
+        if (caught.changed) await this.save(caught);
+        return { kind: 'duplicate' };
+      }
+      const order = decideOrder(caught.state.version, event.version);
+      if (order.kind === 'wait_for_predecessor')
+        return { kind: 'wait_for_predecessor', missing: order.missing };
+      if (order.kind === 'version_conflict') return { kind: 'version_conflict', current: order.current };
+      if (!workDone) {
+        await work(event);
+        workDone = true;
+      }
+      const entry: LogEntry = {
+        ...event,
+        version: order.version,
+        sourceSeq,
+        appliedAt: new Date().toISOString(),
+      };
+      let logSeq: number;
+      try {
+        const ack = await this.js.publish(
+          this.topology.eventLogSubject(event.aggregateId),
+          encoder.encode(JSON.stringify(entry)),
+          {
+            msgID: event.id,
+            expect: { lastSubjectSequence: caught.state.lastLogSeq },
+          },
+        );
+        // A duplicate ack means an earlier attempt appended it: the next catch-up will find it.
+        if (ack.duplicate) continue;
+        logSeq = ack.seq;
+      } catch (err) {
+        if (!isWrongLastSequence(err)) throw err;
+        this.hooks.onAppendConflict?.();
+        continue;
+      }
+      await this.mark(event.id, event.aggregateId, logSeq);
+      const folded = foldEntry(caught.state, entry, logSeq);
+      if (!(await this.trySave({ ...caught, state: folded, changed: true })))
+        await this.settle(event.aggregateId, logSeq);
+      return { kind: 'applied', logSeq, version: order.version };
+    }
+    throw new Error(
+      `aggregate ${event.aggregateId}: gave up applying event ${event.id} after ${MAX_ATTEMPTS} concurrent-write conflicts`,
+    );
+  }
+
+  /** The stored projection of one aggregate, or undefined. */
+  async projection(aggregateId: string): Promise<AggregateProjection | undefined> {
+    const entry = await this.projections.get(aggregateId);
+    if (!entry || entry.operation !== 'PUT') return undefined;
+    return projectionSchema.parse(entry.json());
+  }
+
+  /** Loads the projection and folds the log entries past it (marking each processed first). */
+  private async catchUp(aggregateId: string): Promise<CaughtUp> {
+    const stored = await this.projections.get(aggregateId);
+    const hasStored = stored !== null && stored.operation === 'PUT';
+    let state = hasStored ? projectionSchema.parse(stored.json()) : emptyProjection(aggregateId);
+    const revision = hasStored ? stored.revision : 0;
+    const tailIds = new Set<string>();
+    const subject = this.topology.eventLogSubject(aggregateId);
+    for (;;) {
+      const next = await this.jsm.streams.getMessage(
+        this.topology.eventLogStream,
+        nextBySubject(state.lastLogSeq + 1, subject),
+      );
+      if (!next) break;
+      const entry = logEntrySchema.parse(next.json());
+      await this.mark(entry.id, aggregateId, next.seq);
+      tailIds.add(entry.id);
+      state = foldEntry(state, entry, next.seq);
+    }
+    return { state, revision, tailIds, changed: tailIds.size > 0 };
+  }
+
+  private async isMarked(eventId: string): Promise<boolean> {
+    const entry = await this.processed.get(eventId);
+    return entry !== null && entry.operation === 'PUT';
+  }
+
+  /** Marks an event id processed; an existing mark is fine (idempotent). */
+  private async mark(eventId: string, aggregateId: string, logSeq: number): Promise<void> {
+    try {
+      await this.processed.create(eventId, JSON.stringify({ aggregateId, logSeq }));
+    } catch (err) {
+      if (!isWrongLastSequence(err)) throw err;
+    }
+  }
+
+  /** Writes the projection if nobody changed it since it was read; false on a revision conflict. */
+  private async trySave(caught: CaughtUp): Promise<boolean> {
+    const value = JSON.stringify(caught.state);
+    try {
+      if (caught.revision === 0) await this.projections.create(caught.state.aggregateId, value);
+      else await this.projections.update(caught.state.aggregateId, value, caught.revision);
+      return true;
+    } catch (err) {
+      if (isWrongLastSequence(err)) return false;
+      throw err;
+    }
+  }
+
+  private async save(caught: CaughtUp): Promise<void> {
+    if (!(await this.trySave(caught))) await this.settle(caught.state.aggregateId, caught.state.lastLogSeq);
+  }
+
+  /** Re-reads and catches up until the stored projection covers `logSeq`. */
+  private async settle(aggregateId: string, logSeq: number): Promise<void> {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const caught = await this.catchUp(aggregateId);
+      if (!caught.changed && caught.state.lastLogSeq >= logSeq) return;
+      if (await this.trySave(caught)) return;
+    }
+    throw new Error(`aggregate ${aggregateId}: projection kept changing under us (${MAX_ATTEMPTS} attempts)`);
+  }
+}

@@ -1,0 +1,87 @@
+// The consumer's Prometheus metrics (names are a contract: workloads/README.md, the Grafana
+// dashboards and the load harness read them). One registry per process, passed in, not global.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface ConsumerMetrics {
+  registry: Registry;
+  processed: Counter;
+  duplicates: Counter;
+  redeliveries: Counter;
+  deadLettered: Counter<'reason'>;
+  naks: Counter<'reason'>;
+  appendConflicts: Counter;
+  inFlight: Gauge;
+  handlerDuration: Histogram<'outcome'>;
+  endToEndLatency: Histogram;
+  statusEvents: Counter<'type'>;
+  natsConnected: Gauge;
+  draining: Gauge;
+}
+
+export function createConsumerMetrics(withDefaults = true): ConsumerMetrics {
+  const registry = new Registry();
+  if (withDefaults) collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  const p = 'jetscale_consumer_';
+  return {
+    registry,
+    processed: new Counter({
+      name: `${p}events_processed_total`,
+      help: 'Events applied (appended to the event log)',
+      registers,
+    }),
+    duplicates: new Counter({
+      name: `${p}duplicates_suppressed_total`,
+      help: 'Deliveries of already-applied events, acked without applying',
+      registers,
+    }),
+    redeliveries: new Counter({
+      name: `${p}redeliveries_total`,
+      help: 'Messages received with a delivery count above 1',
+      registers,
+    }),
+    deadLettered: new Counter({
+      name: `${p}dead_lettered_total`,
+      help: 'Events copied to the DLQ stream and terminated',
+      labelNames: ['reason'],
+      registers,
+    }),
+    naks: new Counter({
+      name: `${p}naks_total`,
+      help: 'Messages negatively acknowledged for a later retry',
+      labelNames: ['reason'],
+      registers,
+    }),
+    appendConflicts: new Counter({
+      name: `${p}append_conflicts_total`,
+      help: 'Event-log appends retried after an optimistic-concurrency conflict',
+      registers,
+    }),
+    inFlight: new Gauge({
+      name: `${p}in_flight`,
+      help: 'Messages held by this process (buffered or being processed)',
+      registers,
+    }),
+    handlerDuration: new Histogram({
+      name: `${p}handler_duration_seconds`,
+      help: 'Time from taking a message to settling it (ack, nak or term)',
+      labelNames: ['outcome'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    endToEndLatency: new Histogram({
+      name: `${p}end_to_end_latency_seconds`,
+      help: 'Event timestamp to applied',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+      registers,
+    }),
+    statusEvents: new Counter({
+      name: `${p}status_events_total`,
+      help: 'consume() status notifications by type',
+      labelNames: ['type'],
+      registers,
+    }),
+    natsConnected: new Gauge({ name: `${p}nats_connected`, help: '1 while connected to NATS', registers }),
+    draining: new Gauge({ name: `${p}draining`, help: '1 after SIGTERM, while draining', registers }),
+  };
+}

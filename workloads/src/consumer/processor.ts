@@ -1,0 +1,283 @@
+// The consumer's message loop: a durable pull consumer read with `consume()` (heartbeats on), a
+// bounded number of events in progress (one aggregate strictly in order), each message settled by
+// exactly one of ack / nak(delay) / DLQ-then-term, and a drain that stops pulling, finishes what it
+// holds and returns — so a scale-down causes no redeliveries.
+import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import { decodeStoredEvent, type StoredEvent } from '../shared/event.js';
+import type { Topology } from '../shared/config.js';
+import { errorMessage, type Logger } from '../shared/log.js';
+import type { DeadLetterer, DeadLetterReason } from './dead-letter.js';
+import type { EventStore } from './event-store.js';
+import type { ConsumerMetrics } from './metrics.js';
+import { onFailure, retryDelayMs, type RetryPolicy } from './policy.js';
+import { HandlerFailure, type Work } from './work.js';
+
+export interface ProcessorOptions {
+  js: JetStreamClient;
+  topology: Topology;
+  store: EventStore;
+  deadLetters: DeadLetterer;
+  work: Work;
+  metrics: ConsumerMetrics;
+  log: Logger;
+  policy: RetryPolicy;
+  pullBatch: number;
+  concurrency: number;
+  idleHeartbeatMs: number;
+  /** Called when the durable consumer seems gone: re-creates the topology. */
+  recreateConsumer: () => Promise<void>;
+}
+
+type Outcome = 'applied' | 'duplicate' | 'nak' | 'dead_lettered' | 'error';
+type Decoded = ReturnType<typeof decodeStoredEvent>;
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export class EventProcessor {
+  private draining = false;
+  private consuming = false;
+  private messages: ConsumerMessages | undefined;
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly chains = new Map<string, Promise<void>>();
+  private busy = 0;
+  private readonly slotWaiters: (() => void)[] = [];
+  private lastRecreate = 0;
+
+  constructor(private readonly o: ProcessorOptions) {}
+
+  /** True while pulling messages (readiness). */
+  get ready(): boolean {
+    return this.consuming && !this.draining;
+  }
+
+  /** Consumes until `drain()` is called, then resolves once every held message is settled. */
+  async run(): Promise<void> {
+    let backoffMs = 250;
+    while (!this.draining) {
+      try {
+        const consumer = await this.o.js.consumers.get(
+          this.o.topology.eventsStream,
+          this.o.topology.consumer,
+        );
+        const messages = await consumer.consume({
+          max_messages: this.o.pullBatch,
+          idle_heartbeat: this.o.idleHeartbeatMs,
+        });
+        this.messages = messages;
+        if (this.draining) messages.stop();
+        this.consuming = true;
+        void this.watchStatus(messages);
+        this.o.log.info('consuming', {
+          stream: this.o.topology.eventsStream,
+          consumer: this.o.topology.consumer,
+        });
+        for await (const msg of messages) {
+          this.o.metrics.inFlight.inc();
+          await this.acquireSlot();
+          this.dispatch(msg);
+        }
+        backoffMs = 250;
+        if (!this.draining) this.o.log.warn('consume() ended; starting again');
+      } catch (err) {
+        if (this.draining) break;
+        this.o.log.warn('cannot consume; retrying', { error: errorMessage(err), retryInMs: backoffMs });
+        if (/consumer not found|stream not found/i.test(errorMessage(err))) await this.recreate();
+        await sleep(backoffMs);
+        backoffMs = Math.min(backoffMs * 2, 5000);
+      } finally {
+        this.consuming = false;
+      }
+    }
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  /** Stops pulling; `run()` resolves after the buffered and in-progress messages are settled. */
+  drain(): void {
+    this.draining = true;
+    this.messages?.stop();
+  }
+
+  /** Messages taken from the consumer and not yet settled. */
+  get held(): number {
+    return this.inFlight.size;
+  }
+
+  private async acquireSlot(): Promise<void> {
+    if (this.busy < this.o.concurrency) {
+      this.busy++;
+      return;
+    }
+    await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
+  }
+
+  private releaseSlot(): void {
+    const next = this.slotWaiters.shift();
+    if (next) next();
+    else this.busy--;
+  }
+
+  private dispatch(msg: JsMsg): void {
+    const started = performance.now();
+    const decoded = decodeStoredEvent(msg.data);
+    const key = decoded.ok ? decoded.event.aggregateId : `_invalid:${msg.seq}`;
+    const previous = this.chains.get(key) ?? Promise.resolve();
+    const run = previous.then(() => this.handle(msg, decoded));
+    const tracked: Promise<void> = run
+      .then((outcome) => {
+        this.o.metrics.handlerDuration.observe({ outcome }, (performance.now() - started) / 1000);
+      })
+      .catch((err: unknown) =>
+        this.o.log.error('unexpected handler error', { error: errorMessage(err), seq: msg.seq }),
+      )
+      .finally(() => {
+        if (this.chains.get(key) === tracked) this.chains.delete(key);
+        this.inFlight.delete(tracked);
+        this.o.metrics.inFlight.dec();
+        this.releaseSlot();
+      });
+    this.chains.set(key, tracked);
+    this.inFlight.add(tracked);
+  }
+
+  private async handle(msg: JsMsg, decoded: Decoded): Promise<Outcome> {
+    if (msg.info.deliveryCount > 1) this.o.metrics.redeliveries.inc();
+    if (!decoded.ok) return this.deadLetter(msg, 'invalid_event', decoded.reason, undefined);
+    const event = decoded.event;
+    try {
+      const result = await this.o.store.apply(event, msg.seq, this.o.work);
+      switch (result.kind) {
+        case 'applied':
+          settle(() => msg.ack());
+          this.o.metrics.processed.inc();
+          this.o.metrics.endToEndLatency.observe(
+            Math.max(0, Date.now() - Date.parse(event.timestamp)) / 1000,
+          );
+          return 'applied';
+        case 'duplicate':
+          settle(() => msg.ack());
+          this.o.metrics.duplicates.inc();
+          return 'duplicate';
+        case 'wait_for_predecessor':
+          return this.failed(
+            msg,
+            event,
+            'out_of_order',
+            `version ${event.version ?? '?'} waits for version ${result.missing}`,
+          );
+        case 'version_conflict':
+          return this.deadLetter(
+            msg,
+            'version_conflict',
+            `version ${event.version ?? '?'} already taken (aggregate at ${result.current})`,
+            event.aggregateId,
+          );
+      }
+    } catch (err) {
+      if (err instanceof HandlerFailure) return this.failed(msg, event, 'transient', err.message);
+      // NATS trouble (timeouts, reconnects) is not the event's fault: retry without spending its
+      // attempts towards the DLQ.
+      this.o.log.warn('apply failed; will retry', {
+        error: errorMessage(err),
+        eventId: event.id,
+        seq: msg.seq,
+      });
+      settle(() => msg.nak(retryDelayMs(1, this.o.policy)));
+      this.o.metrics.naks.inc({ reason: 'error' });
+      return 'error';
+    }
+  }
+
+  private async failed(
+    msg: JsMsg,
+    event: StoredEvent,
+    kind: 'transient' | 'out_of_order',
+    detail: string,
+  ): Promise<Outcome> {
+    const decision = onFailure(msg.info.deliveryCount, this.o.policy, kind);
+    if (decision.kind === 'dead_letter') {
+      return this.deadLetter(
+        msg,
+        'max_deliveries',
+        `${msg.info.deliveryCount} attempts; last: ${detail}`,
+        event.aggregateId,
+      );
+    }
+    settle(() => msg.nak(decision.delayMs));
+    this.o.metrics.naks.inc({ reason: kind });
+    this.o.log.debug('nak', {
+      eventId: event.id,
+      kind,
+      detail,
+      delayMs: decision.delayMs,
+      deliveries: msg.info.deliveryCount,
+    });
+    return 'nak';
+  }
+
+  private async deadLetter(
+    msg: JsMsg,
+    reason: DeadLetterReason,
+    detail: string,
+    aggregateId: string | undefined,
+  ): Promise<Outcome> {
+    try {
+      await this.o.deadLetters.deadLetter(msg, reason, detail, aggregateId);
+      this.o.metrics.deadLettered.inc({ reason });
+      this.o.log.warn('dead-lettered', { seq: msg.seq, reason, detail });
+      return 'dead_lettered';
+    } catch (err) {
+      // Not in the DLQ, so it must not be terminated: try again later.
+      this.o.log.warn('dead-letter publish failed; will retry', { seq: msg.seq, error: errorMessage(err) });
+      settle(() => msg.nak(retryDelayMs(1, this.o.policy)));
+      this.o.metrics.naks.inc({ reason: 'error' });
+      return 'error';
+    }
+  }
+
+  private async watchStatus(messages: ConsumerMessages): Promise<void> {
+    for await (const status of messages.status()) {
+      this.o.metrics.statusEvents.inc({ type: status.type });
+      switch (status.type) {
+        case 'heartbeats_missed':
+          // consume() re-issues its pull itself; we record it so a stall is visible.
+          this.o.log.warn('heartbeats missed', { count: status.count });
+          break;
+        case 'consumer_deleted':
+          this.o.log.warn('consumer deleted', { description: status.description });
+          await this.recreate();
+          break;
+        case 'consumer_not_found':
+        case 'stream_not_found':
+          this.o.log.warn(status.type.replace(/_/g, ' '), { status });
+          await this.recreate();
+          break;
+        case 'no_responders':
+        case 'exceeded_limits':
+          this.o.log.warn(status.type.replace(/_/g, ' '), { status });
+          break;
+        default:
+          break;
+      }
+    }
+  }
+
+  private async recreate(): Promise<void> {
+    if (this.draining || Date.now() - this.lastRecreate < 2000) return;
+    this.lastRecreate = Date.now();
+    try {
+      await this.o.recreateConsumer();
+      this.o.log.info('verified stream and consumer');
+    } catch (err) {
+      this.o.log.warn('cannot re-create the consumer', { error: errorMessage(err) });
+    }
+  }
+}
+
+/** Acks/naks on a closed connection throw; the server redelivers then, which the store absorbs. */
+function settle(action: () => void): void {
+  try {
+    action();
+  } catch {
+    // deliberately ignored: see above
+  }
+}

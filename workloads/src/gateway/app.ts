@@ -1,0 +1,166 @@
+// The gateway's HTTP surface (express 5): POST /events validated at the edge, answered 202 only
+// after JetStream stored every event, 4xx naming the wrong field for bad input (never a 500), 503 +
+// Retry-After when JetStream cannot take it; plus /metrics, /healthz and /readyz.
+import express, { type ErrorRequestHandler, type Express, type Request, type Response } from 'express';
+import { parseEventsBody, type FieldIssue, type StoredEvent } from '../shared/event.js';
+import type { Logger } from '../shared/log.js';
+import type { GatewayMetrics, RejectionReason } from './metrics.js';
+import type { PublishOutcome } from './publisher.js';
+
+export interface EventSink {
+  readonly available: boolean;
+  publishAll(events: readonly StoredEvent[]): Promise<PublishOutcome[]>;
+}
+
+export interface GatewayAppOptions {
+  sink: EventSink;
+  metrics: GatewayMetrics;
+  log: Logger;
+  maxBodyBytes: number;
+  maxBatch: number;
+  retryAfterSeconds: number;
+  /** True once the topology is verified; readiness also needs a connection. */
+  started: () => boolean;
+  shuttingDown: () => boolean;
+}
+
+const knownRoutes = new Set(['/events', '/metrics', '/healthz', '/readyz']);
+
+export function createGatewayApp(o: GatewayAppOptions): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.use((req, res, next) => {
+    const route = knownRoutes.has(req.path) ? req.path : 'other';
+    const end = o.metrics.requestDuration.startTimer({ route });
+    res.on('finish', () => {
+      end();
+      o.metrics.requests.inc({ method: req.method, route, code: String(res.statusCode) });
+    });
+    next();
+  });
+
+  const reject = (
+    res: Response,
+    status: number,
+    reason: RejectionReason,
+    error: string,
+    extra: Record<string, unknown> = {},
+  ): void => {
+    o.metrics.rejections.inc({ reason });
+    if (status === 503) res.set('Retry-After', String(o.retryAfterSeconds));
+    res.status(status).json({ error, reason, ...extra });
+  };
+
+  app.get('/healthz', (_req, res) => {
+    res.type('text/plain').send('ok\n');
+  });
+  app.get('/readyz', (_req, res) => {
+    const ready = o.started() && o.sink.available && !o.shuttingDown();
+    res
+      .status(ready ? 200 : 503)
+      .type('text/plain')
+      .send(ready ? 'ready\n' : 'not ready\n');
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.set('Content-Type', o.metrics.registry.contentType).send(await o.metrics.registry.metrics());
+  });
+
+  app.post(
+    '/events',
+    (req, res, next) => {
+      if (o.shuttingDown())
+        return reject(res, 503, 'shutting_down', 'the gateway is shutting down; retry on another instance');
+      if (!req.is('application/json')) {
+        return reject(res, 415, 'unsupported_media_type', 'Content-Type must be application/json', {
+          issues: [{ field: '(content-type)', message: `got ${req.get('content-type') ?? 'none'}` }],
+        });
+      }
+      next();
+    },
+    express.json({ limit: o.maxBodyBytes, strict: false }),
+    async (req: Request, res: Response) => {
+      const parsed = parseEventsBody(req.body, o.maxBatch);
+      if (parsed.kind === 'invalid')
+        return reject(res, 400, 'invalid_event', 'invalid event', { issues: parsed.issues });
+      if (parsed.kind === 'too_many') {
+        return reject(
+          res,
+          413,
+          'batch_too_large',
+          `batch of ${parsed.count} events exceeds MAX_BATCH=${parsed.max}`,
+          {
+            issues: [{ field: 'events', message: `at most ${parsed.max} events per request` }],
+          },
+        );
+      }
+      const outcomes = await o.sink.publishAll(parsed.events);
+      const failed = outcomes.filter((r) => !r.stored);
+      const stored = outcomes.filter((r) => r.stored);
+      if (failed.length > 0) {
+        const first = failed[0];
+        const reason: RejectionReason = first && !first.stored ? first.failure : 'unavailable';
+        o.log.warn('publish failed', {
+          reason,
+          failed: failed.length,
+          stored: stored.length,
+          error: first && !first.stored ? first.message : '',
+        });
+        return reject(
+          res,
+          503,
+          reason,
+          'JetStream did not store every event; retry the same events (same ids)',
+          {
+            stored: stored.map((r) => r.id),
+            failed: failed.map((r) => r.id),
+          },
+        );
+      }
+      let duplicates = 0;
+      const events = outcomes.map((r) => {
+        const duplicate = r.stored && r.duplicate;
+        if (duplicate) duplicates++;
+        return { id: r.id, seq: r.stored ? r.seq : 0, duplicate };
+      });
+      o.metrics.events.inc({ result: 'accepted' }, events.length - duplicates);
+      if (duplicates > 0) o.metrics.events.inc({ result: 'duplicate' }, duplicates);
+      res.status(202).json({ accepted: events.length - duplicates, duplicates, events });
+    },
+  );
+
+  app.use((_req, res) => {
+    res.status(404).json({ error: 'not found; POST /events, GET /metrics, /healthz, /readyz' });
+  });
+
+  // Body-parser errors carry `type` and `status`; anything unexpected still answers JSON, and only a
+  // genuine server fault is a 500.
+  const onError: ErrorRequestHandler = (err: unknown, _req, res, _next) => {
+    const e = (typeof err === 'object' && err !== null ? err : {}) as {
+      type?: unknown;
+      status?: unknown;
+      message?: unknown;
+    };
+    const message = typeof e.message === 'string' ? e.message : 'bad request';
+    if (e.type === 'entity.too.large') {
+      return reject(res, 413, 'body_too_large', `body exceeds MAX_BODY_BYTES=${o.maxBodyBytes}`, {
+        issues: [{ field: '(body)', message } satisfies FieldIssue],
+      });
+    }
+    if (e.type === 'entity.parse.failed') {
+      return reject(res, 400, 'invalid_json', 'body is not valid JSON', {
+        issues: [{ field: '(body)', message } satisfies FieldIssue],
+      });
+    }
+    if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
+      return reject(res, e.status, 'invalid_json', message, {
+        issues: [{ field: '(body)', message } satisfies FieldIssue],
+      });
+    }
+    o.log.error('unexpected error', { error: message });
+    res.status(500).json({ error: 'internal error' });
+  };
+  app.use(onError);
+  return app;
+}

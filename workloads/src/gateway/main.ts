@@ -1,0 +1,72 @@
+// Entry point of the gateway workload: wiring (configuration, NATS, topology, the express app) and
+// a graceful shutdown that stops accepting, finishes in-flight requests, then drains NATS.
+import { jetstream } from '@nats-io/jetstream';
+import type { AddressInfo } from 'node:net';
+import { gatewaySchema, loadConfig, topologyOf } from '../shared/config.js';
+import { retryUntil, runMain } from '../shared/lifecycle.js';
+import { createLogger, errorMessage } from '../shared/log.js';
+import { connectNats } from '../shared/nats.js';
+import { ensureTopology } from '../shared/topology.js';
+import { createGatewayApp } from './app.js';
+import { createGatewayMetrics } from './metrics.js';
+import { EventPublisher } from './publisher.js';
+
+runMain(async () => {
+  const config = loadConfig(gatewaySchema);
+  const log = createLogger('gateway', config.LOG_LEVEL);
+  const metrics = createGatewayMetrics();
+  const nc = await connectNats(config, `jetscale-gateway-${process.pid}`);
+  const publisher = new EventPublisher(
+    nc,
+    jetstream(nc),
+    topologyOf(config),
+    config.PUBLISH_TIMEOUT_MS,
+    config.MAX_IN_FLIGHT_PUBLISHES,
+    metrics,
+  );
+  let started = false;
+  let shuttingDown = false;
+  const app = createGatewayApp({
+    sink: publisher,
+    metrics,
+    log,
+    maxBodyBytes: config.MAX_BODY_BYTES,
+    maxBatch: config.MAX_BATCH,
+    retryAfterSeconds: config.RETRY_AFTER_SECONDS,
+    started: () => started,
+    shuttingDown: () => shuttingDown,
+  });
+  await retryUntil('verifying JetStream resources', () => ensureTopology(nc, config), log);
+  started = true;
+  const server = app.listen(config.PORT, config.HOST);
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', () => resolve());
+    server.once('error', reject);
+  });
+  log.info('gateway started', { port: (server.address() as AddressInfo).port, pid: process.pid });
+
+  const shutdown = (signal: string): void => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    log.info('shutting down', { signal, graceMs: config.SHUTDOWN_GRACE_MS });
+    setTimeout(() => {
+      log.error('grace period over with requests still in flight; exiting');
+      process.exit(1);
+    }, config.SHUTDOWN_GRACE_MS).unref();
+    // close() stops accepting and waits for in-flight requests; idle keep-alive sockets go now.
+    server.close(() => {
+      void (async () => {
+        try {
+          await nc.drain();
+        } catch (err) {
+          log.warn('closing the NATS connection failed', { error: errorMessage(err) });
+        }
+        log.info('stopped');
+        process.exit(0);
+      })();
+    });
+    server.closeIdleConnections();
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+});

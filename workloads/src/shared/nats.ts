@@ -1,0 +1,25 @@
+// Connecting a workload to NATS: credentials from the configuration, retry until the first
+// connection succeeds and reconnect forever afterwards, because a workload that gives up on NATS
+// only turns a NATS restart into a pod restart.
+import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import { readFileSync } from 'node:fs';
+import type { NatsConfig } from './config.js';
+
+export async function connectNats(config: NatsConfig, name: string): Promise<NatsConnection> {
+  return connect({
+    servers: config.NATS_URL.split(',').map((s) => s.trim()),
+    name,
+    user: config.NATS_USER,
+    pass: config.NATS_PASSWORD,
+    token: config.NATS_TOKEN,
+    authenticator: config.NATS_CREDS_FILE
+      ? credsAuthenticator(readFileSync(config.NATS_CREDS_FILE))
+      : undefined,
+    waitOnFirstConnect: true,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 500,
+    // Dead-server detection within ~6 s instead of the default 4 minutes.
+    pingInterval: 3000,
+    maxPingOut: 2,
+  });
+}
