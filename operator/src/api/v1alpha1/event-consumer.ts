@@ -3,7 +3,17 @@
 // custom resource read from the API server is validated once, at the edge, into typed values.
 // event-consumer.test.ts keeps this file and the CRD in step.
 import { z } from 'zod';
+import { defaultScalingSpec as policyDefaults } from '../../scaling/defaults.js';
+import type { ScalingRules } from '../../scaling/types.js';
 import { DURATION_PATTERN } from './duration.js';
+
+// Scaling defaults come from the policy package so the two cannot drift; the CRD YAML repeats them
+// (the API server applies them) and event-consumer.test.ts checks that it does.
+const asDuration = (seconds: number): string => `${seconds}s`;
+const asPolicies = (
+  rules: ScalingRules,
+): Array<{ type: 'Pods' | 'Percent'; value: number; period: string }> =>
+  rules.policies.map((p) => ({ type: p.type, value: p.value, period: asDuration(p.periodSeconds) }));
 
 const duration = z.string().regex(DURATION_PATTERN, 'must be a duration such as 500ms, 15s, 5m or 1h');
 const int32 = z.number().int();
@@ -40,38 +50,30 @@ export const StepPolicySchema = z.object({
   period: duration,
 });
 
-const selectPolicy = z.enum(['Max', 'Min', 'Disabled']).default('Max');
-
-function rulesSchema(stabilizationWindow: string, policies: Array<z.infer<typeof StepPolicySchema>>) {
+function rulesSchema(defaults: ScalingRules) {
   return z
     .object({
-      stabilizationWindow: duration.default(stabilizationWindow),
-      policies: z.array(StepPolicySchema).max(10).default(policies),
-      selectPolicy,
+      stabilizationWindow: duration.default(asDuration(defaults.stabilizationWindowSeconds)),
+      policies: z.array(StepPolicySchema).max(10).default(asPolicies(defaults)),
+      selectPolicy: z.enum(['Max', 'Min', 'Disabled']).default(defaults.selectPolicy),
     })
     .prefault({});
 }
 
 export const BehaviorSchema = z
   .object({
-    scaleUp: rulesSchema('0s', [
-      { type: 'Percent', value: 300, period: '15s' },
-      { type: 'Pods', value: 8, period: '15s' },
-    ]),
-    scaleDown: rulesSchema('60s', [
-      { type: 'Percent', value: 25, period: '30s' },
-      { type: 'Pods', value: 1, period: '30s' },
-    ]),
-    cooldownPeriod: duration.default('120s'),
+    scaleUp: rulesSchema(policyDefaults.scaleUp),
+    scaleDown: rulesSchema(policyDefaults.scaleDown),
+    cooldownPeriod: duration.default(asDuration(policyDefaults.cooldownPeriodSeconds)),
   })
   .prefault({});
 
 export const PredictiveSchema = z
   .object({
-    enabled: z.boolean().default(false),
-    horizon: duration.default('30s'),
+    enabled: z.boolean().default(policyDefaults.predictive.enabled),
+    horizon: duration.default(asDuration(policyDefaults.predictive.horizonSeconds)),
     seasonality: duration.optional(),
-    maxRelativeError: z.number().gt(0).max(1).default(0.3),
+    maxRelativeError: z.number().gt(0).max(1).default(policyDefaults.predictive.maxRelativeError),
   })
   .prefault({});
 
@@ -85,13 +87,13 @@ export const FallbackSchema = z
 export const EventConsumerSpecSchema = z.object({
   scaleTargetRef: ScaleTargetRefSchema,
   nats: NatsSchema,
-  minReplicas: int32.min(0).default(1),
-  maxReplicas: int32.min(1).max(10000).default(10),
-  backlogPerReplica: int32.min(1).default(100),
-  activationBacklog: int32.min(0).default(0),
+  minReplicas: int32.min(0).default(policyDefaults.minReplicas),
+  maxReplicas: int32.min(1).max(10000).default(policyDefaults.maxReplicas),
+  backlogPerReplica: int32.min(1).default(policyDefaults.backlogPerReplica),
+  activationBacklog: int32.min(0).default(policyDefaults.activationBacklog),
   inFlightPerReplica: int32.min(1).optional(),
   pollInterval: duration.default('5s'),
-  drainWithin: duration.default('30s'),
+  drainWithin: duration.default(asDuration(policyDefaults.drainWithinSeconds)),
   behavior: BehaviorSchema,
   predictive: PredictiveSchema,
   fallback: FallbackSchema,

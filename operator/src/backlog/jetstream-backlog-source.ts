@@ -1,0 +1,143 @@
+// Reads a durable consumer's backlog through the JetStream API (CONSUMER.INFO), which the
+// consumer's leader answers — never the /jsz monitoring endpoint, where followers report
+// num_pending 0 (nats-server #4539, KEDA #3860). Failures come back as BacklogError values.
+import { jetstreamManager, type ConsumerInfo, type JetStreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { BacklogSample } from '../scaling/types.js';
+import { BacklogError } from './backlog-error.js';
+import type { BacklogReading, BacklogSource } from './backlog-source.js';
+
+export interface ConsumerRef {
+  stream: string;
+  consumer: string;
+  domain?: string;
+  apiPrefix?: string;
+}
+
+export function sampleFromConsumerInfo(info: ConsumerInfo, at: number): BacklogSample {
+  return {
+    at,
+    pending: info.num_pending,
+    ackPending: info.num_ack_pending,
+    redelivered: info.num_redelivered,
+    waiting: info.num_waiting,
+    deliveredConsumerSeq: info.delivered.consumer_seq,
+    ackFloorConsumerSeq: info.ack_floor.consumer_seq,
+    maxAckPending: info.config.max_ack_pending ?? -1,
+  };
+}
+
+/** Classifies a failed CONSUMER.INFO request. */
+export function consumerInfoError(err: unknown, ref: ConsumerRef, server: string): BacklogError {
+  const where = { stream: ref.stream, consumer: ref.consumer, server };
+  const name = err instanceof Error ? err.name : '';
+  const text = err instanceof Error ? err.message : String(err);
+  const code = err instanceof Error ? (err as Error & { code?: unknown }).code : undefined;
+  if (name === 'StreamNotFoundError' || /stream not found/i.test(text)) {
+    return new BacklogError(
+      'StreamNotFound',
+      `stream "${ref.stream}" does not exist on ${server}: create it or fix spec.nats.stream`,
+      where,
+    );
+  }
+  if (name === 'ConsumerNotFoundError' || /consumer not found/i.test(text)) {
+    return new BacklogError(
+      'ConsumerNotFound',
+      `consumer "${ref.consumer}" does not exist on stream "${ref.stream}" at ${server}: create the durable consumer or fix spec.nats.consumer`,
+      where,
+    );
+  }
+  if (
+    name === 'PermissionViolationError' ||
+    name === 'AuthorizationError' ||
+    /permission|authoriz/i.test(text)
+  ) {
+    return new BacklogError(
+      'Unauthorized',
+      `not allowed to read consumer "${ref.consumer}" on stream "${ref.stream}" at ${server} (${text}): grant the user $JS.API.CONSUMER.INFO.${ref.stream}.${ref.consumer}`,
+      where,
+    );
+  }
+  if (name === 'NoRespondersError' || /no responders/i.test(text)) {
+    return new BacklogError(
+      'Unreachable',
+      `no JetStream API answered at ${server} for stream "${ref.stream}": is JetStream enabled, and are spec.nats.domain / apiPrefix right?`,
+      where,
+    );
+  }
+  if (name === 'JetStreamApiError' && typeof code === 'number' && code >= 400 && code < 500) {
+    return new BacklogError(
+      'Invalid',
+      `JetStream rejected the request for consumer "${ref.consumer}" on stream "${ref.stream}" at ${server}: ${text}`,
+      where,
+    );
+  }
+  return new BacklogError(
+    'Unreachable',
+    `no answer from NATS at ${server} for consumer "${ref.consumer}" on stream "${ref.stream}" (${text})`,
+    where,
+  );
+}
+
+const managers = new WeakMap<NatsConnection, Map<string, Promise<JetStreamManager>>>();
+
+/** One JetStreamManager per connection and API prefix (they are cheap but not free). */
+function managerFor(nc: NatsConnection, ref: ConsumerRef, timeoutMs: number): Promise<JetStreamManager> {
+  let byPrefix = managers.get(nc);
+  if (!byPrefix) {
+    byPrefix = new Map();
+    managers.set(nc, byPrefix);
+  }
+  const key = `${ref.domain ?? ''}|${ref.apiPrefix ?? ''}|${timeoutMs}`;
+  let jsm = byPrefix.get(key);
+  if (!jsm) {
+    const opts: { checkAPI: boolean; timeout: number; domain?: string; apiPrefix?: string } = {
+      checkAPI: false,
+      timeout: timeoutMs,
+    };
+    if (ref.domain !== undefined) opts.domain = ref.domain;
+    if (ref.apiPrefix !== undefined) opts.apiPrefix = ref.apiPrefix;
+    jsm = jetstreamManager(nc, opts);
+    byPrefix.set(key, jsm);
+  }
+  return jsm;
+}
+
+/** Reads one consumer's backlog over an existing connection. */
+export async function readConsumerBacklog(
+  nc: NatsConnection,
+  ref: ConsumerRef,
+  options: { timeoutMs: number; observe?: (seconds: number, result: string) => void; now?: () => number },
+): Promise<BacklogReading> {
+  const now = options.now ?? Date.now;
+  const server = nc.info?.server_name ?? nc.getServer();
+  const started = performance.now();
+  try {
+    const jsm = await managerFor(nc, ref, options.timeoutMs);
+    const info = await jsm.consumers.info(ref.stream, ref.consumer);
+    options.observe?.((performance.now() - started) / 1000, 'ok');
+    return { ok: true, sample: sampleFromConsumerInfo(info, now()) };
+  } catch (err) {
+    const error = consumerInfoError(err, ref, server);
+    options.observe?.((performance.now() - started) / 1000, error.kind);
+    return { ok: false, error };
+  }
+}
+
+/** A BacklogSource over a shared connection; closing it releases the connection to the pool. */
+export class JetStreamBacklogSource implements BacklogSource {
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly ref: ConsumerRef,
+    private readonly timeoutMs: number,
+    private readonly onClose: () => void = () => undefined,
+  ) {}
+
+  read(): Promise<BacklogReading> {
+    return readConsumerBacklog(this.nc, this.ref, { timeoutMs: this.timeoutMs });
+  }
+
+  close(): void {
+    this.onClose();
+  }
+}

@@ -1,0 +1,84 @@
+// Specifies how auth and TLS Secrets become NATS credentials, and that errors name the Secret and
+// its keys but never a value.
+import { connectionKey, parseAuthSecret, parseTlsSecret } from './nats-credentials.js';
+
+const b64 = (s: string): string => Buffer.from(s).toString('base64');
+const seed = 'SU' + 'A'.repeat(56);
+
+describe('parseAuthSecret', () => {
+  it.each([
+    ['a token', { token: b64('s3cret') }, { kind: 'token', token: 's3cret' }],
+    [
+      'user and password',
+      { user: b64('app'), password: b64('pw') },
+      { kind: 'userPassword', user: 'app', password: 'pw' },
+    ],
+    ['an NKey seed', { nkeySeed: b64(seed) }, { kind: 'nkey', seed }],
+  ])('reads %s', (_what, data, expected) => {
+    expect(parseAuthSecret(data, 'ns/nats-auth')).toEqual(expected);
+  });
+
+  it('reads a .creds file', () => {
+    const creds =
+      '-----BEGIN NATS USER JWT-----\neyJ\n------END NATS USER JWT------\n-----BEGIN USER NKEY SEED-----\nSUA\n------END USER NKEY SEED------\n';
+    expect(parseAuthSecret({ creds: b64(creds) }, 'ns/a')).toEqual({ kind: 'creds', creds });
+  });
+
+  it.each([
+    ['nothing usable', { other: b64('x') }, /exactly one of.*found none/],
+    [
+      'two modes at once',
+      { token: b64('t'), user: b64('u'), password: b64('p') },
+      /exactly one of.*found token, user, password/,
+    ],
+    ['a user without a password', { user: b64('u') }, /"user" and "password" must both be set/],
+    ['a malformed seed', { nkeySeed: b64('SUshort') }, /not a user NKey seed/],
+    ['a malformed creds file', { creds: b64('hello') }, /not a NATS .creds file/],
+  ])('rejects %s, naming the Secret and never the value', (_what, data, pattern) => {
+    let message = '';
+    try {
+      parseAuthSecret(data, 'ns/nats-auth');
+    } catch (err) {
+      message = (err as Error).message;
+      expect((err as { kind?: string }).kind).toBe('Invalid');
+    }
+    expect(message).toMatch(pattern);
+    expect(message).toContain('ns/nats-auth');
+    expect(message).not.toMatch(/SUshort|hello/);
+  });
+});
+
+describe('parseTlsSecret', () => {
+  const cert = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+  const key = '-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n';
+  it('reads a CA and a client certificate', () => {
+    expect(
+      parseTlsSecret({ 'ca.crt': b64(cert), 'tls.crt': b64(cert), 'tls.key': b64(key) }, 'ns/tls'),
+    ).toEqual({ ca: cert, cert, key });
+  });
+  it('rejects a certificate without its key', () => {
+    expect(() => parseTlsSecret({ 'tls.crt': b64(cert) }, 'ns/tls')).toThrow(
+      /tls.crt and tls.key must be set together/,
+    );
+  });
+  it('rejects a CA that is not PEM', () => {
+    expect(() => parseTlsSecret({ 'ca.crt': b64('nope') }, 'ns/tls')).toThrow(
+      /ca.crt is not a PEM certificate/,
+    );
+  });
+});
+
+describe('connectionKey', () => {
+  it('is the same for the same servers in any order and the same credentials', () => {
+    const auth = { auth: { kind: 'token' as const, token: 't' } };
+    expect(connectionKey(['nats://a:4222', 'nats://b:4222'], auth)).toBe(
+      connectionKey(['nats://b:4222', 'nats://a:4222'], auth),
+    );
+  });
+  it('differs when credentials differ, without containing them', () => {
+    const a = connectionKey(['nats://a:4222'], { auth: { kind: 'token', token: 'first-secret' } });
+    const b = connectionKey(['nats://a:4222'], { auth: { kind: 'token', token: 'second-secret' } });
+    expect(a).not.toBe(b);
+    expect(a).not.toContain('secret');
+  });
+});

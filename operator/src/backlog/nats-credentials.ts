@@ -1,0 +1,116 @@
+// Turns the Secrets an EventConsumer points at into NATS connection credentials, and gives each
+// distinct set a fingerprint so EventConsumers with the same servers and credentials share one
+// connection. Secret values never leave this module in a printable form: errors name the Secret
+// and its keys, never the values, and the fingerprint is a hash.
+import { createHash } from 'node:crypto';
+import { BacklogError } from './backlog-error.js';
+
+export type NatsAuth =
+  | { kind: 'none' }
+  | { kind: 'token'; token: string }
+  | { kind: 'userPassword'; user: string; password: string }
+  | { kind: 'creds'; creds: string }
+  | { kind: 'nkey'; seed: string };
+
+export interface NatsTls {
+  ca?: string;
+  cert?: string;
+  key?: string;
+}
+
+export interface NatsCredentials {
+  auth: NatsAuth;
+  tls?: NatsTls;
+}
+
+/** Secret data as the API server returns it: base64-encoded values. */
+export type SecretData = Record<string, string> | undefined;
+
+const decode = (data: SecretData, key: string): string | undefined => {
+  const value = data?.[key];
+  return value === undefined ? undefined : Buffer.from(value, 'base64').toString('utf8');
+};
+
+/** Reads the auth Secret; `where` names it in errors (namespace/name). */
+export function parseAuthSecret(data: SecretData, where: string): NatsAuth {
+  const present = ['token', 'user', 'password', 'creds', 'nkeySeed'].filter(
+    (k) => decode(data, k) !== undefined,
+  );
+  const token = decode(data, 'token');
+  const user = decode(data, 'user');
+  const password = decode(data, 'password');
+  const creds = decode(data, 'creds');
+  const seed = decode(data, 'nkeySeed');
+  const modes = [
+    token !== undefined,
+    user !== undefined || password !== undefined,
+    creds !== undefined,
+    seed !== undefined,
+  ].filter(Boolean).length;
+  if (modes !== 1) {
+    throw new BacklogError(
+      'Invalid',
+      `Secret ${where} must hold exactly one of: key "token"; keys "user" and "password"; key "creds"; key "nkeySeed" (found ${present.length === 0 ? 'none of them' : present.join(', ')})`,
+    );
+  }
+  if (token !== undefined) {
+    if (token.trim() === '') throw new BacklogError('Invalid', `Secret ${where}: key "token" is empty`);
+    return { kind: 'token', token: token.trim() };
+  }
+  if (creds !== undefined) {
+    if (!/-----BEGIN NATS USER JWT-----/.test(creds) || !/-----BEGIN USER NKEY SEED-----/.test(creds)) {
+      throw new BacklogError(
+        'Invalid',
+        `Secret ${where}: key "creds" is not a NATS .creds file (it needs a USER JWT block and a USER NKEY SEED block)`,
+      );
+    }
+    return { kind: 'creds', creds };
+  }
+  if (seed !== undefined) {
+    if (!/^SU[A-Z2-7]{56}$/.test(seed.trim()))
+      throw new BacklogError(
+        'Invalid',
+        `Secret ${where}: key "nkeySeed" is not a user NKey seed (58 characters starting with SU)`,
+      );
+    return { kind: 'nkey', seed: seed.trim() };
+  }
+  if (user === undefined || password === undefined || user === '') {
+    throw new BacklogError('Invalid', `Secret ${where}: keys "user" and "password" must both be set`);
+  }
+  return { kind: 'userPassword', user, password };
+}
+
+/** Reads the TLS Secret: ca.crt, and tls.crt + tls.key together when a client certificate is used. */
+export function parseTlsSecret(data: SecretData, where: string): NatsTls {
+  const tls: NatsTls = {};
+  const ca = decode(data, 'ca.crt');
+  const cert = decode(data, 'tls.crt');
+  const key = decode(data, 'tls.key');
+  if (ca === undefined && cert === undefined)
+    throw new BacklogError(
+      'Invalid',
+      `Secret ${where} must hold ca.crt, or tls.crt and tls.key, or all three`,
+    );
+  if ((cert === undefined) !== (key === undefined))
+    throw new BacklogError('Invalid', `Secret ${where}: tls.crt and tls.key must be set together`);
+  for (const [name, value] of [
+    ['ca.crt', ca],
+    ['tls.crt', cert],
+  ] as const) {
+    if (value !== undefined && !value.includes('-----BEGIN CERTIFICATE-----'))
+      throw new BacklogError('Invalid', `Secret ${where}: ${name} is not a PEM certificate`);
+  }
+  if (key !== undefined && !/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key))
+    throw new BacklogError('Invalid', `Secret ${where}: tls.key is not a PEM private key`);
+  if (ca !== undefined) tls.ca = ca;
+  if (cert !== undefined) tls.cert = cert;
+  if (key !== undefined) tls.key = key;
+  return tls;
+}
+
+/** Identifies one connection: servers (order-insensitive) plus a hash of the credentials. */
+export function connectionKey(servers: string[], credentials: NatsCredentials): string {
+  const material = JSON.stringify({ auth: credentials.auth, tls: credentials.tls ?? null });
+  const digest = createHash('sha256').update(material).digest('hex').slice(0, 16);
+  return `${[...servers].sort().join(',')}#${digest}`;
+}
