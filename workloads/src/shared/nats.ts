@@ -5,7 +5,12 @@ import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/trans
 import { readFileSync } from 'node:fs';
 import type { NatsConfig } from './config.js';
 
-export async function connectNats(config: NatsConfig, name: string): Promise<NatsConnection> {
+/** `persistent: false` (one-shot tools) fails fast when NATS is not there instead of waiting. */
+export async function connectNats(
+  config: NatsConfig,
+  name: string,
+  persistent = true,
+): Promise<NatsConnection> {
   return connect({
     servers: config.NATS_URL.split(',').map((s) => s.trim()),
     name,
@@ -15,7 +20,7 @@ export async function connectNats(config: NatsConfig, name: string): Promise<Nat
     authenticator: config.NATS_CREDS_FILE
       ? credsAuthenticator(readFileSync(config.NATS_CREDS_FILE))
       : undefined,
-    waitOnFirstConnect: true,
+    waitOnFirstConnect: persistent,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,
     // Dead-server detection within ~6 s instead of the default 4 minutes.
