@@ -90,6 +90,7 @@ export function scenarioOptions(trace: Trace, seed: number): SimulationOptions {
     metricStalenessSeconds: shared.metricStalenessSeconds,
     latencyObjectiveSeconds: shared.latencyObjectiveSeconds,
     initialReplicas,
+    tickSeconds: 0.25,
   };
 }
 

@@ -32,6 +32,8 @@ export const TOLERANCE = 0.1;
  * per-replica capacity is itself an estimate.
  */
 export const RATE_HEADROOM = 1.15;
+/** Least headroom kept when sizing from a trusted forecast (its error is measured, not zero). */
+export const MIN_FORECAST_HEADROOM = 0.1;
 export const MAX_RECOMMENDATIONS = 1024;
 export const MAX_SCALE_EVENTS = 256;
 export const MAX_SAMPLES = 32;
@@ -93,15 +95,27 @@ export function decide(input: ScalingInput): ScalingDecision {
   let rateReplicas: number | undefined;
   let rateText = '';
   const perReplica = rates.perReplicaPerSecond;
-  const forecastUsed = forecast?.usable === true;
   // Fast attack, slow decay: a jump in arrivals shows in the last interval before the EWMA catches up.
   const observedArrival =
     rates.arrivalPerSecond === undefined
       ? undefined
       : Math.max(rates.arrivalPerSecond, rateState.lastIntervalArrivalPerSecond ?? 0);
+  // A trusted forecast replaces the observed rate, unless the observation falls outside the band
+  // the forecaster has earned (a step or a spike it could not know about): then react to what is.
+  const forecastUsed =
+    forecast?.usable === true &&
+    observedArrival !== undefined &&
+    Math.abs(observedArrival - forecast.arrivalPerSecond) <=
+      spec.predictive.maxRelativeError * Math.max(observedArrival, forecast.arrivalPerSecond);
   const arrival = forecastUsed && forecast !== undefined ? forecast.arrivalPerSecond : observedArrival;
+  // Headroom covers what the next minute may bring beyond the estimate. Without a forecast that is
+  // unknown, so RATE_HEADROOM; with one, its measured error says how much is needed.
+  const headroom =
+    forecastUsed && forecast !== undefined
+      ? 1 + Math.min(RATE_HEADROOM - 1, Math.max(MIN_FORECAST_HEADROOM, 2 * forecast.relativeError))
+      : RATE_HEADROOM;
   if (arrival !== undefined && perReplica !== undefined && perReplica > 0) {
-    const neededPerSecond = arrival * RATE_HEADROOM + pending / spec.drainWithinSeconds;
+    const neededPerSecond = arrival * headroom + pending / spec.drainWithinSeconds;
     rateReplicas = withTolerance(neededPerSecond, perReplica, current);
     const source = forecastUsed
       ? `forecast ${fmt(arrival)}/s in ${spec.predictive.horizonSeconds}s`
@@ -180,7 +194,7 @@ export function decide(input: ScalingInput): ScalingDecision {
     const limitText = limitedBy === undefined ? '' : ` (${limits[limitedBy]})`;
     const forecastText =
       forecast !== undefined && !forecastUsed && spec.predictive.enabled
-        ? `; forecast not used: ${forecast.why}`
+        ? `; forecast not used: ${forecast.why || `observed ${fmt(observedArrival ?? 0)}/s is outside its ±${fmt(spec.predictive.maxRelativeError * 100)}% band around ${fmt(forecast.arrivalPerSecond)}/s`}`
         : '';
     reason = `${seen}; ${drivenBy}: ${action}${limitText}${forecastText}.`;
   }

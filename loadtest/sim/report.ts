@@ -1,0 +1,229 @@
+// Rendering of the scaling benchmark: a plain-text table for the terminal and a self-contained HTML
+// page (inline SVG, no scripts, no CDN) with arrivals, backlog and replicas over time for each
+// trace × policy.
+
+import type { RunResult, TimelinePoint } from './simulator.js';
+
+export interface MetricSummary {
+  p50WaitSeconds: number;
+  p99WaitSeconds: number;
+  maxWaitSeconds: number;
+  peakBacklog: number;
+  replicaSeconds: number;
+  scaleEvents: number;
+  secondsOverObjective: number;
+}
+
+export const metricLabels: Record<keyof MetricSummary, string> = {
+  p50WaitSeconds: 'p50 wait (s)',
+  p99WaitSeconds: 'p99 wait (s)',
+  maxWaitSeconds: 'max wait (s)',
+  peakBacklog: 'peak backlog',
+  replicaSeconds: 'replica-seconds',
+  scaleEvents: 'scale events',
+  secondsOverObjective: 's over objective',
+};
+
+export interface TraceSummary {
+  trace: string;
+  description: string;
+  /** Median over seeds, per policy. */
+  medians: Record<string, MetricSummary>;
+  /** One run per policy (the first seed), for the charts. */
+  chartRuns: Record<string, RunResult>;
+}
+
+function fmtValue(v: number): string {
+  if (!Number.isFinite(v)) return String(v);
+  if (Math.abs(v) >= 1000) return Math.round(v).toLocaleString('en-US');
+  if (Math.abs(v) >= 100) return v.toFixed(0);
+  return v.toFixed(Math.abs(v) >= 10 ? 1 : 2);
+}
+
+export function ratio(a: number, b: number): string {
+  if (b === 0) return a === 0 ? '1.00' : '∞';
+  return (a / b).toFixed(2);
+}
+
+/** The terminal table: one block per trace, one row per metric, policies and ratios as columns. */
+export function renderTable(summaries: TraceSummary[], policies: string[]): string {
+  const [baseline, ...others] = policies;
+  if (baseline === undefined) return '';
+  const header = ['trace', 'metric', ...policies, ...others.map((p) => `${p}/${baseline}`)];
+  if (others.length > 1) header.push(`${others[1]}/${others[0]}`);
+  const rows: string[][] = [header];
+  for (const s of summaries) {
+    for (const key of Object.keys(metricLabels) as Array<keyof MetricSummary>) {
+      const values = policies.map((p) => s.medians[p]?.[key] ?? NaN);
+      const base = values[0] ?? NaN;
+      const row = [
+        s.trace,
+        metricLabels[key],
+        ...values.map(fmtValue),
+        ...values.slice(1).map((v) => ratio(v, base)),
+      ];
+      if (others.length > 1) row.push(ratio(values[2] ?? NaN, values[1] ?? NaN));
+      rows.push(row);
+    }
+  }
+  const widths = header.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows
+    .map((r, ri) => {
+      const line = r
+        .map((cell, i) => (i < 2 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
+        .join('  ');
+      return ri === 0 ? `${line}\n${'-'.repeat(line.length)}` : line;
+    })
+    .join('\n');
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+/** Keeps at most `max` points, taking the maximum within each bucket so peaks stay visible. */
+function downsample(points: TimelinePoint[], max: number): TimelinePoint[] {
+  if (points.length <= max) return points;
+  const size = Math.ceil(points.length / max);
+  const out: TimelinePoint[] = [];
+  for (let i = 0; i < points.length; i += size) {
+    const bucket = points.slice(i, i + size);
+    const first = bucket[0];
+    if (first === undefined) continue;
+    out.push({
+      t: first.t,
+      arrivalPerSecond: Math.max(...bucket.map((p) => p.arrivalPerSecond)),
+      backlog: Math.max(...bucket.map((p) => p.backlog)),
+      specReplicas: Math.max(...bucket.map((p) => p.specReplicas)),
+      readyReplicas: Math.max(...bucket.map((p) => p.readyReplicas)),
+    });
+  }
+  return out;
+}
+
+function panel(
+  points: TimelinePoint[],
+  series: Array<{ label: string; color: string; value: (p: TimelinePoint) => number }>,
+  y0: number,
+  height: number,
+  width: number,
+  yMax: number,
+  title: string,
+): string {
+  const left = 48;
+  const plotWidth = width - left - 8;
+  const tMax = points[points.length - 1]?.t ?? 1;
+  const x = (t: number): number => left + (t / tMax) * plotWidth;
+  const y = (v: number): number => y0 + height - (Math.min(v, yMax) / yMax) * height;
+  const parts: string[] = [
+    `<rect x="${left}" y="${y0}" width="${plotWidth}" height="${height}" fill="#fafafa" stroke="#ddd"/>`,
+    `<text x="${left + 4}" y="${y0 + 12}" font-size="11" fill="#333">${escapeHtml(title)}</text>`,
+    `<text x="${left - 4}" y="${y0 + 10}" font-size="10" text-anchor="end" fill="#666">${fmtValue(yMax)}</text>`,
+    `<text x="${left - 4}" y="${y0 + height}" font-size="10" text-anchor="end" fill="#666">0</text>`,
+  ];
+  series.forEach((s, i) => {
+    const d = points
+      .map((p, j) => `${j === 0 ? 'M' : 'L'}${x(p.t).toFixed(1)},${y(s.value(p)).toFixed(1)}`)
+      .join('');
+    parts.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="1.2"/>`);
+    parts.push(
+      `<text x="${width - 12 - i * 90}" y="${y0 + 12}" font-size="10" text-anchor="end" fill="${s.color}">${escapeHtml(s.label)}</text>`,
+    );
+  });
+  return parts.join('');
+}
+
+/** Three stacked panels (arrivals, backlog, replicas) sharing the time axis. */
+export function runChart(
+  run: RunResult,
+  scales: { arrivals: number; backlog: number; replicas: number },
+): string {
+  const width = 420;
+  const h = 70;
+  const points = downsample(run.timeline, 400);
+  const tMax = points[points.length - 1]?.t ?? 0;
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${3 * (h + 10) + 18}" viewBox="0 0 ${width} ${3 * (h + 10) + 18}">`,
+    panel(
+      points,
+      [{ label: 'arrivals/s', color: '#555', value: (p) => p.arrivalPerSecond }],
+      0,
+      h,
+      width,
+      scales.arrivals,
+      'arrivals (msg/s)',
+    ),
+    panel(
+      points,
+      [{ label: 'backlog', color: '#c0392b', value: (p) => p.backlog }],
+      h + 10,
+      h,
+      width,
+      scales.backlog,
+      'backlog (pending + awaiting ack)',
+    ),
+    panel(
+      points,
+      [
+        { label: 'spec', color: '#2471a3', value: (p) => p.specReplicas },
+        { label: 'ready', color: '#27ae60', value: (p) => p.readyReplicas },
+      ],
+      2 * (h + 10),
+      h,
+      width,
+      scales.replicas,
+      'replicas',
+    ),
+    `<text x="48" y="${3 * (h + 10) + 12}" font-size="10" fill="#666">0 s</text>`,
+    `<text x="${width - 8}" y="${3 * (h + 10) + 12}" font-size="10" text-anchor="end" fill="#666">${fmtValue(tMax)} s</text>`,
+    '</svg>',
+  ].join('');
+}
+
+export function renderHtml(input: {
+  title: string;
+  command: string;
+  settings: Record<string, unknown>;
+  summaries: TraceSummary[];
+  policies: string[];
+  verdicts: string[];
+  table: string;
+}): string {
+  const sections = input.summaries.map((s) => {
+    const runs = input.policies.map((p) => s.chartRuns[p]).filter((r): r is RunResult => r !== undefined);
+    // Same scales for every policy of a trace, so the charts compare by eye.
+    const scales = {
+      arrivals: Math.max(1, ...runs.flatMap((r) => r.timeline.map((p) => p.arrivalPerSecond))),
+      backlog: Math.max(1, ...runs.flatMap((r) => r.timeline.map((p) => p.backlog))),
+      replicas: Math.max(
+        1,
+        ...runs.flatMap((r) => r.timeline.map((p) => Math.max(p.specReplicas, p.readyReplicas))),
+      ),
+    };
+    const charts = runs
+      .map(
+        (r) =>
+          `<figure><figcaption><b>${escapeHtml(r.policy)}</b> — p99 ${fmtValue(r.p99WaitSeconds)} s, ${fmtValue(r.replicaSeconds)} replica-s (seed ${r.seed})</figcaption>${runChart(r, scales)}</figure>`,
+      )
+      .join('');
+    return `<section><h2>${escapeHtml(s.trace)}</h2><p>${escapeHtml(s.description)}</p><div class="charts">${charts}</div></section>`;
+  });
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(input.title)}</title>
+<style>
+body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1400px}
+pre{background:#f4f4f4;padding:12px;overflow-x:auto;font-size:12px}
+.charts{display:flex;flex-wrap:wrap;gap:12px}
+figure{margin:0;border:1px solid #eee;padding:6px}
+figcaption{font-size:12px;margin-bottom:4px}
+li{margin:4px 0}
+</style></head><body>
+<h1>${escapeHtml(input.title)}</h1>
+<p>Produced by <code>${escapeHtml(input.command)}</code>. Simulated, not measured on a cluster: see the settings below.</p>
+<h2>Targets</h2><ul>${input.verdicts.map((v) => `<li>${escapeHtml(v)}</li>`).join('')}</ul>
+<h2>Medians over seeds</h2><pre>${escapeHtml(input.table)}</pre>
+<h2>Settings</h2><pre>${escapeHtml(JSON.stringify(input.settings, null, 2))}</pre>
+${sections.join('\n')}
+</body></html>
+`;
+}
