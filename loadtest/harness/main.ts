@@ -1,0 +1,227 @@
+// The harness command line (`make demo`, `make e2e`, `make loadtest-local`):
+//
+//   tsx loadtest/harness/main.ts demo [--scenario spike] [--faults | --no-faults] [--png]
+//       starts its own local stack (nats-server + kwok cluster), deploys charts/jetscale-demo and
+//       an EventConsumer, runs the operator as two leader-elected processes, replays the scenario
+//       with a live view, prints verdicts and the report path, and tears everything down (also on
+//       Ctrl-C). Exit 0 = every verdict passed, 1 = a verdict failed, 2 = the run could not happen.
+//   tsx loadtest/harness/main.ts run --env .dev/env [--scenario spike-ci] [--no-faults]
+//       the same against a running stack described by an env file (a fresh namespace and
+//       JetStream names of its own; restart-nats is not available there).
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { randomBytes } from 'node:crypto';
+import { freePort } from '../../hack/stack/ports.js';
+import { readEnvFile, startStack, type StartedStack, type StackEnv } from '../../hack/stack/stack.js';
+import { repoRoot } from '../../hack/stack/tools.js';
+import { isProfileName, profileNames, profiles, type ProfileName } from '../profiles/profiles.js';
+import { operatorEntry } from '../local/operator-pair.js';
+import { startLocalSystem, type LocalSystem } from '../local/system.js';
+import { runScenario, type RunOutcome } from './run-scenario.js';
+
+const run = promisify(execFile);
+
+interface Args {
+  command: 'demo' | 'run';
+  scenario: ProfileName;
+  faults: 'profile' | 'none';
+  envFile?: string;
+  png: boolean;
+  reportDir: string;
+}
+
+function usage(problem: string): never {
+  process.stderr.write(
+    `${problem}\nusage: main.ts demo|run [--scenario ${profileNames.join('|')}] [--no-faults] [--env FILE] [--png] [--reports DIR]\n`,
+  );
+  process.exit(2);
+}
+
+function parseArgs(argv: string[]): Args {
+  const [command, ...rest] = argv;
+  if (command !== 'demo' && command !== 'run') usage(`unknown command ${command ?? '(none)'}`);
+  const args: Args = {
+    command,
+    scenario: command === 'demo' ? 'spike' : 'spike-ci',
+    faults: 'profile',
+    png: false,
+    reportDir: path.join(repoRoot, 'reports'),
+  };
+  for (let i = 0; i < rest.length; i++) {
+    const flag = rest[i];
+    const value = (): string => rest[++i] ?? usage(`${flag} needs a value`);
+    if (flag === '--scenario') {
+      const name = value();
+      if (!isProfileName(name)) usage(`unknown scenario ${name}`);
+      args.scenario = name;
+    } else if (flag === '--no-faults') args.faults = 'none';
+    else if (flag === '--faults') args.faults = 'profile';
+    else if (flag === '--env') args.envFile = value();
+    else if (flag === '--png') args.png = true;
+    else if (flag === '--reports') args.reportDir = path.resolve(value());
+    else usage(`unknown flag ${flag}`);
+  }
+  if (command === 'run' && !args.envFile) usage('run needs --env FILE (a stack env file, e.g. .dev/env)');
+  return args;
+}
+
+const say = (line: string): void => {
+  process.stderr.write(`[demo] ${line}\n`);
+};
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Headless Chromium screenshot of the report, when a Chromium is installed (optional). */
+async function screenshot(reportPath: string): Promise<string | undefined> {
+  const browser = ['chromium', 'chromium-browser', 'google-chrome']
+    .map((b) => `/usr/bin/${b}`)
+    .find((b) => existsSync(b));
+  if (!browser) {
+    say('no Chromium found (apt-get install chromium): skipping the PNG');
+    return undefined;
+  }
+  const png = reportPath.replace(/\.html$/, '.png');
+  await run(
+    browser,
+    [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--hide-scrollbars',
+      `--screenshot=${png}`,
+      '--window-size=1040,1500',
+      `file://${reportPath}`,
+    ],
+    {
+      timeout: 60_000,
+    },
+  );
+  return png;
+}
+
+async function main(): Promise<number> {
+  const args = parseArgs(process.argv.slice(2));
+  if (!existsSync(path.join(repoRoot, operatorEntry))) {
+    say(`${operatorEntry} is missing: run \`make build\` (npm run build) first`);
+    return 2;
+  }
+  const controller = new AbortController();
+  let interrupted = false;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (interrupted) {
+      say(`${sig} again: exiting now (processes may be left behind)`);
+      process.exit(130);
+    }
+    interrupted = true;
+    say(`${sig}: stopping the load and tearing everything down (again to force)…`);
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  let stack: StartedStack | undefined;
+  let system: LocalSystem | undefined;
+  let scratch: string | undefined;
+  let outcome: RunOutcome | undefined;
+  let failure: unknown;
+  const started = Date.now();
+  try {
+    let env: StackEnv;
+    let suffix: string | undefined;
+    if (args.command === 'demo') {
+      scratch = mkdtempSync(path.join(os.tmpdir(), 'jetscale-demo-'));
+      say(`starting a local stack of its own in ${scratch} (nats-server + kwok cluster on 127.0.0.1)…`);
+      stack = await startStack({
+        dir: path.join(scratch, 'stack'),
+        clusterName: `jetscale-demo-${process.pid}`,
+        progress: say,
+      });
+      env = stack.env;
+    } else {
+      env = readEnvFile(path.resolve(args.envFile ?? ''));
+      scratch = mkdtempSync(path.join(os.tmpdir(), 'jetscale-run-'));
+      suffix = randomBytes(3).toString('hex');
+      say(
+        `using the stack in ${args.envFile} (NATS ${env.JETSCALE_NATS_URL}); JetStream names get suffix ${suffix}`,
+      );
+    }
+    if (controller.signal.aborted) throw new Error('interrupted');
+    const nats = stack?.nats;
+    const namespace = `jetscale-${args.command}-${randomBytes(3).toString('hex')}`;
+    system = await startLocalSystem({
+      repoRoot,
+      kubeconfig: env.KUBECONFIG,
+      natsUrl: env.JETSCALE_NATS_URL,
+      namespace,
+      workDir: scratch,
+      gatewayPort: await freePort(),
+      ...(suffix ? { jetstreamSuffix: suffix } : {}),
+      ...(nats
+        ? {
+            restartNats: async (downSeconds: number) => {
+              await nats.stop();
+              await new Promise((r) => setTimeout(r, downSeconds * 1000));
+              await nats.start();
+            },
+          }
+        : {}),
+      progress: say,
+    });
+    say(`sample system up in namespace ${namespace}; logs in ${path.join(scratch, 'logs')}`);
+    if (controller.signal.aborted) throw new Error('interrupted');
+    outcome = await runScenario({
+      target: system.target,
+      profile: profiles[args.scenario],
+      ...(args.faults === 'none' ? { faults: [] } : {}),
+      reportDir: args.reportDir,
+      signal: controller.signal,
+    });
+    process.stdout.write(`\n${outcome.summary}\n  result: ${outcome.resultPath}\n`);
+    if (args.png) {
+      const png = await screenshot(outcome.reportPath).catch((err: unknown) => {
+        say(`screenshot failed: ${err instanceof Error ? err.message : String(err)}`);
+        return undefined;
+      });
+      if (png) process.stdout.write(`  picture: ${png}\n`);
+    }
+  } catch (err) {
+    failure = err;
+  } finally {
+    say('tearing down…');
+    const pids = system?.pids() ?? [];
+    await system?.stop().catch((err: unknown) => say(`teardown of the sample system: ${String(err)}`));
+    await stack?.stop().catch((err: unknown) => say(`teardown of the stack: ${String(err)}`));
+    const leaked = pids.filter(alive);
+    if (leaked.length > 0) say(`WARNING: processes still alive after teardown: ${leaked.join(', ')}`);
+    if (scratch && outcome?.result.passed && !failure) rmSync(scratch, { recursive: true, force: true });
+    else if (scratch) say(`logs kept in ${path.join(scratch, 'logs')}`);
+    say(`done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  }
+  if (failure) {
+    say(
+      interrupted
+        ? 'interrupted'
+        : `could not complete the run: ${failure instanceof Error ? failure.message : String(failure)}`,
+    );
+    return interrupted ? 130 : 2;
+  }
+  return outcome?.result.passed ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(2);
+  },
+);

@@ -1,0 +1,139 @@
+// One harness run: wait for a quiet system, replay the profile against the gateway while sampling
+// the timeline and injecting the profile's faults, let the backlog drain, audit, judge, and write
+// the JSON result and the HTML report. The caller owns the target (start and teardown).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { loadEvent } from '../profiles/events.js';
+import {
+  profileDurationSeconds,
+  type Budgets,
+  type LoadProfile,
+  type ScheduledFault,
+} from '../profiles/profiles.js';
+import { LoadDriver } from '../local/load-driver.js';
+import { auditTarget } from './audit.js';
+import { FaultInjector } from './faults.js';
+import { LiveView } from './live-view.js';
+import { renderHtml, terminalSummary } from './report.js';
+import { Sampler } from './sampler.js';
+import type { HarnessTarget } from './target.js';
+import type { RunResult } from './types.js';
+import { judge } from './verdicts.js';
+
+export interface RunScenarioOptions {
+  target: HarnessTarget;
+  profile: LoadProfile;
+  /** Overrides the profile's faults (e.g. none for a pure spike in the demo). */
+  faults?: ScheduledFault[];
+  budgets?: Partial<Budgets>;
+  /** Directory for result.json and report.html (a subdirectory per test id is created). */
+  reportDir: string;
+  /** Backlog at or under which the consumers count as caught up (default: 2 s of the base rate, at least 20). */
+  drainedBacklog?: number;
+  /** After the load ends, how long to wait for the backlog to drain before auditing. */
+  settleSeconds?: number;
+  testId?: string;
+  signal?: AbortSignal;
+  /** Where progress goes (default stderr). */
+  view?: LiveView;
+}
+
+export interface RunOutcome {
+  result: RunResult;
+  resultPath: string;
+  reportPath: string;
+  summary: string;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export async function runScenario(options: RunScenarioOptions): Promise<RunOutcome> {
+  const { target, signal } = options;
+  const profile: LoadProfile = { ...options.profile, faults: options.faults ?? options.profile.faults };
+  const budgets: Budgets = { ...profile.budgets, ...options.budgets };
+  const testId = options.testId ?? `${profile.name}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  const totalSeconds = profileDurationSeconds(profile);
+  const view = options.view ?? new LiveView({ scenario: profile.name, totalSeconds });
+  const drainedBacklog = options.drainedBacklog ?? Math.max(20, Math.round(profile.startRate * 2));
+  const startedAtIso = new Date().toISOString();
+
+  const driver = new LoadDriver({
+    profile,
+    targetUrl: `${target.gatewayUrl}/events`,
+    body: (sequence) => {
+      const event = loadEvent(testId, sequence, new Date());
+      return { id: event.id, json: JSON.stringify(event) };
+    },
+  });
+  let phase = 'load';
+  const sampler = new Sampler(target, driver, (s) => view.sample(s, phase));
+  await sampler.connect();
+  const faults = new FaultInjector(target, (m) => view.fault(m));
+  const abort = (): void => driver.stop();
+  signal?.addEventListener('abort', abort, { once: true });
+  try {
+    view.message(`[harness] ${profile.name}: ${profile.description}`);
+    view.message(
+      `[harness] ${totalSeconds} s of load, ${profile.faults.length} fault(s) scheduled; gateway ${target.gatewayUrl}; test id ${testId}`,
+    );
+    const startedAt = Date.now();
+    sampler.start(startedAt);
+    driver.start();
+    faults.schedule(profile.faults, startedAt);
+    await driver.done();
+    if (signal?.aborted) throw new Error('run interrupted');
+
+    // Let the consumers finish what was accepted; the drain verdict is measured from the timeline.
+    phase = 'drain';
+    const settleDeadline = Date.now() + (options.settleSeconds ?? 120) * 1000;
+    while (Date.now() < settleDeadline && !signal?.aborted) {
+      const latest = sampler.latest();
+      if (latest && latest.t > totalSeconds && latest.backlog === 0) break;
+      await sleep(500);
+    }
+    await faults.settle();
+    await sampler.stop();
+    if (signal?.aborted) throw new Error('run interrupted');
+
+    view.message('[harness] auditing: every accepted event applied exactly once?');
+    const audit = await auditTarget(target, 30_000);
+    const driverTotals = driver.totals();
+    const verdicts = judge({
+      profile,
+      budgets,
+      timeline: sampler.timeline,
+      faults: faults.markers,
+      driver: driverTotals,
+      audit,
+      drainedBacklog,
+    });
+    const result: RunResult = {
+      scenario: profile.name,
+      testId,
+      target: target.name,
+      startedAt: startedAtIso,
+      finishedAt: new Date().toISOString(),
+      profile,
+      budgets,
+      settings: { ...target.settings, 'drained when backlog ≤': drainedBacklog },
+      timeline: sampler.timeline,
+      faults: faults.markers,
+      driver: driverTotals,
+      audit,
+      verdicts,
+      passed: verdicts.every((v) => v.pass),
+    };
+    const dir = path.join(options.reportDir, testId);
+    mkdirSync(dir, { recursive: true });
+    const resultPath = path.join(dir, 'result.json');
+    const reportPath = path.join(dir, 'report.html');
+    writeFileSync(resultPath, `${JSON.stringify(result, null, 2)}\n`);
+    writeFileSync(reportPath, renderHtml(result));
+    return { result, resultPath, reportPath, summary: terminalSummary(result, reportPath) };
+  } finally {
+    signal?.removeEventListener('abort', abort);
+    driver.stop();
+    await faults.settle();
+    await sampler.stop();
+  }
+}

@@ -1,0 +1,85 @@
+// The data a harness run produces — timeline samples, fault markers, verdicts and the result
+// document — shared by the sampler, the fault injector, the judge, the report and the tests.
+import type { Budgets, FaultKind, LoadProfile } from '../profiles/profiles.js';
+import type { DriverTotals } from '../local/load-driver.js';
+
+/** One sample of the system, taken about once a second. Null = could not be read at that moment. */
+export interface TimelineSample {
+  /** Seconds since the load started. */
+  t: number;
+  plannedRate: number;
+  /** Requests the gateway accepted during the last second. */
+  achievedRate: number;
+  failedRate: number;
+  droppedRate: number;
+  /** num_pending + num_ack_pending of the durable consumer, read from JetStream directly. */
+  backlog: number | null;
+  pending: number | null;
+  ackPending: number | null;
+  /** Events appended to the event log per second (what the consumers really applied). */
+  processedRate: number | null;
+  /** The EventConsumer's status.desiredReplicas (what jetscale decided). */
+  desiredReplicas: number | null;
+  /** The Deployment's spec.replicas (what jetscale asked the Deployment for). */
+  specReplicas: number | null;
+  /** The Deployment's status.replicas and readyReplicas. */
+  currentReplicas: number | null;
+  readyReplicas: number | null;
+  /** Consumer processes alive on this machine (local target only). */
+  runningConsumers: number | null;
+  /** p95 end-to-end latency (event timestamp → applied) over the last sample interval, ms. */
+  e2eLatencyP95Ms: number | null;
+  /** holderIdentity of the operator's leader Lease. */
+  leader: string | null;
+}
+
+export interface FaultMarker {
+  /** Seconds since the load started. */
+  t: number;
+  kind: FaultKind;
+  detail: string;
+  /** False when the injection itself failed (the run is then judged without it). */
+  injected: boolean;
+  /** For kill-operator-leader: seconds until another replica held the lease (null = never). */
+  failoverSeconds?: number | null;
+}
+
+/** A pass/fail judgement, or a plain measurement when `budget` is undefined. */
+export interface Verdict {
+  name: string;
+  value: number | null;
+  unit: string;
+  /** Human form of the bound, e.g. "≤ 30 s"; undefined for measurements. */
+  budget?: string;
+  pass: boolean;
+  detail: string;
+}
+
+export interface AuditOutcome {
+  ran: boolean;
+  lost: number;
+  appliedTwice: number;
+  /** Accepted events neither applied nor dead-lettered when the audit gave up waiting. */
+  pending: number;
+  /** Other counts the audit reports (accepted, applied, dead-lettered …). */
+  counts: Record<string, number>;
+  error?: string;
+}
+
+export interface RunResult {
+  scenario: string;
+  testId: string;
+  target: string;
+  startedAt: string;
+  finishedAt: string;
+  profile: LoadProfile;
+  budgets: Budgets;
+  /** Settings that shape the numbers (consumer work per event, lease timings, …). */
+  settings: Record<string, string | number>;
+  timeline: TimelineSample[];
+  faults: FaultMarker[];
+  driver: DriverTotals;
+  audit: AuditOutcome;
+  verdicts: Verdict[];
+  passed: boolean;
+}
