@@ -1,0 +1,467 @@
+// The Helm charts as users meet them: `helm lint --strict` passes, every supported combination of
+// values renders, the rendered operator is hardened and highly available, bad values are refused
+// with a message that says what to fix, and the chart's CRD is the same file as manifests/crd.
+import type * as k8s from '@kubernetes/client-node';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import {
+  demoChartWithNatsStandIn,
+  findObject,
+  helm,
+  kubernetesVersion,
+  operatorChart,
+  parseObjects,
+  renderChart,
+  repoRoot,
+  valuesFile,
+  type KubeObject,
+} from './support.js';
+
+const STANDARD_LABELS = [
+  'app.kubernetes.io/name',
+  'app.kubernetes.io/instance',
+  'app.kubernetes.io/version',
+  'app.kubernetes.io/managed-by',
+  'helm.sh/chart',
+];
+
+function operatorContainer(objects: KubeObject[]): k8s.V1Container {
+  const deployment = findObject<k8s.V1Deployment>(objects, 'Deployment');
+  const container = deployment.spec?.template.spec?.containers[0];
+  if (container === undefined) throw new Error('the operator Deployment has no container');
+  return container;
+}
+
+function envValue(container: k8s.V1Container, name: string): string | undefined {
+  return container.env?.find((e) => e.name === name)?.value;
+}
+
+async function expectRefused(chart: string, values: unknown, message: RegExp): Promise<void> {
+  const r = await helm([
+    'template',
+    'bad',
+    chart,
+    '--kube-version',
+    kubernetesVersion,
+    '--values',
+    valuesFile(values),
+  ]);
+  expect(r.code).not.toBe(0);
+  expect(r.stderr).toMatch(message);
+}
+
+describe('charts/jetscale', () => {
+  it('passes helm lint --strict', async () => {
+    const r = await helm(['lint', '--strict', operatorChart, '--kube-version', kubernetesVersion]);
+    expect(r.stderr + r.stdout).toContain('1 chart(s) linted, 0 chart(s) failed');
+    expect(r.code).toBe(0);
+  });
+
+  it('ships the same CRD file as manifests/crd (one source of truth)', () => {
+    const sourceDir = path.join(repoRoot, 'manifests', 'crd');
+    const sources = readdirSync(sourceDir).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml');
+    const shipped = readdirSync(path.join(operatorChart, 'crds'));
+    expect(shipped.sort()).toEqual(sources.sort());
+    for (const file of sources) {
+      const source = readFileSync(path.join(sourceDir, file), 'utf8');
+      const copy = readFileSync(path.join(operatorChart, 'crds', file), 'utf8');
+      // On failure: run `make sync-crds` and commit charts/jetscale/crds.
+      expect({ file, content: copy }).toEqual({ file, content: source });
+    }
+  });
+
+  it('renders a highly available, hardened operator by default', async () => {
+    const objects = await renderChart(operatorChart);
+    const deployment = findObject<k8s.V1Deployment>(objects, 'Deployment');
+    expect(deployment.spec?.replicas).toBe(2);
+    expect(deployment.spec?.strategy?.rollingUpdate?.maxUnavailable).toBe(0);
+    const pod = deployment.spec?.template.spec;
+    expect(pod?.securityContext?.runAsNonRoot).toBe(true);
+    expect(pod?.securityContext?.seccompProfile?.type).toBe('RuntimeDefault');
+    const c = operatorContainer(objects);
+    expect(c.securityContext).toMatchObject({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(c.livenessProbe?.httpGet?.path).toBe('/healthz');
+    expect(c.readinessProbe?.httpGet?.path).toBe('/readyz');
+    expect(c.resources?.requests).toMatchObject({ cpu: expect.any(String), memory: expect.any(String) });
+    expect(c.resources?.limits).toMatchObject({ memory: expect.any(String) });
+    expect(envValue(c, 'JETSCALE_LEADER_ELECTION')).toBe('true');
+    expect(envValue(c, 'JETSCALE_METRICS_PORT')).toBe('8080');
+    expect(c.ports?.[0]?.containerPort).toBe(8080);
+
+    const pdb = findObject<k8s.V1PodDisruptionBudget>(objects, 'PodDisruptionBudget');
+    expect(pdb.spec?.minAvailable).toBe(1);
+    expect(pdb.spec?.selector?.matchLabels).toEqual(deployment.spec?.selector.matchLabels);
+    const service = findObject<k8s.V1Service>(objects, 'Service', 'metrics');
+    expect(service.spec?.selector).toEqual(deployment.spec?.selector.matchLabels);
+    expect(service.spec?.ports?.[0]?.name).toBe('http-metrics');
+    const kinds = objects.map((o) => o.kind);
+    for (const k of [
+      'ServiceAccount',
+      'ClusterRole',
+      'ClusterRoleBinding',
+      'Role',
+      'RoleBinding',
+      'ConfigMap',
+    ]) {
+      expect(kinds).toContain(k);
+    }
+    expect(kinds).not.toContain('NetworkPolicy');
+    expect(kinds).not.toContain('ServiceMonitor');
+  });
+
+  it('puts the standard app.kubernetes.io labels on every object', async () => {
+    const objects = await renderChart(operatorChart, {
+      serviceMonitor: { enabled: true },
+      podMonitor: { enabled: true },
+      networkPolicy: { enabled: true },
+    });
+    for (const o of objects) {
+      for (const label of STANDARD_LABELS) {
+        expect({
+          object: `${o.kind}/${o.metadata?.name}`,
+          label,
+          has: o.metadata?.labels?.[label] !== undefined,
+        }).toEqual({
+          object: `${o.kind}/${o.metadata?.name}`,
+          label,
+          has: true,
+        });
+      }
+    }
+  });
+
+  it.each([
+    ['defaults', {}],
+    [
+      'single replica without leader election or PDB',
+      { replicaCount: 1, leaderElection: { enabled: false }, podDisruptionBudget: { enabled: false } },
+    ],
+    [
+      'ServiceMonitor with a release label',
+      { serviceMonitor: { enabled: true, labels: { release: 'kube-prometheus-stack' } } },
+    ],
+    ['PodMonitor', { podMonitor: { enabled: true } }],
+    [
+      'NetworkPolicy with peers',
+      {
+        networkPolicy: {
+          enabled: true,
+          apiServerCIDRs: ['10.96.0.1/32'],
+          natsTo: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'nats' } } }],
+        },
+      },
+    ],
+    [
+      'no dashboards, existing ServiceAccount',
+      { dashboards: { enabled: false }, serviceAccount: { create: false, name: 'ops-sa' } },
+    ],
+    [
+      'watch some namespaces, 3 replicas, PDB 2',
+      { watchNamespaces: ['a', 'b'], replicaCount: 3, podDisruptionBudget: { minAvailable: 2 } },
+    ],
+    [
+      'dashboards elsewhere, custom image',
+      {
+        dashboards: { namespace: 'monitoring' },
+        image: { repository: 'registry.example/jetscale', tag: 'v9', pullPolicy: 'Never' },
+      },
+    ],
+  ])('renders with %s', async (_name, values) => {
+    const objects = await renderChart(operatorChart, values);
+    expect(objects.length).toBeGreaterThan(3);
+    findObject(objects, 'Deployment');
+  });
+
+  it('wires values into the operator: namespaces, lease, image, monitors, NetworkPolicy', async () => {
+    const objects = await renderChart(operatorChart, {
+      watchNamespaces: ['a', 'b'],
+      leaderElection: { leaseName: 'my-lease', leaseDurationSeconds: 20 },
+      image: { repository: 'registry.example/jetscale', tag: 'v9' },
+      serviceMonitor: { enabled: true, labels: { release: 'kps' } },
+      networkPolicy: { enabled: true, natsPorts: [4222, 7422] },
+      dashboards: { namespace: 'monitoring' },
+    });
+    const c = operatorContainer(objects);
+    expect(c.image).toBe('registry.example/jetscale:v9');
+    expect(envValue(c, 'JETSCALE_NAMESPACES')).toBe('a,b');
+    expect(envValue(c, 'JETSCALE_LEASE_NAME')).toBe('my-lease');
+    expect(envValue(c, 'JETSCALE_LEASE_DURATION_SECONDS')).toBe('20');
+    const sm = findObject(objects, 'ServiceMonitor');
+    expect(sm.metadata?.labels?.release).toBe('kps');
+    expect(JSON.stringify(sm)).toContain('"honorLabels":true');
+    const np = findObject<k8s.V1NetworkPolicy>(objects, 'NetworkPolicy');
+    expect(JSON.stringify(np.spec?.egress)).toContain('7422');
+    expect(findObject(objects, 'ConfigMap', 'dashboard').metadata?.namespace).toBe('monitoring');
+  });
+
+  it('defaults the image tag to the chart appVersion', async () => {
+    const chartYaml = readFileSync(path.join(operatorChart, 'Chart.yaml'), 'utf8');
+    const appVersion = /^appVersion:\s*'?"?([^'"\n]+)/m.exec(chartYaml)?.[1];
+    expect(operatorContainer(await renderChart(operatorChart)).image).toBe(`jetscale/operator:${appVersion}`);
+  });
+
+  it('ships every dashboard as a ConfigMap for the Grafana sidecar', async () => {
+    const objects = await renderChart(operatorChart);
+    const files = readdirSync(path.join(operatorChart, 'dashboards')).filter((f) => f.endsWith('.json'));
+    expect(files.length).toBeGreaterThan(0);
+    for (const file of files) {
+      const cm = objects.find(
+        (o): o is KubeObject & { data: Record<string, string> } =>
+          o.kind === 'ConfigMap' && typeof o.data === 'object' && o.data !== null && file in o.data,
+      );
+      expect(cm?.metadata?.labels?.grafana_dashboard).toBe('1');
+      const shipped: unknown = JSON.parse(cm?.data[file] ?? 'null');
+      expect(shipped).toEqual(JSON.parse(readFileSync(path.join(operatorChart, 'dashboards', file), 'utf8')));
+    }
+  });
+
+  it('refuses Kubernetes versions older than the one CI tests', async () => {
+    const r = await helm(['template', 'old', operatorChart, '--kube-version', 'v1.33.5']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(
+      /chart requires kubeVersion: >=1\.34\.0-0 which is incompatible with Kubernetes v1\.33\.5/,
+    );
+  });
+
+  it.each([
+    ['zero replicas', { replicaCount: 0 }, /at '\/replicaCount': minimum: got 0, want 1/],
+    ['a misspelt key', { replicasCount: 2 }, /additional properties 'replicasCount' not allowed/],
+    [
+      'an unknown pull policy',
+      { image: { pullPolicy: 'Sometimes' } },
+      /at '\/image\/pullPolicy': value must be one of 'Always', 'IfNotPresent', 'Never'/,
+    ],
+    [
+      'a writable root filesystem',
+      { securityContext: { readOnlyRootFilesystem: false } },
+      /at '\/securityContext\/readOnlyRootFilesystem': value must be true/,
+    ],
+    [
+      'privilege escalation',
+      { securityContext: { allowPrivilegeEscalation: true } },
+      /at '\/securityContext\/allowPrivilegeEscalation': value must be false/,
+    ],
+    [
+      'running as root',
+      { podSecurityContext: { runAsNonRoot: false } },
+      /at '\/podSecurityContext\/runAsNonRoot': value must be true/,
+    ],
+    [
+      'a memory limit that is not a quantity',
+      { resources: { limits: { memory: 'lots' } } },
+      /at '\/resources\/limits\/memory'.*'lots' does not match pattern/s,
+    ],
+    [
+      'an unknown log level',
+      { logLevel: 'loud' },
+      /at '\/logLevel': value must be one of 'debug', 'info', 'warn', 'error'/,
+    ],
+    [
+      'a bad namespace name',
+      { watchNamespaces: ['Bad_NS'] },
+      /at '\/watchNamespaces\/0': 'Bad_NS' does not match pattern/,
+    ],
+    [
+      'a ServiceAccount neither created nor named',
+      { serviceAccount: { create: false } },
+      /at '\/serviceAccount\/name': minLength: got 0, want 1/,
+    ],
+    [
+      'two replicas without leader election',
+      { leaderElection: { enabled: false } },
+      /replicaCount=2 needs leaderElection.enabled=true/,
+    ],
+    [
+      'lease timings that cannot keep a leader',
+      { leaderElection: { renewDeadlineSeconds: 20 } },
+      /retryPeriodSeconds \(2\) < renewDeadlineSeconds \(20\) < leaseDurationSeconds \(15\)/,
+    ],
+    [
+      'a PDB that blocks every drain',
+      { replicaCount: 1, podDisruptionBudget: { minAvailable: 1 } },
+      /podDisruptionBudget.minAvailable \(1\) must be below replicaCount \(1\)/,
+    ],
+  ])('refuses %s with a clear message', async (_name, values, message) => {
+    await expectRefused(operatorChart, values, message);
+  });
+});
+
+describe('charts/jetscale-demo', () => {
+  // See demoChartWithNatsStandIn: the real NATS chart is fetched by `helm dependency update`.
+  const chart = demoChartWithNatsStandIn();
+  const external = { nats: { enabled: false }, externalNats: { url: 'nats://nats.shared.svc:4222' } };
+
+  it('declares the official NATS chart as a dependency switched by nats.enabled', () => {
+    const chartYaml = readFileSync(path.join(repoRoot, 'charts', 'jetscale-demo', 'Chart.yaml'), 'utf8');
+    expect(chartYaml).toMatch(
+      /- name: nats\n\s+version: '>=1\.2\.0 <2\.0\.0'\n\s+repository: https:\/\/nats-io\.github\.io\/k8s\/helm\/charts\/\n\s+condition: nats\.enabled/,
+    );
+  });
+
+  it('passes helm lint --strict', async () => {
+    for (const values of [{}, external]) {
+      const r = await helm([
+        'lint',
+        '--strict',
+        chart,
+        '--kube-version',
+        kubernetesVersion,
+        '--values',
+        valuesFile(values),
+      ]);
+      expect(r.stderr + r.stdout).toContain('1 chart(s) linted, 0 chart(s) failed');
+      expect(r.code).toBe(0);
+    }
+  });
+
+  it('renders NATS only when nats.enabled, and points the workloads at it', async () => {
+    const bundled = await renderChart(chart);
+    expect(bundled.some((o) => o.metadata?.name === 'pkgtest-nats-standin-marker')).toBe(true);
+    const gateway = findObject<k8s.V1Deployment>(bundled, 'Deployment', 'gateway');
+    const natsUrl = gateway.spec?.template.spec?.containers[0]?.env?.find(
+      (e) => e.name === 'NATS_URL',
+    )?.value;
+    expect(natsUrl).toBe('nats://pkgtest-nats.pkgtest-ns.svc:4222');
+
+    const withExternal = await renderChart(chart, external);
+    expect(withExternal.some((o) => o.metadata?.name === 'pkgtest-nats-standin-marker')).toBe(false);
+    const ec = findObject<
+      KubeObject & {
+        spec: {
+          nats: { servers: string[]; stream: string; consumer: string };
+          scaleTargetRef: { name: string };
+        };
+      }
+    >(withExternal, 'EventConsumer');
+    expect(ec.spec.nats.servers).toEqual(['nats://nats.shared.svc:4222']);
+    expect(ec.spec.nats).toMatchObject({ stream: 'EVENTS', consumer: 'processor' });
+    const consumer = findObject<k8s.V1Deployment>(withExternal, 'Deployment', 'consumer');
+    expect(ec.spec.scaleTargetRef.name).toBe(consumer.metadata?.name);
+    // jetscale owns the consumer's replica count; helm upgrade must not reset it.
+    expect(consumer.spec?.replicas).toBeUndefined();
+  });
+
+  it('gives gateway and consumer the same JetStream names as the EventConsumer', async () => {
+    const objects = await renderChart(chart, {
+      ...external,
+      jetstream: { stream: 'ORDERS', consumer: 'worker', replicas: 1, subjectPrefix: 'orders' },
+    });
+    const cm = findObject<k8s.V1ConfigMap>(objects, 'ConfigMap', 'jetstream');
+    expect(cm.data).toMatchObject({
+      EVENTS_STREAM: 'ORDERS',
+      CONSUMER_NAME: 'worker',
+      STREAM_REPLICAS: '1',
+      EVENTS_SUBJECT_PREFIX: 'orders',
+    });
+    for (const component of ['gateway', 'consumer']) {
+      const d = findObject<k8s.V1Deployment>(objects, 'Deployment', component);
+      expect(d.spec?.template.spec?.containers[0]?.envFrom?.[0]?.configMapRef?.name).toBe(cm.metadata?.name);
+    }
+    const ec = findObject<KubeObject & { spec: { nats: unknown } }>(objects, 'EventConsumer');
+    expect(ec.spec.nats).toMatchObject({ stream: 'ORDERS', consumer: 'worker' });
+  });
+
+  it('puts the standard app.kubernetes.io labels on every object', async () => {
+    for (const o of await renderChart(chart, { monitoring: { podMonitor: { enabled: true } } })) {
+      if (o.metadata?.name === 'pkgtest-nats-standin-marker') continue;
+      for (const label of STANDARD_LABELS)
+        expect(`${o.kind}/${o.metadata?.name} ${label}=${o.metadata?.labels?.[label] !== undefined}`).toBe(
+          `${o.kind}/${o.metadata?.name} ${label}=true`,
+        );
+    }
+  });
+
+  it.each([
+    ['defaults (bundled NATS)', {}],
+    ['external NATS with credentials', { ...external, natsAuth: { secretName: 'nats-creds' } }],
+    [
+      'without the EventConsumer',
+      { ...external, eventConsumer: { enabled: false }, consumer: { replicas: 3 } },
+    ],
+    [
+      'NodePort gateway and PodMonitor (kind)',
+      { gateway: { service: { type: 'NodePort' } }, monitoring: { podMonitor: { enabled: true } } },
+    ],
+    [
+      'tuned EventConsumer',
+      {
+        ...external,
+        eventConsumer: {
+          minReplicas: 0,
+          maxReplicas: 50,
+          behavior: { cooldownPeriod: '5m' },
+          predictive: { enabled: true },
+        },
+      },
+    ],
+  ])('renders with %s', async (_name, values) => {
+    const objects = await renderChart(chart, values);
+    findObject(objects, 'Deployment', 'gateway');
+    findObject(objects, 'Deployment', 'consumer');
+  });
+
+  it.each([
+    [
+      'NATS off without a URL',
+      { nats: { enabled: false } },
+      /externalNats.url is required when nats.enabled is false/,
+    ],
+    [
+      'a non-NATS URL',
+      { ...external, externalNats: { url: 'http://nats:4222' } },
+      /at '\/externalNats\/url': 'http:\/\/nats:4222' does not match pattern/,
+    ],
+    [
+      'a stream name with a dot',
+      { jetstream: { stream: 'orders.v1' } },
+      /at '\/jetstream\/stream': 'orders.v1' does not match pattern/,
+    ],
+    [
+      'more stream replicas than NATS servers',
+      { jetstream: { replicas: 4 } },
+      /jetstream.replicas \(4\) cannot exceed the NATS servers nats.config.cluster.replicas \(3\)/,
+    ],
+    [
+      'minReplicas above maxReplicas',
+      { ...external, eventConsumer: { minReplicas: 30, maxReplicas: 20 } },
+      /eventConsumer.minReplicas \(30\) must not exceed eventConsumer.maxReplicas \(20\)/,
+    ],
+    [
+      'a bad poll interval',
+      { ...external, eventConsumer: { pollInterval: 'often' } },
+      /at '\/eventConsumer\/pollInterval': 'often' does not match pattern/,
+    ],
+  ])('refuses %s with a clear message', async (_name, values, message) => {
+    await expectRefused(chart, values, message);
+  });
+
+  it('cannot render from the repository until `helm dependency update` fetched NATS (documented kind path)', async () => {
+    const r = await helm([
+      'template',
+      'x',
+      path.join(repoRoot, 'charts', 'jetscale-demo'),
+      '--kube-version',
+      kubernetesVersion,
+    ]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/missing in charts\/ directory: nats/);
+    const up = readFileSync(path.join(repoRoot, 'hack', 'kind', 'up.sh'), 'utf8');
+    expect(up).toMatch(/helm dependency update "\$ROOT\/charts\/jetscale-demo"/);
+  });
+});
+
+// parseObjects is exercised above; keep it honest on an empty stream too.
+test('parseObjects skips comment-only documents and refuses duplicated keys', () => {
+  expect(
+    parseObjects('---\n# Source: x\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n'),
+  ).toHaveLength(1);
+  expect(() => parseObjects('apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  name: b\n')).toThrow(
+    /duplicated mapping key/,
+  );
+});
