@@ -92,7 +92,8 @@ async function auditOnce(
   let acceptedMessages = 0;
   await readWholeStream(js, jsm, t.eventsStream, (msg) => {
     acceptedMessages++;
-    const id = msg.headers?.get('Nats-Msg-Id') || idFromBody(msg.data);
+    // The event id in the body names the event; the msg id may differ (a copy stored again later).
+    const id = idFromBody(msg.data) ?? msg.headers?.get('Nats-Msg-Id');
     if (!id) return;
     idBySeq.set(msg.seq, id);
     // The first stored copy is the one the consumer's ack floor speaks about.
