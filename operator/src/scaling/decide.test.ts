@@ -1,0 +1,406 @@
+import { decide, emptyHistory, MAX_SAMPLES, RATE_HEADROOM } from './decide.js';
+import { defaultScalingSpec, scalingSpecProblems, withScalingDefaults } from './defaults.js';
+import { hpaLikeSpec, sample, sampleFromTotals, T0 } from './test/fixtures.js';
+import type { ScalingHistory, ScalingInput, ScalingSpec } from './types.js';
+
+const s = (seconds: number): number => T0 + seconds * 1000;
+
+function input(partial: Partial<ScalingInput> & { spec: ScalingSpec }): ScalingInput {
+  return { sample: sample(), currentReplicas: 1, history: emptyHistory(), now: T0, ...partial };
+}
+
+describe('decide: KEDA-compatible backlog sizing (HPA default behaviour, no rates yet)', () => {
+  const cases: Array<{
+    name: string;
+    pending: number;
+    ackPending: number;
+    current: number;
+    min?: number;
+    max?: number;
+    want: number;
+    limitedBy?: string;
+  }> = [
+    {
+      name: 'an empty backlog keeps minReplicas',
+      pending: 0,
+      ackPending: 0,
+      current: 1,
+      want: 1,
+      limitedBy: 'MinReplicas',
+    },
+    { name: 'desired = ceil(backlog / backlogPerReplica)', pending: 250, ackPending: 0, current: 1, want: 3 },
+    { name: 'messages awaiting ack count as backlog', pending: 0, ackPending: 500, current: 1, want: 5 },
+    {
+      name: 'within 10 % tolerance nothing changes',
+      pending: 1050,
+      ackPending: 0,
+      current: 10,
+      max: 20,
+      want: 10,
+    },
+    {
+      // |1 − 1100/1000| is 0.10000000000000009 in float64, above 0.1: the HPA scales here too.
+      name: 'exactly 10 % off scales, as the float comparison of the HPA does',
+      pending: 1100,
+      ackPending: 0,
+      current: 10,
+      max: 20,
+      want: 11,
+    },
+    { name: 'beyond tolerance scales', pending: 1150, ackPending: 0, current: 10, max: 20, want: 12 },
+    {
+      name: 'scale-up is limited to max(2x, +4 pods) per 15 s',
+      pending: 5000,
+      ackPending: 0,
+      current: 2,
+      max: 100,
+      want: 6,
+      limitedBy: 'StepPolicy',
+    },
+    {
+      name: 'maxReplicas caps the recommendation',
+      pending: 100_000,
+      ackPending: 0,
+      current: 10,
+      max: 10,
+      want: 10,
+      limitedBy: 'MaxReplicas',
+    },
+    {
+      name: 'minReplicas holds a floor',
+      pending: 0,
+      ackPending: 0,
+      current: 3,
+      min: 3,
+      want: 3,
+      limitedBy: 'MinReplicas',
+    },
+  ];
+  it.each(cases)('$name', ({ pending, ackPending, current, min, max, want, limitedBy }) => {
+    const spec = hpaLikeSpec({ minReplicas: min ?? 1, maxReplicas: max ?? 10 });
+    const d = decide(input({ spec, sample: sample({ pending, ackPending }), currentReplicas: current }));
+    expect(d.desiredReplicas).toBe(want);
+    expect(d.limitedBy).toBe(limitedBy);
+    expect(d.reason).toMatch(/^Backlog .*\.$/);
+  });
+
+  it('holds the highest recommendation of the scale-down window, then drops when it expires', () => {
+    const spec = hpaLikeSpec({ maxReplicas: 20 });
+    const history: ScalingHistory = { ...emptyHistory(), recommendations: [{ at: s(0), replicas: 8 }] };
+    const held = decide(
+      input({ spec, sample: sample({ pending: 100 }), currentReplicas: 8, history, now: s(299) }),
+    );
+    expect(held.desiredReplicas).toBe(8);
+    expect(held.limitedBy).toBe('Stabilization');
+    expect(held.reason).toContain('scale-down stabilization window holds 8');
+
+    const released = decide(
+      input({ spec, sample: sample({ pending: 100 }), currentReplicas: 8, history, now: s(300) }),
+    );
+    expect(released.desiredReplicas).toBe(1);
+  });
+
+  it('takes the lowest recommendation of the scale-up window', () => {
+    const spec = hpaLikeSpec({
+      maxReplicas: 50,
+      scaleUp: {
+        stabilizationWindowSeconds: 60,
+        policies: [{ type: 'Pods', value: 100, periodSeconds: 15 }],
+      },
+    });
+    const history: ScalingHistory = {
+      ...emptyHistory(),
+      recommendations: [
+        { at: s(10), replicas: 10 },
+        { at: s(20), replicas: 20 },
+      ],
+    };
+    const d = decide(
+      input({ spec, sample: sample({ pending: 3000 }), currentReplicas: 5, history, now: s(30) }),
+    );
+    expect(d.recommendedReplicas).toBe(30);
+    expect(d.desiredReplicas).toBe(10);
+    expect(d.limitedBy).toBe('Stabilization');
+  });
+});
+
+describe('decide: step policies with the HPA semantics', () => {
+  const up = (
+    policies: ScalingSpec['scaleUp']['policies'],
+    selectPolicy: 'Max' | 'Min' | 'Disabled' = 'Max',
+  ) => hpaLikeSpec({ maxReplicas: 1000, scaleUp: { stabilizationWindowSeconds: 0, policies, selectPolicy } });
+
+  it.each([
+    { name: 'Max picks the policy allowing the biggest change', select: 'Max' as const, want: 20 },
+    { name: 'Min picks the policy allowing the smallest change', select: 'Min' as const, want: 14 },
+    { name: 'Disabled never scales up', select: 'Disabled' as const, want: 10 },
+  ])('$name', ({ select, want }) => {
+    const spec = up(
+      [
+        { type: 'Percent', value: 100, periodSeconds: 15 },
+        { type: 'Pods', value: 4, periodSeconds: 15 },
+      ],
+      select,
+    );
+    const d = decide(input({ spec, sample: sample({ pending: 100_000 }), currentReplicas: 10 }));
+    expect(d.desiredReplicas).toBe(want);
+  });
+
+  it('rounds a Percent scale-up up, so small deployments can grow', () => {
+    const spec = up([{ type: 'Percent', value: 50, periodSeconds: 15 }]);
+    const d = decide(input({ spec, sample: sample({ pending: 100_000 }), currentReplicas: 3 }));
+    expect(d.desiredReplicas).toBe(5); // ceil(3 × 1.5)
+  });
+
+  it('rounds a Percent scale-down down (truncation), like the HPA', () => {
+    const spec = hpaLikeSpec({
+      scaleDown: {
+        stabilizationWindowSeconds: 0,
+        policies: [{ type: 'Percent', value: 50, periodSeconds: 15 }],
+      },
+    });
+    const d = decide(input({ spec, sample: sample({ pending: 0 }), currentReplicas: 7 }));
+    expect(d.desiredReplicas).toBe(3); // trunc(7 × 0.5)
+  });
+
+  it('measures each period from the replica count at its start (changes inside the period count)', () => {
+    const spec = up([{ type: 'Percent', value: 100, periodSeconds: 15 }]);
+    const history: ScalingHistory = { ...emptyHistory(), scaleEvents: [{ at: s(5), from: 4, to: 8 }] };
+    const within = decide(
+      input({ spec, sample: sample({ pending: 100_000 }), currentReplicas: 8, history, now: s(19) }),
+    );
+    expect(within.desiredReplicas).toBe(8); // period started at 4: 2 × 4 = 8 already reached
+    expect(within.limitedBy).toBe('StepPolicy');
+    // The HPA counts an event only while it is strictly newer than now − period.
+    const after = decide(
+      input({ spec, sample: sample({ pending: 100_000 }), currentReplicas: 8, history, now: s(20) }),
+    );
+    expect(after.desiredReplicas).toBe(16);
+  });
+
+  it('records the scale change it decides, for the next period', () => {
+    const spec = up([{ type: 'Pods', value: 4, periodSeconds: 60 }]);
+    const first = decide(input({ spec, sample: sample({ pending: 100_000 }), currentReplicas: 2 }));
+    expect(first.desiredReplicas).toBe(6);
+    expect(first.history.scaleEvents).toEqual([{ at: T0, from: 2, to: 6 }]);
+    const second = decide(
+      input({
+        spec,
+        sample: sample({ at: s(30), pending: 100_000 }),
+        currentReplicas: 6,
+        history: first.history,
+        now: s(30),
+      }),
+    );
+    expect(second.desiredReplicas).toBe(6);
+  });
+});
+
+describe('decide: scale to and from zero', () => {
+  const spec = withScalingDefaults({ minReplicas: 0, activationBacklog: 10, cooldownPeriodSeconds: 120 });
+
+  it('stays at zero while the backlog is not above activationBacklog', () => {
+    const d = decide(input({ spec, sample: sample({ pending: 10 }), currentReplicas: 0 }));
+    expect(d.desiredReplicas).toBe(0);
+    expect(d.active).toBe(false);
+    expect(d.reason).toContain('activationBacklog');
+  });
+
+  it('leaves zero as soon as the backlog is above activationBacklog', () => {
+    const d = decide(input({ spec, sample: sample({ pending: 11 }), currentReplicas: 0 }));
+    expect(d.active).toBe(true);
+    expect(d.desiredReplicas).toBe(1);
+  });
+
+  it('goes straight to what a large backlog needs when leaving zero, within the step policy', () => {
+    const d = decide(
+      input({ spec: { ...spec, maxReplicas: 50 }, sample: sample({ pending: 2500 }), currentReplicas: 0 }),
+    );
+    expect(d.desiredReplicas).toBe(10); // +10 pods is the most the default policy allows from 0
+  });
+
+  it('goes to zero only after cooldownPeriodSeconds with nothing pending and nothing awaiting ack', () => {
+    let history = decide(input({ spec, sample: sample({ pending: 5 }), currentReplicas: 1 })).history;
+    const idle = (t: number, ackPending = 0) =>
+      decide(
+        input({ spec, sample: sample({ at: s(t), ackPending }), currentReplicas: 1, history, now: s(t) }),
+      );
+    expect(idle(119).desiredReplicas).toBe(1);
+    const awaitingAck = idle(200, 3);
+    expect(awaitingAck.desiredReplicas).toBe(1);
+    history = awaitingAck.history; // a message awaiting ack restarts the cooldown
+    expect(idle(319).desiredReplicas).toBe(1);
+    const sleep = idle(320);
+    expect(sleep.desiredReplicas).toBe(0);
+    expect(sleep.reason).toMatch(/cooldown 120s.*to zero/);
+  });
+
+  it('never goes to zero when minReplicas is above zero', () => {
+    const keep = withScalingDefaults({ minReplicas: 1, cooldownPeriodSeconds: 0 });
+    const d = decide(
+      input({ spec: keep, sample: sample({ at: s(1000) }), currentReplicas: 1, now: s(1000) }),
+    );
+    expect(d.desiredReplicas).toBe(1);
+  });
+});
+
+/** Feeds readings every 5 s: arrivals at `arrival`/s, `ready` replicas completing `perReplica`/s each. */
+function busyHistory(
+  spec: ScalingSpec,
+  opts: { arrival: number; perReplica: number; ready: number; pending0: number; steps: number },
+) {
+  let history = emptyHistory();
+  let arrived = opts.pending0;
+  let completed = 0;
+  let last = decide(
+    input({
+      spec,
+      sample: sampleFromTotals(T0, arrived, completed, 10 * opts.ready),
+      currentReplicas: opts.ready,
+    }),
+  );
+  for (let i = 1; i <= opts.steps; i++) {
+    arrived += opts.arrival * 5;
+    completed += opts.perReplica * opts.ready * 5;
+    last = decide(
+      input({
+        spec,
+        sample: sampleFromTotals(s(5 * i), arrived, completed, 10 * opts.ready),
+        currentReplicas: opts.ready,
+        readyReplicas: opts.ready,
+        history: last.history,
+        now: s(5 * i),
+      }),
+    );
+    history = last.history;
+  }
+  return { last, history, arrived, completed };
+}
+
+describe('decide: rate-aware sizing', () => {
+  const spec = withScalingDefaults({ maxReplicas: 100, drainWithinSeconds: 30 });
+
+  it('sizes for the arrival rate plus draining the backlog, at the capacity measured while busy', () => {
+    // A high backlogPerReplica keeps the KEDA-style floor out of the way.
+    const rateSpec = withScalingDefaults({
+      maxReplicas: 100,
+      drainWithinSeconds: 30,
+      backlogPerReplica: 10_000,
+    });
+    const { last } = busyHistory(rateSpec, {
+      arrival: 100,
+      perReplica: 25,
+      ready: 4,
+      pending0: 500,
+      steps: 12,
+    });
+    expect(last.rates.perReplicaPerSecond).toBeCloseTo(25, 5);
+    expect(last.rates.arrivalPerSecond).toBeCloseTo(100, 5);
+    const pending = 500 - 40; // 40 of the first 500 are awaiting ack; arrivals and completions balance
+    const expected = Math.ceil((100 * RATE_HEADROOM + pending / 30) / 25);
+    expect(expected).toBe(6);
+    expect(last.recommendedReplicas).toBe(expected);
+    expect(last.reason).toContain('100/s arriving at 25/s per replica');
+  });
+
+  it('never recommends fewer replicas than the backlog needs', () => {
+    const { last } = busyHistory(spec, { arrival: 10, perReplica: 100, ready: 2, pending0: 3000, steps: 4 });
+    const backlog = last.history.samples.at(-1);
+    expect(backlog).toBeDefined();
+    const floor = Math.ceil(((backlog?.pending ?? 0) + (backlog?.ackPending ?? 0)) / 100);
+    expect(last.recommendedReplicas).toBeGreaterThanOrEqual(floor);
+  });
+
+  it('does not measure capacity while replicas are idle', () => {
+    const { last } = busyHistory(spec, { arrival: 50, perReplica: 50, ready: 2, pending0: 0, steps: 6 });
+    expect(last.rates.perReplicaPerSecond).toBeUndefined();
+  });
+});
+
+describe('decide: max_ack_pending', () => {
+  it('caps replicas at ceil(maxAckPending / in-flight per replica)', () => {
+    const spec = withScalingDefaults({ maxReplicas: 50, inFlightPerReplica: 10 });
+    const d = decide(
+      input({
+        spec,
+        sample: sample({ pending: 50_000, ackPending: 25, maxAckPending: 25 }),
+        currentReplicas: 2,
+      }),
+    );
+    expect(d.desiredReplicas).toBe(3);
+    expect(d.limitedBy).toBe('MaxAckPending');
+    expect(d.reason).toContain('max_ack_pending 25');
+  });
+
+  it('does not cap when max_ack_pending is unlimited', () => {
+    const spec = withScalingDefaults({ maxReplicas: 50, inFlightPerReplica: 10 });
+    const d = decide(
+      input({ spec, sample: sample({ pending: 50_000, maxAckPending: -1 }), currentReplicas: 2 }),
+    );
+    expect(d.desiredReplicas).toBe(20); // 10x beats +10 pods: the step policy, not max_ack_pending
+    expect(d.limitedBy).toBe('StepPolicy');
+  });
+});
+
+describe('decide: history and purity', () => {
+  it('keeps history bounded over a long run', () => {
+    const spec = withScalingDefaults({ maxReplicas: 30 });
+    let history = emptyHistory();
+    let current = 1;
+    for (let i = 0; i < 5000; i++) {
+      const pending = Math.round(1000 + 900 * Math.sin(i / 50));
+      const d = decide(
+        input({ spec, sample: sample({ at: s(i), pending }), currentReplicas: current, history, now: s(i) }),
+      );
+      history = d.history;
+      current = d.desiredReplicas;
+    }
+    expect(history.samples.length).toBeLessThanOrEqual(MAX_SAMPLES);
+    expect(history.recommendations.length).toBeLessThanOrEqual(60); // one per second in the 60 s window
+    expect(history.scaleEvents.length).toBeLessThanOrEqual(30); // one per second in the 30 s period
+  });
+
+  it('does not mutate the history it is given', () => {
+    const spec = withScalingDefaults({ predictive: { enabled: true } });
+    const first = decide(input({ spec, sample: sample({ pending: 500 }) }));
+    const frozen = structuredClone(first.history);
+    decide(input({ spec, sample: sample({ at: s(5), pending: 900 }), history: first.history, now: s(5) }));
+    expect(first.history).toEqual(frozen);
+  });
+});
+
+describe('defaults', () => {
+  it('documents the defaults the CRD mirrors', () => {
+    expect(defaultScalingSpec).toMatchObject({
+      minReplicas: 1,
+      maxReplicas: 10,
+      backlogPerReplica: 100,
+      activationBacklog: 0,
+      drainWithinSeconds: 30,
+      cooldownPeriodSeconds: 120,
+      predictive: { enabled: false, horizonSeconds: 30, maxRelativeError: 0.3 },
+    });
+    expect(scalingSpecProblems(defaultScalingSpec)).toEqual([]);
+  });
+
+  it('fills only what is missing and shares no objects with the defaults', () => {
+    const spec = withScalingDefaults({ maxReplicas: 3, scaleDown: { stabilizationWindowSeconds: 10 } });
+    expect(spec.maxReplicas).toBe(3);
+    expect(spec.scaleDown.stabilizationWindowSeconds).toBe(10);
+    expect(spec.scaleDown.policies).toEqual(defaultScalingSpec.scaleDown.policies);
+    spec.scaleDown.policies.push({ type: 'Pods', value: 1, periodSeconds: 1 });
+    expect(defaultScalingSpec.scaleDown.policies).toHaveLength(2);
+  });
+
+  it('explains unusable specs', () => {
+    const problems = scalingSpecProblems(
+      withScalingDefaults({ minReplicas: 5, maxReplicas: 2, backlogPerReplica: 0 }),
+    );
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        'minReplicas (5) must not exceed maxReplicas (2)',
+        'backlogPerReplica must be greater than 0',
+      ]),
+    );
+  });
+});
