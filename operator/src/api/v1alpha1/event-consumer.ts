@@ -2,6 +2,7 @@
 // manifests/crd/jetscale.io_eventconsumers.yaml (same fields, same defaults, same bounds) so a
 // custom resource read from the API server is validated once, at the edge, into typed values.
 // event-consumer.test.ts keeps this file and the CRD in step.
+import type { KubernetesObject } from '@kubernetes/client-node';
 import { z } from 'zod';
 import { defaultScalingSpec as policyDefaults } from '../../scaling/defaults.js';
 import type { ScalingRules } from '../../scaling/types.js';
@@ -133,20 +134,10 @@ export interface EventConsumerStatus {
 }
 
 /** An EventConsumer as read from the API server, before its spec is validated. */
-export interface EventConsumerObject {
-  apiVersion?: string;
-  kind?: string;
-  metadata?: {
-    name?: string;
-    namespace?: string;
-    uid?: string;
-    generation?: number;
-    resourceVersion?: string;
-    deletionTimestamp?: string | Date;
-  };
+export type EventConsumerObject = KubernetesObject & {
   spec?: unknown;
   status?: EventConsumerStatus;
-}
+};
 
 export type SpecParseResult = { ok: true; spec: EventConsumerSpec } | { ok: false; problems: string[] };
 

@@ -1,0 +1,41 @@
+// Opens a BacklogSource per EventConsumer over the shared connection pool: reading acquires the
+// pooled connection (connecting if needed, so a server that was down is retried on the next poll)
+// and asks the consumer's leader for its numbers; closing releases the EventConsumer's share.
+import type { OperatorMetrics } from '../observability/metrics.js';
+import { isBacklogError } from './backlog-error.js';
+import type { BacklogReading, BacklogSource } from './backlog-source.js';
+import type { ConnectionPool } from './connection-pool.js';
+import { readConsumerBacklog, type ConsumerRef } from './jetstream-backlog-source.js';
+import type { NatsCredentials } from './nats-credentials.js';
+
+export class NatsBacklogSources {
+  constructor(
+    private readonly pool: ConnectionPool,
+    private readonly options: { timeoutMs: number; metrics?: OperatorMetrics },
+  ) {}
+
+  open(owner: string, servers: string[], credentials: NatsCredentials, ref: ConsumerRef): BacklogSource {
+    const { pool, options } = this;
+    return {
+      async read(): Promise<BacklogReading> {
+        let nc;
+        try {
+          nc = await pool.acquire(owner, servers, credentials);
+        } catch (err) {
+          if (isBacklogError(err)) {
+            options.metrics?.natsRequestDuration.observe({ result: err.kind }, 0);
+            return { ok: false, error: err };
+          }
+          throw err;
+        }
+        return readConsumerBacklog(nc, ref, {
+          timeoutMs: options.timeoutMs,
+          observe: (seconds, result) => options.metrics?.natsRequestDuration.observe({ result }, seconds),
+        });
+      },
+      close(): void {
+        pool.release(owner);
+      },
+    };
+  }
+}

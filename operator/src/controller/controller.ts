@@ -1,0 +1,96 @@
+// Runs reconciles: informer events and per-EventConsumer poll timers feed a work queue, and a
+// fixed number of workers take keys from it, one key never twice at once. Work happens only while
+// this replica leads (startWorking/stopWorking are driven by leader election); informers run all
+// the time so a standby is ready with a warm cache. Stopping finishes the reconciles in flight.
+import type { EventConsumerObject } from '../api/v1alpha1/event-consumer.js';
+import type { InformerSupervisor } from '../kube/informer-supervisor.js';
+import { objectKey } from '../kube/informer-supervisor.js';
+import { WorkQueue } from '../kube/work-queue.js';
+import type { Logger } from '../observability/logger.js';
+import type { OperatorMetrics } from '../observability/metrics.js';
+import type { Reconciler } from './reconciler.js';
+
+export interface ControllerOptions {
+  informers: Array<InformerSupervisor<EventConsumerObject>>;
+  reconciler: Reconciler;
+  workers: number;
+  logger: Logger;
+  metrics: OperatorMetrics;
+}
+
+export class Controller {
+  private queue: WorkQueue | undefined;
+  private running: Promise<void>[] = [];
+  private gaugeTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: ControllerOptions) {
+    for (const informer of options.informers) {
+      informer.on({
+        add: (obj) => this.queue?.add(objectKey(obj)),
+        // Status-only updates (our own writes) do not change the generation: the poll timer covers them.
+        update: (obj, old) => {
+          if (obj.metadata?.generation !== old?.metadata?.generation) this.queue?.add(objectKey(obj));
+        },
+        delete: (obj) => this.queue?.add(objectKey(obj)),
+      });
+    }
+  }
+
+  isWorking(): boolean {
+    return this.queue !== undefined;
+  }
+
+  /** Begins reconciling every known EventConsumer (on becoming leader). */
+  startWorking(): void {
+    if (this.queue) return;
+    const queue = new WorkQueue();
+    this.queue = queue;
+    const known = this.options.informers.flatMap((i) => i.list());
+    // Spread the first polls over a second so 1,000 EventConsumers do not all poll in one burst.
+    const spread = Math.min(1000, known.length);
+    known.forEach((obj, i) => queue.addAfter(objectKey(obj), known.length <= 1 ? 0 : Math.floor((i * spread) / known.length)));
+    this.running = Array.from({ length: this.options.workers }, () => this.work(queue));
+    this.gaugeTimer = setInterval(() => {
+      this.options.metrics.workQueueDepth.set(queue.length());
+      this.options.metrics.eventConsumers.set(this.options.informers.reduce((n, i) => n + i.list().length, 0));
+    }, 1000);
+    this.gaugeTimer.unref();
+    this.options.logger.info('started reconciling', { eventConsumers: known.length, workers: this.options.workers });
+  }
+
+  /** Stops taking work and waits for the reconciles in flight (on losing leadership or SIGTERM). */
+  async stopWorking(): Promise<void> {
+    const queue = this.queue;
+    if (!queue) return;
+    this.queue = undefined;
+    queue.shutDown();
+    if (this.gaugeTimer) clearInterval(this.gaugeTimer);
+    await Promise.all(this.running);
+    this.running = [];
+    this.options.reconciler.forgetAll();
+    this.options.metrics.workQueueDepth.set(0);
+    this.options.logger.info('stopped reconciling');
+  }
+
+  private async work(queue: WorkQueue): Promise<void> {
+    for (;;) {
+      const key = await queue.get();
+      if (key === undefined) return;
+      const started = performance.now();
+      try {
+        const result = await this.options.reconciler.reconcile(key);
+        queue.forget(key);
+        this.options.metrics.reconcileDuration.observe({ result: 'success' }, (performance.now() - started) / 1000);
+        if (result.requeueAfterMs !== undefined) queue.addAfter(key, result.requeueAfterMs);
+      } catch (err) {
+        this.options.metrics.reconcileDuration.observe({ result: 'error' }, (performance.now() - started) / 1000);
+        this.options.metrics.errors.inc({ reason: 'ReconcileFailed' });
+        const delay = queue.addRateLimited(key);
+        const [namespace, name] = key.split('/');
+        this.options.logger.error('reconcile failed; retrying with backoff', { namespace, name, error: err instanceof Error ? err.message : String(err), retryInMs: delay });
+      } finally {
+        queue.done(key);
+      }
+    }
+  }
+}

@@ -1,0 +1,85 @@
+// Kubernetes Events (core/v1) about EventConsumers: one on every scale (from, to, why) and one on
+// every error. Identical warnings about the same object are sent at most once per interval, so a
+// consumer that stays missing does not flood etcd; scale events are never suppressed. Sending is
+// fire-and-forget: a lost Event must not fail a reconcile.
+import { randomBytes } from 'node:crypto';
+import type { Logger } from '../observability/logger.js';
+import type { KubeApi } from './api-client.js';
+
+export interface EventTarget {
+  apiVersion: string;
+  kind: string;
+  namespace: string;
+  name: string;
+  uid?: string;
+}
+
+export interface EventRecorderOptions {
+  api: KubeApi;
+  logger: Logger;
+  /** reportingInstance: this replica's identity. */
+  instance: string;
+  /** Repeat an identical warning no sooner than this. */
+  repeatAfterMs?: number;
+}
+
+export class EventRecorder {
+  private readonly lastSent = new Map<string, number>();
+  private readonly repeatAfterMs: number;
+
+  constructor(private readonly options: EventRecorderOptions) {
+    this.repeatAfterMs = options.repeatAfterMs ?? 10 * 60_000;
+  }
+
+  normal(target: EventTarget, reason: string, message: string): void {
+    this.send(target, 'Normal', reason, message);
+  }
+
+  /** A warning, suppressed when the same one was sent for the same object recently. */
+  warning(target: EventTarget, reason: string, message: string): void {
+    const key = `${target.namespace}/${target.name}/${reason}/${message}`;
+    const now = Date.now();
+    const last = this.lastSent.get(key);
+    if (last !== undefined && now - last < this.repeatAfterMs) return;
+    this.lastSent.set(key, now);
+    if (this.lastSent.size > 10_000) this.prune(now);
+    this.send(target, 'Warning', reason, message);
+  }
+
+  /** Forgets suppression state for an object (it was deleted). */
+  forget(namespace: string, name: string): void {
+    const prefix = `${namespace}/${name}/`;
+    for (const key of this.lastSent.keys()) if (key.startsWith(prefix)) this.lastSent.delete(key);
+  }
+
+  private prune(now: number): void {
+    for (const [key, at] of this.lastSent) if (now - at >= this.repeatAfterMs) this.lastSent.delete(key);
+  }
+
+  private send(target: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string): void {
+    const now = new Date().toISOString();
+    const body = {
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { name: `${target.name}.${randomBytes(8).toString('hex')}`, namespace: target.namespace },
+      involvedObject: { apiVersion: target.apiVersion, kind: target.kind, namespace: target.namespace, name: target.name, uid: target.uid },
+      type,
+      reason,
+      message: message.slice(0, 1024),
+      source: { component: 'jetscale-operator' },
+      reportingComponent: 'jetscale.io/operator',
+      reportingInstance: this.options.instance.slice(0, 128),
+      firstTimestamp: now,
+      lastTimestamp: now,
+      count: 1,
+    };
+    this.options.api.request('POST', `/api/v1/namespaces/${encodeURIComponent(target.namespace)}/events`, { body }).catch((err: unknown) => {
+      this.options.logger.warn('could not record a Kubernetes Event', {
+        namespace: target.namespace,
+        name: target.name,
+        reason,
+        error: err instanceof Error ? err.message : String(err),
+      });
+    });
+  }
+}

@@ -1,0 +1,128 @@
+// Reads and changes the replicas of any resource with a /scale subresource. Replicas change only
+// through PATCH on /scale. The kind is mapped to its resource name through API discovery (cached);
+// for apps/v1 Deployments and StatefulSets the object itself is read, because it also carries
+// readyReplicas, which keeps starting pods out of the policy's per-replica capacity estimate.
+import { KubeApiError, type KubeApi } from './api-client.js';
+
+export interface ScaleTargetRef {
+  apiVersion: string;
+  kind: string;
+  name: string;
+}
+
+export interface ScaleReading {
+  /** spec.replicas: what was last asked for. */
+  specReplicas: number;
+  /** status.replicas: what exists. */
+  statusReplicas: number;
+  /** status.readyReplicas, when the target reports it. */
+  readyReplicas?: number;
+}
+
+export type ScaleErrorKind = 'TargetNotFound' | 'Forbidden' | 'NotScalable';
+
+export class ScaleError extends Error {
+  constructor(
+    readonly kind: ScaleErrorKind,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ScaleError';
+  }
+}
+
+interface ApiResourceList {
+  resources?: Array<{ name: string; kind: string; namespaced?: boolean }>;
+}
+
+interface ScaleObject {
+  spec?: { replicas?: number };
+  status?: { replicas?: number; readyReplicas?: number };
+}
+
+function groupVersionPath(apiVersion: string): string {
+  return apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+}
+
+export class ScaleClient {
+  private readonly discovery = new Map<string, { at: number; resources: Promise<ApiResourceList> }>();
+
+  constructor(
+    private readonly api: KubeApi,
+    private readonly discoveryTtlMs = 5 * 60_000,
+  ) {}
+
+  async get(namespace: string, ref: ScaleTargetRef): Promise<ScaleReading> {
+    const plural = await this.resourceFor(ref);
+    const objectPath = `${groupVersionPath(ref.apiVersion)}/namespaces/${encodeURIComponent(namespace)}/${plural}/${encodeURIComponent(ref.name)}`;
+    const readsObject = ref.apiVersion === 'apps/v1' && (ref.kind === 'Deployment' || ref.kind === 'StatefulSet');
+    const path = readsObject ? objectPath : `${objectPath}/scale`;
+    try {
+      const obj = await this.api.request<ScaleObject>('GET', path);
+      const reading: ScaleReading = { specReplicas: obj.spec?.replicas ?? 0, statusReplicas: obj.status?.replicas ?? 0 };
+      if (readsObject) reading.readyReplicas = obj.status?.readyReplicas ?? 0;
+      return reading;
+    } catch (err) {
+      throw this.translate(err, namespace, ref, plural, 'get');
+    }
+  }
+
+  async setReplicas(namespace: string, ref: ScaleTargetRef, replicas: number): Promise<void> {
+    const plural = await this.resourceFor(ref);
+    const path = `${groupVersionPath(ref.apiVersion)}/namespaces/${encodeURIComponent(namespace)}/${plural}/${encodeURIComponent(ref.name)}/scale`;
+    try {
+      await this.api.request('PATCH', path, { body: { spec: { replicas } } });
+    } catch (err) {
+      throw this.translate(err, namespace, ref, plural, 'patch');
+    }
+  }
+
+  private async resourceFor(ref: ScaleTargetRef): Promise<string> {
+    const gv = ref.apiVersion;
+    let list: ApiResourceList;
+    try {
+      list = await this.discover(gv, false);
+    } catch (err) {
+      if (err instanceof KubeApiError && err.status === 404) {
+        throw new ScaleError('TargetNotFound', `the API server does not serve ${gv}: fix spec.scaleTargetRef.apiVersion`);
+      }
+      throw err;
+    }
+    let resource = list.resources?.find((r) => r.kind === ref.kind && !r.name.includes('/'));
+    if (!resource) {
+      // A CRD installed after the last discovery: look again once.
+      list = await this.discover(gv, true);
+      resource = list.resources?.find((r) => r.kind === ref.kind && !r.name.includes('/'));
+    }
+    if (!resource) throw new ScaleError('TargetNotFound', `${gv} has no kind ${ref.kind}: fix spec.scaleTargetRef.kind`);
+    const plural = resource.name;
+    if (!list.resources?.some((r) => r.name === `${plural}/scale`)) {
+      throw new ScaleError('NotScalable', `${ref.kind} (${gv}) has no /scale subresource, so jetscale cannot scale it: point spec.scaleTargetRef at a Deployment, StatefulSet or another scalable resource`);
+    }
+    return plural;
+  }
+
+  private discover(gv: string, refresh: boolean): Promise<ApiResourceList> {
+    const cached = this.discovery.get(gv);
+    if (cached && !refresh && Date.now() - cached.at < this.discoveryTtlMs) return cached.resources;
+    const resources = this.api.request<ApiResourceList>('GET', groupVersionPath(gv));
+    this.discovery.set(gv, { at: Date.now(), resources });
+    resources.catch(() => this.discovery.delete(gv));
+    return resources;
+  }
+
+  private translate(err: unknown, namespace: string, ref: ScaleTargetRef, plural: string, verb: 'get' | 'patch'): unknown {
+    if (!(err instanceof KubeApiError)) return err;
+    if (err.status === 404) {
+      return new ScaleError('TargetNotFound', `${ref.kind} ${namespace}/${ref.name} does not exist: create it or fix spec.scaleTargetRef.name`);
+    }
+    if (err.status === 403) {
+      const group = ref.apiVersion.includes('/') ? ref.apiVersion.split('/')[0] : '';
+      return new ScaleError(
+        'Forbidden',
+        `the operator may not ${verb} ${plural}/scale in ${namespace}: grant get and patch on ${plural}/scale (API group "${group}") in its ClusterRole (see manifests/rbac)`,
+      );
+    }
+    return err;
+  }
+}
