@@ -57,3 +57,26 @@ deploy: ## helm upgrade --install the operator (charts/jetscale) into the curren
 	helm upgrade --install jetscale charts/jetscale --namespace $(JETSCALE_NAMESPACE) --create-namespace --wait $(HELM_ARGS)
 sync-crds: ## Copy manifests/crd/*.yaml into charts/jetscale/crds/ (test/packaging fails while they differ)
 	cp manifests/crd/*.yaml charts/jetscale/crds/
+
+# --- load and resilience harness: demo, e2e, k6 (loadtest/, manifests/k6/) ---
+.PHONY: demo e2e loadtest loadtest-incluster loadtest-local
+SCENARIO ?= spike
+DEMO_ARGS ?=
+demo: deps tools build ## The showcase: own local stack, demo chart + EventConsumer, spike with a live view, verdicts + HTML report, teardown (DEMO_ARGS="--png --no-faults --scenario recovery")
+	npx tsx loadtest/harness/main.ts demo --scenario $(SCENARIO) $(DEMO_ARGS)
+e2e: deps tools build ## CI end-to-end (~4 min): spike + forced consumer kill + operator leader kill on the local stack; audit lost 0 / applied twice 0
+	$(NODE_TEST) --selectProjects integration --runInBand --testPathPatterns loadtest/harness/e2e
+STACK_ENV ?= .dev/env
+loadtest-local: deps build ## Replay SCENARIO (default spike) with the local driver on a running stack (make dev-up), with faults and report
+	npx tsx loadtest/harness/main.ts run --env $(STACK_ENV) --scenario $(SCENARIO) $(DEMO_ARGS)
+GATEWAY_URL ?= http://127.0.0.1:8080
+RATE_SCALE ?= 1
+K6_OUT := $(if $(K6_PROMETHEUS_RW_SERVER_URL),-o experimental-prometheus-rw,)
+loadtest: ## k6 on this host against the kind demo (make kind-up): SCENARIO=spike GATEWAY_URL RATE_SCALE; remote-writes to Prometheus when K6_PROMETHEUS_RW_SERVER_URL is set
+	@command -v k6 >/dev/null || { echo "k6 is not installed (https://grafana.com/docs/k6/latest/set-up/install-k6/); without it: make loadtest-local"; exit 2; }
+	mkdir -p reports
+	K6_PROMETHEUS_RW_TREND_STATS="p(95),p(99),min,max" k6 run $(K6_OUT) -e SCENARIO=$(SCENARIO) -e GATEWAY_URL=$(GATEWAY_URL) -e RATE_SCALE=$(RATE_SCALE) \
+		-e SUMMARY_PATH=reports/k6-$(SCENARIO)-summary.json loadtest/k6/jetscale.ts
+K6_NAMESPACE ?= jetscale-demo
+loadtest-incluster: deps ## The same scenario in-cluster through the k6-operator (TestRun from a ConfigMap); needs kubectl on the kind context
+	bash loadtest/k6/testrun.sh $(SCENARIO) $(K6_NAMESPACE) $(RATE_SCALE)
