@@ -252,7 +252,7 @@ export class KedaHpaAutoscaler implements Autoscaler {
     let changed = false;
 
     if (now >= this.nextKedaPollAt) {
-      this.nextKedaPollAt += this.config.pollingIntervalSeconds * 1000;
+      while (this.nextKedaPollAt <= now) this.nextKedaPollAt += this.config.pollingIntervalSeconds * 1000;
       const active = lag > this.config.activationLagThreshold;
       if (active) {
         this.lastActiveAt = now;
@@ -270,7 +270,7 @@ export class KedaHpaAutoscaler implements Autoscaler {
       }
     }
     if (now >= this.nextHpaSyncAt) {
-      this.nextHpaSyncAt += this.config.hpaSyncPeriodSeconds * 1000;
+      while (this.nextHpaSyncAt <= now) this.nextHpaSyncAt += this.config.hpaSyncPeriodSeconds * 1000;
       const status = changed ? replicas : view.statusReplicas;
       const desired = this.hpa.sync(now, lag, replicas, status);
       if (desired !== undefined) {

@@ -267,6 +267,10 @@ export function simulate(options: SimulationOptions, autoscaler: Autoscaler): Ru
     const headAge = head < cohortAt.length ? end - (cohortAt[head] ?? end) : 0;
     if (headAge > objective) secondsOverObjective += dt;
 
+    // Pods cost from creation to the end of their termination: count this tick's pods before the
+    // autoscaler changes them (new pods start costing from the next tick).
+    replicaSeconds += pods.length * dt;
+
     // Autoscaler.
     const seen = samples[0] ?? sample;
     const statusReplicas = liveCount;
@@ -294,7 +298,6 @@ export function simulate(options: SimulationOptions, autoscaler: Autoscaler): Ru
         }
       }
     }
-    replicaSeconds += pods.length * dt;
     if (pods.some((p) => p.terminatingUntil !== undefined && p.terminatingUntil <= end)) {
       pods = pods.filter((p) => p.terminatingUntil === undefined || p.terminatingUntil > end);
     }

@@ -1,0 +1,142 @@
+import { JetscaleAutoscaler } from './jetscale-autoscaler.js';
+import { KedaHpaAutoscaler, kedaHpaDefaults } from './keda-hpa.js';
+import { builtInTraces, jetscaleSpec, runScenario } from './scenarios.js';
+import type { Autoscaler, ClusterView, WorkloadModel } from './simulator.js';
+import { defaultWorkload, simulate } from './simulator.js';
+import type { Trace } from './traces.js';
+import { recordedTraceFrom, spikeTrace, stepTrace } from './traces.js';
+
+const constant = (rate: number, durationSeconds = 600): Trace => ({
+  name: 'constant',
+  description: `${rate}/s`,
+  durationSeconds,
+  rateAt: () => rate,
+});
+
+/** Holds a fixed replica count; records what it was shown. */
+class FixedReplicas implements Autoscaler {
+  readonly name = 'fixed';
+  readonly views: ClusterView[] = [];
+  constructor(private readonly replicas: number) {}
+  tick(view: ClusterView): number | undefined {
+    this.views.push(view);
+    return view.specReplicas === this.replicas ? undefined : this.replicas;
+  }
+}
+
+const quickWorkload: WorkloadModel = { ...defaultWorkload, startupSeconds: { min: 10, max: 10 } };
+
+describe('simulate', () => {
+  it('is deterministic for a seed and differs across seeds', () => {
+    const trace = spikeTrace({ durationSeconds: 1200 });
+    const a = runScenario(trace, 'jetscale', 7);
+    const b = runScenario(trace, 'jetscale', 7);
+    const c = runScenario(trace, 'jetscale', 8);
+    expect(b).toEqual(a);
+    expect(c.arrived).not.toBe(a.arrived);
+  });
+
+  it.each(['keda', 'jetscale', 'jetscale-predictive'] as const)(
+    'conserves messages: arrived = processed + backlog (%s)',
+    (policy) => {
+      for (const trace of builtInTraces(3).filter((t) => t.name !== 'diurnal')) {
+        const r = runScenario(trace, policy, 3);
+        expect(r.arrived).toBeGreaterThan(0);
+        expect(Math.abs(r.arrived - (r.processed + r.backlogAtEnd))).toBeLessThan(1e-6 * r.arrived);
+      }
+    },
+  );
+
+  it('keeps the queue short when capacity exceeds arrivals, and grows it by the shortfall otherwise', () => {
+    // 4 replicas × 25/s = 100/s of capacity.
+    const enough = simulate(
+      { seed: 1, trace: constant(60), workload: quickWorkload, initialReplicas: 4 },
+      new FixedReplicas(4),
+    );
+    expect(enough.p99WaitSeconds).toBeLessThan(2);
+    expect(enough.backlogAtEnd).toBeLessThan(100);
+
+    const short = simulate(
+      { seed: 1, trace: constant(150), workload: quickWorkload, initialReplicas: 4 },
+      new FixedReplicas(4),
+    );
+    // ≈ (150 − 100) × 600 s; pod speeds vary ±10 %, so allow a wide band.
+    expect(short.backlogAtEnd).toBeGreaterThan(20_000);
+    expect(short.backlogAtEnd).toBeLessThan(40_000);
+    expect(short.maxWaitSeconds).toBeGreaterThan(100);
+  });
+
+  it('shows the autoscaler the consumer as it was metricStalenessSeconds ago', () => {
+    const fixed = new FixedReplicas(2);
+    simulate(
+      { seed: 1, trace: constant(10, 60), metricStalenessSeconds: 3, tickSeconds: 0.5, initialReplicas: 2 },
+      fixed,
+    );
+    const late = fixed.views.at(-1);
+    expect(late).toBeDefined();
+    expect((late?.now ?? 0) - (late?.sample.at ?? 0)).toBe(3000);
+  });
+
+  it('starts new pods after the start-up delay and counts their replica-seconds meanwhile', () => {
+    const fixed = new FixedReplicas(5);
+    const r = simulate(
+      { seed: 1, trace: constant(10, 60), workload: quickWorkload, tickSeconds: 0.5, initialReplicas: 1 },
+      fixed,
+    );
+    const readyAt = (t: number) =>
+      fixed.views.find((v) => v.now >= (fixed.views[0]?.now ?? 0) + t * 1000)?.readyReplicas;
+    expect(readyAt(5)).toBe(1);
+    expect(readyAt(12)).toBe(5);
+    expect(r.replicaSeconds).toBeCloseTo(5 * 60 - 0.5 * 4, 6); // 4 pods created at the end of the first tick
+  });
+
+  it('caps work in flight at max_ack_pending', () => {
+    const capped: WorkloadModel = { ...quickWorkload, maxAckPending: 20 };
+    // 10 replicas could take 100 in flight (250/s); max_ack_pending 20 allows 20 (50/s).
+    const r = simulate(
+      { seed: 1, trace: constant(100, 300), workload: capped, initialReplicas: 10 },
+      new FixedReplicas(10),
+    );
+    expect(r.processed / 300).toBeGreaterThan(40);
+    expect(r.processed / 300).toBeLessThan(60);
+  });
+
+  it('runs jetscale and KEDA on the same simulated workload', () => {
+    const trace = stepTrace({ durationSeconds: 1200 });
+    const jetscale = simulate({ seed: 2, trace }, new JetscaleAutoscaler(jetscaleSpec(trace, false)));
+    const keda = simulate(
+      { seed: 2, trace },
+      new KedaHpaAutoscaler({ ...kedaHpaDefaults, lagThreshold: 100, maxReplicaCount: 60 }),
+    );
+    expect(jetscale.arrived).toBe(keda.arrived); // arrivals come from their own seeded stream
+  });
+});
+
+describe('traces', () => {
+  it('loads a recorded timeline and interpolates between points', () => {
+    const trace = recordedTraceFrom({
+      points: [
+        { t: 100, ratePerSecond: 10 },
+        { t: 200, ratePerSecond: 30 },
+      ],
+    });
+    expect(trace.durationSeconds).toBe(100);
+    expect(trace.rateAt(0)).toBe(10);
+    expect(trace.rateAt(50)).toBe(20);
+    expect(trace.rateAt(150)).toBe(30);
+  });
+
+  it('rejects a malformed recording with a message that says what is expected', () => {
+    expect(() => recordedTraceFrom([{ t: 0, ratePerSecond: -1 }, { t: 1 }])).toThrow(
+      /ratePerSecond: number ≥ 0/,
+    );
+  });
+
+  it('makes a 10x spike for 60 s', () => {
+    const trace = spikeTrace({ base: 100, atSeconds: 600 });
+    expect(trace.rateAt(599)).toBe(100);
+    expect(trace.rateAt(600)).toBe(1000);
+    expect(trace.rateAt(659)).toBe(1000);
+    expect(trace.rateAt(660)).toBe(100);
+  });
+});
