@@ -81,6 +81,7 @@ step "installing the demo (NATS JetStream x3, gateway, consumer, EventConsumer) 
   --namespace "$DEMO_NS" --create-namespace \
   --set image.repository=jetscale/workloads --set image.tag="$IMAGE_TAG" --set image.pullPolicy=Never \
   --set monitoring.podMonitor.enabled=true \
+  --set gateway.service.type=NodePort \
   --wait --timeout 10m
 
 step "checking that the EventConsumer is reconciled"
