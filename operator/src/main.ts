@@ -23,7 +23,14 @@ async function main(): Promise<void> {
     config = loadConfig(process.env, readNamespaceFile);
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: 'error', msg: err.message, problems: err.problems }) + '\n');
+      process.stderr.write(
+        JSON.stringify({
+          time: new Date().toISOString(),
+          level: 'error',
+          msg: err.message,
+          problems: err.problems,
+        }) + '\n',
+      );
       process.exit(2);
     }
     throw err;
@@ -54,6 +61,13 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: 'error', msg: 'operator failed to start', error: err instanceof Error ? err.message : String(err) }) + '\n');
+  process.stderr.write(
+    JSON.stringify({
+      time: new Date().toISOString(),
+      level: 'error',
+      msg: 'operator failed to start',
+      error: err instanceof Error ? err.message : String(err),
+    }) + '\n',
+  );
   process.exit(1);
 });

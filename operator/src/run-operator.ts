@@ -28,10 +28,18 @@ export interface RunningOperator {
   stop(): Promise<void>;
 }
 
-export async function runOperator(config: OperatorConfig, kc: KubeConfig, logger: Logger): Promise<RunningOperator> {
+export async function runOperator(
+  config: OperatorConfig,
+  kc: KubeConfig,
+  logger: Logger,
+): Promise<RunningOperator> {
   const metrics = new OperatorMetrics();
   const api = new KubeApiClient(kc);
-  const pool = new ConnectionPool({ logger, metrics, connectTimeoutMs: Math.max(config.natsRequestTimeoutMs, 2000) });
+  const pool = new ConnectionPool({
+    logger,
+    metrics,
+    connectTimeoutMs: Math.max(config.natsRequestTimeoutMs, 2000),
+  });
 
   const namespaces: Array<string | undefined> = config.namespaces ?? [undefined];
   const informers = namespaces.map(
@@ -39,7 +47,8 @@ export async function runOperator(config: OperatorConfig, kc: KubeConfig, logger
       new InformerSupervisor<EventConsumerObject>({
         resource: namespace === undefined ? 'eventconsumers' : `eventconsumers/${namespace}`,
         path: eventConsumersPath(namespace),
-        list: () => api.request<KubernetesListObject<EventConsumerObject>>('GET', eventConsumersPath(namespace)),
+        list: () =>
+          api.request<KubernetesListObject<EventConsumerObject>>('GET', eventConsumersPath(namespace)),
         factory: clientNodeInformerFactory<EventConsumerObject>(kc),
         logger,
         resyncMs: config.resyncSeconds * 1000,

@@ -11,9 +11,21 @@ export interface ConditionUpdate {
 }
 
 /** The order conditions are listed in, most important first. */
-export const CONDITION_ORDER: ConditionType[] = ['Ready', 'Active', 'MetricsAvailable', 'ScalingLimited', 'Fallback', 'Paused'];
+export const CONDITION_ORDER: ConditionType[] = [
+  'Ready',
+  'Active',
+  'MetricsAvailable',
+  'ScalingLimited',
+  'Fallback',
+  'Paused',
+];
 
-export function setConditions(existing: Condition[] | undefined, updates: ConditionUpdate[], now: string, generation: number | undefined): Condition[] {
+export function setConditions(
+  existing: Condition[] | undefined,
+  updates: ConditionUpdate[],
+  now: string,
+  generation: number | undefined,
+): Condition[] {
   const byType = new Map<ConditionType, Condition>();
   for (const c of existing ?? []) if (CONDITION_ORDER.includes(c.type)) byType.set(c.type, c);
   for (const u of updates) {
@@ -34,6 +46,9 @@ export function setConditions(existing: Condition[] | undefined, updates: Condit
   });
 }
 
-export function findCondition(conditions: Condition[] | undefined, type: ConditionType): Condition | undefined {
+export function findCondition(
+  conditions: Condition[] | undefined,
+  type: ConditionType,
+): Condition | undefined {
   return conditions?.find((c) => c.type === type);
 }

@@ -48,14 +48,21 @@ export class Controller {
     const known = this.options.informers.flatMap((i) => i.list());
     // Spread the first polls over a second so 1,000 EventConsumers do not all poll in one burst.
     const spread = Math.min(1000, known.length);
-    known.forEach((obj, i) => queue.addAfter(objectKey(obj), known.length <= 1 ? 0 : Math.floor((i * spread) / known.length)));
+    known.forEach((obj, i) =>
+      queue.addAfter(objectKey(obj), known.length <= 1 ? 0 : Math.floor((i * spread) / known.length)),
+    );
     this.running = Array.from({ length: this.options.workers }, () => this.work(queue));
     this.gaugeTimer = setInterval(() => {
       this.options.metrics.workQueueDepth.set(queue.length());
-      this.options.metrics.eventConsumers.set(this.options.informers.reduce((n, i) => n + i.list().length, 0));
+      this.options.metrics.eventConsumers.set(
+        this.options.informers.reduce((n, i) => n + i.list().length, 0),
+      );
     }, 1000);
     this.gaugeTimer.unref();
-    this.options.logger.info('started reconciling', { eventConsumers: known.length, workers: this.options.workers });
+    this.options.logger.info('started reconciling', {
+      eventConsumers: known.length,
+      workers: this.options.workers,
+    });
   }
 
   /** Stops taking work and waits for the reconciles in flight (on losing leadership or SIGTERM). */
@@ -80,14 +87,25 @@ export class Controller {
       try {
         const result = await this.options.reconciler.reconcile(key);
         queue.forget(key);
-        this.options.metrics.reconcileDuration.observe({ result: 'success' }, (performance.now() - started) / 1000);
+        this.options.metrics.reconcileDuration.observe(
+          { result: 'success' },
+          (performance.now() - started) / 1000,
+        );
         if (result.requeueAfterMs !== undefined) queue.addAfter(key, result.requeueAfterMs);
       } catch (err) {
-        this.options.metrics.reconcileDuration.observe({ result: 'error' }, (performance.now() - started) / 1000);
+        this.options.metrics.reconcileDuration.observe(
+          { result: 'error' },
+          (performance.now() - started) / 1000,
+        );
         this.options.metrics.errors.inc({ reason: 'ReconcileFailed' });
         const delay = queue.addRateLimited(key);
         const [namespace, name] = key.split('/');
-        this.options.logger.error('reconcile failed; retrying with backoff', { namespace, name, error: err instanceof Error ? err.message : String(err), retryInMs: delay });
+        this.options.logger.error('reconcile failed; retrying with backoff', {
+          namespace,
+          name,
+          error: err instanceof Error ? err.message : String(err),
+          retryInMs: delay,
+        });
       } finally {
         queue.done(key);
       }

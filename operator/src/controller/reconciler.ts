@@ -9,12 +9,23 @@
 // fallback.failureThreshold failed polls in a row the target is held at fallback.replicas (when
 // set) until the backlog can be read again.
 import { API_VERSION, KIND, eventConsumerPath } from '../api/v1alpha1/group-version.js';
-import { parseEventConsumerSpec, type Condition, type EventConsumerObject, type EventConsumerSpec, type EventConsumerStatus } from '../api/v1alpha1/event-consumer.js';
+import {
+  parseEventConsumerSpec,
+  type Condition,
+  type EventConsumerObject,
+  type EventConsumerSpec,
+  type EventConsumerStatus,
+} from '../api/v1alpha1/event-consumer.js';
 import { pollIntervalMs, toScalingSpec } from '../api/v1alpha1/scaling-spec.js';
 import { isBacklogError, type BacklogErrorKind } from '../backlog/backlog-error.js';
 import type { BacklogSource } from '../backlog/backlog-source.js';
 import type { ConsumerRef } from '../backlog/jetstream-backlog-source.js';
-import { connectionKey, parseAuthSecret, parseTlsSecret, type NatsCredentials } from '../backlog/nats-credentials.js';
+import {
+  connectionKey,
+  parseAuthSecret,
+  parseTlsSecret,
+  type NatsCredentials,
+} from '../backlog/nats-credentials.js';
 import { isNotFound, type KubeApi } from '../kube/api-client.js';
 import type { EventTarget } from '../kube/event-recorder.js';
 import { ScaleError, type ScaleReading, type ScaleTargetRef } from '../kube/scale-client.js';
@@ -28,10 +39,19 @@ import { setConditions, type ConditionUpdate } from './conditions.js';
 export interface ReconcilerDeps {
   cache: { get(name: string, namespace?: string): EventConsumerObject | undefined };
   api: KubeApi;
-  scale: { get(namespace: string, ref: ScaleTargetRef): Promise<ScaleReading>; setReplicas(namespace: string, ref: ScaleTargetRef, replicas: number): Promise<void> };
+  scale: {
+    get(namespace: string, ref: ScaleTargetRef): Promise<ScaleReading>;
+    setReplicas(namespace: string, ref: ScaleTargetRef, replicas: number): Promise<void>;
+  };
   secrets: { read(namespace: string, name: string): Promise<SecretData> };
-  backlog: { open(owner: string, servers: string[], credentials: NatsCredentials, ref: ConsumerRef): BacklogSource };
-  events: { normal(target: EventTarget, reason: string, message: string): void; warning(target: EventTarget, reason: string, message: string): void; forget(namespace: string, name: string): void };
+  backlog: {
+    open(owner: string, servers: string[], credentials: NatsCredentials, ref: ConsumerRef): BacklogSource;
+  };
+  events: {
+    normal(target: EventTarget, reason: string, message: string): void;
+    warning(target: EventTarget, reason: string, message: string): void;
+    forget(namespace: string, name: string): void;
+  };
   metrics: OperatorMetrics;
   logger: Logger;
   now?: () => number;
@@ -111,11 +131,21 @@ export class Reconciler {
     const now = this.now();
     let state = this.states.get(key);
     if (!state) {
-      state = { history: emptyHistory(), failures: obj.status?.consecutiveFailures ?? 0, fallbackActive: false };
+      state = {
+        history: emptyHistory(),
+        failures: obj.status?.consecutiveFailures ?? 0,
+        fallbackActive: false,
+      };
       this.states.set(key, state);
     }
     if (state.dueAt !== undefined) this.deps.metrics.pollDelay.observe(Math.max(0, now - state.dueAt) / 1000);
-    const target: EventTarget = { apiVersion: API_VERSION, kind: KIND, namespace, name, uid: obj.metadata?.uid };
+    const target: EventTarget = {
+      apiVersion: API_VERSION,
+      kind: KIND,
+      namespace,
+      name,
+      uid: obj.metadata?.uid,
+    };
     const generation = obj.metadata?.generation;
 
     const parsed = parseEventConsumerSpec(obj.spec);
@@ -124,7 +154,14 @@ export class Reconciler {
       log.warn('invalid EventConsumer spec', { problems: parsed.problems });
       this.deps.metrics.errors.inc({ reason: 'InvalidSpec' });
       this.deps.events.warning(target, 'InvalidSpec', message);
-      await this.writeStatus(key, obj, state, { ...(state.lastWritten ?? obj.status ?? {}), observedGeneration: generation }, [{ type: 'Ready', status: 'False', reason: 'InvalidSpec', message }], now);
+      await this.writeStatus(
+        key,
+        obj,
+        state,
+        { ...(state.lastWritten ?? obj.status ?? {}), observedGeneration: generation },
+        [{ type: 'Ready', status: 'False', reason: 'InvalidSpec', message }],
+        now,
+      );
       state.dueAt = now + INVALID_SPEC_REQUEUE_MS;
       return { requeueAfterMs: INVALID_SPEC_REQUEUE_MS };
     }
@@ -132,12 +169,31 @@ export class Reconciler {
     const interval = pollIntervalMs(spec);
     state.dueAt = now + interval;
     const requeue = { requeueAfterMs: interval };
-    const fail = async (reason: string, message: string, extra: ConditionUpdate[] = []): Promise<ReconcileResult> => {
+    const fail = async (
+      reason: string,
+      message: string,
+      extra: ConditionUpdate[] = [],
+    ): Promise<ReconcileResult> => {
       log.warn(message, { reason });
       this.deps.metrics.errors.inc({ reason });
       this.deps.events.warning(target, reason, message);
-      const conditions: ConditionUpdate[] = [{ type: 'Ready', status: 'False', reason, message }, ...extra, this.pausedCondition(spec)];
-      await this.writeStatus(key, obj, state, { ...(state.lastWritten ?? obj.status ?? {}), observedGeneration: generation, consecutiveFailures: state.failures }, conditions, now);
+      const conditions: ConditionUpdate[] = [
+        { type: 'Ready', status: 'False', reason, message },
+        ...extra,
+        this.pausedCondition(spec),
+      ];
+      await this.writeStatus(
+        key,
+        obj,
+        state,
+        {
+          ...(state.lastWritten ?? obj.status ?? {}),
+          observedGeneration: generation,
+          consecutiveFailures: state.failures,
+        },
+        conditions,
+        now,
+      );
       return requeue;
     };
 
@@ -146,7 +202,8 @@ export class Reconciler {
     try {
       credentials = await this.credentials(namespace, spec);
     } catch (err) {
-      if (err instanceof SecretNotFoundError) return fail(err.forbidden ? 'SecretForbidden' : 'SecretNotFound', err.message);
+      if (err instanceof SecretNotFoundError)
+        return fail(err.forbidden ? 'SecretForbidden' : 'SecretNotFound', err.message);
       if (isBacklogError(err)) return fail('SecretInvalid', err.message);
       throw err;
     }
@@ -169,19 +226,33 @@ export class Reconciler {
     let desired = current;
     let why = '';
     const conditions: ConditionUpdate[] = [this.pausedCondition(spec)];
-    const status: EventConsumerStatus = { ...(state.lastWritten ?? obj.status ?? {}), observedGeneration: generation, currentReplicas: scale.statusReplicas };
+    const status: EventConsumerStatus = {
+      ...(state.lastWritten ?? obj.status ?? {}),
+      observedGeneration: generation,
+      currentReplicas: scale.statusReplicas,
+    };
     let decision: ScalingDecision | undefined;
     const previousHistory = state.history;
 
     if (reading.ok) {
       const sample = reading.sample;
       if (state.fallbackActive) {
-        this.deps.events.normal(target, 'FallbackEnded', `the backlog of consumer "${spec.nats.consumer}" can be read again; scaling from the backlog resumes`);
+        this.deps.events.normal(
+          target,
+          'FallbackEnded',
+          `the backlog of consumer "${spec.nats.consumer}" can be read again; scaling from the backlog resumes`,
+        );
         log.info('leaving fallback: metrics are back');
       }
       state.failures = 0;
       state.fallbackActive = false;
-      const input: ScalingInput = { spec: scalingSpec, sample, currentReplicas: current, history: state.history, now };
+      const input: ScalingInput = {
+        spec: scalingSpec,
+        sample,
+        currentReplicas: current,
+        history: state.history,
+        now,
+      };
       if (scale.readyReplicas !== undefined) input.readyReplicas = scale.readyReplicas;
       decision = this.decide(input);
       desired = decision.desiredReplicas;
@@ -191,22 +262,69 @@ export class Reconciler {
       state.lastPollAt = now;
       state.lastSample = sample;
       state.lastDecision = decision;
-      status.backlog = { pending: sample.pending, ackPending: sample.ackPending, redelivered: sample.redelivered, waiting: sample.waiting, total: sample.pending + sample.ackPending };
-      status.rates = compact({ arrivalPerSecond: round(decision.rates.arrivalPerSecond), processingPerSecond: round(decision.rates.processingPerSecond), perReplicaPerSecond: round(decision.rates.perReplicaPerSecond) });
-      status.forecast = decision.forecast ? { arrivalPerSecond: round(decision.forecast.arrivalPerSecond) ?? 0, relativeError: round(decision.forecast.relativeError) ?? 0, used: decision.forecast.used } : undefined;
-      if (decision.history.lastActiveAt !== undefined) status.lastActiveTime = new Date(decision.history.lastActiveAt).toISOString();
+      status.backlog = {
+        pending: sample.pending,
+        ackPending: sample.ackPending,
+        redelivered: sample.redelivered,
+        waiting: sample.waiting,
+        total: sample.pending + sample.ackPending,
+      };
+      status.rates = compact({
+        arrivalPerSecond: round(decision.rates.arrivalPerSecond),
+        processingPerSecond: round(decision.rates.processingPerSecond),
+        perReplicaPerSecond: round(decision.rates.perReplicaPerSecond),
+      });
+      status.forecast = decision.forecast
+        ? {
+            arrivalPerSecond: round(decision.forecast.arrivalPerSecond) ?? 0,
+            relativeError: round(decision.forecast.relativeError) ?? 0,
+            used: decision.forecast.used,
+          }
+        : undefined;
+      if (decision.history.lastActiveAt !== undefined)
+        status.lastActiveTime = new Date(decision.history.lastActiveAt).toISOString();
       status.lastPollTime = new Date(now).toISOString();
       const backlogText = `backlog ${sample.pending + sample.ackPending} (${sample.pending} pending, ${sample.ackPending} awaiting ack)`;
       conditions.push(
-        { type: 'Ready', status: 'True', reason: 'Scaling', message: `reading consumer "${spec.nats.consumer}" on stream "${spec.nats.stream}" and scaling ${ref.kind} ${ref.name}` },
+        {
+          type: 'Ready',
+          status: 'True',
+          reason: 'Scaling',
+          message: `reading consumer "${spec.nats.consumer}" on stream "${spec.nats.stream}" and scaling ${ref.kind} ${ref.name}`,
+        },
         { type: 'MetricsAvailable', status: 'True', reason: 'BacklogRead', message: backlogText },
         decision.active
-          ? { type: 'Active', status: 'True', reason: 'BacklogAboveActivation', message: `${backlogText} is above activationBacklog ${spec.activationBacklog} or messages await ack` }
-          : { type: 'Active', status: 'False', reason: 'NoBacklog', message: `${backlogText} is at most activationBacklog ${spec.activationBacklog}` },
+          ? {
+              type: 'Active',
+              status: 'True',
+              reason: 'BacklogAboveActivation',
+              message: `${backlogText} is above activationBacklog ${spec.activationBacklog} or messages await ack`,
+            }
+          : {
+              type: 'Active',
+              status: 'False',
+              reason: 'NoBacklog',
+              message: `${backlogText} is at most activationBacklog ${spec.activationBacklog}`,
+            },
         decision.limitedBy
-          ? { type: 'ScalingLimited', status: 'True', reason: decision.limitedBy, message: `${decision.recommendedReplicas} replicas recommended, ${desired} allowed: ${decision.reason}` }
-          : { type: 'ScalingLimited', status: 'False', reason: 'DesiredWithinLimits', message: `${desired} replicas, as recommended` },
-        { type: 'Fallback', status: 'False', reason: 'MetricsAvailable', message: 'the backlog is being read' },
+          ? {
+              type: 'ScalingLimited',
+              status: 'True',
+              reason: decision.limitedBy,
+              message: `${decision.recommendedReplicas} replicas recommended, ${desired} allowed: ${decision.reason}`,
+            }
+          : {
+              type: 'ScalingLimited',
+              status: 'False',
+              reason: 'DesiredWithinLimits',
+              message: `${desired} replicas, as recommended`,
+            },
+        {
+          type: 'Fallback',
+          status: 'False',
+          reason: 'MetricsAvailable',
+          message: 'the backlog is being read',
+        },
       );
       this.recordMetrics(namespace, name, sample, decision);
     } else {
@@ -220,12 +338,21 @@ export class Reconciler {
       const countsTowardFallback = error.kind === 'Unreachable';
       if (countsTowardFallback && state.failures >= threshold && fallbackReplicas !== undefined) {
         if (!state.fallbackActive) {
-          this.deps.events.warning(target, 'FallbackStarted', `${state.failures} polls in a row failed (${error.message}); holding ${fallbackReplicas} replicas (spec.fallback.replicas) until the backlog can be read`);
+          this.deps.events.warning(
+            target,
+            'FallbackStarted',
+            `${state.failures} polls in a row failed (${error.message}); holding ${fallbackReplicas} replicas (spec.fallback.replicas) until the backlog can be read`,
+          );
         }
         state.fallbackActive = true;
         desired = fallbackReplicas;
         why = `fallback: ${state.failures} consecutive failed polls (${error.message})`;
-        conditions.push({ type: 'Fallback', status: 'True', reason, message: `holding fallback.replicas ${fallbackReplicas} after ${state.failures} failed polls: ${error.message}` });
+        conditions.push({
+          type: 'Fallback',
+          status: 'True',
+          reason,
+          message: `holding fallback.replicas ${fallbackReplicas} after ${state.failures} failed polls: ${error.message}`,
+        });
       } else {
         // Hold the last decision: the replicas stay where they are.
         state.fallbackActive = false;
@@ -234,7 +361,12 @@ export class Reconciler {
             ? `${state.failures} failed polls; replicas are held (set spec.fallback.replicas to hold a fixed count instead)`
             : `${state.failures} of ${threshold} failed polls before fallback.replicas ${fallbackReplicas}; replicas are held until then`
           : 'replicas are held: this error does not trigger fallback, fix its cause';
-        conditions.push({ type: 'Fallback', status: 'False', reason: countsTowardFallback ? 'BelowFailureThreshold' : 'NotApplicable', message });
+        conditions.push({
+          type: 'Fallback',
+          status: 'False',
+          reason: countsTowardFallback ? 'BelowFailureThreshold' : 'NotApplicable',
+          message,
+        });
       }
       this.deps.events.warning(target, reason, error.message);
       conditions.push(
@@ -257,7 +389,11 @@ export class Reconciler {
       }
       const direction = desired > current ? 'up' : 'down';
       this.deps.metrics.scaleEvents.inc({ namespace, name, direction });
-      this.deps.events.normal(target, 'Scaled', `scaled ${ref.kind} ${ref.name} from ${current} to ${desired}: ${why}`);
+      this.deps.events.normal(
+        target,
+        'Scaled',
+        `scaled ${ref.kind} ${ref.name} from ${current} to ${desired}: ${why}`,
+      );
       log.info('scaled', { target: `${ref.kind}/${ref.name}`, from: current, to: desired, why });
       status.lastScaleTime = new Date(now).toISOString();
     }
@@ -271,21 +407,37 @@ export class Reconciler {
 
   private pausedCondition(spec: EventConsumerSpec): ConditionUpdate {
     return spec.paused
-      ? { type: 'Paused', status: 'True', reason: 'PausedBySpec', message: 'spec.paused is true: the backlog is read but replicas are not changed; set it to false to resume scaling' }
+      ? {
+          type: 'Paused',
+          status: 'True',
+          reason: 'PausedBySpec',
+          message:
+            'spec.paused is true: the backlog is read but replicas are not changed; set it to false to resume scaling',
+        }
       : { type: 'Paused', status: 'False', reason: 'NotPaused', message: 'scaling is enabled' };
   }
 
   private async credentials(namespace: string, spec: EventConsumerSpec): Promise<NatsCredentials> {
     const credentials: NatsCredentials = { auth: { kind: 'none' } };
     const auth = spec.nats.auth?.secretRef.name;
-    if (auth !== undefined) credentials.auth = parseAuthSecret(await this.deps.secrets.read(namespace, auth), `${namespace}/${auth}`);
+    if (auth !== undefined)
+      credentials.auth = parseAuthSecret(
+        await this.deps.secrets.read(namespace, auth),
+        `${namespace}/${auth}`,
+      );
     const tls = spec.nats.tls?.secretRef.name;
-    if (tls !== undefined) credentials.tls = parseTlsSecret(await this.deps.secrets.read(namespace, tls), `${namespace}/${tls}`);
+    if (tls !== undefined)
+      credentials.tls = parseTlsSecret(await this.deps.secrets.read(namespace, tls), `${namespace}/${tls}`);
     return credentials;
   }
 
   /** The EventConsumer's backlog source, reopened when servers, credentials or consumer change. */
-  private sourceFor(key: string, state: ConsumerState, spec: EventConsumerSpec, credentials: NatsCredentials): BacklogSource {
+  private sourceFor(
+    key: string,
+    state: ConsumerState,
+    spec: EventConsumerSpec,
+    credentials: NatsCredentials,
+  ): BacklogSource {
     const ref: ConsumerRef = { stream: spec.nats.stream, consumer: spec.nats.consumer };
     if (spec.nats.domain !== undefined) ref.domain = spec.nats.domain;
     if (spec.nats.apiPrefix !== undefined) ref.apiPrefix = spec.nats.apiPrefix;
@@ -297,28 +449,57 @@ export class Reconciler {
     return source;
   }
 
-  private recordMetrics(namespace: string, name: string, sample: BacklogSample, decision: ScalingDecision): void {
+  private recordMetrics(
+    namespace: string,
+    name: string,
+    sample: BacklogSample,
+    decision: ScalingDecision,
+  ): void {
     const labels = { namespace, name };
     const m = this.deps.metrics;
     m.backlogMessages.set(labels, sample.pending + sample.ackPending);
     m.pendingMessages.set(labels, sample.pending);
     m.ackPendingMessages.set(labels, sample.ackPending);
     m.redeliveredMessages.set(labels, sample.redelivered);
-    if (decision.rates.arrivalPerSecond !== undefined) m.arrivalRate.set(labels, decision.rates.arrivalPerSecond);
-    if (decision.rates.processingPerSecond !== undefined) m.processingRate.set(labels, decision.rates.processingPerSecond);
+    if (decision.rates.arrivalPerSecond !== undefined)
+      m.arrivalRate.set(labels, decision.rates.arrivalPerSecond);
+    if (decision.rates.processingPerSecond !== undefined)
+      m.processingRate.set(labels, decision.rates.processingPerSecond);
     m.fallbackActive.set(labels, 0);
   }
 
   /** Writes status when it changed (or lastPollTime is older than statusRefreshMs). */
-  private async writeStatus(key: string, obj: EventConsumerObject, state: ConsumerState, status: EventConsumerStatus, updates: ConditionUpdate[], now: number): Promise<void> {
+  private async writeStatus(
+    key: string,
+    obj: EventConsumerObject,
+    state: ConsumerState,
+    status: EventConsumerStatus,
+    updates: ConditionUpdate[],
+    now: number,
+  ): Promise<void> {
     const nowText = new Date(now).toISOString();
-    const next: EventConsumerStatus = { ...status, conditions: setConditions(state.lastWritten?.conditions ?? obj.status?.conditions, updates, nowText, obj.metadata?.generation) };
-    const comparable = JSON.stringify({ ...next, lastPollTime: undefined, conditions: next.conditions?.map(withoutTime) });
-    const fresh = state.lastStatusWriteAt !== undefined && now - state.lastStatusWriteAt < this.statusRefreshMs;
+    const next: EventConsumerStatus = {
+      ...status,
+      conditions: setConditions(
+        state.lastWritten?.conditions ?? obj.status?.conditions,
+        updates,
+        nowText,
+        obj.metadata?.generation,
+      ),
+    };
+    const comparable = JSON.stringify({
+      ...next,
+      lastPollTime: undefined,
+      conditions: next.conditions?.map(withoutTime),
+    });
+    const fresh =
+      state.lastStatusWriteAt !== undefined && now - state.lastStatusWriteAt < this.statusRefreshMs;
     if (comparable === state.lastStatus && fresh) return;
     const [namespace = '', name = ''] = key.split('/');
     try {
-      await this.deps.api.request('PATCH', `${eventConsumerPath(namespace, name)}/status`, { body: { status: nullForUndefined(next) } });
+      await this.deps.api.request('PATCH', `${eventConsumerPath(namespace, name)}/status`, {
+        body: { status: nullForUndefined(next) },
+      });
       state.lastStatus = comparable;
       state.lastStatusWriteAt = now;
       state.lastWritten = next;
@@ -350,6 +531,18 @@ function compact<T extends Record<string, unknown>>(obj: T): T {
 
 /** JSON merge patch removes a field only when it is null; absent optional fields become null. */
 function nullForUndefined(status: EventConsumerStatus): Record<string, unknown> {
-  const keys: Array<keyof EventConsumerStatus> = ['observedGeneration', 'currentReplicas', 'desiredReplicas', 'backlog', 'rates', 'forecast', 'lastScaleTime', 'lastActiveTime', 'lastPollTime', 'consecutiveFailures', 'conditions'];
+  const keys: Array<keyof EventConsumerStatus> = [
+    'observedGeneration',
+    'currentReplicas',
+    'desiredReplicas',
+    'backlog',
+    'rates',
+    'forecast',
+    'lastScaleTime',
+    'lastActiveTime',
+    'lastPollTime',
+    'consecutiveFailures',
+    'conditions',
+  ];
   return Object.fromEntries(keys.map((k) => [k, status[k] ?? null]));
 }

@@ -62,7 +62,13 @@ export class EventRecorder {
       apiVersion: 'v1',
       kind: 'Event',
       metadata: { name: `${target.name}.${randomBytes(8).toString('hex')}`, namespace: target.namespace },
-      involvedObject: { apiVersion: target.apiVersion, kind: target.kind, namespace: target.namespace, name: target.name, uid: target.uid },
+      involvedObject: {
+        apiVersion: target.apiVersion,
+        kind: target.kind,
+        namespace: target.namespace,
+        name: target.name,
+        uid: target.uid,
+      },
       type,
       reason,
       message: message.slice(0, 1024),
@@ -73,13 +79,15 @@ export class EventRecorder {
       lastTimestamp: now,
       count: 1,
     };
-    this.options.api.request('POST', `/api/v1/namespaces/${encodeURIComponent(target.namespace)}/events`, { body }).catch((err: unknown) => {
-      this.options.logger.warn('could not record a Kubernetes Event', {
-        namespace: target.namespace,
-        name: target.name,
-        reason,
-        error: err instanceof Error ? err.message : String(err),
+    this.options.api
+      .request('POST', `/api/v1/namespaces/${encodeURIComponent(target.namespace)}/events`, { body })
+      .catch((err: unknown) => {
+        this.options.logger.warn('could not record a Kubernetes Event', {
+          namespace: target.namespace,
+          name: target.name,
+          reason,
+          error: err instanceof Error ? err.message : String(err),
+        });
       });
-    });
   }
 }

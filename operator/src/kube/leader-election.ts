@@ -73,13 +73,18 @@ export class LeaderElector {
     if (this.stopped) return;
     this.inFlight = this.tryAcquireOrRenew()
       .catch((err: unknown) => {
-        this.options.logger.warn('leader election: Lease request failed', { error: err instanceof Error ? err.message : String(err) });
+        this.options.logger.warn('leader election: Lease request failed', {
+          error: err instanceof Error ? err.message : String(err),
+        });
       })
       .finally(() => {
         if (this.leading && Date.now() - this.lastRenewAt > this.options.renewDeadlineSeconds * 1000) {
-          this.options.logger.warn('leader election: could not renew the Lease within the renew deadline; stepping down', {
-            lease: `${this.options.namespace}/${this.options.name}`,
-          });
+          this.options.logger.warn(
+            'leader election: could not renew the Lease within the renew deadline; stepping down',
+            {
+              lease: `${this.options.namespace}/${this.options.name}`,
+            },
+          );
           this.setLeading(false);
         }
         this.inFlight = undefined;
@@ -100,18 +105,30 @@ export class LeaderElector {
     const now = Date.now();
     let lease: Lease;
     try {
-      lease = await api.request<Lease>('GET', this.path(), { timeoutMs: this.options.renewDeadlineSeconds * 1000 });
+      lease = await api.request<Lease>('GET', this.path(), {
+        timeoutMs: this.options.renewDeadlineSeconds * 1000,
+      });
     } catch (err) {
       if (!isNotFound(err)) throw err;
       try {
-        await api.request<Lease>('POST', `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`, {
-          body: {
-            apiVersion: 'coordination.k8s.io/v1',
-            kind: 'Lease',
-            metadata: { name, namespace },
-            spec: { holderIdentity: identity, leaseDurationSeconds, acquireTime: microTime(now), renewTime: microTime(now), leaseTransitions: 0 },
+        await api.request<Lease>(
+          'POST',
+          `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`,
+          {
+            body: {
+              apiVersion: 'coordination.k8s.io/v1',
+              kind: 'Lease',
+              metadata: { name, namespace },
+              spec: {
+                holderIdentity: identity,
+                leaseDurationSeconds,
+                acquireTime: microTime(now),
+                renewTime: microTime(now),
+                leaseTransitions: 0,
+              },
+            },
           },
-        });
+        );
       } catch (createErr) {
         if (isConflict(createErr)) return; // another candidate created it first
         throw createErr;
@@ -147,7 +164,10 @@ export class LeaderElector {
     };
     try {
       // The resourceVersion in metadata makes this a compare-and-swap: 409 means someone else won.
-      await api.request<Lease>('PUT', this.path(), { body: updated, timeoutMs: this.options.renewDeadlineSeconds * 1000 });
+      await api.request<Lease>('PUT', this.path(), {
+        body: updated,
+        timeoutMs: this.options.renewDeadlineSeconds * 1000,
+      });
     } catch (err) {
       if (isConflict(err)) {
         if (this.leading) this.setLeading(false);
@@ -155,7 +175,11 @@ export class LeaderElector {
       }
       throw err;
     }
-    if (takingOver) this.options.logger.info('leader election: acquired the Lease', { lease: `${namespace}/${name}`, previousHolder: holder || undefined });
+    if (takingOver)
+      this.options.logger.info('leader election: acquired the Lease', {
+        lease: `${namespace}/${name}`,
+        previousHolder: holder || undefined,
+      });
     this.renewed(now);
   }
 
@@ -178,14 +202,25 @@ export class LeaderElector {
       const lease = await api.request<Lease>('GET', this.path(), { timeoutMs: 5000 });
       if ((lease.spec?.holderIdentity ?? '') !== identity) return;
       await api.request<Lease>('PUT', this.path(), {
-        body: { ...lease, spec: { ...lease.spec, holderIdentity: null, leaseDurationSeconds: 1, renewTime: microTime(Date.now()) } },
+        body: {
+          ...lease,
+          spec: {
+            ...lease.spec,
+            holderIdentity: null,
+            leaseDurationSeconds: 1,
+            renewTime: microTime(Date.now()),
+          },
+        },
         timeoutMs: 5000,
       });
       this.options.logger.info('leader election: released the Lease', { lease: `${namespace}/${name}` });
     } catch (err) {
-      this.options.logger.warn('leader election: could not release the Lease; the standby takes over after it expires', {
-        error: err instanceof Error ? err.message : String(err),
-      });
+      this.options.logger.warn(
+        'leader election: could not release the Lease; the standby takes over after it expires',
+        {
+          error: err instanceof Error ? err.message : String(err),
+        },
+      );
     }
   }
 }

@@ -55,11 +55,15 @@ export class ScaleClient {
   async get(namespace: string, ref: ScaleTargetRef): Promise<ScaleReading> {
     const plural = await this.resourceFor(ref);
     const objectPath = `${groupVersionPath(ref.apiVersion)}/namespaces/${encodeURIComponent(namespace)}/${plural}/${encodeURIComponent(ref.name)}`;
-    const readsObject = ref.apiVersion === 'apps/v1' && (ref.kind === 'Deployment' || ref.kind === 'StatefulSet');
+    const readsObject =
+      ref.apiVersion === 'apps/v1' && (ref.kind === 'Deployment' || ref.kind === 'StatefulSet');
     const path = readsObject ? objectPath : `${objectPath}/scale`;
     try {
       const obj = await this.api.request<ScaleObject>('GET', path);
-      const reading: ScaleReading = { specReplicas: obj.spec?.replicas ?? 0, statusReplicas: obj.status?.replicas ?? 0 };
+      const reading: ScaleReading = {
+        specReplicas: obj.spec?.replicas ?? 0,
+        statusReplicas: obj.status?.replicas ?? 0,
+      };
       if (readsObject) reading.readyReplicas = obj.status?.readyReplicas ?? 0;
       return reading;
     } catch (err) {
@@ -84,7 +88,10 @@ export class ScaleClient {
       list = await this.discover(gv, false);
     } catch (err) {
       if (err instanceof KubeApiError && err.status === 404) {
-        throw new ScaleError('TargetNotFound', `the API server does not serve ${gv}: fix spec.scaleTargetRef.apiVersion`);
+        throw new ScaleError(
+          'TargetNotFound',
+          `the API server does not serve ${gv}: fix spec.scaleTargetRef.apiVersion`,
+        );
       }
       throw err;
     }
@@ -94,10 +101,14 @@ export class ScaleClient {
       list = await this.discover(gv, true);
       resource = list.resources?.find((r) => r.kind === ref.kind && !r.name.includes('/'));
     }
-    if (!resource) throw new ScaleError('TargetNotFound', `${gv} has no kind ${ref.kind}: fix spec.scaleTargetRef.kind`);
+    if (!resource)
+      throw new ScaleError('TargetNotFound', `${gv} has no kind ${ref.kind}: fix spec.scaleTargetRef.kind`);
     const plural = resource.name;
     if (!list.resources?.some((r) => r.name === `${plural}/scale`)) {
-      throw new ScaleError('NotScalable', `${ref.kind} (${gv}) has no /scale subresource, so jetscale cannot scale it: point spec.scaleTargetRef at a Deployment, StatefulSet or another scalable resource`);
+      throw new ScaleError(
+        'NotScalable',
+        `${ref.kind} (${gv}) has no /scale subresource, so jetscale cannot scale it: point spec.scaleTargetRef at a Deployment, StatefulSet or another scalable resource`,
+      );
     }
     return plural;
   }
@@ -111,10 +122,19 @@ export class ScaleClient {
     return resources;
   }
 
-  private translate(err: unknown, namespace: string, ref: ScaleTargetRef, plural: string, verb: 'get' | 'patch'): unknown {
+  private translate(
+    err: unknown,
+    namespace: string,
+    ref: ScaleTargetRef,
+    plural: string,
+    verb: 'get' | 'patch',
+  ): unknown {
     if (!(err instanceof KubeApiError)) return err;
     if (err.status === 404) {
-      return new ScaleError('TargetNotFound', `${ref.kind} ${namespace}/${ref.name} does not exist: create it or fix spec.scaleTargetRef.name`);
+      return new ScaleError(
+        'TargetNotFound',
+        `${ref.kind} ${namespace}/${ref.name} does not exist: create it or fix spec.scaleTargetRef.name`,
+      );
     }
     if (err.status === 403) {
       const group = ref.apiVersion.includes('/') ? ref.apiVersion.split('/')[0] : '';

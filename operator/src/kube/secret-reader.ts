@@ -33,12 +33,16 @@ export class SecretReader {
     const cached = this.cache.get(key);
     if (cached && Date.now() - cached.at < this.ttlMs) return cached.data;
     const data = this.api
-      .request<{ data?: Record<string, string> }>('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(name)}`)
+      .request<{ data?: Record<string, string> }>(
+        'GET',
+        `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(name)}`,
+      )
       .then((secret) => secret.data)
       .catch((err: unknown) => {
         this.cache.delete(key);
         if (isNotFound(err)) throw new SecretNotFoundError(namespace, name, false);
-        if (err instanceof KubeApiError && err.status === 403) throw new SecretNotFoundError(namespace, name, true);
+        if (err instanceof KubeApiError && err.status === 403)
+          throw new SecretNotFoundError(namespace, name, true);
         throw err;
       });
     this.cache.set(key, { at: Date.now(), data });

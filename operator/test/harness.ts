@@ -1,0 +1,257 @@
+// Helpers for the operator's integration tests on the real local stack: install the CRD from
+// manifests/, create Deployments, streams, consumers and EventConsumers, read them back, run the
+// operator in-process or as a child process, and publish / acknowledge messages.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { toolPath } from '../../hack/stack/tools.js';
+import { kubeConfig, testStack } from '../../test/env.js';
+import type { EventConsumerStatus } from '../src/api/v1alpha1/event-consumer.js';
+import { eventConsumerPath, eventConsumersPath } from '../src/api/v1alpha1/group-version.js';
+import type { OperatorConfig } from '../src/config/config.js';
+import { loadConfig } from '../src/config/config.js';
+import { KubeApiClient } from '../src/kube/api-client.js';
+import { createLogger } from '../src/observability/logger.js';
+import { runOperator, type RunningOperator } from '../src/run-operator.js';
+
+const run = promisify(execFile);
+export const repoRoot = path.resolve(process.cwd());
+
+let api: KubeApiClient | undefined;
+export function kubeApi(): KubeApiClient {
+  api ??= new KubeApiClient(kubeConfig());
+  return api;
+}
+
+/** Applies manifests/crd (server-side, idempotent) and waits until the API serves it. */
+export async function installCrd(): Promise<void> {
+  const env = { ...process.env, KUBECONFIG: testStack().kubeconfigPath };
+  const kubectl = toolPath('kubectl');
+  await run(
+    kubectl,
+    [
+      'apply',
+      '--server-side',
+      '--force-conflicts',
+      '--field-manager=jetscale-tests',
+      '-f',
+      path.join(repoRoot, 'manifests/crd'),
+    ],
+    { env },
+  );
+  await run(
+    kubectl,
+    ['wait', '--for=condition=Established', '--timeout=30s', 'crd/eventconsumers.jetscale.io'],
+    { env },
+  );
+}
+
+export async function createDeployment(namespace: string, name: string, replicas: number): Promise<void> {
+  await kubeApi().request('POST', `/apis/apps/v1/namespaces/${namespace}/deployments`, {
+    body: {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name, namespace },
+      spec: {
+        replicas,
+        selector: { matchLabels: { app: name } },
+        template: {
+          metadata: { labels: { app: name } },
+          spec: { containers: [{ name: 'worker', image: 'jetscale/fake-worker' }] },
+        },
+      },
+    },
+  });
+}
+
+export async function specReplicas(namespace: string, name: string): Promise<number> {
+  const d = await kubeApi().request<{ spec?: { replicas?: number } }>(
+    'GET',
+    `/apis/apps/v1/namespaces/${namespace}/deployments/${name}`,
+  );
+  return d.spec?.replicas ?? 0;
+}
+
+export async function setReplicas(namespace: string, name: string, replicas: number): Promise<void> {
+  await kubeApi().request('PATCH', `/apis/apps/v1/namespaces/${namespace}/deployments/${name}/scale`, {
+    body: { spec: { replicas } },
+  });
+}
+
+export interface EventConsumerFixture {
+  namespace: string;
+  name: string;
+  target: string;
+  servers: string[];
+  stream: string;
+  consumer: string;
+  extra?: Record<string, unknown>;
+}
+
+export function eventConsumerBody(f: EventConsumerFixture): Record<string, unknown> {
+  return {
+    apiVersion: 'jetscale.io/v1alpha1',
+    kind: 'EventConsumer',
+    metadata: { name: f.name, namespace: f.namespace },
+    spec: {
+      scaleTargetRef: { name: f.target },
+      nats: { servers: f.servers, stream: f.stream, consumer: f.consumer },
+      ...f.extra,
+    },
+  };
+}
+
+export async function createEventConsumer(f: EventConsumerFixture): Promise<void> {
+  await kubeApi().request('POST', eventConsumersPath(f.namespace), { body: eventConsumerBody(f) });
+}
+
+export async function eventConsumerStatus(namespace: string, name: string): Promise<EventConsumerStatus> {
+  const ec = await kubeApi().request<{ status?: EventConsumerStatus }>(
+    'GET',
+    eventConsumerPath(namespace, name),
+  );
+  return ec.status ?? {};
+}
+
+export function condition(
+  status: EventConsumerStatus,
+  type: string,
+): { status: string; reason: string; message: string } | undefined {
+  return status.conditions?.find((c) => c.type === type);
+}
+
+export interface KubeEvent {
+  reason?: string;
+  message?: string;
+  type?: string;
+  reportingInstance?: string;
+  involvedObject?: { name?: string; kind?: string };
+}
+
+export async function eventsFor(namespace: string, name: string): Promise<KubeEvent[]> {
+  const list = await kubeApi().request<{ items: KubeEvent[] }>(
+    'GET',
+    `/api/v1/namespaces/${namespace}/events`,
+  );
+  return list.items.filter(
+    (e) => e.involvedObject?.kind === 'EventConsumer' && e.involvedObject.name === name,
+  );
+}
+
+/** A stream with one subject and a durable pull consumer (explicit ack). */
+export async function createStreamAndConsumer(
+  nc: NatsConnection,
+  stream: string,
+  consumer: string,
+): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.add({ name: stream, subjects: [`${stream}.>`] });
+  await jsm.consumers.add(stream, {
+    durable_name: consumer,
+    ack_policy: AckPolicy.Explicit,
+    ack_wait: 60_000_000_000,
+  });
+}
+
+export async function publish(nc: NatsConnection, stream: string, count: number): Promise<void> {
+  const js = jetstream(nc);
+  const acks: Promise<unknown>[] = [];
+  for (let i = 0; i < count; i++) acks.push(js.publish(`${stream}.event`, `m${i}`));
+  await Promise.all(acks);
+}
+
+/** Fetches and acknowledges up to `count` messages (the work a consumer would do). */
+export async function consumeAndAck(
+  nc: NatsConnection,
+  stream: string,
+  consumer: string,
+  count: number,
+): Promise<number> {
+  const c = await jetstream(nc).consumers.get(stream, consumer);
+  let done = 0;
+  while (done < count) {
+    const batch = await c.fetch({ max_messages: Math.min(500, count - done), expires: 1000 });
+    let got = 0;
+    for await (const m of batch) {
+      m.ack();
+      got++;
+    }
+    done += got;
+    if (got === 0) break;
+  }
+  await nc.flush();
+  return done;
+}
+
+/** Runs the operator in this process, watching one namespace, without leader election. */
+export async function startInProcessOperator(
+  namespace: string,
+  overrides: Partial<OperatorConfig> = {},
+): Promise<RunningOperator> {
+  const config: OperatorConfig = {
+    ...loadConfig({
+      JETSCALE_NAMESPACES: namespace,
+      JETSCALE_LEADER_ELECTION: 'false',
+      JETSCALE_METRICS_HOST: '127.0.0.1',
+      JETSCALE_METRICS_PORT: '0',
+    }),
+    ...overrides,
+  };
+  const logger = createLogger({
+    level: (process.env.JETSCALE_TEST_LOG_LEVEL as 'debug' | undefined) ?? 'error',
+  });
+  return runOperator(config, kubeConfig(), logger);
+}
+
+export interface OperatorProcess {
+  child: ChildProcess;
+  identity: string;
+  output(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Runs the operator as a child process (`node --import tsx operator/src/main.ts`). */
+export function spawnOperator(identity: string, env: Record<string, string>): OperatorProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'operator/src/main.ts')], {
+    cwd: repoRoot,
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      KUBECONFIG: testStack().kubeconfigPath,
+      JETSCALE_POD_NAME: identity,
+      JETSCALE_METRICS_HOST: '127.0.0.1',
+      JETSCALE_METRICS_PORT: '0',
+      JETSCALE_LOG_LEVEL: 'info',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  return { child, identity, output: () => out, exited };
+}
+
+export async function leaseHolder(namespace: string, name: string): Promise<string | undefined> {
+  try {
+    const lease = await kubeApi().request<{ spec?: { holderIdentity?: string } }>(
+      'GET',
+      `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/${name}`,
+    );
+    return lease.spec?.holderIdentity ?? '';
+  } catch {
+    return undefined;
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A stream name unique to this run (JetStream names: no dots or dashes needed). */
+export function streamName(prefix: string): string {
+  return `${prefix}_${Math.random().toString(16).slice(2, 10)}`.toUpperCase();
+}
