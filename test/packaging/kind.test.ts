@@ -105,7 +105,11 @@ describe('hack/kind scripts', () => {
     const r = await runScript(repoRoot, 'hack/kind/up.sh', bin);
     expect(r.code).toBe(1);
     // Colour codes aside, k6 is the only tool named.
-    expect(r.stderr.replace(/\S*\[[0-9;]*m/g, '')).toContain('Missing prerequisites: k6\n');
+    const plain = r.stderr
+      .split(String.fromCharCode(27))
+      .join('')
+      .replace(/\[[0-9;]*m/g, '');
+    expect(plain).toContain('Missing prerequisites: k6\n');
   });
 
   it('say the Docker daemon is down and name the failing step', async () => {
