@@ -25,6 +25,12 @@ export function kubeApi(): KubeApiClient {
   return api;
 }
 
+/** Closes the shared API client's keep-alive sockets so jest can exit. */
+export function closeKubeApi(): void {
+  api?.close();
+  api = undefined;
+}
+
 /** Applies manifests/crd (server-side, idempotent) and waits until the API serves it. */
 export async function installCrd(): Promise<void> {
   const env = { ...process.env, KUBECONFIG: testStack().kubeconfigPath };

@@ -10,6 +10,7 @@ import { eventConsumersPath } from '../src/api/v1alpha1/group-version.js';
 import type { RunningOperator } from '../src/run-operator.js';
 import { createNamespace, eventually, testStack } from '../../test/env.js';
 import {
+  closeKubeApi,
   condition,
   consumeAndAck,
   createDeployment,
@@ -51,6 +52,7 @@ describe('operator scaling on a real stack', () => {
     for (const s of streams) await jsm.streams.delete(s).catch(() => undefined);
     await nc?.close();
     await ns?.cleanup();
+    closeKubeApi();
   });
 
   it('scales up on a burst, down after the window, to zero after the cooldown, and up again', async () => {
