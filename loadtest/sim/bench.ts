@@ -26,7 +26,7 @@ function parseArgs(argv: string[]): BenchOptions {
     const i = argv.indexOf(flag);
     return i >= 0 ? argv[i + 1] : undefined;
   };
-  const seeds = Number(value('--seeds') ?? '5');
+  const seeds = Number(value('--seeds') ?? '7');
   if (!Number.isInteger(seeds) || seeds < 1) throw new Error('--seeds must be a whole number ≥ 1');
   return { seeds, outDir: value('--out') ?? 'reports/bench-scaling', recordedPath: value('--recorded') };
 }

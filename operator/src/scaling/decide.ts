@@ -107,19 +107,29 @@ export function decide(input: ScalingInput): ScalingDecision {
     observedArrival !== undefined &&
     Math.abs(observedArrival - forecast.arrivalPerSecond) <=
       spec.predictive.maxRelativeError * Math.max(observedArrival, forecast.arrivalPerSecond);
-  const arrival = forecastUsed && forecast !== undefined ? forecast.arrivalPerSecond : observedArrival;
-  // Headroom covers what the next minute may bring beyond the estimate. Without a forecast that is
-  // unknown, so RATE_HEADROOM; with one, its measured error says how much is needed.
-  const headroom =
-    forecastUsed && forecast !== undefined
-      ? 1 + Math.min(RATE_HEADROOM - 1, Math.max(MIN_FORECAST_HEADROOM, 2 * forecast.relativeError))
-      : RATE_HEADROOM;
+  // Rising (the model expects more than now): size for the forecast, never below what arrives now,
+  // with full headroom. Falling: the forecast lets replicas go ahead of the decline, but may pull
+  // the estimate below what arrives now only by its own measured error, and the headroom shrinks to
+  // what that error says is needed. A model lagging a rise it has not caught yet predicts no fall,
+  // so it cannot starve the rise.
+  const falling = forecast !== undefined && forecast.arrivalPerSecond < forecast.currentPerSecond;
+  let arrival = observedArrival;
+  let headroom = RATE_HEADROOM;
+  if (forecastUsed && forecast !== undefined && observedArrival !== undefined) {
+    if (falling) {
+      arrival = Math.max(forecast.arrivalPerSecond, observedArrival * (1 - forecast.relativeError));
+      headroom = 1 + Math.min(RATE_HEADROOM - 1, Math.max(MIN_FORECAST_HEADROOM, 2 * forecast.relativeError));
+    } else {
+      arrival = Math.max(forecast.arrivalPerSecond, observedArrival);
+    }
+  }
   if (arrival !== undefined && perReplica !== undefined && perReplica > 0) {
     const neededPerSecond = arrival * headroom + pending / spec.drainWithinSeconds;
     rateReplicas = withTolerance(neededPerSecond, perReplica, current);
-    const source = forecastUsed
-      ? `forecast ${fmt(arrival)}/s in ${spec.predictive.horizonSeconds}s`
-      : `${fmt(arrival)}/s arriving`;
+    const source =
+      forecastUsed && forecast !== undefined
+        ? `${fmt(arrival)}/s expected (forecast ${fmt(forecast.arrivalPerSecond)}/s in ${spec.predictive.horizonSeconds}s, ${falling ? 'falling' : 'rising'})`
+        : `${fmt(arrival)}/s arriving`;
     rateText = `${source} at ${fmt(perReplica)}/s per replica, draining ${fmt(pending)} pending within ${spec.drainWithinSeconds}s needs ${rateReplicas}`;
   }
   const recommended = Math.max(backlogReplicas, rateReplicas ?? 0);

@@ -40,6 +40,8 @@ export interface ForecastState {
 
 export interface ForecastResult {
   arrivalPerSecond: number;
+  /** The model's estimate of the rate now; below it, the model expects arrivals to fall. */
+  currentPerSecond: number;
   /** Mean absolute error of past forecasts over mean actual rate (Infinity until graded). */
   relativeError: number;
   /** Whether the policy may use it: enough history and error within maxRelativeError. */
@@ -208,5 +210,6 @@ export function forecastArrival(state: ForecastState, spec: PredictiveSpec): For
   } else if (!(relativeError <= spec.maxRelativeError)) {
     why = `forecast error ${(relativeError * 100).toFixed(0)}% is above the ${(spec.maxRelativeError * 100).toFixed(0)}% allowed`;
   }
-  return { arrivalPerSecond, relativeError, usable: why === '', why };
+  const currentPerSecond = project(state, 0);
+  return { arrivalPerSecond, currentPerSecond, relativeError, usable: why === '', why };
 }
