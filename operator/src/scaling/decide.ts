@@ -33,7 +33,7 @@ export const TOLERANCE = 0.1;
  */
 export const RATE_HEADROOM = 1.15;
 /** Least headroom kept when sizing from a trusted forecast (its error is measured, not zero). */
-export const MIN_FORECAST_HEADROOM = 0.1;
+export const MIN_FORECAST_HEADROOM = 0.05;
 export const MAX_RECOMMENDATIONS = 1024;
 export const MAX_SCALE_EVENTS = 256;
 export const MAX_SAMPLES = 32;
