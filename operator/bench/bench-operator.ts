@@ -1,0 +1,241 @@
+// Benchmark: one operator process, one NATS, the local API server, N EventConsumers (default
+// 1,000) at a 5 s poll interval. Reports CPU per reconcile, resident memory, and whether every
+// EventConsumer is polled on time (reconciles per window against the schedule, and how late polls
+// start). Starts its own nats-server and namespace, reuses the dev stack's API server (.dev/env or
+// JETSCALE_TEST_ENV), cleans up and stops by itself.
+//   npx tsx operator/bench/bench-operator.ts        (BENCH_COUNT, BENCH_SECONDS, BENCH_POLL to vary)
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { readEnvFile } from '../../hack/stack/stack.js';
+import { startNatsServer } from '../../hack/stack/nats-server.js';
+import { freePort } from '../../hack/stack/ports.js';
+import { repoRoot, toolPath } from '../../hack/stack/tools.js';
+import { eventConsumersPath } from '../src/api/v1alpha1/group-version.js';
+import { KubeApiClient } from '../src/kube/api-client.js';
+
+const COUNT = Number(process.env.BENCH_COUNT ?? 1000);
+const MEASURE_SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
+const POLL_SECONDS = Number(process.env.BENCH_POLL ?? 5);
+const WITH_BACKLOG = Math.min(COUNT, Math.ceil(COUNT / 20));
+const CONCURRENCY = 16;
+
+const log = (msg: string): void => {
+  process.stdout.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+};
+
+async function inBatches<T>(items: T[], work: (item: T) => Promise<void>, label: string): Promise<void> {
+  let next = 0;
+  let done = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await work(item);
+      done++;
+      if (done % 250 === 0 || done === items.length) log(`${label}: ${done}/${items.length}`);
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+}
+
+/** CPU seconds (user + system) and resident bytes of a process, from /proc. */
+function processUsage(pid: number): { cpuSeconds: number; rssBytes: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+  const hz = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+  return { cpuSeconds: ticks / hz, rssBytes: rssKb * 1024 };
+}
+
+/** Sums a Prometheus metric (all series) from the text exposition. */
+function metricSum(text: string, name: string, match: (labels: string) => boolean = () => true): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+(\S+)$/.exec(line);
+    if (m && m[1] === name && match(m[2] ?? '')) sum += Number(m[3]);
+  }
+  return sum;
+}
+
+function kubeconfigPath(): string {
+  const envFile = process.env.JETSCALE_TEST_ENV ?? path.join(repoRoot, '.dev/env');
+  if (existsSync(envFile)) {
+    const env = readEnvFile(envFile);
+    if (env.KUBECONFIG) return env.KUBECONFIG;
+  }
+  if (process.env.KUBECONFIG) return process.env.KUBECONFIG;
+  throw new Error('no API server: run `make dev-up` first (the benchmark reuses .dev/env) or set KUBECONFIG');
+}
+
+function operatorCommand(): string[] {
+  const built = path.join(repoRoot, 'dist/operator/src/main.js');
+  if (!existsSync(built)) {
+    log('building the operator (tsc -p tsconfig.build.json)');
+    try {
+      execFileSync(process.execPath, [path.join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: repoRoot, stdio: 'inherit' });
+    } catch {
+      // Type errors elsewhere in the tree still emit JavaScript; only a missing entry point is fatal.
+    }
+  }
+  if (!existsSync(built)) throw new Error(`${built} was not built: run npm run build`);
+  return [built];
+}
+
+async function main(): Promise<void> {
+  const kubeconfig = kubeconfigPath();
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfig);
+  const api = new KubeApiClient(kc);
+  const namespace = `bench-${Math.random().toString(16).slice(2, 8)}`;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'jetscale-bench-'));
+  let operator: ChildProcess | undefined;
+  const nats = await startNatsServer({ dir });
+  log(`nats-server on ${nats.url}; ${COUNT} EventConsumers at a ${POLL_SECONDS}s poll interval in namespace ${namespace}`);
+  try {
+    execFileSync(toolPath('kubectl'), ['apply', '--server-side', '--force-conflicts', '--field-manager=jetscale-bench', '-f', path.join(repoRoot, 'manifests/crd')], {
+      env: { ...process.env, KUBECONFIG: kubeconfig },
+      stdio: 'ignore',
+    });
+    await api.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } } });
+
+    const nc = await connect({ servers: nats.url });
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: 'BENCH', subjects: ['bench.>'] });
+    const ids = Array.from({ length: COUNT }, (_, i) => i);
+    await inBatches(ids, async (i) => {
+      await jsm.consumers.add('BENCH', { durable_name: `c${i}`, ack_policy: AckPolicy.Explicit, filter_subject: `bench.${i}` });
+    }, 'JetStream consumers');
+    const js = jetstream(nc);
+    for (let i = 0; i < WITH_BACKLOG; i++) for (let m = 0; m < 150; m++) await js.publish(`bench.${i}`, 'x');
+    log(`published 150 messages to each of ${WITH_BACKLOG} consumers (the rest stay idle at zero replicas)`);
+
+    await inBatches(ids, async (i) => {
+      await api.request('POST', `/apis/apps/v1/namespaces/${namespace}/deployments`, {
+        body: {
+          apiVersion: 'apps/v1',
+          kind: 'Deployment',
+          metadata: { name: `w${i}` },
+          spec: { replicas: 0, selector: { matchLabels: { app: `w${i}` } }, template: { metadata: { labels: { app: `w${i}` } }, spec: { containers: [{ name: 'w', image: 'jetscale/fake-worker' }] } } },
+        },
+      });
+    }, 'Deployments');
+    await inBatches(ids, async (i) => {
+      await api.request('POST', eventConsumersPath(namespace), {
+        body: {
+          apiVersion: 'jetscale.io/v1alpha1',
+          kind: 'EventConsumer',
+          metadata: { name: `ec${i}` },
+          spec: { scaleTargetRef: { name: `w${i}` }, nats: { servers: [nats.url], stream: 'BENCH', consumer: `c${i}` }, minReplicas: 0, maxReplicas: 3, pollInterval: `${POLL_SECONDS}s` },
+        },
+      });
+    }, 'EventConsumers');
+
+    const port = await freePort();
+    const child = spawn(process.execPath, operatorCommand(), {
+      cwd: repoRoot,
+      env: {
+        PATH: process.env.PATH ?? '',
+        KUBECONFIG: kubeconfig,
+        JETSCALE_NAMESPACES: namespace,
+        JETSCALE_LEADER_ELECTION: 'false',
+        JETSCALE_METRICS_HOST: '127.0.0.1',
+        JETSCALE_METRICS_PORT: String(port),
+        JETSCALE_LOG_LEVEL: 'warn',
+        JETSCALE_POD_NAME: 'bench',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    operator = child;
+    let output = '';
+    child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+    const pid = child.pid;
+    if (pid === undefined) throw new Error('the operator did not start');
+    await waitForMetrics(port);
+    const scrape = async (): Promise<string> => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    log(`operator pid ${pid}, metrics on 127.0.0.1:${port}; warming up for ${2 * POLL_SECONDS + 5}s`);
+    await sleep((2 * POLL_SECONDS + 5) * 1000);
+
+    const startUsage = processUsage(pid);
+    const startMetrics = await scrape();
+    const started = Date.now();
+    let peakRss = startUsage.rssBytes;
+    while (Date.now() - started < MEASURE_SECONDS * 1000) {
+      await sleep(5000);
+      const u = processUsage(pid);
+      peakRss = Math.max(peakRss, u.rssBytes);
+      const m = await scrape();
+      const done = metricSum(m, 'jetscale_reconcile_duration_seconds_count') - metricSum(startMetrics, 'jetscale_reconcile_duration_seconds_count');
+      log(`${Math.round((Date.now() - started) / 1000)}s: ${done} reconciles, RSS ${(u.rssBytes / 2 ** 20).toFixed(1)} MiB, CPU ${(u.cpuSeconds - startUsage.cpuSeconds).toFixed(2)} s, queue ${metricSum(m, 'jetscale_work_queue_depth')}`);
+    }
+    const endUsage = processUsage(pid);
+    const endMetrics = await scrape();
+    const elapsed = (Date.now() - started) / 1000;
+    const delta = (name: string, match?: (labels: string) => boolean): number => metricSum(endMetrics, name, match) - metricSum(startMetrics, name, match);
+    const reconciles = delta('jetscale_reconcile_duration_seconds_count');
+    const failedReconciles = delta('jetscale_reconcile_duration_seconds_count', (l) => l.includes('result="error"'));
+    const expected = (COUNT * elapsed) / POLL_SECONDS;
+    const polls = delta('jetscale_poll_delay_seconds_count');
+    const onTime = delta('jetscale_poll_delay_seconds_bucket', (l) => l.includes('le="1"'));
+    const late = polls - onTime;
+    const cpu = endUsage.cpuSeconds - startUsage.cpuSeconds;
+    const errors = metricSum(endMetrics, 'jetscale_errors_total');
+    const scaled = metricSum(endMetrics, 'jetscale_scale_events_total');
+    const meanReconcileMs = (1000 * delta('jetscale_reconcile_duration_seconds_sum')) / Math.max(1, reconciles);
+
+    const ok = late === 0 && reconciles >= 0.97 * expected && failedReconciles === 0 && peakRss < 200 * 2 ** 20;
+    log('results');
+    const rows: Array<[string, string]> = [
+      ['EventConsumers', String(COUNT)],
+      ['poll interval', `${POLL_SECONDS}s`],
+      ['measured window', `${elapsed.toFixed(1)} s`],
+      ['reconciles (expected on schedule)', `${reconciles} (${Math.round(expected)}), ${(reconciles / elapsed).toFixed(1)}/s`],
+      ['polls started > 1 s late', `${late} of ${polls}`],
+      ['failed reconciles', String(failedReconciles)],
+      ['mean reconcile latency', `${meanReconcileMs.toFixed(1)} ms`],
+      ['CPU per reconcile', `${((1000 * cpu) / Math.max(1, reconciles)).toFixed(3)} ms (${((100 * cpu) / elapsed).toFixed(1)} % of one core)`],
+      ['resident memory (end / peak)', `${(endUsage.rssBytes / 2 ** 20).toFixed(1)} / ${(peakRss / 2 ** 20).toFixed(1)} MiB`],
+      ['NATS connections', String(metricSum(endMetrics, 'jetscale_nats_connections'))],
+      ['scale events so far / errors so far', `${scaled} / ${errors}`],
+      ['verdict', ok ? 'PASS: every EventConsumer polled on time, under 200 MiB' : 'FAIL: see the rows above'],
+    ];
+    for (const [k, v] of rows) process.stdout.write(`  ${k.padEnd(36)} ${v}\n`);
+    if (!ok) process.exitCode = 1;
+    if (output.includes('"level":"error"')) log(`operator logged errors:\n${output.split('\n').filter((l) => l.includes('"level":"error"')).slice(0, 5).join('\n')}`);
+    await nc.close();
+  } finally {
+    log('cleaning up');
+    if (operator && operator.exitCode === null) {
+      const exited = new Promise((r) => operator?.once('exit', r));
+      operator.kill('SIGTERM');
+      await Promise.race([exited, sleep(20_000)]);
+    }
+    await api.request('DELETE', `/api/v1/namespaces/${namespace}`).catch(() => undefined);
+    await nats.stop();
+    rmSync(dir, { recursive: true, force: true });
+    api.close();
+    log('done');
+  }
+}
+
+async function waitForMetrics(port: number): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false);
+    if (ready) return;
+    await sleep(250);
+  }
+  throw new Error(`the operator did not become ready on 127.0.0.1:${port} within 30 s`);
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});
