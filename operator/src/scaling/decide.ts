@@ -4,10 +4,15 @@
 // 1. Backlog term (KEDA-compatible): ceil((pending + ackPending) / backlogPerReplica), left at the
 //    current count when within the HPA's 10 % tolerance. This term is a floor: jetscale never asks
 //    for fewer replicas than the backlog needs.
-// 2. Rate term (once rates are known): replicas to keep up with the arrival rate (with headroom)
-//    and drain what is pending within drainWithinSeconds, at the per-replica capacity measured while
-//    replicas were busy. In predictive mode the arrival rate is the forecast `horizonSeconds` ahead,
-//    when the forecaster's track record allows it.
+// 2. Rate term (once rates are known): replicas to keep up with the arrival rate (RATE_HEADROOM
+//    above it) and drain what is pending within drainWithinSeconds, at the per-replica capacity
+//    measured while replicas were busy. The arrival rate reacts fast to a rise (the last interval
+//    counts as soon as it exceeds the smoothed rate) and slowly to a fall.
+//    Predictive mode (spec.predictive), while the forecaster's measured error is within
+//    maxRelativeError and the latest reading lies within that band: when the model expects a rise,
+//    size for the forecast `horizonSeconds` ahead (never below what arrives now); when it expects a
+//    fall, let the estimate go down ahead of it by at most the measured error and shrink the
+//    headroom to twice that error (at least MIN_FORECAST_HEADROOM). Otherwise: reactive.
 // 3. HPA behaviour: stabilization windows, then step policies (behavior.ts), then bounds:
 //    [minReplicas, min(maxReplicas, what max_ack_pending lets work in parallel)].
 // 4. Zero: leave zero as soon as the backlog exceeds activationBacklog; go to zero only when nothing
@@ -124,7 +129,7 @@ export function decide(input: ScalingInput): ScalingDecision {
     }
   }
   if (arrival !== undefined && perReplica !== undefined && perReplica > 0) {
-    const neededPerSecond = arrival * headroom + pending / spec.drainWithinSeconds;
+    const neededPerSecond = arrival * headroom + pending / Math.max(1, spec.drainWithinSeconds);
     rateReplicas = withTolerance(neededPerSecond, perReplica, current);
     const source =
       forecastUsed && forecast !== undefined
