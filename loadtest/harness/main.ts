@@ -99,7 +99,7 @@ async function screenshot(reportPath: string): Promise<string | undefined> {
       '--disable-gpu',
       '--hide-scrollbars',
       `--screenshot=${png}`,
-      '--window-size=1040,1500',
+      '--window-size=1040,2300',
       `file://${reportPath}`,
     ],
     {

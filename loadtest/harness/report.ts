@@ -50,19 +50,18 @@ function formatTick(v: number): string {
 export function svgChart(spec: ChartSpec): string {
   const width = spec.width ?? 960;
   const height = spec.height ?? 300;
-  const margin = { top: 34, right: spec.rightLabel ? 64 : 20, bottom: 56, left: 64 };
+  const margin = { top: 44, right: spec.rightLabel ? 64 : 20, bottom: 56, left: 64 };
   const plotW = width - margin.left - margin.right;
   const plotH = height - margin.top - margin.bottom;
   const tMax = Math.max(1, spec.times.at(-1) ?? 1);
-  const maxOf = (axis: 'left' | 'right'): number =>
-    niceCeiling(
-      Math.max(
-        0,
-        ...spec.series
-          .filter((s) => s.axis === axis)
-          .flatMap((s) => s.values.filter((v): v is number => v !== null)),
-      ),
-    );
+  const maxOf = (axis: 'left' | 'right'): number => {
+    const onAxis = spec.series.filter((s) => s.axis === axis);
+    const max = Math.max(0, ...onAxis.flatMap((s) => s.values.filter((v): v is number => v !== null)));
+    // Replica counts are whole numbers: a multiple of 4 keeps the four grid lines on integers, with
+    // headroom so the top step does not hide in the frame.
+    if (onAxis.length > 0 && onAxis.every((s) => s.step)) return Math.max(4, Math.ceil((max + 1) / 4) * 4);
+    return niceCeiling(max);
+  };
   const yMax = { left: maxOf('left'), right: maxOf('right') };
   const x = (t: number): number => margin.left + (t / tMax) * plotW;
   const y = (v: number, axis: 'left' | 'right'): number => margin.top + plotH - (v / yMax[axis]) * plotH;
@@ -117,15 +116,17 @@ export function svgChart(spec: ChartSpec): string {
     );
   }
   // Fault markers.
-  for (const fault of spec.faults) {
+  spec.faults.forEach((fault, index) => {
     const fx = x(fault.t).toFixed(1);
+    // Alternate two label rows so faults close in time stay readable.
+    const labelY = margin.top - 4 - (index % 2) * 11;
     parts.push(
       `<line x1="${fx}" y1="${margin.top}" x2="${fx}" y2="${margin.top + plotH}" stroke="#c0392b" stroke-dasharray="4 3"/>`,
     );
     parts.push(
-      `<text x="${fx}" y="${margin.top - 4}" font-size="9" text-anchor="middle" fill="#c0392b"><title>${escapeHtml(fault.detail)}</title>⚡ ${escapeHtml(fault.kind)}</text>`,
+      `<text x="${fx}" y="${labelY}" font-size="9" text-anchor="middle" fill="#c0392b"><title>${escapeHtml(fault.detail)}</title>⚡ ${escapeHtml(fault.kind)}</text>`,
     );
-  }
+  });
   // Series.
   for (const series of spec.series) {
     const segments: string[][] = [];

@@ -2,7 +2,14 @@ import { profiles } from '../profiles/profiles.js';
 import type { DriverTotals } from '../local/load-driver.js';
 import { renderHtml, svgChart, niceCeiling } from './report.js';
 import type { AuditOutcome, RunResult, TimelineSample } from './types.js';
-import { drainSeconds, judge, peakBacklog, replicaSeconds, scaleUpSeconds } from './verdicts.js';
+import {
+  drainSeconds,
+  judge,
+  peakBacklog,
+  recoverySeconds,
+  replicaSeconds,
+  scaleUpSeconds,
+} from './verdicts.js';
 
 const sample = (
   t: number,
@@ -84,6 +91,7 @@ describe('verdict rules', () => {
   });
   it('takes the peak backlog and integrates replica-seconds as a step function', () => {
     expect(peakBacklog(timeline)).toBe(1500);
+    expect(recoverySeconds(timeline, 20)).toBe(60);
     expect(replicaSeconds([sample(0, 1, 0), sample(10, 3, 0), sample(20, 3, 0)])).toBe(40);
   });
   it('passes a clean run and fails on any lost or twice-applied event', () => {

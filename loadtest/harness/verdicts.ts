@@ -37,6 +37,19 @@ export function drainSeconds(
   return first ? round1(first.t - peakTo) : null;
 }
 
+/** Seconds from the (first) highest backlog to the first sample at or under `drainedBacklog`. */
+export function recoverySeconds(timeline: readonly TimelineSample[], drainedBacklog: number): number | null {
+  let peakIndex = -1;
+  timeline.forEach((s, i) => {
+    const best = peakIndex >= 0 ? (timeline[peakIndex]?.backlog ?? -1) : -1;
+    if (s.backlog !== null && s.backlog > best) peakIndex = i;
+  });
+  const peak = timeline[peakIndex];
+  if (!peak) return null;
+  const drained = timeline.slice(peakIndex).find((s) => s.backlog !== null && s.backlog <= drainedBacklog);
+  return drained ? round1(drained.t - peak.t) : null;
+}
+
 export function peakBacklog(timeline: readonly TimelineSample[]): number | null {
   const values = timeline.flatMap((s) => (s.backlog === null ? [] : [s.backlog]));
   return values.length > 0 ? Math.max(...values) : null;
@@ -105,6 +118,14 @@ export function judge(input: JudgeInput): Verdict[] {
     unit: 'messages',
     pass: true,
     detail: 'num_pending + num_ack_pending, sampled every second',
+  });
+  const recovery = recoverySeconds(timeline, input.drainedBacklog);
+  verdicts.push({
+    name: 'from peak backlog to drained',
+    value: recovery,
+    unit: 's',
+    pass: true,
+    detail: recovery === null ? 'the backlog never came back down' : `backlog ≤ ${input.drainedBacklog}`,
   });
   verdicts.push({
     name: 'replica-seconds',

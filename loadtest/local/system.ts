@@ -63,7 +63,7 @@ export interface LocalSystem {
 }
 
 export const defaultConsumerTuning: ConsumerTuning = {
-  concurrency: 4,
+  concurrency: 2,
   workLatencyMs: 80,
   workLatencyJitterMs: 20,
   pullBatch: 16,

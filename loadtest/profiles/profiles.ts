@@ -70,7 +70,7 @@ export interface LoadProfile {
  * NATS, a control plane, the gateway and every consumer as a process). Scale them up for a real
  * cluster with `scaleProfile` (k6: RATE_SCALE).
  */
-export const baseRate = 20;
+export const baseRate = 10;
 
 const spikeFactor = 10;
 
