@@ -11,8 +11,8 @@
 //    Predictive mode (spec.predictive), while the forecaster's measured error is within
 //    maxRelativeError and the latest reading lies within that band: when the model expects a rise,
 //    size for the forecast `horizonSeconds` ahead (never below what arrives now); when it expects a
-//    fall, let the estimate go down ahead of it by at most the measured error and shrink the
-//    headroom to twice that error (at least MIN_FORECAST_HEADROOM). Otherwise: reactive.
+//    fall, size for the forecast raised by its measured error (never above what arrives now) and
+//    shrink the headroom to twice that error (at least MIN_FORECAST_HEADROOM). Otherwise: reactive.
 // 3. HPA behaviour: stabilization windows, then step policies (behavior.ts), then bounds:
 //    [minReplicas, min(maxReplicas, what max_ack_pending lets work in parallel)].
 // 4. Zero: leave zero as soon as the backlog exceeds activationBacklog; go to zero only when nothing
@@ -113,16 +113,15 @@ export function decide(input: ScalingInput): ScalingDecision {
     Math.abs(observedArrival - forecast.arrivalPerSecond) <=
       spec.predictive.maxRelativeError * Math.max(observedArrival, forecast.arrivalPerSecond);
   // Rising (the model expects more than now): size for the forecast, never below what arrives now,
-  // with full headroom. Falling: the forecast lets replicas go ahead of the decline, but may pull
-  // the estimate below what arrives now only by its own measured error, and the headroom shrinks to
-  // what that error says is needed. A model lagging a rise it has not caught yet predicts no fall,
-  // so it cannot starve the rise.
+  // with full headroom. Falling: replicas may go ahead of the decline, sized for the forecast plus
+  // its measured error, and the headroom shrinks to what that error says is needed. A model lagging
+  // a rise it has not caught up with predicts no fall, so it cannot starve the rise.
   const falling = forecast !== undefined && forecast.arrivalPerSecond < forecast.currentPerSecond;
   let arrival = observedArrival;
   let headroom = RATE_HEADROOM;
   if (forecastUsed && forecast !== undefined && observedArrival !== undefined) {
     if (falling) {
-      arrival = Math.max(forecast.arrivalPerSecond, observedArrival * (1 - forecast.relativeError));
+      arrival = Math.min(observedArrival, forecast.arrivalPerSecond * (1 + forecast.relativeError));
       headroom = 1 + Math.min(RATE_HEADROOM - 1, Math.max(MIN_FORECAST_HEADROOM, 2 * forecast.relativeError));
     } else {
       arrival = Math.max(forecast.arrivalPerSecond, observedArrival);

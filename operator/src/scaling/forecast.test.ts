@@ -98,21 +98,27 @@ describe('forecastArrival on synthetic series', () => {
 });
 
 describe('decide with spec.predictive', () => {
+  /**
+   * Readings every 5 s with 10 ready replicas kept busy: 480 messages always waiting, 20 awaiting ack,
+   * and completions keeping pace with arrivals (so capacity is measured and the rate term applies).
+   */
   function run(predictive: Partial<PredictiveSpec>, seconds: number, rate: (t: number) => number) {
-    const spec = withScalingDefaults({ maxReplicas: 100, predictive });
+    const spec = withScalingDefaults({ maxReplicas: 100, backlogPerReplica: 10_000, predictive });
     let history = emptyHistory();
-    let arrived = 0;
-    let last = decide({ spec, sample: sampleFromTotals(T0, 0, 0, 0), currentReplicas: 2, history, now: T0 });
+    let completed = 0;
+    const reading = (now: number) => sampleFromTotals(now, completed + 500, completed, 20);
+    let last = decide({
+      spec,
+      sample: reading(T0),
+      currentReplicas: 10,
+      readyReplicas: 10,
+      history,
+      now: T0,
+    });
     for (let t = STEP_SECONDS; t <= seconds; t += STEP_SECONDS) {
-      arrived += rate(t) * STEP_SECONDS;
+      completed += rate(t) * STEP_SECONDS;
       const now = T0 + t * 1000;
-      last = decide({
-        spec,
-        sample: sampleFromTotals(now, arrived, arrived, 0),
-        currentReplicas: 2,
-        history,
-        now,
-      });
+      last = decide({ spec, sample: reading(now), currentReplicas: 10, readyReplicas: 10, history, now });
       history = last.history;
     }
     return last;
@@ -126,6 +132,30 @@ describe('decide with spec.predictive', () => {
     const d = run({ enabled: true }, 20, () => 100);
     expect(d.forecast?.used).toBe(false);
     expect(d.reason).toContain('history too short');
+  });
+
+  it('reacts to a step it could not foresee instead of trusting the forecast', () => {
+    const d = run({ enabled: true }, 590, (t) => (t < 590 ? 100 : 400)); // first reading after the step
+    expect(d.forecast?.used).toBe(false);
+    expect(d.reason).toMatch(/outside its ±30% band/);
+  });
+
+  it('goes ahead of a predicted fall, sizing for the forecast plus its measured error', () => {
+    const falling = (t: number) => 500 - t / 2;
+    const reactive = run({ enabled: false }, 600, falling);
+    const predictive = run({ enabled: true }, 600, falling);
+    expect(predictive.forecast?.used).toBe(true);
+    expect(predictive.forecast?.arrivalPerSecond).toBeLessThan(falling(600));
+    const observed = Number(/([\d.]+)\/s arriving/.exec(reactive.reason)?.[1]);
+    const expected = Number(
+      /([\d.]+)\/s expected \(forecast [\d.]+\/s in 30s, falling\)/.exec(predictive.reason)?.[1],
+    );
+    expect(observed).toBeGreaterThan(0);
+    expect(expected).toBeLessThan(observed);
+    const forecast = predictive.forecast?.arrivalPerSecond ?? NaN;
+    const error = predictive.forecast?.relativeError ?? NaN;
+    expect(expected).toBeCloseTo(forecast * (1 + error), 0);
+    expect(predictive.recommendedReplicas).toBeLessThanOrEqual(reactive.recommendedReplicas);
   });
 
   it('uses a forecast with a good track record and says so', () => {
