@@ -80,7 +80,7 @@ runMain(async () => {
       process.exit(1);
     }, config.SHUTDOWN_GRACE_MS);
     timer.unref();
-    processor.drain();
+    void processor.drain();
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));

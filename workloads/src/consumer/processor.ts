@@ -3,6 +3,7 @@
 // exactly one of ack / nak(delay) / DLQ-then-term, and a drain that stops pulling, finishes what it
 // holds and returns — so a scale-down causes no redeliveries.
 import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import type { Subscription } from '@nats-io/transport-node';
 import { decodeStoredEvent, type StoredEvent } from '../shared/event.js';
 import type { Topology } from '../shared/config.js';
 import { errorMessage, type Logger } from '../shared/log.js';
@@ -91,10 +92,29 @@ export class EventProcessor {
     await Promise.allSettled([...this.inFlight]);
   }
 
-  /** Stops pulling; `run()` resolves after the buffered and in-progress messages are settled. */
-  drain(): void {
+  /**
+   * Stops pulling; `run()` resolves after the buffered and in-progress messages are settled.
+   *
+   * `ConsumerMessages.stop()` unsubscribes at once, so messages the server sent just before it saw
+   * the UNSUB are dropped by the client and come back after ack_wait — a redelivery caused by the
+   * scale-down. Draining the subscription instead (UNSUB, then a PING/PONG fence) hands those
+   * messages to the iterator, and consume() ends the iterator once the drained subscription closes.
+   */
+  async drain(): Promise<void> {
     this.draining = true;
-    this.messages?.stop();
+    const messages = this.messages;
+    if (!messages) return;
+    const sub = subscriptionOf(messages);
+    if (!sub) {
+      messages.stop();
+      return;
+    }
+    try {
+      await sub.drain();
+    } catch (err) {
+      this.o.log.warn('draining the pull subscription failed; stopping it', { error: errorMessage(err) });
+    }
+    messages.stop();
   }
 
   /** Messages taken from the consumer and not yet settled. */
@@ -271,6 +291,21 @@ export class EventProcessor {
       this.o.log.warn('cannot re-create the consumer', { error: errorMessage(err) });
     }
   }
+}
+
+/**
+ * The subscription behind a `consume()` iterator. nats.js 3.4 keeps it on a public field of the
+ * implementation class but does not export that class; probe for it structurally so an upgrade that
+ * moves it degrades to `stop()` instead of breaking.
+ */
+function subscriptionOf(messages: ConsumerMessages): Subscription | undefined {
+  const candidate: unknown = Reflect.get(messages, 'sub');
+  if (typeof candidate !== 'object' || candidate === null) return undefined;
+  const drain: unknown = Reflect.get(candidate, 'drain');
+  const isClosed: unknown = Reflect.get(candidate, 'isClosed');
+  return typeof drain === 'function' && typeof isClosed === 'function'
+    ? (candidate as Subscription)
+    : undefined;
 }
 
 /** Acks/naks on a closed connection throw; the server redelivers then, which the store absorbs. */
