@@ -98,6 +98,19 @@ export function judge(input: JudgeInput): Verdict[] {
           : `spike at ${profile.peak.fromSeconds} s`,
       ),
     );
+    // What the pods made of it: the first sample with more ready replicas than at the spike.
+    const spikeAt = profile.peak.fromSeconds;
+    const readyBefore = timeline.filter((s) => s.t <= spikeAt).at(-1)?.readyReplicas ?? null;
+    const readyUp = timeline.find(
+      (s) => s.t > spikeAt && readyBefore !== null && (s.readyReplicas ?? 0) > readyBefore,
+    );
+    verdicts.push({
+      name: 'time from spike to more ready replicas',
+      value: readyUp ? round1(readyUp.t - spikeAt) : null,
+      unit: 's',
+      pass: true,
+      detail: 'Deployment status.readyReplicas (the control plane and the pods, after jetscale asked)',
+    });
     const drain = drainSeconds(timeline, profile.peak.toSeconds, input.drainedBacklog);
     verdicts.push(
       bound(

@@ -1,6 +1,7 @@
 // The operator as two local processes with leader election, like the chart's two replicas: both
 // watch, only the Lease holder scales. A replica that dies is started again after a short delay
-// (the kubelet's restart), so a leader kill shows the hand-over and then two replicas again.
+// under a new identity (like a replacement pod), so a leader kill shows the hand-over and then two
+// replicas again.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import path from 'node:path';
@@ -24,6 +25,8 @@ export interface OperatorPairOptions {
 }
 
 interface Replica {
+  baseIdentity: string;
+  /** Changes on every restart, like the name of a replacement pod. */
   identity: string;
   metricsPort: number;
   child: ChildProcess | undefined;
@@ -62,6 +65,7 @@ export class OperatorPair {
     if (!existsSync(entry)) throw new Error(`${operatorEntry} does not exist: run \`npm run build\` first`);
     for (let i = 0; i < count; i++) {
       const replica: Replica = {
+        baseIdentity: `jetscale-operator-${i}`,
         identity: `jetscale-operator-${i}`,
         metricsPort: await freePort(),
         child: undefined,
@@ -157,7 +161,11 @@ export class OperatorPair {
           `operator ${replica.identity} exited (${signal ?? `code ${code}`}); restarting in ${delay / 1000} s`,
         );
         replica.restartTimer = setTimeout(() => {
-          if (!this.stopping) this.launch(replica);
+          if (this.stopping) return;
+          // A killed leader comes back as a new pod would (`kubectl delete pod --force` → a new name),
+          // so "another identity holds the Lease" is what failover means.
+          replica.identity = `${replica.baseIdentity}-r${replica.restarts}`;
+          this.launch(replica);
         }, delay);
       }),
     );
