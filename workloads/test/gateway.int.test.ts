@@ -1,0 +1,156 @@
+// The gateway's HTTP contract on a real JetStream: 202 only for stored events (with their stream
+// sequence), duplicates reported, every kind of bad input a 4xx naming the field (never a 500),
+// 503 + Retry-After when JetStream cannot store, probes and metrics, and a clean SIGTERM exit.
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { testStack, uniqueName } from '../../test/env.js';
+import { topologyOf, type NatsConfig } from '../src/shared/config.js';
+import { configOf, deleteTopology, makeEvent, startWorkload, workloadEnv, type Workload } from './harness.js';
+
+describe('gateway on a real JetStream', () => {
+  let nc: NatsConnection;
+  let config: NatsConfig;
+  let gateway: Workload;
+  let port: number;
+
+  beforeAll(async () => {
+    const env = {
+      ...workloadEnv(testStack().natsUrl, uniqueName('wlg')),
+      MAX_BODY_BYTES: '4096',
+      MAX_BATCH: '5',
+      RETRY_AFTER_SECONDS: '3',
+    };
+    config = configOf(env);
+    nc = await connect({ servers: testStack().natsUrl });
+    gateway = startWorkload('gateway', env);
+    port = await gateway.port;
+  });
+
+  afterAll(async () => {
+    gateway?.kill('SIGKILL');
+    await gateway?.exited;
+    await deleteTopology(nc, config);
+    await nc.close();
+  });
+
+  const post = (body: string, contentType = 'application/json') =>
+    fetch(`http://127.0.0.1:${port}/events`, {
+      method: 'POST',
+      headers: { 'content-type': contentType },
+      body,
+    });
+
+  it('answers 202 with the stream sequence once stored, and reports a repeat as a duplicate', async () => {
+    const event = makeEvent('gw-1', 'acc-1');
+    const res = await post(JSON.stringify(event));
+    expect(res.status).toBe(202);
+    const body = (await res.json()) as { events: { id: string; seq: number }[] };
+    const seq = body.events[0]?.seq ?? 0;
+    const jsm = await jetstreamManager(nc);
+    const stored = await jsm.streams.getMessage(topologyOf(config).eventsStream, { seq });
+    expect(stored?.json()).toEqual(event);
+    expect(stored?.header.get('Nats-Msg-Id')).toBe('gw-1');
+    const again = await post(JSON.stringify([event, makeEvent('gw-2', 'acc-1')]));
+    expect(await again.json()).toMatchObject({
+      accepted: 1,
+      duplicates: 1,
+      events: [
+        { id: 'gw-1', seq, duplicate: true },
+        { id: 'gw-2', duplicate: false },
+      ],
+    });
+  });
+
+  it('generates ids for events without one', async () => {
+    const { id: _omit, ...noId } = makeEvent('x', 'acc-2');
+    const res = await post(JSON.stringify(noId));
+    expect(res.status).toBe(202);
+    expect(await res.json()).toMatchObject({ events: [{ id: expect.stringMatching(/^[0-9a-f-]{36}$/) }] });
+  });
+
+  it.each([
+    ['malformed JSON', '{"type": ', 400, 'invalid_json', '(body)'],
+    [
+      'a missing field',
+      JSON.stringify({ ...makeEvent('m', 'a'), aggregateId: undefined }),
+      400,
+      'invalid_event',
+      'aggregateId',
+    ],
+    [
+      'a wrong type',
+      JSON.stringify({ ...makeEvent('m', 'a'), payload: 'text' }),
+      400,
+      'invalid_event',
+      'payload',
+    ],
+    [
+      'a bad element in a batch',
+      JSON.stringify({ events: [makeEvent('m1', 'a'), { ...makeEvent('m2', 'a'), timestamp: 5 }] }),
+      400,
+      'invalid_event',
+      'events[1].timestamp',
+    ],
+    [
+      'a batch above MAX_BATCH',
+      JSON.stringify(Array.from({ length: 6 }, (_, i) => makeEvent(`b${i}`, 'a'))),
+      413,
+      'batch_too_large',
+      'events',
+    ],
+    [
+      'a body above MAX_BODY_BYTES',
+      JSON.stringify(makeEvent('big', 'a', { payload: { blob: 'x'.repeat(5000) } })),
+      413,
+      'body_too_large',
+      '(body)',
+    ],
+    ['JSON null', 'null', 400, 'invalid_event', '(body)'],
+  ])('rejects %s with a 4xx naming the field', async (_name, body, status, reason, field) => {
+    const res = await post(body);
+    expect(res.status).toBe(status);
+    const answer = (await res.json()) as { reason: string; issues: { field: string }[] };
+    expect(answer.reason).toBe(reason);
+    expect(answer.issues.map((i) => i.field)).toContain(field);
+  });
+
+  it('rejects a body that is not JSON with 415', async () => {
+    const res = await post('type=deposit', 'application/x-www-form-urlencoded');
+    expect(res.status).toBe(415);
+  });
+
+  it('serves probes and the documented metrics', async () => {
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    for (const name of [
+      'jetscale_gateway_http_requests_total',
+      'jetscale_gateway_http_request_duration_seconds',
+      'jetscale_gateway_events_total',
+      'jetscale_gateway_rejections_total',
+      'jetscale_gateway_publish_duration_seconds',
+      'jetscale_gateway_publishes_in_flight',
+      'jetscale_gateway_nats_connected',
+    ]) {
+      expect(metrics).toContain(`# TYPE ${name} `);
+    }
+    expect(metrics).toMatch(/jetscale_gateway_rejections_total\{reason="invalid_json"\} [1-9]/);
+    expect(metrics).toMatch(/jetscale_gateway_events_total\{result="duplicate"\} [1-9]/);
+  });
+
+  it('answers 503 with Retry-After and accepts nothing when the stream is gone', async () => {
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.delete(topologyOf(config).eventsStream);
+    const res = await post(JSON.stringify(makeEvent('lost-1', 'acc-3')));
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('3');
+    expect(await res.json()).toMatchObject({ stored: [], failed: ['lost-1'] });
+  });
+
+  it('exits cleanly on SIGTERM', async () => {
+    const signalled = Date.now();
+    gateway.kill('SIGTERM');
+    expect(await gateway.exited).toEqual({ code: 0, signal: null });
+    expect(Date.now() - signalled).toBeLessThan(5000);
+  });
+});
