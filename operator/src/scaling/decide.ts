@@ -19,7 +19,8 @@
 //    has been pending or awaiting ack for cooldownPeriodSeconds (and minReplicas is 0).
 //
 // History limits: recommendations older than the longer stabilization window are dropped (and at
-// most MAX_RECOMMENDATIONS kept), scale events older than the longest policy period are dropped (at
+// most MAX_RECOMMENDATIONS kept: exact for a 3600 s window down to a 3.6 s poll interval; faster
+// polling shortens the longest windows to MAX_RECOMMENDATIONS readings), scale events older than the longest policy period are dropped (at
 // most MAX_SCALE_EVENTS), and the last MAX_SAMPLES readings are kept. Rates and forecast state are
 // constant-size. `decide` assumes the controller applies what it decides: a scale change is recorded
 // as a scale event. If the scale request fails, keep the previous history instead of the returned one.
@@ -198,7 +199,7 @@ export function decide(input: ScalingInput): ScalingDecision {
     const limits: Record<ScalingLimit, string> = {
       MaxReplicas: `capped by maxReplicas ${maxReplicas}`,
       MinReplicas:
-        current === 0
+        current === 0 && minReplicas === 0
           ? `activating above activationBacklog ${fmt(spec.activationBacklog)}`
           : `held at minReplicas ${minReplicas === 0 ? 1 : minReplicas}`,
       MaxAckPending: `capped at ${upper} because max_ack_pending ${fmt(sample.maxAckPending)} allows about ${fmt(inFlight)} in flight per replica`,
