@@ -80,3 +80,7 @@ loadtest: ## k6 on this host against the kind demo (make kind-up): SCENARIO=spik
 K6_NAMESPACE ?= jetscale-demo
 loadtest-incluster: deps ## The same scenario in-cluster through the k6-operator (TestRun from a ConfigMap); needs kubectl on the kind context
 	bash loadtest/k6/testrun.sh $(SCENARIO) $(K6_NAMESPACE) $(RATE_SCALE)
+
+.PHONY: bench-workloads
+bench-workloads: deps tools ## Benchmark the sample workloads (consumer full path vs bare loop, gateway open-model load) on loopback
+	npx tsx workloads/bench/bench-workloads.ts
