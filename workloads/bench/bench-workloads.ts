@@ -120,12 +120,12 @@ async function main(): Promise<void> {
       const statuses = new Map<number, number>();
       const inFlight = new Set<Promise<void>>();
       const tickMs = 10;
-      const perTick = rate / (1000 / tickMs);
-      let owed = 0;
+      let sentCount = 0;
       const begin = performance.now();
       while (performance.now() - begin < SECONDS * 1000) {
-        owed += perTick;
-        for (; owed >= 1; owed--) {
+        // Arrivals follow the clock, not the responses: a late tick sends what it owes.
+        const owed = Math.floor(((performance.now() - begin) / 1000) * rate) - sentCount;
+        for (let k = 0; k < owed; k++, sentCount++) {
           const sent = performance.now();
           const body = JSON.stringify(makeEvent(`g-${seq++}`, `agg-${seq % AGGREGATES}`));
           const p: Promise<void> = fetch(`http://127.0.0.1:${port}/events`, {
@@ -152,6 +152,7 @@ async function main(): Promise<void> {
       const ok = statuses.get(202) ?? 0;
       const r = {
         offeredPerSecond: rate,
+        sentPerSecond: Math.round(sentCount / elapsed),
         achievedPerSecond: Math.round(ok / elapsed),
         p50ms: Number(percentile(latencies, 50).toFixed(2)),
         p99ms: Number(percentile(latencies, 99).toFixed(2)),

@@ -45,6 +45,8 @@ interface CaughtUp {
   tailIds: Set<string>;
   /** Whether `state` differs from the stored projection. */
   changed: boolean;
+  /** Taken from this process's cache without reading NATS (may be stale; see apply()). */
+  cached: boolean;
 }
 
 export interface EventStoreHooks {
@@ -53,6 +55,7 @@ export interface EventStoreHooks {
 
 const encoder = new TextEncoder();
 const MAX_ATTEMPTS = 50;
+const CACHE_LIMIT = 20_000;
 
 function isWrongLastSequence(err: unknown): boolean {
   return (
@@ -73,6 +76,13 @@ function nextBySubject(seq: number, subject: string): MsgRequest {
 }
 
 export class EventStore {
+  /**
+   * Projections this process wrote or read last, with their KV revision. A stale entry is harmless:
+   * the append's expected sequence (or the projection's revision) rejects it, and the attempt is
+   * redone from NATS. It saves the projection read and the log-tail read on the common path.
+   */
+  private readonly cache = new Map<string, { state: AggregateProjection; revision: number }>();
+
   constructor(
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
@@ -94,12 +104,18 @@ export class EventStore {
   ): Promise<ApplyResult> {
     let workDone = false;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const caught = await this.catchUp(event.aggregateId);
+      const caught =
+        (attempt === 0 && this.fromCache(event.aggregateId)) || (await this.catchUp(event.aggregateId));
       if (caught.tailIds.has(event.id) || (await this.isMarked(event.id))) {
         if (caught.changed) await this.save(caught);
         return { kind: 'duplicate' };
       }
       const order = decideOrder(caught.state.version, event.version);
+      if (order.kind !== 'apply' && caught.cached) {
+        // Another process may have moved the aggregate on: decide on fresh state only.
+        this.cache.delete(event.aggregateId);
+        continue;
+      }
       if (order.kind === 'wait_for_predecessor')
         return { kind: 'wait_for_predecessor', missing: order.missing };
       if (order.kind === 'version_conflict') return { kind: 'version_conflict', current: order.current };
@@ -123,10 +139,14 @@ export class EventStore {
             expect: { lastSubjectSequence: caught.state.lastLogSeq },
           },
         );
-        // A duplicate ack means an earlier attempt appended it: the next catch-up will find it.
-        if (ack.duplicate) continue;
+        if (ack.duplicate) {
+          // An earlier attempt appended it: the next catch-up will find it.
+          this.cache.delete(event.aggregateId);
+          continue;
+        }
         logSeq = ack.seq;
       } catch (err) {
+        this.cache.delete(event.aggregateId);
         if (!isWrongLastSequence(err)) throw err;
         this.hooks.onAppendConflict?.();
         continue;
@@ -140,6 +160,21 @@ export class EventStore {
     throw new Error(
       `aggregate ${event.aggregateId}: gave up applying event ${event.id} after ${MAX_ATTEMPTS} concurrent-write conflicts`,
     );
+  }
+
+  private fromCache(aggregateId: string): CaughtUp | undefined {
+    const hit = this.cache.get(aggregateId);
+    if (!hit) return undefined;
+    return { state: hit.state, revision: hit.revision, tailIds: new Set(), changed: false, cached: true };
+  }
+
+  private remember(state: AggregateProjection, revision: number): void {
+    this.cache.delete(state.aggregateId);
+    this.cache.set(state.aggregateId, { state, revision });
+    if (this.cache.size > CACHE_LIMIT) {
+      const oldest = this.cache.keys().next();
+      if (!oldest.done) this.cache.delete(oldest.value);
+    }
   }
 
   /** The stored projection of one aggregate, or undefined. */
@@ -168,7 +203,8 @@ export class EventStore {
       tailIds.add(entry.id);
       state = foldEntry(state, entry, next.seq);
     }
-    return { state, revision, tailIds, changed: tailIds.size > 0 };
+    if (tailIds.size === 0) this.remember(state, revision);
+    return { state, revision, tailIds, changed: tailIds.size > 0, cached: false };
   }
 
   private async isMarked(eventId: string): Promise<boolean> {
@@ -189,10 +225,14 @@ export class EventStore {
   private async trySave(caught: CaughtUp): Promise<boolean> {
     const value = JSON.stringify(caught.state);
     try {
-      if (caught.revision === 0) await this.projections.create(caught.state.aggregateId, value);
-      else await this.projections.update(caught.state.aggregateId, value, caught.revision);
+      const revision =
+        caught.revision === 0
+          ? await this.projections.create(caught.state.aggregateId, value)
+          : await this.projections.update(caught.state.aggregateId, value, caught.revision);
+      this.remember(caught.state, revision);
       return true;
     } catch (err) {
+      this.cache.delete(caught.state.aggregateId);
       if (isWrongLastSequence(err)) return false;
       throw err;
     }
