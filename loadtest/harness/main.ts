@@ -17,9 +17,16 @@ import { randomBytes } from 'node:crypto';
 import { freePort } from '../../hack/stack/ports.js';
 import { readEnvFile, startStack, type StartedStack, type StackEnv } from '../../hack/stack/stack.js';
 import { repoRoot } from '../../hack/stack/tools.js';
-import { isProfileName, profileNames, profiles, type ProfileName } from '../profiles/profiles.js';
+import {
+  isProfileName,
+  profileDurationSeconds,
+  profileNames,
+  profiles,
+  type ProfileName,
+} from '../profiles/profiles.js';
 import { operatorEntry } from '../local/operator-pair.js';
 import { startLocalSystem, type LocalSystem } from '../local/system.js';
+import { LiveView } from './live-view.js';
 import { runScenario, type RunOutcome } from './run-scenario.js';
 
 const run = promisify(execFile);
@@ -68,8 +75,11 @@ function parseArgs(argv: string[]): Args {
   return args;
 }
 
+/** Set once the run starts: progress lines then go through it, so the redrawn block stays intact. */
+let liveView: LiveView | undefined;
 const say = (line: string): void => {
-  process.stderr.write(`[demo] ${line}\n`);
+  if (liveView) liveView.message(`[demo] ${line}`);
+  else process.stderr.write(`[demo] ${line}\n`);
 };
 
 function alive(pid: number): boolean {
@@ -179,9 +189,12 @@ async function main(): Promise<number> {
     });
     say(`sample system up in namespace ${namespace}; logs in ${path.join(scratch, 'logs')}`);
     if (controller.signal.aborted) throw new Error('interrupted');
+    const profile = profiles[args.scenario];
+    liveView = new LiveView({ scenario: profile.name, totalSeconds: profileDurationSeconds(profile) });
     outcome = await runScenario({
       target: system.target,
-      profile: profiles[args.scenario],
+      profile,
+      view: liveView,
       ...(args.faults === 'none' ? { faults: [] } : {}),
       reportDir: args.reportDir,
       signal: controller.signal,
@@ -197,6 +210,7 @@ async function main(): Promise<number> {
   } catch (err) {
     failure = err;
   } finally {
+    liveView = undefined;
     say('tearing down…');
     const pids = system?.pids() ?? [];
     await system?.stop().catch((err: unknown) => say(`teardown of the sample system: ${String(err)}`));

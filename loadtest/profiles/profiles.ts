@@ -178,7 +178,8 @@ export const profiles: Record<ProfileName, LoadProfile> = {
       { durationSeconds: 345, targetRate: 3 * baseRate },
       { durationSeconds: 60, targetRate: baseRate },
     ],
-    peak: { fromSeconds: 15, toSeconds: 360 },
+    // The load ramps from zero, so scale-up is measured from the start.
+    peak: { fromSeconds: 0, toSeconds: 360 },
     faults: [
       { atSeconds: 60, kind: 'delete-consumer-pods', count: 2 },
       { atSeconds: 120, kind: 'kill-consumer-pods', count: 2 },
