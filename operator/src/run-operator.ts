@@ -35,6 +35,7 @@ export async function runOperator(
 ): Promise<RunningOperator> {
   const metrics = new OperatorMetrics();
   const api = new KubeApiClient(kc);
+  api.onRequest = (verb, code, seconds) => metrics.kubeRequestDuration.observe({ verb, code }, seconds);
   const pool = new ConnectionPool({
     logger,
     metrics,
@@ -74,6 +75,8 @@ export async function runOperator(
     events: new EventRecorder({ api, logger, instance: config.identity }),
     metrics,
     logger,
+    statusRefreshMs: config.statusRefreshSeconds * 1000,
+    targetRefreshMs: config.targetRefreshSeconds * 1000,
   });
   const controller = new Controller({ informers, reconciler, workers: config.workers, logger, metrics });
 

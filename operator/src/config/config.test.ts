@@ -14,7 +14,9 @@ describe('loadConfig', () => {
       leaseDurationSeconds: 15,
       renewDeadlineSeconds: 10,
       retryPeriodSeconds: 2,
-      workers: 8,
+      workers: 32,
+      statusRefreshSeconds: 300,
+      targetRefreshSeconds: 15,
     });
     expect(config.namespaces).toBeUndefined();
   });

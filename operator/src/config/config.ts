@@ -18,8 +18,12 @@ export interface OperatorConfig {
   retryPeriodSeconds: number;
   /** This replica's identity in the Lease (the pod name in a cluster). */
   identity: string;
-  /** Reconciles running at once. */
+  /** Reconciles running at once (mostly waiting on the API server and NATS, so more than cores). */
   workers: number;
+  /** Rewrite an unchanged status (lastPollTime) this often; changes are written at once. */
+  statusRefreshSeconds: number;
+  /** Re-read an idle EventConsumer's scale target at least this often (busy ones every poll). */
+  targetRefreshSeconds: number;
   /** How often informers re-list from scratch (a guard against silently stalled watches). */
   resyncSeconds: number;
   /** Timeout of one JetStream API request. */
@@ -123,7 +127,9 @@ export function loadConfig(
     renewDeadlineSeconds,
     retryPeriodSeconds,
     identity: text('JETSCALE_POD_NAME') ?? text('POD_NAME') ?? `${hostname()}-${process.pid}`,
-    workers: integer('JETSCALE_WORKERS', 8, 1, 256),
+    workers: integer('JETSCALE_WORKERS', 32, 1, 256),
+    statusRefreshSeconds: integer('JETSCALE_STATUS_REFRESH_SECONDS', 300, 5, 3600),
+    targetRefreshSeconds: integer('JETSCALE_TARGET_REFRESH_SECONDS', 15, 0, 600),
     resyncSeconds: integer('JETSCALE_RESYNC_SECONDS', 300, 10, 86400),
     natsRequestTimeoutMs: integer('JETSCALE_NATS_TIMEOUT_MS', 2000, 100, 60000),
   };

@@ -58,6 +58,8 @@ export interface ReconcilerDeps {
   decide?: (input: ScalingInput) => ScalingDecision;
   /** Rewrite an otherwise unchanged status this often, so lastPollTime stays meaningful. */
   statusRefreshMs?: number;
+  /** Re-read an idle EventConsumer's scale target at least this often. */
+  targetRefreshMs?: number;
 }
 
 export interface ReconcileResult {
@@ -76,6 +78,12 @@ interface ConsumerState {
   lastPollAt?: number;
   lastSample?: BacklogSample;
   lastDecision?: ScalingDecision;
+  /** The spec parsed for this generation (parsing every poll costs CPU at 1,000 EventConsumers). */
+  parsed?: { generation: number | undefined; result: ReturnType<typeof parseEventConsumerSpec> };
+  /** The scale target as last read, reused while the EventConsumer is idle. */
+  target?: { refKey: string; reading: ScaleReading; at: number };
+  /** Spreads unchanged-status refreshes of different EventConsumers over time. */
+  refreshJitter?: number;
   /** The status last written; fresher than the informer cache, which lags our own writes. */
   lastWritten?: EventConsumerStatus;
 }
@@ -102,11 +110,13 @@ export class Reconciler {
   private readonly now: () => number;
   private readonly decide: (input: ScalingInput) => ScalingDecision;
   private readonly statusRefreshMs: number;
+  private readonly targetRefreshMs: number;
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.now = deps.now ?? Date.now;
     this.decide = deps.decide ?? policyDecide;
-    this.statusRefreshMs = deps.statusRefreshMs ?? 30_000;
+    this.statusRefreshMs = deps.statusRefreshMs ?? 300_000;
+    this.targetRefreshMs = deps.targetRefreshMs ?? 15_000;
   }
 
   /** Releases everything held for EventConsumers (shutdown or lost leadership). */
@@ -148,7 +158,12 @@ export class Reconciler {
     };
     const generation = obj.metadata?.generation;
 
-    const parsed = parseEventConsumerSpec(obj.spec);
+    let parsedEntry = state.parsed;
+    if (parsedEntry === undefined || parsedEntry.generation !== generation || generation === undefined) {
+      parsedEntry = { generation, result: parseEventConsumerSpec(obj.spec) };
+      state.parsed = parsedEntry;
+    }
+    const parsed = parsedEntry.result;
     if (!parsed.ok) {
       const message = `the spec is invalid: ${parsed.problems.join('; ')}. Fix the EventConsumer (kubectl explain eventconsumer.spec)`;
       log.warn('invalid EventConsumer spec', { problems: parsed.problems });
@@ -167,8 +182,11 @@ export class Reconciler {
     }
     const spec = parsed.spec;
     const interval = pollIntervalMs(spec);
-    state.dueAt = now + interval;
-    const requeue = { requeueAfterMs: interval };
+    // The next poll is due one interval after this one started, not after it finished, so slow
+    // API calls do not stretch the cadence; an overdue poll runs as soon as a worker is free.
+    const dueAt = now + interval;
+    state.dueAt = dueAt;
+    const requeue = (): ReconcileResult => ({ requeueAfterMs: Math.max(0, dueAt - this.now()) });
     const fail = async (
       reason: string,
       message: string,
@@ -194,7 +212,7 @@ export class Reconciler {
         conditions,
         now,
       );
-      return requeue;
+      return requeue();
     };
 
     // 1. Credentials.
@@ -208,20 +226,42 @@ export class Reconciler {
       throw err;
     }
 
-    // 2. The scale target.
+    // 2. The backlog.
+    const source = this.sourceFor(key, state, spec, credentials);
+    const reading = await source.read();
+
+    // 3. The scale target: read fresh while anything is happening (backlog, a recent change,
+    // pods not yet ready) and at least every targetRefreshMs when idle, like the HPA's sync period.
+    // Idle EventConsumers are most of a large installation, and this keeps their API cost low.
     const ref: ScaleTargetRef = spec.scaleTargetRef;
+    const refKey = `${ref.apiVersion}/${ref.kind}/${ref.name}`;
+    const cached = state.target;
+    const busy = !reading.ok || reading.sample.pending + reading.sample.ackPending > 0;
+    const settled =
+      cached !== undefined &&
+      cached.reading.specReplicas === cached.reading.statusReplicas &&
+      (cached.reading.readyReplicas ?? cached.reading.statusReplicas) === cached.reading.statusReplicas;
     let scale: ScaleReading;
-    try {
-      scale = await this.deps.scale.get(namespace, ref);
-    } catch (err) {
-      if (err instanceof ScaleError) return fail(SCALE_REASONS[err.kind], err.message);
-      throw err;
+    if (
+      cached !== undefined &&
+      cached.refKey === refKey &&
+      !busy &&
+      settled &&
+      now - cached.at < this.targetRefreshMs
+    ) {
+      scale = cached.reading;
+    } else {
+      try {
+        scale = await this.deps.scale.get(namespace, ref);
+      } catch (err) {
+        state.target = undefined;
+        if (err instanceof ScaleError) return fail(SCALE_REASONS[err.kind], err.message);
+        throw err;
+      }
+      state.target = { refKey, reading: scale, at: now };
     }
     const current = scale.specReplicas;
 
-    // 3. The backlog.
-    const source = this.sourceFor(key, state, spec, credentials);
-    const reading = await source.read();
     const scalingSpec = toScalingSpec(spec);
     let desired = current;
     let why = '';
@@ -396,13 +436,14 @@ export class Reconciler {
       );
       log.info('scaled', { target: `${ref.kind}/${ref.name}`, from: current, to: desired, why });
       status.lastScaleTime = new Date(now).toISOString();
+      state.target = undefined; // re-read next poll: pods are starting or stopping
     }
     status.desiredReplicas = desired;
     status.consecutiveFailures = state.failures;
     this.deps.metrics.desiredReplicas.set({ namespace, name }, desired);
     this.deps.metrics.currentReplicas.set({ namespace, name }, scale.statusReplicas);
     await this.writeStatus(key, obj, state, status, conditions, now);
-    return requeue;
+    return requeue();
   }
 
   private pausedCondition(spec: EventConsumerSpec): ConditionUpdate {
@@ -514,6 +555,17 @@ export class Reconciler {
     state?.source?.source.close();
     this.states.delete(key);
   }
+}
+
+/** A status as compared between polls: without lastPollTime and condition transition times. */
+function comparableStatus(status: EventConsumerStatus): string {
+  return JSON.stringify(
+    nullForUndefined({
+      ...status,
+      lastPollTime: undefined,
+      conditions: status.conditions?.map(withoutTime) as Condition[] | undefined,
+    }),
+  );
 }
 
 function withoutTime(c: Condition): Omit<Condition, 'lastTransitionTime'> {

@@ -39,6 +39,9 @@ export class KubeApiClient implements KubeApi {
   private agent: http.Agent | undefined;
   private readonly server: URL;
 
+  /** Called after every request with its verb, outcome (HTTP status or "error") and duration. */
+  onRequest: ((verb: string, code: string, seconds: number) => void) | undefined;
+
   constructor(private readonly kc: KubeConfig) {
     const cluster = kc.getCurrentCluster();
     if (!cluster)
@@ -81,6 +84,9 @@ export class KubeApiClient implements KubeApi {
       headers['Content-Length'] = String(payload.length);
     }
     const transport = isHttps ? https : http;
+    const started = performance.now();
+    const observe = (code: string): void =>
+      this.onRequest?.(method, code, (performance.now() - started) / 1000);
     return new Promise<T>((resolve, reject) => {
       const req = transport.request(
         url,
@@ -92,6 +98,7 @@ export class KubeApiClient implements KubeApi {
           res.on('end', () => {
             const text = Buffer.concat(chunks).toString('utf8');
             const status = res.statusCode ?? 0;
+            observe(String(status));
             let body: unknown = undefined;
             try {
               body = text === '' ? undefined : JSON.parse(text);
@@ -117,7 +124,10 @@ export class KubeApiClient implements KubeApi {
           ),
         ),
       );
-      req.on('error', reject);
+      req.on('error', (err) => {
+        observe('error');
+        reject(err);
+      });
       if (payload) req.write(payload);
       req.end();
     });

@@ -94,6 +94,13 @@ export class OperatorMetrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
+  readonly kubeRequestDuration = new Histogram({
+    name: 'jetscale_kube_request_duration_seconds',
+    help: 'Latency of Kubernetes API requests made by the operator, by verb and HTTP status.',
+    labelNames: ['verb', 'code'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
   readonly natsConnections = new Gauge({
     name: 'jetscale_nats_connections',
     help: 'Open NATS connections (one per distinct servers + credentials).',
