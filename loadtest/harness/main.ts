@@ -8,7 +8,7 @@
 //   tsx loadtest/harness/main.ts run --env .dev/env [--scenario spike-ci] [--no-faults]
 //       the same against a running stack described by an env file (a fresh namespace and
 //       JetStream names of its own; restart-nats is not available there).
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { freePort } from '../../hack/stack/ports.js';
 import { readEnvFile, startStack, type StartedStack, type StackEnv } from '../../hack/stack/stack.js';
-import { repoRoot } from '../../hack/stack/tools.js';
+import { repoRoot, toolPath } from '../../hack/stack/tools.js';
 import {
   isProfileName,
   profileDurationSeconds,
@@ -127,20 +127,60 @@ async function main(): Promise<number> {
   }
   const controller = new AbortController();
   let interrupted = false;
+  let stack: StartedStack | undefined;
+  let system: LocalSystem | undefined;
+  let firstSignalAt = 0;
+  /** Last resort on a second Ctrl-C: kill what we know synchronously rather than leave it running. */
+  const emergencyCleanup = (): void => {
+    for (const pid of system?.pids() ?? []) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    if (stack) {
+      try {
+        execFileSync(
+          toolPath('kwokctl'),
+          ['delete', 'cluster', '--name', stack.cluster.name, '--kubeconfig', stack.cluster.kubeconfig],
+          {
+            env: { ...process.env, KWOK_WORKDIR: stack.cluster.workdir },
+            stdio: 'ignore',
+            timeout: 20_000,
+          },
+        );
+      } catch {
+        say(
+          `could not delete kwok cluster ${stack.cluster.name}; KWOK_WORKDIR=${stack.cluster.workdir} kwokctl delete cluster --name ${stack.cluster.name}`,
+        );
+      }
+      const natsPid = stack.nats.pid();
+      if (natsPid !== undefined) {
+        try {
+          process.kill(natsPid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    }
+  };
   const onSignal = (sig: NodeJS.Signals): void => {
     if (interrupted) {
-      say(`${sig} again: exiting now (processes may be left behind)`);
+      // npx/tsx forward the terminal's SIGINT, so one Ctrl-C arrives twice: only a later one forces.
+      if (Date.now() - firstSignalAt < 3000) return;
+      say(`${sig} again: killing everything now`);
+      emergencyCleanup();
       process.exit(130);
     }
     interrupted = true;
-    say(`${sig}: stopping the load and tearing everything down (again to force)…`);
+    firstSignalAt = Date.now();
+    say(`${sig}: stopping the load and tearing everything down (Ctrl-C again to force)…`);
     controller.abort();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  let stack: StartedStack | undefined;
-  let system: LocalSystem | undefined;
   let scratch: string | undefined;
   let outcome: RunOutcome | undefined;
   let failure: unknown;
