@@ -2,7 +2,8 @@
 //  1. consumer throughput — one consumer process on the full idempotent, event-sourced path vs a
 //     bare consume-and-ack loop on the same server (the ratio is the cost of correctness);
 //  2. gateway — requests/s and p50/p99 latency under an open-model (fixed arrival rate) load.
-// Usage: npx tsx workloads/bench/bench-workloads.ts [--events N] [--aggregates N] [--rates 500,1000,2000] [--seconds S]
+// Usage: npx tsx workloads/bench/bench-workloads.ts [--events N] [--aggregates N] [--concurrency N]
+//        [--rates 500,1000,2000] [--seconds S] [--profile DIR]
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -30,6 +31,8 @@ const AGGREGATES = Number(arg('aggregates', '1000'));
 const RATES = arg('rates', '500,1000,2000').split(',').map(Number);
 const SECONDS = Number(arg('seconds', '8'));
 const CONCURRENCY = arg('concurrency', '64');
+/** `--profile DIR` writes a V8 CPU profile of the full-path consumer there. */
+const PROFILE_DIR = arg('profile', '');
 const log = (line: string) => process.stdout.write(`[bench] ${line}\n`);
 
 function percentile(sorted: number[], p: number): number {
@@ -79,7 +82,11 @@ async function main(): Promise<void> {
     const fullT = topologyOf(full);
     await ensureTopology(nc, full);
     await publishEvents(js, full, events('full'));
-    const consumer = startWorkload('consumer', fullEnv);
+    const consumer = startWorkload(
+      'consumer',
+      fullEnv,
+      PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [],
+    );
     const consumerPort = await consumer.port;
     started = performance.now();
     let lastLog = started;

@@ -44,10 +44,14 @@ export interface Workload {
 }
 
 /** Starts `workloads/src/<kind>/main.ts` as one node process (no npx wrapper, so signals reach it). */
-export function startWorkload(kind: 'gateway' | 'consumer', env: Record<string, string>): Workload {
+export function startWorkload(
+  kind: 'gateway' | 'consumer',
+  env: Record<string, string>,
+  nodeArgs: string[] = [],
+): Workload {
   const proc = spawn(
     process.execPath,
-    ['--import', 'tsx', path.join(repoRoot, 'workloads', 'src', kind, 'main.ts')],
+    [...nodeArgs, '--import', 'tsx', path.join(repoRoot, 'workloads', 'src', kind, 'main.ts')],
     {
       cwd: repoRoot,
       env: { ...process.env, ...env },
