@@ -65,7 +65,10 @@ runMain(async () => {
         process.exit(0);
       })();
     });
+    // Keep-alive sockets become idle as their last request finishes; close them as they do so the
+    // exit is not held up by clients' idle connections.
     server.closeIdleConnections();
+    setInterval(() => server.closeIdleConnections(), 100).unref();
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
