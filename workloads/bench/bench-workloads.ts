@@ -31,7 +31,7 @@ const AGGREGATES = Number(arg('aggregates', '1000'));
 const RATES = arg('rates', '500,1000,2000').split(',').map(Number);
 const SECONDS = Number(arg('seconds', '8'));
 const CONCURRENCY = arg('concurrency', '64');
-/** `--profile DIR` writes a V8 CPU profile of the full-path consumer there. */
+/** `--profile DIR` writes V8 CPU profiles of the full-path consumer and the gateway there. */
 const PROFILE_DIR = arg('profile', '');
 const log = (line: string) => process.stdout.write(`[bench] ${line}\n`);
 
@@ -118,7 +118,7 @@ async function main(): Promise<void> {
 
     // 2. Gateway under an open-model load (arrivals do not wait for responses).
     const gwEnv = { ...workloadEnv(server.url, 'gw'), LOG_LEVEL: 'info' };
-    const gateway = startWorkload('gateway', gwEnv);
+    const gateway = startWorkload('gateway', gwEnv, PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []);
     const port = await gateway.port;
     const gatewayResults: unknown[] = [];
     let seq = 0;
