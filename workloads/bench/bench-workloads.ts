@@ -118,7 +118,11 @@ async function main(): Promise<void> {
 
     // 2. Gateway under an open-model load (arrivals do not wait for responses).
     const gwEnv = { ...workloadEnv(server.url, 'gw'), LOG_LEVEL: 'info' };
-    const gateway = startWorkload('gateway', gwEnv, PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []);
+    const gateway = startWorkload(
+      'gateway',
+      gwEnv,
+      PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [],
+    );
     const port = await gateway.port;
     const gatewayResults: unknown[] = [];
     let seq = 0;
