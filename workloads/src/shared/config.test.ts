@@ -17,7 +17,7 @@ describe('loadConfig', () => {
     const attempt = () =>
       loadConfig(consumerSchema, { PORT: 'eighty', TRANSIENT_FAILURE_RATE: '2', EVENTS_STREAM: 'a.b' });
     expect(attempt).toThrow(ConfigError);
-    expect(attempt).toThrow(/PORT="eighty"/);
+    expect(attempt).toThrow(/PORT="eighty": must be a whole number/);
     expect(attempt).toThrow(/TRANSIENT_FAILURE_RATE="2"/);
     expect(attempt).toThrow(/EVENTS_STREAM="a.b"/);
   });

@@ -3,7 +3,12 @@
 // surfacing as odd behaviour under load.
 import { z } from 'zod';
 
-const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce
+    .number({ error: 'must be a whole number' })
+    .int('must be a whole number')
+    .min(min, `must be at least ${min}`)
+    .max(max, `must be at most ${max}`);
 const subjectToken = z
   .string()
   .regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, "_" or "-" only (a NATS subject token)');
