@@ -82,6 +82,8 @@ export class EventStore {
    * redone from NATS. It saves the projection read and the log-tail read on the common path.
    */
   private readonly cache = new Map<string, { state: AggregateProjection; revision: number }>();
+  /** Aggregates whose cached projection is ahead of the stored one (deferred writes, see flush()). */
+  private readonly dirty = new Set<string>();
 
   constructor(
     private readonly js: JetStreamClient,
@@ -96,18 +98,28 @@ export class EventStore {
    * Applies `event` (the message at `sourceSeq` in the events stream) at most once. `work` is the
    * business handler; it runs at most once per call, before the append, and may throw to fail the
    * attempt (nothing is written then).
+   *
+   * With `deferProjection` the projection write is left to `flush(aggregateId)`, so a run of events
+   * for one aggregate costs one projection write. The caller must not acknowledge the messages
+   * before `flush()` succeeded: a crash before it redelivers them, and the redelivery finds them
+   * applied (processed ids) and rebuilds the projection from the log tail.
    */
   async apply(
     event: StoredEvent,
     sourceSeq: number,
     work: (event: StoredEvent) => Promise<void>,
+    options: { deferProjection?: boolean } = {},
   ): Promise<ApplyResult> {
+    const defer = options.deferProjection === true;
     let workDone = false;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const caught =
         (attempt === 0 && this.fromCache(event.aggregateId)) || (await this.catchUp(event.aggregateId));
       if (caught.tailIds.has(event.id) || (await this.isMarked(event.id))) {
-        if (caught.changed) await this.save(caught);
+        if (caught.changed) {
+          if (defer) this.defer(caught.state, caught.revision);
+          else await this.save(caught);
+        }
         return { kind: 'duplicate' };
       }
       const order = decideOrder(caught.state.version, event.version);
@@ -153,6 +165,10 @@ export class EventStore {
       }
       await this.mark(event.id, event.aggregateId, logSeq);
       const folded = foldEntry(caught.state, entry, logSeq);
+      if (defer) {
+        this.defer(folded, caught.revision);
+        return { kind: 'applied', logSeq, version: order.version };
+      }
       if (!(await this.trySave({ ...caught, state: folded, changed: true })))
         await this.settle(event.aggregateId, logSeq);
       return { kind: 'applied', logSeq, version: order.version };
@@ -160,6 +176,34 @@ export class EventStore {
     throw new Error(
       `aggregate ${event.aggregateId}: gave up applying event ${event.id} after ${MAX_ATTEMPTS} concurrent-write conflicts`,
     );
+  }
+
+  /**
+   * Writes the deferred projection of one aggregate (revision-checked; on a conflict it is rebuilt
+   * from the stored projection plus the log tail). Throws when NATS cannot take it.
+   */
+  async flush(aggregateId: string): Promise<void> {
+    if (!this.dirty.has(aggregateId)) return;
+    const hit = this.cache.get(aggregateId);
+    if (hit) {
+      const saved = await this.trySave({
+        state: hit.state,
+        revision: hit.revision,
+        tailIds: new Set(),
+        changed: true,
+        cached: true,
+      });
+      if (!saved) await this.settle(aggregateId, hit.state.lastLogSeq);
+    } else {
+      await this.settle(aggregateId, 0);
+    }
+    this.dirty.delete(aggregateId);
+  }
+
+  /** Keeps a projection newer than the stored one (at `revision`) for a later flush. */
+  private defer(state: AggregateProjection, revision: number): void {
+    this.remember(state, revision);
+    this.dirty.add(state.aggregateId);
   }
 
   private fromCache(aggregateId: string): CaughtUp | undefined {
