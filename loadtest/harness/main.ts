@@ -8,6 +8,7 @@
 //   tsx loadtest/harness/main.ts run --env .dev/env [--scenario spike-ci] [--no-faults]
 //       the same against a running stack described by an env file (a fresh namespace and
 //       JetStream names of its own; restart-nats is not available there).
+//   --operator-replicas 0 runs either with no autoscaler at all: the baseline jetscale is judged against.
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -38,11 +39,13 @@ interface Args {
   envFile?: string;
   png: boolean;
   reportDir: string;
+  /** 0 runs the same scenario with no autoscaler: the baseline jetscale is compared with. */
+  operatorReplicas: number;
 }
 
 function usage(problem: string): never {
   process.stderr.write(
-    `${problem}\nusage: main.ts demo|run [--scenario ${profileNames.join('|')}] [--no-faults] [--env FILE] [--png] [--reports DIR]\n`,
+    `${problem}\nusage: main.ts demo|run [--scenario ${profileNames.join('|')}] [--no-faults] [--env FILE] [--png] [--reports DIR] [--operator-replicas 0-3]\n`,
   );
   process.exit(2);
 }
@@ -68,7 +71,11 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--faults') args.faults = 'profile';
     else if (flag === '--env') args.envFile = value();
     else if (flag === '--png') args.png = true;
-    else if (flag === '--reports') args.reportDir = path.resolve(value());
+    else if (flag === '--operator-replicas') {
+      const n = Number(value());
+      if (!Number.isInteger(n) || n < 0 || n > 3) usage('--operator-replicas takes 0 to 3');
+      args.operatorReplicas = n;
+    } else if (flag === '--reports') args.reportDir = path.resolve(value());
     else usage(`unknown flag ${flag}`);
   }
   if (command === 'run' && !args.envFile) usage('run needs --env FILE (a stack env file, e.g. .dev/env)');
@@ -215,6 +222,7 @@ async function main(): Promise<number> {
       namespace,
       workDir: scratch,
       gatewayPort: await freePort(),
+      operatorReplicas: args.operatorReplicas,
       ...(suffix ? { jetstreamSuffix: suffix } : {}),
       ...(nats
         ? {
