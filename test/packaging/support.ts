@@ -32,6 +32,7 @@ export function run(
   args: string[],
   options: { env?: NodeJS.ProcessEnv; input?: string; cwd?: string; timeoutMs?: number } = {},
 ): Promise<RunResult> {
+  if (process.env.JETSCALE_PKG_TRACE) process.stderr.write(`[run] ${command} ${args.join(' ')}\n`);
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
       cwd: options.cwd ?? repoRoot,
