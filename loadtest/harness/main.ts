@@ -59,6 +59,7 @@ function parseArgs(argv: string[]): Args {
     faults: 'profile',
     png: false,
     reportDir: path.join(repoRoot, 'reports'),
+    operatorReplicas: 2,
   };
   for (let i = 0; i < rest.length; i++) {
     const flag = rest[i];
