@@ -2,7 +2,8 @@
 // values renders, the rendered operator is hardened and highly available, bad values are refused
 // with a message that says what to fix, and the chart's CRD is the same file as manifests/crd.
 import type * as k8s from '@kubernetes/client-node';
-import { readdirSync, readFileSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import {
   demoChartWithNatsStandIn,
@@ -13,6 +14,7 @@ import {
   parseObjects,
   renderChart,
   repoRoot,
+  run,
   valuesFile,
   type KubeObject,
 } from './support.js';
@@ -57,16 +59,26 @@ describe('charts/jetscale', () => {
     expect(r.code).toBe(0);
   });
 
-  it('ships the same CRD file as manifests/crd (one source of truth)', () => {
+  it('ships the CRD of manifests/crd itself (a symlink: one source of truth)', async () => {
     const sourceDir = path.join(repoRoot, 'manifests', 'crd');
     const sources = readdirSync(sourceDir).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml');
-    const shipped = readdirSync(path.join(operatorChart, 'crds'));
-    expect(shipped.sort()).toEqual(sources.sort());
+    expect(readdirSync(path.join(operatorChart, 'crds')).sort()).toEqual(sources.sort());
     for (const file of sources) {
-      const source = readFileSync(path.join(sourceDir, file), 'utf8');
-      const copy = readFileSync(path.join(operatorChart, 'crds', file), 'utf8');
-      // On failure: run `make sync-crds` and commit charts/jetscale/crds.
-      expect({ file, content: copy }).toEqual({ file, content: source });
+      const link = path.join(operatorChart, 'crds', file);
+      expect(lstatSync(link).isSymbolicLink()).toBe(true);
+      expect(realpathSync(link)).toBe(realpathSync(path.join(sourceDir, file)));
+    }
+    // A packaged chart (what a chart repository serves) carries the file's content, not the link.
+    const out = mkdtempSync(path.join(os.tmpdir(), 'jetscale-package-'));
+    const r = await helm(['package', operatorChart, '--destination', out]);
+    expect(r.code).toBe(0);
+    const tgz = readdirSync(out).find((f) => f.endsWith('.tgz')) ?? '';
+    const unpacked = mkdtempSync(path.join(os.tmpdir(), 'jetscale-unpacked-'));
+    expect((await run('tar', ['xzf', path.join(out, tgz), '-C', unpacked])).code).toBe(0);
+    for (const file of sources) {
+      const packaged = path.join(unpacked, 'jetscale', 'crds', file);
+      expect(lstatSync(packaged).isSymbolicLink()).toBe(false);
+      expect(readFileSync(packaged, 'utf8')).toBe(readFileSync(path.join(sourceDir, file), 'utf8'));
     }
   });
 
