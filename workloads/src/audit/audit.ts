@@ -60,10 +60,24 @@ export async function runAudit(
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   const deadline = Date.now() + (options.settleTimeoutMs ?? 0);
+  const t = topologyOf(config);
   for (;;) {
+    // A full audit reads every stream; wait on the cheap consumer info until the backlog is gone.
+    while (Date.now() < deadline && (await consumerBacklog(jsm, t.eventsStream, t.consumer)) > 0) {
+      await new Promise((resolve) => setTimeout(resolve, options.settleIntervalMs ?? 250));
+    }
     const report = await auditOnce(js, jsm, config);
     if (report.pending === 0 || Date.now() >= deadline) return report;
     await new Promise((resolve) => setTimeout(resolve, options.settleIntervalMs ?? 500));
+  }
+}
+
+async function consumerBacklog(jsm: JetStreamManager, stream: string, consumer: string): Promise<number> {
+  try {
+    const info = await jsm.consumers.info(stream, consumer);
+    return info.num_pending + info.num_ack_pending;
+  } catch {
+    return 0; // no consumer (or no answer): nothing to wait for, the audit itself will say
   }
 }
 
