@@ -17,6 +17,7 @@ import {
   run,
   valuesFile,
   type KubeObject,
+  yamlFilesIn,
 } from './support.js';
 
 const STANDARD_LABELS = [
@@ -125,6 +126,46 @@ describe('charts/jetscale', () => {
     }
     expect(kinds).not.toContain('NetworkPolicy');
     expect(kinds).not.toContain('ServiceMonitor');
+  });
+
+  it("grants no more than manifests/rbac, the reviewed source of the operator's permissions", async () => {
+    // (group, resource, verb, limited to named objects?) for every rule of every Role/ClusterRole.
+    type Grant = { group: string; resource: string; verb: string; named: boolean };
+    const grants = (objects: KubeObject[], kind: string): Grant[] =>
+      objects
+        .filter((o) => o.kind === kind)
+        .flatMap((o) => (o as unknown as k8s.V1ClusterRole).rules ?? [])
+        .flatMap((r) =>
+          (r.apiGroups ?? []).flatMap((group) =>
+            (r.resources ?? []).flatMap((resource) =>
+              r.verbs.map((verb) => ({ group, resource, verb, named: (r.resourceNames ?? []).length > 0 })),
+            ),
+          ),
+        );
+    const source = yamlFilesIn(path.join(repoRoot, 'manifests', 'rbac')).flatMap((f) =>
+      parseObjects(readFileSync(f, 'utf8')),
+    );
+    const chart = await renderChart(operatorChart, {
+      rbac: { secretReaders: [{ namespace: 'orders', secrets: ['nats-auth'] }] },
+    });
+    for (const kind of ['ClusterRole', 'Role']) {
+      const allowed = grants(source, kind);
+      const rendered = grants(chart, kind);
+      expect(rendered.length).toBeGreaterThan(0);
+      const beyond = rendered.filter(
+        (g) =>
+          !allowed.some(
+            (a) =>
+              a.group === g.group && a.resource === g.resource && a.verb === g.verb && (!a.named || g.named),
+          ),
+      );
+      expect({ kind, beyond }).toEqual({ kind, beyond: [] });
+    }
+    // Secrets only by name, only through the per-namespace Roles.
+    expect(grants(chart, 'ClusterRole').some((g) => g.resource === 'secrets')).toBe(false);
+    expect(grants(chart, 'Role').filter((g) => g.resource === 'secrets')).toEqual([
+      { group: '', resource: 'secrets', verb: 'get', named: true },
+    ]);
   });
 
   it('puts the standard app.kubernetes.io labels on every object', async () => {

@@ -50,6 +50,10 @@ describe('helm install charts/jetscale', () => {
       releaseNs.name,
       '--set',
       'networkPolicy.enabled=true',
+      '--set',
+      `rbac.secretReaders[0].namespace=${workNs.name}`,
+      '--set',
+      'rbac.secretReaders[0].secrets={nats-auth}',
       '--wait',
       '--timeout',
       '180s',
@@ -144,16 +148,15 @@ describe('helm install charts/jetscale', () => {
       ['patch', 'deployments.apps/scale', 'any-ns', undefined],
       ['patch', 'statefulsets.apps/scale', 'any-ns', undefined],
       ['get', 'deployments.apps', 'any-ns', undefined],
-      ['get', 'secrets', 'any-ns', undefined],
+      ['get', 'secrets', 'any-ns', 'nats-auth'],
       ['create', 'events', 'any-ns', undefined],
       ['create', 'leases.coordination.k8s.io', 'release-ns', undefined],
       ['get', 'leases.coordination.k8s.io', 'release-ns', 'leader'],
       ['update', 'leases.coordination.k8s.io', 'release-ns', 'leader'],
     ])('allows %s %s', async (verb, resource, where, name) => {
       const ns = where === undefined ? undefined : where === 'release-ns' ? releaseNs.name : workNs.name;
-      expect(
-        await canI(sa(), verb, resource, ns, name === undefined ? undefined : `${release}-jetscale-leader`),
-      ).toBe(true);
+      const objectName = name === 'leader' ? `${release}-jetscale-leader` : name;
+      expect(await canI(sa(), verb, resource, ns, objectName)).toBe(true);
     });
 
     it.each<[string, string, string | undefined, string | undefined]>([
@@ -164,6 +167,8 @@ describe('helm install charts/jetscale', () => {
       ['patch', 'eventconsumers.jetscale.io', 'any-ns', undefined],
       ['delete', 'eventconsumers.jetscale.io/status', 'any-ns', undefined],
       ['list', 'secrets', 'any-ns', undefined],
+      ['get', 'secrets', 'any-ns', 'some-other-secret'],
+      ['get', 'secrets', 'release-ns', 'nats-auth'],
       ['watch', 'secrets', undefined, undefined],
       ['create', 'pods', 'any-ns', undefined],
       ['update', 'eventconsumers.jetscale.io', 'any-ns', undefined],
