@@ -146,6 +146,14 @@ export class Reconciler {
         failures: obj.status?.consecutiveFailures ?? 0,
         fallbackActive: false,
       };
+      // After a restart or failover the status written by the previous leader counts as written,
+      // so an unchanged EventConsumer is not rewritten just because this process is new.
+      if (obj.status?.conditions !== undefined) {
+        state.lastWritten = obj.status;
+        state.lastStatus = comparableStatus(obj.status);
+        const polled = obj.status.lastPollTime === undefined ? NaN : Date.parse(obj.status.lastPollTime);
+        if (Number.isFinite(polled)) state.lastStatusWriteAt = polled;
+      }
       this.states.set(key, state);
     }
     if (state.dueAt !== undefined) this.deps.metrics.pollDelay.observe(Math.max(0, now - state.dueAt) / 1000);
@@ -528,13 +536,13 @@ export class Reconciler {
         obj.metadata?.generation,
       ),
     };
-    const comparable = JSON.stringify({
-      ...next,
-      lastPollTime: undefined,
-      conditions: next.conditions?.map(withoutTime),
-    });
+    const comparable = comparableStatus(next);
+    // Each EventConsumer refreshes at its own point within [1, 1.5) × the period, so EventConsumers
+    // created together do not all rewrite their status in the same second.
+    state.refreshJitter ??= Math.random() * 0.5;
     const fresh =
-      state.lastStatusWriteAt !== undefined && now - state.lastStatusWriteAt < this.statusRefreshMs;
+      state.lastStatusWriteAt !== undefined &&
+      now - state.lastStatusWriteAt < this.statusRefreshMs * (1 + state.refreshJitter);
     if (comparable === state.lastStatus && fresh) return;
     const [namespace = '', name = ''] = key.split('/');
     try {
@@ -559,12 +567,23 @@ export class Reconciler {
 
 /** A status as compared between polls: without lastPollTime and condition transition times. */
 function comparableStatus(status: EventConsumerStatus): string {
-  return JSON.stringify(
+  return stableStringify(
     nullForUndefined({
       ...status,
       lastPollTime: undefined,
       conditions: status.conditions?.map(withoutTime) as Condition[] | undefined,
     }),
+  );
+}
+
+/** JSON with object keys sorted: the API server returns status keys in its own order. */
+function stableStringify(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        )
+      : v,
   );
 }
 

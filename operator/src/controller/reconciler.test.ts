@@ -1,0 +1,195 @@
+// Specifies the reconciler with fake Kubernetes, NATS and policy: one change per poll, failures
+// that leave replicas alone, fallback after the threshold and back, and status written only when
+// it changed.
+import type { EventConsumerObject, EventConsumerStatus } from '../api/v1alpha1/event-consumer.js';
+import { BacklogError } from '../backlog/backlog-error.js';
+import type { BacklogReading } from '../backlog/backlog-source.js';
+import type { RequestOptions } from '../kube/api-client.js';
+import { ScaleError, type ScaleReading } from '../kube/scale-client.js';
+import { silentLogger } from '../observability/logger.js';
+import { OperatorMetrics } from '../observability/metrics.js';
+import type { BacklogSample } from '../scaling/types.js';
+import { Reconciler } from './reconciler.js';
+
+const KEY = 'ns/orders';
+
+function sample(pending: number, at: number): BacklogSample {
+  return {
+    at,
+    pending,
+    ackPending: 0,
+    redelivered: 0,
+    waiting: 0,
+    deliveredConsumerSeq: 0,
+    ackFloorConsumerSeq: 0,
+    maxAckPending: 1000,
+  };
+}
+
+function setup(spec: Record<string, unknown> = {}) {
+  let now = 1_000_000;
+  const object: EventConsumerObject = {
+    metadata: { name: 'orders', namespace: 'ns', generation: 1, uid: 'u1' },
+    spec: {
+      scaleTargetRef: { name: 'worker' },
+      nats: { servers: ['nats://x:4222'], stream: 'S', consumer: 'c' },
+      pollInterval: '5s',
+      ...spec,
+    },
+  };
+  const world = {
+    replicas: 2,
+    reading: undefined as BacklogReading | undefined,
+    scaleError: undefined as ScaleError | undefined,
+    patches: [] as number[],
+    statusWrites: [] as EventConsumerStatus[],
+    events: [] as string[],
+  };
+  const reconciler = new Reconciler({
+    cache: { get: () => object },
+    api: {
+      request: async <T>(_method: string, path: string, options?: RequestOptions): Promise<T> => {
+        if (path.endsWith('/status'))
+          world.statusWrites.push((options?.body as { status: EventConsumerStatus }).status);
+        return {} as T;
+      },
+    },
+    scale: {
+      get: async (): Promise<ScaleReading> => {
+        if (world.scaleError) throw world.scaleError;
+        return {
+          specReplicas: world.replicas,
+          statusReplicas: world.replicas,
+          readyReplicas: world.replicas,
+        };
+      },
+      setReplicas: async (_ns, _ref, replicas) => {
+        world.patches.push(replicas);
+        world.replicas = replicas;
+      },
+    },
+    secrets: { read: async () => undefined },
+    backlog: {
+      open: () => ({
+        read: async () => world.reading ?? { ok: true, sample: sample(0, now) },
+        close: () => undefined,
+      }),
+    },
+    events: {
+      normal: (_t, reason) => world.events.push(reason),
+      warning: (_t, reason) => world.events.push(reason),
+      forget: () => undefined,
+    },
+    metrics: new OperatorMetrics({ processMetrics: false }),
+    logger: silentLogger,
+    now: () => now,
+  });
+  const poll = async (reading?: BacklogReading) => {
+    world.reading = reading;
+    const result = await reconciler.reconcile(KEY);
+    now += 5000;
+    return result;
+  };
+  return { world, poll, at: () => now };
+}
+
+const unreachable: BacklogReading = {
+  ok: false,
+  error: new BacklogError('Unreachable', 'cannot connect to NATS at nats://x:4222'),
+};
+
+describe('Reconciler', () => {
+  it('scales to what the backlog needs, with one PATCH and a Scaled event, and requeues after the poll interval', async () => {
+    const { world, poll, at } = setup();
+    const result = await poll({ ok: true, sample: sample(450, at()) });
+    expect(world.patches).toEqual([5]);
+    expect(world.events).toContain('Scaled');
+    expect(result.requeueAfterMs).toBe(5000);
+    expect(world.statusWrites.at(-1)).toMatchObject({
+      desiredReplicas: 5,
+      backlog: { pending: 450, total: 450 },
+    });
+  });
+
+  it('leaves replicas alone when the consumer is missing, whatever fallback says', async () => {
+    const { world, poll } = setup({ fallback: { failureThreshold: 1, replicas: 9 } });
+    const missing: BacklogReading = {
+      ok: false,
+      error: new BacklogError('ConsumerNotFound', 'consumer "c" does not exist on stream "S"'),
+    };
+    for (let i = 0; i < 3; i++) await poll(missing);
+    expect(world.patches).toEqual([]);
+    const status = world.statusWrites.at(-1);
+    expect(status?.conditions?.find((c) => c.type === 'Ready')).toMatchObject({
+      status: 'False',
+      reason: 'ConsumerNotFound',
+    });
+    expect(world.events).toContain('ConsumerNotFound');
+  });
+
+  it('leaves replicas alone when the target is missing', async () => {
+    const { world, poll, at } = setup();
+    world.scaleError = new ScaleError('TargetNotFound', 'Deployment ns/worker does not exist');
+    await poll({ ok: true, sample: sample(10_000, at()) });
+    expect(world.patches).toEqual([]);
+    expect(world.statusWrites.at(-1)?.conditions?.find((c) => c.type === 'Ready')?.reason).toBe(
+      'TargetNotFound',
+    );
+  });
+
+  it('holds replicas while NATS is unreachable, then fallback.replicas after the threshold, then leaves fallback', async () => {
+    const { world, poll, at } = setup({ fallback: { failureThreshold: 3, replicas: 6 } });
+    await poll(unreachable);
+    await poll(unreachable);
+    expect(world.patches).toEqual([]);
+    await poll(unreachable);
+    expect(world.patches).toEqual([6]);
+    expect(world.events).toContain('FallbackStarted');
+    expect(world.statusWrites.at(-1)?.conditions?.find((c) => c.type === 'Fallback')?.status).toBe('True');
+    await poll({ ok: true, sample: sample(150, at()) });
+    expect(world.events).toContain('FallbackEnded');
+    const status = world.statusWrites.at(-1);
+    expect(status?.consecutiveFailures).toBe(0);
+    expect(status?.conditions?.find((c) => c.type === 'Fallback')?.status).toBe('False');
+  });
+
+  it('holds replicas without fallback.replicas however many polls fail', async () => {
+    const { world, poll } = setup();
+    for (let i = 0; i < 6; i++) await poll(unreachable);
+    expect(world.patches).toEqual([]);
+    expect(world.statusWrites.at(-1)?.consecutiveFailures).toBe(6);
+  });
+
+  it('does not rewrite an unchanged status on every poll', async () => {
+    const { world, poll, at } = setup({ minReplicas: 2 });
+    // The first two polls write (the second one learns the rates); after that nothing changes.
+    await poll({ ok: true, sample: sample(0, at()) });
+    await poll({ ok: true, sample: sample(0, at()) });
+    const written = world.statusWrites.length;
+    for (let i = 0; i < 5; i++) await poll({ ok: true, sample: sample(0, at()) });
+    expect(world.patches).toEqual([]);
+    expect(world.statusWrites).toHaveLength(written);
+    // A change is written at once.
+    await poll({ ok: true, sample: sample(30, at()) });
+    expect(world.statusWrites).toHaveLength(written + 1);
+  });
+
+  it('reads but does not scale while paused', async () => {
+    const { world, poll, at } = setup({ paused: true });
+    await poll({ ok: true, sample: sample(900, at()) });
+    expect(world.patches).toEqual([]);
+    const status = world.statusWrites.at(-1);
+    expect(status?.conditions?.find((c) => c.type === 'Paused')?.status).toBe('True');
+    expect(status?.backlog?.total).toBe(900);
+  });
+
+  it('reports an invalid spec without touching the target', async () => {
+    const { world, poll } = setup({ minReplicas: -3 });
+    const result = await poll();
+    expect(world.patches).toEqual([]);
+    expect(world.statusWrites.at(-1)?.conditions?.find((c) => c.type === 'Ready')).toMatchObject({
+      reason: 'InvalidSpec',
+    });
+    expect(result.requeueAfterMs).toBeGreaterThan(0);
+  });
+});
