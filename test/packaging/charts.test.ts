@@ -1,6 +1,7 @@
 // The Helm charts as users meet them: `helm lint --strict` passes, every supported combination of
 // values renders, the rendered operator is hardened and highly available, bad values are refused
 // with a message that says what to fix, and the chart's CRD is the same file as manifests/crd.
+import { jest } from '@jest/globals';
 import type * as k8s from '@kubernetes/client-node';
 import { lstatSync, mkdtempSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import os from 'node:os';
@@ -19,6 +20,9 @@ import {
   type KubeObject,
   yamlFilesIn,
 } from './support.js';
+
+// helm, promtool and the scripts are real processes; on a busy 2-core machine they need more than 5 s.
+jest.setTimeout(60_000);
 
 const STANDARD_LABELS = [
   'app.kubernetes.io/name',

@@ -3,6 +3,7 @@
 // every metric a query reads is one the operator or the workloads define (their source and
 // README), or a documented kube-state-metrics / k6 remote-write series. dashboards.int.test.ts
 // checks the same names against a real scrape of the running processes.
+import { jest } from '@jest/globals';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,6 +16,9 @@ import {
   withoutGrafanaVariables,
 } from './promql.js';
 import { operatorChart, repoRoot, run, systemTool } from './support.js';
+
+// helm, promtool and the scripts are real processes; on a busy 2-core machine they need more than 5 s.
+jest.setTimeout(60_000);
 
 /** Metric families the operator defines in code (prom-client constructors). */
 function operatorDefinedSeries(): Set<string> {

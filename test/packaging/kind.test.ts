@@ -2,6 +2,7 @@
 // tests prove what can be proved without it: the scripts are ShellCheck-clean, name what is
 // missing and the step that failed, and — with recording stand-ins for docker, kind, kubectl,
 // helm and k6 — run every step in order with the arguments the real tools need.
+import { jest } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
 import {
   chmodSync,
@@ -17,6 +18,9 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import { kubernetesVersion, repoRoot, run, systemTool } from './support.js';
+
+// helm, promtool and the scripts are real processes; on a busy 2-core machine they need more than 5 s.
+jest.setTimeout(60_000);
 
 const scripts = ['hack/kind/lib.sh', 'hack/kind/up.sh', 'hack/kind/down.sh'];
 
