@@ -1,0 +1,238 @@
+// The RBAC in manifests/rbac is enough and no more: an operator running with only those
+// permissions (as a ServiceAccount token) scales, writes status, records Events and holds its
+// Lease, reads the Secret a namespace-scoped Role names, and is refused any other Secret.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { KubeConfig, loadAllYaml } from '@kubernetes/client-node';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { createNamespace, eventually, kubeConfig, testStack, uniqueName } from '../../test/env.js';
+import { loadConfig } from '../src/config/config.js';
+import { createLogger } from '../src/observability/logger.js';
+import { runOperator, type RunningOperator } from '../src/run-operator.js';
+import {
+  closeKubeApi,
+  condition,
+  createDeployment,
+  createEventConsumer,
+  createStreamAndConsumer,
+  eventConsumerStatus,
+  eventsFor,
+  installCrd,
+  kubeApi,
+  leaseHolder,
+  publish,
+  repoRoot,
+  specReplicas,
+  streamName,
+} from './harness.js';
+
+type Manifest = {
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  subjects?: Array<{ namespace?: string }>;
+  roleRef?: { name: string };
+} & Record<string, unknown>;
+
+function manifests(file: string): Manifest[] {
+  // Round-trip through JSON: loadAllYaml returns client-node model objects.
+  return (loadAllYaml(readFileSync(path.join(repoRoot, 'manifests/rbac', file), 'utf8')) as unknown[]).map(
+    (o) => JSON.parse(JSON.stringify(o)) as Manifest,
+  );
+}
+
+describe('operator with only the permissions in manifests/rbac', () => {
+  let ns: { name: string; cleanup: () => Promise<void> };
+  let nc: NatsConnection;
+  let operator: RunningOperator | undefined;
+  const clusterScoped: string[] = [];
+  let stream: string;
+  const suffix = uniqueName('rbac');
+
+  beforeAll(async () => {
+    await installCrd();
+    ns = await createNamespace('op-rbac');
+    nc = await connect({ servers: testStack().natsUrl });
+    stream = streamName('rbac');
+    await createStreamAndConsumer(nc, stream, 'worker');
+  });
+
+  afterAll(async () => {
+    await operator?.stop();
+    for (const p of clusterScoped)
+      await kubeApi()
+        .request('DELETE', p)
+        .catch(() => undefined);
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.delete(stream).catch(() => undefined);
+    await nc?.close();
+    await ns?.cleanup();
+    closeKubeApi();
+  });
+
+  /** Installs the manifests with the ServiceAccount, Roles and bindings moved into the test namespace. */
+  async function installRbac(): Promise<void> {
+    const api = kubeApi();
+    const n = ns.name;
+    const [sa] = manifests('service_account.yaml');
+    const [clusterRole] = manifests('cluster_role.yaml');
+    const [clusterBinding] = manifests('cluster_role_binding.yaml');
+    const [leaseRole] = manifests('leader_election_role.yaml');
+    const [leaseBinding] = manifests('leader_election_role_binding.yaml');
+    const [secretRole, secretBinding] = manifests('secret_reader_role.yaml');
+    if (
+      !sa ||
+      !clusterRole ||
+      !clusterBinding ||
+      !leaseRole ||
+      !leaseBinding ||
+      !secretRole ||
+      !secretBinding
+    )
+      throw new Error('manifests/rbac is missing a document');
+    await api.request('POST', `/api/v1/namespaces/${n}/serviceaccounts`, {
+      body: { ...sa, metadata: { ...sa.metadata, namespace: n } },
+    });
+    // Cluster-scoped objects get a unique name so parallel runs and real installs are untouched.
+    const roleName = `${clusterRole.metadata.name}-${suffix}`;
+    await api.request('POST', '/apis/rbac.authorization.k8s.io/v1/clusterroles', {
+      body: { ...clusterRole, metadata: { ...clusterRole.metadata, name: roleName } },
+    });
+    clusterScoped.push(`/apis/rbac.authorization.k8s.io/v1/clusterroles/${roleName}`);
+    const bindingName = `${clusterBinding.metadata.name}-${suffix}`;
+    await api.request('POST', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
+      body: {
+        ...clusterBinding,
+        metadata: { ...clusterBinding.metadata, name: bindingName },
+        roleRef: { ...clusterBinding.roleRef, name: roleName },
+        subjects: clusterBinding.subjects?.map((s) => ({ ...s, namespace: n })),
+      },
+    });
+    clusterScoped.push(`/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/${bindingName}`);
+    for (const role of [leaseRole, secretRole]) {
+      await api.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${n}/roles`, {
+        body: { ...role, metadata: { ...role.metadata, namespace: n } },
+      });
+    }
+    for (const binding of [leaseBinding, secretBinding]) {
+      await api.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${n}/rolebindings`, {
+        body: {
+          ...binding,
+          metadata: { ...binding.metadata, namespace: n },
+          subjects: binding.subjects?.map((s) => ({ ...s, namespace: n })),
+        },
+      });
+    }
+  }
+
+  async function serviceAccountKubeConfig(): Promise<KubeConfig> {
+    const token = await kubeApi().request<{ status: { token: string } }>(
+      'POST',
+      `/api/v1/namespaces/${ns.name}/serviceaccounts/jetscale-operator/token`,
+      {
+        body: {
+          apiVersion: 'authentication.k8s.io/v1',
+          kind: 'TokenRequest',
+          spec: { expirationSeconds: 3600 },
+        },
+      },
+    );
+    const admin = kubeConfig();
+    const cluster = admin.getCurrentCluster();
+    if (!cluster) throw new Error('test kubeconfig has no cluster');
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ ...cluster, name: 'test' }],
+      users: [{ name: 'jetscale-operator', token: token.status.token }],
+      contexts: [{ name: 'sa', cluster: 'test', user: 'jetscale-operator' }],
+      currentContext: 'sa',
+    });
+    return kc;
+  }
+
+  it('scales, reports, leads and reads only the named Secret', async () => {
+    await installRbac();
+    const secret = (name: string) => ({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name, namespace: ns.name },
+      stringData: { token: 'ignored-by-an-open-server' },
+    });
+    // nats-auth is named in secret_reader_role.yaml; other-auth is not.
+    await kubeApi().request('POST', `/api/v1/namespaces/${ns.name}/secrets`, { body: secret('nats-auth') });
+    await kubeApi().request('POST', `/api/v1/namespaces/${ns.name}/secrets`, { body: secret('other-auth') });
+    await createDeployment(ns.name, 'worker', 1);
+    await createDeployment(ns.name, 'other', 1);
+    const nats = (secretName: string) => ({
+      servers: [testStack().natsUrl],
+      stream,
+      consumer: 'worker',
+      auth: { secretRef: { name: secretName } },
+    });
+    await createEventConsumer({
+      namespace: ns.name,
+      name: 'worker',
+      target: 'worker',
+      servers: [],
+      stream,
+      consumer: 'worker',
+      extra: { pollInterval: '1s', nats: nats('nats-auth') },
+    });
+    await createEventConsumer({
+      namespace: ns.name,
+      name: 'other',
+      target: 'other',
+      servers: [],
+      stream,
+      consumer: 'worker',
+      extra: { pollInterval: '1s', nats: nats('other-auth') },
+    });
+    await publish(nc, stream, 250);
+
+    const config = loadConfig({
+      JETSCALE_NAMESPACES: ns.name,
+      JETSCALE_LEASE_NAMESPACE: ns.name,
+      JETSCALE_POD_NAME: 'rbac-operator',
+      JETSCALE_METRICS_HOST: '127.0.0.1',
+      JETSCALE_METRICS_PORT: '0',
+    });
+    operator = await runOperator(config, await serviceAccountKubeConfig(), createLogger({ level: 'error' }));
+
+    await eventually(
+      'the Lease held under the least-privilege role',
+      async () => ((await leaseHolder(ns.name, 'jetscale-operator')) === 'rbac-operator' ? true : undefined),
+      20_000,
+    );
+    await eventually(
+      '3 replicas (get + patch deployments/scale)',
+      async () => ((await specReplicas(ns.name, 'worker')) === 3 ? true : undefined),
+      15_000,
+      200,
+    );
+    const status = await eventually(
+      'status written',
+      async () => {
+        const s = await eventConsumerStatus(ns.name, 'worker');
+        return condition(s, 'Ready')?.status === 'True' ? s : undefined;
+      },
+      10_000,
+    );
+    expect(status.backlog?.total).toBe(250);
+    await eventually(
+      'a Scaled event',
+      async () => (await eventsFor(ns.name, 'worker')).find((e) => e.reason === 'Scaled'),
+      10_000,
+    );
+
+    const refused = await eventually(
+      'SecretForbidden for the Secret not named in the Role',
+      async () => {
+        const s = await eventConsumerStatus(ns.name, 'other');
+        return condition(s, 'Ready')?.reason === 'SecretForbidden' ? s : undefined;
+      },
+      10_000,
+    );
+    expect(condition(refused, 'Ready')?.message).toContain(`Secret ${ns.name}/other-auth`);
+    expect(await specReplicas(ns.name, 'other')).toBe(1);
+  });
+});
