@@ -224,16 +224,9 @@ export function renderHtml(result: RunResult): string {
   });
   const rates = svgChart({
     ...common,
-    title: 'Arrival (planned, accepted) and processing rate',
+    title: 'Arrival (accepted, planned) and processing rate',
     leftLabel: 'events/s',
     series: [
-      {
-        name: 'planned',
-        color: '#95a5a6',
-        axis: 'left',
-        dashed: true,
-        values: col(result.timeline, (s) => s.plannedRate),
-      },
       {
         name: 'accepted',
         color: '#2d7dd2',
@@ -251,6 +244,14 @@ export function renderHtml(result: RunResult): string {
         color: '#c0392b',
         axis: 'left',
         values: col(result.timeline, (s) => s.failedRate + s.droppedRate),
+      },
+      // Drawn last so the plan stays visible over a jagged accepted rate.
+      {
+        name: 'planned',
+        color: '#555',
+        axis: 'left',
+        dashed: true,
+        values: col(result.timeline, (s) => s.plannedRate),
       },
     ],
   });
