@@ -93,6 +93,15 @@ describe('operator scaling on a real stack', () => {
     );
     const upAfter = Date.now() - published;
     expect(upAfter).toBeLessThanOrEqual(2 * POLL_MS + 1000);
+    const metrics = await (await fetch(`http://127.0.0.1:${operator.metricsPort}/metrics`)).text();
+    expect(metrics).toContain(`jetscale_desired_replicas{namespace="${ns.name}",name="worker"} 5`);
+    expect(metrics).toMatch(
+      new RegExp(
+        `jetscale_scale_events_total\\{namespace="${ns.name}",name="worker",direction="up"\\} [1-9]`,
+      ),
+    );
+    expect((await fetch(`http://127.0.0.1:${operator.metricsPort}/readyz`)).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${operator.metricsPort}/healthz`)).status).toBe(200);
     const scaled = await eventually(
       'a Scaled event',
       async () =>
@@ -204,6 +213,23 @@ describe('operator scaling on a real stack', () => {
       5000,
     );
     expect(warning.type).toBe('Warning');
+  });
+
+  it('drops the metrics of a deleted EventConsumer', async () => {
+    const series = `name="orphan"`;
+    const scrape = async (): Promise<string> =>
+      (await fetch(`http://127.0.0.1:${operator.metricsPort}/metrics`)).text();
+    await eventually(
+      'orphan series',
+      async () => ((await scrape()).includes(series) ? true : undefined),
+      10_000,
+    );
+    await kubeApi().request('DELETE', `${eventConsumersPath(ns.name)}/orphan`);
+    await eventually(
+      'orphan series gone',
+      async () => ((await scrape()).includes(series) ? undefined : true),
+      10_000,
+    );
   });
 
   it('leaves replicas alone when the auth Secret does not parse, naming the Secret', async () => {

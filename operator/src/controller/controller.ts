@@ -21,6 +21,7 @@ export interface ControllerOptions {
 export class Controller {
   private queue: WorkQueue | undefined;
   private running: Promise<void>[] = [];
+  private stopping: Promise<void> | undefined;
   private gaugeTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: ControllerOptions) {
@@ -43,6 +44,12 @@ export class Controller {
   /** Begins reconciling every known EventConsumer (on becoming leader). */
   startWorking(): void {
     if (this.queue) return;
+    if (this.stopping) {
+      // Leadership came back while the last term's reconciles were still finishing: start after
+      // them, so no key is ever reconciled by two workers at once.
+      void this.stopping.then(() => this.startWorking());
+      return;
+    }
     const queue = new WorkQueue();
     this.queue = queue;
     const known = this.options.informers.flatMap((i) => i.list());
@@ -68,15 +75,19 @@ export class Controller {
   /** Stops taking work and waits for the reconciles in flight (on losing leadership or SIGTERM). */
   async stopWorking(): Promise<void> {
     const queue = this.queue;
-    if (!queue) return;
+    if (!queue) return this.stopping;
     this.queue = undefined;
     queue.shutDown();
     if (this.gaugeTimer) clearInterval(this.gaugeTimer);
-    await Promise.all(this.running);
-    this.running = [];
-    this.options.reconciler.forgetAll();
-    this.options.metrics.workQueueDepth.set(0);
-    this.options.logger.info('stopped reconciling');
+    this.stopping = (async () => {
+      await Promise.all(this.running);
+      this.running = [];
+      this.options.reconciler.forgetAll();
+      this.options.metrics.workQueueDepth.set(0);
+      this.options.logger.info('stopped reconciling');
+    })();
+    await this.stopping;
+    this.stopping = undefined;
   }
 
   private async work(queue: WorkQueue): Promise<void> {
