@@ -56,10 +56,15 @@ export function connectionOptions(
   return options;
 }
 
+/** A server URL as it may be shown: user and password in the URL are replaced by ***. */
+export function redactServer(server: string): string {
+  return server.replace(/\/\/[^/@]*@/, '//***@');
+}
+
 /** Maps a failure to connect to an error kind and a message that says what to check. */
 export function connectError(err: unknown, servers: string[]): BacklogError {
-  const text = err instanceof Error ? err.message : String(err);
-  const server = servers.join(', ');
+  const text = redactServer(err instanceof Error ? err.message : String(err));
+  const server = servers.map(redactServer).join(', ');
   if (
     /authoriz|authentic|permission|user|credentials/i.test(text) ||
     (err instanceof Error && err.name === 'AuthorizationError')
@@ -114,7 +119,7 @@ export class ConnectionPool {
     const connection = entry.connection;
     if (connection) {
       this.options.logger.info('closing NATS connection: no EventConsumer uses it any more', {
-        servers: entry.servers,
+        servers: entry.servers.map(redactServer),
       });
       void connection.close().catch(() => undefined);
     }
@@ -145,7 +150,7 @@ export class ConnectionPool {
       entry.connection = connection;
       this.updateGauge();
       this.options.logger.info('connected to NATS', {
-        servers: entry.servers,
+        servers: entry.servers.map(redactServer),
         server: connection.info?.server_name,
       });
       void this.watch(entry, connection);
@@ -162,7 +167,7 @@ export class ConnectionPool {
       this.options.metrics?.natsConnectionEvents.inc({ type: status.type });
       if (status.type === 'disconnect' || status.type === 'reconnect' || status.type === 'error') {
         this.options.logger.warn(`NATS connection ${status.type}`, {
-          servers: entry.servers,
+          servers: entry.servers.map(redactServer),
           detail: 'server' in status ? status.server : undefined,
         });
       }

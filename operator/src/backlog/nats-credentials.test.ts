@@ -82,3 +82,11 @@ describe('connectionKey', () => {
     expect(a).not.toContain('secret');
   });
 });
+
+describe('redactServer', () => {
+  it('hides credentials written into a server URL', async () => {
+    const { redactServer } = await import('./connection-pool.js');
+    expect(redactServer('nats://app:s3cret@nats.example:4222')).toBe('nats://***@nats.example:4222');
+    expect(redactServer('nats://nats.example:4222')).toBe('nats://nats.example:4222');
+  });
+});
