@@ -174,4 +174,28 @@ describe('consumer on a real JetStream', () => {
     expect(replay).toMatchObject({ matches: true, mismatched: [], missingLive: [], extraLive: [] });
     expect(replay.aggregates).toBe(17 + 2);
   });
+
+  it('exposes the documented metrics and probes', async () => {
+    expect((await fetch(`http://127.0.0.1:${consumerPort}/healthz`)).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${consumerPort}/readyz`)).status).toBe(200);
+    const text = await (await fetch(`http://127.0.0.1:${consumerPort}/metrics`)).text();
+    for (const name of [
+      'jetscale_consumer_events_processed_total',
+      'jetscale_consumer_duplicates_suppressed_total',
+      'jetscale_consumer_redeliveries_total',
+      'jetscale_consumer_dead_lettered_total',
+      'jetscale_consumer_naks_total',
+      'jetscale_consumer_append_conflicts_total',
+      'jetscale_consumer_in_flight',
+      'jetscale_consumer_handler_duration_seconds',
+      'jetscale_consumer_end_to_end_latency_seconds',
+      'jetscale_consumer_status_events_total',
+      'jetscale_consumer_nats_connected',
+      'jetscale_consumer_draining',
+    ]) {
+      expect(text).toContain(`# TYPE ${name} `);
+    }
+    expect(text).toMatch(/jetscale_consumer_dead_lettered_total\{reason="max_deliveries"\} 1/);
+    expect(text).toMatch(/jetscale_consumer_redeliveries_total [1-9]/);
+  });
 });

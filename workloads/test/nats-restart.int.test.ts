@@ -112,4 +112,38 @@ describe('NATS restarted during load', () => {
     expect(notExactlyOnce).toEqual([]);
     expect(audit).toMatchObject({ lost: 0, appliedTwice: 0, pending: 0, ok: true });
   });
+
+  it('answers 503 (timeout) with Retry-After while JetStream is alive but not answering', async () => {
+    const env = {
+      ...workloadEnv(server.url, uniqueName('wls')),
+      PUBLISH_TIMEOUT_MS: '300',
+      RETRY_AFTER_SECONDS: '2',
+    };
+    const gateway = startWorkload('gateway', env);
+    running.push(gateway);
+    const port = await gateway.port;
+    const post = () =>
+      fetch(`http://127.0.0.1:${port}/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(makeEvent(uniqueName('slow'), 'agg-slow')),
+      });
+    expect((await post()).status).toBe(202);
+    const pid = server.pid();
+    if (pid === undefined) throw new Error('nats-server is not running');
+    // A frozen server keeps the TCP connection open: only the publish deadline can notice.
+    process.kill(pid, 'SIGSTOP');
+    let frozen: Response;
+    const asked = Date.now();
+    try {
+      frozen = await post();
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    expect(frozen.status).toBe(503);
+    expect(Date.now() - asked).toBeLessThan(2000);
+    expect(frozen.headers.get('retry-after')).toBe('2');
+    expect(await frozen.json()).toMatchObject({ reason: 'timeout' });
+    expect((await post()).status).toBe(202);
+  });
 });
