@@ -57,7 +57,7 @@ deploy: ## helm upgrade --install the operator (charts/jetscale) into the curren
 	helm upgrade --install jetscale charts/jetscale --namespace $(JETSCALE_NAMESPACE) --create-namespace --wait $(HELM_ARGS)
 
 # --- load and resilience harness: demo, e2e, k6 (loadtest/, manifests/k6/) ---
-.PHONY: demo e2e loadtest loadtest-incluster loadtest-local
+.PHONY: demo e2e loadtest loadtest-incluster loadtest-local loadtest-kind
 SCENARIO ?= spike
 DEMO_ARGS ?=
 demo: deps tools build ## The showcase: own local stack, demo chart + EventConsumer, spike with a live view, verdicts + HTML report, teardown (DEMO_ARGS="--png --no-faults --scenario recovery")
@@ -69,7 +69,10 @@ loadtest-local: deps build ## Replay SCENARIO (default spike) with the local dri
 	npx tsx loadtest/harness/main.ts run --env $(STACK_ENV) --scenario $(SCENARIO) $(DEMO_ARGS)
 GATEWAY_URL ?= http://127.0.0.1:8080
 RATE_SCALE ?= 1
-K6_OUT := $(if $(K6_PROMETHEUS_RW_SERVER_URL),-o experimental-prometheus-rw,)
+# kind's Prometheus (hack/kind enables its remote-write receiver); empty turns the output off.
+K6_PROMETHEUS_RW_SERVER_URL ?= http://127.0.0.1:9090/api/v1/write
+export K6_PROMETHEUS_RW_SERVER_URL
+K6_OUT = $(if $(K6_PROMETHEUS_RW_SERVER_URL),-o experimental-prometheus-rw,)
 loadtest: ## k6 on this host against the kind demo (make kind-up): SCENARIO=spike GATEWAY_URL RATE_SCALE; remote-writes to Prometheus when K6_PROMETHEUS_RW_SERVER_URL is set
 	@command -v k6 >/dev/null || { echo "k6 is not installed (https://grafana.com/docs/k6/latest/set-up/install-k6/); without it: make loadtest-local"; exit 2; }
 	mkdir -p reports
@@ -78,6 +81,8 @@ loadtest: ## k6 on this host against the kind demo (make kind-up): SCENARIO=spik
 K6_NAMESPACE ?= jetscale-demo
 loadtest-incluster: deps ## The same scenario in-cluster through the k6-operator (TestRun from a ConfigMap); needs kubectl on the kind context
 	bash loadtest/k6/testrun.sh $(SCENARIO) $(K6_NAMESPACE) $(RATE_SCALE)
+loadtest-kind: deps ## The harness (faults, verdicts, report) against the kind demo: SCENARIO, RATE_SCALE (k6 is the load source of `make loadtest`; this one uses the local driver)
+	npx tsx loadtest/harness/main.ts kind --scenario $(SCENARIO) --rate-scale $(RATE_SCALE) --context kind-jetscale $(DEMO_ARGS)
 
 .PHONY: bench-workloads
 bench-workloads: deps tools ## Benchmark the sample workloads (consumer full path vs bare loop, gateway open-model load) on loopback

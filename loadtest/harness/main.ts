@@ -8,7 +8,10 @@
 //   tsx loadtest/harness/main.ts run --env .dev/env [--scenario spike-ci] [--no-faults]
 //       the same against a running stack described by an env file (a fresh namespace and
 //       JetStream names of its own; restart-nats is not available there).
-//   --operator-replicas 0 runs either with no autoscaler at all: the baseline jetscale is judged against.
+//   tsx loadtest/harness/main.ts kind [--scenario spike] [--rate-scale 10] [--context kind-jetscale]
+//       the same against the kind demo (`make kind-up`); see kind-target.ts.
+//   --rate-scale N multiplies every rate of the profile.
+//   --operator-replicas 0 runs demo/run with no autoscaler at all: the baseline jetscale is judged against.
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -23,17 +26,20 @@ import {
   profileDurationSeconds,
   profileNames,
   profiles,
+  scaleProfile,
   type ProfileName,
 } from '../profiles/profiles.js';
 import { operatorEntry } from '../local/operator-pair.js';
 import { startLocalSystem, type LocalSystem } from '../local/system.js';
+import { kindTarget, type KindTarget } from './kind-target.js';
 import { LiveView } from './live-view.js';
+import type { HarnessTarget } from './target.js';
 import { runScenario, type RunOutcome } from './run-scenario.js';
 
 const run = promisify(execFile);
 
 interface Args {
-  command: 'demo' | 'run';
+  command: 'demo' | 'run' | 'kind';
   scenario: ProfileName;
   faults: 'profile' | 'none';
   envFile?: string;
@@ -41,6 +47,11 @@ interface Args {
   reportDir: string;
   /** 0 runs the same scenario with no autoscaler: the baseline jetscale is compared with. */
   operatorReplicas: number;
+  /** Multiplies every rate of the profile (a real cluster takes far more than the local stack). */
+  rateScale: number;
+  /** kind only: the demo gateway (NodePort 30080 → 127.0.0.1:8080) and the kubectl context. */
+  gatewayUrl: string;
+  context?: string;
 }
 
 function usage(problem: string): never {
@@ -52,7 +63,8 @@ function usage(problem: string): never {
 
 function parseArgs(argv: string[]): Args {
   const [command, ...rest] = argv;
-  if (command !== 'demo' && command !== 'run') usage(`unknown command ${command ?? '(none)'}`);
+  if (command !== 'demo' && command !== 'run' && command !== 'kind')
+    usage(`unknown command ${command ?? '(none)'}`);
   const args: Args = {
     command,
     scenario: command === 'demo' ? 'spike' : 'spike-ci',
@@ -60,6 +72,8 @@ function parseArgs(argv: string[]): Args {
     png: false,
     reportDir: path.join(repoRoot, 'reports'),
     operatorReplicas: 2,
+    rateScale: 1,
+    gatewayUrl: 'http://127.0.0.1:8080',
   };
   for (let i = 0; i < rest.length; i++) {
     const flag = rest[i];
@@ -72,6 +86,11 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--faults') args.faults = 'profile';
     else if (flag === '--env') args.envFile = value();
     else if (flag === '--png') args.png = true;
+    else if (flag === '--rate-scale') {
+      args.rateScale = Number(value());
+      if (!(args.rateScale > 0)) usage('--rate-scale takes a positive number');
+    } else if (flag === '--gateway-url') args.gatewayUrl = value();
+    else if (flag === '--context') args.context = value();
     else if (flag === '--operator-replicas') {
       const n = Number(value());
       if (!Number.isInteger(n) || n < 0 || n > 3) usage('--operator-replicas takes 0 to 3');
@@ -129,7 +148,7 @@ async function screenshot(reportPath: string): Promise<string | undefined> {
 
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
-  if (!existsSync(path.join(repoRoot, operatorEntry))) {
+  if (args.command !== 'kind' && !existsSync(path.join(repoRoot, operatorEntry))) {
     say(`${operatorEntry} is missing: run \`make build\` (npm run build) first`);
     return 2;
   }
@@ -137,6 +156,7 @@ async function main(): Promise<number> {
   let interrupted = false;
   let stack: StartedStack | undefined;
   let system: LocalSystem | undefined;
+  let kind: KindTarget | undefined;
   let firstSignalAt = 0;
   /** Last resort on a second Ctrl-C: kill what we know synchronously rather than leave it running. */
   const emergencyCleanup = (): void => {
@@ -194,54 +214,70 @@ async function main(): Promise<number> {
   let failure: unknown;
   const started = Date.now();
   try {
-    let env: StackEnv;
-    let suffix: string | undefined;
-    if (args.command === 'demo') {
-      scratch = mkdtempSync(path.join(os.tmpdir(), 'jetscale-demo-'));
-      say(`starting a local stack of its own in ${scratch} (nats-server + kwok cluster on 127.0.0.1)…`);
-      stack = await startStack({
-        dir: path.join(scratch, 'stack'),
-        clusterName: `jetscale-demo-${process.pid}`,
+    let target: HarnessTarget;
+    if (args.command === 'kind') {
+      say(`using the kind demo (context ${args.context ?? 'current'}, gateway ${args.gatewayUrl})`);
+      kind = await kindTarget({
+        ...(args.context ? { context: args.context } : {}),
+        namespace: 'jetscale-demo',
+        release: 'jetscale-demo',
+        operatorNamespace: 'jetscale-system',
+        leaseName: 'jetscale-leader',
+        gatewayUrl: args.gatewayUrl,
+      });
+      target = kind.target;
+    } else {
+      let env: StackEnv;
+      let suffix: string | undefined;
+      if (args.command === 'demo') {
+        scratch = mkdtempSync(path.join(os.tmpdir(), 'jetscale-demo-'));
+        say(`starting a local stack of its own in ${scratch} (nats-server + kwok cluster on 127.0.0.1)…`);
+        stack = await startStack({
+          dir: path.join(scratch, 'stack'),
+          clusterName: `jetscale-demo-${process.pid}`,
+          progress: say,
+        });
+        env = stack.env;
+      } else {
+        env = readEnvFile(path.resolve(args.envFile ?? ''));
+        scratch = mkdtempSync(path.join(os.tmpdir(), 'jetscale-run-'));
+        suffix = randomBytes(3).toString('hex');
+        say(
+          `using the stack in ${args.envFile} (NATS ${env.JETSCALE_NATS_URL}); JetStream names get suffix ${suffix}`,
+        );
+      }
+      if (controller.signal.aborted) throw new Error('interrupted');
+      const nats = stack?.nats;
+      const namespace = `jetscale-${args.command}-${randomBytes(3).toString('hex')}`;
+      system = await startLocalSystem({
+        repoRoot,
+        kubeconfig: env.KUBECONFIG,
+        natsUrl: env.JETSCALE_NATS_URL,
+        namespace,
+        workDir: scratch,
+        gatewayPort: await freePort(),
+        operatorReplicas: args.operatorReplicas,
+        ...(suffix ? { jetstreamSuffix: suffix } : {}),
+        ...(nats
+          ? {
+              restartNats: async (downSeconds: number) => {
+                await nats.stop();
+                await new Promise((r) => setTimeout(r, downSeconds * 1000));
+                await nats.start();
+              },
+            }
+          : {}),
         progress: say,
       });
-      env = stack.env;
-    } else {
-      env = readEnvFile(path.resolve(args.envFile ?? ''));
-      scratch = mkdtempSync(path.join(os.tmpdir(), 'jetscale-run-'));
-      suffix = randomBytes(3).toString('hex');
-      say(
-        `using the stack in ${args.envFile} (NATS ${env.JETSCALE_NATS_URL}); JetStream names get suffix ${suffix}`,
-      );
+      say(`sample system up in namespace ${namespace}; logs in ${path.join(scratch, 'logs')}`);
+      target = system.target;
     }
     if (controller.signal.aborted) throw new Error('interrupted');
-    const nats = stack?.nats;
-    const namespace = `jetscale-${args.command}-${randomBytes(3).toString('hex')}`;
-    system = await startLocalSystem({
-      repoRoot,
-      kubeconfig: env.KUBECONFIG,
-      natsUrl: env.JETSCALE_NATS_URL,
-      namespace,
-      workDir: scratch,
-      gatewayPort: await freePort(),
-      operatorReplicas: args.operatorReplicas,
-      ...(suffix ? { jetstreamSuffix: suffix } : {}),
-      ...(nats
-        ? {
-            restartNats: async (downSeconds: number) => {
-              await nats.stop();
-              await new Promise((r) => setTimeout(r, downSeconds * 1000));
-              await nats.start();
-            },
-          }
-        : {}),
-      progress: say,
-    });
-    say(`sample system up in namespace ${namespace}; logs in ${path.join(scratch, 'logs')}`);
-    if (controller.signal.aborted) throw new Error('interrupted');
-    const profile = profiles[args.scenario];
+    const profile =
+      args.rateScale === 1 ? profiles[args.scenario] : scaleProfile(profiles[args.scenario], args.rateScale);
     liveView = new LiveView({ scenario: profile.name, totalSeconds: profileDurationSeconds(profile) });
     outcome = await runScenario({
-      target: system.target,
+      target,
       profile,
       view: liveView,
       ...(args.faults === 'none' ? { faults: [] } : {}),
@@ -261,6 +297,7 @@ async function main(): Promise<number> {
   } finally {
     liveView = undefined;
     say('tearing down…');
+    await kind?.stop();
     const pids = system?.pids() ?? [];
     await system?.stop().catch((err: unknown) => say(`teardown of the sample system: ${String(err)}`));
     await stack?.stop().catch((err: unknown) => say(`teardown of the stack: ${String(err)}`));
