@@ -98,7 +98,7 @@ function toIssues(issues: readonly z.core.$ZodIssue[], prefix: (string | number)
   });
 }
 
-/** Parses a stored message body; null when it is not a valid event (a poison message). */
+/** Parses a stored message body; `ok: false` with a reason when it is not a valid event (poison). */
 export function decodeStoredEvent(
   data: Uint8Array,
 ): { ok: true; event: StoredEvent } | { ok: false; reason: string } {
