@@ -33,6 +33,7 @@ describe('helm install charts/jetscale', () => {
   let releaseNs: { name: string; cleanup: () => Promise<void> };
   let workNs: { name: string; cleanup: () => Promise<void> };
   let serviceAccount = '';
+  let installOutput = '';
   const kc = kubeConfig();
   const apps = kc.makeApiClient(k8s.AppsV1Api);
   const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -59,6 +60,7 @@ describe('helm install charts/jetscale', () => {
       '180s',
     ]);
     if (r.code !== 0) throw new Error(`helm install failed:\n${r.stderr}${r.stdout}`);
+    installOutput = r.stdout;
     serviceAccount = `${release}-jetscale`;
   });
 
@@ -97,6 +99,16 @@ describe('helm install charts/jetscale', () => {
     }
     const status = await helmOnCluster(['status', release, '--namespace', releaseNs.name, '-o', 'json']);
     expect(JSON.parse(status.stdout)).toMatchObject({ info: { status: 'deployed' } });
+  });
+
+  it('tells the user what to do next (NOTES.txt)', () => {
+    expect(installOutput).toContain('NOTES:');
+    expect(installOutput).toContain(
+      `kubectl -n ${releaseNs.name} rollout status deployment/${release}-jetscale`,
+    );
+    expect(installOutput).toContain(`get lease ${release}-jetscale-leader`);
+    expect(installOutput).toContain('kubectl explain eventconsumer.spec');
+    expect(installOutput).toContain('grafana_dashboard=1');
   });
 
   it('has the EventConsumer CRD Established', async () => {
