@@ -198,4 +198,30 @@ describe('consumer on a real JetStream', () => {
     expect(text).toMatch(/jetscale_consumer_dead_lettered_total\{reason="max_deliveries"\} 1/);
     expect(text).toMatch(/jetscale_consumer_redeliveries_total [1-9]/);
   });
+
+  it('re-creates its durable consumer when it is deleted, and the replayed history has no second effect', async () => {
+    const t = topologyOf(config);
+    const jsm = await jetstreamManager(nc);
+    const before = await scrapeMetric(consumerPort, 'jetscale_consumer_duplicates_suppressed_total');
+    await jsm.consumers.delete(t.eventsStream, t.consumer);
+    await publishEvents(js, config, [makeEvent('after-delete', 'acc-after')]);
+    await eventually(
+      'the event published after the deletion to be applied',
+      async () => ((await logEntriesById(nc, config)).get('after-delete') === 1 ? true : undefined),
+      60_000,
+    );
+    // The new consumer starts from the beginning of the stream: every earlier event comes again and
+    // must be recognised as applied.
+    await eventually(
+      'the replayed history to be suppressed',
+      async () =>
+        (await scrapeMetric(consumerPort, 'jetscale_consumer_duplicates_suppressed_total')) - before >= 300
+          ? true
+          : undefined,
+      60_000,
+    );
+    const audit = await runAudit(nc, config, { settleTimeoutMs: 60_000 });
+    expect(audit).toMatchObject({ lost: 0, appliedTwice: 0, ok: true });
+    expect(await scrapeMetric(consumerPort, 'jetscale_consumer_status_events_total')).toBeGreaterThan(0);
+  });
 });
