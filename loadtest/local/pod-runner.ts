@@ -248,6 +248,12 @@ export class PodRunner {
     proc.hasFinalizer = true;
     const env = await this.environment(pod, container, proc.pod);
     const command = this.localCommand(container);
+    // stop() or a delete may have come in while we were talking to the API server.
+    if (this.stopped || proc.deleting) {
+      this.processes.delete(name);
+      await this.removeFinalizer(name);
+      return;
+    }
     this.launch(proc, command, env);
   }
 
@@ -283,7 +289,8 @@ export class PodRunner {
     clearTimeout(timer);
   }
 
-  private async removeFinalizer(name: string): Promise<void> {
+  /** Lifts our finalizer; a 422 means the list changed under us (the test op): read again. */
+  private async removeFinalizer(name: string, attempt = 1): Promise<void> {
     try {
       const pod = await this.core.readNamespacedPod({ name, namespace: this.options.namespace });
       const index = pod.metadata?.finalizers?.indexOf(runnerFinalizer) ?? -1;
@@ -299,7 +306,8 @@ export class PodRunner {
       });
     } catch (err) {
       if (err instanceof k8s.ApiException && err.code === 404) return;
-      if (err instanceof k8s.ApiException && err.code === 422) return this.removeFinalizer(name);
+      if (err instanceof k8s.ApiException && err.code === 422 && attempt < 3)
+        return this.removeFinalizer(name, attempt + 1);
       this.say({ kind: 'error', pod: name, message: `could not remove finalizer: ${errorMessage(err)}` });
     }
   }
