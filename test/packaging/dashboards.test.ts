@@ -101,6 +101,30 @@ describe('Grafana dashboards', () => {
     expect(rows.some((r) => /load test/i.test(r))).toBe(true);
   });
 
+  it("lay panels out on Grafana's 24-column grid without overlaps", () => {
+    type Box = { title?: string; gridPos?: { x: number; y: number; w: number; h: number } };
+    for (const { dashboard } of dashboards) {
+      const boxes = (dashboard.panels ?? []) as Box[];
+      for (const b of boxes) {
+        expect(b.gridPos).toBeDefined();
+        const g = b.gridPos ?? { x: 0, y: 0, w: 0, h: 0 };
+        expect({ title: b.title, fits: g.x >= 0 && g.w > 0 && g.x + g.w <= 24 && g.h > 0 }).toEqual({
+          title: b.title,
+          fits: true,
+        });
+      }
+      const overlaps = boxes.flatMap((a, i) =>
+        boxes.slice(i + 1).flatMap((b) => {
+          const p = a.gridPos ?? { x: 0, y: 0, w: 0, h: 0 };
+          const q = b.gridPos ?? { x: 0, y: 0, w: 0, h: 0 };
+          const hit = p.x < q.x + q.w && q.x < p.x + p.w && p.y < q.y + q.h && q.y < p.y + p.h;
+          return hit ? [`${a.title} / ${b.title}`] : [];
+        }),
+      );
+      expect(overlaps).toEqual([]);
+    }
+  });
+
   it('contain only PromQL that Prometheus parses (promtool check rules)', async () => {
     const promtool = systemTool('promtool');
     expect(queries.length).toBeGreaterThan(20);

@@ -133,7 +133,8 @@ export function namesInScrape(text: string): Set<string> {
  * Series from outside jetscale that panels use, each with its source:
  * - kube-state-metrics (installed by kube-prometheus-stack): Deployment replica counts.
  * - k6's experimental-prometheus-rw output: counters get `_total`, rates `_rate`, trends one
- *   series per stat in K6_PROMETHEUS_RW_TREND_STATS (default p(99) → `_p99`); names are `k6_` +
+ *   series per stat in K6_PROMETHEUS_RW_TREND_STATS (default p(99) → `_p99`; `make loadtest` adds
+ *   p(95)); names are `k6_` +
  *   the built-in metric name (http_reqs, http_req_failed, http_req_duration, vus, checks,
  *   dropped_iterations).
  */
@@ -143,6 +144,7 @@ export const EXTERNAL_SERIES: Record<string, string> = {
   kube_deployment_spec_replicas: 'kube-state-metrics',
   k6_http_reqs_total: 'k6 remote write',
   k6_http_req_failed_rate: 'k6 remote write',
+  k6_http_req_duration_p95: 'k6 remote write',
   k6_http_req_duration_p99: 'k6 remote write',
   k6_vus: 'k6 remote write',
   k6_checks_rate: 'k6 remote write',
