@@ -80,6 +80,19 @@ describe('manifests/ on the API server', () => {
     });
   });
 
+  it('manifests/rbac/secret_reader_role.yaml (a per-namespace template) is accepted once its namespace is set', async () => {
+    const template = readFileSync(
+      path.join(repoRoot, 'manifests', 'rbac', 'secret_reader_role.yaml'),
+      'utf8',
+    );
+    const objects = parseObjects(template);
+    expect(objects.map((o) => o.kind)).toEqual(['Role', 'RoleBinding']);
+    const filled = template.replace(/^(\s+namespace:) my-app$/gm, `$1 ${ns.name}`);
+    expect(parseObjects(filled).every((o) => o.metadata?.namespace === ns.name)).toBe(true);
+    const r = await kubectl(['apply', '--dry-run=server', '-f', '-'], filled);
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+  });
+
   it.each(yamlFilesIn(path.join(repoRoot, 'manifests', 'samples')).map((f) => [path.basename(f), f]))(
     'manifests/samples/%s is accepted and defaulted by the API server',
     async (_name, file) => {
