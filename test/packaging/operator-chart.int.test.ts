@@ -64,9 +64,11 @@ describe('helm install charts/jetscale', () => {
     serviceAccount = `${release}-jetscale`;
   });
 
+  let uninstalled = false;
   afterAll(async () => {
     // Uninstall removes the cluster-scoped RBAC; the CRD (crds/) is left alone, as Helm does.
-    if (release !== '') await helmOnCluster(['uninstall', release, '--namespace', releaseNs.name, '--wait']);
+    if (release !== '' && !uninstalled)
+      await helmOnCluster(['uninstall', release, '--namespace', releaseNs.name, '--wait']);
     await workNs.cleanup();
     await releaseNs.cleanup();
   });
@@ -375,5 +377,45 @@ describe('helm install charts/jetscale', () => {
           .createNamespacedLease({ namespace: workNs.name, body: { metadata: { name: 'x' }, spec: {} } }),
       );
     });
+  });
+
+  it('upgrades in place: helm upgrade changes replicas and keeps the leader Lease name', async () => {
+    const r = await helmOnCluster([
+      'upgrade',
+      release,
+      operatorChart,
+      '--namespace',
+      releaseNs.name,
+      '--reuse-values',
+      '--set',
+      'replicaCount=3',
+      '--wait',
+      '--timeout',
+      '180s',
+    ]);
+    expect({ code: r.code, stderr: r.stderr.replace(/^walk\.go.*\n/gm, '') }).toEqual({
+      code: 0,
+      stderr: '',
+    });
+    const d = await apps.readNamespacedDeployment({ name: `${release}-jetscale`, namespace: releaseNs.name });
+    expect(d.spec?.replicas).toBe(3);
+    expect(
+      d.spec?.template.spec?.containers[0]?.env?.find((e) => e.name === 'JETSCALE_LEASE_NAME')?.value,
+    ).toBe(`${release}-jetscale-leader`);
+  });
+
+  it('uninstalls its objects, cluster-scoped ones included, and leaves the shared CRD alone', async () => {
+    const r = await helmOnCluster(['uninstall', release, '--namespace', releaseNs.name, '--wait']);
+    expect(r.code).toBe(0);
+    uninstalled = true;
+    const rbac = kc.makeApiClient(k8s.RbacAuthorizationV1Api);
+    const gone = await rbac.readClusterRole({ name: `${release}-jetscale` }).then(
+      () => false,
+      (e: unknown) => e instanceof k8s.ApiException && e.code === 404,
+    );
+    expect(gone).toBe(true);
+    const ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
+    const crd = await ext.readCustomResourceDefinition({ name: 'eventconsumers.jetscale.io' });
+    expect(crd.metadata?.deletionTimestamp).toBeUndefined();
   });
 });
