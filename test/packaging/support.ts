@@ -32,6 +32,7 @@ export function run(
   args: string[],
   options: { env?: NodeJS.ProcessEnv; input?: string; cwd?: string; timeoutMs?: number } = {},
 ): Promise<RunResult> {
+  // JETSCALE_PKG_TRACE=1 logs each command as it starts (jest shows output only when a file ends).
   if (process.env.JETSCALE_PKG_TRACE) process.stderr.write(`[run] ${command} ${args.join(' ')}\n`);
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
