@@ -88,9 +88,17 @@ describe('leader election between two operator processes', () => {
       10_000,
       100,
     );
-    const scaledBy = (await eventsFor(ns.name, 'worker'))
-      .filter((e) => e.reason === 'Scaled')
-      .map((e) => e.reportingInstance);
+    // Events are recorded without blocking the reconcile, so give them a moment to land.
+    const scaledBy = await eventually(
+      'Scaled events',
+      async () => {
+        const by = (await eventsFor(ns.name, 'worker'))
+          .filter((e) => e.reason === 'Scaled')
+          .map((e) => e.reportingInstance);
+        return by.length > 0 ? by : undefined;
+      },
+      5000,
+    );
     expect(scaledBy.length).toBeGreaterThan(0);
     expect(new Set(scaledBy)).toEqual(new Set(['operator-a']));
     expect(b.output()).not.toContain('became leader');
@@ -119,8 +127,15 @@ describe('leader election between two operator processes', () => {
       10_000,
       100,
     );
-    const afterFailover = (await eventsFor(ns.name, 'worker')).filter(
-      (e) => e.reason === 'Scaled' && /to 6/.test(e.message ?? ''),
+    const afterFailover = await eventually(
+      'the Scaled event of the new leader',
+      async () => {
+        const events = (await eventsFor(ns.name, 'worker')).filter(
+          (e) => e.reason === 'Scaled' && /to 6/.test(e.message ?? ''),
+        );
+        return events.length > 0 ? events : undefined;
+      },
+      5000,
     );
     expect(afterFailover.map((e) => e.reportingInstance)).toEqual(['operator-b']);
 

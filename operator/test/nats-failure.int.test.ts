@@ -106,11 +106,15 @@ describe('operator when NATS is unreachable', () => {
       5000,
       100,
     );
-    expect(
-      (await eventsFor(ns.name, 'worker')).some(
-        (e) => e.reason === 'FallbackStarted' && e.type === 'Warning',
-      ),
-    ).toBe(true);
+    // Events are recorded without blocking the reconcile: give them a moment to land.
+    await eventually(
+      'a FallbackStarted warning',
+      async () =>
+        (await eventsFor(ns.name, 'worker')).find(
+          (e) => e.reason === 'FallbackStarted' && e.type === 'Warning',
+        ),
+      5000,
+    );
 
     await nats.start();
     const recovered = await eventually(
@@ -133,6 +137,10 @@ describe('operator when NATS is unreachable', () => {
       10_000,
       100,
     );
-    expect((await eventsFor(ns.name, 'worker')).some((e) => e.reason === 'FallbackEnded')).toBe(true);
+    await eventually(
+      'a FallbackEnded event',
+      async () => (await eventsFor(ns.name, 'worker')).find((e) => e.reason === 'FallbackEnded'),
+      5000,
+    );
   });
 });
