@@ -13,7 +13,13 @@ const common = {
   transform,
   testEnvironment: 'node',
   // .dev holds the dev stack's etcd, whose *.snap files jest would otherwise call obsolete snapshots.
-  modulePathIgnorePatterns: ['<rootDir>/dist/', '<rootDir>/.tools/', '<rootDir>/.dev/', '<rootDir>/.cache/', '<rootDir>/reports/'],
+  modulePathIgnorePatterns: [
+    '<rootDir>/dist/',
+    '<rootDir>/.tools/',
+    '<rootDir>/.dev/',
+    '<rootDir>/.cache/',
+    '<rootDir>/reports/',
+  ],
 };
 export default {
   reporters: ['default', '<rootDir>/test/summary-reporter.js'],
