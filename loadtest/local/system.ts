@@ -118,7 +118,7 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
     'apply',
     '--server-side',
     '-f',
-    path.join(repoRoot, 'manifests', 'crd'),
+    path.join(repoRoot, 'manifests', 'crd', 'jetscale.io_eventconsumers.yaml'),
   ]);
   await run(kubectl, [
     '--kubeconfig',

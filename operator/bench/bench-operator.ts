@@ -112,7 +112,7 @@ async function main(): Promise<void> {
         '--force-conflicts',
         '--field-manager=jetscale-bench',
         '-f',
-        path.join(repoRoot, 'manifests/crd'),
+        path.join(repoRoot, 'manifests/crd/jetscale.io_eventconsumers.yaml'),
       ],
       {
         env: { ...process.env, KUBECONFIG: kubeconfig },

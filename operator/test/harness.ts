@@ -43,7 +43,7 @@ export async function installCrd(): Promise<void> {
       '--force-conflicts',
       '--field-manager=jetscale-tests',
       '-f',
-      path.join(repoRoot, 'manifests/crd'),
+      path.join(repoRoot, 'manifests/crd/jetscale.io_eventconsumers.yaml'),
     ],
     { env },
   );

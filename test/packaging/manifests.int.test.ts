@@ -21,7 +21,7 @@ async function operatorBaseIn(ns: string): Promise<string> {
     path.join(overlay, 'kustomization.yaml'),
     `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: ${ns}\nresources:\n  - ${base}\n`,
   );
-  return kubectlOk(['kustomize', '--load-restrictor', 'LoadRestrictionsNone', overlay]);
+  return kubectlOk(['kustomize', overlay]);
 }
 
 describe('manifests/ on the API server', () => {
