@@ -449,6 +449,7 @@ export class Reconciler {
     status.desiredReplicas = desired;
     status.consecutiveFailures = state.failures;
     this.deps.metrics.desiredReplicas.set({ namespace, name }, desired);
+    this.deps.metrics.backlogPerReplicaTarget.set({ namespace, name }, scalingSpec.backlogPerReplica);
     this.deps.metrics.currentReplicas.set({ namespace, name }, scale.statusReplicas);
     await this.writeStatus(key, obj, state, status, conditions, now);
     return requeue();

@@ -50,6 +50,12 @@ export class OperatorMetrics {
     labelNames: EC_LABELS,
     registers: [this.registry],
   });
+  readonly backlogPerReplicaTarget = new Gauge({
+    name: 'jetscale_backlog_per_replica_target',
+    help: 'spec.backlogPerReplica: the backlog one replica should hold (what dashboards compare backlog per replica with).',
+    labelNames: EC_LABELS,
+    registers: [this.registry],
+  });
   readonly currentReplicas = new Gauge({
     name: 'jetscale_current_replicas',
     help: 'Replicas the scale target reported at the last poll.',
@@ -149,6 +155,7 @@ export class OperatorMetrics {
       this.arrivalRate,
       this.processingRate,
       this.desiredReplicas,
+      this.backlogPerReplicaTarget,
       this.currentReplicas,
       this.fallbackActive,
     ]) {
