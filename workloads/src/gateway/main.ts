@@ -39,6 +39,10 @@ runMain(async () => {
   await retryUntil('verifying JetStream resources', () => ensureTopology(nc, config), log);
   started = true;
   const server = app.listen(config.PORT, config.HOST);
+  // Keep idle client connections open longer than clients and load balancers keep them (Node's
+  // 5 s default lets a client reuse a socket the server is closing: an ECONNRESET per race).
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   await new Promise<void>((resolve, reject) => {
     server.once('listening', () => resolve());
     server.once('error', reject);
