@@ -91,3 +91,8 @@ bench-workloads: deps tools ## Benchmark the sample workloads (consumer full pat
 .PHONY: bench-operator
 bench-operator: deps tools ## Operator benchmark: 1,000 EventConsumers at a 5 s poll on the dev stack's API server (make dev-up first)
 	npx tsx operator/bench/bench-operator.ts
+
+.PHONY: bench-scaling bench
+bench-scaling: deps ## Scaling benchmark: jetscale vs KEDA+HPA defaults in the simulator (table + reports/bench-scaling/index.html)
+	npx tsx loadtest/sim/bench.ts
+bench: bench-scaling bench-workloads ## The benchmarks that need no running stack (bench-operator needs make dev-up)
