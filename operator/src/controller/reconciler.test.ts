@@ -111,6 +111,17 @@ describe('Reconciler', () => {
     });
   });
 
+  it('after a failover holds the current size for the scale-down window before scaling down', async () => {
+    const { world, poll, at } = setup({ behavior: { scaleDown: { stabilizationWindow: '60s' } } });
+    world.replicas = 6;
+    // A new leader's first 12 polls (55 s) see an empty backlog: the window still holds 6.
+    for (let i = 0; i < 12; i++) await poll({ ok: true, sample: sample(0, at()) });
+    expect(world.patches).toEqual([]);
+    await poll({ ok: true, sample: sample(0, at()) });
+    expect(world.patches.length).toBe(1);
+    expect(world.patches[0]).toBeLessThan(6);
+  });
+
   it('leaves replicas alone when the consumer is missing, whatever fallback says', async () => {
     const { world, poll } = setup({ fallback: { failureThreshold: 1, replicas: 9 } });
     const missing: BacklogReading = {

@@ -294,6 +294,12 @@ export class Reconciler {
       }
       state.failures = 0;
       state.fallbackActive = false;
+      if (state.lastPollAt === undefined && state.history.recommendations.length === 0) {
+        // A new leader (or a restarted one) has no recommendations in memory. Seed the window
+        // with the size the target has, so the stabilization windows hold it for one window as
+        // if this process had watched it all along, instead of scaling down at its first poll.
+        state.history = { ...state.history, recommendations: [{ at: now, replicas: current }] };
+      }
       const input: ScalingInput = {
         spec: scalingSpec,
         sample,
