@@ -6,24 +6,16 @@ import path from 'node:path';
 import { isListening } from './ports.js';
 import { readEnvFile, startStack, writeEnvFile } from './stack.js';
 import { repoRoot, toolPath } from './tools.js';
+import { isProcessAlive } from './process-alive.js';
 
 const dir = process.env.JETSCALE_DEV_DIR ?? path.join(repoRoot, '.dev');
 const envFile = path.join(dir, 'env');
 const say = (line: string): void => console.error(`[dev] ${line}`);
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function up(): Promise<void> {
   if (existsSync(envFile)) {
     const env = readEnvFile(envFile);
-    if (alive(Number(env.JETSCALE_NATS_PID))) {
+    if (isProcessAlive(Number(env.JETSCALE_NATS_PID))) {
       say(`already up (env file ${envFile}); \`make dev-down\` stops it`);
       return;
     }
@@ -82,10 +74,10 @@ async function down(): Promise<void> {
     say(`kwokctl delete cluster failed: ${String(err)}`);
   }
   const pid = Number(env.JETSCALE_NATS_PID);
-  if (pid > 0 && alive(pid)) {
+  if (pid > 0 && isProcessAlive(pid)) {
     process.kill(pid, 'SIGTERM');
-    for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
-    if (alive(pid)) process.kill(pid, 'SIGKILL');
+    for (let i = 0; i < 100 && isProcessAlive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+    if (isProcessAlive(pid)) process.kill(pid, 'SIGKILL');
     say(`stopped nats-server (pid ${pid})`);
   }
   rmSync(dir, { recursive: true, force: true });
@@ -99,7 +91,7 @@ function status(): void {
   }
   const env = readEnvFile(envFile);
   console.log(
-    `dev stack: nats-server ${alive(Number(env.JETSCALE_NATS_PID)) ? 'running' : 'NOT running'} at ${env.JETSCALE_NATS_URL}`,
+    `dev stack: nats-server ${isProcessAlive(Number(env.JETSCALE_NATS_PID)) ? 'running' : 'NOT running'} at ${env.JETSCALE_NATS_URL}`,
   );
   try {
     console.log(

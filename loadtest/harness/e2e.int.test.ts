@@ -14,15 +14,7 @@ import { profiles } from '../profiles/profiles.js';
 import { startLocalSystem, type LocalSystem } from '../local/system.js';
 import { LiveView } from './live-view.js';
 import { runScenario, type RunOutcome } from './run-scenario.js';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { isProcessAlive } from '../../hack/stack/process-alive.js';
 
 const profile = profiles['spike-ci'];
 
@@ -112,6 +104,6 @@ describe('jetscale end to end on the local stack (spike-ci: spike + forced consu
     await system?.stop();
     system = undefined;
     expect(pids.length).toBeGreaterThan(0);
-    expect(pids.filter(alive)).toEqual([]);
+    expect(pids.filter(isProcessAlive)).toEqual([]);
   }, 60_000);
 });

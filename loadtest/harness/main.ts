@@ -35,6 +35,7 @@ import { kindTarget, type KindTarget } from './kind-target.js';
 import { LiveView } from './live-view.js';
 import type { HarnessTarget } from './target.js';
 import { runScenario, type RunOutcome } from './run-scenario.js';
+import { isProcessAlive } from '../../hack/stack/process-alive.js';
 
 const run = promisify(execFile);
 
@@ -108,15 +109,6 @@ const say = (line: string): void => {
   if (liveView) liveView.message(`[demo] ${line}`);
   else process.stderr.write(`[demo] ${line}\n`);
 };
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Headless Chromium screenshot of the report, when a Chromium is installed (optional). */
 async function screenshot(reportPath: string): Promise<string | undefined> {
@@ -301,7 +293,7 @@ async function main(): Promise<number> {
     const pids = system?.pids() ?? [];
     await system?.stop().catch((err: unknown) => say(`teardown of the sample system: ${String(err)}`));
     await stack?.stop().catch((err: unknown) => say(`teardown of the stack: ${String(err)}`));
-    const leaked = pids.filter(alive);
+    const leaked = pids.filter(isProcessAlive);
     if (leaked.length > 0) say(`WARNING: processes still alive after teardown: ${leaked.join(', ')}`);
     if (scratch && outcome?.result.passed && !failure) rmSync(scratch, { recursive: true, force: true });
     else if (scratch) say(`logs kept in ${path.join(scratch, 'logs')}`);

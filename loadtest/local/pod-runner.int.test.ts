@@ -8,6 +8,7 @@ import path from 'node:path';
 import { createNamespace, eventually, kubeConfig } from '../../test/env.js';
 import { repoRoot } from '../../hack/stack/tools.js';
 import { PodRunner, runnerFinalizer, type RunnerEvent } from './pod-runner.js';
+import { isProcessAlive } from '../../hack/stack/process-alive.js';
 
 // A stand-in workload: serves its pod name over HTTP on $PORT, and on SIGTERM writes a marker after
 // a short "drain" and exits — so the test sees both the signal and the grace period.
@@ -17,15 +18,6 @@ const fs = require('node:fs');
 http.createServer((q, s) => s.end(process.env.POD_NAME + ' ' + process.env.NATS_URL)).listen(Number(process.env.PORT), '127.0.0.1');
 process.on('SIGTERM', () => setTimeout(() => { fs.writeFileSync(process.env.MARKER_DIR + '/' + process.env.POD_NAME, 'sigterm'); process.exit(0); }, 300));
 `;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('PodRunner on the local cluster', () => {
   let ns: { name: string; cleanup: () => Promise<void> };
@@ -135,7 +127,7 @@ describe('PodRunner on the local cluster', () => {
     if (killed.kind !== 'exited') throw new Error('unreachable');
     expect(killed.signal).toBe('SIGKILL');
     expect(existsSync(path.join(markers, survivor.name))).toBe(false);
-    expect(alive(pid)).toBe(false);
+    expect(isProcessAlive(pid)).toBe(false);
 
     // The Deployment replaces it; stopping the runner ends that process and lifts our finalizer.
     const replacement = await eventually(
@@ -146,7 +138,7 @@ describe('PodRunner on the local cluster', () => {
     const replacementPid = replacement.pid ?? 0;
     await runner.stop();
     runner = undefined;
-    expect(alive(replacementPid)).toBe(false);
+    expect(isProcessAlive(replacementPid)).toBe(false);
     const after = await core.readNamespacedPod({ name: replacement.name, namespace: ns.name });
     expect(after.metadata?.finalizers ?? []).not.toContain(runnerFinalizer);
   });
