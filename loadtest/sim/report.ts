@@ -45,27 +45,31 @@ export function ratio(a: number, b: number): string {
   return (a / b).toFixed(2);
 }
 
+/** A ratio column: numerator policy / denominator policy, per metric. */
+export type RatioColumn = [numerator: string, denominator: string];
+
 /** The terminal table: one block per trace, one row per metric, policies and ratios as columns. */
-export function renderTable(summaries: TraceSummary[], policies: string[]): string {
-  const [baseline, ...others] = policies;
-  if (baseline === undefined) return '';
-  const header = ['trace', 'metric', ...policies, ...others.map((p) => `${p}/${baseline}`)];
-  if (others.length > 1) header.push(`${others[1]}/${others[0]}`);
+export function renderTable(summaries: TraceSummary[], policies: string[], ratios: RatioColumn[]): string {
+  if (policies.length === 0) return '';
+  const header = ['trace', 'metric', ...policies, ...ratios.map(([a, b]) => `${a}/${b}`)];
   const rows: string[][] = [header];
   for (const s of summaries) {
     for (const key of Object.keys(metricLabels) as Array<keyof MetricSummary>) {
-      const values = policies.map((p) => s.medians[p]?.[key] ?? NaN);
-      const base = values[0] ?? NaN;
-      const row = [
+      const value = (p: string): number => s.medians[p]?.[key] ?? NaN;
+      rows.push([
         s.trace,
         metricLabels[key],
-        ...values.map(fmtValue),
-        ...values.slice(1).map((v) => ratio(v, base)),
-      ];
-      if (others.length > 1) row.push(ratio(values[2] ?? NaN, values[1] ?? NaN));
-      rows.push(row);
+        ...policies.map((p) => fmtValue(value(p))),
+        ...ratios.map(([a, b]) => ratio(value(a), value(b))),
+      ]);
     }
   }
+  return alignRows(rows);
+}
+
+/** Left-aligns the first two columns, right-aligns the rest, and rules off the header. */
+export function alignRows(rows: string[][]): string {
+  const header = rows[0] ?? [];
   const widths = header.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   return rows
     .map((r, ri) => {
@@ -188,6 +192,8 @@ export function renderHtml(input: {
   policies: string[];
   verdicts: string[];
   table: string;
+  /** Optional extra sections: a heading, a paragraph and preformatted text each. */
+  extras?: Array<{ heading: string; text: string; pre: string }>;
 }): string {
   const sections = input.summaries.map((s) => {
     const runs = input.policies.map((p) => s.chartRuns[p]).filter((r): r is RunResult => r !== undefined);
@@ -222,6 +228,7 @@ li{margin:4px 0}
 <p>Produced by <code>${escapeHtml(input.command)}</code>. Simulated, not measured on a cluster: see the settings below.</p>
 <h2>Targets</h2><ul>${input.verdicts.map((v) => `<li>${escapeHtml(v)}</li>`).join('')}</ul>
 <h2>Medians over seeds</h2><pre>${escapeHtml(input.table)}</pre>
+${(input.extras ?? []).map((e) => `<h2>${escapeHtml(e.heading)}</h2><p>${escapeHtml(e.text)}</p><pre>${escapeHtml(e.pre)}</pre>`).join('\n')}
 <h2>Settings</h2><pre>${escapeHtml(JSON.stringify(input.settings, null, 2))}</pre>
 ${sections.join('\n')}
 </body></html>

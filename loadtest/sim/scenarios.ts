@@ -6,7 +6,8 @@ import { withScalingDefaults } from '../../operator/src/scaling/defaults.js';
 import type { ScalingSpec } from '../../operator/src/scaling/types.js';
 import { JetscaleAutoscaler } from './jetscale-autoscaler.js';
 import { KedaHpaAutoscaler, kedaHpaDefaults } from './keda-hpa.js';
-import type { Autoscaler, RunResult, SimulationOptions } from './simulator.js';
+import { OracleAutoscaler } from './oracle.js';
+import type { Autoscaler, RunResult, SimulationOptions, WorkloadModel } from './simulator.js';
 import { defaultWorkload, simulate } from './simulator.js';
 import { Prng, deriveSeed } from './prng.js';
 import type { Trace } from './traces.js';
@@ -21,10 +22,16 @@ export const shared = {
   metricStalenessSeconds: 1,
 };
 
-export const policyNames = ['keda', 'jetscale', 'jetscale-predictive'] as const;
+/** The table's policies; `oracle` is a reference (oracle.ts), not a contender. */
+export const policyNames = ['keda', 'jetscale', 'jetscale-predictive', 'oracle'] as const;
 /** Extra runs reported apart from the targets: KEDA with its own lagThreshold default (10). */
 export const sensitivityPolicyNames = ['keda-lag10'] as const;
-export type PolicyName = (typeof policyNames)[number] | (typeof sensitivityPolicyNames)[number];
+/** Only in the start-up sensitivity section: the oracle with foresight. */
+export const referencePolicyNames = ['clairvoyant'] as const;
+export type PolicyName =
+  | (typeof policyNames)[number]
+  | (typeof sensitivityPolicyNames)[number]
+  | (typeof referencePolicyNames)[number];
 
 /**
  * The five synthetic traces. The spike lands at a seed-dependent time in [600, 900) s: a spike is
@@ -57,8 +64,23 @@ export function jetscaleSpec(trace: Trace, predictive: boolean): ScalingSpec {
   });
 }
 
-export function makeAutoscaler(policy: PolicyName, trace: Trace, seed: number): Autoscaler {
+export function makeAutoscaler(
+  policy: PolicyName,
+  trace: Trace,
+  seed: number,
+  workload: WorkloadModel = defaultWorkload,
+): Autoscaler {
   switch (policy) {
+    case 'oracle':
+    case 'clairvoyant':
+      return new OracleAutoscaler({
+        trace,
+        workload,
+        minReplicas: shared.minReplicas,
+        maxReplicas: shared.maxReplicas,
+        foresightSeconds: policy === 'oracle' ? 0 : Math.ceil(workload.startupSeconds.max),
+        name: policy,
+      });
     case 'keda':
     case 'keda-lag10':
       return new KedaHpaAutoscaler(
@@ -83,23 +105,36 @@ export function makeAutoscaler(policy: PolicyName, trace: Trace, seed: number): 
   }
 }
 
-export function scenarioOptions(trace: Trace, seed: number): SimulationOptions {
+export function scenarioOptions(
+  trace: Trace,
+  seed: number,
+  workload: WorkloadModel = defaultWorkload,
+  metricStalenessSeconds: number = shared.metricStalenessSeconds,
+): SimulationOptions {
   // Start warm: enough replicas for the initial rate, so the comparison is about reacting to change.
-  const initialReplicas = Math.max(
-    1,
-    Math.ceil((trace.rateAt(0) * 1.2) / defaultWorkload.serviceRatePerReplica),
-  );
+  const initialReplicas = Math.max(1, Math.ceil((trace.rateAt(0) * 1.2) / workload.serviceRatePerReplica));
   return {
     seed,
     trace,
-    workload: defaultWorkload,
-    metricStalenessSeconds: shared.metricStalenessSeconds,
+    workload,
+    metricStalenessSeconds,
     latencyObjectiveSeconds: shared.latencyObjectiveSeconds,
     initialReplicas,
     tickSeconds: 0.25,
   };
 }
 
-export function runScenario(trace: Trace, policy: PolicyName, seed: number): RunResult {
-  return simulate(scenarioOptions(trace, seed), makeAutoscaler(policy, trace, seed));
+/** Every run of the benchmark; `workload` differs from the default only in the sensitivity section. */
+export function runScenario(
+  trace: Trace,
+  policy: PolicyName,
+  seed: number,
+  workload: WorkloadModel = defaultWorkload,
+): RunResult {
+  // The references read the consumer as it is now: knowing everything is their point.
+  const isReference = policy === 'oracle' || policy === 'clairvoyant';
+  return simulate(
+    scenarioOptions(trace, seed, workload, isReference ? 0 : shared.metricStalenessSeconds),
+    makeAutoscaler(policy, trace, seed, workload),
+  );
 }

@@ -137,7 +137,8 @@ interface Pod {
   terminatingUntil?: number;
 }
 
-const EPOCH_MS = Date.UTC(2026, 0, 1);
+/** The simulated clock's epoch: `now` and sample times are this plus the simulated seconds. */
+export const EPOCH_MS = Date.UTC(2026, 0, 1);
 
 export function simulate(options: SimulationOptions, autoscaler: Autoscaler): RunResult {
   const workload = options.workload ?? defaultWorkload;

@@ -1,0 +1,84 @@
+// Reference policies that no real autoscaler can be: they read the trace itself and the consumer
+// as it is this very tick (no polling interval, no metric staleness, no rate estimation). They are
+// in the benchmark to show what is physically reachable with the simulated pod start-up, so that a
+// target can be judged against a bound instead of against KEDA alone.
+//
+// - `oracle` knows the arrival rate *now* and the backlog *now*, but not the future. No policy that
+//   reacts to what has happened (jetscale, KEDA) can see a change earlier, so on a spike its p99 is
+//   the floor for them: whatever it does, the pods it asks for at the spike's first instant still
+//   take the start-up delay to consume.
+// - `clairvoyant` additionally sees the trace `startupSeconds.max` ahead, so its pods are ready when
+//   the load arrives. It shows what only foresight (a schedule, a forecast that is right) can buy.
+//
+// Both respect the start-up delay (they ask for pods; the simulator starts them) and the replica
+// bounds. Sizing: enough replicas for the arrival rate with headroom, plus draining — within
+// DRAIN_SECONDS — the backlog that will be there once a pod asked for now is consuming.
+
+import type { Autoscaler, ClusterView, WorkloadModel } from './simulator.js';
+import { EPOCH_MS } from './simulator.js';
+import type { Trace } from './traces.js';
+
+/** Capacity above the arrival rate: pod speeds vary ±10 % and arrivals are Poisson. */
+export const ORACLE_HEADROOM = 1.2;
+/** Drain what piled up within this long once new pods consume: short, since this is a bound. */
+export const ORACLE_DRAIN_SECONDS = 10;
+/**
+ * Scale down to the highest size wanted within this window: Poisson noise in the backlog would
+ * otherwise move the size every tick (thousands of scale events) for no gain in wait or cost.
+ */
+export const ORACLE_SCALE_DOWN_WINDOW_SECONDS = 15;
+
+export interface OracleOptions {
+  trace: Trace;
+  workload: WorkloadModel;
+  minReplicas: number;
+  maxReplicas: number;
+  /** Seconds of the trace it may look ahead: 0 = `oracle`, start-up max = `clairvoyant`. */
+  foresightSeconds: number;
+  name: string;
+}
+
+export class OracleAutoscaler implements Autoscaler {
+  readonly name: string;
+  private recent: Array<{ at: number; replicas: number }> = [];
+
+  constructor(private readonly options: OracleOptions) {
+    this.name = options.name;
+  }
+
+  /** The highest rate within [t, t + foresight] (sampled each second: traces change on seconds). */
+  private rateAhead(t: number): number {
+    const { trace, foresightSeconds } = this.options;
+    let rate = trace.rateAt(t);
+    for (let s = 1; s <= foresightSeconds; s++) rate = Math.max(rate, trace.rateAt(t + s));
+    return rate;
+  }
+
+  /** Replicas the oracle wants at this instant, before its scale-down window. */
+  desired(view: ClusterView): number {
+    const { workload, minReplicas, maxReplicas, foresightSeconds } = this.options;
+    const t = (view.now - EPOCH_MS) / 1000;
+    const rate = this.rateAhead(t);
+    const perReplica = workload.serviceRatePerReplica;
+    const backlog = Math.max(0, view.sample.pending) + Math.max(0, view.sample.ackPending);
+    // With foresight the pods are ready before the load comes, so only today's backlog needs
+    // draining; without, the shortfall keeps piling up until a pod asked for now is consuming.
+    const shortfall = Math.max(0, rate - view.readyReplicas * perReplica);
+    const startup = foresightSeconds > 0 ? 0 : workload.startupSeconds.max;
+    const backlogThen = backlog + shortfall * startup;
+    const needed = rate * ORACLE_HEADROOM + backlogThen / ORACLE_DRAIN_SECONDS;
+    const lower = rate > 0 || backlog > 0 ? Math.max(1, minReplicas) : minReplicas;
+    return Math.max(lower, Math.min(maxReplicas, Math.ceil(needed / perReplica)));
+  }
+
+  tick(view: ClusterView): number | undefined {
+    const wanted = this.desired(view);
+    const cutoff = view.now - ORACLE_SCALE_DOWN_WINDOW_SECONDS * 1000;
+    this.recent = this.recent.filter((r) => r.at > cutoff);
+    this.recent.push({ at: view.now, replicas: wanted });
+    // Up at once; down only to what the whole window allows.
+    const desired =
+      wanted >= view.specReplicas ? wanted : Math.max(wanted, ...this.recent.map((r) => r.replicas));
+    return desired === view.specReplicas ? undefined : desired;
+  }
+}
