@@ -1,4 +1,11 @@
-import { decide, emptyHistory, MAX_SAMPLES, RATE_HEADROOM } from './decide.js';
+import {
+  decide,
+  emptyHistory,
+  MAX_SAMPLES,
+  PANIC_DRAIN_SECONDS,
+  PANIC_WINDOW_SECONDS,
+  RATE_HEADROOM,
+} from './decide.js';
 import { defaultScalingSpec, scalingSpecProblems, withScalingDefaults } from './defaults.js';
 import { hpaLikeSpec, sample, sampleFromTotals, T0 } from './test/fixtures.js';
 import type { ScalingHistory, ScalingInput, ScalingSpec } from './types.js';
@@ -314,6 +321,122 @@ describe('decide: rate-aware sizing', () => {
   it('does not measure capacity while replicas are idle', () => {
     const { last } = busyHistory(spec, { arrival: 50, perReplica: 50, ready: 2, pending0: 0, steps: 6 });
     expect(last.rates.perReplicaPerSecond).toBeUndefined();
+  });
+});
+
+describe('decide: panic', () => {
+  // 5 replicas measured at 25/s each, kept busy at exactly their capacity (125/s): then one 5 s
+  // interval at `arrival`/s in which they still complete 125/s, so pending grows by the excess.
+  // A huge backlogPerReplica keeps the KEDA-style floor out of the way.
+  const base = { maxReplicas: 500, drainWithinSeconds: 30, backlogPerReplica: 1_000_000 };
+  function afterBurst(
+    overrides: Parameters<typeof withScalingDefaults>[0],
+    arrival: number,
+    opts: { completedPerSecond?: number } = {},
+  ) {
+    const spec = withScalingDefaults({ ...base, ...overrides });
+    const warm = busyHistory(spec, { arrival: 125, perReplica: 25, ready: 5, pending0: 500, steps: 12 });
+    const at = 5 * 13;
+    const arrived = warm.arrived + arrival * 5;
+    const completed = warm.completed + (opts.completedPerSecond ?? 125) * 5;
+    const reading = sampleFromTotals(s(at), arrived, completed, 50);
+    const d = decide(
+      input({
+        spec,
+        sample: reading,
+        currentReplicas: 5,
+        readyReplicas: 5,
+        history: warm.last.history,
+        now: s(at),
+      }),
+    );
+    return { spec, d, reading, at, arrived, completed, warm };
+  }
+  /** What the panic rule asks for: the rate with headroom plus the backlog once new pods consume. */
+  const panicSize = (arrival: number, pending: number, horizon: number): number =>
+    Math.ceil((arrival * RATE_HEADROOM + (pending + (arrival - 125) * horizon) / PANIC_DRAIN_SECONDS) / 25);
+
+  it.each([
+    // arrival/s, horizonSeconds, panics, replicas asked for
+    { arrival: 1000, horizon: 30, panics: true },
+    { arrival: 1000, horizon: 10, panics: true },
+    { arrival: 400, horizon: 30, panics: true },
+    { arrival: 250, horizon: 30, panics: true }, // exactly 2x the capacity of 5 replicas
+    { arrival: 240, horizon: 30, panics: false }, // 1.92x: the rate term handles it
+  ])('at $arrival/s with a $horizon s start-up horizon: panic $panics', ({ arrival, horizon, panics }) => {
+    const { d, reading } = afterBurst({ predictive: { horizonSeconds: horizon } }, arrival);
+    expect(d.panic === true).toBe(panics);
+    if (panics) {
+      const expected = panicSize(arrival, reading.pending, horizon);
+      // Past the default step policy (5 → 50 within 15 s) in one jump.
+      expect(d.recommendedReplicas).toBe(expected);
+      expect(d.desiredReplicas).toBe(expected);
+      expect(d.limitedBy).toBeUndefined();
+      expect(d.reason).toContain('panic:');
+    } else {
+      expect(d.reason).not.toContain('panic');
+      expect(d.recommendedReplicas).toBeLessThan(panicSize(arrival, reading.pending, horizon));
+    }
+  });
+
+  it('does not panic when pending did not grow with the arrivals (the counters disagree)', () => {
+    // 1000/s "arrived" but all of it was completed: a jump in delivered, not a backlog.
+    const { d } = afterBurst({}, 1000, { completedPerSecond: 1000 });
+    expect(d.panic).toBeUndefined();
+  });
+
+  it('stays within maxReplicas and respects selectPolicy Disabled', () => {
+    expect(afterBurst({ maxReplicas: 60 }, 1000).d).toMatchObject({
+      desiredReplicas: 60,
+      limitedBy: 'MaxReplicas',
+      panic: true,
+    });
+    const disabled = afterBurst({ scaleUp: { selectPolicy: 'Disabled' } }, 1000).d;
+    expect(disabled.panic).toBe(true);
+    expect(disabled.desiredReplicas).toBe(5);
+  });
+
+  it('without panic the default step policy still applies to a big rate jump', () => {
+    // 240/s is below 2x, but with a big backlog the rate term wants more than 5 → 50 allows.
+    const { d } = afterBurst({ drainWithinSeconds: 1 }, 240);
+    expect(d.panic).toBeUndefined();
+    expect(d.recommendedReplicas).toBeGreaterThan(50);
+    expect(d.desiredReplicas).toBe(50);
+    expect(d.limitedBy).toBe('StepPolicy');
+  });
+
+  it('holds the count for the panic window even with no scale-down window, then lets it fall', () => {
+    const { d, at, arrived, completed } = afterBurst({ scaleDown: { stabilizationWindowSeconds: 0 } }, 1000);
+    const panicked = d.desiredReplicas;
+    expect(d.history.panicUntil).toBe(s(at) + PANIC_WINDOW_SECONDS * 1000);
+    // Load gone and the backlog drained: rates alone would ask for far fewer replicas.
+    let history = d.history;
+    let current = panicked;
+    let a = arrived;
+    let c = completed;
+    const seen: Array<{ t: number; desired: number; limitedBy: string | undefined }> = [];
+    for (let t = at + 5; t <= at + PANIC_WINDOW_SECONDS + 10; t += 5) {
+      a += 50 * 5;
+      c = a - 50; // everything done but what is in flight
+      const next = decide(
+        input({
+          spec: withScalingDefaults({ ...base, scaleDown: { stabilizationWindowSeconds: 0 } }),
+          sample: sampleFromTotals(s(t), a, c, 50),
+          currentReplicas: current,
+          readyReplicas: current,
+          history,
+          now: s(t),
+        }),
+      );
+      seen.push({ t: t - at, desired: next.desiredReplicas, limitedBy: next.limitedBy });
+      history = next.history;
+      current = next.desiredReplicas;
+    }
+    const during = seen.filter((x) => x.t < PANIC_WINDOW_SECONDS);
+    const after = seen.filter((x) => x.t >= PANIC_WINDOW_SECONDS);
+    expect(during.every((x) => x.desired === panicked && x.limitedBy === 'Stabilization')).toBe(true);
+    expect(after.some((x) => x.desired < panicked)).toBe(true);
+    expect(history.panicUntil).toBeUndefined();
   });
 });
 

@@ -13,6 +13,16 @@
 //    size for the forecast `horizonSeconds` ahead (never below what arrives now); when it expects a
 //    fall, size for the forecast raised by its measured error (never above what arrives now) and
 //    shrink the headroom to twice that error (at least MIN_FORECAST_HEADROOM). Otherwise: reactive.
+// 2b. Panic (Knative's idea, fitted to pods that take a while to start): when the last interval's
+//    arrivals are at least PANIC_FACTOR times what the current replicas can do and pending grew to
+//    match (two counters agree, so one odd reading cannot panic), size at once for that arrival
+//    rate plus draining, within PANIC_DRAIN_SECONDS, the backlog there will be once a pod asked for
+//    now consumes: pending + shortfall × predictive.horizonSeconds (documented as about the time a
+//    new replica needs to start consuming; used here whether or not prediction is enabled). The
+//    scale-up step policies do not apply to this jump (selectPolicy Disabled, maxReplicas and
+//    max_ack_pending still do): they guard against a wild reading, which the agreement check
+//    covers, and every extra step waits for another start-up. After the last panic reading the
+//    count is not lowered for PANIC_WINDOW_SECONDS, whatever the scale-down window.
 // 3. HPA behaviour: stabilization windows, then step policies (behavior.ts), then bounds:
 //    [minReplicas, min(maxReplicas, what max_ack_pending lets work in parallel)].
 // 4. Zero: leave zero as soon as the backlog exceeds activationBacklog; go to zero only when nothing
@@ -40,6 +50,17 @@ export const TOLERANCE = 0.1;
 export const RATE_HEADROOM = 1.15;
 /** Least headroom kept when sizing from a trusted forecast (its error is measured, not zero). */
 export const MIN_FORECAST_HEADROOM = 0.05;
+/** Panic when the last interval's arrivals reach this multiple of the current replicas' capacity. */
+export const PANIC_FACTOR = 2;
+/**
+ * In panic, drain the expected backlog within this long (or drainWithinSeconds if shorter): the
+ * backlog is already as old as a start-up, so the usual 30 s would double the wait of its messages.
+ */
+export const PANIC_DRAIN_SECONDS = 10;
+/** No scale-down for this long after the last panic reading (Knative's stable window). */
+export const PANIC_WINDOW_SECONDS = 60;
+/** Pending must have grown by at least this share of what the arrival excess implies. */
+const PANIC_GROWTH_AGREEMENT = 0.5;
 export const MAX_RECOMMENDATIONS = 1024;
 export const MAX_SCALE_EVENTS = 256;
 export const MAX_SAMPLES = 32;
@@ -137,11 +158,46 @@ export function decide(input: ScalingInput): ScalingDecision {
         : `${fmt(arrival)}/s arriving`;
     rateText = `${source} at ${fmt(perReplica)}/s per replica, draining ${fmt(pending)} pending within ${spec.drainWithinSeconds}s needs ${rateReplicas}`;
   }
-  const recommended = Math.max(backlogReplicas, rateReplicas ?? 0);
+
+  // Panic: only on a fresh interval (not a repeated or reset reading) with capacity known.
+  const lastInterval = rateState.lastIntervalArrivalPerSecond;
+  let panicReplicas: number | undefined;
+  let panicText = '';
+  if (
+    previousRates !== undefined &&
+    rateState !== previousRates &&
+    rateState.resetAt === undefined &&
+    lastInterval !== undefined &&
+    lastInterval > 0 &&
+    perReplica !== undefined &&
+    perReplica > 0
+  ) {
+    const intervalSeconds = (sample.at - previousRates.last.at) / 1000;
+    const capacity = current * perReplica;
+    const grew = pending - Math.max(0, previousRates.last.pending);
+    if (
+      lastInterval >= PANIC_FACTOR * capacity &&
+      grew >= PANIC_GROWTH_AGREEMENT * (lastInterval - capacity) * intervalSeconds
+    ) {
+      const startup = spec.predictive.horizonSeconds;
+      const shortfall = Math.max(0, lastInterval - ready * perReplica);
+      const drain = Math.min(PANIC_DRAIN_SECONDS, Math.max(1, spec.drainWithinSeconds));
+      const needed = lastInterval * RATE_HEADROOM + (pending + shortfall * startup) / drain;
+      panicReplicas = Math.ceil(needed / perReplica);
+      panicText = `panic: ${fmt(lastInterval)}/s arrived in the last ${fmt(intervalSeconds)}s, at least ${PANIC_FACTOR}x what ${current} replicas do at ${fmt(perReplica)}/s; that rate plus draining within ${drain}s the ${fmt(pending)} pending and the ${fmt(shortfall)}/s shortfall piling up during a ${startup}s start-up needs ${panicReplicas}`;
+    }
+  }
+  const panic = panicReplicas !== undefined;
+  const panicUntil = panic ? now + PANIC_WINDOW_SECONDS * 1000 : history.panicUntil;
+  const panicHold = panicUntil !== undefined && now < panicUntil;
+
+  const recommended = Math.max(backlogReplicas, rateReplicas ?? 0, panicReplicas ?? 0);
   const drivenBy =
-    rateReplicas !== undefined && rateReplicas >= backlogReplicas
-      ? rateText
-      : `backlog at ${fmt(backlogPerReplica)} per replica needs ${backlogReplicas}`;
+    panicReplicas !== undefined && panicReplicas >= recommended
+      ? panicText
+      : rateReplicas !== undefined && rateReplicas >= backlogReplicas
+        ? rateText
+        : `backlog at ${fmt(backlogPerReplica)} per replica needs ${backlogReplicas}`;
 
   // What max_ack_pending lets work in parallel: each replica holds `inFlight` messages, so more
   // than ceil(maxAckPending / inFlight) replicas would only wait for acks to free slots.
@@ -183,16 +239,29 @@ export function decide(input: ScalingInput): ScalingDecision {
       spec.scaleDown,
     );
     let stepped = stabilized;
-    if (stabilized > current)
-      stepped = Math.min(stabilized, scaleUpLimit(spec.scaleUp, history.scaleEvents, now, current));
-    else if (stabilized < current) {
-      stepped = Math.max(stabilized, scaleDownLimit(spec.scaleDown, history.scaleEvents, now, current));
+    let held = false;
+    if (stabilized > current) {
+      const stepLimit = scaleUpLimit(spec.scaleUp, history.scaleEvents, now, current);
+      // A panic jumps past the step policies to its own size, unless scale-up is Disabled.
+      const panicLimit =
+        panicReplicas !== undefined && spec.scaleUp.selectPolicy !== 'Disabled'
+          ? Math.min(stabilized, panicReplicas)
+          : 0;
+      stepped = Math.min(stabilized, Math.max(stepLimit, panicLimit));
+    } else if (stabilized < current) {
+      if (panicHold) {
+        stepped = current;
+        held = true;
+      } else {
+        stepped = Math.max(stabilized, scaleDownLimit(spec.scaleDown, history.scaleEvents, now, current));
+      }
     }
     desired = Math.max(lower, Math.min(upper, stepped));
     if (desired !== stepped) {
       if (desired < stepped) limitedBy = upper < maxReplicas ? 'MaxAckPending' : 'MaxReplicas';
       else limitedBy = 'MinReplicas';
-    } else if (stepped !== stabilized) limitedBy = 'StepPolicy';
+    } else if (held) limitedBy = 'Stabilization';
+    else if (stepped !== stabilized) limitedBy = 'StepPolicy';
     else if (stabilized !== recommended) limitedBy = 'Stabilization';
 
     const action = desired === current ? `keeping ${desired}` : `scaling from ${current} to ${desired}`;
@@ -204,7 +273,9 @@ export function decide(input: ScalingInput): ScalingDecision {
           : `held at minReplicas ${minReplicas === 0 ? 1 : minReplicas}`,
       MaxAckPending: `capped at ${upper} because max_ack_pending ${fmt(sample.maxAckPending)} allows about ${fmt(inFlight)} in flight per replica`,
       StepPolicy: `step policy allows ${desired} now`,
-      Stabilization: `the ${stabilized > recommended ? 'scale-down' : 'scale-up'} stabilization window holds ${stabilized}`,
+      Stabilization: held
+        ? `the panic window holds ${current} until ${fmt(((panicUntil ?? now) - now) / 1000)}s from now`
+        : `the ${stabilized > recommended ? 'scale-down' : 'scale-up'} stabilization window holds ${stabilized}`,
     };
     const limitText = limitedBy === undefined ? '' : ` (${limits[limitedBy]})`;
     const forecastText =
@@ -239,6 +310,7 @@ export function decide(input: ScalingInput): ScalingDecision {
     lastActiveAt,
     rates: rateState,
   };
+  if (panicUntil !== undefined && now < panicUntil) nextHistory.panicUntil = panicUntil;
   if (forecastState !== undefined) nextHistory.forecast = forecastState;
 
   const decision: ScalingDecision = {
@@ -250,6 +322,7 @@ export function decide(input: ScalingInput): ScalingDecision {
     history: nextHistory,
   };
   if (limitedBy !== undefined) decision.limitedBy = limitedBy;
+  if (panic) decision.panic = true;
   if (forecast !== undefined) {
     decision.forecast = {
       arrivalPerSecond: forecast.arrivalPerSecond,

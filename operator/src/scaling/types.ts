@@ -80,6 +80,8 @@ export interface ScalingHistory {
   samples: BacklogSample[];
   /** Last time the backlog was above zero (pending or awaiting ack). */
   lastActiveAt?: number;
+  /** Until when (epoch ms) a panic holds the replica count: no scale-down before then. */
+  panicUntil?: number;
   /** Rate estimation state (owned by rates.ts; opaque to callers). */
   rates?: unknown;
   /** Forecasting state (owned by the forecaster; opaque to callers). */
@@ -107,6 +109,11 @@ export interface ScalingDecision {
   active: boolean;
   /** Why desiredReplicas differs from recommendedReplicas, if it does. */
   limitedBy?: ScalingLimit;
+  /**
+   * True when arrivals outran the current replicas by PANIC_FACTOR at this reading: sized at once
+   * for the arrival rate and the backlog that piles up while new pods start (see decide.ts).
+   */
+  panic?: boolean;
   /** One sentence a user can read in an Event: what was seen and what was decided. */
   reason: string;
   rates: Rates;
