@@ -65,6 +65,27 @@ describe('oracle', () => {
     expect(o.tick(view(666, 0, 48))).toBe(5);
   });
 
+  it('polling, acts only every pollSeconds and on the rate when its reading was taken', () => {
+    const o = new OracleAutoscaler({
+      trace,
+      workload: defaultWorkload,
+      minReplicas: 0,
+      maxReplicas: 60,
+      foresightSeconds: 0,
+      pollSeconds: 5,
+      name: 'oracle-poll',
+    });
+    const stale = (t: number): ClusterView => {
+      const v = view(t, 0, 5);
+      return { ...v, sample: { ...v.sample, at: v.sample.at - 1000 } };
+    };
+    expect(o.tick(stale(595))).toBeUndefined(); // polls at 595, 600, 605 …
+    // At 600 s its reading is from 599 s, before the spike; between polls it does nothing.
+    expect(o.tick(stale(600))).toBeUndefined();
+    expect(o.tick(stale(602))).toBeUndefined();
+    expect(o.tick(stale(605))).toBe(60);
+  });
+
   it('bounds what reacting policies can reach on the spike', () => {
     const p99 = (policy: 'oracle' | 'jetscale' | 'clairvoyant'): number =>
       runScenario(trace, policy, 1).p99WaitSeconds;

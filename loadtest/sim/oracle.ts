@@ -9,6 +9,9 @@
 //   take the start-up delay to consume.
 // - `clairvoyant` additionally sees the trace `startupSeconds.max` ahead, so its pods are ready when
 //   the load arrives. It shows what only foresight (a schedule, a forecast that is right) can buy.
+// - `oracle-poll` knows the true rate, but only at the reading it is shown (as stale as everyone's)
+//   and only every `pollSeconds` (jetscale's 5 s): what any policy polling that often can reach, so
+//   the gap between it and `oracle` is the price of the poll interval, not of the policy.
 //
 // Both respect the start-up delay (they ask for pods; the simulator starts them) and the replica
 // bounds. Sizing: enough replicas for the arrival rate with headroom, plus draining — within
@@ -35,12 +38,15 @@ export interface OracleOptions {
   maxReplicas: number;
   /** Seconds of the trace it may look ahead: 0 = `oracle`, start-up max = `clairvoyant`. */
   foresightSeconds: number;
+  /** Acts only every this many seconds, on the rate at the reading's time (0 = every tick, now). */
+  pollSeconds?: number;
   name: string;
 }
 
 export class OracleAutoscaler implements Autoscaler {
   readonly name: string;
   private recent: Array<{ at: number; replicas: number }> = [];
+  private nextPollAt: number | undefined;
 
   constructor(private readonly options: OracleOptions) {
     this.name = options.name;
@@ -57,7 +63,8 @@ export class OracleAutoscaler implements Autoscaler {
   /** Replicas the oracle wants at this instant, before its scale-down window. */
   desired(view: ClusterView): number {
     const { workload, minReplicas, maxReplicas, foresightSeconds } = this.options;
-    const t = (view.now - EPOCH_MS) / 1000;
+    // Polling, it knows the rate when the reading it is shown was taken; otherwise the rate now.
+    const t = ((this.options.pollSeconds ?? 0) > 0 ? view.sample.at : view.now) / 1000 - EPOCH_MS / 1000;
     const rate = this.rateAhead(t);
     const perReplica = workload.serviceRatePerReplica;
     const backlog = Math.max(0, view.sample.pending) + Math.max(0, view.sample.ackPending);
@@ -72,6 +79,12 @@ export class OracleAutoscaler implements Autoscaler {
   }
 
   tick(view: ClusterView): number | undefined {
+    const poll = this.options.pollSeconds ?? 0;
+    if (poll > 0) {
+      this.nextPollAt ??= view.now;
+      if (view.now < this.nextPollAt) return undefined;
+      this.nextPollAt += poll * 1000;
+    }
     const wanted = this.desired(view);
     const cutoff = view.now - ORACLE_SCALE_DOWN_WINDOW_SECONDS * 1000;
     this.recent = this.recent.filter((r) => r.at > cutoff);

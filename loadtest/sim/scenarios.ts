@@ -26,8 +26,8 @@ export const shared = {
 export const policyNames = ['keda', 'jetscale', 'jetscale-predictive', 'oracle'] as const;
 /** Extra runs reported apart from the targets: KEDA with its own lagThreshold default (10). */
 export const sensitivityPolicyNames = ['keda-lag10'] as const;
-/** Only in the start-up sensitivity section: the oracle with foresight. */
-export const referencePolicyNames = ['clairvoyant'] as const;
+/** Only in the start-up sensitivity section: the oracle with foresight, and limited to jetscale's poll. */
+export const referencePolicyNames = ['clairvoyant', 'oracle-poll'] as const;
 export type PolicyName =
   | (typeof policyNames)[number]
   | (typeof sensitivityPolicyNames)[number]
@@ -73,12 +73,14 @@ export function makeAutoscaler(
   switch (policy) {
     case 'oracle':
     case 'clairvoyant':
+    case 'oracle-poll':
       return new OracleAutoscaler({
         trace,
         workload,
         minReplicas: shared.minReplicas,
         maxReplicas: shared.maxReplicas,
-        foresightSeconds: policy === 'oracle' ? 0 : Math.ceil(workload.startupSeconds.max),
+        foresightSeconds: policy === 'clairvoyant' ? Math.ceil(workload.startupSeconds.max) : 0,
+        pollSeconds: policy === 'oracle-poll' ? shared.jetscalePollSeconds : 0,
         name: policy,
       });
     case 'keda':
@@ -131,7 +133,8 @@ export function runScenario(
   seed: number,
   workload: WorkloadModel = defaultWorkload,
 ): RunResult {
-  // The references read the consumer as it is now: knowing everything is their point.
+  // The references read the consumer as it is now (knowing everything is their point), except the
+  // one that is there to show what jetscale's poll and staleness cost.
   const isReference = policy === 'oracle' || policy === 'clairvoyant';
   return simulate(
     scenarioOptions(trace, seed, workload, isReference ? 0 : shared.metricStalenessSeconds),
