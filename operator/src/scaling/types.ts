@@ -19,7 +19,10 @@ export interface ScalingRules {
 
 export interface PredictiveSpec {
   enabled: boolean;
-  /** How far ahead to forecast: about the time a new replica needs to start consuming. */
+  /**
+   * How far ahead to forecast: about the time a new replica needs to start consuming. Also used,
+   * with prediction on or off, by the panic rule as the start-up during which a backlog piles up.
+   */
   horizonSeconds: number;
   /** Length of a season (e.g. 86400 for daily traffic); omitted = trend only. */
   seasonalitySeconds?: number;
