@@ -6,6 +6,7 @@ import {
   PANIC_WINDOW_SECONDS,
   RATE_HEADROOM,
 } from './decide.js';
+import { scaleUpLimit } from './behavior.js';
 import { defaultScalingSpec, scalingSpecProblems, withScalingDefaults } from './defaults.js';
 import { hpaLikeSpec, sample, sampleFromTotals, T0 } from './test/fixtures.js';
 import type { ScalingHistory, ScalingInput, ScalingSpec } from './types.js';
@@ -329,6 +330,8 @@ describe('decide: panic', () => {
   // interval at `arrival`/s in which they still complete 125/s, so pending grows by the excess.
   // A huge backlogPerReplica keeps the KEDA-style floor out of the way.
   const base = { maxReplicas: 500, drainWithinSeconds: 30, backlogPerReplica: 1_000_000 };
+  /** A scale-up policy that never binds, for tests about something else. */
+  const unboundedUp = { policies: [{ type: 'Percent' as const, value: 100_000, periodSeconds: 15 }] };
   function afterBurst(
     overrides: Parameters<typeof withScalingDefaults>[0],
     arrival: number,
@@ -364,14 +367,15 @@ describe('decide: panic', () => {
     { arrival: 250, horizon: 30, panics: true }, // exactly 2x the capacity of 5 replicas
     { arrival: 240, horizon: 30, panics: false }, // 1.92x: the rate term handles it
   ])('at $arrival/s with a $horizon s start-up horizon: panic $panics', ({ arrival, horizon, panics }) => {
-    const { d, reading } = afterBurst({ predictive: { horizonSeconds: horizon } }, arrival);
+    const { d, reading, spec, warm, at } = afterBurst({ predictive: { horizonSeconds: horizon } }, arrival);
+    const stepLimit = scaleUpLimit(spec.scaleUp, warm.last.history.scaleEvents, s(at), 5);
     expect(d.panic === true).toBe(panics);
     if (panics) {
       const expected = panicSize(arrival, reading.pending, horizon);
-      // Past the default step policy (5 → 50 within 15 s) in one jump.
+      // In one jump, as far as the scale-up step policy allows.
       expect(d.recommendedReplicas).toBe(expected);
-      expect(d.desiredReplicas).toBe(expected);
-      expect(d.limitedBy).toBeUndefined();
+      expect(d.desiredReplicas).toBe(Math.min(expected, stepLimit));
+      expect(d.limitedBy).toBe(expected > stepLimit ? 'StepPolicy' : undefined);
       expect(d.reason).toContain('panic:');
     } else {
       expect(d.reason).not.toContain('panic');
@@ -386,7 +390,7 @@ describe('decide: panic', () => {
   });
 
   it('stays within maxReplicas and respects selectPolicy Disabled', () => {
-    expect(afterBurst({ maxReplicas: 60 }, 1000).d).toMatchObject({
+    expect(afterBurst({ maxReplicas: 60, scaleUp: unboundedUp }, 1000).d).toMatchObject({
       desiredReplicas: 60,
       limitedBy: 'MaxReplicas',
       panic: true,
@@ -394,6 +398,20 @@ describe('decide: panic', () => {
     const disabled = afterBurst({ scaleUp: { selectPolicy: 'Disabled' } }, 1000).d;
     expect(disabled.panic).toBe(true);
     expect(disabled.desiredReplicas).toBe(5);
+  });
+
+  it("stays within the user's scale-up step policies", () => {
+    const generous = afterBurst({ scaleUp: unboundedUp }, 1000).d;
+    const { d, spec, warm, at } = afterBurst(
+      { scaleUp: { policies: [{ type: 'Pods', value: 8, periodSeconds: 15 }] } },
+      1000,
+    );
+    const stepLimit = scaleUpLimit(spec.scaleUp, warm.last.history.scaleEvents, s(at), 5);
+    expect(d.panic).toBe(true);
+    expect(stepLimit).toBeGreaterThan(5);
+    expect(generous.desiredReplicas).toBeGreaterThan(stepLimit);
+    expect(d.desiredReplicas).toBe(stepLimit);
+    expect(d.limitedBy).toBe('StepPolicy');
   });
 
   it('without panic the default step policy still applies to a big rate jump', () => {
@@ -406,7 +424,10 @@ describe('decide: panic', () => {
   });
 
   it('holds the count for the panic window even with no scale-down window, then lets it fall', () => {
-    const { d, at, arrived, completed } = afterBurst({ scaleDown: { stabilizationWindowSeconds: 0 } }, 1000);
+    const { d, at, arrived, completed } = afterBurst(
+      { scaleDown: { stabilizationWindowSeconds: 0 }, scaleUp: unboundedUp },
+      1000,
+    );
     const panicked = d.desiredReplicas;
     expect(d.history.panicUntil).toBe(s(at) + PANIC_WINDOW_SECONDS * 1000);
     // Load gone and the backlog drained: rates alone would ask for far fewer replicas.
@@ -420,7 +441,11 @@ describe('decide: panic', () => {
       c = a - 50; // everything done but what is in flight
       const next = decide(
         input({
-          spec: withScalingDefaults({ ...base, scaleDown: { stabilizationWindowSeconds: 0 } }),
+          spec: withScalingDefaults({
+            ...base,
+            scaleDown: { stabilizationWindowSeconds: 0 },
+            scaleUp: unboundedUp,
+          }),
           sample: sampleFromTotals(s(t), a, c, 50),
           currentReplicas: current,
           readyReplicas: current,

@@ -19,9 +19,9 @@
 //    rate plus draining, within PANIC_DRAIN_SECONDS, the backlog there will be once a pod asked for
 //    now consumes: pending + shortfall × predictive.horizonSeconds (documented as about the time a
 //    new replica needs to start consuming; used here whether or not prediction is enabled). The
-//    scale-up step policies do not apply to this jump (selectPolicy Disabled, maxReplicas and
-//    max_ack_pending still do): they guard against a wild reading, which the agreement check
-//    covers, and every extra step waits for another start-up. After the last panic reading the
+//    jump stays within the scale-up step policies, selectPolicy, maxReplicas and max_ack_pending:
+//    the policies are the user's limit on growth (measured: skipping them would take the bursty
+//    trace's p99 from 20.8 to 17.8 s, the spike's from 17.2 to 16.7 s). After the last panic reading the
 //    count is not lowered for PANIC_WINDOW_SECONDS, whatever the scale-down window.
 // 3. HPA behaviour: stabilization windows, then step policies (behavior.ts), then bounds:
 //    [minReplicas, min(maxReplicas, what max_ack_pending lets work in parallel)].
@@ -242,12 +242,10 @@ export function decide(input: ScalingInput): ScalingDecision {
     let held = false;
     if (stabilized > current) {
       const stepLimit = scaleUpLimit(spec.scaleUp, history.scaleEvents, now, current);
-      // A panic jumps past the step policies to its own size, unless scale-up is Disabled.
-      const panicLimit =
-        panicReplicas !== undefined && spec.scaleUp.selectPolicy !== 'Disabled'
-          ? Math.min(stabilized, panicReplicas)
-          : 0;
-      stepped = Math.min(stabilized, Math.max(stepLimit, panicLimit));
+      // A panic sizes from the arrival rate but stays within the scale-up step policies: they
+      // are the user's limit on how fast the workload may grow (the CRD defaults them generously,
+      // and the API server fills defaults in, so a user-set limit cannot be told from a default).
+      stepped = Math.min(stabilized, stepLimit);
     } else if (stabilized < current) {
       if (panicHold) {
         stepped = current;
