@@ -2,6 +2,7 @@
 // tests isolated from one another on a shared stack (unique names, a namespace per test file).
 import * as k8s from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
+import { waitFor } from '../hack/stack/ports.js';
 
 export interface TestStack {
   natsUrl: string;
@@ -53,25 +54,12 @@ export async function createNamespace(
   };
 }
 
-export async function eventually<T>(
+/** Polls `probe` until it returns a value (errors count as "not yet"); the shared waitFor with test defaults. */
+export function eventually<T>(
   what: string,
   probe: () => Promise<T | undefined>,
   timeoutMs = 30_000,
   intervalMs = 200,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`,
-      );
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
+  return waitFor(what, probe, timeoutMs, intervalMs);
 }

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { toolPath } from '../../hack/stack/tools.js';
+import { repoRoot, toolPath } from '../../hack/stack/tools.js';
 import { kubeConfig, testStack } from '../../test/env.js';
 import type { EventConsumerStatus } from '../src/api/v1alpha1/event-consumer.js';
 import { eventConsumerPath, eventConsumersPath } from '../src/api/v1alpha1/group-version.js';
@@ -17,7 +17,8 @@ import { createLogger } from '../src/observability/logger.js';
 import { runOperator, type RunningOperator } from '../src/run-operator.js';
 
 const run = promisify(execFile);
-export const repoRoot = path.resolve(process.cwd());
+
+export { repoRoot };
 
 let api: KubeApiClient | undefined;
 export function kubeApi(): KubeApiClient {

@@ -5,11 +5,11 @@ import { jetstreamManager, jetstream, type JetStreamClient } from '@nats-io/jets
 import type { NatsConnection } from '@nats-io/transport-node';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { loadConfig, natsSchema, topologyOf, type NatsConfig } from '../src/shared/config.js';
 import { readWholeStream } from '../src/shared/stream-reader.js';
+import { repoRoot } from '../../hack/stack/tools.js';
 
-export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export { repoRoot };
 
 /** Environment naming a private set of streams/buckets for one test. */
 export function workloadEnv(natsUrl: string, tag: string): Record<string, string> {
