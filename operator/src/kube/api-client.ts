@@ -1,7 +1,9 @@
 // A small JSON client for the Kubernetes API server, built on the KubeConfig's credentials with
 // one keep-alive connection pool. Used for what the generated client-node APIs make awkward: the
 // /scale subresource of any resource, merge patches on the status subresource, discovery, and
-// lists for the informers. Errors are KubeApiError values carrying the HTTP status.
+// lists for the informers. Errors are KubeApiError values carrying the HTTP status, or
+// FencedError when a request was refused or cut off because this process stopped leading (see
+// fenced-api.ts): callers stop quietly on isFenced(err) instead of retrying.
 import type { KubeConfig } from '@kubernetes/client-node';
 import http from 'node:http';
 import https from 'node:https';
@@ -17,12 +19,47 @@ export class KubeApiError extends Error {
   }
 }
 
+export type FenceReason =
+  /** No leadership term: this process does not lead (or never did). */
+  | 'NotLeading'
+  /** The term is still open but too little of the Lease is left to write safely. */
+  | 'LeaseExpiring'
+  /** The term ended (renew deadline passed, Lease lost, shutdown): requests in flight are aborted. */
+  | 'TermEnded';
+
+/**
+ * A request that was not sent (or was aborted in flight) because this process no longer holds the
+ * leader Lease with time to spare. Not a failure of the request: the caller must stop quietly — no
+ * retry, no error condition, no Event — because another replica is (or will be) in charge.
+ */
+export class FencedError extends Error {
+  constructor(
+    readonly reason: FenceReason,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'FencedError';
+  }
+}
+
+/** True for requests refused or aborted because leadership ended: stop quietly, do not retry. */
+export function isFenced(err: unknown): err is FencedError {
+  return err instanceof FencedError;
+}
+
 export interface RequestOptions {
   body?: unknown;
   /** Content type of the body; merge patch by default for PATCH. */
   contentType?: string;
   query?: Record<string, string | number | boolean | undefined>;
   timeoutMs?: number;
+  /** Aborts the request (before or while it is sent); the request rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /**
+   * Called synchronously just before the request is handed to the socket, after credentials are
+   * resolved; throwing refuses the request (nothing is sent) and rejects it with that error.
+   */
+  beforeSend?: () => void;
 }
 
 export interface KubeApi {
@@ -42,7 +79,14 @@ export class KubeApiClient implements KubeApi {
   /** Called after every request with its verb, outcome (HTTP status or "error") and duration. */
   onRequest: ((verb: string, code: string, seconds: number) => void) | undefined;
 
-  constructor(private readonly kc: KubeConfig) {
+  private readonly userAgent: string | undefined;
+
+  /** userAgent names this process to the API server (audit logs, managedFields' manager). */
+  constructor(
+    private readonly kc: KubeConfig,
+    options: { userAgent?: string } = {},
+  ) {
+    this.userAgent = options.userAgent;
     const cluster = kc.getCurrentCluster();
     if (!cluster)
       throw new Error('the kubeconfig has no current cluster: set KUBECONFIG or run in a cluster');
@@ -78,6 +122,7 @@ export class KubeApiClient implements KubeApi {
       Accept: 'application/json',
       ...(opts.headers as Record<string, string>),
     };
+    if (this.userAgent !== undefined) headers['User-Agent'] = this.userAgent;
     if (payload) {
       headers['Content-Type'] =
         options.contentType ?? (method === 'PATCH' ? MERGE_PATCH : 'application/json');
@@ -87,7 +132,18 @@ export class KubeApiClient implements KubeApi {
     const started = performance.now();
     const observe = (code: string): void =>
       this.onRequest?.(method, code, (performance.now() - started) / 1000);
+    const signal = options.signal;
     return new Promise<T>((resolve, reject) => {
+      try {
+        options.beforeSend?.();
+      } catch (err) {
+        reject(err);
+        return;
+      }
+      if (signal?.aborted) {
+        reject(abortReason(signal, method, path));
+        return;
+      }
       const req = transport.request(
         url,
         { method, headers, agent: this.agent, auth: opts.auth, timeout: options.timeoutMs ?? 30_000 },
@@ -128,6 +184,15 @@ export class KubeApiClient implements KubeApi {
         observe('error');
         reject(err);
       });
+      if (signal) {
+        const onAbort = (): void => {
+          const reason = abortReason(signal, method, path);
+          reject(reason); // first, so the caller sees the reason and not the socket error it causes
+          req.destroy(reason);
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        req.once('close', () => signal.removeEventListener('abort', onAbort));
+      }
       if (payload) req.write(payload);
       req.end();
     });
@@ -136,6 +201,12 @@ export class KubeApiClient implements KubeApi {
   close(): void {
     this.agent?.destroy();
   }
+}
+
+function abortReason(signal: AbortSignal, method: string, path: string): Error {
+  const reason: unknown = signal.reason;
+  if (reason instanceof Error) return reason;
+  return new Error(`${method} ${path}: aborted${reason === undefined ? '' : ` (${String(reason)})`}`);
 }
 
 export function isNotFound(err: unknown): boolean {

@@ -1,0 +1,104 @@
+// Specifies the write fence: a write goes out only while the term is open and before its
+// writableUntil on the monotonic clock, checked at the moment of sending (not when the reconcile
+// started); reads and writes are bound to the term's signal; refusals are counted.
+import { FencedError, isFenced, type KubeApi, type RequestOptions } from './api-client.js';
+import { FencedKubeApi, permanentTerm, type LeadershipTerm } from './fenced-api.js';
+
+/** Records what would be sent; like KubeApiClient it calls beforeSend, then checks the signal. */
+class RecordingApi implements KubeApi {
+  sent: string[] = [];
+  signals: AbortSignal[] = [];
+  /** Runs before beforeSend, like credential resolution does in KubeApiClient. */
+  beforeCredentials: () => void = () => undefined;
+  async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+    await Promise.resolve();
+    this.beforeCredentials();
+    options.beforeSend?.();
+    if (options.signal?.aborted) throw options.signal.reason;
+    if (options.signal) this.signals.push(options.signal);
+    this.sent.push(`${method} ${path}`);
+    return undefined as T;
+  }
+}
+
+function term(until: () => number): LeadershipTerm & { controller: AbortController } {
+  const controller = new AbortController();
+  return { controller, signal: controller.signal, writableUntil: until };
+}
+
+describe('FencedKubeApi', () => {
+  it('sends writes while the Lease is held with time to spare and refuses them after, counting both', async () => {
+    let now = 1000;
+    const inner = new RecordingApi();
+    const outcomes: string[] = [];
+    const t = term(() => 5000);
+    const api = new FencedKubeApi(inner, t, {
+      now: () => now,
+      onWrite: (verb, outcome) => outcomes.push(`${verb} ${outcome}`),
+    });
+    await api.request('PATCH', '/scale');
+    now = 5000;
+    const refused = await api.request('PATCH', '/scale').catch((e: unknown) => e);
+    expect(isFenced(refused)).toBe(true);
+    expect((refused as FencedError).reason).toBe('LeaseExpiring');
+    // Reads are not fenced by time: they change nothing.
+    await api.request('GET', '/scale');
+    expect(inner.sent).toEqual(['PATCH /scale', 'GET /scale']);
+    expect(outcomes).toEqual(['PATCH sent', 'PATCH refused']);
+  });
+
+  it('checks the deadline when the request is sent, not when it was made (a pause in between)', async () => {
+    let now = 1000;
+    const inner = new RecordingApi();
+    const api = new FencedKubeApi(
+      inner,
+      term(() => 5000),
+      { now: () => now },
+    );
+    // The process is paused between the reconcile's decision and the send (SIGSTOP, GC, slow exec
+    // credential plugin): the clock moves past the deadline before the bytes would go out.
+    inner.beforeCredentials = () => (now = 30_000);
+    await expect(api.request('POST', '/events')).rejects.toBeInstanceOf(FencedError);
+    expect(inner.sent).toEqual([]);
+  });
+
+  it('refuses everything once the term ended, with the reason the term ended for', async () => {
+    const inner = new RecordingApi();
+    const t = term(() => Number.POSITIVE_INFINITY);
+    const api = new FencedKubeApi(inner, t);
+    t.controller.abort(new FencedError('TermEnded', 'leadership ended: renew deadline passed'));
+    await expect(api.request('PATCH', '/status')).rejects.toThrow('renew deadline passed');
+    await expect(api.request('GET', '/scale')).rejects.toThrow('renew deadline passed');
+    expect(inner.sent).toEqual([]);
+  });
+
+  it("binds every request to the term's signal, together with the caller's own", async () => {
+    const inner = new RecordingApi();
+    const t = term(() => Number.POSITIVE_INFINITY);
+    const api = new FencedKubeApi(inner, t);
+    const own = new AbortController();
+    await api.request('GET', '/a');
+    await api.request('GET', '/b', { signal: own.signal });
+    const [termOnly, both] = inner.signals;
+    t.controller.abort(new FencedError('TermEnded', 'ended'));
+    expect(termOnly?.aborted).toBe(true);
+    expect(both?.aborted).toBe(true);
+
+    const t2 = term(() => Number.POSITIVE_INFINITY);
+    const api2 = new FencedKubeApi(inner, t2);
+    await api2.request('GET', '/c', { signal: own.signal });
+    own.abort(new Error('caller gave up'));
+    expect(inner.signals[2]?.aborted).toBe(true);
+    expect(t2.signal.aborted).toBe(false);
+  });
+
+  it('a permanent term (no leader election) writes until it is ended', async () => {
+    const inner = new RecordingApi();
+    const t = permanentTerm();
+    const api = new FencedKubeApi(inner, t, { now: () => Number.MAX_SAFE_INTEGER });
+    await api.request('PATCH', '/scale');
+    t.end('shutting down');
+    await expect(api.request('PATCH', '/scale')).rejects.toThrow('shutting down');
+    expect(inner.sent).toEqual(['PATCH /scale']);
+  });
+});

@@ -1,0 +1,89 @@
+// The KubeApi the controller uses: every request it makes belongs to one leadership term and is
+// aborted when that term ends, and every write that changes the world (/scale, status, Events) is
+// fenced — checked on the monotonic clock, synchronously, just before it is handed to the socket —
+// so that a process that no longer holds the Lease with time to spare sends nothing. The Lease's
+// own requests do not go through here (leader-election.ts uses the plain client).
+import { FencedError, type KubeApi, type RequestOptions } from './api-client.js';
+
+/** One continuous period of holding the leader Lease. */
+export interface LeadershipTerm {
+  /** Aborted (with a FencedError as its reason) when the term ends. */
+  readonly signal: AbortSignal;
+  /**
+   * Monotonic time (ms, the clock's own origin) up to which this process may write: the last
+   * successful renewal plus the renew deadline, which leaves leaseDuration − renewDeadline for a
+   * request sent just before it to arrive before any standby may take over.
+   */
+  writableUntil(): number;
+}
+
+/** A term that never ends: for running without leader election (one replica, tests, benchmarks). */
+export function permanentTerm(): LeadershipTerm & { end(reason: string): void } {
+  const controller = new AbortController();
+  return {
+    signal: controller.signal,
+    writableUntil: () => Number.POSITIVE_INFINITY,
+    end: (reason) => controller.abort(new FencedError('TermEnded', `stopped working: ${reason}`)),
+  };
+}
+
+export type WriteOutcome = 'sent' | 'refused';
+
+export interface FencedKubeApiOptions {
+  /** The monotonic clock the term's deadline is on (performance.now by default). */
+  now?: () => number;
+  /** Called for every write attempt: sent, or refused by the fence. */
+  onWrite?: (verb: string, outcome: WriteOutcome) => void;
+}
+
+const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+export class FencedKubeApi implements KubeApi {
+  private readonly now: () => number;
+
+  constructor(
+    private readonly inner: KubeApi,
+    private readonly term: LeadershipTerm,
+    private readonly options: FencedKubeApiOptions = {},
+  ) {
+    this.now = options.now ?? (() => performance.now());
+  }
+
+  request<T>(
+    method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
+    path: string,
+    options: RequestOptions = {},
+  ): Promise<T> {
+    const signal = options.signal ? AbortSignal.any([options.signal, this.term.signal]) : this.term.signal;
+    const write = WRITES.has(method);
+    return this.inner.request<T>(method, path, {
+      ...options,
+      signal,
+      beforeSend: () => {
+        options.beforeSend?.();
+        if (!write) return;
+        this.fence(method, path);
+        this.options.onWrite?.(method, 'sent');
+      },
+    });
+  }
+
+  /** Throws FencedError unless the term is open and the Lease is held with time to spare. */
+  private fence(method: string, path: string): void {
+    if (this.term.signal.aborted) {
+      this.options.onWrite?.(method, 'refused');
+      const reason: unknown = this.term.signal.reason;
+      throw reason instanceof FencedError
+        ? reason
+        : new FencedError('TermEnded', `${method} ${path} not sent: the leadership term ended`);
+    }
+    const left = this.term.writableUntil() - this.now();
+    if (left <= 0) {
+      this.options.onWrite?.(method, 'refused');
+      throw new FencedError(
+        'LeaseExpiring',
+        `${method} ${path} not sent: the Lease was last renewed too long ago to write safely (${Math.round(-left)} ms past the renew deadline)`,
+      );
+    }
+  }
+}
