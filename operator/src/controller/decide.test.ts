@@ -1,0 +1,117 @@
+// Specifies the decide step on its own: a pure verdict from (spec, backlog reading, scale target,
+// memory, now), with the policy passed in — the fallback state machine, pause, and the seeding of
+// a new leader's stabilization window.
+import { parseEventConsumerSpec, type EventConsumerSpec } from '../api/v1alpha1/event-consumer.js';
+import { BacklogError } from '../backlog/backlog-error.js';
+import type { BacklogReading } from '../backlog/backlog-source.js';
+import { decide as policyDecide, emptyHistory } from '../scaling/index.js';
+import type { BacklogSample, ScalingInput } from '../scaling/types.js';
+import type { ScalingMemory } from './consumer-state.js';
+import { decide, type DecideInput } from './decide.js';
+
+function specOf(extra: Record<string, unknown> = {}): EventConsumerSpec {
+  const parsed = parseEventConsumerSpec({
+    scaleTargetRef: { name: 'worker' },
+    nats: { servers: ['nats://x:4222'], stream: 'S', consumer: 'c' },
+    ...extra,
+  });
+  if (!parsed.ok) throw new Error(parsed.problems.join('; '));
+  return parsed.spec;
+}
+
+function sample(pending: number): BacklogSample {
+  return {
+    at: 0,
+    pending,
+    ackPending: 0,
+    redelivered: 0,
+    waiting: 0,
+    deliveredConsumerSeq: 0,
+    ackFloorConsumerSeq: 0,
+    maxAckPending: 1000,
+  };
+}
+
+const fresh = (): ScalingMemory => ({
+  history: emptyHistory(),
+  failures: 0,
+  fallbackActive: false,
+  seeded: false,
+});
+const unreachable: BacklogReading = { ok: false, error: new BacklogError('Unreachable', 'no NATS') };
+
+function input(over: Partial<DecideInput>): DecideInput {
+  return {
+    spec: specOf(),
+    backlog: { ok: true, sample: sample(0) },
+    scale: { specReplicas: 2, statusReplicas: 2, readyReplicas: 2 },
+    memory: fresh(),
+    now: 1_000_000,
+    policy: policyDecide,
+    ...over,
+  };
+}
+
+describe('decide (the reconcile step)', () => {
+  it('asks for the change the policy recommends and remembers the policy history', () => {
+    const v = decide(input({ backlog: { ok: true, sample: sample(450) } }));
+    expect(v.change).toEqual({ from: 2, to: 5 });
+    expect(v.memory.seeded).toBe(true);
+    expect(v.memory.history.recommendations.length).toBeGreaterThan(0);
+    expect(v.conditions.find((c) => c.type === 'Ready')?.status).toBe('True');
+  });
+
+  it('seeds a new leader’s window with the current size (so it does not scale down at once)', () => {
+    const seen: ScalingInput[] = [];
+    decide(
+      input({
+        policy: (i) => {
+          seen.push(i);
+          return policyDecide(i);
+        },
+      }),
+    );
+    expect(seen[0]?.history.recommendations).toEqual([{ at: 1_000_000, replicas: 2 }]);
+  });
+
+  it('while paused reports the desired size but asks for no change and keeps the old history', () => {
+    const memory = { ...fresh(), seeded: true };
+    const v = decide(
+      input({ spec: specOf({ paused: true }), memory, backlog: { ok: true, sample: sample(900) } }),
+    );
+    expect(v.desired).toBe(9);
+    expect(v.change).toBeUndefined();
+    expect(v.why).toMatch(/^paused: would scale from 2 to 9/);
+    expect(v.memory.history).toBe(memory.history);
+  });
+
+  it('counts unreachable polls, holds replicas until the threshold, then holds fallback.replicas once', () => {
+    const spec = specOf({ fallback: { failureThreshold: 2, replicas: 7 } });
+    const first = decide(input({ spec, backlog: unreachable }));
+    expect(first.change).toBeUndefined();
+    expect(first.memory).toMatchObject({ failures: 1, fallbackActive: false });
+    const second = decide(input({ spec, backlog: unreachable, memory: first.memory }));
+    expect(second.change).toEqual({ from: 2, to: 7 });
+    expect(second.events.map((e) => e.reason)).toEqual(['FallbackStarted', 'NatsUnreachable']);
+    const third = decide(
+      input({
+        spec,
+        backlog: unreachable,
+        memory: second.memory,
+        scale: { specReplicas: 7, statusReplicas: 7 },
+      }),
+    );
+    expect(third.events.map((e) => e.reason)).toEqual(['NatsUnreachable']);
+    const back = decide(input({ spec, memory: third.memory }));
+    expect(back.events.map((e) => e.reason)).toEqual(['FallbackEnded']);
+    expect(back.memory).toMatchObject({ failures: 0, fallbackActive: false });
+  });
+
+  it('never counts a missing consumer toward fallback', () => {
+    const spec = specOf({ fallback: { failureThreshold: 1, replicas: 9 } });
+    const missing: BacklogReading = { ok: false, error: new BacklogError('ConsumerNotFound', 'no consumer') };
+    const v = decide(input({ spec, backlog: missing }));
+    expect(v.change).toBeUndefined();
+    expect(v.conditions.find((c) => c.type === 'Fallback')?.reason).toBe('NotApplicable');
+  });
+});

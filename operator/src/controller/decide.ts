@@ -1,0 +1,227 @@
+// The decide step of a reconcile: a pure function of what was observed (spec, backlog reading,
+// scale target) and what was remembered (ScalingMemory) that says what the replicas should be,
+// why, and what to tell the user. No clock, no I/O: the policy is passed in, `now` arrives as a
+// number. The reconciler acts on the verdict and reports it; it never recomputes a decision.
+//
+// Failure is never a reason to scale wildly: a backlog that cannot be read leaves the replicas
+// where they are. Only an unreachable NATS counts toward fallback: after
+// fallback.failureThreshold failed polls in a row the target is held at fallback.replicas (when
+// set) until the backlog can be read again.
+import type { EventConsumerSpec } from '../api/v1alpha1/event-consumer.js';
+import { toScalingSpec } from '../api/v1alpha1/scaling-spec.js';
+import type { BacklogReading } from '../backlog/backlog-source.js';
+import type { ScaleReading } from '../kube/scale-client.js';
+import type { BacklogSample, ScalingDecision, ScalingInput } from '../scaling/types.js';
+import type { ConditionUpdate } from './conditions.js';
+import type { ScalingMemory } from './consumer-state.js';
+import { BACKLOG_REASONS } from './reasons.js';
+
+export interface DecideInput {
+  spec: EventConsumerSpec;
+  backlog: BacklogReading;
+  scale: ScaleReading;
+  memory: ScalingMemory;
+  now: number;
+  policy: (input: ScalingInput) => ScalingDecision;
+}
+
+/** An Event the report step records. */
+export interface PlannedEvent {
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+}
+
+export interface Verdict {
+  /** The target's spec.replicas as observed. */
+  current: number;
+  /** What the replicas should be (reported in status even while paused). */
+  desired: number;
+  /** The change to make, if any: absent when desired equals current or the EventConsumer is paused. */
+  change?: { from: number; to: number };
+  /** One sentence: what was seen and decided. */
+  why: string;
+  /** The memory to keep when the change is made (or none is needed). See memoryIfUnchanged. */
+  memory: ScalingMemory;
+  /** The reading and the policy's decision, when the backlog was read. */
+  read?: { sample: BacklogSample; decision: ScalingDecision };
+  /** The error reason when the backlog could not be read. */
+  errorReason?: string;
+  conditions: ConditionUpdate[];
+  events: PlannedEvent[];
+}
+
+export function decide(input: DecideInput): Verdict {
+  const verdict = input.backlog.ok
+    ? fromBacklog(input, input.backlog.sample)
+    : fromFailedRead(input, input.backlog.error);
+  const { current, desired } = verdict;
+  if (input.spec.paused) {
+    if (desired !== current) {
+      verdict.why = `paused: would scale from ${current} to ${desired} (${verdict.why})`;
+      // The policy records the change it asks for; keep the old history, the change is not made.
+      verdict.memory = memoryIfUnchanged(verdict.memory, input.memory);
+    }
+  } else if (desired !== current) {
+    verdict.change = { from: current, to: desired };
+  }
+  verdict.conditions.push(pausedCondition(input.spec));
+  return verdict;
+}
+
+/** The memory to keep when the verdict's change is not made: the policy's history as it was. */
+export function memoryIfUnchanged(next: ScalingMemory, previous: ScalingMemory): ScalingMemory {
+  return { ...next, history: previous.history };
+}
+
+function fromBacklog(input: DecideInput, sample: BacklogSample): Verdict {
+  const { spec, scale, memory, now } = input;
+  const current = scale.specReplicas;
+  const events: PlannedEvent[] = [];
+  if (memory.fallbackActive) {
+    events.push({
+      type: 'Normal',
+      reason: 'FallbackEnded',
+      message: `the backlog of consumer "${spec.nats.consumer}" can be read again; scaling from the backlog resumes`,
+    });
+  }
+  let history = memory.history;
+  if (!memory.seeded && history.recommendations.length === 0) {
+    // A new leader (or a restarted one) has no recommendations in memory. Seed the window with
+    // the size the target has, so the stabilization windows hold it for one window as if this
+    // process had watched it all along, instead of scaling down at its first poll.
+    history = { ...history, recommendations: [{ at: now, replicas: current }] };
+  }
+  const policyInput: ScalingInput = {
+    spec: toScalingSpec(spec),
+    sample,
+    currentReplicas: current,
+    history,
+    now,
+  };
+  if (scale.readyReplicas !== undefined) policyInput.readyReplicas = scale.readyReplicas;
+  const decision = input.policy(policyInput);
+  const desired = decision.desiredReplicas;
+  const ref = spec.scaleTargetRef;
+  const backlogText = `backlog ${sample.pending + sample.ackPending} (${sample.pending} pending, ${sample.ackPending} awaiting ack)`;
+  const conditions: ConditionUpdate[] = [
+    {
+      type: 'Ready',
+      status: 'True',
+      reason: 'Scaling',
+      message: `reading consumer "${spec.nats.consumer}" on stream "${spec.nats.stream}" and scaling ${ref.kind} ${ref.name}`,
+    },
+    { type: 'MetricsAvailable', status: 'True', reason: 'BacklogRead', message: backlogText },
+    decision.active
+      ? {
+          type: 'Active',
+          status: 'True',
+          reason: 'BacklogAboveActivation',
+          message: `${backlogText} is above activationBacklog ${spec.activationBacklog} or messages await ack`,
+        }
+      : {
+          type: 'Active',
+          status: 'False',
+          reason: 'NoBacklog',
+          message: `${backlogText} is at most activationBacklog ${spec.activationBacklog}`,
+        },
+    decision.limitedBy
+      ? {
+          type: 'ScalingLimited',
+          status: 'True',
+          reason: decision.limitedBy,
+          message: `${decision.recommendedReplicas} replicas recommended, ${desired} allowed: ${decision.reason}`,
+        }
+      : {
+          type: 'ScalingLimited',
+          status: 'False',
+          reason: 'DesiredWithinLimits',
+          message: `${desired} replicas, as recommended`,
+        },
+    { type: 'Fallback', status: 'False', reason: 'MetricsAvailable', message: 'the backlog is being read' },
+  ];
+  return {
+    current,
+    desired,
+    why: decision.reason,
+    memory: { history: decision.history, failures: 0, fallbackActive: false, seeded: true },
+    read: { sample, decision },
+    conditions,
+    events,
+  };
+}
+
+function fromFailedRead(
+  input: DecideInput,
+  error: { kind: keyof typeof BACKLOG_REASONS; message: string },
+): Verdict {
+  const { spec, scale, memory } = input;
+  const current = scale.specReplicas;
+  const reason = BACKLOG_REASONS[error.kind];
+  const failures = memory.failures + 1;
+  const threshold = spec.fallback.failureThreshold;
+  const fallbackReplicas = spec.fallback.replicas;
+  const countsTowardFallback = error.kind === 'Unreachable';
+  const events: PlannedEvent[] = [];
+  const conditions: ConditionUpdate[] = [];
+  let desired = current;
+  let why = '';
+  let fallbackActive = false;
+  if (countsTowardFallback && failures >= threshold && fallbackReplicas !== undefined) {
+    if (!memory.fallbackActive) {
+      events.push({
+        type: 'Warning',
+        reason: 'FallbackStarted',
+        message: `${failures} polls in a row failed (${error.message}); holding ${fallbackReplicas} replicas (spec.fallback.replicas) until the backlog can be read`,
+      });
+    }
+    fallbackActive = true;
+    desired = fallbackReplicas;
+    why = `fallback: ${failures} consecutive failed polls (${error.message})`;
+    conditions.push({
+      type: 'Fallback',
+      status: 'True',
+      reason,
+      message: `holding fallback.replicas ${fallbackReplicas} after ${failures} failed polls: ${error.message}`,
+    });
+  } else {
+    // Hold the last decision: the replicas stay where they are.
+    const message = countsTowardFallback
+      ? fallbackReplicas === undefined
+        ? `${failures} failed polls; replicas are held (set spec.fallback.replicas to hold a fixed count instead)`
+        : `${failures} of ${threshold} failed polls before fallback.replicas ${fallbackReplicas}; replicas are held until then`
+      : 'replicas are held: this error does not trigger fallback, fix its cause';
+    conditions.push({
+      type: 'Fallback',
+      status: 'False',
+      reason: countsTowardFallback ? 'BelowFailureThreshold' : 'NotApplicable',
+      message,
+    });
+  }
+  events.push({ type: 'Warning', reason, message: error.message });
+  conditions.push(
+    { type: 'Ready', status: 'False', reason, message: error.message },
+    { type: 'MetricsAvailable', status: 'False', reason, message: error.message },
+  );
+  return {
+    current,
+    desired,
+    why,
+    memory: { ...memory, failures, fallbackActive },
+    errorReason: reason,
+    conditions,
+    events,
+  };
+}
+
+export function pausedCondition(spec: EventConsumerSpec): ConditionUpdate {
+  return spec.paused
+    ? {
+        type: 'Paused',
+        status: 'True',
+        reason: 'PausedBySpec',
+        message:
+          'spec.paused is true: the backlog is read but replicas are not changed; set it to false to resume scaling',
+      }
+    : { type: 'Paused', status: 'False', reason: 'NotPaused', message: 'scaling is enabled' };
+}

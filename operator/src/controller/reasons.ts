@@ -1,0 +1,18 @@
+// Condition reasons for the errors the observe and act steps meet, in one place so a failure
+// reads the same wherever it happens.
+import type { BacklogErrorKind } from '../backlog/backlog-error.js';
+import type { ScaleErrorKind } from '../kube/scale-client.js';
+
+export const BACKLOG_REASONS: Record<BacklogErrorKind, string> = {
+  StreamNotFound: 'StreamNotFound',
+  ConsumerNotFound: 'ConsumerNotFound',
+  Unreachable: 'NatsUnreachable',
+  Unauthorized: 'NatsUnauthorized',
+  Invalid: 'NatsRequestFailed',
+};
+
+export const SCALE_REASONS: Record<ScaleErrorKind, string> = {
+  TargetNotFound: 'TargetNotFound',
+  Forbidden: 'TargetForbidden',
+  NotScalable: 'TargetNotScalable',
+};
