@@ -16,6 +16,7 @@ function view(t: number, backlog: number, replicas: number, ready = replicas): C
       redelivered: 0,
       waiting: 0,
       deliveredConsumerSeq: 0,
+      deliveredStreamSeq: 0,
       ackFloorConsumerSeq: 0,
       maxAckPending: -1,
     },

@@ -259,6 +259,7 @@ export function simulate(options: SimulationOptions, autoscaler: Autoscaler): Ru
       redelivered: 0,
       waiting: Math.max(0, readyCount - Math.ceil(ackPending / workload.inFlightPerReplica)),
       deliveredConsumerSeq: delivered,
+      deliveredStreamSeq: delivered,
       ackFloorConsumerSeq: processed,
       maxAckPending: workload.maxAckPending,
     };

@@ -1,6 +1,11 @@
 // Specifies how failed consumer-info requests are classified: the kind decides what the
 // controller does, the message names stream, consumer and server.
-import { consumerInfoError } from './jetstream-backlog-source.js';
+import type { ConsumerInfo } from '@nats-io/jetstream';
+import {
+  consumerInfoError,
+  consumerInfoProblems,
+  sampleFromConsumerInfo,
+} from './jetstream-backlog-source.js';
 
 const ref = { stream: 'ORDERS', consumer: 'worker' };
 const named = (name: string, message: string, code?: number): Error =>
@@ -39,5 +44,59 @@ describe('consumerInfoError', () => {
     expect(error.message).toContain(text);
     expect(error.message).toContain('nats-1');
     expect(error.where).toEqual({ stream: 'ORDERS', consumer: 'worker', server: 'nats-1' });
+  });
+});
+
+describe('reading a sample from CONSUMER.INFO', () => {
+  /** The parts of a reply jetscale reads, as nats-server 2.12 sends them. */
+  const reply = (overrides: Record<string, unknown> = {}): ConsumerInfo =>
+    ({
+      stream_name: 'ORDERS',
+      name: 'worker',
+      config: { durable_name: 'worker', max_ack_pending: 1000 },
+      delivered: { consumer_seq: 1500, stream_seq: 1400, last_active: '2026-01-01T00:00:00Z' },
+      ack_floor: { consumer_seq: 1200, stream_seq: 1190 },
+      num_ack_pending: 300,
+      num_redelivered: 2,
+      num_waiting: 1,
+      num_pending: 700,
+      ...overrides,
+    }) as unknown as ConsumerInfo;
+
+  it('reads the counters, the delivered stream sequence and max_ack_pending', () => {
+    expect(consumerInfoProblems(reply())).toEqual([]);
+    expect(sampleFromConsumerInfo(reply(), 42)).toEqual({
+      at: 42,
+      pending: 700,
+      ackPending: 300,
+      redelivered: 2,
+      waiting: 1,
+      deliveredConsumerSeq: 1500,
+      deliveredStreamSeq: 1400,
+      ackFloorConsumerSeq: 1200,
+      maxAckPending: 1000,
+    });
+  });
+
+  it('reads an absent max_ack_pending as unlimited', () => {
+    const info = reply({ config: { durable_name: 'worker' } });
+    expect(consumerInfoProblems(info)).toEqual([]);
+    expect(sampleFromConsumerInfo(info, 0).maxAckPending).toBe(-1);
+  });
+
+  it.each([
+    ['a missing delivered block', { delivered: undefined }, 'delivered.consumer_seq is missing'],
+    ['a missing stream sequence', { delivered: { consumer_seq: 5 } }, 'delivered.stream_seq is missing'],
+    ['a string counter', { num_pending: '700' }, 'num_pending is "700"'],
+    ['a negative counter', { num_ack_pending: -1 }, 'num_ack_pending is -1'],
+    ['a fractional counter', { num_waiting: 0.5 }, 'num_waiting is 0.5'],
+    ['a missing ack floor', { ack_floor: null }, 'ack_floor.consumer_seq is missing'],
+    [
+      'a non-numeric max_ack_pending',
+      { config: { durable_name: 'worker', max_ack_pending: 'lots' } },
+      'config.max_ack_pending is "lots"',
+    ],
+  ])('names what is wrong with %s', (_name, overrides, problem) => {
+    expect(consumerInfoProblems(reply(overrides))).toContainEqual(expect.stringContaining(problem));
   });
 });

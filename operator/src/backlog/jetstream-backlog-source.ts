@@ -14,6 +14,40 @@ export interface ConsumerRef {
   apiPrefix?: string;
 }
 
+/** The CONSUMER.INFO fields a BacklogSample is read from (max_ack_pending may be absent: unlimited). */
+const SAMPLE_FIELDS: ReadonlyArray<readonly [string, (info: ConsumerInfo) => unknown]> = [
+  ['num_pending', (info) => info.num_pending],
+  ['num_ack_pending', (info) => info.num_ack_pending],
+  ['num_redelivered', (info) => info.num_redelivered],
+  ['num_waiting', (info) => info.num_waiting],
+  ['delivered.consumer_seq', (info) => info.delivered?.consumer_seq],
+  ['delivered.stream_seq', (info) => info.delivered?.stream_seq],
+  ['ack_floor.consumer_seq', (info) => info.ack_floor?.consumer_seq],
+];
+
+/**
+ * What makes a CONSUMER.INFO reply unusable as a reading: a missing or non-numeric counter (a
+ * proxy, an old or foreign server) must not turn into NaN replicas. Empty when usable.
+ */
+export function consumerInfoProblems(info: ConsumerInfo): string[] {
+  const problems: string[] = [];
+  for (const [field, read] of SAMPLE_FIELDS) {
+    const value = read(info);
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+      problems.push(`${field} is ${JSON.stringify(value) ?? 'missing'}, not a whole number ≥ 0`);
+    }
+  }
+  const maxAckPending: unknown = info.config?.max_ack_pending;
+  if (
+    maxAckPending !== undefined &&
+    (typeof maxAckPending !== 'number' || !Number.isSafeInteger(maxAckPending))
+  ) {
+    problems.push(`config.max_ack_pending is ${JSON.stringify(maxAckPending)}, not a whole number`);
+  }
+  return problems;
+}
+
+/** A reading from a CONSUMER.INFO reply that consumerInfoProblems found usable. */
 export function sampleFromConsumerInfo(info: ConsumerInfo, at: number): BacklogSample {
   return {
     at,
@@ -22,6 +56,7 @@ export function sampleFromConsumerInfo(info: ConsumerInfo, at: number): BacklogS
     redelivered: info.num_redelivered,
     waiting: info.num_waiting,
     deliveredConsumerSeq: info.delivered.consumer_seq,
+    deliveredStreamSeq: info.delivered.stream_seq,
     ackFloorConsumerSeq: info.ack_floor.consumer_seq,
     maxAckPending: info.config.max_ack_pending ?? -1,
   };
@@ -115,6 +150,16 @@ export async function readConsumerBacklog(
   try {
     const jsm = await managerFor(nc, ref, options.timeoutMs);
     const info = await jsm.consumers.info(ref.stream, ref.consumer);
+    const problems = consumerInfoProblems(info);
+    if (problems.length > 0) {
+      options.observe?.((performance.now() - started) / 1000, 'Invalid');
+      const error = new BacklogError(
+        'Invalid',
+        `the consumer info of "${ref.consumer}" on stream "${ref.stream}" from ${server} is unusable (${problems.join('; ')}): is this a JetStream server jetscale supports (nats-server ≥ 2.9)?`,
+        { stream: ref.stream, consumer: ref.consumer, server },
+      );
+      return { ok: false, error };
+    }
     options.observe?.((performance.now() - started) / 1000, 'ok');
     return { ok: true, sample: sampleFromConsumerInfo(info, now()) };
   } catch (err) {

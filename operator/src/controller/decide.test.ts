@@ -27,6 +27,7 @@ function sample(pending: number): BacklogSample {
     redelivered: 0,
     waiting: 0,
     deliveredConsumerSeq: 0,
+    deliveredStreamSeq: 0,
     ackFloorConsumerSeq: 0,
     maxAckPending: 1000,
   };
@@ -59,6 +60,18 @@ describe('decide (the reconcile step)', () => {
     expect(v.memory.seeded).toBe(true);
     expect(v.memory.history.recommendations.length).toBeGreaterThan(0);
     expect(v.conditions.find((c) => c.type === 'Ready')?.status).toBe('True');
+  });
+
+  it('reports the policy’s activity in the Active condition: flowing deliveries at backlog 0', () => {
+    const first = decide(input({ backlog: { ok: true, sample: sample(0) } }));
+    const flowing = { ...sample(0), at: 5000, deliveredConsumerSeq: 250, deliveredStreamSeq: 250 };
+    const v = decide(input({ backlog: { ok: true, sample: flowing }, memory: first.memory, now: 1_005_000 }));
+    expect(v.conditions.find((c) => c.type === 'Active')).toEqual({
+      type: 'Active',
+      status: 'True',
+      reason: 'MessagesDelivered',
+      message: '250 messages were delivered since the previous reading 5s before',
+    });
   });
 
   it('seeds a new leader’s window with the current size (so it does not scale down at once)', () => {

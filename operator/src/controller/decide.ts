@@ -112,19 +112,12 @@ function fromBacklog(input: DecideInput, sample: BacklogSample): Verdict {
       message: `reading consumer "${spec.nats.consumer}" on stream "${spec.nats.stream}" and scaling ${ref.kind} ${ref.name}`,
     },
     { type: 'MetricsAvailable', status: 'True', reason: 'BacklogRead', message: backlogText },
-    decision.active
-      ? {
-          type: 'Active',
-          status: 'True',
-          reason: 'BacklogAboveActivation',
-          message: `${backlogText} is above activationBacklog ${spec.activationBacklog} or messages await ack`,
-        }
-      : {
-          type: 'Active',
-          status: 'False',
-          reason: 'NoBacklog',
-          message: `${backlogText} is at most activationBacklog ${spec.activationBacklog}`,
-        },
+    {
+      type: 'Active',
+      status: decision.active ? 'True' : 'False',
+      reason: decision.activity.reason,
+      message: decision.activity.message,
+    },
     decision.limitedBy
       ? {
           type: 'ScalingLimited',

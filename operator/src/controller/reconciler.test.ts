@@ -21,6 +21,7 @@ function sample(pending: number, at: number): BacklogSample {
     redelivered: 0,
     waiting: 0,
     deliveredConsumerSeq: 0,
+    deliveredStreamSeq: 0,
     ackFloorConsumerSeq: 0,
     maxAckPending: 1000,
   };

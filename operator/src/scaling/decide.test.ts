@@ -9,6 +9,13 @@ import {
 import { scaleUpLimit } from './behavior.js';
 import { defaultScalingSpec, scalingSpecProblems, withScalingDefaults } from './defaults.js';
 import { hpaLikeSpec, sample, sampleFromTotals, T0 } from './test/fixtures.js';
+import {
+  natsGoConsume,
+  natsGoFetch10,
+  natsJsConsume,
+  natsJsFetch,
+  runScenario,
+} from './test/pull-clients.js';
 import type { ScalingHistory, ScalingInput, ScalingSpec } from './types.js';
 
 const s = (seconds: number): number => T0 + seconds * 1000;
@@ -241,6 +248,103 @@ describe('decide: scale to and from zero', () => {
     const sleep = idle(320);
     expect(sleep.desiredReplicas).toBe(0);
     expect(sleep.reason).toMatch(/cooldown 120s.*to zero/);
+  });
+
+  it('does not go to zero while traffic flows at backlog 0 (fast handlers), and says why it is active', () => {
+    // 50 msg/s, each handled before the next poll: every reading shows nothing pending or
+    // awaiting ack, only the delivered sequence moving (issue 10 item 2: this went 3→2→1→0).
+    let history = emptyHistory();
+    let current = 3;
+    let delivered = 0;
+    const seen: number[] = [];
+    for (let t = 0; t <= 600; t += 5) {
+      delivered += 50 * 5;
+      const d = decide(
+        input({
+          spec,
+          sample: sample({ at: s(t), deliveredConsumerSeq: delivered, deliveredStreamSeq: delivered }),
+          currentReplicas: current,
+          history,
+          now: s(t),
+        }),
+      );
+      history = d.history;
+      current = d.desiredReplicas;
+      seen.push(current);
+      if (t > 0) {
+        expect(d.active).toBe(true);
+        expect(d.activity).toEqual({
+          reason: 'MessagesDelivered',
+          message: '250 messages were delivered since the previous reading 5s before',
+        });
+      }
+    }
+    expect(Math.min(...seen)).toBe(1);
+    // Traffic stops: zero only a full cooldown after the last delivery.
+    const last = 600;
+    const idle = (t: number) =>
+      decide(
+        input({
+          spec,
+          sample: sample({ at: s(t), deliveredConsumerSeq: delivered, deliveredStreamSeq: delivered }),
+          currentReplicas: current,
+          history,
+          now: s(t),
+        }),
+      );
+    for (let t = last + 5; t < last + 120; t += 5) {
+      const d = idle(t);
+      expect(d.desiredReplicas).toBe(1);
+      expect(d.active).toBe(false);
+      expect(d.activity.reason).toBe('NoBacklog');
+      expect(d.activity.message).toContain('nothing was delivered since the previous reading');
+      history = d.history;
+    }
+    const sleep = idle(last + 120);
+    expect(sleep.desiredReplicas).toBe(0);
+    expect(sleep.reason).toMatch(/Nothing pending, awaiting ack or delivered for 120s/);
+  });
+
+  it('counts a redelivery (consumer sequence moved, stream sequence not) and a recreated consumer as activity', () => {
+    const before = sample({ at: s(0), deliveredConsumerSeq: 100, deliveredStreamSeq: 90 });
+    const first = decide(input({ spec, sample: before, currentReplicas: 1, now: s(200) }));
+    const redelivered = decide(
+      input({
+        spec,
+        sample: sample({ at: s(205), deliveredConsumerSeq: 101, deliveredStreamSeq: 90 }),
+        currentReplicas: 1,
+        history: { ...first.history, lastActiveAt: s(0) },
+        now: s(205),
+      }),
+    );
+    expect(redelivered.desiredReplicas).toBe(1);
+    expect(redelivered.history.lastActiveAt).toBe(s(205));
+    const recreated = decide(
+      input({
+        spec,
+        sample: sample({ at: s(205), deliveredConsumerSeq: 0, deliveredStreamSeq: 0 }),
+        currentReplicas: 1,
+        history: { ...first.history, lastActiveAt: s(0) },
+        now: s(205),
+      }),
+    );
+    expect(recreated.desiredReplicas).toBe(1);
+    expect(recreated.history.lastActiveAt).toBe(s(205));
+  });
+
+  it('does not leave zero for deliveries alone (another client consumed them; nothing waits)', () => {
+    const first = decide(input({ spec, sample: sample({ at: s(0) }), currentReplicas: 0 }));
+    const d = decide(
+      input({
+        spec,
+        sample: sample({ at: s(5), deliveredConsumerSeq: 40, deliveredStreamSeq: 40 }),
+        currentReplicas: 0,
+        history: first.history,
+        now: s(5),
+      }),
+    );
+    expect(d.desiredReplicas).toBe(0);
+    expect(d.active).toBe(false);
   });
 
   it('never goes to zero when minReplicas is above zero', () => {
@@ -550,5 +654,90 @@ describe('defaults', () => {
         'backlogPerReplica must be greater than 0',
       ]),
     );
+  });
+});
+
+describe('decide: max_ack_pending against the pull clients people run (issue 10 item 1)', () => {
+  // The issue's numbers: handlers doing 100 msg/s each, 1,000 msg/s arriving, 5,000 pending at
+  // two replicas, the server's default max_ack_pending 1000. Ten replicas keep up; the policy
+  // asks for a few more to drain. Before: nats.go's 500 buffered per subscriber read as 500 in
+  // flight, so the cap said ceil(1000 / 500) = 2 and pending grew without end.
+  const spec = withScalingDefaults({ maxReplicas: 30, drainWithinSeconds: 30 });
+  const issue = {
+    spec,
+    handlerPerSecond: 100,
+    arrival: () => 1000,
+    initialReplicas: 2,
+    initialPending: 5000,
+    startupSeconds: 10,
+    durationSeconds: 300,
+  };
+  it.each([
+    { client: natsGoConsume, maxAckPending: 1000 },
+    { client: natsJsConsume, maxAckPending: 1000 },
+    { client: natsJsFetch, maxAckPending: 1000 },
+    { client: natsGoFetch10, maxAckPending: 1000 },
+    { client: natsGoConsume, maxAckPending: 50 },
+    { client: natsJsConsume, maxAckPending: 50 },
+  ])(
+    '$client.name, max_ack_pending $maxAckPending: reaches the replicas the rate needs and drains',
+    (c) => {
+      const readings = runScenario({ ...issue, ...c });
+      const last = readings.at(-1);
+      expect(readings.some((r) => r.decision.limitedBy === 'MaxAckPending')).toBe(false);
+      expect(readings.every((r) => r.decision.maxAckPendingCap === undefined)).toBe(true);
+      expect(Math.max(...readings.map((r) => r.replicas))).toBeGreaterThanOrEqual(10);
+      // Drained: what is left is at most a few seconds of arrivals.
+      expect(last?.pending).toBeLessThan(3000);
+      expect(last?.replicas).toBeGreaterThanOrEqual(10);
+    },
+    60_000,
+  );
+
+  it('caps where more replicas measurably do not process more, and says so', () => {
+    // Handlers work on 50 held messages at once (2 msg/s each: 100/s per replica); max_ack_pending
+    // 100 lets two replicas have all the work they can do. Traffic rises past what two can do.
+    const readings = runScenario({
+      ...issue,
+      client: { name: 'batch-concurrent', prefetch: 50, refillAt: 25, concurrency: 50 },
+      handlerPerSecond: 2,
+      maxAckPending: 100,
+      arrival: (t) => (t < 60 ? 150 : 1000),
+      initialPending: 0,
+      startupSeconds: 15,
+      durationSeconds: 240,
+    });
+    const capped = readings.filter((r) => r.decision.maxAckPendingCap !== undefined);
+    expect(capped.length).toBeGreaterThan(0);
+    const first = capped[0]?.decision;
+    const cap = first?.maxAckPendingCap?.replicas ?? Infinity;
+    expect(first?.maxAckPendingCap?.source).toBe('Measured');
+    // Capped at the fewest replicas seen doing what more could not exceed (here: as traffic rose,
+    // the policy went 16 → 30, maxReplicas, and 30 did no more than 16).
+    expect(cap).toBeLessThan(spec.maxReplicas);
+    expect(first?.limitedBy).toBe('MaxAckPending');
+    expect(first?.reason).toMatch(
+      /capped at \d+ by max_ack_pending 100: while it was full, \d+ replicas processed .* so more replicas do not help/,
+    );
+    // From then on the replicas stay at the cap, not at maxReplicas.
+    const after = readings.filter((r) => r.t > (capped[0]?.t ?? Infinity));
+    expect(after.length).toBeGreaterThan(10);
+    expect(after.every((r) => r.replicas <= cap)).toBe(true);
+  }, 60_000);
+
+  it('caps from spec.inFlightPerReplica at once, and says so', () => {
+    const d = decide(
+      input({
+        spec: withScalingDefaults({ maxReplicas: 50, inFlightPerReplica: 100 }),
+        sample: sample({ pending: 50_000, ackPending: 1000, maxAckPending: 1000 }),
+        currentReplicas: 2,
+      }),
+    );
+    expect(d.desiredReplicas).toBe(10);
+    expect(d.limitedBy).toBe('MaxAckPending');
+    expect(d.maxAckPendingCap).toEqual(
+      expect.objectContaining({ replicas: 10, source: 'InFlightPerReplica' }),
+    );
+    expect(d.reason).toContain('spec.inFlightPerReplica 100');
   });
 });

@@ -24,9 +24,14 @@
 //    trace's p99 from 20.8 to 17.8 s, the spike's from 17.2 to 16.7 s). After the last panic reading the
 //    count is not lowered for PANIC_WINDOW_SECONDS, whatever the scale-down window.
 // 3. HPA behaviour: stabilization windows, then step policies (behavior.ts), then bounds:
-//    [minReplicas, min(maxReplicas, what max_ack_pending lets work in parallel)].
-// 4. Zero: leave zero as soon as the backlog exceeds activationBacklog; go to zero only when nothing
-//    has been pending or awaiting ack for cooldownPeriodSeconds (and minReplicas is 0).
+//    [minReplicas, min(maxReplicas, what max_ack_pending lets work in parallel)]. max_ack_pending
+//    caps replicas only when it is known to bind: the user set inFlightPerReplica (cap
+//    ceil(max_ack_pending / inFlightPerReplica)), or more replicas measurably did not raise the
+//    processing rate while it was full (rates.ts, maxAckPendingBinding; cap at the fewer replicas).
+//    Awaiting-ack ÷ replicas is not used: with prefetching clients it is prefetch, not concurrency.
+// 4. Zero: leave zero as soon as the backlog exceeds activationBacklog; go to zero only when for
+//    cooldownPeriodSeconds nothing was pending, nothing awaited ack and no message was delivered
+//    between readings (traffic that fast handlers keep at backlog 0 is still traffic).
 //
 // History limits: recommendations older than the longer stabilization window are dropped (and at
 // most MAX_RECOMMENDATIONS kept: exact for a 3600 s window down to a 3.6 s poll interval; faster
@@ -38,8 +43,17 @@
 import { scaleDownLimit, scaleUpLimit, stabilize } from './behavior.js';
 import { asForecastState, forecastArrival, observeArrival } from './forecast.js';
 import type { ForecastResult, ForecastState } from './forecast.js';
-import { asRateState, observeRates, ratesOf } from './rates.js';
-import type { ScalingDecision, ScalingHistory, ScalingInput, ScalingLimit } from './types.js';
+import { asRateState, maxAckPendingBinding, observeRates, ratesOf } from './rates.js';
+import type { RateState } from './rates.js';
+import type {
+  BacklogSample,
+  MaxAckPendingCap,
+  ScalingDecision,
+  ScalingHistory,
+  ScalingInput,
+  ScalingLimit,
+  ScalingSpec,
+} from './types.js';
 
 /** HPA tolerance: no change while the needed/provided ratio is within 10 % of 1. */
 export const TOLERANCE = 0.1;
@@ -87,6 +101,46 @@ function withTolerance(needed: number, perReplica: number, currentReplicas: numb
   return Math.ceil(needed / perReplica);
 }
 
+/**
+ * Messages delivered between two readings (redeliveries included). A consumer recreated in between
+ * restarts its sequences: any change then counts as at least one delivery.
+ */
+function deliveriesBetween(before: BacklogSample, after: BacklogSample): number {
+  const consumerSeq = after.deliveredConsumerSeq - before.deliveredConsumerSeq;
+  if (consumerSeq > 0) return consumerSeq;
+  return consumerSeq < 0 || after.deliveredStreamSeq !== before.deliveredStreamSeq ? 1 : 0;
+}
+
+/**
+ * The replicas max_ack_pending lets work in parallel, when known to bind: from the user's
+ * inFlightPerReplica, else from measurement (more replicas did not raise processing while it was
+ * full). Undefined while nothing shows that it binds, or when max_ack_pending is unlimited.
+ */
+function maxAckPendingCap(
+  spec: ScalingSpec,
+  sample: BacklogSample,
+  rateState: RateState,
+  now: number,
+): MaxAckPendingCap | undefined {
+  if (!(sample.maxAckPending > 0)) return undefined;
+  if (spec.inFlightPerReplica !== undefined && spec.inFlightPerReplica > 0) {
+    const replicas = Math.max(1, Math.ceil(sample.maxAckPending / spec.inFlightPerReplica));
+    return {
+      replicas,
+      source: 'InFlightPerReplica',
+      evidence: `spec.inFlightPerReplica ${fmt(spec.inFlightPerReplica)} lets ${replicas} replicas work at once`,
+    };
+  }
+  const binding = maxAckPendingBinding(rateState, sample.maxAckPending, now);
+  if (binding === undefined) return undefined;
+  const { fewer, more } = binding;
+  return {
+    replicas: fewer.replicas,
+    source: 'Measured',
+    evidence: `while it was full, ${more.replicas} replicas processed ${fmt(more.perSecond)}/s and ${fewer.replicas} processed ${fmt(fewer.perSecond)}/s, so more replicas do not help (set spec.inFlightPerReplica or raise max_ack_pending)`,
+  };
+}
+
 export function decide(input: ScalingInput): ScalingDecision {
   const { spec, sample, now, history } = input;
   const current = wholeNonNegative(input.currentReplicas);
@@ -113,9 +167,30 @@ export function decide(input: ScalingInput): ScalingDecision {
     if (forecastState !== undefined) forecast = forecastArrival(forecastState, spec.predictive);
   }
 
-  // Activity: anything pending or awaiting ack keeps the consumer awake.
-  const active = backlog > spec.activationBacklog || ackPending > 0;
-  const lastActiveAt = backlog > 0 ? now : (history.lastActiveAt ?? now);
+  // Activity: anything pending or awaiting ack, or any delivery since the previous reading, keeps
+  // the consumer awake. Deliveries do not activate from zero (no replica of ours consumed them).
+  const previousSample = history.samples.at(-1);
+  const deliveries = previousSample === undefined ? 0 : deliveriesBetween(previousSample, sample);
+  const active = backlog > spec.activationBacklog || ackPending > 0 || (current > 0 && deliveries > 0);
+  const lastActiveAt = backlog > 0 || deliveries > 0 ? now : (history.lastActiveAt ?? now);
+  const backlogText = `backlog ${fmt(backlog)} (${fmt(pending)} pending, ${fmt(ackPending)} awaiting ack)`;
+  const activity: ScalingDecision['activity'] =
+    backlog > spec.activationBacklog
+      ? {
+          reason: 'BacklogAboveActivation',
+          message: `${backlogText} is above activationBacklog ${fmt(spec.activationBacklog)}`,
+        }
+      : ackPending > 0
+        ? { reason: 'AwaitingAck', message: `${fmt(ackPending)} messages await ack` }
+        : current > 0 && deliveries > 0
+          ? {
+              reason: 'MessagesDelivered',
+              message: `${fmt(deliveries)} messages were delivered since the previous reading ${fmt((sample.at - (previousSample?.at ?? sample.at)) / 1000)}s before`,
+            }
+          : {
+              reason: 'NoBacklog',
+              message: `${backlogText} is not above activationBacklog ${fmt(spec.activationBacklog)}${current > 0 ? ' and nothing was delivered since the previous reading' : ''}`,
+            };
 
   // Raw recommendation: backlog term as a floor, rate term on top once capacity is known.
   const backlogReplicas = withTolerance(backlog, backlogPerReplica, current);
@@ -199,14 +274,9 @@ export function decide(input: ScalingInput): ScalingDecision {
         ? rateText
         : `backlog at ${fmt(backlogPerReplica)} per replica needs ${backlogReplicas}`;
 
-  // What max_ack_pending lets work in parallel: each replica holds `inFlight` messages, so more
-  // than ceil(maxAckPending / inFlight) replicas would only wait for acks to free slots.
-  const inFlight = spec.inFlightPerReplica ?? rates.inFlightPerReplica ?? 1;
-  const parallelismCap =
-    sample.maxAckPending > 0
-      ? Math.max(1, Math.ceil(sample.maxAckPending / Math.max(inFlight, 1e-9)))
-      : Infinity;
-  const upper = Math.min(maxReplicas, parallelismCap);
+  // What max_ack_pending lets work in parallel, when that is known (see the header, point 3).
+  const ackCap = maxAckPendingCap(spec, sample, rateState, now);
+  const upper = Math.min(maxReplicas, ackCap?.replicas ?? Infinity);
 
   // Lower bound: minReplicas, except that 0 is only reachable after the cooldown and is left on
   // activation.
@@ -215,7 +285,7 @@ export function decide(input: ScalingInput): ScalingDecision {
   let toZero = false;
   if (minReplicas === 0) {
     if (current === 0) lower = active ? 1 : 0;
-    else if (backlog === 0 && idleSeconds >= spec.cooldownPeriodSeconds) toZero = true;
+    else if (backlog === 0 && deliveries === 0 && idleSeconds >= spec.cooldownPeriodSeconds) toZero = true;
     else lower = 1;
   }
 
@@ -225,7 +295,7 @@ export function decide(input: ScalingInput): ScalingDecision {
   let reason: string;
   if (toZero) {
     desired = 0;
-    reason = `Nothing pending or awaiting ack for ${fmt(idleSeconds)}s (cooldown ${spec.cooldownPeriodSeconds}s): scaling from ${current} to zero.`;
+    reason = `Nothing pending, awaiting ack or delivered for ${fmt(idleSeconds)}s (cooldown ${spec.cooldownPeriodSeconds}s): scaling from ${current} to zero.`;
   } else if (current === 0 && lower === 0) {
     desired = 0;
     reason = `${seen} is not above activationBacklog ${fmt(spec.activationBacklog)}: staying at zero.`;
@@ -269,7 +339,7 @@ export function decide(input: ScalingInput): ScalingDecision {
         current === 0 && minReplicas === 0
           ? `activating above activationBacklog ${fmt(spec.activationBacklog)}`
           : `held at minReplicas ${minReplicas === 0 ? 1 : minReplicas}`,
-      MaxAckPending: `capped at ${upper} because max_ack_pending ${fmt(sample.maxAckPending)} allows about ${fmt(inFlight)} in flight per replica`,
+      MaxAckPending: `capped at ${upper} by max_ack_pending ${fmt(sample.maxAckPending)}: ${ackCap?.evidence ?? ''}`,
       StepPolicy: `step policy allows ${desired} now`,
       Stabilization: held
         ? `the panic window holds ${current} until ${fmt(((panicUntil ?? now) - now) / 1000)}s from now`
@@ -315,11 +385,13 @@ export function decide(input: ScalingInput): ScalingDecision {
     desiredReplicas: desired,
     recommendedReplicas: recommended,
     active,
+    activity,
     reason,
     rates,
     history: nextHistory,
   };
   if (limitedBy !== undefined) decision.limitedBy = limitedBy;
+  if (ackCap !== undefined) decision.maxAckPendingCap = ackCap;
   if (panic) decision.panic = true;
   if (forecast !== undefined) {
     decision.forecast = {

@@ -1,4 +1,10 @@
-import { observeRates, ratesOf } from './rates.js';
+import {
+  maxAckPendingBinding,
+  observeRates,
+  ratesOf,
+  SATURATION_MEMORY_SECONDS,
+  SATURATION_MIN_SECONDS,
+} from './rates.js';
 import type { RateState } from './rates.js';
 import { sample, sampleFromTotals, T0 } from './test/fixtures.js';
 
@@ -113,7 +119,7 @@ describe('observeRates', () => {
     else expect(second.perReplicaPerSecond).toBeUndefined();
   });
 
-  it('measures in-flight per replica only while work waits and max_ack_pending is not the limit', () => {
+  it('measures what a replica holds while work waits, at a full max_ack_pending too (no frozen figure)', () => {
     const first = observeRates(
       undefined,
       sample({ at: T0, pending: 100, ackPending: 40, maxAckPending: 1000 }),
@@ -125,16 +131,104 @@ describe('observeRates', () => {
       4,
     );
     expect(busy.inFlightPerReplica).toBeCloseTo(10, 9);
-    const capped = observeRates(
+    // One replica held 500 (nats.go's prefetch) before the limit filled; at 10 replicas and a full
+    // max_ack_pending 1000 each holds 100, and the figure follows.
+    let state = observeRates(
       undefined,
-      sample({ at: T0, pending: 100, ackPending: 40, maxAckPending: 40 }),
-      4,
+      sample({ at: T0, pending: 5000, ackPending: 500, maxAckPending: 1000 }),
+      1,
     );
-    const cappedNext = observeRates(
-      capped,
-      sample({ at: s(5), deliveredConsumerSeq: 10, pending: 100, ackPending: 40, maxAckPending: 40 }),
-      4,
+    state = observeRates(state, sample({ at: s(5), pending: 5000, ackPending: 500, maxAckPending: 1000 }), 1);
+    expect(state.inFlightPerReplica).toBeCloseTo(500, 9);
+    for (let i = 2; i < 60; i++) {
+      state = observeRates(
+        state,
+        sample({ at: s(5 * i), pending: 5000, ackPending: 1000, maxAckPending: 1000 }),
+        10,
+      );
+    }
+    expect(state.inFlightPerReplica).toBeLessThan(110);
+  });
+});
+
+describe('maxAckPendingBinding: more replicas did not raise processing at a full max_ack_pending', () => {
+  /** Readings every 5 s with `replicas` ready at a full max_ack_pending 1000, work waiting. */
+  function atCap(
+    state: RateState | undefined,
+    opts: { from: number; seconds: number; replicas: number; perSecond: number; completed: number },
+  ): { state: RateState | undefined; completed: number } {
+    let next = state;
+    let completed = opts.completed;
+    for (let t = opts.from; t <= opts.from + opts.seconds; t += 5) {
+      if (t > opts.from) completed += opts.perSecond * 5;
+      next = observeRates(
+        next,
+        sampleFromTotals(s(t), completed + 1e6, completed, 1000, 1000),
+        opts.replicas,
+      );
+    }
+    return { state: next, completed };
+  }
+  function twoCounts(
+    a: { replicas: number; perSecond: number; seconds?: number },
+    b: { replicas: number; perSecond: number; seconds?: number },
+  ) {
+    const first = atCap(undefined, { from: 0, seconds: a.seconds ?? 30, completed: 0, ...a });
+    const from = (a.seconds ?? 30) + 5;
+    return atCap(first.state, { from, seconds: b.seconds ?? 30, completed: first.completed, ...b });
+  }
+
+  it.each([
+    { name: '2 → 12 replicas, processing flat: binds at 2', a: [2, 200], b: [12, 205], binds: 2 },
+    { name: '2 → 12 replicas, processing ×6: does not bind', a: [2, 200], b: [12, 1200], binds: undefined },
+    { name: '2 → 12, ×2 (a fifth of the proportional gain): binds', a: [2, 200], b: [12, 400], binds: 2 },
+    {
+      name: '2 → 12, ×2.5 (more than a quarter of it): does not bind',
+      a: [2, 200],
+      b: [12, 500],
+      binds: undefined,
+    },
+    { name: 'order does not matter: 12 then 2', a: [12, 205], b: [2, 200], binds: 2 },
+    { name: '10 → 11 is too small a step to judge', a: [10, 1000], b: [11, 1000], binds: undefined },
+  ])('$name', ({ a, b, binds }) => {
+    const { state } = twoCounts(
+      { replicas: a[0] ?? 0, perSecond: a[1] ?? 0 },
+      { replicas: b[0] ?? 0, perSecond: b[1] ?? 0 },
     );
-    expect(cappedNext.inFlightPerReplica).toBeUndefined();
+    const found = maxAckPendingBinding(state, 1000, state?.last.at ?? T0);
+    expect(found?.fewer.replicas).toBe(binds);
+  });
+
+  it('needs SATURATION_MIN_SECONDS at each count', () => {
+    const { state } = twoCounts(
+      { replicas: 2, perSecond: 200, seconds: 5 },
+      { replicas: 12, perSecond: 200 },
+    );
+    expect(maxAckPendingBinding(state, 1000, state?.last.at ?? T0)).toBeUndefined();
+    expect(SATURATION_MIN_SECONDS).toBeGreaterThan(5);
+  });
+
+  it('forgets evidence after SATURATION_MEMORY_SECONDS, so a cap is probed again', () => {
+    const { state } = twoCounts({ replicas: 2, perSecond: 200 }, { replicas: 12, perSecond: 200 });
+    const at = state?.last.at ?? T0;
+    expect(maxAckPendingBinding(state, 1000, at)).toBeDefined();
+    expect(maxAckPendingBinding(state, 1000, at + (SATURATION_MEMORY_SECONDS + 1) * 1000)).toBeUndefined();
+  });
+
+  it('does not carry evidence over to another max_ack_pending', () => {
+    const { state } = twoCounts({ replicas: 2, perSecond: 200 }, { replicas: 12, perSecond: 200 });
+    expect(maxAckPendingBinding(state, 5000, state?.last.at ?? T0)).toBeUndefined();
+  });
+
+  it('records nothing while work does not wait or the limit is not full', () => {
+    let state = observeRates(undefined, sampleFromTotals(T0, 1000, 0, 1000, 1000), 2);
+    // Full, but nothing pending: the replicas had all there was.
+    state = observeRates(state, sampleFromTotals(s(5), 2000, 1000, 1000, 1000), 2);
+    state = observeRates(state, sampleFromTotals(s(10), 3000, 2000, 1000, 1000), 2);
+    expect(state.atCap).toBeUndefined();
+    // Work waits, but awaiting ack is far below the limit.
+    state = observeRates(state, sampleFromTotals(s(15), 9000, 2000, 400, 1000), 2);
+    state = observeRates(state, sampleFromTotals(s(20), 10_000, 3000, 400, 1000), 2);
+    expect(state.atCap).toBeUndefined();
   });
 });

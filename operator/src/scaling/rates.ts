@@ -4,6 +4,14 @@
 //   completed_total ≈ delivered.consumer_seq − num_ack_pending  (delivered and no longer in flight)
 // Redeliveries bump delivered.consumer_seq, so both include them: that is work replicas must do.
 // Rates are smoothed with a time-aware EWMA, so irregular poll intervals weigh correctly.
+//
+// max_ack_pending: what a replica holds awaiting ack is mostly its client's prefetch (nats.go's
+// Consume() keeps up to 500 per subscriber, nats.js consume() 100), not how many messages its
+// handlers work on at once. A full max_ack_pending therefore says nothing by itself: a replica with
+// one message in hand is as busy as one with 500, acks free slots, and the server hands them to
+// whichever pull request waits. Whether the limit binds is measured instead: while
+// max_ack_pending is full and work waits, the processing rate is recorded per ready replica count,
+// and the limit binds when more replicas did not raise it (see maxAckPendingBinding).
 
 import type { BacklogSample, Rates } from './types.js';
 
@@ -11,6 +19,31 @@ import type { BacklogSample, Rates } from './types.js';
 export const ARRIVAL_TIME_CONSTANT_SECONDS = 10;
 export const PROCESSING_TIME_CONSTANT_SECONDS = 10;
 export const CAPACITY_TIME_CONSTANT_SECONDS = 60;
+/** A replica count needs this many seconds at a full max_ack_pending before it counts as evidence. */
+export const SATURATION_MIN_SECONDS = 10;
+/** Evidence older than this is forgotten, so a cap that once bound is probed again. */
+export const SATURATION_MEMORY_SECONDS = 900;
+/**
+ * The limit binds when going from a to b replicas raised processing by less than this share of
+ * the proportional gain (b − a) / a. Only steps of at least SATURATION_MIN_STEP × a are compared:
+ * a smaller step's expected gain would drown in measurement noise.
+ */
+export const SATURATION_GAIN_SHARE = 0.25;
+export const SATURATION_MIN_STEP = 1.2;
+/** Awaiting ack at least this share of max_ack_pending counts as full. */
+export const AT_CAP_SHARE = 0.9;
+/** Replica counts remembered at a full max_ack_pending. */
+const MAX_AT_CAP_ENTRIES = 8;
+
+/** Processing measured at one ready replica count while max_ack_pending was full and work waited. */
+export interface AtCapThroughput {
+  replicas: number;
+  /** Messages completed per second (time-weighted mean over `seconds`). */
+  perSecond: number;
+  seconds: number;
+  /** Epoch ms of the last interval added. */
+  at: number;
+}
 
 /** What the estimator keeps between readings (stored in ScalingHistory.rates). */
 export interface RateState {
@@ -20,6 +53,8 @@ export interface RateState {
     completedTotal: number;
     deliveredConsumerSeq: number;
     pending: number;
+    ackPending: number;
+    maxAckPending: number;
     readyReplicas: number;
   };
   arrivalPerSecond?: number;
@@ -30,6 +65,8 @@ export interface RateState {
   lastIntervalArrivalPerSecond?: number;
   /** Set when the consumer's sequence went backwards (consumer recreated) at this reading. */
   resetAt?: number;
+  /** Processing by ready replica count at a full max_ack_pending (reset when the limit changes). */
+  atCap?: { maxAckPending: number; throughput: AtCapThroughput[] };
 }
 
 function ewma(previous: number | undefined, value: number, dtSeconds: number, tau: number): number {
@@ -51,8 +88,77 @@ function baseline(sample: BacklogSample, readyReplicas: number): RateState['last
     ...totals(sample),
     deliveredConsumerSeq: sample.deliveredConsumerSeq,
     pending: sample.pending,
+    ackPending: sample.ackPending,
+    maxAckPending: sample.maxAckPending,
     readyReplicas,
   };
+}
+
+/**
+ * At (or within AT_CAP_SHARE of) a full max_ack_pending: a reading catches slots freed by acks
+ * that the server has not yet refilled, so an exact comparison would rarely hold.
+ */
+function atMaxAckPending(ackPending: number, maxAckPending: number): boolean {
+  return maxAckPending > 0 && ackPending >= AT_CAP_SHARE * maxAckPending;
+}
+
+/** Adds one interval at a full max_ack_pending to the per-replica-count record. */
+function recordAtCap(
+  previous: RateState['atCap'],
+  maxAckPending: number,
+  replicas: number,
+  completedPerSecond: number,
+  dtSeconds: number,
+  at: number,
+): NonNullable<RateState['atCap']> {
+  const fresh = (e: AtCapThroughput): boolean => at - e.at <= SATURATION_MEMORY_SECONDS * 1000;
+  const kept =
+    previous !== undefined && previous.maxAckPending === maxAckPending
+      ? previous.throughput.filter(fresh)
+      : [];
+  const old = kept.find((e) => e.replicas === replicas);
+  const seconds = (old?.seconds ?? 0) + dtSeconds;
+  const perSecond = ((old?.perSecond ?? 0) * (old?.seconds ?? 0) + completedPerSecond * dtSeconds) / seconds;
+  const throughput = [...kept.filter((e) => e.replicas !== replicas), { replicas, perSecond, seconds, at }]
+    .sort((x, y) => y.at - x.at)
+    .slice(0, MAX_AT_CAP_ENTRIES)
+    .sort((x, y) => x.replicas - y.replicas);
+  return { maxAckPending, throughput };
+}
+
+/** The evidence that max_ack_pending binds: `more` replicas did not process more than `fewer`. */
+export interface MaxAckPendingBinding {
+  maxAckPending: number;
+  fewer: AtCapThroughput;
+  more: AtCapThroughput;
+}
+
+/**
+ * Whether max_ack_pending is measured to bind at `maxAckPending`: two replica counts a < b, each
+ * observed for SATURATION_MIN_SECONDS at the full limit with work waiting (within the last
+ * SATURATION_MEMORY_SECONDS), where b processed less than a plus SATURATION_GAIN_SHARE of the
+ * proportional gain. Returns the pair with the fewest replicas, or undefined.
+ */
+export function maxAckPendingBinding(
+  state: RateState | undefined,
+  maxAckPending: number,
+  now: number,
+): MaxAckPendingBinding | undefined {
+  const atCap = state?.atCap;
+  if (atCap === undefined || maxAckPending <= 0 || atCap.maxAckPending !== maxAckPending) return undefined;
+  const evidence = atCap.throughput.filter(
+    (e) => e.seconds >= SATURATION_MIN_SECONDS && now - e.at <= SATURATION_MEMORY_SECONDS * 1000,
+  );
+  for (const fewer of evidence) {
+    for (const more of evidence) {
+      if (more.replicas < Math.max(fewer.replicas + 1, fewer.replicas * SATURATION_MIN_STEP)) continue;
+      const proportionalGain = (more.replicas - fewer.replicas) / fewer.replicas;
+      if (more.perSecond < fewer.perSecond * (1 + SATURATION_GAIN_SHARE * proportionalGain)) {
+        return { maxAckPending, fewer, more };
+      }
+    }
+  }
+  return undefined;
 }
 
 /** Reads a RateState back from history, refusing anything that does not look like one. */
@@ -83,6 +189,7 @@ export function observeRates(
     const reset: RateState = { last: baseline(sample, readyReplicas), resetAt: sample.at };
     if (previous.perReplicaPerSecond !== undefined) reset.perReplicaPerSecond = previous.perReplicaPerSecond;
     if (previous.inFlightPerReplica !== undefined) reset.inFlightPerReplica = previous.inFlightPerReplica;
+    if (previous.atCap !== undefined) reset.atCap = previous.atCap;
     return reset;
   }
 
@@ -127,14 +234,35 @@ export function observeRates(
   }
   if (perReplica !== undefined) next.perReplicaPerSecond = perReplica;
 
-  // While messages wait and max_ack_pending is not the limit, every ready replica holds as many
-  // messages as it can: that is its in-flight size.
-  const capped = sample.maxAckPending > 0 && sample.ackPending >= sample.maxAckPending;
+  // While messages wait, every ready replica holds what its client asks for, or its share of a full
+  // max_ack_pending: what it holds now (measured at the limit too, so the figure follows the
+  // replica count instead of freezing at what one replica held before the limit was reached).
   let inFlight = previous.inFlightPerReplica;
-  if (sample.pending > 0 && !capped && readyReplicas > 0 && sample.ackPending > 0) {
+  if (sample.pending > 0 && readyReplicas > 0 && sample.ackPending > 0) {
     inFlight = ewma(inFlight, sample.ackPending / readyReplicas, dtSeconds, CAPACITY_TIME_CONSTANT_SECONDS);
   }
   if (inFlight !== undefined) next.inFlightPerReplica = inFlight;
+
+  // Processing at a full max_ack_pending, by replica count: full at both ends, work waiting at both
+  // ends, the same replicas ready throughout, and the same limit.
+  const fullThroughout =
+    atMaxAckPending(previous.last.ackPending, previous.last.maxAckPending) &&
+    atMaxAckPending(sample.ackPending, sample.maxAckPending) &&
+    previous.last.maxAckPending === sample.maxAckPending &&
+    previous.last.pending > 0 &&
+    sample.pending > 0;
+  if (fullThroughout && sameReplicas) {
+    next.atCap = recordAtCap(
+      previous.atCap,
+      sample.maxAckPending,
+      readyReplicas,
+      completedPerSecond,
+      dtSeconds,
+      sample.at,
+    );
+  } else if (previous.atCap !== undefined) {
+    next.atCap = previous.atCap;
+  }
   return next;
 }
 

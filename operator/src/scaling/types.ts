@@ -42,13 +42,15 @@ export interface ScalingSpec {
   drainWithinSeconds: number;
   scaleUp: ScalingRules;
   scaleDown: ScalingRules;
-  /** Seconds with nothing pending and nothing awaiting ack before the last step to zero. */
+  /** Seconds with nothing pending, awaiting ack or delivered between readings before the last step to zero. */
   cooldownPeriodSeconds: number;
   predictive: PredictiveSpec;
   /**
-   * Messages one replica holds at once (its pull batch or handler concurrency). Optional: when
-   * omitted the policy uses what it measured (awaiting-ack per ready replica while messages were
-   * waiting), else 1. Only used to cap replicas at what max_ack_pending lets work in parallel.
+   * Messages one replica must hold to be fully busy (its handler concurrency). When set, replicas
+   * are capped at ceil(max_ack_pending / this). When omitted, nothing is assumed: what a replica
+   * holds awaiting ack is mostly its client's prefetch (nats.go buffers 500, nats.js 100), not
+   * concurrency, so the cap applies only once measured — more replicas did not raise the
+   * processing rate while max_ack_pending was full (see rates.ts).
    */
   inFlightPerReplica?: number;
 }
@@ -65,8 +67,10 @@ export interface BacklogSample {
   redelivered: number;
   /** num_waiting: parked pull requests (idle consumers). */
   waiting: number;
-  /** delivered.consumer_seq: deliveries so far (monotonic while the consumer lives). */
+  /** delivered.consumer_seq: deliveries so far, redeliveries included (monotonic while the consumer lives). */
   deliveredConsumerSeq: number;
+  /** delivered.stream_seq: stream sequence of the last message delivered (moves on new deliveries). */
+  deliveredStreamSeq: number;
   /** ack_floor.consumer_seq. */
   ackFloorConsumerSeq: number;
   /** The consumer's max_ack_pending (-1 = unlimited). */
@@ -81,7 +85,7 @@ export interface ScalingHistory {
   scaleEvents: Array<{ at: number; from: number; to: number }>;
   /** Recent backlog samples, for rate estimation and forecasting (bounded). */
   samples: BacklogSample[];
-  /** Last time the backlog was above zero (pending or awaiting ack). */
+  /** Last time anything was pending or awaiting ack, or a message was delivered since the reading before. */
   lastActiveAt?: number;
   /** Until when (epoch ms) a panic holds the replica count: no scale-down before then. */
   panicUntil?: number;
@@ -98,9 +102,22 @@ export interface Rates {
   processingPerSecond?: number;
   /** Estimated capacity of one replica (measured while replicas were busy). */
   perReplicaPerSecond?: number;
-  /** Messages one ready replica held awaiting ack while work was waiting (measured). */
+  /**
+   * Messages one ready replica held awaiting ack while work was waiting (measured): its client's
+   * prefetch plus what its handlers work on. Reported, never used as concurrency.
+   */
   inFlightPerReplica?: number;
 }
+
+/** Why max_ack_pending caps the replicas: the user said so, or it was measured to bind. */
+export interface MaxAckPendingCap {
+  replicas: number;
+  source: 'InFlightPerReplica' | 'Measured';
+  /** One clause a user can read: the evidence for the cap. */
+  evidence: string;
+}
+
+export type ActivityReason = 'BacklogAboveActivation' | 'AwaitingAck' | 'MessagesDelivered' | 'NoBacklog';
 
 export type ScalingLimit = 'MaxReplicas' | 'MinReplicas' | 'MaxAckPending' | 'StepPolicy' | 'Stabilization';
 
@@ -108,10 +125,17 @@ export interface ScalingDecision {
   desiredReplicas: number;
   /** Replicas the raw signal asked for before stabilization, policies and bounds. */
   recommendedReplicas: number;
-  /** True when the backlog is above activationBacklog (or messages await ack). */
+  /**
+   * True when the backlog is above activationBacklog, messages await ack, or (with replicas
+   * running) messages were delivered since the previous reading: traffic flowing at backlog 0.
+   */
   active: boolean;
+  /** Why `active` is what it is: a CamelCase reason and a clause a user can read (the Active condition). */
+  activity: { reason: ActivityReason; message: string };
   /** Why desiredReplicas differs from recommendedReplicas, if it does. */
   limitedBy?: ScalingLimit;
+  /** Set when max_ack_pending is known to bind (limitedBy is MaxAckPending when it held replicas back). */
+  maxAckPendingCap?: MaxAckPendingCap;
   /**
    * True when arrivals outran the current replicas by PANIC_FACTOR at this reading: sized at once
    * for the arrival rate and the backlog that piles up while new pods start (see decide.ts).

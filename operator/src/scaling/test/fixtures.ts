@@ -34,6 +34,7 @@ export function sample(overrides: Partial<BacklogSample> = {}): BacklogSample {
     redelivered: 0,
     waiting: 0,
     deliveredConsumerSeq: 0,
+    deliveredStreamSeq: 0,
     ackFloorConsumerSeq: 0,
     maxAckPending: -1,
     ...overrides,
@@ -54,6 +55,7 @@ export function sampleFromTotals(
     pending: Math.max(0, arrived - delivered),
     ackPending,
     deliveredConsumerSeq: delivered,
+    deliveredStreamSeq: delivered,
     ackFloorConsumerSeq: completed,
     maxAckPending,
   });
