@@ -1,0 +1,271 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { convertObject, type Conversion } from './convert.js';
+import { parseDocuments } from './migrate-command.js';
+
+const testdata = path.join(path.dirname(fileURLToPath(import.meta.url)), 'testdata', 'keda');
+
+function convertFile(file: string, natsServers?: string[]): Conversion[] {
+  const docs = parseDocuments(readFileSync(path.join(testdata, file), 'utf8'), file);
+  return docs.map((d) => convertObject(d.object, d.where, natsServers ? { natsServers } : {}));
+}
+
+function converted(result: Conversion | undefined) {
+  if (result?.outcome !== 'converted')
+    throw new Error(`expected a conversion, got ${JSON.stringify(result)}`);
+  return result;
+}
+
+const fields = (r: { notes: Array<{ field: string; kind: string }> }, kind: string): string[] =>
+  r.notes.filter((n) => n.kind === kind).map((n) => n.field);
+
+describe('jetscale migrate: KEDA ScaledObject -> EventConsumer', () => {
+  it("converts KEDA's documented nats-jetstream example field by field", () => {
+    const r = converted(convertFile('docs-nats-jetstream.yaml')[0]);
+    expect(r.eventConsumer).toEqual({
+      apiVersion: 'jetscale.io/v1alpha1',
+      kind: 'EventConsumer',
+      metadata: {
+        name: 'nats-jetstream-scaledobject',
+        namespace: 'nats-jetstream',
+        annotations: {
+          'jetscale.io/migrated-from':
+            'keda.sh/v1alpha1/ScaledObject/nats-jetstream/nats-jetstream-scaledobject',
+        },
+      },
+      spec: {
+        scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'sub' },
+        nats: {
+          servers: ['nats://nats.nats.svc.cluster.local:4222'],
+          stream: 'mystream',
+          consumer: 'pull_consumer',
+        },
+        backlogPerReplica: 10,
+        activationBacklog: 15,
+        minReplicas: 0,
+        maxReplicas: 2,
+        pollInterval: '3s',
+        behavior: { cooldownPeriod: '10s' },
+      },
+    });
+    // The monitoring endpoint is not the client port: the guess is said out loud.
+    expect(fields(r, 'changed')).toContain('triggers[].metadata.natsServerMonitoringEndpoint');
+  });
+
+  it('writes KEDA defaults explicitly where jetscale defaults differ, and says so', () => {
+    const so = {
+      apiVersion: 'keda.sh/v1alpha1',
+      kind: 'ScaledObject',
+      metadata: { name: 'plain' },
+      spec: {
+        scaleTargetRef: { name: 'worker' },
+        triggers: [
+          {
+            type: 'nats-jetstream',
+            metadata: { natsServerMonitoringEndpoint: 'nats:8222', stream: 'S', consumer: 'c' },
+          },
+        ],
+      },
+    };
+    const r = converted(convertObject(so, 'inline'));
+    expect(r.eventConsumer.spec).toMatchObject({
+      backlogPerReplica: 10,
+      activationBacklog: 0,
+      minReplicas: 0,
+      maxReplicas: 100,
+      behavior: { cooldownPeriod: '300s' },
+    });
+    expect(r.eventConsumer.spec.pollInterval).toBeUndefined();
+    expect(fields(r, 'changed')).toEqual(
+      expect.arrayContaining([
+        'triggers[].metadata.lagThreshold',
+        'spec.minReplicaCount',
+        'spec.maxReplicaCount',
+        'spec.pollingInterval',
+        'spec.cooldownPeriod',
+        'spec.advanced.horizontalPodAutoscalerConfig.behavior',
+      ]),
+    );
+  });
+
+  it('carries fallback and HPA behavior from KEDA’s fallback e2e object; the metrics-api original is skipped', () => {
+    const original = convertFile('e2e-fallback.yaml');
+    expect(original.map((c) => c.outcome)).toEqual(['skipped', 'skipped']);
+    const r = converted(convertFile('e2e-fallback-nats.yaml')[0]);
+    expect(r.eventConsumer.metadata.labels).toEqual({ app: 'fallback-test-deployment' });
+    expect(r.eventConsumer.spec).toMatchObject({
+      fallback: { failureThreshold: 3, replicas: 3 },
+      behavior: { cooldownPeriod: '1s', scaleDown: { stabilizationWindow: '1s' } },
+      pollInterval: '5s',
+      minReplicas: 0,
+      maxReplicas: 5,
+    });
+    // The TriggerAuthentication carried KEDA's endpoint, not NATS credentials: reported, not guessed.
+    expect(fields(r, 'dropped')).toContain('triggers[].authenticationRef');
+  });
+
+  it('maps paused-scale-in to scaleDown Disabled (KEDA’s pause e2e object)', () => {
+    expect(convertFile('e2e-pause-scale-in.yaml')[0]?.outcome).toBe('skipped');
+    const r = converted(convertFile('e2e-pause-scale-in-nats.yaml')[0]);
+    expect(r.eventConsumer.spec.behavior).toEqual({
+      cooldownPeriod: '0s',
+      scaleDown: { selectPolicy: 'Disabled' },
+    });
+    expect(r.eventConsumer.spec.paused).toBeUndefined();
+  });
+
+  it('reports every reference-spec field it cannot carry, and why', () => {
+    const r = converted(convertFile('reference-spec-nats.yaml')[0]);
+    expect(r.eventConsumer.spec).toMatchObject({
+      paused: true,
+      minReplicas: 0, // idleReplicaCount 0 below minReplicaCount 1: one floor, stated in a note
+      maxReplicas: 100,
+      pollInterval: '30s',
+      fallback: { failureThreshold: 3, replicas: 6 },
+      behavior: {
+        cooldownPeriod: '300s',
+        scaleDown: {
+          stabilizationWindow: '300s',
+          policies: [{ type: 'Percent', value: 100, period: '15s' }],
+        },
+      },
+    });
+    expect(fields(r, 'dropped')).toEqual(
+      expect.arrayContaining([
+        'spec.scaleTargetRef.envSourceContainerName',
+        'spec.initialCooldownPeriod',
+        'spec.advanced.restoreToOriginalReplicaCount',
+        'spec.advanced.horizontalPodAutoscalerConfig.name',
+        'metadata.annotations["scaledobject.keda.sh/transfer-hpa-ownership"]',
+        'metadata.annotations["validations.keda.sh/hpa-ownership"]',
+      ]),
+    );
+    expect(fields(r, 'changed')).toEqual(
+      expect.arrayContaining(['spec.idleReplicaCount', 'spec.fallback.behavior']),
+    );
+    for (const n of r.notes) expect(n.message.length).toBeGreaterThan(10);
+  });
+
+  it('--nats-url replaces the guessed client URL', () => {
+    const r = converted(
+      convertFile('docs-nats-jetstream.yaml', ['nats://nats-0.nats:4222', 'nats://nats-1.nats:4222'])[0],
+    );
+    expect((r.eventConsumer.spec.nats as { servers: string[] }).servers).toEqual([
+      'nats://nats-0.nats:4222',
+      'nats://nats-1.nats:4222',
+    ]);
+  });
+
+  const meta = (s: Record<string, unknown>): Record<string, string> =>
+    (s.triggers as Array<{ metadata: Record<string, string> }>)[0]?.metadata ?? {};
+
+  const base = (patch: (spec: Record<string, unknown>) => void) => {
+    const spec: Record<string, unknown> = {
+      scaleTargetRef: { name: 'worker' },
+      triggers: [
+        {
+          type: 'nats-jetstream',
+          metadata: { natsServerMonitoringEndpoint: 'nats:8222', stream: 'S', consumer: 'c' },
+        },
+      ],
+    };
+    patch(spec);
+    return {
+      apiVersion: 'keda.sh/v1alpha1',
+      kind: 'ScaledObject',
+      metadata: { name: 'x', namespace: 'ns' },
+      spec,
+    };
+  };
+
+  it.each([
+    [
+      'two nats-jetstream triggers',
+      (s: Record<string, unknown>) =>
+        void (s.triggers = [...(s.triggers as unknown[]), ...(s.triggers as unknown[])]),
+      /2 nats-jetstream triggers/,
+    ],
+    [
+      'a second trigger type',
+      (s: Record<string, unknown>) =>
+        void (s.triggers = [...(s.triggers as unknown[]), { type: 'cpu', metadata: { value: '50' } }]),
+      /other triggers \(cpu\)/,
+    ],
+    [
+      'scalingModifiers',
+      (s: Record<string, unknown>) => void (s.advanced = { scalingModifiers: { formula: 'x' } }),
+      /scalingModifiers/,
+    ],
+    [
+      'a lagThreshold that is not a number',
+      (s: Record<string, unknown>) => void (meta(s).lagThreshold = '1e3'),
+      /not a whole number/,
+    ],
+    ['lagThreshold 0', (s: Record<string, unknown>) => void (meta(s).lagThreshold = '0'), /between 1 and/],
+    [
+      'a missing consumer',
+      (s: Record<string, unknown>) => void delete meta(s).consumer,
+      /consumer is missing/,
+    ],
+    [
+      'a stream name jetscale refuses',
+      (s: Record<string, unknown>) => void (meta(s).stream = 'a.b'),
+      /spec\.nats\.stream/,
+    ],
+    [
+      'min above max',
+      (s: Record<string, unknown>) => void Object.assign(s, { minReplicaCount: 5, maxReplicaCount: 2 }),
+      /above spec.maxReplicaCount/,
+    ],
+    [
+      'an endpoint only in a TriggerAuthentication',
+      (s: Record<string, unknown>) =>
+        void (s.triggers = [
+          {
+            type: 'nats-jetstream',
+            metadata: { stream: 'S', consumer: 'c' },
+            authenticationRef: { name: 'ta' },
+          },
+        ]),
+      /TriggerAuthentication ta.*--nats-url/,
+    ],
+  ])('refuses an object with %s and writes nothing for it', (_what, patch, reason) => {
+    const r = convertObject(base(patch), 'inline');
+    expect(r.outcome).toBe('refused');
+    if (r.outcome === 'refused') expect(r.reasons.join('\n')).toMatch(reason);
+  });
+
+  it('refuses a malformed ScaledObject with the field named', () => {
+    const r = convertObject(
+      {
+        apiVersion: 'keda.sh/v1alpha1',
+        kind: 'ScaledObject',
+        metadata: { name: 'x' },
+        spec: { triggers: [] },
+      },
+      'f#1',
+    );
+    expect(r.outcome).toBe('refused');
+    if (r.outcome === 'refused') expect(r.reasons.join('\n')).toMatch(/scaleTargetRef/);
+  });
+
+  it('skips what is not a ScaledObject', () => {
+    expect(convertObject({ kind: 'Deployment', metadata: { name: 'd' } }, 'f#1')).toMatchObject({
+      outcome: 'skipped',
+      source: 'd (f#1)',
+    });
+    expect(convertObject('just a string', 'f#2')).toMatchObject({ outcome: 'skipped', source: 'f#2' });
+  });
+
+  it('every converted fixture passes the operator’s own spec validation', () => {
+    for (const file of [
+      'docs-nats-jetstream.yaml',
+      'e2e-nats-jetstream.yaml',
+      'e2e-fallback-nats.yaml',
+      'e2e-pause-scale-in-nats.yaml',
+      'reference-spec-nats.yaml',
+    ])
+      expect(convertFile(file).every((c) => c.outcome === 'converted')).toBe(true);
+  });
+});

@@ -1,0 +1,507 @@
+// Converts one KEDA ScaledObject whose trigger is `nats-jetstream` into an EventConsumer: a pure
+// function from the parsed object (and the user's overrides) to the EventConsumer plus one note per
+// field that was changed, defaulted differently or not carried, each saying why.
+//
+// Rules of thumb (docs/migrating-from-keda.md explains them to users):
+// - Where KEDA and jetscale mean the same thing, KEDA's *effective* value is written explicitly, even
+//   when the ScaledObject relied on KEDA's default (min 0, max 100, lagThreshold 10, cooldown 300 s),
+//   because the two projects' defaults differ and the workload was tuned against KEDA's.
+// - Where the meaning differs (pollingInterval: KEDA polls only for 0↔1, the HPA syncs every 15 s),
+//   an explicit value is carried and an absent one leaves jetscale's default, with a note.
+// - Nothing is guessed silently, and an object that cannot be carried faithfully enough to scale
+//   safely is refused as a whole (never half an object).
+import { API_VERSION, KIND } from '../api/v1alpha1/group-version.js';
+import { parseEventConsumerSpec } from '../api/v1alpha1/event-consumer.js';
+import {
+  ScaledObjectSchema,
+  unknownKeys,
+  type HpaRules,
+  type ScaledObject,
+  type Trigger,
+} from './scaled-object.js';
+
+export interface ConvertOptions {
+  /** NATS client URLs for spec.nats.servers (`--nats-url`); otherwise derived from the monitoring endpoint. */
+  natsServers?: string[];
+}
+
+export interface Note {
+  /** The ScaledObject field the note is about, e.g. `spec.initialCooldownPeriod`. */
+  field: string;
+  /** `changed`: carried, but not as-is; `dropped`: not carried. */
+  kind: 'changed' | 'dropped';
+  message: string;
+}
+
+export type Conversion =
+  | { outcome: 'converted'; source: string; eventConsumer: EventConsumerManifest; notes: Note[] }
+  | { outcome: 'skipped'; source: string; reason: string }
+  | { outcome: 'refused'; source: string; reasons: string[]; notes: Note[] };
+
+export interface EventConsumerManifest {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations: Record<string, string>;
+  };
+  spec: Record<string, unknown>;
+}
+
+export const NATS_JETSTREAM = 'nats-jetstream';
+/** KEDA's nats-jetstream defaults (pkg/scalers/nats_jetstream_scaler.go) and ScaledObject defaults. */
+export const KEDA_DEFAULTS = {
+  lagThreshold: 10,
+  activationLagThreshold: 0,
+  minReplicaCount: 0,
+  maxReplicaCount: 100,
+  cooldownPeriod: 300,
+  pollingInterval: 30,
+} as const;
+/** The client port nats-server listens on by default (the monitoring port is 8222). */
+const NATS_CLIENT_PORT = 4222;
+const PAUSED = 'autoscaling.keda.sh/paused';
+const PAUSED_REPLICAS = 'autoscaling.keda.sh/paused-replicas';
+const PAUSED_SCALE_IN = 'autoscaling.keda.sh/paused-scale-in';
+const PAUSED_SCALE_OUT = 'autoscaling.keda.sh/paused-scale-out';
+export const MIGRATED_FROM = 'jetscale.io/migrated-from';
+
+const KNOWN_SPEC_FIELDS = [
+  'scaleTargetRef',
+  'pollingInterval',
+  'cooldownPeriod',
+  'initialCooldownPeriod',
+  'idleReplicaCount',
+  'minReplicaCount',
+  'maxReplicaCount',
+  'fallback',
+  'advanced',
+  'triggers',
+] as const;
+const KNOWN_METADATA_KEYS = [
+  'natsServerMonitoringEndpoint',
+  'account',
+  'accountID',
+  'stream',
+  'consumer',
+  'lagThreshold',
+  'activationLagThreshold',
+  'useHttps',
+] as const;
+
+/** `namespace/name` (or `name`) of a raw object, for messages; never throws. */
+export function describeSource(raw: unknown, fallback: string): string {
+  if (raw === null || typeof raw !== 'object') return fallback;
+  const meta = (raw as { metadata?: { name?: unknown; namespace?: unknown } }).metadata;
+  const name = typeof meta?.name === 'string' ? meta.name : undefined;
+  if (name === undefined) return fallback;
+  return typeof meta?.namespace === 'string' ? `${meta.namespace}/${name}` : name;
+}
+
+/** Converts one object read from a file or the cluster; anything that is not a ScaledObject is skipped. */
+export function convertObject(raw: unknown, where: string, options: ConvertOptions = {}): Conversion {
+  const named = describeSource(raw, where);
+  const source = named === where ? where : `${named} (${where})`;
+  const kind = raw !== null && typeof raw === 'object' ? (raw as { kind?: unknown }).kind : undefined;
+  if (kind !== 'ScaledObject') {
+    return {
+      outcome: 'skipped',
+      source,
+      reason: `not a ScaledObject (kind ${JSON.stringify(kind ?? null)})`,
+    };
+  }
+  const parsed = ScaledObjectSchema.safeParse(raw);
+  if (!parsed.success) {
+    const reasons = parsed.error.issues.map(
+      (i) => `${i.path.map(String).join('.') || '(object)'}: ${i.message}`,
+    );
+    return {
+      outcome: 'refused',
+      source,
+      reasons: reasons.map((r) => `not a valid ScaledObject: ${r}`),
+      notes: [],
+    };
+  }
+  const result = convertScaledObject(parsed.data, options);
+  return { ...result, source };
+}
+
+export function convertScaledObject(so: ScaledObject, options: ConvertOptions = {}): Conversion {
+  const source = so.metadata.namespace ? `${so.metadata.namespace}/${so.metadata.name}` : so.metadata.name;
+  const notes: Note[] = [];
+  const reasons: string[] = [];
+  const changed = (field: string, message: string): void =>
+    void notes.push({ field, kind: 'changed', message });
+  const dropped = (field: string, message: string): void =>
+    void notes.push({ field, kind: 'dropped', message });
+
+  const jetstream = so.spec.triggers.filter((t) => t.type === NATS_JETSTREAM);
+  if (jetstream.length === 0) {
+    return {
+      outcome: 'skipped',
+      source,
+      reason: `no ${NATS_JETSTREAM} trigger (triggers: ${so.spec.triggers.map((t) => t.type).join(', ')})`,
+    };
+  }
+  if (jetstream.length > 1)
+    reasons.push(
+      `${jetstream.length} ${NATS_JETSTREAM} triggers: an EventConsumer reads one durable consumer; split the ScaledObject or convert one trigger by hand`,
+    );
+  const others = so.spec.triggers.filter((t) => t.type !== NATS_JETSTREAM).map((t) => t.type);
+  if (others.length > 0)
+    reasons.push(
+      `other triggers (${others.join(', ')}) scale the same target: jetscale scales on the JetStream backlog alone, so KEDA's max over all triggers cannot be carried`,
+    );
+  if (so.spec.advanced?.scalingModifiers !== undefined)
+    reasons.push('spec.advanced.scalingModifiers (a formula over metrics) has no jetscale equivalent');
+  const trigger = jetstream[0] as Trigger;
+
+  const spec: Record<string, unknown> = {};
+  // --- scaleTargetRef
+  const ref = so.spec.scaleTargetRef;
+  spec.scaleTargetRef = {
+    apiVersion: ref.apiVersion ?? 'apps/v1',
+    kind: ref.kind ?? 'Deployment',
+    name: ref.name,
+  };
+  if (ref.envSourceContainerName !== undefined)
+    dropped(
+      'spec.scaleTargetRef.envSourceContainerName',
+      'jetscale never reads settings from the target’s environment; NATS credentials come from a Secret (spec.nats.auth.secretRef)',
+    );
+  for (const k of unknownKeys(ref, ['name', 'apiVersion', 'kind', 'envSourceContainerName']))
+    dropped(`spec.scaleTargetRef.${k}`, 'unknown field');
+
+  // --- nats
+  const md = trigger.metadata;
+  const nats: Record<string, unknown> = {};
+  const fromAuth = trigger.authenticationRef;
+  if (options.natsServers !== undefined && options.natsServers.length > 0) {
+    nats.servers = options.natsServers;
+    if (md.natsServerMonitoringEndpoint !== undefined)
+      changed(
+        'triggers[].metadata.natsServerMonitoringEndpoint',
+        `replaced by --nats-url ${options.natsServers.join(',')}: jetscale reads the consumer through the JetStream API on the client port, not /jsz`,
+      );
+  } else if (md.natsServerMonitoringEndpoint !== undefined) {
+    const server = clientUrlFromMonitoring(md.natsServerMonitoringEndpoint);
+    if (server.ok) {
+      nats.servers = [server.url];
+      changed('triggers[].metadata.natsServerMonitoringEndpoint', server.note);
+    } else reasons.push(server.reason);
+  } else {
+    reasons.push(
+      fromAuth !== undefined
+        ? `natsServerMonitoringEndpoint comes from ${fromAuth.kind ?? 'TriggerAuthentication'} ${fromAuth.name}; jetscale needs the NATS client URL in the spec: pass --nats-url nats://<host>:4222`
+        : 'the trigger has no natsServerMonitoringEndpoint: pass --nats-url nats://<host>:4222',
+    );
+  }
+  if (md.stream === undefined || md.stream === '') reasons.push('triggers[].metadata.stream is missing');
+  else nats.stream = md.stream;
+  if (md.consumer === undefined || md.consumer === '')
+    reasons.push('triggers[].metadata.consumer is missing');
+  else nats.consumer = md.consumer;
+  const account = md.account ?? md.accountID;
+  if (account !== undefined && account !== '$G')
+    changed(
+      'triggers[].metadata.account',
+      `account "${account}": jetscale reads the consumer as the NATS user its credentials log in as, so the account is that user's; put credentials of account "${account}" in a Secret and set spec.nats.auth.secretRef`,
+    );
+  if (md.useHttps === 'true')
+    changed(
+      'triggers[].metadata.useHttps',
+      'HTTPS to the monitoring port does not carry over: if the client port uses TLS, set spec.nats.tls.secretRef (CA, and client certificate if required)',
+    );
+  if (fromAuth !== undefined)
+    dropped(
+      'triggers[].authenticationRef',
+      `${fromAuth.kind ?? 'TriggerAuthentication'} ${fromAuth.name} gives KEDA's monitoring endpoint/account, not NATS credentials (KEDA's nats-jetstream scaler reads /jsz without them); if the NATS client port needs credentials, create a Secret (user/password, token, nkey or .creds) and set spec.nats.auth.secretRef`,
+    );
+  for (const k of Object.keys(md).filter((k) => !(KNOWN_METADATA_KEYS as readonly string[]).includes(k)))
+    dropped(`triggers[].metadata.${k}`, 'not a nats-jetstream scaler parameter');
+  spec.nats = nats;
+
+  // --- sizing
+  const lag = intMetadata(md, 'lagThreshold', KEDA_DEFAULTS.lagThreshold, 1, reasons);
+  if (lag !== undefined) {
+    spec.backlogPerReplica = lag;
+    if (md.lagThreshold === undefined)
+      changed(
+        'triggers[].metadata.lagThreshold',
+        `not set: KEDA's default ${lag} written as backlogPerReplica (jetscale's own default is 100)`,
+      );
+  }
+  const activation = intMetadata(
+    md,
+    'activationLagThreshold',
+    KEDA_DEFAULTS.activationLagThreshold,
+    0,
+    reasons,
+  );
+  if (activation !== undefined) spec.activationBacklog = activation;
+  if (trigger.metricType === 'Value')
+    changed(
+      'triggers[].metricType',
+      'Value (the total lag against lagThreshold, scaled from the current replicas) has no jetscale equivalent: jetscale sizes by backlog per replica, like AverageValue',
+    );
+  if (trigger.metricType === 'Utilization')
+    reasons.push('triggers[].metricType Utilization is not valid for an external metric');
+  if (trigger.useCachedMetrics !== undefined)
+    dropped(
+      'triggers[].useCachedMetrics',
+      'jetscale reads the backlog once per poll for its own decision; there is no separate metrics API to cache for',
+    );
+  if (trigger.name !== undefined)
+    dropped('triggers[].name', 'jetscale has one signal per EventConsumer; trigger names are not needed');
+  for (const k of unknownKeys(trigger, [
+    'type',
+    'name',
+    'metricType',
+    'useCachedMetrics',
+    'metadata',
+    'authenticationRef',
+  ]))
+    dropped(`triggers[].${k}`, 'unknown field');
+
+  // --- replicas
+  const min = so.spec.minReplicaCount ?? KEDA_DEFAULTS.minReplicaCount;
+  const max = so.spec.maxReplicaCount ?? KEDA_DEFAULTS.maxReplicaCount;
+  if (so.spec.minReplicaCount === undefined)
+    changed('spec.minReplicaCount', `not set: KEDA's default ${min} written (jetscale's own default is 1)`);
+  if (so.spec.maxReplicaCount === undefined)
+    changed('spec.maxReplicaCount', `not set: KEDA's default ${max} written (jetscale's own default is 10)`);
+  let minReplicas = min;
+  const idle = so.spec.idleReplicaCount;
+  if (idle !== undefined) {
+    minReplicas = Math.min(idle, min);
+    changed(
+      'spec.idleReplicaCount',
+      `idle ${idle} with minReplicaCount ${min}: jetscale has one floor, so minReplicas is ${minReplicas}; while messages flow jetscale sizes from the backlog and may run fewer than ${min} replicas`,
+    );
+  }
+  if (max < 1) reasons.push('spec.maxReplicaCount must be at least 1');
+  if (minReplicas > max)
+    reasons.push(`spec.minReplicaCount ${minReplicas} is above spec.maxReplicaCount ${max}`);
+  spec.minReplicas = minReplicas;
+  spec.maxReplicas = max;
+
+  // --- timing
+  if (so.spec.pollingInterval !== undefined) {
+    const poll = clamp(so.spec.pollingInterval, 1, 600);
+    spec.pollInterval = `${poll}s`;
+    if (poll !== so.spec.pollingInterval)
+      changed(
+        'spec.pollingInterval',
+        `${so.spec.pollingInterval} s is outside jetscale's 1 s–10 m; ${poll} s written`,
+      );
+  } else {
+    changed(
+      'spec.pollingInterval',
+      `not set: jetscale's default 5s applies (KEDA polls every ${KEDA_DEFAULTS.pollingInterval} s only for 0↔1; its HPA syncs every 15 s)`,
+    );
+  }
+  const cooldown = clamp(so.spec.cooldownPeriod ?? KEDA_DEFAULTS.cooldownPeriod, 0, 86_400);
+  const behavior: Record<string, unknown> = { cooldownPeriod: `${cooldown}s` };
+  if (so.spec.cooldownPeriod !== undefined && cooldown !== so.spec.cooldownPeriod)
+    changed(
+      'spec.cooldownPeriod',
+      `${so.spec.cooldownPeriod} s is above jetscale's 24 h; ${cooldown}s written`,
+    );
+  if (so.spec.cooldownPeriod === undefined)
+    changed(
+      'spec.cooldownPeriod',
+      `not set: KEDA's default ${cooldown}s written as behavior.cooldownPeriod (jetscale's own default is 120s)`,
+    );
+  if (so.spec.initialCooldownPeriod !== undefined && so.spec.initialCooldownPeriod > 0)
+    dropped(
+      'spec.initialCooldownPeriod',
+      'jetscale has no start-up grace before scaling to zero; it never scales to zero while anything is pending or awaiting ack, and waits behavior.cooldownPeriod with nothing arriving',
+    );
+
+  // --- HPA behavior → behavior
+  const hpa = so.spec.advanced?.horizontalPodAutoscalerConfig;
+  const hpaBehavior = hpa?.behavior;
+  for (const direction of ['scaleUp', 'scaleDown'] as const) {
+    const rules = hpaBehavior?.[direction];
+    if (rules !== undefined)
+      behavior[direction] = convertRules(
+        rules,
+        `spec.advanced.horizontalPodAutoscalerConfig.behavior.${direction}`,
+        dropped,
+        reasons,
+      );
+  }
+  if (hpaBehavior === undefined)
+    changed(
+      'spec.advanced.horizontalPodAutoscalerConfig.behavior',
+      "not set (KEDA's HPA used its legacy path: scale-up at most max(2x, +4) per 15 s sync, 300 s down window): jetscale's default behavior applies (see kubectl explain eventconsumer.spec.behavior)",
+    );
+  if (hpa?.name !== undefined)
+    dropped('spec.advanced.horizontalPodAutoscalerConfig.name', 'jetscale creates no HPA');
+  if (so.spec.advanced?.restoreToOriginalReplicaCount === true)
+    dropped(
+      'spec.advanced.restoreToOriginalReplicaCount',
+      'jetscale leaves the replicas as they are when the EventConsumer is deleted; scale the target yourself if you need the old count back',
+    );
+
+  // --- pause annotations
+  const annotations = so.metadata.annotations ?? {};
+  const pausedReplicas = annotations[PAUSED_REPLICAS];
+  if (annotations[PAUSED] === 'true' || pausedReplicas !== undefined) {
+    spec.paused = true;
+    if (pausedReplicas !== undefined)
+      changed(
+        `metadata.annotations["${PAUSED_REPLICAS}"]`,
+        `jetscale pauses at the replicas the target has; KEDA would first scale to ${pausedReplicas}: run kubectl scale --replicas=${pausedReplicas} on the target if it is not there`,
+      );
+  }
+  if (annotations[PAUSED_SCALE_IN] === 'true') {
+    behavior.scaleDown = { ...(behavior.scaleDown as object | undefined), selectPolicy: 'Disabled' };
+    changed(
+      `metadata.annotations["${PAUSED_SCALE_IN}"]`,
+      'carried as behavior.scaleDown.selectPolicy: Disabled (never remove replicas)',
+    );
+  }
+  if (annotations[PAUSED_SCALE_OUT] === 'true') {
+    behavior.scaleUp = { ...(behavior.scaleUp as object | undefined), selectPolicy: 'Disabled' };
+    changed(
+      `metadata.annotations["${PAUSED_SCALE_OUT}"]`,
+      'carried as behavior.scaleUp.selectPolicy: Disabled (never add replicas)',
+    );
+  }
+  for (const k of Object.keys(annotations).filter(
+    (k) =>
+      k.startsWith('autoscaling.keda.sh/') ||
+      k.endsWith('.keda.sh/hpa-ownership') ||
+      k.startsWith('scaledobject.keda.sh/'),
+  ))
+    if (![PAUSED, PAUSED_REPLICAS, PAUSED_SCALE_IN, PAUSED_SCALE_OUT].includes(k))
+      dropped(`metadata.annotations["${k}"]`, 'a KEDA setting with no jetscale equivalent');
+  spec.behavior = behavior;
+
+  // --- fallback
+  const fallback = so.spec.fallback;
+  if (fallback !== undefined) {
+    const threshold = Math.max(1, fallback.failureThreshold);
+    if (threshold !== fallback.failureThreshold)
+      changed(
+        'spec.fallback.failureThreshold',
+        `${fallback.failureThreshold} is below jetscale's minimum; 1 written`,
+      );
+    switch (fallback.behavior ?? 'static') {
+      case 'static':
+        spec.fallback = { failureThreshold: threshold, replicas: fallback.replicas };
+        break;
+      case 'currentReplicas':
+        spec.fallback = { failureThreshold: threshold };
+        changed(
+          'spec.fallback.behavior',
+          'currentReplicas is what jetscale does without fallback.replicas: the replicas are held while the backlog cannot be read',
+        );
+        break;
+      default:
+        spec.fallback = { failureThreshold: threshold, replicas: fallback.replicas };
+        changed(
+          'spec.fallback.behavior',
+          `${fallback.behavior} is not supported: jetscale holds exactly fallback.replicas ${fallback.replicas} after ${threshold} failed polls`,
+        );
+    }
+  }
+  for (const k of unknownKeys(so.spec, KNOWN_SPEC_FIELDS)) dropped(`spec.${k}`, 'unknown field');
+
+  const metadata: EventConsumerManifest['metadata'] = {
+    name: so.metadata.name,
+    annotations: { [MIGRATED_FROM]: `${so.apiVersion}/ScaledObject/${source}` },
+  };
+  if (so.metadata.namespace !== undefined) metadata.namespace = so.metadata.namespace;
+  if (so.metadata.labels !== undefined && Object.keys(so.metadata.labels).length > 0)
+    metadata.labels = { ...so.metadata.labels };
+  const eventConsumer: EventConsumerManifest = { apiVersion: API_VERSION, kind: KIND, metadata, spec };
+
+  if (reasons.length === 0) {
+    // The operator's own validation is the last word: never emit what it would refuse.
+    const check = parseEventConsumerSpec(spec);
+    if (!check.ok) reasons.push(...check.problems.map((p) => `the converted spec would be invalid: ${p}`));
+  }
+  if (reasons.length > 0) return { outcome: 'refused', source, reasons, notes };
+  return { outcome: 'converted', source, eventConsumer, notes };
+}
+
+function convertRules(
+  rules: HpaRules,
+  field: string,
+  dropped: (field: string, message: string) => void,
+  reasons: string[],
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (rules.stabilizationWindowSeconds !== undefined)
+    out.stabilizationWindow = `${rules.stabilizationWindowSeconds}s`;
+  if (rules.selectPolicy !== undefined) out.selectPolicy = rules.selectPolicy;
+  if (rules.policies !== undefined) {
+    if (rules.policies.length > 10) reasons.push(`${field}.policies: jetscale takes at most 10 policies`);
+    out.policies = rules.policies.map((p) => ({
+      type: p.type,
+      value: p.value,
+      period: `${p.periodSeconds}s`,
+    }));
+  }
+  for (const k of unknownKeys(rules, ['stabilizationWindowSeconds', 'selectPolicy', 'policies']))
+    dropped(
+      `${field}.${k}`,
+      k === 'tolerance'
+        ? 'jetscale has no tolerance band: it sizes from measured rates and the backlog'
+        : 'unknown field',
+    );
+  return out;
+}
+
+/** A KEDA integer metadata value (a string); undefined plus a reason when it is not one. */
+function intMetadata(
+  md: Record<string, string>,
+  key: string,
+  fallback: number,
+  min: number,
+  reasons: string[],
+): number | undefined {
+  const text = md[key];
+  if (text === undefined) return fallback;
+  if (!/^\s*\d+\s*$/.test(text)) {
+    reasons.push(`triggers[].metadata.${key} "${text}" is not a whole number`);
+    return undefined;
+  }
+  const value = Number(text);
+  if (value < min || value > 2_147_483_647) {
+    reasons.push(`triggers[].metadata.${key} ${value} must be between ${min} and 2147483647`);
+    return undefined;
+  }
+  return value;
+}
+
+type ClientUrl = { ok: true; url: string; note: string } | { ok: false; reason: string };
+
+/** `host:8222` (KEDA's monitoring endpoint) → `nats://host:4222`, with the note that says so. */
+export function clientUrlFromMonitoring(endpoint: string): ClientUrl {
+  const trimmed = endpoint
+    .trim()
+    .replace(/^https?:\/\//, '')
+    .replace(/\/.*$/, '');
+  const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::(\d+))?$/.exec(trimmed);
+  if (match === null || match[1] === undefined)
+    return {
+      ok: false,
+      reason: `natsServerMonitoringEndpoint "${endpoint}" is not host:port; pass --nats-url nats://<host>:4222`,
+    };
+  const host = match[1];
+  const url = `nats://${host}:${NATS_CLIENT_PORT}`;
+  return {
+    ok: true,
+    url,
+    note: `${endpoint} is the monitoring port; jetscale reads the consumer through the JetStream API on the client port, so ${url} was written (pass --nats-url if your client port differs)`,
+  };
+}
+
+function clamp(n: number, lo: number, hi: number): number {
+  return Math.min(hi, Math.max(lo, n));
+}

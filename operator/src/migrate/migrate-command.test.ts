@@ -1,0 +1,103 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runMigrate, type MigrateIo } from './migrate-command.js';
+
+const testdata = path.join(path.dirname(fileURLToPath(import.meta.url)), 'testdata', 'keda');
+
+function io(stdin = '', cluster: unknown[] = []): MigrateIo & { out: string; err: string } {
+  const captured = {
+    out: '',
+    err: '',
+    stdin: () => Promise.resolve(stdin),
+    stdout: (t: string) => void (captured.out += t),
+    stderr: (t: string) => void (captured.err += t),
+    listScaledObjects: () => Promise.resolve(cluster),
+  };
+  return captured;
+}
+
+const docsExample = `apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata: { name: a, namespace: ns }
+spec:
+  scaleTargetRef: { name: a }
+  triggers:
+  - type: nats-jetstream
+    metadata: { natsServerMonitoringEndpoint: "nats:8222", stream: S, consumer: c }
+`;
+
+describe('jetscale migrate (command)', () => {
+  it('converts a directory of real KEDA objects: exit 0, one EventConsumer per nats-jetstream ScaledObject, a report line each', async () => {
+    const x = io();
+    expect(await runMigrate(['-f', testdata], x)).toBe(0);
+    expect(x.out.match(/^kind: EventConsumer$/gm)).toHaveLength(5);
+    expect(x.err).toMatch(/summary: 5 converted, 0 refused, 3 skipped/);
+    expect(x.err).toMatch(
+      /^skipped {4}fallback-test-ns\/fallback-test-ta \(.*e2e-fallback\.yaml#1\): not a ScaledObject \(kind "TriggerAuthentication"\)/m,
+    );
+  });
+
+  it('input that cannot be parsed: exit 2 and nothing written, with file and line', async () => {
+    const x = io(`${docsExample}---\nkind: ScaledObject\nspec: [unclosed\n`);
+    expect(await runMigrate(['-f', '-'], x)).toBe(2);
+    expect(x.out).toBe('');
+    expect(x.err).toMatch(/<stdin>:\d+: /);
+    expect(x.err).toMatch(/nothing was written/);
+  });
+
+  it('some objects refused: exit 1, the others still written, the refused ones named with the reason', async () => {
+    const bad = docsExample
+      .replace('name: a, namespace: ns', 'name: b, namespace: ns')
+      .replace('consumer: c', 'consumer: "c.d"');
+    const x = io(`${docsExample}---\n${bad}`);
+    expect(await runMigrate(['-f', '-'], x)).toBe(1);
+    expect(x.out.match(/^kind: EventConsumer$/gm)).toHaveLength(1);
+    expect(x.out).toMatch(/name: a$/m);
+    expect(x.err).toMatch(
+      /REFUSED {4}ns\/b \(<stdin>#2\): nothing written for it\n {2}reason {3}.*spec\.nats\.consumer/,
+    );
+  });
+
+  it('--from-cluster converts what the cluster lists; a List document is expanded', async () => {
+    const listed = {
+      apiVersion: 'keda.sh/v1alpha1',
+      kind: 'ScaledObject',
+      metadata: { name: 'c', namespace: 'prod' },
+      spec: {
+        scaleTargetRef: { name: 'c' },
+        triggers: [
+          {
+            type: 'nats-jetstream',
+            metadata: { natsServerMonitoringEndpoint: 'n:8222', stream: 'S', consumer: 'c' },
+          },
+        ],
+      },
+    };
+    const x = io('', [listed]);
+    expect(await runMigrate(['--from-cluster', '--nats-url', 'nats://nats.prod:4222'], x)).toBe(0);
+    expect(x.out).toMatch(/- nats:\/\/nats\.prod:4222/);
+    const y = io(JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [listed, listed] }));
+    expect(await runMigrate(['-f', '-'], y)).toBe(0);
+    expect(y.err).toMatch(/summary: 2 converted/);
+  });
+
+  it.each([
+    [[], /nothing to read/],
+    [['-f'], /-f needs a value/],
+    [['--bogus'], /unknown argument --bogus/],
+    [['-f', '-', '-n', 'x'], /only applies with --from-cluster/],
+    [['-f', '-', '--nats-url', 'http://x'], /expected nats:\/\/host:port/],
+  ])('usage error %j: exit 2 with the help text', async (argv, message) => {
+    const x = io();
+    expect(await runMigrate(argv, x)).toBe(2);
+    expect(x.err).toMatch(message);
+    expect(x.err).toMatch(/Usage: jetscale migrate/);
+  });
+
+  it('a missing file: exit 2, nothing written', async () => {
+    const x = io();
+    expect(await runMigrate(['-f', '/nonexistent/so.yaml'], x)).toBe(2);
+    expect(x.err).toMatch(/no such file or directory/);
+    expect(x.out).toBe('');
+  });
+});

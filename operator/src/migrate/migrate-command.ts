@@ -1,0 +1,247 @@
+// `jetscale migrate`: reads KEDA ScaledObjects from files, directories, stdin or the cluster,
+// writes the EventConsumers they become as YAML (stdout or -o), and reports every field that was
+// changed or not carried on stderr. Exit 0: everything found was converted (or was not a
+// nats-jetstream ScaledObject); 1: some objects were refused (the others are still written);
+// 2: bad usage or input that cannot be parsed (nothing is written).
+import * as k8s from '@kubernetes/client-node';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseAllDocuments, stringify } from 'yaml';
+import { convertObject, type Conversion, type ConvertOptions } from './convert.js';
+
+export const MIGRATE_HELP = `Usage: jetscale migrate [-f FILE|DIR|-]... [--from-cluster [-n NAMESPACE]] [--nats-url URL]... [-o FILE]
+       kubectl jetscale migrate ...   (the same, as a kubectl plugin)
+
+Converts KEDA ScaledObjects with a nats-jetstream trigger into jetscale EventConsumers.
+
+  -f, --filename PATH   a YAML/JSON file, a directory (every *.yaml, *.yml, *.json in it, recursively)
+                        or - for stdin; repeatable
+      --from-cluster    read the ScaledObjects from the current kubectl context (KUBECONFIG)
+  -n, --namespace NS    with --from-cluster: only this namespace (default: all namespaces)
+      --nats-url URL    NATS client URL for spec.nats.servers (repeatable); without it the URL is
+                        derived from natsServerMonitoringEndpoint (host:8222 -> nats://host:4222)
+  -o, --output FILE     write the EventConsumers there instead of stdout
+  -h, --help            this text
+
+The report on stderr has one line per object (converted, refused or skipped) and one line per field
+that was changed or not carried, with the reason. Exit status: 0 all converted, 1 some refused
+(the rest are written), 2 usage or parse error (nothing written).
+Step by step: docs/migrating-from-keda.md`;
+
+export interface MigrateIo {
+  stdin: () => Promise<string>;
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  /** Lists ScaledObjects in the cluster (all namespaces when namespace is undefined). */
+  listScaledObjects: (namespace: string | undefined) => Promise<unknown[]>;
+}
+
+interface Args {
+  files: string[];
+  fromCluster: boolean;
+  namespace?: string;
+  natsServers: string[];
+  output?: string;
+  help: boolean;
+}
+
+class UsageError extends Error {}
+
+export function parseMigrateArgs(argv: string[]): Args {
+  const args: Args = { files: [], fromCluster: false, natsServers: [], help: false };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    const [flag, inline] =
+      arg.startsWith('--') && arg.includes('=')
+        ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]
+        : [arg, undefined];
+    const value = (): string => {
+      const v = inline ?? argv[++i];
+      if (v === undefined || v === '') throw new UsageError(`${flag} needs a value`);
+      return v;
+    };
+    switch (flag) {
+      case '-f':
+      case '--filename':
+        args.files.push(value());
+        break;
+      case '--from-cluster':
+        args.fromCluster = true;
+        break;
+      case '-n':
+      case '--namespace':
+        args.namespace = value();
+        break;
+      case '--nats-url': {
+        const url = value();
+        if (!/^(nats|tls|ws|wss):\/\/[^\s]+$/.test(url))
+          throw new UsageError(`--nats-url ${url}: expected nats://host:port (or tls://, ws://, wss://)`);
+        args.natsServers.push(url);
+        break;
+      }
+      case '-o':
+      case '--output':
+        args.output = value();
+        break;
+      case '-h':
+      case '--help':
+        args.help = true;
+        break;
+      default:
+        throw new UsageError(`unknown argument ${arg}`);
+    }
+  }
+  if (!args.help && args.files.length === 0 && !args.fromCluster)
+    throw new UsageError('nothing to read: give -f FILE|DIR|- or --from-cluster');
+  if (args.namespace !== undefined && !args.fromCluster)
+    throw new UsageError('-n/--namespace only applies with --from-cluster');
+  return args;
+}
+
+/** One parsed document and where it came from (`file#index`). */
+interface Input {
+  where: string;
+  object: unknown;
+}
+
+class InputError extends Error {}
+
+function yamlFiles(target: string): string[] {
+  const stat = statSync(target, { throwIfNoEntry: false });
+  if (stat === undefined) throw new InputError(`${target}: no such file or directory`);
+  if (!stat.isDirectory()) return [target];
+  return readdirSync(target, { withFileTypes: true })
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .flatMap((e) => {
+      const full = path.join(target, e.name);
+      if (e.isDirectory()) return yamlFiles(full);
+      return /\.(ya?ml|json)$/i.test(e.name) ? [full] : [];
+    });
+}
+
+/** Parses a YAML stream; `kind: List` objects are expanded into their items. */
+export function parseDocuments(text: string, name: string): Input[] {
+  const out: Input[] = [];
+  const docs = parseAllDocuments(text);
+  // parseAllDocuments returns an EmptyStream (not an array) for empty input.
+  if (!Array.isArray(docs)) return out;
+  docs.forEach((doc, index) => {
+    const problem = doc.errors[0];
+    if (problem !== undefined) {
+      const line = problem.linePos?.[0]?.line;
+      throw new InputError(
+        `${name}${line === undefined ? '' : `:${line}`}: ${problem.message.split('\n')[0]}`,
+      );
+    }
+    const object: unknown = doc.toJS({ maxAliasCount: 100 });
+    if (object === null || object === undefined) return;
+    const where = `${name}#${index + 1}`;
+    const items = (object as { kind?: unknown; items?: unknown }).items;
+    if (
+      typeof (object as { kind?: unknown }).kind === 'string' &&
+      /List$/.test((object as { kind: string }).kind) &&
+      Array.isArray(items)
+    )
+      items.forEach((item, i) => out.push({ where: `${where}.items[${i}]`, object: item }));
+    else out.push({ where, object });
+  });
+  return out;
+}
+
+async function readInputs(args: Args, io: MigrateIo): Promise<Input[]> {
+  const inputs: Input[] = [];
+  for (const target of args.files) {
+    if (target === '-') inputs.push(...parseDocuments(await io.stdin(), '<stdin>'));
+    else
+      for (const file of yamlFiles(target)) inputs.push(...parseDocuments(readFileSync(file, 'utf8'), file));
+  }
+  if (args.fromCluster) {
+    const items = await io.listScaledObjects(args.namespace);
+    items.forEach((object, i) => inputs.push({ where: `cluster#${i + 1}`, object }));
+  }
+  return inputs;
+}
+
+export function formatReport(results: Conversion[]): string {
+  const lines: string[] = [];
+  const counts = { converted: 0, refused: 0, skipped: 0 };
+  for (const r of results) {
+    counts[r.outcome]++;
+    if (r.outcome === 'skipped') {
+      lines.push(`skipped    ${r.source}: ${r.reason}`);
+      continue;
+    }
+    if (r.outcome === 'converted') {
+      const ec = r.eventConsumer.metadata;
+      lines.push(
+        `converted  ${r.source} -> EventConsumer ${ec.namespace ? `${ec.namespace}/` : ''}${ec.name}`,
+      );
+    } else {
+      lines.push(`REFUSED    ${r.source}: nothing written for it`);
+      for (const reason of r.reasons) lines.push(`  reason   ${reason}`);
+    }
+    for (const n of r.notes) lines.push(`  ${n.kind.padEnd(8)} ${n.field}: ${n.message}`);
+  }
+  lines.push(`summary: ${counts.converted} converted, ${counts.refused} refused, ${counts.skipped} skipped`);
+  return lines.join('\n') + '\n';
+}
+
+export async function runMigrate(argv: string[], io: MigrateIo): Promise<number> {
+  let args: Args;
+  try {
+    args = parseMigrateArgs(argv);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr(`jetscale migrate: ${err.message}\n\n${MIGRATE_HELP}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if (args.help) {
+    io.stdout(`${MIGRATE_HELP}\n`);
+    return 0;
+  }
+  let inputs: Input[];
+  try {
+    inputs = await readInputs(args, io);
+  } catch (err) {
+    if (err instanceof InputError) {
+      io.stderr(`jetscale migrate: ${err.message}\nnothing was written: fix the input and run again\n`);
+      return 2;
+    }
+    io.stderr(`jetscale migrate: ${err instanceof Error ? err.message : String(err)}\nnothing was written\n`);
+    return 2;
+  }
+  const options: ConvertOptions = args.natsServers.length > 0 ? { natsServers: args.natsServers } : {};
+  const results = inputs.map((i) => convertObject(i.object, i.where, options));
+  const manifests = results.flatMap((r) => (r.outcome === 'converted' ? [r.eventConsumer] : []));
+  const yamlText = manifests.map((m) => stringify(m, { lineWidth: 0 })).join('---\n');
+  if (args.output !== undefined) writeFileSync(args.output, yamlText);
+  else if (yamlText !== '') io.stdout(yamlText);
+  io.stderr(formatReport(results));
+  return results.some((r) => r.outcome === 'refused') ? 1 : 0;
+}
+
+/** The real cluster reader: the current kubectl context, keda.sh/v1alpha1 scaledobjects. */
+export async function listScaledObjectsFromCluster(namespace: string | undefined): Promise<unknown[]> {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromDefault();
+  const api = kc.makeApiClient(k8s.CustomObjectsApi);
+  const common = { group: 'keda.sh', version: 'v1alpha1', plural: 'scaledobjects' };
+  try {
+    const list = (
+      namespace === undefined
+        ? await api.listClusterCustomObject(common)
+        : await api.listNamespacedCustomObject({ ...common, namespace })
+    ) as { items?: unknown };
+    if (!Array.isArray(list.items))
+      throw new Error('the API server answered the ScaledObject list without items');
+    return list.items;
+  } catch (err) {
+    if (err instanceof k8s.ApiException && err.code === 404)
+      throw new Error(
+        `the cluster of context "${kc.getCurrentContext()}" has no KEDA ScaledObject resource (scaledobjects.keda.sh/v1alpha1)`,
+      );
+    throw err;
+  }
+}

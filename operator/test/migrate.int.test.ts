@@ -1,0 +1,130 @@
+// `jetscale migrate` end to end against the real API server: the compiled CLI converts KEDA's own
+// ScaledObjects (operator/src/migrate/testdata/keda, sources in SOURCES.md) and the API server
+// accepts every EventConsumer it writes (schema, defaults and CEL rules of the real CRD); it reads
+// ScaledObjects from the cluster with --from-cluster; and kubectl runs it as a plugin.
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createNamespace, testStack } from '../../test/env.js';
+import { ensureCrd, kubectl, kubectlOk } from '../../test/packaging/kube.js';
+import { kubectlPath, repoRoot, run } from '../../test/packaging/support.js';
+
+const cli = path.join(repoRoot, 'dist/operator/src/cli/jetscale.js');
+const testdata = path.join(repoRoot, 'operator/src/migrate/testdata/keda');
+const crdFile = path.join(repoRoot, 'manifests/crd/jetscale.io_eventconsumers.yaml');
+
+// The KEDA CRD is not available offline; this stand-in serves the same group, version and plural
+// (what --from-cluster lists) and keeps every field, like KEDA's structural schema would for these objects.
+const kedaCrd = `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: { name: scaledobjects.keda.sh }
+spec:
+  group: keda.sh
+  scope: Namespaced
+  names: { kind: ScaledObject, listKind: ScaledObjectList, plural: scaledobjects, singular: scaledobject, shortNames: [so] }
+  versions:
+  - name: v1alpha1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema: { type: object, x-kubernetes-preserve-unknown-fields: true }
+`;
+
+function migrate(args: string[], env: NodeJS.ProcessEnv = process.env) {
+  return run(process.execPath, [cli, 'migrate', ...args], {
+    env: { ...env, KUBECONFIG: testStack().kubeconfigPath },
+  });
+}
+
+beforeAll(async () => {
+  await ensureCrd(crdFile);
+}, 120_000);
+
+describe('jetscale migrate against the real API server', () => {
+  it("every EventConsumer converted from KEDA's ScaledObjects is accepted by the API server", async () => {
+    const converted = await migrate(['-f', testdata]);
+    expect(converted.stderr).toMatch(/summary: 5 converted, 0 refused, 3 skipped/);
+    expect(converted.code).toBe(0);
+    // The fixtures name their own namespaces; a server-side dry run needs them to exist.
+    for (const ns of [
+      'nats-jetstream',
+      'nats-jetstream-test-ns',
+      'fallback-test-ns',
+      'pause-scalein-test-ns',
+      'orders',
+    ])
+      if ((await kubectl(['get', 'namespace', ns])).code !== 0) await kubectlOk(['create', 'namespace', ns]);
+    const applied = await kubectl(['apply', '--dry-run=server', '-o', 'name', '-f', '-'], converted.stdout);
+    expect(applied.stderr).toBe('');
+    expect(applied.code).toBe(0);
+    expect(applied.stdout.trim().split('\n')).toHaveLength(5);
+  }, 120_000);
+
+  it('--from-cluster reads ScaledObjects from the current context; the result applies and keeps the values', async () => {
+    if ((await kubectl(['get', 'crd', 'scaledobjects.keda.sh'])).code !== 0)
+      await kubectlOk(['create', '-f', '-'], kedaCrd);
+    await kubectlOk(['wait', '--for=condition=Established', '--timeout=60s', 'crd/scaledobjects.keda.sh']);
+    const ns = await createNamespace('migrate');
+    try {
+      const so = readFileSync(path.join(testdata, 'e2e-fallback-nats.yaml'), 'utf8').replace(
+        /namespace: fallback-test-ns/,
+        `namespace: ${ns.name}`,
+      );
+      await kubectlOk(['apply', '-f', '-'], so);
+      const converted = await migrate([
+        '--from-cluster',
+        '-n',
+        ns.name,
+        '--nats-url',
+        'nats://nats.nats:4222',
+      ]);
+      expect(converted.stderr).toMatch(/summary: 1 converted, 0 refused, 0 skipped/);
+      expect(converted.code).toBe(0);
+      await kubectlOk(['apply', '-f', '-'], converted.stdout);
+      const ec = JSON.parse(
+        await kubectlOk(['-n', ns.name, 'get', 'eventconsumer', 'fallback-test-so', '-o', 'json']),
+      ) as {
+        spec: Record<string, unknown>;
+      };
+      expect(ec.spec).toMatchObject({
+        scaleTargetRef: { name: 'fallback-test-deployment' },
+        nats: { servers: ['nats://nats.nats:4222'], stream: 'mystream', consumer: 'pull_consumer' },
+        minReplicas: 0,
+        maxReplicas: 5,
+        backlogPerReplica: 10,
+        activationBacklog: 15,
+        pollInterval: '5s',
+        fallback: { failureThreshold: 3, replicas: 3 },
+        behavior: { cooldownPeriod: '1s', scaleDown: { stabilizationWindow: '1s' } },
+      });
+    } finally {
+      await ns.cleanup();
+    }
+  }, 120_000);
+
+  it('runs as a kubectl plugin (kubectl jetscale migrate)', async () => {
+    const bin = mkdtempSync(path.join(os.tmpdir(), 'jetscale-plugin-'));
+    const plugin = path.join(bin, 'kubectl-jetscale');
+    writeFileSync(plugin, `#!/bin/sh\nexec "${process.execPath}" "${cli}" "$@"\n`);
+    chmodSync(plugin, 0o755);
+    const result = await run(
+      kubectlPath(),
+      ['jetscale', 'migrate', '-f', path.join(testdata, 'docs-nats-jetstream.yaml')],
+      {
+        env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}` },
+      },
+    );
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^kind: EventConsumer$/m);
+    expect(result.stderr).toMatch(/converted {2}nats-jetstream\/nats-jetstream-scaledobject/);
+  }, 60_000);
+
+  it('refuses input it cannot parse with exit 2 and writes nothing', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'jetscale-migrate-'));
+    writeFileSync(path.join(dir, 'broken.yaml'), 'kind: ScaledObject\nspec: [\n');
+    const result = await migrate(['-f', dir]);
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(/broken\.yaml:\d+:/);
+  });
+});
