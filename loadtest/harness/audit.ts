@@ -23,17 +23,19 @@ export async function auditTarget(target: HarnessTarget, settleTimeoutMs: number
         lost: report.lost,
         appliedTwice: report.appliedTwice,
         pending: report.pending,
+        stuck: report.stuck,
         counts: {
           accepted: report.accepted,
           applied: report.applied,
           'dead-lettered': report.deadLettered,
           'still pending': report.pending,
+          stuck: report.stuck,
           'applied and dead-lettered': report.appliedAndDeadLettered,
           'applied, not accepted': report.appliedNotAccepted,
         },
-        ...(report.lostIds.length || report.appliedTwiceIds.length
+        ...(report.lostIds.length || report.appliedTwiceIds.length || report.stuckIds.length
           ? {
-              error: `examples — lost: ${report.lostIds.slice(0, 5).join(', ') || 'none'}; applied twice: ${report.appliedTwiceIds.slice(0, 5).join(', ') || 'none'}`,
+              error: `examples — lost: ${report.lostIds.slice(0, 5).join(', ') || 'none'}; applied twice: ${report.appliedTwiceIds.slice(0, 5).join(', ') || 'none'}; stuck: ${report.stuckIds.slice(0, 5).join(', ') || 'none'}`,
             }
           : {}),
       };
@@ -46,6 +48,7 @@ export async function auditTarget(target: HarnessTarget, settleTimeoutMs: number
       lost: 0,
       appliedTwice: 0,
       pending: 0,
+      stuck: 0,
       counts: {},
       error: err instanceof Error ? err.message : String(err),
     };

@@ -61,6 +61,8 @@ export interface AuditOutcome {
   appliedTwice: number;
   /** Accepted events neither applied nor dead-lettered when the audit gave up waiting. */
   pending: number;
+  /** Of those, the ones the audit calls stuck (all of them once it waited; see runAudit). */
+  stuck: number;
   /** Other counts the audit reports (accepted, applied, dead-lettered …). */
   counts: Record<string, number>;
   error?: string;

@@ -58,6 +58,7 @@ const cleanAudit: AuditOutcome = {
   lost: 0,
   appliedTwice: 0,
   pending: 0,
+  stuck: 0,
   counts: { accepted: 995, applied: 995 },
 };
 
@@ -112,6 +113,11 @@ describe('verdict rules', () => {
     expect(twice.find((v) => v.name === 'audit: events applied twice')?.pass).toBe(false);
     const notRun = judge({ ...input, audit: { ...cleanAudit, ran: false, error: 'NATS down' } });
     expect(notRun.find((v) => v.name === 'audit: events lost')?.pass).toBe(false);
+    // Accepted events never applied nor dead-lettered (issue 17: the audit used to say ok).
+    const stuck = judge({ ...input, audit: { ...cleanAudit, pending: 260, stuck: 260 } });
+    const neverProcessed = stuck.find((v) => v.name === 'audit: events never processed');
+    expect(neverProcessed?.pass).toBe(false);
+    expect(neverProcessed?.detail).toContain('260 stuck');
   });
   it('fails a slow scale-up, a failed failover and accepted events missing from the stream', () => {
     const slow = timeline.map((s) =>

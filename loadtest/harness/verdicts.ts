@@ -222,8 +222,10 @@ export function judge(input: JudgeInput): Verdict[] {
     value: audit.ran ? audit.pending : null,
     unit: 'events',
     budget: '= 0',
-    pass: audit.ran && audit.pending === 0,
-    detail: 'accepted events neither applied nor dead-lettered when the run ended',
+    pass: audit.ran && audit.pending === 0 && audit.stuck === 0,
+    detail: `accepted events neither applied nor dead-lettered when the run ended${
+      audit.ran && audit.stuck > 0 ? ` (${audit.stuck} stuck: still pending after the audit's wait)` : ''
+    }`,
   });
   // Every 202 from the gateway promises the event is stored; the events stream must hold them all.
   const stored = audit.counts.accepted;

@@ -14,7 +14,12 @@ export const DlqHeaders = {
   originalMsgId: 'Jetscale-Dlq-Original-Msg-Id',
 } as const;
 
-export type DeadLetterReason = 'invalid_event' | 'max_deliveries' | 'version_conflict';
+export type DeadLetterReason =
+  | 'invalid_event'
+  | 'max_deliveries'
+  | 'version_conflict'
+  /** The aggregate's event log holds an entry that cannot be read (see UnreadableAggregate). */
+  | 'unreadable_aggregate';
 
 export class DeadLetterer {
   constructor(
@@ -42,7 +47,8 @@ export class DeadLetterer {
       for (const v of values) h.append(key, v);
     }
     h.set(DlqHeaders.reason, reason);
-    h.set(DlqHeaders.detail, detail.replace(/[\r\n]+/g, ' ').slice(0, 1000));
+    // Printable ASCII only and bounded: the detail may quote user input (see STORED_EVENT_HEADROOM).
+    h.set(DlqHeaders.detail, detail.replace(/[^\x20-\x7e]+/g, ' ').slice(0, 500));
     h.set(DlqHeaders.streamSeq, String(msg.seq));
     h.set(DlqHeaders.deliveries, String(msg.info.deliveryCount));
     h.set(DlqHeaders.originalSubject, msg.subject);
@@ -50,6 +56,6 @@ export class DeadLetterer {
       headers: h,
       msgID: `dlq-${this.topology.eventsStream}-${msg.seq}`,
     });
-    msg.term(`${reason}: ${detail}`.slice(0, 200));
+    msg.term(`${reason}: ${detail}`.replace(/[^\x20-\x7e]+/g, ' ').slice(0, 200));
   }
 }

@@ -19,6 +19,7 @@ import {
   type NextMsgRequest,
 } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
+import type { z } from 'zod';
 import type { StoredEvent } from '../shared/event.js';
 import type { Topology } from '../shared/config.js';
 import { decideOrder } from './policy.js';
@@ -51,6 +52,48 @@ interface CaughtUp {
 
 export interface EventStoreHooks {
   onAppendConflict?: () => void;
+  /** A stored projection could not be read and was rebuilt from the event log. */
+  onProjectionRebuilt?: (aggregateId: string, reason: string) => void;
+}
+
+/**
+ * The aggregate's event log holds an entry this code cannot fold (written by hand or by another
+ * version): nothing can be applied on top of it until someone repairs the log, so the caller
+ * dead-letters instead of retrying forever.
+ */
+export class UnreadableAggregate extends Error {
+  override readonly name = 'UnreadableAggregate';
+  constructor(
+    readonly aggregateId: string,
+    readonly logSeq: number,
+    reason: string,
+  ) {
+    super(
+      `event log entry ${logSeq} of aggregate ${aggregateId} cannot be read (${reason}); repair or remove it, then re-publish the dead-lettered events`,
+    );
+  }
+}
+
+/** Parses a value read from NATS with `schema`, or says why not (JSON or schema). */
+function readWith<T>(
+  schema: z.ZodType<T>,
+  read: () => unknown,
+): { ok: true; value: T } | { ok: false; reason: string } {
+  let raw: unknown;
+  try {
+    raw = read();
+  } catch (err) {
+    return { ok: false, reason: `not JSON: ${err instanceof Error ? err.message : String(err)}` };
+  }
+  const parsed = schema.safeParse(raw);
+  if (parsed.success) return { ok: true, value: parsed.data };
+  return {
+    ok: false,
+    reason: parsed.error.issues
+      .slice(0, 3)
+      .map((i) => `${i.path.join('.') || '(value)'}: ${i.message}`)
+      .join('; '),
+  };
 }
 
 const encoder = new TextEncoder();
@@ -221,18 +264,28 @@ export class EventStore {
     }
   }
 
-  /** The stored projection of one aggregate, or undefined. */
-  async projection(aggregateId: string): Promise<AggregateProjection | undefined> {
-    const entry = await this.projections.get(aggregateId);
-    if (!entry || entry.operation !== 'PUT') return undefined;
-    return projectionSchema.parse(entry.json());
-  }
-
-  /** Loads the projection and folds the log entries past it (marking each processed first). */
+  /**
+   * Loads the projection and folds the log entries past it (marking each processed first). A
+   * stored projection that cannot be read is derived state: it is rebuilt from the whole log (and
+   * overwritten at its revision), never retried as it is. A log entry that cannot be read throws
+   * UnreadableAggregate.
+   */
   private async catchUp(aggregateId: string): Promise<CaughtUp> {
     const stored = await this.projections.get(aggregateId);
     const hasStored = stored !== null && stored.operation === 'PUT';
-    let state = hasStored ? projectionSchema.parse(stored.json()) : emptyProjection(aggregateId);
+    let state = emptyProjection(aggregateId);
+    let rebuilt = false;
+    if (hasStored) {
+      const read = readWith(projectionSchema, () => stored.json());
+      if (read.ok && read.value.aggregateId === aggregateId) state = read.value;
+      else {
+        rebuilt = true;
+        this.hooks.onProjectionRebuilt?.(
+          aggregateId,
+          read.ok ? `it names aggregate ${read.value.aggregateId}` : read.reason,
+        );
+      }
+    }
     const revision = hasStored ? stored.revision : 0;
     const tailIds = new Set<string>();
     const subject = this.topology.eventLogSubject(aggregateId);
@@ -242,13 +295,16 @@ export class EventStore {
         nextBySubject(state.lastLogSeq + 1, subject),
       );
       if (!next) break;
-      const entry = logEntrySchema.parse(next.json());
+      const read = readWith(logEntrySchema, () => next.json());
+      if (!read.ok) throw new UnreadableAggregate(aggregateId, next.seq, read.reason);
+      const entry = read.value;
       await this.mark(entry.id, aggregateId, next.seq);
       tailIds.add(entry.id);
       state = foldEntry(state, entry, next.seq);
     }
-    if (tailIds.size === 0) this.remember(state, revision);
-    return { state, revision, tailIds, changed: tailIds.size > 0, cached: false };
+    const changed = tailIds.size > 0 || rebuilt;
+    if (!changed) this.remember(state, revision);
+    return { state, revision, tailIds, changed, cached: false };
   }
 
   private async isMarked(eventId: string): Promise<boolean> {

@@ -10,6 +10,7 @@ export interface ConsumerMetrics {
   deadLettered: Counter<'reason'>;
   naks: Counter<'reason'>;
   appendConflicts: Counter;
+  projectionsRebuilt: Counter;
   inFlight: Gauge;
   handlerDuration: Histogram<'outcome'>;
   endToEndLatency: Histogram;
@@ -55,6 +56,11 @@ export function createConsumerMetrics(withDefaults = true): ConsumerMetrics {
     appendConflicts: new Counter({
       name: `${p}append_conflicts_total`,
       help: 'Event-log appends retried after an optimistic-concurrency conflict',
+      registers,
+    }),
+    projectionsRebuilt: new Counter({
+      name: `${p}projections_rebuilt_total`,
+      help: 'Stored projections that could not be read and were rebuilt from the event log',
       registers,
     }),
     inFlight: new Gauge({

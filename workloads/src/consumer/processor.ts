@@ -8,7 +8,8 @@ import { decodeStoredEvent, type StoredEvent } from '../shared/event.js';
 import type { Topology } from '../shared/config.js';
 import { errorMessage, type Logger } from '../shared/log.js';
 import type { DeadLetterer, DeadLetterReason } from './dead-letter.js';
-import type { EventStore } from './event-store.js';
+import { UnreadableAggregate, type EventStore } from './event-store.js';
+import { failureKind } from './failure.js';
 import type { ConsumerMetrics } from './metrics.js';
 import { onFailure, retryDelayMs, type RetryPolicy } from './policy.js';
 import { HandlerFailure, type Work } from './work.js';
@@ -213,14 +214,26 @@ export class EventProcessor {
       }
     } catch (err) {
       if (err instanceof HandlerFailure) return this.failed(msg, event, 'transient', err.message);
+      if (err instanceof UnreadableAggregate)
+        return this.deadLetter(msg, 'unreadable_aggregate', err.message, event.aggregateId);
+      if (failureKind(err) === 'event') {
+        // Fails the same way each time: spend the event's attempts, then the DLQ with the error.
+        this.o.log.warn('apply failed on this event', {
+          error: errorMessage(err),
+          eventId: event.id,
+          seq: msg.seq,
+          deliveries: msg.info.deliveryCount,
+        });
+        return this.failed(msg, event, 'transient', `error: ${errorMessage(err)}`);
+      }
       // NATS trouble (timeouts, reconnects) is not the event's fault: retry without spending its
-      // attempts towards the DLQ.
+      // attempts towards the DLQ, backing off as it keeps failing.
       this.o.log.warn('apply failed; will retry', {
         error: errorMessage(err),
         eventId: event.id,
         seq: msg.seq,
       });
-      settle(() => msg.nak(retryDelayMs(1, this.o.policy)));
+      settle(() => msg.nak(retryDelayMs(msg.info.deliveryCount, this.o.policy)));
       this.o.metrics.naks.inc({ reason: 'error' });
       return 'error';
     }

@@ -1,4 +1,11 @@
-import { emptyProjection, foldEntry, projectionDiff, type LogEntry } from './projection.js';
+import {
+  countOf,
+  emptyProjection,
+  foldEntry,
+  projectionDiff,
+  projectionSchema,
+  type LogEntry,
+} from './projection.js';
 
 const entry = (id: string, version: number, type: string, amount?: number): LogEntry => ({
   id,
@@ -26,6 +33,34 @@ describe('projection', () => {
       countsByType: { deposit: 2, note: 1 },
       lastEventId: 'c',
     });
+  });
+
+  it("counts event types named like built-in properties as the user's own (issue 17, item 8)", () => {
+    const types = ['constructor', 'toString', 'valueOf', 'hasOwnProperty', '__proto__', 'constructor'];
+    const s = types.reduce(
+      (st, type, i) => foldEntry(st, entry(`e${i}`, i + 1, type, 1), i + 1),
+      emptyProjection('acc-1'),
+    );
+    expect(countOf(s.countsByType, 'constructor')).toBe(2);
+    expect(countOf(s.countsByType, 'toString')).toBe(1);
+    expect(countOf(s.countsByType, '__proto__')).toBe(1);
+    expect(countOf(s.countsByType, 'isPrototypeOf')).toBe(0);
+    // Survives the round trip through the projection bucket (JSON) unchanged.
+    const stored = JSON.parse(JSON.stringify(s)) as unknown;
+    const read = projectionSchema.parse(stored);
+    expect(projectionDiff(read, s)).toEqual([]);
+    expect(Object.keys(read.countsByType).sort()).toEqual(
+      ['__proto__', 'constructor', 'hasOwnProperty', 'toString', 'valueOf'].sort(),
+    );
+  });
+
+  it('refuses to read a projection a broken writer stored', () => {
+    const good = foldEntry(emptyProjection('acc-1'), entry('a', 1, 'deposit', 1), 1);
+    // What the old code wrote for type "constructor" and for an overflowing total.
+    const broken = { ...good, countsByType: { constructor: 'function Object() { [native code] }1' } };
+    expect(projectionSchema.safeParse(JSON.parse(JSON.stringify(broken))).success).toBe(false);
+    const overflow = JSON.parse(JSON.stringify({ ...good, total: Infinity })) as unknown; // total: null
+    expect(projectionSchema.safeParse(overflow).success).toBe(false);
   });
 
   it('ignores non-numeric amounts', () => {

@@ -2,14 +2,14 @@
 // after JetStream stored every event, 4xx naming the wrong field for bad input (never a 500), 503 +
 // Retry-After when JetStream cannot take it; plus /metrics, /healthz and /readyz.
 import express, { type ErrorRequestHandler, type Express, type Request, type Response } from 'express';
-import { parseEventsBody, type FieldIssue, type StoredEvent } from '../shared/event.js';
+import { encodeEvents, parseEventsBody, type EncodedEvent, type FieldIssue } from '../shared/event.js';
 import type { Logger } from '../shared/log.js';
 import type { GatewayMetrics, RejectionReason } from './metrics.js';
 import type { PublishOutcome } from './publisher.js';
 
 export interface EventSink {
   readonly available: boolean;
-  publishAll(events: readonly StoredEvent[]): Promise<PublishOutcome[]>;
+  publishAll(events: readonly EncodedEvent[]): Promise<PublishOutcome[]>;
 }
 
 export interface GatewayAppOptions {
@@ -18,6 +18,8 @@ export interface GatewayAppOptions {
   log: Logger;
   maxBodyBytes: number;
   maxBatch: number;
+  /** Largest stored event in bytes (from the server's max_payload, see storedEventLimit()). */
+  maxEventBytes: () => number;
   retryAfterSeconds: number;
   /** True once the topology is verified; readiness also needs a connection. */
   started: () => boolean;
@@ -25,6 +27,8 @@ export interface GatewayAppOptions {
 }
 
 const knownRoutes = new Set(['/events', '/metrics', '/healthz', '/readyz']);
+/** Issues listed in one 4xx answer; a hostile batch must not make the answer huge. */
+const MAX_ISSUES = 20;
 
 export function createGatewayApp(o: GatewayAppOptions): Express {
   const app = express();
@@ -85,7 +89,10 @@ export function createGatewayApp(o: GatewayAppOptions): Express {
     async (req: Request, res: Response) => {
       const parsed = parseEventsBody(req.body, o.maxBatch);
       if (parsed.kind === 'invalid')
-        return reject(res, 400, 'invalid_event', 'invalid event', { issues: parsed.issues });
+        return reject(res, 400, 'invalid_event', 'invalid event', {
+          issues: parsed.issues.slice(0, MAX_ISSUES),
+          ...(parsed.issues.length > MAX_ISSUES ? { moreIssues: parsed.issues.length - MAX_ISSUES } : {}),
+        });
       if (parsed.kind === 'too_many') {
         return reject(
           res,
@@ -97,12 +104,31 @@ export function createGatewayApp(o: GatewayAppOptions): Express {
           },
         );
       }
-      const outcomes = await o.sink.publishAll(parsed.events);
+      const encoded = encodeEvents(parsed.events, o.maxEventBytes(), parsed.form);
+      if (encoded.kind === 'too_large') {
+        return reject(
+          res,
+          413,
+          'event_too_large',
+          `an event is larger than the ${o.maxEventBytes()} bytes NATS can store and the consumer can copy`,
+          { issues: encoded.issues.slice(0, MAX_ISSUES) },
+        );
+      }
+      const outcomes = await o.sink.publishAll(encoded.events);
       const failed = outcomes.filter((r) => !r.stored);
       const stored = outcomes.filter((r) => r.stored);
       if (failed.length > 0) {
         const first = failed[0];
         const reason: RejectionReason = first && !first.stored ? first.failure : 'unavailable';
+        if (reason === 'event_too_large') {
+          // The server's max_payload shrank below what we checked against (a reconfigured server):
+          // still the client's event, not an outage, so never a 503 the client would retry forever.
+          return reject(res, 413, reason, 'NATS refused an event as too large', {
+            stored: stored.map((r) => r.id),
+            failed: failed.map((r) => r.id),
+            issues: [{ field: '(body)', message: first && !first.stored ? first.message : '' }],
+          });
+        }
         o.log.warn('publish failed', {
           reason,
           failed: failed.length,

@@ -3,6 +3,7 @@
 import { jetstream } from '@nats-io/jetstream';
 import type { AddressInfo } from 'node:net';
 import { gatewaySchema, loadConfig, topologyOf } from '../shared/config.js';
+import { storedEventLimit } from '../shared/event.js';
 import { retryUntil, runMain } from '../shared/lifecycle.js';
 import { createLogger, errorMessage } from '../shared/log.js';
 import { connectNats } from '../shared/nats.js';
@@ -32,6 +33,8 @@ runMain(async () => {
     log,
     maxBodyBytes: config.MAX_BODY_BYTES,
     maxBatch: config.MAX_BATCH,
+    // Read per request: a reconnect may land on a server with another max_payload.
+    maxEventBytes: () => storedEventLimit(nc.info?.max_payload ?? 1_048_576),
     retryAfterSeconds: config.RETRY_AFTER_SECONDS,
     started: () => started,
     shuttingDown: () => shuttingDown,

@@ -6,6 +6,7 @@ export type RejectionReason =
   | 'invalid_event'
   | 'body_too_large'
   | 'batch_too_large'
+  | 'event_too_large'
   | 'unsupported_media_type'
   | 'unavailable'
   | 'timeout'

@@ -4,17 +4,15 @@
 // cap on events in flight so overload turns into 503s instead of memory growth.
 import { JetStreamApiError, type JetStreamClient } from '@nats-io/jetstream';
 import { errors, type NatsConnection } from '@nats-io/transport-node';
-import type { StoredEvent } from '../shared/event.js';
+import type { EncodedEvent } from '../shared/event.js';
 import type { Topology } from '../shared/config.js';
 import type { GatewayMetrics } from './metrics.js';
 
-export type PublishFailure = 'unavailable' | 'timeout' | 'overloaded';
+export type PublishFailure = 'unavailable' | 'timeout' | 'overloaded' | 'event_too_large';
 
 export type PublishOutcome =
   | { id: string; stored: true; seq: number; duplicate: boolean }
   | { id: string; stored: false; failure: PublishFailure; message: string };
-
-const encoder = new TextEncoder();
 
 export class EventPublisher {
   private connected = true;
@@ -38,10 +36,10 @@ export class EventPublisher {
   }
 
   /** Publishes every event concurrently; each outcome says stored (with seq / duplicate) or why not. */
-  async publishAll(events: readonly StoredEvent[]): Promise<PublishOutcome[]> {
+  async publishAll(events: readonly EncodedEvent[]): Promise<PublishOutcome[]> {
     if (!this.available) {
       return events.map((e) => ({
-        id: e.id,
+        id: e.event.id,
         stored: false,
         failure: 'unavailable',
         message: 'not connected to NATS',
@@ -49,7 +47,7 @@ export class EventPublisher {
     }
     if (this.inFlight + events.length > this.maxInFlight) {
       return events.map((e) => ({
-        id: e.id,
+        id: e.event.id,
         stored: false,
         failure: 'overloaded',
         message: `more than ${this.maxInFlight} events in flight`,
@@ -65,18 +63,14 @@ export class EventPublisher {
     }
   }
 
-  private async publishOne(event: StoredEvent): Promise<PublishOutcome> {
+  private async publishOne({ event, data }: EncodedEvent): Promise<PublishOutcome> {
     const end = this.metrics.publishDuration.startTimer();
     try {
-      const ack = await this.js.publish(
-        this.topology.eventsSubject(event.aggregateId),
-        encoder.encode(JSON.stringify(event)),
-        {
-          msgID: event.id,
-          timeout: this.timeoutMs,
-          expect: { streamName: this.topology.eventsStream },
-        },
-      );
+      const ack = await this.js.publish(this.topology.eventsSubject(event.aggregateId), data, {
+        msgID: event.id,
+        timeout: this.timeoutMs,
+        expect: { streamName: this.topology.eventsStream },
+      });
       end();
       return { id: event.id, stored: true, seq: ack.seq, duplicate: ack.duplicate };
     } catch (err) {
@@ -84,7 +78,11 @@ export class EventPublisher {
       const timedOut =
         err instanceof errors.TimeoutError ||
         (err instanceof Error && err.cause instanceof errors.TimeoutError);
-      const failure: PublishFailure = timedOut ? 'timeout' : 'unavailable';
+      const failure: PublishFailure = timedOut
+        ? 'timeout'
+        : isTooLarge(err)
+          ? 'event_too_large'
+          : 'unavailable';
       return {
         id: event.id,
         stored: false,
@@ -101,4 +99,13 @@ export class EventPublisher {
       this.metrics.natsConnected.set(this.connected ? 1 : 0);
     }
   }
+}
+
+/**
+ * The client refuses a message above the server's max_payload; the stream refuses one above its
+ * max_msg_size (JetStream error 10054). Either is the event's size, not an outage.
+ */
+function isTooLarge(err: unknown): boolean {
+  if (err instanceof JetStreamApiError) return err.code === 10054;
+  return err instanceof Error && /max_payload|maximum payload|exceeds maximum/i.test(err.message);
 }

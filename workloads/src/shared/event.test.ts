@@ -1,4 +1,13 @@
-import { decodeStoredEvent, fieldPath, parseEventsBody } from './event.js';
+import {
+  decodeStoredEvent,
+  encodeEvents,
+  fieldPath,
+  parseEventsBody,
+  STORED_EVENT_HEADROOM,
+  storedEventLimit,
+  type StoredEvent,
+} from './event.js';
+import { MAX_PAYLOAD_DEPTH } from './payload.js';
 
 const valid = {
   type: 'deposit',
@@ -13,7 +22,11 @@ const ids = () => {
 
 describe('parseEventsBody', () => {
   it('accepts one event and generates an id when absent', () => {
-    expect(parseEventsBody(valid, 10, ids())).toEqual({ kind: 'ok', events: [{ ...valid, id: 'gen-1' }] });
+    expect(parseEventsBody(valid, 10, ids())).toEqual({
+      kind: 'ok',
+      events: [{ ...valid, id: 'gen-1' }],
+      form: 'one',
+    });
   });
 
   it('keeps a client-supplied id (it becomes the Nats-Msg-Id)', () => {
@@ -41,6 +54,18 @@ describe('parseEventsBody', () => {
     ['id with a colon (not a KV key)', { ...valid, id: 'a:b' }, 'id'],
     ['zero version', { ...valid, version: 0 }, 'version'],
     ['unknown field', { ...valid, colour: 'red' }, 'colour'],
+    ['an amount that would overflow the total', { ...valid, payload: { amount: 1.8e303 } }, 'payload.amount'],
+    ['a version above 2^53', { ...valid, version: 2 ** 60 }, 'version'],
+    [
+      'a payload nested too deep',
+      { ...valid, payload: JSON.parse(`{"a":${'['.repeat(5000)}${']'.repeat(5000)}}`) as unknown },
+      `payload.a${'[0]'.repeat(MAX_PAYLOAD_DEPTH - 1)}`,
+    ],
+    [
+      'a __proto__ key in the payload',
+      { ...valid, payload: JSON.parse('{"__proto__":{"x":1}}') as unknown },
+      'payload.__proto__',
+    ],
   ])('rejects %s naming the field', (_name, body, field) => {
     const r = parseEventsBody(body, 10, ids());
     expect(r.kind).toBe('invalid');
@@ -65,6 +90,44 @@ describe('parseEventsBody', () => {
   });
 });
 
+describe('encodeEvents', () => {
+  const event = (id: string, blob = ''): StoredEvent => ({ ...valid, id, payload: { blob } });
+  const size = (e: StoredEvent) => new TextEncoder().encode(JSON.stringify(e)).byteLength;
+
+  it('encodes each event as it is stored, id included, and refuses one above the limit', () => {
+    const small = event('gen-1');
+    expect(encodeEvents([small], size(small), 'one')).toEqual({
+      kind: 'ok',
+      events: [{ event: small, data: new TextEncoder().encode(JSON.stringify(small)) }],
+    });
+    // One byte over: the generated id is what pushes it over (issue 17, item 7).
+    expect(encodeEvents([small], size(small) - 1, 'one')).toEqual({
+      kind: 'too_large',
+      issues: [{ field: '(body)', message: expect.stringContaining(`at most ${size(small) - 1}`) }],
+    });
+  });
+
+  it('names the batch element that is too large', () => {
+    const big = event('b', 'x'.repeat(500));
+    expect(encodeEvents([event('a'), big], 300, 'object')).toMatchObject({
+      kind: 'too_large',
+      issues: [{ field: 'events[1]' }],
+    });
+    expect(encodeEvents([big], 300, 'array')).toMatchObject({ issues: [{ field: '[0]' }] });
+  });
+
+  it('counts bytes, not characters', () => {
+    const e = event('u', 'é'.repeat(100));
+    expect(encodeEvents([e], size(e), 'one').kind).toBe('ok');
+    expect(size(e)).toBeGreaterThan(JSON.stringify(e).length);
+  });
+
+  it('derives the limit from the server max_payload, leaving room for the consumer copies', () => {
+    expect(storedEventLimit(1_048_576)).toBe(1_048_576 - STORED_EVENT_HEADROOM);
+    expect(storedEventLimit(100)).toBe(0);
+  });
+});
+
 describe('decodeStoredEvent', () => {
   it('decodes a stored event and rejects garbage with a reason', () => {
     const enc = (v: unknown) => new TextEncoder().encode(typeof v === 'string' ? v : JSON.stringify(v));
@@ -74,6 +137,20 @@ describe('decodeStoredEvent', () => {
       reason: expect.stringContaining('not JSON'),
     });
     expect(decodeStoredEvent(enc(valid))).toMatchObject({ ok: false, reason: expect.stringContaining('id') });
+  });
+
+  it('keeps what another publisher wrote or refuses it, never drops a key silently', () => {
+    const enc = (s: string) => new TextEncoder().encode(s);
+    const proto = `{"id":"p","type":"deposit","aggregateId":"a","timestamp":"2026-01-01T00:00:00.000Z","payload":{"__proto__":{"x":1}}}`;
+    expect(decodeStoredEvent(enc(proto))).toMatchObject({
+      ok: false,
+      reason: expect.stringContaining('payload.__proto__'),
+    });
+    const huge = `{"id":"h","type":"deposit","aggregateId":"a","timestamp":"2026-01-01T00:00:00.000Z","payload":{"amount":1e400}}`;
+    expect(decodeStoredEvent(enc(huge))).toMatchObject({
+      ok: false,
+      reason: expect.stringContaining('amount'),
+    });
   });
 });
 

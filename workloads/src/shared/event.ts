@@ -3,6 +3,7 @@
 // the readable field paths used in 4xx answers.
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { payloadIssues } from './payload.js';
 
 /** Event ids become the `Nats-Msg-Id` and a KV key, so they keep to characters valid in both. */
 export const eventIdSchema = z
@@ -12,11 +13,25 @@ export const eventIdSchema = z
 const token = (max: number) =>
   z.string().regex(new RegExp(`^[A-Za-z0-9_-]{1,${max}}$`), `must be 1-${max} letters, digits, "_" or "-"`);
 
+/**
+ * The payload is kept as parsed (never copied key by key, which would drop a `__proto__` key
+ * silently) and checked by payloadIssues(): depth, forbidden keys, the bounded `amount`.
+ */
+export const payloadSchema = z
+  .custom<Record<string, unknown>>(
+    (v) => typeof v === 'object' && v !== null && !Array.isArray(v),
+    'must be a JSON object',
+  )
+  .superRefine((payload, ctx) => {
+    for (const issue of payloadIssues(payload))
+      ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+  });
+
 export const incomingEventSchema = z.strictObject({
   id: eventIdSchema.optional(),
   type: token(64),
   aggregateId: token(128),
-  payload: z.record(z.string(), z.unknown()),
+  payload: payloadSchema,
   timestamp: z.iso.datetime({ offset: true }),
   version: z.number().int().positive().optional(),
 });
@@ -44,8 +59,11 @@ export function fieldPath(path: readonly PropertyKey[]): string {
   return out === '' ? '(body)' : out;
 }
 
+/** How the body held its events: one object, a JSON array, or `{"events": [...]}`. */
+export type BodyForm = 'one' | 'array' | 'object';
+
 export type ParsedBody =
-  | { kind: 'ok'; events: StoredEvent[] }
+  | { kind: 'ok'; events: StoredEvent[]; form: BodyForm }
   | { kind: 'invalid'; issues: FieldIssue[] }
   | { kind: 'too_many'; count: number; max: number };
 
@@ -71,7 +89,7 @@ export function parseEventsBody(
   } else {
     const one = incomingEventSchema.safeParse(body);
     if (!one.success) return { kind: 'invalid', issues: toIssues(one.error.issues, []) };
-    return { kind: 'ok', events: [{ ...one.data, id: one.data.id ?? newId() }] };
+    return { kind: 'ok', events: [{ ...one.data, id: one.data.id ?? newId() }], form: 'one' };
   }
   if (items.length === 0)
     return {
@@ -86,7 +104,9 @@ export function parseEventsBody(
     if (parsed.success) events.push({ ...parsed.data, id: parsed.data.id ?? newId() });
     else issues.push(...toIssues(parsed.error.issues, [...prefix, index]));
   });
-  return issues.length > 0 ? { kind: 'invalid', issues } : { kind: 'ok', events };
+  return issues.length > 0
+    ? { kind: 'invalid', issues }
+    : { kind: 'ok', events, form: prefix.length > 0 ? 'object' : 'array' };
 }
 
 function toIssues(issues: readonly z.core.$ZodIssue[], prefix: (string | number)[]): FieldIssue[] {
@@ -96,6 +116,60 @@ function toIssues(issues: readonly z.core.$ZodIssue[], prefix: (string | number)
     const path = keys.length === 1 ? [...prefix, ...issue.path, keys[0] ?? ''] : [...prefix, ...issue.path];
     return { field: fieldPath(path), message: issue.message };
   });
+}
+
+/**
+ * Room a stored event leaves below the server's max_payload: the consumer writes it again with
+ * more fields (the event-log entry: version, sourceSeq, appliedAt) and headers (Nats-Msg-Id,
+ * expected sequence), and a dead-letter copy carries the original plus up to ~1.5 KB of
+ * `Jetscale-Dlq-*` headers. An event that leaves less could be accepted but never applied nor
+ * dead-lettered.
+ */
+export const STORED_EVENT_HEADROOM = 4096;
+
+/** Largest stored event (JSON bytes, id included) on a server with this max_payload. */
+export function storedEventLimit(serverMaxPayload: number): number {
+  return Math.max(0, serverMaxPayload - STORED_EVENT_HEADROOM);
+}
+
+/**
+ * The events stream's max_msg_size, which counts headers too: the gateway's largest event plus
+ * room for its publish headers (Nats-Msg-Id, Nats-Expected-Stream). It stops other publishers from
+ * storing what the consumer could not copy; the gateway checks storedEventLimit() itself first.
+ */
+export function eventsStreamMaxMsgSize(serverMaxPayload: number): number {
+  return Math.max(0, serverMaxPayload - STORED_EVENT_HEADROOM / 2);
+}
+
+export interface EncodedEvent {
+  event: StoredEvent;
+  /** The message body stored in the events stream. */
+  data: Uint8Array;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Encodes events as they will be stored (after the gateway added ids) and checks each against
+ * `maxEventBytes`; the issues name the events that are too large.
+ */
+export function encodeEvents(
+  events: readonly StoredEvent[],
+  maxEventBytes: number,
+  form: BodyForm,
+): { kind: 'ok'; events: EncodedEvent[] } | { kind: 'too_large'; issues: FieldIssue[] } {
+  const encoded: EncodedEvent[] = [];
+  const issues: FieldIssue[] = [];
+  events.forEach((event, index) => {
+    const data = encoder.encode(JSON.stringify(event));
+    if (data.byteLength > maxEventBytes)
+      issues.push({
+        field: form === 'one' ? '(body)' : fieldPath(form === 'object' ? ['events', index] : [index]),
+        message: `the stored event (id included) is ${data.byteLength} bytes; at most ${maxEventBytes} (the NATS server's max_payload less ${STORED_EVENT_HEADROOM} bytes for the consumer's copies)`,
+      });
+    else encoded.push({ event, data });
+  });
+  return issues.length > 0 ? { kind: 'too_large', issues } : { kind: 'ok', events: encoded };
 }
 
 /** Parses a stored message body; `ok: false` with a reason when it is not a valid event (poison). */

@@ -17,6 +17,7 @@ import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { topologyOf, type NatsConfig, type Topology } from './config.js';
+import { eventsStreamMaxMsgSize } from './event.js';
 
 const nanos = (ms: number): number => ms * 1_000_000;
 
@@ -28,7 +29,12 @@ export interface Resources {
 
 type NamedStreamConfig = Partial<StreamConfig> & { name: string };
 
-export function streamConfigs(config: NatsConfig): NamedStreamConfig[] {
+/**
+ * `serverMaxPayload` (the connected server's max_payload) bounds the events stream's messages, so
+ * a publisher other than the gateway cannot store an event the consumer could not copy to the
+ * event log or the DLQ (see STORED_EVENT_HEADROOM).
+ */
+export function streamConfigs(config: NatsConfig, serverMaxPayload = 1_048_576): NamedStreamConfig[] {
   const t = topologyOf(config);
   const common = {
     retention: RetentionPolicy.Limits,
@@ -37,7 +43,13 @@ export function streamConfigs(config: NatsConfig): NamedStreamConfig[] {
     duplicate_window: nanos(config.EVENTS_DUPLICATE_WINDOW_MS),
   };
   return [
-    { ...common, name: t.eventsStream, subjects: [t.eventsFilter], max_age: nanos(config.EVENTS_MAX_AGE_MS) },
+    {
+      ...common,
+      name: t.eventsStream,
+      subjects: [t.eventsFilter],
+      max_age: nanos(config.EVENTS_MAX_AGE_MS),
+      max_msg_size: eventsStreamMaxMsgSize(serverMaxPayload),
+    },
     { ...common, name: t.eventLogStream, subjects: [t.eventLogFilter] },
     { ...common, name: t.dlqStream, subjects: [t.dlqFilter] },
   ];
@@ -71,7 +83,8 @@ async function ensureStream(jsm: JetStreamManager, wanted: NamedStreamConfig): P
       const drifted =
         JSON.stringify(have.subjects) !== JSON.stringify(wanted.subjects) ||
         have.duplicate_window !== wanted.duplicate_window ||
-        (wanted.max_age !== undefined && have.max_age !== wanted.max_age);
+        (wanted.max_age !== undefined && have.max_age !== wanted.max_age) ||
+        (wanted.max_msg_size !== undefined && have.max_msg_size !== wanted.max_msg_size);
       if (drifted) await jsm.streams.update(name, { ...have, ...wanted });
       return;
     } catch (err) {
@@ -126,7 +139,7 @@ async function ensureConsumer(
 /** Creates or verifies every resource; returns the KV handles the consumer needs. */
 export async function ensureTopology(nc: NatsConnection, config: NatsConfig): Promise<Resources> {
   const jsm = await jetstreamManager(nc);
-  for (const stream of streamConfigs(config)) await ensureStream(jsm, stream);
+  for (const stream of streamConfigs(config, nc.info?.max_payload)) await ensureStream(jsm, stream);
   const topology = topologyOf(config);
   await ensureConsumer(jsm, topology.eventsStream, consumerConfig(config));
   const kvm = new Kvm(jetstream(nc));
