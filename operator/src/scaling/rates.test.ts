@@ -4,6 +4,7 @@ import {
   ratesOf,
   SATURATION_MEMORY_SECONDS,
   SATURATION_MIN_SECONDS,
+  SATURATION_SETTLE_SECONDS,
 } from './rates.js';
 import type { RateState } from './rates.js';
 import { sample, sampleFromTotals, T0 } from './test/fixtures.js';
@@ -206,6 +207,18 @@ describe('maxAckPendingBinding: more replicas did not raise processing at a full
     );
     expect(maxAckPendingBinding(state, 1000, state?.last.at ?? T0)).toBeUndefined();
     expect(SATURATION_MIN_SECONDS).toBeGreaterThan(5);
+  });
+
+  it('takes no evidence in the first SATURATION_SETTLE_SECONDS after the ready count changed', () => {
+    // Pods can report ready before their process consumes: those seconds say nothing about b.
+    const { state } = twoCounts(
+      { replicas: 4, perSecond: 80 },
+      { replicas: 5, perSecond: 80, seconds: SATURATION_SETTLE_SECONDS },
+    );
+    expect(state?.atCap?.throughput.map((e) => e.replicas)).toEqual([4]);
+    const longer = twoCounts({ replicas: 4, perSecond: 80 }, { replicas: 5, perSecond: 100, seconds: 30 });
+    const five = longer.state?.atCap?.throughput.find((e) => e.replicas === 5);
+    expect(five?.seconds).toBe(30 - SATURATION_SETTLE_SECONDS);
   });
 
   it('forgets evidence after SATURATION_MEMORY_SECONDS, so a cap is probed again', () => {

@@ -21,6 +21,8 @@ export const PROCESSING_TIME_CONSTANT_SECONDS = 10;
 export const CAPACITY_TIME_CONSTANT_SECONDS = 60;
 /** A replica count needs this many seconds at a full max_ack_pending before it counts as evidence. */
 export const SATURATION_MIN_SECONDS = 10;
+/** Intervals starting sooner than this after the ready replica count changed are not evidence. */
+export const SATURATION_SETTLE_SECONDS = 10;
 /** Evidence older than this is forgotten, so a cap that once bound is probed again. */
 export const SATURATION_MEMORY_SECONDS = 900;
 /**
@@ -56,6 +58,8 @@ export interface RateState {
     ackPending: number;
     maxAckPending: number;
     readyReplicas: number;
+    /** Since when (epoch ms) this many replicas have been ready. */
+    readySince: number;
   };
   arrivalPerSecond?: number;
   processingPerSecond?: number;
@@ -82,7 +86,7 @@ function totals(sample: BacklogSample): { arrivedTotal: number; completedTotal: 
   return { arrivedTotal: delivered + pending, completedTotal: Math.max(0, delivered - ackPending) };
 }
 
-function baseline(sample: BacklogSample, readyReplicas: number): RateState['last'] {
+function baseline(sample: BacklogSample, readyReplicas: number, readySince = sample.at): RateState['last'] {
   return {
     at: sample.at,
     ...totals(sample),
@@ -91,6 +95,7 @@ function baseline(sample: BacklogSample, readyReplicas: number): RateState['last
     ackPending: sample.ackPending,
     maxAckPending: sample.maxAckPending,
     readyReplicas,
+    readySince,
   };
 }
 
@@ -199,8 +204,12 @@ export function observeRates(
   const arrivedPerSecond = Math.max(0, now.arrivedTotal - previous.last.arrivedTotal) / dtSeconds;
   const completedPerSecond = Math.max(0, now.completedTotal - previous.last.completedTotal) / dtSeconds;
 
+  const readySince =
+    readyReplicas === previous.last.readyReplicas
+      ? (previous.last.readySince ?? previous.last.at)
+      : sample.at;
   const next: RateState = {
-    last: baseline(sample, readyReplicas),
+    last: baseline(sample, readyReplicas, readySince),
     arrivalPerSecond: ewma(
       previous.arrivalPerSecond,
       arrivedPerSecond,
@@ -244,14 +253,17 @@ export function observeRates(
   if (inFlight !== undefined) next.inFlightPerReplica = inFlight;
 
   // Processing at a full max_ack_pending, by replica count: full at both ends, work waiting at both
-  // ends, the same replicas ready throughout, and the same limit.
+  // ends, the same replicas ready throughout and for SATURATION_SETTLE_SECONDS before (a pod that
+  // reports ready before its process consumes would read as a replica that adds nothing), and the
+  // same limit.
+  const settled = previous.last.at - readySince >= SATURATION_SETTLE_SECONDS * 1000;
   const fullThroughout =
     atMaxAckPending(previous.last.ackPending, previous.last.maxAckPending) &&
     atMaxAckPending(sample.ackPending, sample.maxAckPending) &&
     previous.last.maxAckPending === sample.maxAckPending &&
     previous.last.pending > 0 &&
     sample.pending > 0;
-  if (fullThroughout && sameReplicas) {
+  if (fullThroughout && sameReplicas && settled) {
     next.atCap = recordAtCap(
       previous.atCap,
       sample.maxAckPending,
