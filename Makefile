@@ -92,6 +92,13 @@ loadtest-incluster: deps ## The same scenario in-cluster through the k6-operator
 loadtest-kind: deps ## The harness (faults, verdicts, report) against the kind demo: SCENARIO, RATE_SCALE (k6 is the load source of `make loadtest`; this one uses the local driver)
 	npx tsx loadtest/harness/main.ts kind --scenario $(SCENARIO) --rate-scale $(RATE_SCALE) --context kind-jetscale $(DEMO_ARGS)
 
+.PHONY: fuzz fuzz-workloads
+FUZZ_SEED ?= $(shell date +%s)
+FUZZ_REQUESTS ?= 3500
+fuzz: fuzz-workloads ## Long seeded fuzz runs (make test runs short ones); FUZZ_SEED replays a run
+fuzz-workloads: deps tools ## Fuzz the gateway, consumer and audit: FUZZ_REQUESTS junk+valid requests, a consumer restart half way (FUZZ_SEED)
+	FUZZ_SEED=$(FUZZ_SEED) FUZZ_REQUESTS=$(FUZZ_REQUESTS) $(NODE_TEST) --selectProjects integration --runInBand --testPathPatterns workloads/test/fuzz
+
 .PHONY: bench-workloads
 bench-workloads: deps tools ## Benchmark the sample workloads (consumer full path vs bare loop, gateway open-model load) on loopback
 	npx tsx workloads/bench/bench-workloads.ts
