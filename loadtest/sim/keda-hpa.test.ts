@@ -1,13 +1,15 @@
 import { decide, emptyHistory } from '../../operator/src/scaling/decide.js';
 import { withScalingDefaults } from '../../operator/src/scaling/defaults.js';
 import type { ScalingHistory } from '../../operator/src/scaling/types.js';
-import { HpaModel, KedaHpaAutoscaler, kedaHpaDefaults } from './keda-hpa.js';
+import { HpaModel, KedaHpaAutoscaler, hpaBehaviorApiDefaults, kedaHpaDefaults } from './keda-hpa.js';
 import { Prng } from './prng.js';
 import type { ClusterView } from './simulator.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 const s = (seconds: number): number => T0 + seconds * 1000;
 const config = { ...kedaHpaDefaults, lagThreshold: 100, maxReplicaCount: 100 };
+/** The same ScaledObject with an empty `behavior`: the API server's behavior defaults apply. */
+const withBehavior = { ...config, behavior: hpaBehaviorApiDefaults };
 
 function view(now: number, lag: number, specReplicas: number): ClusterView {
   return {
@@ -38,8 +40,46 @@ describe('HPA model (External metric, AverageValue target)', () => {
     expect(new HpaModel(config).externalAverageValueReplicas(lag, status)).toBe(want);
   });
 
-  it('scales up by max(100 %, 4 pods) per 15 s sync, as the HPA defaults do', () => {
+  it('with behavior nil (what KEDA creates by default) grows by max(2 × current, 4) per sync', () => {
     const hpa = new HpaModel(config);
+    const path: number[] = [];
+    let replicas = 1;
+    for (let i = 0; i < 5; i++) {
+      replicas = hpa.sync(s(15 * i), 100_000, replicas, replicas) ?? replicas;
+      path.push(replicas);
+    }
+    // horizontal.go calculateScaleUpLimit: max(scaleUpLimitFactor × current, scaleUpLimitMinimum).
+    expect(path).toEqual([4, 8, 16, 32, 64]);
+  });
+
+  it('with behavior nil keeps scaling up toward an earlier capped recommendation after the backlog is gone', () => {
+    // The legacy stabilization returns the highest recommendation of the last 300 s and does not
+    // compare it with the current size: a capped 1,000 keeps pulling the count up.
+    const hpa = new HpaModel(config);
+    let replicas = hpa.sync(s(0), 100_000, 1, 1) ?? 1;
+    expect(replicas).toBe(4);
+    const path: number[] = [];
+    for (let t = 15; t <= 60; t += 15) {
+      replicas = hpa.sync(s(t), 0, replicas, replicas) ?? replicas;
+      path.push(replicas);
+    }
+    expect(path).toEqual([8, 16, 32, 64]);
+  });
+
+  it('with behavior nil seeds its window with the size it first sees, so it cannot shrink for 300 s', () => {
+    const hpa = new HpaModel(config);
+    let replicas = 20;
+    const seen: number[] = [];
+    for (let t = 0; t <= 330; t += 15) {
+      replicas = hpa.sync(s(t), 0, replicas, replicas) ?? replicas;
+      seen.push(replicas);
+    }
+    expect(seen.slice(0, 21)).toEqual(new Array(21).fill(20)); // t = 0 … 300: the seed is in the window
+    expect(replicas).toBe(1); // KEDA's HPA has minReplicas 1 when minReplicaCount is 0
+  });
+
+  it('with a behavior set scales up by max(100 %, 4 pods) per 15 s, the API defaults', () => {
+    const hpa = new HpaModel(withBehavior);
     const path: number[] = [];
     let replicas = 1;
     for (let i = 0; i < 5; i++) {
@@ -49,8 +89,18 @@ describe('HPA model (External metric, AverageValue target)', () => {
     expect(path).toEqual([5, 10, 20, 40, 80]);
   });
 
-  it('holds the highest recommendation for the 300 s scale-down window, then drops to minReplicas', () => {
-    const hpa = new HpaModel(config);
+  it('with a behavior set never scales up once the backlog is gone', () => {
+    const hpa = new HpaModel(withBehavior);
+    let replicas = hpa.sync(s(0), 100_000, 1, 1) ?? 1;
+    expect(replicas).toBe(5);
+    for (let t = 15; t <= 60; t += 15) {
+      replicas = hpa.sync(s(t), 0, replicas, replicas) ?? replicas;
+      expect(replicas).toBe(5);
+    }
+  });
+
+  it('with a behavior set holds the highest recommendation for the 300 s scale-down window, then drops to minReplicas', () => {
+    const hpa = new HpaModel(withBehavior);
     expect(hpa.sync(s(0), 2000, 20, 20)).toBeUndefined(); // recommends 20: no change
     let replicas = 20;
     const seen: number[] = [];
@@ -59,7 +109,7 @@ describe('HPA model (External metric, AverageValue target)', () => {
       seen.push(replicas);
     }
     expect(seen.slice(0, 19)).toEqual(new Array(19).fill(20)); // t = 15 … 285
-    expect(replicas).toBe(1); // KEDA's HPA has minReplicas 1 when minReplicaCount is 0
+    expect(replicas).toBe(1);
   });
 
   it('does nothing at zero replicas (KEDA owns 0 ↔ 1)', () => {
@@ -80,10 +130,11 @@ describe('KEDA ScaledObject loop + HPA', () => {
         replicas = to;
       }
     }
-    // KEDA polls at 0 and 30 s; the HPA syncs at 7, 22, 37 s and does nothing at zero replicas.
+    // KEDA polls at 0 and 30 s; the HPA syncs at 7, 22, 37 s and does nothing at zero replicas;
+    // then the legacy path allows max(2 × 1, 4).
     expect(changes).toEqual([
       { t: 30, to: 1 },
-      { t: 37, to: 5 },
+      { t: 37, to: 4 },
     ]);
   });
 
@@ -119,7 +170,7 @@ describe('jetscale with HPA behaviour reproduces the HPA model', () => {
         policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }],
       },
     });
-    const hpa = new HpaModel(config);
+    const hpa = new HpaModel(withBehavior);
     let history: ScalingHistory = emptyHistory();
     let replicas = 3;
     let lag = 500;

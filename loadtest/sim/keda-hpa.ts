@@ -1,6 +1,6 @@
-// A faithful model of what users run today: KEDA's nats-jetstream scaler feeding an HPA, with
-// every default left alone. Written independently of operator/src/scaling (not imported from it) so
-// that the baseline does not inherit jetscale's bugs or choices. Sources:
+// A faithful model of what users run today: KEDA's nats-jetstream scaler feeding an HPA. Written
+// independently of operator/src/scaling (not imported from it) so that the baseline does not
+// inherit jetscale's bugs or choices. Sources:
 //
 // KEDA (github.com/kedacore/keda, v2.x):
 // - pkg/scalers/nats_jetstream_scaler.go: the metric is the consumer's num_pending +
@@ -10,24 +10,39 @@
 //   30 s) KEDA checks activity; when active it records lastActiveTime and scales 0 → max(1,
 //   minReplicaCount); when inactive with minReplicaCount 0 it scales to 0 once lastActiveTime +
 //   cooldownPeriod (default 300 s) has passed. cooldownPeriod applies only to this last step.
-// - pkg/scaling/resolver + controllers/keda/hpa.go: the HPA KEDA creates has minReplicas =
-//   minReplicaCount, or 1 when that is 0, and maxReplicas = maxReplicaCount (default 100).
+// - controllers/keda/hpa.go newHPAForScaledObject: the HPA KEDA creates has minReplicas =
+//   minReplicaCount, or 1 when that is 0 (getHPAMinReplicas), maxReplicas = maxReplicaCount
+//   (default 100), and `Behavior: behavior` where behavior is
+//   spec.advanced.horizontalPodAutoscalerConfig.behavior when the user set it and nil otherwise.
+//   A ScaledObject with every default therefore gets an HPA with `behavior: nil`.
 // - The HPA reads the metric through KEDA's metrics server, which asks the scaler on each request
 //   (no caching by default), so the HPA sees the consumer as it is at its sync.
 //
 // HPA (github.com/kubernetes/kubernetes, pkg/controller/podautoscaler):
-// - horizontal.go: sync every 15 s (--horizontal-pod-autoscaler-sync-period); with currentReplicas
-//   0 and minReplicas ≠ 0 scaling is disabled (KEDA owns 0 ↔ 1); current > max → max, < min → min.
+// - horizontal.go: sync every 15 s (--horizontal-pod-autoscaler-sync-period); reconcileAutoscaler:
+//   with currentReplicas 0 and minReplicas ≠ 0 scaling is disabled (KEDA owns 0 ↔ 1); current >
+//   max → max, < min → min; otherwise `if hpa.Spec.Behavior == nil` normalizeDesiredReplicas (the
+//   legacy path) else normalizeDesiredReplicasWithBehaviors. recordInitialRecommendation seeds the
+//   recommendation list with the current size the first time the HPA is reconciled.
 // - replica_calculator.go GetExternalPerPodMetricReplicas: usageRatio = total / (target ×
 //   statusReplicas); if |1 − usageRatio| > tolerance (0.1) then desired = ceil(total / target), else
 //   statusReplicas.
-// - horizontal.go normalizeDesiredReplicasWithBehaviors: stabilizeRecommendationWithBehaviors (max
-//   of recommendations within the scale-down window, min within the scale-up window, the raw
-//   recommendation stored), then convertDesiredReplicasWithBehaviorRate with
-//   calculateScaleUpLimitWithScalingRules / calculateScaleDownLimitWithBehaviors measured from the
-//   replica count at the start of each policy's period.
-// - Defaults (pkg/apis/autoscaling/v2/defaults.go): scale-up window 0 s, policies 100 % and 4 pods
-//   per 15 s, selectPolicy Max; scale-down window 300 s, policy 100 % per 15 s.
+// - Legacy path (behavior nil), horizontal.go: stabilizeRecommendation returns the maximum of the
+//   new recommendation and every stored one not older than --horizontal-pod-autoscaler-downscale-
+//   stabilization (default 5 m), and stores the raw recommendation (reusing an expired slot);
+//   the result is NOT compared with the current size, so a stored recommendation higher than the
+//   current size scales *up*. convertDesiredReplicasWithRules then clamps to [minReplicas,
+//   min(maxReplicas, calculateScaleUpLimit(current))] with calculateScaleUpLimit = max(2 × current,
+//   4) (scaleUpLimitFactor 2, scaleUpLimitMinimum 4): per sync, no period bookkeeping. No scale
+//   events are stored (storeScaleEvent returns early when behavior is nil).
+// - Behavior path, horizontal.go normalizeDesiredReplicasWithBehaviors:
+//   stabilizeRecommendationWithBehaviors (max of recommendations within the scale-down window, min
+//   within the scale-up window, the raw recommendation stored), then
+//   convertDesiredReplicasWithBehaviorRate with calculateScaleUpLimitWithScalingRules /
+//   calculateScaleDownLimitWithBehaviors measured from the replica count at the start of each
+//   policy's period. Defaults for omitted fields (pkg/apis/autoscaling/v2/defaults.go): scale-up
+//   window 0 s, policies 100 % and 4 pods per 15 s, selectPolicy Max; scale-down window 300 s,
+//   policy 100 % per 15 s.
 
 import type { Autoscaler, ClusterView } from './simulator.js';
 
@@ -43,6 +58,11 @@ export interface HpaRules {
   policies: HpaPolicy[];
 }
 
+export interface HpaBehavior {
+  scaleUp: HpaRules;
+  scaleDown: HpaRules;
+}
+
 export interface KedaHpaConfig {
   pollingIntervalSeconds: number;
   cooldownPeriodSeconds: number;
@@ -52,21 +72,19 @@ export interface KedaHpaConfig {
   activationLagThreshold: number;
   hpaSyncPeriodSeconds: number;
   tolerance: number;
-  scaleUp: HpaRules;
-  scaleDown: HpaRules;
+  /** --horizontal-pod-autoscaler-downscale-stabilization: the legacy path's window (default 5 m). */
+  downscaleStabilizationSeconds: number;
+  /**
+   * spec.advanced.horizontalPodAutoscalerConfig.behavior. Undefined (KEDA's default) gives the HPA
+   * `behavior: nil`, hence the legacy path; set, the behavior path with these rules.
+   */
+  behavior?: HpaBehavior;
   /** Offset of the HPA's sync within its period relative to KEDA's loop (they are independent). */
   hpaPhaseSeconds: number;
 }
 
-export const kedaHpaDefaults: KedaHpaConfig = {
-  pollingIntervalSeconds: 30,
-  cooldownPeriodSeconds: 300,
-  minReplicaCount: 0,
-  maxReplicaCount: 100,
-  lagThreshold: 10,
-  activationLagThreshold: 0,
-  hpaSyncPeriodSeconds: 15,
-  tolerance: 0.1,
+/** What the API server fills in for a `behavior` whose fields are omitted (autoscaling/v2 defaults.go). */
+export const hpaBehaviorApiDefaults: HpaBehavior = {
   scaleUp: {
     stabilizationWindowSeconds: 0,
     selectPolicy: 'Max',
@@ -80,8 +98,25 @@ export const kedaHpaDefaults: KedaHpaConfig = {
     selectPolicy: 'Max',
     policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }],
   },
+};
+
+/** A ScaledObject with every default: no behavior, so the HPA takes its legacy path. */
+export const kedaHpaDefaults: KedaHpaConfig = {
+  pollingIntervalSeconds: 30,
+  cooldownPeriodSeconds: 300,
+  minReplicaCount: 0,
+  maxReplicaCount: 100,
+  lagThreshold: 10,
+  activationLagThreshold: 0,
+  hpaSyncPeriodSeconds: 15,
+  tolerance: 0.1,
+  downscaleStabilizationSeconds: 300,
   hpaPhaseSeconds: 7,
 };
+
+/** horizontal.go scaleUpLimitFactor / scaleUpLimitMinimum: the legacy path's per-sync growth cap. */
+export const LEGACY_SCALE_UP_FACTOR = 2;
+export const LEGACY_SCALE_UP_MINIMUM = 4;
 
 interface TimedRecommendation {
   at: number;
@@ -97,6 +132,7 @@ export class HpaModel {
   private readonly recommendations: TimedRecommendation[] = [];
   private readonly scaleUpEvents: TimedScaleEvent[] = [];
   private readonly scaleDownEvents: TimedScaleEvent[] = [];
+  private seeded = false;
 
   constructor(private readonly config: KedaHpaConfig) {}
 
@@ -106,6 +142,11 @@ export class HpaModel {
 
   /** One HPA sync. Returns the new replica count, or undefined when it does not rescale. */
   sync(nowMs: number, totalLag: number, specReplicas: number, statusReplicas: number): number | undefined {
+    // recordInitialRecommendation: the first reconcile seeds the window with the current size.
+    if (!this.seeded) {
+      this.recommendations.push({ at: nowMs, replicas: specReplicas });
+      this.seeded = true;
+    }
     const max = this.config.maxReplicaCount;
     const min = this.minReplicas;
     if (specReplicas === 0) return undefined; // ScalingDisabled: KEDA handles activation.
@@ -114,10 +155,15 @@ export class HpaModel {
     else if (specReplicas < min) desired = min;
     else {
       const metricReplicas = this.externalAverageValueReplicas(totalLag, statusReplicas);
-      desired = this.normalizeWithBehaviors(nowMs, specReplicas, metricReplicas, min, max);
+      const behavior = this.config.behavior;
+      desired =
+        behavior === undefined
+          ? this.normalizeLegacy(nowMs, specReplicas, metricReplicas, min, max)
+          : this.normalizeWithBehaviors(nowMs, behavior, specReplicas, metricReplicas, min, max);
     }
     if (desired === specReplicas) return undefined;
-    this.storeScaleEvent(nowMs, specReplicas, desired);
+    if (this.config.behavior !== undefined)
+      this.storeScaleEvent(nowMs, this.config.behavior, specReplicas, desired);
     return desired;
   }
 
@@ -129,22 +175,50 @@ export class HpaModel {
     return Math.abs(1 - usageRatio) > this.config.tolerance ? Math.ceil(totalLag / target) : statusReplicas;
   }
 
-  private normalizeWithBehaviors(
+  /**
+   * normalizeDesiredReplicas (behavior nil): stabilizeRecommendation, then
+   * convertDesiredReplicasWithRules. The stabilized value is not compared with `current`.
+   */
+  private normalizeLegacy(
     nowMs: number,
     current: number,
     prenormalized: number,
     min: number,
     max: number,
   ): number {
-    const stabilized = this.stabilize(nowMs, current, prenormalized);
+    const cutoff = nowMs - this.config.downscaleStabilizationSeconds * 1000;
+    let stabilized = prenormalized;
+    let oldIndex = -1;
+    this.recommendations.forEach((r, i) => {
+      if (r.at < cutoff) oldIndex = i;
+      else if (r.replicas > stabilized) stabilized = r.replicas;
+    });
+    if (oldIndex >= 0) this.recommendations[oldIndex] = { at: nowMs, replicas: prenormalized };
+    else this.recommendations.push({ at: nowMs, replicas: prenormalized });
+    const scaleUpLimit = Math.max(LEGACY_SCALE_UP_FACTOR * current, LEGACY_SCALE_UP_MINIMUM);
+    const maximumAllowed = Math.min(max, scaleUpLimit);
+    if (stabilized < min) return min;
+    if (stabilized > maximumAllowed) return maximumAllowed;
+    return stabilized;
+  }
+
+  private normalizeWithBehaviors(
+    nowMs: number,
+    behavior: HpaBehavior,
+    current: number,
+    prenormalized: number,
+    min: number,
+    max: number,
+  ): number {
+    const stabilized = this.stabilize(nowMs, behavior, current, prenormalized);
     if (stabilized > current) {
-      let limit = this.scaleUpLimit(nowMs, current);
+      let limit = this.scaleUpLimit(nowMs, behavior.scaleUp, current);
       if (limit < current) limit = current;
       const maximumAllowed = Math.min(max, limit);
       return Math.min(stabilized, maximumAllowed);
     }
     if (stabilized < current) {
-      let limit = this.scaleDownLimit(nowMs, current);
+      let limit = this.scaleDownLimit(nowMs, behavior.scaleDown, current);
       if (limit > current) limit = current;
       const minimumAllowed = Math.max(min, limit);
       return Math.max(stabilized, minimumAllowed);
@@ -153,9 +227,9 @@ export class HpaModel {
   }
 
   /** stabilizeRecommendationWithBehaviors, including how the HPA reuses an expired slot. */
-  private stabilize(nowMs: number, current: number, desired: number): number {
-    const upCutoff = nowMs - this.config.scaleUp.stabilizationWindowSeconds * 1000;
-    const downCutoff = nowMs - this.config.scaleDown.stabilizationWindowSeconds * 1000;
+  private stabilize(nowMs: number, behavior: HpaBehavior, current: number, desired: number): number {
+    const upCutoff = nowMs - behavior.scaleUp.stabilizationWindowSeconds * 1000;
+    const downCutoff = nowMs - behavior.scaleDown.stabilizationWindowSeconds * 1000;
     let up = desired;
     let down = desired;
     let oldIndex = -1;
@@ -179,8 +253,7 @@ export class HpaModel {
     return change;
   }
 
-  private scaleUpLimit(nowMs: number, current: number): number {
-    const rules = this.config.scaleUp;
+  private scaleUpLimit(nowMs: number, rules: HpaRules, current: number): number {
     if (rules.selectPolicy === 'Disabled') return current;
     let result = rules.selectPolicy === 'Min' ? Number.MAX_SAFE_INTEGER : Number.MIN_SAFE_INTEGER;
     for (const p of rules.policies) {
@@ -194,8 +267,7 @@ export class HpaModel {
     return result;
   }
 
-  private scaleDownLimit(nowMs: number, current: number): number {
-    const rules = this.config.scaleDown;
+  private scaleDownLimit(nowMs: number, rules: HpaRules, current: number): number {
     if (rules.selectPolicy === 'Disabled') return current;
     let result = rules.selectPolicy === 'Min' ? Number.MIN_SAFE_INTEGER : Number.MAX_SAFE_INTEGER;
     for (const p of rules.policies) {
@@ -210,11 +282,11 @@ export class HpaModel {
   }
 
   /** storeScaleEvent: events older than the longest period are dropped, like markScaleEventsOutdated. */
-  private storeScaleEvent(nowMs: number, from: number, to: number): void {
+  private storeScaleEvent(nowMs: number, behavior: HpaBehavior, from: number, to: number): void {
     const longest = Math.max(
       0,
-      ...this.config.scaleUp.policies.map((p) => p.periodSeconds),
-      ...this.config.scaleDown.policies.map((p) => p.periodSeconds),
+      ...behavior.scaleUp.policies.map((p) => p.periodSeconds),
+      ...behavior.scaleDown.policies.map((p) => p.periodSeconds),
     );
     const keep = (e: TimedScaleEvent): boolean => e.at > nowMs - longest * 1000;
     const ups = this.scaleUpEvents.filter(keep);

@@ -192,8 +192,8 @@ export function renderHtml(input: {
   policies: string[];
   verdicts: string[];
   table: string;
-  /** Optional extra sections: a heading, a paragraph and preformatted text each. */
-  extras?: Array<{ heading: string; text: string; pre: string }>;
+  /** Optional extra sections: a heading, a paragraph, preformatted text and trusted markup (SVG) each. */
+  extras?: Array<{ heading: string; text: string; pre: string; html?: string }>;
 }): string {
   const sections = input.summaries.map((s) => {
     const runs = input.policies.map((p) => s.chartRuns[p]).filter((r): r is RunResult => r !== undefined);
@@ -228,9 +228,85 @@ li{margin:4px 0}
 <p>Produced by <code>${escapeHtml(input.command)}</code>. Simulated, not measured on a cluster: see the settings below.</p>
 <h2>Targets</h2><ul>${input.verdicts.map((v) => `<li>${escapeHtml(v)}</li>`).join('')}</ul>
 <h2>Medians over seeds</h2><pre>${escapeHtml(input.table)}</pre>
-${(input.extras ?? []).map((e) => `<h2>${escapeHtml(e.heading)}</h2><p>${escapeHtml(e.text)}</p><pre>${escapeHtml(e.pre)}</pre>`).join('\n')}
+${(input.extras ?? []).map((e) => `<h2>${escapeHtml(e.heading)}</h2><p>${escapeHtml(e.text)}</p>${e.html ?? ''}<pre>${escapeHtml(e.pre)}</pre>`).join('\n')}
 <h2>Settings</h2><pre>${escapeHtml(JSON.stringify(input.settings, null, 2))}</pre>
 ${sections.join('\n')}
 </body></html>
 `;
+}
+
+export interface FrontierSeries {
+  family: string;
+  color: string;
+  points: Array<{ knob: number; p99WaitSeconds: number; replicaSeconds: number; dominated: boolean }>;
+}
+
+/**
+ * One trace's frontiers: replica-seconds (x, linear from the physical minimum) against p99 wait (y,
+ * log scale: p99 spans 0.5 s to minutes). Filled dots are on no other family's wrong side (not
+ * dominated); hollow dots are dominated by some point of another family. Each family's points are
+ * joined in knob order; a dashed vertical line marks the physical minimum.
+ */
+export function frontierChart(title: string, series: FrontierSeries[], physicalMinimum: number): string {
+  const width = 520;
+  const height = 300;
+  const left = 56;
+  const bottom = 34;
+  const top = 20;
+  const right = 150;
+  const all = series.flatMap((s) => s.points);
+  if (all.length === 0) return '';
+  const xMin = Math.min(physicalMinimum, ...all.map((p) => p.replicaSeconds)) * 0.97;
+  const xMax = Math.max(...all.map((p) => p.replicaSeconds)) * 1.02;
+  const yMin = Math.max(0.1, Math.min(...all.map((p) => p.p99WaitSeconds)) * 0.8);
+  const yMax = Math.max(yMin * 10, Math.max(...all.map((p) => p.p99WaitSeconds)) * 1.2);
+  const plotW = width - left - right;
+  const plotH = height - top - bottom;
+  const x = (v: number): number => left + ((v - xMin) / (xMax - xMin)) * plotW;
+  const y = (v: number): number =>
+    top +
+    plotH -
+    ((Math.log10(Math.max(v, yMin)) - Math.log10(yMin)) / (Math.log10(yMax) - Math.log10(yMin))) * plotH;
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">`,
+    `<rect x="${left}" y="${top}" width="${plotW}" height="${plotH}" fill="#fafafa" stroke="#ddd"/>`,
+    `<text x="${left}" y="${top - 6}" font-size="12" fill="#222">${escapeHtml(title)}</text>`,
+    `<text x="${left + plotW / 2}" y="${height - 4}" font-size="10" text-anchor="middle" fill="#555">replica-seconds</text>`,
+    `<text x="12" y="${top + plotH / 2}" font-size="10" fill="#555" transform="rotate(-90 12 ${top + plotH / 2})" text-anchor="middle">p99 wait (s, log)</text>`,
+  ];
+  for (let decade = Math.ceil(Math.log10(yMin)); decade <= Math.floor(Math.log10(yMax)); decade++) {
+    const v = 10 ** decade;
+    parts.push(
+      `<line x1="${left}" x2="${left + plotW}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="#eee"/>`,
+      `<text x="${left - 4}" y="${(y(v) + 3).toFixed(1)}" font-size="10" text-anchor="end" fill="#666">${fmtValue(v)}</text>`,
+    );
+  }
+  parts.push(
+    `<text x="${left}" y="${top + plotH + 12}" font-size="10" fill="#666">${fmtValue(xMin)}</text>`,
+    `<text x="${left + plotW}" y="${top + plotH + 12}" font-size="10" text-anchor="end" fill="#666">${fmtValue(xMax)}</text>`,
+    `<line x1="${x(physicalMinimum).toFixed(1)}" x2="${x(physicalMinimum).toFixed(1)}" y1="${top}" y2="${top + plotH}" stroke="#888" stroke-dasharray="4 3"/>`,
+    `<text x="${(x(physicalMinimum) + 3).toFixed(1)}" y="${top + plotH - 4}" font-size="9" fill="#888">physical minimum</text>`,
+  );
+  series.forEach((s, i) => {
+    const d = s.points
+      .map(
+        (p, j) => `${j === 0 ? 'M' : 'L'}${x(p.replicaSeconds).toFixed(1)},${y(p.p99WaitSeconds).toFixed(1)}`,
+      )
+      .join('');
+    parts.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="1" opacity="0.6"/>`);
+    for (const p of s.points) {
+      parts.push(
+        `<circle cx="${x(p.replicaSeconds).toFixed(1)}" cy="${y(p.p99WaitSeconds).toFixed(1)}" r="3.2" fill="${p.dominated ? 'white' : s.color}" stroke="${s.color}" stroke-width="1.3"><title>${escapeHtml(`${s.family}@${p.knob}: p99 ${fmtValue(p.p99WaitSeconds)} s, ${fmtValue(p.replicaSeconds)} replica-s${p.dominated ? ' (dominated)' : ''}`)}</title></circle>`,
+      );
+    }
+    parts.push(
+      `<circle cx="${left + plotW + 12}" cy="${top + 8 + i * 16}" r="3.2" fill="${s.color}"/>`,
+      `<text x="${left + plotW + 20}" y="${top + 11 + i * 16}" font-size="10" fill="#222">${escapeHtml(s.family)}</text>`,
+    );
+  });
+  parts.push(
+    `<text x="${left + plotW + 12}" y="${top + 11 + series.length * 16 + 6}" font-size="9" fill="#666">hollow = dominated</text>`,
+    '</svg>',
+  );
+  return parts.join('');
 }

@@ -2,16 +2,28 @@
 // every policy faces the same workload with the same bounds (min 0, max 60, 100 messages per
 // replica). Kept apart from bench.ts so tests and the bench build the same runs.
 
-import { withScalingDefaults } from '../../operator/src/scaling/defaults.js';
+import {
+  defaultScaleDown,
+  defaultScaleUp,
+  withScalingDefaults,
+} from '../../operator/src/scaling/defaults.js';
 import type { ScalingSpec } from '../../operator/src/scaling/types.js';
 import { JetscaleAutoscaler } from './jetscale-autoscaler.js';
-import { KedaHpaAutoscaler, kedaHpaDefaults } from './keda-hpa.js';
-import { OracleAutoscaler } from './oracle.js';
+import type { KedaHpaConfig } from './keda-hpa.js';
+import { KedaHpaAutoscaler, hpaBehaviorApiDefaults, kedaHpaDefaults } from './keda-hpa.js';
+import { CostPlanner, OracleAutoscaler } from './oracle.js';
 import type { Autoscaler, RunResult, SimulationOptions, WorkloadModel } from './simulator.js';
 import { defaultWorkload, simulate } from './simulator.js';
 import { Prng, deriveSeed } from './prng.js';
 import type { Trace } from './traces.js';
-import { burstyTrace, diurnalTrace, rampTrace, spikeTrace, stepTrace } from './traces.js';
+import {
+  burstyTrace,
+  diurnalTrace,
+  rampTrace,
+  recurringBurstTrace,
+  spikeTrace,
+  stepTrace,
+} from './traces.js';
 
 export const shared = {
   minReplicas: 0,
@@ -22,23 +34,68 @@ export const shared = {
   metricStalenessSeconds: 1,
 };
 
-/** The table's policies; `oracle` is a reference (oracle.ts), not a contender. */
-export const policyNames = ['keda', 'jetscale', 'jetscale-predictive', 'oracle'] as const;
-/** Extra runs reported apart from the targets: KEDA with its own lagThreshold default (10). */
-export const sensitivityPolicyNames = ['keda-lag10'] as const;
-/** Only in the start-up sensitivity section: the oracle with foresight, and limited to jetscale's poll. */
-export const referencePolicyNames = ['clairvoyant', 'oracle-poll'] as const;
-export type PolicyName =
-  | (typeof policyNames)[number]
-  | (typeof sensitivityPolicyNames)[number]
-  | (typeof referencePolicyNames)[number];
+/**
+ * Every policy the bench can run. Contenders: `keda` (a ScaledObject with every default: the HPA
+ * gets `behavior: nil` and takes its legacy path), `keda-tuned` (the same with the HPA behavior a
+ * careful KEDA user sets: jetscale's own scale-up and scale-down rules — fast up, 60 s down window),
+ * `jetscale`, `jetscale-predictive`. Named variant: `keda-behavior-defaults` (a ScaledObject with an
+ * empty `advanced.horizontalPodAutoscalerConfig.behavior`, so the API server's behavior defaults
+ * apply: this was the bench's KEDA model before issue 13). References (oracle.ts), not contenders:
+ * `oracle`, `oracle-poll`, `clairvoyant`, `clairvoyant-cost`.
+ */
+export const allPolicyNames = [
+  'keda',
+  'keda-tuned',
+  'keda-behavior-defaults',
+  'jetscale',
+  'jetscale-predictive',
+  'oracle',
+  'oracle-poll',
+  'clairvoyant',
+  'clairvoyant-cost',
+] as const;
+export type PolicyName = (typeof allPolicyNames)[number];
 
 /**
- * The five synthetic traces. The spike lands at a seed-dependent time in [600, 900) s: a spike is
- * not aligned with any controller's loop, and KEDA's replica count at that moment depends on where
- * it is in its own scale-up/scale-down cycle, so a fixed time would favour one policy by luck.
+ * One point of a policy family: the policy and the value of its one trade-off knob —
+ * lagThreshold for the KEDA families, drainWithinSeconds for jetscale, the wait it plans for
+ * (seconds) for `clairvoyant-cost`. Undefined = the policy's default.
  */
+export interface Setting {
+  policy: PolicyName;
+  knob?: number;
+}
+
+/** KEDA's lagThreshold default (pkg/scalers/nats_jetstream_scaler.go). */
+export const KEDA_DEFAULT_LAG_THRESHOLD = kedaHpaDefaults.lagThreshold;
+
+/** The main table: each contender at its defaults, and the oracle. */
+export const tableSettings: Setting[] = [
+  { policy: 'keda' },
+  { policy: 'keda-tuned' },
+  { policy: 'jetscale' },
+  { policy: 'jetscale-predictive' },
+  { policy: 'oracle' },
+];
+
+/** The knob values swept for each family's frontier. */
+export const frontierKnobs: Partial<Record<PolicyName, number[]>> = {
+  keda: [5, 10, 20, 50, 100, 200, 500, 1000],
+  'keda-tuned': [5, 10, 20, 50, 100, 200, 500, 1000],
+  jetscale: [5, 10, 20, 30, 60, 120, 300, 600],
+  'jetscale-predictive': [5, 10, 20, 30, 60, 120, 300, 600],
+  'clairvoyant-cost': [0, 1, 2, 5, 10, 20, 40, 80],
+};
+
+export function settingLabel(setting: Setting): string {
+  return setting.knob === undefined ? setting.policy : `${setting.policy}@${setting.knob}`;
+}
+
+/** The bench's traces. The spike lands at a seed-dependent time in [600, 900) s: see below. */
 export function builtInTraces(seed: number): Trace[] {
+  // A spike is not aligned with any controller's loop, and KEDA's replica count at that moment
+  // depends on where it is in its own scale-up/scale-down cycle, so a fixed time would favour one
+  // policy by luck.
   const spikeAt = Math.round(new Prng(deriveSeed(seed, 9)).uniform(600, 900));
   return [
     stepTrace(),
@@ -46,30 +103,56 @@ export function builtInTraces(seed: number): Trace[] {
     rampTrace(),
     diurnalTrace(),
     burstyTrace({ seed }),
+    recurringBurstTrace(),
   ];
 }
 
-export function jetscaleSpec(trace: Trace, predictive: boolean): ScalingSpec {
+export function jetscaleSpec(trace: Trace, predictive: boolean, drainWithinSeconds?: number): ScalingSpec {
   const predictiveSpec: ScalingSpec['predictive'] = {
     enabled: predictive,
     horizonSeconds: 30,
     maxRelativeError: 0.3,
   };
   if (trace.seasonalitySeconds !== undefined) predictiveSpec.seasonalitySeconds = trace.seasonalitySeconds;
-  return withScalingDefaults({
+  const input: Parameters<typeof withScalingDefaults>[0] = {
     minReplicas: shared.minReplicas,
     maxReplicas: shared.maxReplicas,
     backlogPerReplica: shared.backlogPerReplica,
     predictive: predictiveSpec,
-  });
+  };
+  if (drainWithinSeconds !== undefined) input.drainWithinSeconds = drainWithinSeconds;
+  return withScalingDefaults(input);
+}
+
+/** The KEDA configurations: every default, except the bounds shared by all policies. */
+export function kedaConfig(
+  policy: 'keda' | 'keda-tuned' | 'keda-behavior-defaults',
+  lagThreshold: number,
+  seed: number,
+): KedaHpaConfig {
+  const config: KedaHpaConfig = {
+    ...kedaHpaDefaults,
+    minReplicaCount: shared.minReplicas,
+    maxReplicaCount: shared.maxReplicas,
+    lagThreshold,
+    // The HPA's sync is not aligned with anything in the trace: vary its phase with the seed.
+    hpaPhaseSeconds: seed % kedaHpaDefaults.hpaSyncPeriodSeconds,
+  };
+  // jetscale's own speeds, given to the HPA through the behavior KEDA passes on: scale-up by 10×
+  // or +10 pods per 15 s with no window, scale-down window 60 s then 25 % or 1 pod per 30 s.
+  if (policy === 'keda-tuned') config.behavior = { scaleUp: defaultScaleUp, scaleDown: defaultScaleDown };
+  if (policy === 'keda-behavior-defaults') config.behavior = hpaBehaviorApiDefaults;
+  return config;
 }
 
 export function makeAutoscaler(
-  policy: PolicyName,
+  setting: Setting,
   trace: Trace,
   seed: number,
   workload: WorkloadModel = defaultWorkload,
 ): Autoscaler {
+  const { policy, knob } = setting;
+  const name = settingLabel(setting);
   switch (policy) {
     case 'oracle':
     case 'clairvoyant':
@@ -81,28 +164,27 @@ export function makeAutoscaler(
         maxReplicas: shared.maxReplicas,
         foresightSeconds: policy === 'clairvoyant' ? Math.ceil(workload.startupSeconds.max) : 0,
         pollSeconds: policy === 'oracle-poll' ? shared.jetscalePollSeconds : 0,
-        name: policy,
+        name,
+      });
+    case 'clairvoyant-cost':
+      return new CostPlanner({
+        trace,
+        workload,
+        minReplicas: shared.minReplicas,
+        maxReplicas: shared.maxReplicas,
+        plannedWaitSeconds: knob ?? 0,
+        name,
       });
     case 'keda':
-    case 'keda-lag10':
-      return new KedaHpaAutoscaler(
-        {
-          ...kedaHpaDefaults,
-          minReplicaCount: shared.minReplicas,
-          maxReplicaCount: shared.maxReplicas,
-          lagThreshold: policy === 'keda' ? shared.backlogPerReplica : kedaHpaDefaults.lagThreshold,
-          // The HPA's sync is not aligned with anything in the trace: vary its phase with the seed.
-          hpaPhaseSeconds: seed % kedaHpaDefaults.hpaSyncPeriodSeconds,
-        },
-        policy,
-      );
+    case 'keda-tuned':
+    case 'keda-behavior-defaults':
+      return new KedaHpaAutoscaler(kedaConfig(policy, knob ?? KEDA_DEFAULT_LAG_THRESHOLD, seed), name);
     case 'jetscale':
-      return new JetscaleAutoscaler(jetscaleSpec(trace, false), shared.jetscalePollSeconds, 'jetscale');
     case 'jetscale-predictive':
       return new JetscaleAutoscaler(
-        jetscaleSpec(trace, true),
+        jetscaleSpec(trace, policy === 'jetscale-predictive', knob),
         shared.jetscalePollSeconds,
-        'jetscale-predictive',
+        name,
       );
   }
 }
@@ -129,15 +211,16 @@ export function scenarioOptions(
 /** Every run of the benchmark; `workload` differs from the default only in the sensitivity section. */
 export function runScenario(
   trace: Trace,
-  policy: PolicyName,
+  setting: Setting | PolicyName,
   seed: number,
   workload: WorkloadModel = defaultWorkload,
 ): RunResult {
+  const s: Setting = typeof setting === 'string' ? { policy: setting } : setting;
   // The references read the consumer as it is now (knowing everything is their point), except the
   // one that is there to show what jetscale's poll and staleness cost.
-  const isReference = policy === 'oracle' || policy === 'clairvoyant';
+  const isReference = s.policy === 'oracle' || s.policy === 'clairvoyant' || s.policy === 'clairvoyant-cost';
   return simulate(
     scenarioOptions(trace, seed, workload, isReference ? 0 : shared.metricStalenessSeconds),
-    makeAutoscaler(policy, trace, seed, workload),
+    makeAutoscaler(s, trace, seed, workload),
   );
 }

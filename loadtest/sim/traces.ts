@@ -89,6 +89,38 @@ export function diurnalTrace(
   };
 }
 
+/**
+ * A batch job or a cron-driven producer: a steady base with a `factor`× burst of `burstSeconds`
+ * every `everySeconds` (default 10× for 60 s every 30 min, for 4 h). The period is deliberately not
+ * given to the policies (no `seasonalitySeconds`): a forecaster has to find it in what it observed.
+ */
+export function recurringBurstTrace(
+  opts: {
+    base?: number;
+    factor?: number;
+    burstSeconds?: number;
+    everySeconds?: number;
+    firstAtSeconds?: number;
+    durationSeconds?: number;
+  } = {},
+): Trace {
+  const base = opts.base ?? 50;
+  const factor = opts.factor ?? 10;
+  const length = opts.burstSeconds ?? 60;
+  const every = opts.everySeconds ?? 1800;
+  const first = opts.firstAtSeconds ?? 900;
+  return {
+    name: 'recurring',
+    description: `${base}/s with a ${factor}x burst for ${length}s every ${every / 60} min (first at t=${first}s)`,
+    durationSeconds: opts.durationSeconds ?? 4 * 3600,
+    rateAt: (t) => {
+      if (t < first) return base;
+      const into = (t - first) % every;
+      return into < length ? base * factor : base;
+    },
+  };
+}
+
 /** On/off bursts with exponentially distributed on and off durations (a Poisson on/off process). */
 export function burstyTrace(
   opts: {

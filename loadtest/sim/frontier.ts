@@ -1,0 +1,87 @@
+// Frontiers of p99 wait against replica-seconds: a policy family is the same policy with its one
+// trade-off knob swept (KEDA's lagThreshold, jetscale's drainWithinSeconds, the cost planner's
+// planned wait). Comparing single settings would compare defaults; comparing frontiers asks the
+// question a user has: "for the latency I need, what does it cost me?" Pure functions, no I/O.
+
+export interface FrontierPoint {
+  family: string;
+  /** The knob's value (lagThreshold, drainWithinSeconds, planned wait…). */
+  knob: number;
+  p99WaitSeconds: number;
+  replicaSeconds: number;
+}
+
+/**
+ * `a` dominates `b`: no worse on both p99 and replica-seconds, strictly better on at least one.
+ * Exact comparison (no tolerance): a tie on both is not domination.
+ */
+export function dominates(a: FrontierPoint, b: FrontierPoint): boolean {
+  const noWorse = a.p99WaitSeconds <= b.p99WaitSeconds && a.replicaSeconds <= b.replicaSeconds;
+  const better = a.p99WaitSeconds < b.p99WaitSeconds || a.replicaSeconds < b.replicaSeconds;
+  return noWorse && better;
+}
+
+/** The points of `points` that no other point of `points` dominates, by ascending replica-seconds. */
+export function paretoFront(points: FrontierPoint[]): FrontierPoint[] {
+  return points
+    .filter((p) => !points.some((q) => q !== p && dominates(q, p)))
+    .sort((a, b) => a.replicaSeconds - b.replicaSeconds || a.p99WaitSeconds - b.p99WaitSeconds);
+}
+
+/** The first point of `by` that dominates `p`, if any. */
+export function dominatedBy(p: FrontierPoint, by: FrontierPoint[]): FrontierPoint | undefined {
+  return by.find((q) => dominates(q, p));
+}
+
+/** Least replica-seconds among `points` with p99 ≤ `p99` (undefined when none reaches it). */
+export function cheapestMeeting(points: FrontierPoint[], p99: number): FrontierPoint | undefined {
+  let best: FrontierPoint | undefined;
+  for (const q of points) {
+    if (q.p99WaitSeconds <= p99 && (best === undefined || q.replicaSeconds < best.replicaSeconds)) best = q;
+  }
+  return best;
+}
+
+/** Lowest p99 among `points` costing at least `replicaSeconds` (the best "at equal or higher cost"). */
+export function bestAtOrAboveCost(
+  points: FrontierPoint[],
+  replicaSeconds: number,
+): FrontierPoint | undefined {
+  let best: FrontierPoint | undefined;
+  for (const q of points) {
+    if (
+      q.replicaSeconds >= replicaSeconds &&
+      (best === undefined || q.p99WaitSeconds < best.p99WaitSeconds)
+    ) {
+      best = q;
+    }
+  }
+  return best;
+}
+
+export interface FamilyVerdict {
+  /** The contender family (e.g. jetscale). */
+  family: string;
+  /** The baseline family it is checked against (e.g. keda). */
+  against: string;
+  /** Baseline points no contender point dominates. */
+  undominated: FrontierPoint[];
+  /** Contender points some baseline point dominates. */
+  beaten: Array<{ point: FrontierPoint; by: FrontierPoint }>;
+}
+
+/**
+ * Does `contender` dominate `baseline`: for every baseline point some contender point dominates
+ * it? Also lists the contender points a baseline point dominates (e.g. a default that is beaten).
+ */
+export function compareFamilies(contender: FrontierPoint[], baseline: FrontierPoint[]): FamilyVerdict {
+  const family = contender[0]?.family ?? '';
+  const against = baseline[0]?.family ?? '';
+  const undominated = baseline.filter((b) => dominatedBy(b, contender) === undefined);
+  const beaten: FamilyVerdict['beaten'] = [];
+  for (const point of contender) {
+    const by = dominatedBy(point, baseline);
+    if (by !== undefined) beaten.push({ point, by });
+  }
+  return { family, against, undominated, beaten };
+}
