@@ -91,6 +91,7 @@ export function benchSettings(): Setting[] {
   for (const [policy, knobs] of Object.entries(frontierKnobs) as Array<[PolicyName, number[]]>) {
     for (const knob of knobs) settings.set(settingLabel({ policy, knob }), { policy, knob });
   }
+  for (const policy of defaultPointFamilies) settings.set(policy, { policy });
   return [...settings.values()];
 }
 
@@ -102,9 +103,6 @@ export function resolveSetting(setting: Setting): Setting {
     case 'keda-tuned':
     case 'keda-behavior-defaults':
       return { ...setting, knob: KEDA_DEFAULT_LAG_THRESHOLD };
-    case 'jetscale':
-    case 'jetscale-predictive':
-      return { ...setting, knob: defaultScalingSpec.drainWithinSeconds };
     case 'clairvoyant-cost':
       return { ...setting, knob: 0 };
     default:
@@ -112,8 +110,14 @@ export function resolveSetting(setting: Setting): Setting {
   }
 }
 
+/** Families whose default is not one of the swept knob values (jetscale: no latency objective). */
+const defaultPointFamilies: PolicyName[] = ['jetscale'];
+/** The knob of a default point in a frontier (shown as "default"). */
+export const DEFAULT_KNOB = Number.NaN;
+const knobText = (knob: number): string => (Number.isNaN(knob) ? 'default' : String(knob));
+
 /** The contender families compared on the frontier; `clairvoyant-cost` is the reference. */
-export const contenderFamilies: PolicyName[] = ['keda', 'keda-tuned', 'jetscale', 'jetscale-predictive'];
+export const contenderFamilies: PolicyName[] = ['keda', 'keda-tuned', 'jetscale'];
 const kedaFamilies: PolicyName[] = ['keda', 'keda-tuned'];
 const familyColors: Record<string, string> = {
   keda: '#c0392b',
@@ -158,12 +162,12 @@ export function renderFrontierTable(frontiers: TraceFrontier[]): string {
       rows.push([
         f.trace,
         p.family,
-        String(p.knob),
+        knobText(p.knob),
         p.p99WaitSeconds.toFixed(2),
         Math.round(p.replicaSeconds).toLocaleString('en-US'),
         `${ratio(p.replicaSeconds, f.physicalMinimum)}x`,
         cheapest === undefined ? '—' : `${ratio(p.replicaSeconds, cheapest.replicaSeconds)}x`,
-        by === undefined ? '' : `${by.family}@${by.knob}`,
+        by === undefined ? '' : `${by.family}@${knobText(by.knob)}`,
       ]);
     }
   }
@@ -175,10 +179,10 @@ export function renderFrontierTable(frontiers: TraceFrontier[]): string {
  * higher cost (lowest p99 among those costing at least as much) and the best at equal or lower
  * p99 (cheapest among those waiting no longer).
  */
-export function renderClaims(frontiers: TraceFrontier[], defaultKnob: number): string[] {
+export function renderClaims(frontiers: TraceFrontier[]): string[] {
   const lines: string[] = [];
   for (const f of frontiers) {
-    const jet = familyPoints(f, 'jetscale').find((p) => p.knob === defaultKnob);
+    const jet = familyPoints(f, 'jetscale').find((p) => Number.isNaN(p.knob));
     if (jet === undefined) continue;
     for (const family of kedaFamilies) {
       const points = familyPoints(f, family);
@@ -201,15 +205,11 @@ export function renderClaims(frontiers: TraceFrontier[], defaultKnob: number): s
 }
 
 /** The targets of issue 13, checked on the medians; each line says met or missed and by how much. */
-export function evaluateTargets(
-  summaries: TraceSummary[],
-  frontiers: TraceFrontier[],
-  defaultKnob: number,
-): string[] {
+export function evaluateTargets(summaries: TraceSummary[], frontiers: TraceFrontier[]): string[] {
   const verdicts: string[] = [];
   for (const f of frontiers) {
     const jetscale = familyPoints(f, 'jetscale');
-    const jet = jetscale.find((p) => p.knob === defaultKnob);
+    const jet = jetscale.find((p) => Number.isNaN(p.knob));
     for (const family of kedaFamilies) {
       const baseline = familyPoints(f, family);
       const v = compareFamilies(jetscale, baseline);
@@ -384,8 +384,14 @@ function main(): void {
     );
     const points: FrontierPoint[] = [];
     for (const [family, knobs] of Object.entries(frontierKnobs)) {
-      for (const knob of knobs) {
-        const m = mediansOf(name, settingLabel({ policy: family as PolicyName, knob }));
+      const withDefault = defaultPointFamilies.includes(family as PolicyName)
+        ? [DEFAULT_KNOB, ...knobs]
+        : knobs;
+      for (const knob of withDefault) {
+        const setting: Setting = Number.isNaN(knob)
+          ? { policy: family as PolicyName }
+          : { policy: family as PolicyName, knob };
+        const m = mediansOf(name, settingLabel(setting));
         points.push({ family, knob, p99WaitSeconds: m.p99WaitSeconds, replicaSeconds: m.replicaSeconds });
       }
     }
@@ -400,17 +406,16 @@ function main(): void {
   ];
   const table = renderTable(summaries, tableNames, ratios);
   const frontierTable = renderFrontierTable(frontiers);
-  const defaultKnob = defaultScalingSpec.drainWithinSeconds;
-  const claims = renderClaims(frontiers, defaultKnob);
+  const claims = renderClaims(frontiers);
   const startupRows = startupSensitivity(seeds);
   const startupTable = renderStartupTable(startupRows);
-  const verdicts = evaluateTargets(summaries, frontiers, defaultKnob);
+  const verdicts = evaluateTargets(summaries, frontiers);
   console.log(
-    `\nMedians over ${seeds.length} seed(s), each contender at its defaults (keda: lagThreshold ${KEDA_DEFAULT_LAG_THRESHOLD}, behavior nil; keda-tuned: the same with jetscale's scale-up/down rules as HPA behavior; jetscale: drainWithin ${defaultKnob} s):\n`,
+    `\nMedians over ${seeds.length} seed(s), each contender at its defaults (keda: lagThreshold ${KEDA_DEFAULT_LAG_THRESHOLD}, behavior nil; keda-tuned: the same with jetscale's scale-up/down rules as HPA behavior; jetscale: no latency objective, drainWithin ${defaultScalingSpec.drainWithinSeconds} s, adaptive poll ≤ ${shared.jetscalePollSeconds} s):\n`,
   );
   console.log(table);
   console.log(
-    "\nFrontiers (medians; knob = lagThreshold for keda*, drainWithinSeconds for jetscale*, planned wait for clairvoyant-cost; × minimum = replica-s / (messages ÷ per-replica rate); × planner = replica-s / the clairvoyant planner's least replica-s at this p99 or lower; dominated by = a point of another contender family that is no worse on both):\n",
+    "\nFrontiers (medians; knob = lagThreshold for keda*, latencyObjective (s) for jetscale* (default = none), planned wait for clairvoyant-cost; × minimum = replica-s / (messages ÷ per-replica rate); × planner = replica-s / the clairvoyant planner's least replica-s at this p99 or lower; dominated by = a point of another contender family that is no worse on both):\n",
   );
   console.log(frontierTable);
   console.log('\nDefault jetscale against the KEDA frontiers:');
@@ -484,7 +489,7 @@ function main(): void {
       extras: [
         {
           heading: 'Frontiers: p99 wait against replica-seconds (medians)',
-          text: 'Each family is one policy with its one trade-off knob swept: lagThreshold 5…1000 for KEDA (keda: every default, so the HPA runs its legacy path; keda-tuned: HPA behavior with jetscale’s scale-up and scale-down rules), drainWithinSeconds for jetscale, the wait it plans for with the whole trace known for clairvoyant-cost (a reference: an estimate of the least replica-seconds for a given p99). Hollow points are dominated by a point of another contender family. The dashed line is the physical minimum: messages ÷ per-replica rate.',
+          text: 'Each family is one policy with its one trade-off knob swept: lagThreshold 5…1000 for KEDA (keda: every default, so the HPA runs its legacy path; keda-tuned: HPA behavior with jetscale’s scale-up and scale-down rules), spec.latencyObjective for jetscale (plus its default, no objective), the wait it plans for with the whole trace known for clairvoyant-cost (a reference: an estimate of the least replica-seconds for a given p99). Hollow points are dominated by a point of another contender family. The dashed line is the physical minimum: messages ÷ per-replica rate.',
           html: `<div class="charts">${charts}</div>`,
           pre: `${frontierTable}\n\n${claims.join('\n')}`,
         },

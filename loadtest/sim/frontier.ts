@@ -12,13 +12,22 @@ export interface FrontierPoint {
 }
 
 /**
- * `a` dominates `b`: no worse on both p99 and replica-seconds, strictly better on at least one.
- * Exact comparison (no tolerance): a tie on both is not domination.
+ * p99 values closer than this are equal: the simulator's wait histogram has 0.1 s bins and its
+ * tick is 0.25 s, so at the floor (one service time plus a tick, ~0.70 s) every policy that never
+ * queues reads 0.70 ± a few hundredths.
+ */
+export const P99_EQUAL_WITHIN_SECONDS = 0.1;
+
+/**
+ * `a` dominates `b`: no worse on both p99 and replica-seconds, strictly better on at least one; p99
+ * values within P99_EQUAL_WITHIN_SECONDS count as equal. A tie on both is not domination.
  */
 export function dominates(a: FrontierPoint, b: FrontierPoint): boolean {
-  const noWorse = a.p99WaitSeconds <= b.p99WaitSeconds && a.replicaSeconds <= b.replicaSeconds;
-  const better = a.p99WaitSeconds < b.p99WaitSeconds || a.replicaSeconds < b.replicaSeconds;
-  return noWorse && better;
+  const eps = P99_EQUAL_WITHIN_SECONDS;
+  const p99NoWorse = a.p99WaitSeconds <= b.p99WaitSeconds + eps;
+  const p99Better = a.p99WaitSeconds < b.p99WaitSeconds - eps;
+  const noWorse = p99NoWorse && a.replicaSeconds <= b.replicaSeconds;
+  return noWorse && (p99Better || a.replicaSeconds < b.replicaSeconds);
 }
 
 /** The points of `points` that no other point of `points` dominates, by ascending replica-seconds. */
@@ -33,11 +42,15 @@ export function dominatedBy(p: FrontierPoint, by: FrontierPoint[]): FrontierPoin
   return by.find((q) => dominates(q, p));
 }
 
-/** Least replica-seconds among `points` with p99 ≤ `p99` (undefined when none reaches it). */
+/** Least replica-seconds among `points` with p99 ≤ `p99` (within P99_EQUAL_WITHIN_SECONDS), if any. */
 export function cheapestMeeting(points: FrontierPoint[], p99: number): FrontierPoint | undefined {
   let best: FrontierPoint | undefined;
   for (const q of points) {
-    if (q.p99WaitSeconds <= p99 && (best === undefined || q.replicaSeconds < best.replicaSeconds)) best = q;
+    if (
+      q.p99WaitSeconds <= p99 + P99_EQUAL_WITHIN_SECONDS &&
+      (best === undefined || q.replicaSeconds < best.replicaSeconds)
+    )
+      best = q;
   }
   return best;
 }

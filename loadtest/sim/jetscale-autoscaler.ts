@@ -17,6 +17,7 @@ export class JetscaleAutoscaler implements Autoscaler {
     private readonly pollIntervalSeconds = 5,
     name = 'jetscale',
     private readonly keepDecisions = false,
+    private readonly adaptivePoll = true,
   ) {
     this.name = name;
   }
@@ -31,7 +32,6 @@ export class JetscaleAutoscaler implements Autoscaler {
   tick(view: ClusterView): number | undefined {
     this.nextPollAt ??= view.now;
     if (view.now < this.nextPollAt) return undefined;
-    this.nextPollAt += this.pollIntervalSeconds * 1000;
     const decision = decide({
       spec: this.spec,
       sample: view.sample,
@@ -41,6 +41,11 @@ export class JetscaleAutoscaler implements Autoscaler {
       now: view.now,
     });
     this.history = decision.history;
+    // Like the controller: the decision's adaptive poll, never longer than the spec's pollInterval.
+    const poll = this.adaptivePoll
+      ? Math.min(decision.nextPollSeconds, this.pollIntervalSeconds)
+      : this.pollIntervalSeconds;
+    this.nextPollAt += poll * 1000;
     this.decisionCount++;
     if (decision.forecast?.used === true) this.forecastUsedCount++;
     if (this.keepDecisions) this.decisions.push(decision);

@@ -296,7 +296,7 @@ export function frontierChart(title: string, series: FrontierSeries[], physicalM
     parts.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="1" opacity="0.6"/>`);
     for (const p of s.points) {
       parts.push(
-        `<circle cx="${x(p.replicaSeconds).toFixed(1)}" cy="${y(p.p99WaitSeconds).toFixed(1)}" r="3.2" fill="${p.dominated ? 'white' : s.color}" stroke="${s.color}" stroke-width="1.3"><title>${escapeHtml(`${s.family}@${p.knob}: p99 ${fmtValue(p.p99WaitSeconds)} s, ${fmtValue(p.replicaSeconds)} replica-s${p.dominated ? ' (dominated)' : ''}`)}</title></circle>`,
+        `<circle cx="${x(p.replicaSeconds).toFixed(1)}" cy="${y(p.p99WaitSeconds).toFixed(1)}" r="3.2" fill="${p.dominated ? 'white' : s.color}" stroke="${s.color}" stroke-width="1.3"><title>${escapeHtml(`${s.family}@${Number.isNaN(p.knob) ? 'default' : p.knob}: p99 ${fmtValue(p.p99WaitSeconds)} s, ${fmtValue(p.replicaSeconds)} replica-s${p.dominated ? ' (dominated)' : ''}`)}</title></circle>`,
       );
     }
     parts.push(

@@ -58,8 +58,9 @@ export type PolicyName = (typeof allPolicyNames)[number];
 
 /**
  * One point of a policy family: the policy and the value of its one trade-off knob —
- * lagThreshold for the KEDA families, drainWithinSeconds for jetscale, the wait it plans for
- * (seconds) for `clairvoyant-cost`. Undefined = the policy's default.
+ * lagThreshold for the KEDA families, spec.latencyObjective (seconds) for jetscale, the wait it
+ * plans for (seconds) for `clairvoyant-cost`. Undefined = the policy's default (for jetscale: no
+ * latency objective, sized by drainWithin).
  */
 export interface Setting {
   policy: PolicyName;
@@ -82,8 +83,7 @@ export const tableSettings: Setting[] = [
 export const frontierKnobs: Partial<Record<PolicyName, number[]>> = {
   keda: [5, 10, 20, 50, 100, 200, 500, 1000],
   'keda-tuned': [5, 10, 20, 50, 100, 200, 500, 1000],
-  jetscale: [5, 10, 20, 30, 60, 120, 300, 600],
-  'jetscale-predictive': [5, 10, 20, 30, 60, 120, 300, 600],
+  jetscale: [0.25, 0.5, 1, 1.5, 2, 5, 10, 30, 60, 90, 120],
   'clairvoyant-cost': [0, 1, 2, 5, 10, 20, 40, 80],
 };
 
@@ -107,7 +107,11 @@ export function builtInTraces(seed: number): Trace[] {
   ];
 }
 
-export function jetscaleSpec(trace: Trace, predictive: boolean, drainWithinSeconds?: number): ScalingSpec {
+export function jetscaleSpec(
+  trace: Trace,
+  predictive: boolean,
+  latencyObjectiveSeconds?: number,
+): ScalingSpec {
   const predictiveSpec: ScalingSpec['predictive'] = {
     enabled: predictive,
     horizonSeconds: 30,
@@ -120,7 +124,7 @@ export function jetscaleSpec(trace: Trace, predictive: boolean, drainWithinSecon
     backlogPerReplica: shared.backlogPerReplica,
     predictive: predictiveSpec,
   };
-  if (drainWithinSeconds !== undefined) input.drainWithinSeconds = drainWithinSeconds;
+  if (latencyObjectiveSeconds !== undefined) input.latencyObjectiveSeconds = latencyObjectiveSeconds;
   return withScalingDefaults(input);
 }
 

@@ -43,6 +43,7 @@
 import { scaleDownLimit, scaleUpLimit, stabilize } from './behavior.js';
 import { asForecastState, forecastArrival, observeArrival } from './forecast.js';
 import type { ForecastResult, ForecastState } from './forecast.js';
+import { allowedQueue, nextPollSeconds, objectiveCapacity, rateMoved } from './objective.js';
 import { asRateState, maxAckPendingBinding, observeRates, ratesOf } from './rates.js';
 import type { RateState } from './rates.js';
 import type {
@@ -75,6 +76,8 @@ export const PANIC_DRAIN_SECONDS = 10;
 export const PANIC_WINDOW_SECONDS = 60;
 /** Pending must have grown by at least this share of what the arrival excess implies. */
 const PANIC_GROWTH_AGREEMENT = 0.5;
+/** Longest poll the decision suggests; the controller polls at min(this suggestion, spec.pollInterval). */
+export const MAX_POLL_SECONDS = 300;
 export const MAX_RECOMMENDATIONS = 1024;
 export const MAX_SCALE_EVENTS = 256;
 export const MAX_SAMPLES = 32;
@@ -192,16 +195,33 @@ export function decide(input: ScalingInput): ScalingDecision {
               message: `${backlogText} is not above activationBacklog ${fmt(spec.activationBacklog)}${current > 0 ? ' and nothing was delivered since the previous reading' : ''}`,
             };
 
-  // Raw recommendation: backlog term as a floor, rate term on top once capacity is known.
-  const backlogReplicas = withTolerance(backlog, backlogPerReplica, current);
+  // Raw recommendation: backlog term as a floor, rate term on top once capacity is known. With a
+  // latency objective the objective replaces the backlog floor once capacity is known.
+  const perReplica = rates.perReplicaPerSecond;
+  const objective = spec.latencyObjectiveSeconds;
+  const objectiveMode = objective !== undefined && perReplica !== undefined && perReplica > 0;
+  const backlogReplicas = objectiveMode ? 0 : withTolerance(backlog, backlogPerReplica, current);
   let rateReplicas: number | undefined;
   let rateText = '';
-  const perReplica = rates.perReplicaPerSecond;
-  // Fast attack, slow decay: a jump in arrivals shows in the last interval before the EWMA catches up.
+  const intervalSeconds =
+    previousRates !== undefined && rateState !== previousRates
+      ? (sample.at - previousRates.last.at) / 1000
+      : 0;
+  // Movement: this interval's arrivals against the smoothed rate *before* it (after it, a long
+  // interval would already have pulled the average to itself).
+  const moved =
+    previousRates?.arrivalPerSecond !== undefined &&
+    rateState.lastIntervalArrivalPerSecond !== undefined &&
+    rateMoved(rateState.lastIntervalArrivalPerSecond, previousRates.arrivalPerSecond, intervalSeconds);
+  // Fast attack, slow decay: a jump in arrivals shows in the last interval before the EWMA catches
+  // up. With an objective (and its 1 s polls) only a jump beyond Poisson noise counts, or every
+  // noisy reading would be sized for.
   const observedArrival =
     rates.arrivalPerSecond === undefined
       ? undefined
-      : Math.max(rates.arrivalPerSecond, rateState.lastIntervalArrivalPerSecond ?? 0);
+      : objectiveMode && !moved
+        ? rates.arrivalPerSecond
+        : Math.max(rates.arrivalPerSecond, rateState.lastIntervalArrivalPerSecond ?? 0);
   // A trusted forecast replaces the observed rate, unless the observation falls outside the band
   // the forecaster has earned (a step or a spike it could not know about): then react to what is.
   const forecastUsed =
@@ -224,7 +244,15 @@ export function decide(input: ScalingInput): ScalingDecision {
       arrival = Math.max(forecast.arrivalPerSecond, observedArrival);
     }
   }
-  if (arrival !== undefined && perReplica !== undefined && perReplica > 0) {
+  if (arrival !== undefined && perReplica !== undefined && perReplica > 0 && objective !== undefined) {
+    const neededPerSecond = objectiveCapacity({
+      objectiveSeconds: objective,
+      arrivalPerSecond: arrival,
+      queue: backlog,
+    });
+    rateReplicas = withTolerance(neededPerSecond, perReplica, current);
+    rateText = `${fmt(arrival)}/s arriving at ${fmt(perReplica)}/s per replica, a ${fmt(objective)}s latency objective with ${fmt(backlog)} queued needs ${rateReplicas}`;
+  } else if (arrival !== undefined && perReplica !== undefined && perReplica > 0) {
     const neededPerSecond = arrival * headroom + pending / Math.max(1, spec.drainWithinSeconds);
     rateReplicas = withTolerance(neededPerSecond, perReplica, current);
     const source =
@@ -247,7 +275,6 @@ export function decide(input: ScalingInput): ScalingDecision {
     perReplica !== undefined &&
     perReplica > 0
   ) {
-    const intervalSeconds = (sample.at - previousRates.last.at) / 1000;
     const capacity = current * perReplica;
     const grew = pending - Math.max(0, previousRates.last.pending);
     if (
@@ -257,7 +284,17 @@ export function decide(input: ScalingInput): ScalingDecision {
       const startup = spec.predictive.horizonSeconds;
       const shortfall = Math.max(0, lastInterval - ready * perReplica);
       const drain = Math.min(PANIC_DRAIN_SECONDS, Math.max(1, spec.drainWithinSeconds));
-      const needed = lastInterval * RATE_HEADROOM + (pending + shortfall * startup) / drain;
+      const projectedQueue = pending + shortfall * startup;
+      // With a latency objective the panic sizes for that objective too: a long one lets the
+      // queue that piles up during the start-up stand, instead of buying pods for a short burst.
+      const needed =
+        objective !== undefined
+          ? objectiveCapacity({
+              objectiveSeconds: objective,
+              arrivalPerSecond: lastInterval,
+              queue: projectedQueue,
+            })
+          : lastInterval * RATE_HEADROOM + projectedQueue / drain;
       panicReplicas = Math.ceil(needed / perReplica);
       panicText = `panic: ${fmt(lastInterval)}/s arrived in the last ${fmt(intervalSeconds)}s, at least ${PANIC_FACTOR}x what ${current} replicas do at ${fmt(perReplica)}/s; that rate plus draining within ${drain}s the ${fmt(pending)} pending and the ${fmt(shortfall)}/s shortfall piling up during a ${startup}s start-up needs ${panicReplicas}`;
     }
@@ -381,8 +418,24 @@ export function decide(input: ScalingInput): ScalingDecision {
   if (panicUntil !== undefined && now < panicUntil) nextHistory.panicUntil = panicUntil;
   if (forecastState !== undefined) nextHistory.forecast = forecastState;
 
+  // Adaptive poll: read again soon while anything moves, back off while nothing does.
+  const previousPending = previousRates?.last.pending;
+  const queueMoved =
+    previousPending !== undefined &&
+    Math.abs(pending - Math.max(0, previousPending)) > 3 * Math.sqrt(Math.max(1, previousPending));
+  // With an objective, a queue above what it allows is movement too (it is being drained).
+  const overObjective =
+    objective !== undefined &&
+    backlog > allowedQueue(objective, rates.arrivalPerSecond ?? 0) + ready * (rates.inFlightPerReplica ?? 1);
+  const nextPoll = nextPollSeconds({
+    ...(intervalSeconds > 0 ? { lastIntervalSeconds: intervalSeconds } : {}),
+    moving: moved || queueMoved || overObjective || desired !== current || panicHold,
+    maxSeconds: MAX_POLL_SECONDS,
+  });
+
   const decision: ScalingDecision = {
     desiredReplicas: desired,
+    nextPollSeconds: nextPoll,
     recommendedReplicas: recommended,
     active,
     activity,

@@ -65,6 +65,7 @@ export interface ScalingSpecInput {
   backlogPerReplica?: number;
   activationBacklog?: number;
   drainWithinSeconds?: number;
+  latencyObjectiveSeconds?: number;
   scaleUp?: Partial<ScalingRules>;
   scaleDown?: Partial<ScalingRules>;
   cooldownPeriodSeconds?: number;
@@ -96,6 +97,8 @@ export function withScalingDefaults(input: ScalingSpecInput = {}): ScalingSpec {
     predictive: { ...d.predictive, ...input.predictive },
   };
   if (input.inFlightPerReplica !== undefined) spec.inFlightPerReplica = input.inFlightPerReplica;
+  const objective = input.latencyObjectiveSeconds ?? d.latencyObjectiveSeconds;
+  if (objective !== undefined) spec.latencyObjectiveSeconds = objective;
   return spec;
 }
 
@@ -140,6 +143,9 @@ export function scalingSpecProblems(spec: ScalingSpec): string[] {
     problems.push('predictive.maxRelativeError must be greater than 0');
   if (spec.predictive.seasonalitySeconds !== undefined && !(spec.predictive.seasonalitySeconds > 0)) {
     problems.push('predictive.seasonalitySeconds must be greater than 0 when set');
+  }
+  if (spec.latencyObjectiveSeconds !== undefined && !(spec.latencyObjectiveSeconds > 0)) {
+    problems.push('latencyObjective must be greater than 0 when set');
   }
   if (spec.inFlightPerReplica !== undefined && !(spec.inFlightPerReplica > 0)) {
     problems.push('inFlightPerReplica must be greater than 0 when set');

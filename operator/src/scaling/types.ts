@@ -40,6 +40,11 @@ export interface ScalingSpec {
   activationBacklog: number;
   /** Once rates are known: size so that the current backlog drains within this many seconds. */
   drainWithinSeconds: number;
+  /**
+   * The wait (arrival → ack, p99) the user wants, in seconds. When set, once rates are known the
+   * policy sizes for it (objective.ts) instead of drainWithinSeconds and backlogPerReplica.
+   */
+  latencyObjectiveSeconds?: number;
   scaleUp: ScalingRules;
   scaleDown: ScalingRules;
   /** Seconds with nothing pending, awaiting ack or delivered between readings before the last step to zero. */
@@ -123,6 +128,11 @@ export type ScalingLimit = 'MaxReplicas' | 'MinReplicas' | 'MaxAckPending' | 'St
 
 export interface ScalingDecision {
   desiredReplicas: number;
+  /**
+   * When to read the consumer again (seconds): short while the backlog or the arrival rate is
+   * moving, longer when idle. The controller polls at min(this, spec.pollInterval).
+   */
+  nextPollSeconds: number;
   /** Replicas the raw signal asked for before stabilization, policies and bounds. */
   recommendedReplicas: number;
   /**

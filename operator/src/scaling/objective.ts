@@ -1,0 +1,108 @@
+// Sizing for a latency objective (spec.latencyObjectiveSeconds): the wait a user wants, instead of
+// a backlog per replica they would have to derive from it. Pure functions, no I/O.
+//
+// A FIFO consumer serving at the arrival rate λ with a queue of Q messages makes the newest one
+// wait about Q / λ. So a queue of up to OBJECTIVE_QUEUE_SHARE × λ × objective is allowed to stand
+// (that is what the objective buys: replicas run close to full instead of idling for headroom), and
+// only what is above it must be drained, within OBJECTIVE_DRAIN_SHARE × objective. Headroom above
+// λ shrinks as the objective grows: arrivals and per-pod speeds are noisy, and the standing queue
+// absorbs that noise when the objective leaves room for one.
+//
+//   allowed  = OBJECTIVE_QUEUE_SHARE × λ × objective
+//   capacity = λ × (1 + OBJECTIVE_HEADROOM × (OBJECTIVE_HEADROOM_SECONDS / objective)^OBJECTIVE_HEADROOM_EXPONENT)
+//            + (queue − allowed) / max(1, OBJECTIVE_DRAIN_SHARE × objective)        when queue > allowed
+//            + (queue − allowed) / max(OBJECTIVE_FILL_SECONDS, …)                   when queue < allowed
+//   never below OBJECTIVE_FLOOR × λ
+//
+// Measured in the simulator (loadtest/sim, `make bench-scaling`): swept over the objective this
+// traces jetscale's frontier of p99 wait against replica-seconds; see loadtest/sim/README.md.
+//
+// The poll interval adapts (Knative polls every 2 s; consumer info costs well under a millisecond):
+// every ADAPTIVE_POLL_SECONDS while the arrival rate moves beyond its noise, the queue is above
+// what the objective allows, or replicas are changing; doubling up to the spec's pollInterval when
+// nothing moves.
+
+/** Headroom above the arrival rate at an objective of OBJECTIVE_HEADROOM_SECONDS (RATE_HEADROOM in decide.ts is 1.15). */
+export const OBJECTIVE_HEADROOM = 0.15;
+/** The objective at which the headroom is OBJECTIVE_HEADROOM; it scales as (this / objective)^0.75. */
+export const OBJECTIVE_HEADROOM_SECONDS = 5;
+/** How steeply headroom grows as the objective shrinks below what a pod start-up allows. */
+export const OBJECTIVE_HEADROOM_EXPONENT = 0.75;
+/** Share of the objective a standing queue may take (the rest is margin for bursts and start-up). */
+export const OBJECTIVE_QUEUE_SHARE = 0.5;
+/** A queue above the allowed one is drained within this share of the objective. */
+export const OBJECTIVE_DRAIN_SHARE = 0.5;
+/** Capacity never goes below this share of the arrival rate while the queue is under its allowance. */
+export const OBJECTIVE_FLOOR = 0.5;
+/** A queue below its allowance is let grow toward it over at least this long. */
+export const OBJECTIVE_FILL_SECONDS = 60;
+/** Poll interval while something moves. */
+export const ADAPTIVE_POLL_SECONDS = 1;
+/** A change in the arrival rate counts as movement beyond this many standard deviations of Poisson noise. */
+export const RATE_NOISE_SIGMAS = 3;
+
+export interface ObjectiveInput {
+  objectiveSeconds: number;
+  /** Arrival rate to size for (messages/s). */
+  arrivalPerSecond: number;
+  /** Pending plus awaiting ack. */
+  queue: number;
+}
+
+/** Messages per second the replicas must complete to meet the objective. */
+export function objectiveCapacity(input: ObjectiveInput): number {
+  const objective = Math.max(0.1, input.objectiveSeconds);
+  const arrival = Math.max(0, input.arrivalPerSecond);
+  const headroom = 1 + objectiveHeadroom(objective);
+  const allowedQueue = OBJECTIVE_QUEUE_SHARE * arrival * objective;
+  const drainSeconds = Math.max(1, OBJECTIVE_DRAIN_SHARE * objective);
+  // Below the allowed queue capacity may dip under the arrival rate (the queue grows toward what
+  // the objective allows: that is where a long objective saves replicas), but not below
+  // OBJECTIVE_FLOOR × λ, so a quiet spell cannot strip the replicas the rate needs.
+  // Filling is slow (OBJECTIVE_FILL_SECONDS): a fast one would cut replicas, let the queue jump and
+  // ask for them back a start-up later, over and over.
+  const gap = input.queue - allowedQueue;
+  const correction = gap > 0 ? gap / drainSeconds : gap / Math.max(drainSeconds, OBJECTIVE_FILL_SECONDS);
+  return Math.max(arrival * OBJECTIVE_FLOOR, arrival * headroom + correction);
+}
+
+/**
+ * Spare capacity (share of the arrival rate) for an objective. An objective shorter than a pod
+ * start-up can only be met through a rise by replicas already running, so it buys spare capacity;
+ * a long one lets a standing queue absorb noise, so replicas run close to full.
+ */
+export function objectiveHeadroom(objectiveSeconds: number): number {
+  const objective = Math.max(0.1, objectiveSeconds);
+  return OBJECTIVE_HEADROOM * (OBJECTIVE_HEADROOM_SECONDS / objective) ** OBJECTIVE_HEADROOM_EXPONENT;
+}
+
+/** The queue the objective lets stand at this arrival rate. */
+export function allowedQueue(objectiveSeconds: number, arrivalPerSecond: number): number {
+  return OBJECTIVE_QUEUE_SHARE * Math.max(0, arrivalPerSecond) * Math.max(0, objectiveSeconds);
+}
+
+/**
+ * True when `interval` (messages/s over `intervalSeconds`) differs from the smoothed rate by more
+ * than Poisson noise would explain: a real change, not a noisy reading.
+ */
+export function rateMoved(interval: number, smoothed: number, intervalSeconds: number): boolean {
+  if (!(intervalSeconds > 0)) return false;
+  const sigma = Math.sqrt(Math.max(smoothed, 1) / intervalSeconds);
+  return Math.abs(interval - smoothed) > RATE_NOISE_SIGMAS * sigma;
+}
+
+export interface PollInput {
+  /** Seconds since the previous reading (undefined on the first). */
+  lastIntervalSeconds?: number;
+  moving: boolean;
+  /** The longest interval: the spec's pollInterval. */
+  maxSeconds: number;
+}
+
+/** Next poll: ADAPTIVE_POLL_SECONDS while moving, else double the last interval up to maxSeconds. */
+export function nextPollSeconds(input: PollInput): number {
+  const max = Math.max(ADAPTIVE_POLL_SECONDS, input.maxSeconds);
+  if (input.moving) return Math.min(ADAPTIVE_POLL_SECONDS, max);
+  const last = input.lastIntervalSeconds ?? max;
+  return Math.min(max, Math.max(ADAPTIVE_POLL_SECONDS, last * 2));
+}
