@@ -100,16 +100,26 @@ const unreachable: BacklogReading = {
 };
 
 describe('Reconciler', () => {
-  it('scales to what the backlog needs, with one PATCH and a Scaled event, and requeues after the poll interval', async () => {
+  it('scales to what the backlog needs, with one PATCH and a Scaled event, and reads again after 1 s (adaptive poll)', async () => {
     const { world, poll, at } = setup();
     const result = await poll({ ok: true, sample: sample(450, at()) });
     expect(world.patches).toEqual([5]);
     expect(world.events).toContain('Scaled');
-    expect(result.requeueAfterMs).toBe(5000);
+    // The replica count just changed: the policy asks to read again within a second.
+    expect(result.requeueAfterMs).toBe(1000);
     expect(world.statusWrites.at(-1)).toMatchObject({
       desiredReplicas: 5,
       backlog: { pending: 450, total: 450 },
     });
+  });
+
+  it('requeues after the poll interval once nothing moves', async () => {
+    const { world, poll, at } = setup();
+    world.replicas = 1;
+    let result = await poll({ ok: true, sample: sample(0, at()) });
+    for (let i = 0; i < 4; i++) result = await poll({ ok: true, sample: sample(0, at()) });
+    expect(world.patches).toEqual([]);
+    expect(result.requeueAfterMs).toBe(5000);
   });
 
   it('after a failover holds the current size for the scale-down window before scaling down', async () => {

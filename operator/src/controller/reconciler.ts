@@ -4,7 +4,8 @@
 //   act                   at most one change, PATCH /scale;
 //   report  (report.ts)   status (only through the status subresource, only when it changed or
 //                         lastPollTime is getting old), Events and metrics;
-// then ask to be requeued after pollInterval. Each step keeps its own part of ConsumerState.
+// then ask to be requeued after pollInterval, or sooner when the policy asks for it (its adaptive
+// poll: every second while arrivals or the queue move). Each step keeps its own part of ConsumerState.
 //
 // Failure is never a reason to scale wildly: an invalid spec, a missing or unparsable Secret, a
 // missing target, stream or consumer, or refused credentials set a condition and an Event and
@@ -130,7 +131,7 @@ export class Reconciler {
     const spec = parsed.spec;
     // The next poll is due one interval after this one started, not after it finished, so slow
     // API calls do not stretch the cadence; an overdue poll runs as soon as a worker is free.
-    const dueAt = now + pollIntervalMs(spec);
+    let dueAt = now + pollIntervalMs(spec);
     state.dueAt = dueAt;
     const requeue = (): ReconcileResult => ({ requeueAfterMs: Math.max(0, dueAt - this.now()) });
     const observation = await observe(this.deps, {
@@ -157,6 +158,13 @@ export class Reconciler {
       policy: this.policy,
     });
     state.scaling = verdict.memory;
+    // Adaptive poll: the policy asks to read again sooner while arrivals or the queue move
+    // (scaling/objective.ts); pollInterval stays the longest interval.
+    const suggested = verdict.read?.decision.nextPollSeconds;
+    if (suggested !== undefined && suggested * 1000 < pollIntervalMs(spec)) {
+      dueAt = now + Math.max(1000, suggested * 1000);
+      state.dueAt = dueAt;
+    }
     this.logVerdict(poll, verdict, previous.fallbackActive);
     this.recordEvents(poll, verdict.events);
     recordPollMetrics(this.deps.metrics, { namespace, name }, spec, observation.scale, verdict);

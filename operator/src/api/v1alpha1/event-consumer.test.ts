@@ -107,6 +107,8 @@ describe('parseEventConsumerSpec', () => {
     ['a negative minReplicas', { ...minimal, minReplicas: -1 }, 'spec.minReplicas'],
     ['a fractional backlogPerReplica', { ...minimal, backlogPerReplica: 1.5 }, 'spec.backlogPerReplica'],
     ['a duration without a unit', { ...minimal, pollInterval: '5' }, 'spec.pollInterval'],
+    ['a zero latency objective', { ...minimal, latencyObjective: '0s' }, 'spec.latencyObjective'],
+    ['a latency objective above a day', { ...minimal, latencyObjective: '25h' }, 'spec.latencyObjective'],
     [
       'an unknown policy type',
       { ...minimal, behavior: { scaleUp: { policies: [{ type: 'Jobs', value: 1, period: '1s' }] } } },
@@ -129,6 +131,7 @@ describe('parseEventConsumerSpec', () => {
       minReplicas: 0,
       pollInterval: '1500ms',
       drainWithin: '2m',
+      latencyObjective: '1500ms',
       behavior: {
         scaleDown: { stabilizationWindow: '1m30s', policies: [{ type: 'Pods', value: 2, period: '10s' }] },
         cooldownPeriod: '1h',
@@ -141,6 +144,7 @@ describe('parseEventConsumerSpec', () => {
     expect(pollIntervalMs(parsed.spec)).toBe(1500);
     expect(scaling.minReplicas).toBe(0);
     expect(scaling.drainWithinSeconds).toBe(120);
+    expect(scaling.latencyObjectiveSeconds).toBe(1.5);
     expect(scaling.scaleDown).toEqual({
       stabilizationWindowSeconds: 90,
       policies: [{ type: 'Pods', value: 2, periodSeconds: 10 }],

@@ -6,7 +6,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import { z } from 'zod';
 import { defaultScalingSpec as policyDefaults } from '../../scaling/defaults.js';
 import type { ScalingRules } from '../../scaling/types.js';
-import { DURATION_PATTERN } from './duration.js';
+import { DURATION_PATTERN, parseDurationSeconds } from './duration.js';
 
 // Scaling defaults come from the policy package so the two cannot drift; the CRD YAML repeats them
 // (the API server applies them) and event-consumer.test.ts checks that it does.
@@ -95,6 +95,12 @@ export const EventConsumerSpecSchema = z.object({
   inFlightPerReplica: int32.min(1).optional(),
   pollInterval: duration.default('5s'),
   drainWithin: duration.default(asDuration(policyDefaults.drainWithinSeconds)),
+  latencyObjective: duration
+    .refine((text) => {
+      const value = parseDurationSeconds(text);
+      return value !== undefined && value >= 0.1 && value <= 86_400;
+    }, 'must be between 100ms and 24h (the p99 wait you want, such as 2s or 1m)')
+    .optional(),
   behavior: BehaviorSchema,
   predictive: PredictiveSchema,
   fallback: FallbackSchema,

@@ -41,6 +41,7 @@ export function toScalingSpec(spec: EventConsumerSpec): ScalingSpec {
   if (spec.predictive.seasonality !== undefined)
     scaling.predictive.seasonalitySeconds = seconds(spec.predictive.seasonality);
   if (spec.inFlightPerReplica !== undefined) scaling.inFlightPerReplica = spec.inFlightPerReplica;
+  if (spec.latencyObjective !== undefined) scaling.latencyObjectiveSeconds = seconds(spec.latencyObjective);
   return scaling;
 }
 
