@@ -28,13 +28,15 @@ lint: deps ## ESLint + Prettier
 typecheck: deps ## tsc --noEmit for the Node code and the k6 scripts
 	npm run typecheck
 
-.PHONY: test test-unit test-integration
-test: deps tools lint typecheck ## Everything CI runs: lint, type check, unit and integration tests
-	$(NODE_TEST) --selectProjects unit
+.PHONY: test test-unit test-tools test-integration
+test: deps tools lint typecheck ## Everything CI runs: lint, type check, unit, tool and integration tests
+	$(NODE_TEST) --selectProjects unit tools
 	$(MAKE) --no-print-directory build
 	$(NODE_TEST) --selectProjects integration --runInBand
-test-unit: deps ## Unit tests only (nothing running needed)
+test-unit: deps ## Unit tests only (nothing installed or running needed)
 	$(NODE_TEST) --selectProjects unit
+test-tools: deps tools ## Tests that run the pinned tools (helm, promtool, shellcheck) and nothing else
+	$(NODE_TEST) --selectProjects tools
 test-integration: deps tools build ## Integration tests on a real NATS + control plane (JETSCALE_TEST_ENV=.dev/env reuses the dev stack)
 	$(NODE_TEST) --selectProjects integration --runInBand
 

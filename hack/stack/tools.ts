@@ -25,7 +25,10 @@ export type ToolName =
   | 'kubectl'
   | 'kwok'
   | 'kwokctl'
-  | 'helm';
+  | 'helm'
+  | 'prometheus'
+  | 'promtool'
+  | 'shellcheck';
 
 /** Absolute path of a pinned tool; throws with the command that builds it when it is absent. */
 export function toolPath(name: ToolName): string {

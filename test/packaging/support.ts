@@ -1,8 +1,8 @@
-// Helpers for the packaging tests: run the pinned helm/kubectl and Debian's promtool/shellcheck,
+// Helpers for the packaging tests: run the pinned helm, kubectl, promtool and shellcheck,
 // render the charts, and read YAML/JSON the way the API server and Grafana will.
 import * as k8s from '@kubernetes/client-node';
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pinnedVersions, repoRoot, toolPath } from '../../hack/stack/tools.js';
@@ -72,16 +72,6 @@ export async function runOk(
     throw new Error(`${path.basename(command)} ${args.join(' ')} exited ${r.code}:\n${r.stderr}${r.stdout}`);
   }
   return r.stdout;
-}
-
-/** A tool from a Debian package, found on PATH; the error names the package CI must install. */
-export function systemTool(name: 'promtool' | 'shellcheck'): string {
-  const debianPackage = { promtool: 'prometheus', shellcheck: 'shellcheck' }[name];
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    const candidate = path.join(dir, name);
-    if (dir !== '' && existsSync(candidate)) return candidate;
-  }
-  throw new Error(`${name} is not installed: apt-get install -y ${debianPackage}`);
 }
 
 export const helmPath = (): string => toolPath('helm');

@@ -17,7 +17,8 @@ import {
 } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { kubernetesVersion, repoRoot, run, systemTool } from './support.js';
+import { toolPath } from '../../hack/stack/tools.js';
+import { kubernetesVersion, repoRoot, run } from './support.js';
 
 // helm, promtool and the scripts are real processes; on a busy 2-core machine they need more than 5 s.
 jest.setTimeout(60_000);
@@ -83,7 +84,7 @@ function runScript(root: string, script: string, bin: string) {
 
 describe('hack/kind scripts', () => {
   it('are ShellCheck-clean and use strict mode', async () => {
-    const r = await run(systemTool('shellcheck'), ['-x', ...scripts]);
+    const r = await run(toolPath('shellcheck'), ['-x', ...scripts]);
     expect({ code: r.code, out: r.stdout + r.stderr }).toEqual({ code: 0, out: '' });
     for (const s of ['hack/kind/up.sh', 'hack/kind/down.sh']) {
       expect(readFileSync(path.join(repoRoot, s), 'utf8')).toMatch(

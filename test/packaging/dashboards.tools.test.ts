@@ -15,7 +15,8 @@ import {
   seriesNames,
   withoutGrafanaVariables,
 } from './promql.js';
-import { operatorChart, repoRoot, run, systemTool } from './support.js';
+import { toolPath } from '../../hack/stack/tools.js';
+import { operatorChart, repoRoot, run } from './support.js';
 
 // helm, promtool and the scripts are real processes; on a busy 2-core machine they need more than 5 s.
 jest.setTimeout(60_000);
@@ -126,7 +127,7 @@ describe('Grafana dashboards', () => {
   });
 
   it('contain only PromQL that Prometheus parses (promtool check rules)', async () => {
-    const promtool = systemTool('promtool');
+    const promtool = toolPath('promtool');
     expect(queries.length).toBeGreaterThan(20);
     // One recording rule per query: `promtool check rules` parses each expression offline.
     const rules = {
@@ -158,7 +159,7 @@ describe('Grafana dashboards', () => {
       file,
       JSON.stringify({ groups: [{ name: 'g', rules: [{ record: 'r', expr: 'sum by (le (rate(x[5m]))' }] }] }),
     );
-    const r = await run(systemTool('promtool'), ['check', 'rules', file]);
+    const r = await run(toolPath('promtool'), ['check', 'rules', file]);
     expect(r.code).not.toBe(0);
   });
 
