@@ -5,8 +5,8 @@
 // ShellCheck-clean. The images themselves are built and run by the real-node drill.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { pinnedVersions } from '../../hack/stack/tools.js';
-import { repoRoot, run, systemTool } from './support.js';
+import { pinnedVersions, toolPath } from '../../hack/stack/tools.js';
+import { repoRoot, run } from './support.js';
 
 const dockerfiles = ['operator/Dockerfile', 'workloads/Dockerfile'];
 const read = (file: string): string => readFileSync(path.join(repoRoot, file), 'utf8');
@@ -76,7 +76,7 @@ describe('images (make images)', () => {
 
   it('has ShellCheck-clean build scripts in strict mode', async () => {
     const scripts = ['hack/images.sh', 'hack/base-image.sh'].map((s) => path.join(repoRoot, s));
-    const r = await run(systemTool('shellcheck'), ['-x', ...scripts], { cwd: repoRoot });
+    const r = await run(toolPath('shellcheck'), ['-x', ...scripts], { cwd: repoRoot });
     expect({ code: r.code, out: r.stdout + r.stderr }).toEqual({ code: 0, out: '' });
     for (const s of scripts) expect(readFileSync(s, 'utf8')).toMatch(/^set -euo pipefail$/m);
   });
