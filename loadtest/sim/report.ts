@@ -7,6 +7,8 @@ import type { RunResult, TimelinePoint } from './simulator.js';
 export interface MetricSummary {
   p50WaitSeconds: number;
   p99WaitSeconds: number;
+  /** p99 of the messages arriving after the trace's warm-up (the same as p99 without one). */
+  p99AfterWarmupSeconds: number;
   maxWaitSeconds: number;
   peakBacklog: number;
   replicaSeconds: number;
@@ -17,6 +19,7 @@ export interface MetricSummary {
 export const metricLabels: Record<keyof MetricSummary, string> = {
   p50WaitSeconds: 'p50 wait (s)',
   p99WaitSeconds: 'p99 wait (s)',
+  p99AfterWarmupSeconds: 'p99 after warm-up',
   maxWaitSeconds: 'max wait (s)',
   peakBacklog: 'peak backlog',
   replicaSeconds: 'replica-seconds',

@@ -117,7 +117,8 @@ export function jetscaleSpec(
     horizonSeconds: 30,
     maxRelativeError: 0.3,
   };
-  if (trace.seasonalitySeconds !== undefined) predictiveSpec.seasonalitySeconds = trace.seasonalitySeconds;
+  // The period is not told (trace.seasonalitySeconds stays unused): predictive mode has to find
+  // recurring load in what it observed (operator/src/scaling/seasonality.ts).
   const input: Parameters<typeof withScalingDefaults>[0] = {
     minReplicas: shared.minReplicas,
     maxReplicas: shared.maxReplicas,
@@ -209,6 +210,7 @@ export function scenarioOptions(
     latencyObjectiveSeconds: shared.latencyObjectiveSeconds,
     initialReplicas,
     tickSeconds: 0.25,
+    ...(trace.warmupSeconds !== undefined ? { warmupSeconds: trace.warmupSeconds } : {}),
   };
 }
 

@@ -69,6 +69,11 @@ export interface SimulationOptions {
   initialReplicas?: number;
   /** Resolution of the recorded timeline (for charts). */
   timelineStepSeconds?: number;
+  /**
+   * Messages arriving from this time on are also measured apart (`p99AfterWarmupSeconds`): for a
+   * trace whose pattern can only be learnt once seen (the trace's `warmupSeconds`).
+   */
+  warmupSeconds?: number;
 }
 
 export interface TimelinePoint {
@@ -89,6 +94,8 @@ export interface RunResult {
   backlogAtEnd: number;
   p50WaitSeconds: number;
   p99WaitSeconds: number;
+  /** p99 wait of the messages that arrived after `warmupSeconds` (= p99WaitSeconds without one). */
+  p99AfterWarmupSeconds: number;
   maxWaitSeconds: number;
   peakBacklog: number;
   replicaSeconds: number;
@@ -170,6 +177,8 @@ export function simulate(options: SimulationOptions, autoscaler: Autoscaler): Ru
   for (let i = 0; i < specReplicas; i++) pods.push(newPod(0, true));
 
   const histogram = new WaitHistogram();
+  const warmup = options.warmupSeconds ?? 0;
+  const afterWarmup = new WaitHistogram();
   let arrived = 0;
   let processed = 0;
   let delivered = 0;
@@ -236,6 +245,7 @@ export function simulate(options: SimulationOptions, autoscaler: Autoscaler): Ru
       const available = cohortCount[head] ?? 0;
       const taken = Math.min(available, toProcess);
       histogram.add(end - (cohortAt[head] ?? end), taken);
+      if ((cohortAt[head] ?? 0) >= warmup) afterWarmup.add(end - (cohortAt[head] ?? end), taken);
       toProcess -= taken;
       if (taken >= available - 1e-9) head++;
       else cohortCount[head] = available - taken;
@@ -319,8 +329,11 @@ export function simulate(options: SimulationOptions, autoscaler: Autoscaler): Ru
 
   // Messages still queued at the end count with the age they have reached (a lower bound), so a
   // policy cannot look good by leaving a backlog behind.
-  for (let i = head; i < cohortCount.length; i++)
+  for (let i = head; i < cohortCount.length; i++) {
     histogram.add(duration - (cohortAt[i] ?? duration), cohortCount[i] ?? 0);
+    if ((cohortAt[i] ?? 0) >= warmup)
+      afterWarmup.add(duration - (cohortAt[i] ?? duration), cohortCount[i] ?? 0);
+  }
 
   return {
     trace: trace.name,
@@ -332,6 +345,7 @@ export function simulate(options: SimulationOptions, autoscaler: Autoscaler): Ru
     backlogAtEnd: queue,
     p50WaitSeconds: histogram.quantile(0.5),
     p99WaitSeconds: histogram.quantile(0.99),
+    p99AfterWarmupSeconds: afterWarmup.quantile(0.99),
     maxWaitSeconds: histogram.max,
     peakBacklog,
     replicaSeconds,

@@ -13,6 +13,11 @@ export interface Trace {
   rateAt(tSeconds: number): number;
   /** Season length of the traffic, when it has one (for predictive scaling's seasonality). */
   seasonalitySeconds?: number;
+  /**
+   * From when a pattern is learnable from what was seen (a recurrence needs two occurrences): the
+   * bench also reports p99 over the messages arriving after it.
+   */
+  warmupSeconds?: number;
 }
 
 export function stepTrace(
@@ -113,6 +118,8 @@ export function recurringBurstTrace(
     name: 'recurring',
     description: `${base}/s with a ${factor}x burst for ${length}s every ${every / 60} min (first at t=${first}s)`,
     durationSeconds: opts.durationSeconds ?? 4 * 3600,
+    // Two bursts seen, the third is the first a forecaster can expect.
+    warmupSeconds: first + 2 * every - length,
     rateAt: (t) => {
       if (t < first) return base;
       const into = (t - first) % every;

@@ -44,6 +44,8 @@ import { scaleDownLimit, scaleUpLimit, stabilize } from './behavior.js';
 import { asForecastState, forecastArrival, observeArrival } from './forecast.js';
 import type { ForecastResult, ForecastState } from './forecast.js';
 import { allowedQueue, nextPollSeconds, objectiveCapacity, rateMoved } from './objective.js';
+import { asSeasonalityState, expectedRate, observeSeasonality } from './seasonality.js';
+import type { SeasonalityState } from './seasonality.js';
 import { asRateState, maxAckPendingBinding, observeRates, ratesOf } from './rates.js';
 import type { RateState } from './rates.js';
 import type {
@@ -169,6 +171,24 @@ export function decide(input: ScalingInput): ScalingDecision {
     }
     if (forecastState !== undefined) forecast = forecastArrival(forecastState, spec.predictive);
   }
+  // Recurring load (seasonality.ts), found in the history itself: what the last two cycles saw
+  // one horizon from now.
+  let seasonalityState: SeasonalityState | undefined;
+  let recurring: number | undefined;
+  if (spec.predictive.enabled) {
+    seasonalityState = asSeasonalityState(history.seasonality);
+    const interval = rateState.lastIntervalArrivalPerSecond;
+    if (
+      previousRates !== undefined &&
+      rateState !== previousRates &&
+      rateState.resetAt === undefined &&
+      interval !== undefined
+    ) {
+      seasonalityState = observeSeasonality(seasonalityState, previousRates.last.at, sample.at, interval);
+    }
+    if (seasonalityState !== undefined)
+      recurring = expectedRate(seasonalityState, sample.at + spec.predictive.horizonSeconds * 1000);
+  }
 
   // Activity: anything pending or awaiting ack, or any delivery since the previous reading, keeps
   // the consumer awake. Deliveries do not activate from zero (no replica of ours consumed them).
@@ -244,6 +264,9 @@ export function decide(input: ScalingInput): ScalingDecision {
       arrival = Math.max(forecast.arrivalPerSecond, observedArrival);
     }
   }
+  // A burst the last two cycles both saw one horizon from now: size for it before it arrives.
+  const recurringUsed = recurring !== undefined && arrival !== undefined && recurring > arrival;
+  if (recurringUsed && recurring !== undefined) arrival = recurring;
   if (arrival !== undefined && perReplica !== undefined && perReplica > 0 && objective !== undefined) {
     const neededPerSecond = objectiveCapacity({
       objectiveSeconds: objective,
@@ -255,8 +278,9 @@ export function decide(input: ScalingInput): ScalingDecision {
   } else if (arrival !== undefined && perReplica !== undefined && perReplica > 0) {
     const neededPerSecond = arrival * headroom + pending / Math.max(1, spec.drainWithinSeconds);
     rateReplicas = withTolerance(neededPerSecond, perReplica, current);
-    const source =
-      forecastUsed && forecast !== undefined
+    const source = recurringUsed
+      ? `${fmt(arrival)}/s expected in ${spec.predictive.horizonSeconds}s (seen there in each of the last two ${fmt(((seasonalityState?.periodBuckets ?? 0) * 10) / 60)}-minute cycles)`
+      : forecastUsed && forecast !== undefined
         ? `${fmt(arrival)}/s expected (forecast ${fmt(forecast.arrivalPerSecond)}/s in ${spec.predictive.horizonSeconds}s, ${falling ? 'falling' : 'rising'})`
         : `${fmt(arrival)}/s arriving`;
     rateText = `${source} at ${fmt(perReplica)}/s per replica, draining ${fmt(pending)} pending within ${spec.drainWithinSeconds}s needs ${rateReplicas}`;
@@ -417,6 +441,7 @@ export function decide(input: ScalingInput): ScalingDecision {
   };
   if (panicUntil !== undefined && now < panicUntil) nextHistory.panicUntil = panicUntil;
   if (forecastState !== undefined) nextHistory.forecast = forecastState;
+  if (seasonalityState !== undefined) nextHistory.seasonality = seasonalityState;
 
   // Adaptive poll: read again soon while anything moves, back off while nothing does.
   const previousPending = previousRates?.last.pending;

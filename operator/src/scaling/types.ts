@@ -98,6 +98,8 @@ export interface ScalingHistory {
   rates?: unknown;
   /** Forecasting state (owned by the forecaster; opaque to callers). */
   forecast?: unknown;
+  /** Recurring-load state (owned by seasonality.ts; opaque to callers). */
+  seasonality?: unknown;
 }
 
 export interface Rates {

@@ -1,0 +1,98 @@
+import { decide, emptyHistory } from './decide.js';
+import { withScalingDefaults } from './defaults.js';
+import {
+  BUCKET_SECONDS,
+  asSeasonalityState,
+  detectPeriod,
+  expectedRate,
+  observeSeasonality,
+} from './seasonality.js';
+import type { SeasonalityState } from './seasonality.js';
+import { sampleFromTotals, T0 } from './test/fixtures.js';
+import type { ScalingHistory } from './types.js';
+
+const s = (seconds: number): number => T0 + seconds * 1000;
+
+/** 50/s with a 500/s burst for 60 s every `every` seconds, first at `first`. */
+const bursts =
+  (every: number, first = 900) =>
+  (t: number): number =>
+    t >= first && (t - first) % every < 60 ? 500 : 50;
+
+/** Feeds `rate` (sampled at each 5 s reading) into the detector up to `until` seconds. */
+function observe(rate: (t: number) => number, until: number): SeasonalityState {
+  let state: SeasonalityState | undefined;
+  for (let t = 5; t <= until; t += 5) state = observeSeasonality(state, s(t - 5), s(t), rate(t - 2.5));
+  if (state === undefined) throw new Error('no readings');
+  return state;
+}
+
+describe('seasonality: recurring load found in the history', () => {
+  it('finds a 30-minute burst period once two bursts have been seen, not after one', () => {
+    expect(observe(bursts(1800), 2000).periodBuckets).toBeUndefined(); // one burst
+    expect(observe(bursts(1800), 3800).periodBuckets).toBe(1800 / BUCKET_SECONDS);
+  });
+
+  it('finds no period in steady noise or in a sine sampled over less than two periods', () => {
+    let x = 1;
+    const noise = (): number => {
+      x = (x * 16807) % 2147483647;
+      return 100 + (x / 2147483647 - 0.5) * 40;
+    };
+    expect(observe(() => noise(), 4 * 3600).periodBuckets).toBeUndefined();
+    expect(
+      observe((t) => 200 - 170 * Math.cos((2 * Math.PI * t) / 7200), 3 * 3600).periodBuckets,
+    ).toBeUndefined();
+  });
+
+  it('does not take the short lags of a smooth curve for a period', () => {
+    const series = Array.from({ length: 1440 }, (_, i) => 200 - 170 * Math.cos((2 * Math.PI * i) / 360));
+    // Within a few buckets (a sine's peak is flat and the sum over a shifted window is biased).
+    expect(Math.abs((detectPeriod(series)?.periodBuckets ?? 0) - 360)).toBeLessThanOrEqual(5);
+  });
+
+  it('expects a burst only where both previous cycles saw it', () => {
+    const state = observe(bursts(1800), 6000); // bursts at 900, 2700, 4500
+    expect(expectedRate(state, s(6300 + 30))).toBeCloseTo(500, 0);
+    expect(expectedRate(state, s(6200))).toBeCloseTo(50, 0);
+  });
+
+  it('refuses a history that is not its own', () => {
+    expect(asSeasonalityState({ newest: 'x' })).toBeUndefined();
+    expect(asSeasonalityState(undefined)).toBeUndefined();
+  });
+});
+
+describe('decide: predictive mode sizes for a recurring burst before it arrives', () => {
+  /** A small queue: replicas complete 25/s each; the reading shows what JetStream would. */
+  function replicasBefore(predictive: boolean, at: number): number {
+    const spec = withScalingDefaults({ maxReplicas: 60, predictive: { enabled: predictive } });
+    const rate = bursts(1800);
+    let history: ScalingHistory = emptyHistory();
+    let arrived = 0;
+    let completed = 0;
+    let replicas = 3;
+    for (let t = 5; t <= at; t += 5) {
+      arrived += rate(t - 2.5) * 5;
+      completed = Math.min(arrived, completed + 25 * replicas * 5);
+      const inFlight = Math.min(arrived - completed, 10 * replicas);
+      const d = decide({
+        spec,
+        sample: sampleFromTotals(s(t), arrived, completed, inFlight),
+        currentReplicas: replicas,
+        readyReplicas: replicas,
+        history,
+        now: s(t),
+      });
+      history = d.history;
+      replicas = d.desiredReplicas;
+    }
+    return replicas;
+  }
+
+  it('scales up 20 s before the fourth burst with prediction, and not without', () => {
+    // Bursts at 900, 2700, 4500, 6300: at 6280 s only the history says one is coming.
+    expect(replicasBefore(false, 6280)).toBeLessThan(8);
+    expect(replicasBefore(true, 6280)).toBeGreaterThanOrEqual(20);
+  });
+});
