@@ -120,6 +120,57 @@ describe('decide (the reconcile step)', () => {
     expect(back.memory).toMatchObject({ failures: 0, fallbackActive: false });
   });
 
+  it('pausedReplicas sets the target to the count once, then holds it whatever the backlog', () => {
+    const memory = { ...fresh(), seeded: true };
+    const spec = specOf({ pausedReplicas: 4 });
+    const v = decide(input({ spec, memory, backlog: { ok: true, sample: sample(5000) } }));
+    expect(v.change).toEqual({ from: 2, to: 4 });
+    expect(v.desired).toBe(4);
+    expect(v.memory.history).toBe(memory.history);
+    expect(v.conditions.find((c) => c.type === 'Paused')).toMatchObject({
+      status: 'True',
+      reason: 'PausedAtReplicas',
+    });
+    const held = decide(
+      input({
+        spec,
+        memory,
+        scale: { specReplicas: 4, statusReplicas: 4 },
+        backlog: { ok: true, sample: sample(0) },
+      }),
+    );
+    expect(held.change).toBeUndefined();
+    expect(held.why).toMatch(/^paused at pausedReplicas 4/);
+    // Also during an outage: the pause wins over fallback.
+    const outage = decide(
+      input({
+        spec: specOf({ pausedReplicas: 4, fallback: { failureThreshold: 1, replicas: 9 } }),
+        backlog: unreachable,
+      }),
+    );
+    expect(outage.change).toEqual({ from: 2, to: 4 });
+  });
+
+  it.each([
+    ['Static', 2, 7, 7],
+    ['Static', 12, 7, 7],
+    ['CurrentReplicasIfHigher', 2, 7, 7],
+    ['CurrentReplicasIfHigher', 12, 7, 12],
+    ['CurrentReplicasIfLower', 2, 7, 2],
+    ['CurrentReplicasIfLower', 12, 7, 7],
+  ])(
+    'fallback.behavior %s with %i current and fallback.replicas %i holds %i',
+    (behavior, current, replicas, want) => {
+      const spec = specOf({ maxReplicas: 20, fallback: { failureThreshold: 1, replicas, behavior } });
+      const v = decide(
+        input({ spec, backlog: unreachable, scale: { specReplicas: current, statusReplicas: current } }),
+      );
+      expect(v.desired).toBe(want);
+      expect(v.conditions.find((c) => c.type === 'Fallback')).toMatchObject({ status: 'True' });
+      expect(v.change).toEqual(want === current ? undefined : { from: current, to: want });
+    },
+  );
+
   it('never counts a missing consumer toward fallback', () => {
     const spec = specOf({ fallback: { failureThreshold: 1, replicas: 9 } });
     const missing: BacklogReading = { ok: false, error: new BacklogError('ConsumerNotFound', 'no consumer') };

@@ -56,7 +56,17 @@ export function decide(input: DecideInput): Verdict {
     ? fromBacklog(input, input.backlog.sample)
     : fromFailedRead(input, input.backlog.error);
   const { current, desired } = verdict;
-  if (input.spec.paused) {
+  const hold = input.spec.pausedReplicas;
+  if (hold !== undefined) {
+    // Paused at a count (KEDA's paused-replicas): set it once, then hold it whatever the backlog.
+    verdict.desired = hold;
+    verdict.memory = memoryIfUnchanged(verdict.memory, input.memory);
+    verdict.why =
+      hold === current
+        ? `paused at pausedReplicas ${hold} (from the backlog alone: ${desired})`
+        : `pausedReplicas ${hold}: scaling from ${current} to ${hold} and holding it (from the backlog alone: ${desired})`;
+    if (hold !== current) verdict.change = { from: current, to: hold };
+  } else if (input.spec.paused) {
     if (desired !== current) {
       verdict.why = `paused: would scale from ${current} to ${desired} (${verdict.why})`;
       // The policy records the change it asks for; keep the old history, the change is not made.
@@ -153,7 +163,8 @@ function fromFailedRead(
   const reason = BACKLOG_REASONS[error.kind];
   const failures = memory.failures + 1;
   const threshold = spec.fallback.failureThreshold;
-  const fallbackReplicas = spec.fallback.replicas;
+  const fallbackReplicas =
+    spec.fallback.replicas === undefined ? undefined : fallbackTarget(spec.fallback, current);
   const countsTowardFallback = error.kind === 'Unreachable';
   const events: PlannedEvent[] = [];
   const conditions: ConditionUpdate[] = [];
@@ -165,7 +176,7 @@ function fromFailedRead(
       events.push({
         type: 'Warning',
         reason: 'FallbackStarted',
-        message: `${failures} polls in a row failed (${error.message}); holding ${fallbackReplicas} replicas (spec.fallback.replicas) until the backlog can be read`,
+        message: `${failures} polls in a row failed (${error.message}); holding ${fallbackReplicas} replicas (${fallbackText(spec.fallback)}) until the backlog can be read`,
       });
     }
     fallbackActive = true;
@@ -175,7 +186,7 @@ function fromFailedRead(
       type: 'Fallback',
       status: 'True',
       reason,
-      message: `holding fallback.replicas ${fallbackReplicas} after ${failures} failed polls: ${error.message}`,
+      message: `holding ${fallbackReplicas} replicas (${fallbackText(spec.fallback)}) after ${failures} failed polls: ${error.message}`,
     });
   } else {
     // Hold the last decision: the replicas stay where they are.
@@ -207,7 +218,33 @@ function fromFailedRead(
   };
 }
 
+/** The replicas fallback holds (KEDA's fallback.behavior): exactly fallback.replicas, or the current count when higher / lower. */
+export function fallbackTarget(fallback: EventConsumerSpec['fallback'], current: number): number {
+  const replicas = fallback.replicas ?? current;
+  switch (fallback.behavior) {
+    case 'CurrentReplicasIfHigher':
+      return Math.max(current, replicas);
+    case 'CurrentReplicasIfLower':
+      return Math.min(current, replicas);
+    default:
+      return replicas;
+  }
+}
+
+function fallbackText(fallback: EventConsumerSpec['fallback']): string {
+  return fallback.behavior === 'Static'
+    ? `spec.fallback.replicas ${fallback.replicas}`
+    : `spec.fallback.replicas ${fallback.replicas}, behavior ${fallback.behavior}`;
+}
+
 export function pausedCondition(spec: EventConsumerSpec): ConditionUpdate {
+  if (spec.pausedReplicas !== undefined)
+    return {
+      type: 'Paused',
+      status: 'True',
+      reason: 'PausedAtReplicas',
+      message: `spec.pausedReplicas is ${spec.pausedReplicas}: the target is held at ${spec.pausedReplicas} replicas whatever the backlog; remove the field to resume scaling`,
+    };
   return spec.paused
     ? {
         type: 'Paused',

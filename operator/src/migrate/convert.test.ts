@@ -122,7 +122,7 @@ describe('jetscale migrate: KEDA ScaledObject -> EventConsumer', () => {
       minReplicas: 0, // idleReplicaCount 0 below minReplicaCount 1: one floor, stated in a note
       maxReplicas: 100,
       pollInterval: '30s',
-      fallback: { failureThreshold: 3, replicas: 6 },
+      fallback: { failureThreshold: 3, replicas: 6, behavior: 'CurrentReplicasIfHigher' },
       behavior: {
         cooldownPeriod: '300s',
         scaleDown: {
@@ -141,10 +141,29 @@ describe('jetscale migrate: KEDA ScaledObject -> EventConsumer', () => {
         'metadata.annotations["validations.keda.sh/hpa-ownership"]',
       ]),
     );
-    expect(fields(r, 'changed')).toEqual(
-      expect.arrayContaining(['spec.idleReplicaCount', 'spec.fallback.behavior']),
-    );
+    expect(fields(r, 'changed')).toEqual(expect.arrayContaining(['spec.idleReplicaCount']));
     for (const n of r.notes) expect(n.message.length).toBeGreaterThan(10);
+  });
+
+  it('paused-replicas becomes pausedReplicas; a count that is not a number is refused', () => {
+    const so = (value: string) => ({
+      apiVersion: 'keda.sh/v1alpha1',
+      kind: 'ScaledObject',
+      metadata: { name: 'p', annotations: { 'autoscaling.keda.sh/paused-replicas': value } },
+      spec: {
+        scaleTargetRef: { name: 'w' },
+        triggers: [
+          {
+            type: 'nats-jetstream',
+            metadata: { natsServerMonitoringEndpoint: 'n:8222', stream: 'S', consumer: 'c' },
+          },
+        ],
+      },
+    });
+    const r = converted(convertObject(so('3'), 'inline'));
+    expect(r.eventConsumer.spec.pausedReplicas).toBe(3);
+    expect(r.eventConsumer.spec.paused).toBeUndefined();
+    expect(convertObject(so('three'), 'inline').outcome).toBe('refused');
   });
 
   it('--nats-url replaces the guessed client URL', () => {

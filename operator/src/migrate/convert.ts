@@ -349,14 +349,14 @@ export function convertScaledObject(so: ScaledObject, options: ConvertOptions = 
   // --- pause annotations
   const annotations = so.metadata.annotations ?? {};
   const pausedReplicas = annotations[PAUSED_REPLICAS];
-  if (annotations[PAUSED] === 'true' || pausedReplicas !== undefined) {
-    spec.paused = true;
-    if (pausedReplicas !== undefined)
-      changed(
-        `metadata.annotations["${PAUSED_REPLICAS}"]`,
-        `jetscale pauses at the replicas the target has; KEDA would first scale to ${pausedReplicas}: run kubectl scale --replicas=${pausedReplicas} on the target if it is not there`,
+  if (pausedReplicas !== undefined) {
+    if (/^\s*\d+\s*$/.test(pausedReplicas) && Number(pausedReplicas) <= 10_000)
+      spec.pausedReplicas = Number(pausedReplicas);
+    else
+      reasons.push(
+        `metadata.annotations["${PAUSED_REPLICAS}"] "${pausedReplicas}" is not a replica count (0-10000)`,
       );
-  }
+  } else if (annotations[PAUSED] === 'true') spec.paused = true;
   if (annotations[PAUSED_SCALE_IN] === 'true') {
     behavior.scaleDown = { ...(behavior.scaleDown as object | undefined), selectPolicy: 'Disabled' };
     changed(
@@ -390,6 +390,10 @@ export function convertScaledObject(so: ScaledObject, options: ConvertOptions = 
         'spec.fallback.failureThreshold',
         `${fallback.failureThreshold} is below jetscale's minimum; 1 written`,
       );
+    if (fallback.replicas > max)
+      reasons.push(
+        `spec.fallback.replicas ${fallback.replicas} is above maxReplicaCount ${max} (jetscale refuses that)`,
+      );
     switch (fallback.behavior ?? 'static') {
       case 'static':
         spec.fallback = { failureThreshold: threshold, replicas: fallback.replicas };
@@ -401,12 +405,20 @@ export function convertScaledObject(so: ScaledObject, options: ConvertOptions = 
           'currentReplicas is what jetscale does without fallback.replicas: the replicas are held while the backlog cannot be read',
         );
         break;
-      default:
-        spec.fallback = { failureThreshold: threshold, replicas: fallback.replicas };
-        changed(
-          'spec.fallback.behavior',
-          `${fallback.behavior} is not supported: jetscale holds exactly fallback.replicas ${fallback.replicas} after ${threshold} failed polls`,
-        );
+      case 'currentReplicasIfHigher':
+        spec.fallback = {
+          failureThreshold: threshold,
+          replicas: fallback.replicas,
+          behavior: 'CurrentReplicasIfHigher',
+        };
+        break;
+      case 'currentReplicasIfLower':
+        spec.fallback = {
+          failureThreshold: threshold,
+          replicas: fallback.replicas,
+          behavior: 'CurrentReplicasIfLower',
+        };
+        break;
     }
   }
   for (const k of unknownKeys(so.spec, KNOWN_SPEC_FIELDS)) dropped(`spec.${k}`, 'unknown field');

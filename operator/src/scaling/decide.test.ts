@@ -347,6 +347,21 @@ describe('decide: scale to and from zero', () => {
     expect(d.active).toBe(false);
   });
 
+  it('selectPolicy Disabled forbids the steps to and from zero too (pause scale-in / scale-out)', () => {
+    const noScaleIn = { ...spec, scaleDown: { ...spec.scaleDown, selectPolicy: 'Disabled' as const } };
+    const history = decide(
+      input({ spec: noScaleIn, sample: sample({ pending: 5 }), currentReplicas: 1 }),
+    ).history;
+    const idle = decide(
+      input({ spec: noScaleIn, sample: sample({ at: s(1000) }), currentReplicas: 1, history, now: s(1000) }),
+    );
+    expect(idle.desiredReplicas).toBe(1);
+    const noScaleOut = { ...spec, scaleUp: { ...spec.scaleUp, selectPolicy: 'Disabled' as const } };
+    const wake = decide(input({ spec: noScaleOut, sample: sample({ pending: 500 }), currentReplicas: 0 }));
+    expect(wake.desiredReplicas).toBe(0);
+    expect(wake.reason).toMatch(/scaleUp\.selectPolicy is Disabled: staying at zero/);
+  });
+
   it('never goes to zero when minReplicas is above zero', () => {
     const keep = withScalingDefaults({ minReplicas: 1, cooldownPeriodSeconds: 0 });
     const d = decide(

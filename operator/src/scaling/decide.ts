@@ -344,9 +344,14 @@ export function decide(input: ScalingInput): ScalingDecision {
   const idleSeconds = (now - lastActiveAt) / 1000;
   let lower = minReplicas;
   let toZero = false;
+  // selectPolicy Disabled forbids a direction entirely, the steps to and from zero included
+  // (it is how a user pauses scale-in or scale-out only, like KEDA's paused-scale-in/-out).
+  const upDisabled = spec.scaleUp.selectPolicy === 'Disabled';
+  const downDisabled = spec.scaleDown.selectPolicy === 'Disabled';
   if (minReplicas === 0) {
-    if (current === 0) lower = active ? 1 : 0;
-    else if (backlog === 0 && deliveries === 0 && idleSeconds >= spec.cooldownPeriodSeconds) toZero = true;
+    if (current === 0) lower = active && !upDisabled ? 1 : 0;
+    else if (!downDisabled && backlog === 0 && deliveries === 0 && idleSeconds >= spec.cooldownPeriodSeconds)
+      toZero = true;
     else lower = 1;
   }
 
@@ -359,7 +364,10 @@ export function decide(input: ScalingInput): ScalingDecision {
     reason = `Nothing pending, awaiting ack or delivered for ${fmt(idleSeconds)}s (cooldown ${spec.cooldownPeriodSeconds}s): scaling from ${current} to zero.`;
   } else if (current === 0 && lower === 0) {
     desired = 0;
-    reason = `${seen} is not above activationBacklog ${fmt(spec.activationBacklog)}: staying at zero.`;
+    reason =
+      active && upDisabled
+        ? `${seen}; scaleUp.selectPolicy is Disabled: staying at zero.`
+        : `${seen} is not above activationBacklog ${fmt(spec.activationBacklog)}: staying at zero.`;
   } else {
     const stabilized = stabilize(
       history.recommendations,

@@ -82,6 +82,7 @@ export const FallbackSchema = z
   .object({
     failureThreshold: int32.min(1).default(3),
     replicas: int32.min(0).optional(),
+    behavior: z.enum(['Static', 'CurrentReplicasIfHigher', 'CurrentReplicasIfLower']).default('Static'),
   })
   .prefault({});
 
@@ -105,6 +106,7 @@ export const EventConsumerSpecSchema = z.object({
   predictive: PredictiveSchema,
   fallback: FallbackSchema,
   paused: z.boolean().default(false),
+  pausedReplicas: int32.min(0).max(10000).optional(),
 });
 
 export type EventConsumerSpec = z.infer<typeof EventConsumerSpecSchema>;
