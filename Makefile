@@ -18,9 +18,11 @@ deps: node_modules ## Install npm packages
 tools: ## Build the pinned tools (hack/versions.env) into .tools/bin
 	bash hack/tools.sh
 
-.PHONY: build
+.PHONY: build dashboards
 build: deps ## Compile TypeScript to dist/
 	npm run build
+dashboards: deps ## Regenerate the Grafana dashboards and the alert rules file in charts/jetscale from monitoring/*.ts
+	npx tsx monitoring/generate.ts
 
 .PHONY: lint typecheck
 lint: deps ## ESLint + Prettier

@@ -2,7 +2,7 @@
 // values renders, the rendered operator is hardened and highly available, bad values are refused
 // with a message that says what to fix, and the chart's CRD is the same file as manifests/crd.
 import { jest } from '@jest/globals';
-import type * as k8s from '@kubernetes/client-node';
+import * as k8s from '@kubernetes/client-node';
 import { lstatSync, mkdtempSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -150,6 +150,35 @@ describe('charts/jetscale', () => {
     }
     expect(kinds).not.toContain('NetworkPolicy');
     expect(kinds).not.toContain('ServiceMonitor');
+    expect(kinds).not.toContain('PrometheusRule');
+  });
+
+  it('ships the alert rules file as a PrometheusRule when asked, with extra alert labels', async () => {
+    const objects = await renderChart(operatorChart, {
+      prometheusRule: { enabled: true, labels: { release: 'kps' }, additionalLabels: { team: 'payments' } },
+    });
+    type Rule = {
+      alert: string;
+      expr: string;
+      for: string;
+      labels: Record<string, string>;
+      annotations: unknown;
+    };
+    const pr = findObject<KubeObject & { spec: { groups: Array<{ name: string; rules: Rule[] }> } }>(
+      objects,
+      'PrometheusRule',
+    );
+    expect(pr.metadata?.labels?.release).toBe('kps');
+    const file = k8s.loadYaml<{ groups: Array<{ name: string; rules: Rule[] }> }>(
+      readFileSync(path.join(operatorChart, 'alerts', 'jetscale-rules.yaml'), 'utf8'),
+    );
+    expect(file.groups.flatMap((g) => g.rules).length).toBeGreaterThan(5);
+    expect(pr.spec.groups).toEqual(
+      file.groups.map((g) => ({
+        name: g.name,
+        rules: g.rules.map((r) => ({ ...r, labels: { ...r.labels, team: 'payments' } })),
+      })),
+    );
   });
 
   it("grants no more than manifests/rbac, the reviewed source of the operator's permissions", async () => {

@@ -108,9 +108,9 @@ export class Controller {
           { result: 'error' },
           (performance.now() - started) / 1000,
         );
-        this.options.metrics.errors.inc({ reason: 'ReconcileFailed' });
+        const [namespace = '', name = ''] = key.split('/');
+        this.options.metrics.countError(namespace, name, 'ReconcileFailed');
         const delay = queue.addRateLimited(key);
-        const [namespace, name] = key.split('/');
         this.options.logger.error('reconcile failed; retrying with backoff', {
           namespace,
           name,

@@ -221,7 +221,7 @@ export class Reconciler {
   private async reportInvalidSpec(poll: Poll, problems: string[]): Promise<ReconcileResult> {
     const message = `the spec is invalid: ${problems.join('; ')}. Fix the EventConsumer (kubectl explain eventconsumer.spec)`;
     poll.log.warn('invalid EventConsumer spec', { problems });
-    this.deps.metrics.errors.inc({ reason: 'InvalidSpec' });
+    this.deps.metrics.countError(poll.namespace, poll.name, 'InvalidSpec');
     this.deps.events.warning(poll.target, 'InvalidSpec', message);
     await this.writeStatus(
       poll,
@@ -240,7 +240,7 @@ export class Reconciler {
     extra: ConditionUpdate[],
   ): Promise<void> {
     poll.log.warn(message, { reason });
-    this.deps.metrics.errors.inc({ reason });
+    this.deps.metrics.countError(poll.namespace, poll.name, reason);
     this.deps.events.warning(poll.target, reason, message);
     await this.writeStatus(
       poll,
@@ -285,6 +285,7 @@ export class Reconciler {
       updates,
       now: poll.now,
       refreshMs: this.statusRefreshMs,
+      metrics: this.deps.metrics,
     });
   }
 

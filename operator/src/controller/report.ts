@@ -75,7 +75,8 @@ export function recordPollMetrics(
     if (decision.rates.processingPerSecond !== undefined)
       metrics.processingRate.set(labels, decision.rates.processingPerSecond);
   }
-  if (verdict.errorReason !== undefined) metrics.errors.inc({ reason: verdict.errorReason });
+  if (verdict.errorReason !== undefined)
+    metrics.countError(labels.namespace, labels.name, verdict.errorReason);
   metrics.fallbackActive.set(labels, verdict.memory.fallbackActive ? 1 : 0);
   metrics.desiredReplicas.set(labels, verdict.desired);
   metrics.backlogPerReplicaTarget.set(labels, spec.backlogPerReplica);
@@ -93,6 +94,8 @@ export interface StatusWrite {
   now: number;
   /** Rewrite an otherwise unchanged status this often, so lastPollTime stays meaningful. */
   refreshMs: number;
+  /** Told the conditions of every poll (jetscale_eventconsumer_condition), written or not. */
+  metrics?: Pick<OperatorMetrics, 'setConditions'>;
 }
 
 /** Writes status when it changed (or lastPollTime is older than refreshMs), and remembers it. */
@@ -107,6 +110,7 @@ export async function writeStatus(w: StatusWrite): Promise<void> {
       obj.metadata?.generation,
     ),
   };
+  w.metrics?.setConditions(w.namespace, w.name, next.conditions ?? []);
   const comparable = comparableStatus(next);
   const fresh =
     memory.writtenAt !== undefined && now - memory.writtenAt < w.refreshMs * (1 + memory.refreshJitter);

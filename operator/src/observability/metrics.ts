@@ -93,6 +93,23 @@ export class OperatorMetrics {
     labelNames: ['reason'],
     registers: [this.registry],
   });
+  /**
+   * Per-EventConsumer errors and conditions. Bounded: reasons come from a fixed set (the condition
+   * reasons in operator/README.md), and each EventConsumer has at most one condition series per
+   * condition type (6): a status or reason change replaces the series instead of adding one.
+   */
+  readonly eventConsumerErrors = new Counter({
+    name: 'jetscale_eventconsumer_errors_total',
+    help: 'Errors met while reconciling one EventConsumer, by reason (the condition reason users see).',
+    labelNames: [...EC_LABELS, 'reason'],
+    registers: [this.registry],
+  });
+  readonly eventConsumerCondition = new Gauge({
+    name: 'jetscale_eventconsumer_condition',
+    help: 'Always 1: one series per EventConsumer and condition type, labelled with the status (True, False, Unknown) and reason it has now.',
+    labelNames: [...EC_LABELS, 'condition', 'status', 'reason'],
+    registers: [this.registry],
+  });
   readonly natsRequestDuration = new Histogram({
     name: 'jetscale_nats_request_duration_seconds',
     help: 'Latency of JetStream consumer-info requests, by result (ok or the error kind).',
@@ -140,8 +157,43 @@ export class OperatorMetrics {
     registers: [this.registry],
   });
 
+  /** Per EventConsumer (namespace/name): the error reasons counted, and each condition's series. */
+  private readonly errorReasons = new Map<string, Set<string>>();
+  private readonly conditionSeries = new Map<string, Map<string, { status: string; reason: string }>>();
+
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** An error met while reconciling one EventConsumer: counted overall and for that EventConsumer. */
+  countError(namespace: string, name: string, reason: string): void {
+    this.errors.inc({ reason });
+    this.eventConsumerErrors.inc({ namespace, name, reason });
+    const key = `${namespace}/${name}`;
+    const reasons = this.errorReasons.get(key) ?? new Set<string>();
+    reasons.add(reason);
+    this.errorReasons.set(key, reasons);
+  }
+
+  /** The EventConsumer's conditions as last computed: one series per type, old ones replaced. */
+  setConditions(
+    namespace: string,
+    name: string,
+    conditions: ReadonlyArray<{ type: string; status: string; reason: string }>,
+  ): void {
+    const key = `${namespace}/${name}`;
+    const series = this.conditionSeries.get(key) ?? new Map<string, { status: string; reason: string }>();
+    for (const c of conditions) {
+      const previous = series.get(c.type);
+      if (previous?.status === c.status && previous.reason === c.reason) continue;
+      if (previous) this.eventConsumerCondition.remove({ namespace, name, condition: c.type, ...previous });
+      this.eventConsumerCondition.set(
+        { namespace, name, condition: c.type, status: c.status, reason: c.reason },
+        1,
+      );
+      series.set(c.type, { status: c.status, reason: c.reason });
+    }
+    this.conditionSeries.set(key, series);
   }
 
   /** Drops every series of one EventConsumer (it was deleted or is no longer ours). */
@@ -162,5 +214,12 @@ export class OperatorMetrics {
       gauge.remove(labels);
     }
     for (const direction of ['up', 'down']) this.scaleEvents.remove({ ...labels, direction });
+    const key = `${namespace}/${name}`;
+    for (const reason of this.errorReasons.get(key) ?? [])
+      this.eventConsumerErrors.remove({ ...labels, reason });
+    this.errorReasons.delete(key);
+    for (const [condition, c] of this.conditionSeries.get(key) ?? [])
+      this.eventConsumerCondition.remove({ ...labels, condition, ...c });
+    this.conditionSeries.delete(key);
   }
 }

@@ -1,0 +1,175 @@
+// Series in, alerts out: the cases `promtool test rules` runs against the shipped rules file
+// (charts/jetscale/alerts/jetscale-rules.yaml, production timings; one sample a minute). Each
+// alert has a case that fires and one that must stay silent. promtool compares annotations too,
+// so the expected ones are the rule's templates with the alert's labels filled in.
+import { alertRules, type AlertName } from './alerts.js';
+
+export interface AlertCase {
+  name: string;
+  /** promtool input series: `metric{labels}` → expanding notation, e.g. `100+100x30`. */
+  series: Record<string, string>;
+  expect: Array<{
+    at: string;
+    alert: AlertName;
+    /** Labels of each firing alert besides alertname and severity; [] = none may fire. */
+    firing: Array<Record<string, string>>;
+  }>;
+}
+
+const ec = 'namespace="shop", name="orders"';
+const op = (pod: string): string => `namespace="jetscale-system", pod="${pod}"`;
+const orders = { namespace: 'shop', name: 'orders' };
+
+export const alertCases: AlertCase[] = [
+  {
+    name: 'backlog grows while arrivals outpace processing',
+    series: {
+      [`jetscale_backlog_messages{${ec}}`]: '100+100x30',
+      [`jetscale_arrival_rate_messages_per_second{${ec}}`]: '50x30',
+      [`jetscale_processing_rate_messages_per_second{${ec}}`]: '20x30',
+    },
+    expect: [
+      { at: '5m', alert: 'JetscaleBacklogGrowing', firing: [] },
+      { at: '20m', alert: 'JetscaleBacklogGrowing', firing: [orders] },
+    ],
+  },
+  {
+    name: 'a large backlog that drains does not alert',
+    series: {
+      [`jetscale_backlog_messages{${ec}}`]: '5000-100x30',
+      [`jetscale_arrival_rate_messages_per_second{${ec}}`]: '20x30',
+      [`jetscale_processing_rate_messages_per_second{${ec}}`]: '50x30',
+    },
+    expect: [{ at: '20m', alert: 'JetscaleBacklogGrowing', firing: [] }],
+  },
+  {
+    name: 'held at maxReplicas while the backlog grows',
+    series: {
+      [`jetscale_backlog_messages{${ec}}`]: '100+100x30',
+      [`jetscale_eventconsumer_condition{${ec}, condition="ScalingLimited", status="True", reason="MaxReplicas"}`]:
+        '1x30',
+    },
+    expect: [
+      { at: '5m', alert: 'JetscaleScalingLimited', firing: [] },
+      { at: '20m', alert: 'JetscaleScalingLimited', firing: [{ ...orders, reason: 'MaxReplicas' }] },
+    ],
+  },
+  {
+    name: 'a step policy limit is part of normal scaling, not an alert',
+    series: {
+      [`jetscale_backlog_messages{${ec}}`]: '100+100x30',
+      [`jetscale_eventconsumer_condition{${ec}, condition="ScalingLimited", status="True", reason="StepPolicy"}`]:
+        '1x30',
+    },
+    expect: [{ at: '20m', alert: 'JetscaleScalingLimited', firing: [] }],
+  },
+  {
+    name: 'not Ready for longer than five minutes',
+    series: {
+      [`jetscale_eventconsumer_condition{${ec}, condition="Ready", status="False", reason="NatsUnreachable"}`]:
+        '1x10',
+      [`jetscale_eventconsumer_condition{namespace="shop", name="billing", condition="Ready", status="True", reason="Scaling"}`]:
+        '1x10',
+    },
+    expect: [
+      { at: '3m', alert: 'JetscaleEventConsumerNotReady', firing: [] },
+      {
+        at: '6m',
+        alert: 'JetscaleEventConsumerNotReady',
+        firing: [{ ...orders, reason: 'NatsUnreachable' }],
+      },
+    ],
+  },
+  {
+    name: 'fallback held for two minutes',
+    series: { [`jetscale_fallback_active{${ec}}`]: '0 0 1x10' },
+    expect: [
+      { at: '3m', alert: 'JetscaleFallbackActive', firing: [] },
+      { at: '5m', alert: 'JetscaleFallbackActive', firing: [orders] },
+    ],
+  },
+  {
+    name: 'errors keep coming for five minutes, then stop',
+    series: {
+      [`jetscale_eventconsumer_errors_total{${ec}, reason="SecretNotFound"}`]: '0+1x20 20x20',
+    },
+    expect: [
+      { at: '3m', alert: 'JetscaleReconcileErrors', firing: [] },
+      { at: '10m', alert: 'JetscaleReconcileErrors', firing: [{ ...orders, reason: 'SecretNotFound' }] },
+      { at: '35m', alert: 'JetscaleReconcileErrors', firing: [] },
+    ],
+  },
+  {
+    name: 'no replica holds the Lease',
+    series: {
+      [`jetscale_leader{${op('jetscale-0')}}`]: '0x10',
+      [`jetscale_leader{${op('jetscale-1')}}`]: '0x10',
+    },
+    expect: [
+      { at: '1m', alert: 'JetscaleNoLeader', firing: [] },
+      { at: '5m', alert: 'JetscaleNoLeader', firing: [{}] },
+    ],
+  },
+  {
+    name: 'one leader is healthy; no operator at all alerts too',
+    series: {
+      [`jetscale_leader{${op('jetscale-0')}}`]: '1x10',
+      [`jetscale_leader{${op('jetscale-1')}}`]: '0x10',
+    },
+    expect: [
+      { at: '5m', alert: 'JetscaleNoLeader', firing: [] },
+      { at: '5m', alert: 'JetscaleSeveralLeaders', firing: [] },
+      // jetscale_leader ends with the series at 10m; after the staleness period absent() holds.
+      { at: '19m', alert: 'JetscaleNoLeader', firing: [{}] },
+    ],
+  },
+  {
+    name: 'two replicas say they lead',
+    series: {
+      [`jetscale_leader{${op('jetscale-0')}}`]: '1x10',
+      [`jetscale_leader{${op('jetscale-1')}}`]: '0 1x9',
+    },
+    expect: [
+      { at: '1m', alert: 'JetscaleSeveralLeaders', firing: [] },
+      { at: '5m', alert: 'JetscaleSeveralLeaders', firing: [{}] },
+    ],
+  },
+];
+
+/** `{{ $labels.x }}` filled in, the only templating the rules use. */
+function render(template: string, labels: Record<string, string>): string {
+  return template.replace(/\{\{\s*\$labels\.(\w+)\s*\}\}/g, (_m, key: string) => labels[key] ?? '');
+}
+
+/** A promtool test file (JSON is YAML) for the rules file at rulesPath. */
+export function promtoolTestFile(rulesPath: string, cases: AlertCase[] = alertCases): string {
+  const rules = new Map(alertRules('production').groups.flatMap((g) => g.rules.map((r) => [r.alert, r])));
+  return JSON.stringify(
+    {
+      rule_files: [rulesPath],
+      evaluation_interval: '1m',
+      tests: cases.map((c) => ({
+        name: c.name,
+        interval: '1m',
+        input_series: Object.entries(c.series).map(([series, values]) => ({ series, values })),
+        alert_rule_test: c.expect.map((e) => {
+          const rule = rules.get(e.alert);
+          if (rule === undefined) throw new Error(`no alert ${e.alert} in monitoring/alerts.ts`);
+          return {
+            eval_time: e.at,
+            alertname: e.alert,
+            exp_alerts: e.firing.map((labels) => ({
+              exp_labels: { ...labels, severity: rule.labels.severity },
+              exp_annotations: {
+                summary: render(rule.annotations.summary, labels),
+                description: render(rule.annotations.description, labels),
+              },
+            })),
+          };
+        }),
+      })),
+    },
+    null,
+    2,
+  );
+}

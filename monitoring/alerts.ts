@@ -1,0 +1,140 @@
+// jetscale's Prometheus alerts, written once: `make dashboards` renders them into the plain rules
+// file charts/jetscale/alerts/jetscale-rules.yaml, which the chart's PrometheusRule ships as is
+// (prometheusRule.enabled) and `promtool test rules` (monitoring/alerts.test.yaml) proves series
+// in, alerts out. The local stack's Prometheus loads the same rules with their time windows
+// compressed (`timing: 'demo'`), so the failover drill can see them fire and resolve within a
+// run of a few minutes; the expressions are otherwise identical.
+
+/** How long an alert's rate windows look back and how long its condition must hold. */
+export interface AlertTiming {
+  /** The range of rate/increase/deriv windows, e.g. 5m. */
+  window: string;
+  /** How long the expression must hold before the alert fires (`for`). */
+  for: string;
+}
+
+export type AlertName =
+  | 'JetscaleBacklogGrowing'
+  | 'JetscaleScalingLimited'
+  | 'JetscaleEventConsumerNotReady'
+  | 'JetscaleFallbackActive'
+  | 'JetscaleReconcileErrors'
+  | 'JetscaleNoLeader'
+  | 'JetscaleSeveralLeaders';
+
+interface AlertDefinition {
+  name: AlertName;
+  severity: 'warning' | 'critical';
+  /** The expression, given the window. */
+  expr: (window: string) => string;
+  timing: { production: AlertTiming; demo: AlertTiming };
+  summary: string;
+  description: string;
+}
+
+const byEventConsumer = 'max by (namespace, name)';
+const backlogGrowing = (w: string): string =>
+  `${byEventConsumer} (deriv(jetscale_backlog_messages[${w}])) > 0`;
+
+const definitions: AlertDefinition[] = [
+  {
+    name: 'JetscaleBacklogGrowing',
+    severity: 'warning',
+    expr: (w) =>
+      `(${backlogGrowing(w)}) and (${byEventConsumer} (jetscale_arrival_rate_messages_per_second) > ${byEventConsumer} (jetscale_processing_rate_messages_per_second))`,
+    timing: { production: { window: '5m', for: '10m' }, demo: { window: '20s', for: '10s' } },
+    summary: 'Backlog of {{ $labels.namespace }}/{{ $labels.name }} grows faster than it drains',
+    description:
+      'Messages arrive faster than the consumers acknowledge them and the backlog keeps growing. Check `kubectl get ec {{ $labels.name }} -n {{ $labels.namespace }}`: ScalingLimited says whether maxReplicas or max_ack_pending holds replicas back; otherwise the consumers are slower than backlogPerReplica assumes.',
+  },
+  {
+    name: 'JetscaleScalingLimited',
+    severity: 'warning',
+    expr: (w) =>
+      `(max by (namespace, name, reason) (jetscale_eventconsumer_condition{condition="ScalingLimited", status="True", reason=~"MaxReplicas|MaxAckPending"}) == 1) and on (namespace, name) (${backlogGrowing(w)})`,
+    timing: { production: { window: '5m', for: '10m' }, demo: { window: '20s', for: '10s' } },
+    summary:
+      '{{ $labels.namespace }}/{{ $labels.name }} is held back by {{ $labels.reason }} while its backlog grows',
+    description:
+      "The operator wants more replicas than {{ $labels.reason }} allows and the backlog is growing. Raise spec.maxReplicas (MaxReplicas) or the consumer's max_ack_pending / spec.inFlightPerReplica (MaxAckPending).",
+  },
+  {
+    name: 'JetscaleEventConsumerNotReady',
+    severity: 'warning',
+    expr: () =>
+      `max by (namespace, name, reason) (jetscale_eventconsumer_condition{condition="Ready", status="False"}) == 1`,
+    timing: { production: { window: '5m', for: '5m' }, demo: { window: '20s', for: '0s' } },
+    summary: 'EventConsumer {{ $labels.namespace }}/{{ $labels.name }} is not Ready ({{ $labels.reason }})',
+    description:
+      "The operator cannot scale this EventConsumer: `kubectl describe ec {{ $labels.name }} -n {{ $labels.namespace }}` shows the Ready condition's message, which says what to fix.",
+  },
+  {
+    name: 'JetscaleFallbackActive',
+    severity: 'warning',
+    expr: () => `${byEventConsumer} (jetscale_fallback_active) == 1`,
+    timing: { production: { window: '5m', for: '2m' }, demo: { window: '20s', for: '0s' } },
+    summary: '{{ $labels.namespace }}/{{ $labels.name }} holds its fallback replicas',
+    description:
+      'The backlog could not be read for fallback.failureThreshold polls in a row, so the scale target is held at fallback.replicas instead of following the backlog. The MetricsAvailable condition says why the reads fail.',
+  },
+  {
+    name: 'JetscaleReconcileErrors',
+    severity: 'warning',
+    expr: (w) => `sum by (namespace, name, reason) (increase(jetscale_eventconsumer_errors_total[${w}])) > 0`,
+    timing: { production: { window: '5m', for: '5m' }, demo: { window: '20s', for: '0s' } },
+    summary: 'Reconciling {{ $labels.namespace }}/{{ $labels.name }} keeps failing ({{ $labels.reason }})',
+    description:
+      'Every {{ $labels.reason }} error is also a Warning Event on the EventConsumer: `kubectl get events -n {{ $labels.namespace }} --field-selector involvedObject.name={{ $labels.name }}`.',
+  },
+  {
+    name: 'JetscaleNoLeader',
+    severity: 'critical',
+    expr: () => `sum(jetscale_leader) < 1 or absent(jetscale_leader)`,
+    timing: { production: { window: '5m', for: '2m' }, demo: { window: '20s', for: '15s' } },
+    summary: 'No jetscale operator replica holds the leader Lease',
+    description:
+      'Nothing scales while no replica leads. Check the operator pods (`kubectl get pods -l app.kubernetes.io/name=jetscale`) and their logs for Lease errors.',
+  },
+  {
+    name: 'JetscaleSeveralLeaders',
+    severity: 'critical',
+    expr: () => `sum(jetscale_leader) > 1`,
+    timing: { production: { window: '5m', for: '1m' }, demo: { window: '20s', for: '10s' } },
+    summary: 'More than one jetscale operator replica says it leads',
+    description:
+      'Two leaders can write conflicting replica counts. Check that every replica reaches the API server and that their clocks agree; the Lease (kubectl get lease -n <operator namespace>) names the holder.',
+  },
+];
+
+export interface RuleFile {
+  groups: Array<{
+    name: string;
+    rules: Array<{
+      alert: AlertName;
+      expr: string;
+      for: string;
+      labels: { severity: string };
+      annotations: { summary: string; description: string };
+    }>;
+  }>;
+}
+
+/** The rules file, with production timings (what the chart ships) or the demo's compressed ones. */
+export function alertRules(timing: 'production' | 'demo' = 'production'): RuleFile {
+  return {
+    groups: [
+      {
+        name: 'jetscale',
+        rules: definitions.map((d) => ({
+          alert: d.name,
+          expr: d.expr(d.timing[timing].window),
+          for: d.timing[timing].for,
+          labels: { severity: d.severity },
+          annotations: { summary: d.summary, description: d.description },
+        })),
+      },
+    ],
+  };
+}
+
+export const alertNames: AlertName[] = definitions.map((d) => d.name);

@@ -1,0 +1,573 @@
+// The jetscale overview dashboard (uid jetscale-overview), built with Grafana's foundation SDK.
+// `make dashboards` writes it to charts/jetscale/dashboards/jetscale.json; the chart ships that
+// file as a ConfigMap for the kube-prometheus-stack Grafana sidecar. Every panel's query is
+// answered by the demo's Prometheus after a run (monitoring/panel-proof.ts).
+import * as common from '@grafana/grafana-foundation-sdk/common';
+import {
+  AnnotationQueryBuilder,
+  DashboardBuilder,
+  DatasourceVariableBuilder,
+  QueryVariableBuilder,
+  RowBuilder,
+  VariableRefresh,
+  VariableSort,
+  type Dashboard,
+  type GridPos,
+} from '@grafana/grafana-foundation-sdk/dashboard';
+import { DataqueryBuilder } from '@grafana/grafana-foundation-sdk/prometheus';
+import * as stat from '@grafana/grafana-foundation-sdk/stat';
+import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
+
+const datasource = { type: 'prometheus', uid: '${datasource}' };
+/** Label filters every per-EventConsumer series gets; workload series are filtered by namespace. */
+const ec = 'namespace=~"$namespace", name=~"$name"';
+const ns = 'namespace=~"$namespace"';
+
+interface Query {
+  expr: string;
+  legend: string;
+  /** Stat panels show the value at the end of the range. */
+  instant?: boolean;
+}
+
+function targets(queries: Query[]): DataqueryBuilder[] {
+  return queries.map((q, i) => {
+    const b = new DataqueryBuilder()
+      .datasource(datasource)
+      .refId(String.fromCharCode(65 + i))
+      .expr(q.expr)
+      .legendFormat(q.legend);
+    return q.instant ? b.instant() : b;
+  });
+}
+
+interface Graph {
+  title: string;
+  description?: string;
+  unit: string;
+  at: GridPos;
+  queries: Query[];
+  /** refIds drawn dashed (targets, thresholds). */
+  dashed?: string[];
+}
+
+/** Panel ids in the order panels are built (Grafana keys links and state by them). */
+let nextId = 1;
+
+function graph(g: Graph): timeseries.PanelBuilder {
+  let p = new timeseries.PanelBuilder()
+    .id(nextId++)
+    .title(g.title)
+    .description(g.description ?? '')
+    .datasource(datasource)
+    .gridPos(g.at)
+    .unit(g.unit)
+    .drawStyle(common.GraphDrawStyle.Line)
+    .lineWidth(1)
+    .fillOpacity(10)
+    .showPoints(common.VisibilityMode.Never)
+    .legend(
+      new common.VizLegendOptionsBuilder()
+        .displayMode(common.LegendDisplayMode.List)
+        .placement(common.LegendPlacement.Bottom)
+        .showLegend(true),
+    )
+    .tooltip(
+      new common.VizTooltipOptionsBuilder().mode(common.TooltipDisplayMode.Multi).sort(common.SortOrder.None),
+    );
+  for (const t of targets(g.queries)) p = p.withTarget(t);
+  for (const refId of g.dashed ?? [])
+    p = p.overrideByQuery(refId, [{ id: 'custom.lineStyle', value: { fill: 'dash', dash: [10, 10] } }]);
+  return p;
+}
+
+function statPanel(g: Omit<Graph, 'dashed'>): stat.PanelBuilder {
+  let p = new stat.PanelBuilder()
+    .id(nextId++)
+    .title(g.title)
+    .description(g.description ?? '')
+    .datasource(datasource)
+    .gridPos(g.at)
+    .unit(g.unit)
+    .reduceOptions(new common.ReduceDataOptionsBuilder().calcs(['lastNotNull']).fields('').values(false))
+    .textMode(common.BigValueTextMode.ValueAndName)
+    .colorMode(common.BigValueColorMode.Value)
+    .graphMode(common.BigValueGraphMode.None);
+  for (const t of targets(g.queries.map((q) => ({ ...q, instant: true })))) p = p.withTarget(t);
+  return p;
+}
+
+const at = (x: number, y: number, w: number, h: number): GridPos => ({ x, y, w, h });
+
+function row(title: string, y: number): RowBuilder {
+  return new RowBuilder(title).id(nextId++).gridPos(at(0, y, 24, 1));
+}
+
+function queryVariable(name: string, label: string, query: string): QueryVariableBuilder {
+  return new QueryVariableBuilder(name)
+    .label(label)
+    .datasource(datasource)
+    .query({ query, refId: name })
+    .definition(query)
+    .refresh(VariableRefresh.OnTimeRangeChanged)
+    .includeAll(true)
+    .multi(true)
+    .sort(VariableSort.AlphabeticalAsc);
+}
+
+function scaleAnnotation(direction: 'up' | 'down', color: string): AnnotationQueryBuilder {
+  return new AnnotationQueryBuilder()
+    .name(`Scale ${direction}`)
+    .datasource(datasource)
+    .enable(true)
+    .iconColor(color)
+    .expr(
+      `sum by (namespace, name) (increase(jetscale_scale_events_total{${ec}, direction="${direction}"}[1m])) > 0`,
+    )
+    .step('15s')
+    .titleFormat(`scale ${direction} {{namespace}}/{{name}}`)
+    .textFormat(`jetscale scaled {{name}} ${direction}`)
+    .tagKeys('namespace,name')
+    .useValueForTime(false);
+}
+
+const backlog = `sum by (namespace, name) (jetscale_backlog_messages{${ec}})`;
+/**
+ * 1 while the EventConsumer's condition has this status, else 0 (not "no data": the series of
+ * the other status stands in for it), grouped by `by`.
+ */
+const conditionFlag = (condition: string, status: string, by: string): string =>
+  `max by (${by}) (jetscale_eventconsumer_condition{${ec}, condition="${condition}", status="${status}"}) or max by (${by}) (0 * jetscale_eventconsumer_condition{${ec}, condition="${condition}"})`;
+const rate = (series: string, filter: string, by = ''): string =>
+  `sum${by ? ` by (${by}) ` : ''}(rate(${series}{${filter}}[$__rate_interval]))`;
+const quantile = (q: string, series: string, filter: string, by = 'le'): string =>
+  `histogram_quantile(${q}, sum by (${by}) (rate(${series}${filter ? `{${filter}}` : ''}[$__rate_interval])))`;
+
+export function overviewDashboard(): Dashboard {
+  nextId = 1;
+  return (
+    new DashboardBuilder('jetscale')
+      .uid('jetscale-overview')
+      .description(
+        'jetscale: JetStream backlog, scaling decisions, workloads, operator health and k6 load tests.',
+      )
+      .tags(['jetscale', 'nats', 'autoscaling'])
+      .timezone('browser')
+      .editable()
+      .tooltip(1)
+      .refresh('10s')
+      .time({ from: 'now-30m', to: 'now' })
+      .withVariable(new DatasourceVariableBuilder('datasource').label('Prometheus').type('prometheus'))
+      .withVariable(
+        queryVariable('namespace', 'Namespace', 'label_values(jetscale_backlog_messages, namespace)'),
+      )
+      .withVariable(
+        queryVariable(
+          'name',
+          'EventConsumer',
+          'label_values(jetscale_backlog_messages{namespace=~"$namespace"}, name)',
+        ),
+      )
+      .withVariable(
+        queryVariable(
+          'deployment',
+          'Scale target (Deployment)',
+          'label_values(kube_deployment_spec_replicas{namespace=~"$namespace"}, deployment)',
+        ),
+      )
+      .withVariable(
+        queryVariable('testid', 'k6 test id', 'label_values(k6_vus, testid)')
+          .allValue('.*')
+          .sort(VariableSort.AlphabeticalDesc),
+      )
+      .annotation(scaleAnnotation('up', 'green'))
+      .annotation(scaleAnnotation('down', 'orange'))
+
+      // --- Scaling ---------------------------------------------------------------------------
+      .withRow(row('Scaling: $namespace/$name', 0))
+      .withPanel(
+        graph({
+          title: 'Backlog vs per-replica target',
+          description:
+            'Backlog (num_pending + num_ack_pending) the operator read at its last poll. The policy sizes desired replicas so that backlog per desired replica stays at or below spec.backlogPerReplica (unless clamped by maxReplicas or a step policy); backlog per current replica above that target means the workload is behind. The dashed line is spec.backlogPerReplica (jetscale_backlog_per_replica_target).',
+          unit: 'short',
+          at: at(0, 1, 12, 8),
+          queries: [
+            { expr: backlog, legend: 'backlog {{namespace}}/{{name}}' },
+            {
+              expr: `${backlog} / clamp_min(sum by (namespace, name) (jetscale_current_replicas{${ec}}), 1)`,
+              legend: 'per current replica {{name}}',
+            },
+            {
+              expr: `${backlog} / clamp_min(sum by (namespace, name) (jetscale_desired_replicas{${ec}}), 1)`,
+              legend: 'per desired replica {{name}}',
+            },
+            {
+              expr: `max by (namespace, name) (jetscale_backlog_per_replica_target{${ec}})`,
+              legend: 'target per replica {{name}}',
+            },
+          ],
+          dashed: ['D'],
+        }),
+      )
+      .withPanel(
+        graph({
+          title: 'Replicas: desired / current / ready',
+          description:
+            'desired/current from jetscale; ready/available of the scale target Deployment ($deployment) from kube-state-metrics (installed by kube-prometheus-stack). The annotations mark each scale change.',
+          unit: 'short',
+          at: at(12, 1, 12, 8),
+          queries: [
+            { expr: `sum by (name) (jetscale_desired_replicas{${ec}})`, legend: 'desired {{name}}' },
+            { expr: `sum by (name) (jetscale_current_replicas{${ec}})`, legend: 'current {{name}}' },
+            {
+              expr: `sum by (deployment) (kube_deployment_status_replicas_ready{${ns}, deployment=~"$deployment"})`,
+              legend: 'ready {{deployment}} (kube-state-metrics)',
+            },
+            {
+              expr: `sum by (deployment) (kube_deployment_status_replicas_available{${ns}, deployment=~"$deployment"})`,
+              legend: 'available {{deployment}} (kube-state-metrics)',
+            },
+          ],
+        }),
+      )
+      .withPanel(
+        graph({
+          title: 'Backlog breakdown',
+          description:
+            'num_pending (not yet delivered), num_ack_pending (delivered, not acknowledged) and num_redelivered from the consumer leader.',
+          unit: 'short',
+          at: at(0, 9, 12, 8),
+          queries: [
+            { expr: `sum by (name) (jetscale_backlog_pending_messages{${ec}})`, legend: 'pending {{name}}' },
+            {
+              expr: `sum by (name) (jetscale_backlog_ack_pending_messages{${ec}})`,
+              legend: 'ack pending {{name}}',
+            },
+            {
+              expr: `sum by (name) (jetscale_backlog_redelivered_messages{${ec}})`,
+              legend: 'redelivered {{name}}',
+            },
+          ],
+        }),
+      )
+      .withPanel(
+        graph({
+          title: 'Arrival vs processing rate',
+          description:
+            'Rates the operator measured from consumer info, and the same flows as counted by the workloads.',
+          unit: 'reqps',
+          at: at(12, 9, 12, 8),
+          queries: [
+            {
+              expr: `sum by (name) (jetscale_arrival_rate_messages_per_second{${ec}})`,
+              legend: 'arrival {{name}} (operator)',
+            },
+            {
+              expr: `sum by (name) (jetscale_processing_rate_messages_per_second{${ec}})`,
+              legend: 'processing {{name}} (operator)',
+            },
+            { expr: rate('jetscale_consumer_events_processed_total', ns), legend: 'applied by consumers' },
+            {
+              expr: rate('jetscale_gateway_events_total', `${ns}, result="accepted"`),
+              legend: 'accepted by gateways',
+            },
+          ],
+        }),
+      )
+      .withPanel(
+        statPanel({
+          title: 'Scaling state',
+          description:
+            'fallback 1 = holding fallback replicas because the backlog cannot be read; paused 1 = spec.paused; limited = what holds desired replicas back (ScalingLimited reason); scale changes in the selected time range.',
+          unit: 'short',
+          at: at(0, 17, 12, 5),
+          queries: [
+            { expr: `sum by (name) (jetscale_fallback_active{${ec}})`, legend: 'fallback {{name}}' },
+            { expr: conditionFlag('Paused', 'True', 'name'), legend: 'paused {{name}}' },
+            {
+              expr: conditionFlag('ScalingLimited', 'True', 'name, reason'),
+              legend: 'limited: {{reason}} {{name}}',
+            },
+            {
+              expr: `sum by (name, direction) (increase(jetscale_scale_events_total{${ec}}[$__range]))`,
+              legend: 'scale {{direction}} {{name}}',
+            },
+          ],
+        }),
+      )
+      .withPanel(
+        graph({
+          title: 'Errors and readiness by EventConsumer',
+          description:
+            'Reconcile errors per EventConsumer by reason (the condition reason users see), and 1 while its Ready condition is False.',
+          unit: 'short',
+          at: at(12, 17, 12, 5),
+          queries: [
+            {
+              // The zero line keeps the panel drawn while nothing fails.
+              expr: `${rate('jetscale_eventconsumer_errors_total', ec, 'namespace, name, reason')} or sum by (namespace, name) (0 * jetscale_desired_replicas{${ec}})`,
+              legend: 'errors/s {{name}} {{reason}}',
+            },
+            {
+              expr: conditionFlag('Ready', 'False', 'namespace, name, reason'),
+              legend: 'not ready {{name}} {{reason}}',
+            },
+          ],
+        }),
+      )
+
+      // --- Processing ------------------------------------------------------------------------
+      .withRow(row('Processing', 22))
+      .withPanel(
+        graph({
+          title: 'End-to-end latency (event timestamp → applied)',
+          description:
+            'How long events wait from their timestamp at the gateway until a consumer applied them: what the backlog costs the user.',
+          unit: 's',
+          at: at(0, 23, 12, 8),
+          queries: ['0.50', '0.95', '0.99'].map((q) => ({
+            expr: quantile(q, 'jetscale_consumer_end_to_end_latency_seconds_bucket', ns),
+            legend: `p${Number(q) * 100}`,
+          })),
+        }),
+      )
+      .withPanel(
+        graph({
+          title: 'Handler duration by outcome (p95)',
+          unit: 's',
+          at: at(12, 23, 12, 8),
+          queries: [
+            {
+              expr: quantile('0.95', 'jetscale_consumer_handler_duration_seconds_bucket', ns, 'le, outcome'),
+              legend: '{{outcome}}',
+            },
+          ],
+        }),
+      )
+      .withPanel(
+        graph({
+          title: 'Redeliveries and dead letters',
+          unit: 'reqps',
+          at: at(0, 31, 12, 8),
+          queries: [
+            { expr: rate('jetscale_consumer_redeliveries_total', ns), legend: 'redeliveries/s' },
+            {
+              expr: rate('jetscale_consumer_dead_lettered_total', ns, 'reason'),
+              legend: 'dead-lettered/s {{reason}}',
+            },
+            { expr: rate('jetscale_consumer_naks_total', ns, 'reason'), legend: 'naks/s {{reason}}' },
+            {
+              expr: rate('jetscale_consumer_duplicates_suppressed_total', ns),
+              legend: 'duplicates suppressed/s',
+            },
+          ],
+        }),
+      )
+      .withPanel(
+        graph({
+          title: 'Consumer pods: in flight, draining, NATS',
+          unit: 'short',
+          at: at(12, 31, 12, 8),
+          queries: [
+            { expr: `sum by (pod) (jetscale_consumer_in_flight{${ns}})`, legend: 'in flight {{pod}}' },
+            { expr: `sum(jetscale_consumer_draining{${ns}})`, legend: 'draining pods' },
+            {
+              expr: `count(jetscale_consumer_nats_connected{${ns}} == 0) or vector(0)`,
+              legend: 'pods disconnected from NATS',
+            },
+          ],
+        }),
+      )
+
+      // --- Gateway ---------------------------------------------------------------------------
+      .withRow(row('Gateway', 39))
+      .withPanel(
+        graph({
+          title: 'Requests by status code',
+          unit: 'reqps',
+          at: at(0, 40, 12, 8),
+          queries: [{ expr: rate('jetscale_gateway_http_requests_total', ns, 'code'), legend: '{{code}}' }],
+        }),
+      )
+      .withPanel(
+        graph({
+          title: 'Errors and rejections',
+          unit: 'short',
+          at: at(12, 40, 12, 8),
+          queries: [
+            {
+              expr: `${rate('jetscale_gateway_http_requests_total', `${ns}, code=~"5.."`)} / clamp_min(${rate('jetscale_gateway_http_requests_total', ns)}, 1e-9)`,
+              legend: '5xx ratio',
+            },
+            {
+              expr: rate('jetscale_gateway_rejections_total', ns, 'reason'),
+              legend: 'rejected/s {{reason}}',
+            },
+          ],
+        }),
+      )
+      .withPanel(
+        graph({
+          title: 'Request and publish latency (p99)',
+          unit: 's',
+          at: at(0, 48, 12, 8),
+          queries: [
+            {
+              expr: quantile(
+                '0.99',
+                'jetscale_gateway_http_request_duration_seconds_bucket',
+                ns,
+                'le, route',
+              ),
+              legend: 'request {{route}}',
+            },
+            {
+              expr: quantile('0.99', 'jetscale_gateway_publish_duration_seconds_bucket', ns),
+              legend: 'JetStream publish → ack',
+            },
+          ],
+        }),
+      )
+      .withPanel(
+        graph({
+          title: 'Publishes in flight / NATS connection',
+          unit: 'short',
+          at: at(12, 48, 12, 8),
+          queries: [
+            { expr: `sum(jetscale_gateway_publishes_in_flight{${ns}})`, legend: 'publishes in flight' },
+            { expr: `min(jetscale_gateway_nats_connected{${ns}})`, legend: 'all gateways connected (1)' },
+          ],
+        }),
+      )
+
+      // --- Operator --------------------------------------------------------------------------
+      .withRow(row('Operator', 56))
+      .withPanel(
+        statPanel({
+          title: 'Leader',
+          description: '1 on the replica that holds the leader Lease.',
+          unit: 'short',
+          at: at(0, 57, 8, 6),
+          queries: [{ expr: 'max by (pod) (jetscale_leader)', legend: '{{pod}}' }],
+        }),
+      )
+      .withPanel(
+        graph({
+          title: 'Reconcile latency (p99) by result',
+          unit: 's',
+          at: at(8, 57, 8, 6),
+          queries: [
+            {
+              expr: quantile('0.99', 'jetscale_reconcile_duration_seconds_bucket', '', 'le, result'),
+              legend: '{{result}}',
+            },
+            {
+              expr: quantile('0.99', 'jetscale_nats_request_duration_seconds_bucket', ''),
+              legend: 'consumer info request',
+            },
+            { expr: quantile('0.99', 'jetscale_poll_delay_seconds_bucket', ''), legend: 'poll delay' },
+            {
+              expr: quantile('0.99', 'jetscale_kube_request_duration_seconds_bucket', '', 'le, verb'),
+              legend: 'Kubernetes API {{verb}}',
+            },
+          ],
+        }),
+      )
+      .withPanel(
+        graph({
+          title: 'Reconcile errors by reason',
+          unit: 'reqps',
+          at: at(16, 57, 8, 6),
+          queries: [
+            { expr: 'sum by (reason) (rate(jetscale_errors_total[$__rate_interval]))', legend: '{{reason}}' },
+            {
+              expr: 'sum by (result) (rate(jetscale_reconcile_duration_seconds_count{result="error"}[$__rate_interval]))',
+              legend: 'failed reconciles/s',
+            },
+          ],
+        }),
+      )
+      .withPanel(
+        graph({
+          title: 'Work queue, EventConsumers, NATS connections',
+          unit: 'short',
+          at: at(0, 63, 12, 6),
+          queries: [
+            {
+              expr: 'max(jetscale_work_queue_depth * on (pod) group_left jetscale_leader)',
+              legend: 'queue depth (leader)',
+            },
+            { expr: 'max(jetscale_event_consumers)', legend: 'EventConsumers' },
+            {
+              expr: 'sum(jetscale_nats_connections * on (pod) group_left jetscale_leader)',
+              legend: 'NATS connections (leader)',
+            },
+          ],
+        }),
+      )
+      .withPanel(
+        graph({
+          title: 'Informer restarts and NATS connection events',
+          unit: 'short',
+          at: at(12, 63, 12, 6),
+          queries: [
+            {
+              expr: 'sum by (resource, cause) (increase(jetscale_informer_restarts_total[$__rate_interval]))',
+              legend: 'informer {{resource}} {{cause}}',
+            },
+            {
+              expr: 'sum by (type) (increase(jetscale_nats_connection_events_total[$__rate_interval]))',
+              legend: 'nats {{type}}',
+            },
+          ],
+        }),
+      )
+
+      // --- k6 --------------------------------------------------------------------------------
+      .withRow(row('Load test (k6 remote write)', 69))
+      .withPanel(
+        graph({
+          title: 'k6 request rate and failures',
+          unit: 'reqps',
+          at: at(0, 70, 8, 8),
+          queries: [
+            {
+              expr: 'sum(rate(k6_http_reqs_total{testid=~"$testid"}[$__rate_interval]))',
+              legend: 'requests/s',
+            },
+            {
+              expr: 'sum(rate(k6_dropped_iterations_total{testid=~"$testid"}[$__rate_interval]))',
+              legend: 'dropped iterations/s',
+            },
+          ],
+        }),
+      )
+      .withPanel(
+        graph({
+          title: 'k6 failed request ratio',
+          unit: 'percentunit',
+          at: at(8, 70, 8, 8),
+          queries: [
+            { expr: 'avg(k6_http_req_failed_rate{testid=~"$testid"})', legend: 'http_req_failed' },
+            { expr: 'avg(k6_checks_rate{testid=~"$testid"})', legend: 'checks passed' },
+          ],
+        }),
+      )
+      .withPanel(
+        graph({
+          title: 'k6 latency p99 and VUs',
+          description:
+            "k6 writes trend stats as separate series (K6_PROMETHEUS_RW_TREND_STATS; `make loadtest` sets p(95),p(99),min,max, k6's default is p(99) only); http_req_duration in seconds.",
+          unit: 's',
+          at: at(16, 70, 8, 8),
+          queries: [
+            { expr: 'max(k6_http_req_duration_p95{testid=~"$testid"})', legend: 'http_req_duration p95' },
+            { expr: 'max(k6_http_req_duration_p99{testid=~"$testid"})', legend: 'http_req_duration p99' },
+            { expr: 'sum(k6_vus{testid=~"$testid"})', legend: 'VUs' },
+          ],
+        }),
+      )
+      .build()
+  );
+}

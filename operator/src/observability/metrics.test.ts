@@ -1,0 +1,43 @@
+import { OperatorMetrics } from './metrics.js';
+
+async function series(m: OperatorMetrics, name: string): Promise<string[]> {
+  const text = await m.registry.metrics();
+  return text.split('\n').filter((l) => l.startsWith(`${name}{`));
+}
+
+describe('per-EventConsumer conditions and errors', () => {
+  it('keeps one condition series per EventConsumer and type, replacing it when status or reason change', async () => {
+    const m = new OperatorMetrics({ processMetrics: false });
+    m.setConditions('ns', 'a', [
+      { type: 'Ready', status: 'True', reason: 'Scaling' },
+      { type: 'ScalingLimited', status: 'False', reason: 'DesiredWithinLimits' },
+    ]);
+    m.setConditions('ns', 'a', [
+      { type: 'Ready', status: 'False', reason: 'NatsUnreachable' },
+      { type: 'ScalingLimited', status: 'False', reason: 'DesiredWithinLimits' },
+    ]);
+    m.setConditions('ns', 'b', [{ type: 'Ready', status: 'True', reason: 'Scaling' }]);
+    expect((await series(m, 'jetscale_eventconsumer_condition')).sort()).toEqual([
+      'jetscale_eventconsumer_condition{namespace="ns",name="a",condition="Ready",status="False",reason="NatsUnreachable"} 1',
+      'jetscale_eventconsumer_condition{namespace="ns",name="a",condition="ScalingLimited",status="False",reason="DesiredWithinLimits"} 1',
+      'jetscale_eventconsumer_condition{namespace="ns",name="b",condition="Ready",status="True",reason="Scaling"} 1',
+    ]);
+  });
+
+  it('counts errors per EventConsumer and overall, and forgets only that EventConsumer', async () => {
+    const m = new OperatorMetrics({ processMetrics: false });
+    m.countError('ns', 'a', 'NatsUnreachable');
+    m.countError('ns', 'a', 'NatsUnreachable');
+    m.countError('ns', 'a', 'SecretNotFound');
+    m.countError('ns', 'b', 'NatsUnreachable');
+    m.setConditions('ns', 'a', [{ type: 'Ready', status: 'False', reason: 'NatsUnreachable' }]);
+    expect(await series(m, 'jetscale_errors_total')).toEqual(
+      expect.arrayContaining(['jetscale_errors_total{reason="NatsUnreachable"} 3']),
+    );
+    m.forget('ns', 'a');
+    expect(await series(m, 'jetscale_eventconsumer_errors_total')).toEqual([
+      'jetscale_eventconsumer_errors_total{namespace="ns",name="b",reason="NatsUnreachable"} 1',
+    ]);
+    expect(await series(m, 'jetscale_eventconsumer_condition')).toEqual([]);
+  });
+});
