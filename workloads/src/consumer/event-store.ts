@@ -5,11 +5,13 @@
 // Invariants (see workloads/README.md, "How at most once, never lost works"):
 //  - appends to `eventlog.<aggregate>` carry expected-last-subject-sequence, so two writers cannot
 //    both append on the same log state;
-//  - every log entry at or below a projection's `lastLogSeq` has its event id in the processed KV,
-//    because marks are written before the projection that covers them;
-//  - so "is this event applied?" = id in the processed KV, or id in the log tail after the
-//    projection's `lastLogSeq` (entries a crashed writer appended but never marked), read after the
-//    projection was loaded.
+//  - an event id's processed key is created before its entry is appended (a claim holding the
+//    claimer's view of the log, `after`), or — for entries a crashed writer of an older version
+//    left unmarked — before any projection covers the entry (a mark holding its `logSeq`);
+//  - so "is this event applied?" = its id is in the log tail after the projection's `lastLogSeq`,
+//    or it has a key that holds a `logSeq`, or a claim whose `after` is followed in the log by the
+//    entry. An event whose claim this very attempt created cannot be in the log: anyone appending
+//    it after our claim changes the log past the state our append expects.
 import {
   JetStreamApiCodes,
   JetStreamApiError,
@@ -50,7 +52,34 @@ interface CaughtUp {
   cached: boolean;
 }
 
+/** A processed-id key: written after the append (`logSeq`) or claimed before it (`after`). */
+type Mark = { logSeq: number } | { after: number };
+
+/** The steps of the full path, timed for the profile in workloads/README.md. */
+export type Step =
+  | 'projection_read'
+  | 'log_tail_read'
+  | 'claim'
+  | 'claim_read'
+  | 'claim_lookup'
+  | 'work'
+  | 'append'
+  | 'projection_write';
+
+function idOfEntry(data: Uint8Array): string | undefined {
+  try {
+    const body: unknown = JSON.parse(new TextDecoder().decode(data));
+    return typeof body === 'object' && body !== null && 'id' in body && typeof body.id === 'string'
+      ? body.id
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export interface EventStoreHooks {
+  /** Time spent in one step of one attempt (ms), when profiling. */
+  onStep?: (step: Step, ms: number) => void;
   onAppendConflict?: () => void;
   /** A stored projection could not be read and was rebuilt from the event log. */
   onProjectionRebuilt?: (aggregateId: string, reason: string) => void;
@@ -154,28 +183,59 @@ export class EventStore {
     options: { deferProjection?: boolean } = {},
   ): Promise<ApplyResult> {
     const defer = options.deferProjection === true;
+    const aggregateId = event.aggregateId;
     let workDone = false;
+    // The processed-id key is claimed before the work and the append (one KV create on the hot
+    // path instead of a read before and a write after). A key that exists already ("contested")
+    // was claimed or marked by an earlier attempt: the event is applied if the aggregate's log
+    // holds it after the claimer's view, else the claimer died (or is still at work) before its
+    // append, and the expected-sequence append decides between us.
+    let claim: { after: number; ours: boolean } | undefined;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const caught =
-        (attempt === 0 && this.fromCache(event.aggregateId)) || (await this.catchUp(event.aggregateId));
-      if (caught.tailIds.has(event.id) || (await this.isMarked(event.id))) {
+      const caught = (attempt === 0 && this.fromCache(aggregateId)) || (await this.catchUp(aggregateId));
+      const duplicate = async (): Promise<ApplyResult> => {
         if (caught.changed) {
           if (defer) this.defer(caught.state, caught.revision);
           else await this.save(caught);
         }
         return { kind: 'duplicate' };
-      }
+      };
+      if (caught.tailIds.has(event.id)) return duplicate();
       const order = decideOrder(caught.state.version, event.version);
       if (order.kind !== 'apply' && caught.cached) {
         // Another process may have moved the aggregate on: decide on fresh state only.
-        this.cache.delete(event.aggregateId);
+        this.cache.delete(aggregateId);
         continue;
+      }
+      let claimedNow = false;
+      if (!claim && order.kind === 'apply') {
+        const existing = await this.timed('claim', () =>
+          this.claim(event.id, aggregateId, caught.state.lastLogSeq),
+        );
+        if (existing && 'logSeq' in existing) return duplicate();
+        claim = existing
+          ? { after: existing.after, ours: false }
+          : { after: caught.state.lastLogSeq, ours: true };
+        claimedNow = claim.ours;
+      }
+      if (!claimedNow) {
+        // Not the attempt that just created the claim: the event may be in the log already (an
+        // applied event redelivered also looks like a version conflict), so ask the marks.
+        const mark = claim ?? (await this.timed('claim_read', () => this.readMark(event.id)));
+        if (mark) {
+          if ('logSeq' in mark) return duplicate();
+          if (caught.cached) {
+            this.cache.delete(aggregateId);
+            continue;
+          }
+          if (await this.markIsApplied(mark.after, event.id, caught)) return duplicate();
+        }
       }
       if (order.kind === 'wait_for_predecessor')
         return { kind: 'wait_for_predecessor', missing: order.missing };
       if (order.kind === 'version_conflict') return { kind: 'version_conflict', current: order.current };
       if (!workDone) {
-        await work(event);
+        await this.timed('work', () => work(event));
         workDone = true;
       }
       const entry: LogEntry = {
@@ -186,38 +246,35 @@ export class EventStore {
       };
       let logSeq: number;
       try {
-        const ack = await this.js.publish(
-          this.topology.eventLogSubject(event.aggregateId),
-          encoder.encode(JSON.stringify(entry)),
-          {
+        const ack = await this.timed('append', () =>
+          this.js.publish(this.topology.eventLogSubject(aggregateId), encoder.encode(JSON.stringify(entry)), {
             msgID: event.id,
             expect: { lastSubjectSequence: caught.state.lastLogSeq },
-          },
+          }),
         );
         if (ack.duplicate) {
           // An earlier attempt appended it: the next catch-up will find it.
-          this.cache.delete(event.aggregateId);
+          this.cache.delete(aggregateId);
           continue;
         }
         logSeq = ack.seq;
       } catch (err) {
-        this.cache.delete(event.aggregateId);
+        this.cache.delete(aggregateId);
         if (!isWrongLastSequence(err)) throw err;
         this.hooks.onAppendConflict?.();
         continue;
       }
-      await this.mark(event.id, event.aggregateId, logSeq);
       const folded = foldEntry(caught.state, entry, logSeq);
       if (defer) {
         this.defer(folded, caught.revision);
         return { kind: 'applied', logSeq, version: order.version };
       }
       if (!(await this.trySave({ ...caught, state: folded, changed: true })))
-        await this.settle(event.aggregateId, logSeq);
+        await this.settle(aggregateId, logSeq);
       return { kind: 'applied', logSeq, version: order.version };
     }
     throw new Error(
-      `aggregate ${event.aggregateId}: gave up applying event ${event.id} after ${MAX_ATTEMPTS} concurrent-write conflicts`,
+      `aggregate ${aggregateId}: gave up applying event ${event.id} after ${MAX_ATTEMPTS} concurrent-write conflicts`,
     );
   }
 
@@ -271,7 +328,7 @@ export class EventStore {
    * UnreadableAggregate.
    */
   private async catchUp(aggregateId: string): Promise<CaughtUp> {
-    const stored = await this.projections.get(aggregateId);
+    const stored = await this.timed('projection_read', () => this.projections.get(aggregateId));
     const hasStored = stored !== null && stored.operation === 'PUT';
     let state = emptyProjection(aggregateId);
     let rebuilt = false;
@@ -290,9 +347,11 @@ export class EventStore {
     const tailIds = new Set<string>();
     const subject = this.topology.eventLogSubject(aggregateId);
     for (;;) {
-      const next = await this.jsm.streams.getMessage(
-        this.topology.eventLogStream,
-        nextBySubject(state.lastLogSeq + 1, subject),
+      const next = await this.timed('log_tail_read', () =>
+        this.jsm.streams.getMessage(
+          this.topology.eventLogStream,
+          nextBySubject(state.lastLogSeq + 1, subject),
+        ),
       );
       if (!next) break;
       const read = readWith(logEntrySchema, () => next.json());
@@ -307,12 +366,55 @@ export class EventStore {
     return { state, revision, tailIds, changed, cached: false };
   }
 
-  private async isMarked(eventId: string): Promise<boolean> {
-    const entry = await this.processed.get(eventId);
-    return entry !== null && entry.operation === 'PUT';
+  /**
+   * Claims an event id: creates its processed key with the aggregate's last log sequence as the
+   * claimer saw it. Undefined when created; else what the existing key says.
+   */
+  private async claim(eventId: string, aggregateId: string, after: number): Promise<Mark | undefined> {
+    try {
+      await this.processed.create(eventId, JSON.stringify({ aggregateId, after }));
+      return undefined;
+    } catch (err) {
+      if (!isWrongLastSequence(err)) throw err;
+    }
+    return (await this.readMark(eventId)) ?? { after: 0 };
   }
 
-  /** Marks an event id processed; an existing mark is fine (idempotent). */
+  /** The processed key of an event id, or null. */
+  private async readMark(eventId: string): Promise<Mark | null> {
+    const entry = await this.processed.get(eventId);
+    if (entry === null || entry.operation !== 'PUT') return null;
+    let value: unknown;
+    try {
+      value = entry.json();
+    } catch {
+      return { after: 0 };
+    }
+    const v = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
+    // `logSeq`: a mark written after the append (catch-up); `after`: a claim written before it.
+    if (typeof v['logSeq'] === 'number') return { logSeq: v['logSeq'] };
+    return { after: typeof v['after'] === 'number' ? v['after'] : 0 };
+  }
+
+  /**
+   * Whether a claimed event is in its aggregate's log: looked up in the entries after the
+   * claimer's view (`after`) up to `caught` (an entry past it would fail our append anyway).
+   */
+  private async markIsApplied(after: number, eventId: string, caught: CaughtUp): Promise<boolean> {
+    const subject = this.topology.eventLogSubject(caught.state.aggregateId);
+    let seq = after + 1;
+    while (seq <= caught.state.lastLogSeq) {
+      const next = await this.timed('claim_lookup', () =>
+        this.jsm.streams.getMessage(this.topology.eventLogStream, nextBySubject(seq, subject)),
+      );
+      if (!next || next.seq > caught.state.lastLogSeq) return false;
+      if (idOfEntry(next.data) === eventId) return true;
+      seq = next.seq + 1;
+    }
+    return false;
+  }
+
+  /** Marks an event id processed with its log sequence; an existing mark is fine (idempotent). */
   private async mark(eventId: string, aggregateId: string, logSeq: number): Promise<void> {
     try {
       await this.processed.create(eventId, JSON.stringify({ aggregateId, logSeq }));
@@ -321,14 +423,22 @@ export class EventStore {
     }
   }
 
+  private timed<T>(step: Step, action: () => Promise<T>): Promise<T> {
+    const onStep = this.hooks.onStep;
+    if (!onStep) return action();
+    const started = performance.now();
+    return action().finally(() => onStep(step, performance.now() - started));
+  }
+
   /** Writes the projection if nobody changed it since it was read; false on a revision conflict. */
   private async trySave(caught: CaughtUp): Promise<boolean> {
     const value = JSON.stringify(caught.state);
     try {
-      const revision =
+      const revision = await this.timed('projection_write', () =>
         caught.revision === 0
-          ? await this.projections.create(caught.state.aggregateId, value)
-          : await this.projections.update(caught.state.aggregateId, value, caught.revision);
+          ? this.projections.create(caught.state.aggregateId, value)
+          : this.projections.update(caught.state.aggregateId, value, caught.revision),
+      );
       this.remember(caught.state, revision);
       return true;
     } catch (err) {

@@ -31,6 +31,10 @@ runMain(async () => {
   const jsm = await jetstreamManager(nc);
   const store = new EventStore(js, jsm, resources.topology, resources.processed, resources.projection, {
     onAppendConflict: () => metrics.appendConflicts.inc(),
+    onStep: (step, ms) => {
+      metrics.stepSeconds.inc({ step }, ms / 1000);
+      metrics.steps.inc({ step });
+    },
     onProjectionRebuilt: (aggregateId, reason) => {
       metrics.projectionsRebuilt.inc();
       log.warn('stored projection unreadable; rebuilt from the event log', { aggregateId, reason });

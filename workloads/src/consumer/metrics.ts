@@ -11,6 +11,8 @@ export interface ConsumerMetrics {
   naks: Counter<'reason'>;
   appendConflicts: Counter;
   projectionsRebuilt: Counter;
+  stepSeconds: Counter<'step'>;
+  steps: Counter<'step'>;
   inFlight: Gauge;
   handlerDuration: Histogram<'outcome'>;
   endToEndLatency: Histogram;
@@ -61,6 +63,18 @@ export function createConsumerMetrics(withDefaults = true): ConsumerMetrics {
     projectionsRebuilt: new Counter({
       name: `${p}projections_rebuilt_total`,
       help: 'Stored projections that could not be read and were rebuilt from the event log',
+      registers,
+    }),
+    stepSeconds: new Counter({
+      name: `${p}step_seconds_total`,
+      help: 'Time spent in each step of the full path (NATS round trips and the work), summed over events',
+      labelNames: ['step'],
+      registers,
+    }),
+    steps: new Counter({
+      name: `${p}steps_total`,
+      help: 'Times each step of the full path ran',
+      labelNames: ['step'],
       registers,
     }),
     inFlight: new Gauge({
