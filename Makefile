@@ -104,7 +104,7 @@ fuzz-workloads: deps tools ## Fuzz the gateway, consumer and audit: FUZZ_REQUEST
 	FUZZ_SEED=$(FUZZ_SEED) FUZZ_REQUESTS=$(FUZZ_REQUESTS) $(NODE_TEST) --selectProjects integration --runInBand --testPathPatterns workloads/test/fuzz
 
 .PHONY: bench-workloads
-bench-workloads: deps tools ## Benchmark the sample workloads (consumer full path vs bare loop, gateway open-model load) on loopback
+bench-workloads: deps tools ## Benchmark the sample workloads on loopback: raw publish, bare vs full consumer path with its step breakdown, gateway by batch size
 	npx tsx workloads/bench/bench-workloads.ts
 
 .PHONY: bench-operator
