@@ -24,6 +24,8 @@ export interface ScalingMemory {
    * with the target's current size, so a new leader does not scale down at its first poll.
    */
   seeded: boolean;
+  /** The scale target (apiVersion/kind/name) the history was gathered on. */
+  target?: string;
 }
 
 /** The observe step's caches. */
@@ -49,6 +51,11 @@ export interface StatusMemory {
 }
 
 export interface ConsumerState {
+  /**
+   * The object this state belongs to. An EventConsumer deleted and recreated under the same name
+   * is a new object: it starts from a new state, whatever events the informer missed.
+   */
+  uid: string | undefined;
   scaling: ScalingMemory;
   observed: ObservedCache;
   status: StatusMemory;
@@ -67,6 +74,7 @@ export function newConsumerState(
   random: () => number = Math.random,
 ): ConsumerState {
   const state: ConsumerState = {
+    uid: obj.metadata?.uid,
     scaling: {
       history: emptyHistory(),
       failures: obj.status?.consecutiveFailures ?? 0,
@@ -83,4 +91,15 @@ export function newConsumerState(
     if (Number.isFinite(polled)) state.status.writtenAt = polled;
   }
   return state;
+}
+
+/**
+ * The memory to decide with for this scale target: the policy's history describes the target it
+ * was gathered on, so a changed scaleTargetRef starts a new history (seeded again with the new
+ * target's size). Failures and fallback concern the backlog, not the target, and carry over.
+ */
+export function memoryForTarget(memory: ScalingMemory, target: string): ScalingMemory {
+  if (memory.target === target) return memory;
+  if (memory.target === undefined) return { ...memory, target };
+  return { ...memory, history: emptyHistory(), seeded: false, target };
 }

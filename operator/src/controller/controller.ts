@@ -28,9 +28,14 @@ export class Controller {
     for (const informer of options.informers) {
       informer.on({
         add: (obj) => this.queue?.add(objectKey(obj)),
-        // Status-only updates (our own writes) do not change the generation: the poll timer covers them.
+        // Status-only updates (our own writes) do not change the generation: the poll timer covers
+        // them. A new uid is a new object (deleted and recreated while the watch was down).
         update: (obj, old) => {
-          if (obj.metadata?.generation !== old?.metadata?.generation) this.queue?.add(objectKey(obj));
+          if (
+            obj.metadata?.generation !== old?.metadata?.generation ||
+            obj.metadata?.uid !== old?.metadata?.uid
+          )
+            this.queue?.add(objectKey(obj));
         },
         delete: (obj) => this.queue?.add(objectKey(obj)),
       });

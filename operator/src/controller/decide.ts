@@ -147,7 +147,7 @@ function fromBacklog(input: DecideInput, sample: BacklogSample): Verdict {
     current,
     desired,
     why: decision.reason,
-    memory: { history: decision.history, failures: 0, fallbackActive: false, seeded: true },
+    memory: { ...memory, history: decision.history, failures: 0, fallbackActive: false, seeded: true },
     read: { sample, decision },
     conditions,
     events,

@@ -29,7 +29,7 @@ function sample(pending: number, at: number): BacklogSample {
 
 function setup(spec: Record<string, unknown> = {}) {
   let now = 1_000_000;
-  const object: EventConsumerObject = {
+  let object: EventConsumerObject = {
     metadata: { name: 'orders', namespace: 'ns', generation: 1, uid: 'u1' },
     spec: {
       scaleTargetRef: { name: 'worker' },
@@ -40,6 +40,8 @@ function setup(spec: Record<string, unknown> = {}) {
   };
   const world = {
     replicas: 2,
+    /** Replicas of targets other than "worker", by name. */
+    others: {} as Record<string, number>,
     reading: undefined as BacklogReading | undefined,
     scaleError: undefined as ScaleError | undefined,
     patches: [] as number[],
@@ -56,17 +58,15 @@ function setup(spec: Record<string, unknown> = {}) {
       },
     },
     scale: {
-      get: async (): Promise<ScaleReading> => {
+      get: async (_ns, ref): Promise<ScaleReading> => {
         if (world.scaleError) throw world.scaleError;
-        return {
-          specReplicas: world.replicas,
-          statusReplicas: world.replicas,
-          readyReplicas: world.replicas,
-        };
+        const replicas = ref.name === 'worker' ? world.replicas : (world.others[ref.name] ?? 0);
+        return { specReplicas: replicas, statusReplicas: replicas, readyReplicas: replicas };
       },
-      setReplicas: async (_ns, _ref, replicas) => {
+      setReplicas: async (_ns, ref, replicas) => {
         world.patches.push(replicas);
-        world.replicas = replicas;
+        if (ref.name === 'worker') world.replicas = replicas;
+        else world.others[ref.name] = replicas;
       },
     },
     secrets: { read: async () => undefined },
@@ -91,7 +91,11 @@ function setup(spec: Record<string, unknown> = {}) {
     now += 5000;
     return result;
   };
-  return { world, poll, at: () => now };
+  /** Replaces the cached object (an update, or a new object under the same name). */
+  const replace = (change: (old: EventConsumerObject) => EventConsumerObject) => {
+    object = change(object);
+  };
+  return { world, poll, replace, at: () => now };
 }
 
 const unreachable: BacklogReading = {
@@ -213,5 +217,45 @@ describe('Reconciler', () => {
       reason: 'InvalidSpec',
     });
     expect(result.requeueAfterMs).toBeGreaterThan(0);
+  });
+
+  it('starts afresh for an EventConsumer deleted and recreated under the same name (new uid, same generation)', async () => {
+    const { world, poll, replace, at } = setup({
+      maxReplicas: 5,
+      fallback: { failureThreshold: 2, replicas: 4 },
+    });
+    await poll({ ok: true, sample: sample(900, at()) });
+    expect(world.replicas).toBe(5);
+    await poll(unreachable);
+    // The informer missed the delete: a relist shows a new object, generation 1 again, maxReplicas 3.
+    replace((old) => ({
+      metadata: { name: 'orders', namespace: 'ns', generation: 1, uid: 'u2' },
+      spec: { ...(old.spec as Record<string, unknown>), maxReplicas: 3 },
+    }));
+    await poll({ ok: true, sample: sample(900, at()) });
+    expect(world.replicas).toBe(3);
+    const status = world.statusWrites.at(-1);
+    expect(status?.consecutiveFailures).toBe(0);
+    // One unreachable poll of the new object is its first failure, not the old object's second.
+    await poll(unreachable);
+    expect(world.statusWrites.at(-1)?.consecutiveFailures).toBe(1);
+    expect(world.patches).toEqual([5, 3]);
+  });
+
+  it('starts a new history when scaleTargetRef points at another target', async () => {
+    const { world, poll, replace, at } = setup({ behavior: { scaleDown: { stabilizationWindow: '300s' } } });
+    await poll({ ok: true, sample: sample(800, at()) });
+    expect(world.replicas).toBe(8);
+    // The new target runs 10 replicas: its window must be seeded with 10, not hold the old
+    // target's 8 (which would scale it down within the first poll).
+    world.others.other = 10;
+    replace((old) => ({
+      ...old,
+      metadata: { ...old.metadata, generation: 2 },
+      spec: { ...(old.spec as Record<string, unknown>), scaleTargetRef: { name: 'other' } },
+    }));
+    for (let i = 0; i < 3; i++) await poll({ ok: true, sample: sample(50, at()) });
+    expect(world.others.other).toBe(10);
+    expect(world.patches).toEqual([8]);
   });
 });

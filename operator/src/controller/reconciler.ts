@@ -25,9 +25,9 @@ import type { OperatorMetrics } from '../observability/metrics.js';
 import { decide as policyDecide } from '../scaling/index.js';
 import type { ScalingDecision, ScalingInput } from '../scaling/types.js';
 import type { ConditionUpdate } from './conditions.js';
-import { newConsumerState, type ConsumerState } from './consumer-state.js';
+import { memoryForTarget, newConsumerState, type ConsumerState } from './consumer-state.js';
 import { decide, memoryIfUnchanged, pausedCondition, type PlannedEvent, type Verdict } from './decide.js';
-import { observe, parsedSpec } from './observe.js';
+import { observe, parsedSpec, targetKey } from './observe.js';
 import { SCALE_REASONS } from './reasons.js';
 import { comparableStatus, recordPollMetrics, statusAfterPoll, writeStatus } from './report.js';
 
@@ -134,6 +134,7 @@ export class Reconciler {
     let dueAt = now + pollIntervalMs(spec);
     state.dueAt = dueAt;
     const requeue = (): ReconcileResult => ({ requeueAfterMs: Math.max(0, dueAt - this.now()) });
+    state.scaling = memoryForTarget(state.scaling, targetKey(spec.scaleTargetRef));
     const observation = await observe(this.deps, {
       key,
       namespace,
@@ -291,6 +292,15 @@ export class Reconciler {
 
   private stateFor(key: string, obj: EventConsumerObject): ConsumerState {
     let state = this.states.get(key);
+    if (state && state.uid !== obj.metadata?.uid) {
+      // Deleted and recreated under the same name while the informer was not looking (a relist
+      // turns that into an update with the same generation): nothing of the old object carries over.
+      const [namespace = '', name = ''] = key.split('/');
+      this.forget(key);
+      this.deps.metrics.forget(namespace, name);
+      this.deps.events.forget(namespace, name);
+      state = undefined;
+    }
     if (!state) {
       state = newConsumerState(obj, comparableStatus);
       this.states.set(key, state);
