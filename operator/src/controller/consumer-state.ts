@@ -36,6 +36,11 @@ export interface ObservedCache {
   source?: { key: string; source: BacklogSource };
   /** The scale target as last read, reused while the EventConsumer is idle. */
   target?: { refKey: string; reading: ScaleReading; at: number };
+  /**
+   * Writes in a row refused with 409 (the target changed since it was read). While above zero
+   * the next read of the target bypasses both this cache and the API server's watch cache.
+   */
+  conflicts: number;
 }
 
 /** The report step's memory of the status it last wrote. */
@@ -81,7 +86,7 @@ export function newConsumerState(
       fallbackActive: false,
       seeded: false,
     },
-    observed: {},
+    observed: { conflicts: 0 },
     status: { refreshJitter: random() * 0.5 },
   };
   if (obj.status?.conditions !== undefined) {

@@ -45,7 +45,7 @@ function input(over: Partial<DecideInput>): DecideInput {
   return {
     spec: specOf(),
     backlog: { ok: true, sample: sample(0) },
-    scale: { specReplicas: 2, statusReplicas: 2, readyReplicas: 2 },
+    scale: { specReplicas: 2, statusReplicas: 2, readyReplicas: 2, resourceVersion: '1' },
     memory: fresh(),
     now: 1_000_000,
     policy: policyDecide,
@@ -111,7 +111,7 @@ describe('decide (the reconcile step)', () => {
         spec,
         backlog: unreachable,
         memory: second.memory,
-        scale: { specReplicas: 7, statusReplicas: 7 },
+        scale: { specReplicas: 7, statusReplicas: 7, resourceVersion: '2' },
       }),
     );
     expect(third.events.map((e) => e.reason)).toEqual(['NatsUnreachable']);

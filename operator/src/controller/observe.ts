@@ -128,6 +128,7 @@ async function readTarget(
     (cached.reading.readyReplicas ?? cached.reading.statusReplicas) === cached.reading.statusReplicas;
   if (
     cached !== undefined &&
+    cache.conflicts === 0 &&
     cached.refKey === refKey &&
     !busy &&
     settled &&
@@ -135,7 +136,10 @@ async function readTarget(
   )
     return cached.reading;
   cache.target = undefined;
-  const reading = await deps.scale.get(input.namespace, ref);
+  const reading =
+    cache.conflicts > 0
+      ? await deps.scale.get(input.namespace, ref, { fresh: true })
+      : await deps.scale.get(input.namespace, ref);
   cache.target = { refKey, reading, at: now };
   return reading;
 }

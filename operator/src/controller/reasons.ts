@@ -15,4 +15,5 @@ export const SCALE_REASONS: Record<ScaleErrorKind, string> = {
   TargetNotFound: 'TargetNotFound',
   Forbidden: 'TargetForbidden',
   NotScalable: 'TargetNotScalable',
+  Conflict: 'ScaleConflict',
 };

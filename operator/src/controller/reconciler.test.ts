@@ -4,7 +4,7 @@
 import type { EventConsumerObject, EventConsumerStatus } from '../api/v1alpha1/event-consumer.js';
 import { BacklogError } from '../backlog/backlog-error.js';
 import type { BacklogReading } from '../backlog/backlog-source.js';
-import type { RequestOptions } from '../kube/api-client.js';
+import { FencedError, type RequestOptions } from '../kube/api-client.js';
 import { ScaleError, type ScaleReading } from '../kube/scale-client.js';
 import { silentLogger } from '../observability/logger.js';
 import { OperatorMetrics } from '../observability/metrics.js';
@@ -42,6 +42,14 @@ function setup(spec: Record<string, unknown> = {}) {
     replicas: 2,
     /** Replicas of targets other than "worker", by name. */
     others: {} as Record<string, number>,
+    /** The target's resourceVersion: bumped by every change, checked by every write. */
+    version: 1,
+    /** Reads of the target, and whether each asked for a fresh (etcd) read. */
+    reads: [] as boolean[],
+    /** Runs once, just before the next write is checked: a change by someone else. */
+    interleave: undefined as (() => void) | undefined,
+    /** Thrown by the next write (/scale or status), as the fenced API client would. */
+    fence: undefined as Error | undefined,
     reading: undefined as BacklogReading | undefined,
     scaleError: undefined as ScaleError | undefined,
     patches: [] as number[],
@@ -52,18 +60,32 @@ function setup(spec: Record<string, unknown> = {}) {
     cache: { get: () => object },
     api: {
       request: async <T>(_method: string, path: string, options?: RequestOptions): Promise<T> => {
+        if (world.fence) throw world.fence;
         if (path.endsWith('/status'))
           world.statusWrites.push((options?.body as { status: EventConsumerStatus }).status);
         return {} as T;
       },
     },
     scale: {
-      get: async (_ns, ref): Promise<ScaleReading> => {
+      get: async (_ns, ref, options): Promise<ScaleReading> => {
         if (world.scaleError) throw world.scaleError;
+        world.reads.push(options?.fresh === true);
         const replicas = ref.name === 'worker' ? world.replicas : (world.others[ref.name] ?? 0);
-        return { specReplicas: replicas, statusReplicas: replicas, readyReplicas: replicas };
+        return {
+          specReplicas: replicas,
+          statusReplicas: replicas,
+          readyReplicas: replicas,
+          resourceVersion: String(world.version),
+        };
       },
-      setReplicas: async (_ns, ref, replicas) => {
+      setReplicas: async (_ns, ref, replicas, resourceVersion) => {
+        if (world.fence) throw world.fence;
+        const interleave = world.interleave;
+        world.interleave = undefined;
+        interleave?.();
+        if (resourceVersion !== String(world.version))
+          throw new ScaleError('Conflict', `${ref.name} changed since it was read`);
+        world.version++;
         world.patches.push(replicas);
         if (ref.name === 'worker') world.replicas = replicas;
         else world.others[ref.name] = replicas;
@@ -257,5 +279,70 @@ describe('Reconciler', () => {
     for (let i = 0; i < 3; i++) await poll({ ok: true, sample: sample(50, at()) });
     expect(world.others.other).toBe(10);
     expect(world.patches).toEqual([8]);
+  });
+
+  it('on a 409 (the target changed since it was read) writes nothing else, re-reads from etcd and decides again at once', async () => {
+    const { world, poll, at } = setup({ maxReplicas: 20 });
+    await poll({ ok: true, sample: sample(0, at()) });
+    const writes = world.statusWrites.length;
+    const events = world.events.length;
+    // Someone (a user, another controller) scales the target to 7 after our read, before our write.
+    world.interleave = () => {
+      world.replicas = 7;
+      world.version++;
+    };
+    const scaleGet = world.reads.length;
+    const result = await poll({ ok: true, sample: sample(1200, at()) });
+    expect(world.reads.length).toBe(scaleGet + 1);
+    expect(result.requeueAfterMs).toBe(0);
+    expect(world.patches).toEqual([]);
+    expect(world.statusWrites).toHaveLength(writes);
+    expect(world.events).toHaveLength(events);
+    // The retry reads from etcd, sees 7 and scales from there, with the version it read.
+    const again = await poll({ ok: true, sample: sample(1200, at()) });
+    expect(world.reads.at(-1)).toBe(true);
+    expect(world.patches).toEqual([12]);
+    expect(world.events.filter((e) => e === 'Scaled')).toHaveLength(1);
+    expect(again.requeueAfterMs).toBe(5000);
+    const status = world.statusWrites.at(-1);
+    expect(status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+  });
+
+  it('a cached idle reading whose version went stale ends in a fresh read, not an error', async () => {
+    const { world, poll, replace, at } = setup({ minReplicas: 1 });
+    await poll({ ok: true, sample: sample(0, at()) });
+    await poll({ ok: true, sample: sample(0, at()) });
+    // The Deployment's status changed (new resourceVersion) while the operator served polls from its cache.
+    world.version += 3;
+    replace((old) => ({
+      ...old,
+      metadata: { ...old.metadata, generation: 2 },
+      spec: { ...(old.spec as Record<string, unknown>), minReplicas: 4 },
+    }));
+    const first = await poll({ ok: true, sample: sample(0, at()) });
+    expect(world.patches).toEqual([]);
+    expect(first.requeueAfterMs).toBe(0);
+    await poll({ ok: true, sample: sample(0, at()) });
+    expect(world.patches).toEqual([4]);
+    const ready = world.statusWrites.at(-1)?.conditions?.find((c) => c.type === 'Ready');
+    expect(ready?.status).toBe('True');
+    expect(world.events).not.toContain('ScaleConflict');
+  });
+
+  it('stops quietly when a write is fenced (leadership ended): no status, no Event, no error', async () => {
+    const { world, poll, at } = setup();
+    await poll({ ok: true, sample: sample(0, at()) });
+    const writes = world.statusWrites.length;
+    const events = world.events.length;
+    world.fence = new FencedError('TermEnded', 'the leadership term ended');
+    const result = await poll({ ok: true, sample: sample(900, at()) });
+    expect(result.requeueAfterMs).toBeGreaterThan(0);
+    expect(world.patches).toEqual([]);
+    expect(world.statusWrites).toHaveLength(writes);
+    expect(world.events).toHaveLength(events);
+    // Leading again: the decision is made afresh (nothing of the refused one was kept).
+    world.fence = undefined;
+    await poll({ ok: true, sample: sample(900, at()) });
+    expect(world.patches).toEqual([9]);
   });
 });

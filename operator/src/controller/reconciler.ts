@@ -16,9 +16,14 @@ import { pollIntervalMs } from '../api/v1alpha1/scaling-spec.js';
 import type { BacklogSource } from '../backlog/backlog-source.js';
 import type { ConsumerRef } from '../backlog/jetstream-backlog-source.js';
 import type { NatsCredentials } from '../backlog/nats-credentials.js';
-import type { KubeApi } from '../kube/api-client.js';
+import { isFenced, type KubeApi } from '../kube/api-client.js';
 import type { EventTarget } from '../kube/event-recorder.js';
-import { ScaleError, type ScaleReading, type ScaleTargetRef } from '../kube/scale-client.js';
+import {
+  ScaleError,
+  type ScaleReadOptions,
+  type ScaleReading,
+  type ScaleTargetRef,
+} from '../kube/scale-client.js';
 import type { SecretData } from '../kube/secret-reader.js';
 import type { Logger } from '../observability/logger.js';
 import type { OperatorMetrics } from '../observability/metrics.js';
@@ -35,8 +40,14 @@ export interface ReconcilerDeps {
   cache: { get(name: string, namespace?: string): EventConsumerObject | undefined };
   api: KubeApi;
   scale: {
-    get(namespace: string, ref: ScaleTargetRef): Promise<ScaleReading>;
-    setReplicas(namespace: string, ref: ScaleTargetRef, replicas: number): Promise<void>;
+    get(namespace: string, ref: ScaleTargetRef, options?: ScaleReadOptions): Promise<ScaleReading>;
+    /** Optimistic: refused with ScaleError 'Conflict' unless the target still has resourceVersion. */
+    setReplicas(
+      namespace: string,
+      ref: ScaleTargetRef,
+      replicas: number,
+      resourceVersion: string,
+    ): Promise<void>;
   };
   secrets: { read(namespace: string, name: string): Promise<SecretData> };
   backlog: {
@@ -76,8 +87,14 @@ interface Poll {
   now: number;
 }
 
+/** Immediate re-polls after refused writes before falling back to the poll interval. */
+const MAX_IMMEDIATE_CONFLICT_RETRIES = 3;
+
 /** The outcome of the act step. */
-type Action = { ok: true; scaled: boolean } | { ok: false; reason: string; message: string };
+type Action =
+  | { ok: true; scaled: boolean }
+  | { ok: false; conflict: true; message: string }
+  | { ok: false; conflict: false; reason: string; message: string };
 
 export class Reconciler {
   private readonly states = new Map<string, ConsumerState>();
@@ -103,6 +120,21 @@ export class Reconciler {
   }
 
   async reconcile(key: string): Promise<ReconcileResult> {
+    try {
+      return await this.poll(key);
+    } catch (err) {
+      // This process stopped leading (or holds the Lease with too little margin to write): the
+      // request was refused or cut off. Stop quietly — write nothing more, no error condition, no
+      // Event — and come back at the poll interval in case leadership is still held after all.
+      if (isFenced(err)) {
+        const dueAt = this.states.get(key)?.dueAt;
+        return { requeueAfterMs: Math.max(1000, (dueAt ?? 0) - this.now()) };
+      }
+      throw err;
+    }
+  }
+
+  private async poll(key: string): Promise<ReconcileResult> {
     const [namespace = '', name = ''] = key.split('/');
     const obj = this.deps.cache.get(name, namespace);
     if (!obj || obj.metadata?.deletionTimestamp) {
@@ -158,7 +190,6 @@ export class Reconciler {
       now,
       policy: this.policy,
     });
-    state.scaling = verdict.memory;
     // Adaptive poll: the policy asks to read again sooner while arrivals or the queue move
     // (scaling/objective.ts); pollInterval stays the longest interval.
     const suggested = verdict.read?.decision.nextPollSeconds;
@@ -166,17 +197,32 @@ export class Reconciler {
       dueAt = now + Math.max(1000, suggested * 1000);
       state.dueAt = dueAt;
     }
+
+    // Act.
+    const action = await this.act(poll, spec.scaleTargetRef, observation.scale, verdict);
+    if (!action.ok && action.conflict) {
+      // The target changed since it was read: this verdict is void. Forget it (as if this poll
+      // had not happened), read the target again from etcd and decide again, at once.
+      state.scaling = previous;
+      state.observed.target = undefined;
+      state.observed.conflicts++;
+      this.deps.metrics.errors.inc({ reason: 'ScaleConflict' });
+      poll.log.info('scale target changed since it was read; reading it again', {
+        conflicts: state.observed.conflicts,
+        detail: action.message,
+      });
+      return state.observed.conflicts <= MAX_IMMEDIATE_CONFLICT_RETRIES ? { requeueAfterMs: 0 } : requeue();
+    }
+    state.observed.conflicts = 0;
+    state.scaling = action.ok ? verdict.memory : memoryIfUnchanged(verdict.memory, previous);
     this.logVerdict(poll, verdict, previous.fallbackActive);
     this.recordEvents(poll, verdict.events);
     recordPollMetrics(this.deps.metrics, { namespace, name }, spec, observation.scale, verdict);
-
-    // Act.
-    const action = await this.act(poll, spec.scaleTargetRef, verdict);
     if (!action.ok) {
-      state.scaling = memoryIfUnchanged(verdict.memory, previous);
       await this.reportFailure(poll, action.reason, action.message, [pausedCondition(spec)]);
       return requeue();
     }
+    if (action.scaled) this.recordScaled(poll, spec.scaleTargetRef, verdict);
 
     // Report.
     const status = statusAfterPoll(
@@ -191,17 +237,26 @@ export class Reconciler {
     return requeue();
   }
 
-  /** The one change a poll may make: PATCH /scale when the verdict asks for it. */
-  private async act(poll: Poll, ref: ScaleTargetRef, verdict: Verdict): Promise<Action> {
+  /** The one change a poll may make: PATCH /scale, conditional on the version read. */
+  private async act(poll: Poll, ref: ScaleTargetRef, scale: ScaleReading, verdict: Verdict): Promise<Action> {
     const change = verdict.change;
     if (!change) return { ok: true, scaled: false };
     try {
-      await this.deps.scale.setReplicas(poll.namespace, ref, change.to);
+      await this.deps.scale.setReplicas(poll.namespace, ref, change.to, scale.resourceVersion);
     } catch (err) {
       if (err instanceof ScaleError)
-        return { ok: false, reason: SCALE_REASONS[err.kind], message: err.message };
+        return err.kind === 'Conflict'
+          ? { ok: false, conflict: true, message: err.message }
+          : { ok: false, conflict: false, reason: SCALE_REASONS[err.kind], message: err.message };
       throw err;
     }
+    poll.state.observed.target = undefined; // re-read next poll: pods are starting or stopping
+    return { ok: true, scaled: true };
+  }
+
+  private recordScaled(poll: Poll, ref: ScaleTargetRef, verdict: Verdict): void {
+    const change = verdict.change;
+    if (!change) return;
     const direction = change.to > change.from ? 'up' : 'down';
     this.deps.metrics.scaleEvents.inc({ namespace: poll.namespace, name: poll.name, direction });
     this.deps.events.normal(
@@ -215,8 +270,6 @@ export class Reconciler {
       to: change.to,
       why: verdict.why,
     });
-    poll.state.observed.target = undefined; // re-read next poll: pods are starting or stopping
-    return { ok: true, scaled: true };
   }
 
   private async reportInvalidSpec(poll: Poll, problems: string[]): Promise<ReconcileResult> {

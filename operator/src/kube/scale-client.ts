@@ -2,6 +2,11 @@
 // through PATCH on /scale. The kind is mapped to its resource name through API discovery (cached);
 // for apps/v1 Deployments and StatefulSets the object itself is read, because it also carries
 // readyReplicas, which keeps starting pods out of the policy's per-replica capacity estimate.
+//
+// Writes are optimistic, as the HPA and KEDA do it: /scale is patched with the resourceVersion
+// the reading carried (the scale subresource shares its object's resourceVersion), so a change
+// made by anyone since the reading — another controller, a user, a former leader — turns the
+// write into a 409 (ScaleError 'Conflict') instead of being silently overwritten.
 import { KubeApiError, type KubeApi } from './api-client.js';
 
 export interface ScaleTargetRef {
@@ -17,9 +22,23 @@ export interface ScaleReading {
   statusReplicas: number;
   /** status.readyReplicas, when the target reports it. */
   readyReplicas?: number;
+  /** metadata.resourceVersion of the reading: the precondition of a write based on it. */
+  resourceVersion: string;
 }
 
-export type ScaleErrorKind = 'TargetNotFound' | 'Forbidden' | 'NotScalable';
+export interface ScaleReadOptions {
+  /**
+   * Read from etcd (a quorum read) instead of the API server's watch cache: after a conflict,
+   * so the next write is based on the latest version, not on a cache still trailing it.
+   */
+  fresh?: boolean;
+}
+
+/**
+ * Conflict: the target changed since it was read (409); read it again and decide again, never
+ * overwrite.
+ */
+export type ScaleErrorKind = 'TargetNotFound' | 'Forbidden' | 'NotScalable' | 'Conflict';
 
 export class ScaleError extends Error {
   constructor(
@@ -36,6 +55,7 @@ interface ApiResourceList {
 }
 
 interface ScaleObject {
+  metadata?: { resourceVersion?: string };
   spec?: { replicas?: number };
   status?: { replicas?: number; readyReplicas?: number };
 }
@@ -52,7 +72,7 @@ export class ScaleClient {
     private readonly discoveryTtlMs = 5 * 60_000,
   ) {}
 
-  async get(namespace: string, ref: ScaleTargetRef): Promise<ScaleReading> {
+  async get(namespace: string, ref: ScaleTargetRef, options: ScaleReadOptions = {}): Promise<ScaleReading> {
     const plural = await this.resourceFor(ref);
     const objectPath = `${groupVersionPath(ref.apiVersion)}/namespaces/${encodeURIComponent(namespace)}/${plural}/${encodeURIComponent(ref.name)}`;
     const readsObject =
@@ -61,11 +81,20 @@ export class ScaleClient {
     try {
       // resourceVersion=0: served from the API server's watch cache instead of a quorum read from
       // etcd. At 1,000 EventConsumers polling every 5 s this is most of the operator's API load;
-      // the cache trails etcd by milliseconds, and the next poll corrects any staleness.
-      const obj = await this.api.request<ScaleObject>('GET', path, { query: { resourceVersion: '0' } });
+      // the cache trails etcd by milliseconds, and a write based on a stale reading is refused
+      // (409) and followed by a fresh read.
+      const obj = await this.api.request<ScaleObject>(
+        'GET',
+        path,
+        options.fresh ? {} : { query: { resourceVersion: '0' } },
+      );
+      const resourceVersion = obj.metadata?.resourceVersion;
+      if (resourceVersion === undefined || resourceVersion === '')
+        throw new Error(`GET ${path}: the API server returned no metadata.resourceVersion`);
       const reading: ScaleReading = {
         specReplicas: obj.spec?.replicas ?? 0,
         statusReplicas: obj.status?.replicas ?? 0,
+        resourceVersion,
       };
       if (readsObject) reading.readyReplicas = obj.status?.readyReplicas ?? 0;
       return reading;
@@ -74,11 +103,22 @@ export class ScaleClient {
     }
   }
 
-  async setReplicas(namespace: string, ref: ScaleTargetRef, replicas: number): Promise<void> {
+  /**
+   * Sets spec.replicas on /scale if the target still has `resourceVersion` (from the reading the
+   * decision was based on); otherwise throws ScaleError 'Conflict' and changes nothing.
+   */
+  async setReplicas(
+    namespace: string,
+    ref: ScaleTargetRef,
+    replicas: number,
+    resourceVersion: string,
+  ): Promise<void> {
     const plural = await this.resourceFor(ref);
     const path = `${groupVersionPath(ref.apiVersion)}/namespaces/${encodeURIComponent(namespace)}/${plural}/${encodeURIComponent(ref.name)}/scale`;
     try {
-      await this.api.request('PATCH', path, { body: { spec: { replicas } } });
+      // A resourceVersion in a merge patch is a precondition: the API server answers 409 when
+      // the object has moved on.
+      await this.api.request('PATCH', path, { body: { metadata: { resourceVersion }, spec: { replicas } } });
     } catch (err) {
       throw this.translate(err, namespace, ref, plural, 'patch');
     }
@@ -137,6 +177,12 @@ export class ScaleClient {
       return new ScaleError(
         'TargetNotFound',
         `${ref.kind} ${namespace}/${ref.name} does not exist: create it or fix spec.scaleTargetRef.name`,
+      );
+    }
+    if (err.status === 409) {
+      return new ScaleError(
+        'Conflict',
+        `${ref.kind} ${namespace}/${ref.name} changed since it was read (${err.message}); it is read again before any change`,
       );
     }
     if (err.status === 403) {
