@@ -13,6 +13,7 @@ import { KubeApiClient } from './kube/api-client.js';
 import { EventRecorder } from './kube/event-recorder.js';
 import { InformerSupervisor, clientNodeInformerFactory } from './kube/informer-supervisor.js';
 import { LeaderElector } from './kube/leader-election.js';
+import { OtherAutoscalers } from './kube/other-autoscalers.js';
 import { ScaleClient } from './kube/scale-client.js';
 import { SecretReader } from './kube/secret-reader.js';
 import { startHttpServer } from './observability/http-server.js';
@@ -64,6 +65,8 @@ export async function runOperator(
       }
       return undefined;
     },
+    list: (namespace: string): EventConsumerObject[] =>
+      informers.flatMap((i) => i.list()).filter((o) => o.metadata?.namespace === namespace),
   };
 
   const reconciler = new Reconciler({
@@ -73,6 +76,9 @@ export async function runOperator(
     secrets: new SecretReader(api),
     backlog: new NatsBacklogSources(pool, { timeoutMs: config.natsRequestTimeoutMs, metrics }),
     events: new EventRecorder({ api, logger, instance: config.identity }),
+    autoscalers: new OtherAutoscalers(api, {
+      onForbidden: (kind, message) => logger.warn(message, { kind }),
+    }),
     metrics,
     logger,
     statusRefreshMs: config.statusRefreshSeconds * 1000,

@@ -22,9 +22,10 @@ import { ScaleError, type ScaleReading, type ScaleTargetRef } from '../kube/scal
 import { SecretNotFoundError } from '../kube/secret-reader.js';
 import type { ObservedCache } from './consumer-state.js';
 import { SCALE_REASONS } from './reasons.js';
+import { conflictMessage, type TargetClaims } from './target-claims.js';
 import type { ReconcilerDeps } from './reconciler.js';
 
-export type ObserveDeps = Pick<ReconcilerDeps, 'scale' | 'secrets' | 'backlog'>;
+export type ObserveDeps = Pick<ReconcilerDeps, 'scale' | 'secrets' | 'backlog'> & { claims: TargetClaims };
 
 export type Observation =
   { ok: true; backlog: BacklogReading; scale: ScaleReading } | { ok: false; reason: string; message: string };
@@ -33,6 +34,7 @@ export interface ObserveInput {
   /** namespace/name, the owner of the backlog source. */
   key: string;
   namespace: string;
+  obj: EventConsumerObject;
   spec: EventConsumerSpec;
   cache: ObservedCache;
   now: number;
@@ -53,6 +55,9 @@ export function parsedSpec(cache: ObservedCache, obj: EventConsumerObject): Spec
 
 export async function observe(deps: ObserveDeps, input: ObserveInput): Promise<Observation> {
   const { namespace, spec } = input;
+  // Another controller on the target first: a yielding EventConsumer has nothing else to read.
+  const rival = await deps.claims.rivalOf(input.obj, spec);
+  if (rival) return { ok: false, reason: 'TargetConflict', message: conflictMessage(spec, rival) };
   let credentials: NatsCredentials;
   try {
     credentials = await readCredentials(deps, namespace, spec);

@@ -34,10 +34,17 @@ import { memoryForTarget, newConsumerState, type ConsumerState } from './consume
 import { decide, memoryIfUnchanged, pausedCondition, type PlannedEvent, type Verdict } from './decide.js';
 import { observe, parsedSpec, targetKey } from './observe.js';
 import { SCALE_REASONS } from './reasons.js';
+import { TargetClaims, type TargetClaimsDeps } from './target-claims.js';
 import { comparableStatus, recordPollMetrics, statusAfterPoll, writeStatus } from './report.js';
 
 export interface ReconcilerDeps {
-  cache: { get(name: string, namespace?: string): EventConsumerObject | undefined };
+  cache: {
+    get(name: string, namespace?: string): EventConsumerObject | undefined;
+    /** Every cached EventConsumer in a namespace: to find others on the same target. */
+    list?(namespace: string): EventConsumerObject[];
+  };
+  /** HPAs and KEDA ScaledObjects on a target (kube/other-autoscalers.ts); a target they scale is left to them. */
+  autoscalers?: TargetClaimsDeps['autoscalers'];
   api: KubeApi;
   scale: {
     get(namespace: string, ref: ScaleTargetRef, options?: ScaleReadOptions): Promise<ScaleReading>;
@@ -102,12 +109,19 @@ export class Reconciler {
   private readonly policy: (input: ScalingInput) => ScalingDecision;
   private readonly statusRefreshMs: number;
   private readonly targetRefreshMs: number;
+  private readonly claims: TargetClaims;
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.now = deps.now ?? Date.now;
     this.policy = deps.decide ?? policyDecide;
     this.statusRefreshMs = deps.statusRefreshMs ?? 300_000;
     this.targetRefreshMs = deps.targetRefreshMs ?? 15_000;
+    const list = deps.cache.list?.bind(deps.cache);
+    this.claims = new TargetClaims({
+      ...(list ? { list } : {}),
+      ...(deps.autoscalers ? { autoscalers: deps.autoscalers } : {}),
+      now: this.now,
+    });
   }
 
   /** Releases everything held for EventConsumers (shutdown or lost leadership). */
@@ -167,14 +181,18 @@ export class Reconciler {
     state.dueAt = dueAt;
     const requeue = (): ReconcileResult => ({ requeueAfterMs: Math.max(0, dueAt - this.now()) });
     state.scaling = memoryForTarget(state.scaling, targetKey(spec.scaleTargetRef));
-    const observation = await observe(this.deps, {
-      key,
-      namespace,
-      spec,
-      cache: state.observed,
-      now,
-      targetRefreshMs: this.targetRefreshMs,
-    });
+    const observation = await observe(
+      { ...this.deps, claims: this.claims },
+      {
+        key,
+        namespace,
+        obj,
+        spec,
+        cache: state.observed,
+        now,
+        targetRefreshMs: this.targetRefreshMs,
+      },
+    );
     if (!observation.ok) {
       await this.reportFailure(poll, observation.reason, observation.message, [pausedCondition(spec)]);
       return requeue();

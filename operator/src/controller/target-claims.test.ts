@@ -1,0 +1,85 @@
+// Specifies who keeps a target that several controllers claim: the oldest EventConsumer
+// (creationTimestamp, then uid), any HPA or ScaledObject over every EventConsumer, targets
+// compared by group, kind and name.
+import { parseEventConsumerSpec, type EventConsumerObject } from '../api/v1alpha1/event-consumer.js';
+import type { OtherAutoscaler } from '../kube/other-autoscalers.js';
+import { TargetClaims, conflictMessage } from './target-claims.js';
+
+function ec(
+  name: string,
+  created: string,
+  uid: string,
+  target: Record<string, unknown> = { name: 'worker' },
+  extra: Record<string, unknown> = {},
+): EventConsumerObject {
+  return {
+    metadata: { name, namespace: 'ns', uid, creationTimestamp: created as unknown as Date },
+    spec: { scaleTargetRef: target, nats: { servers: ['nats://x'], stream: 'S', consumer: 'c' }, ...extra },
+  };
+}
+
+function specOf(obj: EventConsumerObject) {
+  const parsed = parseEventConsumerSpec(obj.spec);
+  if (!parsed.ok) throw new Error(parsed.problems.join('; '));
+  return parsed.spec;
+}
+
+function claims(all: EventConsumerObject[], others: OtherAutoscaler[] = []) {
+  return new TargetClaims({
+    list: (namespace) => all.filter((o) => o.metadata?.namespace === namespace),
+    autoscalers: { on: async () => others },
+    now: () => 0,
+  });
+}
+
+describe('TargetClaims', () => {
+  const old = ec('a', '2026-01-01T00:00:00Z', 'u-9');
+  const young = ec('b', '2026-01-01T00:00:05Z', 'u-1');
+
+  it('lets the oldest EventConsumer keep the target and names it to the younger one', async () => {
+    const c = claims([old, young]);
+    expect(await c.rivalOf(old, specOf(old))).toBeUndefined();
+    expect(await c.rivalOf(young, specOf(young))).toEqual({
+      kind: 'EventConsumer',
+      namespace: 'ns',
+      name: 'a',
+    });
+  });
+
+  it('breaks a tie of creationTimestamp by uid, the same way from both sides', async () => {
+    const x = ec('x', '2026-01-01T00:00:00Z', 'u-2');
+    const y = ec('y', '2026-01-01T00:00:00Z', 'u-1');
+    const c = claims([x, y]);
+    expect(await c.rivalOf(y, specOf(y))).toBeUndefined();
+    expect((await c.rivalOf(x, specOf(x)))?.name).toBe('y');
+  });
+
+  it('compares targets by group, kind and name, not version', async () => {
+    const sameGroup = ec('c', '2026-01-01T00:00:09Z', 'u-3', { apiVersion: 'apps/v1beta2', name: 'worker' });
+    const otherKind = ec('d', '2026-01-01T00:00:09Z', 'u-4', { kind: 'StatefulSet', name: 'worker' });
+    const otherName = ec('e', '2026-01-01T00:00:09Z', 'u-5', { name: 'other' });
+    const c = claims([old, sameGroup, otherKind, otherName]);
+    expect((await c.rivalOf(sameGroup, specOf(sameGroup)))?.name).toBe('a');
+    expect(await c.rivalOf(otherKind, specOf(otherKind))).toBeUndefined();
+    expect(await c.rivalOf(otherName, specOf(otherName))).toBeUndefined();
+  });
+
+  it('ignores EventConsumers that never write: invalid spec, being deleted, other namespace', async () => {
+    const invalid = ec('old-invalid', '2025-01-01T00:00:00Z', 'u-0', { name: 'worker' }, { minReplicas: -1 });
+    const deleting = {
+      ...ec('old-deleting', '2025-01-01T00:00:00Z', 'u-00'),
+      metadata: { ...ec('x', '2025-01-01T00:00:00Z', 'u-00').metadata, deletionTimestamp: new Date() },
+    };
+    const elsewhere = { ...old, metadata: { ...old.metadata, namespace: 'other', uid: 'u-000' } };
+    const c = claims([invalid, deleting, elsewhere, young]);
+    expect(await c.rivalOf(young, specOf(young))).toBeUndefined();
+  });
+
+  it('yields to an HPA or ScaledObject even when it is the oldest EventConsumer', async () => {
+    const hpa: OtherAutoscaler = { kind: 'HorizontalPodAutoscaler', namespace: 'ns', name: 'web' };
+    const c = claims([old], [hpa]);
+    const rival = await c.rivalOf(old, specOf(old));
+    expect(rival).toEqual(hpa);
+    expect(conflictMessage(specOf(old), hpa)).toContain('HorizontalPodAutoscaler ns/web');
+  });
+});

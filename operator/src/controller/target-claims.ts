@@ -1,0 +1,117 @@
+// Who else scales an EventConsumer's target. Two controllers on one /scale fight (each undoes the
+// other's change at every poll), so exactly one may write: among EventConsumers the oldest
+// (creationTimestamp, then uid) keeps the target, and any HorizontalPodAutoscaler or KEDA
+// ScaledObject on it wins over every EventConsumer — jetscale yields rather than fight a
+// controller it cannot coordinate with. Targets are compared by API group, kind and name (the
+// version does not make it another object).
+import {
+  parseEventConsumerSpec,
+  type EventConsumerObject,
+  type EventConsumerSpec,
+  type SpecParseResult,
+} from '../api/v1alpha1/event-consumer.js';
+import { groupOf, type OtherAutoscaler, type TargetIdentity } from '../kube/other-autoscalers.js';
+
+export interface Rival {
+  kind: 'EventConsumer' | OtherAutoscaler['kind'];
+  namespace: string;
+  name: string;
+}
+
+export interface TargetClaimsDeps {
+  /** Every EventConsumer in a namespace, as cached (without it only other autoscalers are checked). */
+  list?(namespace: string): EventConsumerObject[];
+  /** Other autoscalers on a target (without it only EventConsumers are checked). */
+  autoscalers?: { on(namespace: string, target: TargetIdentity): Promise<OtherAutoscaler[]> };
+  now: () => number;
+}
+
+export function targetIdentity(ref: EventConsumerSpec['scaleTargetRef']): TargetIdentity {
+  return { group: groupOf(ref.apiVersion), kind: ref.kind, name: ref.name };
+}
+
+/** True when `a` was created before `b` (creationTimestamp, then uid as the tiebreak). */
+export function isOlder(a: EventConsumerObject, b: EventConsumerObject): boolean {
+  const at = String(a.metadata?.creationTimestamp ?? '');
+  const bt = String(b.metadata?.creationTimestamp ?? '');
+  const ams = Date.parse(at);
+  const bms = Date.parse(bt);
+  if (Number.isFinite(ams) && Number.isFinite(bms) && ams !== bms) return ams < bms;
+  return (a.metadata?.uid ?? '') < (b.metadata?.uid ?? '');
+}
+
+/** The EventConsumer among `claimants` that keeps the target: the oldest. */
+export function targetOwner(claimants: EventConsumerObject[]): EventConsumerObject | undefined {
+  let owner: EventConsumerObject | undefined;
+  for (const c of claimants) if (owner === undefined || isOlder(c, owner)) owner = c;
+  return owner;
+}
+
+/** How long the per-namespace index of EventConsumer targets is reused. */
+const INDEX_TTL_MS = 1000;
+
+export class TargetClaims {
+  private readonly specs = new WeakMap<EventConsumerObject, SpecParseResult>();
+  private readonly indexes = new Map<string, { at: number; byTarget: Map<string, EventConsumerObject[]> }>();
+
+  constructor(private readonly deps: TargetClaimsDeps) {}
+
+  /** Who, other than `self`, has the better claim on its target; undefined when `self` may write. */
+  async rivalOf(self: EventConsumerObject, spec: EventConsumerSpec): Promise<Rival | undefined> {
+    const namespace = self.metadata?.namespace ?? '';
+    const target = targetIdentity(spec.scaleTargetRef);
+    const others = (await this.deps.autoscalers?.on(namespace, target)) ?? [];
+    const other = others[0];
+    if (other) return other;
+    const claimants = this.eventConsumersOn(namespace, target).filter(
+      (c) => c.metadata?.uid !== self.metadata?.uid,
+    );
+    const owner = targetOwner([self, ...claimants]);
+    if (owner === undefined || owner.metadata?.uid === self.metadata?.uid) return undefined;
+    return { kind: 'EventConsumer', namespace, name: owner.metadata?.name ?? '' };
+  }
+
+  private eventConsumersOn(namespace: string, target: TargetIdentity): EventConsumerObject[] {
+    if (!this.deps.list) return [];
+    const now = this.deps.now();
+    let index = this.indexes.get(namespace);
+    if (!index || now - index.at >= INDEX_TTL_MS) {
+      const byTarget = new Map<string, EventConsumerObject[]>();
+      for (const obj of this.deps.list(namespace)) {
+        if (obj.metadata?.deletionTimestamp) continue;
+        const parsed = this.specOf(obj);
+        // An EventConsumer whose spec is invalid never writes, so it claims nothing.
+        if (!parsed.ok) continue;
+        const key = keyOf(targetIdentity(parsed.spec.scaleTargetRef));
+        const list = byTarget.get(key);
+        if (list) list.push(obj);
+        else byTarget.set(key, [obj]);
+      }
+      index = { at: now, byTarget };
+      this.indexes.set(namespace, index);
+    }
+    return index.byTarget.get(keyOf(target)) ?? [];
+  }
+
+  private specOf(obj: EventConsumerObject): SpecParseResult {
+    let parsed = this.specs.get(obj);
+    if (!parsed) {
+      parsed = parseEventConsumerSpec(obj.spec);
+      this.specs.set(obj, parsed);
+    }
+    return parsed;
+  }
+}
+
+function keyOf(t: TargetIdentity): string {
+  return `${t.group}/${t.kind}/${t.name}`;
+}
+
+/** The condition message for an EventConsumer that yields its target. */
+export function conflictMessage(spec: EventConsumerSpec, rival: Rival): string {
+  const ref = spec.scaleTargetRef;
+  const what = `${ref.kind} ${ref.name}`;
+  if (rival.kind === 'EventConsumer')
+    return `${what} is also the target of EventConsumer ${rival.namespace}/${rival.name}, which is older and keeps it; this EventConsumer does not change its replicas. Delete one of the two or point spec.scaleTargetRef elsewhere`;
+  return `${what} is scaled by ${rival.kind} ${rival.namespace}/${rival.name}; jetscale does not fight another autoscaler and leaves its replicas alone. Delete the ${rival.kind} or this EventConsumer`;
+}
