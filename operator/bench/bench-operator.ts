@@ -5,6 +5,11 @@
 // JETSCALE_TEST_ENV), cleans up and stops by itself.
 //   npx tsx operator/bench/bench-operator.ts
 // BENCH_COUNT, BENCH_SECONDS, BENCH_POLL vary the load; BENCH_NODE_FLAGS passes flags to node.
+// BENCH_BUSY=1 makes every EventConsumer busy: a message arrives for each every second, so its
+// backlog and rates change at every poll (the EventConsumers are paused, so no pods start; they
+// still read, decide and report). The report gives status writes per minute; set
+// JETSCALE_STATUS_READINGS_SECONDS=0 to measure writing every change (the behaviour before
+// readings were written at a slower cadence).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -22,7 +27,8 @@ import { KubeApiClient } from '../src/kube/api-client.js';
 const COUNT = Number(process.env.BENCH_COUNT ?? 1000);
 const MEASURE_SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
 const POLL_SECONDS = Number(process.env.BENCH_POLL ?? 5);
-const WITH_BACKLOG = Math.min(COUNT, Math.ceil(COUNT / 20));
+const BUSY = process.env.BENCH_BUSY === '1';
+const WITH_BACKLOG = BUSY ? 0 : Math.min(COUNT, Math.ceil(COUNT / 20));
 const CONCURRENCY = 16;
 const RECOMMENDED_NODE_FLAGS = '--max-old-space-size=128 --max-semi-space-size=4';
 
@@ -177,6 +183,7 @@ async function main(): Promise<void> {
               minReplicas: 0,
               maxReplicas: 3,
               pollInterval: `${POLL_SECONDS}s`,
+              ...(BUSY ? { paused: true } : {}),
             },
           },
         });
@@ -202,6 +209,9 @@ async function main(): Promise<void> {
         JETSCALE_METRICS_PORT: String(port),
         JETSCALE_LOG_LEVEL: 'warn',
         JETSCALE_POD_NAME: 'bench',
+        ...(process.env.JETSCALE_STATUS_READINGS_SECONDS === undefined
+          ? {}
+          : { JETSCALE_STATUS_READINGS_SECONDS: process.env.JETSCALE_STATUS_READINGS_SECONDS }),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -216,6 +226,14 @@ async function main(): Promise<void> {
     log(
       `operator pid ${pid}, metrics on 127.0.0.1:${port}; waiting until every EventConsumer has been reconciled once and the queue is empty`,
     );
+    // Busy: one message per EventConsumer per second, from now until the end of the measurement.
+    let arrivals: NodeJS.Timeout | undefined;
+    if (BUSY) {
+      arrivals = setInterval(() => {
+        for (let i = 0; i < COUNT; i++) nc.publish(`bench.${i}`, 'x');
+      }, 1000);
+      log(`busy: publishing one message per EventConsumer per second (${COUNT} msg/s)`);
+    }
     const launched = Date.now();
     for (;;) {
       await sleep(1000);
@@ -249,6 +267,7 @@ async function main(): Promise<void> {
     }
     const endUsage = processUsage(pid);
     const endMetrics = await scrape();
+    if (arrivals) clearInterval(arrivals);
     const elapsed = (Date.now() - started) / 1000;
     const delta = (name: string, match?: (labels: string) => boolean): number =>
       metricSum(endMetrics, name, match) - metricSum(startMetrics, name, match);
@@ -263,6 +282,11 @@ async function main(): Promise<void> {
     const cpu = endUsage.cpuSeconds - startUsage.cpuSeconds;
     const errors = metricSum(endMetrics, 'jetscale_errors_total');
     const scaled = metricSum(endMetrics, 'jetscale_scale_events_total');
+    // Status writes: PATCHes that were not /scale changes (also right for operators that predate
+    // jetscale_status_writes_total).
+    const statusWrites =
+      delta('jetscale_kube_request_duration_seconds_count', (l) => l.includes('verb="PATCH"')) -
+      delta('jetscale_scale_events_total');
     const meanReconcileMs =
       (1000 * delta('jetscale_reconcile_duration_seconds_sum')) / Math.max(1, reconciles);
 
@@ -273,7 +297,7 @@ async function main(): Promise<void> {
       peakRss < 200 * 2 ** 20;
     log('results');
     const rows: Array<[string, string]> = [
-      ['EventConsumers', String(COUNT)],
+      ['EventConsumers', `${COUNT}${BUSY ? ' (busy: 1 msg/s each, paused)' : ''}`],
       ['poll interval', `${POLL_SECONDS}s`],
       ['start-up catch-up (all polled once)', `${catchUpSeconds.toFixed(1)} s`],
       ['measured window (steady state)', `${elapsed.toFixed(1)} s`],
@@ -283,6 +307,10 @@ async function main(): Promise<void> {
       ],
       ['polls started > 1 s late', `${late} of ${polls}`],
       ['failed reconciles', String(failedReconciles)],
+      [
+        'status writes',
+        `${statusWrites}, ${((60 * statusWrites) / elapsed).toFixed(0)}/min (${((60 * statusWrites) / elapsed / COUNT).toFixed(2)} per EventConsumer per min; readings cadence ${process.env.JETSCALE_STATUS_READINGS_SECONDS ?? '30'} s)`,
+      ],
       ['mean reconcile latency', `${meanReconcileMs.toFixed(1)} ms`],
       [
         'CPU per reconcile',

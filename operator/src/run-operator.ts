@@ -82,6 +82,7 @@ export async function runOperator(
     metrics,
     logger,
     statusRefreshMs: config.statusRefreshSeconds * 1000,
+    statusReadingsRefreshMs: config.statusReadingsSeconds * 1000,
     targetRefreshMs: config.targetRefreshSeconds * 1000,
   });
   const controller = new Controller({ informers, reconciler, workers: config.workers, logger, metrics });

@@ -16,6 +16,7 @@ describe('loadConfig', () => {
       retryPeriodSeconds: 2,
       workers: 32,
       statusRefreshSeconds: 300,
+      statusReadingsSeconds: 30,
       targetRefreshSeconds: 15,
     });
     expect(config.namespaces).toBeUndefined();

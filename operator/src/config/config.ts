@@ -22,6 +22,7 @@ export interface OperatorConfig {
   workers: number;
   /** Rewrite an unchanged status (lastPollTime) this often; changes are written at once. */
   statusRefreshSeconds: number;
+  statusReadingsSeconds: number;
   /** Re-read an idle EventConsumer's scale target at least this often (busy ones every poll). */
   targetRefreshSeconds: number;
   /** How often informers re-list from scratch (a guard against silently stalled watches). */
@@ -129,6 +130,7 @@ export function loadConfig(
     identity: text('JETSCALE_POD_NAME') ?? text('POD_NAME') ?? `${hostname()}-${process.pid}`,
     workers: integer('JETSCALE_WORKERS', 32, 1, 256),
     statusRefreshSeconds: integer('JETSCALE_STATUS_REFRESH_SECONDS', 300, 5, 3600),
+    statusReadingsSeconds: integer('JETSCALE_STATUS_READINGS_SECONDS', 30, 0, 3600),
     targetRefreshSeconds: integer('JETSCALE_TARGET_REFRESH_SECONDS', 15, 0, 600),
     resyncSeconds: integer('JETSCALE_RESYNC_SECONDS', 300, 10, 86400),
     natsRequestTimeoutMs: integer('JETSCALE_NATS_TIMEOUT_MS', 2000, 100, 60000),

@@ -47,8 +47,10 @@ export interface ObservedCache {
 export interface StatusMemory {
   /** The status last written; fresher than the informer cache, which lags our own writes. */
   written?: EventConsumerStatus;
-  /** `written` as compared between polls (see comparableStatus). */
+  /** `written` as compared between polls, all of it (see statusFingerprint). */
   comparable?: string;
+  /** `written` without its readings (backlog, rates, times, messages): what users act on. */
+  comparableState?: string;
   /** When it was last written (epoch ms). */
   writtenAt?: number;
   /** Spreads unchanged-status refreshes of different EventConsumers over [1, 1.5) × the period. */
@@ -75,7 +77,7 @@ export interface ConsumerState {
  */
 export function newConsumerState(
   obj: EventConsumerObject,
-  comparable: (status: EventConsumerStatus) => string,
+  fingerprint: (status: EventConsumerStatus) => { state: string; all: string },
   random: () => number = Math.random,
 ): ConsumerState {
   const state: ConsumerState = {
@@ -91,7 +93,9 @@ export function newConsumerState(
   };
   if (obj.status?.conditions !== undefined) {
     state.status.written = obj.status;
-    state.status.comparable = comparable(obj.status);
+    const f = fingerprint(obj.status);
+    state.status.comparable = f.all;
+    state.status.comparableState = f.state;
     const polled = obj.status.lastPollTime === undefined ? NaN : Date.parse(obj.status.lastPollTime);
     if (Number.isFinite(polled)) state.status.writtenAt = polled;
   }

@@ -135,7 +135,7 @@ describe('decide (the reconcile step)', () => {
       input({
         spec,
         memory,
-        scale: { specReplicas: 4, statusReplicas: 4 },
+        scale: { specReplicas: 4, statusReplicas: 4, resourceVersion: '1' },
         backlog: { ok: true, sample: sample(0) },
       }),
     );
@@ -163,7 +163,11 @@ describe('decide (the reconcile step)', () => {
     (behavior, current, replicas, want) => {
       const spec = specOf({ maxReplicas: 20, fallback: { failureThreshold: 1, replicas, behavior } });
       const v = decide(
-        input({ spec, backlog: unreachable, scale: { specReplicas: current, statusReplicas: current } }),
+        input({
+          spec,
+          backlog: unreachable,
+          scale: { specReplicas: current, statusReplicas: current, resourceVersion: '1' },
+        }),
       );
       expect(v.desired).toBe(want);
       expect(v.conditions.find((c) => c.type === 'Fallback')).toMatchObject({ status: 'True' });

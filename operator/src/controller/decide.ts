@@ -190,22 +190,36 @@ function fromFailedRead(
     });
   } else {
     // Hold the last decision: the replicas stay where they are.
-    const message = countsTowardFallback
-      ? fallbackReplicas === undefined
-        ? `${failures} failed polls; replicas are held (set spec.fallback.replicas to hold a fixed count instead)`
-        : `${failures} of ${threshold} failed polls before fallback.replicas ${fallbackReplicas}; replicas are held until then`
-      : 'replicas are held: this error does not trigger fallback, fix its cause';
-    conditions.push({
-      type: 'Fallback',
-      status: 'False',
-      reason: countsTowardFallback ? 'BelowFailureThreshold' : 'NotApplicable',
-      message,
-    });
+    conditions.push(
+      !countsTowardFallback
+        ? {
+            type: 'Fallback',
+            status: 'False',
+            reason: 'NotApplicable',
+            message: 'replicas are held: this error does not trigger fallback, fix its cause',
+          }
+        : fallbackReplicas === undefined
+          ? {
+              type: 'Fallback',
+              status: 'False',
+              reason: 'NotConfigured',
+              message: `${failures} failed polls; replicas are held where they are because spec.fallback.replicas is not set (set it to hold a fixed count after ${threshold} failed polls)`,
+            }
+          : {
+              type: 'Fallback',
+              status: 'False',
+              reason: 'BelowFailureThreshold',
+              message: `${failures} of ${threshold} failed polls before fallback.replicas ${fallbackReplicas}; replicas are held until then`,
+            },
+    );
   }
   events.push({ type: 'Warning', reason, message: error.message });
+  const unknown = `not known: the backlog could not be read (${error.message})`;
   conditions.push(
     { type: 'Ready', status: 'False', reason, message: error.message },
     { type: 'MetricsAvailable', status: 'False', reason, message: error.message },
+    { type: 'Active', status: 'Unknown', reason, message: unknown },
+    { type: 'ScalingLimited', status: 'Unknown', reason, message: unknown },
   );
   return {
     current,

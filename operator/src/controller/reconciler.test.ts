@@ -210,16 +210,71 @@ describe('Reconciler', () => {
 
   it('does not rewrite an unchanged status on every poll', async () => {
     const { world, poll, at } = setup({ minReplicas: 2 });
-    // The first two polls write (the second one learns the rates); after that nothing changes.
-    await poll({ ok: true, sample: sample(0, at()) });
-    await poll({ ok: true, sample: sample(0, at()) });
+    // The first poll writes; the rates learned at the second are readings, written within 30 s;
+    // the end of the 60 s stabilization window (ScalingLimited: MinReplicas) is written at once.
+    for (let i = 0; i < 14; i++) await poll({ ok: true, sample: sample(0, at()) });
+    expect(world.statusWrites).toHaveLength(3);
+    expect(world.statusWrites[1]?.rates).toEqual({ arrivalPerSecond: 0, processingPerSecond: 0 });
     const written = world.statusWrites.length;
     for (let i = 0; i < 5; i++) await poll({ ok: true, sample: sample(0, at()) });
     expect(world.patches).toEqual([]);
     expect(world.statusWrites).toHaveLength(written);
-    // A change is written at once.
+    // A change users act on (Active becomes True) is written at once.
     await poll({ ok: true, sample: sample(30, at()) });
     expect(world.statusWrites).toHaveLength(written + 1);
+    expect(world.statusWrites.at(-1)?.conditions?.find((c) => c.type === 'Active')?.status).toBe('True');
+  });
+
+  it('writes a busy EventConsumer’s changing numbers at most every 30 s, and says when they were read', async () => {
+    const { world, poll, at } = setup({ maxReplicas: 3 });
+    // 60 s at a 5 s poll: the backlog grows at every poll while replicas stay at the maximum.
+    for (let i = 0; i < 12; i++) await poll({ ok: true, sample: sample(1000 + 100 * i, at()) });
+    expect(world.patches).toEqual([3]);
+    // Before: a write at every poll (12). Now: the first, the scale, and the readings every 30 s.
+    expect(world.statusWrites.length).toBeLessThanOrEqual(4);
+    const last = world.statusWrites.at(-1);
+    expect(last?.lastBacklogReadTime).toBe(last?.lastPollTime);
+    expect(Date.parse(last?.lastBacklogReadTime ?? '')).toBeGreaterThan(at() - 35_000);
+  });
+
+  it('on failure says what is unknown instead of showing the last good conditions', async () => {
+    const { world, poll, at } = setup();
+    await poll({ ok: true, sample: sample(450, at()) });
+    const readAt = world.statusWrites.at(-1)?.lastBacklogReadTime;
+    await poll(unreachable);
+    const failed = world.statusWrites.at(-1);
+    const cond = (type: string) => failed?.conditions?.find((c) => c.type === type);
+    expect(cond('Ready')?.status).toBe('False');
+    expect(cond('MetricsAvailable')?.status).toBe('False');
+    expect(cond('Active')?.status).toBe('Unknown');
+    expect(cond('ScalingLimited')?.status).toBe('Unknown');
+    // The last good backlog stays, with the time it was read; the poll time moves on.
+    expect(failed?.backlog?.total).toBe(450);
+    expect(failed?.lastBacklogReadTime).toBe(readAt);
+    expect(failed?.lastPollTime).not.toBe(readAt);
+    // A missing target: nothing was read at all.
+    world.scaleError = new ScaleError('TargetNotFound', 'Deployment ns/worker does not exist');
+    await poll({ ok: true, sample: sample(450, at()) });
+    const missing = world.statusWrites.at(-1);
+    expect(missing?.conditions?.find((c) => c.type === 'MetricsAvailable')?.status).toBe('Unknown');
+    expect(missing?.conditions?.find((c) => c.type === 'Active')?.status).toBe('Unknown');
+  });
+
+  it('says fallback is not configured (not "below the threshold") when fallback.replicas is unset', async () => {
+    const { world, poll } = setup({ fallback: { failureThreshold: 3 } });
+    for (let i = 0; i < 6; i++) await poll(unreachable);
+    const fallback = world.statusWrites.at(-1)?.conditions?.find((c) => c.type === 'Fallback');
+    expect(fallback?.reason).toBe('NotConfigured');
+    expect(fallback?.message).toContain('spec.fallback.replicas is not set');
+  });
+
+  it('says which cause makes the consumer active', async () => {
+    const { world, poll, at } = setup({ activationBacklog: 10 });
+    await poll({ ok: true, sample: { ...sample(0, at()), ackPending: 10 } });
+    const active = world.statusWrites.at(-1)?.conditions?.find((c) => c.type === 'Active');
+    expect(active?.status).toBe('True');
+    expect(active?.reason).toBe('AwaitingAck');
+    expect(active?.message).not.toContain('is above activationBacklog');
   });
 
   it('reads but does not scale while paused', async () => {

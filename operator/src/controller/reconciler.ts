@@ -35,7 +35,7 @@ import { decide, memoryIfUnchanged, pausedCondition, type PlannedEvent, type Ver
 import { observe, parsedSpec, targetKey } from './observe.js';
 import { SCALE_REASONS } from './reasons.js';
 import { TargetClaims, type TargetClaimsDeps } from './target-claims.js';
-import { comparableStatus, recordPollMetrics, statusAfterPoll, writeStatus } from './report.js';
+import { recordPollMetrics, statusAfterPoll, statusFingerprint, writeStatus } from './report.js';
 
 export interface ReconcilerDeps {
   cache: {
@@ -73,6 +73,11 @@ export interface ReconcilerDeps {
   statusRefreshMs?: number;
   /** Re-read an idle EventConsumer's scale target at least this often. */
   targetRefreshMs?: number;
+  /**
+   * Write a status whose readings alone changed (backlog, rates, messages) at most this often;
+   * changes users act on (replicas, conditions) are written at once.
+   */
+  statusReadingsRefreshMs?: number;
 }
 
 export interface ReconcileResult {
@@ -109,6 +114,7 @@ export class Reconciler {
   private readonly policy: (input: ScalingInput) => ScalingDecision;
   private readonly statusRefreshMs: number;
   private readonly targetRefreshMs: number;
+  private readonly readingsRefreshMs: number;
   private readonly claims: TargetClaims;
 
   constructor(private readonly deps: ReconcilerDeps) {
@@ -116,6 +122,7 @@ export class Reconciler {
     this.policy = deps.decide ?? policyDecide;
     this.statusRefreshMs = deps.statusRefreshMs ?? 300_000;
     this.targetRefreshMs = deps.targetRefreshMs ?? 15_000;
+    this.readingsRefreshMs = deps.statusReadingsRefreshMs ?? 30_000;
     const list = deps.cache.list?.bind(deps.cache);
     this.claims = new TargetClaims({
       ...(list ? { list } : {}),
@@ -194,7 +201,10 @@ export class Reconciler {
       },
     );
     if (!observation.ok) {
-      await this.reportFailure(poll, observation.reason, observation.message, [pausedCondition(spec)]);
+      await this.reportFailure(poll, observation.reason, observation.message, [
+        ...notObserved(observation.reason, observation.message),
+        pausedCondition(spec),
+      ]);
       return requeue();
     }
 
@@ -224,7 +234,7 @@ export class Reconciler {
       state.scaling = previous;
       state.observed.target = undefined;
       state.observed.conflicts++;
-      this.deps.metrics.errors.inc({ reason: 'ScaleConflict' });
+      this.deps.metrics.countError(namespace, name, 'ScaleConflict');
       poll.log.info('scale target changed since it was read; reading it again', {
         conflicts: state.observed.conflicts,
         detail: action.message,
@@ -237,7 +247,22 @@ export class Reconciler {
     this.recordEvents(poll, verdict.events);
     recordPollMetrics(this.deps.metrics, { namespace, name }, spec, observation.scale, verdict);
     if (!action.ok) {
-      await this.reportFailure(poll, action.reason, action.message, [pausedCondition(spec)]);
+      // The backlog was read and a verdict reached; only the change failed.
+      poll.log.warn(action.message, { reason: action.reason });
+      this.deps.metrics.countError(namespace, name, action.reason);
+      this.deps.events.warning(poll.target, action.reason, action.message);
+      const status = statusAfterPoll(
+        this.lastStatus(poll),
+        obj.metadata?.generation,
+        observation.scale,
+        verdict,
+        now,
+        false,
+      );
+      await this.writeStatus(poll, status, [
+        ...verdict.conditions,
+        { type: 'Ready', status: 'False', reason: action.reason, message: action.message },
+      ]);
       return requeue();
     }
     if (action.scaled) this.recordScaled(poll, spec.scaleTargetRef, verdict);
@@ -297,8 +322,15 @@ export class Reconciler {
     this.deps.events.warning(poll.target, 'InvalidSpec', message);
     await this.writeStatus(
       poll,
-      { ...this.lastStatus(poll), observedGeneration: poll.obj.metadata?.generation },
-      [{ type: 'Ready', status: 'False', reason: 'InvalidSpec', message }],
+      {
+        ...this.lastStatus(poll),
+        observedGeneration: poll.obj.metadata?.generation,
+        lastPollTime: new Date(poll.now).toISOString(),
+      },
+      [
+        { type: 'Ready', status: 'False', reason: 'InvalidSpec', message },
+        ...notObserved('InvalidSpec', message),
+      ],
     );
     poll.state.dueAt = poll.now + INVALID_SPEC_REQUEUE_MS;
     return { requeueAfterMs: INVALID_SPEC_REQUEUE_MS };
@@ -320,6 +352,7 @@ export class Reconciler {
         ...this.lastStatus(poll),
         observedGeneration: poll.obj.metadata?.generation,
         consecutiveFailures: poll.state.scaling.failures,
+        lastPollTime: new Date(poll.now).toISOString(),
       },
       [{ type: 'Ready', status: 'False', reason, message }, ...extra],
     );
@@ -346,8 +379,12 @@ export class Reconciler {
     return poll.state.status.written ?? poll.obj.status ?? {};
   }
 
-  private writeStatus(poll: Poll, status: EventConsumerStatus, updates: ConditionUpdate[]): Promise<void> {
-    return writeStatus({
+  private async writeStatus(
+    poll: Poll,
+    status: EventConsumerStatus,
+    updates: ConditionUpdate[],
+  ): Promise<void> {
+    const written = await writeStatus({
       api: this.deps.api,
       namespace: poll.namespace,
       name: poll.name,
@@ -358,7 +395,9 @@ export class Reconciler {
       now: poll.now,
       refreshMs: this.statusRefreshMs,
       metrics: this.deps.metrics,
+      readingsRefreshMs: this.readingsRefreshMs,
     });
+    if (written) this.deps.metrics.statusWrites.inc();
   }
 
   private stateFor(key: string, obj: EventConsumerObject): ConsumerState {
@@ -373,7 +412,7 @@ export class Reconciler {
       state = undefined;
     }
     if (!state) {
-      state = newConsumerState(obj, comparableStatus);
+      state = newConsumerState(obj, statusFingerprint);
       this.states.set(key, state);
     }
     return state;
@@ -383,4 +422,18 @@ export class Reconciler {
     this.states.get(key)?.observed.source?.source.close();
     this.states.delete(key);
   }
+}
+
+/**
+ * The conditions of a poll that stopped before reading the backlog: what it would have told is
+ * unknown, not what an earlier poll saw (status.backlog keeps the last reading, and
+ * lastBacklogReadTime says when that was).
+ */
+function notObserved(reason: string, why: string): ConditionUpdate[] {
+  const message = `not known: the backlog was not read (${why})`;
+  return [
+    { type: 'MetricsAvailable', status: 'Unknown', reason, message },
+    { type: 'Active', status: 'Unknown', reason, message },
+    { type: 'ScalingLimited', status: 'Unknown', reason, message },
+  ];
 }

@@ -48,8 +48,9 @@ export function statusAfterPoll(
       : undefined;
     if (decision.history.lastActiveAt !== undefined)
       status.lastActiveTime = new Date(decision.history.lastActiveAt).toISOString();
-    status.lastPollTime = new Date(now).toISOString();
+    status.lastBacklogReadTime = new Date(now).toISOString();
   }
+  status.lastPollTime = new Date(now).toISOString();
   if (scaled) status.lastScaleTime = new Date(now).toISOString();
   status.desiredReplicas = verdict.desired;
   status.consecutiveFailures = verdict.memory.failures;
@@ -96,10 +97,17 @@ export interface StatusWrite {
   refreshMs: number;
   /** Told the conditions of every poll (jetscale_eventconsumer_condition), written or not. */
   metrics?: Pick<OperatorMetrics, 'setConditions'>;
+  /** Write a status whose readings alone changed (backlog, rates, messages) at most this often. */
+  readingsRefreshMs: number;
 }
 
-/** Writes status when it changed (or lastPollTime is older than refreshMs), and remembers it. */
-export async function writeStatus(w: StatusWrite): Promise<void> {
+/**
+ * Writes status when what users act on changed (replicas, condition statuses and reasons,
+ * failures, generation); when only readings changed (backlog, rates, forecast, messages, times) at
+ * most every readingsRefreshMs — a busy EventConsumer's numbers change at every poll, and the
+ * metrics carry them at full rate; and at least every refreshMs. Remembers what it wrote.
+ */
+export async function writeStatus(w: StatusWrite): Promise<boolean> {
   const { memory, obj, now } = w;
   const next: EventConsumerStatus = {
     ...w.status,
@@ -111,32 +119,55 @@ export async function writeStatus(w: StatusWrite): Promise<void> {
     ),
   };
   w.metrics?.setConditions(w.namespace, w.name, next.conditions ?? []);
-  const comparable = comparableStatus(next);
-  const fresh =
-    memory.writtenAt !== undefined && now - memory.writtenAt < w.refreshMs * (1 + memory.refreshJitter);
-  if (comparable === memory.comparable && fresh) return;
+  const { state, all } = statusFingerprint(next);
+  const age = memory.writtenAt === undefined ? Infinity : now - memory.writtenAt;
+  const due =
+    state !== memory.comparableState ||
+    (all !== memory.comparable && age >= w.readingsRefreshMs) ||
+    age >= w.refreshMs * (1 + memory.refreshJitter);
+  if (!due) return false;
   try {
     await w.api.request('PATCH', `${eventConsumerPath(w.namespace, w.name)}/status`, {
       body: { status: nullForUndefined(next) },
     });
-    memory.comparable = comparable;
+    memory.comparable = all;
+    memory.comparableState = state;
     memory.writtenAt = now;
     memory.written = next;
+    return true;
   } catch (err) {
-    if (isNotFound(err)) return; // deleted meanwhile; the delete event cleans up
+    if (isNotFound(err)) return false; // deleted meanwhile; the delete event cleans up
     throw err;
   }
 }
 
-/** A status as compared between polls: without lastPollTime and condition transition times. */
-export function comparableStatus(status: EventConsumerStatus): string {
-  return stableStringify(
+/**
+ * A status as compared between polls. `all`: everything but the poll times and condition
+ * transition times. `state`: also without the readings that change at every poll of a busy EventConsumer.
+ */
+export function statusFingerprint(status: EventConsumerStatus): { state: string; all: string } {
+  const all = stableStringify(
     nullForUndefined({
       ...status,
       lastPollTime: undefined,
+      lastBacklogReadTime: undefined,
       conditions: status.conditions?.map(withoutTime) as Condition[] | undefined,
     }),
   );
+  const state = stableStringify(
+    nullForUndefined({
+      ...status,
+      backlog: undefined,
+      rates: undefined,
+      forecast: undefined,
+      lastActiveTime: undefined,
+      lastPollTime: undefined,
+      lastBacklogReadTime: undefined,
+      conditions: status.conditions?.map(({ type, status: s, reason }) => ({ type, status: s, reason })) as
+        Condition[] | undefined,
+    }),
+  );
+  return { state, all };
 }
 
 /** JSON with object keys sorted: the API server returns status keys in its own order. */
@@ -175,6 +206,7 @@ function nullForUndefined(status: EventConsumerStatus): Record<string, unknown> 
     'lastScaleTime',
     'lastActiveTime',
     'lastPollTime',
+    'lastBacklogReadTime',
     'consecutiveFailures',
     'conditions',
   ];

@@ -74,6 +74,11 @@ export class OperatorMetrics {
     labelNames: [...EC_LABELS, 'direction'],
     registers: [this.registry],
   });
+  readonly statusWrites = new Counter({
+    name: 'jetscale_status_writes_total',
+    help: 'EventConsumer status writes (PATCH on the status subresource).',
+    registers: [this.registry],
+  });
   readonly reconcileDuration = new Histogram({
     name: 'jetscale_reconcile_duration_seconds',
     help: 'Time one reconcile of one EventConsumer took, by result (success, error).',

@@ -137,6 +137,8 @@ export interface EventConsumerStatus {
   lastScaleTime?: string;
   lastActiveTime?: string;
   lastPollTime?: string;
+  /** When status.backlog (and rates) were read; older than lastPollTime when the last polls failed. */
+  lastBacklogReadTime?: string;
   consecutiveFailures?: number;
   conditions?: Condition[];
 }
