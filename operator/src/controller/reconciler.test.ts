@@ -358,7 +358,7 @@ describe('Reconciler', () => {
     expect(world.reads.at(-1)).toBe(true);
     expect(world.patches).toEqual([12]);
     expect(world.events.filter((e) => e === 'Scaled')).toHaveLength(1);
-    expect(again.requeueAfterMs).toBe(5000);
+    expect(again.requeueAfterMs).toBeGreaterThan(0); // the poll interval (or the adaptive poll)
     const status = world.statusWrites.at(-1);
     expect(status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
   });
