@@ -26,6 +26,8 @@ async function up(): Promise<void> {
   const natsMonitorPort = (await isListening(8222)) ? undefined : 8222;
   if (natsPort === undefined) say('port 4222 is in use; nats-server gets a free port instead');
   if (natsMonitorPort === undefined) say('port 8222 is in use; the NATS monitor gets a free port instead');
+  const prometheusPort = (await isListening(9090)) ? undefined : 9090;
+  if (prometheusPort === undefined) say('port 9090 is in use; prometheus gets a free port instead');
   const started = Date.now();
   const stack = await startStack({
     dir,
@@ -33,6 +35,7 @@ async function up(): Promise<void> {
     detached: true,
     natsPort,
     natsMonitorPort,
+    prometheus: { intervalSeconds: 1, ...(prometheusPort ? { port: prometheusPort } : {}) },
     progress: say,
   });
   writeEnvFile(envFile, stack.env);
@@ -43,6 +46,7 @@ async function up(): Promise<void> {
   console.log(`
 jetscale dev stack is up (${((Date.now() - started) / 1000).toFixed(1)} s)
   NATS:        ${stack.env.JETSCALE_NATS_URL} (monitoring ${stack.env.JETSCALE_NATS_MONITOR_URL})
+  Prometheus:  ${stack.env.JETSCALE_PROMETHEUS_URL ?? '(none)'} (HTTP API; scrape targets: one file each in ${stack.env.JETSCALE_PROMETHEUS_TARGETS_DIR ?? '-'})
   kubeconfig:  ${stack.env.KUBECONFIG}
   env file:    ${envFile}
 
@@ -73,12 +77,17 @@ async function down(): Promise<void> {
   } catch (err) {
     say(`kwokctl delete cluster failed: ${String(err)}`);
   }
-  const pid = Number(env.JETSCALE_NATS_PID);
-  if (pid > 0 && isProcessAlive(pid)) {
-    process.kill(pid, 'SIGTERM');
-    for (let i = 0; i < 100 && isProcessAlive(pid); i++) await new Promise((r) => setTimeout(r, 100));
-    if (isProcessAlive(pid)) process.kill(pid, 'SIGKILL');
-    say(`stopped nats-server (pid ${pid})`);
+  for (const [what, pidText] of [
+    ['prometheus', env.JETSCALE_PROMETHEUS_PID],
+    ['nats-server', env.JETSCALE_NATS_PID],
+  ] as const) {
+    const pid = Number(pidText);
+    if (pid > 0 && isProcessAlive(pid)) {
+      process.kill(pid, 'SIGTERM');
+      for (let i = 0; i < 100 && isProcessAlive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+      if (isProcessAlive(pid)) process.kill(pid, 'SIGKILL');
+      say(`stopped ${what} (pid ${pid})`);
+    }
   }
   rmSync(dir, { recursive: true, force: true });
   say('dev stack is down');
@@ -93,6 +102,10 @@ function status(): void {
   console.log(
     `dev stack: nats-server ${isProcessAlive(Number(env.JETSCALE_NATS_PID)) ? 'running' : 'NOT running'} at ${env.JETSCALE_NATS_URL}`,
   );
+  if (env.JETSCALE_PROMETHEUS_URL)
+    console.log(
+      `prometheus ${isProcessAlive(Number(env.JETSCALE_PROMETHEUS_PID)) ? 'running' : 'NOT running'} at ${env.JETSCALE_PROMETHEUS_URL}`,
+    );
   try {
     console.log(
       execFileSync(toolPath('kubectl'), ['get', 'nodes', '--kubeconfig', env.KUBECONFIG], {

@@ -1,10 +1,12 @@
-// The local stack jetscale's tests, benchmarks and demo run on: one JetStream nats-server and one
-// kwok-backed Kubernetes control plane, described to everything else by an env file
-// (KEY=value lines, shell-sourceable) so test processes, the operator and the harness agree.
+// The local stack jetscale's tests, benchmarks and demo run on: one JetStream nats-server, one
+// kwok-backed Kubernetes control plane and (for dev-up and the demo) a Prometheus, described to
+// everything else by an env file (KEY=value lines, shell-sourceable) so test processes, the
+// operator and the harness agree.
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { createCluster, type Cluster } from './cluster.js';
 import { startNatsServer, type NatsServer } from './nats-server.js';
+import { startPrometheus, type PrometheusServer } from './prometheus.js';
 
 export interface StackEnv {
   JETSCALE_NATS_URL: string;
@@ -15,12 +17,17 @@ export interface StackEnv {
   /** The pid of the nats-server process (for restart drills and `dev-down`). */
   JETSCALE_NATS_PID: string;
   JETSCALE_CLUSTER_NAME: string;
+  /** Set when the stack runs a Prometheus: its URL, pid and file-SD directory (scrape-targets.ts). */
+  JETSCALE_PROMETHEUS_URL?: string;
+  JETSCALE_PROMETHEUS_PID?: string;
+  JETSCALE_PROMETHEUS_TARGETS_DIR?: string;
 }
 
 export interface StartedStack {
   env: StackEnv;
   nats: NatsServer;
   cluster: Cluster;
+  prometheus?: PrometheusServer;
   stop(): Promise<void>;
 }
 
@@ -32,6 +39,8 @@ export interface StackOptions {
   natsMonitorPort?: number;
   nodes?: number;
   progress?: (line: string) => void;
+  /** Also run a Prometheus (scrape and rule interval, port); its data lives in <dir>/prometheus. */
+  prometheus?: { intervalSeconds?: number; port?: number };
 }
 
 export async function startStack(options: StackOptions): Promise<StartedStack> {
@@ -58,6 +67,23 @@ export async function startStack(options: StackOptions): Promise<StartedStack> {
     await nats.stop();
     throw err;
   }
+  let prometheus: PrometheusServer | undefined;
+  if (options.prometheus) {
+    say('starting prometheus…');
+    try {
+      prometheus = await startPrometheus({
+        dir: path.join(options.dir, 'prometheus'),
+        intervalSeconds: options.prometheus.intervalSeconds,
+        port: options.prometheus.port,
+        detached: options.detached,
+      });
+    } catch (err) {
+      await cluster.delete();
+      await nats.stop();
+      throw err;
+    }
+    say(`prometheus ready at ${prometheus.url} (scrapes every ${prometheus.intervalSeconds} s)`);
+  }
   const env: StackEnv = {
     JETSCALE_NATS_URL: nats.url,
     JETSCALE_NATS_MONITOR_URL: nats.monitorUrl,
@@ -65,12 +91,21 @@ export async function startStack(options: StackOptions): Promise<StartedStack> {
     JETSCALE_STACK_DIR: options.dir,
     JETSCALE_NATS_PID: String(nats.pid() ?? ''),
     JETSCALE_CLUSTER_NAME: cluster.name,
+    ...(prometheus
+      ? {
+          JETSCALE_PROMETHEUS_URL: prometheus.url,
+          JETSCALE_PROMETHEUS_PID: String(prometheus.pid() ?? ''),
+          JETSCALE_PROMETHEUS_TARGETS_DIR: prometheus.targets.dir,
+        }
+      : {}),
   };
   return {
     env,
     nats,
     cluster,
+    ...(prometheus ? { prometheus } : {}),
     stop: async () => {
+      await prometheus?.stop();
       await cluster.delete();
       await nats.stop();
     },
@@ -78,14 +113,22 @@ export async function startStack(options: StackOptions): Promise<StartedStack> {
 }
 
 export function writeEnvFile(file: string, env: StackEnv): void {
-  const lines = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+  const lines = Object.entries(env)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `${k}=${v}`);
   writeFileSync(
     file,
     `# Written by jetscale's local stack. Use: set -a; source ${file}; set +a\n${lines.join('\n')}\n`,
   );
 }
 
-const envKeys: Array<keyof StackEnv> = [
+const optionalEnvKeys = [
+  'JETSCALE_PROMETHEUS_URL',
+  'JETSCALE_PROMETHEUS_PID',
+  'JETSCALE_PROMETHEUS_TARGETS_DIR',
+] as const;
+
+const envKeys: Array<Exclude<keyof StackEnv, (typeof optionalEnvKeys)[number]>> = [
   'JETSCALE_NATS_URL',
   'JETSCALE_NATS_MONITOR_URL',
   'KUBECONFIG',
@@ -108,6 +151,10 @@ export function readEnvFile(file: string): StackEnv {
     if (value === undefined)
       throw new Error(`stack env file ${file} lacks ${key}: recreate it with \`make dev-up\``);
     env[key] = value;
+  }
+  for (const key of optionalEnvKeys) {
+    const value = values[key];
+    if (value !== undefined && value !== '') env[key] = value;
   }
   return env as StackEnv;
 }

@@ -19,6 +19,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { freePort } from '../../hack/stack/ports.js';
+import { FileScrapeTargets } from '../../hack/stack/scrape-targets.js';
 import { readEnvFile, startStack, type StartedStack, type StackEnv } from '../../hack/stack/stack.js';
 import { repoRoot, toolPath } from '../../hack/stack/tools.js';
 import {
@@ -175,6 +176,14 @@ async function main(): Promise<number> {
           `could not delete kwok cluster ${stack.cluster.name}; KWOK_WORKDIR=${stack.cluster.workdir} kwokctl delete cluster --name ${stack.cluster.name}`,
         );
       }
+      const promPid = stack.prometheus?.pid();
+      if (promPid !== undefined) {
+        try {
+          process.kill(promPid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
       const natsPid = stack.nats.pid();
       if (natsPid !== undefined) {
         try {
@@ -227,6 +236,7 @@ async function main(): Promise<number> {
         stack = await startStack({
           dir: path.join(scratch, 'stack'),
           clusterName: `jetscale-demo-${process.pid}`,
+          prometheus: { intervalSeconds: 1 },
           progress: say,
         });
         env = stack.env;
@@ -240,6 +250,15 @@ async function main(): Promise<number> {
       }
       if (controller.signal.aborted) throw new Error('interrupted');
       const nats = stack?.nats;
+      const prometheus =
+        env.JETSCALE_PROMETHEUS_URL && env.JETSCALE_PROMETHEUS_TARGETS_DIR
+          ? {
+              url: env.JETSCALE_PROMETHEUS_URL,
+              intervalSeconds: stack?.prometheus?.intervalSeconds ?? 1,
+              targets: new FileScrapeTargets(env.JETSCALE_PROMETHEUS_TARGETS_DIR),
+            }
+          : undefined;
+      if (prometheus) say(`prometheus at ${prometheus.url} scrapes the operator and every pod`);
       const namespace = `jetscale-${args.command}-${randomBytes(3).toString('hex')}`;
       system = await startLocalSystem({
         repoRoot,
@@ -250,6 +269,7 @@ async function main(): Promise<number> {
         gatewayPort: await freePort(),
         operatorReplicas: args.operatorReplicas,
         ...(suffix ? { jetstreamSuffix: suffix } : {}),
+        ...(prometheus ? { prometheus } : {}),
         ...(nats
           ? {
               restartNats: async (downSeconds: number) => {

@@ -2,7 +2,7 @@
 // replicas vs backlog vs arrival rate over time with the peak shaded and every fault marked — plus
 // the short terminal summary. No scripts, fonts or CDNs: the file opens anywhere, offline, and can
 // be attached to a CI run as it is.
-import type { FaultMarker, RunResult, TimelineSample, Verdict } from './types.js';
+import type { FaultMarker, PrometheusSection, RunResult, TimelineSample, Verdict } from './types.js';
 
 export interface Series {
   name: string;
@@ -307,6 +307,7 @@ export function renderHtml(result: RunResult): string {
     ],
     height: 220,
   });
+  const prometheus = result.prometheus ? prometheusSection(result.prometheus, common) : '';
   const d = result.driver;
   const faultRows = result.faults
     .map(
@@ -340,6 +341,7 @@ ${rates}
 ${replicas}
 ${latency}
 </div>
+${prometheus}
 <h2>Load</h2>
 <table>
 <tr><td>planned arrivals</td><td class="num">${d.planned}</td><td>started</td><td class="num">${d.started}</td></tr>
@@ -354,6 +356,94 @@ ${latency}
 <table>${settings}</table>
 </body></html>
 `;
+}
+
+const fmt = (v: number | null, digits = 1): string => (v === null ? '—' : v.toFixed(digits));
+
+/** The run as Prometheus answered the dashboard's queries: the same picture Grafana would draw. */
+export function prometheusSection(
+  p: PrometheusSection,
+  common: Pick<ChartSpec, 'times' | 'faults' | 'peak'>,
+): string {
+  const backlog = svgChart({
+    ...common,
+    times: p.charts.times,
+    title: 'Backlog and replicas as Prometheus recorded them (dashboard queries)',
+    leftLabel: 'backlog · events/s',
+    rightLabel: 'replicas',
+    series: [
+      {
+        name: 'backlog (jetscale_backlog_messages)',
+        color: '#e67e22',
+        axis: 'left',
+        values: p.charts.backlog,
+      },
+      {
+        name: 'arrival rate (operator)',
+        color: '#2d7dd2',
+        axis: 'left',
+        values: p.charts.arrival,
+      },
+      {
+        name: 'applied/s (consumers)',
+        color: '#8e44ad',
+        axis: 'left',
+        dashed: true,
+        values: p.charts.applied,
+      },
+      { name: 'desired replicas', color: '#f1c40f', axis: 'right', step: true, values: p.charts.desired },
+      {
+        name: 'current replicas',
+        color: '#27ae60',
+        axis: 'right',
+        step: true,
+        dashed: true,
+        values: p.charts.current,
+      },
+    ],
+  });
+  const panelRows = p.panels
+    .map((panel) => {
+      const status = panel.answered
+        ? '<td class="ok">✓</td>'
+        : panel.localSources
+          ? '<td class="bad">✗</td>'
+          : '<td class="m">–</td>';
+      const queries = panel.queries
+        .map(
+          (q) =>
+            `${escapeHtml(q.refId)}: ${q.series} series, ${q.samples} samples, max ${fmt(q.max, 2)}${q.externalSource ? ` <i>(${escapeHtml(q.externalSource)})</i>` : ''}${q.error ? ` <b>${escapeHtml(q.error)}</b>` : ''}`,
+        )
+        .join('<br>');
+      return `<tr>${status}<td>${escapeHtml(panel.panel)}</td><td class="detail">${queries}</td></tr>`;
+    })
+    .join('\n');
+  const agreementRows = p.agreement
+    .map(
+      (a) =>
+        `<tr><td class="${a.pass ? 'ok' : 'bad'}">${a.pass ? 'PASS' : 'FAIL'}</td><td>${escapeHtml(a.name)}</td><td class="num">${fmt(a.harness, 0)}</td><td class="num">${fmt(a.prometheus, 0)}</td><td>${escapeHtml(a.tolerance)}</td></tr>`,
+    )
+    .join('\n');
+  const alertRows = p.alerts
+    .map(
+      (a) =>
+        `<tr><td>${escapeHtml(a.alert)}</td><td>${a.firing.map(([from, to]) => `${from.toFixed(0)}–${to.toFixed(0)} s`).join(', ')}</td><td>${a.firingAtEnd ? 'still firing at the end' : 'resolved'}</td></tr>`,
+    )
+    .join('\n');
+  const c = p.cost;
+  const answered = p.panels.filter((x) => x.answered).length;
+  return `<h2>Prometheus</h2>
+<div class="sub">Every panel of the shipped Grafana dashboard, its query evaluated against the run's Prometheus (${escapeHtml(p.url)}, scraping every ${c.scrapeIntervalSeconds} s) over the run: ${answered} of ${p.panels.length} panels answered.</div>
+<div class="charts">${backlog}</div>
+<table><tr><th></th><th>figure</th><th>harness</th><th>Prometheus</th><th>tolerance</th></tr>${agreementRows}</table>
+<table><tr><th></th><th>panel</th><th>queries</th></tr>${panelRows}</table>
+<table><tr><th>alert (demo timings)</th><th>firing</th><th></th></tr>${alertRows || '<tr><td colspan="3">no alert fired for this namespace</td></tr>'}</table>
+<table>
+<tr><td>targets scraped at the end</td><td class="num">${c.targetsAtEnd}</td><td>mean scrape duration</td><td class="num">${fmt(c.meanLastScrapeMs)} ms</td></tr>
+<tr><td>head series</td><td class="num">${fmt(c.headSeries, 0)}</td><td>samples appended</td><td class="num">${fmt(c.samplesPerSecond, 0)}/s</td></tr>
+<tr><td>rule evaluation (one round, ${p.range.stepSeconds} s interval)</td><td class="num">${fmt(c.ruleEvaluationMsPerRound, 2)} ms</td><td>Prometheus CPU</td><td class="num">${fmt(c.cpuSecondsPerSecond === null ? null : c.cpuSecondsPerSecond * 100)} % of a core</td></tr>
+<tr><td>Prometheus resident memory</td><td class="num">${fmt(c.residentMemoryMiB, 0)} MiB</td><td></td><td></td></tr>
+</table>`;
 }
 
 /** The few lines printed at the end of a run. */

@@ -15,6 +15,7 @@ import { auditTarget } from './audit.js';
 import { FaultInjector } from './faults.js';
 import { LiveView } from './live-view.js';
 import { renderHtml, terminalSummary } from './report.js';
+import { checkPrometheus, fetchSelfMetrics, prometheusVerdicts } from './prometheus-check.js';
 import { Sampler } from './sampler.js';
 import type { HarnessTarget } from './target.js';
 import type { RunResult } from './types.js';
@@ -76,6 +77,7 @@ export async function runScenario(options: RunScenarioOptions): Promise<RunOutco
     view.message(
       `[harness] ${totalSeconds} s of load, ${profile.faults.length} fault(s) scheduled; gateway ${target.gatewayUrl}; test id ${testId}`,
     );
+    const promSelfAtStart = target.prometheus ? await fetchSelfMetrics(target.prometheus.url) : undefined;
     const startedAt = Date.now();
     sampler.start(startedAt);
     driver.start();
@@ -107,6 +109,31 @@ export async function runScenario(options: RunScenarioOptions): Promise<RunOutco
       audit,
       drainedBacklog,
     });
+    let prometheus: RunResult['prometheus'];
+    if (target.prometheus) {
+      view.message('[harness] asking Prometheus: every dashboard panel over the run, alerts, cost');
+      // One more scrape and rule evaluation, so the last seconds of the run are in.
+      await sleep(2 * target.prometheus.intervalSeconds * 1000);
+      prometheus = await checkPrometheus({
+        url: target.prometheus.url,
+        intervalSeconds: target.prometheus.intervalSeconds,
+        namespace: target.namespace,
+        eventConsumer: target.eventConsumerName,
+        deployment: target.consumerDeployment,
+        testId,
+        loadStartMs: startedAt,
+        endMs: Date.now(),
+        timeline: sampler.timeline,
+        natsOutages: faults.markers
+          .filter((f) => f.kind === 'restart-nats' && f.injected)
+          .map((f) => ({
+            t: f.t,
+            seconds: profile.faults.find((p) => p.kind === 'restart-nats')?.durationSeconds ?? 5,
+          })),
+        ...(promSelfAtStart ? { selfMetricsAtStart: promSelfAtStart } : {}),
+      });
+      verdicts.push(...prometheusVerdicts(prometheus));
+    }
     const result: RunResult = {
       scenario: profile.name,
       testId,
@@ -122,6 +149,7 @@ export async function runScenario(options: RunScenarioOptions): Promise<RunOutco
       audit,
       verdicts,
       passed: verdicts.every((v) => v.pass),
+      ...(prometheus ? { prometheus } : {}),
     };
     const dir = path.join(options.reportDir, testId);
     mkdirSync(dir, { recursive: true });

@@ -31,6 +31,8 @@ export interface HarnessTarget {
   killOperator?: (identity: string) => Promise<string>;
   /** Stop NATS, wait, start it again on the same ports and store. */
   restartNats?: (downSeconds: number) => Promise<void>;
+  /** The stack's Prometheus, which scrapes the operator and every pod (local stack). */
+  prometheus?: { url: string; intervalSeconds: number };
   /** Settings worth printing in the report (consumer work per event, lease timings, …). */
   settings: Record<string, string | number>;
 }

@@ -84,4 +84,60 @@ export interface RunResult {
   audit: AuditOutcome;
   verdicts: Verdict[];
   passed: boolean;
+  /** The run as the stack's Prometheus saw it (when the stack runs one). */
+  prometheus?: PrometheusSection;
+}
+
+/** Every dashboard panel evaluated against Prometheus after a run (loadtest/harness/prometheus-check.ts). */
+export interface PrometheusSection {
+  url: string;
+  /** Unix seconds. */
+  range: { start: number; end: number; stepSeconds: number };
+  panels: Array<{
+    panel: string;
+    answered: boolean;
+    /** False when every query reads series from exporters the local stack does not run (k6, kube-state-metrics). */
+    localSources: boolean;
+    queries: Array<{
+      refId: string;
+      legend: string;
+      promql: string;
+      series: number;
+      samples: number;
+      max: number | null;
+      externalSource?: string;
+      error?: string;
+    }>;
+  }>;
+  /** Key figures from Prometheus against the harness' own measurements. */
+  agreement: Array<{
+    name: string;
+    harness: number | null;
+    prometheus: number | null;
+    tolerance: string;
+    pass: boolean;
+  }>;
+  /** Alerts that fired for the run's namespace: [from, to] seconds since the load started. */
+  alerts: Array<{ alert: string; firing: Array<[number, number]>; firingAtEnd: boolean }>;
+  /** For each NATS outage of the run: which alerts fired during it and whether they resolved by the end. */
+  natsOutages: Array<{ t: number; seconds: number; alertsFiring: string[]; resolvedAfter: boolean }>;
+  cost: {
+    scrapeIntervalSeconds: number;
+    targetsAtEnd: number;
+    meanLastScrapeMs: number | null;
+    headSeries: number | null;
+    samplesPerSecond: number | null;
+    ruleEvaluationMsPerRound: number | null;
+    cpuSecondsPerSecond: number | null;
+    residentMemoryMiB: number | null;
+  };
+  /** Key series on the timeline's axis (one value per timeline sample). */
+  charts: {
+    times: number[];
+    backlog: Array<number | null>;
+    desired: Array<number | null>;
+    current: Array<number | null>;
+    arrival: Array<number | null>;
+    applied: Array<number | null>;
+  };
 }

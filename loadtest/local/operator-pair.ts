@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { freePort } from '../../hack/stack/ports.js';
+import type { ScrapeTargetSink } from '../../hack/stack/scrape-targets.js';
 
 export interface OperatorPairOptions {
   repoRoot: string;
@@ -22,6 +23,8 @@ export interface OperatorPairOptions {
   /** Extra environment for every replica. */
   env?: Record<string, string>;
   onEvent?: (line: string) => void;
+  /** Registers each replica's /metrics with Prometheus while it runs (job jetscale-operator). */
+  scrapeTargets?: ScrapeTargetSink;
 }
 
 interface Replica {
@@ -151,8 +154,14 @@ export class OperatorPair {
     });
     closeSync(log);
     replica.child = child;
+    const scrapeId = `operator-${namespace}-${replica.identity}`;
+    this.options.scrapeTargets?.register(scrapeId, {
+      address: `127.0.0.1:${replica.metricsPort}`,
+      labels: { job: 'jetscale-operator', namespace, pod: replica.identity },
+    });
     replica.exited = new Promise((resolve) =>
       child.once('exit', (code, signal) => {
+        this.options.scrapeTargets?.unregister(scrapeId);
         resolve();
         if (this.stopping) return;
         replica.restarts++;

@@ -16,6 +16,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { freePort } from '../../hack/stack/ports.js';
+import type { ScrapeTargetSink } from '../../hack/stack/scrape-targets.js';
 
 export const runnerFinalizer = 'jetscale.io/local-pod-runner';
 
@@ -48,6 +49,12 @@ export interface PodRunnerOptions {
   logDir: string;
   /** Told about starts, exits, kills and errors. */
   onEvent?: (event: RunnerEvent) => void;
+  /**
+   * Registers each running pod's /metrics with a Prometheus (the local stack's file SD) while its
+   * process lives, as a PodMonitor would: labels job (the pod's app.kubernetes.io/component),
+   * namespace and pod; portEnv names the port env var its /metrics listens on.
+   */
+  scrape?: { targets: ScrapeTargetSink; portEnv: string };
 }
 
 export type RunnerEvent =
@@ -330,6 +337,7 @@ export class PodRunner {
     proc.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
         proc.pod.pid = undefined;
+        this.options.scrape?.targets.unregister(this.scrapeId(name));
         this.say({ kind: 'exited', pod: name, code, signal, afterDeletion: proc.deleting });
         resolve();
         if (!proc.deleting && !this.stopped) {
@@ -346,8 +354,36 @@ export class PodRunner {
         this.say({ kind: 'error', pod: name, message: `cannot run ${command.command}: ${err.message}` });
       });
     });
-    if (child.pid !== undefined)
+    if (child.pid !== undefined) {
+      this.register(proc);
       this.say({ kind: 'started', pod: name, pid: child.pid, ports: proc.pod.ports });
+    }
+  }
+
+  private scrapeId(pod: string): string {
+    return `pod-${this.options.namespace}-${pod}`;
+  }
+
+  private register(proc: PodProcess): void {
+    const scrape = this.options.scrape;
+    const port = scrape ? proc.pod.ports[scrape.portEnv] : undefined;
+    if (!scrape || port === undefined) return;
+    try {
+      scrape.targets.register(this.scrapeId(proc.pod.name), {
+        address: `127.0.0.1:${port}`,
+        labels: {
+          job: proc.pod.labels['app.kubernetes.io/component'] ?? 'pod',
+          namespace: this.options.namespace,
+          pod: proc.pod.name,
+        },
+      });
+    } catch (err) {
+      this.say({
+        kind: 'error',
+        pod: proc.pod.name,
+        message: `cannot register scrape target: ${errorMessage(err)}`,
+      });
+    }
   }
 
   /** Maps the container's command to local paths: `node` is this Node, image paths are repo paths. */

@@ -8,6 +8,7 @@ import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { waitFor } from '../../hack/stack/ports.js';
+import type { ScrapeTargetSink } from '../../hack/stack/scrape-targets.js';
 import { toolPath } from '../../hack/stack/tools.js';
 import type { HarnessTarget } from '../harness/target.js';
 import { OperatorPair } from './operator-pair.js';
@@ -51,6 +52,8 @@ export interface LocalSystemOptions {
   restartNats?: (downSeconds: number) => Promise<void>;
   progress?: (line: string) => void;
   onRunnerEvent?: (event: RunnerEvent) => void;
+  /** The stack's Prometheus: the operator replicas and every pod are registered with its file SD. */
+  prometheus?: { url: string; intervalSeconds: number; targets: ScrapeTargetSink };
 }
 
 export interface LocalSystem {
@@ -184,6 +187,7 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
     ],
     logDir,
     ...(options.onRunnerEvent ? { onEvent: options.onRunnerEvent } : {}),
+    ...(options.prometheus ? { scrape: { targets: options.prometheus.targets, portEnv: 'PORT' } } : {}),
   });
   await runner.start();
 
@@ -198,6 +202,7 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
     renewDeadlineSeconds: lease.renewDeadlineSeconds,
     retryPeriodSeconds: lease.retryPeriodSeconds,
     onEvent: say,
+    ...(options.prometheus ? { scrapeTargets: options.prometheus.targets } : {}),
   });
 
   const stop = async (): Promise<void> => {
@@ -295,6 +300,9 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
           ).length,
       killOperator: async (identity) => operators.kill(identity),
       ...(options.restartNats ? { restartNats: options.restartNats } : {}),
+      ...(options.prometheus
+        ? { prometheus: { url: options.prometheus.url, intervalSeconds: options.prometheus.intervalSeconds } }
+        : {}),
       settings: {
         'consumer concurrency': tuning.concurrency,
         'consumer work per event': `${tuning.workLatencyMs} ± ${tuning.workLatencyJitterMs} ms`,

@@ -397,7 +397,8 @@ export function overviewDashboard(): Dashboard {
           at: at(12, 40, 12, 8),
           queries: [
             {
-              expr: `${rate('jetscale_gateway_http_requests_total', `${ns}, code=~"5.."`)} / clamp_min(${rate('jetscale_gateway_http_requests_total', ns)}, 1e-9)`,
+              // `or` a zero built from the same counter: 0 while requests flow without a 5xx.
+              expr: `(${rate('jetscale_gateway_http_requests_total', `${ns}, code=~"5.."`)} or sum(0 * rate(jetscale_gateway_http_requests_total{${ns}}[$__rate_interval]))) / clamp_min(${rate('jetscale_gateway_http_requests_total', ns)}, 1e-9)`,
               legend: '5xx ratio',
             },
             {
@@ -482,7 +483,8 @@ export function overviewDashboard(): Dashboard {
           queries: [
             { expr: 'sum by (reason) (rate(jetscale_errors_total[$__rate_interval]))', legend: '{{reason}}' },
             {
-              expr: 'sum by (result) (rate(jetscale_reconcile_duration_seconds_count{result="error"}[$__rate_interval]))',
+              // 0 while reconciles succeed (not "no data", which would also mean "not scraped").
+              expr: 'sum(rate(jetscale_reconcile_duration_seconds_count{result="error"}[$__rate_interval])) or sum(0 * rate(jetscale_reconcile_duration_seconds_count[$__rate_interval]))',
               legend: 'failed reconciles/s',
             },
           ],

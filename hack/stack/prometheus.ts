@@ -1,0 +1,119 @@
+// A real Prometheus (the pinned build) for the local stack: scrapes every target registered in its
+// file-SD directory (hack/stack/scrape-targets.ts: the operator replicas, the gateway, every
+// consumer pod as it comes and goes), evaluates jetscale's alert rules, keeps its TSDB under the
+// stack's directory and answers the HTTP API on 127.0.0.1. The web UI's assets are not built in
+// (hack/tools.sh); the API is what the harness and the tests use.
+import * as k8s from '@kubernetes/client-node';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { alertRules } from '../../monitoring/alerts.js';
+import { assertPortFree, freePort, waitFor } from './ports.js';
+import { FileScrapeTargets } from './scrape-targets.js';
+import { toolPath } from './tools.js';
+
+export interface PrometheusOptions {
+  /** Config, TSDB (data/), target files (targets/) and the log go here. */
+  dir: string;
+  port?: number;
+  /** Scrape and rule evaluation interval; the demo uses 1 s. */
+  intervalSeconds?: number;
+  detached?: boolean;
+}
+
+export interface PrometheusServer {
+  url: string;
+  port: number;
+  dir: string;
+  /** Register/unregister what to scrape here. */
+  targets: FileScrapeTargets;
+  intervalSeconds: number;
+  pid(): number | undefined;
+  stop(): Promise<void>;
+}
+
+/** prometheus.yml for the local stack: one file-SD job; the targets' own labels (job, namespace, pod). */
+export function prometheusConfig(options: {
+  intervalSeconds: number;
+  targetsDir: string;
+  ruleFiles: string[];
+}) {
+  const interval = `${options.intervalSeconds}s`;
+  return {
+    global: { scrape_interval: interval, scrape_timeout: interval, evaluation_interval: interval },
+    rule_files: options.ruleFiles,
+    scrape_configs: [
+      {
+        job_name: 'jetscale-local',
+        // As the chart's ServiceMonitor: the operator's own `namespace` label (the EventConsumer's)
+        // wins over the target's namespace label.
+        honor_labels: true,
+        file_sd_configs: [{ files: [path.join(options.targetsDir, '*.json')], refresh_interval: interval }],
+      },
+    ],
+  };
+}
+
+export async function startPrometheus(options: PrometheusOptions): Promise<PrometheusServer> {
+  const port = options.port ?? (await freePort());
+  await assertPortFree(port, 'prometheus');
+  const intervalSeconds = options.intervalSeconds ?? 1;
+  const dir = options.dir;
+  const targets = new FileScrapeTargets(path.join(dir, 'targets'));
+  mkdirSync(path.join(dir, 'data'), { recursive: true });
+  // The same alerts the chart ships, with the windows compressed for runs of minutes (monitoring/alerts.ts).
+  const rulesFile = path.join(dir, 'jetscale-rules.yaml');
+  writeFileSync(rulesFile, k8s.dumpYaml(alertRules('demo'), { lineWidth: -1 }));
+  const configFile = path.join(dir, 'prometheus.yml');
+  writeFileSync(
+    configFile,
+    k8s.dumpYaml(prometheusConfig({ intervalSeconds, targetsDir: targets.dir, ruleFiles: [rulesFile] }), {
+      lineWidth: -1,
+    }),
+  );
+  const logFile = path.join(dir, 'prometheus.log');
+  const log = openSync(logFile, 'a');
+  const child: ChildProcess = spawn(
+    toolPath('prometheus'),
+    [
+      `--config.file=${configFile}`,
+      `--storage.tsdb.path=${path.join(dir, 'data')}`,
+      '--storage.tsdb.retention.time=2d',
+      `--web.listen-address=127.0.0.1:${port}`,
+      // Apply target changes within a second (default 5 s): consumer pods come and go quickly.
+      '--scrape.discovery-reload-interval=1s',
+    ],
+    { stdio: ['ignore', log, log], detached: options.detached ?? false },
+  );
+  closeSync(log);
+  if (options.detached) child.unref();
+  const url = `http://127.0.0.1:${port}`;
+  const exited = new Promise<never>((_, reject) =>
+    child.once('exit', (code) => reject(new Error(`prometheus exited with code ${code}; see ${logFile}`))),
+  );
+  exited.catch(() => undefined);
+  await Promise.race([
+    waitFor(
+      `prometheus ready on ${url}`,
+      async () => ((await fetch(`${url}/-/ready`)).ok ? true : undefined),
+      60_000,
+    ),
+    exited,
+  ]);
+  return {
+    url,
+    port,
+    dir,
+    targets,
+    intervalSeconds,
+    pid: () => child.pid,
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const done = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await done;
+      clearTimeout(timer);
+    },
+  };
+}
