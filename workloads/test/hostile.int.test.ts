@@ -68,10 +68,12 @@ describe('hostile input against the gateway, consumer and audit', () => {
     MAX_DELIVER: '2',
     RETRY_BASE_DELAY_MS: '100',
     ACK_WAIT_MS: '5000',
+    SHUTDOWN_GRACE_MS: '60000',
   });
 
   beforeAll(async () => {
-    env = workloadEnv(testStack().natsUrl, uniqueName('wlh'));
+    // A generous publish deadline: under a starved CPU a slow publish would be a 503, not the 4xx tested.
+    env = { ...workloadEnv(testStack().natsUrl, uniqueName('wlh')), PUBLISH_TIMEOUT_MS: '30000' };
     config = configOf(env);
     nc = await connect({ servers: testStack().natsUrl });
     js = jetstream(nc);
