@@ -24,6 +24,8 @@ export interface FuzzRequest {
   body: string | Uint8Array;
   /** Ids of the events in the body if it is valid (a 202 must store exactly these). */
   validIds: string[] | null;
+  /** Extra request headers (content encodings, charsets). */
+  headers?: Record<string, string>;
 }
 
 const BUILTIN_TYPES = ['constructor', 'toString', 'valueOf', 'hasOwnProperty', '__proto__', 'isPrototypeOf'];
@@ -129,7 +131,7 @@ export class RequestFuzzer {
     });
     const withPayload = (payload: string) =>
       JSON.stringify({ ...base(), payload: { amount: 1 } }).replace('{"amount":1}', payload);
-    switch (this.int(20)) {
+    switch (this.int(22)) {
       case 0:
         return this.raw(
           'random bytes',
@@ -217,6 +219,20 @@ export class RequestFuzzer {
         );
       case 18:
         return this.raw('duplicate keys', withPayload('{"amount":1,"amount":1e400}'));
+      case 19:
+        return {
+          ...this.raw(
+            'corrupt gzip body',
+            Uint8Array.from({ length: 1 + this.int(500) }, () => this.int(256)),
+          ),
+          headers: { 'content-encoding': this.pick(['gzip', 'deflate', 'br', 'x-unknown']) },
+        };
+      case 20:
+        return this.raw(
+          'unsupported charset',
+          JSON.stringify(base()),
+          this.pick(['application/json; charset=ebcdic', 'application/json; charset=utf-16']),
+        );
       default: {
         // Valid, though awkward: lone surrogates and control characters in a string.
         const id = `fz-${this.nextId++}`;

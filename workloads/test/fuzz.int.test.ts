@@ -87,7 +87,7 @@ describe(`fuzzing the gateway, consumer and audit (seed ${SEED}, ${REQUESTS} req
 
     const outcomes: Outcome[] = [];
     const send = async (request: FuzzRequest): Promise<void> => {
-      const headers: Record<string, string> = {};
+      const headers: Record<string, string> = { ...request.headers };
       if (request.contentType) headers['content-type'] = request.contentType;
       const res = await fetch(`http://127.0.0.1:${port}/events`, {
         method: 'POST',
