@@ -11,7 +11,7 @@ import { defaultScalingSpec } from '../../operator/src/scaling/defaults.js';
 import type { FrontierPoint } from './frontier.js';
 import { bestAtOrAboveCost, cheapestMeeting, compareFamilies, dominatedBy } from './frontier.js';
 import type { FrontierSeries, MetricSummary, RatioColumn, TraceSummary } from './report.js';
-import { alignRows, frontierChart, ratio, renderHtml, renderTable } from './report.js';
+import { alignRows, frontierChart, frontierSheet, ratio, renderHtml, renderTable } from './report.js';
 import type { PolicyName, Setting } from './scenarios.js';
 import {
   KEDA_DEFAULT_LAG_THRESHOLD,
@@ -463,26 +463,24 @@ function main(): void {
       2,
     )}\n`,
   );
-  const charts = frontiers
-    .map((f) => {
-      const series: FrontierSeries[] = Object.keys(frontierKnobs).map((family) => ({
-        family,
-        color: familyColors[family] ?? '#333',
-        points: familyPoints(f, family).map((p) => ({
-          ...p,
-          dominated:
-            family !== 'clairvoyant-cost' &&
-            dominatedBy(
-              p,
-              f.points.filter(
-                (q) => q.family !== family && contenderFamilies.includes(q.family as PolicyName),
-              ),
-            ) !== undefined,
-        })),
-      }));
-      return frontierChart(f.trace, series, f.physicalMinimum);
-    })
-    .join('');
+  const chartList = frontiers.map((f) => {
+    const series: FrontierSeries[] = Object.keys(frontierKnobs).map((family) => ({
+      family,
+      color: familyColors[family] ?? '#333',
+      points: familyPoints(f, family).map((p) => ({
+        ...p,
+        dominated:
+          family !== 'clairvoyant-cost' &&
+          dominatedBy(
+            p,
+            f.points.filter((q) => q.family !== family && contenderFamilies.includes(q.family as PolicyName)),
+          ) !== undefined,
+      })),
+    }));
+    return frontierChart(f.trace, series, f.physicalMinimum);
+  });
+  const charts = chartList.join('');
+  writeFileSync(join(options.outDir, 'frontiers.svg'), frontierSheet(chartList));
   writeFileSync(
     join(options.outDir, 'index.html'),
     renderHtml({
@@ -510,7 +508,7 @@ function main(): void {
   );
   const elapsed = (Date.now() - started) / 1000;
   console.log(
-    `\nWrote ${join(options.outDir, 'results.json')} and ${join(options.outDir, 'index.html')} — ${(simulatedSeconds / 3600).toFixed(0)} simulated hours in ${elapsed.toFixed(1)} s`,
+    `\nWrote ${join(options.outDir, 'results.json')}, ${join(options.outDir, 'index.html')} and ${join(options.outDir, 'frontiers.svg')} — ${(simulatedSeconds / 3600).toFixed(0)} simulated hours in ${elapsed.toFixed(1)} s`,
   );
 }
 

@@ -313,3 +313,14 @@ export function frontierChart(title: string, series: FrontierSeries[], physicalM
   );
   return parts.join('');
 }
+
+/** Several frontier charts (from frontierChart) side by side in one standalone SVG file. */
+export function frontierSheet(charts: string[], columns = 2): string {
+  const width = 520;
+  const height = 300;
+  const rows = Math.ceil(charts.length / columns);
+  const placed = charts.map((svg, i) =>
+    svg.replace('<svg ', `<svg x="${(i % columns) * width}" y="${Math.floor(i / columns) * height}" `),
+  );
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${columns * width}" height="${rows * height}" viewBox="0 0 ${columns * width} ${rows * height}"><rect width="100%" height="100%" fill="white"/>${placed.join('')}</svg>\n`;
+}
