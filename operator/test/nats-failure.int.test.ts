@@ -87,6 +87,11 @@ describe('operator when NATS is unreachable', () => {
       100,
     );
     expect(condition(below, 'Fallback')?.status).toBe('False');
+    // What the failed polls could not learn is Unknown, not the last good value; the last good
+    // backlog stays, with the time it was read.
+    expect(condition(below, 'Active')?.status).toBe('Unknown');
+    expect(below.backlog?.total).toBe(150);
+    expect(Date.parse(below.lastBacklogReadTime ?? '')).toBeLessThan(Date.parse(below.lastPollTime ?? ''));
     expect(await specReplicas(ns.name, 'worker')).toBe(2);
 
     const fallback = await eventually(
@@ -99,7 +104,9 @@ describe('operator when NATS is unreachable', () => {
       100,
     );
     expect(fallback.consecutiveFailures).toBeGreaterThanOrEqual(3);
-    expect(condition(fallback, 'Fallback')?.message).toContain('holding fallback.replicas 6');
+    expect(condition(fallback, 'Fallback')?.message).toContain(
+      'holding 6 replicas (spec.fallback.replicas 6)',
+    );
     await eventually(
       '6 fallback replicas',
       async () => ((await specReplicas(ns.name, 'worker')) === 6 ? true : undefined),

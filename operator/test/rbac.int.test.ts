@@ -187,6 +187,35 @@ describe('operator with only the permissions in manifests/rbac', () => {
       consumer: 'worker',
       extra: { pollInterval: '1s', nats: nats('other-auth') },
     });
+    // An HPA on a third Deployment: seeing it needs list on horizontalpodautoscalers.
+    await createDeployment(ns.name, 'guarded', 1);
+    await kubeApi().request('POST', `/apis/autoscaling/v2/namespaces/${ns.name}/horizontalpodautoscalers`, {
+      body: {
+        apiVersion: 'autoscaling/v2',
+        kind: 'HorizontalPodAutoscaler',
+        metadata: { name: 'guarded-cpu' },
+        spec: {
+          scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'guarded' },
+          minReplicas: 1,
+          maxReplicas: 5,
+          metrics: [
+            {
+              type: 'Resource',
+              resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 80 } },
+            },
+          ],
+        },
+      },
+    });
+    await createEventConsumer({
+      namespace: ns.name,
+      name: 'guarded',
+      target: 'guarded',
+      servers: [testStack().natsUrl],
+      stream,
+      consumer: 'worker',
+      extra: { pollInterval: '1s' },
+    });
     await publish(nc, stream, 250);
 
     const config = loadConfig({
@@ -234,5 +263,15 @@ describe('operator with only the permissions in manifests/rbac', () => {
     );
     expect(condition(refused, 'Ready')?.message).toContain(`Secret ${ns.name}/other-auth`);
     expect(await specReplicas(ns.name, 'other')).toBe(1);
+
+    await eventually(
+      'TargetConflict naming the HPA (list horizontalpodautoscalers is granted)',
+      async () => {
+        const s = await eventConsumerStatus(ns.name, 'guarded');
+        return condition(s, 'Ready')?.message.includes('HorizontalPodAutoscaler') ? s : undefined;
+      },
+      10_000,
+    );
+    expect(await specReplicas(ns.name, 'guarded')).toBe(1);
   });
 });

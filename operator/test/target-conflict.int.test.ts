@@ -1,0 +1,251 @@
+// Two controllers on one target fight: each undoes the other's change at every poll (2, 5, 2,
+// 5, … on the previous operator, both Ready=True). On the real stack: of two EventConsumers on
+// one Deployment the older keeps it and the younger reports TargetConflict naming it and never
+// writes; renaming scaleTargetRef makes the conflict appear and disappear; an autoscaling/v2 HPA
+// or (when its CRD exists) a KEDA ScaledObject on the target makes the EventConsumer yield.
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { toolPath } from '../../hack/stack/tools.js';
+import { createNamespace, eventually, testStack } from '../../test/env.js';
+import { eventConsumerPath } from '../src/api/v1alpha1/group-version.js';
+import type { RunningOperator } from '../src/run-operator.js';
+import {
+  closeKubeApi,
+  condition,
+  createDeployment,
+  createEventConsumer,
+  createStreamAndConsumer,
+  eventConsumerStatus,
+  eventsFor,
+  installCrd,
+  kubeApi,
+  publish,
+  sleep,
+  specReplicas,
+  startInProcessOperator,
+  streamName,
+} from './harness.js';
+
+const run = promisify(execFile);
+
+describe('one writer per scale target', () => {
+  let ns: { name: string; cleanup: () => Promise<void> };
+  let nc: NatsConnection;
+  let operator: RunningOperator | undefined;
+  let stream: string;
+  let kedaCrdInstalled = false;
+
+  beforeAll(async () => {
+    await installCrd();
+    ns = await createNamespace('op-conflict');
+    nc = await connect({ servers: testStack().natsUrl });
+    stream = streamName('conflict');
+    await createStreamAndConsumer(nc, stream, 'worker');
+  });
+
+  afterAll(async () => {
+    await operator?.stop();
+    if (kedaCrdInstalled)
+      await kubeApi()
+        .request('DELETE', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/scaledobjects.keda.sh')
+        .catch(() => undefined);
+    await (await jetstreamManager(nc)).streams.delete(stream).catch(() => undefined);
+    await nc?.close();
+    await ns?.cleanup();
+    closeKubeApi();
+  });
+
+  const fixture = (name: string, target: string, backlogPerReplica: number) => ({
+    namespace: ns.name,
+    name,
+    target,
+    servers: [testStack().natsUrl],
+    stream,
+    consumer: 'worker',
+    extra: {
+      pollInterval: '1s',
+      backlogPerReplica,
+      maxReplicas: 20,
+      behavior: {
+        scaleDown: { stabilizationWindow: '1s', policies: [{ type: 'Percent', value: 100, period: '1s' }] },
+      },
+    },
+  });
+
+  async function patchTarget(name: string, target: string): Promise<void> {
+    await kubeApi().request('PATCH', eventConsumerPath(ns.name, name), {
+      body: { spec: { scaleTargetRef: { name: target } } },
+    });
+  }
+
+  it('the older EventConsumer keeps the target, the younger yields and says to whom; renames move the conflict', async () => {
+    await createDeployment(ns.name, 'worker', 1);
+    await createDeployment(ns.name, 'other', 1);
+    await publish(nc, stream, 1000);
+    // first wants 1000/500 = 2 replicas, second 1000/200 = 5.
+    await createEventConsumer(fixture('first', 'worker', 500));
+    await sleep(1100); // creationTimestamp has one-second resolution: make "first" plainly older
+    await createEventConsumer(fixture('second', 'worker', 200));
+    operator = await startInProcessOperator(ns.name);
+
+    const yielding = await eventually(
+      'second to report TargetConflict',
+      async () => {
+        const s = await eventConsumerStatus(ns.name, 'second');
+        return condition(s, 'Ready')?.reason === 'TargetConflict' ? s : undefined;
+      },
+      15_000,
+    );
+    expect(condition(yielding, 'Ready')?.status).toBe('False');
+    expect(condition(yielding, 'Ready')?.message).toContain(`EventConsumer ${ns.name}/first`);
+    // Watch ten polls: the Deployment stays at what first asks for; on the previous operator it
+    // went 2, 5, 2, 5 …
+    const seen = new Set<number>();
+    for (let i = 0; i < 20; i++) {
+      seen.add(await specReplicas(ns.name, 'worker'));
+      await sleep(500);
+    }
+    expect([...seen]).toEqual([2]);
+    expect(condition(await eventConsumerStatus(ns.name, 'first'), 'Ready')?.status).toBe('True');
+    const secondEvents = await eventually(
+      'a TargetConflict Event on second',
+      async () => {
+        const events = await eventsFor(ns.name, 'second');
+        return events.some((e) => e.reason === 'TargetConflict') ? events : undefined;
+      },
+      10_000,
+    );
+    expect(secondEvents.filter((e) => e.reason === 'Scaled')).toEqual([]);
+
+    // Rename second's target away: the conflict is gone, second scales its own Deployment.
+    await patchTarget('second', 'other');
+    await eventually(
+      'second to scale other to 5',
+      async () => ((await specReplicas(ns.name, 'other')) === 5 ? true : undefined),
+      15_000,
+    );
+    expect(condition(await eventConsumerStatus(ns.name, 'second'), 'Ready')?.status).toBe('True');
+
+    // Rename first onto other: second is younger but already there — first is older, so it now
+    // owns other and second yields again.
+    await patchTarget('first', 'other');
+    await eventually(
+      'second to yield other to first',
+      async () => {
+        const s = await eventConsumerStatus(ns.name, 'second');
+        return condition(s, 'Ready')?.reason === 'TargetConflict' ? true : undefined;
+      },
+      15_000,
+    );
+    await eventually(
+      'first to bring other to 2',
+      async () => ((await specReplicas(ns.name, 'other')) === 2 ? true : undefined),
+      15_000,
+    );
+  });
+
+  it('an EventConsumer yields to an autoscaling/v2 HPA on its target, and resumes when it is gone', async () => {
+    await createDeployment(ns.name, 'web', 3);
+    await createEventConsumer(fixture('web', 'web', 100));
+    await eventually(
+      'web to scale to 10',
+      async () => ((await specReplicas(ns.name, 'web')) === 10 ? true : undefined),
+      15_000,
+    );
+    const hpaPath = `/apis/autoscaling/v2/namespaces/${ns.name}/horizontalpodautoscalers`;
+    await kubeApi().request('POST', hpaPath, {
+      body: {
+        apiVersion: 'autoscaling/v2',
+        kind: 'HorizontalPodAutoscaler',
+        metadata: { name: 'web-cpu' },
+        spec: {
+          scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' },
+          minReplicas: 1,
+          maxReplicas: 20,
+          metrics: [
+            {
+              type: 'Resource',
+              resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 80 } },
+            },
+          ],
+        },
+      },
+    });
+    const status = await eventually(
+      'web to yield to the HPA',
+      async () => {
+        const s = await eventConsumerStatus(ns.name, 'web');
+        return condition(s, 'Ready')?.reason === 'TargetConflict' ? s : undefined;
+      },
+      20_000,
+    );
+    expect(condition(status, 'Ready')?.message).toContain(`HorizontalPodAutoscaler ${ns.name}/web-cpu`);
+    await kubeApi().request('DELETE', `${hpaPath}/web-cpu`);
+    await eventually(
+      'web to resume',
+      async () =>
+        condition(await eventConsumerStatus(ns.name, 'web'), 'Ready')?.status === 'True' ? true : undefined,
+      20_000,
+    );
+  });
+
+  it('an EventConsumer yields to a KEDA ScaledObject once the CRD exists', async () => {
+    // Discovery is cached per operator: install the CRD, then start a fresh operator.
+    await operator?.stop();
+    operator = undefined;
+    const crd = {
+      apiVersion: 'apiextensions.k8s.io/v1',
+      kind: 'CustomResourceDefinition',
+      metadata: { name: 'scaledobjects.keda.sh' },
+      spec: {
+        group: 'keda.sh',
+        names: {
+          kind: 'ScaledObject',
+          listKind: 'ScaledObjectList',
+          plural: 'scaledobjects',
+          singular: 'scaledobject',
+        },
+        scope: 'Namespaced',
+        versions: [
+          {
+            name: 'v1alpha1',
+            served: true,
+            storage: true,
+            schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+          },
+        ],
+      },
+    };
+    await kubeApi().request('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', { body: crd });
+    kedaCrdInstalled = true;
+    await run(
+      toolPath('kubectl'),
+      ['wait', '--for=condition=Established', '--timeout=30s', 'crd/scaledobjects.keda.sh'],
+      { env: { ...process.env, KUBECONFIG: testStack().kubeconfigPath } },
+    );
+    await createDeployment(ns.name, 'queue', 1);
+    await kubeApi().request('POST', `/apis/keda.sh/v1alpha1/namespaces/${ns.name}/scaledobjects`, {
+      body: {
+        apiVersion: 'keda.sh/v1alpha1',
+        kind: 'ScaledObject',
+        metadata: { name: 'queue-keda' },
+        // KEDA's defaults: apiVersion apps/v1, kind Deployment.
+        spec: { scaleTargetRef: { name: 'queue' }, triggers: [] },
+      },
+    });
+    await createEventConsumer(fixture('queue', 'queue', 100));
+    operator = await startInProcessOperator(ns.name);
+    const status = await eventually(
+      'queue to yield to the ScaledObject',
+      async () => {
+        const s = await eventConsumerStatus(ns.name, 'queue');
+        return condition(s, 'Ready')?.reason === 'TargetConflict' ? s : undefined;
+      },
+      20_000,
+    );
+    expect(condition(status, 'Ready')?.message).toContain(`ScaledObject ${ns.name}/queue-keda`);
+    expect(await specReplicas(ns.name, 'queue')).toBe(1);
+  });
+});
