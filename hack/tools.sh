@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds jetscale's pinned tools (hack/versions.env) from the Go module proxy into .tools/bin.
+# Builds jetscale's pinned tools (hack/versions.env) from the Go module proxy into .tools/bin,
+# and the nats.go sample consumer (workloads/go-consumer) with the same toolchain.
 # Idempotent: a tool whose binary already reports the pinned version is skipped, so a warm run
 # takes seconds. Usage: hack/tools.sh [tool ...]   (default: all)
 set -euo pipefail
@@ -229,13 +230,30 @@ PY
   log "shellcheck $v: installed"
 }
 
+# The nats.go sample consumer of the real-client matrix (workloads/go-consumer, nats.go pinned in
+# its go.mod). Rebuilt when its sources change: the binary reports the hash it was built from.
+build_go_consumer() {
+  local dir="$root/workloads/go-consumer" name=jetscale-go-consumer hash
+  hash=$(cd "$dir" && cat go.mod go.sum ./*.go | sha256sum | cut -c1-16)
+  if [ -x "$bin/$name" ] && "$bin/$name" --version 2>&1 | grep -qF "$name $hash "; then
+    log "$name $hash: up to date"; return 0
+  fi
+  step="go build $name (workloads/go-consumer)"
+  log "$step"
+  (cd "$dir" && go build -ldflags "-s -w -X main.sourceHash=$hash" -o "$bin/$name.tmp" . && mv "$bin/$name.tmp" "$bin/$name")
+  step="check $name reports $hash"
+  "$bin/$name" --version | grep -qF "$name $hash "
+  log "$name $hash: built"
+}
+
 tools=("$@")
-[ ${#tools[@]} -gt 0 ] || tools=(nats etcd kwok helm kubernetes prometheus shellcheck)
+[ ${#tools[@]} -gt 0 ] || tools=(nats etcd kwok helm kubernetes prometheus shellcheck go-consumer)
 start=$SECONDS
 for t in "${tools[@]}"; do
   case $t in
     nats | etcd | kwok | helm | kubernetes | prometheus | shellcheck) "build_$t" ;;
-    *) log "unknown tool '$t' (known: nats etcd kwok helm kubernetes prometheus shellcheck)"; exit 2 ;;
+    go-consumer) build_go_consumer ;;
+    *) log "unknown tool '$t' (known: nats etcd kwok helm kubernetes prometheus shellcheck go-consumer)"; exit 2 ;;
   esac
 done
 log "all tools ready in $bin ($((SECONDS - start)) s)"

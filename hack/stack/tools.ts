@@ -28,7 +28,9 @@ export type ToolName =
   | 'helm'
   | 'prometheus'
   | 'promtool'
-  | 'shellcheck';
+  | 'shellcheck'
+  /** The nats.go sample consumer of the real-client matrix (workloads/go-consumer), not a pin. */
+  | 'jetscale-go-consumer';
 
 /** Absolute path of a pinned tool; throws with the command that builds it when it is absent. */
 export function toolPath(name: ToolName): string {

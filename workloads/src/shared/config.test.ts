@@ -1,4 +1,11 @@
-import { ConfigError, consumerSchema, gatewaySchema, loadConfig, topologyOf } from './config.js';
+import {
+  ConfigError,
+  consumerSchema,
+  gatewaySchema,
+  loadConfig,
+  pullConsumerSchema,
+  topologyOf,
+} from './config.js';
 
 describe('loadConfig', () => {
   it('fills documented defaults', () => {
@@ -24,5 +31,18 @@ describe('loadConfig', () => {
 
   it('parses POISON_TYPES as a list', () => {
     expect(loadConfig(consumerSchema, { POISON_TYPES: 'a, b,,' }).POISON_TYPES).toEqual(['a', 'b']);
+  });
+
+  it('reads the real-client matrix consumer: stream and consumer required, mode and handler time checked', () => {
+    expect(loadConfig(pullConsumerSchema, { STREAM: 'S', CONSUMER: 'c' })).toMatchObject({
+      PULL_MODE: 'consume',
+      HANDLER_MS: 10,
+    });
+    const attempt = () =>
+      loadConfig(pullConsumerSchema, { CONSUMER: 'a.b', PULL_MODE: 'push', HANDLER_MS: '-5' });
+    expect(attempt).toThrow(/STREAM: /);
+    expect(attempt).toThrow(/CONSUMER="a.b"/);
+    expect(attempt).toThrow(/PULL_MODE="push": must be consume or fetch/);
+    expect(attempt).toThrow(/HANDLER_MS="-5": must be at least 0/);
   });
 });

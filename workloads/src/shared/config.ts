@@ -82,7 +82,17 @@ export const consumerSchema = natsSchema.extend(httpSchema(8081).shape).extend({
   SHUTDOWN_GRACE_MS: int(0).default(25_000),
 });
 
+/** The real-client matrix's minimal nats.js consumer (workloads/src/pull-consumer). */
+export const pullConsumerSchema = z.object({
+  NATS_URL: natsSchema.shape.NATS_URL,
+  STREAM: resourceName,
+  CONSUMER: resourceName,
+  PULL_MODE: z.enum(['consume', 'fetch'], { error: 'must be consume or fetch' }).default('consume'),
+  HANDLER_MS: int(0, 60_000).default(10),
+});
+
 export type NatsConfig = z.infer<typeof natsSchema>;
+export type PullConsumerConfig = z.infer<typeof pullConsumerSchema>;
 export type GatewayConfig = z.infer<typeof gatewaySchema>;
 export type ConsumerConfig = z.infer<typeof consumerSchema>;
 
