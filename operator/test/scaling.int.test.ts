@@ -156,6 +156,8 @@ describe('operator scaling on a real stack', () => {
       'policy period must be between 1s and 30m',
     ],
     [{ fallback: { replicas: 50 }, maxReplicas: 10 }, 'fallback.replicas must not exceed maxReplicas'],
+    [{ latencyObjective: '0s' }, 'latencyObjective must be between 100ms and 24h'],
+    [{ latencyObjective: '25h' }, 'latencyObjective must be between 100ms and 24h'],
   ])('the API server rejects %j with the CEL rule message', async (extra, message) => {
     const body = eventConsumerBody({
       namespace: ns.name,
