@@ -1,12 +1,14 @@
 // The pod runner against the real local control plane: a Deployment's pods become processes,
 // scaling down delivers SIGTERM and honours the grace period, a forced delete kills at once, and
-// stopping the runner leaves no process and no finalizer behind.
+// stopping the runner leaves no process and no finalizer behind; each running pod is registered as
+// a Prometheus scrape target while its process lives.
 import * as k8s from '@kubernetes/client-node';
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createNamespace, eventually, kubeConfig } from '../../test/env.js';
 import { repoRoot } from '../../hack/stack/tools.js';
+import { FileScrapeTargets } from '../../hack/stack/scrape-targets.js';
 import { PodRunner, runnerFinalizer, type RunnerEvent } from './pod-runner.js';
 import { isProcessAlive } from '../../hack/stack/process-alive.js';
 
@@ -36,6 +38,13 @@ describe('PodRunner on the local cluster', () => {
     await ns.cleanup();
   });
 
+  const scrapeTargets = new FileScrapeTargets(path.join(markers, 'targets'));
+  /** The scrape targets registered now: address and labels of each file. */
+  const registered = (): Array<{ targets: string[]; labels: Record<string, string> }> =>
+    readdirSync(scrapeTargets.dir)
+      .filter((f) => f.endsWith('.json'))
+      .flatMap((f) => JSON.parse(readFileSync(path.join(scrapeTargets.dir, f), 'utf8')) as never[]);
+
   it('runs pods as processes, drains on scale-down, kills on forced delete, and cleans up', async () => {
     runner = new PodRunner({
       kubeConfig: kc,
@@ -46,6 +55,7 @@ describe('PodRunner on the local cluster', () => {
       portEnv: ['PORT'],
       logDir: path.join(markers, 'logs'),
       onEvent: (e) => events.push(e),
+      scrape: { targets: scrapeTargets, portEnv: 'PORT' },
     });
     await runner.start();
     await apps.createNamespacedDeployment({
@@ -93,6 +103,15 @@ describe('PodRunner on the local cluster', () => {
       expect(live.metadata?.finalizers).toContain(runnerFinalizer);
     }
 
+    expect(registered().sort((a, b) => (a.labels.pod ?? '').localeCompare(b.labels.pod ?? ''))).toEqual(
+      [...two]
+        .sort((a, b) => a.name.localeCompare(b.name))
+        .map((pod) => ({
+          targets: [`127.0.0.1:${pod.ports.PORT}`],
+          labels: { job: 'pod', namespace: ns.name, pod: pod.name },
+        })),
+    );
+
     // Scale down: one pod is deleted gracefully; its process gets SIGTERM and is waited for.
     await apps.patchNamespacedDeploymentScale({
       name: 'fake-consumer',
@@ -109,6 +128,7 @@ describe('PodRunner on the local cluster', () => {
     expect(drained.code).toBe(0);
     expect(readFileSync(path.join(markers, drained.pod), 'utf8')).toBe('sigterm');
     expect(events).toContainEqual({ kind: 'terminating', pod: drained.pod, graceSeconds: 20 });
+    expect(registered().map((t) => t.labels.pod)).not.toContain(drained.pod);
     await eventually('the drained pod is gone from the API', async () => {
       const pods = await core.listNamespacedPod({ namespace: ns.name });
       return pods.items.some((p) => p.metadata?.name === drained.pod) ? undefined : true;
@@ -141,5 +161,6 @@ describe('PodRunner on the local cluster', () => {
     expect(isProcessAlive(replacementPid)).toBe(false);
     const after = await core.readNamespacedPod({ name: replacement.name, namespace: ns.name });
     expect(after.metadata?.finalizers ?? []).not.toContain(runnerFinalizer);
+    expect(registered()).toEqual([]);
   });
 });
