@@ -10,7 +10,7 @@
 // traffic still flows, and everything is acknowledged once it stops.
 // On the old policy nats.go Consume() at max_ack_pending 1000 stayed at 2 replicas: 500 buffered
 // messages per replica were taken for 500 in flight, so max_ack_pending "allowed" 2.
-// All combinations run at once (about 4 minutes in all).
+// All combinations run at once: about 1.5 minutes in all (longer only on a stalled machine).
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
@@ -41,11 +41,14 @@ const PER_REPLICA = 1000 / HANDLER_MS;
 const ARRIVAL_PER_SECOND = 60;
 const NEEDED = Math.ceil(ARRIVAL_PER_SECOND / PER_REPLICA);
 const MAX_REPLICAS = 2 * NEEDED;
-const LOAD_SECONDS = 120;
+/**
+ * The load runs until the consumer has caught up (after at least MIN_LOAD_SECONDS) or for
+ * MAX_LOAD_SECONDS: a healthy run stops after about a minute, a stalled machine gets time.
+ */
+const MIN_LOAD_SECONDS = 60;
+const MAX_LOAD_SECONDS = 300;
 /** "Drained while traffic flows": at most this many seconds of arrivals pending or awaiting ack. */
 const CAUGHT_UP_SECONDS = 2;
-/** ...seen within the last this many seconds of the load. */
-const CAUGHT_UP_WINDOW_SECONDS = 30;
 const SMALL_MAX_ACK_PENDING = 20;
 const BACKLOG_PER_REPLICA = 1000;
 
@@ -88,6 +91,8 @@ interface Outcome {
   maxReplicas: number;
   /** Seconds into the load when the Deployment first had NEEDED replicas. */
   reachedNeededAt?: number;
+  /** Seconds into the load of the first reading after MIN_LOAD_SECONDS with the backlog drained. */
+  caughtUpAt?: number;
   /** Backlog (pending + awaiting ack) readings during the load: [seconds, backlog]. */
   backlog: Array<[number, number]>;
   /** Seconds after the load stopped until nothing was pending or awaiting ack. */
@@ -234,7 +239,7 @@ describe('the real-client matrix: default pull settings of nats.go and nats.js',
     // truth checked at the end, the failures are only counted.
     const publishing = (async () => {
       const acks: Array<Promise<unknown>> = [];
-      while (seconds() < LOAD_SECONDS) {
+      while (outcome.caughtUpAt === undefined && seconds() < MAX_LOAD_SECONDS) {
         const owed = Math.floor(seconds() * ARRIVAL_PER_SECOND) - outcome.published;
         for (let k = 0; k < owed; k++) {
           acks.push(
@@ -261,7 +266,10 @@ describe('the real-client matrix: default pull settings of nats.go and nats.js',
           ]);
           outcome.maxReplicas = Math.max(outcome.maxReplicas, replicas);
           if (replicas >= NEEDED && outcome.reachedNeededAt === undefined) outcome.reachedNeededAt = t;
-          outcome.backlog.push([t, info.num_pending + info.num_ack_pending]);
+          const backlog = info.num_pending + info.num_ack_pending;
+          outcome.backlog.push([t, backlog]);
+          if (t >= MIN_LOAD_SECONDS && backlog <= CAUGHT_UP_SECONDS * ARRIVAL_PER_SECOND)
+            outcome.caughtUpAt ??= t;
           if (tick++ % 3 === 0) {
             const limited = condition(await eventConsumerStatus(ns.name, name), 'ScalingLimited');
             if (limited?.status === 'True') outcome.limitedBy.add(limited.reason);
@@ -297,19 +305,17 @@ describe('the real-client matrix: default pull settings of nats.go and nats.js',
       const o = outcomes.get(label);
       if (o === undefined) throw new Error(`no outcome for ${label}`);
       if (o instanceof Error) throw o;
-      const last = o.backlog.filter(([t]) => t >= LOAD_SECONDS - CAUGHT_UP_WINDOW_SECONDS);
-      const lowest = Math.min(...last.map(([, b]) => b));
       // One line per combination for the record (and for anyone reading a failure).
       process.stdout.write(
         `${label}: max ${o.maxReplicas} replicas (needed ${NEEDED} at ${o.reachedNeededAt?.toFixed(0) ?? '-'} s), ` +
-          `lowest backlog in the last ${CAUGHT_UP_WINDOW_SECONDS} s of load ${lowest}, ` +
+          `caught up at ${o.caughtUpAt?.toFixed(0) ?? '-'} s (load stopped then, at most ${MAX_LOAD_SECONDS} s), ` +
           `peak ${Math.max(...o.backlog.map(([, b]) => b))}, drained ${o.drainedAfter?.toFixed(0)} s after, ` +
           `limited by ${[...o.limitedBy].join(',') || 'nothing'}; ${o.stored} stored of ${o.published} published ` +
           `(${o.publishFailures} acks missed), ${o.skippedReadings} readings skipped\n`,
       );
       expect(o.maxReplicas).toBeGreaterThanOrEqual(NEEDED);
-      expect(last.length).toBeGreaterThan(0);
-      expect(lowest).toBeLessThanOrEqual(CAUGHT_UP_SECONDS * ARRIVAL_PER_SECOND);
+      // Drained while traffic still flowed: at most CAUGHT_UP_SECONDS of arrivals left.
+      expect(o.caughtUpAt).toBeDefined();
       expect(o.stored).toBeGreaterThanOrEqual(o.published - o.publishFailures);
       expect(o.ackFloorStreamSeq).toBe(o.stored);
       expect(o.limitedBy.has('MaxAckPending')).toBe(false);
