@@ -6,7 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startNatsServer, type NatsServer } from '../../hack/stack/nats-server.js';
-import { uniqueName } from '../../test/env.js';
+import { eventually, uniqueName } from '../../test/env.js';
 import { runAudit } from '../src/audit/audit.js';
 import type { NatsConfig } from '../src/shared/config.js';
 import {
@@ -84,7 +84,9 @@ describe('NATS restarted during load', () => {
     };
     const load = Promise.all([worker(), worker(), worker(), worker()]);
 
-    await sleep(2000);
+    // Load flowing before the outage (waited for, not timed: a starved machine is slow, not wrong).
+    const flowingBy = Date.now() + 30_000;
+    while (acceptedIn.before <= 50 && Date.now() < flowingBy) await sleep(100);
     phase = 'down';
     await server.stop({ hard: true });
     await sleep(3000);
@@ -92,7 +94,7 @@ describe('NATS restarted during load', () => {
     await server.start();
     phase = 'after';
     // Recovery is the gateway's own doing: nothing here pokes it.
-    const recoverBy = Date.now() + 20_000;
+    const recoverBy = Date.now() + 60_000;
     while (acceptedIn.after < 200 && Date.now() < recoverBy) await sleep(200);
     loading = false;
     await load;
@@ -128,7 +130,10 @@ describe('NATS restarted during load', () => {
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(makeEvent(uniqueName('slow'), 'agg-slow')),
       });
-    expect((await post()).status).toBe(202);
+    // A 300 ms deadline can be missed on a starved machine while the server is fine: retry until one fits.
+    await eventually('a publish within the deadline', async () =>
+      (await post()).status === 202 ? true : undefined,
+    );
     const pid = server.pid();
     if (pid === undefined) throw new Error('nats-server is not running');
     // A frozen server keeps the TCP connection open: only the publish deadline can notice.
@@ -144,6 +149,8 @@ describe('NATS restarted during load', () => {
     expect(Date.now() - asked).toBeLessThan(2000);
     expect(frozen.headers.get('retry-after')).toBe('2');
     expect(await frozen.json()).toMatchObject({ reason: 'timeout' });
-    expect((await post()).status).toBe(202);
+    await eventually('202 again after SIGCONT', async () =>
+      (await post()).status === 202 ? true : undefined,
+    );
   });
 });
