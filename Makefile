@@ -43,8 +43,9 @@ test-integration: deps tools build ## Integration tests on a real NATS + control
 	$(NODE_TEST) --selectProjects integration --runInBand
 
 .PHONY: dev-up dev-down dev-status
-dev-up: deps tools ## Start NATS + a local Kubernetes control plane (kwok) on 127.0.0.1; prints the kubeconfig and env file
-	npx tsx hack/stack/dev.ts up
+REAL_NODE ?=
+dev-up: deps tools ## Start NATS + a local Kubernetes control plane (kwok) on 127.0.0.1; REAL_NODE=1 adds a real kubelet + containerd node (root, Docker)
+	npx tsx hack/stack/dev.ts up $(if $(REAL_NODE),--real-node,)
 dev-down: deps ## Stop everything dev-up started
 	npx tsx hack/stack/dev.ts down
 dev-status: deps ## Is the dev stack up?
@@ -69,13 +70,15 @@ deploy: ## helm upgrade --install the operator (charts/jetscale) into the curren
 	helm upgrade --install jetscale charts/jetscale --namespace $(JETSCALE_NAMESPACE) --create-namespace --wait $(HELM_ARGS)
 
 # --- load and resilience harness: demo, e2e, k6 (loadtest/, manifests/k6/) ---
-.PHONY: demo e2e loadtest loadtest-incluster loadtest-local loadtest-kind
+.PHONY: demo e2e e2e-real-node loadtest loadtest-incluster loadtest-local loadtest-kind
 SCENARIO ?= spike
 DEMO_ARGS ?=
 demo: deps tools build ## The showcase: own local stack, demo chart + EventConsumer, spike with a live view, verdicts + HTML report, teardown (DEMO_ARGS="--png --no-faults --scenario recovery")
 	npx tsx loadtest/harness/main.ts demo --scenario $(SCENARIO) $(DEMO_ARGS)
 e2e: deps tools build ## CI end-to-end (~4 min): spike + forced consumer kill + operator leader kill on the local stack; audit lost 0 / applied twice 0
 	$(NODE_TEST) --selectProjects integration --runInBand --testPathPatterns loadtest/harness/e2e
+e2e-real-node: deps tools build ## The e2e drill on real containers: make images + a real kubelet/containerd node (root, Docker, containerd)
+	$(NODE_TEST) --selectProjects real-node --runInBand
 STACK_ENV ?= .dev/env
 loadtest-local: deps build ## Replay SCENARIO (default spike) with the local driver on a running stack (make dev-up), with faults and report
 	npx tsx loadtest/harness/main.ts run --env $(STACK_ENV) --scenario $(SCENARIO) $(DEMO_ARGS)

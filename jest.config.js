@@ -1,8 +1,9 @@
-// Three projects: `unit` (*.test.ts) needs nothing installed or running; `tools` (*.tools.test.ts)
+// Four projects: `unit` (*.test.ts) needs nothing installed or running; `tools` (*.tools.test.ts)
 // runs the pinned tools `make tools` builds (helm, promtool, shellcheck) but starts nothing;
 // `integration` (*.int.test.ts) gets a real NATS JetStream server and a real Kubernetes control
 // plane (etcd, kube-apiserver, controller-manager, scheduler, kwok) from test/global-setup.js, or
-// reuses a running dev stack when JETSCALE_TEST_ENV points at its env file.
+// reuses a running dev stack when JETSCALE_TEST_ENV points at its env file; `real-node`
+// (*.realnode.test.ts) runs on a stack with a real kubelet + containerd node (`make e2e-real-node`).
 const transform = {
   '^.+\\.ts$': [
     '@swc/jest',
@@ -30,7 +31,12 @@ export default {
       ...common,
       displayName: 'unit',
       testMatch: ['<rootDir>/**/*.test.ts'],
-      testPathIgnorePatterns: ['/node_modules/', '\\.int\\.test\\.ts$', '\\.tools\\.test\\.ts$'],
+      testPathIgnorePatterns: [
+        '/node_modules/',
+        '\\.int\\.test\\.ts$',
+        '\\.tools\\.test\\.ts$',
+        '\\.realnode\\.test\\.ts$',
+      ],
     },
     {
       ...common,
@@ -43,6 +49,15 @@ export default {
       testMatch: ['<rootDir>/**/*.int.test.ts'],
       globalSetup: '<rootDir>/test/global-setup.js',
       globalTeardown: '<rootDir>/test/global-teardown.js',
+      setupFilesAfterEnv: ['<rootDir>/test/integration-setup.ts'],
+    },
+    {
+      // Real containers on a real kubelet + containerd node (root, Docker, containerd): `make e2e-real-node`.
+      ...common,
+      displayName: 'real-node',
+      testMatch: ['<rootDir>/**/*.realnode.test.ts'],
+      globalSetup: '<rootDir>/test/real-node-setup.js',
+      globalTeardown: '<rootDir>/test/real-node-teardown.js',
       setupFilesAfterEnv: ['<rootDir>/test/integration-setup.ts'],
     },
   ],

@@ -37,7 +37,9 @@ has() {
 # read from the module's own go.mod, never typed by hand, so a version bump stays one line.
 wrapper_module() {
   local dir=$1 module=$2 version=$3 published=$4; shift 4
-  if [ -f "$dir/go.mod" ] && [ -f "$dir/go.sum" ] && grep -qF "$module $version" "$dir/go.mod"; then
+  local p current=true
+  for p in "$@"; do grep -qF "\"$p\"" "$dir/tools.go" 2>/dev/null || current=false; done
+  if $current && [ -f "$dir/go.mod" ] && [ -f "$dir/go.sum" ] && grep -qF "$module $version" "$dir/go.mod"; then
     return 0
   fi
   step="generate wrapper module for $module $version"
@@ -66,7 +68,6 @@ wrapper_module() {
     echo "package tools"
     echo
     echo "import ("
-    local p
     for p in "$@"; do echo "	_ \"$p\""; done
     echo ")"
   } >"$dir/tools.go"
@@ -76,23 +77,36 @@ wrapper_module() {
   (cd "$dir" && go mod verify >/dev/null)
 }
 
-build_kubernetes() {
+# The wrapper module every Kubernetes binary is built from (the kubelet too: one go.sum).
+kubernetes_module() {
   local v=$KUBERNETES_VERSION
-  if has kube-apiserver "$v" --version && has kube-controller-manager "$v" --version &&
-    has kube-scheduler "$v" --version && has kubectl "$v" version --client; then
-    log "kubernetes $v: up to date"; return 0
-  fi
-  local minor=${v#v1.}; minor=${minor%%.*}
-  local dir="$root/hack/tools/kubernetes"
-  wrapper_module "$dir" k8s.io/kubernetes "$v" "v0.${v#v1.}" \
+  wrapper_module "$1" k8s.io/kubernetes "$v" "v0.${v#v1.}" \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl k8s.io/kubernetes/cmd/kubelet
+}
+
+# Upstream's version stamping, without which /version says v0.0.0.
+kubernetes_ldflags() {
+  local v=$KUBERNETES_VERSION
+  local minor=${v#v1.}; minor=${minor%%.*}
   local date; date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
   local ld="-s -w" pkg
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ld="$ld -X $pkg.gitVersion=$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
     ld="$ld -X $pkg.gitTreeState=clean -X $pkg.buildDate=$date"
   done
+  echo "$ld"
+}
+
+build_kubernetes() {
+  local v=$KUBERNETES_VERSION
+  if has kube-apiserver "$v" --version && has kube-controller-manager "$v" --version &&
+    has kube-scheduler "$v" --version && has kubectl "$v" version --client; then
+    log "kubernetes $v: up to date"; return 0
+  fi
+  local dir="$root/hack/tools/kubernetes"
+  kubernetes_module "$dir"
+  local ld; ld=$(kubernetes_ldflags)
   step="go build kube-apiserver, kube-controller-manager, kube-scheduler, kubectl $v (10-25 min cold on 2 cores)"
   log "$step"
   (cd "$dir" && go build -tags selinux,notest -ldflags "$ld" -o "$bin/" \
@@ -113,6 +127,51 @@ build_etcd() {
   (cd "$dir" && go build -ldflags "-s -w" -o "$bin/etcd" go.etcd.io/etcd/server/v3)
   "$bin/etcd" --version | grep -qF "${v#v}"
   log "etcd $v: built"
+}
+
+# The real node (hack/stack/real-node.ts, make dev-up REAL_NODE=1): the kubelet, from the same
+# wrapper module and with the same flags as the control plane, and the pause image.
+build_kubelet() {
+  local v=$KUBERNETES_VERSION
+  if has kubelet "$v" --version; then log "kubelet $v: up to date"; return 0; fi
+  local dir="$root/hack/tools/kubernetes"
+  kubernetes_module "$dir"
+  local ld; ld=$(kubernetes_ldflags)
+  step="go build kubelet $v (3-5 min cold on 2 cores; shares the control plane's build cache)"
+  log "$step"
+  (cd "$dir" && go build -tags selinux,notest -ldflags "$ld" -o "$bin/" k8s.io/kubernetes/cmd/kubelet)
+  step="check kubelet --version says $v"
+  "$bin/kubelet" --version | grep -qF "$v"
+  log "kubelet $v: built"
+}
+
+# hack/tools/pause, static, and an image archive of it (docker-archive format, which
+# `ctr images import` reads) at $bin/../images/pause.tar, tagged jetscale/pause:<Kubernetes version>.
+build_pause() {
+  local v=$KUBERNETES_VERSION archive images
+  images=$(cd "$bin/.." && pwd)/images
+  archive="$images/pause.tar"
+  if has pause "$v" --version && [ -f "$archive" ] && tar -xOf "$archive" manifest.json | grep -qF "jetscale/pause:$v"; then
+    log "pause $v: up to date"; return 0
+  fi
+  step="go build hack/tools/pause"
+  log "$step"
+  (cd "$root/hack/tools/pause" && go build -ldflags "-s -w -X main.version=$v" -o "$bin/pause" .)
+  "$bin/pause" --version | grep -qF "$v"
+  step="pack the pause image archive $archive"
+  local work; work=$(mktemp -d)
+  mkdir -p "$work/rootfs" "$images"
+  cp "$bin/pause" "$work/rootfs/pause"
+  tar --owner=0 --group=0 --numeric-owner --mtime=@0 -C "$work/rootfs" -cf "$work/layer.tar" pause
+  local diff; diff=$(sha256sum "$work/layer.tar" | cut -d' ' -f1)
+  printf '{"architecture":"amd64","os":"linux","config":{"Entrypoint":["/pause"],"User":"65535:65535"},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]},"history":[{"created_by":"hack/tools.sh build_pause"}]}' \
+    "$diff" >"$work/config.json"
+  local config; config=$(sha256sum "$work/config.json" | cut -d' ' -f1)
+  mv "$work/config.json" "$work/$config.json"
+  printf '[{"Config":"%s.json","RepoTags":["jetscale/pause:%s"],"Layers":["layer.tar"]}]' "$config" "$v" >"$work/manifest.json"
+  tar --owner=0 --group=0 --numeric-owner --mtime=@0 -C "$work" -cf "$archive" manifest.json "$config.json" layer.tar
+  rm -rf "$work"
+  log "pause $v: built ($archive)"
 }
 
 go_install() { # go_install <name> <version> <package@version> <version-args...>
@@ -247,13 +306,13 @@ build_go_consumer() {
 }
 
 tools=("$@")
-[ ${#tools[@]} -gt 0 ] || tools=(nats etcd kwok helm kubernetes prometheus shellcheck go-consumer)
+[ ${#tools[@]} -gt 0 ] || tools=(nats etcd kwok helm kubernetes kubelet pause prometheus shellcheck go-consumer)
 start=$SECONDS
 for t in "${tools[@]}"; do
   case $t in
-    nats | etcd | kwok | helm | kubernetes | prometheus | shellcheck) "build_$t" ;;
+    nats | etcd | kwok | helm | kubernetes | kubelet | pause | prometheus | shellcheck) "build_$t" ;;
     go-consumer) build_go_consumer ;;
-    *) log "unknown tool '$t' (known: nats etcd kwok helm kubernetes prometheus shellcheck go-consumer)"; exit 2 ;;
+    *) log "unknown tool '$t' (known: nats etcd kwok helm kubernetes kubelet pause prometheus shellcheck go-consumer)"; exit 2 ;;
   esac
 done
 log "all tools ready in $bin ($((SECONDS - start)) s)"

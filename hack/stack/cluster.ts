@@ -17,6 +17,10 @@ export interface ClusterOptions {
   /** Where to write the kubeconfig. */
   kubeconfig: string;
   nodes?: number;
+  /** An address the API server must answer on besides 127.0.0.1 (a real node's IP, which its pods
+   *  reach): the API server then binds 0.0.0.0 with that address in its certificate; etcd and the
+   *  other components stay on 127.0.0.1 (kwokctl's binary runtime wires them through loopback). */
+  alsoServeAt?: string;
   /** Called with progress lines (cluster creation takes 10-40 s). */
   progress?: (line: string) => void;
 }
@@ -38,17 +42,33 @@ export async function createCluster(options: ClusterOptions): Promise<Cluster> {
   mkdirSync(workdir, { recursive: true });
   mkdirSync(path.dirname(kubeconfig), { recursive: true });
   const config = path.join(workdir, `kwokctl-${name}.yaml`);
-  // bindAddress keeps every component on loopback (kwokctl's default is 0.0.0.0).
+  // bindAddress keeps every component on loopback (kwokctl's default is 0.0.0.0). kwok fakes only
+  // the nodes it made (annotated kwok.x-k8s.io/node=fake by `kwokctl scale node`): left to manage
+  // all nodes it would also fake the status of a real node's pods.
+  const extra = options.alsoServeAt;
   writeFileSync(
     config,
     [
       'apiVersion: config.kwok.x-k8s.io/v1alpha1',
       'kind: KwokctlConfiguration',
+      'componentsPatches:',
+      '  - name: kwok-controller',
+      '    extraArgs:',
+      '      - { key: manage-all-nodes, value: "false", override: true }',
+      '      - { key: manage-nodes-with-annotation-selector, value: "kwok.x-k8s.io/node=fake" }',
+      ...(extra
+        ? [
+            '  - name: kube-apiserver',
+            '    extraArgs:',
+            '      - { key: bind-address, value: 0.0.0.0, override: true }',
+            // kubectl logs/exec reach a kubelet by its IP (its hostname resolves nowhere).
+            '      - { key: kubelet-preferred-address-types, value: "InternalIP,Hostname" }',
+          ]
+        : []),
       'options:',
       '  runtime: binary',
       '  bindAddress: 127.0.0.1',
-      '  kubeAuthorization: true',
-      '  disableQPSLimits: true',
+      ...(extra ? ['  kubeApiserverCertSANs:', `    - ${extra}`] : []),
       `  kubeApiserverBinary: ${toolPath('kube-apiserver')}`,
       `  kubeControllerManagerBinary: ${toolPath('kube-controller-manager')}`,
       `  kubeSchedulerBinary: ${toolPath('kube-scheduler')}`,
@@ -70,6 +90,10 @@ export async function createCluster(options: ClusterOptions): Promise<Cluster> {
   } catch (err) {
     const detail =
       err instanceof Error && 'stderr' in err ? String((err as { stderr: unknown }).stderr) : String(err);
+    // A half-created cluster leaves its processes running: take them down before reporting.
+    await run(kwokctl, ['delete', 'cluster', '--name', name, '--kubeconfig', kubeconfig], { env }).catch(
+      () => undefined,
+    );
     throw new Error(
       `kwokctl create cluster ${name} failed (logs in ${workdir}/clusters/${name}/logs):\n${detail}`,
     );

@@ -1,10 +1,17 @@
 // `make dev-up` / `make dev-down` / `make dev-status`: the long-lived local stack in .dev/.
-// Usage: tsx hack/stack/dev.ts up|down|status
+// Usage: tsx hack/stack/dev.ts up [--real-node] | down | status
+//   --real-node (make dev-up REAL_NODE=1) adds a real kubelet + containerd node (real-node.ts).
 import { execFileSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { isListening } from './ports.js';
-import { readEnvFile, startStack, writeEnvFile } from './stack.js';
+import {
+  readEnvFile,
+  removeRecordedNodeNetwork,
+  startStack,
+  stopRecordedRealNode,
+  writeEnvFile,
+} from './stack.js';
 import { repoRoot, toolPath } from './tools.js';
 import { isProcessAlive } from './process-alive.js';
 
@@ -12,7 +19,7 @@ const dir = process.env.JETSCALE_DEV_DIR ?? path.join(repoRoot, '.dev');
 const envFile = path.join(dir, 'env');
 const say = (line: string): void => console.error(`[dev] ${line}`);
 
-async function up(): Promise<void> {
+async function up(realNode: boolean): Promise<void> {
   if (existsSync(envFile)) {
     const env = readEnvFile(envFile);
     if (isProcessAlive(Number(env.JETSCALE_NATS_PID))) {
@@ -36,6 +43,7 @@ async function up(): Promise<void> {
     natsPort,
     natsMonitorPort,
     prometheus: { intervalSeconds: 1, ...(prometheusPort ? { port: prometheusPort } : {}) },
+    realNode,
     progress: say,
   });
   writeEnvFile(envFile, stack.env);
@@ -64,6 +72,11 @@ async function down(): Promise<void> {
     return;
   }
   const env = readEnvFile(envFile);
+  const nodeState = env.JETSCALE_REAL_NODE_STATE;
+  if (nodeState && existsSync(nodeState))
+    await stopRecordedRealNode(nodeState, say).catch((err: unknown) =>
+      say(`stopping the real node: ${String(err)}`),
+    );
   try {
     execFileSync(
       toolPath('kwokctl'),
@@ -88,6 +101,10 @@ async function down(): Promise<void> {
       if (isProcessAlive(pid)) process.kill(pid, 'SIGKILL');
       say(`stopped ${what} (pid ${pid})`);
     }
+  }
+  if (nodeState && existsSync(nodeState)) {
+    await removeRecordedNodeNetwork(nodeState);
+    say('removed the real node network');
   }
   rmSync(dir, { recursive: true, force: true });
   say('dev stack is down');
@@ -118,10 +135,22 @@ function status(): void {
 }
 
 const command = process.argv[2];
-const commands: Record<string, () => Promise<void> | void> = { up, down, status };
+const flags = process.argv.slice(3);
+const unknown = flags.filter((f) => f !== '--real-node');
+if (unknown.length > 0 || (flags.length > 0 && command !== 'up')) {
+  console.error(
+    `unknown flag ${flags.join(' ')}; usage: tsx hack/stack/dev.ts up [--real-node] | down | status`,
+  );
+  process.exit(2);
+}
+const commands: Record<string, () => Promise<void> | void> = {
+  up: () => up(flags.includes('--real-node')),
+  down,
+  status,
+};
 const fn = command ? commands[command] : undefined;
 if (!fn) {
-  console.error('usage: tsx hack/stack/dev.ts up|down|status');
+  console.error('usage: tsx hack/stack/dev.ts up [--real-node] | down | status');
   process.exit(2);
 }
 try {

@@ -1,6 +1,6 @@
-// Starts and stops a real JetStream-enabled nats-server (the pinned build) on 127.0.0.1 for tests,
-// benchmarks and the dev stack. A server can be stopped and started again on the same ports and
-// store, which is how tests simulate a NATS restart.
+// Starts and stops a real JetStream-enabled nats-server (the pinned build) on 127.0.0.1 (or the
+// real node's IP) for tests, benchmarks and the dev stack. A server can be stopped and started
+// again on the same ports and store, which is how tests simulate a NATS restart.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, closeSync } from 'node:fs';
 import path from 'node:path';
@@ -12,6 +12,8 @@ export interface NatsServerOptions {
   dir: string;
   port?: number;
   monitorPort?: number;
+  /** Address to listen on (default 127.0.0.1; a real node's IP when the stack has one). */
+  host?: string;
   /** Run detached (survives this process) — used by `make dev-up`. */
   detached?: boolean;
 }
@@ -37,7 +39,8 @@ export async function startNatsServer(options: NatsServerOptions): Promise<NatsS
   const logFile = path.join(options.dir, 'nats-server.log');
   let child: ChildProcess | undefined;
 
-  const monitorUrl = `http://127.0.0.1:${monitorPort}`;
+  const host = options.host ?? '127.0.0.1';
+  const monitorUrl = `http://${host}:${monitorPort}`;
   const start = async (): Promise<void> => {
     await assertPortFree(port, 'nats-server client port');
     await assertPortFree(monitorPort, 'nats-server monitoring port');
@@ -49,11 +52,12 @@ export async function startNatsServer(options: NatsServerOptions): Promise<NatsS
         '--store_dir',
         storeDir,
         '--addr',
-        '127.0.0.1',
-        '--port',
-        String(port),
+        host,
+        // Monitoring listens on the client address too (nats-server's HTTPHost default).
         '--http_port',
         String(monitorPort),
+        '--port',
+        String(port),
         '--server_name',
         `jetscale-${port}`,
       ],
@@ -69,7 +73,7 @@ export async function startNatsServer(options: NatsServerOptions): Promise<NatsS
     exited.catch(() => undefined);
     await Promise.race([
       waitFor(
-        `nats-server JetStream on 127.0.0.1:${port}`,
+        `nats-server JetStream on ${host}:${port}`,
         async () => {
           const res = await fetch(`${monitorUrl}/healthz?js-enabled-only=true`);
           return res.ok ? true : undefined;
@@ -90,7 +94,7 @@ export async function startNatsServer(options: NatsServerOptions): Promise<NatsS
 
   await start();
   return {
-    url: `nats://127.0.0.1:${port}`,
+    url: `nats://${host}:${port}`,
     monitorUrl,
     port,
     monitorPort,

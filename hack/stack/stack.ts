@@ -1,5 +1,7 @@
 // The local stack jetscale's tests, benchmarks and demo run on: one JetStream nats-server, one
-// kwok-backed Kubernetes control plane and (for dev-up and the demo) a Prometheus, described to
+// kwok-backed Kubernetes control plane, (for dev-up and the demo) a Prometheus, and optionally a
+// real kubelet + containerd node beside the kwok nodes (realNode: NATS then binds the node's
+// private IP and the API server answers on it too, so its pods reach both), described to
 // everything else by an env file (KEY=value lines, shell-sourceable) so test processes, the
 // operator and the harness agree.
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -7,6 +9,16 @@ import path from 'node:path';
 import { createCluster, type Cluster } from './cluster.js';
 import { startNatsServer, type NatsServer } from './nats-server.js';
 import { startPrometheus, type PrometheusServer } from './prometheus.js';
+import { defaultRealNodeNetwork } from './real-node-config.js';
+import {
+  assertRealNodePrerequisites,
+  createNodeNetwork,
+  removeNodeNetwork,
+  startRealNode,
+  stopRealNode,
+  type RealNode,
+  type RealNodeState,
+} from './real-node.js';
 
 export interface StackEnv {
   JETSCALE_NATS_URL: string;
@@ -21,6 +33,8 @@ export interface StackEnv {
   JETSCALE_PROMETHEUS_URL?: string;
   JETSCALE_PROMETHEUS_PID?: string;
   JETSCALE_PROMETHEUS_TARGETS_DIR?: string;
+  /** Set when the stack has a real node: the JSON file with its state (for teardown). */
+  JETSCALE_REAL_NODE_STATE?: string;
 }
 
 export interface StartedStack {
@@ -28,6 +42,7 @@ export interface StartedStack {
   nats: NatsServer;
   cluster: Cluster;
   prometheus?: PrometheusServer;
+  realNode?: RealNode;
   stop(): Promise<void>;
 }
 
@@ -38,6 +53,8 @@ export interface StackOptions {
   natsPort?: number;
   natsMonitorPort?: number;
   nodes?: number;
+  /** Add a real kubelet + containerd node (needs root, Docker, containerd; see real-node.ts). */
+  realNode?: boolean;
   progress?: (line: string) => void;
   /** Also run a Prometheus (scrape and rule interval, port); its data lives in <dir>/prometheus. */
   prometheus?: { intervalSeconds?: number; port?: number };
@@ -46,70 +63,113 @@ export interface StackOptions {
 export async function startStack(options: StackOptions): Promise<StartedStack> {
   const say = options.progress ?? (() => undefined);
   mkdirSync(options.dir, { recursive: true });
-  say('starting nats-server with JetStream…');
-  const nats = await startNatsServer({
-    dir: path.join(options.dir, 'nats'),
-    port: options.natsPort,
-    monitorPort: options.natsMonitorPort,
-    detached: options.detached,
-  });
-  say(`nats-server ready at ${nats.url} (monitoring ${nats.monitorUrl})`);
-  let cluster: Cluster;
+  const network = defaultRealNodeNetwork;
+  let host = '127.0.0.1';
+  if (options.realNode) {
+    assertRealNodePrerequisites();
+    say(`creating the real node's network (${network.nodeIp} on ${network.nodeBridge})…`);
+    await createNodeNetwork(network);
+    host = network.nodeIp;
+  }
+  // What to undo, in reverse order, when a later step fails or the stack stops.
+  const undo: Array<() => Promise<void>> = options.realNode ? [() => removeNodeNetwork(network)] : [];
+  const unwind = async (): Promise<void> => {
+    for (const step of undo.splice(0).reverse())
+      await step().catch((err: unknown) => say(`cleanup: ${String(err)}`));
+  };
   try {
-    cluster = await createCluster({
+    say('starting nats-server with JetStream…');
+    const nats = await startNatsServer({
+      dir: path.join(options.dir, 'nats'),
+      port: options.natsPort,
+      monitorPort: options.natsMonitorPort,
+      detached: options.detached,
+      host,
+    });
+    undo.push(() => nats.stop());
+    say(`nats-server ready at ${nats.url} (monitoring ${nats.monitorUrl})`);
+    const cluster = await createCluster({
       name: options.clusterName,
       workdir: path.join(options.dir, 'kwok'),
       kubeconfig: path.join(options.dir, 'kubeconfig'),
       nodes: options.nodes,
+      ...(options.realNode ? { alsoServeAt: network.nodeIp } : {}),
       progress: say,
     });
-  } catch (err) {
-    await nats.stop();
-    throw err;
-  }
-  let prometheus: PrometheusServer | undefined;
-  if (options.prometheus) {
-    say('starting prometheus…');
-    try {
-      prometheus = await startPrometheus({
+    undo.push(() => cluster.delete());
+    let prometheus: PrometheusServer | undefined;
+    if (options.prometheus) {
+      say('starting prometheus…');
+      const started = await startPrometheus({
         dir: path.join(options.dir, 'prometheus'),
         intervalSeconds: options.prometheus.intervalSeconds,
         port: options.prometheus.port,
         detached: options.detached,
       });
-    } catch (err) {
-      await cluster.delete();
-      await nats.stop();
-      throw err;
+      prometheus = started;
+      undo.push(() => started.stop());
+      say(`prometheus ready at ${started.url} (scrapes every ${started.intervalSeconds} s)`);
     }
-    say(`prometheus ready at ${prometheus.url} (scrapes every ${prometheus.intervalSeconds} s)`);
+    let realNode: RealNode | undefined;
+    let stateFile: string | undefined;
+    if (options.realNode) {
+      realNode = await startRealNode({
+        dir: path.join(options.dir, 'node'),
+        name: `${options.clusterName}-real`,
+        kubeconfig: cluster.kubeconfig,
+        network,
+        detached: options.detached,
+        progress: say,
+      });
+      stateFile = path.join(options.dir, 'real-node.json');
+      writeFileSync(stateFile, JSON.stringify(realNode.state, null, 2));
+    }
+    const env: StackEnv = {
+      JETSCALE_NATS_URL: nats.url,
+      JETSCALE_NATS_MONITOR_URL: nats.monitorUrl,
+      KUBECONFIG: cluster.kubeconfig,
+      JETSCALE_STACK_DIR: options.dir,
+      JETSCALE_NATS_PID: String(nats.pid() ?? ''),
+      JETSCALE_CLUSTER_NAME: cluster.name,
+      ...(prometheus
+        ? {
+            JETSCALE_PROMETHEUS_URL: prometheus.url,
+            JETSCALE_PROMETHEUS_PID: String(prometheus.pid() ?? ''),
+            JETSCALE_PROMETHEUS_TARGETS_DIR: prometheus.targets.dir,
+          }
+        : {}),
+      ...(stateFile ? { JETSCALE_REAL_NODE_STATE: stateFile } : {}),
+    };
+    return {
+      env,
+      nats,
+      cluster,
+      ...(prometheus ? { prometheus } : {}),
+      ...(realNode ? { realNode } : {}),
+      stop: async () => {
+        await realNode?.stop();
+        await unwind();
+      },
+    };
+  } catch (err) {
+    await unwind();
+    throw err;
   }
-  const env: StackEnv = {
-    JETSCALE_NATS_URL: nats.url,
-    JETSCALE_NATS_MONITOR_URL: nats.monitorUrl,
-    KUBECONFIG: cluster.kubeconfig,
-    JETSCALE_STACK_DIR: options.dir,
-    JETSCALE_NATS_PID: String(nats.pid() ?? ''),
-    JETSCALE_CLUSTER_NAME: cluster.name,
-    ...(prometheus
-      ? {
-          JETSCALE_PROMETHEUS_URL: prometheus.url,
-          JETSCALE_PROMETHEUS_PID: String(prometheus.pid() ?? ''),
-          JETSCALE_PROMETHEUS_TARGETS_DIR: prometheus.targets.dir,
-        }
-      : {}),
-  };
-  return {
-    env,
-    nats,
-    cluster,
-    ...(prometheus ? { prometheus } : {}),
-    stop: async () => {
-      await prometheus?.stop();
-      await cluster.delete();
-      await nats.stop();
-    },
-  };
+}
+
+/** Reads the state file a stack with a real node wrote (make dev-down stops the node with it). */
+export function readRealNodeState(file: string): RealNodeState {
+  return JSON.parse(readFileSync(file, 'utf8')) as RealNodeState;
+}
+
+/** Stops a real node from its recorded state (before the control plane and NATS stop). */
+export async function stopRecordedRealNode(file: string, say: (line: string) => void): Promise<void> {
+  await stopRealNode(readRealNodeState(file), say);
+}
+
+/** Removes a real node's network (after NATS and the API server, which bind its address, stopped). */
+export async function removeRecordedNodeNetwork(file: string): Promise<void> {
+  await removeNodeNetwork(readRealNodeState(file).network);
 }
 
 export function writeEnvFile(file: string, env: StackEnv): void {
@@ -126,6 +186,7 @@ const optionalEnvKeys = [
   'JETSCALE_PROMETHEUS_URL',
   'JETSCALE_PROMETHEUS_PID',
   'JETSCALE_PROMETHEUS_TARGETS_DIR',
+  'JETSCALE_REAL_NODE_STATE',
 ] as const;
 
 const envKeys: Array<Exclude<keyof StackEnv, (typeof optionalEnvKeys)[number]>> = [

@@ -60,7 +60,9 @@ export class FaultInjector {
           marker.detail = await this.deleteConsumerPods(fault.count ?? 1, undefined);
           break;
         case 'kill-consumer-pods':
-          marker.detail = await this.deleteConsumerPods(fault.count ?? 1, 0);
+          marker.detail = this.target.killPods
+            ? await this.killConsumerContainers(fault.count ?? 1, this.target.killPods)
+            : await this.deleteConsumerPods(fault.count ?? 1, 0);
           break;
         case 'kill-operator-leader':
           await this.killLeader(marker, startedAt);
@@ -83,18 +85,31 @@ export class FaultInjector {
     this.onFault(marker);
   }
 
-  private async deleteConsumerPods(count: number, gracePeriodSeconds: number | undefined): Promise<string> {
+  /** The oldest consumer pods not being deleted: they hold the most in-flight work, the hardest case for at-most-once. */
+  private async consumerVictims(count: number): Promise<{ victims: string[]; of: number }> {
     const pods = await this.core.listNamespacedPod({
       namespace: this.target.namespace,
       labelSelector: this.target.consumerPodSelector,
     });
     const candidates = pods.items.filter((p) => !p.metadata?.deletionTimestamp && p.metadata?.name);
-    if (candidates.length === 0) throw new Error('no consumer pod to delete');
-    // The oldest pods: they hold the most in-flight work, the hardest case for at-most-once.
+    if (candidates.length === 0) throw new Error('no consumer pod to kill');
     candidates.sort((a, b) =>
       String(a.metadata?.creationTimestamp ?? '').localeCompare(String(b.metadata?.creationTimestamp ?? '')),
     );
     const victims = candidates.slice(0, count).flatMap((p) => (p.metadata?.name ? [p.metadata.name] : []));
+    return { victims, of: candidates.length };
+  }
+
+  private async killConsumerContainers(
+    count: number,
+    killPods: (names: string[]) => Promise<string>,
+  ): Promise<string> {
+    const { victims, of } = await this.consumerVictims(count);
+    return `${await killPods(victims)} (${victims.length} of ${of} pods)`;
+  }
+
+  private async deleteConsumerPods(count: number, gracePeriodSeconds: number | undefined): Promise<string> {
+    const { victims, of } = await this.consumerVictims(count);
     await Promise.all(
       victims.map((name) =>
         this.core.deleteNamespacedPod({
@@ -104,7 +119,7 @@ export class FaultInjector {
         }),
       ),
     );
-    return `${gracePeriodSeconds === 0 ? 'force-deleted (grace 0)' : 'deleted (default grace)'} ${victims.join(', ')} of ${candidates.length}`;
+    return `${gracePeriodSeconds === 0 ? 'force-deleted (grace 0)' : 'deleted (default grace)'} ${victims.join(', ')} of ${of}`;
   }
 
   private async leaseHolder(): Promise<{ holder: string | undefined; renewed: number }> {

@@ -10,6 +10,10 @@
 //       JetStream names of its own; restart-nats is not available there).
 //   tsx loadtest/harness/main.ts kind [--scenario spike] [--rate-scale 10] [--context kind-jetscale]
 //       the same against the kind demo (`make kind-up`); see kind-target.ts.
+//   --runtime auto|real-node|processes (demo): real-node runs every pod as a real container on a
+//       real kubelet + containerd node (needs root, Docker, containerd; builds the images with
+//       hack/images.sh); processes runs them as local processes on kwok nodes (the pod runner);
+//       auto (default) takes the real node when the host has what it needs and says which ran.
 //   --rate-scale N multiplies every rate of the profile.
 //   --operator-replicas 0 runs demo/run with no autoscaler at all: the baseline jetscale is judged against.
 import { execFile, execFileSync } from 'node:child_process';
@@ -33,12 +37,16 @@ import {
 import { operatorEntry } from '../local/operator-pair.js';
 import { startLocalSystem, type LocalSystem } from '../local/system.js';
 import { kindTarget, type KindTarget } from './kind-target.js';
+import { realNodeTarget, type RealNodeTarget } from './real-node-target.js';
+import { realNodeUnavailable } from './real-node-runtime.js';
 import { LiveView } from './live-view.js';
 import type { HarnessTarget } from './target.js';
 import { runScenario, type RunOutcome } from './run-scenario.js';
 import { isProcessAlive } from '../../hack/stack/process-alive.js';
 
 const run = promisify(execFile);
+/** Tag of the images the real-node demo builds and runs (hack/images.sh). */
+const imageTag = 'demo';
 
 interface Args {
   command: 'demo' | 'run' | 'kind';
@@ -54,11 +62,12 @@ interface Args {
   /** kind only: the demo gateway (NodePort 30080 → 127.0.0.1:8080) and the kubectl context. */
   gatewayUrl: string;
   context?: string;
+  runtime: 'auto' | 'real-node' | 'processes';
 }
 
 function usage(problem: string): never {
   process.stderr.write(
-    `${problem}\nusage: main.ts demo|run [--scenario ${profileNames.join('|')}] [--no-faults] [--env FILE] [--png] [--reports DIR] [--operator-replicas 0-3]\n`,
+    `${problem}\nusage: main.ts demo|run [--scenario ${profileNames.join('|')}] [--no-faults] [--env FILE] [--png] [--reports DIR] [--operator-replicas 0-3] [--runtime auto|real-node|processes]\n`,
   );
   process.exit(2);
 }
@@ -76,6 +85,7 @@ function parseArgs(argv: string[]): Args {
     operatorReplicas: 2,
     rateScale: 1,
     gatewayUrl: 'http://127.0.0.1:8080',
+    runtime: 'auto',
   };
   for (let i = 0; i < rest.length; i++) {
     const flag = rest[i];
@@ -93,7 +103,12 @@ function parseArgs(argv: string[]): Args {
       if (!(args.rateScale > 0)) usage('--rate-scale takes a positive number');
     } else if (flag === '--gateway-url') args.gatewayUrl = value();
     else if (flag === '--context') args.context = value();
-    else if (flag === '--operator-replicas') {
+    else if (flag === '--runtime') {
+      const runtime = value();
+      if (runtime !== 'auto' && runtime !== 'real-node' && runtime !== 'processes')
+        usage('--runtime takes auto, real-node or processes');
+      args.runtime = runtime;
+    } else if (flag === '--operator-replicas') {
       const n = Number(value());
       if (!Number.isInteger(n) || n < 0 || n > 3) usage('--operator-replicas takes 0 to 3');
       args.operatorReplicas = n;
@@ -150,6 +165,7 @@ async function main(): Promise<number> {
   let stack: StartedStack | undefined;
   let system: LocalSystem | undefined;
   let kind: KindTarget | undefined;
+  let realNode: RealNodeTarget | undefined;
   let firstSignalAt = 0;
   /** Last resort on a second Ctrl-C: kill what we know synchronously rather than leave it running. */
   const emergencyCleanup = (): void => {
@@ -230,13 +246,27 @@ async function main(): Promise<number> {
     } else {
       let env: StackEnv;
       let suffix: string | undefined;
+      let useRealNode = false;
       if (args.command === 'demo') {
+        if (args.runtime !== 'processes') {
+          const why = await realNodeUnavailable();
+          if (why && args.runtime === 'real-node') throw new Error(`--runtime real-node: ${why}`);
+          if (why) say(`pods run as local processes (the pod runner on kwok nodes): ${why}`);
+          useRealNode = why === undefined;
+        } else say('pods run as local processes (the pod runner on kwok nodes): --runtime processes');
         scratch = mkdtempSync(path.join(os.tmpdir(), 'jetscale-demo-'));
-        say(`starting a local stack of its own in ${scratch} (nats-server + kwok cluster on 127.0.0.1)…`);
+        if (useRealNode) {
+          say('pods run as real containers on a real kubelet + containerd node; building the images…');
+          await run('bash', [path.join(repoRoot, 'hack', 'images.sh'), imageTag], { maxBuffer: 64 << 20 });
+        }
+        say(
+          `starting a local stack of its own in ${scratch} (nats-server + kwok cluster${useRealNode ? ' + a real node' : ' on 127.0.0.1'})…`,
+        );
         stack = await startStack({
           dir: path.join(scratch, 'stack'),
           clusterName: `jetscale-demo-${process.pid}`,
           prometheus: { intervalSeconds: 1 },
+          realNode: useRealNode,
           progress: say,
         });
         env = stack.env;
@@ -260,29 +290,44 @@ async function main(): Promise<number> {
           : undefined;
       if (prometheus) say(`prometheus at ${prometheus.url} scrapes the operator and every pod`);
       const namespace = `jetscale-${args.command}-${randomBytes(3).toString('hex')}`;
-      system = await startLocalSystem({
-        repoRoot,
-        kubeconfig: env.KUBECONFIG,
-        natsUrl: env.JETSCALE_NATS_URL,
-        namespace,
-        workDir: scratch,
-        gatewayPort: await freePort(),
-        operatorReplicas: args.operatorReplicas,
-        ...(suffix ? { jetstreamSuffix: suffix } : {}),
-        ...(prometheus ? { prometheus } : {}),
-        ...(nats
-          ? {
-              restartNats: async (downSeconds: number) => {
-                await nats.stop();
-                await new Promise((r) => setTimeout(r, downSeconds * 1000));
-                await nats.start();
-              },
-            }
-          : {}),
-        progress: say,
-      });
-      say(`sample system up in namespace ${namespace}; logs in ${path.join(scratch, 'logs')}`);
-      target = system.target;
+      const restartNats = nats
+        ? async (downSeconds: number): Promise<void> => {
+            await nats.stop();
+            await new Promise((r) => setTimeout(r, downSeconds * 1000));
+            await nats.start();
+          }
+        : undefined;
+      if (useRealNode && stack?.realNode) {
+        realNode = await realNodeTarget({
+          repoRoot,
+          kubeconfig: env.KUBECONFIG,
+          natsUrl: env.JETSCALE_NATS_URL,
+          node: stack.realNode,
+          namespace,
+          workDir: scratch,
+          imageTag,
+          operatorReplicas: args.operatorReplicas,
+          ...(restartNats ? { restartNats } : {}),
+          progress: say,
+        });
+        target = realNode.target;
+      } else {
+        system = await startLocalSystem({
+          repoRoot,
+          kubeconfig: env.KUBECONFIG,
+          natsUrl: env.JETSCALE_NATS_URL,
+          namespace,
+          workDir: scratch,
+          gatewayPort: await freePort(),
+          operatorReplicas: args.operatorReplicas,
+          ...(suffix ? { jetstreamSuffix: suffix } : {}),
+          ...(prometheus ? { prometheus } : {}),
+          ...(restartNats ? { restartNats } : {}),
+          progress: say,
+        });
+        say(`sample system up in namespace ${namespace}; logs in ${path.join(scratch, 'logs')}`);
+        target = system.target;
+      }
     }
     if (controller.signal.aborted) throw new Error('interrupted');
     const profile =
@@ -310,6 +355,7 @@ async function main(): Promise<number> {
     liveView = undefined;
     say('tearing down…');
     await kind?.stop();
+    await realNode?.stop().catch((err: unknown) => say(`teardown of the real-node system: ${String(err)}`));
     const pids = system?.pids() ?? [];
     await system?.stop().catch((err: unknown) => say(`teardown of the sample system: ${String(err)}`));
     await stack?.stop().catch((err: unknown) => say(`teardown of the stack: ${String(err)}`));

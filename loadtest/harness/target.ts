@@ -27,6 +27,9 @@ export interface HarnessTarget {
   consumerMetricsUrls?: () => string[];
   /** Consumer processes alive (local target). */
   runningConsumers?: () => number;
+  /** SIGKILL these pods' containers without going through the API (real node: a crash, no grace);
+   *  when absent, kill-consumer-pods deletes the pods with grace 0. Returns what was done. */
+  killPods?: (podNames: string[]) => Promise<string>;
   /** SIGKILL the operator replica with this Lease identity; returns what was done. */
   killOperator?: (identity: string) => Promise<string>;
   /** Stop NATS, wait, start it again on the same ports and store. */

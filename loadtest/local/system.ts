@@ -83,7 +83,7 @@ export const defaultScaling: ScalingSettings = {
 const release = 'demo';
 
 /** helm refuses a chart whose dependency is not vendored even when it is disabled: install a copy without it. */
-function chartWithoutNatsDependency(repoRoot: string, workDir: string): string {
+export function chartWithoutNatsDependency(repoRoot: string, workDir: string): string {
   const copy = path.join(workDir, 'chart', 'jetscale-demo');
   cpSync(path.join(repoRoot, 'charts', 'jetscale-demo'), copy, { recursive: true });
   const chartYaml = path.join(copy, 'Chart.yaml');

@@ -125,6 +125,11 @@ describe('charts/jetscale', () => {
     });
     expect(c.livenessProbe?.httpGet?.path).toBe('/healthz');
     expect(c.readinessProbe?.httpGet?.path).toBe('/readyz');
+    // Found on a real kubelet short of CPU: without a startup probe, liveness killed slow starts in a loop.
+    expect(c.startupProbe?.httpGet?.path).toBe('/healthz');
+    expect(
+      (c.startupProbe?.periodSeconds ?? 0) * (c.startupProbe?.failureThreshold ?? 0),
+    ).toBeGreaterThanOrEqual(60);
     expect(c.resources?.requests).toMatchObject({ cpu: expect.any(String), memory: expect.any(String) });
     expect(c.resources?.limits).toMatchObject({ memory: expect.any(String) });
     expect(envValue(c, 'JETSCALE_LEADER_ELECTION')).toBe('true');
@@ -451,6 +456,17 @@ describe('charts/jetscale-demo', () => {
     expect(ec.spec.scaleTargetRef.name).toBe(consumer.metadata?.name);
     // jetscale owns the consumer's replica count; helm upgrade must not reset it.
     expect(consumer.spec?.replicas).toBeUndefined();
+  });
+
+  it('holds liveness off until gateway and consumer first answer (a slow start on a busy node is not killed)', async () => {
+    const objects = await renderChart(chart, external);
+    for (const component of ['gateway', 'consumer']) {
+      const c = findObject<k8s.V1Deployment>(objects, 'Deployment', component).spec?.template.spec
+        ?.containers[0];
+      expect({ component, path: c?.startupProbe?.httpGet?.path }).toEqual({ component, path: '/healthz' });
+      const budget = (c?.startupProbe?.periodSeconds ?? 0) * (c?.startupProbe?.failureThreshold ?? 0);
+      expect({ component, budgetAtLeast60: budget >= 60 }).toEqual({ component, budgetAtLeast60: true });
+    }
   });
 
   it('gives gateway and consumer the same JetStream names as the EventConsumer', async () => {

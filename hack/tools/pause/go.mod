@@ -1,0 +1,3 @@
+module jetscale.io/tools/pause
+
+go 1.24

@@ -1,0 +1,109 @@
+// The end-to-end drill on real containers (`make e2e-real-node`): the same spike-ci scenario,
+// faults, verdicts and report as e2e.int.test.ts, but every pod — the operator (charts/jetscale,
+// two leader-elected pods), the gateway and the consumers (charts/jetscale-demo) — runs from the
+// images `make images` builds on a real kubelet + containerd node. The consumer kill is a SIGKILL
+// of the container through containerd (no grace: the kubelet restarts it), the leader kill a pod
+// deletion through the API.
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { attachRealNode } from '../../hack/stack/real-node.js';
+import { readRealNodeState } from '../../hack/stack/stack.js';
+import { repoRoot } from '../../hack/stack/tools.js';
+import { testStack } from '../../test/env.js';
+import { profiles } from '../profiles/profiles.js';
+import { LiveView } from './live-view.js';
+import { realNodeTarget, type RealNodeTarget } from './real-node-target.js';
+import { runScenario, type RunOutcome } from './run-scenario.js';
+
+const profile = profiles['spike-ci'];
+
+describe('jetscale end to end on real containers (spike-ci on a real kubelet + containerd node)', () => {
+  const stack = testStack();
+  const workDir = mkdtempSync(path.join(os.tmpdir(), 'jetscale-e2e-rn-'));
+  const id = randomBytes(3).toString('hex');
+  let system: RealNodeTarget | undefined;
+  let outcome: RunOutcome | undefined;
+
+  beforeAll(async () => {
+    const stateFile = process.env.JETSCALE_REAL_NODE_STATE;
+    if (!stateFile) throw new Error('JETSCALE_REAL_NODE_STATE is not set: run through `make e2e-real-node`');
+    system = await realNodeTarget({
+      repoRoot,
+      kubeconfig: stack.kubeconfigPath,
+      natsUrl: stack.natsUrl,
+      node: attachRealNode(readRealNodeState(stateFile)),
+      namespace: `rn-e2e-${id}`,
+      workDir,
+      imageTag: process.env.JETSCALE_IMAGE_TAG ?? 'test',
+      imagesImported: true,
+      jetstreamSuffix: `rn${id}`,
+      progress: (line) => process.stderr.write(`[e2e-real-node] ${line}\n`),
+    });
+    outcome = await runScenario({
+      target: system.target,
+      profile,
+      reportDir: path.join(repoRoot, 'reports'),
+      settleSeconds: 90,
+      view: new LiveView({ scenario: profile.name, totalSeconds: 140, logEverySeconds: 10 }),
+    });
+    process.stderr.write(`\n${outcome.summary}\n`);
+  }, 720_000);
+
+  afterAll(async () => {
+    await system?.stop();
+  }, 180_000);
+
+  const verdict = (name: string): { value: number | null; pass: boolean } => {
+    const found = outcome?.result.verdicts.find((v) => v.name.startsWith(name));
+    if (!found) throw new Error(`no verdict "${name}" in ${outcome?.resultPath ?? 'the run'}`);
+    return found;
+  };
+
+  it('ran on the real node, and the report says so', () => {
+    expect(outcome?.result.target).toMatch(/^real node .* \(kubelet \+ containerd/);
+    expect(String(outcome?.result.settings['pods run as'])).toContain('real containers');
+  });
+
+  it('killed a consumer container and the operator leader pod', () => {
+    const injected = outcome?.result.faults.filter((f) => f.injected) ?? [];
+    expect(injected.map((f) => f.kind)).toEqual(
+      expect.arrayContaining(['kill-consumer-pods', 'kill-operator-leader']),
+    );
+    expect(injected.find((f) => f.kind === 'kill-consumer-pods')?.detail).toContain('SIGKILL');
+  });
+
+  it('scaled the consumers up soon after the spike began', () => {
+    const up = verdict('time from spike to scale-up');
+    expect(up.value).not.toBeNull();
+    expect(up.value ?? Infinity).toBeLessThanOrEqual(profile.budgets.scaleUpWithinSeconds ?? 45);
+    const peakReady = Math.max(...(outcome?.result.timeline ?? []).map((s) => s.readyReplicas ?? 0));
+    expect(peakReady).toBeGreaterThanOrEqual(3);
+  });
+
+  it('drained the backlog after the peak', () => {
+    expect(verdict('time to drain after the peak').pass).toBe(true);
+  });
+
+  it('failed over to the other operator pod', () => {
+    expect(verdict('operator failover').pass).toBe(true);
+    const leaders = new Set((outcome?.result.timeline ?? []).map((s) => s.leader).filter((l) => l !== null));
+    expect(leaders.size).toBeGreaterThanOrEqual(2);
+  });
+
+  it('lost nothing and applied nothing twice (the audit)', () => {
+    expect(outcome?.result.audit.ran).toBe(true);
+    expect(verdict('audit: events lost').value).toBe(0);
+    expect(verdict('audit: events applied twice').value).toBe(0);
+    expect(verdict('accepted (202) but not stored').value).toBe(0);
+    expect(outcome?.result.audit.counts.accepted).toBeGreaterThan(1000);
+  });
+
+  it('passed every verdict', () => {
+    const failed = outcome?.result.verdicts
+      .filter((v) => !v.pass)
+      .map((v) => `${v.name}: ${v.value} ${v.unit} (${v.detail})`);
+    expect(failed).toEqual([]);
+  });
+});

@@ -1,0 +1,337 @@
+// The sample system as real containers on the stack's real node (hack/stack/real-node.ts): the
+// images from `make images` imported into the node's containerd, charts/jetscale (the operator as
+// two leader-elected pods, with its ServiceAccount and RBAC) and charts/jetscale-demo (gateway and
+// consumer pods) installed with helm, every pod placed on the real node. The harness reaches the
+// gateway pods through a local TCP proxy (it follows the Ready pods, so a restarted gateway keeps
+// serving the load), and kills containers with SIGKILL through containerd (no grace, as a crash or
+// an OOM kill would) or pods through the API (kubectl delete).
+//
+// Without kube-proxy, ClusterIPs do not route: pods reach NATS and the API server at the node IP the
+// stack binds (KUBERNETES_SERVICE_HOST/PORT point the operator's in-cluster client there).
+import * as k8s from '@kubernetes/client-node';
+import { execFile } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { waitFor } from '../../hack/stack/ports.js';
+import { realNodePlacement } from '../../hack/stack/real-node-config.js';
+import { killContainer, type RealNode } from '../../hack/stack/real-node.js';
+import { toolPath } from '../../hack/stack/tools.js';
+import { chartWithoutNatsDependency, defaultConsumerTuning, defaultScaling } from '../local/system.js';
+import type { HarnessTarget } from './target.js';
+
+const run = promisify(execFile);
+
+export interface RealNodeTargetOptions {
+  repoRoot: string;
+  kubeconfig: string;
+  /** nats://<node IP>:<port>: the stack's NATS, as pods reach it. */
+  natsUrl: string;
+  node: RealNode;
+  namespace: string;
+  workDir: string;
+  /** Image tag of jetscale/operator and jetscale/workloads (hack/images.sh). */
+  imageTag: string;
+  /** The images are already in the node's containerd (default: import them from Docker). */
+  imagesImported?: boolean;
+  jetstreamSuffix?: string;
+  operatorReplicas?: number;
+  lease?: { durationSeconds: number; renewDeadlineSeconds: number; retryPeriodSeconds: number };
+  restartNats?: (downSeconds: number) => Promise<void>;
+  progress?: (line: string) => void;
+}
+
+export interface RealNodeTarget {
+  target: HarnessTarget;
+  stop(): Promise<void>;
+}
+
+const demoRelease = 'demo';
+const operatorRelease = 'jetscale';
+
+/** A TCP proxy on 127.0.0.1 to whichever backend `pick` names at connection time. */
+async function tcpProxy(pick: () => string | undefined): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const backend = pick();
+    if (!backend) {
+      client.destroy();
+      return;
+    }
+    const [host, port] = backend.split(':');
+    const upstream = net.connect({ host, port: Number(port) });
+    sockets.add(client).add(upstream);
+    const drop = (): void => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('error', drop).on('close', drop);
+    upstream.on('error', drop).on('close', drop);
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const address = server.address();
+  if (!address || typeof address !== 'object') throw new Error('the gateway proxy has no address');
+  return {
+    port: address.port,
+    close: () =>
+      new Promise((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+async function helm(kubeconfig: string, args: string[]): Promise<void> {
+  await run(toolPath('helm'), ['--kubeconfig', kubeconfig, ...args], { maxBuffer: 8 << 20 });
+}
+
+export async function realNodeTarget(options: RealNodeTargetOptions): Promise<RealNodeTarget> {
+  const say = options.progress ?? (() => undefined);
+  const { kubeconfig, namespace, workDir, imageTag, node } = options;
+  mkdirSync(workDir, { recursive: true });
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(kubeconfig);
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const apps = kc.makeApiClient(k8s.AppsV1Api);
+  const api = new URL(kc.getCurrentCluster()?.server ?? '');
+  const placement = realNodePlacement();
+  const suffix = options.jetstreamSuffix ? `_${options.jetstreamSuffix}` : '';
+  const subjectSuffix = options.jetstreamSuffix ? `-${options.jetstreamSuffix}` : '';
+  const names = { stream: `EVENTS${suffix}`, subjectPrefix: `events${subjectSuffix}`, consumer: 'processor' };
+  const operatorImage = `jetscale/operator:${imageTag}`;
+  const workloadsImage = `jetscale/workloads:${imageTag}`;
+  const lease = options.lease ?? { durationSeconds: 10, renewDeadlineSeconds: 7, retryPeriodSeconds: 2 };
+  const operatorReplicas = options.operatorReplicas ?? 2;
+  const tuning = defaultConsumerTuning;
+  const scaling = defaultScaling;
+
+  if (!options.imagesImported) await node.importDockerImages([operatorImage, workloadsImage]);
+  await core.createNamespace({ body: { metadata: { name: namespace } } }).catch((err: unknown) => {
+    if (!(err instanceof k8s.ApiException && err.code === 409)) throw err;
+  });
+
+  const jetstreamEnv = [
+    { name: 'EVENT_LOG_STREAM', value: `EVENTLOG${suffix}` },
+    { name: 'EVENT_LOG_SUBJECT_PREFIX', value: `eventlog${subjectSuffix}` },
+    { name: 'DLQ_STREAM', value: `EVENTS_DLQ${suffix}` },
+    { name: 'DLQ_SUBJECT_PREFIX', value: `dlq${subjectSuffix}` },
+    { name: 'PROCESSED_BUCKET', value: `processed${subjectSuffix}` },
+    { name: 'PROJECTION_BUCKET', value: `projection${subjectSuffix}` },
+  ];
+  const operatorValues = {
+    image: { repository: 'jetscale/operator', tag: imageTag, pullPolicy: 'Never' },
+    replicaCount: Math.max(1, operatorReplicas),
+    leaderElection: {
+      enabled: true,
+      leaseDurationSeconds: lease.durationSeconds,
+      renewDeadlineSeconds: lease.renewDeadlineSeconds,
+      retryPeriodSeconds: lease.retryPeriodSeconds,
+    },
+    watchNamespaces: [namespace],
+    extraEnv: [
+      { name: 'KUBERNETES_SERVICE_HOST', value: node.state.network.nodeIp },
+      { name: 'KUBERNETES_SERVICE_PORT', value: api.port || '443' },
+    ],
+    ...placement,
+  };
+  const demoValues = {
+    image: { repository: 'jetscale/workloads', tag: imageTag, pullPolicy: 'Never' },
+    nats: { enabled: false },
+    externalNats: { url: options.natsUrl },
+    jetstream: {
+      stream: names.stream,
+      subjectPrefix: names.subjectPrefix,
+      consumer: names.consumer,
+      replicas: 1,
+    },
+    gateway: { replicas: 1, extraEnv: jetstreamEnv },
+    consumer: {
+      concurrency: tuning.concurrency,
+      pullBatch: tuning.pullBatch,
+      workLatencyMs: tuning.workLatencyMs,
+      workLatencyJitterMs: tuning.workLatencyJitterMs,
+      shutdownGraceMs: tuning.shutdownGraceMs,
+      extraEnv: jetstreamEnv,
+    },
+    eventConsumer: {
+      enabled: true,
+      minReplicas: scaling.minReplicas,
+      maxReplicas: scaling.maxReplicas,
+      backlogPerReplica: scaling.backlogPerReplica,
+      pollInterval: scaling.pollInterval,
+    },
+    ...placement,
+  };
+  const operatorValuesFile = path.join(workDir, 'operator-values.json');
+  const demoValuesFile = path.join(workDir, 'demo-values.json');
+  writeFileSync(operatorValuesFile, JSON.stringify(operatorValues, null, 2));
+  writeFileSync(demoValuesFile, JSON.stringify(demoValues, null, 2));
+
+  let backends: string[] = [];
+  let metricsUrls: string[] = [];
+  let refreshing = true;
+  const gatewaySelector = `app.kubernetes.io/instance=${demoRelease},app.kubernetes.io/component=gateway`;
+  const consumerSelector = `app.kubernetes.io/instance=${demoRelease},app.kubernetes.io/component=consumer`;
+  const readyIps = async (selector: string): Promise<string[]> => {
+    const pods = await core.listNamespacedPod({ namespace, labelSelector: selector });
+    return pods.items
+      .filter(
+        (p) =>
+          !p.metadata?.deletionTimestamp &&
+          p.status?.podIP &&
+          p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+      )
+      .map((p) => p.status?.podIP ?? '');
+  };
+  const refresh = async (): Promise<void> => {
+    try {
+      backends = (await readyIps(gatewaySelector)).map((ip) => `${ip}:8080`);
+      metricsUrls = (await readyIps(consumerSelector)).map((ip) => `http://${ip}:8081/metrics`);
+    } catch {
+      // keep the last known pods while the API server is busy
+    }
+  };
+  const refresher = (async () => {
+    while (refreshing) {
+      await refresh();
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  })();
+  let turn = 0;
+  const proxy = await tcpProxy(() => backends[turn++ % Math.max(1, backends.length)]);
+
+  const stop = async (): Promise<void> => {
+    refreshing = false;
+    await refresher;
+    await proxy.close();
+    for (const release of [demoRelease, operatorRelease])
+      await helm(kubeconfig, [
+        'uninstall',
+        release,
+        '--namespace',
+        namespace,
+        '--wait',
+        '--timeout',
+        '90s',
+      ]).catch(() => undefined);
+    await core.deleteNamespace({ name: namespace }).catch(() => undefined);
+  };
+
+  try {
+    say(
+      `helm install ${operatorRelease} charts/jetscale (${operatorImage}, ${operatorValues.replicaCount} pods on the real node)…`,
+    );
+    await helm(kubeconfig, [
+      'install',
+      operatorRelease,
+      path.join(options.repoRoot, 'charts', 'jetscale'),
+      '--namespace',
+      namespace,
+      '--values',
+      operatorValuesFile,
+      '--wait',
+      '--timeout',
+      '180s',
+    ]);
+    if (operatorReplicas === 0)
+      await apps.patchNamespacedDeploymentScale({
+        name: operatorRelease,
+        namespace,
+        body: [{ op: 'replace', path: '/spec/replicas', value: 0 }],
+      });
+    const chart = chartWithoutNatsDependency(options.repoRoot, workDir);
+    say(
+      `helm install ${demoRelease} charts/jetscale-demo (${workloadsImage}, NATS ${options.natsUrl}) into ${namespace}…`,
+    );
+    await helm(kubeconfig, [
+      'install',
+      demoRelease,
+      chart,
+      '--namespace',
+      namespace,
+      '--values',
+      demoValuesFile,
+      '--wait',
+      '--timeout',
+      '180s',
+    ]);
+    const gatewayUrl = `http://127.0.0.1:${proxy.port}`;
+    await waitFor(
+      `the gateway pod answering /readyz through ${gatewayUrl}`,
+      async () => {
+        await refresh();
+        return (await fetch(`${gatewayUrl}/readyz`)).ok ? true : undefined;
+      },
+      90_000,
+      500,
+    );
+    const consumerDeployment = `${demoRelease}-jetscale-demo-consumer`;
+    const dep = await apps.readNamespacedDeployment({ name: consumerDeployment, namespace });
+    const selector = Object.entries(dep.spec?.selector.matchLabels ?? {})
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',');
+    const target: HarnessTarget = {
+      name: `real node ${node.state.name} (kubelet + containerd; images ${operatorImage}, ${workloadsImage})`,
+      kubeConfig: kc,
+      namespace,
+      gatewayUrl,
+      natsUrl: options.natsUrl,
+      stream: names.stream,
+      consumer: names.consumer,
+      eventLogStream: `EVENTLOG${suffix}`,
+      jetstreamEnv: {
+        EVENTS_STREAM: names.stream,
+        EVENTS_SUBJECT_PREFIX: names.subjectPrefix,
+        CONSUMER_NAME: names.consumer,
+        ...Object.fromEntries(jetstreamEnv.map((e) => [e.name, e.value])),
+      },
+      consumerDeployment,
+      gatewayDeployment: `${demoRelease}-jetscale-demo-gateway`,
+      eventConsumerName: `${demoRelease}-jetscale-demo-consumer`,
+      consumerPodSelector: selector,
+      lease: { name: `${operatorRelease}-leader`, namespace },
+      consumerMetricsUrls: () => metricsUrls,
+      killPods: async (pods) => {
+        const done: string[] = [];
+        for (const name of pods) {
+          const pod = await core.readNamespacedPod({ name, namespace });
+          for (const status of pod.status?.containerStatuses ?? []) {
+            if (!status.containerID) continue;
+            await killContainer(node.state, status.containerID);
+            done.push(`${name}/${status.name}`);
+          }
+        }
+        return `SIGKILL to container ${done.join(', ')} through containerd (no grace; the kubelet restarts it)`;
+      },
+      killOperator: async (identity) => {
+        await core.deleteNamespacedPod({ name: identity, namespace, gracePeriodSeconds: 0 });
+        return `deleted operator pod ${namespace}/${identity} with grace 0 (the kubelet kills it; a new pod replaces it)`;
+      },
+      ...(options.restartNats ? { restartNats: options.restartNats } : {}),
+      settings: {
+        'pods run as': `real containers on ${node.state.name} (kubelet + containerd)`,
+        images: `${operatorImage}, ${workloadsImage}`,
+        'consumer concurrency': tuning.concurrency,
+        'consumer work per event': `${tuning.workLatencyMs} ± ${tuning.workLatencyJitterMs} ms`,
+        'consumer shutdown grace': `${tuning.shutdownGraceMs} ms`,
+        'EventConsumer min/max replicas': `${scaling.minReplicas} / ${scaling.maxReplicas}`,
+        'EventConsumer backlogPerReplica': scaling.backlogPerReplica,
+        'EventConsumer pollInterval': scaling.pollInterval,
+        'operator replicas': operatorReplicas,
+        'operator lease duration / renew deadline / retry': `${lease.durationSeconds} / ${lease.renewDeadlineSeconds} / ${lease.retryPeriodSeconds} s`,
+        'JetStream stream / consumer': `${names.stream} / ${names.consumer}`,
+      },
+    };
+    return { target, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

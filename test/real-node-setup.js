@@ -1,0 +1,43 @@
+// Jest global setup for the real-node project (`make e2e-real-node`): builds the images
+// (hack/images.sh, tag "test") and starts a stack of its own with a real kubelet + containerd node
+// (hack/stack/real-node.ts): NATS and the control plane on the node's private IP, which its pods
+// reach. The tests find it through the same environment variables as the integration project,
+// plus JETSCALE_REAL_NODE_STATE and JETSCALE_IMAGE_TAG. Needs root, Docker and containerd; the
+// error says what is missing. Plain JS: jest loads global setup outside its module mapper.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { tsImport } from 'tsx/esm/api';
+
+export default async function realNodeSetup() {
+  const { startStack, writeEnvFile } = await tsImport('../hack/stack/stack.ts', import.meta.url);
+  const { realNodeUnavailable } = await tsImport('../loadtest/harness/real-node-runtime.ts', import.meta.url);
+  const why = await realNodeUnavailable();
+  if (why) throw new Error(`the real-node tests need a host that can run a real node: ${why}`);
+  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+  const tag = 'test';
+  const started = Date.now();
+  console.error(
+    `\n[real-node] building jetscale/operator:${tag} and jetscale/workloads:${tag} (hack/images.sh)…`,
+  );
+  execFileSync('bash', [path.join(root, 'hack', 'images.sh'), tag], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'jetscale-realnode-'));
+  const stack = await startStack({
+    dir,
+    clusterName: `jetscale-rn-${process.pid}`,
+    realNode: true,
+    progress: (line) => console.error(`[real-node] ${line}`),
+  });
+  await stack.realNode.importDockerImages([`jetscale/operator:${tag}`, `jetscale/workloads:${tag}`]);
+  writeEnvFile(path.join(dir, 'env'), stack.env);
+  for (const [k, v] of Object.entries(stack.env)) process.env[k] = v;
+  process.env.JETSCALE_IMAGE_TAG = tag;
+  console.error(
+    `[real-node] images and stack ready in ${((Date.now() - started) / 1000).toFixed(1)} s (state in ${dir})`,
+  );
+  globalThis.__jetscaleStopRealNodeStack = stack.stop;
+}
