@@ -183,3 +183,47 @@ describe('decide (the reconcile step)', () => {
     expect(v.conditions.find((c) => c.type === 'Fallback')?.reason).toBe('NotApplicable');
   });
 });
+
+describe('decide when the consumer does not exist', () => {
+  const missing: BacklogReading = {
+    ok: false,
+    error: new BacklogError('ConsumerNotFound', 'consumer "c" does not exist on stream "S"'),
+  };
+  const at = (replicas: number) => ({
+    specReplicas: replicas,
+    statusReplicas: replicas,
+    resourceVersion: '1',
+  });
+
+  it('by default runs max(minReplicas, 1) so an application that creates its own durable can start', () => {
+    const zero = decide(input({ spec: specOf({ minReplicas: 0 }), backlog: missing, scale: at(0) }));
+    expect(zero.change).toEqual({ from: 0, to: 1 });
+    expect(zero.why).toContain('so the application can create it');
+    const two = decide(input({ spec: specOf({ minReplicas: 2 }), backlog: missing, scale: at(0) }));
+    expect(two.change).toEqual({ from: 0, to: 2 });
+  });
+
+  it('never raises replicas above that floor, nor lowers them', () => {
+    for (const replicas of [1, 5]) {
+      const v = decide(
+        input({ spec: specOf({ minReplicas: 0, maxReplicas: 10 }), backlog: missing, scale: at(replicas) }),
+      );
+      expect(v.change).toBeUndefined();
+    }
+  });
+
+  it('with missingConsumer Hold leaves a workload at zero alone', () => {
+    const v = decide(
+      input({ spec: specOf({ minReplicas: 0, missingConsumer: 'Hold' }), backlog: missing, scale: at(0) }),
+    );
+    expect(v.change).toBeUndefined();
+    expect(v.conditions.find((c) => c.type === 'Ready')?.reason).toBe('ConsumerNotFound');
+  });
+
+  it('does not start replicas while paused', () => {
+    const v = decide(
+      input({ spec: specOf({ minReplicas: 0, paused: true }), backlog: missing, scale: at(0) }),
+    );
+    expect(v.change).toBeUndefined();
+  });
+});

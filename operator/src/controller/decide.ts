@@ -171,7 +171,19 @@ function fromFailedRead(
   let desired = current;
   let why = '';
   let fallbackActive = false;
-  if (countsTowardFallback && failures >= threshold && fallbackReplicas !== undefined) {
+  const startFloor = Math.max(spec.minReplicas, 1);
+  if (error.kind === 'ConsumerNotFound' && spec.missingConsumer === 'RunMinimum' && current < startFloor) {
+    // The application may be what creates the consumer (its durable on start, or again after
+    // inactive_threshold removed it at zero replicas): holding it at zero would wait forever.
+    desired = startFloor;
+    why = `consumer "${spec.nats.consumer}" does not exist: running ${startFloor} replica${startFloor === 1 ? '' : 's'} so the application can create it (spec.missingConsumer RunMinimum)`;
+    conditions.push({
+      type: 'Fallback',
+      status: 'False',
+      reason: 'NotApplicable',
+      message: `the consumer does not exist: ${startFloor} replica${startFloor === 1 ? '' : 's'} kept running so the application can create it (spec.missingConsumer: Hold leaves replicas alone)`,
+    });
+  } else if (countsTowardFallback && failures >= threshold && fallbackReplicas !== undefined) {
     if (!memory.fallbackActive) {
       events.push({
         type: 'Warning',

@@ -107,6 +107,7 @@ export const EventConsumerSpecSchema = z.object({
   fallback: FallbackSchema,
   paused: z.boolean().default(false),
   pausedReplicas: int32.min(0).max(10000).optional(),
+  missingConsumer: z.enum(['RunMinimum', 'Hold']).default('RunMinimum'),
 });
 
 export type EventConsumerSpec = z.infer<typeof EventConsumerSpecSchema>;
