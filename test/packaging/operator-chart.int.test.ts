@@ -288,7 +288,9 @@ describe('helm install charts/jetscale', () => {
             });
             return lease.spec?.holderIdentity === identity ? true : undefined;
           },
-          60_000,
+          // The operator starts from source through tsx; on a starved 2-core machine that alone took
+          // over a minute, so the bound proves "elects itself", not start-up speed.
+          150_000,
           500,
         );
         // ceil(450 / 100) = 5 replicas, through PATCH deployments/scale.
@@ -347,7 +349,7 @@ describe('helm install charts/jetscale', () => {
           .catch(() => undefined);
         await nc.drain();
       }
-    });
+    }, 300_000);
 
     it('denies the ServiceAccount token what the operator must not do', async () => {
       const { config: saConfig } = await serviceAccountKubeconfig(releaseNs.name, serviceAccount);
