@@ -1,10 +1,13 @@
 // Specifies Lease-based leader election against an in-memory Lease store that enforces
 // resourceVersion like the API server: acquire a free Lease, wait out a live holder's full lease
-// duration, lose on 409, step down after the renew deadline, release on stop.
+// duration, lose on 409, step down after the renew deadline, release on stop. Time is jest's fake
+// clock, which drives both timers and performance.now (the elector's monotonic clock) while
+// jest.setSystemTime moves only the wall clock — so wall-clock jumps are tested as they happen.
 import { jest } from '@jest/globals';
 import { silentLogger } from '../observability/logger.js';
-import { KubeApiError, type KubeApi, type RequestOptions } from './api-client.js';
-import { LeaderElector } from './leader-election.js';
+import { FencedError, KubeApiError, isFenced, type KubeApi, type RequestOptions } from './api-client.js';
+import { FencedKubeApi, type LeadershipTerm } from './fenced-api.js';
+import { LeaderElector, type MonotonicClock } from './leader-election.js';
 
 interface StoredLease {
   metadata: { name: string; namespace: string; resourceVersion: string };
@@ -15,8 +18,27 @@ class FakeLeases implements KubeApi {
   lease: StoredLease | undefined;
   version = 1;
   down = false;
+  /** Requests hang (a blackholed network) until their signal aborts them. */
+  hang = false;
+  /** Answers arrive this long after the request was applied (a slow network). */
+  answerDelayMs = 0;
+  aborted: string[] = [];
   async request<T>(method: string, _path: string, options?: RequestOptions): Promise<T> {
     if (this.down) throw new Error('connection refused');
+    if (this.hang) return this.hangUntilAborted(method, options?.signal);
+    const answer = this.apply<T>(method, options);
+    if (this.answerDelayMs > 0) await new Promise((r) => setTimeout(r, this.answerDelayMs));
+    return answer;
+  }
+  private hangUntilAborted<T>(method: string, signal: AbortSignal | undefined): Promise<T> {
+    return new Promise<T>((_resolve, reject) =>
+      signal?.addEventListener('abort', () => {
+        this.aborted.push(method);
+        reject(signal.reason);
+      }),
+    );
+  }
+  private apply<T>(method: string, options?: RequestOptions): T {
     const body = options?.body as StoredLease | undefined;
     if (method === 'GET') {
       if (!this.lease) throw new KubeApiError(404, 'NotFound', 'not found');
@@ -59,7 +81,12 @@ class FakeLeases implements KubeApi {
   }
 }
 
-function elector(api: KubeApi, identity: string, log: string[]) {
+function elector(
+  api: KubeApi,
+  identity: string,
+  log: string[],
+  extra: { clock?: MonotonicClock; terms?: LeadershipTerm[]; retryPeriodSeconds?: number } = {},
+) {
   return new LeaderElector({
     api,
     namespace: 'ns',
@@ -67,9 +94,13 @@ function elector(api: KubeApi, identity: string, log: string[]) {
     identity,
     leaseDurationSeconds: 15,
     renewDeadlineSeconds: 10,
-    retryPeriodSeconds: 2,
+    retryPeriodSeconds: extra.retryPeriodSeconds ?? 2,
     logger: silentLogger,
-    onStartedLeading: () => log.push(`${identity} leads`),
+    ...(extra.clock ? { clock: extra.clock } : {}),
+    onStartedLeading: (term) => {
+      extra.terms?.push(term);
+      log.push(`${identity} leads`);
+    },
     onStoppedLeading: () => log.push(`${identity} stops`),
   });
 }
@@ -156,5 +187,161 @@ describe('LeaderElector', () => {
     await jest.advanceTimersByTimeAsync(0);
     expect(b.isLeader()).toBe(true);
     await b.stop();
+  });
+
+  it('ends the term at renew deadline after the last renewal was sent, by the clock, aborting the Lease request in flight', async () => {
+    const api = new FakeLeases();
+    const log: string[] = [];
+    const terms: LeadershipTerm[] = [];
+    const a = elector(api, 'a', log, { terms });
+    a.start();
+    await jest.advanceTimersByTimeAsync(0);
+    const lastSent = performance.now();
+    // The network blackholes the next renewal: its GET never answers (the old code waited for a
+    // 10 s request timeout before even looking at the deadline, and stepped down 20 s in).
+    api.hang = true;
+    await jest.advanceTimersByTimeAsync(9_999);
+    expect(log).toEqual(['a leads']);
+    expect(terms[0]?.signal.aborted).toBe(false);
+    await jest.advanceTimersByTimeAsync(1);
+    expect(log).toEqual(['a leads', 'a stops']);
+    expect(performance.now() - lastSent).toBe(10_000);
+    expect(api.aborted).toEqual(['GET']);
+    expect(terms[0]?.signal.aborted).toBe(true);
+    expect(isFenced(terms[0]?.signal.reason)).toBe(true);
+    expect(a.isLeader()).toBe(false);
+    api.hang = false;
+    await a.stop();
+  });
+
+  it('keeps the term only as long as renewals are sent: writableUntil moves with each renewal', async () => {
+    const api = new FakeLeases();
+    const terms: LeadershipTerm[] = [];
+    const a = elector(api, 'a', [], { terms });
+    a.start();
+    await jest.advanceTimersByTimeAsync(0);
+    const term = terms[0];
+    expect(term?.writableUntil()).toBe(performance.now() + 10_000);
+    await jest.advanceTimersByTimeAsync(2000);
+    expect(term?.writableUntil()).toBe(performance.now() + 10_000);
+    await a.stop();
+    expect(term?.signal.aborted).toBe(true);
+  });
+
+  it('does not extend the term with a renewal answered after the deadline (a slow network)', async () => {
+    const api = new FakeLeases();
+    const log: string[] = [];
+    const a = elector(api, 'a', log);
+    a.start();
+    await jest.advanceTimersByTimeAsync(0);
+    // Each answer now takes 6 s: GET + PUT = 12 s > the 10 s renew deadline. The PUT is applied
+    // at once (the server renewed the Lease) but the leader cannot know that in time.
+    api.answerDelayMs = 6000;
+    await jest.advanceTimersByTimeAsync(10_000);
+    expect(log).toEqual(['a leads', 'a stops']);
+    // The renewal sent at 8 s is answered at 14 s; by then the term is over and stays over.
+    await jest.advanceTimersByTimeAsync(10_000);
+    expect(log).toEqual(['a leads', 'a stops']);
+    api.answerDelayMs = 0;
+    const stopped = a.stop();
+    await jest.advanceTimersByTimeAsync(12_000);
+    await stopped;
+  });
+
+  it('ignores wall-clock jumps: a standby whose clock jumps 1 h ahead does not take a live Lease', async () => {
+    const api = new FakeLeases();
+    const log: string[] = [];
+    // The leader renews every 5 s (its own retry period, or a slow API server), so the standby,
+    // polling every 2 s, sees the same record several times in a row — across the jump.
+    const a = elector(api, 'a', log, { retryPeriodSeconds: 5 });
+    a.start();
+    await jest.advanceTimersByTimeAsync(0);
+    const b = elector(api, 'b', log);
+    b.start();
+    await jest.advanceTimersByTimeAsync(1000);
+    jest.setSystemTime(Date.now() + 3_600_000);
+    await jest.advanceTimersByTimeAsync(30_000);
+    jest.setSystemTime(Date.now() - 7_200_000);
+    await jest.advanceTimersByTimeAsync(30_000);
+    expect(log).toEqual(['a leads']);
+    expect(api.lease?.spec.holderIdentity).toBe('a');
+    // When the leader does stop, the standby still takes over after one lease duration.
+    await a.stop();
+    await jest.advanceTimersByTimeAsync(2000);
+    expect(log).toEqual(['a leads', 'a stops', 'b leads']);
+    await b.stop();
+  });
+
+  it('ignores wall-clock jumps: a leader whose clock jumps 1 h back still stops at the renew deadline', async () => {
+    const api = new FakeLeases();
+    const log: string[] = [];
+    const a = elector(api, 'a', log);
+    a.start();
+    await jest.advanceTimersByTimeAsync(0);
+    api.down = true;
+    jest.setSystemTime(Date.now() - 3_600_000);
+    await jest.advanceTimersByTimeAsync(10_000);
+    expect(log).toEqual(['a leads', 'a stops']);
+    api.down = false;
+    await a.stop();
+  });
+
+  it('measures expiry from when the standby received the record, so a paused standby cannot take over early', async () => {
+    const api = new FakeLeases();
+    const log: string[] = [];
+    api.lease = {
+      metadata: { name: 'l', namespace: 'ns', resourceVersion: '1' },
+      spec: { holderIdentity: 'other', leaseDurationSeconds: 15, renewTime: new Date().toISOString() },
+    };
+    const b = elector(api, 'b', log);
+    b.start();
+    await jest.advanceTimersByTimeAsync(0);
+    // The holder renews once more 14 s later; b must wait 15 s from seeing that renewal.
+    await jest.advanceTimersByTimeAsync(14_000);
+    api.renewAs('other');
+    await jest.advanceTimersByTimeAsync(2000);
+    await jest.advanceTimersByTimeAsync(12_000);
+    expect(log).toEqual([]);
+    await jest.advanceTimersByTimeAsync(4000);
+    expect(log).toEqual(['b leads']);
+    await b.stop();
+  });
+
+  it("fences the controller's writes with the term: a process paused past the deadline sends nothing when it resumes", async () => {
+    const api = new FakeLeases();
+    const terms: LeadershipTerm[] = [];
+    let pausedFor = 0;
+    const clock: MonotonicClock = { now: () => performance.now() + pausedFor };
+    const a = elector(api, 'a', [], { clock, terms });
+    a.start();
+    await jest.advanceTimersByTimeAsync(0);
+    const term = terms[0];
+    if (!term) throw new Error('a did not lead');
+    const sent: string[] = [];
+    const writes = new FencedKubeApi(
+      {
+        request: async <T>(method: string, path: string, options?: RequestOptions): Promise<T> => {
+          options?.beforeSend?.();
+          sent.push(`${method} ${path}`);
+          return undefined as T;
+        },
+      },
+      term,
+      { now: () => clock.now() },
+    );
+    await writes.request('PATCH', '/scale');
+    // SIGSTOP for 31 s: the monotonic clock moves on, no timer has run yet when the process
+    // resumes, and the first thing to run is the reconcile that was about to write.
+    pausedFor = 31_000;
+    const refused = await writes.request('PATCH', '/scale').catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(FencedError);
+    expect(sent).toEqual(['PATCH /scale']);
+    // The elector's next retry (before its own deadline timer) notices the deadline has passed.
+    await jest.advanceTimersByTimeAsync(2000);
+    expect(term.signal.aborted).toBe(true);
+    // The Lease still names a, so it may start a new term at once; the old term's writes stay refused.
+    await expect(writes.request('PATCH', '/scale')).rejects.toBeInstanceOf(FencedError);
+    expect(sent).toEqual(['PATCH /scale']);
+    await a.stop();
   });
 });

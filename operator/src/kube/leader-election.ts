@@ -1,11 +1,21 @@
-// Active-passive leader election on a coordination.k8s.io/v1 Lease, as client-go does it: the
-// leader renews every retry period and gives up leading when it could not renew within the renew
-// deadline; a candidate takes the Lease once the holder's record has not changed for a full lease
-// duration as measured on the candidate's own clock (no trust in other clocks). Every write carries
-// the resourceVersion read just before, so of two racing candidates one gets 409 Conflict and
-// loses. On shutdown the leader releases the Lease so a standby takes over at once.
+// Active-passive leader election on a coordination.k8s.io/v1 Lease, with the guarantee client-go
+// and controller-runtime give and nothing weaker: a leader leads in terms; a term lasts from a
+// successful renewal until renewDeadline after the last one *sent* (on the monotonic clock, so
+// wall-clock jumps do not matter), enforced by a timer — not by the next reply — that aborts
+// every request of the term in flight (the Lease's own and, through fenced-api.ts, the
+// controller's) and reports the term's end. A candidate takes the Lease once the record has not
+// changed for a full lease duration as measured on its own monotonic clock from when it *received*
+// the record (no trust in other clocks). Every write carries the resourceVersion read just before,
+// so of two racing candidates one gets 409 Conflict and loses. On shutdown the leader releases the
+// Lease so a standby takes over at once.
+//
+// Why this is safe: a standby takes over no sooner than leaseDuration after it saw the leader's
+// last renewal, which the leader sent earlier still; the leader stops writing renewDeadline after
+// that send. So leaseDuration − renewDeadline is the margin left for a write sent just before the
+// deadline to reach the API server, and for the two processes' clocks to run at different rates.
 import type { Logger } from '../observability/logger.js';
-import { isConflict, isNotFound, type KubeApi } from './api-client.js';
+import { FencedError, isConflict, isFenced, isNotFound, type KubeApi } from './api-client.js';
+import type { LeadershipTerm } from './fenced-api.js';
 
 interface Lease {
   apiVersion?: string;
@@ -20,6 +30,13 @@ interface Lease {
   };
 }
 
+/** A clock that only moves forward at a steady rate (performance.now), in milliseconds. */
+export interface MonotonicClock {
+  now(): number;
+}
+
+export const monotonicClock: MonotonicClock = { now: () => performance.now() };
+
 export interface LeaderElectionOptions {
   api: KubeApi;
   namespace: string;
@@ -29,8 +46,13 @@ export interface LeaderElectionOptions {
   renewDeadlineSeconds: number;
   retryPeriodSeconds: number;
   logger: Logger;
-  onStartedLeading: () => void;
-  onStoppedLeading: () => void;
+  /** Durations are measured on this clock (performance.now by default); never the wall clock. */
+  clock?: MonotonicClock;
+  /** The wall clock, only for the informational renewTime/acquireTime written into the Lease. */
+  wallClock?: () => number;
+  onStartedLeading: (term: LeadershipTerm) => void;
+  /** Called once per term, after its signal was aborted; `reason` says why it ended. */
+  onStoppedLeading: (reason: string) => void;
 }
 
 /** MicroTime as the API server writes it (RFC 3339 with microseconds). */
@@ -38,19 +60,49 @@ function microTime(ms: number): string {
   return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
 
+class Term implements LeadershipTerm {
+  readonly controller = new AbortController();
+  deadline: NodeJS.Timeout | undefined;
+
+  constructor(
+    /** Monotonic time the last successful renewal was sent. */
+    public renewedAt: number,
+    private readonly renewDeadlineMs: number,
+  ) {}
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  writableUntil(): number {
+    return this.renewedAt + this.renewDeadlineMs;
+  }
+}
+
 export class LeaderElector {
-  private leading = false;
+  private term: Term | undefined;
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
-  private lastRenewAt = 0;
-  /** The holder's record as last seen and when we first saw it (our clock). */
-  private observed: { holder: string; renewTime: string; at: number } | undefined;
+  /** The Lease record as last seen and when we received it (monotonic). */
+  private observed: { resourceVersion: string; holder: string; at: number } | undefined;
   private inFlight: Promise<void> | undefined;
+  private readonly clock: MonotonicClock;
+  private readonly wallClock: () => number;
+  private readonly renewDeadlineMs: number;
 
-  constructor(private readonly options: LeaderElectionOptions) {}
+  constructor(private readonly options: LeaderElectionOptions) {
+    this.clock = options.clock ?? monotonicClock;
+    this.wallClock = options.wallClock ?? Date.now;
+    this.renewDeadlineMs = options.renewDeadlineSeconds * 1000;
+  }
 
   isLeader(): boolean {
-    return this.leading;
+    return this.term !== undefined;
+  }
+
+  /** The current term, while leading. */
+  currentTerm(): LeadershipTerm | undefined {
+    return this.term;
   }
 
   start(): void {
@@ -58,35 +110,33 @@ export class LeaderElector {
     this.tick();
   }
 
-  /** Stops campaigning; a leader releases the Lease first. */
+  /** Stops campaigning; a leader ends its term (aborting its requests) and then releases the Lease. */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    const wasLeading = this.term !== undefined;
+    if (this.term) this.endTerm('shutting down');
     await this.inFlight;
-    if (this.leading) {
-      this.setLeading(false);
-      await this.release();
-    }
+    if (wasLeading) await this.release();
   }
 
   private tick(): void {
     if (this.stopped) return;
-    this.inFlight = this.tryAcquireOrRenew()
+    // Timers are late when the event loop was blocked or the process paused; the clock is not.
+    if (this.term && this.clock.now() >= this.term.writableUntil())
+      this.endTerm(
+        `could not renew the Lease within the renew deadline (${this.options.renewDeadlineSeconds} s)`,
+      );
+    const term = this.term;
+    this.inFlight = this.tryAcquireOrRenew(term)
       .catch((err: unknown) => {
+        if (isFenced(err)) return; // our own term ended while the request was out: already reported
         this.options.logger.warn('leader election: Lease request failed', {
+          lease: this.leaseName(),
           error: err instanceof Error ? err.message : String(err),
         });
       })
       .finally(() => {
-        if (this.leading && Date.now() - this.lastRenewAt > this.options.renewDeadlineSeconds * 1000) {
-          this.options.logger.warn(
-            'leader election: could not renew the Lease within the renew deadline; stepping down',
-            {
-              lease: `${this.options.namespace}/${this.options.name}`,
-            },
-          );
-          this.setLeading(false);
-        }
         this.inFlight = undefined;
         if (!this.stopped) {
           this.timer = setTimeout(() => this.tick(), this.options.retryPeriodSeconds * 1000);
@@ -95,26 +145,39 @@ export class LeaderElector {
       });
   }
 
+  private leaseName(): string {
+    return `${this.options.namespace}/${this.options.name}`;
+  }
+
   private path(): string {
     const { namespace, name } = this.options;
     return `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases/${encodeURIComponent(name)}`;
   }
 
-  private async tryAcquireOrRenew(): Promise<void> {
+  /** A leader's Lease requests die with its term and never outlive its deadline. */
+  private requestLimits(term: Term | undefined): { signal?: AbortSignal; timeoutMs: number } {
+    if (!term) return { timeoutMs: this.renewDeadlineMs };
+    return {
+      signal: term.signal,
+      timeoutMs: Math.max(1, Math.ceil(term.writableUntil() - this.clock.now())),
+    };
+  }
+
+  private async tryAcquireOrRenew(term: Term | undefined): Promise<void> {
     const { api, namespace, name, identity, leaseDurationSeconds } = this.options;
-    const now = Date.now();
     let lease: Lease;
     try {
-      lease = await api.request<Lease>('GET', this.path(), {
-        timeoutMs: this.options.renewDeadlineSeconds * 1000,
-      });
+      lease = await api.request<Lease>('GET', this.path(), this.requestLimits(term));
     } catch (err) {
       if (!isNotFound(err)) throw err;
+      const sentAt = this.clock.now();
+      const wallNow = microTime(this.wallClock());
       try {
         await api.request<Lease>(
           'POST',
           `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`,
           {
+            ...this.requestLimits(term),
             body: {
               apiVersion: 'coordination.k8s.io/v1',
               kind: 'Lease',
@@ -122,8 +185,8 @@ export class LeaderElector {
               spec: {
                 holderIdentity: identity,
                 leaseDurationSeconds,
-                acquireTime: microTime(now),
-                renewTime: microTime(now),
+                acquireTime: wallNow,
+                renewTime: wallNow,
                 leaseTransitions: 0,
               },
             },
@@ -133,71 +196,112 @@ export class LeaderElector {
         if (isConflict(createErr)) return; // another candidate created it first
         throw createErr;
       }
-      this.renewed(now);
+      this.renewed(sentAt, term, undefined);
       return;
     }
+    const received = this.clock.now();
 
     const spec = lease.spec ?? {};
     const holder = spec.holderIdentity ?? '';
-    const renewTime = spec.renewTime ?? '';
-    if (!this.observed || this.observed.holder !== holder || this.observed.renewTime !== renewTime) {
-      this.observed = { holder, renewTime, at: now };
+    const resourceVersion = lease.metadata.resourceVersion ?? '';
+    if (!this.observed || this.observed.resourceVersion !== resourceVersion) {
+      this.observed = { resourceVersion, holder, at: received };
     }
-    const duration = (spec.leaseDurationSeconds ?? leaseDurationSeconds) * 1000;
-    const heldByOther = holder !== '' && holder !== identity;
-    if (heldByOther && now - this.observed.at < duration) {
-      if (this.leading) this.setLeading(false);
-      return;
+    if (term) {
+      if (term !== this.term) return; // ended while the GET was out
+      if (holder !== identity) {
+        this.endTerm(`the Lease is now held by ${holder === '' ? 'nobody' : holder}`);
+        return;
+      }
+    } else {
+      const duration = (spec.leaseDurationSeconds ?? leaseDurationSeconds) * 1000;
+      const heldByOther = holder !== '' && holder !== identity;
+      if (heldByOther && received - this.observed.at < duration) return;
     }
 
     const takingOver = holder !== identity;
+    const sentAt = this.clock.now();
+    const wallNow = microTime(this.wallClock());
     const updated: Lease = {
       ...lease,
       spec: {
         ...spec,
         holderIdentity: identity,
         leaseDurationSeconds,
-        renewTime: microTime(now),
-        acquireTime: takingOver ? microTime(now) : (spec.acquireTime ?? microTime(now)),
+        renewTime: wallNow,
+        acquireTime: takingOver ? wallNow : (spec.acquireTime ?? wallNow),
         leaseTransitions: (spec.leaseTransitions ?? 0) + (takingOver && holder !== '' ? 1 : 0),
       },
     };
     try {
       // The resourceVersion in metadata makes this a compare-and-swap: 409 means someone else won.
-      await api.request<Lease>('PUT', this.path(), {
-        body: updated,
-        timeoutMs: this.options.renewDeadlineSeconds * 1000,
-      });
+      await api.request<Lease>('PUT', this.path(), { ...this.requestLimits(term), body: updated });
     } catch (err) {
       if (isConflict(err)) {
-        if (this.leading) this.setLeading(false);
+        if (term && term === this.term) this.endTerm('another candidate changed the Lease (409 Conflict)');
         return;
       }
       throw err;
     }
-    if (takingOver)
-      this.options.logger.info('leader election: acquired the Lease', {
-        lease: `${namespace}/${name}`,
-        previousHolder: holder || undefined,
-      });
-    this.renewed(now);
+    this.renewed(sentAt, term, takingOver ? holder : undefined);
   }
 
-  private renewed(at: number): void {
-    this.lastRenewAt = at;
-    if (!this.leading) this.setLeading(true);
+  /** A renewal (or acquisition) sent at `sentAt` succeeded. */
+  private renewed(sentAt: number, term: Term | undefined, previousHolder: string | undefined): void {
+    if (term !== this.term || this.stopped) return; // the term ended (or we stopped) meanwhile
+    const left = sentAt + this.renewDeadlineMs - this.clock.now();
+    if (left <= 0) {
+      // The answer came back too late to be of use: what it granted has already run out.
+      if (term) this.endTerm('the Lease renewal was answered after the renew deadline');
+      return;
+    }
+    if (term) {
+      term.renewedAt = sentAt;
+      this.armDeadline(term);
+      return;
+    }
+    const fresh = new Term(sentAt, this.renewDeadlineMs);
+    this.term = fresh;
+    this.armDeadline(fresh);
+    this.options.logger.info('leader election: acquired the Lease', {
+      lease: this.leaseName(),
+      previousHolder: previousHolder || undefined,
+    });
+    this.options.onStartedLeading(fresh);
   }
 
-  private setLeading(leading: boolean): void {
-    if (this.leading === leading) return;
-    this.leading = leading;
-    if (leading) this.options.onStartedLeading();
-    else this.options.onStoppedLeading();
+  private armDeadline(term: Term): void {
+    if (term.deadline) clearTimeout(term.deadline);
+    const fire = (): void => {
+      if (term !== this.term) return;
+      const left = term.writableUntil() - this.clock.now();
+      if (left > 0) {
+        // Timers may fire a little early; wait the rest.
+        term.deadline = setTimeout(fire, Math.ceil(left));
+        term.deadline.unref();
+        return;
+      }
+      this.endTerm(
+        `could not renew the Lease within the renew deadline (${this.options.renewDeadlineSeconds} s)`,
+      );
+    };
+    term.deadline = setTimeout(fire, Math.max(0, Math.ceil(term.writableUntil() - this.clock.now())));
+    term.deadline.unref();
+  }
+
+  private endTerm(reason: string): void {
+    const term = this.term;
+    if (!term) return;
+    this.term = undefined;
+    if (term.deadline) clearTimeout(term.deadline);
+    term.controller.abort(new FencedError('TermEnded', `leadership ended: ${reason}`));
+    this.options.logger.warn('leader election: stopped leading', { lease: this.leaseName(), reason });
+    this.options.onStoppedLeading(reason);
   }
 
   /** Gives the Lease up (holder cleared, duration 1 s) so a standby need not wait for expiry. */
   private async release(): Promise<void> {
-    const { api, identity, namespace, name } = this.options;
+    const { api, identity } = this.options;
     try {
       const lease = await api.request<Lease>('GET', this.path(), { timeoutMs: 5000 });
       if ((lease.spec?.holderIdentity ?? '') !== identity) return;
@@ -208,12 +312,12 @@ export class LeaderElector {
             ...lease.spec,
             holderIdentity: null,
             leaseDurationSeconds: 1,
-            renewTime: microTime(Date.now()),
+            renewTime: microTime(this.wallClock()),
           },
         },
         timeoutMs: 5000,
       });
-      this.options.logger.info('leader election: released the Lease', { lease: `${namespace}/${name}` });
+      this.options.logger.info('leader election: released the Lease', { lease: this.leaseName() });
     } catch (err) {
       this.options.logger.warn(
         'leader election: could not release the Lease; the standby takes over after it expires',
