@@ -1,6 +1,8 @@
 // A real local Kubernetes control plane — etcd, kube-apiserver, kube-controller-manager,
 // kube-scheduler — plus kwok faking nodes and pod status, started by kwokctl's binary runtime from
-// the pinned builds in .tools/bin (no downloads), bound to 127.0.0.1.
+// the pinned builds in .tools/bin (no downloads), bound to 127.0.0.1. The API server keeps an
+// audit log of the writes that matter to leader election (Leases, /scale, EventConsumer status,
+// Events): the HA drills read it to learn who wrote what, in etcd's order.
 import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -32,6 +34,41 @@ export interface Cluster {
   delete(): Promise<void>;
 }
 
+/**
+ * Which requests the API server records (auditLogPath): every change to a Lease and to a /scale
+ * subresource with request and response bodies (the response's resourceVersion orders writes to
+ * different objects as etcd committed them), EventConsumer status and Event writes as metadata.
+ * The control plane's own Leases (kube-system, kube-node-lease) are left out: they renew every
+ * few seconds and nothing here reads them.
+ */
+export const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: None
+    namespaces: [kube-system, kube-node-lease]
+  - level: RequestResponse
+    verbs: [create, update, patch, delete]
+    resources:
+      - group: coordination.k8s.io
+        resources: [leases]
+      - group: apps
+        resources: [deployments/scale, statefulsets/scale]
+  - level: Metadata
+    verbs: [create, update, patch]
+    resources:
+      - group: jetscale.io
+        resources: [eventconsumers/status]
+      - group: ''
+        resources: [events]
+  - level: None
+`;
+
+/** Where kwokctl's binary runtime has the API server write its audit log. */
+export function auditLogPath(workdir: string, name: string): string {
+  return path.join(workdir, 'clusters', name, 'logs', 'audit.log');
+}
+
 function kwokctlEnv(workdir: string): NodeJS.ProcessEnv {
   return { ...process.env, KWOK_WORKDIR: workdir };
 }
@@ -42,6 +79,8 @@ export async function createCluster(options: ClusterOptions): Promise<Cluster> {
   mkdirSync(workdir, { recursive: true });
   mkdirSync(path.dirname(kubeconfig), { recursive: true });
   const config = path.join(workdir, `kwokctl-${name}.yaml`);
+  const auditPolicy = path.join(workdir, `audit-policy-${name}.yaml`);
+  writeFileSync(auditPolicy, AUDIT_POLICY);
   // bindAddress keeps every component on loopback (kwokctl's default is 0.0.0.0). kwok fakes only
   // the nodes it made (annotated kwok.x-k8s.io/node=fake by `kwokctl scale node`): left to manage
   // all nodes it would also fake the status of a real node's pods.
@@ -69,6 +108,7 @@ export async function createCluster(options: ClusterOptions): Promise<Cluster> {
       '  runtime: binary',
       '  bindAddress: 127.0.0.1',
       ...(extra ? ['  kubeApiserverCertSANs:', `    - ${extra}`] : []),
+      `  kubeAuditPolicy: ${auditPolicy}`,
       `  kubeApiserverBinary: ${toolPath('kube-apiserver')}`,
       `  kubeControllerManagerBinary: ${toolPath('kube-controller-manager')}`,
       `  kubeSchedulerBinary: ${toolPath('kube-scheduler')}`,

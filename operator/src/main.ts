@@ -1,6 +1,8 @@
 // The operator's entry point: read and validate the environment, load the kubeconfig, run the
 // operator, and shut down cleanly on SIGTERM/SIGINT (stop taking work, finish the reconcile in
-// flight, release the Lease, exit). Wiring only; everything else lives in run-operator.ts.
+// flight, release the Lease, exit 0). On losing leadership it exits 1 at once, as
+// controller-runtime does: whatever was still in flight dies with the process, and the Deployment
+// starts it again as a standby. Wiring only; everything else lives in run-operator.ts.
 import { KubeConfig } from '@kubernetes/client-node';
 import { readFileSync } from 'node:fs';
 import { ConfigError, loadConfig } from './config/config.js';
@@ -41,6 +43,14 @@ async function main(): Promise<void> {
   else kc.loadFromDefault();
 
   const operator = await runOperator(config, kc, logger);
+  void operator.leadershipLost.then(async (reason) => {
+    logger.error('lost leadership: exiting so that nothing still in flight can write', {
+      identity: config.identity,
+      reason,
+      ...(await operator.metrics.fencedWriteCounts()),
+    });
+    process.exit(1);
+  });
   let signalled = false;
   const shutdown = (signal: string): void => {
     if (signalled) {

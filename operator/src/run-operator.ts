@@ -1,6 +1,12 @@
 // Assembles a running operator from its configuration: Kubernetes and NATS clients, informers
 // under supervision, the reconciler and its work queue, leader election and the HTTP endpoints.
 // main.ts calls this for the real process; tests and the benchmark call it in-process.
+//
+// Work happens in leadership terms (leader-election.ts): each term gets its own reconciler whose
+// every Kubernetes request goes through a FencedKubeApi bound to the term. A process leads at
+// most one term: when it ends, work stops, per-EventConsumer metrics are dropped and
+// `leadershipLost` resolves — main.ts then exits so that nothing left in flight can write, and the
+// Deployment restarts the pod as a standby (operator/README.md, "High availability").
 import type { KubeConfig, KubernetesListObject } from '@kubernetes/client-node';
 import type { EventConsumerObject } from './api/v1alpha1/event-consumer.js';
 import { eventConsumersPath } from './api/v1alpha1/group-version.js';
@@ -11,6 +17,7 @@ import { Controller } from './controller/controller.js';
 import { Reconciler } from './controller/reconciler.js';
 import { KubeApiClient } from './kube/api-client.js';
 import { EventRecorder } from './kube/event-recorder.js';
+import { FencedKubeApi, permanentTerm, type LeadershipTerm } from './kube/fenced-api.js';
 import { InformerSupervisor, clientNodeInformerFactory } from './kube/informer-supervisor.js';
 import { LeaderElector } from './kube/leader-election.js';
 import { OtherAutoscalers } from './kube/other-autoscalers.js';
@@ -25,6 +32,11 @@ export interface RunningOperator {
   metrics: OperatorMetrics;
   isLeader(): boolean;
   isReady(): boolean;
+  /**
+   * Resolves (with the reason) when this process stopped leading. It will not lead again: the
+   * caller should exit (main.ts does) and be restarted as a fresh standby.
+   */
+  leadershipLost: Promise<string>;
   /** Stop taking work, finish reconciles in flight, release the Lease, close everything. */
   stop(): Promise<void>;
 }
@@ -35,7 +47,8 @@ export async function runOperator(
   logger: Logger,
 ): Promise<RunningOperator> {
   const metrics = new OperatorMetrics();
-  const api = new KubeApiClient(kc);
+  // The User-Agent names this replica in the API server's audit log (which replica wrote what).
+  const api = new KubeApiClient(kc, { userAgent: `jetscale-operator (${config.identity})` });
   api.onRequest = (verb, code, seconds) => metrics.kubeRequestDuration.observe({ verb, code }, seconds);
   const pool = new ConnectionPool({
     logger,
@@ -69,23 +82,41 @@ export async function runOperator(
       informers.flatMap((i) => i.list()).filter((o) => o.metadata?.namespace === namespace),
   };
 
-  const reconciler = new Reconciler({
-    cache,
-    api,
-    scale: new ScaleClient(api),
-    secrets: new SecretReader(api),
-    backlog: new NatsBacklogSources(pool, { timeoutMs: config.natsRequestTimeoutMs, metrics }),
-    events: new EventRecorder({ api, logger, instance: config.identity }),
-    autoscalers: new OtherAutoscalers(api, {
-      onForbidden: (kind, message) => logger.warn(message, { kind }),
-    }),
-    metrics,
-    logger,
-    statusRefreshMs: config.statusRefreshSeconds * 1000,
-    statusReadingsRefreshMs: config.statusReadingsSeconds * 1000,
-    targetRefreshMs: config.targetRefreshSeconds * 1000,
-  });
-  const controller = new Controller({ informers, reconciler, workers: config.workers, logger, metrics });
+  const backlog = new NatsBacklogSources(pool, { timeoutMs: config.natsRequestTimeoutMs, metrics });
+  /** A reconciler for one term: every request it makes is bound to the term and fenced by it. */
+  const workFor = (term: LeadershipTerm): { reconciler: Reconciler; events: EventRecorder } => {
+    const fenced = new FencedKubeApi(api, term, {
+      onWrite: (verb, outcome) => metrics.fencedWrites.inc({ verb, outcome }),
+    });
+    const events = new EventRecorder({ api: fenced, logger, instance: config.identity });
+    const reconciler = new Reconciler({
+      cache,
+      api: fenced,
+      scale: new ScaleClient(fenced),
+      secrets: new SecretReader(fenced),
+      backlog,
+      events,
+      autoscalers: new OtherAutoscalers(fenced, {
+        onForbidden: (kind, message) => logger.warn(message, { kind }),
+      }),
+      metrics,
+      logger,
+      statusRefreshMs: config.statusRefreshSeconds * 1000,
+      statusReadingsRefreshMs: config.statusReadingsSeconds * 1000,
+      targetRefreshMs: config.targetRefreshSeconds * 1000,
+    });
+    return { reconciler, events };
+  };
+  const controller = new Controller({ informers, workers: config.workers, logger, metrics });
+  let events: EventRecorder | undefined;
+  const startWorking = (term: LeadershipTerm): void => {
+    if (term.signal.aborted) return;
+    const work = workFor(term);
+    events = work.events;
+    controller.startWorking({ reconciler: work.reconciler, signal: term.signal });
+  };
+  let reportLost: (reason: string) => void = () => undefined;
+  const leadershipLost = new Promise<string>((resolve) => (reportLost = resolve));
 
   let elector: LeaderElector | undefined;
   const isLeader = (): boolean => (elector ? elector.isLeader() : true);
@@ -109,8 +140,10 @@ export async function runOperator(
     check();
   });
 
+  let stopping: Promise<void> | undefined;
+  let permanent: ReturnType<typeof permanentTerm> | undefined;
   if (config.leaderElection) {
-    elector = new LeaderElector({
+    const lease = new LeaderElector({
       api,
       namespace: config.leaseNamespace,
       name: config.leaseName,
@@ -119,24 +152,31 @@ export async function runOperator(
       renewDeadlineSeconds: config.renewDeadlineSeconds,
       retryPeriodSeconds: config.retryPeriodSeconds,
       logger,
-      onStartedLeading: () => {
+      onStartedLeading: (term) => {
         metrics.leader.set(1);
         logger.info('became leader', { identity: config.identity });
-        void whenSynced.then(() => {
-          if (elector?.isLeader()) controller.startWorking();
-        });
+        void whenSynced.then(() => startWorking(term));
       },
-      onStoppedLeading: () => {
+      onStoppedLeading: (reason) => {
+        // The term's signal has already aborted every request of the term and stopped the queue.
         metrics.leader.set(0);
-        logger.warn('no longer leader: stopping work', { identity: config.identity });
-        void controller.stopWorking();
+        metrics.forgetAllEventConsumers();
+        if (stopping) return; // our own shutdown ended the term; stop() releases the Lease
+        logger.warn('no longer leader: work stopped', { identity: config.identity, reason });
+        void lease.stop(); // no second term in this process
+        // Reconciles blocked on NATS may still set a gauge on their way out: clear again after them.
+        void controller.stopWorking().then(() => metrics.forgetAllEventConsumers());
+        reportLost(reason);
       },
     });
+    elector = lease;
     metrics.leader.set(0);
-    elector.start();
+    lease.start();
   } else {
     metrics.leader.set(1);
-    void whenSynced.then(() => controller.startWorking());
+    const term = permanentTerm();
+    permanent = term;
+    void whenSynced.then(() => startWorking(term));
   }
 
   logger.info('operator started', {
@@ -146,20 +186,22 @@ export async function runOperator(
     metricsPort: http.port,
   });
 
-  let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       logger.info('shutting down: finishing reconciles in flight');
       await controller.stopWorking();
+      await events?.flush();
+      // Only now, with nothing of ours in flight, end the term and give the Lease up.
+      permanent?.end('shutting down');
       await elector?.stop();
       await Promise.all(informers.map((i) => i.stop()));
       await pool.closeAll();
       await http.close();
       api.close();
-      logger.info('shut down');
+      logger.info('shut down', await metrics.fencedWriteCounts());
     })();
     return stopping;
   };
 
-  return { metricsPort: http.port, metrics, isLeader, isReady, stop };
+  return { metricsPort: http.port, metrics, isLeader, isReady, leadershipLost, stop };
 }

@@ -1,8 +1,11 @@
 // Runs reconciles: informer events and per-EventConsumer poll timers feed a work queue, and a
-// fixed number of workers take keys from it, one key never twice at once. Work happens only while
-// this replica leads (startWorking/stopWorking are driven by leader election); informers run all
-// the time so a standby is ready with a warm cache. Stopping finishes the reconciles in flight.
+// fixed number of workers take keys from it, one key never twice at once. Work happens only during
+// a leadership term (startWorking/stopWorking are driven by leader election), with a reconciler
+// whose API client belongs to that term; informers run all the time so a standby is ready with a
+// warm cache. When the term ends its signal stops the queue at once and every API call of the
+// reconciles in flight is aborted (fenced-api.ts); a graceful stop finishes them instead.
 import type { EventConsumerObject } from '../api/v1alpha1/event-consumer.js';
+import { isFenced } from '../kube/api-client.js';
 import type { InformerSupervisor } from '../kube/informer-supervisor.js';
 import { objectKey } from '../kube/informer-supervisor.js';
 import { WorkQueue } from '../kube/work-queue.js';
@@ -12,14 +15,22 @@ import type { Reconciler } from './reconciler.js';
 
 export interface ControllerOptions {
   informers: Array<InformerSupervisor<EventConsumerObject>>;
-  reconciler: Reconciler;
   workers: number;
   logger: Logger;
   metrics: OperatorMetrics;
 }
 
+/** What one term of work runs with. */
+export interface Work {
+  /** A reconciler built for this term (its KubeApi is bound to the term). */
+  reconciler: Pick<Reconciler, 'reconcile' | 'forgetAll'>;
+  /** The term's signal: when it aborts, the controller stops taking work at once. */
+  signal?: AbortSignal;
+}
+
 export class Controller {
   private queue: WorkQueue | undefined;
+  private reconciler: Work['reconciler'] | undefined;
   private running: Promise<void>[] = [];
   private stopping: Promise<void> | undefined;
   private gaugeTimer: NodeJS.Timeout | undefined;
@@ -47,23 +58,26 @@ export class Controller {
   }
 
   /** Begins reconciling every known EventConsumer (on becoming leader). */
-  startWorking(): void {
+  startWorking(work: Work): void {
+    if (work.signal?.aborted) return;
     if (this.queue) return;
     if (this.stopping) {
       // Leadership came back while the last term's reconciles were still finishing: start after
       // them, so no key is ever reconciled by two workers at once.
-      void this.stopping.then(() => this.startWorking());
+      void this.stopping.then(() => this.startWorking(work));
       return;
     }
     const queue = new WorkQueue();
     this.queue = queue;
+    this.reconciler = work.reconciler;
+    work.signal?.addEventListener('abort', () => void this.stopWorking(), { once: true });
     const known = this.options.informers.flatMap((i) => i.list());
     // Spread the first polls over a second so 1,000 EventConsumers do not all poll in one burst.
     const spread = Math.min(1000, known.length);
     known.forEach((obj, i) =>
       queue.addAfter(objectKey(obj), known.length <= 1 ? 0 : Math.floor((i * spread) / known.length)),
     );
-    this.running = Array.from({ length: this.options.workers }, () => this.work(queue));
+    this.running = Array.from({ length: this.options.workers }, () => this.work(queue, work.reconciler));
     this.gaugeTimer = setInterval(() => {
       this.options.metrics.workQueueDepth.set(queue.length());
       this.options.metrics.eventConsumers.set(
@@ -77,17 +91,22 @@ export class Controller {
     });
   }
 
-  /** Stops taking work and waits for the reconciles in flight (on losing leadership or SIGTERM). */
+  /**
+   * Stops taking work and waits for the reconciles in flight: on SIGTERM they finish (still
+   * fenced); when the term ended their API calls are already aborted and they end quickly.
+   */
   async stopWorking(): Promise<void> {
     const queue = this.queue;
     if (!queue) return this.stopping;
     this.queue = undefined;
     queue.shutDown();
     if (this.gaugeTimer) clearInterval(this.gaugeTimer);
+    const reconciler = this.reconciler;
+    this.reconciler = undefined;
     this.stopping = (async () => {
       await Promise.all(this.running);
       this.running = [];
-      this.options.reconciler.forgetAll();
+      reconciler?.forgetAll();
       this.options.metrics.workQueueDepth.set(0);
       this.options.logger.info('stopped reconciling');
     })();
@@ -95,13 +114,13 @@ export class Controller {
     this.stopping = undefined;
   }
 
-  private async work(queue: WorkQueue): Promise<void> {
+  private async work(queue: WorkQueue, reconciler: Work['reconciler']): Promise<void> {
     for (;;) {
       const key = await queue.get();
       if (key === undefined) return;
       const started = performance.now();
       try {
-        const result = await this.options.reconciler.reconcile(key);
+        const result = await reconciler.reconcile(key);
         queue.forget(key);
         this.options.metrics.reconcileDuration.observe(
           { result: 'success' },
@@ -109,6 +128,17 @@ export class Controller {
         );
         if (result.requeueAfterMs !== undefined) queue.addAfter(key, result.requeueAfterMs);
       } catch (err) {
+        if (isFenced(err)) {
+          // Leadership ended mid-reconcile: nothing was written after that, and the next leader
+          // reconciles this key. Not an error of the EventConsumer; no retry here.
+          const [namespace, name] = key.split('/');
+          this.options.logger.info('reconcile stopped: leadership ended', {
+            namespace,
+            name,
+            reason: err.message,
+          });
+          continue;
+        }
         this.options.metrics.reconcileDuration.observe(
           { result: 'error' },
           (performance.now() - started) / 1000,

@@ -1,10 +1,12 @@
 // Kubernetes Events (core/v1) about EventConsumers: one on every scale (from, to, why) and one on
 // every error. Identical warnings about the same object are sent at most once per interval, so a
 // consumer that stays missing does not flood etcd; scale events are never suppressed. Sending is
-// fire-and-forget: a lost Event must not fail a reconcile.
+// fire-and-forget: a lost Event must not fail a reconcile. Events are writes like any other: sent
+// through the term's fenced client, refused quietly once this replica no longer leads; flush()
+// waits for those still in flight before the Lease is released.
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../observability/logger.js';
-import type { KubeApi } from './api-client.js';
+import { isFenced, type KubeApi } from './api-client.js';
 
 export interface EventTarget {
   apiVersion: string;
@@ -26,6 +28,7 @@ export interface EventRecorderOptions {
 export class EventRecorder {
   private readonly lastSent = new Map<string, number>();
   private readonly repeatAfterMs: number;
+  private readonly inFlight = new Set<Promise<void>>();
 
   constructor(private readonly options: EventRecorderOptions) {
     this.repeatAfterMs = options.repeatAfterMs ?? 10 * 60_000;
@@ -38,7 +41,7 @@ export class EventRecorder {
   /** A warning, suppressed when the same one was sent for the same object recently. */
   warning(target: EventTarget, reason: string, message: string): void {
     const key = `${target.namespace}/${target.name}/${reason}/${message}`;
-    const now = Date.now();
+    const now = performance.now();
     const last = this.lastSent.get(key);
     if (last !== undefined && now - last < this.repeatAfterMs) return;
     this.lastSent.set(key, now);
@@ -50,6 +53,11 @@ export class EventRecorder {
   forget(namespace: string, name: string): void {
     const prefix = `${namespace}/${name}/`;
     for (const key of this.lastSent.keys()) if (key.startsWith(prefix)) this.lastSent.delete(key);
+  }
+
+  /** Resolves when every Event sent so far has been answered (or refused). */
+  async flush(): Promise<void> {
+    await Promise.all([...this.inFlight]);
   }
 
   private prune(now: number): void {
@@ -79,15 +87,21 @@ export class EventRecorder {
       lastTimestamp: now,
       count: 1,
     };
-    this.options.api
+    const sending: Promise<void> = this.options.api
       .request('POST', `/api/v1/namespaces/${encodeURIComponent(target.namespace)}/events`, { body })
-      .catch((err: unknown) => {
-        this.options.logger.warn('could not record a Kubernetes Event', {
-          namespace: target.namespace,
-          name: target.name,
-          reason,
-          error: err instanceof Error ? err.message : String(err),
-        });
-      });
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          if (isFenced(err)) return; // no longer leading: the next leader reports what happens
+          this.options.logger.warn('could not record a Kubernetes Event', {
+            namespace: target.namespace,
+            name: target.name,
+            reason,
+            error: err instanceof Error ? err.message : String(err),
+          });
+        },
+      )
+      .finally(() => this.inFlight.delete(sending));
+    this.inFlight.add(sending);
   }
 }

@@ -145,6 +145,12 @@ export class OperatorMetrics {
     help: '1 while this process holds the leader Lease (or runs without leader election).',
     registers: [this.registry],
   });
+  readonly fencedWrites = new Counter({
+    name: 'jetscale_fenced_writes_total',
+    help: 'Writes to the Kubernetes API (/scale, status, Events) checked against the leader Lease just before sending, by verb and outcome (sent, refused).',
+    labelNames: ['verb', 'outcome'],
+    registers: [this.registry],
+  });
   readonly eventConsumers = new Gauge({
     name: 'jetscale_event_consumers',
     help: 'EventConsumers in the informer cache.',
@@ -201,10 +207,17 @@ export class OperatorMetrics {
     this.conditionSeries.set(key, series);
   }
 
-  /** Drops every series of one EventConsumer (it was deleted or is no longer ours). */
-  forget(namespace: string, name: string): void {
-    const labels = { namespace, name };
-    for (const gauge of [
+  /** Totals of jetscale_fenced_writes_total by outcome. */
+  async fencedWriteCounts(): Promise<{ writesSent: number; writesRefused: number }> {
+    const { values } = await this.fencedWrites.get();
+    const sum = (outcome: string): number =>
+      values.filter((v) => v.labels.outcome === outcome).reduce((n, v) => n + v.value, 0);
+    return { writesSent: sum('sent'), writesRefused: sum('refused') };
+  }
+
+  /** Every series labelled with one EventConsumer's namespace and name. */
+  private perEventConsumer(): Array<Gauge<'namespace' | 'name'>> {
+    return [
       this.backlogMessages,
       this.pendingMessages,
       this.ackPendingMessages,
@@ -215,9 +228,13 @@ export class OperatorMetrics {
       this.backlogPerReplicaTarget,
       this.currentReplicas,
       this.fallbackActive,
-    ]) {
-      gauge.remove(labels);
-    }
+    ];
+  }
+
+  /** Drops every series of one EventConsumer (it was deleted or is no longer ours). */
+  forget(namespace: string, name: string): void {
+    const labels = { namespace, name };
+    for (const gauge of this.perEventConsumer()) gauge.remove(labels);
     for (const direction of ['up', 'down']) this.scaleEvents.remove({ ...labels, direction });
     const key = `${namespace}/${name}`;
     for (const reason of this.errorReasons.get(key) ?? [])
@@ -226,5 +243,18 @@ export class OperatorMetrics {
     for (const [condition, c] of this.conditionSeries.get(key) ?? [])
       this.eventConsumerCondition.remove({ ...labels, condition, ...c });
     this.conditionSeries.delete(key);
+  }
+
+  /**
+   * Drops every per-EventConsumer series: a replica that stopped leading must not go on exporting
+   * its last readings, or `sum by (namespace, name)` counts an EventConsumer twice after a failover.
+   */
+  forgetAllEventConsumers(): void {
+    for (const gauge of this.perEventConsumer()) gauge.reset();
+    this.scaleEvents.reset();
+    this.eventConsumerErrors.reset();
+    this.eventConsumerCondition.reset();
+    this.errorReasons.clear();
+    this.conditionSeries.clear();
   }
 }

@@ -1,0 +1,128 @@
+// Specifies the HA drills' verdict on audit events: the holder at a /scale write is the holder of
+// the last Lease change committed before it (etcd revision order); status and Event writes need the
+// writer to hold the Lease when the API server received and when it answered them; failovers are
+// measured from the old holder's last renewal.
+import { checkSingleWriter, failovers, parseAuditLog, writerOf, type AuditEvent } from './audit-writes.js';
+
+const ns = 'drill';
+const t = (s: number): string => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
+
+function lease(rv: number, holder: string | null, writer: string, at: number): AuditEvent {
+  return {
+    stage: 'ResponseComplete',
+    verb: 'update',
+    userAgent: `jetscale-operator (${writer})`,
+    objectRef: { resource: 'leases', namespace: ns, name: 'lease', apiGroup: 'coordination.k8s.io' },
+    responseStatus: { code: 200 },
+    responseObject: {
+      metadata: { name: 'lease', resourceVersion: String(rv) },
+      spec: { holderIdentity: holder },
+    },
+    requestReceivedTimestamp: t(at),
+    stageTimestamp: t(at),
+  };
+}
+
+function scale(rv: number, writer: string, at: number, code = 200): AuditEvent {
+  return {
+    stage: 'ResponseComplete',
+    verb: 'patch',
+    userAgent: `jetscale-operator (${writer})`,
+    requestURI: `/apis/apps/v1/namespaces/${ns}/deployments/worker/scale`,
+    objectRef: {
+      resource: 'deployments',
+      subresource: 'scale',
+      namespace: ns,
+      name: 'worker',
+      apiGroup: 'apps',
+    },
+    responseStatus: { code },
+    responseObject: { metadata: { resourceVersion: String(rv) }, spec: { replicas: 3 } },
+    requestReceivedTimestamp: t(at),
+    stageTimestamp: t(at),
+  };
+}
+
+function status(writer: string, received: number, answered: number): AuditEvent {
+  return {
+    stage: 'ResponseComplete',
+    verb: 'patch',
+    userAgent: `jetscale-operator (${writer})`,
+    objectRef: { resource: 'eventconsumers', subresource: 'status', namespace: ns, name: 'worker' },
+    responseStatus: { code: 200 },
+    requestReceivedTimestamp: t(received),
+    stageTimestamp: t(answered),
+  };
+}
+
+const scope = { namespace: ns, leaseNamespace: ns, leaseName: 'lease' };
+
+describe('checkSingleWriter', () => {
+  it('accepts writes by the holder and flags a /scale write committed after another took the Lease', () => {
+    const report = checkSingleWriter(
+      [
+        lease(10, 'a', 'a', 0),
+        scale(11, 'a', 1),
+        lease(12, 'a', 'a', 2),
+        lease(20, 'b', 'b', 12),
+        // a's write arrives after b's acquisition in etcd order, although its timestamp is earlier.
+        scale(21, 'a', 11),
+        scale(22, 'b', 13),
+        scale(23, 'a', 14, 409),
+      ],
+      scope,
+    );
+    expect(report.writes.map((w) => `${w.writer}@${w.revision}:${w.holders.join(',')}`)).toEqual([
+      'a@11:a',
+      'a@21:b',
+      'b@22:b',
+    ]);
+    expect(report.violations.map((w) => w.revision)).toEqual([21]);
+    expect(report.rejected).toBe(1);
+  });
+
+  it('flags a status write while nobody or someone else held the Lease (by the API server clock)', () => {
+    const report = checkSingleWriter(
+      [
+        lease(10, 'a', 'a', 0),
+        status('a', 1, 1),
+        lease(20, 'b', 'b', 5),
+        status('a', 4, 6),
+        status('b', 7, 7),
+      ],
+      scope,
+    );
+    expect(report.violations.map((w) => `${w.writer}:${w.holders.join(',')}`)).toEqual(['a:a,b']);
+  });
+
+  it('ignores other namespaces, other Leases and writers that are not operator replicas', () => {
+    const other = { ...scale(30, 'x', 1), objectRef: { ...scale(30, 'x', 1).objectRef, namespace: 'other' } };
+    const kubectl = { ...scale(31, 'x', 1), userAgent: 'kubectl/v1.34.4' };
+    const report = checkSingleWriter([lease(10, 'a', 'a', 0), other, kubectl], scope);
+    expect(report.writes).toEqual([]);
+  });
+
+  it('measures a failover from the old holder’s last renewal to the new holder’s acquisition and first write', () => {
+    const report = checkSingleWriter(
+      [lease(10, 'a', 'a', 0), lease(12, 'a', 'a', 2), lease(20, 'b', 'b', 11), scale(21, 'b', 12)],
+      scope,
+    );
+    const [f] = failovers(report);
+    expect(f?.from).toBe('a');
+    expect(f?.to).toBe('b');
+    expect(f && f.acquiredAt - f.lastRenewalAt).toBe(9000);
+    expect(f && (f.firstWriteAt ?? 0) - f.lastRenewalAt).toBe(10_000);
+  });
+});
+
+describe('audit log parsing', () => {
+  it('keeps completed requests and skips a line still being written', () => {
+    const text = `${JSON.stringify(scale(11, 'a', 1))}\n${JSON.stringify({ ...scale(12, 'a', 1), stage: 'ResponseStarted' })}\n{"stage":"Respo`;
+    expect(parseAuditLog(text)).toHaveLength(1);
+  });
+
+  it('names the writer from the operator’s User-Agent', () => {
+    expect(writerOf('jetscale-operator (jetscale-operator-7d9f-abc)')).toBe('jetscale-operator-7d9f-abc');
+    expect(writerOf('kubectl/v1.34.4 (linux/amd64)')).toBeUndefined();
+  });
+});

@@ -1,0 +1,219 @@
+// Reads the API server's audit log (hack/stack/cluster.ts, AUDIT_POLICY) and answers the HA drills'
+// question: did any write that changes the world come from a process that was not the Lease holder
+// at that moment? The writer is named by its User-Agent ("jetscale-operator (<identity>)", set in
+// run-operator.ts). "At that moment" is etcd's order where the log has it: a /scale write's
+// response carries the resourceVersion etcd committed it at, and so does every Lease write, so
+// the holder at a /scale write is the holder written by the last Lease change before it. Status
+// and Event writes are logged as metadata only; for them the holder must be the writer both when
+// the API server received the request and when it answered (the API server's own clock).
+// Pure: parsing and checking take text and return values.
+
+export interface AuditEvent {
+  stage?: string;
+  verb?: string;
+  requestURI?: string;
+  userAgent?: string;
+  objectRef?: {
+    resource?: string;
+    subresource?: string;
+    namespace?: string;
+    name?: string;
+    apiGroup?: string;
+  };
+  responseStatus?: { code?: number };
+  requestObject?: unknown;
+  responseObject?: unknown;
+  requestReceivedTimestamp?: string;
+  stageTimestamp?: string;
+}
+
+/** The events of a JSON-lines audit log that completed (one per request). */
+export function parseAuditLog(text: string): AuditEvent[] {
+  const events: AuditEvent[] = [];
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    try {
+      const event = JSON.parse(line) as AuditEvent;
+      if (event.stage === 'ResponseComplete') events.push(event);
+    } catch {
+      // A line being written while we read; the next read has it whole.
+    }
+  }
+  return events;
+}
+
+/** The operator replica that made a request, from its User-Agent. */
+export function writerOf(userAgent: string | undefined): string | undefined {
+  const m = /^jetscale-operator \((.+)\)$/.exec(userAgent ?? '');
+  return m?.[1];
+}
+
+export interface LeaseChange {
+  /** etcd revision of the change. */
+  revision: number;
+  /** Holder after the change ('' when released). */
+  holder: string;
+  /** Who made the change. */
+  writer: string;
+  /** API server time the change was answered (ms since the epoch). */
+  at: number;
+}
+
+export interface GuardedWrite {
+  kind: 'scale' | 'status' | 'event';
+  writer: string;
+  verb: string;
+  uri: string;
+  code: number;
+  /** etcd revision (/scale only). */
+  revision?: number;
+  receivedAt: number;
+  at: number;
+  /** /scale: replicas written. */
+  replicas?: number;
+  /** Holder when the write was committed (by revision) or received and answered (by time). */
+  holders: string[];
+}
+
+export interface SingleWriterReport {
+  leaseChanges: LeaseChange[];
+  /** Every successful write by an operator replica in the namespace, in order. */
+  writes: GuardedWrite[];
+  /** Writes by a process that was not the holder: must be empty. */
+  violations: GuardedWrite[];
+  /** Writes the API server refused (409 and the like); they changed nothing. */
+  rejected: number;
+}
+
+function resourceVersion(obj: unknown): number | undefined {
+  const rv = (obj as { metadata?: { resourceVersion?: unknown } } | undefined)?.metadata?.resourceVersion;
+  if (typeof rv !== 'string' || !/^\d+$/.test(rv)) return undefined;
+  return Number(rv);
+}
+
+function time(ts: string | undefined): number {
+  return ts === undefined ? NaN : Date.parse(ts);
+}
+
+/** Checks every operator write in `namespace` against the Lease `leaseName` (in `leaseNamespace`). */
+export function checkSingleWriter(
+  events: AuditEvent[],
+  scope: { namespace: string; leaseNamespace: string; leaseName: string },
+): SingleWriterReport {
+  const ok = (e: AuditEvent): boolean => {
+    const code = e.responseStatus?.code ?? 0;
+    return code >= 200 && code < 300;
+  };
+  const leaseChanges: LeaseChange[] = [];
+  for (const e of events) {
+    const ref = e.objectRef;
+    if (ref?.resource !== 'leases' || ref.namespace !== scope.leaseNamespace) continue;
+    if (ref.name !== scope.leaseName && !(e.verb === 'create' && leaseNameOf(e) === scope.leaseName))
+      continue;
+    if (!ok(e) || e.verb === 'get') continue;
+    const revision = resourceVersion(e.responseObject);
+    if (revision === undefined) continue;
+    const holder =
+      (e.responseObject as { spec?: { holderIdentity?: string | null } } | undefined)?.spec?.holderIdentity ??
+      '';
+    leaseChanges.push({ revision, holder, writer: writerOf(e.userAgent) ?? '?', at: time(e.stageTimestamp) });
+  }
+  leaseChanges.sort((a, b) => a.revision - b.revision);
+
+  const holderAtRevision = (revision: number): string => {
+    let holder = '';
+    for (const c of leaseChanges) {
+      if (c.revision >= revision) break;
+      holder = c.holder;
+    }
+    return holder;
+  };
+  const byTime = [...leaseChanges].sort((a, b) => a.at - b.at);
+  const holderAtTime = (at: number): string => {
+    let holder = '';
+    for (const c of byTime) {
+      if (c.at > at) break;
+      holder = c.holder;
+    }
+    return holder;
+  };
+
+  const writes: GuardedWrite[] = [];
+  let rejected = 0;
+  for (const e of events) {
+    const ref = e.objectRef;
+    const writer = writerOf(e.userAgent);
+    if (writer === undefined || ref?.namespace !== scope.namespace) continue;
+    if (e.verb === 'get' || e.verb === 'list' || e.verb === 'watch') continue;
+    let kind: GuardedWrite['kind'] | undefined;
+    if (ref.subresource === 'scale') kind = 'scale';
+    else if (ref.resource === 'eventconsumers' && ref.subresource === 'status') kind = 'status';
+    else if (ref.resource === 'events') kind = 'event';
+    if (kind === undefined) continue;
+    if (!ok(e)) {
+      rejected++;
+      continue;
+    }
+    const write: GuardedWrite = {
+      kind,
+      writer,
+      verb: e.verb ?? '?',
+      uri: e.requestURI ?? '',
+      code: e.responseStatus?.code ?? 0,
+      receivedAt: time(e.requestReceivedTimestamp),
+      at: time(e.stageTimestamp),
+      holders: [],
+    };
+    const revision = kind === 'scale' ? resourceVersion(e.responseObject) : undefined;
+    if (revision !== undefined) {
+      write.revision = revision;
+      write.holders = [holderAtRevision(revision)];
+      const replicas = (e.responseObject as { spec?: { replicas?: number } } | undefined)?.spec?.replicas;
+      if (replicas !== undefined) write.replicas = replicas;
+    } else {
+      write.holders = [holderAtTime(write.receivedAt), holderAtTime(write.at)];
+    }
+    writes.push(write);
+  }
+  writes.sort((a, b) => a.at - b.at);
+  const violations = writes.filter((w) => w.holders.some((h) => h !== w.writer));
+  return { leaseChanges, writes, violations, rejected };
+}
+
+function leaseNameOf(e: AuditEvent): string | undefined {
+  return (e.responseObject as { metadata?: { name?: string } } | undefined)?.metadata?.name;
+}
+
+export interface Failover {
+  from: string;
+  to: string;
+  /** The old holder's last renewal (API server time, ms since the epoch). */
+  lastRenewalAt: number;
+  /** The new holder's acquisition. */
+  acquiredAt: number;
+  /** The new holder's first write to the EventConsumer or its target after acquiring, if any. */
+  firstWriteAt: number | undefined;
+}
+
+/** Every change of holder from one replica to another (a release in between counts as from the releaser). */
+export function failovers(report: SingleWriterReport): Failover[] {
+  const result: Failover[] = [];
+  let last: LeaseChange | undefined; // the last change made while someone held the Lease
+  for (const c of report.leaseChanges) {
+    if (c.holder === '') {
+      continue;
+    }
+    if (last && c.holder !== last.holder) {
+      const first = report.writes.find((w) => w.writer === c.holder && w.at >= c.at);
+      result.push({
+        from: last.holder,
+        to: c.holder,
+        lastRenewalAt: last.at,
+        acquiredAt: c.at,
+        firstWriteAt: first?.at,
+      });
+    }
+    last = c;
+  }
+  return result;
+}

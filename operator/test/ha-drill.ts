@@ -1,0 +1,270 @@
+// The pieces of the HA chaos drills (ha-drills.int.test.ts): operator replicas as real processes
+// (the built entry point, as the Deployment runs it) that can be paused, proxied, clock-shifted,
+// killed and restarted under the same identity (a container restart keeps the pod name); a
+// backlog that keeps changing; and the verdict, read from the API server's audit log.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { auditLogPath } from '../../hack/stack/cluster.js';
+import { repoRoot } from '../../hack/stack/tools.js';
+import { testStack } from '../../test/env.js';
+import {
+  checkSingleWriter,
+  failovers,
+  parseAuditLog,
+  type Failover,
+  type SingleWriterReport,
+} from './audit-writes.js';
+import { consumeAndAck, publish, sleep } from './harness.js';
+
+/** Short Lease timings so each drill takes seconds; margin = lease − renew deadline = 3 s. */
+export const LEASE = { durationSeconds: 8, renewDeadlineSeconds: 5, retryPeriodSeconds: 1 };
+export const POLL_SECONDS = 1;
+
+const entry = path.join(repoRoot, 'dist/operator/src/main.js');
+
+export interface ReplicaOptions {
+  identity: string;
+  namespace: string;
+  leaseName: string;
+  kubeconfig?: string;
+  env?: Record<string, string>;
+}
+
+/** One operator process; start() again after it exited is a container restart (same identity). */
+export class Replica {
+  child: ChildProcess | undefined;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> = Promise.resolve({
+    code: null,
+    signal: null,
+  });
+  private out = '';
+  starts = 0;
+
+  constructor(readonly options: ReplicaOptions) {}
+
+  get identity(): string {
+    return this.options.identity;
+  }
+
+  start(): void {
+    if (!existsSync(entry))
+      throw new Error(`${path.relative(repoRoot, entry)} does not exist: run \`npm run build\` first`);
+    const o = this.options;
+    this.starts++;
+    const child = spawn(process.execPath, [entry], {
+      cwd: repoRoot,
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '',
+        KUBECONFIG: o.kubeconfig ?? testStack().kubeconfigPath,
+        JETSCALE_NAMESPACES: o.namespace,
+        JETSCALE_LEASE_NAMESPACE: o.namespace,
+        JETSCALE_LEASE_NAME: o.leaseName,
+        JETSCALE_POD_NAME: o.identity,
+        JETSCALE_METRICS_HOST: '127.0.0.1',
+        JETSCALE_METRICS_PORT: '0',
+        JETSCALE_LEADER_ELECTION: 'true',
+        JETSCALE_LEASE_DURATION_SECONDS: String(LEASE.durationSeconds),
+        JETSCALE_LEASE_RENEW_DEADLINE_SECONDS: String(LEASE.renewDeadlineSeconds),
+        JETSCALE_LEASE_RETRY_PERIOD_SECONDS: String(LEASE.retryPeriodSeconds),
+        JETSCALE_LOG_LEVEL: 'info',
+        ...o.env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.out += `--- start ${this.starts} (pid ${child.pid})\n`;
+    child.stdout?.on('data', (d: Buffer) => (this.out += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (this.out += d.toString()));
+    this.child = child;
+    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    if (this.running()) this.child?.kill(signal);
+  }
+
+  output(): string {
+    return this.out;
+  }
+
+  /** The JSON log lines whose msg starts with `msg`, from every start. */
+  logLines(msg: string): Array<Record<string, unknown>> {
+    const lines: Array<Record<string, unknown>> = [];
+    for (const line of this.out.split('\n')) {
+      if (!line.startsWith('{')) continue;
+      try {
+        const parsed = JSON.parse(line) as Record<string, unknown>;
+        if (typeof parsed.msg === 'string' && parsed.msg.startsWith(msg)) lines.push(parsed);
+      } catch {
+        // not a log line
+      }
+    }
+    return lines;
+  }
+
+  /** Writes this process reported as sent / refused by its fence, over every start that ended. */
+  fencedWrites(): { sent: number; refused: number } {
+    const ends = [...this.logLines('lost leadership'), ...this.logLines('shut down')];
+    return {
+      sent: ends.reduce((n, l) => n + (typeof l.writesSent === 'number' ? l.writesSent : 0), 0),
+      refused: ends.reduce((n, l) => n + (typeof l.writesRefused === 'number' ? l.writesRefused : 0), 0),
+    };
+  }
+
+  /** SIGCONT (in case it is paused), SIGTERM, then SIGKILL after 10 s. */
+  async stop(): Promise<void> {
+    if (!this.running()) return;
+    this.signal('SIGCONT');
+    this.signal('SIGTERM');
+    const timer = setTimeout(() => this.signal('SIGKILL'), 10_000);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+/** Publishes and drains in turns, so the desired replicas keep changing during the drill. */
+export class ChangingBacklog {
+  private running = false;
+  private loop: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly stream: string,
+    private readonly consumer: string,
+  ) {}
+
+  start(): void {
+    this.running = true;
+    this.loop = (async () => {
+      let round = 0;
+      while (this.running) {
+        // 20..60 messages at 10 per replica, then everything acknowledged: 2..6 replicas, then 1.
+        await publish(this.nc, this.stream, 20 + 20 * (round++ % 3));
+        await sleep(2500);
+        if (!this.running) break;
+        await consumeAndAck(this.nc, this.stream, this.consumer, 1000);
+        await sleep(1500);
+      }
+    })();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+  }
+}
+
+/** The EventConsumer spec the drills use: fast polls, small steps, quick scale-down. */
+export const drillSpec = {
+  pollInterval: `${POLL_SECONDS}s`,
+  minReplicas: 1,
+  maxReplicas: 8,
+  backlogPerReplica: 10,
+  behavior: {
+    scaleDown: { stabilizationWindow: '0s', policies: [{ type: 'Percent', value: 100, period: '1s' }] },
+  },
+};
+
+export function auditLog(): string {
+  const stack = testStack();
+  const name = process.env.JETSCALE_CLUSTER_NAME;
+  if (!name) throw new Error('JETSCALE_CLUSTER_NAME is not set: run through the integration project');
+  const file = auditLogPath(path.join(stack.stackDir, 'kwok'), name);
+  if (!existsSync(file))
+    throw new Error(
+      `the API server's audit log ${file} does not exist: the stack predates the audit policy in hack/stack/cluster.ts; recreate it (make dev-down && make dev-up)`,
+    );
+  return file;
+}
+
+export function readVerdict(namespace: string, leaseName: string): SingleWriterReport {
+  return checkSingleWriter(parseAuditLog(readFileSync(auditLog(), 'utf8')), {
+    namespace,
+    leaseNamespace: namespace,
+    leaseName,
+  });
+}
+
+/** The libfaketime library (Debian package faketime), for a real wall-clock jump in one process. */
+export function libfaketime(): string {
+  const roots = ['/usr/lib', '/usr/local/lib', '/usr/lib64'];
+  for (const root of roots) {
+    const candidates = [path.join(root, 'faketime')];
+    if (existsSync(root)) for (const d of readdirSync(root)) candidates.push(path.join(root, d, 'faketime'));
+    for (const dir of candidates) {
+      const lib = path.join(dir, 'libfaketimeMT.so.1');
+      if (existsSync(lib)) return lib;
+    }
+  }
+  throw new Error(
+    'libfaketime is not installed: apt-get install -y faketime (the clock drill jumps one replica’s wall clock with it; .ci/run installs it)',
+  );
+}
+
+/**
+ * Environment that puts a process's wall clock under a file's control (FAKETIME_TIMESTAMP_FILE,
+ * re-read every second): write "+3600" to jump it an hour ahead. The monotonic clock is left alone,
+ * as an NTP step leaves it alone.
+ */
+export function faketimeEnv(file: string): Record<string, string> {
+  writeFileSync(file, '+0\n');
+  return {
+    LD_PRELOAD: libfaketime(),
+    FAKETIME_TIMESTAMP_FILE: file,
+    FAKETIME_CACHE_DURATION: '1',
+    FAKETIME_DONT_FAKE_MONOTONIC: '1',
+  };
+}
+
+/** A kubeconfig like the stack's, but pointing at `port` on 127.0.0.1 (a proxy in front of the API server). */
+export function kubeconfigVia(port: number, file: string): { upstreamPort: number } {
+  const text = readFileSync(testStack().kubeconfigPath, 'utf8');
+  const m = /server:\s*https:\/\/127\.0\.0\.1:(\d+)/.exec(text);
+  if (!m?.[1]) throw new Error(`no https://127.0.0.1:<port> server in ${testStack().kubeconfigPath}`);
+  writeFileSync(file, text.replace(m[0], `server: https://127.0.0.1:${port}`));
+  return { upstreamPort: Number(m[1]) };
+}
+
+export interface DrillNumbers {
+  drill: string;
+  failovers: Array<Failover & { takeoverMs: number; firstWriteMs: number | undefined }>;
+  writesByWriter: Record<string, number>;
+  scaleWrites: number;
+  violations: number;
+  rejected: number;
+  fenced: Record<string, { sent: number; refused: number }>;
+}
+
+/** One line per drill run, to stderr and (when HA_DRILL_RESULTS names a file) appended as JSON. */
+export function recordNumbers(drill: string, report: SingleWriterReport, replicas: Replica[]): DrillNumbers {
+  const numbers: DrillNumbers = {
+    drill,
+    failovers: failovers(report).map((f) => ({
+      ...f,
+      takeoverMs: f.acquiredAt - f.lastRenewalAt,
+      firstWriteMs: f.firstWriteAt === undefined ? undefined : f.firstWriteAt - f.lastRenewalAt,
+    })),
+    writesByWriter: {},
+    scaleWrites: report.writes.filter((w) => w.kind === 'scale').length,
+    violations: report.violations.length,
+    rejected: report.rejected,
+    fenced: Object.fromEntries(replicas.map((r) => [r.identity, r.fencedWrites()])),
+  };
+  for (const w of report.writes)
+    numbers.writesByWriter[w.writer] = (numbers.writesByWriter[w.writer] ?? 0) + 1;
+  const line = `[ha-drill] ${drill}: failovers ${numbers.failovers
+    .map((f) => `${f.from}→${f.to} takeover ${f.takeoverMs} ms, first write ${f.firstWriteMs ?? '-'} ms`)
+    .join(
+      '; ',
+    )}; scale writes ${numbers.scaleWrites}; writes ${JSON.stringify(numbers.writesByWriter)}; violations ${numbers.violations}; fenced ${JSON.stringify(numbers.fenced)}`;
+  process.stderr.write(`${line}\n`);
+  const file = process.env.HA_DRILL_RESULTS;
+  if (file) writeFileSync(file, `${JSON.stringify(numbers)}\n`, { flag: 'a' });
+  return numbers;
+}
