@@ -42,6 +42,14 @@ test-tools: deps tools ## Tests that run the pinned tools (helm, promtool, shell
 test-integration: deps tools build ## Integration tests on a real NATS + control plane (JETSCALE_TEST_ENV=.dev/env reuses the dev stack)
 	$(NODE_TEST) --selectProjects integration --runInBand
 
+N ?= 20
+.PHONY: drill-ha
+drill-ha: deps tools build ## HA chaos drills (SIGSTOP, proxy, clock jump) N times in a row on one fresh stack (default N=20); numbers in reports/ha-drills.jsonl
+	mkdir -p reports
+	rm -f reports/ha-drills.jsonl
+	HA_DRILL_RUNS=$(N) HA_DRILL_RESULTS=$(CURDIR)/reports/ha-drills.jsonl $(NODE_TEST) --selectProjects integration --runInBand --testPathPatterns operator/test/ha-drills
+	npx tsx operator/test/ha-drill-summary.ts reports/ha-drills.jsonl
+
 .PHONY: dev-up dev-down dev-status
 REAL_NODE ?=
 dev-up: deps tools ## Start NATS + a local Kubernetes control plane (kwok) on 127.0.0.1; REAL_NODE=1 adds a real kubelet + containerd node (root, Docker)
