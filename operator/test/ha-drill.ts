@@ -32,14 +32,23 @@ export interface ReplicaOptions {
   env?: Record<string, string>;
 }
 
-/** One operator process; start() again after it exited is a container restart (same identity). */
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/**
+ * One operator process, restarted under the same identity 0.5 s after it exits — as the kubelet
+ * restarts a container (the pod name stays) — until stop().
+ */
 export class Replica {
   child: ChildProcess | undefined;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> = Promise.resolve({
-    code: null,
-    signal: null,
-  });
+  exited: Promise<Exit> = Promise.resolve({ code: null, signal: null });
+  /** Every exit that was not asked for by stop(), in order. */
+  readonly exits: Exit[] = [];
   private out = '';
+  private stopping = false;
+  private restartTimer: NodeJS.Timeout | undefined;
   starts = 0;
 
   constructor(readonly options: ReplicaOptions) {}
@@ -78,7 +87,28 @@ export class Replica {
     child.stdout?.on('data', (d: Buffer) => (this.out += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (this.out += d.toString()));
     this.child = child;
-    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    this.exited = new Promise((resolve) =>
+      child.once('exit', (code, signal) => {
+        resolve({ code, signal });
+        if (this.stopping) return;
+        this.exits.push({ code, signal });
+        this.restartTimer = setTimeout(() => {
+          if (!this.stopping) this.start();
+        }, 500);
+      }),
+    );
+  }
+
+  /** Waits for the next exit that stop() did not ask for. */
+  async nextExit(timeoutMs: number): Promise<Exit | 'still running'> {
+    const before = this.exits.length;
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const exit = this.exits[before];
+      if (exit) return exit;
+      await sleep(100);
+    }
+    return 'still running';
   }
 
   running(): boolean {
@@ -117,8 +147,18 @@ export class Replica {
     };
   }
 
-  /** SIGCONT (in case it is paused), SIGTERM, then SIGKILL after 10 s. */
+  /** SIGKILL and no restart: the node died, or the pod was deleted (a new one gets a new name). */
+  async kill(): Promise<void> {
+    this.stopping = true;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.signal('SIGKILL');
+    await this.exited;
+  }
+
+  /** No more restarts; SIGCONT (in case it is paused), SIGTERM, then SIGKILL after 10 s. */
   async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
     if (!this.running()) return;
     this.signal('SIGCONT');
     this.signal('SIGTERM');

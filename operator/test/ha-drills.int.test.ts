@@ -163,7 +163,19 @@ describe('HA drills: at most one writer, failover within lease duration + one po
     const numbers = recordNumbers(drillName, report, d.replicas);
     expect(report.violations).toEqual([]);
     expect(report.writes.filter((w) => w.kind === 'scale').length).toBeGreaterThan(0);
-    expect(numbers.failovers.map((f) => [f.from, f.to])).toEqual(expected);
+    // The induced failovers, in order; a loaded machine may add one (a renewal slower than the
+    // renew deadline), which must then meet the same bounds.
+    const seen = numbers.failovers.map((f) => `${f.from}→${f.to}`);
+    let at = 0;
+    for (const [from, to] of expected) {
+      const found = seen.indexOf(`${from}→${to}`, at);
+      expect({ failover: `${from}→${to}`, seen, found: found >= 0 }).toEqual({
+        failover: `${from}→${to}`,
+        seen,
+        found: true,
+      });
+      at = found + 1;
+    }
     for (const f of numbers.failovers) {
       // Safety: the new holder waited out the old holder's lease, on the API server's clock.
       expect(f.takeoverMs).toBeGreaterThanOrEqual(LEASE_MS - 250);
@@ -195,13 +207,12 @@ describe('HA drills: at most one writer, failover within lease duration + one po
       await wroteAfter(d, 'b', 0, POLL_MS + 20_000);
       // Past the lease duration, and the new leader is writing: now the old one resumes.
       expect(Date.now() - pausedAt).toBeGreaterThan(LEASE_MS);
+      const exiting = a.nextExit(20_000);
       a.signal('SIGCONT');
-      const exit = await Promise.race([a.exited, sleep(20_000).then(() => 'still running')]);
-      expect(exit).toEqual({ code: 1, signal: null });
+      expect(await exiting).toEqual({ code: 1, signal: null });
       expect(a.logLines('lost leadership')).toHaveLength(1);
 
       // Restarted (same pod name), it rejoins as a standby and stays one.
-      a.start();
       await started(a);
       await sleep(LEASE_MS);
       expect(await leaseHolder(d.ns.name, LEASE_NAME)).toBe('b');
@@ -227,24 +238,22 @@ describe('HA drills: at most one writer, failover within lease duration + one po
 
       // 1.5 s each way: a renewal (GET + PUT) takes 6 s > the 5 s renew deadline, so a's term
       // ends; its last requests still arrive 1.5 s late, within the 3 s margin.
+      const aExit = a.nextExit(LEASE_MS + 20_000);
       pa.proxy.setMode({ kind: 'delay', ms: 1500 });
+      expect(await aExit).toEqual({ code: 1, signal: null });
       await holderIs(d, 'b', LEASE_MS + RETRY_MS + 25_000);
       const bLeads = Date.now();
       await wroteAfter(d, 'b', 0, POLL_MS + 20_000);
-      const aExit = await Promise.race([a.exited, sleep(20_000).then(() => 'still running')]);
-      expect(aExit).toEqual({ code: 1, signal: null });
       pa.proxy.setMode({ kind: 'pass' });
-      a.start();
-      await started(a);
+      await started(a); // restarted as a standby
 
       // Now cut the new leader off entirely.
+      const bExit = b.nextExit(LEASE_MS + 20_000);
       pb.proxy.setMode({ kind: 'blackhole' });
+      expect(await bExit).toEqual({ code: 1, signal: null });
       await holderIs(d, 'a', LEASE_MS + RETRY_MS + 25_000);
       await wroteAfter(d, 'a', bLeads, POLL_MS + 20_000);
-      const bExit = await Promise.race([b.exited, sleep(20_000).then(() => 'still running')]);
-      expect(bExit).toEqual({ code: 1, signal: null });
       pb.proxy.setMode({ kind: 'pass' });
-      b.start();
       await started(b);
       await sleep(LEASE_MS / 2);
       expect(await leaseHolder(d.ns.name, LEASE_NAME)).toBe('a');
@@ -286,8 +295,7 @@ describe('HA drills: at most one writer, failover within lease duration + one po
 
       // The leader dies without releasing: the standby, its clock still an hour ahead, waits out
       // the lease on its monotonic clock and takes over.
-      a.signal('SIGKILL');
-      await a.exited;
+      await a.kill();
       await holderIs(d, 'b', LEASE_MS + RETRY_MS + 20_000);
       await wroteAfter(d, 'b', 0, POLL_MS + 20_000);
       // The jump was real: b's own log says it became leader an hour from now.

@@ -286,6 +286,26 @@ describe('LeaderElector', () => {
     await a.stop();
   });
 
+  it('a restarted process with the same identity waits out the lease it left behind', async () => {
+    const api = new FakeLeases();
+    const log: string[] = [];
+    const first = elector(api, 'a', log);
+    first.start();
+    await jest.advanceTimersByTimeAsync(0);
+    // The process dies without releasing (SIGKILL, OOM); its container restarts under the same name.
+    api.down = true;
+    await jest.advanceTimersByTimeAsync(10_000);
+    await first.stop(); // the old process is gone
+    api.down = false;
+    const restarted = elector(api, 'a', log);
+    restarted.start();
+    await jest.advanceTimersByTimeAsync(14_000);
+    expect(log).toEqual(['a leads', 'a stops']);
+    await jest.advanceTimersByTimeAsync(2000);
+    expect(log).toEqual(['a leads', 'a stops', 'a leads']);
+    await restarted.stop();
+  });
+
   it('measures expiry from when the standby received the record, so a paused standby cannot take over early', async () => {
     const api = new FakeLeases();
     const log: string[] = [];
@@ -339,7 +359,7 @@ describe('LeaderElector', () => {
     // The elector's next retry (before its own deadline timer) notices the deadline has passed.
     await jest.advanceTimersByTimeAsync(2000);
     expect(term.signal.aborted).toBe(true);
-    // The Lease still names a, so it may start a new term at once; the old term's writes stay refused.
+    // Whatever a does next, the old term's writes stay refused.
     await expect(writes.request('PATCH', '/scale')).rejects.toBeInstanceOf(FencedError);
     expect(sent).toEqual(['PATCH /scale']);
     await a.stop();

@@ -5,7 +5,8 @@
 // every request of the term in flight (the Lease's own and, through fenced-api.ts, the
 // controller's) and reports the term's end. A candidate takes the Lease once the record has not
 // changed for a full lease duration as measured on its own monotonic clock from when it *received*
-// the record (no trust in other clocks). Every write carries the resourceVersion read just before,
+// the record (no trust in other clocks) — even a record that names itself, left by an earlier
+// process with the same pod name. Every write carries the resourceVersion read just before,
 // so of two racing candidates one gets 409 Conflict and loses. On shutdown the leader releases the
 // Lease so a standby takes over at once.
 //
@@ -214,9 +215,11 @@ export class LeaderElector {
         return;
       }
     } else {
+      // A candidate waits out the lease even when the record names this identity: it was written
+      // by an earlier term or an earlier process with the same pod name (a container restart),
+      // whose last requests may still be on their way. Only a released Lease is free at once.
       const duration = (spec.leaseDurationSeconds ?? leaseDurationSeconds) * 1000;
-      const heldByOther = holder !== '' && holder !== identity;
-      if (heldByOther && received - this.observed.at < duration) return;
+      if (holder !== '' && received - this.observed.at < duration) return;
     }
 
     const takingOver = holder !== identity;
