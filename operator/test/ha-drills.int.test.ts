@@ -209,18 +209,19 @@ describe('HA drills: at most one writer, failover within lease duration + one po
       expect(Date.now() - pausedAt).toBeGreaterThan(LEASE_MS);
       const exiting = a.nextExit(20_000);
       a.signal('SIGCONT');
-      expect(await exiting).toEqual({ code: 1, signal: null });
-      expect(a.logLines('lost leadership')).toHaveLength(1);
-
+      const exit = await exiting;
       // Restarted (same pod name), it rejoins as a standby and stays one.
       await started(a);
       await sleep(LEASE_MS);
-      expect(await leaseHolder(d.ns.name, LEASE_NAME)).toBe('b');
+      const holder = await leaseHolder(d.ns.name, LEASE_NAME);
       await d.backlog.stop();
       // The standby first: the leader's release on SIGTERM would hand it the Lease.
       await a.stop();
       await b.stop();
       verify('sigstop', d, [['a', 'b']]);
+      expect(exit).toEqual({ code: 1, signal: null });
+      expect(a.logLines('lost leadership')).toHaveLength(1);
+      expect(holder).toBe('b');
     });
 
     it(`proxy: a leader whose API traffic is delayed, then one whose traffic is blackholed, stop writing before the standby starts${suffix}`, async () => {
