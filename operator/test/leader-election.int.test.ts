@@ -57,10 +57,12 @@ describe('leader election between two operator processes', () => {
     };
     const a = spawnOperator('operator-a', env);
     processes.push(a);
+    // The child runs the operator from source through tsx: on a loaded 2-core machine compiling it
+    // can take most of 20 s before the first Lease request is even sent.
     const firstHolder = await eventually(
       'a leader',
       async () => ((await leaseHolder(ns.name, LEASE)) === 'operator-a' ? 'operator-a' : undefined),
-      20_000,
+      60_000,
     );
     const b = spawnOperator('operator-b', env);
     processes.push(b);
