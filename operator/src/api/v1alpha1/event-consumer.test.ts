@@ -8,6 +8,7 @@ import { defaultScalingSpec } from '../../scaling/defaults.js';
 import { EventConsumerSpecSchema, parseEventConsumerSpec } from './event-consumer.js';
 import { parseDurationSeconds } from './duration.js';
 import { toScalingSpec, pollIntervalMs } from './scaling-spec.js';
+import { acceptedSpecs, minimalSpec, refusedSpecs } from './test/hostile-specs.js';
 
 type Schema = Record<string, unknown>;
 
@@ -65,15 +66,82 @@ function applyCrdDefaults(node: Schema, value: unknown): unknown {
   return value;
 }
 
-const minimal = {
-  scaleTargetRef: { name: 'worker' },
-  nats: { servers: ['nats://127.0.0.1:4222'], stream: 'ORDERS', consumer: 'worker' },
-};
+const minimal = minimalSpec;
+
+/** One spec per CRD CEL rule that breaks it (the CRD refuses it; the operator must too). */
+const celViolations: Array<[string, Record<string, unknown>]> = [
+  ['minReplicas must be less than or equal to maxReplicas', { ...minimal, minReplicas: 5, maxReplicas: 4 }],
+  ['pollInterval must be between 1s and 10m', { ...minimal, pollInterval: '0s' }],
+  ['pollInterval must be between 1s and 10m', { ...minimal, pollInterval: '99999999h' }],
+  ['drainWithin must be between 1s and 24h', { ...minimal, drainWithin: '25h' }],
+  ['latencyObjective must be between 100ms and 24h', { ...minimal, latencyObjective: '50ms' }],
+  [
+    'fallback.replicas must not exceed maxReplicas',
+    { ...minimal, maxReplicas: 3, fallback: { replicas: 4 } },
+  ],
+  [
+    'policy period must be between 1s and 30m',
+    { ...minimal, behavior: { scaleUp: { policies: [{ type: 'Pods', value: 1, period: '31m' }] } } },
+  ],
+  [
+    'stabilizationWindow must be at most 1h',
+    { ...minimal, behavior: { scaleDown: { stabilizationWindow: '2h' } } },
+  ],
+  [
+    'policies needs at least one policy unless selectPolicy is Disabled',
+    { ...minimal, behavior: { scaleUp: { policies: [] } } },
+  ],
+  ['cooldownPeriod must be at most 24h', { ...minimal, behavior: { cooldownPeriod: '25h' } }],
+  ['predictive.horizon must be between 1s and 1h', { ...minimal, predictive: { horizon: '500ms' } }],
+  ['predictive.seasonality must be between 1m and 168h', { ...minimal, predictive: { seasonality: '30s' } }],
+  [
+    'set either nats.domain or nats.apiPrefix, not both',
+    { ...minimal, nats: { ...minimal.nats, domain: 'hub', apiPrefix: '$JS.X.API' } },
+  ],
+];
+const celViolationCases = (): Array<[string, Record<string, unknown>]> => celViolations;
 
 describe('EventConsumer schema and CRD', () => {
   it('declare the same fields, types, bounds and defaults', () => {
     const fromZod = z.toJSONSchema(EventConsumerSpecSchema, { io: 'input' }) as Schema;
     expect(comparable(fromZod)).toEqual(comparable(crdSpecSchema()));
+  });
+
+  it('bound every string and every integer, so no field can carry unbounded junk', () => {
+    const unbounded: string[] = [];
+    const walk = (node: Schema, where: string): void => {
+      if (node.type === 'string' && node.maxLength === undefined && (node._enum ?? node.enum) === undefined)
+        unbounded.push(`${where}: string without maxLength`);
+      // format: int32 is not enforced by the API server; only maximum is.
+      if (node.type === 'integer' && node.maximum === undefined)
+        unbounded.push(`${where}: integer without maximum`);
+      const properties = node.properties as Record<string, Schema> | undefined;
+      for (const [k, v] of Object.entries(properties ?? {})) walk(v, `${where}.${k}`);
+      if (node.items) walk(node.items as Schema, `${where}[]`);
+    };
+    walk(crdSpecSchema(), 'spec');
+    expect(unbounded).toEqual([]);
+  });
+
+  it('repeat every CEL rule of the CRD with the same message', () => {
+    const messages: string[] = [];
+    const walk = (node: Schema): void => {
+      const rules = (node['x-kubernetes-validations'] ?? node.x_kubernetes_validations) as
+        Array<{ message: string }> | undefined;
+      for (const r of rules ?? []) messages.push(r.message);
+      const properties = node.properties as Record<string, Schema> | undefined;
+      for (const v of Object.values(properties ?? {})) walk(v);
+      if (node.items) walk(node.items as Schema);
+    };
+    walk(crdSpecSchema());
+    expect(messages.length).toBeGreaterThanOrEqual(10);
+    expect([...new Set(messages)].sort()).toEqual([...new Set(celViolations.map(([m]) => m))].sort());
+  });
+
+  it.each(celViolationCases())('refuses what the CEL rule %j refuses', (message, spec) => {
+    const parsed = parseEventConsumerSpec(spec);
+    expect(parsed.ok).toBe(false);
+    if (!parsed.ok) expect(parsed.problems.join('\n')).toContain(message);
   });
 
   it('default a minimal spec to the same values as the API server would', () => {
@@ -123,6 +191,32 @@ describe('parseEventConsumerSpec', () => {
     const parsed = parseEventConsumerSpec(spec);
     expect(parsed.ok).toBe(false);
     if (!parsed.ok) expect(parsed.problems.join('\n')).toContain(field);
+  });
+
+  it.each(refusedSpecs)('refuses %s, naming the field without echoing it in full', (_what, spec, field) => {
+    const parsed = parseEventConsumerSpec(spec);
+    expect(parsed.ok).toBe(false);
+    if (parsed.ok) return;
+    expect(parsed.problems.join('\n')).toContain(field);
+    expect(parsed.problems.join('\n').length).toBeLessThan(2000);
+  });
+
+  it.each(acceptedSpecs)('accepts %s', (_what, spec) => {
+    const parsed = parseEventConsumerSpec(spec);
+    expect(parsed.ok ? [] : parsed.problems).toEqual([]);
+  });
+
+  it('checks the length of a huge string before any pattern (no time spent on megabytes of junk)', () => {
+    const junk = 'a'.repeat(2_000_000) + '!';
+    const started = performance.now();
+    const parsed = parseEventConsumerSpec({
+      ...minimal,
+      scaleTargetRef: { name: junk, kind: junk, apiVersion: junk },
+      nats: { ...minimal.nats, domain: junk, stream: junk },
+    });
+    expect(parsed.ok).toBe(false);
+    // Generous: a pattern run over these strings would take far longer under backtracking.
+    expect(performance.now() - started).toBeLessThan(2000);
   });
 
   it('normalizes durations to seconds and keeps user values', () => {

@@ -16,28 +16,79 @@ const asPolicies = (
 ): Array<{ type: 'Pods' | 'Percent'; value: number; period: string }> =>
   rules.policies.map((p) => ({ type: p.type, value: p.value, period: asDuration(p.periodSeconds) }));
 
-const duration = z.string().regex(DURATION_PATTERN, 'must be a duration such as 500ms, 15s, 5m or 1h');
-const int32 = z.number().int();
-const streamOrConsumerName = z
-  .string()
-  .min(1)
-  .max(255)
-  .regex(/^[^.*>\s/\\]+$/, 'must not contain dots, wildcards, slashes or whitespace');
-const secretRef = z.object({ name: z.string().min(1) });
+/** Largest value of an int32 field: the API server does not enforce `format: int32`, the CRD's maximum does. */
+export const INT32_MAX = 2_147_483_647;
+/** Most replicas any replica field may name (maxReplicas' maximum). */
+export const MAX_REPLICAS = 10_000;
+
+/**
+ * A string of at most `max` characters counted as the API server counts them (code points, not
+ * UTF-16 units). It is checked first and stops the other checks, so a megabyte of junk that
+ * bypassed the CRD is never run through a pattern.
+ */
+function text(max: number, { min = 1 }: { min?: number } = {}) {
+  return (min > 0 ? z.string().min(min) : z.string())
+    .refine((s) => s.length <= max || [...s].length <= max, {
+      message: `must be at most ${max} characters`,
+      abort: true,
+    })
+    .meta({ maxLength: max });
+}
+
+// Patterns are written so that JavaScript (with the u flag) and the API server's Go regexp read
+// them the same way: `\s` means different things in the two (Go's is ASCII only, so the CRD once
+// let U+00A0 and U+000B through), hence explicit Unicode classes: separators (Z), control (Cc)
+// and format (Cf) characters.
+/** Stream, consumer and domain names: one NATS subject token, no path separators. */
+export const NATS_NAME_PATTERN = /^[^.*>/\\\p{Z}\p{Cc}\p{Cf}]+$/u;
+/** A JetStream API prefix: dot-separated subject tokens without wildcards or whitespace. */
+export const API_PREFIX_PATTERN = /^[^.*>\p{Z}\p{Cc}\p{Cf}]+(\.[^.*>\p{Z}\p{Cc}\p{Cf}]+)*$/u;
+/** A NATS server URL or host:port, without whitespace or control characters. */
+export const SERVER_PATTERN = /^[^\p{Z}\p{Cc}\p{Cf}]+$/u;
+/** A Kubernetes object name (DNS subdomain): Deployments, Secrets, most custom resources. */
+export const OBJECT_NAME_PATTERN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+/** A kind as the API server allows it (a DNS-1035 label once lower-cased). */
+export const KIND_PATTERN = /^[A-Za-z]([-A-Za-z0-9]*[A-Za-z0-9])?$/;
+/** group/version or a core version: a DNS subdomain, one slash, a DNS label; nothing else reaches a URL. */
+export const API_VERSION_PATTERN =
+  /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+const natsNameRule =
+  'must be one NATS name: no dots, wildcards (* >), slashes, whitespace or control characters';
+const duration = text(64, { min: 0 }).regex(
+  DURATION_PATTERN,
+  'must be a duration such as 500ms, 15s, 5m or 1h',
+);
+const int32 = z.number().int().max(INT32_MAX);
+const streamOrConsumerName = text(255).regex(NATS_NAME_PATTERN, natsNameRule);
+const objectName = text(253).regex(OBJECT_NAME_PATTERN, 'must be a lowercase DNS name such as my-app');
+const secretRef = z.object({ name: objectName });
 
 export const ScaleTargetRefSchema = z.object({
-  apiVersion: z.string().min(1).default('apps/v1'),
-  kind: z.string().min(1).default('Deployment'),
-  name: z.string().min(1).max(253),
+  apiVersion: text(317)
+    .regex(API_VERSION_PATTERN, 'must be group/version such as apps/v1, or v1 for the core group')
+    .default('apps/v1'),
+  kind: text(63)
+    .regex(KIND_PATTERN, 'must be a kind such as Deployment or StatefulSet')
+    .default('Deployment'),
+  name: objectName,
 });
 
 export const NatsSchema = z
   .object({
-    servers: z.array(z.string().min(1).max(512)).min(1).max(16),
+    servers: z
+      .array(text(512).regex(SERVER_PATTERN, 'must be a server URL without whitespace'))
+      .min(1)
+      .max(16),
     stream: streamOrConsumerName,
     consumer: streamOrConsumerName,
-    domain: z.string().min(1).optional(),
-    apiPrefix: z.string().min(1).optional(),
+    domain: text(63).regex(NATS_NAME_PATTERN, natsNameRule).optional(),
+    apiPrefix: text(255)
+      .regex(
+        API_PREFIX_PATTERN,
+        'must be a subject prefix such as $JS.hub.API, without wildcards or whitespace',
+      )
+      .optional(),
     tls: z.object({ secretRef }).optional(),
     auth: z.object({ secretRef }).optional(),
   })
@@ -45,11 +96,24 @@ export const NatsSchema = z
     message: 'set either nats.domain or nats.apiPrefix, not both',
   });
 
-export const StepPolicySchema = z.object({
-  type: z.enum(['Pods', 'Percent']),
-  value: int32.min(1),
-  period: duration,
-});
+/**
+ * The CRD's CEL rules (x-kubernetes-validations), repeated with the same messages for objects
+ * that bypassed them (an older CRD): a duration of a valid form outside [min, max] seconds.
+ * event-consumer.test.ts checks every CEL message in the CRD is produced here.
+ */
+const within = (text: string | undefined, min: number, max: number): boolean => {
+  const s = text === undefined ? undefined : parseDurationSeconds(text);
+  return s === undefined || (s >= min && s <= max);
+};
+const H = 3600;
+
+export const StepPolicySchema = z
+  .object({
+    type: z.enum(['Pods', 'Percent']),
+    value: int32.min(1),
+    period: duration,
+  })
+  .refine((p) => within(p.period, 1, 30 * 60), { message: 'policy period must be between 1s and 30m' });
 
 function rulesSchema(defaults: ScalingRules) {
   return z
@@ -57,6 +121,10 @@ function rulesSchema(defaults: ScalingRules) {
       stabilizationWindow: duration.default(asDuration(defaults.stabilizationWindowSeconds)),
       policies: z.array(StepPolicySchema).max(10).default(asPolicies(defaults)),
       selectPolicy: z.enum(['Max', 'Min', 'Disabled']).default(defaults.selectPolicy),
+    })
+    .refine((r) => within(r.stabilizationWindow, 0, H), { message: 'stabilizationWindow must be at most 1h' })
+    .refine((r) => r.policies.length > 0 || r.selectPolicy === 'Disabled', {
+      message: 'policies needs at least one policy unless selectPolicy is Disabled',
     })
     .prefault({});
 }
@@ -67,6 +135,7 @@ export const BehaviorSchema = z
     scaleDown: rulesSchema(policyDefaults.scaleDown),
     cooldownPeriod: duration.default(asDuration(policyDefaults.cooldownPeriodSeconds)),
   })
+  .refine((b) => within(b.cooldownPeriod, 0, 24 * H), { message: 'cooldownPeriod must be at most 24h' })
   .prefault({});
 
 export const PredictiveSchema = z
@@ -76,39 +145,57 @@ export const PredictiveSchema = z
     seasonality: duration.optional(),
     maxRelativeError: z.number().gt(0).max(1).default(policyDefaults.predictive.maxRelativeError),
   })
+  .refine((p) => within(p.horizon, 1, H), { message: 'predictive.horizon must be between 1s and 1h' })
+  .refine((p) => within(p.seasonality, 60, 168 * H), {
+    message: 'predictive.seasonality must be between 1m and 168h',
+  })
   .prefault({});
 
 export const FallbackSchema = z
   .object({
     failureThreshold: int32.min(1).default(3),
-    replicas: int32.min(0).optional(),
+    replicas: int32.min(0).max(MAX_REPLICAS).optional(),
     behavior: z.enum(['Static', 'CurrentReplicasIfHigher', 'CurrentReplicasIfLower']).default('Static'),
   })
   .prefault({});
 
-export const EventConsumerSpecSchema = z.object({
-  scaleTargetRef: ScaleTargetRefSchema,
-  nats: NatsSchema,
-  minReplicas: int32.min(0).default(policyDefaults.minReplicas),
-  maxReplicas: int32.min(1).max(10000).default(policyDefaults.maxReplicas),
-  backlogPerReplica: int32.min(1).default(policyDefaults.backlogPerReplica),
-  activationBacklog: int32.min(0).default(policyDefaults.activationBacklog),
-  inFlightPerReplica: int32.min(1).optional(),
-  pollInterval: duration.default('5s'),
-  drainWithin: duration.default(asDuration(policyDefaults.drainWithinSeconds)),
-  latencyObjective: duration
-    .refine((text) => {
-      const value = parseDurationSeconds(text);
-      return value !== undefined && value >= 0.1 && value <= 86_400;
-    }, 'must be between 100ms and 24h (the p99 wait you want, such as 2s or 1m)')
-    .optional(),
-  behavior: BehaviorSchema,
-  predictive: PredictiveSchema,
-  fallback: FallbackSchema,
-  paused: z.boolean().default(false),
-  pausedReplicas: int32.min(0).max(10000).optional(),
-  missingConsumer: z.enum(['RunMinimum', 'Hold']).default('RunMinimum'),
-});
+export const EventConsumerSpecSchema = z
+  .object({
+    scaleTargetRef: ScaleTargetRefSchema,
+    nats: NatsSchema,
+    minReplicas: int32.min(0).max(MAX_REPLICAS).default(policyDefaults.minReplicas),
+    maxReplicas: int32.min(1).max(MAX_REPLICAS).default(policyDefaults.maxReplicas),
+    backlogPerReplica: int32.min(1).default(policyDefaults.backlogPerReplica),
+    activationBacklog: int32.min(0).default(policyDefaults.activationBacklog),
+    inFlightPerReplica: int32.min(1).optional(),
+    pollInterval: duration.default('5s'),
+    drainWithin: duration.default(asDuration(policyDefaults.drainWithinSeconds)),
+    latencyObjective: duration.optional(),
+    behavior: BehaviorSchema,
+    predictive: PredictiveSchema,
+    fallback: FallbackSchema,
+    paused: z.boolean().default(false),
+    pausedReplicas: int32.min(0).max(MAX_REPLICAS).optional(),
+    missingConsumer: z.enum(['RunMinimum', 'Hold']).default('RunMinimum'),
+  })
+  .refine((s) => s.minReplicas <= s.maxReplicas, {
+    message: 'minReplicas must be less than or equal to maxReplicas',
+  })
+  .refine((s) => within(s.pollInterval, 1, 600), {
+    message: 'pollInterval must be between 1s and 10m',
+    path: ['pollInterval'],
+  })
+  .refine((s) => within(s.drainWithin, 1, 24 * H), {
+    message: 'drainWithin must be between 1s and 24h',
+    path: ['drainWithin'],
+  })
+  .refine((s) => within(s.latencyObjective, 0.1, 24 * H), {
+    message: 'latencyObjective must be between 100ms and 24h (the p99 wait you want, such as 2s or 1m)',
+    path: ['latencyObjective'],
+  })
+  .refine((s) => s.fallback.replicas === undefined || s.fallback.replicas <= s.maxReplicas, {
+    message: 'fallback.replicas must not exceed maxReplicas',
+  });
 
 export type EventConsumerSpec = z.infer<typeof EventConsumerSpecSchema>;
 export type ScaleTargetRef = z.infer<typeof ScaleTargetRefSchema>;
