@@ -1,6 +1,8 @@
 // Bookkeeping for status.conditions (metav1.Condition keyed by type): a condition keeps its
 // lastTransitionTime while its status stays the same, so users can see since when something has
-// been true; reasons and messages are refreshed every time.
+// been true; reasons and messages are refreshed every time. Messages carry text from users and
+// servers (names, error texts), so they are capped well under the CRD's maxLength: a status write
+// refused with 422 would leave the object without a Ready condition forever.
 import type { Condition, ConditionType } from '../api/v1alpha1/event-consumer.js';
 
 export interface ConditionUpdate {
@@ -20,6 +22,23 @@ export const CONDITION_ORDER: ConditionType[] = [
   'Paused',
 ];
 
+/** Longest condition message written, in characters (the CRD allows 32768). */
+export const MAX_CONDITION_MESSAGE = 4096;
+/** Longest condition reason written (the CRD allows 1024). */
+export const MAX_CONDITION_REASON = 256;
+
+/**
+ * `text` cut to at most `max` characters (code points, as the API server counts them; a
+ * surrogate pair is never split), saying how much was left out.
+ */
+export function capText(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const chars = [...text];
+  if (chars.length <= max) return text;
+  const marker = ` … (${chars.length - max} more characters)`;
+  return chars.slice(0, Math.max(0, max - marker.length)).join('') + marker;
+}
+
 export function setConditions(
   existing: Condition[] | undefined,
   updates: ConditionUpdate[],
@@ -33,8 +52,8 @@ export function setConditions(
     const next: Condition = {
       type: u.type,
       status: u.status,
-      reason: u.reason,
-      message: u.message,
+      reason: capText(u.reason, MAX_CONDITION_REASON),
+      message: capText(u.message, MAX_CONDITION_MESSAGE),
       lastTransitionTime: previous && previous.status === u.status ? previous.lastTransitionTime : now,
     };
     if (generation !== undefined) next.observedGeneration = generation;

@@ -7,6 +7,7 @@
 // the reading carried (the scale subresource shares its object's resourceVersion), so a change
 // made by anyone since the reading — another controller, a user, a former leader — turns the
 // write into a 409 (ScaleError 'Conflict') instead of being silently overwritten.
+import { groupVersionPath as apiGroupVersionPath } from '../api/v1alpha1/group-version.js';
 import { KubeApiError, type KubeApi } from './api-client.js';
 
 export interface ScaleTargetRef {
@@ -60,8 +61,15 @@ interface ScaleObject {
   status?: { replicas?: number; readyReplicas?: number };
 }
 
+/** The group/version path; an apiVersion that is not group/version never reaches a URL. */
 function groupVersionPath(apiVersion: string): string {
-  return apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+  const path = apiGroupVersionPath(apiVersion);
+  if (path === undefined)
+    throw new ScaleError(
+      'TargetNotFound',
+      `spec.scaleTargetRef.apiVersion ${JSON.stringify(apiVersion.slice(0, 80))} is not group/version (such as apps/v1): fix it`,
+    );
+  return path;
 }
 
 export class ScaleClient {

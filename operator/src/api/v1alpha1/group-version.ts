@@ -1,4 +1,6 @@
-// Where the EventConsumer API lives on the API server: group, version, resource names and paths.
+// Where the EventConsumer API lives on the API server: group, version, resource names and paths,
+// and the path of a scale target's group/version, built only from a valid apiVersion.
+import { API_VERSION_PATTERN } from './event-consumer.js';
 
 export const GROUP = 'jetscale.io';
 export const VERSION = 'v1alpha1';
@@ -15,4 +17,14 @@ export function eventConsumersPath(namespace?: string): string {
 
 export function eventConsumerPath(namespace: string, name: string): string {
   return `${eventConsumersPath(namespace)}/${encodeURIComponent(name)}`;
+}
+
+/**
+ * The discovery path of a scale target's apiVersion (`/apis/<group>/<version>`, or `/api/v1` for
+ * the core group), or undefined when it is not group/version: nothing else may reach a URL
+ * (`apps/v1?x=1`, `../v1` and `a/b/c` would address other paths).
+ */
+export function groupVersionPath(apiVersion: string): string | undefined {
+  if (apiVersion.length > 317 || !API_VERSION_PATTERN.test(apiVersion)) return undefined;
+  return apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
 }
