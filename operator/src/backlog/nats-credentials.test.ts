@@ -1,9 +1,15 @@
 // Specifies how auth and TLS Secrets become NATS credentials, and that errors name the Secret and
 // its keys but never a value.
+import { nkeys } from '@nats-io/transport-node';
 import { connectionKey, parseAuthSecret, parseTlsSecret } from './nats-credentials.js';
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
-const seed = 'SU' + 'A'.repeat(56);
+const seed = new TextDecoder().decode(nkeys.createUser().getSeed());
+/** A seed of the right shape whose checksum (its last characters) is wrong. */
+const badChecksum = seed.slice(0, -2) + (seed.endsWith('AA') ? 'BB' : 'AA');
+const jwt = 'eyJ0eXAiOiJKV1QiLCJhbGciOiJlZDI1NTE5LW5rZXkifQ.eyJzdWIiOiJVQSJ9.c2ln';
+const credsFile = (jwtText: string, seedText: string): string =>
+  `-----BEGIN NATS USER JWT-----\n${jwtText}\n------END NATS USER JWT------\n\n-----BEGIN USER NKEY SEED-----\n${seedText}\n------END USER NKEY SEED------\n`;
 
 describe('parseAuthSecret', () => {
   it.each([
@@ -19,8 +25,7 @@ describe('parseAuthSecret', () => {
   });
 
   it('reads a .creds file', () => {
-    const creds =
-      '-----BEGIN NATS USER JWT-----\neyJ\n------END NATS USER JWT------\n-----BEGIN USER NKEY SEED-----\nSUA\n------END USER NKEY SEED------\n';
+    const creds = credsFile(jwt, seed);
     expect(parseAuthSecret({ creds: b64(creds) }, 'ns/a')).toEqual({ kind: 'creds', creds });
   });
 
@@ -34,6 +39,17 @@ describe('parseAuthSecret', () => {
     ['a user without a password', { user: b64('u') }, /"user" and "password" must both be set/],
     ['a malformed seed', { nkeySeed: b64('SUshort') }, /not a user NKey seed/],
     ['a malformed creds file', { creds: b64('hello') }, /not a NATS .creds file/],
+    [
+      'a .creds file with junk inside its markers',
+      { creds: b64(credsFile('hello', 'hello')) },
+      /key "creds" has no readable JWT/,
+    ],
+    [
+      'a .creds file whose seed fails its checksum',
+      { creds: b64(credsFile(jwt, badChecksum)) },
+      /key "creds" holds no valid user NKey seed/,
+    ],
+    ['an NKey seed whose checksum fails', { nkeySeed: b64(badChecksum) }, /checksum does not match/],
   ])('rejects %s, naming the Secret and never the value', (_what, data, pattern) => {
     let message = '';
     try {
@@ -45,6 +61,7 @@ describe('parseAuthSecret', () => {
     expect(message).toMatch(pattern);
     expect(message).toContain('ns/nats-auth');
     expect(message).not.toMatch(/SUshort|hello/);
+    expect(message).not.toContain(badChecksum);
   });
 });
 

@@ -3,6 +3,7 @@
 // connection. Secret values never leave this module in a printable form: errors name the Secret
 // and its keys, never the values, and the fingerprint is a hash.
 import { createHash } from 'node:crypto';
+import { credsAuthenticator, nkeyAuthenticator, type Authenticator } from '@nats-io/transport-node';
 import { BacklogError } from './backlog-error.js';
 
 export type NatsAuth =
@@ -30,6 +31,32 @@ const decode = (data: SecretData, key: string): string | undefined => {
   const value = data?.[key];
   return value === undefined ? undefined : Buffer.from(value, 'base64').toString('utf8');
 };
+
+/**
+ * Whether nats.js can sign a server nonce with this authenticator, exactly as it will when it
+ * connects: a seed with a bad checksum or a .creds file with junk inside fails here, as the
+ * Secret's fault (SecretInvalid), instead of failing inside connect() where it reads as an
+ * unreachable server and counts toward fallback.
+ */
+function signs(authenticator: Authenticator): boolean {
+  try {
+    authenticator('jetscale-credentials-check');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The blocks of a .creds file, read as nats.js reads them. */
+function credsBlocks(creds: string): { jwt: string; seed: string } | undefined {
+  const block = /\s*(?:(?:[-]{3,}[^\n]*[-]{3,}\n)(.+)(?:\n\s*[-]{3,}[^\n]*[-]{3,}\n))/gi;
+  const jwt = block.exec(creds)?.[1]?.trim();
+  const seed = block.exec(creds)?.[1]?.trim();
+  return jwt === undefined || seed === undefined ? undefined : { jwt, seed };
+}
+
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+const USER_SEED_SHAPE = /^SU[A-Z2-7]{56}$/;
 
 /** Reads the auth Secret; `where` names it in errors (namespace/name). */
 export function parseAuthSecret(data: SecretData, where: string): NatsAuth {
@@ -64,13 +91,29 @@ export function parseAuthSecret(data: SecretData, where: string): NatsAuth {
         `Secret ${where}: key "creds" is not a NATS .creds file (it needs a USER JWT block and a USER NKEY SEED block)`,
       );
     }
+    const blocks = credsBlocks(creds);
+    if (blocks === undefined || !JWT_SHAPE.test(blocks.jwt))
+      throw new BacklogError(
+        'Invalid',
+        `Secret ${where}: key "creds" has no readable JWT (three base64url parts separated by dots) in its USER JWT block: regenerate the .creds file (nsc generate creds)`,
+      );
+    if (!USER_SEED_SHAPE.test(blocks.seed) || !signs(credsAuthenticator(new TextEncoder().encode(creds))))
+      throw new BacklogError(
+        'Invalid',
+        `Secret ${where}: key "creds" holds no valid user NKey seed in its USER NKEY SEED block (it must start with SU and pass its checksum): regenerate the .creds file (nsc generate creds)`,
+      );
     return { kind: 'creds', creds };
   }
   if (seed !== undefined) {
-    if (!/^SU[A-Z2-7]{56}$/.test(seed.trim()))
+    if (!USER_SEED_SHAPE.test(seed.trim()))
       throw new BacklogError(
         'Invalid',
         `Secret ${where}: key "nkeySeed" is not a user NKey seed (58 characters starting with SU)`,
+      );
+    if (!signs(nkeyAuthenticator(new TextEncoder().encode(seed.trim()))))
+      throw new BacklogError(
+        'Invalid',
+        `Secret ${where}: key "nkeySeed" is not a valid user NKey seed (its checksum does not match; copy it again, or generate one with nk -gen user)`,
       );
     return { kind: 'nkey', seed: seed.trim() };
   }
