@@ -6,6 +6,7 @@ import { isBacklogError } from './backlog-error.js';
 import type { BacklogReading, BacklogSource } from './backlog-source.js';
 import type { ConnectionPool } from './connection-pool.js';
 import { readConsumerBacklog, type ConsumerRef } from './jetstream-backlog-source.js';
+import { consumerInfoSubject } from './jetstream-subject.js';
 import type { NatsCredentials } from './nats-credentials.js';
 
 export class NatsBacklogSources {
@@ -16,6 +17,12 @@ export class NatsBacklogSources {
 
   open(owner: string, servers: string[], credentials: NatsCredentials, ref: ConsumerRef): BacklogSource {
     const { pool, options } = this;
+    // A request that would break the shared connection is never sent: the spec is at fault.
+    const checked = consumerInfoSubject(ref);
+    if ('error' in checked) {
+      const error = checked.error;
+      return { read: () => Promise.resolve({ ok: false, error }), close: () => undefined };
+    }
     return {
       async read(): Promise<BacklogReading> {
         let nc;

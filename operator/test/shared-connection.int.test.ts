@@ -1,0 +1,65 @@
+// One EventConsumer's bad request must never close the NATS connection it shares with others.
+// Against a real nats-server: a 5,000-character domain once pushed the request past the server's
+// control-line limit and a CRLF in apiPrefix broke the protocol; either way the server closed the
+// connection under every EventConsumer with the same servers and credentials. Now such a request
+// is refused before it is sent (kind Invalid: the spec is at fault, not the server).
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { ConnectionPool } from '../src/backlog/connection-pool.js';
+import { NatsBacklogSources } from '../src/backlog/nats-backlog-sources.js';
+import { OperatorMetrics } from '../src/observability/metrics.js';
+import { silentLogger } from '../src/observability/logger.js';
+import { testStack } from '../../test/env.js';
+import { createStreamAndConsumer, publish, sleep, streamName } from './harness.js';
+
+describe('a shared NATS connection and a hostile EventConsumer', () => {
+  let nc: NatsConnection;
+  let pool: ConnectionPool;
+  let metrics: OperatorMetrics;
+  const stream = streamName('SHARED');
+
+  beforeAll(async () => {
+    nc = await connect({ servers: testStack().natsUrl });
+    await createStreamAndConsumer(nc, stream, 'worker');
+    await publish(nc, stream, 7);
+    metrics = new OperatorMetrics();
+    pool = new ConnectionPool({ logger: silentLogger, metrics, connectTimeoutMs: 5000 });
+  });
+
+  afterAll(async () => {
+    await pool?.closeAll();
+    await nc?.close();
+  });
+
+  const connectionEvents = async (): Promise<Record<string, number>> => {
+    const values = (await metrics.natsConnectionEvents.get()).values;
+    return Object.fromEntries(values.map((v) => [String(v.labels.type), v.value]));
+  };
+
+  it.each([
+    ['a 5,000-character domain', { domain: 'd'.repeat(5000) }, 'spec.nats.domain'],
+    ['an apiPrefix with CRLF', { apiPrefix: '$JS.API\r\nPUB evil 1' }, 'spec.nats.apiPrefix'],
+    ['a stream name with a space', { stream: 'A B' }, 'spec.nats.stream'],
+  ])('refuses %s without disturbing the healthy reader', async (_what, bad, field) => {
+    const sources = new NatsBacklogSources(pool, { timeoutMs: 2000, metrics });
+    const servers = [testStack().natsUrl];
+    const creds = { auth: { kind: 'none' as const } };
+    const healthy = sources.open('ns/healthy', servers, creds, { stream, consumer: 'worker' });
+    const hostile = sources.open('ns/hostile', servers, creds, { stream, consumer: 'worker', ...bad });
+    expect(await healthy.read()).toMatchObject({ ok: true, sample: { pending: 7 } });
+
+    const refused = await hostile.read();
+    expect(refused.ok).toBe(false);
+    if (!refused.ok) {
+      expect(refused.error.kind).toBe('Invalid');
+      expect(refused.error.message).toContain(field);
+    }
+    // The server closes a connection within milliseconds of a bad line; give it ample time.
+    await sleep(1500);
+    expect(await healthy.read()).toMatchObject({ ok: true, sample: { pending: 7 } });
+    const events = await connectionEvents();
+    expect(events.disconnect ?? 0).toBe(0);
+    expect(events.reconnect ?? 0).toBe(0);
+    hostile.close();
+    healthy.close();
+  });
+});
