@@ -54,6 +54,9 @@ export async function runOperator(
     logger,
     metrics,
     connectTimeoutMs: Math.max(config.natsRequestTimeoutMs, 2000),
+    pingTimeoutMs: config.natsRequestTimeoutMs,
+    // A slow server may hold at most half the workers; the rest keep serving everyone else.
+    maxInFlightPerConnection: Math.max(1, Math.floor(config.workers / 2)),
   });
 
   const namespaces: Array<string | undefined> = config.namespaces ?? [undefined];

@@ -2,6 +2,16 @@
 // them, counted by owner and closed when the last owner lets go. Each connection's status stream
 // (disconnect, reconnect, errors) is watched for logs and metrics; nats.js reconnects by itself,
 // so a connection that was once established is kept while its server is away.
+//
+// One dead server must not slow everyone (the reconcile workers are shared): each connection has a
+// circuit breaker (circuit-breaker.ts). It opens when the connection is found down — a connect
+// attempt fails, nats.js reports a disconnect, or a request goes unanswered and a PING round trip
+// then fails too (a request timing out while PING answers is that consumer's problem, not the
+// connection's, and trips nothing). While it is open, reads fail at once with a message about the
+// server (never about another EventConsumer's stream) and still count toward fallback; reads in
+// flight when it opens are released at once; checks run in the background with backoff. And at
+// most `maxInFlightPerConnection` reads wait on one connection at a time, so a server that is slow
+// but alive cannot hold every worker either.
 import {
   connect,
   credsAuthenticator,
@@ -12,14 +22,25 @@ import {
 import type { Logger } from '../observability/logger.js';
 import type { OperatorMetrics } from '../observability/metrics.js';
 import { BacklogError } from './backlog-error.js';
+import type { BacklogReading } from './backlog-source.js';
+import { CircuitBreaker } from './circuit-breaker.js';
+import type { BackoffOptions } from '../kube/backoff.js';
 import { connectionKey, type NatsCredentials } from './nats-credentials.js';
 
 interface PooledConnection {
   key: string;
   servers: string[];
+  credentials: NatsCredentials;
   owners: Set<string>;
   connecting?: Promise<NatsConnection>;
   connection?: NatsConnection;
+  breaker: CircuitBreaker;
+  /** Reads waiting on this connection (connecting or requesting). */
+  inFlight: number;
+  /** A PING round trip in flight after an unanswered request. */
+  probing?: Promise<void>;
+  /** Called when the breaker opens: each releases one read waiting on the connection. */
+  waiters: Set<() => void>;
 }
 
 export interface ConnectionPoolOptions {
@@ -27,6 +48,13 @@ export interface ConnectionPoolOptions {
   metrics?: OperatorMetrics;
   /** Time to wait for the first connection to a server. */
   connectTimeoutMs?: number;
+  /** Time to wait for a PING reply when checking whether a connection is alive. */
+  pingTimeoutMs?: number;
+  /** Reads allowed to wait on one connection at once; more fail at once (default 4). */
+  maxInFlightPerConnection?: number;
+  /** Backoff between background checks of a connection that is down. */
+  checkBackoff?: BackoffOptions;
+  now?: () => number;
 }
 
 export function connectionOptions(
@@ -82,27 +110,90 @@ export function connectError(err: unknown, servers: string[]): BacklogError {
   );
 }
 
+const TRIPPED = Symbol('tripped');
+
+function releaseAll(entry: PooledConnection): void {
+  for (const release of [...entry.waiters]) release();
+  entry.waiters.clear();
+}
+
+/** Resolves with the value, or rejects after `ms` (the timer never keeps the process alive). */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 export class ConnectionPool {
   private readonly pool = new Map<string, PooledConnection>();
   private readonly ownerKeys = new Map<string, string>();
+  private readonly now: () => number;
 
-  constructor(private readonly options: ConnectionPoolOptions) {}
+  constructor(private readonly options: ConnectionPoolOptions) {
+    this.now = options.now ?? Date.now;
+  }
 
   /** The shared connection for these servers and credentials, registered to `owner`. */
   async acquire(owner: string, servers: string[], credentials: NatsCredentials): Promise<NatsConnection> {
-    const key = connectionKey(servers, credentials);
-    const previous = this.ownerKeys.get(owner);
-    if (previous !== undefined && previous !== key) this.release(owner);
-    let entry = this.pool.get(key);
-    if (!entry) {
-      entry = { key, servers, owners: new Set() };
-      this.pool.set(key, entry);
-    }
-    entry.owners.add(owner);
-    this.ownerKeys.set(owner, key);
+    const entry = this.register(owner, servers, credentials);
     if (entry.connection && !entry.connection.isClosed()) return entry.connection;
-    entry.connecting ??= this.open(entry, credentials);
+    entry.connecting ??= this.open(entry);
     return entry.connecting;
+  }
+
+  /**
+   * Runs one read on the owner's shared connection, through the connection's breaker: fails at
+   * once while the connection is known down or too many reads already wait on it.
+   */
+  async read(
+    owner: string,
+    servers: string[],
+    credentials: NatsCredentials,
+    send: (nc: NatsConnection) => Promise<BacklogReading>,
+  ): Promise<BacklogReading> {
+    const entry = this.register(owner, servers, credentials);
+    const decision = entry.breaker.admit();
+    if (decision === 'check') void this.check(entry);
+    if (decision !== 'send') return this.fastFailure(entry, 'down');
+    if (entry.inFlight >= (this.options.maxInFlightPerConnection ?? 4))
+      return this.fastFailure(entry, 'busy');
+    entry.inFlight++;
+    let release: () => void = () => undefined;
+    const tripped = new Promise<typeof TRIPPED>((resolve) => (release = () => resolve(TRIPPED)));
+    entry.waiters.add(release);
+    try {
+      const outcome = await Promise.race([this.attempt(entry, owner, send), tripped]);
+      return outcome === TRIPPED ? this.fastFailure(entry, 'down') : outcome;
+    } finally {
+      entry.waiters.delete(release);
+      entry.inFlight--;
+    }
+  }
+
+  private async attempt(
+    entry: PooledConnection,
+    owner: string,
+    send: (nc: NatsConnection) => Promise<BacklogReading>,
+  ): Promise<BacklogReading> {
+    let nc: NatsConnection;
+    try {
+      nc = await this.acquire(owner, entry.servers, entry.credentials);
+    } catch (err) {
+      const error = err instanceof BacklogError ? err : connectError(err, entry.servers);
+      if (error.kind === 'Unreachable') this.markDown(entry, error);
+      return { ok: false, error };
+    }
+    const result = await send(nc);
+    if (!result.ok && result.error.kind === 'Unreachable' && !entry.breaker.isOpen()) this.probe(entry, nc);
+    return result;
+  }
+
+  /** Whether the breaker of this servers + credentials connection is open (for tests and status). */
+  isDown(servers: string[], credentials: NatsCredentials): boolean {
+    return this.pool.get(connectionKey(servers, credentials))?.breaker.isOpen() ?? false;
   }
 
   /** The owner no longer needs its connection; the last owner closes it. */
@@ -115,7 +206,8 @@ export class ConnectionPool {
     entry.owners.delete(owner);
     if (entry.owners.size > 0) return;
     this.pool.delete(key);
-    this.updateGauge();
+    releaseAll(entry);
+    this.updateGauges();
     const connection = entry.connection;
     if (connection) {
       this.options.logger.info('closing NATS connection: no EventConsumer uses it any more', {
@@ -133,14 +225,126 @@ export class ConnectionPool {
     const entries = [...this.pool.values()];
     this.pool.clear();
     this.ownerKeys.clear();
+    for (const e of entries) releaseAll(e);
     await Promise.all(entries.map((e) => e.connection?.close().catch(() => undefined)));
-    this.updateGauge();
+    this.updateGauges();
   }
 
-  private async open(entry: PooledConnection, credentials: NatsCredentials): Promise<NatsConnection> {
+  private register(owner: string, servers: string[], credentials: NatsCredentials): PooledConnection {
+    const key = connectionKey(servers, credentials);
+    const previous = this.ownerKeys.get(owner);
+    if (previous !== undefined && previous !== key) this.release(owner);
+    let entry = this.pool.get(key);
+    if (!entry) {
+      entry = {
+        key,
+        servers,
+        credentials,
+        owners: new Set(),
+        breaker: new CircuitBreaker({
+          now: this.now,
+          ...(this.options.checkBackoff ? { backoff: this.options.checkBackoff } : {}),
+        }),
+        inFlight: 0,
+        waiters: new Set(),
+      };
+      this.pool.set(key, entry);
+    }
+    entry.owners.add(owner);
+    this.ownerKeys.set(owner, key);
+    return entry;
+  }
+
+  /** A read answered without asking NATS. Names only the server: the connection is shared. */
+  private fastFailure(entry: PooledConnection, why: 'down' | 'busy'): BacklogReading {
+    this.options.metrics?.natsFastFailures.inc({ why });
+    this.options.metrics?.natsRequestDuration.observe({ result: 'Unreachable' }, 0);
+    const server = entry.servers.map(redactServer).join(', ');
+    const cause = entry.breaker.lastError()?.message;
+    const message =
+      why === 'down'
+        ? `NATS at ${server} is down (${cause ?? 'it stopped answering'}); reads fail at once until a background check reaches it again: check spec.nats.servers and that NATS is running`
+        : `NATS at ${server} is slow: ${entry.inFlight} backlog reads already wait on this connection; check that NATS is healthy`;
+    return { ok: false, error: new BacklogError('Unreachable', message, { server }) };
+  }
+
+  private markDown(entry: PooledConnection, error: BacklogError): void {
+    const wasOpen = entry.breaker.isOpen();
+    entry.breaker.failed(error);
+    if (!wasOpen) {
+      this.options.logger.warn('NATS connection is down: backlog reads on it fail at once until it answers', {
+        servers: entry.servers.map(redactServer),
+        error: error.message,
+      });
+      // Release the reads waiting on this connection: they would only wait out their timeouts.
+      releaseAll(entry);
+    }
+    this.updateGauges();
+  }
+
+  private markUp(entry: PooledConnection): void {
+    if (!entry.breaker.isOpen()) return;
+    entry.breaker.succeeded();
+    this.options.logger.info('NATS connection answers again: backlog reads resume', {
+      servers: entry.servers.map(redactServer),
+    });
+    this.updateGauges();
+  }
+
+  /** A request went unanswered: is the connection itself alive? One PING at a time, in the background. */
+  private probe(entry: PooledConnection, nc: NatsConnection): void {
+    entry.probing ??= this.ping(nc)
+      .then((alive) => {
+        if (!alive && this.pool.get(entry.key) === entry) this.markDown(entry, this.noPingReply(entry));
+      })
+      .finally(() => (entry.probing = undefined));
+  }
+
+  /** A background check of a connection that is down: PING it, or connect when there is none. */
+  private async check(entry: PooledConnection): Promise<void> {
+    const nc = entry.connection;
+    let up: boolean;
+    let error: BacklogError | undefined;
+    if (nc && !nc.isClosed()) {
+      up = await this.ping(nc);
+      if (!up) error = this.noPingReply(entry);
+    } else {
+      try {
+        entry.connecting ??= this.open(entry);
+        await entry.connecting;
+        up = true;
+      } catch (err) {
+        up = false;
+        error = err instanceof BacklogError ? err : connectError(err, entry.servers);
+      }
+    }
+    if (this.pool.get(entry.key) !== entry) return;
+    if (up) this.markUp(entry);
+    else if (error) this.markDown(entry, error);
+  }
+
+  private async ping(nc: NatsConnection): Promise<boolean> {
+    try {
+      await within(nc.rtt(), this.options.pingTimeoutMs ?? 2000, 'PING');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private noPingReply(entry: PooledConnection): BacklogError {
+    const server = entry.servers.map(redactServer).join(', ');
+    return new BacklogError(
+      'Unreachable',
+      `no PING reply from NATS at ${server} within ${this.options.pingTimeoutMs ?? 2000} ms`,
+      { server },
+    );
+  }
+
+  private async open(entry: PooledConnection): Promise<NatsConnection> {
     try {
       const connection = await connect(
-        connectionOptions(entry.servers, credentials, this.options.connectTimeoutMs ?? 5000),
+        connectionOptions(entry.servers, entry.credentials, this.options.connectTimeoutMs ?? 5000),
       );
       if (this.pool.get(entry.key) !== entry) {
         // Every owner left while we were connecting.
@@ -148,7 +352,8 @@ export class ConnectionPool {
         return connection;
       }
       entry.connection = connection;
-      this.updateGauge();
+      this.markUp(entry);
+      this.updateGauges();
       this.options.logger.info('connected to NATS', {
         servers: entry.servers.map(redactServer),
         server: connection.info?.server_name,
@@ -171,13 +376,27 @@ export class ConnectionPool {
           detail: 'server' in status ? status.server : undefined,
         });
       }
+      if (this.pool.get(entry.key) !== entry) continue;
+      if (status.type === 'disconnect' && !entry.breaker.isOpen()) {
+        const server = entry.servers.map(redactServer).join(', ');
+        this.markDown(
+          entry,
+          new BacklogError('Unreachable', `lost the connection to NATS at ${server}; reconnecting`, {
+            server,
+          }),
+        );
+      }
+      if (status.type === 'reconnect') this.markUp(entry);
     }
     // The status iterator ends when the connection closes: forget it so the next acquire reconnects.
     if (entry.connection === connection) entry.connection = undefined;
-    this.updateGauge();
+    this.updateGauges();
   }
 
-  private updateGauge(): void {
+  private updateGauges(): void {
     this.options.metrics?.natsConnections.set(this.size());
+    this.options.metrics?.natsConnectionsDown.set(
+      [...this.pool.values()].filter((e) => e.breaker.isOpen()).length,
+    );
   }
 }

@@ -1,8 +1,8 @@
-// Opens a BacklogSource per EventConsumer over the shared connection pool: reading acquires the
-// pooled connection (connecting if needed, so a server that was down is retried on the next poll)
-// and asks the consumer's leader for its numbers; closing releases the EventConsumer's share.
+// Opens a BacklogSource per EventConsumer over the shared connection pool: reading goes through the
+// pooled connection and its breaker (connecting if needed; failing at once while the connection
+// is known down, see connection-pool.ts) and asks the consumer's leader for its numbers; closing
+// releases the EventConsumer's share.
 import type { OperatorMetrics } from '../observability/metrics.js';
-import { isBacklogError } from './backlog-error.js';
 import type { BacklogReading, BacklogSource } from './backlog-source.js';
 import type { ConnectionPool } from './connection-pool.js';
 import { readConsumerBacklog, type ConsumerRef } from './jetstream-backlog-source.js';
@@ -24,21 +24,13 @@ export class NatsBacklogSources {
       return { read: () => Promise.resolve({ ok: false, error }), close: () => undefined };
     }
     return {
-      async read(): Promise<BacklogReading> {
-        let nc;
-        try {
-          nc = await pool.acquire(owner, servers, credentials);
-        } catch (err) {
-          if (isBacklogError(err)) {
-            options.metrics?.natsRequestDuration.observe({ result: err.kind }, 0);
-            return { ok: false, error: err };
-          }
-          throw err;
-        }
-        return readConsumerBacklog(nc, ref, {
-          timeoutMs: options.timeoutMs,
-          observe: (seconds, result) => options.metrics?.natsRequestDuration.observe({ result }, seconds),
-        });
+      read(): Promise<BacklogReading> {
+        return pool.read(owner, servers, credentials, (nc) =>
+          readConsumerBacklog(nc, ref, {
+            timeoutMs: options.timeoutMs,
+            observe: (seconds, result) => options.metrics?.natsRequestDuration.observe({ result }, seconds),
+          }),
+        );
       },
       close(): void {
         pool.release(owner);

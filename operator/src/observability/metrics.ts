@@ -134,6 +134,17 @@ export class OperatorMetrics {
     help: 'Open NATS connections (one per distinct servers + credentials).',
     registers: [this.registry],
   });
+  readonly natsConnectionsDown = new Gauge({
+    name: 'jetscale_nats_connections_down',
+    help: 'NATS connections known to be down: reads on them fail at once while a background check waits for the server.',
+    registers: [this.registry],
+  });
+  readonly natsFastFailures = new Counter({
+    name: 'jetscale_nats_fast_failures_total',
+    help: 'Backlog reads answered at once without asking NATS, by why (down: the connection is known down; busy: too many requests already waiting on it).',
+    labelNames: ['why'],
+    registers: [this.registry],
+  });
   readonly natsConnectionEvents = new Counter({
     name: 'jetscale_nats_connection_events_total',
     help: 'NATS connection status changes (disconnect, reconnect, error, ...).',

@@ -1,0 +1,131 @@
+// The connection pool's breaker against a real nats-server frozen with SIGSTOP (its socket still
+// accepts, nothing answers): the first reads wait out their timeout, and once a PING also goes
+// unanswered every read fails at once — including reads already waiting — until a background
+// check finds the server answering again. A request timing out while PING answers (a consumer's
+// own trouble) trips nothing.
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { connect } from '@nats-io/transport-node';
+import { startNatsServer, type NatsServer } from '../../hack/stack/nats-server.js';
+import { ConnectionPool } from '../src/backlog/connection-pool.js';
+import { NatsBacklogSources } from '../src/backlog/nats-backlog-sources.js';
+import { silentLogger } from '../src/observability/logger.js';
+import { OperatorMetrics } from '../src/observability/metrics.js';
+import { eventually } from '../../test/env.js';
+import { createStreamAndConsumer, sleep } from './harness.js';
+
+describe('the NATS connection breaker', () => {
+  let nats: NatsServer;
+  let dir: string;
+  let pool: ConnectionPool;
+  const creds = { auth: { kind: 'none' as const } };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'jetscale-breaker-'));
+    nats = await startNatsServer({ dir });
+    const nc = await connect({ servers: nats.url });
+    await createStreamAndConsumer(nc, 'ORDERS', 'worker');
+    await nc.close();
+    pool = new ConnectionPool({
+      logger: silentLogger,
+      metrics: new OperatorMetrics(),
+      connectTimeoutMs: 2000,
+      pingTimeoutMs: 1000,
+      checkBackoff: { baseMs: 500, maxMs: 2000, jitter: 0 },
+    });
+  });
+
+  afterAll(async () => {
+    const pid = nats?.pid();
+    if (pid !== undefined) process.kill(pid, 'SIGCONT');
+    await pool?.closeAll();
+    await nats?.stop({ hard: true });
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const timed = async <T>(f: () => Promise<T>): Promise<{ value: T; ms: number }> => {
+    const started = performance.now();
+    const value = await f();
+    return { value, ms: performance.now() - started };
+  };
+
+  it('fails fast while the server is frozen, releases waiting reads, and recovers', async () => {
+    const sources = new NatsBacklogSources(pool, { timeoutMs: 1500 });
+    const servers = [nats.url];
+    const readers = Array.from({ length: 6 }, (_, i) =>
+      sources.open(`ns/ec-${i}`, servers, creds, { stream: 'ORDERS', consumer: 'worker' }),
+    );
+    const missing = sources.open('ns/missing', servers, creds, { stream: 'ORDERS', consumer: 'nobody' });
+    for (const r of readers) expect((await r.read()).ok).toBe(true);
+    // A consumer that does not exist is that EventConsumer's problem: nothing trips.
+    expect(await missing.read()).toMatchObject({ ok: false, error: { kind: 'ConsumerNotFound' } });
+    expect(pool.isDown(servers, creds)).toBe(false);
+
+    const pid = nats.pid();
+    if (pid === undefined) throw new Error('nats-server is not running');
+    process.kill(pid, 'SIGSTOP');
+    // All six in flight at once: at most 4 wait on the connection, the rest are refused as busy.
+    const first = await timed(() => Promise.all(readers.map((r) => r.read())));
+    expect(first.value.every((r) => !r.ok && r.error.kind === 'Unreachable')).toBe(true);
+    const busy = first.value.filter((r) => !r.ok && /slow/.test(r.error.message)).length;
+    expect(busy).toBe(2);
+    await eventually(
+      'the breaker to open',
+      async () => (pool.isDown(servers, creds) ? true : undefined),
+      10_000,
+      50,
+    );
+
+    // Open: every read answers at once, names the server and counts as Unreachable.
+    const fast = await timed(() => Promise.all(readers.map((r) => r.read())));
+    for (const r of fast.value) {
+      expect(r.ok).toBe(false);
+      if (!r.ok) {
+        expect(r.error.kind).toBe('Unreachable');
+        expect(r.error.message).toContain(nats.url);
+        expect(r.error.message).not.toContain('worker');
+      }
+    }
+    // Generous: the request timeout is 1,500 ms; a fast failure takes microseconds.
+    expect(fast.ms).toBeLessThan(500);
+
+    process.kill(pid, 'SIGCONT');
+    await eventually(
+      'reads to succeed again after a background check',
+      async () => {
+        const r = await readers[0]?.read();
+        return r?.ok ? true : undefined;
+      },
+      20_000,
+      200,
+    );
+    expect(pool.isDown(servers, creds)).toBe(false);
+    for (const r of readers) expect((await r.read()).ok).toBe(true);
+  }, 60_000);
+
+  it('releases reads already waiting when the connection is found down', async () => {
+    const sources = new NatsBacklogSources(pool, { timeoutMs: 20_000 });
+    const reader = sources.open('ns/slow', [nats.url], creds, { stream: 'ORDERS', consumer: 'worker' });
+    expect((await reader.read()).ok).toBe(true);
+    const pid = nats.pid();
+    if (pid === undefined) throw new Error('nats-server is not running');
+    process.kill(pid, 'SIGSTOP');
+    try {
+      // A 20 s request timeout; a second reader's short timeout triggers the PING check that opens
+      // the breaker, which releases the long one long before its own timeout.
+      const long = timed(() => reader.read());
+      await sleep(100);
+      const short = new NatsBacklogSources(pool, { timeoutMs: 500 }).open('ns/short', [nats.url], creds, {
+        stream: 'ORDERS',
+        consumer: 'worker',
+      });
+      await short.read();
+      const released = await long;
+      expect(released.value.ok).toBe(false);
+      expect(released.ms).toBeLessThan(10_000);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+  }, 60_000);
+});

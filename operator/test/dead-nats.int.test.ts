@@ -1,0 +1,211 @@
+// One dead NATS must not slow everyone (issue 10 item 5). 20 EventConsumers read a nats-server
+// that is then frozen with SIGSTOP (its port still accepts connections, nothing answers — the
+// worst case: every request waits out its timeout), spread over 5 connections (server lists that
+// also name ports where nothing listens); 1 EventConsumer reads the healthy stack NATS. The real
+// operator runs as a child process with the chart's 8 workers. Before the per-connection breaker,
+// each of the 20 reads held a worker for the 2 s timeout: ~5 s per round, every poll late by
+// seconds and "3 failed polls before fallback" stretched accordingly. Judged from the operator's
+// own /metrics (jetscale_poll_delay_seconds) and the EventConsumers' status.
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { freePort } from '../../hack/stack/ports.js';
+import { startNatsServer, type NatsServer } from '../../hack/stack/nats-server.js';
+import { createNamespace, eventually, testStack } from '../../test/env.js';
+import {
+  closeKubeApi,
+  condition,
+  createDeployment,
+  createEventConsumer,
+  createStreamAndConsumer,
+  eventConsumerStatus,
+  installCrd,
+  publish,
+  sleep,
+  spawnOperator,
+  specReplicas,
+  streamName,
+  type OperatorProcess,
+} from './harness.js';
+import { histogram, histogramDelta, quantile, sampleSum, shareAtMost } from './metrics-text.js';
+
+const DEAD = 20;
+const POLL_SECONDS = 2;
+const WINDOW_MS = 30_000;
+
+describe('one dead NATS among healthy ones', () => {
+  let ns: { name: string; cleanup: () => Promise<void> };
+  let dead: NatsServer;
+  let dir: string;
+  let operator: OperatorProcess | undefined;
+  let nc: NatsConnection;
+  const healthyStream = streamName('HEALTHY');
+
+  beforeAll(async () => {
+    await installCrd();
+    ns = await createNamespace('op-dead');
+    dir = mkdtempSync(path.join(os.tmpdir(), 'jetscale-dead-nats-'));
+    dead = await startNatsServer({ dir });
+  });
+
+  afterAll(async () => {
+    const pid = dead?.pid();
+    if (pid !== undefined) process.kill(pid, 'SIGCONT');
+    if (operator) {
+      operator.child.kill('SIGTERM');
+      await operator.exited;
+    }
+    await nc?.close();
+    await dead?.stop({ hard: true });
+    await ns?.cleanup();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    closeKubeApi();
+  });
+
+  const metricsText = async (port: number): Promise<string> =>
+    (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+
+  it('keeps the healthy EventConsumer on time and still counts failures toward fallback', async () => {
+    nc = await connect({ servers: testStack().natsUrl });
+    await createStreamAndConsumer(nc, healthyStream, 'worker');
+    await publish(nc, healthyStream, 250);
+    const deadNc = await connect({ servers: dead.url });
+    await createStreamAndConsumer(deadNc, 'DEAD', 'worker');
+    await deadNc.close();
+
+    // 5 connections to the doomed server: the same server with different unused ports beside it.
+    const closedPorts = await Promise.all([1, 2, 3, 4].map(() => freePort()));
+    const serverLists = [[dead.url], ...closedPorts.map((p) => [dead.url, `nats://127.0.0.1:${p}`])];
+    const poll = { pollInterval: `${POLL_SECONDS}s` };
+    await createDeployment(ns.name, 'healthy', 1);
+    await createEventConsumer({
+      namespace: ns.name,
+      name: 'healthy',
+      target: 'healthy',
+      servers: [testStack().natsUrl],
+      stream: healthyStream,
+      consumer: 'worker',
+      extra: poll,
+    });
+    for (let i = 0; i < DEAD; i++) {
+      await createDeployment(ns.name, `dead-${i}`, 1);
+      await createEventConsumer({
+        namespace: ns.name,
+        name: `dead-${i}`,
+        target: `dead-${i}`,
+        servers: serverLists[i % serverLists.length] ?? [],
+        stream: 'DEAD',
+        consumer: 'worker',
+        extra: { ...poll, fallback: { failureThreshold: 3, replicas: 2 } },
+      });
+    }
+
+    operator = spawnOperator('dead-nats', {
+      JETSCALE_NAMESPACES: ns.name,
+      JETSCALE_LEADER_ELECTION: 'false',
+      JETSCALE_WORKERS: '8',
+      JETSCALE_NATS_TIMEOUT_MS: '2000',
+      JETSCALE_LOG_LEVEL: 'info',
+    });
+    const started = await eventually(
+      'the operator to start',
+      async () =>
+        operator
+          ?.output()
+          .split('\n')
+          .find((l) => l.includes('"operator started"')),
+      60_000,
+    );
+    const port = (JSON.parse(started) as { metricsPort: number }).metricsPort;
+
+    await eventually(
+      'the healthy EventConsumer at 3 replicas',
+      async () => ((await specReplicas(ns.name, 'healthy')) === 3 ? true : undefined),
+      60_000,
+      250,
+    );
+    await eventually(
+      'every doomed EventConsumer reading its backlog',
+      async () => {
+        for (let i = 0; i < DEAD; i++) {
+          const s = await eventConsumerStatus(ns.name, `dead-${i}`);
+          if (condition(s, 'MetricsAvailable')?.status !== 'True') return undefined;
+        }
+        return true;
+      },
+      60_000,
+      500,
+    );
+
+    // Freeze the server: connections stay open, nothing answers.
+    const pid = dead.pid();
+    if (pid === undefined) throw new Error('the doomed nats-server is not running');
+    process.kill(pid, 'SIGSTOP');
+    const stoppedAt = Date.now();
+    await eventually(
+      'every doomed EventConsumer to see NATS unreachable',
+      async () => {
+        for (let i = 0; i < DEAD; i++) {
+          const s = await eventConsumerStatus(ns.name, `dead-${i}`);
+          if (condition(s, 'MetricsAvailable')?.reason !== 'NatsUnreachable') return undefined;
+        }
+        return true;
+      },
+      60_000,
+      500,
+    );
+    const detectedMs = Date.now() - stoppedAt;
+
+    const before = await metricsText(port);
+    const failuresBefore = (await eventConsumerStatus(ns.name, 'dead-0')).consecutiveFailures ?? 0;
+    await sleep(WINDOW_MS);
+    const after = await metricsText(port);
+    const failuresAfter = (await eventConsumerStatus(ns.name, 'dead-0')).consecutiveFailures ?? 0;
+
+    const delays = histogramDelta(
+      histogram(before, 'jetscale_poll_delay_seconds'),
+      histogram(after, 'jetscale_poll_delay_seconds'),
+    );
+    const report = {
+      detectedMs,
+      polls: delays.count,
+      p50: quantile(delays, 0.5),
+      p99: quantile(delays, 0.99),
+      atMost1s: shareAtMost(delays, 1),
+      failuresInWindow: failuresAfter - failuresBefore,
+      fastFailures: sampleSum(after, 'jetscale_nats_fast_failures_total'),
+      connectionsDown: sampleSum(after, 'jetscale_nats_connections_down'),
+    };
+    console.log(`dead NATS: ${JSON.stringify(report)}`);
+
+    // 21 EventConsumers at a 2 s poll for 30 s: about 300 polls, of which 99 % start within 1 s.
+    expect(delays.count).toBeGreaterThan(150);
+    expect(report.atMost1s).toBeGreaterThanOrEqual(0.99);
+    // Failures still count at the poll rate (15 polls in the window; before: about 6).
+    expect(report.failuresInWindow).toBeGreaterThanOrEqual(10);
+    expect(report.connectionsDown).toBe(serverLists.length);
+    for (let i = 0; i < DEAD; i += 5)
+      expect(condition(await eventConsumerStatus(ns.name, `dead-${i}`), 'Fallback')?.status).toBe('True');
+    expect(await specReplicas(ns.name, 'dead-0')).toBe(2);
+    const healthy = await eventConsumerStatus(ns.name, 'healthy');
+    expect(condition(healthy, 'Ready')?.status).toBe('True');
+    expect(await specReplicas(ns.name, 'healthy')).toBe(3);
+
+    // Thawed, the server answers again: the background checks close every breaker.
+    process.kill(pid, 'SIGCONT');
+    await eventually(
+      'every doomed EventConsumer reading again',
+      async () => {
+        for (let i = 0; i < DEAD; i++) {
+          const s = await eventConsumerStatus(ns.name, `dead-${i}`);
+          if (condition(s, 'MetricsAvailable')?.status !== 'True') return undefined;
+        }
+        return true;
+      },
+      60_000,
+      500,
+    );
+    expect(sampleSum(await metricsText(port), 'jetscale_nats_connections_down')).toBe(0);
+  }, 300_000);
+});
