@@ -50,6 +50,11 @@ drill-ha: deps tools build ## HA chaos drills (SIGSTOP, proxy, clock jump) N tim
 	HA_DRILL_RUNS=$(N) HA_DRILL_RESULTS=$(CURDIR)/reports/ha-drills.jsonl $(NODE_TEST) --selectProjects integration --runInBand --testPathPatterns operator/test/ha-drills
 	npx tsx operator/test/ha-drill-summary.ts reports/ha-drills.jsonl
 
+.PHONY: fuzz
+JETSCALE_FUZZ_OBJECTS ?= 300
+fuzz: deps tools build ## Operator fuzz, long run: JETSCALE_FUZZ_OBJECTS hostile EventConsumers (300); JETSCALE_FUZZ_SEED=<printed seed> replays a run (make test runs a short one)
+	JETSCALE_FUZZ_OBJECTS=$(JETSCALE_FUZZ_OBJECTS) $(NODE_TEST) --selectProjects integration --runInBand --testPathPatterns operator/test/fuzz
+
 .PHONY: dev-up dev-down dev-status
 REAL_NODE ?=
 dev-up: deps tools ## Start NATS + a local Kubernetes control plane (kwok) on 127.0.0.1; REAL_NODE=1 adds a real kubelet + containerd node (root, Docker)

@@ -1,0 +1,32 @@
+// The fuzz generators are deterministic per seed (a failure reproduces with the printed seed) and
+// reach every kind of case.
+import { fuzzSecretData, fuzzSpec, seededRng, type FuzzContext } from './fuzz-objects.js';
+
+const ctx: FuzzContext = {
+  natsUrl: 'nats://127.0.0.1:4222',
+  stream: 'FUZZ',
+  consumer: 'worker',
+  targets: ['fuzz-target-0', 'fuzz-target-1'],
+  secrets: ['fuzz-secret-0'],
+};
+
+describe('fuzz generators', () => {
+  it('give the same objects for the same seed and different ones for another', () => {
+    const run = (seed: number): string => {
+      const rng = seededRng(seed);
+      return JSON.stringify([...Array(50)].map(() => [fuzzSpec(rng, ctx), fuzzSecretData(rng)]));
+    };
+    expect(run(42)).toBe(run(42));
+    expect(run(42)).not.toBe(run(43));
+  });
+
+  it('produce huge strings, Unicode whitespace and out-of-range numbers among 500 specs', () => {
+    const rng = seededRng(7);
+    const text = JSON.stringify([...Array(500)].map(() => fuzzSpec(rng, ctx)));
+    // Booleans, not toContain: a failure must not print megabytes of junk.
+    expect(text.length > 100_000).toBe(true);
+    expect(text.includes('\u00a0')).toBe(true);
+    expect(/9007199254740994|2147483648|1e\+300/.test(text)).toBe(true);
+    expect(text.includes('\\r\\n')).toBe(true);
+  });
+});

@@ -1,0 +1,217 @@
+// Seeded generators of hostile EventConsumer specs and Secrets for the operator fuzz suite
+// (fuzz.int.test.ts). Pure: the same seed gives the same objects, so a failure reproduces with
+// the seed it printed. Specs are a valid base with 1–3 mutations — junk strings (huge, Unicode
+// whitespace, CR/LF, wildcards, path segments, query strings), out-of-range or non-integer
+// numbers, wrong types — or one of the targeted hostile specs of hostile-specs.ts; Secrets hold
+// junk tokens, broken .creds files and NKey seeds with bad checksums.
+import { refusedSpecs } from '../src/api/v1alpha1/test/hostile-specs.js';
+
+export type Rng = () => number;
+
+/** mulberry32: small, fast, good enough to pick fuzz cases; deterministic per seed. */
+export function seededRng(seed: number): Rng {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const pick = <T>(rng: Rng, items: readonly T[]): T => {
+  const item = items[Math.floor(rng() * items.length)];
+  if (item === undefined) throw new Error('pick from an empty list');
+  return item;
+};
+
+const JUNK_PIECES = [
+  'a',
+  'Z',
+  '0',
+  '-',
+  '.',
+  '*',
+  '>',
+  '/',
+  '\\',
+  '..',
+  '?x=1',
+  '#',
+  '%2F',
+  ' ',
+  '\t',
+  '\r\n',
+  '\u00a0',
+  '\u000b',
+  '\u2028',
+  '\u200b',
+  '\ufeff',
+  'ä',
+  '😀',
+  '$JS.API',
+  '{"a":',
+  '<script>',
+  'PUB x 1\r\n',
+];
+
+export function junkString(rng: Rng): string {
+  const length = pick(rng, [0, 1, 3, 8, 64, 254, 300, 5000, 40_000]);
+  let s = '';
+  while (s.length < length) s += pick(rng, JUNK_PIECES);
+  return s.slice(0, Math.max(length, 1));
+}
+
+export function junkNumber(rng: Rng): number {
+  return pick(rng, [-1, 0, 1, 2, 1.5, 2 ** 31 - 1, 2 ** 31, 2 ** 53 + 2, 1e300, -(2 ** 40), 10_000, 10_001]);
+}
+
+export function junkValue(rng: Rng, depth = 0): unknown {
+  const kind = pick(rng, ['string', 'string', 'number', 'bool', 'null', 'object', 'array']);
+  switch (kind) {
+    case 'string':
+      return junkString(rng);
+    case 'number':
+      return junkNumber(rng);
+    case 'bool':
+      return rng() < 0.5;
+    case 'null':
+      return null;
+    case 'object':
+      return depth > 3 ? {} : { [junkString(rng).slice(0, 20) || 'k']: junkValue(rng, depth + 1) };
+    default:
+      return depth > 3 ? [] : [junkValue(rng, depth + 1), junkValue(rng, depth + 1)];
+  }
+}
+
+/** Where a mutation may land (dot paths into the spec). */
+const PATHS = [
+  'scaleTargetRef.apiVersion',
+  'scaleTargetRef.kind',
+  'scaleTargetRef.name',
+  'nats.servers',
+  'nats.servers.0',
+  'nats.stream',
+  'nats.consumer',
+  'nats.domain',
+  'nats.apiPrefix',
+  'nats.auth.secretRef.name',
+  'nats.tls.secretRef.name',
+  'minReplicas',
+  'maxReplicas',
+  'backlogPerReplica',
+  'activationBacklog',
+  'inFlightPerReplica',
+  'pollInterval',
+  'drainWithin',
+  'behavior.scaleUp.policies',
+  'behavior.scaleDown.stabilizationWindow',
+  'behavior.cooldownPeriod',
+  'predictive.enabled',
+  'predictive.horizon',
+  'predictive.maxRelativeError',
+  'fallback.failureThreshold',
+  'fallback.replicas',
+  'paused',
+] as const;
+
+function setPath(obj: Record<string, unknown>, path: string, value: unknown): void {
+  const keys = path.split('.');
+  let node: Record<string, unknown> = obj;
+  for (const key of keys.slice(0, -1)) {
+    const next = node[key];
+    if (next === null || typeof next !== 'object') node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[keys[keys.length - 1] ?? ''] = value;
+}
+
+export interface FuzzContext {
+  natsUrl: string;
+  stream: string;
+  consumer: string;
+  /** Deployments that exist for fuzz objects (never the healthy EventConsumers' targets). */
+  targets: string[];
+  /** Secrets created by the fuzz run, some good and most bad. */
+  secrets: string[];
+}
+
+/** A plausible value of the right shape, so mutations of other fields are reached too. */
+function plausible(rng: Rng, path: string, ctx: FuzzContext): unknown {
+  switch (path) {
+    case 'nats.auth.secretRef.name':
+    case 'nats.tls.secretRef.name':
+      return pick(rng, [...ctx.secrets, 'no-such-secret']);
+    case 'nats.domain':
+      return pick(rng, ['hub', 'leaf-1', 'nowhere']);
+    case 'nats.apiPrefix':
+      return pick(rng, ['$JS.API', '$JS.hub.API', 'X.Y']);
+    case 'nats.consumer':
+      return pick(rng, [ctx.consumer, 'missing']);
+    case 'nats.stream':
+      return pick(rng, [ctx.stream, 'MISSING']);
+    case 'nats.servers':
+      return pick(rng, [[ctx.natsUrl], ['nats://127.0.0.1:1'], [ctx.natsUrl, 'nats://127.0.0.1:1']]);
+    case 'scaleTargetRef.kind':
+      return pick(rng, ['Deployment', 'StatefulSet', 'ConfigMap', 'Pod']);
+    case 'scaleTargetRef.apiVersion':
+      return pick(rng, ['apps/v1', 'v1', 'nope.example/v1']);
+    case 'scaleTargetRef.name':
+      return pick(rng, [...ctx.targets, 'no-such-target']);
+    case 'pollInterval':
+      return pick(rng, ['1s', '2s', '500ms']);
+    default:
+      return junkNumber(rng);
+  }
+}
+
+export function baseSpec(ctx: FuzzContext, target: string): Record<string, unknown> {
+  return {
+    scaleTargetRef: { name: target },
+    nats: { servers: [ctx.natsUrl], stream: ctx.stream, consumer: ctx.consumer },
+    pollInterval: '1s',
+    maxReplicas: 5,
+  };
+}
+
+/** One fuzz EventConsumer spec. */
+export function fuzzSpec(rng: Rng, ctx: FuzzContext): Record<string, unknown> {
+  if (rng() < 0.15) {
+    const [, spec] = pick(rng, refusedSpecs);
+    return structuredClone(spec);
+  }
+  const spec = baseSpec(ctx, pick(rng, ctx.targets));
+  const mutations = 1 + Math.floor(rng() * 3);
+  for (let i = 0; i < mutations; i++) {
+    const path = pick(rng, PATHS);
+    setPath(spec, path, rng() < 0.5 ? plausible(rng, path, ctx) : junkValue(rng));
+  }
+  return spec;
+}
+
+/** One fuzz Secret's data (base64 values, as the API server stores them). */
+export function fuzzSecretData(rng: Rng): Record<string, string> {
+  const b64 = (s: string): string => Buffer.from(s).toString('base64');
+  const seedShape = 'SU' + 'A'.repeat(56);
+  const creds = (jwt: string, seed: string): string =>
+    `-----BEGIN NATS USER JWT-----\n${jwt}\n------END NATS USER JWT------\n-----BEGIN USER NKEY SEED-----\n${seed}\n------END USER NKEY SEED------\n`;
+  return pick(rng, [
+    () => ({ token: b64('s3cret') }),
+    () => ({ token: b64('') }),
+    () => ({ token: b64(junkString(rng)) }),
+    () => ({ user: b64('app') }),
+    () => ({ user: b64('app'), password: b64(junkString(rng)) }),
+    () => ({ nkeySeed: b64(seedShape) }),
+    () => ({ nkeySeed: b64(junkString(rng)) }),
+    () => ({ creds: b64(creds('hello', 'hello')) }),
+    () => ({ creds: b64(creds('a.b.c', seedShape)) }),
+    () => ({ creds: b64(junkString(rng)) }),
+    () => ({ token: b64('t'), nkeySeed: b64(seedShape) }),
+    () => ({
+      [junkString(rng)
+        .replace(/[^A-Za-z0-9._-]/g, '')
+        .slice(0, 40) || 'other']: b64('x'),
+    }),
+  ])();
+}

@@ -1,0 +1,225 @@
+// Seeded fuzz of the operator (issue 17): random and targeted EventConsumers and Secrets against
+// the real API server, a real operator process (8 workers, as the chart runs it) and the real
+// stack NATS. Most fuzz objects read the same NATS with the same (no) credentials as two healthy
+// EventConsumers, so they share the healthy ones' connection — the way one tenant's mistake once
+// reached every namespace. Invariants:
+//   - no fuzz object moves the healthy EventConsumers' replicas (checked every second);
+//   - every object the API server accepts gets a Ready condition with a reason;
+//   - the API server never answers 5xx, and the operator never crashes nor fails a reconcile;
+//   - the NATS connection the healthy ones use is never disconnected.
+// The seed is printed first; `JETSCALE_FUZZ_SEED=<seed> make fuzz` replays a run.
+// JETSCALE_FUZZ_OBJECTS sets the count (a short run by default; `make fuzz` runs 300).
+import { createNamespace, eventually, testStack } from '../../test/env.js';
+import { eventConsumersPath } from '../src/api/v1alpha1/group-version.js';
+import type { EventConsumerStatus } from '../src/api/v1alpha1/event-consumer.js';
+import { KubeApiError } from '../src/kube/api-client.js';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { fuzzSecretData, fuzzSpec, seededRng, type FuzzContext } from './fuzz-objects.js';
+import {
+  closeKubeApi,
+  condition,
+  createDeployment,
+  createEventConsumer,
+  createStreamAndConsumer,
+  eventConsumerStatus,
+  installCrd,
+  kubeApi,
+  publish,
+  sleep,
+  spawnOperator,
+  specReplicas,
+  streamName,
+  type OperatorProcess,
+} from './harness.js';
+import { sampleSum } from './metrics-text.js';
+
+const seed = Number(process.env.JETSCALE_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
+const objects = Number(process.env.JETSCALE_FUZZ_OBJECTS ?? 40);
+const replay = `JETSCALE_FUZZ_SEED=${seed} JETSCALE_FUZZ_OBJECTS=${objects} make fuzz`;
+const HEALTHY = ['healthy-a', 'healthy-b'];
+
+describe(`operator fuzz (seed ${seed})`, () => {
+  let ns: { name: string; cleanup: () => Promise<void> };
+  let operator: OperatorProcess | undefined;
+  let nc: NatsConnection;
+
+  beforeAll(async () => {
+    console.log(`operator fuzz: seed ${seed}, ${objects} objects; replay with ${replay}`);
+    await installCrd();
+    ns = await createNamespace('op-fuzz');
+  });
+
+  afterAll(async () => {
+    if (operator && operator.child.exitCode === null) {
+      operator.child.kill('SIGTERM');
+      await operator.exited;
+    }
+    await nc?.close();
+    await ns?.cleanup();
+    closeKubeApi();
+  });
+
+  it('keeps every invariant under random and targeted hostile objects', async () => {
+    const rng = seededRng(seed);
+    const violations: string[] = [];
+    const violate = (what: string): void => {
+      if (violations.length < 50) violations.push(what);
+    };
+
+    const stream = streamName('FUZZ');
+    nc = await connect({ servers: testStack().natsUrl });
+    await createStreamAndConsumer(nc, stream, 'worker');
+    await publish(nc, stream, 250);
+    const ctx: FuzzContext = {
+      natsUrl: testStack().natsUrl,
+      stream,
+      consumer: 'worker',
+      targets: ['fuzz-target-0', 'fuzz-target-1', 'fuzz-target-2'],
+      secrets: [],
+    };
+    for (const target of ctx.targets) await createDeployment(ns.name, target, 1);
+    for (let i = 0; i < 8; i++) {
+      const name = `fuzz-secret-${i}`;
+      await kubeApi().request('POST', `/api/v1/namespaces/${ns.name}/secrets`, {
+        body: { apiVersion: 'v1', kind: 'Secret', metadata: { name }, data: fuzzSecretData(rng) },
+      });
+      ctx.secrets.push(name);
+    }
+    for (const name of HEALTHY) {
+      await createDeployment(ns.name, name, 1);
+      await createEventConsumer({
+        namespace: ns.name,
+        name,
+        target: name,
+        servers: [testStack().natsUrl],
+        stream,
+        consumer: 'worker',
+        extra: { pollInterval: '1s' },
+      });
+    }
+
+    operator = spawnOperator('fuzz', {
+      JETSCALE_NAMESPACES: ns.name,
+      JETSCALE_LEADER_ELECTION: 'false',
+      JETSCALE_WORKERS: '8',
+    });
+    const started = await eventually(
+      'the operator to start',
+      async () =>
+        operator
+          ?.output()
+          .split('\n')
+          .find((l) => l.includes('"operator started"')),
+      60_000,
+    );
+    const port = (JSON.parse(started) as { metricsPort: number }).metricsPort;
+    const metrics = async (): Promise<string> => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    // 250 messages at 100 per replica: 3 replicas each, and they must stay there.
+    for (const name of HEALTHY)
+      await eventually(
+        `${name} at 3 replicas`,
+        async () => ((await specReplicas(ns.name, name)) === 3 ? true : undefined),
+        60_000,
+        250,
+      );
+
+    // Watch the healthy ones for the whole run.
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        for (const name of HEALTHY) {
+          const replicas = await specReplicas(ns.name, name).catch(() => undefined);
+          if (replicas !== undefined && replicas !== 3) violate(`${name} moved to ${replicas} replicas`);
+        }
+        await sleep(1000);
+      }
+    })();
+
+    const accepted: string[] = [];
+    const refusedCodes = new Map<number, number>();
+    for (let i = 0; i < objects; i++) {
+      const name = `fuzz-${i}`;
+      const spec = fuzzSpec(rng, ctx);
+      try {
+        await kubeApi().request('POST', eventConsumersPath(ns.name), {
+          body: { apiVersion: 'jetscale.io/v1alpha1', kind: 'EventConsumer', metadata: { name }, spec },
+        });
+        accepted.push(name);
+      } catch (err) {
+        if (!(err instanceof KubeApiError)) throw err;
+        refusedCodes.set(err.status, (refusedCodes.get(err.status) ?? 0) + 1);
+        if (err.status >= 500) violate(`${name}: the API server answered ${err.status}`);
+      }
+      // Now and then one goes away again, exercising the operator's forget path.
+      if (accepted.length > 0 && rng() < 0.1) {
+        const gone = accepted.splice(Math.floor(rng() * accepted.length), 1)[0];
+        if (gone !== undefined)
+          await kubeApi()
+            .request('DELETE', `${eventConsumersPath(ns.name)}/${gone}`)
+            .catch(() => undefined);
+      }
+    }
+
+    const ready = (s: EventConsumerStatus): boolean => {
+      const c = condition(s, 'Ready');
+      return c !== undefined && c.reason.length > 0 && (c.status === 'True' || c.status === 'False');
+    };
+    const missing = await eventually(
+      'a Ready condition with a reason on every accepted fuzz object',
+      async () => {
+        const list = await kubeApi().request<{
+          items: Array<{ metadata: { name: string }; status?: EventConsumerStatus }>;
+        }>('GET', eventConsumersPath(ns.name));
+        const without = list.items.filter(
+          (ec) => accepted.includes(ec.metadata.name) && !ready(ec.status ?? {}),
+        );
+        return without.length === 0 ? [] : undefined;
+      },
+      120_000,
+      1000,
+    ).catch(() => ['(timed out)']);
+    if (missing.length > 0) {
+      for (const name of accepted) {
+        const s = await eventConsumerStatus(ns.name, name).catch(() => undefined);
+        if (s !== undefined && !ready(s)) violate(`${name} has no Ready condition with a reason`);
+      }
+    }
+
+    // A little longer under the fuzz objects' polls before judging.
+    await sleep(10_000);
+    watching = false;
+    await watcher;
+
+    const text = await metrics();
+    const disconnects = sampleSum(text, 'jetscale_nats_connection_events_total', { type: 'disconnect' });
+    const reconcileFailures = sampleSum(text, 'jetscale_errors_total', { reason: 'ReconcileFailed' });
+    if (disconnects > 0) violate(`the operator's NATS connections were disconnected ${disconnects} times`);
+    if (reconcileFailures > 0) violate(`${reconcileFailures} reconciles failed (see the operator's log)`);
+    if (operator.child.exitCode !== null) violate(`the operator exited with ${operator.child.exitCode}`);
+    for (const name of HEALTHY) {
+      const s = await eventConsumerStatus(ns.name, name);
+      if (condition(s, 'Ready')?.status !== 'True')
+        violate(`${name} is not Ready: ${condition(s, 'Ready')?.message}`);
+    }
+    const reasons = new Map<string, number>();
+    for (const name of accepted) {
+      const reason =
+        condition(await eventConsumerStatus(ns.name, name).catch(() => ({})), 'Ready')?.reason ?? '-';
+      reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+    }
+    console.log(
+      `operator fuzz: seed ${seed}: ${accepted.length} accepted (Ready reasons ${JSON.stringify(Object.fromEntries(reasons))}), refused ${JSON.stringify(Object.fromEntries(refusedCodes))}, ${violations.length} violations`,
+    );
+    if (violations.length > 0) {
+      const failedReconciles = operator
+        .output()
+        .split('\n')
+        .filter((l) => l.includes('reconcile failed'))
+        .slice(0, 5)
+        .map((l) => l.slice(0, 500));
+      throw new Error(
+        `fuzz invariants broken (replay: ${replay}):\n  - ${violations.join('\n  - ')}\n${failedReconciles.join('\n')}`,
+      );
+    }
+  }, 900_000);
+});
