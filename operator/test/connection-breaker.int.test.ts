@@ -65,11 +65,15 @@ describe('the NATS connection breaker', () => {
     const pid = nats.pid();
     if (pid === undefined) throw new Error('nats-server is not running');
     process.kill(pid, 'SIGSTOP');
-    // All six in flight at once: at most 4 wait on the connection, the rest are refused as busy.
-    const first = await timed(() => Promise.all(readers.map((r) => r.read())));
-    expect(first.value.every((r) => !r.ok && r.error.kind === 'Unreachable')).toBe(true);
-    const busy = first.value.filter((r) => !r.ok && /slow/.test(r.error.message)).length;
-    expect(busy).toBe(2);
+    // Four wait on the frozen connection; once they have waited a second, more are refused as busy.
+    const waiting = readers.slice(0, 4).map((r) => r.read());
+    await sleep(1200);
+    const busy = await timed(() => Promise.all(readers.slice(4).map((r) => r.read())));
+    for (const r of busy.value) expect(r).toMatchObject({ ok: false, error: { kind: 'Unreachable' } });
+    expect(busy.value.every((r) => !r.ok && /slow/.test(r.error.message))).toBe(true);
+    expect(busy.ms).toBeLessThan(500);
+    const first = await Promise.all(waiting);
+    expect(first.every((r) => !r.ok && r.error.kind === 'Unreachable')).toBe(true);
     await eventually(
       'the breaker to open',
       async () => (pool.isDown(servers, creds) ? true : undefined),

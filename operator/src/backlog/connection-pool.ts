@@ -9,9 +9,9 @@
 // then fails too (a request timing out while PING answers is that consumer's problem, not the
 // connection's, and trips nothing). While it is open, reads fail at once with a message about the
 // server (never about another EventConsumer's stream) and still count toward fallback; reads in
-// flight when it opens are released at once; checks run in the background with backoff. And at
-// most `maxInFlightPerConnection` reads wait on one connection at a time, so a server that is slow
-// but alive cannot hold every worker either.
+// flight when it opens are released at once; checks run in the background with backoff. And once
+// `maxInFlightPerConnection` reads wait on one connection and the oldest has waited a second, more
+// fail at once, so a server that is slow but alive cannot hold every worker either.
 import {
   connect,
   credsAuthenticator,
@@ -35,8 +35,8 @@ interface PooledConnection {
   connecting?: Promise<NatsConnection>;
   connection?: NatsConnection;
   breaker: CircuitBreaker;
-  /** Reads waiting on this connection (connecting or requesting). */
-  inFlight: number;
+  /** Reads waiting on this connection (connecting or requesting), each with its start time. */
+  inFlight: Set<{ since: number }>;
   /** A PING round trip in flight after an unanswered request. */
   probing?: Promise<void>;
   /** Called when the breaker opens: each releases one read waiting on the connection. */
@@ -50,8 +50,14 @@ export interface ConnectionPoolOptions {
   connectTimeoutMs?: number;
   /** Time to wait for a PING reply when checking whether a connection is alive. */
   pingTimeoutMs?: number;
-  /** Reads allowed to wait on one connection at once; more fail at once (default 4). */
+  /**
+   * Reads allowed to wait on one connection at once while it is slow (default 4): once that many
+   * wait and the oldest has waited `slowAfterMs`, more fail at once. A healthy server answers in
+   * milliseconds, so bursts of reads on it are never refused.
+   */
   maxInFlightPerConnection?: number;
+  /** How long the oldest waiting read must have waited before the connection counts as slow (1 s). */
+  slowAfterMs?: number;
   /** Backoff between background checks of a connection that is down. */
   checkBackoff?: BackoffOptions;
   now?: () => number;
@@ -158,9 +164,9 @@ export class ConnectionPool {
     const decision = entry.breaker.admit();
     if (decision === 'check') void this.check(entry);
     if (decision !== 'send') return this.fastFailure(entry, 'down');
-    if (entry.inFlight >= (this.options.maxInFlightPerConnection ?? 4))
-      return this.fastFailure(entry, 'busy');
-    entry.inFlight++;
+    if (this.isSlow(entry)) return this.fastFailure(entry, 'busy');
+    const waiting = { since: this.now() };
+    entry.inFlight.add(waiting);
     let release: () => void = () => undefined;
     const tripped = new Promise<typeof TRIPPED>((resolve) => (release = () => resolve(TRIPPED)));
     entry.waiters.add(release);
@@ -169,8 +175,17 @@ export class ConnectionPool {
       return outcome === TRIPPED ? this.fastFailure(entry, 'down') : outcome;
     } finally {
       entry.waiters.delete(release);
-      entry.inFlight--;
+      entry.inFlight.delete(waiting);
     }
+  }
+
+  /** Enough reads already wait on the connection, and the oldest has waited too long. */
+  private isSlow(entry: PooledConnection): boolean {
+    if (entry.inFlight.size < (this.options.maxInFlightPerConnection ?? 4)) return false;
+    const now = this.now();
+    let oldest = now;
+    for (const w of entry.inFlight) oldest = Math.min(oldest, w.since);
+    return now - oldest >= (this.options.slowAfterMs ?? 1000);
   }
 
   private async attempt(
@@ -245,7 +260,7 @@ export class ConnectionPool {
           now: this.now,
           ...(this.options.checkBackoff ? { backoff: this.options.checkBackoff } : {}),
         }),
-        inFlight: 0,
+        inFlight: new Set(),
         waiters: new Set(),
       };
       this.pool.set(key, entry);
@@ -264,7 +279,7 @@ export class ConnectionPool {
     const message =
       why === 'down'
         ? `NATS at ${server} is down (${cause ?? 'it stopped answering'}); reads fail at once until a background check reaches it again: check spec.nats.servers and that NATS is running`
-        : `NATS at ${server} is slow: ${entry.inFlight} backlog reads already wait on this connection; check that NATS is healthy`;
+        : `NATS at ${server} is slow: ${entry.inFlight.size} backlog reads have waited on this connection for over ${this.options.slowAfterMs ?? 1000} ms; check that NATS is healthy`;
     return { ok: false, error: new BacklogError('Unreachable', message, { server }) };
   }
 
