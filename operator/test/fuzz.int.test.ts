@@ -193,8 +193,17 @@ describe(`operator fuzz (seed ${seed})`, () => {
     const text = await metrics();
     const disconnects = sampleSum(text, 'jetscale_nats_connection_events_total', { type: 'disconnect' });
     const reconcileFailures = sampleSum(text, 'jetscale_errors_total', { reason: 'ReconcileFailed' });
+    // A reconcile may fail on a slow API server (timeouts, 5xx, 429) and is retried; anything else
+    // (a 422 status write, an exception from hostile input) is a defect.
+    const failedReconciles = operator
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('reconcile failed'));
+    const transient =
+      /timeout|timed out|ECONNRESET|ECONNREFUSED|socket hang up|HTTP ?5\d\d|\b5\d\d\b|429|too many requests/i;
+    const defects = failedReconciles.filter((l) => !transient.test(l));
     if (disconnects > 0) violate(`the operator's NATS connections were disconnected ${disconnects} times`);
-    if (reconcileFailures > 0) violate(`${reconcileFailures} reconciles failed (see the operator's log)`);
+    if (defects.length > 0) violate(`${defects.length} reconciles failed (of ${reconcileFailures} in all)`);
     if (operator.child.exitCode !== null) violate(`the operator exited with ${operator.child.exitCode}`);
     for (const name of HEALTHY) {
       const s = await eventConsumerStatus(ns.name, name);
@@ -211,14 +220,9 @@ describe(`operator fuzz (seed ${seed})`, () => {
       `operator fuzz: seed ${seed}: ${accepted.length} accepted (Ready reasons ${JSON.stringify(Object.fromEntries(reasons))}), refused ${JSON.stringify(Object.fromEntries(refusedCodes))}, ${violations.length} violations`,
     );
     if (violations.length > 0) {
-      const failedReconciles = operator
-        .output()
-        .split('\n')
-        .filter((l) => l.includes('reconcile failed'))
-        .slice(0, 5)
-        .map((l) => l.slice(0, 500));
+      const shown = defects.slice(0, 5).map((l) => l.slice(0, 500));
       throw new Error(
-        `fuzz invariants broken (replay: ${replay}):\n  - ${violations.join('\n  - ')}\n${failedReconciles.join('\n')}`,
+        `fuzz invariants broken (replay: ${replay}):\n  - ${violations.join('\n  - ')}\n${shown.join('\n')}`,
       );
     }
   }, 900_000);
