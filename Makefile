@@ -50,11 +50,6 @@ drill-ha: deps tools build ## HA chaos drills (SIGSTOP, proxy, clock jump) N tim
 	HA_DRILL_RUNS=$(N) HA_DRILL_RESULTS=$(CURDIR)/reports/ha-drills.jsonl $(NODE_TEST) --selectProjects integration --runInBand --testPathPatterns operator/test/ha-drills
 	npx tsx operator/test/ha-drill-summary.ts reports/ha-drills.jsonl
 
-.PHONY: fuzz
-JETSCALE_FUZZ_OBJECTS ?= 300
-fuzz: deps tools build ## Operator fuzz, long run: JETSCALE_FUZZ_OBJECTS hostile EventConsumers (300); JETSCALE_FUZZ_SEED=<printed seed> replays a run (make test runs a short one)
-	JETSCALE_FUZZ_OBJECTS=$(JETSCALE_FUZZ_OBJECTS) $(NODE_TEST) --selectProjects integration --runInBand --testPathPatterns operator/test/fuzz
-
 .PHONY: dev-up dev-down dev-status
 REAL_NODE ?=
 dev-up: deps tools ## Start NATS + a local Kubernetes control plane (kwok) on 127.0.0.1; REAL_NODE=1 adds a real kubelet + containerd node (root, Docker)
@@ -112,12 +107,15 @@ loadtest-incluster: deps ## The same scenario in-cluster through the k6-operator
 loadtest-kind: deps ## The harness (faults, verdicts, report) against the kind demo: SCENARIO, RATE_SCALE (k6 is the load source of `make loadtest`; this one uses the local driver)
 	npx tsx loadtest/harness/main.ts kind --scenario $(SCENARIO) --rate-scale $(RATE_SCALE) --context kind-jetscale $(DEMO_ARGS)
 
-.PHONY: fuzz fuzz-workloads
+.PHONY: fuzz fuzz-workloads fuzz-operator
 FUZZ_SEED ?= $(shell date +%s)
 FUZZ_REQUESTS ?= 3500
-fuzz: fuzz-workloads ## Long seeded fuzz runs (make test runs short ones); FUZZ_SEED replays a run
+fuzz: fuzz-workloads fuzz-operator ## Long seeded fuzz runs (make test runs short ones); FUZZ_SEED replays a run
 fuzz-workloads: deps tools ## Fuzz the gateway, consumer and audit: FUZZ_REQUESTS junk+valid requests, a consumer restart half way (FUZZ_SEED)
 	FUZZ_SEED=$(FUZZ_SEED) FUZZ_REQUESTS=$(FUZZ_REQUESTS) $(NODE_TEST) --selectProjects integration --runInBand --testPathPatterns workloads/test/fuzz
+FUZZ_OBJECTS ?= 300
+fuzz-operator: deps tools build ## Fuzz the operator: FUZZ_OBJECTS hostile EventConsumers and Secrets against a real operator process (FUZZ_SEED)
+	FUZZ_SEED=$(FUZZ_SEED) FUZZ_OBJECTS=$(FUZZ_OBJECTS) $(NODE_TEST) --selectProjects integration --runInBand --testPathPatterns operator/test/fuzz
 
 .PHONY: bench-workloads
 bench-workloads: deps tools ## Benchmark the sample workloads on loopback: raw publish, bare vs full consumer path with its step breakdown, gateway by batch size

@@ -7,8 +7,8 @@
 //   - every object the API server accepts gets a Ready condition with a reason;
 //   - the API server never answers 5xx, and the operator never crashes nor fails a reconcile;
 //   - the NATS connection the healthy ones use is never disconnected.
-// The seed is printed first; `JETSCALE_FUZZ_SEED=<seed> make fuzz` replays a run.
-// JETSCALE_FUZZ_OBJECTS sets the count (a short run by default; `make fuzz` runs 300).
+// `make test` runs 40 objects with seed 17; `make fuzz-operator` (and `make fuzz`) 300 with a fresh
+// seed. The seed is printed first; `FUZZ_SEED=<seed> FUZZ_OBJECTS=<n> make fuzz-operator` replays.
 import { createNamespace, eventually, testStack } from '../../test/env.js';
 import { eventConsumersPath } from '../src/api/v1alpha1/group-version.js';
 import type { EventConsumerStatus } from '../src/api/v1alpha1/event-consumer.js';
@@ -33,9 +33,9 @@ import {
 } from './harness.js';
 import { sampleSum } from './metrics-text.js';
 
-const seed = Number(process.env.JETSCALE_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
-const objects = Number(process.env.JETSCALE_FUZZ_OBJECTS ?? 40);
-const replay = `JETSCALE_FUZZ_SEED=${seed} JETSCALE_FUZZ_OBJECTS=${objects} make fuzz`;
+const seed = Number(process.env.FUZZ_SEED ?? 17);
+const objects = Number(process.env.FUZZ_OBJECTS ?? 40);
+const replay = `FUZZ_SEED=${seed} FUZZ_OBJECTS=${objects} make fuzz-operator`;
 const HEALTHY = ['healthy-a', 'healthy-b'];
 
 describe(`operator fuzz (seed ${seed})`, () => {
