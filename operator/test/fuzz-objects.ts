@@ -1,9 +1,11 @@
 // Seeded generators of hostile EventConsumer specs and Secrets for the operator fuzz suite
 // (fuzz.int.test.ts). Pure: the same seed gives the same objects, so a failure reproduces with
-// the seed it printed. Specs are a valid base with 1–3 mutations — junk strings (huge, Unicode
-// whitespace, CR/LF, wildcards, path segments, query strings), out-of-range or non-integer
-// numbers, wrong types — or one of the targeted hostile specs of hostile-specs.ts; Secrets hold
-// junk tokens, broken .creds files and NKey seeds with bad checksums.
+// the seed it printed. Specs are a valid base with 1–3 mutations — mostly values the CRD accepts
+// but the operator must cope with (unknown domains, missing streams, names at their limits,
+// unscalable kinds, extreme durations and counts), some junk the API server must refuse (huge,
+// Unicode-whitespace, CR/LF, wildcard, path and query strings, out-of-range numbers, wrong types)
+// — or one of the targeted hostile specs of hostile-specs.ts. Secrets hold junk tokens, broken
+// .creds files and NKey seeds with bad checksums.
 import { refusedSpecs } from '../src/api/v1alpha1/test/hostile-specs.js';
 
 export type Rng = () => number;
@@ -144,13 +146,20 @@ function plausible(rng: Rng, path: string, ctx: FuzzContext): unknown {
     case 'nats.tls.secretRef.name':
       return pick(rng, [...ctx.secrets, 'no-such-secret']);
     case 'nats.domain':
-      return pick(rng, ['hub', 'leaf-1', 'nowhere']);
+      return pick(rng, ['hub', 'leaf-1', 'nowhere', 'd'.repeat(63)]);
     case 'nats.apiPrefix':
-      return pick(rng, ['$JS.API', '$JS.hub.API', 'X.Y']);
+      return pick(rng, ['$JS.API', '$JS.hub.API', 'X.Y', `$JS.${'p'.repeat(240)}`]);
     case 'nats.consumer':
-      return pick(rng, [ctx.consumer, 'missing']);
+      return pick(rng, [ctx.consumer, 'missing', 'wörker', '😀'.repeat(255)]);
     case 'nats.stream':
-      return pick(rng, [ctx.stream, 'MISSING']);
+      return pick(rng, [ctx.stream, 'MISSING', 'Ä'.repeat(255)]);
+    case 'nats.servers.0':
+      return pick(rng, [
+        ctx.natsUrl,
+        'nats://127.0.0.1:1',
+        'tls://127.0.0.1:1',
+        'nats://user:pw@127.0.0.1:1',
+      ]);
     case 'nats.servers':
       return pick(rng, [[ctx.natsUrl], ['nats://127.0.0.1:1'], [ctx.natsUrl, 'nats://127.0.0.1:1']]);
     case 'scaleTargetRef.kind':
@@ -160,9 +169,30 @@ function plausible(rng: Rng, path: string, ctx: FuzzContext): unknown {
     case 'scaleTargetRef.name':
       return pick(rng, [...ctx.targets, 'no-such-target']);
     case 'pollInterval':
-      return pick(rng, ['1s', '2s', '500ms']);
+      return pick(rng, ['1s', '2s', '500ms', '10m']);
+    case 'drainWithin':
+    case 'behavior.scaleDown.stabilizationWindow':
+    case 'behavior.cooldownPeriod':
+    case 'predictive.horizon':
+      return pick(rng, ['0s', '1s', '30s', '1h', '24h']);
+    case 'behavior.scaleUp.policies':
+      return pick(rng, [
+        [],
+        [{ type: 'Pods', value: 2 ** 31 - 1, period: '1s' }],
+        [{ type: 'Percent', value: 1, period: '30m' }],
+      ]);
+    case 'predictive.enabled':
+    case 'paused':
+      return rng() < 0.5;
+    case 'predictive.maxRelativeError':
+      return pick(rng, [0.001, 0.5, 1]);
+    case 'minReplicas':
+    case 'fallback.replicas':
+      return pick(rng, [0, 1, 5]);
+    case 'maxReplicas':
+      return pick(rng, [1, 5, 10_000]);
     default:
-      return junkNumber(rng);
+      return pick(rng, [1, 2, 100, 2 ** 31 - 1]);
   }
 }
 
@@ -177,15 +207,17 @@ export function baseSpec(ctx: FuzzContext, target: string): Record<string, unkno
 
 /** One fuzz EventConsumer spec. */
 export function fuzzSpec(rng: Rng, ctx: FuzzContext): Record<string, unknown> {
-  if (rng() < 0.15) {
+  if (rng() < 0.1) {
     const [, spec] = pick(rng, refusedSpecs);
     return structuredClone(spec);
   }
   const spec = baseSpec(ctx, pick(rng, ctx.targets));
+  // Mostly values the CRD lets through (hostile to the operator, not to the schema), so most
+  // objects reach the operator; some junk, which the API server must refuse without a 5xx.
   const mutations = 1 + Math.floor(rng() * 3);
   for (let i = 0; i < mutations; i++) {
     const path = pick(rng, PATHS);
-    setPath(spec, path, rng() < 0.5 ? plausible(rng, path, ctx) : junkValue(rng));
+    setPath(spec, path, rng() < 0.85 ? plausible(rng, path, ctx) : junkValue(rng));
   }
   return spec;
 }
