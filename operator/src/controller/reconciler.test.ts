@@ -304,10 +304,15 @@ describe('Reconciler', () => {
     await poll({ ok: true, sample: sample(900, at()) });
     expect(world.replicas).toBe(5);
     await poll(unreachable);
-    // The informer missed the delete: a relist shows a new object, generation 1 again, maxReplicas 3.
+    // The informer missed the delete: a relist shows a new object, generation 1 again, maxReplicas 3
+    // (and fallback.replicas within it, as the CRD's CEL rule and the schema require).
     replace((old) => ({
       metadata: { name: 'orders', namespace: 'ns', generation: 1, uid: 'u2' },
-      spec: { ...(old.spec as Record<string, unknown>), maxReplicas: 3 },
+      spec: {
+        ...(old.spec as Record<string, unknown>),
+        maxReplicas: 3,
+        fallback: { failureThreshold: 2, replicas: 3 },
+      },
     }));
     await poll({ ok: true, sample: sample(900, at()) });
     expect(world.replicas).toBe(3);
