@@ -72,6 +72,8 @@ function summarize(runs: RunResult[]): MetricSummary {
     replicaSeconds: m((r) => r.replicaSeconds),
     scaleEvents: m((r) => r.scaleEvents),
     secondsOverObjective: m((r) => r.secondsOverObjective),
+    consumerReadsPerMinute: m((r) => r.consumerReadsPerMinute),
+    apiRequestsPerMinute: m((r) => r.apiRequestsPerMinute),
   };
 }
 

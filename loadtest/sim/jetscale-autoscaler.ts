@@ -3,11 +3,14 @@
 
 import { decide, emptyHistory } from '../../operator/src/scaling/decide.js';
 import type { ScalingDecision, ScalingHistory, ScalingSpec } from '../../operator/src/scaling/types.js';
+import type { RequestCounts } from './request-cost.js';
+import { JetscaleRequests } from './request-cost.js';
 import type { Autoscaler, ClusterView } from './simulator.js';
 
 export class JetscaleAutoscaler implements Autoscaler {
   readonly name: string;
   private history: ScalingHistory = emptyHistory();
+  private readonly requestCounter = new JetscaleRequests();
   private nextPollAt: number | undefined;
   /** Every decision taken, for tests and for counting how often the forecast was used. */
   readonly decisions: ScalingDecision[] = [];
@@ -20,6 +23,10 @@ export class JetscaleAutoscaler implements Autoscaler {
     private readonly adaptivePoll = true,
   ) {
     this.name = name;
+  }
+
+  requests(): RequestCounts {
+    return { ...this.requestCounter.counts };
   }
 
   forecastUsage(): { decisions: number; used: number } {
@@ -41,6 +48,15 @@ export class JetscaleAutoscaler implements Autoscaler {
       now: view.now,
     });
     this.history = decision.history;
+    this.requestCounter.poll({
+      now: view.now,
+      backlog: view.sample.pending + view.sample.ackPending,
+      specReplicas: view.specReplicas,
+      statusReplicas: view.statusReplicas,
+      readyReplicas: view.readyReplicas,
+      desired: decision.desiredReplicas,
+      state: `${decision.limitedBy ?? ''}|${decision.activity.reason}`,
+    });
     // Like the controller: the decision's adaptive poll, never longer than the spec's pollInterval.
     const poll = this.adaptivePoll
       ? Math.min(decision.nextPollSeconds, this.pollIntervalSeconds)

@@ -44,6 +44,8 @@
 //   window 0 s, policies 100 % and 4 pods per 15 s, selectPolicy Max; scale-down window 300 s,
 //   policy 100 % per 15 s.
 
+import type { RequestCounts } from './request-cost.js';
+import { KedaRequests } from './request-cost.js';
 import type { Autoscaler, ClusterView } from './simulator.js';
 
 export interface HpaPolicy {
@@ -305,6 +307,7 @@ export class KedaHpaAutoscaler implements Autoscaler {
   private nextKedaPollAt: number | undefined;
   private nextHpaSyncAt: number | undefined;
   private lastActiveAt: number | undefined;
+  private readonly requestCounter = new KedaRequests();
 
   constructor(
     private readonly config: KedaHpaConfig = kedaHpaDefaults,
@@ -312,6 +315,10 @@ export class KedaHpaAutoscaler implements Autoscaler {
   ) {
     this.name = name;
     this.hpa = new HpaModel(config);
+  }
+
+  requests(): RequestCounts {
+    return { ...this.requestCounter.counts };
   }
 
   tick(view: ClusterView): number | undefined {
@@ -326,6 +333,7 @@ export class KedaHpaAutoscaler implements Autoscaler {
     if (now >= this.nextKedaPollAt) {
       while (this.nextKedaPollAt <= now) this.nextKedaPollAt += this.config.pollingIntervalSeconds * 1000;
       const active = lag > this.config.activationLagThreshold;
+      const before = replicas;
       if (active) {
         this.lastActiveAt = now;
         if (replicas === 0) {
@@ -340,11 +348,13 @@ export class KedaHpaAutoscaler implements Autoscaler {
         replicas = 0;
         changed = true;
       }
+      this.requestCounter.kedaPoll(active, replicas !== before);
     }
     if (now >= this.nextHpaSyncAt) {
       while (this.nextHpaSyncAt <= now) this.nextHpaSyncAt += this.config.hpaSyncPeriodSeconds * 1000;
       const status = changed ? replicas : view.statusReplicas;
       const desired = this.hpa.sync(now, lag, replicas, status);
+      this.requestCounter.hpaSync(lag, replicas, status, desired !== undefined, replicas > 0);
       if (desired !== undefined) {
         replicas = desired;
         changed = true;

@@ -14,6 +14,8 @@ export interface MetricSummary {
   replicaSeconds: number;
   scaleEvents: number;
   secondsOverObjective: number;
+  consumerReadsPerMinute: number;
+  apiRequestsPerMinute: number;
 }
 
 export const metricLabels: Record<keyof MetricSummary, string> = {
@@ -25,6 +27,8 @@ export const metricLabels: Record<keyof MetricSummary, string> = {
   replicaSeconds: 'replica-seconds',
   scaleEvents: 'scale events',
   secondsOverObjective: 's over objective',
+  consumerReadsPerMinute: 'NATS reads/min',
+  apiRequestsPerMinute: 'API requests/min',
 };
 
 export interface TraceSummary {

@@ -8,6 +8,7 @@
 
 import type { BacklogSample } from '../../operator/src/scaling/types.js';
 import { Prng, deriveSeed } from './prng.js';
+import type { RequestCounts } from './request-cost.js';
 import type { Trace } from './traces.js';
 
 export interface WorkloadModel {
@@ -55,6 +56,8 @@ export interface Autoscaler {
   readonly name: string;
   /** Called every tick; returns new spec.replicas or undefined to leave them. Owns its own timers. */
   tick(view: ClusterView): number | undefined;
+  /** Requests sent so far (request-cost.ts); references that read the trace send none. */
+  requests?(): RequestCounts;
 }
 
 export interface SimulationOptions {
@@ -102,6 +105,10 @@ export interface RunResult {
   scaleEvents: number;
   secondsOverObjective: number;
   latencyObjectiveSeconds: number;
+  /** Consumer reads (NATS) per minute of the run: the poll's cost on the NATS side. */
+  consumerReadsPerMinute: number;
+  /** Requests to the Kubernetes API server per minute of the run. */
+  apiRequestsPerMinute: number;
   timeline: TimelinePoint[];
 }
 
@@ -352,6 +359,8 @@ export function simulate(options: SimulationOptions, autoscaler: Autoscaler): Ru
     scaleEvents,
     secondsOverObjective,
     latencyObjectiveSeconds: objective,
+    consumerReadsPerMinute: ((autoscaler.requests?.().consumerReads ?? 0) * 60) / duration,
+    apiRequestsPerMinute: ((autoscaler.requests?.().apiRequests ?? 0) * 60) / duration,
     timeline,
   };
 }
