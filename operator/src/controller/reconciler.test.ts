@@ -209,7 +209,10 @@ describe('Reconciler', () => {
   });
 
   it('does not rewrite an unchanged status on every poll', async () => {
-    const { world, poll, at } = setup({ minReplicas: 2 });
+    const { world, poll, at } = setup({
+      minReplicas: 2,
+      behavior: { scaleDown: { stabilizationWindow: '60s' } },
+    });
     // The first poll writes; the rates learned at the second are readings, written within 30 s;
     // the end of the 60 s stabilization window (ScalingLimited: MinReplicas) is written at once.
     for (let i = 0; i < 14; i++) await poll({ ok: true, sample: sample(0, at()) });
