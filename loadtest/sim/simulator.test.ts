@@ -124,6 +124,19 @@ describe('policies on the recurring-burst trace (10x for 60 s every 30 min)', ()
     expect(r.p99AfterWarmupSeconds).toBeLessThan(r.p99WaitSeconds / 5);
   });
 
+  it('bounds the whole-run p99 of a policy that is perfect after the warm-up by what came before', () => {
+    // 150/s for 100 s against 100/s: the queue's 5,000 messages wait up to ~50 s. Whatever happens
+    // after t = 100 s, the worst 1 % of all messages (~250 of ~25,000) are among them.
+    const trace: Trace = { ...constant(150, 600), rateAt: (t) => (t < 100 ? 150 : 20) };
+    const run = (warmupSeconds: number) =>
+      simulate({ seed: 1, trace, workload: quickWorkload, initialReplicas: 4, warmupSeconds }, new FixedReplicas(4));
+    const r = run(100);
+    expect(r.p99PerfectAfterWarmupSeconds).toBeGreaterThan(r.maxWaitSeconds * 0.9);
+    expect(r.p99PerfectAfterWarmupSeconds).toBeLessThanOrEqual(r.maxWaitSeconds);
+    // Fewer than 1 % of the messages before the warm-up: nothing bounds it.
+    expect(run(1).p99PerfectAfterWarmupSeconds).toBe(0);
+  });
+
   it('predictive jetscale meets the bursts after the second with pods already running, at no more cost', () => {
     const trace = recurringBurstTrace();
     const reactive = runScenario(trace, 'jetscale', 1);

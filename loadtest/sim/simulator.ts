@@ -99,6 +99,11 @@ export interface RunResult {
   p99WaitSeconds: number;
   /** p99 wait of the messages that arrived after `warmupSeconds` (= p99WaitSeconds without one). */
   p99AfterWarmupSeconds: number;
+  /**
+   * The whole run's p99 had every message arriving after `warmupSeconds` waited nothing: the
+   * floor, for this run's behaviour before the warm-up, of any policy that learns the pattern then.
+   */
+  p99PerfectAfterWarmupSeconds: number;
   maxWaitSeconds: number;
   peakBacklog: number;
   replicaSeconds: number;
@@ -118,6 +123,10 @@ class WaitHistogram {
   private readonly bins = new Float64Array(36_001);
   private total = 0;
   max = 0;
+
+  get count(): number {
+    return this.total;
+  }
 
   add(waitSeconds: number, count: number): void {
     if (!(count > 0)) return;
@@ -186,6 +195,7 @@ export function simulate(options: SimulationOptions, autoscaler: Autoscaler): Ru
   const histogram = new WaitHistogram();
   const warmup = options.warmupSeconds ?? 0;
   const afterWarmup = new WaitHistogram();
+  const beforeWarmup = new WaitHistogram();
   let arrived = 0;
   let processed = 0;
   let delivered = 0;
@@ -253,6 +263,7 @@ export function simulate(options: SimulationOptions, autoscaler: Autoscaler): Ru
       const taken = Math.min(available, toProcess);
       histogram.add(end - (cohortAt[head] ?? end), taken);
       if ((cohortAt[head] ?? 0) >= warmup) afterWarmup.add(end - (cohortAt[head] ?? end), taken);
+      else beforeWarmup.add(end - (cohortAt[head] ?? end), taken);
       toProcess -= taken;
       if (taken >= available - 1e-9) head++;
       else cohortCount[head] = available - taken;
@@ -340,7 +351,12 @@ export function simulate(options: SimulationOptions, autoscaler: Autoscaler): Ru
     histogram.add(duration - (cohortAt[i] ?? duration), cohortCount[i] ?? 0);
     if ((cohortAt[i] ?? 0) >= warmup)
       afterWarmup.add(duration - (cohortAt[i] ?? duration), cohortCount[i] ?? 0);
+    else beforeWarmup.add(duration - (cohortAt[i] ?? duration), cohortCount[i] ?? 0);
   }
+  // The top 1 % of all messages, taken from those before the warm-up only (the rest waited 0).
+  const tail = 0.01 * histogram.count;
+  const p99PerfectAfterWarmupSeconds =
+    beforeWarmup.count > tail ? beforeWarmup.quantile(1 - tail / beforeWarmup.count) : 0;
 
   return {
     trace: trace.name,
@@ -353,6 +369,7 @@ export function simulate(options: SimulationOptions, autoscaler: Autoscaler): Ru
     p50WaitSeconds: histogram.quantile(0.5),
     p99WaitSeconds: histogram.quantile(0.99),
     p99AfterWarmupSeconds: afterWarmup.quantile(0.99),
+    p99PerfectAfterWarmupSeconds,
     maxWaitSeconds: histogram.max,
     peakBacklog,
     replicaSeconds,
