@@ -10,7 +10,7 @@ import type { Autoscaler, ClusterView } from './simulator.js';
 export class JetscaleAutoscaler implements Autoscaler {
   readonly name: string;
   private history: ScalingHistory = emptyHistory();
-  private readonly requestCounter = new JetscaleRequests();
+  private readonly requestCounter: JetscaleRequests;
   private nextPollAt: number | undefined;
   /** Every decision taken, for tests and for counting how often the forecast was used. */
   readonly decisions: ScalingDecision[] = [];
@@ -23,6 +23,7 @@ export class JetscaleAutoscaler implements Autoscaler {
     private readonly adaptivePoll = true,
   ) {
     this.name = name;
+    this.requestCounter = new JetscaleRequests(pollIntervalSeconds);
   }
 
   requests(): RequestCounts {

@@ -28,22 +28,22 @@ describe('request cost', () => {
   });
 
   it('jetscale: one consumer read per poll; an idle settled target is read every 15 s, status every 300 s', () => {
-    const r = new JetscaleRequests();
+    const r = new JetscaleRequests(5);
     for (let t = 0; t < 300; t += 5) r.poll(poll(t));
     expect(r.counts.consumerReads).toBe(60);
     // GET /scale at 0, 15, 30, … (20) and the first status write.
     expect(r.counts.apiRequests).toBe(20 + 1);
   });
 
-  it('jetscale: a busy consumer reads the target at every poll and writes changing readings every 30 s', () => {
-    const r = new JetscaleRequests();
+  it('jetscale: polled every second while busy, reads the target once per pollInterval and writes changing readings every 30 s', () => {
+    const r = new JetscaleRequests(5);
     for (let t = 0; t < 60; t += 1) r.poll(poll(t, { backlog: 100 + t }));
     expect(r.counts.consumerReads).toBe(60);
-    expect(r.counts.apiRequests).toBe(60 + 2); // 60 GETs, status at 0 and 30 s
+    expect(r.counts.apiRequests).toBe(12 + 2); // GETs at 0, 5, … 55 s; status at 0 and 30 s
   });
 
   it('jetscale: a change is a PATCH, an Event and a status write, and the target is read again', () => {
-    const r = new JetscaleRequests();
+    const r = new JetscaleRequests(5);
     r.poll(poll(0));
     const before = r.counts.apiRequests;
     r.poll(poll(1, { desired: 4 }));

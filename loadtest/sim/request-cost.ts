@@ -4,9 +4,9 @@
 //
 // jetscale (operator/src/controller): every poll reads consumer info once (observe.ts, a NATS
 // request; nothing touches the API server for it). The scale target (GET …/scale) is read fresh
-// while anything is pending or awaiting ack, while the last reading was not settled (spec ≠ status
-// or ready ≠ status) and after a change, otherwise at most every JETSCALE_TARGET_REFRESH_SECONDS
-// (observe.ts readTarget). A change is one PATCH …/scale plus one Event (reconciler.ts act,
+// while the last reading was not settled (spec ≠ status or ready ≠ status) and after a change,
+// once per pollInterval while anything is pending or awaiting ack, otherwise at most every
+// JETSCALE_TARGET_REFRESH_SECONDS (observe.ts readTarget). A change is one PATCH …/scale plus one Event (reconciler.ts act,
 // recordScaled). Status is PATCHed when what users act on changed (replicas, desired, conditions),
 // when only readings changed at most every JETSCALE_STATUS_READINGS_SECONDS, and at least every
 // JETSCALE_STATUS_REFRESH_SECONDS (report.ts writeStatus). Defaults: config.ts loadConfig.
@@ -61,17 +61,21 @@ export interface JetscalePoll {
 /** The requests of jetscale's reconcile, poll by poll. */
 export class JetscaleRequests {
   readonly counts = noRequests();
+
+  /** `pollIntervalSeconds`: the spec's pollInterval (the longest poll). */
+  constructor(private readonly pollIntervalSeconds: number) {}
+
   private target: { at: number; settled: boolean } | undefined;
   private status: { at: number; state: string; backlog: number } | undefined;
 
   poll(p: JetscalePoll): void {
     this.counts.consumerReads++;
     const cached = this.target;
-    const fresh =
-      cached === undefined ||
-      p.backlog > 0 ||
-      !cached.settled ||
-      p.now - cached.at >= JETSCALE_TARGET_REFRESH_SECONDS * 1000;
+    const maxAgeSeconds =
+      p.backlog > 0
+        ? Math.min(this.pollIntervalSeconds, JETSCALE_TARGET_REFRESH_SECONDS)
+        : JETSCALE_TARGET_REFRESH_SECONDS;
+    const fresh = cached === undefined || !cached.settled || p.now - cached.at >= maxAgeSeconds * 1000;
     if (fresh) {
       this.counts.apiRequests++; // GET …/scale
       this.target = {

@@ -70,13 +70,14 @@ export interface Setting {
 /** KEDA's lagThreshold default (pkg/scalers/nats_jetstream_scaler.go). */
 export const KEDA_DEFAULT_LAG_THRESHOLD = kedaHpaDefaults.lagThreshold;
 
-/** The main table: each contender at its defaults, and the oracle. */
+/** The main table: each contender at its defaults, the oracle, and the oracle read at jetscale's 5 s poll. */
 export const tableSettings: Setting[] = [
   { policy: 'keda' },
   { policy: 'keda-tuned' },
   { policy: 'jetscale' },
   { policy: 'jetscale-predictive' },
   { policy: 'oracle' },
+  { policy: 'oracle-poll' },
 ];
 
 /** The knob values swept for each family's frontier. */

@@ -9,6 +9,7 @@ import {
   type EventConsumerSpec,
   type SpecParseResult,
 } from '../api/v1alpha1/event-consumer.js';
+import { pollIntervalMs } from '../api/v1alpha1/scaling-spec.js';
 import { isBacklogError } from '../backlog/backlog-error.js';
 import type { BacklogReading } from '../backlog/backlog-source.js';
 import type { ConsumerRef } from '../backlog/jetstream-backlog-source.js';
@@ -113,9 +114,14 @@ function backlogSource(deps: ObserveDeps, input: ObserveInput, credentials: Nats
 }
 
 /**
- * The scale target: read fresh while anything is happening (backlog, a recent change, pods not
- * yet ready) and at least every targetRefreshMs when idle, like the HPA's sync period. Idle
- * EventConsumers are most of a large installation, and this keeps their API cost low.
+ * The scale target: read fresh while it is changing (a recent change, pods not yet ready, a
+ * conflict), once per pollInterval while a backlog is being worked off, and at least every
+ * targetRefreshMs when idle, like the HPA's sync period. Idle EventConsumers are most of a large
+ * installation, and this keeps their API cost low. The adaptive poll reads the consumer every
+ * second while things move; a settled target does not move unless someone else moves it (the
+ * conditional PATCH gets a 409 then and reads again), so those extra polls cost NATS reads, not
+ * API requests (measured in the bench, loadtest/sim/request-cost.ts: reading the target at every
+ * busy poll made 20–42 API requests a minute per EventConsumer, KEDA + HPA make 14–17).
  */
 async function readTarget(
   deps: ObserveDeps,
@@ -135,9 +141,8 @@ async function readTarget(
     cached !== undefined &&
     cache.conflicts === 0 &&
     cached.refKey === refKey &&
-    !busy &&
     settled &&
-    now - cached.at < input.targetRefreshMs
+    now - cached.at < (busy ? Math.min(pollIntervalMs(spec), input.targetRefreshMs) : input.targetRefreshMs)
   )
     return cached.reading;
   cache.target = undefined;

@@ -107,10 +107,10 @@ function setup(spec: Record<string, unknown> = {}) {
     logger: silentLogger,
     now: () => now,
   });
-  const poll = async (reading?: BacklogReading) => {
+  const poll = async (reading?: BacklogReading, advanceMs = 5000) => {
     world.reading = reading;
     const result = await reconciler.reconcile(KEY);
-    now += 5000;
+    now += advanceMs;
     return result;
   };
   /** Replaces the cached object (an update, or a new object under the same name). */
@@ -206,6 +206,21 @@ describe('Reconciler', () => {
     for (let i = 0; i < 6; i++) await poll(unreachable);
     expect(world.patches).toEqual([]);
     expect(world.statusWrites.at(-1)?.consecutiveFailures).toBe(6);
+  });
+
+  it('while busy reads a settled target once per pollInterval however fast the adaptive poll reads the consumer', async () => {
+    const { world, poll, at } = setup();
+    // 200 pending at 100 per replica: the 2 replicas there are what is needed; nothing changes.
+    for (let i = 0; i < 20; i++) await poll({ ok: true, sample: sample(200, at()) }, 1000);
+    expect(world.patches).toEqual([]);
+    // 20 s of 1 s polls: read at 0, 5, 10 and 15 s (before: at every poll, 20 reads).
+    expect(world.reads).toHaveLength(4);
+    // A change is read again at the next poll, and at every poll until the pods settle.
+    const before = world.reads.length;
+    await poll({ ok: true, sample: sample(450, at()) }, 1000);
+    expect(world.patches).toEqual([5]);
+    await poll({ ok: true, sample: sample(450, at()) }, 1000);
+    expect(world.reads.length).toBe(before + 2);
   });
 
   it('does not rewrite an unchanged status on every poll', async () => {
