@@ -118,7 +118,13 @@ export class KedaRequests {
   }
 
   /** One HPA sync (only when it runs its algorithm: at 0 replicas it stops before the metric). */
-  hpaSync(lag: number, specReplicas: number, statusReplicas: number, rescaled: boolean, scaling: boolean): void {
+  hpaSync(
+    lag: number,
+    specReplicas: number,
+    statusReplicas: number,
+    rescaled: boolean,
+    scaling: boolean,
+  ): void {
     this.counts.apiRequests++; // GET …/scale
     if (!scaling) return;
     this.counts.apiRequests++; // external metrics API

@@ -129,7 +129,10 @@ describe('policies on the recurring-burst trace (10x for 60 s every 30 min)', ()
     // after t = 100 s, the worst 1 % of all messages (~250 of ~25,000) are among them.
     const trace: Trace = { ...constant(150, 600), rateAt: (t) => (t < 100 ? 150 : 20) };
     const run = (warmupSeconds: number) =>
-      simulate({ seed: 1, trace, workload: quickWorkload, initialReplicas: 4, warmupSeconds }, new FixedReplicas(4));
+      simulate(
+        { seed: 1, trace, workload: quickWorkload, initialReplicas: 4, warmupSeconds },
+        new FixedReplicas(4),
+      );
     const r = run(100);
     expect(r.p99PerfectAfterWarmupSeconds).toBeGreaterThan(r.maxWaitSeconds * 0.9);
     expect(r.p99PerfectAfterWarmupSeconds).toBeLessThanOrEqual(r.maxWaitSeconds);

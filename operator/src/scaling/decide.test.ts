@@ -491,8 +491,12 @@ describe('decide: panic', () => {
     const sized = (220 * RATE_HEADROOM + (reading.pending + pileUp) / PANIC_DRAIN_SECONDS) / measured;
     expect(d.recommendedReplicas).toBeGreaterThanOrEqual(Math.floor(sized * 0.9));
     // The rate and draining alone would ask for under half as many.
-    expect(d.recommendedReplicas).toBeGreaterThan(2 * ((220 * RATE_HEADROOM + reading.pending / 30) / measured));
-    expect(d.reason).toMatch(/more than the 5 ready replicas do: draining the .* more by the time new pods start within 10s/);
+    expect(d.recommendedReplicas).toBeGreaterThan(
+      2 * ((220 * RATE_HEADROOM + reading.pending / 30) / measured),
+    );
+    expect(d.reason).toMatch(
+      /more than the 5 ready replicas do: draining the .* more by the time new pods start within 10s/,
+    );
   });
 
   it.each([
