@@ -9,6 +9,16 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=hack/versions.env
 source "$root/hack/versions.env"
 bin="${JETSCALE_TOOLS_BIN:-$root/.tools/bin}"
+kubernetes_module_dir="$root/hack/tools/kubernetes"
+# Compatibility builds (make test-compat, hack/test-compat.sh): JETSCALE_COMPAT_DIR set builds
+# the Kubernetes binaries at JETSCALE_COMPAT_KUBERNETES_VERSION into $JETSCALE_COMPAT_DIR/bin,
+# from a wrapper module generated in $JETSCALE_COMPAT_DIR/module, so the pinned tools in
+# .tools/bin and the committed hack/tools/kubernetes module are never touched.
+if [ -n "${JETSCALE_COMPAT_DIR:-}" ]; then
+  KUBERNETES_VERSION=${JETSCALE_COMPAT_KUBERNETES_VERSION:?JETSCALE_COMPAT_DIR needs JETSCALE_COMPAT_KUBERNETES_VERSION}
+  kubernetes_module_dir="$JETSCALE_COMPAT_DIR/module"
+  bin="$JETSCALE_COMPAT_DIR/bin"
+fi
 mkdir -p "$bin"
 export GOFLAGS="${GOFLAGS:-} -buildvcs=false" CGO_ENABLED=0 GOTOOLCHAIN=local
 
@@ -104,7 +114,7 @@ build_kubernetes() {
     has kube-scheduler "$v" --version && has kubectl "$v" version --client; then
     log "kubernetes $v: up to date"; return 0
   fi
-  local dir="$root/hack/tools/kubernetes"
+  local dir="$kubernetes_module_dir"
   kubernetes_module "$dir"
   local ld; ld=$(kubernetes_ldflags)
   step="go build kube-apiserver, kube-controller-manager, kube-scheduler, kubectl $v (10-25 min cold on 2 cores)"
@@ -134,7 +144,7 @@ build_etcd() {
 build_kubelet() {
   local v=$KUBERNETES_VERSION
   if has kubelet "$v" --version; then log "kubelet $v: up to date"; return 0; fi
-  local dir="$root/hack/tools/kubernetes"
+  local dir="$kubernetes_module_dir"
   kubernetes_module "$dir"
   local ld; ld=$(kubernetes_ldflags)
   step="go build kubelet $v (3-5 min cold on 2 cores; shares the control plane's build cache)"

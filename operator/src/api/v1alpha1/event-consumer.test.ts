@@ -98,6 +98,21 @@ const celViolations: Array<[string, Record<string, unknown>]> = [
     'set either nats.domain or nats.apiPrefix, not both',
     { ...minimal, nats: { ...minimal.nats, domain: 'hub', apiPrefix: '$JS.X.API' } },
   ],
+  [
+    'set exactly one of spec.nats (one consumer) and spec.consumers (a list)',
+    { ...minimal, consumers: [{ name: 'a', ...minimal.nats }] },
+  ],
+  [
+    'set exactly one of spec.nats (one consumer) and spec.consumers (a list)',
+    { scaleTargetRef: minimal.scaleTargetRef },
+  ],
+  [
+    'set either domain or apiPrefix of a consumer, not both',
+    {
+      scaleTargetRef: minimal.scaleTargetRef,
+      consumers: [{ name: 'a', ...minimal.nats, domain: 'hub', apiPrefix: '$JS.X.API' }],
+    },
+  ],
 ];
 const celViolationCases = (): Array<[string, Record<string, unknown>]> => celViolations;
 

@@ -74,27 +74,40 @@ export const ScaleTargetRefSchema = z.object({
   name: objectName,
 });
 
-export const NatsSchema = z
+/** The fields that say where one JetStream consumer lives and how to reach it. */
+const natsFields = {
+  servers: z
+    .array(text(512).regex(SERVER_PATTERN, 'must be a server URL without whitespace'))
+    .min(1)
+    .max(16),
+  stream: streamOrConsumerName,
+  consumer: streamOrConsumerName,
+  domain: text(63).regex(NATS_NAME_PATTERN, natsNameRule).optional(),
+  apiPrefix: text(255)
+    .regex(API_PREFIX_PATTERN, 'must be a subject prefix such as $JS.hub.API, without wildcards or whitespace')
+    .optional(),
+  tls: z.object({ secretRef }).optional(),
+  auth: z.object({ secretRef }).optional(),
+};
+const oneOfDomainOrPrefix = (n: { domain?: string | undefined; apiPrefix?: string | undefined }): boolean =>
+  !(n.domain !== undefined && n.apiPrefix !== undefined);
+
+export const NatsSchema = z.object(natsFields).refine(oneOfDomainOrPrefix, {
+  message: 'set either nats.domain or nats.apiPrefix, not both',
+});
+
+/** Most JetStream consumers one EventConsumer may list (spec.consumers' maxItems): each is read every poll. */
+export const MAX_CONSUMERS = 8;
+/** A consumer entry's name: a DNS label, used in status, Events and the `consumer` metric label. */
+export const CONSUMER_ENTRY_NAME_PATTERN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** One entry of spec.consumers: a name, and the same fields as spec.nats. */
+export const ConsumerEntrySchema = z
   .object({
-    servers: z
-      .array(text(512).regex(SERVER_PATTERN, 'must be a server URL without whitespace'))
-      .min(1)
-      .max(16),
-    stream: streamOrConsumerName,
-    consumer: streamOrConsumerName,
-    domain: text(63).regex(NATS_NAME_PATTERN, natsNameRule).optional(),
-    apiPrefix: text(255)
-      .regex(
-        API_PREFIX_PATTERN,
-        'must be a subject prefix such as $JS.hub.API, without wildcards or whitespace',
-      )
-      .optional(),
-    tls: z.object({ secretRef }).optional(),
-    auth: z.object({ secretRef }).optional(),
+    name: text(63).regex(CONSUMER_ENTRY_NAME_PATTERN, 'must be a lowercase DNS label such as orders'),
+    ...natsFields,
   })
-  .refine((n) => !(n.domain !== undefined && n.apiPrefix !== undefined), {
-    message: 'set either nats.domain or nats.apiPrefix, not both',
-  });
+  .refine(oneOfDomainOrPrefix, { message: 'set either domain or apiPrefix of a consumer, not both' });
 
 /**
  * The CRD's CEL rules (x-kubernetes-validations), repeated with the same messages for objects
@@ -162,7 +175,8 @@ export const FallbackSchema = z
 export const EventConsumerSpecSchema = z
   .object({
     scaleTargetRef: ScaleTargetRefSchema,
-    nats: NatsSchema,
+    nats: NatsSchema.optional(),
+    consumers: z.array(ConsumerEntrySchema).min(1).max(MAX_CONSUMERS).optional(),
     minReplicas: int32.min(0).max(MAX_REPLICAS).default(policyDefaults.minReplicas),
     maxReplicas: int32.min(1).max(MAX_REPLICAS).default(policyDefaults.maxReplicas),
     backlogPerReplica: int32.min(1).default(policyDefaults.backlogPerReplica),
@@ -177,6 +191,13 @@ export const EventConsumerSpecSchema = z
     paused: z.boolean().default(false),
     pausedReplicas: int32.min(0).max(MAX_REPLICAS).optional(),
     missingConsumer: z.enum(['RunMinimum', 'Hold']).default('RunMinimum'),
+  })
+  .refine((s) => (s.nats === undefined) !== (s.consumers === undefined), {
+    message: 'set exactly one of spec.nats (one consumer) and spec.consumers (a list)',
+  })
+  .refine((s) => new Set((s.consumers ?? []).map((c) => c.name)).size === (s.consumers ?? []).length, {
+    message: 'spec.consumers names must be unique',
+    path: ['consumers'],
   })
   .refine((s) => s.minReplicas <= s.maxReplicas, {
     message: 'minReplicas must be less than or equal to maxReplicas',
@@ -200,6 +221,18 @@ export const EventConsumerSpecSchema = z
 export type EventConsumerSpec = z.infer<typeof EventConsumerSpecSchema>;
 export type ScaleTargetRef = z.infer<typeof ScaleTargetRefSchema>;
 export type NatsSpec = z.infer<typeof NatsSchema>;
+/** One JetStream consumer an EventConsumer reads: spec.nats (named after its consumer) or an entry of spec.consumers. */
+export type ConsumerSpec = z.infer<typeof ConsumerEntrySchema>;
+
+/**
+ * The consumers an EventConsumer reads, in spec order: spec.consumers, or spec.nats as a list of
+ * one named after its durable consumer. Every later step works on this list.
+ */
+export function consumersOf(spec: EventConsumerSpec): ConsumerSpec[] {
+  if (spec.consumers !== undefined) return spec.consumers;
+  if (spec.nats === undefined) throw new Error('a validated spec has spec.nats or spec.consumers');
+  return [{ name: spec.nats.consumer, ...spec.nats }];
+}
 
 /** The condition types jetscale sets, one entry each in status.conditions. */
 export type ConditionType =
@@ -215,12 +248,45 @@ export interface Condition {
   message: string;
 }
 
+/** The numbers of one consumer reading, as status shows them. */
+export interface BacklogStatus {
+  pending: number;
+  ackPending: number;
+  redelivered: number;
+  waiting: number;
+  total: number;
+}
+export interface RatesStatus {
+  arrivalPerSecond?: number;
+  processingPerSecond?: number;
+  perReplicaPerSecond?: number;
+}
+
+/** status.consumers[]: what one JetStream consumer showed and needs (one per consumersOf entry). */
+export interface ConsumerStatus {
+  name: string;
+  stream: string;
+  consumer: string;
+  /** True when its backlog was read at the last poll; reason and message say why not. */
+  ready: 'True' | 'False';
+  reason: string;
+  message: string;
+  /** The replicas this consumer alone asks for; the EventConsumer's desiredReplicas is the largest. */
+  desiredReplicas?: number;
+  backlog?: BacklogStatus;
+  rates?: RatesStatus;
+  /** When this consumer's backlog was last read. */
+  lastBacklogReadTime?: string;
+  consecutiveFailures?: number;
+}
+
 export interface EventConsumerStatus {
   observedGeneration?: number;
   currentReplicas?: number;
   desiredReplicas?: number;
-  backlog?: { pending: number; ackPending: number; redelivered: number; waiting: number; total: number };
-  rates?: { arrivalPerSecond?: number; processingPerSecond?: number; perReplicaPerSecond?: number };
+  backlog?: BacklogStatus;
+  rates?: RatesStatus;
+  consumers?: ConsumerStatus[];
   forecast?: { arrivalPerSecond: number; relativeError: number; used: boolean };
   lastScaleTime?: string;
   lastActiveTime?: string;

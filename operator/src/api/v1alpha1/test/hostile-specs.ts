@@ -13,6 +13,17 @@ const withNats = (nats: Record<string, unknown>): Spec => ({
   ...minimalSpec,
   nats: { ...minimalSpec.nats, ...nats },
 });
+/** A spec in the several-consumers form with these entries. */
+const withConsumers = (consumers: Array<Record<string, unknown>>): Spec => ({
+  scaleTargetRef: minimalSpec.scaleTargetRef,
+  consumers,
+});
+const entry = (name: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+  name,
+  ...minimalSpec.nats,
+  consumer: name,
+  ...extra,
+});
 const withTarget = (ref: Record<string, unknown>): Spec => ({
   ...minimalSpec,
   scaleTargetRef: { ...minimalSpec.scaleTargetRef, ...ref },
@@ -74,6 +85,21 @@ export const refusedSpecs: Array<[string, Spec, string]> = [
     'spec.behavior.scaleUp.policies.0.value',
   ],
   ['a 1,000-character duration', { ...minimalSpec, drainWithin: '1'.repeat(998) + 'ms' }, 'spec.drainWithin'],
+  [
+    'nine consumers (each is read every poll)',
+    withConsumers(Array.from({ length: 9 }, (_, i) => entry(`c${i}`))),
+    'spec.consumers',
+  ],
+  ['an empty consumers list', withConsumers([]), 'spec.consumers'],
+  ['two consumers with one name', withConsumers([entry('a'), entry('a', { stream: 'OTHER' })]), 'spec.consumers'],
+  ['a consumer entry name in capitals', withConsumers([entry('Orders')]), 'spec.consumers.0.name'],
+  ['a consumer entry without a name', withConsumers([{ ...minimalSpec.nats }]), 'spec.consumers.0.name'],
+  [
+    'a consumer entry stream with a wildcard',
+    withConsumers([entry('a', { stream: 'ORD*' })]),
+    'spec.consumers.0.stream',
+  ],
+  ['both nats and consumers', { ...minimalSpec, consumers: [entry('a')] }, 'spec.nats'],
 ];
 
 /** Specs that are unusual but legitimate: both the operator and the API server accept them. */
@@ -88,6 +114,17 @@ export const acceptedSpecs: Array<[string, Spec]> = [
     withNats({ stream: 'S'.repeat(255), consumer: 'c'.repeat(255), domain: 'd'.repeat(63) }),
   ],
   ['a server as host:port', withNats({ servers: ['127.0.0.1:4222', 'tls://nats.example.com:4443'] })],
+  [
+    'eight consumers on two servers, each with its own credentials',
+    withConsumers(
+      Array.from({ length: 8 }, (_, i) =>
+        entry(`c${i}`, {
+          servers: [i % 2 === 0 ? 'nats://127.0.0.1:4222' : 'nats://127.0.0.2:4222'],
+          auth: { secretRef: { name: `nats-auth-${i}` } },
+        }),
+      ),
+    ),
+  ],
   [
     'the largest counts',
     { ...minimalSpec, minReplicas: 10_000, maxReplicas: 10_000, backlogPerReplica: 2 ** 31 - 1 },
