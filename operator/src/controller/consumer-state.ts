@@ -32,8 +32,8 @@ export interface ScalingMemory {
 export interface ObservedCache {
   /** The spec parsed for this generation (parsing every poll costs CPU at 1,000 EventConsumers). */
   spec?: { generation: number | undefined; result: SpecParseResult };
-  /** The backlog source, reopened when servers, credentials or consumer change. */
-  source?: { key: string; source: BacklogSource };
+  /** The backlog source of each consumer (by name), reopened when its servers, credentials or consumer change. */
+  sources: Map<string, { key: string; source: BacklogSource }>;
   /** The scale target as last read, reused while the EventConsumer is idle. */
   target?: { refKey: string; reading: ScaleReading; at: number };
   /**
@@ -57,13 +57,16 @@ export interface StatusMemory {
   refreshJitter: number;
 }
 
+/** The decide step's memory of each consumer, by name (consumersOf): each is sized on its own. */
+export type ScalingMemories = Record<string, ScalingMemory>;
+
 export interface ConsumerState {
   /**
    * The object this state belongs to. An EventConsumer deleted and recreated under the same name
    * is a new object: it starts from a new state, whatever events the informer missed.
    */
   uid: string | undefined;
-  scaling: ScalingMemory;
+  scaling: ScalingMemories;
   observed: ObservedCache;
   status: StatusMemory;
   /** When the next poll is due (epoch ms), for the poll-delay metric. */
@@ -82,13 +85,8 @@ export function newConsumerState(
 ): ConsumerState {
   const state: ConsumerState = {
     uid: obj.metadata?.uid,
-    scaling: {
-      history: emptyHistory(),
-      failures: obj.status?.consecutiveFailures ?? 0,
-      fallbackActive: false,
-      seeded: false,
-    },
-    observed: { conflicts: 0 },
+    scaling: carriedFailures(obj),
+    observed: { conflicts: 0, sources: new Map() },
     status: { refreshJitter: random() * 0.5 },
   };
   if (obj.status?.conditions !== undefined) {
@@ -111,4 +109,36 @@ export function memoryForTarget(memory: ScalingMemory, target: string): ScalingM
   if (memory.target === target) return memory;
   if (memory.target === undefined) return { ...memory, target };
   return { ...memory, history: emptyHistory(), seeded: false, target };
+}
+
+/**
+ * The failure counts a previous leader wrote (status.consumers, or status.consecutiveFailures of
+ * a status written before there was a list, for the spec.nats consumer), so fallback's count
+ * carries over a failover.
+ */
+function carriedFailures(obj: EventConsumerObject): ScalingMemories {
+  const fresh = (failures: number): ScalingMemory => ({
+    history: emptyHistory(),
+    failures,
+    fallbackActive: false,
+    seeded: false,
+  });
+  const out: ScalingMemories = {};
+  const entries = obj.status?.consumers;
+  if (Array.isArray(entries)) {
+    for (const e of entries)
+      if (typeof e.name === 'string' && typeof e.consecutiveFailures === 'number')
+        out[e.name] = fresh(e.consecutiveFailures);
+    return out;
+  }
+  const nats = (obj.spec as { nats?: { consumer?: unknown } } | undefined)?.nats;
+  const failures = obj.status?.consecutiveFailures;
+  if (typeof nats?.consumer === 'string' && typeof failures === 'number')
+    out[nats.consumer] = fresh(failures);
+  return out;
+}
+
+/** memoryForTarget for every consumer's memory. */
+export function memoriesForTarget(memories: ScalingMemories, target: string): ScalingMemories {
+  return Object.fromEntries(Object.entries(memories).map(([name, m]) => [name, memoryForTarget(m, target)]));
 }

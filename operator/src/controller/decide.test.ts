@@ -1,13 +1,18 @@
 // Specifies the decide step on its own: a pure verdict from (spec, backlog reading, scale target,
 // memory, now), with the policy passed in — the fallback state machine, pause, and the seeding of
 // a new leader's stabilization window.
-import { parseEventConsumerSpec, type EventConsumerSpec } from '../api/v1alpha1/event-consumer.js';
+import {
+  consumersOf,
+  parseEventConsumerSpec,
+  type ConsumerSpec,
+  type EventConsumerSpec,
+} from '../api/v1alpha1/event-consumer.js';
 import { BacklogError } from '../backlog/backlog-error.js';
 import type { BacklogReading } from '../backlog/backlog-source.js';
 import { decide as policyDecide, emptyHistory } from '../scaling/index.js';
 import type { BacklogSample, ScalingInput } from '../scaling/types.js';
 import type { ScalingMemory } from './consumer-state.js';
-import { decide, type DecideInput } from './decide.js';
+import { decide, decideAll, type DecideAllInput, type DecideInput } from './decide.js';
 
 function specOf(extra: Record<string, unknown> = {}): EventConsumerSpec {
   const parsed = parseEventConsumerSpec({
@@ -225,5 +230,126 @@ describe('decide when the consumer does not exist', () => {
       input({ spec: specOf({ minReplicas: 0, paused: true }), backlog: missing, scale: at(0) }),
     );
     expect(v.change).toBeUndefined();
+  });
+});
+
+describe('decideAll (several consumers)', () => {
+  const twoSpec = (extra: Record<string, unknown> = {}): EventConsumerSpec => {
+    const parsed = parseEventConsumerSpec({
+      scaleTargetRef: { name: 'worker' },
+      consumers: [
+        { name: 'orders', servers: ['nats://a:4222'], stream: 'ORDERS', consumer: 'w' },
+        { name: 'refunds', servers: ['nats://b:4222'], stream: 'REFUNDS', consumer: 'w' },
+      ],
+      ...extra,
+    });
+    if (!parsed.ok) throw new Error(parsed.problems.join('; '));
+    return parsed.spec;
+  };
+  const [orders, refunds] = consumersOf(twoSpec()) as [ConsumerSpec, ConsumerSpec];
+  const scaleAt = (n: number): DecideAllInput['scale'] => ({
+    specReplicas: n,
+    statusReplicas: n,
+    readyReplicas: n,
+    resourceVersion: '1',
+  });
+  const all = (a: BacklogReading, b: BacklogReading, over: Partial<DecideAllInput> = {}): DecideAllInput => ({
+    spec: twoSpec(),
+    readings: [
+      { consumer: orders, backlog: a },
+      { consumer: refunds, backlog: b },
+    ],
+    scale: scaleAt(2),
+    memories: {},
+    now: 1_000_000,
+    policy: policyDecide,
+    ...over,
+  });
+  const read = (pending: number): BacklogReading => ({ ok: true, sample: sample(pending) });
+
+  it('scales to the largest need and records the one change in every consumer’s history', () => {
+    const v = decideAll(all(read(450), read(900)));
+    expect(v.consumers.map((c) => c.verdict.desired)).toEqual([5, 9]);
+    expect(v.desired).toBe(9);
+    expect(v.change).toEqual({ from: 2, to: 9 });
+    expect(v.why).toMatch(/^consumer refunds needs the most \(orders 5, refunds 9\)/);
+    // Both step-policy histories count the change made (2 → 9), not the one each asked for.
+    expect(v.memories.orders?.history.scaleEvents).toEqual([{ at: 1_000_000, from: 2, to: 9 }]);
+    expect(v.memories.refunds?.history.scaleEvents).toEqual([{ at: 1_000_000, from: 2, to: 9 }]);
+    expect(v.conditions.find((c) => c.type === 'Ready')).toMatchObject({ status: 'True', reason: 'Scaling' });
+  });
+
+  it('is exactly decide for one consumer', () => {
+    const spec = specOf();
+    const [only] = consumersOf(spec) as [ConsumerSpec];
+    const v = decideAll({
+      ...all(read(450), read(0)),
+      spec,
+      readings: [{ consumer: only, backlog: read(450) }],
+    });
+    const one = decide(input({ backlog: read(450) }));
+    expect(v.desired).toBe(one.desired);
+    expect(v.change).toEqual(one.change);
+    expect(v.conditions).toEqual(one.conditions);
+    expect(v.memories).toEqual({ c: one.memory });
+  });
+
+  it('with one of two unreadable still scales up for the other, never down', () => {
+    const up = decideAll(all(unreachable, read(900)));
+    expect(up.desired).toBe(9);
+    expect(up.errorReason).toBe('NatsUnreachable');
+    const ready = up.conditions.find((c) => c.type === 'Ready');
+    expect(ready).toMatchObject({ status: 'False', reason: 'NatsUnreachable' });
+    expect(ready?.message).toMatch(/^1 of 2 consumers could not be read \(orders\)/);
+    // The readable one needs 1, the unreadable one's need is unknown: 6 replicas stay.
+    const seeded = { refunds: { ...fresh(), seeded: true } };
+    const fast = twoSpec({
+      behavior: {
+        scaleDown: { stabilizationWindow: '0s', policies: [{ type: 'Percent', value: 100, period: '15s' }] },
+      },
+    });
+    const down = decideAll(all(unreachable, read(0), { spec: fast, scale: scaleAt(6), memories: seeded }));
+    expect(down.consumers.map((c) => c.verdict.desired)).toEqual([6, 1]);
+    expect(down.desired).toBe(6);
+    expect(down.change).toBeUndefined();
+  });
+
+  it('after failureThreshold the unreadable one asks for its fallback; the other can ask for more', () => {
+    const spec = twoSpec({
+      fallback: { failureThreshold: 1, replicas: 3 },
+      behavior: {
+        scaleDown: { stabilizationWindow: '0s', policies: [{ type: 'Percent', value: 100, period: '15s' }] },
+      },
+    });
+    const memories = { refunds: { ...fresh(), seeded: true } };
+    const low = decideAll(all(unreachable, read(0), { spec, scale: scaleAt(6), memories }));
+    expect(low.fallbackActive).toBe(true);
+    expect(low.desired).toBe(3);
+    expect(low.conditions.find((c) => c.type === 'Fallback')).toMatchObject({ status: 'True' });
+    const high = decideAll(all(unreachable, read(700), { spec, scale: scaleAt(6), memories }));
+    expect(high.desired).toBe(7);
+    expect(high.memories.orders?.failures).toBe(1);
+    expect(high.memories.refunds?.failures).toBe(0);
+  });
+
+  it('a missing consumer under RunMinimum starts one replica from zero though the other is idle', () => {
+    const spec = twoSpec({ minReplicas: 0 });
+    const missing: BacklogReading = {
+      ok: false,
+      error: new BacklogError('ConsumerNotFound', 'no such consumer'),
+    };
+    const v = decideAll(all(missing, read(0), { spec, scale: scaleAt(0) }));
+    expect(v.desired).toBe(1);
+    expect(v.errorReason).toBe('ConsumerNotFound');
+  });
+
+  it('while paused asks for no change and keeps every consumer’s old history', () => {
+    const memories = { orders: { ...fresh(), seeded: true }, refunds: { ...fresh(), seeded: true } };
+    const v = decideAll(all(read(100), read(900), { spec: twoSpec({ paused: true }), memories }));
+    expect(v.desired).toBe(9);
+    expect(v.change).toBeUndefined();
+    expect(v.memories.orders?.history).toBe(memories.orders.history);
+    expect(v.memories.refunds?.history).toBe(memories.refunds.history);
+    expect(v.conditions.find((c) => c.type === 'Paused')).toMatchObject({ status: 'True' });
   });
 });

@@ -7,17 +7,19 @@
 // where they are. Only an unreachable NATS counts toward fallback: after
 // fallback.failureThreshold failed polls in a row the target is held at fallback.replicas (when
 // set) until the backlog can be read again.
-import type { EventConsumerSpec } from '../api/v1alpha1/event-consumer.js';
+import { consumersOf, type ConsumerSpec, type EventConsumerSpec } from '../api/v1alpha1/event-consumer.js';
 import { toScalingSpec } from '../api/v1alpha1/scaling-spec.js';
 import type { BacklogReading } from '../backlog/backlog-source.js';
 import type { ScaleReading } from '../kube/scale-client.js';
-import type { BacklogSample, ScalingDecision, ScalingInput } from '../scaling/types.js';
+import type { BacklogSample, ScalingDecision, ScalingHistory, ScalingInput } from '../scaling/types.js';
 import type { ConditionUpdate } from './conditions.js';
 import type { ScalingMemory } from './consumer-state.js';
 import { BACKLOG_REASONS } from './reasons.js';
 
 export interface DecideInput {
   spec: EventConsumerSpec;
+  /** The consumer read (default: the spec's first, spec.nats for the one-consumer form). */
+  consumer?: ConsumerSpec;
   backlog: BacklogReading;
   scale: ScaleReading;
   memory: ScalingMemory;
@@ -51,32 +53,246 @@ export interface Verdict {
   events: PlannedEvent[];
 }
 
+/** One consumer's verdict, pause included: the whole decision of a one-consumer EventConsumer. */
 export function decide(input: DecideInput): Verdict {
-  const verdict = input.backlog.ok
-    ? fromBacklog(input, input.backlog.sample)
-    : fromFailedRead(input, input.backlog.error);
+  const verdict = consumerVerdict(input);
+  const held = applyPause(verdict, input.spec);
+  if (held) verdict.memory = memoryIfUnchanged(verdict.memory, input.memory);
+  verdict.conditions.push(pausedCondition(input.spec));
+  return verdict;
+}
+
+/** What one consumer alone asks for (no pause applied): from its backlog, or from its failed read. */
+function consumerVerdict(input: DecideInput): Verdict {
+  const consumer = input.consumer ?? (consumersOf(input.spec)[0] as ConsumerSpec);
+  return input.backlog.ok
+    ? fromBacklog(input, consumer, input.backlog.sample)
+    : fromFailedRead(input, consumer, input.backlog.error);
+}
+
+/**
+ * spec.pausedReplicas and spec.paused, applied to a verdict: sets its change (or none) and its
+ * why. Returns true when the policy's recommendation is not carried out (keep the old history).
+ */
+function applyPause(
+  verdict: Pick<Verdict, 'current' | 'desired' | 'why' | 'change'>,
+  spec: EventConsumerSpec,
+): boolean {
   const { current, desired } = verdict;
-  const hold = input.spec.pausedReplicas;
+  const hold = spec.pausedReplicas;
   if (hold !== undefined) {
     // Paused at a count (KEDA's paused-replicas): set it once, then hold it whatever the backlog.
     verdict.desired = hold;
-    verdict.memory = memoryIfUnchanged(verdict.memory, input.memory);
     verdict.why =
       hold === current
         ? `paused at pausedReplicas ${hold} (from the backlog alone: ${desired})`
         : `pausedReplicas ${hold}: scaling from ${current} to ${hold} and holding it (from the backlog alone: ${desired})`;
     if (hold !== current) verdict.change = { from: current, to: hold };
-  } else if (input.spec.paused) {
-    if (desired !== current) {
-      verdict.why = `paused: would scale from ${current} to ${desired} (${verdict.why})`;
-      // The policy records the change it asks for; keep the old history, the change is not made.
-      verdict.memory = memoryIfUnchanged(verdict.memory, input.memory);
-    }
-  } else if (desired !== current) {
-    verdict.change = { from: current, to: desired };
+    return true;
   }
-  verdict.conditions.push(pausedCondition(input.spec));
+  if (spec.paused) {
+    if (desired === current) return false;
+    verdict.why = `paused: would scale from ${current} to ${desired} (${verdict.why})`;
+    // The policy records the change it asks for; keep the old history, the change is not made.
+    return true;
+  }
+  if (desired !== current) verdict.change = { from: current, to: desired };
+  return false;
+}
+
+export interface DecideAllInput {
+  spec: EventConsumerSpec;
+  /** Every consumer's reading at this poll, in consumersOf order. */
+  readings: Array<{ consumer: ConsumerSpec; backlog: BacklogReading }>;
+  scale: ScaleReading;
+  /** Each consumer's memory, by name. */
+  memories: Record<string, ScalingMemory>;
+  now: number;
+  policy: (input: ScalingInput) => ScalingDecision;
+}
+
+/** The verdict over all of an EventConsumer's consumers. */
+export interface ConsumersVerdict {
+  current: number;
+  /** The largest of what each consumer asks for (or the paused count). */
+  desired: number;
+  change?: { from: number; to: number };
+  why: string;
+  conditions: ConditionUpdate[];
+  events: PlannedEvent[];
+  /** The error reason of the first consumer that could not be read. */
+  errorReason?: string;
+  /** Each consumer's own verdict (its desired is what it alone asks for), in spec order. */
+  consumers: Array<{ consumer: ConsumerSpec; verdict: Verdict }>;
+  /** Each consumer's memory to keep when the change is made (or none is needed). */
+  memories: Record<string, ScalingMemory>;
+  /** When to read again: the soonest any consumer's policy asks for. */
+  nextPollSeconds?: number;
+  fallbackActive: boolean;
+  /** The most failed polls in a row of any consumer. */
+  failures: number;
+}
+
+/**
+ * Decides over several consumers the way KEDA's HPA does over several metrics: each consumer is
+ * sized on its own (its own rates, history, stabilization and fallback state) and the target gets
+ * the largest of their needs. A consumer that cannot be read asks for what it would hold alone:
+ * the current replicas (so nothing is scaled in while its need is unknown), its fallback after
+ * failureThreshold unreachable polls, or max(minReplicas, 1) while it does not exist under
+ * missingConsumer RunMinimum. The others can still raise the replicas. Pause applies to the result.
+ * With one consumer this is exactly `decide`.
+ */
+export function decideAll(input: DecideAllInput): ConsumersVerdict {
+  const { spec, scale, now } = input;
+  const current = scale.specReplicas;
+  if (input.readings.length === 1) {
+    const { consumer, backlog } = input.readings[0] as DecideAllInput['readings'][number];
+    const v = decide({ ...input, consumer, backlog, memory: memoryFor(input.memories, consumer.name) });
+    const out: ConsumersVerdict = {
+      current: v.current,
+      desired: v.desired,
+      why: v.why,
+      conditions: v.conditions,
+      events: v.events,
+      consumers: [{ consumer, verdict: v }],
+      memories: { [consumer.name]: v.memory },
+      fallbackActive: v.memory.fallbackActive,
+      failures: v.memory.failures,
+    };
+    if (v.change) out.change = v.change;
+    if (v.errorReason !== undefined) out.errorReason = v.errorReason;
+    if (v.read) out.nextPollSeconds = v.read.decision.nextPollSeconds;
+    return out;
+  }
+  const consumers = input.readings.map(({ consumer, backlog }) => ({
+    consumer,
+    verdict: consumerVerdict({
+      ...input,
+      consumer,
+      backlog,
+      memory: memoryFor(input.memories, consumer.name),
+    }),
+  }));
+  // The driver: the first consumer asking for the most.
+  let driver = consumers[0] as (typeof consumers)[number];
+  for (const c of consumers) if (c.verdict.desired > driver.verdict.desired) driver = c;
+  const needs = consumers.map((c) => `${c.consumer.name} ${c.verdict.desired}`).join(', ');
+  const verdict: ConsumersVerdict = {
+    current,
+    desired: driver.verdict.desired,
+    why: `consumer ${driver.consumer.name} needs the most (${needs}): ${driver.verdict.why || `holding ${driver.verdict.desired}`}`,
+    conditions: combinedConditions(spec, consumers, driver),
+    events: consumers.flatMap((c) =>
+      c.verdict.events.map((e) => ({ ...e, message: `consumer ${c.consumer.name}: ${e.message}` })),
+    ),
+    consumers,
+    memories: {},
+    fallbackActive: consumers.some((c) => c.verdict.memory.fallbackActive),
+    failures: Math.max(...consumers.map((c) => c.verdict.memory.failures)),
+  };
+  const failed = consumers.find((c) => c.verdict.errorReason !== undefined);
+  if (failed?.verdict.errorReason !== undefined) verdict.errorReason = failed.verdict.errorReason;
+  const polls = consumers.flatMap((c) => (c.verdict.read ? [c.verdict.read.decision.nextPollSeconds] : []));
+  if (polls.length > 0) verdict.nextPollSeconds = Math.min(...polls);
+  const held = applyPause(verdict, spec);
+  const applied = verdict.change?.to ?? current;
+  for (const { consumer, verdict: v } of consumers) {
+    const previous = memoryFor(input.memories, consumer.name);
+    // Each policy recorded the change it asked for; the target gets one change (or none), and the
+    // step policies of every consumer must count that one.
+    verdict.memories[consumer.name] = held
+      ? memoryIfUnchanged(v.memory, previous)
+      : { ...v.memory, history: withAppliedChange(v.memory.history, now, current, applied) };
+  }
+  verdict.conditions.push(pausedCondition(spec));
   return verdict;
+}
+
+/** A consumer's memory, or a fresh one for a consumer not polled yet. */
+export function memoryFor(memories: Record<string, ScalingMemory>, name: string): ScalingMemory {
+  return (
+    memories[name] ?? {
+      history: { recommendations: [], scaleEvents: [], samples: [] },
+      failures: 0,
+      fallbackActive: false,
+      seeded: false,
+    }
+  );
+}
+
+/** The history with this poll's scale event replaced by the change actually made (none if applied = current). */
+export function withAppliedChange(
+  history: ScalingHistory,
+  now: number,
+  current: number,
+  applied: number,
+): ScalingHistory {
+  const scaleEvents = history.scaleEvents.filter((e) => e.at !== now);
+  if (applied !== current) scaleEvents.push({ at: now, from: current, to: applied });
+  return { ...history, scaleEvents };
+}
+
+/** The EventConsumer's conditions from its consumers' (Paused is added by the caller). */
+function combinedConditions(
+  spec: EventConsumerSpec,
+  consumers: Array<{ consumer: ConsumerSpec; verdict: Verdict }>,
+  driver: { consumer: ConsumerSpec; verdict: Verdict },
+): ConditionUpdate[] {
+  const of = (c: { verdict: Verdict }, type: ConditionUpdate['type']): ConditionUpdate | undefined =>
+    c.verdict.conditions.find((u) => u.type === type);
+  const named = (c: { consumer: ConsumerSpec }, u: ConditionUpdate): ConditionUpdate => ({
+    ...u,
+    message: `consumer ${c.consumer.name}: ${u.message}`,
+  });
+  const failed = consumers.filter((c) => c.verdict.errorReason !== undefined);
+  const read = consumers.filter((c) => c.verdict.read !== undefined);
+  const ref = spec.scaleTargetRef;
+  const names = consumers.map((c) => c.consumer.name).join(', ');
+  const out: ConditionUpdate[] = [];
+  const firstFailed = failed[0];
+  if (firstFailed === undefined) {
+    out.push(
+      {
+        type: 'Ready',
+        status: 'True',
+        reason: 'Scaling',
+        message: `reading ${consumers.length} consumers (${names}) and scaling ${ref.kind} ${ref.name} to the largest need`,
+      },
+      {
+        type: 'MetricsAvailable',
+        status: 'True',
+        reason: 'BacklogRead',
+        message: read
+          .map((c) => `${c.consumer.name}: ${of(c, 'MetricsAvailable')?.message ?? ''}`)
+          .join('; '),
+      },
+    );
+  } else {
+    const reason = firstFailed.verdict.errorReason as string;
+    const which = failed.map((c) => c.consumer.name).join(', ');
+    const first = of(firstFailed, 'Ready')?.message ?? reason;
+    const message = `${failed.length} of ${consumers.length} consumers could not be read (${which}); replicas are not lowered while a need is unknown. consumer ${firstFailed.consumer.name}: ${first}`;
+    out.push(
+      { type: 'Ready', status: 'False', reason, message },
+      { type: 'MetricsAvailable', status: 'False', reason, message },
+    );
+  }
+  const active = read.find((c) => of(c, 'Active')?.status === 'True');
+  if (active) out.push(named(active, of(active, 'Active') as ConditionUpdate));
+  else if (firstFailed) out.push(named(firstFailed, of(firstFailed, 'Active') as ConditionUpdate));
+  else out.push(named(driver, of(driver, 'Active') as ConditionUpdate));
+  out.push(named(driver, of(driver, 'ScalingLimited') as ConditionUpdate));
+  const inFallback = consumers.find((c) => of(c, 'Fallback')?.status === 'True');
+  if (inFallback) out.push(named(inFallback, of(inFallback, 'Fallback') as ConditionUpdate));
+  else if (firstFailed) out.push(named(firstFailed, of(firstFailed, 'Fallback') as ConditionUpdate));
+  else
+    out.push({
+      type: 'Fallback',
+      status: 'False',
+      reason: 'MetricsAvailable',
+      message: 'every consumer is being read',
+    });
+  return out;
 }
 
 /** The memory to keep when the verdict's change is not made: the policy's history as it was. */
@@ -84,7 +300,7 @@ export function memoryIfUnchanged(next: ScalingMemory, previous: ScalingMemory):
   return { ...next, history: previous.history };
 }
 
-function fromBacklog(input: DecideInput, sample: BacklogSample): Verdict {
+function fromBacklog(input: DecideInput, consumer: ConsumerSpec, sample: BacklogSample): Verdict {
   const { spec, scale, memory, now } = input;
   const current = scale.specReplicas;
   const events: PlannedEvent[] = [];
@@ -92,7 +308,7 @@ function fromBacklog(input: DecideInput, sample: BacklogSample): Verdict {
     events.push({
       type: 'Normal',
       reason: 'FallbackEnded',
-      message: `the backlog of consumer "${spec.nats.consumer}" can be read again; scaling from the backlog resumes`,
+      message: `the backlog of consumer "${consumer.consumer}" can be read again; scaling from the backlog resumes`,
     });
   }
   let history = memory.history;
@@ -119,7 +335,7 @@ function fromBacklog(input: DecideInput, sample: BacklogSample): Verdict {
       type: 'Ready',
       status: 'True',
       reason: 'Scaling',
-      message: `reading consumer "${spec.nats.consumer}" on stream "${spec.nats.stream}" and scaling ${ref.kind} ${ref.name}`,
+      message: `reading consumer "${consumer.consumer}" on stream "${consumer.stream}" and scaling ${ref.kind} ${ref.name}`,
     },
     { type: 'MetricsAvailable', status: 'True', reason: 'BacklogRead', message: backlogText },
     {
@@ -156,6 +372,7 @@ function fromBacklog(input: DecideInput, sample: BacklogSample): Verdict {
 
 function fromFailedRead(
   input: DecideInput,
+  consumer: ConsumerSpec,
   error: { kind: keyof typeof BACKLOG_REASONS; message: string },
 ): Verdict {
   const { spec, scale, memory } = input;
@@ -176,7 +393,7 @@ function fromFailedRead(
     // The application may be what creates the consumer (its durable on start, or again after
     // inactive_threshold removed it at zero replicas): holding it at zero would wait forever.
     desired = startFloor;
-    why = `consumer "${spec.nats.consumer}" does not exist: running ${startFloor} replica${startFloor === 1 ? '' : 's'} so the application can create it (spec.missingConsumer RunMinimum)`;
+    why = `consumer "${consumer.consumer}" does not exist: running ${startFloor} replica${startFloor === 1 ? '' : 's'} so the application can create it (spec.missingConsumer RunMinimum)`;
     conditions.push({
       type: 'Fallback',
       status: 'False',

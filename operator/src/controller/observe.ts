@@ -4,14 +4,16 @@
 // unscalable target) come back as a failed Observation with a reason; a backlog that cannot be
 // read is a normal observation (the decide step handles it: fallback counts those).
 import {
+  consumersOf,
   parseEventConsumerSpec,
+  type ConsumerSpec,
   type EventConsumerObject,
   type EventConsumerSpec,
   type SpecParseResult,
 } from '../api/v1alpha1/event-consumer.js';
 import { pollIntervalMs } from '../api/v1alpha1/scaling-spec.js';
 import { isBacklogError } from '../backlog/backlog-error.js';
-import type { BacklogReading } from '../backlog/backlog-source.js';
+import type { BacklogReading, BacklogSource } from '../backlog/backlog-source.js';
 import type { ConsumerRef } from '../backlog/jetstream-backlog-source.js';
 import {
   connectionKey,
@@ -20,7 +22,7 @@ import {
   type NatsCredentials,
 } from '../backlog/nats-credentials.js';
 import { ScaleError, type ScaleReading, type ScaleTargetRef } from '../kube/scale-client.js';
-import { SecretNotFoundError } from '../kube/secret-reader.js';
+import { SecretNotFoundError, type SecretData } from '../kube/secret-reader.js';
 import type { ObservedCache } from './consumer-state.js';
 import { SCALE_REASONS } from './reasons.js';
 import { conflictMessage, type TargetClaims } from './target-claims.js';
@@ -28,8 +30,15 @@ import type { ReconcilerDeps } from './reconciler.js';
 
 export type ObserveDeps = Pick<ReconcilerDeps, 'scale' | 'secrets' | 'backlog'> & { claims: TargetClaims };
 
+/** One consumer's reading at this poll. */
+export interface ConsumerReading {
+  consumer: ConsumerSpec;
+  backlog: BacklogReading;
+}
+
 export type Observation =
-  { ok: true; backlog: BacklogReading; scale: ScaleReading } | { ok: false; reason: string; message: string };
+  | { ok: true; readings: ConsumerReading[]; scale: ScaleReading }
+  | { ok: false; reason: string; message: string };
 
 export interface ObserveInput {
   /** namespace/name, the owner of the backlog source. */
@@ -59,9 +68,22 @@ export async function observe(deps: ObserveDeps, input: ObserveInput): Promise<O
   // Another controller on the target first: a yielding EventConsumer has nothing else to read.
   const rival = await deps.claims.rivalOf(input.obj, spec);
   if (rival) return { ok: false, reason: 'TargetConflict', message: conflictMessage(spec, rival) };
-  let credentials: NatsCredentials;
+  const consumers = consumersOf(spec);
+  // A missing or invalid Secret of any consumer is a configuration error: the poll stops and
+  // replicas are left alone, as with one consumer (the message names the Secret).
+  const credentials: NatsCredentials[] = [];
+  const secretReads = new Map<string, Promise<SecretData>>();
+  const readSecret = (name: string): Promise<SecretData> => {
+    let read = secretReads.get(name);
+    if (read === undefined) {
+      read = deps.secrets.read(namespace, name);
+      secretReads.set(name, read);
+    }
+    return read;
+  };
   try {
-    credentials = await readCredentials(deps, namespace, spec);
+    for (const consumer of consumers)
+      credentials.push(await readCredentials(readSecret, namespace, consumer));
   } catch (err) {
     if (err instanceof SecretNotFoundError)
       return {
@@ -72,45 +94,69 @@ export async function observe(deps: ObserveDeps, input: ObserveInput): Promise<O
     if (isBacklogError(err)) return { ok: false, reason: 'SecretInvalid', message: err.message };
     throw err;
   }
-  const backlog = await backlogSource(deps, input, credentials).read();
+  const sources = backlogSources(deps, input, consumers, credentials);
+  // All consumers are read at once: a poll takes as long as its slowest read, not their sum.
+  const backlogs = await Promise.all(sources.map((source) => source.read()));
+  const readings = consumers.map((consumer, i) => ({ consumer, backlog: backlogs[i] as BacklogReading }));
   let scale: ScaleReading;
   try {
-    scale = await readTarget(deps, input, backlog);
+    scale = await readTarget(deps, input, readings);
   } catch (err) {
     if (err instanceof ScaleError)
       return { ok: false, reason: SCALE_REASONS[err.kind], message: err.message };
     throw err;
   }
-  return { ok: true, backlog, scale };
+  return { ok: true, readings, scale };
 }
 
 async function readCredentials(
-  deps: ObserveDeps,
+  readSecret: (name: string) => Promise<SecretData>,
   namespace: string,
-  spec: EventConsumerSpec,
+  nats: ConsumerSpec,
 ): Promise<NatsCredentials> {
   const credentials: NatsCredentials = { auth: { kind: 'none' } };
-  const auth = spec.nats.auth?.secretRef.name;
-  if (auth !== undefined)
-    credentials.auth = parseAuthSecret(await deps.secrets.read(namespace, auth), `${namespace}/${auth}`);
-  const tls = spec.nats.tls?.secretRef.name;
-  if (tls !== undefined)
-    credentials.tls = parseTlsSecret(await deps.secrets.read(namespace, tls), `${namespace}/${tls}`);
+  const auth = nats.auth?.secretRef.name;
+  if (auth !== undefined) credentials.auth = parseAuthSecret(await readSecret(auth), `${namespace}/${auth}`);
+  const tls = nats.tls?.secretRef.name;
+  if (tls !== undefined) credentials.tls = parseTlsSecret(await readSecret(tls), `${namespace}/${tls}`);
   return credentials;
 }
 
-/** The EventConsumer's backlog source, reopened when servers, credentials or consumer change. */
-function backlogSource(deps: ObserveDeps, input: ObserveInput, credentials: NatsCredentials) {
-  const { spec, cache } = input;
-  const ref: ConsumerRef = { stream: spec.nats.stream, consumer: spec.nats.consumer };
-  if (spec.nats.domain !== undefined) ref.domain = spec.nats.domain;
-  if (spec.nats.apiPrefix !== undefined) ref.apiPrefix = spec.nats.apiPrefix;
-  const sourceKey = `${connectionKey(spec.nats.servers, credentials)}|${JSON.stringify(ref)}`;
-  if (cache.source?.key === sourceKey) return cache.source.source;
-  cache.source?.source.close();
-  const source = deps.backlog.open(input.key, spec.nats.servers, credentials, ref);
-  cache.source = { key: sourceKey, source };
-  return source;
+/**
+ * The EventConsumer's backlog sources, one per consumer (by name), each reopened when its servers,
+ * credentials or consumer change and closed when its entry is removed. spec.nats reads as the
+ * EventConsumer itself (owner namespace/name); entries of spec.consumers as namespace/name#entry,
+ * so the connection pool counts each one's share of a shared connection.
+ */
+function backlogSources(
+  deps: ObserveDeps,
+  input: ObserveInput,
+  consumers: ConsumerSpec[],
+  credentials: NatsCredentials[],
+): BacklogSource[] {
+  const { cache } = input;
+  const single = input.spec.consumers === undefined;
+  const open = new Map<string, { key: string; source: BacklogSource }>();
+  const sources = consumers.map((nats, i) => {
+    const ref: ConsumerRef = { stream: nats.stream, consumer: nats.consumer };
+    if (nats.domain !== undefined) ref.domain = nats.domain;
+    if (nats.apiPrefix !== undefined) ref.apiPrefix = nats.apiPrefix;
+    const creds = credentials[i] as NatsCredentials;
+    const sourceKey = `${connectionKey(nats.servers, creds)}|${JSON.stringify(ref)}`;
+    const cached = cache.sources.get(nats.name);
+    if (cached?.key === sourceKey) {
+      open.set(nats.name, cached);
+      return cached.source;
+    }
+    cached?.source.close();
+    const owner = single ? input.key : `${input.key}#${nats.name}`;
+    const source = deps.backlog.open(owner, nats.servers, creds, ref);
+    open.set(nats.name, { key: sourceKey, source });
+    return source;
+  });
+  for (const [name, cached] of cache.sources) if (!open.has(name)) cached.source.close();
+  cache.sources = open;
+  return sources;
 }
 
 /**
@@ -126,13 +172,15 @@ function backlogSource(deps: ObserveDeps, input: ObserveInput, credentials: Nats
 async function readTarget(
   deps: ObserveDeps,
   input: ObserveInput,
-  backlog: BacklogReading,
+  readings: ConsumerReading[],
 ): Promise<ScaleReading> {
   const { spec, cache, now } = input;
   const ref: ScaleTargetRef = spec.scaleTargetRef;
   const refKey = targetKey(ref);
   const cached = cache.target;
-  const busy = !backlog.ok || backlog.sample.pending + backlog.sample.ackPending > 0;
+  const busy = readings.some(
+    ({ backlog }) => !backlog.ok || backlog.sample.pending + backlog.sample.ackPending > 0,
+  );
   const settled =
     cached !== undefined &&
     cached.reading.specReplicas === cached.reading.statusReplicas &&

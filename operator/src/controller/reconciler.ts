@@ -30,8 +30,20 @@ import type { OperatorMetrics } from '../observability/metrics.js';
 import { decide as policyDecide } from '../scaling/index.js';
 import type { ScalingDecision, ScalingInput } from '../scaling/types.js';
 import type { ConditionUpdate } from './conditions.js';
-import { memoryForTarget, newConsumerState, type ConsumerState } from './consumer-state.js';
-import { decide, memoryIfUnchanged, pausedCondition, type PlannedEvent, type Verdict } from './decide.js';
+import {
+  memoriesForTarget,
+  newConsumerState,
+  type ConsumerState,
+  type ScalingMemories,
+} from './consumer-state.js';
+import {
+  decideAll,
+  memoryFor,
+  memoryIfUnchanged,
+  pausedCondition,
+  type ConsumersVerdict,
+  type PlannedEvent,
+} from './decide.js';
 import { observe, parsedSpec, targetKey } from './observe.js';
 import { SCALE_REASONS } from './reasons.js';
 import { TargetClaims, type TargetClaimsDeps } from './target-claims.js';
@@ -187,7 +199,7 @@ export class Reconciler {
     let dueAt = now + pollIntervalMs(spec);
     state.dueAt = dueAt;
     const requeue = (): ReconcileResult => ({ requeueAfterMs: Math.max(0, dueAt - this.now()) });
-    state.scaling = memoryForTarget(state.scaling, targetKey(spec.scaleTargetRef));
+    state.scaling = memoriesForTarget(state.scaling, targetKey(spec.scaleTargetRef));
     const observation = await observe(
       { ...this.deps, claims: this.claims },
       {
@@ -210,17 +222,17 @@ export class Reconciler {
 
     // Decide.
     const previous = state.scaling;
-    const verdict = decide({
+    const verdict = decideAll({
       spec,
-      backlog: observation.backlog,
+      readings: observation.readings,
       scale: observation.scale,
-      memory: previous,
+      memories: previous,
       now,
       policy: this.policy,
     });
     // Adaptive poll: the policy asks to read again sooner while arrivals or the queue move
     // (scaling/objective.ts); pollInterval stays the longest interval.
-    const suggested = verdict.read?.decision.nextPollSeconds;
+    const suggested = verdict.nextPollSeconds;
     if (suggested !== undefined && suggested * 1000 < pollIntervalMs(spec)) {
       dueAt = now + Math.max(1000, suggested * 1000);
       state.dueAt = dueAt;
@@ -242,8 +254,16 @@ export class Reconciler {
       return state.observed.conflicts <= MAX_IMMEDIATE_CONFLICT_RETRIES ? { requeueAfterMs: 0 } : requeue();
     }
     state.observed.conflicts = 0;
-    state.scaling = action.ok ? verdict.memory : memoryIfUnchanged(verdict.memory, previous);
-    this.logVerdict(poll, verdict, previous.fallbackActive);
+    // A consumer polled for the first time has a memory without a target: stamp it.
+    state.scaling = memoriesForTarget(
+      action.ok ? verdict.memories : unchangedMemories(verdict.memories, previous),
+      targetKey(spec.scaleTargetRef),
+    );
+    this.logVerdict(
+      poll,
+      verdict,
+      Object.values(previous).some((m) => m.fallbackActive),
+    );
     this.recordEvents(poll, verdict.events);
     recordPollMetrics(this.deps.metrics, { namespace, name }, spec, observation.scale, verdict);
     if (!action.ok) {
@@ -281,7 +301,12 @@ export class Reconciler {
   }
 
   /** The one change a poll may make: PATCH /scale, conditional on the version read. */
-  private async act(poll: Poll, ref: ScaleTargetRef, scale: ScaleReading, verdict: Verdict): Promise<Action> {
+  private async act(
+    poll: Poll,
+    ref: ScaleTargetRef,
+    scale: ScaleReading,
+    verdict: ConsumersVerdict,
+  ): Promise<Action> {
     const change = verdict.change;
     if (!change) return { ok: true, scaled: false };
     try {
@@ -297,7 +322,7 @@ export class Reconciler {
     return { ok: true, scaled: true };
   }
 
-  private recordScaled(poll: Poll, ref: ScaleTargetRef, verdict: Verdict): void {
+  private recordScaled(poll: Poll, ref: ScaleTargetRef, verdict: ConsumersVerdict): void {
     const change = verdict.change;
     if (!change) return;
     const direction = change.to > change.from ? 'up' : 'down';
@@ -351,17 +376,17 @@ export class Reconciler {
       {
         ...this.lastStatus(poll),
         observedGeneration: poll.obj.metadata?.generation,
-        consecutiveFailures: poll.state.scaling.failures,
+        consecutiveFailures: Math.max(0, ...Object.values(poll.state.scaling).map((m) => m.failures)),
         lastPollTime: new Date(poll.now).toISOString(),
       },
       [{ type: 'Ready', status: 'False', reason, message }, ...extra],
     );
   }
 
-  private logVerdict(poll: Poll, verdict: Verdict, wasInFallback: boolean): void {
+  private logVerdict(poll: Poll, verdict: ConsumersVerdict, wasInFallback: boolean): void {
     if (verdict.errorReason !== undefined) {
       const error = verdict.conditions.find((c) => c.type === 'Ready')?.message ?? verdict.errorReason;
-      poll.log.warn(error, { reason: verdict.errorReason, failures: verdict.memory.failures });
+      poll.log.warn(error, { reason: verdict.errorReason, failures: verdict.failures });
     } else if (wasInFallback) {
       poll.log.info('leaving fallback: metrics are back');
     }
@@ -419,9 +444,18 @@ export class Reconciler {
   }
 
   private forget(key: string): void {
-    this.states.get(key)?.observed.source?.source.close();
+    for (const { source } of this.states.get(key)?.observed.sources.values() ?? []) source.close();
     this.states.delete(key);
   }
+}
+
+/** The memories to keep when the verdict's change was not made: each policy history as it was. */
+function unchangedMemories(next: ScalingMemories, previous: ScalingMemories): ScalingMemories {
+  return Object.fromEntries(
+    Object.entries(next).map(([name, m]) => {
+      return [name, memoryIfUnchanged(m, memoryFor(previous, name))];
+    }),
+  );
 }
 
 /**

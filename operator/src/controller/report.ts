@@ -2,21 +2,36 @@
 // subresource only when it changed (or lastPollTime is getting old), and the metrics. Building
 // the status is pure; writing it is the one I/O here.
 import { eventConsumerPath } from '../api/v1alpha1/group-version.js';
-import type { Condition, EventConsumerObject, EventConsumerStatus } from '../api/v1alpha1/event-consumer.js';
-import type { EventConsumerSpec } from '../api/v1alpha1/event-consumer.js';
+import type {
+  BacklogStatus,
+  Condition,
+  ConsumerSpec,
+  ConsumerStatus,
+  EventConsumerObject,
+  EventConsumerSpec,
+  EventConsumerStatus,
+  RatesStatus,
+} from '../api/v1alpha1/event-consumer.js';
 import { isNotFound, type KubeApi } from '../kube/api-client.js';
 import type { ScaleReading } from '../kube/scale-client.js';
-import type { OperatorMetrics } from '../observability/metrics.js';
-import { setConditions, type ConditionUpdate } from './conditions.js';
+import type { ConsumerReadingMetrics, OperatorMetrics } from '../observability/metrics.js';
+import type { BacklogSample } from '../scaling/types.js';
+import {
+  capText,
+  MAX_CONDITION_MESSAGE,
+  MAX_CONDITION_REASON,
+  setConditions,
+  type ConditionUpdate,
+} from './conditions.js';
 import type { StatusMemory } from './consumer-state.js';
-import type { Verdict } from './decide.js';
+import type { ConsumersVerdict, Verdict } from './decide.js';
 
 /** The status after a poll that observed the world and decided (scaled, if scaledAt is set). */
 export function statusAfterPoll(
   base: EventConsumerStatus,
   generation: number | undefined,
   scale: ScaleReading,
-  verdict: Verdict,
+  verdict: ConsumersVerdict,
   now: number,
   scaled: boolean,
 ): EventConsumerStatus {
@@ -25,36 +40,106 @@ export function statusAfterPoll(
     observedGeneration: generation,
     currentReplicas: scale.statusReplicas,
   };
-  if (verdict.read) {
-    const { sample, decision } = verdict.read;
+  const at = new Date(now).toISOString();
+  const entries = verdict.consumers.map(({ consumer, verdict: v }) =>
+    consumerStatus(
+      base.consumers?.find((e) => e.name === consumer.name),
+      consumer,
+      v,
+      at,
+    ),
+  );
+  status.consumers = entries;
+  const read = verdict.consumers.flatMap(({ verdict: v }) => (v.read ? [v.read] : []));
+  if (read.length > 0) {
+    // The EventConsumer's numbers: with one consumer its own, with several the sums of each
+    // consumer's last good reading (a consumer not read this poll counts with its last numbers).
+    const withBacklog = entries.flatMap((e) => (e.backlog ? [e.backlog] : []));
+    const sum = (f: (b: BacklogStatus) => number): number => withBacklog.reduce((n, b) => n + f(b), 0);
     status.backlog = {
+      pending: sum((b) => b.pending),
+      ackPending: sum((b) => b.ackPending),
+      redelivered: sum((b) => b.redelivered),
+      waiting: sum((b) => b.waiting),
+      total: sum((b) => b.total),
+    };
+    if (entries.length === 1) {
+      status.rates = entries[0]?.rates;
+      const decision = read[0]?.decision;
+      status.forecast = decision?.forecast
+        ? {
+            arrivalPerSecond: round(decision.forecast.arrivalPerSecond) ?? 0,
+            relativeError: round(decision.forecast.relativeError) ?? 0,
+            used: decision.forecast.used,
+          }
+        : undefined;
+    } else {
+      // Arrivals and processing add up over consumers; one replica's capacity is per consumer.
+      const total = (f: (r: RatesStatus) => number | undefined): number | undefined => {
+        const values = entries.flatMap((e) =>
+          e.rates && f(e.rates) !== undefined ? [f(e.rates) as number] : [],
+        );
+        return values.length === 0 ? undefined : round(values.reduce((n, v) => n + v, 0));
+      };
+      status.rates = compact({
+        arrivalPerSecond: total((r) => r.arrivalPerSecond),
+        processingPerSecond: total((r) => r.processingPerSecond),
+      });
+      status.forecast = undefined;
+    }
+    const active = read.flatMap((r) =>
+      r.decision.history.lastActiveAt === undefined ? [] : [r.decision.history.lastActiveAt],
+    );
+    if (active.length > 0) status.lastActiveTime = new Date(Math.max(...active)).toISOString();
+    status.lastBacklogReadTime = at;
+  }
+  status.lastPollTime = at;
+  if (scaled) status.lastScaleTime = at;
+  status.desiredReplicas = verdict.desired;
+  status.consecutiveFailures = verdict.failures;
+  return status;
+}
+
+/** One consumer's status entry: this poll's reading, or its last good numbers when it failed. */
+function consumerStatus(
+  base: ConsumerStatus | undefined,
+  consumer: ConsumerSpec,
+  v: Verdict,
+  at: string,
+): ConsumerStatus {
+  const ready = v.conditions.find((c) => c.type === 'Ready');
+  const entry: ConsumerStatus = {
+    name: consumer.name,
+    stream: consumer.stream,
+    consumer: consumer.consumer,
+    ready: v.read ? 'True' : 'False',
+    reason: capText(ready?.reason ?? v.errorReason ?? 'Unknown', MAX_CONDITION_REASON),
+    message: capText(ready?.message ?? '', MAX_CONDITION_MESSAGE),
+    desiredReplicas: v.desired,
+    consecutiveFailures: v.memory.failures,
+  };
+  const same = base !== undefined && base.stream === consumer.stream && base.consumer === consumer.consumer;
+  if (v.read) {
+    const { sample, decision } = v.read;
+    entry.backlog = {
       pending: sample.pending,
       ackPending: sample.ackPending,
       redelivered: sample.redelivered,
       waiting: sample.waiting,
       total: sample.pending + sample.ackPending,
     };
-    status.rates = compact({
+    entry.rates = compact({
       arrivalPerSecond: round(decision.rates.arrivalPerSecond),
       processingPerSecond: round(decision.rates.processingPerSecond),
       perReplicaPerSecond: round(decision.rates.perReplicaPerSecond),
     });
-    status.forecast = decision.forecast
-      ? {
-          arrivalPerSecond: round(decision.forecast.arrivalPerSecond) ?? 0,
-          relativeError: round(decision.forecast.relativeError) ?? 0,
-          used: decision.forecast.used,
-        }
-      : undefined;
-    if (decision.history.lastActiveAt !== undefined)
-      status.lastActiveTime = new Date(decision.history.lastActiveAt).toISOString();
-    status.lastBacklogReadTime = new Date(now).toISOString();
+    entry.lastBacklogReadTime = at;
+  } else if (same) {
+    if (base.backlog) entry.backlog = base.backlog;
+    if (base.rates) entry.rates = base.rates;
+    if (base.lastBacklogReadTime) entry.lastBacklogReadTime = base.lastBacklogReadTime;
   }
-  status.lastPollTime = new Date(now).toISOString();
-  if (scaled) status.lastScaleTime = new Date(now).toISOString();
-  status.desiredReplicas = verdict.desired;
-  status.consecutiveFailures = verdict.memory.failures;
-  return status;
+  return entry;
 }
 
 /** Sets the per-EventConsumer gauges after a poll that observed and decided. */
@@ -63,22 +148,60 @@ export function recordPollMetrics(
   labels: { namespace: string; name: string },
   spec: EventConsumerSpec,
   scale: ScaleReading,
-  verdict: Verdict,
+  verdict: ConsumersVerdict,
 ): void {
-  if (verdict.read) {
-    const { sample, decision } = verdict.read;
-    metrics.backlogMessages.set(labels, sample.pending + sample.ackPending);
-    metrics.pendingMessages.set(labels, sample.pending);
-    metrics.ackPendingMessages.set(labels, sample.ackPending);
-    metrics.redeliveredMessages.set(labels, sample.redelivered);
-    if (decision.rates.arrivalPerSecond !== undefined)
-      metrics.arrivalRate.set(labels, decision.rates.arrivalPerSecond);
-    if (decision.rates.processingPerSecond !== undefined)
-      metrics.processingRate.set(labels, decision.rates.processingPerSecond);
+  const read = verdict.consumers.flatMap(({ verdict: v }) => (v.read ? [v.read] : []));
+  if (read.length > 0) {
+    const sum = (f: (sample: BacklogSample) => number): number => read.reduce((n, r) => n + f(r.sample), 0);
+    metrics.backlogMessages.set(
+      labels,
+      sum((s) => s.pending + s.ackPending),
+    );
+    metrics.pendingMessages.set(
+      labels,
+      sum((s) => s.pending),
+    );
+    metrics.ackPendingMessages.set(
+      labels,
+      sum((s) => s.ackPending),
+    );
+    metrics.redeliveredMessages.set(
+      labels,
+      sum((s) => s.redelivered),
+    );
+    const arrival = read.flatMap((r) =>
+      r.decision.rates.arrivalPerSecond === undefined ? [] : [r.decision.rates.arrivalPerSecond],
+    );
+    if (arrival.length > 0)
+      metrics.arrivalRate.set(
+        labels,
+        arrival.reduce((n, v) => n + v, 0),
+      );
+    const processing = read.flatMap((r) =>
+      r.decision.rates.processingPerSecond === undefined ? [] : [r.decision.rates.processingPerSecond],
+    );
+    if (processing.length > 0)
+      metrics.processingRate.set(
+        labels,
+        processing.reduce((n, v) => n + v, 0),
+      );
   }
+  metrics.setConsumers(
+    labels.namespace,
+    labels.name,
+    verdict.consumers.map(({ consumer, verdict: v }) => {
+      const reading: ConsumerReadingMetrics = {
+        consumer: consumer.name,
+        readable: v.read !== undefined,
+        desired: v.desired,
+      };
+      if (v.read) reading.backlog = v.read.sample.pending + v.read.sample.ackPending;
+      return reading;
+    }),
+  );
   if (verdict.errorReason !== undefined)
     metrics.countError(labels.namespace, labels.name, verdict.errorReason);
-  metrics.fallbackActive.set(labels, verdict.memory.fallbackActive ? 1 : 0);
+  metrics.fallbackActive.set(labels, verdict.fallbackActive ? 1 : 0);
   metrics.desiredReplicas.set(labels, verdict.desired);
   metrics.backlogPerReplicaTarget.set(labels, spec.backlogPerReplica);
   metrics.currentReplicas.set(labels, scale.statusReplicas);
@@ -151,6 +274,7 @@ export function statusFingerprint(status: EventConsumerStatus): { state: string;
       ...status,
       lastPollTime: undefined,
       lastBacklogReadTime: undefined,
+      consumers: status.consumers?.map((c) => ({ ...c, lastBacklogReadTime: undefined })),
       conditions: status.conditions?.map(withoutTime) as Condition[] | undefined,
     }),
   );
@@ -163,6 +287,13 @@ export function statusFingerprint(status: EventConsumerStatus): { state: string;
       lastActiveTime: undefined,
       lastPollTime: undefined,
       lastBacklogReadTime: undefined,
+      consumers: status.consumers?.map(({ name, ready, reason, desiredReplicas, consecutiveFailures }) => ({
+        name,
+        ready,
+        reason,
+        desiredReplicas,
+        consecutiveFailures,
+      })) as ConsumerStatus[] | undefined,
       conditions: status.conditions?.map(({ type, status: s, reason }) => ({ type, status: s, reason })) as
         Condition[] | undefined,
     }),
@@ -202,6 +333,7 @@ function nullForUndefined(status: EventConsumerStatus): Record<string, unknown> 
     'desiredReplicas',
     'backlog',
     'rates',
+    'consumers',
     'forecast',
     'lastScaleTime',
     'lastActiveTime',

@@ -4,13 +4,25 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 const EC_LABELS = ['namespace', 'name'] as const;
+/** Per consumer of an EventConsumer: at most 8 (spec.consumers' maxItems), so cardinality stays bounded. */
+const CONSUMER_LABELS = ['namespace', 'name', 'consumer'] as const;
+
+/** One consumer's numbers at a poll (consumer = its name in spec.consumers, or spec.nats' consumer). */
+export interface ConsumerReadingMetrics {
+  consumer: string;
+  readable: boolean;
+  /** Replicas this consumer alone asks for. */
+  desired: number;
+  /** pending + awaiting ack, when read. */
+  backlog?: number;
+}
 
 export class OperatorMetrics {
   readonly registry = new Registry();
 
   readonly backlogMessages = new Gauge({
     name: 'jetscale_backlog_messages',
-    help: 'Backlog of the JetStream consumer at the last poll (pending + awaiting ack).',
+    help: 'Backlog of the JetStream consumer at the last poll (pending + awaiting ack); with several consumers, the sum over those read.',
     labelNames: EC_LABELS,
     registers: [this.registry],
   });
@@ -60,6 +72,24 @@ export class OperatorMetrics {
     name: 'jetscale_current_replicas',
     help: 'Replicas the scale target reported at the last poll.',
     labelNames: EC_LABELS,
+    registers: [this.registry],
+  });
+  readonly consumerBacklog = new Gauge({
+    name: 'jetscale_consumer_backlog_messages',
+    help: "Backlog of one of the EventConsumer's consumers at its last successful read (pending + awaiting ack).",
+    labelNames: CONSUMER_LABELS,
+    registers: [this.registry],
+  });
+  readonly consumerDesiredReplicas = new Gauge({
+    name: 'jetscale_consumer_desired_replicas',
+    help: 'Replicas one consumer alone asks for; jetscale_desired_replicas is the largest.',
+    labelNames: CONSUMER_LABELS,
+    registers: [this.registry],
+  });
+  readonly consumerReadable = new Gauge({
+    name: 'jetscale_consumer_readable',
+    help: "1 when the consumer's backlog was read at the last poll, 0 when it could not be.",
+    labelNames: CONSUMER_LABELS,
     registers: [this.registry],
   });
   readonly fallbackActive = new Gauge({
@@ -182,6 +212,8 @@ export class OperatorMetrics {
   /** Per EventConsumer (namespace/name): the error reasons counted, and each condition's series. */
   private readonly errorReasons = new Map<string, Set<string>>();
   private readonly conditionSeries = new Map<string, Map<string, { status: string; reason: string }>>();
+  /** Per EventConsumer: the consumer label values it exports. */
+  private readonly consumerNames = new Map<string, Set<string>>();
 
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
@@ -216,6 +248,26 @@ export class OperatorMetrics {
       series.set(c.type, { status: c.status, reason: c.reason });
     }
     this.conditionSeries.set(key, series);
+  }
+
+  /** The per-consumer series of one EventConsumer after a poll; series of consumers no longer listed are dropped. */
+  setConsumers(namespace: string, name: string, readings: ConsumerReadingMetrics[]): void {
+    const key = `${namespace}/${name}`;
+    const now = new Set(readings.map((r) => r.consumer));
+    for (const old of this.consumerNames.get(key) ?? [])
+      if (!now.has(old)) this.removeConsumer({ namespace, name, consumer: old });
+    for (const r of readings) {
+      const labels = { namespace, name, consumer: r.consumer };
+      this.consumerReadable.set(labels, r.readable ? 1 : 0);
+      this.consumerDesiredReplicas.set(labels, r.desired);
+      if (r.backlog !== undefined) this.consumerBacklog.set(labels, r.backlog);
+    }
+    this.consumerNames.set(key, now);
+  }
+
+  private removeConsumer(labels: { namespace: string; name: string; consumer: string }): void {
+    for (const gauge of [this.consumerBacklog, this.consumerDesiredReplicas, this.consumerReadable])
+      gauge.remove(labels);
   }
 
   /** Totals of jetscale_fenced_writes_total by outcome. */
@@ -254,6 +306,8 @@ export class OperatorMetrics {
     for (const [condition, c] of this.conditionSeries.get(key) ?? [])
       this.eventConsumerCondition.remove({ ...labels, condition, ...c });
     this.conditionSeries.delete(key);
+    for (const consumer of this.consumerNames.get(key) ?? []) this.removeConsumer({ ...labels, consumer });
+    this.consumerNames.delete(key);
   }
 
   /**
@@ -267,5 +321,8 @@ export class OperatorMetrics {
     this.eventConsumerCondition.reset();
     this.errorReasons.clear();
     this.conditionSeries.clear();
+    for (const gauge of [this.consumerBacklog, this.consumerDesiredReplicas, this.consumerReadable])
+      gauge.reset();
+    this.consumerNames.clear();
   }
 }

@@ -76,15 +76,15 @@ export const ScaleTargetRefSchema = z.object({
 
 /** The fields that say where one JetStream consumer lives and how to reach it. */
 const natsFields = {
-  servers: z
-    .array(text(512).regex(SERVER_PATTERN, 'must be a server URL without whitespace'))
-    .min(1)
-    .max(16),
+  servers: z.array(text(512).regex(SERVER_PATTERN, 'must be a server URL without whitespace')).min(1).max(16),
   stream: streamOrConsumerName,
   consumer: streamOrConsumerName,
   domain: text(63).regex(NATS_NAME_PATTERN, natsNameRule).optional(),
   apiPrefix: text(255)
-    .regex(API_PREFIX_PATTERN, 'must be a subject prefix such as $JS.hub.API, without wildcards or whitespace')
+    .regex(
+      API_PREFIX_PATTERN,
+      'must be a subject prefix such as $JS.hub.API, without wildcards or whitespace',
+    )
     .optional(),
   tls: z.object({ secretRef }).optional(),
   auth: z.object({ secretRef }).optional(),

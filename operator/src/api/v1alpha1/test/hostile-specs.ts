@@ -91,7 +91,11 @@ export const refusedSpecs: Array<[string, Spec, string]> = [
     'spec.consumers',
   ],
   ['an empty consumers list', withConsumers([]), 'spec.consumers'],
-  ['two consumers with one name', withConsumers([entry('a'), entry('a', { stream: 'OTHER' })]), 'spec.consumers'],
+  [
+    'two consumers with one name',
+    withConsumers([entry('a'), entry('a', { stream: 'OTHER' })]),
+    'spec.consumers',
+  ],
   ['a consumer entry name in capitals', withConsumers([entry('Orders')]), 'spec.consumers.0.name'],
   ['a consumer entry without a name', withConsumers([{ ...minimalSpec.nats }]), 'spec.consumers.0.name'],
   [
