@@ -16,6 +16,8 @@ export interface NatsServerOptions {
   host?: string;
   /** Run detached (survives this process) — used by `make dev-up`. */
   detached?: boolean;
+  /** Require this user and password of every client (nats-server --user/--pass). */
+  auth?: { user: string; password: string };
 }
 
 export interface NatsServer {
@@ -60,6 +62,7 @@ export async function startNatsServer(options: NatsServerOptions): Promise<NatsS
         String(port),
         '--server_name',
         `jetscale-${port}`,
+        ...(options.auth ? ['--user', options.auth.user, '--pass', options.auth.password] : []),
       ],
       { stdio: ['ignore', log, log], detached: options.detached ?? false },
     );
