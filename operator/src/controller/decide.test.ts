@@ -353,3 +353,31 @@ describe('decideAll (several consumers)', () => {
     expect(v.conditions.find((c) => c.type === 'Paused')).toMatchObject({ status: 'True' });
   });
 });
+
+describe('decideAll with a consumer’s own thresholds', () => {
+  it('sizes each consumer with its own backlogPerReplica (KEDA’s per-trigger lagThreshold)', () => {
+    const parsed = parseEventConsumerSpec({
+      scaleTargetRef: { name: 'worker' },
+      backlogPerReplica: 100,
+      consumers: [
+        { name: 'a', servers: ['nats://a:4222'], stream: 'A', consumer: 'w' },
+        { name: 'b', servers: ['nats://a:4222'], stream: 'B', consumer: 'w', backlogPerReplica: 20 },
+      ],
+    });
+    if (!parsed.ok) throw new Error(parsed.problems.join('; '));
+    const [a, b] = consumersOf(parsed.spec) as [ConsumerSpec, ConsumerSpec];
+    const v = decideAll({
+      spec: parsed.spec,
+      readings: [
+        { consumer: a, backlog: { ok: true, sample: sample(300) } },
+        { consumer: b, backlog: { ok: true, sample: sample(100) } },
+      ],
+      scale: { specReplicas: 1, statusReplicas: 1, readyReplicas: 1, resourceVersion: '1' },
+      memories: {},
+      now: 1_000_000,
+      policy: policyDecide,
+    });
+    expect(v.consumers.map((c) => c.verdict.desired)).toEqual([3, 5]);
+    expect(v.desired).toBe(5);
+  });
+});

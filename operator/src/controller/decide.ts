@@ -319,7 +319,7 @@ function fromBacklog(input: DecideInput, consumer: ConsumerSpec, sample: Backlog
     history = { ...history, recommendations: [{ at: now, replicas: current }] };
   }
   const policyInput: ScalingInput = {
-    spec: toScalingSpec(spec),
+    spec: scalingSpecFor(spec, consumer),
     sample,
     currentReplicas: current,
     history,
@@ -459,6 +459,14 @@ function fromFailedRead(
     conditions,
     events,
   };
+}
+
+/** The policy's spec for one consumer: the EventConsumer's, with that consumer's own thresholds. */
+function scalingSpecFor(spec: EventConsumerSpec, consumer: ConsumerSpec): ScalingInput['spec'] {
+  const scaling = toScalingSpec(spec);
+  if (consumer.backlogPerReplica !== undefined) scaling.backlogPerReplica = consumer.backlogPerReplica;
+  if (consumer.activationBacklog !== undefined) scaling.activationBacklog = consumer.activationBacklog;
+  return scaling;
 }
 
 /** The replicas fallback holds (KEDA's fallback.behavior): exactly fallback.replicas, or the current count when higher / lower. */

@@ -106,6 +106,8 @@ export const ConsumerEntrySchema = z
   .object({
     name: text(63).regex(CONSUMER_ENTRY_NAME_PATTERN, 'must be a lowercase DNS label such as orders'),
     ...natsFields,
+    backlogPerReplica: int32.min(1).optional(),
+    activationBacklog: int32.min(0).optional(),
   })
   .refine(oneOfDomainOrPrefix, { message: 'set either domain or apiPrefix of a consumer, not both' });
 
