@@ -43,7 +43,7 @@ beforeAll(async () => {
 describe('jetscale migrate against the real API server', () => {
   it("every EventConsumer converted from KEDA's ScaledObjects is accepted by the API server", async () => {
     const converted = await migrate(['-f', testdata]);
-    expect(converted.stderr).toMatch(/summary: 5 converted, 0 refused, 3 skipped/);
+    expect(converted.stderr).toMatch(/summary: 6 converted, 0 refused, 3 skipped/);
     expect(converted.code).toBe(0);
     // The fixtures name their own namespaces; a server-side dry run needs them to exist.
     for (const ns of [
@@ -57,7 +57,7 @@ describe('jetscale migrate against the real API server', () => {
     const applied = await kubectl(['apply', '--dry-run=server', '-o', 'name', '-f', '-'], converted.stdout);
     expect(applied.stderr).toBe('');
     expect(applied.code).toBe(0);
-    expect(applied.stdout.trim().split('\n')).toHaveLength(5);
+    expect(applied.stdout.trim().split('\n')).toHaveLength(6);
   }, 120_000);
 
   it('--from-cluster reads ScaledObjects from the current context; the result applies and keeps the values', async () => {

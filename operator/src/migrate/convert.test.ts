@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { convertObject, type Conversion } from './convert.js';
+import { consumerNames, convertObject, type Conversion } from './convert.js';
 import { parseDocuments } from './migrate-command.js';
+import { parseEventConsumerSpec } from '../api/v1alpha1/event-consumer.js';
 
 const testdata = path.join(path.dirname(fileURLToPath(import.meta.url)), 'testdata', 'keda');
 
@@ -200,10 +201,10 @@ describe('jetscale migrate: KEDA ScaledObject -> EventConsumer', () => {
 
   it.each([
     [
-      'two nats-jetstream triggers',
+      'nine nats-jetstream triggers',
       (s: Record<string, unknown>) =>
-        void (s.triggers = [...(s.triggers as unknown[]), ...(s.triggers as unknown[])]),
-      /2 nats-jetstream triggers/,
+        void (s.triggers = Array.from({ length: 9 }, () => (s.triggers as unknown[])[0])),
+      /9 nats-jetstream triggers: an EventConsumer reads at most 8/,
     ],
     [
       'a second trigger type',
@@ -286,5 +287,45 @@ describe('jetscale migrate: KEDA ScaledObject -> EventConsumer', () => {
       'reference-spec-nats.yaml',
     ])
       expect(convertFile(file).every((c) => c.outcome === 'converted')).toBe(true);
+  });
+});
+
+describe('several nats-jetstream triggers', () => {
+  it('become spec.consumers, each with its own server and lagThreshold (the largest need wins, as in KEDA)', () => {
+    const r = converted(convertFile('docs-multi-nats-jetstream.yaml')[0]);
+    const spec = r.eventConsumer.spec;
+    expect(spec.nats).toBeUndefined();
+    expect(spec.backlogPerReplica).toBe(10);
+    expect(spec.activationBacklog).toBe(15);
+    expect(spec.consumers).toEqual([
+      {
+        name: 'pull-consumer',
+        servers: ['nats://nats.nats.svc.cluster.local:4222'],
+        stream: 'mystream',
+        consumer: 'pull_consumer',
+      },
+      {
+        name: 'refunds',
+        servers: ['nats://nats.payments.svc.cluster.local:4222'],
+        stream: 'refunds',
+        consumer: 'pull_consumer',
+        backlogPerReplica: 50,
+        activationBacklog: 0,
+      },
+    ]);
+    expect(r.notes.map((n) => n.field)).toContain('spec.triggers');
+    expect(r.notes.map((n) => n.field)).toContain('triggers[1].metadata.natsServerMonitoringEndpoint');
+    expect(parseEventConsumerSpec(spec).ok).toBe(true);
+  });
+
+  it('names entries uniquely, from the trigger name when it is a DNS label, else from the consumer', () => {
+    const t = (consumer: string, name?: string) => ({
+      type: 'nats-jetstream',
+      ...(name === undefined ? {} : { name }),
+      metadata: { stream: 'S', consumer },
+    });
+    expect(
+      consumerNames([t('Orders_Worker'), t('orders.worker'), t('x', 'Bad Name'), t('y', 'good'), t('__')]),
+    ).toEqual(['orders-worker', 'orders-worker-2', 'x', 'good', 'consumer-5']);
   });
 });

@@ -11,7 +11,11 @@
 // - Nothing is guessed silently, and an object that cannot be carried faithfully enough to scale
 //   safely is refused as a whole (never half an object).
 import { API_VERSION, KIND } from '../api/v1alpha1/group-version.js';
-import { parseEventConsumerSpec } from '../api/v1alpha1/event-consumer.js';
+import {
+  CONSUMER_ENTRY_NAME_PATTERN,
+  MAX_CONSUMERS,
+  parseEventConsumerSpec,
+} from '../api/v1alpha1/event-consumer.js';
 import {
   ScaledObjectSchema,
   unknownKeys,
@@ -145,9 +149,9 @@ export function convertScaledObject(so: ScaledObject, options: ConvertOptions = 
       reason: `no ${NATS_JETSTREAM} trigger (triggers: ${so.spec.triggers.map((t) => t.type).join(', ')})`,
     };
   }
-  if (jetstream.length > 1)
+  if (jetstream.length > MAX_CONSUMERS)
     reasons.push(
-      `${jetstream.length} ${NATS_JETSTREAM} triggers: an EventConsumer reads one durable consumer; split the ScaledObject or convert one trigger by hand`,
+      `${jetstream.length} ${NATS_JETSTREAM} triggers: an EventConsumer reads at most ${MAX_CONSUMERS} consumers; split the ScaledObject`,
     );
   const others = so.spec.triggers.filter((t) => t.type !== NATS_JETSTREAM).map((t) => t.type);
   if (others.length > 0)
@@ -156,7 +160,6 @@ export function convertScaledObject(so: ScaledObject, options: ConvertOptions = 
     );
   if (so.spec.advanced?.scalingModifiers !== undefined)
     reasons.push('spec.advanced.scalingModifiers (a formula over metrics) has no jetscale equivalent');
-  const trigger = jetstream[0] as Trigger;
 
   const spec: Record<string, unknown> = {};
   // --- scaleTargetRef
@@ -174,96 +177,36 @@ export function convertScaledObject(so: ScaledObject, options: ConvertOptions = 
   for (const k of unknownKeys(ref, ['name', 'apiVersion', 'kind', 'envSourceContainerName']))
     dropped(`spec.scaleTargetRef.${k}`, 'unknown field');
 
-  // --- nats
-  const md = trigger.metadata;
-  const nats: Record<string, unknown> = {};
-  const fromAuth = trigger.authenticationRef;
-  if (options.natsServers !== undefined && options.natsServers.length > 0) {
-    nats.servers = options.natsServers;
-    if (md.natsServerMonitoringEndpoint !== undefined)
-      changed(
-        'triggers[].metadata.natsServerMonitoringEndpoint',
-        `replaced by --nats-url ${options.natsServers.join(',')}: jetscale reads the consumer through the JetStream API on the client port, not /jsz`,
-      );
-  } else if (md.natsServerMonitoringEndpoint !== undefined) {
-    const server = clientUrlFromMonitoring(md.natsServerMonitoringEndpoint);
-    if (server.ok) {
-      nats.servers = [server.url];
-      changed('triggers[].metadata.natsServerMonitoringEndpoint', server.note);
-    } else reasons.push(server.reason);
-  } else {
-    reasons.push(
-      fromAuth !== undefined
-        ? `natsServerMonitoringEndpoint comes from ${fromAuth.kind ?? 'TriggerAuthentication'} ${fromAuth.name}; jetscale needs the NATS client URL in the spec: pass --nats-url nats://<host>:4222`
-        : 'the trigger has no natsServerMonitoringEndpoint: pass --nats-url nats://<host>:4222',
-    );
-  }
-  if (md.stream === undefined || md.stream === '') reasons.push('triggers[].metadata.stream is missing');
-  else nats.stream = md.stream;
-  if (md.consumer === undefined || md.consumer === '')
-    reasons.push('triggers[].metadata.consumer is missing');
-  else nats.consumer = md.consumer;
-  const account = md.account ?? md.accountID;
-  if (account !== undefined && account !== '$G')
-    changed(
-      'triggers[].metadata.account',
-      `account "${account}": jetscale reads the consumer as the NATS user its credentials log in as, so the account is that user's; put credentials of account "${account}" in a Secret and set spec.nats.auth.secretRef`,
-    );
-  if (md.useHttps === 'true')
-    changed(
-      'triggers[].metadata.useHttps',
-      'HTTPS to the monitoring port does not carry over: if the client port uses TLS, set spec.nats.tls.secretRef (CA, and client certificate if required)',
-    );
-  if (fromAuth !== undefined)
-    dropped(
-      'triggers[].authenticationRef',
-      `${fromAuth.kind ?? 'TriggerAuthentication'} ${fromAuth.name} gives KEDA's monitoring endpoint/account, not NATS credentials (KEDA's nats-jetstream scaler reads /jsz without them); if the NATS client port needs credentials, create a Secret (user/password, token, nkey or .creds) and set spec.nats.auth.secretRef`,
-    );
-  for (const k of Object.keys(md).filter((k) => !(KNOWN_METADATA_KEYS as readonly string[]).includes(k)))
-    dropped(`triggers[].metadata.${k}`, 'not a nats-jetstream scaler parameter');
-  spec.nats = nats;
-
-  // --- sizing
-  const lag = intMetadata(md, 'lagThreshold', KEDA_DEFAULTS.lagThreshold, 1, reasons);
-  if (lag !== undefined) {
-    spec.backlogPerReplica = lag;
-    if (md.lagThreshold === undefined)
-      changed(
-        'triggers[].metadata.lagThreshold',
-        `not set: KEDA's default ${lag} written as backlogPerReplica (jetscale's own default is 100)`,
-      );
-  }
-  const activation = intMetadata(
-    md,
-    'activationLagThreshold',
-    KEDA_DEFAULTS.activationLagThreshold,
-    0,
-    reasons,
+  // --- nats and sizing, per trigger: one trigger becomes spec.nats, several become spec.consumers
+  // (KEDA's HPA takes the largest replica count over its metrics; so does jetscale over consumers).
+  const several = jetstream.length > 1;
+  const names = consumerNames(jetstream);
+  const converted = jetstream.map((trigger) =>
+    convertTrigger(trigger, several ? `triggers[${so.spec.triggers.indexOf(trigger)}]` : 'triggers[]', {
+      options,
+      changed,
+      dropped,
+      reasons,
+      several,
+    }),
   );
-  if (activation !== undefined) spec.activationBacklog = activation;
-  if (trigger.metricType === 'Value')
+  const first = converted[0] as ConvertedTrigger;
+  if (first.lag !== undefined) spec.backlogPerReplica = first.lag;
+  if (first.activation !== undefined) spec.activationBacklog = first.activation;
+  if (!several) spec.nats = first.nats;
+  else {
+    spec.consumers = converted.map((c, i) => {
+      const entry: Record<string, unknown> = { name: names[i], ...c.nats };
+      if (c.lag !== undefined && c.lag !== first.lag) entry.backlogPerReplica = c.lag;
+      if (c.activation !== undefined && c.activation !== first.activation)
+        entry.activationBacklog = c.activation;
+      return entry;
+    });
     changed(
-      'triggers[].metricType',
-      'Value (the total lag against lagThreshold, scaled from the current replicas) has no jetscale equivalent: jetscale sizes by backlog per replica, like AverageValue',
+      'spec.triggers',
+      `${jetstream.length} ${NATS_JETSTREAM} triggers became spec.consumers (${names.join(', ')}): each consumer is sized on its own and the target runs the largest need, as KEDA's HPA takes the largest over its metrics`,
     );
-  if (trigger.metricType === 'Utilization')
-    reasons.push('triggers[].metricType Utilization is not valid for an external metric');
-  if (trigger.useCachedMetrics !== undefined)
-    dropped(
-      'triggers[].useCachedMetrics',
-      'jetscale reads the backlog once per poll for its own decision; there is no separate metrics API to cache for',
-    );
-  if (trigger.name !== undefined)
-    dropped('triggers[].name', 'jetscale has one signal per EventConsumer; trigger names are not needed');
-  for (const k of unknownKeys(trigger, [
-    'type',
-    'name',
-    'metricType',
-    'useCachedMetrics',
-    'metadata',
-    'authenticationRef',
-  ]))
-    dropped(`triggers[].${k}`, 'unknown field');
+  }
 
   // --- replicas
   const min = so.spec.minReplicaCount ?? KEDA_DEFAULTS.minReplicaCount;
@@ -441,6 +384,147 @@ export function convertScaledObject(so: ScaledObject, options: ConvertOptions = 
   return { outcome: 'converted', source, eventConsumer, notes };
 }
 
+interface ConvertedTrigger {
+  nats: Record<string, unknown>;
+  lag?: number;
+  activation?: number;
+}
+
+interface TriggerContext {
+  options: ConvertOptions;
+  changed: (field: string, message: string) => void;
+  dropped: (field: string, message: string) => void;
+  reasons: string[];
+  several: boolean;
+}
+
+/** One nats-jetstream trigger: where its consumer lives (spec.nats or a spec.consumers entry) and its thresholds. */
+function convertTrigger(trigger: Trigger, at: string, ctx: TriggerContext): ConvertedTrigger {
+  const { options, changed, dropped, reasons, several } = ctx;
+  const authField = several ? 'spec.consumers[].auth.secretRef' : 'spec.nats.auth.secretRef';
+  const md = trigger.metadata;
+  const nats: Record<string, unknown> = {};
+  const fromAuth = trigger.authenticationRef;
+  if (options.natsServers !== undefined && options.natsServers.length > 0) {
+    nats.servers = options.natsServers;
+    if (md.natsServerMonitoringEndpoint !== undefined)
+      changed(
+        `${at}.metadata.natsServerMonitoringEndpoint`,
+        `replaced by --nats-url ${options.natsServers.join(',')}: jetscale reads the consumer through the JetStream API on the client port, not /jsz`,
+      );
+  } else if (md.natsServerMonitoringEndpoint !== undefined) {
+    const server = clientUrlFromMonitoring(md.natsServerMonitoringEndpoint);
+    if (server.ok) {
+      nats.servers = [server.url];
+      changed(`${at}.metadata.natsServerMonitoringEndpoint`, server.note);
+    } else reasons.push(server.reason);
+  } else {
+    reasons.push(
+      fromAuth !== undefined
+        ? `natsServerMonitoringEndpoint comes from ${fromAuth.kind ?? 'TriggerAuthentication'} ${fromAuth.name}; jetscale needs the NATS client URL in the spec: pass --nats-url nats://<host>:4222`
+        : 'the trigger has no natsServerMonitoringEndpoint: pass --nats-url nats://<host>:4222',
+    );
+  }
+  if (md.stream === undefined || md.stream === '') reasons.push(`${at}.metadata.stream is missing`);
+  else nats.stream = md.stream;
+  if (md.consumer === undefined || md.consumer === '') reasons.push(`${at}.metadata.consumer is missing`);
+  else nats.consumer = md.consumer;
+  const account = md.account ?? md.accountID;
+  if (account !== undefined && account !== '$G')
+    changed(
+      `${at}.metadata.account`,
+      `account "${account}": jetscale reads the consumer as the NATS user its credentials log in as, so the account is that user's; put credentials of account "${account}" in a Secret and set ${authField}`,
+    );
+  if (md.useHttps === 'true')
+    changed(
+      `${at}.metadata.useHttps`,
+      `HTTPS to the monitoring port does not carry over: if the client port uses TLS, set ${several ? 'spec.consumers[].tls' : 'spec.nats.tls'}.secretRef (CA, and client certificate if required)`,
+    );
+  if (fromAuth !== undefined)
+    dropped(
+      `${at}.authenticationRef`,
+      `${fromAuth.kind ?? 'TriggerAuthentication'} ${fromAuth.name} gives KEDA's monitoring endpoint/account, not NATS credentials (KEDA's nats-jetstream scaler reads /jsz without them); if the NATS client port needs credentials, create a Secret (user/password, token, nkey or .creds) and set ${authField}`,
+    );
+  for (const k of Object.keys(md).filter((k) => !(KNOWN_METADATA_KEYS as readonly string[]).includes(k)))
+    dropped(`${at}.metadata.${k}`, 'not a nats-jetstream scaler parameter');
+
+  // --- sizing
+  const lag = intMetadata(md, at, 'lagThreshold', KEDA_DEFAULTS.lagThreshold, 1, reasons);
+  if (lag !== undefined) {
+    if (md.lagThreshold === undefined)
+      changed(
+        `${at}.metadata.lagThreshold`,
+        `not set: KEDA's default ${lag} written as backlogPerReplica (jetscale's own default is 100)`,
+      );
+  }
+  const activation = intMetadata(
+    md,
+    at,
+    'activationLagThreshold',
+    KEDA_DEFAULTS.activationLagThreshold,
+    0,
+    reasons,
+  );
+  if (trigger.metricType === 'Value')
+    changed(
+      `${at}.metricType`,
+      'Value (the total lag against lagThreshold, scaled from the current replicas) has no jetscale equivalent: jetscale sizes by backlog per replica, like AverageValue',
+    );
+  if (trigger.metricType === 'Utilization')
+    reasons.push(`${at}.metricType Utilization is not valid for an external metric`);
+  if (trigger.useCachedMetrics !== undefined)
+    dropped(
+      `${at}.useCachedMetrics`,
+      'jetscale reads the backlog once per poll for its own decision; there is no separate metrics API to cache for',
+    );
+  if (trigger.name !== undefined)
+    dropped(
+      `${at}.name`,
+      several
+        ? 'used as the spec.consumers entry name when it is a DNS label (else the consumer name is)'
+        : 'jetscale has one signal per EventConsumer; trigger names are not needed',
+    );
+  for (const k of unknownKeys(trigger, [
+    'type',
+    'name',
+    'metricType',
+    'useCachedMetrics',
+    'metadata',
+    'authenticationRef',
+  ]))
+    dropped(`${at}.${k}`, 'unknown field');
+
+  const out: ConvertedTrigger = { nats };
+  if (lag !== undefined) out.lag = lag;
+  if (activation !== undefined) out.activation = activation;
+  return out;
+}
+
+/**
+ * A spec.consumers name per trigger: the trigger's name when it is a DNS label, else one made
+ * from the consumer's name; made unique with -2, -3, ... in trigger order.
+ */
+export function consumerNames(triggers: Trigger[]): string[] {
+  const used = new Set<string>();
+  return triggers.map((t, i) => {
+    const label = (text: string): string =>
+      text
+        .toLowerCase()
+        .replace(/[^a-z0-9-]+/g, '-')
+        .replace(/^-+|-+$/g, '')
+        .slice(0, 55)
+        .replace(/-+$/, '');
+    const wanted =
+      t.name !== undefined && CONSUMER_ENTRY_NAME_PATTERN.test(t.name) && t.name.length <= 55
+        ? t.name
+        : label(t.metadata.consumer ?? '') || `consumer-${i + 1}`;
+    let name = wanted;
+    for (let n = 2; used.has(name); n++) name = `${wanted}-${n}`;
+    used.add(name);
+    return name;
+  });
+}
+
 function convertRules(
   rules: HpaRules,
   field: string,
@@ -472,6 +556,7 @@ function convertRules(
 /** A KEDA integer metadata value (a string); undefined plus a reason when it is not one. */
 function intMetadata(
   md: Record<string, string>,
+  at: string,
   key: string,
   fallback: number,
   min: number,
@@ -480,12 +565,12 @@ function intMetadata(
   const text = md[key];
   if (text === undefined) return fallback;
   if (!/^\s*\d+\s*$/.test(text)) {
-    reasons.push(`triggers[].metadata.${key} "${text}" is not a whole number`);
+    reasons.push(`${at}.metadata.${key} "${text}" is not a whole number`);
     return undefined;
   }
   const value = Number(text);
   if (value < min || value > 2_147_483_647) {
-    reasons.push(`triggers[].metadata.${key} ${value} must be between ${min} and 2147483647`);
+    reasons.push(`${at}.metadata.${key} ${value} must be between ${min} and 2147483647`);
     return undefined;
   }
   return value;

@@ -30,8 +30,8 @@ describe('jetscale migrate (command)', () => {
   it('converts a directory of real KEDA objects: exit 0, one EventConsumer per nats-jetstream ScaledObject, a report line each', async () => {
     const x = io();
     expect(await runMigrate(['-f', testdata], x)).toBe(0);
-    expect(x.out.match(/^kind: EventConsumer$/gm)).toHaveLength(5);
-    expect(x.err).toMatch(/summary: 5 converted, 0 refused, 3 skipped/);
+    expect(x.out.match(/^kind: EventConsumer$/gm)).toHaveLength(6);
+    expect(x.err).toMatch(/summary: 6 converted, 0 refused, 3 skipped/);
     expect(x.err).toMatch(
       /^skipped {4}fallback-test-ns\/fallback-test-ta \(.*e2e-fallback\.yaml#1\): not a ScaledObject \(kind "TriggerAuthentication"\)/m,
     );
