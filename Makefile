@@ -41,6 +41,10 @@ test-tools: deps tools ## Tests that run the pinned tools (helm, promtool, shell
 	$(NODE_TEST) --selectProjects tools
 test-integration: deps tools build ## Integration tests on a real NATS + control plane (JETSCALE_TEST_ENV=.dev/env reuses the dev stack)
 	$(NODE_TEST) --selectProjects integration --runInBand
+K8S_VERSION ?=
+.PHONY: test-compat
+test-compat: deps tools ## Opt-in: CRD, RBAC and operator integration tests on an older Kubernetes, K8S_VERSION=v1.27.16 (builds it into .tools-compat/ once; not part of make test)
+	bash hack/test-compat.sh $(K8S_VERSION)
 
 N ?= 20
 .PHONY: drill-ha
