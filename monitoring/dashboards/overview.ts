@@ -214,12 +214,16 @@ export function overviewDashboard(): Dashboard {
         graph({
           title: 'Replicas: desired / current / ready',
           description:
-            'desired/current from jetscale; ready/available of the scale target Deployment ($deployment) from kube-state-metrics (installed by kube-prometheus-stack). The annotations mark each scale change.',
+            'desired/current from jetscale, and what each JetStream consumer alone needs (desired is the largest: spec.consumers); ready/available of the scale target Deployment ($deployment) from kube-state-metrics (installed by kube-prometheus-stack). The annotations mark each scale change.',
           unit: 'short',
           at: at(12, 1, 12, 8),
           queries: [
             { expr: `sum by (name) (jetscale_desired_replicas{${ec}})`, legend: 'desired {{name}}' },
             { expr: `sum by (name) (jetscale_current_replicas{${ec}})`, legend: 'current {{name}}' },
+            {
+              expr: `max by (name, consumer) (jetscale_consumer_desired_replicas{${ec}})`,
+              legend: 'needed by {{consumer}} ({{name}})',
+            },
             {
               expr: `sum by (deployment) (kube_deployment_status_replicas_ready{${ns}, deployment=~"$deployment"})`,
               legend: 'ready {{deployment}} (kube-state-metrics)',
@@ -235,7 +239,7 @@ export function overviewDashboard(): Dashboard {
         graph({
           title: 'Backlog breakdown',
           description:
-            'num_pending (not yet delivered), num_ack_pending (delivered, not acknowledged) and num_redelivered from the consumer leader.',
+            'num_pending (not yet delivered), num_ack_pending (delivered, not acknowledged) and num_redelivered from the consumer leader (summed over an EventConsumer\'s consumers), and each consumer\'s own backlog.',
           unit: 'short',
           at: at(0, 9, 12, 8),
           queries: [
@@ -247,6 +251,10 @@ export function overviewDashboard(): Dashboard {
             {
               expr: `sum by (name) (jetscale_backlog_redelivered_messages{${ec}})`,
               legend: 'redelivered {{name}}',
+            },
+            {
+              expr: `sum by (name, consumer) (jetscale_consumer_backlog_messages{${ec}})`,
+              legend: 'backlog of {{consumer}} ({{name}})',
             },
           ],
         }),
