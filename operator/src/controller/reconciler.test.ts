@@ -55,6 +55,11 @@ function setup(spec: Record<string, unknown> = {}) {
     patches: [] as number[],
     statusWrites: [] as EventConsumerStatus[],
     events: [] as string[],
+    /** Readings by stream (several consumers); world.reading for any other. */
+    byStream: {} as Record<string, BacklogReading>,
+    /** Owners of the backlog sources opened and closed. */
+    opened: [] as string[],
+    closed: [] as string[],
   };
   const reconciler = new Reconciler({
     cache: { get: () => object },
@@ -93,10 +98,14 @@ function setup(spec: Record<string, unknown> = {}) {
     },
     secrets: { read: async () => undefined },
     backlog: {
-      open: () => ({
-        read: async () => world.reading ?? { ok: true, sample: sample(0, now) },
-        close: () => undefined,
-      }),
+      open: (owner, _servers, _credentials, ref) => {
+        world.opened.push(owner);
+        return {
+          read: async () =>
+            world.byStream[ref.stream] ?? world.reading ?? { ok: true, sample: sample(0, now) },
+          close: () => void world.closed.push(owner),
+        };
+      },
     },
     events: {
       normal: (_t, reason) => world.events.push(reason),
@@ -422,5 +431,62 @@ describe('Reconciler', () => {
     world.fence = undefined;
     await poll({ ok: true, sample: sample(900, at()) });
     expect(world.patches).toEqual([9]);
+  });
+});
+
+describe('Reconciler with several consumers', () => {
+  const consumers = (...names: string[]) => ({
+    nats: undefined,
+    consumers: names.map((n) => ({
+      name: n,
+      servers: ['nats://x:4222'],
+      stream: n.toUpperCase(),
+      consumer: 'c',
+    })),
+  });
+
+  it('reads each consumer through its own source, scales to the larger need and reports each one', async () => {
+    const { world, poll, at } = setup(consumers('orders', 'refunds'));
+    world.byStream.ORDERS = { ok: true, sample: sample(300, at()) };
+    world.byStream.REFUNDS = { ok: true, sample: sample(800, at()) };
+    await poll();
+    expect(world.opened).toEqual(['ns/orders#orders', 'ns/orders#refunds']);
+    expect(world.patches).toEqual([8]);
+    const status = world.statusWrites.at(-1);
+    expect(status?.backlog).toMatchObject({ pending: 1100, total: 1100 });
+    expect(status?.consumers?.map((c) => [c.name, c.ready, c.backlog?.total, c.desiredReplicas])).toEqual([
+      ['orders', 'True', 300, 3],
+      ['refunds', 'True', 800, 8],
+    ]);
+  });
+
+  it('keeps an unreadable consumer’s last numbers, holds replicas for it, and closes a removed one’s source', async () => {
+    const { world, poll, replace, at } = setup(consumers('orders', 'refunds'));
+    world.byStream.ORDERS = { ok: true, sample: sample(300, at()) };
+    world.byStream.REFUNDS = { ok: true, sample: sample(800, at()) };
+    await poll();
+    world.byStream.REFUNDS = unreachable;
+    world.byStream.ORDERS = { ok: true, sample: sample(0, at()) };
+    await poll();
+    expect(world.patches).toEqual([8]);
+    const status = world.statusWrites.at(-1);
+    expect(status?.conditions?.find((c) => c.type === 'Ready')).toMatchObject({
+      status: 'False',
+      reason: 'NatsUnreachable',
+    });
+    expect(status?.consumers?.[1]).toMatchObject({
+      name: 'refunds',
+      ready: 'False',
+      backlog: { total: 800 },
+    });
+    expect(status?.consecutiveFailures).toBe(1);
+    replace((old) => ({
+      ...old,
+      metadata: { ...old.metadata, generation: 2 },
+      spec: { ...(old.spec as Record<string, unknown>), ...consumers('orders') },
+    }));
+    await poll();
+    expect(world.closed).toEqual(['ns/orders#refunds']);
+    expect(world.statusWrites.at(-1)?.consumers?.map((c) => c.name)).toEqual(['orders']);
   });
 });
