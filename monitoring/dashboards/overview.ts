@@ -239,7 +239,7 @@ export function overviewDashboard(): Dashboard {
         graph({
           title: 'Backlog breakdown',
           description:
-            'num_pending (not yet delivered), num_ack_pending (delivered, not acknowledged) and num_redelivered from the consumer leader (summed over an EventConsumer\'s consumers), and each consumer\'s own backlog.',
+            "num_pending (not yet delivered), num_ack_pending (delivered, not acknowledged) and num_redelivered from the consumer leader (summed over an EventConsumer's consumers), and each consumer's own backlog.",
           unit: 'short',
           at: at(0, 9, 12, 8),
           queries: [
