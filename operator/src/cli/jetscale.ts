@@ -6,7 +6,7 @@ import { listScaledObjectsFromCluster, MIGRATE_HELP, runMigrate } from '../migra
 const HELP = `Usage: jetscale <command> [flags]
 
 Commands:
-  migrate   convert KEDA ScaledObjects (nats-jetstream trigger) into EventConsumers
+  migrate   convert KEDA ScaledObjects (nats-jetstream triggers) into EventConsumers
 
 Run 'jetscale migrate --help' for its flags.
 

@@ -12,14 +12,17 @@ import { convertObject, type Conversion, type ConvertOptions } from './convert.j
 export const MIGRATE_HELP = `Usage: jetscale migrate [-f FILE|DIR|-]... [--from-cluster [-n NAMESPACE]] [--nats-url URL]... [-o FILE]
        kubectl jetscale migrate ...   (the same, as a kubectl plugin)
 
-Converts KEDA ScaledObjects with a nats-jetstream trigger into jetscale EventConsumers.
+Converts KEDA ScaledObjects with nats-jetstream triggers into jetscale EventConsumers: one trigger
+becomes spec.nats, several (up to 8) become spec.consumers (the target runs the largest need, as
+KEDA's HPA takes the largest over its metrics).
 
   -f, --filename PATH   a YAML/JSON file, a directory (every *.yaml, *.yml, *.json in it, recursively)
                         or - for stdin; repeatable
       --from-cluster    read the ScaledObjects from the current kubectl context (KUBECONFIG)
   -n, --namespace NS    with --from-cluster: only this namespace (default: all namespaces)
-      --nats-url URL    NATS client URL for spec.nats.servers (repeatable); without it the URL is
-                        derived from natsServerMonitoringEndpoint (host:8222 -> nats://host:4222)
+      --nats-url URL    NATS client URL for spec.nats.servers (repeatable; with several triggers, for
+                        every consumer); without it each trigger's URL is derived from its
+                        natsServerMonitoringEndpoint (host:8222 -> nats://host:4222)
   -o, --output FILE     write the EventConsumers there instead of stdout
   -h, --help            this text
 
