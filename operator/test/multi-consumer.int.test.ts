@@ -193,6 +193,10 @@ describe('an EventConsumer with two consumers', () => {
       async () => ((await specReplicas(ns.name, 'partial')) === 1 ? true : undefined),
       30_000,
     );
-    expect(condition(await status('partial'), 'Ready')?.status).toBe('True');
+    await eventually(
+      'Ready once both are read',
+      async () => (condition(await status('partial'), 'Ready')?.status === 'True' ? true : undefined),
+      10_000,
+    );
   });
 });
