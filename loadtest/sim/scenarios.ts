@@ -144,8 +144,9 @@ export function kedaConfig(
     // The HPA's sync is not aligned with anything in the trace: vary its phase with the seed.
     hpaPhaseSeconds: seed % kedaHpaDefaults.hpaSyncPeriodSeconds,
   };
-  // jetscale's own speeds, given to the HPA through the behavior KEDA passes on: scale-up by 10×
-  // or +10 pods per 15 s with no window, scale-down window 60 s then 25 % or 1 pod per 30 s.
+  // jetscale's own speeds (defaults.ts), given to the HPA through the behavior KEDA passes on:
+  // scale-up by 10× or +20 pods per 15 s with no window, scale-down window 30 s then 50 % or 1 pod
+  // per 15 s.
   if (policy === 'keda-tuned') config.behavior = { scaleUp: defaultScaleUp, scaleDown: defaultScaleDown };
   if (policy === 'keda-behavior-defaults') config.behavior = hpaBehaviorApiDefaults;
   return config;

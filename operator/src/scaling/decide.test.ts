@@ -231,7 +231,7 @@ describe('decide: scale to and from zero', () => {
     const d = decide(
       input({ spec: { ...spec, maxReplicas: 50 }, sample: sample({ pending: 2500 }), currentReplicas: 0 }),
     );
-    expect(d.desiredReplicas).toBe(10); // +10 pods is the most the default policy allows from 0
+    expect(d.desiredReplicas).toBe(20); // +20 pods is the most the default policy allows from 0
   });
 
   it('goes to zero only after cooldownPeriodSeconds with nothing pending and nothing awaiting ack', () => {
@@ -559,11 +559,12 @@ describe('decide: panic', () => {
   });
 
   it('without panic the default step policy still applies to a big rate jump', () => {
-    // 240/s is below 2x, but with a big backlog the rate term wants more than 5 → 50 allows.
-    const { d } = afterBurst({ drainWithinSeconds: 1 }, 240);
+    // 240/s is below 2x, but with a big backlog the rate term wants more than the step allows.
+    const { d, spec, warm, at } = afterBurst({ drainWithinSeconds: 1 }, 240);
+    const stepLimit = scaleUpLimit(spec.scaleUp, warm.last.history.scaleEvents, s(at), 5);
     expect(d.panic).toBeUndefined();
-    expect(d.recommendedReplicas).toBeGreaterThan(50);
-    expect(d.desiredReplicas).toBe(50);
+    expect(d.recommendedReplicas).toBeGreaterThan(stepLimit);
+    expect(d.desiredReplicas).toBe(stepLimit);
     expect(d.limitedBy).toBe('StepPolicy');
   });
 
@@ -629,7 +630,7 @@ describe('decide: max_ack_pending', () => {
     const d = decide(
       input({ spec, sample: sample({ pending: 50_000, maxAckPending: -1 }), currentReplicas: 2 }),
     );
-    expect(d.desiredReplicas).toBe(20); // 10x beats +10 pods: the step policy, not max_ack_pending
+    expect(d.desiredReplicas).toBe(22); // +20 pods beats 10x: the step policy, not max_ack_pending
     expect(d.limitedBy).toBe('StepPolicy');
   });
 });

@@ -5,18 +5,20 @@
 import type { PredictiveSpec, ScalingRules, ScalingSpec, StepPolicy } from './types.js';
 
 /**
- * Scale-up: no stabilization window, and at most 10× the replicas (or +10 pods, whichever is more)
+ * Scale-up: no stabilization window, and at most 10× the replicas (or +20 pods, whichever is more)
  * per 15 s. The HPA's own default is 2× or +4 pods because a CPU ratio is a noisy proxy for demand;
  * jetscale's recommendation is the measured arrival rate plus the backlog to drain, already capped
  * by maxReplicas and by what max_ack_pending lets work in parallel. The step policy here is a guard
  * against a wild reading, not a brake: a 10× spike is met in one step instead of four doublings,
- * which matters because every step waits for pods to start.
+ * which matters because every step waits for pods to start. +20 rather than +10 pods: from one or
+ * two replicas a burst needs more than ten in its first step (measured, make bench-scaling, 3
+ * seeds: bursty p99 22.3 → 17.9 s at +0.9 % replica-seconds; the other traces unchanged).
  */
 export const defaultScaleUp: ScalingRules = {
   stabilizationWindowSeconds: 0,
   policies: [
     { type: 'Percent', value: 900, periodSeconds: 15 },
-    { type: 'Pods', value: 10, periodSeconds: 15 },
+    { type: 'Pods', value: 20, periodSeconds: 15 },
   ],
   selectPolicy: 'Max',
 };
