@@ -2,7 +2,9 @@
 // EventConsumer on the local stack, the operator as two leader-elected processes, and the short
 // spike (spike-ci) with a forced consumer kill and an operator leader kill during the peak. It
 // asserts that jetscale scaled up within a generous bound, the backlog drained, the other operator
-// replica took over, nothing was lost or applied twice, and no process was left behind.
+// replica took over, nothing was lost or applied twice, and no process was left behind. A real
+// Prometheus scrapes the run (1 s, as in the demo); afterwards every dashboard panel must be
+// answered by it and its peaks of desired replicas and backlog must agree with the harness's.
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,6 +17,7 @@ import { startLocalSystem, type LocalSystem } from '../local/system.js';
 import { LiveView } from './live-view.js';
 import { runScenario, type RunOutcome } from './run-scenario.js';
 import { isProcessAlive } from '../../hack/stack/process-alive.js';
+import { startPrometheus, type PrometheusServer } from '../../hack/stack/prometheus.js';
 
 const profile = profiles['spike-ci'];
 
@@ -23,10 +26,12 @@ describe('jetscale end to end on the local stack (spike-ci: spike + forced consu
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'jetscale-e2e-'));
   const id = randomBytes(3).toString('hex');
   let system: LocalSystem | undefined;
+  let prometheus: PrometheusServer | undefined;
   let outcome: RunOutcome | undefined;
   let pids: number[] = [];
 
   beforeAll(async () => {
+    prometheus = await startPrometheus({ dir: path.join(workDir, 'prometheus'), intervalSeconds: 1 });
     system = await startLocalSystem({
       repoRoot,
       kubeconfig: stack.kubeconfigPath,
@@ -35,6 +40,11 @@ describe('jetscale end to end on the local stack (spike-ci: spike + forced consu
       workDir,
       jetstreamSuffix: `e2e${id}`,
       gatewayPort: await freePort(),
+      prometheus: {
+        url: prometheus.url,
+        intervalSeconds: prometheus.intervalSeconds,
+        targets: prometheus.targets,
+      },
       progress: (line) => process.stderr.write(`[e2e] ${line}\n`),
     });
     outcome = await runScenario({
@@ -50,6 +60,7 @@ describe('jetscale end to end on the local stack (spike-ci: spike + forced consu
 
   afterAll(async () => {
     await system?.stop();
+    await prometheus?.stop();
   }, 60_000);
 
   const verdict = (name: string): { value: number | null; pass: boolean } => {
@@ -93,6 +104,19 @@ describe('jetscale end to end on the local stack (spike-ci: spike + forced consu
     expect(outcome?.result.audit.counts.accepted).toBeGreaterThan(1000);
   });
 
+  it('every dashboard panel was answered by Prometheus, and its peaks agree with the harness', () => {
+    const section = outcome?.result.prometheus;
+    expect(section).toBeDefined();
+    const local = section?.panels.filter((p) => p.localSources) ?? [];
+    expect(local.length).toBeGreaterThanOrEqual(19);
+    expect(local.filter((p) => !p.answered).map((p) => p.panel)).toEqual([]);
+    for (const figure of ['max desired replicas', 'peak backlog']) {
+      const a = section?.agreement.find((x) => x.name === figure);
+      expect({ figure, pass: a?.pass, detail: a?.detail }).toEqual({ figure, pass: true, detail: a?.detail });
+    }
+    expect(verdict('dashboard panels answered by Prometheus').pass).toBe(true);
+  });
+
   it('passed every verdict', () => {
     const failed = outcome?.result.verdicts
       .filter((v) => !v.pass)
@@ -103,7 +127,11 @@ describe('jetscale end to end on the local stack (spike-ci: spike + forced consu
   it('leaves no process behind', async () => {
     await system?.stop();
     system = undefined;
+    const prometheusPid = prometheus?.pid();
+    await prometheus?.stop();
     expect(pids.length).toBeGreaterThan(0);
-    expect(pids.filter(isProcessAlive)).toEqual([]);
+    expect([...pids, ...(prometheusPid === undefined ? [] : [prometheusPid])].filter(isProcessAlive)).toEqual(
+      [],
+    );
   }, 60_000);
 });

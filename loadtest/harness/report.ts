@@ -421,7 +421,7 @@ export function prometheusSection(
   const agreementRows = p.agreement
     .map(
       (a) =>
-        `<tr><td class="${a.pass ? 'ok' : 'bad'}">${a.pass ? 'PASS' : 'FAIL'}</td><td>${escapeHtml(a.name)}</td><td class="num">${fmt(a.harness, 0)}</td><td class="num">${fmt(a.prometheus, 0)}</td><td>${escapeHtml(a.tolerance)}</td></tr>`,
+        `<tr><td class="${a.pass ? 'ok' : 'bad'}">${a.pass ? 'PASS' : 'FAIL'}</td><td>${escapeHtml(a.name)}</td><td class="num">${fmt(a.harness, 0)}</td><td class="num">${fmt(a.prometheus, 0)}</td><td>${escapeHtml(a.tolerance)}</td><td class="detail">${escapeHtml(a.detail ?? '')}</td></tr>`,
     )
     .join('\n');
   const alertRows = p.alerts
@@ -435,7 +435,7 @@ export function prometheusSection(
   return `<h2>Prometheus</h2>
 <div class="sub">Every panel of the shipped Grafana dashboard, its query evaluated against the run's Prometheus (${escapeHtml(p.url)}, scraping every ${c.scrapeIntervalSeconds} s) over the run: ${answered} of ${p.panels.length} panels answered.</div>
 <div class="charts">${backlog}</div>
-<table><tr><th></th><th>figure</th><th>harness</th><th>Prometheus</th><th>tolerance</th></tr>${agreementRows}</table>
+<table><tr><th></th><th>figure</th><th>harness</th><th>Prometheus</th><th>tolerance</th><th>how</th></tr>${agreementRows}</table>
 <table><tr><th></th><th>panel</th><th>queries</th></tr>${panelRows}</table>
 <table><tr><th>alert (demo timings)</th><th>firing</th><th></th></tr>${alertRows || '<tr><td colspan="3">no alert fired for this namespace</td></tr>'}</table>
 <table>

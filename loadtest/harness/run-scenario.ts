@@ -112,6 +112,7 @@ export async function runScenario(options: RunScenarioOptions): Promise<RunOutco
     let prometheus: RunResult['prometheus'];
     if (target.prometheus) {
       view.message('[harness] asking Prometheus: every dashboard panel over the run, alerts, cost');
+      const checkStarted = Date.now();
       // One more scrape and rule evaluation, so the last seconds of the run are in.
       await sleep(2 * target.prometheus.intervalSeconds * 1000);
       prometheus = await checkPrometheus({
@@ -133,6 +134,10 @@ export async function runScenario(options: RunScenarioOptions): Promise<RunOutco
         ...(promSelfAtStart ? { selfMetricsAtStart: promSelfAtStart } : {}),
       });
       verdicts.push(...prometheusVerdicts(prometheus));
+      const answered = prometheus.panels.filter((x) => x.answered).length;
+      view.message(
+        `[harness] Prometheus answered ${answered} of ${prometheus.panels.length} panels; check took ${((Date.now() - checkStarted) / 1000).toFixed(1)} s`,
+      );
     }
     const result: RunResult = {
       scenario: profile.name,

@@ -116,6 +116,10 @@ export interface PrometheusSection {
     prometheus: number | null;
     tolerance: string;
     pass: boolean;
+    /** Why it passed or failed: the bracket, Prometheus' coverage, a peak that fell in a gap. */
+    detail?: string;
+    harnessWholeRun?: number | null;
+    coverage?: number;
   }>;
   /** Alerts that fired for the run's namespace: [from, to] seconds since the load started. */
   alerts: Array<{ alert: string; firing: Array<[number, number]>; firingAtEnd: boolean }>;
