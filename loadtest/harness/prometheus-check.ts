@@ -122,6 +122,7 @@ export async function checkPrometheus(o: PrometheusCheckOptions): Promise<Promet
   const start = Math.floor(o.loadStartMs / 1000);
   const end = Math.ceil(o.endMs / 1000);
   const queries: PanelQuery[] = panelQueries(dashboard);
+  const proofStarted = performance.now();
   const proofs = await proveQueries({
     prometheusUrl: o.url,
     queries,
@@ -136,6 +137,7 @@ export async function checkPrometheus(o: PrometheusCheckOptions): Promise<Promet
     end,
     stepSeconds: step,
   });
+  const proofSeconds = (performance.now() - proofStarted) / 1000;
   const panels = groupByPanel(proofs).map((p) => {
     const external = p.queries.map((q) => externalSource(q.expr));
     return {
@@ -240,6 +242,8 @@ export async function checkPrometheus(o: PrometheusCheckOptions): Promise<Promet
     ruleEvaluationMsPerRound: ruleSeconds === null || !ruleCount ? null : (1000 * ruleSeconds) / ruleCount,
     cpuSecondsPerSecond: cpu === null ? null : cpu / seconds,
     residentMemoryMiB: (sampleSum(selfNow, 'process_resident_memory_bytes') ?? NaN) / 2 ** 20 || null,
+    panelQueries: queries.length,
+    panelProofSeconds: proofSeconds,
   };
 
   return {

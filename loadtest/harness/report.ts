@@ -442,7 +442,7 @@ export function prometheusSection(
 <tr><td>targets scraped at the end</td><td class="num">${c.targetsAtEnd}</td><td>mean scrape duration</td><td class="num">${fmt(c.meanLastScrapeMs)} ms</td></tr>
 <tr><td>head series</td><td class="num">${fmt(c.headSeries, 0)}</td><td>samples appended</td><td class="num">${fmt(c.samplesPerSecond, 0)}/s</td></tr>
 <tr><td>rule evaluation (one round, ${p.range.stepSeconds} s interval)</td><td class="num">${fmt(c.ruleEvaluationMsPerRound, 2)} ms</td><td>Prometheus CPU</td><td class="num">${fmt(c.cpuSecondsPerSecond === null ? null : c.cpuSecondsPerSecond * 100)} % of a core</td></tr>
-<tr><td>Prometheus resident memory</td><td class="num">${fmt(c.residentMemoryMiB, 0)} MiB</td><td></td><td></td></tr>
+<tr><td>Prometheus resident memory</td><td class="num">${fmt(c.residentMemoryMiB, 0)} MiB</td><td>every panel query over the run${c.panelQueries === undefined ? '' : ` (${c.panelQueries})`}</td><td class="num">${fmt(c.panelProofSeconds ?? null, 1)} s</td></tr>
 </table>`;
 }
 

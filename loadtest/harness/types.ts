@@ -134,6 +134,9 @@ export interface PrometheusSection {
     ruleEvaluationMsPerRound: number | null;
     cpuSecondsPerSecond: number | null;
     residentMemoryMiB: number | null;
+    /** Every panel query evaluated over the run once (what opening the dashboard on the run costs). */
+    panelQueries?: number;
+    panelProofSeconds?: number;
   };
   /** Key series on the timeline's axis (one value per timeline sample). */
   charts: {
