@@ -4,7 +4,8 @@
 // asserts that jetscale scaled up within a generous bound, the backlog drained, the other operator
 // replica took over, nothing was lost or applied twice, and no process was left behind. A real
 // Prometheus scrapes the run (1 s, as in the demo); afterwards every dashboard panel must be
-// answered by it and its peaks of desired replicas and backlog must agree with the harness's.
+// answered by it and its peaks of desired and ready replicas and of the backlog must agree with the
+// harness's.
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -110,7 +111,7 @@ describe('jetscale end to end on the local stack (spike-ci: spike + forced consu
     const local = section?.panels.filter((p) => p.localSources) ?? [];
     expect(local.length).toBeGreaterThanOrEqual(19);
     expect(local.filter((p) => !p.answered).map((p) => p.panel)).toEqual([]);
-    for (const figure of ['max desired replicas', 'peak backlog']) {
+    for (const figure of ['max desired replicas', 'max ready replicas', 'peak backlog']) {
       const a = section?.agreement.find((x) => x.name === figure);
       expect({ figure, pass: a?.pass, detail: a?.detail }).toEqual({ figure, pass: true, detail: a?.detail });
     }

@@ -41,7 +41,6 @@ describe('prometheus-check helpers', () => {
 
   it('knows which series come from exporters the local stack does not run', () => {
     expect(externalSource('sum(rate(k6_http_reqs_total[1m]))')).toMatch(/k6/);
-    expect(externalSource('kube_deployment_status_replicas_ready')).toMatch(/kube-state-metrics/);
     expect(externalSource('jetscale_backlog_messages')).toBeUndefined();
   });
 });

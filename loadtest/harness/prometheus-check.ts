@@ -21,7 +21,6 @@ import type { PrometheusSection, TimelineSample, Verdict } from './types.js';
 /** Series a local run cannot have: their exporters are not part of the local stack. */
 export const EXTERNAL_SOURCES: Array<{ prefix: string; source: string }> = [
   { prefix: 'k6_', source: "k6's remote write (k6 does not run on the local stack)" },
-  { prefix: 'kube_', source: 'kube-state-metrics (not part of the local stack)' },
 ];
 
 export function externalSource(expr: string): string | undefined {
@@ -164,6 +163,11 @@ export async function checkPrometheus(o: PrometheusCheckOptions): Promise<Promet
   const backlog = find('Backlog vs per-replica target', 'A');
   const desired = find('Replicas: desired / current / ready', 'A');
   const current = find('Replicas: desired / current / ready', 'B');
+  // By metric, not position: the panel also has a line per consumer (spec.consumers).
+  const ready =
+    proofs.find(
+      (q) => q.panel === 'Replicas: desired / current / ready' && q.expr.includes('jetscale_ready_replicas'),
+    )?.series ?? [];
   const arrival = find('Arrival vs processing rate', 'A');
   const applied = find('Arrival vs processing rate', 'C');
 
@@ -172,6 +176,7 @@ export async function checkPrometheus(o: PrometheusCheckOptions): Promise<Promet
   const lagSeconds = o.lagSeconds ?? 5;
   const agreement = [
     { name: 'max desired replicas', series: desired, value: (s: TimelineSample) => s.desiredReplicas },
+    { name: 'max ready replicas', series: ready, value: (s: TimelineSample) => s.readyReplicas },
     { name: 'peak backlog', series: backlog, value: (s: TimelineSample) => s.backlog },
   ].map((a) =>
     peakAgreement({

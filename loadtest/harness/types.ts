@@ -96,7 +96,7 @@ export interface PrometheusSection {
   panels: Array<{
     panel: string;
     answered: boolean;
-    /** False when every query reads series from exporters the local stack does not run (k6, kube-state-metrics). */
+    /** False when every query reads series from exporters the local stack does not run (k6's remote write). */
     localSources: boolean;
     queries: Array<{
       refId: string;

@@ -169,13 +169,6 @@ export function overviewDashboard(): Dashboard {
         ),
       )
       .withVariable(
-        queryVariable(
-          'deployment',
-          'Scale target (Deployment)',
-          'label_values(kube_deployment_spec_replicas{namespace=~"$namespace"}, deployment)',
-        ),
-      )
-      .withVariable(
         queryVariable('testid', 'k6 test id', 'label_values(k6_vus, testid)')
           .allValue('.*')
           .sort(VariableSort.AlphabeticalDesc),
@@ -214,7 +207,7 @@ export function overviewDashboard(): Dashboard {
         graph({
           title: 'Replicas: desired / current / ready',
           description:
-            'desired/current from jetscale, and what each JetStream consumer alone needs (desired is the largest: spec.consumers); ready/available of the scale target Deployment ($deployment) from kube-state-metrics (installed by kube-prometheus-stack). The annotations mark each scale change.',
+            'What jetscale asked for (desired: the largest of what each JetStream consumer alone needs, shown per consumer with spec.consumers), what the scale target reported (current: status.replicas) and how many of those are ready (status.readyReplicas of a Deployment or StatefulSet), all read by the operator at its poll — no kube-state-metrics needed. Ready below current means pods are starting or failing their readiness probe. The annotations mark each scale change.',
           unit: 'short',
           at: at(12, 1, 12, 8),
           queries: [
@@ -224,14 +217,7 @@ export function overviewDashboard(): Dashboard {
               expr: `max by (name, consumer) (jetscale_consumer_desired_replicas{${ec}})`,
               legend: 'needed by {{consumer}} ({{name}})',
             },
-            {
-              expr: `sum by (deployment) (kube_deployment_status_replicas_ready{${ns}, deployment=~"$deployment"})`,
-              legend: 'ready {{deployment}} (kube-state-metrics)',
-            },
-            {
-              expr: `sum by (deployment) (kube_deployment_status_replicas_available{${ns}, deployment=~"$deployment"})`,
-              legend: 'available {{deployment}} (kube-state-metrics)',
-            },
+            { expr: `sum by (name) (jetscale_ready_replicas{${ec}})`, legend: 'ready {{name}}' },
           ],
         }),
       )

@@ -1,7 +1,7 @@
 // The dashboards against real scrapes: the gateway and the consumer run as local processes on the
 // test stack's NATS (their own stream names), take a few events, and their /metrics must expose
 // every gateway/consumer series a dashboard queries. (The operator's series are checked against
-// its real /metrics in operator-chart.int.test.ts; kube-state-metrics and k6 series are external,
+// its real /metrics in operator-chart.int.test.ts; k6 series are external,
 // listed in EXTERNAL_SERIES, and cannot be scraped here.)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';

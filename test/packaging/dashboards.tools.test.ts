@@ -1,7 +1,7 @@
 // The Grafana dashboards shipped in charts/jetscale/dashboards: well-formed for Grafana and the
 // kube-prometheus-stack sidecar, every query parsed by Prometheus' own parser (promtool), and
 // every metric a query reads is one the operator or the workloads define (their source and
-// README), or a documented kube-state-metrics / k6 remote-write series. dashboards.int.test.ts
+// README), or a documented k6 remote-write series. dashboards.int.test.ts
 // checks the same names against a real scrape of the running processes.
 import { jest } from '@jest/globals';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -67,7 +67,7 @@ describe('Grafana dashboards', () => {
     for (const q of queries.filter(
       (q) =>
         q.dashboard === main?.file &&
-        /jetscale_(backlog|desired|current|arrival|processing|fallback|scale)_/.test(q.expr),
+        /jetscale_(backlog|desired|current|ready|arrival|processing|fallback|scale)_/.test(q.expr),
     )) {
       if (q.where.startsWith('variable')) continue;
       expect(`${q.where}: ${q.expr}`).toMatch(/namespace=~"\$namespace", name=~"\$name"/);
@@ -80,7 +80,7 @@ describe('Grafana dashboards', () => {
       'jetscale_backlog_messages',
       'jetscale_desired_replicas',
       'jetscale_current_replicas',
-      'kube_deployment_status_replicas_ready',
+      'jetscale_ready_replicas',
       'jetscale_scale_events_total',
       'jetscale_arrival_rate_messages_per_second',
       'jetscale_processing_rate_messages_per_second',

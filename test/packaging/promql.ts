@@ -131,7 +131,6 @@ export function namesInScrape(text: string): Set<string> {
 
 /**
  * Series from outside jetscale that panels use, each with its source:
- * - kube-state-metrics (installed by kube-prometheus-stack): Deployment replica counts.
  * - k6's experimental-prometheus-rw output: counters get `_total`, rates `_rate`, trends one
  *   series per stat in K6_PROMETHEUS_RW_TREND_STATS (default p(99) → `_p99`; `make loadtest` adds
  *   p(95)); names are `k6_` +
@@ -139,9 +138,6 @@ export function namesInScrape(text: string): Set<string> {
  *   dropped_iterations).
  */
 export const EXTERNAL_SERIES: Record<string, string> = {
-  kube_deployment_status_replicas_ready: 'kube-state-metrics',
-  kube_deployment_status_replicas_available: 'kube-state-metrics',
-  kube_deployment_spec_replicas: 'kube-state-metrics',
   k6_http_reqs_total: 'k6 remote write',
   k6_http_req_failed_rate: 'k6 remote write',
   k6_http_req_duration_p95: 'k6 remote write',

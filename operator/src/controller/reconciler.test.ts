@@ -40,6 +40,8 @@ function setup(spec: Record<string, unknown> = {}) {
   };
   const world = {
     replicas: 2,
+    /** status.readyReplicas of "worker"; undefined: a kind whose /scale does not say (not a Deployment). */
+    ready: 2 as number | undefined,
     /** Replicas of targets other than "worker", by name. */
     others: {} as Record<string, number>,
     /** The target's resourceVersion: bumped by every change, checked by every write. */
@@ -61,6 +63,7 @@ function setup(spec: Record<string, unknown> = {}) {
     opened: [] as string[],
     closed: [] as string[],
   };
+  const metrics = new OperatorMetrics({ processMetrics: false });
   const reconciler = new Reconciler({
     cache: { get: () => object },
     api: {
@@ -76,10 +79,11 @@ function setup(spec: Record<string, unknown> = {}) {
         if (world.scaleError) throw world.scaleError;
         world.reads.push(options?.fresh === true);
         const replicas = ref.name === 'worker' ? world.replicas : (world.others[ref.name] ?? 0);
+        const ready = ref.name === 'worker' ? world.ready : replicas;
         return {
           specReplicas: replicas,
           statusReplicas: replicas,
-          readyReplicas: replicas,
+          ...(ready === undefined ? {} : { readyReplicas: ready }),
           resourceVersion: String(world.version),
         };
       },
@@ -112,7 +116,7 @@ function setup(spec: Record<string, unknown> = {}) {
       warning: (_t, reason) => world.events.push(reason),
       forget: () => undefined,
     },
-    metrics: new OperatorMetrics({ processMetrics: false }),
+    metrics,
     logger: silentLogger,
     now: () => now,
   });
@@ -126,7 +130,7 @@ function setup(spec: Record<string, unknown> = {}) {
   const replace = (change: (old: EventConsumerObject) => EventConsumerObject) => {
     object = change(object);
   };
-  return { world, poll, replace, at: () => now };
+  return { world, poll, replace, metrics, at: () => now };
 }
 
 const unreachable: BacklogReading = {
@@ -146,6 +150,18 @@ describe('Reconciler', () => {
       desiredReplicas: 5,
       backlog: { pending: 450, total: 450 },
     });
+  });
+
+  it('exports the target’s ready replicas beside desired and current, and no ready series for a kind that does not report them', async () => {
+    const { world, poll, at, metrics } = setup();
+    world.ready = 1;
+    await poll({ ok: true, sample: sample(0, at()) });
+    const series = async () =>
+      (await metrics.readyReplicas.get()).values.map((v) => ({ labels: v.labels, value: v.value }));
+    expect(await series()).toEqual([{ labels: { namespace: 'ns', name: 'orders' }, value: 1 }]);
+    world.ready = undefined;
+    await poll({ ok: true, sample: sample(0, at()) });
+    expect(await series()).toEqual([]);
   });
 
   it('requeues after the poll interval once nothing moves', async () => {

@@ -205,6 +205,8 @@ export function recordPollMetrics(
   metrics.desiredReplicas.set(labels, verdict.desired);
   metrics.backlogPerReplicaTarget.set(labels, spec.backlogPerReplica);
   metrics.currentReplicas.set(labels, scale.statusReplicas);
+  if (scale.readyReplicas !== undefined) metrics.readyReplicas.set(labels, scale.readyReplicas);
+  else metrics.readyReplicas.remove(labels);
 }
 
 export interface StatusWrite {

@@ -92,6 +92,12 @@ export class OperatorMetrics {
     labelNames: CONSUMER_LABELS,
     registers: [this.registry],
   });
+  readonly readyReplicas = new Gauge({
+    name: 'jetscale_ready_replicas',
+    help: 'status.readyReplicas of the scale target at the last poll (Deployments and StatefulSets; no series for kinds whose /scale does not say).',
+    labelNames: EC_LABELS,
+    registers: [this.registry],
+  });
   readonly fallbackActive = new Gauge({
     name: 'jetscale_fallback_active',
     help: '1 while the EventConsumer holds its fallback replicas because the backlog cannot be read.',
@@ -290,6 +296,7 @@ export class OperatorMetrics {
       this.desiredReplicas,
       this.backlogPerReplicaTarget,
       this.currentReplicas,
+      this.readyReplicas,
       this.fallbackActive,
     ];
   }
