@@ -57,7 +57,7 @@ describe('jetscale end to end on the local stack (spike-ci: spike + forced consu
     });
     process.stderr.write(`\n${outcome.summary}\n`);
     pids = system.pids();
-  }, 420_000);
+  }, 480_000);
 
   afterAll(async () => {
     await system?.stop();
