@@ -62,6 +62,19 @@ describe('peakAgreement: Prometheus peak against the harness, fair to lag and to
     expect(peakAgreement({ ...base, harness, prometheusRuns: runs, prometheusPeak: 1000 }).pass).toBe(false);
   });
 
+  it('treats short gaps (a failed scrape) as no gap, so the lower bound stays tight on a loaded machine', () => {
+    const harness = timeline(100, spike);
+    // A point every second except every third second: runs of 2 s, far shorter than the lag.
+    const runs: Array<[number, number]> = Array.from({ length: 34 }, (_, i): [number, number] => [
+      3 * i,
+      3 * i + 1,
+    ]);
+    expect(peakAgreement({ ...base, harness, prometheusRuns: runs, prometheusPeak: 990 }).pass).toBe(true);
+    const low = peakAgreement({ ...base, harness, prometheusRuns: runs, prometheusPeak: 600 });
+    expect(low.pass).toBe(false);
+    expect(low.bounds).toEqual({ low: 1000, high: 1000 });
+  });
+
   it('fails when Prometheus covered too little of the run to say anything', () => {
     const harness = timeline(100, () => 10);
     const result = peakAgreement({ ...base, harness, prometheusRuns: [[0, 20]], prometheusPeak: 10 });

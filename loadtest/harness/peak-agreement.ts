@@ -30,8 +30,10 @@ export interface PeakAgreementInput {
   lagSeconds: number;
   /** Relative tolerance, e.g. 0.05. */
   tolerance: number;
-  /** Share of the harness's samples that must fall inside Prometheus' runs (default 0.75). */
+  /** Share of the harness's samples that must fall inside Prometheus' runs (default 0.5: a failed scrape under load leaves a gap too). */
   minCoverage?: number;
+  /** Runs this close are one run for the bracket: a failed scrape is not an operator gap (default 3 s). */
+  mergeGapSeconds?: number;
 }
 
 export interface PeakAgreement {
@@ -59,20 +61,34 @@ const peak = (points: readonly HarnessPoint[], keep: (t: number) => boolean): nu
   return max;
 };
 
+/** Joins runs separated by at most `gap` seconds (sorted by start). */
+export function mergeRuns(runs: Array<[number, number]>, gap: number): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (const [a, b] of [...runs].sort((x, y) => x[0] - y[0])) {
+    const last = out.at(-1);
+    if (last && a - last[1] <= gap) last[1] = Math.max(last[1], b);
+    else out.push([a, b]);
+  }
+  return out;
+}
+
 export function peakAgreement(input: PeakAgreementInput): PeakAgreement {
   if (!(input.lagSeconds >= 0) || !(input.tolerance >= 0))
     throw new Error(`peakAgreement(${input.name}): lagSeconds and tolerance must be ≥ 0`);
   const runs = input.prometheusRuns.map(([a, b]): [number, number] => [a, b]);
   const lag = input.lagSeconds;
-  const mustHaveSeen = runs.filter(([a, b]) => b - lag >= a).map(([a, b]): [number, number] => [a, b - lag]);
-  const couldHaveSeen = runs.map(([a, b]): [number, number] => [a - lag, b]);
+  const merged = mergeRuns(runs, input.mergeGapSeconds ?? 3);
+  const mustHaveSeen = merged
+    .filter(([a, b]) => b - lag >= a)
+    .map(([a, b]): [number, number] => [a, b - lag]);
+  const couldHaveSeen = merged.map(([a, b]): [number, number] => [a - lag, b]);
   const measured = input.harness.filter((p) => p.value !== null);
   const wholeRun = peak(measured, () => true);
   const low = peak(measured, (t) => inAny(t, mustHaveSeen)) ?? 0;
   const high = peak(measured, (t) => inAny(t, couldHaveSeen));
   const covered = measured.filter((p) => inAny(p.t, runs)).length;
   const coverage = measured.length > 0 ? covered / measured.length : 0;
-  const minCoverage = input.minCoverage ?? 0.75;
+  const minCoverage = input.minCoverage ?? 0.5;
   const p = input.prometheusPeak;
   const tolerance = `${Math.round(input.tolerance * 100)} %`;
 
