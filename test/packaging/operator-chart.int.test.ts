@@ -303,15 +303,22 @@ describe('helm install charts/jetscale', () => {
           60_000,
           500,
         );
-        const ec = (await custom.getNamespacedCustomObject({
-          group: 'jetscale.io',
-          version: 'v1alpha1',
-          namespace: workNs.name,
-          plural: 'eventconsumers',
-          name: 'worker',
-        })) as {
-          status?: { desiredReplicas?: number; backlog?: { total?: number } };
-        };
+        // The status write follows the PATCH: on a loaded machine the Deployment can be at 5 first.
+        const ec = await eventually(
+          'the EventConsumer status saying desiredReplicas 5',
+          async () => {
+            const read = (await custom.getNamespacedCustomObject({
+              group: 'jetscale.io',
+              version: 'v1alpha1',
+              namespace: workNs.name,
+              plural: 'eventconsumers',
+              name: 'worker',
+            })) as { status?: { desiredReplicas?: number; backlog?: { total?: number } } };
+            return read.status?.desiredReplicas === 5 ? read : undefined;
+          },
+          30_000,
+          500,
+        );
         expect(ec.status?.desiredReplicas).toBe(5);
         expect(ec.status?.backlog?.total).toBe(450);
         const events = await core.listNamespacedEvent({ namespace: workNs.name });
