@@ -182,7 +182,7 @@ export async function checkPrometheus(o: PrometheusCheckOptions): Promise<Promet
     peakAgreement({
       name: a.name,
       harness: o.timeline.map((s) => ({ t: s.t, value: a.value(s) })),
-      prometheusRuns: presence(a.series, o.loadStartMs, step),
+      prometheusAtSamples: onTimeline(a.series, times, o.loadStartMs),
       prometheusPeak: maxOf(a.series),
       lagSeconds,
       tolerance: 0.05,
