@@ -144,7 +144,7 @@ async function screenshot(reportPath: string): Promise<string | undefined> {
       '--disable-gpu',
       '--hide-scrollbars',
       `--screenshot=${png}`,
-      '--window-size=1040,2300',
+      '--window-size=1040,4200',
       `file://${reportPath}`,
     ],
     {
