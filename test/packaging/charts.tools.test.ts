@@ -332,12 +332,15 @@ describe('charts/jetscale', () => {
     }
   });
 
-  it('refuses Kubernetes versions older than the one CI tests', async () => {
-    const r = await helm(['template', 'old', operatorChart, '--kube-version', 'v1.33.5']);
+  it('refuses Kubernetes versions older than the oldest make test-compat proved (v1.27)', async () => {
+    const r = await helm(['template', 'old', operatorChart, '--kube-version', 'v1.26.15']);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(
-      /chart requires kubeVersion: >=1\.34\.0-0 which is incompatible with Kubernetes v1\.33\.5/,
+      /chart requires kubeVersion: >=1\.27\.0-0 which is incompatible with Kubernetes v1\.26\.15/,
     );
+    const proven = await helm(['template', 'proven', operatorChart, '--kube-version', 'v1.27.16']);
+    expect(proven.code).toBe(0);
+    expect(proven.stderr).not.toMatch(/kubeVersion/);
   });
 
   it.each([
