@@ -4,6 +4,9 @@
 // servers (names, error texts), so they are capped well under the CRD's maxLength: a status write
 // refused with 422 would leave the object without a Ready condition forever.
 import type { Condition, ConditionType } from '../api/v1alpha1/event-consumer.js';
+import { capText } from '../kube/capped-text.js';
+
+export { capText };
 
 export interface ConditionUpdate {
   type: ConditionType;
@@ -26,18 +29,6 @@ export const CONDITION_ORDER: ConditionType[] = [
 export const MAX_CONDITION_MESSAGE = 4096;
 /** Longest condition reason written (the CRD allows 1024). */
 export const MAX_CONDITION_REASON = 256;
-
-/**
- * `text` cut to at most `max` characters (code points, as the API server counts them; a
- * surrogate pair is never split), saying how much was left out.
- */
-export function capText(text: string, max: number): string {
-  if (text.length <= max) return text;
-  const chars = [...text];
-  if (chars.length <= max) return text;
-  const marker = ` … (${chars.length - max} more characters)`;
-  return chars.slice(0, Math.max(0, max - marker.length)).join('') + marker;
-}
 
 export function setConditions(
   existing: Condition[] | undefined,

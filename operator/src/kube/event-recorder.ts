@@ -7,6 +7,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../observability/logger.js';
 import { isFenced, type KubeApi } from './api-client.js';
+import { capText } from './capped-text.js';
+
+/** Longest Event message written, in characters (code points; capped like condition messages). */
+export const MAX_EVENT_MESSAGE = 1024;
 
 export interface EventTarget {
   apiVersion: string;
@@ -79,7 +83,7 @@ export class EventRecorder {
       },
       type,
       reason,
-      message: message.slice(0, 1024),
+      message: capText(message, MAX_EVENT_MESSAGE),
       source: { component: 'jetscale-operator' },
       reportingComponent: 'jetscale.io/operator',
       reportingInstance: this.options.instance.slice(0, 128),
