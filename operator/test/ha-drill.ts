@@ -16,13 +16,12 @@ import {
   type Failover,
   type SingleWriterReport,
 } from './audit-writes.js';
+import { compiledOperatorEntry } from './compiled-operator.js';
 import { consumeAndAck, publish, sleep } from './harness.js';
 
 /** Short Lease timings so each drill takes seconds; margin = lease − renew deadline = 3 s. */
 export const LEASE = { durationSeconds: 8, renewDeadlineSeconds: 5, retryPeriodSeconds: 1 };
 export const POLL_SECONDS = 1;
-
-const entry = path.join(repoRoot, 'dist/operator/src/main.js');
 
 export interface ReplicaOptions {
   identity: string;
@@ -58,8 +57,7 @@ export class Replica {
   }
 
   start(): void {
-    if (!existsSync(entry))
-      throw new Error(`${path.relative(repoRoot, entry)} does not exist: run \`npm run build\` first`);
+    const entry = compiledOperatorEntry();
     const o = this.options;
     this.starts++;
     const child = spawn(process.execPath, [entry], {

@@ -8,6 +8,7 @@ import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { repoRoot, toolPath } from '../../hack/stack/tools.js';
 import { kubeConfig, testStack } from '../../test/env.js';
+import { compiledOperatorEntry } from './compiled-operator.js';
 import type { EventConsumerStatus } from '../src/api/v1alpha1/event-consumer.js';
 import { eventConsumerPath, eventConsumersPath } from '../src/api/v1alpha1/group-version.js';
 import type { OperatorConfig } from '../src/config/config.js';
@@ -219,9 +220,9 @@ export interface OperatorProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Runs the operator as a child process (`node --import tsx operator/src/main.ts`). */
+/** Runs the compiled operator as a child process (`node dist/operator/src/main.js`; see compiled-operator.ts). */
 export function spawnOperator(identity: string, env: Record<string, string>): OperatorProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'operator/src/main.ts')], {
+  const child = spawn(process.execPath, [compiledOperatorEntry()], {
     cwd: repoRoot,
     env: {
       PATH: process.env.PATH ?? '',
