@@ -3,8 +3,9 @@
 // killed and restarted under the same identity (a container restart keeps the pod name); a
 // backlog that keeps changing; and the verdict, read from the API server's audit log.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { auditLogPath } from '../../hack/stack/cluster.js';
 import { repoRoot } from '../../hack/stack/tools.js';
@@ -29,6 +30,46 @@ export interface ReplicaOptions {
   leaseName: string;
   kubeconfig?: string;
   env?: Record<string, string>;
+  /** Lets the drill freeze the process at a line of its code (pause-point.mjs). */
+  pausePoint?: PausePoint;
+}
+
+const pausePointModule = pathToFileURL(path.join(repoRoot, 'operator', 'test', 'pause-point.mjs')).href;
+
+/**
+ * The drill's side of pause-point.mjs: freeze a replica's main thread at a chosen line of its
+ * compiled code — a stop-the-world pause at the worst moment — and let it go.
+ */
+export class PausePoint {
+  constructor(readonly dir: string) {
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+  }
+
+  /** Arms the breakpoint: the first line of dist/`file` containing `text`. Resolves once set. */
+  async arm(file: string, text: string, timeoutMs: number): Promise<void> {
+    writeFileSync(path.join(this.dir, 'arm'), JSON.stringify({ file, text }));
+    await this.appears('armed', timeoutMs);
+  }
+
+  /** Resolves when the process has stopped at the breakpoint. */
+  async paused(timeoutMs: number): Promise<void> {
+    await this.appears('paused', timeoutMs);
+  }
+
+  resume(): void {
+    writeFileSync(path.join(this.dir, 'resume'), '');
+  }
+
+  private async appears(name: string, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!existsSync(path.join(this.dir, name))) {
+      const error = path.join(this.dir, 'error');
+      if (existsSync(error)) throw new Error(`pause point: ${readFileSync(error, 'utf8')}`);
+      if (Date.now() > deadline) throw new Error(`pause point: no ${name} within ${timeoutMs} ms`);
+      await sleep(50);
+    }
+  }
 }
 
 export interface Exit {
@@ -60,7 +101,8 @@ export class Replica {
     const entry = compiledOperatorEntry();
     const o = this.options;
     this.starts++;
-    const child = spawn(process.execPath, [entry], {
+    const args = o.pausePoint ? ['--import', pausePointModule, entry] : [entry];
+    const child = spawn(process.execPath, args, {
       cwd: repoRoot,
       env: {
         PATH: process.env.PATH ?? '',
@@ -77,6 +119,7 @@ export class Replica {
         JETSCALE_LEASE_RENEW_DEADLINE_SECONDS: String(LEASE.renewDeadlineSeconds),
         JETSCALE_LEASE_RETRY_PERIOD_SECONDS: String(LEASE.retryPeriodSeconds),
         JETSCALE_LOG_LEVEL: 'info',
+        ...(o.pausePoint ? { JETSCALE_PAUSE_DIR: o.pausePoint.dir } : {}),
         ...o.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -246,18 +289,29 @@ export function libfaketime(): string {
 }
 
 /**
- * Environment that puts a process's wall clock under a file's control (FAKETIME_TIMESTAMP_FILE,
- * re-read every second): write "+3600" to jump it an hour ahead. The monotonic clock is left alone,
- * as an NTP step leaves it alone.
+ * A process's wall clock under a file's control (FAKETIME_TIMESTAMP_FILE, read at every call):
+ * jump(3600) steps it an hour ahead of the real time at once, jump(0) back. The monotonic clock
+ * is left alone, as an NTP step or a hand-set date leaves it alone.
  */
-export function faketimeEnv(file: string): Record<string, string> {
-  writeFileSync(file, '+0\n');
-  return {
-    LD_PRELOAD: libfaketime(),
-    FAKETIME_TIMESTAMP_FILE: file,
-    FAKETIME_CACHE_DURATION: '1',
-    FAKETIME_DONT_FAKE_MONOTONIC: '1',
-  };
+export class WallClockOffset {
+  constructor(readonly file: string) {
+    this.jump(0);
+  }
+
+  /** The environment that puts a process's wall clock under this file. */
+  env(): Record<string, string> {
+    return {
+      LD_PRELOAD: libfaketime(),
+      FAKETIME_TIMESTAMP_FILE: this.file,
+      FAKETIME_NO_CACHE: '1',
+      FAKETIME_DONT_FAKE_MONOTONIC: '1',
+    };
+  }
+
+  /** Sets the offset from the real time, in seconds. */
+  jump(seconds: number): void {
+    writeFileSync(this.file, `${seconds >= 0 ? '+' : ''}${seconds}\n`);
+  }
 }
 
 /** A kubeconfig like the stack's, but pointing at `port` on 127.0.0.1 (a proxy in front of the API server). */

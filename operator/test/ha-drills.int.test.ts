@@ -1,13 +1,13 @@
 // Chaos drills for high availability without split brain (issue 11): two real operator processes
 // share a Lease on the real API server while the backlog keeps changing, and each drill breaks the
-// leader in one way — paused past the lease (SIGSTOP, then SIGCONT), its API traffic delayed or
-// blackholed by a TCP proxy, the standby's wall clock jumped an hour. The verdict comes from the
+// leader in one way — paused past the lease (SIGSTOP, then SIGCONT), frozen mid-reconcile just
+// before a /scale write (a stop-the-world pause, where only the write fence stands between it and
+// a stale write), its API traffic delayed or blackholed by a TCP proxy, a wall clock jumped an hour. The verdict comes from the
 // API server's audit log: every /scale, status and Event write, with the writer's identity, must
 // come from the Lease holder at that moment (etcd's order), the standby must not take over before
 // the lease ran out, and failover — old holder's last renewal to the new holder's first write —
 // must complete within lease duration + retry period + one poll (+ slack for a loaded machine).
 // HA_DRILL_RUNS=n repeats each drill (make drill-ha N=20); HA_DRILL_RESULTS collects the numbers.
-import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -19,17 +19,22 @@ import {
   createEventConsumer,
   createStreamAndConsumer,
   installCrd,
+  consumeAndAck,
   leaseHolder,
+  leaseRecord,
+  publish,
   sleep,
+  specReplicas,
   streamName,
 } from './harness.js';
 import {
   ChangingBacklog,
   LEASE,
   POLL_SECONDS,
+  PausePoint,
   Replica,
   drillSpec,
-  faketimeEnv,
+  WallClockOffset,
   kubeconfigVia,
   readVerdict,
   recordNumbers,
@@ -98,7 +103,7 @@ describe('HA drills: at most one writer, failover within lease duration + one po
   function replica(
     d: Drill,
     identity: string,
-    extra: { kubeconfig?: string; env?: Record<string, string> } = {},
+    extra: { kubeconfig?: string; env?: Record<string, string>; pausePoint?: PausePoint } = {},
   ) {
     const r = new Replica({ identity, namespace: d.ns.name, leaseName: LEASE_NAME, ...extra });
     d.replicas.push(r);
@@ -144,7 +149,7 @@ describe('HA drills: at most one writer, failover within lease duration + one po
     );
   }
 
-  async function startWorkload(d: Drill): Promise<void> {
+  async function createWorkload(d: Drill): Promise<void> {
     await createEventConsumer({
       namespace: d.ns.name,
       name: 'worker',
@@ -154,6 +159,10 @@ describe('HA drills: at most one writer, failover within lease duration + one po
       consumer: 'worker',
       extra: drillSpec,
     });
+  }
+
+  async function startWorkload(d: Drill): Promise<void> {
+    await createWorkload(d);
     d.backlog.start();
   }
 
@@ -224,6 +233,64 @@ describe('HA drills: at most one writer, failover within lease duration + one po
       expect(holder).toBe('b');
     });
 
+    it(`pause: a leader frozen between its decision and its /scale write has the write refused by the fence when it resumes${suffix}`, async () => {
+      // SIGSTOP almost always catches the process idle in epoll_wait, and on SIGCONT libuv runs the
+      // overdue timers — the term's deadline first — before any I/O: the term ends before anything
+      // could write, and the fence has nothing to refuse. A stop-the-world pause in the middle of
+      // JavaScript (a long GC, a frozen VM) is different: the code after it runs before any timer
+      // can. This drill freezes the leader there (pause-point.mjs) — at the /scale PATCH of a
+      // scale-up — until the standby has taken over, while the backlog that asked for it is gone.
+      const d = await setUp('pause');
+      const pause = new PausePoint(path.join(tmp, `${d.ns.name}-a.pause`));
+      const a = replica(d, 'a', { pausePoint: pause });
+      const b = replica(d, 'b');
+      a.start();
+      await holderIs(d, 'a', 30_000);
+      b.start();
+      await started(b);
+      await createWorkload(d);
+      await wroteAfter(d, 'a', 0, 20_000);
+
+      await pause.arm('operator/src/kube/scale-client.js', "request('PATCH'", 20_000);
+      await publish(nc, d.stream, 80);
+      await pause.paused(20_000); // a decided to scale up and is frozen just before sending it
+      const frozenAt = Date.now();
+      // The work is done by someone else meanwhile: the new leader has no reason to scale.
+      await consumeAndAck(nc, d.stream, 'worker', 1000);
+      await holderIs(d, 'b', LEASE_MS + RETRY_MS + 20_000);
+      await eventually(
+        'b to reconcile',
+        async () => (b.logLines('started reconciling').length > 0 ? true : undefined),
+        20_000,
+      );
+      await sleep(2 * POLL_MS);
+      const exiting = a.nextExit(20_000);
+      pause.resume();
+      expect(await exiting).toEqual({ code: 1, signal: null });
+      const frozenMs = Date.now() - frozenAt;
+
+      // The new leader goes on scaling from the backlog.
+      await publish(nc, d.stream, 30);
+      await eventually(
+        'b to scale to 3',
+        async () => ((await specReplicas(d.ns.name, 'worker')) === 3 ? true : undefined),
+        POLL_MS + 20_000,
+        200,
+      );
+      await started(a); // restarted as a standby
+      await a.stop();
+      await b.stop();
+      verify('pause', d, [['a', 'b']]);
+      // The stale scale-up was refused by a's fence, not sent.
+      const fenced = a.fencedWrites();
+      expect({ frozenMs: frozenMs > LEASE_MS, refused: fenced.refused > 0 }).toEqual({
+        frozenMs: true,
+        refused: true,
+      });
+      const report = readVerdict(d.ns.name, LEASE_NAME);
+      expect(report.writes.filter((w) => w.writer === 'a' && w.at > frozenAt)).toEqual([]);
+    });
+
     it(`proxy: a leader whose API traffic is delayed, then one whose traffic is blackholed, stop writing before the standby starts${suffix}`, async () => {
       const d = await setUp('proxy');
       const pa = await proxied(d, 'a');
@@ -267,53 +334,84 @@ describe('HA drills: at most one writer, failover within lease duration + one po
       ]);
     });
 
-    it(`clock: a standby whose wall clock jumps an hour ahead does not take a live Lease, and takes an expired one on time${suffix}`, async () => {
+    it(`clock: a leader's wall clock an hour ahead does not end its term, a standby's does not end a live lease, and an expired one is taken on time${suffix}`, async () => {
+      // Each phase fails an elector that times on the wall clock (Date.now) instead of the
+      // monotonic one: verified by swapping the clock in leader-election.ts (see the report).
       const d = await setUp('clock');
-      const pa = await proxied(d, 'a');
-      const clockFile = path.join(tmp, `${d.ns.name}-b.faketime`);
-      const a = replica(d, 'a', { kubeconfig: pa.kubeconfig });
-      const b = replica(d, 'b', { env: faketimeEnv(clockFile) });
+      const aClock = new WallClockOffset(path.join(tmp, `${d.ns.name}-a.faketime`));
+      const bClock = new WallClockOffset(path.join(tmp, `${d.ns.name}-b.faketime`));
+      const a = replica(d, 'a', { env: aClock.env() });
+      const b = replica(d, 'b', { env: bClock.env() });
       a.start();
       await holderIs(d, 'a', 30_000);
-      // The leader's link is slowed a little (0.3 s each way), so its renewals come every ~2.2 s
-      // while the standby looks every ~1 s: the standby sees the same record across the jump,
-      // which is when an elector that measures expiry on the wall clock takes over at once.
-      pa.proxy.setMode({ kind: 'delay', ms: 300 });
       b.start();
       await started(b);
       await startWorkload(d);
       await wroteAfter(d, 'a', 0, 20_000);
 
-      writeFileSync(clockFile, '+3600\n');
       const holders = new Set<string>();
-      const watchUntil = Date.now() + 3 * LEASE_MS;
-      while (Date.now() < watchUntil) {
-        holders.add((await leaseHolder(d.ns.name, LEASE_NAME)) ?? '?');
-        await sleep(250);
-      }
-      expect([...holders]).toEqual(['a']);
-      expect(b.logLines('became leader')).toEqual([]);
+      const watch = async (ms: number): Promise<void> => {
+        const until = Date.now() + ms;
+        while (Date.now() < until) {
+          holders.add((await leaseHolder(d.ns.name, LEASE_NAME)) ?? '?');
+          await sleep(250);
+        }
+      };
 
-      // The leader dies without releasing: the standby, its clock still an hour ahead, waits out
-      // the lease on its monotonic clock and takes over.
+      // 1. The leader's wall clock jumps an hour ahead: on the wall clock its last renewal is an
+      //    hour old, past its renew deadline; on the monotonic clock nothing happened.
+      aClock.jump(3600);
+      const aheadAt = Date.now();
+      await watch(2 * LEASE_MS);
+      await wroteAfter(d, 'a', aheadAt, POLL_MS + 20_000);
+
+      // 2. The standby's wall clock jumps an hour ahead while the record it watches stands still:
+      //    the leader is frozen (for less than its renew deadline) just after a renewal, the
+      //    standby reads the record, jumps, and reads the same record again — an hour "later".
+      //    Three times, each a further hour ahead.
+      for (let jump = 1; jump <= 3; jump++) {
+        const before = await leaseRecord(d.ns.name, LEASE_NAME);
+        await eventually(
+          'a renewal by a',
+          async () => {
+            const now = await leaseRecord(d.ns.name, LEASE_NAME);
+            return now && now.resourceVersion !== before?.resourceVersion ? true : undefined;
+          },
+          LEASE_MS,
+          25,
+        );
+        a.signal('SIGSTOP');
+        await sleep(1300); // the standby reads the record (it looks every second)…
+        bClock.jump(3600 * jump);
+        await sleep(1300); // …and again, after the jump
+        a.signal('SIGCONT');
+        holders.add((await leaseHolder(d.ns.name, LEASE_NAME)) ?? '?');
+      }
+      await watch(LEASE_MS);
+      expect({ holders: [...holders], aExits: a.exits, bLed: b.logLines('became leader').length }).toEqual({
+        holders: ['a'],
+        aExits: [],
+        bLed: 0,
+      });
+
+      // 3. The leader dies without releasing: the standby, its wall clock three hours ahead, waits
+      //    out the lease on its monotonic clock and takes over.
       await a.kill();
       await holderIs(d, 'b', LEASE_MS + RETRY_MS + 20_000);
       await wroteAfter(d, 'b', 0, POLL_MS + 20_000);
-      // The jump was real: b's own log says it became leader an hour from now.
+      // The jump was real: b's own log says it became leader three hours from now.
       const [became] = b.logLines('became leader');
-      const loggedAt = Date.parse(String(became?.time));
-      expect(loggedAt - Date.now()).toBeGreaterThan(3_000_000);
+      expect(Date.parse(String(became?.time)) - Date.now()).toBeGreaterThan(3 * 3_600_000 - 60_000);
 
-      // And back an hour, while leading: b keeps the Lease and keeps writing.
-      writeFileSync(clockFile, '+0\n');
+      // 4. And back three hours, while leading: b keeps the Lease and keeps writing.
+      bClock.jump(0);
       const backAt = Date.now();
       await sleep(LEASE_MS);
       expect(await leaseHolder(d.ns.name, LEASE_NAME)).toBe('b');
       expect(b.running()).toBe(true);
+      await wroteAfter(d, 'b', backAt, POLL_MS + 20_000);
       await d.backlog.stop();
       await b.stop();
-      const report = readVerdict(d.ns.name, LEASE_NAME);
-      expect(report.writes.some((w) => w.writer === 'b' && w.at > backAt)).toBe(true);
       verify('clock', d, [['a', 'b']]);
     });
   }

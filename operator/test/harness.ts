@@ -245,6 +245,25 @@ export function spawnOperator(identity: string, env: Record<string, string>): Op
   return { child, identity, output: () => out, exited };
 }
 
+/** The Lease's holder and resourceVersion (which changes at every renewal), or undefined. */
+export async function leaseRecord(
+  namespace: string,
+  name: string,
+): Promise<{ holder: string; resourceVersion: string } | undefined> {
+  try {
+    const lease = await kubeApi().request<{
+      metadata?: { resourceVersion?: string };
+      spec?: { holderIdentity?: string };
+    }>('GET', `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/${name}`);
+    return {
+      holder: lease.spec?.holderIdentity ?? '',
+      resourceVersion: lease.metadata?.resourceVersion ?? '',
+    };
+  } catch {
+    return undefined;
+  }
+}
+
 export async function leaseHolder(namespace: string, name: string): Promise<string | undefined> {
   try {
     const lease = await kubeApi().request<{ spec?: { holderIdentity?: string } }>(
