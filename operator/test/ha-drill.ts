@@ -354,7 +354,7 @@ export function recordNumbers(drill: string, report: SingleWriterReport, replica
     .map((f) => `${f.from}→${f.to} takeover ${f.takeoverMs} ms, first write ${f.firstWriteMs ?? '-'} ms`)
     .join(
       '; ',
-    )}; scale writes ${numbers.scaleWrites}; writes ${JSON.stringify(numbers.writesByWriter)}; violations ${numbers.violations}; fenced ${JSON.stringify(numbers.fenced)}`;
+    )}; scale writes ${numbers.scaleWrites}; writes ${JSON.stringify(numbers.writesByWriter)}; violations ${numbers.violations}; refused by the API server ${numbers.rejected}; fenced ${JSON.stringify(numbers.fenced)}`;
   process.stderr.write(`${line}\n`);
   const file = process.env.HA_DRILL_RESULTS;
   if (file) writeFileSync(file, `${JSON.stringify(numbers)}\n`, { flag: 'a' });
