@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { repoRoot, toolPath } from '../../hack/stack/tools.js';
-import { kubeConfig, testStack } from '../../test/env.js';
+import { eventually, kubeConfig, testStack } from '../../test/env.js';
 import { compiledOperatorEntry } from './compiled-operator.js';
 import type { EventConsumerStatus } from '../src/api/v1alpha1/event-consumer.js';
 import { eventConsumerPath, eventConsumersPath } from '../src/api/v1alpha1/group-version.js';
@@ -49,10 +49,20 @@ export async function installCrd(): Promise<void> {
     ],
     { env },
   );
-  await run(
-    kubectl,
-    ['wait', '--for=condition=Established', '--timeout=30s', 'crd/eventconsumers.jetscale.io'],
-    { env },
+  // Not `kubectl wait --for=condition=Established`: it fails at once ("status.conditions accessor
+  // error") when it reads the CRD before the API server has written any condition.
+  await eventually(
+    'the EventConsumer CRD to be Established',
+    async () => {
+      const crd = await kubeApi().request<{
+        status?: { conditions?: Array<{ type?: string; status?: string }> };
+      }>('GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/eventconsumers.jetscale.io');
+      return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')
+        ? true
+        : undefined;
+    },
+    30_000,
+    100,
   );
 }
 
