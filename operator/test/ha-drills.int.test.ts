@@ -386,7 +386,13 @@ describe('HA drills: at most one writer, failover within lease duration + one po
         bClock.jump(3600 * jump);
         await sleep(1300); // …and again, after the jump
         a.signal('SIGCONT');
-        holders.add((await leaseHolder(d.ns.name, LEASE_NAME)) ?? '?');
+        const holder = await leaseHolder(d.ns.name, LEASE_NAME);
+        holders.add(holder ?? '?');
+        expect({ jump, holder, bLed: b.logLines('became leader').length }).toEqual({
+          jump,
+          holder: 'a',
+          bLed: 0,
+        });
       }
       await watch(LEASE_MS);
       // b led at no moment, and a was never cut off.
