@@ -120,12 +120,21 @@ describe('HA drills: at most one writer, failover within lease duration + one po
   }
 
   async function holderIs(d: Drill, identity: string, timeoutMs: number): Promise<void> {
-    await eventually(
-      `${identity} to hold the Lease`,
-      async () => ((await leaseHolder(d.ns.name, LEASE_NAME)) === identity ? true : undefined),
-      timeoutMs,
-      200,
-    );
+    try {
+      await eventually(
+        `${identity} to hold the Lease`,
+        async () => ((await leaseHolder(d.ns.name, LEASE_NAME)) === identity ? true : undefined),
+        timeoutMs,
+        200,
+      );
+    } catch (err) {
+      // What the replica said is the first thing to read when this fails.
+      const said = d.replicas
+        .find((r) => r.identity === identity)
+        ?.output()
+        .slice(-3000);
+      throw new Error(`${err instanceof Error ? err.message : String(err)}; ${identity}'s output:\n${said}`);
+    }
   }
 
   async function started(r: Replica): Promise<void> {

@@ -64,8 +64,9 @@ async function drive() {
       await post('Debugger.resume');
     });
   });
-  await post('Debugger.enable');
+  // The debugger is enabled only once armed: it slows the process down (start-up most of all).
   await appears(path.join(dir, 'arm'));
+  await post('Debugger.enable');
   const { file, text } = JSON.parse(readFileSync(path.join(dir, 'arm'), 'utf8'));
   rmSync(path.join(dir, 'arm')); // once: a restarted process (same directory) is not armed again
   const compiled = path.join(repoRoot, 'dist', file);
