@@ -2,18 +2,25 @@
 // accepts, nothing answers): the first reads wait out their timeout, and once a PING also goes
 // unanswered every read fails at once — including reads already waiting — until a background
 // check finds the server answering again. A request timing out while PING answers (a consumer's
-// own trouble) trips nothing.
+// own trouble) trips nothing. A server that is slow but alive (behind a proxy that delays every
+// byte) gets reads refused as Busy once enough wait on it: skipped polls, never failures that
+// push an EventConsumer into fallback.
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { startNatsServer, type NatsServer } from '../../hack/stack/nats-server.js';
+import { parseEventConsumerSpec } from '../src/api/v1alpha1/event-consumer.js';
+import type { BacklogReading } from '../src/backlog/backlog-source.js';
 import { ConnectionPool } from '../src/backlog/connection-pool.js';
+import { decide } from '../src/controller/decide.js';
+import { decide as policyDecide, emptyHistory } from '../src/scaling/index.js';
 import { NatsBacklogSources } from '../src/backlog/nats-backlog-sources.js';
 import { silentLogger } from '../src/observability/logger.js';
 import { OperatorMetrics } from '../src/observability/metrics.js';
 import { eventually } from '../../test/env.js';
 import { createStreamAndConsumer, sleep } from './harness.js';
+import { TcpProxy } from './tcp-proxy.js';
 
 describe('the NATS connection breaker', () => {
   let nats: NatsServer;
@@ -130,6 +137,57 @@ describe('the NATS connection breaker', () => {
       expect(released.ms).toBeLessThan(10_000);
     } finally {
       process.kill(pid, 'SIGCONT');
+    }
+  }, 60_000);
+
+  it('refuses reads on a slow but live server as Busy, which never counts toward fallback', async () => {
+    // Every byte delayed 700 ms each way: a request or a PING takes ~1.4 s, within the 2 s PING
+    // timeout and the 5 s request timeout, so the server is alive — only slow.
+    const proxy = await TcpProxy.start({ host: '127.0.0.1', port: nats.port });
+    const slowPool = new ConnectionPool({ logger: silentLogger, connectTimeoutMs: 2000, pingTimeoutMs: 2000 });
+    try {
+      const servers = [`nats://127.0.0.1:${proxy.port}`];
+      const sources = new NatsBacklogSources(slowPool, { timeoutMs: 5000 });
+      const readers = Array.from({ length: 6 }, (_, i) =>
+        sources.open(`ns/slow-${i}`, servers, creds, { stream: 'ORDERS', consumer: 'worker' }),
+      );
+      for (const r of readers) expect((await r.read()).ok).toBe(true);
+      proxy.setMode({ kind: 'delay', ms: 700 });
+      const waiting = readers.slice(0, 4).map((r) => r.read());
+      await sleep(1100);
+      const refused = await Promise.all(readers.slice(4).map((r) => r.read()));
+      const answered = await Promise.all(waiting);
+      // The four that waited were answered: the server is alive, and the breaker stayed closed.
+      expect(answered.every((r) => r.ok)).toBe(true);
+      expect(slowPool.isDown(servers, creds)).toBe(false);
+      expect(refused.map((r) => (r.ok ? 'ok' : r.error.kind))).toEqual(['Busy', 'Busy']);
+
+      // What the reconcile makes of such a refusal: a skipped poll. With failureThreshold 1, one
+      // counted failure would start fallback at once.
+      const parsed = parseEventConsumerSpec({
+        scaleTargetRef: { name: 'worker' },
+        nats: { servers, stream: 'ORDERS', consumer: 'worker' },
+        fallback: { failureThreshold: 1, replicas: 7 },
+      });
+      if (!parsed.ok) throw new Error(parsed.problems.join('; '));
+      const verdictOf = (backlog: BacklogReading) =>
+        decide({
+          spec: parsed.spec,
+          backlog,
+          scale: { specReplicas: 2, statusReplicas: 2, readyReplicas: 2, resourceVersion: '1' },
+          memory: { history: emptyHistory(), failures: 0, fallbackActive: false, seeded: true },
+          now: Date.now(),
+          policy: policyDecide,
+        });
+      for (const reading of refused) {
+        const verdict = verdictOf(reading);
+        expect(verdict.change).toBeUndefined();
+        expect(verdict.memory.failures).toBe(0);
+        expect(verdict.conditions.find((c) => c.type === 'Fallback')?.status).toBe('False');
+      }
+    } finally {
+      await slowPool.closeAll();
+      await proxy.close();
     }
   }, 60_000);
 });

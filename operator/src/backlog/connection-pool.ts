@@ -11,7 +11,9 @@
 // server (never about another EventConsumer's stream) and still count toward fallback; reads in
 // flight when it opens are released at once; checks run in the background with backoff. And once
 // `maxInFlightPerConnection` reads wait on one connection and the oldest has waited a second, more
-// fail at once, so a server that is slow but alive cannot hold every worker either.
+// fail at once as Busy, so a server that is slow but alive cannot hold every worker either. Busy
+// is not Unreachable: the read was never sent, the server may well answer, and a slow server is
+// not a dead one, so it does not count toward fallback (a read that does time out still does).
 import {
   connect,
   credsAuthenticator,
@@ -273,14 +275,15 @@ export class ConnectionPool {
   /** A read answered without asking NATS. Names only the server: the connection is shared. */
   private fastFailure(entry: PooledConnection, why: 'down' | 'busy'): BacklogReading {
     this.options.metrics?.natsFastFailures.inc({ why });
-    this.options.metrics?.natsRequestDuration.observe({ result: 'Unreachable' }, 0);
+    const kind = why === 'down' ? 'Unreachable' : 'Busy';
+    this.options.metrics?.natsRequestDuration.observe({ result: kind }, 0);
     const server = entry.servers.map(redactServer).join(', ');
     const cause = entry.breaker.lastError()?.message;
     const message =
       why === 'down'
         ? `NATS at ${server} is down (${cause ?? 'it stopped answering'}); reads fail at once until a background check reaches it again: check spec.nats.servers and that NATS is running`
-        : `NATS at ${server} is slow: ${entry.inFlight.size} backlog reads have waited on this connection for over ${this.options.slowAfterMs ?? 1000} ms; check that NATS is healthy`;
-    return { ok: false, error: new BacklogError('Unreachable', message, { server }) };
+        : `NATS at ${server} is slow: ${entry.inFlight.size} backlog reads have waited on this connection for over ${this.options.slowAfterMs ?? 1000} ms, so this one was not sent (it does not count toward fallback); check that NATS is healthy`;
+    return { ok: false, error: new BacklogError(kind, message, { server }) };
   }
 
   private markDown(entry: PooledConnection, error: BacklogError): void {

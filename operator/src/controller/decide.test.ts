@@ -125,6 +125,37 @@ describe('decide (the reconcile step)', () => {
     expect(back.memory).toMatchObject({ failures: 0, fallbackActive: false });
   });
 
+  it('skips a poll refused because NATS is busy: no failure counted, no fallback, none reset', () => {
+    // A slow server is not a dead one (the read was not even sent): threshold 1 would start
+    // fallback at the first counted failure.
+    const busy: BacklogReading = { ok: false, error: new BacklogError('Busy', 'NATS at x is slow') };
+    const spec = specOf({ fallback: { failureThreshold: 1, replicas: 7 } });
+    const skipped = decide(input({ spec, backlog: busy, memory: { ...fresh(), failures: 0 } }));
+    expect(skipped.change).toBeUndefined();
+    expect(skipped.memory).toMatchObject({ failures: 0, fallbackActive: false });
+    expect(skipped.errorReason).toBe('NatsBusy');
+    expect(skipped.conditions.find((c) => c.type === 'Fallback')).toMatchObject({
+      status: 'False',
+      reason: 'NatsBusy',
+      message: expect.stringContaining('does not count toward fallback') as unknown,
+    });
+    // Already in fallback (the server was dead, now it is back but slow): fallback holds on.
+    const dead = decide(input({ spec, backlog: unreachable }));
+    expect(dead.change).toEqual({ from: 2, to: 7 });
+    const held = decide(
+      input({
+        spec,
+        backlog: busy,
+        memory: dead.memory,
+        scale: { specReplicas: 7, statusReplicas: 7, resourceVersion: '2' },
+      }),
+    );
+    expect(held.change).toBeUndefined();
+    expect(held.memory).toMatchObject({ failures: 1, fallbackActive: true });
+    expect(held.conditions.find((c) => c.type === 'Fallback')?.status).toBe('True');
+    expect(held.events.map((e) => e.reason)).toEqual(['NatsBusy']);
+  });
+
   it('pausedReplicas sets the target to the count once, then holds it whatever the backlog', () => {
     const memory = { ...fresh(), seeded: true };
     const spec = specOf({ pausedReplicas: 4 });

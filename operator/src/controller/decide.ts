@@ -6,7 +6,8 @@
 // Failure is never a reason to scale wildly: a backlog that cannot be read leaves the replicas
 // where they are. Only an unreachable NATS counts toward fallback: after
 // fallback.failureThreshold failed polls in a row the target is held at fallback.replicas (when
-// set) until the backlog can be read again.
+// set) until the backlog can be read again. A read refused because the connection is busy (slow
+// but answering) is a skipped poll, not a failed one: it neither counts nor resets the count.
 import { consumersOf, type ConsumerSpec, type EventConsumerSpec } from '../api/v1alpha1/event-consumer.js';
 import { toScalingSpec } from '../api/v1alpha1/scaling-spec.js';
 import type { BacklogReading } from '../backlog/backlog-source.js';
@@ -378,7 +379,10 @@ function fromFailedRead(
   const { spec, scale, memory } = input;
   const current = scale.specReplicas;
   const reason = BACKLOG_REASONS[error.kind];
-  const failures = memory.failures + 1;
+  // Busy: the read was not sent because others already wait on a slow connection. A server that
+  // answers slowly is not a dead one: the poll is skipped, the count of failed polls stays.
+  const skipped = error.kind === 'Busy';
+  const failures = skipped ? memory.failures : memory.failures + 1;
   const threshold = spec.fallback.failureThreshold;
   const fallbackReplicas =
     spec.fallback.replicas === undefined ? undefined : fallbackTarget(spec.fallback, current);
@@ -387,7 +391,7 @@ function fromFailedRead(
   const conditions: ConditionUpdate[] = [];
   let desired = current;
   let why = '';
-  let fallbackActive = false;
+  let fallbackActive = skipped && memory.fallbackActive;
   const startFloor = Math.max(spec.minReplicas, 1);
   if (error.kind === 'ConsumerNotFound' && spec.missingConsumer === 'RunMinimum' && current < startFloor) {
     // The application may be what creates the consumer (its durable on start, or again after
@@ -417,6 +421,23 @@ function fromFailedRead(
       reason,
       message: `holding ${fallbackReplicas} replicas (${fallbackText(spec.fallback)}) after ${failures} failed polls: ${error.message}`,
     });
+  } else if (skipped) {
+    // Replicas stay where they are; a fallback already holding them goes on holding.
+    conditions.push(
+      memory.fallbackActive
+        ? {
+            type: 'Fallback',
+            status: 'True',
+            reason,
+            message: `still holding ${current} replicas (${fallbackText(spec.fallback)}): this poll was skipped because NATS answers slowly (${error.message})`,
+          }
+        : {
+            type: 'Fallback',
+            status: 'False',
+            reason,
+            message: `this poll was skipped because NATS answers slowly; a slow server is not a dead one, so it does not count toward fallback (${failures} of ${threshold} failed polls so far)`,
+          },
+    );
   } else {
     // Hold the last decision: the replicas stay where they are.
     conditions.push(

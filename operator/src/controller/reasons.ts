@@ -7,6 +7,7 @@ export const BACKLOG_REASONS: Record<BacklogErrorKind, string> = {
   StreamNotFound: 'StreamNotFound',
   ConsumerNotFound: 'ConsumerNotFound',
   Unreachable: 'NatsUnreachable',
+  Busy: 'NatsBusy',
   Unauthorized: 'NatsUnauthorized',
   Invalid: 'NatsRequestFailed',
 };
