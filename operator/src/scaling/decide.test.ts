@@ -625,6 +625,32 @@ describe('decide: max_ack_pending', () => {
     expect(d.reason).toContain('max_ack_pending 25');
   });
 
+  it('never asks for more replicas than max_ack_pending, and says why', () => {
+    const d = decide(
+      input({
+        spec: withScalingDefaults({ maxReplicas: 50 }),
+        sample: sample({ pending: 50_000, ackPending: 8, maxAckPending: 8 }),
+        currentReplicas: 6,
+      }),
+    );
+    expect(d.desiredReplicas).toBe(8);
+    expect(d.limitedBy).toBe('MaxAckPending');
+    expect(d.maxAckPendingCap).toEqual(expect.objectContaining({ replicas: 8, source: 'Slots' }));
+    expect(d.reason).toContain(
+      'capped at 8 by max_ack_pending 8: at most 8 messages await ack at once, so no more than 8 replicas can have one in hand',
+    );
+    // Where max_ack_pending is above maxReplicas nothing is reported.
+    const roomy = decide(
+      input({
+        spec: withScalingDefaults({ maxReplicas: 50 }),
+        sample: sample({ pending: 50_000, ackPending: 1000, maxAckPending: 1000 }),
+        currentReplicas: 6,
+      }),
+    );
+    expect(roomy.maxAckPendingCap).toBeUndefined();
+    expect(roomy.limitedBy).not.toBe('MaxAckPending');
+  });
+
   it('does not cap when max_ack_pending is unlimited', () => {
     const spec = withScalingDefaults({ maxReplicas: 50, inFlightPerReplica: 10 });
     const d = decide(
@@ -734,6 +760,80 @@ describe('decide: max_ack_pending against the pull clients people run (issue 10 
     },
     60_000,
   );
+
+  it.each([
+    // Measured on nats-server 2.12.15 with workloads/go-consumer (nats.go 1.55 Consume(), 50 ms
+    // handlers), a standing backlog, the replicas fixed: msg/s completed over 10-15 s.
+    { maxAckPending: 20, replicas: 3, measured: 55.7 },
+    { maxAckPending: 20, replicas: 6, measured: 115.4 },
+    { maxAckPending: 20, replicas: 12, measured: 223.3 },
+    { maxAckPending: 20, replicas: 24, measured: 366.1 },
+    { maxAckPending: 4, replicas: 2, measured: 38 },
+    { maxAckPending: 4, replicas: 4, measured: 75.8 },
+    { maxAckPending: 4, replicas: 6, measured: 77.2 },
+    { maxAckPending: 4, replicas: 8, measured: 77.5 },
+  ])(
+    'the model completes what the real server did: max_ack_pending $maxAckPending, $replicas replicas',
+    ({ maxAckPending, replicas, measured }) => {
+      const readings = runScenario({
+        spec: withScalingDefaults({ minReplicas: replicas, maxReplicas: replicas }),
+        client: natsGoConsume,
+        maxAckPending,
+        handlerPerSecond: 20,
+        arrival: () => 0,
+        initialReplicas: replicas,
+        initialPending: 20_000,
+        startupSeconds: 0,
+        durationSeconds: 20,
+        pollSeconds: 5,
+      });
+      const [from, to] = [readings.at(1), readings.at(-1)];
+      const perSecond = ((to?.completed ?? 0) - (from?.completed ?? 0)) / ((to?.t ?? 0) - (from?.t ?? 0));
+      // Within 15 % of the real server (which also paid network and scheduling latency).
+      expect(perSecond).toBeGreaterThan(measured * 0.85);
+      expect(perSecond).toBeLessThan(measured * 1.15);
+    },
+  );
+
+  it('nats.go Consume(), max_ack_pending 20, a standing backlog: scales past 3 and drains, uncapped', () => {
+    // The server hands each freed slot to the next pull request in turn, so 20 slots keep up to
+    // 20 one-at-a-time replicas busy: more replicas help here.
+    const readings = runScenario({
+      ...issue,
+      spec: withScalingDefaults({ maxReplicas: 12, drainWithinSeconds: 30 }),
+      client: natsGoConsume,
+      maxAckPending: 20,
+      handlerPerSecond: 20,
+      arrival: () => 60,
+      initialReplicas: 1,
+      initialPending: 3000,
+      startupSeconds: 5,
+      durationSeconds: 240,
+      pollSeconds: 2,
+    });
+    expect(readings.some((r) => r.decision.maxAckPendingCap !== undefined)).toBe(false);
+    expect(Math.max(...readings.map((r) => r.replicas))).toBeGreaterThan(3);
+    expect(readings.at(-1)?.pending).toBeLessThan(120);
+  }, 60_000);
+
+  it('nats.go Consume(), max_ack_pending 5: caps where replicas outnumber the slots, and says so', () => {
+    // 5 messages in flight at most: 1,000 msg/s arriving need 10 replicas of 100/s, but only
+    // about 5 can hold a message at once; the rest would wait for slots.
+    const readings = runScenario({
+      ...issue,
+      client: natsGoConsume,
+      maxAckPending: 5,
+      initialPending: 0,
+      durationSeconds: 240,
+      pollSeconds: 2,
+    });
+    const capped = readings.filter((r) => r.decision.limitedBy === 'MaxAckPending');
+    expect(capped.length).toBeGreaterThan(0);
+    expect(capped[0]?.decision.reason).toMatch(/capped at \d+ by max_ack_pending 5: /);
+    const late = readings.filter((r) => r.t >= 180);
+    expect(late.every((r) => r.replicas <= 10)).toBe(true);
+    expect(late.every((r) => r.decision.limitedBy === 'MaxAckPending')).toBe(true);
+  }, 60_000);
 
   it('caps where more replicas measurably do not process more, and says so', () => {
     // Handlers work on 50 held messages at once (2 msg/s each: 100/s per replica); max_ack_pending

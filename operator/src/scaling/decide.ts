@@ -29,10 +29,12 @@
 //    count is not lowered for PANIC_WINDOW_SECONDS, whatever the scale-down window.
 // 3. HPA behaviour: stabilization windows, then step policies (behavior.ts), then bounds:
 //    [minReplicas, min(maxReplicas, what max_ack_pending lets work in parallel)]. max_ack_pending
-//    caps replicas only when it is known to bind: the user set inFlightPerReplica (cap
-//    ceil(max_ack_pending / inFlightPerReplica)), or more replicas measurably did not raise the
-//    processing rate while it was full (rates.ts, maxAckPendingBinding; cap at the fewer replicas).
-//    Awaiting-ack ÷ replicas is not used: with prefetching clients it is prefetch, not concurrency.
+//    caps replicas only when it is known to bind: never more replicas than max_ack_pending (no
+//    more messages than that are in flight, so a further replica would hold nothing); fewer when
+//    the user set inFlightPerReplica (cap ceil(max_ack_pending / inFlightPerReplica)), or when more
+//    replicas measurably did not raise the processing rate while it was full (rates.ts,
+//    maxAckPendingBinding; cap at the fewer replicas). Awaiting-ack ÷ replicas is not used: with
+//    prefetching clients it is prefetch, not concurrency.
 // 4. Zero: leave zero as soon as the backlog exceeds activationBacklog; go to zero only when for
 //    cooldownPeriodSeconds nothing was pending, nothing awaited ack and no message was delivered
 //    between readings (traffic that fast handlers keep at backlog 0 is still traffic).
@@ -121,9 +123,12 @@ function deliveriesBetween(before: BacklogSample, after: BacklogSample): number 
 }
 
 /**
- * The replicas max_ack_pending lets work in parallel, when known to bind: from the user's
- * inFlightPerReplica, else from measurement (more replicas did not raise processing while it was
- * full). Undefined while nothing shows that it binds, or when max_ack_pending is unlimited.
+ * The replicas max_ack_pending lets work in parallel, when known to bind. Always: no more replicas
+ * than max_ack_pending, since at most that many messages are in flight and a replica with nothing
+ * in hand does nothing (the server hands each freed slot to the next waiting pull request in turn,
+ * so up to that many replicas do all get work: measured, see test/pull-clients.ts). Fewer when the
+ * user's inFlightPerReplica says so, or when measured (more replicas did not raise processing
+ * while it was full). The smallest applies. Undefined when max_ack_pending is unlimited.
  */
 function maxAckPendingCap(
   spec: ScalingSpec,
@@ -131,23 +136,33 @@ function maxAckPendingCap(
   rateState: RateState,
   now: number,
 ): MaxAckPendingCap | undefined {
-  if (!(sample.maxAckPending > 0)) return undefined;
+  const limit = sample.maxAckPending;
+  if (!(limit > 0)) return undefined;
+  let cap: MaxAckPendingCap = {
+    replicas: Math.max(1, Math.floor(limit)),
+    source: 'Slots',
+    evidence: `at most ${fmt(limit)} messages await ack at once, so no more than ${fmt(limit)} replicas can have one in hand`,
+  };
   if (spec.inFlightPerReplica !== undefined && spec.inFlightPerReplica > 0) {
-    const replicas = Math.max(1, Math.ceil(sample.maxAckPending / spec.inFlightPerReplica));
-    return {
-      replicas,
-      source: 'InFlightPerReplica',
-      evidence: `spec.inFlightPerReplica ${fmt(spec.inFlightPerReplica)} lets ${replicas} replicas work at once`,
+    const replicas = Math.max(1, Math.ceil(limit / spec.inFlightPerReplica));
+    if (replicas < cap.replicas)
+      cap = {
+        replicas,
+        source: 'InFlightPerReplica',
+        evidence: `spec.inFlightPerReplica ${fmt(spec.inFlightPerReplica)} lets ${replicas} replicas work at once`,
+      };
+    return cap;
+  }
+  const binding = maxAckPendingBinding(rateState, limit, now);
+  if (binding !== undefined && binding.fewer.replicas < cap.replicas) {
+    const { fewer, more } = binding;
+    cap = {
+      replicas: fewer.replicas,
+      source: 'Measured',
+      evidence: `while it was full, ${more.replicas} replicas processed ${fmt(more.perSecond)}/s and ${fewer.replicas} processed ${fmt(fewer.perSecond)}/s, so more replicas do not help (set spec.inFlightPerReplica or raise max_ack_pending)`,
     };
   }
-  const binding = maxAckPendingBinding(rateState, sample.maxAckPending, now);
-  if (binding === undefined) return undefined;
-  const { fewer, more } = binding;
-  return {
-    replicas: fewer.replicas,
-    source: 'Measured',
-    evidence: `while it was full, ${more.replicas} replicas processed ${fmt(more.perSecond)}/s and ${fewer.replicas} processed ${fmt(fewer.perSecond)}/s, so more replicas do not help (set spec.inFlightPerReplica or raise max_ack_pending)`,
-  };
+  return cap;
 }
 
 export function decide(input: ScalingInput): ScalingDecision {
@@ -502,7 +517,8 @@ export function decide(input: ScalingInput): ScalingDecision {
     history: nextHistory,
   };
   if (limitedBy !== undefined) decision.limitedBy = limitedBy;
-  if (ackCap !== undefined) decision.maxAckPendingCap = ackCap;
+  // Reported when it can hold replicas back (below maxReplicas).
+  if (ackCap !== undefined && ackCap.replicas < maxReplicas) decision.maxAckPendingCap = ackCap;
   if (panic) decision.panic = true;
   if (forecast !== undefined) {
     decision.forecast = {

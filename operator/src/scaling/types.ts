@@ -116,10 +116,13 @@ export interface Rates {
   inFlightPerReplica?: number;
 }
 
-/** Why max_ack_pending caps the replicas: the user said so, or it was measured to bind. */
+/**
+ * Why max_ack_pending caps the replicas: no more replicas than slots (Slots), the user's
+ * inFlightPerReplica, or it was measured to bind.
+ */
 export interface MaxAckPendingCap {
   replicas: number;
-  source: 'InFlightPerReplica' | 'Measured';
+  source: 'Slots' | 'InFlightPerReplica' | 'Measured';
   /** One clause a user can read: the evidence for the cap. */
   evidence: string;
 }

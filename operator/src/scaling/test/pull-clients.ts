@@ -1,17 +1,25 @@
 // A small model of JetStream pull clients with their libraries' default prefetch, a consumer and a
 // Deployment, driven by decide(): the table tests of the policy against the clients people run.
-// What it keeps from the real thing (read from the clients' sources):
-// - nats.go jetstream Consume(): PullMaxMessages 500 per subscriber; asks again when fewer than
-//   half (250) remain of what it asked for, topping up to 500 (jetstream/pull.go, setDefaults and
-//   checkPending). Messages sit in the client's buffer, delivered and awaiting ack, until the
-//   handler — one message at a time — gets to them.
+// What it keeps from the real thing (read from the clients' and the server's sources):
+// - nats.go jetstream Consume(): PullMaxMessages 500 per subscriber. Its count of what it awaits
+//   (asked for and not delivered, plus delivered and not yet handled: the count drops after the
+//   handler returns) is topped up to 500 with a new pull request once it falls below 250
+//   (jetstream/pull.go: setDefaults, the Consume handler, checkPending). Messages sit in the
+//   client's buffer, delivered and awaiting ack, until the handler — one at a time — gets to them.
 // - nats.js consume(): max_messages 100, threshold 75 % (jetstream/src/consumer.ts, parseOptions).
 // - nats.js fetch() (max_messages 100) and nats.go Fetch(n) in a loop: ask for a batch, handle it
 //   one by one, ask again when it is done.
-// - nats-server: delivers while fewer than max_ack_pending messages await ack, one message at a
-//   time to the waiting pull requests in turn; an ack frees a slot for whichever request waits.
-// Time advances in 10 ms steps (a slot freed by an ack is refilled within one step, about a
-// round trip); readings are taken every `pollSeconds`.
+// - nats-server (server/consumer.go, v2.12): pull requests wait in one queue; each message goes to
+//   the request at its head, which then moves to the back (waitQueue.pop: one message per turn,
+//   round robin over requests, not replicas); nothing is delivered while max_ack_pending messages
+//   await ack (getNextMsg: errMaxAckPending), and an ack at the limit signals the delivery loop at
+//   once (processAckMsg: needSignal), so a freed slot goes to the next request in turn — whichever
+//   replica that is. A request expires after 30 s (the clients' default) and is asked again.
+//   Measured on the real server (nats-server 2.12.15, nats.go Consume(), 50 ms handlers, a standing
+//   backlog, max_ack_pending 20): 3 / 6 / 12 / 24 replicas completed 56 / 115 / 223 / 366 msg/s —
+//   more replicas help until they outnumber max_ack_pending, then each adds less.
+// Time advances in 10 ms steps (a slot freed by an ack is refilled within the step, about a
+// round trip); readings are taken every `pollSeconds`, after the server's deliveries of the step.
 
 import { decide, emptyHistory } from '../decide.js';
 import type { BacklogSample, ScalingDecision, ScalingHistory, ScalingSpec } from '../types.js';
@@ -67,14 +75,27 @@ export interface Scenario {
   pollSeconds?: number;
 }
 
+/** A pull request waiting at the server. */
+interface PullRequest {
+  pod: Pod;
+  /** Messages it still asks for. */
+  remaining: number;
+  expiresAt: number;
+}
+
 interface Pod {
   readyAt: number;
   held: number;
-  /** Asked for and not yet delivered. */
-  requested: number;
+  /** Its requests waiting at the server. */
+  requests: PullRequest[];
   /** Fractional progress of the handlers. */
   progress: number;
 }
+
+/** How long a pull request waits at the server (nats.go and nats.js default expiry). */
+const REQUEST_EXPIRY_SECONDS = 30;
+
+const requested = (p: Pod): number => p.requests.reduce((n, r) => n + r.remaining, 0);
 
 export interface Reading {
   t: number;
@@ -82,6 +103,8 @@ export interface Reading {
   ready: number;
   pending: number;
   ackPending: number;
+  /** Messages handled and acknowledged so far. */
+  completed: number;
   decision: ScalingDecision;
 }
 
@@ -90,19 +113,19 @@ export function runScenario(sc: Scenario): Reading[] {
   const poll = sc.pollSeconds ?? 5;
   const pods: Pod[] = [];
   const addPod = (readyAt: number): void => {
-    pods.push({ readyAt, held: 0, requested: 0, progress: 0 });
+    pods.push({ readyAt, held: 0, requests: [], progress: 0 });
   };
+  /** The server's queue of waiting pull requests, head first. */
+  let queue: PullRequest[] = [];
   for (let i = 0; i < sc.initialReplicas; i++) addPod(0);
   let pending = sc.initialPending;
   let delivered = 0;
   let arrivalCarry = 0;
-  let rotate = 0;
   let history: ScalingHistory = emptyHistory();
   const readings: Reading[] = [];
   const steps = Math.round(sc.durationSeconds / dt);
   const pollSteps = Math.round(poll / dt);
   const ready: Pod[] = [];
-  const open: Pod[] = [];
   for (let step = 0; step <= steps; step++) {
     const t = step * dt;
     ready.length = 0;
@@ -112,13 +135,57 @@ export function runScenario(sc: Scenario): Reading[] {
       if (p.readyAt <= t) ready.push(p);
     }
 
+    // Arrivals (whole messages).
+    arrivalCarry += sc.arrival(t) * dt;
+    const arrived = Math.floor(arrivalCarry);
+    arrivalCarry -= arrived;
+    pending += arrived;
+
+    // Requests expire; clients ask again when what they hold and await falls to their threshold.
+    if (queue.some((r) => r.expiresAt <= t)) {
+      queue = queue.filter((r) => r.expiresAt > t);
+      for (const p of pods) p.requests = p.requests.filter((r) => r.expiresAt > t);
+    }
+    for (const p of ready) {
+      const awaited = p.held + requested(p);
+      if (awaited <= sc.client.refillAt) {
+        const request = {
+          pod: p,
+          remaining: sc.client.prefetch - awaited,
+          expiresAt: t + REQUEST_EXPIRY_SECONDS,
+        };
+        p.requests.push(request);
+        queue.push(request);
+      }
+    }
+
+    // The server: one message per turn to the request at the head of the queue, which moves to
+    // the back, while slots under max_ack_pending and messages last.
+    let free = sc.maxAckPending > 0 ? sc.maxAckPending - ackPending : Infinity;
+    let head = 0;
+    while (pending > 0 && free > 0 && head < queue.length) {
+      const request = queue[head++];
+      if (request === undefined) break;
+      request.pod.held++;
+      request.remaining--;
+      pending--;
+      ackPending++;
+      free--;
+      delivered++;
+      if (request.remaining > 0) queue.push(request);
+      else request.pod.requests = request.pod.requests.filter((r) => r !== request);
+    }
+    if (head > 0) queue = queue.slice(head);
+
+    // The reading: after the server filled what it could (it refills a freed slot within about a
+    // round trip, so a real reading at a full max_ack_pending sees it full).
     if (step % pollSteps === 0) {
       const sample: BacklogSample = {
         at: T0 + Math.round(t * 1000),
         pending,
         ackPending,
         redelivered: 0,
-        waiting: ready.filter((p) => p.requested > 0).length,
+        waiting: queue.length,
         deliveredConsumerSeq: delivered,
         deliveredStreamSeq: delivered,
         ackFloorConsumerSeq: delivered - ackPending,
@@ -133,7 +200,15 @@ export function runScenario(sc: Scenario): Reading[] {
         now: sample.at,
       });
       history = decision.history;
-      readings.push({ t, replicas: pods.length, ready: ready.length, pending, ackPending, decision });
+      readings.push({
+        t,
+        replicas: pods.length,
+        ready: ready.length,
+        pending,
+        ackPending,
+        completed: delivered - ackPending,
+        decision,
+      });
       while (pods.length < decision.desiredReplicas) addPod(t + sc.startupSeconds);
       if (pods.length > decision.desiredReplicas) {
         // Removed pods (newest first) hand back what they held: redelivered later, here at once.
@@ -142,42 +217,12 @@ export function runScenario(sc: Scenario): Reading[] {
           ackPending -= gone.held;
         }
         const kept = new Set(pods);
+        queue = queue.filter((r) => kept.has(r.pod));
         for (let i = ready.length - 1; i >= 0; i--) {
           const p = ready[i];
           if (p !== undefined && !kept.has(p)) ready.splice(i, 1);
         }
       }
-    }
-
-    // Arrivals (whole messages).
-    arrivalCarry += sc.arrival(t) * dt;
-    const arrived = Math.floor(arrivalCarry);
-    arrivalCarry -= arrived;
-    pending += arrived;
-
-    // Clients ask again when what they hold and await falls to their threshold.
-    for (const p of ready) {
-      if (p.held + p.requested <= sc.client.refillAt) p.requested = sc.client.prefetch - p.held;
-    }
-
-    // The server delivers to the waiting requests in turn, while slots and messages last.
-    let free = sc.maxAckPending > 0 ? sc.maxAckPending - ackPending : Infinity;
-    for (;;) {
-      open.length = 0;
-      for (const p of ready) if (p.requested > 0) open.push(p);
-      if (pending <= 0 || free <= 0 || open.length === 0) break;
-      const share = Math.max(1, Math.floor(Math.min(pending, free) / open.length));
-      for (let i = 0; i < open.length && pending > 0 && free > 0; i++) {
-        const p = open[(i + rotate) % open.length];
-        if (p === undefined) continue;
-        const n = Math.min(share, p.requested, pending, free);
-        p.requested -= n;
-        p.held += n;
-        pending -= n;
-        free -= n;
-        delivered += n;
-      }
-      rotate++;
     }
 
     // Handlers: `concurrency` at a time, each at handlerPerSecond.
