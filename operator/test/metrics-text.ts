@@ -22,14 +22,21 @@ export interface Histogram {
   count: number;
 }
 
-export function histogram(text: string, name: string): Histogram {
-  const buckets: Array<{ le: number; count: number }> = [];
+/** A histogram's series (with labels matching `labels`), summed per bucket. */
+export function histogram(text: string, name: string, labels: Record<string, string> = {}): Histogram {
+  const byLe = new Map<number, number>();
   for (const line of text.split('\n')) {
-    const m = new RegExp(`^${name}_bucket\\{(?:.*,)?le="([^"]+)"(?:,.*)?\\} (\\S+)$`).exec(line);
-    if (m) buckets.push({ le: m[1] === '+Inf' ? Infinity : Number(m[1]), count: Number(m[2]) });
+    const m = new RegExp(`^${name}_bucket\\{([^}]*)\\} (\\S+)$`).exec(line);
+    if (!m) continue;
+    const have = Object.fromEntries(
+      [...(m[1] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1], x[2]]),
+    );
+    if (!Object.entries(labels).every(([k, v]) => have[k] === v)) continue;
+    const le = have.le === '+Inf' ? Infinity : Number(have.le);
+    byLe.set(le, (byLe.get(le) ?? 0) + Number(m[2]));
   }
-  buckets.sort((a, b) => a.le - b.le);
-  return { buckets, count: sampleSum(text, `${name}_count`) };
+  const buckets = [...byLe].map(([le, count]) => ({ le, count })).sort((a, b) => a.le - b.le);
+  return { buckets, count: sampleSum(text, `${name}_count`, labels) };
 }
 
 /** The observations made between two scrapes. */

@@ -168,6 +168,10 @@ function backlogSources(
  * conditional PATCH gets a 409 then and reads again), so those extra polls cost NATS reads, not
  * API requests (measured in the bench, loadtest/sim/request-cost.ts: reading the target at every
  * busy poll made 20–42 API requests a minute per EventConsumer, KEDA + HPA make 14–17).
+ * A backlog that could not be read counts as idle here: replicas are held, and the rare write
+ * (fallback, a missing consumer) is conditional on the version read, so a stale one is refused
+ * (409) and the target read again at once. Twenty EventConsumers on a dead NATS must not each
+ * cost an API call per poll while the healthy ones wait for workers.
  */
 async function readTarget(
   deps: ObserveDeps,
@@ -179,7 +183,7 @@ async function readTarget(
   const refKey = targetKey(ref);
   const cached = cache.target;
   const busy = readings.some(
-    ({ backlog }) => !backlog.ok || backlog.sample.pending + backlog.sample.ackPending > 0,
+    ({ backlog }) => backlog.ok && backlog.sample.pending + backlog.sample.ackPending > 0,
   );
   const settled =
     cached !== undefined &&

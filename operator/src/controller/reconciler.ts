@@ -178,7 +178,11 @@ export class Reconciler {
     }
     const now = this.now();
     const state = this.stateFor(key, obj);
-    if (state.dueAt !== undefined) this.deps.metrics.pollDelay.observe(Math.max(0, now - state.dueAt) / 1000);
+    if (state.dueAt !== undefined)
+      this.deps.metrics.pollDelay.observe(
+        { backlog: Object.values(state.scaling).some((m) => m.failures > 0) ? 'unread' : 'read' },
+        Math.max(0, now - state.dueAt) / 1000,
+      );
     const poll: Poll = {
       key,
       namespace,
@@ -209,7 +213,9 @@ export class Reconciler {
         spec,
         cache: state.observed,
         now,
-        targetRefreshMs: this.targetRefreshMs,
+        // Spread per EventConsumer, so many that started together (or failed together) do not
+        // all re-read their targets in the same second while the others wait for workers.
+        targetRefreshMs: this.targetRefreshMs * (1 + state.status.refreshJitter),
       },
     );
     if (!observation.ok) {

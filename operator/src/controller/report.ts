@@ -227,8 +227,9 @@ export interface StatusWrite {
 }
 
 /**
- * Writes status when what users act on changed (replicas, condition statuses and reasons,
- * failures, generation); when only readings changed (backlog, rates, forecast, messages, times) at
+ * Writes status when what users act on changed (replicas, condition statuses and reasons, failing
+ * or not, generation); when only readings changed (backlog, rates, forecast, messages, times, the
+ * count of failed polls) at
  * most every readingsRefreshMs — a busy EventConsumer's numbers change at every poll, and the
  * metrics carry them at full rate; and at least every refreshMs. Remembers what it wrote.
  */
@@ -248,7 +249,7 @@ export async function writeStatus(w: StatusWrite): Promise<boolean> {
   const age = memory.writtenAt === undefined ? Infinity : now - memory.writtenAt;
   const due =
     state !== memory.comparableState ||
-    (all !== memory.comparable && age >= w.readingsRefreshMs) ||
+    (all !== memory.comparable && age >= w.readingsRefreshMs * (1 + memory.refreshJitter)) ||
     age >= w.refreshMs * (1 + memory.refreshJitter);
   if (!due) return false;
   try {
@@ -268,7 +269,11 @@ export async function writeStatus(w: StatusWrite): Promise<boolean> {
 
 /**
  * A status as compared between polls. `all`: everything but the poll times and condition
- * transition times. `state`: also without the readings that change at every poll of a busy EventConsumer.
+ * transition times. `state`: also without the readings that change at every poll — of a busy
+ * EventConsumer (backlog, rates), or of one whose NATS is down (the count of failed polls: only
+ * whether there are any is state; crossing fallback's threshold changes the Fallback condition,
+ * which is written at once). Twenty EventConsumers on a dead NATS writing status at every poll
+ * would hold the shared workers that the healthy ones need.
  */
 export function statusFingerprint(status: EventConsumerStatus): { state: string; all: string } {
   const all = stableStringify(
@@ -289,12 +294,13 @@ export function statusFingerprint(status: EventConsumerStatus): { state: string;
       lastActiveTime: undefined,
       lastPollTime: undefined,
       lastBacklogReadTime: undefined,
+      consecutiveFailures: Math.min(1, status.consecutiveFailures ?? 0),
       consumers: status.consumers?.map(({ name, ready, reason, desiredReplicas, consecutiveFailures }) => ({
         name,
         ready,
         reason,
         desiredReplicas,
-        consecutiveFailures,
+        consecutiveFailures: Math.min(1, consecutiveFailures ?? 0),
       })) as ConsumerStatus[] | undefined,
       conditions: status.conditions?.map(({ type, status: s, reason }) => ({ type, status: s, reason })) as
         Condition[] | undefined,

@@ -124,7 +124,8 @@ export class OperatorMetrics {
   });
   readonly pollDelay = new Histogram({
     name: 'jetscale_poll_delay_seconds',
-    help: 'How late a poll started compared with its schedule (last poll + pollInterval).',
+    help: 'How late a poll started compared with its schedule (last poll + pollInterval), by whether the EventConsumer\'s previous poll read its backlog (backlog="read") or not ("unread": its NATS failed): one dead NATS must not delay the others.',
+    labelNames: ['backlog'],
     buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10],
     registers: [this.registry],
   });
