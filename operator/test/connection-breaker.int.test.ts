@@ -145,7 +145,11 @@ describe('the NATS connection breaker', () => {
     // Every byte delayed 700 ms each way: a request or a PING takes ~1.4 s, within the 2 s PING
     // timeout and the 5 s request timeout, so the server is alive — only slow.
     const proxy = await TcpProxy.start({ host: '127.0.0.1', port: nats.port });
-    const slowPool = new ConnectionPool({ logger: silentLogger, connectTimeoutMs: 2000, pingTimeoutMs: 2000 });
+    const slowPool = new ConnectionPool({
+      logger: silentLogger,
+      connectTimeoutMs: 2000,
+      pingTimeoutMs: 2000,
+    });
     try {
       const servers = [`nats://127.0.0.1:${proxy.port}`];
       const sources = new NatsBacklogSources(slowPool, { timeoutMs: 5000 });
