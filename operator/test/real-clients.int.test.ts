@@ -5,16 +5,11 @@
 //   nats.js consume() (100) and a fetch() loop (100)            — workloads/src/pull-consumer,
 // each against the server's default max_ack_pending (1000) and a small one (20). Handlers take
 // HANDLER_MS per message, one at a time (20 msg/s per replica); ARRIVAL_PER_SECOND arrive, so
-// NEEDED (4) replicas keep up; backlogPerReplica is high, so the policy must size from the arrival
+// NEEDED replicas keep up; backlogPerReplica is high, so the policy must size from the arrival
 // rate. For every combination: the operator reaches NEEDED replicas, the backlog drains while
 // traffic still flows, and everything is acknowledged once it stops.
-// Discriminating: the old cap (replicas ≤ ceil(max_ack_pending ÷ (awaiting ack ÷ ready replicas)),
-// readings at the cap skipped) took nats.go Consume()'s 500 buffered messages per replica for 500
-// in flight and allowed 2 replicas at max_ack_pending 1000 — 40 msg/s against 80 arriving, so it
-// never catches up (and nats.go Fetch(10) at 20 got 2 as well).
-// One more combination where max_ack_pending does bind: nats.go Consume() at max_ack_pending 2 —
-// at most 2 messages in flight, so at most 2 replicas have work however many run. The operator must
-// stop there and say so (ScalingLimited=MaxAckPending); before, it went to maxReplicas.
+// On the old policy nats.go Consume() at max_ack_pending 1000 stayed at 2 replicas: 500 buffered
+// messages per replica were taken for 500 in flight, so max_ack_pending "allowed" 2.
 // All combinations run at once: about 1.5 minutes in all (longer only on a stalled machine).
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
@@ -43,10 +38,9 @@ import {
 
 const HANDLER_MS = 50;
 const PER_REPLICA = 1000 / HANDLER_MS;
-const ARRIVAL_PER_SECOND = 80;
+const ARRIVAL_PER_SECOND = 60;
 const NEEDED = Math.ceil(ARRIVAL_PER_SECOND / PER_REPLICA);
-/** Room above NEEDED for the policy's headroom and draining, not so much that nothing binds. */
-const MAX_REPLICAS = NEEDED + 2;
+const MAX_REPLICAS = 2 * NEEDED;
 /**
  * The load runs until the consumer has caught up (after at least MIN_LOAD_SECONDS) or for
  * MAX_LOAD_SECONDS: a healthy run stops after about a minute, a stalled machine gets time.
@@ -56,10 +50,6 @@ const MAX_LOAD_SECONDS = 300;
 /** "Drained while traffic flows": at most this many seconds of arrivals pending or awaiting ack. */
 const CAUGHT_UP_SECONDS = 2;
 const SMALL_MAX_ACK_PENDING = 20;
-/** max_ack_pending that binds: fewer slots than the replicas the arrival rate asks for. */
-const BINDING_MAX_ACK_PENDING = 2;
-/** The binding combination's load: long enough to see the cap hold, short enough to drain soon after. */
-const BINDING_LOAD_SECONDS = 20;
 const BACKLOG_PER_REPLICA = 1000;
 
 interface Client {
@@ -81,29 +71,14 @@ const clients: Client[] = [
     env: { PULL_MODE: 'fetch' },
   },
 ];
-interface Combo {
-  client: Client;
-  maxAckPending: number | undefined;
-  label: string;
-  /** keepsUp: reaches NEEDED and drains while traffic flows; capped: max_ack_pending binds. */
-  expect: 'keepsUp' | 'capped';
-}
-const combos: Combo[] = [
-  ...clients.flatMap((client) =>
-    [undefined, SMALL_MAX_ACK_PENDING].map((maxAckPending) => ({
-      client,
-      maxAckPending,
-      label: `${client.name}, max_ack_pending ${maxAckPending ?? '1000 (server default)'}`,
-      expect: 'keepsUp' as const,
-    })),
-  ),
-  {
-    client: clients[0] ?? { name: 'missing', command: () => [], env: {} },
-    maxAckPending: BINDING_MAX_ACK_PENDING,
-    label: `nats.go Consume(), max_ack_pending ${BINDING_MAX_ACK_PENDING} (binds)`,
-    expect: 'capped',
-  },
-];
+const combos = clients.flatMap((client) =>
+  [undefined, SMALL_MAX_ACK_PENDING].map((maxAckPending) => ({
+    client,
+    maxAckPending,
+    label: `${client.name}, max_ack_pending ${maxAckPending ?? '1000 (server default)'}`,
+  })),
+);
+type Combo = (typeof combos)[number];
 
 interface Outcome {
   published: number;
@@ -114,8 +89,6 @@ interface Outcome {
   /** Readings skipped because a request timed out. */
   skippedReadings: number;
   maxReplicas: number;
-  /** [seconds, replicas] at each change of the Deployment's replicas during the load. */
-  replicasAt: Array<[number, number]>;
   /** Seconds into the load when the Deployment first had NEEDED replicas. */
   reachedNeededAt?: number;
   /** Seconds into the load of the first reading after MIN_LOAD_SECONDS with the backlog drained. */
@@ -126,8 +99,6 @@ interface Outcome {
   drainedAfter?: number;
   ackFloorStreamSeq: number;
   limitedBy: Set<string>;
-  /** The ScalingLimited message last seen with reason MaxAckPending. */
-  maxAckPendingMessage?: string;
 }
 
 const toError = (reason: unknown): Error => (reason instanceof Error ? reason : new Error(String(reason)));
@@ -255,7 +226,6 @@ describe('the real-client matrix: default pull settings of nats.go and nats.js',
       publishFailures: 0,
       stored: 0,
       maxReplicas: 0,
-      replicasAt: [],
       backlog: [],
       skippedReadings: 0,
       ackFloorStreamSeq: 0,
@@ -269,8 +239,7 @@ describe('the real-client matrix: default pull settings of nats.go and nats.js',
     // truth checked at the end, the failures are only counted.
     const publishing = (async () => {
       const acks: Array<Promise<unknown>> = [];
-      const loadSeconds = combo.expect === 'capped' ? BINDING_LOAD_SECONDS : MAX_LOAD_SECONDS;
-      while (outcome.caughtUpAt === undefined && seconds() < loadSeconds) {
+      while (outcome.caughtUpAt === undefined && seconds() < MAX_LOAD_SECONDS) {
         const owed = Math.floor(seconds() * ARRIVAL_PER_SECOND) - outcome.published;
         for (let k = 0; k < owed; k++) {
           acks.push(
@@ -296,22 +265,14 @@ describe('the real-client matrix: default pull settings of nats.go and nats.js',
             jsm.consumers.info(stream, 'worker'),
           ]);
           outcome.maxReplicas = Math.max(outcome.maxReplicas, replicas);
-          if (outcome.replicasAt.at(-1)?.[1] !== replicas) outcome.replicasAt.push([Math.round(t), replicas]);
           if (replicas >= NEEDED && outcome.reachedNeededAt === undefined) outcome.reachedNeededAt = t;
           const backlog = info.num_pending + info.num_ack_pending;
           outcome.backlog.push([t, backlog]);
-          if (
-            combo.expect === 'keepsUp' &&
-            t >= MIN_LOAD_SECONDS &&
-            backlog <= CAUGHT_UP_SECONDS * ARRIVAL_PER_SECOND
-          )
+          if (t >= MIN_LOAD_SECONDS && backlog <= CAUGHT_UP_SECONDS * ARRIVAL_PER_SECOND)
             outcome.caughtUpAt ??= t;
           if (tick++ % 3 === 0) {
             const limited = condition(await eventConsumerStatus(ns.name, name), 'ScalingLimited');
-            if (limited?.status === 'True') {
-              outcome.limitedBy.add(limited.reason);
-              if (limited.reason === 'MaxAckPending') outcome.maxAckPendingMessage = limited.message;
-            }
+            if (limited?.status === 'True') outcome.limitedBy.add(limited.reason);
           }
         } catch {
           outcome.skippedReadings++;
@@ -338,7 +299,7 @@ describe('the real-client matrix: default pull settings of nats.go and nats.js',
     return outcome;
   }
 
-  it.each(combos.filter((c) => c.expect === 'keepsUp').map((c) => [c.label]))(
+  it.each(combos.map((c) => [c.label]))(
     '%s: reaches the replicas the arrival rate needs and drains the backlog',
     (label) => {
       const o = outcomes.get(label);
@@ -350,8 +311,7 @@ describe('the real-client matrix: default pull settings of nats.go and nats.js',
           `caught up at ${o.caughtUpAt?.toFixed(0) ?? '-'} s (load stopped then, at most ${MAX_LOAD_SECONDS} s), ` +
           `peak ${Math.max(...o.backlog.map(([, b]) => b))}, drained ${o.drainedAfter?.toFixed(0)} s after, ` +
           `limited by ${[...o.limitedBy].join(',') || 'nothing'}; ${o.stored} stored of ${o.published} published ` +
-          `(${o.publishFailures} acks missed), ${o.skippedReadings} readings skipped; ` +
-          `replicas ${o.replicasAt.map(([t, r]) => `${r}@${t}s`).join(' ')}\n`,
+          `(${o.publishFailures} acks missed), ${o.skippedReadings} readings skipped\n`,
       );
       expect(o.maxReplicas).toBeGreaterThanOrEqual(NEEDED);
       // Drained while traffic still flowed: at most CAUGHT_UP_SECONDS of arrivals left.
@@ -359,27 +319,6 @@ describe('the real-client matrix: default pull settings of nats.go and nats.js',
       expect(o.stored).toBeGreaterThanOrEqual(o.published - o.publishFailures);
       expect(o.ackFloorStreamSeq).toBe(o.stored);
       expect(o.limitedBy.has('MaxAckPending')).toBe(false);
-    },
-  );
-
-  it.each(combos.filter((c) => c.expect === 'capped').map((c) => [c.label]))(
-    '%s: stops at the slots max_ack_pending leaves and says so, then drains',
-    (label) => {
-      const o = outcomes.get(label);
-      if (o === undefined) throw new Error(`no outcome for ${label}`);
-      if (o instanceof Error) throw o;
-      process.stdout.write(
-        `${label}: max ${o.maxReplicas} replicas (maxReplicas ${MAX_REPLICAS}, slots ${BINDING_MAX_ACK_PENDING}), ` +
-          `limited by ${[...o.limitedBy].join(',') || 'nothing'} (${o.maxAckPendingMessage ?? '-'}), ` +
-          `peak ${Math.max(...o.backlog.map(([, b]) => b))}, drained ${o.drainedAfter?.toFixed(0)} s after; ` +
-          `${o.stored} stored of ${o.published} published, ${o.skippedReadings} readings skipped\n`,
-      );
-      // The arrival rate asks for NEEDED; only BINDING_MAX_ACK_PENDING replicas can hold a message.
-      expect(o.maxReplicas).toBe(BINDING_MAX_ACK_PENDING);
-      expect(o.limitedBy.has('MaxAckPending')).toBe(true);
-      expect(o.maxAckPendingMessage).toContain(`by max_ack_pending ${BINDING_MAX_ACK_PENDING}`);
-      expect(o.stored).toBeGreaterThanOrEqual(o.published - o.publishFailures);
-      expect(o.ackFloorStreamSeq).toBe(o.stored);
     },
   );
 });
