@@ -298,6 +298,33 @@ describe('decideAll (several consumers)', () => {
   });
   const read = (pending: number): BacklogReading => ({ ok: true, sample: sample(pending) });
 
+  it('reports replicas that do not become ready once for the target, not once per consumer', () => {
+    const spec = twoSpec({ behavior: { readinessDeadline: '30s' } });
+    let memories: DecideAllInput['memories'] = {};
+    let v = decideAll(all(read(400), read(400), { spec, scale: { ...scaleAt(4), readyReplicas: 0 } }));
+    for (let t = 1; t <= 31; t++) {
+      v = decideAll(
+        all(
+          { ok: true, sample: { ...sample(400), at: 1_000_000 + t * 1000 } },
+          { ok: true, sample: { ...sample(400), at: 1_000_000 + t * 1000 } },
+          { spec, scale: { ...scaleAt(4), readyReplicas: 0 }, memories, now: 1_000_000 + t * 1000 },
+        ),
+      );
+      memories = v.memories;
+      // The first reading is at 1 s: overdue from 31 s, reported once, at that poll.
+      if (t < 31) expect(v.events).toEqual([]);
+    }
+    expect(v.events.filter((e) => e.reason === 'ReplicasNotReady')).toEqual([
+      expect.objectContaining({
+        type: 'Warning',
+        message: expect.stringMatching(/^4 of 4 replicas asked for/),
+      }),
+    ]);
+    expect(v.conditions.filter((c) => c.type === 'ReplicasReady')).toEqual([
+      expect.objectContaining({ status: 'False', reason: 'ReplicasNotReady' }),
+    ]);
+  });
+
   it('scales to the largest need and records the one change in every consumer’s history', () => {
     const v = decideAll(all(read(450), read(900)));
     expect(v.consumers.map((c) => c.verdict.desired)).toEqual([5, 9]);

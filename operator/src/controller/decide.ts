@@ -183,9 +183,7 @@ export function decideAll(input: DecideAllInput): ConsumersVerdict {
     desired: driver.verdict.desired,
     why: `consumer ${driver.consumer.name} needs the most (${needs}): ${driver.verdict.why || `holding ${driver.verdict.desired}`}`,
     conditions: combinedConditions(spec, consumers, driver),
-    events: consumers.flatMap((c) =>
-      c.verdict.events.map((e) => ({ ...e, message: `consumer ${c.consumer.name}: ${e.message}` })),
-    ),
+    events: combinedEvents(consumers),
     consumers,
     memories: {},
     fallbackActive: consumers.some((c) => c.verdict.memory.fallbackActive),
@@ -234,6 +232,23 @@ export function withAppliedChange(
 }
 
 /** The EventConsumer's conditions from its consumers' (Paused is added by the caller). */
+/** Events about the target's replicas: every consumer's policy sees the same ones, so one says it. */
+const TARGET_EVENT_REASONS = new Set(['ReplicasNotReady', 'ReplicasReady']);
+
+/** Each consumer's events, named; those about the target's replicas once, from the first consumer. */
+function combinedEvents(consumers: Array<{ consumer: ConsumerSpec; verdict: Verdict }>): PlannedEvent[] {
+  const seen = new Set<string>();
+  return consumers.flatMap((c) =>
+    c.verdict.events.flatMap((e) => {
+      if (!TARGET_EVENT_REASONS.has(e.reason))
+        return [{ ...e, message: `consumer ${c.consumer.name}: ${e.message}` }];
+      if (seen.has(e.reason)) return [];
+      seen.add(e.reason);
+      return [e];
+    }),
+  );
+}
+
 function combinedConditions(
   spec: EventConsumerSpec,
   consumers: Array<{ consumer: ConsumerSpec; verdict: Verdict }>,
@@ -283,6 +298,9 @@ function combinedConditions(
   else if (firstFailed) out.push(named(firstFailed, of(firstFailed, 'Active') as ConditionUpdate));
   else out.push(named(driver, of(driver, 'Active') as ConditionUpdate));
   out.push(named(driver, of(driver, 'ScalingLimited') as ConditionUpdate));
+  // The target's replicas are the same for every consumer: the first one read says it.
+  const replicasReady = read.map((c) => of(c, 'ReplicasReady')).find((u) => u !== undefined);
+  if (replicasReady) out.push(replicasReady);
   const inFallback = consumers.find((c) => of(c, 'Fallback')?.status === 'True');
   if (inFallback) out.push(named(inFallback, of(inFallback, 'Fallback') as ConditionUpdate));
   else if (firstFailed) out.push(named(firstFailed, of(firstFailed, 'Fallback') as ConditionUpdate));
@@ -359,7 +377,17 @@ function fromBacklog(input: DecideInput, consumer: ConsumerSpec, sample: Backlog
           message: `${desired} replicas, as recommended`,
         },
     { type: 'Fallback', status: 'False', reason: 'MetricsAvailable', message: 'the backlog is being read' },
+    replicasReadyCondition(decision, ref),
   ];
+  const readiness = decision.readiness;
+  if (readiness !== undefined && readiness.overdue > 0 && !readiness.wasOverdue)
+    events.push({ type: 'Warning', reason: 'ReplicasNotReady', message: readiness.message });
+  if (readiness !== undefined && readiness.overdue === 0 && readiness.wasOverdue)
+    events.push({
+      type: 'Normal',
+      reason: 'ReplicasReady',
+      message: `every replica asked for is ready or starting again (${readiness.message}); scaling up is allowed again`,
+    });
   return {
     current,
     desired,
@@ -368,6 +396,32 @@ function fromBacklog(input: DecideInput, consumer: ConsumerSpec, sample: Backlog
     read: { sample, decision },
     conditions,
     events,
+  };
+}
+
+/**
+ * ReplicasReady: False while replicas asked for have not been ready for the readiness deadline
+ * (the policy then adds none); Ready stays True, since jetscale itself works.
+ */
+function replicasReadyCondition(
+  decision: ScalingDecision,
+  ref: EventConsumerSpec['scaleTargetRef'],
+): ConditionUpdate {
+  const r = decision.readiness;
+  if (r === undefined)
+    return {
+      type: 'ReplicasReady',
+      status: 'Unknown',
+      reason: 'NotReported',
+      message: `${ref.kind} ${ref.name} does not report ready replicas (jetscale reads them from Deployments and StatefulSets)`,
+    };
+  if (r.overdue > 0)
+    return { type: 'ReplicasReady', status: 'False', reason: 'ReplicasNotReady', message: r.message };
+  return {
+    type: 'ReplicasReady',
+    status: 'True',
+    reason: r.starting > 0 ? 'ReplicasStarting' : 'AllReady',
+    message: r.message,
   };
 }
 

@@ -185,6 +185,10 @@ export function recordPollMetrics(
         labels,
         processing.reduce((n, v) => n + v, 0),
       );
+    const readiness = read.find((r) => r.decision.readiness !== undefined)?.decision.readiness;
+    if (readiness !== undefined) {
+      metrics.replicasNotReady.set(labels, readiness.overdue);
+    }
   }
   metrics.setConsumers(
     labels.namespace,

@@ -98,6 +98,12 @@ export class OperatorMetrics {
     labelNames: EC_LABELS,
     registers: [this.registry],
   });
+  readonly replicasNotReady = new Gauge({
+    name: 'jetscale_replicas_not_ready',
+    help: 'Replicas asked for that have not been ready for spec.behavior.readinessDeadline; while above 0 no replicas are added.',
+    labelNames: EC_LABELS,
+    registers: [this.registry],
+  });
   readonly fallbackActive = new Gauge({
     name: 'jetscale_fallback_active',
     help: '1 while the EventConsumer holds its fallback replicas because the backlog cannot be read.',
@@ -298,6 +304,7 @@ export class OperatorMetrics {
       this.backlogPerReplicaTarget,
       this.currentReplicas,
       this.readyReplicas,
+      this.replicasNotReady,
       this.fallbackActive,
     ];
   }

@@ -895,3 +895,90 @@ describe('decide: max_ack_pending against the pull clients people run (issue 10 
     expect(d.reason).toContain('spec.inFlightPerReplica 100');
   });
 });
+
+describe('decide: replicas that do not become ready (readiness.ts)', () => {
+  /**
+   * 20/s arrive from t=0; only `readyOf(asked, t)` replicas consume, at 10/s each. Every tick the
+   * policy's decision is applied, as the controller does. Returns the replicas asked for over time
+   * and the last decision.
+   */
+  function drive(readyOf: (asked: number, t: number, askedAt: number) => number, seconds: number) {
+    const spec = withScalingDefaults({
+      maxReplicas: 20,
+      backlogPerReplica: 50,
+      readinessDeadlineSeconds: 60,
+    });
+    let history = emptyHistory();
+    let current = 1;
+    let askedAt = 0;
+    let arrived = 0;
+    let completed = 0;
+    const asked: number[] = [];
+    let last: ReturnType<typeof decide> | undefined;
+    for (let t = 0; t <= seconds; t++) {
+      const ready = Math.min(current, readyOf(current, t, askedAt));
+      arrived += 20;
+      completed = Math.min(arrived, completed + ready * 10);
+      last = decide({
+        spec,
+        sample: sampleFromTotals(s(t), arrived, completed, 0),
+        currentReplicas: current,
+        readyReplicas: ready,
+        history,
+        now: s(t),
+      });
+      history = last.history;
+      if (last.desiredReplicas !== current) askedAt = t;
+      current = last.desiredReplicas;
+      asked.push(current);
+    }
+    return { asked, last };
+  }
+
+  it('stops adding replicas once those asked for have not been ready for the deadline (today: on to maxReplicas)', () => {
+    // The first replica works; every replica added never becomes ready (an image that cannot be pulled).
+    const { asked, last } = drive(() => 1, 300);
+    const atDeadline = asked[60] ?? 0;
+    expect(atDeadline).toBeGreaterThan(1);
+    expect(atDeadline).toBeLessThan(20);
+    expect(Math.max(...asked.slice(61))).toBe(atDeadline);
+    expect(last?.limitedBy).toBe('ReplicasNotReady');
+    expect(last?.readiness).toMatchObject({ asked: atDeadline, ready: 1, overdue: atDeadline - 1 });
+    expect(last?.reason).toMatch(
+      /no replicas added while \d+ of \d+ have not been ready for the readiness deadline \(60s\)/,
+    );
+  });
+
+  it('keeps scaling when the new replicas become ready within the deadline', () => {
+    // Each replica is ready 20 s after it was asked for.
+    const { asked, last } = drive((current, t, askedAt) => (t - askedAt >= 20 ? current : 1), 300);
+    expect(Math.max(...asked)).toBeGreaterThan(asked[60] ?? 0);
+    expect(last?.readiness?.overdue).toBe(0);
+    expect(last?.limitedBy).not.toBe('ReplicasNotReady');
+  });
+
+  it('still scales down while replicas are overdue', () => {
+    const spec = withScalingDefaults({ backlogPerReplica: 100, readinessDeadlineSeconds: 60 });
+    let history = emptyHistory();
+    let last: ReturnType<typeof decide> | undefined;
+    for (let t = 0; t <= 400; t++) {
+      last = decide({
+        spec,
+        sample: sample({ at: s(t), pending: t < 100 ? 600 : 0 }),
+        currentReplicas: last?.desiredReplicas ?? 6,
+        readyReplicas: 0,
+        history,
+        now: s(t),
+      });
+      history = last.history;
+    }
+    expect(last?.desiredReplicas).toBe(1);
+  });
+
+  it('reports nothing when the target does not report readiness (a /scale subresource alone)', () => {
+    const d = decide(
+      input({ spec: withScalingDefaults({}), sample: sample({ pending: 500 }), currentReplicas: 2 }),
+    );
+    expect(d.readiness).toBeUndefined();
+  });
+});

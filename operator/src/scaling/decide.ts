@@ -35,6 +35,9 @@
 //    replicas measurably did not raise the processing rate while it was full (rates.ts,
 //    maxAckPendingBinding; cap at the fewer replicas). Awaiting-ack ÷ replicas is not used: with
 //    prefetching clients it is prefetch, not concurrency.
+// 3b. Replicas that do not become ready (readiness.ts): while any replica asked for has not been
+//    ready for spec.readinessDeadlineSeconds, no replicas are added — the backlog grows because
+//    they fail, and more of the same pods would fail too. Scale-down and the bounds still apply.
 // 4. Zero: leave zero as soon as the backlog exceeds activationBacklog; go to zero only when for
 //    cooldownPeriodSeconds nothing was pending, nothing awaited ack and no message was delivered
 //    between readings (traffic that fast handlers keep at backlog 0 is still traffic).
@@ -53,6 +56,8 @@ import { allowedQueue, nextPollSeconds, objectiveCapacity, rateMoved } from './o
 import { asSeasonalityState, expectedRate, observeSeasonality } from './seasonality.js';
 import type { SeasonalityState } from './seasonality.js';
 import { asRateState, maxAckPendingBinding, observeRates, ratesOf } from './rates.js';
+import { asReadinessState, observeReadiness } from './readiness.js';
+import type { ReadinessReport, ReadinessState } from './readiness.js';
 import type { RateState } from './rates.js';
 import type {
   BacklogSample,
@@ -180,6 +185,17 @@ export function decide(input: ScalingInput): ScalingDecision {
   const previousRates = asRateState(history.rates);
   const rateState = observeRates(previousRates, sample, ready);
   const rates = ratesOf(rateState);
+  // Readiness: only when the target reports it (a /scale subresource alone does not).
+  let readinessState: ReadinessState | undefined;
+  let readiness: ReadinessReport | undefined;
+  if (input.readyReplicas !== undefined) {
+    ({ state: readinessState, report: readiness } = observeReadiness(asReadinessState(history.readiness), {
+      now,
+      asked: current,
+      ready,
+      deadlineSeconds: spec.readinessDeadlineSeconds ?? 0,
+    }));
+  }
   let forecastState: ForecastState | undefined;
   let forecast: ForecastResult | undefined;
   if (spec.predictive.enabled) {
@@ -419,12 +435,18 @@ export function decide(input: ScalingInput): ScalingDecision {
     );
     let stepped = stabilized;
     let held = false;
+    let notReadyHold = false;
     if (stabilized > current) {
       const stepLimit = scaleUpLimit(spec.scaleUp, history.scaleEvents, now, current);
       // A panic sizes from the arrival rate but stays within the scale-up step policies: they
       // are the user's limit on how fast the workload may grow (the CRD defaults them generously,
       // and the API server fills defaults in, so a user-set limit cannot be told from a default).
       stepped = Math.min(stabilized, stepLimit);
+      // Replicas that do not become ready (3b): add none until they do.
+      if (readiness !== undefined && readiness.overdue > 0 && stepped > current) {
+        stepped = current;
+        notReadyHold = true;
+      }
     } else if (stabilized < current) {
       if (panicHold) {
         stepped = current;
@@ -438,6 +460,7 @@ export function decide(input: ScalingInput): ScalingDecision {
       if (desired < stepped) limitedBy = upper < maxReplicas ? 'MaxAckPending' : 'MaxReplicas';
       else limitedBy = 'MinReplicas';
     } else if (held) limitedBy = 'Stabilization';
+    else if (notReadyHold) limitedBy = 'ReplicasNotReady';
     else if (stepped !== stabilized) limitedBy = 'StepPolicy';
     else if (stabilized !== recommended) limitedBy = 'Stabilization';
 
@@ -450,6 +473,7 @@ export function decide(input: ScalingInput): ScalingDecision {
           : `held at minReplicas ${minReplicas === 0 ? 1 : minReplicas}`,
       MaxAckPending: `capped at ${upper} by max_ack_pending ${fmt(sample.maxAckPending)}: ${ackCap?.evidence ?? ''}`,
       StepPolicy: `step policy allows ${desired} now`,
+      ReplicasNotReady: `no replicas added while ${readiness?.overdue ?? 0} of ${current} have not been ready for the readiness deadline (${fmt(readiness?.deadlineSeconds ?? 0)}s)`,
       Stabilization: held
         ? `the panic window holds ${current} until ${fmt(((panicUntil ?? now) - now) / 1000)}s from now`
         : `the ${stabilized > recommended ? 'scale-down' : 'scale-up'} stabilization window holds ${stabilized}`,
@@ -490,6 +514,7 @@ export function decide(input: ScalingInput): ScalingDecision {
   if (panicUntil !== undefined && now < panicUntil) nextHistory.panicUntil = panicUntil;
   if (forecastState !== undefined) nextHistory.forecast = forecastState;
   if (seasonalityState !== undefined) nextHistory.seasonality = seasonalityState;
+  if (readinessState !== undefined) nextHistory.readiness = readinessState;
 
   // Adaptive poll: read again soon while anything moves, back off while nothing does.
   const previousPending = previousRates?.last.pending;
@@ -520,6 +545,7 @@ export function decide(input: ScalingInput): ScalingDecision {
   // Reported when it can hold replicas back (below maxReplicas).
   if (ackCap !== undefined && ackCap.replicas < maxReplicas) decision.maxAckPendingCap = ackCap;
   if (panic) decision.panic = true;
+  if (readiness !== undefined) decision.readiness = readiness;
   if (forecast !== undefined) {
     decision.forecast = {
       arrivalPerSecond: forecast.arrivalPerSecond,

@@ -2,6 +2,7 @@
 // carries the same defaults (durations as strings such as "15s"); the controller converts them to
 // seconds and hands `withScalingDefaults` whatever the user left out. Each default says why.
 
+import { DEFAULT_READINESS_DEADLINE_SECONDS } from './readiness.js';
 import type { PredictiveSpec, ScalingRules, ScalingSpec, StepPolicy } from './types.js';
 
 /**
@@ -61,6 +62,8 @@ export const defaultScalingSpec: ScalingSpec = {
   // Shorter than KEDA's 300 s because jetscale also requires nothing awaiting ack.
   cooldownPeriodSeconds: 120,
   predictive: defaultPredictive,
+  // Longer than a slow image pull, shorter than a crash loop's 5 min back-off (readiness.ts).
+  readinessDeadlineSeconds: DEFAULT_READINESS_DEADLINE_SECONDS,
 };
 
 /** What a user may leave out: every field optional, one level deep for the nested objects. */
@@ -76,6 +79,7 @@ export interface ScalingSpecInput {
   cooldownPeriodSeconds?: number;
   predictive?: Partial<PredictiveSpec>;
   inFlightPerReplica?: number;
+  readinessDeadlineSeconds?: number;
 }
 
 function rulesWithDefaults(input: Partial<ScalingRules> | undefined, fallback: ScalingRules): ScalingRules {
@@ -101,6 +105,8 @@ export function withScalingDefaults(input: ScalingSpecInput = {}): ScalingSpec {
     cooldownPeriodSeconds: input.cooldownPeriodSeconds ?? d.cooldownPeriodSeconds,
     predictive: { ...d.predictive, ...input.predictive },
   };
+  const readinessDeadline = input.readinessDeadlineSeconds ?? d.readinessDeadlineSeconds;
+  if (readinessDeadline !== undefined) spec.readinessDeadlineSeconds = readinessDeadline;
   if (input.inFlightPerReplica !== undefined) spec.inFlightPerReplica = input.inFlightPerReplica;
   const objective = input.latencyObjectiveSeconds ?? d.latencyObjectiveSeconds;
   if (objective !== undefined) spec.latencyObjectiveSeconds = objective;
@@ -151,6 +157,9 @@ export function scalingSpecProblems(spec: ScalingSpec): string[] {
   }
   if (spec.latencyObjectiveSeconds !== undefined && !(spec.latencyObjectiveSeconds > 0)) {
     problems.push('latencyObjective must be greater than 0 when set');
+  }
+  if (spec.readinessDeadlineSeconds !== undefined && !(spec.readinessDeadlineSeconds > 0)) {
+    problems.push('readinessDeadlineSeconds must be greater than 0 when set');
   }
   if (spec.inFlightPerReplica !== undefined && !(spec.inFlightPerReplica > 0)) {
     problems.push('inFlightPerReplica must be greater than 0 when set');

@@ -1,6 +1,7 @@
 // The contract between jetscale's pure scaling core and everything around it (the controller,
 // the simulator, the benchmark). Nothing here does I/O or reads a clock: time arrives as `now`
 // (epoch milliseconds) and all state the policy needs between ticks travels in `ScalingHistory`.
+import type { ReadinessReport } from './readiness.js';
 
 /** One HPA-style step policy: at most `value` pods (or percent of current) per `periodSeconds`. */
 export interface StepPolicy {
@@ -58,6 +59,11 @@ export interface ScalingSpec {
    * processing rate while max_ack_pending was full (see rates.ts).
    */
   inFlightPerReplica?: number;
+  /**
+   * Seconds a replica asked for may go without being ready before it counts as not becoming ready
+   * (readiness.ts): the policy then adds no replicas until it is. Default 180.
+   */
+  readinessDeadlineSeconds?: number;
 }
 
 /** One reading of a JetStream consumer, as the backlog source returns it. */
@@ -100,6 +106,8 @@ export interface ScalingHistory {
   forecast?: unknown;
   /** Recurring-load state (owned by seasonality.ts; opaque to callers). */
   seasonality?: unknown;
+  /** Asked-for and ready replicas over the readiness deadline (owned by readiness.ts; opaque to callers). */
+  readiness?: unknown;
 }
 
 export interface Rates {
@@ -129,7 +137,13 @@ export interface MaxAckPendingCap {
 
 export type ActivityReason = 'BacklogAboveActivation' | 'AwaitingAck' | 'MessagesDelivered' | 'NoBacklog';
 
-export type ScalingLimit = 'MaxReplicas' | 'MinReplicas' | 'MaxAckPending' | 'StepPolicy' | 'Stabilization';
+export type ScalingLimit =
+  | 'MaxReplicas'
+  | 'MinReplicas'
+  | 'MaxAckPending'
+  | 'StepPolicy'
+  | 'Stabilization'
+  | 'ReplicasNotReady';
 
 export interface ScalingDecision {
   desiredReplicas: number;
@@ -160,6 +174,11 @@ export interface ScalingDecision {
   reason: string;
   rates: Rates;
   forecast?: { arrivalPerSecond: number; relativeError: number; used: boolean };
+  /**
+   * Replicas ready, starting and overdue (asked for and not ready for the readiness deadline), when
+   * the target reports readiness (input.readyReplicas). While any are overdue no replicas are added.
+   */
+  readiness?: ReadinessReport;
   history: ScalingHistory;
 }
 

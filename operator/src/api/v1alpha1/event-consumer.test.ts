@@ -92,6 +92,7 @@ const celViolations: Array<[string, Record<string, unknown>]> = [
     { ...minimal, behavior: { scaleUp: { policies: [] } } },
   ],
   ['cooldownPeriod must be at most 24h', { ...minimal, behavior: { cooldownPeriod: '25h' } }],
+  ['readinessDeadline must be between 5s and 1h', { ...minimal, behavior: { readinessDeadline: '2s' } }],
   ['predictive.horizon must be between 1s and 1h', { ...minimal, predictive: { horizon: '500ms' } }],
   ['predictive.seasonality must be between 1m and 168h', { ...minimal, predictive: { seasonality: '30s' } }],
   [

@@ -5,6 +5,7 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { z } from 'zod';
 import { defaultScalingSpec as policyDefaults } from '../../scaling/defaults.js';
+import { DEFAULT_READINESS_DEADLINE_SECONDS } from '../../scaling/readiness.js';
 import type { ScalingRules } from '../../scaling/types.js';
 import { DURATION_PATTERN, parseDurationSeconds } from './duration.js';
 
@@ -149,8 +150,14 @@ export const BehaviorSchema = z
     scaleUp: rulesSchema(policyDefaults.scaleUp),
     scaleDown: rulesSchema(policyDefaults.scaleDown),
     cooldownPeriod: duration.default(asDuration(policyDefaults.cooldownPeriodSeconds)),
+    readinessDeadline: duration.default(
+      asDuration(policyDefaults.readinessDeadlineSeconds ?? DEFAULT_READINESS_DEADLINE_SECONDS),
+    ),
   })
   .refine((b) => within(b.cooldownPeriod, 0, 24 * H), { message: 'cooldownPeriod must be at most 24h' })
+  .refine((b) => within(b.readinessDeadline, 5, H), {
+    message: 'readinessDeadline must be between 5s and 1h',
+  })
   .prefault({});
 
 export const PredictiveSchema = z
@@ -238,7 +245,7 @@ export function consumersOf(spec: EventConsumerSpec): ConsumerSpec[] {
 
 /** The condition types jetscale sets, one entry each in status.conditions. */
 export type ConditionType =
-  'Ready' | 'Active' | 'MetricsAvailable' | 'ScalingLimited' | 'Fallback' | 'Paused';
+  'Ready' | 'Active' | 'MetricsAvailable' | 'ScalingLimited' | 'ReplicasReady' | 'Fallback' | 'Paused';
 
 /** metav1.Condition. */
 export interface Condition {

@@ -32,6 +32,7 @@ export function toScalingSpec(spec: EventConsumerSpec): ScalingSpec {
     scaleUp: rules(spec.behavior.scaleUp),
     scaleDown: rules(spec.behavior.scaleDown),
     cooldownPeriodSeconds: seconds(spec.behavior.cooldownPeriod),
+    readinessDeadlineSeconds: seconds(spec.behavior.readinessDeadline),
     predictive: {
       enabled: spec.predictive.enabled,
       horizonSeconds: seconds(spec.predictive.horizon),

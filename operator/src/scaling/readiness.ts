@@ -1,0 +1,148 @@
+// Replicas that do not become ready: an image that cannot be pulled, a container OOM-killed into a
+// crash loop, a pod stuck Pending or Terminating. The backlog keeps growing while they fail, and a
+// policy that only reads the backlog would answer with more replicas of the same broken pod (up to
+// maxReplicas). This module says how many replicas are overdue, from the target's spec.replicas and
+// status.readyReplicas alone, so the policy can stop adding replicas and the operator can say why.
+//
+// A replica is overdue when, for the whole of the readiness deadline, it was asked for and not
+// ready: over the last `deadlineSeconds`, the fewest replicas asked for minus the most that were
+// ready. One rule covers both cases a user meets:
+// - a new replica that never becomes ready is overdue a deadline after it was asked for (a ramp
+//   that keeps adding replicas is not: each new replica gets its own deadline, because the fewest
+//   asked during the window is what was asked a deadline ago);
+// - a replica that was ready and stopped (killed, crashing) is overdue a deadline after it stopped,
+//   so a container restart that is ready again within the deadline never counts.
+// Until the readings cover a whole deadline (a new or restarted operator) nothing is overdue: the
+// policy never holds back on a guess. Pure: no clock, no I/O; state travels in ScalingHistory.
+
+/** Default spec.behavior.readinessDeadline: longer than a slow image pull, shorter than a crash loop's 5 min back-off. */
+export const DEFAULT_READINESS_DEADLINE_SECONDS = 180;
+/** Most readings kept (only changes are stored: a 1 s poll with readiness changing every poll and a 1 h deadline would need 3,600). */
+export const MAX_READINESS_READINGS = 512;
+
+/** One change of what was asked for (spec.replicas) or what was ready (status.readyReplicas). */
+export interface ReadinessReading {
+  at: number;
+  asked: number;
+  ready: number;
+}
+
+export interface ReadinessState {
+  /** Readings where asked or ready changed, oldest first: the one in effect a deadline ago, then every change since. */
+  readings: ReadinessReading[];
+  /** Overdue replicas at the last reading. */
+  overdue: number;
+}
+
+export interface ReadinessReport {
+  /** The target's spec.replicas now. */
+  asked: number;
+  /** status.readyReplicas now. */
+  ready: number;
+  /** Replicas asked for and not ready for the whole deadline. */
+  overdue: number;
+  /** Replicas not ready yet but still within the deadline. */
+  starting: number;
+  deadlineSeconds: number;
+  /** Overdue at the previous reading: lets the caller tell the start and the end of a shortfall apart. */
+  wasOverdue: boolean;
+  /** One sentence a user can read (condition message, Event). */
+  message: string;
+}
+
+export function asReadinessState(value: unknown): ReadinessState | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const readings = (value as { readings?: unknown }).readings;
+  if (!Array.isArray(readings)) return undefined;
+  const valid = readings.filter(
+    (r): r is ReadinessReading =>
+      typeof r === 'object' &&
+      r !== null &&
+      Number.isFinite((r as ReadinessReading).at) &&
+      Number.isFinite((r as ReadinessReading).asked) &&
+      Number.isFinite((r as ReadinessReading).ready),
+  );
+  const overdue = (value as { overdue?: unknown }).overdue;
+  return { readings: valid, overdue: typeof overdue === 'number' && Number.isFinite(overdue) ? overdue : 0 };
+}
+
+function whole(n: number): number {
+  return Number.isFinite(n) && n > 0 ? Math.floor(n) : 0;
+}
+
+/** Replicas asked for and not ready throughout [now − deadline, now], given the readings in that window. */
+function overdueOf(readings: readonly ReadinessReading[], now: number, deadlineMs: number): number {
+  const windowStart = now - deadlineMs;
+  // The reading in effect at the window's start; without one the window is not covered yet.
+  let startIndex = -1;
+  for (let i = readings.length - 1; i >= 0; i--) {
+    const r = readings[i];
+    if (r !== undefined && r.at <= windowStart) {
+      startIndex = i;
+      break;
+    }
+  }
+  if (startIndex < 0) return 0;
+  let fewestAsked = Infinity;
+  let mostReady = 0;
+  for (const r of readings.slice(startIndex)) {
+    fewestAsked = Math.min(fewestAsked, r.asked);
+    mostReady = Math.max(mostReady, r.ready);
+  }
+  return Number.isFinite(fewestAsked) ? Math.max(0, fewestAsked - mostReady) : 0;
+}
+
+/**
+ * Adds this reading (spec.replicas `asked`, status.readyReplicas `ready`) and reports how many
+ * replicas are overdue. `previous` is what the last call returned (undefined at first).
+ */
+export function observeReadiness(
+  previous: ReadinessState | undefined,
+  reading: { now: number; asked: number; ready: number; deadlineSeconds: number },
+): { state: ReadinessState; report: ReadinessReport } {
+  const { now } = reading;
+  const asked = whole(reading.asked);
+  const ready = whole(reading.ready);
+  const deadlineSeconds =
+    reading.deadlineSeconds > 0 ? reading.deadlineSeconds : DEFAULT_READINESS_DEADLINE_SECONDS;
+  const deadlineMs = deadlineSeconds * 1000;
+  // A reading from the past (a clock that stepped back) restarts the record rather than bending it.
+  const kept = (previous?.readings ?? []).filter((r) => r.at <= now);
+  const wasOverdue = kept.length > 0 && (previous?.overdue ?? 0) > 0;
+  const last = kept.at(-1);
+  const readings =
+    last && last.asked === asked && last.ready === ready ? kept : [...kept, { at: now, asked, ready }];
+  // Keep the reading in effect at the window's start and everything after it.
+  const windowStart = now - deadlineMs;
+  let firstKept = 0;
+  for (let i = readings.length - 1; i >= 0; i--) {
+    const r = readings[i];
+    if (r !== undefined && r.at <= windowStart) {
+      firstKept = i;
+      break;
+    }
+  }
+  let trimmed = readings.slice(firstKept);
+  if (trimmed.length > MAX_READINESS_READINGS) trimmed = trimmed.slice(-MAX_READINESS_READINGS);
+  const overdue = Math.min(asked, overdueOf(trimmed, now, deadlineMs));
+  const starting = Math.max(0, asked - ready - overdue);
+  const deadlineText = `the readiness deadline (${fmtSeconds(deadlineSeconds)})`;
+  const message =
+    overdue > 0
+      ? `${overdue} of ${asked} replicas asked for have not been ready for ${deadlineText}` +
+        `${starting > 0 ? ` and ${starting} more are starting` : ''}; ${ready} ready. ` +
+        'No replicas are added while they are missing: more of the same pods would not become ready either. ' +
+        'Look at the pods (kubectl describe pods, kubectl get events): an image that cannot be pulled, a crash loop, an OOM kill, a pod that cannot be scheduled'
+      : starting > 0
+        ? `${ready} of ${asked} replicas ready, ${starting} starting (within ${deadlineText})`
+        : `${ready} of ${asked} replicas ready`;
+  return {
+    state: { readings: trimmed, overdue },
+    report: { asked, ready, overdue, starting, deadlineSeconds, wasOverdue, message },
+  };
+}
+
+function fmtSeconds(seconds: number): string {
+  if (seconds >= 60 && seconds % 60 === 0) return `${seconds / 60}m`;
+  return `${Math.round(seconds * 10) / 10}s`;
+}
