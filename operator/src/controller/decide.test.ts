@@ -439,3 +439,75 @@ describe('decideAll with a consumer’s own thresholds', () => {
     expect(v.desired).toBe(5);
   });
 });
+
+describe('decide: replicas that do not become ready', () => {
+  /** Polls every second with 600 pending, spec.replicas 6 and `ready` ready, from t=0 to `until`. */
+  function pollUntil(until: number, ready: (t: number) => number, start?: ScalingMemory) {
+    const spec = specOf({ behavior: { readinessDeadline: '30s' } });
+    let memory = start ?? fresh();
+    let v = decide(input({ spec, memory }));
+    for (let t = 0; t <= until; t++) {
+      v = decide(
+        input({
+          spec,
+          backlog: { ok: true, sample: { ...sample(600 + t * 50), at: 1_000_000 + t * 1000 } },
+          scale: { specReplicas: 6, statusReplicas: 6, readyReplicas: ready(t), resourceVersion: '1' },
+          memory,
+          now: 1_000_000 + t * 1000,
+        }),
+      );
+      memory = v.memory;
+      if (t < 30) expect(v.events.filter((e) => e.reason.startsWith('Replicas'))).toHaveLength(0);
+    }
+    return v;
+  }
+
+  it('keeps Ready=True, turns ReplicasReady False, warns once and adds no replicas past the deadline', () => {
+    const before = pollUntil(29, () => 0);
+    expect(before.conditions.find((c) => c.type === 'ReplicasReady')).toMatchObject({
+      status: 'True',
+      reason: 'ReplicasStarting',
+    });
+    const v = pollUntil(30, () => 0);
+    expect(v.conditions.find((c) => c.type === 'Ready')?.status).toBe('True');
+    expect(v.conditions.find((c) => c.type === 'ReplicasReady')).toMatchObject({
+      status: 'False',
+      reason: 'ReplicasNotReady',
+    });
+    expect(v.events).toEqual([
+      expect.objectContaining({
+        type: 'Warning',
+        reason: 'ReplicasNotReady',
+        message: expect.stringMatching(/^6 of 6 replicas/),
+      }),
+    ]);
+    expect(v.change).toBeUndefined();
+    expect(v.conditions.find((c) => c.type === 'ScalingLimited')?.reason).toBe('ReplicasNotReady');
+  });
+
+  it('says so once when the replicas are ready again', () => {
+    const stuck = pollUntil(40, () => 0);
+    const v = decide(
+      input({
+        spec: specOf({ behavior: { readinessDeadline: '30s' } }),
+        backlog: { ok: true, sample: { ...sample(600), at: 1_041_000 } },
+        scale: { specReplicas: 6, statusReplicas: 6, readyReplicas: 6, resourceVersion: '1' },
+        memory: stuck.memory,
+        now: 1_041_000,
+      }),
+    );
+    expect(v.events).toEqual([expect.objectContaining({ type: 'Normal', reason: 'ReplicasReady' })]);
+    expect(v.conditions.find((c) => c.type === 'ReplicasReady')).toMatchObject({
+      status: 'True',
+      reason: 'AllReady',
+    });
+  });
+
+  it('is Unknown for a target that reports no ready replicas', () => {
+    const v = decide(input({ scale: { specReplicas: 2, statusReplicas: 2, resourceVersion: '1' } }));
+    expect(v.conditions.find((c) => c.type === 'ReplicasReady')).toMatchObject({
+      status: 'Unknown',
+      reason: 'NotReported',
+    });
+  });
+});

@@ -442,8 +442,9 @@ export function decide(input: ScalingInput): ScalingDecision {
       // are the user's limit on how fast the workload may grow (the CRD defaults them generously,
       // and the API server fills defaults in, so a user-set limit cannot be told from a default).
       stepped = Math.min(stabilized, stepLimit);
-      // Replicas that do not become ready (3b): add none until they do.
-      if (readiness !== undefined && readiness.overdue > 0 && stepped > current) {
+      // Replicas that do not become ready (3b): add none until they do (the reason users need to
+      // see, even when a step policy would also have held this poll).
+      if (readiness !== undefined && readiness.overdue > 0) {
         stepped = current;
         notReadyHold = true;
       }
