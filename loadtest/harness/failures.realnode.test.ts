@@ -7,17 +7,15 @@
 import * as k8s from '@kubernetes/client-node';
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { realNodePlacement } from '../../hack/stack/real-node-config.js';
-import { repoRoot, toolPath } from '../../hack/stack/tools.js';
+import { repoRoot } from '../../hack/stack/tools.js';
 import { createNamespace, eventually, kubeConfig, testStack } from '../../test/env.js';
+import { installCrd } from '../local/demo-release.js';
 import { OperatorPair } from '../local/operator-pair.js';
 
-const run = promisify(execFile);
 const backlog = 600;
 const backlogPerReplica = 100;
 const asked = Math.ceil(backlog / backlogPerReplica);
@@ -35,17 +33,7 @@ describe('failures on real pods', () => {
   let operators: OperatorPair | undefined;
 
   beforeAll(async () => {
-    const kubectl = toolPath('kubectl');
-    const crd = path.join(repoRoot, 'manifests', 'crd', 'jetscale.io_eventconsumers.yaml');
-    await run(kubectl, ['--kubeconfig', stack.kubeconfigPath, 'apply', '--server-side', '-f', crd]);
-    await run(kubectl, [
-      '--kubeconfig',
-      stack.kubeconfigPath,
-      'wait',
-      '--for=condition=Established',
-      '--timeout=60s',
-      'crd/eventconsumers.jetscale.io',
-    ]);
+    await installCrd(stack.kubeconfigPath, repoRoot);
     ({ name: namespace, cleanup } = await createNamespace('rn-fail'));
     const logDir = mkdtempSync(path.join(os.tmpdir(), 'jetscale-rn-fail-'));
     operators = new OperatorPair({

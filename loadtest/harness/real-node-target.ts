@@ -9,19 +9,27 @@
 // Without kube-proxy, ClusterIPs do not route: pods reach NATS and the API server at the node IP the
 // stack binds (KUBERNETES_SERVICE_HOST/PORT point the operator's in-cluster client there).
 import * as k8s from '@kubernetes/client-node';
-import { execFile } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { waitFor } from '../../hack/stack/ports.js';
 import { realNodePlacement } from '../../hack/stack/real-node-config.js';
 import { killContainer, type RealNode } from '../../hack/stack/real-node.js';
-import { toolPath } from '../../hack/stack/tools.js';
-import { chartWithoutNatsDependency, defaultConsumerTuning, defaultScaling } from '../local/system.js';
+import {
+  chartWithoutNatsDependency,
+  defaultConsumerTuning,
+  defaultScaling,
+  demoNames,
+  demoRelease,
+  demoSettings,
+  demoTargetFields,
+  demoValues,
+  ensureNamespace,
+  helmInstall,
+  podSelectorOf,
+  uninstallAll,
+} from '../local/demo-release.js';
 import type { HarnessTarget } from './target.js';
-
-const run = promisify(execFile);
 
 export interface RealNodeTargetOptions {
   repoRoot: string;
@@ -47,7 +55,6 @@ export interface RealNodeTarget {
   stop(): Promise<void>;
 }
 
-const demoRelease = 'demo';
 const operatorRelease = 'jetscale';
 
 /** A TCP proxy on 127.0.0.1 to whichever backend `pick` names at connection time. */
@@ -88,10 +95,6 @@ async function tcpProxy(pick: () => string | undefined): Promise<{ port: number;
   };
 }
 
-async function helm(kubeconfig: string, args: string[]): Promise<void> {
-  await run(toolPath('helm'), ['--kubeconfig', kubeconfig, ...args], { maxBuffer: 8 << 20 });
-}
-
 export async function realNodeTarget(options: RealNodeTargetOptions): Promise<RealNodeTarget> {
   const say = options.progress ?? (() => undefined);
   const { kubeconfig, namespace, workDir, imageTag, node } = options;
@@ -102,9 +105,7 @@ export async function realNodeTarget(options: RealNodeTargetOptions): Promise<Re
   const apps = kc.makeApiClient(k8s.AppsV1Api);
   const api = new URL(kc.getCurrentCluster()?.server ?? '');
   const placement = realNodePlacement();
-  const suffix = options.jetstreamSuffix ? `_${options.jetstreamSuffix}` : '';
-  const subjectSuffix = options.jetstreamSuffix ? `-${options.jetstreamSuffix}` : '';
-  const names = { stream: `EVENTS${suffix}`, subjectPrefix: `events${subjectSuffix}`, consumer: 'processor' };
+  const names = demoNames(options.jetstreamSuffix);
   const operatorImage = `jetscale/operator:${imageTag}`;
   const workloadsImage = `jetscale/workloads:${imageTag}`;
   const lease = options.lease ?? { durationSeconds: 10, renewDeadlineSeconds: 7, retryPeriodSeconds: 2 };
@@ -113,18 +114,7 @@ export async function realNodeTarget(options: RealNodeTargetOptions): Promise<Re
   const scaling = defaultScaling;
 
   if (!options.imagesImported) await node.importDockerImages([operatorImage, workloadsImage]);
-  await core.createNamespace({ body: { metadata: { name: namespace } } }).catch((err: unknown) => {
-    if (!(err instanceof k8s.ApiException && err.code === 409)) throw err;
-  });
-
-  const jetstreamEnv = [
-    { name: 'EVENT_LOG_STREAM', value: `EVENTLOG${suffix}` },
-    { name: 'EVENT_LOG_SUBJECT_PREFIX', value: `eventlog${subjectSuffix}` },
-    { name: 'DLQ_STREAM', value: `EVENTS_DLQ${suffix}` },
-    { name: 'DLQ_SUBJECT_PREFIX', value: `dlq${subjectSuffix}` },
-    { name: 'PROCESSED_BUCKET', value: `processed${subjectSuffix}` },
-    { name: 'PROJECTION_BUCKET', value: `projection${subjectSuffix}` },
-  ];
+  await ensureNamespace(core, namespace);
   const operatorValues = {
     image: { repository: 'jetscale/operator', tag: imageTag, pullPolicy: 'Never' },
     replicaCount: Math.max(1, operatorReplicas),
@@ -141,38 +131,14 @@ export async function realNodeTarget(options: RealNodeTargetOptions): Promise<Re
     ],
     ...placement,
   };
-  const demoValues = {
-    image: { repository: 'jetscale/workloads', tag: imageTag, pullPolicy: 'Never' },
-    nats: { enabled: false },
-    externalNats: { url: options.natsUrl },
-    jetstream: {
-      stream: names.stream,
-      subjectPrefix: names.subjectPrefix,
-      consumer: names.consumer,
-      replicas: 1,
-    },
-    gateway: { replicas: 1, extraEnv: jetstreamEnv },
-    consumer: {
-      concurrency: tuning.concurrency,
-      pullBatch: tuning.pullBatch,
-      workLatencyMs: tuning.workLatencyMs,
-      workLatencyJitterMs: tuning.workLatencyJitterMs,
-      shutdownGraceMs: tuning.shutdownGraceMs,
-      extraEnv: jetstreamEnv,
-    },
-    eventConsumer: {
-      enabled: true,
-      minReplicas: scaling.minReplicas,
-      maxReplicas: scaling.maxReplicas,
-      backlogPerReplica: scaling.backlogPerReplica,
-      pollInterval: scaling.pollInterval,
-    },
-    ...placement,
-  };
-  const operatorValuesFile = path.join(workDir, 'operator-values.json');
-  const demoValuesFile = path.join(workDir, 'demo-values.json');
-  writeFileSync(operatorValuesFile, JSON.stringify(operatorValues, null, 2));
-  writeFileSync(demoValuesFile, JSON.stringify(demoValues, null, 2));
+  const values = demoValues({
+    natsUrl: options.natsUrl,
+    names,
+    tuning,
+    scaling,
+    gateway: { replicas: 1 },
+    extra: { image: { repository: 'jetscale/workloads', tag: imageTag, pullPolicy: 'Never' }, ...placement },
+  });
 
   let backends: string[] = [];
   let metricsUrls: string[] = [];
@@ -211,35 +177,28 @@ export async function realNodeTarget(options: RealNodeTargetOptions): Promise<Re
     refreshing = false;
     await refresher;
     await proxy.close();
-    for (const release of [demoRelease, operatorRelease])
-      await helm(kubeconfig, [
-        'uninstall',
-        release,
-        '--namespace',
-        namespace,
-        '--wait',
-        '--timeout',
-        '90s',
-      ]).catch(() => undefined);
-    await core.deleteNamespace({ name: namespace }).catch(() => undefined);
+    await uninstallAll({
+      kubeconfig,
+      core,
+      namespace,
+      releases: [demoRelease, operatorRelease],
+      timeoutSeconds: 90,
+    });
   };
 
   try {
     say(
       `helm install ${operatorRelease} charts/jetscale (${operatorImage}, ${operatorValues.replicaCount} pods on the real node)…`,
     );
-    await helm(kubeconfig, [
-      'install',
-      operatorRelease,
-      path.join(options.repoRoot, 'charts', 'jetscale'),
-      '--namespace',
+    await helmInstall({
+      kubeconfig,
+      release: operatorRelease,
+      chart: path.join(options.repoRoot, 'charts', 'jetscale'),
       namespace,
-      '--values',
-      operatorValuesFile,
-      '--wait',
-      '--timeout',
-      '180s',
-    ]);
+      values: operatorValues,
+      valuesFile: path.join(workDir, 'operator-values.json'),
+      timeoutSeconds: 180,
+    });
     if (operatorReplicas === 0)
       await apps.patchNamespacedDeploymentScale({
         name: operatorRelease,
@@ -250,18 +209,15 @@ export async function realNodeTarget(options: RealNodeTargetOptions): Promise<Re
     say(
       `helm install ${demoRelease} charts/jetscale-demo (${workloadsImage}, NATS ${options.natsUrl}) into ${namespace}…`,
     );
-    await helm(kubeconfig, [
-      'install',
-      demoRelease,
+    await helmInstall({
+      kubeconfig,
+      release: demoRelease,
       chart,
-      '--namespace',
       namespace,
-      '--values',
-      demoValuesFile,
-      '--wait',
-      '--timeout',
-      '180s',
-    ]);
+      values,
+      valuesFile: path.join(workDir, 'demo-values.json'),
+      timeoutSeconds: 180,
+    });
     const gatewayUrl = `http://127.0.0.1:${proxy.port}`;
     await waitFor(
       `the gateway pod answering /readyz through ${gatewayUrl}`,
@@ -272,30 +228,15 @@ export async function realNodeTarget(options: RealNodeTargetOptions): Promise<Re
       90_000,
       500,
     );
-    const consumerDeployment = `${demoRelease}-jetscale-demo-consumer`;
-    const dep = await apps.readNamespacedDeployment({ name: consumerDeployment, namespace });
-    const selector = Object.entries(dep.spec?.selector.matchLabels ?? {})
-      .map(([k, v]) => `${k}=${v}`)
-      .join(',');
+    const fields = demoTargetFields(names);
     const target: HarnessTarget = {
       name: `real node ${node.state.name} (kubelet + containerd; images ${operatorImage}, ${workloadsImage})`,
       kubeConfig: kc,
       namespace,
       gatewayUrl,
       natsUrl: options.natsUrl,
-      stream: names.stream,
-      consumer: names.consumer,
-      eventLogStream: `EVENTLOG${suffix}`,
-      jetstreamEnv: {
-        EVENTS_STREAM: names.stream,
-        EVENTS_SUBJECT_PREFIX: names.subjectPrefix,
-        CONSUMER_NAME: names.consumer,
-        ...Object.fromEntries(jetstreamEnv.map((e) => [e.name, e.value])),
-      },
-      consumerDeployment,
-      gatewayDeployment: `${demoRelease}-jetscale-demo-gateway`,
-      eventConsumerName: `${demoRelease}-jetscale-demo-consumer`,
-      consumerPodSelector: selector,
+      ...fields,
+      consumerPodSelector: await podSelectorOf(apps, namespace, fields.consumerDeployment),
       lease: { name: `${operatorRelease}-leader`, namespace },
       consumerMetricsUrls: () => metricsUrls,
       killPods: async (pods) => {
@@ -318,15 +259,9 @@ export async function realNodeTarget(options: RealNodeTargetOptions): Promise<Re
       settings: {
         'pods run as': `real containers on ${node.state.name} (kubelet + containerd)`,
         images: `${operatorImage}, ${workloadsImage}`,
-        'consumer concurrency': tuning.concurrency,
-        'consumer work per event': `${tuning.workLatencyMs} ± ${tuning.workLatencyJitterMs} ms`,
-        'consumer shutdown grace': `${tuning.shutdownGraceMs} ms`,
-        'EventConsumer min/max replicas': `${scaling.minReplicas} / ${scaling.maxReplicas}`,
-        'EventConsumer backlogPerReplica': scaling.backlogPerReplica,
-        'EventConsumer pollInterval': scaling.pollInterval,
+        ...demoSettings(names, tuning, scaling),
         'operator replicas': operatorReplicas,
         'operator lease duration / renew deadline / retry': `${lease.durationSeconds} / ${lease.renewDeadlineSeconds} / ${lease.retryPeriodSeconds} s`,
-        'JetStream stream / consumer': `${names.stream} / ${names.consumer}`,
       },
     };
     return { target, stop };

@@ -3,35 +3,30 @@
 // namespace, runs its pods as processes through the pod runner, runs the operator as two
 // leader-elected processes, and describes all of it as a HarnessTarget. stop() undoes everything.
 import * as k8s from '@kubernetes/client-node';
-import { execFile } from 'node:child_process';
-import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { waitFor } from '../../hack/stack/ports.js';
 import type { ScrapeTargetSink } from '../../hack/stack/scrape-targets.js';
-import { toolPath } from '../../hack/stack/tools.js';
 import type { HarnessTarget } from '../harness/target.js';
+import {
+  chartWithoutNatsDependency,
+  defaultConsumerTuning,
+  defaultScaling,
+  demoNames,
+  demoRelease,
+  demoSettings,
+  demoTargetFields,
+  demoValues,
+  ensureNamespace,
+  helmInstall,
+  installCrd,
+  podSelectorOf,
+  uninstallAll,
+  type ConsumerTuning,
+  type ScalingSettings,
+} from './demo-release.js';
 import { OperatorPair } from './operator-pair.js';
 import { PodRunner, type RunnerEvent } from './pod-runner.js';
-
-const run = promisify(execFile);
-
-export interface ConsumerTuning {
-  /** Events one consumer process works on at once. */
-  concurrency: number;
-  /** Simulated I/O per event: with concurrency, what one replica can take. */
-  workLatencyMs: number;
-  workLatencyJitterMs: number;
-  pullBatch: number;
-  shutdownGraceMs: number;
-}
-
-export interface ScalingSettings {
-  minReplicas: number;
-  maxReplicas: number;
-  backlogPerReplica: number;
-  pollInterval: string;
-}
 
 export interface LocalSystemOptions {
   repoRoot: string;
@@ -65,33 +60,6 @@ export interface LocalSystem {
   stop(): Promise<void>;
 }
 
-export const defaultConsumerTuning: ConsumerTuning = {
-  concurrency: 2,
-  workLatencyMs: 80,
-  workLatencyJitterMs: 20,
-  pullBatch: 16,
-  shutdownGraceMs: 10_000,
-};
-
-export const defaultScaling: ScalingSettings = {
-  minReplicas: 1,
-  maxReplicas: 10,
-  backlogPerReplica: 100,
-  pollInterval: '1s',
-};
-
-const release = 'demo';
-
-/** helm refuses a chart whose dependency is not vendored even when it is disabled: install a copy without it. */
-export function chartWithoutNatsDependency(repoRoot: string, workDir: string): string {
-  const copy = path.join(workDir, 'chart', 'jetscale-demo');
-  cpSync(path.join(repoRoot, 'charts', 'jetscale-demo'), copy, { recursive: true });
-  const chartYaml = path.join(copy, 'Chart.yaml');
-  const text = readFileSync(chartYaml, 'utf8').replace(/\ndependencies:\n(?:[ #].*\n?)*/, '\n');
-  writeFileSync(chartYaml, text);
-  return copy;
-}
-
 export async function startLocalSystem(options: LocalSystemOptions): Promise<LocalSystem> {
   const say = options.progress ?? (() => undefined);
   const { repoRoot, kubeconfig, namespace, workDir } = options;
@@ -100,79 +68,26 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
   mkdirSync(logDir, { recursive: true });
   const tuning = { ...defaultConsumerTuning, ...options.consumer };
   const scaling = { ...defaultScaling, ...options.scaling };
-  const suffix = options.jetstreamSuffix ? `_${options.jetstreamSuffix}` : '';
-  const subjectSuffix = options.jetstreamSuffix ? `-${options.jetstreamSuffix}` : '';
-  const names = {
-    stream: `EVENTS${suffix}`,
-    subjectPrefix: `events${subjectSuffix}`,
-    consumer: 'processor',
-    eventLogStream: `EVENTLOG${suffix}`,
-  };
+  const names = demoNames(options.jetstreamSuffix);
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(kubeconfig);
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const apps = kc.makeApiClient(k8s.AppsV1Api);
-  const kubectl = toolPath('kubectl');
+  const release = demoRelease;
 
   say('installing the EventConsumer CRD…');
-  await run(kubectl, [
-    '--kubeconfig',
-    kubeconfig,
-    'apply',
-    '--server-side',
-    '-f',
-    path.join(repoRoot, 'manifests', 'crd', 'jetscale.io_eventconsumers.yaml'),
-  ]);
-  await run(kubectl, [
-    '--kubeconfig',
-    kubeconfig,
-    'wait',
-    '--for=condition=Established',
-    '--timeout=60s',
-    'crd/eventconsumers.jetscale.io',
-  ]);
-  await core.createNamespace({ body: { metadata: { name: namespace } } }).catch((err: unknown) => {
-    if (!(err instanceof k8s.ApiException && err.code === 409)) throw err;
-  });
-
-  // Names the chart has no value for go in through extraEnv, so a shared NATS keeps runs apart.
-  const jetstreamEnv = [
-    { name: 'EVENT_LOG_STREAM', value: names.eventLogStream },
-    { name: 'EVENT_LOG_SUBJECT_PREFIX', value: `eventlog${subjectSuffix}` },
-    { name: 'DLQ_STREAM', value: `EVENTS_DLQ${suffix}` },
-    { name: 'DLQ_SUBJECT_PREFIX', value: `dlq${subjectSuffix}` },
-    { name: 'PROCESSED_BUCKET', value: `processed${subjectSuffix}` },
-    { name: 'PROJECTION_BUCKET', value: `projection${subjectSuffix}` },
-  ];
-  const values = {
-    nats: { enabled: false },
-    externalNats: { url: options.natsUrl },
-    jetstream: {
-      stream: names.stream,
-      subjectPrefix: names.subjectPrefix,
-      consumer: names.consumer,
-      replicas: 1,
-    },
+  await installCrd(kubeconfig, repoRoot);
+  await ensureNamespace(core, namespace);
+  const onLoopback = [{ name: 'HOST', value: '127.0.0.1' }];
+  const values = demoValues({
+    natsUrl: options.natsUrl,
+    names,
+    tuning,
+    scaling,
     // One gateway: its process listens on the fixed load-target port.
-    gateway: { replicas: 1, extraEnv: [...jetstreamEnv, { name: 'HOST', value: '127.0.0.1' }] },
-    consumer: {
-      concurrency: tuning.concurrency,
-      pullBatch: tuning.pullBatch,
-      workLatencyMs: tuning.workLatencyMs,
-      workLatencyJitterMs: tuning.workLatencyJitterMs,
-      shutdownGraceMs: tuning.shutdownGraceMs,
-      extraEnv: [...jetstreamEnv, { name: 'HOST', value: '127.0.0.1' }],
-    },
-    eventConsumer: {
-      enabled: true,
-      minReplicas: scaling.minReplicas,
-      maxReplicas: scaling.maxReplicas,
-      backlogPerReplica: scaling.backlogPerReplica,
-      pollInterval: scaling.pollInterval,
-    },
-  };
-  const valuesFile = path.join(workDir, 'demo-values.json');
-  writeFileSync(valuesFile, JSON.stringify(values, null, 2));
+    gateway: { replicas: 1, extraEnv: onLoopback },
+    consumerExtraEnv: onLoopback,
+  });
   const chart = chartWithoutNatsDependency(repoRoot, workDir);
 
   const runner = new PodRunner({
@@ -210,44 +125,22 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
     await operators.stop();
     say('stopping the pod processes…');
     await runner.stop();
-    await run(toolPath('helm'), [
-      '--kubeconfig',
-      kubeconfig,
-      'uninstall',
-      release,
-      '--namespace',
-      namespace,
-      '--wait',
-      '--timeout',
-      '60s',
-    ]).catch(() => undefined);
-    await core.deleteNamespace({ name: namespace }).catch(() => undefined);
+    await uninstallAll({ kubeconfig, core, namespace, releases: [release], timeoutSeconds: 60 });
   };
 
   try {
     say(
       `helm install ${release} charts/jetscale-demo (NATS disabled; JetStream stream ${names.stream}) into ${namespace}…`,
     );
-    await run(
-      toolPath('helm'),
-      [
-        '--kubeconfig',
-        kubeconfig,
-        'install',
-        release,
-        chart,
-        '--namespace',
-        namespace,
-        '--values',
-        valuesFile,
-        '--wait',
-        '--timeout',
-        '120s',
-      ],
-      {
-        maxBuffer: 8 << 20,
-      },
-    );
+    await helmInstall({
+      kubeconfig,
+      release,
+      chart,
+      namespace,
+      values,
+      valuesFile: path.join(workDir, 'demo-values.json'),
+      timeoutSeconds: 120,
+    });
     await operators.start();
     const gatewayUrl = `http://127.0.0.1:${options.gatewayPort}`;
     await waitFor(
@@ -256,30 +149,15 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
       60_000,
       250,
     );
-    const consumerDeployment = `${release}-jetscale-demo-consumer`;
-    const dep = await apps.readNamespacedDeployment({ name: consumerDeployment, namespace });
-    const selector = Object.entries(dep.spec?.selector.matchLabels ?? {})
-      .map(([k, v]) => `${k}=${v}`)
-      .join(',');
+    const fields = demoTargetFields(names);
     const target: HarnessTarget = {
       name: `local (kwok cluster, kubeconfig ${kubeconfig})`,
       kubeConfig: kc,
       namespace,
       gatewayUrl,
       natsUrl: options.natsUrl,
-      stream: names.stream,
-      consumer: names.consumer,
-      eventLogStream: names.eventLogStream,
-      jetstreamEnv: {
-        EVENTS_STREAM: names.stream,
-        EVENTS_SUBJECT_PREFIX: names.subjectPrefix,
-        CONSUMER_NAME: names.consumer,
-        ...Object.fromEntries(jetstreamEnv.map((e) => [e.name, e.value])),
-      },
-      consumerDeployment,
-      gatewayDeployment: `${release}-jetscale-demo-gateway`,
-      eventConsumerName: `${release}-jetscale-demo-consumer`,
-      consumerPodSelector: selector,
+      ...fields,
+      consumerPodSelector: await podSelectorOf(apps, namespace, fields.consumerDeployment),
       lease: { name: 'jetscale-operator', namespace },
       consumerMetricsUrls: () =>
         runner
@@ -304,15 +182,9 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
         ? { prometheus: { url: options.prometheus.url, intervalSeconds: options.prometheus.intervalSeconds } }
         : {}),
       settings: {
-        'consumer concurrency': tuning.concurrency,
-        'consumer work per event': `${tuning.workLatencyMs} ± ${tuning.workLatencyJitterMs} ms`,
-        'consumer shutdown grace': `${tuning.shutdownGraceMs} ms`,
-        'EventConsumer min/max replicas': `${scaling.minReplicas} / ${scaling.maxReplicas}`,
-        'EventConsumer backlogPerReplica': scaling.backlogPerReplica,
-        'EventConsumer pollInterval': scaling.pollInterval,
+        ...demoSettings(names, tuning, scaling),
         'operator replicas': options.operatorReplicas ?? 2,
         'operator lease duration / renew deadline / retry': `${lease.durationSeconds} / ${lease.renewDeadlineSeconds} / ${lease.retryPeriodSeconds} s`,
-        'JetStream stream / consumer': `${names.stream} / ${names.consumer}`,
       },
     };
     return { target, runner, operators, pids: () => [...runner.pids(), ...operators.pids()], stop };
