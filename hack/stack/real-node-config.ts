@@ -67,6 +67,8 @@ export function missingPrerequisites(probe: HostProbe, req: RealNodeRequirements
     ['ctr', 'containerd'],
     ['runc', 'runc'],
     ['ip', 'iproute2'],
+    ['iptables', 'iptables'],
+    ['ip6tables', 'iptables'],
     ['docker', 'docker.io'],
   ];
   for (const [command, pkg] of apt)

@@ -23,6 +23,7 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { apiServerPortOf, applyFirewall, firewallRules, removeFirewall } from './node-firewall.js';
 import { freePort, waitFor } from './ports.js';
 import { isProcessAlive } from './process-alive.js';
 import {
@@ -78,12 +79,21 @@ export async function createNodeNetwork(network: RealNodeNetwork = defaultRealNo
   if (!addresses.includes(` ${network.nodeIp}/32`))
     await ip('addr', 'add', `${network.nodeIp}/32`, 'dev', network.nodeBridge);
   await ip('link', 'set', network.nodeBridge, 'up');
+  // Only the host and the node's pods reach the node IP (node-firewall.ts); the API server's port
+  // joins once the control plane is up (guardApiServer).
+  await applyFirewall(firewallRules(network));
 }
 
-/** Removes both bridges (the node's and the pods'); absent ones are fine. */
+/** Keeps the API server's wildcard socket to the host and the node's pods (node-firewall.ts). */
+export async function guardApiServer(network: RealNodeNetwork, apiServerUrl: string): Promise<void> {
+  await applyFirewall(firewallRules(network, apiServerPortOf(apiServerUrl)));
+}
+
+/** Removes both bridges (the node's and the pods') and the firewall chain; absent ones are fine. */
 export async function removeNodeNetwork(network: RealNodeNetwork = defaultRealNodeNetwork): Promise<void> {
   for (const bridge of [network.cniBridge, network.nodeBridge])
     await ip('link', 'del', bridge).catch(() => undefined);
+  await removeFirewall();
 }
 
 export interface RealNodeOptions {

@@ -13,6 +13,7 @@ import { defaultRealNodeNetwork } from './real-node-config.js';
 import {
   assertRealNodePrerequisites,
   createNodeNetwork,
+  guardApiServer,
   removeNodeNetwork,
   startRealNode,
   stopRealNode,
@@ -97,6 +98,15 @@ export async function startStack(options: StackOptions): Promise<StartedStack> {
       progress: say,
     });
     undo.push(() => cluster.delete());
+    if (options.realNode) {
+      // The API server binds the wildcard address so the node's pods reach it at the node IP:
+      // firewall its port to the host and those pods (node-firewall.ts).
+      const kc = readFileSync(cluster.kubeconfig, 'utf8');
+      const server = /^\s*server:\s*(\S+)/m.exec(kc)?.[1];
+      if (!server) throw new Error(`no API server URL in ${cluster.kubeconfig}`);
+      say(`firewalling the API server (${server}) to this host and the real node's pods…`);
+      await guardApiServer(network, server);
+    }
     let prometheus: PrometheusServer | undefined;
     if (options.prometheus) {
       say('starting prometheus…');
