@@ -136,7 +136,9 @@ export async function realNodeTarget(options: RealNodeTargetOptions): Promise<Re
     names,
     tuning,
     scaling,
-    gateway: { replicas: 1 },
+    // As a user runs it: two gateways behind the harness' proxy (the chart's default, with its
+    // PodDisruptionBudget), so one busy or restarting gateway does not fail the load.
+    gateway: { replicas: 2 },
     extra: { image: { repository: 'jetscale/workloads', tag: imageTag, pullPolicy: 'Never' }, ...placement },
   });
 

@@ -472,6 +472,23 @@ describe('charts/jetscale-demo', () => {
     }
   });
 
+  it('runs the gateway as production would: 2 replicas, a PodDisruptionBudget, a readiness probe a busy pod passes', async () => {
+    const objects = await renderChart(chart, external);
+    const gateway = findObject<k8s.V1Deployment>(objects, 'Deployment', 'gateway');
+    expect(gateway.spec?.replicas).toBe(2);
+    const ready = gateway.spec?.template.spec?.containers[0]?.readinessProbe;
+    expect(ready?.httpGet?.path).toBe('/readyz');
+    // Out of the Service only after ≥ 9 s of misses of ≥ 3 s each (the default timeout is 1 s).
+    expect(ready?.timeoutSeconds ?? 1).toBeGreaterThanOrEqual(3);
+    expect((ready?.periodSeconds ?? 10) * (ready?.failureThreshold ?? 3)).toBeGreaterThanOrEqual(9);
+    const pdb = findObject<k8s.V1PodDisruptionBudget>(objects, 'PodDisruptionBudget', 'gateway');
+    expect(pdb.spec?.minAvailable).toBe(1);
+    expect(pdb.spec?.selector?.matchLabels).toEqual(gateway.spec?.selector.matchLabels);
+    // A budget on a single gateway would block every node drain: none then.
+    const single = await renderChart(chart, { ...external, gateway: { replicas: 1 } });
+    expect(single.some((o) => o.kind === 'PodDisruptionBudget')).toBe(false);
+  });
+
   it('gives gateway and consumer the same JetStream names as the EventConsumer', async () => {
     const objects = await renderChart(chart, {
       ...external,
