@@ -156,6 +156,9 @@ describe('jetscale with HPA behaviour reproduces the HPA model', () => {
       minReplicas: 1,
       maxReplicas: 100,
       backlogPerReplica: 100,
+      // The HPA ignores readiness for external metrics; the replicas below are never ready (so no
+      // capacity is estimated), which jetscale would otherwise report and stop adding to.
+      readinessDeadlineSeconds: Number.POSITIVE_INFINITY,
       scaleUp: {
         stabilizationWindowSeconds: 0,
         selectPolicy: 'Max',

@@ -138,12 +138,7 @@ export interface MaxAckPendingCap {
 export type ActivityReason = 'BacklogAboveActivation' | 'AwaitingAck' | 'MessagesDelivered' | 'NoBacklog';
 
 export type ScalingLimit =
-  | 'MaxReplicas'
-  | 'MinReplicas'
-  | 'MaxAckPending'
-  | 'StepPolicy'
-  | 'Stabilization'
-  | 'ReplicasNotReady';
+  'MaxReplicas' | 'MinReplicas' | 'MaxAckPending' | 'StepPolicy' | 'Stabilization' | 'ReplicasNotReady';
 
 export interface ScalingDecision {
   desiredReplicas: number;
