@@ -1,9 +1,11 @@
 // Failures only a real kubelet shows honestly (`make e2e-real-node`): consumer pods whose image
-// cannot be pulled, consumer pods OOM-killed into a crash loop, and a pod that ignores SIGTERM and
-// is killed by the kubelet at the end of its grace period. Each consumer Deployment runs on the real
-// node and is scaled by jetscale (one operator process) from a fixed JetStream backlog that
-// asks for ceil(600 / 100) = 6 replicas. While no replica ever becomes ready, jetscale must keep the
-// EventConsumer Ready=True and must not add replicas beyond what the backlog asks for.
+// cannot be pulled, consumer pods OOM-killed into a crash loop, a pod that ignores SIGTERM and is
+// killed by the kubelet at the end of its grace period, and a pod held in Terminating by a
+// finalizer. Each consumer Deployment runs on the real node and is scaled by jetscale (one operator
+// process) from a JetStream backlog that first asks for ceil(600 / 100) = 6 replicas. Once those
+// have not been ready for the EventConsumer's readinessDeadline (20 s here), jetscale must keep
+// Ready=True, say so (ReplicasReady=False, a Warning Event, jetscale_replicas_not_ready) and must not
+// add replicas when the backlog then triples (before this rule it went on to 18).
 import * as k8s from '@kubernetes/client-node';
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
@@ -19,6 +21,9 @@ import { OperatorPair } from '../local/operator-pair.js';
 const backlog = 600;
 const backlogPerReplica = 100;
 const asked = Math.ceil(backlog / backlogPerReplica);
+/** Published once the replicas count as not becoming ready: the backlog alone then asks for 18. */
+const more = 1200;
+const readinessDeadline = '20s';
 const imageTag = process.env.JETSCALE_IMAGE_TAG ?? 'test';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -51,21 +56,28 @@ describe('failures on real pods', () => {
     await cleanup();
   }, 120_000);
 
-  /** A stream with `backlog` messages nobody consumes, and its durable consumer. */
-  async function backlogOf(stream: string): Promise<void> {
+  /** A stream with `count` messages nobody consumes (created with its durable consumer at first). */
+  async function backlogOf(stream: string, count = backlog): Promise<void> {
     const nc = await connect({ servers: stack.natsUrl });
     try {
       const jsm = await jetstreamManager(nc);
-      await jsm.streams.add({ name: stream, subjects: [`${stream}.>`] });
-      await jsm.consumers.add(stream, { durable_name: 'processor', ack_policy: AckPolicy.Explicit });
+      await jsm.streams.add({ name: stream, subjects: [`${stream}.>`] }).catch(() => undefined);
+      await jsm.consumers
+        .add(stream, { durable_name: 'processor', ack_policy: AckPolicy.Explicit })
+        .catch(() => undefined);
       const js = jetstream(nc);
-      await Promise.all(Array.from({ length: backlog }, (_, i) => js.publish(`${stream}.e`, `${i}`)));
+      await Promise.all(Array.from({ length: count }, (_, i) => js.publish(`${stream}.e`, `${i}`)));
     } finally {
       await nc.close();
     }
   }
 
-  async function consumerDeployment(name: string, container: k8s.V1Container, grace = 5): Promise<void> {
+  async function consumerDeployment(
+    name: string,
+    container: k8s.V1Container,
+    grace = 5,
+    finalizers?: string[],
+  ): Promise<void> {
     await apps.createNamespacedDeployment({
       namespace,
       body: {
@@ -74,7 +86,7 @@ describe('failures on real pods', () => {
           replicas: 1,
           selector: { matchLabels: { app: name } },
           template: {
-            metadata: { labels: { app: name } },
+            metadata: { labels: { app: name }, ...(finalizers ? { finalizers } : {}) },
             spec: {
               ...realNodePlacement(),
               terminationGracePeriodSeconds: grace,
@@ -104,6 +116,7 @@ describe('failures on real pods', () => {
           maxReplicas: 20,
           backlogPerReplica,
           pollInterval: '1s',
+          behavior: { readinessDeadline },
         },
       },
     });
@@ -114,27 +127,85 @@ describe('failures on real pods', () => {
     readyWasTrue: boolean;
     readyFalse: string[];
     everReady: number;
+    /** ReplicasReady status/reason at the last sample. */
+    replicasReady: string;
+    /** ScalingLimited reason at the last sample. */
+    limitedBy: string;
+  }
+
+  type Conditions = { status?: { conditions?: Array<{ type: string; status: string; reason?: string }> } };
+  async function conditionsOf(name: string): Promise<Conditions> {
+    return (await custom.getNamespacedCustomObject({
+      group: 'jetscale.io',
+      version: 'v1alpha1',
+      namespace,
+      plural: 'eventconsumers',
+      name,
+    })) as Conditions;
   }
 
   /** Samples the Deployment and the EventConsumer every second for `seconds`. */
   async function watch(name: string, seconds: number): Promise<Watch> {
-    const w: Watch = { maxAsked: 0, readyWasTrue: false, readyFalse: [], everReady: 0 };
+    const w: Watch = {
+      maxAsked: 0,
+      readyWasTrue: false,
+      readyFalse: [],
+      everReady: 0,
+      replicasReady: '',
+      limitedBy: '',
+    };
     for (let i = 0; i < seconds; i++) {
       const dep = await apps.readNamespacedDeployment({ name, namespace });
       w.maxAsked = Math.max(w.maxAsked, dep.spec?.replicas ?? 0);
       w.everReady = Math.max(w.everReady, dep.status?.readyReplicas ?? 0);
-      const ec = (await custom.getNamespacedCustomObject({
-        group: 'jetscale.io',
-        version: 'v1alpha1',
-        namespace,
-        plural: 'eventconsumers',
-        name,
-      })) as { status?: { conditions?: Array<{ type: string; status: string; reason?: string }> } };
-      const ready = ec.status?.conditions?.find((c) => c.type === 'Ready');
+      const conditions = (await conditionsOf(name)).status?.conditions ?? [];
+      const ready = conditions.find((c) => c.type === 'Ready');
       if (ready?.status === 'True') w.readyWasTrue = true;
       else if (ready) w.readyFalse.push(`${ready.status}/${ready.reason ?? ''}`);
+      const replicasReady = conditions.find((c) => c.type === 'ReplicasReady');
+      w.replicasReady = `${replicasReady?.status ?? ''}/${replicasReady?.reason ?? ''}`;
+      w.limitedBy = conditions.find((c) => c.type === 'ScalingLimited')?.reason ?? '';
       await sleep(1000);
     }
+    return w;
+  }
+
+  /**
+   * Waits until jetscale reports the asked-for replicas as not becoming ready (condition, Event,
+   * metric), then publishes `more` messages and watches for 30 s: nothing may be added.
+   */
+  async function expectReportedAndHeld(name: string, stream: string): Promise<Watch> {
+    await eventually(
+      'ReplicasReady=False (ReplicasNotReady)',
+      async () =>
+        (await conditionsOf(name)).status?.conditions?.find(
+          (c) => c.type === 'ReplicasReady' && c.status === 'False' && c.reason === 'ReplicasNotReady',
+        ),
+      90_000,
+      1000,
+    );
+    const events = await core.listNamespacedEvent({
+      namespace,
+      fieldSelector: `involvedObject.kind=EventConsumer,involvedObject.name=${name}`,
+    });
+    const warned = events.items.filter((e) => e.reason === 'ReplicasNotReady');
+    expect(warned.map((e) => e.type)).toEqual(['Warning']);
+    expect(warned[0]?.message).toMatch(
+      new RegExp(`^${asked} of ${asked} replicas asked for have not been ready`),
+    );
+    const identity = operators?.identities()[0] ?? '';
+    const metricsUrl = operators?.metricsUrl(identity) ?? '';
+    const metrics = await (await fetch(metricsUrl)).text();
+    expect(metrics).toMatch(
+      new RegExp(`jetscale_replicas_not_ready\\{namespace="${namespace}",name="${name}"\\} ${asked}\\b`),
+    );
+    await backlogOf(stream, more);
+    const w = await watch(name, 30);
+    expect(w.maxAsked).toBe(asked);
+    expect(w.replicasReady).toBe('False/ReplicasNotReady');
+    expect(w.limitedBy).toBe('ReplicasNotReady');
+    expect(w.readyFalse).toEqual([]);
+    expect(w.readyWasTrue).toBe(true);
     return w;
   }
 
@@ -143,7 +214,7 @@ describe('failures on real pods', () => {
     return pods.items.flatMap((p) => p.status?.containerStatuses ?? []);
   }
 
-  it('image that cannot be pulled: pods stay in ImagePullBackOff, jetscale stays Ready and asks for the backlog only', async () => {
+  it('image that cannot be pulled: pods stay in ImagePullBackOff; jetscale stays Ready, reports them and adds none', async () => {
     const name = 'pull-fails';
     await backlogOf('PULLFAILS');
     await consumerDeployment(name, {
@@ -171,14 +242,11 @@ describe('failures on real pods', () => {
       60_000,
       1000,
     );
-    const w = await watch(name, 30);
+    const w = await expectReportedAndHeld(name, 'PULLFAILS');
     expect(w.everReady).toBe(0);
-    expect(w.maxAsked).toBe(asked);
-    expect(w.readyFalse).toEqual([]);
-    expect(w.readyWasTrue).toBe(true);
   }, 300_000);
 
-  it('consumer OOM-killed into a crash loop: the kubelet reports OOMKilled, jetscale stays Ready and asks for the backlog only', async () => {
+  it('consumer OOM-killed into a crash loop: the kubelet reports OOMKilled; jetscale stays Ready, reports them and adds none', async () => {
     const name = 'oom';
     await backlogOf('OOMS');
     await consumerDeployment(name, {
@@ -214,10 +282,7 @@ describe('failures on real pods', () => {
       60_000,
       1000,
     );
-    const w = await watch(name, 30);
-    expect(w.maxAsked).toBe(asked);
-    expect(w.readyFalse).toEqual([]);
-    expect(w.readyWasTrue).toBe(true);
+    await expectReportedAndHeld(name, 'OOMS');
   }, 300_000);
 
   it('a pod that ignores SIGTERM stays Terminating through its grace period, then the kubelet kills it', async () => {
@@ -268,5 +333,67 @@ describe('failures on real pods', () => {
     );
     const gone = (Date.now() - deletedAt) / 1000;
     expect(gone).toBeGreaterThanOrEqual(grace - 1);
+  }, 300_000);
+
+  it('a pod held in Terminating past its grace period (a finalizer): its replacement serves, jetscale neither counts it nor adds replicas', async () => {
+    const name = 'held';
+    const finalizer = 'jetscale.io/test-hold';
+    await backlogOf('HELD', 200);
+    await consumerDeployment(
+      name,
+      {
+        name: 'consumer',
+        image: `jetscale/workloads:${imageTag}`,
+        imagePullPolicy: 'Never',
+        command: ['node', '-e', 'setInterval(() => {}, 1000);'],
+      },
+      3,
+      [finalizer],
+    );
+    await eventConsumer(name, 'HELD');
+    const twoReady = async (): Promise<true | undefined> => {
+      const dep = await apps.readNamespacedDeployment({ name, namespace });
+      return dep.spec?.replicas === 2 && dep.status?.readyReplicas === 2 ? true : undefined;
+    };
+    await eventually('jetscale to ask for 2 replicas and both ready', twoReady, 120_000, 1000);
+    const pods = await core.listNamespacedPod({ namespace, labelSelector: `app=${name}` });
+    const victim = pods.items[0]?.metadata?.name ?? '';
+    try {
+      await core.deleteNamespacedPod({ name: victim, namespace });
+      await eventually('a replacement ready beside the held pod', twoReady, 90_000, 1000);
+      await sleep(5000); // past the 3 s grace period: the containers are gone, the object stays
+      const held = await core.readNamespacedPod({ name: victim, namespace });
+      expect(held.metadata?.deletionTimestamp).toBeDefined();
+      const w = await watch(name, 20);
+      expect(
+        (await core.readNamespacedPod({ name: victim, namespace })).metadata?.deletionTimestamp,
+      ).toBeDefined();
+      expect(w.maxAsked).toBe(2);
+      expect(w.replicasReady).toBe('True/AllReady');
+      expect(w.readyFalse).toEqual([]);
+    } finally {
+      // Nothing may be left that a finalizer holds: the namespace could never be deleted.
+      await custom
+        .deleteNamespacedCustomObject({
+          group: 'jetscale.io',
+          version: 'v1alpha1',
+          namespace,
+          plural: 'eventconsumers',
+          name,
+        })
+        .catch(() => undefined);
+      await apps
+        .deleteNamespacedDeployment({ name, namespace, propagationPolicy: 'Foreground' })
+        .catch(() => undefined);
+      await sleep(3000);
+      for (const p of (await core.listNamespacedPod({ namespace, labelSelector: `app=${name}` })).items)
+        await core
+          .patchNamespacedPod({
+            name: p.metadata?.name ?? '',
+            namespace,
+            body: [{ op: 'remove', path: '/metadata/finalizers' }],
+          })
+          .catch(() => undefined);
+    }
   }, 300_000);
 });
