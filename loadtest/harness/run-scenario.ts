@@ -61,6 +61,7 @@ export async function runScenario(options: RunScenarioOptions): Promise<RunOutco
   const driver = new LoadDriver({
     profile,
     targetUrl: `${target.gatewayUrl}/events`,
+    ...(target.gatewayConnection ? { connect: target.gatewayConnection } : {}),
     body: (sequence) => {
       const event = loadEvent(testId, sequence, new Date());
       return { id: event.id, json: JSON.stringify(event) };

@@ -2,6 +2,7 @@
 // stack (loadtest/local/stack.ts) provides every capability; a kind cluster provides the Kubernetes
 // and NATS parts through port-forwards, and faults it cannot inject are reported as not injected.
 import type * as k8s from '@kubernetes/client-node';
+import type net from 'node:net';
 
 export interface HarnessTarget {
   /** "local" or a description of the cluster. */
@@ -10,6 +11,12 @@ export interface HarnessTarget {
   namespace: string;
   /** Base URL of the gateway, e.g. http://127.0.0.1:18080. */
   gatewayUrl: string;
+  /**
+   * Opens a TCP connection to one ready gateway pod, as a Service would (real node: pod IPs are
+   * reachable from the host). The load driver then connects without the proxy behind gatewayUrl,
+   * which would otherwise put a second socket per request into the harness' own event loop.
+   */
+  gatewayConnection?: () => net.Socket;
   natsUrl: string;
   stream: string;
   consumer: string;

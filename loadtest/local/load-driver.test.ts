@@ -1,5 +1,5 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import type { LoadProfile } from '../profiles/profiles.js';
 import { LoadDriver, percentile, plannedArrivals } from './load-driver.js';
 
@@ -102,6 +102,39 @@ describe('LoadDriver (open model)', () => {
       expect(totals.droppedRatio).toBeCloseTo(35 / 40);
     } finally {
       await target.close();
+    }
+  });
+});
+
+describe('LoadDriver connect hook', () => {
+  it('opens every connection through `connect` (spread over two servers), not to targetUrl', async () => {
+    const hits = [0, 0];
+    const a = await serve((_req, res) => {
+      hits[0]++;
+      setTimeout(() => res.writeHead(202).end(), 200); // slow: the driver opens several connections
+    });
+    const b = await serve((_req, res) => {
+      hits[1]++;
+      setTimeout(() => res.writeHead(202).end(), 200); // slow: the driver opens several connections
+    });
+    const ports = [a.url, b.url].map((u) => Number(new URL(u).port));
+    let turn = 0;
+    try {
+      const driver = new LoadDriver({
+        profile: flat(40, 1, 10),
+        targetUrl: 'http://127.0.0.1:1/events', // nothing listens there
+        body,
+        connect: () => net.connect({ host: '127.0.0.1', port: ports[turn++ % 2] ?? 0 }),
+      });
+      driver.start();
+      await driver.done();
+      expect(driver.totals().failed).toBe(0);
+      expect(driver.totals().succeeded).toBe(40);
+      expect(hits[0]).toBeGreaterThan(0);
+      expect(hits[1]).toBeGreaterThan(0);
+    } finally {
+      await a.close();
+      await b.close();
     }
   });
 });

@@ -4,6 +4,7 @@
 // schedule because `maxInFlight` requests are already outstanding is dropped and counted — never
 // queued and sent late — so the achieved rate and the drops it reports are the honest ones.
 import http from 'node:http';
+import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { profileDurationSeconds, rateAt, type LoadProfile } from '../profiles/profiles.js';
 
@@ -19,6 +20,12 @@ export interface LoadDriverOptions {
   maxInFlight?: number;
   /** Scheduler tick; arrivals due within a tick start together. */
   tickMs?: number;
+  /**
+   * Opens each new keep-alive connection (default: to targetUrl's host and port). A target whose
+   * gateway pods are reachable directly spreads connections over them here, as a Service does in
+   * the kernel, instead of through a proxy in this process.
+   */
+  connect?: () => net.Socket;
 }
 
 /** Counts for one second of the run (index = whole seconds since the start). */
@@ -107,6 +114,8 @@ export class LoadDriver {
     this.tickMs = options.tickMs ?? 10;
     this.durationSeconds = profileDurationSeconds(options.profile);
     this.agent = new http.Agent({ keepAlive: true, maxSockets: this.maxInFlight });
+    const connect = options.connect;
+    if (connect) this.agent.createConnection = () => connect();
   }
 
   /** Starts the arrival schedule; resolves `done()` when the profile is over and every request settled. */
