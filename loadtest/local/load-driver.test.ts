@@ -108,13 +108,13 @@ describe('LoadDriver (open model)', () => {
 
 describe('LoadDriver connect hook', () => {
   it('opens every connection through `connect` (spread over two servers), not to targetUrl', async () => {
-    const hits = [0, 0];
+    const hits = { a: 0, b: 0 };
     const a = await serve((_req, res) => {
-      hits[0]++;
+      hits.a++;
       setTimeout(() => res.writeHead(202).end(), 200); // slow: the driver opens several connections
     });
     const b = await serve((_req, res) => {
-      hits[1]++;
+      hits.b++;
       setTimeout(() => res.writeHead(202).end(), 200); // slow: the driver opens several connections
     });
     const ports = [a.url, b.url].map((u) => Number(new URL(u).port));
@@ -130,8 +130,8 @@ describe('LoadDriver connect hook', () => {
       await driver.done();
       expect(driver.totals().failed).toBe(0);
       expect(driver.totals().succeeded).toBe(40);
-      expect(hits[0]).toBeGreaterThan(0);
-      expect(hits[1]).toBeGreaterThan(0);
+      expect(hits.a).toBeGreaterThan(0);
+      expect(hits.b).toBeGreaterThan(0);
     } finally {
       await a.close();
       await b.close();
