@@ -1,7 +1,7 @@
 import * as k8s from '@kubernetes/client-node';
 import os from 'node:os';
 import path from 'node:path';
-import { PodRunner } from './pod-runner.js';
+import { PodRunner, cpuCores, nicenessForCpuRequest } from './pod-runner.js';
 
 function runner(): PodRunner {
   const kc = new k8s.KubeConfig();
@@ -60,5 +60,25 @@ describe('PodRunner address and command mapping', () => {
 
   it('refuses a container without a command', () => {
     expect(() => runner().localCommand({ name: 'c', image: 'x' })).toThrow(/no command/);
+  });
+});
+
+describe('PodRunner CPU weights (cgroup shares follow CPU requests)', () => {
+  it('reads CPU quantities and refuses what is not one', () => {
+    expect(cpuCores('250m')).toBe(0.25);
+    expect(cpuCores('1.5')).toBe(1.5);
+    expect(cpuCores(2)).toBe(2);
+    expect(cpuCores(undefined)).toBeUndefined();
+    expect(cpuCores('0')).toBeUndefined();
+    expect(cpuCores('1Gi')).toBeUndefined();
+    expect(cpuCores('-1')).toBeUndefined();
+  });
+
+  it('gives a smaller request the niceness whose weight matches its share', () => {
+    // 100m beside 250m: shares 2.5 : 1, four nice levels (1.25^4 = 2.44).
+    expect(nicenessForCpuRequest(0.1, 0.25)).toBe(4);
+    expect(nicenessForCpuRequest(0.25, 0.25)).toBe(0);
+    expect(nicenessForCpuRequest(1, 0.25)).toBe(0);
+    expect(nicenessForCpuRequest(0.001, 1000)).toBe(19);
   });
 });

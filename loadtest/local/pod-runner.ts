@@ -14,6 +14,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../hack/stack/ports.js';
 import type { ScrapeTargetSink } from '../../hack/stack/scrape-targets.js';
@@ -85,6 +86,8 @@ interface PodProcess {
   /** The spec's grace period, for a delete we only learn about from the DELETED event. */
   specGraceSeconds: number;
   hasFinalizer: boolean;
+  /** The pod's CPU request in cores (undefined: none), for its process's scheduling weight. */
+  cpuRequest: number | undefined;
   restartTimer: NodeJS.Timeout | undefined;
 }
 
@@ -103,6 +106,8 @@ export class PodRunner {
   private readonly processes = new Map<string, PodProcess>();
   private abort: AbortController | undefined;
   private stopped = false;
+  /** The largest CPU request of any pod this runner has started (cores), see weigh(). */
+  private largestCpuRequest = 0;
   private relistTimer: NodeJS.Timeout | undefined;
   private readonly say: (event: RunnerEvent) => void;
   /** Serialises handling per pod so a quick add-then-delete cannot interleave. */
@@ -230,6 +235,7 @@ export class PodRunner {
       specGraceSeconds: pod.spec.terminationGracePeriodSeconds ?? 30,
       hasFinalizer: false,
       restartTimer: undefined,
+      cpuRequest: cpuCores(container.resources?.requests?.cpu),
     };
     this.processes.set(name, proc);
     if (!pod.metadata?.finalizers?.includes(runnerFinalizer)) {
@@ -332,6 +338,7 @@ export class PodRunner {
       detached: true,
     });
     closeSync(log);
+    this.weigh(proc, child.pid);
     proc.child = child;
     proc.pod.pid = child.pid;
     proc.exited = new Promise((resolve) => {
@@ -357,6 +364,28 @@ export class PodRunner {
     if (child.pid !== undefined) {
       this.register(proc);
       this.say({ kind: 'started', pod: name, pid: child.pid, ports: proc.pod.ports });
+    }
+  }
+
+  /**
+   * On a node, cgroup CPU shares follow each pod's CPU request: a burst of consumer pods starting
+   * at once cannot starve the gateway that asked for more. Local processes get the same relative
+   * weights through their niceness (each nice level is ~1.25x less weight). A runner can only
+   * lower priorities, so the largest request seen runs at normal priority.
+   */
+  private weigh(proc: PodProcess, pid: number | undefined): void {
+    if (pid === undefined || proc.cpuRequest === undefined) return;
+    this.largestCpuRequest = Math.max(this.largestCpuRequest, proc.cpuRequest);
+    const niceness = nicenessForCpuRequest(proc.cpuRequest, this.largestCpuRequest);
+    if (niceness === 0) return;
+    try {
+      os.setPriority(pid, niceness);
+    } catch (err) {
+      this.say({
+        kind: 'error',
+        pod: proc.pod.name,
+        message: `could not set niceness ${niceness}: ${errorMessage(err)}`,
+      });
     }
   }
 
@@ -499,4 +528,24 @@ export class PodRunner {
     }
     return env;
   }
+}
+
+/** A Kubernetes CPU quantity in cores ("250m" → 0.25, "1.5" → 1.5); undefined when absent or not one. */
+export function cpuCores(quantity: string | number | undefined): number | undefined {
+  if (quantity === undefined) return undefined;
+  const text = String(quantity).trim();
+  const match = /^(\d+(?:\.\d+)?)(m?)$/.exec(text);
+  if (!match) return undefined;
+  const cores = Number(match[1]) / (match[2] === 'm' ? 1000 : 1);
+  return cores > 0 ? cores : undefined;
+}
+
+/**
+ * The niceness that gives a process the CPU weight, relative to one that asked for `largest`
+ * cores, that cgroup shares give a pod that asked for `request` (Linux: each nice level weighs
+ * ~1.25x less). 0 for the largest request, at most 19.
+ */
+export function nicenessForCpuRequest(request: number, largest: number): number {
+  if (!(request > 0) || !(largest > request)) return 0;
+  return Math.min(19, Math.round(Math.log(largest / request) / Math.log(1.25)));
 }

@@ -214,7 +214,7 @@ export function overviewDashboard(): Dashboard {
             { expr: `sum by (name) (jetscale_desired_replicas{${ec}})`, legend: 'desired {{name}}' },
             { expr: `sum by (name) (jetscale_current_replicas{${ec}})`, legend: 'current {{name}}' },
             {
-              expr: `max by (name, consumer) (jetscale_consumer_desired_replicas{${ec}})`,
+              expr: `max by (name, consumer) (jetscale_jetstream_consumer_desired_replicas{${ec}})`,
               legend: 'needed by {{consumer}} ({{name}})',
             },
             { expr: `sum by (name) (jetscale_ready_replicas{${ec}})`, legend: 'ready {{name}}' },
@@ -239,7 +239,7 @@ export function overviewDashboard(): Dashboard {
               legend: 'redelivered {{name}}',
             },
             {
-              expr: `sum by (name, consumer) (jetscale_consumer_backlog_messages{${ec}})`,
+              expr: `sum by (name, consumer) (jetscale_jetstream_consumer_backlog_messages{${ec}})`,
               legend: 'backlog of {{consumer}} ({{name}})',
             },
           ],

@@ -49,19 +49,19 @@ describe('per-consumer series', () => {
       { consumer: 'orders', readable: true, desired: 3, backlog: 300 },
       { consumer: 'refunds', readable: false, desired: 5 },
     ]);
-    expect(await series(m, 'jetscale_consumer_readable')).toEqual([
-      'jetscale_consumer_readable{namespace="ns",name="a",consumer="orders"} 1',
-      'jetscale_consumer_readable{namespace="ns",name="a",consumer="refunds"} 0',
+    expect(await series(m, 'jetscale_jetstream_consumer_readable')).toEqual([
+      'jetscale_jetstream_consumer_readable{namespace="ns",name="a",consumer="orders"} 1',
+      'jetscale_jetstream_consumer_readable{namespace="ns",name="a",consumer="refunds"} 0',
     ]);
-    expect(await series(m, 'jetscale_consumer_backlog_messages')).toEqual([
-      'jetscale_consumer_backlog_messages{namespace="ns",name="a",consumer="orders"} 300',
+    expect(await series(m, 'jetscale_jetstream_consumer_backlog_messages')).toEqual([
+      'jetscale_jetstream_consumer_backlog_messages{namespace="ns",name="a",consumer="orders"} 300',
     ]);
     m.setConsumers('ns', 'a', [{ consumer: 'orders', readable: true, desired: 2, backlog: 200 }]);
-    expect(await series(m, 'jetscale_consumer_desired_replicas')).toEqual([
-      'jetscale_consumer_desired_replicas{namespace="ns",name="a",consumer="orders"} 2',
+    expect(await series(m, 'jetscale_jetstream_consumer_desired_replicas')).toEqual([
+      'jetscale_jetstream_consumer_desired_replicas{namespace="ns",name="a",consumer="orders"} 2',
     ]);
     m.forget('ns', 'a');
-    expect(await series(m, 'jetscale_consumer_readable')).toEqual([]);
-    expect(await series(m, 'jetscale_consumer_backlog_messages')).toEqual([]);
+    expect(await series(m, 'jetscale_jetstream_consumer_readable')).toEqual([]);
+    expect(await series(m, 'jetscale_jetstream_consumer_backlog_messages')).toEqual([]);
   });
 });

@@ -75,19 +75,19 @@ export class OperatorMetrics {
     registers: [this.registry],
   });
   readonly consumerBacklog = new Gauge({
-    name: 'jetscale_consumer_backlog_messages',
+    name: 'jetscale_jetstream_consumer_backlog_messages',
     help: "Backlog of one of the EventConsumer's consumers at its last successful read (pending + awaiting ack).",
     labelNames: CONSUMER_LABELS,
     registers: [this.registry],
   });
   readonly consumerDesiredReplicas = new Gauge({
-    name: 'jetscale_consumer_desired_replicas',
+    name: 'jetscale_jetstream_consumer_desired_replicas',
     help: 'Replicas one consumer alone asks for; jetscale_desired_replicas is the largest.',
     labelNames: CONSUMER_LABELS,
     registers: [this.registry],
   });
   readonly consumerReadable = new Gauge({
-    name: 'jetscale_consumer_readable',
+    name: 'jetscale_jetstream_consumer_readable',
     help: "1 when the consumer's backlog was read at the last poll, 0 when it could not be.",
     labelNames: CONSUMER_LABELS,
     registers: [this.registry],
