@@ -112,4 +112,30 @@ describe('peakAgreement: Prometheus against the harness at the same instants, fa
       }),
     ).toThrow(/lagSeconds and tolerance must be ≥ 0/);
   });
+
+  it('allows a read between two harness samples on a fast spike (final CI: Prometheus 478, harness peak 426)', () => {
+    // The backlog climbs ~130/s and falls as fast; the operator read it between the harness's
+    // samples at 3 s and 4 s, above both.
+    const harness: HarnessPoint[] = [0, 100, 250, 426, 200, 50, 10].map((value, t) => ({ t, value }));
+    const prometheusAtSamples = [0, 0, 100, 250, 478, 478, 40];
+    const fair = peakAgreement({
+      name: 'peak backlog',
+      harness,
+      prometheusAtSamples,
+      prometheusPeak: 478,
+      lagSeconds: 2,
+      tolerance: 0.05,
+    });
+    expect(fair.pass).toBe(true);
+    // Twice the truth is still caught.
+    const doubled = peakAgreement({
+      name: 'peak backlog',
+      harness,
+      prometheusAtSamples: prometheusAtSamples.map((v) => 2 * v),
+      prometheusPeak: 956,
+      lagSeconds: 2,
+      tolerance: 0.05,
+    });
+    expect(doubled.pass).toBe(false);
+  });
 });

@@ -73,7 +73,10 @@ export function peakAgreement(input: PeakAgreementInput): PeakAgreement {
     // What the operator may have read for the point shown at p.t: the harness's view of [t − lag, t].
     const window = measured.filter((m) => m.t >= p.t - lag && m.t <= p.t).map((m) => m.value);
     low = Math.max(low ?? -Infinity, Math.min(...window));
-    high = Math.max(high ?? -Infinity, Math.max(...window));
+    // The operator may have read between two harness samples, where a fast-moving backlog can stand
+    // above both: allow the harness's own resolution there, the largest step between adjacent
+    // samples enclosing the window (on a steady peak that step is small and the bracket tight).
+    high = Math.max(high ?? -Infinity, Math.max(...window) + largestStep(measured, p.t - lag, p.t));
   });
   const wholeRun = measured.length > 0 ? Math.max(...measured.map((m) => m.value)) : undefined;
   const coverage = measured.length > 0 ? matched / measured.length : 0;
@@ -114,4 +117,17 @@ export function peakAgreement(input: PeakAgreementInput): PeakAgreement {
       promNote +
       (fails.length > 0 ? `: ${fails.join('; ')}` : ''),
   };
+}
+
+/** The largest change between adjacent samples from the last one before `from` to the first after `to`. */
+function largestStep(points: ReadonlyArray<{ t: number; value: number }>, from: number, to: number): number {
+  let first = points.findIndex((m) => m.t >= from);
+  if (first < 0) return 0;
+  first = Math.max(0, first - 1);
+  let last = points.findIndex((m) => m.t > to);
+  last = last < 0 ? points.length - 1 : last;
+  let step = 0;
+  for (let i = first + 1; i <= last; i++)
+    step = Math.max(step, Math.abs(points[i].value - points[i - 1].value));
+  return step;
 }
