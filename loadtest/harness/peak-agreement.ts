@@ -127,7 +127,9 @@ function largestStep(points: ReadonlyArray<{ t: number; value: number }>, from: 
   let last = points.findIndex((m) => m.t > to);
   last = last < 0 ? points.length - 1 : last;
   let step = 0;
-  for (let i = first + 1; i <= last; i++)
-    step = Math.max(step, Math.abs(points[i].value - points[i - 1].value));
+  for (let i = first + 1; i <= last; i++) {
+    const [before, after] = [points[i - 1], points[i]];
+    if (before && after) step = Math.max(step, Math.abs(after.value - before.value));
+  }
   return step;
 }
