@@ -223,7 +223,11 @@ describe('HA drills: at most one writer, failover within lease duration + one po
       const pausedAt = Date.now();
       await holderIs(d, 'b', LEASE_MS + RETRY_MS + 20_000);
       await wroteAfter(d, 'b', 0, POLL_MS + 20_000);
-      // Past the lease duration, and the new leader is writing: now the old one resumes.
+      // The new leader is writing. The standby may take over before LEASE_MS after the pause (the
+      // lease runs from a's last renewal, which came before it), so hold the pause until it is
+      // past the lease duration too: then the old one resumes.
+      const heldMs = Date.now() - pausedAt;
+      if (heldMs <= LEASE_MS) await sleep(LEASE_MS - heldMs + 250);
       expect(Date.now() - pausedAt).toBeGreaterThan(LEASE_MS);
       const exiting = a.nextExit(20_000);
       a.signal('SIGCONT');
