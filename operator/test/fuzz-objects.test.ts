@@ -1,6 +1,6 @@
 // The fuzz generators are deterministic per seed (a failure reproduces with the printed seed) and
 // reach every kind of case.
-import { fuzzSecretData, fuzzSpec, seededRng, type FuzzContext } from './fuzz-objects.js';
+import { fuzzEdit, fuzzSecretData, fuzzSpec, seededRng, type FuzzContext } from './fuzz-objects.js';
 
 const ctx: FuzzContext = {
   natsUrl: 'nats://127.0.0.1:4222',
@@ -14,7 +14,9 @@ describe('fuzz generators', () => {
   it('give the same objects for the same seed and different ones for another', () => {
     const run = (seed: number): string => {
       const rng = seededRng(seed);
-      return JSON.stringify([...Array(50)].map(() => [fuzzSpec(rng, ctx), fuzzSecretData(rng)]));
+      return JSON.stringify(
+        [...Array(50)].map(() => [fuzzSpec(rng, ctx), fuzzSecretData(rng), fuzzEdit(rng, ctx)]),
+      );
     };
     expect(run(42)).toBe(run(42));
     expect(run(42)).not.toBe(run(43));
@@ -28,5 +30,18 @@ describe('fuzz generators', () => {
     expect(text.includes('\u00a0')).toBe(true);
     expect(/9007199254740994|2147483648|1e\+300/.test(text)).toBe(true);
     expect(text.includes('\\r\\n')).toBe(true);
+  });
+
+  it('give most objects their own Deployment, and edits that lower maxReplicas and rename targets', () => {
+    const rng = seededRng(11);
+    const specs = [...Array(200)].map(() => fuzzSpec(rng, { ...ctx, own: 'mine' }));
+    const own = specs.filter(
+      (s) => (s.scaleTargetRef as { name?: string } | undefined)?.name === 'mine',
+    ).length;
+    expect(own).toBeGreaterThan(80);
+    const edits = JSON.stringify([...Array(200)].map(() => fuzzEdit(rng, { ...ctx, own: 'theirs' })));
+    expect(edits.includes('"maxReplicas":1')).toBe(true);
+    expect(edits.includes('"name":"theirs"')).toBe(true);
+    expect(edits.includes('"paused":true')).toBe(true);
   });
 });

@@ -133,8 +133,15 @@ export interface FuzzContext {
   natsUrl: string;
   stream: string;
   consumer: string;
-  /** Deployments that exist for fuzz objects (never the healthy EventConsumers' targets). */
+  /** Deployments shared by fuzz objects (never the healthy EventConsumers' targets). */
   targets: string[];
+  /**
+   * A Deployment of this object's own, as most tenants have: the fuzz creates it, so the object
+   * reaches the scaling code instead of losing a conflict over a shared target.
+   */
+  own?: string;
+  /** Targets the fuzz must not claim successfully (older EventConsumers own them); named now and then. */
+  owned?: string[];
   /** Secrets created by the fuzz run, some good and most bad. */
   secrets: string[];
 }
@@ -167,7 +174,12 @@ function plausible(rng: Rng, path: string, ctx: FuzzContext): unknown {
     case 'scaleTargetRef.apiVersion':
       return pick(rng, ['apps/v1', 'v1', 'nope.example/v1']);
     case 'scaleTargetRef.name':
-      return pick(rng, [...ctx.targets, 'no-such-target']);
+      return pick(rng, [
+        ...ctx.targets,
+        ...(ctx.own === undefined ? [] : [ctx.own]),
+        ...(ctx.owned ?? []),
+        'no-such-target',
+      ]);
     case 'pollInterval':
       return pick(rng, ['1s', '2s', '500ms', '10m']);
     case 'drainWithin':
@@ -211,7 +223,7 @@ export function fuzzSpec(rng: Rng, ctx: FuzzContext): Record<string, unknown> {
     const [, spec] = pick(rng, refusedSpecs);
     return structuredClone(spec);
   }
-  const spec = baseSpec(ctx, pick(rng, ctx.targets));
+  const spec = baseSpec(ctx, ctx.own !== undefined && rng() < 0.6 ? ctx.own : pick(rng, ctx.targets));
   // Mostly values the CRD lets through (hostile to the operator, not to the schema), so most
   // objects reach the operator; some junk, which the API server must refuse without a 5xx.
   const mutations = 1 + Math.floor(rng() * 3);
@@ -220,6 +232,32 @@ export function fuzzSpec(rng: Rng, ctx: FuzzContext): Record<string, unknown> {
     setPath(spec, path, rng() < 0.85 ? plausible(rng, path, ctx) : junkValue(rng));
   }
   return spec;
+}
+
+/**
+ * One edit of an existing object, as a tenant makes them (a merge patch of one or two fields):
+ * maxReplicas lowered or raised, the target renamed, paused toggled, a policy or an interval
+ * changed — mostly values the CRD accepts, now and then junk it must refuse.
+ */
+export function fuzzEdit(rng: Rng, ctx: FuzzContext): Record<string, unknown> {
+  const edit: Record<string, unknown> = {};
+  const edits = 1 + Math.floor(rng() * 2);
+  for (let i = 0; i < edits; i++) {
+    const path = pick(rng, [
+      'maxReplicas',
+      'maxReplicas',
+      'minReplicas',
+      'scaleTargetRef.name',
+      'paused',
+      'backlogPerReplica',
+      'pollInterval',
+      'behavior.scaleDown.stabilizationWindow',
+      'fallback.replicas',
+      ...PATHS,
+    ]);
+    setPath(edit, path, rng() < 0.9 ? plausible(rng, path, ctx) : junkValue(rng));
+  }
+  return edit;
 }
 
 /** One fuzz Secret's data (base64 values, as the API server stores them). */

@@ -6,15 +6,22 @@
 //   - no fuzz object moves the healthy EventConsumers' replicas (checked every second);
 //   - every object the API server accepts gets a Ready condition with a reason;
 //   - the API server never answers 5xx, and the operator never crashes nor fails a reconcile;
-//   - the NATS connection the healthy ones use is never disconnected.
+//   - the NATS connection the healthy ones use is never disconnected;
+//   - no Deployment ever has more replicas than the maxReplicas of the Ready EventConsumer that
+//     owns it (checked every second against the latest accepted spec, after tenants' edits: a
+//     lowered maxReplicas, a renamed target, a toggled pause);
+//   - a Deployment no EventConsumer names is never scaled.
+// Most objects get a Deployment of their own, so they reach the scaling code rather than losing a
+// conflict over a shared one; after they are created, a quarter of them are edited.
 // `make test` runs 40 objects with seed 17; `make fuzz-operator` (and `make fuzz`) 300 with a fresh
 // seed. The seed is printed first; `FUZZ_SEED=<seed> FUZZ_OBJECTS=<n> make fuzz-operator` replays.
 import { createNamespace, eventually, testStack } from '../../test/env.js';
+import { parseDurationSeconds } from '../src/api/v1alpha1/duration.js';
 import { eventConsumersPath } from '../src/api/v1alpha1/group-version.js';
 import type { EventConsumerStatus } from '../src/api/v1alpha1/event-consumer.js';
 import { KubeApiError } from '../src/kube/api-client.js';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { fuzzSecretData, fuzzSpec, seededRng, type FuzzContext } from './fuzz-objects.js';
+import { fuzzEdit, fuzzSecretData, fuzzSpec, seededRng, type FuzzContext } from './fuzz-objects.js';
 import {
   closeKubeApi,
   condition,
@@ -75,9 +82,12 @@ describe(`operator fuzz (seed ${seed})`, () => {
       stream,
       consumer: 'worker',
       targets: ['fuzz-target-0', 'fuzz-target-1', 'fuzz-target-2'],
+      owned: HEALTHY,
       secrets: [],
     };
     for (const target of ctx.targets) await createDeployment(ns.name, target, 1);
+    // Never named by any object: must stay at 1.
+    await createDeployment(ns.name, 'fuzz-untouched', 1);
     for (let i = 0; i < 8; i++) {
       const name = `fuzz-secret-${i}`;
       await kubeApi().request('POST', `/api/v1/namespaces/${ns.name}/secrets`, {
@@ -123,14 +133,68 @@ describe(`operator fuzz (seed ${seed})`, () => {
         250,
       );
 
-    // Watch the healthy ones for the whole run.
+    // Watch the healthy ones, and every Deployment against its owner's maxReplicas, for the whole
+    // run. The owner is the Ready=True EventConsumer naming it (a conflict's losers are Ready=False).
+    // The operator reads the spec a moment after an edit, and notices a Deployment someone else
+    // scaled only at its next poll: a bound broken for longer than two poll intervals (+5 s)
+    // against the same generation of the spec counts.
     let watching = true;
+    const overSince = new Map<string, number>();
+    const reported = new Set<string>();
+    const checkBounds = async (): Promise<void> => {
+      const [deployments, ecs] = await Promise.all([
+        kubeApi().request<{ items: Array<{ metadata: { name: string }; spec?: { replicas?: number } }> }>(
+          'GET',
+          `/apis/apps/v1/namespaces/${ns.name}/deployments`,
+        ),
+        kubeApi().request<{
+          items: Array<{
+            metadata: { name: string; generation?: number };
+            spec: {
+              scaleTargetRef?: { name?: string; kind?: string };
+              maxReplicas?: number;
+              paused?: boolean;
+              pollInterval?: string;
+            };
+            status?: EventConsumerStatus;
+          }>;
+        }>('GET', eventConsumersPath(ns.name)),
+      ]);
+      const replicas = new Map(deployments.items.map((d) => [d.metadata.name, d.spec?.replicas ?? 0]));
+      if ((replicas.get('fuzz-untouched') ?? 1) !== 1)
+        violate(`fuzz-untouched, named by no EventConsumer, was scaled to ${replicas.get('fuzz-untouched')}`);
+      const now = Date.now();
+      const over = new Set<string>();
+      for (const ec of ecs.items) {
+        const ref = ec.spec.scaleTargetRef;
+        if (ref?.name === undefined || (ref.kind ?? 'Deployment') !== 'Deployment') continue;
+        if (condition(ec.status ?? {}, 'Ready')?.status !== 'True' || ec.spec.paused === true) continue;
+        // Ready=True says only that the operator judged this generation, so judge only then.
+        if (ec.status?.observedGeneration !== ec.metadata.generation) continue;
+        const has = replicas.get(ref.name);
+        const max = ec.spec.maxReplicas ?? 0;
+        if (has === undefined || has <= Math.max(1, max)) continue;
+        const key = `${ec.metadata.name}@${ec.metadata.generation}`;
+        over.add(key);
+        const since = overSince.get(key) ?? now;
+        overSince.set(key, since);
+        const graceMs = (2 * (parseDurationSeconds(ec.spec.pollInterval ?? '5s') ?? 5) + 5) * 1000;
+        if (now - since > graceMs && !reported.has(key)) {
+          reported.add(key);
+          violate(
+            `${ref.name} has had ${has} replicas for ${Math.round((now - since) / 1000)}s, above the maxReplicas ${max} of ${ec.metadata.name} (Ready, generation ${ec.metadata.generation})`,
+          );
+        }
+      }
+      for (const key of overSince.keys()) if (!over.has(key)) overSince.delete(key);
+    };
     const watcher = (async () => {
       while (watching) {
         for (const name of HEALTHY) {
           const replicas = await specReplicas(ns.name, name).catch(() => undefined);
           if (replicas !== undefined && replicas !== 3) violate(`${name} moved to ${replicas} replicas`);
         }
+        await checkBounds().catch(() => undefined);
         await sleep(1000);
       }
     })();
@@ -139,7 +203,9 @@ describe(`operator fuzz (seed ${seed})`, () => {
     const refusedCodes = new Map<number, number>();
     for (let i = 0; i < objects; i++) {
       const name = `fuzz-${i}`;
-      const spec = fuzzSpec(rng, ctx);
+      const own = `fuzz-own-${i}`;
+      await createDeployment(ns.name, own, 1);
+      const spec = fuzzSpec(rng, { ...ctx, own });
       try {
         await kubeApi().request('POST', eventConsumersPath(ns.name), {
           body: { apiVersion: 'jetscale.io/v1alpha1', kind: 'EventConsumer', metadata: { name }, spec },
@@ -157,6 +223,23 @@ describe(`operator fuzz (seed ${seed})`, () => {
           await kubeApi()
             .request('DELETE', `${eventConsumersPath(ns.name)}/${gone}`)
             .catch(() => undefined);
+      }
+    }
+
+    // Tenants edit what they created: a quarter of the objects get one or two changed fields (a
+    // merge patch, as `kubectl apply` / `kubectl edit` send), each possibly into another tenant's
+    // Deployment.
+    let edited = 0;
+    for (let i = 0; i < Math.ceil(objects / 4) && accepted.length > 0; i++) {
+      const name = accepted[Math.floor(rng() * accepted.length)] ?? '';
+      const edit = fuzzEdit(rng, { ...ctx, own: `fuzz-own-${Math.floor(rng() * objects)}` });
+      try {
+        await kubeApi().request('PATCH', `${eventConsumersPath(ns.name)}/${name}`, { body: { spec: edit } });
+        edited++;
+      } catch (err) {
+        if (!(err instanceof KubeApiError)) throw err;
+        refusedCodes.set(err.status, (refusedCodes.get(err.status) ?? 0) + 1);
+        if (err.status >= 500) violate(`editing ${name}: the API server answered ${err.status}`);
       }
     }
 
@@ -217,7 +300,7 @@ describe(`operator fuzz (seed ${seed})`, () => {
       reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
     }
     console.log(
-      `operator fuzz: seed ${seed}: ${accepted.length} accepted (Ready reasons ${JSON.stringify(Object.fromEntries(reasons))}), refused ${JSON.stringify(Object.fromEntries(refusedCodes))}, ${violations.length} violations`,
+      `operator fuzz: seed ${seed}: ${accepted.length} accepted, ${edited} edits accepted (Ready reasons ${JSON.stringify(Object.fromEntries(reasons))}), refused ${JSON.stringify(Object.fromEntries(refusedCodes))}, ${violations.length} violations`,
     );
     if (violations.length > 0) {
       const shown = defects.slice(0, 5).map((l) => l.slice(0, 500));
