@@ -66,6 +66,50 @@ describe('simulate', () => {
     expect(short.maxWaitSeconds).toBeGreaterThan(100);
   });
 
+  it('queues near full utilisation as an M/D/c queue does: tight sizing is not free', () => {
+    // Issue 13 asked whether the model penalises 100 % utilisation (it favours KEDA's tight
+    // lagThresholds over headroom). With pod speeds made exact, the only randomness is Poisson
+    // arrivals and each of the 2 × 10 in-flight slots serves in a fixed 0.4 s: an M/D/20 queue.
+    // Its p99 queueing wait is about half M/M/c's (Kingman: (ca² + cs²)/2 with cs = 0),
+    // P(Wq > t) = C(c, a)·e^(−(cμ − λ)t), C the Erlang-C probability of waiting.
+    const exact: WorkloadModel = { ...defaultWorkload, serviceRateCv: 0, tickNoiseCv: 0 };
+    const erlangC = (c: number, a: number): number => {
+      let term = 1;
+      let sum = 1;
+      for (let k = 1; k < c; k++) {
+        term *= a / k;
+        sum += term;
+      }
+      const waiting = ((term * a) / c) * (c / (c - a));
+      return waiting / (sum + waiting);
+    };
+    const p99Queueing = (rho: number): number => {
+      const replicas = 2;
+      const r = simulate(
+        {
+          seed: 1,
+          trace: constant(rho * replicas * exact.serviceRatePerReplica, 3600),
+          workload: exact,
+          initialReplicas: replicas,
+          tickSeconds: 0.25,
+        },
+        new FixedReplicas(replicas),
+      );
+      // The wait at light load is the service time plus the tick: what is above it is queueing.
+      return r.p99WaitSeconds - 0.63;
+    };
+    for (const rho of [0.9, 0.95, 0.98]) {
+      const c = 20;
+      const mu = exact.serviceRatePerReplica / exact.inFlightPerReplica;
+      const lambda = rho * c * mu;
+      const mdc = Math.log(erlangC(c, lambda / mu) / 0.01) / (2 * (c * mu - lambda));
+      const simulated = p99Queueing(rho);
+      // Measured (seed 1, an hour): 0.52 / 0.77 / 2.00 s against M/D/c ≈ 0.40 / 0.86 / 2.25 s.
+      expect(simulated).toBeGreaterThan(0.6 * mdc);
+      expect(simulated).toBeLessThan(1.6 * mdc);
+    }
+  });
+
   it('shows the autoscaler the consumer as it was metricStalenessSeconds ago', () => {
     const fixed = new FixedReplicas(2);
     simulate(
