@@ -43,16 +43,22 @@ function parseArgs(argv: string[]): BenchOptions {
   return { seeds, outDir: value('--out') ?? 'reports/bench-scaling', recordedPath: value('--recorded') };
 }
 
-/** Finds the sample recording whether running from the source tree, from dist/, or from the repo root. */
-function findRecordedSample(): string | undefined {
+/** Finds a file of loadtest/sim/traces whether running from the source tree, from dist/, or from the repo root. */
+function findTraceFile(file: string): string | undefined {
   const here = dirname(fileURLToPath(import.meta.url));
   const candidates = [
-    resolve('loadtest/sim/traces/recorded-sample.json'),
-    join(here, 'traces/recorded-sample.json'),
-    join(here, '../../../loadtest/sim/traces/recorded-sample.json'),
+    resolve('loadtest/sim/traces', file),
+    join(here, 'traces', file),
+    join(here, '../../../loadtest/sim/traces', file),
   ];
   return candidates.find((p) => existsSync(p));
 }
+
+/**
+ * The failover run of `make demo` captured by the harness (capture-trace.ts; how, in the README):
+ * the trace named `demo`.
+ */
+const DEMO_TRACE_FILE = 'demo-failover.json';
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -235,6 +241,15 @@ export function evaluateTargets(
       verdicts.push(
         `${v.undominated.length === 0 ? 'MET' : 'MISSED'} ${f.trace}: jetscale's frontier dominates ${family}'s (${baseline.length - v.undominated.length}/${baseline.length} ${family} settings dominated${missing === '' ? '' : `; not: ${missing}`})`,
       );
+      // By how much, and how much room there is: a KEDA point at 1.0x the physical minimum leaves
+      // no policy more than that much cheaper at any p99.
+      for (const p of v.undominated) {
+        const nearest = cheapestMeeting(jetscale, p.p99WaitSeconds);
+        const room = p.replicaSeconds / f.physicalMinimum;
+        verdicts.push(
+          `    ${family}@${p.knob}: ${nearest === undefined ? `no jetscale setting reaches p99 ${p.p99WaitSeconds.toFixed(2)} s` : `the cheapest jetscale setting at ≤ its p99 is @${knobText(nearest.knob)} (${nearest.p99WaitSeconds.toFixed(2)} s) at ${ratio(nearest.replicaSeconds, p.replicaSeconds)}x its replica-s`}; it runs at ${room.toFixed(3)}x the physical minimum${room < 1.1 ? `, so no policy can be more than ${((1 - 1 / room) * 100).toFixed(1)} % cheaper at any p99` : ''}`,
+        );
+      }
     }
     if (jet !== undefined) {
       const kedaPoints = f.points.filter((p) => kedaFamilies.includes(p.family as PolicyName));
@@ -366,12 +381,19 @@ function main(): void {
   const options = parseArgs(process.argv.slice(2));
   const started = Date.now();
   const seeds = Array.from({ length: options.seeds }, (_, i) => i + 1);
-  const recordedPath = options.recordedPath ?? findRecordedSample();
+  const recordedPath = options.recordedPath ?? findTraceFile('recorded-sample.json');
   const recorded: Trace | undefined =
     recordedPath === undefined ? undefined : loadRecordedTrace(recordedPath);
   if (recorded === undefined)
     console.log('note: no recorded trace found (pass --recorded <file.json>); skipping it');
-  const tracesFor = (seed: number): Trace[] => [...builtInTraces(seed), ...(recorded ? [recorded] : [])];
+  const demoPath = findTraceFile(DEMO_TRACE_FILE);
+  const demo: Trace | undefined = demoPath === undefined ? undefined : loadRecordedTrace(demoPath, 'demo');
+  if (demo === undefined) console.log(`note: ${DEMO_TRACE_FILE} not found; skipping the demo trace`);
+  const tracesFor = (seed: number): Trace[] => [
+    ...builtInTraces(seed),
+    ...(recorded ? [recorded] : []),
+    ...(demo ? [demo] : []),
+  ];
 
   const settings = benchSettings();
   const tableLabels = new Map(tableSettings.map((s) => [s.policy, settingLabel(resolveSetting(s))]));
@@ -485,6 +507,7 @@ function main(): void {
     tickSeconds: 0.25,
     waitDefinition: 'arrival → ack, per message (fluid cohorts); messages left at the end count at their age',
     recordedTrace: recordedPath ?? null,
+    demoTrace: demoPath ?? null,
   };
   mkdirSync(options.outDir, { recursive: true });
   const command = `node dist/loadtest/sim/bench.js ${process.argv.slice(2).join(' ')}`.trim();

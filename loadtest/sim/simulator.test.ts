@@ -1,10 +1,18 @@
+import { fileURLToPath } from 'node:url';
 import { JetscaleAutoscaler } from './jetscale-autoscaler.js';
 import { KedaHpaAutoscaler, kedaHpaDefaults } from './keda-hpa.js';
 import { builtInTraces, jetscaleSpec, runScenario } from './scenarios.js';
 import type { Autoscaler, ClusterView, WorkloadModel } from './simulator.js';
 import { defaultWorkload, simulate } from './simulator.js';
 import type { Trace } from './traces.js';
-import { recordedTraceFrom, recurringBurstTrace, spikeTrace, stepTrace } from './traces.js';
+import {
+  loadRecordedTrace,
+  recordedTraceFrom,
+  recordingFromHarnessResult,
+  recurringBurstTrace,
+  spikeTrace,
+  stepTrace,
+} from './traces.js';
 
 const constant = (rate: number, durationSeconds = 600): Trace => ({
   name: 'constant',
@@ -214,6 +222,46 @@ describe('traces', () => {
     expect(() => recordedTraceFrom([{ t: 0, ratePerSecond: -1 }, { t: 1 }])).toThrow(
       /ratePerSecond: number ≥ 0/,
     );
+  });
+
+  it('turns a harness run into a recording: accepted requests per second over the load, scaled', () => {
+    const sample = (t: number, achievedRate: number) => ({ t, plannedRate: 30, achievedRate, backlog: 3 });
+    const result = {
+      scenario: 'failover',
+      testId: 'failover-x',
+      profile: { stages: [{ durationSeconds: 2 }, { durationSeconds: 1 }] },
+      timeline: [sample(0, 0), sample(1, 28), sample(2, 0), sample(3, 31), sample(4, 9)],
+      faults: [{ t: 2, kind: 'stop-gateway', detail: '', injected: true }],
+    };
+    const recording = recordingFromHarnessResult(result, 10);
+    // The drain after the load (t = 4) is not load; a stopped gateway (t = 2) accepted nothing.
+    expect(recording.points).toEqual([
+      { t: 0, ratePerSecond: 0 },
+      { t: 1, ratePerSecond: 280 },
+      { t: 2, ratePerSecond: 0 },
+      { t: 3, ratePerSecond: 310 },
+    ]);
+    expect(recording.description).toMatch(/failover-x.*× 10.*stop-gateway at 2 s/);
+    expect(recordedTraceFrom(recording).rateAt(1.5)).toBe(140);
+  });
+
+  it('rejects what is not a harness result, saying what it expected', () => {
+    expect(() => recordingFromHarnessResult({ points: [] })).toThrow(/not a harness result/);
+    expect(() => recordingFromHarnessResult({ timeline: [{ t: 0 }, { t: 1, achievedRate: 1 }] })).toThrow(
+      /sample 0 must have t \(seconds\) and achievedRate/,
+    );
+    expect(() => recordingFromHarnessResult({ timeline: [{ t: 0, achievedRate: 1 }] }, 0)).toThrow(/scale/);
+  });
+
+  it('replays the captured demo run (traces/demo-failover.json) as the bench does', () => {
+    const trace = loadRecordedTrace(
+      fileURLToPath(new URL('./traces/demo-failover.json', import.meta.url)),
+      'demo',
+    );
+    expect(trace.durationSeconds).toBeGreaterThan(400);
+    const r = runScenario(trace, 'jetscale', 1);
+    expect(Math.abs(r.arrived - (r.processed + r.backlogAtEnd))).toBeLessThan(1e-6 * r.arrived);
+    expect(r.arrived).toBeGreaterThan(50_000);
   });
 
   it('makes a 10x spike for 60 s', () => {

@@ -227,6 +227,61 @@ export function recordedTraceFrom(json: unknown, name = 'recorded'): Trace {
   };
 }
 
-export function loadRecordedTrace(path: string): Trace {
-  return recordedTraceFrom(JSON.parse(readFileSync(path, 'utf8')) as unknown);
+/** A recorded timeline as stored in loadtest/sim/traces/*.json. */
+export interface Recording {
+  description: string;
+  points: RecordedPoint[];
+}
+
+/**
+ * A recording from a harness run's result.json (`make demo`, `make e2e`: loadtest/harness): the
+ * requests the gateway accepted each second (`timeline[].achievedRate`: what entered the stream,
+ * so what the consumer had to process), over the load (t ≤ the profile's length), × `scale`. The
+ * faults of the run are in it as they happened (a stopped gateway accepts nothing). Throws with
+ * what is wrong when the file is not a harness result.
+ */
+export function recordingFromHarnessResult(json: unknown, scale = 1): Recording {
+  if (!(scale > 0) || !Number.isFinite(scale))
+    throw new Error(`scale must be a positive number, got ${scale}`);
+  const result = typeof json === 'object' && json !== null ? (json as Record<string, unknown>) : undefined;
+  const timeline = result?.['timeline'];
+  if (!Array.isArray(timeline) || timeline.length < 2) {
+    throw new Error('not a harness result: expected result.json with a timeline of at least two samples');
+  }
+  const profile = result?.['profile'] as { stages?: Array<{ durationSeconds?: unknown }> } | undefined;
+  const loadSeconds = Array.isArray(profile?.stages)
+    ? profile.stages.reduce(
+        (sum, s) => sum + (typeof s.durationSeconds === 'number' ? s.durationSeconds : 0),
+        0,
+      )
+    : Infinity;
+  const points: RecordedPoint[] = [];
+  timeline.forEach((sample: unknown, i) => {
+    const t: unknown =
+      typeof sample === 'object' && sample !== null ? (sample as { t?: unknown }).t : undefined;
+    const rate: unknown =
+      typeof sample === 'object' && sample !== null
+        ? (sample as { achievedRate?: unknown }).achievedRate
+        : undefined;
+    if (typeof t !== 'number' || !Number.isFinite(t) || typeof rate !== 'number' || !(rate >= 0)) {
+      throw new Error(`timeline sample ${i} must have t (seconds) and achievedRate (requests/s ≥ 0)`);
+    }
+    if (t <= loadSeconds) points.push({ t, ratePerSecond: Math.round(rate * scale * 100) / 100 });
+  });
+  if (points.length < 2) throw new Error('the harness result has fewer than two samples within its load');
+  const scenario = typeof result?.['scenario'] === 'string' ? result['scenario'] : 'unknown scenario';
+  const testId = typeof result?.['testId'] === 'string' ? result['testId'] : 'unknown run';
+  const faults = Array.isArray(result?.['faults'])
+    ? (result['faults'] as Array<{ t?: unknown; kind?: unknown }>)
+        .filter((f) => typeof f.t === 'number' && typeof f.kind === 'string')
+        .map((f) => `${String(f.kind)} at ${Math.round(f.t as number)} s`)
+    : [];
+  return {
+    description: `captured by the harness from a real run (${scenario}, ${testId}): requests accepted per second${scale === 1 ? '' : ` × ${scale}`}${faults.length > 0 ? `; faults: ${faults.join(', ')}` : ''}`,
+    points,
+  };
+}
+
+export function loadRecordedTrace(path: string, name = 'recorded'): Trace {
+  return recordedTraceFrom(JSON.parse(readFileSync(path, 'utf8')) as unknown, name);
 }
