@@ -8,6 +8,7 @@ import {
 } from './decide.js';
 import { scaleUpLimit } from './behavior.js';
 import { defaultScalingSpec, scalingSpecProblems, withScalingDefaults } from './defaults.js';
+import { allowedQueue, objectiveCapacity } from './objective.js';
 import { hpaLikeSpec, sample, sampleFromTotals, T0 } from './test/fixtures.js';
 import {
   natsGoConsume,
@@ -525,6 +526,34 @@ describe('decide: panic', () => {
       expect(d.reason).toContain('more by the time new pods start');
       expect(d.recommendedReplicas).toBeLessThanOrEqual(panicSize(arrival, reading.pending, horizon));
     }
+  });
+
+  it('with a long latency objective, a burst its queue absorbs buys no pods for the start-up pile-up', () => {
+    // 400/s against 125/s: a panic. Over the 30 s horizon 275/s more than the ready replicas do
+    // would pile up, ~10,000 messages with what is pending: under the 18,000 a 90 s objective lets
+    // stand at 400/s (half the objective × the rate). The rate term already ignores such a pile-up;
+    // the panic counted it and asked for 12 pods that start when a short burst is over.
+    const long = afterBurst({ latencyObjectiveSeconds: 90, scaleUp: unboundedUp }, 400);
+    expect(long.d.panic).toBe(true);
+    const perReplica = long.d.rates.perReplicaPerSecond ?? 25;
+    const pileUp = long.reading.pending + (400 - 5 * perReplica) * 30;
+    expect(pileUp).toBeLessThan(allowedQueue(90, 400));
+    const forObjective = (queue: number): number =>
+      Math.ceil(objectiveCapacity({ objectiveSeconds: 90, arrivalPerSecond: 400, queue }) / perReplica);
+    expect(long.d.recommendedReplicas).toBe(forObjective(long.reading.pending));
+    expect(long.d.recommendedReplicas).toBeLessThan(forObjective(pileUp));
+    // A 5 s objective lets 1,000 stand at 400/s: the pile-up is past it and is sized for at once.
+    const short = afterBurst({ latencyObjectiveSeconds: 5, scaleUp: unboundedUp }, 400);
+    expect(short.d.panic).toBe(true);
+    expect(short.d.recommendedReplicas).toBeGreaterThanOrEqual(
+      Math.ceil(
+        objectiveCapacity({
+          objectiveSeconds: 5,
+          arrivalPerSecond: 400,
+          queue: short.reading.pending + (400 - 5 * (short.d.rates.perReplicaPerSecond ?? 25)) * 30,
+        }) / (short.d.rates.perReplicaPerSecond ?? 25),
+      ),
+    );
   });
 
   it('does not panic when pending did not grow with the arrivals (the counters disagree)', () => {
