@@ -790,6 +790,39 @@ describe('decide: max_ack_pending against the pull clients people run (issue 10 
     60_000,
   );
 
+  describe('the real-client matrix in the model: 80/s arriving, 20/s per replica, 4 replicas needed', () => {
+    // operator/test/real-clients.int.test.ts on the real server: backlogPerReplica above what a
+    // replica buffers, so the arrival rate (at the capacity measured) must size the Deployment.
+    // Before: nats.go Consume() buffered all that arrived (500), nothing waited at the server, and
+    // capacity was measured only once ready × ~500 were pending at both ends of an interval — the
+    // policy sized from the backlog alone meanwhile (16 s to 4 replicas here, 59 s on the real
+    // server under load; the other clients 6 s).
+    it.each(
+      [natsGoConsume, natsJsConsume, natsJsFetch, natsGoFetch10].flatMap((client) =>
+        [1000, 20].map((maxAckPending) => ({ client, maxAckPending })),
+      ),
+    )('$client.name, max_ack_pending $maxAckPending: sized from the arrival rate within a few polls', (c) => {
+      const readings = runScenario({
+        ...c,
+        spec: withScalingDefaults({ minReplicas: 1, maxReplicas: 6, backlogPerReplica: 1000 }),
+        handlerPerSecond: 20,
+        arrival: () => 80,
+        initialReplicas: 1,
+        initialPending: 0,
+        startupSeconds: 3,
+        durationSeconds: 90,
+        pollSeconds: 2,
+      });
+      const reached = readings.find((r) => r.replicas >= 4);
+      expect(reached?.t).toBeLessThanOrEqual(10);
+      expect(readings.find((r) => r.decision.rates.perReplicaPerSecond !== undefined)?.t).toBeLessThanOrEqual(
+        6,
+      );
+      const late = readings.filter((r) => r.t >= 60);
+      expect(late.every((r) => r.pending + r.ackPending <= 160 && r.replicas >= 4)).toBe(true);
+    });
+  });
+
   it.each([
     // Measured on nats-server 2.12.15 with workloads/go-consumer (nats.go 1.55 Consume(), 50 ms
     // handlers), a standing backlog, the replicas fixed: msg/s completed over 10-15 s.

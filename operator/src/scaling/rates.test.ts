@@ -120,6 +120,47 @@ describe('observeRates', () => {
     else expect(second.perReplicaPerSecond).toBeUndefined();
   });
 
+  describe('per-replica capacity of prefetching clients (nothing waits at the server)', () => {
+    // nats.go Consume() at the server's default max_ack_pending 1000: one replica's client asks for
+    // 500 and holds everything that arrives, so pending stays 0 while its handler (20/s) never stops.
+    // Readings 2 s apart: 40 completed per interval.
+    const held = (at: number, completed: number, ackPending: number, ackFloor = completed) =>
+      sample({
+        at: s(at),
+        pending: 0,
+        ackPending,
+        deliveredConsumerSeq: completed + ackPending,
+        deliveredStreamSeq: completed + ackPending,
+        ackFloorConsumerSeq: ackFloor,
+        maxAckPending: 1000,
+      });
+    it('measures it from the messages held in the buffer', () => {
+      let state = observeRates(undefined, held(0, 0, 121), 1);
+      state = observeRates(state, held(2, 40, 201), 1);
+      expect(state.perReplicaPerSecond).toBeCloseTo(20, 9);
+    });
+    it('not while the buffer runs dry within the interval (fast handlers: what arrives is done)', () => {
+      let state = observeRates(undefined, held(0, 0, 3), 1);
+      state = observeRates(state, held(2, 40, 3), 1);
+      expect(state.perReplicaPerSecond).toBeUndefined();
+      // Three replicas holding 30 between them complete 40: not one each left over.
+      state = observeRates(undefined, held(0, 0, 30), 3);
+      state = observeRates(state, held(2, 40, 30), 3);
+      expect(state.perReplicaPerSecond).toBeUndefined();
+    });
+    it('not while the ack floor stands still (held messages stuck: awaiting redelivery, a dead replica)', () => {
+      // 300 delivered to a replica that died await ack_wait; the live one does the 10 that arrive.
+      let state = observeRates(undefined, held(0, 1000, 300, 700), 1);
+      state = observeRates(state, held(2, 1010, 300, 700), 1);
+      expect(state.perReplicaPerSecond).toBeUndefined();
+    });
+    it('not when the ready replicas changed during the interval', () => {
+      let state = observeRates(undefined, held(0, 0, 500), 1);
+      state = observeRates(state, held(2, 40, 500), 2);
+      expect(state.perReplicaPerSecond).toBeUndefined();
+    });
+  });
+
   it('measures what a replica holds while work waits, at a full max_ack_pending too (no frozen figure)', () => {
     const first = observeRates(
       undefined,

@@ -54,6 +54,8 @@ export interface RateState {
     arrivedTotal: number;
     completedTotal: number;
     deliveredConsumerSeq: number;
+    /** ack_floor.consumer_seq (absent in state kept by older versions: reads as 0). */
+    ackFloorConsumerSeq?: number;
     pending: number;
     ackPending: number;
     maxAckPending: number;
@@ -91,6 +93,7 @@ function baseline(sample: BacklogSample, readyReplicas: number, readySince = sam
     at: sample.at,
     ...totals(sample),
     deliveredConsumerSeq: sample.deliveredConsumerSeq,
+    ackFloorConsumerSeq: sample.ackFloorConsumerSeq,
     pending: sample.pending,
     ackPending: sample.ackPending,
     maxAckPending: sample.maxAckPending,
@@ -166,6 +169,27 @@ export function maxAckPendingBinding(
   return undefined;
 }
 
+/**
+ * Whether the messages the replicas held awaiting ack at the start of an interval kept every one of
+ * them busy through it: more were held than the interval completed, by at least one per ready
+ * replica (so on average each still had one in hand at the end, whatever was delivered meanwhile),
+ * and the ack floor moved — the held messages are being worked through, not stuck awaiting
+ * redelivery (a handler that never acks, a replica that died holding its buffer pin the floor).
+ */
+export function busyOnPrefetch(
+  before: Pick<RateState['last'], 'ackPending' | 'ackFloorConsumerSeq'>,
+  after: Pick<BacklogSample, 'ackFloorConsumerSeq'>,
+  readyReplicas: number,
+  completed: number,
+): boolean {
+  return (
+    readyReplicas > 0 &&
+    completed > 0 &&
+    before.ackPending - completed >= readyReplicas &&
+    after.ackFloorConsumerSeq > (before.ackFloorConsumerSeq ?? after.ackFloorConsumerSeq)
+  );
+}
+
 /** Reads a RateState back from history, refusing anything that does not look like one. */
 export function asRateState(value: unknown): RateState | undefined {
   if (typeof value !== 'object' || value === null || !('last' in value)) return undefined;
@@ -225,12 +249,18 @@ export function observeRates(
     lastIntervalArrivalPerSecond: arrivedPerSecond,
   };
 
-  // Capacity is only observable while replicas had more work than they could take: at both ends of
-  // the interval at least a full batch per replica was waiting (a few pending messages are normal
-  // between pulls and would make idle replicas look slow), and the same replicas were ready
-  // throughout (a pod that started mid-interval would make the replicas look slower than they are).
+  // Capacity is only observable while replicas had more work than they could take, and the same
+  // replicas were ready throughout (a pod that started mid-interval would make the replicas look
+  // slower than they are). Work was there throughout when either
+  // - at both ends at least a full batch per replica waited at the server (a few pending messages
+  //   are normal between pulls and would make idle replicas look slow), or
+  // - the replicas' own buffers outlasted the interval (busyOnPrefetch): a prefetching client
+  //   (nats.go Consume() buffers 500) takes the whole backlog into its buffer, so nothing waits
+  //   at the server although its handler never stops.
   const fullBatch = Math.max(1, readyReplicas * (previous.inFlightPerReplica ?? 1));
-  const busyThroughout = previous.last.pending >= fullBatch && sample.pending >= fullBatch;
+  const busyThroughout =
+    (previous.last.pending >= fullBatch && sample.pending >= fullBatch) ||
+    busyOnPrefetch(previous.last, sample, readyReplicas, now.completedTotal - previous.last.completedTotal);
   const sameReplicas = readyReplicas > 0 && readyReplicas === previous.last.readyReplicas;
   let perReplica = previous.perReplicaPerSecond;
   if (busyThroughout && sameReplicas) {
