@@ -207,6 +207,8 @@ export async function consumeAndAck(
 export async function startInProcessOperator(
   namespace: string,
   overrides: Partial<OperatorConfig> = {},
+  /** Receives every log line at debug level (the per-poll decision trace) instead of stdout. */
+  logSink?: (line: string) => void,
 ): Promise<RunningOperator> {
   const config: OperatorConfig = {
     ...loadConfig({
@@ -217,9 +219,10 @@ export async function startInProcessOperator(
     }),
     ...overrides,
   };
-  const logger = createLogger({
-    level: (process.env.JETSCALE_TEST_LOG_LEVEL as 'debug' | undefined) ?? 'error',
-  });
+  const logger =
+    logSink === undefined
+      ? createLogger({ level: (process.env.JETSCALE_TEST_LOG_LEVEL as 'debug' | undefined) ?? 'error' })
+      : createLogger({ level: 'debug', write: logSink });
   return runOperator(config, kubeConfig(), logger);
 }
 

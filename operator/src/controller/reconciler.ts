@@ -268,6 +268,7 @@ export class Reconciler {
     this.logVerdict(
       poll,
       verdict,
+      observation.scale,
       Object.values(previous).some((m) => m.fallbackActive),
     );
     this.recordEvents(poll, verdict.events);
@@ -389,7 +390,20 @@ export class Reconciler {
     );
   }
 
-  private logVerdict(poll: Poll, verdict: ConsumersVerdict, wasInFallback: boolean): void {
+  private logVerdict(
+    poll: Poll,
+    verdict: ConsumersVerdict,
+    scale: ScaleReading,
+    wasInFallback: boolean,
+  ): void {
+    // Every poll's decision at debug level: the trace to read when replicas are not what you expect.
+    poll.log.debug('decided', {
+      current: verdict.current,
+      ready: scale.readyReplicas,
+      desired: verdict.desired,
+      why: verdict.why,
+      rates: verdict.consumers.map((c) => c.verdict.read?.decision.rates),
+    });
     if (verdict.errorReason !== undefined) {
       const error = verdict.conditions.find((c) => c.type === 'Ready')?.message ?? verdict.errorReason;
       poll.log.warn(error, { reason: verdict.errorReason, failures: verdict.failures });
