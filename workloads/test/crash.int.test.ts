@@ -1,5 +1,5 @@
 // At-most-once under crashes: 10,000 events processed by consumer processes that are SIGKILLed at
-// random moments (mid-append, mid-mark, mid-ack …) and restarted. The audit must find nothing lost
+// random moments (mid-append, mid-projection-write, mid-ack …) and restarted. The audit must find nothing lost
 // and nothing applied twice, and the replayed projection must equal the live one.
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -21,6 +21,7 @@ import {
 
 const EVENTS = 10_000;
 const AGGREGATES = 100;
+const KILLS = 12;
 
 describe('consumers SIGKILLed at random moments', () => {
   let nc: NatsConnection;
@@ -32,8 +33,8 @@ describe('consumers SIGKILLed at random moments', () => {
     env = {
       ...workloadEnv(testStack().natsUrl, uniqueName('wlk')),
       ACK_WAIT_MS: '2000',
-      // Shorter than ack_wait, so a redelivery is past the log's msg-id dedup: the store's own guard
-      // (processed KV + log tail + expected sequence) has to hold on its own.
+      // Shorter than ack_wait, so a redelivery is past any msg-id dedup: the event log's own guard
+      // (one entry per event subject, expected last sequence per aggregate) has to hold on its own.
       EVENTS_DUPLICATE_WINDOW_MS: '1000',
       CONCURRENCY: '16',
       PULL_BATCH: '32',
@@ -52,26 +53,27 @@ describe('consumers SIGKILLed at random moments', () => {
   });
 
   it('loses nothing and applies nothing twice', async () => {
-    // (timeout below: bounded kill phase 60 s + settle 100 s)
+    // (timeout below: bounded kill phase 150 s + settle 100 s)
     const events = Array.from({ length: EVENTS }, (_, i) =>
       makeEvent(`k-${i}`, `agg-${i % AGGREGATES}`, { payload: { amount: i % 10 } }),
     );
-    await publishEvents(jetstream(nc), config, events);
+    // Published in slices between the kills, so every kill meets a consumer with work in hand (a
+    // faster consumer would otherwise drain the backlog before the tenth kill).
+    const FIRST = 2_000;
+    const slice = Math.ceil((EVENTS - FIRST) / KILLS);
+    let published = FIRST;
+    await publishEvents(jetstream(nc), config, events.slice(0, FIRST));
 
     const slots: Workload[] = [startWorkload('consumer', env), startWorkload('consumer', env)];
     running.push(...slots);
     const jsm = await jetstreamManager(nc);
     const t = topologyOf(config);
-    const backlog = async () => {
-      const info = await jsm.consumers.info(t.eventsStream, t.consumer);
-      return info.num_pending + info.num_ack_pending;
-    };
 
     // Kill while there is work, at a random moment after the victim started consuming, and restart
     // it at once so the work gets done.
     let kills = 0;
     const started = Date.now();
-    while (kills < 12 && (await backlog()) > 0 && Date.now() - started < 60_000) {
+    while (kills < KILLS && Date.now() - started < 150_000) {
       const slot = Math.floor(Math.random() * slots.length);
       const victim = slots[slot];
       if (!victim) continue;
@@ -83,7 +85,10 @@ describe('consumers SIGKILLed at random moments', () => {
       const replacement = startWorkload('consumer', env);
       running.push(replacement);
       slots[slot] = replacement;
+      await publishEvents(jetstream(nc), config, events.slice(published, published + slice));
+      published += slice;
     }
+    await publishEvents(jetstream(nc), config, events.slice(published));
 
     // Generous: on a busy 2-core host the restarted processes need a while to work the rest off.
     const audit = await runAudit(nc, config, { settleTimeoutMs: 100_000 });
@@ -98,7 +103,7 @@ describe('consumers SIGKILLed at random moments', () => {
       process.stderr.write(
         `[crash test] ${warnings.length} warnings, last: ${warnings.slice(-3).join('\n')}\n`,
       );
-    expect(kills).toBeGreaterThanOrEqual(3);
+    expect(kills).toBe(KILLS);
     // Kills really did cut processing short: some messages had to be delivered again.
     expect(info.delivered.consumer_seq).toBeGreaterThan(EVENTS);
     expect(audit).toMatchObject({
@@ -110,8 +115,7 @@ describe('consumers SIGKILLed at random moments', () => {
       deadLettered: 0,
       ok: true,
     });
-    expect(audit.processedMarks).toBe(EVENTS);
     const replay = await runReplay(nc, config);
     expect(replay).toMatchObject({ matches: true, aggregates: AGGREGATES, logEntries: EVENTS });
-  }, 240_000);
+  }, 300_000);
 });

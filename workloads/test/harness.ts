@@ -151,7 +151,6 @@ export async function deleteTopology(nc: NatsConnection, config: NatsConfig): Pr
     t.eventsStream,
     t.eventLogStream,
     t.dlqStream,
-    `KV_${t.processedBucket}`,
     `KV_${t.projectionBucket}`,
   ]) {
     await jsm.streams.delete(stream).catch(() => undefined);

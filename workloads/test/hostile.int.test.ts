@@ -251,7 +251,7 @@ describe('hostile input against the gateway, consumer and audit', () => {
 
   it('dead-letters events of an aggregate whose log holds an unreadable entry, and audit and replay both fail', async () => {
     const t = topologyOf(config);
-    await js.publish(t.eventLogSubject('acc-badlog'), JSON.stringify({ id: 'not-an-entry' }));
+    await js.publish(t.eventLogSubject('acc-badlog', 'not-an-entry'), JSON.stringify({ id: 'not-an-entry' }));
     await publishEvents(js, config, [makeEvent('on-bad-log', 'acc-badlog')]);
     const reason = await eventually('the event dead-lettered', async () =>
       (await dlqReasons()).get('on-bad-log'),

@@ -50,8 +50,6 @@ export interface AuditReport {
   appliedAndDeadLettered: number;
   /** Event-log entries whose id the events stream does not hold (expired, or written by hand). */
   appliedNotAccepted: number;
-  /** Keys in the processed-id bucket. */
-  processedMarks: number;
   /** Event-log entries that are not valid log entries (nothing can be folded past them). */
   unreadableLogEntries: number;
   /** Live projections compared with the fold of the log up to their `lastLogSeq`. */
@@ -187,7 +185,7 @@ async function auditOnce(
     const id = idOf(raw);
     if (id) logCount.set(id, (logCount.get(id) ?? 0) + 1);
     const parsed = logEntrySchema.safeParse(raw);
-    const aggregateId = msg.subject.slice(t.eventLogSubject('').length);
+    const aggregateId = t.aggregateOfLogSubject(msg.subject) ?? msg.subject;
     if (!parsed.success) {
       unreadableLogEntries++;
       brokenAggregates.add(aggregateId);
@@ -205,16 +203,11 @@ async function auditOnce(
     if (id) dlqIds.add(id);
   });
 
-  let processedMarks = 0;
-  const kvm = new Kvm(js);
-  const kv = await kvm.open(t.processedBucket);
-  for await (const _key of await kv.keys()) processedMarks++;
-
   // Each live projection must equal the fold of the log up to the entry it says it reflects (a
   // projection behind the log is work in progress; one past what we read is newer than this audit).
   const projectionIssues: string[] = [];
   let projectionsChecked = 0;
-  const projections = await kvm.open(t.projectionBucket);
+  const projections = await new Kvm(js).open(t.projectionBucket);
   for await (const aggregateId of await projections.keys()) {
     const stored = await projections.get(aggregateId);
     if (!stored || stored.operation !== 'PUT') continue;
@@ -268,7 +261,6 @@ async function auditOnce(
     lost: lostIds.length,
     appliedAndDeadLettered,
     appliedNotAccepted,
-    processedMarks,
     unreadableLogEntries,
     projectionsChecked,
     projectionsWrong: projectionIssues.length,
@@ -312,7 +304,6 @@ export function formatAudit(r: AuditReport): string {
   ];
   if (r.appliedAndDeadLettered) lines.push(`applied and dead-lettered ${r.appliedAndDeadLettered}`);
   if (r.appliedNotAccepted) lines.push(`applied, not in the events stream ${r.appliedNotAccepted}`);
-  lines.push(`processed marks ${r.processedMarks}`);
   if (r.unreadableLogEntries) lines.push(`unreadable log entries ${r.unreadableLogEntries}`);
   lines.push(
     `projections     ${r.projectionsChecked} checked against the log, ${r.projectionsWrong} wrong${

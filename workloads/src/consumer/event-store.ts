@@ -3,15 +3,14 @@
 // any two steps and against other consumer processes working on the same aggregate.
 //
 // Invariants (see workloads/README.md, "How at most once, never lost works"):
-//  - appends to `eventlog.<aggregate>` carry expected-last-subject-sequence, so two writers cannot
-//    both append on the same log state;
-//  - an event id's processed key is created before its entry is appended (a claim holding the
-//    claimer's view of the log, `after`), or — for entries a crashed writer of an older version
-//    left unmarked — before any projection covers the entry (a mark holding its `logSeq`);
-//  - so "is this event applied?" = its id is in the log tail after the projection's `lastLogSeq`,
-//    or it has a key that holds a `logSeq`, or a claim whose `after` is followed in the log by the
-//    entry. An event whose claim this very attempt created cannot be in the log: anyone appending
-//    it after our claim changes the log past the state our append expects.
+//  - an event's log entry has a subject of its own, `<prefix>.<aggregate>.<event id>`, and the log
+//    stream refuses a second message on a subject (max_msgs_per_subject 1, discard_new_per_subject):
+//    the append itself is the at-most-once guard, for as long as the entry exists — no dedup window,
+//    no separate processed-id record to keep in step with the log;
+//  - appends expect the aggregate's last sequence over `<prefix>.<aggregate>.*`, so two writers
+//    cannot both append on the same log state (order, versions, projection = fold of the log);
+//  - so one round trip applies an event, and "is this event applied?" (needed off the hot path only)
+//    is a direct read of its subject.
 import {
   JetStreamApiCodes,
   JetStreamApiError,
@@ -52,30 +51,9 @@ interface CaughtUp {
   cached: boolean;
 }
 
-/** A processed-id key: written after the append (`logSeq`) or claimed before it (`after`). */
-type Mark = { logSeq: number } | { after: number };
-
 /** The steps of the full path, timed for the profile in workloads/README.md. */
 export type Step =
-  | 'projection_read'
-  | 'log_tail_read'
-  | 'claim'
-  | 'claim_read'
-  | 'claim_lookup'
-  | 'work'
-  | 'append'
-  | 'projection_write';
-
-function idOfEntry(data: Uint8Array): string | undefined {
-  try {
-    const body: unknown = JSON.parse(new TextDecoder().decode(data));
-    return typeof body === 'object' && body !== null && 'id' in body && typeof body.id === 'string'
-      ? body.id
-      : undefined;
-  } catch {
-    return undefined;
-  }
-}
+  'projection_read' | 'log_tail_read' | 'log_lookup' | 'work' | 'append' | 'projection_write';
 
 export interface EventStoreHooks {
   /** Time spent in one step of one attempt (ms), when profiling. */
@@ -137,6 +115,22 @@ function isWrongLastSequence(err: unknown): boolean {
   );
 }
 
+/** `JSStreamStoreFailedF` (10077) carrying the store's `ErrMaxMsgsPerSubject`, in nats-server 2.10–2.12. */
+const STREAM_STORE_FAILED = 10077;
+const MAX_MSGS_PER_SUBJECT = 'maximum messages per subject exceeded';
+
+/**
+ * The log refused the append because the event's subject holds an entry already: the event is
+ * applied (discard_new_per_subject; see eventLogConfig in shared/topology.ts).
+ */
+export function isAlreadyInLog(err: unknown): boolean {
+  return (
+    err instanceof JetStreamApiError &&
+    err.code === STREAM_STORE_FAILED &&
+    err.message.includes(MAX_MSGS_PER_SUBJECT)
+  );
+}
+
 /**
  * `STREAM.MSG.GET` answers `{seq, next_by_subj}` (first message on the subject at or after seq) from
  * the stream leader, so the read is consistent with the append's expectation. nats.js 3.4 passes the
@@ -161,7 +155,6 @@ export class EventStore {
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     private readonly topology: Topology,
-    private readonly processed: KV,
     private readonly projections: KV,
     private readonly hooks: EventStoreHooks = {},
   ) {}
@@ -174,7 +167,7 @@ export class EventStore {
    * With `deferProjection` the projection write is left to `flush(aggregateId)`, so a run of events
    * for one aggregate costs one projection write. The caller must not acknowledge the messages
    * before `flush()` succeeded: a crash before it redelivers them, and the redelivery finds them
-   * applied (processed ids) and rebuilds the projection from the log tail.
+   * in the log (tail or refused append) and rebuilds the projection from the log tail.
    */
   async apply(
     event: StoredEvent,
@@ -184,56 +177,31 @@ export class EventStore {
   ): Promise<ApplyResult> {
     const defer = options.deferProjection === true;
     const aggregateId = event.aggregateId;
+    const duplicate = async (caught: CaughtUp): Promise<ApplyResult> => {
+      if (caught.changed) {
+        if (defer) this.defer(caught.state, caught.revision);
+        else await this.save(caught);
+      }
+      return { kind: 'duplicate' };
+    };
     let workDone = false;
-    // The processed-id key is claimed before the work and the append (one KV create on the hot
-    // path instead of a read before and a write after). A key that exists already ("contested")
-    // was claimed or marked by an earlier attempt: the event is applied if the aggregate's log
-    // holds it after the claimer's view, else the claimer died (or is still at work) before its
-    // append, and the expected-sequence append decides between us.
-    let claim: { after: number; ours: boolean } | undefined;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const caught = (attempt === 0 && this.fromCache(aggregateId)) || (await this.catchUp(aggregateId));
-      const duplicate = async (): Promise<ApplyResult> => {
-        if (caught.changed) {
-          if (defer) this.defer(caught.state, caught.revision);
-          else await this.save(caught);
-        }
-        return { kind: 'duplicate' };
-      };
-      if (caught.tailIds.has(event.id)) return duplicate();
+      if (caught.tailIds.has(event.id)) return duplicate(caught);
       const order = decideOrder(caught.state.version, event.version);
-      if (order.kind !== 'apply' && caught.cached) {
+      if (order.kind !== 'apply') {
         // Another process may have moved the aggregate on: decide on fresh state only.
-        this.cache.delete(aggregateId);
-        continue;
-      }
-      let claimedNow = false;
-      if (!claim && order.kind === 'apply') {
-        const existing = await this.timed('claim', () =>
-          this.claim(event.id, aggregateId, caught.state.lastLogSeq),
-        );
-        if (existing && 'logSeq' in existing) return duplicate();
-        claim = existing
-          ? { after: existing.after, ours: false }
-          : { after: caught.state.lastLogSeq, ours: true };
-        claimedNow = claim.ours;
-      }
-      if (!claimedNow) {
-        // Not the attempt that just created the claim: the event may be in the log already (an
-        // applied event redelivered also looks like a version conflict), so ask the marks.
-        const mark = claim ?? (await this.timed('claim_read', () => this.readMark(event.id)));
-        if (mark) {
-          if ('logSeq' in mark) return duplicate();
-          if (caught.cached) {
-            this.cache.delete(aggregateId);
-            continue;
-          }
-          if (await this.markIsApplied(mark.after, event.id, caught)) return duplicate();
+        if (caught.cached) {
+          this.cache.delete(aggregateId);
+          continue;
         }
+        // Fresh state holds every entry, so an applied event is never "ahead" of it.
+        if (order.kind === 'wait_for_predecessor')
+          return { kind: 'wait_for_predecessor', missing: order.missing };
+        // An applied event delivered again also looks like a version conflict: ask the log.
+        if (await this.timed('log_lookup', () => this.isInLog(event))) return duplicate(caught);
+        return { kind: 'version_conflict', current: order.current };
       }
-      if (order.kind === 'wait_for_predecessor')
-        return { kind: 'wait_for_predecessor', missing: order.missing };
-      if (order.kind === 'version_conflict') return { kind: 'version_conflict', current: order.current };
       if (!workDone) {
         await this.timed('work', () => work(event));
         workDone = true;
@@ -247,19 +215,25 @@ export class EventStore {
       let logSeq: number;
       try {
         const ack = await this.timed('append', () =>
-          this.js.publish(this.topology.eventLogSubject(aggregateId), encoder.encode(JSON.stringify(entry)), {
-            msgID: event.id,
-            expect: { lastSubjectSequence: caught.state.lastLogSeq },
-          }),
+          this.js.publish(
+            this.topology.eventLogSubject(aggregateId, event.id),
+            encoder.encode(JSON.stringify(entry)),
+            {
+              expect: {
+                lastSubjectSequence: caught.state.lastLogSeq,
+                lastSubjectSequenceSubject: this.topology.eventLogAggregateFilter(aggregateId),
+              },
+            },
+          ),
         );
-        if (ack.duplicate) {
-          // An earlier attempt appended it: the next catch-up will find it.
-          this.cache.delete(aggregateId);
-          continue;
-        }
         logSeq = ack.seq;
       } catch (err) {
         this.cache.delete(aggregateId);
+        if (isAlreadyInLog(err)) {
+          // Applied before (a redelivery, or a copy stored again): fold whatever the log holds past
+          // the stored projection, so the projection still covers it.
+          return duplicate(await this.catchUp(aggregateId));
+        }
         if (!isWrongLastSequence(err)) throw err;
         this.hooks.onAppendConflict?.();
         continue;
@@ -322,7 +296,7 @@ export class EventStore {
   }
 
   /**
-   * Loads the projection and folds the log entries past it (marking each processed first). A
+   * Loads the projection and folds the log entries past it. A
    * stored projection that cannot be read is derived state: it is rebuilt from the whole log (and
    * overwritten at its revision), never retried as it is. A log entry that cannot be read throws
    * UnreadableAggregate.
@@ -345,7 +319,7 @@ export class EventStore {
     }
     const revision = hasStored ? stored.revision : 0;
     const tailIds = new Set<string>();
-    const subject = this.topology.eventLogSubject(aggregateId);
+    const subject = this.topology.eventLogAggregateFilter(aggregateId);
     for (;;) {
       const next = await this.timed('log_tail_read', () =>
         this.jsm.streams.getMessage(
@@ -357,7 +331,16 @@ export class EventStore {
       const read = readWith(logEntrySchema, () => next.json());
       if (!read.ok) throw new UnreadableAggregate(aggregateId, next.seq, read.reason);
       const entry = read.value;
-      await this.mark(entry.id, aggregateId, next.seq);
+      // The one-entry-per-subject guard only means something if the subject names the entry.
+      if (
+        next.subject !== this.topology.eventLogSubject(aggregateId, entry.id) ||
+        entry.aggregateId !== aggregateId
+      )
+        throw new UnreadableAggregate(
+          aggregateId,
+          next.seq,
+          `it is event ${entry.id} of aggregate ${entry.aggregateId} stored on subject ${next.subject}`,
+        );
       tailIds.add(entry.id);
       state = foldEntry(state, entry, next.seq);
     }
@@ -366,61 +349,12 @@ export class EventStore {
     return { state, revision, tailIds, changed, cached: false };
   }
 
-  /**
-   * Claims an event id: creates its processed key with the aggregate's last log sequence as the
-   * claimer saw it. Undefined when created; else what the existing key says.
-   */
-  private async claim(eventId: string, aggregateId: string, after: number): Promise<Mark | undefined> {
-    try {
-      await this.processed.create(eventId, JSON.stringify({ aggregateId, after }));
-      return undefined;
-    } catch (err) {
-      if (!isWrongLastSequence(err)) throw err;
-    }
-    return (await this.readMark(eventId)) ?? { after: 0 };
-  }
-
-  /** The processed key of an event id, or null. */
-  private async readMark(eventId: string): Promise<Mark | null> {
-    const entry = await this.processed.get(eventId);
-    if (entry === null || entry.operation !== 'PUT') return null;
-    let value: unknown;
-    try {
-      value = entry.json();
-    } catch {
-      return { after: 0 };
-    }
-    const v = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
-    // `logSeq`: a mark written after the append (catch-up); `after`: a claim written before it.
-    if (typeof v['logSeq'] === 'number') return { logSeq: v['logSeq'] };
-    return { after: typeof v['after'] === 'number' ? v['after'] : 0 };
-  }
-
-  /**
-   * Whether a claimed event is in its aggregate's log: looked up in the entries after the
-   * claimer's view (`after`) up to `caught` (an entry past it would fail our append anyway).
-   */
-  private async markIsApplied(after: number, eventId: string, caught: CaughtUp): Promise<boolean> {
-    const subject = this.topology.eventLogSubject(caught.state.aggregateId);
-    let seq = after + 1;
-    while (seq <= caught.state.lastLogSeq) {
-      const next = await this.timed('claim_lookup', () =>
-        this.jsm.streams.getMessage(this.topology.eventLogStream, nextBySubject(seq, subject)),
-      );
-      if (!next || next.seq > caught.state.lastLogSeq) return false;
-      if (idOfEntry(next.data) === eventId) return true;
-      seq = next.seq + 1;
-    }
-    return false;
-  }
-
-  /** Marks an event id processed with its log sequence; an existing mark is fine (idempotent). */
-  private async mark(eventId: string, aggregateId: string, logSeq: number): Promise<void> {
-    try {
-      await this.processed.create(eventId, JSON.stringify({ aggregateId, logSeq }));
-    } catch (err) {
-      if (!isWrongLastSequence(err)) throw err;
-    }
+  /** Whether the event's log entry exists (its own subject; a direct read, no scan). */
+  private async isInLog(event: StoredEvent): Promise<boolean> {
+    const found = await this.jsm.streams.getMessage(this.topology.eventLogStream, {
+      last_by_subj: this.topology.eventLogSubject(event.aggregateId, event.id),
+    });
+    return found !== null;
   }
 
   private timed<T>(step: Step, action: () => Promise<T>): Promise<T> {

@@ -29,7 +29,7 @@ runMain(async () => {
   const resources = await retryUntil('verifying JetStream resources', () => ensureTopology(nc, config), log);
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
-  const store = new EventStore(js, jsm, resources.topology, resources.processed, resources.projection, {
+  const store = new EventStore(js, jsm, resources.topology, resources.projection, {
     onAppendConflict: () => metrics.appendConflicts.inc(),
     onStep: (step, ms) => {
       metrics.stepSeconds.inc({ step }, ms / 1000);

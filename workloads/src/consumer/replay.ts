@@ -57,13 +57,13 @@ export async function rebuildProjections(
   rebuilt: Map<string, AggregateProjection>;
   logEntries: number;
   unreadableLog: ReplayReport['unreadableLog'];
-  /** Subjects of the log entries that could not be read (their aggregates are not rebuilt). */
-  brokenSubjects: Set<string>;
+  /** Aggregates with a log entry that could not be read (not rebuilt). */
+  brokenAggregates: Set<string>;
 }> {
   const t = topologyOf(config);
   const rebuilt = new Map<string, AggregateProjection>();
   const unreadableLog: ReplayReport['unreadableLog'] = [];
-  const brokenSubjects = new Set<string>();
+  const brokenAggregates = new Set<string>();
   const logEntries = await readWholeStream(
     jetstream(nc),
     await jetstreamManager(nc),
@@ -72,7 +72,7 @@ export async function rebuildProjections(
       const json = parseJson(() => msg.json());
       const parsed = json.ok ? logEntrySchema.safeParse(json.value) : undefined;
       if (!parsed?.success) {
-        brokenSubjects.add(msg.subject);
+        brokenAggregates.add(t.aggregateOfLogSubject(msg.subject) ?? msg.subject);
         unreadableLog.push({
           seq: msg.seq,
           subject: msg.subject,
@@ -85,12 +85,12 @@ export async function rebuildProjections(
       rebuilt.set(entry.aggregateId, foldEntry(state, entry, msg.seq));
     },
   );
-  return { rebuilt, logEntries, unreadableLog, brokenSubjects };
+  return { rebuilt, logEntries, unreadableLog, brokenAggregates };
 }
 
 export async function runReplay(nc: NatsConnection, config: NatsConfig): Promise<ReplayReport> {
   const t = topologyOf(config);
-  const { rebuilt, logEntries, unreadableLog, brokenSubjects } = await rebuildProjections(nc, config);
+  const { rebuilt, logEntries, unreadableLog, brokenAggregates } = await rebuildProjections(nc, config);
   const kv = await new Kvm(jetstream(nc)).open(t.projectionBucket);
   const live = new Map<string, AggregateProjection>();
   const unreadableLive: ReplayReport['unreadableLive'] = [];
@@ -111,7 +111,7 @@ export async function runReplay(nc: NatsConnection, config: NatsConfig): Promise
   const missingLive: string[] = [];
   let equal = 0;
   for (const [aggregateId, state] of rebuilt) {
-    if (brokenSubjects.has(t.eventLogSubject(aggregateId))) {
+    if (brokenAggregates.has(aggregateId)) {
       mismatched.push({ aggregateId, fields: ['(event log unreadable)'] });
       continue;
     }

@@ -35,7 +35,6 @@ export const natsSchema = z.object({
   EVENT_LOG_SUBJECT_PREFIX: subjectToken.default('eventlog'),
   DLQ_STREAM: resourceName.default('EVENTS_DLQ'),
   DLQ_SUBJECT_PREFIX: subjectToken.default('dlq'),
-  PROCESSED_BUCKET: resourceName.default('processed'),
   PROJECTION_BUCKET: resourceName.default('projection'),
   STREAM_REPLICAS: int(1, 5).default(1),
   ACK_WAIT_MS: int(1000).default(30_000),
@@ -119,12 +118,16 @@ export interface Topology {
   eventsFilter: string;
   consumer: string;
   eventLogStream: string;
-  eventLogSubject: (aggregateId: string) => string;
+  /** An event's log entry: one subject per (aggregate, event id), so the stream stores it once. */
+  eventLogSubject: (aggregateId: string, eventId: string) => string;
+  /** Every log entry of one aggregate (the filter of its expected-last-subject-sequence). */
+  eventLogAggregateFilter: (aggregateId: string) => string;
+  /** The aggregate a log entry's subject names, undefined for a subject outside the layout. */
+  aggregateOfLogSubject: (subject: string) => string | undefined;
   eventLogFilter: string;
   dlqStream: string;
   dlqSubject: (aggregateId: string) => string;
   dlqFilter: string;
-  processedBucket: string;
   projectionBucket: string;
 }
 
@@ -135,12 +138,16 @@ export function topologyOf(config: NatsConfig): Topology {
     eventsFilter: `${config.EVENTS_SUBJECT_PREFIX}.>`,
     consumer: config.CONSUMER_NAME,
     eventLogStream: config.EVENT_LOG_STREAM,
-    eventLogSubject: (aggregateId) => `${config.EVENT_LOG_SUBJECT_PREFIX}.${aggregateId}`,
-    eventLogFilter: `${config.EVENT_LOG_SUBJECT_PREFIX}.>`,
+    eventLogSubject: (aggregateId, eventId) => `${config.EVENT_LOG_SUBJECT_PREFIX}.${aggregateId}.${eventId}`,
+    eventLogAggregateFilter: (aggregateId) => `${config.EVENT_LOG_SUBJECT_PREFIX}.${aggregateId}.*`,
+    aggregateOfLogSubject: (subject) => {
+      const tokens = subject.split('.');
+      return tokens.length === 3 && tokens[0] === config.EVENT_LOG_SUBJECT_PREFIX ? tokens[1] : undefined;
+    },
+    eventLogFilter: `${config.EVENT_LOG_SUBJECT_PREFIX}.*.*`,
     dlqStream: config.DLQ_STREAM,
     dlqSubject: (aggregateId) => `${config.DLQ_SUBJECT_PREFIX}.${aggregateId}`,
     dlqFilter: `${config.DLQ_SUBJECT_PREFIX}.>`,
-    processedBucket: config.PROCESSED_BUCKET,
     projectionBucket: config.PROJECTION_BUCKET,
   };
 }

@@ -15,7 +15,10 @@ export function runMain(main: () => Promise<void>): void {
   });
 }
 
-/** Retries `step` with capped backoff until it succeeds or `stopped()` says to give up. */
+/**
+ * Retries `step` with capped backoff until it succeeds or `stopped()` says to give up. A ConfigError
+ * is not retried: it will not go away by itself.
+ */
 export async function retryUntil<T>(
   what: string,
   step: () => Promise<T>,
@@ -27,7 +30,7 @@ export async function retryUntil<T>(
     try {
       return await step();
     } catch (err) {
-      if (stopped()) throw err;
+      if (stopped() || err instanceof ConfigError) throw err;
       log.warn(`${what} failed; retrying`, { error: errorMessage(err), retryInMs: delayMs });
       await new Promise((resolve) => setTimeout(resolve, delayMs));
       delayMs = Math.min(delayMs * 2, 5000);

@@ -1,12 +1,14 @@
 // Creates or verifies, idempotently, every JetStream resource the workloads use: the events stream,
-// the durable consumer, the event log, the dead-letter stream and the two KV buckets. Gateway and
-// consumer both run it at start-up, so either may start first; a resource whose configuration drifted
-// from ours is updated in place (only mutable fields are compared).
+// the durable consumer, the event log, the dead-letter stream and the projection KV bucket. Gateway
+// and consumer both run it at start-up, so either may start first; a resource whose configuration
+// drifted from ours is updated in place (only mutable fields are compared) — except an event log
+// without the one-entry-per-subject rule, which is refused (see eventLogConfig).
 import {
   AckPolicy,
   DeliverPolicy,
   JetStreamApiCodes,
   JetStreamApiError,
+  DiscardPolicy,
   RetentionPolicy,
   StorageType,
   type ConsumerConfig,
@@ -16,14 +18,13 @@ import {
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { topologyOf, type NatsConfig, type Topology } from './config.js';
+import { ConfigError, topologyOf, type NatsConfig, type Topology } from './config.js';
 import { eventsStreamMaxMsgSize } from './event.js';
 
 const nanos = (ms: number): number => ms * 1_000_000;
 
 export interface Resources {
   topology: Topology;
-  processed: KV;
   projection: KV;
 }
 
@@ -50,9 +51,52 @@ export function streamConfigs(config: NatsConfig, serverMaxPayload = 1_048_576):
       max_age: nanos(config.EVENTS_MAX_AGE_MS),
       max_msg_size: eventsStreamMaxMsgSize(serverMaxPayload),
     },
-    { ...common, name: t.eventLogStream, subjects: [t.eventLogFilter] },
+    eventLogConfig(config),
     { ...common, name: t.dlqStream, subjects: [t.dlqFilter] },
   ];
+}
+
+/**
+ * The event log holds one entry per subject `<prefix>.<aggregate>.<event id>` and refuses a second
+ * one (`discard_new_per_subject`): a redelivered or re-published event can never be appended twice,
+ * however long after its first append — the at-most-once guard is the append itself, no window.
+ * Appends expect the aggregate's last sequence over `<prefix>.<aggregate>.*`, which orders them.
+ */
+export function eventLogConfig(config: NatsConfig): NamedStreamConfig {
+  const t = topologyOf(config);
+  return {
+    name: t.eventLogStream,
+    subjects: [t.eventLogFilter],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    num_replicas: config.STREAM_REPLICAS,
+    max_msgs_per_subject: 1,
+    discard: DiscardPolicy.New,
+    discard_new_per_subject: true,
+  };
+}
+
+/**
+ * Why an existing event log cannot be used, or undefined. Never "fixed" in place: setting
+ * max_msgs_per_subject = 1 on a log of the older layout (all of an aggregate's entries on one
+ * subject) would make the server delete every entry but the last of each aggregate.
+ */
+export function eventLogMismatch(have: Partial<StreamConfig>, wanted: NamedStreamConfig): string | undefined {
+  const problems: string[] = [];
+  if (JSON.stringify(have.subjects) !== JSON.stringify(wanted.subjects))
+    problems.push(`subjects ${JSON.stringify(have.subjects)} (wanted ${JSON.stringify(wanted.subjects)})`);
+  if (have.max_msgs_per_subject !== 1)
+    problems.push(`max_msgs_per_subject ${have.max_msgs_per_subject ?? 'unset'} (wanted 1)`);
+  if (have.discard !== DiscardPolicy.New) problems.push(`discard ${have.discard ?? 'unset'} (wanted new)`);
+  if (have.discard_new_per_subject !== true) problems.push('discard_new_per_subject off (wanted on)');
+  if (problems.length === 0) return undefined;
+  return (
+    `event log stream ${wanted.name} does not have the layout this version needs (one entry per ` +
+    `<prefix>.<aggregate>.<event id>, a second one refused): ${problems.join('; ')}. It is not changed ` +
+    `in place, because limiting it to one message per subject would delete the history of a log written ` +
+    `by an older version. Set EVENT_LOG_STREAM and EVENT_LOG_SUBJECT_PREFIX to new names (and rebuild the ` +
+    `projections there), or delete the stream if its history is not needed.`
+  );
 }
 
 export function consumerConfig(config: NatsConfig): Partial<ConsumerConfig> {
@@ -70,16 +114,28 @@ export function consumerConfig(config: NatsConfig): Partial<ConsumerConfig> {
   };
 }
 
+/**
+ * An existing resource this version cannot use and will not change: a configuration problem (the
+ * names point at it), so start-up stops with the message (exit 2) instead of retrying.
+ */
+export class TopologyMismatch extends ConfigError {}
+
 function isApiError(err: unknown, code: number): boolean {
   return err instanceof JetStreamApiError && err.code === code;
 }
 
-async function ensureStream(jsm: JetStreamManager, wanted: NamedStreamConfig): Promise<void> {
+async function ensureStream(
+  jsm: JetStreamManager,
+  wanted: NamedStreamConfig,
+  refuse?: (have: StreamConfig) => string | undefined,
+): Promise<void> {
   const name = wanted.name;
   for (let attempt = 0; ; attempt++) {
     try {
       const info = await jsm.streams.info(name);
       const have = info.config;
+      const refused = refuse?.(have);
+      if (refused) throw new TopologyMismatch(refused);
       const drifted =
         JSON.stringify(have.subjects) !== JSON.stringify(wanted.subjects) ||
         have.duplicate_window !== wanted.duplicate_window ||
@@ -136,15 +192,19 @@ async function ensureConsumer(
   }
 }
 
-/** Creates or verifies every resource; returns the KV handles the consumer needs. */
+/** Creates or verifies every resource; returns the projection KV handle the consumer needs. */
 export async function ensureTopology(nc: NatsConnection, config: NatsConfig): Promise<Resources> {
   const jsm = await jetstreamManager(nc);
-  for (const stream of streamConfigs(config, nc.info?.max_payload)) await ensureStream(jsm, stream);
   const topology = topologyOf(config);
+  for (const stream of streamConfigs(config, nc.info?.max_payload))
+    await ensureStream(
+      jsm,
+      stream,
+      stream.name === topology.eventLogStream ? (have) => eventLogMismatch(have, stream) : undefined,
+    );
   await ensureConsumer(jsm, topology.eventsStream, consumerConfig(config));
   const kvm = new Kvm(jetstream(nc));
   const bucketOptions = { replicas: config.STREAM_REPLICAS, history: 1 };
-  const processed = await kvm.create(topology.processedBucket, bucketOptions);
   const projection = await kvm.create(topology.projectionBucket, bucketOptions);
-  return { topology, processed, projection };
+  return { topology, projection };
 }
