@@ -76,7 +76,6 @@ export function demoNames(suffix?: string): DemoNames {
       { name: 'EVENT_LOG_SUBJECT_PREFIX', value: `eventlog${d}` },
       { name: 'DLQ_STREAM', value: `EVENTS_DLQ${s}` },
       { name: 'DLQ_SUBJECT_PREFIX', value: `dlq${d}` },
-      { name: 'PROCESSED_BUCKET', value: `processed${d}` },
       { name: 'PROJECTION_BUCKET', value: `projection${d}` },
     ],
   };

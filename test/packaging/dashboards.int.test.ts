@@ -34,7 +34,6 @@ describe('dashboard queries vs real workload scrapes', () => {
     EVENT_LOG_SUBJECT_PREFIX: `pkgdashlog-${suffix}`,
     DLQ_STREAM: `PKGDASH_DLQ_${suffix}`,
     DLQ_SUBJECT_PREFIX: `pkgdashdlq-${suffix}`,
-    PROCESSED_BUCKET: `pkgdash_processed_${suffix}`,
     PROJECTION_BUCKET: `pkgdash_projection_${suffix}`,
   };
   const children: ChildProcess[] = [];
@@ -79,7 +78,6 @@ describe('dashboard queries vs real workload scrapes', () => {
       names.EVENTS_STREAM,
       names.EVENT_LOG_STREAM,
       names.DLQ_STREAM,
-      `KV_${names.PROCESSED_BUCKET}`,
       `KV_${names.PROJECTION_BUCKET}`,
     ]) {
       await jsm.streams.delete(stream).catch(() => undefined);

@@ -225,3 +225,33 @@ describe('consumer on a real JetStream', () => {
     expect(await scrapeMetric(consumerPort, 'jetscale_consumer_status_events_total')).toBeGreaterThan(0);
   });
 });
+
+describe('an event log of the older layout', () => {
+  it('is refused at start-up (exit 2, saying why and what to do) and left as it was', async () => {
+    const env = workloadEnv(testStack().natsUrl, uniqueName('wlold'));
+    const config = configOf(env);
+    const t = topologyOf(config);
+    const nc = await connect({ servers: testStack().natsUrl });
+    try {
+      const jsm = await jetstreamManager(nc);
+      // What older versions created: every entry of an aggregate on one subject, no per-subject limit.
+      const oldSubject = `${config.EVENT_LOG_SUBJECT_PREFIX}.acc-1`;
+      await jsm.streams.add({ name: t.eventLogStream, subjects: [`${config.EVENT_LOG_SUBJECT_PREFIX}.>`] });
+      for (const id of ['a', 'b', 'c']) await jetstream(nc).publish(oldSubject, JSON.stringify({ id }));
+      const consumer = startWorkload('consumer', env);
+      const exit = await consumer.exited;
+      expect(exit.code).toBe(2);
+      const said = consumer.logs.join('\n');
+      expect(said).toMatch(/event log stream .* does not have the layout this version needs/);
+      expect(said).toMatch(/max_msgs_per_subject .* \(wanted 1\)/);
+      expect(said).toMatch(/EVENT_LOG_STREAM/);
+      // Nothing was limited in place: the three entries of the aggregate are all still there.
+      const info = await jsm.streams.info(t.eventLogStream);
+      expect(info.state.messages).toBe(3);
+      expect(info.config.max_msgs_per_subject).not.toBe(1);
+    } finally {
+      await deleteTopology(nc, config);
+      await nc.close();
+    }
+  });
+});

@@ -22,7 +22,6 @@ export function workloadEnv(natsUrl: string, tag: string): Record<string, string
     EVENT_LOG_SUBJECT_PREFIX: `${tag}-log`,
     DLQ_STREAM: `${upper}_DLQ`,
     DLQ_SUBJECT_PREFIX: `${tag}-dlq`,
-    PROCESSED_BUCKET: `${tag}-processed`,
     PROJECTION_BUCKET: `${tag}-projection`,
     HOST: '127.0.0.1',
     PORT: '0',
@@ -147,12 +146,7 @@ export async function publishEvents(
 export async function deleteTopology(nc: NatsConnection, config: NatsConfig): Promise<void> {
   const t = topologyOf(config);
   const jsm = await jetstreamManager(nc);
-  for (const stream of [
-    t.eventsStream,
-    t.eventLogStream,
-    t.dlqStream,
-    `KV_${t.projectionBucket}`,
-  ]) {
+  for (const stream of [t.eventsStream, t.eventLogStream, t.dlqStream, `KV_${t.projectionBucket}`]) {
     await jsm.streams.delete(stream).catch(() => undefined);
   }
 }
