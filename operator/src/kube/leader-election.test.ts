@@ -197,7 +197,7 @@ describe('LeaderElector', () => {
     a.start();
     await jest.advanceTimersByTimeAsync(0);
     const lastSent = performance.now();
-    // The network blackholes the next renewal: its GET never answers (the old code waited for a
+    // The network blackholes the next renewal: its PUT never answers (the old code waited for a
     // 10 s request timeout before even looking at the deadline, and stepped down 20 s in).
     api.hang = true;
     await jest.advanceTimersByTimeAsync(9_999);
@@ -206,7 +206,7 @@ describe('LeaderElector', () => {
     await jest.advanceTimersByTimeAsync(1);
     expect(log).toEqual(['a leads', 'a stops']);
     expect(performance.now() - lastSent).toBe(10_000);
-    expect(api.aborted).toEqual(['GET']);
+    expect(api.aborted).toEqual(['PUT']);
     expect(terms[0]?.signal.aborted).toBe(true);
     expect(isFenced(terms[0]?.signal.reason)).toBe(true);
     expect(a.isLeader()).toBe(false);
@@ -234,18 +234,66 @@ describe('LeaderElector', () => {
     const a = elector(api, 'a', log);
     a.start();
     await jest.advanceTimersByTimeAsync(0);
-    // Each answer now takes 6 s: GET + PUT = 12 s > the 10 s renew deadline. The PUT is applied
-    // at once (the server renewed the Lease) but the leader cannot know that in time.
-    api.answerDelayMs = 6000;
+    // Each answer now takes 11 s, more than the 10 s renew deadline. The renewal sent at 2 s is
+    // applied at once (the server renewed the Lease) but the leader cannot know that in time.
+    api.answerDelayMs = 11_000;
     await jest.advanceTimersByTimeAsync(10_000);
     expect(log).toEqual(['a leads', 'a stops']);
-    // The renewal sent at 8 s is answered at 14 s; by then the term is over and stays over.
+    // That renewal is answered at 13 s; by then the term is over and stays over.
     await jest.advanceTimersByTimeAsync(10_000);
     expect(log).toEqual(['a leads', 'a stops']);
     api.answerDelayMs = 0;
     const stopped = a.stop();
     await jest.advanceTimersByTimeAsync(12_000);
     await stopped;
+  });
+
+  it('keeps the Lease while each API request takes a third of the renew deadline: a renewal is one request, sent every retry period however long the last one took', async () => {
+    const api = new FakeLeases();
+    const log: string[] = [];
+    const a = elector(api, 'a', log);
+    a.start();
+    await jest.advanceTimersByTimeAsync(0);
+    const requests: string[] = [];
+    const request = api.request.bind(api);
+    api.request = <T>(method: string, path: string, options?: RequestOptions): Promise<T> => {
+      requests.push(method);
+      return request<T>(method, path, options);
+    };
+    // A slow API server (or a process paused while the answer was on its way): every answer now
+    // takes 3.4 s. A renewal that first reads the Lease (GET + PUT, 6.8 s) and is only sent a retry
+    // period after the last answer came back is sent 8.8 s after the previous one — and answered
+    // after the 10 s renew deadline: the leader would step down though the API server answers.
+    api.answerDelayMs = 3400;
+    await jest.advanceTimersByTimeAsync(60_000);
+    expect(log).toEqual(['a leads']);
+    expect(a.isLeader()).toBe(true);
+    // The leader renews with the record its last renewal returned: no GET while it holds the Lease.
+    expect(requests.filter((m) => m === 'GET')).toEqual([]);
+    expect(requests.length).toBeGreaterThanOrEqual(15);
+    api.answerDelayMs = 0;
+    const stopped = a.stop();
+    await jest.advanceTimersByTimeAsync(4000);
+    await stopped;
+  });
+
+  it('falls back to reading the Lease when a renewal finds it changed (409), and keeps it while it still names the leader', async () => {
+    const api = new FakeLeases();
+    const log: string[] = [];
+    const a = elector(api, 'a', log);
+    a.start();
+    await jest.advanceTimersByTimeAsync(0);
+    // Someone else touched the Lease without taking it (a label, kubectl annotate): the cached
+    // record's resourceVersion is stale, but the holder is still a.
+    api.renewAs('a');
+    await jest.advanceTimersByTimeAsync(2000);
+    expect(log).toEqual(['a leads']);
+    expect(a.isLeader()).toBe(true);
+    // Another candidate took it: a stops at its next renewal.
+    api.renewAs('intruder');
+    await jest.advanceTimersByTimeAsync(2000);
+    expect(log).toEqual(['a leads', 'a stops']);
+    await a.stop();
   });
 
   it('ignores wall-clock jumps: a standby whose clock jumps 1 h ahead does not take a live Lease', async () => {

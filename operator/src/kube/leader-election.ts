@@ -3,7 +3,12 @@
 // successful renewal until renewDeadline after the last one *sent* (on the monotonic clock, so
 // wall-clock jumps do not matter), enforced by a timer — not by the next reply — that aborts
 // every request of the term in flight (the Lease's own and, through fenced-api.ts, the
-// controller's) and reports the term's end. A candidate takes the Lease once the record has not
+// controller's) and reports the term's end. A leader renews with one request — a PUT of the record
+// its last renewal returned (client-go's fast path), falling back to a read only on 409 — and
+// sends each renewal a retry period after the previous one was *sent*, so a slow API server or a
+// pause that held up an answer does not push the next renewal out: with GET + PUT sent a retry
+// period after the last answer, answers taking a third of the renew deadline, or a pause of half
+// of it, ended a live term. A candidate takes the Lease once the record has not
 // changed for a full lease duration as measured on its own monotonic clock from when it *received*
 // the record (no trust in other clocks) — even a record that names itself, left by an earlier
 // process with the same pod name. Every write carries the resourceVersion read just before,
@@ -86,6 +91,8 @@ export class LeaderElector {
   private timer: NodeJS.Timeout | undefined;
   /** The Lease record as last seen and when we received it (monotonic). */
   private observed: { resourceVersion: string; holder: string; at: number } | undefined;
+  /** While leading: the Lease as our last successful write returned it (the next renewal's base). */
+  private held: Lease | undefined;
   private inFlight: Promise<void> | undefined;
   private readonly clock: MonotonicClock;
   private readonly wallClock: () => number;
@@ -129,6 +136,7 @@ export class LeaderElector {
         `could not renew the Lease within the renew deadline (${this.options.renewDeadlineSeconds} s)`,
       );
     const term = this.term;
+    const startedAt = this.clock.now();
     this.inFlight = this.tryAcquireOrRenew(term)
       .catch((err: unknown) => {
         if (isFenced(err)) return; // our own term ended while the request was out: already reported
@@ -140,7 +148,11 @@ export class LeaderElector {
       .finally(() => {
         this.inFlight = undefined;
         if (!this.stopped) {
-          this.timer = setTimeout(() => this.tick(), this.options.retryPeriodSeconds * 1000);
+          // A leader's renewals are due a retry period after the previous one was sent, however
+          // long it took (the renew deadline runs from the send); a candidate waits a full period.
+          const retryMs = this.options.retryPeriodSeconds * 1000;
+          const waitMs = this.term ? Math.max(0, startedAt + retryMs - this.clock.now()) : retryMs;
+          this.timer = setTimeout(() => this.tick(), waitMs);
           this.timer.unref();
         }
       });
@@ -165,6 +177,7 @@ export class LeaderElector {
   }
 
   private async tryAcquireOrRenew(term: Term | undefined): Promise<void> {
+    if (term && this.held && (await this.renewHeld(term, this.held))) return;
     const { api, namespace, name, identity, leaseDurationSeconds } = this.options;
     let lease: Lease;
     try {
@@ -173,8 +186,9 @@ export class LeaderElector {
       if (!isNotFound(err)) throw err;
       const sentAt = this.clock.now();
       const wallNow = microTime(this.wallClock());
+      let created: Lease;
       try {
-        await api.request<Lease>(
+        created = await api.request<Lease>(
           'POST',
           `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`,
           {
@@ -197,7 +211,7 @@ export class LeaderElector {
         if (isConflict(createErr)) return; // another candidate created it first
         throw createErr;
       }
-      this.renewed(sentAt, term, undefined);
+      this.renewed(sentAt, term, undefined, created);
       return;
     }
     const received = this.clock.now();
@@ -236,9 +250,10 @@ export class LeaderElector {
         leaseTransitions: (spec.leaseTransitions ?? 0) + (takingOver && holder !== '' ? 1 : 0),
       },
     };
+    let written: Lease;
     try {
       // The resourceVersion in metadata makes this a compare-and-swap: 409 means someone else won.
-      await api.request<Lease>('PUT', this.path(), { ...this.requestLimits(term), body: updated });
+      written = await api.request<Lease>('PUT', this.path(), { ...this.requestLimits(term), body: updated });
     } catch (err) {
       if (isConflict(err)) {
         if (term && term === this.term) this.endTerm('another candidate changed the Lease (409 Conflict)');
@@ -246,11 +261,39 @@ export class LeaderElector {
       }
       throw err;
     }
-    this.renewed(sentAt, term, takingOver ? holder : undefined);
+    this.renewed(sentAt, term, takingOver ? holder : undefined, written);
   }
 
-  /** A renewal (or acquisition) sent at `sentAt` succeeded. */
-  private renewed(sentAt: number, term: Term | undefined, previousHolder: string | undefined): void {
+  /**
+   * The leader's renewal in one request: the record its last write returned, with a new renewTime.
+   * True when it was renewed; false on 409 (the Lease changed since — another candidate, or anyone
+   * touching the object), when the caller reads the Lease and decides again.
+   */
+  private async renewHeld(term: Term, held: Lease): Promise<boolean> {
+    const sentAt = this.clock.now();
+    const body: Lease = {
+      ...held,
+      spec: { ...held.spec, renewTime: microTime(this.wallClock()) },
+    };
+    let written: Lease;
+    try {
+      written = await this.options.api.request<Lease>('PUT', this.path(), { ...this.requestLimits(term), body });
+    } catch (err) {
+      if (!isConflict(err)) throw err;
+      this.held = undefined;
+      return false;
+    }
+    this.renewed(sentAt, term, undefined, written);
+    return true;
+  }
+
+  /** A renewal (or acquisition) sent at `sentAt` succeeded; `lease` is the record it wrote. */
+  private renewed(
+    sentAt: number,
+    term: Term | undefined,
+    previousHolder: string | undefined,
+    lease: Lease,
+  ): void {
     if (term !== this.term || this.stopped) return; // the term ended (or we stopped) meanwhile
     const left = sentAt + this.renewDeadlineMs - this.clock.now();
     if (left <= 0) {
@@ -258,6 +301,7 @@ export class LeaderElector {
       if (term) this.endTerm('the Lease renewal was answered after the renew deadline');
       return;
     }
+    this.held = lease;
     if (term) {
       term.renewedAt = sentAt;
       this.armDeadline(term);
@@ -296,6 +340,7 @@ export class LeaderElector {
     const term = this.term;
     if (!term) return;
     this.term = undefined;
+    this.held = undefined;
     if (term.deadline) clearTimeout(term.deadline);
     term.controller.abort(new FencedError('TermEnded', `leadership ended: ${reason}`));
     this.options.logger.warn('leader election: stopped leading', { lease: this.leaseName(), reason });
