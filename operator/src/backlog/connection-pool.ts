@@ -28,6 +28,7 @@ import type { BacklogReading } from './backlog-source.js';
 import { CircuitBreaker } from './circuit-breaker.js';
 import type { BackoffOptions } from '../kube/backoff.js';
 import { connectionKey, type NatsCredentials } from './nats-credentials.js';
+import { monotonicNow } from '../clock.js';
 
 interface PooledConnection {
   key: string;
@@ -62,6 +63,7 @@ export interface ConnectionPoolOptions {
   slowAfterMs?: number;
   /** Backoff between background checks of a connection that is down. */
   checkBackoff?: BackoffOptions;
+  /** The clock the breaker and the slowness check measure on (monotonic by default). */
   now?: () => number;
 }
 
@@ -141,7 +143,7 @@ export class ConnectionPool {
   private readonly now: () => number;
 
   constructor(private readonly options: ConnectionPoolOptions) {
-    this.now = options.now ?? Date.now;
+    this.now = options.now ?? monotonicNow;
   }
 
   /** The shared connection for these servers and credentials, registered to `owner`. */

@@ -6,6 +6,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { BacklogSample } from '../scaling/types.js';
 import { BacklogError } from './backlog-error.js';
 import type { BacklogReading, BacklogSource } from './backlog-source.js';
+import { monotonicNow } from '../clock.js';
 
 export interface ConsumerRef {
   stream: string;
@@ -144,7 +145,7 @@ export async function readConsumerBacklog(
   ref: ConsumerRef,
   options: { timeoutMs: number; observe?: (seconds: number, result: string) => void; now?: () => number },
 ): Promise<BacklogReading> {
-  const now = options.now ?? Date.now;
+  const now = options.now ?? monotonicNow;
   const server = nc.info?.server_name ?? nc.getServer();
   const started = performance.now();
   try {

@@ -8,6 +8,7 @@ import type {
   SpecParseResult,
 } from '../api/v1alpha1/event-consumer.js';
 import type { BacklogSource } from '../backlog/backlog-source.js';
+import { monotonicTimeOf, type ClockReading } from '../clock.js';
 import type { ScaleReading } from '../kube/scale-client.js';
 import { emptyHistory } from '../scaling/index.js';
 import type { ScalingHistory } from '../scaling/types.js';
@@ -34,7 +35,7 @@ export interface ObservedCache {
   spec?: { generation: number | undefined; result: SpecParseResult };
   /** The backlog source of each consumer (by name), reopened when its servers, credentials or consumer change. */
   sources: Map<string, { key: string; source: BacklogSource }>;
-  /** The scale target as last read, reused while the EventConsumer is idle. */
+  /** The scale target as last read (at: monotonic ms), reused while the EventConsumer is idle. */
   target?: { refKey: string; reading: ScaleReading; at: number };
   /**
    * Writes in a row refused with 409 (the target changed since it was read). While above zero
@@ -51,8 +52,10 @@ export interface StatusMemory {
   comparable?: string;
   /** `written` without its readings (backlog, rates, times, messages): what users act on. */
   comparableState?: string;
-  /** When it was last written (epoch ms). */
+  /** When it was last written (monotonic ms). */
   writtenAt?: number;
+  /** The last activity the policy saw (monotonic ms) and its wall-clock time as status shows it. */
+  lastActive?: { at: number; time: string };
   /** Spreads unchanged-status refreshes of different EventConsumers over [1, 1.5) × the period. */
   refreshJitter: number;
 }
@@ -69,7 +72,7 @@ export interface ConsumerState {
   scaling: ScalingMemories;
   observed: ObservedCache;
   status: StatusMemory;
-  /** When the next poll is due (epoch ms), for the poll-delay metric. */
+  /** When the next poll is due (monotonic ms), for the poll-delay metric. */
   dueAt?: number;
 }
 
@@ -81,6 +84,7 @@ export interface ConsumerState {
 export function newConsumerState(
   obj: EventConsumerObject,
   fingerprint: (status: EventConsumerStatus) => { state: string; all: string },
+  now: ClockReading,
   random: () => number = Math.random,
 ): ConsumerState {
   const state: ConsumerState = {
@@ -95,7 +99,8 @@ export function newConsumerState(
     state.status.comparable = f.all;
     state.status.comparableState = f.state;
     const polled = obj.status.lastPollTime === undefined ? NaN : Date.parse(obj.status.lastPollTime);
-    if (Number.isFinite(polled)) state.status.writtenAt = polled;
+    // Written by another process at a wall-clock time; a time ahead of ours counts as just now.
+    if (Number.isFinite(polled)) state.status.writtenAt = monotonicTimeOf(Math.min(polled, now.wall), now);
   }
   return state;
 }

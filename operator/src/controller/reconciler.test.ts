@@ -1,6 +1,7 @@
 // Specifies the reconciler with fake Kubernetes, NATS and policy: one change per poll, failures
 // that leave replicas alone, fallback after the threshold and back, and status written only when
 // it changed.
+import { jest } from '@jest/globals';
 import type { EventConsumerObject, EventConsumerStatus } from '../api/v1alpha1/event-consumer.js';
 import { BacklogError } from '../backlog/backlog-error.js';
 import type { BacklogReading } from '../backlog/backlog-source.js';
@@ -27,7 +28,12 @@ function sample(pending: number, at: number): BacklogSample {
   };
 }
 
-function setup(spec: Record<string, unknown> = {}) {
+/**
+ * A reconciler over a fake world. By default time is injected (`now`, moved 5 s per poll); with
+ * `processClocks` the reconciler is built without clocks and runs on the process's own, as in
+ * production, and the test moves those (see 'on the process clocks' below).
+ */
+function setup(spec: Record<string, unknown> = {}, options: { processClocks?: boolean } = {}) {
   let now = 1_000_000;
   let object: EventConsumerObject = {
     metadata: { name: 'orders', namespace: 'ns', generation: 1, uid: 'u1' },
@@ -118,7 +124,7 @@ function setup(spec: Record<string, unknown> = {}) {
     },
     metrics,
     logger: silentLogger,
-    now: () => now,
+    ...(options.processClocks ? {} : { now: () => now, wallClock: () => now }),
   });
   const poll = async (reading?: BacklogReading, advanceMs = 5000) => {
     world.reading = reading;
@@ -510,5 +516,56 @@ describe('Reconciler with several consumers', () => {
     await poll();
     expect(world.closed).toEqual(['ns/orders#refunds']);
     expect(world.statusWrites.at(-1)?.consumers?.map((c) => c.name)).toEqual(['orders']);
+  });
+});
+
+describe('Reconciler on the process clocks: policy time is monotonic, the wall clock only for people', () => {
+  // The process's two clocks, moved by the test: the wall clock (Date.now) steps as NTP or an
+  // operator setting the date steps it; the monotonic clock (performance.now) only ever runs.
+  let wall = Date.parse('2026-03-01T12:00:00Z');
+  let monotonic = 50_000;
+  beforeEach(() => {
+    jest.spyOn(Date, 'now').mockImplementation(() => wall);
+    jest.spyOn(performance, 'now').mockImplementation(() => monotonic);
+  });
+  afterEach(() => jest.restoreAllMocks());
+
+  /** One poll, then both clocks run on 5 s (and the wall clock jumps by `jumpMs` after it). */
+  function processClockSetup(spec: Record<string, unknown>) {
+    const { world, poll } = setup(spec, { processClocks: true });
+    return {
+      world,
+      poll: async (pending: number, jumpMs = 0) => {
+        // The backlog source stamps its readings on the monotonic clock, as readConsumerBacklog does.
+        await poll({ ok: true, sample: sample(pending, monotonic) });
+        monotonic += 5000;
+        wall += 5000 + jumpMs;
+      },
+    };
+  }
+
+  it('a wall clock jumping an hour ahead does not end the scale-down window early', async () => {
+    const { world, poll } = processClockSetup({ behavior: { scaleDown: { stabilizationWindow: '300s' } } });
+    await poll(800);
+    expect(world.replicas).toBe(8);
+    // The backlog is gone; the 300 s window holds 8. One poll in, the wall clock jumps an hour ahead.
+    await poll(0, 3_600_000);
+    for (let i = 0; i < 10; i++) await poll(0);
+    // Work arrives again (Active turns True: status is written): still inside the window.
+    const polledAt = wall;
+    await poll(30);
+    expect(world.patches).toEqual([8]);
+    // What people read follows the wall clock they see.
+    expect(world.statusWrites.at(-1)?.lastPollTime).toBe(new Date(polledAt).toISOString());
+  });
+
+  it('a wall clock jumping an hour back does not stretch the scale-down window by an hour', async () => {
+    const { world, poll } = processClockSetup({ behavior: { scaleDown: { stabilizationWindow: '60s' } } });
+    await poll(800);
+    await poll(0, -3_600_000);
+    // 70 s later on the monotonic clock the window is over, whatever the wall clock says.
+    for (let i = 0; i < 14; i++) await poll(0);
+    expect(world.patches.length).toBeGreaterThan(1);
+    expect(world.patches.at(-1)).toBeLessThan(8);
   });
 });

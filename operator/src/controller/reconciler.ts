@@ -11,6 +11,7 @@
 // missing target, stream or consumer, or refused credentials set a condition and an Event and
 // leave replicas alone (decide.ts says when fallback applies).
 import type { EventConsumerObject, EventConsumerStatus } from '../api/v1alpha1/event-consumer.js';
+import { monotonicNow, readClocks, wallNow, type ClockReading } from '../clock.js';
 import { API_VERSION, KIND } from '../api/v1alpha1/group-version.js';
 import { pollIntervalMs } from '../api/v1alpha1/scaling-spec.js';
 import type { BacklogSource } from '../backlog/backlog-source.js';
@@ -47,7 +48,14 @@ import {
 import { observe, parsedSpec, targetKey } from './observe.js';
 import { SCALE_REASONS } from './reasons.js';
 import { TargetClaims, type TargetClaimsDeps } from './target-claims.js';
-import { recordPollMetrics, statusAfterPoll, statusFingerprint, writeStatus } from './report.js';
+import {
+  lastActiveTime,
+  recordPollMetrics,
+  statusAfterPoll,
+  statusFingerprint,
+  writeStatus,
+  type StatusTimes,
+} from './report.js';
 
 export interface ReconcilerDeps {
   cache: {
@@ -79,7 +87,14 @@ export interface ReconcilerDeps {
   };
   metrics: OperatorMetrics;
   logger: Logger;
+  /**
+   * The clock of the policy's time — stabilization windows, cooldowns, step-policy periods, rate
+   * windows, poll cadence — on which the backlog source stamps its readings too: monotonic
+   * (performance.now) by default, so a wall-clock step on the leader cannot end a window early.
+   */
   now?: () => number;
+  /** The wall clock, only for the times status shows people (Date.now by default). */
+  wallClock?: () => number;
   decide?: (input: ScalingInput) => ScalingDecision;
   /** Rewrite an otherwise unchanged status this often, so lastPollTime stays meaningful. */
   statusRefreshMs?: number;
@@ -108,7 +123,10 @@ interface Poll {
   state: ConsumerState;
   target: EventTarget;
   log: Logger;
+  /** Policy time (monotonic ms): what every window and cadence is measured on. */
   now: number;
+  /** Both clocks at this poll (the wall clock for what status shows people). */
+  clocks: ClockReading;
 }
 
 /** Immediate re-polls after refused writes before falling back to the poll interval. */
@@ -123,6 +141,7 @@ type Action =
 export class Reconciler {
   private readonly states = new Map<string, ConsumerState>();
   private readonly now: () => number;
+  private readonly wallClock: () => number;
   private readonly policy: (input: ScalingInput) => ScalingDecision;
   private readonly statusRefreshMs: number;
   private readonly targetRefreshMs: number;
@@ -130,7 +149,8 @@ export class Reconciler {
   private readonly claims: TargetClaims;
 
   constructor(private readonly deps: ReconcilerDeps) {
-    this.now = deps.now ?? Date.now;
+    this.now = deps.now ?? monotonicNow;
+    this.wallClock = deps.wallClock ?? wallNow;
     this.policy = deps.decide ?? policyDecide;
     this.statusRefreshMs = deps.statusRefreshMs ?? 300_000;
     this.targetRefreshMs = deps.targetRefreshMs ?? 15_000;
@@ -176,8 +196,9 @@ export class Reconciler {
       this.deps.events.forget(namespace, name);
       return {};
     }
-    const now = this.now();
-    const state = this.stateFor(key, obj);
+    const clocks = readClocks(this.now, this.wallClock);
+    const now = clocks.monotonic;
+    const state = this.stateFor(key, obj, clocks);
     if (state.dueAt !== undefined)
       this.deps.metrics.pollDelay.observe(
         { backlog: Object.values(state.scaling).some((m) => m.failures > 0) ? 'unread' : 'read' },
@@ -192,6 +213,7 @@ export class Reconciler {
       target: { apiVersion: API_VERSION, kind: KIND, namespace, name, uid: obj.metadata?.uid },
       log: this.deps.logger.child({ namespace, name }),
       now,
+      clocks,
     };
 
     // Observe.
@@ -283,7 +305,7 @@ export class Reconciler {
         obj.metadata?.generation,
         observation.scale,
         verdict,
-        now,
+        this.statusTimes(poll, verdict),
         false,
       );
       await this.writeStatus(poll, status, [
@@ -300,7 +322,7 @@ export class Reconciler {
       obj.metadata?.generation,
       observation.scale,
       verdict,
-      now,
+      this.statusTimes(poll, verdict),
       action.scaled,
     );
     await this.writeStatus(poll, status, verdict.conditions);
@@ -357,7 +379,7 @@ export class Reconciler {
       {
         ...this.lastStatus(poll),
         observedGeneration: poll.obj.metadata?.generation,
-        lastPollTime: new Date(poll.now).toISOString(),
+        lastPollTime: new Date(poll.clocks.wall).toISOString(),
       },
       [
         { type: 'Ready', status: 'False', reason: 'InvalidSpec', message },
@@ -384,7 +406,7 @@ export class Reconciler {
         ...this.lastStatus(poll),
         observedGeneration: poll.obj.metadata?.generation,
         consecutiveFailures: Math.max(0, ...Object.values(poll.state.scaling).map((m) => m.failures)),
-        lastPollTime: new Date(poll.now).toISOString(),
+        lastPollTime: new Date(poll.clocks.wall).toISOString(),
       },
       [{ type: 'Ready', status: 'False', reason, message }, ...extra],
     );
@@ -437,7 +459,7 @@ export class Reconciler {
       memory: poll.state.status,
       status,
       updates,
-      now: poll.now,
+      now: poll.clocks,
       refreshMs: this.statusRefreshMs,
       metrics: this.deps.metrics,
       readingsRefreshMs: this.readingsRefreshMs,
@@ -445,7 +467,22 @@ export class Reconciler {
     if (written) this.deps.metrics.statusWrites.inc();
   }
 
-  private stateFor(key: string, obj: EventConsumerObject): ConsumerState {
+  /** The times status shows for this poll, on the wall clock. */
+  private statusTimes(poll: Poll, verdict: ConsumersVerdict): StatusTimes {
+    // The latest activity any consumer read this poll saw (each history keeps it on the monotonic clock).
+    const active = verdict.consumers.flatMap(({ verdict: v }) => {
+      const at = v.read?.decision.history.lastActiveAt;
+      return at === undefined ? [] : [at];
+    });
+    const time = lastActiveTime(
+      poll.state.status,
+      active.length > 0 ? Math.max(...active) : undefined,
+      poll.clocks,
+    );
+    return time === undefined ? { wall: poll.clocks.wall } : { wall: poll.clocks.wall, lastActiveTime: time };
+  }
+
+  private stateFor(key: string, obj: EventConsumerObject, clocks: ClockReading): ConsumerState {
     let state = this.states.get(key);
     if (state && state.uid !== obj.metadata?.uid) {
       // Deleted and recreated under the same name while the informer was not looking (a relist
@@ -457,7 +494,7 @@ export class Reconciler {
       state = undefined;
     }
     if (!state) {
-      state = newConsumerState(obj, statusFingerprint);
+      state = newConsumerState(obj, statusFingerprint, clocks);
       this.states.set(key, state);
     }
     return state;

@@ -14,6 +14,7 @@ import type {
 } from '../api/v1alpha1/event-consumer.js';
 import { isNotFound, type KubeApi } from '../kube/api-client.js';
 import type { ScaleReading } from '../kube/scale-client.js';
+import { wallTimeOf, type ClockReading } from '../clock.js';
 import type { ConsumerReadingMetrics, OperatorMetrics } from '../observability/metrics.js';
 import type { BacklogSample } from '../scaling/types.js';
 import {
@@ -26,13 +27,38 @@ import {
 import type { StatusMemory } from './consumer-state.js';
 import type { ConsumersVerdict, Verdict } from './decide.js';
 
-/** The status after a poll that observed the world and decided (scaled, if scaledAt is set). */
+/**
+ * What the status says about time, all on the wall clock (people read it): when this poll ran, and
+ * when activity was last seen (see lastActiveTime).
+ */
+export interface StatusTimes {
+  wall: number;
+  lastActiveTime?: string;
+}
+
+/**
+ * The wall-clock time of the last activity the policy saw (its history keeps it on the monotonic
+ * clock). It is converted once, at the poll that saw it, and remembered: converting again at every
+ * poll would move it by however far the two clocks drift apart, and rewrite an idle status.
+ */
+export function lastActiveTime(
+  memory: StatusMemory,
+  activeAt: number | undefined,
+  now: ClockReading,
+): string | undefined {
+  if (activeAt === undefined) return undefined;
+  if (memory.lastActive?.at !== activeAt)
+    memory.lastActive = { at: activeAt, time: new Date(wallTimeOf(activeAt, now)).toISOString() };
+  return memory.lastActive.time;
+}
+
+/** The status after a poll that observed the world and decided (and scaled, when `scaled`). */
 export function statusAfterPoll(
   base: EventConsumerStatus,
   generation: number | undefined,
   scale: ScaleReading,
   verdict: ConsumersVerdict,
-  now: number,
+  times: StatusTimes,
   scaled: boolean,
 ): EventConsumerStatus {
   const status: EventConsumerStatus = {
@@ -40,7 +66,7 @@ export function statusAfterPoll(
     observedGeneration: generation,
     currentReplicas: scale.statusReplicas,
   };
-  const at = new Date(now).toISOString();
+  const at = new Date(times.wall).toISOString();
   const entries = verdict.consumers.map(({ consumer, verdict: v }) =>
     consumerStatus(
       base.consumers?.find((e) => e.name === consumer.name),
@@ -87,10 +113,7 @@ export function statusAfterPoll(
       });
       status.forecast = undefined;
     }
-    const active = read.flatMap((r) =>
-      r.decision.history.lastActiveAt === undefined ? [] : [r.decision.history.lastActiveAt],
-    );
-    if (active.length > 0) status.lastActiveTime = new Date(Math.max(...active)).toISOString();
+    if (times.lastActiveTime !== undefined) status.lastActiveTime = times.lastActiveTime;
     status.lastBacklogReadTime = at;
   }
   status.lastPollTime = at;
@@ -221,7 +244,8 @@ export interface StatusWrite {
   memory: StatusMemory;
   status: EventConsumerStatus;
   updates: ConditionUpdate[];
-  now: number;
+  /** Both clocks at this poll: the monotonic one for how long ago the last write was, the wall one for condition times. */
+  now: ClockReading;
   /** Rewrite an otherwise unchanged status this often, so lastPollTime stays meaningful. */
   refreshMs: number;
   /** Told the conditions of every poll (jetscale_eventconsumer_condition), written or not. */
@@ -244,13 +268,13 @@ export async function writeStatus(w: StatusWrite): Promise<boolean> {
     conditions: setConditions(
       memory.written?.conditions ?? obj.status?.conditions,
       w.updates,
-      new Date(now).toISOString(),
+      new Date(now.wall).toISOString(),
       obj.metadata?.generation,
     ),
   };
   w.metrics?.setConditions(w.namespace, w.name, next.conditions ?? []);
   const { state, all } = statusFingerprint(next);
-  const age = memory.writtenAt === undefined ? Infinity : now - memory.writtenAt;
+  const age = memory.writtenAt === undefined ? Infinity : now.monotonic - memory.writtenAt;
   const due =
     state !== memory.comparableState ||
     (all !== memory.comparable && age >= w.readingsRefreshMs * (1 + memory.refreshJitter)) ||
@@ -262,7 +286,7 @@ export async function writeStatus(w: StatusWrite): Promise<boolean> {
     });
     memory.comparable = all;
     memory.comparableState = state;
-    memory.writtenAt = now;
+    memory.writtenAt = now.monotonic;
     memory.written = next;
     return true;
   } catch (err) {

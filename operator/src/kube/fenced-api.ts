@@ -3,6 +3,7 @@
 // fenced — checked on the monotonic clock, synchronously, just before it is handed to the socket —
 // so that a process that no longer holds the Lease with time to spare sends nothing. The Lease's
 // own requests do not go through here (leader-election.ts uses the plain client).
+import { monotonicNow } from '../clock.js';
 import { FencedError, type KubeApi, type RequestOptions } from './api-client.js';
 
 /** One continuous period of holding the leader Lease. */
@@ -46,7 +47,7 @@ export class FencedKubeApi implements KubeApi {
     private readonly term: LeadershipTerm,
     private readonly options: FencedKubeApiOptions = {},
   ) {
-    this.now = options.now ?? (() => performance.now());
+    this.now = options.now ?? monotonicNow;
   }
 
   request<T>(

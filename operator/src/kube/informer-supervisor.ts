@@ -16,6 +16,7 @@ import {
 } from '@kubernetes/client-node';
 import type { Logger } from '../observability/logger.js';
 import { backoffDelayMs, type BackoffOptions } from './backoff.js';
+import { monotonicNow } from '../clock.js';
 
 export type InformerFactory<T extends KubernetesObject> = (
   path: string,
@@ -65,7 +66,7 @@ export class InformerSupervisor<T extends KubernetesObject> {
   private restartScheduledAt: number | undefined;
   private watchdog: NodeJS.Timeout | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
-  private lastHeardAt = Date.now();
+  private lastHeardAt = monotonicNow();
   private synced = false;
   private stopped = true;
   private readonly backoff: BackoffOptions;
@@ -85,7 +86,7 @@ export class InformerSupervisor<T extends KubernetesObject> {
   /** Starts the first informer; resolves once it began (not necessarily synced: see hasSynced). */
   async start(): Promise<void> {
     this.stopped = false;
-    this.lastHeardAt = Date.now();
+    this.lastHeardAt = monotonicNow();
     const watchEvery = Math.max(100, Math.min(this.staleAfterMs / 4, 30_000));
     this.watchdog = setInterval(() => this.checkStale(), watchEvery);
     this.watchdog.unref();
@@ -112,7 +113,7 @@ export class InformerSupervisor<T extends KubernetesObject> {
   }
 
   /** Milliseconds since the informer last showed life. */
-  silenceMs(now = Date.now()): number {
+  silenceMs(now = monotonicNow()): number {
     return now - this.lastHeardAt;
   }
 
@@ -130,7 +131,7 @@ export class InformerSupervisor<T extends KubernetesObject> {
     if (cause === 'error') this.failures++;
     const delay = delayMs ?? backoffDelayMs(Math.max(1, this.failures), this.backoff, this.options.random);
     this.options.onRestart?.(cause);
-    this.restartScheduledAt = Date.now();
+    this.restartScheduledAt = monotonicNow();
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
       this.restartScheduledAt = undefined;
@@ -141,7 +142,7 @@ export class InformerSupervisor<T extends KubernetesObject> {
 
   private checkStale(): void {
     if (this.stopped) return;
-    const now = Date.now();
+    const now = monotonicNow();
     // A restart that never came back (a hung list) counts as silence too.
     const stuckRestart =
       this.restartScheduledAt !== undefined && now - this.restartScheduledAt > this.staleAfterMs;
@@ -181,14 +182,14 @@ export class InformerSupervisor<T extends KubernetesObject> {
     });
     informer.on('delete', (obj: T) => {
       if (!current()) return;
-      this.lastHeardAt = Date.now();
+      this.lastHeardAt = monotonicNow();
       const key = objectKey(obj);
       const known = this.objects.get(key);
       this.objects.delete(key);
       for (const h of this.handlers) h.delete?.(known ?? obj);
     });
     informer.on('connect', () => {
-      if (current()) this.lastHeardAt = Date.now();
+      if (current()) this.lastHeardAt = monotonicNow();
     });
     informer.on('error', (err?: unknown) => {
       if (!current()) return;
@@ -215,7 +216,7 @@ export class InformerSupervisor<T extends KubernetesObject> {
 
   /** A full list arrived: objects we knew that it lacks were deleted while we were not watching. */
   private reconcileList(items: T[]): void {
-    this.lastHeardAt = Date.now();
+    this.lastHeardAt = monotonicNow();
     this.failures = 0;
     const listed = new Set(items.map(objectKey));
     for (const [key, obj] of this.objects) {
@@ -227,7 +228,7 @@ export class InformerSupervisor<T extends KubernetesObject> {
   }
 
   private upsert(obj: T): void {
-    this.lastHeardAt = Date.now();
+    this.lastHeardAt = monotonicNow();
     // managedFields grow with every status write and nobody here reads them; at 1,000 cached
     // objects they are a noticeable share of the operator's memory.
     if (obj.metadata?.managedFields !== undefined) delete obj.metadata.managedFields;

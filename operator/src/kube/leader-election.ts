@@ -19,6 +19,7 @@
 // last renewal, which the leader sent earlier still; the leader stops writing renewDeadline after
 // that send. So leaseDuration − renewDeadline is the margin left for a write sent just before the
 // deadline to reach the API server, and for the two processes' clocks to run at different rates.
+import { monotonicNow, wallNow } from '../clock.js';
 import type { Logger } from '../observability/logger.js';
 import { FencedError, isConflict, isFenced, isNotFound, type KubeApi } from './api-client.js';
 import type { LeadershipTerm } from './fenced-api.js';
@@ -41,7 +42,7 @@ export interface MonotonicClock {
   now(): number;
 }
 
-export const monotonicClock: MonotonicClock = { now: () => performance.now() };
+export const monotonicClock: MonotonicClock = { now: monotonicNow };
 
 export interface LeaderElectionOptions {
   api: KubeApi;
@@ -100,7 +101,7 @@ export class LeaderElector {
 
   constructor(private readonly options: LeaderElectionOptions) {
     this.clock = options.clock ?? monotonicClock;
-    this.wallClock = options.wallClock ?? Date.now;
+    this.wallClock = options.wallClock ?? wallNow;
     this.renewDeadlineMs = options.renewDeadlineSeconds * 1000;
   }
 

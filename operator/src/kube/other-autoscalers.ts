@@ -5,6 +5,7 @@
 // per namespace for a short time and shared by every EventConsumer there, so 1,000
 // EventConsumers cost a couple of list requests per namespace per period, not one per poll.
 import { KubeApiError, type KubeApi } from './api-client.js';
+import { monotonicNow } from '../clock.js';
 
 /** What identifies a scale target across controllers: API group (not version), kind and name. */
 export interface TargetIdentity {
@@ -75,7 +76,7 @@ export class OtherAutoscalers {
   ) {
     this.listTtlMs = options.listTtlMs ?? 10_000;
     this.discoveryTtlMs = options.discoveryTtlMs ?? 60_000;
-    this.now = options.now ?? Date.now;
+    this.now = options.now ?? monotonicNow;
   }
 
   /** The HPAs and ScaledObjects in `namespace` that scale `target` (ScaledObjects first). */

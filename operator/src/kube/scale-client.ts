@@ -9,6 +9,7 @@
 // write into a 409 (ScaleError 'Conflict') instead of being silently overwritten.
 import { groupVersionPath as apiGroupVersionPath } from '../api/v1alpha1/group-version.js';
 import { KubeApiError, type KubeApi } from './api-client.js';
+import { monotonicNow } from '../clock.js';
 
 export interface ScaleTargetRef {
   apiVersion: string;
@@ -166,9 +167,9 @@ export class ScaleClient {
 
   private discover(gv: string, refresh: boolean): Promise<ApiResourceList> {
     const cached = this.discovery.get(gv);
-    if (cached && !refresh && Date.now() - cached.at < this.discoveryTtlMs) return cached.resources;
+    if (cached && !refresh && monotonicNow() - cached.at < this.discoveryTtlMs) return cached.resources;
     const resources = this.api.request<ApiResourceList>('GET', groupVersionPath(gv));
-    this.discovery.set(gv, { at: Date.now(), resources });
+    this.discovery.set(gv, { at: monotonicNow(), resources });
     resources.catch(() => this.discovery.delete(gv));
     return resources;
   }

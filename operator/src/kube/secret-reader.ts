@@ -2,6 +2,7 @@
 // restrict the operator to named Secrets), cached briefly because many EventConsumers usually
 // share one Secret and each polls every few seconds.
 import { isNotFound, KubeApiError, type KubeApi } from './api-client.js';
+import { monotonicNow } from '../clock.js';
 
 export type SecretData = Record<string, string> | undefined;
 
@@ -31,7 +32,7 @@ export class SecretReader {
   read(namespace: string, name: string): Promise<SecretData> {
     const key = `${namespace}/${name}`;
     const cached = this.cache.get(key);
-    if (cached && Date.now() - cached.at < this.ttlMs) return cached.data;
+    if (cached && monotonicNow() - cached.at < this.ttlMs) return cached.data;
     const data = this.api
       .request<{ data?: Record<string, string> }>(
         'GET',
@@ -45,7 +46,7 @@ export class SecretReader {
           throw new SecretNotFoundError(namespace, name, true);
         throw err;
       });
-    this.cache.set(key, { at: Date.now(), data });
+    this.cache.set(key, { at: monotonicNow(), data });
     return data;
   }
 }

@@ -3,6 +3,7 @@
 // during processing is remembered and handed out after `done`); failures back off per key,
 // exponentially; delayed adds (the next poll) keep the earliest due time.
 import { backoffDelayMs, type BackoffOptions } from './backoff.js';
+import { monotonicNow } from '../clock.js';
 
 export interface WorkQueueOptions {
   backoff?: BackoffOptions;
@@ -40,7 +41,7 @@ export class WorkQueue {
       this.add(key);
       return;
     }
-    const dueAt = Date.now() + delayMs;
+    const dueAt = monotonicNow() + delayMs;
     const existing = this.timers.get(key);
     if (existing && existing.dueAt <= dueAt) return;
     if (existing) clearTimeout(existing.timer);

@@ -60,7 +60,7 @@ export interface RateState {
     ackPending: number;
     maxAckPending: number;
     readyReplicas: number;
-    /** Since when (epoch ms) this many replicas have been ready. */
+    /** Since when (ms, the clock of `now`) this many replicas have been ready. */
     readySince: number;
   };
   arrivalPerSecond?: number;

@@ -21,7 +21,7 @@ export const MIN_AUTOCORRELATION = 0.5;
 export const JITTER_BUCKETS = 1;
 
 export interface SeasonalityState {
-  /** Index (epoch ms / bucket width) of the newest bucket. */
+  /** Index (ms on the clock of `now` / bucket width) of the newest bucket. */
   newest: number;
   /** Arrivals per bucket, oldest first, ending at `newest`. */
   counts: number[];

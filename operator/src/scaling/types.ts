@@ -1,6 +1,8 @@
 // The contract between jetscale's pure scaling core and everything around it (the controller,
 // the simulator, the benchmark). Nothing here does I/O or reads a clock: time arrives as `now`
-// (epoch milliseconds) and all state the policy needs between ticks travels in `ScalingHistory`.
+// (milliseconds on a clock that only runs forward: the operator passes its monotonic clock, the
+// simulator its virtual one, never a wall clock that can step) and all state the policy needs
+// between ticks travels in `ScalingHistory`.
 import type { ReadinessReport } from './readiness.js';
 
 /** One HPA-style step policy: at most `value` pods (or percent of current) per `periodSeconds`. */
@@ -68,7 +70,7 @@ export interface ScalingSpec {
 
 /** One reading of a JetStream consumer, as the backlog source returns it. */
 export interface BacklogSample {
-  /** Epoch ms when the reading was taken. */
+  /** When the reading was taken, in ms on the same clock as `now`. */
   at: number;
   /** num_pending: matching messages not yet delivered. */
   pending: number;
@@ -98,7 +100,7 @@ export interface ScalingHistory {
   samples: BacklogSample[];
   /** Last time anything was pending or awaiting ack, or a message was delivered since the reading before. */
   lastActiveAt?: number;
-  /** Until when (epoch ms) a panic holds the replica count: no scale-down before then. */
+  /** Until when (ms, the clock of `now`) a panic holds the replica count: no scale-down before then. */
   panicUntil?: number;
   /** Rate estimation state (owned by rates.ts; opaque to callers). */
   rates?: unknown;
