@@ -568,4 +568,59 @@ describe('Reconciler on the process clocks: policy time is monotonic, the wall c
     expect(world.patches.length).toBeGreaterThan(1);
     expect(world.patches.at(-1)).toBeLessThan(8);
   });
+
+  it('several consumers decide and report the same with or without a wall-clock jump: rates and windows never mix the clocks', async () => {
+    // Two consumers working through a backlog (each delivers and acknowledges 100 messages per
+    // 5 s poll). Run once with a steady wall clock and once with it jumping an hour ahead and then
+    // two hours back; everything but the times people read must come out the same.
+    const run = async (jumps: Record<number, number>) => {
+      const { world, poll } = setup(
+        {
+          nats: undefined,
+          consumers: ['orders', 'refunds'].map((n) => ({
+            name: n,
+            servers: ['nats://x:4222'],
+            stream: n.toUpperCase(),
+            consumer: 'c',
+          })),
+          behavior: { scaleDown: { stabilizationWindow: '30s' } },
+        },
+        { processClocks: true },
+      );
+      for (let i = 0; i < 24; i++) {
+        const at = monotonic;
+        const progress = (pending: number, done: number): BacklogReading => ({
+          ok: true,
+          sample: {
+            ...sample(pending, at),
+            deliveredConsumerSeq: done,
+            deliveredStreamSeq: done,
+            ackFloorConsumerSeq: done,
+          },
+        });
+        world.byStream.ORDERS = progress(Math.max(0, 1200 - 100 * i), 100 * i);
+        world.byStream.REFUNDS = progress(Math.max(0, 600 - 100 * i), 100 * i);
+        await poll();
+        monotonic += 5000;
+        wall += 5000 + (jumps[i] ?? 0);
+      }
+      const withoutTimes = world.statusWrites.map((st) => ({
+        ...st,
+        lastPollTime: undefined,
+        lastBacklogReadTime: undefined,
+        lastScaleTime: undefined,
+        lastActiveTime: undefined,
+        consumers: st.consumers?.map((c) => ({ ...c, lastBacklogReadTime: undefined })),
+        conditions: st.conditions?.map((c) => ({ ...c, lastTransitionTime: undefined })),
+      }));
+      return { patches: world.patches, statuses: withoutTimes };
+    };
+    // The refresh jitter is random per EventConsumer: the same in both runs.
+    jest.spyOn(Math, 'random').mockReturnValue(0.25);
+    const steady = await run({});
+    const jumped = await run({ 3: 3_600_000, 9: -7_200_000 });
+    expect(steady.patches.length).toBeGreaterThan(1);
+    expect(steady.statuses.some((st) => (st.rates?.processingPerSecond ?? 0) > 0)).toBe(true);
+    expect(jumped).toEqual(steady);
+  });
 });

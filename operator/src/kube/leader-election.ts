@@ -278,7 +278,10 @@ export class LeaderElector {
     };
     let written: Lease;
     try {
-      written = await this.options.api.request<Lease>('PUT', this.path(), { ...this.requestLimits(term), body });
+      written = await this.options.api.request<Lease>('PUT', this.path(), {
+        ...this.requestLimits(term),
+        body,
+      });
     } catch (err) {
       if (!isConflict(err)) throw err;
       this.held = undefined;
