@@ -28,12 +28,16 @@ export const MAX_REPLICAS = 10_000;
  * bypassed the CRD is never run through a pattern.
  */
 function text(max: number, { min = 1 }: { min?: number } = {}) {
-  return (min > 0 ? z.string().min(min) : z.string())
-    .refine((s) => s.length <= max || [...s].length <= max, {
-      message: `must be at most ${max} characters`,
-      abort: true,
-    })
-    .meta({ maxLength: max });
+  return (
+    (min > 0 ? z.string().min(min) : z.string())
+      // A code point is one or two UTF-16 units: past 2 × max units there are surely too many, and a
+      // megabyte of junk is not spread into an array to count them.
+      .refine((s) => s.length <= max || (s.length <= 2 * max && [...s].length <= max), {
+        message: `must be at most ${max} characters`,
+        abort: true,
+      })
+      .meta({ maxLength: max })
+  );
 }
 
 // Patterns are written so that JavaScript (with the u flag) and the API server's Go regexp read
