@@ -9,8 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { repoRoot, run } from './support.js';
 
-// Each build stage compiles the whole project (tsc), which takes minutes on
-// a loaded one (it timed out at 180 s in a CI rehearsal at load 20).
+// Each build stage compiles the whole project (tsc), which takes minutes on a loaded machine (it
+// timed out at 180 s in a CI rehearsal at load 20).
 jest.setTimeout(600_000);
 
 interface Stage {
