@@ -5,17 +5,22 @@
 //     that path (claim, append, projection write …) from the consumer's own step metrics;
 //  4. the gateway under open-model load (arrivals on the clock, not on responses) for single events
 //     and batches of 10 and 100, each at rising offered rates until it saturates.
+// Each phase also reports the CPU time per event of nats-server and of the client process (from
+// /proc): on a CPU-bound machine their ratio, not the network, decides the throughput ratio.
+// `--compare DIR` runs, in the same run on the same server, the consumer of another checkout (e.g.
+// `git archive main workloads package.json tsconfig.json | tar -x -C DIR` with node_modules linked)
+// on the same events: a before/after on one machine state.
 // Timings are reported, never asserted: the machine may be shared.
 // Usage: npx tsx workloads/bench/bench-workloads.ts [--events N] [--aggregates N] [--concurrency N]
-//        [--seconds S] [--batches 1,10,100|none] [--profile DIR]
+//        [--seconds S] [--batches 1,10,100|none] [--profile DIR] [--compare DIR]
 import { AckPolicy, jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startNatsServer } from '../../hack/stack/nats-server.js';
 import { topologyOf, type NatsConfig } from '../src/shared/config.js';
-import { ensureTopology } from '../src/shared/topology.js';
+import { consumerConfig, ensureTopology, streamConfigs } from '../src/shared/topology.js';
 import {
   configOf,
   makeEvent,
@@ -24,6 +29,7 @@ import {
   startWorkload,
   workloadEnv,
   type TestEvent,
+  type Workload,
 } from '../test/harness.js';
 
 function arg(name: string, fallback: string): string {
@@ -47,6 +53,8 @@ const LADDER: Record<number, number[]> = {
 };
 /** `--profile DIR` writes V8 CPU profiles of the full-path consumer and the gateway there. */
 const PROFILE_DIR = arg('profile', '');
+/** `--compare DIR`: also run the consumer of the checkout in DIR (before/after in one run). */
+const COMPARE_DIR = arg('compare', '');
 const PUBLISH_WINDOW = 1000;
 const log = (line: string) => process.stdout.write(`[bench] ${line}\n`);
 
@@ -56,6 +64,41 @@ function percentile(sorted: number[], p: number): number {
 }
 
 const round = (n: number, digits = 0) => Number(n.toFixed(digits));
+
+/** CPU seconds (user + system) a process used so far, from /proc/<pid>/stat (Linux, 100 ticks/s). */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after "(comm) ": state is field 3, utime 14 and stime 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+/** CPU time per event (µs) of the server and of the client over one phase. */
+interface CpuPerEvent {
+  serverUs: number;
+  clientUs: number;
+}
+
+function cpuMeter(serverPid: () => number | undefined, clientPid: number | 'self') {
+  const client = () =>
+    clientPid === 'self'
+      ? process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6
+      : cpuSeconds(clientPid);
+  const server0 = cpuSeconds(serverPid());
+  const client0 = client();
+  return (events: number): CpuPerEvent => ({
+    serverUs: round(((cpuSeconds(serverPid()) - server0) * 1e6) / events),
+    clientUs: round(((client() - client0) * 1e6) / events),
+  });
+}
+
+const cpuText = (c: CpuPerEvent) =>
+  `CPU per event ${c.serverUs + c.clientUs} µs (nats-server ${c.serverUs}, client ${c.clientUs})`;
 
 /** Metric values by label value (`name{label="x"} v`) from a Prometheus text page. */
 async function scrapeByLabel(port: number, name: string): Promise<Map<string, number>> {
@@ -95,6 +138,8 @@ interface GatewayStep {
   p99ms: number;
   statuses: Record<string, number>;
   saturated: boolean;
+  storedEvents: number;
+  cpuPerEvent?: CpuPerEvent;
 }
 
 async function gatewayStep(
@@ -153,6 +198,7 @@ async function gatewayStep(
     statuses: Object.fromEntries(statuses),
     // Saturated: it no longer keeps up with the offer, or requests queue for a second.
     saturated: eventsPerSecond < 0.9 * eventRate || p99 > 1000,
+    storedEvents,
   };
 }
 
@@ -181,12 +227,18 @@ async function main(): Promise<void> {
     await jsm.streams.add({ name: bareT.eventsStream, subjects: [bareT.eventsFilter] });
     await jsm.consumers.add(bareT.eventsStream, { durable_name: 'bare', ack_policy: AckPolicy.Explicit });
     await rawPublishRate(js, bare, events('warm-up').slice(0, 2000)); // JIT and stream warm-up
-    const publishRate = await rawPublishRate(js, bare, events('bare'));
-    log(`raw JetStream publish with ack (${PUBLISH_WINDOW} in flight): ${publishRate.toFixed(0)} events/s`);
+    const bareEvents = events('bare');
+    let meter = cpuMeter(() => server.pid(), 'self');
+    const publishRate = await rawPublishRate(js, bare, bareEvents);
+    const publishCpu = meter(bareEvents.length);
+    log(
+      `raw JetStream publish with ack (${PUBLISH_WINDOW} in flight): ${publishRate.toFixed(0)} events/s; ${cpuText(publishCpu)}`,
+    );
 
     // 2. Bare consume-and-ack loop.
     const bareConsumer = await js.consumers.get(bareT.eventsStream, 'bare');
-    let started = performance.now();
+    meter = cpuMeter(() => server.pid(), 'self');
+    const started = performance.now();
     const messages = await bareConsumer.consume({ max_messages: 512 });
     let acked = 0;
     for await (const m of messages) {
@@ -195,48 +247,63 @@ async function main(): Promise<void> {
     }
     await nc.flush();
     const bareRate = (EVENTS + 2000) / ((performance.now() - started) / 1000);
+    const bareCpu = meter(EVENTS + 2000);
     await messages.close();
-    log(`bare consume+ack: ${bareRate.toFixed(0)} events/s`);
+    log(`bare consume+ack: ${bareRate.toFixed(0)} events/s; ${cpuText(bareCpu)}`);
 
-    // 3. Full path: one consumer process.
-    const fullEnv = { ...workloadEnv(server.url, 'full'), CONCURRENCY, PULL_BATCH: '256', LOG_LEVEL: 'info' };
-    const full = configOf(fullEnv);
-    const fullT = topologyOf(full);
-    await ensureTopology(nc, full);
-    await publishEvents(js, full, events('full'), PUBLISH_WINDOW);
-    const consumer = startWorkload(
-      'consumer',
-      fullEnv,
-      PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [],
-    );
-    const consumerPort = await consumer.port;
-    started = performance.now();
-    let lastLog = started;
-    for (;;) {
-      const info = await jsm.consumers.info(fullT.eventsStream, fullT.consumer);
-      const left = info.num_pending + info.num_ack_pending;
-      if (left === 0) break;
-      if (performance.now() - lastLog > 2000) {
-        lastLog = performance.now();
-        log(`full path: ${EVENTS - left}/${EVENTS} settled`);
+    // 3. Full path: one consumer process (and, with --compare, another checkout's on the same events).
+    const runFull = async (tag: string, root?: string) => {
+      const fullEnv = { ...workloadEnv(server.url, tag), CONCURRENCY, PULL_BATCH: '256', LOG_LEVEL: 'info' };
+      const full = configOf(fullEnv);
+      const fullT = topologyOf(full);
+      if (root) {
+        // The other version creates its own event log and buckets; the events stream is the same.
+        const [eventsStream] = streamConfigs(full, nc.info?.max_payload);
+        if (eventsStream) await jsm.streams.add(eventsStream);
+        await jsm.consumers.add(fullT.eventsStream, consumerConfig(full));
+      } else await ensureTopology(nc, full);
+      await publishEvents(js, full, events(tag), PUBLISH_WINDOW);
+      const consumer: Workload = startWorkload(
+        'consumer',
+        fullEnv,
+        PROFILE_DIR && !root ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [],
+        root,
+      );
+      const consumerPort = await consumer.port;
+      const fullMeter = cpuMeter(() => server.pid(), consumer.proc.pid ?? -1);
+      const began = performance.now();
+      let lastLog = began;
+      for (;;) {
+        const info = await jsm.consumers.info(fullT.eventsStream, fullT.consumer);
+        const left = info.num_pending + info.num_ack_pending;
+        if (left === 0) break;
+        if (performance.now() - lastLog > 2000) {
+          lastLog = performance.now();
+          log(`full path${root ? ' (compared version)' : ''}: ${EVENTS - left}/${EVENTS} settled`);
+        }
+        await sleep(50);
       }
-      await sleep(50);
-    }
-    const fullRate = EVENTS / ((performance.now() - started) / 1000);
-    const stepSeconds = await scrapeByLabel(consumerPort, 'jetscale_consumer_step_seconds_total');
-    const stepCalls = await scrapeByLabel(consumerPort, 'jetscale_consumer_steps_total');
-    consumer.kill('SIGTERM');
-    await consumer.exited;
-    log(
-      `full path (1 process, CONCURRENCY=${CONCURRENCY}): ${fullRate.toFixed(0)} events/s = ${((100 * fullRate) / bareRate).toFixed(0)} % of bare`,
-    );
-    const steps = [...stepCalls].map(([step, calls]) => ({
-      step,
-      perEvent: round(calls / EVENTS, 3),
-      meanMs: round(((stepSeconds.get(step) ?? 0) * 1000) / Math.max(calls, 1), 3),
-    }));
-    for (const s of steps)
-      log(`  step ${s.step.padEnd(17)} ${s.perEvent.toFixed(3)} per event, ${s.meanMs.toFixed(3)} ms each`);
+      const rate = EVENTS / ((performance.now() - began) / 1000);
+      const cpu = fullMeter(EVENTS);
+      const stepSeconds = await scrapeByLabel(consumerPort, 'jetscale_consumer_step_seconds_total');
+      const stepCalls = await scrapeByLabel(consumerPort, 'jetscale_consumer_steps_total');
+      consumer.kill('SIGTERM');
+      await consumer.exited;
+      const steps = [...stepCalls].map(([step, calls]) => ({
+        step,
+        perEvent: round(calls / EVENTS, 3),
+        meanMs: round(((stepSeconds.get(step) ?? 0) * 1000) / Math.max(calls, 1), 3),
+      }));
+      log(
+        `full path${root ? ` of ${root}` : ''} (1 process, CONCURRENCY=${CONCURRENCY}): ${rate.toFixed(0)} events/s = ${((100 * rate) / bareRate).toFixed(0)} % of bare; ${cpuText(cpu)}`,
+      );
+      for (const s of steps)
+        log(`  step ${s.step.padEnd(17)} ${s.perEvent.toFixed(3)} per event, ${s.meanMs.toFixed(3)} ms each`);
+      return { rate, cpu, steps };
+    };
+    const fullRun = await runFull('full');
+    const fullRate = fullRun.rate;
+    const compared = COMPARE_DIR ? await runFull('cmp', path.resolve(COMPARE_DIR)) : undefined;
 
     // 4. Gateway under open-model load, by batch size.
     const gateway = startWorkload(
@@ -249,10 +316,12 @@ async function main(): Promise<void> {
     const gatewaySteps: GatewayStep[] = [];
     for (const batch of BATCHES) {
       for (const rate of LADDER[batch] ?? [1000 * batch]) {
+        const gatewayMeter = cpuMeter(() => server.pid(), gateway.proc.pid ?? -1);
         const step = await gatewayStep(port, batch, rate, seq);
+        step.cpuPerEvent = gatewayMeter(Math.max(1, step.storedEvents));
         gatewaySteps.push(step);
         log(
-          `gateway batch ${batch} @ ${rate} events/s offered: ${step.eventsPerSecond} events/s stored (${step.requestsPerSecond} req/s), p50 ${step.p50ms} ms, p99 ${step.p99ms} ms, statuses ${JSON.stringify(step.statuses)}${step.saturated ? ' — saturated' : ''}`,
+          `gateway batch ${batch} @ ${rate} events/s offered: ${step.eventsPerSecond} events/s stored (${step.requestsPerSecond} req/s), p50 ${step.p50ms} ms, p99 ${step.p99ms} ms, statuses ${JSON.stringify(step.statuses)}; ${cpuText(step.cpuPerEvent)} (client = gateway)${step.saturated ? ' — saturated' : ''}`,
         );
         if (step.saturated) break;
         await sleep(500);
@@ -272,7 +341,14 @@ async function main(): Promise<void> {
     log(`  raw publish with ack        ${publishRate.toFixed(0)} events/s (the gateway's ceiling)`);
     log(`  bare consume+ack            ${bareRate.toFixed(0)} events/s`);
     log(
-      `  full path                   ${fullRate.toFixed(0)} events/s = ${((100 * fullRate) / bareRate).toFixed(0)} % of bare`,
+      `  full path                   ${fullRate.toFixed(0)} events/s = ${((100 * fullRate) / bareRate).toFixed(0)} % of bare, ${((100 * fullRate) / publishRate).toFixed(0)} % of raw publish`,
+    );
+    if (compared)
+      log(
+        `  full path, ${COMPARE_DIR}  ${compared.rate.toFixed(0)} events/s = ${((100 * compared.rate) / bareRate).toFixed(0)} % of bare, ${((100 * compared.rate) / publishRate).toFixed(0)} % of raw publish`,
+      );
+    log(
+      `  CPU per event: raw publish ${publishCpu.serverUs + publishCpu.clientUs} µs, bare ${bareCpu.serverUs + bareCpu.clientUs} µs, full path ${fullRun.cpu.serverUs + fullRun.cpu.clientUs} µs${compared ? `, compared ${compared.cpu.serverUs + compared.cpu.clientUs} µs` : ''} (bare ÷ full = ${((100 * (bareCpu.serverUs + bareCpu.clientUs)) / (fullRun.cpu.serverUs + fullRun.cpu.clientUs)).toFixed(0)} %: the ratio a CPU-bound machine allows)`,
     );
     for (const batch of BATCHES) {
       const b = best(batch);
@@ -284,13 +360,25 @@ async function main(): Promise<void> {
     const results = {
       loadAverage: os.loadavg().map((l) => round(l, 1)),
       rawPublishEventsPerSecond: round(publishRate),
+      rawPublishCpuPerEvent: publishCpu,
       consumer: {
         events: EVENTS,
         aggregates: AGGREGATES,
         bareEventsPerSecond: round(bareRate),
+        bareCpuPerEvent: bareCpu,
         fullEventsPerSecond: round(fullRate),
         fullOverBare: round(fullRate / bareRate, 3),
-        steps,
+        fullCpuPerEvent: fullRun.cpu,
+        steps: fullRun.steps,
+        compared: compared
+          ? {
+              dir: COMPARE_DIR,
+              fullEventsPerSecond: round(compared.rate),
+              fullOverBare: round(compared.rate / bareRate, 3),
+              cpuPerEvent: compared.cpu,
+              steps: compared.steps,
+            }
+          : undefined,
       },
       gateway: gatewaySteps,
     };

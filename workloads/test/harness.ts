@@ -47,12 +47,14 @@ export function startWorkload(
   kind: 'gateway' | 'consumer',
   env: Record<string, string>,
   nodeArgs: string[] = [],
+  /** The checkout to run it from (the benchmark's --compare runs another version's consumer). */
+  root: string = repoRoot,
 ): Workload {
   const proc = spawn(
     process.execPath,
-    [...nodeArgs, '--import', 'tsx', path.join(repoRoot, 'workloads', 'src', kind, 'main.ts')],
+    [...nodeArgs, '--import', 'tsx', path.join(root, 'workloads', 'src', kind, 'main.ts')],
     {
-      cwd: repoRoot,
+      cwd: root,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'ignore', 'pipe'],
     },
