@@ -56,8 +56,9 @@ export interface RequestOptions {
   /** Aborts the request (before or while it is sent); the request rejects with the signal's reason. */
   signal?: AbortSignal;
   /**
-   * Called synchronously just before the request is handed to the socket, after credentials are
-   * resolved; throwing refuses the request (nothing is sent) and rejects it with that error.
+   * Called synchronously just before the request's bytes are written — once it has a connected
+   * socket (after any wait for a free one or a handshake) and credentials are resolved; throwing
+   * refuses the request (nothing is sent) and rejects it with that error.
    */
   beforeSend?: () => void;
 }
@@ -134,12 +135,6 @@ export class KubeApiClient implements KubeApi {
       this.onRequest?.(method, code, (performance.now() - started) / 1000);
     const signal = options.signal;
     return new Promise<T>((resolve, reject) => {
-      try {
-        options.beforeSend?.();
-      } catch (err) {
-        reject(err);
-        return;
-      }
       if (signal?.aborted) {
         reject(abortReason(signal, method, path));
         return;
@@ -193,8 +188,27 @@ export class KubeApiClient implements KubeApi {
         signal.addEventListener('abort', onAbort, { once: true });
         req.once('close', () => signal.removeEventListener('abort', onAbort));
       }
-      if (payload) req.write(payload);
-      req.end();
+      // Nothing leaves before write()/end(). A request may wait for a socket (the agent's limit)
+      // or for a new connection's handshake; beforeSend (the write fence) runs when it can go out
+      // at once, so a wait — in which the process may be frozen — cannot carry a write past it.
+      const send = (): void => {
+        if (req.destroyed) return;
+        try {
+          options.beforeSend?.();
+        } catch (err) {
+          reject(err);
+          req.destroy(err instanceof Error ? err : new Error(String(err)));
+          return;
+        }
+        if (payload) req.write(payload);
+        req.end();
+      };
+      req.once('socket', (socket) => {
+        // A new socket is still connecting here (this runs on the next tick after it was made):
+        // its TCP connect and, for https, its TLS handshake come first.
+        if (!req.reusedSocket && socket.connecting) socket.once(isHttps ? 'secureConnect' : 'connect', send);
+        else send();
+      });
     });
   }
 
