@@ -48,7 +48,8 @@ describe('KubeApiClient write fence', () => {
   });
 
   async function until(what: string, check: () => boolean): Promise<void> {
-    for (let i = 0; i < 500 && !check(); i++) await sleep(10);
+    const deadline = Date.now() + 15_000; // generous: a loaded machine
+    while (!check() && Date.now() < deadline) await sleep(10);
     if (!check()) throw new Error(`timed out waiting for ${what}`);
   }
 
@@ -81,7 +82,7 @@ describe('KubeApiClient write fence', () => {
     expect(seen.filter((s) => s.startsWith('PATCH'))).toEqual([]);
     for (const res of held) res.end('{}');
     await Promise.all(busy);
-  });
+  }, 30_000);
 
   it('sends a write whose fence is open, on a new connection and on a reused one', async () => {
     let checks = 0;
