@@ -60,6 +60,8 @@ function setup(spec: Record<string, unknown> = {}, options: { processClocks?: bo
     fence: undefined as Error | undefined,
     reading: undefined as BacklogReading | undefined,
     scaleError: undefined as ScaleError | undefined,
+    /** Thrown by every /scale write while set (an admission webhook or RBAC refusing it). */
+    writeError: undefined as ScaleError | undefined,
     patches: [] as number[],
     statusWrites: [] as EventConsumerStatus[],
     events: [] as string[],
@@ -95,6 +97,7 @@ function setup(spec: Record<string, unknown> = {}, options: { processClocks?: bo
       },
       setReplicas: async (_ns, ref, replicas, resourceVersion) => {
         if (world.fence) throw world.fence;
+        if (world.writeError) throw world.writeError;
         const interleave = world.interleave;
         world.interleave = undefined;
         interleave?.();
@@ -339,6 +342,34 @@ describe('Reconciler', () => {
     const status = world.statusWrites.at(-1);
     expect(status?.conditions?.find((c) => c.type === 'Paused')?.status).toBe('True');
     expect(status?.backlog?.total).toBe(900);
+  });
+
+  it('while paused reads at the poll interval: a policy that disagrees with the held replicas is not movement', async () => {
+    // Found by make bench-operator: paused EventConsumers polled every second for as long as the
+    // policy wanted another count, which it does for as long as they are paused.
+    for (const pause of [{ paused: true }, { pausedReplicas: 2 }]) {
+      const { world, poll, at } = setup(pause);
+      world.replicas = 2;
+      let result = await poll({ ok: true, sample: sample(900, at()) });
+      for (let i = 0; i < 3; i++) result = await poll({ ok: true, sample: sample(900, at()) });
+      expect({ pause, patches: world.patches, requeueAfterMs: result.requeueAfterMs }).toEqual({
+        pause,
+        patches: [],
+        requeueAfterMs: 5000,
+      });
+    }
+  });
+
+  it('backs off to the poll interval while the /scale write keeps failing, instead of retrying every second', async () => {
+    const { world, poll, at } = setup();
+    world.writeError = new ScaleError(
+      'Forbidden',
+      'deployments.apps "worker" is forbidden: denied by a webhook',
+    );
+    let result = await poll({ ok: true, sample: sample(900, at()) });
+    for (let i = 0; i < 3; i++) result = await poll({ ok: true, sample: sample(900, at()) });
+    expect(world.events.filter((e) => e !== 'Scaled').length).toBeGreaterThan(0);
+    expect(result.requeueAfterMs).toBe(5000);
   });
 
   it('reports an invalid spec without touching the target', async () => {

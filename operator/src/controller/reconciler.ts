@@ -259,9 +259,12 @@ export class Reconciler {
       policy: this.policy,
     });
     // Adaptive poll: the policy asks to read again sooner while arrivals or the queue move
-    // (scaling/objective.ts); pollInterval stays the longest interval.
+    // (scaling/objective.ts); pollInterval stays the longest interval. Not while paused: nothing
+    // read sooner would be acted on, and the policy, disagreeing with the held count, would ask
+    // for it at every poll.
     const suggested = verdict.nextPollSeconds;
-    if (suggested !== undefined && suggested * 1000 < pollIntervalMs(spec)) {
+    const paused = spec.paused || spec.pausedReplicas !== undefined;
+    if (!paused && suggested !== undefined && suggested * 1000 < pollIntervalMs(spec)) {
       dueAt = now + Math.max(1000, suggested * 1000);
       state.dueAt = dueAt;
     }
@@ -312,6 +315,10 @@ export class Reconciler {
         ...verdict.conditions,
         { type: 'Ready', status: 'False', reason: action.reason, message: action.message },
       ]);
+      // Not the adaptive poll: a write refused now (RBAC, a webhook, a missing target) is refused
+      // again a second later, each time with a Warning Event and a status write.
+      dueAt = now + pollIntervalMs(spec);
+      state.dueAt = dueAt;
       return requeue();
     }
     if (action.scaled) this.recordScaled(poll, spec.scaleTargetRef, verdict);
