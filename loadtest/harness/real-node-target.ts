@@ -4,8 +4,8 @@
 // consumer pods) installed with helm, every pod placed on the real node. The harness reaches the
 // gateway pods through a local TCP proxy (it follows the Ready pods, so a restarted gateway keeps
 // serving the load; the load driver itself connects to the Ready pods directly, as a Service
-// would, so the proxy's sockets do not share its event loop), and kills containers with SIGKILL through containerd (no grace, as a crash or
-// an OOM kill would) or pods through the API (kubectl delete).
+// would, so the proxy's sockets do not share its event loop), and kills containers with SIGKILL
+// through containerd (no grace, as a crash or an OOM kill would) or pods through the API.
 //
 // Without kube-proxy, ClusterIPs do not route: pods reach NATS and the API server at the node IP the
 // stack binds (KUBERNETES_SERVICE_HOST/PORT point the operator's in-cluster client there).
@@ -176,19 +176,6 @@ export async function realNodeTarget(options: RealNodeTargetOptions): Promise<Re
   let turn = 0;
   const pickGateway = (): string | undefined => backends[turn++ % Math.max(1, backends.length)];
   const proxy = await tcpProxy(pickGateway);
-  /** A connection to the next ready gateway pod; none ready is refused, as a Service without endpoints refuses. */
-  const gatewayConnection = (): net.Socket => {
-    const backend = pickGateway();
-    if (!backend) {
-      const socket = new net.Socket();
-      const refused = Object.assign(new Error('no ready gateway pod'), { code: 'ECONNREFUSED' });
-      process.nextTick(() => socket.destroy(refused));
-      return socket;
-    }
-    const [host, port] = backend.split(':');
-    return net.connect({ host, port: Number(port) });
-  };
-
   const stop = async (): Promise<void> => {
     refreshing = false;
     await refresher;
@@ -250,7 +237,7 @@ export async function realNodeTarget(options: RealNodeTargetOptions): Promise<Re
       kubeConfig: kc,
       namespace,
       gatewayUrl,
-      gatewayConnection,
+      gatewayBackends: () => backends,
       natsUrl: options.natsUrl,
       ...fields,
       consumerPodSelector: await podSelectorOf(apps, namespace, fields.consumerDeployment),

@@ -3,14 +3,13 @@
 // the JSON result and the HTML report. The caller owns the target (start and teardown).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { loadEvent } from '../profiles/events.js';
 import {
   profileDurationSeconds,
   type Budgets,
   type LoadProfile,
   type ScheduledFault,
 } from '../profiles/profiles.js';
-import { LoadDriver } from '../local/load-driver.js';
+import { ThreadedLoadDriver } from '../local/load-driver-thread.js';
 import { auditTarget } from './audit.js';
 import { FaultInjector } from './faults.js';
 import { LiveView } from './live-view.js';
@@ -58,18 +57,23 @@ export async function runScenario(options: RunScenarioOptions): Promise<RunOutco
   const drainedBacklog = options.drainedBacklog ?? Math.max(20, Math.round(profile.startRate * 2));
   const startedAtIso = new Date().toISOString();
 
-  const driver = new LoadDriver({
+  // The driver runs on a worker thread: the sampler, the faults and the view below share this
+  // thread's event loop, and their stalls must not be measured as the system's latency.
+  const driver = new ThreadedLoadDriver({
     profile,
     targetUrl: `${target.gatewayUrl}/events`,
-    ...(target.gatewayConnection ? { connect: target.gatewayConnection } : {}),
-    body: (sequence) => {
-      const event = loadEvent(testId, sequence, new Date());
-      return { id: event.id, json: JSON.stringify(event) };
-    },
+    testId,
+    snapshotMs: 100,
+    ...(target.gatewayBackends ? { backends: target.gatewayBackends } : {}),
   });
   let phase = 'load';
   const sampler = new Sampler(target, driver, (s) => view.sample(s, phase));
-  await sampler.connect();
+  try {
+    await sampler.connect();
+  } catch (err) {
+    await driver.terminate();
+    throw err;
+  }
   const faults = new FaultInjector(target, (m) => view.fault(m));
   const abort = (): void => driver.stop();
   signal?.addEventListener('abort', abort, { once: true });
@@ -79,6 +83,7 @@ export async function runScenario(options: RunScenarioOptions): Promise<RunOutco
       `[harness] ${totalSeconds} s of load, ${profile.faults.length} fault(s) scheduled; gateway ${target.gatewayUrl}; test id ${testId}`,
     );
     const promSelfAtStart = target.prometheus ? await fetchSelfMetrics(target.prometheus.url) : undefined;
+    await driver.ready();
     const startedAt = Date.now();
     sampler.start(startedAt);
     driver.start();
@@ -167,6 +172,7 @@ export async function runScenario(options: RunScenarioOptions): Promise<RunOutco
   } finally {
     signal?.removeEventListener('abort', abort);
     driver.stop();
+    await driver.terminate();
     await faults.settle();
     await sampler.stop();
   }

@@ -7,7 +7,8 @@
 import * as k8s from '@kubernetes/client-node';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import type { LoadDriver } from '../local/load-driver.js';
+import type { DriverSecond } from '../local/load-driver.js';
+import type { LoadDriverHandle } from '../local/load-driver-thread.js';
 import type { TimelineSample } from './types.js';
 import type { HarnessTarget } from './target.js';
 
@@ -83,7 +84,7 @@ export class Sampler {
 
   constructor(
     private readonly target: HarnessTarget,
-    private readonly driver: LoadDriver | undefined,
+    private readonly driver: LoadDriverHandle | undefined,
     private readonly onSample: (sample: TimelineSample) => void = () => undefined,
   ) {
     this.apps = target.kubeConfig.makeApiClient(k8s.AppsV1Api);
@@ -197,7 +198,7 @@ export class Sampler {
   }
 
   /** The driver's counts for the last whole second before `t`. */
-  private driverSecond(t: number): ReturnType<LoadDriver['timeline']>[number] | undefined {
+  private driverSecond(t: number): DriverSecond | undefined {
     if (!this.driver) return undefined;
     const seconds = this.driver.timeline();
     const index = Math.floor(t) - 1;

@@ -2,7 +2,6 @@
 // stack (loadtest/local/stack.ts) provides every capability; a kind cluster provides the Kubernetes
 // and NATS parts through port-forwards, and faults it cannot inject are reported as not injected.
 import type * as k8s from '@kubernetes/client-node';
-import type net from 'node:net';
 
 export interface HarnessTarget {
   /** "local" or a description of the cluster. */
@@ -12,11 +11,12 @@ export interface HarnessTarget {
   /** Base URL of the gateway, e.g. http://127.0.0.1:18080. */
   gatewayUrl: string;
   /**
-   * Opens a TCP connection to one ready gateway pod, as a Service would (real node: pod IPs are
-   * reachable from the host). The load driver then connects without the proxy behind gatewayUrl,
-   * which would otherwise put a second socket per request into the harness' own event loop.
+   * host:port of every ready gateway pod (real node: pod IPs are reachable from the host). The load
+   * driver then spreads its connections over them, as a Service does in the kernel, instead of
+   * going through the proxy behind gatewayUrl, which would put a second socket per request into
+   * the harness' own event loop.
    */
-  gatewayConnection?: () => net.Socket;
+  gatewayBackends?: () => readonly string[];
   natsUrl: string;
   stream: string;
   consumer: string;

@@ -118,6 +118,11 @@ export class LoadDriver {
     if (connect) this.agent.createConnection = () => connect();
   }
 
+  /** In-process: nothing to wait for (the interface ThreadedLoadDriver shares). */
+  ready(): Promise<void> {
+    return Promise.resolve();
+  }
+
   /** Starts the arrival schedule; resolves `done()` when the profile is over and every request settled. */
   start(): void {
     if (this.startedAt !== 0) throw new Error('a LoadDriver runs once; create a new one');
