@@ -28,12 +28,22 @@ fail() { log "FAILED: $step"; exit 1; }
 trap fail ERR
 
 # has <binary> <version-substring> <version-args...>: true when .tools/bin (or PATH) has the pinned version.
+# prints WANT CMD...: CMD succeeds and its output (stdout and stderr) contains WANT. The output is
+# read whole before it is searched: `CMD | grep -q` under pipefail fails whenever grep stops at the
+# first match while CMD is still writing (SIGPIPE, exit 141) — a loaded machine once took a built
+# etcd for a missing one that way, rebuilt it and stopped CI.
+prints() {
+  local want=$1 out; shift
+  out=$("$@" 2>&1) || return 1
+  grep -qF -- "$want" <<<"$out"
+}
+
 has() {
   local name=$1 want=$2; shift 2
   local found
   for found in "$bin/$name" "$(command -v "$name" 2>/dev/null || true)"; do
     [ -n "$found" ] && [ -x "$found" ] || continue
-    if "$found" "$@" 2>&1 | grep -qF -- "$want"; then
+    if prints "$want" "$found" "$@"; then
       [ "$found" = "$bin/$name" ] || ln -sf "$found" "$bin/$name"
       return 0
     fi
@@ -123,7 +133,7 @@ build_kubernetes() {
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
     k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl)
   step="check kube-apiserver --version says $v"
-  "$bin/kube-apiserver" --version | grep -qF "$v"
+  prints "$v" "$bin/kube-apiserver" --version
   log "kubernetes $v: built"
 }
 
@@ -135,7 +145,7 @@ build_etcd() {
   step="go build etcd $v"
   log "$step"
   (cd "$dir" && go build -ldflags "-s -w" -o "$bin/etcd" go.etcd.io/etcd/server/v3)
-  "$bin/etcd" --version | grep -qF "${v#v}"
+  prints "${v#v}" "$bin/etcd" --version
   log "etcd $v: built"
 }
 
@@ -151,7 +161,7 @@ build_kubelet() {
   log "$step"
   (cd "$dir" && go build -tags selinux,notest -ldflags "$ld" -o "$bin/" k8s.io/kubernetes/cmd/kubelet)
   step="check kubelet --version says $v"
-  "$bin/kubelet" --version | grep -qF "$v"
+  prints "$v" "$bin/kubelet" --version
   log "kubelet $v: built"
 }
 
@@ -161,13 +171,13 @@ build_pause() {
   local v=$KUBERNETES_VERSION archive images
   images=$(cd "$bin/.." && pwd)/images
   archive="$images/pause.tar"
-  if has pause "$v" --version && [ -f "$archive" ] && tar -xOf "$archive" manifest.json | grep -qF "jetscale/pause:$v"; then
+  if has pause "$v" --version && [ -f "$archive" ] && prints "jetscale/pause:$v" tar -xOf "$archive" manifest.json; then
     log "pause $v: up to date"; return 0
   fi
   step="go build hack/tools/pause"
   log "$step"
   (cd "$root/hack/tools/pause" && go build -ldflags "-s -w -X main.version=$v" -o "$bin/pause" .)
-  "$bin/pause" --version | grep -qF "$v"
+  prints "$v" "$bin/pause" --version
   step="pack the pause image archive $archive"
   local work; work=$(mktemp -d)
   mkdir -p "$work/rootfs" "$images"
@@ -191,7 +201,7 @@ go_install() { # go_install <name> <version> <package@version> <version-args...>
   log "$step"
   GOBIN="$bin" go install -ldflags "${LDFLAGS:--s -w}" "$pkg"
   step="check $name reports $v"
-  "$bin/$name" "$@" 2>&1 | grep -qF -- "$v"
+  prints "$v" "$bin/$name" "$@"
   log "$name $v: built"
 }
 
@@ -264,8 +274,8 @@ build_prometheus() {
   GOBIN="$bin" go install -tags netgo,remove_all_sd -ldflags "$ld" \
     "$pkg/cmd/prometheus@$module" "$pkg/cmd/promtool@$module"
   step="check promtool and prometheus report $v"
-  "$bin/promtool" --version | grep -qF "version $v"
-  "$bin/prometheus" --version | grep -qF "version $v"
+  prints "version $v" "$bin/promtool" --version
+  prints "version $v" "$bin/prometheus" --version
   log "prometheus and promtool $v: built"
 }
 
@@ -295,7 +305,7 @@ os.chmod(sys.argv[2], 0o755)
 PY
   rm -rf "$tmp"
   step="check shellcheck reports $v"
-  "$bin/shellcheck" --version | grep -qF "version: $v"
+  prints "version: $v" "$bin/shellcheck" --version
   log "shellcheck $v: installed"
 }
 
@@ -304,14 +314,14 @@ PY
 build_go_consumer() {
   local dir="$root/workloads/go-consumer" name=jetscale-go-consumer hash
   hash=$(cd "$dir" && cat go.mod go.sum ./*.go | sha256sum | cut -c1-16)
-  if [ -x "$bin/$name" ] && "$bin/$name" --version 2>&1 | grep -qF "$name $hash "; then
+  if [ -x "$bin/$name" ] && prints "$name $hash " "$bin/$name" --version; then
     log "$name $hash: up to date"; return 0
   fi
   step="go build $name (workloads/go-consumer)"
   log "$step"
   (cd "$dir" && go build -ldflags "-s -w -X main.sourceHash=$hash" -o "$bin/$name.tmp" . && mv "$bin/$name.tmp" "$bin/$name")
   step="check $name reports $hash"
-  "$bin/$name" --version | grep -qF "$name $hash "
+  prints "$name $hash " "$bin/$name" --version
   log "$name $hash: built"
 }
 
