@@ -403,11 +403,21 @@ describe('HA drills: at most one writer, failover within lease duration + one po
         holders.add(holder ?? '?');
         // If a ever stops leading here, its reason says whether the standby took a live Lease (a
         // bug) or a's own renewal missed its deadline after the freeze (the drill's load).
+        const aStopped = a.logLines('leader election: stopped leading').map((l) => l.reason);
         expect({
           jump,
           holder,
           bLed: b.logLines('became leader').length,
-          aStopped: a.logLines('leader election: stopped leading').map((l) => l.reason),
+          aStopped,
+          // When a stopped: its last Lease log lines (failed requests and why), to tell a slow
+          // answer from a request that never came back. Undefined (ignored by toEqual) otherwise.
+          aLeaseLog:
+            aStopped.length > 0
+              ? a
+                  .logLines('leader election')
+                  .slice(-6)
+                  .map(({ time, msg, error, reason }) => ({ time, msg, error, reason }))
+              : undefined,
         }).toEqual({ jump, holder: 'a', bLed: 0, aStopped: [] });
       }
       await watch(LEASE_MS);
