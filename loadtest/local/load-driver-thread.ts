@@ -67,16 +67,14 @@ export type FromDriverThread =
   | { type: 'error'; message: string };
 
 /** The worker's start-up data (workerData). */
-export interface DriverThreadInit {
-  profile: LoadProfile;
-  targetUrl: string;
-  testId: string;
-  timeoutMs?: number;
-  maxInFlight?: number;
-  tickMs?: number;
+export type DriverThreadInit = Omit<
+  ThreadedLoadDriverOptions,
+  'backends' | 'backendsPollMs' | 'snapshotMs'
+> & {
+  /** The ready gateway pods when the driver starts (later lists arrive as messages). */
   backends?: string[];
   snapshotMs: number;
-}
+};
 
 const workerModule = new URL('./load-driver-worker.ts', import.meta.url).href;
 // tsx's ESM build (its CommonJS build resolves its loader wrongly from an eval'd worker).
