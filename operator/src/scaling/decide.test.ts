@@ -597,45 +597,83 @@ describe('decide: panic', () => {
     expect(d.limitedBy).toBe('StepPolicy');
   });
 
-  it('holds the count for the panic window even with no scale-down window, then lets it fall', () => {
-    const { d, at, arrived, completed } = afterBurst(
-      { scaleDown: { stabilizationWindowSeconds: 0 }, scaleUp: unboundedUp },
-      1000,
-    );
+  /**
+   * After a panic, readings every 5 s for `seconds`: arrivals at `arrival`/s, `pending` left
+   * queued, `ready` of the panicked replicas ready (all of them when undefined).
+   */
+  function afterPanic(
+    scaleDown: { stabilizationWindowSeconds: number },
+    after: { arrival: number; pending: number; ready?: number; seconds: number },
+  ) {
+    const spec = withScalingDefaults({ ...base, scaleDown, scaleUp: unboundedUp });
+    const { d, at, arrived, completed } = afterBurst({ scaleDown, scaleUp: unboundedUp }, 1000);
     const panicked = d.desiredReplicas;
-    expect(d.history.panicUntil).toBe(s(at) + PANIC_WINDOW_SECONDS * 1000);
-    // Load gone and the backlog drained: rates alone would ask for far fewer replicas.
     let history = d.history;
     let current = panicked;
     let a = arrived;
-    let c = completed;
-    const seen: Array<{ t: number; desired: number; limitedBy: string | undefined }> = [];
-    for (let t = at + 5; t <= at + PANIC_WINDOW_SECONDS + 10; t += 5) {
-      a += 50 * 5;
-      c = a - 50; // everything done but what is in flight
+    const seen: Array<{ t: number; desired: number; limitedBy: string | undefined; held: boolean }> = [];
+    for (let t = at + 5; t <= at + after.seconds; t += 5) {
+      a += after.arrival * 5;
+      const c = a - after.pending - 50; // what is neither pending nor in flight is done
       const next = decide(
         input({
-          spec: withScalingDefaults({
-            ...base,
-            scaleDown: { stabilizationWindowSeconds: 0 },
-            scaleUp: unboundedUp,
-          }),
-          sample: sampleFromTotals(s(t), a, c, 50),
+          spec,
+          sample: sampleFromTotals(s(t), a, Math.max(completed, c), 50),
           currentReplicas: current,
-          readyReplicas: current,
+          readyReplicas: after.ready ?? current,
           history,
           now: s(t),
         }),
       );
-      seen.push({ t: t - at, desired: next.desiredReplicas, limitedBy: next.limitedBy });
+      seen.push({
+        t: t - at,
+        desired: next.desiredReplicas,
+        limitedBy: next.limitedBy,
+        held: next.reason.includes('the panic window holds'),
+      });
       history = next.history;
       current = next.desiredReplicas;
     }
-    const during = seen.filter((x) => x.t < PANIC_WINDOW_SECONDS);
-    const after = seen.filter((x) => x.t >= PANIC_WINDOW_SECONDS);
-    expect(during.every((x) => x.desired === panicked && x.limitedBy === 'Stabilization')).toBe(true);
-    expect(after.some((x) => x.desired < panicked)).toBe(true);
+    return { d, panicked, seen, history };
+  }
+
+  it('holds the count for the panic window, even with no scale-down window, while the burst is not drained', () => {
+    // The panicked pods are still starting (5 ready) and 5,000 messages wait: the rate term alone
+    // would ask for far fewer replicas than the panic did; the panic window keeps them.
+    const { d, panicked, seen } = afterPanic(
+      { stabilizationWindowSeconds: 0 },
+      { arrival: 50, pending: 5000, ready: 5, seconds: PANIC_WINDOW_SECONDS - 5 },
+    );
+    expect(d.history.panicUntil).toBe(s(5 * 13) + PANIC_WINDOW_SECONDS * 1000);
+    expect(seen.length).toBeGreaterThan(5);
+    expect(seen.every((x) => x.desired === panicked && x.limitedBy === 'Stabilization' && x.held)).toBe(true);
+  });
+
+  it('ends the panic once its backlog is drained and arrivals are within what the ready replicas do', () => {
+    // Load back to 50/s, nothing left pending, every panicked replica ready: the panic is over at
+    // the first such reading, so with no scale-down window the count falls at once (the previous
+    // rule held it for the whole 60 s window: pods the rate no longer needed, between bursts).
+    const { panicked, seen, history } = afterPanic(
+      { stabilizationWindowSeconds: 0 },
+      { arrival: 50, pending: 0, seconds: 15 },
+    );
+    expect(seen[0]?.desired).toBeLessThan(panicked);
+    expect(seen.some((x) => x.held)).toBe(false);
     expect(history.panicUntil).toBeUndefined();
+  });
+
+  it('after the panic, the scale-down window still remembers what the panic asked for', () => {
+    // Same calm readings with the default 30 s scale-down window: the panic's recommendation is in
+    // the window, so the count holds for it, then falls well before the 60 s panic window would end.
+    const { panicked, seen } = afterPanic(
+      { stabilizationWindowSeconds: 30 },
+      { arrival: 50, pending: 0, seconds: PANIC_WINDOW_SECONDS - 10 },
+    );
+    const within = seen.filter((x) => x.t < 30);
+    expect(within.every((x) => x.desired === panicked && x.limitedBy === 'Stabilization' && !x.held)).toBe(
+      true,
+    );
+    expect(seen.some((x) => x.t < PANIC_WINDOW_SECONDS && x.desired < panicked)).toBe(true);
   });
 });
 

@@ -26,7 +26,10 @@
 //    jump stays within the scale-up step policies, selectPolicy, maxReplicas and max_ack_pending:
 //    the policies are the user's limit on growth (measured: skipping them would take the bursty
 //    trace's p99 from 20.8 to 17.8 s, the spike's from 17.2 to 16.7 s). After the last panic reading the
-//    count is not lowered for PANIC_WINDOW_SECONDS, whatever the scale-down window.
+//    count is not lowered for PANIC_WINDOW_SECONDS, whatever the scale-down window, unless the
+//    panic is over sooner: what it sized for is drained (pending within a second of the ready
+//    replicas' work, plus what a latency objective lets stand) and the last interval brought no
+//    more than the ready replicas do. The scale-down window then still brakes the way down.
 // 3. HPA behaviour: stabilization windows, then step policies (behavior.ts), then bounds:
 //    [minReplicas, min(maxReplicas, what max_ack_pending lets work in parallel)]. max_ack_pending
 //    caps replicas only when it is known to bind: never more replicas than max_ack_pending (no
@@ -52,7 +55,13 @@
 import { scaleDownLimit, scaleUpLimit, stabilize } from './behavior.js';
 import { asForecastState, forecastArrival, observeArrival } from './forecast.js';
 import type { ForecastResult, ForecastState } from './forecast.js';
-import { allowedQueue, nextPollSeconds, objectiveCapacity, rateMoved } from './objective.js';
+import {
+  ADAPTIVE_POLL_SECONDS,
+  allowedQueue,
+  nextPollSeconds,
+  objectiveCapacity,
+  rateMoved,
+} from './objective.js';
 import { asSeasonalityState, expectedRate, observeSeasonality } from './seasonality.js';
 import type { SeasonalityState } from './seasonality.js';
 import { asRateState, maxAckPendingBinding, observeRates, ratesOf } from './rates.js';
@@ -383,7 +392,22 @@ export function decide(input: ScalingInput): ScalingDecision {
     }
   }
   const panic = panicReplicas !== undefined;
-  const panicUntil = panic ? now + PANIC_WINDOW_SECONDS * 1000 : history.panicUntil;
+  // The panic is over before its window ends once what it was for is gone: the queue it sized for
+  // is drained (within a second of the ready replicas' work, or within what the objective lets
+  // stand) and the last interval brought no more than the ready replicas do. Holding on would keep
+  // pods the rate no longer needs (between bursts: measured in loadtest/sim/README.md); the user's
+  // scale-down window, which remembers the panic's recommendations, still brakes the way down.
+  const panicOver =
+    !panic &&
+    history.panicUntil !== undefined &&
+    perReplica !== undefined &&
+    perReplica > 0 &&
+    lastInterval !== undefined &&
+    lastInterval <= ready * perReplica &&
+    pending <=
+      (objective !== undefined ? allowedQueue(objective, lastInterval) : 0) +
+        ready * perReplica * ADAPTIVE_POLL_SECONDS;
+  const panicUntil = panic ? now + PANIC_WINDOW_SECONDS * 1000 : panicOver ? undefined : history.panicUntil;
   const panicHold = panicUntil !== undefined && now < panicUntil;
 
   const recommended = Math.max(backlogReplicas, rateReplicas ?? 0, panicReplicas ?? 0);
