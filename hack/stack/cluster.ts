@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { directLauncher, type Launcher } from './stack-cgroup.js';
 import { toolPath } from './tools.js';
 
 const run = promisify(execFile);
@@ -25,6 +26,8 @@ export interface ClusterOptions {
   alsoServeAt?: string;
   /** Called with progress lines (cluster creation takes 10-40 s). */
   progress?: (line: string) => void;
+  /** How to run `kwokctl create cluster`, whose components inherit its cgroup (stack-cgroup.ts). */
+  launcher?: Launcher;
 }
 
 export interface Cluster {
@@ -122,11 +125,11 @@ export async function createCluster(options: ClusterOptions): Promise<Cluster> {
   const kwokctl = toolPath('kwokctl');
   say(`creating cluster ${name} (etcd, kube-apiserver, controller-manager, scheduler, kwok)…`);
   try {
-    await run(
-      kwokctl,
-      ['create', 'cluster', '--name', name, '--config', config, '--kubeconfig', kubeconfig, '--wait', '3m'],
-      { env, maxBuffer: 16 << 20 },
-    );
+    const create = (options.launcher ?? directLauncher).wrap(kwokctl, [
+      ...['create', 'cluster', '--name', name, '--config', config, '--kubeconfig', kubeconfig],
+      ...['--wait', '3m'],
+    ]);
+    await run(create.command, create.args, { env, maxBuffer: 16 << 20 });
   } catch (err) {
     const detail =
       err instanceof Error && 'stderr' in err ? String((err as { stderr: unknown }).stderr) : String(err);

@@ -12,6 +12,7 @@ import {
   stopRecordedRealNode,
   writeEnvFile,
 } from './stack.js';
+import { removeCgroup } from './stack-cgroup.js';
 import { repoRoot, toolPath } from './tools.js';
 import { isProcessAlive } from './process-alive.js';
 
@@ -105,6 +106,12 @@ async function down(): Promise<void> {
   if (nodeState && existsSync(nodeState)) {
     await removeRecordedNodeNetwork(nodeState);
     say('removed the real node network');
+  }
+  if (env.JETSCALE_STACK_CGROUP) {
+    await removeCgroup(env.JETSCALE_STACK_CGROUP).then(
+      () => say(`removed the stack's cgroup ${env.JETSCALE_STACK_CGROUP}`),
+      (err: unknown) => say(String(err)),
+    );
   }
   rmSync(dir, { recursive: true, force: true });
   say('dev stack is down');

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { alertRules } from '../../monitoring/alerts.js';
 import { assertPortFree, freePort, waitFor } from './ports.js';
 import { FileScrapeTargets } from './scrape-targets.js';
+import { directLauncher, type Launcher } from './stack-cgroup.js';
 import { toolPath } from './tools.js';
 
 export interface PrometheusOptions {
@@ -19,6 +20,8 @@ export interface PrometheusOptions {
   /** Scrape and rule evaluation interval; the demo uses 1 s. */
   intervalSeconds?: number;
   detached?: boolean;
+  /** How to start the process (inside the stack's cgroup when it has a real node; stack-cgroup.ts). */
+  launcher?: Launcher;
 }
 
 export interface PrometheusServer {
@@ -73,18 +76,18 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Prome
   );
   const logFile = path.join(dir, 'prometheus.log');
   const log = openSync(logFile, 'a');
-  const child: ChildProcess = spawn(
-    toolPath('prometheus'),
-    [
-      `--config.file=${configFile}`,
-      `--storage.tsdb.path=${path.join(dir, 'data')}`,
-      '--storage.tsdb.retention.time=2d',
-      `--web.listen-address=127.0.0.1:${port}`,
-      // Apply target changes within a second (default 5 s): consumer pods come and go quickly.
-      '--scrape.discovery-reload-interval=1s',
-    ],
-    { stdio: ['ignore', log, log], detached: options.detached ?? false },
-  );
+  const { command, args } = (options.launcher ?? directLauncher).wrap(toolPath('prometheus'), [
+    `--config.file=${configFile}`,
+    `--storage.tsdb.path=${path.join(dir, 'data')}`,
+    '--storage.tsdb.retention.time=2d',
+    `--web.listen-address=127.0.0.1:${port}`,
+    // Apply target changes within a second (default 5 s): consumer pods come and go quickly.
+    '--scrape.discovery-reload-interval=1s',
+  ]);
+  const child: ChildProcess = spawn(command, args, {
+    stdio: ['ignore', log, log],
+    detached: options.detached ?? false,
+  });
   closeSync(log);
   if (options.detached) child.unref();
   const url = `http://127.0.0.1:${port}`;

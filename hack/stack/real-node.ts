@@ -35,6 +35,7 @@ import {
   realNodeLabel,
   type RealNodeNetwork,
 } from './real-node-config.js';
+import { directLauncher, type Launcher } from './stack-cgroup.js';
 import { pinnedVersions, toolsBin } from './tools.js';
 
 const run = promisify(execFile);
@@ -106,6 +107,8 @@ export interface RealNodeOptions {
   /** Outlive this process (make dev-up). */
   detached?: boolean;
   progress?: (line: string) => void;
+  /** How to start containerd and the kubelet (inside the stack's cgroup; stack-cgroup.ts). */
+  launcher?: Launcher;
 }
 
 /** What teardown needs, recorded in the stack env file. */
@@ -127,12 +130,14 @@ export interface RealNode {
 }
 
 function spawnLogged(
-  command: string,
-  args: string[],
+  launcher: Launcher,
+  program: string,
+  programArgs: string[],
   logFile: string,
   detached: boolean,
 ): { pid: number; exited: Promise<number | null> } {
   const log = openSync(logFile, 'a');
+  const { command, args } = launcher.wrap(program, programArgs);
   const child = spawn(command, args, { stdio: ['ignore', log, log], detached });
   closeSync(log);
   if (detached) child.unref();
@@ -178,6 +183,7 @@ export async function startRealNode(options: RealNodeOptions): Promise<RealNode>
   const say = options.progress ?? (() => undefined);
   const network = options.network ?? defaultRealNodeNetwork;
   const detached = options.detached ?? false;
+  const launcher = options.launcher ?? directLauncher;
   const dir = path.resolve(options.dir);
   const d = {
     containerd: path.join(dir, 'containerd'),
@@ -217,6 +223,7 @@ export async function startRealNode(options: RealNodeOptions): Promise<RealNode>
     say('starting containerd for the real node…');
     const containerdLog = path.join(d.logs, 'containerd.log');
     const containerd = spawnLogged(
+      launcher,
       'containerd',
       ['--config', path.join(d.containerd, 'config.toml')],
       containerdLog,
@@ -253,6 +260,7 @@ export async function startRealNode(options: RealNodeOptions): Promise<RealNode>
     say(`starting the kubelet (node ${options.name}, ${network.nodeIp})…`);
     const kubeletLog = path.join(d.logs, 'kubelet.log');
     const kubelet = spawnLogged(
+      launcher,
       path.join(toolsBin, 'kubelet'),
       [
         `--config=${kubeletConfigFile}`,

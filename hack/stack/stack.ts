@@ -20,6 +20,7 @@ import {
   type RealNode,
   type RealNodeState,
 } from './real-node.js';
+import { createStackCgroup, directLauncher, type Launcher } from './stack-cgroup.js';
 
 export interface StackEnv {
   JETSCALE_NATS_URL: string;
@@ -36,6 +37,8 @@ export interface StackEnv {
   JETSCALE_PROMETHEUS_TARGETS_DIR?: string;
   /** Set when the stack has a real node: the JSON file with its state (for teardown). */
   JETSCALE_REAL_NODE_STATE?: string;
+  /** Set when the stack's daemons run in a CPU cgroup of their own (stack-cgroup.ts): its directory. */
+  JETSCALE_STACK_CGROUP?: string;
 }
 
 export interface StartedStack {
@@ -66,18 +69,33 @@ export async function startStack(options: StackOptions): Promise<StartedStack> {
   mkdirSync(options.dir, { recursive: true });
   const network = defaultRealNodeNetwork;
   let host = '127.0.0.1';
-  if (options.realNode) {
-    assertRealNodePrerequisites();
-    say(`creating the real node's network (${network.nodeIp} on ${network.nodeBridge})…`);
-    await createNodeNetwork(network);
-    host = network.nodeIp;
-  }
   // What to undo, in reverse order, when a later step fails or the stack stops.
-  const undo: Array<() => Promise<void>> = options.realNode ? [() => removeNodeNetwork(network)] : [];
+  const undo: Array<() => Promise<void>> = [];
   const unwind = async (): Promise<void> => {
     for (const step of undo.splice(0).reverse())
       await step().catch((err: unknown) => say(`cleanup: ${String(err)}`));
   };
+  let launcher: Launcher = directLauncher;
+  let cgroupDir: string | undefined;
+  if (options.realNode) {
+    assertRealNodePrerequisites();
+    // The pods share one cgroup weighing the node's cores; the daemons share one weighing one
+    // thread, as system.slice does on a real node (stack-cgroup.ts).
+    const cgroup = createStackCgroup(options.clusterName);
+    launcher = cgroup;
+    cgroupDir = cgroup.dir;
+    undo.push(() => cgroup.remove());
+    say(`the stack's daemons run in the CPU cgroup ${cgroup.dir} (the weight of one thread)`);
+    say(`creating the real node's network (${network.nodeIp} on ${network.nodeBridge})…`);
+    try {
+      await createNodeNetwork(network);
+    } catch (err) {
+      await unwind();
+      throw err;
+    }
+    undo.push(() => removeNodeNetwork(network));
+    host = network.nodeIp;
+  }
   try {
     say('starting nats-server with JetStream…');
     const nats = await startNatsServer({
@@ -86,6 +104,7 @@ export async function startStack(options: StackOptions): Promise<StartedStack> {
       monitorPort: options.natsMonitorPort,
       detached: options.detached,
       host,
+      launcher,
     });
     undo.push(() => nats.stop());
     say(`nats-server ready at ${nats.url} (monitoring ${nats.monitorUrl})`);
@@ -96,6 +115,7 @@ export async function startStack(options: StackOptions): Promise<StartedStack> {
       nodes: options.nodes,
       ...(options.realNode ? { alsoServeAt: network.nodeIp } : {}),
       progress: say,
+      launcher,
     });
     undo.push(() => cluster.delete());
     if (options.realNode) {
@@ -115,6 +135,7 @@ export async function startStack(options: StackOptions): Promise<StartedStack> {
         intervalSeconds: options.prometheus.intervalSeconds,
         port: options.prometheus.port,
         detached: options.detached,
+        launcher,
       });
       prometheus = started;
       undo.push(() => started.stop());
@@ -130,6 +151,7 @@ export async function startStack(options: StackOptions): Promise<StartedStack> {
         network,
         detached: options.detached,
         progress: say,
+        launcher,
       });
       stateFile = path.join(options.dir, 'real-node.json');
       writeFileSync(stateFile, JSON.stringify(realNode.state, null, 2));
@@ -149,6 +171,7 @@ export async function startStack(options: StackOptions): Promise<StartedStack> {
           }
         : {}),
       ...(stateFile ? { JETSCALE_REAL_NODE_STATE: stateFile } : {}),
+      ...(cgroupDir ? { JETSCALE_STACK_CGROUP: cgroupDir } : {}),
     };
     return {
       env,
@@ -197,6 +220,7 @@ const optionalEnvKeys = [
   'JETSCALE_PROMETHEUS_PID',
   'JETSCALE_PROMETHEUS_TARGETS_DIR',
   'JETSCALE_REAL_NODE_STATE',
+  'JETSCALE_STACK_CGROUP',
 ] as const;
 
 const envKeys: Array<Exclude<keyof StackEnv, (typeof optionalEnvKeys)[number]>> = [
