@@ -5,7 +5,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, closeSync } from 'node:fs';
 import path from 'node:path';
 import { assertPortFree, freePort, waitFor } from './ports.js';
-import { directLauncher, type Launcher } from './stack-cgroup.js';
 import { toolPath } from './tools.js';
 
 export interface NatsServerOptions {
@@ -19,8 +18,6 @@ export interface NatsServerOptions {
   detached?: boolean;
   /** Require this user and password of every client (nats-server --user/--pass). */
   auth?: { user: string; password: string };
-  /** How to start the process (inside the stack's cgroup when it has a real node; stack-cgroup.ts). */
-  launcher?: Launcher;
 }
 
 export interface NatsServer {
@@ -50,22 +47,25 @@ export async function startNatsServer(options: NatsServerOptions): Promise<NatsS
     await assertPortFree(port, 'nats-server client port');
     await assertPortFree(monitorPort, 'nats-server monitoring port');
     const log = openSync(logFile, 'a');
-    const { command, args } = (options.launcher ?? directLauncher).wrap(toolPath('nats-server'), [
-      '--jetstream',
-      '--store_dir',
-      storeDir,
-      '--addr',
-      host,
-      // Monitoring listens on the client address too (nats-server's HTTPHost default).
-      '--http_port',
-      String(monitorPort),
-      '--port',
-      String(port),
-      '--server_name',
-      `jetscale-${port}`,
-      ...(options.auth ? ['--user', options.auth.user, '--pass', options.auth.password] : []),
-    ]);
-    child = spawn(command, args, { stdio: ['ignore', log, log], detached: options.detached ?? false });
+    child = spawn(
+      toolPath('nats-server'),
+      [
+        '--jetstream',
+        '--store_dir',
+        storeDir,
+        '--addr',
+        host,
+        // Monitoring listens on the client address too (nats-server's HTTPHost default).
+        '--http_port',
+        String(monitorPort),
+        '--port',
+        String(port),
+        '--server_name',
+        `jetscale-${port}`,
+        ...(options.auth ? ['--user', options.auth.user, '--pass', options.auth.password] : []),
+      ],
+      { stdio: ['ignore', log, log], detached: options.detached ?? false },
+    );
     closeSync(log);
     if (options.detached) child.unref();
     const exited = new Promise<never>((_, reject) =>

@@ -1,11 +1,14 @@
 // One CPU cgroup for the stack's own daemons when it has a real node — what `system.slice` is on a
 // real node. The kubelet puts every pod into one cgroup, `kubepods`, whose CPU weight is the node's
-// cores (cpu.shares 2048 for two); left in the root cgroup, each of the stack's daemons (NATS, etcd,
+// cores (cpu.shares 2048 for two); left in the root cgroup, each thread of the stack's daemons (etcd,
 // the API server, the controller manager, the scheduler, kwok, containerd, the kubelet, Prometheus)
 // weighs as a whole nice-0 thread on its own, so while they are busy — nine pods starting at once —
 // all pods together get a small fraction of the machine. In a cgroup of their own, weighing one
 // nice-0 thread together (cpu.shares 1024, cgroup v2 cpu.weight 100), the daemons can no longer
-// outweigh the pods; the harness (the load driver, the client of the system) keeps its own place.
+// outweigh the pods. Two processes keep their own place: NATS, a service every request of the pods
+// waits on (on machines of its own in a real cluster; in this cgroup its publishes would queue
+// behind the kubelet's and the API server's pod start-up work), and the harness (the load driver,
+// the client of the system).
 //
 // Only the CPU controller: on cgroup v1 every other hierarchy (memory, pids, …) is left as it is.
 // Each daemon is born in the cgroup (joinCommand: a shell moves itself, then execs the daemon,

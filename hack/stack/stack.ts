@@ -79,8 +79,9 @@ export async function startStack(options: StackOptions): Promise<StartedStack> {
   let cgroupDir: string | undefined;
   if (options.realNode) {
     assertRealNodePrerequisites();
-    // The pods share one cgroup weighing the node's cores; the daemons share one weighing one
-    // thread, as system.slice does on a real node (stack-cgroup.ts).
+    // The pods share one cgroup weighing the node's cores; the control plane and the node's
+    // daemons share one weighing one thread, as system.slice does on a real node. NATS stays out:
+    // it is a service the pods use, on machines of its own in a real cluster (stack-cgroup.ts).
     const cgroup = createStackCgroup(options.clusterName);
     launcher = cgroup;
     cgroupDir = cgroup.dir;
@@ -104,7 +105,6 @@ export async function startStack(options: StackOptions): Promise<StartedStack> {
       monitorPort: options.natsMonitorPort,
       detached: options.detached,
       host,
-      launcher,
     });
     undo.push(() => nats.stop());
     say(`nats-server ready at ${nats.url} (monitoring ${nats.monitorUrl})`);
