@@ -70,10 +70,18 @@ function setup(spec: Record<string, unknown> = {}, options: { processClocks?: bo
     /** Owners of the backlog sources opened and closed. */
     opened: [] as string[],
     closed: [] as string[],
+    /** While set, an HPA of that name also scales "worker" (the EventConsumer yields it). */
+    hpa: undefined as string | undefined,
   };
   const metrics = new OperatorMetrics({ processMetrics: false });
   const reconciler = new Reconciler({
     cache: { get: () => object },
+    autoscalers: {
+      on: async (namespace, target) =>
+        world.hpa !== undefined && target.name === 'worker'
+          ? [{ kind: 'HorizontalPodAutoscaler', namespace, name: world.hpa }]
+          : [],
+    },
     api: {
       request: async <T>(_method: string, path: string, options?: RequestOptions): Promise<T> => {
         if (world.fence) throw world.fence;
@@ -425,6 +433,29 @@ describe('Reconciler', () => {
     for (let i = 0; i < 3; i++) await poll({ ok: true, sample: sample(50, at()) });
     expect(world.others.other).toBe(10);
     expect(world.patches).toEqual([8]);
+  });
+
+  it('takes a target back from another autoscaler as a new leader would: its size held for the scale-down window, no history from before', async () => {
+    const { world, poll, at } = setup({ behavior: { scaleDown: { stabilizationWindow: '60s' } } });
+    // Scaling "worker" at 2 replicas for a backlog of 200 (100 per replica).
+    for (let i = 0; i < 3; i++) await poll({ ok: true, sample: sample(200, at()) });
+    expect(world.patches).toEqual([]);
+    // An HPA takes it over for ten minutes and leaves it at 10 replicas; the EventConsumer yields.
+    world.hpa = 'cpu';
+    for (let i = 0; i < 5; i++) await poll({ ok: true, sample: sample(200, at()) }, 120_000);
+    expect(world.statusWrites.at(-1)?.conditions?.find((c) => c.type === 'Ready')?.reason).toBe(
+      'TargetConflict',
+    );
+    world.replicas = 10;
+    world.ready = 10;
+    world.version++;
+    // The HPA is deleted: 10 replicas are held for the scale-down window (60 s), as after a
+    // failover, instead of halved at the first poll from a history ten minutes old.
+    world.hpa = undefined;
+    for (let i = 0; i < 11; i++) await poll({ ok: true, sample: sample(200, at()) });
+    expect(world.patches).toEqual([]);
+    for (let i = 0; i < 3; i++) await poll({ ok: true, sample: sample(200, at()) });
+    expect(world.patches[0]).toBeLessThan(10);
   });
 
   it('on a 409 (the target changed since it was read) writes nothing else, re-reads from etcd and decides again at once', async () => {

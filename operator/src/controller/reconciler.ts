@@ -129,6 +129,9 @@ interface Poll {
   clocks: ClockReading;
 }
 
+/** The target key of a memory kept while another controller had the target (never a real target). */
+const YIELDED_TARGET = '(yielded to another controller)';
+
 /** Immediate re-polls after refused writes before falling back to the poll interval. */
 const MAX_IMMEDIATE_CONFLICT_RETRIES = 3;
 
@@ -241,6 +244,12 @@ export class Reconciler {
       },
     );
     if (!observation.ok) {
+      // Yielding the target to another controller: whatever it does meanwhile is not in this
+      // history. Taking the target back later starts a new one, seeded with the size found then, as
+      // a new leader's is — not a history from before (its windows would let the first poll halve
+      // what the other controller set, and its rates would span the whole gap).
+      if (observation.reason === 'TargetConflict')
+        state.scaling = memoriesForTarget(state.scaling, YIELDED_TARGET);
       await this.reportFailure(poll, observation.reason, observation.message, [
         ...notObserved(observation.reason, observation.message),
         pausedCondition(spec),
