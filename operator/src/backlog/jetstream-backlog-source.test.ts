@@ -84,6 +84,22 @@ describe('reading a sample from CONSUMER.INFO', () => {
     expect(sampleFromConsumerInfo(info, 0).maxAckPending).toBe(-1);
   });
 
+  it('reads the max_ack_pending of an AckNone consumer as unlimited: the server does not apply it there', () => {
+    // nats-server accepts max_ack_pending on an ack_policy none consumer and reports it, but nothing
+    // ever awaits ack, so it never holds a delivery back (measured on nats-server 2.12: a fetch of
+    // 10 from such a consumer with max_ack_pending 1 got all 10).
+    const info = reply({
+      config: { durable_name: 'worker', ack_policy: 'none', max_ack_pending: 1 },
+      num_ack_pending: 0,
+    });
+    expect(consumerInfoProblems(info)).toEqual([]);
+    expect(sampleFromConsumerInfo(info, 0).maxAckPending).toBe(-1);
+    const explicit = reply({
+      config: { durable_name: 'worker', ack_policy: 'explicit', max_ack_pending: 1 },
+    });
+    expect(sampleFromConsumerInfo(explicit, 0).maxAckPending).toBe(1);
+  });
+
   it.each([
     ['a missing delivered block', { delivered: undefined }, 'delivered.consumer_seq is missing'],
     ['a missing stream sequence', { delivered: { consumer_seq: 5 } }, 'delivered.stream_seq is missing'],

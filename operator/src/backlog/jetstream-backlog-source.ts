@@ -59,8 +59,18 @@ export function sampleFromConsumerInfo(info: ConsumerInfo, at: number): BacklogS
     deliveredConsumerSeq: info.delivered.consumer_seq,
     deliveredStreamSeq: info.delivered.stream_seq,
     ackFloorConsumerSeq: info.ack_floor.consumer_seq,
-    maxAckPending: info.config.max_ack_pending ?? -1,
+    maxAckPending: maxAckPendingOf(info),
   };
+}
+
+/**
+ * The limit on messages awaiting ack, -1 when none applies: max_ack_pending absent, or an
+ * ack_policy none consumer — the server accepts and reports max_ack_pending there, but nothing
+ * ever awaits ack, so it never holds a delivery back (and must not cap replicas).
+ */
+function maxAckPendingOf(info: ConsumerInfo): number {
+  if (String(info.config.ack_policy) === 'none') return -1;
+  return info.config.max_ack_pending ?? -1;
 }
 
 /** Classifies a failed CONSUMER.INFO request. */
