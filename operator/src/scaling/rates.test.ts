@@ -159,6 +159,45 @@ describe('observeRates', () => {
       state = observeRates(state, held(2, 40, 500), 2);
       expect(state.perReplicaPerSecond).toBeUndefined();
     });
+    it('not while what awaits ack mostly waits for redelivery (nak with a delay), spread far behind the newest', () => {
+      // Handlers that retry later: 10 msg/s arrive, 2 of them a second are nak'd with a 60 s delay,
+      // so ~120 await redelivery, spread over the last ~600 sequences; the two replicas are idle
+      // most of the time and hold nothing else. The ack floor still moves (the oldest nak'd ones
+      // come back and succeed), and 120 held exceed the 24 done per interval — but nobody has
+      // them in hand. Taken as busy replicas, 12 done per second would read as 6/s per replica,
+      // then 4/s at 3 replicas, … each replica added lowering the figure that asks for more.
+      const retrying = (at: number) =>
+        sample({
+          at: s(at),
+          pending: 0,
+          ackPending: 120,
+          deliveredConsumerSeq: 10_000 + 12 * at,
+          deliveredStreamSeq: 9_000 + 10 * at,
+          ackFloorConsumerSeq: 10_000 + 12 * at - 720,
+          maxAckPending: 1000,
+        });
+      let state = observeRates(undefined, retrying(0), 2);
+      for (let t = 2; t <= 20; t += 2) state = observeRates(state, retrying(t), 2);
+      expect(state.processingPerSecond).toBeCloseTo(12, 0);
+      expect(state.perReplicaPerSecond).toBeUndefined();
+    });
+    it('still measures several replicas working through their buffers, each a little behind', () => {
+      // Two nats.go Consume() replicas, 250 buffered each, delivered alternately; one is 20
+      // messages behind the other, so 40 acked messages sit inside the window of 520.
+      const two = (at: number, completed: number) =>
+        sample({
+          at: s(at),
+          pending: 0,
+          ackPending: 500,
+          deliveredConsumerSeq: completed + 540,
+          deliveredStreamSeq: completed + 540,
+          ackFloorConsumerSeq: completed,
+          maxAckPending: 1000,
+        });
+      let state = observeRates(undefined, two(0, 0), 2);
+      state = observeRates(state, two(2, 80), 2);
+      expect(state.perReplicaPerSecond).toBeCloseTo(20, 9);
+    });
   });
 
   it('measures what a replica holds while work waits, at a full max_ack_pending too (no frozen figure)', () => {

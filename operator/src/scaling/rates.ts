@@ -170,23 +170,37 @@ export function maxAckPendingBinding(
 }
 
 /**
+ * What awaits ack must be at least this share of the messages delivered since the ack floor for
+ * it to count as held in buffers: a client works through its buffer in order, so what it holds is
+ * the newest deliveries, nearly contiguous; messages waiting for redelivery (nak'd with a delay,
+ * ack_wait expired) are scattered far behind them among messages acknowledged since.
+ */
+export const HELD_SHARE_OF_UNACKED_SPAN = 0.5;
+
+/**
  * Whether the messages the replicas held awaiting ack at the start of an interval kept every one of
  * them busy through it: more were held than the interval completed, by at least one per ready
- * replica (so on average each still had one in hand at the end, whatever was delivered meanwhile),
- * and the ack floor moved — the held messages are being worked through, not stuck awaiting
- * redelivery (a handler that never acks, a replica that died holding its buffer pin the floor).
+ * replica (so on average each still had one in hand at the end, whatever was delivered meanwhile);
+ * they were the newest deliveries (HELD_SHARE_OF_UNACKED_SPAN), not messages waiting out a
+ * redelivery delay that no replica has in hand; and the ack floor moved — the held messages are
+ * being worked through, not stuck (a handler that never acks, a replica that died holding its
+ * buffer pin the floor).
  */
 export function busyOnPrefetch(
-  before: Pick<RateState['last'], 'ackPending' | 'ackFloorConsumerSeq'>,
+  before: Pick<RateState['last'], 'ackPending' | 'ackFloorConsumerSeq' | 'deliveredConsumerSeq'>,
   after: Pick<BacklogSample, 'ackFloorConsumerSeq'>,
   readyReplicas: number,
   completed: number,
 ): boolean {
+  const floor = before.ackFloorConsumerSeq;
+  if (floor === undefined) return false;
+  const unackedSpan = before.deliveredConsumerSeq - floor;
   return (
     readyReplicas > 0 &&
     completed > 0 &&
     before.ackPending - completed >= readyReplicas &&
-    after.ackFloorConsumerSeq > (before.ackFloorConsumerSeq ?? after.ackFloorConsumerSeq)
+    before.ackPending >= HELD_SHARE_OF_UNACKED_SPAN * unackedSpan &&
+    after.ackFloorConsumerSeq > floor
   );
 }
 
