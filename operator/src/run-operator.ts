@@ -106,6 +106,8 @@ export async function runOperator(
       logger,
       statusRefreshMs: config.statusRefreshSeconds * 1000,
       statusReadingsRefreshMs: config.statusReadingsSeconds * 1000,
+      statusRatesRefreshMs: config.statusRatesSeconds * 1000,
+      statusReadingsPerSecond: config.statusReadingsPerSecond,
       targetRefreshMs: config.targetRefreshSeconds * 1000,
     });
     return { reconciler, events };

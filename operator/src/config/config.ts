@@ -22,7 +22,12 @@ export interface OperatorConfig {
   workers: number;
   /** Rewrite an unchanged status (lastPollTime) this often; changes are written at once. */
   statusRefreshSeconds: number;
+  /** Write a status whose backlog alone moved to another order of magnitude at most this often. */
   statusReadingsSeconds: number;
+  /** Write a status whose other readings alone (rates, exact backlog, messages) changed at most this often. */
+  statusRatesSeconds: number;
+  /** Readings-only status writes per second, all EventConsumers together. */
+  statusReadingsPerSecond: number;
   /** Re-read an idle EventConsumer's scale target at least this often (busy ones every poll). */
   targetRefreshSeconds: number;
   /** How often informers re-list from scratch (a guard against silently stalled watches). */
@@ -131,6 +136,8 @@ export function loadConfig(
     workers: integer('JETSCALE_WORKERS', 32, 1, 256),
     statusRefreshSeconds: integer('JETSCALE_STATUS_REFRESH_SECONDS', 300, 5, 3600),
     statusReadingsSeconds: integer('JETSCALE_STATUS_READINGS_SECONDS', 30, 0, 3600),
+    statusRatesSeconds: integer('JETSCALE_STATUS_RATES_SECONDS', 120, 0, 3600),
+    statusReadingsPerSecond: integer('JETSCALE_STATUS_READINGS_PER_SECOND', 2, 1, 1000),
     targetRefreshSeconds: integer('JETSCALE_TARGET_REFRESH_SECONDS', 15, 0, 600),
     resyncSeconds: integer('JETSCALE_RESYNC_SECONDS', 300, 10, 86400),
     natsRequestTimeoutMs: integer('JETSCALE_NATS_TIMEOUT_MS', 2000, 100, 60000),

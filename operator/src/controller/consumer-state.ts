@@ -52,8 +52,12 @@ export interface StatusMemory {
   comparable?: string;
   /** `written` without its readings (backlog, rates, times, messages): what users act on. */
   comparableState?: string;
-  /** When it was last written (monotonic ms). */
+  /** comparableState and the order of magnitude of each backlog in `written`. */
+  comparableBand?: string;
+  /** When `written` was handed to the status writer (monotonic ms): the readings cadence counts from it. */
   writtenAt?: number;
+  /** When a status of this EventConsumer last reached the API server (monotonic ms): the readings lane's order. */
+  landedAt?: number;
   /** The last activity the policy saw (monotonic ms) and its wall-clock time as status shows it. */
   lastActive?: { at: number; time: string };
   /** Spreads unchanged-status refreshes of different EventConsumers over [1, 1.5) × the period. */
@@ -83,7 +87,7 @@ export interface ConsumerState {
  */
 export function newConsumerState(
   obj: EventConsumerObject,
-  fingerprint: (status: EventConsumerStatus) => { state: string; all: string },
+  fingerprint: (status: EventConsumerStatus) => { state: string; band: string; all: string },
   now: ClockReading,
   random: () => number = Math.random,
 ): ConsumerState {
@@ -98,9 +102,13 @@ export function newConsumerState(
     const f = fingerprint(obj.status);
     state.status.comparable = f.all;
     state.status.comparableState = f.state;
+    state.status.comparableBand = f.band;
     const polled = obj.status.lastPollTime === undefined ? NaN : Date.parse(obj.status.lastPollTime);
     // Written by another process at a wall-clock time; a time ahead of ours counts as just now.
-    if (Number.isFinite(polled)) state.status.writtenAt = monotonicTimeOf(Math.min(polled, now.wall), now);
+    if (Number.isFinite(polled)) {
+      state.status.writtenAt = monotonicTimeOf(Math.min(polled, now.wall), now);
+      state.status.landedAt = state.status.writtenAt;
+    }
   }
   return state;
 }

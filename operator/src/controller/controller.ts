@@ -23,7 +23,7 @@ export interface ControllerOptions {
 /** What one term of work runs with. */
 export interface Work {
   /** A reconciler built for this term (its KubeApi is bound to the term). */
-  reconciler: Pick<Reconciler, 'reconcile' | 'forgetAll'>;
+  reconciler: Pick<Reconciler, 'reconcile' | 'forgetAll' | 'drainStatus'>;
   /** The term's signal: when it aborts, the controller stops taking work at once. */
   signal?: AbortSignal;
 }
@@ -106,6 +106,8 @@ export class Controller {
     this.stopping = (async () => {
       await Promise.all(this.running);
       this.running = [];
+      // Statuses users act on that still wait are written (fenced: after a lost term they are refused at once).
+      await reconciler?.drainStatus();
       reconciler?.forgetAll();
       this.options.metrics.workQueueDepth.set(0);
       this.options.logger.info('stopped reconciling');

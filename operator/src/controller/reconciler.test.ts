@@ -33,7 +33,10 @@ function sample(pending: number, at: number): BacklogSample {
  * `processClocks` the reconciler is built without clocks and runs on the process's own, as in
  * production, and the test moves those (see 'on the process clocks' below).
  */
-function setup(spec: Record<string, unknown> = {}, options: { processClocks?: boolean } = {}) {
+function setup(
+  spec: Record<string, unknown> = {},
+  options: { processClocks?: boolean; statusReadingsPerSecond?: number } = {},
+) {
   let now = 1_000_000;
   let object: EventConsumerObject = {
     metadata: { name: 'orders', namespace: 'ns', generation: 1, uid: 'u1' },
@@ -64,6 +67,10 @@ function setup(spec: Record<string, unknown> = {}, options: { processClocks?: bo
     writeError: undefined as ScaleError | undefined,
     patches: [] as number[],
     statusWrites: [] as EventConsumerStatus[],
+    /** The path of each status write, in the same order. */
+    statusPaths: [] as string[],
+    /** While set, a status PATCH waits for this before it is answered (a slow API server). */
+    statusAnswer: undefined as Promise<void> | undefined,
     events: [] as string[],
     /** Readings by stream (several consumers); world.reading for any other. */
     byStream: {} as Record<string, BacklogReading>,
@@ -85,8 +92,11 @@ function setup(spec: Record<string, unknown> = {}, options: { processClocks?: bo
     api: {
       request: async <T>(_method: string, path: string, options?: RequestOptions): Promise<T> => {
         if (world.fence) throw world.fence;
-        if (path.endsWith('/status'))
+        if (path.endsWith('/status')) {
           world.statusWrites.push((options?.body as { status: EventConsumerStatus }).status);
+          world.statusPaths.push(path);
+          if (world.statusAnswer) await world.statusAnswer;
+        }
         return {} as T;
       },
     },
@@ -136,10 +146,14 @@ function setup(spec: Record<string, unknown> = {}, options: { processClocks?: bo
     metrics,
     logger: silentLogger,
     ...(options.processClocks ? {} : { now: () => now, wallClock: () => now }),
+    ...(options.statusReadingsPerSecond === undefined
+      ? {}
+      : { statusReadingsPerSecond: options.statusReadingsPerSecond }),
   });
   const poll = async (reading?: BacklogReading, advanceMs = 5000) => {
     world.reading = reading;
     const result = await reconciler.reconcile(KEY);
+    await reconciler.statusSettled();
     now += advanceMs;
     return result;
   };
@@ -147,7 +161,15 @@ function setup(spec: Record<string, unknown> = {}, options: { processClocks?: bo
   const replace = (change: (old: EventConsumerObject) => EventConsumerObject) => {
     object = change(object);
   };
-  return { world, poll, replace, metrics, at: () => now };
+  return {
+    world,
+    poll,
+    replace,
+    metrics,
+    reconciler,
+    at: () => now,
+    advance: (ms: number) => void (now += ms),
+  };
 }
 
 const unreachable: BacklogReading = {
@@ -245,15 +267,15 @@ describe('Reconciler', () => {
 
   it('holds replicas without fallback.replicas however many polls fail', async () => {
     const { world, poll } = setup();
-    for (let i = 0; i < 11; i++) await poll(unreachable);
+    for (let i = 0; i < 37; i++) await poll(unreachable);
     expect(world.patches).toEqual([]);
     // The first failure is written at once; the count after that is a reading, written every
-    // 30-45 s (polls every 5 s: the 7th to the 10th), so a dead NATS does not cost a write per poll.
+    // 120-180 s (polls every 5 s: the 25th to the 37th), so a dead NATS does not cost a write per poll.
     const written = world.statusWrites.map((s) => s.consecutiveFailures ?? 0);
     expect(written).toHaveLength(2);
     expect(written[0]).toBe(1);
-    expect(written[1]).toBeGreaterThanOrEqual(7);
-    expect(written[1]).toBeLessThanOrEqual(10);
+    expect(written[1]).toBeGreaterThanOrEqual(25);
+    expect(written[1]).toBeLessThanOrEqual(37);
   });
 
   it('while busy reads a settled target once per pollInterval however fast the adaptive poll reads the consumer', async () => {
@@ -276,10 +298,14 @@ describe('Reconciler', () => {
       minReplicas: 2,
       behavior: { scaleDown: { stabilizationWindow: '60s' } },
     });
-    // The first poll writes; the rates learned at the second are readings, written within 30 s;
-    // the end of the 60 s stabilization window (ScalingLimited: MinReplicas) is written at once.
+    // The first poll writes; the rates learned at the second are readings (due 120-180 s later),
+    // but the end of the 60 s stabilization window (ScalingLimited: MinReplicas) is written at
+    // once, and carries them.
     for (let i = 0; i < 14; i++) await poll({ ok: true, sample: sample(0, at()) });
-    expect(world.statusWrites).toHaveLength(3);
+    expect(world.statusWrites).toHaveLength(2);
+    expect(world.statusWrites[1]?.conditions?.find((c) => c.type === 'ScalingLimited')?.reason).toBe(
+      'MinReplicas',
+    );
     expect(world.statusWrites[1]?.rates).toEqual({ arrivalPerSecond: 0, processingPerSecond: 0 });
     const written = world.statusWrites.length;
     for (let i = 0; i < 5; i++) await poll({ ok: true, sample: sample(0, at()) });
@@ -291,16 +317,83 @@ describe('Reconciler', () => {
     expect(world.statusWrites.at(-1)?.conditions?.find((c) => c.type === 'Active')?.status).toBe('True');
   });
 
-  it('writes a busy EventConsumer’s changing numbers at most every 30 s, and says when they were read', async () => {
+  it('writes a busy EventConsumer’s numbers every 2-3 min, a backlog that changed its order of magnitude after 30-45 s, and says when they were read', async () => {
     const { world, poll, at } = setup({ maxReplicas: 3 });
-    // 60 s at a 5 s poll: the backlog grows at every poll while replicas stay at the maximum.
-    for (let i = 0; i < 12; i++) await poll({ ok: true, sample: sample(1000 + 100 * i, at()) });
+    // 60 s at a 5 s poll: the backlog grows at every poll (within 1,000-9,999) while replicas stay at the maximum.
+    const readAt = new Map<number, string>();
+    const busy = async (total: number) => {
+      readAt.set(total, new Date(at()).toISOString());
+      await poll({ ok: true, sample: sample(total, at()) });
+    };
+    for (let i = 0; i < 12; i++) await busy(1000 + 100 * i);
     expect(world.patches).toEqual([3]);
-    // Before: a write at every poll (12). Now: the first, the scale, and the readings every 30 s.
-    expect(world.statusWrites.length).toBeLessThanOrEqual(4);
-    const last = world.statusWrites.at(-1);
-    expect(last?.lastBacklogReadTime).toBe(last?.lastPollTime);
-    expect(Date.parse(last?.lastBacklogReadTime ?? '')).toBeGreaterThan(at() - 35_000);
+    // Before: a write at every poll (12). Now: the first and the scale; the numbers are readings.
+    expect(world.statusWrites).toHaveLength(2);
+    // The backlog reaches 10,000: another order of magnitude, written at the next poll.
+    await busy(10_000);
+    expect(world.statusWrites).toHaveLength(3);
+    // What status shows was read when it says it was.
+    for (const written of world.statusWrites) {
+      expect(written.lastBacklogReadTime).toBe(readAt.get(written.backlog?.total ?? -1));
+      expect(written.lastBacklogReadTime).toBe(written.lastPollTime);
+    }
+    // Within the band the numbers wait for the rates cadence (120-180 s after the last write).
+    for (let i = 0; i < 23; i++) await busy(10_001 + i);
+    expect(world.statusWrites).toHaveLength(3);
+    for (let i = 0; i < 13; i++) await busy(10_100 + i);
+    expect(world.statusWrites).toHaveLength(4);
+  });
+
+  it('never holds a poll or its /scale write behind a status PATCH: a slow API server delays status only', async () => {
+    const { world, reconciler, at } = setup();
+    world.statusAnswer = new Promise<void>(() => undefined); // never answered
+    world.reading = { ok: true, sample: sample(450, at()) };
+    const first = await Promise.race([
+      reconciler.reconcile(KEY).then(() => 'done'),
+      new Promise((r) => setTimeout(() => r('still waiting on the status PATCH'), 2000)),
+    ]);
+    expect(first).toBe('done');
+    expect(world.patches).toEqual([5]);
+    expect(world.statusWrites).toHaveLength(1);
+  });
+
+  it('busy EventConsumers whose polls run late write readings within the budget, oldest status first, not at every poll', async () => {
+    const budget = 0.25; // readings-only writes a second, all EventConsumers together
+    const { world, reconciler, at, advance } = setup({ maxReplicas: 3 }, { statusReadingsPerSecond: budget });
+    // Every one busy and at its maximum (3 ready of 3): nothing users act on changes, only numbers.
+    world.replicas = 3;
+    world.ready = 3;
+    const keys = Array.from({ length: 60 }, (_, i) => `ns/ec${i}`);
+    const roundMs = 50_000; // each polled 50 s apart: 45 s late at a 5 s pollInterval
+    let backlog = 1000;
+    const round = async () => {
+      for (const key of keys) {
+        world.reading = { ok: true, sample: sample(backlog++, at()) };
+        await reconciler.reconcile(key);
+        await reconciler.statusSettled();
+        advance(roundMs / keys.length);
+      }
+    };
+    await round(); // every first status is written
+    expect(world.statusWrites).toHaveLength(keys.length);
+    // Then the policy learns rates and sizes: conditions change (written at once, in the state lane).
+    for (let r = 0; r < 3; r++) await round();
+    const first = world.statusWrites.length;
+    const rounds = 10;
+    for (let r = 0; r < rounds; r++) await round();
+    const readings = world.statusWrites.length - first;
+    const seconds = (rounds * roundMs) / 1000;
+    // Before: every late poll was due a write (60 a round, 600). Now: at most the budget, and it
+    // is used (the rates cadence alone would allow about 200).
+    expect(readings).toBeLessThanOrEqual(budget * seconds + 1);
+    expect(readings).toBeGreaterThanOrEqual(0.6 * budget * seconds);
+    // Fairly: every EventConsumer got its numbers rewritten (the oldest status goes first).
+    const rewritten = new Set(world.statusPaths.slice(first));
+    expect(
+      keys.filter(
+        (k) => !rewritten.has(`/apis/jetscale.io/v1alpha1/namespaces/ns/eventconsumers/${k.slice(3)}/status`),
+      ),
+    ).toEqual([]);
   });
 
   it('on failure says what is unknown instead of showing the last good conditions', async () => {

@@ -12,7 +12,7 @@
 // leave replicas alone (decide.ts says when fallback applies).
 import type { EventConsumerObject, EventConsumerStatus } from '../api/v1alpha1/event-consumer.js';
 import { monotonicNow, readClocks, wallNow, type ClockReading } from '../clock.js';
-import { API_VERSION, KIND } from '../api/v1alpha1/group-version.js';
+import { API_VERSION, eventConsumerPath, KIND } from '../api/v1alpha1/group-version.js';
 import { pollIntervalMs } from '../api/v1alpha1/scaling-spec.js';
 import type { BacklogSource } from '../backlog/backlog-source.js';
 import type { ConsumerRef } from '../backlog/jetstream-backlog-source.js';
@@ -49,13 +49,19 @@ import { observe, parsedSpec, targetKey } from './observe.js';
 import { SCALE_REASONS } from './reasons.js';
 import { TargetClaims, type TargetClaimsDeps } from './target-claims.js';
 import {
+  forgetWritten,
   lastActiveTime,
+  nullForUndefined,
   recordPollMetrics,
+  rememberWritten,
   statusAfterPoll,
   statusFingerprint,
-  writeStatus,
+  statusLane,
+  statusToWrite,
+  type StatusCadence,
   type StatusTimes,
 } from './report.js';
+import { StatusWriter } from './status-writer.js';
 
 export interface ReconcilerDeps {
   cache: {
@@ -101,10 +107,16 @@ export interface ReconcilerDeps {
   /** Re-read an idle EventConsumer's scale target at least this often. */
   targetRefreshMs?: number;
   /**
-   * Write a status whose readings alone changed (backlog, rates, messages) at most this often;
+   * Write a status whose backlog alone moved to another order of magnitude at most this often;
    * changes users act on (replicas, conditions) are written at once.
    */
   statusReadingsRefreshMs?: number;
+  /** Write a status whose other readings alone changed (rates, exact backlog, messages) at most this often. */
+  statusRatesRefreshMs?: number;
+  /** Readings-only status writes per second, all EventConsumers together (status-writer.ts). */
+  statusReadingsPerSecond?: number;
+  /** Status PATCHes in flight at once. */
+  statusWriteConcurrency?: number;
 }
 
 export interface ReconcileResult {
@@ -146,18 +158,28 @@ export class Reconciler {
   private readonly now: () => number;
   private readonly wallClock: () => number;
   private readonly policy: (input: ScalingInput) => ScalingDecision;
-  private readonly statusRefreshMs: number;
+  private readonly cadence: StatusCadence;
   private readonly targetRefreshMs: number;
-  private readonly readingsRefreshMs: number;
   private readonly claims: TargetClaims;
+  private readonly statusWriter: StatusWriter;
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.now = deps.now ?? monotonicNow;
     this.wallClock = deps.wallClock ?? wallNow;
     this.policy = deps.decide ?? policyDecide;
-    this.statusRefreshMs = deps.statusRefreshMs ?? 300_000;
+    this.cadence = {
+      refreshMs: deps.statusRefreshMs ?? 300_000,
+      readingsMs: deps.statusReadingsRefreshMs ?? 30_000,
+      ratesMs: deps.statusRatesRefreshMs ?? 120_000,
+    };
     this.targetRefreshMs = deps.targetRefreshMs ?? 15_000;
-    this.readingsRefreshMs = deps.statusReadingsRefreshMs ?? 30_000;
+    this.statusWriter = new StatusWriter({
+      api: deps.api,
+      logger: deps.logger,
+      readingsPerSecond: deps.statusReadingsPerSecond ?? 2,
+      ...(deps.statusWriteConcurrency === undefined ? {} : { concurrency: deps.statusWriteConcurrency }),
+      now: this.now,
+    });
     const list = deps.cache.list?.bind(deps.cache);
     this.claims = new TargetClaims({
       ...(list ? { list } : {}),
@@ -166,9 +188,23 @@ export class Reconciler {
     });
   }
 
-  /** Releases everything held for EventConsumers (shutdown or lost leadership). */
+  /** Releases everything held for EventConsumers (shutdown or lost leadership); stops writing status. */
   forgetAll(): void {
+    this.statusWriter.stop();
     for (const key of [...this.states.keys()]) this.forget(key);
+  }
+
+  /**
+   * After the last reconcile of a term: writes the waiting statuses users act on (within
+   * `timeoutMs`; readings-only ones are dropped, the next leader writes its own).
+   */
+  drainStatus(timeoutMs = 5000): Promise<void> {
+    return this.statusWriter.drain(timeoutMs);
+  }
+
+  /** Resolves once no status write is in flight and none waiting may go yet (tests). */
+  statusSettled(): Promise<void> {
+    return this.statusWriter.whenSettled();
   }
 
   trackedCount(): number {
@@ -320,7 +356,7 @@ export class Reconciler {
         this.statusTimes(poll, verdict),
         false,
       );
-      await this.writeStatus(poll, status, [
+      this.writeStatus(poll, status, [
         ...verdict.conditions,
         { type: 'Ready', status: 'False', reason: action.reason, message: action.message },
       ]);
@@ -341,7 +377,7 @@ export class Reconciler {
       this.statusTimes(poll, verdict),
       action.scaled,
     );
-    await this.writeStatus(poll, status, verdict.conditions);
+    this.writeStatus(poll, status, verdict.conditions);
     return requeue();
   }
 
@@ -390,7 +426,7 @@ export class Reconciler {
     poll.log.warn('invalid EventConsumer spec', { problems });
     this.deps.metrics.countError(poll.namespace, poll.name, 'InvalidSpec');
     this.deps.events.warning(poll.target, 'InvalidSpec', message);
-    await this.writeStatus(
+    this.writeStatus(
       poll,
       {
         ...this.lastStatus(poll),
@@ -416,7 +452,7 @@ export class Reconciler {
     poll.log.warn(message, { reason });
     this.deps.metrics.countError(poll.namespace, poll.name, reason);
     this.deps.events.warning(poll.target, reason, message);
-    await this.writeStatus(
+    this.writeStatus(
       poll,
       {
         ...this.lastStatus(poll),
@@ -462,25 +498,39 @@ export class Reconciler {
     return poll.state.status.written ?? poll.obj.status ?? {};
   }
 
-  private async writeStatus(
-    poll: Poll,
-    status: EventConsumerStatus,
-    updates: ConditionUpdate[],
-  ): Promise<void> {
-    const written = await writeStatus({
-      api: this.deps.api,
-      namespace: poll.namespace,
-      name: poll.name,
-      obj: poll.obj,
-      memory: poll.state.status,
-      status,
-      updates,
-      now: poll.clocks,
-      refreshMs: this.statusRefreshMs,
-      metrics: this.deps.metrics,
-      readingsRefreshMs: this.readingsRefreshMs,
-    });
-    if (written) this.deps.metrics.statusWrites.inc();
+  /**
+   * Hands the status to the status writer when it is due (report.ts statusLane): at once when what
+   * users act on changed, the readings under the writer's budget. Never waits for the write.
+   */
+  private writeStatus(poll: Poll, status: EventConsumerStatus, updates: ConditionUpdate[]): void {
+    const memory = poll.state.status;
+    const next = statusToWrite(memory, poll.obj, status, updates, poll.clocks.wall);
+    this.deps.metrics.setConditions(poll.namespace, poll.name, next.conditions ?? []);
+    const fingerprint = statusFingerprint(next);
+    const lane = statusLane(
+      fingerprint,
+      memory,
+      poll.now,
+      this.cadence,
+      this.statusWriter.isWaiting(poll.key),
+    );
+    if (lane === undefined) return;
+    const staleSince = memory.landedAt ?? -Infinity;
+    rememberWritten(memory, next, fingerprint, poll.now);
+    this.statusWriter.submit(
+      poll.key,
+      lane,
+      {
+        path: `${eventConsumerPath(poll.namespace, poll.name)}/status`,
+        body: { status: nullForUndefined(next) },
+        onWritten: () => {
+          memory.landedAt = this.now();
+          this.deps.metrics.statusWrites.inc();
+        },
+        onFailed: () => forgetWritten(memory, next),
+      },
+      staleSince,
+    );
   }
 
   /** The times status shows for this poll, on the wall clock. */
@@ -517,6 +567,7 @@ export class Reconciler {
   }
 
   private forget(key: string): void {
+    this.statusWriter.forget(key);
     for (const { source } of this.states.get(key)?.observed.sources.values() ?? []) source.close();
     this.states.delete(key);
   }

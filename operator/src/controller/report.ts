@@ -1,7 +1,6 @@
-// The report step of a reconcile: the status an EventConsumer shows, written through the status
-// subresource only when it changed (or lastPollTime is getting old), and the metrics. Building
-// the status is pure; writing it is the one I/O here.
-import { eventConsumerPath } from '../api/v1alpha1/group-version.js';
+// The report step of a reconcile: the status an EventConsumer shows and the metrics. Building the
+// status and deciding whether (and in which lane) it is due are pure; the writing is
+// status-writer.ts's, off the reconcile workers.
 import type {
   BacklogStatus,
   Condition,
@@ -12,7 +11,6 @@ import type {
   EventConsumerStatus,
   RatesStatus,
 } from '../api/v1alpha1/event-consumer.js';
-import { isNotFound, type KubeApi } from '../kube/api-client.js';
 import type { ScaleReading } from '../kube/scale-client.js';
 import { wallTimeOf, type ClockReading } from '../clock.js';
 import type { ConsumerReadingMetrics, OperatorMetrics } from '../observability/metrics.js';
@@ -26,6 +24,7 @@ import {
 } from './conditions.js';
 import type { StatusMemory } from './consumer-state.js';
 import type { ConsumersVerdict, Verdict } from './decide.js';
+import type { StatusLane } from './status-writer.js';
 
 /**
  * What the status says about time, all on the wall clock (people read it): when this poll ran, and
@@ -236,63 +235,101 @@ export function recordPollMetrics(
   else metrics.readyReplicas.remove(labels);
 }
 
-export interface StatusWrite {
-  api: KubeApi;
-  namespace: string;
-  name: string;
-  obj: EventConsumerObject;
-  memory: StatusMemory;
-  status: EventConsumerStatus;
-  updates: ConditionUpdate[];
-  /** Both clocks at this poll: the monotonic one for how long ago the last write was, the wall one for condition times. */
-  now: ClockReading;
+/** How often each kind of status change is written (all durations on the monotonic clock, ms). */
+export interface StatusCadence {
   /** Rewrite an otherwise unchanged status this often, so lastPollTime stays meaningful. */
   refreshMs: number;
-  /** Told the conditions of every poll (jetscale_eventconsumer_condition), written or not. */
-  metrics?: Pick<OperatorMetrics, 'setConditions'>;
-  /** Write a status whose readings alone changed (backlog, rates, messages) at most this often. */
-  readingsRefreshMs: number;
+  /** A backlog that moved to another order of magnitude (see backlogBand), at most this often. */
+  readingsMs: number;
+  /** Other readings (exact backlog, rates, forecast, messages) at most this often. */
+  ratesMs: number;
 }
 
-/**
- * Writes status when what users act on changed (replicas, condition statuses and reasons, failing
- * or not, generation); when only readings changed (backlog, rates, forecast, messages, times, the
- * count of failed polls) at
- * most every readingsRefreshMs — a busy EventConsumer's numbers change at every poll, and the
- * metrics carry them at full rate; and at least every refreshMs. Remembers what it wrote.
- */
-export async function writeStatus(w: StatusWrite): Promise<boolean> {
-  const { memory, obj, now } = w;
-  const next: EventConsumerStatus = {
-    ...w.status,
+/** The status as it is to be written: this poll's, with the conditions updated (transition times kept). */
+export function statusToWrite(
+  memory: StatusMemory,
+  obj: EventConsumerObject,
+  status: EventConsumerStatus,
+  updates: ConditionUpdate[],
+  wall: number,
+): EventConsumerStatus {
+  return {
+    ...status,
     conditions: setConditions(
       memory.written?.conditions ?? obj.status?.conditions,
-      w.updates,
-      new Date(now.wall).toISOString(),
+      updates,
+      new Date(wall).toISOString(),
       obj.metadata?.generation,
     ),
   };
-  w.metrics?.setConditions(w.namespace, w.name, next.conditions ?? []);
-  const { state, all } = statusFingerprint(next);
-  const age = memory.writtenAt === undefined ? Infinity : now.monotonic - memory.writtenAt;
-  const due =
-    state !== memory.comparableState ||
-    (all !== memory.comparable && age >= w.readingsRefreshMs * (1 + memory.refreshJitter)) ||
-    age >= w.refreshMs * (1 + memory.refreshJitter);
-  if (!due) return false;
-  try {
-    await w.api.request('PATCH', `${eventConsumerPath(w.namespace, w.name)}/status`, {
-      body: { status: nullForUndefined(next) },
-    });
-    memory.comparable = all;
-    memory.comparableState = state;
-    memory.writtenAt = now.monotonic;
-    memory.written = next;
-    return true;
-  } catch (err) {
-    if (isNotFound(err)) return false; // deleted meanwhile; the delete event cleans up
-    throw err;
-  }
+}
+
+/**
+ * Whether a status is due, and in which lane (status-writer.ts). What users act on (replicas,
+ * condition statuses and reasons, failing or not, generation) at once, in the state lane. Only
+ * readings: a backlog that changed its order of magnitude after readingsMs, any other reading
+ * (rates change at every poll of a busy EventConsumer; the metrics carry them at full rate) after
+ * ratesMs, an unchanged status after refreshMs — all measured from the last write handed over, so
+ * a poll that comes late is not more due than one on time, and in the readings lane, whose budget
+ * bounds them all together. A status still waiting there is replaced by the newest one (`waiting`).
+ */
+export function statusLane(
+  next: StatusFingerprint,
+  memory: StatusMemory,
+  now: number,
+  cadence: StatusCadence,
+  waiting = false,
+): StatusLane | undefined {
+  if (next.state !== memory.comparableState) return 'state';
+  if (waiting) return next.all !== memory.comparable ? 'readings' : undefined;
+  const age = memory.writtenAt === undefined ? Infinity : now - memory.writtenAt;
+  const stretch = 1 + memory.refreshJitter;
+  if (next.band !== memory.comparableBand && age >= cadence.readingsMs * stretch) return 'readings';
+  if (next.all !== memory.comparable && age >= cadence.ratesMs * stretch) return 'readings';
+  if (age >= cadence.refreshMs * stretch) return 'readings';
+  return undefined;
+}
+
+/** Remembers the status handed to the writer: the next poll builds on it and compares with it. */
+export function rememberWritten(
+  memory: StatusMemory,
+  status: EventConsumerStatus,
+  fingerprint: StatusFingerprint,
+  now: number,
+): void {
+  memory.written = status;
+  memory.comparable = fingerprint.all;
+  memory.comparableState = fingerprint.state;
+  memory.comparableBand = fingerprint.band;
+  memory.writtenAt = now;
+}
+
+/** A status write failed: unless a newer one is on its way, the next poll writes at once. */
+export function forgetWritten(memory: StatusMemory, status: EventConsumerStatus): void {
+  if (memory.written !== status) return;
+  memory.comparable = undefined;
+  memory.comparableState = undefined;
+  memory.comparableBand = undefined;
+}
+
+/**
+ * The order of magnitude of a backlog: 0 for none, then 1 for 1–9, 2 for 10–99, 3 for 100–999, …
+ * A status whose backlog moved to another band is worth rewriting sooner than one whose numbers
+ * moved within it.
+ */
+export function backlogBand(total: number | undefined): number | undefined {
+  if (total === undefined || !Number.isFinite(total)) return undefined;
+  if (total <= 0) return 0;
+  return Math.floor(Math.log10(total)) + 1;
+}
+
+export interface StatusFingerprint {
+  /** What users act on. */
+  state: string;
+  /** state, and the order of magnitude of each backlog. */
+  band: string;
+  /** Everything but the poll times and condition transition times. */
+  all: string;
 }
 
 /**
@@ -301,9 +338,10 @@ export async function writeStatus(w: StatusWrite): Promise<boolean> {
  * EventConsumer (backlog, rates), or of one whose NATS is down (the count of failed polls: only
  * whether there are any is state; crossing fallback's threshold changes the Fallback condition,
  * which is written at once). Twenty EventConsumers on a dead NATS writing status at every poll
- * would hold the shared workers that the healthy ones need.
+ * would hold the shared workers that the healthy ones need. `band`: state and each backlog's
+ * order of magnitude.
  */
-export function statusFingerprint(status: EventConsumerStatus): { state: string; all: string } {
+export function statusFingerprint(status: EventConsumerStatus): StatusFingerprint {
   const all = stableStringify(
     nullForUndefined({
       ...status,
@@ -334,7 +372,11 @@ export function statusFingerprint(status: EventConsumerStatus): { state: string;
         Condition[] | undefined,
     }),
   );
-  return { state, all };
+  const band = JSON.stringify([
+    backlogBand(status.backlog?.total),
+    ...(status.consumers ?? []).map((c) => backlogBand(c.backlog?.total)),
+  ]);
+  return { state, band: `${state}|${band}`, all };
 }
 
 /** JSON with object keys sorted: the API server returns status keys in its own order. */
@@ -362,7 +404,7 @@ function compact<T extends Record<string, unknown>>(obj: T): T {
 }
 
 /** JSON merge patch removes a field only when it is null; absent optional fields become null. */
-function nullForUndefined(status: EventConsumerStatus): Record<string, unknown> {
+export function nullForUndefined(status: EventConsumerStatus): Record<string, unknown> {
   const keys: Array<keyof EventConsumerStatus> = [
     'observedGeneration',
     'currentReplicas',

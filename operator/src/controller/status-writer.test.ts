@@ -1,0 +1,177 @@
+// Specifies the order in which statuses are written: what users act on first, readings under one
+// budget for all EventConsumers, oldest first, one write per EventConsumer at a time with the
+// newest status; and the writer that runs them off the reconcile workers.
+import type { RequestOptions } from '../kube/api-client.js';
+import { FencedError } from '../kube/api-client.js';
+import { silentLogger } from '../observability/logger.js';
+import { StatusWriteQueue, StatusWriter, type StatusPatch } from './status-writer.js';
+
+type Taken = { key: string; item: string } | { waitMs: number } | undefined;
+const keyOf = (t: Taken): string | undefined => (t && 'key' in t ? t.key : undefined);
+
+describe('StatusWriteQueue', () => {
+  it('writes the newest status of an EventConsumer once, however often it was offered', () => {
+    const q = new StatusWriteQueue<string>({ readingsPerSecond: 10 });
+    q.offer('a', 'readings', 'a1', 0);
+    q.offer('a', 'readings', 'a2', 0);
+    q.offer('a', 'readings', 'a3', 0);
+    const t = q.take(0);
+    expect(t).toEqual({ key: 'a', item: 'a3', lane: 'readings' });
+    expect(q.take(0)).toBeUndefined();
+  });
+
+  it('never has two writes of one EventConsumer in flight; a newer status waits for the first', () => {
+    const q = new StatusWriteQueue<string>({ readingsPerSecond: 10 });
+    q.offer('a', 'state', 'a1', 0);
+    expect(keyOf(q.take(0))).toBe('a');
+    q.offer('a', 'state', 'a2', 0);
+    expect(q.take(0)).toBeUndefined();
+    q.done('a');
+    expect(q.take(0)).toEqual({ key: 'a', item: 'a2', lane: 'state' });
+  });
+
+  it('writes what users act on before readings, and a state change moves a waiting status up', () => {
+    const q = new StatusWriteQueue<string>({ readingsPerSecond: 10 });
+    q.offer('r1', 'readings', 'x', 0);
+    q.offer('r2', 'readings', 'x', 0);
+    q.offer('s1', 'state', 'x', 0);
+    q.offer('r2', 'state', 'y', 0);
+    expect([q.take(0), q.take(0), q.take(0)].map(keyOf)).toEqual(['s1', 'r2', 'r1']);
+  });
+
+  it('writes readings of the EventConsumer whose status has gone longest without a write first', () => {
+    const q = new StatusWriteQueue<string>({ readingsPerSecond: 10 });
+    q.offer('fresh', 'readings', 'x', 9_000);
+    q.offer('old', 'readings', 'x', 1_000);
+    q.offer('never', 'readings', 'x', -Infinity);
+    expect([q.take(0), q.take(0), q.take(0)].map(keyOf)).toEqual(['never', 'old', 'fresh']);
+  });
+
+  it('keeps readings within the budget for all EventConsumers together; what users act on is never held back', () => {
+    const q = new StatusWriteQueue<string>({ readingsPerSecond: 2 });
+    for (let i = 0; i < 1000; i++) q.offer(`r${i}`, 'readings', 'x', i);
+    let readings = 0;
+    // 60 s in steps of 100 ms: at most 2 per second after the first second's burst.
+    for (let now = 0; now <= 60_000; now += 100) {
+      for (let t = q.take(now); t && 'key' in t; t = q.take(now)) {
+        readings++;
+        q.done(t.key);
+      }
+    }
+    expect(readings).toBeGreaterThanOrEqual(2 * 60);
+    expect(readings).toBeLessThanOrEqual(2 * 60 + 2);
+    const waiting = q.take(60_000);
+    expect(waiting).toEqual({ waitMs: expect.any(Number) as number });
+    // The budget is spent; a state change goes at once.
+    q.offer('s', 'state', 'x', 0);
+    expect(keyOf(q.take(60_000))).toBe('s');
+  });
+
+  it('lets no EventConsumer take more than its turn: one whose state changes at every poll does not starve the others', () => {
+    const q = new StatusWriteQueue<string>({ readingsPerSecond: 1 });
+    const others = Array.from({ length: 20 }, (_, i) => `o${i}`);
+    for (const k of others) q.offer(k, 'state', 'x', 0);
+    const written: string[] = [];
+    for (let step = 0; step < 21; step++) {
+      q.offer('hostile', 'state', `h${step}`, 0); // a new state at every poll
+      const t = q.take(step * 1000);
+      const key = keyOf(t);
+      if (key === undefined) continue;
+      written.push(key);
+      q.done(key);
+    }
+    expect(written.filter((k) => k === 'hostile').length).toBeLessThanOrEqual(2);
+    expect(others.every((k) => written.includes(k))).toBe(true);
+  });
+
+  it('drops waiting readings (on stopping) but keeps what users act on', () => {
+    const q = new StatusWriteQueue<string>({ readingsPerSecond: 1 });
+    q.offer('r', 'readings', 'x', 0);
+    q.offer('s', 'state', 'x', 0);
+    q.dropReadings();
+    expect(q.size()).toBe(1);
+    expect(keyOf(q.take(0))).toBe('s');
+  });
+});
+
+describe('StatusWriter', () => {
+  function writer(answer: (path: string) => Promise<unknown>, now = () => 0) {
+    const sent: string[] = [];
+    const w = new StatusWriter({
+      api: {
+        request: async <T>(_m: string, path: string, _o?: RequestOptions): Promise<T> => {
+          sent.push(path);
+          return (await answer(path)) as T;
+        },
+      },
+      logger: silentLogger,
+      readingsPerSecond: 100,
+      concurrency: 2,
+      now,
+    });
+    const patch = (path: string, log: string[] = []): StatusPatch => ({
+      path,
+      body: {},
+      onWritten: () => void log.push(`written ${path}`),
+      onFailed: () => void log.push(`failed ${path}`),
+    });
+    return { w, sent, patch };
+  }
+
+  it('keeps at most `concurrency` PATCHes in flight, so status never takes every socket', async () => {
+    const release: Array<() => void> = [];
+    const { w, sent, patch } = writer(() => new Promise((r) => release.push(() => r({}))));
+    for (let i = 0; i < 5; i++) w.submit(`ns/e${i}`, 'state', patch(`/e${i}`), 0);
+    expect(sent).toHaveLength(2);
+    release.splice(0).forEach((r) => r());
+    await new Promise((r) => setImmediate(r));
+    expect(sent).toHaveLength(4);
+    while (release.length > 0) {
+      release.splice(0).forEach((r) => r());
+      await new Promise((r) => setImmediate(r));
+    }
+    await w.whenSettled();
+    expect(sent).toHaveLength(5);
+  });
+
+  it('tells the reconciler when a write failed (so the next poll writes again), but not when the object is gone or the term ended', async () => {
+    const log: string[] = [];
+    const { w, patch } = writer(async (path) => {
+      if (path === '/boom') throw new Error('500 from the API server');
+      if (path === '/fenced') throw new FencedError('NotLeading', 'term ended');
+      return {};
+    });
+    w.submit('ns/a', 'state', patch('/boom', log), 0);
+    w.submit('ns/b', 'state', patch('/fenced', log), 0);
+    w.submit('ns/c', 'state', patch('/ok', log), 0);
+    await w.whenSettled();
+    expect(log.sort()).toEqual(['failed /boom', 'written /ok']);
+  });
+
+  it('on drain writes the waiting state changes and drops the readings, then sends nothing more', async () => {
+    const { w, sent, patch } = writer(async () => ({}));
+    let now = 0;
+    const slow = new StatusWriter({
+      api: {
+        request: async <T>(_m: string, path: string): Promise<T> => {
+          sent.push(path);
+          return {} as T;
+        },
+      },
+      logger: silentLogger,
+      readingsPerSecond: 1,
+      concurrency: 1,
+      now: () => now,
+    });
+    slow.submit('ns/r0', 'readings', patch('/r0'), 0); // the burst's one token
+    slow.submit('ns/r1', 'readings', patch('/r1'), 0); // waits for the budget
+    slow.submit('ns/s', 'state', patch('/s'), 0);
+    await slow.drain(5000);
+    expect(sent.sort()).toEqual(['/r0', '/s']);
+    now += 10_000;
+    slow.submit('ns/late', 'state', patch('/late'), 0);
+    await slow.whenSettled();
+    expect(sent).not.toContain('/late');
+    w.stop();
+  });
+});

@@ -1,0 +1,271 @@
+// Writes EventConsumer statuses off the reconcile workers, so a slow API server delays status and
+// nothing else: a worker hands the status it built to this writer and goes on to the next poll
+// (and to /scale writes, which never wait behind a status PATCH). Two lanes:
+//   state     what users act on changed (replicas, conditions, failing or not): first, in the
+//             order offered, never rate-limited;
+//   readings  only numbers changed (backlog, rates, forecast, messages, lastPollTime): at most
+//             `readingsPerSecond` for all EventConsumers together, the one whose status has gone
+//             longest without a write first.
+// Writes are coalesced per EventConsumer: one in flight at a time, and a newer status replaces the
+// one still waiting (keeping its place, or moving it to the state lane). So however late the polls
+// run and however many EventConsumers there are, readings cost at most the budget, one object
+// cannot take more than its turn, and a status that is written is the newest one built.
+//
+// The ordering is a pure queue (StatusWriteQueue, no clock of its own, no I/O); StatusWriter
+// runs the PATCHes through the term's API client.
+import type { KubeApi } from '../kube/api-client.js';
+import { isFenced, isNotFound } from '../kube/api-client.js';
+import type { Logger } from '../observability/logger.js';
+
+export type StatusLane = 'state' | 'readings';
+
+interface Waiting<T> {
+  lane: StatusLane;
+  item: T;
+  /** Readings lane order: when this EventConsumer's status was last written (monotonic ms). */
+  staleSince: number;
+  /** Offer order: the state lane's order, and the tiebreak of the readings lane. */
+  seq: number;
+}
+
+export interface StatusWriteQueueOptions {
+  /** Readings-only writes per second, for all EventConsumers together. */
+  readingsPerSecond: number;
+  /** Readings writes that may go at once after a quiet spell (default: one second's worth, at least 1). */
+  burst?: number;
+}
+
+/** Which waiting status goes next, under the readings budget: pure, the caller passes the clock. */
+export class StatusWriteQueue<T> {
+  private readonly waiting = new Map<string, Waiting<T>>();
+  private readonly inFlight = new Set<string>();
+  private seq = 0;
+  private tokens: number;
+  private tokensAt: number | undefined;
+  private readonly burst: number;
+
+  constructor(private readonly options: StatusWriteQueueOptions) {
+    this.burst = options.burst ?? Math.max(1, options.readingsPerSecond);
+    this.tokens = this.burst;
+  }
+
+  /**
+   * Offers the newest status of `key`. It replaces one still waiting (keeping that one's place;
+   * a state change moves it to the state lane, never back).
+   */
+  offer(key: string, lane: StatusLane, item: T, staleSince: number): void {
+    const old = this.waiting.get(key);
+    if (old) {
+      old.item = item;
+      if (lane === 'state' && old.lane !== 'state') {
+        old.lane = 'state';
+        old.seq = this.seq++;
+      }
+      return;
+    }
+    this.waiting.set(key, { lane, item, staleSince, seq: this.seq++ });
+  }
+
+  /**
+   * The next status to write, marked in flight until `done(key)`; or how long until a readings
+   * write is allowed; or undefined when nothing can go (nothing waits, or only keys in flight).
+   */
+  take(now: number): { key: string; item: T; lane: StatusLane } | { waitMs: number } | undefined {
+    let state: [string, Waiting<T>] | undefined;
+    let readings: [string, Waiting<T>] | undefined;
+    for (const entry of this.waiting) {
+      const [key, w] = entry;
+      if (this.inFlight.has(key)) continue;
+      if (w.lane === 'state') {
+        if (!state || w.seq < state[1].seq) state = entry;
+      } else if (
+        !readings ||
+        w.staleSince < readings[1].staleSince ||
+        (w.staleSince === readings[1].staleSince && w.seq < readings[1].seq)
+      )
+        readings = entry;
+    }
+    const chosen = state ?? readings;
+    if (!chosen) return undefined;
+    if (chosen[1].lane === 'readings') {
+      this.refill(now);
+      if (this.tokens < 1)
+        return { waitMs: Math.ceil(((1 - this.tokens) / this.options.readingsPerSecond) * 1000) };
+      this.tokens -= 1;
+    }
+    const [key, w] = chosen;
+    this.waiting.delete(key);
+    this.inFlight.add(key);
+    return { key, item: w.item, lane: w.lane };
+  }
+
+  /** The write of `key` ended (written or not); a newer status of it may go now. */
+  done(key: string): void {
+    this.inFlight.delete(key);
+  }
+
+  /** Forgets the waiting status of `key` (the EventConsumer is gone). */
+  remove(key: string): void {
+    this.waiting.delete(key);
+  }
+
+  /** Drops every waiting readings-only status (on stopping: the next leader writes its own). */
+  dropReadings(): void {
+    for (const [key, w] of this.waiting) if (w.lane === 'readings') this.waiting.delete(key);
+  }
+
+  isWaiting(key: string): boolean {
+    return this.waiting.has(key);
+  }
+
+  size(): number {
+    return this.waiting.size;
+  }
+
+  inFlightCount(): number {
+    return this.inFlight.size;
+  }
+
+  private refill(now: number): void {
+    if (this.tokensAt !== undefined)
+      this.tokens = Math.min(
+        this.burst,
+        this.tokens + ((now - this.tokensAt) / 1000) * this.options.readingsPerSecond,
+      );
+    this.tokensAt = now;
+  }
+}
+
+/** One status to write, and what to do when it was written or could not be. */
+export interface StatusPatch {
+  path: string;
+  body: unknown;
+  /** Written (the API server answered 2xx). */
+  onWritten(): void;
+  /** Not written and not gone: the next poll must write again. */
+  onFailed(err: unknown): void;
+}
+
+export interface StatusWriterOptions {
+  api: KubeApi;
+  logger: Logger;
+  /** Readings-only writes per second for all EventConsumers together. */
+  readingsPerSecond: number;
+  /** Status PATCHes in flight at once (default 4): a few sockets, never all of the API client's. */
+  concurrency?: number;
+  now: () => number;
+}
+
+export class StatusWriter {
+  private readonly queue: StatusWriteQueue<StatusPatch>;
+  private running = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private readonly idle = new Set<() => void>();
+
+  constructor(private readonly options: StatusWriterOptions) {
+    this.queue = new StatusWriteQueue({ readingsPerSecond: options.readingsPerSecond });
+  }
+
+  /** Hands the newest status of `key` over; it is written when its lane allows. */
+  submit(key: string, lane: StatusLane, patch: StatusPatch, staleSince: number): void {
+    if (this.stopped) return;
+    this.queue.offer(key, lane, patch, staleSince);
+    this.pump();
+  }
+
+  forget(key: string): void {
+    this.queue.remove(key);
+  }
+
+  /** Whether a status of `key` waits to be sent (a newer one replaces it). */
+  isWaiting(key: string): boolean {
+    return this.queue.isWaiting(key);
+  }
+
+  /** Statuses waiting (not yet sent). */
+  waiting(): number {
+    return this.queue.size();
+  }
+
+  /**
+   * Writes what users act on that is still waiting and the writes in flight, within `timeoutMs`;
+   * drops the readings-only ones (the next leader's first polls write its own). Then stops.
+   */
+  async drain(timeoutMs: number): Promise<void> {
+    this.queue.dropReadings();
+    const until = new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, timeoutMs);
+      t.unref();
+    });
+    await Promise.race([this.whenSettled(), until]);
+    this.stop();
+  }
+
+  /** Stops at once: nothing more is sent (writes in flight end on their own). */
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    for (const resolve of [...this.idle]) resolve();
+    this.idle.clear();
+  }
+
+  /**
+   * Resolves once nothing is in flight and nothing waiting may go now (what waits, waits for the
+   * readings budget): for drain and tests.
+   */
+  whenSettled(): Promise<void> {
+    if (this.running === 0 || this.stopped) return Promise.resolve();
+    return new Promise((resolve) => this.idle.add(resolve));
+  }
+
+  private pump(): void {
+    if (this.stopped) return;
+    const concurrency = this.options.concurrency ?? 4;
+    while (this.running < concurrency) {
+      const next = this.queue.take(this.options.now());
+      if (next === undefined) break;
+      if ('waitMs' in next) {
+        if (!this.timer) {
+          this.timer = setTimeout(() => {
+            this.timer = undefined;
+            this.pump();
+          }, next.waitMs);
+          this.timer.unref();
+        }
+        break;
+      }
+      this.running++;
+      void this.write(next.key, next.item);
+    }
+    // Nothing in flight after taking all that may go: settled.
+    if (this.running === 0) {
+      for (const resolve of [...this.idle]) resolve();
+      this.idle.clear();
+    }
+  }
+
+  private async write(key: string, patch: StatusPatch): Promise<void> {
+    try {
+      await this.options.api.request('PATCH', patch.path, { body: patch.body });
+      patch.onWritten();
+    } catch (err) {
+      // Deleted meanwhile (the delete event cleans up), or this term ended (the next leader
+      // writes its own): nothing to retry.
+      if (!isNotFound(err) && !isFenced(err)) {
+        const [namespace, name] = key.split('/');
+        this.options.logger.warn('status write failed; the next poll writes again', {
+          namespace,
+          name,
+          error: err instanceof Error ? err.message : String(err),
+        });
+        patch.onFailed(err);
+      }
+    } finally {
+      this.running--;
+      this.queue.done(key);
+      this.pump();
+    }
+  }
+}
