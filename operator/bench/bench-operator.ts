@@ -8,9 +8,10 @@
 // BENCH_OPERATOR runs a given build's dist/operator/src/main.js instead of building this checkout.
 // BENCH_BUSY=1 makes every EventConsumer busy: a message arrives for each every second, so its
 // backlog and rates change at every poll (the EventConsumers are paused, so no pods start; they
-// still read, decide and report). The report gives status writes per minute; set
-// JETSCALE_STATUS_READINGS_SECONDS=0 to measure writing every change (the behaviour before
-// readings were written at a slower cadence).
+// still read, decide and report). The report gives status writes per minute and the API server's
+// own request counts; JETSCALE_STATUS_READINGS_SECONDS, _RATES_SECONDS, _READINGS_PER_SECOND and
+// JETSCALE_WORKERS are passed to the operator; BENCH_OPERATOR=<checkout>/dist/operator/src/main.js
+// measures another build (before/after).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';

@@ -92,6 +92,22 @@ describe('connectionKey', () => {
       connectionKey(['nats://b:4222', 'nats://a:4222'], auth),
     );
   });
+  it('is the same for one server however it is spelled, so EventConsumers naming it differently share a connection', () => {
+    const auth = { auth: { kind: 'none' as const } };
+    const key = connectionKey(['nats://nats.example:4222'], auth);
+    for (const spelling of [
+      ['nats.example'],
+      ['nats.example:4222'],
+      ['NATS://Nats.Example:4222/'],
+      [' nats://nats.example '],
+      ['nats://nats.example:4222', 'nats.example'],
+    ])
+      expect(connectionKey(spelling, auth)).toBe(key);
+    expect(connectionKey(['tls://nats.example:4222'], auth)).not.toBe(key);
+    expect(connectionKey(['nats://nats.example:4223'], auth)).not.toBe(key);
+    expect(connectionKey(['nats://other.example:4222'], auth)).not.toBe(key);
+    expect(connectionKey(['ws://nats.example'], auth)).toBe(connectionKey(['ws://nats.example:80'], auth));
+  });
   it('differs when credentials differ, without containing them', () => {
     const a = connectionKey(['nats://a:4222'], { auth: { kind: 'token', token: 'first-secret' } });
     const b = connectionKey(['nats://a:4222'], { auth: { kind: 'token', token: 'second-secret' } });

@@ -151,9 +151,30 @@ export function parseTlsSecret(data: SecretData, where: string): NatsTls {
   return tls;
 }
 
-/** Identifies one connection: servers (order-insensitive) plus a hash of the credentials. */
+/**
+ * Identifies one connection: the servers (order-insensitive, each spelled as nats.js reads it) plus
+ * a hash of the credentials. EventConsumers that name the same servers differently — `host`,
+ * `nats://host:4222`, `nats://HOST:4222/` — share one connection.
+ */
 export function connectionKey(servers: string[], credentials: NatsCredentials): string {
   const material = JSON.stringify({ auth: credentials.auth, tls: credentials.tls ?? null });
   const digest = createHash('sha256').update(material).digest('hex').slice(0, 16);
-  return `${[...servers].sort().join(',')}#${digest}`;
+  return `${[...new Set(servers.map(serverIdentity))].sort().join(',')}#${digest}`;
+}
+
+/** A server URL as nats.js connects to it: scheme nats:// unless given, port 4222 (ws 80, wss 443) unless given. */
+export function serverIdentity(server: string): string {
+  const trimmed = server.trim();
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed) ? trimmed : `nats://${trimmed}`;
+  let url: URL;
+  try {
+    url = new URL(withScheme);
+  } catch {
+    return trimmed; // nats.js will refuse it; it shares nothing
+  }
+  const scheme = url.protocol.toLowerCase();
+  const port = url.port || (scheme === 'ws:' ? '80' : scheme === 'wss:' ? '443' : '4222');
+  const user = url.username === '' ? '' : `${url.username}${url.password === '' ? '' : `:${url.password}`}@`;
+  const path = url.pathname === '/' ? '' : url.pathname;
+  return `${scheme}//${user}${url.hostname.toLowerCase()}:${port}${path}`;
 }
