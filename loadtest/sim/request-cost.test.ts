@@ -1,6 +1,5 @@
 import { loadConfig } from '../../operator/src/config/config.js';
 import {
-  JETSCALE_STATUS_RATES_SECONDS,
   JETSCALE_STATUS_READINGS_SECONDS,
   JETSCALE_STATUS_REFRESH_SECONDS,
   JETSCALE_TARGET_REFRESH_SECONDS,
@@ -25,7 +24,6 @@ describe('request cost', () => {
     const config = loadConfig({});
     expect(config.targetRefreshSeconds).toBe(JETSCALE_TARGET_REFRESH_SECONDS);
     expect(config.statusReadingsSeconds).toBe(JETSCALE_STATUS_READINGS_SECONDS);
-    expect(config.statusRatesSeconds).toBe(JETSCALE_STATUS_RATES_SECONDS);
     expect(config.statusRefreshSeconds).toBe(JETSCALE_STATUS_REFRESH_SECONDS);
   });
 
@@ -37,17 +35,11 @@ describe('request cost', () => {
     expect(r.counts.apiRequests).toBe(20 + 1);
   });
 
-  it('jetscale: polled every second while busy, reads a settled target every 15 s and writes changing readings every 2 min, a new order of magnitude after 30 s', () => {
+  it('jetscale: polled every second while busy, reads the target once per pollInterval and writes changing readings every 30 s', () => {
     const r = new JetscaleRequests(5);
     for (let t = 0; t < 60; t += 1) r.poll(poll(t, { backlog: 100 + t }));
     expect(r.counts.consumerReads).toBe(60);
-    expect(r.counts.apiRequests).toBe(4 + 1); // GETs at 0, 15, 30, 45 s; status at 0 s
-    for (let t = 60; t < 130; t += 1) r.poll(poll(t, { backlog: 100 + t }));
-    expect(r.counts.apiRequests).toBe(9 + 2); // … GETs to 120 s; status at 120 s (rates)
-    r.poll(poll(130, { backlog: 1000 })); // another order of magnitude, but only 10 s after a write
-    expect(r.counts.apiRequests).toBe(9 + 2);
-    r.poll(poll(150, { backlog: 1001 })); // 30 s after
-    expect(r.counts.apiRequests).toBe(10 + 3);
+    expect(r.counts.apiRequests).toBe(12 + 2); // GETs at 0, 5, … 55 s; status at 0 and 30 s
   });
 
   it('jetscale: a change is a PATCH, an Event and a status write, and the target is read again', () => {

@@ -5,13 +5,11 @@
 // jetscale (operator/src/controller): every poll reads consumer info once (observe.ts, a NATS
 // request; nothing touches the API server for it). The scale target (GET …/scale) is read fresh
 // while the last reading was not settled (spec ≠ status or ready ≠ status) and after a change,
-// otherwise at most every JETSCALE_TARGET_REFRESH_SECONDS, busy or idle (observe.ts readTarget). A
-// change is one PATCH …/scale plus one Event (reconciler.ts act, recordScaled). Status is PATCHed
-// when what users act on changed (replicas, desired, conditions); when only readings changed, a
-// backlog in another order of magnitude after JETSCALE_STATUS_READINGS_SECONDS, other numbers
-// after JETSCALE_STATUS_RATES_SECONDS; at least every JETSCALE_STATUS_REFRESH_SECONDS (report.ts
-// statusLane). The operator-wide budget of readings-only writes (status-writer.ts) only binds with
-// hundreds of EventConsumers and is not modelled. Defaults: config.ts loadConfig.
+// once per pollInterval while anything is pending or awaiting ack, otherwise at most every
+// JETSCALE_TARGET_REFRESH_SECONDS (observe.ts readTarget). A change is one PATCH …/scale plus one Event (reconciler.ts act,
+// recordScaled). Status is PATCHed when what users act on changed (replicas, desired, conditions),
+// when only readings changed at most every JETSCALE_STATUS_READINGS_SECONDS, and at least every
+// JETSCALE_STATUS_REFRESH_SECONDS (report.ts writeStatus). Defaults: config.ts loadConfig.
 //
 // KEDA + HPA (kedacore/keda at 8b4f083; kubernetes pkg/controller/podautoscaler/horizontal.go):
 // - KEDA's loop, every pollingInterval: scale_handler.go checkScalers → getScalerState →
@@ -33,7 +31,6 @@
 /** Defaults of operator/src/config/config.ts (a unit test pins them to loadConfig). */
 export const JETSCALE_TARGET_REFRESH_SECONDS = 15;
 export const JETSCALE_STATUS_READINGS_SECONDS = 30;
-export const JETSCALE_STATUS_RATES_SECONDS = 120;
 export const JETSCALE_STATUS_REFRESH_SECONDS = 300;
 
 export interface RequestCounts {
@@ -61,9 +58,6 @@ export interface JetscalePoll {
   state: string;
 }
 
-/** The order of magnitude of a backlog, as report.ts backlogBand. */
-const band = (backlog: number): number => (backlog <= 0 ? 0 : Math.floor(Math.log10(backlog)) + 1);
-
 /** The requests of jetscale's reconcile, poll by poll. */
 export class JetscaleRequests {
   readonly counts = noRequests();
@@ -77,8 +71,11 @@ export class JetscaleRequests {
   poll(p: JetscalePoll): void {
     this.counts.consumerReads++;
     const cached = this.target;
-    const fresh =
-      cached === undefined || !cached.settled || p.now - cached.at >= JETSCALE_TARGET_REFRESH_SECONDS * 1000;
+    const maxAgeSeconds =
+      p.backlog > 0
+        ? Math.min(this.pollIntervalSeconds, JETSCALE_TARGET_REFRESH_SECONDS)
+        : JETSCALE_TARGET_REFRESH_SECONDS;
+    const fresh = cached === undefined || !cached.settled || p.now - cached.at >= maxAgeSeconds * 1000;
     if (fresh) {
       this.counts.apiRequests++; // GET …/scale
       this.target = {
@@ -99,8 +96,7 @@ export class JetscaleRequests {
       written === undefined ||
       changed ||
       state !== written.state ||
-      (band(p.backlog) !== band(written.backlog) && age >= JETSCALE_STATUS_READINGS_SECONDS * 1000) ||
-      (p.backlog !== written.backlog && age >= JETSCALE_STATUS_RATES_SECONDS * 1000) ||
+      (p.backlog !== written.backlog && age >= JETSCALE_STATUS_READINGS_SECONDS * 1000) ||
       age >= JETSCALE_STATUS_REFRESH_SECONDS * 1000;
     if (due) {
       this.counts.apiRequests++; // PATCH …/status

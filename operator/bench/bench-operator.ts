@@ -226,24 +226,6 @@ async function main(): Promise<void> {
       'EventConsumers',
     );
 
-    // The deployment controller creates a ReplicaSet for each new Deployment and writes their
-    // statuses: let it finish first, so the measurement is the operator's load, not the setup's.
-    const settleDeadline = Date.now() + 300_000;
-    for (;;) {
-      const sets = await api.request<{ items?: unknown[] }>(
-        'GET',
-        `/apis/apps/v1/namespaces/${namespace}/replicasets?resourceVersion=0`,
-      );
-      const count = sets.items?.length ?? 0;
-      if (count >= COUNT) break;
-      if (Date.now() > settleDeadline) {
-        log(`the deployment controller made ${count} of ${COUNT} ReplicaSets in 300 s; starting anyway`);
-        break;
-      }
-      await sleep(2000);
-    }
-    log('the deployment controller has settled (a ReplicaSet for every Deployment)');
-
     const port = await freePort();
     // The flags operator/README.md recommends for the container (NODE_OPTIONS); BENCH_NODE_FLAGS=""
     // measures node's defaults instead.
@@ -462,16 +444,6 @@ async function main(): Promise<void> {
       ],
       ['NATS connections', String(metricSum(endMetrics, 'jetscale_nats_connections'))],
       ['scale events so far / errors so far', `${scaled} / ${errors}`],
-      ...[
-        ...new Set(
-          endMetrics
-            .split('\n')
-            .flatMap((l) => /^jetscale_errors_total\{reason="([^"]+)"\}/.exec(l)?.[1] ?? []),
-        ),
-      ].map((reason): [string, string] => [
-        `  errors: ${reason}`,
-        `${metricSum(endMetrics, 'jetscale_errors_total', (l) => l.includes(`reason="${reason}"`))} so far, ${delta('jetscale_errors_total', (l) => l.includes(`reason="${reason}"`))} in the window`,
-      ]),
       ...verdicts.map(([what, passed]): [string, string] => [passed ? 'pass' : 'FAIL', what]),
       ['verdict', ok ? 'PASS' : 'FAIL: see the rows above'],
     ];

@@ -11,6 +11,7 @@ import {
   type EventConsumerSpec,
   type SpecParseResult,
 } from '../api/v1alpha1/event-consumer.js';
+import { pollIntervalMs } from '../api/v1alpha1/scaling-spec.js';
 import { isBacklogError } from '../backlog/backlog-error.js';
 import type { BacklogReading, BacklogSource } from '../backlog/backlog-source.js';
 import type { ConsumerRef } from '../backlog/jetstream-backlog-source.js';
@@ -99,7 +100,7 @@ export async function observe(deps: ObserveDeps, input: ObserveInput): Promise<O
   const readings = consumers.map((consumer, i) => ({ consumer, backlog: backlogs[i] as BacklogReading }));
   let scale: ScaleReading;
   try {
-    scale = await readTarget(deps, input);
+    scale = await readTarget(deps, input, readings);
   } catch (err) {
     if (err instanceof ScaleError)
       return { ok: false, reason: SCALE_REASONS[err.kind], message: err.message };
@@ -160,22 +161,30 @@ function backlogSources(
 
 /**
  * The scale target: read fresh while it is changing (a recent change, pods not yet ready, a
- * conflict), and once settled at least every targetRefreshMs, busy or idle — the HPA's sync
- * period. A settled target does not move unless someone else moves it, and every write is
- * conditional on the version read: a stale reading that leads to a change ends in a 409, a fresh
- * read from etcd and a new decision at once. So the adaptive poll reads the consumer every second
- * while things move, and that costs NATS reads, not API requests. Measured (make bench-operator,
- * 1,000 busy EventConsumers): reading a busy target at every pollInterval was 200 GET/s, the
- * API server's largest load from the operator; the HPA reads each target every 15 s.
- * A backlog that could not be read counts the same: replicas are held, and the rare write
- * (fallback, a missing consumer) is conditional too. Twenty EventConsumers on a dead NATS must not
- * each cost an API call per poll while the healthy ones wait for workers.
+ * conflict), once per pollInterval while a backlog is being worked off, and at least every
+ * targetRefreshMs when idle, like the HPA's sync period. Idle EventConsumers are most of a large
+ * installation, and this keeps their API cost low. The adaptive poll reads the consumer every
+ * second while things move; a settled target does not move unless someone else moves it (the
+ * conditional PATCH gets a 409 then and reads again), so those extra polls cost NATS reads, not
+ * API requests (measured in the bench, loadtest/sim/request-cost.ts: reading the target at every
+ * busy poll made 20–42 API requests a minute per EventConsumer, KEDA + HPA make 14–17).
+ * A backlog that could not be read counts as idle here: replicas are held, and the rare write
+ * (fallback, a missing consumer) is conditional on the version read, so a stale one is refused
+ * (409) and the target read again at once. Twenty EventConsumers on a dead NATS must not each
+ * cost an API call per poll while the healthy ones wait for workers.
  */
-async function readTarget(deps: ObserveDeps, input: ObserveInput): Promise<ScaleReading> {
+async function readTarget(
+  deps: ObserveDeps,
+  input: ObserveInput,
+  readings: ConsumerReading[],
+): Promise<ScaleReading> {
   const { spec, cache, now } = input;
   const ref: ScaleTargetRef = spec.scaleTargetRef;
   const refKey = targetKey(ref);
   const cached = cache.target;
+  const busy = readings.some(
+    ({ backlog }) => backlog.ok && backlog.sample.pending + backlog.sample.ackPending > 0,
+  );
   const settled =
     cached !== undefined &&
     cached.reading.specReplicas === cached.reading.statusReplicas &&
@@ -185,7 +194,7 @@ async function readTarget(deps: ObserveDeps, input: ObserveInput): Promise<Scale
     cache.conflicts === 0 &&
     cached.refKey === refKey &&
     settled &&
-    now - cached.at < input.targetRefreshMs
+    now - cached.at < (busy ? Math.min(pollIntervalMs(spec), input.targetRefreshMs) : input.targetRefreshMs)
   )
     return cached.reading;
   cache.target = undefined;
