@@ -31,10 +31,21 @@ typecheck: deps ## tsc --noEmit for the Node code and the k6 scripts
 	npm run typecheck
 
 .PHONY: test test-unit test-tools test-integration
-test: deps tools lint typecheck ## Everything CI runs: lint, type check, unit, tool and integration tests
+# make test's real-node step: the images, a real kubelet + containerd node, the failure, firewall and
+# CPU-cgroup placement tests on real containers. Left to make e2e-real-node: the e2e drill on real
+# pods (its latency verdicts failed 3 of 7 runs on the shared 2-core machine at load 23-46, README).
+# NO_REAL_NODE=1 leaves the step out, saying so (CI never sets it).
+NO_REAL_NODE ?=
+REAL_NODE_IN_TEST := --testPathIgnorePatterns /node_modules/ 'e2e\.realnode\.test\.ts$$'
+test: deps tools lint typecheck ## Everything CI runs: lint, type check, unit, tool and integration tests, and the real-node tests but the e2e drill (NO_REAL_NODE=1: without them)
 	$(NODE_TEST) --selectProjects unit tools
 	$(MAKE) --no-print-directory build
 	$(NODE_TEST) --selectProjects integration --runInBand
+ifeq ($(NO_REAL_NODE),)
+	$(NODE_TEST) --selectProjects real-node --runInBand $(REAL_NODE_IN_TEST)
+else
+	@echo "make test: the real-node tests (images, a real kubelet + containerd node, failures on real pods) were NOT run: NO_REAL_NODE=$(NO_REAL_NODE)" >&2
+endif
 test-unit: deps ## Unit tests only (nothing installed or running needed)
 	$(NODE_TEST) --selectProjects unit
 test-tools: deps tools ## Tests that run the pinned tools (helm, promtool, shellcheck) and nothing else

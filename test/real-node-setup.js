@@ -15,7 +15,11 @@ export default async function realNodeSetup() {
   const { startStack, writeEnvFile } = await tsImport('../hack/stack/stack.ts', import.meta.url);
   const { realNodeUnavailable } = await tsImport('../loadtest/harness/real-node-runtime.ts', import.meta.url);
   const why = await realNodeUnavailable();
-  if (why) throw new Error(`the real-node tests need a host that can run a real node: ${why}`);
+  if (why)
+    throw new Error(
+      `the real-node tests need a host that can run a real node: ${why}\n` +
+        '(`make test` runs them and CI installs all of this in .ci/run; on a host that cannot, `make test NO_REAL_NODE=1` leaves them out and says so)',
+    );
   const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
   const tag = 'test';
   const started = Date.now();
