@@ -23,7 +23,10 @@ class FakeLeases implements KubeApi {
   /** Answers arrive this long after the request was applied (a slow network). */
   answerDelayMs = 0;
   aborted: string[] = [];
+  /** Each request's own timeout. */
+  timeouts: (number | undefined)[] = [];
   async request<T>(method: string, _path: string, options?: RequestOptions): Promise<T> {
+    this.timeouts.push(options?.timeoutMs);
     if (this.down) throw new Error('connection refused');
     if (this.hang) return this.hangUntilAborted(method, options?.signal);
     const answer = this.apply<T>(method, options);
@@ -204,8 +207,13 @@ describe('LeaderElector', () => {
     expect(log).toEqual(['a leads']);
     expect(terms[0]?.signal.aborted).toBe(false);
     await jest.advanceTimersByTimeAsync(1);
+    // At the deadline the term can no longer write (the fence reads writableUntil); the renewal
+    // still out gets one turn of the event loop for an answer already in (fake timers count that
+    // turn as 1 ms), then the term ends and the request is aborted.
+    expect(terms[0]?.writableUntil()).toBe(performance.now());
+    await jest.advanceTimersByTimeAsync(1);
     expect(log).toEqual(['a leads', 'a stops']);
-    expect(performance.now() - lastSent).toBe(10_000);
+    expect(performance.now() - lastSent).toBe(10_001);
     expect(api.aborted).toEqual(['PUT']);
     expect(terms[0]?.signal.aborted).toBe(true);
     expect(isFenced(terms[0]?.signal.reason)).toBe(true);
@@ -228,6 +236,35 @@ describe('LeaderElector', () => {
     expect(term?.signal.aborted).toBe(true);
   });
 
+  it('counts a renewal answered while the process was paused, although the deadline timer runs before that answer is read', async () => {
+    // Seen in the clock drill: the leader renewed, was frozen before it read the answer, and on
+    // resuming ended its term at the deadline of the renewal before — its deadline timer ran before
+    // the I/O carrying the answer. Here the renewal sent at 2 s is answered at 10 s, the instant the
+    // previous renewal's deadline falls due (timer first): the term runs on to 12 s.
+    const api = new FakeLeases();
+    const log: string[] = [];
+    const terms: LeadershipTerm[] = [];
+    const a = elector(api, 'a', log, { terms });
+    a.start();
+    await jest.advanceTimersByTimeAsync(0);
+    const startedAt = performance.now();
+    api.answerDelayMs = 8_000;
+    await jest.advanceTimersByTimeAsync(2_000); // the renewal at 2 s is out, its answer due at 10 s
+    api.answerDelayMs = 0;
+    await jest.advanceTimersByTimeAsync(8_000);
+    expect(log).toEqual(['a leads']);
+    expect(a.isLeader()).toBe(true);
+    expect(terms[0]?.signal.aborted).toBe(false);
+    expect((terms[0]?.writableUntil() ?? 0) - startedAt).toBeGreaterThanOrEqual(12_000);
+    await jest.advanceTimersByTimeAsync(20_000);
+    expect(log).toEqual(['a leads']);
+    // Nor does the request's own timeout cut that answer off: it runs a renew deadline from the
+    // send (the term's end aborts it sooner), never just to the term's remaining time, which after
+    // a pause falls due with the deadline timer and would destroy the socket before it is read.
+    expect(new Set(api.timeouts)).toEqual(new Set([10_000]));
+    await a.stop();
+  });
+
   it('does not extend the term with a renewal answered after the deadline (a slow network)', async () => {
     const api = new FakeLeases();
     const log: string[] = [];
@@ -237,7 +274,7 @@ describe('LeaderElector', () => {
     // Each answer now takes 11 s, more than the 10 s renew deadline. The renewal sent at 2 s is
     // applied at once (the server renewed the Lease) but the leader cannot know that in time.
     api.answerDelayMs = 11_000;
-    await jest.advanceTimersByTimeAsync(10_000);
+    await jest.advanceTimersByTimeAsync(10_001); // the deadline, then one event-loop turn (1 ms here)
     expect(log).toEqual(['a leads', 'a stops']);
     // That renewal is answered at 13 s; by then the term is over and stays over.
     await jest.advanceTimersByTimeAsync(10_000);

@@ -168,13 +168,15 @@ export class LeaderElector {
     return `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases/${encodeURIComponent(name)}`;
   }
 
-  /** A leader's Lease requests die with its term and never outlive its deadline. */
+  /**
+   * A leader's Lease requests die with its term (endTerm aborts them). Each may otherwise live as
+   * long as its answer could still renew: renewDeadline from its send (renewed() refuses a later
+   * one). Not the term's remaining time: after a pause that timeout would fall due with the
+   * deadline timer, before the I/O phase, and destroy the socket holding a renewal's answer.
+   */
   private requestLimits(term: Term | undefined): { signal?: AbortSignal; timeoutMs: number } {
     if (!term) return { timeoutMs: this.renewDeadlineMs };
-    return {
-      signal: term.signal,
-      timeoutMs: Math.max(1, Math.ceil(term.writableUntil() - this.clock.now())),
-    };
+    return { signal: term.signal, timeoutMs: this.renewDeadlineMs };
   }
 
   private async tryAcquireOrRenew(term: Term | undefined): Promise<void> {
@@ -330,6 +332,21 @@ export class LeaderElector {
         // Timers may fire a little early; wait the rest.
         term.deadline = setTimeout(fire, Math.ceil(left));
         term.deadline.unref();
+        return;
+      }
+      // After a pause (SIGSTOP, a frozen VM, a long GC) Node runs due timers before the I/O that
+      // arrived meanwhile: a renewal the API server answered before the pause ended would be read
+      // only after this timer had ended the term. So while a Lease request is out, its answer gets
+      // one turn of the event loop first (setImmediate runs after the I/O phase); writes stay fenced
+      // meanwhile, as writableUntil has passed. renewed() extends the term only by a renewal *sent*
+      // less than renewDeadline ago, so a late answer to an old request still ends it.
+      if (this.inFlight) {
+        setImmediate(() => {
+          if (term !== this.term || term.writableUntil() > this.clock.now()) return; // renewed meanwhile
+          this.endTerm(
+            `could not renew the Lease within the renew deadline (${this.options.renewDeadlineSeconds} s)`,
+          );
+        });
         return;
       }
       this.endTerm(
