@@ -2,18 +2,12 @@ import { spawn } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { LoadProfile } from '../profiles/profiles.js';
+import { flatProfile } from './flat-profile.js';
 import { LoadDriver } from './load-driver.js';
 import { ThreadedLoadDriver } from './load-driver-thread.js';
 
-const flat = (rate: number, seconds: number, maxInFlight = 100): LoadProfile => ({
-  name: 'spike',
-  description: 'test',
-  startRate: rate,
-  stages: [{ durationSeconds: seconds, targetRate: rate }],
-  faults: [],
-  budgets: { maxFailedRatio: 0, p95LatencyMs: 1000, maxDroppedRatio: 0 },
-  maxInFlight,
-});
+const flat = (rate: number, seconds: number, maxInFlight = 100): LoadProfile =>
+  flatProfile(rate, seconds, maxInFlight);
 
 interface Server {
   url: string;

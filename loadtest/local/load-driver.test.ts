@@ -1,17 +1,11 @@
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import type { LoadProfile } from '../profiles/profiles.js';
+import { flatProfile } from './flat-profile.js';
 import { LoadDriver, percentile, plannedArrivals } from './load-driver.js';
 
-const flat = (rate: number, seconds: number, maxInFlight = 50): LoadProfile => ({
-  name: 'spike',
-  description: 'test',
-  startRate: rate,
-  stages: [{ durationSeconds: seconds, targetRate: rate }],
-  faults: [],
-  budgets: { maxFailedRatio: 0, p95LatencyMs: 1000, maxDroppedRatio: 0 },
-  maxInFlight,
-});
+const flat = (rate: number, seconds: number, maxInFlight = 50): LoadProfile =>
+  flatProfile(rate, seconds, maxInFlight);
 
 async function serve(handler: http.RequestListener): Promise<{ url: string; close: () => Promise<void> }> {
   const server = http.createServer(handler);
