@@ -1082,3 +1082,43 @@ describe('decide: replicas that do not become ready (readiness.ts)', () => {
     expect(d.readiness).toBeUndefined();
   });
 });
+
+describe('decide: a target whose /scale reports no ready count (issue 10, item 2)', () => {
+  it('the per-replica capacity does not learn from replicas still starting after a scale-up', () => {
+    // 10/s per replica, 60/s arriving over a standing backlog, pods consume 25 s after they are
+    // asked for (within predictive.horizonSeconds, 30 s by default). readyReplicas is never given.
+    const spec = withScalingDefaults({ maxReplicas: 10, backlogPerReplica: 100_000 });
+    let arrived = 20_000;
+    let completed = 0;
+    let replicas = 2;
+    const asked: Array<{ at: number; replicas: number }> = [{ at: -1000, replicas }];
+    let history = emptyHistory();
+    const figures: number[] = [];
+    for (let t = 0; t <= 240; t += 5) {
+      const running = asked.filter((a) => a.at <= t - 25).at(-1)?.replicas ?? 0;
+      if (t > 0) {
+        arrived += 60 * 5;
+        completed += 10 * Math.min(running, replicas) * 5;
+      }
+      const d = decide(
+        input({
+          spec,
+          sample: sampleFromTotals(s(t), arrived, completed, 20),
+          currentReplicas: replicas,
+          history,
+          now: s(t),
+        }),
+      );
+      history = d.history;
+      if (d.rates.perReplicaPerSecond !== undefined) figures.push(d.rates.perReplicaPerSecond);
+      if (d.desiredReplicas !== replicas) {
+        replicas = d.desiredReplicas;
+        asked.push({ at: t, replicas });
+      }
+    }
+    // Before: the replicas asked for counted at once, and the figure fell to 8.1/s while they started.
+    expect(figures.length).toBeGreaterThan(10);
+    expect(Math.min(...figures)).toBeGreaterThan(9.9);
+    expect(replicas).toBeGreaterThanOrEqual(7);
+  });
+});

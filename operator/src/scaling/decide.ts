@@ -64,7 +64,13 @@ import {
 } from './objective.js';
 import { asSeasonalityState, expectedRate, observeSeasonality } from './seasonality.js';
 import type { SeasonalityState } from './seasonality.js';
-import { asRateState, maxAckPendingBinding, observeRates, ratesOf } from './rates.js';
+import {
+  asRateState,
+  maxAckPendingBinding,
+  observeRates,
+  ratesOf,
+  SATURATION_SETTLE_SECONDS,
+} from './rates.js';
 import { asReadinessState, observeReadiness } from './readiness.js';
 import type { ReadinessReport, ReadinessState } from './readiness.js';
 import type { RateState } from './rates.js';
@@ -192,7 +198,15 @@ export function decide(input: ScalingInput): ScalingDecision {
 
   // Rates and forecast.
   const previousRates = asRateState(history.rates);
-  const rateState = observeRates(previousRates, sample, ready);
+  // Without a ready count, replicas asked for count as ready at once: capacity readings wait until a
+  // new count has had about a start-up's time (predictive.horizonSeconds) to come up, so pods still
+  // starting (or still finishing after a scale-down) do not bend the per-replica figure.
+  const rateState = observeRates(previousRates, sample, ready, {
+    settleSeconds:
+      input.readyReplicas === undefined
+        ? Math.max(SATURATION_SETTLE_SECONDS, spec.predictive.horizonSeconds)
+        : 0,
+  });
   const rates = ratesOf(rateState);
   // Readiness: only when the target reports it (a /scale subresource alone does not).
   let readinessState: ReadinessState | undefined;

@@ -1,4 +1,5 @@
 import {
+  LOWER_BOUND_SETTLE_SECONDS,
   maxAckPendingBinding,
   observeRates,
   ratesOf,
@@ -178,7 +179,8 @@ describe('observeRates', () => {
         });
       let state = observeRates(undefined, retrying(0), 2);
       for (let t = 2; t <= 20; t += 2) state = observeRates(state, retrying(t), 2);
-      expect(state.processingPerSecond).toBeCloseTo(12, 0);
+      // 12 deliveries a second, 2 of them redeliveries: 10 messages a second are completed.
+      expect(state.processingPerSecond).toBeCloseTo(10, 0);
       expect(state.perReplicaPerSecond).toBeUndefined();
     });
     it('still measures several replicas working through their buffers, each a little behind', () => {
@@ -323,5 +325,151 @@ describe('maxAckPendingBinding: more replicas did not raise processing at a full
     state = observeRates(state, sampleFromTotals(s(15), 9000, 2000, 400, 1000), 2);
     state = observeRates(state, sampleFromTotals(s(20), 10_000, 3000, 400, 1000), 2);
     expect(state.atCap).toBeUndefined();
+  });
+});
+
+describe('redeliveries are neither arrivals nor completions (issue 10, item 1)', () => {
+  // nats.go Consume() on one replica: 500 buffered, 200 ms handlers (5/s), ack_wait 30 s. Every
+  // buffered message waits 100 s, so copies time out and the server redelivers them: per 2 s
+  // interval the handler acks 10, the server delivers 10 new messages and redelivers 50 expired
+  // copies; 40 arrive (20/s) and 1,000 wait at the server throughout.
+  const expiring = (i: number) =>
+    sample({
+      at: s(2 * i),
+      pending: 1000 + 30 * i,
+      ackPending: 500,
+      redelivered: 500,
+      deliveredConsumerSeq: 10_000 + 60 * i,
+      deliveredStreamSeq: 5_000 + 10 * i,
+      ackFloorConsumerSeq: 9_000 + 10 * i,
+      maxAckPending: 1000,
+    });
+  it('prefetched copies whose ack_wait expired: capacity 5/s, arrivals 20/s (counted as completions: 30/s, 45/s)', () => {
+    let state = observeRates(undefined, expiring(0), 1);
+    for (let i = 1; i <= 30; i++) state = observeRates(state, expiring(i), 1);
+    expect(state.perReplicaPerSecond).toBeCloseTo(5, 6);
+    expect(state.processingPerSecond).toBeCloseTo(5, 6);
+    expect(state.arrivalPerSecond).toBeCloseTo(20, 6);
+    expect(state.lastIntervalRedeliveries).toBe(50);
+  });
+
+  it('proves redeliveries from num_redelivered when a filter subject hides them behind skipped sequences', () => {
+    // A filtered consumer: stream_seq moves 100 per interval (other subjects interleave), the
+    // consumer delivers 10 new messages and redelivers 50 copies never redelivered before.
+    const first = sample({
+      at: T0,
+      pending: 1000,
+      ackPending: 500,
+      redelivered: 0,
+      deliveredConsumerSeq: 10_000,
+      deliveredStreamSeq: 50_000,
+      ackFloorConsumerSeq: 9_000,
+    });
+    const second = sample({
+      ...first,
+      at: s(2),
+      redelivered: 50,
+      deliveredConsumerSeq: 10_060,
+      deliveredStreamSeq: 50_100,
+      ackFloorConsumerSeq: 9_010,
+    });
+    const state = observeRates(observeRates(undefined, first, 1), second, 1);
+    expect(state.processingPerSecond).toBeCloseTo(5, 9);
+    expect(state.lastIntervalRedeliveries).toBe(50);
+  });
+
+  it("nak'd retries are paid for in capacity: both rates count messages, so sizing covers the retries", () => {
+    // One busy replica, 10 handler runs a second, a fifth nak'd and redelivered at once: per 2 s
+    // 16 new deliveries and 4 redeliveries, 16 acked; 8 new messages arrive a second.
+    const retrying = (i: number) =>
+      sample({
+        at: s(2 * i),
+        pending: 500,
+        ackPending: 100,
+        redelivered: 4,
+        deliveredConsumerSeq: 20 * i,
+        deliveredStreamSeq: 16 * i,
+        ackFloorConsumerSeq: 20 * i - 100,
+      });
+    let state = observeRates(undefined, retrying(0), 1);
+    for (let i = 1; i <= 10; i++) state = observeRates(state, retrying(i), 1);
+    // 8/s arrive and one replica completes 8/s: one replica is needed, and is what the rates say.
+    expect(state.arrivalPerSecond).toBeCloseTo(8, 9);
+    expect(state.perReplicaPerSecond).toBeCloseTo(8, 9);
+  });
+});
+
+describe('capacity while the replica count settles, when the target reports no ready count (item 2)', () => {
+  // Two replicas busy at 10/s each with a standing backlog; at 100 s 4 are asked for, and the two
+  // new ones consume from 130 s (a 30 s start-up). Without a ready count the operator counts 4 at
+  // once. Readings every 5 s.
+  const busy = (t: number, completed: number) => sampleFromTotals(s(t), completed + 5000, completed, 20);
+  function run(settleSeconds: number): number[] {
+    let completed = 0;
+    let state = observeRates(undefined, busy(0, 0), 2, { settleSeconds });
+    const figures: number[] = [];
+    for (let t = 5; t <= 200; t += 5) {
+      completed += (t <= 130 ? 20 : 40) * 5;
+      state = observeRates(state, busy(t, completed), t <= 100 ? 2 : 4, { settleSeconds });
+      if (t >= 100) figures.push(state.perReplicaPerSecond ?? NaN);
+    }
+    return figures;
+  }
+  it('does not learn from the settle period (without one the figure fell to 8.3/s)', () => {
+    const settled = run(30);
+    expect(Math.min(...settled)).toBeCloseTo(10, 6);
+    expect(Math.max(...settled)).toBeCloseTo(10, 6);
+    const unsettled = run(0);
+    expect(Math.min(...unsettled)).toBeLessThan(8.5);
+  });
+});
+
+describe('a low capacity reading is raised by completions that prove more (item 3)', () => {
+  // Capacity learnt at 4/s in a slow period (a cold cache): 3 replicas, 20 waiting at both ends.
+  // Later the 3 keep up with 36/s arriving at backlog 0: each completes 12/s, so each can do at
+  // least that much.
+  const lowState = (): RateState => {
+    let state = observeRates(undefined, sampleFromTotals(T0, 30, 0, 10), 3);
+    state = observeRates(state, sampleFromTotals(s(5), 90, 60, 10), 3);
+    expect(state.perReplicaPerSecond).toBeCloseTo(4, 9);
+    return state;
+  };
+  const flowing = (t: number, perSecond: number, ackPending = 10) =>
+    sampleFromTotals(s(t), 70 + perSecond * (t - 5), 70 - ackPending + perSecond * (t - 5), ackPending);
+  it('rises towards what the replicas completed while not busy (before: stayed at 4/s)', () => {
+    let state = lowState();
+    for (let t = 10; t <= 300; t += 5) state = observeRates(state, flowing(t, 36), 3);
+    expect(state.perReplicaPerSecond).toBeGreaterThan(11.5);
+    expect(state.perReplicaPerSecond).toBeLessThanOrEqual(12 + 1e-9);
+  });
+  it('is never lowered by a quiet period', () => {
+    let state = lowState();
+    for (let t = 10; t <= 300; t += 5) state = observeRates(state, flowing(t, 0.5, 0), 3);
+    expect(state.perReplicaPerSecond).toBeCloseTo(4, 9);
+  });
+  it('is not raised within LOWER_BOUND_SETTLE_SECONDS of a change of the ready count', () => {
+    // 2 of 3 replicas taken out of the ready count still finish their buffers for a while.
+    let state = lowState();
+    for (let t = 10; t < 10 + LOWER_BOUND_SETTLE_SECONDS; t += 5)
+      state = observeRates(state, flowing(t, 36), 1);
+    expect(state.perReplicaPerSecond).toBeCloseTo(4, 9);
+  });
+});
+
+describe('rates across a poll gap (item 4)', () => {
+  it('averages arrivals over the gap (no spike) and takes no capacity from it', () => {
+    // 5 s polls, 4 replicas busy at 25/s each with 5,000 pending; then no reading for 10 min, after
+    // which 5,000 are pending again — the replicas may have idled in between (they completed
+    // 30,000, 12.5/s each).
+    let state = observeRates(undefined, sampleFromTotals(T0, 5000, 0, 40), 4);
+    state = observeRates(state, sampleFromTotals(s(5), 5500, 500, 40), 4);
+    state = observeRates(state, sampleFromTotals(s(10), 6000, 1000, 40), 4);
+    expect(state.perReplicaPerSecond).toBeCloseTo(25, 9);
+    const after = observeRates(state, sampleFromTotals(s(610), 36_000, 31_000, 40), 4);
+    expect(after.arrivalPerSecond).toBeCloseTo(50, 1);
+    expect(after.perReplicaPerSecond).toBeCloseTo(25, 9);
+    // The cadence resumes: the next 5 s interval is evidence again.
+    const next = observeRates(after, sampleFromTotals(s(615), 36_500, 31_500, 40), 4);
+    expect(next.perReplicaPerSecond).toBeCloseTo(25, 9);
   });
 });

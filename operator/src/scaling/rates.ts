@@ -1,9 +1,38 @@
 // Arrival and processing rates of a JetStream consumer, estimated from successive consumer-info
-// readings. JetStream exposes no rate, only counters and gauges, so:
-//   arrived_total   ≈ delivered.consumer_seq + num_pending      (delivered or still waiting)
-//   completed_total ≈ delivered.consumer_seq − num_ack_pending  (delivered and no longer in flight)
-// Redeliveries bump delivered.consumer_seq, so both include them: that is work replicas must do.
+// readings. JetStream exposes no rate, only counters and gauges, so over one interval:
+//   new deliveries ≈ Δdelivered.consumer_seq − proven redeliveries
+//   arrived        ≈ new deliveries + Δnum_pending       (delivered or still waiting)
+//   completed      ≈ new deliveries − Δnum_ack_pending   (acknowledged: no longer in flight)
+// Redeliveries are neither arrivals nor completions. A redelivered message was already counted
+// when it was first delivered, and it leaves num_ack_pending only once, when it is acknowledged.
+// Two kinds of redelivery look the same in the counters:
+// - a prefetched copy whose ack_wait expired before the client reached it (nats.go Consume()
+//   buffers 500 per subscriber: at 200 ms per message that is 100 s of work, past the default 30 s
+//   ack_wait). Nothing was done with it; counting it as completed would inflate the processing rate
+//   and the per-replica capacity, and the operator would under-scale.
+// - a message a handler nak'd to retry it. That retry is work replicas must do, and it is paid for
+//   honestly in capacity: a replica that spends a fifth of its handler time on retries completes a
+//   fifth fewer messages, so completions ÷ replicas (the per-replica capacity) already carries the
+//   cost of retries, in the same unit as arrivals (new messages). Sizing new arrivals by it asks for
+//   the replicas the retries need too.
+// Redeliveries are proven, not guessed: delivered.stream_seq moves only on new deliveries, by at
+// least one per new delivery (more with a filter subject: skipped messages of other subjects), so
+// Δconsumer_seq − Δstream_seq is at least the redeliveries; and num_redelivered (a gauge of
+// messages awaiting ack that were delivered more than once) rose by no more than the messages
+// redelivered for the first time. The larger of the two is subtracted. With a filter subject on a
+// stream where other subjects interleave, redeliveries can hide behind the skipped sequences; what
+// is then not proven still counts as completed.
 // Rates are smoothed with a time-aware EWMA, so irregular poll intervals weigh correctly.
+//
+// Per-replica capacity is learnt from intervals whose replicas were busy throughout, with the same
+// replicas ready throughout and settled (when the target reports no ready count, a replica count
+// counts as ready only `settleSeconds` after it changed: pods still starting would otherwise
+// dilute it). Between busy periods it can only rise: completed ÷ ready replicas over any settled
+// interval is at least what each replica can do, so a low reading (a cold start, a slow
+// dependency) is raised by completions that prove more, and never lowered by a quiet period. An
+// interval much longer than the one before (a poll gap: the operator stalled, or a leader took
+// over) proves nothing about capacity — the replicas may have idled, restarted or been rescaled
+// in between — while its arrivals and completions still count, averaged over the gap.
 //
 // max_ack_pending: what a replica holds awaiting ack is mostly its client's prefetch (nats.go's
 // Consume() keeps up to 500 per subscriber, nats.js consume() 100), not how many messages its
@@ -23,6 +52,19 @@ export const CAPACITY_TIME_CONSTANT_SECONDS = 60;
 export const SATURATION_MIN_SECONDS = 10;
 /** Intervals starting sooner than this after the ready replica count changed are not evidence. */
 export const SATURATION_SETTLE_SECONDS = 10;
+/**
+ * Completions can raise the per-replica capacity outside busy periods only this long after the
+ * ready count last changed: replicas taken out of the ready count may still finish what they hold
+ * until their termination grace period (Kubernetes' default: 30 s) ends.
+ */
+export const LOWER_BOUND_SETTLE_SECONDS = 30;
+/**
+ * An interval is a gap — no capacity evidence — when it is longer than GAP_FACTOR times the
+ * interval before it and longer than GAP_MIN_SECONDS (adaptive polling doubles its interval, so a
+ * factor of 2 is ordinary).
+ */
+export const GAP_FACTOR = 4;
+export const GAP_MIN_SECONDS = 30;
 /** Evidence older than this is forgotten, so a cap that once bound is probed again. */
 export const SATURATION_MEMORY_SECONDS = 900;
 /**
@@ -51,11 +93,13 @@ export interface AtCapThroughput {
 export interface RateState {
   last: {
     at: number;
-    arrivedTotal: number;
-    completedTotal: number;
     deliveredConsumerSeq: number;
     /** ack_floor.consumer_seq (absent in state kept by older versions: reads as 0). */
     ackFloorConsumerSeq?: number;
+    /** delivered.stream_seq (absent in older state: no redelivery is proven from it). */
+    deliveredStreamSeq?: number;
+    /** num_redelivered (absent in older state: no redelivery is proven from it). */
+    redelivered?: number;
     pending: number;
     ackPending: number;
     maxAckPending: number;
@@ -69,6 +113,10 @@ export interface RateState {
   inFlightPerReplica?: number;
   /** The arrival rate over the last interval alone (the forecaster smooths it itself). */
   lastIntervalArrivalPerSecond?: number;
+  /** Length of the last interval (seconds), to tell a poll gap from the usual cadence. */
+  lastIntervalSeconds?: number;
+  /** Redeliveries proven in the last interval (neither arrivals nor completions). */
+  lastIntervalRedeliveries?: number;
   /** Set when the consumer's sequence went backwards (consumer recreated) at this reading. */
   resetAt?: number;
   /** Processing by ready replica count at a full max_ack_pending (reset when the limit changes). */
@@ -81,19 +129,13 @@ function ewma(previous: number | undefined, value: number, dtSeconds: number, ta
   return previous + alpha * (value - previous);
 }
 
-function totals(sample: BacklogSample): { arrivedTotal: number; completedTotal: number } {
-  const pending = Math.max(0, sample.pending);
-  const ackPending = Math.max(0, sample.ackPending);
-  const delivered = Math.max(0, sample.deliveredConsumerSeq);
-  return { arrivedTotal: delivered + pending, completedTotal: Math.max(0, delivered - ackPending) };
-}
-
 function baseline(sample: BacklogSample, readyReplicas: number, readySince = sample.at): RateState['last'] {
   return {
     at: sample.at,
-    ...totals(sample),
     deliveredConsumerSeq: sample.deliveredConsumerSeq,
     ackFloorConsumerSeq: sample.ackFloorConsumerSeq,
+    deliveredStreamSeq: sample.deliveredStreamSeq,
+    redelivered: sample.redelivered,
     pending: sample.pending,
     ackPending: sample.ackPending,
     maxAckPending: sample.maxAckPending,
@@ -214,6 +256,43 @@ export function asRateState(value: unknown): RateState | undefined {
 }
 
 /**
+ * Redeliveries between two readings that the counters prove (see the header): Δconsumer_seq beyond
+ * Δstream_seq, or the rise of num_redelivered, whichever is larger; never more than the deliveries.
+ */
+export function provenRedeliveries(
+  before: Pick<RateState['last'], 'deliveredConsumerSeq' | 'deliveredStreamSeq' | 'redelivered'>,
+  after: Pick<BacklogSample, 'deliveredConsumerSeq' | 'deliveredStreamSeq' | 'redelivered'>,
+): number {
+  const deliveries = after.deliveredConsumerSeq - before.deliveredConsumerSeq;
+  if (!(deliveries > 0)) return 0;
+  let proven = 0;
+  if (before.deliveredStreamSeq !== undefined) {
+    const streamSeq = after.deliveredStreamSeq - before.deliveredStreamSeq;
+    if (streamSeq >= 0) proven = Math.max(proven, deliveries - streamSeq);
+  }
+  if (before.redelivered !== undefined) proven = Math.max(proven, after.redelivered - before.redelivered);
+  return Math.min(deliveries, Math.max(0, proven));
+}
+
+export interface RateOptions {
+  /**
+   * Seconds after the replica count changed before its intervals are capacity evidence. 0 when the
+   * target reports a ready count (a replica is counted once ready); when it does not, the replica
+   * count asked for is all there is, and replicas asked for are still starting for a while.
+   */
+  settleSeconds?: number;
+}
+
+/** Whether an interval is a poll gap: much longer than the usual cadence (see GAP_FACTOR). */
+function isGap(previousIntervalSeconds: number | undefined, dtSeconds: number): boolean {
+  return (
+    previousIntervalSeconds !== undefined &&
+    dtSeconds > GAP_MIN_SECONDS &&
+    dtSeconds > GAP_FACTOR * previousIntervalSeconds
+  );
+}
+
+/**
  * Folds one reading into the estimate. Readings that do not move time forward are ignored. When
  * the delivered sequence goes backwards the consumer was recreated: counters restart, so the
  * arrival and processing estimates restart too (no negative rates), while the per-replica capacity
@@ -223,6 +302,7 @@ export function observeRates(
   previous: RateState | undefined,
   sample: BacklogSample,
   readyReplicas: number,
+  options: RateOptions = {},
 ): RateState {
   if (previous === undefined) return { last: baseline(sample, readyReplicas) };
   const dtSeconds = (sample.at - previous.last.at) / 1000;
@@ -236,16 +316,20 @@ export function observeRates(
     return reset;
   }
 
-  const now = totals(sample);
+  const last = previous.last;
+  const redeliveries = provenRedeliveries(last, sample);
+  const newDeliveries = sample.deliveredConsumerSeq - last.deliveredConsumerSeq - redeliveries;
   // Pending can shrink without deliveries (messages removed by stream limits or by an operator):
   // that is not negative arrival, so clamp at zero.
-  const arrivedPerSecond = Math.max(0, now.arrivedTotal - previous.last.arrivedTotal) / dtSeconds;
-  const completedPerSecond = Math.max(0, now.completedTotal - previous.last.completedTotal) / dtSeconds;
+  const arrived = Math.max(0, newDeliveries + Math.max(0, sample.pending) - Math.max(0, last.pending));
+  const completed = Math.max(
+    0,
+    newDeliveries - (Math.max(0, sample.ackPending) - Math.max(0, last.ackPending)),
+  );
+  const arrivedPerSecond = arrived / dtSeconds;
+  const completedPerSecond = completed / dtSeconds;
 
-  const readySince =
-    readyReplicas === previous.last.readyReplicas
-      ? (previous.last.readySince ?? previous.last.at)
-      : sample.at;
+  const readySince = readyReplicas === last.readyReplicas ? (last.readySince ?? last.at) : sample.at;
   const next: RateState = {
     last: baseline(sample, readyReplicas, readySince),
     arrivalPerSecond: ewma(
@@ -261,11 +345,14 @@ export function observeRates(
       PROCESSING_TIME_CONSTANT_SECONDS,
     ),
     lastIntervalArrivalPerSecond: arrivedPerSecond,
+    lastIntervalSeconds: dtSeconds,
+    lastIntervalRedeliveries: redeliveries,
   };
 
   // Capacity is only observable while replicas had more work than they could take, and the same
   // replicas were ready throughout (a pod that started mid-interval would make the replicas look
-  // slower than they are). Work was there throughout when either
+  // slower than they are) and settled, in an interval of the usual length. Work was there
+  // throughout when either
   // - at both ends at least a full batch per replica waited at the server (a few pending messages
   //   are normal between pulls and would make idle replicas look slow), or
   // - the replicas' own buffers outlasted the interval (busyOnPrefetch): a prefetching client
@@ -273,17 +360,25 @@ export function observeRates(
   //   at the server although its handler never stops.
   const fullBatch = Math.max(1, readyReplicas * (previous.inFlightPerReplica ?? 1));
   const busyThroughout =
-    (previous.last.pending >= fullBatch && sample.pending >= fullBatch) ||
-    busyOnPrefetch(previous.last, sample, readyReplicas, now.completedTotal - previous.last.completedTotal);
-  const sameReplicas = readyReplicas > 0 && readyReplicas === previous.last.readyReplicas;
+    (last.pending >= fullBatch && sample.pending >= fullBatch) ||
+    busyOnPrefetch(last, sample, readyReplicas, completed);
+  const sameReplicas = readyReplicas > 0 && readyReplicas === last.readyReplicas;
+  const steadySeconds = (last.at - readySince) / 1000;
+  const settleSeconds = Math.max(0, options.settleSeconds ?? 0);
+  const comparable =
+    sameReplicas && steadySeconds >= settleSeconds && !isGap(previous.lastIntervalSeconds, dtSeconds);
   let perReplica = previous.perReplicaPerSecond;
-  if (busyThroughout && sameReplicas) {
-    perReplica = ewma(
-      perReplica,
-      completedPerSecond / readyReplicas,
-      dtSeconds,
-      CAPACITY_TIME_CONSTANT_SECONDS,
-    );
+  const completedPerReplica = completedPerSecond / Math.max(1, readyReplicas);
+  if (busyThroughout && comparable) {
+    perReplica = ewma(perReplica, completedPerReplica, dtSeconds, CAPACITY_TIME_CONSTANT_SECONDS);
+  } else if (
+    comparable &&
+    perReplica !== undefined &&
+    completedPerReplica > perReplica &&
+    steadySeconds >= Math.max(settleSeconds, LOWER_BOUND_SETTLE_SECONDS)
+  ) {
+    // Not busy, yet each replica completed more than the estimate says it can: the estimate is low.
+    perReplica = ewma(perReplica, completedPerReplica, dtSeconds, CAPACITY_TIME_CONSTANT_SECONDS);
   }
   if (perReplica !== undefined) next.perReplicaPerSecond = perReplica;
 
@@ -300,14 +395,14 @@ export function observeRates(
   // ends, the same replicas ready throughout and for SATURATION_SETTLE_SECONDS before (a pod that
   // reports ready before its process consumes would read as a replica that adds nothing), and the
   // same limit.
-  const settled = previous.last.at - readySince >= SATURATION_SETTLE_SECONDS * 1000;
+  const settled = steadySeconds >= Math.max(SATURATION_SETTLE_SECONDS, settleSeconds);
   const fullThroughout =
-    atMaxAckPending(previous.last.ackPending, previous.last.maxAckPending) &&
+    atMaxAckPending(last.ackPending, last.maxAckPending) &&
     atMaxAckPending(sample.ackPending, sample.maxAckPending) &&
-    previous.last.maxAckPending === sample.maxAckPending &&
-    previous.last.pending > 0 &&
+    last.maxAckPending === sample.maxAckPending &&
+    last.pending > 0 &&
     sample.pending > 0;
-  if (fullThroughout && sameReplicas && settled) {
+  if (fullThroughout && comparable && settled) {
     next.atCap = recordAtCap(
       previous.atCap,
       sample.maxAckPending,

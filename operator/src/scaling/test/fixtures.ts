@@ -25,16 +25,19 @@ export function hpaLikeSpec(overrides: ScalingSpecInput = {}): ScalingSpec {
   return withScalingDefaults({ scaleUp: hpaScaleUp, scaleDown: hpaScaleDown, ...overrides });
 }
 
-/** A reading; counters default so that nothing has been delivered yet. */
+/**
+ * A reading; counters default so that nothing has been delivered yet. delivered.stream_seq follows
+ * delivered.consumer_seq unless given (no redeliveries, no filtered-out messages).
+ */
 export function sample(overrides: Partial<BacklogSample> = {}): BacklogSample {
   return {
+    deliveredStreamSeq: overrides.deliveredConsumerSeq ?? 0,
     at: T0,
     pending: 0,
     ackPending: 0,
     redelivered: 0,
     waiting: 0,
     deliveredConsumerSeq: 0,
-    deliveredStreamSeq: 0,
     ackFloorConsumerSeq: 0,
     maxAckPending: -1,
     ...overrides,
