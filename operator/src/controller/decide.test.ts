@@ -92,7 +92,7 @@ describe('decide (the reconcile step)', () => {
     expect(seen[0]?.history.recommendations).toEqual([{ at: 1_000_000, replicas: 2 }]);
   });
 
-  it('while paused reports the desired size but asks for no change and keeps the old history', () => {
+  it('while paused reports the desired size but asks for no change and records no scale event', () => {
     const memory = { ...fresh(), seeded: true };
     const v = decide(
       input({ spec: specOf({ paused: true }), memory, backlog: { ok: true, sample: sample(900) } }),
@@ -100,7 +100,49 @@ describe('decide (the reconcile step)', () => {
     expect(v.desired).toBe(9);
     expect(v.change).toBeUndefined();
     expect(v.why).toMatch(/^paused: would scale from 2 to 9/);
-    expect(v.memory.history).toBe(memory.history);
+    expect(v.memory.history.scaleEvents).toBe(memory.history.scaleEvents);
+    expect(v.memory.history.samples).toHaveLength(1);
+  });
+
+  it('while paused the rates follow the readings, so they are right when it resumes (issue 10, item 4)', () => {
+    // Paused with a standing backlog (the policy would scale, so no change is made), polled every
+    // 5 s for 5 min: 100/s arrive for 4 min, then 10/s; 2 replicas complete 10/s. Before, the
+    // history was kept as it was before the pause, so every poll measured from that one reading:
+    // 82/s (the average since the pause) at resumption instead of ~10/s.
+    const spec = specOf({ paused: true });
+    let memory: ScalingMemory = { ...fresh(), seeded: true };
+    let arrived = 900;
+    let completed = 0;
+    // The poll before the pause (its change to 9 is recorded as made; the target stays at 2).
+    let v = decide(input({ spec: specOf(), memory, backlog: { ok: true, sample: sample(900) }, now: 0 }));
+    const before = v.memory.history.scaleEvents;
+    for (let t = 5; t <= 300; t += 5) {
+      arrived += (t <= 240 ? 100 : 10) * 5;
+      completed += 10 * 5;
+      const reading: BacklogSample = {
+        ...sample(arrived - completed),
+        at: t * 1000,
+        deliveredConsumerSeq: completed,
+        deliveredStreamSeq: completed,
+        ackFloorConsumerSeq: completed,
+      };
+      memory = v.memory;
+      v = decide(input({ spec, memory, backlog: { ok: true, sample: reading }, now: t * 1000 }));
+      expect(v.change).toBeUndefined();
+    }
+    expect(v.read?.decision.rates.arrivalPerSecond).toBeGreaterThan(9);
+    expect(v.read?.decision.rates.arrivalPerSecond).toBeLessThan(12);
+    expect(v.memory.history.scaleEvents).toEqual(before);
+    // Resumed: the first poll sizes from the same, current rates.
+    const resumed = decide(
+      input({
+        spec: specOf(),
+        memory: v.memory,
+        backlog: { ok: true, sample: { ...(v.read?.sample ?? sample(0)), at: 305_000 } },
+        now: 305_000,
+      }),
+    );
+    expect(resumed.read?.decision.rates.arrivalPerSecond).toBeLessThan(12);
   });
 
   it('counts unreachable polls, holds replicas until the threshold, then holds fallback.replicas once', () => {
@@ -162,7 +204,7 @@ describe('decide (the reconcile step)', () => {
     const v = decide(input({ spec, memory, backlog: { ok: true, sample: sample(5000) } }));
     expect(v.change).toEqual({ from: 2, to: 4 });
     expect(v.desired).toBe(4);
-    expect(v.memory.history).toBe(memory.history);
+    expect(v.memory.history.scaleEvents).toBe(memory.history.scaleEvents);
     expect(v.conditions.find((c) => c.type === 'Paused')).toMatchObject({
       status: 'True',
       reason: 'PausedAtReplicas',
@@ -401,13 +443,14 @@ describe('decideAll (several consumers)', () => {
     expect(v.errorReason).toBe('ConsumerNotFound');
   });
 
-  it('while paused asks for no change and keeps every consumer’s old history', () => {
+  it('while paused asks for no change and records no scale event in any consumer’s history', () => {
     const memories = { orders: { ...fresh(), seeded: true }, refunds: { ...fresh(), seeded: true } };
     const v = decideAll(all(read(100), read(900), { spec: twoSpec({ paused: true }), memories }));
     expect(v.desired).toBe(9);
     expect(v.change).toBeUndefined();
-    expect(v.memories.orders?.history).toBe(memories.orders.history);
-    expect(v.memories.refunds?.history).toBe(memories.refunds.history);
+    expect(v.memories.orders?.history.scaleEvents).toEqual([]);
+    expect(v.memories.refunds?.history.scaleEvents).toEqual([]);
+    expect(v.memories.refunds?.history.samples).toHaveLength(1);
     expect(v.conditions.find((c) => c.type === 'Paused')).toMatchObject({ status: 'True' });
   });
 });

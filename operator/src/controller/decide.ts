@@ -314,9 +314,15 @@ function combinedConditions(
   return out;
 }
 
-/** The memory to keep when the verdict's change is not made: the policy's history as it was. */
+/**
+ * The memory to keep when the verdict's change is not made (paused, or the scale write failed): the
+ * policy's scale events as they were — the change it recorded did not happen — and everything it
+ * observed this poll (readings, rates, readiness, recommendations). Keeping the whole old history
+ * instead froze the rates at the last reading before a pause: every poll while paused, and the
+ * first after it, measured from that one reading (arrivals averaged over the whole pause).
+ */
 export function memoryIfUnchanged(next: ScalingMemory, previous: ScalingMemory): ScalingMemory {
-  return { ...next, history: previous.history };
+  return { ...next, history: { ...next.history, scaleEvents: previous.history.scaleEvents } };
 }
 
 function fromBacklog(input: DecideInput, consumer: ConsumerSpec, sample: BacklogSample): Verdict {

@@ -573,7 +573,7 @@ export class Reconciler {
   }
 }
 
-/** The memories to keep when the verdict's change was not made: each policy history as it was. */
+/** The memories to keep when the verdict's change was not made (see memoryIfUnchanged). */
 function unchangedMemories(next: ScalingMemories, previous: ScalingMemories): ScalingMemories {
   return Object.fromEntries(
     Object.entries(next).map(([name, m]) => {
