@@ -15,6 +15,7 @@ import { alignRows, frontierChart, frontierSheet, ratio, renderHtml, renderTable
 import type { PolicyName, Setting } from './scenarios.js';
 import {
   KEDA_DEFAULT_LAG_THRESHOLD,
+  allPolicyNames,
   builtInTraces,
   frontierKnobs,
   runScenario,
@@ -31,6 +32,32 @@ interface BenchOptions {
   seeds: number;
   outDir: string;
   recordedPath: string | undefined;
+  /** Only these traces (--traces step,recurring); all when undefined. */
+  traces: string[] | undefined;
+  /** Only these policy families (--policies jetscale,keda-tuned); all when undefined. */
+  policies: PolicyName[] | undefined;
+}
+
+const usage = `usage: bench.js [--seeds N] [--out DIR] [--recorded FILE] [--traces a,b] [--policies a,b]
+  --seeds N        seeds 1..N (default 5); results are medians over them
+  --out DIR        where results.json, index.html and frontiers.svg go (default reports/bench-scaling)
+  --recorded FILE  the recorded trace (default loadtest/sim/traces/recorded-sample.json)
+  --traces a,b     only these traces (step, spike, ramp, diurnal, bursty, recurring, recorded, demo)
+  --policies a,b   only these policy families (${allPolicyNames.join(', ')}),
+                   for cheap iteration: verdicts then cover only what ran, and the spike-by-start-up
+                   section runs only when every policy does`;
+
+function listArg(value: string | undefined, flag: string, allowed?: readonly string[]): string[] | undefined {
+  if (value === undefined) return undefined;
+  const items = value
+    .split(',')
+    .map((v) => v.trim())
+    .filter((v) => v !== '');
+  if (items.length === 0) throw new Error(`${flag} needs a comma-separated list\n${usage}`);
+  const unknown = allowed === undefined ? [] : items.filter((v) => !allowed.includes(v));
+  if (unknown.length > 0)
+    throw new Error(`${flag}: unknown ${unknown.join(', ')}; one of ${allowed?.join(', ')}\n${usage}`);
+  return items;
 }
 
 function parseArgs(argv: string[]): BenchOptions {
@@ -38,9 +65,19 @@ function parseArgs(argv: string[]): BenchOptions {
     const i = argv.indexOf(flag);
     return i >= 0 ? argv[i + 1] : undefined;
   };
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(usage);
+    process.exit(0);
+  }
   const seeds = Number(value('--seeds') ?? '5');
-  if (!Number.isInteger(seeds) || seeds < 1) throw new Error('--seeds must be a whole number ≥ 1');
-  return { seeds, outDir: value('--out') ?? 'reports/bench-scaling', recordedPath: value('--recorded') };
+  if (!Number.isInteger(seeds) || seeds < 1) throw new Error(`--seeds must be a whole number ≥ 1\n${usage}`);
+  return {
+    seeds,
+    outDir: value('--out') ?? 'reports/bench-scaling',
+    recordedPath: value('--recorded'),
+    traces: listArg(value('--traces'), '--traces'),
+    policies: listArg(value('--policies'), '--policies', allPolicyNames) as PolicyName[] | undefined,
+  };
 }
 
 /** Finds a file of loadtest/sim/traces whether running from the source tree, from dist/, or from the repo root. */
@@ -374,9 +411,6 @@ export function renderStartupTable(rows: StartupRow[]): string {
   return alignRows(lines);
 }
 
-/** Display names of the table's columns: each contender at its defaults. */
-const tableNames = tableSettings.map((s) => s.policy);
-
 function main(): void {
   const options = parseArgs(process.argv.slice(2));
   const started = Date.now();
@@ -395,10 +429,17 @@ function main(): void {
     ...(demo ? [demo] : []),
   ];
 
-  const settings = benchSettings();
-  const tableLabels = new Map(tableSettings.map((s) => [s.policy, settingLabel(resolveSetting(s))]));
+  const wanted = (policy: PolicyName): boolean => options.policies?.includes(policy) ?? true;
+  const settings = benchSettings().filter((s) => wanted(s.policy));
+  const tableLabels = new Map(
+    tableSettings.filter((s) => wanted(s.policy)).map((s) => [s.policy, settingLabel(resolveSetting(s))]),
+  );
   const chartLabels = new Set(tableLabels.values());
-  const traceNames = tracesFor(1).map((t) => t.name);
+  const allTraceNames = tracesFor(1).map((t) => t.name);
+  const unknownTraces = options.traces?.filter((t) => !allTraceNames.includes(t)) ?? [];
+  if (unknownTraces.length > 0)
+    throw new Error(`--traces: unknown ${unknownTraces.join(', ')}; one of ${allTraceNames.join(', ')}`);
+  const traceNames = allTraceNames.filter((t) => options.traces?.includes(t) ?? true);
   const runs = new Map<string, RunResult[]>();
   const descriptions = new Map<string, string>();
   let simulatedSeconds = 0;
@@ -447,6 +488,7 @@ function main(): void {
     );
     const points: FrontierPoint[] = [];
     for (const [family, knobs] of Object.entries(frontierKnobs)) {
+      if (!wanted(family as PolicyName)) continue;
       const withDefault = defaultPointFamilies.includes(family as PolicyName)
         ? [DEFAULT_KNOB, ...knobs]
         : knobs;
@@ -467,10 +509,17 @@ function main(): void {
     ['jetscale', 'oracle'],
     ['jetscale-predictive', 'jetscale'],
   ];
-  const table = renderTable(summaries, tableNames, ratios);
+  const tableNames = tableSettings.map((s) => s.policy).filter(wanted);
+  const table = renderTable(
+    summaries,
+    tableNames,
+    ratios.filter(([a, b]) => wanted(a as PolicyName) && wanted(b as PolicyName)),
+  );
   const frontierTable = renderFrontierTable(frontiers);
   const claims = renderClaims(frontiers);
-  const startupRows = startupSensitivity(seeds);
+  // The start-up section reruns the spike for five policies: only in a full run.
+  const startupRows =
+    traceNames.includes('spike') && startupPolicies.every(wanted) ? startupSensitivity(seeds) : [];
   const startupTable = renderStartupTable(startupRows);
   const floors: LearnerFloors = {};
   for (const name of traceNames) {

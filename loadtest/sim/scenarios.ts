@@ -84,7 +84,10 @@ export const tableSettings: Setting[] = [
 export const frontierKnobs: Partial<Record<PolicyName, number[]>> = {
   keda: [5, 10, 20, 50, 100, 200, 500, 1000],
   'keda-tuned': [5, 10, 20, 50, 100, 200, 500, 1000],
-  jetscale: [0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 1, 1.5, 2, 3, 5, 10, 30, 60, 70, 75, 90, 105, 120],
+  jetscale: [
+    0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.8, 1, 1.5, 2, 3, 5, 10, 30, 60, 65, 70, 75, 80, 90, 100,
+    105, 120,
+  ],
   'clairvoyant-cost': [0, 1, 2, 5, 10, 20, 40, 80],
 };
 

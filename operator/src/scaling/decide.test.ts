@@ -539,7 +539,14 @@ describe('decide: panic', () => {
     const pileUp = long.reading.pending + (400 - 5 * perReplica) * 30;
     expect(pileUp).toBeLessThan(allowedQueue(90, 400));
     const forObjective = (queue: number): number =>
-      Math.ceil(objectiveCapacity({ objectiveSeconds: 90, arrivalPerSecond: 400, queue }) / perReplica);
+      Math.ceil(
+        objectiveCapacity({
+          objectiveSeconds: 90,
+          arrivalPerSecond: 400,
+          queue,
+          perReplicaPerSecond: perReplica,
+        }) / perReplica,
+      );
     expect(long.d.recommendedReplicas).toBe(forObjective(long.reading.pending));
     expect(long.d.recommendedReplicas).toBeLessThan(forObjective(pileUp));
     // A 5 s objective lets 1,000 stand at 400/s: the pile-up is past it and is sized for at once.
@@ -551,6 +558,7 @@ describe('decide: panic', () => {
           objectiveSeconds: 5,
           arrivalPerSecond: 400,
           queue: short.reading.pending + (400 - 5 * (short.d.rates.perReplicaPerSecond ?? 25)) * 30,
+          perReplicaPerSecond: short.d.rates.perReplicaPerSecond ?? 25,
         }) / (short.d.rates.perReplicaPerSecond ?? 25),
       ),
     );

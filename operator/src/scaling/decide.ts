@@ -343,6 +343,7 @@ export function decide(input: ScalingInput): ScalingDecision {
       objectiveSeconds: objective,
       arrivalPerSecond: arrival,
       queue: projectedQueue > allowedQueue(objective, arrival) ? projectedQueue : backlog,
+      perReplicaPerSecond: perReplica,
     });
     rateReplicas = withTolerance(neededPerSecond, perReplica, current);
     rateText = `${fmt(arrival)}/s arriving at ${fmt(perReplica)}/s per replica, a ${fmt(objective)}s latency objective with ${fmt(backlog)} queued${startupBacklog > 0 ? ` and ${fmt(startupBacklog)} more by the time new pods start` : ''} needs ${rateReplicas}`;
@@ -399,6 +400,7 @@ export function decide(input: ScalingInput): ScalingDecision {
               objectiveSeconds: objective,
               arrivalPerSecond: lastInterval,
               queue: projectedQueue > allowedQueue(objective, lastInterval) ? projectedQueue : pending,
+              perReplicaPerSecond: perReplica,
             })
           : lastInterval * RATE_HEADROOM + projectedQueue / drain;
       panicReplicas = Math.ceil(needed / perReplica);

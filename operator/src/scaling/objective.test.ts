@@ -3,10 +3,12 @@ import { withScalingDefaults } from './defaults.js';
 import {
   ADAPTIVE_POLL_SECONDS,
   OBJECTIVE_FLOOR,
+  OBJECTIVE_SPARE_REFERENCE_REPLICAS,
   allowedQueue,
   nextPollSeconds,
   objectiveCapacity,
   objectiveHeadroom,
+  objectiveSpare,
   rateMoved,
 } from './objective.js';
 import { sampleFromTotals, T0 } from './test/fixtures.js';
@@ -14,36 +16,90 @@ import type { ScalingHistory, ScalingSpec } from './types.js';
 
 const s = (seconds: number): number => T0 + seconds * 1000;
 
+/** 25/s per replica, as in the simulator; the reference size is 16 replicas' worth: 400/s. */
+const perReplicaPerSecond = 25;
+const reference = OBJECTIVE_SPARE_REFERENCE_REPLICAS * perReplicaPerSecond;
+
 describe('objectiveCapacity', () => {
   it('buys spare capacity for an objective shorter than a start-up, and little for a long one', () => {
-    const short = objectiveCapacity({ objectiveSeconds: 0.5, arrivalPerSecond: 100, queue: 0 });
+    const short = objectiveCapacity({
+      objectiveSeconds: 0.5,
+      arrivalPerSecond: reference,
+      queue: 0,
+      perReplicaPerSecond,
+    });
     const usual = objectiveCapacity({
       objectiveSeconds: 5,
-      arrivalPerSecond: 100,
-      queue: allowedQueue(5, 100),
+      arrivalPerSecond: reference,
+      queue: allowedQueue(5, reference),
+      perReplicaPerSecond,
     });
-    expect(short).toBeGreaterThan(150);
-    expect(usual).toBeCloseTo(115, 6);
+    expect(short).toBeGreaterThan(1.5 * reference);
+    // At the reference size the spare is the headroom's share of the rate: 15 % at 5 s.
+    expect(usual).toBeCloseTo(1.15 * reference, 6);
     expect(objectiveHeadroom(120)).toBeLessThan(0.02);
+  });
+
+  it('sizes spare replicas as the square root of the deployment: a larger share for small ones, a smaller for large', () => {
+    // Spare capacity in proportion to the rate (the previous rule) would give 4x the spare at 4x
+    // the rate; square-root staffing gives 2x. Measured on the step trace (loadtest/sim): a 4x step
+    // at 2 replicas needs the small deployment's spare, and 8 replicas idling at 200/s were the cost.
+    const spareAt = (arrivalPerSecond: number): number =>
+      objectiveCapacity({
+        objectiveSeconds: 1,
+        arrivalPerSecond,
+        queue: allowedQueue(1, arrivalPerSecond),
+        perReplicaPerSecond,
+      }) - arrivalPerSecond;
+    const atReference = spareAt(reference);
+    expect(atReference).toBeCloseTo(objectiveHeadroom(1) * reference, 6);
+    expect(spareAt(reference / 4)).toBeCloseTo(atReference / 2, 6);
+    expect(spareAt(reference * 4)).toBeCloseTo(atReference * 2, 6);
+    // 50/s at 25/s per replica and a 1 s objective: 5 replicas (the proportional rule: 4).
+    expect(Math.ceil(spareAt(50) / perReplicaPerSecond + 50 / perReplicaPerSecond)).toBe(5);
+    expect(objectiveSpare(1, 50, perReplicaPerSecond)).toBeCloseTo(
+      objectiveHeadroom(1) * Math.sqrt(50 * reference),
+      6,
+    );
   });
 
   it('lets a queue up to the allowance stand, and drains what is above it within half the objective', () => {
     const objectiveSeconds = 10;
     const allowed = allowedQueue(objectiveSeconds, 100); // 0.5 × 100/s × 10 s = 500
     expect(allowed).toBe(500);
-    const at = objectiveCapacity({ objectiveSeconds, arrivalPerSecond: 100, queue: allowed });
-    const above = objectiveCapacity({ objectiveSeconds, arrivalPerSecond: 100, queue: allowed + 1000 });
+    const at = objectiveCapacity({
+      objectiveSeconds,
+      arrivalPerSecond: 100,
+      queue: allowed,
+      perReplicaPerSecond,
+    });
+    const above = objectiveCapacity({
+      objectiveSeconds,
+      arrivalPerSecond: 100,
+      queue: allowed + 1000,
+      perReplicaPerSecond,
+    });
     expect(above - at).toBeCloseTo(1000 / 5, 6);
   });
 
   it('with a long objective and an empty queue runs below the arrival rate, never below the floor', () => {
-    const c = objectiveCapacity({ objectiveSeconds: 120, arrivalPerSecond: 100, queue: 0 });
+    const c = objectiveCapacity({
+      objectiveSeconds: 120,
+      arrivalPerSecond: 100,
+      queue: 0,
+      perReplicaPerSecond,
+    });
     expect(c).toBeLessThan(100);
     expect(c).toBeGreaterThanOrEqual(100 * OBJECTIVE_FLOOR);
   });
 
   it('never asks for negative capacity on hostile input', () => {
-    const c = objectiveCapacity({ objectiveSeconds: -5, arrivalPerSecond: -100, queue: -1e9 });
+    const c = objectiveCapacity({
+      objectiveSeconds: -5,
+      arrivalPerSecond: -100,
+      queue: -1e9,
+      perReplicaPerSecond: -25,
+    });
     expect(c).toBeGreaterThanOrEqual(0);
   });
 });
@@ -140,5 +196,32 @@ describe('decide: adaptive poll and latency objective', () => {
     expect(long).toBeLessThanOrEqual(4);
     // 2 s objective: the 1,900 above its 100 allowance must drain within 1 s.
     expect(short).toBeGreaterThan(60);
+  });
+
+  it('keeps spare replicas as the square root of the deployment, at the per-replica rate it measured', () => {
+    // 4 busy replicas completing 25/s each, arrivals 100/s, the queue at what a 1 s objective lets
+    // stand (0.5 × 100/s × 1 s = 50: 10 pending, 40 in flight), so only the spare decides.
+    const spec = withScalingDefaults({ maxReplicas: 500, latencyObjectiveSeconds: 1 });
+    let history: ScalingHistory = emptyHistory();
+    let d: ReturnType<typeof decide> | undefined;
+    for (let i = 0; i <= 12; i++) {
+      d = decide({
+        spec,
+        sample: sampleFromTotals(s(5 * i), 500 * i + 50, 500 * i, 40),
+        currentReplicas: 4,
+        readyReplicas: 4,
+        history,
+        now: s(5 * i),
+      });
+      history = d.history;
+    }
+    expect(d?.rates.perReplicaPerSecond).toBeCloseTo(25, 1);
+    expect(d?.rates.arrivalPerSecond).toBeCloseTo(100, 1);
+    // 100/s is 4 replicas' worth: spare √(4 × 16) × 50.2 % = 4.01 replicas, 9 in all; spare in
+    // proportion to the rate (the previous rule) asked for 7 (100/s × 1.5 = 150/s).
+    expect(d?.recommendedReplicas).toBe(
+      Math.ceil((100 + objectiveHeadroom(1) * Math.sqrt(100 * 16 * 25)) / 25),
+    );
+    expect(d?.recommendedReplicas).toBe(9);
   });
 });

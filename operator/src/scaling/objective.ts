@@ -8,8 +8,17 @@
 // λ shrinks as the objective grows: arrivals and per-pod speeds are noisy, and the standing queue
 // absorbs that noise when the objective leaves room for one.
 //
+// Spare capacity is sized as square-root staffing sizes it (the Halfin–Whitt regime): in replicas,
+// headroom × √(replicas the rate needs × OBJECTIVE_SPARE_REFERENCE_REPLICAS), so at the reference
+// size it is the headroom's share of the rate, a smaller deployment keeps a larger share spare and
+// a larger one a smaller share. A rise of a given size, and Poisson noise, are a larger share of a
+// small rate: spare in proportion to the rate left small deployments short when the load rose
+// during a pod start-up and kept large ones idle (measured: see loadtest/sim/README.md).
+//
 //   allowed  = OBJECTIVE_QUEUE_SHARE × λ × objective
-//   capacity = λ × (1 + OBJECTIVE_HEADROOM × (OBJECTIVE_HEADROOM_SECONDS / objective)^OBJECTIVE_HEADROOM_EXPONENT)
+//   spare    = OBJECTIVE_HEADROOM × (OBJECTIVE_HEADROOM_SECONDS / objective)^OBJECTIVE_HEADROOM_EXPONENT
+//            × √(λ × OBJECTIVE_SPARE_REFERENCE_REPLICAS × per-replica rate)
+//   capacity = λ + spare
 //            + (queue − allowed) / max(1, OBJECTIVE_DRAIN_SHARE × objective)        when queue > allowed
 //            + (queue − allowed) / max(OBJECTIVE_FILL_SECONDS, …)                   when queue < allowed
 //   never below OBJECTIVE_FLOOR × λ
@@ -28,6 +37,11 @@ export const OBJECTIVE_HEADROOM = 0.15;
 export const OBJECTIVE_HEADROOM_SECONDS = 5;
 /** How steeply headroom grows as the objective shrinks below what a pod start-up allows. */
 export const OBJECTIVE_HEADROOM_EXPONENT = 0.75;
+/**
+ * The deployment size (replicas the arrival rate needs) at which the spare is the headroom's share
+ * of the rate; spare replicas grow as the square root of the size (see the header).
+ */
+export const OBJECTIVE_SPARE_REFERENCE_REPLICAS = 16;
 /** Share of the objective a standing queue may take (the rest is margin for bursts and start-up). */
 export const OBJECTIVE_QUEUE_SHARE = 0.5;
 /** A queue above the allowed one is drained within this share of the objective. */
@@ -47,13 +61,15 @@ export interface ObjectiveInput {
   arrivalPerSecond: number;
   /** Pending plus awaiting ack. */
   queue: number;
+  /** Messages per second one replica completes (measured while busy). */
+  perReplicaPerSecond: number;
 }
 
 /** Messages per second the replicas must complete to meet the objective. */
 export function objectiveCapacity(input: ObjectiveInput): number {
   const objective = Math.max(0.1, input.objectiveSeconds);
   const arrival = Math.max(0, input.arrivalPerSecond);
-  const headroom = 1 + objectiveHeadroom(objective);
+  const spare = objectiveSpare(objective, arrival, input.perReplicaPerSecond);
   const allowedQueue = OBJECTIVE_QUEUE_SHARE * arrival * objective;
   const drainSeconds = Math.max(1, OBJECTIVE_DRAIN_SHARE * objective);
   // Below the allowed queue capacity may dip under the arrival rate (the queue grows toward what
@@ -63,11 +79,27 @@ export function objectiveCapacity(input: ObjectiveInput): number {
   // ask for them back a start-up later, over and over.
   const gap = input.queue - allowedQueue;
   const correction = gap > 0 ? gap / drainSeconds : gap / Math.max(drainSeconds, OBJECTIVE_FILL_SECONDS);
-  return Math.max(arrival * OBJECTIVE_FLOOR, arrival * headroom + correction);
+  return Math.max(arrival * OBJECTIVE_FLOOR, arrival + spare + correction);
 }
 
 /**
- * Spare capacity (share of the arrival rate) for an objective. An objective shorter than a pod
+ * Spare capacity (messages/s) above the arrival rate for an objective: objectiveHeadroom's share
+ * of the rate at OBJECTIVE_SPARE_REFERENCE_REPLICAS replicas' worth of arrivals, growing as the
+ * square root of the rate (square-root staffing). Without a per-replica rate: the share of the rate.
+ */
+export function objectiveSpare(
+  objectiveSeconds: number,
+  arrivalPerSecond: number,
+  perReplicaPerSecond: number,
+): number {
+  const arrival = Math.max(0, arrivalPerSecond);
+  const share = objectiveHeadroom(objectiveSeconds);
+  if (!(perReplicaPerSecond > 0)) return share * arrival;
+  return share * Math.sqrt(arrival * OBJECTIVE_SPARE_REFERENCE_REPLICAS * perReplicaPerSecond);
+}
+
+/**
+ * Spare capacity (share of the arrival rate, at the reference size) for an objective. An objective shorter than a pod
  * start-up can only be met through a rise by replicas already running, so it buys spare capacity;
  * a long one lets a standing queue absorb noise, so replicas run close to full.
  */
