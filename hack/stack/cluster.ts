@@ -40,7 +40,11 @@ export interface Cluster {
 /**
  * Which requests the API server records (auditLogPath): every change to a Lease and to a /scale
  * subresource with request and response bodies (the response's resourceVersion orders writes to
- * different objects as etcd committed them), EventConsumer status and Event writes as metadata.
+ * different objects as etcd committed them), EventConsumer status and Event writes as metadata,
+ * and reads of a Deployment, a StatefulSet or their /scale as metadata: a new leader's first
+ * reconcile reads its scale target (the object itself for these two kinds, scale-client.ts), which
+ * is when the HA drills call a failover done (a write waits until the backlog asks for one). One
+ * line per read: at the operator's busy rate (a read per poll) a small cost next to serving it.
  * The control plane's own Leases (kube-system, kube-node-lease) are left out: they renew every
  * few seconds and nothing here reads them.
  */
@@ -64,6 +68,11 @@ rules:
         resources: [eventconsumers/status]
       - group: ''
         resources: [events]
+  - level: Metadata
+    verbs: [get]
+    resources:
+      - group: apps
+        resources: [deployments, deployments/scale, statefulsets, statefulsets/scale]
   - level: None
 `;
 

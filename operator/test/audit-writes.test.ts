@@ -55,6 +55,32 @@ function status(writer: string, received: number, answered: number): AuditEvent 
   };
 }
 
+/**
+ * A poll's read of its target: the Deployment itself (scale-client.ts reads the object for
+ * Deployments and StatefulSets), or /scale for other kinds.
+ */
+function read(reader: string, at: number, what: 'object' | 'scale' | 'secret' = 'object'): AuditEvent {
+  const objectRef =
+    what === 'secret'
+      ? { resource: 'secrets', namespace: ns, name: 'nats', apiGroup: '' }
+      : {
+          resource: 'deployments',
+          ...(what === 'scale' ? { subresource: 'scale' } : {}),
+          namespace: ns,
+          name: 'worker',
+          apiGroup: 'apps',
+        };
+  return {
+    stage: 'ResponseComplete',
+    verb: 'get',
+    userAgent: `jetscale-operator (${reader})`,
+    objectRef,
+    responseStatus: { code: 200 },
+    requestReceivedTimestamp: t(at),
+    stageTimestamp: t(at),
+  };
+}
+
 const scope = { namespace: ns, leaseNamespace: ns, leaseName: 'lease' };
 
 describe('checkSingleWriter', () => {
@@ -112,6 +138,34 @@ describe('checkSingleWriter', () => {
     expect(f?.to).toBe('b');
     expect(f && f.acquiredAt - f.lastRenewalAt).toBe(9000);
     expect(f && (f.firstWriteAt ?? 0) - f.lastRenewalAt).toBe(10_000);
+  });
+
+  it('ends a failover at the new holder’s first read of the target after acquiring, not at its first write', () => {
+    const report = checkSingleWriter(
+      [
+        lease(10, 'a', 'a', 0),
+        read('b', 1), // a standby does not read targets; if one did, it would not count before acquiring
+        read('a', 2),
+        lease(12, 'a', 'a', 2),
+        lease(20, 'b', 'b', 11),
+        read('a', 11), // the old holder, still polling: not the new one's poll
+        read('b', 11.5, 'secret'), // not a read of the target
+        read('b', 12),
+        read('b', 13, 'scale'),
+        scale(21, 'b', 30), // the backlog asked for a change only much later
+      ],
+      scope,
+    );
+    expect(report.reads.map((r) => r.reader)).toEqual(['b', 'a', 'a', 'b', 'b']);
+    expect(report.writes.map((w) => w.kind)).toEqual(['scale']);
+    const [f] = failovers(report);
+    expect(f && (f.firstPollAt ?? 0) - f.lastRenewalAt).toBe(10_000);
+    expect(f && (f.firstWriteAt ?? 0) - f.lastRenewalAt).toBe(28_000);
+  });
+
+  it('has no first poll when the new holder never read its target', () => {
+    const report = checkSingleWriter([lease(10, 'a', 'a', 0), lease(20, 'b', 'b', 9), read('a', 10)], scope);
+    expect(failovers(report)[0]?.firstPollAt).toBeUndefined();
   });
 });
 

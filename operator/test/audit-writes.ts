@@ -5,7 +5,8 @@
 // response carries the resourceVersion etcd committed it at, and so does every Lease write, so
 // the holder at a /scale write is the holder written by the last Lease change before it. Status
 // and Event writes are logged as metadata only; for them the holder must be the writer both when
-// the API server received the request and when it answered (the API server's own clock).
+// the API server received the request and when it answered (the API server's own clock). Reads of
+// scale targets (metadata only) mark each replica's polls: a failover is done at the new holder's first.
 // Pure: parsing and checking take text and return values.
 
 export interface AuditEvent {
@@ -75,10 +76,22 @@ export interface GuardedWrite {
   holders: string[];
 }
 
+/**
+ * A read of a scale target by an operator replica — a Deployment or StatefulSet (the operator reads
+ * the object for these, for its ready replicas) or any /scale — which each of its polls makes.
+ */
+export interface TargetRead {
+  reader: string;
+  /** API server time the read arrived (ms since the epoch). */
+  receivedAt: number;
+}
+
 export interface SingleWriterReport {
   leaseChanges: LeaseChange[];
   /** Every successful write by an operator replica in the namespace, in order. */
   writes: GuardedWrite[];
+  /** Every read of a scale target by an operator replica in the namespace, in order of arrival. */
+  reads: TargetRead[];
   /** Writes by a process that was not the holder: must be empty. */
   violations: GuardedWrite[];
   /** Writes the API server refused (409 and the like); they changed nothing. */
@@ -139,11 +152,16 @@ export function checkSingleWriter(
   };
 
   const writes: GuardedWrite[] = [];
+  const reads: TargetRead[] = [];
   let rejected = 0;
   for (const e of events) {
     const ref = e.objectRef;
     const writer = writerOf(e.userAgent);
     if (writer === undefined || ref?.namespace !== scope.namespace) continue;
+    if (e.verb === 'get' && isTargetRead(ref)) {
+      reads.push({ reader: writer, receivedAt: time(e.requestReceivedTimestamp) });
+      continue;
+    }
     if (e.verb === 'get' || e.verb === 'list' || e.verb === 'watch') continue;
     let kind: GuardedWrite['kind'] | undefined;
     if (ref.subresource === 'scale') kind = 'scale';
@@ -176,8 +194,19 @@ export function checkSingleWriter(
     writes.push(write);
   }
   writes.sort((a, b) => a.at - b.at);
+  reads.sort((a, b) => a.receivedAt - b.receivedAt);
   const violations = writes.filter((w) => w.holders.some((h) => h !== w.writer));
-  return { leaseChanges, writes, violations, rejected };
+  return { leaseChanges, writes, reads, violations, rejected };
+}
+
+/** GET of a Deployment, a StatefulSet or any /scale subresource. */
+function isTargetRead(ref: NonNullable<AuditEvent['objectRef']>): boolean {
+  if (ref.subresource === 'scale') return true;
+  return (
+    ref.apiGroup === 'apps' &&
+    (ref.resource === 'deployments' || ref.resource === 'statefulsets') &&
+    ref.subresource === undefined
+  );
 }
 
 function leaseNameOf(e: AuditEvent): string | undefined {
@@ -191,7 +220,15 @@ export interface Failover {
   lastRenewalAt: number;
   /** The new holder's acquisition. */
   acquiredAt: number;
-  /** The new holder's first write to the EventConsumer or its target after acquiring, if any. */
+  /**
+   * The new holder's first poll after acquiring: its first read of the scale target, which a new
+   * term's first reconcile always makes (it starts with nothing cached). Failover is done here.
+   */
+  firstPollAt: number | undefined;
+  /**
+   * The new holder's first write to the EventConsumer or its target after acquiring, if any. Not
+   * a failover time: a leader writes only when the backlog asks for a change, whenever that is.
+   */
   firstWriteAt: number | undefined;
 }
 
@@ -205,11 +242,13 @@ export function failovers(report: SingleWriterReport): Failover[] {
     }
     if (last && c.holder !== last.holder) {
       const first = report.writes.find((w) => w.writer === c.holder && w.at >= c.at);
+      const poll = report.reads.find((r) => r.reader === c.holder && r.receivedAt >= c.at);
       result.push({
         from: last.holder,
         to: c.holder,
         lastRenewalAt: last.at,
         acquiredAt: c.at,
+        firstPollAt: poll?.receivedAt,
         firstWriteAt: first?.at,
       });
     }

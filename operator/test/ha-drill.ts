@@ -325,7 +325,13 @@ export function kubeconfigVia(port: number, file: string): { upstreamPort: numbe
 
 export interface DrillNumbers {
   drill: string;
-  failovers: Array<Failover & { takeoverMs: number; firstWriteMs: number | undefined }>;
+  /**
+   * takeoverMs: old holder's last renewal → new holder's Lease write; firstPollMs: → its first
+   * read of the target (failover done); firstWriteMs: → its first write (when the backlog asked).
+   */
+  failovers: Array<
+    Failover & { takeoverMs: number; firstPollMs: number | undefined; firstWriteMs: number | undefined }
+  >;
   writesByWriter: Record<string, number>;
   scaleWrites: number;
   violations: number;
@@ -340,6 +346,7 @@ export function recordNumbers(drill: string, report: SingleWriterReport, replica
     failovers: failovers(report).map((f) => ({
       ...f,
       takeoverMs: f.acquiredAt - f.lastRenewalAt,
+      firstPollMs: f.firstPollAt === undefined ? undefined : f.firstPollAt - f.lastRenewalAt,
       firstWriteMs: f.firstWriteAt === undefined ? undefined : f.firstWriteAt - f.lastRenewalAt,
     })),
     writesByWriter: {},
@@ -351,7 +358,10 @@ export function recordNumbers(drill: string, report: SingleWriterReport, replica
   for (const w of report.writes)
     numbers.writesByWriter[w.writer] = (numbers.writesByWriter[w.writer] ?? 0) + 1;
   const line = `[ha-drill] ${drill}: failovers ${numbers.failovers
-    .map((f) => `${f.from}→${f.to} takeover ${f.takeoverMs} ms, first write ${f.firstWriteMs ?? '-'} ms`)
+    .map(
+      (f) =>
+        `${f.from}→${f.to} takeover ${f.takeoverMs} ms, first poll ${f.firstPollMs ?? '-'} ms, first write ${f.firstWriteMs ?? '-'} ms`,
+    )
     .join(
       '; ',
     )}; scale writes ${numbers.scaleWrites}; writes ${JSON.stringify(numbers.writesByWriter)}; violations ${numbers.violations}; refused by the API server ${numbers.rejected}; fenced ${JSON.stringify(numbers.fenced)}`;

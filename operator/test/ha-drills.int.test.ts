@@ -5,8 +5,10 @@
 // a stale write), its API traffic delayed or blackholed by a TCP proxy, a wall clock jumped an hour. The verdict comes from the
 // API server's audit log: every /scale, status and Event write, with the writer's identity, must
 // come from the Lease holder at that moment (etcd's order), the standby must not take over before
-// the lease ran out, and failover — old holder's last renewal to the new holder's first write —
-// must complete within lease duration + retry period + one poll (+ slack for a loaded machine).
+// the lease ran out, and failover — old holder's last renewal to the new holder's first poll (its
+// first read of the target, which a new term's first reconcile makes) — must complete within lease
+// duration + retry period + one poll (+ slack for a loaded machine). Not to its first write: a
+// leader writes when the backlog asks for a change, and when that is depends on the drill's script.
 // HA_DRILL_RUNS=n repeats each drill (make drill-ha N=20); HA_DRILL_RESULTS collects the numbers.
 import os from 'node:os';
 import path from 'node:path';
@@ -194,14 +196,22 @@ describe('HA drills: at most one writer, failover within lease duration + one po
       });
       at = found + 1;
     }
+    if (numbers.failovers.length > 0 && report.reads.length === 0)
+      throw new Error(
+        "the API server's audit log has no reads of a scale target: the stack predates the audit policy that records them (hack/stack/cluster.ts); recreate it (make dev-down && make dev-up)",
+      );
     for (const f of numbers.failovers) {
       // Safety: the new holder waited out the old holder's lease, on the API server's clock.
       expect(f.takeoverMs).toBeGreaterThanOrEqual(LEASE_MS - 250);
       // Liveness: it took over within one retry period of the lease running out…
       expect(f.takeoverMs).toBeLessThanOrEqual(LEASE_MS + RETRY_MS + SLACK_MS);
-      // …and was writing within one poll after that.
-      expect(f.firstWriteMs).toBeDefined();
-      expect(f.firstWriteMs ?? Infinity).toBeLessThanOrEqual(LEASE_MS + RETRY_MS + POLL_MS + SLACK_MS);
+      // …and was polling within one poll after that. (Each drill checks separately that the new
+      // leader goes on to write.)
+      expect({ failover: `${f.from}→${f.to}`, firstPoll: f.firstPollMs !== undefined }).toEqual({
+        failover: `${f.from}→${f.to}`,
+        firstPoll: true,
+      });
+      expect(f.firstPollMs ?? Infinity).toBeLessThanOrEqual(LEASE_MS + RETRY_MS + POLL_MS + SLACK_MS);
     }
   }
 
@@ -317,10 +327,15 @@ describe('HA drills: at most one writer, failover within lease duration + one po
       await startWorkload(d);
       await wroteAfter(d, 'a', 0, 20_000);
 
-      // 1.5 s each way: a renewal (GET + PUT) takes 6 s > the 5 s renew deadline, so a's term
-      // ends; its last requests still arrive 1.5 s late, within the 3 s margin.
+      // 3 s each way: any request takes at least 6 s there and back, more than the 5 s renew
+      // deadline, so a's term ends whichever connection its renewal goes out on. (At 1.5 s a
+      // renewal — one PUT — on a kept-alive connection comes back in 3 s and keeps the term: the
+      // audit log showed renewals every 3 s until they stopped, so the term ended only when one
+      // was held up further, e.g. by a new connection's TLS handshake — by chance, not by design.)
+      // Its renewals and its writes are late alike, so the standby, which counts the lease from
+      // when it saw a's last renewal, takes over after a's writes have stopped arriving.
       const aExit = a.nextExit(LEASE_MS + 20_000);
-      pa.proxy.setMode({ kind: 'delay', ms: 1500 });
+      pa.proxy.setMode({ kind: 'delay', ms: 3000 });
       expect(await aExit).toEqual({ code: 1, signal: null });
       await holderIs(d, 'b', LEASE_MS + RETRY_MS + 25_000);
       const bLeads = Date.now();
