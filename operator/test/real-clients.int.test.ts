@@ -4,13 +4,26 @@
 //   nats.go Consume() (500 buffered per subscriber) and a Fetch(10) loop — workloads/go-consumer,
 //   nats.js consume() (100) and a fetch() loop (100)            — workloads/src/pull-consumer,
 // each against the server's default max_ack_pending (1000) and a small one (20). Handlers take
-// HANDLER_MS per message, one at a time (20 msg/s per replica); ARRIVAL_PER_SECOND arrive, so
-// NEEDED replicas keep up; backlogPerReplica is high, so the policy must size from the arrival
-// rate. For every combination: the operator reaches NEEDED replicas, the backlog drains while
-// traffic still flows, and everything is acknowledged once it stops.
-// On the old policy nats.go Consume() at max_ack_pending 1000 stayed at 2 replicas: 500 buffered
-// messages per replica were taken for 500 in flight, so max_ack_pending "allowed" 2.
-// All combinations run at once: about 1.5 minutes in all (longer only on a stalled machine).
+// HANDLER_MS per message, one at a time (20 msg/s per replica); ARRIVAL_PER_SECOND (80) arrive, so
+// NEEDED (4) replicas keep up; maxReplicas is NEEDED + 2 and backlogPerReplica is above what a
+// replica buffers, so the policy must size from the arrival rate at the capacity it measured.
+// For every combination: the operator reaches NEEDED replicas within REACH_POLLS of its polls, the
+// backlog drains while traffic still flows, and everything is acknowledged once it stops. Two more:
+// - nats.go Consume() starting on a standing backlog of STANDING_BACKLOG messages (the first
+//   replica takes 500 of them into its buffer);
+// - nats.go Consume() at max_ack_pending 2, where it does bind: at most 2 messages are in flight,
+//   so at most 2 replicas have work however many run. The operator must stop at 2 and say so
+//   (ScalingLimited=MaxAckPending).
+// The verdicts wait on the operator's polls (its per-poll decision trace, read from its log), not on
+// wall-clock time: a stalled machine delays polls, and a verdict taken after N seconds would then
+// judge fewer decisions than intended.
+// ack_wait is ACK_WAIT_SECONDS: a full nats.go buffer (500 × 50 ms = 25 s of work) would be close to
+// the server's default 30 s, where prefetched copies time out and are redelivered (rates.ts counts
+// those as neither arrivals nor completions; the matrix is not the place to sit at that edge).
+// Discriminating: with the old cap (replicas ≤ ceil(max_ack_pending ÷ awaiting ack per replica),
+// prefetch taken as concurrency) 5 of the 10 fail; without busyOnPrefetch (capacity learnt from
+// buffered messages) 2 of 10 (operator/README.md).
+// All combinations run at once: about 1 minute in all (longer only on a stalled machine).
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
@@ -29,6 +42,7 @@ import {
   eventConsumerStatus,
   installCrd,
   kubeApi,
+  publish,
   repoRoot,
   sleep,
   specReplicas,
@@ -38,18 +52,29 @@ import {
 
 const HANDLER_MS = 50;
 const PER_REPLICA = 1000 / HANDLER_MS;
-const ARRIVAL_PER_SECOND = 60;
+const ARRIVAL_PER_SECOND = 80;
 const NEEDED = Math.ceil(ARRIVAL_PER_SECOND / PER_REPLICA);
-const MAX_REPLICAS = 2 * NEEDED;
+/** Room above NEEDED for the policy's headroom and draining, not so much that nothing binds. */
+const MAX_REPLICAS = NEEDED + 2;
+/** NEEDED replicas must be asked for within this many operator polls from the start of the load. */
+const REACH_POLLS = 6;
 /**
- * The load runs until the consumer has caught up (after at least MIN_LOAD_SECONDS) or for
- * MAX_LOAD_SECONDS: a healthy run stops after about a minute, a stalled machine gets time.
+ * The load runs until the consumer has caught up, judged only after this many operator polls at
+ * NEEDED replicas or more (so a replica count that cannot keep up has time to show it), or for
+ * MAX_LOAD_SECONDS on a stalled machine.
  */
-const MIN_LOAD_SECONDS = 60;
+const POLLS_BEFORE_CAUGHT_UP = 10;
 const MAX_LOAD_SECONDS = 300;
 /** "Drained while traffic flows": at most this many seconds of arrivals pending or awaiting ack. */
 const CAUGHT_UP_SECONDS = 2;
 const SMALL_MAX_ACK_PENDING = 20;
+/** max_ack_pending that binds: fewer slots than the replicas the arrival rate asks for. */
+const BINDING_MAX_ACK_PENDING = 2;
+/** The binding combination's load goes on for this many operator polls after it reached the cap. */
+const POLLS_AT_CAP = 10;
+/** Published before the consumer starts, for the standing-backlog combination. */
+const STANDING_BACKLOG = 1500;
+const ACK_WAIT_SECONDS = 120;
 const BACKLOG_PER_REPLICA = 1000;
 
 interface Client {
@@ -71,16 +96,53 @@ const clients: Client[] = [
     env: { PULL_MODE: 'fetch' },
   },
 ];
-const combos = clients.flatMap((client) =>
-  [undefined, SMALL_MAX_ACK_PENDING].map((maxAckPending) => ({
-    client,
-    maxAckPending,
-    label: `${client.name}, max_ack_pending ${maxAckPending ?? '1000 (server default)'}`,
-  })),
-);
-type Combo = (typeof combos)[number];
+const natsGoConsume = clients[0] ?? { name: 'missing', command: () => [], env: {} };
+interface Combo {
+  client: Client;
+  maxAckPending: number | undefined;
+  /** Messages published before the consumer starts. */
+  standing: number;
+  label: string;
+  /** keepsUp: reaches NEEDED and drains while traffic flows; capped: max_ack_pending binds. */
+  expect: 'keepsUp' | 'capped';
+}
+const combos: Combo[] = [
+  ...clients.flatMap((client) =>
+    [undefined, SMALL_MAX_ACK_PENDING].map((maxAckPending) => ({
+      client,
+      maxAckPending,
+      standing: 0,
+      label: `${client.name}, max_ack_pending ${maxAckPending ?? '1000 (server default)'}`,
+      expect: 'keepsUp' as const,
+    })),
+  ),
+  {
+    client: natsGoConsume,
+    maxAckPending: undefined,
+    standing: STANDING_BACKLOG,
+    label: `nats.go Consume(), max_ack_pending 1000 (server default), ${STANDING_BACKLOG} standing`,
+    expect: 'keepsUp',
+  },
+  {
+    client: natsGoConsume,
+    maxAckPending: BINDING_MAX_ACK_PENDING,
+    standing: 0,
+    label: `nats.go Consume(), max_ack_pending ${BINDING_MAX_ACK_PENDING} (binds)`,
+    expect: 'capped',
+  },
+];
+
+/** One poll of one EventConsumer, from the operator's decision trace. */
+interface Poll {
+  at: number;
+  current: number;
+  desired: number;
+}
 
 interface Outcome {
+  /** Published before the consumer started. */
+  standing: number;
+  /** Published during the load. */
   published: number;
   /** Publishes whose ack did not come (the message may still be stored). */
   publishFailures: number;
@@ -89,9 +151,13 @@ interface Outcome {
   /** Readings skipped because a request timed out. */
   skippedReadings: number;
   maxReplicas: number;
-  /** Seconds into the load when the Deployment first had NEEDED replicas. */
-  reachedNeededAt?: number;
-  /** Seconds into the load of the first reading after MIN_LOAD_SECONDS with the backlog drained. */
+  /** [seconds, replicas] at each change of the Deployment's replicas during the load. */
+  replicasAt: Array<[number, number]>;
+  /** Operator polls from the start of the load until one asked for NEEDED replicas or more. */
+  pollsToNeeded?: number;
+  /** Operator polls during the load. */
+  polls: number;
+  /** Seconds into the load of the reading that found the backlog drained. */
   caughtUpAt?: number;
   /** Backlog (pending + awaiting ack) readings during the load: [seconds, backlog]. */
   backlog: Array<[number, number]>;
@@ -99,6 +165,10 @@ interface Outcome {
   drainedAfter?: number;
   ackFloorStreamSeq: number;
   limitedBy: Set<string>;
+  /** The ScalingLimited message last seen with reason MaxAckPending. */
+  maxAckPendingMessage?: string;
+  /** Why the load stopped. */
+  stopped: string;
 }
 
 const toError = (reason: unknown): Error => (reason instanceof Error ? reason : new Error(String(reason)));
@@ -112,6 +182,23 @@ describe('the real-client matrix: default pull settings of nats.go and nats.js',
   const runnerEvents: RunnerEvent[] = [];
   const streams: string[] = [];
   const outcomes = new Map<string, Outcome | Error>();
+  /** Every poll the operator made, by EventConsumer name (its debug-level decision trace). */
+  const polls = new Map<string, Poll[]>();
+  const pollsOf = (name: string): Poll[] => polls.get(name) ?? [];
+
+  /** Keeps the operator's per-poll decisions; drops everything else it logs. */
+  function tracePolls(line: string): void {
+    if (!line.includes('"decided"')) return;
+    try {
+      const entry = JSON.parse(line) as { msg?: string; name?: string; current?: number; desired?: number };
+      if (entry.msg !== 'decided' || typeof entry.name !== 'string') return;
+      const list = polls.get(entry.name) ?? [];
+      list.push({ at: Date.now(), current: entry.current ?? NaN, desired: entry.desired ?? NaN });
+      polls.set(entry.name, list);
+    } catch {
+      // Not a trace line.
+    }
+  }
 
   beforeAll(async () => {
     // The nats.go consumer is built like the pinned tools, on demand (seconds when up to date).
@@ -127,7 +214,7 @@ describe('the real-client matrix: default pull settings of nats.go and nats.js',
     ns = await createNamespace('real-clients');
     nc = await connect({ servers: testStack().natsUrl });
     jsm = await jetstreamManager(nc);
-    operator = await startInProcessOperator(ns.name);
+    operator = await startInProcessOperator(ns.name, {}, tracePolls);
     runner = new PodRunner({
       kubeConfig: kubeConfig(),
       namespace: ns.name,
@@ -165,8 +252,10 @@ describe('the real-client matrix: default pull settings of nats.go and nats.js',
     await jsm.consumers.add(stream, {
       durable_name: 'worker',
       ack_policy: AckPolicy.Explicit,
+      ack_wait: ACK_WAIT_SECONDS * 1_000_000_000,
       ...(combo.maxAckPending === undefined ? {} : { max_ack_pending: combo.maxAckPending }),
     });
+    if (combo.standing > 0) await publish(nc, stream, combo.standing);
     await kubeApi().request('POST', `/apis/apps/v1/namespaces/${ns.name}/deployments`, {
       body: {
         apiVersion: 'apps/v1',
@@ -222,24 +311,37 @@ describe('the real-client matrix: default pull settings of nats.go and nats.js',
     );
 
     const outcome: Outcome = {
+      standing: combo.standing,
       published: 0,
       publishFailures: 0,
       stored: 0,
       maxReplicas: 0,
+      replicasAt: [],
+      polls: 0,
       backlog: [],
       skippedReadings: 0,
       ackFloorStreamSeq: 0,
       limitedBy: new Set(),
+      stopped: '',
     };
     const js = jetstream(nc);
     const started = Date.now();
     const seconds = (): number => (Date.now() - started) / 1000;
+    const pollsSinceStart = (): Poll[] => pollsOf(name).filter((p) => p.at >= started);
+    /** Polls since the first one (from the start of the load) that asked for at least `replicas`. */
+    const pollsSinceAsked = (replicas: number): number => {
+      const load = pollsSinceStart();
+      const first = load.findIndex((p) => p.desired >= replicas || p.current >= replicas);
+      return first < 0 ? -1 : load.length - 1 - first;
+    };
+    let stop: string | undefined;
     // Open-model arrivals: every 100 ms publish what the rate owes by now. On a loaded machine a
     // publish ack can time out although the message was stored: the stream's own count is the
     // truth checked at the end, the failures are only counted.
     const publishing = (async () => {
       const acks: Array<Promise<unknown>> = [];
-      while (outcome.caughtUpAt === undefined && seconds() < MAX_LOAD_SECONDS) {
+      while (stop === undefined) {
+        if (seconds() >= MAX_LOAD_SECONDS) stop = `${MAX_LOAD_SECONDS} s without a verdict`;
         const owed = Math.floor(seconds() * ARRIVAL_PER_SECOND) - outcome.published;
         for (let k = 0; k < owed; k++) {
           acks.push(
@@ -252,27 +354,42 @@ describe('the real-client matrix: default pull settings of nats.go and nats.js',
       }
       await Promise.all(acks);
     })();
-    let observing = true;
     const observed = (async () => {
       let tick = 0;
-      while (observing) {
+      while (stop === undefined) {
         const t = seconds();
         // A reading that times out on a stalled machine is skipped, not fatal: the verdict needs
-        // only the maximum replicas and the lowest backlog late in the load.
+        // only the maximum replicas and the backlog once enough polls were made.
         try {
           const [replicas, info] = await Promise.all([
             specReplicas(ns.name, name),
             jsm.consumers.info(stream, 'worker'),
           ]);
           outcome.maxReplicas = Math.max(outcome.maxReplicas, replicas);
-          if (replicas >= NEEDED && outcome.reachedNeededAt === undefined) outcome.reachedNeededAt = t;
+          if (outcome.replicasAt.at(-1)?.[1] !== replicas) outcome.replicasAt.push([Math.round(t), replicas]);
           const backlog = info.num_pending + info.num_ack_pending;
           outcome.backlog.push([t, backlog]);
-          if (t >= MIN_LOAD_SECONDS && backlog <= CAUGHT_UP_SECONDS * ARRIVAL_PER_SECOND)
-            outcome.caughtUpAt ??= t;
-          if (tick++ % 3 === 0) {
+          if (tick++ % 3 === 0 || combo.expect === 'capped') {
             const limited = condition(await eventConsumerStatus(ns.name, name), 'ScalingLimited');
-            if (limited?.status === 'True') outcome.limitedBy.add(limited.reason);
+            if (limited?.status === 'True') {
+              outcome.limitedBy.add(limited.reason);
+              if (limited.reason === 'MaxAckPending') outcome.maxAckPendingMessage = limited.message;
+            }
+          }
+          if (
+            combo.expect === 'keepsUp' &&
+            pollsSinceAsked(NEEDED) >= POLLS_BEFORE_CAUGHT_UP &&
+            backlog <= CAUGHT_UP_SECONDS * ARRIVAL_PER_SECOND
+          ) {
+            outcome.caughtUpAt = t;
+            stop = `caught up after ${pollsSinceAsked(NEEDED)} polls at ${NEEDED}+ replicas`;
+          }
+          if (
+            combo.expect === 'capped' &&
+            pollsSinceAsked(BINDING_MAX_ACK_PENDING) >= POLLS_AT_CAP &&
+            outcome.maxAckPendingMessage !== undefined
+          ) {
+            stop = `${pollsSinceAsked(BINDING_MAX_ACK_PENDING)} polls at the cap`;
           }
         } catch {
           outcome.skippedReadings++;
@@ -280,10 +397,14 @@ describe('the real-client matrix: default pull settings of nats.go and nats.js',
         await sleep(1000);
       }
     })();
+    await observed;
     await publishing;
     const stoppedAt = Date.now();
-    observing = false;
-    await observed;
+    outcome.stopped = stop ?? '';
+    const load = pollsOf(name).filter((p) => p.at >= started && p.at <= stoppedAt);
+    outcome.polls = load.length;
+    const reached = load.findIndex((p) => p.desired >= NEEDED);
+    if (reached >= 0) outcome.pollsToNeeded = reached + 1;
     const drained = await eventually(
       `${combo.label}: nothing pending or awaiting ack after the load`,
       async () => {
@@ -299,26 +420,49 @@ describe('the real-client matrix: default pull settings of nats.go and nats.js',
     return outcome;
   }
 
-  it.each(combos.map((c) => [c.label]))(
+  function describeOutcome(label: string, o: Outcome): string {
+    return (
+      `${label}: max ${o.maxReplicas} replicas, NEEDED ${NEEDED} asked at poll ${o.pollsToNeeded ?? '-'} of ${o.polls}; ` +
+      `stopped: ${o.stopped} at ${o.caughtUpAt?.toFixed(0) ?? '-'} s; ` +
+      `peak ${Math.max(...o.backlog.map(([, b]) => b))}, drained ${o.drainedAfter?.toFixed(0)} s after; ` +
+      `limited by ${[...o.limitedBy].join(',') || 'nothing'}; ${o.stored} stored of ${o.standing + o.published} published ` +
+      `(${o.publishFailures} acks missed), ${o.skippedReadings} readings skipped; ` +
+      `replicas ${o.replicasAt.map(([t, r]) => `${r}@${t}s`).join(' ')}\n`
+    );
+  }
+
+  it.each(combos.filter((c) => c.expect === 'keepsUp').map((c) => [c.label]))(
     '%s: reaches the replicas the arrival rate needs and drains the backlog',
     (label) => {
       const o = outcomes.get(label);
       if (o === undefined) throw new Error(`no outcome for ${label}`);
       if (o instanceof Error) throw o;
       // One line per combination for the record (and for anyone reading a failure).
-      process.stdout.write(
-        `${label}: max ${o.maxReplicas} replicas (needed ${NEEDED} at ${o.reachedNeededAt?.toFixed(0) ?? '-'} s), ` +
-          `caught up at ${o.caughtUpAt?.toFixed(0) ?? '-'} s (load stopped then, at most ${MAX_LOAD_SECONDS} s), ` +
-          `peak ${Math.max(...o.backlog.map(([, b]) => b))}, drained ${o.drainedAfter?.toFixed(0)} s after, ` +
-          `limited by ${[...o.limitedBy].join(',') || 'nothing'}; ${o.stored} stored of ${o.published} published ` +
-          `(${o.publishFailures} acks missed), ${o.skippedReadings} readings skipped\n`,
-      );
+      process.stdout.write(describeOutcome(label, o));
       expect(o.maxReplicas).toBeGreaterThanOrEqual(NEEDED);
+      expect(o.pollsToNeeded).toBeLessThanOrEqual(REACH_POLLS);
       // Drained while traffic still flowed: at most CAUGHT_UP_SECONDS of arrivals left.
       expect(o.caughtUpAt).toBeDefined();
-      expect(o.stored).toBeGreaterThanOrEqual(o.published - o.publishFailures);
+      expect(o.stored).toBeGreaterThanOrEqual(o.standing + o.published - o.publishFailures);
       expect(o.ackFloorStreamSeq).toBe(o.stored);
       expect(o.limitedBy.has('MaxAckPending')).toBe(false);
+    },
+  );
+
+  it.each(combos.filter((c) => c.expect === 'capped').map((c) => [c.label]))(
+    '%s: stops at the slots max_ack_pending leaves and says so, then drains',
+    (label) => {
+      const o = outcomes.get(label);
+      if (o === undefined) throw new Error(`no outcome for ${label}`);
+      if (o instanceof Error) throw o;
+      process.stdout.write(`${describeOutcome(label, o).trimEnd()}; (${o.maxAckPendingMessage ?? '-'})\n`);
+      // The arrival rate asks for NEEDED; only BINDING_MAX_ACK_PENDING replicas can hold a message.
+      expect(o.stopped).toMatch(/polls at the cap/);
+      expect(o.maxReplicas).toBe(BINDING_MAX_ACK_PENDING);
+      expect(o.limitedBy.has('MaxAckPending')).toBe(true);
+      expect(o.maxAckPendingMessage).toContain(`by max_ack_pending ${BINDING_MAX_ACK_PENDING}`);
+      expect(o.stored).toBeGreaterThanOrEqual(o.standing + o.published - o.publishFailures);
+      expect(o.ackFloorStreamSeq).toBe(o.stored);
     },
   );
 });
