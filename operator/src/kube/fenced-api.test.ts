@@ -1,8 +1,9 @@
 // Specifies the write fence: a write goes out only while the term is open and before its
 // writableUntil on the monotonic clock, checked at the moment of sending (not when the reconcile
 // started); reads and writes are bound to the term's signal; refusals are counted.
+import { getMaxListeners } from 'node:events';
 import { FencedError, isFenced, type KubeApi, type RequestOptions } from './api-client.js';
-import { FencedKubeApi, permanentTerm, type LeadershipTerm } from './fenced-api.js';
+import { FencedKubeApi, permanentTerm, termController, type LeadershipTerm } from './fenced-api.js';
 
 /** Records what would be sent; like KubeApiClient it calls beforeSend, then checks the signal. */
 class RecordingApi implements KubeApi {
@@ -100,5 +101,16 @@ describe('FencedKubeApi', () => {
     t.end('shutting down');
     await expect(api.request('PATCH', '/scale')).rejects.toThrow('shutting down');
     expect(inner.sent).toEqual(['PATCH /scale']);
+  });
+});
+
+describe('termController', () => {
+  it('lets every request in flight listen on the term without a MaxListenersExceededWarning', () => {
+    // Node warns once an AbortSignal has more than getMaxListeners() listeners (10 by default).
+    // (The warning itself goes to the real process, which jest does not expose. 0, "no limit" for
+    // an EventEmitter, makes Node 20's getMaxListeners throw for an EventTarget: Infinity it is.)
+    expect(getMaxListeners(new AbortController().signal)).toBe(10);
+    expect(getMaxListeners(termController().signal)).toBe(Infinity);
+    expect(getMaxListeners(permanentTerm().signal)).toBe(Infinity);
   });
 });

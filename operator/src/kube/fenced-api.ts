@@ -3,6 +3,7 @@
 // fenced — checked on the monotonic clock, synchronously, just before it is handed to the socket —
 // so that a process that no longer holds the Lease with time to spare sends nothing. The Lease's
 // own requests do not go through here (leader-election.ts uses the plain client).
+import { setMaxListeners } from 'node:events';
 import { monotonicNow } from '../clock.js';
 import { FencedError, type KubeApi, type RequestOptions } from './api-client.js';
 
@@ -18,9 +19,20 @@ export interface LeadershipTerm {
   writableUntil(): number;
 }
 
+/**
+ * A term's AbortController. Every request in flight in the term listens on its signal (the
+ * reconcile workers, the status writer, the event recorder: more than Node's default warning
+ * threshold of 10 at once); each listener goes with its request, so there is no leak to warn of.
+ */
+export function termController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(Infinity, controller.signal);
+  return controller;
+}
+
 /** A term that never ends: for running without leader election (one replica, tests, benchmarks). */
 export function permanentTerm(): LeadershipTerm & { end(reason: string): void } {
-  const controller = new AbortController();
+  const controller = termController();
   return {
     signal: controller.signal,
     writableUntil: () => Number.POSITIVE_INFINITY,

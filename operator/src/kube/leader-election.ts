@@ -22,7 +22,7 @@
 import { monotonicNow, wallNow } from '../clock.js';
 import type { Logger } from '../observability/logger.js';
 import { FencedError, isConflict, isFenced, isNotFound, type KubeApi } from './api-client.js';
-import type { LeadershipTerm } from './fenced-api.js';
+import { termController, type LeadershipTerm } from './fenced-api.js';
 
 interface Lease {
   apiVersion?: string;
@@ -68,7 +68,7 @@ function microTime(ms: number): string {
 }
 
 class Term implements LeadershipTerm {
-  readonly controller = new AbortController();
+  readonly controller = termController();
   deadline: NodeJS.Timeout | undefined;
 
   constructor(
