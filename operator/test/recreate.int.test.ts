@@ -106,10 +106,83 @@ describe('an EventConsumer deleted and recreated under the same name', () => {
     // The new object's maxReplicas (3) applies at once: on the old reconciler the spec parsed for
     // the old object (generation 1, maxReplicas 5) was reused and the Deployment stayed at 5.
     expect(await specReplicas(ns.name, 'worker')).toBe(3);
+    await reconciler.statusSettled();
     const status = await eventConsumerStatus(ns.name, 'orders');
     expect(status.desiredReplicas).toBe(3);
     expect(status.consecutiveFailures).toBe(0);
     expect(reconciler.trackedCount()).toBe(1);
     reconciler.forgetAll();
+  });
+
+  it('never writes the status built for the old object onto the new one', async () => {
+    // The informer has not seen the delete yet: its cache still shows the old object while the API
+    // server holds a new one under the same name. The status the reconciler builds from the old
+    // object must not land on the new one (on the old reconciler, a merge patch by name, it did).
+    const api = kubeApi();
+    let statusPatches = 0;
+    const counting: typeof api = {
+      request: (method, path, options) => {
+        if (method === 'PATCH' && path.endsWith('/status')) statusPatches++;
+        return api.request(method, path, options);
+      },
+    } as typeof api;
+    const metrics = new OperatorMetrics({ processMetrics: false });
+    const warnings: string[] = [];
+    const logger = { ...silentLogger, warn: (msg: string) => void warnings.push(msg) };
+    const statusPool = new ConnectionPool({ logger: silentLogger, metrics, connectTimeoutMs: 2000 });
+    let cached: EventConsumerObject | undefined;
+    const reconciler = new Reconciler({
+      cache: { get: () => cached },
+      api: counting,
+      scale: new ScaleClient(api),
+      secrets: new SecretReader(api),
+      backlog: new NatsBacklogSources(statusPool, { timeoutMs: 2000, metrics }),
+      events: new EventRecorder({ api, logger: silentLogger, instance: 'recreate-test' }),
+      metrics,
+      logger,
+    });
+    const key = `${ns.name}/payments`;
+    const reconcileSettled = async (): Promise<void> => {
+      for (let attempt = 0; attempt < 5; attempt++) {
+        if ((await reconciler.reconcile(key)).requeueAfterMs !== 0) break;
+      }
+      await reconciler.statusSettled();
+    };
+    const get = (): Promise<EventConsumerObject> =>
+      api.request<EventConsumerObject>('GET', eventConsumerPath(ns.name, 'payments'));
+    try {
+      const fixture = {
+        namespace: ns.name,
+        name: 'payments',
+        target: 'payments-worker',
+        servers: [testStack().natsUrl],
+        stream,
+        consumer: 'worker',
+      };
+      await createDeployment(ns.name, 'payments-worker', 1);
+      await createEventConsumer({ ...fixture, extra: { maxReplicas: 2 } });
+      cached = await get();
+      await api.request('DELETE', eventConsumerPath(ns.name, 'payments'));
+      await createEventConsumer({ ...fixture, extra: { maxReplicas: 4 } });
+
+      await reconcileSettled();
+      const fresh = await get();
+      expect(fresh.metadata?.uid).not.toBe(cached?.metadata?.uid);
+      expect(statusPatches).toBeGreaterThan(0);
+      // Nothing of the old object's status on the new one, and no warning: the object it was
+      // meant for is gone, which is not a failure.
+      expect(fresh.status ?? {}).toEqual({});
+      expect(warnings).toEqual([]);
+
+      // Once the cache shows the new object, its own status is written.
+      cached = fresh;
+      await reconcileSettled();
+      const written = await eventConsumerStatus(ns.name, 'payments');
+      expect(written.observedGeneration).toBe(1);
+      expect(written.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+    } finally {
+      reconciler.forgetAll();
+      await statusPool.closeAll();
+    }
   });
 });

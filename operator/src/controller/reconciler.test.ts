@@ -11,8 +11,18 @@ import { silentLogger } from '../observability/logger.js';
 import { OperatorMetrics } from '../observability/metrics.js';
 import type { BacklogSample } from '../scaling/types.js';
 import { Reconciler } from './reconciler.js';
+import type { StatusPatchOp } from './report.js';
 
 const KEY = 'ns/orders';
+
+/** The status a status write carries: the value of its JSON Patch's `add /status`, after its uid test. */
+function statusOf(body: unknown): EventConsumerStatus {
+  const ops = body as StatusPatchOp[];
+  expect(ops.map((o) => `${o.op} ${o.path}`)).toEqual(['test /metadata/uid', 'add /status']);
+  const add = ops.find((o) => o.op === 'add');
+  if (add?.op !== 'add') throw new Error('no add /status in the status patch');
+  return add.value;
+}
 
 function sample(pending: number, at: number): BacklogSample {
   return {
@@ -93,7 +103,7 @@ function setup(
       request: async <T>(_method: string, path: string, options?: RequestOptions): Promise<T> => {
         if (world.fence) throw world.fence;
         if (path.endsWith('/status')) {
-          world.statusWrites.push((options?.body as { status: EventConsumerStatus }).status);
+          world.statusWrites.push(statusOf(options?.body));
           world.statusPaths.push(path);
           if (world.statusAnswer) await world.statusAnswer;
         }

@@ -17,7 +17,7 @@ import { pollIntervalMs } from '../api/v1alpha1/scaling-spec.js';
 import type { BacklogSource } from '../backlog/backlog-source.js';
 import type { ConsumerRef } from '../backlog/jetstream-backlog-source.js';
 import type { NatsCredentials } from '../backlog/nats-credentials.js';
-import { isFenced, type KubeApi } from '../kube/api-client.js';
+import { isFenced, JSON_PATCH, type KubeApi } from '../kube/api-client.js';
 import type { EventTarget } from '../kube/event-recorder.js';
 import {
   ScaleError,
@@ -51,7 +51,7 @@ import { TargetClaims, type TargetClaimsDeps } from './target-claims.js';
 import {
   forgetWritten,
   lastActiveTime,
-  nullForUndefined,
+  statusPatchBody,
   recordPollMetrics,
   rememberWritten,
   statusAfterPoll,
@@ -522,7 +522,9 @@ export class Reconciler {
       lane,
       {
         path: `${eventConsumerPath(poll.namespace, poll.name)}/status`,
-        body: { status: nullForUndefined(next) },
+        // Refused when the object under this name is no longer the one this status was built for.
+        contentType: JSON_PATCH,
+        body: statusPatchBody(poll.obj.metadata?.uid, next),
         onWritten: () => {
           memory.landedAt = this.now();
           this.deps.metrics.statusWrites.inc();

@@ -403,6 +403,24 @@ function compact<T extends Record<string, unknown>>(obj: T): T {
   return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined)) as T;
 }
 
+/**
+ * The status write as a JSON Patch (RFC 6902): test that the object under this name is still the
+ * one the status was built for (its uid), then replace the whole status. The test is what makes a
+ * deleted-and-recreated object refuse a status built for its predecessor while the informer had not
+ * seen the delete: a uid in a merge patch to /status is silently dropped by the API server (the
+ * status strategy keeps only .status), while a failed test refuses the whole patch (422, see
+ * isFailedPatchTest). The status is written whole, as the reconciler builds it whole: a field it
+ * no longer sets disappears, nested ones included.
+ */
+export function statusPatchBody(uid: string | undefined, status: EventConsumerStatus): StatusPatchOp[] {
+  const replace: StatusPatchOp = { op: 'add', path: '/status', value: status };
+  return uid === undefined ? [replace] : [{ op: 'test', path: '/metadata/uid', value: uid }, replace];
+}
+
+export type StatusPatchOp =
+  | { op: 'test'; path: '/metadata/uid'; value: string }
+  | { op: 'add'; path: '/status'; value: EventConsumerStatus };
+
 /** JSON merge patch removes a field only when it is null; absent optional fields become null. */
 export function nullForUndefined(status: EventConsumerStatus): Record<string, unknown> {
   const keys: Array<keyof EventConsumerStatus> = [

@@ -2,7 +2,7 @@
 // budget for all EventConsumers, oldest first, one write per EventConsumer at a time with the
 // newest status; and the writer that runs them off the reconcile workers.
 import type { RequestOptions } from '../kube/api-client.js';
-import { FencedError } from '../kube/api-client.js';
+import { FencedError, KubeApiError } from '../kube/api-client.js';
 import { silentLogger } from '../observability/logger.js';
 import { StatusWriteQueue, StatusWriter, type StatusPatch } from './status-writer.js';
 
@@ -134,18 +134,32 @@ describe('StatusWriter', () => {
     expect(sent).toHaveLength(5);
   });
 
-  it('tells the reconciler when a write failed (so the next poll writes again), but not when the object is gone or the term ended', async () => {
+  it('tells the reconciler when a write failed (so the next poll writes again), but not when the object is gone or was recreated, or the term ended', async () => {
     const log: string[] = [];
     const { w, patch } = writer(async (path) => {
       if (path === '/boom') throw new Error('500 from the API server');
       if (path === '/fenced') throw new FencedError('NotLeading', 'term ended');
+      // The uid test of the patch failed: the object under this name is another one now.
+      if (path === '/recreated')
+        throw new KubeApiError(
+          422,
+          'Invalid',
+          'the server rejected our request due to an error in our request',
+        );
+      // The status itself failed validation: a bug worth a warning and another try.
+      if (path === '/invalid')
+        throw new KubeApiError(422, 'Invalid', 'EventConsumer.jetscale.io "a" is invalid', [
+          'status.desiredReplicas: Invalid value: -1',
+        ]);
       return {};
     });
     w.submit('ns/a', 'state', patch('/boom', log), 0);
     w.submit('ns/b', 'state', patch('/fenced', log), 0);
     w.submit('ns/c', 'state', patch('/ok', log), 0);
+    w.submit('ns/d', 'state', patch('/recreated', log), 0);
+    w.submit('ns/e', 'state', patch('/invalid', log), 0);
     await w.whenSettled();
-    expect(log.sort()).toEqual(['failed /boom', 'written /ok']);
+    expect(log.sort()).toEqual(['failed /boom', 'failed /invalid', 'written /ok']);
   });
 
   it('on drain writes the waiting state changes and drops the readings, then sends nothing more', async () => {

@@ -14,7 +14,7 @@
 // The ordering is a pure queue (StatusWriteQueue, no clock of its own, no I/O); StatusWriter
 // runs the PATCHes through the term's API client.
 import type { KubeApi } from '../kube/api-client.js';
-import { isFenced, isNotFound } from '../kube/api-client.js';
+import { isFailedPatchTest, isFenced, isNotFound } from '../kube/api-client.js';
 import type { Logger } from '../observability/logger.js';
 
 export type StatusLane = 'state' | 'readings';
@@ -139,6 +139,8 @@ export class StatusWriteQueue<T> {
 /** One status to write, and what to do when it was written or could not be. */
 export interface StatusPatch {
   path: string;
+  /** The PATCH's media type (a merge patch when absent). */
+  contentType?: string;
   body: unknown;
   /** Written (the API server answered 2xx). */
   onWritten(): void;
@@ -248,12 +250,16 @@ export class StatusWriter {
 
   private async write(key: string, patch: StatusPatch): Promise<void> {
     try {
-      await this.options.api.request('PATCH', patch.path, { body: patch.body });
+      await this.options.api.request('PATCH', patch.path, {
+        body: patch.body,
+        ...(patch.contentType === undefined ? {} : { contentType: patch.contentType }),
+      });
       patch.onWritten();
     } catch (err) {
-      // Deleted meanwhile (the delete event cleans up), or this term ended (the next leader
-      // writes its own): nothing to retry.
-      if (!isNotFound(err) && !isFenced(err)) {
+      // Deleted meanwhile (404), or deleted and recreated under the same name (the patch's uid
+      // test failed; the delete event cleans up and the new object's poll writes its own), or this
+      // term ended (the next leader writes its own): nothing to retry.
+      if (!isNotFound(err) && !isFailedPatchTest(err) && !isFenced(err)) {
         const [namespace, name] = key.split('/');
         this.options.logger.warn('status write failed; the next poll writes again', {
           namespace,

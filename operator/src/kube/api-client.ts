@@ -13,10 +13,24 @@ export class KubeApiError extends Error {
     readonly status: number,
     readonly reason: string,
     message: string,
+    /** The Status' details.causes messages (what exactly was refused), when the server gave any. */
+    readonly causes: readonly string[] = [],
   ) {
     super(message);
     this.name = 'KubeApiError';
   }
+}
+
+/** The messages of a Status' details.causes: only strings are kept, anything else is ignored. */
+function statusCauses(body: unknown): string[] {
+  const details = body && typeof body === 'object' ? (body as { details?: unknown }).details : undefined;
+  const causes =
+    details && typeof details === 'object' ? (details as { causes?: unknown }).causes : undefined;
+  if (!Array.isArray(causes)) return [];
+  return causes.flatMap((c: unknown) => {
+    const m = c && typeof c === 'object' ? (c as { message?: unknown }).message : undefined;
+    return typeof m === 'string' ? [m] : [];
+  });
 }
 
 export type FenceReason =
@@ -72,6 +86,7 @@ export interface KubeApi {
 }
 
 export const MERGE_PATCH = 'application/merge-patch+json';
+export const JSON_PATCH = 'application/json-patch+json';
 
 export class KubeApiClient implements KubeApi {
   private agent: http.Agent | undefined;
@@ -164,7 +179,7 @@ export class KubeApiClient implements KubeApi {
               body && typeof body === 'object' ? (body as { reason?: unknown; message?: unknown }) : {};
             const reason = typeof st.reason === 'string' ? st.reason : `HTTP${status}`;
             const message = typeof st.message === 'string' ? st.message : `${method} ${path}: HTTP ${status}`;
-            reject(new KubeApiError(status, reason, message));
+            reject(new KubeApiError(status, reason, message, statusCauses(body)));
           });
         },
       );
@@ -229,4 +244,16 @@ export function isNotFound(err: unknown): boolean {
 
 export function isConflict(err: unknown): boolean {
   return err instanceof KubeApiError && err.status === 409;
+}
+
+/**
+ * A JSON Patch that could not be applied to the object as it is now: for jetscale's patches, only
+ * a `test` operation can fail that way (the object is not the one the patch was built for). The
+ * API server answers 422 Invalid without causes (apiserver's jsonPatcher.applyJSPatch); a patched
+ * object that fails validation is 422 Invalid too, but always with its field errors as causes.
+ */
+export function isFailedPatchTest(err: unknown): boolean {
+  return (
+    err instanceof KubeApiError && err.status === 422 && err.reason === 'Invalid' && err.causes.length === 0
+  );
 }
