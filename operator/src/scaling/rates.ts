@@ -369,15 +369,13 @@ export function observeRates(
     sameReplicas && steadySeconds >= settleSeconds && !isGap(previous.lastIntervalSeconds, dtSeconds);
   let perReplica = previous.perReplicaPerSecond;
   const completedPerReplica = completedPerSecond / Math.max(1, readyReplicas);
-  if (busyThroughout && comparable) {
-    perReplica = ewma(perReplica, completedPerReplica, dtSeconds, CAPACITY_TIME_CONSTANT_SECONDS);
-  } else if (
-    comparable &&
+  // Outside busy periods a reading counts only when it raises the estimate: each replica completed
+  // more than the estimate says it can, so the estimate is low.
+  const provesMore =
     perReplica !== undefined &&
     completedPerReplica > perReplica &&
-    steadySeconds >= Math.max(settleSeconds, LOWER_BOUND_SETTLE_SECONDS)
-  ) {
-    // Not busy, yet each replica completed more than the estimate says it can: the estimate is low.
+    steadySeconds >= Math.max(settleSeconds, LOWER_BOUND_SETTLE_SECONDS);
+  if (comparable && (busyThroughout || provesMore)) {
     perReplica = ewma(perReplica, completedPerReplica, dtSeconds, CAPACITY_TIME_CONSTANT_SECONDS);
   }
   if (perReplica !== undefined) next.perReplicaPerSecond = perReplica;
