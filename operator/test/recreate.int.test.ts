@@ -11,10 +11,11 @@ import { eventConsumerPath } from '../src/api/v1alpha1/group-version.js';
 import { ConnectionPool } from '../src/backlog/connection-pool.js';
 import { NatsBacklogSources } from '../src/backlog/nats-backlog-sources.js';
 import { Reconciler } from '../src/controller/reconciler.js';
+import type { KubeApi } from '../src/kube/api-client.js';
 import { EventRecorder } from '../src/kube/event-recorder.js';
 import { ScaleClient } from '../src/kube/scale-client.js';
 import { SecretReader } from '../src/kube/secret-reader.js';
-import { silentLogger } from '../src/observability/logger.js';
+import { silentLogger, type Logger } from '../src/observability/logger.js';
 import { OperatorMetrics } from '../src/observability/metrics.js';
 import {
   closeKubeApi,
@@ -28,6 +29,27 @@ import {
   specReplicas,
   streamName,
 } from './harness.js';
+
+/**
+ * A reconciler on the real API server and NATS whose informer cache is whatever `cached` returns;
+ * `writes` is the client for the EventConsumer's own requests (status), `api` for everything else.
+ */
+function testReconciler(
+  cached: () => EventConsumerObject | undefined,
+  deps: { api: KubeApi; writes: KubeApi; pool: ConnectionPool; metrics: OperatorMetrics; logger: Logger },
+): Reconciler {
+  const { api, pool, metrics } = deps;
+  return new Reconciler({
+    cache: { get: cached },
+    api: deps.writes,
+    scale: new ScaleClient(api),
+    secrets: new SecretReader(api),
+    backlog: new NatsBacklogSources(pool, { timeoutMs: 2000, metrics }),
+    events: new EventRecorder({ api, logger: silentLogger, instance: 'recreate-test' }),
+    metrics,
+    logger: deps.logger,
+  });
+}
 
 describe('an EventConsumer deleted and recreated under the same name', () => {
   let ns: { name: string; cleanup: () => Promise<void> };
@@ -59,13 +81,10 @@ describe('an EventConsumer deleted and recreated under the same name', () => {
     const refresh = async (): Promise<void> => {
       cached = await api.request<EventConsumerObject>('GET', eventConsumerPath(ns.name, 'orders'));
     };
-    const reconciler = new Reconciler({
-      cache: { get: () => cached },
+    const reconciler = testReconciler(() => cached, {
       api,
-      scale: new ScaleClient(api),
-      secrets: new SecretReader(api),
-      backlog: new NatsBacklogSources(pool, { timeoutMs: 2000, metrics }),
-      events: new EventRecorder({ api, logger: silentLogger, instance: 'recreate-test' }),
+      writes: api,
+      pool,
       metrics,
       logger: silentLogger,
     });
@@ -131,13 +150,10 @@ describe('an EventConsumer deleted and recreated under the same name', () => {
     const logger = { ...silentLogger, warn: (msg: string) => void warnings.push(msg) };
     const statusPool = new ConnectionPool({ logger: silentLogger, metrics, connectTimeoutMs: 2000 });
     let cached: EventConsumerObject | undefined;
-    const reconciler = new Reconciler({
-      cache: { get: () => cached },
-      api: counting,
-      scale: new ScaleClient(api),
-      secrets: new SecretReader(api),
-      backlog: new NatsBacklogSources(statusPool, { timeoutMs: 2000, metrics }),
-      events: new EventRecorder({ api, logger: silentLogger, instance: 'recreate-test' }),
+    const reconciler = testReconciler(() => cached, {
+      api,
+      writes: counting,
+      pool: statusPool,
       metrics,
       logger,
     });
