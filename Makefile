@@ -122,10 +122,13 @@ loadtest-incluster: deps ## The same scenario in-cluster through the k6-operator
 loadtest-kind: deps ## The harness (faults, verdicts, report) against the kind demo: SCENARIO, RATE_SCALE (k6 is the load source of `make loadtest`; this one uses the local driver)
 	npx tsx loadtest/harness/main.ts kind --scenario $(SCENARIO) --rate-scale $(RATE_SCALE) --context kind-jetscale $(DEMO_ARGS)
 
-.PHONY: fuzz fuzz-workloads fuzz-operator
+.PHONY: fuzz fuzz-policy fuzz-workloads fuzz-operator
 FUZZ_SEED ?= $(shell date +%s)
 FUZZ_REQUESTS ?= 3500
-fuzz: fuzz-workloads fuzz-operator ## Long seeded fuzz runs (make test runs short ones); FUZZ_SEED replays a run
+fuzz: fuzz-policy fuzz-workloads fuzz-operator ## Long seeded fuzz runs (make test runs short ones); FUZZ_SEED replays a run
+FUZZ_WORLDS ?= 500
+fuzz-policy: deps ## Fuzz the scaling policy: FUZZ_WORLDS random users' specs, clients and traffic, judged by invariants (FUZZ_SEED: first world's seed)
+	FUZZ_SEED=$(FUZZ_SEED) FUZZ_WORLDS=$(FUZZ_WORLDS) $(NODE_TEST) --selectProjects unit --testPathPatterns operator/src/scaling/decide.fuzz
 fuzz-workloads: deps tools ## Fuzz the gateway, consumer and audit: FUZZ_REQUESTS junk+valid requests, a consumer restart half way (FUZZ_SEED)
 	FUZZ_SEED=$(FUZZ_SEED) FUZZ_REQUESTS=$(FUZZ_REQUESTS) $(NODE_TEST) --selectProjects integration --runInBand --testPathPatterns workloads/test/fuzz
 FUZZ_OBJECTS ?= 300

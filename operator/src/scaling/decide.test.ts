@@ -306,6 +306,80 @@ describe('decide: scale to and from zero', () => {
     expect(sleep.reason).toMatch(/Nothing pending, awaiting ack or delivered for 120s/);
   });
 
+  it('with a short cooldown, does not go to zero between the batches of a flowing stream', () => {
+    // Found by the policy fuzzer (seed 250): cooldownPeriodSeconds 0, publishers sending batches of
+    // 100 about every 2 s (50/s), handlers fast enough to empty each batch within a second: a 1 s
+    // reading between two batches saw nothing pending, awaiting ack or delivered, and the
+    // Deployment went to zero — every two seconds a cold start, at a measured 50/s.
+    const quick = withScalingDefaults({ minReplicas: 0, cooldownPeriodSeconds: 0 });
+    let history = emptyHistory();
+    let current = 2;
+    let delivered = 0;
+    const seen: number[] = [];
+    for (let t = 0; t <= 300; t += 1) {
+      if (t % 2 === 1) delivered += 100;
+      const d = decide(
+        input({
+          spec: quick,
+          sample: sample({ at: s(t), deliveredConsumerSeq: delivered, deliveredStreamSeq: delivered }),
+          currentReplicas: current,
+          readyReplicas: current,
+          history,
+          now: s(t),
+        }),
+      );
+      history = d.history;
+      current = d.desiredReplicas;
+      seen.push(current);
+    }
+    expect(Math.min(...seen)).toBe(1);
+    // Traffic stops: zero once the measured arrival rate has decayed to nothing.
+    let zeroAt: number | undefined;
+    for (let t = 301; t <= 600 && zeroAt === undefined; t += 1) {
+      const d = decide(
+        input({
+          spec: quick,
+          sample: sample({ at: s(t), deliveredConsumerSeq: delivered, deliveredStreamSeq: delivered }),
+          currentReplicas: current,
+          readyReplicas: current,
+          history,
+          now: s(t),
+        }),
+      );
+      history = d.history;
+      if (d.desiredReplicas === 0) {
+        zeroAt = t;
+        expect(d.reason).toMatch(/arrivals measured at 0\.0\d+\/s/);
+      } else expect(d.reason).toMatch(/not going to zero while arrivals are measured at [\d.]+\/s/);
+    }
+    // 50/s decays below IDLE_ARRIVAL_PER_SECOND in 10 s × ln(50 / 0.1) ≈ 62 s.
+    expect(zeroAt).toBeGreaterThan(330);
+    expect(zeroAt).toBeLessThan(400);
+  });
+
+  it('does not go to zero on its first reading (a new leader, a restart): one reading proves no idleness', () => {
+    const quick = withScalingDefaults({ minReplicas: 0, cooldownPeriodSeconds: 0 });
+    const first = decide(
+      input({
+        spec: quick,
+        sample: sample({ at: s(0), deliveredConsumerSeq: 5000, deliveredStreamSeq: 5000 }),
+        currentReplicas: 3,
+        now: s(0),
+      }),
+    );
+    expect(first.desiredReplicas).toBeGreaterThan(0);
+    const second = decide(
+      input({
+        spec: quick,
+        sample: sample({ at: s(1), deliveredConsumerSeq: 5000, deliveredStreamSeq: 5000 }),
+        currentReplicas: first.desiredReplicas,
+        history: first.history,
+        now: s(1),
+      }),
+    );
+    expect(second.desiredReplicas).toBe(0);
+  });
+
   it('counts a redelivery (consumer sequence moved, stream sequence not) and a recreated consumer as activity', () => {
     const before = sample({ at: s(0), deliveredConsumerSeq: 100, deliveredStreamSeq: 90 });
     const first = decide(input({ spec, sample: before, currentReplicas: 1, now: s(200) }));

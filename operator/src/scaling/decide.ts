@@ -104,6 +104,14 @@ export const PANIC_DRAIN_SECONDS = 10;
 export const PANIC_WINDOW_SECONDS = 60;
 /** Pending must have grown by at least this share of what the arrival excess implies. */
 const PANIC_GROWTH_AGREEMENT = 0.5;
+/**
+ * Zero also waits until the measured arrival rate (the EWMA of rates.ts, 10 s time constant) is
+ * below this: about one message per 10 s. A reading catches only what happened between two polls,
+ * so with a short cooldown a gap between two batches of a flowing stream looks idle; the smoothed
+ * rate does not. After traffic stops it decays below this in 10 s × ln(rate / 0.1): 62 s from
+ * 50/s, 92 s from 1,000/s — inside the default 120 s cooldown, so only short cooldowns wait longer.
+ */
+export const IDLE_ARRIVAL_PER_SECOND = 0.1;
 /** Longest poll the decision suggests; the controller polls at min(this suggestion, spec.pollInterval). */
 export const MAX_POLL_SECONDS = 300;
 export const MAX_RECOMMENDATIONS = 1024;
@@ -447,11 +455,23 @@ export function decide(input: ScalingInput): ScalingDecision {
   // (it is how a user pauses scale-in or scale-out only, like KEDA's paused-scale-in/-out).
   const upDisabled = spec.scaleUp.selectPolicy === 'Disabled';
   const downDisabled = spec.scaleDown.selectPolicy === 'Disabled';
+  const arrivalRate = rates.arrivalPerSecond ?? 0;
+  let zeroHeldByArrivals = false;
   if (minReplicas === 0) {
     if (current === 0) lower = active && !upDisabled ? 1 : 0;
-    else if (!downDisabled && backlog === 0 && deliveries === 0 && idleSeconds >= spec.cooldownPeriodSeconds)
-      toZero = true;
-    else lower = 1;
+    else if (
+      !downDisabled &&
+      backlog === 0 &&
+      deliveries === 0 &&
+      idleSeconds >= spec.cooldownPeriodSeconds
+    ) {
+      // Idleness needs an interval: a first reading (a new leader's, after a restart) proves none.
+      if (rates.arrivalPerSecond !== undefined && arrivalRate < IDLE_ARRIVAL_PER_SECOND) toZero = true;
+      else {
+        lower = 1;
+        zeroHeldByArrivals = true;
+      }
+    } else lower = 1;
   }
 
   const seen = `Backlog ${fmt(backlog)} (${fmt(pending)} pending, ${fmt(ackPending)} awaiting ack)`;
@@ -460,7 +480,7 @@ export function decide(input: ScalingInput): ScalingDecision {
   let reason: string;
   if (toZero) {
     desired = 0;
-    reason = `Nothing pending, awaiting ack or delivered for ${fmt(idleSeconds)}s (cooldown ${spec.cooldownPeriodSeconds}s): scaling from ${current} to zero.`;
+    reason = `Nothing pending, awaiting ack or delivered for ${fmt(idleSeconds)}s (cooldown ${spec.cooldownPeriodSeconds}s), arrivals measured at ${arrivalRate.toPrecision(2)}/s: scaling from ${current} to zero.`;
   } else if (current === 0 && lower === 0) {
     desired = 0;
     reason =
@@ -522,7 +542,16 @@ export function decide(input: ScalingInput): ScalingDecision {
         ? `the panic window holds ${current} until ${fmt(((panicUntil ?? now) - now) / 1000)}s from now`
         : `the ${stabilized > recommended ? 'scale-down' : 'scale-up'} stabilization window holds ${stabilized}`,
     };
-    const limitText = limitedBy === undefined ? '' : ` (${limits[limitedBy]})`;
+    const zeroHeldText =
+      rates.arrivalPerSecond === undefined
+        ? 'not going to zero before a second reading: one reading shows no idleness'
+        : `not going to zero while arrivals are measured at ${fmt(arrivalRate)}/s: it waits for less than ${IDLE_ARRIVAL_PER_SECOND}/s`;
+    const limitText =
+      zeroHeldByArrivals && desired === 1 && (limitedBy === undefined || limitedBy === 'MinReplicas')
+        ? ` (${zeroHeldText})`
+        : limitedBy === undefined
+          ? ''
+          : ` (${limits[limitedBy]})`;
     const forecastText =
       forecast !== undefined && !forecastUsed && spec.predictive.enabled
         ? `; forecast not used: ${forecast.why || `observed ${fmt(observedArrival ?? 0)}/s is outside its ±${fmt(spec.predictive.maxRelativeError * 100)}% band around ${fmt(forecast.arrivalPerSecond)}/s`}`

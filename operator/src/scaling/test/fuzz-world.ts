@@ -1,0 +1,386 @@
+// A seeded world for the policy fuzzer (decide.fuzz.test.ts): a JetStream consumer fed by
+// publishers with a random traffic profile, a Deployment whose pods start after a random delay and
+// pull with a client's default prefetch, and a controller that polls the way the operator does —
+// at min(decision.nextPollSeconds, spec.pollInterval), plus an early poll 0.05–0.5 s after a watch
+// event (a scale, a pod becoming ready) — and sometimes fails to apply a scale. Everything the
+// policy sees is a reading a real nats-server could give; everything the invariants judge is what
+// really happened in the world (arrivals, completions, pods), which the policy never sees.
+//
+// Simplified on purpose (pull-clients.ts models the server's request queue in detail; this world
+// needs breadth, not that depth): each ready pod asks for up to its client's prefetch whenever
+// what it holds falls to the refill mark, and the server hands out one message per turn round
+// robin over pods with something asked for, within max_ack_pending. A pod removed by a scale-down
+// either drains (naks what it holds: redelivered at once) or is killed (what it held is redelivered
+// after ack_wait). On an interleaved stream other subjects' messages move delivered.stream_seq
+// without being this consumer's work.
+
+import { natsGoConsume, natsGoFetch10, natsJsConsume, natsJsFetch } from './pull-clients.js';
+import type { PullClient } from './pull-clients.js';
+import { decide, emptyHistory } from '../decide.js';
+import { withScalingDefaults } from '../defaults.js';
+import type { ScalingSpecInput } from '../defaults.js';
+import type { BacklogSample, ScalingDecision, ScalingSpec, StepPolicy } from '../types.js';
+
+export type Rng = () => number;
+
+/** mulberry32: small and deterministic per seed, so a failure reproduces from its printed seed. */
+export function seededRng(seed: number): Rng {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function pick<T>(rng: Rng, items: readonly T[]): T {
+  const item = items[Math.floor(rng() * items.length)];
+  if (item === undefined) throw new Error('pick from an empty list');
+  return item;
+}
+
+/** A stretch of traffic at one mean rate. */
+export interface Segment {
+  seconds: number;
+  /** Mean arrivals per second. */
+  rate: number;
+  /**
+   * How publishers send: 'poisson' (independent messages), 'clumped' (batches of `clump` messages
+   * at Poisson times with the same mean rate: bursty publishers, a gateway flushing batches).
+   */
+  shape: 'poisson' | 'clumped';
+  clump: number;
+  /** Messages per second one handler completes during this segment (a slow dependency lowers it). */
+  handlerPerSecond: number;
+}
+
+export interface World {
+  seed: number;
+  spec: ScalingSpec;
+  /** The operator's poll interval (spec.pollInterval), seconds. */
+  pollSeconds: number;
+  client: PullClient;
+  maxAckPending: number;
+  ackWaitSeconds: number;
+  startupSeconds: number;
+  /** Share of removed pods that are killed (no drain) rather than drained. */
+  killShare: number;
+  /** Probability that applying a scale fails (the history is then not stored). */
+  scaleFailure: number;
+  /** Other subjects' messages per second on the stream (moves stream_seq, not this consumer's work). */
+  interleavedPerSecond: number;
+  /** Whether the target reports a ready count (a Deployment does; a bare /scale does not). */
+  reportsReady: boolean;
+  initialReplicas: number;
+  initialPending: number;
+  segments: Segment[];
+}
+
+const CLIENTS: readonly PullClient[] = [natsGoConsume, natsJsConsume, natsJsFetch, natsGoFetch10];
+
+function policies(rng: Rng, direction: 'up' | 'down'): StepPolicy[] {
+  const n = 1 + Math.floor(rng() * 2);
+  return Array.from({ length: n }, () =>
+    rng() < 0.5
+      ? {
+          type: 'Pods' as const,
+          value: 1 + Math.floor(rng() * (direction === 'up' ? 20 : 5)),
+          periodSeconds: pick(rng, [5, 15, 30, 60]),
+        }
+      : {
+          type: 'Percent' as const,
+          value: pick(rng, direction === 'up' ? [10, 50, 100, 900] : [10, 25, 50, 100]),
+          periodSeconds: pick(rng, [5, 15, 30, 60]),
+        },
+  );
+}
+
+/** A user's spec: mostly defaults, with the knobs users do turn set to values the CRD accepts. */
+export function randomSpec(rng: Rng): ScalingSpec {
+  const input: ScalingSpecInput = {};
+  const maxReplicas = pick(rng, [1, 2, 3, 5, 10, 20, 50]);
+  input.maxReplicas = maxReplicas;
+  input.minReplicas = rng() < 0.4 ? 0 : Math.min(maxReplicas, pick(rng, [1, 1, 2, 3]));
+  if (rng() < 0.4) input.backlogPerReplica = pick(rng, [1, 5, 10, 50, 100, 1000, 10000]);
+  if (rng() < 0.2) input.activationBacklog = pick(rng, [0, 1, 10, 100]);
+  if (rng() < 0.3) input.drainWithinSeconds = pick(rng, [5, 10, 30, 120, 600]);
+  if (rng() < 0.25) input.latencyObjectiveSeconds = pick(rng, [0.5, 1, 2, 5, 10, 30, 120]);
+  if (rng() < 0.3) input.cooldownPeriodSeconds = pick(rng, [0, 10, 30, 120, 300]);
+  if (rng() < 0.3)
+    input.scaleUp = {
+      stabilizationWindowSeconds: pick(rng, [0, 0, 15, 60]),
+      policies: policies(rng, 'up'),
+      selectPolicy: pick(rng, ['Max', 'Max', 'Min', 'Disabled'] as const),
+    };
+  if (rng() < 0.3)
+    input.scaleDown = {
+      stabilizationWindowSeconds: pick(rng, [0, 15, 30, 60, 300]),
+      policies: policies(rng, 'down'),
+      selectPolicy: pick(rng, ['Max', 'Max', 'Min', 'Disabled'] as const),
+    };
+  if (rng() < 0.2)
+    input.predictive = {
+      enabled: true,
+      horizonSeconds: pick(rng, [5, 10, 30, 60]),
+      ...(rng() < 0.5 ? { seasonalitySeconds: pick(rng, [300, 600]) } : {}),
+    };
+  if (rng() < 0.1) input.inFlightPerReplica = pick(rng, [1, 10, 100]);
+  if (rng() < 0.2) input.readinessDeadlineSeconds = pick(rng, [30, 180]);
+  return withScalingDefaults(input);
+}
+
+function randomSegments(rng: Rng, handlerPerSecond: number, totalSeconds: number): Segment[] {
+  const segments: Segment[] = [];
+  let left = totalSeconds;
+  while (left > 0) {
+    const seconds = Math.min(left, pick(rng, [30, 120, 300, 900]));
+    left -= seconds;
+    const rate = rng() < 0.15 ? 0 : pick(rng, [0.2, 1, 5, 20, 50, 100, 300, 1000]) * (0.5 + rng());
+    segments.push({
+      seconds,
+      rate,
+      shape: rng() < 0.35 ? 'clumped' : 'poisson',
+      clump: pick(rng, [10, 50, 100]),
+      handlerPerSecond: rng() < 0.1 ? handlerPerSecond / 4 : handlerPerSecond,
+    });
+  }
+  return segments;
+}
+
+export function randomWorld(seed: number, totalSeconds = 1800): World {
+  const rng = seededRng(seed);
+  const spec = randomSpec(rng);
+  const handlerPerSecond = pick(rng, [5, 20, 50, 200]);
+  return {
+    seed,
+    spec,
+    pollSeconds: pick(rng, [1, 2, 5, 5, 10, 30]),
+    client: pick(rng, CLIENTS),
+    maxAckPending: pick(rng, [-1, 1000, 1000, 100, 20, 5]),
+    ackWaitSeconds: pick(rng, [5, 30, 30]),
+    startupSeconds: pick(rng, [1, 5, 15, 30, 60]),
+    killShare: pick(rng, [0, 0.5, 1]),
+    scaleFailure: pick(rng, [0, 0, 0.1]),
+    interleavedPerSecond: rng() < 0.25 ? pick(rng, [10, 200]) : 0,
+    reportsReady: rng() < 0.85,
+    initialReplicas: Math.min(spec.maxReplicas, pick(rng, [0, 1, 3])),
+    initialPending: pick(rng, [0, 0, 100, 5000]),
+    segments: randomSegments(rng, handlerPerSecond, totalSeconds),
+  };
+}
+
+interface Pod {
+  readyAt: number;
+  /** Messages in hand (delivered, not acked). */
+  held: number;
+  /** Messages asked for and not yet delivered. */
+  asked: number;
+  progress: number;
+}
+
+/** One poll: what the policy was given, what it decided, and what was true in the world. */
+export interface Step {
+  t: number;
+  sample: BacklogSample;
+  currentReplicas: number;
+  readyReplicas: number;
+  decision: ScalingDecision;
+  /** Whether the controller managed to apply the decision (false: a failed scale request). */
+  applied: boolean;
+  /** The world's truth at the poll. */
+  truth: {
+    segment: number;
+    rate: number;
+    handlerPerSecond: number;
+    /** Messages that arrived since the start. */
+    arrived: number;
+    /** Messages handled and acked since the start. */
+    completed: number;
+  };
+}
+
+export interface Run {
+  world: World;
+  steps: Step[];
+  /** Start time (s) of each segment. */
+  segmentStarts: number[];
+}
+
+/** Runs the world for the sum of its segments with 50 ms steps; decide() is called at each poll. */
+export function runWorld(world: World): Run {
+  const rng = seededRng(world.seed ^ 0x5bd1e995);
+  const dt = 0.05;
+  const T0 = Date.UTC(2026, 0, 1);
+  const pods: Pod[] = [];
+  const addPod = (readyAt: number): void => {
+    pods.push({ readyAt, held: 0, asked: 0, progress: 0 });
+  };
+  for (let i = 0; i < world.initialReplicas; i++) addPod(0);
+  let pending = world.initialPending;
+  let arrived = world.initialPending;
+  let completed = 0;
+  let consumerSeq = 0;
+  let streamSeq = 0;
+  let redeliverNow = 0;
+  let redeliveredHeld = 0;
+  const awaitingRedelivery: Array<{ at: number; count: number }> = [];
+  let awaitingCount = 0;
+  let history = emptyHistory();
+  const steps: Step[] = [];
+  const segmentStarts: number[] = [];
+  let total = 0;
+  for (const s of world.segments) {
+    segmentStarts.push(total);
+    total += s.seconds;
+  }
+  let nextPoll = 0;
+  let earlyPoll: number | undefined;
+  let lastReady = -1;
+  let rr = 0;
+  const nSteps = Math.round(total / dt);
+  for (let i = 0; i <= nSteps; i++) {
+    const t = i * dt;
+    let segIndex = segmentStarts.length - 1;
+    while (segIndex > 0 && (segmentStarts[segIndex] ?? 0) > t) segIndex--;
+    const seg = world.segments[segIndex];
+    if (seg === undefined) break;
+
+    // Arrivals: Poisson events, each one message or a clump.
+    const eventRate = seg.shape === 'clumped' ? seg.rate / seg.clump : seg.rate;
+    const events = poisson(rng, eventRate * dt);
+    const n = seg.shape === 'clumped' ? events * seg.clump : events;
+    pending += n;
+    arrived += n;
+    streamSeq += poisson(rng, world.interleavedPerSecond * dt);
+
+    // Killed pods' messages come back after ack_wait.
+    while (awaitingRedelivery.length > 0 && (awaitingRedelivery[0]?.at ?? Infinity) <= t) {
+      const due = awaitingRedelivery.shift();
+      if (due === undefined) break;
+      awaitingCount -= due.count;
+      redeliverNow += due.count;
+    }
+
+    // Ready pods ask; the server hands out one message per turn within max_ack_pending.
+    const ready = pods.filter((p) => p.readyAt <= t);
+    for (const p of ready) {
+      if (p.held + p.asked <= world.client.refillAt) p.asked = world.client.prefetch - p.held;
+    }
+    let inFlight = pods.reduce((s, p) => s + p.held, 0) + awaitingCount + redeliverNow;
+    const limit = world.maxAckPending > 0 ? world.maxAckPending : Infinity;
+    const askers = ready.filter((p) => p.asked > 0);
+    while (askers.length > 0 && pending + redeliverNow > 0) {
+      const p = askers[rr++ % askers.length];
+      if (p === undefined) break;
+      if (redeliverNow > 0) {
+        redeliverNow--;
+        redeliveredHeld++;
+      } else {
+        if (inFlight >= limit) break;
+        pending--;
+        streamSeq++;
+        inFlight++;
+      }
+      p.held++;
+      p.asked--;
+      consumerSeq++;
+      if (p.asked === 0) askers.splice(askers.indexOf(p), 1);
+    }
+
+    // The poll: at its time, or early after a watch event.
+    const readyCount = ready.length;
+    if (lastReady >= 0 && readyCount !== lastReady && earlyPoll === undefined)
+      earlyPoll = t + 0.05 + rng() * 0.45;
+    lastReady = readyCount;
+    if (t >= nextPoll || (earlyPoll !== undefined && t >= earlyPoll)) {
+      earlyPoll = undefined;
+      const held = pods.reduce((s, p) => s + p.held, 0);
+      const ackPending = held + awaitingCount + redeliverNow;
+      const sample: BacklogSample = {
+        at: T0 + Math.round(t * 1000),
+        pending,
+        ackPending,
+        redelivered: Math.min(ackPending, redeliveredHeld),
+        waiting: ready.filter((p) => p.asked > 0).length,
+        deliveredConsumerSeq: consumerSeq,
+        deliveredStreamSeq: streamSeq,
+        ackFloorConsumerSeq: Math.max(0, consumerSeq - ackPending),
+        maxAckPending: world.maxAckPending,
+      };
+      const current = pods.length;
+      const decision = decide({
+        spec: world.spec,
+        sample,
+        currentReplicas: current,
+        ...(world.reportsReady ? { readyReplicas: readyCount } : {}),
+        history,
+        now: sample.at,
+      });
+      const applied = decision.desiredReplicas === current || rng() >= world.scaleFailure;
+      steps.push({
+        t,
+        sample,
+        currentReplicas: current,
+        readyReplicas: readyCount,
+        decision,
+        applied,
+        truth: {
+          segment: segIndex,
+          rate: seg.rate,
+          handlerPerSecond: seg.handlerPerSecond,
+          arrived,
+          completed,
+        },
+      });
+      if (applied) {
+        history = decision.history;
+        const desired = decision.desiredReplicas;
+        if (desired !== current) earlyPoll = t + 0.05 + rng() * 0.45;
+        while (pods.length < desired) addPod(t + world.startupSeconds * (0.5 + rng()));
+        if (pods.length > desired) {
+          for (const gone of pods.splice(desired)) {
+            if (gone.held === 0) continue;
+            if (rng() < world.killShare) {
+              awaitingRedelivery.push({ at: t + world.ackWaitSeconds, count: gone.held });
+              awaitingCount += gone.held;
+            } else redeliverNow += gone.held;
+          }
+        }
+      }
+      nextPoll = t + Math.min(decision.nextPollSeconds, world.pollSeconds);
+    }
+
+    // Handlers: one message at a time per pod.
+    for (const p of ready) {
+      if (p.held === 0 || !pods.includes(p)) continue;
+      p.progress += seg.handlerPerSecond * dt;
+      const done = Math.min(p.held, Math.floor(p.progress));
+      p.held -= done;
+      completed += done;
+      redeliveredHeld = Math.max(0, redeliveredHeld - done);
+      p.progress = p.held === 0 ? 0 : p.progress - done;
+    }
+  }
+  return { world, steps, segmentStarts };
+}
+
+/** Poisson sample (Knuth for small means, normal approximation above 30). */
+export function poisson(rng: Rng, mean: number): number {
+  if (mean <= 0) return 0;
+  if (mean > 30) {
+    const u = Math.max(1e-12, rng());
+    const v = rng();
+    const z = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+    return Math.max(0, Math.round(mean + Math.sqrt(mean) * z));
+  }
+  const l = Math.exp(-mean);
+  let k = 0;
+  let p = 1;
+  do {
+    k++;
+    p *= rng();
+  } while (p > l);
+  return k - 1;
+}
