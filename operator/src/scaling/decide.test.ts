@@ -7,8 +7,9 @@ import {
   RATE_HEADROOM,
 } from './decide.js';
 import { scaleUpLimit } from './behavior.js';
+import { asRateState } from './rates.js';
 import { defaultScalingSpec, scalingSpecProblems, withScalingDefaults } from './defaults.js';
-import { allowedQueue, objectiveCapacity } from './objective.js';
+import { ADAPTIVE_POLL_SECONDS, allowedQueue, objectiveCapacity } from './objective.js';
 import { hpaLikeSpec, sample, sampleFromTotals, T0 } from './test/fixtures.js';
 import {
   natsGoConsume,
@@ -1202,5 +1203,51 @@ describe('decide: a target whose /scale reports no ready count (issue 10, item 2
     expect(figures.length).toBeGreaterThan(10);
     expect(Math.min(...figures)).toBeGreaterThan(9.9);
     expect(replicas).toBeGreaterThanOrEqual(7);
+  });
+});
+
+describe('decide: a reading soon after the last (a poll prompted by a watch event)', () => {
+  // 2 replicas measured at 30/s each, keeping up with a bursty 45/s stream; then a reading 0.2 s
+  // after the last, in which the publishers happened to send 84 messages (420/s) and the replicas
+  // completed their 12. Seen in a run: "panic: 420/s arrived in the last 0.2s … needs 101".
+  const spec = withScalingDefaults({
+    maxReplicas: 200,
+    drainWithinSeconds: 3600,
+    backlogPerReplica: 1_000_000,
+    predictive: { enabled: true },
+  });
+  const warm = busyHistory(spec, { arrival: 45, perReplica: 30, ready: 2, pending0: 1000, steps: 12 });
+  const at = 5 * 12;
+  const decideAt = (t: number, arrived: number, completed: number, history: ScalingHistory) =>
+    decide(
+      input({
+        spec,
+        sample: sampleFromTotals(s(t), arrived, completed, 20),
+        currentReplicas: 2,
+        readyReplicas: 2,
+        history,
+        now: s(t),
+      }),
+    );
+
+  it('neither panics nor sizes for the burst, and feeds nothing to the forecaster (before: a 420/s panic)', () => {
+    expect(warm.last.rates.perReplicaPerSecond).toBeCloseTo(30, 5);
+    expect(warm.last.desiredReplicas).toBe(2);
+    const soon = decideAt(at + 0.2, warm.arrived + 84, warm.completed + 12, warm.last.history);
+    expect(soon.panic).toBeUndefined();
+    expect(soon.reason).not.toContain('panic');
+    expect(soon.desiredReplicas).toBe(2);
+    expect(soon.rates).toEqual(warm.last.rates);
+    expect(soon.history.forecast).toEqual(warm.last.history.forecast);
+    // It asks to read again soon, so that the interval is measured (not the 5 s pollInterval).
+    expect(soon.nextPollSeconds).toBe(ADAPTIVE_POLL_SECONDS);
+  });
+
+  it('measures the burst over the interval from the last measured reading to the next one', () => {
+    const soon = decideAt(at + 0.2, warm.arrived + 84, warm.completed + 12, warm.last.history);
+    const next = decideAt(at + 1.2, warm.arrived + 84, warm.completed + 72, soon.history);
+    expect(next.panic).toBeUndefined();
+    // 84 arrived in the 1.2 s since the last measured reading: 70/s, no panic (2x is 120/s).
+    expect(asRateState(next.history.rates)?.lastIntervalArrivalPerSecond).toBeCloseTo(70, 9);
   });
 });

@@ -18,7 +18,8 @@
 //    fall, size for the forecast raised by its measured error (never above what arrives now) and
 //    shrink the headroom to twice that error (at least MIN_FORECAST_HEADROOM). Otherwise: reactive.
 // 2b. Panic (Knative's idea, fitted to pods that take a while to start): when the last interval's
-//    arrivals are at least PANIC_FACTOR times what the current replicas can do and pending grew to
+//    arrivals (an interval of at least MIN_INTERVAL_SECONDS: a reading sooner than that after the
+//    last measured one measures nothing, rates.ts) are at least PANIC_FACTOR times what the current replicas can do and pending grew to
 //    match (two counters agree, so one odd reading cannot panic), size at once for that arrival
 //    rate plus draining, within PANIC_DRAIN_SECONDS, the backlog there will be once a pod asked for
 //    now consumes: pending + shortfall × predictive.horizonSeconds (documented as about the time a
@@ -598,8 +599,12 @@ export function decide(input: ScalingInput): ScalingDecision {
   const overObjective =
     objective !== undefined &&
     backlog > allowedQueue(objective, rates.arrivalPerSecond ?? 0) + ready * (rates.inFlightPerReplica ?? 1);
+  // A reading too soon after the last measured one (rates.ts, MIN_INTERVAL_SECONDS) measured
+  // nothing: the time since that one stands in for the interval, so the next reading comes soon
+  // enough to measure it instead of waiting out a backed-off poll.
+  const sinceMeasured = previousRates === undefined ? 0 : (sample.at - previousRates.last.at) / 1000;
   const nextPoll = nextPollSeconds({
-    ...(intervalSeconds > 0 ? { lastIntervalSeconds: intervalSeconds } : {}),
+    ...(sinceMeasured > 0 ? { lastIntervalSeconds: sinceMeasured } : {}),
     moving: moved || queueMoved || overObjective || desired !== current || panicHold,
     maxSeconds: MAX_POLL_SECONDS,
   });

@@ -1,5 +1,6 @@
 import {
   LOWER_BOUND_SETTLE_SECONDS,
+  MIN_INTERVAL_SECONDS,
   maxAckPendingBinding,
   observeRates,
   ratesOf,
@@ -471,5 +472,29 @@ describe('rates across a poll gap (item 4)', () => {
     // The cadence resumes: the next 5 s interval is evidence again.
     const next = observeRates(after, sampleFromTotals(s(615), 36_500, 31_500, 40), 4);
     expect(next.perReplicaPerSecond).toBeCloseTo(25, 9);
+  });
+});
+
+describe('readings closer together than MIN_INTERVAL_SECONDS (a poll prompted by a watch event)', () => {
+  // A bursty 50/s stream: 84 messages published in the 0.2 s after a reading (420/s), then
+  // nothing until the next second is over. One replica busy with 500 waiting.
+  const before = sampleFromTotals(s(10), 1000, 490, 10);
+  const soon = sampleFromTotals(s(10.2), 1084, 500, 10);
+  const later = sampleFromTotals(s(11.2), 1084, 550, 10);
+  const steady = (): RateState => {
+    let state = observeRates(undefined, sampleFromTotals(s(0), 500, 0, 10), 1);
+    state = observeRates(state, sampleFromTotals(s(5), 750, 245, 10), 1);
+    return observeRates(state, before, 1);
+  };
+  it('is not an interval of its own: the estimate is unchanged (before: 420/s for the last interval)', () => {
+    const state = steady();
+    expect(MIN_INTERVAL_SECONDS).toBeGreaterThan(0.2);
+    expect(observeRates(state, soon, 1)).toBe(state);
+  });
+  it('is measured together with the next reading', () => {
+    const state = observeRates(observeRates(steady(), soon, 1), later, 1);
+    expect(state.lastIntervalSeconds).toBeCloseTo(1.2, 9);
+    expect(state.lastIntervalArrivalPerSecond).toBeCloseTo(84 / 1.2, 9);
+    expect(state.last.at).toBe(later.at);
   });
 });

@@ -22,7 +22,10 @@
 // redelivered for the first time. The larger of the two is subtracted. With a filter subject on a
 // stream where other subjects interleave, redeliveries can hide behind the skipped sequences; what
 // is then not proven still counts as completed.
-// Rates are smoothed with a time-aware EWMA, so irregular poll intervals weigh correctly.
+// Rates are smoothed with a time-aware EWMA, so irregular poll intervals weigh correctly, and are
+// taken over intervals of at least MIN_INTERVAL_SECONDS: a reading sooner than that after the last
+// one measured (a poll prompted by a watch event) leaves the estimate as it was, and the next
+// reading is measured over both.
 //
 // Per-replica capacity is learnt from intervals whose replicas were busy throughout, with the same
 // replicas ready throughout and settled (when the target reports no ready count, a replica count
@@ -42,8 +45,20 @@
 // max_ack_pending is full and work waits, the processing rate is recorded per ready replica count,
 // and the limit binds when more replicas did not raise it (see maxAckPendingBinding).
 
+import { ADAPTIVE_POLL_SECONDS } from './objective.js';
 import type { BacklogSample, Rates } from './types.js';
 
+/**
+ * Shortest interval a rate is taken over. The policy asks for a reading every
+ * ADAPTIVE_POLL_SECONDS while anything moves, but the controller also reads at once on a watch
+ * event (a scale, a spec edit, a pod becoming ready), so two readings can be a fraction of a second
+ * apart, and a rate over such an interval is noise: 84 messages of a bursty 50/s stream in 0.2 s
+ * read as 420/s, and the panic rule asked for 101 replicas. A reading sooner than this after the
+ * last one measured is no interval of its own: the estimate stays as it was and the next reading
+ * is measured from the same start, over both. Just under ADAPTIVE_POLL_SECONDS, so that readings
+ * the policy asked for, a few milliseconds early by the jitter of a request, are all measured.
+ */
+export const MIN_INTERVAL_SECONDS = 0.9 * ADAPTIVE_POLL_SECONDS;
 /** Smoothing time constants: arrivals must be followed quickly; capacity is a slow property. */
 export const ARRIVAL_TIME_CONSTANT_SECONDS = 10;
 export const PROCESSING_TIME_CONSTANT_SECONDS = 10;
@@ -293,7 +308,8 @@ function isGap(previousIntervalSeconds: number | undefined, dtSeconds: number): 
 }
 
 /**
- * Folds one reading into the estimate. Readings that do not move time forward are ignored. When
+ * Folds one reading into the estimate. Readings that do not move time forward, or move it by less
+ * than MIN_INTERVAL_SECONDS, are ignored (the same state is returned). When
  * the delivered sequence goes backwards the consumer was recreated: counters restart, so the
  * arrival and processing estimates restart too (no negative rates), while the per-replica capacity
  * — a property of the workload, not of the consumer — is kept.
@@ -306,7 +322,7 @@ export function observeRates(
 ): RateState {
   if (previous === undefined) return { last: baseline(sample, readyReplicas) };
   const dtSeconds = (sample.at - previous.last.at) / 1000;
-  if (!(dtSeconds > 0)) return previous;
+  if (!(dtSeconds >= MIN_INTERVAL_SECONDS)) return previous;
 
   if (sample.deliveredConsumerSeq < previous.last.deliveredConsumerSeq) {
     const reset: RateState = { last: baseline(sample, readyReplicas), resetAt: sample.at };
