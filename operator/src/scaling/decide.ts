@@ -65,13 +65,7 @@ import {
 } from './objective.js';
 import { asSeasonalityState, expectedRate, observeSeasonality } from './seasonality.js';
 import type { SeasonalityState } from './seasonality.js';
-import {
-  asRateState,
-  maxAckPendingBinding,
-  observeRates,
-  ratesOf,
-  SATURATION_SETTLE_SECONDS,
-} from './rates.js';
+import { asRateState, maxAckPendingBinding, observeRates, ratesOf, READY_SETTLE_SECONDS } from './rates.js';
 import { asReadinessState, observeReadiness } from './readiness.js';
 import type { ReadinessReport, ReadinessState } from './readiness.js';
 import type { RateState } from './rates.js';
@@ -212,9 +206,7 @@ export function decide(input: ScalingInput): ScalingDecision {
   // starting (or still finishing after a scale-down) do not bend the per-replica figure.
   const rateState = observeRates(previousRates, sample, ready, {
     settleSeconds:
-      input.readyReplicas === undefined
-        ? Math.max(SATURATION_SETTLE_SECONDS, spec.predictive.horizonSeconds)
-        : 0,
+      input.readyReplicas === undefined ? Math.max(READY_SETTLE_SECONDS, spec.predictive.horizonSeconds) : 0,
   });
   const rates = ratesOf(rateState);
   // Readiness: only when the target reports it (a /scale subresource alone does not).

@@ -30,7 +30,9 @@
 // Per-replica capacity is learnt from intervals whose replicas were busy throughout, with the same
 // replicas ready throughout and settled (when the target reports no ready count, a replica count
 // counts as ready only `settleSeconds` after it changed: pods still starting would otherwise
-// dilute it). Between busy periods it can only rise: completed ÷ ready replicas over any settled
+// dilute it). Just after a reported ready count changed, a reading is a bound: replicas that just
+// became ready are warming up (READY_SETTLE_SECONDS: it can only raise the estimate), replicas
+// that left still finish what they hold (LOWER_BOUND_SETTLE_SECONDS: it can only lower it). Between busy periods it can only rise: completed ÷ ready replicas over any settled
 // interval is at least what each replica can do, so a low reading (a cold start, a slow
 // dependency) is raised by completions that prove more, and never lowered by a quiet period. An
 // interval much longer than the one before (a poll gap: the operator stalled, or a leader took
@@ -65,12 +67,20 @@ export const PROCESSING_TIME_CONSTANT_SECONDS = 10;
 export const CAPACITY_TIME_CONSTANT_SECONDS = 60;
 /** A replica count needs this many seconds at a full max_ack_pending before it counts as evidence. */
 export const SATURATION_MIN_SECONDS = 10;
-/** Intervals starting sooner than this after the ready replica count changed are not evidence. */
-export const SATURATION_SETTLE_SECONDS = 10;
 /**
- * Completions can raise the per-replica capacity outside busy periods only this long after the
- * ready count last changed: replicas taken out of the ready count may still finish what they hold
- * until their termination grace period (Kubernetes' default: 30 s) ends.
+ * Replicas that just became ready are still warming up (JIT, caches, connections) — or, reporting
+ * ready before their process consumes, not working at all — for about this long. Intervals
+ * starting sooner than this after the ready count rose can only raise the per-replica capacity
+ * (what the replicas completed is at least what they can do); intervals starting sooner than this
+ * after any change of the ready count are no max_ack_pending evidence.
+ */
+export const READY_SETTLE_SECONDS = 10;
+/**
+ * Replicas taken out of the ready count may still finish what they hold until their termination
+ * grace period (Kubernetes' default: 30 s) ends. Intervals starting sooner than this after the
+ * ready count fell can only lower the per-replica capacity (completions ÷ the ready replicas is at
+ * most what each can do), and completions outside busy periods raise it only this long after any
+ * change of the ready count.
  */
 export const LOWER_BOUND_SETTLE_SECONDS = 30;
 /**
@@ -121,6 +131,8 @@ export interface RateState {
     readyReplicas: number;
     /** Since when (ms, the clock of `now`) this many replicas have been ready. */
     readySince: number;
+    /** How many were ready before `readySince` (undefined when not seen: the first reading). */
+    readyFrom?: number;
   };
   arrivalPerSecond?: number;
   processingPerSecond?: number;
@@ -144,8 +156,13 @@ function ewma(previous: number | undefined, value: number, dtSeconds: number, ta
   return previous + alpha * (value - previous);
 }
 
-function baseline(sample: BacklogSample, readyReplicas: number, readySince = sample.at): RateState['last'] {
-  return {
+function baseline(
+  sample: BacklogSample,
+  readyReplicas: number,
+  readySince = sample.at,
+  readyFrom?: number,
+): RateState['last'] {
+  const last: RateState['last'] = {
     at: sample.at,
     deliveredConsumerSeq: sample.deliveredConsumerSeq,
     ackFloorConsumerSeq: sample.ackFloorConsumerSeq,
@@ -157,6 +174,8 @@ function baseline(sample: BacklogSample, readyReplicas: number, readySince = sam
     readyReplicas,
     readySince,
   };
+  if (readyFrom !== undefined) last.readyFrom = readyFrom;
+  return last;
 }
 
 /**
@@ -345,9 +364,10 @@ export function observeRates(
   const arrivedPerSecond = arrived / dtSeconds;
   const completedPerSecond = completed / dtSeconds;
 
-  const readySince = readyReplicas === last.readyReplicas ? (last.readySince ?? last.at) : sample.at;
+  const sameReady = readyReplicas === last.readyReplicas;
+  const readySince = sameReady ? (last.readySince ?? last.at) : sample.at;
   const next: RateState = {
-    last: baseline(sample, readyReplicas, readySince),
+    last: baseline(sample, readyReplicas, readySince, sameReady ? last.readyFrom : last.readyReplicas),
     arrivalPerSecond: ewma(
       previous.arrivalPerSecond,
       arrivedPerSecond,
@@ -391,8 +411,22 @@ export function observeRates(
     perReplica !== undefined &&
     completedPerReplica > perReplica &&
     steadySeconds >= Math.max(settleSeconds, LOWER_BOUND_SETTLE_SECONDS);
+  // Just after the ready count changed a reading is a bound, not a measurement: replicas warming up
+  // do less than they will (READY_SETTLE_SECONDS), replicas leaving still finish what they hold
+  // (LOWER_BOUND_SETTLE_SECONDS). It moves the estimate only the way the bound proves; with no
+  // estimate yet, warming replicas' figure is taken (a low one over-scales, where sizing from the
+  // backlog alone would under-scale), leaving ones' is not.
+  const warming =
+    last.readyFrom !== undefined && readyReplicas > last.readyFrom && steadySeconds < READY_SETTLE_SECONDS;
+  const leaving =
+    last.readyFrom !== undefined &&
+    readyReplicas < last.readyFrom &&
+    steadySeconds < LOWER_BOUND_SETTLE_SECONDS;
   if (comparable && (busyThroughout || provesMore)) {
-    perReplica = ewma(perReplica, completedPerReplica, dtSeconds, CAPACITY_TIME_CONSTANT_SECONDS);
+    const updated = ewma(perReplica, completedPerReplica, dtSeconds, CAPACITY_TIME_CONSTANT_SECONDS);
+    if (warming) perReplica = Math.max(perReplica ?? updated, updated);
+    else if (leaving) perReplica = perReplica === undefined ? undefined : Math.min(perReplica, updated);
+    else perReplica = updated;
   }
   if (perReplica !== undefined) next.perReplicaPerSecond = perReplica;
 
@@ -406,10 +440,10 @@ export function observeRates(
   if (inFlight !== undefined) next.inFlightPerReplica = inFlight;
 
   // Processing at a full max_ack_pending, by replica count: full at both ends, work waiting at both
-  // ends, the same replicas ready throughout and for SATURATION_SETTLE_SECONDS before (a pod that
+  // ends, the same replicas ready throughout and for READY_SETTLE_SECONDS before (a pod that
   // reports ready before its process consumes would read as a replica that adds nothing), and the
   // same limit.
-  const settled = steadySeconds >= Math.max(SATURATION_SETTLE_SECONDS, settleSeconds);
+  const settled = steadySeconds >= Math.max(READY_SETTLE_SECONDS, settleSeconds);
   const fullThroughout =
     atMaxAckPending(last.ackPending, last.maxAckPending) &&
     atMaxAckPending(sample.ackPending, sample.maxAckPending) &&
