@@ -170,7 +170,11 @@ describe('consumer on a real JetStream', () => {
     // dup-1, mix-* and ord-1/2 applied; poison, garbage and the conflict dead-lettered.
     expect(audit.applied).toBe(300 + 3);
     expect(audit.deadLettered).toBe(3);
-    const replay = await runReplay(nc, config);
+    // Projections are written after the ack, within PROJECTION_FLUSH_MS (1 s) of it.
+    const replay = await eventually('the projections written', async () => {
+      const r = await runReplay(nc, config);
+      return r.matches ? r : undefined;
+    });
     expect(replay).toMatchObject({ matches: true, mismatched: [], missingLive: [], extraLive: [] });
     expect(replay.aggregates).toBe(17 + 2);
   });

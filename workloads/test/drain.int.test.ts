@@ -2,9 +2,11 @@
 // exits within its grace period, leaving no pulled-but-unacknowledged message behind — so a
 // scale-down causes no redeliveries.
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { eventually, testStack, uniqueName } from '../../test/env.js';
 import { runAudit } from '../src/audit/audit.js';
+import { WRITER_MARK_PREFIX } from '../src/consumer/projection-writer.js';
 import { topologyOf, type NatsConfig } from '../src/shared/config.js';
 import { ensureTopology } from '../src/shared/topology.js';
 import {
@@ -86,6 +88,11 @@ describe('consumer drain on SIGTERM', () => {
     // Everything the drained process had pulled was acknowledged before it left.
     expect(afterExit.num_ack_pending).toBe(0);
     expect(afterExit.num_redelivered).toBe(0);
+    // It wrote every projection it held back and removed its writer mark (removed only then).
+    const marks: string[] = [];
+    const kv = await new Kvm(js).open(t.projectionBucket);
+    for await (const key of await kv.keys(`${WRITER_MARK_PREFIX}>`)) marks.push(key);
+    expect(marks).toEqual([]);
 
     publishing = false;
     await load;

@@ -9,7 +9,7 @@
 // `make test` runs a short seeded run; `make fuzz-workloads` a long one (FUZZ_REQUESTS, FUZZ_SEED).
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { testStack, uniqueName } from '../../test/env.js';
+import { eventually, testStack, uniqueName } from '../../test/env.js';
 import { runAudit } from '../src/audit/audit.js';
 import { DlqHeaders } from '../src/consumer/dead-letter.js';
 import { runReplay } from '../src/consumer/replay.js';
@@ -178,11 +178,12 @@ describe(`fuzzing the gateway, consumer and audit (seed ${SEED}, ${REQUESTS} req
       projectionsWrong: 0,
       ok: true,
     });
-    expect(await runReplay(nc, config)).toMatchObject({
-      matches: true,
-      unreadableLive: [],
-      unreadableLog: [],
+    // Projections are written after the ack, within PROJECTION_FLUSH_MS (1 s) of it.
+    const replay = await eventually('the projections written', async () => {
+      const r = await runReplay(nc, config);
+      return r.matches ? r : undefined;
     });
+    expect(replay).toMatchObject({ matches: true, unreadableLive: [], unreadableLog: [] });
     const statuses = new Map<number, number>();
     for (const o of outcomes) statuses.set(o.status, (statuses.get(o.status) ?? 0) + 1);
     process.stderr.write(

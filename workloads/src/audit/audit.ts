@@ -22,6 +22,7 @@ import {
   projectionSchema,
   type LogEntry,
 } from '../consumer/projection.js';
+import { isWriterMarkKey } from '../consumer/projection-writer.js';
 
 export interface AuditReport {
   /** Distinct event ids in the events stream. */
@@ -209,6 +210,7 @@ async function auditOnce(
   let projectionsChecked = 0;
   const projections = await new Kvm(js).open(t.projectionBucket);
   for await (const aggregateId of await projections.keys()) {
+    if (isWriterMarkKey(aggregateId)) continue;
     const stored = await projections.get(aggregateId);
     if (!stored || stored.operation !== 'PUT') continue;
     const parsed = projectionSchema.safeParse(jsonOf(stored.value));

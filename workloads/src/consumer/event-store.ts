@@ -10,7 +10,10 @@
 //  - appends expect the aggregate's last sequence over `<prefix>.<aggregate>.*`, so two writers
 //    cannot both append on the same log state (order, versions, projection = fold of the log);
 //  - so one round trip applies an event, and "is this event applied?" (needed off the hot path only)
-//    is a direct read of its subject.
+//    is a direct read of its subject;
+//  - the projection is a cache of the log: written after the ack, at most once per aggregate per
+//    flush (flushPending), brought up to date from the log tail by whoever reads it behind the log,
+//    and re-checked by another process over the log past a dead writer's mark (projection-writer.ts).
 import {
   JetStreamApiCodes,
   JetStreamApiError,
@@ -45,6 +48,8 @@ interface CaughtUp {
   revision: number;
   /** Ids of log entries that were past the stored projection (now folded into `state`). */
   tailIds: Set<string>;
+  /** Event-log sequence of the first of them (Infinity when there are none). */
+  firstTailSeq: number;
   /** Whether `state` differs from the stored projection. */
   changed: boolean;
   /** Taken from this process's cache without reading NATS (may be stale; see apply()). */
@@ -61,6 +66,10 @@ export interface EventStoreHooks {
   onAppendConflict?: () => void;
   /** A stored projection could not be read and was rebuilt from the event log. */
   onProjectionRebuilt?: (aggregateId: string, reason: string) => void;
+  /** Called before every append; throws to refuse it (the writer mark is not known to be fresh). */
+  beforeAppend?: () => void;
+  /** A pending projection cannot be written because its aggregate's log cannot be read. */
+  onUnflushable?: (aggregateId: string, err: UnreadableAggregate) => void;
 }
 
 /**
@@ -143,13 +152,23 @@ function nextBySubject(seq: number, subject: string): MsgRequest {
 
 export class EventStore {
   /**
-   * Projections this process wrote or read last, with their KV revision. A stale entry is harmless:
+   * Projections this process appended to, wrote or read last, with the KV revision of the stored
+   * projection. The state may be ahead of the stored one (see `pending`). A stale entry is harmless:
    * the append's expected sequence (or the projection's revision) rejects it, and the attempt is
    * redone from NATS. It saves the projection read and the log-tail read on the common path.
    */
   private readonly cache = new Map<string, { state: AggregateProjection; revision: number }>();
-  /** Aggregates whose cached projection is ahead of the stored one (deferred writes, see flush()). */
-  private readonly dirty = new Set<string>();
+  /**
+   * Aggregates whose projection is ahead of the stored one (written by `flushPending()`), with the
+   * lowest event-log sequence the stored projection lacks (Infinity: none of ours, e.g. a rebuild).
+   */
+  private readonly pending = new Map<string, number>();
+  /** Taken from `pending` by a flush that has not finished. */
+  private readonly flushing = new Map<string, number>();
+  /** Appends sent and not answered, by the floor of the sequence they will get (count per floor). */
+  private readonly appendFloors = new Map<number, number>();
+  /** The highest event-log sequence this process has seen; a new append gets a higher one. */
+  private lastSeen = 0;
 
   constructor(
     private readonly js: JetStreamClient,
@@ -164,24 +183,20 @@ export class EventStore {
    * business handler; it runs at most once per call, before the append, and may throw to fail the
    * attempt (nothing is written then).
    *
-   * With `deferProjection` the projection write is left to `flush(aggregateId)`, so a run of events
-   * for one aggregate costs one projection write. The caller must not acknowledge the messages
-   * before `flush()` succeeded: a crash before it redelivers them, and the redelivery finds them
-   * in the log (tail or refused append) and rebuilds the projection from the log tail.
+   * The projection is not written here: the applied state is kept as pending and written by
+   * `flushPending()`, so a hot aggregate costs one projection write per flush, not one per event. A
+   * crash before the write leaves the stored projection behind the log; the next process to read
+   * it folds the log tail (catchUp), and `lowWater()` — published as the writer mark — tells
+   * another process which part of the log to re-check if this one dies (projection-writer.ts).
    */
   async apply(
     event: StoredEvent,
     sourceSeq: number,
     work: (event: StoredEvent) => Promise<void>,
-    options: { deferProjection?: boolean } = {},
   ): Promise<ApplyResult> {
-    const defer = options.deferProjection === true;
     const aggregateId = event.aggregateId;
-    const duplicate = async (caught: CaughtUp): Promise<ApplyResult> => {
-      if (caught.changed) {
-        if (defer) this.defer(caught.state, caught.revision);
-        else await this.save(caught);
-      }
+    const duplicate = (caught: CaughtUp): ApplyResult => {
+      if (caught.changed) this.keepPending(caught.state, caught.revision, caught.firstTailSeq);
       return { kind: 'duplicate' };
     };
     let workDone = false;
@@ -212,6 +227,10 @@ export class EventStore {
         sourceSeq,
         appliedAt: new Date().toISOString(),
       };
+      // Throws while this process's writer mark is not known to be fresh (see ProjectionWriter).
+      this.hooks.beforeAppend?.();
+      const floor = this.lastSeen + 1;
+      this.appendFloors.set(floor, (this.appendFloors.get(floor) ?? 0) + 1);
       let logSeq: number;
       try {
         const ack = await this.timed('append', () =>
@@ -237,14 +256,15 @@ export class EventStore {
         if (!isWrongLastSequence(err)) throw err;
         this.hooks.onAppendConflict?.();
         continue;
+      } finally {
+        // Nothing awaits between here and keepPending below: lowWater() never misses this entry.
+        const left = (this.appendFloors.get(floor) ?? 1) - 1;
+        if (left === 0) this.appendFloors.delete(floor);
+        else this.appendFloors.set(floor, left);
       }
+      this.observeLogSeq(logSeq);
       const folded = foldEntry(caught.state, entry, logSeq);
-      if (defer) {
-        this.defer(folded, caught.revision);
-        return { kind: 'applied', logSeq, version: order.version };
-      }
-      if (!(await this.trySave({ ...caught, state: folded, changed: true })))
-        await this.settle(aggregateId, logSeq);
+      this.keepPending(folded, caught.revision, Math.min(caught.firstTailSeq, logSeq));
       return { kind: 'applied', logSeq, version: order.version };
     }
     throw new Error(
@@ -252,54 +272,141 @@ export class EventStore {
     );
   }
 
-  /**
-   * Writes the deferred projection of one aggregate (revision-checked; on a conflict it is rebuilt
-   * from the stored projection plus the log tail). Throws when NATS cannot take it.
-   */
-  async flush(aggregateId: string): Promise<void> {
-    if (!this.dirty.has(aggregateId)) return;
-    const hit = this.cache.get(aggregateId);
-    if (hit) {
-      const saved = await this.trySave({
-        state: hit.state,
-        revision: hit.revision,
-        tailIds: new Set(),
-        changed: true,
-        cached: true,
-      });
-      if (!saved) await this.settle(aggregateId, hit.state.lastLogSeq);
-    } else {
-      await this.settle(aggregateId, 0);
-    }
-    this.dirty.delete(aggregateId);
+  /** Aggregates whose projection is not written yet (pending or being written). */
+  get pendingCount(): number {
+    return this.pending.size + this.flushing.size;
   }
 
-  /** Keeps a projection newer than the stored one (at `revision`) for a later flush. */
-  private defer(state: AggregateProjection, revision: number): void {
+  /** Records an event-log sequence known to exist (the log's last sequence at start-up). */
+  observeLogSeq(seq: number): void {
+    if (seq > this.lastSeen) this.lastSeen = seq;
+  }
+
+  /**
+   * Every event-log entry this process appended (or folded) whose projection is not stored yet has
+   * a sequence ≥ this: the minimum over pending and flushing projections, appends not answered yet
+   * (their sequence will exceed what was seen when they were sent) and the next sequence.
+   */
+  lowWater(): number {
+    let low = this.lastSeen + 1;
+    for (const seq of this.pending.values()) low = Math.min(low, seq);
+    for (const seq of this.flushing.values()) low = Math.min(low, seq);
+    for (const floor of this.appendFloors.keys()) low = Math.min(low, floor);
+    return low;
+  }
+
+  /**
+   * Writes every pending projection (revision-checked; on a conflict it is rebuilt from the stored
+   * projection plus the log tail). Projections that failed stay pending; the first error is thrown
+   * after all were tried. An aggregate whose log cannot be read is dropped (its events are
+   * dead-lettered and the audit reports the entry), so it cannot hold the low-water mark forever.
+   */
+  async flushPending(): Promise<void> {
+    if (this.pending.size === 0) return;
+    const batch = [...this.pending];
+    this.pending.clear();
+    for (const [aggregateId, seq] of batch) this.flushing.set(aggregateId, seq);
+    const failures: unknown[] = [];
+    await Promise.all(
+      batch.map(async ([aggregateId, seq]) => {
+        try {
+          await this.flushOne(aggregateId);
+        } catch (err) {
+          if (err instanceof UnreadableAggregate) this.hooks.onUnflushable?.(aggregateId, err);
+          else {
+            this.markPending(aggregateId, seq);
+            failures.push(err);
+          }
+        } finally {
+          this.flushing.delete(aggregateId);
+        }
+      }),
+    );
+    if (failures.length > 0) throw failures[0];
+  }
+
+  /**
+   * Re-reads and catches up until the stored projection covers `logSeq` (writing it when it is
+   * behind the log). Safe to run anywhere, any number of times: the write is revision-checked.
+   */
+  async settle(aggregateId: string, logSeq: number): Promise<void> {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const caught = await this.catchUp(aggregateId);
+      if (!caught.changed && caught.state.lastLogSeq >= logSeq) return;
+      if (await this.trySave(caught)) return;
+    }
+    throw new Error(`aggregate ${aggregateId}: projection kept changing under us (${MAX_ATTEMPTS} attempts)`);
+  }
+
+  private async flushOne(aggregateId: string): Promise<void> {
+    const hit = this.cache.get(aggregateId);
+    if (!hit) return this.settle(aggregateId, 0);
+    const { state, revision } = hit;
+    if (
+      !(await this.trySave({
+        state,
+        revision,
+        tailIds: new Set(),
+        firstTailSeq: Infinity,
+        changed: true,
+        cached: true,
+      }))
+    )
+      await this.settle(aggregateId, state.lastLogSeq);
+  }
+
+  private markPending(aggregateId: string, seq: number): void {
+    this.pending.set(aggregateId, Math.min(this.pending.get(aggregateId) ?? Infinity, seq));
+  }
+
+  /** Keeps a projection newer than the stored one (at `revision`) for the next flush. */
+  private keepPending(state: AggregateProjection, revision: number, firstSeq: number): void {
     this.remember(state, revision);
-    this.dirty.add(state.aggregateId);
+    this.markPending(state.aggregateId, firstSeq);
   }
 
   private fromCache(aggregateId: string): CaughtUp | undefined {
     const hit = this.cache.get(aggregateId);
     if (!hit) return undefined;
-    return { state: hit.state, revision: hit.revision, tailIds: new Set(), changed: false, cached: true };
+    return {
+      state: hit.state,
+      revision: hit.revision,
+      tailIds: new Set(),
+      firstTailSeq: Infinity,
+      changed: false,
+      cached: true,
+    };
   }
 
+  /**
+   * Caches `state` with the stored projection's `revision`, unless the cache holds a later state
+   * (an append finished while this was read or written): then only the revision is taken, so a
+   * cached state never goes back and a pending write is never lost. The revision kept is the
+   * highest seen.
+   */
   private remember(state: AggregateProjection, revision: number): void {
+    const hit = this.cache.get(state.aggregateId);
+    // KV revisions only grow: a write that finished while an append was in flight must not be
+    // forgotten when the append's result (computed on the older revision) is cached.
+    const latest = hit ? Math.max(hit.revision, revision) : revision;
+    if (hit && hit.state.lastLogSeq > state.lastLogSeq) {
+      hit.revision = latest;
+      return;
+    }
     this.cache.delete(state.aggregateId);
-    this.cache.set(state.aggregateId, { state, revision });
+    this.cache.set(state.aggregateId, { state, revision: latest });
     if (this.cache.size > CACHE_LIMIT) {
+      // A pending projection evicted here is still written: flushOne() rebuilds it from NATS.
       const oldest = this.cache.keys().next();
       if (!oldest.done) this.cache.delete(oldest.value);
     }
   }
 
   /**
-   * Loads the projection and folds the log entries past it. A
-   * stored projection that cannot be read is derived state: it is rebuilt from the whole log (and
-   * overwritten at its revision), never retried as it is. A log entry that cannot be read throws
-   * UnreadableAggregate.
+   * Loads the projection and folds the log entries past it — however many: a projection left
+   * behind by a crash is brought up to date here. A stored projection that cannot be read is
+   * derived state: it is rebuilt from the whole log (and overwritten at its revision), never
+   * retried as it is. A log entry that cannot be read throws UnreadableAggregate.
    */
   private async catchUp(aggregateId: string): Promise<CaughtUp> {
     const stored = await this.timed('projection_read', () => this.projections.get(aggregateId));
@@ -319,6 +426,7 @@ export class EventStore {
     }
     const revision = hasStored ? stored.revision : 0;
     const tailIds = new Set<string>();
+    let firstTailSeq = Infinity;
     const subject = this.topology.eventLogAggregateFilter(aggregateId);
     for (;;) {
       const next = await this.timed('log_tail_read', () =>
@@ -342,11 +450,13 @@ export class EventStore {
           `it is event ${entry.id} of aggregate ${entry.aggregateId} stored on subject ${next.subject}`,
         );
       tailIds.add(entry.id);
+      firstTailSeq = Math.min(firstTailSeq, next.seq);
+      this.observeLogSeq(next.seq);
       state = foldEntry(state, entry, next.seq);
     }
     const changed = tailIds.size > 0 || rebuilt;
     if (!changed) this.remember(state, revision);
-    return { state, revision, tailIds, changed, cached: false };
+    return { state, revision, tailIds, firstTailSeq, changed, cached: false };
   }
 
   /** Whether the event's log entry exists (its own subject; a direct read, no scan). */
@@ -376,23 +486,19 @@ export class EventStore {
       this.remember(caught.state, revision);
       return true;
     } catch (err) {
-      this.cache.delete(caught.state.aggregateId);
-      if (isWrongLastSequence(err)) return false;
+      if (isWrongLastSequence(err)) {
+        this.forgetRevision(caught.state.aggregateId);
+        return false;
+      }
       throw err;
     }
   }
 
-  private async save(caught: CaughtUp): Promise<void> {
-    if (!(await this.trySave(caught))) await this.settle(caught.state.aggregateId, caught.state.lastLogSeq);
-  }
-
-  /** Re-reads and catches up until the stored projection covers `logSeq`. */
-  private async settle(aggregateId: string, logSeq: number): Promise<void> {
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const caught = await this.catchUp(aggregateId);
-      if (!caught.changed && caught.state.lastLogSeq >= logSeq) return;
-      if (await this.trySave(caught)) return;
-    }
-    throw new Error(`aggregate ${aggregateId}: projection kept changing under us (${MAX_ATTEMPTS} attempts)`);
+  /**
+   * The stored projection changed under us (another process): drop the cached copy unless it holds
+   * our own pending state, which settle() rebuilds from NATS anyway.
+   */
+  private forgetRevision(aggregateId: string): void {
+    if (!this.pending.has(aggregateId)) this.cache.delete(aggregateId);
   }
 }

@@ -5,6 +5,7 @@
 // error as its reason instead of blocking the aggregate forever.
 import { JetStreamApiError, JetStreamError } from '@nats-io/jetstream';
 import { errors } from '@nats-io/transport-node';
+import { WriterMarkStale } from './projection-writer.js';
 
 export type FailureKind = 'infrastructure' | 'event';
 
@@ -28,6 +29,8 @@ export function failureKind(err: unknown): FailureKind {
   if (err instanceof errors.InvalidArgumentError) return 'event';
   if (err instanceof JetStreamApiError && err.code === MESSAGE_TOO_LARGE) return 'event';
   if (err instanceof JetStreamApiError || err instanceof JetStreamError) return 'infrastructure';
+  // The writer mark could not be written (NATS trouble), so appends wait: not the event's fault.
+  if (err instanceof WriterMarkStale) return 'infrastructure';
   if (infrastructure.some((kind) => err instanceof kind)) return 'infrastructure';
   if (err instanceof Error && err.cause !== undefined && err.cause !== err) return failureKind(err.cause);
   return 'event';

@@ -11,6 +11,7 @@ import { DeadLetterer } from './dead-letter.js';
 import { EventStore } from './event-store.js';
 import { createConsumerMetrics } from './metrics.js';
 import { EventProcessor } from './processor.js';
+import { ProjectionWriter } from './projection-writer.js';
 import { simulatedWork } from './work.js';
 
 runMain(async () => {
@@ -30,6 +31,10 @@ runMain(async () => {
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   const store = new EventStore(js, jsm, resources.topology, resources.projection, {
+    // Called only after projectionWriter.start() (the processor starts after it).
+    beforeAppend: () => projectionWriter.assertFresh(),
+    onUnflushable: (aggregateId, err) =>
+      log.warn('projection not written: its event log cannot be read', { aggregateId, error: err.message }),
     onAppendConflict: () => metrics.appendConflicts.inc(),
     onStep: (step, ms) => {
       metrics.stepSeconds.inc({ step }, ms / 1000);
@@ -40,6 +45,19 @@ runMain(async () => {
       log.warn('stored projection unreadable; rebuilt from the event log', { aggregateId, reason });
     },
   });
+  const projectionWriter = new ProjectionWriter({
+    store,
+    projections: resources.projection,
+    js,
+    jsm,
+    topology: resources.topology,
+    flushIntervalMs: config.PROJECTION_FLUSH_MS,
+    markStaleMs: config.PROJECTION_MARK_STALE_MS,
+    log,
+    onRecovered: () => metrics.writersRecovered.inc(),
+  });
+  metrics.countPendingWith(() => store.pendingCount);
+  await retryUntil('creating the projection writer mark', () => projectionWriter.start(), log);
   const processor = new EventProcessor({
     js,
     topology: resources.topology,
@@ -94,6 +112,8 @@ runMain(async () => {
   process.on('SIGINT', () => shutdown('SIGINT'));
 
   await processor.run();
+  // Every pending projection written, and the writer mark removed, before the connection closes.
+  await projectionWriter.stop();
   try {
     // Acks are fire-and-forget publishes: flush makes sure the server has them before we go.
     await nc.flush();

@@ -11,6 +11,10 @@ export interface ConsumerMetrics {
   naks: Counter<'reason'>;
   appendConflicts: Counter;
   projectionsRebuilt: Counter;
+  projectionsPending: Gauge;
+  /** Makes `projectionsPending` read `count()` at every scrape. */
+  countPendingWith(count: () => number): void;
+  writersRecovered: Counter;
   stepSeconds: Counter<'step'>;
   steps: Counter<'step'>;
   inFlight: Gauge;
@@ -26,6 +30,7 @@ export function createConsumerMetrics(withDefaults = true): ConsumerMetrics {
   if (withDefaults) collectDefaultMetrics({ register: registry });
   const registers = [registry];
   const p = 'jetscale_consumer_';
+  let pendingCount = () => 0;
   return {
     registry,
     processed: new Counter({
@@ -63,6 +68,22 @@ export function createConsumerMetrics(withDefaults = true): ConsumerMetrics {
     projectionsRebuilt: new Counter({
       name: `${p}projections_rebuilt_total`,
       help: 'Stored projections that could not be read and were rebuilt from the event log',
+      registers,
+    }),
+    projectionsPending: new Gauge({
+      name: `${p}projections_pending`,
+      help: 'Aggregates whose projection is ahead of the stored one (written at the next flush)',
+      registers,
+      collect() {
+        this.set(pendingCount());
+      },
+    }),
+    countPendingWith: (count) => {
+      pendingCount = count;
+    },
+    writersRecovered: new Counter({
+      name: `${p}writers_recovered_total`,
+      help: 'Marks of stopped writers whose log range this process brought into the projections',
       registers,
     }),
     stepSeconds: new Counter({

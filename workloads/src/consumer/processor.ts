@@ -33,10 +33,6 @@ export interface ProcessorOptions {
 type Outcome = 'applied' | 'duplicate' | 'nak' | 'dead_lettered' | 'error';
 type Decoded = ReturnType<typeof decodeStoredEvent>;
 
-/** Bounds of one deferred-projection run: at most this many events or this long before acking. */
-const MAX_RUN = 32;
-const MAX_RUN_MS = 250;
-
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export class EventProcessor {
@@ -45,11 +41,6 @@ export class EventProcessor {
   private messages: ConsumerMessages | undefined;
   private readonly inFlight = new Set<Promise<void>>();
   private readonly chains = new Map<string, Promise<void>>();
-  /** Per aggregate: messages dispatched whose handling has not started yet. */
-  private readonly queued = new Map<string, number>();
-  /** Per aggregate: applied or duplicate messages whose ack waits for the projection write. */
-  private readonly awaitingFlush = new Map<string, JsMsg[]>();
-  private readonly runStarted = new Map<string, number>();
   private busy = 0;
   private readonly slotWaiters: (() => void)[] = [];
   private lastRecreate = 0;
@@ -151,17 +142,7 @@ export class EventProcessor {
     const decoded = decodeStoredEvent(msg.data);
     const key = decoded.ok ? decoded.event.aggregateId : `_invalid:${msg.seq}`;
     const previous = this.chains.get(key) ?? Promise.resolve();
-    this.queued.set(key, (this.queued.get(key) ?? 0) + 1);
-    const run = previous.then(async () => {
-      const left = (this.queued.get(key) ?? 1) - 1;
-      if (left === 0) this.queued.delete(key);
-      else this.queued.set(key, left);
-      const outcome = await this.handle(msg, decoded);
-      // The last queued event of a run writes the aggregate's projection once, then acks the run.
-      if (decoded.ok && (!this.queued.has(key) || this.flushDue(key)))
-        await this.flush(decoded.event.aggregateId, key);
-      return outcome;
-    });
+    const run = previous.then(() => this.handle(msg, decoded));
     const tracked: Promise<void> = run
       .then((outcome) => {
         this.o.metrics.handlerDuration.observe({ outcome }, (performance.now() - started) / 1000);
@@ -184,17 +165,18 @@ export class EventProcessor {
     if (!decoded.ok) return this.deadLetter(msg, 'invalid_event', decoded.reason, undefined);
     const event = decoded.event;
     try {
-      const result = await this.o.store.apply(event, msg.seq, this.o.work, { deferProjection: true });
+      // Acked once the log holds the event; the projection is written later (ProjectionWriter).
+      const result = await this.o.store.apply(event, msg.seq, this.o.work);
       switch (result.kind) {
         case 'applied':
-          this.ackAfterFlush(event.aggregateId, msg);
+          settle(() => msg.ack());
           this.o.metrics.processed.inc();
           this.o.metrics.endToEndLatency.observe(
             Math.max(0, Date.now() - Date.parse(event.timestamp)) / 1000,
           );
           return 'applied';
         case 'duplicate':
-          this.ackAfterFlush(event.aggregateId, msg);
+          settle(() => msg.ack());
           this.o.metrics.duplicates.inc();
           return 'duplicate';
         case 'wait_for_predecessor':
@@ -236,40 +218,6 @@ export class EventProcessor {
       settle(() => msg.nak(retryDelayMs(msg.info.deliveryCount, this.o.policy)));
       this.o.metrics.naks.inc({ reason: 'error' });
       return 'error';
-    }
-  }
-
-  private ackAfterFlush(key: string, msg: JsMsg): void {
-    const waiting = this.awaitingFlush.get(key);
-    if (waiting) waiting.push(msg);
-    else {
-      this.awaitingFlush.set(key, [msg]);
-      this.runStarted.set(key, Date.now());
-    }
-  }
-
-  /** A hot aggregate's run is cut so acks never wait long (ack_wait is at least a second). */
-  private flushDue(key: string): boolean {
-    const waiting = this.awaitingFlush.get(key)?.length ?? 0;
-    return waiting >= MAX_RUN || (waiting > 0 && Date.now() - (this.runStarted.get(key) ?? 0) >= MAX_RUN_MS);
-  }
-
-  /** Writes the aggregate's deferred projection, then acks the messages it covers. */
-  private async flush(aggregateId: string, key: string): Promise<void> {
-    const waiting = this.awaitingFlush.get(key) ?? [];
-    this.awaitingFlush.delete(key);
-    this.runStarted.delete(key);
-    try {
-      await this.o.store.flush(aggregateId);
-      for (const m of waiting) settle(() => m.ack());
-    } catch (err) {
-      // Not acked: they come back, are found applied, and the redelivery rebuilds the projection.
-      this.o.log.warn('projection write failed; the run will be redelivered', {
-        aggregateId,
-        error: errorMessage(err),
-      });
-      for (const m of waiting) settle(() => m.nak(retryDelayMs(1, this.o.policy)));
-      this.o.metrics.naks.inc({ reason: 'error' }, waiting.length);
     }
   }
 

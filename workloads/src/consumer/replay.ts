@@ -15,6 +15,7 @@ import {
   projectionSchema,
   type AggregateProjection,
 } from './projection.js';
+import { isWriterMarkKey } from './projection-writer.js';
 
 export interface ReplayReport {
   logEntries: number;
@@ -95,6 +96,7 @@ export async function runReplay(nc: NatsConnection, config: NatsConfig): Promise
   const live = new Map<string, AggregateProjection>();
   const unreadableLive: ReplayReport['unreadableLive'] = [];
   for await (const key of await kv.keys()) {
+    if (isWriterMarkKey(key)) continue;
     const entry = await kv.get(key);
     if (!entry || entry.operation !== 'PUT') continue;
     const json = parseJson(() => entry.json());

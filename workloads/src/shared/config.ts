@@ -79,6 +79,8 @@ export const consumerSchema = natsSchema.extend(httpSchema(8081).shape).extend({
         .filter((s) => s.length > 0),
     ),
   SHUTDOWN_GRACE_MS: int(0).default(25_000),
+  PROJECTION_FLUSH_MS: int(10, 60_000).default(1000),
+  PROJECTION_MARK_STALE_MS: int(1000).default(15_000),
 });
 
 /** The real-client matrix's minimal nats.js consumer (workloads/src/pull-consumer). */
