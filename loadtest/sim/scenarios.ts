@@ -133,6 +133,9 @@ export function jetscaleSpec(
   return withScalingDefaults(input);
 }
 
+/** The random stream (prng.ts deriveSeed) of the HPA's sync phase; 1–3 are the simulator's, 9 the spike's time. */
+const HPA_PHASE_STREAM = 10;
+
 /** The KEDA configurations: every default, except the bounds shared by all policies. */
 export function kedaConfig(
   policy: 'keda' | 'keda-tuned' | 'keda-behavior-defaults',
@@ -144,8 +147,13 @@ export function kedaConfig(
     minReplicaCount: shared.minReplicas,
     maxReplicaCount: shared.maxReplicas,
     lagThreshold,
-    // The HPA's sync is not aligned with anything in the trace: vary its phase with the seed.
-    hpaPhaseSeconds: seed % kedaHpaDefaults.hpaSyncPeriodSeconds,
+    // The HPA's sync is not aligned with anything in the trace: its phase is drawn from the seed,
+    // uniform over the sync period. (It was seed % 15: the step and every recurring burst start on
+    // a multiple of 15 s, so seeds 1–5 had the HPA look 1–5 s after each of them, never 6–15 s.)
+    hpaPhaseSeconds: new Prng(deriveSeed(seed, HPA_PHASE_STREAM)).uniform(
+      0,
+      kedaHpaDefaults.hpaSyncPeriodSeconds,
+    ),
   };
   // jetscale's own speeds (defaults.ts), given to the HPA through the behavior KEDA passes on:
   // scale-up by 10× or +20 pods per 15 s with no window, scale-down window 30 s then 50 % or 1 pod
