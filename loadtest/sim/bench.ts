@@ -9,7 +9,14 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultScalingSpec } from '../../operator/src/scaling/defaults.js';
 import type { FrontierPoint } from './frontier.js';
-import { bestAtOrAboveCost, cheapestMeeting, compareFamilies, dominatedBy } from './frontier.js';
+import {
+  bestAtOrAboveCost,
+  cheapestMeeting,
+  compareFamilies,
+  dominatedBy,
+  medianSpread,
+  tied,
+} from './frontier.js';
 import type { FrontierSeries, MetricSummary, RatioColumn, TraceSummary } from './report.js';
 import { alignRows, frontierChart, frontierSheet, ratio, renderHtml, renderTable } from './report.js';
 import type { PolicyName, Setting } from './scenarios.js';
@@ -209,8 +216,8 @@ export function renderFrontierTable(frontiers: TraceFrontier[]): string {
         f.trace,
         p.family,
         knobText(p.knob),
-        p.p99WaitSeconds.toFixed(2),
-        Math.round(p.replicaSeconds).toLocaleString('en-US'),
+        `${p.p99WaitSeconds.toFixed(2)} ± ${(p.p99Spread ?? 0).toFixed(2)}`,
+        `${Math.round(p.replicaSeconds).toLocaleString('en-US')} ± ${Math.round(p.replicaSecondsSpread ?? 0).toLocaleString('en-US')}`,
         `${ratio(p.replicaSeconds, f.physicalMinimum)}x`,
         cheapest === undefined ? '—' : `${ratio(p.replicaSeconds, cheapest.replicaSeconds)}x`,
         by === undefined ? '' : `${by.family}@${knobText(by.knob)}`,
@@ -283,8 +290,9 @@ export function evaluateTargets(
       for (const p of v.undominated) {
         const nearest = cheapestMeeting(jetscale, p.p99WaitSeconds);
         const room = p.replicaSeconds / f.physicalMinimum;
+        const tie = jetscale.find((q) => tied(q, p));
         verdicts.push(
-          `    ${family}@${p.knob}: ${nearest === undefined ? `no jetscale setting reaches p99 ${p.p99WaitSeconds.toFixed(2)} s` : `the cheapest jetscale setting at ≤ its p99 is @${knobText(nearest.knob)} (${nearest.p99WaitSeconds.toFixed(2)} s) at ${ratio(nearest.replicaSeconds, p.replicaSeconds)}x its replica-s`}; it runs at ${room.toFixed(3)}x the physical minimum${room < 1.1 ? `, so no policy can be more than ${((1 - 1 / room) * 100).toFixed(1)} % cheaper at any p99` : ''}`,
+          `    ${family}@${p.knob}: ${tie === undefined ? 'no jetscale setting within the spread on both; ' : `a tie with jetscale@${knobText(tie.knob)} (${tie.p99WaitSeconds.toFixed(2)} s, ${Math.round(tie.replicaSeconds)} replica-s: within the seed-to-seed spread on both); `}${nearest === undefined ? `no jetscale setting reaches p99 ${p.p99WaitSeconds.toFixed(2)} s` : `the cheapest jetscale setting at ≤ its p99 is @${knobText(nearest.knob)} (${nearest.p99WaitSeconds.toFixed(2)} s) at ${ratio(nearest.replicaSeconds, p.replicaSeconds)}x its replica-s`}; it runs at ${room.toFixed(3)}x the physical minimum${room < 1.1 ? `, so no policy can be more than ${((1 - 1 / room) * 100).toFixed(1)} % cheaper at any p99` : ''}`,
         );
       }
     }
@@ -497,7 +505,15 @@ function main(): void {
           ? { policy: family as PolicyName }
           : { policy: family as PolicyName, knob };
         const m = mediansOf(name, settingLabel(setting));
-        points.push({ family, knob, p99WaitSeconds: m.p99WaitSeconds, replicaSeconds: m.replicaSeconds });
+        const perSeed = runs.get(`${name}|${settingLabel(setting)}`) ?? [];
+        points.push({
+          family,
+          knob,
+          p99WaitSeconds: m.p99WaitSeconds,
+          replicaSeconds: m.replicaSeconds,
+          p99Spread: medianSpread(perSeed.map((r) => r.p99WaitSeconds)),
+          replicaSecondsSpread: medianSpread(perSeed.map((r) => r.replicaSeconds)),
+        });
       }
     }
     return { trace: name, physicalMinimum: minimum, points };
@@ -535,7 +551,7 @@ function main(): void {
   );
   console.log(table);
   console.log(
-    "\nFrontiers (medians; knob = lagThreshold for keda*, latencyObjective (s) for jetscale* (default = none), planned wait for clairvoyant-cost; × minimum = replica-s / (messages ÷ per-replica rate); × planner = replica-s / the clairvoyant planner's least replica-s at this p99 or lower; dominated by = a point of another contender family that is no worse on both):\n",
+    "\nFrontiers (medians; knob = lagThreshold for keda*, latencyObjective (s) for jetscale* (default = none), planned wait for clairvoyant-cost; × minimum = replica-s / (messages ÷ per-replica rate); × planner = replica-s / the clairvoyant planner's least replica-s at this p99 or lower; p99 and replica-s ± the standard error of the median over seeds; dominated by = a point of another contender family that is no worse on both and better on one, differences within the spread of the two medians (and p99 within 0.1 s) counting as equal):\n",
   );
   console.log(frontierTable);
   console.log('\nDefault jetscale against the KEDA frontiers:');

@@ -1,5 +1,13 @@
 import type { FrontierPoint } from './frontier.js';
-import { bestAtOrAboveCost, cheapestMeeting, compareFamilies, dominates, paretoFront } from './frontier.js';
+import {
+  bestAtOrAboveCost,
+  cheapestMeeting,
+  compareFamilies,
+  dominates,
+  medianSpread,
+  paretoFront,
+  tied,
+} from './frontier.js';
 
 const pt = (family: string, knob: number, p99: number, rs: number): FrontierPoint => ({
   family,
@@ -35,5 +43,38 @@ describe('frontier', () => {
     const v = compareFamilies(jet, keda);
     expect(v.undominated.map((p) => p.knob)).toEqual([100, 10]);
     expect(v.beaten.map((b) => [b.point.knob, b.by.knob])).toEqual([[1, 10]]);
+  });
+
+  it('counts differences within the seed-to-seed spread of the medians as ties', () => {
+    const spread = (p: FrontierPoint, p99: number, rs: number): FrontierPoint => ({
+      ...p,
+      p99Spread: p99,
+      replicaSecondsSpread: rs,
+    });
+    const keda = spread(pt('keda', 500, 30, 16_500), 1, 200);
+    // 1.4 % cheaper, p99 1 s lower: both within the combined spread (√(1² + 1²) s, √2 × 200 replica-s).
+    expect(dominates(spread(pt('jet', 30, 29, 16_270), 1, 200), keda)).toBe(false);
+    // Cheaper beyond the spread, p99 no worse within it: dominated.
+    expect(dominates(spread(pt('jet', 30, 30.5, 15_900), 1, 200), keda)).toBe(true);
+    // p99 lower beyond the spread, 1 % dearer but within it: dominated (equal cost within the noise).
+    expect(dominates(spread(pt('jet', 30, 20, 16_650), 1, 200), keda)).toBe(true);
+    // Dearer beyond the spread: a trade-off, however much lower the p99.
+    expect(dominates(spread(pt('jet', 30, 20, 17_000), 1, 200), keda)).toBe(false);
+    // Without spreads (one seed) the medians decide, p99 within 0.1 s equal, as before.
+    expect(dominates(pt('jet', 30, 29, 16_270), pt('keda', 500, 30, 16_500))).toBe(true);
+    expect(tied(spread(pt('jet', 30, 29, 16_270), 1, 200), keda)).toBe(true);
+    expect(tied(spread(pt('jet', 30, 30.5, 15_900), 1, 200), keda)).toBe(false);
+  });
+
+  it("estimates the spread of a median over seeds from the seeds' interquartile range", () => {
+    expect(medianSpread([5])).toBe(0);
+    expect(medianSpread([])).toBe(0);
+    // Normal-like values: IQR / 1.349 estimates σ, and the median's standard error is 1.2533 σ / √n.
+    const values = [8, 9, 9.5, 10, 10, 10.5, 11, 12];
+    const q1 = 9.375;
+    const q3 = 10.625;
+    expect(medianSpread(values)).toBeCloseTo((1.2533 * ((q3 - q1) / 1.349)) / Math.sqrt(8), 6);
+    // One seed far off does not move it (a standard deviation would triple).
+    expect(medianSpread([...values.slice(0, 7), 120])).toBeCloseTo(medianSpread(values), 1);
   });
 });

@@ -9,6 +9,10 @@ export interface FrontierPoint {
   knob: number;
   p99WaitSeconds: number;
   replicaSeconds: number;
+  /** Standard error of the p99 median over seeds (medianSpread); absent or 0 with one seed. */
+  p99Spread?: number;
+  /** Standard error of the replica-seconds median over seeds. */
+  replicaSecondsSpread?: number;
 }
 
 /**
@@ -19,15 +23,59 @@ export interface FrontierPoint {
 export const P99_EQUAL_WITHIN_SECONDS = 0.1;
 
 /**
- * `a` dominates `b`: no worse on both p99 and replica-seconds, strictly better on at least one; p99
- * values within P99_EQUAL_WITHIN_SECONDS count as equal. A tie on both is not domination.
+ * `a` dominates `b`: no worse on both p99 and replica-seconds, strictly better on at least one.
+ * Differences within the seed-to-seed spread of the two medians (√(spread_a² + spread_b²), see
+ * medianSpread) count as equal, and p99 values within P99_EQUAL_WITHIN_SECONDS too: so `a` must
+ * beat `b` by more than the spread on one axis and be no worse beyond it on the other. Without
+ * spreads (one seed) the medians decide. A tie on both is not domination.
  */
 export function dominates(a: FrontierPoint, b: FrontierPoint): boolean {
-  const eps = P99_EQUAL_WITHIN_SECONDS;
-  const p99NoWorse = a.p99WaitSeconds <= b.p99WaitSeconds + eps;
-  const p99Better = a.p99WaitSeconds < b.p99WaitSeconds - eps;
-  const noWorse = p99NoWorse && a.replicaSeconds <= b.replicaSeconds;
-  return noWorse && (p99Better || a.replicaSeconds < b.replicaSeconds);
+  const p99Tie = Math.max(P99_EQUAL_WITHIN_SECONDS, combined(a.p99Spread, b.p99Spread));
+  const costTie = combined(a.replicaSecondsSpread, b.replicaSecondsSpread);
+  const noWorse =
+    a.p99WaitSeconds <= b.p99WaitSeconds + p99Tie && a.replicaSeconds <= b.replicaSeconds + costTie;
+  const better =
+    a.p99WaitSeconds < b.p99WaitSeconds - p99Tie || a.replicaSeconds < b.replicaSeconds - costTie;
+  return noWorse && better;
+}
+
+/**
+ * `a` and `b` are equal within the spread on both axes (neither can dominate the other): a verdict
+ * between them is noise, whichever way the medians lean.
+ */
+export function tied(a: FrontierPoint, b: FrontierPoint): boolean {
+  const p99Tie = Math.max(P99_EQUAL_WITHIN_SECONDS, combined(a.p99Spread, b.p99Spread));
+  const costTie = combined(a.replicaSecondsSpread, b.replicaSecondsSpread);
+  return (
+    Math.abs(a.p99WaitSeconds - b.p99WaitSeconds) <= p99Tie &&
+    Math.abs(a.replicaSeconds - b.replicaSeconds) <= costTie
+  );
+}
+
+/** The spread of a difference of two medians: their spreads added in quadrature. */
+function combined(a: number | undefined, b: number | undefined): number {
+  return Math.sqrt((a ?? 0) ** 2 + (b ?? 0) ** 2);
+}
+
+/** Linear-interpolated quantile of sorted values. */
+function quantile(sorted: number[], q: number): number {
+  const pos = (sorted.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return (sorted[lo] ?? NaN) + ((sorted[hi] ?? NaN) - (sorted[lo] ?? NaN)) * (pos - lo);
+}
+
+/**
+ * The standard error of the median of `values` (one per seed): 1.2533 σ / √n, with σ estimated
+ * from the interquartile range (IQR / 1.349), so one seed far off (a burst landing badly) does not
+ * widen it. 0 for fewer than two values. It is what the bench prints as ± and what dominates()
+ * counts as a tie.
+ */
+export function medianSpread(values: number[]): number {
+  if (values.length < 2) return 0;
+  const sorted = [...values].sort((x, y) => x - y);
+  const sigma = (quantile(sorted, 0.75) - quantile(sorted, 0.25)) / 1.349;
+  return (1.2533 * sigma) / Math.sqrt(values.length);
 }
 
 /** The points of `points` that no other point of `points` dominates, by ascending replica-seconds. */
