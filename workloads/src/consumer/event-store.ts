@@ -17,7 +17,6 @@
 import {
   JetStreamApiCodes,
   JetStreamApiError,
-  type JetStreamClient,
   type JetStreamManager,
   type MsgRequest,
   type NextMsgRequest,
@@ -26,6 +25,7 @@ import type { KV } from '@nats-io/kv';
 import type { z } from 'zod';
 import type { StoredEvent } from '../shared/event.js';
 import type { Topology } from '../shared/config.js';
+import type { JetStreamPublisher } from '../shared/js-publisher.js';
 import { decideOrder } from './policy.js';
 import {
   emptyProjection,
@@ -171,7 +171,8 @@ export class EventStore {
   private lastSeen = 0;
 
   constructor(
-    private readonly js: JetStreamClient,
+    /** Appends and projection updates (the hot path's writes; see shared/js-publisher.ts). */
+    private readonly publisher: JetStreamPublisher,
     private readonly jsm: JetStreamManager,
     private readonly topology: Topology,
     private readonly projections: KV,
@@ -234,14 +235,12 @@ export class EventStore {
       let logSeq: number;
       try {
         const ack = await this.timed('append', () =>
-          this.js.publish(
+          this.publisher.publish(
             this.topology.eventLogSubject(aggregateId, event.id),
             encoder.encode(JSON.stringify(entry)),
             {
-              expect: {
-                lastSubjectSequence: caught.state.lastLogSeq,
-                lastSubjectSequenceSubject: this.topology.eventLogAggregateFilter(aggregateId),
-              },
+              lastSubjectSequence: caught.state.lastLogSeq,
+              lastSubjectSequenceSubject: this.topology.eventLogAggregateFilter(aggregateId),
             },
           ),
         );
@@ -481,7 +480,12 @@ export class EventStore {
       const revision = await this.timed('projection_write', () =>
         caught.revision === 0
           ? this.projections.create(caught.state.aggregateId, value)
-          : this.projections.update(caught.state.aggregateId, value, caught.revision),
+          : // KV update = a publish to the key's subject expecting its last revision (as nats.js does).
+            this.publisher
+              .publish(this.topology.projectionKeySubject(caught.state.aggregateId), encoder.encode(value), {
+                lastSubjectSequence: caught.revision,
+              })
+              .then((ack) => ack.seq),
       );
       this.remember(caught.state, revision);
       return true;

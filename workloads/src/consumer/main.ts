@@ -4,6 +4,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { consumerSchema, loadConfig } from '../shared/config.js';
 import { retryUntil, runMain } from '../shared/lifecycle.js';
 import { createLogger, errorMessage } from '../shared/log.js';
+import { JetStreamPublisher } from '../shared/js-publisher.js';
 import { connectNats } from '../shared/nats.js';
 import { startProbeServer } from '../shared/probe-server.js';
 import { ensureTopology } from '../shared/topology.js';
@@ -30,7 +31,7 @@ runMain(async () => {
   const resources = await retryUntil('verifying JetStream resources', () => ensureTopology(nc, config), log);
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
-  const store = new EventStore(js, jsm, resources.topology, resources.projection, {
+  const store = new EventStore(new JetStreamPublisher(nc), jsm, resources.topology, resources.projection, {
     // Called only after projectionWriter.start() (the processor starts after it).
     beforeAppend: () => projectionWriter.assertFresh(),
     onUnflushable: (aggregateId, err) =>

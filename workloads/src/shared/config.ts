@@ -131,6 +131,8 @@ export interface Topology {
   dlqSubject: (aggregateId: string) => string;
   dlqFilter: string;
   projectionBucket: string;
+  /** The subject a projection is stored on in the KV bucket's stream (`$KV.<bucket>.<key>`). */
+  projectionKeySubject: (aggregateId: string) => string;
 }
 
 export function topologyOf(config: NatsConfig): Topology {
@@ -151,5 +153,6 @@ export function topologyOf(config: NatsConfig): Topology {
     dlqSubject: (aggregateId) => `${config.DLQ_SUBJECT_PREFIX}.${aggregateId}`,
     dlqFilter: `${config.DLQ_SUBJECT_PREFIX}.>`,
     projectionBucket: config.PROJECTION_BUCKET,
+    projectionKeySubject: (aggregateId) => `$KV.${config.PROJECTION_BUCKET}.${aggregateId}`,
   };
 }
