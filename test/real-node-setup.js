@@ -1,12 +1,10 @@
 // Jest global setup for the real-node project (`make e2e-real-node`): builds the images
 // (hack/images.sh, tag "test") and starts a stack of its own with a real kubelet + containerd node
 // (hack/stack/real-node.ts): NATS and the control plane on the node's private IP, which its pods
-// reach. The tests find it through the same environment variables as the integration project,
-// plus JETSCALE_REAL_NODE_STATE and JETSCALE_IMAGE_TAG. Needs root, Docker and containerd; the
-// error says what is missing. Plain JS: jest loads global setup outside its module mapper.
+// reach; its directory (/tmp/jetscale-realnode-*) goes with it at the end. The tests find it
+// through the same environment variables as the integration project, plus JETSCALE_REAL_NODE_STATE
+// and JETSCALE_IMAGE_TAG. Needs root, Docker and containerd; the error says what is missing. Plain JS: jest loads global setup outside its module mapper.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tsImport } from 'tsx/esm/api';
@@ -29,19 +27,31 @@ export default async function realNodeSetup() {
   execFileSync('bash', [path.join(root, 'hack', 'images.sh'), tag], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'jetscale-realnode-'));
-  const stack = await startStack({
+  const { startInScratchDir } = await tsImport('../hack/stack/scratch-dir.ts', import.meta.url);
+  const {
+    running: stack,
     dir,
-    clusterName: `jetscale-rn-${process.pid}`,
-    realNode: true,
-    progress: (line) => console.error(`[real-node] ${line}`),
+    stop,
+  } = await startInScratchDir('jetscale-realnode-', async (dir) => {
+    const stack = await startStack({
+      dir,
+      clusterName: `jetscale-rn-${process.pid}`,
+      realNode: true,
+      progress: (line) => console.error(`[real-node] ${line}`),
+    });
+    try {
+      await stack.realNode.importDockerImages([`jetscale/operator:${tag}`, `jetscale/workloads:${tag}`]);
+    } catch (err) {
+      await stack.stop();
+      throw err;
+    }
+    writeEnvFile(path.join(dir, 'env'), stack.env);
+    return stack;
   });
-  await stack.realNode.importDockerImages([`jetscale/operator:${tag}`, `jetscale/workloads:${tag}`]);
-  writeEnvFile(path.join(dir, 'env'), stack.env);
   for (const [k, v] of Object.entries(stack.env)) process.env[k] = v;
   process.env.JETSCALE_IMAGE_TAG = tag;
   console.error(
-    `[real-node] images and stack ready in ${((Date.now() - started) / 1000).toFixed(1)} s (state in ${dir})`,
+    `[real-node] images and stack ready in ${((Date.now() - started) / 1000).toFixed(1)} s (state in ${dir}, removed at the end)`,
   );
-  globalThis.__jetscaleStopRealNodeStack = stack.stop;
+  globalThis.__jetscaleStopRealNodeStack = stop;
 }

@@ -4,7 +4,7 @@
 // images `make images` builds on a real kubelet + containerd node. The consumer kill is a SIGKILL
 // of the container through containerd (no grace: the kubelet restarts it), the leader kill a pod
 // deletion through the API.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -53,6 +53,7 @@ describe('jetscale end to end on real containers (spike-ci on a real kubelet + c
 
   afterAll(async () => {
     await system?.stop();
+    rmSync(workDir, { recursive: true, force: true });
   }, 180_000);
 
   const verdict = (name: string): { value: number | null; pass: boolean } => {
