@@ -1,15 +1,16 @@
 // Failures only a real kubelet shows honestly (`make e2e-real-node`): consumer pods whose image
-// cannot be pulled, consumer pods OOM-killed into a crash loop, a pod that ignores SIGTERM and is
-// killed by the kubelet at the end of its grace period, and a pod held in Terminating by a
-// finalizer. Each consumer Deployment runs on the real node and is scaled by jetscale (one operator
-// process) from a JetStream backlog that first asks for ceil(600 / 100) = 6 replicas. Once those
-// have not been ready for the EventConsumer's readinessDeadline (20 s here), jetscale must keep
-// Ready=True, say so (ReplicasReady=False, a Warning Event, jetscale_replicas_not_ready) and must not
-// add replicas when the backlog then triples (before this rule it went on to 18).
+// cannot be pulled, consumer pods OOM-killed into a crash loop, consumer pods that exit 1 at
+// start-up (a crash loop), a pod that ignores SIGTERM and is killed by the kubelet at the end of
+// its grace period, and a pod held in Terminating by a finalizer. Each consumer Deployment runs on
+// the real node and is scaled by jetscale (one operator process) from a JetStream backlog that
+// first asks for ceil(600 / 100) = 6 replicas. Once those have not been ready for the
+// EventConsumer's readinessDeadline (20 s here), jetscale must keep Ready=True, say so
+// (ReplicasReady=False, a Warning Event, jetscale_replicas_not_ready) and must not add replicas
+// when the backlog then triples (before this rule it went on to 18).
 import * as k8s from '@kubernetes/client-node';
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { realNodePlacement } from '../../hack/stack/real-node-config.js';
@@ -36,11 +37,11 @@ describe('failures on real pods', () => {
   let namespace = '';
   let cleanup: () => Promise<void> = async () => undefined;
   let operators: OperatorPair | undefined;
+  const logDir = mkdtempSync(path.join(os.tmpdir(), 'jetscale-rn-fail-'));
 
   beforeAll(async () => {
     await installCrd(stack.kubeconfigPath, repoRoot);
     ({ name: namespace, cleanup } = await createNamespace('rn-fail'));
-    const logDir = mkdtempSync(path.join(os.tmpdir(), 'jetscale-rn-fail-'));
     operators = new OperatorPair({
       repoRoot,
       kubeconfig: stack.kubeconfigPath,
@@ -54,6 +55,7 @@ describe('failures on real pods', () => {
   afterAll(async () => {
     await operators?.stop();
     await cleanup();
+    rmSync(logDir, { recursive: true, force: true });
   }, 120_000);
 
   /** A stream with `count` messages nobody consumes (created with its durable consumer at first). */
@@ -289,6 +291,49 @@ describe('failures on real pods', () => {
     await expectReportedAndHeld(name, 'OOMS');
   }, 300_000);
 
+  it('consumer that exits at start-up (a crash loop): the kubelet backs off restarting it; jetscale stays Ready, reports them and adds none', async () => {
+    const name = 'crashes';
+    await backlogOf('CRASHES');
+    // As a consumer with a bad setting would: up for a moment, then exit 1, never having answered
+    // its readiness probe (without a probe the kubelet calls a running container ready at once).
+    await consumerDeployment(name, {
+      name: 'consumer',
+      image: `jetscale/workloads:${imageTag}`,
+      imagePullPolicy: 'Never',
+      command: [
+        'node',
+        '-e',
+        "setTimeout(() => { console.error('EVENTS_STREAM is not set'); process.exit(1); }, 500);",
+      ],
+      readinessProbe: { httpGet: { path: '/readyz', port: 8081 }, periodSeconds: 1 },
+    });
+    await eventConsumer(name, 'CRASHES');
+    const backingOff = await eventually(
+      'a container exited 1, restarted and now in CrashLoopBackOff',
+      async () =>
+        (await podStatuses(name)).find(
+          (s) =>
+            s.state?.waiting?.reason === 'CrashLoopBackOff' &&
+            s.lastState?.terminated?.exitCode === 1 &&
+            (s.restartCount ?? 0) >= 1,
+        ),
+      120_000,
+      1000,
+    );
+    expect(backingOff.lastState?.terminated?.reason).toBe('Error');
+    await eventually(
+      `jetscale to ask for ${asked} replicas`,
+      async () =>
+        (await apps.readNamespacedDeployment({ name, namespace })).spec?.replicas === asked
+          ? true
+          : undefined,
+      60_000,
+      1000,
+    );
+    const w = await expectReportedAndHeld(name, 'CRASHES');
+    expect(w.everReady).toBe(0);
+  }, 300_000);
+
   it('a pod that ignores SIGTERM stays Terminating through its grace period, then the kubelet kills it', async () => {
     const name = 'stubborn';
     const grace = 8;
@@ -375,6 +420,7 @@ describe('failures on real pods', () => {
       expect(w.maxAsked).toBe(2);
       expect(w.replicasReady).toBe('True/AllReady');
       expect(w.readyFalse).toEqual([]);
+      expect(w.readyWasTrue).toBe(true);
     } finally {
       // Nothing may be left that a finalizer holds: the namespace could never be deleted.
       await custom
