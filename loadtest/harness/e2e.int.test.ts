@@ -70,6 +70,10 @@ describe('jetscale end to end on the local stack (spike-ci: spike + forced consu
     return found;
   };
 
+  it('says in the report that its pods ran as local processes', () => {
+    expect(String(outcome?.result.settings['pods run as'])).toMatch(/^local processes on kwok nodes/);
+  });
+
   it('injected both faults', () => {
     const kinds = outcome?.result.faults.filter((f) => f.injected).map((f) => f.kind);
     expect(kinds).toEqual(expect.arrayContaining(['kill-consumer-pods', 'kill-operator-leader']));

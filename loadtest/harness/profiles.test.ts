@@ -35,6 +35,21 @@ describe('load profiles', () => {
     expect(atPeak).toBeLessThanOrEqual(75);
   });
 
+  it('has the demo spike (make demo) delete a consumer pod with its grace period, kill a consumer container and kill the operator leader, all during the peak', () => {
+    const spike = profiles.spike;
+    expect(spike.faults.map((f) => f.kind)).toEqual([
+      'delete-consumer-pods',
+      'kill-consumer-pods',
+      'kill-operator-leader',
+    ]);
+    for (const fault of spike.faults) {
+      expect(fault.atSeconds).toBeGreaterThan(spike.peak?.fromSeconds ?? Infinity);
+      expect(fault.atSeconds).toBeLessThan(spike.peak?.toSeconds ?? 0);
+    }
+    // A leader kill is judged: without a budget the failover verdict could not fail.
+    expect(spike.budgets.failoverWithinSeconds).toBeGreaterThan(0);
+  });
+
   it('keeps the CI spike short, with a forced consumer kill and a leader kill during the peak', () => {
     const ci = profiles['spike-ci'];
     expect(profileDurationSeconds(ci)).toBeLessThanOrEqual(150);

@@ -182,6 +182,7 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
         ? { prometheus: { url: options.prometheus.url, intervalSeconds: options.prometheus.intervalSeconds } }
         : {}),
       settings: {
+        'pods run as': 'local processes on kwok nodes (loadtest/local/pod-runner.ts)',
         ...demoSettings(names, tuning, scaling),
         'operator replicas': options.operatorReplicas ?? 2,
         'operator lease duration / renew deadline / retry': `${lease.durationSeconds} / ${lease.renewDeadlineSeconds} / ${lease.retryPeriodSeconds} s`,

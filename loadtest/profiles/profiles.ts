@@ -100,7 +100,8 @@ export const profiles: Record<ProfileName, LoadProfile> = {
   },
   spike: {
     name: 'spike',
-    description: 'Steady base load, then ~10x for one minute, then base again while the backlog drains.',
+    description:
+      'Steady base load, then ~10x for one minute with a consumer pod deleted, a consumer container killed and the operator leader killed, then base again while the backlog drains.',
     startRate: baseRate,
     stages: [
       { durationSeconds: 30, targetRate: baseRate },
@@ -110,13 +111,21 @@ export const profiles: Record<ProfileName, LoadProfile> = {
       { durationSeconds: 90, targetRate: baseRate },
     ],
     peak: { fromSeconds: 30, toSeconds: 95 },
-    faults: [],
+    // make demo's faults, during the peak: a consumer pod deleted with its grace period (kubectl
+    // delete pod: SIGTERM, drain, exit), a consumer container killed with no grace (a crash), and
+    // the operator leader killed (its standby must take the Lease while the backlog is high).
+    faults: [
+      { atSeconds: 45, kind: 'delete-consumer-pods', count: 1 },
+      { atSeconds: 55, kind: 'kill-consumer-pods', count: 1 },
+      { atSeconds: 70, kind: 'kill-operator-leader' },
+    ],
     budgets: {
       maxFailedRatio: 0.01,
       p95LatencyMs: 500,
       maxDroppedRatio: 0.01,
       scaleUpWithinSeconds: 30,
       drainWithinSeconds: 120,
+      failoverWithinSeconds: 45,
     },
     maxInFlight: 200,
   },
