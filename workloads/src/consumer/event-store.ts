@@ -115,6 +115,8 @@ function readWith<T>(
 const encoder = new TextEncoder();
 const MAX_ATTEMPTS = 50;
 const CACHE_LIMIT = 20_000;
+/** Projection writes in flight at once during a flush. */
+const FLUSH_CONCURRENCY = 16;
 
 function isWrongLastSequence(err: unknown): boolean {
   return (
@@ -306,8 +308,12 @@ export class EventStore {
     this.pending.clear();
     for (const [aggregateId, seq] of batch) this.flushing.set(aggregateId, seq);
     const failures: unknown[] = [];
-    await Promise.all(
-      batch.map(async ([aggregateId, seq]) => {
+    // A bounded number of writes at a time: a burst of one write per aggregate would queue the
+    // appends issued meanwhile behind it.
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      for (let item = batch[next++]; item; item = batch[next++]) {
+        const [aggregateId, seq] = item;
         try {
           await this.flushOne(aggregateId);
         } catch (err) {
@@ -319,8 +325,9 @@ export class EventStore {
         } finally {
           this.flushing.delete(aggregateId);
         }
-      }),
-    );
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(FLUSH_CONCURRENCY, batch.length) }, () => worker()));
     if (failures.length > 0) throw failures[0];
   }
 
