@@ -140,6 +140,11 @@ export interface RateState {
   inFlightPerReplica?: number;
   /** The arrival rate over the last interval alone (the forecaster smooths it itself). */
   lastIntervalArrivalPerSecond?: number;
+  /**
+   * The arrival rate over the interval before the last one. min(this, the last) is the rate both
+   * showed: a rise is sustained only when two successive intervals show it (decide.ts).
+   */
+  previousIntervalArrivalPerSecond?: number;
   /** Length of the last interval (seconds), to tell a poll gap from the usual cadence. */
   lastIntervalSeconds?: number;
   /** Redeliveries proven in the last interval (neither arrivals nor completions). */
@@ -381,6 +386,9 @@ export function observeRates(
       PROCESSING_TIME_CONSTANT_SECONDS,
     ),
     lastIntervalArrivalPerSecond: arrivedPerSecond,
+    ...(previous.lastIntervalArrivalPerSecond !== undefined
+      ? { previousIntervalArrivalPerSecond: previous.lastIntervalArrivalPerSecond }
+      : {}),
     lastIntervalSeconds: dtSeconds,
     lastIntervalRedeliveries: redeliveries,
   };
