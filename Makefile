@@ -145,6 +145,6 @@ bench-operator: deps tools ## Operator benchmark: 1,000 EventConsumers at a 5 s 
 	npx tsx operator/bench/bench-operator.ts
 
 .PHONY: bench-scaling bench
-bench-scaling: deps ## Scaling benchmark in the simulator: jetscale vs KEDA+HPA (defaults and tuned), frontiers of p99 vs cost (table + reports/bench-scaling/index.html)
+bench-scaling: deps ## Scaling benchmark in the simulator: jetscale vs KEDA+HPA (defaults and tuned), frontiers of p99 vs cost, 14 seeds (table + reports/bench-scaling/index.html)
 	npx tsx loadtest/sim/bench.ts
 bench: bench-scaling bench-workloads ## The benchmarks that need no running stack (bench-operator needs make dev-up)
