@@ -47,8 +47,9 @@ interface BenchOptions {
 
 /**
  * Seeds of a default run (make bench-scaling). With the spread counted as a tie (frontier.ts
- * dominates), 7 and 14 seeds gave the same verdicts on 63 of the 64 keda-tuned points (bursty
- * keda-tuned@1000 flipped); on the medians alone 4 flipped. See loadtest/sim/README.md.
+ * dominates), 7 and 14 seeds gave the same verdicts on 62 of the 64 keda-tuned points (step
+ * keda-tuned@500 and bursty keda-tuned@1000, cheap-end near-ties, flipped); on the medians alone
+ * 4 flipped. See loadtest/sim/README.md.
  */
 export const DEFAULT_SEEDS = 14;
 
