@@ -75,7 +75,26 @@ describe('reading a sample from CONSUMER.INFO', () => {
       deliveredStreamSeq: 1400,
       ackFloorConsumerSeq: 1200,
       maxAckPending: 1000,
+      filtered: false,
     });
+  });
+
+  it('says whether the consumer has a filter subject, and refuses one that is not a subject', () => {
+    const one = reply({ config: { durable_name: 'worker', filter_subject: 'ORDERS.eu' } });
+    const many = reply({ config: { durable_name: 'worker', filter_subjects: ['ORDERS.eu', 'ORDERS.us'] } });
+    const none = reply({ config: { durable_name: 'worker', filter_subject: '', filter_subjects: [] } });
+    expect([one, many, none].map((info) => consumerInfoProblems(info))).toEqual([[], [], []]);
+    expect([one, many, none].map((info) => sampleFromConsumerInfo(info, 0).filtered)).toEqual([
+      true,
+      true,
+      false,
+    ]);
+    expect(consumerInfoProblems(reply({ config: { durable_name: 'worker', filter_subject: 7 } }))).toEqual([
+      'config.filter_subject is 7, not a subject',
+    ]);
+    expect(
+      consumerInfoProblems(reply({ config: { durable_name: 'worker', filter_subjects: 'ORDERS.eu' } })),
+    ).toEqual(['config.filter_subjects is "ORDERS.eu", not a list of subjects']);
   });
 
   it('reads an absent max_ack_pending as unlimited', () => {

@@ -45,7 +45,26 @@ export function consumerInfoProblems(info: ConsumerInfo): string[] {
   ) {
     problems.push(`config.max_ack_pending is ${JSON.stringify(maxAckPending)}, not a whole number`);
   }
+  const filterSubject: unknown = info.config?.filter_subject;
+  if (filterSubject !== undefined && typeof filterSubject !== 'string') {
+    problems.push(`config.filter_subject is ${JSON.stringify(filterSubject)}, not a subject`);
+  }
+  const filterSubjects: unknown = info.config?.filter_subjects;
+  if (
+    filterSubjects !== undefined &&
+    filterSubjects !== null &&
+    !(Array.isArray(filterSubjects) && filterSubjects.every((s) => typeof s === 'string'))
+  ) {
+    problems.push(`config.filter_subjects is ${JSON.stringify(filterSubjects)}, not a list of subjects`);
+  }
   return problems;
+}
+
+/** Whether the consumer has a filter subject (rates.ts: its redeliveries can hide). */
+function isFiltered(info: ConsumerInfo): boolean {
+  const one: unknown = info.config.filter_subject;
+  const many: unknown = info.config.filter_subjects;
+  return (typeof one === 'string' && one !== '') || (Array.isArray(many) && many.some((s) => s !== ''));
 }
 
 /** A reading from a CONSUMER.INFO reply that consumerInfoProblems found usable. */
@@ -60,6 +79,7 @@ export function sampleFromConsumerInfo(info: ConsumerInfo, at: number): BacklogS
     deliveredStreamSeq: info.delivered.stream_seq,
     ackFloorConsumerSeq: info.ack_floor.consumer_seq,
     maxAckPending: maxAckPendingOf(info),
+    filtered: isFiltered(info),
   };
 }
 

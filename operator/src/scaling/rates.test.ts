@@ -547,3 +547,72 @@ describe('capacity while the reported ready count settles', () => {
     expect(state.perReplicaPerSecond).toBeCloseTo(5, 9);
   });
 });
+
+describe('a filtered consumer on a stream where other subjects interleave (readings of a real nats-server)', () => {
+  // Consumer info of a consumer filtered on P.a (10/s) over a stream where P.b (50/s) interleaves,
+  // ack_wait 2 s, one nats.js consume() client (100 buffered) with 200 ms handlers: copies expire
+  // and are redelivered. Read 1 s apart (nats-server 2.12; operator/test/filtered-redelivery).
+  // In this second 25 were delivered, 9 arrived for P.a and pending fell by 4: 13 new deliveries,
+  // 12 redeliveries — hidden behind the 78 stream sequences delivered.stream_seq moved (P.b's),
+  // and num_redelivered fell (copies acked). The old estimate: 21 arrived, 14 completed.
+  const before = sample({
+    at: s(19),
+    pending: 105,
+    ackPending: 12,
+    redelivered: 11,
+    deliveredConsumerSeq: 175,
+    deliveredStreamSeq: 484,
+    ackFloorConsumerSeq: 100,
+    filtered: true,
+  });
+  const after = sample({
+    at: s(20),
+    pending: 101,
+    ackPending: 23,
+    redelivered: 10,
+    deliveredConsumerSeq: 200,
+    deliveredStreamSeq: 562,
+    ackFloorConsumerSeq: 104,
+    filtered: true,
+  });
+  it('takes no capacity from an interval whose redeliveries it cannot prove (before: 14/s for a 5/s replica)', () => {
+    const state = observeRates(observeRates(undefined, before, 1), after, 1);
+    expect(state.perReplicaPerSecond).toBeUndefined();
+    // Arrivals may be overstated by what hides (conservative: more replicas, not fewer).
+    expect(state.arrivalPerSecond).toBeGreaterThanOrEqual(9);
+  });
+  it('still learns while a message awaiting ack stays redelivered and no redelivery is seen (a poison message retried with backoff)', () => {
+    // 25 new deliveries while delivered.stream_seq moved 30 (other subjects' messages), nothing
+    // awaiting ack left; one message awaiting ack was redelivered at both ends: at most about that
+    // many can hide.
+    const first = {
+      ...before,
+      at: s(18),
+      deliveredConsumerSeq: 150,
+      deliveredStreamSeq: 454,
+      redelivered: 1,
+    };
+    const state = observeRates(observeRates(undefined, first, 1), { ...before, redelivered: 1 }, 1);
+    expect(state.perReplicaPerSecond).toBeCloseTo(25, 9);
+  });
+  it('takes no capacity from an interval in which num_redelivered rose, however little (real server: 0 → 1 with 5 of 10 redelivered)', () => {
+    const first = {
+      ...before,
+      at: s(18),
+      deliveredConsumerSeq: 165,
+      deliveredStreamSeq: 454,
+      redelivered: 0,
+      ackPending: 11,
+    };
+    const state = observeRates(observeRates(undefined, first, 1), { ...before, redelivered: 1 }, 1);
+    expect(state.perReplicaPerSecond).toBeUndefined();
+  });
+  it('an unfiltered consumer proves its redeliveries from the stream sequence, and learns', () => {
+    const state = observeRates(
+      observeRates(undefined, { ...before, filtered: false, deliveredStreamSeq: 180 }, 1),
+      { ...after, filtered: false, deliveredStreamSeq: 193 },
+      1,
+    );
+    expect(state.perReplicaPerSecond).toBeCloseTo(2, 9);
+  });
+});

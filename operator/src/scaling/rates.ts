@@ -20,8 +20,12 @@
 // Δconsumer_seq − Δstream_seq is at least the redeliveries; and num_redelivered (a gauge of
 // messages awaiting ack that were delivered more than once) rose by no more than the messages
 // redelivered for the first time. The larger of the two is subtracted. With a filter subject on a
-// stream where other subjects interleave, redeliveries can hide behind the skipped sequences; what
-// is then not proven still counts as completed.
+// stream where other subjects interleave, redeliveries can hide behind the skipped sequences (on a
+// real server: 25 deliveries in a second, 12 of them redeliveries, while delivered.stream_seq moved
+// 78 over the other subject's messages and num_redelivered fell), and consumer info proves no more:
+// num_pending counts only what matches the filter, but what arrived for it is not known apart
+// from the deliveries. Such an interval (mayHideRedeliveries) is no capacity evidence; its arrivals
+// may be overstated by what hides — more replicas, not fewer.
 // Rates are smoothed with a time-aware EWMA, so irregular poll intervals weigh correctly, and are
 // taken over intervals of at least MIN_INTERVAL_SECONDS: a reading sooner than that after the last
 // one measured (a poll prompted by a watch event) leaves the estimate as it was, and the next
@@ -313,6 +317,38 @@ export function provenRedeliveries(
   return Math.min(deliveries, Math.max(0, proven));
 }
 
+/**
+ * Messages awaiting ack that were redelivered, as a share of an interval's deliveries, above which
+ * a filtered consumer's redeliveries may hide beyond what the counters prove even when none were
+ * seen in the interval itself. Below it, what can hide is about as few: a poison message retried
+ * with backoff keeps one there for good, and must not stop the consumer's capacity from being
+ * learnt.
+ */
+export const HIDDEN_REDELIVERY_SHARE = 0.1;
+
+/**
+ * Whether redeliveries between two readings may hide beyond what provenRedeliveries proves: the
+ * consumer is filtered (delivered.stream_seq moves over other subjects' messages, so Δstream_seq
+ * hides redeliveries), messages were delivered, and redelivery went on — num_redelivered rose or
+ * the counters prove some — or more than HIDDEN_REDELIVERY_SHARE of them as many messages awaiting
+ * ack had been redelivered at either end (copies expiring in a client's buffer, retries). Seen on
+ * a real server: 5 of 10 deliveries redelivered while num_redelivered went from 0 to 1 (the other
+ * copies were acknowledged within the second).
+ */
+export function mayHideRedeliveries(
+  before: Pick<RateState['last'], 'deliveredConsumerSeq' | 'deliveredStreamSeq' | 'redelivered'>,
+  after: Pick<BacklogSample, 'deliveredConsumerSeq' | 'deliveredStreamSeq' | 'redelivered' | 'filtered'>,
+): boolean {
+  const deliveries = after.deliveredConsumerSeq - before.deliveredConsumerSeq;
+  if (after.filtered !== true || !(deliveries > 0)) return false;
+  const redelivered = Math.max(before.redelivered ?? 0, after.redelivered);
+  return (
+    after.redelivered > (before.redelivered ?? 0) ||
+    provenRedeliveries(before, after) > 0 ||
+    redelivered > HIDDEN_REDELIVERY_SHARE * deliveries
+  );
+}
+
 export interface RateOptions {
   /**
    * Seconds after the replica count changed before its intervals are capacity evidence. 0 when the
@@ -409,8 +445,13 @@ export function observeRates(
   const sameReplicas = readyReplicas > 0 && readyReplicas === last.readyReplicas;
   const steadySeconds = (last.at - readySince) / 1000;
   const settleSeconds = Math.max(0, options.settleSeconds ?? 0);
+  // Nor when redeliveries may hide beyond what the counters prove (a filtered consumer): the
+  // completions may be copies nobody worked on.
   const comparable =
-    sameReplicas && steadySeconds >= settleSeconds && !isGap(previous.lastIntervalSeconds, dtSeconds);
+    sameReplicas &&
+    steadySeconds >= settleSeconds &&
+    !isGap(previous.lastIntervalSeconds, dtSeconds) &&
+    !mayHideRedeliveries(last, sample);
   let perReplica = previous.perReplicaPerSecond;
   const completedPerReplica = completedPerSecond / Math.max(1, readyReplicas);
   // Outside busy periods a reading counts only when it raises the estimate: each replica completed

@@ -88,6 +88,11 @@ export interface BacklogSample {
   ackFloorConsumerSeq: number;
   /** The consumer's max_ack_pending (-1 = unlimited). */
   maxAckPending: number;
+  /**
+   * The consumer has a filter subject (filter_subject or filter_subjects): delivered.stream_seq
+   * then also moves over other subjects' messages, and redeliveries can hide behind them.
+   */
+  filtered?: boolean;
 }
 
 /** What the policy remembers between ticks. Start from `emptyHistory()`; store what `decide` returns. */
@@ -117,6 +122,11 @@ export interface Rates {
   arrivalPerSecond?: number;
   /** Messages completed per second across all replicas. */
   processingPerSecond?: number;
+  /**
+   * Messages delivered again per second (ack_wait expired, nak'd), as the counters prove them: at
+   * least this many with a filter subject (rates.ts). Neither arrivals nor completions.
+   */
+  redeliveryPerSecond?: number;
   /** Estimated capacity of one replica (measured while replicas were busy). */
   perReplicaPerSecond?: number;
   /**
