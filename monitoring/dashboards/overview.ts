@@ -249,7 +249,7 @@ export function overviewDashboard(): Dashboard {
         graph({
           title: 'Arrival vs processing rate',
           description:
-            'Rates the operator measured from consumer info, and the same flows as counted by the workloads.',
+            'Rates the operator measured from consumer info (arrivals, acknowledgements, redeliveries), and the same flows as counted by the workloads.',
           unit: 'reqps',
           at: at(12, 9, 12, 8),
           queries: [
@@ -260,6 +260,10 @@ export function overviewDashboard(): Dashboard {
             {
               expr: `sum by (name) (jetscale_processing_rate_messages_per_second{${ec}})`,
               legend: 'processing {{name}} (operator)',
+            },
+            {
+              expr: `sum by (name) (jetscale_redelivery_rate_messages_per_second{${ec}})`,
+              legend: 'redelivered {{name}} (operator)',
             },
             { expr: rate('jetscale_consumer_events_processed_total', ns), legend: 'applied by consumers' },
             {

@@ -67,7 +67,7 @@ describe('Grafana dashboards', () => {
     for (const q of queries.filter(
       (q) =>
         q.dashboard === main?.file &&
-        /jetscale_(backlog|desired|current|ready|arrival|processing|fallback|scale)_/.test(q.expr),
+        /jetscale_(backlog|desired|current|ready|arrival|processing|redelivery|fallback|scale)_/.test(q.expr),
     )) {
       if (q.where.startsWith('variable')) continue;
       expect(`${q.where}: ${q.expr}`).toMatch(/namespace=~"\$namespace", name=~"\$name"/);
@@ -84,6 +84,7 @@ describe('Grafana dashboards', () => {
       'jetscale_scale_events_total',
       'jetscale_arrival_rate_messages_per_second',
       'jetscale_processing_rate_messages_per_second',
+      'jetscale_redelivery_rate_messages_per_second',
       'jetscale_consumer_end_to_end_latency_seconds_bucket',
       'jetscale_consumer_redeliveries_total',
       'jetscale_consumer_dead_lettered_total',

@@ -207,6 +207,14 @@ export function recordPollMetrics(
         labels,
         processing.reduce((n, v) => n + v, 0),
       );
+    const redelivery = read.flatMap((r) =>
+      r.decision.rates.redeliveryPerSecond === undefined ? [] : [r.decision.rates.redeliveryPerSecond],
+    );
+    if (redelivery.length > 0)
+      metrics.redeliveryRate.set(
+        labels,
+        redelivery.reduce((n, v) => n + v, 0),
+      );
     const readiness = read.find((r) => r.decision.readiness !== undefined)?.decision.readiness;
     if (readiness !== undefined) {
       metrics.replicasNotReady.set(labels, readiness.overdue);

@@ -56,6 +56,12 @@ export class OperatorMetrics {
     labelNames: EC_LABELS,
     registers: [this.registry],
   });
+  readonly redeliveryRate = new Gauge({
+    name: 'jetscale_redelivery_rate_messages_per_second',
+    help: 'Measured redelivery rate on the consumer: messages delivered again (ack_wait expired, nak), neither arrivals nor completions; a lower bound with a filter subject.',
+    labelNames: EC_LABELS,
+    registers: [this.registry],
+  });
   readonly desiredReplicas = new Gauge({
     name: 'jetscale_desired_replicas',
     help: 'Replicas the operator wants for the scale target.',
@@ -300,6 +306,7 @@ export class OperatorMetrics {
       this.redeliveredMessages,
       this.arrivalRate,
       this.processingRate,
+      this.redeliveryRate,
       this.desiredReplicas,
       this.backlogPerReplicaTarget,
       this.currentReplicas,

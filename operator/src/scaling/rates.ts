@@ -151,8 +151,11 @@ export interface RateState {
   previousIntervalArrivalPerSecond?: number;
   /** Length of the last interval (seconds), to tell a poll gap from the usual cadence. */
   lastIntervalSeconds?: number;
-  /** Redeliveries proven in the last interval (neither arrivals nor completions). */
-  lastIntervalRedeliveries?: number;
+  /**
+   * Redeliveries per second the counters prove (EWMA; neither arrivals nor completions). Reported
+   * as jetscale_redelivery_rate_messages_per_second; a lower bound on a filtered consumer.
+   */
+  redeliveryPerSecond?: number;
   /** Set when the consumer's sequence went backwards (consumer recreated) at this reading. */
   resetAt?: number;
   /** Processing by ready replica count at a full max_ack_pending (reset when the limit changes). */
@@ -421,12 +424,17 @@ export function observeRates(
       dtSeconds,
       PROCESSING_TIME_CONSTANT_SECONDS,
     ),
+    redeliveryPerSecond: ewma(
+      previous.redeliveryPerSecond,
+      redeliveries / dtSeconds,
+      dtSeconds,
+      PROCESSING_TIME_CONSTANT_SECONDS,
+    ),
     lastIntervalArrivalPerSecond: arrivedPerSecond,
     ...(previous.lastIntervalArrivalPerSecond !== undefined
       ? { previousIntervalArrivalPerSecond: previous.lastIntervalArrivalPerSecond }
       : {}),
     lastIntervalSeconds: dtSeconds,
-    lastIntervalRedeliveries: redeliveries,
   };
 
   // Capacity is only observable while replicas had more work than they could take, and the same
@@ -519,6 +527,7 @@ export function ratesOf(state: RateState | undefined): Rates {
   const rates: Rates = {};
   if (state?.arrivalPerSecond !== undefined) rates.arrivalPerSecond = state.arrivalPerSecond;
   if (state?.processingPerSecond !== undefined) rates.processingPerSecond = state.processingPerSecond;
+  if (state?.redeliveryPerSecond !== undefined) rates.redeliveryPerSecond = state.redeliveryPerSecond;
   if (state?.perReplicaPerSecond !== undefined) rates.perReplicaPerSecond = state.perReplicaPerSecond;
   if (state?.inFlightPerReplica !== undefined) rates.inFlightPerReplica = state.inFlightPerReplica;
   return rates;
