@@ -11,6 +11,9 @@
 // backlog drains while traffic still flows, and everything is acknowledged once it stops. Two more:
 // - nats.go Consume() starting on a standing backlog of STANDING_BACKLOG messages (the first
 //   replica takes 500 of them into its buffer);
+// - nats.go Consume() at ack_wait SHORT_ACK_WAIT_SECONDS (5 s): its 500-message buffer is 25 s of
+//   work, so buffered copies expire and the server redelivers them; the operator must still size
+//   from what arrives and what is done (redeliveries are neither), and report the redeliveries;
 // - nats.go Consume() at max_ack_pending 2, where it does bind: at most 2 messages are in flight,
 //   so at most 2 replicas have work however many run. The operator must stop at 2 and say so
 //   (ScalingLimited=MaxAckPending).
@@ -19,7 +22,7 @@
 // judge fewer decisions than intended.
 // ack_wait is ACK_WAIT_SECONDS: a full nats.go buffer (500 × 50 ms = 25 s of work) would be close to
 // the server's default 30 s, where prefetched copies time out and are redelivered (rates.ts counts
-// those as neither arrivals nor completions; the matrix is not the place to sit at that edge).
+// those as neither arrivals nor completions; only the combination above sits past that edge).
 // Discriminating: with the old cap (replicas ≤ ceil(max_ack_pending ÷ awaiting ack per replica),
 // prefetch taken as concurrency) 5 of the 10 fail; without busyOnPrefetch (capacity learnt from
 // buffered messages) 2 of 10 (operator/README.md).
@@ -75,6 +78,14 @@ const POLLS_AT_CAP = 10;
 /** Published before the consumer starts, for the standing-backlog combination. */
 const STANDING_BACKLOG = 1500;
 const ACK_WAIT_SECONDS = 120;
+/**
+ * One combination runs at this ack_wait: a nats.go Consume() buffer (500) is 25 s of work, so most
+ * buffered copies expire and the server redelivers them (rates.ts must not count them as completed).
+ * While work waits each buffer stays full, so a message is handled about 25 s ÷ 5 s times and only
+ * a fifth of the handlers' work completes anything: no replica count within MAX_REPLICAS drains
+ * it (measured: 6 replicas for 300 s did not), so only the sizing is judged there.
+ */
+const SHORT_ACK_WAIT_SECONDS = 5;
 const BACKLOG_PER_REPLICA = 1000;
 
 interface Client {
@@ -103,8 +114,21 @@ interface Combo {
   /** Messages published before the consumer starts. */
   standing: number;
   label: string;
-  /** keepsUp: reaches NEEDED and drains while traffic flows; capped: max_ack_pending binds. */
-  expect: 'keepsUp' | 'capped';
+  /**
+   * keepsUp: reaches NEEDED and drains while traffic flows; capped: max_ack_pending binds;
+   * reachesNeeded: reaches NEEDED (a client whose copies expire in its buffer cannot drain: see
+   * SHORT_ACK_WAIT_SECONDS), and the load stops POLLS_BEFORE_CAUGHT_UP polls later.
+   */
+  expect: 'keepsUp' | 'capped' | 'reachesNeeded';
+  /** The consumer's ack_wait, when not ACK_WAIT_SECONDS. */
+  ackWaitSeconds?: number;
+  /**
+   * The consumer runs this long on its standing backlog before the EventConsumer exists, so that
+   * copies already expire in its buffer when the operator first reads.
+   */
+  warmupSeconds?: number;
+  /** spec.backlogPerReplica, when not BACKLOG_PER_REPLICA. */
+  backlogPerReplica?: number;
 }
 const combos: Combo[] = [
   ...clients.flatMap((client) =>
@@ -125,6 +149,18 @@ const combos: Combo[] = [
   },
   {
     client: natsGoConsume,
+    maxAckPending: undefined,
+    standing: STANDING_BACKLOG,
+    ackWaitSeconds: SHORT_ACK_WAIT_SECONDS,
+    warmupSeconds: 2 * SHORT_ACK_WAIT_SECONDS,
+    // Its backlog grows past NEEDED × BACKLOG_PER_REPLICA (5,669 seen), where the KEDA-style floor
+    // alone asks for NEEDED: judged here is what the rate term makes of the redeliveries.
+    backlogPerReplica: 1_000_000,
+    label: `nats.go Consume(), max_ack_pending 1000 (server default), ack_wait ${SHORT_ACK_WAIT_SECONDS} s (copies expire in its buffer)`,
+    expect: 'reachesNeeded',
+  },
+  {
+    client: natsGoConsume,
     maxAckPending: BINDING_MAX_ACK_PENDING,
     standing: 0,
     label: `nats.go Consume(), max_ack_pending ${BINDING_MAX_ACK_PENDING} (binds)`,
@@ -137,6 +173,8 @@ interface Poll {
   at: number;
   current: number;
   desired: number;
+  /** The per-replica capacity the operator estimated at this poll (messages/s), once known. */
+  perReplica?: number;
 }
 
 interface Outcome {
@@ -169,6 +207,10 @@ interface Outcome {
   maxAckPendingMessage?: string;
   /** Why the load stopped. */
   stopped: string;
+  /** Highest redelivery rate the operator reported (jetscale_redelivery_rate_messages_per_second). */
+  maxRedeliveryRate: number;
+  /** Highest per-replica capacity the operator estimated during the load. */
+  maxPerReplica: number;
 }
 
 const toError = (reason: unknown): Error => (reason instanceof Error ? reason : new Error(String(reason)));
@@ -190,10 +232,22 @@ describe('the real-client matrix: default pull settings of nats.go and nats.js',
   function tracePolls(line: string): void {
     if (!line.includes('"decided"')) return;
     try {
-      const entry = JSON.parse(line) as { msg?: string; name?: string; current?: number; desired?: number };
+      const entry = JSON.parse(line) as {
+        msg?: string;
+        name?: string;
+        current?: number;
+        desired?: number;
+        rates?: Array<{ perReplicaPerSecond?: number } | null>;
+      };
       if (entry.msg !== 'decided' || typeof entry.name !== 'string') return;
       const list = polls.get(entry.name) ?? [];
-      list.push({ at: Date.now(), current: entry.current ?? NaN, desired: entry.desired ?? NaN });
+      const perReplica = entry.rates?.[0]?.perReplicaPerSecond;
+      list.push({
+        at: Date.now(),
+        current: entry.current ?? NaN,
+        desired: entry.desired ?? NaN,
+        ...(typeof perReplica === 'number' ? { perReplica } : {}),
+      });
       polls.set(entry.name, list);
     } catch {
       // Not a trace line.
@@ -252,7 +306,7 @@ describe('the real-client matrix: default pull settings of nats.go and nats.js',
     await jsm.consumers.add(stream, {
       durable_name: 'worker',
       ack_policy: AckPolicy.Explicit,
-      ack_wait: ACK_WAIT_SECONDS * 1_000_000_000,
+      ack_wait: (combo.ackWaitSeconds ?? ACK_WAIT_SECONDS) * 1_000_000_000,
       ...(combo.maxAckPending === undefined ? {} : { max_ack_pending: combo.maxAckPending }),
     });
     if (combo.standing > 0) await publish(nc, stream, combo.standing);
@@ -287,28 +341,34 @@ describe('the real-client matrix: default pull settings of nats.go and nats.js',
         },
       },
     });
-    await createEventConsumer({
-      namespace: ns.name,
-      name,
-      target: name,
-      servers: [testStack().natsUrl],
-      stream,
-      consumer: 'worker',
-      extra: {
-        minReplicas: 1,
-        maxReplicas: MAX_REPLICAS,
-        pollInterval: '2s',
-        // Above what one replica buffers (nats.go: 500), so that the arrival rate, not the
-        // KEDA-style backlog floor, sizes the Deployment (a user sizing lagThreshold to their
-        // client's prefetch would do the same).
-        backlogPerReplica: BACKLOG_PER_REPLICA,
-      },
-    });
+    const createTheEventConsumer = () =>
+      createEventConsumer({
+        namespace: ns.name,
+        name,
+        target: name,
+        servers: [testStack().natsUrl],
+        stream,
+        consumer: 'worker',
+        extra: {
+          minReplicas: 1,
+          maxReplicas: MAX_REPLICAS,
+          pollInterval: '2s',
+          // Above what one replica buffers (nats.go: 500), so that the arrival rate, not the
+          // KEDA-style backlog floor, sizes the Deployment (a user sizing lagThreshold to their
+          // client's prefetch would do the same).
+          backlogPerReplica: combo.backlogPerReplica ?? BACKLOG_PER_REPLICA,
+        },
+      });
+    if (combo.warmupSeconds === undefined) await createTheEventConsumer();
     await eventually(
       `${combo.label}: its first consumer process running`,
       async () => (runner?.running().some((p) => p.labels.app === name && p.pid) ? true : undefined),
       60_000,
     );
+    if (combo.warmupSeconds !== undefined) {
+      await sleep(combo.warmupSeconds * 1000);
+      await createTheEventConsumer();
+    }
 
     const outcome: Outcome = {
       standing: combo.standing,
@@ -323,6 +383,8 @@ describe('the real-client matrix: default pull settings of nats.go and nats.js',
       ackFloorStreamSeq: 0,
       limitedBy: new Set(),
       stopped: '',
+      maxRedeliveryRate: 0,
+      maxPerReplica: 0,
     };
     const js = jetstream(nc);
     const started = Date.now();
@@ -366,6 +428,10 @@ describe('the real-client matrix: default pull settings of nats.go and nats.js',
             jsm.consumers.info(stream, 'worker'),
           ]);
           outcome.maxReplicas = Math.max(outcome.maxReplicas, replicas);
+          const redelivery = (await operator?.metrics.redeliveryRate.get())?.values.find(
+            (v) => v.labels.namespace === ns.name && v.labels.name === name,
+          );
+          outcome.maxRedeliveryRate = Math.max(outcome.maxRedeliveryRate, redelivery?.value ?? 0);
           if (outcome.replicasAt.at(-1)?.[1] !== replicas) outcome.replicasAt.push([Math.round(t), replicas]);
           const backlog = info.num_pending + info.num_ack_pending;
           outcome.backlog.push([t, backlog]);
@@ -375,6 +441,9 @@ describe('the real-client matrix: default pull settings of nats.go and nats.js',
               outcome.limitedBy.add(limited.reason);
               if (limited.reason === 'MaxAckPending') outcome.maxAckPendingMessage = limited.message;
             }
+          }
+          if (combo.expect === 'reachesNeeded' && pollsSinceAsked(NEEDED) >= POLLS_BEFORE_CAUGHT_UP) {
+            stop = `${pollsSinceAsked(NEEDED)} polls at ${NEEDED}+ replicas`;
           }
           if (
             combo.expect === 'keepsUp' &&
@@ -403,8 +472,10 @@ describe('the real-client matrix: default pull settings of nats.go and nats.js',
     outcome.stopped = stop ?? '';
     const load = pollsOf(name).filter((p) => p.at >= started && p.at <= stoppedAt);
     outcome.polls = load.length;
+    outcome.maxPerReplica = Math.max(0, ...load.map((p) => p.perReplica ?? 0));
     const reached = load.findIndex((p) => p.desired >= NEEDED);
     if (reached >= 0) outcome.pollsToNeeded = reached + 1;
+    if (combo.expect === 'reachesNeeded') return outcome;
     const drained = await eventually(
       `${combo.label}: nothing pending or awaiting ack after the load`,
       async () => {
@@ -424,8 +495,8 @@ describe('the real-client matrix: default pull settings of nats.go and nats.js',
     return (
       `${label}: max ${o.maxReplicas} replicas, NEEDED ${NEEDED} asked at poll ${o.pollsToNeeded ?? '-'} of ${o.polls}; ` +
       `stopped: ${o.stopped} at ${o.caughtUpAt?.toFixed(0) ?? '-'} s; ` +
-      `peak ${Math.max(...o.backlog.map(([, b]) => b))}, drained ${o.drainedAfter?.toFixed(0)} s after; ` +
-      `limited by ${[...o.limitedBy].join(',') || 'nothing'}; ${o.stored} stored of ${o.standing + o.published} published ` +
+      `peak ${Math.max(...o.backlog.map(([, b]) => b))}, drained ${o.drainedAfter?.toFixed(0) ?? '-'} s after; ` +
+      `limited by ${[...o.limitedBy].join(',') || 'nothing'}; redeliveries up to ${o.maxRedeliveryRate.toFixed(0)}/s; capacity up to ${o.maxPerReplica.toFixed(1)}/s a replica; ${o.stored} stored of ${o.standing + o.published} published ` +
       `(${o.publishFailures} acks missed), ${o.skippedReadings} readings skipped; ` +
       `replicas ${o.replicasAt.map(([t, r]) => `${r}@${t}s`).join(' ')}\n`
     );
@@ -445,6 +516,20 @@ describe('the real-client matrix: default pull settings of nats.go and nats.js',
       expect(o.caughtUpAt).toBeDefined();
       expect(o.stored).toBeGreaterThanOrEqual(o.standing + o.published - o.publishFailures);
       expect(o.ackFloorStreamSeq).toBe(o.stored);
+      expect(o.limitedBy.has('MaxAckPending')).toBe(false);
+    },
+  );
+
+  it.each(combos.filter((c) => c.expect === 'reachesNeeded').map((c) => [c.label]))(
+    '%s: reaches the replicas the arrival rate needs and reports the redeliveries',
+    (label) => {
+      const o = outcomes.get(label);
+      if (o === undefined) throw new Error(`no outcome for ${label}`);
+      if (o instanceof Error) throw o;
+      process.stdout.write(describeOutcome(label, o));
+      expect(o.pollsToNeeded).toBeLessThanOrEqual(REACH_POLLS);
+      expect(o.maxReplicas).toBeGreaterThanOrEqual(NEEDED);
+      expect(o.maxRedeliveryRate).toBeGreaterThan(0);
       expect(o.limitedBy.has('MaxAckPending')).toBe(false);
     },
   );
