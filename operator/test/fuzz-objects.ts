@@ -7,26 +7,10 @@
 // — or one of the targeted hostile specs of hostile-specs.ts. Secrets hold junk tokens, broken
 // .creds files and NKey seeds with bad checksums.
 import { refusedSpecs } from '../src/api/v1alpha1/test/hostile-specs.js';
+import { pick } from '../../test/seeded-rng.js';
+import type { Rng } from '../../test/seeded-rng.js';
 
-export type Rng = () => number;
-
-/** mulberry32: small, fast, good enough to pick fuzz cases; deterministic per seed. */
-export function seededRng(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const pick = <T>(rng: Rng, items: readonly T[]): T => {
-  const item = items[Math.floor(rng() * items.length)];
-  if (item === undefined) throw new Error('pick from an empty list');
-  return item;
-};
+export { seededRng } from '../../test/seeded-rng.js';
 
 const JUNK_PIECES = [
   'a',

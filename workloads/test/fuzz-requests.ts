@@ -5,17 +5,7 @@
 // and batched, some versioned, some retried with the same id, some of the poison type). The same
 // seed gives the same requests, so a failure can be replayed with FUZZ_SEED.
 
-/** mulberry32: small, fast and good enough to drive a fuzzer reproducibly. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+import { seededRng } from '../../test/seeded-rng.js';
 
 export interface FuzzRequest {
   /** What the generator meant to send, for failure messages. */
@@ -40,7 +30,7 @@ export class RequestFuzzer {
     seed: number,
     private readonly aggregates = 40,
   ) {
-    this.random = seededRandom(seed);
+    this.random = seededRng(seed);
   }
 
   private int(max: number): number {

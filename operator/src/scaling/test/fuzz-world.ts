@@ -14,32 +14,14 @@
 // after ack_wait). On an interleaved stream other subjects' messages move delivered.stream_seq
 // without being this consumer's work.
 
+import { pick, seededRng } from '../../../../test/seeded-rng.js';
+import type { Rng } from '../../../../test/seeded-rng.js';
 import { natsGoConsume, natsGoFetch10, natsJsConsume, natsJsFetch } from './pull-clients.js';
 import type { PullClient } from './pull-clients.js';
 import { decide, emptyHistory } from '../decide.js';
 import { withScalingDefaults } from '../defaults.js';
 import type { ScalingSpecInput } from '../defaults.js';
 import type { BacklogSample, ScalingDecision, ScalingSpec, StepPolicy } from '../types.js';
-
-export type Rng = () => number;
-
-/** mulberry32: small and deterministic per seed, so a failure reproduces from its printed seed. */
-export function seededRng(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-export function pick<T>(rng: Rng, items: readonly T[]): T {
-  const item = items[Math.floor(rng() * items.length)];
-  if (item === undefined) throw new Error('pick from an empty list');
-  return item;
-}
 
 /** A stretch of traffic at one mean rate. */
 export interface Segment {
