@@ -335,11 +335,11 @@ export function decide(input: ScalingInput): ScalingDecision {
   // adaptive poll takes ADAPTIVE_POLL_SECONDS later because the last interval moved. With an
   // objective (and its 1 s polls) only a jump beyond Poisson noise counts, or every noisy reading
   // would be sized for.
-  const lastIntervalRate = rateState.lastIntervalArrivalPerSecond;
+  const lastInterval = rateState.lastIntervalArrivalPerSecond;
   const previousIntervalRate = rateState.previousIntervalArrivalPerSecond;
   const sustained =
-    lastIntervalRate !== undefined && previousIntervalRate !== undefined
-      ? Math.min(lastIntervalRate, CONFIRM_FACTOR * previousIntervalRate)
+    lastInterval !== undefined && previousIntervalRate !== undefined
+      ? Math.min(lastInterval, CONFIRM_FACTOR * previousIntervalRate)
       : undefined;
   const observedArrival =
     rates.arrivalPerSecond === undefined
@@ -415,7 +415,6 @@ export function decide(input: ScalingInput): ScalingDecision {
 
   // Panic: only on a fresh interval (not a repeated or reset reading) with capacity known, at the
   // rate the last two intervals both showed (one interval can be a single batch, see above).
-  const lastInterval = rateState.lastIntervalArrivalPerSecond;
   const panicRate = rateState !== previousRates ? sustained : undefined;
   let panicReplicas: number | undefined;
   let panicText = '';
