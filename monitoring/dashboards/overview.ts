@@ -475,7 +475,7 @@ export function overviewDashboard(): Dashboard {
       )
       .withPanel(
         graph({
-          title: 'Reconcile errors by reason',
+          title: 'Reconcile errors by reason, status writes by lane',
           unit: 'reqps',
           at: at(16, 57, 8, 6),
           queries: [
@@ -485,12 +485,16 @@ export function overviewDashboard(): Dashboard {
               expr: 'sum(rate(jetscale_reconcile_duration_seconds_count{result="error"}[$__rate_interval])) or sum(0 * rate(jetscale_reconcile_duration_seconds_count[$__rate_interval]))',
               legend: 'failed reconciles/s',
             },
+            {
+              expr: 'sum by (lane) (rate(jetscale_status_writes_total[$__rate_interval]))',
+              legend: 'status writes/s: {{lane}}',
+            },
           ],
         }),
       )
       .withPanel(
         graph({
-          title: 'Work queue, EventConsumers, NATS connections',
+          title: 'Work queue, EventConsumers, statuses waiting, NATS connections',
           unit: 'short',
           at: at(0, 63, 12, 6),
           queries: [
@@ -499,6 +503,11 @@ export function overviewDashboard(): Dashboard {
               legend: 'queue depth (leader)',
             },
             { expr: 'max(jetscale_event_consumers)', legend: 'EventConsumers' },
+            {
+              // A readings lane that stays long is the budget spread thin; a state lane above 0, a slow API server.
+              expr: 'sum by (lane) (jetscale_status_writes_waiting * on (pod) group_left jetscale_leader)',
+              legend: 'statuses waiting: {{lane}} (leader)',
+            },
             {
               expr: 'sum(jetscale_nats_connections * on (pod) group_left jetscale_leader)',
               legend: 'NATS connections (leader)',

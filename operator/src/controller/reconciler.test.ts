@@ -455,6 +455,25 @@ describe('Reconciler', () => {
     expect(status?.backlog?.total).toBe(900);
   });
 
+  it('while paused writes the replicas it would ask for as a reading: a backlog that keeps growing does not rewrite status at every poll', async () => {
+    // Found by make bench-operator (1,000 busy, paused EventConsumers): the would-be count climbed
+    // with each backlog, and every step was written at once as if users acted on it (~600/min).
+    const { world, poll, at } = setup({ paused: true, maxReplicas: 50 });
+    world.replicas = 2;
+    world.ready = 2;
+    const desired: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      await poll({ ok: true, sample: sample(1000 + 400 * i, at()) });
+      desired.push(world.statusWrites.at(-1)?.desiredReplicas ?? -1);
+    }
+    expect(world.patches).toEqual([]);
+    // The count it would ask for moved (the test means something) ...
+    expect(new Set(desired).size).toBeGreaterThan(1);
+    // ... and was written at most at the readings cadence: the first status, and one 30-45 s later
+    // when the backlog reached another order of magnitude (10,000 at the 23rd poll is past this test).
+    expect(world.statusWrites.length).toBeLessThanOrEqual(3);
+  });
+
   it('while paused reads at the poll interval: a policy that disagrees with the held replicas is not movement', async () => {
     // Found by make bench-operator: paused EventConsumers polled every second for as long as the
     // policy wanted another count, which it does for as long as they are paused.

@@ -178,6 +178,9 @@ export class Reconciler {
       logger: deps.logger,
       readingsPerSecond: deps.statusReadingsPerSecond ?? 2,
       ...(deps.statusWriteConcurrency === undefined ? {} : { concurrency: deps.statusWriteConcurrency }),
+      onWaiting: (waiting) => {
+        for (const [lane, n] of Object.entries(waiting)) deps.metrics.statusWritesWaiting.set({ lane }, n);
+      },
       now: this.now,
     });
     const list = deps.cache.list?.bind(deps.cache);
@@ -525,9 +528,9 @@ export class Reconciler {
         // Refused when the object under this name is no longer the one this status was built for.
         contentType: JSON_PATCH,
         body: statusPatchBody(poll.obj.metadata?.uid, next),
-        onWritten: () => {
+        onWritten: (writtenLane) => {
           memory.landedAt = this.now();
-          this.deps.metrics.statusWrites.inc();
+          this.deps.metrics.statusWrites.inc({ lane: writtenLane });
         },
         onFailed: () => forgetWritten(memory, next),
       },

@@ -39,6 +39,25 @@ describe('StatusWriteQueue', () => {
     expect([q.take(0), q.take(0), q.take(0)].map(keyOf)).toEqual(['s1', 'r2', 'r1']);
   });
 
+  it('counts what waits by lane, following a status moved up to the state lane and one taken or forgotten', () => {
+    const q = new StatusWriteQueue<string>({ readingsPerSecond: 10 });
+    q.offer('r1', 'readings', 'x', 0);
+    q.offer('r2', 'readings', 'x', 0);
+    q.offer('s1', 'state', 'x', 0);
+    expect(q.sizeByLane()).toEqual({ state: 1, readings: 2 });
+    q.offer('r2', 'state', 'y', 0);
+    q.offer('s1', 'readings', 'z', 0); // never back down
+    expect(q.sizeByLane()).toEqual({ state: 2, readings: 1 });
+    q.take(0);
+    q.remove('r1');
+    q.remove('gone');
+    expect(q.sizeByLane()).toEqual({ state: 1, readings: 0 });
+    q.offer('r3', 'readings', 'x', 0);
+    q.dropReadings();
+    expect(q.sizeByLane()).toEqual({ state: 1, readings: 0 });
+    expect(q.size()).toBe(1);
+  });
+
   it('writes readings of the EventConsumer whose status has gone longest without a write first', () => {
     const q = new StatusWriteQueue<string>({ readingsPerSecond: 10 });
     q.offer('fresh', 'readings', 'x', 9_000);
@@ -132,6 +151,37 @@ describe('StatusWriter', () => {
     }
     await w.whenSettled();
     expect(sent).toHaveLength(5);
+  });
+
+  it('reports the lane a status was written through: a readings-only status that replaced a waiting state change goes, and counts, as state', async () => {
+    const release: Array<() => void> = [];
+    const lanes: string[] = [];
+    const waiting: Array<Record<string, number>> = [];
+    const w = new StatusWriter({
+      api: { request: <T>(): Promise<T> => new Promise<T>((r) => release.push(() => r({} as T))) },
+      logger: silentLogger,
+      readingsPerSecond: 100,
+      concurrency: 1,
+      now: () => 0,
+      onWaiting: (n) => void waiting.push(n),
+    });
+    const written = (path: string): StatusPatch => ({
+      path,
+      body: {},
+      onWritten: (lane) => void lanes.push(`${path} ${lane}`),
+      onFailed: () => undefined,
+    });
+    w.submit('ns/busy', 'state', written('/busy'), 0); // takes the one slot
+    w.submit('ns/a', 'state', written('/a-state'), 0);
+    w.submit('ns/a', 'readings', written('/a-readings'), 0); // replaces it, keeps the state lane
+    expect(waiting.at(-1)).toEqual({ state: 1, readings: 0 });
+    while (lanes.length < 2) {
+      release.splice(0).forEach((r) => r());
+      await new Promise((r) => setImmediate(r));
+    }
+    await w.whenSettled();
+    expect(lanes).toEqual(['/busy state', '/a-readings state']);
+    expect(waiting.at(-1)).toEqual({ state: 0, readings: 0 });
   });
 
   it('tells the reconciler when a write failed (so the next poll writes again), but not when the object is gone or was recreated, or the term ended', async () => {

@@ -38,6 +38,7 @@ export interface StatusWriteQueueOptions {
 /** Which waiting status goes next, under the readings budget: pure, the caller passes the clock. */
 export class StatusWriteQueue<T> {
   private readonly waiting = new Map<string, Waiting<T>>();
+  private readonly waitingByLane: Record<StatusLane, number> = { state: 0, readings: 0 };
   private readonly inFlight = new Set<string>();
   private seq = 0;
   private tokens: number;
@@ -58,12 +59,15 @@ export class StatusWriteQueue<T> {
     if (old) {
       old.item = item;
       if (lane === 'state' && old.lane !== 'state') {
+        this.waitingByLane[old.lane]--;
+        this.waitingByLane.state++;
         old.lane = 'state';
         old.seq = this.seq++;
       }
       return;
     }
     this.waiting.set(key, { lane, item, staleSince, seq: this.seq++ });
+    this.waitingByLane[lane]++;
   }
 
   /**
@@ -95,6 +99,7 @@ export class StatusWriteQueue<T> {
     }
     const [key, w] = chosen;
     this.waiting.delete(key);
+    this.waitingByLane[w.lane]--;
     this.inFlight.add(key);
     return { key, item: w.item, lane: w.lane };
   }
@@ -106,12 +111,16 @@ export class StatusWriteQueue<T> {
 
   /** Forgets the waiting status of `key` (the EventConsumer is gone). */
   remove(key: string): void {
+    const w = this.waiting.get(key);
+    if (!w) return;
     this.waiting.delete(key);
+    this.waitingByLane[w.lane]--;
   }
 
   /** Drops every waiting readings-only status (on stopping: the next leader writes its own). */
   dropReadings(): void {
     for (const [key, w] of this.waiting) if (w.lane === 'readings') this.waiting.delete(key);
+    this.waitingByLane.readings = 0;
   }
 
   isWaiting(key: string): boolean {
@@ -120,6 +129,11 @@ export class StatusWriteQueue<T> {
 
   size(): number {
     return this.waiting.size;
+  }
+
+  /** Statuses waiting, by lane. */
+  sizeByLane(): Record<StatusLane, number> {
+    return { ...this.waitingByLane };
   }
 
   inFlightCount(): number {
@@ -142,8 +156,11 @@ export interface StatusPatch {
   /** The PATCH's media type (a merge patch when absent). */
   contentType?: string;
   body: unknown;
-  /** Written (the API server answered 2xx). */
-  onWritten(): void;
+  /**
+   * Written (the API server answered 2xx), through `lane`: the lane it was taken from, which is
+   * the state lane when a readings-only status replaced one of what users act on still waiting.
+   */
+  onWritten(lane: StatusLane): void;
   /** Not written and not gone: the next poll must write again. */
   onFailed(err: unknown): void;
 }
@@ -155,6 +172,8 @@ export interface StatusWriterOptions {
   readingsPerSecond: number;
   /** Status PATCHes in flight at once (default 4): a few sockets, never all of the API client's. */
   concurrency?: number;
+  /** Told how many statuses wait, by lane, whenever that may have changed (for a gauge). */
+  onWaiting?: (waiting: Record<StatusLane, number>) => void;
   now: () => number;
 }
 
@@ -178,6 +197,7 @@ export class StatusWriter {
 
   forget(key: string): void {
     this.queue.remove(key);
+    this.options.onWaiting?.(this.queue.sizeByLane());
   }
 
   /** Whether a status of `key` waits to be sent (a newer one replaces it). */
@@ -188,6 +208,11 @@ export class StatusWriter {
   /** Statuses waiting (not yet sent). */
   waiting(): number {
     return this.queue.size();
+  }
+
+  /** Statuses waiting (not yet sent), by lane. */
+  waitingByLane(): Record<StatusLane, number> {
+    return this.queue.sizeByLane();
   }
 
   /**
@@ -239,8 +264,9 @@ export class StatusWriter {
         break;
       }
       this.running++;
-      void this.write(next.key, next.item);
+      void this.write(next.key, next.item, next.lane);
     }
+    this.options.onWaiting?.(this.queue.sizeByLane());
     // Nothing in flight after taking all that may go: settled.
     if (this.running === 0) {
       for (const resolve of [...this.idle]) resolve();
@@ -248,13 +274,13 @@ export class StatusWriter {
     }
   }
 
-  private async write(key: string, patch: StatusPatch): Promise<void> {
+  private async write(key: string, patch: StatusPatch, lane: StatusLane): Promise<void> {
     try {
       await this.options.api.request('PATCH', patch.path, {
         body: patch.body,
         ...(patch.contentType === undefined ? {} : { contentType: patch.contentType }),
       });
-      patch.onWritten();
+      patch.onWritten(lane);
     } catch (err) {
       // Deleted meanwhile (404), or deleted and recreated under the same name (the patch's uid
       // test failed; the delete event cleans up and the new object's poll writes its own), or this

@@ -124,7 +124,14 @@ export class OperatorMetrics {
   });
   readonly statusWrites = new Counter({
     name: 'jetscale_status_writes_total',
-    help: 'EventConsumer status writes (PATCH on the status subresource).',
+    help: 'EventConsumer status writes (PATCH on the status subresource), by lane: state (what users act on changed: written at once) or readings (only numbers changed: under the readings budget).',
+    labelNames: ['lane'],
+    registers: [this.registry],
+  });
+  readonly statusWritesWaiting = new Gauge({
+    name: 'jetscale_status_writes_waiting',
+    help: 'EventConsumer statuses built but not yet written, by lane (state, readings). A readings lane that stays long means the readings budget (JETSCALE_STATUS_READINGS_PER_SECOND) is spread over many EventConsumers; a state lane that stays above zero means the API server is slow.',
+    labelNames: ['lane'],
     registers: [this.registry],
   });
   readonly reconcileDuration = new Histogram({
