@@ -1,62 +1,75 @@
-// Benchmark of the sample workloads on loopback, in one run against its own nats-server:
-//  1. raw JetStream publish-with-ack (msg id, many acks in flight): the gateway's ceiling;
-//  2. a bare consume-and-ack loop;
-//  3. one consumer process on the full idempotent, event-sourced path, with the time per step of
-//     that path (claim, append, projection write …) from the consumer's own step metrics;
-//  4. the gateway under open-model load (arrivals on the clock, not on responses) for single events
-//     and batches of 10 and 100, each at rising offered rates until it saturates.
-// Each phase also reports the CPU time per event of nats-server and of the client process (from
-// /proc): on a CPU-bound machine their ratio, not the network, decides the throughput ratio.
-// `--compare DIR` runs, in the same run on the same server, the consumer of another checkout (e.g.
-// `git archive main workloads package.json tsconfig.json | tar -x -C DIR` with node_modules linked)
-// on the same events: a before/after on one machine state.
+// Benchmark of the sample workloads on loopback, in one run against its own nats-server.
+//
+// The events are stored once (that publish is timed: the raw JetStream publish-with-ack rate, the
+// gateway's ceiling). Then, in each of `--rounds` rounds, these consumer phases run one after the
+// other, each with a durable consumer of its own reading the same stored events from the start:
+//  - bare:  consume + ack, nothing else (in this process);
+//  - floor: consume, publish one message per event and wait for its ack, then ack (in this process,
+//           with the consumer's cheap publisher and CONCURRENCY in flight): the cheapest way to store
+//           anything per event, so the floor of any exactly-once effect;
+//  - full:  one consumer process on the full idempotent, event-sourced path (its own event log and
+//           projection bucket per phase), with the time per step from its step metrics;
+//  - old:   with `--compare DIR`, the same for the consumer of another checkout (before/after).
+// The order alternates between rounds (A B C D, D C B A, …). Each phase is timed over a window that
+// opens after WARM_UP_EVENTS and closes after `--seconds` or at 90 % of the stored events, whichever
+// comes first, and reports events/s and the CPU time per event of nats-server and of the client
+// process (from /proc) over that window. The summary gives the median and range over the rounds of
+// each phase and of the ratios taken within a round. Then the gateway under open-model load
+// (arrivals on the clock, not on responses) for single events and batches of 10 and 100, each at
+// rising offered rates until it saturates.
 // Timings are reported, never asserted: the machine may be shared.
-// Usage: npx tsx workloads/bench/bench-workloads.ts [--events N] [--aggregates N] [--concurrency N]
-//        [--seconds S] [--batches 1,10,100|none] [--profile DIR] [--compare DIR]
-import { AckPolicy, jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+// Usage: npx tsx workloads/bench/bench-workloads.ts [flags] — see parseBenchArgs in stats.ts.
+import {
+  AckPolicy,
+  jetstream,
+  jetstreamManager,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+} from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startNatsServer } from '../../hack/stack/nats-server.js';
 import { topologyOf, type NatsConfig } from '../src/shared/config.js';
-import { consumerConfig, ensureTopology, streamConfigs } from '../src/shared/topology.js';
+import { JetStreamPublisher } from '../src/shared/js-publisher.js';
+import { ensureTopology } from '../src/shared/topology.js';
 import {
   configOf,
   makeEvent,
-  publishEvents,
   sleep,
   startWorkload,
   workloadEnv,
   type TestEvent,
   type Workload,
 } from '../test/harness.js';
+import {
+  aggregateOf,
+  formatPercent,
+  formatSummary,
+  pairedRatios,
+  parseBenchArgs,
+  roundOrder,
+  summarize,
+  WARM_UP_EVENTS,
+  type BenchOptions,
+  type Summary,
+} from './stats.js';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
-}
-const EVENTS = Number(arg('events', '20000'));
-const AGGREGATES = Number(arg('aggregates', '1000'));
-const SECONDS = Number(arg('seconds', '5'));
-const CONCURRENCY = arg('concurrency', '64');
-/** `--batches none` skips the gateway (consumer A/B runs). */
-const BATCHES = arg('batches', '1,10,100')
-  .split(',')
-  .filter((b) => b !== 'none')
-  .map(Number);
 /** Offered event rates per batch size, tried in order until the gateway saturates. */
 const LADDER: Record<number, number[]> = {
   1: [500, 1000, 2000, 4000],
   10: [2000, 5000, 10_000, 20_000],
   100: [5000, 10_000, 20_000, 40_000],
 };
-/** `--profile DIR` writes V8 CPU profiles of the full-path consumer and the gateway there. */
-const PROFILE_DIR = arg('profile', '');
-/** `--compare DIR`: also run the consumer of the checkout in DIR (before/after in one run). */
-const COMPARE_DIR = arg('compare', '');
 const PUBLISH_WINDOW = 1000;
 const log = (line: string) => process.stdout.write(`[bench] ${line}\n`);
+const loadText = () =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ');
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -150,6 +163,7 @@ interface GatewayStep {
 }
 
 async function gatewayStep(
+  o: BenchOptions,
   port: number,
   batch: number,
   eventRate: number,
@@ -162,13 +176,13 @@ async function gatewayStep(
   let sent = 0;
   let storedEvents = 0;
   const begin = performance.now();
-  while (performance.now() - begin < SECONDS * 1000) {
+  while (performance.now() - begin < o.gatewaySeconds * 1000) {
     // Arrivals follow the clock, not the responses: a late tick sends what it owes.
     const owed = Math.floor(((performance.now() - begin) / 1000) * requestRate) - sent;
     for (let k = 0; k < owed; k++, sent++) {
       const events = Array.from({ length: batch }, () => {
         const n = seq.n++;
-        return makeEvent(`g-${n}`, `agg-${n % AGGREGATES}`);
+        return makeEvent(`g-${n}`, `agg-${n % o.aggregates}`);
       });
       const started = performance.now();
       const p: Promise<void> = fetch(`http://127.0.0.1:${port}/events`, {
@@ -209,197 +223,373 @@ async function gatewayStep(
   };
 }
 
+type PhaseName = 'bare' | 'floor' | 'full' | 'old';
+
+/** One phase of one round, over its timed window. */
+interface PhaseResult {
+  phase: PhaseName;
+  round: number;
+  events: number;
+  seconds: number;
+  eventsPerSecond: number;
+  cpu: CpuPerEvent;
+  /** full / old: round trips per event and mean time of each step of the path, over the window. */
+  steps?: { step: string; perEvent: number; meanMs: number }[];
+  loadAverage: number;
+}
+
+const cpuTotal = (c: CpuPerEvent) => c.serverUs + c.clientUs;
+
+/** What every phase shares: the server, a connection of this process, the stored events. */
+interface Bench {
+  o: BenchOptions;
+  server: { pid(): number | undefined; url: string };
+  nc: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  env: Record<string, string>;
+  config: NatsConfig;
+  /** Messages in the events stream: a window closes at 90 % of them, so a phase never runs dry. */
+  stored: number;
+}
+
+/** The window of a phase: opens at WARM_UP_EVENTS, closes after --seconds or at 90 % of the stored events. */
+function windowLimit(b: Bench): number {
+  return Math.floor(0.9 * b.stored);
+}
+
+/**
+ * Consumes the stored events from the start with a durable of its own; `handle` settles each message
+ * and resolves when it is done (the bare loop acks at once; the floor stores a message first), at
+ * most `concurrency` at a time. Timed from the WARM_UP_EVENTS-th settled event to the window's end.
+ */
+async function inProcessPhase(
+  b: Bench,
+  phase: PhaseName,
+  roundNo: number,
+  concurrency: number,
+  handle: (m: JsMsg) => Promise<void> | void,
+): Promise<PhaseResult> {
+  const t = topologyOf(b.config);
+  const durable = `${phase}-r${roundNo}`;
+  await b.jsm.consumers.add(t.eventsStream, {
+    durable_name: durable,
+    ack_policy: AckPolicy.Explicit,
+    max_ack_pending: 10_000,
+  });
+  const consumer = await b.js.consumers.get(t.eventsStream, durable);
+  const messages = await consumer.consume({ max_messages: 512 });
+  const limit = windowLimit(b);
+  let done = 0;
+  let busy = 0;
+  let wake: (() => void) | undefined;
+  let opened: { at: number; meter: (events: number) => CpuPerEvent } | undefined;
+  let closed: { at: number; cpu: CpuPerEvent; events: number } | undefined;
+  const settled = () => {
+    done++;
+    busy--;
+    if (done === WARM_UP_EVENTS)
+      opened = { at: performance.now(), meter: cpuMeter(() => b.server.pid(), 'self') };
+    else if (opened && !closed && (done >= limit || performance.now() - opened.at >= b.o.seconds * 1000)) {
+      const events = done - WARM_UP_EVENTS;
+      closed = { at: performance.now(), cpu: opened.meter(events), events };
+    }
+    wake?.();
+  };
+  for await (const m of messages) {
+    while (busy >= concurrency) await new Promise<void>((resolve) => (wake = resolve));
+    if (closed) break;
+    busy++;
+    const r = handle(m);
+    if (r) void r.then(settled);
+    else settled();
+  }
+  await messages.close();
+  while (busy > 0) await new Promise<void>((resolve) => (wake = resolve));
+  await b.jsm.consumers.delete(t.eventsStream, durable);
+  if (!opened || !closed)
+    throw new Error(`${phase} phase ended before its window closed (${done} events settled)`);
+  const seconds = (closed.at - opened.at) / 1000;
+  return {
+    phase,
+    round: roundNo,
+    events: closed.events,
+    seconds: round(seconds, 2),
+    eventsPerSecond: round(closed.events / seconds),
+    cpu: closed.cpu,
+    loadAverage: round(os.loadavg()[0] ?? NaN, 1),
+  };
+}
+
+function barePhase(b: Bench, roundNo: number): Promise<PhaseResult> {
+  return inProcessPhase(b, 'bare', roundNo, Number.MAX_SAFE_INTEGER, (m) => m.ack());
+}
+
+/** Bare plus one stored message per event, its ack waited for: the floor of any exactly-once effect. */
+async function floorPhase(b: Bench, roundNo: number, publisher: JetStreamPublisher): Promise<PhaseResult> {
+  return inProcessPhase(b, 'floor', roundNo, b.o.concurrency, async (m) => {
+    try {
+      await publisher.publish(`bench-floor.${m.seq}`, m.data);
+      m.ack();
+    } catch {
+      m.nak(); // counted as settled; a failed store shows as a slower phase, not a hang
+    }
+  }).finally(() => b.jsm.streams.purge('BENCH_FLOOR'));
+}
+
+/**
+ * One consumer process (this checkout's, or with `root` another's) on the full path, with an event
+ * log and projection bucket of its own. Timed between two readings of its applied-events counter:
+ * the first at WARM_UP_EVENTS, the last after --seconds or at 90 % of the stored events.
+ */
+async function fullPhase(
+  b: Bench,
+  phase: 'full' | 'old',
+  roundNo: number,
+  root?: string,
+): Promise<PhaseResult> {
+  const tag = `${phase}-r${roundNo}`;
+  const env = {
+    ...b.env,
+    CONSUMER_NAME: tag,
+    EVENT_LOG_STREAM: `LOG_${phase.toUpperCase()}_R${roundNo}`,
+    EVENT_LOG_SUBJECT_PREFIX: `log-${tag}`,
+    PROJECTION_BUCKET: `proj-${tag}`,
+    CONCURRENCY: String(b.o.concurrency),
+    PULL_BATCH: '256',
+  };
+  const profile = b.o.profileDir
+    ? ['--cpu-prof', `--cpu-prof-dir=${b.o.profileDir}`, `--cpu-prof-name=consumer-${tag}.cpuprofile`]
+    : [];
+  const consumer: Workload = startWorkload('consumer', env, profile, root);
+  try {
+    const port = await consumer.port;
+    const applied = async () => (await scrapeValue(port, 'jetscale_consumer_events_processed_total')) ?? 0;
+    const limit = windowLimit(b);
+    let n = await applied();
+    while (n < WARM_UP_EVENTS) {
+      await sleep(50);
+      n = await applied();
+    }
+    const at0 = performance.now();
+    const n0 = n;
+    const meter = cpuMeter(() => b.server.pid(), consumer.proc.pid ?? -1);
+    const seconds0 = await scrapeByLabel(port, 'jetscale_consumer_step_seconds_total');
+    const calls0 = await scrapeByLabel(port, 'jetscale_consumer_steps_total');
+    while (n < limit && performance.now() - at0 < b.o.seconds * 1000) {
+      await sleep(100);
+      n = await applied();
+    }
+    const at1 = performance.now();
+    const events = n - n0;
+    const cpu = meter(events);
+    const seconds1 = await scrapeByLabel(port, 'jetscale_consumer_step_seconds_total');
+    const calls1 = await scrapeByLabel(port, 'jetscale_consumer_steps_total');
+    const steps = [...calls1].map(([step, calls]) => {
+      const c = calls - (calls0.get(step) ?? 0);
+      const s = (seconds1.get(step) ?? 0) - (seconds0.get(step) ?? 0);
+      return { step, perEvent: round(c / events, 3), meanMs: round((s * 1000) / Math.max(c, 1), 3) };
+    });
+    const seconds = (at1 - at0) / 1000;
+    return {
+      phase,
+      round: roundNo,
+      events,
+      seconds: round(seconds, 2),
+      eventsPerSecond: round(events / seconds),
+      cpu,
+      steps,
+      loadAverage: round(os.loadavg()[0] ?? NaN, 1),
+    };
+  } finally {
+    consumer.kill('SIGTERM');
+    await consumer.exited;
+    const t = topologyOf(configOf(env));
+    await b.jsm.consumers.delete(t.eventsStream, t.consumer).catch(() => undefined);
+    for (const stream of [t.eventLogStream, `KV_${t.projectionBucket}`])
+      await b.jsm.streams.delete(stream).catch(() => undefined);
+  }
+}
+
+function phaseLine(r: PhaseResult): string {
+  return `round ${r.round + 1} ${r.phase.padEnd(5)} ${r.eventsPerSecond} events/s (${r.events} events in ${r.seconds} s); ${cpuText(r.cpu)}; load ${r.loadAverage}`;
+}
+
+async function gatewayPhases(b: Bench): Promise<GatewayStep[]> {
+  const gateway = startWorkload(
+    'gateway',
+    { ...workloadEnv(b.server.url, 'gw'), LOG_LEVEL: 'info' },
+    b.o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${b.o.profileDir}`] : [],
+  );
+  const port = await gateway.port;
+  const seq = { n: 0 };
+  const steps: GatewayStep[] = [];
+  for (const batch of b.o.batches) {
+    for (const rate of LADDER[batch] ?? [1000 * batch]) {
+      const gatewayMeter = cpuMeter(() => b.server.pid(), gateway.proc.pid ?? -1);
+      const step = await gatewayStep(b.o, port, batch, rate, seq);
+      step.cpuPerEvent = gatewayMeter(Math.max(1, step.storedEvents));
+      steps.push(step);
+      log(
+        `gateway batch ${batch} @ ${rate} events/s offered: ${step.eventsPerSecond} events/s stored (${step.requestsPerSecond} req/s), p50 ${step.p50ms} ms, p99 ${step.p99ms} ms, statuses ${JSON.stringify(step.statuses)}; ${cpuText(step.cpuPerEvent)} (client = gateway)${step.saturated ? ' — saturated' : ''}`,
+      );
+      if (step.saturated) break;
+      await sleep(500);
+    }
+  }
+  gateway.kill('SIGTERM');
+  await gateway.exited;
+  return steps;
+}
+
 async function main(): Promise<void> {
+  const o = parseBenchArgs(process.argv.slice(2));
+  if (o.compareDir && !existsSync(path.join(o.compareDir, 'workloads', 'src', 'consumer', 'main.ts')))
+    throw new Error(
+      `--compare ${o.compareDir}: no workloads/src/consumer/main.ts there (make it with: git archive main workloads package.json tsconfig.json | tar -x -C DIR, and link node_modules)`,
+    );
   const dir = mkdtempSync(path.join(os.tmpdir(), 'jetscale-bench-'));
   const server = await startNatsServer({ dir });
-  log(`nats-server on ${server.url} (store ${dir}); ${EVENTS} events over ${AGGREGATES} aggregates`);
+  const loadAtStart = loadText();
   log(
-    `load average ${os
-      .loadavg()
-      .map((l) => l.toFixed(1))
-      .join(' ')} on ${os.cpus().length} cores`,
+    `nats-server on ${server.url} (store ${dir}); ${o.events} events over ${o.aggregates} aggregates` +
+      (o.hotShare > 0
+        ? ` (${Math.round(o.hotShare * 100)} % of them on ${o.hotAggregates} hot aggregates)`
+        : '') +
+      `; ${o.rounds} rounds of ${o.seconds} s phases, CONCURRENCY ${o.concurrency}`,
   );
+  log(`load average ${loadAtStart} on ${os.cpus().length} cores`);
   const nc = await connect({ servers: server.url });
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
+  const publisher = new JetStreamPublisher(nc, 30_000);
   try {
-    const events = (tag: string) =>
-      Array.from({ length: EVENTS }, (_, i) =>
-        makeEvent(`${tag}-${i}`, `agg-${i % AGGREGATES}`, { payload: { amount: i % 7 } }),
+    const env = { ...workloadEnv(server.url, 'bench'), LOG_LEVEL: 'info' };
+    const config = configOf(env);
+    await ensureTopology(nc, config);
+    await jsm.streams.add({ name: 'BENCH_FLOOR', subjects: ['bench-floor.>'] });
+    const events = (tag: string, n: number) =>
+      Array.from({ length: n }, (_, i) =>
+        makeEvent(`${tag}-${i}`, aggregateOf(i, o), { payload: { amount: i % 7 } }),
       );
 
-    // 1. Raw publish with ack and msg id, PUBLISH_WINDOW in flight (what the gateway does per event).
-    const bare = configOf(workloadEnv(server.url, 'bare'));
-    const bareT = topologyOf(bare);
-    await jsm.streams.add({ name: bareT.eventsStream, subjects: [bareT.eventsFilter] });
-    await jsm.consumers.add(bareT.eventsStream, { durable_name: 'bare', ack_policy: AckPolicy.Explicit });
-    await rawPublishRate(js, bare, events('warm-up').slice(0, 2000)); // JIT and stream warm-up
-    const bareEvents = events('bare');
-    let meter = cpuMeter(() => server.pid(), 'self');
-    const publishRate = await rawPublishRate(js, bare, bareEvents);
-    const publishCpu = meter(bareEvents.length);
+    // The stored events, written once; the publish is the raw publish-with-ack measurement.
+    await rawPublishRate(js, config, events('warm-up', WARM_UP_EVENTS)); // JIT and stream warm-up
+    const stored = events('e', o.events);
+    const meter = cpuMeter(() => server.pid(), 'self');
+    const publishRate = await rawPublishRate(js, config, stored);
+    const publishCpu = meter(stored.length);
     log(
       `raw JetStream publish with ack (${PUBLISH_WINDOW} in flight): ${publishRate.toFixed(0)} events/s; ${cpuText(publishCpu)}`,
     );
+    const b: Bench = { o, server, nc, js, jsm, env, config, stored: WARM_UP_EVENTS + o.events };
 
-    // 2. Bare consume-and-ack loop.
-    const bareConsumer = await js.consumers.get(bareT.eventsStream, 'bare');
-    meter = cpuMeter(() => server.pid(), 'self');
-    const started = performance.now();
-    const messages = await bareConsumer.consume({ max_messages: 512 });
-    let acked = 0;
-    for await (const m of messages) {
-      m.ack();
-      if (++acked >= EVENTS + 2000) break; // the warm-up's events too
-    }
-    await nc.flush();
-    const bareRate = (EVENTS + 2000) / ((performance.now() - started) / 1000);
-    const bareCpu = meter(EVENTS + 2000);
-    await messages.close();
-    log(`bare consume+ack: ${bareRate.toFixed(0)} events/s; ${cpuText(bareCpu)}`);
-
-    // 3. Full path: one consumer process (and, with --compare, another checkout's on the same events).
-    const runFull = async (tag: string, root?: string) => {
-      const fullEnv = { ...workloadEnv(server.url, tag), CONCURRENCY, PULL_BATCH: '256', LOG_LEVEL: 'info' };
-      const full = configOf(fullEnv);
-      const fullT = topologyOf(full);
-      if (root) {
-        // The other version creates its own event log and buckets; the events stream is the same.
-        const [eventsStream] = streamConfigs(full, nc.info?.max_payload);
-        if (eventsStream) await jsm.streams.add(eventsStream);
-        await jsm.consumers.add(fullT.eventsStream, consumerConfig(full));
-      } else await ensureTopology(nc, full);
-      await publishEvents(js, full, events(tag), PUBLISH_WINDOW);
-      const consumer: Workload = startWorkload(
-        'consumer',
-        fullEnv,
-        PROFILE_DIR && !root ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [],
-        root,
-      );
-      const consumerPort = await consumer.port;
-      const fullMeter = cpuMeter(() => server.pid(), consumer.proc.pid ?? -1);
-      const began = performance.now();
-      let lastLog = began;
-      for (;;) {
-        const info = await jsm.consumers.info(fullT.eventsStream, fullT.consumer);
-        const left = info.num_pending + info.num_ack_pending;
-        if (left === 0) break;
-        if (performance.now() - lastLog > 2000) {
-          lastLog = performance.now();
-          log(`full path${root ? ' (compared version)' : ''}: ${EVENTS - left}/${EVENTS} settled`);
-        }
-        await sleep(50);
-      }
-      // Settled means acked and every projection written (a consumer that writes projections after
-      // the ack reports the ones still pending; the count is absent from versions that do not).
-      const ackedSeconds = (performance.now() - began) / 1000;
-      while (((await scrapeValue(consumerPort, 'jetscale_consumer_projections_pending')) ?? 0) > 0)
-        await sleep(20);
-      const rate = EVENTS / ((performance.now() - began) / 1000);
-      const cpu = fullMeter(EVENTS);
-      const stepSeconds = await scrapeByLabel(consumerPort, 'jetscale_consumer_step_seconds_total');
-      const stepCalls = await scrapeByLabel(consumerPort, 'jetscale_consumer_steps_total');
-      consumer.kill('SIGTERM');
-      await consumer.exited;
-      const steps = [...stepCalls].map(([step, calls]) => ({
-        step,
-        perEvent: round(calls / EVENTS, 3),
-        meanMs: round(((stepSeconds.get(step) ?? 0) * 1000) / Math.max(calls, 1), 3),
-      }));
-      log(
-        `full path${root ? ` of ${root}` : ''} (1 process, CONCURRENCY=${CONCURRENCY}): ${rate.toFixed(0)} events/s = ${((100 * rate) / bareRate).toFixed(0)} % of bare; ${cpuText(cpu)}`,
-      );
-      for (const s of steps)
-        log(`  step ${s.step.padEnd(17)} ${s.perEvent.toFixed(3)} per event, ${s.meanMs.toFixed(3)} ms each`);
-      const ackedRate = EVENTS / ackedSeconds;
-      log(
-        `  all acked at ${ackedRate.toFixed(0)} events/s; the rate above also waits until every projection is written`,
-      );
-      return { rate, ackedRate, cpu, steps };
-    };
-    const fullRun = await runFull('full');
-    const fullRate = fullRun.rate;
-    const compared = COMPARE_DIR ? await runFull('cmp', path.resolve(COMPARE_DIR)) : undefined;
-
-    // 4. Gateway under open-model load, by batch size.
-    const gateway = startWorkload(
-      'gateway',
-      { ...workloadEnv(server.url, 'gw'), LOG_LEVEL: 'info' },
-      PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [],
-    );
-    const port = await gateway.port;
-    const seq = { n: 0 };
-    const gatewaySteps: GatewayStep[] = [];
-    for (const batch of BATCHES) {
-      for (const rate of LADDER[batch] ?? [1000 * batch]) {
-        const gatewayMeter = cpuMeter(() => server.pid(), gateway.proc.pid ?? -1);
-        const step = await gatewayStep(port, batch, rate, seq);
-        step.cpuPerEvent = gatewayMeter(Math.max(1, step.storedEvents));
-        gatewaySteps.push(step);
-        log(
-          `gateway batch ${batch} @ ${rate} events/s offered: ${step.eventsPerSecond} events/s stored (${step.requestsPerSecond} req/s), p50 ${step.p50ms} ms, p99 ${step.p99ms} ms, statuses ${JSON.stringify(step.statuses)}; ${cpuText(step.cpuPerEvent)} (client = gateway)${step.saturated ? ' — saturated' : ''}`,
-        );
-        if (step.saturated) break;
-        await sleep(500);
+    const phases: PhaseName[] = o.compareDir ? ['bare', 'floor', 'full', 'old'] : ['bare', 'floor', 'full'];
+    const results: PhaseResult[] = [];
+    for (let r = 0; r < o.rounds; r++) {
+      for (const phase of roundOrder(phases, r)) {
+        const result =
+          phase === 'bare'
+            ? await barePhase(b, r)
+            : phase === 'floor'
+              ? await floorPhase(b, r, publisher)
+              : await fullPhase(b, phase, r, phase === 'old' ? path.resolve(o.compareDir) : undefined);
+        results.push(result);
+        log(phaseLine(result));
+        for (const s of result.steps ?? [])
+          log(
+            `    step ${s.step.padEnd(17)} ${s.perEvent.toFixed(3)} per event, ${s.meanMs.toFixed(3)} ms each`,
+          );
       }
     }
-    gateway.kill('SIGTERM');
-    await gateway.exited;
+    const loadAfterConsumers = loadText();
 
+    const gatewaySteps = o.batches.length > 0 ? await gatewayPhases(b) : [];
+
+    // Summary: per phase over the rounds, and ratios paired within each round.
+    const of = (phase: PhaseName) =>
+      results.filter((r) => r.phase === phase).sort((x, y) => x.round - y.round);
+    const rate = (phase: PhaseName) => of(phase).map((r) => r.eventsPerSecond);
+    const cpu = (phase: PhaseName) => of(phase).map((r) => cpuTotal(r.cpu));
+    const table = phases.map((phase) => ({
+      phase,
+      eventsPerSecond: summarize(rate(phase)),
+      cpuUs: summarize(cpu(phase)),
+      serverUs: summarize(of(phase).map((r) => r.cpu.serverUs)),
+      clientUs: summarize(of(phase).map((r) => r.cpu.clientUs)),
+    }));
+    // By throughput a/b; by CPU the inverse (b's µs / a's µs): the throughput ratio a CPU-bound machine allows.
+    const ratio = (a: PhaseName, b2: PhaseName) => ({
+      throughput: summarize(pairedRatios(rate(a), rate(b2))),
+      cpu: summarize(pairedRatios(cpu(b2), cpu(a))),
+    });
+    const ratios: { name: string; throughput: Summary; cpu: Summary }[] = [
+      { name: 'full ÷ bare', ...ratio('full', 'bare') },
+      { name: 'full ÷ floor', ...ratio('full', 'floor') },
+      { name: 'floor ÷ bare', ...ratio('floor', 'bare') },
+      ...(o.compareDir
+        ? [
+            { name: 'old ÷ bare', ...ratio('old', 'bare') },
+            { name: 'full ÷ old', ...ratio('full', 'old') },
+          ]
+        : []),
+    ];
     const best = (batch: number) =>
       gatewaySteps
         .filter((s) => s.batch === batch)
         .reduce<GatewayStep | undefined>(
-          (a, b) => (a && a.eventsPerSecond >= b.eventsPerSecond ? a : b),
+          (a, c) => (a && a.eventsPerSecond >= c.eventsPerSecond ? a : c),
           undefined,
         );
-    log('summary (one run, same server; numbers move with the machine load):');
-    log(`  raw publish with ack        ${publishRate.toFixed(0)} events/s (the gateway's ceiling)`);
-    log(`  bare consume+ack            ${bareRate.toFixed(0)} events/s`);
+
+    log('');
     log(
-      `  full path                   ${fullRate.toFixed(0)} events/s = ${((100 * fullRate) / bareRate).toFixed(0)} % of bare, ${((100 * fullRate) / publishRate).toFixed(0)} % of raw publish`,
+      `summary: median (min–max) over ${o.rounds} interleaved rounds, one server; load average ${loadAtStart} at the start, ${loadAfterConsumers} after the consumer phases, ${loadText()} at the end`,
     );
-    if (compared)
+    log(`| phase | events/s | CPU µs per event (server + client) | server | client |`);
+    log(`| --- | ---: | ---: | ---: | ---: |`);
+    log(
+      `| raw publish with ack (once, ${PUBLISH_WINDOW} in flight) | ${formatSummary(summarize([publishRate]))} | ${cpuTotal(publishCpu)} | ${publishCpu.serverUs} | ${publishCpu.clientUs} |`,
+    );
+    for (const row of table)
       log(
-        `  full path, ${COMPARE_DIR}  ${compared.rate.toFixed(0)} events/s = ${((100 * compared.rate) / bareRate).toFixed(0)} % of bare, ${((100 * compared.rate) / publishRate).toFixed(0)} % of raw publish`,
+        `| ${row.phase} | ${formatSummary(row.eventsPerSecond)} | ${formatSummary(row.cpuUs)} | ${formatSummary(row.serverUs)} | ${formatSummary(row.clientUs)} |`,
       );
-    log(
-      `  CPU per event: raw publish ${publishCpu.serverUs + publishCpu.clientUs} µs, bare ${bareCpu.serverUs + bareCpu.clientUs} µs, full path ${fullRun.cpu.serverUs + fullRun.cpu.clientUs} µs${compared ? `, compared ${compared.cpu.serverUs + compared.cpu.clientUs} µs` : ''} (bare ÷ full = ${((100 * (bareCpu.serverUs + bareCpu.clientUs)) / (fullRun.cpu.serverUs + fullRun.cpu.clientUs)).toFixed(0)} %: the ratio a CPU-bound machine allows)`,
-    );
-    for (const batch of BATCHES) {
-      const b = best(batch);
-      if (b)
-        log(
-          `  gateway batch ${String(batch).padEnd(4)}         ${b.eventsPerSecond} events/s best (p50 ${b.p50ms} ms, p99 ${b.p99ms} ms) = ${((100 * b.eventsPerSecond) / publishRate).toFixed(0)} % of raw publish`,
-        );
+    log('');
+    log(`| ratio (paired within a round) | by throughput | by CPU per event |`);
+    log(`| --- | ---: | ---: |`);
+    for (const r of ratios) log(`| ${r.name} | ${formatPercent(r.throughput)} | ${formatPercent(r.cpu)} |`);
+    if (gatewaySteps.length > 0) {
+      log('');
+      log(`| gateway batch | best events/s stored | p50 ms | p99 ms | CPU µs per event | of raw publish |`);
+      log(`| ---: | ---: | ---: | ---: | ---: | ---: |`);
+      for (const batch of o.batches) {
+        const s = best(batch);
+        if (s)
+          log(
+            `| ${batch} | ${s.eventsPerSecond} | ${s.p50ms} | ${s.p99ms} | ${s.cpuPerEvent ? cpuTotal(s.cpuPerEvent) : '—'} | ${((100 * s.eventsPerSecond) / publishRate).toFixed(0)} % |`,
+          );
+      }
     }
-    const results = {
-      loadAverage: os.loadavg().map((l) => round(l, 1)),
-      rawPublishEventsPerSecond: round(publishRate),
-      rawPublishCpuPerEvent: publishCpu,
-      consumer: {
-        events: EVENTS,
-        aggregates: AGGREGATES,
-        bareEventsPerSecond: round(bareRate),
-        bareCpuPerEvent: bareCpu,
-        fullEventsPerSecond: round(fullRate),
-        fullOverBare: round(fullRate / bareRate, 3),
-        fullCpuPerEvent: fullRun.cpu,
-        steps: fullRun.steps,
-        compared: compared
-          ? {
-              dir: COMPARE_DIR,
-              fullEventsPerSecond: round(compared.rate),
-              fullOverBare: round(compared.rate / bareRate, 3),
-              cpuPerEvent: compared.cpu,
-              steps: compared.steps,
-            }
-          : undefined,
-      },
+    const fullSteps = of('full').flatMap((r) => r.steps ?? []);
+    const stepNames = [...new Set(fullSteps.map((s) => s.step))];
+    const json = {
+      options: o,
+      loadAverage: { start: loadAtStart, afterConsumers: loadAfterConsumers, end: loadText() },
+      rawPublish: { eventsPerSecond: round(publishRate), cpuPerEvent: publishCpu },
+      phases: table,
+      ratios,
+      fullSteps: stepNames.map((step) => ({
+        step,
+        perEvent: summarize(fullSteps.filter((s) => s.step === step).map((s) => s.perEvent)),
+        meanMs: summarize(fullSteps.filter((s) => s.step === step).map((s) => s.meanMs)),
+      })),
+      rounds: results,
       gateway: gatewaySteps,
     };
-    process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
   } finally {
+    publisher.close();
     await nc.close();
     await server.stop();
     rmSync(dir, { recursive: true, force: true });

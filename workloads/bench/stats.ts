@@ -1,0 +1,189 @@
+// Pure helpers of the workloads benchmark: the summary of phases repeated in interleaved rounds
+// (median and spread), ratios paired within a round, the order of the phases in each round, and the
+// command line, validated. No I/O here, so all of it is unit-tested (stats.test.ts).
+
+/** Median, smallest and largest of the values of one quantity over the rounds. */
+export interface Summary {
+  median: number;
+  min: number;
+  max: number;
+  n: number;
+}
+
+export function median(values: readonly number[]): number {
+  const finite = values.filter(Number.isFinite).sort((a, b) => a - b);
+  if (finite.length === 0) return NaN;
+  const mid = Math.floor(finite.length / 2);
+  return finite.length % 2 === 1
+    ? (finite[mid] as number)
+    : ((finite[mid - 1] as number) + (finite[mid] as number)) / 2;
+}
+
+/** Median and range of the finite values (a phase that could not be timed gives NaN and is left out). */
+export function summarize(values: readonly number[]): Summary {
+  const finite = values.filter(Number.isFinite);
+  if (finite.length === 0) return { median: NaN, min: NaN, max: NaN, n: 0 };
+  return { median: median(finite), min: Math.min(...finite), max: Math.max(...finite), n: finite.length };
+}
+
+/**
+ * `a[i] / b[i]` for each round i: a ratio between two phases is taken within a round (same minutes,
+ * same load), then summarized — never as a ratio of two medians, which would pair different rounds.
+ */
+export function pairedRatios(a: readonly number[], b: readonly number[]): number[] {
+  if (a.length !== b.length)
+    throw new Error(`paired ratios need as many values on both sides (${a.length} vs ${b.length})`);
+  return a.map((x, i) => x / (b[i] as number));
+}
+
+/**
+ * The phases of round `round` (0-based): in the given order in even rounds, reversed in odd ones
+ * (A B C, C B A, A B C …), so a load that drifts during a round favours no phase over the rounds.
+ */
+export function roundOrder<T>(phases: readonly T[], round: number): T[] {
+  return round % 2 === 0 ? [...phases] : [...phases].reverse();
+}
+
+const grouped = (n: number, digits: number) =>
+  n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+
+/** "1,234 (1,100–1,300)": median, then the range over the rounds; "—" when nothing was timed. */
+export function formatSummary(s: Summary, digits = 0, scale = 1): string {
+  if (s.n === 0) return '—';
+  const f = (n: number) => grouped(n * scale, digits);
+  return s.n === 1 ? f(s.median) : `${f(s.median)} (${f(s.min)}–${f(s.max)})`;
+}
+
+/** A percentage summary, "23 % (20–27)". */
+export function formatPercent(s: Summary): string {
+  return s.n === 0 ? '—' : `${formatSummary(s, 0, 100).replace(' (', ' % (')}${s.n === 1 ? ' %' : ''}`;
+}
+
+export interface BenchOptions {
+  /** Events stored once, read by every consumer phase with a durable consumer of its own. */
+  events: number;
+  aggregates: number;
+  /** Share of the events (0 ≤ x < 1) that go to `hotAggregates` hot aggregates (a skewed stream). */
+  hotShare: number;
+  hotAggregates: number;
+  concurrency: number;
+  /** Length of each consumer phase's timed window. */
+  seconds: number;
+  rounds: number;
+  /** Length of each gateway step. */
+  gatewaySeconds: number;
+  batches: number[];
+  profileDir: string;
+  compareDir: string;
+}
+
+export const benchDefaults: BenchOptions = {
+  events: 60_000,
+  aggregates: 1000,
+  hotShare: 0,
+  hotAggregates: 8,
+  concurrency: 64,
+  seconds: 10,
+  rounds: 5,
+  gatewaySeconds: 5,
+  batches: [1, 10, 100],
+  profileDir: '',
+  compareDir: '',
+};
+
+/** Events every phase skips before its window opens (JIT, pull pipeline and caches warm). */
+export const WARM_UP_EVENTS = 2000;
+
+const usage =
+  'usage: bench-workloads.ts [--events N≥10000] [--aggregates N] [--hot-share 0..<1] [--hot-aggregates N] ' +
+  '[--concurrency N] [--seconds S] [--rounds N] [--gateway-seconds S] [--batches 1,10,100|none] ' +
+  '[--profile DIR] [--compare DIR]';
+
+/** Parses and validates the command line; throws an error naming the flag and what to fix. */
+export function parseBenchArgs(argv: readonly string[]): BenchOptions {
+  const o: BenchOptions = { ...benchDefaults, batches: [...benchDefaults.batches] };
+  const integer = (flag: string, raw: string, min: number): number => {
+    const n = Number(raw);
+    if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n < min)
+      throw new Error(`--${flag} must be an integer ≥ ${min}, got '${raw}'. ${usage}`);
+    return n;
+  };
+  const positive = (flag: string, raw: string): number => {
+    const n = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(n) || n <= 0)
+      throw new Error(`--${flag} must be a number of seconds > 0, got '${raw}'. ${usage}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i += 2) {
+    const flag = argv[i] ?? '';
+    const raw = argv[i + 1];
+    if (!flag.startsWith('--')) throw new Error(`unexpected argument '${flag}'. ${usage}`);
+    const name = flag.slice(2);
+    if (raw === undefined || raw.startsWith('--')) throw new Error(`${flag} needs a value. ${usage}`);
+    switch (name) {
+      case 'events':
+        o.events = integer(name, raw, 10_000);
+        break;
+      case 'aggregates':
+        o.aggregates = integer(name, raw, 1);
+        break;
+      case 'hot-aggregates':
+        o.hotAggregates = integer(name, raw, 1);
+        break;
+      case 'hot-share': {
+        const n = Number(raw);
+        if (raw.trim() === '' || !Number.isFinite(n) || n < 0 || n >= 1)
+          throw new Error(`--hot-share must be a number from 0 to below 1, got '${raw}'. ${usage}`);
+        o.hotShare = n;
+        break;
+      }
+      case 'concurrency':
+        o.concurrency = integer(name, raw, 1);
+        break;
+      case 'seconds':
+        o.seconds = positive(name, raw);
+        break;
+      case 'gateway-seconds':
+        o.gatewaySeconds = positive(name, raw);
+        break;
+      case 'rounds':
+        o.rounds = integer(name, raw, 1);
+        break;
+      case 'batches':
+        if (raw === 'none') o.batches = [];
+        else {
+          const parts = raw.split(',');
+          if (parts.some((p) => !['1', '10', '100'].includes(p)))
+            throw new Error(
+              `--batches must be 'none' or a list of 1, 10 and 100 (e.g. 1,100), got '${raw}'. ${usage}`,
+            );
+          o.batches = parts.map(Number);
+        }
+        break;
+      case 'profile':
+        o.profileDir = raw;
+        break;
+      case 'compare':
+        o.compareDir = raw;
+        break;
+      default:
+        throw new Error(`unknown flag ${flag}. ${usage}`);
+    }
+  }
+  return o;
+}
+
+/**
+ * The aggregate of the i-th stored event: round-robin over `aggregates`, except that a share
+ * `hotShare` of the events, spread evenly through the stream, goes round-robin to `hotAggregates`
+ * hot ones (`hot-<k>`).
+ */
+export function aggregateOf(
+  i: number,
+  o: Pick<BenchOptions, 'aggregates' | 'hotShare' | 'hotAggregates'>,
+): string {
+  // Event i is hot when the running count of hot events steps up at i (an even spread, no randomness).
+  const hot = Math.floor((i + 1) * o.hotShare) > Math.floor(i * o.hotShare);
+  if (hot) return `hot-${Math.floor(i * o.hotShare) % o.hotAggregates}`;
+  return `agg-${i % o.aggregates}`;
+}
