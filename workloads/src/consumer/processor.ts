@@ -1,7 +1,8 @@
 // The consumer's message loop: a durable pull consumer read with `consume()` (heartbeats on), a
-// bounded number of events in progress (one aggregate strictly in order), each message settled by
-// exactly one of ack / nak(delay) / DLQ-then-term, and a drain that stops pulling, finishes what it
-// holds and returns — so a scale-down causes no redeliveries.
+// bounded number of events in progress (scheduler.ts: one aggregate strictly in order, an event
+// waiting behind its aggregate holds no slot), each message settled by exactly one of ack /
+// nak(delay) / DLQ-then-term, and a drain that stops pulling, finishes what it holds and returns —
+// so a scale-down causes no redeliveries.
 import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import type { Subscription } from '@nats-io/transport-node';
 import { decodeStoredEvent, type StoredEvent } from '../shared/event.js';
@@ -12,6 +13,7 @@ import { UnreadableAggregate, type EventStore } from './event-store.js';
 import { failureKind } from './failure.js';
 import type { ConsumerMetrics } from './metrics.js';
 import { onFailure, retryDelayMs, type RetryPolicy } from './policy.js';
+import { AggregateScheduler } from './scheduler.js';
 import { HandlerFailure, type Work } from './work.js';
 
 export interface ProcessorOptions {
@@ -39,13 +41,12 @@ export class EventProcessor {
   private draining = false;
   private consuming = false;
   private messages: ConsumerMessages | undefined;
-  private readonly inFlight = new Set<Promise<void>>();
-  private readonly chains = new Map<string, Promise<void>>();
-  private busy = 0;
-  private readonly slotWaiters: (() => void)[] = [];
+  private readonly scheduler: AggregateScheduler;
   private lastRecreate = 0;
 
-  constructor(private readonly o: ProcessorOptions) {}
+  constructor(private readonly o: ProcessorOptions) {
+    this.scheduler = new AggregateScheduler(o.concurrency);
+  }
 
   /** True while pulling messages (readiness). */
   get ready(): boolean {
@@ -75,7 +76,7 @@ export class EventProcessor {
         });
         for await (const msg of messages) {
           this.o.metrics.inFlight.inc();
-          await this.acquireSlot();
+          await this.scheduler.admit();
           this.dispatch(msg);
         }
         backoffMs = 250;
@@ -90,7 +91,7 @@ export class EventProcessor {
         this.consuming = false;
       }
     }
-    await Promise.allSettled([...this.inFlight]);
+    await this.scheduler.settled();
   }
 
   /**
@@ -120,44 +121,23 @@ export class EventProcessor {
 
   /** Messages taken from the consumer and not yet settled. */
   get held(): number {
-    return this.inFlight.size;
-  }
-
-  private async acquireSlot(): Promise<void> {
-    if (this.busy < this.o.concurrency) {
-      this.busy++;
-      return;
-    }
-    await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
-  }
-
-  private releaseSlot(): void {
-    const next = this.slotWaiters.shift();
-    if (next) next();
-    else this.busy--;
+    return this.scheduler.held;
   }
 
   private dispatch(msg: JsMsg): void {
     const started = performance.now();
     const decoded = decodeStoredEvent(msg.data);
     const key = decoded.ok ? decoded.event.aggregateId : `_invalid:${msg.seq}`;
-    const previous = this.chains.get(key) ?? Promise.resolve();
-    const run = previous.then(() => this.handle(msg, decoded));
-    const tracked: Promise<void> = run
-      .then((outcome) => {
-        this.o.metrics.handlerDuration.observe({ outcome }, (performance.now() - started) / 1000);
-      })
-      .catch((err: unknown) =>
-        this.o.log.error('unexpected handler error', { error: errorMessage(err), seq: msg.seq }),
-      )
-      .finally(() => {
-        if (this.chains.get(key) === tracked) this.chains.delete(key);
-        this.inFlight.delete(tracked);
-        this.o.metrics.inFlight.dec();
-        this.releaseSlot();
-      });
-    this.chains.set(key, tracked);
-    this.inFlight.add(tracked);
+    void this.scheduler.submit(key, () =>
+      this.handle(msg, decoded)
+        .then((outcome) => {
+          this.o.metrics.handlerDuration.observe({ outcome }, (performance.now() - started) / 1000);
+        })
+        .catch((err: unknown) =>
+          this.o.log.error('unexpected handler error', { error: errorMessage(err), seq: msg.seq }),
+        )
+        .finally(() => this.o.metrics.inFlight.dec()),
+    );
   }
 
   private async handle(msg: JsMsg, decoded: Decoded): Promise<Outcome> {
