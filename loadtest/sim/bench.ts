@@ -14,9 +14,11 @@ import {
   cheapestMeeting,
   compareFamilies,
   dominatedBy,
+  dominatesOnMedians,
   medianSpread,
   tied,
 } from './frontier.js';
+import { pairedDifference } from './paired.js';
 import type { FrontierSeries, MetricSummary, RatioColumn, TraceSummary } from './report.js';
 import { alignRows, frontierChart, frontierSheet, ratio, renderHtml, renderTable } from './report.js';
 import type { PolicyName, Setting } from './scenarios.js';
@@ -210,6 +212,7 @@ export function renderFrontierTable(frontiers: TraceFrontier[]): string {
     '× minimum',
     '× planner',
     'dominated by',
+    'medians rule',
   ];
   const rows: string[][] = [header];
   for (const f of frontiers) {
@@ -219,6 +222,8 @@ export function renderFrontierTable(frontiers: TraceFrontier[]): string {
         (q) => q.family !== p.family && contenderFamilies.includes(q.family as PolicyName),
       );
       const by = p.family === 'clairvoyant-cost' ? undefined : dominatedBy(p, others);
+      const byMedians =
+        p.family === 'clairvoyant-cost' ? undefined : dominatedBy(p, others, dominatesOnMedians);
       const cheapest = cheapestMeeting(planner, p.p99WaitSeconds);
       rows.push([
         f.trace,
@@ -229,6 +234,12 @@ export function renderFrontierTable(frontiers: TraceFrontier[]): string {
         `${ratio(p.replicaSeconds, f.physicalMinimum)}x`,
         cheapest === undefined ? '—' : `${ratio(p.replicaSeconds, cheapest.replicaSeconds)}x`,
         by === undefined ? '' : `${by.family}@${knobText(by.knob)}`,
+        // The medians' rule only where its verdict differs from the paired one.
+        (by === undefined) === (byMedians === undefined)
+          ? ''
+          : byMedians === undefined
+            ? 'not dominated'
+            : `${byMedians.family}@${knobText(byMedians.knob)}`,
       ]);
     }
   }
@@ -265,7 +276,16 @@ export function renderClaims(frontiers: TraceFrontier[]): string[] {
   return lines;
 }
 
-/** The targets of issue 13, checked on the medians; each line says met or missed and by how much. */
+/** The paired per-seed differences of `a` − `b` (paired.ts), as the bench prints them. */
+function pairedText(a: FrontierPoint, b: FrontierPoint): string {
+  if (a.perSeed === undefined || b.perSeed === undefined) return '';
+  const d = pairedDifference(a.perSeed, b.perSeed);
+  const pct = (v: number): string => `${v >= 0 ? '+' : ''}${(v * 100).toFixed(1)} %`;
+  const sec = (v: number): string => `${v >= 0 ? '+' : ''}${v.toFixed(2)}`;
+  return `paired over ${d.p99Seconds.n} seeds, jetscale@${knobText(a.knob)} − it: p99 ${sec(d.p99Seconds.estimate)} s [${sec(d.p99Seconds.low)}, ${sec(d.p99Seconds.high)}], replica-s ${pct(d.replicaSecondsRelative.estimate)} [${pct(d.replicaSecondsRelative.low)}, ${pct(d.replicaSecondsRelative.high)}]`;
+}
+
+/** The targets of issue 13; each line says met or missed and by how much. */
 /**
  * Per trace with a warm-up, the whole-run p99 each policy would get had every message arriving
  * after the warm-up waited nothing (medians over seeds): see RunResult.p99PerfectAfterWarmupSeconds.
@@ -284,6 +304,12 @@ export function evaluateTargets(
     for (const family of kedaFamilies) {
       const baseline = familyPoints(f, family);
       const v = compareFamilies(jetscale, baseline);
+      const onMedians = compareFamilies(jetscale, baseline, dominatesOnMedians);
+      const medianText =
+        onMedians.undominated.length === v.undominated.length &&
+        onMedians.undominated.every((p) => v.undominated.includes(p))
+          ? ''
+          : `; on the medians' rule ${baseline.length - onMedians.undominated.length}/${baseline.length}${onMedians.undominated.length === 0 ? '' : `, not: ${onMedians.undominated.map((p) => `@${p.knob}`).join(', ')}`}`;
       const missing = v.undominated
         .map(
           (p) =>
@@ -291,7 +317,7 @@ export function evaluateTargets(
         )
         .join(', ');
       verdicts.push(
-        `${v.undominated.length === 0 ? 'MET' : 'MISSED'} ${f.trace}: jetscale's frontier dominates ${family}'s (${baseline.length - v.undominated.length}/${baseline.length} ${family} settings dominated${missing === '' ? '' : `; not: ${missing}`})`,
+        `${v.undominated.length === 0 ? 'MET' : 'MISSED'} ${f.trace}: jetscale's frontier dominates ${family}'s (${baseline.length - v.undominated.length}/${baseline.length} ${family} settings dominated${missing === '' ? '' : `; not: ${missing}`}${medianText})`,
       );
       // By how much, and how much room there is: a KEDA point at 1.0x the physical minimum leaves
       // no policy more than that much cheaper at any p99.
@@ -300,15 +326,22 @@ export function evaluateTargets(
         const room = p.replicaSeconds / f.physicalMinimum;
         const tie = jetscale.find((q) => tied(q, p));
         verdicts.push(
-          `    ${family}@${p.knob}: ${tie === undefined ? 'no jetscale setting within the spread on both; ' : `a tie with jetscale@${knobText(tie.knob)} (${tie.p99WaitSeconds.toFixed(2)} s, ${Math.round(tie.replicaSeconds)} replica-s: within the seed-to-seed spread on both); `}${nearest === undefined ? `no jetscale setting reaches p99 ${p.p99WaitSeconds.toFixed(2)} s` : `the cheapest jetscale setting at ≤ its p99 is @${knobText(nearest.knob)} (${nearest.p99WaitSeconds.toFixed(2)} s) at ${ratio(nearest.replicaSeconds, p.replicaSeconds)}x its replica-s`}; it runs at ${room.toFixed(3)}x the physical minimum${room < 1.1 ? `, so no policy can be more than ${((1 - 1 / room) * 100).toFixed(1)} % cheaper at any p99` : ''}`,
+          `    ${family}@${p.knob}: ${nearest === undefined ? '' : `${pairedText(nearest, p)}; `}${tie === undefined ? 'no jetscale setting within the spread on both; ' : `a tie with jetscale@${knobText(tie.knob)} (${tie.p99WaitSeconds.toFixed(2)} s, ${Math.round(tie.replicaSeconds)} replica-s: within the seed-to-seed spread on both); `}${nearest === undefined ? `no jetscale setting reaches p99 ${p.p99WaitSeconds.toFixed(2)} s` : `the cheapest jetscale setting at ≤ its p99 is @${knobText(nearest.knob)} (${nearest.p99WaitSeconds.toFixed(2)} s) at ${ratio(nearest.replicaSeconds, p.replicaSeconds)}x its replica-s`}; it runs at ${room.toFixed(3)}x the physical minimum${room < 1.1 ? `, so no policy can be more than ${((1 - 1 / room) * 100).toFixed(1)} % cheaper at any p99` : ''}`,
         );
       }
     }
     if (jet !== undefined) {
       const kedaPoints = f.points.filter((p) => kedaFamilies.includes(p.family as PolicyName));
       const by = dominatedBy(jet, kedaPoints);
+      const byMedians = dominatedBy(jet, kedaPoints, dominatesOnMedians);
+      const medianNote =
+        (by === undefined) === (byMedians === undefined)
+          ? ''
+          : byMedians === undefined
+            ? " (on the medians' rule: by none)"
+            : ` (on the medians' rule: by ${byMedians.family}@${byMedians.knob})`;
       verdicts.push(
-        `${by === undefined ? 'MET' : 'MISSED'} ${f.trace}: default jetscale (p99 ${jet.p99WaitSeconds.toFixed(2)} s, ${Math.round(jet.replicaSeconds)} replica-s) is dominated by no KEDA setting${by === undefined ? '' : ` — ${by.family}@${by.knob} has p99 ${by.p99WaitSeconds.toFixed(2)} s at ${Math.round(by.replicaSeconds)}`}`,
+        `${by === undefined ? 'MET' : 'MISSED'} ${f.trace}: default jetscale (p99 ${jet.p99WaitSeconds.toFixed(2)} s, ${Math.round(jet.replicaSeconds)} replica-s) is dominated by no KEDA setting${by === undefined ? '' : ` — ${by.family}@${by.knob} has p99 ${by.p99WaitSeconds.toFixed(2)} s at ${Math.round(by.replicaSeconds)}`}${medianNote}`,
       );
     }
   }
@@ -521,6 +554,10 @@ function main(): void {
           replicaSeconds: m.replicaSeconds,
           p99Spread: medianSpread(perSeed.map((r) => r.p99WaitSeconds)),
           replicaSecondsSpread: medianSpread(perSeed.map((r) => r.replicaSeconds)),
+          perSeed: {
+            p99WaitSeconds: perSeed.map((r) => r.p99WaitSeconds),
+            replicaSeconds: perSeed.map((r) => r.replicaSeconds),
+          },
         });
       }
     }
@@ -559,7 +596,7 @@ function main(): void {
   );
   console.log(table);
   console.log(
-    "\nFrontiers (medians; knob = lagThreshold for keda*, latencyObjective (s) for jetscale* (default = none), planned wait for clairvoyant-cost; × minimum = replica-s / (messages ÷ per-replica rate); × planner = replica-s / the clairvoyant planner's least replica-s at this p99 or lower; p99 and replica-s ± the standard error of the median over seeds; dominated by = a point of another contender family that is no worse on both and better on one, differences within the spread of the two medians (and p99 within 0.1 s) counting as equal):\n",
+    "\nFrontiers (medians; knob = lagThreshold for keda*, latencyObjective (s) for jetscale* (default = none), planned wait for clairvoyant-cost; × minimum = replica-s / (messages ÷ per-replica rate); × planner = replica-s / the clairvoyant planner's least replica-s at this p99 or lower; p99 and replica-s ± the standard error of the median over seeds; dominated by = a point of another contender family that is better on one axis and no worse on the other, judged on the per-seed differences (same seed = same arrivals): beyond their 95 % signed-rank interval, p99 within 0.1 s equal; medians rule = the verdict of the previous rule (medians, differences within their combined spread equal), shown only where it differs):\n",
   );
   console.log(frontierTable);
   console.log('\nDefault jetscale against the KEDA frontiers:');

@@ -3,10 +3,10 @@ import {
   bestAtOrAboveCost,
   cheapestMeeting,
   compareFamilies,
-  dominates,
+  dominatesOnMedians,
   medianSpread,
   paretoFront,
-  tied,
+  tiedOnMedians,
 } from './frontier.js';
 
 const pt = (family: string, knob: number, p99: number, rs: number): FrontierPoint => ({
@@ -18,10 +18,10 @@ const pt = (family: string, knob: number, p99: number, rs: number): FrontierPoin
 
 describe('frontier', () => {
   it('dominates only when no worse on both and strictly better on one', () => {
-    expect(dominates(pt('a', 1, 1, 100), pt('b', 1, 2, 100))).toBe(true);
-    expect(dominates(pt('a', 1, 1, 90), pt('b', 1, 1, 100))).toBe(true);
-    expect(dominates(pt('a', 1, 1, 100), pt('b', 1, 1, 100))).toBe(false); // a tie is not domination
-    expect(dominates(pt('a', 1, 1, 110), pt('b', 1, 2, 100))).toBe(false); // a trade-off is not either
+    expect(dominatesOnMedians(pt('a', 1, 1, 100), pt('b', 1, 2, 100))).toBe(true);
+    expect(dominatesOnMedians(pt('a', 1, 1, 90), pt('b', 1, 1, 100))).toBe(true);
+    expect(dominatesOnMedians(pt('a', 1, 1, 100), pt('b', 1, 1, 100))).toBe(false); // a tie is not domination
+    expect(dominatesOnMedians(pt('a', 1, 1, 110), pt('b', 1, 2, 100))).toBe(false); // a trade-off is not either
   });
 
   it('keeps the undominated points, cheapest first', () => {
@@ -53,17 +53,17 @@ describe('frontier', () => {
     });
     const keda = spread(pt('keda', 500, 30, 16_500), 1, 200);
     // 1.4 % cheaper, p99 1 s lower: both within the combined spread (√(1² + 1²) s, √2 × 200 replica-s).
-    expect(dominates(spread(pt('jet', 30, 29, 16_270), 1, 200), keda)).toBe(false);
+    expect(dominatesOnMedians(spread(pt('jet', 30, 29, 16_270), 1, 200), keda)).toBe(false);
     // Cheaper beyond the spread, p99 no worse within it: dominated.
-    expect(dominates(spread(pt('jet', 30, 30.5, 15_900), 1, 200), keda)).toBe(true);
+    expect(dominatesOnMedians(spread(pt('jet', 30, 30.5, 15_900), 1, 200), keda)).toBe(true);
     // p99 lower beyond the spread, 1 % dearer but within it: dominated (equal cost within the noise).
-    expect(dominates(spread(pt('jet', 30, 20, 16_650), 1, 200), keda)).toBe(true);
+    expect(dominatesOnMedians(spread(pt('jet', 30, 20, 16_650), 1, 200), keda)).toBe(true);
     // Dearer beyond the spread: a trade-off, however much lower the p99.
-    expect(dominates(spread(pt('jet', 30, 20, 17_000), 1, 200), keda)).toBe(false);
+    expect(dominatesOnMedians(spread(pt('jet', 30, 20, 17_000), 1, 200), keda)).toBe(false);
     // Without spreads (one seed) the medians decide, p99 within 0.1 s equal, as before.
-    expect(dominates(pt('jet', 30, 29, 16_270), pt('keda', 500, 30, 16_500))).toBe(true);
-    expect(tied(spread(pt('jet', 30, 29, 16_270), 1, 200), keda)).toBe(true);
-    expect(tied(spread(pt('jet', 30, 30.5, 15_900), 1, 200), keda)).toBe(false);
+    expect(dominatesOnMedians(pt('jet', 30, 29, 16_270), pt('keda', 500, 30, 16_500))).toBe(true);
+    expect(tiedOnMedians(spread(pt('jet', 30, 29, 16_270), 1, 200), keda)).toBe(true);
+    expect(tiedOnMedians(spread(pt('jet', 30, 30.5, 15_900), 1, 200), keda)).toBe(false);
   });
 
   it("estimates the spread of a median over seeds from the seeds' interquartile range", () => {

@@ -3,6 +3,9 @@
 // planned wait). Comparing single settings would compare defaults; comparing frontiers asks the
 // question a user has: "for the latency I need, what does it cost me?" Pure functions, no I/O.
 
+import type { PerSeed } from './paired.js';
+import { pairedDominates, pairedTied } from './paired.js';
+
 export interface FrontierPoint {
   family: string;
   /** The knob's value (lagThreshold, drainWithinSeconds, planned wait…). */
@@ -13,6 +16,18 @@ export interface FrontierPoint {
   p99Spread?: number;
   /** Standard error of the replica-seconds median over seeds. */
   replicaSecondsSpread?: number;
+  /**
+   * The values of every seed, in the same seed order for every point of a trace: when both points
+   * have them, dominates() compares them pair by pair (paired.ts).
+   */
+  perSeed?: PerSeed;
+}
+
+/** Both points carry per-seed values over the same number of seeds. */
+function paired(a: FrontierPoint, b: FrontierPoint): [PerSeed, PerSeed] | undefined {
+  if (a.perSeed === undefined || b.perSeed === undefined) return undefined;
+  if (a.perSeed.p99WaitSeconds.length !== b.perSeed.p99WaitSeconds.length) return undefined;
+  return [a.perSeed, b.perSeed];
 }
 
 /**
@@ -23,13 +38,33 @@ export interface FrontierPoint {
 export const P99_EQUAL_WITHIN_SECONDS = 0.1;
 
 /**
- * `a` dominates `b`: no worse on both p99 and replica-seconds, strictly better on at least one.
- * Differences within the seed-to-seed spread of the two medians (√(spread_a² + spread_b²), see
+ * `a` dominates `b`, the bench's verdict. With per-seed values on both (the bench), on the paired
+ * per-seed differences (paired.ts pairedDominates: a − b beyond the 95 % signed-rank interval on
+ * one axis, not worse beyond it on the other; p99 within P99_EQUAL_WITHIN_SECONDS equal). Without
+ * them, on the medians and their spreads (dominatesOnMedians).
+ */
+export function dominates(a: FrontierPoint, b: FrontierPoint): boolean {
+  const pair = paired(a, b);
+  return pair === undefined
+    ? dominatesOnMedians(a, b)
+    : pairedDominates(pair[0], pair[1], P99_EQUAL_WITHIN_SECONDS);
+}
+
+/** `a` and `b` are equal within the noise on both axes: paired when both have per-seed values. */
+export function tied(a: FrontierPoint, b: FrontierPoint): boolean {
+  const pair = paired(a, b);
+  return pair === undefined ? tiedOnMedians(a, b) : pairedTied(pair[0], pair[1], P99_EQUAL_WITHIN_SECONDS);
+}
+
+/**
+ * The medians' rule (the bench's verdict until per-seed pairing; printed beside it where they
+ * differ): `a` dominates `b` when no worse on both p99 and replica-seconds, strictly better on at
+ * least one. Differences within the seed-to-seed spread of the two medians (√(spread_a² + spread_b²), see
  * medianSpread) count as equal, and p99 values within P99_EQUAL_WITHIN_SECONDS too: so `a` must
  * beat `b` by more than the spread on one axis and be no worse beyond it on the other. Without
  * spreads (one seed) the medians decide. A tie on both is not domination.
  */
-export function dominates(a: FrontierPoint, b: FrontierPoint): boolean {
+export function dominatesOnMedians(a: FrontierPoint, b: FrontierPoint): boolean {
   const p99Tie = Math.max(P99_EQUAL_WITHIN_SECONDS, combined(a.p99Spread, b.p99Spread));
   const costTie = combined(a.replicaSecondsSpread, b.replicaSecondsSpread);
   const noWorse =
@@ -43,7 +78,7 @@ export function dominates(a: FrontierPoint, b: FrontierPoint): boolean {
  * `a` and `b` are equal within the spread on both axes (neither can dominate the other): a verdict
  * between them is noise, whichever way the medians lean.
  */
-export function tied(a: FrontierPoint, b: FrontierPoint): boolean {
+export function tiedOnMedians(a: FrontierPoint, b: FrontierPoint): boolean {
   const p99Tie = Math.max(P99_EQUAL_WITHIN_SECONDS, combined(a.p99Spread, b.p99Spread));
   const costTie = combined(a.replicaSecondsSpread, b.replicaSecondsSpread);
   return (
@@ -68,7 +103,7 @@ function quantile(sorted: number[], q: number): number {
 /**
  * The standard error of the median of `values` (one per seed): 1.2533 σ / √n, with σ estimated
  * from the interquartile range (IQR / 1.349), so one seed far off (a burst landing badly) does not
- * widen it. 0 for fewer than two values. It is what the bench prints as ± and what dominates()
+ * widen it. 0 for fewer than two values. It is what the bench prints as ± and what dominatesOnMedians()
  * counts as a tie.
  */
 export function medianSpread(values: number[]): number {
@@ -85,9 +120,16 @@ export function paretoFront(points: FrontierPoint[]): FrontierPoint[] {
     .sort((a, b) => a.replicaSeconds - b.replicaSeconds || a.p99WaitSeconds - b.p99WaitSeconds);
 }
 
-/** The first point of `by` that dominates `p`, if any. */
-export function dominatedBy(p: FrontierPoint, by: FrontierPoint[]): FrontierPoint | undefined {
-  return by.find((q) => dominates(q, p));
+/** A dominance rule: dominates (paired where it can) or dominatesOnMedians. */
+export type DominanceRule = (a: FrontierPoint, b: FrontierPoint) => boolean;
+
+/** The first point of `by` that dominates `p` under `rule`, if any. */
+export function dominatedBy(
+  p: FrontierPoint,
+  by: FrontierPoint[],
+  rule: DominanceRule = dominates,
+): FrontierPoint | undefined {
+  return by.find((q) => rule(q, p));
 }
 
 /** Least replica-seconds among `points` with p99 ≤ `p99` (within P99_EQUAL_WITHIN_SECONDS), if any. */
@@ -135,13 +177,17 @@ export interface FamilyVerdict {
  * Does `contender` dominate `baseline`: for every baseline point some contender point dominates
  * it? Also lists the contender points a baseline point dominates (e.g. a default that is beaten).
  */
-export function compareFamilies(contender: FrontierPoint[], baseline: FrontierPoint[]): FamilyVerdict {
+export function compareFamilies(
+  contender: FrontierPoint[],
+  baseline: FrontierPoint[],
+  rule: DominanceRule = dominates,
+): FamilyVerdict {
   const family = contender[0]?.family ?? '';
   const against = baseline[0]?.family ?? '';
-  const undominated = baseline.filter((b) => dominatedBy(b, contender) === undefined);
+  const undominated = baseline.filter((b) => dominatedBy(b, contender, rule) === undefined);
   const beaten: FamilyVerdict['beaten'] = [];
   for (const point of contender) {
-    const by = dominatedBy(point, baseline);
+    const by = dominatedBy(point, baseline, rule);
     if (by !== undefined) beaten.push({ point, by });
   }
   return { family, against, undominated, beaten };
