@@ -9,7 +9,13 @@ NODE_TEST := node --experimental-vm-modules node_modules/jest/bin/jest.js
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}'
 
+# npm ci empties node_modules first: through a symlink (a worktree sharing another checkout's
+# packages) that empties the directory it points to, under everyone using it. Refuse instead.
 node_modules: package.json package-lock.json
+	@if [ -L node_modules ]; then \
+	  echo "make deps: node_modules is a symlink to $$(readlink node_modules); npm ci would empty that directory for everyone using it. Run make deps in the checkout that owns it, or rm node_modules (the link) to install here; make -o deps <target> skips this step." >&2; \
+	  exit 1; \
+	fi
 	npm ci --no-audit --no-fund
 	@touch node_modules
 

@@ -3,13 +3,13 @@
 // fire (labels and annotations) with what the case expects.
 import { jest } from '@jest/globals';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { repoRoot, toolPath } from '../hack/stack/tools.js';
 import { alertCases, promtoolTestFile, type AlertCase } from './alert-cases.js';
 import { alertNames } from './alerts.js';
+import { testScratchDir } from '../test/scratch.js';
 
 jest.setTimeout(60_000);
 
@@ -26,7 +26,7 @@ async function promtool(args: string[]): Promise<{ code: number; output: string 
 }
 
 function testFile(cases: AlertCase[]): string {
-  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'jetscale-alerts-')), 'alerts.test.yaml');
+  const file = path.join(testScratchDir('jetscale-alerts-'), 'alerts.test.yaml');
   writeFileSync(file, promtoolTestFile(rulesFile, cases));
   return file;
 }

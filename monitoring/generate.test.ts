@@ -1,9 +1,9 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from '../hack/stack/tools.js';
 import { alertNames, alertRules } from './alerts.js';
 import { generatedFiles, staleFiles } from './generate.js';
+import { testScratchDir } from '../test/scratch.js';
 
 describe('generated monitoring files', () => {
   it('are committed exactly as monitoring/*.ts generates them (run `make dashboards` after editing)', () => {
@@ -11,7 +11,7 @@ describe('generated monitoring files', () => {
   });
 
   it('notice a hand edit of any of them', () => {
-    const root = mkdtempSync(path.join(os.tmpdir(), 'jetscale-generated-'));
+    const root = testScratchDir('jetscale-generated-');
     const files = generatedFiles();
     for (const [file, content] of Object.entries(files)) {
       mkdirSync(path.dirname(path.join(root, file)), { recursive: true });

@@ -2,13 +2,11 @@
 // registered in its file-SD directory within seconds, and drops a target once it is unregistered,
 // as consumer pods come and go.
 import { jest } from '@jest/globals';
-import { mkdtempSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import os from 'node:os';
-import path from 'node:path';
 import { alertNames } from '../../monitoring/alerts.js';
 import { eventually } from '../../test/env.js';
 import { startPrometheus, type PrometheusServer } from './prometheus.js';
+import { testScratchDir } from '../../test/scratch.js';
 
 jest.setTimeout(120_000);
 
@@ -32,7 +30,7 @@ describe('the local stack Prometheus', () => {
     await new Promise<void>((resolve) => exporter.listen(0, '127.0.0.1', resolve));
     const address = exporter.address();
     port = typeof address === 'object' && address !== null ? address.port : 0;
-    prometheus = await startPrometheus({ dir: mkdtempSync(path.join(os.tmpdir(), 'jetscale-prom-')) });
+    prometheus = await startPrometheus({ dir: testScratchDir('jetscale-prom-') });
   });
 
   afterAll(async () => {

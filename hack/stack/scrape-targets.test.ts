@@ -1,12 +1,12 @@
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import os from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { FileScrapeTargets, targetFileName, targetGroupFile } from './scrape-targets.js';
 import { prometheusConfig } from './prometheus.js';
+import { testScratchDir } from '../../test/scratch.js';
 
 describe('file-SD scrape targets', () => {
   it('write one file_sd document per target and remove it on unregister', () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'jetscale-sd-'));
+    const dir = testScratchDir('jetscale-sd-');
     const targets = new FileScrapeTargets(dir);
     targets.register('pod-ns/consumer-1', {
       address: '127.0.0.1:4001',

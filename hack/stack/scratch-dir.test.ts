@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startInScratchDir } from './scratch-dir.js';
+import { makeScratchDir, startInScratchDir } from './scratch-dir.js';
 
 describe('startInScratchDir', () => {
   const parents: string[] = [];
@@ -80,4 +80,25 @@ describe('startInScratchDir', () => {
       ).rejects.toThrow(/must be lower-case words joined and ended by "-"/);
     },
   );
+});
+
+describe('makeScratchDir', () => {
+  it('makes a fresh directory and removes it, and only it', () => {
+    const tmp = mkdtempSync(path.join(os.tmpdir(), 'jetscale-scratch-test-'));
+    try {
+      mkdirSync(path.join(tmp, 'jetscale-values-other'));
+      const scratch = makeScratchDir('jetscale-values-', tmp);
+      expect(path.basename(scratch.dir)).toMatch(/^jetscale-values-.{6}$/);
+      writeFileSync(path.join(scratch.dir, 'values.yaml'), '{}');
+      scratch.remove();
+      expect(readdirSync(tmp)).toEqual(['jetscale-values-other']);
+      scratch.remove(); // twice is fine
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a prefix that could name another directory', () => {
+    expect(() => makeScratchDir('../jetscale-')).toThrow(/must be lower-case words joined and ended by "-"/);
+  });
 });

@@ -2,10 +2,10 @@
 // the wrapper that starts a daemon inside it (run here against a plain file standing in for
 // cgroup.procs).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { findCpuHierarchy, joinCommand, stackCgroupName, stackCgroupPlan } from './stack-cgroup.js';
+import { testScratchDir } from '../../test/scratch.js';
 
 const host = (files: Record<string, string>) => ({
   exists: (f: string) => f in files,
@@ -75,7 +75,7 @@ describe('a daemon started inside the cgroup', () => {
     });
 
   it('writes its own pid into cgroup.procs and then is the daemon, with its arguments intact', async () => {
-    const procs = path.join(mkdtempSync(path.join(os.tmpdir(), 'jetscale-cg-')), 'cgroup.procs');
+    const procs = path.join(testScratchDir('jetscale-cg-'), 'cgroup.procs');
     // The daemon prints its own pid: the same one the shell wrote (exec, not a child process).
     const result = await run(procs, '/bin/sh', ['-c', 'echo "$$ $0 $1"', 'a b', '$HOME;x']);
     expect(result.code).toBe(0);

@@ -6,8 +6,6 @@
 // Prometheus scrapes the run (1 s, as in the demo); afterwards every dashboard panel must be
 // answered by it and its peaks of desired and ready replicas and of the backlog must agree with the
 // harness's.
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { freePort } from '../../hack/stack/ports.js';
@@ -19,12 +17,14 @@ import { LiveView } from './live-view.js';
 import { runScenario, type RunOutcome } from './run-scenario.js';
 import { isProcessAlive } from '../../hack/stack/process-alive.js';
 import { startPrometheus, type PrometheusServer } from '../../hack/stack/prometheus.js';
+import { makeScratchDir } from '../../hack/stack/scratch-dir.js';
 
 const profile = profiles['spike-ci'];
 
 describe('jetscale end to end on the local stack (spike-ci: spike + forced consumer kill + operator leader kill)', () => {
   const stack = testStack();
-  const workDir = mkdtempSync(path.join(os.tmpdir(), 'jetscale-e2e-'));
+  const scratch = makeScratchDir('jetscale-e2e-');
+  const workDir = scratch.dir;
   const id = randomBytes(3).toString('hex');
   let system: LocalSystem | undefined;
   let prometheus: PrometheusServer | undefined;
@@ -62,6 +62,9 @@ describe('jetscale end to end on the local stack (spike-ci: spike + forced consu
   afterAll(async () => {
     await system?.stop();
     await prometheus?.stop();
+    // The pods' and the operator replicas' logs are in workDir: kept when the run failed.
+    if (outcome?.result.passed) scratch.remove();
+    else process.stderr.write(`[e2e] the run did not pass: logs kept in ${path.join(workDir, 'logs')}\n`);
   }, 60_000);
 
   const verdict = (name: string): { value: number | null; pass: boolean } => {

@@ -3,14 +3,14 @@
 // stopping the runner leaves no process and no finalizer behind; each running pod is registered as
 // a Prometheus scrape target while its process lives.
 import * as k8s from '@kubernetes/client-node';
-import { mkdtempSync, readFileSync, readdirSync, existsSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { createNamespace, eventually, kubeConfig } from '../../test/env.js';
 import { repoRoot } from '../../hack/stack/tools.js';
 import { FileScrapeTargets } from '../../hack/stack/scrape-targets.js';
 import { PodRunner, runnerFinalizer, type RunnerEvent } from './pod-runner.js';
 import { isProcessAlive } from '../../hack/stack/process-alive.js';
+import { testScratchDir } from '../../test/scratch.js';
 
 // A stand-in workload: serves its pod name over HTTP on $PORT, and on SIGTERM writes a marker after
 // a short "drain" and exits — so the test sees both the signal and the grace period.
@@ -25,7 +25,7 @@ describe('PodRunner on the local cluster', () => {
   let ns: { name: string; cleanup: () => Promise<void> };
   let runner: PodRunner | undefined;
   const events: RunnerEvent[] = [];
-  const markers = mkdtempSync(path.join(os.tmpdir(), 'jetscale-runner-'));
+  const markers = testScratchDir('jetscale-runner-');
   const kc = kubeConfig();
   const apps = kc.makeApiClient(k8s.AppsV1Api);
   const core = kc.makeApiClient(k8s.CoreV1Api);

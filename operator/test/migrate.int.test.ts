@@ -2,12 +2,12 @@
 // ScaledObjects (operator/src/migrate/testdata/keda, sources in SOURCES.md) and the API server
 // accepts every EventConsumer it writes (schema, defaults and CEL rules of the real CRD); it reads
 // ScaledObjects from the cluster with --from-cluster; and kubectl runs it as a plugin.
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createNamespace, testStack } from '../../test/env.js';
 import { ensureCrd, kubectl, kubectlOk } from '../../test/packaging/kube.js';
 import { kubectlPath, repoRoot, run } from '../../test/packaging/support.js';
+import { testScratchDir } from '../../test/scratch.js';
 
 const cli = path.join(repoRoot, 'dist/operator/src/cli/jetscale.js');
 const testdata = path.join(repoRoot, 'operator/src/migrate/testdata/keda');
@@ -103,7 +103,7 @@ describe('jetscale migrate against the real API server', () => {
   }, 120_000);
 
   it('runs as a kubectl plugin (kubectl jetscale migrate)', async () => {
-    const bin = mkdtempSync(path.join(os.tmpdir(), 'jetscale-plugin-'));
+    const bin = testScratchDir('jetscale-plugin-');
     const plugin = path.join(bin, 'kubectl-jetscale');
     writeFileSync(plugin, `#!/bin/sh\nexec "${process.execPath}" "${cli}" "$@"\n`);
     chmodSync(plugin, 0o755);
@@ -120,7 +120,7 @@ describe('jetscale migrate against the real API server', () => {
   }, 60_000);
 
   it('refuses input it cannot parse with exit 2 and writes nothing', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'jetscale-migrate-'));
+    const dir = testScratchDir('jetscale-migrate-');
     writeFileSync(path.join(dir, 'broken.yaml'), 'kind: ScaledObject\nspec: [\n');
     const result = await migrate(['-f', dir]);
     expect(result.code).toBe(2);

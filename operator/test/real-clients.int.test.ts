@@ -28,8 +28,7 @@
 // buffered messages) 2 of 10 (operator/README.md).
 // All combinations run at once: about 1 minute in all (longer only on a stalled machine).
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { AckPolicy, jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
@@ -52,6 +51,7 @@ import {
   startInProcessOperator,
   streamName,
 } from './harness.js';
+import { testScratchDir } from '../../test/scratch.js';
 
 const HANDLER_MS = 50;
 const PER_REPLICA = 1000 / HANDLER_MS;
@@ -276,7 +276,7 @@ describe('the real-client matrix: default pull settings of nats.go and nats.js',
       repoRoot,
       serviceAddresses: {},
       portEnv: [],
-      logDir: mkdtempSync(path.join(os.tmpdir(), 'jetscale-real-clients-')),
+      logDir: testScratchDir('jetscale-real-clients-'),
       onEvent: (e) => runnerEvents.push(e),
     });
     await runner.start();

@@ -3,8 +3,7 @@
 // with a message that says what to fix, and the chart's CRD is the same file as manifests/crd.
 import { jest } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
-import { lstatSync, mkdtempSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
-import os from 'node:os';
+import { lstatSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   demoChartWithNatsStandIn,
@@ -16,10 +15,11 @@ import {
   renderChart,
   repoRoot,
   run,
-  valuesFile,
+  helmWithValues,
   type KubeObject,
   yamlFilesIn,
 } from './support.js';
+import { testScratchDir } from '../scratch.js';
 
 // helm, promtool and the scripts are real processes; on a busy 2-core machine they need more than 5 s.
 jest.setTimeout(60_000);
@@ -44,15 +44,7 @@ function envValue(container: k8s.V1Container, name: string): string | undefined 
 }
 
 async function expectRefused(chart: string, values: unknown, message: RegExp): Promise<void> {
-  const r = await helm([
-    'template',
-    'bad',
-    chart,
-    '--kube-version',
-    kubernetesVersion,
-    '--values',
-    valuesFile(values),
-  ]);
+  const r = await helmWithValues(['template', 'bad', chart, '--kube-version', kubernetesVersion], values);
   expect(r.code).not.toBe(0);
   expect(r.stderr).toMatch(message);
 }
@@ -94,17 +86,39 @@ describe('charts/jetscale', () => {
       expect(realpathSync(link)).toBe(realpathSync(path.join(sourceDir, file)));
     }
     // A packaged chart (what a chart repository serves) carries the file's content, not the link.
-    const out = mkdtempSync(path.join(os.tmpdir(), 'jetscale-package-'));
+    const out = testScratchDir('jetscale-package-');
     const r = await helm(['package', operatorChart, '--destination', out]);
     expect(r.code).toBe(0);
     const tgz = readdirSync(out).find((f) => f.endsWith('.tgz')) ?? '';
-    const unpacked = mkdtempSync(path.join(os.tmpdir(), 'jetscale-unpacked-'));
+    const unpacked = testScratchDir('jetscale-unpacked-');
     expect((await run('tar', ['xzf', path.join(out, tgz), '-C', unpacked])).code).toBe(0);
     for (const file of sources) {
       const packaged = path.join(unpacked, 'jetscale', 'crds', file);
       expect(lstatSync(packaged).isSymbolicLink()).toBe(false);
       expect(readFileSync(packaged, 'utf8')).toBe(readFileSync(path.join(sourceDir, file), 'utf8'));
     }
+  });
+
+  it('takes values on stdin and leaves nothing behind in the temporary directory', async () => {
+    // In a process of its own with TMPDIR pointing at an empty directory: jest's process.env is a
+    // copy, which os.tmpdir() in this process never reads.
+    const tmp = testScratchDir('jetscale-tmpdir-check-');
+    const script = path.join(testScratchDir('jetscale-tmpdir-script-'), 'render.mts');
+    writeFileSync(
+      script,
+      `import { operatorChart, renderChart } from ${JSON.stringify(path.join(repoRoot, 'test', 'packaging', 'support.ts'))};\n` +
+        'const objects = await renderChart(operatorChart, { replicaCount: 3 });\n' +
+        "console.log(JSON.stringify(objects.find((o) => o.kind === 'Deployment')?.spec));\n",
+    );
+    const r = await run(path.join(repoRoot, 'node_modules', '.bin', 'tsx'), [script], {
+      env: { ...process.env, TMPDIR: tmp },
+    });
+    expect(r.stderr).toBe('');
+    expect((JSON.parse(r.stdout) as k8s.V1DeploymentSpec).replicas).toBe(3);
+    // helm's isolated home (helmEnv) is shared by every run on purpose; nothing else of ours may
+    // stay (tsx keeps its compile cache there too).
+    const ours = readdirSync(tmp).filter((n) => n.startsWith('jetscale-') && n !== 'jetscale-packaging-helm');
+    expect(ours).toEqual([]);
   });
 
   it('renders a highly available, hardened operator by default', async () => {
@@ -420,15 +434,10 @@ describe('charts/jetscale-demo', () => {
 
   it('passes helm lint --strict', async () => {
     for (const values of [{}, external]) {
-      const r = await helm([
-        'lint',
-        '--strict',
-        chart,
-        '--kube-version',
-        kubernetesVersion,
-        '--values',
-        valuesFile(values),
-      ]);
+      const r = await helmWithValues(
+        ['lint', '--strict', chart, '--kube-version', kubernetesVersion],
+        values,
+      );
       expect(r.stderr + r.stdout).toContain('1 chart(s) linted, 0 chart(s) failed');
       expect(r.code).toBe(0);
     }

@@ -4,8 +4,7 @@
 // README), or a documented k6 remote-write series. dashboards.int.test.ts
 // checks the same names against a real scrape of the running processes.
 import { jest } from '@jest/globals';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   EXTERNAL_SERIES,
@@ -17,6 +16,7 @@ import {
 } from './promql.js';
 import { toolPath } from '../../hack/stack/tools.js';
 import { operatorChart, repoRoot, run } from './support.js';
+import { testScratchDir } from '../scratch.js';
 
 // helm, promtool and the scripts are real processes; on a busy 2-core machine they need more than 5 s.
 jest.setTimeout(60_000);
@@ -142,7 +142,7 @@ describe('Grafana dashboards', () => {
         },
       ],
     };
-    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'jetscale-promql-')), 'rules.yaml');
+    const file = path.join(testScratchDir('jetscale-promql-'), 'rules.yaml');
     writeFileSync(file, JSON.stringify(rules));
     const r = await run(promtool, ['check', 'rules', file]);
     const failing = [...(r.stdout + r.stderr).matchAll(/rule (\d+)/g)].map((m) => queries[Number(m[1])]);
@@ -155,7 +155,7 @@ describe('Grafana dashboards', () => {
   });
 
   it('catches a broken expression (the parser check can fail)', async () => {
-    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'jetscale-promql-')), 'rules.yaml');
+    const file = path.join(testScratchDir('jetscale-promql-'), 'rules.yaml');
     writeFileSync(
       file,
       JSON.stringify({ groups: [{ name: 'g', rules: [{ record: 'r', expr: 'sum by (le (rate(x[5m]))' }] }] }),

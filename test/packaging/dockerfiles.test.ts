@@ -4,10 +4,10 @@
 // final stage copies from the build stage exists; and the image's entry point starts and answers
 // a bad setting with its configuration error, as it would in the container.
 import { jest } from '@jest/globals';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
-import os from 'node:os';
+import { cpSync, existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { repoRoot, run } from './support.js';
+import { testScratchDir } from '../scratch.js';
 
 // Each build stage compiles the whole project (tsc), which takes minutes on a loaded machine (it
 // timed out at 180 s in a CI rehearsal at load 20).
@@ -32,7 +32,7 @@ function stages(dockerfile: string): Stage[] {
 
 /** Replays the build stage: COPY from the repository, RUN everything but npm ci. Returns /app. */
 async function replayBuildStage(stage: Stage): Promise<string> {
-  const app = path.join(mkdtempSync(path.join(os.tmpdir(), 'jetscale-image-')), 'app');
+  const app = path.join(testScratchDir('jetscale-image-'), 'app');
   mkdirSync(app, { recursive: true });
   symlinkSync(path.join(repoRoot, 'node_modules'), path.join(app, 'node_modules'));
   for (const line of stage.lines) {

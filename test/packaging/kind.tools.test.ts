@@ -9,16 +9,15 @@ import {
   cpSync,
   existsSync,
   mkdirSync,
-  mkdtempSync,
   readFileSync,
   symlinkSync,
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { toolPath } from '../../hack/stack/tools.js';
 import { kubernetesVersion, repoRoot, run } from './support.js';
+import { testScratchDir } from '../scratch.js';
 
 // helm, promtool and the scripts are real processes; on a busy 2-core machine they need more than 5 s.
 jest.setTimeout(60_000);
@@ -27,7 +26,7 @@ const scripts = ['hack/kind/lib.sh', 'hack/kind/up.sh', 'hack/kind/down.sh'];
 
 /** A directory with just enough of a system for the scripts (bash and coreutils they call). */
 function minimalPath(): string {
-  const bin = mkdtempSync(path.join(os.tmpdir(), 'jetscale-kind-bin-'));
+  const bin = testScratchDir('jetscale-kind-bin-');
   for (const tool of ['bash', 'dirname', 'grep', 'cat', 'env']) {
     const found = ['/usr/bin', '/bin'].map((d) => path.join(d, tool)).find((p) => existsSync(p));
     if (found === undefined) throw new Error(`${tool} not found in /usr/bin or /bin`);
@@ -65,7 +64,7 @@ function standIns(
 
 /** A copy of the files the scripts use, with stand-in Dockerfiles, so the test never depends on them. */
 function scratchRepo(): string {
-  const root = mkdtempSync(path.join(os.tmpdir(), 'jetscale-kind-repo-'));
+  const root = testScratchDir('jetscale-kind-repo-');
   for (const dir of ['hack', 'manifests/kind', 'charts'])
     cpSync(path.join(repoRoot, dir), path.join(root, dir), { recursive: true });
   for (const d of ['operator', 'workloads']) {

@@ -1,11 +1,11 @@
 // Integration helpers: kubectl and helm against the test stack's API server, and a kubeconfig
 // that authenticates as a ServiceAccount with a token from the TokenRequest API.
 import * as k8s from '@kubernetes/client-node';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { kubeConfig, testStack } from '../env.js';
 import { helmEnv, helmPath, kubectlPath, run, runOk, type RunResult } from './support.js';
+import { testScratchDir } from '../scratch.js';
 
 export function kubectl(args: string[], input?: string): Promise<RunResult> {
   return run(
@@ -65,7 +65,7 @@ export async function serviceAccountKubeconfig(
     contexts: [{ name: 'sa', cluster: 'test', user: `${namespace}-${name}` }],
     currentContext: 'sa',
   });
-  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'jetscale-sa-')), 'kubeconfig');
+  const file = path.join(testScratchDir('jetscale-sa-'), 'kubeconfig');
   writeFileSync(file, config.exportConfig(), { mode: 0o600 });
   return { path: file, config };
 }

@@ -3,18 +3,18 @@
 // EventConsumer is accepted and defaulted, every deliberately broken one is rejected with its CEL
 // rule's message, and charts/jetscale-demo installs with NATS switched off.
 import * as k8s from '@kubernetes/client-node';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createNamespace, eventually, kubeConfig, testStack, uniqueName } from '../env.js';
 import { ensureCrd, helmOnCluster, kubectl, kubectlOk } from './kube.js';
 import { demoChartWithNatsStandIn, parseObjects, repoRoot, yamlFilesIn, type KubeObject } from './support.js';
+import { testScratchDir } from '../scratch.js';
 
 const crdFile = path.join(repoRoot, 'manifests', 'crd', 'jetscale.io_eventconsumers.yaml');
 
 /** manifests/operator rendered into namespace `ns` through a one-line overlay (the base says jetscale-system). */
 async function operatorBaseIn(ns: string): Promise<string> {
-  const overlay = mkdtempSync(path.join(os.tmpdir(), 'jetscale-overlay-'));
+  const overlay = testScratchDir('jetscale-overlay-');
   mkdirSync(overlay, { recursive: true });
   const base = path.relative(overlay, path.join(repoRoot, 'manifests', 'operator'));
   writeFileSync(
@@ -152,7 +152,7 @@ describe("helm install charts/jetscale-demo (NATS disabled, the stack's NATS as 
       jetstream: { stream: `PKGDEMO_${suffix}`, subjectPrefix: `pkgdemo-${suffix}`, replicas: 1 },
       natsAuth: { secretName: 'nats-creds' },
     };
-    const valuesPath = path.join(mkdtempSync(path.join(os.tmpdir(), 'jetscale-demo-values-')), 'values.json');
+    const valuesPath = path.join(testScratchDir('jetscale-demo-values-'), 'values.json');
     writeFileSync(valuesPath, JSON.stringify(values));
     const r = await helmOnCluster([
       'install',

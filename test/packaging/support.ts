@@ -2,10 +2,11 @@
 // render the charts, and read YAML/JSON the way the API server and Grafana will.
 import * as k8s from '@kubernetes/client-node';
 import { spawn } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pinnedVersions, repoRoot, toolPath } from '../../hack/stack/tools.js';
+import { testScratchDir } from '../scratch.js';
 
 export { repoRoot };
 
@@ -90,17 +91,21 @@ export function helmEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   };
 }
 
-export function helm(args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
-  return run(helmPath(), args, { env: helmEnv(env) });
+export function helm(args: string[], env: NodeJS.ProcessEnv = {}, input?: string): Promise<RunResult> {
+  return run(helmPath(), args, { env: helmEnv(env), ...(input === undefined ? {} : { input }) });
 }
 
-/** Values given as `--set`-free YAML, written to a temp file (keeps types exact). */
-export function valuesFile(values: unknown): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'jetscale-values-'));
-  const file = path.join(dir, 'values.yaml');
-  // JSON is valid YAML; it keeps numbers, booleans and strings exactly as written here.
-  writeFileSync(file, JSON.stringify(values));
-  return file;
+/**
+ * helm with `--values -` and the values on its stdin, as `--set`-free YAML (JSON is valid YAML;
+ * it keeps numbers, booleans and strings exactly as written here). No file: a values file per
+ * render once left hundreds of /tmp/jetscale-values-* directories behind.
+ */
+export function helmWithValues(
+  args: string[],
+  values: unknown,
+  laterArgs: string[] = [],
+): Promise<RunResult> {
+  return helm([...args, '--values', '-', ...laterArgs], {}, JSON.stringify(values));
 }
 
 /**
@@ -113,7 +118,7 @@ export function valuesFile(values: unknown): string {
  * on and off. Chart.yaml, values and templates are the real ones.
  */
 export function demoChartWithNatsStandIn(): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'jetscale-demo-chart-'));
+  const dir = testScratchDir('jetscale-demo-chart-');
   const chart = path.join(dir, 'jetscale-demo');
   cpSync(demoChart, chart, { recursive: true });
   const stand = path.join(chart, 'charts', 'nats');
@@ -155,18 +160,11 @@ export async function renderChart(
   values: unknown = {},
   extraArgs: string[] = [],
 ): Promise<KubeObject[]> {
-  const out = await helm([
-    'template',
-    'pkgtest',
-    chart,
-    '--namespace',
-    'pkgtest-ns',
-    '--kube-version',
-    kubernetesVersion,
-    '--values',
-    valuesFile(values),
-    ...extraArgs,
-  ]);
+  const out = await helmWithValues(
+    ['template', 'pkgtest', chart, '--namespace', 'pkgtest-ns', '--kube-version', kubernetesVersion],
+    values,
+    extraArgs,
+  );
   if (out.code !== 0) throw new Error(`helm template ${path.basename(chart)} failed:\n${out.stderr}`);
   return parseObjects(out.stdout);
 }

@@ -2,9 +2,6 @@
 // 202 for an event it could not store, never a 500), recovers by itself when NATS is back, and every
 // event it answered 202 for is applied exactly once by the consumer, which also reconnects by itself.
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { startNatsServer, type NatsServer } from '../../hack/stack/nats-server.js';
 import { eventually, uniqueName } from '../../test/env.js';
 import { runAudit } from '../src/audit/audit.js';
@@ -18,6 +15,7 @@ import {
   workloadEnv,
   type Workload,
 } from './harness.js';
+import { testScratchDir } from '../../test/scratch.js';
 
 describe('NATS restarted during load', () => {
   let server: NatsServer;
@@ -26,7 +24,7 @@ describe('NATS restarted during load', () => {
   const running: Workload[] = [];
 
   beforeAll(async () => {
-    server = await startNatsServer({ dir: mkdtempSync(path.join(os.tmpdir(), 'jetscale-wl-restart-')) });
+    server = await startNatsServer({ dir: testScratchDir('jetscale-wl-restart-') });
   });
 
   afterAll(async () => {
