@@ -91,10 +91,28 @@ function cpuSeconds(pid: number | undefined): number {
   }
 }
 
-/** CPU time per event (µs) of the server and of the client over one phase. */
+/**
+ * Read and write system calls a process made so far (`syscr`, `syscw` of /proc/<pid>/io; socket reads and
+ * writes count). NaN when unreadable.
+ */
+function syscalls(pid: number | undefined): { reads: number; writes: number } {
+  if (pid === undefined) return { reads: NaN, writes: NaN };
+  try {
+    const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+    const field = (name: string) => Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(io)?.[1] ?? NaN);
+    return { reads: field('syscr'), writes: field('syscw') };
+  } catch {
+    return { reads: NaN, writes: NaN };
+  }
+}
+
+/** CPU time (µs) and socket writes per event of the server and of the client over one phase. */
 interface CpuPerEvent {
   serverUs: number;
   clientUs: number;
+  /** Write system calls per event: fewer, larger writes are what batching buys. */
+  serverWrites: number;
+  clientWrites: number;
 }
 
 function cpuMeter(serverPid: () => number | undefined, clientPid: number | 'self') {
@@ -102,16 +120,21 @@ function cpuMeter(serverPid: () => number | undefined, clientPid: number | 'self
     clientPid === 'self'
       ? process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6
       : cpuSeconds(clientPid);
+  const clientIo = () => syscalls(clientPid === 'self' ? process.pid : clientPid);
   const server0 = cpuSeconds(serverPid());
   const client0 = client();
+  const serverIo0 = syscalls(serverPid());
+  const clientIo0 = clientIo();
   return (events: number): CpuPerEvent => ({
     serverUs: round(((cpuSeconds(serverPid()) - server0) * 1e6) / events),
     clientUs: round(((client() - client0) * 1e6) / events),
+    serverWrites: round((syscalls(serverPid()).writes - serverIo0.writes) / events, 2),
+    clientWrites: round((clientIo().writes - clientIo0.writes) / events, 2),
   });
 }
 
 const cpuText = (c: CpuPerEvent) =>
-  `CPU per event ${c.serverUs + c.clientUs} µs (nats-server ${c.serverUs}, client ${c.clientUs})`;
+  `CPU per event ${c.serverUs + c.clientUs} µs (nats-server ${c.serverUs}, client ${c.clientUs}); writes per event nats-server ${c.serverWrites}, client ${c.clientWrites}`;
 
 /** Metric values by label value (`name{label="x"} v`) from a Prometheus text page. */
 async function scrapeByLabel(port: number, name: string): Promise<Map<string, number>> {
@@ -520,6 +543,8 @@ async function main(): Promise<void> {
       cpuUs: summarize(cpu(phase)),
       serverUs: summarize(of(phase).map((r) => r.cpu.serverUs)),
       clientUs: summarize(of(phase).map((r) => r.cpu.clientUs)),
+      serverWrites: summarize(of(phase).map((r) => r.cpu.serverWrites)),
+      clientWrites: summarize(of(phase).map((r) => r.cpu.clientWrites)),
     }));
     // By throughput a/b; by CPU the inverse (b's µs / a's µs): the throughput ratio a CPU-bound machine allows.
     const ratio = (a: PhaseName, b2: PhaseName) => ({
@@ -549,14 +574,16 @@ async function main(): Promise<void> {
     log(
       `summary: median (min–max) over ${o.rounds} interleaved rounds, one server; load average ${loadAtStart} at the start, ${loadAfterConsumers} after the consumer phases, ${loadText()} at the end`,
     );
-    log(`| phase | events/s | CPU µs per event (server + client) | server | client |`);
-    log(`| --- | ---: | ---: | ---: | ---: |`);
     log(
-      `| raw publish with ack (once, ${PUBLISH_WINDOW} in flight) | ${formatSummary(summarize([publishRate]))} | ${cpuTotal(publishCpu)} | ${publishCpu.serverUs} | ${publishCpu.clientUs} |`,
+      `| phase | events/s | CPU µs per event (server + client) | server | client | writes per event (server, client) |`,
+    );
+    log(`| --- | ---: | ---: | ---: | ---: | ---: |`);
+    log(
+      `| raw publish with ack (once, ${PUBLISH_WINDOW} in flight) | ${formatSummary(summarize([publishRate]))} | ${cpuTotal(publishCpu)} | ${publishCpu.serverUs} | ${publishCpu.clientUs} | ${publishCpu.serverWrites}, ${publishCpu.clientWrites} |`,
     );
     for (const row of table)
       log(
-        `| ${row.phase} | ${formatSummary(row.eventsPerSecond)} | ${formatSummary(row.cpuUs)} | ${formatSummary(row.serverUs)} | ${formatSummary(row.clientUs)} |`,
+        `| ${row.phase} | ${formatSummary(row.eventsPerSecond)} | ${formatSummary(row.cpuUs)} | ${formatSummary(row.serverUs)} | ${formatSummary(row.clientUs)} | ${formatSummary(row.serverWrites, 2)}, ${formatSummary(row.clientWrites, 2)} |`,
       );
     log('');
     log(`| ratio (paired within a round) | by throughput | by CPU per event |`);
