@@ -143,7 +143,7 @@ fuzz-operator: deps tools build ## Fuzz the operator: FUZZ_OBJECTS hostile Event
 	FUZZ_SEED=$(FUZZ_SEED) FUZZ_OBJECTS=$(FUZZ_OBJECTS) $(NODE_TEST) --selectProjects integration --runInBand --testPathPatterns operator/test/fuzz
 
 .PHONY: bench-workloads
-bench-workloads: deps tools ## Benchmark the sample workloads on loopback: raw publish, bare vs full consumer path with its step breakdown, gateway by batch size
+bench-workloads: deps tools ## Benchmark the sample workloads on loopback: raw publish, then 5 interleaved rounds of bare, floor (bare + one stored message) and full consumer path (median and range, ratios by throughput and CPU per event), gateway by batch size
 	npx tsx workloads/bench/bench-workloads.ts
 
 .PHONY: bench-operator
