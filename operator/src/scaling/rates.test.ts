@@ -617,3 +617,93 @@ describe('a filtered consumer on a stream where other subjects interleave (readi
     expect(state.perReplicaPerSecond).toBeCloseTo(2, 9);
   });
 });
+
+describe('the first capacity figure rests on one interval; later ones are weighed by their length', () => {
+  // Readings of the real-client matrix's ack_wait case (nats.go Consume(), ack_wait 5 s, handlers
+  // of 50 ms: at most 20/s a replica), taken on a loaded machine: the first interval the operator
+  // measured, 2.27 s with 1 replica, held 49 acknowledgements — 21.6/s, more than the handler can
+  // do (acks are published without waiting and reach the server in bursts when the process or the
+  // server was held up). After it the replica completes 19/s for 10 s. On the CI run the same case
+  // read 41.9/s: one interval holding a burst of 42 acks (case 2 below).
+  const first = {
+    at: 161_646,
+    pending: 5280,
+    ackPending: 74,
+    redelivered: 73,
+    waiting: 1,
+    deliveredConsumerSeq: 1755,
+    deliveredStreamSeq: 1003,
+    ackFloorConsumerSeq: 1431,
+    maxAckPending: 1000,
+  };
+  const second = {
+    ...first,
+    at: 163_918,
+    pending: 5486,
+    ackPending: 25,
+    redelivered: 24,
+    ackFloorConsumerSeq: 1480,
+  };
+  /** The replica then completes `perSecond` a second for `seconds`, read every second. */
+  function continued(state: RateState, from: typeof second, perSecond: number, seconds: number): RateState {
+    let s = state;
+    for (let i = 1; i <= seconds; i++) {
+      const done = perSecond * i;
+      s = observeRates(
+        s,
+        {
+          ...from,
+          at: from.at + i * 1000,
+          pending: from.pending + 60 * i,
+          deliveredConsumerSeq: from.deliveredConsumerSeq + done,
+          deliveredStreamSeq: from.deliveredStreamSeq + done,
+          ackFloorConsumerSeq: from.ackFloorConsumerSeq + done,
+        },
+        1,
+      );
+    }
+    return s;
+  }
+
+  it('the replayed readings: within 5 % of the 20/s the handler allows after 10 s (before: 21.2/s)', () => {
+    const start = observeRates(observeRates(undefined, first, 1), second, 1);
+    expect(start.perReplicaPerSecond).toBeCloseTo(49 / 2.272, 6); // one interval: all there is
+    const later = continued(start, second, 19, 10);
+    expect(later.perReplicaPerSecond).toBeLessThanOrEqual(20 * 1.05);
+    expect(later.perReplicaPerSecond).toBeGreaterThanOrEqual(19);
+  });
+
+  it('a first interval holding a burst of 42 acks: within 10 % of 20/s after 10 s (before: 38.5/s)', () => {
+    const burst = {
+      ...first,
+      at: first.at + 1000,
+      ackPending: 32,
+      ackFloorConsumerSeq: first.ackFloorConsumerSeq + 42,
+    };
+    const start = observeRates(observeRates(undefined, first, 1), burst, 1);
+    expect(start.perReplicaPerSecond).toBeCloseTo(42, 6);
+    const later = continued(start, burst, 19, 10);
+    expect(later.perReplicaPerSecond).toBeLessThanOrEqual(20 * 1.1);
+  });
+
+  it('an established figure still moves at the usual pace (60 s time constant)', () => {
+    let state = observeRates(observeRates(undefined, first, 1), second, 1);
+    state = continued(state, second, 20, 300); // 5 min at 20/s: established
+    const established = continued(
+      state,
+      {
+        ...second,
+        at: second.at + 300_000,
+        deliveredConsumerSeq: second.deliveredConsumerSeq + 6000,
+        deliveredStreamSeq: second.deliveredStreamSeq + 6000,
+        ackFloorConsumerSeq: second.ackFloorConsumerSeq + 6000,
+        pending: second.pending + 18_000,
+      },
+      10,
+      60,
+    );
+    // After one time constant at 10/s the figure is about 1/e of the way from 20 back: 13.7/s.
+    expect(established.perReplicaPerSecond).toBeGreaterThan(13);
+    expect(established.perReplicaPerSecond).toBeLessThan(14.5);
+  });
+});
