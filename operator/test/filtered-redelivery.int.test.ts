@@ -8,9 +8,10 @@
 // Shows: the server hides redeliveries behind delivered.stream_seq (it moves over .b's messages),
 // every interval that hides some is one mayHideRedeliveries flags and none is capacity evidence,
 // and the per-replica capacity is never learnt above what the client acknowledges. About 35 s.
+// Then: a consumer whose filter covers its whole stream reads as unfiltered (filter-coverage.ts).
 import { AckPolicy, jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { sampleFromConsumerInfo } from '../src/backlog/jetstream-backlog-source.js';
+import { readConsumerBacklog, sampleFromConsumerInfo } from '../src/backlog/jetstream-backlog-source.js';
 import {
   mayHideRedeliveries,
   observeRates,
@@ -151,5 +152,40 @@ describe('a filtered consumer on an interleaved stream, copies expiring in a pre
   // hiding interval (without the rule the estimate reached 5.2/s with 4.9/s acked).
   it('never learns a per-replica capacity above what the client acknowledges', () => {
     expect(maxCapacity).toBeLessThanOrEqual(1.25 * ackedPerSecond);
+  });
+});
+
+// A filter that covers the whole stream skips nothing: such a consumer keeps the unfiltered
+// accounting (filter-coverage.ts), read from the stream's config on a real server.
+describe('a filter subject that covers the whole stream', () => {
+  let nc: NatsConnection;
+  let jsm: JetStreamManager;
+  const covering = streamName('COVERED');
+  const partial = streamName('PARTIAL');
+
+  beforeAll(async () => {
+    nc = await connect({ servers: testStack().natsUrl });
+    jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: covering, subjects: [`${covering}.>`] });
+    await jsm.consumers.add(covering, { durable_name: 'worker', filter_subject: `${covering}.>` });
+    await jsm.streams.add({ name: partial, subjects: [`${partial}.a`, `${partial}.b`] });
+    await jsm.consumers.add(partial, { durable_name: 'worker', filter_subject: `${partial}.a` });
+  });
+
+  afterAll(async () => {
+    for (const s of [covering, partial]) await jsm?.streams.delete(s).catch(() => undefined);
+    await nc?.close();
+  });
+
+  it('counts as unfiltered; a filter on one of two stream subjects does not', async () => {
+    const read = async (stream: string): Promise<boolean | undefined> => {
+      const reading = await readConsumerBacklog(nc, { stream, consumer: 'worker' }, { timeoutMs: 5000 });
+      if (!reading.ok) throw new Error(reading.error.message);
+      return reading.sample.filtered;
+    };
+    expect(await read(covering)).toBe(false);
+    expect(await read(partial)).toBe(true);
+    // A second read comes from the cache and says the same.
+    expect(await read(covering)).toBe(false);
   });
 });

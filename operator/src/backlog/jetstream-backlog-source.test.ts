@@ -5,6 +5,7 @@ import {
   consumerInfoError,
   consumerInfoProblems,
   sampleFromConsumerInfo,
+  streamSubjectsOf,
 } from './jetstream-backlog-source.js';
 
 const ref = { stream: 'ORDERS', consumer: 'worker' };
@@ -95,6 +96,43 @@ describe('reading a sample from CONSUMER.INFO', () => {
     expect(
       consumerInfoProblems(reply({ config: { durable_name: 'worker', filter_subjects: 'ORDERS.eu' } })),
     ).toEqual(['config.filter_subjects is "ORDERS.eu", not a list of subjects']);
+  });
+
+  it('counts a filter that covers the whole stream as unfiltered, when the stream config is known', () => {
+    const filtered = (filter: string, config: Record<string, unknown> | undefined): boolean => {
+      const stream = config === undefined ? undefined : streamSubjectsOf({ config });
+      if (typeof stream === 'string') throw new Error(stream);
+      return (
+        sampleFromConsumerInfo(
+          reply({ config: { durable_name: 'worker', filter_subject: filter } }),
+          0,
+          stream,
+        ).filtered === true
+      );
+    };
+    expect(filtered('ORDERS.>', { subjects: ['ORDERS.>'] })).toBe(false);
+    expect(filtered('ORDERS.new', { subjects: ['ORDERS.new'] })).toBe(false);
+    expect(filtered('ORDERS.new', { subjects: ['ORDERS.*'] })).toBe(true);
+    expect(filtered('ORDERS.>', { subjects: ['ORDERS.>', 'PAYMENTS.>'] })).toBe(true);
+    expect(filtered('ORDERS.>', { subjects: ['ORDERS.>'], sources: [{ name: 'EU' }] })).toBe(true);
+    expect(
+      filtered('ORDERS.>', { subjects: ['ORDERS.>'], subject_transform: { src: '>', dest: 'x.>' } }),
+    ).toBe(true);
+    expect(filtered('ORDERS.>', undefined)).toBe(true); // stream not read: the cautious side
+  });
+
+  it('refuses a stream config whose subjects are not a list of subjects', () => {
+    expect(streamSubjectsOf({ config: { subjects: 'ORDERS.>' } })).toBe(
+      'config.subjects is "ORDERS.>", not a list of subjects',
+    );
+    expect(streamSubjectsOf({ config: { subjects: ['ORDERS.>', 3] } })).toBe(
+      'config.subjects is ["ORDERS.>",3], not a list of subjects',
+    );
+    expect(streamSubjectsOf({})).toBe('the stream info has no config');
+    expect(streamSubjectsOf({ config: { mirror: { name: 'A' } } })).toEqual({
+      subjects: [],
+      otherSubjects: true,
+    });
   });
 
   it('reads an absent max_ack_pending as unlimited', () => {

@@ -7,6 +7,7 @@ import type { BacklogSample } from '../scaling/types.js';
 import { BacklogError } from './backlog-error.js';
 import type { BacklogReading, BacklogSource } from './backlog-source.js';
 import { monotonicNow } from '../clock.js';
+import { filterCoversStream, type StreamSubjects } from './filter-coverage.js';
 
 export interface ConsumerRef {
   stream: string;
@@ -60,15 +61,102 @@ export function consumerInfoProblems(info: ConsumerInfo): string[] {
   return problems;
 }
 
-/** Whether the consumer has a filter subject (rates.ts: its redeliveries can hide). */
-function isFiltered(info: ConsumerInfo): boolean {
+/** The consumer's filter subjects (config.filter_subject and filter_subjects), empty ones left out. */
+export function filtersOf(info: ConsumerInfo): string[] {
   const one: unknown = info.config.filter_subject;
   const many: unknown = info.config.filter_subjects;
-  return (typeof one === 'string' && one !== '') || (Array.isArray(many) && many.some((s) => s !== ''));
+  return [...(typeof one === 'string' ? [one] : []), ...(Array.isArray(many) ? many : [])].filter(
+    (s): s is string => typeof s === 'string' && s !== '',
+  );
 }
 
-/** A reading from a CONSUMER.INFO reply that consumerInfoProblems found usable. */
-export function sampleFromConsumerInfo(info: ConsumerInfo, at: number): BacklogSample {
+/**
+ * What a STREAM.INFO reply says about the subjects its messages can have, or a sentence saying why
+ * it is unusable (then the consumer's filter is not known to cover the stream).
+ */
+export function streamSubjectsOf(info: unknown): StreamSubjects | string {
+  const config: unknown =
+    typeof info === 'object' && info !== null ? (info as { config?: unknown }).config : undefined;
+  if (typeof config !== 'object' || config === null) return 'the stream info has no config';
+  const c = config as Record<string, unknown>;
+  const subjects = c.subjects ?? [];
+  if (!Array.isArray(subjects) || !subjects.every((s) => typeof s === 'string' && s !== ''))
+    return `config.subjects is ${JSON.stringify(c.subjects)}, not a list of subjects`;
+  const present = (v: unknown): boolean =>
+    v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0);
+  return {
+    subjects,
+    otherSubjects: present(c.mirror) || present(c.sources) || present(c.subject_transform),
+  };
+}
+
+/**
+ * A stream's subjects change rarely (a user editing the stream), so they are read once per
+ * STREAM_SUBJECTS_TTL_MS per connection and stream; a failed read (a user allowed CONSUMER.INFO
+ * only, a timeout) is retried after STREAM_SUBJECTS_RETRY_MS and leaves the consumer counted as
+ * filtered meanwhile — the cautious side (rates.ts learns less from it, never more).
+ */
+export const STREAM_SUBJECTS_TTL_MS = 5 * 60_000;
+export const STREAM_SUBJECTS_RETRY_MS = 60_000;
+const streamSubjectsCache = new WeakMap<
+  NatsConnection,
+  Map<
+    string,
+    { at: number; subjects: StreamSubjects | undefined; reading?: Promise<StreamSubjects | undefined> }
+  >
+>();
+
+/** The stream's subjects, from the cache or one STREAM.INFO request; undefined when not known. */
+async function streamSubjects(
+  nc: NatsConnection,
+  jsm: JetStreamManager,
+  ref: ConsumerRef,
+  now: number,
+): Promise<StreamSubjects | undefined> {
+  let byStream = streamSubjectsCache.get(nc);
+  if (!byStream) {
+    byStream = new Map();
+    streamSubjectsCache.set(nc, byStream);
+  }
+  const key = `${ref.domain ?? ''}|${ref.apiPrefix ?? ''}|${ref.stream}`;
+  const cached = byStream.get(key);
+  if (cached !== undefined) {
+    if (cached.reading !== undefined) return cached.reading;
+    const ttl = cached.subjects === undefined ? STREAM_SUBJECTS_RETRY_MS : STREAM_SUBJECTS_TTL_MS;
+    if (now - cached.at < ttl) return cached.subjects;
+  }
+  const entry: {
+    at: number;
+    subjects: StreamSubjects | undefined;
+    reading?: Promise<StreamSubjects | undefined>;
+  } = {
+    at: now,
+    subjects: cached?.subjects,
+  };
+  entry.reading = jsm.streams.info(ref.stream).then(
+    (info) => {
+      const read = streamSubjectsOf(info);
+      return typeof read === 'string' ? undefined : read;
+    },
+    () => undefined,
+  );
+  byStream.set(key, entry);
+  const subjects = await entry.reading;
+  byStream.set(key, { at: now, subjects });
+  return subjects;
+}
+
+/**
+ * A reading from a CONSUMER.INFO reply that consumerInfoProblems found usable. `stream` is what
+ * the stream's config says about its subjects (undefined when not known): a consumer whose
+ * filters cover the whole stream counts as unfiltered (filter-coverage.ts).
+ */
+export function sampleFromConsumerInfo(
+  info: ConsumerInfo,
+  at: number,
+  stream?: StreamSubjects,
+): BacklogSample {
+  const filters = filtersOf(info);
   return {
     at,
     pending: info.num_pending,
@@ -79,7 +167,7 @@ export function sampleFromConsumerInfo(info: ConsumerInfo, at: number): BacklogS
     deliveredStreamSeq: info.delivered.stream_seq,
     ackFloorConsumerSeq: info.ack_floor.consumer_seq,
     maxAckPending: maxAckPendingOf(info),
-    filtered: isFiltered(info),
+    filtered: filters.length > 0 && (stream === undefined || !filterCoversStream(filters, stream)),
   };
 }
 
@@ -192,7 +280,9 @@ export async function readConsumerBacklog(
       return { ok: false, error };
     }
     options.observe?.((performance.now() - started) / 1000, 'ok');
-    return { ok: true, sample: sampleFromConsumerInfo(info, now()) };
+    const at = now();
+    const stream = filtersOf(info).length > 0 ? await streamSubjects(nc, jsm, ref, at) : undefined;
+    return { ok: true, sample: sampleFromConsumerInfo(info, at, stream) };
   } catch (err) {
     const error = consumerInfoError(err, ref, server);
     options.observe?.((performance.now() - started) / 1000, error.kind);
