@@ -268,7 +268,11 @@ export async function readConsumerBacklog(
   const started = performance.now();
   try {
     const jsm = await managerFor(nc, ref, options.timeoutMs);
+    // Stamped when sent: the server's snapshot is no earlier, and a process that stalls with the
+    // reply waiting would otherwise stamp it late (BacklogSample.latencySeconds says how late).
+    const sentAt = now();
     const info = await jsm.consumers.info(ref.stream, ref.consumer);
+    const latencySeconds = Math.max(0, (now() - sentAt) / 1000);
     const problems = consumerInfoProblems(info);
     if (problems.length > 0) {
       options.observe?.((performance.now() - started) / 1000, 'Invalid');
@@ -280,9 +284,8 @@ export async function readConsumerBacklog(
       return { ok: false, error };
     }
     options.observe?.((performance.now() - started) / 1000, 'ok');
-    const at = now();
-    const stream = filtersOf(info).length > 0 ? await streamSubjects(nc, jsm, ref, at) : undefined;
-    return { ok: true, sample: sampleFromConsumerInfo(info, at, stream) };
+    const stream = filtersOf(info).length > 0 ? await streamSubjects(nc, jsm, ref, sentAt) : undefined;
+    return { ok: true, sample: { ...sampleFromConsumerInfo(info, sentAt, stream), latencySeconds } };
   } catch (err) {
     const error = consumerInfoError(err, ref, server);
     options.observe?.((performance.now() - started) / 1000, error.kind);

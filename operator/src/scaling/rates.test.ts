@@ -733,3 +733,46 @@ describe('pods asked for but not yet counted ready may already consume', () => {
     expect(state.perReplicaPerSecond).toBeLessThan(20);
   });
 });
+
+describe('readings whose replies were handled late', () => {
+  // real-clients.int, nats.go Fetch(10) at max_ack_pending 20, handlers of 50 ms (at most 20/s a
+  // replica), the operator's readings as it logged them (stamped when each reply was handled). The
+  // process stalled with replies waiting: the reading stamped 41,305 ms was handled late, and the
+  // next interval (2.9 s by the stamps, 640 acknowledged) read 36.7/s a replica; every other
+  // EventConsumer busy then read high at the same two stamps.
+  const logged: Array<[number, number, number, number, number, number]> = [
+    // at (ms), pending, awaiting ack, delivered, ack floor, ready (= asked)
+    [26_415.66, 35, 10, 20, 10, 1],
+    [28_658.77, 186, 6, 60, 54, 1],
+    [32_392.31, 334, 7, 130, 123, 6],
+    [36_678.1, 515, 20, 365, 331, 6],
+    [41_305.3, 451, 20, 484, 447, 6],
+    [44_214.85, 265, 20, 1124, 1090, 6],
+  ];
+  function replay(stalledLatencySeconds: number): number | undefined {
+    let state: RateState | undefined;
+    for (const [at, pending, ackPending, delivered, floor, ready] of logged) {
+      state = observeRates(
+        state,
+        sample({
+          at,
+          pending,
+          ackPending,
+          deliveredConsumerSeq: delivered,
+          ackFloorConsumerSeq: floor,
+          maxAckPending: 20,
+          latencySeconds: at === 41_305.3 ? stalledLatencySeconds : 0.005,
+        }),
+        ready,
+        { askedReplicas: ready },
+      );
+    }
+    return state?.perReplicaPerSecond;
+  }
+  it('an interval whose readings waited long for their replies is no capacity evidence (before: 29.2/s)', () => {
+    expect(replay(2)).toBeLessThanOrEqual(20);
+  });
+  it('the same interval with prompt replies is measured', () => {
+    expect(replay(0.005)).toBeGreaterThan(25); // what the stamps say, when they can be believed
+  });
+});
