@@ -1,5 +1,5 @@
-// The connection pool's breaker against a real nats-server frozen with SIGSTOP (its socket still
-// accepts, nothing answers): the first reads wait out their timeout, and once a PING also goes
+// The connection pool's breaker against a real nats-server frozen with SIGSTOP (freezeProcess waits
+// until every thread has stopped; its socket still accepts, nothing answers): the first reads wait out their timeout, and once a PING also goes
 // unanswered every read fails at once — including reads already waiting — until a background
 // check finds the server answering again. A request timing out while PING answers (a consumer's
 // own trouble) trips nothing. A server that is slow but alive (behind a proxy that delays every
@@ -18,7 +18,7 @@ import { decide as policyDecide, emptyHistory } from '../src/scaling/index.js';
 import { NatsBacklogSources } from '../src/backlog/nats-backlog-sources.js';
 import { silentLogger } from '../src/observability/logger.js';
 import { OperatorMetrics } from '../src/observability/metrics.js';
-import { eventually } from '../../test/env.js';
+import { eventually, freezeProcess } from '../../test/env.js';
 import { createStreamAndConsumer, sleep } from './harness.js';
 import { TcpProxy } from './tcp-proxy.js';
 
@@ -27,6 +27,9 @@ describe('the NATS connection breaker', () => {
   let dir: string;
   let pool: ConnectionPool;
   const creds = { auth: { kind: 'none' as const } };
+  // The pool's clock: monotonic, plus what a test moves it on by, so "reads have waited a second"
+  // needs no real second to pass (in which a loaded machine can let the waiting reads time out).
+  let skewMs = 0;
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'jetscale-breaker-'));
@@ -40,6 +43,7 @@ describe('the NATS connection breaker', () => {
       connectTimeoutMs: 2000,
       pingTimeoutMs: 1000,
       checkBackoff: { baseMs: 500, maxMs: 2000, jitter: 0 },
+      now: () => performance.now() + skewMs,
     });
   });
 
@@ -58,9 +62,11 @@ describe('the NATS connection breaker', () => {
   };
 
   it('fails fast while the server is frozen, releases waiting reads, and recovers', async () => {
-    // The reads that wait on the frozen server time out after 4 s, so the Busy reads below, made
-    // after 1.2 s, have ~2.8 s to spare before a timeout and its PING open the breaker (with a 1.5 s
-    // timeout, a loaded machine once opened it before they were made and they came back Unreachable).
+    // The reads that wait on the frozen server time out after 4 s. The Busy reads below must be
+    // made before that (a timeout and its unanswered PING open the breaker, and they would come back
+    // Unreachable): they are made at once, with the pool's clock moved on by the second that makes
+    // the waiting reads count as slow. (With a real 1.2 s sleep between them, a loaded CI machine
+    // twice got Unreachable: once with a 1.5 s timeout, once with 4 s.)
     const patient = new NatsBacklogSources(pool, { timeoutMs: 4000 });
     const servers = [nats.url];
     const readers = Array.from({ length: 6 }, (_, i) =>
@@ -74,11 +80,11 @@ describe('the NATS connection breaker', () => {
 
     const pid = nats.pid();
     if (pid === undefined) throw new Error('nats-server is not running');
-    process.kill(pid, 'SIGSTOP');
+    await freezeProcess(pid);
     try {
       // Four wait on the frozen connection; once they have waited a second, more are refused as busy.
       const waiting = readers.slice(0, 4).map((r) => r.read());
-      await sleep(1200);
+      skewMs += 1200;
       const busy = await timed(() => Promise.all(readers.slice(4).map((r) => r.read())));
       // Not sent, so not a sign of a dead server: Busy, which does not count toward fallback.
       for (const r of busy.value) expect(r).toMatchObject({ ok: false, error: { kind: 'Busy' } });
@@ -131,7 +137,7 @@ describe('the NATS connection breaker', () => {
     expect((await reader.read()).ok).toBe(true);
     const pid = nats.pid();
     if (pid === undefined) throw new Error('nats-server is not running');
-    process.kill(pid, 'SIGSTOP');
+    await freezeProcess(pid);
     try {
       // A 20 s request timeout; a second reader's short timeout triggers the PING check that opens
       // the breaker, which releases the long one long before its own timeout.
@@ -154,10 +160,15 @@ describe('the NATS connection breaker', () => {
     // Every byte delayed 700 ms each way: a request or a PING takes ~1.4 s, within the 2 s PING
     // timeout and the 5 s request timeout, so the server is alive — only slow.
     const proxy = await TcpProxy.start({ host: '127.0.0.1', port: nats.port });
+    // As above, "waited over a second" on the pool's clock, moved on by the test: the refused reads
+    // are made while the four are surely still waiting (their answers take ~1.4 s; a real 1.1 s sleep
+    // left 0.3 s for a loaded machine to lose).
+    let slowSkewMs = 0;
     const slowPool = new ConnectionPool({
       logger: silentLogger,
       connectTimeoutMs: 2000,
       pingTimeoutMs: 2000,
+      now: () => performance.now() + slowSkewMs,
     });
     try {
       const servers = [`nats://127.0.0.1:${proxy.port}`];
@@ -168,7 +179,7 @@ describe('the NATS connection breaker', () => {
       for (const r of readers) expect((await r.read()).ok).toBe(true);
       proxy.setMode({ kind: 'delay', ms: 700 });
       const waiting = readers.slice(0, 4).map((r) => r.read());
-      await sleep(1100);
+      slowSkewMs += 1100;
       const refused = await Promise.all(readers.slice(4).map((r) => r.read()));
       const answered = await Promise.all(waiting);
       // The four that waited were answered: the server is alive, and the breaker stayed closed.

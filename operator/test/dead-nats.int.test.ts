@@ -13,7 +13,7 @@ import path from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { freePort } from '../../hack/stack/ports.js';
 import { startNatsServer, type NatsServer } from '../../hack/stack/nats-server.js';
-import { createNamespace, eventually, testStack } from '../../test/env.js';
+import { createNamespace, eventually, freezeProcess, testStack } from '../../test/env.js';
 import {
   closeKubeApi,
   condition,
@@ -144,7 +144,7 @@ describe('one dead NATS among healthy ones', () => {
     // Freeze the server: connections stay open, nothing answers.
     const pid = dead.pid();
     if (pid === undefined) throw new Error('the doomed nats-server is not running');
-    process.kill(pid, 'SIGSTOP');
+    await freezeProcess(pid);
     const stoppedAt = Date.now();
     await eventually(
       'every doomed EventConsumer to see NATS unreachable',

@@ -3,7 +3,7 @@
 // event it answered 202 for is applied exactly once by the consumer, which also reconnects by itself.
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startNatsServer, type NatsServer } from '../../hack/stack/nats-server.js';
-import { eventually, uniqueName } from '../../test/env.js';
+import { eventually, freezeProcess, uniqueName } from '../../test/env.js';
 import { runAudit } from '../src/audit/audit.js';
 import type { NatsConfig } from '../src/shared/config.js';
 import {
@@ -135,7 +135,7 @@ describe('NATS restarted during load', () => {
     const pid = server.pid();
     if (pid === undefined) throw new Error('nats-server is not running');
     // A frozen server keeps the TCP connection open: only the publish deadline can notice.
-    process.kill(pid, 'SIGSTOP');
+    await freezeProcess(pid);
     let frozen: Response;
     const asked = Date.now();
     try {
