@@ -401,17 +401,6 @@ export interface RateOptions {
   askedReplicas?: number;
 }
 
-/**
- * An interval is no capacity evidence when the latency of its two readings together exceeds this
- * share of its length: each server snapshot lies somewhere within its request's round trip, so the
- * interval's true length is known only that well. In real-clients.int on a loaded machine the
- * operator's process stalled with replies waiting: two readings stamped 2.9 s apart (stamped when
- * the reply was handled, as they then were) spanned about twice that on the server, and every
- * EventConsumer busy at the time read its capacity high at once — 6 replicas at 36.7/s each where
- * handlers allow 20/s, one at 34/s.
- */
-export const MAX_LATENCY_SHARE = 0.2;
-
 /** Whether an interval is a poll gap: much longer than the usual cadence (see GAP_FACTOR). */
 function isGap(previousIntervalSeconds: number | undefined, dtSeconds: number): boolean {
   return (
@@ -515,9 +504,7 @@ export function observeRates(
   const settleSeconds = Math.max(0, options.settleSeconds ?? 0);
   // Nor when redeliveries may hide beyond what the counters prove (a filtered consumer): the
   // completions may be copies nobody worked on.
-  const timed = (last.latencySeconds ?? 0) + (sample.latencySeconds ?? 0) <= MAX_LATENCY_SHARE * dtSeconds;
   const comparable =
-    timed &&
     sameReplicas &&
     steadySeconds >= settleSeconds &&
     !isGap(previous.lastIntervalSeconds, dtSeconds) &&
