@@ -240,7 +240,6 @@ export function decide(input: ScalingInput): ScalingDecision {
   // new count has had about a start-up's time (predictive.horizonSeconds) to come up, so pods still
   // starting (or still finishing after a scale-down) do not bend the per-replica figure.
   const rateState = observeRates(previousRates, sample, ready, {
-    askedReplicas: current,
     settleSeconds:
       input.readyReplicas === undefined ? Math.max(READY_SETTLE_SECONDS, spec.predictive.horizonSeconds) : 0,
   });

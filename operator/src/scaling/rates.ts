@@ -139,8 +139,6 @@ export interface RateState {
     readySince: number;
     /** How many were ready before `readySince` (undefined when not seen: the first reading). */
     readyFrom?: number;
-    /** Replicas asked for at this reading (RateOptions.askedReplicas), when known. */
-    askedReplicas?: number;
   };
   arrivalPerSecond?: number;
   processingPerSecond?: number;
@@ -393,12 +391,6 @@ export interface RateOptions {
    * count asked for is all there is, and replicas asked for are still starting for a while.
    */
   settleSeconds?: number;
-  /**
-   * Replicas asked for (the target's spec). While more are asked for than are ready, pods not yet
-   * counted may already consume — a consumer needs no readiness probe to pull — so completions ÷
-   * ready replicas is at most what each can do: such a reading can only lower the figure.
-   */
-  askedReplicas?: number;
 }
 
 /** Whether an interval is a poll gap: much longer than the usual cadence (see GAP_FACTOR). */
@@ -452,15 +444,8 @@ export function observeRates(
 
   const sameReady = readyReplicas === last.readyReplicas;
   const readySince = sameReady ? (last.readySince ?? last.at) : sample.at;
-  const nextLast = baseline(
-    sample,
-    readyReplicas,
-    readySince,
-    sameReady ? last.readyFrom : last.readyReplicas,
-  );
-  if (options.askedReplicas !== undefined) nextLast.askedReplicas = options.askedReplicas;
   const next: RateState = {
-    last: nextLast,
+    last: baseline(sample, readyReplicas, readySince, sameReady ? last.readyFrom : last.readyReplicas),
     arrivalPerSecond: ewma(
       previous.arrivalPerSecond,
       arrivedPerSecond,
@@ -529,20 +514,15 @@ export function observeRates(
     last.readyFrom !== undefined &&
     readyReplicas < last.readyFrom &&
     steadySeconds < LOWER_BOUND_SETTLE_SECONDS;
-  // Pods asked for and not yet counted ready (at either end) may already consume: completions ÷
-  // ready is then an upper bound. Together with warming (a lower bound) the reading says nothing.
-  const starting =
-    Math.max(last.askedReplicas ?? 0, options.askedReplicas ?? 0) >
-    Math.min(readyReplicas, last.readyReplicas);
-  if (comparable && (busyThroughout || provesMore) && !(starting && warming)) {
+  if (comparable && (busyThroughout || provesMore)) {
     const updated = evidenceMean(perReplica, perReplicaEvidence, completedPerReplica, dtSeconds);
     // A bound that does not move the figure adds no evidence to it.
     const taken =
       perReplica === undefined
-        ? !leaving && !starting
+        ? !leaving
         : warming
           ? updated.value > perReplica
-          : leaving || starting
+          : leaving
             ? updated.value < perReplica
             : true;
     if (taken) {
