@@ -97,6 +97,14 @@ export async function removeNodeNetwork(network: RealNodeNetwork = defaultRealNo
   await removeFirewall();
 }
 
+/** The kubelet's and containerd's log files of a real node whose directory is `dir`. */
+export function realNodeLogFiles(dir: string): { kubelet: string; containerd: string } {
+  return {
+    kubelet: path.join(dir, 'logs', 'kubelet.log'),
+    containerd: path.join(dir, 'logs', 'containerd.log'),
+  };
+}
+
 export interface RealNodeOptions {
   /** The node's state: containerd root and state, kubelet root, pod logs, logs, configuration. */
   dir: string;
@@ -189,7 +197,7 @@ export async function startRealNode(options: RealNodeOptions): Promise<RealNode>
     containerd: path.join(dir, 'containerd'),
     kubelet: path.join(dir, 'kubelet'),
     cni: path.join(dir, 'cni'),
-    logs: path.join(dir, 'logs'),
+    logs: path.dirname(realNodeLogFiles(dir).kubelet),
   };
   for (const sub of Object.values(d)) mkdirSync(sub, { recursive: true });
   mkdirSync(path.join(d.cni, 'net.d'), { recursive: true });
@@ -221,7 +229,7 @@ export async function startRealNode(options: RealNodeOptions): Promise<RealNode>
   };
   try {
     say('starting containerd for the real node…');
-    const containerdLog = path.join(d.logs, 'containerd.log');
+    const containerdLog = realNodeLogFiles(dir).containerd;
     const containerd = spawnLogged(
       launcher,
       'containerd',
@@ -258,7 +266,7 @@ export async function startRealNode(options: RealNodeOptions): Promise<RealNode>
       }),
     );
     say(`starting the kubelet (node ${options.name}, ${network.nodeIp})…`);
-    const kubeletLog = path.join(d.logs, 'kubelet.log');
+    const kubeletLog = realNodeLogFiles(dir).kubelet;
     const kubelet = spawnLogged(
       launcher,
       path.join(toolsBin, 'kubelet'),

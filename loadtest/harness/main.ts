@@ -43,6 +43,8 @@ import { LiveView } from './live-view.js';
 import type { HarnessTarget } from './target.js';
 import { runScenario, type RunOutcome } from './run-scenario.js';
 import { isProcessAlive } from '../../hack/stack/process-alive.js';
+import { collectDiagnostics } from '../../hack/stack/real-node-diagnostics.js';
+import { realNodeLogFiles } from '../../hack/stack/real-node.js';
 
 const run = promisify(execFile);
 /** Tag of the images the real-node demo builds and runs (hack/images.sh). */
@@ -227,7 +229,29 @@ async function main(): Promise<number> {
   process.on('SIGTERM', onSignal);
 
   let scratch: string | undefined;
+  let namespace: string | undefined;
   let outcome: RunOutcome | undefined;
+  /** Where the real node's pod, kubelet and containerd logs and the events were saved. */
+  let nodeLogs: string | undefined;
+  /** The real node's logs go with it at teardown: save them first, once (report dir, else scratch). */
+  const saveNodeLogs = async (): Promise<void> => {
+    const node = stack?.realNode;
+    if (!node || !namespace || !scratch || nodeLogs) return;
+    const outDir = outcome ? path.join(path.dirname(outcome.reportPath), 'logs') : path.join(scratch, 'logs');
+    say(`saving the pods', kubelet's and containerd's logs and the events into ${outDir}…`);
+    const saved = await collectDiagnostics({
+      kubectl: toolPath('kubectl'),
+      kubeconfig: node.state.kubeconfig,
+      namespaces: [namespace],
+      nodeLogs: realNodeLogFiles(node.state.dir),
+      outDir,
+    });
+    nodeLogs = saved.outDir;
+    if (saved.failed.length > 0)
+      say(
+        `${saved.failed.length} of ${saved.files} not collected (listed in ${path.join(outDir, 'README.txt')})`,
+      );
+  };
   let failure: unknown;
   const started = Date.now();
   try {
@@ -289,7 +313,7 @@ async function main(): Promise<number> {
             }
           : undefined;
       if (prometheus) say(`prometheus at ${prometheus.url} scrapes the operator and every pod`);
-      const namespace = `jetscale-${args.command}-${randomBytes(3).toString('hex')}`;
+      namespace = `jetscale-${args.command}-${randomBytes(3).toString('hex')}`;
       const restartNats = nats
         ? async (downSeconds: number): Promise<void> => {
             await nats.stop();
@@ -308,7 +332,9 @@ async function main(): Promise<number> {
           imageTag,
           operatorReplicas: args.operatorReplicas,
           ...(restartNats ? { restartNats } : {}),
+          ...(prometheus ? { prometheus } : {}),
           progress: say,
+          onStartFailure: saveNodeLogs,
         });
         target = realNode.target;
       } else {
@@ -353,6 +379,7 @@ async function main(): Promise<number> {
     failure = err;
   } finally {
     liveView = undefined;
+    await saveNodeLogs().catch((err: unknown) => say(`saving the real node's logs failed: ${String(err)}`));
     say('tearing down…');
     await kind?.stop();
     await realNode?.stop().catch((err: unknown) => say(`teardown of the real-node system: ${String(err)}`));
@@ -361,8 +388,14 @@ async function main(): Promise<number> {
     await stack?.stop().catch((err: unknown) => say(`teardown of the stack: ${String(err)}`));
     const leaked = pids.filter(isProcessAlive);
     if (leaked.length > 0) say(`WARNING: processes still alive after teardown: ${leaked.join(', ')}`);
-    if (scratch && outcome?.result.passed && !failure) rmSync(scratch, { recursive: true, force: true });
-    else if (scratch) say(`logs kept in ${path.join(scratch, 'logs')}`);
+    const passed = outcome?.result.passed === true && !failure;
+    if (scratch && passed) rmSync(scratch, { recursive: true, force: true });
+    // The pod runner and the operator pair write their logs into <scratch>/logs; a real node's are
+    // saved above (nodeLogs); a stack that did not start leaves its own logs under <scratch>/stack.
+    else if (scratch && system) say(`logs kept in ${path.join(scratch, 'logs')}`);
+    else if (scratch)
+      say(`the run's directory (the stack's state and logs, rendered values) kept in ${scratch}`);
+    if (nodeLogs) say(`pod, kubelet and containerd logs and the events: ${nodeLogs} (README.txt lists them)`);
     say(`done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   }
   if (failure) {

@@ -16,6 +16,8 @@ import path from 'node:path';
 import { waitFor } from '../../hack/stack/ports.js';
 import { realNodePlacement } from '../../hack/stack/real-node-config.js';
 import { killContainer, type RealNode } from '../../hack/stack/real-node.js';
+import type { ScrapeTargetSink } from '../../hack/stack/scrape-targets.js';
+import { podScrapeTargets, ScrapeTargetSync } from './pod-scrape-targets.js';
 import {
   chartWithoutNatsDependency,
   defaultConsumerTuning,
@@ -49,6 +51,10 @@ export interface RealNodeTargetOptions {
   lease?: { durationSeconds: number; renewDeadlineSeconds: number; retryPeriodSeconds: number };
   restartNats?: (downSeconds: number) => Promise<void>;
   progress?: (line: string) => void;
+  /** The stack's Prometheus: every running pod is registered with its file SD (pod-scrape-targets.ts). */
+  prometheus?: { url: string; intervalSeconds: number; targets: ScrapeTargetSink };
+  /** Called when the system cannot start, before its releases are uninstalled (save the pods' logs). */
+  onStartFailure?: () => Promise<void>;
 }
 
 export interface RealNodeTarget {
@@ -146,23 +152,25 @@ export async function realNodeTarget(options: RealNodeTargetOptions): Promise<Re
   let backends: string[] = [];
   let metricsUrls: string[] = [];
   let refreshing = true;
-  const gatewaySelector = `app.kubernetes.io/instance=${demoRelease},app.kubernetes.io/component=gateway`;
-  const consumerSelector = `app.kubernetes.io/instance=${demoRelease},app.kubernetes.io/component=consumer`;
-  const readyIps = async (selector: string): Promise<string[]> => {
-    const pods = await core.listNamespacedPod({ namespace, labelSelector: selector });
-    return pods.items
+  const scrape = options.prometheus ? new ScrapeTargetSync(options.prometheus.targets) : undefined;
+  const component = (p: k8s.V1Pod): string | undefined => p.metadata?.labels?.['app.kubernetes.io/component'];
+  const readyIps = (pods: k8s.V1Pod[], of: string): string[] =>
+    pods
       .filter(
         (p) =>
-          !p.metadata?.deletionTimestamp &&
+          component(p) === of &&
+          p.metadata?.labels?.['app.kubernetes.io/instance'] === demoRelease &&
+          !p.metadata.deletionTimestamp &&
           p.status?.podIP &&
           p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
       )
       .map((p) => p.status?.podIP ?? '');
-  };
   const refresh = async (): Promise<void> => {
     try {
-      backends = (await readyIps(gatewaySelector)).map((ip) => `${ip}:8080`);
-      metricsUrls = (await readyIps(consumerSelector)).map((ip) => `http://${ip}:8081/metrics`);
+      const pods = (await core.listNamespacedPod({ namespace })).items;
+      backends = readyIps(pods, 'gateway').map((ip) => `${ip}:8080`);
+      metricsUrls = readyIps(pods, 'consumer').map((ip) => `http://${ip}:8081/metrics`);
+      scrape?.update(podScrapeTargets(pods));
     } catch {
       // keep the last known pods while the API server is busy
     }
@@ -179,6 +187,7 @@ export async function realNodeTarget(options: RealNodeTargetOptions): Promise<Re
   const stop = async (): Promise<void> => {
     refreshing = false;
     await refresher;
+    scrape?.clear();
     await proxy.close();
     await uninstallAll({
       kubeconfig,
@@ -260,6 +269,9 @@ export async function realNodeTarget(options: RealNodeTargetOptions): Promise<Re
         return `deleted operator pod ${namespace}/${identity} with grace 0 (the kubelet kills it; a new pod replaces it)`;
       },
       ...(options.restartNats ? { restartNats: options.restartNats } : {}),
+      ...(options.prometheus
+        ? { prometheus: { url: options.prometheus.url, intervalSeconds: options.prometheus.intervalSeconds } }
+        : {}),
       settings: {
         'pods run as': `real containers on ${node.state.name} (kubelet + containerd)`,
         images: `${operatorImage}, ${workloadsImage}`,
@@ -270,6 +282,7 @@ export async function realNodeTarget(options: RealNodeTargetOptions): Promise<Re
     };
     return { target, stop };
   } catch (err) {
+    await options.onStartFailure?.().catch((e: unknown) => say(`saving the logs failed: ${String(e)}`));
     await stop();
     throw err;
   }
