@@ -119,6 +119,29 @@ describe('verdict rules', () => {
     expect(neverProcessed?.pass).toBe(false);
     expect(neverProcessed?.detail).toContain('260 stuck');
   });
+  it("shows this host's baseline beside the latency budget: the p95 before the peak and the driver's stall", () => {
+    const input = {
+      profile: profiles.spike,
+      budgets: profiles.spike.budgets,
+      timeline,
+      faults: [],
+      audit: cleanAudit,
+      drainedBacklog: 20,
+    };
+    const latency = (d: DriverTotals) =>
+      judge({ ...input, driver: d }).find((v) => v.name === 'p95 request latency');
+    const slow = latency({
+      ...driver,
+      p95LatencyMs: 594,
+      beforePeakP95LatencyMs: 210,
+      maxSchedulerLagMs: 480,
+    });
+    // The budget stays the verdict: a loaded host does not excuse a slow gateway.
+    expect(slow?.pass).toBe(false);
+    expect(slow?.detail).toContain('before the spike p95 210 ms');
+    expect(slow?.detail).toContain('load driver stalled up to 480 ms');
+    expect(latency(driver)?.detail).not.toContain('before the spike');
+  });
   it('fails a slow scale-up, a failed failover and accepted events missing from the stream', () => {
     const slow = timeline.map((s) =>
       s.t === 34 ? { ...s, specReplicas: 1 } : s.t === 60 ? { ...s, t: 70 } : s,

@@ -184,7 +184,11 @@ export function judge(input: JudgeInput): Verdict[] {
       round1(driver.p95LatencyMs),
       budgets.p95LatencyMs,
       'ms',
-      `p50 ${round1(driver.p50LatencyMs)} ms, p99 ${round1(driver.p99LatencyMs)} ms`,
+      // The budget is the verdict; the baseline says how much of a miss this host explains.
+      `p50 ${round1(driver.p50LatencyMs)} ms, p99 ${round1(driver.p99LatencyMs)} ms` +
+        (driver.beforePeakP95LatencyMs === undefined
+          ? ''
+          : `; this host now: before the spike p95 ${round1(driver.beforePeakP95LatencyMs)} ms, load driver stalled up to ${round1(driver.maxSchedulerLagMs)} ms`),
     ),
   );
   verdicts.push(

@@ -102,6 +102,44 @@ describe('LoadDriver (open model)', () => {
   }, 30_000);
 });
 
+describe('LoadDriver baseline latency', () => {
+  it('reports the p95 of the requests answered before the peak apart from the whole run', async () => {
+    // Fast before the peak (t < 1 s), 150 ms from then on: the run's p95 is the slow part, the
+    // baseline is the fast one.
+    const started = performance.now();
+    const target = await serve((_req, res) => {
+      res.statusCode = 202;
+      setTimeout(() => res.end('{}'), performance.now() - started < 1000 ? 0 : 150);
+    });
+    try {
+      const profile: LoadProfile = { ...flat(40, 3), peak: { fromSeconds: 1, toSeconds: 3 } };
+      const driver = new LoadDriver({ profile, targetUrl: target.url, body });
+      driver.start();
+      await driver.done();
+      const totals = driver.totals();
+      expect(totals.p95LatencyMs).toBeGreaterThanOrEqual(150);
+      expect(totals.beforePeakP95LatencyMs).toBeLessThan(100);
+    } finally {
+      await target.close();
+    }
+  }, 30_000);
+
+  it('has no baseline when the profile has no peak', async () => {
+    const target = await serve((_req, res) => {
+      res.statusCode = 202;
+      res.end('{}');
+    });
+    try {
+      const driver = new LoadDriver({ profile: flat(20, 1), targetUrl: target.url, body });
+      driver.start();
+      await driver.done();
+      expect(driver.totals().beforePeakP95LatencyMs).toBeUndefined();
+    } finally {
+      await target.close();
+    }
+  }, 30_000);
+});
+
 describe('LoadDriver connect hook', () => {
   it('opens every connection through `connect` (spread over two servers), not to targetUrl', async () => {
     const hits = { a: 0, b: 0 };

@@ -54,6 +54,11 @@ export interface DriverTotals {
   p95LatencyMs: number;
   p99LatencyMs: number;
   maxLatencyMs: number;
+  /**
+   * p95 of the requests answered before the profile's peak began: this host's latency at the base
+   * rate in the same run, the baseline the run's p95 is read against (absent without a peak).
+   */
+  beforePeakP95LatencyMs?: number;
   /** Largest gap between scheduler ticks beyond the intended tick (event-loop stalls on this host). */
   maxSchedulerLagMs: number;
   elapsedSeconds: number;
@@ -213,6 +218,14 @@ export class LoadDriver {
     }
     const elapsedSeconds = this.elapsedSeconds();
     const planned = started + dropped;
+    const peakFrom = this.options.profile.peak?.fromSeconds;
+    const beforePeak =
+      peakFrom === undefined
+        ? undefined
+        : [...this.secondLatencies]
+            .filter(([second]) => second < peakFrom)
+            .flatMap(([, latencies]) => latencies)
+            .sort((a, b) => a - b);
     return {
       planned,
       started,
@@ -226,6 +239,7 @@ export class LoadDriver {
       p95LatencyMs: percentile(sorted, 95),
       p99LatencyMs: percentile(sorted, 99),
       maxLatencyMs: sorted.at(-1) ?? 0,
+      ...(beforePeak && beforePeak.length > 0 ? { beforePeakP95LatencyMs: percentile(beforePeak, 95) } : {}),
       maxSchedulerLagMs: Math.max(0, this.maxLagMs),
       elapsedSeconds,
       failureReasons: Object.fromEntries(this.failureReasons),
