@@ -749,3 +749,44 @@ describe('readings whose replies were handled late', () => {
     expect(replay(2.5)).toBeLessThanOrEqual(20);
   });
 });
+
+describe('arrival dispersion: how much more than Poisson an interval count varies', () => {
+  // 1 s readings for 5 minutes of a stream at `rate`, sent as `batch` messages at a time (Poisson
+  // batch times), seeded; what the estimator makes of its dispersion.
+  function dispersionOf(
+    rate: number,
+    batch: number,
+    seed: number,
+    step?: { at: number; rate: number },
+  ): number {
+    let x = seed;
+    const rng = () => (x = (x * 1103515245 + 12345) % 2147483648) / 2147483648;
+    const poisson = (mean: number) => {
+      let k = 0;
+      let p = Math.exp(-mean);
+      let c = p;
+      const u = rng();
+      while (u > c && k < 10_000) {
+        k++;
+        p *= mean / k;
+        c += p;
+      }
+      return k;
+    };
+    let arrived = 0;
+    let state = observeRates(undefined, sampleFromTotals(T0, 0, 0, 0), 1);
+    for (let t = 1; t <= 300; t++) {
+      const r = step !== undefined && t >= step.at ? step.rate : rate;
+      arrived += poisson(r / batch) * batch;
+      state = observeRates(state, sampleFromTotals(s(t), arrived, arrived, 0), 1);
+    }
+    return state.arrivalDispersion ?? 1;
+  }
+  it('is about the batch size for batches, about 1 for independent messages, and a step is no batch', () => {
+    for (const seed of [1, 2, 3]) {
+      expect(dispersionOf(26.6, 10, seed)).toBeGreaterThan(4);
+      expect(dispersionOf(50, 1, seed)).toBeLessThan(1.6);
+      expect(dispersionOf(50, 1, seed, { at: 250, rate: 200 })).toBeLessThan(2);
+    }
+  });
+});

@@ -156,8 +156,16 @@ export interface RateState {
    * showed: a rise is sustained only when two successive intervals show it (decide.ts).
    */
   previousIntervalArrivalPerSecond?: number;
+  /** Length of the interval before the last one (seconds). */
+  previousIntervalSeconds?: number;
   /** Length of the last interval (seconds), to tell a poll gap from the usual cadence. */
   lastIntervalSeconds?: number;
+  /**
+   * How much more an interval's arrival count varies than a Poisson stream's of the same rate
+   * (variance ÷ mean, at least 1): about the batch size of a publisher that sends in batches.
+   * decide.ts discounts the extra noise before counting a rise (beyondBatchNoise).
+   */
+  arrivalDispersion?: number;
   /**
    * Redeliveries per second the counters prove (EWMA; neither arrivals nor completions). Reported
    * as jetscale_redelivery_rate_messages_per_second; a lower bound on a filtered consumer.
@@ -393,6 +401,34 @@ export interface RateOptions {
   settleSeconds?: number;
 }
 
+/** Time constant of the arrival dispersion: a property of how publishers send, slow to change. */
+export const DISPERSION_TIME_CONSTANT_SECONDS = 60;
+/**
+ * One pair of successive intervals moves the dispersion by at most this multiple of the figure
+ * before: a step in the rate is one huge difference, not a sign of batches, and must not make
+ * every later rise look like noise; a stream that does come in batches shows it pair after pair
+ * and gets there within about a minute.
+ */
+export const DISPERSION_SAMPLE_CAP = 4;
+
+/**
+ * One sample of the arrival dispersion from two successive intervals (rates r1 over t1 seconds and
+ * r2 over t2) of a stream whose smoothed rate is `smoothed`: for independent batches at a steady
+ * rate λ, an interval's rate has variance D·λ/t, so (r2 − r1)² / (λ·(1/t1 + 1/t2)) has mean D — 1
+ * for independent messages, about the batch size for batches — and, taken on a difference, does
+ * not mind the level.
+ */
+export function arrivalDispersionSample(
+  r1: number,
+  t1: number,
+  r2: number,
+  t2: number,
+  smoothed: number,
+): number | undefined {
+  if (!(smoothed > 0 && t1 > 0 && t2 > 0)) return undefined;
+  return (r2 - r1) ** 2 / (smoothed * (1 / t1 + 1 / t2));
+}
+
 /** Whether an interval is a poll gap: much longer than the usual cadence (see GAP_FACTOR). */
 function isGap(previousIntervalSeconds: number | undefined, dtSeconds: number): boolean {
   return (
@@ -468,8 +504,36 @@ export function observeRates(
     ...(previous.lastIntervalArrivalPerSecond !== undefined
       ? { previousIntervalArrivalPerSecond: previous.lastIntervalArrivalPerSecond }
       : {}),
+    ...(previous.lastIntervalSeconds !== undefined
+      ? { previousIntervalSeconds: previous.lastIntervalSeconds }
+      : {}),
     lastIntervalSeconds: dtSeconds,
   };
+  const dispersion = previous.arrivalDispersion ?? 1;
+  const dispersionSample =
+    previous.lastIntervalArrivalPerSecond !== undefined &&
+    previous.lastIntervalSeconds !== undefined &&
+    previous.arrivalPerSecond !== undefined &&
+    !isGap(previous.lastIntervalSeconds, dtSeconds)
+      ? arrivalDispersionSample(
+          previous.lastIntervalArrivalPerSecond,
+          previous.lastIntervalSeconds,
+          arrivedPerSecond,
+          dtSeconds,
+          previous.arrivalPerSecond,
+        )
+      : undefined;
+  if (dispersionSample !== undefined)
+    next.arrivalDispersion = Math.max(
+      1,
+      ewma(
+        dispersion,
+        Math.min(dispersionSample, DISPERSION_SAMPLE_CAP * dispersion),
+        dtSeconds,
+        DISPERSION_TIME_CONSTANT_SECONDS,
+      ),
+    );
+  else if (previous.arrivalDispersion !== undefined) next.arrivalDispersion = previous.arrivalDispersion;
 
   // Capacity is only observable while replicas had more work than they could take, and the same
   // replicas were ready throughout (a pod that started mid-interval would make the replicas look
