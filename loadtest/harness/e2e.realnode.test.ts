@@ -3,14 +3,15 @@
 // two leader-elected pods), the gateway and the consumers (charts/jetscale-demo) — runs from the
 // images `make images` builds on a real kubelet + containerd node. The consumer kill is a SIGKILL
 // of the container through containerd (no grace: the kubelet restarts it), the leader kill a pod
-// deletion through the API.
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
+// deletion through the API. When the run fails, the pods', kubelet's and containerd's logs and the
+// events are saved into the kept work directory before teardown.
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { attachRealNode } from '../../hack/stack/real-node.js';
+import { collectDiagnostics } from '../../hack/stack/real-node-diagnostics.js';
+import { attachRealNode, realNodeLogFiles } from '../../hack/stack/real-node.js';
+import { makeScratchDir } from '../../hack/stack/scratch-dir.js';
 import { readRealNodeState } from '../../hack/stack/stack.js';
-import { repoRoot } from '../../hack/stack/tools.js';
+import { repoRoot, toolPath } from '../../hack/stack/tools.js';
 import { testStack } from '../../test/env.js';
 import { profiles } from '../profiles/profiles.js';
 import { LiveView } from './live-view.js';
@@ -21,8 +22,10 @@ const profile = profiles['spike-ci'];
 
 describe('jetscale end to end on real containers (spike-ci on a real kubelet + containerd node)', () => {
   const stack = testStack();
-  const workDir = mkdtempSync(path.join(os.tmpdir(), 'jetscale-e2e-rn-'));
+  const scratch = makeScratchDir('jetscale-e2e-rn-');
+  const workDir = scratch.dir;
   const id = randomBytes(3).toString('hex');
+  const namespace = `rn-e2e-${id}`;
   let system: RealNodeTarget | undefined;
   let outcome: RunOutcome | undefined;
 
@@ -34,7 +37,7 @@ describe('jetscale end to end on real containers (spike-ci on a real kubelet + c
       kubeconfig: stack.kubeconfigPath,
       natsUrl: stack.natsUrl,
       node: attachRealNode(readRealNodeState(stateFile)),
-      namespace: `rn-e2e-${id}`,
+      namespace,
       workDir,
       imageTag: process.env.JETSCALE_IMAGE_TAG ?? 'test',
       imagesImported: true,
@@ -52,8 +55,22 @@ describe('jetscale end to end on real containers (spike-ci on a real kubelet + c
   }, 720_000);
 
   afterAll(async () => {
+    const stateFile = process.env.JETSCALE_REAL_NODE_STATE;
+    if (!outcome?.result.passed && stateFile) {
+      const node = readRealNodeState(stateFile);
+      const saved = await collectDiagnostics({
+        kubectl: toolPath('kubectl'),
+        kubeconfig: stack.kubeconfigPath,
+        namespaces: [namespace],
+        nodeLogs: realNodeLogFiles(node.dir),
+        outDir: path.join(workDir, 'logs'),
+      }).catch((err: unknown) => ({ outDir: `nowhere (${String(err)})` }));
+      process.stderr.write(
+        `[e2e-real-node] the run did not pass: pod, kubelet and containerd logs and events in ${saved.outDir}\n`,
+      );
+    }
     await system?.stop();
-    rmSync(workDir, { recursive: true, force: true });
+    if (outcome?.result.passed) scratch.remove();
   }, 180_000);
 
   const verdict = (name: string): { value: number | null; pass: boolean } => {
