@@ -269,10 +269,9 @@ export async function readConsumerBacklog(
   try {
     const jsm = await managerFor(nc, ref, options.timeoutMs);
     // Stamped when sent: the server's snapshot is no earlier, and a process that stalls with the
-    // reply waiting would otherwise stamp it late (BacklogSample.latencySeconds says how late).
+    // reply waiting would otherwise stamp it late (the matrix's capacity over-reads, rates.ts).
     const sentAt = now();
     const info = await jsm.consumers.info(ref.stream, ref.consumer);
-    const latencySeconds = Math.max(0, (now() - sentAt) / 1000);
     const problems = consumerInfoProblems(info);
     if (problems.length > 0) {
       options.observe?.((performance.now() - started) / 1000, 'Invalid');
@@ -285,7 +284,7 @@ export async function readConsumerBacklog(
     }
     options.observe?.((performance.now() - started) / 1000, 'ok');
     const stream = filtersOf(info).length > 0 ? await streamSubjects(nc, jsm, ref, sentAt) : undefined;
-    return { ok: true, sample: { ...sampleFromConsumerInfo(info, sentAt, stream), latencySeconds } };
+    return { ok: true, sample: sampleFromConsumerInfo(info, sentAt, stream) };
   } catch (err) {
     const error = consumerInfoError(err, ref, server);
     options.observe?.((performance.now() - started) / 1000, error.kind);

@@ -129,8 +129,6 @@ export interface RateState {
     deliveredStreamSeq?: number;
     /** num_redelivered (absent in older state: no redelivery is proven from it). */
     redelivered?: number;
-    /** BacklogSample.latencySeconds of this reading, when known. */
-    latencySeconds?: number;
     pending: number;
     ackPending: number;
     maxAckPending: number;
@@ -219,7 +217,6 @@ function baseline(
     ackFloorConsumerSeq: sample.ackFloorConsumerSeq,
     deliveredStreamSeq: sample.deliveredStreamSeq,
     redelivered: sample.redelivered,
-    ...(sample.latencySeconds !== undefined ? { latencySeconds: sample.latencySeconds } : {}),
     pending: sample.pending,
     ackPending: sample.ackPending,
     maxAckPending: sample.maxAckPending,

@@ -93,11 +93,6 @@ export interface BacklogSample {
    * then also moves over other subjects' messages, and redeliveries can hide behind them.
    */
   filtered?: boolean;
-  /**
-   * Seconds from sending the request to handling its reply. `at` is when the request was sent;
-   * the server's snapshot lies somewhere in between (a stalled process handles a reply late).
-   */
-  latencySeconds?: number;
 }
 
 /** What the policy remembers between ticks. Start from `emptyHistory()`; store what `decide` returns. */
