@@ -131,6 +131,8 @@ function summarize(runs: RunResult[]): MetricSummary {
     peakBacklog: m((r) => r.peakBacklog),
     replicaSeconds: m((r) => r.replicaSeconds),
     scaleEvents: m((r) => r.scaleEvents),
+    podStarts: m((r) => r.podStarts),
+    podStartsAfterScaleDown: m((r) => r.podStartsAfterScaleDown),
     secondsOverObjective: m((r) => r.secondsOverObjective),
     consumerReadsPerMinute: m((r) => r.consumerReadsPerMinute),
     apiRequestsPerMinute: m((r) => r.apiRequestsPerMinute),

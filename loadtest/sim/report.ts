@@ -13,6 +13,9 @@ export interface MetricSummary {
   peakBacklog: number;
   replicaSeconds: number;
   scaleEvents: number;
+  /** Pods started (churn), and those started within 60 s of a scale-down (flapping). */
+  podStarts: number;
+  podStartsAfterScaleDown: number;
   secondsOverObjective: number;
   consumerReadsPerMinute: number;
   apiRequestsPerMinute: number;
@@ -26,6 +29,8 @@ export const metricLabels: Record<keyof MetricSummary, string> = {
   peakBacklog: 'peak backlog',
   replicaSeconds: 'replica-seconds',
   scaleEvents: 'scale events',
+  podStarts: 'pod starts',
+  podStartsAfterScaleDown: 'starts ≤60s after a scale-down',
   secondsOverObjective: 's over objective',
   consumerReadsPerMinute: 'NATS reads/min',
   apiRequestsPerMinute: 'API requests/min',

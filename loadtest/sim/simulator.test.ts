@@ -142,6 +142,33 @@ describe('simulate', () => {
     expect(r.replicaSeconds).toBeCloseTo(5 * 60 - 0.5 * 4, 6); // 4 pods created at the end of the first tick
   });
 
+  it('counts the pods it starts, and those started within 60 s of a scale-down (flapping)', () => {
+    // Up 1 -> 5 at once, down to 2 at 100 s, back up to 4 at 130 s (a rebound: 2 pods started 30 s
+    // after a scale-down), up to 6 at 300 s (140 s after the last scale-down: not a rebound).
+    const plan: [number, number][] = [
+      [0, 5],
+      [100, 2],
+      [130, 4],
+      [300, 6],
+    ];
+    let start: number | undefined;
+    const scripted: Autoscaler = {
+      name: 'scripted',
+      tick(view) {
+        start ??= view.now;
+        const t = (view.now - start) / 1000;
+        const want = [...plan].reverse().find(([at]) => t >= at)?.[1];
+        return want === undefined || want === view.specReplicas ? undefined : want;
+      },
+    };
+    const r = simulate(
+      { seed: 1, trace: constant(10, 400), workload: quickWorkload, tickSeconds: 0.5, initialReplicas: 1 },
+      scripted,
+    );
+    expect(r.podStarts).toBe(4 + 2 + 2);
+    expect(r.podStartsAfterScaleDown).toBe(2);
+  });
+
   it('caps work in flight at max_ack_pending', () => {
     const capped: WorkloadModel = { ...quickWorkload, maxAckPending: 20 };
     // 10 replicas could take 100 in flight (250/s); max_ack_pending 20 allows 20 (50/s).

@@ -108,6 +108,13 @@ export interface RunResult {
   peakBacklog: number;
   replicaSeconds: number;
   scaleEvents: number;
+  /** Pods created after the start (the initial replicas not counted): the policy's churn. */
+  podStarts: number;
+  /**
+   * Pods created within REBOUND_SECONDS of a lowered replica count: capacity given back and bought
+   * again soon after (flapping on a lull).
+   */
+  podStartsAfterScaleDown: number;
   secondsOverObjective: number;
   latencyObjectiveSeconds: number;
   /** Consumer reads (NATS) per minute of the run: the poll's cost on the NATS side. */
@@ -163,6 +170,9 @@ interface Pod {
 /** The simulated clock's epoch: `now` and sample times are this plus the simulated seconds. */
 export const EPOCH_MS = Date.UTC(2026, 0, 1);
 
+/** A pod started this soon after the replica count was lowered counts as a rebound (`podStartsAfterScaleDown`). */
+export const REBOUND_SECONDS = 60;
+
 export function simulate(options: SimulationOptions, autoscaler: Autoscaler): RunResult {
   const workload = options.workload ?? defaultWorkload;
   const trace = options.trace;
@@ -202,6 +212,9 @@ export function simulate(options: SimulationOptions, autoscaler: Autoscaler): Ru
   let peakBacklog = 0;
   let replicaSeconds = 0;
   let scaleEvents = 0;
+  let podStarts = 0;
+  let podStartsAfterScaleDown = 0;
+  let lastScaleDownAt = -Infinity;
   let secondsOverObjective = 0;
   const timeline: TimelinePoint[] = [];
   let arrivedSinceTimeline = 0;
@@ -313,13 +326,17 @@ export function simulate(options: SimulationOptions, autoscaler: Autoscaler): Ru
     });
     if (desired !== undefined && desired !== specReplicas) {
       scaleEvents++;
+      const lowered = Math.floor(desired) < specReplicas;
       specReplicas = Math.max(0, Math.floor(desired));
       let live = pods.filter((p) => p.terminatingUntil === undefined);
       while (live.length < specReplicas) {
         const pod = newPod(end, false);
         pods.push(pod);
         live.push(pod);
+        podStarts++;
+        if (end - lastScaleDownAt <= REBOUND_SECONDS) podStartsAfterScaleDown++;
       }
+      if (lowered) lastScaleDownAt = end;
       if (live.length > specReplicas) {
         // Like a ReplicaSet: remove pods still starting first, then the youngest ready ones.
         live = [...live].sort((a, b) => b.readyAt - a.readyAt);
@@ -374,6 +391,8 @@ export function simulate(options: SimulationOptions, autoscaler: Autoscaler): Ru
     peakBacklog,
     replicaSeconds,
     scaleEvents,
+    podStarts,
+    podStartsAfterScaleDown,
     secondsOverObjective,
     latencyObjectiveSeconds: objective,
     consumerReadsPerMinute: ((autoscaler.requests?.().consumerReads ?? 0) * 60) / duration,
