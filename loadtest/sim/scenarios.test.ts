@@ -1,7 +1,28 @@
+import { defaultScaleDown, defaultScaleUp } from '../../operator/src/scaling/defaults.js';
 import { kedaHpaDefaults } from './keda-hpa.js';
 import { kedaConfig } from './scenarios.js';
 
 describe('scenarios', () => {
+  it("gives keda-tuned its own behavior, which does not move with jetscale's defaults", () => {
+    // A careful KEDA user's HPA behavior: jetscale's scale-up, and a 30 s scale-down window (not
+    // jetscale's 15 s default: at the HPA's 15 s sync that window holds about one earlier
+    // recommendation, and the HPA flaps; see loadtest/sim/README.md "The scale-down window").
+    const behavior = kedaConfig('keda-tuned', 10, 1).behavior;
+    expect(behavior?.scaleUp).toEqual(defaultScaleUp);
+    expect(behavior?.scaleDown).toEqual({
+      stabilizationWindowSeconds: 30,
+      policies: [
+        { type: 'Percent', value: 50, periodSeconds: 15 },
+        { type: 'Pods', value: 1, periodSeconds: 15 },
+      ],
+      selectPolicy: 'Max',
+    });
+    expect(behavior?.scaleDown.stabilizationWindowSeconds).not.toBe(
+      defaultScaleDown.stabilizationWindowSeconds,
+    );
+    expect(kedaConfig('keda', 10, 1).behavior).toBeUndefined();
+  });
+
   it("draws the HPA's sync phase over its whole period for every seed, not from the seed's index", () => {
     // The recurring burst (every 1800 s from 900 s) and the step (600 s) start on a multiple of the
     // 15 s sync period, so the phase is how long after each of them the HPA first looks. Taken as

@@ -901,6 +901,23 @@ describe('defaults', () => {
       drainWithinSeconds: 30,
       cooldownPeriodSeconds: 120,
       predictive: { enabled: false, horizonSeconds: 30, maxRelativeError: 0.3 },
+      scaleUp: {
+        stabilizationWindowSeconds: 0,
+        policies: [
+          { type: 'Percent', value: 900, periodSeconds: 15 },
+          { type: 'Pods', value: 20, periodSeconds: 15 },
+        ],
+        selectPolicy: 'Max',
+      },
+      // 15 s, not 30 s: measured in loadtest/sim/README.md ("The scale-down window").
+      scaleDown: {
+        stabilizationWindowSeconds: 15,
+        policies: [
+          { type: 'Percent', value: 50, periodSeconds: 15 },
+          { type: 'Pods', value: 1, periodSeconds: 15 },
+        ],
+        selectPolicy: 'Max',
+      },
     });
     expect(scalingSpecProblems(defaultScalingSpec)).toEqual([]);
   });
