@@ -813,6 +813,99 @@ describe('decide: panic', () => {
   });
 });
 
+describe('decide: a sparse stream sent in batches (policy fuzzer world 2429)', () => {
+  // 0.7/s sent in batches of 100, one batch every ~2 min, and replicas go to zero between batches.
+  // One 5 s reading holds a whole batch (20/s) after a stretch of nothing: the smoothed rate moves
+  // to 7.9/s on that one interval, and sizing the start-up pile-up for it (7.9/s × the 30 s
+  // horizon = 236 more) took 0 replicas to 9 where 1 replica drains the batch in 20 s (the
+  // fuzzer's bound, from the 10/s that really arrived over the last 10 s, is 6). The extrapolation
+  // waits for a second reading, as a rise in the last interval does (CONFIRM_FACTOR).
+  const spec = withScalingDefaults({
+    minReplicas: 0,
+    maxReplicas: 20,
+    backlogPerReplica: 100,
+    drainWithinSeconds: 600,
+    cooldownPeriodSeconds: 120,
+  });
+  const perReplicaOf = (d: { rates: { perReplicaPerSecond?: number } }): number =>
+    d.rates.perReplicaPerSecond ?? Number.NaN;
+  /** Capacity learnt at 5/s a replica, then idle at one replica, then at zero for a while. */
+  function idleAtZero() {
+    const warm = busyHistory(spec, { arrival: 5, perReplica: 5, ready: 1, pending0: 100, steps: 12 });
+    const { arrived } = warm;
+    let { completed } = warm;
+    let d = warm.last;
+    let current = 1;
+    let t = 5 * 12;
+    // The one replica drains what is left (90 pending, 10 in hand) at its 5/s, then nothing comes.
+    while (t < 5 * 12 + 300) {
+      t += 5;
+      completed = Math.min(arrived, completed + 25);
+      const inHand = Math.min(10, arrived - completed);
+      d = decide(
+        input({
+          spec,
+          sample: sampleFromTotals(s(t), arrived, completed, inHand),
+          currentReplicas: current,
+          readyReplicas: current,
+          history: d.history,
+          now: s(t),
+        }),
+      );
+      current = d.desiredReplicas;
+    }
+    expect(current).toBe(0);
+    expect(perReplicaOf(d)).toBeCloseTo(5, 0);
+    return { d, arrived, completed, t };
+  }
+
+  it('one batch after a stretch of nothing is drained, not sized as a start-up pile-up (before: 0 → 9)', () => {
+    const idle = idleAtZero();
+    const reading = (at: number, arrived: number) => sampleFromTotals(s(at), arrived, idle.completed, 0);
+    const batchAt = idle.t + 5;
+    const first = decide(
+      input({
+        spec,
+        sample: reading(batchAt, idle.arrived + 100),
+        currentReplicas: 0,
+        readyReplicas: 0,
+        history: idle.d.history,
+        now: s(batchAt),
+      }),
+    );
+    const perReplica = perReplicaOf(first);
+    const arrival = first.rates.arrivalPerSecond ?? Number.NaN;
+    expect(arrival).toBeGreaterThan(5); // the smoothed rate does see the batch
+    // What the smoothed rate and draining the 100 within drainWithin need: 2 replicas.
+    const forRate = Math.ceil((arrival * RATE_HEADROOM + 100 / 600) / perReplica);
+    expect(first.reason).not.toMatch(/by the time new pods start/);
+    expect(first.desiredReplicas).toBe(Math.max(1, forRate));
+    expect(first.desiredReplicas).toBeLessThanOrEqual(6);
+    expect(first.nextPollSeconds).toBe(ADAPTIVE_POLL_SECONDS);
+    // The next reading, 1.5 s later: nothing more arrived. The smoothed rate still holds most of
+    // the batch, but nothing confirms it: no pile-up either (before: 9 again).
+    const after = (seconds: number, more: number) =>
+      decide(
+        input({
+          spec,
+          sample: reading(batchAt + seconds, idle.arrived + 100 + more),
+          currentReplicas: first.desiredReplicas,
+          readyReplicas: 0,
+          history: first.history,
+          now: s(batchAt + seconds),
+        }),
+      );
+    const quiet = after(1.5, 0);
+    expect(quiet.reason).not.toMatch(/by the time new pods start/);
+    expect(quiet.recommendedReplicas).toBeLessThanOrEqual(first.desiredReplicas);
+    // A real step to 20/s: the next reading shows it again and the pile-up is sized for at once
+    // (here by the panic rule: 20/s is twice what the 2 replicas asked for do).
+    const step = after(1.5, 30);
+    expect(step.reason).toMatch(/by the time new pods start|piling up during a 30s start-up/);
+    expect(step.recommendedReplicas).toBeGreaterThan(2 * first.desiredReplicas);
+  });
+});
+
 describe('decide: max_ack_pending', () => {
   it('caps replicas at ceil(maxAckPending / in-flight per replica)', () => {
     const spec = withScalingDefaults({ maxReplicas: 50, inFlightPerReplica: 10 });
