@@ -80,6 +80,12 @@ describe('reading a sample from CONSUMER.INFO', () => {
     });
   });
 
+  it('reads when the consumer was created, which tells a recreated durable from the old one', () => {
+    const created = '2026-01-01T00:00:00.123456789Z';
+    expect(sampleFromConsumerInfo(reply({ created }), 0).consumerCreated).toBe(created);
+    expect(sampleFromConsumerInfo(reply({ created: 17 }), 0)).not.toHaveProperty('consumerCreated');
+  });
+
   it('says whether the consumer has a filter subject, and refuses one that is not a subject', () => {
     const one = reply({ config: { durable_name: 'worker', filter_subject: 'ORDERS.eu' } });
     const many = reply({ config: { durable_name: 'worker', filter_subjects: ['ORDERS.eu', 'ORDERS.us'] } });

@@ -168,6 +168,7 @@ export function sampleFromConsumerInfo(
     ackFloorConsumerSeq: info.ack_floor.consumer_seq,
     maxAckPending: maxAckPendingOf(info),
     filtered: filters.length > 0 && (stream === undefined || !filterCoversStream(filters, stream)),
+    ...(typeof info.created === 'string' && info.created !== '' ? { consumerCreated: info.created } : {}),
   };
 }
 

@@ -64,6 +64,32 @@ describe('observeRates', () => {
     expect(after.processingPerSecond).toBeCloseTo(80, 9);
   });
 
+  it('restarts rates when the consumer was recreated even though its sequence did not go backwards', () => {
+    // The durable deleted and recreated (same name, DeliverAll) between two readings: the new one
+    // has already delivered more than the old one ever did, so its sequence went forward, and the
+    // stream's retained messages show up as pending at once. Before: 70 deliveries + 1,880 new
+    // pending counted as 1,950 arrivals in 1 s. Its creation time (CONSUMER.INFO `created`) tells.
+    let state: RateState | undefined;
+    const old = '2026-01-01T00:00:00.000000001Z';
+    state = observeRates(state, { ...sampleFromTotals(T0, 50, 40, 10, 1000), consumerCreated: old }, 4);
+    state = observeRates(state, { ...sampleFromTotals(s(5), 50, 50, 0, 1000), consumerCreated: old }, 4);
+    state = { ...state, perReplicaPerSecond: 20 };
+    const recreated = '2026-01-01T00:00:06.000000001Z';
+    const reading = { ...sampleFromTotals(s(6), 2_000, 100, 20, 1000), consumerCreated: recreated };
+    expect(reading.deliveredConsumerSeq).toBeGreaterThan(50);
+    const reset = observeRates(state, reading, 4);
+    expect(reset.resetAt).toBe(s(6));
+    expect(reset.arrivalPerSecond).toBeUndefined();
+    expect(reset.perReplicaPerSecond).toBe(20);
+    const after = observeRates(
+      reset,
+      { ...sampleFromTotals(s(11), 2_000 + 500, 100 + 400, 20, 1000), consumerCreated: recreated },
+      4,
+    );
+    expect(after.resetAt).toBeUndefined();
+    expect(after.arrivalPerSecond).toBeCloseTo(100, 9);
+  });
+
   it('never reports negative arrivals when pending shrinks without deliveries (messages purged)', () => {
     const first = observeRates(undefined, sample({ at: T0, deliveredConsumerSeq: 100, pending: 5000 }), 1);
     const second = observeRates(first, sample({ at: s(5), deliveredConsumerSeq: 100, pending: 0 }), 1);

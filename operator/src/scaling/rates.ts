@@ -149,6 +149,8 @@ export interface RateState {
     deliveredStreamSeq?: number;
     /** num_redelivered (absent in older state: no redelivery is proven from it). */
     redelivered?: number;
+    /** The consumer's creation time, when the reading had it (BacklogSample.consumerCreated). */
+    consumerCreated?: string;
     pending: number;
     ackPending: number;
     maxAckPending: number;
@@ -198,7 +200,10 @@ export interface RateState {
    * as jetscale_redelivery_rate_messages_per_second; a lower bound on a filtered consumer.
    */
   redeliveryPerSecond?: number;
-  /** Set when the consumer's sequence went backwards (consumer recreated) at this reading. */
+  /**
+   * Set when the consumer was recreated at this reading: its sequence went backwards, or its
+   * creation time changed.
+   */
   resetAt?: number;
   /** Processing by ready replica count at a full max_ack_pending (reset when the limit changes). */
   atCap?: { maxAckPending: number; throughput: AtCapThroughput[] };
@@ -253,6 +258,7 @@ function baseline(
     readySince,
   };
   if (readyFrom !== undefined) last.readyFrom = readyFrom;
+  if (sample.consumerCreated !== undefined) last.consumerCreated = sample.consumerCreated;
   return last;
 }
 
@@ -467,7 +473,8 @@ function isGap(previousIntervalSeconds: number | undefined, dtSeconds: number): 
 /**
  * Folds one reading into the estimate. Readings that do not move time forward, or move it by less
  * than MIN_INTERVAL_SECONDS, are ignored (the same state is returned). When
- * the delivered sequence goes backwards the consumer was recreated: counters restart, so the
+ * the delivered sequence goes backwards, or the consumer's creation time changes, the consumer was
+ * recreated: counters restart, so the
  * arrival and processing estimates restart too (no negative rates), while the per-replica capacity
  * — a property of the workload, not of the consumer — is kept.
  */
@@ -481,7 +488,16 @@ export function observeRates(
   const dtSeconds = (sample.at - previous.last.at) / 1000;
   if (!(dtSeconds >= MIN_INTERVAL_SECONDS)) return previous;
 
-  if (sample.deliveredConsumerSeq < previous.last.deliveredConsumerSeq) {
+  // Recreated: the sequence went backwards, or — when the new consumer has already delivered more
+  // than the old one, so it did not — the creation time changed. Counted across the two, the
+  // stream's retained messages would read as arrivals (1,950/s in one 1 s interval: rates.test).
+  const createdBefore = previous.last.consumerCreated;
+  const recreated =
+    sample.deliveredConsumerSeq < previous.last.deliveredConsumerSeq ||
+    (createdBefore !== undefined &&
+      sample.consumerCreated !== undefined &&
+      sample.consumerCreated !== createdBefore);
+  if (recreated) {
     const reset: RateState = { last: baseline(sample, readyReplicas), resetAt: sample.at };
     if (previous.perReplicaPerSecond !== undefined) reset.perReplicaPerSecond = previous.perReplicaPerSecond;
     if (previous.perReplicaEvidenceSeconds !== undefined)

@@ -89,6 +89,13 @@ export interface BacklogSample {
   /** The consumer's max_ack_pending (-1 = unlimited). */
   maxAckPending: number;
   /**
+   * When the consumer was created (CONSUMER.INFO `created`), when known. A durable deleted and
+   * recreated under the same name restarts its counters; its sequence does not always go
+   * backwards by the next reading (the new one may already have delivered more than the old one),
+   * but its creation time changes.
+   */
+  consumerCreated?: string;
+  /**
    * The consumer has a filter subject (filter_subject or filter_subjects): delivered.stream_seq
    * then also moves over other subjects' messages, and redeliveries can hide behind them.
    */

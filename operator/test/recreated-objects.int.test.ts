@@ -1,0 +1,190 @@
+// Objects deleted and recreated under the same name while jetscale scales them (day one: a redeploy
+// that deletes the Deployment, an application that recreates its durable on start, an operator
+// purging a stream). On the real stack (real API server, real NATS), the reconciler driven directly
+// so that each reading lands where the test says:
+// - the NATS consumer deleted and recreated (DeliverAll over a stream that kept its messages): the
+//   new consumer's counters restart, and its sequence need not go backwards by the next reading —
+//   here it has already delivered more than the old one did — so the stream's retained messages
+//   must not read as arrivals (before: nothing was published, and the arrival rate read 66/s);
+// - the stream purged: the backlog reads 0 at once, no negative rate;
+// - the Deployment deleted and recreated mid-scale (new uid, replicas 1): while it is gone,
+//   TargetNotFound and no write; once back, it is scaled from the backlog again.
+// (An EventConsumer deleted and recreated: recreate.int.test.ts.)
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { AckPolicy, DeliverPolicy, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { createNamespace, testStack } from '../../test/env.js';
+import type { EventConsumerObject } from '../src/api/v1alpha1/event-consumer.js';
+import { eventConsumerPath } from '../src/api/v1alpha1/group-version.js';
+import { ConnectionPool } from '../src/backlog/connection-pool.js';
+import { NatsBacklogSources } from '../src/backlog/nats-backlog-sources.js';
+import { Reconciler } from '../src/controller/reconciler.js';
+import { EventRecorder } from '../src/kube/event-recorder.js';
+import { ScaleClient } from '../src/kube/scale-client.js';
+import { SecretReader } from '../src/kube/secret-reader.js';
+import { silentLogger } from '../src/observability/logger.js';
+import { OperatorMetrics } from '../src/observability/metrics.js';
+import {
+  closeKubeApi,
+  condition,
+  consumeAndAck,
+  createDeployment,
+  createEventConsumer,
+  eventConsumerStatus,
+  installCrd,
+  kubeApi,
+  publish,
+  sleep,
+  specReplicas,
+  streamName,
+} from './harness.js';
+
+describe('objects deleted and recreated under the same name while scaling', () => {
+  let ns: { name: string; cleanup: () => Promise<void> };
+  let nc: NatsConnection;
+  let jsm: JetStreamManager;
+  let pool: ConnectionPool;
+  let metrics: OperatorMetrics;
+  let reconciler: Reconciler;
+  let cached: EventConsumerObject | undefined;
+  const streams: string[] = [];
+
+  beforeAll(async () => {
+    await installCrd();
+    ns = await createNamespace('op-recreated');
+    nc = await connect({ servers: testStack().natsUrl });
+    jsm = await jetstreamManager(nc);
+    const api = kubeApi();
+    metrics = new OperatorMetrics({ processMetrics: false });
+    pool = new ConnectionPool({ logger: silentLogger, metrics, connectTimeoutMs: 2000 });
+    reconciler = new Reconciler({
+      cache: { get: () => cached },
+      api,
+      scale: new ScaleClient(api),
+      secrets: new SecretReader(api),
+      backlog: new NatsBacklogSources(pool, { timeoutMs: 2000, metrics }),
+      events: new EventRecorder({ api, logger: silentLogger, instance: 'recreated-objects-test' }),
+      metrics,
+      logger: silentLogger,
+    });
+  });
+
+  afterAll(async () => {
+    reconciler?.forgetAll();
+    await pool?.closeAll();
+    for (const s of streams) await jsm?.streams.delete(s).catch(() => undefined);
+    await nc?.close();
+    await ns?.cleanup();
+    closeKubeApi();
+  });
+
+  /** One poll as the controller runs it (again at once when it asks to), status written. */
+  async function poll(name: string): Promise<void> {
+    cached = await kubeApi().request<EventConsumerObject>('GET', eventConsumerPath(ns.name, name));
+    for (let attempt = 0; attempt < 5; attempt++) {
+      if ((await reconciler.reconcile(`${ns.name}/${name}`)).requeueAfterMs !== 0) break;
+    }
+    await reconciler.statusSettled();
+  }
+  /** A poll at least a second after the one before: a rate is taken over 0.9 s or more. */
+  async function pollAfterASecond(name: string): Promise<void> {
+    await sleep(1_100);
+    await poll(name);
+  }
+  /** A gauge of this EventConsumer as the last poll set it (status writes readings later). */
+  async function gauge(which: 'arrivalRate' | 'backlogMessages', name: string): Promise<number | undefined> {
+    return (await metrics[which].get()).values.find(
+      (v) => v.labels.namespace === ns.name && v.labels.name === name,
+    )?.value;
+  }
+  const arrivalRate = (name: string): Promise<number | undefined> => gauge('arrivalRate', name);
+  async function addConsumer(stream: string, deliver: DeliverPolicy = DeliverPolicy.All): Promise<void> {
+    await jsm.consumers.add(stream, {
+      durable_name: 'worker',
+      ack_policy: AckPolicy.Explicit,
+      ack_wait: 60_000_000_000,
+      deliver_policy: deliver,
+    });
+  }
+  async function setUp(
+    name: string,
+    extra: Record<string, unknown>,
+    opts: { retained?: number; deliver?: DeliverPolicy } = {},
+  ): Promise<string> {
+    const stream = streamName(name);
+    streams.push(stream);
+    await jsm.streams.add({ name: stream, subjects: [`${stream}.>`] });
+    await publish(nc, stream, opts.retained ?? 0);
+    await addConsumer(stream, opts.deliver);
+    await createDeployment(ns.name, name, 1);
+    await createEventConsumer({
+      namespace: ns.name,
+      name,
+      target: name,
+      servers: [testStack().natsUrl],
+      stream,
+      consumer: 'worker',
+      extra: { maxReplicas: 20, backlogPerReplica: 100, ...extra },
+    });
+    return stream;
+  }
+
+  it('a recreated NATS consumer restarts the rates: retained messages are backlog, not arrivals; a purge empties it', async () => {
+    // The stream keeps 700 messages from before the durable (DeliverPolicy New); 300 arrive and
+    // are done.
+    const stream = await setUp('durable', {}, { retained: 700, deliver: DeliverPolicy.New });
+    await publish(nc, stream, 300);
+    expect(await consumeAndAck(nc, stream, 'worker', 300)).toBe(300);
+    await poll('durable');
+    await pollAfterASecond('durable');
+    expect(await arrivalRate('durable')).toBe(0);
+    expect(await gauge('backlogMessages', 'durable')).toBe(0);
+
+    // The application recreates its durable, now DeliverAll, and gets through 400 of the stream's
+    // 1,000 before the next reading: its sequence (400) is past the old one (300).
+    await jsm.consumers.delete(stream, 'worker');
+    await addConsumer(stream, DeliverPolicy.All);
+    await consumeAndAck(nc, stream, 'worker', 400);
+    const info = await jsm.consumers.info(stream, 'worker');
+    expect(info.delivered.consumer_seq).toBe(400);
+    expect(info.num_pending).toBe(600);
+    await pollAfterASecond('durable');
+    // Nothing was published between the readings: what the new consumer delivered and the
+    // retained messages it has not are no arrivals (before: 100 + 600 read as arrived, 66/s).
+    expect((await arrivalRate('durable')) ?? 0).toBe(0);
+    await pollAfterASecond('durable');
+    expect((await arrivalRate('durable')) ?? 0).toBe(0);
+    // The retained 600 are backlog: the KEDA-style floor sizes for them.
+    expect(await gauge('backlogMessages', 'durable')).toBe(600);
+    expect(await specReplicas(ns.name, 'durable')).toBe(6);
+
+    // Purged: the backlog is gone at once, and no rate goes negative.
+    await jsm.streams.purge(stream);
+    await pollAfterASecond('durable');
+    expect(await gauge('backlogMessages', 'durable')).toBe(0);
+    expect((await arrivalRate('durable')) ?? 0).toBeGreaterThanOrEqual(0);
+    expect(condition(await eventConsumerStatus(ns.name, 'durable'), 'Ready')?.status).toBe('True');
+  });
+
+  it('a Deployment deleted and recreated mid-scale: no write while it is gone, scaled again once back', async () => {
+    const stream = await setUp('redeploy', { maxReplicas: 5 });
+    await publish(nc, stream, 900);
+    await poll('redeploy');
+    expect(await specReplicas(ns.name, 'redeploy')).toBe(5);
+    const path = `/apis/apps/v1/namespaces/${ns.name}/deployments/redeploy`;
+    const oldUid = (await kubeApi().request<{ metadata: { uid: string } }>('GET', path)).metadata.uid;
+
+    await kubeApi().request('DELETE', path);
+    await pollAfterASecond('redeploy');
+    const gone = await eventConsumerStatus(ns.name, 'redeploy');
+    expect(condition(gone, 'Ready')).toMatchObject({ status: 'False', reason: 'TargetNotFound' });
+    // No /scale write recreated it, and nothing else did.
+    await expect(kubeApi().request('GET', path)).rejects.toThrow();
+
+    await createDeployment(ns.name, 'redeploy', 1);
+    const newUid = (await kubeApi().request<{ metadata: { uid: string } }>('GET', path)).metadata.uid;
+    expect(newUid).not.toBe(oldUid);
+    await pollAfterASecond('redeploy');
+    expect(await specReplicas(ns.name, 'redeploy')).toBe(5);
+    expect(condition(await eventConsumerStatus(ns.name, 'redeploy'), 'Ready')?.status).toBe('True');
+  });
+});
