@@ -3,12 +3,28 @@
 // the pinned builds in .tools/bin (no downloads), bound to 127.0.0.1. The API server keeps an
 // audit log of the writes that matter to leader election (Leases, /scale, EventConsumer status,
 // Events): the HA drills read it to learn who wrote what, in etcd's order.
+//
+// Ports: left to itself kwokctl counts down from 32767 and takes the first port nobody listens on
+// yet, so two clusters created at once on one host pick the same ports and one reaches the other's
+// etcd or API server (x509: unknown authority). Each cluster here gets six ports the kernel chose
+// and reservePorts (ports.ts) reserved against other stacks starting at the same moment; once
+// kwokctl is done, every port must be held by the component it was given to (port-owners.ts) and
+// the API server must present a certificate from this cluster's own CA, or the start has failed.
+// A port conflict is retried with new ports; the error names each port and who holds it.
+//
+// Cleanup: every process of the cluster is stopped on any failure after kwokctl started it and on
+// delete, found by working directory and binary (dir-processes.ts), not only by kwokctl's pid files.
 import { execFile } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { parse as parseYaml } from 'yaml';
+import { stopProcessesWorkingIn } from './dir-processes.js';
+import { describeOwner, portOwners } from './port-owners.js';
+import { canBind, describeTakenPort, reservePorts, type PortReservation } from './ports.js';
 import { directLauncher, type Launcher } from './stack-cgroup.js';
-import { toolPath } from './tools.js';
+import { toolPath, type ToolName } from './tools.js';
 
 const run = promisify(execFile);
 
@@ -28,12 +44,47 @@ export interface ClusterOptions {
   progress?: (line: string) => void;
   /** How to run `kwokctl create cluster`, whose components inherit its cgroup (stack-cgroup.ts). */
   launcher?: Launcher;
+  /** Fixed ports (each checked free first; no retry). Default: reserved free ports, retried on a
+   *  conflict. */
+  ports?: ClusterPorts;
+  /** How many times to start with new ports after a port conflict (default 3). */
+  attempts?: number;
 }
+
+/** The host ports of the control plane's components (kwokctl's binary runtime binds each). */
+export interface ClusterPorts {
+  etcd: number;
+  etcdPeer: number;
+  apiServer: number;
+  controllerManager: number;
+  scheduler: number;
+  kwokController: number;
+}
+
+/** Which component holds each port: kwokctl links each binary into <cluster dir>/bin under the
+ *  component's name and names its pid and log files after it (pids/<component>.pid). */
+const portHolders: Record<keyof ClusterPorts, { component: string; purpose: string }> = {
+  etcd: { component: 'etcd', purpose: 'etcd client' },
+  etcdPeer: { component: 'etcd', purpose: 'etcd peer' },
+  apiServer: { component: 'kube-apiserver', purpose: 'kube-apiserver' },
+  controllerManager: { component: 'kube-controller-manager', purpose: 'kube-controller-manager' },
+  scheduler: { component: 'kube-scheduler', purpose: 'kube-scheduler' },
+  kwokController: { component: 'kwok-controller', purpose: 'kwok controller' },
+};
+const portKeys = Object.keys(portHolders) as Array<keyof ClusterPorts>;
+const componentBinaries: ToolName[] = [
+  'etcd',
+  'kube-apiserver',
+  'kube-controller-manager',
+  'kube-scheduler',
+  'kwok',
+];
 
 export interface Cluster {
   name: string;
   kubeconfig: string;
   workdir: string;
+  ports: ClusterPorts;
   delete(): Promise<void>;
 }
 
@@ -85,7 +136,244 @@ function kwokctlEnv(workdir: string): NodeJS.ProcessEnv {
   return { ...process.env, KWOK_WORKDIR: workdir };
 }
 
+/** kwokctl's directory for one cluster: its config, pki, pids and logs; the components' cwd. */
+export function clusterDir(workdir: string, name: string): string {
+  return path.join(workdir, 'clusters', name);
+}
+
+/** The kwokctl configuration: pinned binaries, loopback, our ports, the audit policy. */
+export function kwokctlConfig(options: {
+  ports: ClusterPorts;
+  auditPolicy: string;
+  alsoServeAt?: string;
+  binary: (name: ToolName) => string;
+}): string {
+  const { ports, alsoServeAt: extra, binary } = options;
+  // bindAddress keeps every component on loopback (kwokctl's default is 0.0.0.0). kwok fakes only
+  // the nodes it made (annotated kwok.x-k8s.io/node=fake by `kwokctl scale node`): left to manage
+  // all nodes it would also fake the status of a real node's pods.
+  return [
+    'apiVersion: config.kwok.x-k8s.io/v1alpha1',
+    'kind: KwokctlConfiguration',
+    'componentsPatches:',
+    '  - name: kwok-controller',
+    '    extraArgs:',
+    '      - { key: manage-all-nodes, value: "false", override: true }',
+    '      - { key: manage-nodes-with-annotation-selector, value: "kwok.x-k8s.io/node=fake" }',
+    ...(extra
+      ? [
+          '  - name: kube-apiserver',
+          '    extraArgs:',
+          '      - { key: bind-address, value: 0.0.0.0, override: true }',
+          // kubectl logs/exec reach a kubelet by its IP (its hostname resolves nowhere).
+          '      - { key: kubelet-preferred-address-types, value: "InternalIP,Hostname" }',
+        ]
+      : []),
+    'options:',
+    '  runtime: binary',
+    '  bindAddress: 127.0.0.1',
+    ...(extra ? ['  kubeApiserverCertSANs:', `    - ${extra}`] : []),
+    `  etcdPort: ${ports.etcd}`,
+    `  etcdPeerPort: ${ports.etcdPeer}`,
+    `  kubeApiserverPort: ${ports.apiServer}`,
+    `  kubeControllerManagerPort: ${ports.controllerManager}`,
+    `  kubeSchedulerPort: ${ports.scheduler}`,
+    `  kwokControllerPort: ${ports.kwokController}`,
+    `  kubeAuditPolicy: ${options.auditPolicy}`,
+    `  kubeApiserverBinary: ${binary('kube-apiserver')}`,
+    `  kubeControllerManagerBinary: ${binary('kube-controller-manager')}`,
+    `  kubeSchedulerBinary: ${binary('kube-scheduler')}`,
+    `  kubectlBinary: ${binary('kubectl')}`,
+    `  etcdBinary: ${binary('etcd')}`,
+    `  kwokControllerBinary: ${binary('kwok')}`,
+    '',
+  ].join('\n');
+}
+
+/** Checks fixed ports before anything starts: throws naming each taken port and its holder. */
+async function assertPortsFree(ports: ClusterPorts): Promise<void> {
+  const taken: string[] = [];
+  for (const key of portKeys)
+    if (!(await canBind(ports[key]))) taken.push(describeTakenPort(ports[key], portHolders[key].purpose));
+  if (taken.length > 0)
+    throw new PortConflict(`${taken.join('; ')}: stop what holds them or choose other ports`);
+}
+
+/** A port of ours held by another process: worth another attempt with new ports. */
+class PortConflict extends Error {}
+
+function readPid(file: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(file, 'utf8').trim());
+    return pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Waits until each port is held by the component kwokctl started for it (by the pid in its pid
+ * file). Throws PortConflict naming the holder when another process has one, or an error naming the
+ * component and its log when the component died first.
+ */
+async function verifyPortOwners(dir: string, ports: ClusterPorts, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const owners = portOwners(portKeys.map((k) => ports[k]));
+    const waiting: string[] = [];
+    for (const key of portKeys) {
+      const { component, purpose } = portHolders[key];
+      const pid = readPid(path.join(dir, 'pids', `${component}.pid`));
+      const owner = owners.get(ports[key]);
+      if (owner && owner.pid !== pid)
+        throw new PortConflict(
+          `port ${ports[key]} (${purpose}) is held by ${describeOwner(owner)}, not by this cluster's ${component} (pid ${pid ?? 'none'})`,
+        );
+      if (owner) continue;
+      if (pid === undefined || !alive(pid))
+        throw new Error(
+          `${component} is not running (its log: ${path.join(dir, 'logs', `${component}.log`)})`,
+        );
+      waiting.push(`${purpose} on ${ports[key]}`);
+    }
+    if (waiting.length === 0) return;
+    if (Date.now() > deadline)
+      throw new Error(`after ${timeoutMs} ms still not listening: ${waiting.join(', ')}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** What a kubeconfig written by kwokctl says about its cluster: server URL and credentials. */
+function readKubeconfigCredentials(kubeconfig: string): {
+  server: string;
+  ca: Buffer;
+  cert: Buffer;
+  key: Buffer;
+} {
+  const doc = parseYaml(readFileSync(kubeconfig, 'utf8')) as {
+    clusters?: Array<{ cluster?: Record<string, string> }>;
+    users?: Array<{ user?: Record<string, string> }>;
+  };
+  const cluster = doc.clusters?.[0]?.cluster ?? {};
+  const user = doc.users?.[0]?.user ?? {};
+  const material = (data: string | undefined, file: string | undefined, what: string): Buffer => {
+    if (data) return Buffer.from(data, 'base64');
+    if (file) return readFileSync(file);
+    throw new Error(`${kubeconfig} has no ${what}`);
+  };
+  const server = cluster.server;
+  if (!server) throw new Error(`${kubeconfig} has no cluster server URL`);
+  return {
+    server,
+    ca: material(
+      cluster['certificate-authority-data'],
+      cluster['certificate-authority'],
+      'certificate authority',
+    ),
+    cert: material(user['client-certificate-data'], user['client-certificate'], 'client certificate'),
+    key: material(user['client-key-data'], user['client-key'], 'client key'),
+  };
+}
+
+/**
+ * Resolves when the kubeconfig's API server answers /readyz over TLS verified against the
+ * kubeconfig's own CA: another cluster's API server on that port fails with "unable to verify"
+ * (its certificate comes from another CA).
+ */
+export function assertOwnApiServer(kubeconfig: string, timeoutMs = 10_000): Promise<void> {
+  const { server, ca, cert, key } = readKubeconfigCredentials(kubeconfig);
+  return new Promise((resolve, reject) => {
+    const req = https.get(new URL('/readyz', server), { ca, cert, key, timeout: timeoutMs }, (res) => {
+      res.resume();
+      if (res.statusCode === 200) resolve();
+      else reject(new Error(`${server}/readyz answered ${res.statusCode}`));
+    });
+    req.on('timeout', () => req.destroy(new Error(`${server}/readyz did not answer within ${timeoutMs} ms`)));
+    req.on('error', (err) =>
+      reject(new Error(`the API server at ${server} is not this cluster's (${kubeconfig}): ${err.message}`)),
+    );
+  });
+}
+
+export interface ClusterRef {
+  name: string;
+  workdir: string;
+  kubeconfig: string;
+}
+
+/**
+ * Deletes a cluster and stops every process it started: `kwokctl delete cluster` (by its pid files),
+ * then any component still running in its directory (pid files lost, or kwokctl's delete failed).
+ * Throws naming what survived. `make dev-down` uses it too.
+ */
+export async function deleteCluster(
+  ref: ClusterRef,
+  say: (line: string) => void = () => undefined,
+): Promise<void> {
+  await run(toolPath('kwokctl'), ['delete', 'cluster', '--name', ref.name, '--kubeconfig', ref.kubeconfig], {
+    env: kwokctlEnv(ref.workdir),
+    timeout: 60_000,
+  }).catch((err: unknown) => say(`kwokctl delete cluster ${ref.name}: ${String(err)}`));
+  const stopped = await stopProcessesWorkingIn(
+    clusterDir(ref.workdir, ref.name),
+    componentBinaries.map((b) => toolPath(b)),
+  );
+  if (stopped.length > 0)
+    say(
+      `stopped ${stopped.length} process(es) kwokctl left behind: ${stopped.map((p) => `pid ${p.pid} (${p.command.split(' ')[0]})`).join(', ')}`,
+    );
+}
+
 export async function createCluster(options: ClusterOptions): Promise<Cluster> {
+  const { name } = options;
+  const say = options.progress ?? (() => undefined);
+  const attempts = options.ports ? 1 : (options.attempts ?? 3);
+  const failures: string[] = [];
+  for (let attempt = 1; ; attempt++) {
+    let reservation: PortReservation | undefined;
+    let ports: ClusterPorts;
+    if (options.ports) {
+      ports = options.ports;
+      await assertPortsFree(ports);
+    } else {
+      reservation = await reservePorts(portKeys.length, `kwok cluster ${name} in ${options.workdir}`);
+      const [etcd, etcdPeer, apiServer, controllerManager, scheduler, kwokController] = reservation.ports as [
+        number,
+        number,
+        number,
+        number,
+        number,
+        number,
+      ];
+      ports = { etcd, etcdPeer, apiServer, controllerManager, scheduler, kwokController };
+    }
+    try {
+      return await startCluster(options, ports, attempt);
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      failures.push(`attempt ${attempt}: ${reason}`);
+      if (!(err instanceof PortConflict) || attempt >= attempts) {
+        throw new Error(
+          failures.length > 1 ? `kwok cluster ${name} did not start:\n  ${failures.join('\n  ')}` : reason,
+        );
+      }
+      say(`${reason}; starting again with other ports`);
+    } finally {
+      reservation?.release();
+    }
+  }
+}
+
+async function startCluster(options: ClusterOptions, ports: ClusterPorts, attempt: number): Promise<Cluster> {
   const { name, workdir, kubeconfig } = options;
   const say = options.progress ?? (() => undefined);
   mkdirSync(workdir, { recursive: true });
@@ -93,74 +381,61 @@ export async function createCluster(options: ClusterOptions): Promise<Cluster> {
   const config = path.join(workdir, `kwokctl-${name}.yaml`);
   const auditPolicy = path.join(workdir, `audit-policy-${name}.yaml`);
   writeFileSync(auditPolicy, AUDIT_POLICY);
-  // bindAddress keeps every component on loopback (kwokctl's default is 0.0.0.0). kwok fakes only
-  // the nodes it made (annotated kwok.x-k8s.io/node=fake by `kwokctl scale node`): left to manage
-  // all nodes it would also fake the status of a real node's pods.
-  const extra = options.alsoServeAt;
   writeFileSync(
     config,
-    [
-      'apiVersion: config.kwok.x-k8s.io/v1alpha1',
-      'kind: KwokctlConfiguration',
-      'componentsPatches:',
-      '  - name: kwok-controller',
-      '    extraArgs:',
-      '      - { key: manage-all-nodes, value: "false", override: true }',
-      '      - { key: manage-nodes-with-annotation-selector, value: "kwok.x-k8s.io/node=fake" }',
-      ...(extra
-        ? [
-            '  - name: kube-apiserver',
-            '    extraArgs:',
-            '      - { key: bind-address, value: 0.0.0.0, override: true }',
-            // kubectl logs/exec reach a kubelet by its IP (its hostname resolves nowhere).
-            '      - { key: kubelet-preferred-address-types, value: "InternalIP,Hostname" }',
-          ]
-        : []),
-      'options:',
-      '  runtime: binary',
-      '  bindAddress: 127.0.0.1',
-      ...(extra ? ['  kubeApiserverCertSANs:', `    - ${extra}`] : []),
-      `  kubeAuditPolicy: ${auditPolicy}`,
-      `  kubeApiserverBinary: ${toolPath('kube-apiserver')}`,
-      `  kubeControllerManagerBinary: ${toolPath('kube-controller-manager')}`,
-      `  kubeSchedulerBinary: ${toolPath('kube-scheduler')}`,
-      `  kubectlBinary: ${toolPath('kubectl')}`,
-      `  etcdBinary: ${toolPath('etcd')}`,
-      `  kwokControllerBinary: ${toolPath('kwok')}`,
-      '',
-    ].join('\n'),
+    kwokctlConfig({ ports, auditPolicy, alsoServeAt: options.alsoServeAt, binary: (b) => toolPath(b) }),
   );
   const env = kwokctlEnv(workdir);
-  const kwokctl = toolPath('kwokctl');
-  say(`creating cluster ${name} (etcd, kube-apiserver, controller-manager, scheduler, kwok)…`);
+  const dir = clusterDir(workdir, name);
+  const ref: ClusterRef = { name, workdir, kubeconfig };
   try {
-    const create = (options.launcher ?? directLauncher).wrap(kwokctl, [
+    say(
+      `creating cluster ${name} (etcd ${ports.etcd}/${ports.etcdPeer}, kube-apiserver ${ports.apiServer}, controller-manager ${ports.controllerManager}, scheduler ${ports.scheduler}, kwok ${ports.kwokController})…`,
+    );
+    const create = (options.launcher ?? directLauncher).wrap(toolPath('kwokctl'), [
       ...['create', 'cluster', '--name', name, '--config', config, '--kubeconfig', kubeconfig],
       ...['--wait', '3m'],
     ]);
-    await run(create.command, create.args, { env, maxBuffer: 16 << 20 });
+    try {
+      await run(create.command, create.args, { env, maxBuffer: 16 << 20 });
+    } catch (err) {
+      const detail =
+        err instanceof Error && 'stderr' in err ? String((err as { stderr: unknown }).stderr) : String(err);
+      // A port another process took between our reservation and the component's bind is what
+      // usually fails here: name it, so the attempt is retried with new ports.
+      const taken = portKeys.flatMap((key) => {
+        const owner = portOwners([ports[key]]).get(ports[key]);
+        const ours =
+          owner?.pid !== undefined &&
+          owner.pid === readPid(path.join(dir, 'pids', `${portHolders[key].component}.pid`));
+        return owner && !ours
+          ? [`port ${ports[key]} (${portHolders[key].purpose}) is held by ${describeOwner(owner)}`]
+          : [];
+      });
+      if (taken.length > 0)
+        throw new PortConflict(`kwokctl create cluster ${name} failed: ${taken.join('; ')}`);
+      throw new Error(`kwokctl create cluster ${name} failed:\n${detail}`);
+    }
+    // kwokctl create returns success even when its readiness wait timed out: check for ourselves.
+    await verifyPortOwners(dir, ports, 60_000);
+    await assertOwnApiServer(kubeconfig);
+    const nodes = options.nodes ?? 3;
+    say(`adding ${nodes} kwok nodes…`);
+    await run(toolPath('kwokctl'), ['scale', 'node', '--name', name, '--replicas', String(nodes)], { env });
   } catch (err) {
-    const detail =
-      err instanceof Error && 'stderr' in err ? String((err as { stderr: unknown }).stderr) : String(err);
-    // A half-created cluster leaves its processes running: take them down before reporting.
-    await run(kwokctl, ['delete', 'cluster', '--name', name, '--kubeconfig', kubeconfig], { env }).catch(
-      () => undefined,
-    );
-    throw new Error(
-      `kwokctl create cluster ${name} failed (logs in ${workdir}/clusters/${name}/logs):\n${detail}`,
-    );
+    // Keep the logs (kwokctl delete removes the cluster directory), then stop everything it started.
+    const kept = path.join(workdir, `failed-${name}-${attempt}-logs`);
+    if (existsSync(path.join(dir, 'logs'))) cpSync(path.join(dir, 'logs'), kept, { recursive: true });
+    await deleteCluster(ref, say);
+    const message = err instanceof Error ? err.message : String(err);
+    const withLogs = `${message} (logs in ${kept})`;
+    throw err instanceof PortConflict ? new PortConflict(withLogs) : new Error(withLogs);
   }
-  const nodes = options.nodes ?? 3;
-  say(`adding ${nodes} kwok nodes…`);
-  await run(kwokctl, ['scale', 'node', '--name', name, '--replicas', String(nodes)], { env });
   return {
     name,
     kubeconfig,
     workdir,
-    delete: async () => {
-      await run(kwokctl, ['delete', 'cluster', '--name', name, '--kubeconfig', kubeconfig], { env }).catch(
-        (err: unknown) => say(`kwokctl delete cluster ${name}: ${String(err)}`),
-      );
-    },
+    ports,
+    delete: () => deleteCluster(ref, say),
   };
 }

@@ -4,6 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import { deleteCluster } from './cluster.js';
 import { isListening } from './ports.js';
 import {
   readEnvFile,
@@ -79,17 +80,17 @@ async function down(): Promise<void> {
       say(`stopping the real node: ${String(err)}`),
     );
   try {
-    execFileSync(
-      toolPath('kwokctl'),
-      ['delete', 'cluster', '--name', env.JETSCALE_CLUSTER_NAME, '--kubeconfig', env.KUBECONFIG],
+    await deleteCluster(
       {
-        env: { ...process.env, KWOK_WORKDIR: path.join(env.JETSCALE_STACK_DIR, 'kwok') },
-        stdio: ['ignore', 'ignore', 'inherit'],
+        name: env.JETSCALE_CLUSTER_NAME,
+        workdir: path.join(env.JETSCALE_STACK_DIR, 'kwok'),
+        kubeconfig: env.KUBECONFIG,
       },
+      say,
     );
     say(`deleted cluster ${env.JETSCALE_CLUSTER_NAME}`);
   } catch (err) {
-    say(`kwokctl delete cluster failed: ${String(err)}`);
+    say(`deleting cluster ${env.JETSCALE_CLUSTER_NAME} failed: ${String(err)}`);
   }
   for (const [what, pidText] of [
     ['prometheus', env.JETSCALE_PROMETHEUS_PID],
