@@ -3,7 +3,8 @@
 // stack NATS. Most fuzz objects read the same NATS with the same (no) credentials as two healthy
 // EventConsumers, so they share the healthy ones' connection — the way one tenant's mistake once
 // reached every namespace. Invariants:
-//   - no fuzz object moves the healthy EventConsumers' replicas (checked every second);
+//   - no fuzz object moves the healthy EventConsumers' replicas (checked every second), nor
+//     stalls them: once every fuzz object polls, more backlog scales them within 60 s;
 //   - every object the API server accepts gets a Ready condition with a reason;
 //   - the API server never answers 5xx, and the operator never crashes nor fails a reconcile;
 //   - the NATS connection the healthy ones use is never disconnected;
@@ -272,6 +273,22 @@ describe(`operator fuzz (seed ${seed})`, () => {
     await sleep(10_000);
     watching = false;
     await watcher;
+
+    // Nor stalled: with every fuzz object polling, more work for the healthy ones is answered at
+    // their next polls (1 s). 250 more messages: 5 replicas each.
+    await publish(nc, stream, 250);
+    for (const name of HEALTHY) {
+      const followed = await eventually(
+        `${name} at 5 replicas`,
+        async () => ((await specReplicas(ns.name, name)) === 5 ? true : undefined),
+        60_000,
+        250,
+      ).catch(() => false);
+      if (!followed)
+        violate(
+          `${name} did not follow its backlog from 3 to 5 replicas within 60 s while the fuzz objects polled (stalled); it has ${await specReplicas(ns.name, name)}`,
+        );
+    }
 
     const text = await metrics();
     const disconnects = sampleSum(text, 'jetscale_nats_connection_events_total', { type: 'disconnect' });
