@@ -8,8 +8,8 @@
 // - steady traffic, once settled (the last 120 s of a stretch of at least 600 s at one rate): no
 //   scale-up beyond what the arrival rate and the backlog need (1.5× the rate-sized count + 2),
 //   and no standing shortfall — fewer ready replicas than the rate needs while work waits and
-//   nothing the user set (maxReplicas, max_ack_pending, a disabled direction, replicas that do not
-//   become ready) explains keeping them.
+//   nothing the user set (maxReplicas, max_ack_pending, a disabled direction or a scale-up step
+//   policy that holds the count, replicas that do not become ready) explains keeping them.
 // `make test` runs FUZZ_WORLDS worlds (default 30) from seed FUZZ_SEED (default 1); `make
 // fuzz-policy` runs 500 from a fresh seed. A failure names its world's seed, and
 // `FUZZ_SEED=<seed> FUZZ_WORLDS=1 make fuzz-policy` reruns exactly that world.

@@ -137,10 +137,13 @@ export function steadyViolations(run: Run): string[] {
     const first = window[0];
     if (last === undefined || first === undefined) return;
     const limit = last.decision.limitedBy;
+    // The user's scale-up step policy is such a limit too: world 999 (Pods 1 per 60 s) was asking
+    // for more at every poll and got one pod a minute, as its user wrote.
     const explained =
       limit === 'MaxReplicas' ||
       limit === 'MaxAckPending' ||
       limit === 'ReplicasNotReady' ||
+      limit === 'StepPolicy' ||
       spec.scaleUp.selectPolicy === 'Disabled' ||
       (last.currentReplicas === 0 && backlogOf(last) <= spec.activationBacklog) ||
       spec.inFlightPerReplica !== undefined ||
