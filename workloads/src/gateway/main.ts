@@ -1,11 +1,11 @@
 // Entry point of the gateway workload: wiring (configuration, NATS, topology, the express app) and
 // a graceful shutdown that stops accepting, finishes in-flight requests, then drains NATS.
-import { jetstream } from '@nats-io/jetstream';
 import type { AddressInfo } from 'node:net';
 import { gatewaySchema, loadConfig, topologyOf } from '../shared/config.js';
 import { storedEventLimit } from '../shared/event.js';
 import { retryUntil, runMain } from '../shared/lifecycle.js';
 import { createLogger, errorMessage } from '../shared/log.js';
+import { JetStreamPublisher } from '../shared/js-publisher.js';
 import { connectNats } from '../shared/nats.js';
 import { ensureTopology } from '../shared/topology.js';
 import { createGatewayApp } from './app.js';
@@ -19,9 +19,8 @@ runMain(async () => {
   const nc = await connectNats(config, `jetscale-gateway-${process.pid}`);
   const publisher = new EventPublisher(
     nc,
-    jetstream(nc),
+    new JetStreamPublisher(nc, config.PUBLISH_TIMEOUT_MS),
     topologyOf(config),
-    config.PUBLISH_TIMEOUT_MS,
     config.MAX_IN_FLIGHT_PUBLISHES,
     metrics,
   );

@@ -1,11 +1,14 @@
 // Publishing accepted events to JetStream: one message per event with the event id as Nats-Msg-Id
 // (retries within the duplicate window are stored once), an ack deadline, fail-fast while NATS is
 // disconnected (the client would otherwise buffer and the HTTP caller would wait for nothing) and a
-// cap on events in flight so overload turns into 503s instead of memory growth.
-import { JetStreamApiError, type JetStreamClient } from '@nats-io/jetstream';
+// cap on events in flight so overload turns into 503s instead of memory growth. The publishes go
+// through the one-inbox JetStreamPublisher, not nats.js's js.publish(): same headers and errors, about a
+// quarter of the client CPU per event (workloads/README.md, "Gateway").
+import { JetStreamApiError } from '@nats-io/jetstream';
 import { errors, type NatsConnection } from '@nats-io/transport-node';
 import type { EncodedEvent } from '../shared/event.js';
 import type { Topology } from '../shared/config.js';
+import type { JetStreamPublisher } from '../shared/js-publisher.js';
 import type { GatewayMetrics } from './metrics.js';
 
 export type PublishFailure = 'unavailable' | 'timeout' | 'overloaded' | 'event_too_large';
@@ -20,9 +23,9 @@ export class EventPublisher {
 
   constructor(
     private readonly nc: NatsConnection,
-    private readonly js: JetStreamClient,
+    /** Its timeout is the ack deadline (PUBLISH_TIMEOUT_MS). */
+    private readonly publisher: JetStreamPublisher,
     private readonly topology: Topology,
-    private readonly timeoutMs: number,
     private readonly maxInFlight: number,
     private readonly metrics: GatewayMetrics,
   ) {
@@ -66,13 +69,18 @@ export class EventPublisher {
   private async publishOne({ event, data }: EncodedEvent): Promise<PublishOutcome> {
     const end = this.metrics.publishDuration.startTimer();
     try {
-      const ack = await this.js.publish(this.topology.eventsSubject(event.aggregateId), data, {
-        msgID: event.id,
-        timeout: this.timeoutMs,
-        expect: { streamName: this.topology.eventsStream },
-      });
+      const ack = await this.publisher.publish(
+        this.topology.eventsSubject(event.aggregateId),
+        data,
+        undefined,
+        {
+          msgId: event.id,
+          expectedStream: this.topology.eventsStream,
+        },
+      );
       end();
-      return { id: event.id, stored: true, seq: ack.seq, duplicate: ack.duplicate };
+      // The server leaves `duplicate` out of the ack unless it is true.
+      return { id: event.id, stored: true, seq: ack.seq, duplicate: ack.duplicate === true };
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       const timedOut =

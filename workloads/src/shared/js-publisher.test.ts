@@ -1,6 +1,6 @@
 import { JetStreamApiError } from '@nats-io/jetstream';
 import { errors, headers } from '@nats-io/transport-node';
-import { pubAckOf } from './js-publisher.js';
+import { publishHeaders, pubAckOf } from './js-publisher.js';
 
 const reply = (body: unknown, code?: number) => ({
   data: new TextEncoder().encode(typeof body === 'string' ? body : JSON.stringify(body)),
@@ -33,5 +33,31 @@ describe('pubAckOf (the answer to a JetStream publish)', () => {
     expect(pubAckOf('log.a.1', reply({ stream: '', seq: 1 }))).toEqual(
       new Error('invalid JetStream ack for log.a.1'),
     );
+  });
+});
+
+describe('publishHeaders (what the server checks before it stores a publish)', () => {
+  const entries = (h: ReturnType<typeof publishHeaders>) =>
+    h === undefined ? undefined : Object.fromEntries([...h.keys()].map((k) => [k, h.get(k)]));
+
+  it('is none for a plain publish', () => {
+    expect(publishHeaders()).toBeUndefined();
+    expect(publishHeaders(undefined, {})).toBeUndefined();
+  });
+
+  it('carries the expected last sequence over a filter (the event log append)', () => {
+    expect(
+      entries(publishHeaders({ lastSubjectSequence: 0, lastSubjectSequenceSubject: 'log.a.*' })),
+    ).toEqual({
+      'Nats-Expected-Last-Subject-Sequence': '0',
+      'Nats-Expected-Last-Subject-Sequence-Subject': 'log.a.*',
+    });
+  });
+
+  it('carries the msg id and the expected stream as js.publish() sets them (the gateway’s publish)', () => {
+    expect(entries(publishHeaders(undefined, { msgId: 'e-1', expectedStream: 'EVENTS' }))).toEqual({
+      'Nats-Msg-Id': 'e-1',
+      'Nats-Expected-Stream': 'EVENTS',
+    });
   });
 });

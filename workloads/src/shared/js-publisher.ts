@@ -1,4 +1,5 @@
-// JetStream publish-with-ack for the consumer's hot path, without nats.js's per-request machinery.
+// JetStream publish-with-ack for the consumer's appends and the gateway's events, without nats.js's
+// per-request machinery (57–65 µs of client CPU per js.publish() against 15–17 here, in the bench's ceiling).
 //
 // nats.js 3.4 answers every `js.publish()` through `nc.request()`: one muxed request object with a
 // timer of its own, and on completion `RequestOne.cancel()` builds (and throws away) a
@@ -27,6 +28,14 @@ export interface Expectation {
   lastSubjectSequenceSubject?: string;
 }
 
+/** Headers of a publish other than the expected sequence, as nats.js's `js.publish()` options set them. */
+export interface PublishHeaders {
+  /** `Nats-Msg-Id`: a second copy within the stream's duplicate window is answered as a duplicate. */
+  msgId?: string;
+  /** `Nats-Expected-Stream`: refused unless this stream takes the subject. */
+  expectedStream?: string;
+}
+
 /** What a publish's answer means: the PubAck, or the error nats.js would raise for it. */
 export function pubAckOf(subject: string, msg: Pick<Msg, 'data' | 'headers'>): PubAck | Error {
   if (msg.headers?.code === 503) return new errors.NoRespondersError(subject);
@@ -48,6 +57,20 @@ export function pubAckOf(subject: string, msg: Pick<Msg, 'data' | 'headers'>): P
   return reply as PubAck;
 }
 
+/** The headers of a publish (undefined when it needs none): what the server checks before it stores it. */
+export function publishHeaders(expect?: Expectation, also?: PublishHeaders): MsgHdrs | undefined {
+  if (!expect && !also?.msgId && !also?.expectedStream) return undefined;
+  const h = headers();
+  if (expect) {
+    h.set('Nats-Expected-Last-Subject-Sequence', String(expect.lastSubjectSequence));
+    if (expect.lastSubjectSequenceSubject)
+      h.set('Nats-Expected-Last-Subject-Sequence-Subject', expect.lastSubjectSequenceSubject);
+  }
+  if (also?.msgId) h.set('Nats-Msg-Id', also.msgId);
+  if (also?.expectedStream) h.set('Nats-Expected-Stream', also.expectedStream);
+  return h;
+}
+
 export class JetStreamPublisher {
   private readonly prefix: string;
   private readonly waiting = new Map<string, Waiting>();
@@ -65,14 +88,8 @@ export class JetStreamPublisher {
   }
 
   /** Publishes `data` to `subject` and resolves with the stream's ack (rejects with its error). */
-  publish(subject: string, data: Uint8Array, expect?: Expectation): Promise<PubAck> {
-    let h: MsgHdrs | undefined;
-    if (expect) {
-      h = headers();
-      h.set('Nats-Expected-Last-Subject-Sequence', String(expect.lastSubjectSequence));
-      if (expect.lastSubjectSequenceSubject)
-        h.set('Nats-Expected-Last-Subject-Sequence-Subject', expect.lastSubjectSequenceSubject);
-    }
+  publish(subject: string, data: Uint8Array, expect?: Expectation, also?: PublishHeaders): Promise<PubAck> {
+    const h = publishHeaders(expect, also);
     const token = (this.next++).toString(36);
     return new Promise<PubAck>((resolve, reject) => {
       this.waiting.set(token, { subject, deadline: performance.now() + this.timeoutMs, resolve, reject });
