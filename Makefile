@@ -143,7 +143,8 @@ fuzz-operator: deps tools build ## Fuzz the operator: FUZZ_OBJECTS hostile Event
 	FUZZ_SEED=$(FUZZ_SEED) FUZZ_OBJECTS=$(FUZZ_OBJECTS) $(NODE_TEST) --selectProjects integration --runInBand --testPathPatterns operator/test/fuzz
 
 .PHONY: bench-workloads
-bench-workloads: deps tools ## Benchmark the sample workloads on loopback: raw publish, then 5 interleaved rounds of bare, floor (bare + one stored message) and full consumer path (median and range, ratios by throughput and CPU per event), gateway by batch size
+bench-workloads: deps tools ## Benchmark the sample workloads on loopback: 5 interleaved rounds of bare, floor (bare + one stored message), floor-batch (the same in atomic batches) and full consumer path (median and range, ratios by throughput and CPU per event), the publish ceiling (nats.js patterns and natscli's nats bench js pub), gateway by batch size against it
+	bash hack/tools.sh natscli
 	npx tsx workloads/bench/bench-workloads.ts
 
 .PHONY: bench-operator

@@ -2,7 +2,8 @@
 # Builds jetscale's pinned tools (hack/versions.env) from the Go module proxy into .tools/bin,
 # and the nats.go sample consumer (workloads/go-consumer) with the same toolchain.
 # Idempotent: a tool whose binary already reports the pinned version is skipped, so a warm run
-# takes seconds. Usage: hack/tools.sh [tool ...]   (default: all)
+# takes seconds. Usage: hack/tools.sh [tool ...]   (default: all but natscli, which only
+# make bench-workloads needs)
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -206,6 +207,8 @@ go_install() { # go_install <name> <version> <package@version> <version-args...>
 }
 
 build_nats() { go_install nats-server "${NATS_SERVER_VERSION#v}" "github.com/nats-io/nats-server/v2@$NATS_SERVER_VERSION" --version; }
+# natscli (`nats`): only for make bench-workloads (`nats bench js pub`), so not in the default list.
+build_natscli() { go_install nats "${NATSCLI_VERSION#v}" "github.com/nats-io/natscli/nats@$NATSCLI_VERSION" --version; }
 # helm's release Makefile stamps the Kubernetes version `helm template` and `helm lint` assume
 # when no --kube-version is given: major.minor of the client-go helm is built with (its go.mod),
 # into pkg/chartutil and pkg/lint/rules. Without it that default is v1.20.0 and every chart whose
@@ -330,9 +333,9 @@ tools=("$@")
 start=$SECONDS
 for t in "${tools[@]}"; do
   case $t in
-    nats | etcd | kwok | helm | kubernetes | kubelet | pause | prometheus | shellcheck) "build_$t" ;;
+    nats | natscli | etcd | kwok | helm | kubernetes | kubelet | pause | prometheus | shellcheck) "build_$t" ;;
     go-consumer) build_go_consumer ;;
-    *) log "unknown tool '$t' (known: nats etcd kwok helm kubernetes kubelet pause prometheus shellcheck go-consumer)"; exit 2 ;;
+    *) log "unknown tool '$t' (known: nats natscli etcd kwok helm kubernetes kubelet pause prometheus shellcheck go-consumer; natscli is not built by default)"; exit 2 ;;
   esac
 done
 log "all tools ready in $bin ($((SECONDS - start)) s)"

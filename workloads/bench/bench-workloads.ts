@@ -1,12 +1,13 @@
 // Benchmark of the sample workloads on loopback, in one run against its own nats-server.
 //
-// The events are stored once (that publish is timed: the raw JetStream publish-with-ack rate, the
-// gateway's ceiling). Then, in each of `--rounds` rounds, these consumer phases run one after the
-// other, each with a durable consumer of its own reading the same stored events from the start:
+// The events are stored once (not timed). Then, in each of `--rounds` rounds, these consumer phases
+// (`--phases`) run one after the other, each with a durable consumer of its own reading the same
+// stored events from the start:
 //  - bare:  consume + ack, nothing else (in this process);
 //  - floor: consume, publish one message per event and wait for its ack, then ack (in this process,
 //           with the consumer's cheap publisher and CONCURRENCY in flight): the cheapest way to store
 //           anything per event, so the floor of any exactly-once effect;
+//  - floor-batch: the same with the messages of one turn stored as one atomic batch (nats-server 2.12);
 //  - full:  one consumer process on the full idempotent, event-sourced path (its own event log and
 //           projection bucket per phase), with the time per step from its step metrics;
 //  - old:   with `--compare DIR`, the same for the consumer of another checkout (before/after).
@@ -14,7 +15,10 @@
 // opens after WARM_UP_EVENTS and closes after `--seconds` or at 90 % of the stored events, whichever
 // comes first, and reports events/s and the CPU time per event of nats-server and of the client
 // process (from /proc) over that window. The summary gives the median and range over the rounds of
-// each phase and of the ratios taken within a round. Then the gateway under open-model load
+// each phase and of the ratios taken within a round. Then the gateway's ceiling: several ways of
+// publishing with ack (nats.js js.publish with 1,000 awaiting lanes or a sliding window of 100 to
+// 10,000, and the one-inbox publisher), each storing `--ceiling-events` per round in a fresh stream
+// like the gateway's; the best by median is the ceiling. Then the gateway under open-model load
 // (arrivals on the clock, not on responses) for single events and batches of 10 and 100, each at
 // rising offered rates until it saturates.
 // Timings are reported, never asserted: the machine may be shared.
@@ -27,14 +31,16 @@ import {
   type JetStreamManager,
   type JsMsg,
 } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, headers, nuid, type NatsConnection } from '@nats-io/transport-node';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startNatsServer } from '../../hack/stack/nats-server.js';
+import { toolsBin } from '../../hack/stack/tools.js';
 import { topologyOf, type NatsConfig } from '../src/shared/config.js';
-import { JetStreamPublisher } from '../src/shared/js-publisher.js';
-import { ensureTopology } from '../src/shared/topology.js';
+import { JetStreamPublisher, pubAckOf } from '../src/shared/js-publisher.js';
+import { ensureTopology, streamConfigs } from '../src/shared/topology.js';
 import {
   configOf,
   makeEvent,
@@ -54,8 +60,9 @@ import {
   summarize,
   WARM_UP_EVENTS,
   type BenchOptions,
-  type Summary,
+  type ConsumerPhase,
 } from './stats.js';
+import { Batcher, publishWindowed } from './pipeline.js';
 
 /** Offered event rates per batch size, tried in order until the gateway saturates. */
 const LADDER: Record<number, number[]> = {
@@ -63,7 +70,6 @@ const LADDER: Record<number, number[]> = {
   10: [2000, 5000, 10_000, 20_000],
   100: [5000, 10_000, 20_000, 40_000],
 };
-const PUBLISH_WINDOW = 1000;
 const log = (line: string) => process.stdout.write(`[bench] ${line}\n`);
 const loadText = () =>
   os
@@ -155,21 +161,191 @@ async function scrapeValue(port: number, name: string): Promise<number | undefin
   return m?.[1] === undefined ? undefined : Number(m[1]);
 }
 
+/** The events JSON as the gateway stores it (the id is the event's, set by the caller). */
+const encodeEvent = (e: TestEvent) => encoder.encode(JSON.stringify(e));
+const encoder = new TextEncoder();
+/** A publish of the ceiling waits this long for its ack: with 10,000 in flight on a loaded machine, seconds. */
+const CEILING_ACK_TIMEOUT_MS = 30_000;
+
 /**
- * Publishes with ack and msg id keeping `PUBLISH_WINDOW` publishes in flight at all times (a
- * sliding window, as the gateway has with many requests open); returns events/s.
+ * A way to publish events with ack, msg id and expected stream (what the gateway sets), tried for the
+ * gateway's ceiling. `publish` stores `events` on `subject(e)` and resolves when every ack is in.
  */
-async function rawPublishRate(js: JetStreamClient, config: NatsConfig, events: TestEvent[]): Promise<number> {
-  const t = topologyOf(config);
-  const encoder = new TextEncoder();
-  let next = 0;
-  const started = performance.now();
-  const lane = async (): Promise<void> => {
-    for (let e = events[next++]; e; e = events[next++])
-      await js.publish(t.eventsSubject(e.aggregateId), encoder.encode(JSON.stringify(e)), { msgID: e.id });
+interface PublishPattern {
+  name: string;
+  publish(events: readonly TestEvent[], subject: (e: TestEvent) => string, stream: string): Promise<void>;
+}
+
+function publishPatterns(js: JetStreamClient, publisher: JetStreamPublisher): PublishPattern[] {
+  const viaJs = (e: TestEvent, subject: string, stream: string) =>
+    js.publish(subject, encodeEvent(e), {
+      msgID: e.id,
+      expect: { streamName: stream },
+      timeout: CEILING_ACK_TIMEOUT_MS,
+    });
+  return [
+    {
+      // The bench's publish loop before this session: each lane awaits its publish, then starts the next.
+      name: 'js.publish, 1,000 awaiting lanes',
+      async publish(events, subject, stream) {
+        let next = 0;
+        const lane = async (): Promise<void> => {
+          for (let e = events[next++]; e; e = events[next++]) await viaJs(e, subject(e), stream);
+        };
+        await Promise.all(Array.from({ length: 1000 }, () => lane()));
+      },
+    },
+    ...[100, 1000, 10_000].map((window): PublishPattern => ({
+      name: `js.publish, window ${window.toLocaleString('en-US')}`,
+      publish: (events, subject, stream) =>
+        publishWindowed(events.length, window, (i) => {
+          const e = events[i] as TestEvent;
+          return viaJs(e, subject(e), stream);
+        }),
+    })),
+    ...[1000, 10_000].map((window): PublishPattern => ({
+      name: `one-inbox publisher, window ${window.toLocaleString('en-US')}`,
+      publish: (events, subject, stream) =>
+        publishWindowed(events.length, window, (i) => {
+          const e = events[i] as TestEvent;
+          return publisher.publish(subject(e), encodeEvent(e), undefined, {
+            msgId: e.id,
+            expectedStream: stream,
+          });
+        }),
+    })),
+  ];
+}
+
+/** One publish pattern in one round: events/s and CPU per event (the bench's process and nats-server). */
+interface CeilingResult {
+  pattern: string;
+  round: number;
+  eventsPerSecond: number;
+  cpu: CpuPerEvent;
+  loadAverage: number;
+}
+
+/** natscli's `nats` (hack/tools.sh natscli), or undefined when it is not built. */
+const natscliPath = (): string | undefined => {
+  const p = path.join(toolsBin, 'nats');
+  return existsSync(p) ? p : undefined;
+};
+/** natscli publishes this many times `--ceiling-events` per round: Go is fast enough that fewer take a blink. */
+const NATSCLI_EVENTS_FACTOR = 5;
+const NATSCLI_WINDOWS = [100, 1000];
+
+/**
+ * The NATS team's own benchmark, `nats bench js pub async` (nats.go's PublishMsgAsync, `window`
+ * publishes, then it waits for all their acks) with a msg id per message, to subjects spread like
+ * the events, messages as large as an event, into a fresh file stream with the gateway's duplicate
+ * window. Its CPU is read from the shell that ran it (its children's time in /proc/<sh>/stat).
+ */
+async function natscliCeiling(
+  b: Bench,
+  nats: string,
+  window: number,
+  roundNo: number,
+): Promise<CeilingResult> {
+  const msgs = NATSCLI_EVENTS_FACTOR * b.o.ceilingEvents;
+  const size = encodeEvent(makeEvent('c0-0-00000', 'agg-999', { payload: { amount: 6 } })).length;
+  const stream = `NATSBENCH_W${window}_R${roundNo}`;
+  const args = [
+    'bench', 'js', 'pub', 'async', `natsbench-${window}-${roundNo}`, '--server', b.server.url,
+    '--stream', stream, '--dedup',
+    '--msgs', String(msgs), '--size', `${size}B`, '--batch', String(window), '--multisubject',
+    '--multisubjectmax', String(b.o.aggregates), '--no-progress',
+  ]; // prettier-ignore
+  // The stream is made here, not by its --create: natscli 0.5.1 sends a stream field nats-server 2.12
+  // does not know (allow_batched) and is refused.
+  await b.jsm.streams.add({
+    name: stream,
+    subjects: [`natsbench-${window}-${roundNo}.*`],
+    duplicate_window: b.config.EVENTS_DUPLICATE_WINDOW_MS * 1_000_000,
+  });
+  const server0 = cpuSeconds(b.server.pid());
+  const serverIo0 = syscalls(b.server.pid());
+  // The shell prints its own /proc stat after the benchmark exited: fields 16 and 17 are its
+  // waited-for children's user and system time.
+  const child = spawn('sh', ['-c', '"$@"; s=$?; cat /proc/$$/stat; exit $s', 'sh', nats, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  const serverUs = round(((cpuSeconds(b.server.pid()) - server0) * 1e6) / msgs);
+  const serverWrites = round((syscalls(b.server.pid()).writes - serverIo0.writes) / msgs, 2);
+  await b.jsm.streams.delete(stream).catch(() => undefined);
+  const rate = /stats: ([\d,]+) msgs\/sec/.exec(out)?.[1];
+  const statLine = out.trim().split('\n').pop() ?? '';
+  const fields = statLine.slice(statLine.lastIndexOf(')') + 2).split(' ');
+  const childSeconds = (Number(fields[13]) + Number(fields[14])) / 100;
+  if (code !== 0 || rate === undefined || !Number.isFinite(childSeconds))
+    throw new Error(`nats ${args.join(' ')} failed (exit ${String(code)}):\n${out}`);
+  return {
+    pattern: `natscli nats bench js pub async, batch ${window.toLocaleString('en-US')} (Go)`,
+    round: roundNo,
+    eventsPerSecond: Number(rate.replace(/,/g, '')),
+    cpu: { serverUs, clientUs: round((childSeconds * 1e6) / msgs), serverWrites, clientWrites: NaN },
+    loadAverage: round(os.loadavg()[0] ?? NaN, 1),
   };
-  await Promise.all(Array.from({ length: PUBLISH_WINDOW }, () => lane()));
-  return events.length / ((performance.now() - started) / 1000);
+}
+
+/**
+ * The gateway's ceiling: every publish pattern stores `--ceiling-events` events in each round (order
+ * alternating between rounds) into a fresh stream configured like the gateway's events stream; the
+ * ceiling is the best pattern by median events/s.
+ */
+async function ceilingPhases(b: Bench, publisher: JetStreamPublisher): Promise<CeilingResult[]> {
+  const patterns = publishPatterns(b.js, publisher);
+  const config = configOf(workloadEnv(b.server.url, 'ceiling'));
+  const streamConfig = streamConfigs(config)[0];
+  if (!streamConfig) throw new Error('no events stream configuration');
+  const t = topologyOf(config);
+  const results: CeilingResult[] = [];
+  for (let r = 0; r < b.o.rounds; r++) {
+    for (const k of roundOrder(
+      patterns.map((_, k) => k),
+      r,
+    )) {
+      const pattern = patterns[k] as PublishPattern;
+      await b.jsm.streams.add(streamConfig);
+      const events = Array.from({ length: b.o.ceilingEvents }, (_, i) =>
+        makeEvent(`c${r}-${k}-${i}`, aggregateOf(i, b.o), { payload: { amount: i % 7 } }),
+      );
+      const meter = cpuMeter(() => b.server.pid(), 'self');
+      const started = performance.now();
+      await pattern.publish(events, (e) => t.eventsSubject(e.aggregateId), t.eventsStream);
+      const seconds = (performance.now() - started) / 1000;
+      const result: CeilingResult = {
+        pattern: pattern.name,
+        round: r,
+        eventsPerSecond: round(events.length / seconds),
+        cpu: meter(events.length),
+        loadAverage: round(os.loadavg()[0] ?? NaN, 1),
+      };
+      results.push(result);
+      log(
+        `ceiling round ${r + 1} ${pattern.name}: ${result.eventsPerSecond} events/s; ${cpuText(result.cpu)}; load ${result.loadAverage}`,
+      );
+      await b.jsm.streams.delete(t.eventsStream);
+    }
+    const nats = natscliPath();
+    if (nats)
+      for (const window of roundOrder(NATSCLI_WINDOWS, r)) {
+        const result = await natscliCeiling(b, nats, window, r);
+        results.push(result);
+        log(
+          `ceiling round ${r + 1} ${result.pattern}: ${result.eventsPerSecond} events/s; ${cpuText(result.cpu)}; load ${result.loadAverage}`,
+        );
+      }
+    else if (r === 0)
+      log(
+        `natscli is not built (bash hack/tools.sh natscli; make bench-workloads does it): its ceiling is left out`,
+      );
+  }
+  return results;
 }
 
 interface GatewayStep {
@@ -183,6 +359,8 @@ interface GatewayStep {
   saturated: boolean;
   storedEvents: number;
   cpuPerEvent?: CpuPerEvent;
+  /** Which gateway: this checkout's, or with `--compare` the other's. */
+  version?: 'this' | 'old';
 }
 
 async function gatewayStep(
@@ -246,7 +424,7 @@ async function gatewayStep(
   };
 }
 
-type PhaseName = 'bare' | 'floor' | 'full' | 'old';
+type PhaseName = ConsumerPhase | 'old';
 
 /** One phase of one round, over its timed window. */
 interface PhaseResult {
@@ -258,6 +436,8 @@ interface PhaseResult {
   cpu: CpuPerEvent;
   /** full / old: round trips per event and mean time of each step of the path, over the window. */
   steps?: { step: string; perEvent: number; meanMs: number }[];
+  /** floor-batch: mean messages per atomic batch over the phase. */
+  meanBatch?: number;
   loadAverage: number;
 }
 
@@ -361,6 +541,45 @@ async function floorPhase(b: Bench, roundNo: number, publisher: JetStreamPublish
 }
 
 /**
+ * The floor with its stores batched: the messages taken in one turn of the event loop (up to
+ * `--concurrency`) are stored as **one atomic batch** (nats-server ≥ 2.12: `Nats-Batch-Id`,
+ * `Nats-Batch-Sequence`, `Nats-Batch-Commit` on the last; one ack for the whole batch), then each is
+ * acked. Up to 4 batches in flight (a stream takes at most 50 open batches). What a consumer that
+ * appends a batch of events at once would pay at least.
+ */
+async function floorBatchPhase(b: Bench, roundNo: number): Promise<PhaseResult> {
+  const batcher = new Batcher<JsMsg>(b.o.concurrency, async (msgs) => {
+    const id = nuid.next();
+    const last = msgs.length;
+    let commit: Promise<unknown> | undefined;
+    msgs.forEach((m, i) => {
+      const h = headers();
+      h.set('Nats-Batch-Id', id);
+      h.set('Nats-Batch-Sequence', String(i + 1));
+      const subject = `bench-floor-batch.${m.seq}`;
+      if (i + 1 < last) b.nc.publish(subject, m.data, { headers: h });
+      else {
+        h.set('Nats-Batch-Commit', '1');
+        commit = b.nc.request(subject, m.data, { headers: h, timeout: 30_000 }).then((reply) => {
+          const ack = pubAckOf(subject, reply);
+          if (ack instanceof Error) throw ack;
+          const count = (ack as { count?: unknown }).count;
+          if (count !== last) throw new Error(`batch of ${last} committed with count ${String(count)}`);
+        });
+      }
+    });
+    await commit;
+    for (const m of msgs) m.ack();
+  });
+  const result = await inProcessPhase(b, 'floor-batch', roundNo, 4 * b.o.concurrency, (m) =>
+    batcher.add(m).catch(() => m.nak()),
+  ).finally(() => b.jsm.streams.purge('BENCH_FLOOR_BATCH'));
+  const sizes = batcher.sizes;
+  result.meanBatch = round(sizes.reduce((a, n) => a + n, 0) / Math.max(1, sizes.length), 1);
+  return result;
+}
+
+/**
  * One consumer process (this checkout's, or with `root` another's) on the full path, with an event
  * log and projection bucket of its own. Timed between two readings of its applied-events counter:
  * the first at WARM_UP_EVENTS, the last after --seconds or at 90 % of the stored events.
@@ -441,30 +660,52 @@ function phaseLine(r: PhaseResult): string {
   return `round ${r.round + 1} ${r.phase.padEnd(5)} ${r.eventsPerSecond} events/s (${r.events} events in ${r.seconds} s); ${cpuText(r.cpu)}; load ${r.loadAverage}`;
 }
 
+/**
+ * Each gateway (this checkout's, and with `--compare` the other's: `old`) climbs the ladder of offered
+ * rates for each batch size until it saturates; with two, they take turns per batch size (this, old;
+ * old, this; …), each with a stream of its own.
+ */
 async function gatewayPhases(b: Bench): Promise<GatewayStep[]> {
-  const gateway = startWorkload(
-    'gateway',
-    { ...workloadEnv(b.server.url, 'gw'), LOG_LEVEL: 'info' },
-    b.o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${b.o.profileDir}`] : [],
-  );
-  const port = await gateway.port;
+  const versions: { version: 'this' | 'old'; root?: string }[] = b.o.compareDir
+    ? [{ version: 'this' }, { version: 'old', root: path.resolve(b.o.compareDir) }]
+    : [{ version: 'this' }];
+  const gateways = versions.map(({ version, root }) => ({
+    version,
+    workload: startWorkload(
+      'gateway',
+      { ...workloadEnv(b.server.url, `gw-${version}`), LOG_LEVEL: 'info' },
+      b.o.profileDir
+        ? ['--cpu-prof', `--cpu-prof-dir=${path.join(b.o.profileDir, `gateway-${version}`)}`]
+        : [],
+      root,
+    ),
+  }));
   const seq = { n: 0 };
   const steps: GatewayStep[] = [];
-  for (const batch of b.o.batches) {
-    for (const rate of LADDER[batch] ?? [1000 * batch]) {
-      const gatewayMeter = cpuMeter(() => b.server.pid(), gateway.proc.pid ?? -1);
-      const step = await gatewayStep(b.o, port, batch, rate, seq);
-      step.cpuPerEvent = gatewayMeter(Math.max(1, step.storedEvents));
-      steps.push(step);
-      log(
-        `gateway batch ${batch} @ ${rate} events/s offered: ${step.eventsPerSecond} events/s stored (${step.requestsPerSecond} req/s), p50 ${step.p50ms} ms, p99 ${step.p99ms} ms, statuses ${JSON.stringify(step.statuses)}; ${cpuText(step.cpuPerEvent)} (client = gateway)${step.saturated ? ' — saturated' : ''}`,
-      );
-      if (step.saturated) break;
-      await sleep(500);
+  try {
+    for (const [k, batch] of b.o.batches.entries()) {
+      for (const { version, workload } of roundOrder(gateways, k)) {
+        const port = await workload.port;
+        for (const rate of LADDER[batch] ?? [1000 * batch]) {
+          const gatewayMeter = cpuMeter(() => b.server.pid(), workload.proc.pid ?? -1);
+          const step = await gatewayStep(b.o, port, batch, rate, seq);
+          step.version = version;
+          step.cpuPerEvent = gatewayMeter(Math.max(1, step.storedEvents));
+          steps.push(step);
+          log(
+            `gateway${version === 'old' ? ' (old)' : ''} batch ${batch} @ ${rate} events/s offered: ${step.eventsPerSecond} events/s stored (${step.requestsPerSecond} req/s), p50 ${step.p50ms} ms, p99 ${step.p99ms} ms, statuses ${JSON.stringify(step.statuses)}; ${cpuText(step.cpuPerEvent)} (client = gateway)${step.saturated ? ' — saturated' : ''}`,
+          );
+          if (step.saturated) break;
+          await sleep(500);
+        }
+      }
+    }
+  } finally {
+    for (const { workload } of gateways) {
+      workload.kill('SIGTERM');
+      await workload.exited;
     }
   }
-  gateway.kill('SIGTERM');
-  await gateway.exited;
   return steps;
 }
 
@@ -494,23 +735,29 @@ async function main(): Promise<void> {
     const config = configOf(env);
     await ensureTopology(nc, config);
     await jsm.streams.add({ name: 'BENCH_FLOOR', subjects: ['bench-floor.>'] });
+    await jsm.streams.add({
+      name: 'BENCH_FLOOR_BATCH',
+      subjects: ['bench-floor-batch.>'],
+      allow_atomic: true,
+    });
     const events = (tag: string, n: number) =>
       Array.from({ length: n }, (_, i) =>
         makeEvent(`${tag}-${i}`, aggregateOf(i, o), { payload: { amount: i % 7 } }),
       );
 
-    // The stored events, written once; the publish is the raw publish-with-ack measurement.
-    await rawPublishRate(js, config, events('warm-up', WARM_UP_EVENTS)); // JIT and stream warm-up
+    // The stored events, written once (not timed: the ceiling below measures publishing).
     const stored = events('e', o.events);
-    const meter = cpuMeter(() => server.pid(), 'self');
-    const publishRate = await rawPublishRate(js, config, stored);
-    const publishCpu = meter(stored.length);
-    log(
-      `raw JetStream publish with ack (${PUBLISH_WINDOW} in flight): ${publishRate.toFixed(0)} events/s; ${cpuText(publishCpu)}`,
-    );
-    const b: Bench = { o, server, nc, js, jsm, env, config, stored: WARM_UP_EVENTS + o.events };
+    const storing = performance.now();
+    await publishWindowed(stored.length, 1000, (i) => {
+      const e = stored[i] as TestEvent;
+      return publisher.publish(topologyOf(config).eventsSubject(e.aggregateId), encodeEvent(e), undefined, {
+        msgId: e.id,
+      });
+    });
+    log(`stored ${stored.length} events in ${((performance.now() - storing) / 1000).toFixed(1)} s`);
+    const b: Bench = { o, server, nc, js, jsm, env, config, stored: o.events };
 
-    const phases: PhaseName[] = o.compareDir ? ['bare', 'floor', 'full', 'old'] : ['bare', 'floor', 'full'];
+    const phases: PhaseName[] = o.compareDir ? [...o.phases, 'old'] : [...o.phases];
     const results: PhaseResult[] = [];
     for (let r = 0; r < o.rounds; r++) {
       for (const phase of roundOrder(phases, r)) {
@@ -519,7 +766,9 @@ async function main(): Promise<void> {
             ? await barePhase(b, r)
             : phase === 'floor'
               ? await floorPhase(b, r, publisher)
-              : await fullPhase(b, phase, r, phase === 'old' ? path.resolve(o.compareDir) : undefined);
+              : phase === 'floor-batch'
+                ? await floorBatchPhase(b, r)
+                : await fullPhase(b, phase, r, phase === 'old' ? path.resolve(o.compareDir) : undefined);
         results.push(result);
         log(phaseLine(result));
         for (const s of result.steps ?? [])
@@ -530,6 +779,8 @@ async function main(): Promise<void> {
     }
     const loadAfterConsumers = loadText();
 
+    // The ceiling right before the gateway, so both meet about the same load.
+    const ceilingResults = await ceilingPhases(b, publisher);
     const gatewaySteps = o.batches.length > 0 ? await gatewayPhases(b) : [];
 
     // Summary: per phase over the rounds, and ratios paired within each round.
@@ -545,26 +796,44 @@ async function main(): Promise<void> {
       clientUs: summarize(of(phase).map((r) => r.cpu.clientUs)),
       serverWrites: summarize(of(phase).map((r) => r.cpu.serverWrites)),
       clientWrites: summarize(of(phase).map((r) => r.cpu.clientWrites)),
+      meanBatch: summarize(of(phase).flatMap((r) => (r.meanBatch === undefined ? [] : [r.meanBatch]))),
     }));
     // By throughput a/b; by CPU the inverse (b's µs / a's µs): the throughput ratio a CPU-bound machine allows.
     const ratio = (a: PhaseName, b2: PhaseName) => ({
+      name: `${a} ÷ ${b2}`,
       throughput: summarize(pairedRatios(rate(a), rate(b2))),
       cpu: summarize(pairedRatios(cpu(b2), cpu(a))),
     });
-    const ratios: { name: string; throughput: Summary; cpu: Summary }[] = [
-      { name: 'full ÷ bare', ...ratio('full', 'bare') },
-      { name: 'full ÷ floor', ...ratio('full', 'floor') },
-      { name: 'floor ÷ bare', ...ratio('floor', 'bare') },
-      ...(o.compareDir
-        ? [
-            { name: 'old ÷ bare', ...ratio('old', 'bare') },
-            { name: 'full ÷ old', ...ratio('full', 'old') },
-          ]
-        : []),
+    const pairs: [PhaseName, PhaseName][] = [
+      ['full', 'bare'],
+      ['full', 'floor'],
+      ['floor', 'bare'],
+      ['floor-batch', 'bare'],
+      ['floor-batch', 'floor'],
+      ['old', 'bare'],
+      ['full', 'old'],
     ];
-    const best = (batch: number) =>
+    const ratios = pairs
+      .filter(([a, b2]) => phases.includes(a) && phases.includes(b2))
+      .map(([a, b2]) => ratio(a, b2));
+    const ceilingTable = [...new Set(ceilingResults.map((c) => c.pattern))].map((pattern) => {
+      const rows = ceilingResults.filter((c) => c.pattern === pattern);
+      return {
+        pattern,
+        eventsPerSecond: summarize(rows.map((c) => c.eventsPerSecond)),
+        cpuUs: summarize(rows.map((c) => cpuTotal(c.cpu))),
+        serverUs: summarize(rows.map((c) => c.cpu.serverUs)),
+        clientUs: summarize(rows.map((c) => c.cpu.clientUs)),
+        clientWrites: summarize(rows.map((c) => c.cpu.clientWrites)),
+      };
+    });
+    const ceiling = ceilingTable.reduce<(typeof ceilingTable)[number] | undefined>(
+      (a, c) => (a && a.eventsPerSecond.median >= c.eventsPerSecond.median ? a : c),
+      undefined,
+    );
+    const best = (batch: number, version: 'this' | 'old') =>
       gatewaySteps
-        .filter((s) => s.batch === batch)
+        .filter((s) => s.batch === batch && s.version === version)
         .reduce<GatewayStep | undefined>(
           (a, c) => (a && a.eventsPerSecond >= c.eventsPerSecond ? a : c),
           undefined,
@@ -578,35 +847,44 @@ async function main(): Promise<void> {
       `| phase | events/s | CPU µs per event (server + client) | server | client | writes per event (server, client) |`,
     );
     log(`| --- | ---: | ---: | ---: | ---: | ---: |`);
-    log(
-      `| raw publish with ack (once, ${PUBLISH_WINDOW} in flight) | ${formatSummary(summarize([publishRate]))} | ${cpuTotal(publishCpu)} | ${publishCpu.serverUs} | ${publishCpu.clientUs} | ${publishCpu.serverWrites}, ${publishCpu.clientWrites} |`,
-    );
     for (const row of table)
       log(
-        `| ${row.phase} | ${formatSummary(row.eventsPerSecond)} | ${formatSummary(row.cpuUs)} | ${formatSummary(row.serverUs)} | ${formatSummary(row.clientUs)} | ${formatSummary(row.serverWrites, 2)}, ${formatSummary(row.clientWrites, 2)} |`,
+        `| ${row.phase}${row.meanBatch.n > 0 ? ` (${formatSummary(row.meanBatch, 1)} per batch)` : ''} | ${formatSummary(row.eventsPerSecond)} | ${formatSummary(row.cpuUs)} | ${formatSummary(row.serverUs)} | ${formatSummary(row.clientUs)} | ${formatSummary(row.serverWrites, 2)}, ${formatSummary(row.clientWrites, 2)} |`,
       );
     log('');
     log(`| ratio (paired within a round) | by throughput | by CPU per event |`);
     log(`| --- | ---: | ---: |`);
     for (const r of ratios) log(`| ${r.name} | ${formatPercent(r.throughput)} | ${formatPercent(r.cpu)} |`);
-    if (gatewaySteps.length > 0) {
+    log('');
+    log(
+      `| publish with ack, msg id and expected stream (${o.ceilingEvents} events per round) | events/s | CPU µs per event (server + client) | server | client | client writes per event |`,
+    );
+    log(`| --- | ---: | ---: | ---: | ---: | ---: |`);
+    for (const row of ceilingTable)
+      log(
+        `| ${row.pattern}${row === ceiling ? ' **(ceiling)**' : ''} | ${formatSummary(row.eventsPerSecond)} | ${formatSummary(row.cpuUs)} | ${formatSummary(row.serverUs)} | ${formatSummary(row.clientUs)} | ${formatSummary(row.clientWrites, 2)} |`,
+      );
+    if (gatewaySteps.length > 0 && ceiling) {
       log('');
-      log(`| gateway batch | best events/s stored | p50 ms | p99 ms | CPU µs per event | of raw publish |`);
+      log(
+        `| gateway batch | best events/s stored | p50 ms | p99 ms | CPU µs per event | of the ceiling (${ceiling.pattern}, median) |`,
+      );
       log(`| ---: | ---: | ---: | ---: | ---: | ---: |`);
-      for (const batch of o.batches) {
-        const s = best(batch);
-        if (s)
-          log(
-            `| ${batch} | ${s.eventsPerSecond} | ${s.p50ms} | ${s.p99ms} | ${s.cpuPerEvent ? cpuTotal(s.cpuPerEvent) : '—'} | ${((100 * s.eventsPerSecond) / publishRate).toFixed(0)} % |`,
-          );
-      }
+      for (const batch of o.batches)
+        for (const version of o.compareDir ? (['this', 'old'] as const) : (['this'] as const)) {
+          const s = best(batch, version);
+          if (s)
+            log(
+              `| ${batch}${version === 'old' ? ' (old)' : ''} | ${s.eventsPerSecond} | ${s.p50ms} | ${s.p99ms} | ${s.cpuPerEvent ? cpuTotal(s.cpuPerEvent) : '—'} | ${((100 * s.eventsPerSecond) / ceiling.eventsPerSecond.median).toFixed(0)} % |`,
+            );
+        }
     }
     const fullSteps = of('full').flatMap((r) => r.steps ?? []);
     const stepNames = [...new Set(fullSteps.map((s) => s.step))];
     const json = {
       options: o,
       loadAverage: { start: loadAtStart, afterConsumers: loadAfterConsumers, end: loadText() },
-      rawPublish: { eventsPerSecond: round(publishRate), cpuPerEvent: publishCpu },
+      ceiling: { best: ceiling?.pattern, patterns: ceilingTable, rounds: ceilingResults },
       phases: table,
       ratios,
       fullSteps: stepNames.map((step) => ({

@@ -83,7 +83,8 @@ describe('command line', () => {
     const o = parseBenchArgs([
       '--events', '20000', '--aggregates', '50', '--hot-share', '0.5', '--hot-aggregates', '4',
       '--concurrency', '128', '--seconds', '2.5', '--rounds', '3', '--gateway-seconds', '1',
-      '--batches', '10,100', '--profile', '/tmp/p', '--compare', '/tmp/old',
+      '--batches', '10,100', '--ceiling-events', '5000', '--phases', 'bare,floor-batch',
+      '--profile', '/tmp/p', '--compare', '/tmp/old',
     ]); // prettier-ignore
     expect(o).toEqual({
       events: 20000,
@@ -95,6 +96,8 @@ describe('command line', () => {
       rounds: 3,
       gatewaySeconds: 1,
       batches: [10, 100],
+      ceilingEvents: 5000,
+      phases: ['bare', 'floor-batch'],
       profileDir: '/tmp/p',
       compareDir: '/tmp/old',
     });
@@ -112,6 +115,15 @@ describe('command line', () => {
     );
     expect(() => parseBenchArgs(['--batches', '1,7'])).toThrow(
       /--batches must be 'none' or a list of 1, 10 and 100/,
+    );
+    expect(() => parseBenchArgs(['--ceiling-events', '10'])).toThrow(
+      /--ceiling-events must be an integer ≥ 1000/,
+    );
+    expect(() => parseBenchArgs(['--phases', 'bare,old'])).toThrow(
+      /--phases must be a list without repeats of bare, floor, floor-batch, full .*got 'bare,old'/,
+    );
+    expect(() => parseBenchArgs(['--phases', 'bare,bare'])).toThrow(
+      /--phases must be a list without repeats/,
     );
     expect(() => parseBenchArgs(['--event', '5'])).toThrow(/unknown flag --event/);
     expect(() => parseBenchArgs(['--events'])).toThrow(/--events needs a value/);

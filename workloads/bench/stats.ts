@@ -59,6 +59,10 @@ export function formatPercent(s: Summary): string {
   return s.n === 0 ? '—' : `${formatSummary(s, 0, 100).replace(' (', ' % (')}${s.n === 1 ? ' %' : ''}`;
 }
 
+/** Consumer phases the bench can run in its interleaved rounds (`old` comes with `--compare`). */
+export const CONSUMER_PHASES = ['bare', 'floor', 'floor-batch', 'full'] as const;
+export type ConsumerPhase = (typeof CONSUMER_PHASES)[number];
+
 export interface BenchOptions {
   /** Events stored once, read by every consumer phase with a durable consumer of its own. */
   events: number;
@@ -73,6 +77,10 @@ export interface BenchOptions {
   /** Length of each gateway step. */
   gatewaySeconds: number;
   batches: number[];
+  /** Events each publish pattern of the ceiling stores, per round. */
+  ceilingEvents: number;
+  /** The consumer phases to run (`old` is added by `compareDir`). */
+  phases: ConsumerPhase[];
   profileDir: string;
   compareDir: string;
 }
@@ -87,6 +95,8 @@ export const benchDefaults: BenchOptions = {
   rounds: 5,
   gatewaySeconds: 5,
   batches: [1, 10, 100],
+  ceilingEvents: 10_000,
+  phases: [...CONSUMER_PHASES],
   profileDir: '',
   compareDir: '',
 };
@@ -97,11 +107,15 @@ export const WARM_UP_EVENTS = 2000;
 const usage =
   'usage: bench-workloads.ts [--events N≥10000] [--aggregates N] [--hot-share 0..<1] [--hot-aggregates N] ' +
   '[--concurrency N] [--seconds S] [--rounds N] [--gateway-seconds S] [--batches 1,10,100|none] ' +
-  '[--profile DIR] [--compare DIR]';
+  `[--ceiling-events N≥1000] [--phases ${CONSUMER_PHASES.join(',')}] [--profile DIR] [--compare DIR]`;
 
 /** Parses and validates the command line; throws an error naming the flag and what to fix. */
 export function parseBenchArgs(argv: readonly string[]): BenchOptions {
-  const o: BenchOptions = { ...benchDefaults, batches: [...benchDefaults.batches] };
+  const o: BenchOptions = {
+    ...benchDefaults,
+    batches: [...benchDefaults.batches],
+    phases: [...benchDefaults.phases],
+  };
   const integer = (flag: string, raw: string, min: number): number => {
     const n = Number(raw);
     if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n < min)
@@ -160,6 +174,19 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
           o.batches = parts.map(Number);
         }
         break;
+      case 'ceiling-events':
+        o.ceilingEvents = integer(name, raw, 1000);
+        break;
+      case 'phases': {
+        const parts = raw.split(',');
+        const known = (p: string): p is ConsumerPhase => (CONSUMER_PHASES as readonly string[]).includes(p);
+        if (parts.some((p) => !known(p)) || new Set(parts).size !== parts.length)
+          throw new Error(
+            `--phases must be a list without repeats of ${CONSUMER_PHASES.join(', ')} (e.g. bare,floor), got '${raw}'. ${usage}`,
+          );
+        o.phases = parts.filter(known);
+        break;
+      }
       case 'profile':
         o.profileDir = raw;
         break;
