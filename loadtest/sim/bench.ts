@@ -98,7 +98,7 @@ function parseArgs(argv: string[]): BenchOptions {
 }
 
 /** Finds a file of loadtest/sim/traces whether running from the source tree, from dist/, or from the repo root. */
-function findTraceFile(file: string): string | undefined {
+export function findTraceFile(file: string): string | undefined {
   const here = dirname(fileURLToPath(import.meta.url));
   const candidates = [
     resolve('loadtest/sim/traces', file),
@@ -112,7 +112,7 @@ function findTraceFile(file: string): string | undefined {
  * The failover run of `make demo` captured by the harness (capture-trace.ts; how, in the README):
  * the trace named `demo`.
  */
-const DEMO_TRACE_FILE = 'demo-failover.json';
+export const DEMO_TRACE_FILE = 'demo-failover.json';
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
