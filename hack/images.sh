@@ -5,6 +5,8 @@
 # The base is the Dockerfiles' public image (node:<major>-slim) when docker has it or can pull it;
 # otherwise hack/base-image.sh builds a stand-in offline and the build uses that
 # (--build-arg BASE_IMAGE). BASE_IMAGE=<image> forces a base. Prints build times and sizes.
+# Leaves no dangling image of its own behind (the stage images are tagged jetscale/<image>-stage:*,
+# the build cache; see below).
 # Usage: hack/images.sh [tag]
 set -euo pipefail
 
@@ -33,15 +35,34 @@ log "base image: $base"
 
 # BuildKit when buildx is installed; otherwise the legacy builder (Debian's docker.io has no buildx).
 builder=(docker build)
-docker buildx version >/dev/null 2>&1 || builder=(env DOCKER_BUILDKIT=0 docker build)
+legacy=
+docker buildx version >/dev/null 2>&1 || { builder=(env DOCKER_BUILDKIT=0 docker build); legacy=1; }
 
+# The legacy builder keeps each stage before the last as an untagged image (the build stage with
+# its dev dependencies is ~600 MB), and a rebuild leaves the previous ones dangling. So: build the
+# stages first under tags of their own (jetscale/<image>-stage:<stage>, the cache the next build
+# starts from), and after the build prune the dangling images that carry jetscale's labels: stage
+# images (io.jetscale.stage, the Dockerfiles' last step of each stage) and images a rebuild under
+# the same tag replaced (io.jetscale.image). Images without these labels are not touched.
 for image in operator workloads; do
   start=$SECONDS
-  log "docker build -f $image/Dockerfile -t jetscale/$image:$tag"
   # --network host: the build's npm ci reaches the registry the way this host does (proxies, DNS).
-  "${builder[@]}" --network host --build-arg "BASE_IMAGE=$base" \
-    --label "org.opencontainers.image.version=$tag" \
-    -f "$root/$image/Dockerfile" -t "jetscale/$image:$tag" "$root" >&2
+  common=(--network host --build-arg "BASE_IMAGE=$base" -f "$root/$image/Dockerfile")
+  if [ -n "$legacy" ]; then
+    for stage in build production-deps; do
+      log "docker build --target $stage -t jetscale/$image-stage:$stage"
+      "${builder[@]}" "${common[@]}" --target "$stage" -t "jetscale/$image-stage:$stage" "$root" >&2
+    done
+  fi
+  log "docker build -f $image/Dockerfile -t jetscale/$image:$tag"
+  "${builder[@]}" "${common[@]}" \
+    --label "org.opencontainers.image.version=$tag" --label "io.jetscale.image=$image" \
+    -t "jetscale/$image:$tag" "$root" >&2
   size=$(docker image inspect --format '{{ .Size }}' "jetscale/$image:$tag" | awk '{ printf "%d MB", $1 / 1e6 }')
   log "jetscale/$image:$tag built in $((SECONDS - start)) s ($size)"
+done
+
+for label in io.jetscale.stage io.jetscale.image; do
+  reclaimed=$(docker image prune --force --filter "label=$label" | sed -n 's/^Total reclaimed space: //p')
+  log "pruned dangling images labelled $label: ${reclaimed:-0B} reclaimed"
 done
