@@ -77,6 +77,10 @@ export interface QueryProof extends PanelQuery {
   series: Series[];
   /** Set when Prometheus refused the query or could not be reached. */
   error?: string;
+  /** An instant query (a stat panel's) that had no data at the run's end: `series` then holds the
+   *  same expression over the whole run, so one missed scrape at the end (a stalled exporter, the
+   *  operator pod that had just lost its Lease) does not leave the panel unproven. */
+  emptyAtEnd?: boolean;
 }
 
 export interface PanelProof {
@@ -132,27 +136,37 @@ export interface ProveOptions {
   stepSeconds: number;
 }
 
-/** Evaluates every query: range queries over [start, end], instant ones at end (as Grafana does). */
+/**
+ * Evaluates every query: range queries over [start, end], instant ones at end (as Grafana does). An
+ * instant query with no data at the end is evaluated again over [start, end] (emptyAtEnd): a stat
+ * panel shows one instant, and whether its query works is a question about the whole run.
+ */
 export async function proveQueries(options: ProveOptions): Promise<QueryProof[]> {
-  const out: QueryProof[] = [];
-  for (const q of options.queries) {
-    const promql = substituteVariables(q.expr, options.vars);
+  const evaluate = async (promql: string, instant: boolean): Promise<Series[]> => {
     const params = new URLSearchParams({ query: promql });
     let endpoint = 'query';
-    if (q.instant) params.set('time', String(options.end));
+    if (instant) params.set('time', String(options.end));
     else {
       endpoint = 'query_range';
       params.set('start', String(options.start));
       params.set('end', String(options.end));
       params.set('step', `${options.stepSeconds}s`);
     }
+    const res = await fetch(`${options.prometheusUrl}/api/v1/${endpoint}`, {
+      method: 'POST',
+      body: params,
+      signal: AbortSignal.timeout(30_000),
+    });
+    return parsePromResponse((await res.json()) as PromResponse);
+  };
+  const out: QueryProof[] = [];
+  for (const q of options.queries) {
+    const promql = substituteVariables(q.expr, options.vars);
     try {
-      const res = await fetch(`${options.prometheusUrl}/api/v1/${endpoint}`, {
-        method: 'POST',
-        body: params,
-        signal: AbortSignal.timeout(30_000),
-      });
-      out.push({ ...q, promql, series: parsePromResponse((await res.json()) as PromResponse) });
+      const series = await evaluate(promql, q.instant);
+      if (q.instant && !series.some((s) => s.points.length > 0))
+        out.push({ ...q, promql, series: await evaluate(promql, false), emptyAtEnd: true });
+      else out.push({ ...q, promql, series });
     } catch (err) {
       out.push({ ...q, promql, series: [], error: err instanceof Error ? err.message : String(err) });
     }

@@ -153,6 +153,7 @@ export async function checkPrometheus(o: PrometheusCheckOptions): Promise<Promet
         max: maxOf(q.series) ?? null,
         ...(external[i] ? { externalSource: external[i] } : {}),
         ...(q.error ? { error: q.error } : {}),
+        ...(q.emptyAtEnd ? { emptyAtEnd: true } : {}),
       })),
     };
   });

@@ -412,7 +412,7 @@ export function prometheusSection(
       const queries = panel.queries
         .map(
           (q) =>
-            `${escapeHtml(q.refId)}: ${q.series} series, ${q.samples} samples, max ${fmt(q.max, 2)}${q.externalSource ? ` <i>(${escapeHtml(q.externalSource)})</i>` : ''}${q.error ? ` <b>${escapeHtml(q.error)}</b>` : ''}`,
+            `${escapeHtml(q.refId)}: ${q.series} series, ${q.samples} samples, max ${fmt(q.max, 2)}${q.externalSource ? ` <i>(${escapeHtml(q.externalSource)})</i>` : ''}${q.emptyAtEnd ? ' <i>(no data at the end of the run: answered over the run)</i>' : ''}${q.error ? ` <b>${escapeHtml(q.error)}</b>` : ''}`,
         )
         .join('<br>');
       return `<tr>${status}<td>${escapeHtml(panel.panel)}</td><td class="detail">${queries}</td></tr>`;

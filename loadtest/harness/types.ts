@@ -107,6 +107,8 @@ export interface PrometheusSection {
       max: number | null;
       externalSource?: string;
       error?: string;
+      /** An instant (stat panel) query empty at the run's end, answered over the run instead. */
+      emptyAtEnd?: boolean;
     }>;
   }>;
   /** Key figures from Prometheus against the harness' own measurements. */
