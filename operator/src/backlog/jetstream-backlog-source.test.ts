@@ -80,6 +80,16 @@ describe('reading a sample from CONSUMER.INFO', () => {
     });
   });
 
+  it('tells a push consumer without deliver_group, whose subscribers do not share its messages', () => {
+    const config = (extra: Record<string, unknown>) => ({ durable_name: 'worker', ...extra });
+    const of = (extra: Record<string, unknown>) =>
+      sampleFromConsumerInfo(reply({ config: config(extra) }), 0).pushWithoutGroup;
+    expect(of({ deliver_subject: 'deliver.worker' })).toBe(true);
+    expect(of({ deliver_subject: 'deliver.worker', deliver_group: 'workers' })).toBeUndefined();
+    expect(of({})).toBeUndefined(); // pull
+    expect(of({ deliver_subject: '' })).toBeUndefined();
+  });
+
   it('reads when the consumer was created, which tells a recreated durable from the old one', () => {
     const created = '2026-01-01T00:00:00.123456789Z';
     expect(sampleFromConsumerInfo(reply({ created }), 0).consumerCreated).toBe(created);

@@ -169,7 +169,15 @@ export function sampleFromConsumerInfo(
     maxAckPending: maxAckPendingOf(info),
     filtered: filters.length > 0 && (stream === undefined || !filterCoversStream(filters, stream)),
     ...(typeof info.created === 'string' && info.created !== '' ? { consumerCreated: info.created } : {}),
+    ...(pushWithoutGroup(info) ? { pushWithoutGroup: true } : {}),
   };
+}
+
+/** A push consumer (deliver_subject set) whose subscribers do not share its messages (no deliver_group). */
+function pushWithoutGroup(info: ConsumerInfo): boolean {
+  const subject: unknown = info.config?.deliver_subject;
+  const group: unknown = info.config?.deliver_group;
+  return typeof subject === 'string' && subject !== '' && !(typeof group === 'string' && group !== '');
 }
 
 /**

@@ -906,6 +906,35 @@ describe('decide: a sparse stream sent in batches (policy fuzzer world 2429)', (
   });
 });
 
+describe('decide: a push consumer without deliver_group', () => {
+  // Every subscriber of its deliver subject receives every message (or, with nats.go, only one may
+  // bind): a second replica processes each message again instead of draining faster.
+  it('stays at one replica whatever the backlog, says why, and takes replicas above it down', () => {
+    const spec = withScalingDefaults({ maxReplicas: 20, backlogPerReplica: 100 });
+    const push = sample({ pending: 900, pushWithoutGroup: true });
+    const d = decide(input({ spec, sample: push, currentReplicas: 1 }));
+    expect(d.desiredReplicas).toBe(1);
+    expect(d.limitedBy).toBe('PushConsumer');
+    expect(d.reason).toContain('push consumer without deliver_group');
+    // With a deliver_group (or a pull consumer) the backlog is shared: 9 replicas.
+    const grouped = decide(input({ spec, sample: sample({ pending: 900 }), currentReplicas: 1 }));
+    expect(grouped.desiredReplicas).toBe(9);
+    // Replicas above one go down by the user's scale-down rules, not at once.
+    const above = decide(input({ spec, sample: push, currentReplicas: 9 }));
+    expect(above.desiredReplicas).toBeLessThan(9);
+    expect(above.desiredReplicas).toBeGreaterThanOrEqual(1);
+    // minReplicas, the user's explicit floor, still holds.
+    const floor = decide(
+      input({
+        spec: withScalingDefaults({ minReplicas: 2, maxReplicas: 20 }),
+        sample: push,
+        currentReplicas: 2,
+      }),
+    );
+    expect(floor.desiredReplicas).toBe(2);
+  });
+});
+
 describe('decide: max_ack_pending', () => {
   it('caps replicas at ceil(maxAckPending / in-flight per replica)', () => {
     const spec = withScalingDefaults({ maxReplicas: 50, inFlightPerReplica: 10 });

@@ -523,7 +523,9 @@ export function decide(input: ScalingInput): ScalingDecision {
 
   // What max_ack_pending lets work in parallel, when that is known (see the header, point 3).
   const ackCap = maxAckPendingCap(spec, sample, rateState, now);
-  const upper = Math.min(maxReplicas, ackCap?.replicas ?? Infinity);
+  // A push consumer without deliver_group hands every message to every subscriber: one replica.
+  const pushCapped = sample.pushWithoutGroup === true && maxReplicas > 1;
+  const upper = Math.min(maxReplicas, ackCap?.replicas ?? Infinity, pushCapped ? 1 : Infinity);
 
   // Lower bound: minReplicas, except that 0 is only reachable after the cooldown and is left on
   // activation.
@@ -611,7 +613,8 @@ export function decide(input: ScalingInput): ScalingDecision {
     }
     desired = Math.max(lower, Math.min(cap, stepped));
     if (desired !== stepped) {
-      if (desired < stepped) limitedBy = cap < maxReplicas ? 'MaxAckPending' : 'MaxReplicas';
+      if (desired < stepped)
+        limitedBy = cap < maxReplicas ? (pushCapped ? 'PushConsumer' : 'MaxAckPending') : 'MaxReplicas';
       else limitedBy = 'MinReplicas';
     } else if (held) limitedBy = 'Stabilization';
     else if (notReadyHold) limitedBy = 'ReplicasNotReady';
@@ -626,6 +629,7 @@ export function decide(input: ScalingInput): ScalingDecision {
           ? `activating above activationBacklog ${fmt(spec.activationBacklog)}`
           : `held at minReplicas ${minReplicas === 0 ? 1 : minReplicas}`,
       MaxAckPending: `capped at ${upper} by max_ack_pending ${fmt(sample.maxAckPending)}: ${ackCap?.evidence ?? ''}`,
+      PushConsumer: `capped at 1: a push consumer without deliver_group hands every message to every subscriber, so another replica would process each one again, not drain faster (set deliver_group, or use a pull consumer)`,
       StepPolicy: `step policy allows ${desired} now`,
       ReplicasNotReady: `no replicas added while ${readiness?.overdue ?? 0} of ${current} have not been ready for the readiness deadline (${fmt(readiness?.deadlineSeconds ?? 0)}s)`,
       Stabilization: held

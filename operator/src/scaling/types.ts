@@ -96,6 +96,12 @@ export interface BacklogSample {
    */
   consumerCreated?: string;
   /**
+   * A push consumer (config.deliver_subject) without config.deliver_group: every subscriber of its
+   * deliver subject receives every message (nats.go lets only one bind), so a second replica
+   * processes each message again instead of draining faster. decide caps replicas at 1.
+   */
+  pushWithoutGroup?: boolean;
+  /**
    * The consumer has a filter subject (filter_subject or filter_subjects): delivered.stream_seq
    * then also moves over other subjects' messages, and redeliveries can hide behind them.
    */
@@ -157,7 +163,13 @@ export interface MaxAckPendingCap {
 export type ActivityReason = 'BacklogAboveActivation' | 'AwaitingAck' | 'MessagesDelivered' | 'NoBacklog';
 
 export type ScalingLimit =
-  'MaxReplicas' | 'MinReplicas' | 'MaxAckPending' | 'StepPolicy' | 'Stabilization' | 'ReplicasNotReady';
+  | 'MaxReplicas'
+  | 'MinReplicas'
+  | 'MaxAckPending'
+  | 'PushConsumer'
+  | 'StepPolicy'
+  | 'Stabilization'
+  | 'ReplicasNotReady';
 
 export interface ScalingDecision {
   desiredReplicas: number;
