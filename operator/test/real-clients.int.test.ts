@@ -10,7 +10,8 @@
 // For every combination: the operator reaches NEEDED replicas within REACH_POLLS of its polls, the
 // backlog drains while traffic still flows, and everything is acknowledged once it stops. Two more:
 // - nats.go Consume() starting on a standing backlog of STANDING_BACKLOG messages (the first
-//   replica takes 500 of them into its buffer);
+//   replica takes 500 of them into its buffer), at the server's default max_ack_pending and at
+//   LARGE_MAX_ACK_PENDING (65,536, what applications raise it to: it never binds);
 // - nats.go Consume() at ack_wait SHORT_ACK_WAIT_SECONDS (5 s): its 500-message buffer is 25 s of
 //   work, so buffered copies expire and the server redelivers them; the operator must still size
 //   from what arrives and what is done (redeliveries are neither), and report the redeliveries;
@@ -71,6 +72,8 @@ const MAX_LOAD_SECONDS = 300;
 /** "Drained while traffic flows": at most this many seconds of arrivals pending or awaiting ack. */
 const CAUGHT_UP_SECONDS = 2;
 const SMALL_MAX_ACK_PENDING = 20;
+/** What applications raise max_ack_pending to (nats.go's own examples, many operators' configs). */
+const LARGE_MAX_ACK_PENDING = 65_536;
 /** max_ack_pending that binds: fewer slots than the replicas the arrival rate asks for. */
 const BINDING_MAX_ACK_PENDING = 2;
 /** The binding combination's load goes on for this many operator polls after it reached the cap. */
@@ -169,6 +172,13 @@ const combos: Combo[] = [
     maxAckPending: undefined,
     standing: STANDING_BACKLOG,
     label: `nats.go Consume(), max_ack_pending 1000 (server default), ${STANDING_BACKLOG} standing`,
+    expect: 'keepsUp',
+  },
+  {
+    client: natsGoConsume,
+    maxAckPending: LARGE_MAX_ACK_PENDING,
+    standing: STANDING_BACKLOG,
+    label: `nats.go Consume(), max_ack_pending ${LARGE_MAX_ACK_PENDING}, ${STANDING_BACKLOG} standing`,
     expect: 'keepsUp',
   },
   {
