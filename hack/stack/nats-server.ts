@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, closeSync } from 'node:fs';
 import path from 'node:path';
+import { assertPortsHeldBy } from './port-owners.js';
 import { assertPortFree, freePort, waitFor } from './ports.js';
 import { toolPath } from './tools.js';
 
@@ -85,6 +86,16 @@ export async function startNatsServer(options: NatsServerOptions): Promise<NatsS
       ),
       exited,
     ]);
+    // The probe answered: from our nats-server, not another stack's that took a port first.
+    try {
+      assertPortsHeldBy(child?.pid, [
+        { port, purpose: 'nats-server client port' },
+        { port: monitorPort, purpose: 'nats-server monitoring port' },
+      ]);
+    } catch (err) {
+      child?.kill('SIGKILL');
+      throw err;
+    }
   };
 
   const stop = async (opts?: { hard?: boolean }): Promise<void> => {

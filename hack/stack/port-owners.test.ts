@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { describeOwner, parseListeningSockets, portOwners } from './port-owners.js';
+import { assertPortsHeldBy, describeOwner, parseListeningSockets, portOwners } from './port-owners.js';
 
 // Lines as Linux prints them (header, then one socket per line; st 0A = LISTEN, 01 = ESTABLISHED).
 const tcp = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
@@ -52,6 +52,25 @@ describe('who holds a port', () => {
   test('says how to find a holder it cannot see', () => {
     expect(describeOwner({ port: 32759, address: '127.0.0.1' })).toBe(
       "a process this user cannot see (ss -ltnp 'sport = :32759' as root names it)",
+    );
+  });
+});
+
+describe('checking that a server holds its own ports', () => {
+  test('passes for the holder; names the real holder, or nobody, otherwise', async () => {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      expect(() => assertPortsHeldBy(process.pid, [{ port, purpose: 'probe' }])).not.toThrow();
+      expect(() => assertPortsHeldBy(4194305, [{ port, purpose: 'probe' }])).toThrow(
+        new RegExp(`^port ${port} \\(probe\\) is held by pid ${process.pid} \\(.*\\), not by pid 4194305$`),
+      );
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+    expect(() => assertPortsHeldBy(process.pid, [{ port, purpose: 'probe' }])).toThrow(
+      `port ${port} (probe) is held by nobody, not by pid ${process.pid}`,
     );
   });
 });

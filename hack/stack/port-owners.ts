@@ -123,3 +123,23 @@ export function describeOwner(owner: PortOwner): string {
     return `a process this user cannot see (ss -ltnp 'sport = :${owner.port}' as root names it)`;
   return `pid ${owner.pid} (${owner.command ?? 'exited'})`;
 }
+
+/**
+ * Throws unless every port is held by `pid`: a server that lost its port to another process between
+ * our check and its bind exits, but a readiness probe may reach the other process first (another
+ * stack's NATS or Prometheus) and call it up. The message names each port's holder.
+ */
+export function assertPortsHeldBy(
+  pid: number | undefined,
+  ports: Array<{ port: number; purpose: string }>,
+): void {
+  const owners = portOwners(ports.map((p) => p.port));
+  const wrong = ports.flatMap(({ port, purpose }) => {
+    const owner = owners.get(port);
+    if (owner?.pid !== undefined && owner.pid === pid) return [];
+    return [
+      `port ${port} (${purpose}) is held by ${owner ? describeOwner(owner) : 'nobody'}, not by pid ${pid ?? '(not started)'}`,
+    ];
+  });
+  if (wrong.length > 0) throw new Error(wrong.join('; '));
+}

@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { alertRules } from '../../monitoring/alerts.js';
+import { assertPortsHeldBy } from './port-owners.js';
 import { assertPortFree, freePort, waitFor } from './ports.js';
 import { FileScrapeTargets } from './scrape-targets.js';
 import { directLauncher, type Launcher } from './stack-cgroup.js';
@@ -103,6 +104,13 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Prome
     ),
     exited,
   ]);
+  // The probe answered: from this Prometheus, not another stack's that took the port first.
+  try {
+    assertPortsHeldBy(child.pid, [{ port, purpose: 'prometheus' }]);
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
   return {
     url,
     port,
