@@ -264,6 +264,7 @@ export function decide(input: ScalingInput): ScalingDecision {
   const rateState = observeRates(previousRates, sample, ready, {
     settleSeconds:
       input.readyReplicas === undefined ? Math.max(READY_SETTLE_SECONDS, spec.predictive.horizonSeconds) : 0,
+    askedReplicas: current,
   });
   const rates = ratesOf(rateState);
   // Readiness: only when the target reports it (a /scale subresource alone does not).

@@ -575,6 +575,43 @@ describe('capacity while the reported ready count settles', () => {
   });
 });
 
+describe('pods that consume before they are counted ready (real-clients.int: 44.6/s for a 20/s replica)', () => {
+  // 6 replicas asked for; their processes pull at once (a container consumes before its readiness
+  // probe passes and before the Deployment's ready count catches up), each completing 20/s, while
+  // the ready count lags: 2 ready for 20 s, then 6. Readings every 2 s with 5,000 waiting (busy).
+  function run(withAsked: boolean, start?: number): number[] {
+    let completed = 0;
+    let state = observeRates(undefined, sampleFromTotals(s(0), 5000, 0, 20), 2);
+    if (start !== undefined) state = { ...state, perReplicaPerSecond: start, perReplicaEvidenceSeconds: 60 };
+    const figures: number[] = [];
+    for (let t = 2; t <= 60; t += 2) {
+      completed += 6 * 20 * 2;
+      const ready = t < 20 ? 2 : 6;
+      state = observeRates(
+        state,
+        sampleFromTotals(s(t), completed + 5000, completed, 20),
+        ready,
+        withAsked ? { askedReplicas: 6 } : {},
+      );
+      figures.push(state.perReplicaPerSecond ?? NaN);
+    }
+    return figures;
+  }
+  it('is not raised past what the replicas asked for prove (before: 20/s rose to 30/s)', () => {
+    // The figure was learnt right (20/s) before this scale-up.
+    expect(Math.max(...run(true, 20))).toBeLessThanOrEqual(20 + 1e-9);
+    expect(run(true, 20).at(-1)).toBeCloseTo(20, 6);
+    // Without the count asked for, completions ÷ ready is all there is (the old reading).
+    expect(Math.max(...run(false, 20))).toBeGreaterThan(25);
+  });
+  it('is lowered by a reading whose high end is below the estimate, and raised to its low end only', () => {
+    expect(Math.max(...run(true, 80))).toBeLessThanOrEqual(80);
+    expect(run(true, 80).at(-1)).toBeLessThan(60);
+    expect(Math.min(...run(true, 5))).toBeGreaterThanOrEqual(5);
+    expect(run(true, 5).at(-1)).toBeLessThanOrEqual(20 + 1e-9);
+  });
+});
+
 describe('a filtered consumer on a stream where other subjects interleave (readings of a real nats-server)', () => {
   // Consumer info of a consumer filtered on P.a (10/s) over a stream where P.b (50/s) interleaves,
   // ack_wait 2 s, one nats.js consume() client (100 buffered) with 200 ms handlers: copies expire

@@ -431,6 +431,14 @@ export interface RateOptions {
    * count asked for is all there is, and replicas asked for are still starting for a while.
    */
   settleSeconds?: number;
+  /**
+   * Replicas asked for (the target's spec). When more are asked for than are ready, pods that are
+   * not ready yet may already consume (a container starts pulling before its readiness probe passes
+   * and before the Deployment's ready count catches up), so completions ÷ the ready replicas is at
+   * most an upper bound and completions ÷ the replicas asked for a lower bound of what one replica
+   * does: a reading then moves the estimate only as far as the bound it proves.
+   */
+  askedReplicas?: number;
 }
 
 /** Time constant of the arrival dispersion: a property of how publishers send, slow to change. */
@@ -634,8 +642,23 @@ export function observeRates(
     last.readyFrom !== undefined &&
     readyReplicas < last.readyFrom &&
     steadySeconds < LOWER_BOUND_SETTLE_SECONDS;
-  if (comparable && (busyThroughout || provesMore)) {
-    const updated = evidenceMean(perReplica, perReplicaEvidence, completedPerReplica, dtSeconds);
+  // More asked for than ready: the reading is an interval [completions ÷ asked, completions ÷ ready]
+  // (see RateOptions.askedReplicas). It raises a figure to at most its low end and lowers it to at
+  // least its high end. With no figure yet the high end is taken, as before: the first figure is
+  // learnt during the first scale-up, and its low end (2 of 20 asked ready: a tenth) over-scaled
+  // the simulator's step 2.5x in replica-seconds.
+  const asked = options.askedReplicas ?? readyReplicas;
+  const unreadyMayConsume = asked > readyReplicas && readyReplicas > 0 && perReplica !== undefined;
+  const provenPerReplica = completedPerSecond / Math.max(1, asked);
+  const reading = !unreadyMayConsume
+    ? completedPerReplica
+    : perReplica !== undefined && provenPerReplica > perReplica
+      ? provenPerReplica
+      : perReplica !== undefined && completedPerReplica < perReplica
+        ? completedPerReplica
+        : undefined;
+  if (comparable && (busyThroughout || provesMore) && reading !== undefined) {
+    const updated = evidenceMean(perReplica, perReplicaEvidence, reading, dtSeconds);
     // A bound that does not move the figure adds no evidence to it.
     const taken =
       perReplica === undefined
