@@ -72,24 +72,40 @@ describe('consumers SIGKILLed at random moments', () => {
     const jsm = await jetstreamManager(nc);
     const t = topologyOf(config);
 
-    // Kill while there is work, at a random moment after the victim started consuming, and restart
-    // it at once so the work gets done.
+    // Kill while there is work in hand — at a random moment once the consumer holds messages
+    // awaiting ack — and restart the victim at once so the work gets done. A kill after a fixed
+    // sleep could land after the slice was drained (the consumer works a 667-event slice off in a
+    // few hundred ms): in one CI run all 12 kills met idle consumers and nothing was redelivered.
+    const workInHand = async (): Promise<boolean> => {
+      const deadline = Date.now() + 5_000;
+      while (Date.now() < deadline) {
+        const info = await jsm.consumers.info(t.eventsStream, t.consumer);
+        if (info.num_ack_pending > 0) return true;
+        await sleep(5);
+      }
+      return false;
+    };
     let kills = 0;
+    let killsWithWorkInHand = 0;
     const started = Date.now();
     while (kills < KILLS && Date.now() - started < 150_000) {
       const slot = Math.floor(Math.random() * slots.length);
       const victim = slots[slot];
       if (!victim) continue;
       await victim.port;
-      await sleep(200 + Math.random() * 1300);
+      // The next slice goes out once the victim is up, so the kill meets it with work in hand.
+      if (kills > 0) {
+        await publishEvents(jetstream(nc), config, events.slice(published, published + slice));
+        published += slice;
+      }
+      if (await workInHand()) killsWithWorkInHand++;
+      await sleep(Math.random() * 40);
       victim.kill('SIGKILL');
       await victim.exited;
       kills++;
       const replacement = startWorkload('consumer', env);
       running.push(replacement);
       slots[slot] = replacement;
-      await publishEvents(jetstream(nc), config, events.slice(published, published + slice));
-      published += slice;
     }
     await publishEvents(jetstream(nc), config, events.slice(published));
 
@@ -97,7 +113,7 @@ describe('consumers SIGKILLed at random moments', () => {
     const audit = await runAudit(nc, config, { settleTimeoutMs: 100_000 });
     const info = await jsm.consumers.info(t.eventsStream, t.consumer);
     process.stderr.write(
-      `[crash test] kills=${kills} deliveries=${info.delivered.consumer_seq} audit=${JSON.stringify({ ...audit, lostIds: audit.lostIds.length, appliedTwiceIds: audit.appliedTwiceIds.length })}\n`,
+      `[crash test] kills=${kills} (${killsWithWorkInHand} with work in hand) deliveries=${info.delivered.consumer_seq} audit=${JSON.stringify({ ...audit, lostIds: audit.lostIds.length, appliedTwiceIds: audit.appliedTwiceIds.length })}\n`,
     );
     const warnings = running.flatMap((w) =>
       w.logs.filter((l) => l.includes('"level":"warn"') || l.includes('"level":"error"')),
@@ -107,6 +123,7 @@ describe('consumers SIGKILLed at random moments', () => {
         `[crash test] ${warnings.length} warnings, last: ${warnings.slice(-3).join('\n')}\n`,
       );
     expect(kills).toBe(KILLS);
+    expect(killsWithWorkInHand).toBe(KILLS);
     // Kills really did cut processing short: some messages had to be delivered again.
     expect(info.delivered.consumer_seq).toBeGreaterThan(EVENTS);
     expect(audit).toMatchObject({
