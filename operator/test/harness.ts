@@ -9,8 +9,16 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { repoRoot, toolPath } from '../../hack/stack/tools.js';
 import { eventually, kubeConfig, testStack } from '../../test/env.js';
 import { compiledOperatorEntry } from './compiled-operator.js';
-import type { EventConsumerStatus } from '../src/api/v1alpha1/event-consumer.js';
+import type { EventConsumerObject, EventConsumerStatus } from '../src/api/v1alpha1/event-consumer.js';
 import { eventConsumerPath, eventConsumersPath } from '../src/api/v1alpha1/group-version.js';
+import { ConnectionPool } from '../src/backlog/connection-pool.js';
+import { NatsBacklogSources } from '../src/backlog/nats-backlog-sources.js';
+import { Reconciler } from '../src/controller/reconciler.js';
+import { EventRecorder } from '../src/kube/event-recorder.js';
+import { ScaleClient } from '../src/kube/scale-client.js';
+import { SecretReader } from '../src/kube/secret-reader.js';
+import { silentLogger } from '../src/observability/logger.js';
+import { OperatorMetrics } from '../src/observability/metrics.js';
 import type { OperatorConfig } from '../src/config/config.js';
 import { loadConfig } from '../src/config/config.js';
 import { KubeApiClient } from '../src/kube/api-client.js';
@@ -204,6 +212,49 @@ export async function consumeAndAck(
 }
 
 /** Runs the operator in this process, watching one namespace, without leader election. */
+/** A Reconciler on the real API server and NATS, driven by the test instead of a controller. */
+export interface DirectReconciler {
+  metrics: OperatorMetrics;
+  /**
+   * One poll as the controller runs it: reads the EventConsumer into the cache, reconciles (again
+   * at once while it asks to, at most 5 times) and waits until its status is written.
+   */
+  poll(namespace: string, name: string): Promise<void>;
+  /** Forgets every EventConsumer and closes the NATS connections it opened. */
+  close(): Promise<void>;
+}
+
+export function directReconciler(instance: string): DirectReconciler {
+  const api = kubeApi();
+  const metrics = new OperatorMetrics({ processMetrics: false });
+  const pool = new ConnectionPool({ logger: silentLogger, metrics, connectTimeoutMs: 2000 });
+  let cached: EventConsumerObject | undefined;
+  const reconciler = new Reconciler({
+    cache: { get: () => cached },
+    api,
+    scale: new ScaleClient(api),
+    secrets: new SecretReader(api),
+    backlog: new NatsBacklogSources(pool, { timeoutMs: 2000, metrics }),
+    events: new EventRecorder({ api, logger: silentLogger, instance }),
+    metrics,
+    logger: silentLogger,
+  });
+  return {
+    metrics,
+    async poll(namespace, name) {
+      cached = await kubeApi().request<EventConsumerObject>('GET', eventConsumerPath(namespace, name));
+      for (let attempt = 0; attempt < 5; attempt++) {
+        if ((await reconciler.reconcile(`${namespace}/${name}`)).requeueAfterMs !== 0) break;
+      }
+      await reconciler.statusSettled();
+    },
+    async close() {
+      reconciler.forgetAll();
+      await pool.closeAll();
+    },
+  };
+}
+
 export async function startInProcessOperator(
   namespace: string,
   overrides: Partial<OperatorConfig> = {},

@@ -7,24 +7,15 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { AckPolicy, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { createNamespace, testStack } from '../../test/env.js';
-import type { EventConsumerObject } from '../src/api/v1alpha1/event-consumer.js';
-import { eventConsumerPath } from '../src/api/v1alpha1/group-version.js';
-import { ConnectionPool } from '../src/backlog/connection-pool.js';
-import { NatsBacklogSources } from '../src/backlog/nats-backlog-sources.js';
-import { Reconciler } from '../src/controller/reconciler.js';
-import { EventRecorder } from '../src/kube/event-recorder.js';
-import { ScaleClient } from '../src/kube/scale-client.js';
-import { SecretReader } from '../src/kube/secret-reader.js';
-import { silentLogger } from '../src/observability/logger.js';
-import { OperatorMetrics } from '../src/observability/metrics.js';
 import {
   closeKubeApi,
+  directReconciler,
+  type DirectReconciler,
   condition,
   createDeployment,
   createEventConsumer,
   eventConsumerStatus,
   installCrd,
-  kubeApi,
   publish,
   specReplicas,
   streamName,
@@ -34,9 +25,7 @@ describe('push consumers', () => {
   let ns: { name: string; cleanup: () => Promise<void> };
   let nc: NatsConnection;
   let jsm: JetStreamManager;
-  let pool: ConnectionPool;
-  let reconciler: Reconciler;
-  let cached: EventConsumerObject | undefined;
+  let direct: DirectReconciler;
   const stream = streamName('push');
 
   beforeAll(async () => {
@@ -45,37 +34,18 @@ describe('push consumers', () => {
     nc = await connect({ servers: testStack().natsUrl });
     jsm = await jetstreamManager(nc);
     await jsm.streams.add({ name: stream, subjects: [`${stream}.>`] });
-    const api = kubeApi();
-    const metrics = new OperatorMetrics({ processMetrics: false });
-    pool = new ConnectionPool({ logger: silentLogger, metrics, connectTimeoutMs: 2000 });
-    reconciler = new Reconciler({
-      cache: { get: () => cached },
-      api,
-      scale: new ScaleClient(api),
-      secrets: new SecretReader(api),
-      backlog: new NatsBacklogSources(pool, { timeoutMs: 2000, metrics }),
-      events: new EventRecorder({ api, logger: silentLogger, instance: 'push-consumer-test' }),
-      metrics,
-      logger: silentLogger,
-    });
+    direct = directReconciler('push-consumer-test');
   });
 
   afterAll(async () => {
-    reconciler?.forgetAll();
-    await pool?.closeAll();
+    await direct?.close();
     await jsm?.streams.delete(stream).catch(() => undefined);
     await nc?.close();
     await ns?.cleanup();
     closeKubeApi();
   });
 
-  async function poll(name: string): Promise<void> {
-    cached = await kubeApi().request<EventConsumerObject>('GET', eventConsumerPath(ns.name, name));
-    for (let attempt = 0; attempt < 5; attempt++) {
-      if ((await reconciler.reconcile(`${ns.name}/${name}`)).requeueAfterMs !== 0) break;
-    }
-    await reconciler.statusSettled();
-  }
+  const poll = (name: string): Promise<void> => direct.poll(ns.name, name);
 
   async function pushConsumer(name: string, group?: string): Promise<void> {
     await jsm.consumers.add(stream, {

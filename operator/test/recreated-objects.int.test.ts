@@ -13,18 +13,10 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { AckPolicy, DeliverPolicy, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { createNamespace, testStack } from '../../test/env.js';
-import type { EventConsumerObject } from '../src/api/v1alpha1/event-consumer.js';
-import { eventConsumerPath } from '../src/api/v1alpha1/group-version.js';
-import { ConnectionPool } from '../src/backlog/connection-pool.js';
-import { NatsBacklogSources } from '../src/backlog/nats-backlog-sources.js';
-import { Reconciler } from '../src/controller/reconciler.js';
-import { EventRecorder } from '../src/kube/event-recorder.js';
-import { ScaleClient } from '../src/kube/scale-client.js';
-import { SecretReader } from '../src/kube/secret-reader.js';
-import { silentLogger } from '../src/observability/logger.js';
-import { OperatorMetrics } from '../src/observability/metrics.js';
 import {
   closeKubeApi,
+  directReconciler,
+  type DirectReconciler,
   condition,
   consumeAndAck,
   createDeployment,
@@ -42,10 +34,7 @@ describe('objects deleted and recreated under the same name while scaling', () =
   let ns: { name: string; cleanup: () => Promise<void> };
   let nc: NatsConnection;
   let jsm: JetStreamManager;
-  let pool: ConnectionPool;
-  let metrics: OperatorMetrics;
-  let reconciler: Reconciler;
-  let cached: EventConsumerObject | undefined;
+  let direct: DirectReconciler;
   const streams: string[] = [];
 
   beforeAll(async () => {
@@ -53,38 +42,18 @@ describe('objects deleted and recreated under the same name while scaling', () =
     ns = await createNamespace('op-recreated');
     nc = await connect({ servers: testStack().natsUrl });
     jsm = await jetstreamManager(nc);
-    const api = kubeApi();
-    metrics = new OperatorMetrics({ processMetrics: false });
-    pool = new ConnectionPool({ logger: silentLogger, metrics, connectTimeoutMs: 2000 });
-    reconciler = new Reconciler({
-      cache: { get: () => cached },
-      api,
-      scale: new ScaleClient(api),
-      secrets: new SecretReader(api),
-      backlog: new NatsBacklogSources(pool, { timeoutMs: 2000, metrics }),
-      events: new EventRecorder({ api, logger: silentLogger, instance: 'recreated-objects-test' }),
-      metrics,
-      logger: silentLogger,
-    });
+    direct = directReconciler('recreated-objects-test');
   });
 
   afterAll(async () => {
-    reconciler?.forgetAll();
-    await pool?.closeAll();
+    await direct?.close();
     for (const s of streams) await jsm?.streams.delete(s).catch(() => undefined);
     await nc?.close();
     await ns?.cleanup();
     closeKubeApi();
   });
 
-  /** One poll as the controller runs it (again at once when it asks to), status written. */
-  async function poll(name: string): Promise<void> {
-    cached = await kubeApi().request<EventConsumerObject>('GET', eventConsumerPath(ns.name, name));
-    for (let attempt = 0; attempt < 5; attempt++) {
-      if ((await reconciler.reconcile(`${ns.name}/${name}`)).requeueAfterMs !== 0) break;
-    }
-    await reconciler.statusSettled();
-  }
+  const poll = (name: string): Promise<void> => direct.poll(ns.name, name);
   /** A poll at least a second after the one before: a rate is taken over 0.9 s or more. */
   async function pollAfterASecond(name: string): Promise<void> {
     await sleep(1_100);
@@ -92,7 +61,7 @@ describe('objects deleted and recreated under the same name while scaling', () =
   }
   /** A gauge of this EventConsumer as the last poll set it (status writes readings later). */
   async function gauge(which: 'arrivalRate' | 'backlogMessages', name: string): Promise<number | undefined> {
-    return (await metrics[which].get()).values.find(
+    return (await direct.metrics[which].get()).values.find(
       (v) => v.labels.namespace === ns.name && v.labels.name === name,
     )?.value;
   }
