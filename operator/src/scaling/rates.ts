@@ -648,15 +648,11 @@ export function observeRates(
   // learnt during the first scale-up, and its low end (2 of 20 asked ready: a tenth) over-scaled
   // the simulator's step 2.5x in replica-seconds.
   const asked = options.askedReplicas ?? readyReplicas;
-  const unreadyMayConsume = asked > readyReplicas && readyReplicas > 0 && perReplica !== undefined;
-  const provenPerReplica = completedPerSecond / Math.max(1, asked);
-  const reading = !unreadyMayConsume
-    ? completedPerReplica
-    : perReplica !== undefined && provenPerReplica > perReplica
-      ? provenPerReplica
-      : perReplica !== undefined && completedPerReplica < perReplica
-        ? completedPerReplica
-        : undefined;
+  let reading: number | undefined = completedPerReplica;
+  if (asked > readyReplicas && readyReplicas > 0 && perReplica !== undefined) {
+    const low = completedPerSecond / asked;
+    reading = low > perReplica ? low : completedPerReplica < perReplica ? completedPerReplica : undefined;
+  }
   if (comparable && (busyThroughout || provesMore) && reading !== undefined) {
     const updated = evidenceMean(perReplica, perReplicaEvidence, reading, dtSeconds);
     // A bound that does not move the figure adds no evidence to it.
