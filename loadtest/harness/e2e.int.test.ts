@@ -15,6 +15,7 @@ import { profiles } from '../profiles/profiles.js';
 import { startLocalSystem, type LocalSystem } from '../local/system.js';
 import { LiveView } from './live-view.js';
 import { runScenario, type RunOutcome } from './run-scenario.js';
+import { expectDashboardProof, verdictOf } from './test/e2e-checks.js';
 import { isProcessAlive } from '../../hack/stack/process-alive.js';
 import { startPrometheus, type PrometheusServer } from '../../hack/stack/prometheus.js';
 import { makeScratchDir } from '../../hack/stack/scratch-dir.js';
@@ -67,11 +68,7 @@ describe('jetscale end to end on the local stack (spike-ci: spike + forced consu
     else process.stderr.write(`[e2e] the run did not pass: logs kept in ${path.join(workDir, 'logs')}\n`);
   }, 60_000);
 
-  const verdict = (name: string): { value: number | null; pass: boolean } => {
-    const found = outcome?.result.verdicts.find((v) => v.name.startsWith(name));
-    if (!found) throw new Error(`no verdict "${name}" in ${outcome?.resultPath ?? 'the run'}`);
-    return found;
-  };
+  const verdict = (name: string): { value: number | null; pass: boolean } => verdictOf(outcome, name);
 
   it('says in the report that its pods ran as local processes', () => {
     expect(String(outcome?.result.settings['pods run as'])).toMatch(/^local processes on kwok nodes/);
@@ -113,16 +110,7 @@ describe('jetscale end to end on the local stack (spike-ci: spike + forced consu
   });
 
   it('every dashboard panel was answered by Prometheus, and its peaks agree with the harness', () => {
-    const section = outcome?.result.prometheus;
-    expect(section).toBeDefined();
-    const local = section?.panels.filter((p) => p.localSources) ?? [];
-    expect(local.length).toBeGreaterThanOrEqual(19);
-    expect(local.filter((p) => !p.answered).map((p) => p.panel)).toEqual([]);
-    for (const figure of ['max desired replicas', 'max ready replicas', 'peak backlog']) {
-      const a = section?.agreement.find((x) => x.name === figure);
-      expect({ figure, pass: a?.pass, detail: a?.detail }).toEqual({ figure, pass: true, detail: a?.detail });
-    }
-    expect(verdict('dashboard panels answered by Prometheus').pass).toBe(true);
+    expectDashboardProof(outcome);
   });
 
   it('passed every verdict', () => {

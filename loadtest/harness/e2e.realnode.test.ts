@@ -23,6 +23,7 @@ import { profiles } from '../profiles/profiles.js';
 import { LiveView } from './live-view.js';
 import { realNodeTarget, type RealNodeTarget } from './real-node-target.js';
 import { runScenario, type RunOutcome } from './run-scenario.js';
+import { expectDashboardProof, verdictOf } from './test/e2e-checks.js';
 
 const profile = profiles['spike-ci'];
 
@@ -93,11 +94,7 @@ describe('jetscale end to end on real containers (spike-ci on a real kubelet + c
     if (outcome?.result.passed) scratch.remove();
   }, 180_000);
 
-  const verdict = (name: string): { value: number | null; pass: boolean } => {
-    const found = outcome?.result.verdicts.find((v) => v.name.startsWith(name));
-    if (!found) throw new Error(`no verdict "${name}" in ${outcome?.resultPath ?? 'the run'}`);
-    return found;
-  };
+  const verdict = (name: string): { value: number | null; pass: boolean } => verdictOf(outcome, name);
 
   it('ran on the real node, and the report says so', () => {
     expect(outcome?.result.target).toMatch(/^real node .* \(kubelet \+ containerd/);
@@ -139,16 +136,7 @@ describe('jetscale end to end on real containers (spike-ci on a real kubelet + c
   });
 
   it('every dashboard panel was answered by Prometheus, and its peaks agree with the harness', () => {
-    const section = outcome?.result.prometheus;
-    expect(section).toBeDefined();
-    const local = section?.panels.filter((p) => p.localSources) ?? [];
-    expect(local.length).toBeGreaterThanOrEqual(19);
-    expect(local.filter((p) => !p.answered).map((p) => p.panel)).toEqual([]);
-    for (const figure of ['max desired replicas', 'max ready replicas', 'peak backlog']) {
-      const a = section?.agreement.find((x) => x.name === figure);
-      expect({ figure, pass: a?.pass, detail: a?.detail }).toEqual({ figure, pass: true, detail: a?.detail });
-    }
-    expect(verdict('dashboard panels answered by Prometheus').pass).toBe(true);
+    expectDashboardProof(outcome);
   });
 
   it('passed every verdict', () => {
