@@ -40,6 +40,12 @@ export interface OracleOptions {
   foresightSeconds: number;
   /** Acts only every this many seconds, on the rate at the reading's time (0 = every tick, now). */
   pollSeconds?: number;
+  /**
+   * Seconds into the run of its first poll (then every `pollSeconds`). The step and every
+   * recurring burst start on a multiple of 5 s, so polls from 0 s read each of them one staleness
+   * too early and see it a whole poll late: the bench draws the phase per seed (scenarios.ts).
+   */
+  pollPhaseSeconds?: number;
   name: string;
 }
 
@@ -81,7 +87,7 @@ export class OracleAutoscaler implements Autoscaler {
   tick(view: ClusterView): number | undefined {
     const poll = this.options.pollSeconds ?? 0;
     if (poll > 0) {
-      this.nextPollAt ??= view.now;
+      this.nextPollAt ??= view.now + (this.options.pollPhaseSeconds ?? 0) * 1000;
       if (view.now < this.nextPollAt) return undefined;
       this.nextPollAt += poll * 1000;
     }

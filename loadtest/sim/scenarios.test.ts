@@ -1,6 +1,8 @@
 import { defaultScaleDown, defaultScaleUp } from '../../operator/src/scaling/defaults.js';
 import { kedaHpaDefaults } from './keda-hpa.js';
-import { kedaConfig } from './scenarios.js';
+import { kedaConfig, makeAutoscaler, oraclePollPhaseSeconds, shared } from './scenarios.js';
+import { EPOCH_MS } from './simulator.js';
+import { stepTrace } from './traces.js';
 
 describe('scenarios', () => {
   it("gives keda-tuned its own behavior, which does not move with jetscale's defaults", () => {
@@ -45,5 +47,51 @@ describe('scenarios', () => {
     }
     // The same seed gives the same phase (the bench is deterministic per seed), for every KEDA family.
     expect(kedaConfig('keda', 100, 7).hpaPhaseSeconds).toBe(kedaConfig('keda-tuned', 5, 7).hpaPhaseSeconds);
+  });
+
+  it("draws oracle-poll's poll phase per seed, so it does not meet every step a whole poll late", () => {
+    // The step starts at 600 s, a multiple of the 5 s poll, and the reading is 1 s stale: polls from
+    // 0 s read 599 s at 600 s and first saw the step at 605 s on every seed.
+    const trace = stepTrace();
+    const firstReaction = (seed: number): number => {
+      const oracle = makeAutoscaler({ policy: 'oracle-poll' }, trace, seed);
+      for (let t = 0; t < 700; t += 0.25) {
+        const sampleAt = Math.max(0, t - shared.metricStalenessSeconds);
+        const pending = sampleAt >= 600 ? 100 : 0;
+        const asked = oracle.tick({
+          now: EPOCH_MS + t * 1000,
+          sample: {
+            at: EPOCH_MS + sampleAt * 1000,
+            pending,
+            ackPending: 0,
+            redelivered: 0,
+            waiting: 0,
+            deliveredConsumerSeq: 0,
+            deliveredStreamSeq: 0,
+            ackFloorConsumerSeq: 0,
+            maxAckPending: -1,
+          },
+          specReplicas: 3,
+          readyReplicas: 3,
+          statusReplicas: 3,
+        });
+        if (t >= 600 && asked !== undefined && asked > 3) return t - 600;
+      }
+      return Number.NaN;
+    };
+    const delays = Array.from({ length: 14 }, (_, i) => firstReaction(i + 1));
+    for (const d of delays) {
+      // Seen at the first poll whose reading (1 s stale) is past the step: within one poll + staleness.
+      expect(d).toBeGreaterThanOrEqual(shared.metricStalenessSeconds);
+      expect(d).toBeLessThanOrEqual(shared.jetscalePollSeconds + shared.metricStalenessSeconds);
+    }
+    // Not the same delay on every seed (it was 5 s on all 14), and on average about half a poll late.
+    expect(new Set(delays).size).toBeGreaterThan(5);
+    const mean = delays.reduce((a, b) => a + b, 0) / delays.length;
+    expect(mean).toBeLessThan(shared.jetscalePollSeconds);
+    for (let seed = 1; seed <= 100; seed++) {
+      expect(oraclePollPhaseSeconds(seed)).toBeGreaterThanOrEqual(0);
+      expect(oraclePollPhaseSeconds(seed)).toBeLessThan(shared.jetscalePollSeconds);
+    }
   });
 });

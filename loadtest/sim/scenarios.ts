@@ -153,6 +153,18 @@ export const kedaTunedBehavior: HpaBehavior = {
 
 /** The random stream (prng.ts deriveSeed) of the HPA's sync phase; 1–3 are the simulator's, 9 the spike's time. */
 const HPA_PHASE_STREAM = 10;
+/** The random stream of `oracle-poll`'s poll phase. */
+const ORACLE_POLL_PHASE_STREAM = 11;
+
+/**
+ * When `oracle-poll` first reads, drawn per seed uniform over its poll interval. From 0 s its
+ * reading at each multiple of 5 s carried the rate 1 s before (the staleness), so it met the step
+ * (600 s) and every recurring burst (900 s + k × 1800 s) a whole poll late, on every seed: a
+ * bound weaker than the policies it bounds, which poll at a phase of their own history.
+ */
+export function oraclePollPhaseSeconds(seed: number): number {
+  return new Prng(deriveSeed(seed, ORACLE_POLL_PHASE_STREAM)).uniform(0, shared.jetscalePollSeconds);
+}
 
 /** The KEDA configurations: every default, except the bounds shared by all policies. */
 export function kedaConfig(
@@ -197,6 +209,7 @@ export function makeAutoscaler(
         maxReplicas: shared.maxReplicas,
         foresightSeconds: policy === 'clairvoyant' ? Math.ceil(workload.startupSeconds.max) : 0,
         pollSeconds: policy === 'oracle-poll' ? shared.jetscalePollSeconds : 0,
+        pollPhaseSeconds: policy === 'oracle-poll' ? oraclePollPhaseSeconds(seed) : 0,
         name,
       });
     case 'clairvoyant-cost':
