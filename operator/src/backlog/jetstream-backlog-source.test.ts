@@ -90,6 +90,19 @@ describe('reading a sample from CONSUMER.INFO', () => {
     expect(of({ deliver_subject: '' })).toBeUndefined();
   });
 
+  it('reads a pause on the server (nats-server 2.11+: paused, pause_remaining in nanoseconds)', () => {
+    const paused = reply({ paused: true, pause_remaining: 42_500_000_000 });
+    expect(consumerInfoProblems(paused)).toEqual([]);
+    expect(sampleFromConsumerInfo(paused, 0)).toMatchObject({ paused: true, pauseRemainingSeconds: 42.5 });
+    // Servers before 2.11 send neither; a pause that ended says paused false (or nothing).
+    expect(sampleFromConsumerInfo(reply(), 0)).not.toHaveProperty('paused');
+    expect(sampleFromConsumerInfo(reply({ paused: false }), 0)).not.toHaveProperty('paused');
+    expect(consumerInfoProblems(reply({ paused: 'yes' }))).toEqual(['paused is "yes", not true or false']);
+    expect(consumerInfoProblems(reply({ paused: true, pause_remaining: -1 }))).toEqual([
+      'pause_remaining is -1, not a whole number of nanoseconds ≥ 0',
+    ]);
+  });
+
   it('reads when the consumer was created, which tells a recreated durable from the old one', () => {
     const created = '2026-01-01T00:00:00.123456789Z';
     expect(sampleFromConsumerInfo(reply({ created }), 0).consumerCreated).toBe(created);

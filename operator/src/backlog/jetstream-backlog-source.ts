@@ -46,6 +46,21 @@ export function consumerInfoProblems(info: ConsumerInfo): string[] {
   ) {
     problems.push(`config.max_ack_pending is ${JSON.stringify(maxAckPending)}, not a whole number`);
   }
+  // nats-server 2.11+ (server/consumer.go, consumer info): `paused` while pause_until is ahead,
+  // with `pause_remaining` in nanoseconds; older servers send neither.
+  const paused: unknown = (info as { paused?: unknown }).paused;
+  if (paused !== undefined && typeof paused !== 'boolean') {
+    problems.push(`paused is ${JSON.stringify(paused)}, not true or false`);
+  }
+  const pauseRemaining: unknown = (info as { pause_remaining?: unknown }).pause_remaining;
+  if (
+    pauseRemaining !== undefined &&
+    (typeof pauseRemaining !== 'number' || !Number.isSafeInteger(pauseRemaining) || pauseRemaining < 0)
+  ) {
+    problems.push(
+      `pause_remaining is ${JSON.stringify(pauseRemaining)}, not a whole number of nanoseconds ≥ 0`,
+    );
+  }
   const filterSubject: unknown = info.config?.filter_subject;
   if (filterSubject !== undefined && typeof filterSubject !== 'string') {
     problems.push(`config.filter_subject is ${JSON.stringify(filterSubject)}, not a subject`);
@@ -170,6 +185,22 @@ export function sampleFromConsumerInfo(
     filtered: filters.length > 0 && (stream === undefined || !filterCoversStream(filters, stream)),
     ...(typeof info.created === 'string' && info.created !== '' ? { consumerCreated: info.created } : {}),
     ...(pushWithoutGroup(info) ? { pushWithoutGroup: true } : {}),
+    ...pauseOf(info),
+  };
+}
+
+/**
+ * A consumer paused on the server (nats-server 2.11+, `pause_until` in its config): until the
+ * deadline the server delivers nothing to anyone (server/consumer.go, loopAndGatherMsgs: "If the
+ * consumer is paused then stop sending"), so no replica can drain its backlog. `paused` is what the
+ * server says now (it compares pause_until with its own clock); pause_remaining is in nanoseconds.
+ */
+function pauseOf(info: ConsumerInfo): Pick<BacklogSample, 'paused' | 'pauseRemainingSeconds'> {
+  if ((info as { paused?: unknown }).paused !== true) return {};
+  const remaining: unknown = (info as { pause_remaining?: unknown }).pause_remaining;
+  return {
+    paused: true,
+    ...(typeof remaining === 'number' && remaining > 0 ? { pauseRemainingSeconds: remaining / 1e9 } : {}),
   };
 }
 

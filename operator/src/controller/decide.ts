@@ -385,6 +385,22 @@ function fromBacklog(input: DecideInput, consumer: ConsumerSpec, sample: Backlog
     { type: 'Fallback', status: 'False', reason: 'MetricsAvailable', message: 'the backlog is being read' },
     replicasReadyCondition(decision, ref),
   ];
+  // A pause on the server (nats-server 2.11+ pause_until) is told once when seen and once when it
+  // ends: the policy holds the replicas meanwhile (ScalingLimited=ConsumerPaused says so each poll).
+  const wasPaused = memory.history.samples.at(-1)?.paused === true;
+  const where = `consumer "${consumer.consumer}" on stream "${consumer.stream}"`;
+  if (sample.paused === true && !wasPaused)
+    events.push({
+      type: 'Warning',
+      reason: 'ConsumerPaused',
+      message: `${where} is paused on the server${sample.pauseRemainingSeconds !== undefined ? ` for another ${Math.round(sample.pauseRemainingSeconds)}s` : ''}: nothing is delivered to any replica, so none are added for its ${sample.pending + sample.ackPending} backlog until it resumes (nats consumer resume, or wait for its pause_until)`,
+    });
+  if (sample.paused !== true && wasPaused)
+    events.push({
+      type: 'Normal',
+      reason: 'ConsumerResumed',
+      message: `${where} is no longer paused on the server: scaling from its backlog resumes`,
+    });
   const readiness = decision.readiness;
   if (readiness !== undefined && readiness.overdue > 0 && !readiness.wasOverdue)
     events.push({ type: 'Warning', reason: 'ReplicasNotReady', message: readiness.message });

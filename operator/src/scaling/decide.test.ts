@@ -935,6 +935,43 @@ describe('decide: a push consumer without deliver_group', () => {
   });
 });
 
+describe('decide: a consumer paused on the server', () => {
+  // nats-server delivers nothing while pause_until is ahead: more replicas would only idle.
+  it('adds no replicas while paused (before: 900 pending took 1 to 9), says why, and scales once it resumes', () => {
+    const spec = withScalingDefaults({ maxReplicas: 20, backlogPerReplica: 100 });
+    const paused = sample({ pending: 900, paused: true, pauseRemainingSeconds: 42 });
+    const d = decide(input({ spec, sample: paused, currentReplicas: 1 }));
+    expect(d.desiredReplicas).toBe(1);
+    expect(d.recommendedReplicas).toBe(9);
+    expect(d.limitedBy).toBe('ConsumerPaused');
+    expect(d.reason).toContain('paused on the server');
+    expect(d.reason).toContain('42s');
+    // Resumed: the same backlog is scaled for.
+    expect(
+      decide(input({ spec, sample: sample({ pending: 900 }), currentReplicas: 1 })).desiredReplicas,
+    ).toBe(9);
+    // Not woken from zero: nothing can be delivered to a replica started now.
+    const zero = decide(
+      input({
+        spec: withScalingDefaults({ minReplicas: 0, maxReplicas: 20 }),
+        sample: paused,
+        currentReplicas: 0,
+      }),
+    );
+    expect(zero.desiredReplicas).toBe(0);
+    expect(zero.reason).toContain('paused on the server');
+    // minReplicas, the user's floor, still holds.
+    const floor = decide(
+      input({
+        spec: withScalingDefaults({ minReplicas: 3, maxReplicas: 20 }),
+        sample: paused,
+        currentReplicas: 1,
+      }),
+    );
+    expect(floor.desiredReplicas).toBe(3);
+  });
+});
+
 describe('decide: max_ack_pending', () => {
   it('caps replicas at ceil(maxAckPending / in-flight per replica)', () => {
     const spec = withScalingDefaults({ maxReplicas: 50, inFlightPerReplica: 10 });

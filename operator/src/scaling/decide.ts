@@ -46,6 +46,10 @@
 // 3b. Replicas that do not become ready (readiness.ts): while any replica asked for has not been
 //    ready for spec.readinessDeadlineSeconds, no replicas are added — the backlog grows because
 //    they fail, and more of the same pods would fail too. Scale-down and the bounds still apply.
+// 3c. A consumer paused on the server (sample.paused, nats-server 2.11+ pause_until): nothing is
+//    delivered until it resumes, so no replicas are added and none are started from zero; the
+//    readings still feed the arrival rate (rates.ts takes no capacity from them), and the next
+//    reading is asked for when the pause is due to end.
 // 4. Zero: leave zero as soon as the backlog exceeds activationBacklog; go to zero only when for
 //    cooldownPeriodSeconds nothing was pending, nothing awaited ack and no message was delivered
 //    between readings (traffic that fast handlers keep at backlog 0 is still traffic).
@@ -526,7 +530,17 @@ export function decide(input: ScalingInput): ScalingDecision {
   const ackCap = maxAckPendingCap(spec, sample, rateState, now);
   // A push consumer without deliver_group hands every message to every subscriber: one replica.
   const pushCapped = sample.pushWithoutGroup === true && maxReplicas > 1;
-  const upper = Math.min(maxReplicas, ackCap?.replicas ?? Infinity, pushCapped ? 1 : Infinity);
+  // A consumer paused on the server delivers nothing to anyone until its pause_until (nats-server
+  // server/consumer.go, loopAndGatherMsgs: "If the consumer is paused then stop sending"): its
+  // backlog grows and more replicas would only idle, so none are added (3c).
+  const paused = sample.paused === true;
+  const upper = Math.min(
+    maxReplicas,
+    ackCap?.replicas ?? Infinity,
+    pushCapped ? 1 : Infinity,
+    paused ? current : Infinity,
+  );
+  const pauseText = `the consumer is paused on the server${sample.pauseRemainingSeconds !== undefined ? ` for another ${fmt(sample.pauseRemainingSeconds)}s` : ''}: nothing is delivered to any replica until it resumes, so more would only idle`;
 
   // Lower bound: minReplicas, except that 0 is only reachable after the cooldown and is left on
   // activation.
@@ -539,7 +553,7 @@ export function decide(input: ScalingInput): ScalingDecision {
   const downDisabled = spec.scaleDown.selectPolicy === 'Disabled';
   let zeroHeld: string | undefined;
   if (minReplicas === 0) {
-    if (current === 0) lower = active && !upDisabled ? 1 : 0;
+    if (current === 0) lower = active && !upDisabled && !paused ? 1 : 0;
     else if (
       !downDisabled &&
       backlog === 0 &&
@@ -569,7 +583,9 @@ export function decide(input: ScalingInput): ScalingDecision {
     reason =
       active && upDisabled
         ? `${seen}; scaleUp.selectPolicy is Disabled: staying at zero.`
-        : `${seen} is not above activationBacklog ${fmt(spec.activationBacklog)}: staying at zero.`;
+        : active && paused
+          ? `${seen}; ${pauseText}: staying at zero.`
+          : `${seen} is not above activationBacklog ${fmt(spec.activationBacklog)}: staying at zero.`;
   } else {
     const stabilized = stabilize(
       history.recommendations,
@@ -615,7 +631,14 @@ export function decide(input: ScalingInput): ScalingDecision {
     desired = Math.max(lower, Math.min(cap, stepped));
     if (desired !== stepped) {
       if (desired < stepped)
-        limitedBy = cap < maxReplicas ? (pushCapped ? 'PushConsumer' : 'MaxAckPending') : 'MaxReplicas';
+        limitedBy =
+          cap < maxReplicas
+            ? paused && cap === current
+              ? 'ConsumerPaused'
+              : pushCapped
+                ? 'PushConsumer'
+                : 'MaxAckPending'
+            : 'MaxReplicas';
       else limitedBy = 'MinReplicas';
     } else if (held) limitedBy = 'Stabilization';
     else if (notReadyHold) limitedBy = 'ReplicasNotReady';
@@ -631,6 +654,7 @@ export function decide(input: ScalingInput): ScalingDecision {
           : `held at minReplicas ${minReplicas === 0 ? 1 : minReplicas}`,
       MaxAckPending: `capped at ${upper} by max_ack_pending ${fmt(sample.maxAckPending)}: ${ackCap?.evidence ?? ''}`,
       PushConsumer: `capped at 1: a push consumer without deliver_group hands every message to every subscriber, so another replica would process each one again, not drain faster (set deliver_group, or use a pull consumer)`,
+      ConsumerPaused: `held at ${current}: ${pauseText}`,
       StepPolicy: `step policy allows ${desired} now`,
       ReplicasNotReady: `no replicas added while ${readiness?.overdue ?? 0} of ${current} have not been ready for the readiness deadline (${fmt(readiness?.deadlineSeconds ?? 0)}s)`,
       Stabilization: held
@@ -693,11 +717,16 @@ export function decide(input: ScalingInput): ScalingDecision {
   // nothing: the time since that one stands in for the interval, so the next reading comes soon
   // enough to measure it instead of waiting out a backed-off poll.
   const sinceMeasured = previousRates === undefined ? 0 : (sample.at - previousRates.last.at) / 1000;
-  const nextPoll = nextPollSeconds({
+  const adaptivePoll = nextPollSeconds({
     ...(sinceMeasured > 0 ? { lastIntervalSeconds: sinceMeasured } : {}),
     moving: moved || queueMoved || overObjective || desired !== current || panicHold,
     maxSeconds: MAX_POLL_SECONDS,
   });
+  // A pause due to end sooner than that: read again just after it does.
+  const nextPoll =
+    paused && sample.pauseRemainingSeconds !== undefined
+      ? Math.min(adaptivePoll, Math.max(ADAPTIVE_POLL_SECONDS, sample.pauseRemainingSeconds))
+      : adaptivePoll;
 
   const decision: ScalingDecision = {
     desiredReplicas: desired,

@@ -504,6 +504,32 @@ describe('rates across a poll gap (item 4)', () => {
   });
 });
 
+describe('a consumer paused on the server (nats-server 2.11+ pause_until)', () => {
+  it('takes no capacity from intervals that touch the pause (before: 25/s fell to 8.3/s), but counts its arrivals', () => {
+    // 4 replicas busy at 25/s each with 5,000 pending; then the consumer is paused for 20 s:
+    // nothing is delivered, 50/s keep arriving, work waits at the server and nobody completes any.
+    const paused = (at: number, arrived: number, completed: number): ReturnType<typeof sampleFromTotals> => ({
+      ...sampleFromTotals(at, arrived, completed, 40),
+      paused: true,
+    });
+    let state = observeRates(undefined, sampleFromTotals(T0, 5000, 0, 40), 4);
+    state = observeRates(state, sampleFromTotals(s(5), 5500, 500, 40), 4);
+    state = observeRates(state, sampleFromTotals(s(10), 6000, 1000, 40), 4);
+    expect(state.perReplicaPerSecond).toBeCloseTo(25, 9);
+    for (let t = 15; t <= 30; t += 5)
+      state = observeRates(state, paused(s(t), 6000 + (t - 10) * 50, 1000), 4);
+    expect(state.perReplicaPerSecond).toBeCloseTo(25, 9);
+    expect(state.arrivalPerSecond).toBeGreaterThan(45);
+    // Resumed between the last paused reading and this one: the replicas idled for part of it.
+    state = observeRates(state, sampleFromTotals(s(35), 7250, 1100, 40), 4);
+    expect(state.perReplicaPerSecond).toBeCloseTo(25, 9);
+    // A whole interval after the pause is evidence again.
+    state = observeRates(state, sampleFromTotals(s(40), 7500, 1600, 40), 4);
+    expect(state.perReplicaPerSecond).toBeCloseTo(25, 9);
+    expect(state.perReplicaEvidenceSeconds).toBeGreaterThan(10);
+  });
+});
+
 describe('readings closer together than MIN_INTERVAL_SECONDS (a poll prompted by a watch event)', () => {
   // A bursty 50/s stream: 84 messages published in the 0.2 s after a reading (420/s), then
   // nothing until the next second is over. One replica busy with 500 waiting.

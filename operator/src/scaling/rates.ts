@@ -151,6 +151,8 @@ export interface RateState {
     redelivered?: number;
     /** The consumer's creation time, when the reading had it (BacklogSample.consumerCreated). */
     consumerCreated?: string;
+    /** The consumer was paused on the server at this reading (BacklogSample.paused). */
+    paused?: boolean;
     pending: number;
     ackPending: number;
     maxAckPending: number;
@@ -259,6 +261,7 @@ function baseline(
   };
   if (readyFrom !== undefined) last.readyFrom = readyFrom;
   if (sample.consumerCreated !== undefined) last.consumerCreated = sample.consumerCreated;
+  if (sample.paused === true) last.paused = true;
   return last;
 }
 
@@ -616,9 +619,13 @@ export function observeRates(
   const steadySeconds = (last.at - readySince) / 1000;
   const settleSeconds = Math.max(0, options.settleSeconds ?? 0);
   // Nor when redeliveries may hide beyond what the counters prove (a filtered consumer): the
-  // completions may be copies nobody worked on.
+  // completions may be copies nobody worked on. Nor when the consumer was paused on the server at
+  // either end: the server delivered nothing for part of the interval or all of it (consumer.go,
+  // loopAndGatherMsgs), so work waited while replicas idled (a 20 s pause took 25/s to 8.3/s).
+  const paused = last.paused === true || sample.paused === true;
   const comparable =
     sameReplicas &&
+    !paused &&
     steadySeconds >= settleSeconds &&
     !isGap(previous.lastIntervalSeconds, dtSeconds) &&
     !mayHideRedeliveries(last, sample);
@@ -677,7 +684,7 @@ export function observeRates(
   // max_ack_pending: what it holds now (measured at the limit too, so the figure follows the
   // replica count instead of freezing at what one replica held before the limit was reached).
   let inFlight = previous.inFlightPerReplica;
-  if (sample.pending > 0 && readyReplicas > 0 && sample.ackPending > 0) {
+  if (sample.pending > 0 && readyReplicas > 0 && sample.ackPending > 0 && !paused) {
     inFlight = ewma(inFlight, sample.ackPending / readyReplicas, dtSeconds, CAPACITY_TIME_CONSTANT_SECONDS);
   }
   if (inFlight !== undefined) next.inFlightPerReplica = inFlight;

@@ -102,6 +102,14 @@ export interface BacklogSample {
    */
   pushWithoutGroup?: boolean;
   /**
+   * The consumer is paused on the server (nats-server 2.11+: `paused` in CONSUMER.INFO, while its
+   * config's pause_until is ahead): nothing is delivered to anyone, so no replica can drain the
+   * backlog. decide adds no replicas; rates.ts takes no capacity from an interval that touches it.
+   */
+  paused?: boolean;
+  /** Seconds until a paused consumer resumes by itself (pause_remaining), when the server says. */
+  pauseRemainingSeconds?: number;
+  /**
    * The consumer has a filter subject (filter_subject or filter_subjects): delivered.stream_seq
    * then also moves over other subjects' messages, and redeliveries can hide behind them.
    */
@@ -167,6 +175,7 @@ export type ScalingLimit =
   | 'MinReplicas'
   | 'MaxAckPending'
   | 'PushConsumer'
+  | 'ConsumerPaused'
   | 'StepPolicy'
   | 'Stabilization'
   | 'ReplicasNotReady';
