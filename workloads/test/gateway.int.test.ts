@@ -7,7 +7,15 @@ import http from 'node:http';
 import { testStack, uniqueName } from '../../test/env.js';
 import { topologyOf, type NatsConfig } from '../src/shared/config.js';
 import { ensureTopology } from '../src/shared/topology.js';
-import { configOf, deleteTopology, makeEvent, startWorkload, workloadEnv, type Workload } from './harness.js';
+import {
+  configOf,
+  deleteTopology,
+  makeEvent,
+  startWorkload,
+  workloadEnv,
+  writeSyscalls,
+  type Workload,
+} from './harness.js';
 
 describe('gateway on a real JetStream', () => {
   let nc: NatsConnection;
@@ -114,6 +122,24 @@ describe('gateway on a real JetStream', () => {
     const answer = (await res.json()) as { reason: string; issues: { field: string }[] };
     expect(answer.reason).toBe(reason);
     expect(answer.issues.map((i) => i.field)).toContain(field);
+  });
+
+  it('sends the NATS publishes of concurrent requests together: about one socket write per request, not two', async () => {
+    // Each answer is a write of its own (its own client socket); the publishes share the NATS socket.
+    // Sent one write per request (nats.js flushes after every I/O callback), the floor is 2 per request.
+    const pid = gateway.proc.pid ?? -1;
+    const requests = 200;
+    const before = writeSyscalls(pid);
+    const answers = await Promise.all(
+      Array.from({ length: requests }, async (_, i) => {
+        const res = await post(JSON.stringify(makeEvent(`together-${i}`, `acc-t${i % 10}`)));
+        await res.arrayBuffer();
+        return res.status;
+      }),
+    );
+    const perRequest = (writeSyscalls(pid) - before) / requests;
+    expect(answers).toEqual(Array<number>(requests).fill(202));
+    expect(perRequest).toBeLessThan(1.6);
   });
 
   it('rejects a body that is not JSON with 415', async () => {

@@ -4,6 +4,7 @@
 import { jetstreamManager, jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig, natsSchema, topologyOf, type NatsConfig } from '../src/shared/config.js';
 import { readWholeStream } from '../src/shared/stream-reader.js';
@@ -162,6 +163,14 @@ export async function logEntriesById(nc: NatsConnection, config: NatsConfig): Pr
     counts.set(id, (counts.get(id) ?? 0) + 1);
   });
   return counts;
+}
+
+/** Write system calls (socket writes included) a process made so far: `syscw` of /proc/<pid>/io (Linux). */
+export function writeSyscalls(pid: number): number {
+  const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+  const writes = /^syscw: (\d+)$/m.exec(io)?.[1];
+  if (writes === undefined) throw new Error(`/proc/${pid}/io has no syscw line`);
+  return Number(writes);
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -19,7 +19,8 @@ runMain(async () => {
   const nc = await connectNats(config, `jetscale-gateway-${process.pid}`);
   const publisher = new EventPublisher(
     nc,
-    new JetStreamPublisher(nc, config.PUBLISH_TIMEOUT_MS),
+    // Concurrent requests' publishes share a socket write (README, "Gateway").
+    new JetStreamPublisher(nc, config.PUBLISH_TIMEOUT_MS, { coalesce: true }),
     topologyOf(config),
     config.MAX_IN_FLIGHT_PUBLISHES,
     metrics,

@@ -9,6 +9,11 @@
 // is the same (a PUB with headers and a reply subject; the PubAck or API error as JSON), and the
 // errors are the ones nats.js raises for the same answers (JetStreamApiError with the server's
 // codes, TimeoutError, NoRespondersError), so callers classify them as before (failure.ts).
+//
+// With `coalesce` the publishes are held until the end of the event-loop turn and sent together. nats.js
+// writes its outbound buffer once per microtask checkpoint, and Node runs one after every I/O callback,
+// so a gateway's concurrent requests (a callback each) cost a socket write each; held to the turn's end
+// they share one (workloads/README.md, "Gateway").
 import { JetStreamApiError, type PubAck } from '@nats-io/jetstream';
 import { errors, headers, nuid, type Msg, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 
@@ -71,16 +76,37 @@ export function publishHeaders(expect?: Expectation, also?: PublishHeaders): Msg
   return h;
 }
 
+export interface PublisherOptions {
+  /**
+   * Hold the publishes until the end of the event-loop turn (`setImmediate`) and send them in one run, so
+   * that they share a socket write. For a caller whose publishes come from many I/O callbacks of one turn
+   * (the gateway's concurrent requests); the consumer starts its appends from one run of code already.
+   */
+  coalesce?: boolean;
+}
+
+/** A publish held until the end of the turn (`coalesce`). */
+interface Held {
+  subject: string;
+  data: Uint8Array;
+  token: string;
+  headers: MsgHdrs | undefined;
+}
+
 export class JetStreamPublisher {
   private readonly prefix: string;
   private readonly waiting = new Map<string, Waiting>();
   private next = 0;
   private readonly sweeper: NodeJS.Timeout;
+  private readonly coalesce: boolean;
+  private held: Held[] = [];
 
   constructor(
     private readonly nc: NatsConnection,
     private readonly timeoutMs = 5000,
+    options: PublisherOptions = {},
   ) {
+    this.coalesce = options.coalesce ?? false;
     this.prefix = `_INBOX.${nuid.next()}.`;
     nc.subscribe(`${this.prefix}*`, { callback: (_err, msg) => this.answer(msg) });
     this.sweeper = setInterval(() => this.expire(), Math.max(50, Math.floor(timeoutMs / 10)));
@@ -93,23 +119,39 @@ export class JetStreamPublisher {
     const token = (this.next++).toString(36);
     return new Promise<PubAck>((resolve, reject) => {
       this.waiting.set(token, { subject, deadline: performance.now() + this.timeoutMs, resolve, reject });
-      try {
-        this.nc.publish(subject, data, { reply: this.prefix + token, headers: h });
-      } catch (err) {
-        this.waiting.delete(token);
-        reject(err instanceof Error ? err : new Error(String(err)));
-      }
+      if (!this.coalesce) this.send(subject, data, token, h);
+      else if (this.held.push({ subject, data, token, headers: h }) === 1) setImmediate(this.sendHeld);
     });
   }
 
   /** Fails whatever is still waiting (the connection is going away). */
   close(): void {
     clearInterval(this.sweeper);
+    this.held = [];
     for (const [token, w] of this.waiting) {
       this.waiting.delete(token);
       w.reject(new errors.ClosedConnectionError());
     }
   }
+
+  /** Sends one publish; a refusal by the client (too large, connection closed) fails that publish only. */
+  private send(subject: string, data: Uint8Array, token: string, h: MsgHdrs | undefined): void {
+    try {
+      this.nc.publish(subject, data, { reply: this.prefix + token, headers: h });
+    } catch (err) {
+      const w = this.waiting.get(token);
+      this.waiting.delete(token);
+      w?.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  /** Sends what the turn held, in one run of code: nats.js writes it at the next microtask checkpoint. */
+  private readonly sendHeld = (): void => {
+    const held = this.held;
+    this.held = [];
+    // One that expired or was failed by close() while held is not sent.
+    for (const p of held) if (this.waiting.has(p.token)) this.send(p.subject, p.data, p.token, p.headers);
+  };
 
   private answer(msg: Msg): void {
     const token = msg.subject.slice(this.prefix.length);
