@@ -21,8 +21,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { stopProcessesWorkingIn } from './dir-processes.js';
-import { describeOwner, portOwners } from './port-owners.js';
-import { canBind, describeTakenPort, reservePorts, type PortReservation } from './ports.js';
+import { describeOwner, PortConflict, portOwners } from './port-owners.js';
+import { canBind, describeTakenPort, startOnOwnPorts } from './ports.js';
 import { directLauncher, type Launcher } from './stack-cgroup.js';
 import { toolPath, type ToolName } from './tools.js';
 
@@ -199,9 +199,6 @@ async function assertPortsFree(ports: ClusterPorts): Promise<void> {
     throw new PortConflict(`${taken.join('; ')}: stop what holds them or choose other ports`);
 }
 
-/** A port of ours held by another process: worth another attempt with new ports. */
-class PortConflict extends Error {}
-
 function readPid(file: string): number | undefined {
   try {
     const pid = Number(readFileSync(file, 'utf8').trim());
@@ -334,43 +331,19 @@ export async function deleteCluster(
 }
 
 export async function createCluster(options: ClusterOptions): Promise<Cluster> {
-  const { name } = options;
-  const say = options.progress ?? (() => undefined);
-  const attempts = options.ports ? 1 : (options.attempts ?? 3);
-  const failures: string[] = [];
-  for (let attempt = 1; ; attempt++) {
-    let reservation: PortReservation | undefined;
-    let ports: ClusterPorts;
-    if (options.ports) {
-      ports = options.ports;
-      await assertPortsFree(ports);
-    } else {
-      reservation = await reservePorts(portKeys.length, `kwok cluster ${name} in ${options.workdir}`);
-      const [etcd, etcdPeer, apiServer, controllerManager, scheduler, kwokController] = reservation.ports as [
-        number,
-        number,
-        number,
-        number,
-        number,
-        number,
-      ];
-      ports = { etcd, etcdPeer, apiServer, controllerManager, scheduler, kwokController };
-    }
-    try {
-      return await startCluster(options, ports, attempt);
-    } catch (err) {
-      const reason = err instanceof Error ? err.message : String(err);
-      failures.push(`attempt ${attempt}: ${reason}`);
-      if (!(err instanceof PortConflict) || attempt >= attempts) {
-        throw new Error(
-          failures.length > 1 ? `kwok cluster ${name} did not start:\n  ${failures.join('\n  ')}` : reason,
-        );
-      }
-      say(`${reason}; starting again with other ports`);
-    } finally {
-      reservation?.release();
-    }
-  }
+  const given = options.ports;
+  return startOnOwnPorts({
+    count: portKeys.length,
+    owner: `kwok cluster ${options.name} in ${options.workdir}`,
+    given: given && portKeys.map((key) => given[key]),
+    attempts: options.attempts,
+    progress: options.progress,
+    start: async (list, attempt) => {
+      const ports = Object.fromEntries(portKeys.map((key, i) => [key, list[i]])) as unknown as ClusterPorts;
+      if (given) await assertPortsFree(ports);
+      return startCluster(options, ports, attempt);
+    },
+  });
 }
 
 async function startCluster(options: ClusterOptions, ports: ClusterPorts, attempt: number): Promise<Cluster> {

@@ -4,8 +4,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, closeSync } from 'node:fs';
 import path from 'node:path';
-import { assertPortsHeldBy } from './port-owners.js';
-import { assertPortFree, freePort, waitFor } from './ports.js';
+import { assertPortsHeldBy, blameTakenPorts } from './port-owners.js';
+import { assertPortFree, startOnOwnPorts, waitFor } from './ports.js';
 import { toolPath } from './tools.js';
 
 export interface NatsServerOptions {
@@ -34,9 +34,31 @@ export interface NatsServer {
   start(): Promise<void>;
 }
 
+/**
+ * Starts nats-server on the ports given, or on ports reserved against other stacks starting at the
+ * same moment (ports.ts), retried with new ones when a process that reserves nothing took one.
+ */
 export async function startNatsServer(options: NatsServerOptions): Promise<NatsServer> {
-  const port = options.port ?? (await freePort());
-  const monitorPort = options.monitorPort ?? (await freePort());
+  const missing = [options.port, options.monitorPort].filter((p) => p === undefined).length;
+  return startOnOwnPorts({
+    count: missing,
+    owner: `nats-server in ${options.dir}`,
+    attempts: missing === 2 ? 3 : 1,
+    start: async (reserved) => {
+      const port = options.port ?? reserved.shift();
+      const monitorPort = options.monitorPort ?? reserved.shift();
+      if (port === undefined || monitorPort === undefined)
+        throw new Error('no ports reserved for nats-server');
+      return startNatsServerOn(options, port, monitorPort);
+    },
+  });
+}
+
+async function startNatsServerOn(
+  options: NatsServerOptions,
+  port: number,
+  monitorPort: number,
+): Promise<NatsServer> {
   const storeDir = path.join(options.dir, 'jetstream');
   mkdirSync(storeDir, { recursive: true });
   const logFile = path.join(options.dir, 'nats-server.log');
@@ -75,26 +97,27 @@ export async function startNatsServer(options: NatsServerOptions): Promise<NatsS
       ),
     );
     exited.catch(() => undefined);
-    await Promise.race([
-      waitFor(
-        `nats-server JetStream on ${host}:${port}`,
-        async () => {
-          const res = await fetch(`${monitorUrl}/healthz?js-enabled-only=true`);
-          return res.ok ? true : undefined;
-        },
-        15_000,
-      ),
-      exited,
-    ]);
-    // The probe answered: from our nats-server, not another stack's that took a port first.
+    const ports = [
+      { port, purpose: 'nats-server client port' },
+      { port: monitorPort, purpose: 'nats-server monitoring port' },
+    ];
     try {
-      assertPortsHeldBy(child?.pid, [
-        { port, purpose: 'nats-server client port' },
-        { port: monitorPort, purpose: 'nats-server monitoring port' },
+      await Promise.race([
+        waitFor(
+          `nats-server JetStream on ${host}:${port}`,
+          async () => {
+            const res = await fetch(`${monitorUrl}/healthz?js-enabled-only=true`);
+            return res.ok ? true : undefined;
+          },
+          15_000,
+        ),
+        exited,
       ]);
+      // The probe answered: from our nats-server, not another stack's that took a port first.
+      assertPortsHeldBy(child?.pid, ports);
     } catch (err) {
       child?.kill('SIGKILL');
-      throw err;
+      throw blameTakenPorts(err, child?.pid, ports);
     }
   };
 

@@ -1,5 +1,12 @@
 import net from 'node:net';
-import { assertPortsHeldBy, describeOwner, parseListeningSockets, portOwners } from './port-owners.js';
+import {
+  assertPortsHeldBy,
+  blameTakenPorts,
+  describeOwner,
+  parseListeningSockets,
+  PortConflict,
+  portOwners,
+} from './port-owners.js';
 
 // Lines as Linux prints them (header, then one socket per line; st 0A = LISTEN, 01 = ESTABLISHED).
 const tcp = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
@@ -72,5 +79,29 @@ describe('checking that a server holds its own ports', () => {
     expect(() => assertPortsHeldBy(process.pid, [{ port, purpose: 'probe' }])).toThrow(
       `port ${port} (probe) is held by nobody, not by pid ${process.pid}`,
     );
+  });
+});
+
+describe('why a server did not start', () => {
+  test('a port of its held by another process: a PortConflict naming it; otherwise the error itself', async () => {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    const exited = new Error('prometheus exited with code 1; see /x/prometheus.log');
+    try {
+      // A server (pid 4194305: none can have it) that lost its port to this process and exited.
+      const blamed = blameTakenPorts(exited, 4194305, [{ port, purpose: 'prometheus' }]);
+      expect(blamed).toBeInstanceOf(PortConflict);
+      expect((blamed as Error).message).toMatch(
+        new RegExp(
+          `^prometheus exited with code 1; see /x/prometheus.log: port ${port} \\(prometheus\\) is held by pid ${process.pid} `,
+        ),
+      );
+      // The port is its own: the failure was something else.
+      expect(blameTakenPorts(exited, process.pid, [{ port, purpose: 'prometheus' }])).toBe(exited);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+    expect(blameTakenPorts(exited, 4194305, [{ port, purpose: 'prometheus' }])).toBe(exited);
   });
 });

@@ -124,6 +124,9 @@ export function describeOwner(owner: PortOwner): string {
   return `pid ${owner.pid} (${owner.command ?? 'exited'})`;
 }
 
+/** A port of ours held by another process: worth another attempt with new ports. */
+export class PortConflict extends Error {}
+
 /**
  * Throws unless every port is held by `pid`: a server that lost its port to another process between
  * our check and its bind exits, but a readiness probe may reach the other process first (another
@@ -141,5 +144,26 @@ export function assertPortsHeldBy(
       `port ${port} (${purpose}) is held by ${owner ? describeOwner(owner) : 'nobody'}, not by pid ${pid ?? '(not started)'}`,
     ];
   });
-  if (wrong.length > 0) throw new Error(wrong.join('; '));
+  if (wrong.length > 0) throw new PortConflict(wrong.join('; '));
+}
+
+/**
+ * What to throw when a server did not start: a PortConflict naming the holders when another process
+ * than `pid` listens on one of its ports (it lost the port, and exited or answered a probe for
+ * another server), else the error itself.
+ */
+export function blameTakenPorts(
+  err: unknown,
+  pid: number | undefined,
+  ports: Array<{ port: number; purpose: string }>,
+): unknown {
+  if (err instanceof PortConflict) return err;
+  const owners = portOwners(ports.map((p) => p.port));
+  const taken = ports.flatMap(({ port, purpose }) => {
+    const owner = owners.get(port);
+    return owner && owner.pid !== pid ? [`port ${port} (${purpose}) is held by ${describeOwner(owner)}`] : [];
+  });
+  if (taken.length === 0) return err;
+  const reason = err instanceof Error ? err.message : String(err);
+  return new PortConflict(`${reason}: ${taken.join('; ')}`);
 }

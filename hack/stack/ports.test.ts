@@ -2,7 +2,8 @@ import { existsSync, readdirSync, readFileSync, utimesSync, writeFileSync } from
 import net from 'node:net';
 import path from 'node:path';
 import { testScratchDir } from '../../test/scratch.js';
-import { canBind, reservePort, reservePorts } from './ports.js';
+import { PortConflict } from './port-owners.js';
+import { canBind, reservePort, reservePorts, startOnOwnPorts } from './ports.js';
 
 describe('reserving ports for a stack', () => {
   test('stacks reserving at the same moment never get the same port, and each port is free', async () => {
@@ -62,5 +63,110 @@ describe('reserving ports for a stack', () => {
       await new Promise((r) => server.close(r));
     }
     expect(await canBind(port)).toBe(true);
+  });
+});
+
+describe('starting a server on ports of its own', () => {
+  const listen = async (): Promise<net.Server> => {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return server;
+  };
+
+  test('reserves the ports against other stacks while it starts, and drops them once it has', async () => {
+    const dir = testScratchDir('jetscale-ports-');
+    let seen: string[] = [];
+    const ports = await startOnOwnPorts({
+      count: 2,
+      owner: 'nats-server in /x',
+      dir,
+      start: async (reserved) => {
+        seen = readdirSync(dir).sort();
+        return reserved;
+      },
+    });
+    expect(seen).toEqual(ports.map(String).sort());
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  test('a port taken by a process that reserves nothing: started again on new ports, and said so', async () => {
+    const dir = testScratchDir('jetscale-ports-');
+    const squatters: net.Server[] = [];
+    const said: string[] = [];
+    const tried: number[][] = [];
+    try {
+      const ports = await startOnOwnPorts({
+        count: 1,
+        owner: 'prometheus in /x',
+        dir,
+        progress: (line) => said.push(line),
+        start: async (reserved, attempt) => {
+          tried.push(reserved);
+          if (attempt === 1) {
+            squatters.push(await listen());
+            throw new PortConflict(`port ${reserved[0]} (prometheus) is held by somebody else`);
+          }
+          return reserved;
+        },
+      });
+      expect(tried).toHaveLength(2);
+      expect(ports).toEqual(tried[1]);
+      expect(said).toEqual([expect.stringMatching(/held by somebody else; starting again with other ports/)]);
+    } finally {
+      await Promise.all(squatters.map((s) => new Promise((r) => s.close(r))));
+    }
+  });
+
+  test('gives up after three conflicts with every reason; any other failure is not retried', async () => {
+    const dir = testScratchDir('jetscale-ports-');
+    let calls = 0;
+    await expect(
+      startOnOwnPorts({
+        count: 1,
+        owner: 'prometheus in /x',
+        dir,
+        start: async (reserved) => {
+          calls++;
+          throw new PortConflict(`port ${reserved[0]} is taken`);
+        },
+      }),
+    ).rejects.toThrow(
+      /prometheus in \/x did not start:\n {2}attempt 1: port \d+ is taken\n {2}attempt 2: .*\n {2}attempt 3: /,
+    );
+    expect(calls).toBe(3);
+    expect(readdirSync(dir)).toEqual([]);
+
+    calls = 0;
+    await expect(
+      startOnOwnPorts({
+        count: 1,
+        owner: 'prometheus in /x',
+        dir,
+        start: async () => {
+          calls++;
+          throw new Error('prometheus exited with code 2');
+        },
+      }),
+    ).rejects.toThrow(/^prometheus exited with code 2$/);
+    expect(calls).toBe(1);
+  });
+
+  test('ports the user gave: exactly those, once, nothing reserved', async () => {
+    const dir = testScratchDir('jetscale-ports-');
+    let calls = 0;
+    await expect(
+      startOnOwnPorts({
+        count: 1,
+        owner: 'nats-server in /x',
+        given: [4222],
+        dir,
+        start: async (ports) => {
+          calls++;
+          expect(readdirSync(dir)).toEqual([]);
+          throw new PortConflict(`port ${ports[0]} is taken`);
+        },
+      }),
+    ).rejects.toThrow(/^port 4222 is taken$/);
+    expect(calls).toBe(1);
   });
 });

@@ -3,7 +3,9 @@
 import { mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { describeOwner, portOwners } from './port-owners.js';
+import { describeOwner, PortConflict, portOwners } from './port-owners.js';
+
+export { PortConflict };
 import { isProcessAlive } from './process-alive.js';
 
 /** Asks the kernel for a free port on 127.0.0.1. */
@@ -37,7 +39,7 @@ export function isListening(port: number): Promise<boolean> {
 /** Throws, naming the port and its purpose, when the port is already in use. */
 export async function assertPortFree(port: number, purpose: string): Promise<void> {
   if (await isListening(port)) {
-    throw new Error(
+    throw new PortConflict(
       `port ${port} on 127.0.0.1 (${purpose}) is already in use: stop whatever holds it (ss -ltnp 'sport = :${port}') or choose another port`,
     );
   }
@@ -160,6 +162,44 @@ function release(dir: string, ports: number[], content: string): void {
       if (readFileSync(file, 'utf8') === content) unlinkSync(file);
     } catch {
       // already gone
+    }
+  }
+}
+
+/**
+ * Starts a server on ports of its own. With `given` ports, one attempt on exactly those. Without,
+ * `count` ports are reserved against other stacks (reservePorts) for the start and released once it
+ * returns (the server then holds them by listening); a PortConflict (a process that reserves nothing
+ * took one first) is retried with new ports, up to `attempts` times, and every attempt's reason is
+ * in the final error.
+ */
+export async function startOnOwnPorts<T>(options: {
+  count: number;
+  owner: string;
+  given?: number[];
+  attempts?: number;
+  dir?: string;
+  /** Starts on these ports; `attempt` counts from 1. */
+  start: (ports: number[], attempt: number) => Promise<T>;
+  progress?: (line: string) => void;
+}): Promise<T> {
+  if (options.given) return options.start(options.given, 1);
+  const attempts = options.attempts ?? 3;
+  const failures: string[] = [];
+  for (let attempt = 1; ; attempt++) {
+    const reservation = await reservePorts(options.count, options.owner, options.dir);
+    try {
+      return await options.start(reservation.ports, attempt);
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      failures.push(`attempt ${attempt}: ${reason}`);
+      if (!(err instanceof PortConflict) || attempt >= attempts)
+        throw failures.length > 1
+          ? new Error(`${options.owner} did not start:\n  ${failures.join('\n  ')}`)
+          : err;
+      options.progress?.(`${reason}; starting again with other ports`);
+    } finally {
+      reservation.release();
     }
   }
 }

@@ -8,8 +8,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { alertRules } from '../../monitoring/alerts.js';
-import { assertPortsHeldBy } from './port-owners.js';
-import { assertPortFree, freePort, waitFor } from './ports.js';
+import { assertPortsHeldBy, blameTakenPorts } from './port-owners.js';
+import { assertPortFree, startOnOwnPorts, waitFor } from './ports.js';
 import { FileScrapeTargets } from './scrape-targets.js';
 import { directLauncher, type Launcher } from './stack-cgroup.js';
 import { toolPath } from './tools.js';
@@ -58,8 +58,20 @@ export function prometheusConfig(options: {
   };
 }
 
+/**
+ * Starts Prometheus on the port given, or on one reserved against other stacks starting at the same
+ * moment (ports.ts), retried with a new one when a process that reserves nothing took it.
+ */
 export async function startPrometheus(options: PrometheusOptions): Promise<PrometheusServer> {
-  const port = options.port ?? (await freePort());
+  return startOnOwnPorts({
+    count: 1,
+    owner: `prometheus in ${options.dir}`,
+    given: options.port === undefined ? undefined : [options.port],
+    start: ([port]) => startPrometheusOn(options, port ?? 0),
+  });
+}
+
+async function startPrometheusOn(options: PrometheusOptions, port: number): Promise<PrometheusServer> {
   await assertPortFree(port, 'prometheus');
   const intervalSeconds = options.intervalSeconds ?? 1;
   const dir = options.dir;
@@ -96,20 +108,21 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Prome
     child.once('exit', (code) => reject(new Error(`prometheus exited with code ${code}; see ${logFile}`))),
   );
   exited.catch(() => undefined);
-  await Promise.race([
-    waitFor(
-      `prometheus ready on ${url}`,
-      async () => ((await fetch(`${url}/-/ready`)).ok ? true : undefined),
-      60_000,
-    ),
-    exited,
-  ]);
-  // The probe answered: from this Prometheus, not another stack's that took the port first.
+  const ports = [{ port, purpose: 'prometheus' }];
   try {
-    assertPortsHeldBy(child.pid, [{ port, purpose: 'prometheus' }]);
+    await Promise.race([
+      waitFor(
+        `prometheus ready on ${url}`,
+        async () => ((await fetch(`${url}/-/ready`)).ok ? true : undefined),
+        60_000,
+      ),
+      exited,
+    ]);
+    // The probe answered: from this Prometheus, not another stack's that took the port first.
+    assertPortsHeldBy(child.pid, ports);
   } catch (err) {
     child.kill('SIGKILL');
-    throw err;
+    throw blameTakenPorts(err, child.pid, ports);
   }
   return {
     url,
