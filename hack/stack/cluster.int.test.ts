@@ -11,6 +11,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { testScratchDir } from '../../test/scratch.js';
 import { createCluster, type Cluster, type ClusterPorts } from './cluster.js';
+import { isRunning } from './dir-processes.js';
+import { startStack } from './stack.js';
 import { toolPath } from './tools.js';
 
 jest.setTimeout(420_000);
@@ -32,9 +34,9 @@ function processesMentioning(dir: string): string[] {
   return found;
 }
 
-async function eventuallyNoProcesses(dir: string): Promise<string[]> {
+async function eventuallyNoProcesses(dir: string, timeoutMs = 15_000): Promise<string[]> {
   // A SIGTERMed component may take a moment to exit; 15 s is far beyond what a stop needs.
-  const deadline = Date.now() + 15_000;
+  const deadline = Date.now() + timeoutMs;
   let left = processesMentioning(dir);
   while (left.length > 0 && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 250));
@@ -156,5 +158,23 @@ describe('local kwok clusters started side by side', () => {
     rmSync(path.join(dir, 'kwok', 'clusters', 'lost-pids', 'pids'), { recursive: true, force: true });
     await cluster.delete();
     expect(await eventuallyNoProcesses(dir)).toEqual([]);
+  });
+});
+
+describe('a whole stack killed at once (a second Ctrl-C in the load harness)', () => {
+  test('every process it started is gone, even a component kwokctl has lost track of', async () => {
+    const dir = testScratchDir('jetscale-stack-kill-');
+    const stack = await startStack({ dir, clusterName: 'kill-now', prometheus: {} });
+    const pids = [stack.nats.pid(), stack.prometheus?.pid()];
+    expect(processesMentioning(dir).length).toBeGreaterThanOrEqual(7);
+    rmSync(path.join(dir, 'kwok', 'clusters', 'kill-now', 'pids'), { recursive: true, force: true });
+    expect(stack.killNow()).toEqual([]); // nothing left to tell the user: no real node
+    // SIGKILLed, not asked: gone within moments. (Left alone, the components lose their etcd and
+    // some exit within ~15 s by themselves, which a longer wait would mistake for the kill.)
+    expect(await eventuallyNoProcesses(dir, 2_000)).toEqual([]);
+    const running = (): unknown[] => pids.filter((pid) => pid === undefined || isRunning(pid));
+    for (let waited = 0; running().length > 0 && waited < 2_000; waited += 100)
+      await new Promise((r) => setTimeout(r, 100));
+    expect(running()).toEqual([]);
   });
 });

@@ -14,13 +14,13 @@
 //
 // Cleanup: every process of the cluster is stopped on any failure after kwokctl started it and on
 // delete, found by working directory and binary (dir-processes.ts), not only by kwokctl's pid files.
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
-import { stopProcessesWorkingIn } from './dir-processes.js';
+import { processesWorkingIn, stopProcessesWorkingIn } from './dir-processes.js';
 import { describeOwner, PortConflict, portOwners } from './port-owners.js';
 import { canBind, describeTakenPort, startOnOwnPorts } from './ports.js';
 import { directLauncher, type Launcher } from './stack-cgroup.js';
@@ -305,6 +305,42 @@ export interface ClusterRef {
   name: string;
   workdir: string;
   kubeconfig: string;
+}
+
+/**
+ * The last resort, synchronous: `kwokctl delete cluster` (20 s at most), then SIGKILL for every
+ * component still running in the cluster's directory. Throws when kwokctl's delete failed.
+ */
+export function killClusterNow(ref: ClusterRef): void {
+  let failure: unknown;
+  try {
+    execFileSync(
+      toolPath('kwokctl'),
+      ['delete', 'cluster', '--name', ref.name, '--kubeconfig', ref.kubeconfig],
+      {
+        env: kwokctlEnv(ref.workdir),
+        stdio: 'ignore',
+        timeout: 20_000,
+      },
+    );
+  } catch (err) {
+    failure = err;
+  }
+  const dir = clusterDir(ref.workdir, ref.name);
+  for (const { pid } of processesWorkingIn(
+    dir,
+    componentBinaries.map((b) => toolPath(b)),
+  )) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  if (failure !== undefined)
+    throw new Error(
+      `kwokctl delete cluster ${ref.name} failed (${String(failure)}); KWOK_WORKDIR=${ref.workdir} kwokctl delete cluster --name ${ref.name}`,
+    );
 }
 
 /**

@@ -98,7 +98,7 @@ export async function stopProcessesWorkingIn(
 }
 
 /** Running, not a zombie (an exited process waiting for its parent: it holds no port, no cgroup). */
-function isRunning(pid: number): boolean {
+export function isRunning(pid: number): boolean {
   if (!isProcessAlive(pid)) return false;
   let stat: string;
   try {

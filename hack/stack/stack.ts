@@ -6,7 +6,7 @@
 // operator and the harness agree.
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { createCluster, type Cluster } from './cluster.js';
+import { createCluster, killClusterNow, type Cluster } from './cluster.js';
 import { startNatsServer, type NatsServer } from './nats-server.js';
 import { startPrometheus, type PrometheusServer } from './prometheus.js';
 import { defaultRealNodeNetwork } from './real-node-config.js';
@@ -20,7 +20,7 @@ import {
   type RealNode,
   type RealNodeState,
 } from './real-node.js';
-import { createStackCgroup, directLauncher, type Launcher } from './stack-cgroup.js';
+import { cgroupPids, createStackCgroup, directLauncher, type Launcher } from './stack-cgroup.js';
 
 export interface StackEnv {
   JETSCALE_NATS_URL: string;
@@ -48,6 +48,14 @@ export interface StartedStack {
   prometheus?: PrometheusServer;
   realNode?: RealNode;
   stop(): Promise<void>;
+  /**
+   * The last resort (a second Ctrl-C), synchronous: `kwokctl delete`, then SIGKILL for every process
+   * the stack started — the cluster's components (by working directory, pid files or not), the
+   * daemons in its CPU cgroup (containerd's shims too), the real node's kubelet and containerd,
+   * Prometheus and NATS. Returns lines naming what this cannot undo (a real node's containers,
+   * network and mounts), for the user.
+   */
+  killNow(): string[];
 }
 
 export interface StackOptions {
@@ -183,6 +191,29 @@ export async function startStack(options: StackOptions): Promise<StartedStack> {
         await realNode?.stop();
         await unwind();
       },
+      killNow: () => {
+        const left: string[] = [];
+        try {
+          killClusterNow(cluster);
+        } catch (err) {
+          left.push(`kwok cluster ${cluster.name}: ${String(err)}`);
+        }
+        const pids = [
+          ...(cgroupDir ? cgroupPids(cgroupDir) : []),
+          realNode?.state.kubeletPid,
+          realNode?.state.containerdPid,
+          prometheus?.pid(),
+          nats.pid(),
+        ];
+        for (const pid of pids) if (pid !== undefined && pid > 0) killQuietly(pid);
+        if (realNode)
+          left.push(
+            `the real node's pods may still run (their processes are in the kubepods cgroup), and its bridges and mounts remain: ` +
+              `ip link del ${network.cniBridge}; ip link del ${network.nodeBridge}; ` +
+              `grep ' ${realNode.state.dir}' /proc/self/mountinfo lists the mounts to umount -l`,
+          );
+        return left;
+      },
     };
   } catch (err) {
     await unwind();
@@ -252,4 +283,12 @@ export function readEnvFile(file: string): StackEnv {
     if (value !== undefined && value !== '') env[key] = value;
   }
   return env as StackEnv;
+}
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
 }

@@ -16,7 +16,7 @@
 //       auto (default) takes the real node when the host has what it needs and says which ran.
 //   --rate-scale N multiplies every rate of the profile.
 //   --operator-replicas 0 runs demo/run with no autoscaler at all: the baseline jetscale is judged against.
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -178,39 +178,7 @@ async function main(): Promise<number> {
         // already gone
       }
     }
-    if (stack) {
-      try {
-        execFileSync(
-          toolPath('kwokctl'),
-          ['delete', 'cluster', '--name', stack.cluster.name, '--kubeconfig', stack.cluster.kubeconfig],
-          {
-            env: { ...process.env, KWOK_WORKDIR: stack.cluster.workdir },
-            stdio: 'ignore',
-            timeout: 20_000,
-          },
-        );
-      } catch {
-        say(
-          `could not delete kwok cluster ${stack.cluster.name}; KWOK_WORKDIR=${stack.cluster.workdir} kwokctl delete cluster --name ${stack.cluster.name}`,
-        );
-      }
-      const promPid = stack.prometheus?.pid();
-      if (promPid !== undefined) {
-        try {
-          process.kill(promPid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
-      const natsPid = stack.nats.pid();
-      if (natsPid !== undefined) {
-        try {
-          process.kill(natsPid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
-    }
+    for (const line of stack?.killNow() ?? []) say(`left behind: ${line}`);
   };
   const onSignal = (sig: NodeJS.Signals): void => {
     if (interrupted) {
