@@ -12,7 +12,9 @@
 //   policy that holds the count, replicas that do not become ready) explains keeping them.
 // `make test` runs FUZZ_WORLDS worlds (default 30) from seed FUZZ_SEED (default 1); `make
 // fuzz-policy` runs 500 from a fresh seed. A failure names its world's seed, and
-// `FUZZ_SEED=<seed> FUZZ_WORLDS=1 make fuzz-policy` reruns exactly that world.
+// `FUZZ_SEED=<seed> FUZZ_WORLDS=1 make fuzz-policy` reruns exactly that world, and
+// `npx tsx operator/src/scaling/test/print-world.ts <seed> [from] [to]` prints its timeline: every
+// poll's truth, reading, rates and decision, and its violations.
 
 import { randomWorld, runWorld } from './test/fuzz-world.js';
 import { stepViolations, steadyViolations } from './test/fuzz-invariants.js';

@@ -1,0 +1,36 @@
+// Prints one policy-fuzzer world's timeline (its spec, segments and every poll: the world's truth,
+// what the policy read and decided) and its violations, to see how a violation came about:
+//   npx tsx operator/src/scaling/test/print-world.ts <seed> [fromSeconds] [toSeconds]
+import { randomWorld, runWorld } from './fuzz-world.js';
+import { stepViolations, steadyViolations } from './fuzz-invariants.js';
+import { asRateState } from '../rates.js';
+
+const [seedArg, fromArg, toArg] = process.argv.slice(2);
+const seed = Number(seedArg);
+if (!Number.isInteger(seed)) {
+  console.error('usage: print-world.ts <seed> [fromSeconds] [toSeconds] (seed: a whole number)');
+  process.exit(2);
+}
+const from = Number(fromArg ?? 0);
+const to = Number(toArg ?? Infinity);
+const world = randomWorld(seed);
+const run = runWorld(world);
+const { segments, spec, ...rest } = world;
+console.log(JSON.stringify({ ...rest, client: world.client.name }, null, 0));
+console.log(JSON.stringify(spec));
+segments.forEach((s, i) =>
+  console.log(
+    `segment ${i} from ${run.segmentStarts[i]}s: ${s.seconds}s ${s.rate.toFixed(1)}/s ${s.shape}${s.shape === 'clumped' ? ` of ${s.clump}` : ''}, handler ${s.handlerPerSecond}/s`,
+  ),
+);
+for (const s of run.steps) {
+  if (s.t < from || s.t > to) continue;
+  const r = s.decision.rates;
+  const h = asRateState(s.decision.history.rates);
+  console.log(
+    `t=${s.t.toFixed(2)} arrived=${s.truth.arrived} pend=${s.sample.pending} ack=${s.sample.ackPending} rep=${s.currentReplicas}/${s.readyReplicas} → ${s.decision.desiredReplicas} (rec ${s.decision.recommendedReplicas}${s.decision.limitedBy ? ` ${s.decision.limitedBy}` : ''}) arr=${r.arrivalPerSecond?.toFixed(1)} conf=${h?.confirmedArrivalPerSecond?.toFixed(1)} last=${h?.lastIntervalArrivalPerSecond?.toFixed(1)} disp=${h?.arrivalDispersion?.toFixed(2)} per=${r.perReplicaPerSecond?.toFixed(1)}${s.applied ? '' : ' NOT APPLIED'} | ${s.decision.reason}`,
+  );
+}
+const violations = [...stepViolations(run), ...steadyViolations(run)];
+console.log(`${violations.length} violations`);
+for (const v of violations) console.log(v);
