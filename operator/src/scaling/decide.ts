@@ -164,6 +164,24 @@ function fmt(n: number): string {
   return Math.abs(n) >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(n % 1 === 0 ? 0 : 1);
 }
 
+/**
+ * Messages per second that drain what is pending and the start-up pile-up in time: the pile-up,
+ * and as much of what is pending (the oldest, which will have waited a start-up more by the time
+ * new pods consume), within PANIC_DRAIN_SECONDS (or drainWithin if shorter); the rest of what is
+ * pending within drainWithin. Continuous in the pile-up: on a step the pile-up dwarfs what is
+ * pending and all of it drains fast (the step trace's p99, see the rate term), while a pile-up of
+ * a few messages rushes only a few. Before, any pile-up of a message or more switched all that was
+ * pending to the fast drain: 109 messages piling up took draining 373 pending from 120 s to 10 s,
+ * and the policy fuzzer's world 9421 asked for 33 replicas where 32 was the bound.
+ */
+export function drainPerSecond(pending: number, startupBacklog: number, drainWithinSeconds: number): number {
+  const fast = Math.min(pending, startupBacklog);
+  return (
+    (startupBacklog + fast) / Math.min(PANIC_DRAIN_SECONDS, drainWithinSeconds) +
+    (pending - fast) / drainWithinSeconds
+  );
+}
+
 /** Replicas needed for `needed` units of work at `perReplica` each, honouring the tolerance. */
 function withTolerance(needed: number, perReplica: number, currentReplicas: number): number {
   if (currentReplicas > 0) {
@@ -421,8 +439,7 @@ export function decide(input: ScalingInput): ScalingDecision {
     observedArrival !== undefined && perReplica !== undefined && perReplica > 0
       ? Math.max(0, Math.min(observedArrival, confirmedArrival) - ready * perReplica)
       : 0;
-  // Less than one message piling up is none: it would switch draining what is pending from
-  // drainWithinSeconds to PANIC_DRAIN_SECONDS (a confirmed rate decays towards zero, never to it).
+  // Less than one message piling up is none (a confirmed rate decays towards zero, never to it).
   const pileUp = shortfall * spec.predictive.horizonSeconds;
   const startupBacklog = pileUp >= 1 ? pileUp : 0;
   if (arrival !== undefined && perReplica !== undefined && perReplica > 0 && objective !== undefined) {
@@ -439,11 +456,7 @@ export function decide(input: ScalingInput): ScalingDecision {
     rateText = `${fmt(arrival)}/s arriving at ${fmt(perReplica)}/s per replica, a ${fmt(objective)}s latency objective with ${fmt(backlog)} queued${startupBacklog > 0 ? ` and ${fmt(startupBacklog)} more by the time new pods start` : ''} needs ${rateReplicas}`;
   } else if (arrival !== undefined && perReplica !== undefined && perReplica > 0) {
     const drain = Math.max(1, spec.drainWithinSeconds);
-    const neededPerSecond =
-      arrival * headroom +
-      (startupBacklog > 0
-        ? (pending + startupBacklog) / Math.min(PANIC_DRAIN_SECONDS, drain)
-        : pending / drain);
+    const neededPerSecond = arrival * headroom + drainPerSecond(pending, startupBacklog, drain);
     rateReplicas = withTolerance(neededPerSecond, perReplica, current);
     const source = recurringUsed
       ? `${fmt(arrival)}/s expected in ${spec.predictive.horizonSeconds}s (seen there in each of the last two ${fmt(((seasonalityState?.periodBuckets ?? 0) * 10) / 60)}-minute cycles)`
@@ -452,7 +465,7 @@ export function decide(input: ScalingInput): ScalingDecision {
         : `${fmt(arrival)}/s arriving`;
     rateText =
       startupBacklog > 0
-        ? `${source} at ${fmt(perReplica)}/s per replica, ${fmt(shortfall)}/s more than the ${ready} ready replicas do: draining the ${fmt(pending)} pending and the ${fmt(startupBacklog)} more by the time new pods start within ${Math.min(PANIC_DRAIN_SECONDS, Math.max(1, spec.drainWithinSeconds))}s needs ${rateReplicas}`
+        ? `${source} at ${fmt(perReplica)}/s per replica, ${fmt(shortfall)}/s more than the ${ready} ready replicas do: draining the ${fmt(startupBacklog)} more by the time new pods start and ${pending > startupBacklog ? `as many of the ${fmt(pending)} pending` : `the ${fmt(pending)} pending`} within ${Math.min(PANIC_DRAIN_SECONDS, Math.max(1, spec.drainWithinSeconds))}s${pending > startupBacklog ? `, the rest within ${spec.drainWithinSeconds}s,` : ''} needs ${rateReplicas}`
         : `${source} at ${fmt(perReplica)}/s per replica, draining ${fmt(pending)} pending within ${spec.drainWithinSeconds}s needs ${rateReplicas}`;
   }
 
