@@ -33,12 +33,13 @@ const FIRST_SEED = Number(process.env.FUZZ_SEED ?? 1);
  * the smoothed rate to 7.9/s, and the start-up pile-up sized for it took 0 → 9 where 6 is the bound.
  * 9853 (batches of 100 in a 58/s stream): two batches in successive 1 s readings lifted it to
  * 89/s, 4 → 14 (bound 11). The pile-up is now sized from confirmed rates only (rates.ts
- * confirmedArrivalPerSecond). 9421 (the same at 24/s, 8 → 19 where 16 is the bound) is fixed too
- * with a 30 s scale-down window, but with the 15 s default it meets a dense run of batches (85/s
- * over 10 s) on fewer replicas and asks for 33 where 32 is the bound: a pile-up of 109 switches
- * draining the 373 pending from drainWithin (120 s) to 10 s. Not a regression world.
+ * confirmedArrivalPerSecond). 9421 (the same at 24/s, 8 → 19 where 16 is the bound; then 33
+ * where 32 is the bound, a pile-up of 109 switching the drain of 373 pending from drainWithin to
+ * 10 s, decide.ts drainPerSecond) and 12146 (a fetch() loop at 59.3/s with 50/s handlers scaled to
+ * 7–9 where 5–6 is the bound): both read the per-replica capacity low from a few held messages no
+ * replica worked on (rates.ts busyOnPrefetch).
  */
-const REGRESSION_SEEDS = process.env.FUZZ_SEED === undefined ? [123, 1440, 2429, 9853] : [];
+const REGRESSION_SEEDS = process.env.FUZZ_SEED === undefined ? [123, 1440, 2429, 9421, 9853, 12146] : [];
 describe(`decide under random users, clients and traffic (seeds ${FIRST_SEED}…${FIRST_SEED + SEEDS - 1})`, () => {
   it(
     'never scales wrongly: bounds, zero, and steady traffic sized for its rate',

@@ -210,6 +210,40 @@ describe('observeRates', () => {
       expect(state.processingPerSecond).toBeCloseTo(10, 0);
       expect(state.perReplicaPerSecond).toBeUndefined();
     });
+    /** A figure of `perReplica` established over a minute at `replicas` replicas busy on their buffers. */
+    function established(replicas: number, perReplica: number) {
+      const perInterval = 2 * replicas * perReplica;
+      let state = observeRates(undefined, held(0, 0, 500 * replicas), replicas);
+      for (let t = 2; t <= 60; t += 2)
+        state = observeRates(state, held(t, (t / 2) * perInterval, 500 * replicas), replicas);
+      expect(state.perReplicaPerSecond).toBeCloseTo(perReplica, 9);
+      return { state, completed: 30 * perInterval };
+    }
+    it("not from a few held messages that no replica works on: a killed pod's buffer awaiting ack_wait (fuzzer world 9421: 5/s fell to 2.5/s)", () => {
+      // 25 replicas at 5/s; a scale-down killed pods holding the 40 newest deliveries, which await
+      // ack_wait. Of the 41 held, one is in a live replica's hand, and it is acked: the floor moves,
+      // 41 − 1 exceeds one per replica — but 24 replicas have nothing to do.
+      const { state, completed } = established(25, 5);
+      const before = observeRates(state, held(61, completed, 41), 25);
+      const after = observeRates(before, held(62, completed + 1, 40), 25);
+      expect(after.perReplicaPerSecond).toBeCloseTo(5, 9);
+    });
+    it('not from held messages a few replicas have between them, the rest idle (fuzzer world 12146: 13/s fell to 7.9/s)', () => {
+      // 18 replicas at 13/s. 68 held: on average 3.8 each, but a fetch() loop takes a batch only
+      // when it has finished the last one, so they sit with a few replicas; 49 done in 1 s while
+      // 100 arrived leaves 19 more held than done — one per replica on average, not each busy.
+      const { state, completed } = established(18, 13);
+      const before = observeRates(state, held(61, completed, 68), 18);
+      const after = observeRates(before, held(62, completed + 49, 119), 18);
+      expect(after.perReplicaPerSecond).toBeCloseTo(13, 9);
+    });
+    it("still lowered when the buffers hold an interval's work at the figure and more (a slow dependency)", () => {
+      const { state, completed } = established(4, 20);
+      let next = observeRates(state, held(62, completed + 40, 2000), 4);
+      for (let t = 64; t <= 240; t += 2)
+        next = observeRates(next, held(t, completed + 40 * ((t - 60) / 2), 2000), 4);
+      expect(next.perReplicaPerSecond).toBeLessThan(6);
+    });
     it('still measures several replicas working through their buffers, each a little behind', () => {
       // Two nats.go Consume() replicas, 250 buffered each, delivered alternately; one is 20
       // messages behind the other, so 40 acked messages sit inside the window of 520.
