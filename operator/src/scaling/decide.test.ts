@@ -21,6 +21,7 @@ import {
   runScenario,
 } from './test/pull-clients.js';
 import type { ScalingHistory, ScalingInput, ScalingSpec } from './types.js';
+import { seededRng } from '../../../test/seeded-rng.js';
 
 const s = (seconds: number): number => T0 + seconds * 1000;
 
@@ -937,6 +938,47 @@ describe('decide: a sparse stream sent in batches (policy fuzzer world 2429)', (
     const step = after(1.5, 30);
     expect(step.reason).toMatch(/by the time new pods start|piling up during a 30s start-up/);
     expect(step.recommendedReplicas).toBeGreaterThan(2 * first.desiredReplicas);
+  });
+});
+
+describe('decide: two batches of a sparse batched stream in successive readings (fuzzer worlds 10686, 10995)', () => {
+  // 5.5/s sent in batches of 100 (a batch every ~18 s), one replica whose handler does 50/s,
+  // readings every second. Two batches that land in successive readings look like 100/s
+  // confirmed by the next reading: before, a panic took 1 replica to 6 (the fuzzer's bound is 3:
+  // 20/s really arrived over the last 10 s). The dispersion the stream has shown — batches landing
+  // alone among empty readings — discounts the pair as batch noise.
+  const spec = withScalingDefaults({ maxReplicas: 50, backlogPerReplica: 1000, drainWithinSeconds: 120 });
+  it('sizes them as the batches they are, not as a 100/s rise', () => {
+    const warm = busyHistory(spec, { arrival: 50, perReplica: 50, ready: 1, pending0: 500, steps: 12 });
+    const rng = seededRng(10686);
+    let { arrived, completed } = warm;
+    let d = warm.last;
+    let t = 5 * 12;
+    const read = (more: number) => {
+      t += 1;
+      arrived += more;
+      completed = Math.min(arrived, completed + 50);
+      d = decide(
+        input({
+          spec,
+          sample: sampleFromTotals(s(t), arrived, completed, Math.min(10, arrived - completed)),
+          currentReplicas: 1,
+          readyReplicas: 1,
+          history: d.history,
+          now: s(t),
+        }),
+      );
+      return d;
+    };
+    for (let i = 0; i < 600; i++) read(rng() < 0.055 ? 100 : 0);
+    for (let i = 0; i < 20; i++) read(0);
+    expect(d.rates.perReplicaPerSecond).toBeCloseTo(50, 0);
+    const first = read(100);
+    const second = read(100);
+    for (const x of [first, second]) {
+      expect(x.panic).toBeUndefined();
+      expect(x.recommendedReplicas).toBeLessThanOrEqual(3);
+    }
   });
 });
 

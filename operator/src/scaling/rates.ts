@@ -461,7 +461,11 @@ export const DISPERSION_TIME_CONSTANT_SECONDS = 60;
  * One pair of successive intervals moves the dispersion by at most this multiple of the figure
  * before: a step in the rate is one huge difference, not a sign of batches, and must not make
  * every later rise look like noise; a stream that does come in batches shows it pair after pair
- * and gets there within about a minute.
+ * and gets there within about a minute. Not capped: the two pairs around a reading that held
+ * messages between two empty ones (a step stays up; a batch that lands alone does not). A sparse
+ * stream in batches (5.5/s in batches of 100, 1 s readings) is mostly empty pairs, and capped its
+ * batches read 1.0: two batches in successive readings then counted as a 100/s rise (the policy
+ * fuzzer's worlds 10686 and 10995).
  */
 export const DISPERSION_SAMPLE_CAP = 4;
 
@@ -601,12 +605,29 @@ export function observeRates(
           previous.arrivalPerSecond,
         )
       : undefined;
+  // A reading that held messages between two empty ones (a batch that landed alone) is no step in
+  // the rate: its two pairs count whole, the one taken capped at the last reading added back.
+  const lone =
+    dispersionSample !== undefined &&
+    arrived === 0 &&
+    previous.previousIntervalArrivalPerSecond === 0 &&
+    previous.previousIntervalSeconds !== undefined &&
+    previous.arrivalPerSecond !== undefined &&
+    (previous.lastIntervalArrivalPerSecond ?? 0) > 0
+      ? (arrivalDispersionSample(
+          0,
+          previous.previousIntervalSeconds,
+          previous.lastIntervalArrivalPerSecond ?? 0,
+          previous.lastIntervalSeconds ?? 0,
+          previous.arrivalPerSecond,
+        ) ?? 0) + dispersionSample
+      : undefined;
   if (dispersionSample !== undefined)
     next.arrivalDispersion = Math.max(
       1,
       ewma(
         dispersion,
-        Math.min(dispersionSample, DISPERSION_SAMPLE_CAP * dispersion),
+        lone ?? Math.min(dispersionSample, DISPERSION_SAMPLE_CAP * dispersion),
         dtSeconds,
         DISPERSION_TIME_CONSTANT_SECONDS,
       ),
