@@ -45,6 +45,8 @@ interface BenchOptions {
   traces: string[] | undefined;
   /** Only these policy families (--policies jetscale,keda-tuned); all when undefined. */
   policies: PolicyName[] | undefined;
+  /** The simulated pods: defaultWorkload, or with --consumes-before-ready / --warmup. */
+  workload: WorkloadModel;
 }
 
 /**
@@ -56,13 +58,17 @@ interface BenchOptions {
 export const DEFAULT_SEEDS = 14;
 
 const usage = `usage: bench.js [--seeds N] [--out DIR] [--recorded FILE] [--traces a,b] [--policies a,b]
+                [--consumes-before-ready S] [--warmup S@SHARE]
   --seeds N        seeds 1..N (default 14); results are medians over them, ± their spread
   --out DIR        where results.json, index.html and frontiers.svg go (default reports/bench-scaling)
   --recorded FILE  the recorded trace (default loadtest/sim/traces/recorded-sample.json)
   --traces a,b     only these traces (step, spike, ramp, diurnal, bursty, recurring, recorded, demo)
   --policies a,b   only these policy families (${allPolicyNames.join(', ')}),
                    for cheap iteration: verdicts then cover only what ran, and the spike-by-start-up
-                   section runs only when every policy does`;
+                   section runs only when every policy does
+  --consumes-before-ready S   new pods consume S seconds before they are counted ready (default 0)
+  --warmup S@SHARE            new pods serve at SHARE (0–1] of their speed for their first S seconds
+                              of consuming, e.g. 20@0.5 (default none)`;
 
 function listArg(value: string | undefined, flag: string, allowed?: readonly string[]): string[] | undefined {
   if (value === undefined) return undefined;
@@ -89,12 +95,40 @@ function parseArgs(argv: string[]): BenchOptions {
   const seeds = Number(value('--seeds') ?? String(DEFAULT_SEEDS));
   if (!Number.isInteger(seeds) || seeds < 1) throw new Error(`--seeds must be a whole number ≥ 1\n${usage}`);
   return {
+    workload: parseWorkload(value('--consumes-before-ready'), value('--warmup')),
     seeds,
     outDir: value('--out') ?? 'reports/bench-scaling',
     recordedPath: value('--recorded'),
     traces: listArg(value('--traces'), '--traces'),
     policies: listArg(value('--policies'), '--policies', allPolicyNames) as PolicyName[] | undefined,
   };
+}
+
+/** The simulated pods with the realism flags applied; errors say what to pass. */
+export function parseWorkload(
+  consumesBeforeReady: string | undefined,
+  warmup: string | undefined,
+): WorkloadModel {
+  const workload: WorkloadModel = { ...defaultWorkload };
+  if (consumesBeforeReady !== undefined) {
+    const seconds = Number(consumesBeforeReady);
+    if (!(Number.isFinite(seconds) && seconds >= 0 && seconds <= defaultWorkload.startupSeconds.min))
+      throw new Error(
+        `--consumes-before-ready must be seconds from 0 to the shortest start-up (${defaultWorkload.startupSeconds.min}), got '${consumesBeforeReady}'\n${usage}`,
+      );
+    workload.consumesBeforeReadySeconds = seconds;
+  }
+  if (warmup !== undefined) {
+    const match = /^([0-9.]+)@([0-9.]+)$/.exec(warmup);
+    const seconds = Number(match?.[1]);
+    const speedShare = Number(match?.[2]);
+    if (!(match && Number.isFinite(seconds) && seconds >= 0 && speedShare > 0 && speedShare <= 1))
+      throw new Error(
+        `--warmup must be SECONDS@SHARE with SECONDS ≥ 0 and SHARE in (0, 1], e.g. 20@0.5, got '${warmup}'\n${usage}`,
+      );
+    workload.warmup = { seconds, speedShare };
+  }
+  return workload;
 }
 
 /** Finds a file of loadtest/sim/traces whether running from the source tree, from dist/, or from the repo root. */
@@ -436,10 +470,11 @@ export interface StartupRow {
 }
 
 /** The spike trace under each start-up delay: where the 5x target is and is not reachable. */
-export function startupSensitivity(seeds: number[]): StartupRow[] {
+export function startupSensitivity(seeds: number[], base: WorkloadModel = defaultWorkload): StartupRow[] {
   const rows: StartupRow[] = [];
   for (const variant of startupVariants) {
-    const workload: WorkloadModel = { ...defaultWorkload, startupSeconds: variant.startup };
+    // Early consumption is bounded by the start-up in the simulator (never before the pod exists).
+    const workload: WorkloadModel = { ...base, startupSeconds: variant.startup };
     for (const policy of startupPolicies) {
       const runs = seeds.map((seed) => {
         const spike = builtInTraces(seed).find((t) => t.name === 'spike');
@@ -512,7 +547,7 @@ function main(): void {
       if (!descriptions.has(name)) descriptions.set(name, trace.description);
       for (const setting of settings) {
         const label = settingLabel(setting);
-        const result = runScenario(trace, setting, seed);
+        const result = runScenario(trace, setting, seed, options.workload);
         simulatedSeconds += result.durationSeconds;
         // Timelines only for the charts (the table's settings, first seed): the rest would only cost memory.
         if (!(seed === seeds[0] && chartLabels.has(label))) result.timeline = [];
@@ -589,7 +624,9 @@ function main(): void {
   const claims = renderClaims(frontiers);
   // The start-up section reruns the spike for five policies: only in a full run.
   const startupRows =
-    traceNames.includes('spike') && startupPolicies.every(wanted) ? startupSensitivity(seeds) : [];
+    traceNames.includes('spike') && startupPolicies.every(wanted)
+      ? startupSensitivity(seeds, options.workload)
+      : [];
   const startupTable = renderStartupTable(startupRows);
   const floors: LearnerFloors = {};
   for (const name of traceNames) {
@@ -620,7 +657,7 @@ function main(): void {
   const benchSettingsJson = {
     seeds,
     shared,
-    workload: defaultWorkload,
+    workload: options.workload,
     kedaModel:
       "KEDA nats-jetstream + the HPA it creates (loadtest/sim/keda-hpa.ts): keda = behavior nil (legacy HPA path), keda-tuned = behavior with jetscale's scale-up/down rules",
     tickSeconds: 0.25,

@@ -298,4 +298,52 @@ describe('traces', () => {
     expect(trace.rateAt(659)).toBe(1000);
     expect(trace.rateAt(660)).toBe(100);
   });
+
+  describe('pods as real containers start', () => {
+    // 1 replica, asked to 5 at the first tick, under a load 5 can barely serve: new pods start in 10 s.
+    const run = (workload: WorkloadModel) => {
+      const scaler = new FixedReplicas(5);
+      const result = simulate(
+        {
+          seed: 1,
+          trace: constant(200, 60),
+          workload,
+          initialReplicas: 1,
+          tickSeconds: 0.25,
+          metricStalenessSeconds: 0,
+        },
+        scaler,
+      );
+      return { result, views: scaler.views };
+    };
+    const completedBy = (views: ClusterView[], seconds: number): number =>
+      views.find((v) => v.now >= (views[0]?.now ?? 0) + seconds * 1000)?.sample.ackFloorConsumerSeq ?? NaN;
+
+    it('consume consumesBeforeReadySeconds before they are counted ready', () => {
+      const early = run({ ...quickWorkload, consumesBeforeReadySeconds: 4 });
+      const late = run(quickWorkload);
+      // Between 7 s and 9 s the four new pods consume but are not ready yet: one ready replica
+      // completes at most ~25/s (×1.1 for its speed, plus noise), five ~125/s.
+      const view = early.views.find((v) => v.now >= (early.views[0]?.now ?? 0) + 9 * 1000);
+      expect(view?.readyReplicas).toBe(1);
+      const earlyRate = (completedBy(early.views, 9) - completedBy(early.views, 7)) / 2;
+      const lateRate = (completedBy(late.views, 9) - completedBy(late.views, 7)) / 2;
+      expect(earlyRate).toBeGreaterThan(80);
+      expect(lateRate).toBeLessThan(35);
+      // Counted ready at the same time either way.
+      const readyAt = (views: ClusterView[]): number =>
+        ((views.find((v) => v.readyReplicas === 5)?.now ?? NaN) - (views[0]?.now ?? 0)) / 1000;
+      expect(readyAt(early.views)).toBe(readyAt(late.views));
+    });
+
+    it('serve at the warm-up share of their speed for the warm-up, at the same replica-seconds', () => {
+      const warm = run(quickWorkload).result;
+      const cold = run({ ...quickWorkload, warmup: { seconds: 20, speedShare: 0.5 } }).result;
+      expect(cold.replicaSeconds).toBe(warm.replicaSeconds);
+      // Four new pods × 20 s × half of ~25/s: about 1,000 fewer messages done in the minute.
+      const lost = warm.processed - cold.processed;
+      expect(lost).toBeGreaterThan(700);
+      expect(lost).toBeLessThan(1300);
+    });
+  });
 });

@@ -26,6 +26,18 @@ export interface WorkloadModel {
   terminationSeconds: number;
   /** The consumer's max_ack_pending (-1 = unlimited). */
   maxAckPending: number;
+  /**
+   * Seconds before it is counted ready that a new pod already consumes: a container pulls as soon
+   * as its process runs, before its readiness probe passes (operator/README.md, fd8a0fe). 0 (the
+   * default) = it consumes from the moment it is ready. Never before the pod was created.
+   */
+  consumesBeforeReadySeconds?: number;
+  /**
+   * A new pod's first `seconds` of consuming at `speedShare` of its speed (JIT, connections,
+   * caches), so a pod started and soon removed did less work for its replica-seconds: the cost of
+   * churn beyond its start-up. Default none. Pods there at the start are warm.
+   */
+  warmup?: { seconds: number; speedShare: number };
 }
 
 export const defaultWorkload: WorkloadModel = {
@@ -46,7 +58,7 @@ export interface ClusterView {
   sample: BacklogSample;
   /** Deployment spec.replicas. */
   specReplicas: number;
-  /** Pods consuming. */
+  /** Pods counted ready (they may have consumed for `consumesBeforeReadySeconds` already). */
   readyReplicas: number;
   /** Pods not terminating (Deployment status.replicas): ready plus starting. */
   statusReplicas: number;
@@ -163,6 +175,10 @@ class WaitHistogram {
 
 interface Pod {
   readyAt: number;
+  /** When it starts pulling: readyAt, or earlier by consumesBeforeReadySeconds. */
+  consumesAt: number;
+  /** Until when it serves at the warm-up's share of its speed. */
+  warmUntil: number;
   speed: number;
   terminatingUntil?: number;
 }
@@ -185,12 +201,21 @@ export function simulate(options: SimulationOptions, autoscaler: Autoscaler): Ru
   const podPrng = new Prng(deriveSeed(options.seed, 2));
   const noisePrng = new Prng(deriveSeed(options.seed, 3));
 
-  const newPod = (now: number, alreadyReady: boolean): Pod => ({
-    readyAt: alreadyReady
+  const early = Math.max(0, workload.consumesBeforeReadySeconds ?? 0);
+  const warmupSeconds = Math.max(0, workload.warmup?.seconds ?? 0);
+  const warmupShare = Math.min(1, Math.max(0, workload.warmup?.speedShare ?? 1));
+  const newPod = (now: number, alreadyReady: boolean): Pod => {
+    const readyAt = alreadyReady
       ? now
-      : now + podPrng.uniform(workload.startupSeconds.min, workload.startupSeconds.max),
-    speed: Math.max(0.2, 1 + workload.serviceRateCv * podPrng.normal()),
-  });
+      : now + podPrng.uniform(workload.startupSeconds.min, workload.startupSeconds.max);
+    const consumesAt = alreadyReady ? now : Math.max(now, readyAt - early);
+    return {
+      readyAt,
+      consumesAt,
+      warmUntil: alreadyReady ? now : consumesAt + warmupSeconds,
+      speed: Math.max(0.2, 1 + workload.serviceRateCv * podPrng.normal()),
+    };
+  };
 
   // Queue of cohorts; `head` advances instead of shifting so dequeueing stays O(1).
   const cohortAt: number[] = [];
@@ -239,24 +264,26 @@ export function simulate(options: SimulationOptions, autoscaler: Autoscaler): Ru
       arrivedSinceTimeline += arrivals;
     }
 
-    // Service: ready pods fill their slots from the queue (capped by max_ack_pending); each slot
-    // completes messages at serviceRate / inFlightPerReplica.
+    // Service: consuming pods fill their slots from the queue (capped by max_ack_pending); each slot
+    // completes messages at serviceRate / inFlightPerReplica (a warming pod at its share of that).
     let readyCount = 0;
+    let consumingCount = 0;
     let speedSum = 0;
     let liveCount = 0;
     for (const p of pods) {
       if (p.terminatingUntil !== undefined) continue;
       liveCount++;
-      if (p.readyAt <= t) {
-        readyCount++;
-        speedSum += p.speed;
+      if (p.readyAt <= t) readyCount++;
+      if (p.consumesAt <= t) {
+        consumingCount++;
+        speedSum += p.speed * (t < p.warmUntil ? warmupShare : 1);
       }
     }
     // Independent per-pod noise summed over n pods: relative spread cv / √n (one draw per tick).
-    if (readyCount > 0) {
-      speedSum *= Math.max(0, 1 + (workload.tickNoiseCv / Math.sqrt(readyCount)) * noisePrng.normal());
+    if (consumingCount > 0) {
+      speedSum *= Math.max(0, 1 + (workload.tickNoiseCv / Math.sqrt(consumingCount)) * noisePrng.normal());
     }
-    const slots = readyCount * workload.inFlightPerReplica;
+    const slots = consumingCount * workload.inFlightPerReplica;
     const inFlightCap = workload.maxAckPending > 0 ? Math.min(slots, workload.maxAckPending) : slots;
     const inFlight = Math.min(queue, inFlightCap);
     const fill = slots > 0 ? inFlight / slots : 0;
@@ -298,7 +325,7 @@ export function simulate(options: SimulationOptions, autoscaler: Autoscaler): Ru
       pending: queue - ackPending,
       ackPending,
       redelivered: 0,
-      waiting: Math.max(0, readyCount - Math.ceil(ackPending / workload.inFlightPerReplica)),
+      waiting: Math.max(0, consumingCount - Math.ceil(ackPending / workload.inFlightPerReplica)),
       deliveredConsumerSeq: delivered,
       deliveredStreamSeq: delivered,
       ackFloorConsumerSeq: processed,
