@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { JetscaleAutoscaler } from './jetscale-autoscaler.js';
 import { KedaHpaAutoscaler, kedaHpaDefaults } from './keda-hpa.js';
-import { builtInTraces, jetscaleSpec, runScenario } from './scenarios.js';
+import { builtInTraces, endingAt, jetscaleSpec, runScenario, shared } from './scenarios.js';
 import type { Autoscaler, ClusterView, WorkloadModel } from './simulator.js';
 import { defaultWorkload, simulate } from './simulator.js';
 import type { Trace } from './traces.js';
@@ -345,5 +345,36 @@ describe('traces', () => {
       expect(lost).toBeGreaterThan(700);
       expect(lost).toBeLessThan(1300);
     });
+  });
+
+  it('drains what is queued when the trace ends, waiting for it and paying for it, when asked to', () => {
+    // 1 replica (~25/s) under 50/s for 120 s: about 3,000 messages are queued at the end.
+    const options = { seed: 1, trace: constant(50, 120), workload: quickWorkload, initialReplicas: 1 };
+    const cut = simulate(options, new FixedReplicas(1));
+    const drained = simulate({ ...options, drainLimitSeconds: 1800 }, new FixedReplicas(1));
+    expect(cut.backlogAtEnd).toBeGreaterThan(2000);
+    expect(cut.drainSeconds).toBe(0);
+    expect(drained.backlogAtEnd).toBe(0);
+    expect(Math.abs(drained.processed - drained.arrived)).toBeLessThan(1e-6 * drained.arrived);
+    // The queue takes about backlog ÷ 25/s to drain, and the replica pays for it.
+    expect(drained.drainSeconds).toBeGreaterThan((cut.backlogAtEnd / 25) * 0.8);
+    expect(drained.drainSeconds).toBeLessThan((cut.backlogAtEnd / 25) * 1.25);
+    expect(drained.replicaSeconds).toBeCloseTo(cut.replicaSeconds + drained.drainSeconds, 6);
+    // Those messages waited longer than the age they had reached at the end.
+    expect(drained.p99WaitSeconds).toBeGreaterThan(cut.p99WaitSeconds + 30);
+    // Nothing arrives in the drain, and a limit stops it.
+    expect(drained.arrived).toBe(cut.arrived);
+    const limited = simulate({ ...options, drainLimitSeconds: 10 }, new FixedReplicas(1));
+    expect(limited.drainSeconds).toBeCloseTo(10, 6);
+    expect(limited.backlogAtEnd).toBeGreaterThan(0);
+  });
+
+  it('runs the bench with the drain, and tells the references that arrivals stop', () => {
+    const trace = constant(50, 120);
+    expect(endingAt(trace).rateAt(119.9)).toBe(50);
+    expect(endingAt(trace).rateAt(120)).toBe(0);
+    expect(shared.drainLimitSeconds).toBeGreaterThan(0);
+    const r = runScenario(trace, 'keda-tuned', 1);
+    expect(r.backlogAtEnd).toBe(0);
   });
 });

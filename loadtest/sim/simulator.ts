@@ -78,6 +78,13 @@ export interface SimulationOptions {
   workload?: WorkloadModel;
   /** Defaults to the trace's duration. */
   durationSeconds?: number;
+  /**
+   * After the duration arrivals stop and the run goes on, at most this long, until the queue is
+   * empty: messages still queued at the end are then served and waited for, and draining them is
+   * paid in replica-seconds, instead of counting at the age they had reached for free. 0 (the
+   * default) = stop at the duration.
+   */
+  drainLimitSeconds?: number;
   tickSeconds?: number;
   metricStalenessSeconds?: number;
   latencyObjectiveSeconds?: number;
@@ -104,6 +111,8 @@ export interface RunResult {
   policy: string;
   seed: number;
   durationSeconds: number;
+  /** Seconds run past the duration to drain the queue (0 without a drain, or if it was empty). */
+  drainSeconds: number;
   arrived: number;
   processed: number;
   backlogAtEnd: number;
@@ -250,12 +259,15 @@ export function simulate(options: SimulationOptions, autoscaler: Autoscaler): Ru
   const staleTicks = Math.max(0, Math.round(staleness / dt));
 
   const ticks = Math.round(duration / dt);
-  for (let tick = 0; tick < ticks; tick++) {
+  const drainTicks = Math.round(Math.max(0, options.drainLimitSeconds ?? 0) / dt);
+  let runEnd = duration;
+  for (let tick = 0; tick < ticks || (queue > 0 && tick < ticks + drainTicks); tick++) {
     const t = tick * dt;
     const end = t + dt;
+    runEnd = Math.max(duration, end);
 
-    // Arrivals, spread over the tick: stamped at its midpoint.
-    const arrivals = arrivalsPrng.poisson(trace.rateAt(t + dt / 2) * dt);
+    // Arrivals, spread over the tick: stamped at its midpoint. None in the drain.
+    const arrivals = tick < ticks ? arrivalsPrng.poisson(trace.rateAt(t + dt / 2) * dt) : 0;
     if (arrivals > 0) {
       cohortAt.push(t + dt / 2);
       cohortCount.push(arrivals);
@@ -392,10 +404,9 @@ export function simulate(options: SimulationOptions, autoscaler: Autoscaler): Ru
   // Messages still queued at the end count with the age they have reached (a lower bound), so a
   // policy cannot look good by leaving a backlog behind.
   for (let i = head; i < cohortCount.length; i++) {
-    histogram.add(duration - (cohortAt[i] ?? duration), cohortCount[i] ?? 0);
-    if ((cohortAt[i] ?? 0) >= warmup)
-      afterWarmup.add(duration - (cohortAt[i] ?? duration), cohortCount[i] ?? 0);
-    else beforeWarmup.add(duration - (cohortAt[i] ?? duration), cohortCount[i] ?? 0);
+    histogram.add(runEnd - (cohortAt[i] ?? runEnd), cohortCount[i] ?? 0);
+    if ((cohortAt[i] ?? 0) >= warmup) afterWarmup.add(runEnd - (cohortAt[i] ?? runEnd), cohortCount[i] ?? 0);
+    else beforeWarmup.add(runEnd - (cohortAt[i] ?? runEnd), cohortCount[i] ?? 0);
   }
   // The top 1 % of all messages, taken from those before the warm-up only (the rest waited 0).
   const tail = 0.01 * histogram.count;
@@ -407,6 +418,7 @@ export function simulate(options: SimulationOptions, autoscaler: Autoscaler): Ru
     policy: autoscaler.name,
     seed: options.seed,
     durationSeconds: duration,
+    drainSeconds: runEnd - duration,
     arrived,
     processed,
     backlogAtEnd: queue,
@@ -422,8 +434,8 @@ export function simulate(options: SimulationOptions, autoscaler: Autoscaler): Ru
     podStartsAfterScaleDown,
     secondsOverObjective,
     latencyObjectiveSeconds: objective,
-    consumerReadsPerMinute: ((autoscaler.requests?.().consumerReads ?? 0) * 60) / duration,
-    apiRequestsPerMinute: ((autoscaler.requests?.().apiRequests ?? 0) * 60) / duration,
+    consumerReadsPerMinute: ((autoscaler.requests?.().consumerReads ?? 0) * 60) / runEnd,
+    apiRequestsPerMinute: ((autoscaler.requests?.().apiRequests ?? 0) * 60) / runEnd,
     timeline,
   };
 }
