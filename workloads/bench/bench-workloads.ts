@@ -8,6 +8,7 @@
 //           with the consumer's cheap publisher and CONCURRENCY in flight): the cheapest way to store
 //           anything per event, so the floor of any exactly-once effect;
 //  - floor-batch: the same with the messages of one turn stored as one atomic batch (nats-server 2.12);
+//  - floor-fast: the same as one fast batch (nats-server ≥ 2.14; only with --phases);
 //  - full:  one consumer process on the full idempotent, event-sourced path (its own event log and
 //           projection bucket per phase), with the time per step from its step metrics;
 //  - old:   with `--compare DIR`, the same for the consumer of another checkout (before/after).
@@ -580,6 +581,91 @@ async function floorBatchPhase(b: Bench, roundNo: number): Promise<PhaseResult> 
 }
 
 /**
+ * nats-server ≥ 2.14's *fast* batch publish (not atomic, no staging store): the batch rides on the reply
+ * subject, `<inbox>.<batch id>.<flow>.<gap mode>.<batch seq>.<op>.$FI` (op 0 start, 1 append, 2 commit;
+ * `getFastBatch` in nats-server v2.15.3 server/stream.go). Each message is checked and stored on its own
+ * (`processJetStreamFastBatchMsg`); the server answers with flow acks every N messages (N ≤ 500, and 1 while
+ * the stream has more than one open batch: `fastBatchInit` in server/jetstream_batching.go) and a PubAck
+ * for the commit (last stream sequence and count). Gap mode `fail`: the first refused message ends the
+ * batch and the PubAck counts what was stored. `send` resolves when the commit's PubAck counts them all.
+ */
+function fastBatchSender(nc: NatsConnection) {
+  const prefix = `_INBOX.${nuid.next()}.`;
+  const open = new Map<string, { count: number; resolve: () => void; reject: (err: Error) => void }>();
+  let replies = 0;
+  nc.subscribe(`${prefix}>`, {
+    callback: (_err, msg) => {
+      replies++;
+      const id = msg.subject.slice(prefix.length).split('.')[0] ?? '';
+      const waiting = open.get(id);
+      if (!waiting) return;
+      const reply = JSON.parse(new TextDecoder().decode(msg.data)) as {
+        type?: string;
+        error?: unknown;
+        count?: unknown;
+      };
+      if (reply.type === 'ack') return; // flow control
+      open.delete(id);
+      if (reply.type !== undefined || reply.error !== undefined)
+        waiting.reject(new Error(`fast batch ${id}: ${JSON.stringify(reply)}`));
+      else if (reply.count !== waiting.count)
+        waiting.reject(
+          new Error(`fast batch of ${waiting.count} committed with count ${String(reply.count)}`),
+        );
+      else waiting.resolve();
+    },
+  });
+  return {
+    replies: () => replies,
+    send(messages: { subject: string; data: Uint8Array }[]): Promise<void> {
+      const id = nuid.next();
+      const last = messages.length;
+      return new Promise<void>((resolve, reject) => {
+        open.set(id, { count: last, resolve, reject });
+        messages.forEach((m, i) => {
+          const seq = i + 1;
+          const op = seq === last ? 2 : seq === 1 ? 0 : 1;
+          nc.publish(m.subject, m.data, { reply: `${prefix}${id}.500.fail.${seq}.${op}.$FI` });
+        });
+      });
+    },
+  };
+}
+
+/**
+ * The floor with its stores in *fast* batches (nats-server ≥ 2.14, `allow_batched` on the stream): the
+ * messages taken in one turn (up to `--concurrency`) go as one fast batch, acked when its commit's PubAck
+ * counts them all. What a consumer that appends through fast batches would pay at least; it learns no
+ * stream sequence per message (see workloads/README.md).
+ */
+async function floorFastPhase(b: Bench, roundNo: number): Promise<PhaseResult> {
+  const sender = fastBatchSender(b.nc);
+  const batcher = new Batcher<JsMsg>(b.o.concurrency, async (msgs) => {
+    await sender.send(msgs.map((m) => ({ subject: `bench-floor-fast.${m.seq}`, data: m.data })));
+    for (const m of msgs) m.ack();
+  });
+  let firstFailure: Error | undefined;
+  const result = await inProcessPhase(b, 'floor-fast', roundNo, 4 * b.o.concurrency, (m) =>
+    batcher.add(m).catch((err: unknown) => {
+      firstFailure ??= err instanceof Error ? err : new Error(String(err));
+      m.nak();
+    }),
+  );
+  // A phase whose batches were refused would look fast: every message sent must be in the stream.
+  const sent = batcher.sizes.reduce((a, n) => a + n, 0);
+  const { messages } = (await b.jsm.streams.info('BENCH_FLOOR_FAST')).state;
+  await b.jsm.streams.purge('BENCH_FLOOR_FAST');
+  if (firstFailure || messages !== sent)
+    throw new Error(
+      `floor-fast stored ${messages} of ${sent} messages${firstFailure ? `: ${firstFailure.message}` : ''}`,
+    );
+  result.meanBatch = round(sent / Math.max(1, batcher.sizes.length), 1);
+  const replies = round(sender.replies() / Math.max(1, sent), 2);
+  log(`    floor-fast: ${replies} replies per message over the phase (flow acks and PubAcks)`);
+  return result;
+}
+
+/**
  * One consumer process (this checkout's, or with `root` another's) on the full path, with an event
  * log and projection bucket of its own. Timed between two readings of its applied-events counter:
  * the first at WARM_UP_EVENTS, the last after --seconds or at 90 % of the stored events.
@@ -740,6 +826,19 @@ async function main(): Promise<void> {
       subjects: ['bench-floor-batch.>'],
       allow_atomic: true,
     });
+    if (o.phases.includes('floor-fast')) {
+      const [major = 0, minor = 0] = (nc.info?.version ?? '0.0').split('.').map(Number);
+      if (major < 2 || (major === 2 && minor < 14))
+        throw new Error(
+          `--phases floor-fast needs nats-server ≥ 2.14 (fast batch publish); this one is ${nc.info?.version}. Point JETSCALE_TOOLS_BIN at a directory holding a newer nats-server`,
+        );
+      // allow_batched is newer than nats.js 3.4's StreamConfig.
+      await jsm.streams.add({
+        name: 'BENCH_FLOOR_FAST',
+        subjects: ['bench-floor-fast.>'],
+        allow_batched: true,
+      } as Parameters<typeof jsm.streams.add>[0]);
+    }
     const events = (tag: string, n: number) =>
       Array.from({ length: n }, (_, i) =>
         makeEvent(`${tag}-${i}`, aggregateOf(i, o), { payload: { amount: i % 7 } }),
@@ -768,7 +867,9 @@ async function main(): Promise<void> {
               ? await floorPhase(b, r, publisher)
               : phase === 'floor-batch'
                 ? await floorBatchPhase(b, r)
-                : await fullPhase(b, phase, r, phase === 'old' ? path.resolve(o.compareDir) : undefined);
+                : phase === 'floor-fast'
+                  ? await floorFastPhase(b, r)
+                  : await fullPhase(b, phase, r, phase === 'old' ? path.resolve(o.compareDir) : undefined);
         results.push(result);
         log(phaseLine(result));
         for (const s of result.steps ?? [])
@@ -810,6 +911,8 @@ async function main(): Promise<void> {
       ['floor', 'bare'],
       ['floor-batch', 'bare'],
       ['floor-batch', 'floor'],
+      ['floor-fast', 'bare'],
+      ['floor-fast', 'floor'],
       ['old', 'bare'],
       ['full', 'old'],
     ];

@@ -102,6 +102,9 @@ describe('command line', () => {
       compareDir: '/tmp/old',
     });
     expect(parseBenchArgs(['--batches', 'none']).batches).toEqual([]);
+    // floor-fast needs nats-server ≥ 2.14 (not the pinned one): only when asked for.
+    expect(parseBenchArgs([]).phases).toEqual(['bare', 'floor', 'floor-batch', 'full']);
+    expect(parseBenchArgs(['--phases', 'floor,floor-fast']).phases).toEqual(['floor', 'floor-fast']);
   });
 
   it('names the flag and what to fix', () => {
@@ -120,7 +123,7 @@ describe('command line', () => {
       /--ceiling-events must be an integer ≥ 1000/,
     );
     expect(() => parseBenchArgs(['--phases', 'bare,old'])).toThrow(
-      /--phases must be a list without repeats of bare, floor, floor-batch, full .*got 'bare,old'/,
+      /--phases must be a list without repeats of bare, floor, floor-batch, floor-fast, full .*got 'bare,old'/,
     );
     expect(() => parseBenchArgs(['--phases', 'bare,bare'])).toThrow(
       /--phases must be a list without repeats/,

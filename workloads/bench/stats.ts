@@ -60,8 +60,10 @@ export function formatPercent(s: Summary): string {
 }
 
 /** Consumer phases the bench can run in its interleaved rounds (`old` comes with `--compare`). */
-export const CONSUMER_PHASES = ['bare', 'floor', 'floor-batch', 'full'] as const;
+export const CONSUMER_PHASES = ['bare', 'floor', 'floor-batch', 'floor-fast', 'full'] as const;
 export type ConsumerPhase = (typeof CONSUMER_PHASES)[number];
+/** The phases run unless `--phases` says otherwise: `floor-fast` needs nats-server ≥ 2.14, not the pinned one. */
+export const DEFAULT_PHASES: readonly ConsumerPhase[] = ['bare', 'floor', 'floor-batch', 'full'];
 
 export interface BenchOptions {
   /** Events stored once, read by every consumer phase with a durable consumer of its own. */
@@ -96,7 +98,7 @@ export const benchDefaults: BenchOptions = {
   gatewaySeconds: 5,
   batches: [1, 10, 100],
   ceilingEvents: 10_000,
-  phases: [...CONSUMER_PHASES],
+  phases: [...DEFAULT_PHASES],
   profileDir: '',
   compareDir: '',
 };
