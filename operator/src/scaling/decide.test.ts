@@ -982,6 +982,52 @@ describe('decide: two batches of a sparse batched stream in successive readings 
   });
 });
 
+describe('decide: a latency objective with pods that start slower than predictive.horizonSeconds (fuzzer worlds 9899, 10726)', () => {
+  // 337/s arrive, 50/s a replica, a 120 s objective: it lets 20,220 stand (half the objective's
+  // worth of arrivals). The target's ready count showed a pod taking 60 s to become ready; the
+  // horizon is the default 30 s. With 14,000 queued on 4 replicas, 137/s more than they do piles up
+  // until new pods consume: 4,110 in 30 s (the queue stays under the allowance, so the objective let
+  // it fill: 4 → 5), 8,220 in the 60 s the pods really take (past it). Before, the pods were asked
+  // for a start-up too late, and the queue overshot: 121 s of wait in the fuzzer.
+  const spec = withScalingDefaults({ maxReplicas: 20, latencyObjectiveSeconds: 120, backlogPerReplica: 100 });
+  it('sizes the start-up pile-up for the start-up the ready count showed', () => {
+    const readings: Array<{ at: number; asked: number; ready: number; completed: number; arrived: number }> =
+      [];
+    let arrived = 0;
+    let completed = 0;
+    for (let t = 0; t <= 100; t += 5) {
+      const asked = t === 0 ? 3 : 4;
+      const ready = t < 65 ? 3 : 4;
+      if (t > 0) {
+        arrived += 337 * 5;
+        completed += 50 * (readings.at(-1)?.ready ?? 0) * 5;
+      }
+      readings.push({ at: t, asked, ready, completed, arrived });
+    }
+    const last = readings.at(-1) ?? { arrived: 0, completed: 0 };
+    const offset = 14_000 - (last.arrived - last.completed - 40);
+    let d = decide(
+      input({ spec, sample: sampleFromTotals(s(0), offset, 0, 30), currentReplicas: 3, readyReplicas: 3 }),
+    );
+    for (const r of readings.slice(1)) {
+      d = decide(
+        input({
+          spec,
+          sample: sampleFromTotals(s(r.at), offset + r.arrived, r.completed, 40),
+          currentReplicas: r.asked,
+          readyReplicas: r.ready,
+          history: d.history,
+          now: s(r.at),
+        }),
+      );
+    }
+    expect(d.readiness?.startupSeconds).toBe(60);
+    expect(d.rates.perReplicaPerSecond).toBeCloseTo(50, 0);
+    expect(d.reason).toMatch(/more by the time new pods start/);
+    expect(d.recommendedReplicas).toBeGreaterThanOrEqual(7);
+  });
+});
+
 describe('decide: a push consumer without deliver_group', () => {
   // Every subscriber of its deliver subject receives every message (or, with nats.go, only one may
   // bind): a second replica processes each message again instead of draining faster.

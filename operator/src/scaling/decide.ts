@@ -11,8 +11,9 @@
 //    it until the next reading confirms it: one interval can hold a single batch) and slowly to a
 //    fall. While more arrives than
 //    the ready replicas do (at a confirmed rate: rates.ts confirmedArrivalPerSecond), the queue
-//    keeps growing until new pods consume (about
-//    predictive.horizonSeconds): that pile-up is sized for at once and drained within
+//    keeps growing until new pods consume (about predictive.horizonSeconds, or the longest recent
+//    start-up the ready count showed when longer: readiness.ts): that pile-up is sized for at once
+//    and drained within
 //    PANIC_DRAIN_SECONDS (with a latency objective: only when it would take the queue past what
 //    the objective lets stand).
 //    Predictive mode (spec.predictive), while the forecaster's measured error is within
@@ -26,8 +27,9 @@
 //    last measured one measures nothing, rates.ts) are at least PANIC_FACTOR times what the current replicas can do and pending grew to
 //    match (two counters agree, so one odd reading cannot panic), size at once for that arrival
 //    rate plus draining, within PANIC_DRAIN_SECONDS, the backlog there will be once a pod asked for
-//    now consumes: pending + shortfall × predictive.horizonSeconds (documented as about the time a
-//    new replica needs to start consuming; used here whether or not prediction is enabled). The
+//    now consumes: pending + shortfall × the start-up (as in 2: predictive.horizonSeconds, documented
+//    as about the time a new replica needs to start consuming and used whether or not prediction is
+//    enabled, or the measured start-up when longer). The
 //    jump stays within the scale-up step policies, selectPolicy, maxReplicas and max_ack_pending:
 //    the policies are the user's limit on growth (measured: skipping them would take the bursty
 //    trace's p99 from 20.8 to 17.8 s, the spike's from 17.2 to 16.7 s). After the last panic reading the
@@ -329,6 +331,13 @@ export function decide(input: ScalingInput): ScalingDecision {
       recurring = expectedRate(seasonalityState, sample.at + spec.predictive.horizonSeconds * 1000);
   }
 
+  // How long a pod asked for now takes to consume: predictive.horizonSeconds, or the longest of the
+  // recent start-ups the target's ready count showed when longer (readiness.ts). A 120 s latency
+  // objective with pods that took 60 s against the 30 s horizon let the queue fill to what the
+  // objective allows before asking for pods, which came a start-up later with the queue past it:
+  // 121 s of wait (the policy fuzzer's worlds 9899 and 10726).
+  const startupSeconds = Math.max(spec.predictive.horizonSeconds, readiness?.startupSeconds ?? 0);
+
   // Activity: anything pending or awaiting ack, or any delivery since the previous reading, keeps
   // the consumer awake. Deliveries do not activate from zero (no replica of ours consumed them).
   const previousSample = history.samples.at(-1);
@@ -440,7 +449,7 @@ export function decide(input: ScalingInput): ScalingDecision {
       ? Math.max(0, Math.min(observedArrival, confirmedArrival) - ready * perReplica)
       : 0;
   // Less than one message piling up is none (a confirmed rate decays towards zero, never to it).
-  const pileUp = shortfall * spec.predictive.horizonSeconds;
+  const pileUp = shortfall * startupSeconds;
   const startupBacklog = pileUp >= 1 ? pileUp : 0;
   if (arrival !== undefined && perReplica !== undefined && perReplica > 0 && objective !== undefined) {
     // The pile-up counts only when it would take the queue past what the objective lets stand: a
@@ -490,7 +499,7 @@ export function decide(input: ScalingInput): ScalingDecision {
       panicRate >= PANIC_FACTOR * capacity &&
       grew >= PANIC_GROWTH_AGREEMENT * (panicRate - capacity) * intervalSeconds
     ) {
-      const startup = spec.predictive.horizonSeconds;
+      const startup = startupSeconds;
       const shortfall = Math.max(0, panicRate - ready * perReplica);
       const drain = Math.min(PANIC_DRAIN_SECONDS, Math.max(1, spec.drainWithinSeconds));
       const projectedQueue = pending + shortfall * startup;

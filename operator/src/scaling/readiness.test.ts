@@ -1,4 +1,9 @@
-import { MAX_READINESS_READINGS, observeReadiness, type ReadinessState } from './readiness.js';
+import {
+  MAX_READINESS_READINGS,
+  observeReadiness,
+  START_UP_SAMPLES,
+  type ReadinessState,
+} from './readiness.js';
 
 const T0 = 1_700_000_000_000;
 const deadline = 60;
@@ -129,5 +134,49 @@ describe('observeReadiness: replicas asked for and not ready for the whole deadl
   it('negative and fractional counts are read as whole, non-negative numbers', () => {
     const [report] = run([[0, -3, 2.7]]);
     expect(report).toMatchObject({ asked: 0, ready: 2, overdue: 0, starting: 0 });
+  });
+});
+
+describe('observeReadiness: how long replicas asked for take to become ready (start-up)', () => {
+  it('measures each new replica from when it was asked for to when the ready count took it in', () => {
+    const reports = run([
+      ...every(0, 9, 1, 1),
+      ...every(10, 39, 4, 1),
+      ...every(40, 69, 4, 2),
+      ...every(70, 79, 4, 3),
+      ...every(80, 90, 4, 4),
+    ]);
+    expect(reports[9]?.startupSeconds).toBeUndefined();
+    expect(reports[40]?.startupSeconds).toBe(30);
+    // The longest of the recent start-ups: the one a pile-up has to be sized for.
+    expect(reports[80]?.startupSeconds).toBe(70);
+  });
+  it('forgets replicas taken back before they were ready (the newest go first)', () => {
+    const reports = run([
+      ...every(0, 4, 1, 1),
+      ...every(5, 9, 4, 1),
+      ...every(10, 39, 2, 1),
+      ...every(40, 50, 2, 2),
+    ]);
+    expect(reports[40]?.startupSeconds).toBe(35);
+  });
+  it('takes no start-up from a replica that was ready, dropped out and came back (a restart)', () => {
+    const reports = run([...every(0, 9, 3, 3), ...every(10, 19, 3, 2), ...every(20, 30, 3, 3)]);
+    expect(reports[30]?.startupSeconds).toBeUndefined();
+  });
+  it('keeps the last START_UP_SAMPLES start-ups only', () => {
+    const readings: Array<[number, number, number]> = [...every(0, 9, 1, 1), ...every(10, 109, 2, 1)];
+    // One slow start (100 s), then START_UP_SAMPLES quick ones (5 s), one at a time.
+    let t = 110;
+    let n = 2;
+    readings.push(...every(t, t, n, n));
+    for (let i = 0; i < START_UP_SAMPLES; i++) {
+      n++;
+      readings.push(...every(t + 1, t + 5, n, n - 1), ...every(t + 6, t + 6, n, n));
+      t += 6;
+    }
+    const reports = run(readings);
+    expect(reports.at(-1 - 6)?.startupSeconds).toBe(100);
+    expect(reports.at(-1)?.startupSeconds).toBe(5);
   });
 });

@@ -13,10 +13,23 @@
 // - a replica that was ready and stopped (killed, crashing) is overdue a deadline after it stopped,
 //   so a container restart that is ready again within the deadline never counts.
 // Until the readings cover a whole deadline (a new or restarted operator) nothing is overdue: the
-// policy never holds back on a guess. Pure: no clock, no I/O; state travels in ScalingHistory.
+// policy never holds back on a guess. It also measures how long replicas take from asked for to
+// ready (START_UP_SAMPLES): the start-up the policy sizes a pile-up for when longer than
+// predictive.horizonSeconds. Pure: no clock, no I/O; state travels in ScalingHistory.
 
 /** Default spec.behavior.readinessDeadline: longer than a slow image pull, shorter than a crash loop's 5 min back-off. */
 export const DEFAULT_READINESS_DEADLINE_SECONDS = 180;
+/**
+ * Start-ups remembered: the start-up reported is the longest of the last this many. A replica's
+ * start-up runs from the reading at which it was asked for (spec.replicas rose) to the one at which
+ * the ready count took it in, first asked first ready; replicas taken back before they were ready go
+ * newest first (the ReplicaSet controller deletes pods that are not ready first), and a replica that
+ * was ready, dropped out and came back (a restart) is no start-up.
+ */
+export const START_UP_SAMPLES = 5;
+/** Replicas asked for and not ready yet whose ask time is kept (more are counted from the newest). */
+const MAX_STARTING = 256;
+
 /** Most readings kept (only changes are stored: a 1 s poll with readiness changing every poll and a 1 h deadline would need 3,600). */
 export const MAX_READINESS_READINGS = 512;
 
@@ -32,6 +45,10 @@ export interface ReadinessState {
   readings: ReadinessReading[];
   /** Overdue replicas at the last reading. */
   overdue: number;
+  /** When each replica asked for and not ready yet was asked for (ms), oldest first. */
+  starting?: number[];
+  /** The last START_UP_SAMPLES start-ups (seconds), oldest first. */
+  startups?: number[];
 }
 
 export interface ReadinessReport {
@@ -46,6 +63,8 @@ export interface ReadinessReport {
   deadlineSeconds: number;
   /** Overdue at the previous reading: lets the caller tell the start and the end of a shortfall apart. */
   wasOverdue: boolean;
+  /** The longest of the last START_UP_SAMPLES measured start-ups (seconds); undefined before the first. */
+  startupSeconds?: number;
   /** One sentence a user can read (condition message, Event). */
   message: string;
 }
@@ -63,7 +82,50 @@ export function asReadinessState(value: unknown): ReadinessState | undefined {
       Number.isFinite((r as ReadinessReading).ready),
   );
   const overdue = (value as { overdue?: unknown }).overdue;
-  return { readings: valid, overdue: typeof overdue === 'number' && Number.isFinite(overdue) ? overdue : 0 };
+  const state: ReadinessState = {
+    readings: valid,
+    overdue: typeof overdue === 'number' && Number.isFinite(overdue) ? overdue : 0,
+  };
+  const finite = (list: unknown): number[] | undefined =>
+    Array.isArray(list)
+      ? list.filter((n): n is number => typeof n === 'number' && Number.isFinite(n))
+      : undefined;
+  const starting = finite((value as { starting?: unknown }).starting);
+  const startups = finite((value as { startups?: unknown }).startups);
+  if (starting !== undefined) state.starting = starting;
+  if (startups !== undefined) state.startups = startups;
+  return state;
+}
+
+/**
+ * Follows replicas from asked for to ready (see START_UP_SAMPLES): the ask times of those still
+ * starting and the start-ups measured, after a reading where asked went from `before.asked` to
+ * `asked` and ready from `before.ready` to `ready`.
+ */
+function followStartups(
+  previous: ReadinessState | undefined,
+  before: ReadinessReading | undefined,
+  now: number,
+  asked: number,
+  ready: number,
+): { starting: number[]; startups: number[] } {
+  const starting = [...(previous?.starting ?? [])];
+  const startups = [...(previous?.startups ?? [])];
+  if (before !== undefined && asked > before.asked) {
+    for (let i = before.asked; i < asked; i++) starting.push(now);
+  }
+  // Replicas taken back before they were ready: the newest go first.
+  const notReady = Math.max(0, asked - ready);
+  if (before !== undefined && asked < before.asked)
+    starting.splice(Math.max(0, starting.length - (before.asked - asked)));
+  // Those that became ready: the oldest asked for first. Only as many as the ready count took in
+  // beyond what is still missing, so a restart (ready fell, came back) takes none.
+  while (starting.length > notReady) {
+    const at = starting.shift();
+    if (at !== undefined && before !== undefined && ready > before.ready) startups.push((now - at) / 1000);
+  }
+  if (starting.length > MAX_STARTING) starting.splice(0, starting.length - MAX_STARTING);
+  return { starting, startups: startups.slice(-START_UP_SAMPLES) };
 }
 
 function whole(n: number): number {
@@ -125,6 +187,8 @@ export function observeReadiness(
   let trimmed = readings.slice(firstKept);
   if (trimmed.length > MAX_READINESS_READINGS) trimmed = trimmed.slice(-MAX_READINESS_READINGS);
   const overdue = Math.min(asked, overdueOf(trimmed, now, deadlineMs));
+  const followed = followStartups(previous, last, now, asked, ready);
+  const startupSeconds = followed.startups.length > 0 ? Math.max(...followed.startups) : undefined;
   const starting = Math.max(0, asked - ready - overdue);
   const deadlineText = `the readiness deadline (${fmtSeconds(deadlineSeconds)})`;
   const message =
@@ -136,9 +200,11 @@ export function observeReadiness(
       : starting > 0
         ? `${ready} of ${asked} replicas ready, ${starting} starting (within ${deadlineText})`
         : `${ready} of ${asked} replicas ready`;
+  const report: ReadinessReport = { asked, ready, overdue, starting, deadlineSeconds, wasOverdue, message };
+  if (startupSeconds !== undefined) report.startupSeconds = startupSeconds;
   return {
-    state: { readings: trimmed, overdue },
-    report: { asked, ready, overdue, starting, deadlineSeconds, wasOverdue, message },
+    state: { readings: trimmed, overdue, starting: followed.starting, startups: followed.startups },
+    report,
   };
 }
 
