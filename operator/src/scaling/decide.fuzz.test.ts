@@ -9,7 +9,12 @@
 //   scale-up beyond what the arrival rate and the backlog need (1.5× the rate-sized count + 2),
 //   and no standing shortfall — fewer ready replicas than the rate needs while work waits and
 //   nothing the user set (maxReplicas, max_ack_pending, a disabled direction or a scale-up step
-//   policy that holds the count, replicas that do not become ready) explains keeping them.
+//   policy that holds the count, replicas that do not become ready) explains keeping them. A
+//   latency objective explains it while what completes has waited less than the objective (it
+//   lets a queue stand and grow towards half its worth of arrivals); then the objective is held
+//   instead: with an objective of 30 s or more, nothing completes having waited longer than it
+//   (plus one poll interval: the world's truth is read at polls) unless the user's limits explain
+//   it.
 // `make test` runs FUZZ_WORLDS worlds (default 30) from seed FUZZ_SEED (default 1); `make
 // fuzz-policy` runs 500 from a fresh seed. A failure names its world's seed, and
 // `FUZZ_SEED=<seed> FUZZ_WORLDS=1 make fuzz-policy` reruns exactly that world, and

@@ -2,7 +2,7 @@
 // what the policy read and decided) and its violations, to see how a violation came about:
 //   npx tsx operator/src/scaling/test/print-world.ts <seed> [fromSeconds] [toSeconds]
 import { randomWorld, runWorld } from './fuzz-world.js';
-import { stepViolations, steadyViolations } from './fuzz-invariants.js';
+import { fifoWaitSeconds, stepViolations, steadyViolations } from './fuzz-invariants.js';
 import { asRateState } from '../rates.js';
 
 const [seedArg, fromArg, toArg] = process.argv.slice(2);
@@ -23,14 +23,22 @@ segments.forEach((s, i) =>
     `segment ${i} from ${run.segmentStarts[i]}s: ${s.seconds}s ${s.rate.toFixed(1)}/s ${s.shape}${s.shape === 'clumped' ? ` of ${s.clump}` : ''}, handler ${s.handlerPerSecond}/s`,
   ),
 );
-for (const s of run.steps) {
-  if (s.t < from || s.t > to) continue;
+// FIFO wait of the message completed last by each poll (at poll resolution).
+const waitAt = run.steps.map((_, i) => fifoWaitSeconds(run, i));
+let peak = { wait: 0, t: 0 };
+run.steps.forEach((s, i) => {
+  const wait = waitAt[i] ?? 0;
+  if (s.t >= from && s.t <= to && wait > peak.wait) peak = { wait, t: s.t };
+});
+run.steps.forEach((s, i) => {
+  if (s.t < from || s.t > to) return;
   const r = s.decision.rates;
   const h = asRateState(s.decision.history.rates);
   console.log(
-    `t=${s.t.toFixed(2)} arrived=${s.truth.arrived} pend=${s.sample.pending} ack=${s.sample.ackPending} rep=${s.currentReplicas}/${s.readyReplicas} → ${s.decision.desiredReplicas} (rec ${s.decision.recommendedReplicas}${s.decision.limitedBy ? ` ${s.decision.limitedBy}` : ''}) arr=${r.arrivalPerSecond?.toFixed(1)} conf=${h?.confirmedArrivalPerSecond?.toFixed(1)} last=${h?.lastIntervalArrivalPerSecond?.toFixed(1)} disp=${h?.arrivalDispersion?.toFixed(2)} per=${r.perReplicaPerSecond?.toFixed(1)}${s.applied ? '' : ' NOT APPLIED'} | ${s.decision.reason}`,
+    `t=${s.t.toFixed(2)} wait=${(waitAt[i] ?? 0).toFixed(0)} arrived=${s.truth.arrived} pend=${s.sample.pending} ack=${s.sample.ackPending} rep=${s.currentReplicas}/${s.readyReplicas} → ${s.decision.desiredReplicas} (rec ${s.decision.recommendedReplicas}${s.decision.limitedBy ? ` ${s.decision.limitedBy}` : ''}) arr=${r.arrivalPerSecond?.toFixed(1)} conf=${h?.confirmedArrivalPerSecond?.toFixed(1)} last=${h?.lastIntervalArrivalPerSecond?.toFixed(1)} disp=${h?.arrivalDispersion?.toFixed(2)} per=${r.perReplicaPerSecond?.toFixed(1)}${s.applied ? '' : ' NOT APPLIED'} | ${s.decision.reason}`,
   );
-}
+});
+console.log(`longest wait ${peak.wait.toFixed(1)}s at t=${peak.t.toFixed(1)}`);
 const violations = [...stepViolations(run), ...steadyViolations(run)];
 console.log(`${violations.length} violations`);
 for (const v of violations) console.log(v);
