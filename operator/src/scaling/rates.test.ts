@@ -489,6 +489,21 @@ describe('capacity while the replica count settles, when the target reports no r
     const unsettled = run(0);
     expect(Math.min(...unsettled)).toBeLessThan(9);
   });
+  it('learns nothing from a first replica that has completed nothing yet: still starting after the settle period (fuzzer world 13152: 0/s)', () => {
+    // From zero, one replica asked for at 0 s whose pod consumes from 60 s (longer than the 30 s
+    // settle period), 1 s readings, ~1/s arriving. Counted from 30 s, each interval had work
+    // waiting and completed nothing: before, the figure was 0/s for 30 s of evidence, and the
+    // 20/s the replica then did moved it to 0.6/s — 9 replicas for 0.9/s. Until the count has
+    // completed something it is not consuming, and its intervals say nothing about what it can do.
+    const reading = (t: number, completed: number) => sampleFromTotals(s(t), 100 + t, completed, 0);
+    let state = observeRates(undefined, reading(0, 0), 1, { settleSeconds: 30 });
+    for (let t = 1; t <= 60; t++) state = observeRates(state, reading(t, 0), 1, { settleSeconds: 30 });
+    expect(state.perReplicaPerSecond).toBeUndefined();
+    // From 60 s it works through the 160 waiting at 20/s.
+    for (let t = 61; t <= 66; t++)
+      state = observeRates(state, reading(t, 20 * (t - 60)), 1, { settleSeconds: 30 });
+    expect(state.perReplicaPerSecond).toBeCloseTo(20, 6);
+  });
 });
 
 describe('a low capacity reading is raised by completions that prove more (item 3)', () => {

@@ -161,6 +161,12 @@ export interface RateState {
     readySince: number;
     /** How many were ready before `readySince` (undefined when not seen: the first reading). */
     readyFrom?: number;
+    /**
+     * Whether this many replicas have completed anything since `readySince` (absent: not yet).
+     * Until they have they are not consuming — still starting, or ready before their process
+     * consumes — and an interval in which they completed nothing says nothing about what they can do.
+     */
+    completedSinceReady?: boolean;
   };
   arrivalPerSecond?: number;
   processingPerSecond?: number;
@@ -549,7 +555,12 @@ export function observeRates(
   const sameReady = readyReplicas === last.readyReplicas;
   const readySince = sameReady ? (last.readySince ?? last.at) : sample.at;
   const next: RateState = {
-    last: baseline(sample, readyReplicas, readySince, sameReady ? last.readyFrom : last.readyReplicas),
+    last: {
+      ...baseline(sample, readyReplicas, readySince, sameReady ? last.readyFrom : last.readyReplicas),
+      ...(sameReady && (last.completedSinceReady === true || completed > 0)
+        ? { completedSinceReady: true }
+        : {}),
+    },
     arrivalPerSecond: ewma(
       previous.arrivalPerSecond,
       arrivedPerSecond,
@@ -655,7 +666,13 @@ export function observeRates(
   // either end: the server delivered nothing for part of the interval or all of it (consumer.go,
   // loopAndGatherMsgs), so work waited while replicas idled (a 20 s pause took 25/s to 8.3/s).
   const paused = last.paused === true || sample.paused === true;
+  // Nor while this count has completed nothing at all yet (RateState.last.completedSinceReady): a
+  // target without a ready count counts a pod from settleSeconds on, and pods that took 60 s against
+  // a 30 s settle period read 0/s for 30 s of evidence (the policy fuzzer's world 13152: 9 replicas
+  // for 0.9/s at 200/s handlers).
+  const startedConsuming = completed > 0 || last.completedSinceReady === true;
   const comparable =
+    startedConsuming &&
     sameReplicas &&
     !paused &&
     steadySeconds >= settleSeconds &&
