@@ -577,12 +577,46 @@ async function floorBatchPhase(b: Bench, roundNo: number): Promise<PhaseResult> 
     await commit;
     for (const m of msgs) m.ack();
   });
+  const failures = firstFailureOf();
   const result = await inProcessPhase(b, 'floor-batch', roundNo, 4 * b.o.concurrency, (m) =>
-    batcher.add(m).catch(() => m.nak()),
-  ).finally(() => b.jsm.streams.purge('BENCH_FLOOR_BATCH'));
-  const sizes = batcher.sizes;
-  result.meanBatch = round(sizes.reduce((a, n) => a + n, 0) / Math.max(1, sizes.length), 1);
+    batcher.add(m).catch((err: unknown) => failures.record(err, m)),
+  );
+  const sent = await expectAllStored(b, 'floor-batch', 'BENCH_FLOOR_BATCH', batcher.sizes, failures.first());
+  result.meanBatch = round(sent / Math.max(1, batcher.sizes.length), 1);
   return result;
+}
+
+/** The first failure of a batched phase's sends (each failed message is nak'ed, so the phase goes on). */
+function firstFailureOf() {
+  let first: Error | undefined;
+  return {
+    record(err: unknown, m: JsMsg): void {
+      first ??= err instanceof Error ? err : new Error(String(err));
+      m.nak();
+    },
+    first: () => first,
+  };
+}
+
+/**
+ * A batched phase whose batches were refused would look fast: every message it sent must be in its stream.
+ * Purges the stream; returns how many were sent.
+ */
+async function expectAllStored(
+  b: Bench,
+  phase: string,
+  stream: string,
+  sizes: readonly number[],
+  failure: Error | undefined,
+): Promise<number> {
+  const sent = sizes.reduce((a, n) => a + n, 0);
+  const { messages } = (await b.jsm.streams.info(stream)).state;
+  await b.jsm.streams.purge(stream);
+  if (failure || messages !== sent)
+    throw new Error(
+      `${phase} stored ${messages} of ${sent} messages${failure ? `: ${failure.message}` : ''}`,
+    );
+  return sent;
 }
 
 /**
@@ -649,21 +683,11 @@ async function floorFastPhase(b: Bench, roundNo: number): Promise<PhaseResult> {
     await sender.send(msgs.map((m) => ({ subject: `bench-floor-fast.${m.seq}`, data: m.data })));
     for (const m of msgs) m.ack();
   });
-  let firstFailure: Error | undefined;
+  const failures = firstFailureOf();
   const result = await inProcessPhase(b, 'floor-fast', roundNo, 4 * b.o.concurrency, (m) =>
-    batcher.add(m).catch((err: unknown) => {
-      firstFailure ??= err instanceof Error ? err : new Error(String(err));
-      m.nak();
-    }),
+    batcher.add(m).catch((err: unknown) => failures.record(err, m)),
   );
-  // A phase whose batches were refused would look fast: every message sent must be in the stream.
-  const sent = batcher.sizes.reduce((a, n) => a + n, 0);
-  const { messages } = (await b.jsm.streams.info('BENCH_FLOOR_FAST')).state;
-  await b.jsm.streams.purge('BENCH_FLOOR_FAST');
-  if (firstFailure || messages !== sent)
-    throw new Error(
-      `floor-fast stored ${messages} of ${sent} messages${firstFailure ? `: ${firstFailure.message}` : ''}`,
-    );
+  const sent = await expectAllStored(b, 'floor-fast', 'BENCH_FLOOR_FAST', batcher.sizes, failures.first());
   result.meanBatch = round(sent / Math.max(1, batcher.sizes.length), 1);
   const replies = round(sender.replies() / Math.max(1, sent), 2);
   log(`    floor-fast: ${replies} replies per message over the phase (flow acks and PubAcks)`);
