@@ -1094,6 +1094,45 @@ describe('decide: a consumer paused on the server', () => {
   });
 });
 
+describe('decide: handlers that fail every message', () => {
+  it('adds no replicas while nothing is acknowledged and redeliveries go on (before: the backlog term took 1 to 10), and says so', () => {
+    const spec = withScalingDefaults({ maxReplicas: 10, backlogPerReplica: 100 });
+    let history = emptyHistory();
+    let d: ReturnType<typeof decide> | undefined;
+    let at = T0;
+    let consumerSeq = 0;
+    let streamSeq = 0;
+    let pending = 0;
+    let ackPending = 0;
+    // 20/s arrive; the one replica's handlers nak everything: 40 redeliveries and 2 new deliveries a second.
+    for (let i = 0; i < 60; i++) {
+      at += 1000;
+      consumerSeq += 42;
+      streamSeq += 2;
+      pending += 18;
+      ackPending += 2;
+      d = decide({
+        spec,
+        sample: sample({
+          at,
+          pending,
+          ackPending,
+          deliveredConsumerSeq: consumerSeq,
+          deliveredStreamSeq: streamSeq,
+        }),
+        currentReplicas: 1,
+        history,
+        now: at,
+      });
+      history = d.history;
+      expect(d.desiredReplicas).toBe(1);
+    }
+    expect(d?.recommendedReplicas).toBeGreaterThan(5);
+    expect(d?.limitedBy).toBe('HandlersFailing');
+    expect(d?.reason).toContain('redelivered');
+  });
+});
+
 describe('decide: max_ack_pending', () => {
   it('caps replicas at ceil(maxAckPending / in-flight per replica)', () => {
     const spec = withScalingDefaults({ maxReplicas: 50, inFlightPerReplica: 10 });

@@ -52,6 +52,10 @@
 //    delivered until it resumes, so no replicas are added and none are started from zero; the
 //    readings still feed the arrival rate (rates.ts takes no capacity from them), and the next
 //    reading is asked for when the pause is due to end.
+// 3d. Handlers that fail every message (rates.ts failingSince: messages redelivered and none
+//    completed while work waited, until an interval completes one): no replicas are added — the
+//    backlog is redeliveries, and more replicas would only fail the same messages faster (KEDA
+//    scales such a consumer to its maximum). Scale-down and the bounds still apply.
 // 4. Zero: leave zero as soon as the backlog exceeds activationBacklog; go to zero only when for
 //    cooldownPeriodSeconds nothing was pending, nothing awaited ack and no message was delivered
 //    between readings (traffic that fast handlers keep at backlog 0 is still traffic).
@@ -562,6 +566,10 @@ export function decide(input: ScalingInput): ScalingDecision {
     pushCapped ? 1 : Infinity,
     paused ? current : Infinity,
   );
+  // Handlers that fail every message (rates.ts failingSince): nothing acknowledged while messages
+  // were redelivered, since this many seconds.
+  const failingSeconds =
+    rateState.failingSince !== undefined ? (sample.at - rateState.failingSince) / 1000 : undefined;
   const pauseText = `the consumer is paused on the server${sample.pauseRemainingSeconds !== undefined ? ` for another ${fmt(sample.pauseRemainingSeconds)}s` : ''}: nothing is delivered to any replica until it resumes, so more would only idle`;
 
   // Lower bound: minReplicas, except that 0 is only reachable after the cooldown and is left on
@@ -620,6 +628,7 @@ export function decide(input: ScalingInput): ScalingDecision {
     let stepped = stabilized;
     let held = false;
     let notReadyHold = false;
+    let failingHold = false;
     if (stabilized > current) {
       const stepLimit = scaleUpLimit(spec.scaleUp, history.scaleEvents, now, current);
       // A panic sizes from the arrival rate but stays within the scale-up step policies: they
@@ -631,6 +640,11 @@ export function decide(input: ScalingInput): ScalingDecision {
       if (readiness !== undefined && readiness.overdue > 0) {
         stepped = current;
         notReadyHold = true;
+      } else if (failingSeconds !== undefined) {
+        // Handlers that fail every message (3d): the backlog is redeliveries, and more replicas
+        // would fail the same messages faster.
+        stepped = current;
+        failingHold = true;
       }
     } else if (stabilized < current) {
       if (panicHold) {
@@ -664,6 +678,7 @@ export function decide(input: ScalingInput): ScalingDecision {
       else limitedBy = 'MinReplicas';
     } else if (held) limitedBy = 'Stabilization';
     else if (notReadyHold) limitedBy = 'ReplicasNotReady';
+    else if (failingHold) limitedBy = 'HandlersFailing';
     else if (stepped !== stabilized) limitedBy = 'StepPolicy';
     else if (stabilized !== recommended) limitedBy = 'Stabilization';
 
@@ -677,6 +692,7 @@ export function decide(input: ScalingInput): ScalingDecision {
       MaxAckPending: `capped at ${upper} by max_ack_pending ${fmt(sample.maxAckPending)}: ${ackCap?.evidence ?? ''}`,
       PushConsumer: `capped at 1: a push consumer without deliver_group hands every message to every subscriber, so another replica would process each one again, not drain faster (set deliver_group, or use a pull consumer)`,
       ConsumerPaused: `held at ${current}: ${pauseText}`,
+      HandlersFailing: `no replicas added: nothing was acknowledged for ${fmt(failingSeconds ?? 0)}s while ${fmt(rates.redeliveryPerSecond ?? 0)}/s were redelivered — the backlog is redeliveries of messages the handlers fail (nak or ack_wait running out), and more replicas would fail them faster (fix the handlers; max_deliver with a dead-letter subject stops the retries)`,
       StepPolicy: `step policy allows ${desired} now`,
       ReplicasNotReady: `no replicas added while ${readiness?.overdue ?? 0} of ${current} have not been ready for the readiness deadline (${fmt(readiness?.deadlineSeconds ?? 0)}s)`,
       Stabilization: held

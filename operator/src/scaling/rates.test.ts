@@ -12,6 +12,7 @@ import {
 import type { RateState } from './rates.js';
 import { poisson } from './test/fuzz-world.js';
 import { seededRng } from '../../../test/seeded-rng.js';
+import type { BacklogSample } from './types.js';
 import { sample, sampleFromTotals, T0 } from './test/fixtures.js';
 
 const s = (seconds: number): number => T0 + seconds * 1000;
@@ -579,6 +580,47 @@ describe('a consumer paused on the server (nats-server 2.11+ pause_until)', () =
     state = observeRates(state, sampleFromTotals(s(40), 7500, 1600, 40), 4);
     expect(state.perReplicaPerSecond).toBeCloseTo(25, 9);
     expect(state.perReplicaEvidenceSeconds).toBeGreaterThan(10);
+  });
+});
+
+describe('handlers that fail every message (nak, or ack_wait running out)', () => {
+  // 2 replicas at 25/s each with 5,000 pending; then every handler fails: the server redelivers
+  // 50/s, nothing leaves awaiting ack, and new deliveries go on only into free max_ack_pending slots.
+  const failing = (at: number, base: BacklogSample, extra: Partial<BacklogSample>): BacklogSample => ({
+    ...base,
+    at,
+    ...extra,
+  });
+  it('knows since when nothing was acknowledged while redeliveries went on, and takes no capacity from it (before: 25/s fell to 4.2/s)', () => {
+    let state = observeRates(undefined, sampleFromTotals(T0, 5000, 0, 40), 2);
+    state = observeRates(state, sampleFromTotals(s(5), 5250, 250, 40), 2);
+    state = observeRates(state, sampleFromTotals(s(10), 5500, 500, 40), 2);
+    expect(state.perReplicaPerSecond).toBeCloseTo(25, 9);
+    expect(state.failingSince).toBeUndefined();
+    let last = sampleFromTotals(s(10), 5500, 500, 40);
+    for (let t = 15; t <= 60; t += 5) {
+      // 10 new deliveries (ack pending +10) and 240 redeliveries per 5 s: consumer_seq +250, stream_seq +10.
+      last = failing(s(t), last, {
+        pending: last.pending - 10 + 25 * 5,
+        ackPending: last.ackPending + 10,
+        deliveredConsumerSeq: last.deliveredConsumerSeq + 250,
+        deliveredStreamSeq: last.deliveredStreamSeq + 10,
+      });
+      state = observeRates(state, last, 2);
+    }
+    expect(state.failingSince).toBe(s(10));
+    expect(state.perReplicaPerSecond).toBeCloseTo(25, 9);
+    expect(state.redeliveryPerSecond).toBeGreaterThan(40);
+    // The handlers recover: acknowledgements end the spell, and the interval is evidence again.
+    last = failing(s(65), last, {
+      pending: last.pending - 250 + 125,
+      ackPending: last.ackPending,
+      deliveredConsumerSeq: last.deliveredConsumerSeq + 250,
+      deliveredStreamSeq: last.deliveredStreamSeq + 250,
+    });
+    state = observeRates(state, last, 2);
+    expect(state.failingSince).toBeUndefined();
+    expect(state.perReplicaPerSecond).toBeCloseTo(25, 9);
   });
 });
 

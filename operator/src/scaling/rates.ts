@@ -213,6 +213,12 @@ export interface RateState {
    * creation time changed.
    */
   resetAt?: number;
+  /**
+   * Since when (ms, the clock of `now`) nothing has been acknowledged while messages were
+   * redelivered (handlersFailing): the start of the first interval that redelivered and completed
+   * nothing with work waiting, until an interval completes something. Undefined otherwise.
+   */
+  failingSince?: number;
   /** Processing by ready replica count at a full max_ack_pending (reset when the limit changes). */
   atCap?: { maxAckPending: number; throughput: AtCapThroughput[] };
 }
@@ -645,6 +651,17 @@ export function observeRates(
     );
   else if (previous.arrivalDispersion !== undefined) next.arrivalDispersion = previous.arrivalDispersion;
 
+  // Handlers that fail every message (a nak, an ack_wait running out: poison messages, a dependency
+  // that is down): messages were redelivered and none completed while work waited. The spell lasts
+  // until an interval completes something (an interval with neither, between two ack_wait expiries,
+  // proves nothing either way). Its intervals are no capacity evidence: the replicas are not slow,
+  // their work fails (every handler nak'ing took a 25/s figure to 4.2/s, and scaling for it would
+  // buy replicas that fail the same messages faster).
+  const failingNow = handlersFailing(sample, redeliveries, completed);
+  const failingSince =
+    completed > 0 ? undefined : failingNow ? (previous.failingSince ?? last.at) : previous.failingSince;
+  if (failingSince !== undefined) next.failingSince = failingSince;
+
   // Capacity is only observable while replicas had more work than they could take, and the same
   // replicas were ready throughout (a pod that started mid-interval would make the replicas look
   // slower than they are) and settled, in an interval of the usual length. Work was there
@@ -675,6 +692,7 @@ export function observeRates(
     startedConsuming &&
     sameReplicas &&
     !paused &&
+    failingSince === undefined &&
     steadySeconds >= settleSeconds &&
     !isGap(previous.lastIntervalSeconds, dtSeconds) &&
     !mayHideRedeliveries(last, sample);
@@ -762,6 +780,20 @@ export function observeRates(
     next.atCap = previous.atCap;
   }
   return next;
+}
+
+/**
+ * An interval in which the handlers failed: messages were redelivered (proven by the counters) and
+ * none completed, while work waited (pending or awaiting ack at its end).
+ */
+export function handlersFailing(
+  after: Pick<BacklogSample, 'pending' | 'ackPending'>,
+  redeliveries: number,
+  completed: number,
+): boolean {
+  return (
+    redeliveries > 0 && completed === 0 && Math.max(0, after.pending) + Math.max(0, after.ackPending) > 0
+  );
 }
 
 /** The public view of the estimate (what goes into a decision and the EventConsumer status). */

@@ -176,6 +176,7 @@ export type ScalingLimit =
   | 'MaxAckPending'
   | 'PushConsumer'
   | 'ConsumerPaused'
+  | 'HandlersFailing'
   | 'StepPolicy'
   | 'Stabilization'
   | 'ReplicasNotReady';
