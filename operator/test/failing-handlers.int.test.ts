@@ -155,7 +155,6 @@ describe('handlers that fail', () => {
     const failing = await run(name, 20);
     const info = await jsm.consumers.info(stream, name);
     const status = await eventConsumerStatus(ns.name, name);
-    // eslint-disable-next-line no-console
     console.log(
       `every handler failing: replicas ${failing.join(' ')}; backlog ${info.num_pending} pending, ${info.num_ack_pending} awaiting ack, ${info.num_redelivered} redelivered; ScalingLimited ${JSON.stringify(condition(status, 'ScalingLimited'))}; ${await rates(name)}, per replica ${status.rates?.perReplicaPerSecond ?? 'unknown'}/s (status)`,
     );
@@ -169,7 +168,6 @@ describe('handlers that fail', () => {
     replicas.outcome = 'ack';
     const recovering = await run(name, 15);
     const after = await eventConsumerStatus(ns.name, name);
-    // eslint-disable-next-line no-console
     console.log(
       `handlers recovered: replicas ${recovering.join(' ')}; acked ${replicas.acked}; ScalingLimited ${JSON.stringify(condition(after, 'ScalingLimited'))}; ${await rates(name)}, per replica ${after.rates?.perReplicaPerSecond ?? 'unknown'}/s (status)`,
     );

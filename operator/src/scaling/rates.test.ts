@@ -624,6 +624,82 @@ describe('handlers that fail every message (nak, or ack_wait running out)', () =
   });
 });
 
+describe('messages removed from the stream before they were delivered (max_age, max_msgs, discard old)', () => {
+  // One replica delivers and acks 20/s while 60/s arrive into a stream of max_msgs 100: pending
+  // stays at 100 and 40/s are discarded unconsumed; delivered.stream_seq skips over them.
+  function fallingBehind(seconds: number): RateState {
+    let state: RateState | undefined;
+    let streamSeq = 1000;
+    let consumerSeq = 1000;
+    for (let t = 0; t <= seconds; t++) {
+      state = observeRates(
+        state,
+        sample({
+          at: s(t),
+          pending: 100,
+          ackPending: 20,
+          deliveredConsumerSeq: consumerSeq,
+          deliveredStreamSeq: streamSeq,
+        }),
+        1,
+      );
+      consumerSeq += 20;
+      streamSeq += 60;
+    }
+    if (state === undefined) throw new Error('no state');
+    return state;
+  }
+
+  it('counts them as arrivals (before: 20/s, what one replica took, for 60/s arriving)', () => {
+    expect(fallingBehind(30).arrivalPerSecond).toBeGreaterThan(55);
+  });
+
+  it("does not count a skip after a stretch without deliveries: those removals are not this interval's arrivals", () => {
+    // Nothing delivered for 60 s (no replica) while 60/s arrived and were removed (pending stays
+    // 100); then a replica starts and delivered.stream_seq jumps over 3,600 removed messages.
+    let state = observeRates(
+      undefined,
+      sample({ at: s(0), pending: 100, deliveredConsumerSeq: 1000, deliveredStreamSeq: 1000 }),
+      0,
+    );
+    for (let t = 5; t <= 60; t += 5)
+      state = observeRates(
+        state,
+        sample({ at: s(t), pending: 100, deliveredConsumerSeq: 1000, deliveredStreamSeq: 1000 }),
+        0,
+      );
+    state = observeRates(
+      state,
+      sample({
+        at: s(61),
+        pending: 100,
+        ackPending: 20,
+        deliveredConsumerSeq: 1020,
+        deliveredStreamSeq: 1000 + 3620,
+      }),
+      1,
+    );
+    expect(state.lastIntervalArrivalPerSecond).toBeLessThan(100);
+  });
+
+  it('does not count skips of a filtered consumer: other subjects move delivered.stream_seq too', () => {
+    let state: RateState | undefined;
+    for (let t = 0; t <= 10; t++)
+      state = observeRates(
+        state,
+        sample({
+          at: s(t),
+          pending: 0,
+          deliveredConsumerSeq: 10 * t,
+          deliveredStreamSeq: 60 * t,
+          filtered: true,
+        }),
+        1,
+      );
+    expect(state?.arrivalPerSecond).toBeCloseTo(10, 0);
+  });
+});
+
 describe('readings closer together than MIN_INTERVAL_SECONDS (a poll prompted by a watch event)', () => {
   // A bursty 50/s stream: 84 messages published in the 0.2 s after a reading (420/s), then
   // nothing until the next second is over. One replica busy with 500 waiting.

@@ -219,6 +219,8 @@ export interface RateState {
    * nothing with work waiting, until an interval completes something. Undefined otherwise.
    */
   failingSince?: number;
+  /** The last interval delivered new messages (removedUnconsumed counts only between two such). */
+  deliveredLastInterval?: boolean;
   /** Processing by ready replica count at a full max_ack_pending (reset when the limit changes). */
   atCap?: { maxAckPending: number; throughput: AtCapThroughput[] };
 }
@@ -548,9 +550,19 @@ export function observeRates(
   const last = previous.last;
   const redeliveries = provenRedeliveries(last, sample);
   const newDeliveries = sample.deliveredConsumerSeq - last.deliveredConsumerSeq - redeliveries;
-  // Pending can shrink without deliveries (messages removed by stream limits or by an operator):
-  // that is not negative arrival, so clamp at zero.
-  const arrived = Math.max(0, newDeliveries + Math.max(0, sample.pending) - Math.max(0, last.pending));
+  // Messages removed from the stream before this consumer delivered them (max_age, max_msgs,
+  // max_bytes, max_msgs_per_subject with discard old; a purge or a delete): num_pending loses them
+  // without a delivery, and delivered.stream_seq skips over them at the next delivery.
+  const removed = removedUnconsumed(last, sample, newDeliveries);
+  // Pending can shrink without deliveries beyond what the skips show (messages removed ahead of
+  // the consumer's position, not yet passed): that is not negative arrival, so clamp at zero.
+  const arrived = Math.max(
+    0,
+    newDeliveries +
+      (previous.deliveredLastInterval === true ? removed : 0) +
+      Math.max(0, sample.pending) -
+      Math.max(0, last.pending),
+  );
   const completed = Math.max(
     0,
     newDeliveries - (Math.max(0, sample.ackPending) - Math.max(0, last.ackPending)),
@@ -593,6 +605,7 @@ export function observeRates(
       ? { previousIntervalSeconds: previous.lastIntervalSeconds }
       : {}),
     lastIntervalSeconds: dtSeconds,
+    ...(newDeliveries > 0 ? { deliveredLastInterval: true } : {}),
   };
   if (previous.lastIntervalArrivalPerSecond !== undefined) {
     // State from older versions has no confirmed rate: the smoothed one stands in for it.
@@ -780,6 +793,27 @@ export function observeRates(
     next.atCap = previous.atCap;
   }
   return next;
+}
+
+/**
+ * Messages removed from the stream before this consumer delivered them, as an unfiltered consumer's
+ * delivered.stream_seq shows them: it moves by one per new delivery and skips the sequences removed
+ * in between (nats-server keeps it as the stream sequence of the last new delivery; redeliveries do
+ * not move it). On a stream that discards old messages while the consumer falls behind, num_pending
+ * stays at the limit and these are the arrivals that were never delivered: without them one
+ * replica taking 20/s of 60/s read as 20/s arriving, and the policy kept 1 replica while two
+ * thirds were discarded. Counted as arrivals only when the interval before delivered too: after a
+ * stretch without deliveries (no replica, a pause) the first skip passes removals of that whole
+ * stretch, which are not this interval's arrivals. A filtered consumer's sequence also skips other
+ * subjects' messages: 0 there.
+ */
+export function removedUnconsumed(
+  before: Pick<RateState['last'], 'deliveredStreamSeq'>,
+  after: Pick<BacklogSample, 'deliveredStreamSeq' | 'filtered'>,
+  newDeliveries: number,
+): number {
+  if (after.filtered === true || before.deliveredStreamSeq === undefined || !(newDeliveries > 0)) return 0;
+  return Math.max(0, after.deliveredStreamSeq - before.deliveredStreamSeq - newDeliveries);
 }
 
 /**

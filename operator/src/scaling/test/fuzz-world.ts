@@ -290,6 +290,8 @@ export function runWorld(world: World): Run {
         deliveredStreamSeq: streamSeq,
         ackFloorConsumerSeq: Math.max(0, consumerSeq - ackPending),
         maxAckPending: world.maxAckPending,
+        // Only a filtered consumer's delivered.stream_seq moves over other subjects' messages.
+        ...(world.interleavedPerSecond > 0 ? { filtered: true } : {}),
       };
       const current = pods.length;
       const decision = decide({
