@@ -1,0 +1,205 @@
+// A clustered stream whose leaders change mid-poll (day one: a rolling upgrade of a 3-node NATS
+// cluster, a node restart). CONSUMER.INFO is answered by the consumer's leader; when the consumer's
+// or the stream's leader steps down, another replica answers the next reading from its replicated
+// state. Readings across the change must not read as a burst of arrivals or a drop in capacity that
+// scales wrongly. Three real nats-server 2.12 processes (started here: the shared stack runs one),
+// an R3 stream and consumer, 20/s published, one nats.js consume() replica with 25 ms handlers
+// (40/s: it keeps up), read once a second and fed to the pure policy as the operator feeds it; the
+// consumer leader steps down at STEPDOWN_CONSUMER_AT, the stream leader at STEPDOWN_STREAM_AT, and
+// the server that led the consumer is stopped (SIGTERM) at KILL_LEADER_AT.
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { AckPolicy, jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { freePort, waitFor } from '../../hack/stack/ports.js';
+import { toolPath } from '../../hack/stack/tools.js';
+import { testScratchDir } from '../../test/scratch.js';
+import { readConsumerBacklog } from '../src/backlog/jetstream-backlog-source.js';
+import { decide, emptyHistory } from '../src/scaling/decide.js';
+import { withScalingDefaults } from '../src/scaling/defaults.js';
+import type { ScalingDecision, ScalingHistory } from '../src/scaling/types.js';
+import { sleep } from './harness.js';
+
+const PER_SECOND = 20;
+const HANDLER_MS = 25;
+const READINGS = 30;
+const STEPDOWN_CONSUMER_AT = 8;
+const STEPDOWN_STREAM_AT = 15;
+const KILL_LEADER_AT = 22;
+
+interface Node {
+  name: string;
+  port: number;
+  child: ChildProcess;
+}
+
+async function startCluster(dir: string): Promise<Node[]> {
+  const ports = await Promise.all(
+    [0, 1, 2].map(async () => ({ client: await freePort(), route: await freePort() })),
+  );
+  const routes = ports.map((p) => `nats://127.0.0.1:${p.route}`).join(',');
+  const nodes = ports.map((p, i) => {
+    const name = `n${i}`;
+    const child = spawn(
+      toolPath('nats-server'),
+      [
+        '--jetstream',
+        '--store_dir',
+        path.join(dir, name),
+        '--addr',
+        '127.0.0.1',
+        '--port',
+        String(p.client),
+        '--server_name',
+        name,
+        '--cluster_name',
+        'jetscale-leader-change',
+        '--cluster',
+        `nats://127.0.0.1:${p.route}`,
+        '--routes',
+        routes,
+      ],
+      { stdio: 'ignore' },
+    );
+    return { name, port: p.client, child };
+  });
+  return nodes;
+}
+
+describe('a clustered stream whose leaders change mid-poll', () => {
+  let nodes: Node[] = [];
+  let nc: NatsConnection;
+  let jsm: JetStreamManager;
+
+  beforeAll(async () => {
+    nodes = await startCluster(testScratchDir('jetscale-leader-change-'));
+    nc = await connect({ servers: nodes.map((n) => `nats://127.0.0.1:${n.port}`), waitOnFirstConnect: true });
+    jsm = await jetstreamManager(nc, { checkAPI: false });
+    // JetStream is ready once the meta leader is elected: an R3 stream can then be created.
+    await waitFor(
+      'the 3-node cluster to accept an R3 stream',
+      async () => {
+        try {
+          await jsm.streams.add({ name: 'ORDERS', subjects: ['orders.>'], num_replicas: 3 });
+          return true;
+        } catch {
+          return undefined;
+        }
+      },
+      30_000,
+      250,
+    );
+    await jsm.consumers.add('ORDERS', { durable_name: 'worker', ack_policy: AckPolicy.Explicit });
+  }, 60_000);
+
+  afterAll(async () => {
+    await nc?.close();
+    for (const n of nodes) n.child.kill('SIGTERM');
+    await Promise.all(
+      nodes.map((n) =>
+        n.child.exitCode !== null ? undefined : new Promise((resolve) => n.child.once('exit', resolve)),
+      ),
+    );
+  });
+
+  it('reads no burst of arrivals, no counter going back and no recreated consumer across the changes', async () => {
+    const js = jetstream(nc);
+    let stop = false;
+    let published = 0;
+    const publishing = (async () => {
+      const started = performance.now();
+      while (!stop) {
+        const due = Math.floor(((performance.now() - started) / 1000) * PER_SECOND);
+        for (; published < due; published++) await js.publish('orders.new', 'm').catch(() => undefined);
+        await sleep(50);
+      }
+    })();
+    const messages = await (await js.consumers.get('ORDERS', 'worker')).consume({ max_messages: 100 });
+    const consuming = (async () => {
+      for await (const m of messages) {
+        await sleep(HANDLER_MS);
+        m.ack();
+        if (stop) break;
+      }
+    })();
+
+    const spec = withScalingDefaults({ maxReplicas: 20, backlogPerReplica: 100 });
+    let history: ScalingHistory = emptyHistory();
+    const lines: string[] = [];
+    const decisions: Array<{ at: number; d: ScalingDecision; event: string }> = [];
+    let killedLeader: string | undefined;
+    for (let i = 0; i < READINGS; i++) {
+      await sleep(1000);
+      let event = '';
+      if (i === STEPDOWN_CONSUMER_AT) {
+        await nc.request('$JS.API.CONSUMER.LEADER.STEPDOWN.ORDERS.worker', undefined, { timeout: 5000 });
+        event = 'consumer leader stepped down';
+      }
+      if (i === STEPDOWN_STREAM_AT) {
+        await nc.request('$JS.API.STREAM.LEADER.STEPDOWN.ORDERS', undefined, { timeout: 5000 });
+        event = 'stream leader stepped down';
+      }
+      if (i === KILL_LEADER_AT) {
+        const leader = (await jsm.consumers.info('ORDERS', 'worker')).cluster?.leader;
+        const node = nodes.find((n) => n.name === leader);
+        node?.child.kill('SIGTERM');
+        killedLeader = leader;
+        event = `consumer leader ${leader} stopped`;
+      }
+      const read = await readConsumerBacklog(
+        nc,
+        { stream: 'ORDERS', consumer: 'worker' },
+        { timeoutMs: 5000 },
+      );
+      if (!read.ok) {
+        lines.push(`#${i} ${event} read failed: ${read.error.message}`);
+        continue;
+      }
+      const d = decide({
+        spec,
+        sample: read.sample,
+        currentReplicas: 1,
+        readyReplicas: 1,
+        history,
+        now: read.sample.at,
+      });
+      history = d.history;
+      decisions.push({ at: i, d, event });
+      const s = read.sample;
+      const interval = (d.history.rates as { lastIntervalArrivalPerSecond?: number } | undefined)
+        ?.lastIntervalArrivalPerSecond;
+      lines.push(
+        `#${i}${event ? ` (${event})` : ''} pending ${s.pending} ack ${s.ackPending} cseq ${s.deliveredConsumerSeq} sseq ${s.deliveredStreamSeq} created ${s.consumerCreated ?? '-'}: interval ${interval?.toFixed(1) ?? '-'}/s, arrival ${d.rates.arrivalPerSecond?.toFixed(1) ?? '-'}/s, capacity ${d.rates.perReplicaPerSecond?.toFixed(1) ?? '-'}/s, desired ${d.desiredReplicas}`,
+      );
+    }
+    stop = true;
+    await messages.close();
+    await Promise.all([publishing, consuming]);
+    process.stdout.write(`leader changes (killed ${killedLeader ?? 'none'}):\n${lines.join('\n')}\n`);
+
+    // A reading sent while a leader is being elected may fail ("JetStream system temporarily
+    // unavailable": one poll, NatsUnreachable); every other one is answered.
+    expect(decisions.length).toBeGreaterThanOrEqual(READINGS - 3);
+    const created = decisions[0]?.d.history.samples.at(-1)?.consumerCreated;
+    for (const [k, { d }] of decisions.entries()) {
+      const sample = d.history.samples.at(-1);
+      const before = decisions[k - 1]?.d.history.samples.at(-1);
+      // The new leader answers from the replicated state: the counters never go back and the
+      // creation time stays, so the consumer is not taken for a recreated one (rates.ts resets).
+      expect(sample?.consumerCreated).toBe(created);
+      if (before !== undefined && sample !== undefined) {
+        expect(sample.deliveredConsumerSeq).toBeGreaterThanOrEqual(before.deliveredConsumerSeq);
+        expect(sample.deliveredStreamSeq).toBeGreaterThanOrEqual(before.deliveredStreamSeq);
+      }
+      expect((d.history.rates as { resetAt?: number } | undefined)?.resetAt).toBeUndefined();
+      const interval = (d.history.rates as { lastIntervalArrivalPerSecond?: number } | undefined)
+        ?.lastIntervalArrivalPerSecond;
+      // No interval reads a burst: at most 3x what is published (publishes bunch on a loaded machine).
+      if (interval !== undefined) expect(interval).toBeLessThan(3 * PER_SECOND);
+    }
+    // Not asserted, reported: after the consumer leader stepped down, the nats.js consume() client
+    // received nothing more for the rest of the run (its pull request was held by the old leader),
+    // so work waited while the one replica held 1 message, and the capacity read 0/s — a delivery
+    // stall, not the handlers' speed. See operator/README.md.
+  }, 120_000);
+});
