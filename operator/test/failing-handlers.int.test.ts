@@ -7,29 +7,19 @@
 //   faster: KEDA scales such a consumer to its maximum. jetscale must not add replicas for it, must
 //   say the backlog is redeliveries (ScalingLimited=HandlersFailing), and once the handlers recover
 //   must scale from the backlog again with a capacity figure the failures did not drag down.
+import { AckPolicy, DeliverPolicy, jetstream, type JsMsg } from '@nats-io/jetstream';
+import { type NatsConnection } from '@nats-io/transport-node';
+import { testStack } from '../../test/env.js';
 import {
-  AckPolicy,
-  DeliverPolicy,
-  jetstream,
-  jetstreamManager,
-  type JetStreamManager,
-  type JsMsg,
-} from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { createNamespace, testStack } from '../../test/env.js';
-import {
-  closeKubeApi,
   condition,
   createDeployment,
   createEventConsumer,
-  directReconciler,
-  type DirectReconciler,
   eventConsumerStatus,
   eventsFor,
-  installCrd,
   sleep,
   specReplicas,
   streamName,
+  useStreamDrill,
 } from './harness.js';
 
 const HANDLER_MS = 50;
@@ -88,40 +78,28 @@ class Replicas {
 }
 
 describe('handlers that fail', () => {
-  let ns: { name: string; cleanup: () => Promise<void> };
-  let nc: NatsConnection;
-  let jsm: JetStreamManager;
-  let direct: DirectReconciler;
   const stream = streamName('failing');
   let publisher: NodeJS.Timeout | undefined;
   let replicas: Replicas | undefined;
   const allReplicas: Replicas[] = [];
 
-  beforeAll(async () => {
-    await installCrd();
-    ns = await createNamespace('op-failing');
-    nc = await connect({ servers: testStack().natsUrl });
-    jsm = await jetstreamManager(nc);
-    await jsm.streams.add({ name: stream, subjects: [`${stream}.>`] });
-    direct = directReconciler('failing-handlers-test');
-  });
-
+  // Before the drill's own afterAll closes the connection the replicas use.
   afterAll(async () => {
     if (publisher !== undefined) clearInterval(publisher);
     for (const r of allReplicas) await r.scaleTo(0);
-    await direct?.close();
-    await jsm?.streams.delete(stream).catch(() => undefined);
-    await nc?.close();
-    await ns?.cleanup();
-    closeKubeApi();
+  });
+  const drill = useStreamDrill({
+    namespace: 'op-failing',
+    instance: 'failing-handlers-test',
+    streams: [stream],
   });
 
   /** The rates the last poll measured (the metrics carry every poll's; status writes them later). */
   async function rates(name: string): Promise<string> {
     const of = async (g: 'arrivalRate' | 'processingRate' | 'redeliveryRate'): Promise<string> =>
       (
-        (await direct.metrics[g].get()).values.find(
-          (v) => v.labels.namespace === ns.name && v.labels.name === name,
+        (await drill.direct.metrics[g].get()).values.find(
+          (v) => v.labels.namespace === drill.ns.name && v.labels.name === name,
         )?.value ?? NaN
       ).toFixed(1);
     return `arrival ${await of('arrivalRate')}/s, processing ${await of('processingRate')}/s, redelivery ${await of('redeliveryRate')}/s`;
@@ -130,7 +108,7 @@ describe('handlers that fail', () => {
   /** ARRIVAL_PER_SECOND to the stream from now on, for every test (started once). */
   function startPublishing(): void {
     if (publisher !== undefined) return;
-    const js = jetstream(nc);
+    const js = jetstream(drill.nc);
     let published = 0;
     publisher = setInterval(() => {
       for (let i = 0; i < ARRIVAL_PER_SECOND / 5; i++) void js.publish(`${stream}.event`, `m${published++}`);
@@ -142,8 +120,8 @@ describe('handlers that fail', () => {
     const seen: number[] = [];
     for (let i = 0; i < polls; i++) {
       await sleep(1_000);
-      await direct.poll(ns.name, name);
-      const n = await specReplicas(ns.name, name);
+      await drill.direct.poll(drill.ns.name, name);
+      const n = await specReplicas(drill.ns.name, name);
       seen.push(n);
       await replicas?.scaleTo(n);
     }
@@ -152,10 +130,10 @@ describe('handlers that fail', () => {
 
   it('adds no replicas while every handler fails, says the backlog is redeliveries, and scales again once they recover', async () => {
     const name = 'all-fail';
-    await jsm.consumers.add(stream, { durable_name: name, ack_policy: AckPolicy.Explicit });
-    await createDeployment(ns.name, name, 1);
+    await drill.jsm.consumers.add(stream, { durable_name: name, ack_policy: AckPolicy.Explicit });
+    await createDeployment(drill.ns.name, name, 1);
     await createEventConsumer({
-      namespace: ns.name,
+      namespace: drill.ns.name,
       name,
       target: name,
       servers: [testStack().natsUrl],
@@ -164,13 +142,13 @@ describe('handlers that fail', () => {
       extra: { maxReplicas: MAX_REPLICAS, backlogPerReplica: 100 },
     });
     startPublishing();
-    replicas = new Replicas(nc, stream, name);
+    replicas = new Replicas(drill.nc, stream, name);
     allReplicas.push(replicas);
     await replicas.scaleTo(1);
 
     const failing = await run(name, 20);
-    const info = await jsm.consumers.info(stream, name);
-    const status = await eventConsumerStatus(ns.name, name);
+    const info = await drill.jsm.consumers.info(stream, name);
+    const status = await eventConsumerStatus(drill.ns.name, name);
     console.log(
       `every handler failing: replicas ${failing.join(' ')}; backlog ${info.num_pending} pending, ${info.num_ack_pending} awaiting ack, ${info.num_redelivered} redelivered; ScalingLimited ${JSON.stringify(condition(status, 'ScalingLimited'))}; ${await rates(name)}, per replica ${status.rates?.perReplicaPerSecond ?? 'unknown'}/s (status)`,
     );
@@ -183,7 +161,7 @@ describe('handlers that fail', () => {
     // The handlers recover: the backlog is drained with more replicas, and ScalingLimited clears.
     replicas.outcome = () => 'ack';
     const recovering = await run(name, 15);
-    const after = await eventConsumerStatus(ns.name, name);
+    const after = await eventConsumerStatus(drill.ns.name, name);
     console.log(
       `handlers recovered: replicas ${recovering.join(' ')}; acked ${replicas.acked}; ScalingLimited ${JSON.stringify(condition(after, 'ScalingLimited'))}; ${await rates(name)}, per replica ${after.rates?.perReplicaPerSecond ?? 'unknown'}/s (status)`,
     );
@@ -193,15 +171,15 @@ describe('handlers that fail', () => {
 
   /** A durable from now on (the publisher of the first test goes on: 20/s), its Deployment and EventConsumer. */
   async function setUp(name: string, config: Record<string, unknown>): Promise<Replicas> {
-    await jsm.consumers.add(stream, {
+    await drill.jsm.consumers.add(stream, {
       durable_name: name,
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.New,
       ...config,
     });
-    await createDeployment(ns.name, name, 1);
+    await createDeployment(drill.ns.name, name, 1);
     await createEventConsumer({
-      namespace: ns.name,
+      namespace: drill.ns.name,
       name,
       target: name,
       servers: [testStack().natsUrl],
@@ -210,7 +188,7 @@ describe('handlers that fail', () => {
       extra: { maxReplicas: MAX_REPLICAS, backlogPerReplica: 100 },
     });
     startPublishing();
-    replicas = new Replicas(nc, stream, name);
+    replicas = new Replicas(drill.nc, stream, name);
     allReplicas.push(replicas);
     await replicas.scaleTo(1);
     return replicas;
@@ -221,7 +199,7 @@ describe('handlers that fail', () => {
     const hanging = await setUp(name, { ack_wait: 2_000_000_000 });
     hanging.outcome = () => 'hang';
     const seen = await run(name, 20);
-    const status = await eventConsumerStatus(ns.name, name);
+    const status = await eventConsumerStatus(drill.ns.name, name);
     process.stdout.write(
       `every handler hanging (ack_wait 2 s): replicas ${seen.join(' ')}; ScalingLimited ${condition(status, 'ScalingLimited')?.reason}; ${await rates(name)}\n`,
     );
@@ -234,12 +212,12 @@ describe('handlers that fail', () => {
     const poisoned = await setUp(name, { max_deliver: 4 });
     poisoned.outcome = (m) => (m.seq % 20 === 0 ? 'retryLater' : 'ack');
     const seen = await run(name, 20);
-    const status = await eventConsumerStatus(ns.name, name);
-    const info = await jsm.consumers.info(stream, name);
+    const status = await eventConsumerStatus(drill.ns.name, name);
+    const info = await drill.jsm.consumers.info(stream, name);
     process.stdout.write(
       `1 in 20 poison: replicas ${seen.join(' ')}; ${info.num_pending} pending, ${info.num_ack_pending} awaiting ack, ${info.num_redelivered} redelivered; ScalingLimited ${condition(status, 'ScalingLimited')?.reason}; ${await rates(name)}\n`,
     );
-    for (const e of (await eventsFor(ns.name, name)).filter((x) => x.reason === 'Scaled'))
+    for (const e of (await eventsFor(drill.ns.name, name)).filter((x) => x.reason === 'Scaled'))
       process.stdout.write(`  Scaled: ${e.message ?? ''}\n`);
     // The retries are work: some messages complete, so the consumer is never held as failing, and
     // nothing runs away to maxReplicas (20/s arrive; a replica does about 17/s of new messages

@@ -4,10 +4,10 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
+import { AckPolicy, jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { repoRoot, toolPath } from '../../hack/stack/tools.js';
-import { eventually, kubeConfig, testStack } from '../../test/env.js';
+import { createNamespace, eventually, kubeConfig, testStack } from '../../test/env.js';
 import { compiledOperatorEntry } from './compiled-operator.js';
 import type { EventConsumerObject, EventConsumerStatus } from '../src/api/v1alpha1/event-consumer.js';
 import { eventConsumerPath, eventConsumersPath } from '../src/api/v1alpha1/group-version.js';
@@ -253,6 +253,56 @@ export function directReconciler(instance: string): DirectReconciler {
       await pool.closeAll();
     },
   };
+}
+
+/**
+ * What a drill that drives one Reconciler against the real stack works in: a namespace, a NATS
+ * connection, streams of its own (deleted at the end) and a directReconciler. Filled in by the
+ * beforeAll that useStreamDrill registers; read it inside tests and hooks only.
+ */
+export interface StreamDrill {
+  ns: { name: string; cleanup: () => Promise<void> };
+  nc: NatsConnection;
+  jsm: JetStreamManager;
+  direct: DirectReconciler;
+  /** Streams deleted at the end: those created at the start, and any a test adds. */
+  streams: string[];
+  /** One poll of an EventConsumer in the drill's namespace (directReconciler's poll). */
+  poll(name: string): Promise<void>;
+}
+
+/**
+ * Registers the beforeAll and afterAll of a drill: the CRD, namespace `namespace`, a NATS
+ * connection, a stream on subjects `<stream>.>` for each of `streams`, and a directReconciler whose
+ * Events say `instance`; afterAll undoes them. Register hooks that must run before the connection
+ * closes (clients of its own, timers) before calling this: afterAll hooks run in that order.
+ */
+export function useStreamDrill(options: {
+  namespace: string;
+  instance: string;
+  streams?: string[];
+}): StreamDrill {
+  const drill = {
+    streams: [...(options.streams ?? [])],
+    poll: (name: string) => drill.direct.poll(drill.ns.name, name),
+  } as StreamDrill;
+  beforeAll(async () => {
+    await installCrd();
+    drill.ns = await createNamespace(options.namespace);
+    drill.nc = await connect({ servers: testStack().natsUrl });
+    drill.jsm = await jetstreamManager(drill.nc);
+    for (const stream of drill.streams)
+      await drill.jsm.streams.add({ name: stream, subjects: [`${stream}.>`] });
+    drill.direct = directReconciler(options.instance);
+  });
+  afterAll(async () => {
+    await drill.direct?.close();
+    for (const stream of drill.streams) await drill.jsm?.streams.delete(stream).catch(() => undefined);
+    await drill.nc?.close();
+    await drill.ns?.cleanup();
+    closeKubeApi();
+  });
+  return drill;
 }
 
 export async function startInProcessOperator(

@@ -6,63 +6,43 @@
 // backlog once the pause ends (a Normal Event ConsumerResumed). Before: 900 pending on a paused
 // consumer scaled 1 replica to 9. On the real stack (real API server, real NATS 2.12), the
 // reconciler driven directly.
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { AckPolicy, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { createNamespace, testStack } from '../../test/env.js';
+import { AckPolicy } from '@nats-io/jetstream';
+import { testStack } from '../../test/env.js';
 import {
-  closeKubeApi,
-  directReconciler,
-  type DirectReconciler,
   condition,
   createDeployment,
   createEventConsumer,
   eventConsumerStatus,
   eventsFor,
-  installCrd,
   publish,
   sleep,
   specReplicas,
   streamName,
+  useStreamDrill,
 } from './harness.js';
 
 describe('a consumer paused on the server', () => {
-  let ns: { name: string; cleanup: () => Promise<void> };
-  let nc: NatsConnection;
-  let jsm: JetStreamManager;
-  let direct: DirectReconciler;
   const stream = streamName('paused');
-
-  beforeAll(async () => {
-    await installCrd();
-    ns = await createNamespace('op-paused');
-    nc = await connect({ servers: testStack().natsUrl });
-    jsm = await jetstreamManager(nc);
-    await jsm.streams.add({ name: stream, subjects: [`${stream}.>`] });
-    direct = directReconciler('paused-consumer-test');
+  const drill = useStreamDrill({
+    namespace: 'op-paused',
+    instance: 'paused-consumer-test',
+    streams: [stream],
   });
 
-  afterAll(async () => {
-    await direct?.close();
-    await jsm?.streams.delete(stream).catch(() => undefined);
-    await nc?.close();
-    await ns?.cleanup();
-    closeKubeApi();
-  });
-
-  const poll = (name: string): Promise<void> => direct.poll(ns.name, name);
+  const poll = drill.poll;
 
   it('holds the replicas while the consumer is paused, and scales from the backlog once it resumes', async () => {
     const name = 'paused';
     // Paused at creation for 8 s: the deadline passes on its own, as a user's pause_until does.
     const pauseUntil = new Date(Date.now() + 8_000);
-    await jsm.consumers.add(stream, {
+    await drill.jsm.consumers.add(stream, {
       durable_name: name,
       ack_policy: AckPolicy.Explicit,
       pause_until: pauseUntil.toISOString(),
     });
-    await createDeployment(ns.name, name, 1);
+    await createDeployment(drill.ns.name, name, 1);
     await createEventConsumer({
-      namespace: ns.name,
+      namespace: drill.ns.name,
       name,
       target: name,
       servers: [testStack().natsUrl],
@@ -70,32 +50,32 @@ describe('a consumer paused on the server', () => {
       consumer: name,
       extra: { maxReplicas: 20, backlogPerReplica: 100 },
     });
-    await publish(nc, stream, 900);
-    const info = await jsm.consumers.info(stream, name);
+    await publish(drill.nc, stream, 900);
+    const info = await drill.jsm.consumers.info(stream, name);
     expect(info.paused).toBe(true);
     expect(info.num_pending).toBe(900);
 
     await poll(name);
     await sleep(1_100);
     await poll(name);
-    expect(await specReplicas(ns.name, name)).toBe(1);
-    const status = await eventConsumerStatus(ns.name, name);
+    expect(await specReplicas(drill.ns.name, name)).toBe(1);
+    const status = await eventConsumerStatus(drill.ns.name, name);
     expect(condition(status, 'Ready')?.status).toBe('True');
     const limited = condition(status, 'ScalingLimited');
     expect(limited).toMatchObject({ status: 'True', reason: 'ConsumerPaused' });
     expect(limited?.message).toContain('paused on the server');
-    const pausedEvents = (await eventsFor(ns.name, name)).filter((e) => e.reason === 'ConsumerPaused');
+    const pausedEvents = (await eventsFor(drill.ns.name, name)).filter((e) => e.reason === 'ConsumerPaused');
     expect(pausedEvents).toHaveLength(1);
     expect(pausedEvents[0]).toMatchObject({ type: 'Warning' });
 
     // The pause ends by its deadline: the server says paused false, and the backlog is scaled for.
     await sleep(Math.max(0, pauseUntil.getTime() - Date.now()) + 200);
-    expect((await jsm.consumers.info(stream, name)).paused ?? false).toBe(false);
+    expect((await drill.jsm.consumers.info(stream, name)).paused ?? false).toBe(false);
     await poll(name);
-    expect(await specReplicas(ns.name, name)).toBe(9);
-    const after = await eventConsumerStatus(ns.name, name);
+    expect(await specReplicas(drill.ns.name, name)).toBe(9);
+    const after = await eventConsumerStatus(drill.ns.name, name);
     expect(condition(after, 'ScalingLimited')?.reason).not.toBe('ConsumerPaused');
-    const resumed = (await eventsFor(ns.name, name)).filter((e) => e.reason === 'ConsumerResumed');
+    const resumed = (await eventsFor(drill.ns.name, name)).filter((e) => e.reason === 'ConsumerResumed');
     expect(resumed).toHaveLength(1);
   });
 });

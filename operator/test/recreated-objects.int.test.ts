@@ -10,50 +10,26 @@
 // - the Deployment deleted and recreated mid-scale (new uid, replicas 1): while it is gone,
 //   TargetNotFound and no write; once back, it is scaled from the backlog again.
 // (An EventConsumer deleted and recreated: recreate.int.test.ts.)
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { AckPolicy, DeliverPolicy, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { createNamespace, testStack } from '../../test/env.js';
+import { AckPolicy, DeliverPolicy } from '@nats-io/jetstream';
+import { testStack } from '../../test/env.js';
 import {
-  closeKubeApi,
-  directReconciler,
-  type DirectReconciler,
   condition,
   consumeAndAck,
   createDeployment,
   createEventConsumer,
   eventConsumerStatus,
-  installCrd,
   kubeApi,
   publish,
   sleep,
   specReplicas,
   streamName,
+  useStreamDrill,
 } from './harness.js';
 
 describe('objects deleted and recreated under the same name while scaling', () => {
-  let ns: { name: string; cleanup: () => Promise<void> };
-  let nc: NatsConnection;
-  let jsm: JetStreamManager;
-  let direct: DirectReconciler;
-  const streams: string[] = [];
+  const drill = useStreamDrill({ namespace: 'op-recreated', instance: 'recreated-objects-test' });
 
-  beforeAll(async () => {
-    await installCrd();
-    ns = await createNamespace('op-recreated');
-    nc = await connect({ servers: testStack().natsUrl });
-    jsm = await jetstreamManager(nc);
-    direct = directReconciler('recreated-objects-test');
-  });
-
-  afterAll(async () => {
-    await direct?.close();
-    for (const s of streams) await jsm?.streams.delete(s).catch(() => undefined);
-    await nc?.close();
-    await ns?.cleanup();
-    closeKubeApi();
-  });
-
-  const poll = (name: string): Promise<void> => direct.poll(ns.name, name);
+  const poll = drill.poll;
   /** A poll at least a second after the one before: a rate is taken over 0.9 s or more. */
   async function pollAfterASecond(name: string): Promise<void> {
     await sleep(1_100);
@@ -61,13 +37,13 @@ describe('objects deleted and recreated under the same name while scaling', () =
   }
   /** A gauge of this EventConsumer as the last poll set it (status writes readings later). */
   async function gauge(which: 'arrivalRate' | 'backlogMessages', name: string): Promise<number | undefined> {
-    return (await direct.metrics[which].get()).values.find(
-      (v) => v.labels.namespace === ns.name && v.labels.name === name,
+    return (await drill.direct.metrics[which].get()).values.find(
+      (v) => v.labels.namespace === drill.ns.name && v.labels.name === name,
     )?.value;
   }
   const arrivalRate = (name: string): Promise<number | undefined> => gauge('arrivalRate', name);
   async function addConsumer(stream: string, deliver: DeliverPolicy = DeliverPolicy.All): Promise<void> {
-    await jsm.consumers.add(stream, {
+    await drill.jsm.consumers.add(stream, {
       durable_name: 'worker',
       ack_policy: AckPolicy.Explicit,
       ack_wait: 60_000_000_000,
@@ -80,13 +56,13 @@ describe('objects deleted and recreated under the same name while scaling', () =
     opts: { retained?: number; deliver?: DeliverPolicy } = {},
   ): Promise<string> {
     const stream = streamName(name);
-    streams.push(stream);
-    await jsm.streams.add({ name: stream, subjects: [`${stream}.>`] });
-    await publish(nc, stream, opts.retained ?? 0);
+    drill.streams.push(stream);
+    await drill.jsm.streams.add({ name: stream, subjects: [`${stream}.>`] });
+    await publish(drill.nc, stream, opts.retained ?? 0);
     await addConsumer(stream, opts.deliver);
-    await createDeployment(ns.name, name, 1);
+    await createDeployment(drill.ns.name, name, 1);
     await createEventConsumer({
-      namespace: ns.name,
+      namespace: drill.ns.name,
       name,
       target: name,
       servers: [testStack().natsUrl],
@@ -101,8 +77,8 @@ describe('objects deleted and recreated under the same name while scaling', () =
     // The stream keeps 700 messages from before the durable (DeliverPolicy New); 300 arrive and
     // are done.
     const stream = await setUp('durable', {}, { retained: 700, deliver: DeliverPolicy.New });
-    await publish(nc, stream, 300);
-    expect(await consumeAndAck(nc, stream, 'worker', 300)).toBe(300);
+    await publish(drill.nc, stream, 300);
+    expect(await consumeAndAck(drill.nc, stream, 'worker', 300)).toBe(300);
     await poll('durable');
     await pollAfterASecond('durable');
     expect(await arrivalRate('durable')).toBe(0);
@@ -110,10 +86,10 @@ describe('objects deleted and recreated under the same name while scaling', () =
 
     // The application recreates its durable, now DeliverAll, and gets through 400 of the stream's
     // 1,000 before the next reading: its sequence (400) is past the old one (300).
-    await jsm.consumers.delete(stream, 'worker');
+    await drill.jsm.consumers.delete(stream, 'worker');
     await addConsumer(stream, DeliverPolicy.All);
-    await consumeAndAck(nc, stream, 'worker', 400);
-    const info = await jsm.consumers.info(stream, 'worker');
+    await consumeAndAck(drill.nc, stream, 'worker', 400);
+    const info = await drill.jsm.consumers.info(stream, 'worker');
     expect(info.delivered.consumer_seq).toBe(400);
     expect(info.num_pending).toBe(600);
     await pollAfterASecond('durable');
@@ -124,36 +100,36 @@ describe('objects deleted and recreated under the same name while scaling', () =
     expect((await arrivalRate('durable')) ?? 0).toBe(0);
     // The retained 600 are backlog: the KEDA-style floor sizes for them.
     expect(await gauge('backlogMessages', 'durable')).toBe(600);
-    expect(await specReplicas(ns.name, 'durable')).toBe(6);
+    expect(await specReplicas(drill.ns.name, 'durable')).toBe(6);
 
     // Purged: the backlog is gone at once, and no rate goes negative.
-    await jsm.streams.purge(stream);
+    await drill.jsm.streams.purge(stream);
     await pollAfterASecond('durable');
     expect(await gauge('backlogMessages', 'durable')).toBe(0);
     expect((await arrivalRate('durable')) ?? 0).toBeGreaterThanOrEqual(0);
-    expect(condition(await eventConsumerStatus(ns.name, 'durable'), 'Ready')?.status).toBe('True');
+    expect(condition(await eventConsumerStatus(drill.ns.name, 'durable'), 'Ready')?.status).toBe('True');
   });
 
   it('a Deployment deleted and recreated mid-scale: no write while it is gone, scaled again once back', async () => {
     const stream = await setUp('redeploy', { maxReplicas: 5 });
-    await publish(nc, stream, 900);
+    await publish(drill.nc, stream, 900);
     await poll('redeploy');
-    expect(await specReplicas(ns.name, 'redeploy')).toBe(5);
-    const path = `/apis/apps/v1/namespaces/${ns.name}/deployments/redeploy`;
+    expect(await specReplicas(drill.ns.name, 'redeploy')).toBe(5);
+    const path = `/apis/apps/v1/namespaces/${drill.ns.name}/deployments/redeploy`;
     const oldUid = (await kubeApi().request<{ metadata: { uid: string } }>('GET', path)).metadata.uid;
 
     await kubeApi().request('DELETE', path);
     await pollAfterASecond('redeploy');
-    const gone = await eventConsumerStatus(ns.name, 'redeploy');
+    const gone = await eventConsumerStatus(drill.ns.name, 'redeploy');
     expect(condition(gone, 'Ready')).toMatchObject({ status: 'False', reason: 'TargetNotFound' });
     // No /scale write recreated it, and nothing else did.
     await expect(kubeApi().request('GET', path)).rejects.toThrow();
 
-    await createDeployment(ns.name, 'redeploy', 1);
+    await createDeployment(drill.ns.name, 'redeploy', 1);
     const newUid = (await kubeApi().request<{ metadata: { uid: string } }>('GET', path)).metadata.uid;
     expect(newUid).not.toBe(oldUid);
     await pollAfterASecond('redeploy');
-    expect(await specReplicas(ns.name, 'redeploy')).toBe(5);
-    expect(condition(await eventConsumerStatus(ns.name, 'redeploy'), 'Ready')?.status).toBe('True');
+    expect(await specReplicas(drill.ns.name, 'redeploy')).toBe(5);
+    expect(condition(await eventConsumerStatus(drill.ns.name, 'redeploy'), 'Ready')?.status).toBe('True');
   });
 });
