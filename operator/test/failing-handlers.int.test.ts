@@ -9,11 +9,8 @@
 //   must scale from the backlog again with a capacity figure the failures did not drag down.
 import { AckPolicy, DeliverPolicy, jetstream, type JsMsg } from '@nats-io/jetstream';
 import { type NatsConnection } from '@nats-io/transport-node';
-import { testStack } from '../../test/env.js';
 import {
   condition,
-  createDeployment,
-  createEventConsumer,
   eventConsumerStatus,
   eventsFor,
   sleep,
@@ -130,21 +127,7 @@ describe('handlers that fail', () => {
 
   it('adds no replicas while every handler fails, says the backlog is redeliveries, and scales again once they recover', async () => {
     const name = 'all-fail';
-    await drill.jsm.consumers.add(stream, { durable_name: name, ack_policy: AckPolicy.Explicit });
-    await createDeployment(drill.ns.name, name, 1);
-    await createEventConsumer({
-      namespace: drill.ns.name,
-      name,
-      target: name,
-      servers: [testStack().natsUrl],
-      stream,
-      consumer: name,
-      extra: { maxReplicas: MAX_REPLICAS, backlogPerReplica: 100 },
-    });
-    startPublishing();
-    replicas = new Replicas(drill.nc, stream, name);
-    allReplicas.push(replicas);
-    await replicas.scaleTo(1);
+    replicas = await setUp(name, { deliver_policy: DeliverPolicy.All });
 
     const failing = await run(name, 20);
     const info = await drill.jsm.consumers.info(stream, name);
@@ -169,7 +152,10 @@ describe('handlers that fail', () => {
     expect(condition(after, 'ScalingLimited')?.reason).not.toBe('HandlersFailing');
   });
 
-  /** A durable from now on (the publisher of the first test goes on: 20/s), its Deployment and EventConsumer. */
+  /**
+   * A durable from now on unless `config` says else (the publisher goes on from the first test: 20/s),
+   * its Deployment and EventConsumer, and one replica.
+   */
   async function setUp(name: string, config: Record<string, unknown>): Promise<Replicas> {
     await drill.jsm.consumers.add(stream, {
       durable_name: name,
@@ -177,16 +163,7 @@ describe('handlers that fail', () => {
       deliver_policy: DeliverPolicy.New,
       ...config,
     });
-    await createDeployment(drill.ns.name, name, 1);
-    await createEventConsumer({
-      namespace: drill.ns.name,
-      name,
-      target: name,
-      servers: [testStack().natsUrl],
-      stream,
-      consumer: name,
-      extra: { maxReplicas: MAX_REPLICAS, backlogPerReplica: 100 },
-    });
+    await drill.addTarget(name, stream, { extra: { maxReplicas: MAX_REPLICAS } });
     startPublishing();
     replicas = new Replicas(drill.nc, stream, name);
     allReplicas.push(replicas);

@@ -269,6 +269,15 @@ export interface StreamDrill {
   streams: string[];
   /** One poll of an EventConsumer in the drill's namespace (directReconciler's poll). */
   poll(name: string): Promise<void>;
+  /**
+   * A Deployment `name` of 1 replica and an EventConsumer `name` scaling it from `consumer`
+   * (default `name`) on `stream`, maxReplicas 20 and backlogPerReplica 100 unless `extra` says else.
+   */
+  addTarget(
+    name: string,
+    stream: string,
+    options?: { consumer?: string; extra?: Record<string, unknown> },
+  ): Promise<void>;
 }
 
 /**
@@ -285,6 +294,18 @@ export function useStreamDrill(options: {
   const drill = {
     streams: [...(options.streams ?? [])],
     poll: (name: string) => drill.direct.poll(drill.ns.name, name),
+    addTarget: async (name, stream, options = {}) => {
+      await createDeployment(drill.ns.name, name, 1);
+      await createEventConsumer({
+        namespace: drill.ns.name,
+        name,
+        target: name,
+        servers: [testStack().natsUrl],
+        stream,
+        consumer: options.consumer ?? name,
+        extra: { maxReplicas: 20, backlogPerReplica: 100, ...options.extra },
+      });
+    },
   } as StreamDrill;
   beforeAll(async () => {
     await installCrd();

@@ -7,11 +7,8 @@
 // consumer scaled 1 replica to 9. On the real stack (real API server, real NATS 2.12), the
 // reconciler driven directly.
 import { AckPolicy } from '@nats-io/jetstream';
-import { testStack } from '../../test/env.js';
 import {
   condition,
-  createDeployment,
-  createEventConsumer,
   eventConsumerStatus,
   eventsFor,
   publish,
@@ -40,16 +37,7 @@ describe('a consumer paused on the server', () => {
       ack_policy: AckPolicy.Explicit,
       pause_until: pauseUntil.toISOString(),
     });
-    await createDeployment(drill.ns.name, name, 1);
-    await createEventConsumer({
-      namespace: drill.ns.name,
-      name,
-      target: name,
-      servers: [testStack().natsUrl],
-      stream,
-      consumer: name,
-      extra: { maxReplicas: 20, backlogPerReplica: 100 },
-    });
+    await drill.addTarget(name, stream);
     await publish(drill.nc, stream, 900);
     const info = await drill.jsm.consumers.info(stream, name);
     expect(info.paused).toBe(true);

@@ -5,11 +5,8 @@
 // faster: it stays at one replica and ScalingLimited says why (before: scaled to 9 for 900
 // pending). On the real stack (real API server, real NATS), the reconciler driven directly.
 import { AckPolicy } from '@nats-io/jetstream';
-import { testStack } from '../../test/env.js';
 import {
   condition,
-  createDeployment,
-  createEventConsumer,
   eventConsumerStatus,
   publish,
   specReplicas,
@@ -30,16 +27,7 @@ describe('push consumers', () => {
       deliver_subject: `deliver.${stream}.${name}`,
       ...(group === undefined ? {} : { deliver_group: group }),
     });
-    await createDeployment(drill.ns.name, name, 1);
-    await createEventConsumer({
-      namespace: drill.ns.name,
-      name,
-      target: name,
-      servers: [testStack().natsUrl],
-      stream,
-      consumer: name,
-      extra: { maxReplicas: 20, backlogPerReplica: 100 },
-    });
+    await drill.addTarget(name, stream);
   }
 
   it('scales one with a deliver_group from its backlog, and holds one without at a single replica', async () => {

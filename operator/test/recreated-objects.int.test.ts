@@ -11,12 +11,10 @@
 //   TargetNotFound and no write; once back, it is scaled from the backlog again.
 // (An EventConsumer deleted and recreated: recreate.int.test.ts.)
 import { AckPolicy, DeliverPolicy } from '@nats-io/jetstream';
-import { testStack } from '../../test/env.js';
 import {
   condition,
   consumeAndAck,
   createDeployment,
-  createEventConsumer,
   eventConsumerStatus,
   kubeApi,
   publish,
@@ -60,16 +58,7 @@ describe('objects deleted and recreated under the same name while scaling', () =
     await drill.jsm.streams.add({ name: stream, subjects: [`${stream}.>`] });
     await publish(drill.nc, stream, opts.retained ?? 0);
     await addConsumer(stream, opts.deliver);
-    await createDeployment(drill.ns.name, name, 1);
-    await createEventConsumer({
-      namespace: drill.ns.name,
-      name,
-      target: name,
-      servers: [testStack().natsUrl],
-      stream,
-      consumer: 'worker',
-      extra: { maxReplicas: 20, backlogPerReplica: 100, ...extra },
-    });
+    await drill.addTarget(name, stream, { consumer: 'worker', extra });
     return stream;
   }
 
