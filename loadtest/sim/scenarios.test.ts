@@ -1,4 +1,5 @@
 import { defaultScaleDown, defaultScaleUp } from '../../operator/src/scaling/defaults.js';
+import { sample } from '../../operator/src/scaling/test/fixtures.js';
 import { kedaHpaDefaults } from './keda-hpa.js';
 import { kedaConfig, makeAutoscaler, oraclePollPhaseSeconds, shared } from './scenarios.js';
 import { EPOCH_MS } from './simulator.js';
@@ -60,17 +61,7 @@ describe('scenarios', () => {
         const pending = sampleAt >= 600 ? 100 : 0;
         const asked = oracle.tick({
           now: EPOCH_MS + t * 1000,
-          sample: {
-            at: EPOCH_MS + sampleAt * 1000,
-            pending,
-            ackPending: 0,
-            redelivered: 0,
-            waiting: 0,
-            deliveredConsumerSeq: 0,
-            deliveredStreamSeq: 0,
-            ackFloorConsumerSeq: 0,
-            maxAckPending: -1,
-          },
+          sample: sample({ at: EPOCH_MS + sampleAt * 1000, pending }),
           specReplicas: 3,
           readyReplicas: 3,
           statusReplicas: 3,
