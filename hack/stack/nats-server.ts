@@ -45,8 +45,9 @@ export async function startNatsServer(options: NatsServerOptions): Promise<NatsS
     owner: `nats-server in ${options.dir}`,
     attempts: missing === 2 ? 3 : 1,
     start: async (reserved) => {
-      const port = options.port ?? reserved.shift();
-      const monitorPort = options.monitorPort ?? reserved.shift();
+      const [first, second] = reserved;
+      const port = options.port ?? first;
+      const monitorPort = options.monitorPort ?? (options.port === undefined ? second : first);
       if (port === undefined || monitorPort === undefined)
         throw new Error('no ports reserved for nats-server');
       return startNatsServerOn(options, port, monitorPort);

@@ -89,6 +89,22 @@ describe('starting a server on ports of its own', () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
+  test('the reservations are dropped even when the start takes its ports off the list it was given', async () => {
+    const dir = testScratchDir('jetscale-ports-');
+    const taken: number[] = [];
+    await startOnOwnPorts({
+      count: 2,
+      owner: 'nats-server in /x',
+      dir,
+      start: async (reserved) => {
+        for (let p = reserved.shift(); p !== undefined; p = reserved.shift()) taken.push(p);
+        return taken;
+      },
+    });
+    expect(taken).toHaveLength(2);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
   test('a port taken by a process that reserves nothing: started again on new ports, and said so', async () => {
     const dir = testScratchDir('jetscale-ports-');
     const squatters: net.Server[] = [];

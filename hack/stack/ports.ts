@@ -189,7 +189,8 @@ export async function startOnOwnPorts<T>(options: {
   for (let attempt = 1; ; attempt++) {
     const reservation = await reservePorts(options.count, options.owner, options.dir);
     try {
-      return await options.start(reservation.ports, attempt);
+      // A copy: release() walks the reservation's own list, whatever start does with this one.
+      return await options.start([...reservation.ports], attempt);
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
       failures.push(`attempt ${attempt}: ${reason}`);
