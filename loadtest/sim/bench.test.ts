@@ -1,4 +1,6 @@
-import { parseWorkload } from './bench.js';
+import type { TraceFrontier } from './bench.js';
+import { DEFAULT_KNOB, HELD_OBJECTIVE_SECONDS, objectiveVerdict, parseWorkload } from './bench.js';
+import type { FrontierPoint } from './frontier.js';
 import { defaultWorkload } from './simulator.js';
 
 describe('bench realism flags', () => {
@@ -19,5 +21,54 @@ describe('bench realism flags', () => {
     expect(() => parseWorkload(undefined, '20')).toThrow(/--warmup must be SECONDS@SHARE/);
     expect(() => parseWorkload(undefined, '20@0')).toThrow(/SHARE in \(0, 1\]/);
     expect(() => parseWorkload(undefined, '20@1.5')).toThrow(/e\.g\. 20@0\.5, got '20@1\.5'/);
+  });
+});
+
+describe('latency objectives held', () => {
+  const point = (family: string, knob: number, p99s: number[]): FrontierPoint => ({
+    family,
+    knob,
+    p99WaitSeconds: [...p99s].sort((a, b) => a - b)[Math.floor(p99s.length / 2)] ?? 0,
+    replicaSeconds: 1000,
+    perSeed: { p99WaitSeconds: p99s, replicaSeconds: p99s.map(() => 1000) },
+  });
+  const frontier = (points: FrontierPoint[]): TraceFrontier => ({
+    trace: 'bursty',
+    physicalMinimum: 500,
+    points,
+  });
+  // Neither the default (no objective), an objective shorter than HELD_OBJECTIVE_SECONDS (a pod
+  // start-up cannot be beaten through a rise) nor a KEDA point is held to anything.
+  const exempt = [
+    point('jetscale', DEFAULT_KNOB, [18, 19, 20]),
+    point('jetscale', 10, [15, 16, 17]),
+    point('keda-tuned', 1000, [51, 52, 200]),
+  ];
+
+  it('names every objective whose p99 went above it on some seed, and on how many', () => {
+    const verdict = objectiveVerdict(
+      frontier([...exempt, point('jetscale', 60, [40, 50, 59.9]), point('jetscale', 90, [80, 91, 95])]),
+    );
+    expect(verdict).toMatch(/^MISSED bursty: /);
+    expect(verdict).toContain('@90 (2/3 seeds, up to 95.00 s)');
+    expect(verdict).not.toContain('@60 (');
+    expect(verdict).not.toContain('@10 (');
+  });
+
+  it('counts one seed over as a miss though the median is well within', () => {
+    const verdict = objectiveVerdict(frontier([point('jetscale', HELD_OBJECTIVE_SECONDS, [10, 11, 12, 31])]));
+    expect(verdict).toMatch(/^MISSED bursty: .*@30 \(1\/4 seeds, up to 31\.00 s\)/);
+  });
+
+  it('says met, with the objective it came nearest to, when every seed is within', () => {
+    const verdict = objectiveVerdict(
+      frontier([...exempt, point('jetscale', 60, [40, 50, 54]), point('jetscale', 90, [60, 62, 63])]),
+    );
+    expect(verdict).toMatch(/^MET bursty: /);
+    expect(verdict).toContain('2 objectives, 6 runs; the nearest: @60, up to 54.00 s = 0.90x');
+  });
+
+  it('says nothing when no objective of that length ran', () => {
+    expect(objectiveVerdict(frontier(exempt))).toBeUndefined();
   });
 });
