@@ -38,7 +38,14 @@ export class JetscaleAutoscaler implements Autoscaler {
   private forecastUsedCount = 0;
 
   tick(view: ClusterView): number | undefined {
-    this.nextPollAt ??= view.now;
+    if (this.nextPollAt === undefined) {
+      this.nextPollAt = view.now;
+      // Like the controller's first poll (operator/src/controller/decide.ts fromBacklog): the
+      // stabilization window is seeded with the size the target has, so a process that starts
+      // next to a running deployment holds it for one window instead of sizing it from a first
+      // reading that has no rates yet.
+      this.history = { ...this.history, recommendations: [{ at: view.now, replicas: view.specReplicas }] };
+    }
     if (view.now < this.nextPollAt) return undefined;
     const decision = decide({
       spec: this.spec,

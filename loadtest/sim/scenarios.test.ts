@@ -86,3 +86,27 @@ describe('scenarios', () => {
     }
   });
 });
+
+describe('simulated jetscale starts as the controller does', () => {
+  it('holds a running deployment for one scale-down window at its first polls, as the controller seeds it', () => {
+    // The controller's first poll seeds the stabilization window with the target's size
+    // (operator/src/controller/decide.ts fromBacklog), so a started or restarted operator does not
+    // size a running deployment from a first reading that has no rates. The simulated jetscale
+    // called decide with an empty history: 3 → 1 at its first poll on every trace that starts warm.
+    const jetscale = makeAutoscaler({ policy: 'jetscale' }, stepTrace(), 1);
+    const window = defaultScaleDown.stabilizationWindowSeconds;
+    const asked: number[] = [];
+    for (let t = 0; t < window; t += 0.25) {
+      const sampleAt = Math.max(0, t - shared.metricStalenessSeconds);
+      const answer = jetscale.tick({
+        now: EPOCH_MS + t * 1000,
+        sample: sample({ at: EPOCH_MS + sampleAt * 1000, pending: 0, ackPending: 12 }),
+        specReplicas: 3,
+        readyReplicas: 3,
+        statusReplicas: 3,
+      });
+      if (answer !== undefined) asked.push(answer);
+    }
+    expect(asked).toEqual([]);
+  });
+});
