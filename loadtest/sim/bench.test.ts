@@ -1,5 +1,11 @@
 import type { TraceFrontier } from './bench.js';
-import { DEFAULT_KNOB, HELD_OBJECTIVE_SECONDS, objectiveVerdict, parseWorkload } from './bench.js';
+import {
+  DEFAULT_KNOB,
+  HELD_OBJECTIVE_SECONDS,
+  evaluateTargets,
+  objectiveVerdict,
+  parseWorkload,
+} from './bench.js';
 import type { FrontierPoint } from './frontier.js';
 import { defaultWorkload } from './simulator.js';
 
@@ -70,5 +76,38 @@ describe('latency objectives held', () => {
 
   it('says nothing when no objective of that length ran', () => {
     expect(objectiveVerdict(frontier(exempt))).toBeUndefined();
+  });
+});
+
+describe('a KEDA point no jetscale setting dominates', () => {
+  it("is set against the clairvoyant planner's cheapest plan at its p99", () => {
+    const at = (family: string, knob: number, p99: number, replicaSeconds: number): FrontierPoint => ({
+      family,
+      knob,
+      p99WaitSeconds: p99,
+      replicaSeconds,
+    });
+    const verdicts = evaluateTargets(
+      [],
+      [
+        {
+          trace: 'bursty',
+          physicalMinimum: 15_000,
+          points: [
+            at('jetscale', DEFAULT_KNOB, 18, 58_000),
+            at('jetscale', 80, 51, 22_000),
+            at('keda-tuned', 1000, 51.1, 20_000),
+            at('clairvoyant-cost', 40, 38, 22_800),
+            at('clairvoyant-cost', 50, 48.6, 21_800),
+            at('clairvoyant-cost', 60, 58.4, 19_000),
+          ],
+        },
+      ],
+    );
+    const line = verdicts.find((v) => v.trim().startsWith('keda-tuned@1000:'));
+    // The cheapest plan waiting no longer than 51.1 s is @50, not @60 (cheaper, but it waits longer).
+    expect(line).toContain(
+      "the clairvoyant planner's cheapest plan at ≤ its p99 (@50: 48.60 s, 21800 replica-s) costs 1.09x its replica-s",
+    );
   });
 });

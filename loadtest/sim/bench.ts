@@ -395,9 +395,16 @@ export function evaluateTargets(
       for (const p of v.undominated) {
         const nearest = cheapestMeeting(jetscale, p.p99WaitSeconds);
         const room = p.replicaSeconds / f.physicalMinimum;
+        // The reference for "could anything be cheaper at this p99": the clairvoyant planner's
+        // cheapest plan waiting no longer (it knows the whole trace; a rule, not a proven optimum).
+        const plan = cheapestMeeting(familyPoints(f, 'clairvoyant-cost'), p.p99WaitSeconds);
+        const planText =
+          plan === undefined
+            ? ''
+            : `; the clairvoyant planner's cheapest plan at ≤ its p99 (@${plan.knob}: ${plan.p99WaitSeconds.toFixed(2)} s, ${Math.round(plan.replicaSeconds)} replica-s) costs ${ratio(plan.replicaSeconds, p.replicaSeconds)}x its replica-s`;
         const tie = jetscale.find((q) => tied(q, p));
         verdicts.push(
-          `    ${family}@${p.knob}: ${nearest === undefined ? '' : `${pairedText(nearest, p)}; `}${tie === undefined ? 'no jetscale setting within the noise on both; ' : `a tie with jetscale@${knobText(tie.knob)} (${tie.p99WaitSeconds.toFixed(2)} s, ${Math.round(tie.replicaSeconds)} replica-s: the paired differences within the noise on both); `}${nearest === undefined ? `no jetscale setting reaches p99 ${p.p99WaitSeconds.toFixed(2)} s` : `the cheapest jetscale setting at ≤ its p99 is @${knobText(nearest.knob)} (${nearest.p99WaitSeconds.toFixed(2)} s) at ${ratio(nearest.replicaSeconds, p.replicaSeconds)}x its replica-s`}; it runs at ${room.toFixed(3)}x the physical minimum${room < 1 ? ', below it (pods faster than the mean rate, or messages left unserved)' : room < 1.1 ? `, so no policy can be more than ${((1 - 1 / room) * 100).toFixed(1)} % cheaper at any p99` : ''}`,
+          `    ${family}@${p.knob}: ${nearest === undefined ? '' : `${pairedText(nearest, p)}; `}${tie === undefined ? 'no jetscale setting within the noise on both; ' : `a tie with jetscale@${knobText(tie.knob)} (${tie.p99WaitSeconds.toFixed(2)} s, ${Math.round(tie.replicaSeconds)} replica-s: the paired differences within the noise on both); `}${nearest === undefined ? `no jetscale setting reaches p99 ${p.p99WaitSeconds.toFixed(2)} s` : `the cheapest jetscale setting at ≤ its p99 is @${knobText(nearest.knob)} (${nearest.p99WaitSeconds.toFixed(2)} s) at ${ratio(nearest.replicaSeconds, p.replicaSeconds)}x its replica-s`}; it runs at ${room.toFixed(3)}x the physical minimum${room < 1 ? ', below it (pods faster than the mean rate, or messages left unserved)' : room < 1.1 ? `, so no policy can be more than ${((1 - 1 / room) * 100).toFixed(1)} % cheaper at any p99` : ''}${planText}`,
         );
       }
     }

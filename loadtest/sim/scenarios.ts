@@ -98,7 +98,7 @@ export const frontierKnobs: Partial<Record<PolicyName, number[]>> = {
     0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.8, 1, 1.5, 2, 3, 4, 5, 6, 8, 10, 30, 40, 45, 50, 55, 60,
     65, 70, 75, 80, 90, 100, 105, 120,
   ],
-  'clairvoyant-cost': [0, 1, 2, 5, 10, 20, 40, 80],
+  'clairvoyant-cost': [0, 1, 2, 5, 10, 20, 30, 40, 45, 50, 55, 60, 70, 80],
 };
 
 export function settingLabel(setting: Setting): string {
