@@ -9,11 +9,13 @@
 //           anything per event, so the floor of any exactly-once effect;
 //  - floor-batch: the same with the messages of one turn stored as one atomic batch (nats-server 2.12);
 //  - floor-fast: the same as one fast batch (nats-server ≥ 2.14; only with --phases);
+//  - floor-readback: floor-fast plus one batch direct get of the batch's sequences (what the full path
+//           would need to append through fast batches; nats-server ≥ 2.14, only with --phases);
 //  - full:  one consumer process on the full idempotent, event-sourced path (its own event log and
 //           projection bucket per phase), with the time per step from its step metrics;
 //  - old:   with `--compare DIR`, the same for the consumer of another checkout (before/after).
 // The order alternates between rounds (A B C D, D C B A, …). Each phase is timed over a window that
-// opens after WARM_UP_EVENTS and closes after `--seconds` or at 90 % of the stored events, whichever
+// opens after `--warm-up` events (default 2,000) and closes after `--seconds` or at 90 % of the stored events, whichever
 // comes first, and reports events/s and the CPU time per event of nats-server and of the client
 // process (from /proc) over that window. The summary gives the median and range over the rounds of
 // each phase and of the ratios taken within a round. Then the gateway's ceiling: several ways of
@@ -59,7 +61,6 @@ import {
   parseBenchArgs,
   roundOrder,
   summarize,
-  WARM_UP_EVENTS,
   type BenchOptions,
   type ConsumerPhase,
 } from './stats.js';
@@ -457,7 +458,7 @@ interface Bench {
   stored: number;
 }
 
-/** The window of a phase: opens at WARM_UP_EVENTS, closes after --seconds or at 90 % of the stored events. */
+/** The window of a phase: opens at `--warm-up` events, closes after --seconds or at 90 % of the stored events. */
 function windowLimit(b: Bench): number {
   return Math.floor(0.9 * b.stored);
 }
@@ -465,7 +466,7 @@ function windowLimit(b: Bench): number {
 /**
  * Consumes the stored events from the start with a durable of its own; `handle` settles each message
  * and resolves when it is done (the bare loop acks at once; the floor stores a message first), at
- * most `concurrency` at a time. Timed from the WARM_UP_EVENTS-th settled event to the window's end.
+ * most `concurrency` at a time. Timed from the `--warm-up`-th settled event to the window's end.
  */
 async function inProcessPhase(
   b: Bench,
@@ -492,10 +493,10 @@ async function inProcessPhase(
   const settled = () => {
     done++;
     busy--;
-    if (done === WARM_UP_EVENTS)
+    if (done === b.o.warmUp)
       opened = { at: performance.now(), meter: cpuMeter(() => b.server.pid(), 'self') };
     else if (opened && !closed && (done >= limit || performance.now() - opened.at >= b.o.seconds * 1000)) {
-      const events = done - WARM_UP_EVENTS;
+      const events = done - b.o.warmUp;
       closed = { at: performance.now(), cpu: opened.meter(events), events };
     }
     wake?.();
@@ -630,7 +631,10 @@ async function expectAllStored(
  */
 function fastBatchSender(nc: NatsConnection) {
   const prefix = `_INBOX.${nuid.next()}.`;
-  const open = new Map<string, { count: number; resolve: () => void; reject: (err: Error) => void }>();
+  const open = new Map<
+    string,
+    { count: number; resolve: (lastSeq: number) => void; reject: (err: Error) => void }
+  >();
   let replies = 0;
   nc.subscribe(`${prefix}>`, {
     callback: (_err, msg) => {
@@ -642,6 +646,7 @@ function fastBatchSender(nc: NatsConnection) {
         type?: string;
         error?: unknown;
         count?: unknown;
+        seq?: unknown;
       };
       if (reply.type === 'ack') return; // flow control
       open.delete(id);
@@ -651,15 +656,18 @@ function fastBatchSender(nc: NatsConnection) {
         waiting.reject(
           new Error(`fast batch of ${waiting.count} committed with count ${String(reply.count)}`),
         );
-      else waiting.resolve();
+      else if (typeof reply.seq !== 'number')
+        waiting.reject(new Error(`fast batch ${id}: PubAck without a sequence: ${JSON.stringify(reply)}`));
+      else waiting.resolve(reply.seq);
     },
   });
   return {
     replies: () => replies,
-    send(messages: { subject: string; data: Uint8Array }[]): Promise<void> {
+    /** Resolves with the stream sequence of the batch's last message (the commit's PubAck). */
+    send(messages: { subject: string; data: Uint8Array }[]): Promise<number> {
       const id = nuid.next();
       const last = messages.length;
-      return new Promise<void>((resolve, reject) => {
+      return new Promise<number>((resolve, reject) => {
         open.set(id, { count: last, resolve, reject });
         messages.forEach((m, i) => {
           const seq = i + 1;
@@ -695,9 +703,47 @@ async function floorFastPhase(b: Bench, roundNo: number): Promise<PhaseResult> {
 }
 
 /**
+ * The fast-batch floor plus the read-back the full path would need to use fast batches (workloads/README.md,
+ * "Fast batches"): a fast batch's PubAck gives only the last stream sequence, and the consumer needs each
+ * entry's own (the expected last sequence of its aggregate's next append). Each message goes to a subject of
+ * its own, as an event-log entry does, so one batch direct get, `multi_last` over the batch's subjects with
+ * `up_to_seq` = the PubAck's sequence, returns every message with its sequence; the messages are acked once
+ * the read-back found all of them. What a consumer appending through fast batches would pay at least.
+ */
+async function floorReadbackPhase(b: Bench, roundNo: number): Promise<PhaseResult> {
+  const sender = fastBatchSender(b.nc);
+  let readBack = 0;
+  const batcher = new Batcher<JsMsg>(b.o.concurrency, async (msgs) => {
+    const subjects = msgs.map((m) => `bench-floor-rb.${m.seq}`);
+    const lastSeq = await sender.send(msgs.map((m, i) => ({ subject: subjects[i] ?? '', data: m.data })));
+    const found = new Map<string, number>();
+    const entries = await b.jsm.direct.getLastMessagesFor('BENCH_FLOOR_RB', {
+      multi_last: subjects,
+      up_to_seq: lastSeq,
+    });
+    for await (const entry of entries) found.set(entry.subject, entry.seq);
+    readBack += found.size;
+    const missing = subjects.filter((subject) => !((found.get(subject) ?? Infinity) <= lastSeq));
+    if (missing.length > 0)
+      throw new Error(
+        `read-back of a batch of ${subjects.length} did not find ${missing.length} (${missing[0]})`,
+      );
+    for (const m of msgs) m.ack();
+  });
+  const failures = firstFailureOf();
+  const result = await inProcessPhase(b, 'floor-readback', roundNo, 4 * b.o.concurrency, (m) =>
+    batcher.add(m).catch((err: unknown) => failures.record(err, m)),
+  );
+  const sent = await expectAllStored(b, 'floor-readback', 'BENCH_FLOOR_RB', batcher.sizes, failures.first());
+  result.meanBatch = round(sent / Math.max(1, batcher.sizes.length), 1);
+  log(`    floor-readback: ${round(readBack / Math.max(1, sent), 2)} sequences read back per message`);
+  return result;
+}
+
+/**
  * One consumer process (this checkout's, or with `root` another's) on the full path, with an event
  * log and projection bucket of its own. Timed between two readings of its applied-events counter:
- * the first at WARM_UP_EVENTS, the last after --seconds or at 90 % of the stored events.
+ * the first at `--warm-up` events, the last after --seconds or at 90 % of the stored events.
  */
 async function fullPhase(
   b: Bench,
@@ -725,7 +771,7 @@ async function fullPhase(
     const applied = async () => (await scrapeValue(port, 'jetscale_consumer_events_processed_total')) ?? 0;
     const limit = windowLimit(b);
     let n = await applied();
-    while (n < WARM_UP_EVENTS) {
+    while (n < b.o.warmUp) {
       await sleep(250);
       n = await applied();
     }
@@ -856,17 +902,23 @@ async function main(): Promise<void> {
       subjects: ['bench-floor-batch.>'],
       allow_atomic: true,
     });
-    if (o.phases.includes('floor-fast')) {
+    if (o.phases.includes('floor-fast') || o.phases.includes('floor-readback')) {
       const [major = 0, minor = 0] = (nc.info?.version ?? '0.0').split('.').map(Number);
       if (major < 2 || (major === 2 && minor < 14))
         throw new Error(
-          `--phases floor-fast needs nats-server ≥ 2.14 (fast batch publish); this one is ${nc.info?.version}. Point JETSCALE_TOOLS_BIN at a directory holding a newer nats-server`,
+          `--phases floor-fast and floor-readback need nats-server ≥ 2.14 (fast batch publish); this one is ${nc.info?.version}. Point JETSCALE_TOOLS_BIN at a directory holding a newer nats-server`,
         );
       // allow_batched is newer than nats.js 3.4's StreamConfig.
       await jsm.streams.add({
         name: 'BENCH_FLOOR_FAST',
         subjects: ['bench-floor-fast.>'],
         allow_batched: true,
+      } as Parameters<typeof jsm.streams.add>[0]);
+      await jsm.streams.add({
+        name: 'BENCH_FLOOR_RB',
+        subjects: ['bench-floor-rb.>'],
+        allow_batched: true,
+        allow_direct: true,
       } as Parameters<typeof jsm.streams.add>[0]);
     }
     const events = (tag: string, n: number) =>
@@ -899,7 +951,9 @@ async function main(): Promise<void> {
                 ? await floorBatchPhase(b, r)
                 : phase === 'floor-fast'
                   ? await floorFastPhase(b, r)
-                  : await fullPhase(b, phase, r, phase === 'old' ? path.resolve(o.compareDir) : undefined);
+                  : phase === 'floor-readback'
+                    ? await floorReadbackPhase(b, r)
+                    : await fullPhase(b, phase, r, phase === 'old' ? path.resolve(o.compareDir) : undefined);
         results.push(result);
         log(phaseLine(result));
         for (const s of result.steps ?? [])
@@ -943,6 +997,9 @@ async function main(): Promise<void> {
       ['floor-batch', 'floor'],
       ['floor-fast', 'bare'],
       ['floor-fast', 'floor'],
+      ['floor-readback', 'bare'],
+      ['floor-readback', 'floor'],
+      ['floor-readback', 'floor-fast'],
       ['old', 'bare'],
       ['full', 'old'],
     ];

@@ -82,7 +82,7 @@ describe('command line', () => {
   it('reads every flag', () => {
     const o = parseBenchArgs([
       '--events', '20000', '--aggregates', '50', '--hot-share', '0.5', '--hot-aggregates', '4',
-      '--concurrency', '128', '--seconds', '2.5', '--rounds', '3', '--gateway-seconds', '1',
+      '--concurrency', '128', '--seconds', '2.5', '--warm-up', '5000', '--rounds', '3', '--gateway-seconds', '1',
       '--batches', '10,100', '--ceiling-events', '5000', '--phases', 'bare,floor-batch',
       '--profile', '/tmp/p', '--compare', '/tmp/old',
     ]); // prettier-ignore
@@ -93,6 +93,7 @@ describe('command line', () => {
       hotAggregates: 4,
       concurrency: 128,
       seconds: 2.5,
+      warmUp: 5000,
       rounds: 3,
       gatewaySeconds: 1,
       batches: [10, 100],
@@ -113,6 +114,12 @@ describe('command line', () => {
     );
     expect(() => parseBenchArgs(['--rounds', '2.5'])).toThrow(/--rounds must be an integer ≥ 1/);
     expect(() => parseBenchArgs(['--seconds', '-1'])).toThrow(/--seconds must be a number of seconds > 0/);
+    expect(() => parseBenchArgs(['--warm-up', '0'])).toThrow(/--warm-up must be an integer ≥ 1/);
+    // The window closes at 90 % of the stored events, so it must open before that.
+    expect(() => parseBenchArgs(['--events', '10000', '--warm-up', '9000'])).toThrow(
+      /--warm-up must be below 90 % of --events \(9000/,
+    );
+    expect(parseBenchArgs(['--events', '10000', '--warm-up', '8999']).warmUp).toBe(8999);
     expect(() => parseBenchArgs(['--hot-share', '1'])).toThrow(
       /--hot-share must be a number from 0 to below 1/,
     );
@@ -123,7 +130,7 @@ describe('command line', () => {
       /--ceiling-events must be an integer ≥ 1000/,
     );
     expect(() => parseBenchArgs(['--phases', 'bare,old'])).toThrow(
-      /--phases must be a list without repeats of bare, floor, floor-batch, floor-fast, full .*got 'bare,old'/,
+      /--phases must be a list without repeats of bare, floor, floor-batch, floor-fast, floor-readback, full .*got 'bare,old'/,
     );
     expect(() => parseBenchArgs(['--phases', 'bare,bare'])).toThrow(
       /--phases must be a list without repeats/,

@@ -60,9 +60,16 @@ export function formatPercent(s: Summary): string {
 }
 
 /** Consumer phases the bench can run in its interleaved rounds (`old` comes with `--compare`). */
-export const CONSUMER_PHASES = ['bare', 'floor', 'floor-batch', 'floor-fast', 'full'] as const;
+export const CONSUMER_PHASES = [
+  'bare',
+  'floor',
+  'floor-batch',
+  'floor-fast',
+  'floor-readback',
+  'full',
+] as const;
 export type ConsumerPhase = (typeof CONSUMER_PHASES)[number];
-/** The phases run unless `--phases` says otherwise: `floor-fast` needs nats-server ≥ 2.14, not the pinned one. */
+/** The phases run unless `--phases` says otherwise: `floor-fast` and `floor-readback` need nats-server ≥ 2.14, not the pinned one. */
 export const DEFAULT_PHASES: readonly ConsumerPhase[] = ['bare', 'floor', 'floor-batch', 'full'];
 
 export interface BenchOptions {
@@ -75,6 +82,8 @@ export interface BenchOptions {
   concurrency: number;
   /** Length of each consumer phase's timed window. */
   seconds: number;
+  /** Events each consumer phase settles before its window opens (JIT, caches and the pull pipeline warm). */
+  warmUp: number;
   rounds: number;
   /** Length of each gateway step. */
   gatewaySeconds: number;
@@ -94,6 +103,7 @@ export const benchDefaults: BenchOptions = {
   hotAggregates: 8,
   concurrency: 64,
   seconds: 10,
+  warmUp: 2000,
   rounds: 5,
   gatewaySeconds: 5,
   batches: [1, 10, 100],
@@ -103,12 +113,9 @@ export const benchDefaults: BenchOptions = {
   compareDir: '',
 };
 
-/** Events every phase skips before its window opens (JIT, pull pipeline and caches warm). */
-export const WARM_UP_EVENTS = 2000;
-
 const usage =
   'usage: bench-workloads.ts [--events N≥10000] [--aggregates N] [--hot-share 0..<1] [--hot-aggregates N] ' +
-  '[--concurrency N] [--seconds S] [--rounds N] [--gateway-seconds S] [--batches 1,10,100|none] ' +
+  '[--concurrency N] [--seconds S] [--warm-up N] [--rounds N] [--gateway-seconds S] [--batches 1,10,100|none] ' +
   `[--ceiling-events N≥1000] [--phases ${CONSUMER_PHASES.join(',')}] [--profile DIR] [--compare DIR]`;
 
 /** Parses and validates the command line; throws an error naming the flag and what to fix. */
@@ -159,6 +166,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
       case 'seconds':
         o.seconds = positive(name, raw);
         break;
+      case 'warm-up':
+        o.warmUp = integer(name, raw, 1);
+        break;
       case 'gateway-seconds':
         o.gatewaySeconds = positive(name, raw);
         break;
@@ -199,6 +209,10 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
         throw new Error(`unknown flag ${flag}. ${usage}`);
     }
   }
+  if (o.warmUp >= Math.floor(0.9 * o.events))
+    throw new Error(
+      `--warm-up must be below 90 % of --events (${Math.floor(0.9 * o.events)}: a window closes there), got ${o.warmUp}. ${usage}`,
+    );
   return o;
 }
 
