@@ -145,7 +145,8 @@ fuzz-operator: deps tools build ## Fuzz the operator: FUZZ_OBJECTS hostile Event
 .PHONY: bench-workloads
 bench-workloads: deps tools ## Benchmark the sample workloads on loopback: 5 interleaved rounds of bare, floor (bare + one stored message), floor-batch (the same in atomic batches) and full consumer path (median and range, ratios by throughput and CPU per event), the publish ceiling (nats.js patterns and natscli's nats bench js pub), gateway by batch size against it
 	bash hack/tools.sh natscli
-	npx tsx workloads/bench/bench-workloads.ts
+	npm run build
+	npx tsx workloads/bench/bench-workloads.ts --run built
 
 .PHONY: bench-operator
 bench-operator: deps tools ## Operator benchmark: 1,000 EventConsumers at a 5 s poll on the dev stack's API server (make dev-up first)

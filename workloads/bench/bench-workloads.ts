@@ -47,8 +47,10 @@ import { ensureTopology, streamConfigs } from '../src/shared/topology.js';
 import {
   configOf,
   makeEvent,
+  repoRoot,
   sleep,
   startWorkload,
+  workloadEntry,
   workloadEnv,
   type TestEvent,
   type Workload,
@@ -765,7 +767,7 @@ async function fullPhase(
     ? // A directory per phase: tsx's loader thread writes a profile of its own beside the main thread's.
       ['--cpu-prof', `--cpu-prof-dir=${path.join(b.o.profileDir, `consumer-${tag}`)}`]
     : [];
-  const consumer: Workload = startWorkload('consumer', env, profile, root);
+  const consumer: Workload = startWorkload('consumer', env, profile, root, b.o.run);
   try {
     const port = await consumer.port;
     const applied = async () => (await scrapeValue(port, 'jetscale_consumer_events_processed_total')) ?? 0;
@@ -839,6 +841,7 @@ async function gatewayPhases(b: Bench): Promise<GatewayStep[]> {
         ? ['--cpu-prof', `--cpu-prof-dir=${path.join(b.o.profileDir, `gateway-${version}`)}`]
         : [],
       root,
+      b.o.run,
     ),
   }));
   const seq = { n: 0 };
@@ -876,6 +879,9 @@ async function main(): Promise<void> {
     throw new Error(
       `--compare ${o.compareDir}: no workloads/src/consumer/main.ts there (make it with: git archive main workloads package.json tsconfig.json | tar -x -C DIR, and link node_modules)`,
     );
+  // With --run built, both builds must be there before anything starts (throws naming the missing file).
+  for (const root of [repoRoot, ...(o.compareDir ? [path.resolve(o.compareDir)] : [])])
+    for (const kind of ['consumer', 'gateway'] as const) workloadEntry(kind, root, o.run);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'jetscale-bench-'));
   const server = await startNatsServer({ dir });
   const loadAtStart = loadText();

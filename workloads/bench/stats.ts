@@ -94,6 +94,8 @@ export interface BenchOptions {
   phases: ConsumerPhase[];
   profileDir: string;
   compareDir: string;
+  /** Run the consumer and gateway from their TypeScript source (tsx) or from `npm run build`'s dist/. */
+  run: 'source' | 'built';
 }
 
 export const benchDefaults: BenchOptions = {
@@ -111,12 +113,13 @@ export const benchDefaults: BenchOptions = {
   phases: [...DEFAULT_PHASES],
   profileDir: '',
   compareDir: '',
+  run: 'source',
 };
 
 const usage =
   'usage: bench-workloads.ts [--events N≥10000] [--aggregates N] [--hot-share 0..<1] [--hot-aggregates N] ' +
   '[--concurrency N] [--seconds S] [--warm-up N] [--rounds N] [--gateway-seconds S] [--batches 1,10,100|none] ' +
-  `[--ceiling-events N≥1000] [--phases ${CONSUMER_PHASES.join(',')}] [--profile DIR] [--compare DIR]`;
+  `[--ceiling-events N≥1000] [--phases ${CONSUMER_PHASES.join(',')}] [--profile DIR] [--compare DIR] [--run source|built]`;
 
 /** Parses and validates the command line; throws an error naming the flag and what to fix. */
 export function parseBenchArgs(argv: readonly string[]): BenchOptions {
@@ -204,6 +207,13 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
         break;
       case 'compare':
         o.compareDir = raw;
+        break;
+      case 'run':
+        if (raw !== 'source' && raw !== 'built')
+          throw new Error(
+            `--run must be 'source' (tsx) or 'built' (npm run build's dist/), got '${raw}'. ${usage}`,
+          );
+        o.run = raw;
         break;
       default:
         throw new Error(`unknown flag ${flag}. ${usage}`);

@@ -4,7 +4,7 @@
 import { jetstreamManager, jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig, natsSchema, topologyOf, type NatsConfig } from '../src/shared/config.js';
 import { readWholeStream } from '../src/shared/stream-reader.js';
@@ -43,23 +43,35 @@ export interface Workload {
   kill(signal: NodeJS.Signals): void;
 }
 
-/** Starts `workloads/src/<kind>/main.ts` as one node process (no npx wrapper, so signals reach it). */
+/**
+ * Where a workload's code comes from: its TypeScript source through tsx (the tests' default), or the
+ * JavaScript `npm run build` compiled into `dist/` — what the image runs (the benchmark's `--run built`).
+ */
+export type WorkloadCode = 'source' | 'built';
+
+/** The node arguments that start one workload of a checkout (throws when the build is missing). */
+export function workloadEntry(kind: 'gateway' | 'consumer', root: string, code: WorkloadCode): string[] {
+  if (code === 'source') return ['--import', 'tsx', path.join(root, 'workloads', 'src', kind, 'main.ts')];
+  const main = path.join(root, 'dist', 'workloads', 'src', kind, 'main.js');
+  if (!existsSync(main))
+    throw new Error(`${main} is missing: run \`npm run build\` in ${root} first (or run the source)`);
+  return [main];
+}
+
+/** Starts `workloads/src/<kind>/main.ts` (or its build) as one node process (no npx wrapper, so signals reach it). */
 export function startWorkload(
   kind: 'gateway' | 'consumer',
   env: Record<string, string>,
   nodeArgs: string[] = [],
   /** The checkout to run it from (the benchmark's --compare runs another version's consumer). */
   root: string = repoRoot,
+  code: WorkloadCode = 'source',
 ): Workload {
-  const proc = spawn(
-    process.execPath,
-    [...nodeArgs, '--import', 'tsx', path.join(root, 'workloads', 'src', kind, 'main.ts')],
-    {
-      cwd: root,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  );
+  const proc = spawn(process.execPath, [...nodeArgs, ...workloadEntry(kind, root, code)], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   const logs: string[] = [];
   let resolvePort: (port: number) => void = () => undefined;
   let rejectPort: (err: Error) => void = () => undefined;
