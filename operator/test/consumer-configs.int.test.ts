@@ -239,12 +239,12 @@ describe('NATS-side consumer and stream configurations', () => {
         log(trace(`limits ${title}`, readings));
         // Falling behind: the arrival rate is not read as what one replica happens to deliver (the
         // skipped stream sequences count), and the policy asks for at least the 3 replicas 60/s
-        // needs at 20/s each. Still wrong, and only reported: messages removed from a replica's
-        // buffer before any skip shows leave awaiting ack as if acknowledged, so the capacity reads
-        // high from the first intervals (32/s and 40/s measured; operator/README.md).
-        log(
-          `limits ${title}: capacity ${fmt(readings.at(-1)?.decision.rates.perReplicaPerSecond)}/s for ${PER_REPLICA}/s handlers`,
-        );
+        // needs at 20/s each. Messages removed from a replica's buffer leave awaiting ack as if
+        // acknowledged; the stream's first sequence tells them apart (rates.ts removedWhileHeld),
+        // so no capacity figure reads above the handlers' rate (before: 31.5/s and 40.9/s).
+        const capacities = readings.map((r) => r.decision.rates.perReplicaPerSecond);
+        log(`limits ${title}: capacity up to ${fmt(maxOf(capacities))}/s for ${PER_REPLICA}/s handlers`);
+        expect(maxOf(capacities)).toBeLessThanOrEqual(CAPACITY_SLACK * PER_REPLICA);
         expect(lastArrival(readings)).toBeGreaterThan(0.7 * 3 * PER_REPLICA);
         expect(
           Math.min(...readings.slice(-5).map((r) => r.decision.recommendedReplicas)),

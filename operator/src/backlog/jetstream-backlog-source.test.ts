@@ -5,6 +5,8 @@ import {
   consumerInfoError,
   consumerInfoProblems,
   sampleFromConsumerInfo,
+  removesHeldMessages,
+  streamFirstSeqOf,
   streamSubjectsOf,
 } from './jetstream-backlog-source.js';
 
@@ -75,9 +77,22 @@ describe('reading a sample from CONSUMER.INFO', () => {
       deliveredConsumerSeq: 1500,
       deliveredStreamSeq: 1400,
       ackFloorConsumerSeq: 1200,
+      ackFloorStreamSeq: 1190,
       maxAckPending: 1000,
       filtered: false,
     });
+  });
+
+  it('carries the stream first sequence read after it, on a stream that removes held messages', () => {
+    expect(sampleFromConsumerInfo(reply(), 0, undefined, { streamFirstSeq: 1195 })).toMatchObject({
+      removesHeld: true,
+      streamFirstSeq: 1195,
+    });
+    // Unknown (the STREAM.INFO failed): said so, without a number.
+    const unknown = sampleFromConsumerInfo(reply(), 0, undefined, { streamFirstSeq: undefined });
+    expect(unknown.removesHeld).toBe(true);
+    expect(unknown).not.toHaveProperty('streamFirstSeq');
+    expect(sampleFromConsumerInfo(reply(), 0)).not.toHaveProperty('removesHeld');
   });
 
   it('tells a push consumer without deliver_group, whose subscribers do not share its messages', () => {
@@ -194,11 +209,50 @@ describe('reading a sample from CONSUMER.INFO', () => {
     ['a fractional counter', { num_waiting: 0.5 }, 'num_waiting is 0.5'],
     ['a missing ack floor', { ack_floor: null }, 'ack_floor.consumer_seq is missing'],
     [
+      'a missing ack floor stream sequence',
+      { ack_floor: { consumer_seq: 5 } },
+      'ack_floor.stream_seq is missing',
+    ],
+    [
       'a non-numeric max_ack_pending',
       { config: { durable_name: 'worker', max_ack_pending: 'lots' } },
       'config.max_ack_pending is "lots"',
     ],
   ])('names what is wrong with %s', (_name, overrides, problem) => {
     expect(consumerInfoProblems(reply(overrides))).toContainEqual(expect.stringContaining(problem));
+  });
+});
+
+describe('streams that remove messages a consumer holds (STREAM.INFO)', () => {
+  const ns = 1_000_000_000;
+  it.each([
+    ['max_age on a limits stream', { retention: 'limits', max_age: 3 * ns, discard: 'old' }, true],
+    [
+      'max_age with discard new (age removes whatever discard says)',
+      { max_age: 3 * ns, discard: 'new' },
+      true,
+    ],
+    ['max_msgs discarding old', { max_msgs: 100, discard: 'old' }, true],
+    ['max_bytes discarding old (discard absent: old)', { max_bytes: 1024 }, true],
+    ['max_msgs discarding new (new messages are refused instead)', { max_msgs: 100, discard: 'new' }, false],
+    ['no limits (-1 and 0 as nats-server sends them)', { max_msgs: -1, max_bytes: -1, max_age: 0 }, false],
+    [
+      'a WorkQueue stream (not handled: acknowledgements move its first sequence too)',
+      { retention: 'workqueue', max_age: 3 * ns },
+      false,
+    ],
+  ])('%s', (_title, config, removes) => {
+    expect(removesHeldMessages({ config: { name: 'ORDERS', subjects: ['orders.>'], ...config } })).toBe(
+      removes,
+    );
+  });
+
+  it('reads the first sequence, and says why a reply without one is unusable', () => {
+    expect(streamFirstSeqOf({ state: { first_seq: 1195, last_seq: 2000 } })).toBe(1195);
+    expect(streamFirstSeqOf({ state: { first_seq: '1195' } })).toBe(
+      'state.first_seq is "1195", not a whole number ≥ 0',
+    );
+    expect(streamFirstSeqOf({})).toBe('state.first_seq is missing, not a whole number ≥ 0');
+    expect(streamFirstSeqOf(null)).toBe('state.first_seq is missing, not a whole number ≥ 0');
   });
 });

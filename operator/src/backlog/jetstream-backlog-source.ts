@@ -25,6 +25,7 @@ const SAMPLE_FIELDS: ReadonlyArray<readonly [string, (info: ConsumerInfo) => unk
   ['delivered.consumer_seq', (info) => info.delivered?.consumer_seq],
   ['delivered.stream_seq', (info) => info.delivered?.stream_seq],
   ['ack_floor.consumer_seq', (info) => info.ack_floor?.consumer_seq],
+  ['ack_floor.stream_seq', (info) => info.ack_floor?.stream_seq],
 ];
 
 /**
@@ -106,6 +107,46 @@ export function streamSubjectsOf(info: unknown): StreamSubjects | string {
 }
 
 /**
+ * Whether a stream's config lets it remove messages a consumer has delivered and not yet had
+ * acknowledged, from the front of the stream: a limits stream with max_age (whatever its discard
+ * policy), or max_msgs / max_bytes with discard old. nats-server then takes each removed message
+ * out of the consumer's pending set "like an ack" (consumer.go decStreamPending → processTerm), so
+ * num_ack_pending falls as if it had been acknowledged (rates.ts removedWhileHeld). Other limits
+ * are left out here: max_msgs_per_subject removes messages from inside the stream, and on
+ * WorkQueue or Interest retention acknowledgements move the first sequence too (both open).
+ */
+export function removesHeldMessages(info: unknown): boolean {
+  const config: unknown =
+    typeof info === 'object' && info !== null ? (info as { config?: unknown }).config : undefined;
+  if (typeof config !== 'object' || config === null) return false;
+  const c = config as Record<string, unknown>;
+  const positive = (v: unknown): boolean => typeof v === 'number' && v > 0;
+  const retention = c.retention ?? 'limits';
+  const discardOld = (c.discard ?? 'old') === 'old';
+  return (
+    retention === 'limits' &&
+    (positive(c.max_age) || (discardOld && (positive(c.max_msgs) || positive(c.max_bytes))))
+  );
+}
+
+/** The stream's first sequence from a STREAM.INFO reply, or a sentence saying why it is unusable. */
+export function streamFirstSeqOf(info: unknown): number | string {
+  const state: unknown =
+    typeof info === 'object' && info !== null ? (info as { state?: unknown }).state : undefined;
+  const first: unknown =
+    typeof state === 'object' && state !== null ? (state as { first_seq?: unknown }).first_seq : undefined;
+  if (typeof first !== 'number' || !Number.isSafeInteger(first) || first < 0)
+    return `state.first_seq is ${JSON.stringify(first) ?? 'missing'}, not a whole number ≥ 0`;
+  return first;
+}
+
+/** What the operator keeps of a stream's config: its subjects and whether it removes held messages. */
+interface StreamFacts {
+  subjects: StreamSubjects | undefined;
+  removesHeld: boolean;
+}
+
+/**
  * A stream's subjects change rarely (a user editing the stream), so they are read once per
  * STREAM_SUBJECTS_TTL_MS per connection and stream; a failed read (a user allowed CONSUMER.INFO
  * only, a timeout) is retried after STREAM_SUBJECTS_RETRY_MS and leaves the consumer counted as
@@ -113,52 +154,71 @@ export function streamSubjectsOf(info: unknown): StreamSubjects | string {
  */
 export const STREAM_SUBJECTS_TTL_MS = 5 * 60_000;
 export const STREAM_SUBJECTS_RETRY_MS = 60_000;
-const streamSubjectsCache = new WeakMap<
+const streamFactsCache = new WeakMap<
   NatsConnection,
-  Map<
-    string,
-    { at: number; subjects: StreamSubjects | undefined; reading?: Promise<StreamSubjects | undefined> }
-  >
+  Map<string, { at: number; facts: StreamFacts | undefined; reading?: Promise<StreamFacts | undefined> }>
 >();
 
-/** The stream's subjects, from the cache or one STREAM.INFO request; undefined when not known. */
-async function streamSubjects(
+function factsOf(info: unknown): StreamFacts {
+  const read = streamSubjectsOf(info);
+  return { subjects: typeof read === 'string' ? undefined : read, removesHeld: removesHeldMessages(info) };
+}
+
+/** The stream's config facts, from the cache or one STREAM.INFO request; undefined when not known. */
+async function streamFacts(
   nc: NatsConnection,
   jsm: JetStreamManager,
   ref: ConsumerRef,
   now: number,
-): Promise<StreamSubjects | undefined> {
-  let byStream = streamSubjectsCache.get(nc);
+): Promise<StreamFacts | undefined> {
+  let byStream = streamFactsCache.get(nc);
   if (!byStream) {
     byStream = new Map();
-    streamSubjectsCache.set(nc, byStream);
+    streamFactsCache.set(nc, byStream);
   }
   const key = `${ref.domain ?? ''}|${ref.apiPrefix ?? ''}|${ref.stream}`;
   const cached = byStream.get(key);
   if (cached !== undefined) {
     if (cached.reading !== undefined) return cached.reading;
-    const ttl = cached.subjects === undefined ? STREAM_SUBJECTS_RETRY_MS : STREAM_SUBJECTS_TTL_MS;
-    if (now - cached.at < ttl) return cached.subjects;
+    const ttl = cached.facts?.subjects === undefined ? STREAM_SUBJECTS_RETRY_MS : STREAM_SUBJECTS_TTL_MS;
+    if (now - cached.at < ttl) return cached.facts;
   }
   const entry: {
     at: number;
-    subjects: StreamSubjects | undefined;
-    reading?: Promise<StreamSubjects | undefined>;
+    facts: StreamFacts | undefined;
+    reading?: Promise<StreamFacts | undefined>;
   } = {
     at: now,
-    subjects: cached?.subjects,
+    facts: cached?.facts,
   };
-  entry.reading = jsm.streams.info(ref.stream).then(
-    (info) => {
-      const read = streamSubjectsOf(info);
-      return typeof read === 'string' ? undefined : read;
-    },
-    () => undefined,
-  );
+  entry.reading = jsm.streams.info(ref.stream).then(factsOf, () => undefined);
   byStream.set(key, entry);
-  const subjects = await entry.reading;
-  byStream.set(key, { at: now, subjects });
-  return subjects;
+  const facts = await entry.reading;
+  byStream.set(key, { at: now, facts });
+  return facts;
+}
+
+/**
+ * The stream's first sequence, read after the consumer's info (so it is no earlier than the
+ * consumer's snapshot: removals up to then are all seen), when its config lets it remove messages
+ * a consumer holds; the cached config is refreshed from the same reply. A failed or unusable reply
+ * leaves it unknown, and rates.ts then takes no capacity from the interval.
+ */
+async function freshFirstSeq(
+  nc: NatsConnection,
+  jsm: JetStreamManager,
+  ref: ConsumerRef,
+  now: number,
+): Promise<number | undefined> {
+  try {
+    const info = await jsm.streams.info(ref.stream);
+    const key = `${ref.domain ?? ''}|${ref.apiPrefix ?? ''}|${ref.stream}`;
+    streamFactsCache.get(nc)?.set(key, { at: now, facts: factsOf(info) });
+    const first = streamFirstSeqOf(info);
+    return typeof first === 'number' ? first : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -170,6 +230,7 @@ export function sampleFromConsumerInfo(
   info: ConsumerInfo,
   at: number,
   stream?: StreamSubjects,
+  removals?: { streamFirstSeq: number | undefined },
 ): BacklogSample {
   const filters = filtersOf(info);
   return {
@@ -181,7 +242,10 @@ export function sampleFromConsumerInfo(
     deliveredConsumerSeq: info.delivered.consumer_seq,
     deliveredStreamSeq: info.delivered.stream_seq,
     ackFloorConsumerSeq: info.ack_floor.consumer_seq,
+    ackFloorStreamSeq: info.ack_floor.stream_seq,
     maxAckPending: maxAckPendingOf(info),
+    ...(removals !== undefined ? { removesHeld: true } : {}),
+    ...(removals?.streamFirstSeq !== undefined ? { streamFirstSeq: removals.streamFirstSeq } : {}),
     filtered: filters.length > 0 && (stream === undefined || !filterCoversStream(filters, stream)),
     ...(typeof info.created === 'string' && info.created !== '' ? { consumerCreated: info.created } : {}),
     ...(pushWithoutGroup(info) ? { pushWithoutGroup: true } : {}),
@@ -323,8 +387,12 @@ export async function readConsumerBacklog(
       return { ok: false, error };
     }
     options.observe?.((performance.now() - started) / 1000, 'ok');
-    const stream = filtersOf(info).length > 0 ? await streamSubjects(nc, jsm, ref, sentAt) : undefined;
-    return { ok: true, sample: sampleFromConsumerInfo(info, sentAt, stream) };
+    // The stream's config (cached): whether the consumer's filter covers it, and whether it removes
+    // messages consumers hold — then its first sequence is read at every reading.
+    const facts = await streamFacts(nc, jsm, ref, sentAt);
+    const removals =
+      facts?.removesHeld === true ? { streamFirstSeq: await freshFirstSeq(nc, jsm, ref, sentAt) } : undefined;
+    return { ok: true, sample: sampleFromConsumerInfo(info, sentAt, facts?.subjects, removals) };
   } catch (err) {
     const error = consumerInfoError(err, ref, server);
     options.observe?.((performance.now() - started) / 1000, error.kind);

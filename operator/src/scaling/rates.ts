@@ -145,6 +145,8 @@ export interface RateState {
     deliveredConsumerSeq: number;
     /** ack_floor.consumer_seq (absent in state kept by older versions: reads as 0). */
     ackFloorConsumerSeq?: number;
+    /** ack_floor.stream_seq (absent in older state or readings without it). */
+    ackFloorStreamSeq?: number;
     /** delivered.stream_seq (absent in older state: no redelivery is proven from it). */
     deliveredStreamSeq?: number;
     /** num_redelivered (absent in older state: no redelivery is proven from it). */
@@ -219,6 +221,17 @@ export interface RateState {
    * nothing with work waiting, until an interval completes something. Undefined otherwise.
    */
   failingSince?: number;
+  /**
+   * Since when (ms, the clock of `now`) the same replicas, with work waiting at the server, have
+   * been neither delivered nor completed anything (quietInterval). Undefined otherwise.
+   */
+  quietSince?: number;
+  /**
+   * A run of intervals in which the stream may have removed messages the replicas held
+   * (removedWhileHeld): since when, what it completed, what was held at its start, and whether it
+   * has been measured (REMOVAL_RUN_SECONDS).
+   */
+  removalRun?: { since: number; completed: number; held: number; measured?: boolean };
   /** The last interval delivered new messages (removedUnconsumed counts only between two such). */
   deliveredLastInterval?: boolean;
   /** Processing by ready replica count at a full max_ack_pending (reset when the limit changes). */
@@ -273,6 +286,7 @@ function baseline(
     readyReplicas,
     readySince,
   };
+  if (sample.ackFloorStreamSeq !== undefined) last.ackFloorStreamSeq = sample.ackFloorStreamSeq;
   if (readyFrom !== undefined) last.readyFrom = readyFrom;
   if (sample.consumerCreated !== undefined) last.consumerCreated = sample.consumerCreated;
   if (sample.paused === true) last.paused = true;
@@ -711,7 +725,58 @@ export function observeRates(
     !mayHideRedeliveries(last, sample);
   let perReplica = previous.perReplicaPerSecond;
   let perReplicaEvidence = previous.perReplicaEvidenceSeconds;
-  const completedPerReplica = completedPerSecond / Math.max(1, readyReplicas);
+  // An interval in which nothing was delivered and nothing completed while work waited is held, not
+  // measured (quietInterval): a client whose pull request the server no longer holds (a consumer
+  // leader stepped down) receives nothing, and its replica read as completing 0/s (leader-change.int:
+  // the capacity was learnt as 0/s). Handlers slower than the poll show such intervals too, so the
+  // run is measured together with the interval that ends it, unless the replicas, at the speed
+  // known for them, would have completed STALL_MESSAGES each in it (a stall: then the interval that
+  // ends it is measured alone, or, with no figure yet, not at all).
+  let capacitySeconds = dtSeconds;
+  let capacityEvidence = comparable;
+  // On a stream that removes messages replicas hold (max_age, max_msgs discarding old), a removed
+  // message leaves num_ack_pending as if acknowledged (removedWhileHeld). The replicas' clients
+  // still work through every message they received, removed or not, so over a run of such
+  // intervals the completions count what they do, except at its start: the messages held when
+  // removals began leave at once, ahead of the work (consumer-configs.int: 41/s and 61/s in the
+  // first two seconds for 20/s handlers, then 20/s on average). A run is measured as one interval
+  // once it spans REMOVAL_RUN_SECONDS, less what was held at its start; its intervals after that
+  // are measured as usual.
+  const heldRemoved = removedWhileHeld(last, sample);
+  let capacityCompleted = completed;
+  let removalRun: RateState['removalRun'];
+  if (heldRemoved === undefined) capacityEvidence = false;
+  else if (heldRemoved > 0 && comparable) {
+    const run = previous.removalRun ?? { since: last.at, completed: 0, held: Math.max(0, last.ackPending) };
+    if (run.measured === true) removalRun = run;
+    else {
+      const runCompleted = run.completed + completed;
+      const runSeconds = (sample.at - run.since) / 1000;
+      if (runSeconds >= REMOVAL_RUN_SECONDS) {
+        capacityCompleted = Math.max(0, runCompleted - run.held);
+        capacitySeconds = runSeconds;
+        removalRun = { ...run, completed: runCompleted, measured: true };
+      } else {
+        capacityEvidence = false;
+        removalRun = { ...run, completed: runCompleted };
+      }
+    }
+  } else if (heldRemoved > 0) capacityEvidence = false;
+  if (removalRun !== undefined) next.removalRun = removalRun;
+  // A run broken by an interval that is not comparable is dropped: it starts again. Quiet runs are
+  // for intervals without removals.
+  const quietKnown = comparable && heldRemoved === 0;
+  if (quietKnown && quietInterval(last, sample, fullBatch, newDeliveries, completed)) {
+    next.quietSince = previous.quietSince ?? last.at;
+    capacityEvidence = false;
+  } else if (quietKnown && previous.quietSince !== undefined) {
+    const quietSeconds = Math.max(0, (last.at - previous.quietSince) / 1000);
+    const speed = perReplica ?? completedPerSecond / Math.max(1, readyReplicas);
+    if (speed * quietSeconds < STALL_MESSAGES) capacitySeconds += quietSeconds;
+    else if (perReplica === undefined) capacityEvidence = false;
+  }
+  const capacityPerSecond = capacityCompleted / capacitySeconds;
+  const completedPerReplica = capacityPerSecond / Math.max(1, readyReplicas);
   // Outside busy periods a reading counts only when it raises the estimate: each replica completed
   // more than the estimate says it can, so the estimate is low.
   const provesMore =
@@ -737,11 +802,11 @@ export function observeRates(
   const asked = options.askedReplicas ?? readyReplicas;
   let reading: number | undefined = completedPerReplica;
   if (asked > readyReplicas && readyReplicas > 0 && perReplica !== undefined) {
-    const low = completedPerSecond / asked;
+    const low = capacityPerSecond / asked;
     reading = low > perReplica ? low : completedPerReplica < perReplica ? completedPerReplica : undefined;
   }
-  if (comparable && (busyThroughout || provesMore) && reading !== undefined) {
-    const updated = evidenceMean(perReplica, perReplicaEvidence, reading, dtSeconds);
+  if (capacityEvidence && (busyThroughout || provesMore) && reading !== undefined) {
+    const updated = evidenceMean(perReplica, perReplicaEvidence, reading, capacitySeconds);
     // A bound that does not move the figure adds no evidence to it.
     const taken =
       perReplica === undefined
@@ -814,6 +879,53 @@ export function removedUnconsumed(
 ): number {
   if (after.filtered === true || before.deliveredStreamSeq === undefined || !(newDeliveries > 0)) return 0;
   return Math.max(0, after.deliveredStreamSeq - before.deliveredStreamSeq - newDeliveries);
+}
+
+/**
+ * How many of the messages the replicas held awaiting ack between two readings the stream may have
+ * removed (a limits stream's max_age, max_msgs or max_bytes): those held lie above the ack floor's
+ * stream sequence at the start (all at or below it were acknowledged) and at most at the last
+ * delivered one; those removed lie below the stream's first sequence at the end (read after the
+ * consumer info). 0 on a stream that removes none; undefined when it may and the first sequence or
+ * the floor is not known. An upper bound: acknowledged messages in that span count too.
+ */
+export function removedWhileHeld(
+  before: Pick<RateState['last'], 'ackFloorStreamSeq'>,
+  after: Pick<BacklogSample, 'removesHeld' | 'streamFirstSeq' | 'deliveredStreamSeq'>,
+): number | undefined {
+  if (after.removesHeld !== true) return 0;
+  if (after.streamFirstSeq === undefined || before.ackFloorStreamSeq === undefined) return undefined;
+  return Math.max(0, Math.min(after.streamFirstSeq - 1, after.deliveredStreamSeq) - before.ackFloorStreamSeq);
+}
+
+/**
+ * A run of intervals in which the stream removed messages the replicas held is measured as one once
+ * it spans this long, less what was held at its start (removed ahead of the work, those count as
+ * completed within the first seconds): what the replicas' clients held beyond that then reads at
+ * most a tenth of itself per second above what they did.
+ */
+export const REMOVAL_RUN_SECONDS = 10;
+
+/**
+ * Replicas that, at the speed known for them, would each have completed this many messages in a
+ * run of quiet intervals did not just work slowly through it: their deliveries stalled.
+ */
+export const STALL_MESSAGES = 10;
+
+/**
+ * An interval that delivered nothing new and completed nothing while at least a full batch waited
+ * at the server at both ends: the replicas received nothing (their pull requests are gone: a
+ * consumer leader stepped down, a client lost its subscription) or each works on one slow message.
+ * Either way the interval alone says nothing about how fast they work.
+ */
+export function quietInterval(
+  before: Pick<RateState['last'], 'pending'>,
+  after: Pick<BacklogSample, 'pending'>,
+  fullBatch: number,
+  newDeliveries: number,
+  completed: number,
+): boolean {
+  return newDeliveries <= 0 && completed <= 0 && before.pending >= fullBatch && after.pending >= fullBatch;
 }
 
 /**

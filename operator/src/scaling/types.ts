@@ -86,6 +86,15 @@ export interface BacklogSample {
   deliveredStreamSeq: number;
   /** ack_floor.consumer_seq. */
   ackFloorConsumerSeq: number;
+  /** ack_floor.stream_seq: every message of the stream at or below it was acknowledged (absent: not read). */
+  ackFloorStreamSeq?: number;
+  /**
+   * The stream can remove messages a consumer holds awaiting ack (a limits stream with max_age, or
+   * max_msgs / max_bytes discarding old): each leaves num_ack_pending as if acknowledged.
+   */
+  removesHeld?: boolean;
+  /** The stream's first sequence, read just after the consumer info, when removesHeld (absent: unknown). */
+  streamFirstSeq?: number;
   /** The consumer's max_ack_pending (-1 = unlimited). */
   maxAckPending: number;
   /**

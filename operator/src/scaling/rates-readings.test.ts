@@ -1,0 +1,198 @@
+// What the operator reads from NATS must not mislead the capacity estimate: readings of stalls,
+// of limits streams removing messages that replicas hold, and of slow handlers (rates.ts).
+import { observeRates, type RateState } from './rates.js';
+import { sample, T0 } from './test/fixtures.js';
+import type { BacklogSample } from './types.js';
+
+const s = (seconds: number): number => T0 + seconds * 1000;
+
+/** Feeds readings taken once a second; returns the state after each. */
+function feed(readings: BacklogSample[], ready: number, from?: RateState): RateState[] {
+  const states: RateState[] = [];
+  let state = from;
+  for (const r of readings) {
+    state = observeRates(state, r, ready);
+    states.push(state);
+  }
+  return states;
+}
+
+describe('a delivery stall: work waits and nothing is delivered (a consumer leader stepped down)', () => {
+  // One replica whose handlers do 20/s, holding 100 messages of the backlog (a nats.js consume()
+  // buffer), until the server stops delivering to it: the rest of the run it holds 1 message it
+  // never acknowledges (its ack went to the old leader) while 20/s more arrive (leader-change.int).
+  function busy(seconds: number): BacklogSample[] {
+    const out: BacklogSample[] = [];
+    for (let t = 0; t <= seconds; t++)
+      out.push(
+        sample({
+          at: s(t),
+          pending: 1000 + 20 * t,
+          ackPending: 100,
+          deliveredConsumerSeq: 100 + 20 * t,
+          ackFloorConsumerSeq: 20 * t,
+        }),
+      );
+    return out;
+  }
+  function stalled(from: number, seconds: number, base: BacklogSample): BacklogSample[] {
+    const out: BacklogSample[] = [];
+    for (let t = from; t <= from + seconds; t++)
+      out.push({
+        ...base,
+        at: s(t),
+        pending: base.pending + 20 * (t - from + 1),
+        // It works through what it holds at 20/s, and then holds 1 for good.
+        ackPending: Math.max(1, base.ackPending - 20 * (t - from + 1)),
+      });
+    return out;
+  }
+
+  it('learns no capacity from a stall when none is known (before: 0/s)', () => {
+    // The replica kept up before (nothing waited), so no figure was learnt; then the stall.
+    const keepingUp: BacklogSample[] = [];
+    for (let t = 0; t <= 5; t++)
+      keepingUp.push(
+        sample({ at: s(t), pending: 0, deliveredConsumerSeq: 20 * t, ackFloorConsumerSeq: 20 * t }),
+      );
+    const last = keepingUp.at(-1) ?? sample();
+    const states = feed([...keepingUp, ...stalled(6, 30, { ...last, ackPending: 1 })], 1);
+    expect(states.every((st) => st.perReplicaPerSecond === undefined)).toBe(true);
+  });
+
+  it('keeps the figure it had through a stall (before: 20/s fell to 11.5/s)', () => {
+    const before = busy(30);
+    const states = feed([...before, ...stalled(31, 30, before.at(-1) ?? sample())], 1);
+    const atStallStart = states[before.length - 1]?.perReplicaPerSecond ?? NaN;
+    expect(atStallStart).toBeCloseTo(20, 6);
+    expect(states.at(-1)?.perReplicaPerSecond).toBeCloseTo(20, 0);
+  });
+
+  it('measures the interval that ends a stall alone: the idle run is not spread over the work (before: 13.7/s)', () => {
+    const before = busy(30);
+    const stall = stalled(31, 20, before.at(-1) ?? sample());
+    const end = stall.at(-1) ?? sample();
+    // Delivery resumes: 100 delivered into the buffer, 20 completed in the second.
+    const resumed = {
+      ...end,
+      at: s(52),
+      pending: end.pending + 20 - 100,
+      ackPending: 81,
+      deliveredConsumerSeq: end.deliveredConsumerSeq + 100,
+    };
+    const states = feed([...before, ...stall, resumed], 1);
+    expect(states.at(-1)?.perReplicaPerSecond).toBeGreaterThan(0.95 * 20);
+  });
+});
+
+describe('handlers slower than the poll: quiet intervals are measured with the one that ends them', () => {
+  // One replica whose handler takes 3 s, 1,000 waiting, readings once a second: every third reading
+  // shows one completion (and one delivery refilling the buffer), the two between show nothing.
+  function slow(seconds: number): BacklogSample[] {
+    const out: BacklogSample[] = [];
+    for (let t = 0; t <= seconds; t++) {
+      const done = Math.floor(t / 3);
+      out.push(
+        sample({
+          at: s(t),
+          pending: 1000 - done,
+          ackPending: 100,
+          deliveredConsumerSeq: 100 + done,
+          ackFloorConsumerSeq: done,
+        }),
+      );
+    }
+    return out;
+  }
+
+  it('learns 1/3 per second, not the 1/s of the readings that completed something', () => {
+    const states = feed(slow(120), 1);
+    expect(states.at(-1)?.perReplicaPerSecond).toBeCloseTo(1 / 3, 1);
+  });
+
+  it('does not take such a run for a stall once the figure is known (2 s at 1/3 per second: under STALL_MESSAGES)', () => {
+    const states = feed(slow(600), 1);
+    expect(states.at(-1)?.perReplicaPerSecond).toBeCloseTo(1 / 3, 1);
+    expect(states.at(-1)?.quietSince).toBeUndefined();
+  });
+});
+
+describe('a limits stream removing messages the replicas hold (max_msgs 100 discarding old, max_age)', () => {
+  // One replica acknowledging 20 a second, in order, from a buffer of 100 (a nats.js consume()
+  // client), while 60/s arrive into a stream of max_msgs 100: the server removes messages from the
+  // front, held ones among them, and takes each out of num_ack_pending as if acknowledged
+  // (consumer.go decStreamPending → processTerm); acknowledgements of removed messages do nothing.
+  function limits(seconds: number, firstSeqKnown = true): BacklogSample[] {
+    const out: BacklogSample[] = [];
+    let last = 1000; // the stream's last sequence
+    let first = last - 99;
+    let delivered = 900; // delivered.stream_seq
+    let consumerSeq = 0;
+    const clientBuffer: number[] = [];
+    const held = new Set<number>();
+    const deliver = (n: number): void => {
+      for (let k = 0; k < n && Math.max(delivered + 1, first) <= last; k++) {
+        delivered = Math.max(delivered + 1, first);
+        consumerSeq++;
+        clientBuffer.push(delivered);
+        held.add(delivered);
+      }
+    };
+    deliver(100);
+    for (let t = 0; t <= seconds; t++) {
+      const floor = held.size > 0 ? Math.min(...held) - 1 : delivered;
+      out.push(
+        sample({
+          at: s(t),
+          pending: last - Math.max(delivered, first - 1),
+          ackPending: held.size,
+          deliveredConsumerSeq: consumerSeq,
+          deliveredStreamSeq: delivered,
+          ackFloorConsumerSeq: 0,
+          ackFloorStreamSeq: floor,
+          removesHeld: true,
+          ...(firstSeqKnown ? { streamFirstSeq: first } : {}),
+        }),
+      );
+      for (const seq of clientBuffer.splice(0, 20)) held.delete(seq); // acks (of removed ones: nothing)
+      deliver(20);
+      last += 60;
+      first = last - 99;
+      for (const seq of held) if (seq < first) held.delete(seq); // removed: out of num_ack_pending
+    }
+    return out;
+  }
+
+  it('takes no removal for a completion (before: 60/s for 20/s handlers)', () => {
+    const states = feed(limits(30), 1);
+    const figures = states.map((st) => st.perReplicaPerSecond).filter((c) => c !== undefined);
+    expect(Math.max(0, ...figures)).toBeLessThanOrEqual(20);
+    // Measured over the run, less what was held when removals began: what the handlers do.
+    expect(states.at(-1)?.perReplicaPerSecond).toBeGreaterThan(0.8 * 20);
+  });
+
+  it('takes no capacity from an interval whose first sequence is not known', () => {
+    const states = feed(limits(30, false), 1);
+    expect(states.every((st) => st.perReplicaPerSecond === undefined)).toBe(true);
+  });
+
+  it('learns as before while the stream removes only acknowledged messages (its first sequence below the ack floor)', () => {
+    // 2 replicas at 20/s each, 1,000 waiting; max_age keeps the last 60 s, far behind the floor.
+    const readings: BacklogSample[] = [];
+    for (let t = 0; t <= 30; t++)
+      readings.push(
+        sample({
+          at: s(t),
+          pending: 1000,
+          ackPending: 200,
+          deliveredConsumerSeq: 10_200 + 40 * t,
+          deliveredStreamSeq: 10_200 + 40 * t,
+          ackFloorConsumerSeq: 10_000 + 40 * t,
+          ackFloorStreamSeq: 10_000 + 40 * t,
+          removesHeld: true,
+          streamFirstSeq: 8_000 + 40 * t,
+        }),
+      );
+    expect(feed(readings, 2).at(-1)?.perReplicaPerSecond).toBeCloseTo(20, 6);
+  });
+});
