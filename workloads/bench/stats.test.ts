@@ -1,5 +1,6 @@
 import {
   aggregateOf,
+  ladderSummary,
   benchDefaults,
   formatPercent,
   formatSummary,
@@ -163,5 +164,26 @@ describe('aggregate of the i-th event', () => {
     for (let k = 0; k < 4; k++) expect(byAggregate.get(`hot-${k}`)).toBe(1250);
     // Evenly spread: every other event is hot.
     expect([0, 1, 2, 3].map((i) => aggregateOf(i, o).startsWith('hot-'))).toEqual([false, true, false, true]);
+  });
+});
+
+describe('ladderSummary (the gateway by batch size)', () => {
+  const step = (offered: number, stored: number, saturated: boolean) => ({
+    offeredEventsPerSecond: offered,
+    eventsPerSecond: stored,
+    saturated,
+  });
+
+  it('takes the best step the gateway kept up with, never a saturated one with more stored', () => {
+    // make bench-workloads, batch 10: 9,933 at 10,000 offered (p99 0.7 s), then 15,121 at 20,000 with 503s.
+    const steps = [step(2000, 1994, false), step(10_000, 9933, false), step(20_000, 15_121, true)];
+    expect(ladderSummary(steps)).toEqual({ best: steps[1], saturatedAt: steps[2] });
+  });
+
+  it('says when the gateway kept up with the whole ladder, and when with none of it', () => {
+    const kept = [step(5000, 4975, false), step(40_000, 39_935, false)];
+    expect(ladderSummary(kept)).toEqual({ best: kept[1], saturatedAt: undefined });
+    const none = [step(1000, 438, true), step(2000, 300, true)];
+    expect(ladderSummary(none)).toEqual({ best: undefined, saturatedAt: none[0] });
   });
 });

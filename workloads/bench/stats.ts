@@ -240,3 +240,23 @@ export function aggregateOf(
   if (hot) return `hot-${Math.floor(i * o.hotShare) % o.hotAggregates}`;
   return `agg-${i % o.aggregates}`;
 }
+
+/** One step of the gateway's ladder of offered rates, as far as its summary needs it. */
+export interface LadderStep {
+  offeredEventsPerSecond: number;
+  eventsPerSecond: number;
+  saturated: boolean;
+}
+
+/**
+ * A gateway's ladder in two figures: the best step it kept up with (stored ≥ 90 % of the offer with p99
+ * ≤ 1 s — a saturated step's events/s come with seconds of latency and 503s, so it is no throughput to
+ * set against the ceiling), and the first step it saturated at (none: it kept up with the whole ladder,
+ * so the ladder is too short to say).
+ */
+export function ladderSummary<T extends LadderStep>(steps: readonly T[]): { best?: T; saturatedAt?: T } {
+  let best: T | undefined;
+  for (const step of steps)
+    if (!step.saturated && (!best || step.eventsPerSecond > best.eventsPerSecond)) best = step;
+  return { best, saturatedAt: steps.find((step) => step.saturated) };
+}
