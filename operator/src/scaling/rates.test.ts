@@ -8,6 +8,8 @@ import {
   SATURATION_MEMORY_SECONDS,
   SATURATION_MIN_SECONDS,
   READY_SETTLE_SECONDS,
+  WARM_UP_SECONDS,
+  CAPACITY_PROOF_SECONDS,
 } from './rates.js';
 import type { RateState } from './rates.js';
 import { poisson } from './test/fuzz-world.js';
@@ -467,28 +469,31 @@ describe('redeliveries are neither arrivals nor completions (issue 10, item 1)',
 
 describe('capacity while the replica count settles, when the target reports no ready count (item 2)', () => {
   // Two replicas busy at 10/s each with a standing backlog; at 100 s 4 are asked for, and the two
-  // new ones consume from 130 s (a 30 s start-up). Without a ready count the operator counts 4 at
-  // once. Readings every 5 s.
+  // new ones consume from `consumeAt` (a 30 s start-up by default). Without a ready count the
+  // operator counts 4 at once. Readings every 5 s.
   const busy = (t: number, completed: number) => sampleFromTotals(s(t), completed + 5000, completed, 20);
-  function run(settleSeconds: number): number[] {
+  function run(settleSeconds: number, consumeAt = 130): number[] {
     let completed = 0;
     let state = observeRates(undefined, busy(0, 0), 2, { settleSeconds });
     const figures: number[] = [];
     for (let t = 5; t <= 200; t += 5) {
-      completed += (t <= 130 ? 20 : 40) * 5;
+      completed += (t <= consumeAt ? 20 : 40) * 5;
       state = observeRates(state, busy(t, completed), t <= 100 ? 2 : 4, { settleSeconds });
       if (t >= 100) figures.push(state.perReplicaPerSecond ?? NaN);
     }
     return figures;
   }
   it('does not learn from the settle period (without one the figure fell to 8.3/s)', () => {
-    const settled = run(30);
+    // The new pods start 60 s after they are counted: past WARM_UP_SECONDS, which alone keeps a
+    // 30 s start-up out (run(0) stays at 10/s), within the settle period plus it.
+    const consumeAt = 100 + WARM_UP_SECONDS + 30;
+    const settled = run(30, consumeAt);
     expect(Math.min(...settled)).toBeCloseTo(10, 6);
     expect(Math.max(...settled)).toBeCloseTo(10, 6);
-    // Without it the figure falls (to 8.3/s before READY_SETTLE_SECONDS bounded the first 10 s, to
-    // 8.9/s since: the new pods start 30 s after they are counted).
-    const unsettled = run(0);
+    // Without it the figure falls (to 8.3/s before READY_SETTLE_SECONDS bounded the first 10 s).
+    const unsettled = run(0, consumeAt);
     expect(Math.min(...unsettled)).toBeLessThan(9);
+    expect(Math.min(...run(0))).toBeCloseTo(10, 6);
   });
   it('learns nothing from a first replica that has completed nothing yet: still starting after the settle period (fuzzer world 13152: 0/s)', () => {
     // From zero, one replica asked for at 0 s whose pod consumes from 60 s (longer than the 30 s
@@ -536,6 +541,65 @@ describe('a low capacity reading is raised by completions that prove more (item 
     for (let t = 10; t < 10 + LOWER_BOUND_SETTLE_SECONDS; t += 5)
       state = observeRates(state, flowing(t, 36), 1);
     expect(state.perReplicaPerSecond).toBeCloseTo(4, 9);
+  });
+});
+
+describe('recovery from a capacity figure that is too low (issue 2 of session 11)', () => {
+  // An established figure (60 s of evidence) of 4/s for 3 replicas that can do far more.
+  const established = (figure: number, replicas: number): RateState => {
+    const state = observeRates(undefined, sampleFromTotals(T0, 30, 0, 10), replicas);
+    return { ...state, perReplicaPerSecond: figure, perReplicaEvidenceSeconds: 60 };
+  };
+  it('rises within half a minute to what idle-ish replicas prove, never past it (before: 7.1/s after 30 s)', () => {
+    // 3 replicas keep up with 36/s at backlog 0 after a change of the ready count 30 s before:
+    // each completes 12/s, so each can do at least that much.
+    let state = established(4, 3);
+    const flowing = (t: number) => sampleFromTotals(s(t), 30 + 36 * t, 20 + 36 * t, 10);
+    const figures: number[] = [];
+    for (let t = 1; t <= 60; t++) {
+      state = observeRates(state, flowing(t), 3);
+      figures.push(state.perReplicaPerSecond ?? NaN);
+    }
+    // Nothing moves within LOWER_BOUND_SETTLE_SECONDS of the first reading (readySince).
+    expect(figures[LOWER_BOUND_SETTLE_SECONDS - 2]).toBeCloseTo(4, 9);
+    expect(figures.at(-1)).toBeGreaterThan(10);
+    expect(Math.max(...figures)).toBeLessThanOrEqual(12 + 1e-9);
+  });
+  it('is raised to what busy replicas complete once they have for CAPACITY_PROOF_SECONDS (before: 11.8/s after 12 s of 20/s)', () => {
+    // 2 replicas at a 10/s figure complete 20/s each while the backlog grows (5,000 and more
+    // waiting). Readings every second.
+    let state = established(10, 2);
+    let completed = 0;
+    const figures: number[] = [];
+    for (let t = 1; t <= CAPACITY_PROOF_SECONDS + 2; t++) {
+      completed += 40;
+      state = observeRates(state, sampleFromTotals(s(t), 5000 + 100 * t, completed, 20), 2);
+      figures.push(state.perReplicaPerSecond ?? NaN);
+    }
+    expect(figures.at(-1)).toBeCloseTo(20, 6);
+    expect(Math.max(...figures)).toBeLessThanOrEqual(20 + 1e-9);
+  });
+  it('is not raised by a busy spell while some replicas warm up or more are asked for than ready', () => {
+    // The same, with a third replica ready from 0 s (warming) or asked for and not ready.
+    const run = (ready: number, asked: number, replicasBefore: number): number => {
+      let state = observeRates(undefined, sampleFromTotals(T0, 5000, 0, 20), replicasBefore);
+      state = observeRates(state, sampleFromTotals(s(1), 5000, 0, 20), ready, { askedReplicas: asked });
+      state = { ...state, perReplicaPerSecond: 10, perReplicaEvidenceSeconds: 60 };
+      let completed = 0;
+      for (let t = 2; t <= 14; t++) {
+        completed += 40;
+        state = observeRates(state, sampleFromTotals(s(t), 5000 + 100 * t, completed, 20), ready, {
+          askedReplicas: asked,
+        });
+      }
+      return state.perReplicaPerSecond ?? NaN;
+    };
+    // 40/s over 3 replicas (one warming) and over 3 asked for is 13.3/s a replica at least: the
+    // figure rises towards that low end at the usual pace, not to 20/s.
+    expect(run(3, 3, 2)).toBeLessThan(13.4);
+    expect(run(2, 3, 2)).toBeLessThan(13.4);
+    // The control: 2 ready, warm, none beyond them.
+    expect(run(2, 2, 2)).toBeCloseTo(20, 6);
   });
 });
 
@@ -750,6 +814,21 @@ describe('capacity while the reported ready count settles', () => {
     expect(Math.min(...figures)).toBeGreaterThanOrEqual(10 - 1e-9);
     expect(Math.max(...figures)).toBeLessThanOrEqual(10 + 1e-9);
   });
+  it('is not lowered by replicas still warming up past READY_SETTLE_SECONDS (simulator --warmup 20@0.5: before, 10/s fell to 9.6/s)', () => {
+    // 2 → 4 ready at 100 s; the 2 new ones serve at half speed for their first 20 s.
+    const figures = run(2, 4, (t) => (t <= 120 ? 30 : 40));
+    expect(Math.min(...figures)).toBeGreaterThanOrEqual(10 - 1e-9);
+    expect(Math.max(...figures)).toBeLessThanOrEqual(10 + 1e-9);
+  });
+  it('is lowered by what the warm replicas alone fall short of while others warm up', () => {
+    // The replicas got slower (a slow dependency) as 2 more became ready: 4 complete 12/s in all,
+    // which the 2 warm ones could have done at 6/s each, so each does at most that.
+    const figures = run(2, 4, () => 12);
+    const duringWarmUp = figures.slice(0, WARM_UP_SECONDS / 2);
+    expect(Math.min(...duringWarmUp)).toBeLessThan(9);
+    expect(Math.min(...duringWarmUp)).toBeGreaterThanOrEqual(6 - 1e-9);
+    expect(figures.at(-1)).toBeLessThan(Math.min(...duringWarmUp) - 1);
+  });
   it('is still raised by what replicas warming up complete beyond the estimate', () => {
     // The estimate was low (the replicas got faster): what they complete while some warm proves
     // at least that much.
@@ -802,7 +881,9 @@ describe('pods that consume before they are counted ready (real-clients.int: 44.
   });
   it('is lowered by a reading whose high end is below the estimate, and raised to its low end only', () => {
     expect(Math.max(...run(true, 80))).toBeLessThanOrEqual(80);
-    expect(run(true, 80).at(-1)).toBeLessThan(60);
+    // The 4 that join the ready count at 20 s warm up until 50 s: until then the high end is
+    // completions ÷ the 2 warm ones (60/s), after it completions ÷ 6 (20/s).
+    expect(run(true, 80).at(-1)).toBeLessThan(65);
     expect(Math.min(...run(true, 5))).toBeGreaterThanOrEqual(5);
     expect(run(true, 5).at(-1)).toBeLessThanOrEqual(20 + 1e-9);
   });

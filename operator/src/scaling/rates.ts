@@ -34,9 +34,12 @@
 // Per-replica capacity is learnt from intervals whose replicas were busy throughout, with the same
 // replicas ready throughout and settled (when the target reports no ready count, a replica count
 // counts as ready only `settleSeconds` after it changed: pods still starting would otherwise
-// dilute it). Just after a reported ready count changed, a reading is a bound: replicas that just
-// became ready are warming up (READY_SETTLE_SECONDS: it can only raise the estimate), replicas
-// that left still finish what they hold (LOWER_BOUND_SETTLE_SECONDS: it can only lower it). Between busy periods it can only rise: completed ÷ ready replicas over any settled
+// dilute it). While some replicas are new, a reading is a bound: replicas ready for less than
+// WARM_UP_SECONDS may still be warming up, so completions ÷ the replicas is at most, and completions
+// ÷ the warm ones alone at least, what a warm replica does; replicas that left the ready count
+// still finish what they hold (LOWER_BOUND_SETTLE_SECONDS: it can only lower the estimate); pods
+// asked for and not ready yet may consume already (completions ÷ those asked for is a lower end).
+// Between busy periods it can only rise: completed ÷ ready replicas over any settled
 // interval is at least what each replica can do, so a low reading (a cold start, a slow
 // dependency) is raised by completions that prove more, and never lowered by a quiet period. An
 // interval much longer than the one before (a poll gap: the operator stalled, or a leader took
@@ -89,6 +92,25 @@ export const FLOWING_MESSAGES = 10;
 export const ARRIVAL_TIME_CONSTANT_SECONDS = 10;
 export const PROCESSING_TIME_CONSTANT_SECONDS = 10;
 export const CAPACITY_TIME_CONSTANT_SECONDS = 60;
+/**
+ * Outside busy periods a reading moves the per-replica capacity only up, and only when it proves
+ * more (completions ÷ the replicas is at most what each can do): it then weighs against at most
+ * this many seconds of the figure's evidence, not CAPACITY_TIME_CONSTANT_SECONDS. A figure stays
+ * below what the replicas proved (a mean of it and readings above it), but no longer takes minutes
+ * to get there: a figure learnt at 12.5/s handlers, which then ran at 50/s, rose by a few tenths a
+ * minute — replicas sized by it are never busy, so nothing else could raise it — and kept 6–7
+ * replicas where 5–6 were the bound (the policy fuzzer's world 12146).
+ */
+export const CAPACITY_RISE_SECONDS = 10;
+/**
+ * Busy intervals add up to a measurement once they span this long: consecutive intervals with
+ * every replica busy, warm and counted ready, and none asked for beyond them. When their mean
+ * completions per replica is above the figure, the figure is raised to it at once (each interval
+ * alone still moves it at the CAPACITY_TIME_CONSTANT_SECONDS pace both ways). Long enough for
+ * acknowledgements that reached the server in a burst to even out (one 1–2 s interval read 41.9/s
+ * for 20/s handlers).
+ */
+export const CAPACITY_PROOF_SECONDS = 10;
 /** A replica count needs this many seconds at a full max_ack_pending before it counts as evidence. */
 export const SATURATION_MIN_SECONDS = 10;
 /**
@@ -99,6 +121,19 @@ export const SATURATION_MIN_SECONDS = 10;
  * after any change of the ready count are no max_ack_pending evidence.
  */
 export const READY_SETTLE_SECONDS = 10;
+/**
+ * A replica that became ready less than this long before an interval started may still be warming
+ * up during it: its first seconds of consuming run slower (JIT, caches, connection pools). Such an
+ * interval is a bound on the per-replica capacity, not a measurement: completions ÷ every replica
+ * is at most what one warm replica does, completions ÷ the warm ones alone at least (see
+ * RateState.last.readyCohorts). Before, every replica counted as warm READY_SETTLE_SECONDS after the
+ * ready count rose: 2 replicas at 10/s joined by 2 that served at half speed for their first 20 s
+ * (the simulator's --warmup 20@0.5) took the figure to 9.6/s, and a lower figure asks for more
+ * replicas, which warm up in turn.
+ */
+export const WARM_UP_SECONDS = 30;
+/** Cohorts of ready replicas kept (RateState.last.readyCohorts); beyond it the oldest merge. */
+const MAX_READY_COHORTS = 64;
 /**
  * Replicas taken out of the ready count may still finish what they hold until their termination
  * grace period (Kubernetes' default: 30 s) ends. Intervals starting sooner than this after the
@@ -138,6 +173,13 @@ export interface AtCapThroughput {
   at: number;
 }
 
+/** Replicas that entered the ready count at the same reading. */
+export interface ReadyCohort {
+  /** Epoch ms of the reading that first counted them ready (they became ready at most this late). */
+  at: number;
+  count: number;
+}
+
 /** What the estimator keeps between readings (stored in ScalingHistory.rates). */
 export interface RateState {
   last: {
@@ -169,6 +211,12 @@ export interface RateState {
      * consumes — and an interval in which they completed nothing says nothing about what they can do.
      */
     completedSinceReady?: boolean;
+    /**
+     * When the ready replicas became ready, oldest first, summing to readyReplicas: a fall in the
+     * count takes the newest first (the ReplicaSet controller deletes the pods ready for the
+     * shortest time first). Absent in older state and at the first reading: all count as warm.
+     */
+    readyCohorts?: ReadyCohort[];
   };
   arrivalPerSecond?: number;
   processingPerSecond?: number;
@@ -234,6 +282,11 @@ export interface RateState {
   removalRun?: { since: number; completed: number; held: number; measured?: boolean };
   /** The last interval delivered new messages (removedUnconsumed counts only between two such). */
   deliveredLastInterval?: boolean;
+  /**
+   * Consecutive busy intervals measured since the last CAPACITY_PROOF_SECONDS were complete
+   * (seconds, completions, and replica-seconds they were completed in).
+   */
+  busySpell?: { seconds: number; completed: number; replicaSeconds: number };
   /** Processing by ready replica count at a full max_ack_pending (reset when the limit changes). */
   atCap?: { maxAckPending: number; throughput: AtCapThroughput[] };
 }
@@ -258,10 +311,13 @@ function evidenceMean(
   previousSeconds: number | undefined,
   value: number,
   dtSeconds: number,
+  maxWeightSeconds = CAPACITY_TIME_CONSTANT_SECONDS,
 ): { value: number; seconds: number } {
   // A figure from older state, without a record of its evidence, counts as established.
   const weight =
-    previous === undefined ? 0 : Math.min(previousSeconds ?? Infinity, CAPACITY_TIME_CONSTANT_SECONDS);
+    previous === undefined
+      ? 0
+      : Math.min(previousSeconds ?? Infinity, CAPACITY_TIME_CONSTANT_SECONDS, maxWeightSeconds);
   return {
     value: ((previous ?? 0) * weight + value * dtSeconds) / (weight + dtSeconds),
     seconds: Math.min(weight + dtSeconds, CAPACITY_TIME_CONSTANT_SECONDS),
@@ -273,6 +329,7 @@ function baseline(
   readyReplicas: number,
   readySince = sample.at,
   readyFrom?: number,
+  readyCohorts?: ReadyCohort[],
 ): RateState['last'] {
   const last: RateState['last'] = {
     at: sample.at,
@@ -288,9 +345,68 @@ function baseline(
   };
   if (sample.ackFloorStreamSeq !== undefined) last.ackFloorStreamSeq = sample.ackFloorStreamSeq;
   if (readyFrom !== undefined) last.readyFrom = readyFrom;
+  if (readyCohorts !== undefined && readyCohorts.length > 0) last.readyCohorts = readyCohorts;
   if (sample.consumerCreated !== undefined) last.consumerCreated = sample.consumerCreated;
   if (sample.paused === true) last.paused = true;
   return last;
+}
+
+/**
+ * The ready replicas' cohorts after a reading that counts `ready` of them at `at`, `readyBefore`
+ * before it: more join as one cohort at `at`, fewer leave newest first. Cohorts that are missing
+ * or do not add up to `readyBefore` (older state, the first reading) count as warm. Beyond
+ * MAX_READY_COHORTS the oldest merge into the next, taking its later time (warm later, never
+ * sooner).
+ */
+export function nextReadyCohorts(
+  before: readonly ReadyCohort[] | undefined,
+  readyBefore: number,
+  ready: number,
+  at: number,
+): ReadyCohort[] {
+  const cohorts = knownCohorts(before, readyBefore);
+  if (ready > readyBefore) cohorts.push({ at, count: ready - readyBefore });
+  let leaving = Math.max(0, readyBefore - ready);
+  while (leaving > 0) {
+    const newest = cohorts.at(-1);
+    if (newest === undefined) break;
+    const taken = Math.min(leaving, newest.count);
+    newest.count -= taken;
+    leaving -= taken;
+    if (newest.count === 0) cohorts.pop();
+  }
+  while (cohorts.length > MAX_READY_COHORTS) {
+    const [oldest, next] = cohorts;
+    if (oldest === undefined || next === undefined) break;
+    next.count += oldest.count;
+    cohorts.shift();
+  }
+  return cohorts;
+}
+
+/**
+ * Cohorts kept in history, checked (history is read back from the EventConsumer's status): a copy
+ * when they are well formed and add up to `ready`, else all `ready` as warm (ready since epoch 0).
+ */
+function knownCohorts(cohorts: unknown, ready: number): ReadyCohort[] {
+  const valid =
+    Array.isArray(cohorts) &&
+    cohorts.every(
+      (c: unknown) =>
+        typeof c === 'object' &&
+        c !== null &&
+        Number.isFinite((c as ReadyCohort).at) &&
+        Number.isInteger((c as ReadyCohort).count) &&
+        (c as ReadyCohort).count > 0,
+    ) &&
+    (cohorts as ReadyCohort[]).reduce((sum, c) => sum + c.count, 0) === ready;
+  if (valid) return (cohorts as ReadyCohort[]).map((c) => ({ at: c.at, count: c.count }));
+  return ready > 0 ? [{ at: 0, count: ready }] : [];
+}
+
+/** Ready replicas that had been ready for at least `warmUpSeconds` at `at`. */
+export function warmReplicas(cohorts: readonly ReadyCohort[], at: number, warmUpSeconds: number): number {
+  return cohorts.reduce((sum, c) => (at - c.at >= warmUpSeconds * 1000 ? sum + c.count : sum), 0);
 }
 
 /**
@@ -552,7 +668,16 @@ export function observeRates(
       sample.consumerCreated !== undefined &&
       sample.consumerCreated !== createdBefore);
   if (recreated) {
-    const reset: RateState = { last: baseline(sample, readyReplicas), resetAt: sample.at };
+    const reset: RateState = {
+      last: baseline(
+        sample,
+        readyReplicas,
+        sample.at,
+        undefined,
+        nextReadyCohorts(previous.last.readyCohorts, previous.last.readyReplicas, readyReplicas, sample.at),
+      ),
+      resetAt: sample.at,
+    };
     if (previous.perReplicaPerSecond !== undefined) reset.perReplicaPerSecond = previous.perReplicaPerSecond;
     if (previous.perReplicaEvidenceSeconds !== undefined)
       reset.perReplicaEvidenceSeconds = previous.perReplicaEvidenceSeconds;
@@ -588,7 +713,13 @@ export function observeRates(
   const readySince = sameReady ? (last.readySince ?? last.at) : sample.at;
   const next: RateState = {
     last: {
-      ...baseline(sample, readyReplicas, readySince, sameReady ? last.readyFrom : last.readyReplicas),
+      ...baseline(
+        sample,
+        readyReplicas,
+        readySince,
+        sameReady ? last.readyFrom : last.readyReplicas,
+        nextReadyCohorts(last.readyCohorts, last.readyReplicas, readyReplicas, sample.at),
+      ),
       ...(sameReady && (last.completedSinceReady === true || completed > 0)
         ? { completedSinceReady: true }
         : {}),
@@ -783,42 +914,79 @@ export function observeRates(
     perReplica !== undefined &&
     completedPerReplica > perReplica &&
     steadySeconds >= Math.max(settleSeconds, LOWER_BOUND_SETTLE_SECONDS);
-  // Just after the ready count changed a reading is a bound, not a measurement: replicas warming up
-  // do less than they will (READY_SETTLE_SECONDS), replicas leaving still finish what they hold
-  // (LOWER_BOUND_SETTLE_SECONDS). It moves the estimate only the way the bound proves; with no
-  // estimate yet, warming replicas' figure is taken (a low one over-scales, where sizing from the
-  // backlog alone would under-scale), leaving ones' is not.
-  const warming =
-    last.readyFrom !== undefined && readyReplicas > last.readyFrom && steadySeconds < READY_SETTLE_SECONDS;
+  // Just after the ready count fell a reading is a bound, not a measurement: replicas leaving still
+  // finish what they hold (LOWER_BOUND_SETTLE_SECONDS), so it can only lower the estimate; with no
+  // estimate yet it is not taken.
   const leaving =
     last.readyFrom !== undefined &&
     readyReplicas < last.readyFrom &&
     steadySeconds < LOWER_BOUND_SETTLE_SECONDS;
-  // More asked for than ready: the reading is an interval [completions ÷ asked, completions ÷ ready]
-  // (see RateOptions.askedReplicas). It raises a figure to at most its low end and lowers it to at
-  // least its high end. With no figure yet the high end is taken, as before: the first figure is
-  // learnt during the first scale-up, and its low end (2 of 20 asked ready: a tenth) over-scaled
-  // the simulator's step 2.5x in replica-seconds.
+  // A reading is an interval [completions ÷ every replica that may have consumed, completions ÷ the
+  // warm ones] when
+  // - more were asked for than ready: pods not counted ready yet may consume already (see
+  //   RateOptions.askedReplicas), so the low end divides by the replicas asked for;
+  // - some ready replicas became ready less than WARM_UP_SECONDS (after settleSeconds) before the
+  //   interval: they may do less than they will, so the high end divides by the warm ones alone
+  //   (none warm: no high end).
+  // It raises a figure to at most its low end and lowers it to at least its high end. With no
+  // figure yet completions ÷ ready is taken, as before: the first figure is learnt during the first
+  // scale-up, and its low end (2 of 20 asked ready: a tenth) over-scaled the simulator's step 2.5x
+  // in replica-seconds, where a figure read low from warming replicas only over-scales.
   const asked = options.askedReplicas ?? readyReplicas;
+  const warm = warmReplicas(
+    knownCohorts(last.readyCohorts, last.readyReplicas),
+    last.at,
+    settleSeconds + WARM_UP_SECONDS,
+  );
   let reading: number | undefined = completedPerReplica;
-  if (asked > readyReplicas && readyReplicas > 0 && perReplica !== undefined) {
-    const low = capacityPerSecond / asked;
-    reading = low > perReplica ? low : completedPerReplica < perReplica ? completedPerReplica : undefined;
+  if ((asked > readyReplicas || warm < readyReplicas) && readyReplicas > 0 && perReplica !== undefined) {
+    const low = capacityPerSecond / Math.max(asked, readyReplicas);
+    const high = warm > 0 ? capacityPerSecond / warm : Infinity;
+    reading = low > perReplica ? low : high < perReplica ? high : undefined;
   }
   if (capacityEvidence && (busyThroughout || provesMore) && reading !== undefined) {
-    const updated = evidenceMean(perReplica, perReplicaEvidence, reading, capacitySeconds);
+    const updated = evidenceMean(
+      perReplica,
+      perReplicaEvidence,
+      reading,
+      capacitySeconds,
+      !busyThroughout && perReplica !== undefined && reading > perReplica
+        ? CAPACITY_RISE_SECONDS
+        : CAPACITY_TIME_CONSTANT_SECONDS,
+    );
     // A bound that does not move the figure adds no evidence to it.
-    const taken =
-      perReplica === undefined
-        ? !leaving
-        : warming
-          ? updated.value > perReplica
-          : leaving
-            ? updated.value < perReplica
-            : true;
+    const taken = perReplica === undefined ? !leaving : leaving ? updated.value < perReplica : true;
     if (taken) {
       perReplica = updated.value;
       perReplicaEvidence = updated.seconds;
+    }
+  }
+  // A spell of busy intervals whose replicas were all warm, ready and alone is a measurement: when
+  // it spans CAPACITY_PROOF_SECONDS and shows more than the figure, the figure is low — replicas
+  // sized by it fall behind while it creeps up at the evidence's pace — and is raised to it.
+  const measured =
+    capacityEvidence && busyThroughout && asked <= readyReplicas && warm >= readyReplicas && !leaving;
+  if (measured) {
+    // Read back from history (the EventConsumer's status): anything but finite figures starts anew.
+    const before = previous.busySpell;
+    const known =
+      before !== undefined &&
+      [before.seconds, before.completed, before.replicaSeconds].every((n) => Number.isFinite(n) && n >= 0);
+    const spell = {
+      seconds: (known ? before.seconds : 0) + capacitySeconds,
+      completed: (known ? before.completed : 0) + capacityCompleted,
+      replicaSeconds: (known ? before.replicaSeconds : 0) + readyReplicas * capacitySeconds,
+    };
+    if (spell.seconds < CAPACITY_PROOF_SECONDS) next.busySpell = spell;
+    else {
+      const mean = spell.completed / spell.replicaSeconds;
+      if (perReplica !== undefined && mean > perReplica) {
+        perReplica = mean;
+        perReplicaEvidence = Math.min(
+          CAPACITY_TIME_CONSTANT_SECONDS,
+          Math.max(perReplicaEvidence ?? CAPACITY_TIME_CONSTANT_SECONDS, spell.seconds),
+        );
+      }
     }
   }
   if (perReplica !== undefined) next.perReplicaPerSecond = perReplica;
