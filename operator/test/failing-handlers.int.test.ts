@@ -32,6 +32,8 @@ class Replicas {
    */
   outcome: (m: JsMsg) => 'ack' | 'nak' | 'retryLater' | 'hang' = () => 'nak';
   acked = 0;
+  /** How long a handler takes per message. */
+  handlerMs = HANDLER_MS;
   constructor(
     private readonly nc: NatsConnection,
     private readonly stream: string,
@@ -54,7 +56,7 @@ class Replicas {
       max_messages: 100,
     });
     const handle = async (m: JsMsg): Promise<void> => {
-      await sleep(HANDLER_MS);
+      await sleep(this.handlerMs);
       const outcome = this.outcome(m);
       if (outcome === 'ack') {
         m.ack();
@@ -62,11 +64,17 @@ class Replicas {
       } else if (outcome === 'nak') m.nak();
       else if (outcome === 'retryLater') m.nak(2000);
     };
+    // A stopped replica leaves what its buffer still holds (slow handlers would take minutes).
+    let stopped = false;
     const done = (async () => {
-      for await (const m of messages) await handle(m);
+      for await (const m of messages) {
+        if (stopped) break;
+        await handle(m);
+      }
     })();
     return {
       stop: async () => {
+        stopped = true;
         await messages.close();
         await done;
       },
@@ -182,6 +190,33 @@ describe('handlers that fail', () => {
     );
     expect(Math.max(...seen)).toBeLessThanOrEqual(2);
     expect(condition(status, 'ScalingLimited')?.reason).toBe('HandlersFailing');
+  });
+
+  it('handlers slower than ack_wait whose prefetched copies expire: scaled for, never held as failing once they complete', async () => {
+    // 2.5 s a message against an ack_wait of 2 s: the copies waiting in a replica's buffer expire
+    // and are redelivered while its handler works, and polls between two completions redeliver
+    // and complete nothing — as failing handlers' do. 0.4/s a replica for 20/s arriving: the
+    // backlog grows, and replicas must be added for it.
+    const name = 'slow-expiring';
+    const slow = await setUp(name, { ack_wait: 2_000_000_000 });
+    slow.handlerMs = 2_500;
+    slow.outcome = () => 'ack';
+    const seen: number[] = [];
+    const failingAfterAck: number[] = [];
+    for (let i = 0; i < 25; i++) {
+      const ackedBefore = slow.acked;
+      seen.push(...(await run(name, 1)));
+      const reason = condition(await eventConsumerStatus(drill.ns.name, name), 'ScalingLimited')?.reason;
+      if (ackedBefore > 0 && reason === 'HandlersFailing') failingAfterAck.push(i);
+    }
+    const info = await drill.jsm.consumers.info(stream, name);
+    process.stdout.write(
+      `handlers slower than ack_wait: replicas ${seen.join(' ')}; acked ${slow.acked}; ${info.num_pending} pending, ${info.num_redelivered} redelivered; HandlersFailing at polls [${failingAfterAck.join(' ')}] after the first ack; ${await rates(name)}\n`,
+    );
+    await slow.scaleTo(0);
+    expect(slow.acked).toBeGreaterThan(0);
+    expect(failingAfterAck).toEqual([]);
+    expect(Math.max(...seen)).toBeGreaterThan(1);
   });
 
   it('poison messages among good ones (1 in 20, retried after 2 s, max_deliver 4): never held, no runaway', async () => {

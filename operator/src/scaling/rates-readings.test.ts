@@ -196,3 +196,54 @@ describe('a limits stream removing messages the replicas hold (max_msgs 100 disc
     expect(feed(readings, 2).at(-1)?.perReplicaPerSecond).toBeCloseTo(20, 6);
   });
 });
+
+describe('handlers slower than ack_wait whose prefetched copies expire (failing-handlers.int)', () => {
+  // One replica whose handler takes 3 s, 1,000 waiting, readings once a second, ack_wait 2 s: the
+  // copies waiting in its buffer expire and are redelivered (2 a second, into the slots the server
+  // frees), and it completes one message every third second. The intervals between completions
+  // redeliver and complete nothing, as failing handlers' do.
+  function slowExpiring(seconds: number, from = 0): BacklogSample[] {
+    const out: BacklogSample[] = [];
+    for (let t = from; t <= from + seconds; t++) {
+      const done = Math.floor(t / 3);
+      out.push(
+        sample({
+          at: s(t),
+          pending: 1000 - done,
+          ackPending: 100,
+          // One new delivery per completion, 2 redeliveries a second.
+          deliveredConsumerSeq: 100 + done + 2 * t,
+          deliveredStreamSeq: 100 + done,
+          ackFloorConsumerSeq: done,
+          redelivered: 50,
+        }),
+      );
+    }
+    return out;
+  }
+
+  it('is not held as failing once the replicas were seen completing (before: failing 2 seconds in 3)', () => {
+    const states = feed(slowExpiring(60), 1);
+    const firstCompletion = 3; // the reading at 3 s is the first to complete anything
+    expect(states.slice(firstCompletion).filter((st) => st.failingSince !== undefined)).toEqual([]);
+    expect(states.at(-1)?.perReplicaPerSecond).toBeCloseTo(1 / 3, 1);
+  });
+
+  it('is held as failing when nothing completes for longer than the known speed allows', () => {
+    // The same replica, whose handlers now fail every message: redeliveries go on, nothing completes.
+    const working = slowExpiring(60);
+    const stuck = working.at(-1) ?? sample();
+    const failing: BacklogSample[] = [];
+    for (let t = 61; t <= 120; t++)
+      failing.push({
+        ...stuck,
+        at: s(t),
+        deliveredConsumerSeq: stuck.deliveredConsumerSeq + 2 * (t - 60),
+      });
+    const states = feed([...working, ...failing], 1);
+    // At 1/3 per second, STALL_MESSAGES take 30 s: failing from then on, since the run began.
+    expect(states.at(-1)?.failingSince).toBeDefined();
+    expect(states.at(-1)?.failingSince).toBeLessThanOrEqual(s(61));
+    expect(states[60 + 20]?.failingSince).toBeUndefined();
+  });
+});

@@ -275,6 +275,11 @@ export interface RateState {
    */
   quietSince?: number;
   /**
+   * Completions per ready replica per second over the last interval that completed anything (how
+   * fast the replicas were last seen working, when no figure is known yet).
+   */
+  lastCompletedPerReplica?: number;
+  /**
    * A run of intervals in which the stream may have removed messages the replicas held
    * (removedWhileHeld): since when, what it completed, what was held at its start, and whether it
    * has been measured (REMOVAL_RUN_SECONDS).
@@ -815,10 +820,30 @@ export function observeRates(
   // proves nothing either way). Its intervals are no capacity evidence: the replicas are not slow,
   // their work fails (every handler nak'ing took a 25/s figure to 4.2/s, and scaling for it would
   // buy replicas that fail the same messages faster).
+  // Handlers slower than ack_wait whose prefetched copies expire show the same intervals: copies
+  // redelivered, nothing completed — between completions that come every few seconds. Such a run
+  // is not failing while the replicas, at the speed known for them (the figure, or the last interval
+  // that completed anything), would have completed fewer than STALL_MESSAGES each in it: it is held
+  // as a quiet run instead (below), and replicas are still added for the backlog (before, each such
+  // poll said HandlersFailing and added none).
   const failingNow = handlersFailing(sample, redeliveries, completed);
+  const runStart = previous.quietSince ?? last.at;
+  const knownSpeed = previous.perReplicaPerSecond ?? previous.lastCompletedPerReplica;
+  const slowButWorking =
+    failingNow &&
+    previous.failingSince === undefined &&
+    knownSpeed !== undefined &&
+    knownSpeed * ((sample.at - runStart) / 1000) < STALL_MESSAGES;
   const failingSince =
-    completed > 0 ? undefined : failingNow ? (previous.failingSince ?? last.at) : previous.failingSince;
+    completed > 0
+      ? undefined
+      : failingNow && !slowButWorking
+        ? (previous.failingSince ?? runStart)
+        : previous.failingSince;
   if (failingSince !== undefined) next.failingSince = failingSince;
+  if (completed > 0 && readyReplicas > 0) next.lastCompletedPerReplica = completedPerSecond / readyReplicas;
+  else if (previous.lastCompletedPerReplica !== undefined)
+    next.lastCompletedPerReplica = previous.lastCompletedPerReplica;
 
   // Capacity is only observable while replicas had more work than they could take, and the same
   // replicas were ready throughout (a pod that started mid-interval would make the replicas look
@@ -897,7 +922,7 @@ export function observeRates(
   // A run broken by an interval that is not comparable is dropped: it starts again. Quiet runs are
   // for intervals without removals.
   const quietKnown = comparable && heldRemoved === 0;
-  if (quietKnown && quietInterval(last, sample, fullBatch, newDeliveries, completed)) {
+  if (quietKnown && (slowButWorking || quietInterval(last, sample, fullBatch, newDeliveries, completed))) {
     next.quietSince = previous.quietSince ?? last.at;
     capacityEvidence = false;
   } else if (quietKnown && previous.quietSince !== undefined) {
