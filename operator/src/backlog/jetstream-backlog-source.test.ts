@@ -83,6 +83,12 @@ describe('reading a sample from CONSUMER.INFO', () => {
     });
   });
 
+  it('reads max_deliver when the consumer has one (-1 and 0: none)', () => {
+    const of = (max: number) =>
+      sampleFromConsumerInfo(reply({ config: { durable_name: 'worker', max_deliver: max } }), 0).maxDeliver;
+    expect([of(4), of(1), of(-1), of(0)]).toEqual([4, 1, undefined, undefined]);
+  });
+
   it('carries the stream first sequence read after it, on a stream that removes held messages', () => {
     expect(sampleFromConsumerInfo(reply(), 0, undefined, { streamFirstSeq: 1195 })).toMatchObject({
       removesHeld: true,
@@ -208,6 +214,11 @@ describe('reading a sample from CONSUMER.INFO', () => {
     ['a negative counter', { num_ack_pending: -1 }, 'num_ack_pending is -1'],
     ['a fractional counter', { num_waiting: 0.5 }, 'num_waiting is 0.5'],
     ['a missing ack floor', { ack_floor: null }, 'ack_floor.consumer_seq is missing'],
+    [
+      'a non-numeric max_deliver',
+      { config: { durable_name: 'worker', max_deliver: '4' } },
+      'config.max_deliver is "4"',
+    ],
     [
       'a missing ack floor stream sequence',
       { ack_floor: { consumer_seq: 5 } },

@@ -62,6 +62,10 @@ export function consumerInfoProblems(info: ConsumerInfo): string[] {
       `pause_remaining is ${JSON.stringify(pauseRemaining)}, not a whole number of nanoseconds ≥ 0`,
     );
   }
+  const maxDeliver: unknown = info.config?.max_deliver;
+  if (maxDeliver !== undefined && (typeof maxDeliver !== 'number' || !Number.isSafeInteger(maxDeliver))) {
+    problems.push(`config.max_deliver is ${JSON.stringify(maxDeliver)}, not a whole number`);
+  }
   const filterSubject: unknown = info.config?.filter_subject;
   if (filterSubject !== undefined && typeof filterSubject !== 'string') {
     problems.push(`config.filter_subject is ${JSON.stringify(filterSubject)}, not a subject`);
@@ -244,6 +248,9 @@ export function sampleFromConsumerInfo(
     ackFloorConsumerSeq: info.ack_floor.consumer_seq,
     ackFloorStreamSeq: info.ack_floor.stream_seq,
     maxAckPending: maxAckPendingOf(info),
+    ...(typeof info.config.max_deliver === 'number' && info.config.max_deliver > 0
+      ? { maxDeliver: info.config.max_deliver }
+      : {}),
     ...(removals !== undefined ? { removesHeld: true } : {}),
     ...(removals?.streamFirstSeq !== undefined ? { streamFirstSeq: removals.streamFirstSeq } : {}),
     filtered: filters.length > 0 && (stream === undefined || !filterCoversStream(filters, stream)),

@@ -275,6 +275,11 @@ export interface RateState {
    */
   quietSince?: number;
   /**
+   * Drops at max_deliver (max_deliver ≥ 2) the redeliveries seen so far may still lead to, not yet
+   * taken from completions (droppedAtMaxDeliver).
+   */
+  dropBudget?: number;
+  /**
    * Completions per ready replica per second over the last interval that completed anything (how
    * fast the replicas were last seen working, when no figure is known yet).
    */
@@ -707,10 +712,15 @@ export function observeRates(
       Math.max(0, sample.pending) -
       Math.max(0, last.pending),
   );
-  const completed = Math.max(
+  const leftAckPending = Math.max(
     0,
     newDeliveries - (Math.max(0, sample.ackPending) - Math.max(0, last.ackPending)),
   );
+  // Messages dropped after their last delivery (max_deliver reached) leave num_ack_pending as an
+  // acknowledged one does (consumer.go hasMaxDeliveries: deleted from pending, the ack floor moved):
+  // failures, not completions (droppedAtMaxDeliver).
+  const drops = droppedAtMaxDeliver(previous.dropBudget, sample, redeliveries, leftAckPending);
+  const completed = leftAckPending - drops.dropped;
   const arrivedPerSecond = arrived / dtSeconds;
   const completedPerSecond = completed / dtSeconds;
 
@@ -826,7 +836,10 @@ export function observeRates(
   // that completed anything), would have completed fewer than STALL_MESSAGES each in it: it is held
   // as a quiet run instead (below), and replicas are still added for the backlog (before, each such
   // poll said HandlersFailing and added none).
-  const failingNow = handlersFailing(sample, redeliveries, completed);
+  // (Failing is judged on what left num_ack_pending, drops included: an allowance for drops taken
+  // from a few acknowledgements must not make working handlers look failing.)
+  const failingNow = handlersFailing(sample, redeliveries, leftAckPending);
+  if (drops.budget !== undefined && drops.budget > 0) next.dropBudget = drops.budget;
   const runStart = previous.quietSince ?? last.at;
   const knownSpeed = previous.perReplicaPerSecond ?? previous.lastCompletedPerReplica;
   const slowButWorking =
@@ -1119,6 +1132,30 @@ export function quietInterval(
   completed: number,
 ): boolean {
   return newDeliveries <= 0 && completed <= 0 && before.pending >= fullBatch && after.pending >= fullBatch;
+}
+
+/**
+ * How many of the messages that left num_ack_pending between two readings may have been dropped at
+ * max_deliver rather than acknowledged (consumer.go hasMaxDeliveries: deleted from pending, the ack
+ * floor moved, as an acknowledgement does). With max_deliver n ≥ 2 a message is dropped only after
+ * n − 1 redeliveries, so each redelivery seen allows at most 1/(n − 1) of a drop: that allowance
+ * (the budget, carried at most num_redelivered: a message still to be dropped is a redelivered one)
+ * is taken from the next completions. Retries that later succeed leave some allowance behind: the
+ * capacity reads lower, never higher. With max_deliver 1 nothing is redelivered before a drop and
+ * the counters do not show drops (a real server: num_redelivered 0 while hanging handlers'
+ * messages were dropped at 17/s): not handled (0), nor without max_deliver.
+ */
+export function droppedAtMaxDeliver(
+  budget: number | undefined,
+  after: Pick<BacklogSample, 'redelivered' | 'maxDeliver'>,
+  redeliveries: number,
+  leftAckPending: number,
+): { dropped: number; budget?: number } {
+  const max = after.maxDeliver;
+  if (max === undefined || !(max > 1)) return { dropped: 0 };
+  const allowed = (budget ?? 0) + Math.max(0, redeliveries) / (max - 1);
+  const dropped = Math.min(allowed, leftAckPending);
+  return { dropped, budget: Math.min(allowed - dropped, Math.max(0, after.redelivered)) };
 }
 
 /**

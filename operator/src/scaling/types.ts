@@ -95,6 +95,8 @@ export interface BacklogSample {
   removesHeld?: boolean;
   /** The stream's first sequence, read just after the consumer info, when removesHeld (absent: unknown). */
   streamFirstSeq?: number;
+  /** The consumer's max_deliver, when it has one (absent: unlimited). */
+  maxDeliver?: number;
   /** The consumer's max_ack_pending (-1 = unlimited). */
   maxAckPending: number;
   /**
