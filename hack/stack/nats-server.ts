@@ -2,7 +2,7 @@
 // real node's IP) for tests, benchmarks and the dev stack. A server can be stopped and started
 // again on the same ports and store, which is how tests simulate a NATS restart.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync, closeSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { assertPortsHeldBy, blameTakenPorts } from './port-owners.js';
 import { assertPortFree, startOnOwnPorts, waitFor } from './ports.js';
@@ -19,6 +19,12 @@ export interface NatsServerOptions {
   detached?: boolean;
   /** Require this user and password of every client (nats-server --user/--pass). */
   auth?: { user: string; password: string };
+  /**
+   * A nats-server configuration file's text (TLS, token, nkey users…), written to the server's
+   * directory and given with -c; the command-line flags above (ports, store, auth) win over it.
+   * `reload()` rewrites it and sends SIGHUP, as an operator of NATS rotating credentials does.
+   */
+  config?: string;
 }
 
 export interface NatsServer {
@@ -32,6 +38,8 @@ export interface NatsServer {
   stop(opts?: { hard?: boolean }): Promise<void>;
   /** Start again on the same ports and store. */
   start(): Promise<void>;
+  /** Rewrite the configuration file (options.config) and make the running server reload it (SIGHUP). */
+  reload(config: string): Promise<void>;
 }
 
 /**
@@ -63,6 +71,12 @@ async function startNatsServerOn(
   const storeDir = path.join(options.dir, 'jetstream');
   mkdirSync(storeDir, { recursive: true });
   const logFile = path.join(options.dir, 'nats-server.log');
+  const configFile = path.join(options.dir, 'nats-server.conf');
+  // The server name is in the file too: a reload re-reads the file and refuses to change a name
+  // that only the command line gave ("config reload not supported for ServerName").
+  const writeConfig = (text: string): void =>
+    writeFileSync(configFile, `server_name: "jetscale-${port}"\n${text}`);
+  if (options.config !== undefined) writeConfig(options.config);
   let child: ChildProcess | undefined;
 
   const host = options.host ?? '127.0.0.1';
@@ -87,6 +101,7 @@ async function startNatsServerOn(
         '--server_name',
         `jetscale-${port}`,
         ...(options.auth ? ['--user', options.auth.user, '--pass', options.auth.password] : []),
+        ...(options.config === undefined ? [] : ['-c', configFile]),
       ],
       { stdio: ['ignore', log, log], detached: options.detached ?? false },
     );
@@ -140,5 +155,27 @@ async function startNatsServerOn(
     pid: () => child?.pid,
     stop,
     start,
+    reload: async (config: string): Promise<void> => {
+      if (options.config === undefined)
+        throw new Error('reload() needs a server started with options.config');
+      const proc = child;
+      if (!proc || proc.exitCode !== null || proc.signalCode !== null)
+        throw new Error('nats-server is not running');
+      const loadedAt = async (): Promise<string | undefined> => {
+        const res = await fetch(`${monitorUrl}/varz`);
+        return res.ok ? ((await res.json()) as { config_load_time?: string }).config_load_time : undefined;
+      };
+      const before = await loadedAt();
+      writeConfig(config);
+      proc.kill('SIGHUP');
+      await waitFor(
+        `nats-server in ${options.dir} to reload its configuration (see ${logFile})`,
+        async () => {
+          const now = await loadedAt();
+          return now !== undefined && now !== before ? true : undefined;
+        },
+        10_000,
+      );
+    },
   };
 }

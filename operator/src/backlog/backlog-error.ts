@@ -2,6 +2,8 @@
 // (a missing consumer is never a reason to scale; an unreachable server counts toward fallback; a
 // slow but live one — Busy, the read was refused without asking it — does not), and messages that name the stream, consumer and server and say what to check.
 
+import type { TlsProblem } from './tls-diagnosis.js';
+
 export type BacklogErrorKind =
   | 'StreamNotFound'
   | 'ConsumerNotFound'
@@ -9,6 +11,8 @@ export type BacklogErrorKind =
   /** The connection answers, slowly: enough reads already wait on it, so this one was not sent. */
   | 'Busy'
   | 'Unauthorized'
+  /** The TLS handshake failed for a reason the configuration must fix (see tls-diagnosis.ts). */
+  | 'TlsFailed'
   | 'Invalid';
 
 export class BacklogError extends Error {
@@ -16,6 +20,8 @@ export class BacklogError extends Error {
     readonly kind: BacklogErrorKind,
     message: string,
     readonly where: { stream?: string; consumer?: string; server?: string } = {},
+    /** For TlsFailed: the problem, so each EventConsumer can name its own TLS Secret in the message. */
+    readonly tls?: TlsProblem,
   ) {
     super(message);
     this.name = 'BacklogError';

@@ -28,6 +28,13 @@ import type { BacklogReading } from './backlog-source.js';
 import { CircuitBreaker } from './circuit-breaker.js';
 import type { BackoffOptions } from '../kube/backoff.js';
 import { connectionKey, type NatsCredentials } from './nats-credentials.js';
+import {
+  endedSilently,
+  readServerInfo,
+  tlsProblemMessage,
+  tlsProblemOf,
+  type TlsProblem,
+} from './tls-diagnosis.js';
 import { monotonicNow } from '../clock.js';
 
 interface PooledConnection {
@@ -44,6 +51,12 @@ interface PooledConnection {
   probing?: Promise<void>;
   /** Called when the breaker opens: each releases one read waiting on the connection. */
   waiters: Set<() => void>;
+  /**
+   * The server refused this connection's credentials or TLS while it was connected or
+   * reconnecting (credentials rotated on the server first): what its disconnect and unanswered
+   * PINGs mean until a reconnect or a new connect attempt says otherwise.
+   */
+  refusal?: BacklogError;
 }
 
 export interface ConnectionPoolOptions {
@@ -118,6 +131,40 @@ export function connectError(err: unknown, servers: string[]): BacklogError {
     `cannot connect to NATS at ${server} (${text}): check spec.nats.servers and that NATS is running`,
     { server },
   );
+}
+
+/**
+ * connectError, with TLS failures told apart (tls-diagnosis.ts): a certificate Node refused, TLS
+ * set for a server without it, or a server that wants a client certificate and stopped answering
+ * (its INFO line, read only now, says tls_verify).
+ */
+export async function diagnoseConnectError(
+  err: unknown,
+  servers: string[],
+  credentials: NatsCredentials,
+): Promise<BacklogError> {
+  const refused = refusalOf(err, servers);
+  if (refused) return refused;
+  const error = connectError(err, servers);
+  if (error.kind !== 'Unreachable' || !endedSilently(err)) return error;
+  const info = await readServerInfo(servers, 1000);
+  if (!info?.tlsVerify) return error;
+  return tlsFailure(servers, {
+    kind: credentials.tls?.cert === undefined ? 'clientCertificateRequired' : 'clientCertificateRefused',
+  });
+}
+
+function tlsFailure(servers: string[], problem: TlsProblem): BacklogError {
+  const server = servers.map(redactServer).join(', ');
+  return new BacklogError('TlsFailed', tlsProblemMessage(problem, server, undefined), { server }, problem);
+}
+
+/** The error as a refusal of this client's credentials or TLS, told by the error alone; else undefined. */
+function refusalOf(err: unknown, servers: string[]): BacklogError | undefined {
+  const named = tlsProblemOf(err);
+  if (named) return tlsFailure(servers, named);
+  const error = connectError(err, servers);
+  return error.kind === 'Unauthorized' ? error : undefined;
 }
 
 const TRIPPED = Symbol('tripped');
@@ -277,6 +324,14 @@ export class ConnectionPool {
   /** A read answered without asking NATS. Names only the server: the connection is shared. */
   private fastFailure(entry: PooledConnection, why: 'down' | 'busy'): BacklogReading {
     this.options.metrics?.natsFastFailures.inc({ why });
+    // The background check reached the server and was refused (credentials rotated on the server,
+    // a certificate it no longer accepts): that is the configuration to fix, not an outage, and
+    // must not count toward fallback as one.
+    const refusal = entry.breaker.lastError();
+    if (why === 'down' && (refusal?.kind === 'Unauthorized' || refusal?.kind === 'TlsFailed')) {
+      this.options.metrics?.natsRequestDuration.observe({ result: refusal.kind }, 0);
+      return { ok: false, error: refusal };
+    }
     const kind = why === 'down' ? 'Unreachable' : 'Busy';
     this.options.metrics?.natsRequestDuration.observe({ result: kind }, 0);
     const server = entry.servers.map(redactServer).join(', ');
@@ -288,8 +343,9 @@ export class ConnectionPool {
     return { ok: false, error: new BacklogError(kind, message, { server }) };
   }
 
-  private markDown(entry: PooledConnection, error: BacklogError): void {
+  private markDown(entry: PooledConnection, cause: BacklogError): void {
     const wasOpen = entry.breaker.isOpen();
+    const error = cause.kind === 'Unreachable' && entry.refusal ? entry.refusal : cause;
     entry.breaker.failed(error);
     if (!wasOpen) {
       this.options.logger.warn('NATS connection is down: backlog reads on it fail at once until it answers', {
@@ -362,6 +418,7 @@ export class ConnectionPool {
   }
 
   private async open(entry: PooledConnection): Promise<NatsConnection> {
+    entry.refusal = undefined; // this attempt's own answer counts now
     try {
       const connection = await connect(
         connectionOptions(entry.servers, entry.credentials, this.options.connectTimeoutMs ?? 5000),
@@ -381,7 +438,7 @@ export class ConnectionPool {
       void this.watch(entry, connection);
       return connection;
     } catch (err) {
-      throw connectError(err, entry.servers);
+      throw await diagnoseConnectError(err, entry.servers, entry.credentials);
     } finally {
       entry.connecting = undefined;
     }
@@ -397,6 +454,11 @@ export class ConnectionPool {
         });
       }
       if (this.pool.get(entry.key) !== entry) continue;
+      if (status.type === 'error') {
+        const refused = refusalOf(status.error, entry.servers);
+        if (refused) entry.refusal = refused;
+      }
+      if (status.type === 'disconnect' && entry.refusal) this.markDown(entry, entry.refusal);
       if (status.type === 'disconnect' && !entry.breaker.isOpen()) {
         const server = entry.servers.map(redactServer).join(', ');
         this.markDown(
@@ -406,7 +468,10 @@ export class ConnectionPool {
           }),
         );
       }
-      if (status.type === 'reconnect') this.markUp(entry);
+      if (status.type === 'reconnect') {
+        entry.refusal = undefined;
+        this.markUp(entry);
+      }
     }
     // The status iterator ends when the connection closes: forget it so the next acquire reconnects.
     if (entry.connection === connection) entry.connection = undefined;

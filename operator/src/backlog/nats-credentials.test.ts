@@ -2,6 +2,9 @@
 // its keys but never a value.
 import { nkeys } from '@nats-io/transport-node';
 import { connectionKey, parseAuthSecret, parseTlsSecret } from './nats-credentials.js';
+import { createPrivateKey } from 'node:crypto';
+import { BacklogError } from './backlog-error.js';
+import { TEST_CA, TEST_CLIENT_CERT, TEST_CLIENT_KEY, TEST_OTHER_KEY } from './test/tls-fixtures.js';
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
 const seed = new TextDecoder().decode(nkeys.createUser().getSeed());
@@ -66,12 +69,22 @@ describe('parseAuthSecret', () => {
 });
 
 describe('parseTlsSecret', () => {
-  const cert = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
-  const key = '-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n';
-  it('reads a CA and a client certificate', () => {
+  const cert = TEST_CLIENT_CERT;
+  const key = TEST_CLIENT_KEY;
+  /** The same PEM with its base64 body changed and its BEGIN/END lines intact. */
+  const damaged = (pem: string): string =>
+    pem
+      .split('\n')
+      .map((line) => (line.startsWith('-----') ? line : line.replace(/[A-M]/g, 'Z').replace(/[n-z]/g, 'a')))
+      .join('\n');
+  it('reads a CA and a client certificate with its key', () => {
     expect(
-      parseTlsSecret({ 'ca.crt': b64(cert), 'tls.crt': b64(cert), 'tls.key': b64(key) }, 'ns/tls'),
-    ).toEqual({ ca: cert, cert, key });
+      parseTlsSecret({ 'ca.crt': b64(TEST_CA), 'tls.crt': b64(cert), 'tls.key': b64(key) }, 'ns/tls'),
+    ).toEqual({ ca: TEST_CA, cert, key });
+  });
+  it('reads a CA bundle of several certificates', () => {
+    const bundle = `${TEST_CA}\n${cert}`;
+    expect(parseTlsSecret({ 'ca.crt': b64(bundle) }, 'ns/tls')).toEqual({ ca: bundle });
   });
   it('rejects a certificate without its key', () => {
     expect(() => parseTlsSecret({ 'tls.crt': b64(cert) }, 'ns/tls')).toThrow(
@@ -82,6 +95,57 @@ describe('parseTlsSecret', () => {
     expect(() => parseTlsSecret({ 'ca.crt': b64('nope') }, 'ns/tls')).toThrow(
       /ca.crt is not a PEM certificate/,
     );
+  });
+  // Before: these reached connect(), failed inside Node's TLS and read as an unreachable server,
+  // which counts toward fallback: one tenant's damaged Secret scaled its Deployment to fallback.
+  it.each([
+    ['a damaged CA', { 'ca.crt': damaged(TEST_CA) }, /certificate 1 of ca.crt cannot be read/],
+    [
+      'a damaged second certificate in the CA bundle',
+      { 'ca.crt': `${TEST_CA}${damaged(TEST_CA)}` },
+      /certificate 2 of ca.crt cannot be read/,
+    ],
+    [
+      'a damaged client certificate',
+      { 'tls.crt': damaged(cert), 'tls.key': key },
+      /certificate 1 of tls.crt cannot be read/,
+    ],
+    [
+      'a damaged key',
+      { 'tls.crt': cert, 'tls.key': damaged(key) },
+      /tls.key cannot be read as a private key/,
+    ],
+    [
+      "another certificate's key",
+      { 'tls.crt': cert, 'tls.key': TEST_OTHER_KEY },
+      /tls.key is not the key of the first certificate in tls.crt/,
+    ],
+    [
+      'a key encrypted with a passphrase',
+      {
+        'tls.crt': cert,
+        'tls.key': createPrivateKey(key).export({
+          format: 'pem',
+          type: 'pkcs8',
+          cipher: 'aes-256-cbc',
+          passphrase: 'hunter2',
+        }) as string,
+      },
+      /tls.key is encrypted: store it without a passphrase/,
+    ],
+  ])("rejects %s as the Secret's fault, naming the Secret and the key", (_, data, pattern) => {
+    const encoded = Object.fromEntries(Object.entries(data).map(([k, v]) => [k, b64(v)]));
+    let message = '';
+    try {
+      parseTlsSecret(encoded, 'ns/nats-tls');
+    } catch (err) {
+      expect(err).toBeInstanceOf(BacklogError);
+      expect((err as BacklogError).kind).toBe('Invalid');
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(pattern);
+    expect(message).toContain('Secret ns/nats-tls');
+    expect(message).not.toContain('BEGIN');
   });
 });
 

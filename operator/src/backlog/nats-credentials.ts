@@ -2,7 +2,7 @@
 // distinct set a fingerprint so EventConsumers with the same servers and credentials share one
 // connection. Secret values never leave this module in a printable form: errors name the Secret
 // and its keys, never the values, and the fingerprint is a hash.
-import { createHash } from 'node:crypto';
+import { createHash, createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { credsAuthenticator, nkeyAuthenticator, type Authenticator } from '@nats-io/transport-node';
 import { BacklogError } from './backlog-error.js';
 
@@ -145,10 +145,48 @@ export function parseTlsSecret(data: SecretData, where: string): NatsTls {
   }
   if (key !== undefined && !/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key))
     throw new BacklogError('Invalid', `Secret ${where}: tls.key is not a PEM private key`);
+  // Read as TLS will read them, so a damaged certificate or key is the Secret's fault
+  // (SecretInvalid) here, not a failed connect that reads as an unreachable server.
+  if (ca !== undefined) certificatesIn(ca, where, 'ca.crt');
+  const leaf = cert === undefined ? undefined : certificatesIn(cert, where, 'tls.crt')[0];
+  if (key !== undefined && leaf !== undefined) {
+    let privateKey: KeyObject;
+    try {
+      privateKey = createPrivateKey(key);
+    } catch (err) {
+      const encrypted = /passphrase/i.test(String(err)) || /ENCRYPTED/.test(key);
+      throw new BacklogError(
+        'Invalid',
+        `Secret ${where}: tls.key ${encrypted ? 'is encrypted: store it without a passphrase' : 'cannot be read as a private key'}`,
+      );
+    }
+    if (!leaf.checkPrivateKey(privateKey))
+      throw new BacklogError(
+        'Invalid',
+        `Secret ${where}: tls.key is not the key of the first certificate in tls.crt`,
+      );
+  }
   if (ca !== undefined) tls.ca = ca;
   if (cert !== undefined) tls.cert = cert;
   if (key !== undefined) tls.key = key;
   return tls;
+}
+
+/** Every certificate of a PEM bundle, parsed; the first is the leaf of a chain. */
+function certificatesIn(pem: string, where: string, name: string): X509Certificate[] {
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0)
+    throw new BacklogError('Invalid', `Secret ${where}: ${name} is not a PEM certificate`);
+  return blocks.map((block, i) => {
+    try {
+      return new X509Certificate(block);
+    } catch {
+      throw new BacklogError(
+        'Invalid',
+        `Secret ${where}: certificate ${i + 1} of ${name} cannot be read (damaged PEM): copy it again from its source`,
+      );
+    }
+  });
 }
 
 /**

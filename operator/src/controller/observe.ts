@@ -12,7 +12,7 @@ import {
   type SpecParseResult,
 } from '../api/v1alpha1/event-consumer.js';
 import { pollIntervalMs } from '../api/v1alpha1/scaling-spec.js';
-import { isBacklogError } from '../backlog/backlog-error.js';
+import { BacklogError, isBacklogError } from '../backlog/backlog-error.js';
 import type { BacklogReading, BacklogSource } from '../backlog/backlog-source.js';
 import type { ConsumerRef } from '../backlog/jetstream-backlog-source.js';
 import {
@@ -21,6 +21,7 @@ import {
   parseTlsSecret,
   type NatsCredentials,
 } from '../backlog/nats-credentials.js';
+import { tlsProblemMessage } from '../backlog/tls-diagnosis.js';
 import { ScaleError, type ScaleReading, type ScaleTargetRef } from '../kube/scale-client.js';
 import { SecretNotFoundError, type SecretData } from '../kube/secret-reader.js';
 import type { ObservedCache } from './consumer-state.js';
@@ -97,7 +98,10 @@ export async function observe(deps: ObserveDeps, input: ObserveInput): Promise<O
   const sources = backlogSources(deps, input, consumers, credentials);
   // All consumers are read at once: a poll takes as long as its slowest read, not their sum.
   const backlogs = await Promise.all(sources.map((source) => source.read()));
-  const readings = consumers.map((consumer, i) => ({ consumer, backlog: backlogs[i] as BacklogReading }));
+  const readings = consumers.map((consumer, i) => ({
+    consumer,
+    backlog: withOwnTlsSecret(backlogs[i] as BacklogReading, namespace, consumer),
+  }));
   let scale: ScaleReading;
   try {
     scale = await readTarget(deps, input, readings);
@@ -107,6 +111,28 @@ export async function observe(deps: ObserveDeps, input: ObserveInput): Promise<O
     throw err;
   }
   return { ok: true, readings, scale };
+}
+
+/**
+ * A TLS failure says what to fix in this EventConsumer's own TLS Secret. The connection, and so the
+ * error, may be shared with EventConsumers of other namespaces whose Secrets hold the same material:
+ * the pool's message names none, and each EventConsumer names its own.
+ */
+function withOwnTlsSecret(
+  reading: BacklogReading,
+  namespace: string,
+  consumer: ConsumerSpec,
+): BacklogReading {
+  if (reading.ok || reading.error.kind !== 'TlsFailed') return reading;
+  const { error } = reading;
+  const problem = error.tls;
+  if (problem === undefined) return reading;
+  const secret = consumer.tls === undefined ? undefined : `${namespace}/${consumer.tls.secretRef.name}`;
+  const server = error.where.server ?? consumer.servers.join(', ');
+  return {
+    ok: false,
+    error: new BacklogError('TlsFailed', tlsProblemMessage(problem, server, secret), error.where, problem),
+  };
 }
 
 async function readCredentials(

@@ -9,6 +9,7 @@ export const BACKLOG_REASONS: Record<BacklogErrorKind, string> = {
   Unreachable: 'NatsUnreachable',
   Busy: 'NatsBusy',
   Unauthorized: 'NatsUnauthorized',
+  TlsFailed: 'NatsTlsFailed',
   Invalid: 'NatsRequestFailed',
 };
 

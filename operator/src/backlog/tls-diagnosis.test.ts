@@ -1,0 +1,99 @@
+// Specifies how a failed TLS connect to NATS is told apart from an unreachable server, and what the
+// user is told to fix. The socket side (reading a live server's INFO line) runs in
+// operator/test/nats-security.int.test.ts against real nats-servers.
+import { endedSilently, parseInfoLine, tlsProblemMessage, tlsProblemOf } from './tls-diagnosis.js';
+
+/** An error as Node's TLS socket raises it, optionally wrapped as nats.js wraps socket errors. */
+const nodeError = (code: string, message: string): Error => Object.assign(new Error(message), { code });
+const wrapped = (cause: Error): Error =>
+  Object.assign(new Error(cause.message), { name: 'ConnectionError', cause });
+
+describe('tlsProblemOf', () => {
+  it.each([
+    ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'untrusted'],
+    ['SELF_SIGNED_CERT_IN_CHAIN', 'untrusted'],
+    ['DEPTH_ZERO_SELF_SIGNED_CERT', 'untrusted'],
+    ['CERT_HAS_EXPIRED', 'expired'],
+    ['CERT_NOT_YET_VALID', 'expired'],
+    ['ERR_TLS_CERT_ALTNAME_INVALID', 'wrongName'],
+  ])('%s is %s, directly or as the cause nats.js wraps', (code, kind) => {
+    const err = nodeError(code, 'certificate trouble');
+    expect(tlsProblemOf(err)?.kind).toBe(kind);
+    expect(tlsProblemOf(wrapped(err))?.kind).toBe(kind);
+    expect(tlsProblemOf(err)).toMatchObject({ detail: `${code}: certificate trouble` });
+  });
+  it('TLS settings for a server that offers none', () => {
+    expect(tlsProblemOf(new Error("'tls' is not available on this server"))?.kind).toBe('noTlsOnServer');
+  });
+  it.each([
+    ['a refused connection', nodeError('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:4222')],
+    ['an unknown host', nodeError('ENOTFOUND', 'getaddrinfo ENOTFOUND nats')],
+    ['a timeout', Object.assign(new Error('timeout'), { name: 'TimeoutError' })],
+    [
+      'refused credentials',
+      Object.assign(new Error('Authorization Violation'), { name: 'AuthorizationError' }),
+    ],
+  ])('is nothing for %s', (_, err) => {
+    expect(tlsProblemOf(err)).toBeUndefined();
+  });
+  it('is nothing for values that are not errors', () => {
+    expect(tlsProblemOf('UNABLE_TO_VERIFY_LEAF_SIGNATURE')).toBeUndefined();
+    expect(tlsProblemOf(undefined)).toBeUndefined();
+  });
+});
+
+describe('endedSilently', () => {
+  it('is a timeout or a closed socket', () => {
+    expect(endedSilently(Object.assign(new Error('timeout'), { name: 'TimeoutError' }))).toBe(true);
+    expect(endedSilently(wrapped(nodeError('ECONNRESET', 'read ECONNRESET')))).toBe(true);
+    expect(endedSilently(new Error('connection closed'))).toBe(true);
+  });
+  it('is not a refusal or a name that does not resolve', () => {
+    expect(endedSilently(wrapped(nodeError('ECONNREFUSED', 'connect ECONNREFUSED')))).toBe(false);
+    expect(endedSilently(nodeError('ENOTFOUND', 'getaddrinfo ENOTFOUND nats'))).toBe(false);
+  });
+});
+
+describe('parseInfoLine', () => {
+  it('reads tls_required and tls_verify', () => {
+    expect(parseInfoLine('INFO {"server_id":"N","tls_required":true,"tls_verify":true}')).toEqual({
+      tlsRequired: true,
+      tlsVerify: true,
+    });
+    expect(parseInfoLine('INFO {"server_id":"N"}')).toEqual({ tlsRequired: false, tlsVerify: false });
+  });
+  it.each([
+    ['another protocol', 'HTTP/1.1 400 Bad Request'],
+    ['broken JSON', 'INFO {"tls_verify":tru'],
+    ['JSON that is not an object', 'INFO ["tls_verify"]'.replace('[', '{').replace(']', '}')],
+    ['a string where a boolean belongs', 'INFO {"tls_verify":"true"}'],
+  ])('gives nothing, or no TLS, for %s', (_, line) => {
+    const info = parseInfoLine(line);
+    expect(info === undefined || info.tlsVerify === false).toBe(true);
+  });
+});
+
+describe('tlsProblemMessage', () => {
+  const server = 'tls://nats:4222';
+  it('names the TLS Secret to put the CA in, or says none is set', () => {
+    const problem = { kind: 'untrusted' as const, detail: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE: x' };
+    expect(tlsProblemMessage(problem, server, 'shop/nats-ca')).toMatch(
+      /cannot be verified .*ca\.crt of the TLS Secret shop\/nats-ca/,
+    );
+    expect(tlsProblemMessage(problem, server, undefined)).toMatch(/tls\.secretRef is not set/);
+  });
+  it('asks for a client certificate in the Secret that has none', () => {
+    expect(tlsProblemMessage({ kind: 'clientCertificateRequired' }, server, 'shop/nats-ca')).toMatch(
+      /requires a TLS client certificate .*add tls\.crt and tls\.key to the TLS Secret shop\/nats-ca/,
+    );
+  });
+  it('names the server in every message', () => {
+    for (const problem of [
+      { kind: 'expired' as const, detail: 'd' },
+      { kind: 'wrongName' as const, detail: 'd' },
+      { kind: 'noTlsOnServer' as const, detail: 'd' },
+      { kind: 'clientCertificateRefused' as const },
+    ])
+      expect(tlsProblemMessage(problem, server, 'shop/x')).toContain(server);
+  });
+});

@@ -1,0 +1,267 @@
+// NATS as it runs in production: TLS, mutual TLS, a token and an nkey user, each on a real
+// nats-server, read by the operator in this process through the Secrets an EventConsumer points
+// at. A certificate the operator cannot verify, a missing client certificate and a refused token
+// are the user's configuration to fix: the operator says which Secret and what to check, leaves
+// the replicas alone and never takes them for an outage (no fallback). Rotating a token (the
+// server reloads, then the Secret changes) needs no restart of anything.
+import { connect, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import { createUser } from '@nats-io/nkeys';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startNatsServer, type NatsServer } from '../../hack/stack/nats-server.js';
+import { createNamespace, eventually } from '../../test/env.js';
+import type { RunningOperator } from '../src/run-operator.js';
+import {
+  closeKubeApi,
+  condition,
+  createDeployment,
+  createEventConsumer,
+  createStreamAndConsumer,
+  eventConsumerStatus,
+  installCrd,
+  kubeApi,
+  publish,
+  sleep,
+  specReplicas,
+  startInProcessOperator,
+  streamName,
+} from './harness.js';
+import { makeTestPki, type TestPki } from './test-pki.js';
+
+const tlsBlock = (pki: TestPki, verifyClients: boolean): string => `
+tls {
+  cert_file: "${pki.files.serverCert}"
+  key_file: "${pki.files.serverKey}"
+  ${verifyClients ? `ca_file: "${pki.files.ca}"\n  verify: true` : ''}
+  timeout: 2
+}
+`;
+const tokenConfig = (pki: TestPki, token: string): string =>
+  `${tlsBlock(pki, false)}\nauthorization { token: "${token}" }\n`;
+
+describe('NATS with TLS and credentials', () => {
+  let ns: { name: string; cleanup: () => Promise<void> };
+  let dir: string;
+  let pki: TestPki;
+  let tokenServer: NatsServer;
+  let mtlsServer: NatsServer;
+  let tokenNc: NatsConnection;
+  let mtlsNc: NatsConnection;
+  let operator: RunningOperator;
+  const user = createUser();
+  const userSeed = new TextDecoder().decode(user.getSeed());
+
+  const putSecret = async (name: string, stringData: Record<string, string>): Promise<void> => {
+    const body = { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: ns.name }, stringData };
+    const base = `/api/v1/namespaces/${ns.name}/secrets`;
+    try {
+      await kubeApi().request('POST', base, { body });
+    } catch {
+      await kubeApi().request('PUT', `${base}/${name}`, { body });
+    }
+  };
+
+  beforeAll(async () => {
+    await installCrd();
+    ns = await createNamespace('op-natssec');
+    dir = mkdtempSync(path.join(os.tmpdir(), 'jetscale-natssec-'));
+    pki = makeTestPki(dir);
+    tokenServer = await startNatsServer({ dir: path.join(dir, 'token'), config: tokenConfig(pki, 'tok-1') });
+    mtlsServer = await startNatsServer({
+      dir: path.join(dir, 'mtls'),
+      config: `${tlsBlock(pki, true)}\nauthorization { users: [ { nkey: "${user.getPublicKey()}" } ] }\n`,
+    });
+    tokenNc = await connect({ servers: tokenServer.url, token: 'tok-1', tls: { ca: pki.ca } });
+    mtlsNc = await connect({
+      servers: mtlsServer.url,
+      authenticator: nkeyAuthenticator(user.getSeed()),
+      tls: { ca: pki.ca, cert: pki.clientCert, key: pki.clientKey },
+    });
+    await putSecret('nats-ca', { 'ca.crt': pki.ca });
+    await putSecret('nats-other-ca', { 'ca.crt': pki.otherCa });
+    await putSecret('nats-client-tls', {
+      'ca.crt': pki.ca,
+      'tls.crt': pki.clientCert,
+      'tls.key': pki.clientKey,
+    });
+    await putSecret('nats-token', { token: 'tok-1' });
+    await putSecret('nats-wrong-token', { token: 'not-the-token' });
+    await putSecret('nats-nkey', { nkeySeed: userSeed });
+    operator = await startInProcessOperator(ns.name);
+  }, 60_000);
+
+  afterAll(async () => {
+    await operator?.stop();
+    await tokenNc?.close();
+    await mtlsNc?.close();
+    await tokenServer?.stop();
+    await mtlsServer?.stop();
+    // The streams live in these servers' own stores, removed with the directory.
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    await ns?.cleanup();
+    closeKubeApi();
+  });
+
+  const stream = async (nc: NatsConnection, prefix: string, backlog: number): Promise<string> => {
+    const name = streamName(prefix);
+    await createStreamAndConsumer(nc, name, 'work');
+    await publish(nc, name, backlog);
+    return name;
+  };
+
+  const eventConsumer = async (
+    name: string,
+    server: NatsServer,
+    streamNameValue: string,
+    secrets: { tls?: string; auth?: string },
+    extra: Record<string, unknown> = {},
+  ): Promise<void> => {
+    const url = server.url.replace('nats://', 'tls://');
+    await createEventConsumer({
+      namespace: ns.name,
+      name,
+      target: name,
+      servers: [url],
+      stream: streamNameValue,
+      consumer: 'work',
+      extra: {
+        minReplicas: 1,
+        maxReplicas: 10,
+        backlogPerReplica: 100,
+        pollInterval: '1s',
+        nats: {
+          servers: [url],
+          stream: streamNameValue,
+          consumer: 'work',
+          ...(secrets.tls === undefined ? {} : { tls: { secretRef: { name: secrets.tls } } }),
+          ...(secrets.auth === undefined ? {} : { auth: { secretRef: { name: secrets.auth } } }),
+        },
+        ...extra,
+      },
+    });
+  };
+
+  const replicasReach = (name: string, n: number): Promise<true> =>
+    eventually(
+      `${name} at ${n} replicas`,
+      async () => ((await specReplicas(ns.name, name)) === n ? true : undefined),
+      30_000,
+    );
+
+  const readyReason = async (name: string, reason: string): Promise<string> => {
+    const status = await eventually(
+      `${name}: Ready False with reason ${reason}`,
+      async () => {
+        const s = await eventConsumerStatus(ns.name, name);
+        const ready = condition(s, 'Ready');
+        if (ready?.reason === reason) return s;
+        // Shown in the timeout's message: what it said instead.
+        throw new Error(`Ready is ${ready?.status} ${ready?.reason}: ${ready?.message}`);
+      },
+      30_000,
+    );
+    return condition(status, 'Ready')?.message ?? '';
+  };
+
+  /** A configuration mistake: replicas untouched across several polls, fallback never taken. */
+  const heldWithoutFallback = async (name: string, replicas: number): Promise<void> => {
+    await sleep(5_000); // five polls, more than fallback.failureThreshold
+    expect(await specReplicas(ns.name, name)).toBe(replicas);
+    const s = await eventConsumerStatus(ns.name, name);
+    expect(condition(s, 'Fallback')?.status).not.toBe('True');
+  };
+  const fallback = { fallback: { replicas: 8, failureThreshold: 2 } };
+
+  it('scales from a backlog read over TLS with a token', async () => {
+    const s = await stream(tokenNc, 'tls-token', 300);
+    await createDeployment(ns.name, 'tls-token', 1);
+    await eventConsumer('tls-token', tokenServer, s, { tls: 'nats-ca', auth: 'nats-token' });
+    await replicasReach('tls-token', 3);
+  });
+
+  it('scales from a backlog read over mutual TLS with an nkey user', async () => {
+    const s = await stream(mtlsNc, 'mtls-nkey', 400);
+    await createDeployment(ns.name, 'mtls-nkey', 1);
+    await eventConsumer('mtls-nkey', mtlsServer, s, { tls: 'nats-client-tls', auth: 'nats-nkey' });
+    await replicasReach('mtls-nkey', 4);
+  });
+
+  it('a server certificate it cannot verify (no CA given): holds, names the TLS problem, no fallback', async () => {
+    const s = await stream(tokenNc, 'tls-noca', 500);
+    await createDeployment(ns.name, 'tls-noca', 2);
+    await eventConsumer('tls-noca', tokenServer, s, { auth: 'nats-token' }, fallback);
+    const message = await readyReason('tls-noca', 'NatsTlsFailed');
+    expect(message).toMatch(/TLS/);
+    expect(message).toMatch(/spec\.nats\.tls/);
+    await heldWithoutFallback('tls-noca', 2);
+  });
+
+  it('a CA that did not sign the server certificate: holds, names the TLS Secret, no fallback', async () => {
+    const s = await stream(tokenNc, 'tls-otherca', 500);
+    await createDeployment(ns.name, 'tls-otherca', 2);
+    await eventConsumer(
+      'tls-otherca',
+      tokenServer,
+      s,
+      { tls: 'nats-other-ca', auth: 'nats-token' },
+      fallback,
+    );
+    const message = await readyReason('tls-otherca', 'NatsTlsFailed');
+    expect(message).toContain(`${ns.name}/nats-other-ca`);
+    expect(message).toMatch(/ca\.crt/);
+    await heldWithoutFallback('tls-otherca', 2);
+  });
+
+  it('no client certificate where the server requires one: holds, says so, no fallback', async () => {
+    const s = await stream(mtlsNc, 'mtls-nocert', 500);
+    await createDeployment(ns.name, 'mtls-nocert', 2);
+    await eventConsumer('mtls-nocert', mtlsServer, s, { tls: 'nats-ca', auth: 'nats-nkey' }, fallback);
+    const message = await readyReason('mtls-nocert', 'NatsTlsFailed');
+    expect(message).toMatch(/client certificate/);
+    expect(message).toContain(`${ns.name}/nats-ca`);
+    await heldWithoutFallback('mtls-nocert', 2);
+  });
+
+  it('a refused token: holds, names the auth Secret, never shows the token', async () => {
+    const s = await stream(tokenNc, 'tls-badtoken', 500);
+    await createDeployment(ns.name, 'tls-badtoken', 2);
+    await eventConsumer(
+      'tls-badtoken',
+      tokenServer,
+      s,
+      { tls: 'nats-ca', auth: 'nats-wrong-token' },
+      fallback,
+    );
+    const message = await readyReason('tls-badtoken', 'NatsUnauthorized');
+    expect(message).toMatch(/auth Secret/);
+    expect(message).not.toContain('not-the-token');
+    await heldWithoutFallback('tls-badtoken', 2);
+  });
+
+  it('a rotated token: refused after the server reloads, reading again once the Secret changes', async () => {
+    const s = await stream(tokenNc, 'tls-rotate', 200);
+    await createDeployment(ns.name, 'tls-rotate', 1);
+    await putSecret('rotating-token', { token: 'tok-1' });
+    await eventConsumer('tls-rotate', tokenServer, s, { tls: 'nats-ca', auth: 'rotating-token' }, fallback);
+    await replicasReach('tls-rotate', 2);
+
+    // NATS's operator rotates first: the server now accepts only tok-2 and drops tok-1 clients.
+    await tokenServer.reload(tokenConfig(pki, 'tok-2'));
+    await readyReason('tls-rotate', 'NatsUnauthorized');
+    // Refused credentials are not an outage: no fallback to 8 while the Secret is out of date.
+    await heldWithoutFallback('tls-rotate', 2);
+
+    // Then the Secret: the operator reads with the new token without a restart.
+    await putSecret('rotating-token', { token: 'tok-2' });
+    const nc2 = await connect({ servers: tokenServer.url, token: 'tok-2', tls: { ca: pki.ca } });
+    try {
+      await publish(nc2, s, 400);
+      await replicasReach('tls-rotate', 6);
+      const status = await eventConsumerStatus(ns.name, 'tls-rotate');
+      expect(condition(status, 'Ready')?.status).toBe('True');
+    } finally {
+      await nc2.close();
+    }
+  });
+});
