@@ -249,9 +249,11 @@ describe('handlers slower than ack_wait whose prefetched copies expire (failing-
 });
 
 describe('messages dropped after their last delivery (max_deliver)', () => {
-  it('max_deliver 4, 1 message in 20 retried until dropped: the drops do not count (before: 20/s for 19/s acknowledged)', () => {
-    // 1,000 waiting, 1 replica; each second 19 messages acknowledged and one poison message dropped
-    // after its 3 redeliveries (3 a second), which leave its count in num_redelivered.
+  /**
+   * 1,000 waiting, 1 replica; each second 19 messages acknowledged and one poison message dropped
+   * after its 3 redeliveries (3 a second), which leave its count in num_redelivered.
+   */
+  const poisonReadings = (maxDeliver?: number): BacklogSample[] => {
     const readings: BacklogSample[] = [];
     for (let t = 0; t <= 60; t++)
       readings.push(
@@ -263,28 +265,19 @@ describe('messages dropped after their last delivery (max_deliver)', () => {
           deliveredStreamSeq: 100 + 20 * t,
           ackFloorConsumerSeq: 23 * t,
           redelivered: 5 + t,
-          maxDeliver: 4,
+          ...(maxDeliver === undefined ? {} : { maxDeliver }),
         }),
       );
-    const states = feed(readings, 1);
+    return readings;
+  };
+
+  it('max_deliver 4, 1 message in 20 retried until dropped: the drops do not count (before: 20/s for 19/s acknowledged)', () => {
+    const states = feed(poisonReadings(4), 1);
     expect(states.at(-1)?.perReplicaPerSecond).toBeCloseTo(19, 6);
     expect(states.some((st) => st.failingSince !== undefined)).toBe(false);
   });
 
   it('without max_deliver nothing is taken from completions', () => {
-    const readings: BacklogSample[] = [];
-    for (let t = 0; t <= 60; t++)
-      readings.push(
-        sample({
-          at: s(t),
-          pending: 1000,
-          ackPending: 100,
-          deliveredConsumerSeq: 100 + 23 * t,
-          deliveredStreamSeq: 100 + 20 * t,
-          ackFloorConsumerSeq: 23 * t,
-          redelivered: 5 + t,
-        }),
-      );
-    expect(feed(readings, 1).at(-1)?.perReplicaPerSecond).toBeCloseTo(20, 6);
+    expect(feed(poisonReadings(), 1).at(-1)?.perReplicaPerSecond).toBeCloseTo(20, 6);
   });
 });
