@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startNatsServer, type NatsServer } from '../../hack/stack/nats-server.js';
-import { createNamespace, eventually } from '../../test/env.js';
+import { createNamespace, eventually, testStack } from '../../test/env.js';
 import type { RunningOperator } from '../src/run-operator.js';
 import {
   closeKubeApi,
@@ -223,6 +223,40 @@ describe('NATS with TLS and credentials', () => {
     await heldWithoutFallback('mtls-nocert', 2);
   });
 
+  it('a TLS Secret for a server without TLS: holds, says to remove it, no fallback', async () => {
+    const plainNc = await connect({ servers: testStack().natsUrl });
+    try {
+      const s = await stream(plainNc, 'plain-tls', 500);
+      await createDeployment(ns.name, 'plain-tls', 2);
+      await createEventConsumer({
+        namespace: ns.name,
+        name: 'plain-tls',
+        target: 'plain-tls',
+        servers: [testStack().natsUrl],
+        stream: s,
+        consumer: 'work',
+        extra: {
+          minReplicas: 1,
+          maxReplicas: 10,
+          pollInterval: '1s',
+          nats: {
+            servers: [testStack().natsUrl],
+            stream: s,
+            consumer: 'work',
+            tls: { secretRef: { name: 'nats-ca' } },
+          },
+          ...fallback,
+        },
+      });
+      const message = await readyReason('plain-tls', 'NatsTlsFailed');
+      expect(message).toMatch(/offers no TLS/);
+      expect(message).toContain(`${ns.name}/nats-ca is set: remove tls.secretRef`);
+      await heldWithoutFallback('plain-tls', 2);
+    } finally {
+      await plainNc.close();
+    }
+  });
+
   it('a refused token: holds, names the auth Secret, never shows the token', async () => {
     const s = await stream(tokenNc, 'tls-badtoken', 500);
     await createDeployment(ns.name, 'tls-badtoken', 2);
@@ -252,12 +286,18 @@ describe('NATS with TLS and credentials', () => {
     // Refused credentials are not an outage: no fallback to 8 while the Secret is out of date.
     await heldWithoutFallback('tls-rotate', 2);
 
-    // Then the Secret: the operator reads with the new token without a restart.
+    // Then the Secret: the operator reads with the new token without a restart, once its cached
+    // copy of the Secret expires (SecretReader, 30 s).
+    const secretCacheMs = 30_000;
     await putSecret('rotating-token', { token: 'tok-2' });
     const nc2 = await connect({ servers: tokenServer.url, token: 'tok-2', tls: { ca: pki.ca } });
     try {
       await publish(nc2, s, 400);
-      await replicasReach('tls-rotate', 6);
+      await eventually(
+        'tls-rotate at 6 replicas, read with the new token',
+        async () => ((await specReplicas(ns.name, 'tls-rotate')) === 6 ? true : undefined),
+        secretCacheMs + 30_000,
+      );
       const status = await eventConsumerStatus(ns.name, 'tls-rotate');
       expect(condition(status, 'Ready')?.status).toBe('True');
     } finally {

@@ -24,6 +24,8 @@ describe('tlsProblemOf', () => {
   });
   it('TLS settings for a server that offers none', () => {
     expect(tlsProblemOf(new Error("'tls' is not available on this server"))?.kind).toBe('noTlsOnServer');
+    // nats.js 3.4's words, as a real nats-server without TLS made it say (nats-security.int).
+    expect(tlsProblemOf(new Error("server does not support 'tls'"))?.kind).toBe('noTlsOnServer');
   });
   it.each([
     ['a refused connection', nodeError('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:4222')],
@@ -86,6 +88,13 @@ describe('tlsProblemMessage', () => {
     expect(tlsProblemMessage({ kind: 'clientCertificateRequired' }, server, 'shop/nats-ca')).toMatch(
       /requires a TLS client certificate .*add tls\.crt and tls\.key to the TLS Secret shop\/nats-ca/,
     );
+  });
+  it('TLS for a server without it: the Secret to remove, or the tls:// URL when no Secret is set', () => {
+    const problem = { kind: 'noTlsOnServer' as const, detail: 'd' };
+    expect(tlsProblemMessage(problem, server, 'shop/nats-ca')).toMatch(
+      /the TLS Secret shop\/nats-ca is set: remove tls\.secretRef/,
+    );
+    expect(tlsProblemMessage(problem, server, undefined)).toMatch(/tls:\/\/ server URL\): use nats:\/\//);
   });
   it('names the server in every message', () => {
     for (const problem of [

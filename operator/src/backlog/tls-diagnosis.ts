@@ -63,7 +63,8 @@ export function tlsProblemOf(err: unknown): TlsProblem | undefined {
     if (EXPIRED.has(code)) return { kind: 'expired', detail };
     if (WRONG_NAME.has(code)) return { kind: 'wrongName', detail };
     // nats.js: the client was given TLS settings, the server offers no TLS.
-    if (/\btls\b.*not available/i.test(message)) return { kind: 'noTlsOnServer', detail: message };
+    if (/\btls\b.*not available|does not support '?tls\b/i.test(message))
+      return { kind: 'noTlsOnServer', detail: message };
   }
   return undefined;
 }
@@ -154,7 +155,11 @@ export function tlsProblemMessage(problem: TlsProblem, server: string, secret: s
     case 'wrongName':
       return `NATS at ${server} presented a TLS certificate for another name (${problem.detail}): list the server by a name its certificate holds in servers, or reissue the certificate`;
     case 'noTlsOnServer':
-      return `NATS at ${server} offers no TLS, but ${inSecret ?? 'a TLS Secret'} is set: remove tls.secretRef or enable TLS on the server`;
+      return `NATS at ${server} offers no TLS, but ${
+        inSecret === undefined
+          ? 'TLS was asked for (a tls:// server URL): use nats://'
+          : `${inSecret} is set: remove tls.secretRef`
+      } or enable TLS on the server`;
     case 'clientCertificateRequired':
       return `NATS at ${server} requires a TLS client certificate (tls_verify) and none was given: ${
         inSecret === undefined
