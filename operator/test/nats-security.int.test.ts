@@ -112,12 +112,11 @@ describe('NATS with TLS and credentials', () => {
 
   const eventConsumer = async (
     name: string,
-    server: NatsServer,
+    url: string,
     streamNameValue: string,
     secrets: { tls?: string; auth?: string },
     extra: Record<string, unknown> = {},
   ): Promise<void> => {
-    const url = server.url.replace('nats://', 'tls://');
     await createEventConsumer({
       namespace: ns.name,
       name,
@@ -142,11 +141,14 @@ describe('NATS with TLS and credentials', () => {
     });
   };
 
-  const replicasReach = (name: string, n: number): Promise<true> =>
+  /** A server's address as users of TLS write it. */
+  const tlsUrl = (server: NatsServer): string => server.url.replace('nats://', 'tls://');
+
+  const replicasReach = (name: string, n: number, timeoutMs = 30_000): Promise<true> =>
     eventually(
       `${name} at ${n} replicas`,
       async () => ((await specReplicas(ns.name, name)) === n ? true : undefined),
-      30_000,
+      timeoutMs,
     );
 
   const readyReason = async (name: string, reason: string): Promise<string> => {
@@ -176,21 +178,21 @@ describe('NATS with TLS and credentials', () => {
   it('scales from a backlog read over TLS with a token', async () => {
     const s = await stream(tokenNc, 'tls-token', 300);
     await createDeployment(ns.name, 'tls-token', 1);
-    await eventConsumer('tls-token', tokenServer, s, { tls: 'nats-ca', auth: 'nats-token' });
+    await eventConsumer('tls-token', tlsUrl(tokenServer), s, { tls: 'nats-ca', auth: 'nats-token' });
     await replicasReach('tls-token', 3);
   });
 
   it('scales from a backlog read over mutual TLS with an nkey user', async () => {
     const s = await stream(mtlsNc, 'mtls-nkey', 400);
     await createDeployment(ns.name, 'mtls-nkey', 1);
-    await eventConsumer('mtls-nkey', mtlsServer, s, { tls: 'nats-client-tls', auth: 'nats-nkey' });
+    await eventConsumer('mtls-nkey', tlsUrl(mtlsServer), s, { tls: 'nats-client-tls', auth: 'nats-nkey' });
     await replicasReach('mtls-nkey', 4);
   });
 
   it('a server certificate it cannot verify (no CA given): holds, names the TLS problem, no fallback', async () => {
     const s = await stream(tokenNc, 'tls-noca', 500);
     await createDeployment(ns.name, 'tls-noca', 2);
-    await eventConsumer('tls-noca', tokenServer, s, { auth: 'nats-token' }, fallback);
+    await eventConsumer('tls-noca', tlsUrl(tokenServer), s, { auth: 'nats-token' }, fallback);
     const message = await readyReason('tls-noca', 'NatsTlsFailed');
     expect(message).toMatch(/TLS/);
     expect(message).toMatch(/spec\.nats\.tls/);
@@ -202,7 +204,7 @@ describe('NATS with TLS and credentials', () => {
     await createDeployment(ns.name, 'tls-otherca', 2);
     await eventConsumer(
       'tls-otherca',
-      tokenServer,
+      tlsUrl(tokenServer),
       s,
       { tls: 'nats-other-ca', auth: 'nats-token' },
       fallback,
@@ -216,7 +218,13 @@ describe('NATS with TLS and credentials', () => {
   it('no client certificate where the server requires one: holds, says so, no fallback', async () => {
     const s = await stream(mtlsNc, 'mtls-nocert', 500);
     await createDeployment(ns.name, 'mtls-nocert', 2);
-    await eventConsumer('mtls-nocert', mtlsServer, s, { tls: 'nats-ca', auth: 'nats-nkey' }, fallback);
+    await eventConsumer(
+      'mtls-nocert',
+      tlsUrl(mtlsServer),
+      s,
+      { tls: 'nats-ca', auth: 'nats-nkey' },
+      fallback,
+    );
     const message = await readyReason('mtls-nocert', 'NatsTlsFailed');
     expect(message).toMatch(/client certificate/);
     expect(message).toContain(`${ns.name}/nats-ca`);
@@ -228,26 +236,7 @@ describe('NATS with TLS and credentials', () => {
     try {
       const s = await stream(plainNc, 'plain-tls', 500);
       await createDeployment(ns.name, 'plain-tls', 2);
-      await createEventConsumer({
-        namespace: ns.name,
-        name: 'plain-tls',
-        target: 'plain-tls',
-        servers: [testStack().natsUrl],
-        stream: s,
-        consumer: 'work',
-        extra: {
-          minReplicas: 1,
-          maxReplicas: 10,
-          pollInterval: '1s',
-          nats: {
-            servers: [testStack().natsUrl],
-            stream: s,
-            consumer: 'work',
-            tls: { secretRef: { name: 'nats-ca' } },
-          },
-          ...fallback,
-        },
-      });
+      await eventConsumer('plain-tls', testStack().natsUrl, s, { tls: 'nats-ca' }, fallback);
       const message = await readyReason('plain-tls', 'NatsTlsFailed');
       expect(message).toMatch(/offers no TLS/);
       expect(message).toContain(`${ns.name}/nats-ca is set: remove tls.secretRef`);
@@ -262,7 +251,7 @@ describe('NATS with TLS and credentials', () => {
     await createDeployment(ns.name, 'tls-badtoken', 2);
     await eventConsumer(
       'tls-badtoken',
-      tokenServer,
+      tlsUrl(tokenServer),
       s,
       { tls: 'nats-ca', auth: 'nats-wrong-token' },
       fallback,
@@ -277,7 +266,13 @@ describe('NATS with TLS and credentials', () => {
     const s = await stream(tokenNc, 'tls-rotate', 200);
     await createDeployment(ns.name, 'tls-rotate', 1);
     await putSecret('rotating-token', { token: 'tok-1' });
-    await eventConsumer('tls-rotate', tokenServer, s, { tls: 'nats-ca', auth: 'rotating-token' }, fallback);
+    await eventConsumer(
+      'tls-rotate',
+      tlsUrl(tokenServer),
+      s,
+      { tls: 'nats-ca', auth: 'rotating-token' },
+      fallback,
+    );
     await replicasReach('tls-rotate', 2);
 
     // NATS's operator rotates first: the server now accepts only tok-2 and drops tok-1 clients.
@@ -293,11 +288,7 @@ describe('NATS with TLS and credentials', () => {
     const nc2 = await connect({ servers: tokenServer.url, token: 'tok-2', tls: { ca: pki.ca } });
     try {
       await publish(nc2, s, 400);
-      await eventually(
-        'tls-rotate at 6 replicas, read with the new token',
-        async () => ((await specReplicas(ns.name, 'tls-rotate')) === 6 ? true : undefined),
-        secretCacheMs + 30_000,
-      );
+      await replicasReach('tls-rotate', 6, secretCacheMs + 30_000);
       const status = await eventConsumerStatus(ns.name, 'tls-rotate');
       expect(condition(status, 'Ready')?.status).toBe('True');
     } finally {
