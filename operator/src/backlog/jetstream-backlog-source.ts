@@ -380,9 +380,11 @@ export async function readConsumerBacklog(
   try {
     const jsm = await managerFor(nc, ref, options.timeoutMs);
     // Stamped when sent: the server's snapshot is no earlier, and a process that stalls with the
-    // reply waiting would otherwise stamp it late (the matrix's capacity over-reads, rates.ts).
+    // reply waiting would otherwise stamp it late (the matrix's capacity over-reads, rates.ts). The
+    // round trip says how much later it may be (a reply held up by a leader election).
     const sentAt = now();
     const info = await jsm.consumers.info(ref.stream, ref.consumer);
+    const roundTripMs = Math.max(0, now() - sentAt);
     const problems = consumerInfoProblems(info);
     if (problems.length > 0) {
       options.observe?.((performance.now() - started) / 1000, 'Invalid');
@@ -399,7 +401,10 @@ export async function readConsumerBacklog(
     const facts = await streamFacts(nc, jsm, ref, sentAt);
     const removals =
       facts?.removesHeld === true ? { streamFirstSeq: await freshFirstSeq(nc, jsm, ref, sentAt) } : undefined;
-    return { ok: true, sample: sampleFromConsumerInfo(info, sentAt, facts?.subjects, removals) };
+    return {
+      ok: true,
+      sample: { ...sampleFromConsumerInfo(info, sentAt, facts?.subjects, removals), roundTripMs },
+    };
   } catch (err) {
     const error = consumerInfoError(err, ref, server);
     options.observe?.((performance.now() - started) / 1000, error.kind);

@@ -621,6 +621,42 @@ describe('rates across a poll gap (item 4)', () => {
   });
 });
 
+describe('a reading answered late (a leader election holds the reply)', () => {
+  // 20/s arriving, one replica keeping up, read every second, each reading stamped when sent. The
+  // reading sent at 11 s is answered at 16 s by a new consumer leader, with the state of 16 s.
+  const at = (seconds: number, roundTripMs?: number): BacklogSample => ({
+    ...sampleFromTotals(s(seconds), 20 * seconds, 20 * seconds - 1, 1),
+    ...(roundTripMs !== undefined ? { roundTripMs } : {}),
+  });
+  function steady(): RateState {
+    let state = observeRates(undefined, at(0, 2), 1);
+    for (let t = 1; t <= 10; t++) state = observeRates(state, at(t, 2), 1);
+    return state;
+  }
+
+  it('reads no burst from the 5 s it waited: the interval is measured on to the next reading', () => {
+    const late = { ...at(16), at: s(11), roundTripMs: 5000 };
+    const afterLate = observeRates(steady(), late, 1);
+    // Before: 120 arrivals of 16 − 10 s counted over 11 − 10 s, a 120/s interval.
+    expect(afterLate.lastIntervalArrivalPerSecond).toBeCloseTo(20, 6);
+    expect(afterLate.arrivalPerSecond).toBeCloseTo(20, 6);
+    const next = observeRates(afterLate, at(17, 2), 1);
+    expect(next.lastIntervalArrivalPerSecond).toBeCloseTo(20, 6);
+    expect(next.lastIntervalSeconds).toBeCloseTo(7, 6);
+    expect(next.perReplicaPerSecond ?? Infinity).toBeGreaterThanOrEqual(20 - 1e-6);
+  });
+
+  it('measures from a slow reading once the interval is long enough for its round trip', () => {
+    // Every reading takes 400 ms (a slow link): 1 s intervals are too short to trust, 2 s are not.
+    let state = observeRates(undefined, at(0, 400), 1);
+    state = observeRates(state, at(1, 400), 1);
+    expect(state.arrivalPerSecond).toBeUndefined();
+    state = observeRates(state, at(2, 400), 1);
+    expect(state.arrivalPerSecond).toBeCloseTo(20, 6);
+    expect(state.lastIntervalSeconds).toBeCloseTo(2, 6);
+  });
+});
+
 describe('a consumer paused on the server (nats-server 2.11+ pause_until)', () => {
   it('takes no capacity from intervals that touch the pause (before: 25/s fell to 8.3/s), but counts its arrivals', () => {
     // 4 replicas busy at 25/s each with 5,000 pending; then the consumer is paused for 20 s:

@@ -69,6 +69,17 @@ import type { BacklogSample, Rates } from './types.js';
  */
 export const MIN_INTERVAL_SECONDS = 0.9 * ADAPTIVE_POLL_SECONDS;
 /**
+ * Largest share of an interval the readings' round trips may take. A reading is stamped when its
+ * request was sent, and the server's snapshot is somewhere before the reply came, so an interval's
+ * length is uncertain by its readings' round trips. On a 3-node cluster whose consumer leader was
+ * stopped, one CONSUMER.INFO was answered after ~5 s, by the new leader: 6 s of arrivals counted
+ * over a 1 s interval read 120/s of a 20/s stream (leader-change.int). A reading whose round trip,
+ * or the last one's, is more than this share of the interval moves no rate: the next reading is
+ * measured from the same start, over both, as for a reading sooner than MIN_INTERVAL_SECONDS. The
+ * error that remains is at most this share.
+ */
+export const ROUND_TRIP_SHARE = 0.2;
+/**
  * One interval's arrivals count at once at most this multiple of what was seen before it (the
  * interval before, or the confirmed rate): a single batch of a bursty publisher can look like a 50x
  * jump in one reading, and the next reading confirms a real rise. decide.ts sizes panics and the
@@ -197,6 +208,8 @@ export interface RateState {
     consumerCreated?: string;
     /** The consumer was paused on the server at this reading (BacklogSample.paused). */
     paused?: boolean;
+    /** The reading's round trip in ms (BacklogSample.roundTripMs). */
+    roundTripMs?: number;
     pending: number;
     ackPending: number;
     maxAckPending: number;
@@ -358,6 +371,7 @@ function baseline(
   if (readyCohorts !== undefined && readyCohorts.length > 0) last.readyCohorts = readyCohorts;
   if (sample.consumerCreated !== undefined) last.consumerCreated = sample.consumerCreated;
   if (sample.paused === true) last.paused = true;
+  if (sample.roundTripMs !== undefined && sample.roundTripMs > 0) last.roundTripMs = sample.roundTripMs;
   return last;
 }
 
@@ -652,7 +666,8 @@ function isGap(previousIntervalSeconds: number | undefined, dtSeconds: number): 
 
 /**
  * Folds one reading into the estimate. Readings that do not move time forward, or move it by less
- * than MIN_INTERVAL_SECONDS, are ignored (the same state is returned). When
+ * than MIN_INTERVAL_SECONDS, or whose round trips are too long a share of the interval
+ * (ROUND_TRIP_SHARE), are ignored (the same state is returned). When
  * the delivered sequence goes backwards, or the consumer's creation time changes, the consumer was
  * recreated: counters restart, so the
  * arrival and processing estimates restart too (no negative rates), while the per-replica capacity
@@ -667,6 +682,8 @@ export function observeRates(
   if (previous === undefined) return { last: baseline(sample, readyReplicas) };
   const dtSeconds = (sample.at - previous.last.at) / 1000;
   if (!(dtSeconds >= MIN_INTERVAL_SECONDS)) return previous;
+  if (Math.max(previous.last.roundTripMs ?? 0, sample.roundTripMs ?? 0) / 1000 > ROUND_TRIP_SHARE * dtSeconds)
+    return previous;
 
   // Recreated: the sequence went backwards, or — when the new consumer has already delivered more
   // than the old one, so it did not — the creation time changed. Counted across the two, the

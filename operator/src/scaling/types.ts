@@ -72,6 +72,13 @@ export interface ScalingSpec {
 export interface BacklogSample {
   /** When the reading was taken, in ms on the same clock as `now`. */
   at: number;
+  /**
+   * How long the reading took, request to reply, in ms (absent: negligible). The server's snapshot
+   * is somewhere in it: a reply held up by a leader election, or a process that stalled with the
+   * reply waiting, leaves its time that uncertain, and rates.ts takes no interval shorter than a few
+   * times it (ROUND_TRIP_SHARE).
+   */
+  roundTripMs?: number;
   /** num_pending: matching messages not yet delivered. */
   pending: number;
   /** num_ack_pending: delivered, not yet acknowledged (includes those awaiting redelivery). */
