@@ -351,6 +351,7 @@ function fromBacklog(input: DecideInput, consumer: ConsumerSpec, sample: Backlog
     now,
   };
   if (scale.readyReplicas !== undefined) policyInput.readyReplicas = scale.readyReplicas;
+  if (scale.rollout !== undefined) policyInput.rollout = scale.rollout;
   const decision = input.policy(policyInput);
   const desired = decision.desiredReplicas;
   const ref = spec.scaleTargetRef;

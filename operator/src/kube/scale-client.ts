@@ -26,6 +26,22 @@ export interface ScaleReading {
   readyReplicas?: number;
   /** metadata.resourceVersion of the reading: the precondition of a write based on it. */
   resourceVersion: string;
+  /**
+   * A rolling update in progress (Deployments and StatefulSets; absent when none is, the Deployment
+   * is paused, its rollout exceeded its progress deadline, or the kind does not say).
+   */
+  rollout?: RolloutReading;
+}
+
+export interface RolloutReading {
+  /**
+   * Replicas the rollout keeps unavailable by design (a Deployment's resolved maxUnavailable, a
+   * StatefulSet's one pod at a time): while it makes progress, up to this many not ready are the
+   * rollout's, not pods failing to start (scaling/readiness.ts).
+   */
+  unavailable: number;
+  /** Replicas of the old template still there (status.replicas − status.updatedReplicas): progress is this falling. */
+  oldReplicas: number;
 }
 
 export interface ScaleReadOptions {
@@ -57,9 +73,89 @@ interface ApiResourceList {
 }
 
 interface ScaleObject {
-  metadata?: { resourceVersion?: string };
-  spec?: { replicas?: number };
-  status?: { replicas?: number; readyReplicas?: number };
+  metadata?: { resourceVersion?: string; generation?: number };
+  spec?: {
+    replicas?: number;
+    paused?: boolean;
+    /** Deployment. */
+    strategy?: { type?: string; rollingUpdate?: { maxUnavailable?: unknown; maxSurge?: unknown } };
+    /** StatefulSet. */
+    updateStrategy?: { type?: string; rollingUpdate?: { maxUnavailable?: unknown } };
+  };
+  status?: {
+    replicas?: number;
+    readyReplicas?: number;
+    updatedReplicas?: number;
+    observedGeneration?: number;
+    currentRevision?: string;
+    updateRevision?: string;
+    conditions?: Array<{ type?: string; status?: string; reason?: string }>;
+  };
+}
+
+/**
+ * An intstr (an integer, or a percentage such as "25%") resolved against `replicas` as the
+ * deployment controller does: maxUnavailable rounds down, maxSurge up. Anything else reads as
+ * `fallback` (the API server validates these fields; a value it did not is not trusted).
+ */
+function resolveIntOrPercent(value: unknown, replicas: number, roundUp: boolean, fallback: number): number {
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0) return value;
+  if (typeof value === 'string') {
+    const m = /^([0-9]{1,3})%$/.exec(value);
+    if (m) {
+      const scaled = (Number(m[1]) * replicas) / 100;
+      return roundUp ? Math.ceil(scaled) : Math.floor(scaled);
+    }
+  }
+  return fallback;
+}
+
+/**
+ * A rollout in progress (ScaleReading.rollout), from an apps/v1 Deployment or StatefulSet as read. A paused Deployment does not roll, a Recreate or
+ * OnDelete strategy replaces no pod while keeping the others (its new pods have the whole deadline),
+ * and a Deployment whose Progressing condition says ProgressDeadlineExceeded is stuck by its own
+ * account: none of these gets an allowance.
+ */
+export function rolloutOf(kind: string, obj: ScaleObject): RolloutReading | undefined {
+  const unavailable = rolloutUnavailable(kind, obj);
+  if (unavailable === 0) return undefined;
+  const status = obj.status ?? {};
+  return { unavailable, oldReplicas: Math.max(0, (status.replicas ?? 0) - (status.updatedReplicas ?? 0)) };
+}
+
+function rolloutUnavailable(kind: string, obj: ScaleObject): number {
+  const spec = obj.spec ?? {};
+  const status = obj.status ?? {};
+  const replicas = spec.replicas ?? 0;
+  if (kind === 'Deployment') {
+    if (spec.paused === true || spec.strategy?.type === 'Recreate') return 0;
+    const stuck = status.conditions?.some(
+      (c) => c.type === 'Progressing' && c.status === 'False' && c.reason === 'ProgressDeadlineExceeded',
+    );
+    if (stuck) return 0;
+    const generation = obj.metadata?.generation ?? 0;
+    const rolling = (status.observedGeneration ?? 0) < generation || (status.updatedReplicas ?? 0) < replicas;
+    if (!rolling) return 0;
+    const update = spec.strategy?.rollingUpdate ?? {};
+    // apps/v1 defaults: 25% each. Both resolving to 0 makes the controller take 1 unavailable.
+    const unavailable = resolveIntOrPercent(update.maxUnavailable ?? '25%', replicas, false, 0);
+    const surge = resolveIntOrPercent(update.maxSurge ?? '25%', replicas, true, 0);
+    return unavailable === 0 && surge === 0 ? 1 : unavailable;
+  }
+  if (kind === 'StatefulSet') {
+    if (spec.updateStrategy?.type === 'OnDelete') return 0;
+    const rolling =
+      status.updateRevision !== undefined &&
+      status.currentRevision !== undefined &&
+      status.updateRevision !== status.currentRevision;
+    if (!rolling) return 0;
+    // One pod at a time, unless the (alpha) maxUnavailable says more.
+    return Math.max(
+      1,
+      resolveIntOrPercent(spec.updateStrategy?.rollingUpdate?.maxUnavailable, replicas, false, 1),
+    );
+  }
+  return 0;
 }
 
 /** The group/version path; an apiVersion that is not group/version never reaches a URL. */
@@ -105,7 +201,11 @@ export class ScaleClient {
         statusReplicas: obj.status?.replicas ?? 0,
         resourceVersion,
       };
-      if (readsObject) reading.readyReplicas = obj.status?.readyReplicas ?? 0;
+      if (readsObject) {
+        reading.readyReplicas = obj.status?.readyReplicas ?? 0;
+        const rollout = rolloutOf(ref.kind, obj);
+        if (rollout !== undefined) reading.rollout = rollout;
+      }
       return reading;
     } catch (err) {
       throw this.translate(err, namespace, ref, plural, 'get');

@@ -303,6 +303,7 @@ export function decide(input: ScalingInput): ScalingDecision {
       now,
       asked: current,
       ready,
+      ...(input.rollout === undefined ? {} : { rollout: input.rollout }),
       deadlineSeconds: spec.readinessDeadlineSeconds ?? 0,
     }));
   }

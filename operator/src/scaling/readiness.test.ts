@@ -137,6 +137,75 @@ describe('observeReadiness: replicas asked for and not ready for the whole deadl
   });
 });
 
+/** Feeds (second, asked, ready, old replicas of a rollout with maxUnavailable `unavailable`) readings. */
+function runRollout(readings: Array<[number, number, number, number | undefined]>, unavailable: number) {
+  let state: ReadinessState | undefined;
+  return readings.map(([second, asked, ready, oldReplicas]) => {
+    const out = observeReadiness(state, {
+      now: T0 + second * 1000,
+      asked,
+      ready,
+      deadlineSeconds: deadline,
+      ...(oldReplicas === undefined ? {} : { rollout: { unavailable, oldReplicas } }),
+    });
+    state = out.state;
+    return out.report;
+  });
+}
+
+describe('observeReadiness: a rolling update keeps replicas unavailable by design', () => {
+  // 8 replicas, maxUnavailable 2: the rollout replaces them two at a time, each pair ready 50 s after
+  // it started (within the 60 s deadline), so 6 of 8 are ready for the whole 200 s of it.
+  const healthy = (): Array<[number, number, number, number | undefined]> => {
+    const out: Array<[number, number, number, number | undefined]> = [
+      ...every(0, 99, 8, 8).map(([t, a, r]): [number, number, number, undefined] => [t, a, r, undefined]),
+    ];
+    for (let t = 100; t <= 300; t++) out.push([t, 8, 6, Math.max(0, 6 - 2 * Math.floor((t - 100) / 50))]);
+    out.push([301, 8, 8, undefined]);
+    return out;
+  };
+
+  it('a slow rollout of healthy pods, ready below asked for longer than the deadline, is never overdue', () => {
+    const reports = runRollout(healthy(), 2);
+    expect(Math.max(...reports.map((r) => r.overdue))).toBe(0);
+    expect(reports[250]?.message).toMatch(/kept unavailable by a rollout in progress: up to 2/);
+  });
+
+  it('the same counts without the rollout are overdue (the rule the allowance bends)', () => {
+    const reports = run(healthy().map(([t, a, r]) => [t, a, r]));
+    expect(reports[200]?.overdue).toBe(2);
+  });
+
+  it('a rollout that stops making progress loses the allowance a deadline after its last step', () => {
+    // The first step (old 8 -> 6 at 100 s), then the new pods never become ready.
+    const readings: Array<[number, number, number, number | undefined]> = [
+      ...every(0, 99, 8, 8).map(([t, a, r]): [number, number, number, number] => [t, a, r, 8]),
+    ];
+    for (let t = 100; t <= 400; t++) readings.push([t, 8, 6, 6]);
+    const reports = runRollout(readings, 2);
+    // Allowed until 160 (a deadline after the step), then a whole deadline of shortfall: 220.
+    expect(reports[219]?.overdue).toBe(0);
+    expect(reports[221]?.overdue).toBe(2);
+    expect(reports[400]?.overdue).toBe(2);
+  });
+
+  it('a scale-down that takes old replicas is no progress', () => {
+    const readings: Array<[number, number, number, number | undefined]> = [];
+    for (let t = 0; t <= 99; t++) readings.push([t, 8, 6, 6]);
+    // Scaled down to 6: old replicas fall with asked; the new pods still never become ready.
+    for (let t = 100; t <= 300; t++) readings.push([t, 6, 4, 4]);
+    const reports = runRollout(readings, 2);
+    expect(reports[300]?.overdue).toBe(2);
+  });
+
+  it('a rollout first seen in progress has shown no progress yet: nothing is allowed until an old replica goes', () => {
+    const readings: Array<[number, number, number, number | undefined]> = [];
+    for (let t = 0; t <= 130; t++) readings.push([t, 8, 6, 6]);
+    const reports = runRollout(readings, 2);
+    expect(reports[61]?.overdue).toBe(2);
+  });
+});
+
 describe('observeReadiness: how long replicas asked for take to become ready (start-up)', () => {
   it('measures each new replica from when it was asked for to when the ready count took it in', () => {
     const reports = run([

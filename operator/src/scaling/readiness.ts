@@ -12,6 +12,15 @@
 //   asked during the window is what was asked a deadline ago);
 // - a replica that was ready and stopped (killed, crashing) is overdue a deadline after it stopped,
 //   so a container restart that is ready again within the deadline never counts.
+// - during a rolling update the workload's own strategy keeps replicas unavailable on purpose (a
+//   Deployment's maxUnavailable, a StatefulSet's one pod at a time). A slow rollout of healthy pods
+//   keeps ready below asked for far longer than the deadline (each new pod ready within it, the next
+//   old one leaving at once), and read as overdue it stopped every scale-up until the rollout ended.
+//   So while the rollout makes progress — an old replica went within the last deadline, with asked
+//   not falling — up to that many not ready are the rollout's. A rollout whose new pods never become
+//   ready makes no progress after its first step, so the allowance lapses a deadline later: it must,
+//   since a scale-up shares the new replicas between the old and the new ReplicaSet in proportion,
+//   which keeps the shortfall at exactly maxUnavailable however far the replicas go.
 // Until the readings cover a whole deadline (a new or restarted operator) nothing is overdue: the
 // policy never holds back on a guess. It also measures how long replicas take from asked for to
 // ready (START_UP_SAMPLES): the start-up the policy sizes a pile-up for when longer than
@@ -38,6 +47,8 @@ export interface ReadinessReading {
   at: number;
   asked: number;
   ready: number;
+  /** Replicas a rollout in progress kept unavailable by design at this reading (absent: none). */
+  allowed?: number;
 }
 
 export interface ReadinessState {
@@ -49,6 +60,8 @@ export interface ReadinessState {
   starting?: number[];
   /** The last START_UP_SAMPLES start-ups (seconds), oldest first. */
   startups?: number[];
+  /** A rollout in progress at the last reading: its old replicas, asked, and its last progress (ms). */
+  rollout?: { oldReplicas: number; asked: number; progressAt?: number };
 }
 
 export interface ReadinessReport {
@@ -79,7 +92,8 @@ export function asReadinessState(value: unknown): ReadinessState | undefined {
       r !== null &&
       Number.isFinite((r as ReadinessReading).at) &&
       Number.isFinite((r as ReadinessReading).asked) &&
-      Number.isFinite((r as ReadinessReading).ready),
+      Number.isFinite((r as ReadinessReading).ready) &&
+      ((r as ReadinessReading).allowed === undefined || Number.isFinite((r as ReadinessReading).allowed)),
   );
   const overdue = (value as { overdue?: unknown }).overdue;
   const state: ReadinessState = {
@@ -94,6 +108,20 @@ export function asReadinessState(value: unknown): ReadinessState | undefined {
   const startups = finite((value as { startups?: unknown }).startups);
   if (starting !== undefined) state.starting = starting;
   if (startups !== undefined) state.startups = startups;
+  const rollout = (value as { rollout?: unknown }).rollout;
+  if (typeof rollout === 'object' && rollout !== null) {
+    const { oldReplicas, asked, progressAt } = rollout as Record<string, unknown>;
+    if (
+      typeof oldReplicas === 'number' &&
+      Number.isFinite(oldReplicas) &&
+      typeof asked === 'number' &&
+      Number.isFinite(asked)
+    ) {
+      state.rollout = { oldReplicas, asked };
+      if (typeof progressAt === 'number' && Number.isFinite(progressAt))
+        state.rollout.progressAt = progressAt;
+    }
+  }
   return state;
 }
 
@@ -149,7 +177,8 @@ function overdueOf(readings: readonly ReadinessReading[], now: number, deadlineM
   let mostReady = 0;
   for (const r of readings.slice(startIndex)) {
     fewestAsked = Math.min(fewestAsked, r.asked);
-    mostReady = Math.max(mostReady, r.ready);
+    // What a rollout keeps unavailable on purpose counts as ready (never beyond what was asked).
+    mostReady = Math.max(mostReady, Math.max(r.ready, Math.min(r.asked, r.ready + (r.allowed ?? 0))));
   }
   return Number.isFinite(fewestAsked) ? Math.max(0, fewestAsked - mostReady) : 0;
 }
@@ -160,7 +189,14 @@ function overdueOf(readings: readonly ReadinessReading[], now: number, deadlineM
  */
 export function observeReadiness(
   previous: ReadinessState | undefined,
-  reading: { now: number; asked: number; ready: number; deadlineSeconds: number },
+  reading: {
+    now: number;
+    asked: number;
+    ready: number;
+    deadlineSeconds: number;
+    /** A rolling update in progress: what it keeps unavailable by design, and its old replicas left. */
+    rollout?: { unavailable: number; oldReplicas: number };
+  },
 ): { state: ReadinessState; report: ReadinessReport } {
   const { now } = reading;
   const asked = whole(reading.asked);
@@ -168,12 +204,23 @@ export function observeReadiness(
   const deadlineSeconds =
     reading.deadlineSeconds > 0 ? reading.deadlineSeconds : DEFAULT_READINESS_DEADLINE_SECONDS;
   const deadlineMs = deadlineSeconds * 1000;
+  const rollout = followRollout(previous?.rollout, reading.rollout, now, asked);
+  const allowed =
+    reading.rollout !== undefined &&
+    rollout?.progressAt !== undefined &&
+    now - rollout.progressAt <= deadlineMs
+      ? whole(reading.rollout.unavailable)
+      : 0;
   // A reading from the past (a clock that stepped back) restarts the record rather than bending it.
   const kept = (previous?.readings ?? []).filter((r) => r.at <= now);
   const wasOverdue = kept.length > 0 && (previous?.overdue ?? 0) > 0;
   const last = kept.at(-1);
+  const current: ReadinessReading =
+    allowed > 0 ? { at: now, asked, ready, allowed } : { at: now, asked, ready };
   const readings =
-    last && last.asked === asked && last.ready === ready ? kept : [...kept, { at: now, asked, ready }];
+    last && last.asked === asked && last.ready === ready && (last.allowed ?? 0) === allowed
+      ? kept
+      : [...kept, current];
   // Keep the reading in effect at the window's start and everything after it.
   const windowStart = now - deadlineMs;
   let firstKept = 0;
@@ -198,14 +245,39 @@ export function observeReadiness(
         'No replicas are added while they are missing: more of the same pods would not become ready either. ' +
         'Look at the pods (kubectl describe pods, kubectl get events): an image that cannot be pulled, a crash loop, an OOM kill, a pod that cannot be scheduled'
       : starting > 0
-        ? `${ready} of ${asked} replicas ready, ${starting} starting (within ${deadlineText})`
+        ? `${ready} of ${asked} replicas ready, ${starting} starting (within ${deadlineText}` +
+          `${allowed > 0 ? `, or kept unavailable by a rollout in progress: up to ${allowed}` : ''})`
         : `${ready} of ${asked} replicas ready`;
   const report: ReadinessReport = { asked, ready, overdue, starting, deadlineSeconds, wasOverdue, message };
   if (startupSeconds !== undefined) report.startupSeconds = startupSeconds;
-  return {
-    state: { readings: trimmed, overdue, starting: followed.starting, startups: followed.startups },
-    report,
+  const state: ReadinessState = {
+    readings: trimmed,
+    overdue,
+    starting: followed.starting,
+    startups: followed.startups,
   };
+  if (rollout !== undefined) state.rollout = rollout;
+  return { state, report };
+}
+
+/**
+ * A rollout's progress: an old replica went (oldReplicas fell) at a reading where asked did not
+ * fall (a scale-down takes old replicas too, and is no progress). A rollout first seen in progress
+ * has made none yet that this process saw.
+ */
+function followRollout(
+  previous: ReadinessState['rollout'],
+  rollout: { unavailable: number; oldReplicas: number } | undefined,
+  now: number,
+  asked: number,
+): ReadinessState['rollout'] {
+  if (rollout === undefined) return undefined;
+  const oldReplicas = whole(rollout.oldReplicas);
+  const next: NonNullable<ReadinessState['rollout']> = { oldReplicas, asked };
+  const progressed = previous !== undefined && oldReplicas < previous.oldReplicas && asked >= previous.asked;
+  const progressAt = progressed ? now : previous?.progressAt;
+  if (progressAt !== undefined && progressAt <= now) next.progressAt = progressAt;
+  return next;
 }
 
 function fmtSeconds(seconds: number): string {

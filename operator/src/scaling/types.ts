@@ -246,6 +246,12 @@ export interface ScalingInput {
    * currentReplicas. Used so pods still starting do not dilute the per-replica capacity estimate.
    */
   readyReplicas?: number;
+  /**
+   * A rolling update of the target in progress: the replicas it keeps unavailable by design (its
+   * maxUnavailable) and the replicas of the old template still there. While old replicas keep
+   * being replaced, that many not ready are the rollout's, not overdue (readiness.ts). Optional.
+   */
+  rollout?: { unavailable: number; oldReplicas: number };
   history: ScalingHistory;
   now: number;
 }

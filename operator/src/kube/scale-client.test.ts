@@ -1,0 +1,67 @@
+import { rolloutOf } from './scale-client.js';
+
+const deployment = (over: {
+  spec?: Record<string, unknown>;
+  status?: Record<string, unknown>;
+  generation?: number;
+}) => ({
+  metadata: { generation: over.generation ?? 2 },
+  spec: { replicas: 8, ...over.spec },
+  status: { replicas: 8, readyReplicas: 6, updatedReplicas: 2, observedGeneration: 2, ...over.status },
+});
+
+describe('rolloutOf: what a rolling update in progress keeps unavailable by design', () => {
+  it('resolves the apps/v1 defaults (25 %, rounded down) and counts the old replicas left', () => {
+    expect(rolloutOf('Deployment', deployment({}))).toEqual({ unavailable: 2, oldReplicas: 6 });
+  });
+
+  it('takes integers and percentages as the deployment controller does', () => {
+    const strategy = (rollingUpdate: Record<string, unknown>) => ({
+      spec: { strategy: { type: 'RollingUpdate', rollingUpdate } },
+    });
+    expect(rolloutOf('Deployment', deployment(strategy({ maxUnavailable: 3 })))?.unavailable).toBe(3);
+    expect(rolloutOf('Deployment', deployment(strategy({ maxUnavailable: '30%' })))?.unavailable).toBe(2);
+    // Both resolving to 0 makes the controller take one unavailable.
+    expect(
+      rolloutOf('Deployment', deployment(strategy({ maxUnavailable: '10%', maxSurge: 0 })))?.unavailable,
+    ).toBe(1);
+    // maxUnavailable 0 with a surge: none are kept unavailable.
+    expect(rolloutOf('Deployment', deployment(strategy({ maxUnavailable: 0, maxSurge: 1 })))).toBeUndefined();
+  });
+
+  it('a new generation not yet observed is a rollout about to start', () => {
+    const d = deployment({ generation: 3, status: { updatedReplicas: 8, readyReplicas: 8 } });
+    expect(rolloutOf('Deployment', d)).toEqual({ unavailable: 2, oldReplicas: 0 });
+  });
+
+  it('none when rolled out, paused, Recreate, or past its progress deadline', () => {
+    expect(rolloutOf('Deployment', deployment({ status: { updatedReplicas: 8 } }))).toBeUndefined();
+    expect(rolloutOf('Deployment', deployment({ spec: { paused: true } }))).toBeUndefined();
+    expect(rolloutOf('Deployment', deployment({ spec: { strategy: { type: 'Recreate' } } }))).toBeUndefined();
+    const stuck = deployment({
+      status: {
+        conditions: [{ type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded' }],
+      },
+    });
+    expect(rolloutOf('Deployment', stuck)).toBeUndefined();
+  });
+
+  it('a StatefulSet rolls one pod at a time while its revisions differ', () => {
+    const sts = (status: Record<string, unknown>, updateStrategy?: Record<string, unknown>) => ({
+      spec: { replicas: 4, ...(updateStrategy ? { updateStrategy } : {}) },
+      status: { replicas: 4, updatedReplicas: 1, ...status },
+    });
+    expect(rolloutOf('StatefulSet', sts({ currentRevision: 'a', updateRevision: 'b' }))).toEqual({
+      unavailable: 1,
+      oldReplicas: 3,
+    });
+    expect(rolloutOf('StatefulSet', sts({ currentRevision: 'b', updateRevision: 'b' }))).toBeUndefined();
+    expect(
+      rolloutOf('StatefulSet', sts({ currentRevision: 'a', updateRevision: 'b' }, { type: 'OnDelete' })),
+    ).toBeUndefined();
+  });
+
+  it('other kinds say nothing', () => {
+    expect(rolloutOf('Rollout', deployment({}))).toBeUndefined();
+  });
+});
