@@ -12,6 +12,13 @@
 // own request counts; JETSCALE_STATUS_READINGS_SECONDS, _RATES_SECONDS, _READINGS_PER_SECOND and
 // JETSCALE_WORKERS are passed to the operator; BENCH_OPERATOR=<checkout>/dist/operator/src/main.js
 // measures another build (before/after).
+// BENCH_LOAD=idle: no messages at all (every EventConsumer idle at zero replicas). BENCH_LOAD=moving:
+// the EventConsumers are not paused and their backlogs move: each gets BENCH_MOVING_HIGH msg/s
+// (default 20) for 40 s of every 120 s and BENCH_MOVING_LOW (default 2) otherwise, the cycles
+// staggered across EventConsumers, and the bench consumes and acks for the Deployment's ready
+// replicas, BENCH_REPLICA_RATE msg/s each (default 5): the operator scales up and down as in
+// production. Both report NATS reads and API requests per EventConsumer per minute (issue 13: what
+// the adaptive poll costs on the real operator); use a small BENCH_COUNT (e.g. 20) for these.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -30,7 +37,27 @@ const COUNT = Number(process.env.BENCH_COUNT ?? 1000);
 const MEASURE_SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
 const POLL_SECONDS = Number(process.env.BENCH_POLL ?? 5);
 const BUSY = process.env.BENCH_BUSY === '1';
-const WITH_BACKLOG = BUSY ? 0 : Math.min(COUNT, Math.ceil(COUNT / 20));
+const LOAD = process.env.BENCH_LOAD ?? '';
+if (!['', 'idle', 'moving'].includes(LOAD))
+  throw new Error(
+    `BENCH_LOAD=${LOAD}: expected idle or moving (or unset: 5 % of the EventConsumers with a backlog)`,
+  );
+if (LOAD !== '' && BUSY) throw new Error('BENCH_LOAD and BENCH_BUSY=1 exclude each other');
+const MOVING = LOAD === 'moving';
+const positiveEnv = (name: string, fallback: number): number => {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${name}=${raw}: expected a number ≥ 0`);
+  return n;
+};
+const MOVING_HIGH = positiveEnv('BENCH_MOVING_HIGH', 20);
+const MOVING_LOW = positiveEnv('BENCH_MOVING_LOW', 2);
+const REPLICA_RATE = positiveEnv('BENCH_REPLICA_RATE', 5);
+const MOVING_CYCLE_SECONDS = 120;
+const MOVING_HIGH_SECONDS = 40;
+const MOVING_MAX_REPLICAS = 10;
+const WITH_BACKLOG = BUSY || LOAD !== '' ? 0 : Math.min(COUNT, Math.ceil(COUNT / 20));
 const CONCURRENCY = 16;
 const RECOMMENDED_NODE_FLAGS = '--max-old-space-size=128 --max-semi-space-size=4';
 
@@ -216,7 +243,7 @@ async function main(): Promise<void> {
               scaleTargetRef: { name: `w${i}` },
               nats: { servers: [nats.url], stream: 'BENCH', consumer: `c${i}` },
               minReplicas: 0,
-              maxReplicas: 3,
+              maxReplicas: MOVING ? MOVING_MAX_REPLICAS : 3,
               pollInterval: `${POLL_SECONDS}s`,
               ...(BUSY ? { paused: true } : {}),
             },
@@ -298,6 +325,8 @@ async function main(): Promise<void> {
       }, 1000);
       log(`busy: publishing one message per EventConsumer per second (${COUNT} msg/s)`);
     }
+    let stopMoving: (() => Promise<void>) | undefined;
+    if (MOVING) stopMoving = await startMovingLoad(nc, api, namespace, ids);
     const launched = Date.now();
     for (;;) {
       await sleep(1000);
@@ -305,7 +334,7 @@ async function main(): Promise<void> {
       const done = metricSum(m, 'jetscale_reconcile_duration_seconds_count');
       const queued = metricSum(m, 'jetscale_work_queue_depth');
       // Busy EventConsumers poll as often as the policy asks (down to 1 s): the queue need not empty.
-      if (done >= COUNT && (queued === 0 || BUSY)) break;
+      if (done >= COUNT && (queued === 0 || BUSY || MOVING)) break;
       if (Date.now() - launched > 180_000)
         throw new Error(`the operator did not catch up within 180 s (${done} reconciles, ${queued} queued)`);
     }
@@ -329,6 +358,11 @@ async function main(): Promise<void> {
       `first statuses written ${settledSeconds.toFixed(1)} s after start; measuring steady state for ${MEASURE_SECONDS}s`,
     );
     await sleep(POLL_SECONDS * 1000);
+    if (MOVING) {
+      // One whole cycle first, so the window starts with replicas the load has already moved.
+      log(`moving: one ${MOVING_CYCLE_SECONDS} s cycle before the window starts`);
+      await sleep(MOVING_CYCLE_SECONDS * 1000);
+    }
     const startUsage = processUsage(pid);
     const startMetrics = await scrape();
     const startApi = await apiServerRequests(api);
@@ -350,7 +384,16 @@ async function main(): Promise<void> {
     const endUsage = processUsage(pid);
     const endMetrics = await scrape();
     const endApi = await apiServerRequests(api);
+    const replicasAtEnd = MOVING ? await readyReplicas(api, namespace) : undefined;
+    // Pending + awaiting ack of every consumer: shows whether the bench's consumption kept up.
+    let backlogAtEnd = 0;
+    if (MOVING)
+      for (const i of ids) {
+        const info = await jsm.consumers.info('BENCH', `c${i}`);
+        backlogAtEnd += info.num_pending + info.num_ack_pending;
+      }
     if (arrivals) clearInterval(arrivals);
+    if (stopMoving) await stopMoving();
     const elapsed = (Date.now() - started) / 1000;
     const delta = (name: string, match?: (labels: string) => boolean): number =>
       metricSum(endMetrics, name, match) - metricSum(startMetrics, name, match);
@@ -394,17 +437,36 @@ async function main(): Promise<void> {
       [`polls on schedule: ≤ 0.1 % start > 1 s late (p99 ≤ 1 s)`, late <= 0.001 * polls],
       [`reconciles ≥ 97 % of the schedule`, reconciles >= 0.97 * expected],
       ['no failed reconciles', failedReconciles === 0],
-      [
-        `status writes ≤ ${Math.round(1.25 * readingsBudgetPerMinute)}/min`,
-        writesPerMinute <= 1.25 * readingsBudgetPerMinute,
-      ],
+      // Moving EventConsumers write their status whenever the replicas they ask for change (the
+      // state lane, unbudgeted by design): the readings budget bounds the readings lane only.
+      ...(MOVING
+        ? []
+        : [
+            [
+              `status writes ≤ ${Math.round(1.25 * readingsBudgetPerMinute)}/min`,
+              writesPerMinute <= 1.25 * readingsBudgetPerMinute,
+            ] as [string, boolean],
+          ]),
       ['CPU ≤ 50 % of one core', cpuShare <= 0.5],
       ['resident memory < 200 MiB', peakRss < 200 * 2 ** 20],
     ];
     const ok = verdicts.every(([, passed]) => passed);
     log('results');
+    const minutes = elapsed / 60;
+    const perEcMinute = (n: number): string => (n / COUNT / minutes).toFixed(1);
+    const natsReads = delta('jetscale_nats_request_duration_seconds_count');
+    const kubeByVerb = (verb: string): number =>
+      delta('jetscale_kube_request_duration_seconds_count', (l) => l.includes(`verb="${verb}"`));
+    const kubeAll = delta('jetscale_kube_request_duration_seconds_count');
+    const loadLabel = BUSY
+      ? ' (busy: 1 msg/s each, paused)'
+      : LOAD === 'idle'
+        ? ' (idle: no messages)'
+        : MOVING
+          ? ` (moving: ${MOVING_HIGH} msg/s for ${MOVING_HIGH_SECONDS} s of every ${MOVING_CYCLE_SECONDS} s, ${MOVING_LOW} msg/s otherwise; ${REPLICA_RATE} msg/s per ready replica consumed; maxReplicas ${MOVING_MAX_REPLICAS})`
+          : '';
     const rows: Array<[string, string]> = [
-      ['EventConsumers', `${COUNT}${BUSY ? ' (busy: 1 msg/s each, paused)' : ''}`],
+      ['EventConsumers', `${COUNT}${loadLabel}`],
       ['poll interval', `${POLL_SECONDS}s`],
       [
         'load average (1 min) start / end',
@@ -464,6 +526,20 @@ async function main(): Promise<void> {
       ],
       ['NATS connections', String(metricSum(endMetrics, 'jetscale_nats_connections'))],
       ['scale events so far / errors so far', `${scaled} / ${errors}`],
+      ['per EventConsumer per minute: NATS reads', perEcMinute(natsReads)],
+      [
+        'per EventConsumer per minute: API requests',
+        `${perEcMinute(kubeAll)} (GET ${perEcMinute(kubeByVerb('GET'))}, PATCH ${perEcMinute(kubeByVerb('PATCH'))}, POST ${perEcMinute(kubeByVerb('POST'))}, PUT ${perEcMinute(kubeByVerb('PUT'))})`,
+      ],
+      ['per EventConsumer per minute: scale changes', perEcMinute(delta('jetscale_scale_events_total'))],
+      ...(replicasAtEnd === undefined
+        ? []
+        : [
+            [
+              'ready replicas / backlog at the end (all EventConsumers)',
+              `${replicasAtEnd.total} / ${backlogAtEnd}`,
+            ] as [string, string],
+          ]),
       ...verdicts.map(([what, passed]): [string, string] => [passed ? 'pass' : 'FAIL', what]),
       ['verdict', ok ? 'PASS' : 'FAIL: see the rows above'],
     ];
@@ -501,6 +577,107 @@ async function main(): Promise<void> {
     api.close();
     log('done');
   }
+}
+
+/** Ready replicas per Deployment (w<i>) in the namespace, and their sum: one LIST. */
+async function readyReplicas(
+  api: KubeApiClient,
+  namespace: string,
+): Promise<{ byIndex: Map<number, number>; total: number }> {
+  const list = await api.request<{
+    items?: Array<{ metadata?: { name?: string }; status?: { readyReplicas?: number } }>;
+  }>('GET', `/apis/apps/v1/namespaces/${namespace}/deployments`);
+  const byIndex = new Map<number, number>();
+  let total = 0;
+  for (const d of list.items ?? []) {
+    const m = /^w(\d+)$/.exec(d.metadata?.name ?? '');
+    if (!m) continue;
+    const ready = d.status?.readyReplicas ?? 0;
+    byIndex.set(Number(m[1]), ready);
+    total += ready;
+  }
+  return { byIndex, total };
+}
+
+/**
+ * BENCH_LOAD=moving: publishes each EventConsumer's moving arrivals (every 250 ms) and, once a
+ * second, consumes and acks for its Deployment's ready replicas (REPLICA_RATE msg/s each), so the
+ * backlog rises in the high phase and drains after it as pods come. The bench's own LIST of
+ * Deployments (1/s) shows in the API server's counts, not in the operator's. Returns a stop function.
+ */
+async function startMovingLoad(
+  nc: Awaited<ReturnType<typeof connect>>,
+  api: KubeApiClient,
+  namespace: string,
+  ids: number[],
+): Promise<() => Promise<void>> {
+  const js = jetstream(nc);
+  const consumers = await Promise.all(ids.map((i) => js.consumers.get('BENCH', `c${i}`)));
+  const started = Date.now();
+  const owed = new Map<number, number>();
+  const rateOf = (i: number, t: number): number => {
+    const phase = (t + (i * MOVING_CYCLE_SECONDS) / ids.length) % MOVING_CYCLE_SECONDS;
+    return phase < MOVING_HIGH_SECONDS ? MOVING_HIGH : MOVING_LOW;
+  };
+  const publisher = setInterval(() => {
+    const t = (Date.now() - started) / 1000;
+    for (const i of ids) {
+      const due = (owed.get(i) ?? 0) + rateOf(i, t) * 0.25;
+      const whole = Math.floor(due);
+      owed.set(i, due - whole);
+      for (let m = 0; m < whole; m++) nc.publish(`bench.${i}`, 'x');
+    }
+  }, 250);
+  let running = true;
+  let ready = new Map<number, number>();
+  // Ready replicas, once a second (one LIST).
+  const readyLoop = (async () => {
+    while (running) {
+      try {
+        ready = (await readyReplicas(api, namespace)).byIndex;
+      } catch (err) {
+        log(`listing Deployments failed (kept the last ready counts): ${String(err)}`);
+      }
+      await sleep(1000);
+    }
+  })();
+  // Per EventConsumer: REPLICA_RATE msg/s per ready replica, as credit over the time that passed
+  // (a fetch waits up to 1 s when fewer messages are there); at most a second's worth is kept, so
+  // idle replicas cannot save up work.
+  const consumeLoops = ids.map(async (i) => {
+    const consumer = consumers[i] as (typeof consumers)[number];
+    let credit = 0;
+    let last = Date.now();
+    while (running) {
+      const now = Date.now();
+      const perSecond = (ready.get(i) ?? 0) * REPLICA_RATE;
+      credit = Math.min(Math.max(perSecond, 1), credit + (perSecond * (now - last)) / 1000);
+      last = now;
+      const n = Math.floor(credit);
+      if (n < 1) {
+        await sleep(250);
+        continue;
+      }
+      try {
+        const batch = await consumer.fetch({ max_messages: n, expires: 1000 });
+        for await (const m of batch) {
+          m.ack();
+          credit--;
+        }
+      } catch (err) {
+        log(`consuming for w${i} failed: ${String(err)}`);
+        await sleep(1000);
+      }
+    }
+  });
+  log(
+    `moving: ${MOVING_HIGH} msg/s for ${MOVING_HIGH_SECONDS} s of every ${MOVING_CYCLE_SECONDS} s per EventConsumer (${MOVING_LOW} msg/s otherwise), ${REPLICA_RATE} msg/s consumed per ready replica`,
+  );
+  return async () => {
+    clearInterval(publisher);
+    running = false;
+    await Promise.all([readyLoop, ...consumeLoops]);
+  };
 }
 
 async function waitForMetrics(port: number): Promise<void> {
