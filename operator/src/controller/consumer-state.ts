@@ -42,6 +42,11 @@ export interface ObservedCache {
    * the next read of the target bypasses both this cache and the API server's watch cache.
    */
   conflicts: number;
+  /**
+   * The target's spec.replicas as this process last read or wrote it (refKey, the target's uid): a
+   * later reading with another count that jetscale did not write was set by someone else.
+   */
+  replicas?: { refKey: string; uid: string | undefined; replicas: number };
 }
 
 /** The report step's memory of the status it last wrote. */

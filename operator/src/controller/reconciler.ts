@@ -10,7 +10,11 @@
 // Failure is never a reason to scale wildly: an invalid spec, a missing or unparsable Secret, a
 // missing target, stream or consumer, or refused credentials set a condition and an Event and
 // leave replicas alone (decide.ts says when fallback applies).
-import type { EventConsumerObject, EventConsumerStatus } from '../api/v1alpha1/event-consumer.js';
+import type {
+  EventConsumerObject,
+  EventConsumerSpec,
+  EventConsumerStatus,
+} from '../api/v1alpha1/event-consumer.js';
 import { monotonicNow, readClocks, wallNow, type ClockReading } from '../clock.js';
 import { API_VERSION, eventConsumerPath, KIND } from '../api/v1alpha1/group-version.js';
 import { pollIntervalMs } from '../api/v1alpha1/scaling-spec.js';
@@ -20,6 +24,7 @@ import type { NatsCredentials } from '../backlog/nats-credentials.js';
 import { isFenced, JSON_PATCH, type KubeApi } from '../kube/api-client.js';
 import type { EventTarget } from '../kube/event-recorder.js';
 import {
+  FIELD_MANAGER,
   ScaleError,
   type ScaleReadOptions,
   type ScaleReading,
@@ -283,6 +288,9 @@ export class Reconciler {
       },
     );
     if (!observation.ok) {
+      // The target was not read: what its replicas were is not known now (a target recreated, or
+      // another controller holding it meanwhile, is not a change to report).
+      state.observed.replicas = undefined;
       // Yielding the target to another controller: whatever it does meanwhile is not in this
       // history. Taking the target back later starts a new one, seeded with the size found then, as
       // a new leader's is — not a history from before (its windows would let the first poll halve
@@ -295,6 +303,8 @@ export class Reconciler {
       ]);
       return requeue();
     }
+
+    this.noticeOutsideChange(poll, spec, observation.scale);
 
     // Decide.
     const previous = state.scaling;
@@ -403,7 +413,49 @@ export class Reconciler {
       throw err;
     }
     poll.state.observed.target = undefined; // re-read next poll: pods are starting or stopping
+    poll.state.observed.replicas = { refKey: targetKey(ref), uid: scale.uid, replicas: change.to };
     return { ok: true, scaled: true };
+  }
+
+  /**
+   * Replicas set by someone else — `kubectl scale`, a GitOps tool re-applying a manifest with
+   * `replicas`, a script: jetscale owns the replicas of the target it scales and sets them from the
+   * backlog again at this poll (the verdict is made on what was read). Each such change is counted
+   * (jetscale_eventconsumer_errors_total{reason="ReplicasChangedOutside"}: a tool that re-applies at
+   * every sync shows as a steady rate) and logged with the counts; the Warning Event names the field
+   * manager that set them, and is not repeated for the same manager within 10 minutes. While paused
+   * (spec.paused), replicas set by hand are the user's and nothing is reported.
+   */
+  private noticeOutsideChange(poll: Poll, spec: EventConsumerSpec, scale: ScaleReading): void {
+    const memory = poll.state.observed;
+    const ref = spec.scaleTargetRef;
+    const refKey = targetKey(ref);
+    const known = memory.replicas;
+    memory.replicas = { refKey, uid: scale.uid, replicas: scale.specReplicas };
+    if (known === undefined || known.refKey !== refKey || known.uid !== scale.uid) return;
+    if (known.replicas === scale.specReplicas || spec.paused) return;
+    const manager = scale.replicasManager;
+    // A write of an earlier term of jetscale (another replica's, or one that landed late).
+    if (manager?.manager === FIELD_MANAGER) return;
+    const reason = 'ReplicasChangedOutside';
+    const who =
+      manager === undefined
+        ? 'a writer the target does not name (no field manager owns spec.replicas)'
+        : `"${manager.manager}"${manager.subresource === 'scale' ? ' through /scale' : manager.operation === 'Apply' ? ' (server-side apply)' : ''}`;
+    this.deps.metrics.countError(poll.namespace, poll.name, reason);
+    poll.log.warn('replicas of the scale target were changed by someone else', {
+      target: `${ref.kind}/${ref.name}`,
+      from: known.replicas,
+      to: scale.specReplicas,
+      manager: manager?.manager,
+      operation: manager?.operation,
+      at: manager?.time,
+    });
+    this.deps.events.warning(
+      poll.target,
+      reason,
+      `spec.replicas of ${ref.kind} ${ref.name} was changed by ${who}, not by jetscale, which owns the replicas of the target it scales and sets them from the backlog again. To set replicas by hand, pause this EventConsumer first (spec.paused: true, or spec.pausedReplicas); a GitOps tool or manifest must leave spec.replicas of ${ref.name} out (or ignore differences in it), or each sync and jetscale undo each other (counted in jetscale_eventconsumer_errors_total{reason="${reason}"})`,
+    );
   }
 
   private recordScaled(poll: Poll, ref: ScaleTargetRef, verdict: ConsumersVerdict): void {

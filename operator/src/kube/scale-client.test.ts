@@ -1,4 +1,4 @@
-import { rolloutOf } from './scale-client.js';
+import { replicasManagerOf, rolloutOf } from './scale-client.js';
 
 const deployment = (over: {
   spec?: Record<string, unknown>;
@@ -63,5 +63,41 @@ describe('rolloutOf: what a rolling update in progress keeps unavailable by desi
 
   it('other kinds say nothing', () => {
     expect(rolloutOf('Rollout', deployment({}))).toBeUndefined();
+  });
+});
+
+describe('replicasManagerOf: who last set spec.replicas, from managedFields', () => {
+  const entry = (manager: string, time: string, fields: unknown, extra: Record<string, unknown> = {}) => ({
+    manager,
+    operation: 'Update',
+    time,
+    fieldsType: 'FieldsV1',
+    fieldsV1: fields,
+    ...extra,
+  });
+  const replicas = { 'f:spec': { 'f:replicas': {} } };
+
+  it('the manager owning f:spec.f:replicas, the latest when several do', () => {
+    const fields = [
+      entry('kube-controller-manager', '2026-12-03T10:00:05Z', { 'f:status': { 'f:replicas': {} } }),
+      entry('argocd-controller', '2026-12-03T10:00:00Z', replicas, { operation: 'Apply' }),
+      entry('kubectl-scale', '2026-12-03T10:00:03Z', replicas, { subresource: 'scale' }),
+      entry('kubectl-edit', '2026-12-03T10:00:09Z', { 'f:spec': { 'f:template': {} } }),
+    ];
+    expect(replicasManagerOf(fields)).toEqual({
+      manager: 'kubectl-scale',
+      operation: 'Update',
+      subresource: 'scale',
+      time: '2026-12-03T10:00:03Z',
+    });
+  });
+
+  it('ignores what is not a managedFields entry', () => {
+    expect(replicasManagerOf(undefined)).toBeUndefined();
+    expect(replicasManagerOf('x')).toBeUndefined();
+    expect(
+      replicasManagerOf([null, 3, { manager: 7, fieldsV1: replicas }, { manager: '', fieldsV1: replicas }]),
+    ).toBeUndefined();
+    expect(replicasManagerOf([{ manager: 'x'.repeat(500), fieldsV1: replicas }])?.manager).toHaveLength(128);
   });
 });

@@ -31,6 +31,49 @@ export interface ScaleReading {
    * is paused, its rollout exceeded its progress deadline, or the kind does not say).
    */
   rollout?: RolloutReading;
+  /** metadata.uid of the target: a target deleted and recreated under the same name is another object. */
+  uid?: string;
+  /**
+   * Who last set spec.replicas: the field manager owning it in metadata.managedFields (the latest,
+   * when several share it), when the reply says. jetscale writes as FIELD_MANAGER.
+   */
+  replicasManager?: ReplicasManager;
+}
+
+export interface ReplicasManager {
+  manager: string;
+  /** Update or Apply. */
+  operation?: string;
+  /** "scale" when set through /scale (kubectl scale, an HPA, jetscale). */
+  subresource?: string;
+  time?: string;
+}
+
+/** The field manager jetscale's /scale writes carry (so a reader of managedFields knows them). */
+export const FIELD_MANAGER = 'jetscale';
+
+/**
+ * The field manager owning spec.replicas, from metadata.managedFields as the API server returns it
+ * (each entry validated: this is input from outside); the latest by time when several own it.
+ */
+export function replicasManagerOf(managedFields: unknown): ReplicasManager | undefined {
+  if (!Array.isArray(managedFields)) return undefined;
+  let found: ReplicasManager | undefined;
+  for (const entry of managedFields as unknown[]) {
+    if (typeof entry !== 'object' || entry === null) continue;
+    const e = entry as Record<string, unknown>;
+    const fields = e.fieldsV1 as Record<string, unknown> | undefined;
+    const spec = typeof fields === 'object' && fields !== null ? fields['f:spec'] : undefined;
+    const ownsReplicas = typeof spec === 'object' && spec !== null && 'f:replicas' in spec;
+    if (!ownsReplicas || typeof e.manager !== 'string' || e.manager === '') continue;
+    const candidate: ReplicasManager = { manager: e.manager.slice(0, 128) };
+    if (typeof e.operation === 'string') candidate.operation = e.operation.slice(0, 16);
+    if (typeof e.subresource === 'string' && e.subresource !== '')
+      candidate.subresource = e.subresource.slice(0, 32);
+    if (typeof e.time === 'string') candidate.time = e.time.slice(0, 40);
+    if (found === undefined || (candidate.time ?? '') > (found.time ?? '')) found = candidate;
+  }
+  return found;
 }
 
 export interface RolloutReading {
@@ -73,7 +116,7 @@ interface ApiResourceList {
 }
 
 interface ScaleObject {
-  metadata?: { resourceVersion?: string; generation?: number };
+  metadata?: { resourceVersion?: string; generation?: number; uid?: string; managedFields?: unknown };
   spec?: {
     replicas?: number;
     paused?: boolean;
@@ -201,6 +244,10 @@ export class ScaleClient {
         statusReplicas: obj.status?.replicas ?? 0,
         resourceVersion,
       };
+      const uid = obj.metadata?.uid;
+      if (typeof uid === 'string' && uid !== '') reading.uid = uid;
+      const manager = replicasManagerOf(obj.metadata?.managedFields);
+      if (manager !== undefined) reading.replicasManager = manager;
       if (readsObject) {
         reading.readyReplicas = obj.status?.readyReplicas ?? 0;
         const rollout = rolloutOf(ref.kind, obj);
@@ -227,7 +274,10 @@ export class ScaleClient {
     try {
       // A resourceVersion in a merge patch is a precondition: the API server answers 409 when
       // the object has moved on.
-      await this.api.request('PATCH', path, { body: { metadata: { resourceVersion }, spec: { replicas } } });
+      await this.api.request('PATCH', path, {
+        query: { fieldManager: FIELD_MANAGER },
+        body: { metadata: { resourceVersion }, spec: { replicas } },
+      });
     } catch (err) {
       throw this.translate(err, namespace, ref, plural, 'patch');
     }

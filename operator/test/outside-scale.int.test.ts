@@ -1,0 +1,134 @@
+// Someone else sets the replicas of a Deployment jetscale scales: a person with `kubectl scale`, or a
+// GitOps tool re-applying a manifest that says `replicas: 2` (server-side apply, its own field
+// manager). jetscale owns the replicas of its target: it sets them from the backlog again at its next
+// poll, says who changed them (the field manager that owns spec.replicas in managedFields) in one
+// Warning Event, and counts every such change, so a fight with a tool that re-applies is visible.
+// On the real stack, the reconciler driven directly.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { AckPolicy } from '@nats-io/jetstream';
+import { toolPath } from '../../hack/stack/tools.js';
+import { testStack } from '../../test/env.js';
+import { eventsFor, kubeApi, publish, sleep, specReplicas, streamName, useStreamDrill } from './harness.js';
+
+const run = promisify(execFile);
+
+describe('replicas set by someone else on a target jetscale scales', () => {
+  const drill = useStreamDrill({ namespace: 'op-outside', instance: 'outside-scale-test' });
+
+  async function setUp(name: string, backlog: number, extra: Record<string, unknown> = {}): Promise<string> {
+    const stream = streamName(name);
+    drill.streams.push(stream);
+    await drill.jsm.streams.add({ name: stream, subjects: [`${stream}.>`] });
+    await drill.jsm.consumers.add(stream, {
+      durable_name: 'worker',
+      ack_policy: AckPolicy.Explicit,
+      ack_wait: 60_000_000_000,
+    });
+    await publish(drill.nc, stream, backlog);
+    await drill.addTarget(name, stream, { consumer: 'worker', extra: { pollInterval: '2s', ...extra } });
+    return stream;
+  }
+
+  async function poll(name: string): Promise<number> {
+    await sleep(1_000);
+    await drill.poll(name);
+    return specReplicas(drill.ns.name, name);
+  }
+
+  /**
+   * Polls until the Deployment has `replicas` again; returns how many polls that took. A busy
+   * EventConsumer re-reads its target once per pollInterval (2 s here), so a change made by someone
+   * else is seen within about two polls a second apart; 10 is the bound.
+   */
+  async function pollUntil(name: string, replicas: number): Promise<number> {
+    for (let polls = 1; polls <= 10; polls++) if ((await poll(name)) === replicas) return polls;
+    throw new Error(`${name}: replicas not back at ${replicas} after 10 polls`);
+  }
+
+  const kubectl = (...args: string[]) =>
+    run(toolPath('kubectl'), ['--kubeconfig', testStack().kubeconfigPath, '-n', drill.ns.name, ...args]);
+
+  /** What a GitOps tool does: server-side apply of its manifest, which says replicas 2. */
+  async function gitOpsApply(name: string): Promise<void> {
+    await kubeApi().request('PATCH', `/apis/apps/v1/namespaces/${drill.ns.name}/deployments/${name}`, {
+      contentType: 'application/apply-patch+yaml',
+      query: { fieldManager: 'argocd-controller', force: true },
+      body: { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name }, spec: { replicas: 2 } },
+    });
+  }
+
+  async function outsideCount(name: string): Promise<number> {
+    const values = (await drill.direct.metrics.eventConsumerErrors.get()).values;
+    return (
+      values.find(
+        (v) =>
+          v.labels.namespace === drill.ns.name &&
+          v.labels.name === name &&
+          v.labels.reason === 'ReplicasChangedOutside',
+      )?.value ?? 0
+    );
+  }
+
+  const outsideEvents = async (name: string) =>
+    (await eventsFor(drill.ns.name, name)).filter((e) => e.reason === 'ReplicasChangedOutside');
+
+  it('kubectl scale: set back from the backlog within a target refresh, reported once naming kubectl', async () => {
+    const name = 'by-hand';
+    await setUp(name, 500);
+    expect(await poll(name)).toBe(5);
+    expect(await poll(name)).toBe(5);
+
+    await kubectl('scale', `deployment/${name}`, '--replicas=2');
+    expect(await specReplicas(drill.ns.name, name)).toBe(2);
+    await pollUntil(name, 5);
+    expect(await poll(name)).toBe(5);
+    const events = await outsideEvents(name);
+    expect(events).toHaveLength(1);
+    expect(events[0]?.type).toBe('Warning');
+    expect(events[0]?.message).toMatch(/by "kubectl[^"]*"/);
+    expect(events[0]?.message).toMatch(/spec\.paused/);
+    expect(await outsideCount(name)).toBe(1);
+  });
+
+  it('a GitOps tool re-applying replicas 2: each change is undone and counted, the Event is not repeated, and jetscale does not flap on its own', async () => {
+    const name = 'gitops';
+    const stream = await setUp(name, 500);
+    expect(await poll(name)).toBe(5);
+    for (let round = 0; round < 3; round++) {
+      await gitOpsApply(name);
+      expect(await specReplicas(drill.ns.name, name)).toBe(2);
+      await pollUntil(name, 5);
+      // Set back once, and left there: no flapping of its own.
+      expect(await poll(name)).toBe(5);
+    }
+    expect(await outsideCount(name)).toBe(3);
+    const events = await outsideEvents(name);
+    expect(events).toHaveLength(1);
+    expect(events[0]?.message).toMatch(/by "argocd-controller"/);
+
+    // jetscale's own changes are never reported as someone else's.
+    await publish(drill.nc, stream, 300);
+    expect(await poll(name)).toBe(8);
+    expect(await poll(name)).toBe(8);
+    expect(await outsideCount(name)).toBe(3);
+  });
+
+  it('while the EventConsumer is paused, replicas set by hand are the user’s: nothing is reported', async () => {
+    const name = 'paused';
+    await setUp(name, 500);
+    expect(await poll(name)).toBe(5);
+    await kubeApi().request(
+      'PATCH',
+      `/apis/jetscale.io/v1alpha1/namespaces/${drill.ns.name}/eventconsumers/${name}`,
+      {
+        body: { spec: { paused: true } },
+      },
+    );
+    await kubectl('scale', `deployment/${name}`, '--replicas=2');
+    // Paused: held where the user put it, for longer than a target refresh (2 s).
+    for (let i = 0; i < 4; i++) expect(await poll(name)).toBe(2);
+    expect(await outsideCount(name)).toBe(0);
+    expect(await outsideEvents(name)).toEqual([]);
+  });
+});
