@@ -52,6 +52,8 @@ interface Scenario {
   /** Published before the replicas start (after the consumer exists). */
   standing?: number;
   perSecond: number;
+  /** The subject (after `<stream>.`) of the i-th message published (default: `event`). */
+  subject?: (i: number) => string;
   replicas: number;
   /** How a handler settles a message: ack each, ack every 10th (for ack_policy all), or nothing (none). */
   settle?: 'each' | 'every10th' | 'none';
@@ -88,7 +90,7 @@ async function runScenario(nc: NatsConnection, jsm: JetStreamManager, s: Scenari
       let sent = 0;
       while (!stop) {
         const due = Math.floor(((performance.now() - started) / 1000) * s.perSecond);
-        for (; sent < due; sent++) nc.publish(`${stream}.event`, 'm');
+        for (; sent < due; sent++) nc.publish(`${stream}.${s.subject?.(sent) ?? 'event'}`, 'm');
         await sleep(50);
       }
     })();
@@ -249,6 +251,47 @@ describe('NATS-side consumer and stream configurations', () => {
         expect(
           Math.min(...readings.slice(-5).map((r) => r.decision.recommendedReplicas)),
         ).toBeGreaterThanOrEqual(3);
+      },
+      60_000,
+    );
+  });
+
+  describe('max_msgs_per_subject 1 (a KV-like stream): newer values remove the messages a replica holds', () => {
+    it.each([
+      // Each new message supersedes the stream's oldest: removals from the front.
+      ['150 subjects in turn (removed from the front)', (i: number) => `k${i % 150}`, 3],
+      // Two thirds go to 20 hot subjects (each superseded every 0.5 s), a third to 1,000 cold ones
+      // (the stream's oldest, superseded after 50 s): removals from inside the stream, the first
+      // sequence still.
+      // What survives is a fraction of what arrives: no replica count is asked of the policy here.
+      [
+        '20 hot subjects among 1,000 (removed from inside)',
+        (i: number) => (i % 3 < 2 ? `h${i % 20}` : `c${i % 1000}`),
+        1,
+      ],
+    ] as const)(
+      '%s',
+      async (title, subject, minReplicas) => {
+        // 60/s arrive; one replica works 20/s through a buffer of 100 (5 s of work): most messages
+        // it holds are superseded before it reaches them, and leave awaiting ack as if acknowledged.
+        const readings = await runScenario(nc, jsm, {
+          stream: { max_msgs_per_subject: 1, discard: DiscardPolicy.Old },
+          subject,
+          perSecond: 3 * PER_REPLICA,
+          replicas: 1,
+          settle: 'each',
+          readings: 20,
+        });
+        log(trace(`max_msgs_per_subject 1, ${title}`, readings));
+        const capacities = readings.map((r) => r.decision.rates.perReplicaPerSecond);
+        log(
+          `max_msgs_per_subject 1, ${title}: capacity up to ${fmt(maxOf(capacities))}/s for ${PER_REPLICA}/s handlers`,
+        );
+        expect(maxOf(capacities)).toBeLessThanOrEqual(CAPACITY_SLACK * PER_REPLICA);
+        // Two thirds of the turn's messages are lost unconsumed: at least the 3 replicas 60/s needs.
+        expect(
+          Math.min(...readings.slice(-5).map((r) => r.decision.recommendedReplicas)),
+        ).toBeGreaterThanOrEqual(minReplicas);
       },
       60_000,
     );

@@ -6,6 +6,8 @@ import {
   consumerInfoProblems,
   sampleFromConsumerInfo,
   removesHeldMessages,
+  removesInside,
+  streamCountsOf,
   streamFirstSeqOf,
   streamSubjectsOf,
 } from './jetstream-backlog-source.js';
@@ -99,6 +101,22 @@ describe('reading a sample from CONSUMER.INFO', () => {
     expect(unknown.removesHeld).toBe(true);
     expect(unknown).not.toHaveProperty('streamFirstSeq');
     expect(sampleFromConsumerInfo(reply(), 0)).not.toHaveProperty('removesHeld');
+  });
+
+  it('carries the stream counters read after it, on a stream that removes messages from inside it', () => {
+    const counts = { firstSeq: 1, lastSeq: 2000, messages: 1500, numDeleted: 500 };
+    expect(
+      sampleFromConsumerInfo(reply(), 0, undefined, { streamFirstSeq: 1, inside: { by: 'limits', counts } }),
+    ).toMatchObject({ removesHeld: true, removesInside: 'limits', streamFirstSeq: 1, stream: counts });
+    const unknown = sampleFromConsumerInfo(reply(), 0, undefined, {
+      streamFirstSeq: undefined,
+      inside: { by: 'requests', counts: undefined },
+    });
+    expect(unknown.removesInside).toBe('requests');
+    expect(unknown).not.toHaveProperty('stream');
+    expect(sampleFromConsumerInfo(reply(), 0, undefined, { streamFirstSeq: 1 })).not.toHaveProperty(
+      'removesInside',
+    );
   });
 
   it('tells a push consumer without deliver_group, whose subscribers do not share its messages', () => {
@@ -255,6 +273,53 @@ describe('streams that remove messages a consumer holds (STREAM.INFO)', () => {
   ])('%s', (_title, config, removes) => {
     expect(removesHeldMessages({ config: { name: 'ORDERS', subjects: ['orders.>'], ...config } })).toBe(
       removes,
+    );
+  });
+
+  it.each([
+    [
+      'max_msgs_per_subject (a KV-like stream), purges and deletes denied',
+      { max_msgs_per_subject: 1, deny_delete: true, deny_purge: true },
+      'limits',
+    ],
+    [
+      'rollups allowed, purges and deletes denied',
+      { allow_rollup_hdrs: true, deny_delete: true, deny_purge: true },
+      'limits',
+    ],
+    ['deletes allowed (deny_delete absent)', { deny_purge: true }, 'requests'],
+    ['purges allowed', { deny_delete: true, deny_purge: false }, 'requests'],
+    [
+      'nothing removes from inside (-1: no per-subject limit)',
+      { max_msgs_per_subject: -1, deny_delete: true, deny_purge: true },
+      false,
+    ],
+    [
+      'a WorkQueue stream (not handled: acknowledgements remove messages)',
+      { retention: 'workqueue', max_msgs_per_subject: 1 },
+      false,
+    ],
+  ])('removes from inside: %s', (_title, config, removes) => {
+    expect(removesInside({ config: { name: 'KV_X', subjects: ['$KV.X.>'], ...config } })).toBe(removes);
+  });
+
+  it('reads the stream counters (num_deleted absent: 0), and says why a reply without them is unusable', () => {
+    expect(
+      streamCountsOf({ state: { first_seq: 3, last_seq: 2000, messages: 1500, num_deleted: 498 } }),
+    ).toEqual({
+      firstSeq: 3,
+      lastSeq: 2000,
+      messages: 1500,
+      numDeleted: 498,
+    });
+    expect(streamCountsOf({ state: { first_seq: 1, last_seq: 10, messages: 10 } })).toMatchObject({
+      numDeleted: 0,
+    });
+    expect(streamCountsOf({ state: { first_seq: 1, last_seq: -1, messages: '10' } })).toBe(
+      'state.last_seq is -1, not a whole number ≥ 0; state.messages is "10", not a whole number ≥ 0',
+    );
+    expect(streamCountsOf(null)).toBe(
+      'state.first_seq is missing, not a whole number ≥ 0; state.last_seq is missing, not a whole number ≥ 0; state.messages is missing, not a whole number ≥ 0',
     );
   });
 

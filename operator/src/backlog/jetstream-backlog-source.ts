@@ -133,6 +133,69 @@ export function removesHeldMessages(info: unknown): boolean {
   );
 }
 
+/**
+ * Whether a stream's config lets it remove messages from inside it, not only from its front,
+ * while a consumer holds them: max_msgs_per_subject (a KV-like stream: a newer message on a subject
+ * removes its oldest), a rollup (allow_rollup_hdrs), a message delete (unless deny_delete) or a
+ * purge by subject (unless deny_purge). nats-server takes a removed message a consumer holds out of
+ * its pending set like an ack (consumer.go decStreamPending → processTerm; a purge: consumer.purge),
+ * and the stream's first sequence does not move for one in the middle. Then the stream's counters
+ * are read at every reading (rates.ts removedInside). A full purge, or one up to a sequence, moves
+ * the first sequence: that is a removal from the front (removedWhileHeld), which these streams
+ * allow too. WorkQueue and Interest streams are left out (acknowledgements remove messages there).
+ * 'limits' when the stream's limits remove messages from inside it as messages arrive (a
+ * per-subject limit, rollups); 'requests' when only a user's request does (a delete, a purge).
+ */
+export function removesInside(info: unknown): false | 'limits' | 'requests' {
+  const config: unknown =
+    typeof info === 'object' && info !== null ? (info as { config?: unknown }).config : undefined;
+  if (typeof config !== 'object' || config === null) return false;
+  const c = config as Record<string, unknown>;
+  if ((c.retention ?? 'limits') !== 'limits') return false;
+  if (
+    (typeof c.max_msgs_per_subject === 'number' && c.max_msgs_per_subject > 0) ||
+    c.allow_rollup_hdrs === true
+  )
+    return 'limits';
+  return c.deny_delete !== true || c.deny_purge !== true ? 'requests' : false;
+}
+
+/** A stream's state counters, from one STREAM.INFO reply (BacklogSample.stream). */
+export interface StreamCounts {
+  firstSeq: number;
+  lastSeq: number;
+  messages: number;
+  /** state.num_deleted: sequences between first_seq and last_seq no longer in the stream. */
+  numDeleted: number;
+}
+
+/**
+ * The stream's counters from a STREAM.INFO reply, or a sentence saying why it is unusable.
+ * nats-server leaves num_deleted out when it is 0 (StreamState, `omitempty`).
+ */
+export function streamCountsOf(info: unknown): StreamCounts | string {
+  const state: unknown =
+    typeof info === 'object' && info !== null ? (info as { state?: unknown }).state : undefined;
+  const st = typeof state === 'object' && state !== null ? (state as Record<string, unknown>) : {};
+  const fields = [
+    ['first_seq', st.first_seq],
+    ['last_seq', st.last_seq],
+    ['messages', st.messages],
+    ['num_deleted', st.num_deleted ?? 0],
+  ] as const;
+  const problems = fields
+    .filter(([, v]) => typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+    .map(([name, v]) => `state.${name} is ${JSON.stringify(v) ?? 'missing'}, not a whole number ≥ 0`);
+  if (problems.length > 0) return problems.join('; ');
+  const [firstSeq, lastSeq, messages, numDeleted] = fields.map(([, v]) => v as number) as [
+    number,
+    number,
+    number,
+    number,
+  ];
+  return { firstSeq, lastSeq, messages, numDeleted };
+}
+
 /** The stream's first sequence from a STREAM.INFO reply, or a sentence saying why it is unusable. */
 export function streamFirstSeqOf(info: unknown): number | string {
   const state: unknown =
@@ -144,10 +207,14 @@ export function streamFirstSeqOf(info: unknown): number | string {
   return first;
 }
 
-/** What the operator keeps of a stream's config: its subjects and whether it removes held messages. */
+/**
+ * What the operator keeps of a stream's config: its subjects, whether it removes held messages from
+ * its front, and whether from inside it.
+ */
 interface StreamFacts {
   subjects: StreamSubjects | undefined;
   removesHeld: boolean;
+  removesInside: false | 'limits' | 'requests';
 }
 
 /**
@@ -165,7 +232,11 @@ const streamFactsCache = new WeakMap<
 
 function factsOf(info: unknown): StreamFacts {
   const read = streamSubjectsOf(info);
-  return { subjects: typeof read === 'string' ? undefined : read, removesHeld: removesHeldMessages(info) };
+  return {
+    subjects: typeof read === 'string' ? undefined : read,
+    removesHeld: removesHeldMessages(info),
+    removesInside: removesInside(info),
+  };
 }
 
 /** The stream's config facts, from the cache or one STREAM.INFO request; undefined when not known. */
@@ -203,25 +274,55 @@ async function streamFacts(
 }
 
 /**
- * The stream's first sequence, read after the consumer's info (so it is no earlier than the
- * consumer's snapshot: removals up to then are all seen), when its config lets it remove messages
- * a consumer holds; the cached config is refreshed from the same reply. A failed or unusable reply
- * leaves it unknown, and rates.ts then takes no capacity from the interval.
+ * STREAM.INFO requests waiting to be sent, by connection and stream: readings of consumers of the
+ * same stream that need the stream's state in the same turn of the event loop share one request,
+ * sent after every one of their CONSUMER.INFO replies arrived (what each needs: removals up to its
+ * consumer's snapshot all seen).
  */
-async function freshFirstSeq(
+const nextStreamInfo = new WeakMap<NatsConnection, Map<string, Promise<unknown>>>();
+
+function sharedStreamInfo(nc: NatsConnection, jsm: JetStreamManager, ref: ConsumerRef): Promise<unknown> {
+  let byStream = nextStreamInfo.get(nc);
+  if (!byStream) {
+    byStream = new Map();
+    nextStreamInfo.set(nc, byStream);
+  }
+  const key = `${ref.domain ?? ''}|${ref.apiPrefix ?? ''}|${ref.stream}`;
+  const queued = byStream.get(key);
+  if (queued !== undefined) return queued;
+  const map = byStream;
+  const request = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+    map.delete(key);
+    return jsm.streams.info(ref.stream);
+  });
+  byStream.set(key, request);
+  return request;
+}
+
+/**
+ * The stream's state, read after the consumer's info (so it is no earlier than the consumer's
+ * snapshot: removals up to then are all seen), when its config lets it remove messages a consumer
+ * holds; the cached config is refreshed from the same reply. A failed or unusable reply leaves it
+ * unknown, and rates.ts then takes no capacity from the interval.
+ */
+async function freshStreamState(
   nc: NatsConnection,
   jsm: JetStreamManager,
   ref: ConsumerRef,
   now: number,
-): Promise<number | undefined> {
+): Promise<{ firstSeq: number | undefined; counts: StreamCounts | undefined }> {
   try {
-    const info = await jsm.streams.info(ref.stream);
+    const info = await sharedStreamInfo(nc, jsm, ref);
     const key = `${ref.domain ?? ''}|${ref.apiPrefix ?? ''}|${ref.stream}`;
     streamFactsCache.get(nc)?.set(key, { at: now, facts: factsOf(info) });
     const first = streamFirstSeqOf(info);
-    return typeof first === 'number' ? first : undefined;
+    const counts = streamCountsOf(info);
+    return {
+      firstSeq: typeof first === 'number' ? first : undefined,
+      counts: typeof counts === 'string' ? undefined : counts,
+    };
   } catch {
-    return undefined;
+    return { firstSeq: undefined, counts: undefined };
   }
 }
 
@@ -234,7 +335,10 @@ export function sampleFromConsumerInfo(
   info: ConsumerInfo,
   at: number,
   stream?: StreamSubjects,
-  removals?: { streamFirstSeq: number | undefined },
+  removals?: {
+    streamFirstSeq: number | undefined;
+    inside?: { by: 'limits' | 'requests'; counts: StreamCounts | undefined };
+  },
 ): BacklogSample {
   const filters = filtersOf(info);
   return {
@@ -253,6 +357,8 @@ export function sampleFromConsumerInfo(
       : {}),
     ...(removals !== undefined ? { removesHeld: true } : {}),
     ...(removals?.streamFirstSeq !== undefined ? { streamFirstSeq: removals.streamFirstSeq } : {}),
+    ...(removals?.inside !== undefined ? { removesInside: removals.inside.by } : {}),
+    ...(removals?.inside?.counts !== undefined ? { stream: removals.inside.counts } : {}),
     filtered: filters.length > 0 && (stream === undefined || !filterCoversStream(filters, stream)),
     ...(typeof info.created === 'string' && info.created !== '' ? { consumerCreated: info.created } : {}),
     ...(pushWithoutGroup(info) ? { pushWithoutGroup: true } : {}),
@@ -397,10 +503,19 @@ export async function readConsumerBacklog(
     }
     options.observe?.((performance.now() - started) / 1000, 'ok');
     // The stream's config (cached): whether the consumer's filter covers it, and whether it removes
-    // messages consumers hold — then its first sequence is read at every reading.
+    // messages consumers hold (from its front, or inside it) — then its state is read at every
+    // reading, one STREAM.INFO shared by the consumers of the stream read together.
     const facts = await streamFacts(nc, jsm, ref, sentAt);
-    const removals =
-      facts?.removesHeld === true ? { streamFirstSeq: await freshFirstSeq(nc, jsm, ref, sentAt) } : undefined;
+    let removals: Parameters<typeof sampleFromConsumerInfo>[3];
+    if (facts !== undefined && (facts.removesHeld || facts.removesInside !== false)) {
+      const state = await freshStreamState(nc, jsm, ref, sentAt);
+      removals = {
+        streamFirstSeq: state.firstSeq,
+        ...(facts.removesInside !== false
+          ? { inside: { by: facts.removesInside, counts: state.counts } }
+          : {}),
+      };
+    }
     return {
       ok: true,
       sample: { ...sampleFromConsumerInfo(info, sentAt, facts?.subjects, removals), roundTripMs },

@@ -1,6 +1,6 @@
 // What the operator reads from NATS must not mislead the capacity estimate: readings of stalls,
 // of limits streams removing messages that replicas hold, and of slow handlers (rates.ts).
-import { observeRates, type RateState } from './rates.js';
+import { observeRates, removedInside, type RateState } from './rates.js';
 import { sample, T0 } from './test/fixtures.js';
 import type { BacklogSample } from './types.js';
 
@@ -194,6 +194,153 @@ describe('a limits stream removing messages the replicas hold (max_msgs 100 disc
         }),
       );
     expect(feed(readings, 2).at(-1)?.perReplicaPerSecond).toBeCloseTo(20, 6);
+  });
+});
+
+describe('a KV-like stream removing held messages from inside it (max_msgs_per_subject, a delete, a purge by subject)', () => {
+  // One replica acknowledging 20 a second, in order, from a buffer of 100 (a nats.js consume()
+  // client) while 1,000 wait and 60/s arrive. From `removalsFrom` on, newer values supersede 15 of
+  // the messages it holds each second, and 45 already acknowledged: nats-server takes each held one
+  // out of num_ack_pending as if acknowledged (consumer.go decStreamPending → processTerm); the
+  // client still works through it (its ack does nothing). The stream's first sequence stays at 1.
+  function supersede(
+    seconds: number,
+    removalsFrom: number,
+    counts = true,
+    by: 'limits' | 'requests' = 'limits',
+  ): BacklogSample[] {
+    const out: BacklogSample[] = [];
+    let last = 10_000; // the stream's last sequence
+    let messages = 10_000;
+    let deleted = 0; // num_deleted
+    let delivered = 5_000; // delivered.stream_seq
+    let consumerSeq = 5_000;
+    const buffer: Array<{ seq: number; removed: boolean }> = [];
+    const held = new Set<number>();
+    const deliver = (n: number): void => {
+      for (let k = 0; k < n; k++) {
+        delivered++;
+        consumerSeq++;
+        buffer.push({ seq: delivered, removed: false });
+        held.add(delivered);
+      }
+    };
+    deliver(100);
+    for (let t = 0; t <= seconds; t++) {
+      out.push(
+        sample({
+          at: s(t),
+          pending: 1000,
+          ackPending: held.size,
+          deliveredConsumerSeq: consumerSeq,
+          deliveredStreamSeq: delivered,
+          ackFloorConsumerSeq: 0,
+          ackFloorStreamSeq: held.size > 0 ? Math.min(...held) - 1 : delivered,
+          removesHeld: true,
+          streamFirstSeq: 1,
+          removesInside: by,
+          ...(counts ? { stream: { firstSeq: 1, lastSeq: last, messages, numDeleted: deleted } } : {}),
+        }),
+      );
+      for (const m of buffer.splice(0, 20)) held.delete(m.seq); // acks (of removed ones: nothing)
+      deliver(20); // the client asks for what it worked through
+      last += 60;
+      messages += 60;
+      if (t >= removalsFrom) {
+        let n = 0;
+        for (let i = buffer.length - 1; i >= 0 && n < 15; i--) {
+          const m = buffer[i];
+          if (m === undefined || m.removed) continue;
+          m.removed = true;
+          held.delete(m.seq);
+          n++;
+        }
+        messages -= 60;
+        deleted += 60;
+      }
+    }
+    return out;
+  }
+  const figures = (states: RateState[]): number[] =>
+    states.map((st) => st.perReplicaPerSecond).filter((c): c is number => c !== undefined);
+
+  it('learns as before while the stream removes nothing', () => {
+    const states = feed(supersede(40, Infinity), 1);
+    expect(states.at(-1)?.perReplicaPerSecond).toBeCloseTo(20, 6);
+  });
+
+  it('takes the first interval where only a delete or a purge could remove (limits: from the second)', () => {
+    // The stream's state is read after the consumer's: the first interval's removals before the
+    // first stream reading are not known. Only a user's request could have made any on a stream
+    // without a per-subject limit; on a KV-like stream they happen as messages arrive.
+    expect(feed(supersede(1, Infinity, true, 'requests'), 1)[1]?.perReplicaPerSecond).toBeCloseTo(20, 6);
+    const limits = feed(supersede(2, Infinity, true, 'limits'), 1);
+    expect(limits[1]?.perReplicaPerSecond).toBeUndefined();
+    expect(limits[2]?.perReplicaPerSecond).toBeCloseTo(20, 6);
+  });
+
+  it('takes no removal for a completion (before: 27.5/s for 20/s handlers)', () => {
+    const states = feed(supersede(60, 20), 1);
+    // Learnt before the removals began, and not raised by them.
+    expect(states[19]?.perReplicaPerSecond).toBeCloseTo(20, 6);
+    expect(Math.max(...figures(states))).toBeLessThanOrEqual(20 + 1e-9);
+  });
+
+  it('learns no figure from removals alone, and none without the stream counters', () => {
+    expect(figures(feed(supersede(40, 0), 1))).toEqual([]);
+    expect(figures(feed(supersede(40, Infinity, false), 1))).toEqual([]);
+  });
+});
+
+describe('removedInside: what the stream removed from inside it between two readings', () => {
+  const at = (firstSeq: number, lastSeq: number, messages: number, numDeleted = 0) => ({
+    removesInside: 'limits' as const,
+    stream: { firstSeq, lastSeq, messages, numDeleted },
+  });
+  const before = (firstSeq: number, lastSeq: number, messages: number, numDeleted = 0) => ({
+    stream: { firstSeq, lastSeq, messages, numDeleted },
+  });
+
+  it.each([
+    ['nothing removed: 60 stored', before(1, 1000, 1000), at(1, 1060, 1060), 0],
+    [
+      'max_msgs_per_subject: 60 stored, 40 superseded inside',
+      before(1, 1000, 1000),
+      at(1, 1060, 1020, 40),
+      40,
+    ],
+    ['max_age: 60 stored, 60 expired from the front', before(1, 1000, 1000), at(61, 1060, 1000), 0],
+    // 50 sequences passed at the front, 30 of them gaps already: at least 20 left from the front,
+    // so at most 25 of the 45 removed were inside.
+    ['front and inside together', before(101, 1000, 870, 30), at(151, 1060, 885, 20), 25],
+    [
+      'a purge by subject: 300 of 1,000 removed, nothing stored',
+      before(1, 1000, 1000),
+      at(1, 1000, 700, 300),
+      300,
+    ],
+    ['a full purge: everything from the front', before(1, 1000, 1000), at(1001, 1000, 0), 0],
+  ])('%s', (_title, b, a, removed) => {
+    expect(removedInside(b, a)).toBe(removed);
+  });
+
+  it('is 0 on a stream that cannot remove from inside, and unknown without counts at both ends', () => {
+    expect(
+      removedInside(before(1, 1000, 1000), {
+        stream: { firstSeq: 1, lastSeq: 1060, messages: 1020, numDeleted: 40 },
+      }),
+    ).toBe(0);
+    expect(removedInside({}, at(1, 1060, 1060))).toBeUndefined();
+    expect(removedInside(before(1, 1000, 1000), { removesInside: 'limits' })).toBeUndefined();
+  });
+
+  it('is unknown when the counters go backwards (the stream was recreated) or are not numbers', () => {
+    expect(removedInside(before(1, 1000, 1000), at(1, 10, 10))).toBeUndefined();
+    expect(removedInside(before(500, 1000, 500), at(1, 1060, 1060))).toBeUndefined();
+    const corrupt = {
+      stream: { firstSeq: 1, lastSeq: '1000', messages: 1000, numDeleted: 0 },
+    } as unknown as Parameters<typeof removedInside>[0];
+    expect(removedInside(corrupt, at(1, 1060, 1060))).toBeUndefined();
   });
 });
 

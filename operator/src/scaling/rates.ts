@@ -210,6 +210,8 @@ export interface RateState {
     paused?: boolean;
     /** The reading's round trip in ms (BacklogSample.roundTripMs). */
     roundTripMs?: number;
+    /** The stream's counters at this reading, when read (BacklogSample.stream). */
+    stream?: { firstSeq: number; lastSeq: number; messages: number; numDeleted: number };
     pending: number;
     ackPending: number;
     maxAckPending: number;
@@ -303,6 +305,12 @@ export interface RateState {
    * has been measured (REMOVAL_RUN_SECONDS).
    */
   removalRun?: { since: number; completed: number; held: number; measured?: boolean };
+  /**
+   * Messages the stream removed from inside it (removedInside) between the last two readings, on a
+   * stream that can; absent when not known. The stream's state is read after the consumer's, so a
+   * removal counted in one interval of the stream's may show in the consumer's next interval.
+   */
+  removedInside?: number;
   /** The last interval delivered new messages (removedUnconsumed counts only between two such). */
   deliveredLastInterval?: boolean;
   /**
@@ -372,6 +380,7 @@ function baseline(
   if (sample.consumerCreated !== undefined) last.consumerCreated = sample.consumerCreated;
   if (sample.paused === true) last.paused = true;
   if (sample.roundTripMs !== undefined && sample.roundTripMs > 0) last.roundTripMs = sample.roundTripMs;
+  if (sample.stream !== undefined) last.stream = { ...sample.stream };
   return last;
 }
 
@@ -927,15 +936,46 @@ export function observeRates(
   // removals began leave at once, ahead of the work (consumer-configs.int: 41/s and 61/s in the
   // first two seconds for 20/s handlers, then 20/s on average). A run is measured as one interval
   // once it spans REMOVAL_RUN_SECONDS, less what was held at its start; its intervals after that
-  // are measured as usual.
+  // are lower ends, less what the stream may have removed of what they held.
   const heldRemoved = removedWhileHeld(last, sample);
+  let heldRemovedInRun = 0;
+  // Removals from inside the stream (max_msgs_per_subject, a delete, a purge by subject) of messages
+  // the replicas held leave num_ack_pending as acknowledgements do, ahead of the work, and the first
+  // sequence does not show them: the stream's counters bound how many there were
+  // (removedInside, over this interval of the stream's and the one before, see RateState). While
+  // that bound is above 0 the interval's completions less the bound are a lower end of what the
+  // replicas did: it can raise a figure, never set or lower one.
+  const insideNow = removedInside(last, sample);
+  // Without the interval before (the first interval measured, or a STREAM.INFO that failed), removals
+  // between the last consumer snapshot and the stream's are not known: on a stream whose limits
+  // remove messages as they arrive the interval is no evidence; where only a user's delete or purge
+  // does, one within that round trip (milliseconds) is the risk taken, and the interval counts.
+  if (sample.removesInside !== undefined && insideNow !== undefined) next.removedInside = insideNow;
+  const before =
+    previous.removedInside ??
+    (sample.removesInside === 'requests' && insideNow !== undefined ? 0 : undefined);
+  const insideBound =
+    sample.removesInside === undefined
+      ? 0
+      : insideNow === undefined || before === undefined
+        ? undefined
+        : last.ackFloorStreamSeq !== undefined && sample.deliveredStreamSeq <= last.ackFloorStreamSeq
+          ? 0
+          : insideNow + before;
+  if (insideBound === undefined) capacityEvidence = false;
   let capacityCompleted = completed;
   let removalRun: RateState['removalRun'];
   if (heldRemoved === undefined) capacityEvidence = false;
   else if (heldRemoved > 0 && comparable) {
     const run = previous.removalRun ?? { since: last.at, completed: 0, held: Math.max(0, last.ackPending) };
-    if (run.measured === true) removalRun = run;
-    else {
+    if (run.measured === true) {
+      // Once measured, a single interval of the run is no measurement: what it completed may be
+      // held messages removed ahead of the work (nats.js refills its buffer 25 at a time, and a 1 s
+      // interval read 25/s for 20/s handlers). Less every held message the stream may have
+      // removed in it, it is a lower end (below).
+      removalRun = run;
+      heldRemovedInRun = heldRemoved;
+    } else {
       const runCompleted = run.completed + completed;
       const runSeconds = (sample.at - run.since) / 1000;
       if (runSeconds >= REMOVAL_RUN_SECONDS) {
@@ -961,6 +1001,9 @@ export function observeRates(
     if (speed * quietSeconds < STALL_MESSAGES) capacitySeconds += quietSeconds;
     else if (perReplica === undefined) capacityEvidence = false;
   }
+  const lowEndBound = (insideBound ?? 0) + heldRemovedInRun;
+  const lowEndOnly = lowEndBound > 0;
+  if (lowEndOnly) capacityCompleted = Math.max(0, capacityCompleted - lowEndBound);
   const capacityPerSecond = capacityCompleted / capacitySeconds;
   const completedPerReplica = capacityPerSecond / Math.max(1, readyReplicas);
   // Outside busy periods a reading counts only when it raises the estimate: each replica completed
@@ -999,6 +1042,10 @@ export function observeRates(
     const high = warm > 0 ? capacityPerSecond / warm : Infinity;
     reading = low > perReplica ? low : high < perReplica ? high : undefined;
   }
+  if (lowEndOnly) {
+    const low = capacityPerSecond / Math.max(asked, readyReplicas, 1);
+    reading = perReplica !== undefined && low > perReplica ? low : undefined;
+  }
   if (capacityEvidence && (busyThroughout || provesMore) && reading !== undefined) {
     const updated = evidenceMean(
       perReplica,
@@ -1020,7 +1067,12 @@ export function observeRates(
   // it spans CAPACITY_PROOF_SECONDS and shows more than the figure, the figure is low — replicas
   // sized by it fall behind while it creeps up at the evidence's pace — and is raised to it.
   const measured =
-    capacityEvidence && busyThroughout && asked <= readyReplicas && warm >= readyReplicas && !leaving;
+    capacityEvidence &&
+    busyThroughout &&
+    asked <= readyReplicas &&
+    warm >= readyReplicas &&
+    !leaving &&
+    !lowEndOnly;
   if (measured) {
     // Read back from history (the EventConsumer's status): anything but finite figures starts anew.
     const before = previous.busySpell;
@@ -1119,6 +1171,35 @@ export function removedWhileHeld(
   if (after.removesHeld !== true) return 0;
   if (after.streamFirstSeq === undefined || before.ackFloorStreamSeq === undefined) return undefined;
   return Math.max(0, Math.min(after.streamFirstSeq - 1, after.deliveredStreamSeq) - before.ackFloorStreamSeq);
+}
+
+/**
+ * How many messages the stream removed from inside it between two readings, on a stream that can
+ * (BacklogSample.removesInside): all it removed — what it stored (last_seq moved) less what its
+ * message count grew by — less those that lay below its new first sequence (removals from the
+ * front: removedWhileHeld's). At least first_seq's move less the gaps below it before (num_deleted
+ * counts them, the whole stream's) were there and are gone. An upper bound: removals of messages
+ * already acknowledged, or not yet delivered, or of other subjects, count too. 0 on a stream that
+ * cannot; undefined when the counters are not known at both ends or go backwards (the stream was
+ * recreated).
+ */
+export function removedInside(
+  before: Pick<RateState['last'], 'stream'>,
+  after: Pick<BacklogSample, 'removesInside' | 'stream'>,
+): number | undefined {
+  if (after.removesInside === undefined) return 0;
+  const b = before.stream;
+  const a = after.stream;
+  // Read back from history (the EventConsumer's status): anything but whole numbers is not known.
+  const whole = (c: typeof b): c is NonNullable<typeof b> =>
+    c !== undefined &&
+    [c.firstSeq, c.lastSeq, c.messages, c.numDeleted].every((n) => Number.isSafeInteger(n) && n >= 0);
+  if (!whole(b) || !whole(a)) return undefined;
+  const stored = a.lastSeq - b.lastSeq;
+  const removed = stored - (a.messages - b.messages);
+  if (stored < 0 || a.firstSeq < b.firstSeq || removed < 0) return undefined;
+  const front = Math.max(0, a.firstSeq - b.firstSeq - b.numDeleted);
+  return Math.max(0, removed - front);
 }
 
 /**

@@ -102,6 +102,16 @@ export interface BacklogSample {
   removesHeld?: boolean;
   /** The stream's first sequence, read just after the consumer info, when removesHeld (absent: unknown). */
   streamFirstSeq?: number;
+  /**
+   * The stream can remove messages from inside it while a consumer holds them (max_msgs_per_subject,
+   * a rollup, a message delete, a purge by subject): each leaves num_ack_pending as if acknowledged,
+   * and the first sequence need not move. Then removesHeld is set too (purges move the front).
+   * 'limits' when the stream's limits do it as messages arrive (max_msgs_per_subject, rollups),
+   * 'requests' when only a user's request does (a delete, a purge).
+   */
+  removesInside?: 'limits' | 'requests';
+  /** The stream's state counters, read just after the consumer info, when removesInside (absent: unknown). */
+  stream?: { firstSeq: number; lastSeq: number; messages: number; numDeleted: number };
   /** The consumer's max_deliver, when it has one (absent: unlimited). */
   maxDeliver?: number;
   /** The consumer's max_ack_pending (-1 = unlimited). */
