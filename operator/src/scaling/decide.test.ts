@@ -727,6 +727,50 @@ describe('decide: panic', () => {
     );
   });
 
+  it('with a latency objective, the ask moves smoothly as the start-up pile-up reaches what the objective lets stand', () => {
+    // 125/s on 5 replicas, then 400/s for two readings: over the 30 s horizon ~8,000 messages
+    // more than the ready replicas do would pile up. Swept over the objective, the queue the
+    // objective lets stand (half the objective's worth of arrivals) passes that projected queue
+    // somewhere between 30 and 120 s. Before, the pile-up counted in full on one side of that point
+    // and not at all on the other: one second more of objective (57 → 58 s) took the ask from 17
+    // replicas to 11 (from the rate plus draining the pile-up past the allowance to the rate
+    // minus filling the queue). Now only the part of the pile-up past the allowance
+    // counts, added to what is queued: a second of objective moves the ask by a replica at most,
+    // and a longer objective never asks for more.
+    const askAt = (objective: number): number => {
+      const spec = withScalingDefaults({ ...base, latencyObjectiveSeconds: objective, scaleUp: unboundedUp });
+      const warm = busyHistory(spec, { arrival: 125, perReplica: 25, ready: 5, pending0: 500, steps: 12 });
+      let arrived = warm.arrived;
+      let completed = warm.completed;
+      let d = warm.last;
+      for (const at of [65, 70]) {
+        arrived += 400 * 5;
+        completed += 125 * 5;
+        d = decide(
+          input({
+            spec,
+            sample: sampleFromTotals(s(at), arrived, completed, 50),
+            currentReplicas: 5,
+            readyReplicas: 5,
+            history: d.history,
+            now: s(at),
+          }),
+        );
+      }
+      return d.recommendedReplicas;
+    };
+    const asks = Array.from({ length: 91 }, (_, i) => askAt(30 + i));
+    // The sweep spans both sides of the point: the shortest objective asks for far more.
+    expect((asks[0] ?? 0) - (asks.at(-1) ?? 0)).toBeGreaterThanOrEqual(5);
+    const jumps = asks.flatMap((ask, i) => {
+      const before = asks[i - 1];
+      return before !== undefined && (ask > before || before - ask > 1)
+        ? [{ objectiveSeconds: 30 + i, from: before, to: ask }]
+        : [];
+    });
+    expect(jumps).toEqual([]);
+  });
+
   it('does not panic when pending did not grow with the arrivals (the counters disagree)', () => {
     // 1000/s "arrived" but all of it was completed: a jump in delivered, not a backlog.
     const { d } = afterBurst({}, 1000, { completedPerSecond: 1000 });
@@ -987,8 +1031,10 @@ describe('decide: a latency objective with pods that start slower than predictiv
   // worth of arrivals). The target's ready count showed a pod taking 60 s to become ready; the
   // horizon is the default 30 s. With 14,000 queued on 4 replicas, 137/s more than they do piles up
   // until new pods consume: 4,110 in 30 s (the queue stays under the allowance, so the objective let
-  // it fill: 4 → 5), 8,220 in the 60 s the pods really take (past it). Before, the pods were asked
-  // for a start-up too late, and the queue overshot: 121 s of wait in the fuzzer.
+  // it fill: 4 → 5), 8,220 in the 60 s the pods really take (2,000 past it, which counts: 6). Before,
+  // the pods were asked for a start-up too late, and the queue overshot: 121 s of wait in the
+  // fuzzer. (Until the pile-up counted only with what it takes past the allowance, the whole
+  // projected queue counted once past it: 7. Both worlds pass either way.)
   const spec = withScalingDefaults({ maxReplicas: 20, latencyObjectiveSeconds: 120, backlogPerReplica: 100 });
   it('sizes the start-up pile-up for the start-up the ready count showed', () => {
     const readings: Array<{ at: number; asked: number; ready: number; completed: number; arrived: number }> =
@@ -1024,7 +1070,7 @@ describe('decide: a latency objective with pods that start slower than predictiv
     expect(d.readiness?.startupSeconds).toBe(60);
     expect(d.rates.perReplicaPerSecond).toBeCloseTo(50, 0);
     expect(d.reason).toMatch(/more by the time new pods start/);
-    expect(d.recommendedReplicas).toBeGreaterThanOrEqual(7);
+    expect(d.recommendedReplicas).toBeGreaterThanOrEqual(6);
   });
 });
 
