@@ -2,16 +2,20 @@
 // its library's default pull settings, scaled by a real operator on the real stack, their pods run
 // as processes by the local pod runner on kwok nodes:
 //   nats.go Consume() (500 buffered per subscriber) and a Fetch(10) loop — workloads/go-consumer,
+//   nats.go QueueSubscribe() bound to a push consumer with a deliver group (the older push API:
+//   the server sends up to max_ack_pending ahead, shared among the group at random, busy or not),
 //   nats.js consume() (100) and a fetch() loop (100)            — workloads/src/pull-consumer,
 // each against the server's default max_ack_pending (1000) and a small one (20). Handlers take
 // HANDLER_MS per message, one at a time (20 msg/s per replica); ARRIVAL_PER_SECOND (80) arrive, so
 // NEEDED (4) replicas keep up; maxReplicas is NEEDED + 2 and backlogPerReplica is above what a
 // replica buffers, so the policy must size from the arrival rate at the capacity it measured.
 // For every combination: the operator reaches NEEDED replicas within REACH_POLLS of its polls, the
-// backlog drains while traffic still flows, and everything is acknowledged once it stops. Two more:
+// backlog drains while traffic still flows, and everything is acknowledged once it stops. More:
 // - nats.go Consume() starting on a standing backlog of STANDING_BACKLOG messages (the first
 //   replica takes 500 of them into its buffer), at the server's default max_ack_pending and at
-//   LARGE_MAX_ACK_PENDING (65,536, what applications raise it to: it never binds);
+//   LARGE_MAX_ACK_PENDING (65,536, what applications raise it to: it never binds); and buffering
+//   1000, the default of NATS.Net's ConsumeAsync (MaxMsgs), where the first replica's pull takes
+//   every slot of the default max_ack_pending;
 // - nats.go Consume() at ack_wait SHORT_ACK_WAIT_SECONDS (5 s): its 500-message buffer is 25 s of
 //   work, so buffered copies expire and the server redelivers them; the operator must still size
 //   from what arrives and what is done (redeliveries are neither), and report the redeliveries;
@@ -119,10 +123,18 @@ interface Client {
   name: string;
   command: (goBinary: string) => string[];
   env: Record<string, string>;
+  /** A push consumer with a deliver group (the older push API), instead of a pull consumer. */
+  push?: boolean;
 }
 const clients: Client[] = [
   { name: 'nats.go Consume()', command: (go) => [go], env: { PULL_MODE: 'consume' } },
   { name: 'nats.go Fetch(10)', command: (go) => [go], env: { PULL_MODE: 'fetch', FETCH_BATCH: '10' } },
+  {
+    name: 'nats.go QueueSubscribe() (push, deliver group)',
+    command: (go) => [go],
+    env: { PULL_MODE: 'push' },
+    push: true,
+  },
   {
     name: 'nats.js consume()',
     command: () => ['node', 'dist/workloads/src/pull-consumer/main.js'],
@@ -135,6 +147,11 @@ const clients: Client[] = [
   },
 ];
 const natsGoConsume = clients[0] ?? { name: 'missing', command: () => [], env: {} };
+const natsGoNetBuffer: Client = {
+  name: 'nats.go Consume() buffering 1000',
+  command: (go) => [go],
+  env: { PULL_MODE: 'consume', PULL_MAX_MESSAGES: '1000' },
+};
 interface Combo {
   client: Client;
   maxAckPending: number | undefined;
@@ -157,7 +174,12 @@ interface Combo {
   /** spec.backlogPerReplica, when not BACKLOG_PER_REPLICA. */
   backlogPerReplica?: number;
 }
-const combos: Combo[] = [
+/**
+ * REAL_CLIENTS_ONLY=<text> runs only the combinations whose label contains it (while working on one
+ * client); CI runs them all.
+ */
+const only = process.env.REAL_CLIENTS_ONLY;
+const allCombos: Combo[] = [
   ...clients.flatMap((client) =>
     [undefined, SMALL_MAX_ACK_PENDING].map((maxAckPending) => ({
       client,
@@ -172,6 +194,16 @@ const combos: Combo[] = [
     maxAckPending: undefined,
     standing: STANDING_BACKLOG,
     label: `nats.go Consume(), max_ack_pending 1000 (server default), ${STANDING_BACKLOG} standing`,
+    expect: 'keepsUp',
+  },
+  {
+    // NATS.Net's ConsumeAsync buffers 1,000 (NatsJSConsumeOpts.MaxMsgs): one replica's pull takes
+    // every slot of the server's default max_ack_pending, and later replicas get messages only as
+    // its acks free slots.
+    client: natsGoNetBuffer,
+    maxAckPending: undefined,
+    standing: STANDING_BACKLOG,
+    label: `nats.go Consume() buffering 1000 (NATS.Net's default), max_ack_pending 1000 (server default), ${STANDING_BACKLOG} standing`,
     expect: 'keepsUp',
   },
   {
@@ -201,6 +233,12 @@ const combos: Combo[] = [
     expect: 'capped',
   },
 ];
+const combos = only === undefined ? allCombos : allCombos.filter((c) => c.label.includes(only));
+/** it.each over the combinations expected to end one way (none when REAL_CLIENTS_ONLY left none). */
+function eachOf(expect: Combo['expect']) {
+  const labels = combos.filter((c) => c.expect === expect).map((c) => [c.label]);
+  return labels.length > 0 ? it.each(labels) : (_name: string, _test: (label: string) => void) => undefined;
+}
 
 /** One poll of one EventConsumer, from the operator's decision trace. */
 interface Poll {
@@ -253,7 +291,7 @@ interface Outcome {
 
 const toError = (reason: unknown): Error => (reason instanceof Error ? reason : new Error(String(reason)));
 
-describe('the real-client matrix: default pull settings of nats.go and nats.js', () => {
+describe('the real-client matrix: default settings of nats.go (pull and push) and nats.js', () => {
   let ns: { name: string; cleanup: () => Promise<void> };
   let nc: NatsConnection;
   let jsm: JetStreamManager;
@@ -346,6 +384,9 @@ describe('the real-client matrix: default pull settings of nats.go and nats.js',
       ack_policy: AckPolicy.Explicit,
       ack_wait: (combo.ackWaitSeconds ?? ACK_WAIT_SECONDS) * 1_000_000_000,
       ...(combo.maxAckPending === undefined ? {} : { max_ack_pending: combo.maxAckPending }),
+      ...(combo.client.push === true
+        ? { deliver_subject: `deliver.${stream}`, deliver_group: 'workers', filter_subject: `${stream}.>` }
+        : {}),
     });
     if (combo.standing > 0) await publish(nc, stream, combo.standing);
     await kubeApi().request('POST', `/apis/apps/v1/namespaces/${ns.name}/deployments`, {
@@ -552,26 +593,23 @@ describe('the real-client matrix: default pull settings of nats.go and nats.js',
     );
   }
 
-  it.each(combos.filter((c) => c.expect === 'keepsUp').map((c) => [c.label]))(
-    '%s: reaches the replicas the arrival rate needs and drains the backlog',
-    (label) => {
-      const o = outcomes.get(label);
-      if (o === undefined) throw new Error(`no outcome for ${label}`);
-      if (o instanceof Error) throw o;
-      // One line per combination for the record (and for anyone reading a failure).
-      process.stdout.write(describeOutcome(label, o));
-      expect(o.maxReplicas).toBeGreaterThanOrEqual(NEEDED);
-      expect(o.pollsToNeeded).toBeLessThanOrEqual(REACH_POLLS);
-      // Drained while traffic still flowed: at most CAUGHT_UP_SECONDS of arrivals left.
-      expect(o.caughtUpAt).toBeDefined();
-      expect(o.stored).toBeGreaterThanOrEqual(o.standing + o.published - o.publishFailures);
-      expect(o.ackFloorStreamSeq).toBe(o.stored);
-      expect(o.limitedBy.has('MaxAckPending')).toBe(false);
-      expect(o.maxSettledPerReplica).toBeLessThanOrEqual(PER_REPLICA * CAPACITY_SLACK);
-    },
-  );
+  eachOf('keepsUp')('%s: reaches the replicas the arrival rate needs and drains the backlog', (label) => {
+    const o = outcomes.get(label);
+    if (o === undefined) throw new Error(`no outcome for ${label}`);
+    if (o instanceof Error) throw o;
+    // One line per combination for the record (and for anyone reading a failure).
+    process.stdout.write(describeOutcome(label, o));
+    expect(o.maxReplicas).toBeGreaterThanOrEqual(NEEDED);
+    expect(o.pollsToNeeded).toBeLessThanOrEqual(REACH_POLLS);
+    // Drained while traffic still flowed: at most CAUGHT_UP_SECONDS of arrivals left.
+    expect(o.caughtUpAt).toBeDefined();
+    expect(o.stored).toBeGreaterThanOrEqual(o.standing + o.published - o.publishFailures);
+    expect(o.ackFloorStreamSeq).toBe(o.stored);
+    expect(o.limitedBy.has('MaxAckPending')).toBe(false);
+    expect(o.maxSettledPerReplica).toBeLessThanOrEqual(PER_REPLICA * CAPACITY_SLACK);
+  });
 
-  it.each(combos.filter((c) => c.expect === 'reachesNeeded').map((c) => [c.label]))(
+  eachOf('reachesNeeded')(
     '%s: reaches the replicas the arrival rate needs and reports the redeliveries',
     (label) => {
       const o = outcomes.get(label);
@@ -587,20 +625,17 @@ describe('the real-client matrix: default pull settings of nats.go and nats.js',
     },
   );
 
-  it.each(combos.filter((c) => c.expect === 'capped').map((c) => [c.label]))(
-    '%s: stops at the slots max_ack_pending leaves and says so, then drains',
-    (label) => {
-      const o = outcomes.get(label);
-      if (o === undefined) throw new Error(`no outcome for ${label}`);
-      if (o instanceof Error) throw o;
-      process.stdout.write(`${describeOutcome(label, o).trimEnd()}; (${o.maxAckPendingMessage ?? '-'})\n`);
-      // The arrival rate asks for NEEDED; only BINDING_MAX_ACK_PENDING replicas can hold a message.
-      expect(o.stopped).toMatch(/polls at the cap/);
-      expect(o.maxReplicas).toBe(BINDING_MAX_ACK_PENDING);
-      expect(o.limitedBy.has('MaxAckPending')).toBe(true);
-      expect(o.maxAckPendingMessage).toContain(`by max_ack_pending ${BINDING_MAX_ACK_PENDING}`);
-      expect(o.stored).toBeGreaterThanOrEqual(o.standing + o.published - o.publishFailures);
-      expect(o.ackFloorStreamSeq).toBe(o.stored);
-    },
-  );
+  eachOf('capped')('%s: stops at the slots max_ack_pending leaves and says so, then drains', (label) => {
+    const o = outcomes.get(label);
+    if (o === undefined) throw new Error(`no outcome for ${label}`);
+    if (o instanceof Error) throw o;
+    process.stdout.write(`${describeOutcome(label, o).trimEnd()}; (${o.maxAckPendingMessage ?? '-'})\n`);
+    // The arrival rate asks for NEEDED; only BINDING_MAX_ACK_PENDING replicas can hold a message.
+    expect(o.stopped).toMatch(/polls at the cap/);
+    expect(o.maxReplicas).toBe(BINDING_MAX_ACK_PENDING);
+    expect(o.limitedBy.has('MaxAckPending')).toBe(true);
+    expect(o.maxAckPendingMessage).toContain(`by max_ack_pending ${BINDING_MAX_ACK_PENDING}`);
+    expect(o.stored).toBeGreaterThanOrEqual(o.standing + o.published - o.publishFailures);
+    expect(o.ackFloorStreamSeq).toBe(o.stored);
+  });
 });

@@ -1,12 +1,17 @@
 // jetscale-go-consumer: a JetStream pull consumer written the way nats.go users write one, with
-// the library's default pull settings, for the real-client matrix (operator/test/real-clients).
+// the library's default settings, for the real-client matrix (operator/test/real-clients).
 // PULL_MODE=consume uses jetstream Consume() with no options (500 messages buffered per
-// subscriber, refilled below half); PULL_MODE=fetch loops over Fetch(FETCH_BATCH). Each message
-// is handled one at a time: sleep HANDLER_MS (the work), then ack. SIGTERM stops pulling,
-// finishes what is in hand, drains the connection and exits 0.
+// subscriber, refilled below half); PULL_MODE=fetch loops over Fetch(FETCH_BATCH); PULL_MODE=push
+// binds the older push API to a push consumer with a deliver group: nats.go's js.QueueSubscribe()
+// with manual acks, where the server sends up to max_ack_pending messages ahead, shared among the
+// group's subscribers at random whether they are busy or not. Each message is handled one at a
+// time: sleep HANDLER_MS (the work), then ack. SIGTERM stops receiving, finishes what is in hand,
+// drains the connection and exits 0.
 //
 // Configuration (environment): NATS_URL, STREAM, CONSUMER (required); PULL_MODE (consume |
-// fetch, default consume); FETCH_BATCH (default 10); HANDLER_MS (default 10).
+// fetch | push, default consume); FETCH_BATCH (default 10); PULL_MAX_MESSAGES (consume only: the
+// buffer Consume() keeps, default nats.go's 500; 1000 is NATS.Net's ConsumeAsync default);
+// HANDLER_MS (default 10).
 package main
 
 import (
@@ -30,12 +35,13 @@ import (
 var sourceHash = "dev"
 
 type config struct {
-	natsURL    string
-	stream     string
-	consumer   string
-	mode       string
-	fetchBatch int
-	handler    time.Duration
+	natsURL     string
+	stream      string
+	consumer    string
+	mode        string
+	fetchBatch  int
+	maxMessages int
+	handler     time.Duration
 }
 
 var name = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -55,8 +61,8 @@ func loadConfig(env func(string) string) (config, []string) {
 	if c.mode == "" {
 		c.mode = "consume"
 	}
-	if c.mode != "consume" && c.mode != "fetch" {
-		problems = append(problems, fmt.Sprintf("PULL_MODE %q must be consume or fetch", c.mode))
+	if c.mode != "consume" && c.mode != "fetch" && c.mode != "push" {
+		problems = append(problems, fmt.Sprintf("PULL_MODE %q must be consume, fetch or push", c.mode))
 	}
 	whole := func(key string, def, min, max int) int {
 		raw := env(key)
@@ -71,6 +77,7 @@ func loadConfig(env func(string) string) (config, []string) {
 		return n
 	}
 	c.fetchBatch = whole("FETCH_BATCH", 10, 1, 10_000)
+	c.maxMessages = whole("PULL_MAX_MESSAGES", 0, 1, 100_000)
 	c.handler = time.Duration(whole("HANDLER_MS", 10, 0, 60_000)) * time.Millisecond
 	return c, problems
 }
@@ -106,11 +113,14 @@ func run(c config) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	cons, err := js.Consumer(ctx, c.stream, c.consumer)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("consumer %q on stream %q at %s: %w (create the durable consumer first)", c.consumer, c.stream, c.natsURL, err)
+	var cons jetstream.Consumer
+	if c.mode != "push" {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		cons, err = js.Consumer(ctx, c.stream, c.consumer)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("consumer %q on stream %q at %s: %w (create the durable consumer first)", c.consumer, c.stream, c.natsURL, err)
+		}
 	}
 
 	stop := make(chan os.Signal, 1)
@@ -133,9 +143,46 @@ func run(c config) error {
 	}()
 	logf("consuming %s/%s with nats.go %s, mode %s, handler %s", c.stream, c.consumer, nats.Version, c.mode, c.handler)
 
-	if c.mode == "consume" {
-		// Consume() with no options: the library's defaults (PullMaxMessages 500, expiry 30 s).
-		cc, err := cons.Consume(handle)
+	if c.mode == "push" {
+		// The older push API, as applications written against it bind to an existing consumer:
+		// the queue is the consumer's deliver group and the subject its filter (nats.go checks both).
+		legacy, err := nc.JetStream()
+		if err != nil {
+			return err
+		}
+		info, err := legacy.ConsumerInfo(c.stream, c.consumer)
+		if err != nil {
+			return fmt.Errorf("consumer %q on stream %q at %s: %w (create the durable push consumer first)", c.consumer, c.stream, c.natsURL, err)
+		}
+		if info.Config.DeliverSubject == "" || info.Config.DeliverGroup == "" {
+			return fmt.Errorf("PULL_MODE push needs a push consumer with a deliver group: %q on stream %q has deliver_subject %q, deliver_group %q",
+				c.consumer, c.stream, info.Config.DeliverSubject, info.Config.DeliverGroup)
+		}
+		sub, err := legacy.QueueSubscribe(info.Config.FilterSubject, info.Config.DeliverGroup, func(msg *nats.Msg) {
+			time.Sleep(c.handler)
+			if err := msg.Ack(); err != nil {
+				logf("ack failed: %v", err)
+				return
+			}
+			handled.Add(1)
+		}, nats.Bind(c.stream, c.consumer), nats.ManualAck())
+		if err != nil {
+			return fmt.Errorf("push subscribe to %q on stream %q: %w", c.consumer, c.stream, err)
+		}
+		<-stop
+		// Stop receiving; the handler finishes what the subscription already holds, unacknowledged
+		// messages the server sent ahead come back to the group after ack_wait.
+		if err := sub.Drain(); err != nil {
+			logf("drain: %v", err)
+		}
+	} else if c.mode == "consume" {
+		// Consume() with no options: the library's defaults (PullMaxMessages 500, expiry 30 s),
+		// unless PULL_MAX_MESSAGES sets another client's buffer.
+		var opts []jetstream.PullConsumeOpt
+		if c.maxMessages > 0 {
+			opts = append(opts, jetstream.PullMaxMessages(c.maxMessages))
+		}
+		cc, err := cons.Consume(handle, opts...)
 		if err != nil {
 			return err
 		}
