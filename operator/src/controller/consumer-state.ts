@@ -27,6 +27,13 @@ export interface ScalingMemory {
   seeded: boolean;
   /** The scale target (apiVersion/kind/name) the history was gathered on. */
   target?: string;
+  /**
+   * No scale-down before this (policy time, ms): set at this process's first reading when a scale
+   * made before it started (status.lastScaleTime, or jetscale's field manager time on the target)
+   * is within the longest scale-down policy period. The step policies' record of changes lived in
+   * the old process; this keeps the period it began (see decide.ts).
+   */
+  scaleDownHoldUntil?: number;
 }
 
 /** The observe step's caches. */

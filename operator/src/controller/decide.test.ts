@@ -92,6 +92,41 @@ describe('decide (the reconcile step)', () => {
     expect(seen[0]?.history.recommendations).toEqual([{ at: 1_000_000, replicas: 2 }]);
   });
 
+  it('a new leader holds a scale-down until the longest scale-down period has passed since the last scale before it', () => {
+    // 1 pod per 20 s down, a 3 s window; the last scale was 5 s before this process's first poll.
+    const spec = specOf({
+      behavior: {
+        scaleDown: { stabilizationWindow: '3s', policies: [{ type: 'Pods', value: 1, period: '20s' }] },
+      },
+    });
+    const now = 1_000_000;
+    const scale = { specReplicas: 4, statusReplicas: 4, readyReplicas: 4, resourceVersion: '1' };
+    const first = decide(input({ spec, scale, now, lastScaleAt: now - 5_000 }));
+    expect(first.change).toBeUndefined();
+    expect(first.memory.scaleDownHoldUntil).toBe(now + 15_000);
+    // Past the seeded 3 s window, still inside the period: held, and said so; no scale event kept.
+    const held = decide(input({ spec, scale, now: now + 10_000, memory: first.memory }));
+    expect(held.change).toBeUndefined();
+    expect(held.memory.history.scaleEvents).toEqual([]);
+    expect(held.conditions.find((c) => c.type === 'ScalingLimited')).toMatchObject({
+      status: 'True',
+      reason: 'StepPolicy',
+    });
+    expect(held.why).toMatch(/scaled before this process started/);
+    // The period over: the step down comes, and the hold is forgotten.
+    const after = decide(input({ spec, scale, now: now + 15_000, memory: held.memory }));
+    expect(after.change).toEqual({ from: 4, to: 3 });
+    expect(after.memory.scaleDownHoldUntil).toBeUndefined();
+  });
+
+  it('no hold without a scale in the period, and never one on scale-up', () => {
+    const now = 1_000_000;
+    const old = decide(input({ now, lastScaleAt: now - 60_000 }));
+    expect(old.memory.scaleDownHoldUntil).toBeUndefined();
+    const up = decide(input({ now, lastScaleAt: now - 1_000, backlog: { ok: true, sample: sample(900) } }));
+    expect(up.change).toEqual({ from: 2, to: 9 });
+  });
+
   it('while paused reports the desired size but asks for no change and records no scale event', () => {
     const memory = { ...fresh(), seeded: true };
     const v = decide(

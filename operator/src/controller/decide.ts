@@ -26,6 +26,11 @@ export interface DecideInput {
   memory: ScalingMemory;
   now: number;
   policy: (input: ScalingInput) => ScalingDecision;
+  /**
+   * When the target was last scaled by jetscale as the API server remembers it (policy time, ms),
+   * from before this process started: seeds the scale-down hold of a new history.
+   */
+  lastScaleAt?: number;
 }
 
 /** An Event the report step records. */
@@ -110,6 +115,8 @@ export interface DecideAllInput {
   memories: Record<string, ScalingMemory>;
   now: number;
   policy: (input: ScalingInput) => ScalingDecision;
+  /** See DecideInput.lastScaleAt. */
+  lastScaleAt?: number;
 }
 
 /** The verdict over all of an EventConsumer's consumers. */
@@ -337,14 +344,22 @@ function fromBacklog(input: DecideInput, consumer: ConsumerSpec, sample: Backlog
     });
   }
   let history = memory.history;
+  const scaling = scalingSpecFor(spec, consumer);
+  let holdUntil = memory.scaleDownHoldUntil;
   if (!memory.seeded && history.recommendations.length === 0) {
     // A new leader (or a restarted one) has no recommendations in memory. Seed the window with
     // the size the target has, so the stabilization windows hold it for one window as if this
     // process had watched it all along, instead of scaling down at its first poll.
     history = { ...history, recommendations: [{ at: now, replicas: current }] };
+    // Nor does it have the step policies' record of the changes made: a scale made just before the
+    // restart may have used a period's whole allowance (1 pod per 60 s, stepped 10 s before the
+    // restart: the new process stepped again once its seeded window passed). Until the longest
+    // scale-down period has passed since that scale, no scale-down — conservative, since the old
+    // process may have allowed one after a scale-up.
+    holdUntil = scaleDownHoldAfterRestart(scaling, input.lastScaleAt, now);
   }
   const policyInput: ScalingInput = {
-    spec: scalingSpecFor(spec, consumer),
+    spec: scaling,
     sample,
     currentReplicas: current,
     history,
@@ -352,7 +367,16 @@ function fromBacklog(input: DecideInput, consumer: ConsumerSpec, sample: Backlog
   };
   if (scale.readyReplicas !== undefined) policyInput.readyReplicas = scale.readyReplicas;
   if (scale.rollout !== undefined) policyInput.rollout = scale.rollout;
-  const decision = input.policy(policyInput);
+  let decision = input.policy(policyInput);
+  if (holdUntil !== undefined && now >= holdUntil) holdUntil = undefined;
+  if (holdUntil !== undefined && decision.desiredReplicas < current)
+    decision = {
+      ...decision,
+      desiredReplicas: current,
+      limitedBy: 'StepPolicy',
+      reason: `held at ${current} for another ${Math.ceil((holdUntil - now) / 1000)}s: the target was scaled before this process started, and the scale-down policy's period (${maxScaleDownPeriodSeconds(scaling)}s) since then has not passed (${decision.reason})`,
+      history: withAppliedChange(decision.history, now, current, current),
+    };
   const desired = decision.desiredReplicas;
   const ref = spec.scaleTargetRef;
   const backlogText = `backlog ${sample.pending + sample.ackPending} (${sample.pending} pending, ${sample.ackPending} awaiting ack)`;
@@ -415,11 +439,37 @@ function fromBacklog(input: DecideInput, consumer: ConsumerSpec, sample: Backlog
     current,
     desired,
     why: decision.reason,
-    memory: { ...memory, history: decision.history, failures: 0, fallbackActive: false, seeded: true },
+    memory: withHold(
+      { ...memory, history: decision.history, failures: 0, fallbackActive: false, seeded: true },
+      holdUntil,
+    ),
     read: { sample, decision },
     conditions,
     events,
   };
+}
+
+/** The longest period of the scale-down step policies (0 when scale-down is disabled or has none). */
+function maxScaleDownPeriodSeconds(scaling: ScalingInput['spec']): number {
+  const rules = scaling.scaleDown;
+  if (rules.selectPolicy === 'Disabled') return 0;
+  return Math.max(0, ...rules.policies.map((p) => p.periodSeconds));
+}
+
+/** The scale-down hold of a new history: the longest scale-down period after the last scale, if still ahead. */
+export function scaleDownHoldAfterRestart(
+  scaling: ScalingInput['spec'],
+  lastScaleAt: number | undefined,
+  now: number,
+): number | undefined {
+  if (lastScaleAt === undefined || !Number.isFinite(lastScaleAt)) return undefined;
+  const until = Math.min(lastScaleAt, now) + maxScaleDownPeriodSeconds(scaling) * 1000;
+  return until > now ? until : undefined;
+}
+
+function withHold(memory: ScalingMemory, holdUntil: number | undefined): ScalingMemory {
+  const { scaleDownHoldUntil: _previous, ...rest } = memory;
+  return holdUntil === undefined ? rest : { ...rest, scaleDownHoldUntil: holdUntil };
 }
 
 /**

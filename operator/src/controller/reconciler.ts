@@ -15,7 +15,7 @@ import type {
   EventConsumerSpec,
   EventConsumerStatus,
 } from '../api/v1alpha1/event-consumer.js';
-import { monotonicNow, readClocks, wallNow, type ClockReading } from '../clock.js';
+import { monotonicNow, monotonicTimeOf, readClocks, wallNow, type ClockReading } from '../clock.js';
 import { API_VERSION, eventConsumerPath, KIND } from '../api/v1alpha1/group-version.js';
 import { pollIntervalMs } from '../api/v1alpha1/scaling-spec.js';
 import type { BacklogSource } from '../backlog/backlog-source.js';
@@ -308,6 +308,7 @@ export class Reconciler {
 
     // Decide.
     const previous = state.scaling;
+    const lastScaleAt = lastScaleBefore(obj, observation.scale, clocks);
     const verdict = decideAll({
       spec,
       readings: observation.readings,
@@ -315,6 +316,7 @@ export class Reconciler {
       memories: previous,
       now,
       policy: this.policy,
+      ...(lastScaleAt === undefined ? {} : { lastScaleAt }),
     });
     // Adaptive poll: the policy asks to read again sooner while arrivals or the queue move
     // (scaling/objective.ts); pollInterval stays the longest interval. Not while paused: nothing
@@ -628,6 +630,29 @@ export class Reconciler {
     for (const { source } of this.states.get(key)?.observed.sources.values() ?? []) source.close();
     this.states.delete(key);
   }
+}
+
+/**
+ * When jetscale last scaled the target, as the API server keeps it, on the policy clock: the later
+ * of status.lastScaleTime (written after the scale, so a process killed just after a scale may not
+ * have written it) and the time of jetscale's field manager on spec.replicas in the target's
+ * managedFields (written with the scale itself; whole seconds, so a second is added). Either is a
+ * wall-clock time of another process or of the API server, and one ahead of ours counts as now.
+ */
+function lastScaleBefore(
+  obj: EventConsumerObject,
+  scale: ScaleReading,
+  clocks: ClockReading,
+): number | undefined {
+  const times: number[] = [];
+  const fromStatus = obj.status?.lastScaleTime === undefined ? NaN : Date.parse(obj.status.lastScaleTime);
+  if (Number.isFinite(fromStatus)) times.push(fromStatus);
+  const manager = scale.replicasManager;
+  const fromTarget =
+    manager?.manager === FIELD_MANAGER && manager.time !== undefined ? Date.parse(manager.time) + 1000 : NaN;
+  if (Number.isFinite(fromTarget)) times.push(fromTarget);
+  if (times.length === 0) return undefined;
+  return monotonicTimeOf(Math.min(Math.max(...times), clocks.wall), clocks);
 }
 
 /** The memories to keep when the verdict's change was not made (see memoryIfUnchanged). */
