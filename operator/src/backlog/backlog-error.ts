@@ -13,6 +13,11 @@ export type BacklogErrorKind =
   | 'Unauthorized'
   /** The TLS handshake failed for a reason the configuration must fix (see tls-diagnosis.ts). */
   | 'TlsFailed'
+  /**
+   * The server answers, but the NATS user's account has no JetStream (err_code 10039): an account
+   * to fix (or a user of the stream's account to give), not an outage.
+   */
+  | 'JetStreamDisabled'
   | 'Invalid';
 
 export class BacklogError extends Error {

@@ -36,6 +36,26 @@ describe('consumerInfoError', () => {
       ),
       'not allowed',
     ],
+    [
+      'Unauthorized',
+      named('PermissionViolationError', 'Permissions Violation for Subscription to "_INBOX.Vx7.*"'),
+      'subscribe to _INBOX.>',
+    ],
+    [
+      'JetStreamDisabled',
+      Object.assign(named('JetStreamNotEnabled', 'JetStream not enabled for account'), {
+        cause: named('JetStreamApiError', 'JetStream not enabled for account', 10039),
+      }),
+      'JetStream is not enabled for the account',
+    ],
+    // nats.js gives "no responders" the same error name: no JetStream answered at all.
+    [
+      'Unreachable',
+      Object.assign(named('JetStreamNotEnabled', 'jetstream is not enabled'), {
+        cause: named('RequestError', 'no responders: $JS.API.CONSUMER.INFO.ORDERS.worker'),
+      }),
+      'is JetStream enabled',
+    ],
     ['Unreachable', named('TimeoutError', 'timeout'), 'no answer from NATS'],
     [
       'Unreachable',

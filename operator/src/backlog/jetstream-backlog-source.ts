@@ -398,6 +398,9 @@ function maxAckPendingOf(info: ConsumerInfo): number {
   return info.config.max_ack_pending ?? -1;
 }
 
+/** JetStream's err_code for "JetStream not enabled for account" (nats-server's JSNotEnabledForAccountErr). */
+const JETSTREAM_NOT_ENABLED_FOR_ACCOUNT = 10039;
+
 /** Classifies a failed CONSUMER.INFO request. */
 export function consumerInfoError(err: unknown, ref: ConsumerRef, server: string): BacklogError {
   const where = { stream: ref.stream, consumer: ref.consumer, server };
@@ -423,13 +426,29 @@ export function consumerInfoError(err: unknown, ref: ConsumerRef, server: string
     name === 'AuthorizationError' ||
     /permission|authoriz/i.test(text)
   ) {
+    // The reply comes to the connection's inbox: a user that may ask but not subscribe there never
+    // hears the answer (the server says "Subscription to").
+    const grant = /subscription/i.test(text)
+      ? 'allow the user to subscribe to _INBOX.> (where the replies come)'
+      : `grant the user publish on $JS.API.CONSUMER.INFO.${ref.stream}.${ref.consumer}`;
     return new BacklogError(
       'Unauthorized',
-      `not allowed to read consumer "${ref.consumer}" on stream "${ref.stream}" at ${server} (${text}): grant the user $JS.API.CONSUMER.INFO.${ref.stream}.${ref.consumer}`,
+      `not allowed to read consumer "${ref.consumer}" on stream "${ref.stream}" at ${server} (${text}): ${grant}`,
       where,
     );
   }
-  if (name === 'NoRespondersError' || /no responders/i.test(text)) {
+  // The account of the user the operator connects as has no JetStream (streams are per account: a
+  // user of another account, or an account whose JetStream limits were never set). nats.js names
+  // this error as it names "no responders" (JetStreamNotEnabled); the server's err_code tells them apart.
+  const cause = err instanceof Error ? (err.cause as { code?: unknown } | undefined) : undefined;
+  if (cause?.code === JETSTREAM_NOT_ENABLED_FOR_ACCOUNT || /not enabled for account/i.test(text)) {
+    return new BacklogError(
+      'JetStreamDisabled',
+      `JetStream is not enabled for the account of the NATS user reading consumer "${ref.consumer}" on stream "${ref.stream}" at ${server}: enable JetStream for that account, or give spec.nats.auth a user of the stream's account`,
+      where,
+    );
+  }
+  if (name === 'NoRespondersError' || name === 'JetStreamNotEnabled' || /no responders/i.test(text)) {
     return new BacklogError(
       'Unreachable',
       `no JetStream API answered at ${server} for stream "${ref.stream}": is JetStream enabled, and are spec.nats.domain / apiPrefix right?`,

@@ -10,6 +10,7 @@ export const BACKLOG_REASONS: Record<BacklogErrorKind, string> = {
   Busy: 'NatsBusy',
   Unauthorized: 'NatsUnauthorized',
   TlsFailed: 'NatsTlsFailed',
+  JetStreamDisabled: 'NatsJetStreamDisabled',
   Invalid: 'NatsRequestFailed',
 };
 

@@ -1,0 +1,174 @@
+// NATS users as production hands them out: least privilege, in accounts. A platform team gives the
+// autoscaler a user that may read consumer info and nothing else, or forgets a permission, or puts
+// it in an account without JetStream. On a real nats-server with accounts and permissions, read by
+// the operator in this process: the least-privilege user scales; each missing grant is the user's
+// configuration to fix, so the operator says which one, leaves the replicas alone and never takes
+// it for an outage (no fallback).
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startNatsServer, type NatsServer } from '../../hack/stack/nats-server.js';
+import { createNamespace, eventually } from '../../test/env.js';
+import type { RunningOperator } from '../src/run-operator.js';
+import {
+  closeKubeApi,
+  condition,
+  createDeployment,
+  createEventConsumer,
+  createStreamAndConsumer,
+  eventConsumerStatus,
+  installCrd,
+  kubeApi,
+  publish,
+  sleep,
+  specReplicas,
+  startInProcessOperator,
+  streamName,
+} from './harness.js';
+
+const PASSWORD = 'pw-accounts';
+/** Users of the APP account (JetStream enabled) and of NOJS (no JetStream), by what they may do. */
+const accountsConfig = `
+accounts {
+  APP: {
+    jetstream: enabled
+    users: [
+      { user: admin, password: "${PASSWORD}" }
+      # The documented minimum: consumer info requests, and the replies to them.
+      { user: reader, password: "${PASSWORD}", permissions: {
+          publish: { allow: ["$JS.API.CONSUMER.INFO.*.*"] }
+          subscribe: { allow: ["_INBOX.>"] } } }
+      # May ask about streams, not about consumers.
+      { user: streams-only, password: "${PASSWORD}", permissions: {
+          publish: { allow: ["$JS.API.STREAM.INFO.*"] }
+          subscribe: { allow: ["_INBOX.>"] } } }
+      # May ask, but may not receive the answers.
+      { user: no-inbox, password: "${PASSWORD}", permissions: {
+          publish: { allow: ["$JS.API.>"] }
+          subscribe: { deny: ["_INBOX.>"] } } }
+    ]
+  }
+  NOJS: {
+    users: [ { user: no-jetstream, password: "${PASSWORD}" } ]
+  }
+}
+`;
+
+describe('NATS users with least privilege, in accounts', () => {
+  let ns: { name: string; cleanup: () => Promise<void> };
+  let dir: string;
+  let server: NatsServer;
+  let admin: NatsConnection;
+  let operator: RunningOperator;
+
+  beforeAll(async () => {
+    await installCrd();
+    ns = await createNamespace('op-natsacct');
+    dir = mkdtempSync(path.join(os.tmpdir(), 'jetscale-natsacct-'));
+    server = await startNatsServer({ dir, config: accountsConfig });
+    admin = await connect({ servers: server.url, user: 'admin', pass: PASSWORD });
+    for (const user of ['reader', 'streams-only', 'no-inbox', 'no-jetstream']) {
+      const body = {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: `nats-${user}`, namespace: ns.name },
+        stringData: { user, password: PASSWORD },
+      };
+      await kubeApi().request('POST', `/api/v1/namespaces/${ns.name}/secrets`, { body });
+    }
+    operator = await startInProcessOperator(ns.name);
+  }, 60_000);
+
+  afterAll(async () => {
+    await operator?.stop();
+    await admin?.close();
+    await server?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    await ns?.cleanup();
+    closeKubeApi();
+  });
+
+  const scenario = async (name: string, user: string, backlog: number, replicas: number): Promise<string> => {
+    const stream = streamName(name.replaceAll('-', ''));
+    await createStreamAndConsumer(admin, stream, 'work');
+    await publish(admin, stream, backlog);
+    await createDeployment(ns.name, name, replicas);
+    await createEventConsumer({
+      namespace: ns.name,
+      name,
+      target: name,
+      servers: [server.url],
+      stream,
+      consumer: 'work',
+      extra: {
+        minReplicas: 1,
+        maxReplicas: 10,
+        backlogPerReplica: 100,
+        pollInterval: '1s',
+        fallback: { replicas: 8, failureThreshold: 2 },
+        nats: {
+          servers: [server.url],
+          stream,
+          consumer: 'work',
+          auth: { secretRef: { name: `nats-${user}` } },
+        },
+      },
+    });
+    return stream;
+  };
+
+  const readyReason = async (name: string, reason: string): Promise<string> => {
+    const status = await eventually(
+      `${name}: Ready False with reason ${reason}`,
+      async () => {
+        const s = await eventConsumerStatus(ns.name, name);
+        const ready = condition(s, 'Ready');
+        if (ready?.reason === reason) return s;
+        throw new Error(`Ready is ${ready?.status} ${ready?.reason}: ${ready?.message}`);
+      },
+      30_000,
+    );
+    return condition(status, 'Ready')?.message ?? '';
+  };
+
+  /** A configuration mistake: replicas untouched across several polls, fallback never taken. */
+  const heldWithoutFallback = async (name: string, replicas: number): Promise<void> => {
+    await sleep(5_000); // five polls, more than fallback.failureThreshold
+    expect(await specReplicas(ns.name, name)).toBe(replicas);
+    const s = await eventConsumerStatus(ns.name, name);
+    expect(condition(s, 'Fallback')?.status).not.toBe('True');
+  };
+
+  it('a user that may only read consumer info scales the Deployment', async () => {
+    await scenario('acct-reader', 'reader', 400, 1);
+    await eventually(
+      'acct-reader at 4 replicas',
+      async () => ((await specReplicas(ns.name, 'acct-reader')) === 4 ? true : undefined),
+      30_000,
+    );
+  });
+
+  it('a user not allowed consumer info: holds, names the subject to grant, no fallback', async () => {
+    const stream = await scenario('acct-streams', 'streams-only', 500, 2);
+    const message = await readyReason('acct-streams', 'NatsUnauthorized');
+    expect(message).toContain(`$JS.API.CONSUMER.INFO.${stream}.work`);
+    await heldWithoutFallback('acct-streams', 2);
+  });
+
+  it('a user not allowed to receive replies: holds, says to allow _INBOX, no fallback', async () => {
+    await scenario('acct-noinbox', 'no-inbox', 500, 2);
+    const message = await readyReason('acct-noinbox', 'NatsUnauthorized');
+    expect(message).toContain('subscribe to _INBOX.>');
+    await heldWithoutFallback('acct-noinbox', 2);
+  });
+
+  it('a user in an account without JetStream: holds, says JetStream is not enabled for it, no fallback', async () => {
+    // The stream lives in APP; the user's account NOJS has no JetStream at all.
+    await scenario('acct-nojs', 'no-jetstream', 500, 2);
+    const message = await readyReason('acct-nojs', 'NatsJetStreamDisabled');
+    expect(message).toMatch(/JetStream is not enabled for the account/);
+    expect(message).toMatch(/spec\.nats\.auth/);
+    await heldWithoutFallback('acct-nojs', 2);
+  });
+});
