@@ -2,9 +2,10 @@
 // pure policy as the operator feeds it (readConsumerBacklog -> decide, once a second). Replicas are
 // nats.js consume() clients in this process (buffer BUFFER) whose handlers take HANDLER_MS per
 // message (PER_REPLICA msg/s each); the publisher sends a fixed rate. What each must show:
-// - ack_policy none (nothing ever awaits ack) and ack_policy all (one ack settles every message
-//   before it): the per-replica capacity is read as what the handlers do, not what the client
-//   buffers (a none consumer's deliveries into a buffer look like completions);
+// - ack_policy all (one ack settles every message before it): the per-replica capacity is read as
+//   what the handlers do, not what the client buffers; ack_policy none (nothing ever awaits ack, a
+//   delivery into a client's buffer looks like a completion): no capacity is learnt at all, and
+//   the decision says so;
 // - WorkQueue and Interest retention (acknowledged messages leave the stream): arrivals and capacity
 //   read as on a limits stream;
 // - max_age / max_msgs with discard old, the consumer falling behind so messages expire unconsumed:
@@ -173,8 +174,26 @@ describe('NATS-side consumer and stream configurations', () => {
   });
 
   describe('ack policies: capacity is what the handlers do', () => {
+    it('ack_policy none: no capacity is learnt from deliveries, and the decision says why', async () => {
+      const readings = await runScenario(nc, jsm, {
+        consumer: { ack_policy: AckPolicy.None },
+        standing: 600,
+        perSecond: 2 * PER_REPLICA,
+        replicas: 1,
+        settle: 'none',
+        readings: 15,
+      });
+      log(trace('ack_policy none', readings));
+      // Before: a figure from deliveries into the client's buffer (24.9/s for 20/s handlers).
+      expect(
+        readings.map((r) => r.decision.rates.perReplicaPerSecond).filter((c) => c !== undefined),
+      ).toEqual([]);
+      expect(lastArrival(readings)).toBeGreaterThan(0.7 * 2 * PER_REPLICA);
+      expect(readings.at(-1)?.decision.reason).toContain(
+        'no per-replica capacity is learnt with ack_policy none',
+      );
+    }, 60_000);
     it.each([
-      ['none', AckPolicy.None, 'none'],
       ['all, acking every 10th', AckPolicy.All, 'every10th'],
       ['explicit (for comparison)', AckPolicy.Explicit, 'each'],
     ] as const)(

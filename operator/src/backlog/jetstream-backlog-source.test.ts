@@ -139,6 +139,12 @@ describe('reading a sample from CONSUMER.INFO', () => {
     );
   });
 
+  it('tells an ack_policy none consumer', () => {
+    const of = (ack_policy: string) =>
+      sampleFromConsumerInfo(reply({ config: { durable_name: 'worker', ack_policy } }), 0).ackNone;
+    expect([of('none'), of('explicit'), of('all')]).toEqual([true, undefined, undefined]);
+  });
+
   it('tells a push consumer without deliver_group, whose subscribers do not share its messages', () => {
     const config = (extra: Record<string, unknown>) => ({ durable_name: 'worker', ...extra });
     const of = (extra: Record<string, unknown>) =>

@@ -362,6 +362,7 @@ export function sampleFromConsumerInfo(
     filtered: filters.length > 0 && (stream === undefined || !filterCoversStream(filters, stream)),
     ...(typeof info.created === 'string' && info.created !== '' ? { consumerCreated: info.created } : {}),
     ...(pushWithoutGroup(info) ? { pushWithoutGroup: true } : {}),
+    ...(String(info.config.ack_policy) === 'none' ? { ackNone: true } : {}),
     ...pauseOf(info),
   };
 }

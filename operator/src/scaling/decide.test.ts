@@ -1710,3 +1710,39 @@ describe('decide: a reading soon after the last (a poll prompted by a watch even
     expect(asRateState(next.history.rates)?.lastIntervalArrivalPerSecond).toBeCloseTo(70, 9);
   });
 });
+
+describe('decide: an ack_policy none consumer', () => {
+  it('says that no per-replica capacity is learnt, and sizes by the backlog', () => {
+    const spec = withScalingDefaults({ maxReplicas: 50, backlogPerReplica: 100 });
+    let history: ScalingHistory = emptyHistory();
+    let reason = '';
+    let last = 0;
+    for (let t = 0; t <= 30; t++) {
+      const d = decide(
+        input({
+          spec,
+          sample: sample({
+            at: s(t),
+            pending: 1000,
+            deliveredConsumerSeq: 20 * t,
+            ackFloorConsumerSeq: 20 * t,
+            maxAckPending: -1,
+            ackNone: true,
+          }),
+          currentReplicas: 10,
+          readyReplicas: 10,
+          history,
+          now: s(t),
+        }),
+      );
+      history = d.history;
+      reason = d.reason;
+      last = d.recommendedReplicas;
+      expect(d.rates.perReplicaPerSecond).toBeUndefined();
+    }
+    expect(reason).toContain(
+      'backlog at 100 per replica needs 10 (no per-replica capacity is learnt with ack_policy none',
+    );
+    expect(last).toBe(10);
+  });
+});

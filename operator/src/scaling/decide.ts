@@ -555,7 +555,7 @@ export function decide(input: ScalingInput): ScalingDecision {
       ? panicText
       : rateReplicas !== undefined && rateReplicas >= backlogReplicas
         ? rateText
-        : `backlog at ${fmt(backlogPerReplica)} per replica needs ${backlogReplicas}`;
+        : `backlog at ${fmt(backlogPerReplica)} per replica needs ${backlogReplicas}${perReplica === undefined && sample.ackNone === true ? ' (no per-replica capacity is learnt with ack_policy none: the server counts a delivery as done, whether or not a handler reached it)' : ''}`;
 
   // What max_ack_pending lets work in parallel, when that is known (see the header, point 3).
   const ackCap = maxAckPendingCap(spec, sample, rateState, now);

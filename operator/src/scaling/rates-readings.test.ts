@@ -292,6 +292,36 @@ describe('a KV-like stream removing held messages from inside it (max_msgs_per_s
   });
 });
 
+describe('an ack_policy none consumer: a delivery is all the server sees', () => {
+  // One replica whose client takes 20 a second from 1,000 waiting; num_ack_pending stays 0 (nothing
+  // awaits ack). Deliveries are what the client took into its buffer, not what its handlers did.
+  function ackNone(seconds: number, flagged: boolean): BacklogSample[] {
+    const out: BacklogSample[] = [];
+    for (let t = 0; t <= seconds; t++)
+      out.push(
+        sample({
+          at: s(t),
+          pending: 1000,
+          ackPending: 0,
+          deliveredConsumerSeq: 20 * t,
+          ackFloorConsumerSeq: 20 * t,
+          maxAckPending: -1,
+          ...(flagged ? { ackNone: true } : {}),
+        }),
+      );
+    return out;
+  }
+
+  it('learns no capacity from it (before: 20/s, whatever the handlers did)', () => {
+    // The same readings from an explicit-ack consumer are completions, and a figure is learnt.
+    expect(feed(ackNone(30, false), 1).at(-1)?.perReplicaPerSecond).toBeCloseTo(20, 6);
+    const states = feed(ackNone(30, true), 1);
+    expect(states.map((st) => st.perReplicaPerSecond).filter((c) => c !== undefined)).toEqual([]);
+    // Arrivals are still read: 20/s delivered, pending level.
+    expect(states.at(-1)?.arrivalPerSecond).toBeCloseTo(20, 6);
+  });
+});
+
 describe('removedInside: what the stream removed from inside it between two readings', () => {
   const at = (firstSeq: number, lastSeq: number, messages: number, numDeleted = 0) => ({
     removesInside: 'limits' as const,

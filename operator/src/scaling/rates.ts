@@ -929,6 +929,11 @@ export function observeRates(
   // ends it is measured alone, or, with no figure yet, not at all).
   let capacitySeconds = dtSeconds;
   let capacityEvidence = comparable;
+  // ack_policy none (BacklogSample.ackNone): the server sees deliveries only, so what a client took
+  // into its buffer reads as completed (consumer-configs.int read 24.9/s for 20/s handlers, and a
+  // client filling a buffer of 100 at once reads 100/s). What was delivered bounds nothing the
+  // replicas did: no capacity is learnt from such a consumer, and replicas follow the backlog.
+  if (sample.ackNone === true) capacityEvidence = false;
   // On a stream that removes messages replicas hold (max_age, max_msgs discarding old), a removed
   // message leaves num_ack_pending as if acknowledged (removedWhileHeld). The replicas' clients
   // still work through every message they received, removed or not, so over a run of such

@@ -112,6 +112,12 @@ export interface BacklogSample {
   removesInside?: 'limits' | 'requests';
   /** The stream's state counters, read just after the consumer info, when removesInside (absent: unknown). */
   stream?: { firstSeq: number; lastSeq: number; messages: number; numDeleted: number };
+  /**
+   * The consumer's ack_policy is none: the server counts a message done when it delivers it, so
+   * num_ack_pending stays 0 and a delivery into a client's buffer reads as a completion. No
+   * per-replica capacity is learnt from such a consumer (rates.ts); replicas follow the backlog.
+   */
+  ackNone?: boolean;
   /** The consumer's max_deliver, when it has one (absent: unlimited). */
   maxDeliver?: number;
   /** The consumer's max_ack_pending (-1 = unlimited). */
