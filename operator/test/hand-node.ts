@@ -41,6 +41,8 @@ export class HandNode {
   private running: Promise<void> | undefined;
   /** Errors met while playing kubelet (a test asserts there are none). */
   readonly errors: string[] = [];
+  /** Pods (by name) never made ready, whatever their annotation says: one broken pod of many. */
+  readonly neverReady = new Set<string>();
 
   constructor(
     readonly name: string,
@@ -101,7 +103,8 @@ export class HandNode {
         continue;
       }
       const after = pod.metadata.annotations?.[READY_AFTER_ANNOTATION];
-      if (after === undefined || after === 'never' || this.readySent.has(name)) continue;
+      if (after === undefined || after === 'never' || this.readySent.has(name) || this.neverReady.has(name))
+        continue;
       if (now - seen < Number(after)) continue;
       const at = new Date().toISOString();
       await kubeApi().request('PATCH', `${path}/status`, {

@@ -12,7 +12,7 @@ const deployment = (over: {
 
 describe('rolloutOf: what a rolling update in progress keeps unavailable by design', () => {
   it('resolves the apps/v1 defaults (25 %, rounded down) and counts the old replicas left', () => {
-    expect(rolloutOf('Deployment', deployment({}))).toEqual({ unavailable: 2, oldReplicas: 6 });
+    expect(rolloutOf('Deployment', deployment({}))).toEqual({ unavailable: 2, remaining: 6 });
   });
 
   it('takes integers and percentages as the deployment controller does', () => {
@@ -31,7 +31,7 @@ describe('rolloutOf: what a rolling update in progress keeps unavailable by desi
 
   it('a new generation not yet observed is a rollout about to start', () => {
     const d = deployment({ generation: 3, status: { updatedReplicas: 8, readyReplicas: 8 } });
-    expect(rolloutOf('Deployment', d)).toEqual({ unavailable: 2, oldReplicas: 0 });
+    expect(rolloutOf('Deployment', d)).toEqual({ unavailable: 2, remaining: 0 });
   });
 
   it('none when rolled out, paused, Recreate, or past its progress deadline', () => {
@@ -53,11 +53,28 @@ describe('rolloutOf: what a rolling update in progress keeps unavailable by desi
     });
     expect(rolloutOf('StatefulSet', sts({ currentRevision: 'a', updateRevision: 'b' }))).toEqual({
       unavailable: 1,
-      oldReplicas: 3,
+      remaining: 3,
     });
     expect(rolloutOf('StatefulSet', sts({ currentRevision: 'b', updateRevision: 'b' }))).toBeUndefined();
     expect(
       rolloutOf('StatefulSet', sts({ currentRevision: 'a', updateRevision: 'b' }, { type: 'OnDelete' })),
+    ).toBeUndefined();
+  });
+
+  it('a StatefulSet starting its pods one after the other (OrderedReady) allows the pods not created yet and the one starting', () => {
+    const sts = (spec: Record<string, unknown>, status: Record<string, unknown>) => ({
+      spec: { replicas: 8, ...spec },
+      status: { currentRevision: 'a', updateRevision: 'a', ...status },
+    });
+    expect(rolloutOf('StatefulSet', sts({}, { replicas: 3, readyReplicas: 2 }))).toEqual({
+      unavailable: 6,
+      remaining: 6,
+    });
+    // Every pod created: nothing waits its turn.
+    expect(rolloutOf('StatefulSet', sts({}, { replicas: 8, readyReplicas: 7 }))).toBeUndefined();
+    // Parallel creates them all at once: each has its own deadline.
+    expect(
+      rolloutOf('StatefulSet', sts({ podManagementPolicy: 'Parallel' }, { replicas: 3, readyReplicas: 2 })),
     ).toBeUndefined();
   });
 

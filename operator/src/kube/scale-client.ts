@@ -79,12 +79,17 @@ export function replicasManagerOf(managedFields: unknown): ReplicasManager | und
 export interface RolloutReading {
   /**
    * Replicas the rollout keeps unavailable by design (a Deployment's resolved maxUnavailable, a
-   * StatefulSet's one pod at a time): while it makes progress, up to this many not ready are the
-   * rollout's, not pods failing to start (scaling/readiness.ts).
+   * StatefulSet's one pod at a time; in a StatefulSet's ordered start, the pods not created yet and
+   * the one starting): while it makes progress, up to this many not ready are the rollout's, not
+   * pods failing to start (scaling/readiness.ts).
    */
   unavailable: number;
-  /** Replicas of the old template still there (status.replicas − status.updatedReplicas): progress is this falling. */
-  oldReplicas: number;
+  /**
+   * What the rollout still has to do; progress is this falling (with spec.replicas not falling).
+   * A rolling update: replicas of the old template (status.replicas − status.updatedReplicas). An
+   * ordered start: replicas not ready yet (spec.replicas − status.readyReplicas).
+   */
+  remaining: number;
 }
 
 export interface ScaleReadOptions {
@@ -120,6 +125,8 @@ interface ScaleObject {
   spec?: {
     replicas?: number;
     paused?: boolean;
+    /** StatefulSet: OrderedReady (the default) or Parallel. */
+    podManagementPolicy?: string;
     /** Deployment. */
     strategy?: { type?: string; rollingUpdate?: { maxUnavailable?: unknown; maxSurge?: unknown } };
     /** StatefulSet. */
@@ -160,10 +167,29 @@ function resolveIntOrPercent(value: unknown, replicas: number, roundUp: boolean,
  * account: none of these gets an allowance.
  */
 export function rolloutOf(kind: string, obj: ScaleObject): RolloutReading | undefined {
+  const start = orderedStart(kind, obj);
+  if (start !== undefined) return start;
   const unavailable = rolloutUnavailable(kind, obj);
   if (unavailable === 0) return undefined;
   const status = obj.status ?? {};
-  return { unavailable, oldReplicas: Math.max(0, (status.replicas ?? 0) - (status.updatedReplicas ?? 0)) };
+  return { unavailable, remaining: Math.max(0, (status.replicas ?? 0) - (status.updatedReplicas ?? 0)) };
+}
+
+/**
+ * A StatefulSet with podManagementPolicy OrderedReady (the default) creates pod n+1 only once pod n
+ * is ready: scaled from 2 to 8 with pods that take 30 s, the last is created 2.5 min after it was
+ * asked for. The pods not created yet wait their turn, and the one created is starting; as long as
+ * pods keep becoming ready (within the readiness deadline) none of them is failing. One that never
+ * becomes ready holds back all the rest, and once the start makes no progress for a deadline they
+ * all count.
+ */
+function orderedStart(kind: string, obj: ScaleObject): RolloutReading | undefined {
+  if (kind !== 'StatefulSet' || obj.spec?.podManagementPolicy === 'Parallel') return undefined;
+  const asked = obj.spec?.replicas ?? 0;
+  const created = obj.status?.replicas ?? 0;
+  const ready = obj.status?.readyReplicas ?? 0;
+  if (created >= asked) return undefined;
+  return { unavailable: asked - created + 1, remaining: Math.max(0, asked - ready) };
 }
 
 function rolloutUnavailable(kind: string, obj: ScaleObject): number {

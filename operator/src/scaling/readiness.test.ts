@@ -140,13 +140,13 @@ describe('observeReadiness: replicas asked for and not ready for the whole deadl
 /** Feeds (second, asked, ready, old replicas of a rollout with maxUnavailable `unavailable`) readings. */
 function runRollout(readings: Array<[number, number, number, number | undefined]>, unavailable: number) {
   let state: ReadinessState | undefined;
-  return readings.map(([second, asked, ready, oldReplicas]) => {
+  return readings.map(([second, asked, ready, remaining]) => {
     const out = observeReadiness(state, {
       now: T0 + second * 1000,
       asked,
       ready,
       deadlineSeconds: deadline,
-      ...(oldReplicas === undefined ? {} : { rollout: { unavailable, oldReplicas } }),
+      ...(remaining === undefined ? {} : { rollout: { unavailable, remaining } }),
     });
     state = out.state;
     return out.report;

@@ -20,7 +20,9 @@
 //   not falling — up to that many not ready are the rollout's. A rollout whose new pods never become
 //   ready makes no progress after its first step, so the allowance lapses a deadline later: it must,
 //   since a scale-up shares the new replicas between the old and the new ReplicaSet in proportion,
-//   which keeps the shortfall at exactly maxUnavailable however far the replicas go.
+//   which keeps the shortfall at exactly maxUnavailable however far the replicas go. A StatefulSet's
+//   ordered start (OrderedReady: pod n+1 created once pod n is ready) is read the same way: the pods
+//   not created yet and the one starting are allowed while pods keep becoming ready.
 // Until the readings cover a whole deadline (a new or restarted operator) nothing is overdue: the
 // policy never holds back on a guess. It also measures how long replicas take from asked for to
 // ready (START_UP_SAMPLES): the start-up the policy sizes a pile-up for when longer than
@@ -61,7 +63,7 @@ export interface ReadinessState {
   /** The last START_UP_SAMPLES start-ups (seconds), oldest first. */
   startups?: number[];
   /** A rollout in progress at the last reading: its old replicas, asked, and its last progress (ms). */
-  rollout?: { oldReplicas: number; asked: number; progressAt?: number };
+  rollout?: { remaining: number; asked: number; progressAt?: number };
 }
 
 export interface ReadinessReport {
@@ -110,14 +112,14 @@ export function asReadinessState(value: unknown): ReadinessState | undefined {
   if (startups !== undefined) state.startups = startups;
   const rollout = (value as { rollout?: unknown }).rollout;
   if (typeof rollout === 'object' && rollout !== null) {
-    const { oldReplicas, asked, progressAt } = rollout as Record<string, unknown>;
+    const { remaining, asked, progressAt } = rollout as Record<string, unknown>;
     if (
-      typeof oldReplicas === 'number' &&
-      Number.isFinite(oldReplicas) &&
+      typeof remaining === 'number' &&
+      Number.isFinite(remaining) &&
       typeof asked === 'number' &&
       Number.isFinite(asked)
     ) {
-      state.rollout = { oldReplicas, asked };
+      state.rollout = { remaining, asked };
       if (typeof progressAt === 'number' && Number.isFinite(progressAt))
         state.rollout.progressAt = progressAt;
     }
@@ -195,7 +197,7 @@ export function observeReadiness(
     ready: number;
     deadlineSeconds: number;
     /** A rolling update in progress: what it keeps unavailable by design, and its old replicas left. */
-    rollout?: { unavailable: number; oldReplicas: number };
+    rollout?: { unavailable: number; remaining: number };
   },
 ): { state: ReadinessState; report: ReadinessReport } {
   const { now } = reading;
@@ -261,20 +263,20 @@ export function observeReadiness(
 }
 
 /**
- * A rollout's progress: an old replica went (oldReplicas fell) at a reading where asked did not
- * fall (a scale-down takes old replicas too, and is no progress). A rollout first seen in progress
- * has made none yet that this process saw.
+ * A rollout's progress: what it still has to do fell (an old replica went, or in an ordered start a
+ * pod became ready) at a reading where asked did not fall (a scale-down takes old replicas too, and
+ * is no progress). A rollout first seen in progress has made none yet that this process saw.
  */
 function followRollout(
   previous: ReadinessState['rollout'],
-  rollout: { unavailable: number; oldReplicas: number } | undefined,
+  rollout: { unavailable: number; remaining: number } | undefined,
   now: number,
   asked: number,
 ): ReadinessState['rollout'] {
   if (rollout === undefined) return undefined;
-  const oldReplicas = whole(rollout.oldReplicas);
-  const next: NonNullable<ReadinessState['rollout']> = { oldReplicas, asked };
-  const progressed = previous !== undefined && oldReplicas < previous.oldReplicas && asked >= previous.asked;
+  const remaining = whole(rollout.remaining);
+  const next: NonNullable<ReadinessState['rollout']> = { remaining, asked };
+  const progressed = previous !== undefined && remaining < previous.remaining && asked >= previous.asked;
   const progressAt = progressed ? now : previous?.progressAt;
   if (progressAt !== undefined && progressAt <= now) next.progressAt = progressAt;
   return next;

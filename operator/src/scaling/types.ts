@@ -267,7 +267,7 @@ export interface ScalingInput {
    * maxUnavailable) and the replicas of the old template still there. While old replicas keep
    * being replaced, that many not ready are the rollout's, not overdue (readiness.ts). Optional.
    */
-  rollout?: { unavailable: number; oldReplicas: number };
+  rollout?: { unavailable: number; remaining: number };
   history: ScalingHistory;
   now: number;
 }
