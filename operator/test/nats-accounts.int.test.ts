@@ -1,11 +1,12 @@
-// NATS users as production hands them out: least privilege, in accounts. A platform team gives the
+// NATS users as production hands them out: least privilege, in accounts, and (second part) in
+// operator mode, as .creds files of a JWT chain. A platform team gives the
 // autoscaler a user that may read consumer info and nothing else, or forgets a permission, or puts
 // it in an account without JetStream. On a real nats-server with accounts and permissions, read by
 // the operator in this process: the least-privilege user scales; each missing grant is the user's
 // configuration to fix, so the operator says which one, leaves the replicas alone and never takes
 // it for an outage (no fallback).
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startNatsServer, type NatsServer } from '../../hack/stack/nats-server.js';
@@ -26,6 +27,7 @@ import {
   startInProcessOperator,
   streamName,
 } from './harness.js';
+import { makeJwtOperator } from './test-jwt.js';
 
 const PASSWORD = 'pw-accounts';
 /** Users of the APP account (JetStream enabled) and of NOJS (no JetStream), by what they may do. */
@@ -170,5 +172,164 @@ describe('NATS users with least privilege, in accounts', () => {
     expect(message).toMatch(/JetStream is not enabled for the account/);
     expect(message).toMatch(/spec\.nats\.auth/);
     await heldWithoutFallback('acct-nojs', 2);
+  });
+});
+
+describe('NATS in operator mode: users from .creds files (JWT)', () => {
+  let ns: { name: string; cleanup: () => Promise<void> };
+  let dir: string;
+  let server: NatsServer;
+  let admin: NatsConnection;
+  let operator: RunningOperator;
+  const jwtOperator = makeJwtOperator();
+  const app = jwtOperator.account('APP', { jetstream: true });
+  const noJetStream = jwtOperator.account('NOJS', { jetstream: false });
+  const system = jwtOperator.account('SYS', { jetstream: false });
+
+  const putSecret = async (name: string, creds: string): Promise<void> => {
+    const body = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name, namespace: ns.name },
+      stringData: { creds },
+    };
+    const base = `/api/v1/namespaces/${ns.name}/secrets`;
+    try {
+      await kubeApi().request('POST', base, { body });
+    } catch {
+      await kubeApi().request('PUT', `${base}/${name}`, { body });
+    }
+  };
+
+  beforeAll(async () => {
+    await installCrd();
+    ns = await createNamespace('op-natsjwt');
+    dir = mkdtempSync(path.join(os.tmpdir(), 'jetscale-natsjwt-'));
+    const operatorFile = path.join(dir, 'operator.jwt');
+    writeFileSync(operatorFile, jwtOperator.jwt);
+    server = await startNatsServer({
+      dir: path.join(dir, 'server'),
+      config: jwtOperator.serverConfig(operatorFile, [app, noJetStream], system),
+    });
+    admin = await connect({
+      servers: server.url,
+      authenticator: credsAuthenticator(new TextEncoder().encode(app.creds('admin'))),
+    });
+    operator = await startInProcessOperator(ns.name);
+  }, 60_000);
+
+  afterAll(async () => {
+    await operator?.stop();
+    await admin?.close();
+    await server?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    await ns?.cleanup();
+    closeKubeApi();
+  });
+
+  const scenario = async (
+    name: string,
+    secret: string,
+    backlog: number,
+    replicas: number,
+  ): Promise<string> => {
+    const stream = streamName(name.replaceAll('-', ''));
+    await createStreamAndConsumer(admin, stream, 'work');
+    await publish(admin, stream, backlog);
+    await createDeployment(ns.name, name, replicas);
+    await createEventConsumer({
+      namespace: ns.name,
+      name,
+      target: name,
+      servers: [server.url],
+      stream,
+      consumer: 'work',
+      extra: {
+        minReplicas: 1,
+        maxReplicas: 10,
+        backlogPerReplica: 100,
+        pollInterval: '1s',
+        fallback: { replicas: 8, failureThreshold: 2 },
+        nats: { servers: [server.url], stream, consumer: 'work', auth: { secretRef: { name: secret } } },
+      },
+    });
+    return stream;
+  };
+
+  const readyReason = async (name: string, reason: string, timeoutMs = 30_000): Promise<string> => {
+    const status = await eventually(
+      `${name}: Ready with reason ${reason}`,
+      async () => {
+        const s = await eventConsumerStatus(ns.name, name);
+        const ready = condition(s, 'Ready');
+        if (ready?.reason === reason) return s;
+        throw new Error(`Ready is ${ready?.status} ${ready?.reason}: ${ready?.message}`);
+      },
+      timeoutMs,
+    );
+    return condition(status, 'Ready')?.message ?? '';
+  };
+
+  const heldWithoutFallback = async (name: string, replicas: number): Promise<void> => {
+    await sleep(5_000); // five polls, more than fallback.failureThreshold
+    expect(await specReplicas(ns.name, name)).toBe(replicas);
+    const s = await eventConsumerStatus(ns.name, name);
+    expect(condition(s, 'Fallback')?.status).not.toBe('True');
+  };
+
+  const replicasReach = (name: string, n: number, timeoutMs = 30_000): Promise<true> =>
+    eventually(
+      `${name} at ${n} replicas`,
+      async () => ((await specReplicas(ns.name, name)) === n ? true : undefined),
+      timeoutMs,
+    );
+
+  it('a user of an account with JetStream scales the Deployment', async () => {
+    await putSecret('creds-app', app.creds('reader'));
+    await scenario('jwt-app', 'creds-app', 300, 1);
+    await replicasReach('jwt-app', 3);
+  });
+
+  it('an expired user JWT: holds, says it expired and which Secret, no fallback', async () => {
+    // The server says only "Authorization Violation" to it: the operator reads the expiry itself.
+    await putSecret('creds-expired', app.creds('expired', Math.floor(Date.now() / 1000) - 60));
+    await scenario('jwt-expired', 'creds-expired', 500, 2);
+    const message = await readyReason('jwt-expired', 'SecretInvalid');
+    expect(message).toContain(`${ns.name}/creds-expired`);
+    expect(message).toMatch(/expired at .*: renew the \.creds file/);
+    await heldWithoutFallback('jwt-expired', 2);
+  });
+
+  it('a user of an account without JetStream: NatsJetStreamDisabled, held, no fallback', async () => {
+    await putSecret('creds-nojs', noJetStream.creds('reader'));
+    await scenario('jwt-nojs', 'creds-nojs', 500, 2);
+    await readyReason('jwt-nojs', 'NatsJetStreamDisabled');
+    await heldWithoutFallback('jwt-nojs', 2);
+  });
+
+  it('a user JWT that expires while connected: held, no fallback; a renewed .creds reads again', async () => {
+    await putSecret('creds-expiring', app.creds('expiring', Math.floor(Date.now() / 1000) + 12));
+    const stream = await scenario('jwt-expiring', 'creds-expiring', 300, 1);
+    await replicasReach('jwt-expiring', 3);
+    // The server closes the connection when the JWT expires ("User Authentication Expired") and
+    // refuses reconnects: NatsUnauthorized naming the Secret, then SecretInvalid once the cached
+    // Secret is read again (30 s) and its JWT found expired. Either way: held, no fallback.
+    const status = await eventually(
+      'jwt-expiring: Ready False after its JWT expired',
+      async () => {
+        const ready = condition(await eventConsumerStatus(ns.name, 'jwt-expiring'), 'Ready');
+        if (ready?.status === 'False') return ready;
+        throw new Error(`Ready is ${ready?.status} ${ready?.reason}: ${ready?.message}`);
+      },
+      45_000,
+    );
+    expect(['NatsUnauthorized', 'SecretInvalid']).toContain(status.reason);
+    expect(status.message).toContain(`${ns.name}/creds-expiring`);
+    expect(status.message).toMatch(/expired/);
+    await heldWithoutFallback('jwt-expiring', 3);
+    // Renewed (the operator reads Secrets through a 30 s cache): it reads and scales again.
+    await putSecret('creds-expiring', app.creds('expiring'));
+    await publish(admin, stream, 300);
+    await replicasReach('jwt-expiring', 6, 90_000);
   });
 });

@@ -27,6 +27,11 @@ export class BacklogError extends Error {
     readonly where: { stream?: string; consumer?: string; server?: string } = {},
     /** For TlsFailed: the problem, so each EventConsumer can name its own TLS Secret in the message. */
     readonly tls?: TlsProblem,
+    /**
+     * For Unauthorized, when the server refused the connection's credentials: its words, so each
+     * EventConsumer can name its own auth Secret (the connection may be shared).
+     */
+    readonly refusal?: string,
   ) {
     super(message);
     this.name = 'BacklogError';

@@ -124,6 +124,8 @@ export function connectError(err: unknown, servers: string[]): BacklogError {
       'Unauthorized',
       `NATS at ${server} refused the credentials (${text}): check the auth Secret`,
       { server },
+      undefined,
+      text,
     );
   }
   return new BacklogError(

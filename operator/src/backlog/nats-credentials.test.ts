@@ -32,6 +32,24 @@ describe('parseAuthSecret', () => {
     expect(parseAuthSecret({ creds: b64(creds) }, 'ns/a')).toEqual({ kind: 'creds', creds });
   });
 
+  describe('a .creds file whose user JWT has an expiry', () => {
+    const withExp = (exp: number): string =>
+      `eyJ0eXAiOiJKV1QiLCJhbGciOiJlZDI1NTE5LW5rZXkifQ.${Buffer.from(JSON.stringify({ sub: 'UA', exp })).toString('base64url')}.c2ln`;
+    const now = Date.parse('2026-12-03T12:00:00Z');
+
+    it('is read while the JWT is valid', () => {
+      const creds = credsFile(withExp(now / 1000 + 60), seed);
+      expect(parseAuthSecret({ creds: b64(creds) }, 'ns/a', now)).toEqual({ kind: 'creds', creds });
+    });
+
+    it('is refused once it expired, with the date and what to do', () => {
+      const creds = credsFile(withExp(now / 1000 - 60), seed);
+      expect(() => parseAuthSecret({ creds: b64(creds) }, 'ns/a', now)).toThrow(
+        /Secret ns\/a: the user JWT in key "creds" expired at 2026-12-03T11:59:00.000Z: renew the .creds file/,
+      );
+    });
+  });
+
   it.each([
     ['nothing usable', { other: b64('x') }, /exactly one of.*found none/],
     [

@@ -58,8 +58,22 @@ function credsBlocks(creds: string): { jwt: string; seed: string } | undefined {
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 const USER_SEED_SHAPE = /^SU[A-Z2-7]{56}$/;
 
-/** Reads the auth Secret; `where` names it in errors (namespace/name). */
-export function parseAuthSecret(data: SecretData, where: string): NatsAuth {
+/** A JWT's `exp` claim (seconds since the epoch), when its claims are readable and carry one. */
+function jwtExpiry(jwt: string): number | undefined {
+  try {
+    const claims: unknown = JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8'));
+    const exp = (claims as { exp?: unknown } | null)?.exp;
+    return typeof exp === 'number' && Number.isFinite(exp) && exp > 0 ? exp : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Reads the auth Secret; `where` names it in errors (namespace/name). `now` (ms since the epoch,
+ * the wall clock a JWT's expiry is on) judges a .creds file's user JWT.
+ */
+export function parseAuthSecret(data: SecretData, where: string, now: number = Date.now()): NatsAuth {
   const present = ['token', 'user', 'password', 'creds', 'nkeySeed'].filter(
     (k) => decode(data, k) !== undefined,
   );
@@ -101,6 +115,14 @@ export function parseAuthSecret(data: SecretData, where: string): NatsAuth {
       throw new BacklogError(
         'Invalid',
         `Secret ${where}: key "creds" holds no valid user NKey seed in its USER NKEY SEED block (it must start with SU and pass its checksum): regenerate the .creds file (nsc generate creds)`,
+      );
+    // The server refuses a user JWT past its `exp` ("Authorization Violation", nothing more): say
+    // so here, with the date, before any connect.
+    const expiresAt = jwtExpiry(blocks.jwt);
+    if (expiresAt !== undefined && expiresAt * 1000 <= now)
+      throw new BacklogError(
+        'Invalid',
+        `Secret ${where}: the user JWT in key "creds" expired at ${new Date(expiresAt * 1000).toISOString()}: renew the .creds file (nsc generate creds, or your NATS provider's console)`,
       );
     return { kind: 'creds', creds };
   }

@@ -100,7 +100,11 @@ export async function observe(deps: ObserveDeps, input: ObserveInput): Promise<O
   const backlogs = await Promise.all(sources.map((source) => source.read()));
   const readings = consumers.map((consumer, i) => ({
     consumer,
-    backlog: withOwnTlsSecret(backlogs[i] as BacklogReading, namespace, consumer),
+    backlog: withOwnAuthSecret(
+      withOwnTlsSecret(backlogs[i] as BacklogReading, namespace, consumer),
+      namespace,
+      consumer,
+    ),
   }));
   let scale: ScaleReading;
   try {
@@ -132,6 +136,39 @@ function withOwnTlsSecret(
   return {
     ok: false,
     error: new BacklogError('TlsFailed', tlsProblemMessage(problem, server, secret), error.where, problem),
+  };
+}
+
+/**
+ * Credentials the server refused say which auth Secret to check: this EventConsumer's own (the
+ * connection, and so the error, may be shared), or that it names none where the server wants one.
+ */
+function withOwnAuthSecret(
+  reading: BacklogReading,
+  namespace: string,
+  consumer: ConsumerSpec,
+): BacklogReading {
+  if (reading.ok || reading.error.kind !== 'Unauthorized') return reading;
+  const { error } = reading;
+  const refusal = error.refusal;
+  if (refusal === undefined) return reading;
+  const server = error.where.server ?? consumer.servers.join(', ');
+  const secret = consumer.auth?.secretRef.name;
+  const what =
+    secret === undefined
+      ? 'spec.nats.auth names no Secret, and the server wants credentials: add one'
+      : /expired/i.test(refusal)
+        ? `renew the credentials in the auth Secret ${namespace}/${secret} (they expired)`
+        : `check the auth Secret ${namespace}/${secret}`;
+  return {
+    ok: false,
+    error: new BacklogError(
+      'Unauthorized',
+      `NATS at ${server} refused the credentials (${refusal}): ${what}`,
+      error.where,
+      undefined,
+      refusal,
+    ),
   };
 }
 
