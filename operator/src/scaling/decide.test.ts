@@ -727,6 +727,37 @@ describe('decide: panic', () => {
     );
   });
 
+  it('with a short latency objective, a queue already past what it lets stand counts once with the start-up pile-up', () => {
+    // A 1 s objective lets 125 stand at 250/s; ~1,900 are queued after the first 400/s reading.
+    // The queue by the time new pods consume is what is queued plus the pile-up, and that is what
+    // the objective sizes for (953596d counted what was queued past the allowance twice: once as
+    // itself and once inside the projected queue's excess, asking for ~70 more replicas).
+    const confirmed = Math.min(400, CONFIRM_FACTOR * 125);
+    for (const objective of [0.5, 1, 2]) {
+      const { d, reading } = afterBurst({ latencyObjectiveSeconds: objective, scaleUp: unboundedUp }, 400);
+      const perReplica = d.rates.perReplicaPerSecond ?? 25;
+      expect(reading.pending).toBeGreaterThan(allowedQueue(objective, confirmed));
+      const projected = reading.pending + (confirmed - 5 * perReplica) * 30;
+      // Sized for that queue at the confirmed rate (the panic's, which counts what is pending) and
+      // at the 400/s the reading showed with what awaits ack (the rate term's): the ask lies between.
+      const sizedAt = (arrival: number, queue: number): number =>
+        Math.ceil(
+          objectiveCapacity({
+            objectiveSeconds: objective,
+            arrivalPerSecond: arrival,
+            queue,
+            perReplicaPerSecond: perReplica,
+          }) / perReplica,
+        );
+      expect([objective, d.recommendedReplicas >= sizedAt(confirmed, projected)]).toEqual([objective, true]);
+      expect([
+        objective,
+        d.recommendedReplicas,
+        d.recommendedReplicas <= sizedAt(400, projected + reading.ackPending),
+      ]).toEqual([objective, d.recommendedReplicas, true]);
+    }
+  });
+
   it('with a latency objective, the ask moves smoothly as the start-up pile-up reaches what the objective lets stand', () => {
     // 125/s on 5 replicas, then 400/s for two readings: over the 30 s horizon ~8,000 messages
     // more than the ready replicas do would pile up. Swept over the objective, the queue the
