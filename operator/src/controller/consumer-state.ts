@@ -29,8 +29,8 @@ export interface ScalingMemory {
   target?: string;
   /**
    * No scale-down before this (policy time, ms): set at this process's first reading when a scale
-   * made before it started (status.lastScaleTime, or jetscale's field manager time on the target)
-   * is within the longest scale-down policy period. The step policies' record of changes lived in
+   * made before it started (status.lastScaleTime, or now when that status may not have landed:
+   * reconciler.ts lastScaleBefore) is within the longest scale-down policy period. The step policies' record of changes lived in
    * the old process; this keeps the period it began (see decide.ts).
    */
   scaleDownHoldUntil?: number;

@@ -633,26 +633,29 @@ export class Reconciler {
 }
 
 /**
- * When jetscale last scaled the target, as the API server keeps it, on the policy clock: the later
- * of status.lastScaleTime (written after the scale, so a process killed just after a scale may not
- * have written it) and the time of jetscale's field manager on spec.replicas in the target's
- * managedFields (written with the scale itself; whole seconds, so a second is added). Either is a
- * wall-clock time of another process or of the API server, and one ahead of ours counts as now.
+ * When jetscale last scaled the target, as far as the API server tells, on the policy clock:
+ * status.lastScaleTime. That status is written after the scale and apart from it, so a process
+ * killed in between leaves an older one: then the target's spec.replicas differs from the
+ * status.desiredReplicas the last status recorded, and spec.replicas was last set by jetscale (its
+ * field manager owns it in managedFields, or the target does not say — a custom resource's /scale
+ * carries no managedFields): the last scale may be just now, and now is taken. (The /scale write's
+ * managedFields entry carries no time.) lastScaleTime is another process's wall-clock time; one ahead
+ * of ours counts as now.
  */
 function lastScaleBefore(
   obj: EventConsumerObject,
   scale: ScaleReading,
   clocks: ClockReading,
 ): number | undefined {
-  const times: number[] = [];
+  const manager = scale.replicasManager?.manager;
+  const statusBehind =
+    (manager === undefined || manager === FIELD_MANAGER) &&
+    obj.status?.desiredReplicas !== scale.specReplicas &&
+    (manager === FIELD_MANAGER || obj.status?.desiredReplicas !== undefined);
+  if (statusBehind) return clocks.monotonic;
   const fromStatus = obj.status?.lastScaleTime === undefined ? NaN : Date.parse(obj.status.lastScaleTime);
-  if (Number.isFinite(fromStatus)) times.push(fromStatus);
-  const manager = scale.replicasManager;
-  const fromTarget =
-    manager?.manager === FIELD_MANAGER && manager.time !== undefined ? Date.parse(manager.time) + 1000 : NaN;
-  if (Number.isFinite(fromTarget)) times.push(fromTarget);
-  if (times.length === 0) return undefined;
-  return monotonicTimeOf(Math.min(Math.max(...times), clocks.wall), clocks);
+  if (!Number.isFinite(fromStatus)) return undefined;
+  return monotonicTimeOf(Math.min(fromStatus, clocks.wall), clocks);
 }
 
 /** The memories to keep when the verdict's change was not made (see memoryIfUnchanged). */
