@@ -1,0 +1,170 @@
+// The API server restarts (an upgrade, a control-plane node replaced) while jetscale runs: every
+// watch breaks, the new API server's watch cache starts afresh (a watch resumed from an older
+// resourceVersion is answered "too old resource version", 410 Gone), and requests fail meanwhile.
+// After it is back, an EventConsumer changed then must be followed at once (no spec change missed
+// until the periodic re-list, 5 min by default), nothing stale applied, and no /scale write doubled.
+// On the real stack: this test kills the stack's kube-apiserver (SIGKILL) and starts it again with
+// the same command line, working directory and pid file, as kwokctl had started it; an in-process
+// operator watches as it does in a cluster.
+import { spawn } from 'node:child_process';
+import { openSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { AckPolicy } from '@nats-io/jetstream';
+import { clusterDir } from '../../hack/stack/cluster.js';
+import { eventually, testStack } from '../../test/env.js';
+import { eventConsumerPath } from '../src/api/v1alpha1/group-version.js';
+import type { RunningOperator } from '../src/run-operator.js';
+import {
+  createDeployment,
+  createEventConsumer,
+  eventsFor,
+  kubeApi,
+  publish,
+  sleep,
+  specReplicas,
+  startInProcessOperator,
+  streamName,
+  useStreamDrill,
+} from './harness.js';
+
+/** A control-plane component as kwokctl started it: its pid file, command line and directory. */
+interface Component {
+  name: string;
+  pidFile: string;
+  pid: number;
+  argv: string[];
+  cwd: string;
+  log: string;
+}
+
+function component(name: string): Component {
+  const env = testStack();
+  const cluster = process.env.JETSCALE_CLUSTER_NAME;
+  if (cluster === undefined || cluster === '') throw new Error('JETSCALE_CLUSTER_NAME is not set');
+  const dir = clusterDir(path.join(env.stackDir, 'kwok'), cluster);
+  const pidFile = path.join(dir, 'pids', `${name}.pid`);
+  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+    .split('\0')
+    .filter((a) => a !== '');
+  return { name, pidFile, pid, argv, cwd: dir, log: path.join(dir, 'logs', `${name}.log`) };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Starts a component again as kwokctl did (same argv, directory, log and pid file). */
+function relaunch(c: Component): void {
+  const out = openSync(c.log, 'a');
+  const [binary, ...args] = c.argv as [string, ...string[]];
+  const child = spawn(binary, args, { cwd: c.cwd, detached: true, stdio: ['ignore', out, out] });
+  child.unref();
+  if (child.pid === undefined) throw new Error(`${c.name} did not start`);
+  writeFileSync(c.pidFile, String(child.pid));
+}
+
+/**
+ * Kills the API server, waits `downMs`, and starts it again; resolves once it answers. The
+ * controller manager and the scheduler exit when they cannot renew their leases for 10 s (a
+ * restart on a loaded machine can take longer): any that did is started again too, so the stack
+ * is whole for the tests after this one.
+ */
+async function restartApiServer(downMs: number): Promise<void> {
+  const server = component('kube-apiserver');
+  const others = ['kube-controller-manager', 'kube-scheduler', 'kwok-controller'].map(component);
+  // SIGKILL, as a crash or a lost node: a SIGTERM'd kube-apiserver drains its watches for a minute.
+  process.kill(server.pid, 'SIGKILL');
+  await eventually(
+    'the old kube-apiserver to exit',
+    async () => (alive(server.pid) ? undefined : true),
+    10_000,
+  );
+  await sleep(downMs);
+  relaunch(server);
+  await eventually(
+    'the restarted kube-apiserver to answer',
+    async () =>
+      (await kubeApi()
+        .request('GET', '/readyz')
+        .then(() => true))
+        ? true
+        : undefined,
+    120_000,
+    250,
+  );
+  for (const c of others) if (!alive(c.pid)) relaunch(c);
+}
+
+describe('the API server restarts while jetscale runs', () => {
+  const drill = useStreamDrill({ namespace: 'op-apirestart', instance: 'apiserver-restart-test' });
+  let operator: RunningOperator | undefined;
+  afterAll(async () => {
+    await operator?.stop();
+  });
+
+  it('after the restart a spec change is followed within a few polls, and no scale write is doubled', async () => {
+    const name = 'watched';
+    const stream = streamName(name);
+    drill.streams.push(stream);
+    await drill.jsm.streams.add({ name: stream, subjects: [`${stream}.>`] });
+    await drill.jsm.consumers.add(stream, {
+      durable_name: 'worker',
+      ack_policy: AckPolicy.Explicit,
+      ack_wait: 60_000_000_000,
+    });
+    await publish(drill.nc, stream, 600);
+    await createDeployment(drill.ns.name, name, 1);
+    await createEventConsumer({
+      namespace: drill.ns.name,
+      name,
+      target: name,
+      servers: [testStack().natsUrl],
+      stream,
+      consumer: 'worker',
+      extra: { pollInterval: '2s', maxReplicas: 10, backlogPerReplica: 100 },
+    });
+    operator = await startInProcessOperator(drill.ns.name);
+    await eventually('scaled to 6', async () =>
+      (await specReplicas(drill.ns.name, name)) === 6 ? true : undefined,
+    );
+
+    // Its Event recorded before the restart (Events are sent after the write; one in flight when the
+    // API server dies is lost, which is no double write).
+    await eventually('the Scaled Event of 1 -> 6', async () =>
+      (await eventsFor(drill.ns.name, name)).some((e) => e.reason === 'Scaled') ? true : undefined,
+    );
+    await restartApiServer(3_000);
+    // Changed as soon as the API server is back: the operator's watch broke, and resuming it from
+    // before the restart is refused (the new watch cache starts afresh).
+    const changedAt = performance.now();
+    await kubeApi().request('PATCH', eventConsumerPath(drill.ns.name, name), {
+      body: { spec: { maxReplicas: 3 } },
+    });
+    // Followed within 30 s (the poll is 2 s; the informer restarts with a backoff of seconds), not at
+    // the next periodic re-list (300 s).
+    await eventually(
+      'maxReplicas 3 applied',
+      async () => ((await specReplicas(drill.ns.name, name)) === 3 ? true : undefined),
+      30_000,
+      250,
+    );
+    const followedSeconds = (performance.now() - changedAt) / 1000;
+    // Nothing stale applied afterwards: it stays at 3 (the old maxReplicas 10 would take it back to 6).
+    for (let i = 0; i < 5; i++) {
+      await sleep(1_000);
+      expect(await specReplicas(drill.ns.name, name)).toBe(3);
+    }
+    // One Scaled Event per change: 1 -> 6, 6 -> 3.
+    const scaled = (await eventsFor(drill.ns.name, name))
+      .filter((e) => e.reason === 'Scaled')
+      .map((e) => /from \d+ to \d+/.exec(e.message ?? '')?.[0])
+      .sort();
+    expect({ followedSeconds, scaled }).toMatchObject({ scaled: ['from 1 to 6', 'from 6 to 3'] });
+  });
+});
