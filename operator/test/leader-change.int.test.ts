@@ -7,12 +7,10 @@
 // (40/s: it keeps up), read once a second and fed to the pure policy as the operator feeds it; the
 // consumer leader steps down at STEPDOWN_CONSUMER_AT, the stream leader at STEPDOWN_STREAM_AT, and
 // the server that led the consumer is stopped (SIGTERM) at KILL_LEADER_AT.
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
 import { AckPolicy, jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { freePort, waitFor } from '../../hack/stack/ports.js';
-import { toolPath } from '../../hack/stack/tools.js';
+import { startNatsCluster, type NatsCluster } from '../../hack/stack/nats-cluster.js';
+import { waitFor } from '../../hack/stack/ports.js';
 import { testScratchDir } from '../../test/scratch.js';
 import { readConsumerBacklog } from '../src/backlog/jetstream-backlog-source.js';
 import { decide, emptyHistory } from '../src/scaling/decide.js';
@@ -28,53 +26,17 @@ const STEPDOWN_CONSUMER_AT = 8;
 const STEPDOWN_STREAM_AT = 15;
 const KILL_LEADER_AT = 22;
 
-interface Node {
-  name: string;
-  port: number;
-  child: ChildProcess;
-}
-
-async function startCluster(dir: string): Promise<Node[]> {
-  const ports = await Promise.all(
-    [0, 1, 2].map(async () => ({ client: await freePort(), route: await freePort() })),
-  );
-  const routes = ports.map((p) => `nats://127.0.0.1:${p.route}`).join(',');
-  const nodes = ports.map((p, i) => {
-    const name = `n${i}`;
-    const child = spawn(
-      toolPath('nats-server'),
-      [
-        '--jetstream',
-        '--store_dir',
-        path.join(dir, name),
-        '--addr',
-        '127.0.0.1',
-        '--port',
-        String(p.client),
-        '--server_name',
-        name,
-        '--cluster_name',
-        'jetscale-leader-change',
-        '--cluster',
-        `nats://127.0.0.1:${p.route}`,
-        '--routes',
-        routes,
-      ],
-      { stdio: 'ignore' },
-    );
-    return { name, port: p.client, child };
-  });
-  return nodes;
-}
-
 describe('a clustered stream whose leaders change mid-poll', () => {
-  let nodes: Node[] = [];
+  let cluster: NatsCluster | undefined;
   let nc: NatsConnection;
   let jsm: JetStreamManager;
 
   beforeAll(async () => {
-    nodes = await startCluster(testScratchDir('jetscale-leader-change-'));
-    nc = await connect({ servers: nodes.map((n) => `nats://127.0.0.1:${n.port}`), waitOnFirstConnect: true });
+    cluster = await startNatsCluster({
+      dir: testScratchDir('jetscale-leader-change-'),
+      name: 'jetscale-leader-change',
+    });
+    nc = await connect({ servers: cluster.nodes.map((n) => n.url), waitOnFirstConnect: true });
     jsm = await jetstreamManager(nc, { checkAPI: false });
     // JetStream is ready once the meta leader is elected: an R3 stream can then be created.
     await waitFor(
@@ -95,12 +57,7 @@ describe('a clustered stream whose leaders change mid-poll', () => {
 
   afterAll(async () => {
     await nc?.close();
-    for (const n of nodes) n.child.kill('SIGTERM');
-    await Promise.all(
-      nodes.map((n) =>
-        n.child.exitCode !== null ? undefined : new Promise((resolve) => n.child.once('exit', resolve)),
-      ),
-    );
+    await cluster?.stop();
   });
 
   it('reads no burst of arrivals, no counter going back and no recreated consumer across the changes', async () => {
@@ -150,8 +107,7 @@ describe('a clustered stream whose leaders change mid-poll', () => {
       }
       if (i === KILL_LEADER_AT) {
         const leader = (await jsm.consumers.info('ORDERS', 'worker')).cluster?.leader;
-        const node = nodes.find((n) => n.name === leader);
-        node?.child.kill('SIGTERM');
+        await cluster?.nodes.find((n) => n.name === leader)?.stop();
         killedLeader = leader;
         event = `consumer leader ${leader} stopped`;
       }

@@ -5,12 +5,10 @@
 // the gateway, the consumer leader steps down twice while the consumer processes: the consumer must
 // resume (every event accepted after the step-downs applied, within a generous bound) with nothing
 // lost and nothing applied twice.
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { freePort, waitFor } from '../../hack/stack/ports.js';
-import { toolPath } from '../../hack/stack/tools.js';
+import { startNatsCluster, type NatsCluster } from '../../hack/stack/nats-cluster.js';
+import { waitFor } from '../../hack/stack/ports.js';
 import { uniqueName } from '../../test/env.js';
 import { testScratchDir } from '../../test/scratch.js';
 import { runAudit } from '../src/audit/audit.js';
@@ -24,58 +22,27 @@ import {
   type Workload,
 } from './harness.js';
 
-async function startCluster(dir: string): Promise<Array<{ port: number; child: ChildProcess }>> {
-  const ports = await Promise.all(
-    [0, 1, 2].map(async () => ({ client: await freePort(), route: await freePort() })),
-  );
-  const routes = ports.map((p) => `nats://127.0.0.1:${p.route}`).join(',');
-  return ports.map((p, i) => ({
-    port: p.client,
-    child: spawn(
-      toolPath('nats-server'),
-      [
-        '--jetstream',
-        '--store_dir',
-        path.join(dir, `n${i}`),
-        '--addr',
-        '127.0.0.1',
-        '--port',
-        String(p.client),
-        '--server_name',
-        `n${i}`,
-        '--cluster_name',
-        'jetscale-wl-stepdown',
-        '--cluster',
-        `nats://127.0.0.1:${p.route}`,
-        '--routes',
-        routes,
-      ],
-      { stdio: 'ignore' },
-    ),
-  }));
-}
-
 describe('the sample consumer across a consumer leader step-down (3-node cluster, R3 streams)', () => {
-  let nodes: Array<{ port: number; child: ChildProcess }> = [];
+  let cluster: NatsCluster | undefined;
   let nc: NatsConnection | undefined;
   const running: Workload[] = [];
 
   beforeAll(async () => {
-    nodes = await startCluster(testScratchDir('jetscale-wl-stepdown-'));
+    cluster = await startNatsCluster({
+      dir: testScratchDir('jetscale-wl-stepdown-'),
+      name: 'jetscale-wl-stepdown',
+    });
   }, 60_000);
 
   afterAll(async () => {
     for (const w of running) w.kill('SIGKILL');
     await Promise.all(running.map((w) => w.exited));
     await nc?.close();
-    for (const n of nodes) n.child.kill('SIGTERM');
-    await Promise.all(
-      nodes.map((n) => (n.child.exitCode !== null ? undefined : new Promise((r) => n.child.once('exit', r)))),
-    );
+    await cluster?.stop();
   });
 
   it('resumes after each step-down, with nothing lost and nothing applied twice', async () => {
-    const url = nodes.map((n) => `nats://127.0.0.1:${n.port}`).join(',');
+    const url = cluster?.urls ?? '';
     const client = await connect({ servers: url, waitOnFirstConnect: true });
     nc = client;
     const jsm = await jetstreamManager(client, { checkAPI: false });

@@ -62,7 +62,19 @@ describe('consumerInfoError', () => {
       named('NoRespondersError', 'no responders: $JS.API.CONSUMER.INFO.ORDERS.worker'),
       'is JetStream enabled',
     ],
-    ['Invalid', named('JetStreamApiError', 'bad request', 400), 'JetStream rejected'],
+    // As nats.js makes them: `code` is JetStream's err_code, `status` the HTTP-like code.
+    [
+      'Invalid',
+      Object.assign(named('JetStreamApiError', 'bad request', 10003), { status: 400 }),
+      'JetStream rejected',
+    ],
+    [
+      'Unreachable',
+      Object.assign(named('JetStreamApiError', 'JetStream system temporarily unavailable', 10008), {
+        status: 503,
+      }),
+      'has no leader',
+    ],
   ])('classifies as %s', (kind, err, text) => {
     const error = consumerInfoError(err, ref, 'nats-1');
     expect(error.kind).toBe(kind);

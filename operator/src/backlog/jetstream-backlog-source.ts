@@ -399,6 +399,19 @@ function maxAckPendingOf(info: ConsumerInfo): number {
   return info.config.max_ack_pending ?? -1;
 }
 
+/**
+ * Waits before asking again when JetStream answers "temporarily unavailable" (err_code 10008,
+ * JSClusterNotAvailErr: no meta, stream or consumer leader right now). The answer itself comes at
+ * once, so these bound what a read adds: 3 s, within a default 5 s poll. Past them the read fails
+ * (and counts toward fallback, as a lost quorum or a partition lasts).
+ */
+const ELECTION_RETRY_MS = [500, 1000, 1500];
+const CLUSTER_NOT_AVAILABLE = 10008;
+
+function isClusterNotAvailable(err: unknown): boolean {
+  return err instanceof Error && (err as Error & { code?: unknown }).code === CLUSTER_NOT_AVAILABLE;
+}
+
 /** JetStream's err_code for "JetStream not enabled for account" (nats-server's JSNotEnabledForAccountErr). */
 const JETSTREAM_NOT_ENABLED_FOR_ACCOUNT = 10039;
 
@@ -407,7 +420,10 @@ export function consumerInfoError(err: unknown, ref: ConsumerRef, server: string
   const where = { stream: ref.stream, consumer: ref.consumer, server };
   const name = err instanceof Error ? err.name : '';
   const text = err instanceof Error ? err.message : String(err);
+  // nats.js's JetStreamApiError: `code` is JetStream's err_code (10008…), `status` the HTTP-like
+  // code (400, 503…).
   const code = err instanceof Error ? (err as Error & { code?: unknown }).code : undefined;
+  const status = err instanceof Error ? (err as Error & { status?: unknown }).status : undefined;
   if (name === 'StreamNotFoundError' || /stream not found/i.test(text)) {
     return new BacklogError(
       'StreamNotFound',
@@ -449,6 +465,13 @@ export function consumerInfoError(err: unknown, ref: ConsumerRef, server: string
       where,
     );
   }
+  if (code === CLUSTER_NOT_AVAILABLE) {
+    return new BacklogError(
+      'Unreachable',
+      `JetStream at ${server} has no leader for consumer "${ref.consumer}" on stream "${ref.stream}" right now (${text}): a node restarting or an election takes seconds; longer, the cluster has lost its quorum`,
+      where,
+    );
+  }
   if (name === 'NoRespondersError' || name === 'JetStreamNotEnabled' || /no responders/i.test(text)) {
     return new BacklogError(
       'Unreachable',
@@ -456,7 +479,7 @@ export function consumerInfoError(err: unknown, ref: ConsumerRef, server: string
       where,
     );
   }
-  if (name === 'JetStreamApiError' && typeof code === 'number' && code >= 400 && code < 500) {
+  if (name === 'JetStreamApiError' && typeof status === 'number' && status >= 400 && status < 500) {
     return new BacklogError(
       'Invalid',
       `JetStream rejected the request for consumer "${ref.consumer}" on stream "${ref.stream}" at ${server}: ${text}`,
@@ -508,8 +531,21 @@ export async function readConsumerBacklog(
     // Stamped when sent: the server's snapshot is no earlier, and a process that stalls with the
     // reply waiting would otherwise stamp it late (the matrix's capacity over-reads, rates.ts). The
     // round trip says how much later it may be (a reply held up by a leader election).
-    const sentAt = now();
-    const info = await jsm.consumers.info(ref.stream, ref.consumer);
+    let sentAt = now();
+    let info: ConsumerInfo;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        info = await jsm.consumers.info(ref.stream, ref.consumer);
+        break;
+      } catch (err) {
+        // JetStream answered that it is electing a leader (a node of the cluster restarting): asked
+        // again a moment later, a routine election fails no poll (nats-rolling-restart.int).
+        const delay = ELECTION_RETRY_MS[attempt];
+        if (delay === undefined || !isClusterNotAvailable(err)) throw err;
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        sentAt = now();
+      }
+    }
     const roundTripMs = Math.max(0, now() - sentAt);
     const problems = consumerInfoProblems(info);
     if (problems.length > 0) {

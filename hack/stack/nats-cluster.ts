@@ -1,0 +1,111 @@
+// A 3-node (or n-node) nats-server cluster with JetStream on 127.0.0.1, for the tests whose
+// behaviour depends on clustering: replicated streams, leader elections, a rolling restart. The
+// shared stack runs one server; each test that needs a cluster starts its own with this, on free
+// ports, its stores under `dir`. A node can be stopped and started again on the same ports and
+// store, as a rolling upgrade does.
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { freePort, isListening, waitFor } from './ports.js';
+import { toolPath } from './tools.js';
+
+export interface ClusterNode {
+  /** The server name: n0, n1, … */
+  name: string;
+  port: number;
+  url: string;
+  /** Whether the node's process is running. */
+  running(): boolean;
+  /** Stops the node (SIGTERM: nats-server's graceful shutdown, or SIGKILL) and waits for it. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts the node again on the same ports and store, and waits until it accepts clients. */
+  start(): Promise<void>;
+}
+
+export interface NatsCluster {
+  nodes: ClusterNode[];
+  /** Every node's URL, comma-separated, as clients are given a cluster. */
+  urls: string;
+  /** Stops every node. */
+  stop(): Promise<void>;
+}
+
+export async function startNatsCluster(options: {
+  dir: string;
+  name: string;
+  size?: number;
+}): Promise<NatsCluster> {
+  const size = options.size ?? 3;
+  const ports = await Promise.all(
+    Array.from({ length: size }, async () => ({ client: await freePort(), route: await freePort() })),
+  );
+  const routes = ports.map((p) => `nats://127.0.0.1:${p.route}`).join(',');
+  const nodes = ports.map((p, i): ClusterNode => {
+    const name = `n${i}`;
+    let child: ChildProcess | undefined;
+    const exited = (c: ChildProcess): Promise<void> =>
+      c.exitCode !== null || c.signalCode !== null
+        ? Promise.resolve()
+        : new Promise((resolve) => c.once('exit', () => resolve()));
+    const launch = (): ChildProcess =>
+      spawn(
+        toolPath('nats-server'),
+        [
+          '--jetstream',
+          '--store_dir',
+          path.join(options.dir, name),
+          '--addr',
+          '127.0.0.1',
+          '--port',
+          String(p.client),
+          '--server_name',
+          name,
+          '--cluster_name',
+          options.name,
+          '--cluster',
+          `nats://127.0.0.1:${p.route}`,
+          '--routes',
+          routes,
+        ],
+        { stdio: 'ignore' },
+      );
+    const node: ClusterNode = {
+      name,
+      port: p.client,
+      url: `nats://127.0.0.1:${p.client}`,
+      running: () => child !== undefined && child.exitCode === null && child.signalCode === null,
+      async stop(signal = 'SIGTERM') {
+        if (child === undefined || !node.running()) return;
+        const c = child;
+        c.kill(signal);
+        await exited(c);
+      },
+      async start() {
+        if (node.running()) return;
+        child = launch();
+        await waitFor(
+          `nats-server ${name} to accept clients on ${p.client}`,
+          async () => ((await isListening(p.client)) ? true : undefined),
+          30_000,
+        );
+      },
+    };
+    child = launch();
+    return node;
+  });
+  await Promise.all(
+    nodes.map((n) =>
+      waitFor(
+        `nats-server ${n.name} to accept clients on ${n.port}`,
+        async () => ((await isListening(n.port)) ? true : undefined),
+        30_000,
+      ),
+    ),
+  );
+  return {
+    nodes,
+    urls: nodes.map((n) => n.url).join(','),
+    stop: async () => {
+      await Promise.all(nodes.map((n) => n.stop()));
+    },
+  };
+}
