@@ -30,6 +30,13 @@ import {
 import { makeJwtOperator } from './test-jwt.js';
 
 const PASSWORD = 'pw-accounts';
+/**
+ * Fallback after this many failed polls (1 s apart): a read misclassified as NatsUnreachable at every
+ * poll reaches it within HOLD_SECONDS, while one or two reads that time out on a loaded machine (a
+ * PING past its 2 s opens the connection's breaker) do not.
+ */
+const FAILURE_THRESHOLD = 4;
+const HOLD_SECONDS = 7;
 /** Users of the APP account (JetStream enabled) and of NOJS (no JetStream), by what they may do. */
 const accountsConfig = `
 accounts {
@@ -108,7 +115,7 @@ describe('NATS users with least privilege, in accounts', () => {
         maxReplicas: 10,
         backlogPerReplica: 100,
         pollInterval: '1s',
-        fallback: { replicas: 8, failureThreshold: 2 },
+        fallback: { replicas: 8, failureThreshold: FAILURE_THRESHOLD },
         nats: {
           servers: [server.url],
           stream,
@@ -136,7 +143,7 @@ describe('NATS users with least privilege, in accounts', () => {
 
   /** A configuration mistake: replicas untouched across several polls, fallback never taken. */
   const heldWithoutFallback = async (name: string, replicas: number): Promise<void> => {
-    await sleep(5_000); // five polls, more than fallback.failureThreshold
+    await sleep(HOLD_SECONDS * 1000); // more polls than fallback.failureThreshold
     expect(await specReplicas(ns.name, name)).toBe(replicas);
     const s = await eventConsumerStatus(ns.name, name);
     expect(condition(s, 'Fallback')?.status).not.toBe('True');
@@ -249,7 +256,7 @@ describe('NATS in operator mode: users from .creds files (JWT)', () => {
         maxReplicas: 10,
         backlogPerReplica: 100,
         pollInterval: '1s',
-        fallback: { replicas: 8, failureThreshold: 2 },
+        fallback: { replicas: 8, failureThreshold: FAILURE_THRESHOLD },
         nats: { servers: [server.url], stream, consumer: 'work', auth: { secretRef: { name: secret } } },
       },
     });
@@ -271,7 +278,7 @@ describe('NATS in operator mode: users from .creds files (JWT)', () => {
   };
 
   const heldWithoutFallback = async (name: string, replicas: number): Promise<void> => {
-    await sleep(5_000); // five polls, more than fallback.failureThreshold
+    await sleep(HOLD_SECONDS * 1000); // more polls than fallback.failureThreshold
     expect(await specReplicas(ns.name, name)).toBe(replicas);
     const s = await eventConsumerStatus(ns.name, name);
     expect(condition(s, 'Fallback')?.status).not.toBe('True');
@@ -308,9 +315,10 @@ describe('NATS in operator mode: users from .creds files (JWT)', () => {
   });
 
   it('a user JWT that expires while connected: held, no fallback; a renewed .creds reads again', async () => {
-    await putSecret('creds-expiring', app.creds('expiring', Math.floor(Date.now() / 1000) + 12));
+    // Long enough to be read and scaled on a loaded machine first.
+    await putSecret('creds-expiring', app.creds('expiring', Math.floor(Date.now() / 1000) + 40));
     const stream = await scenario('jwt-expiring', 'creds-expiring', 300, 1);
-    await replicasReach('jwt-expiring', 3);
+    await replicasReach('jwt-expiring', 3, 35_000);
     // The server closes the connection when the JWT expires ("User Authentication Expired") and
     // refuses reconnects: NatsUnauthorized naming the Secret, then SecretInvalid once the cached
     // Secret is read again (30 s) and its JWT found expired. Either way: held, no fallback.
@@ -321,7 +329,7 @@ describe('NATS in operator mode: users from .creds files (JWT)', () => {
         if (ready?.status === 'False') return ready;
         throw new Error(`Ready is ${ready?.status} ${ready?.reason}: ${ready?.message}`);
       },
-      45_000,
+      90_000,
     );
     expect(['NatsUnauthorized', 'SecretInvalid']).toContain(status.reason);
     expect(status.message).toContain(`${ns.name}/creds-expiring`);
