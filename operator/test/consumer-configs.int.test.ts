@@ -27,6 +27,10 @@ import {
   type StreamConfig,
 } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startNatsServer } from '../../hack/stack/nats-server.js';
 import { readConsumerBacklog } from '../src/backlog/jetstream-backlog-source.js';
 import { decide, emptyHistory } from '../src/scaling/decide.js';
 import { withScalingDefaults } from '../src/scaling/defaults.js';
@@ -56,13 +60,24 @@ interface Scenario {
   /** The subject (after `<stream>.`) of the i-th message published (default: `event`). */
   subject?: (i: number) => string;
   replicas: number;
+  /** A replica's handler time for its i-th message (default HANDLER_MS). */
+  handlerMs?: (i: number) => number;
+  /** The client's buffer (nats.js consume() max_messages; default BUFFER). */
+  buffer?: number;
+  /** Acknowledgements sent by handlers that took less than this (counted into `quickAcks`). */
+  quickMs?: number;
   /** How a handler settles a message: ack each, ack every 10th (for ack_policy all), or nothing (none). */
   settle?: 'each' | 'every10th' | 'none';
   readings: number;
 }
 
 /** Runs a scenario and returns each reading with the policy's decision (replicas held at `replicas`). */
-async function runScenario(nc: NatsConnection, jsm: JetStreamManager, s: Scenario): Promise<Reading[]> {
+async function runScenario(
+  nc: NatsConnection,
+  jsm: JetStreamManager,
+  s: Scenario,
+  quickAcks: { count: number; marks: number[] } = { count: 0, marks: [] },
+): Promise<Reading[]> {
   const stream = streamName('CFG');
   const js = jetstream(nc);
   await jsm.streams.add({ name: stream, subjects: [`${stream}.>`], ...s.stream });
@@ -97,11 +112,17 @@ async function runScenario(nc: NatsConnection, jsm: JetStreamManager, s: Scenari
     })();
     const stops: Array<() => Promise<void>> = [];
     for (let r = 0; r < s.replicas; r++) {
-      const messages = await (await js.consumers.get(stream, 'worker')).consume({ max_messages: BUFFER });
+      const messages = await (
+        await js.consumers.get(stream, 'worker')
+      ).consume({
+        max_messages: s.buffer ?? BUFFER,
+      });
       let handled = 0;
       const handle = async (m: JsMsg): Promise<void> => {
-        await sleep(HANDLER_MS);
+        const ms = s.handlerMs?.(handled) ?? HANDLER_MS;
+        await sleep(ms);
         handled++;
+        if (s.quickMs !== undefined && ms < s.quickMs && s.settle !== 'none') quickAcks.count++;
         if (s.settle === 'none') return;
         if (s.settle === 'every10th' && handled % 10 !== 0) return;
         m.ack();
@@ -136,6 +157,7 @@ async function runScenario(nc: NatsConnection, jsm: JetStreamManager, s: Scenari
       });
       history = decision.history;
       readings.push({ sample: read.sample, decision });
+      quickAcks.marks.push(quickAcks.count);
     }
     stop = true;
     await Promise.all(stops.map((f) => f()));
@@ -314,6 +336,118 @@ describe('NATS-side consumer and stream configurations', () => {
       },
       60_000,
     );
+  });
+
+  describe('max_deliver 1: a message whose only delivery runs out of ack_wait is dropped, not completed', () => {
+    it('handlers slower than ack_wait on every other message: drops counted from advisories', async () => {
+      // 4 replicas taking one message at a time: 10 ms, then 1 s against an ack_wait of 300 ms —
+      // dropped (max_deliver 1) before its ack, which the server ignores. Each replica handles
+      // ~2/s and ~1/s of it is acknowledged in time; the drops leave num_ack_pending as
+      // acknowledgements do.
+      const quick = { count: 0, marks: [] as number[] };
+      const readings = await runScenario(
+        nc,
+        jsm,
+        {
+          consumer: { max_deliver: 1, ack_wait: 300_000_000 },
+          standing: 600,
+          perSecond: 20,
+          replicas: 4,
+          buffer: 1,
+          handlerMs: (i) => (i % 2 === 0 ? 10 : 1000),
+          quickMs: 100,
+          settle: 'each',
+          readings: 20,
+        },
+        quick,
+      );
+      log(trace('max_deliver 1', readings));
+      // What the handlers acknowledged in time, per replica and second: over the run, and at most
+      // in any one interval (the first ones acknowledge a little more: every replica starts on a
+      // quick message).
+      const perReplica = (from: number, to: number): number => {
+        const dt = ((readings[to]?.sample.at ?? 0) - (readings[from]?.sample.at ?? 0)) / 1000;
+        return ((quick.marks[to] ?? 0) - (quick.marks[from] ?? 0)) / dt / 4;
+      };
+      const ackedPerReplica = perReplica(0, readings.length - 1);
+      const mostInAnInterval = Math.max(...readings.slice(1).map((_, i) => perReplica(i, i + 1)));
+      const capacities = readings.map((r) => r.decision.rates.perReplicaPerSecond);
+      log(
+        `max_deliver 1: capacity up to ${fmt(maxOf(capacities))}/s a replica, last ${fmt(capacities.at(-1))}/s; acknowledged in time ${fmt(ackedPerReplica)}/s, at most ${fmt(mostInAnInterval)}/s in an interval`,
+      );
+      expect(ackedPerReplica).toBeGreaterThan(0);
+      // Before: the drops counted as completions, 2/s a replica (as many dropped as acknowledged).
+      expect(maxOf(capacities)).toBeLessThanOrEqual(CAPACITY_SLACK * mostInAnInterval);
+      expect(capacities.at(-1)).toBeLessThanOrEqual(CAPACITY_SLACK * ackedPerReplica);
+      // The drops are counted (the subscription is allowed here): a figure is learnt.
+      expect(readings.at(-1)?.sample.deliveryDrops).toHaveProperty('count');
+      expect(capacities.at(-1)).toBeGreaterThan(0);
+    }, 60_000);
+  });
+
+  describe('max_deliver 1 read by a NATS user that may not subscribe to advisories', () => {
+    it('still reads the consumer, learns no capacity, and the decision says why', async () => {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'jetscale-advisories-'));
+      const pass = 'pw-advisories';
+      const server = await startNatsServer({
+        dir,
+        config: `
+accounts { APP: { jetstream: enabled, users: [
+  { user: admin, password: "${pass}" }
+  { user: reader, password: "${pass}", permissions: {
+      publish: { allow: ["$JS.API.CONSUMER.INFO.*.*", "$JS.API.STREAM.INFO.*"] }
+      subscribe: { allow: ["_INBOX.>"] } } }
+] } }
+`,
+      });
+      const admin = await connect({ servers: server.url, user: 'admin', pass });
+      const reader = await connect({ servers: server.url, user: 'reader', pass });
+      try {
+        const adminJsm = await jetstreamManager(admin);
+        await adminJsm.streams.add({ name: 'ORDERS', subjects: ['orders.>'] });
+        await adminJsm.consumers.add('ORDERS', {
+          durable_name: 'worker',
+          ack_policy: AckPolicy.Explicit,
+          max_deliver: 1,
+        });
+        for (let i = 0; i < 100; i++) admin.publish('orders.created', 'm');
+        await admin.flush();
+        const spec = withScalingDefaults({ maxReplicas: 50, backlogPerReplica: 100 });
+        let history: ScalingHistory = emptyHistory();
+        let decision: ScalingDecision | undefined;
+        for (let i = 0; i < 3; i++) {
+          const read = await readConsumerBacklog(
+            reader,
+            { stream: 'ORDERS', consumer: 'worker' },
+            { timeoutMs: 2000 },
+          );
+          if (!read.ok) throw new Error(read.error.message);
+          expect(read.sample.deliveryDrops).toEqual({
+            unknown: expect.stringContaining('may not subscribe'),
+          });
+          decision = decide({
+            spec,
+            sample: read.sample,
+            currentReplicas: 1,
+            readyReplicas: 1,
+            history,
+            now: read.sample.at,
+          });
+          history = decision.history;
+          await sleep(1000);
+        }
+        log(`max_deliver 1, no advisories allowed: ${decision?.reason}`);
+        expect(decision?.rates.perReplicaPerSecond).toBeUndefined();
+        expect(decision?.reason).toContain('with max_deliver 1 a message whose ack_wait ran out is dropped');
+        // The denied subscription did not take the connection down.
+        expect(reader.isClosed()).toBe(false);
+      } finally {
+        await reader.close();
+        await admin.close();
+        await server.stop();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }, 60_000);
   });
 
   describe('deliver policies over a stream with history: history is not arrivals', () => {

@@ -161,8 +161,15 @@ function tlsFailure(servers: string[], problem: TlsProblem): BacklogError {
   return new BacklogError('TlsFailed', tlsProblemMessage(problem, server, undefined), { server }, problem);
 }
 
-/** The error as a refusal of this client's credentials or TLS, told by the error alone; else undefined. */
-function refusalOf(err: unknown, servers: string[]): BacklogError | undefined {
+/**
+ * The error as a refusal of this client's credentials or TLS, told by the error alone; else
+ * undefined. A permission violation is none: the server refused one subject (a request, or the
+ * MAX_DELIVERIES advisories drop-advisories.ts subscribes to) and keeps the connection. Taken for a
+ * refusal it was remembered, and the next ordinary disconnect read as Unauthorized, which never
+ * counts toward fallback.
+ */
+export function refusalOf(err: unknown, servers: string[]): BacklogError | undefined {
+  if (err instanceof Error && err.name === 'PermissionViolationError') return undefined;
   const named = tlsProblemOf(err);
   if (named) return tlsFailure(servers, named);
   const error = connectError(err, servers);

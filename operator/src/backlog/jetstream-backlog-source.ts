@@ -8,6 +8,7 @@ import { BacklogError } from './backlog-error.js';
 import type { BacklogReading, BacklogSource } from './backlog-source.js';
 import { monotonicNow } from '../clock.js';
 import { filterCoversStream, type StreamSubjects } from './filter-coverage.js';
+import { readDrops, type DropCount } from './drop-advisories.js';
 
 export interface ConsumerRef {
   stream: string;
@@ -572,15 +573,28 @@ export async function readConsumerBacklog(
           : {}),
       };
     }
-    return {
-      ok: true,
-      sample: { ...sampleFromConsumerInfo(info, sentAt, facts?.subjects, removals), roundTripMs },
-    };
+    const sample = { ...sampleFromConsumerInfo(info, sentAt, facts?.subjects, removals), roundTripMs };
+    // With max_deliver 1 a drop looks like a completion in the counters: counted from advisories.
+    if (sample.maxDeliver === 1) sample.deliveryDrops = await dropsOf(nc, ref, started);
+    return { ok: true, sample };
   } catch (err) {
     const error = consumerInfoError(err, ref, server);
     options.observe?.((performance.now() - started) / 1000, error.kind);
     return { ok: false, error };
   }
+}
+
+/**
+ * The consumer's drops at max_deliver seen so far (drop-advisories.ts). Through a JetStream domain
+ * or an API prefix the advisories may be another account's or domain's: not known.
+ */
+function dropsOf(nc: NatsConnection, ref: ConsumerRef, sentAt: number): Promise<DropCount> {
+  if (ref.domain !== undefined || ref.apiPrefix !== undefined)
+    return Promise.resolve({
+      unknown:
+        'the consumer is read through a JetStream domain or API prefix, whose advisories may not reach this connection',
+    });
+  return readDrops(nc, ref.stream, ref.consumer, sentAt);
 }
 
 /** A BacklogSource over a shared connection; closing it releases the connection to the pool. */

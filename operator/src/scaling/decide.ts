@@ -273,6 +273,16 @@ function maxAckPendingCap(
   return cap;
 }
 
+/** Why no per-replica capacity can be learnt from this consumer's readings, as a clause ('' when it can). */
+function unlearntCapacity(sample: ScalingInput['sample']): string {
+  if (sample.ackNone === true)
+    return ' (no per-replica capacity is learnt with ack_policy none: the server counts a delivery as done, whether or not a handler reached it)';
+  const drops = sample.deliveryDrops;
+  if (sample.maxDeliver === 1 && drops !== undefined && 'unknown' in drops)
+    return ` (no per-replica capacity is learnt: with max_deliver 1 a message whose ack_wait ran out is dropped and reads as acknowledged, and drops are not counted: ${drops.unknown})`;
+  return '';
+}
+
 export function decide(input: ScalingInput): ScalingDecision {
   const { spec, sample, now, history } = input;
   const current = wholeNonNegative(input.currentReplicas);
@@ -563,7 +573,7 @@ export function decide(input: ScalingInput): ScalingDecision {
       ? panicText
       : rateReplicas !== undefined && rateReplicas >= backlogReplicas
         ? rateText
-        : `backlog at ${fmt(backlogPerReplica)} per replica needs ${backlogReplicas}${perReplica === undefined && sample.ackNone === true ? ' (no per-replica capacity is learnt with ack_policy none: the server counts a delivery as done, whether or not a handler reached it)' : ''}`;
+        : `backlog at ${fmt(backlogPerReplica)} per replica needs ${backlogReplicas}${perReplica === undefined ? unlearntCapacity(sample) : ''}`;
 
   // What max_ack_pending lets work in parallel, when that is known (see the header, point 3).
   const ackCap = maxAckPendingCap(spec, sample, rateState, now);

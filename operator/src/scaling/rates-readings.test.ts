@@ -1,6 +1,6 @@
 // What the operator reads from NATS must not mislead the capacity estimate: readings of stalls,
 // of limits streams removing messages that replicas hold, and of slow handlers (rates.ts).
-import { observeRates, removedInside, type RateState } from './rates.js';
+import { droppedAtFirstDelivery, observeRates, removedInside, type RateState } from './rates.js';
 import { sample, T0 } from './test/fixtures.js';
 import type { BacklogSample } from './types.js';
 
@@ -456,5 +456,86 @@ describe('messages dropped after their last delivery (max_deliver)', () => {
 
   it('without max_deliver nothing is taken from completions', () => {
     expect(feed(poisonReadings(), 1).at(-1)?.perReplicaPerSecond).toBeCloseTo(20, 6);
+  });
+});
+
+describe('max_deliver 1: drops counted from the MAX_DELIVERIES advisories', () => {
+  // 4 replicas, each handling one message at a time: one acknowledged in time, the next dropped at
+  // ack_wait (its only delivery). Every second 8 are delivered and all 8 leave num_ack_pending; 4
+  // of them are drops, announced by advisories (consumer-configs.int: 1.0/s a replica acknowledged).
+  function halfDropped(
+    seconds: number,
+    drops: (t: number) => BacklogSample['deliveryDrops'],
+  ): BacklogSample[] {
+    const out: BacklogSample[] = [];
+    for (let t = 0; t <= seconds; t++)
+      out.push(
+        sample({
+          at: s(t),
+          pending: 600,
+          ackPending: 4,
+          deliveredConsumerSeq: 4 + 8 * t,
+          ackFloorConsumerSeq: 8 * t,
+          maxDeliver: 1,
+          deliveryDrops: drops(t),
+        }),
+      );
+    return out;
+  }
+
+  it('takes no drop for a completion (before: 2/s a replica for 1/s acknowledged)', () => {
+    const states = feed(
+      halfDropped(30, (t) => ({ count: 4 * t, epoch: 7 })),
+      4,
+    );
+    const figures = states.map((st) => st.perReplicaPerSecond).filter((c) => c !== undefined);
+    expect(figures.length).toBeGreaterThan(0);
+    expect(Math.max(...figures)).toBeCloseTo(1, 6);
+    expect(states.at(-1)?.processingPerSecond).toBeCloseTo(4, 1);
+  });
+
+  it('learns nothing while drops are not counted (no permission), nor across a new epoch', () => {
+    const denied = feed(
+      halfDropped(30, () => ({ unknown: 'this NATS user may not subscribe' })),
+      4,
+    );
+    expect(denied.every((st) => st.perReplicaPerSecond === undefined)).toBe(true);
+    // Every reading in a new epoch (the connection dropped between each two): nothing compares.
+    const interrupted = feed(
+      halfDropped(30, (t) => ({ count: 4 * t, epoch: t })),
+      4,
+    );
+    expect(interrupted.every((st) => st.perReplicaPerSecond === undefined)).toBe(true);
+  });
+
+  it('counts drops only for max_deliver 1, within one epoch', () => {
+    const at = (count: number, epoch = 1) => ({ deliveryDrops: { count, epoch } });
+    expect(droppedAtFirstDelivery(at(4), { maxDeliver: 1, ...at(10) })).toBe(6);
+    expect(droppedAtFirstDelivery({}, { maxDeliver: 3, ...at(10) })).toBe(0);
+    expect(droppedAtFirstDelivery({}, at(10))).toBe(0);
+    expect(droppedAtFirstDelivery({}, { maxDeliver: 1, ...at(10) })).toBeUndefined();
+    expect(droppedAtFirstDelivery(at(12), { maxDeliver: 1, ...at(10) })).toBeUndefined();
+    expect(droppedAtFirstDelivery(at(4, 1), { maxDeliver: 1, ...at(10, 2) })).toBeUndefined();
+    expect(droppedAtFirstDelivery(at(4), { maxDeliver: 1, deliveryDrops: { unknown: 'x' } })).toBeUndefined();
+  });
+
+  it('holds handlers that only drop as failing (no redeliveries with max_deliver 1)', () => {
+    // Every message dropped: 4 delivered a second, 4 dropped, none acknowledged.
+    const readings: BacklogSample[] = [];
+    for (let t = 0; t <= 10; t++)
+      readings.push(
+        sample({
+          at: s(t),
+          pending: 600,
+          ackPending: 4,
+          deliveredConsumerSeq: 4 + 4 * t,
+          ackFloorConsumerSeq: 4 * t,
+          maxDeliver: 1,
+          deliveryDrops: { count: 4 * t, epoch: 2 },
+        }),
+      );
+    const states = feed(readings, 4);
+    expect(states.at(-1)?.failingSince).toBe(s(0));
+    expect(states.every((st) => st.perReplicaPerSecond === undefined)).toBe(true);
   });
 });

@@ -210,6 +210,8 @@ export interface RateState {
     paused?: boolean;
     /** The reading's round trip in ms (BacklogSample.roundTripMs). */
     roundTripMs?: number;
+    /** The drops at max_deliver counted at this reading, when known (BacklogSample.deliveryDrops). */
+    deliveryDrops?: { count: number; epoch: number };
     /** The stream's counters at this reading, when read (BacklogSample.stream). */
     stream?: { firstSeq: number; lastSeq: number; messages: number; numDeleted: number };
     pending: number;
@@ -381,6 +383,8 @@ function baseline(
   if (sample.paused === true) last.paused = true;
   if (sample.roundTripMs !== undefined && sample.roundTripMs > 0) last.roundTripMs = sample.roundTripMs;
   if (sample.stream !== undefined) last.stream = { ...sample.stream };
+  if (sample.deliveryDrops !== undefined && 'count' in sample.deliveryDrops)
+    last.deliveryDrops = { ...sample.deliveryDrops };
   return last;
 }
 
@@ -746,7 +750,11 @@ export function observeRates(
   // acknowledged one does (consumer.go hasMaxDeliveries: deleted from pending, the ack floor moved):
   // failures, not completions (droppedAtMaxDeliver).
   const drops = droppedAtMaxDeliver(previous.dropBudget, sample, redeliveries, leftAckPending);
-  const completed = leftAckPending - drops.dropped;
+  // With max_deliver 1 drops are counted from the server's advisories (droppedAtFirstDelivery);
+  // unknown, the interval is no capacity evidence (below).
+  const firstDrops = droppedAtFirstDelivery(last, sample);
+  const counted = Math.min(firstDrops ?? 0, leftAckPending - drops.dropped);
+  const completed = leftAckPending - drops.dropped - counted;
   const arrivedPerSecond = arrived / dtSeconds;
   const completedPerSecond = completed / dtSeconds;
 
@@ -864,7 +872,11 @@ export function observeRates(
   // poll said HandlersFailing and added none).
   // (Failing is judged on what left num_ack_pending, drops included: an allowance for drops taken
   // from a few acknowledgements must not make working handlers look failing.)
-  const failingNow = handlersFailing(sample, redeliveries, leftAckPending);
+  // Drops counted from advisories are exact: an interval that dropped messages and completed none
+  // fails as one that redelivered them does (with max_deliver 1 nothing is redelivered).
+  const failingNow =
+    handlersFailing(sample, redeliveries, leftAckPending) ||
+    (counted > 0 && handlersFailing(sample, counted, completed));
   if (drops.budget !== undefined && drops.budget > 0) next.dropBudget = drops.budget;
   const runStart = previous.quietSince ?? last.at;
   const knownSpeed = previous.perReplicaPerSecond ?? previous.lastCompletedPerReplica;
@@ -934,6 +946,9 @@ export function observeRates(
   // client filling a buffer of 100 at once reads 100/s). What was delivered bounds nothing the
   // replicas did: no capacity is learnt from such a consumer, and replicas follow the backlog.
   if (sample.ackNone === true) capacityEvidence = false;
+  // max_deliver 1 without a count of drops: any completion may be a message whose only delivery
+  // ran out of ack_wait.
+  if (firstDrops === undefined) capacityEvidence = false;
   // On a stream that removes messages replicas hold (max_age, max_msgs discarding old), a removed
   // message leaves num_ack_pending as if acknowledged (removedWhileHeld). The replicas' clients
   // still work through every message they received, removed or not, so over a run of such
@@ -1259,6 +1274,28 @@ export function droppedAtMaxDeliver(
   const allowed = (budget ?? 0) + Math.max(0, redeliveries) / (max - 1);
   const dropped = Math.min(allowed, leftAckPending);
   return { dropped, budget: Math.min(allowed - dropped, Math.max(0, after.redelivered)) };
+}
+
+/**
+ * Messages dropped at max_deliver 1 between two readings, from the counts of the server's
+ * MAX_DELIVERIES advisories (BacklogSample.deliveryDrops): each one's only delivery ran out of
+ * ack_wait, and it left num_ack_pending as an acknowledged one does (consumer.go
+ * hasMaxDeliveries). 0 for other consumers (max_deliver n ≥ 2: droppedAtMaxDeliver); undefined
+ * when not counted at both ends within one epoch of the connection (advisories are lost while it is
+ * down), or when the user may not subscribe to them.
+ */
+export function droppedAtFirstDelivery(
+  before: Pick<RateState['last'], 'deliveryDrops'>,
+  after: Pick<BacklogSample, 'maxDeliver' | 'deliveryDrops'>,
+): number | undefined {
+  if (after.maxDeliver !== 1) return 0;
+  const a = after.deliveryDrops;
+  const b = before.deliveryDrops;
+  if (a === undefined || !('count' in a) || b === undefined || !('count' in b)) return undefined;
+  // Read back from history (the EventConsumer's status): anything but whole numbers is not known.
+  if (![a.count, b.count].every((n) => Number.isSafeInteger(n) && n >= 0)) return undefined;
+  if (a.epoch !== b.epoch || a.count < b.count) return undefined;
+  return a.count - b.count;
 }
 
 /**

@@ -118,6 +118,12 @@ export interface BacklogSample {
    * per-replica capacity is learnt from such a consumer (rates.ts); replicas follow the backlog.
    */
   ackNone?: boolean;
+  /**
+   * With max_deliver 1: the messages the server has dropped at max_deliver, counted from its
+   * MAX_DELIVERIES advisories within an epoch of the connection (backlog/drop-advisories.ts), or
+   * why that is not known. Absent otherwise.
+   */
+  deliveryDrops?: { count: number; epoch: number } | { unknown: string };
   /** The consumer's max_deliver, when it has one (absent: unlimited). */
   maxDeliver?: number;
   /** The consumer's max_ack_pending (-1 = unlimited). */

@@ -1,0 +1,113 @@
+// Counts the messages nats-server drops at max_deliver, per stream and consumer, from its
+// $JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.<stream>.<consumer> advisories (consumer.go
+// hasMaxDeliveries → notifyDeliveryExceeded). A dropped message leaves num_ack_pending and moves the
+// ack floor as an acknowledgement does; with max_deliver 1 nothing is redelivered before it, so the
+// consumer's counters cannot tell drops from completions (rates.ts droppedAtFirstDelivery).
+//
+// One subscription per connection, made when the first consumer with max_deliver 1 is read on it:
+// the server sends the advisory only while someone listens. Advisories are core NATS messages: lost
+// while the connection is down, so every disconnect or reconnect starts a new epoch, and counts are
+// compared only within one. A user whose permissions do not allow the subscription is told so in
+// each reading (`unknown`): rates.ts then learns no capacity from such a consumer.
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+
+export const MAX_DELIVERIES_SUBJECT = '$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES';
+
+/** What a reading carries: a count within an epoch, or why drops are not known. */
+export type DropCount = { count: number; epoch: number } | { unknown: string };
+
+/** Epochs are drawn from one counter, so counts of different connections never compare. */
+let nextEpoch = 1;
+
+class DropWatcher {
+  private readonly counts = new Map<string, number>();
+  private epoch = 0;
+  /** performance.now() when the current epoch began: drops before it were not counted. */
+  private epochStartedAt = Infinity;
+  private problem: string | undefined = 'the advisory subscription is being set up';
+  private subscription: Subscription | undefined;
+  readonly ready: Promise<void>;
+
+  constructor(private readonly nc: NatsConnection) {
+    this.ready = this.start();
+  }
+
+  private async start(): Promise<void> {
+    try {
+      this.subscription = this.nc.subscribe(`${MAX_DELIVERIES_SUBJECT}.>`, {
+        callback: (err, msg) => {
+          if (err) {
+            this.problem = `this NATS user may not subscribe to ${MAX_DELIVERIES_SUBJECT}.> (${err.message}): allow it to, or drops are not told from completions`;
+            return;
+          }
+          const key = keyOfSubject(msg.subject);
+          if (key !== undefined) this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+        },
+      });
+      // The server answers SUB with -ERR before the PONG of a later PING when it is not allowed.
+      await this.nc.flush();
+      if (this.problem === 'the advisory subscription is being set up') {
+        this.problem = undefined;
+        this.newEpoch();
+      }
+      void this.watchStatus();
+    } catch (err) {
+      this.problem = `the ${MAX_DELIVERIES_SUBJECT}.> subscription failed (${err instanceof Error ? err.message : String(err)})`;
+    }
+  }
+
+  private async watchStatus(): Promise<void> {
+    for await (const status of this.nc.status()) {
+      // Advisories sent while disconnected are lost: counts before and after do not compare.
+      if (!['ping', 'update', 'ldm'].includes(status.type) && this.problem === undefined) this.newEpoch();
+    }
+  }
+
+  private newEpoch(): void {
+    this.epoch = nextEpoch++;
+    this.epochStartedAt = performance.now();
+  }
+
+  /**
+   * The count for one consumer now (after a round trip, so advisories sent before it are in), for
+   * a consumer snapshot asked for at `sentAt` (performance.now()): when counting began after it,
+   * drops between the two were not counted, and the count is no baseline for the next reading.
+   */
+  async read(stream: string, consumer: string, sentAt: number): Promise<DropCount> {
+    await this.ready;
+    if (this.problem !== undefined) return { unknown: this.problem };
+    if (sentAt < this.epochStartedAt)
+      return { unknown: 'drops are counted from the next reading on (the advisory subscription is new)' };
+    const epoch = this.epoch;
+    await this.nc.flush();
+    if (this.problem !== undefined) return { unknown: this.problem };
+    if (epoch !== this.epoch || this.subscription?.isClosed() === true)
+      return { unknown: 'the connection to NATS was interrupted' };
+    return { count: this.counts.get(`${stream}.${consumer}`) ?? 0, epoch };
+  }
+}
+
+/** `<stream>.<consumer>` of an advisory subject, or undefined when it is not one. */
+export function keyOfSubject(subject: string): string | undefined {
+  const prefix = `${MAX_DELIVERIES_SUBJECT}.`;
+  if (!subject.startsWith(prefix)) return undefined;
+  const rest = subject.slice(prefix.length).split('.');
+  return rest.length === 2 && rest.every((t) => t !== '') ? rest.join('.') : undefined;
+}
+
+const watchers = new WeakMap<NatsConnection, DropWatcher>();
+
+/** How many messages of this consumer the server has dropped at max_deliver, as far as seen here. */
+export function readDrops(
+  nc: NatsConnection,
+  stream: string,
+  consumer: string,
+  sentAt: number,
+): Promise<DropCount> {
+  let watcher = watchers.get(nc);
+  if (watcher === undefined) {
+    watcher = new DropWatcher(nc);
+    watchers.set(nc, watcher);
+  }
+  return watcher.read(stream, consumer, sentAt);
+}
