@@ -64,6 +64,74 @@ accounts {
 }
 `;
 
+/** What both parts do: a stream with a backlog, a Deployment, an EventConsumer reading it as a user. */
+function accountDrill(at: () => { namespace: string; admin: NatsConnection; url: string }) {
+  const replicasReach = (name: string, n: number, timeoutMs = 30_000): Promise<true> =>
+    eventually(
+      `${name} at ${n} replicas`,
+      async () => ((await specReplicas(at().namespace, name)) === n ? true : undefined),
+      timeoutMs,
+    );
+  return {
+    replicasReach,
+    async putSecret(name: string, stringData: Record<string, string>): Promise<void> {
+      const { namespace } = at();
+      const body = { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace }, stringData };
+      const base = `/api/v1/namespaces/${namespace}/secrets`;
+      try {
+        await kubeApi().request('POST', base, { body });
+      } catch {
+        await kubeApi().request('PUT', `${base}/${name}`, { body });
+      }
+    },
+    /** The EventConsumer `name` reads a new stream's `backlog` with the auth Secret `secret`. */
+    async scenario(name: string, secret: string, backlog: number, replicas: number): Promise<string> {
+      const { namespace, admin, url } = at();
+      const stream = streamName(name.replaceAll('-', ''));
+      await createStreamAndConsumer(admin, stream, 'work');
+      await publish(admin, stream, backlog);
+      await createDeployment(namespace, name, replicas);
+      await createEventConsumer({
+        namespace,
+        name,
+        target: name,
+        servers: [url],
+        stream,
+        consumer: 'work',
+        extra: {
+          minReplicas: 1,
+          maxReplicas: 10,
+          backlogPerReplica: 100,
+          pollInterval: '1s',
+          fallback: { replicas: 8, failureThreshold: FAILURE_THRESHOLD },
+          nats: { servers: [url], stream, consumer: 'work', auth: { secretRef: { name: secret } } },
+        },
+      });
+      return stream;
+    },
+    async readyReason(name: string, reason: string, timeoutMs = 30_000): Promise<string> {
+      const status = await eventually(
+        `${name}: Ready with reason ${reason}`,
+        async () => {
+          const s = await eventConsumerStatus(at().namespace, name);
+          const ready = condition(s, 'Ready');
+          if (ready?.reason === reason) return s;
+          throw new Error(`Ready is ${ready?.status} ${ready?.reason}: ${ready?.message}`);
+        },
+        timeoutMs,
+      );
+      return condition(status, 'Ready')?.message ?? '';
+    },
+    /** A configuration mistake: replicas untouched across several polls, fallback never taken. */
+    async heldWithoutFallback(name: string, replicas: number): Promise<void> {
+      await sleep(HOLD_SECONDS * 1000); // more polls than fallback.failureThreshold
+      expect(await specReplicas(at().namespace, name)).toBe(replicas);
+      const s = await eventConsumerStatus(at().namespace, name);
+      expect(condition(s, 'Fallback')?.status).not.toBe('True');
+    },
+  };
+}
+
 describe('NATS users with least privilege, in accounts', () => {
   let ns: { name: string; cleanup: () => Promise<void> };
   let dir: string;
@@ -98,56 +166,10 @@ describe('NATS users with least privilege, in accounts', () => {
     closeKubeApi();
   });
 
-  const scenario = async (name: string, user: string, backlog: number, replicas: number): Promise<string> => {
-    const stream = streamName(name.replaceAll('-', ''));
-    await createStreamAndConsumer(admin, stream, 'work');
-    await publish(admin, stream, backlog);
-    await createDeployment(ns.name, name, replicas);
-    await createEventConsumer({
-      namespace: ns.name,
-      name,
-      target: name,
-      servers: [server.url],
-      stream,
-      consumer: 'work',
-      extra: {
-        minReplicas: 1,
-        maxReplicas: 10,
-        backlogPerReplica: 100,
-        pollInterval: '1s',
-        fallback: { replicas: 8, failureThreshold: FAILURE_THRESHOLD },
-        nats: {
-          servers: [server.url],
-          stream,
-          consumer: 'work',
-          auth: { secretRef: { name: `nats-${user}` } },
-        },
-      },
-    });
-    return stream;
-  };
-
-  const readyReason = async (name: string, reason: string): Promise<string> => {
-    const status = await eventually(
-      `${name}: Ready False with reason ${reason}`,
-      async () => {
-        const s = await eventConsumerStatus(ns.name, name);
-        const ready = condition(s, 'Ready');
-        if (ready?.reason === reason) return s;
-        throw new Error(`Ready is ${ready?.status} ${ready?.reason}: ${ready?.message}`);
-      },
-      30_000,
-    );
-    return condition(status, 'Ready')?.message ?? '';
-  };
-
-  /** A configuration mistake: replicas untouched across several polls, fallback never taken. */
-  const heldWithoutFallback = async (name: string, replicas: number): Promise<void> => {
-    await sleep(HOLD_SECONDS * 1000); // more polls than fallback.failureThreshold
-    expect(await specReplicas(ns.name, name)).toBe(replicas);
-    const s = await eventConsumerStatus(ns.name, name);
-    expect(condition(s, 'Fallback')?.status).not.toBe('True');
-  };
+  const drill = accountDrill(() => ({ namespace: ns.name, admin, url: server.url }));
+  const { readyReason, heldWithoutFallback } = drill;
+  const scenario = (name: string, user: string, backlog: number, replicas: number): Promise<string> =>
+    drill.scenario(name, `nats-${user}`, backlog, replicas);
 
   it('a user that may only read consumer info scales the Deployment', async () => {
     await scenario('acct-reader', 'reader', 400, 1);
@@ -193,21 +215,6 @@ describe('NATS in operator mode: users from .creds files (JWT)', () => {
   const noJetStream = jwtOperator.account('NOJS', { jetstream: false });
   const system = jwtOperator.account('SYS', { jetstream: false });
 
-  const putSecret = async (name: string, creds: string): Promise<void> => {
-    const body = {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name, namespace: ns.name },
-      stringData: { creds },
-    };
-    const base = `/api/v1/namespaces/${ns.name}/secrets`;
-    try {
-      await kubeApi().request('POST', base, { body });
-    } catch {
-      await kubeApi().request('PUT', `${base}/${name}`, { body });
-    }
-  };
-
   beforeAll(async () => {
     await installCrd();
     ns = await createNamespace('op-natsjwt');
@@ -234,62 +241,9 @@ describe('NATS in operator mode: users from .creds files (JWT)', () => {
     closeKubeApi();
   });
 
-  const scenario = async (
-    name: string,
-    secret: string,
-    backlog: number,
-    replicas: number,
-  ): Promise<string> => {
-    const stream = streamName(name.replaceAll('-', ''));
-    await createStreamAndConsumer(admin, stream, 'work');
-    await publish(admin, stream, backlog);
-    await createDeployment(ns.name, name, replicas);
-    await createEventConsumer({
-      namespace: ns.name,
-      name,
-      target: name,
-      servers: [server.url],
-      stream,
-      consumer: 'work',
-      extra: {
-        minReplicas: 1,
-        maxReplicas: 10,
-        backlogPerReplica: 100,
-        pollInterval: '1s',
-        fallback: { replicas: 8, failureThreshold: FAILURE_THRESHOLD },
-        nats: { servers: [server.url], stream, consumer: 'work', auth: { secretRef: { name: secret } } },
-      },
-    });
-    return stream;
-  };
-
-  const readyReason = async (name: string, reason: string, timeoutMs = 30_000): Promise<string> => {
-    const status = await eventually(
-      `${name}: Ready with reason ${reason}`,
-      async () => {
-        const s = await eventConsumerStatus(ns.name, name);
-        const ready = condition(s, 'Ready');
-        if (ready?.reason === reason) return s;
-        throw new Error(`Ready is ${ready?.status} ${ready?.reason}: ${ready?.message}`);
-      },
-      timeoutMs,
-    );
-    return condition(status, 'Ready')?.message ?? '';
-  };
-
-  const heldWithoutFallback = async (name: string, replicas: number): Promise<void> => {
-    await sleep(HOLD_SECONDS * 1000); // more polls than fallback.failureThreshold
-    expect(await specReplicas(ns.name, name)).toBe(replicas);
-    const s = await eventConsumerStatus(ns.name, name);
-    expect(condition(s, 'Fallback')?.status).not.toBe('True');
-  };
-
-  const replicasReach = (name: string, n: number, timeoutMs = 30_000): Promise<true> =>
-    eventually(
-      `${name} at ${n} replicas`,
-      async () => ((await specReplicas(ns.name, name)) === n ? true : undefined),
-      timeoutMs,
-    );
+  const drill = accountDrill(() => ({ namespace: ns.name, admin, url: server.url }));
+  const { scenario, readyReason, heldWithoutFallback, replicasReach } = drill;
+  const putSecret = (name: string, creds: string): Promise<void> => drill.putSecret(name, { creds });
 
   it('a user of an account with JetStream scales the Deployment', async () => {
     await putSecret('creds-app', app.creds('reader'));
