@@ -49,6 +49,9 @@ export class Controller {
             this.queue?.add(objectKey(obj));
         },
         delete: (obj) => this.queue?.add(objectKey(obj)),
+        // The API server answers again after an outage: reconciles that failed on it and wait out
+        // their backoff (up to 60 s) poll now — a re-list that changes nothing adds no key.
+        recovered: () => this.queue?.retryFailedNow(),
       });
     }
   }

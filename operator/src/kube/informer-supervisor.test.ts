@@ -95,6 +95,24 @@ describe('InformerSupervisor', () => {
     await supervisor.stop();
   });
 
+  it('says it recovered when a list succeeds after a failure, not on a plain re-list', async () => {
+    const { supervisor, instances } = setup([obj('a')]);
+    let recovered = 0;
+    supervisor.on({ recovered: () => recovered++ });
+    await supervisor.start();
+    supervisor.restart('relist', 0);
+    jest.advanceTimersByTime(0);
+    await settle();
+    expect(instances).toHaveLength(2);
+    expect(recovered).toBe(0);
+    instances[1]?.emit('error', new Error('connect ECONNREFUSED'));
+    jest.advanceTimersByTime(1000);
+    await settle();
+    expect(instances).toHaveLength(3);
+    expect(recovered).toBe(1);
+    await supervisor.stop();
+  });
+
   it('turns objects missing from a re-list into deletes', async () => {
     const { supervisor, events, setItems } = setup([obj('a'), obj('b')]);
     await supervisor.start();

@@ -45,6 +45,8 @@ export interface ObjectHandlers<T> {
   add?(obj: T): void;
   update?(obj: T, old: T | undefined): void;
   delete?(obj: T): void;
+  /** A list succeeded after the informer had failed: the API server answers again. */
+  recovered?(): void;
 }
 
 export function objectKey(obj: KubernetesObject): string {
@@ -217,6 +219,7 @@ export class InformerSupervisor<T extends KubernetesObject> {
   /** A full list arrived: objects we knew that it lacks were deleted while we were not watching. */
   private reconcileList(items: T[]): void {
     this.lastHeardAt = monotonicNow();
+    const recovered = this.failures > 0;
     this.failures = 0;
     const listed = new Set(items.map(objectKey));
     for (const [key, obj] of this.objects) {
@@ -225,6 +228,7 @@ export class InformerSupervisor<T extends KubernetesObject> {
       for (const h of this.handlers) h.delete?.(obj);
     }
     this.synced = true;
+    if (recovered) for (const h of this.handlers) h.recovered?.();
   }
 
   private upsert(obj: T): void {

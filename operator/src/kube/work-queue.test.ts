@@ -55,6 +55,18 @@ describe('WorkQueue', () => {
     expect(q.addRateLimited('a')).toBe(100);
   });
 
+  it('retryFailedNow makes keys waiting out a failure backoff due now, keeps their counts, and leaves poll timers alone', () => {
+    jest.useFakeTimers();
+    const q = new WorkQueue(noJitter);
+    for (let i = 0; i < 9; i++) q.addRateLimited('failed'); // 1,000 ms (the cap) away
+    q.addAfter('polled', 5_000);
+    expect(q.length()).toBe(0);
+    q.retryFailedNow();
+    expect(q.length()).toBe(1);
+    expect(q.scheduledCount()).toBe(1); // 'polled' still waits for its poll
+    expect(q.failureCount('failed')).toBe(9);
+  });
+
   it('makes a delayed key due after its delay, keeping the earliest due time', async () => {
     jest.useFakeTimers();
     const q = new WorkQueue();

@@ -62,6 +62,21 @@ export class WorkQueue {
     return delay;
   }
 
+  /**
+   * Makes every key waiting out a failure backoff due now (their failure counts stay): the cause
+   * they failed on is known to be gone — the API server answers again after an outage. Keys waiting
+   * for their next poll are left alone.
+   */
+  retryFailedNow(): void {
+    for (const key of this.failures.keys()) {
+      const existing = this.timers.get(key);
+      if (existing === undefined) continue;
+      clearTimeout(existing.timer);
+      this.timers.delete(key);
+      this.add(key);
+    }
+  }
+
   /** Clears the key's failure count (after a success). */
   forget(key: string): void {
     this.failures.delete(key);
