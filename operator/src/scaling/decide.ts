@@ -21,6 +21,11 @@
 //    size for the forecast `horizonSeconds` ahead (never below what arrives now); when it expects a
 //    fall, size for the forecast raised by its measured error (never above what arrives now) and
 //    shrink the headroom to twice that error (at least MIN_FORECAST_HEADROOM). Otherwise: reactive.
+// 2a. Capacity not measured yet (no busy period seen: a new EventConsumer next to a running
+//    Deployment, a new leader, a restarted operator): no fewer replicas than shown to keep up with
+//    the arrival rate (RATE_HEADROOM above it) at what each ready replica was shown to do at least,
+//    busy or not (rates.ts perReplicaAtLeast); all the current ones until that is shown. Only while
+//    ready replicas complete work and work arrives; never above the current count.
 // 2b. Panic (Knative's idea, fitted to pods that take a while to start): when the last interval's
 //    (confirmed as in 2: at most CONFIRM_FACTOR times the interval before it)
 //    arrivals (an interval of at least MIN_INTERVAL_SECONDS: a reading sooner than that after the
@@ -567,13 +572,56 @@ export function decide(input: ScalingInput): ScalingDecision {
   const panicUntil = panic ? now + PANIC_WINDOW_SECONDS * 1000 : panicOver ? undefined : history.panicUntil;
   const panicHold = panicUntil !== undefined && now < panicUntil;
 
-  const recommended = Math.max(backlogReplicas, rateReplicas ?? 0, panicReplicas ?? 0);
+  // Capacity not measured yet (a new EventConsumer next to a running Deployment, a KEDA migration,
+  // a new leader or a restarted operator): the backlog term alone sizes replicas that keep up by
+  // their small backlog and scales them down into an overload that only then shows what a replica
+  // does (the simulator's step trace: 3 replicas doing 50/s went to 1 and queued 500). Until a
+  // capacity is measured, no fewer replicas than shown to keep up: the arrival rate with
+  // RATE_HEADROOM at what each replica was shown to do at least (rates.ts perReplicaAtLeast), and
+  // every current one while nothing is shown yet. Only while ready replicas do complete work and
+  // work arrives (each at least a message per start-up: sparse traffic is not sized for), and not
+  // while handlers fail or the consumer is paused: replicas that complete nothing carry nothing,
+  // and the backlog term sizes for what waits. What arrives is the arrival rate as the rate term
+  // takes it, but no more than the busier of the last two intervals showed: after a one-off burst
+  // the smoothed rate stays up for a minute while nothing arrives (scaling.int: 450 messages
+  // drained at once held 5 replicas until the cooldown took them to zero). The scale-down window
+  // bridges a quiet interval or two of a stream that goes on. Nor where no capacity is ever
+  // learnt (ack_policy none; max_deliver 1 with drops not counted: unlearntCapacity), where the
+  // floor would hold the replicas for good.
+  const shownPerReplica = rateState.perReplicaAtLeast;
+  const recentArrival =
+    observedArrival === undefined || lastInterval === undefined
+      ? undefined
+      : Math.min(observedArrival, Math.max(lastInterval, previousIntervalRate ?? lastInterval));
+  const unmeasured =
+    !(perReplica !== undefined && perReplica > 0) &&
+    current > 0 &&
+    ready > 0 &&
+    (rates.processingPerSecond ?? 0) * startupSeconds >= 1 &&
+    recentArrival !== undefined &&
+    recentArrival * startupSeconds >= 1 &&
+    rateState.failingSince === undefined &&
+    sample.paused !== true &&
+    unlearntCapacity(sample) === '';
+  const unmeasuredReplicas = !unmeasured
+    ? 0
+    : shownPerReplica !== undefined && shownPerReplica > 0
+      ? Math.min(current, Math.ceil(((recentArrival ?? 0) * RATE_HEADROOM) / shownPerReplica))
+      : current;
+  const unmeasuredText =
+    shownPerReplica !== undefined && shownPerReplica > 0
+      ? `no per-replica capacity measured yet: ${fmt(recentArrival ?? 0)}/s arriving at the ${fmt(shownPerReplica)}/s each replica was shown to do at least needs ${unmeasuredReplicas}`
+      : `no per-replica capacity measured yet and none shown: keeping the ${current} replicas that carry ${fmt(recentArrival ?? 0)}/s`;
+
+  const recommended = Math.max(backlogReplicas, rateReplicas ?? 0, panicReplicas ?? 0, unmeasuredReplicas);
   const drivenBy =
     panicReplicas !== undefined && panicReplicas >= recommended
       ? panicText
-      : rateReplicas !== undefined && rateReplicas >= backlogReplicas
+      : rateReplicas !== undefined && rateReplicas >= Math.max(backlogReplicas, unmeasuredReplicas)
         ? rateText
-        : `backlog at ${fmt(backlogPerReplica)} per replica needs ${backlogReplicas}${perReplica === undefined ? unlearntCapacity(sample) : ''}`;
+        : unmeasuredReplicas > backlogReplicas
+          ? unmeasuredText
+          : `backlog at ${fmt(backlogPerReplica)} per replica needs ${backlogReplicas}${perReplica === undefined ? unlearntCapacity(sample) : ''}`;
 
   // What max_ack_pending lets work in parallel, when that is known (see the header, point 3).
   const ackCap = maxAckPendingCap(spec, sample, rateState, now);

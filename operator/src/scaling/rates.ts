@@ -320,8 +320,24 @@ export interface RateState {
    * (seconds, completions, and replica-seconds they were completed in).
    */
   busySpell?: { seconds: number; completed: number; replicaSeconds: number };
+  /**
+   * What each replica was shown to do at least, whether busy or not (messages per second): the
+   * highest mean of completions ÷ the replicas that may have done them (asked for or ready,
+   * whichever is more) over a span of CAPACITY_PROOF_SECONDS of settled intervals. A lower bound
+   * of the per-replica capacity, known long before a busy period measures that: decide.ts does
+   * not scale below the replicas it shows to keep up while no capacity is measured (3 replicas
+   * doing 50/s between them are not scaled to 1 because their backlog is small).
+   */
+  perReplicaAtLeast?: number;
+  /** Settled intervals counted towards perReplicaAtLeast since the last span was complete. */
+  shownSpell?: { seconds: number; completed: number; replicaSeconds: number };
   /** Processing by ready replica count at a full max_ack_pending (reset when the limit changes). */
   atCap?: { maxAckPending: number; throughput: AtCapThroughput[] };
+}
+
+/** A finite number ≥ 0 from state read back, or undefined. */
+function finiteNonNegative(n: unknown): number | undefined {
+  return typeof n === 'number' && Number.isFinite(n) && n >= 0 ? n : undefined;
 }
 
 function ewma(previous: number | undefined, value: number, dtSeconds: number, tau: number): number {
@@ -722,6 +738,7 @@ export function observeRates(
     if (previous.perReplicaEvidenceSeconds !== undefined)
       reset.perReplicaEvidenceSeconds = previous.perReplicaEvidenceSeconds;
     if (previous.inFlightPerReplica !== undefined) reset.inFlightPerReplica = previous.inFlightPerReplica;
+    if (previous.perReplicaAtLeast !== undefined) reset.perReplicaAtLeast = previous.perReplicaAtLeast;
     if (previous.atCap !== undefined) reset.atCap = previous.atCap;
     return reset;
   }
@@ -1115,6 +1132,27 @@ export function observeRates(
         );
       }
     }
+  }
+  // What the replicas were shown to do at least, busy or not (RateState.perReplicaAtLeast): settled
+  // intervals only — LOWER_BOUND_SETTLE_SECONDS after any change of the ready count, so replicas
+  // that left and still finish what they hold do not count — divided by every replica that may have
+  // consumed, over spans of CAPACITY_PROOF_SECONDS (acknowledgements reaching the server in a burst
+  // even out). It only rises: each span is a bound of its own.
+  const shownBefore = finiteNonNegative(previous.perReplicaAtLeast);
+  if (shownBefore !== undefined) next.perReplicaAtLeast = shownBefore;
+  if (capacityEvidence && !leaving && steadySeconds >= LOWER_BOUND_SETTLE_SECONDS && readyReplicas > 0) {
+    const before = previous.shownSpell;
+    const known =
+      before !== undefined &&
+      [before.seconds, before.completed, before.replicaSeconds].every((n) => Number.isFinite(n) && n >= 0);
+    const spell = {
+      seconds: (known ? before.seconds : 0) + capacitySeconds,
+      completed: (known ? before.completed : 0) + capacityCompleted,
+      replicaSeconds: (known ? before.replicaSeconds : 0) + Math.max(asked, readyReplicas) * capacitySeconds,
+    };
+    if (spell.seconds < CAPACITY_PROOF_SECONDS) next.shownSpell = spell;
+    else if (spell.replicaSeconds > 0)
+      next.perReplicaAtLeast = Math.max(shownBefore ?? 0, spell.completed / spell.replicaSeconds);
   }
   if (perReplica !== undefined) next.perReplicaPerSecond = perReplica;
   if (perReplica !== undefined && perReplicaEvidence !== undefined)
