@@ -192,8 +192,17 @@ export function steadyViolations(run: Run): string[] {
         `steady ${seg.rate.toFixed(1)}/s needs ${needed.toFixed(2)} replicas; ${last.readyReplicas} ready and pending grew ${first.sample.pending} → ${last.sample.pending} over the last ${SETTLED_SECONDS}s, yet not scaling up — ${where(run, last)}`,
       );
     // The objective holds once settled: what completes has waited no longer than it (up to the
-    // poll resolution), unless something the user set explains why not.
-    if (objective !== undefined && objective >= WAIT_CHECKED_OBJECTIVE_SECONDS && !userLimit) {
+    // poll resolution), unless something the user set explains why not. maxReplicas capping any
+    // decision of the window explains it too: the policy asked for more than the user allows (world
+    // 60198: 440,000 queued by two segments far above 2 replicas' capacity drain at 360/s through
+    // the next, each poll "needs 7: keeping 2 (capped by maxReplicas 2)").
+    const cappedInWindow = window.some((s) => s.decision.limitedBy === 'MaxReplicas');
+    if (
+      objective !== undefined &&
+      objective >= WAIT_CHECKED_OBJECTIVE_SECONDS &&
+      !userLimit &&
+      !cappedInWindow
+    ) {
       for (const s of window) {
         const wait = fifoWaitSeconds(run, run.steps.indexOf(s));
         if (wait > objective + world.pollSeconds) {
