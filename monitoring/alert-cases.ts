@@ -100,6 +100,20 @@ export const alertCases: AlertCase[] = [
     ],
   },
   {
+    name: 'a GitOps tool keeps re-applying replicas: its own alert, not a reconcile error',
+    series: {
+      // One outside change every 3 minutes for half an hour, then none.
+      [`jetscale_eventconsumer_errors_total{${ec}, reason="ReplicasChangedOutside"}`]:
+        '0 0 1 1 1 2 2 2 3 3 3 4 4 4 5 5 5 6 6 6 7 7 7 8 8 8 9 9 9 10 10x30',
+    },
+    expect: [
+      { at: '5m', alert: 'JetscaleReplicasChangedOutside', firing: [] },
+      { at: '20m', alert: 'JetscaleReplicasChangedOutside', firing: [orders] },
+      { at: '20m', alert: 'JetscaleReconcileErrors', firing: [] },
+      { at: '55m', alert: 'JetscaleReplicasChangedOutside', firing: [] },
+    ],
+  },
+  {
     name: 'no replica holds the Lease',
     series: {
       [`jetscale_leader{${op('jetscale-0')}}`]: '0x10',

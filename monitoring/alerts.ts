@@ -19,6 +19,7 @@ export type AlertName =
   | 'JetscaleEventConsumerNotReady'
   | 'JetscaleFallbackActive'
   | 'JetscaleReconcileErrors'
+  | 'JetscaleReplicasChangedOutside'
   | 'JetscaleNoLeader'
   | 'JetscaleSeveralLeaders';
 
@@ -80,11 +81,25 @@ const definitions: AlertDefinition[] = [
   {
     name: 'JetscaleReconcileErrors',
     severity: 'warning',
-    expr: (w) => `sum by (namespace, name, reason) (increase(jetscale_eventconsumer_errors_total[${w}])) > 0`,
+    expr: (w) =>
+      `sum by (namespace, name, reason) (increase(jetscale_eventconsumer_errors_total{reason!="ReplicasChangedOutside"}[${w}])) > 0`,
     timing: { production: { window: '5m', for: '5m' }, demo: { window: '20s', for: '0s' } },
     summary: 'Reconciling {{ $labels.namespace }}/{{ $labels.name }} keeps failing ({{ $labels.reason }})',
     description:
       'Every {{ $labels.reason }} error is also a Warning Event on the EventConsumer: `kubectl get events -n {{ $labels.namespace }} --field-selector involvedObject.name={{ $labels.name }}`.',
+  },
+  {
+    // Not a failure of jetscale's: someone else keeps writing the target's replicas (a GitOps tool
+    // re-applying a manifest with spec.replicas, a script running kubectl scale), and jetscale sets
+    // them back at every poll. Each change is counted once.
+    name: 'JetscaleReplicasChangedOutside',
+    severity: 'warning',
+    expr: (w) =>
+      `sum by (namespace, name) (increase(jetscale_eventconsumer_errors_total{reason="ReplicasChangedOutside"}[${w}])) > 0`,
+    timing: { production: { window: '15m', for: '10m' }, demo: { window: '20s', for: '0s' } },
+    summary: 'Something else keeps setting the replicas {{ $labels.namespace }}/{{ $labels.name }} scales',
+    description:
+      'jetscale sets them back at every poll, so the workload flaps between the two. The ReplicasChangedOutside Event names the field manager that wrote them (`kubectl get events -n {{ $labels.namespace }} --field-selector involvedObject.name={{ $labels.name }}`): leave spec.replicas out of the manifest a GitOps tool applies, or pause the EventConsumer (spec.paused) before scaling by hand.',
   },
   {
     name: 'JetscaleNoLeader',
