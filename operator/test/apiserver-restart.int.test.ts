@@ -9,7 +9,6 @@
 import { spawn } from 'node:child_process';
 import { openSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { AckPolicy } from '@nats-io/jetstream';
 import { clusterDir } from '../../hack/stack/cluster.js';
 import { eventually, testStack } from '../../test/env.js';
 import { eventConsumerPath } from '../src/api/v1alpha1/group-version.js';
@@ -19,11 +18,9 @@ import {
   createEventConsumer,
   eventsFor,
   kubeApi,
-  publish,
   sleep,
   specReplicas,
   startInProcessOperator,
-  streamName,
   useStreamDrill,
 } from './harness.js';
 
@@ -110,15 +107,7 @@ describe('the API server restarts while jetscale runs', () => {
 
   it('after the restart a spec change is followed within a few polls, and no scale write is doubled', async () => {
     const name = 'watched';
-    const stream = streamName(name);
-    drill.streams.push(stream);
-    await drill.jsm.streams.add({ name: stream, subjects: [`${stream}.>`] });
-    await drill.jsm.consumers.add(stream, {
-      durable_name: 'worker',
-      ack_policy: AckPolicy.Explicit,
-      ack_wait: 60_000_000_000,
-    });
-    await publish(drill.nc, stream, 600);
+    const stream = await drill.addStream(name, 600);
     await createDeployment(drill.ns.name, name, 1);
     await createEventConsumer({
       namespace: drill.ns.name,

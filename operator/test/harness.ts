@@ -270,6 +270,12 @@ export interface StreamDrill {
   /** One poll of an EventConsumer in the drill's namespace (directReconciler's poll). */
   poll(name: string): Promise<void>;
   /**
+   * A new stream named after `name` (deleted at the end) with a durable pull consumer "worker"
+   * (explicit ack, ack_wait 60 s: nothing in these drills acks) and `backlog` messages published;
+   * returns the stream's name.
+   */
+  addStream(name: string, backlog?: number): Promise<string>;
+  /**
    * A Deployment `name` of 1 replica and an EventConsumer `name` scaling it from `consumer`
    * (default `name`) on `stream`, maxReplicas 20 and backlogPerReplica 100 unless `extra` says else.
    */
@@ -294,6 +300,18 @@ export function useStreamDrill(options: {
   const drill = {
     streams: [...(options.streams ?? [])],
     poll: (name: string) => drill.direct.poll(drill.ns.name, name),
+    addStream: async (name: string, backlog = 0) => {
+      const stream = streamName(name);
+      drill.streams.push(stream);
+      await drill.jsm.streams.add({ name: stream, subjects: [`${stream}.>`] });
+      await drill.jsm.consumers.add(stream, {
+        durable_name: 'worker',
+        ack_policy: AckPolicy.Explicit,
+        ack_wait: 60_000_000_000,
+      });
+      if (backlog > 0) await publish(drill.nc, stream, backlog);
+      return stream;
+    },
     addTarget: async (name, stream, options = {}) => {
       await createDeployment(drill.ns.name, name, 1);
       await createEventConsumer({

@@ -6,10 +6,9 @@
 // On the real stack, the reconciler driven directly.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { AckPolicy } from '@nats-io/jetstream';
 import { toolPath } from '../../hack/stack/tools.js';
 import { testStack } from '../../test/env.js';
-import { eventsFor, kubeApi, publish, sleep, specReplicas, streamName, useStreamDrill } from './harness.js';
+import { eventsFor, kubeApi, publish, sleep, specReplicas, useStreamDrill } from './harness.js';
 
 const run = promisify(execFile);
 
@@ -17,15 +16,7 @@ describe('replicas set by someone else on a target jetscale scales', () => {
   const drill = useStreamDrill({ namespace: 'op-outside', instance: 'outside-scale-test' });
 
   async function setUp(name: string, backlog: number, extra: Record<string, unknown> = {}): Promise<string> {
-    const stream = streamName(name);
-    drill.streams.push(stream);
-    await drill.jsm.streams.add({ name: stream, subjects: [`${stream}.>`] });
-    await drill.jsm.consumers.add(stream, {
-      durable_name: 'worker',
-      ack_policy: AckPolicy.Explicit,
-      ack_wait: 60_000_000_000,
-    });
-    await publish(drill.nc, stream, backlog);
+    const stream = await drill.addStream(name, backlog);
     await drill.addTarget(name, stream, { consumer: 'worker', extra: { pollInterval: '2s', ...extra } });
     return stream;
   }

@@ -4,7 +4,6 @@
 // than the old one would have, and must not scale up from an empty history either. On the real
 // stack, the reconciler driven directly; the restart is a new Reconciler (a new process's memory:
 // nothing but what the API server holds — the EventConsumer's status and the target itself).
-import { AckPolicy } from '@nats-io/jetstream';
 import { eventConsumerPath } from '../src/api/v1alpha1/group-version.js';
 import { JSON_PATCH } from '../src/kube/api-client.js';
 import {
@@ -13,11 +12,9 @@ import {
   directReconciler,
   eventConsumerStatus,
   kubeApi,
-  publish,
   sleep,
   setReplicas,
   specReplicas,
-  streamName,
   useStreamDrill,
 } from './harness.js';
 
@@ -35,15 +32,7 @@ describe('the operator restarted in the middle of a scale-down', () => {
     async (_, statusLost) => {
       // At most 1 pod per 20 s down, a 3 s window: the step policy is what paces the way down.
       const name = statusLost ? 'paced-lost' : 'paced';
-      const stream = streamName(name);
-      drill.streams.push(stream);
-      await drill.jsm.streams.add({ name: stream, subjects: [`${stream}.>`] });
-      await drill.jsm.consumers.add(stream, {
-        durable_name: 'worker',
-        ack_policy: AckPolicy.Explicit,
-        ack_wait: 60_000_000_000,
-      });
-      await publish(drill.nc, stream, 500);
+      const stream = await drill.addStream(name, 500);
       await drill.addTarget(name, stream, {
         consumer: 'worker',
         extra: {

@@ -3,7 +3,6 @@
 // deployment and ReplicaSet controllers, NATS), with the pods on a node the test plays kubelet for
 // (hand-node.ts), so each pod becomes ready when the drill says and old pods stay Terminating for a
 // while, as on a real node. The reconciler is driven directly, a poll about every second.
-import { AckPolicy } from '@nats-io/jetstream';
 import { eventually } from '../../test/env.js';
 import {
   condition,
@@ -13,7 +12,6 @@ import {
   kubeApi,
   publish,
   sleep,
-  streamName,
   useStreamDrill,
 } from './harness.js';
 import { HandNode, onHandNode, READY_AFTER_ANNOTATION } from './hand-node.js';
@@ -79,14 +77,7 @@ describe('the target Deployment rolls out while jetscale scales it', () => {
     backlog: number,
     extra: Record<string, unknown> = {},
   ): Promise<string> {
-    const stream = streamName(name);
-    drill.streams.push(stream);
-    await drill.jsm.streams.add({ name: stream, subjects: [`${stream}.>`] });
-    await drill.jsm.consumers.add(stream, {
-      durable_name: 'worker',
-      ack_policy: AckPolicy.Explicit,
-      ack_wait: 60_000_000_000,
-    });
+    const stream = await drill.addStream(name);
     const template = onHandNode(node.name, readyAfter) as {
       metadata: Record<string, unknown>;
       spec: unknown;

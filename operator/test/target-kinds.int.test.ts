@@ -2,7 +2,6 @@
 // default: OrderedReady), and a custom resource with a /scale subresource whose spec.replicas is
 // unset. On the real stack, the reconciler driven directly; the StatefulSet's pods on a node the test
 // plays kubelet for (hand-node.ts), so each is ready when the drill says.
-import { AckPolicy } from '@nats-io/jetstream';
 import { eventually, testStack } from '../../test/env.js';
 import {
   condition,
@@ -12,7 +11,6 @@ import {
   kubeApi,
   publish,
   sleep,
-  streamName,
   useStreamDrill,
 } from './harness.js';
 import { HandNode, onHandNode } from './hand-node.js';
@@ -30,15 +28,7 @@ describe('scale targets other than a Deployment', () => {
   });
 
   async function streamWithConsumer(name: string, backlog: number): Promise<string> {
-    const stream = streamName(name);
-    drill.streams.push(stream);
-    await drill.jsm.streams.add({ name: stream, subjects: [`${stream}.>`] });
-    await drill.jsm.consumers.add(stream, {
-      durable_name: 'worker',
-      ack_policy: AckPolicy.Explicit,
-      ack_wait: 60_000_000_000,
-    });
-    await publish(drill.nc, stream, backlog);
+    const stream = await drill.addStream(name, backlog);
     return stream;
   }
 
