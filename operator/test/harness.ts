@@ -166,6 +166,64 @@ export async function eventsFor(namespace: string, name: string): Promise<KubeEv
   );
 }
 
+/** Creates the Secret, or replaces it when it exists (a rotation). */
+export async function putSecret(
+  namespace: string,
+  name: string,
+  stringData: Record<string, string>,
+): Promise<void> {
+  const body = { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace }, stringData };
+  const base = `/api/v1/namespaces/${namespace}/secrets`;
+  try {
+    await kubeApi().request('POST', base, { body });
+  } catch {
+    await kubeApi().request('PUT', `${base}/${name}`, { body });
+  }
+}
+
+/** Until the Deployment `name` is asked for `n` replicas. */
+export function replicasReach(namespace: string, name: string, n: number, timeoutMs = 30_000): Promise<true> {
+  return eventually(
+    `${name} at ${n} replicas`,
+    async () => ((await specReplicas(namespace, name)) === n ? true : undefined),
+    timeoutMs,
+  );
+}
+
+/** Until the EventConsumer's Ready condition has `reason`; its message. A timeout says what it said instead. */
+export async function readyReason(
+  namespace: string,
+  name: string,
+  reason: string,
+  timeoutMs = 30_000,
+): Promise<string> {
+  const status = await eventually(
+    `${name}: Ready with reason ${reason}`,
+    async () => {
+      const ready = condition(await eventConsumerStatus(namespace, name), 'Ready');
+      if (ready?.reason === reason) return ready;
+      throw new Error(`Ready is ${ready?.status} ${ready?.reason}: ${ready?.message}`);
+    },
+    timeoutMs,
+  );
+  return status.message;
+}
+
+/**
+ * A configuration mistake: after `holdSeconds` (more polls than fallback.failureThreshold) the
+ * replicas are untouched and fallback was never taken.
+ */
+export async function heldWithoutFallback(
+  namespace: string,
+  name: string,
+  replicas: number,
+  holdSeconds: number,
+): Promise<void> {
+  await sleep(holdSeconds * 1000);
+  expect(await specReplicas(namespace, name)).toBe(replicas);
+  expect(condition(await eventConsumerStatus(namespace, name), 'Fallback')?.status).not.toBe('True');
+}
+
 /** A stream with one subject and a durable pull consumer (explicit ack). */
 export async function createStreamAndConsumer(
   nc: NatsConnection,

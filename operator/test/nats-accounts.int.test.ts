@@ -19,11 +19,13 @@ import {
   createEventConsumer,
   createStreamAndConsumer,
   eventConsumerStatus,
+  heldWithoutFallback,
   installCrd,
   kubeApi,
   publish,
-  sleep,
-  specReplicas,
+  putSecret,
+  readyReason,
+  replicasReach,
   startInProcessOperator,
   streamName,
 } from './harness.js';
@@ -66,24 +68,10 @@ accounts {
 
 /** What both parts do: a stream with a backlog, a Deployment, an EventConsumer reading it as a user. */
 function accountDrill(at: () => { namespace: string; admin: NatsConnection; url: string }) {
-  const replicasReach = (name: string, n: number, timeoutMs = 30_000): Promise<true> =>
-    eventually(
-      `${name} at ${n} replicas`,
-      async () => ((await specReplicas(at().namespace, name)) === n ? true : undefined),
-      timeoutMs,
-    );
   return {
-    replicasReach,
-    async putSecret(name: string, stringData: Record<string, string>): Promise<void> {
-      const { namespace } = at();
-      const body = { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace }, stringData };
-      const base = `/api/v1/namespaces/${namespace}/secrets`;
-      try {
-        await kubeApi().request('POST', base, { body });
-      } catch {
-        await kubeApi().request('PUT', `${base}/${name}`, { body });
-      }
-    },
+    replicasReach: (name: string, n: number, timeoutMs?: number) =>
+      replicasReach(at().namespace, name, n, timeoutMs),
+    putSecret: (name: string, data: Record<string, string>) => putSecret(at().namespace, name, data),
     /** The EventConsumer `name` reads a new stream's `backlog` with the auth Secret `secret`. */
     async scenario(name: string, secret: string, backlog: number, replicas: number): Promise<string> {
       const { namespace, admin, url } = at();
@@ -109,26 +97,10 @@ function accountDrill(at: () => { namespace: string; admin: NatsConnection; url:
       });
       return stream;
     },
-    async readyReason(name: string, reason: string, timeoutMs = 30_000): Promise<string> {
-      const status = await eventually(
-        `${name}: Ready with reason ${reason}`,
-        async () => {
-          const s = await eventConsumerStatus(at().namespace, name);
-          const ready = condition(s, 'Ready');
-          if (ready?.reason === reason) return s;
-          throw new Error(`Ready is ${ready?.status} ${ready?.reason}: ${ready?.message}`);
-        },
-        timeoutMs,
-      );
-      return condition(status, 'Ready')?.message ?? '';
-    },
-    /** A configuration mistake: replicas untouched across several polls, fallback never taken. */
-    async heldWithoutFallback(name: string, replicas: number): Promise<void> {
-      await sleep(HOLD_SECONDS * 1000); // more polls than fallback.failureThreshold
-      expect(await specReplicas(at().namespace, name)).toBe(replicas);
-      const s = await eventConsumerStatus(at().namespace, name);
-      expect(condition(s, 'Fallback')?.status).not.toBe('True');
-    },
+    readyReason: (name: string, reason: string, timeoutMs?: number) =>
+      readyReason(at().namespace, name, reason, timeoutMs),
+    heldWithoutFallback: (name: string, replicas: number) =>
+      heldWithoutFallback(at().namespace, name, replicas, HOLD_SECONDS),
   };
 }
 
@@ -173,11 +145,7 @@ describe('NATS users with least privilege, in accounts', () => {
 
   it('a user that may only read consumer info scales the Deployment', async () => {
     await scenario('acct-reader', 'reader', 400, 1);
-    await eventually(
-      'acct-reader at 4 replicas',
-      async () => ((await specReplicas(ns.name, 'acct-reader')) === 4 ? true : undefined),
-      30_000,
-    );
+    await drill.replicasReach('acct-reader', 4);
   });
 
   it('a user not allowed consumer info: holds, names the subject to grant, no fallback', async () => {

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startNatsServer, type NatsServer } from '../../hack/stack/nats-server.js';
-import { createNamespace, eventually, testStack } from '../../test/env.js';
+import { createNamespace, testStack } from '../../test/env.js';
 import type { RunningOperator } from '../src/run-operator.js';
 import {
   closeKubeApi,
@@ -18,12 +18,13 @@ import {
   createDeployment,
   createEventConsumer,
   createStreamAndConsumer,
+  heldWithoutFallback as heldWithoutFallbackIn,
+  putSecret as putSecretIn,
+  readyReason as readyReasonIn,
+  replicasReach as replicasReachIn,
   eventConsumerStatus,
   installCrd,
-  kubeApi,
   publish,
-  sleep,
-  specReplicas,
   startInProcessOperator,
   streamName,
 } from './harness.js';
@@ -51,16 +52,6 @@ describe('NATS with TLS and credentials', () => {
   let operator: RunningOperator;
   const user = createUser();
   const userSeed = new TextDecoder().decode(user.getSeed());
-
-  const putSecret = async (name: string, stringData: Record<string, string>): Promise<void> => {
-    const body = { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: ns.name }, stringData };
-    const base = `/api/v1/namespaces/${ns.name}/secrets`;
-    try {
-      await kubeApi().request('POST', base, { body });
-    } catch {
-      await kubeApi().request('PUT', `${base}/${name}`, { body });
-    }
-  };
 
   beforeAll(async () => {
     await installCrd();
@@ -144,35 +135,13 @@ describe('NATS with TLS and credentials', () => {
   /** A server's address as users of TLS write it. */
   const tlsUrl = (server: NatsServer): string => server.url.replace('nats://', 'tls://');
 
-  const replicasReach = (name: string, n: number, timeoutMs = 30_000): Promise<true> =>
-    eventually(
-      `${name} at ${n} replicas`,
-      async () => ((await specReplicas(ns.name, name)) === n ? true : undefined),
-      timeoutMs,
-    );
-
-  const readyReason = async (name: string, reason: string): Promise<string> => {
-    const status = await eventually(
-      `${name}: Ready False with reason ${reason}`,
-      async () => {
-        const s = await eventConsumerStatus(ns.name, name);
-        const ready = condition(s, 'Ready');
-        if (ready?.reason === reason) return s;
-        // Shown in the timeout's message: what it said instead.
-        throw new Error(`Ready is ${ready?.status} ${ready?.reason}: ${ready?.message}`);
-      },
-      30_000,
-    );
-    return condition(status, 'Ready')?.message ?? '';
-  };
-
-  /** A configuration mistake: replicas untouched across several polls, fallback never taken. */
-  const heldWithoutFallback = async (name: string, replicas: number): Promise<void> => {
-    await sleep(5_000); // five polls, more than fallback.failureThreshold
-    expect(await specReplicas(ns.name, name)).toBe(replicas);
-    const s = await eventConsumerStatus(ns.name, name);
-    expect(condition(s, 'Fallback')?.status).not.toBe('True');
-  };
+  const putSecret = (name: string, data: Record<string, string>) => putSecretIn(ns.name, name, data);
+  const replicasReach = (name: string, n: number, timeoutMs?: number) =>
+    replicasReachIn(ns.name, name, n, timeoutMs);
+  const readyReason = (name: string, reason: string) => readyReasonIn(ns.name, name, reason);
+  // Five polls, more than fallback.failureThreshold.
+  const heldWithoutFallback = (name: string, replicas: number) =>
+    heldWithoutFallbackIn(ns.name, name, replicas, 5);
   const fallback = { fallback: { replicas: 8, failureThreshold: 2 } };
 
   it('scales from a backlog read over TLS with a token', async () => {
