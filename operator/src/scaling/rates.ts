@@ -319,7 +319,7 @@ export interface RateState {
    * Consecutive busy intervals measured since the last CAPACITY_PROOF_SECONDS were complete
    * (seconds, completions, and replica-seconds they were completed in).
    */
-  busySpell?: { seconds: number; completed: number; replicaSeconds: number };
+  busySpell?: Spell;
   /**
    * What each replica was shown to do at least, whether busy or not (messages per second): the
    * highest mean of completions ÷ the replicas that may have done them (asked for or ready,
@@ -330,7 +330,7 @@ export interface RateState {
    */
   perReplicaAtLeast?: number;
   /** Settled intervals counted towards perReplicaAtLeast since the last span was complete. */
-  shownSpell?: { seconds: number; completed: number; replicaSeconds: number };
+  shownSpell?: Spell;
   /** Processing by ready replica count at a full max_ack_pending (reset when the limit changes). */
   atCap?: { maxAckPending: number; throughput: AtCapThroughput[] };
 }
@@ -682,6 +682,29 @@ export function arrivalDispersionSample(
 ): number | undefined {
   if (!(smoothed > 0 && t1 > 0 && t2 > 0)) return undefined;
   return (r2 - r1) ** 2 / (smoothed * (1 / t1 + 1 / t2));
+}
+
+/** Seconds, completions and replica-seconds summed over the intervals of a span (RateState.busySpell, shownSpell). */
+interface Spell {
+  seconds: number;
+  completed: number;
+  replicaSeconds: number;
+}
+
+/**
+ * A span extended by one interval of `seconds` in which `completed` messages were acknowledged by
+ * `replicas`. A span read back from history (the EventConsumer's status) with anything but finite,
+ * non-negative figures starts anew.
+ */
+function extendSpell(before: Spell | undefined, seconds: number, completed: number, replicas: number): Spell {
+  const known =
+    before !== undefined &&
+    [before.seconds, before.completed, before.replicaSeconds].every((n) => Number.isFinite(n) && n >= 0);
+  return {
+    seconds: (known ? before.seconds : 0) + seconds,
+    completed: (known ? before.completed : 0) + completed,
+    replicaSeconds: (known ? before.replicaSeconds : 0) + replicas * seconds,
+  };
 }
 
 /** Whether an interval is a poll gap: much longer than the usual cadence (see GAP_FACTOR). */
@@ -1111,16 +1134,7 @@ export function observeRates(
     !leaving &&
     !lowEndOnly;
   if (measured) {
-    // Read back from history (the EventConsumer's status): anything but finite figures starts anew.
-    const before = previous.busySpell;
-    const known =
-      before !== undefined &&
-      [before.seconds, before.completed, before.replicaSeconds].every((n) => Number.isFinite(n) && n >= 0);
-    const spell = {
-      seconds: (known ? before.seconds : 0) + capacitySeconds,
-      completed: (known ? before.completed : 0) + capacityCompleted,
-      replicaSeconds: (known ? before.replicaSeconds : 0) + readyReplicas * capacitySeconds,
-    };
+    const spell = extendSpell(previous.busySpell, capacitySeconds, capacityCompleted, readyReplicas);
     if (spell.seconds < CAPACITY_PROOF_SECONDS) next.busySpell = spell;
     else {
       const mean = spell.completed / spell.replicaSeconds;
@@ -1141,15 +1155,12 @@ export function observeRates(
   const shownBefore = finiteNonNegative(previous.perReplicaAtLeast);
   if (shownBefore !== undefined) next.perReplicaAtLeast = shownBefore;
   if (capacityEvidence && !leaving && steadySeconds >= LOWER_BOUND_SETTLE_SECONDS && readyReplicas > 0) {
-    const before = previous.shownSpell;
-    const known =
-      before !== undefined &&
-      [before.seconds, before.completed, before.replicaSeconds].every((n) => Number.isFinite(n) && n >= 0);
-    const spell = {
-      seconds: (known ? before.seconds : 0) + capacitySeconds,
-      completed: (known ? before.completed : 0) + capacityCompleted,
-      replicaSeconds: (known ? before.replicaSeconds : 0) + Math.max(asked, readyReplicas) * capacitySeconds,
-    };
+    const spell = extendSpell(
+      previous.shownSpell,
+      capacitySeconds,
+      capacityCompleted,
+      Math.max(asked, readyReplicas),
+    );
     if (spell.seconds < CAPACITY_PROOF_SECONDS) next.shownSpell = spell;
     else if (spell.replicaSeconds > 0)
       next.perReplicaAtLeast = Math.max(shownBefore ?? 0, spell.completed / spell.replicaSeconds);
