@@ -119,6 +119,22 @@ describe('decide (the reconcile step)', () => {
     expect(after.memory.scaleDownHoldUntil).toBeUndefined();
   });
 
+  it('the hold never keeps replicas above maxReplicas (a lowered bound, a recreated object)', () => {
+    // recreate.int failed CI on this: the Deployment scaled to 5 for an object deleted and made
+    // again with maxReplicas 3 stayed at 5 — the new object's first poll saw the scale a moment
+    // before and held every scale-down, the bound's too.
+    const now = 1_000_000;
+    const spec = specOf({ maxReplicas: 3 });
+    const scale = { specReplicas: 5, statusReplicas: 5, readyReplicas: 5, resourceVersion: '1' };
+    const busy = { ok: true as const, sample: sample(900) };
+    const v = decide(input({ spec, scale, now, lastScaleAt: now - 1_000, backlog: busy }));
+    expect(v.change).toEqual({ from: 5, to: 3 });
+    // Within the bound the hold still keeps what the target has.
+    const idle = decide(input({ spec: specOf({ maxReplicas: 8 }), scale, now, lastScaleAt: now - 1_000 }));
+    expect(idle.change).toBeUndefined();
+    expect(idle.memory.scaleDownHoldUntil).toBeGreaterThan(now);
+  });
+
   it('no hold without a scale in the period, and never one on scale-up', () => {
     const now = 1_000_000;
     const old = decide(input({ now, lastScaleAt: now - 60_000 }));
@@ -287,6 +303,28 @@ describe('decide (the reconcile step)', () => {
       expect(v.change).toEqual(want === current ? undefined : { from: current, to: want });
     },
   );
+
+  it('keeps the target within minReplicas and maxReplicas when the backlog cannot be read', () => {
+    // A bound changed during a NATS outage applies at once, as the HPA's does without metrics.
+    const over = { specReplicas: 7, statusReplicas: 7, readyReplicas: 7, resourceVersion: '1' };
+    const capped = decide(input({ spec: specOf({ maxReplicas: 4 }), scale: over, backlog: unreachable }));
+    expect(capped.change).toEqual({ from: 7, to: 4 });
+    expect(capped.why).toMatch(/capped by maxReplicas 4/);
+    // A fallback that keeps a higher current count (CurrentReplicasIfHigher) is capped too.
+    const spec = specOf({
+      maxReplicas: 5,
+      fallback: { replicas: 3, failureThreshold: 1, behavior: 'CurrentReplicasIfHigher' },
+    });
+    const fallback = decide(input({ spec, scale: over, backlog: unreachable }));
+    expect(fallback.change).toEqual({ from: 7, to: 5 });
+    const under = decide(input({ spec: specOf({ minReplicas: 3 }), backlog: unreachable }));
+    expect(under.change).toEqual({ from: 2, to: 3 });
+    // At zero it stays at zero (scaled to zero, or missingConsumer Hold).
+    const zero = { specReplicas: 0, statusReplicas: 0, readyReplicas: 0, resourceVersion: '1' };
+    expect(
+      decide(input({ spec: specOf({ minReplicas: 3 }), scale: zero, backlog: unreachable })).change,
+    ).toBeUndefined();
+  });
 
   it('never counts a missing consumer toward fallback', () => {
     const spec = specOf({ fallback: { failureThreshold: 1, replicas: 9 } });

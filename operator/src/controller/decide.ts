@@ -369,13 +369,17 @@ function fromBacklog(input: DecideInput, consumer: ConsumerSpec, sample: Backlog
   if (scale.rollout !== undefined) policyInput.rollout = scale.rollout;
   let decision = input.policy(policyInput);
   if (holdUntil !== undefined && now >= holdUntil) holdUntil = undefined;
-  if (holdUntil !== undefined && decision.desiredReplicas < current)
+  // The hold keeps what the target has, never more than maxReplicas: a bound lowered (or an
+  // object recreated with a lower one) applies at once, as the HPA's does, whatever the step
+  // policies' record says.
+  const heldAt = Math.min(current, Math.max(1, scaling.maxReplicas));
+  if (holdUntil !== undefined && decision.desiredReplicas < heldAt)
     decision = {
       ...decision,
-      desiredReplicas: current,
+      desiredReplicas: heldAt,
       limitedBy: 'StepPolicy',
-      reason: `held at ${current} for another ${Math.ceil((holdUntil - now) / 1000)}s: the target was scaled before this process started, and the scale-down policy's period (${maxScaleDownPeriodSeconds(scaling)}s) since then has not passed (${decision.reason})`,
-      history: withAppliedChange(decision.history, now, current, current),
+      reason: `held at ${heldAt} for another ${Math.ceil((holdUntil - now) / 1000)}s: the target was scaled before this process started, and the scale-down policy's period (${maxScaleDownPeriodSeconds(scaling)}s) since then has not passed (${decision.reason})`,
+      history: withAppliedChange(decision.history, now, current, heldAt),
     };
   const desired = decision.desiredReplicas;
   const ref = spec.scaleTargetRef;
@@ -589,6 +593,18 @@ function fromFailedRead(
               message: `${failures} of ${threshold} failed polls before fallback.replicas ${fallbackReplicas}; replicas are held until then`,
             },
     );
+  }
+  // The replica bounds hold without a reading, as the HPA's do (it raises to minReplicas and
+  // lowers to maxReplicas before it asks for metrics): a bound changed during an outage, or a
+  // fallback that keeps a higher current count, never leaves the target outside them. A target at
+  // zero stays there (scaled to zero, or held by missingConsumer Hold).
+  const maxReplicas = Math.max(1, spec.maxReplicas);
+  if (desired > maxReplicas) {
+    desired = maxReplicas;
+    why = `${why ? `${why}; ` : ''}capped by maxReplicas ${maxReplicas} while the backlog cannot be read`;
+  } else if (current > 0 && desired < spec.minReplicas) {
+    desired = Math.min(spec.minReplicas, maxReplicas);
+    why = `${why ? `${why}; ` : ''}raised to minReplicas ${desired} while the backlog cannot be read`;
   }
   events.push({ type: 'Warning', reason, message: error.message });
   const unknown = `not known: the backlog could not be read (${error.message})`;
