@@ -112,7 +112,20 @@ function readWith<T>(
   };
 }
 
-const encoder = new TextEncoder();
+let isoMs = NaN;
+let isoText = '';
+/**
+ * `new Date().toISOString()`, built once per millisecond: the events applied in one millisecond share
+ * the string (0.6 µs per call against 0.05–0.09 in a micro-benchmark).
+ */
+function isoNow(): string {
+  const now = Date.now();
+  if (now !== isoMs) {
+    isoMs = now;
+    isoText = new Date(now).toISOString();
+  }
+  return isoText;
+}
 const MAX_ATTEMPTS = 50;
 const CACHE_LIMIT = 20_000;
 /** Projection writes in flight at once during a flush. */
@@ -224,11 +237,17 @@ export class EventStore {
         await this.timed('work', () => work(event));
         workDone = true;
       }
+      // Written out, not `{...event, …}`: V8 clones a spread object on a slow path (about 2–3 µs per
+      // event in a micro-benchmark against 0.01), and the stored event's fields are these (strictObject).
       const entry: LogEntry = {
-        ...event,
+        id: event.id,
+        type: event.type,
+        aggregateId,
+        payload: event.payload,
+        timestamp: event.timestamp,
         version: order.version,
         sourceSeq,
-        appliedAt: new Date().toISOString(),
+        appliedAt: isoNow(),
       };
       // Throws while this process's writer mark is not known to be fresh (see ProjectionWriter).
       this.hooks.beforeAppend?.();
@@ -239,7 +258,7 @@ export class EventStore {
         const ack = await this.timed('append', () =>
           this.publisher.publish(
             this.topology.eventLogSubject(aggregateId, event.id),
-            encoder.encode(JSON.stringify(entry)),
+            Buffer.from(JSON.stringify(entry)),
             {
               lastSubjectSequence: caught.state.lastLogSeq,
               lastSubjectSequenceSubject: this.topology.eventLogAggregateFilter(aggregateId),
@@ -489,7 +508,7 @@ export class EventStore {
           ? this.projections.create(caught.state.aggregateId, value)
           : // KV update = a publish to the key's subject expecting its last revision (as nats.js does).
             this.publisher
-              .publish(this.topology.projectionKeySubject(caught.state.aggregateId), encoder.encode(value), {
+              .publish(this.topology.projectionKeySubject(caught.state.aggregateId), Buffer.from(value), {
                 lastSubjectSequence: caught.revision,
               })
               .then((ack) => ack.seq),

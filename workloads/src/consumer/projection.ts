@@ -78,7 +78,9 @@ export function amountOf(payload: Record<string, unknown>): number {
 /** Folds one log entry (at event-log sequence `logSeq`) into the projection; returns a new value. */
 export function foldEntry(state: AggregateProjection, entry: LogEntry, logSeq: number): AggregateProjection {
   const countsByType = emptyCounts();
-  for (const [type, n] of Object.entries(state.countsByType)) countsByType[type] = n;
+  // for-in, not Object.entries (an array per entry per event): the counts have no prototype, so
+  // for-in sees their own keys only.
+  for (const type in state.countsByType) countsByType[type] = state.countsByType[type] as number;
   countsByType[entry.type] = countOf(state.countsByType, entry.type) + 1;
   return {
     aggregateId: state.aggregateId,

@@ -60,4 +60,65 @@ describe('publishHeaders (what the server checks before it stores a publish)', (
       'Nats-Expected-Stream': 'EVENTS',
     });
   });
+
+  // nats.js's publish sends `headers.encode()`; the encoded headers must be the bytes its own MsgHdrsImpl
+  // sends for the same keys and values, and refuse what it refuses.
+  const natsBytes = (pairs: [string, string][]) => {
+    const h = headers();
+    for (const [k, v] of pairs) h.set(k, v);
+    return Buffer.from((h as unknown as { encode(): Uint8Array }).encode()).toString('latin1');
+  };
+  const ourBytes = (h: ReturnType<typeof publishHeaders>) =>
+    Buffer.from((h as unknown as { encode(): Uint8Array }).encode()).toString('latin1');
+
+  it('encodes to the bytes nats.js sends for the same headers', () => {
+    const cases: [Parameters<typeof publishHeaders>, [string, string][]][] = [
+      [[{ lastSubjectSequence: 0 }], [['Nats-Expected-Last-Subject-Sequence', '0']]],
+      [
+        [{ lastSubjectSequence: 9_007_199_254_740_991, lastSubjectSequenceSubject: 'eventlog.agg-1.*' }],
+        [
+          ['Nats-Expected-Last-Subject-Sequence', '9007199254740991'],
+          ['Nats-Expected-Last-Subject-Sequence-Subject', 'eventlog.agg-1.*'],
+        ],
+      ],
+      [
+        [undefined, { msgId: 'e_1-ü', expectedStream: 'EVENTS' }],
+        [
+          ['Nats-Msg-Id', 'e_1-ü'],
+          ['Nats-Expected-Stream', 'EVENTS'],
+        ],
+      ],
+      [[undefined, { msgId: '  spaced  ' }], [['Nats-Msg-Id', '  spaced  ']]],
+      [
+        [
+          { lastSubjectSequence: 7, lastSubjectSequenceSubject: 'log.a.*' },
+          { msgId: 'x', expectedStream: 'S' },
+        ],
+        [
+          ['Nats-Expected-Last-Subject-Sequence', '7'],
+          ['Nats-Expected-Last-Subject-Sequence-Subject', 'log.a.*'],
+          ['Nats-Msg-Id', 'x'],
+          ['Nats-Expected-Stream', 'S'],
+        ],
+      ],
+    ];
+    for (const [args, pairs] of cases) expect(ourBytes(publishHeaders(...args))).toBe(natsBytes(pairs));
+  });
+
+  it('refuses a value with CR or LF, as nats.js does', () => {
+    expect(() => natsBytes([['Nats-Msg-Id', 'a\r\nX: y']])).toThrow();
+    expect(() => publishHeaders(undefined, { msgId: 'a\r\nX: y' })).toThrow(/cannot contain/);
+    expect(() => publishHeaders(undefined, { expectedStream: 'S\n' })).toThrow(/cannot contain/);
+  });
+
+  it('reads like nats.js headers and cannot be changed after encoding', () => {
+    const h = publishHeaders({ lastSubjectSequence: 3, lastSubjectSequenceSubject: 'log.b.*' });
+    expect(h?.get('Nats-Expected-Last-Subject-Sequence')).toBe('3');
+    expect(h?.has('Nats-Msg-Id')).toBe(false);
+    expect([...(h ?? [])]).toEqual([
+      ['Nats-Expected-Last-Subject-Sequence', ['3']],
+      ['Nats-Expected-Last-Subject-Sequence-Subject', ['log.b.*']],
+    ]);
+    expect(() => h?.set('Nats-Msg-Id', 'x')).toThrow(/read-only/);
+  });
 });

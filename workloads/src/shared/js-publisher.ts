@@ -15,7 +15,15 @@
 // so a gateway's concurrent requests (a callback each) cost a socket write each; held to the turn's end
 // they share one (workloads/README.md, "Gateway").
 import { JetStreamApiError, type PubAck } from '@nats-io/jetstream';
-import { errors, headers, nuid, type Msg, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import {
+  errors,
+  headers,
+  nuid,
+  type Match,
+  type Msg,
+  type MsgHdrs,
+  type NatsConnection,
+} from '@nats-io/transport-node';
 
 interface Waiting {
   subject: string;
@@ -65,15 +73,101 @@ export function pubAckOf(subject: string, msg: Pick<Msg, 'data' | 'headers'>): P
 /** The headers of a publish (undefined when it needs none): what the server checks before it stores it. */
 export function publishHeaders(expect?: Expectation, also?: PublishHeaders): MsgHdrs | undefined {
   if (!expect && !also?.msgId && !also?.expectedStream) return undefined;
-  const h = headers();
+  const pairs: [string, string][] = [];
   if (expect) {
-    h.set('Nats-Expected-Last-Subject-Sequence', String(expect.lastSubjectSequence));
+    pairs.push(['Nats-Expected-Last-Subject-Sequence', String(expect.lastSubjectSequence)]);
     if (expect.lastSubjectSequenceSubject)
-      h.set('Nats-Expected-Last-Subject-Sequence-Subject', expect.lastSubjectSequenceSubject);
+      pairs.push(['Nats-Expected-Last-Subject-Sequence-Subject', expect.lastSubjectSequenceSubject]);
   }
-  if (also?.msgId) h.set('Nats-Msg-Id', also.msgId);
-  if (also?.expectedStream) h.set('Nats-Expected-Stream', also.expectedStream);
-  return h;
+  if (also?.msgId) pairs.push(['Nats-Msg-Id', also.msgId]);
+  if (also?.expectedStream) pairs.push(['Nats-Expected-Stream', also.expectedStream]);
+  return new EncodedHeaders(pairs);
+}
+
+const CR_OR_LF = /[\r\n]/;
+const HEADER_KEY = /^[\x21-\x39\x3b-\x7e]+$/;
+
+/**
+ * Publish headers encoded once, into the bytes nats.js's own `MsgHdrsImpl` sends for the same keys and
+ * values (js-publisher.test.ts compares them), without its per-header key canonicalisation, key search
+ * and `TextEncoder` call: nats.js's publish only asks a publish's headers for `encode()`. Values are
+ * checked and trimmed as nats.js does (no CR or LF). Read-only: the publish's bytes are fixed here, so the
+ * mutating methods throw; the reading ones answer from a nats.js copy built on first use.
+ */
+export class EncodedHeaders implements MsgHdrs {
+  private readonly bytes: Uint8Array;
+  private copy: MsgHdrs | undefined;
+  private readonly pairs: readonly (readonly [string, string])[];
+
+  constructor(pairs: readonly (readonly [string, string])[]) {
+    let s = 'NATS/1.0';
+    const kept: [string, string][] = [];
+    for (const [k, v] of pairs) {
+      // As nats.js: a key of printable ASCII but ':', a value without CR or LF (then trimmed).
+      if (!HEADER_KEY.test(k)) throw new Error(`invalid header name ${JSON.stringify(k)}`);
+      if (CR_OR_LF.test(v)) throw new Error(`header ${k}: values cannot contain \\r or \\n`);
+      const value = v.trim();
+      kept.push([k, value]);
+      s += `\r\n${k}: ${value}`;
+    }
+    this.pairs = kept;
+    // Buffer.from: a slice of Node's pool for short strings, not a new ArrayBuffer as TextEncoder makes.
+    this.bytes = Buffer.from(`${s}\r\n\r\n`);
+  }
+
+  /** The header block as sent (what nats.js's publish calls). */
+  encode(): Uint8Array {
+    return this.bytes;
+  }
+
+  private get h(): MsgHdrs {
+    if (!this.copy) {
+      const h = headers();
+      for (const [k, v] of this.pairs) h.append(k, v);
+      this.copy = h;
+    }
+    return this.copy;
+  }
+
+  get hasError(): boolean {
+    return this.h.hasError;
+  }
+  get status(): string {
+    return this.h.status;
+  }
+  get code(): number {
+    return this.h.code;
+  }
+  get description(): string {
+    return this.h.description;
+  }
+  get(k: string, match?: Match): string {
+    return this.h.get(k, match);
+  }
+  has(k: string, match?: Match): boolean {
+    return this.h.has(k, match);
+  }
+  keys(): string[] {
+    return this.h.keys();
+  }
+  values(k: string, match?: Match): string[] {
+    return this.h.values(k, match);
+  }
+  last(k: string, match?: Match): string {
+    return this.h.last(k, match);
+  }
+  [Symbol.iterator](): Iterator<[string, string[]]> {
+    return this.h[Symbol.iterator]();
+  }
+  set(): void {
+    throw new Error('publish headers are read-only once encoded');
+  }
+  append(): void {
+    throw new Error('publish headers are read-only once encoded');
+  }
+  delete(): void {
+    throw new Error('publish headers are read-only once encoded');
+  }
 }
 
 export interface PublisherOptions {
