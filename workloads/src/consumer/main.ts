@@ -37,10 +37,7 @@ runMain(async () => {
     onUnflushable: (aggregateId, err) =>
       log.warn('projection not written: its event log cannot be read', { aggregateId, error: err.message }),
     onAppendConflict: () => metrics.appendConflicts.inc(),
-    onStep: (step, ms) => {
-      metrics.stepSeconds.inc({ step }, ms / 1000);
-      metrics.steps.inc({ step });
-    },
+    onStep: (step, ms) => metrics.recordStep(step, ms),
     onProjectionRebuilt: (aggregateId, reason) => {
       metrics.projectionsRebuilt.inc();
       log.warn('stored projection unreadable; rebuilt from the event log', { aggregateId, reason });

@@ -17,6 +17,11 @@ export interface ConsumerMetrics {
   writersRecovered: Counter;
   stepSeconds: Counter<'step'>;
   steps: Counter<'step'>;
+  /**
+   * Counts one run of a step of the full path (`stepSeconds`, `steps`): added up in plain numbers and
+   * handed to the two counters when they are read (a scrape), not two labelled increments per step.
+   */
+  recordStep(step: string, ms: number): void;
   inFlight: Gauge;
   handlerDuration: Histogram<'outcome'>;
   endToEndLatency: Histogram;
@@ -31,6 +36,8 @@ export function createConsumerMetrics(withDefaults = true): ConsumerMetrics {
   const registers = [registry];
   const p = 'jetscale_consumer_';
   let pendingCount = () => 0;
+  const stepMs = new Map<string, number>();
+  const stepRuns = new Map<string, number>();
   return {
     registry,
     processed: new Counter({
@@ -91,13 +98,25 @@ export function createConsumerMetrics(withDefaults = true): ConsumerMetrics {
       help: 'Time spent in each step of the full path (NATS round trips and the work), summed over events',
       labelNames: ['step'],
       registers,
+      collect() {
+        for (const [step, ms] of stepMs) this.inc({ step }, ms / 1000);
+        stepMs.clear();
+      },
     }),
     steps: new Counter({
       name: `${p}steps_total`,
       help: 'Times each step of the full path ran',
       labelNames: ['step'],
       registers,
+      collect() {
+        for (const [step, n] of stepRuns) this.inc({ step }, n);
+        stepRuns.clear();
+      },
     }),
+    recordStep: (step, ms) => {
+      stepMs.set(step, (stepMs.get(step) ?? 0) + ms);
+      stepRuns.set(step, (stepRuns.get(step) ?? 0) + 1);
+    },
     inFlight: new Gauge({
       name: `${p}in_flight`,
       help: 'Messages held by this process (buffered or being processed)',

@@ -128,15 +128,18 @@ export class EventProcessor {
     const started = performance.now();
     const decoded = decodeStoredEvent(msg.data);
     const key = decoded.ok ? decoded.event.aggregateId : `_invalid:${msg.seq}`;
+    // One then(ok, failed), not then/catch/finally: a promise and a closure per event fewer.
     void this.scheduler.submit(key, () =>
-      this.handle(msg, decoded)
-        .then((outcome) => {
+      this.handle(msg, decoded).then(
+        (outcome) => {
           this.o.metrics.handlerDuration.observe({ outcome }, (performance.now() - started) / 1000);
-        })
-        .catch((err: unknown) =>
-          this.o.log.error('unexpected handler error', { error: errorMessage(err), seq: msg.seq }),
-        )
-        .finally(() => this.o.metrics.inFlight.dec()),
+          this.o.metrics.inFlight.dec();
+        },
+        (err: unknown) => {
+          this.o.log.error('unexpected handler error', { error: errorMessage(err), seq: msg.seq });
+          this.o.metrics.inFlight.dec();
+        },
+      ),
     );
   }
 
