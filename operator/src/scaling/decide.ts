@@ -24,8 +24,10 @@
 // 2a. Capacity not measured yet (no busy period seen: a new EventConsumer next to a running
 //    Deployment, a new leader, a restarted operator): no fewer replicas than shown to keep up with
 //    the arrival rate (RATE_HEADROOM above it) at what each ready replica was shown to do at least,
-//    busy or not (rates.ts perReplicaAtLeast); all the current ones until that is shown. Only while
-//    ready replicas complete work and work arrives; never above the current count.
+//    busy or not (rates.ts perReplicaAtLeast); all the current ones until that is shown. With a
+//    latency objective, what the objective's rule (objective.ts) asks at that capacity instead of
+//    RATE_HEADROOM: the queue it lets stand may grow. Only while ready replicas complete work and
+//    work arrives; never above the current count.
 // 2b. Panic (Knative's idea, fitted to pods that take a while to start): when the last interval's
 //    (confirmed as in 2: at most CONFIRM_FACTOR times the interval before it)
 //    arrivals (an interval of at least MIN_INTERVAL_SECONDS: a reading sooner than that after the
@@ -603,14 +605,30 @@ export function decide(input: ScalingInput): ScalingDecision {
     rateState.failingSince === undefined &&
     sample.paused !== true &&
     unlearntCapacity(sample) === '';
+  // With a latency objective the floor is what the objective's own rule (objective.ts) asks at
+  // the capacity shown: a queue the objective lets stand may grow while replicas are fewer, and the
+  // replicas it makes busy are what measures their capacity. Headroom for a lower bound of the
+  // capacity cost the cheap settings 2-4 % replica-seconds on the step and spike traces
+  // (loadtest/sim/README.md).
+  const shownNeeded =
+    shownPerReplica === undefined || !(shownPerReplica > 0)
+      ? undefined
+      : objective !== undefined
+        ? objectiveCapacity({
+            objectiveSeconds: objective,
+            arrivalPerSecond: recentArrival ?? 0,
+            queue: backlog,
+            perReplicaPerSecond: shownPerReplica,
+          })
+        : (recentArrival ?? 0) * RATE_HEADROOM;
   const unmeasuredReplicas = !unmeasured
     ? 0
-    : shownPerReplica !== undefined && shownPerReplica > 0
-      ? Math.min(current, Math.ceil(((recentArrival ?? 0) * RATE_HEADROOM) / shownPerReplica))
+    : shownPerReplica !== undefined && shownPerReplica > 0 && shownNeeded !== undefined
+      ? Math.min(current, Math.ceil(shownNeeded / shownPerReplica))
       : current;
   const unmeasuredText =
     shownPerReplica !== undefined && shownPerReplica > 0
-      ? `no per-replica capacity measured yet: ${fmt(recentArrival ?? 0)}/s arriving at the ${fmt(shownPerReplica)}/s each replica was shown to do at least needs ${unmeasuredReplicas}`
+      ? `no per-replica capacity measured yet: ${fmt(recentArrival ?? 0)}/s arriving${objective !== undefined ? ` with ${fmt(backlog)} queued and a ${fmt(objective)}s latency objective` : ''} at the ${fmt(shownPerReplica)}/s each replica was shown to do at least needs ${unmeasuredReplicas}`
       : `no per-replica capacity measured yet and none shown: keeping the ${current} replicas that carry ${fmt(recentArrival ?? 0)}/s`;
 
   const recommended = Math.max(backlogReplicas, rateReplicas ?? 0, panicReplicas ?? 0, unmeasuredReplicas);

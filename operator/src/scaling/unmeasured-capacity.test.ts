@@ -36,8 +36,16 @@ function run(options: {
   seconds: number;
   arrivalAt: (t: number) => number;
   ackNone?: boolean;
+  latencyObjectiveSeconds?: number;
 }): Run {
-  const spec = withScalingDefaults({ minReplicas: 1, maxReplicas: 20, backlogPerReplica: 100 });
+  const spec = withScalingDefaults({
+    minReplicas: 1,
+    maxReplicas: 20,
+    backlogPerReplica: 100,
+    ...(options.latencyObjectiveSeconds !== undefined
+      ? { latencyObjectiveSeconds: options.latencyObjectiveSeconds }
+      : {}),
+  });
   let history: ScalingHistory = {
     ...emptyHistory(),
     recommendations: [{ at: s(0), replicas: options.replicas }],
@@ -90,6 +98,29 @@ describe('capacity not measured yet', () => {
     const shown = (last?.history.rates as RateState).perReplicaAtLeast;
     expect(shown).toBeCloseTo(50 / 3, 0);
     expect(shown).toBeLessThanOrEqual(CAPACITY);
+  });
+
+  it('with a latency objective, lets the queue it allows stand instead of keeping the headroom', () => {
+    // The same 3 replicas at 25/s carrying 50/s, with a 60 s objective: 50/s at the 16.7/s each was
+    // shown to do, with RATE_HEADROOM, kept all 3. The objective lets a queue of 0.5 × 50 × 60 stand,
+    // so fewer replicas may run full: they become busy, which measures their capacity, and the rate
+    // term sizes for the objective from then on. The wait stays well within the objective.
+    const r = run({ replicas: 3, seconds: 300, arrivalAt: () => 50, latencyObjectiveSeconds: 60 });
+    expect(Math.min(...r.replicas)).toBe(2);
+    expect(r.peakBacklog / 50).toBeLessThan(60 / 2);
+    expect(
+      r.decisions.some((d) => /no per-replica capacity measured yet: .*60s latency objective/.test(d.reason)),
+    ).toBe(true);
+    // Never below what carries the load at the capacity shown when the objective's queue is used up.
+    expect(r.replicas.at(-1)).toBeGreaterThanOrEqual(2);
+  });
+
+  it('with a short latency objective, keeps the replicas the objective needs', () => {
+    // A 1 s objective lets 25 messages stand: 2 replicas at the 16.7/s shown would queue past it, so
+    // the floor keeps 3 (the objective's spare capacity needs more than 2 × 16.7/s).
+    const r = run({ replicas: 3, seconds: 240, arrivalAt: () => 50, latencyObjectiveSeconds: 1 });
+    expect(Math.min(...r.replicas)).toBe(3);
+    expect(r.peakBacklog).toBeLessThan(50);
   });
 
   it('leaves an ack_policy none consumer to the backlog term (no capacity is ever measured there)', () => {
