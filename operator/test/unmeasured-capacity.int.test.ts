@@ -21,6 +21,7 @@ import type { RunningOperator } from '../src/run-operator.js';
 import {
   closeKubeApi,
   createEventConsumer,
+  eventConsumerStatus,
   installCrd,
   kubeApi,
   repoRoot,
@@ -40,6 +41,10 @@ const NAME = 'warm-worker';
 /** Before the restart: a backlog of at most this many seconds of arrivals at STEADY_CHECKS 1 s checks. */
 const STEADY_BACKLOG_SECONDS = 2;
 const STEADY_CHECKS = 5;
+/** Messages published at once to make the replicas busy, so that they measure their capacity. */
+const BURST = 400;
+/** Polls after a restart within which the carried capacity must size the replicas. */
+const FIRST_POLLS = 3;
 
 /** One poll of the operator, from its decision trace. */
 interface Poll {
@@ -120,6 +125,30 @@ describe('capacity not measured yet: an EventConsumer next to a running Deployme
     return (
       `${label}: replicas ${w.replicasAt.join(' ')}; desired at the polls ${w.polls.map((p) => p.desired).join(',')}; ` +
       `publisher at most ${maxPublishLagSeconds.toFixed(1)} s behind; lowest: ${lowest?.why ?? '-'}; last: ${w.polls.at(-1)?.why ?? '-'}\n`
+    );
+  }
+
+  /**
+   * A steady state: at least REPLICAS replicas and a backlog of at most STEADY_BACKLOG_SECONDS of
+   * arrivals at STEADY_CHECKS checks in a row.
+   */
+  async function steadyState(label: string): Promise<void> {
+    let steady = 0;
+    await eventually(
+      label,
+      async () => {
+        const [replicas, info] = await Promise.all([
+          specReplicas(ns.name, NAME),
+          jsm.consumers.info(stream, 'worker'),
+        ]);
+        const keepingUp =
+          replicas >= REPLICAS &&
+          info.num_pending + info.num_ack_pending <= STEADY_BACKLOG_SECONDS * ARRIVAL_PER_SECOND;
+        steady = keepingUp ? steady + 1 : 0;
+        return steady >= STEADY_CHECKS ? true : undefined;
+      },
+      180_000,
+      1000,
     );
   }
 
@@ -272,4 +301,47 @@ describe('capacity not measured yet: an EventConsumer next to a running Deployme
     expect(Math.min(...w.polls.map((p) => p.desired))).toBeGreaterThanOrEqual(REPLICAS);
     expect(w.minReplicas).toBeGreaterThanOrEqual(REPLICAS);
   }, 400_000);
+
+  it('after a restart sizes by the per-replica capacity the previous process measured (status)', async () => {
+    // Make the replicas busy once: BURST messages at once queue for BURST / (REPLICAS × PER_REPLICA)
+    // = 13 s, which measures their capacity; the status then shows it.
+    const js = jetstream(nc);
+    await Promise.all(Array.from({ length: BURST }, (_, k) => js.publish(`${stream}.event`, `b${k}`)));
+    let measured = NaN;
+    await eventually(
+      'the per-replica capacity measured and shown in status',
+      async () => {
+        const st = await eventConsumerStatus(ns.name, NAME);
+        const rate = st.consumers?.[0]?.rates?.perReplicaPerSecond;
+        if (rate === undefined) return undefined;
+        measured = rate;
+        return true;
+      },
+      180_000,
+      1000,
+    );
+    await steadyState(`${REPLICAS} replicas or more, keeping up, after the burst`);
+    const before = (await eventConsumerStatus(ns.name, NAME)).consumers?.[0]?.rates?.perReplicaPerSecond;
+    await operator?.stop();
+    operator = undefined;
+    polls = [];
+    operator = await startInProcessOperator(ns.name, {}, tracePolls);
+    const w = await watch('after a restart with a measured capacity');
+    process.stdout.write(
+      `measured ${measured}/s, ${before}/s in status at the restart; ` +
+        summary('after a restart with a measured capacity', w),
+    );
+    // The handlers take HANDLER_MS: what the previous process measured is about PER_REPLICA.
+    expect(before).toBeGreaterThan(PER_REPLICA / 2);
+    expect(before).toBeLessThan(PER_REPLICA * 1.5);
+    // The first poll has no interval to measure anything; from the second the rate term sizes by
+    // the carried figure. Before, the new process knew no capacity until the replicas were busy
+    // again, and said so at every poll of a steady load.
+    const first = w.polls.slice(1, FIRST_POLLS);
+    for (const p of first) expect(p.why).not.toMatch(/no per-replica capacity measured yet/);
+    expect(first.some((p) => /arriving at [\d.]+\/s per replica/.test(p.why))).toBe(true);
+    // And it keeps the replicas the load needs: 24/s at about 10/s each, with headroom, is 3.
+    expect(Math.min(...w.polls.map((p) => p.desired))).toBeGreaterThanOrEqual(REPLICAS);
+    expect(w.minReplicas).toBeGreaterThanOrEqual(REPLICAS);
+  }, 600_000);
 });

@@ -11,6 +11,7 @@ import type { BacklogSource } from '../backlog/backlog-source.js';
 import { monotonicTimeOf, type ClockReading } from '../clock.js';
 import type { ScaleReading } from '../kube/scale-client.js';
 import { emptyHistory } from '../scaling/index.js';
+import { MAX_CARRIED_PER_REPLICA_PER_SECOND } from '../scaling/rates.js';
 import type { ScalingHistory } from '../scaling/types.js';
 
 /** The decide step's memory: the policy's history and the fallback state machine. */
@@ -34,7 +35,28 @@ export interface ScalingMemory {
    * the old process; this keeps the period it began (see decide.ts).
    */
   scaleDownHoldUntil?: number;
+  /**
+   * The per-replica capacity an earlier process measured for this consumer (its status entry,
+   * validated by carriedCapacity): used by this process's first reading when it is of the same
+   * stream and consumer (decide.ts fromBacklog), so a restart or a new leader does not start from
+   * "unknown" again. Dropped once used, and with a new scale target.
+   */
+  carriedCapacity?: CarriedCapacity;
 }
+
+/** A per-replica capacity read back from status.consumers[] (see carriedCapacity). */
+export interface CarriedCapacity {
+  perReplicaPerSecond: number;
+  stream: string;
+  consumer: string;
+}
+
+/**
+ * A capacity in status older than this (its lastBacklogReadTime) is not carried over: the workload
+ * may have changed since (a new image, other handlers), and this process measures its own within
+ * the first busy interval.
+ */
+export const CARRIED_CAPACITY_MAX_AGE_SECONDS = 900;
 
 /** The observe step's caches. */
 export interface ObservedCache {
@@ -105,7 +127,7 @@ export function newConsumerState(
 ): ConsumerState {
   const state: ConsumerState = {
     uid: obj.metadata?.uid,
-    scaling: carriedFailures(obj),
+    scaling: carriedFailures(obj, now.wall),
     observed: { conflicts: 0, sources: new Map() },
     status: { refreshJitter: random() * 0.5 },
   };
@@ -133,7 +155,8 @@ export function newConsumerState(
 export function memoryForTarget(memory: ScalingMemory, target: string): ScalingMemory {
   if (memory.target === target) return memory;
   if (memory.target === undefined) return { ...memory, target };
-  return { ...memory, history: emptyHistory(), seeded: false, target };
+  const { carriedCapacity: _dropped, ...rest } = memory;
+  return { ...rest, history: emptyHistory(), seeded: false, target };
 }
 
 /**
@@ -141,7 +164,7 @@ export function memoryForTarget(memory: ScalingMemory, target: string): ScalingM
  * a status written before there was a list, for the spec.nats consumer), so fallback's count
  * carries over a failover.
  */
-function carriedFailures(obj: EventConsumerObject): ScalingMemories {
+function carriedFailures(obj: EventConsumerObject, wallNow: number): ScalingMemories {
   const fresh = (failures: number): ScalingMemory => ({
     history: emptyHistory(),
     failures,
@@ -151,9 +174,17 @@ function carriedFailures(obj: EventConsumerObject): ScalingMemories {
   const out: ScalingMemories = {};
   const entries = obj.status?.consumers;
   if (Array.isArray(entries)) {
-    for (const e of entries)
-      if (typeof e.name === 'string' && typeof e.consecutiveFailures === 'number')
-        out[e.name] = fresh(e.consecutiveFailures);
+    for (const e of entries as unknown[]) {
+      if (typeof e !== 'object' || e === null) continue;
+      const entry = e as { name?: unknown; consecutiveFailures?: unknown };
+      if (typeof entry.name !== 'string') continue;
+      const failures = typeof entry.consecutiveFailures === 'number' ? entry.consecutiveFailures : undefined;
+      const capacity = carriedCapacity(e, wallNow);
+      if (failures === undefined && capacity === undefined) continue;
+      const memory = fresh(failures ?? 0);
+      if (capacity !== undefined) memory.carriedCapacity = capacity;
+      out[entry.name] = memory;
+    }
     return out;
   }
   const nats = (obj.spec as { nats?: { consumer?: unknown } } | undefined)?.nats;
@@ -166,4 +197,34 @@ function carriedFailures(obj: EventConsumerObject): ScalingMemories {
 /** memoryForTarget for every consumer's memory. */
 export function memoriesForTarget(memories: ScalingMemories, target: string): ScalingMemories {
   return Object.fromEntries(Object.entries(memories).map(([name, m]) => [name, memoryForTarget(m, target)]));
+}
+
+/**
+ * The per-replica capacity a status.consumers[] entry shows, when it can be carried over: a status
+ * is input from outside (another process wrote it, a user may have edited it), so it is taken only
+ * when the entry names its stream and consumer, its rate is a finite number above 0 and at most
+ * MAX_CARRIED_PER_REPLICA_PER_SECOND, and its lastBacklogReadTime (when that rate was current) is
+ * a valid time no more than CARRIED_CAPACITY_MAX_AGE_SECONDS ago (and not ahead of this clock by
+ * more than a minute). Otherwise undefined: the process starts from "unknown", as before.
+ */
+export function carriedCapacity(entry: unknown, wallNow: number): CarriedCapacity | undefined {
+  if (typeof entry !== 'object' || entry === null) return undefined;
+  const e = entry as { stream?: unknown; consumer?: unknown; rates?: unknown; lastBacklogReadTime?: unknown };
+  if (typeof e.stream !== 'string' || e.stream === '' || typeof e.consumer !== 'string' || e.consumer === '')
+    return undefined;
+  if (typeof e.rates !== 'object' || e.rates === null) return undefined;
+  const rate = (e.rates as { perReplicaPerSecond?: unknown }).perReplicaPerSecond;
+  if (
+    typeof rate !== 'number' ||
+    !Number.isFinite(rate) ||
+    rate <= 0 ||
+    rate > MAX_CARRIED_PER_REPLICA_PER_SECOND
+  )
+    return undefined;
+  if (typeof e.lastBacklogReadTime !== 'string') return undefined;
+  const readAt = Date.parse(e.lastBacklogReadTime);
+  if (!Number.isFinite(readAt)) return undefined;
+  const age = (wallNow - readAt) / 1000;
+  if (age > CARRIED_CAPACITY_MAX_AGE_SECONDS || age < -60) return undefined;
+  return { perReplicaPerSecond: rate, stream: e.stream, consumer: e.consumer };
 }

@@ -367,6 +367,16 @@ function fromBacklog(input: DecideInput, consumer: ConsumerSpec, sample: Backlog
   };
   if (scale.readyReplicas !== undefined) policyInput.readyReplicas = scale.readyReplicas;
   if (scale.rollout !== undefined) policyInput.rollout = scale.rollout;
+  // The capacity an earlier process measured (status, validated when read back), for the first
+  // reading of this history only, and only for the stream and consumer it was measured on.
+  const carried = memory.carriedCapacity;
+  if (
+    carried !== undefined &&
+    history.rates === undefined &&
+    carried.stream === consumer.stream &&
+    carried.consumer === consumer.consumer
+  )
+    policyInput.carriedPerReplicaPerSecond = carried.perReplicaPerSecond;
   let decision = input.policy(policyInput);
   if (holdUntil !== undefined && now >= holdUntil) holdUntil = undefined;
   // The hold keeps what the target has, never more than maxReplicas: a bound lowered (or an
@@ -444,13 +454,25 @@ function fromBacklog(input: DecideInput, consumer: ConsumerSpec, sample: Backlog
     desired,
     why: decision.reason,
     memory: withHold(
-      { ...memory, history: decision.history, failures: 0, fallbackActive: false, seeded: true },
+      {
+        ...withoutCarried(memory),
+        history: decision.history,
+        failures: 0,
+        fallbackActive: false,
+        seeded: true,
+      },
       holdUntil,
     ),
     read: { sample, decision },
     conditions,
     events,
   };
+}
+
+/** The memory without a carried capacity: a reading has been taken, and its rates now hold the figure. */
+function withoutCarried(memory: ScalingMemory): ScalingMemory {
+  const { carriedCapacity: _used, ...rest } = memory;
+  return rest;
 }
 
 /** The longest period of the scale-down step policies (0 when scale-down is disabled or has none). */

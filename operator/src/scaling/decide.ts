@@ -310,6 +310,9 @@ export function decide(input: ScalingInput): ScalingDecision {
     settleSeconds:
       input.readyReplicas === undefined ? Math.max(READY_SETTLE_SECONDS, spec.predictive.horizonSeconds) : 0,
     askedReplicas: current,
+    ...(input.carriedPerReplicaPerSecond !== undefined
+      ? { carriedPerReplicaPerSecond: input.carriedPerReplicaPerSecond }
+      : {}),
   });
   const rates = ratesOf(rateState);
   // Readiness: only when the target reports it (a /scale subresource alone does not).

@@ -650,7 +650,19 @@ export interface RateOptions {
    * does: a reading then moves the estimate only as far as the bound it proves.
    */
   askedReplicas?: number;
+  /**
+   * A per-replica capacity an earlier process measured (the EventConsumer's status, validated by
+   * the controller), taken only when there is no state yet: a restarted operator or a new leader
+   * starts from it instead of from "unknown", with CARRIED_EVIDENCE_SECONDS of weight, so this
+   * process's own measurements take over within seconds of being busy.
+   */
+  carriedPerReplicaPerSecond?: number;
 }
+
+/** The weight (seconds of evidence) of a capacity carried over from an earlier process. */
+export const CARRIED_EVIDENCE_SECONDS = 10;
+/** A carried capacity above this (messages/s per replica) is not taken: no status says that. */
+export const MAX_CARRIED_PER_REPLICA_PER_SECOND = 1_000_000;
 
 /** Time constant of the arrival dispersion: a property of how publishers send, slow to change. */
 export const DISPERSION_TIME_CONSTANT_SECONDS = 60;
@@ -731,7 +743,20 @@ export function observeRates(
   readyReplicas: number,
   options: RateOptions = {},
 ): RateState {
-  if (previous === undefined) return { last: baseline(sample, readyReplicas) };
+  if (previous === undefined) {
+    const fresh: RateState = { last: baseline(sample, readyReplicas) };
+    const carried = options.carriedPerReplicaPerSecond;
+    if (
+      carried !== undefined &&
+      Number.isFinite(carried) &&
+      carried > 0 &&
+      carried <= MAX_CARRIED_PER_REPLICA_PER_SECOND
+    ) {
+      fresh.perReplicaPerSecond = carried;
+      fresh.perReplicaEvidenceSeconds = CARRIED_EVIDENCE_SECONDS;
+    }
+    return fresh;
+  }
   const dtSeconds = (sample.at - previous.last.at) / 1000;
   if (!(dtSeconds >= MIN_INTERVAL_SECONDS)) return previous;
   if (Math.max(previous.last.roundTripMs ?? 0, sample.roundTripMs ?? 0) / 1000 > ROUND_TRIP_SHARE * dtSeconds)

@@ -276,4 +276,10 @@ export interface ScalingInput {
   rollout?: { unavailable: number; remaining: number };
   history: ScalingHistory;
   now: number;
+  /**
+   * The per-replica capacity an earlier process measured and wrote in status (validated by the
+   * caller: same stream and consumer, recent, within bounds). Used only while the history has no
+   * rates yet (rates.ts RateOptions.carriedPerReplicaPerSecond). Optional.
+   */
+  carriedPerReplicaPerSecond?: number;
 }

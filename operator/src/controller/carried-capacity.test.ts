@@ -1,0 +1,150 @@
+// The per-replica capacity a previous process measured, read back from the EventConsumer's status
+// by a restarted operator or a new leader (consumer-state.ts carriedCapacity, decide.ts fromBacklog):
+// a status is input from outside, so only a recent, well-formed figure for the same stream and
+// consumer is taken.
+import { parseEventConsumerSpec, type EventConsumerObject } from '../api/v1alpha1/event-consumer.js';
+import { decide as policyDecide, emptyHistory } from '../scaling/index.js';
+import type { BacklogSample } from '../scaling/types.js';
+import {
+  CARRIED_CAPACITY_MAX_AGE_SECONDS,
+  carriedCapacity,
+  newConsumerState,
+  type ScalingMemory,
+} from './consumer-state.js';
+import { decide, type DecideInput } from './decide.js';
+
+const WALL = Date.parse('2026-12-04T06:00:00Z');
+const iso = (secondsAgo: number): string => new Date(WALL - secondsAgo * 1000).toISOString();
+
+function entry(over: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    name: 'c',
+    stream: 'S',
+    consumer: 'c',
+    ready: 'True',
+    reason: 'Scaling',
+    message: '',
+    consecutiveFailures: 0,
+    rates: { arrivalPerSecond: 50, processingPerSecond: 50, perReplicaPerSecond: 25 },
+    lastBacklogReadTime: iso(30),
+    ...over,
+  };
+}
+
+describe('carriedCapacity (status read back)', () => {
+  it('takes a recent figure of a named stream and consumer', () => {
+    expect(carriedCapacity(entry(), WALL)).toEqual({ perReplicaPerSecond: 25, stream: 'S', consumer: 'c' });
+  });
+
+  it.each([
+    ['stale', { lastBacklogReadTime: iso(CARRIED_CAPACITY_MAX_AGE_SECONDS + 1) }],
+    ['from the future', { lastBacklogReadTime: iso(-120) }],
+    ['without a read time', { lastBacklogReadTime: undefined }],
+    ['with an unparsable read time', { lastBacklogReadTime: 'yesterday' }],
+    ['without rates', { rates: undefined }],
+    ['zero', { rates: { perReplicaPerSecond: 0 } }],
+    ['negative', { rates: { perReplicaPerSecond: -3 } }],
+    ['not a number', { rates: { perReplicaPerSecond: '25' } }],
+    ['absurdly large', { rates: { perReplicaPerSecond: 1e12 } }],
+    ['without a stream', { stream: undefined }],
+    ['without a consumer', { consumer: '' }],
+  ])('ignores a figure %s', (_why, over) => {
+    expect(carriedCapacity(entry(over), WALL)).toBeUndefined();
+  });
+
+  it('ignores what is not an object', () => {
+    expect(carriedCapacity(null, WALL)).toBeUndefined();
+    expect(carriedCapacity('25', WALL)).toBeUndefined();
+  });
+});
+
+function objectWith(entries: unknown[]): EventConsumerObject {
+  return {
+    apiVersion: 'jetscale.io/v1alpha1',
+    kind: 'EventConsumer',
+    metadata: { name: 'ec', namespace: 'ns', uid: 'u1' },
+    spec: {
+      scaleTargetRef: { name: 'worker' },
+      nats: { servers: ['nats://x:4222'], stream: 'S', consumer: 'c' },
+    },
+    status: { consumers: entries },
+  } as unknown as EventConsumerObject;
+}
+
+const fingerprint = (): { state: string; band: string; all: string } => ({ state: '', band: '', all: '' });
+const clocks = { wall: WALL, monotonic: 1_000_000 };
+
+describe('a new process starts from the capacity in status', () => {
+  const spec = (() => {
+    const parsed = parseEventConsumerSpec({
+      scaleTargetRef: { name: 'worker' },
+      nats: { servers: ['nats://x:4222'], stream: 'S', consumer: 'c' },
+      minReplicas: 1,
+      maxReplicas: 20,
+      backlogPerReplica: 100,
+    });
+    if (!parsed.ok) throw new Error(parsed.problems.join('; '));
+    return parsed.spec;
+  })();
+  const consumer = { name: 'c', stream: 'S', consumer: 'c' } as DecideInput['consumer'];
+
+  function reading(at: number, delivered: number): BacklogSample {
+    return {
+      at,
+      pending: 0,
+      ackPending: 6,
+      redelivered: 0,
+      waiting: 0,
+      deliveredConsumerSeq: delivered,
+      deliveredStreamSeq: delivered,
+      ackFloorConsumerSeq: delivered - 6,
+      maxAckPending: 1000,
+    };
+  }
+
+  /** Two polls 5 s apart of 3 replicas carrying 50/s (never busy); the second poll's reason. */
+  function twoPolls(memory: ScalingMemory): { reason: string; memory: ScalingMemory } {
+    let m = memory;
+    let why = '';
+    for (const [i, t] of [1_000_000, 1_005_000].entries()) {
+      const v = decide({
+        spec,
+        consumer,
+        backlog: { ok: true, sample: reading(t, 10_000 + i * 250) },
+        scale: { specReplicas: 3, statusReplicas: 3, readyReplicas: 3, resourceVersion: '1' },
+        memory: m,
+        now: t,
+        policy: policyDecide,
+      } as DecideInput);
+      m = v.memory;
+      why = v.why;
+    }
+    return { reason: why, memory: m };
+  }
+
+  it('sizes by the carried capacity at its first readings, and drops it once its rates have it', () => {
+    const state = newConsumerState(objectWith([entry()]), fingerprint, clocks);
+    expect(state.scaling.c?.carriedCapacity).toEqual({ perReplicaPerSecond: 25, stream: 'S', consumer: 'c' });
+    const { reason, memory } = twoPolls(state.scaling.c as ScalingMemory);
+    // 50/s at 25/s per replica with RATE_HEADROOM: the rate term, not "no capacity measured yet".
+    expect(reason).toMatch(/50(\.0)?\/s arriving at 25(\.0)?\/s per replica/);
+    expect(reason).not.toMatch(/no per-replica capacity measured yet/);
+    expect(memory.carriedCapacity).toBeUndefined();
+  });
+
+  it('ignores a capacity measured on another stream or consumer', () => {
+    const state = newConsumerState(objectWith([entry({ consumer: 'other' })]), fingerprint, clocks);
+    const { reason } = twoPolls(state.scaling.c as ScalingMemory);
+    expect(reason).toMatch(/no per-replica capacity measured yet/);
+  });
+
+  it('starts from unknown without one, as before', () => {
+    const none: ScalingMemory = {
+      history: emptyHistory(),
+      failures: 0,
+      fallbackActive: false,
+      seeded: false,
+    };
+    expect(twoPolls(none).reason).toMatch(/no per-replica capacity measured yet/);
+  });
+});
