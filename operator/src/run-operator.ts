@@ -55,6 +55,8 @@ export async function runOperator(
     metrics,
     connectTimeoutMs: Math.max(config.natsRequestTimeoutMs, 2000),
     pingTimeoutMs: config.natsRequestTimeoutMs,
+    // A disconnect waits this long for its reconnect before reads fail (a routine NATS restart).
+    reconnectGraceMs: config.natsRequestTimeoutMs,
     // A slow server may hold at most half the workers; the rest keep serving everyone else.
     maxInFlightPerConnection: Math.max(1, Math.floor(config.workers / 2)),
   });

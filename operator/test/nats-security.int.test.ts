@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startNatsServer, type NatsServer } from '../../hack/stack/nats-server.js';
-import { createNamespace, testStack } from '../../test/env.js';
+import { createNamespace, eventually, testStack } from '../../test/env.js';
 import type { RunningOperator } from '../src/run-operator.js';
 import {
   closeKubeApi,
@@ -258,8 +258,17 @@ describe('NATS with TLS and credentials', () => {
     try {
       await publish(nc2, s, 400);
       await replicasReach('tls-rotate', 6, secretCacheMs + 30_000);
-      const status = await eventConsumerStatus(ns.name, 'tls-rotate');
-      expect(condition(status, 'Ready')?.status).toBe('True');
+      // Ready is written with the status, which may land after the scale (a loaded CI machine once
+      // read False right after the Deployment reached 6): it must follow within a few polls.
+      await eventually(
+        'Ready True once the new token reads',
+        async () =>
+          condition(await eventConsumerStatus(ns.name, 'tls-rotate'), 'Ready')?.status === 'True'
+            ? true
+            : undefined,
+        15_000,
+        250,
+      );
     } finally {
       await nc2.close();
     }

@@ -3,6 +3,15 @@
 // (disconnect, reconnect, errors) is watched for logs and metrics; nats.js reconnects by itself,
 // so a connection that was once established is kept while its server is away.
 //
+// A disconnect is not yet an outage: a server restarting in a rolling upgrade, or a cluster node
+// going away, costs its clients a reconnect of tens to hundreds of milliseconds. For up to
+// `reconnectGraceMs` after a disconnect (the read timeout) reads wait for the reconnect instead of
+// failing, and a read whose request was out when the connection dropped (its reply is lost with
+// it) asks again on the new one. Only when no reconnect comes within the grace is the connection
+// down: the breaker opens, the waiting reads are released as Unreachable, and later reads fail at
+// once. (Before, the breaker opened on the disconnect itself, so a poll landing in a routine
+// reconnect failed, and at 1 s polls three such failures put an EventConsumer on fallback.)
+//
 // One dead server must not slow everyone (the reconcile workers are shared): each connection has a
 // circuit breaker (circuit-breaker.ts). It opens when the connection is found down — a connect
 // attempt fails, nats.js reports a disconnect, or a request goes unanswered and a PING round trip
@@ -51,6 +60,10 @@ interface PooledConnection {
   probing?: Promise<void>;
   /** Called when the breaker opens: each releases one read waiting on the connection. */
   waiters: Set<() => void>;
+  /** Disconnected, and the grace for a reconnect has not run out (see the header). */
+  outage?: Outage;
+  /** Called on the next disconnect: each tells one read in flight that its request's reply is lost. */
+  onDrop: Set<() => void>;
   /**
    * The server refused this connection's credentials or TLS while it was connected or
    * reconnecting (credentials rotated on the server first): what its disconnect and unanswered
@@ -76,6 +89,11 @@ export interface ConnectionPoolOptions {
   slowAfterMs?: number;
   /** Backoff between background checks of a connection that is down. */
   checkBackoff?: BackoffOptions;
+  /**
+   * How long after a disconnect reads wait for nats.js to reconnect before the connection counts as
+   * down (default 2000 ms; the operator passes its NATS read timeout).
+   */
+  reconnectGraceMs?: number;
   /** The clock the breaker and the slowness check measure on (monotonic by default). */
   now?: () => number;
 }
@@ -177,6 +195,24 @@ export function refusalOf(err: unknown, servers: string[]): BacklogError | undef
 }
 
 const TRIPPED = Symbol('tripped');
+const DROPPED = Symbol('dropped');
+
+interface Deferred {
+  promise: Promise<void>;
+  resolve: () => void;
+}
+
+function deferred(): Deferred {
+  let resolve: () => void = () => undefined;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/** A disconnect waiting for its reconnect: `over` resolves on the reconnect or when the grace runs out. */
+interface Outage {
+  over: Deferred;
+  timer: NodeJS.Timeout;
+}
 
 function releaseAll(entry: PooledConnection): void {
   for (const release of [...entry.waiters]) release();
@@ -231,7 +267,10 @@ export class ConnectionPool {
     const tripped = new Promise<typeof TRIPPED>((resolve) => (release = () => resolve(TRIPPED)));
     entry.waiters.add(release);
     try {
-      const outcome = await Promise.race([this.attempt(entry, owner, send), tripped]);
+      const outcome = await Promise.race([
+        this.afterReconnect(entry, () => this.attempt(entry, owner, send)),
+        tripped,
+      ]);
       return outcome === TRIPPED ? this.fastFailure(entry, 'down') : outcome;
     } finally {
       entry.waiters.delete(release);
@@ -248,6 +287,22 @@ export class ConnectionPool {
     return now - oldest >= (this.options.slowAfterMs ?? 1000);
   }
 
+  /**
+   * Runs `then` once the connection is not in an outage's grace: at once, after the reconnect, or
+   * as a fast failure when the grace ran out without one (the breaker opened).
+   */
+  private async afterReconnect(
+    entry: PooledConnection,
+    then: () => Promise<BacklogReading>,
+  ): Promise<BacklogReading> {
+    const outage = entry.outage;
+    if (outage) {
+      await outage.over.promise;
+      if (entry.breaker.isOpen()) return this.fastFailure(entry, 'down');
+    }
+    return then();
+  }
+
   private async attempt(
     entry: PooledConnection,
     owner: string,
@@ -261,7 +316,23 @@ export class ConnectionPool {
       if (error.kind === 'Unreachable') this.markDown(entry, error);
       return { ok: false, error };
     }
-    const result = await send(nc);
+    const again = (): Promise<BacklogReading> =>
+      this.afterReconnect(entry, async () => this.afterSend(entry, nc, await send(nc)));
+    if (entry.outage) return again();
+    // A request out when the connection drops gets no reply (it went with the old socket, or sat in
+    // nats.js's buffer, which each dial attempt empties): ask again once the reconnect came, once.
+    let onDrop: () => void = () => undefined;
+    const dropped = new Promise<typeof DROPPED>((resolve) => (onDrop = () => resolve(DROPPED)));
+    entry.onDrop.add(onDrop);
+    try {
+      const outcome = await Promise.race([send(nc), dropped]);
+      return outcome === DROPPED ? await again() : this.afterSend(entry, nc, outcome);
+    } finally {
+      entry.onDrop.delete(onDrop);
+    }
+  }
+
+  private afterSend(entry: PooledConnection, nc: NatsConnection, result: BacklogReading): BacklogReading {
     if (!result.ok && result.error.kind === 'Unreachable' && !entry.breaker.isOpen()) this.probe(entry, nc);
     return result;
   }
@@ -281,6 +352,7 @@ export class ConnectionPool {
     entry.owners.delete(owner);
     if (entry.owners.size > 0) return;
     this.pool.delete(key);
+    this.endOutage(entry);
     releaseAll(entry);
     this.updateGauges();
     const connection = entry.connection;
@@ -300,7 +372,10 @@ export class ConnectionPool {
     const entries = [...this.pool.values()];
     this.pool.clear();
     this.ownerKeys.clear();
-    for (const e of entries) releaseAll(e);
+    for (const e of entries) {
+      this.endOutage(e);
+      releaseAll(e);
+    }
     await Promise.all(entries.map((e) => e.connection?.close().catch(() => undefined)));
     this.updateGauges();
   }
@@ -322,6 +397,7 @@ export class ConnectionPool {
         }),
         inFlight: new Set(),
         waiters: new Set(),
+        onDrop: new Set(),
       };
       this.pool.set(key, entry);
     }
@@ -365,6 +441,41 @@ export class ConnectionPool {
       releaseAll(entry);
     }
     this.updateGauges();
+  }
+
+  /** The disconnect is over (reconnected, found down, or the connection let go): wake its waiting reads. */
+  private endOutage(entry: PooledConnection): void {
+    const outage = entry.outage;
+    if (!outage) return;
+    entry.outage = undefined;
+    clearTimeout(outage.timer);
+    outage.over.resolve();
+  }
+
+  /** A disconnect: reads wait for the reconnect, until the grace runs out and the connection is down. */
+  private startOutage(entry: PooledConnection): void {
+    for (const dropped of [...entry.onDrop]) dropped();
+    entry.onDrop.clear();
+    if (entry.outage || entry.breaker.isOpen()) return;
+    const graceMs = this.options.reconnectGraceMs ?? 2000;
+    const timer = setTimeout(() => {
+      if (entry.outage?.timer !== timer) return;
+      const server = entry.servers.map(redactServer).join(', ');
+      // markDown first, so the reads the outage releases find the breaker open.
+      this.markDown(
+        entry,
+        new BacklogError(
+          'Unreachable',
+          `lost the connection to NATS at ${server}, and no reconnect within ${graceMs} ms`,
+          {
+            server,
+          },
+        ),
+      );
+      this.endOutage(entry);
+    }, graceMs);
+    timer.unref();
+    entry.outage = { over: deferred(), timer };
   }
 
   private markUp(entry: PooledConnection): void {
@@ -467,23 +578,25 @@ export class ConnectionPool {
         const refused = refusalOf(status.error, entry.servers);
         if (refused) entry.refusal = refused;
       }
+      // A refusal is no reconnect to wait for: down at once. An ordinary disconnect waits its grace.
       if (status.type === 'disconnect' && entry.refusal) this.markDown(entry, entry.refusal);
-      if (status.type === 'disconnect' && !entry.breaker.isOpen()) {
-        const server = entry.servers.map(redactServer).join(', ');
-        this.markDown(
-          entry,
-          new BacklogError('Unreachable', `lost the connection to NATS at ${server}; reconnecting`, {
-            server,
-          }),
-        );
-      }
+      if (status.type === 'disconnect') this.startOutage(entry);
       if (status.type === 'reconnect') {
         entry.refusal = undefined;
         this.markUp(entry);
+        this.endOutage(entry);
       }
     }
     // The status iterator ends when the connection closes: forget it so the next acquire reconnects.
     if (entry.connection === connection) entry.connection = undefined;
+    if (this.pool.get(entry.key) === entry && entry.outage) {
+      const server = entry.servers.map(redactServer).join(', ');
+      this.markDown(
+        entry,
+        new BacklogError('Unreachable', `the connection to NATS at ${server} closed`, { server }),
+      );
+      this.endOutage(entry);
+    }
     this.updateGauges();
   }
 
