@@ -12,6 +12,11 @@
 // once. (Before, the breaker opened on the disconnect itself, so a poll landing in a routine
 // reconnect failed, and at 1 s polls three such failures put an EventConsumer on fallback.)
 //
+// A server that refuses the credentials or the TLS handshake at connect opens the breaker too,
+// with the refusal as its error: reads get the refusal at once (it still says which Secret to
+// fix, and never counts toward fallback) and the background checks retry with backoff. A changed
+// Secret is another connection key, so a new entry, read at once.
+//
 // One dead server must not slow everyone (the reconcile workers are shared): each connection has a
 // circuit breaker (circuit-breaker.ts). It opens when the connection is found down — a connect
 // attempt fails, nats.js reports a disconnect, or a request goes unanswered and a PING round trip
@@ -313,7 +318,12 @@ export class ConnectionPool {
       nc = await this.acquire(owner, entry.servers, entry.credentials);
     } catch (err) {
       const error = err instanceof BacklogError ? err : connectError(err, entry.servers);
-      if (error.kind === 'Unreachable') this.markDown(entry, error);
+      // A refusal (credentials, TLS) cannot heal by itself: it is remembered like an outage, so
+      // reads get it back at once until a background check (with backoff) is accepted or the
+      // Secret changes (other credentials are another connection), instead of every poll making
+      // a full connect attempt on a shared worker.
+      if (error.kind === 'Unreachable' || error.kind === 'Unauthorized' || error.kind === 'TlsFailed')
+        this.markDown(entry, error);
       return { ok: false, error };
     }
     const again = (): Promise<BacklogReading> =>
@@ -433,10 +443,13 @@ export class ConnectionPool {
     const error = cause.kind === 'Unreachable' && entry.refusal ? entry.refusal : cause;
     entry.breaker.failed(error);
     if (!wasOpen) {
-      this.options.logger.warn('NATS connection is down: backlog reads on it fail at once until it answers', {
-        servers: entry.servers.map(redactServer),
-        error: error.message,
-      });
+      const refused = error.kind === 'Unauthorized' || error.kind === 'TlsFailed';
+      this.options.logger.warn(
+        refused
+          ? 'NATS refused the connection: backlog reads on it get the refusal at once until a background check is accepted or the Secret changes'
+          : 'NATS connection is down: backlog reads on it fail at once until it answers',
+        { servers: entry.servers.map(redactServer), error: error.message },
+      );
       // Release the reads waiting on this connection: they would only wait out their timeouts.
       releaseAll(entry);
     }
