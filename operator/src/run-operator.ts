@@ -87,7 +87,7 @@ export async function runOperator(
       informers.flatMap((i) => i.list()).filter((o) => o.metadata?.namespace === namespace),
   };
 
-  const backlog = new NatsBacklogSources(pool, { timeoutMs: config.natsRequestTimeoutMs, metrics });
+  const backlog = new NatsBacklogSources(pool, { timeoutMs: config.natsRequestTimeoutMs, metrics, logger });
   /** A reconciler for one term: every request it makes is bound to the term and fenced by it. */
   const workFor = (term: LeadershipTerm): { reconciler: Reconciler; events: EventRecorder } => {
     const fenced = new FencedKubeApi(api, term, {

@@ -110,6 +110,8 @@ describe('NATS users with least privilege, in accounts', () => {
   let server: NatsServer;
   let admin: NatsConnection;
   let operator: RunningOperator;
+  /** The operator's warnings (its log at warn level and above), JSON lines. */
+  const warnings: string[] = [];
 
   beforeAll(async () => {
     await installCrd();
@@ -126,7 +128,9 @@ describe('NATS users with least privilege, in accounts', () => {
       };
       await kubeApi().request('POST', `/api/v1/namespaces/${ns.name}/secrets`, { body });
     }
-    operator = await startInProcessOperator(ns.name);
+    operator = await startInProcessOperator(ns.name, {}, (line) => {
+      if (/"level":"(warn|error)"/.test(line)) warnings.push(line);
+    });
   }, 60_000);
 
   afterAll(async () => {
@@ -143,9 +147,16 @@ describe('NATS users with least privilege, in accounts', () => {
   const scenario = (name: string, user: string, backlog: number, replicas: number): Promise<string> =>
     drill.scenario(name, `nats-${user}`, backlog, replicas);
 
-  it('a user that may only read consumer info scales the Deployment', async () => {
-    await scenario('acct-reader', 'reader', 400, 1);
+  it('a user that may only read consumer info scales the Deployment, and is told once what it cannot see (before: nothing)', async () => {
+    const stream = await scenario('acct-reader', 'reader', 400, 1);
     await drill.replicasReach('acct-reader', 4);
+    // Its STREAM.INFO is refused: polls go on from the consumer's numbers, and the operator says
+    // once which grant would let it see whether the stream removes messages a replica holds.
+    const unseen = warnings.filter(
+      (w) => w.includes('backlog reads cannot see the stream') && w.includes(stream),
+    );
+    expect(unseen).toHaveLength(1);
+    expect(unseen[0]).toContain(`$JS.API.STREAM.INFO.${stream}`);
   });
 
   it('a user not allowed consumer info: holds, names the subject to grant, no fallback', async () => {

@@ -240,12 +240,31 @@ function factsOf(info: unknown): StreamFacts {
   };
 }
 
+/** Connection and stream whose STREAM.INFO was refused and said so (once each: streamFacts). */
+const unseenStreams = new WeakMap<NatsConnection, Set<string>>();
+
+/**
+ * What a user who may not read STREAM.INFO (the documented least-privilege user) gets: polls that
+ * read and scale from the consumer's numbers, and this, said once per connection and stream.
+ */
+export function streamInfoDeniedMessage(ref: ConsumerRef, server: string, text: string): string {
+  return `not allowed to read the info of stream "${ref.stream}" at ${server} (${text}): the backlog is read from the consumer alone, but the operator cannot see whether the stream removes messages a replica holds (per-subject limits, rollups, deletes, purges), so on such a stream the per-replica capacity it learns may read high; and a filtered consumer learns capacity from fewer intervals. Grant the user publish on $JS.API.STREAM.INFO.${ref.stream} to let it see`;
+}
+
+function isPermissionDenied(err: unknown): err is Error {
+  return (
+    err instanceof Error &&
+    (err.name === 'PermissionViolationError' || /permissions? violation/i.test(err.message))
+  );
+}
+
 /** The stream's config facts, from the cache or one STREAM.INFO request; undefined when not known. */
 async function streamFacts(
   nc: NatsConnection,
   jsm: JetStreamManager,
   ref: ConsumerRef,
   now: number,
+  onDenied?: (message: string) => void,
 ): Promise<StreamFacts | undefined> {
   let byStream = streamFactsCache.get(nc);
   if (!byStream) {
@@ -267,7 +286,20 @@ async function streamFacts(
     at: now,
     facts: cached?.facts,
   };
-  entry.reading = jsm.streams.info(ref.stream).then(factsOf, () => undefined);
+  entry.reading = jsm.streams.info(ref.stream).then(factsOf, (err: unknown) => {
+    if (isPermissionDenied(err)) {
+      let said = unseenStreams.get(nc);
+      if (!said) {
+        said = new Set();
+        unseenStreams.set(nc, said);
+      }
+      if (!said.has(key)) {
+        said.add(key);
+        onDenied?.(streamInfoDeniedMessage(ref, nc.info?.server_name ?? nc.getServer(), err.message));
+      }
+    }
+    return undefined;
+  });
   byStream.set(key, entry);
   const facts = await entry.reading;
   byStream.set(key, { at: now, facts });
@@ -522,7 +554,13 @@ function managerFor(nc: NatsConnection, ref: ConsumerRef, timeoutMs: number): Pr
 export async function readConsumerBacklog(
   nc: NatsConnection,
   ref: ConsumerRef,
-  options: { timeoutMs: number; observe?: (seconds: number, result: string) => void; now?: () => number },
+  options: {
+    timeoutMs: number;
+    observe?: (seconds: number, result: string) => void;
+    now?: () => number;
+    /** Told once per connection and stream when the user may not read STREAM.INFO (what it cannot see). */
+    onStreamInfoDenied?: (message: string) => void;
+  },
 ): Promise<BacklogReading> {
   const now = options.now ?? monotonicNow;
   const server = nc.info?.server_name ?? nc.getServer();
@@ -562,7 +600,7 @@ export async function readConsumerBacklog(
     // The stream's config (cached): whether the consumer's filter covers it, and whether it removes
     // messages consumers hold (from its front, or inside it) — then its state is read at every
     // reading, one STREAM.INFO shared by the consumers of the stream read together.
-    const facts = await streamFacts(nc, jsm, ref, sentAt);
+    const facts = await streamFacts(nc, jsm, ref, sentAt, options.onStreamInfoDenied);
     let removals: Parameters<typeof sampleFromConsumerInfo>[3];
     if (facts !== undefined && (facts.removesHeld || facts.removesInside !== false)) {
       const state = await freshStreamState(nc, jsm, ref, sentAt);

@@ -2,6 +2,7 @@
 // pooled connection and its breaker (connecting if needed; failing at once while the connection
 // is known down, see connection-pool.ts) and asks the consumer's leader for its numbers; closing
 // releases the EventConsumer's share.
+import type { Logger } from '../observability/logger.js';
 import type { OperatorMetrics } from '../observability/metrics.js';
 import type { BacklogReading, BacklogSource } from './backlog-source.js';
 import type { ConnectionPool } from './connection-pool.js';
@@ -12,7 +13,7 @@ import type { NatsCredentials } from './nats-credentials.js';
 export class NatsBacklogSources {
   constructor(
     private readonly pool: ConnectionPool,
-    private readonly options: { timeoutMs: number; metrics?: OperatorMetrics },
+    private readonly options: { timeoutMs: number; metrics?: OperatorMetrics; logger?: Logger },
   ) {}
 
   open(owner: string, servers: string[], credentials: NatsCredentials, ref: ConsumerRef): BacklogSource {
@@ -29,6 +30,12 @@ export class NatsBacklogSources {
           readConsumerBacklog(nc, ref, {
             timeoutMs: options.timeoutMs,
             observe: (seconds, result) => options.metrics?.natsRequestDuration.observe({ result }, seconds),
+            onStreamInfoDenied: (message) =>
+              options.logger?.warn('backlog reads cannot see the stream', {
+                stream: ref.stream,
+                consumer: ref.consumer,
+                error: message,
+              }),
           }),
         );
       },
