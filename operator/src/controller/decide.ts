@@ -616,17 +616,10 @@ function fromFailedRead(
             },
     );
   }
-  // The replica bounds hold without a reading, as the HPA's do (it raises to minReplicas and
-  // lowers to maxReplicas before it asks for metrics): a bound changed during an outage, or a
-  // fallback that keeps a higher current count, never leaves the target outside them. A target at
-  // zero stays there (scaled to zero, or held by missingConsumer Hold).
-  const maxReplicas = Math.max(1, spec.maxReplicas);
-  if (desired > maxReplicas) {
-    desired = maxReplicas;
-    why = `${why ? `${why}; ` : ''}capped by maxReplicas ${maxReplicas} while the backlog cannot be read`;
-  } else if (current > 0 && desired < spec.minReplicas) {
-    desired = Math.min(spec.minReplicas, maxReplicas);
-    why = `${why ? `${why}; ` : ''}raised to minReplicas ${desired} while the backlog cannot be read`;
+  const bounded = withinBounds(spec, current, desired);
+  if (bounded.desired !== desired) {
+    desired = bounded.desired;
+    why = `${why ? `${why}; ` : ''}${bounded.why}`;
   }
   events.push({ type: 'Warning', reason, message: error.message });
   const unknown = `not known: the backlog could not be read (${error.message})`;
@@ -645,6 +638,31 @@ function fromFailedRead(
     conditions,
     events,
   };
+}
+
+/**
+ * The replica bounds without a reading, as the HPA applies them (it raises to minReplicas and lowers
+ * to maxReplicas before it asks for metrics): a bound changed while the backlog cannot be read (an
+ * outage, credentials that cannot be read), a fallback that keeps a higher current count, or
+ * replicas set by hand meanwhile never leave the target outside them. A target at zero stays there
+ * (scaled to zero, or held by missingConsumer Hold). `desired` is what would be held otherwise.
+ */
+export function withinBounds(
+  spec: Pick<EventConsumerSpec, 'minReplicas' | 'maxReplicas'>,
+  current: number,
+  desired: number,
+): { desired: number; why: string } {
+  const maxReplicas = Math.max(1, spec.maxReplicas);
+  if (desired > maxReplicas)
+    return {
+      desired: maxReplicas,
+      why: `capped by maxReplicas ${maxReplicas} while the backlog cannot be read`,
+    };
+  if (current > 0 && desired < spec.minReplicas) {
+    const raised = Math.min(spec.minReplicas, maxReplicas);
+    return { desired: raised, why: `raised to minReplicas ${raised} while the backlog cannot be read` };
+  }
+  return { desired, why: '' };
 }
 
 /** The policy's spec for one consumer: the EventConsumer's, with that consumer's own thresholds. */

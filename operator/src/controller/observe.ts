@@ -39,7 +39,16 @@ export interface ConsumerReading {
 
 export type Observation =
   | { ok: true; readings: ConsumerReading[]; scale: ScaleReading }
-  | { ok: false; reason: string; message: string };
+  | {
+      ok: false;
+      reason: string;
+      message: string;
+      /**
+       * The target, when the poll stopped before reading the backlog but the target is this
+       * EventConsumer's to scale (credentials that cannot be read): the replica bounds hold anyway.
+       */
+      scale?: ScaleReading;
+    };
 
 export interface ObserveInput {
   /** namespace/name, the owner of the backlog source. */
@@ -86,14 +95,21 @@ export async function observe(deps: ObserveDeps, input: ObserveInput): Promise<O
     for (const consumer of consumers)
       credentials.push(await readCredentials(readSecret, namespace, consumer));
   } catch (err) {
-    if (err instanceof SecretNotFoundError)
-      return {
-        ok: false,
-        reason: err.forbidden ? 'SecretForbidden' : 'SecretNotFound',
-        message: err.message,
-      };
-    if (isBacklogError(err)) return { ok: false, reason: 'SecretInvalid', message: err.message };
-    throw err;
+    const failed =
+      err instanceof SecretNotFoundError
+        ? { reason: err.forbidden ? 'SecretForbidden' : 'SecretNotFound', message: err.message }
+        : isBacklogError(err)
+          ? { reason: 'SecretInvalid', message: err.message }
+          : undefined;
+    if (failed === undefined) throw err;
+    // No backlog without credentials, but the target is this EventConsumer's: read it so the
+    // replica bounds hold (a target that cannot be read is reported once the Secret is fixed).
+    try {
+      return { ok: false, ...failed, scale: await readTarget(deps, input, []) };
+    } catch (targetErr) {
+      if (targetErr instanceof ScaleError) return { ok: false, ...failed };
+      throw targetErr;
+    }
   }
   const sources = backlogSources(deps, input, consumers, credentials);
   // All consumers are read at once: a poll takes as long as its slowest read, not their sum.

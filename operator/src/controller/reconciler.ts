@@ -47,6 +47,7 @@ import {
   memoryFor,
   memoryIfUnchanged,
   pausedCondition,
+  withinBounds,
   type ConsumersVerdict,
   type PlannedEvent,
 } from './decide.js';
@@ -297,10 +298,36 @@ export class Reconciler {
       // what the other controller set, and its rates would span the whole gap).
       if (observation.reason === 'TargetConflict')
         state.scaling = memoriesForTarget(state.scaling, YIELDED_TARGET);
-      await this.reportFailure(poll, observation.reason, observation.message, [
-        ...notObserved(observation.reason, observation.message),
-        pausedCondition(spec),
-      ]);
+      let message = observation.message;
+      let fields: EventConsumerStatus = {};
+      if (observation.scale !== undefined) {
+        const bounds = await this.replicasWithoutBacklog(poll, spec, observation.scale);
+        if (bounds.conflict) {
+          state.observed.target = undefined;
+          state.observed.conflicts++;
+          this.deps.metrics.countError(namespace, name, 'ScaleConflict');
+          return state.observed.conflicts <= MAX_IMMEDIATE_CONFLICT_RETRIES
+            ? { requeueAfterMs: 0 }
+            : requeue();
+        }
+        state.observed.conflicts = 0;
+        if (bounds.note !== undefined) message = `${message} (${bounds.note})`;
+        fields = { currentReplicas: observation.scale.statusReplicas };
+        // What a restart's hold reads (lastScaleBefore): the count written, and when.
+        if (bounds.scaledTo !== undefined)
+          fields = {
+            ...fields,
+            desiredReplicas: bounds.scaledTo,
+            lastScaleTime: new Date(clocks.wall).toISOString(),
+          };
+      }
+      await this.reportFailure(
+        poll,
+        observation.reason,
+        message,
+        [...notObserved(observation.reason, observation.message), pausedCondition(spec)],
+        fields,
+      );
       return requeue();
     }
 
@@ -460,7 +487,51 @@ export class Reconciler {
     );
   }
 
-  private recordScaled(poll: Poll, ref: ScaleTargetRef, verdict: ConsumersVerdict): void {
+  /**
+   * A poll that stopped before the backlog was read, with the target read (credentials that cannot
+   * be read): the target is kept within minReplicas..maxReplicas all the same, as for a backlog that
+   * cannot be read (decide.ts withinBounds) — a bound changed in the same edit that broke the
+   * Secret, or replicas set by hand meanwhile, must not stay outside it until the Secret is fixed.
+   * spec.pausedReplicas wins, as it does over a backlog that cannot be read (it needs none);
+   * spec.paused leaves the target alone. The write is conditional on the version read, as every scale.
+   */
+  private async replicasWithoutBacklog(
+    poll: Poll,
+    spec: EventConsumerSpec,
+    scale: ScaleReading,
+  ): Promise<{ conflict?: true; note?: string; scaledTo?: number }> {
+    const current = scale.specReplicas;
+    const paused = spec.pausedReplicas;
+    if (paused === undefined && spec.paused) return {};
+    const bounded =
+      paused === undefined
+        ? withinBounds(spec, current, current)
+        : { desired: paused, why: `pausedReplicas ${paused}: holding it` };
+    if (bounded.desired === current) return {};
+    const ref = spec.scaleTargetRef;
+    try {
+      await this.deps.scale.setReplicas(poll.namespace, ref, bounded.desired, scale.resourceVersion);
+    } catch (err) {
+      if (!(err instanceof ScaleError)) throw err;
+      if (err.kind === 'Conflict') return { conflict: true };
+      return {
+        note: `${ref.kind} ${ref.name} has ${current} replicas and could not be scaled to ${bounded.desired} (${bounded.why}): ${err.message}`,
+      };
+    }
+    poll.state.observed.target = undefined;
+    const change = { from: current, to: bounded.desired };
+    this.recordScaled(poll, ref, { change, why: bounded.why });
+    return {
+      note: `scaled ${ref.kind} ${ref.name} from ${current} to ${bounded.desired}: ${bounded.why}`,
+      scaledTo: bounded.desired,
+    };
+  }
+
+  private recordScaled(
+    poll: Poll,
+    ref: ScaleTargetRef,
+    verdict: Pick<ConsumersVerdict, 'change' | 'why'>,
+  ): void {
     const change = verdict.change;
     if (!change) return;
     const direction = change.to > change.from ? 'up' : 'down';
@@ -505,6 +576,8 @@ export class Reconciler {
     reason: string,
     message: string,
     extra: ConditionUpdate[],
+    /** Status fields this poll knows anyway (the target's, when it was read). */
+    fields: EventConsumerStatus = {},
   ): Promise<void> {
     poll.log.warn(message, { reason });
     this.deps.metrics.countError(poll.namespace, poll.name, reason);
@@ -513,6 +586,7 @@ export class Reconciler {
       poll,
       {
         ...this.lastStatus(poll),
+        ...fields,
         observedGeneration: poll.obj.metadata?.generation,
         consecutiveFailures: Math.max(0, ...Object.values(poll.state.scaling).map((m) => m.failures)),
         lastPollTime: new Date(poll.clocks.wall).toISOString(),
