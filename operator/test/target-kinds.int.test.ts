@@ -101,6 +101,104 @@ describe('scale targets other than a Deployment', () => {
     };
   }
 
+  /** A CRD with a /scale subresource (spec.replicas, status.replicas) and no controller behind it. */
+  async function installWorkerCrd(): Promise<void> {
+    await kubeApi().request('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', {
+      body: {
+        apiVersion: 'apiextensions.k8s.io/v1',
+        kind: 'CustomResourceDefinition',
+        metadata: { name: 'workers.drills.jetscale.test' },
+        spec: {
+          group: 'drills.jetscale.test',
+          scope: 'Namespaced',
+          names: { plural: 'workers', singular: 'worker', kind: 'Worker', listKind: 'WorkerList' },
+          versions: [
+            {
+              name: 'v1',
+              served: true,
+              storage: true,
+              schema: {
+                openAPIV3Schema: {
+                  type: 'object',
+                  properties: {
+                    spec: { type: 'object', properties: { replicas: { type: 'integer' } } },
+                    status: { type: 'object', properties: { replicas: { type: 'integer' } } },
+                  },
+                },
+              },
+              subresources: {
+                status: {},
+                scale: { specReplicasPath: '.spec.replicas', statusReplicasPath: '.status.replicas' },
+              },
+            },
+          ],
+        },
+      },
+    });
+    await eventually('the Worker CRD served', async () =>
+      (
+        await kubeApi().request<{ resources?: Array<{ name: string }> }>(
+          'GET',
+          '/apis/drills.jetscale.test/v1',
+        )
+      ).resources?.some((r) => r.name === 'workers/scale')
+        ? true
+        : undefined,
+    );
+  }
+
+  async function workerReplicas(name: string): Promise<number | undefined> {
+    const w = await kubeApi().request<{ spec?: { replicas?: number } }>(
+      'GET',
+      `/apis/drills.jetscale.test/v1/namespaces/${drill.ns.name}/workers/${name}`,
+    );
+    return w.spec?.replicas;
+  }
+
+  it('a custom resource whose spec.replicas is unset: not scaled, and said so, until it has one', async () => {
+    // The API server cannot read the /scale of a custom resource without a value at its
+    // specReplicasPath (500 "the spec replicas field \".spec.replicas\" does not exist"): the count
+    // it runs is not known (its own controller may default it to anything). The HPA reports
+    // FailedGetScale and leaves it; so does jetscale, with a condition saying what to set. Before,
+    // the error escaped the reconcile: "reconcile failed" with backoff at every poll and no
+    // condition at all.
+    await installWorkerCrd();
+    const path = `/apis/drills.jetscale.test/v1/namespaces/${drill.ns.name}/workers/unset`;
+    await kubeApi().request('POST', `/apis/drills.jetscale.test/v1/namespaces/${drill.ns.name}/workers`, {
+      body: { apiVersion: 'drills.jetscale.test/v1', kind: 'Worker', metadata: { name: 'unset' }, spec: {} },
+    });
+    const stream = await streamWithConsumer('cr-unset', 300);
+    await createEventConsumer({
+      namespace: drill.ns.name,
+      name: 'unset',
+      target: 'unset',
+      servers: [testStack().natsUrl],
+      stream,
+      consumer: 'worker',
+      extra: {
+        scaleTargetRef: { apiVersion: 'drills.jetscale.test/v1', kind: 'Worker', name: 'unset' },
+        maxReplicas: 10,
+        backlogPerReplica: 100,
+      },
+    });
+
+    await drill.poll('unset');
+    expect(await workerReplicas('unset')).toBeUndefined();
+    const ready = condition(await eventConsumerStatus(drill.ns.name, 'unset'), 'Ready');
+    expect(ready).toMatchObject({ status: 'False', reason: 'TargetReplicasUnset' });
+    expect(ready?.message).toMatch(/has no \.spec\.replicas.*set \.spec\.replicas on it/);
+    await sleep(1_000);
+    await drill.poll('unset');
+    expect(await workerReplicas('unset')).toBeUndefined();
+
+    // Given a count, it is scaled from the backlog (300 at 100 per replica).
+    await kubeApi().request('PATCH', path, { body: { spec: { replicas: 1 } } });
+    await sleep(1_000);
+    await drill.poll('unset');
+    expect(await workerReplicas('unset')).toBe(3);
+    expect(condition(await eventConsumerStatus(drill.ns.name, 'unset'), 'Ready')?.status).toBe('True');
+  });
+
   it('a StatefulSet whose pods start one after the other is scaled up without counting the pods not created yet as not becoming ready', async () => {
     // OrderedReady (the default): pod n+1 is created only once pod n is ready. Each is ready 2 s
     // after it appears, so 2 -> 8 takes at least 12 s, twice the 5 s readiness deadline (before:

@@ -18,5 +18,6 @@ export const SCALE_REASONS: Record<ScaleErrorKind, string> = {
   TargetNotFound: 'TargetNotFound',
   Forbidden: 'TargetForbidden',
   NotScalable: 'TargetNotScalable',
+  ReplicasUnset: 'TargetReplicasUnset',
   Conflict: 'ScaleConflict',
 };

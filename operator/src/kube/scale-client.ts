@@ -104,7 +104,12 @@ export interface ScaleReadOptions {
  * Conflict: the target changed since it was read (409); read it again and decide again, never
  * overwrite.
  */
-export type ScaleErrorKind = 'TargetNotFound' | 'Forbidden' | 'NotScalable' | 'Conflict';
+/**
+ * ReplicasUnset: a custom resource with no value at its /scale's specReplicasPath. The API server
+ * cannot read its /scale (it answers 500 "the spec replicas field ... does not exist"), so the count
+ * it runs is not known; as the HPA (FailedGetScale), jetscale does not scale it until it has one.
+ */
+export type ScaleErrorKind = 'TargetNotFound' | 'Forbidden' | 'NotScalable' | 'ReplicasUnset' | 'Conflict';
 
 export class ScaleError extends Error {
   constructor(
@@ -362,6 +367,13 @@ export class ScaleClient {
       return new ScaleError(
         'TargetNotFound',
         `${ref.kind} ${namespace}/${ref.name} does not exist: create it or fix spec.scaleTargetRef.name`,
+      );
+    }
+    const unset = /the spec replicas field "([^"]{0,200})" does not exist/.exec(err.message);
+    if (err.status === 500 && unset !== null) {
+      return new ScaleError(
+        'ReplicasUnset',
+        `${ref.kind} ${namespace}/${ref.name} has no ${unset[1]}, so its /scale cannot be read and the replicas it runs are not known; jetscale leaves it alone until it has one (as the HPA does): set ${unset[1]} on it, such as 1`,
       );
     }
     if (err.status === 409) {
