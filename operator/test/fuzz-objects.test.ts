@@ -1,6 +1,13 @@
 // The fuzz generators are deterministic per seed (a failure reproduces with the printed seed) and
 // reach every kind of case.
-import { fuzzEdit, fuzzSecretData, fuzzSpec, seededRng, type FuzzContext } from './fuzz-objects.js';
+import {
+  fuzzChaos,
+  fuzzEdit,
+  fuzzSecretData,
+  fuzzSpec,
+  seededRng,
+  type FuzzContext,
+} from './fuzz-objects.js';
 
 const ctx: FuzzContext = {
   natsUrl: 'nats://127.0.0.1:4222',
@@ -43,5 +50,19 @@ describe('fuzz generators', () => {
     expect(edits.includes('"maxReplicas":1')).toBe(true);
     expect(edits.includes('"name":"theirs"')).toBe(true);
     expect(edits.includes('"paused":true')).toBe(true);
+  });
+
+  it('give chaos of every kind, on shared and own Deployments, and edits that set and remove pausedReplicas', () => {
+    const rng = seededRng(13);
+    const actions = [...Array(100)].map(() => fuzzChaos(rng, { ...ctx, own: 'mine' }));
+    const kinds = new Set(actions.map((a) => a.kind));
+    expect([...kinds].sort()).toEqual(['recreateDeployment', 'recreateEventConsumer', 'scaleDeployment']);
+    const names = new Set(actions.flatMap((a) => ('name' in a ? [a.name] : [])));
+    expect(names.has('mine') && names.has('fuzz-target-0')).toBe(true);
+    const replicas = new Set(actions.flatMap((a) => ('replicas' in a ? [a.replicas] : [])));
+    expect(replicas.has(0) && replicas.has(40)).toBe(true);
+    const edits = [...Array(500)].map(() => fuzzEdit(rng, ctx));
+    const paused = new Set(edits.flatMap((e) => ('pausedReplicas' in e ? [e.pausedReplicas] : [])));
+    expect(paused.has(7) && paused.has(null)).toBe(true);
   });
 });

@@ -185,6 +185,9 @@ function plausible(rng: Rng, path: string, ctx: FuzzContext): unknown {
     case 'minReplicas':
     case 'fallback.replicas':
       return pick(rng, [0, 1, 5]);
+    case 'pausedReplicas':
+      // null: a merge patch that removes it (scaling resumes).
+      return pick(rng, [0, 2, 7, null]);
     case 'maxReplicas':
       return pick(rng, [1, 5, 10_000]);
     default:
@@ -237,11 +240,34 @@ export function fuzzEdit(rng: Rng, ctx: FuzzContext): Record<string, unknown> {
       'pollInterval',
       'behavior.scaleDown.stabilizationWindow',
       'fallback.replicas',
+      'pausedReplicas',
+      'nats.auth.secretRef.name',
       ...PATHS,
     ]);
     setPath(edit, path, rng() < 0.9 ? plausible(rng, path, ctx) : junkValue(rng));
   }
   return edit;
+}
+
+/**
+ * What else happens to a tenant's objects while jetscale scales them: its Deployment deleted and
+ * recreated under the same name (a redeploy; a new uid, and the manifest's replicas, zero or far
+ * above any maxReplicas included), its replicas set by hand (`kubectl scale`), or its EventConsumer
+ * deleted and recreated under the same name with another spec (a new uid; a conflict's older
+ * claimant becoming the younger).
+ */
+export type FuzzChaos =
+  | { kind: 'recreateDeployment'; name: string; replicas: number }
+  | { kind: 'scaleDeployment'; name: string; replicas: number }
+  | { kind: 'recreateEventConsumer'; spec: Record<string, unknown> };
+
+export function fuzzChaos(rng: Rng, ctx: FuzzContext): FuzzChaos {
+  const target = pick(rng, [...ctx.targets, ...(ctx.own === undefined ? [] : [ctx.own, ctx.own])]);
+  const replicas = pick(rng, [0, 1, 3, 7, 40]);
+  const r = rng();
+  if (r < 0.35) return { kind: 'recreateDeployment', name: target, replicas };
+  if (r < 0.7) return { kind: 'scaleDeployment', name: target, replicas };
+  return { kind: 'recreateEventConsumer', spec: fuzzSpec(rng, ctx) };
 }
 
 /** One fuzz Secret's data (base64 values, as the API server stores them). */

@@ -8,9 +8,15 @@
 //   - every object the API server accepts gets a Ready condition with a reason;
 //   - the API server never answers 5xx, and the operator never crashes nor fails a reconcile;
 //   - the NATS connection the healthy ones use is never disconnected;
-//   - no Deployment ever has more replicas than the maxReplicas of the Ready EventConsumer that
-//     owns it (checked every second against the latest accepted spec, after tenants' edits: a
-//     lowered maxReplicas, a renamed target, a toggled pause);
+//   - no Deployment ever has more replicas than the maxReplicas of the EventConsumer that owns it,
+//     nor fewer (above zero) than its minReplicas (checked every second against the latest accepted
+//     spec, after tenants' edits: a lowered maxReplicas, a renamed target, a toggled pause or
+//     pausedReplicas, a broken Secret). The owner is the EventConsumer naming it that says so: Ready
+//     True, or Ready False for a reason that leaves the target its own (the backlog or the
+//     credentials cannot be read), not TargetConflict, InvalidSpec or a target it cannot read;
+//   - the same after what else happens to tenants' objects (fuzzChaos): Deployments deleted and
+//     recreated with other replicas (0 to 40), replicas set by hand, EventConsumers deleted and
+//     recreated under the same name with another spec;
 //   - a Deployment no EventConsumer names is never scaled.
 // Most objects get a Deployment of their own, so they reach the scaling code rather than losing a
 // conflict over a shared one; after they are created, a quarter of them are edited.
@@ -22,7 +28,14 @@ import { eventConsumersPath } from '../src/api/v1alpha1/group-version.js';
 import type { EventConsumerStatus } from '../src/api/v1alpha1/event-consumer.js';
 import { KubeApiError } from '../src/kube/api-client.js';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { fuzzEdit, fuzzSecretData, fuzzSpec, seededRng, type FuzzContext } from './fuzz-objects.js';
+import {
+  fuzzChaos,
+  fuzzEdit,
+  fuzzSecretData,
+  fuzzSpec,
+  seededRng,
+  type FuzzContext,
+} from './fuzz-objects.js';
 import {
   closeKubeApi,
   condition,
@@ -134,12 +147,21 @@ describe(`operator fuzz (seed ${seed})`, () => {
         250,
       );
 
-    // Watch the healthy ones, and every Deployment against its owner's maxReplicas, for the whole
-    // run. The owner is the Ready=True EventConsumer naming it (a conflict's losers are Ready=False).
-    // The operator reads the spec a moment after an edit, and notices a Deployment someone else
-    // scaled only at its next poll: a bound broken for longer than two poll intervals (+5 s)
-    // against the same generation of the spec counts.
+    // Watch the healthy ones, and every Deployment against its owner's bounds, for the whole run.
+    // The operator reads the spec a moment after an edit: a bound broken for longer than two poll
+    // intervals (+5 s) against the same generation of the spec counts. A Deployment recreated or
+    // scaled by hand is noticed when its owner reads it again, which an idle EventConsumer does
+    // every target refresh (15 s, spread up to 1.5x: 22.5 s): it is judged again 30 s after that.
     let watching = true;
+    const touched = new Map<string, number>();
+    const NOT_OWNING = new Set([
+      'TargetConflict',
+      'InvalidSpec',
+      'TargetNotFound',
+      'TargetForbidden',
+      'TargetNotScalable',
+      'TargetReplicasUnset',
+    ]);
     const overSince = new Map<string, number>();
     const reported = new Set<string>();
     const checkBounds = async (): Promise<void> => {
@@ -152,9 +174,11 @@ describe(`operator fuzz (seed ${seed})`, () => {
           items: Array<{
             metadata: { name: string; generation?: number };
             spec: {
-              scaleTargetRef?: { name?: string; kind?: string };
+              scaleTargetRef?: { name?: string; kind?: string; apiVersion?: string };
+              minReplicas?: number;
               maxReplicas?: number;
               paused?: boolean;
+              pausedReplicas?: number;
               pollInterval?: string;
             };
             status?: EventConsumerStatus;
@@ -169,12 +193,17 @@ describe(`operator fuzz (seed ${seed})`, () => {
       for (const ec of ecs.items) {
         const ref = ec.spec.scaleTargetRef;
         if (ref?.name === undefined || (ref.kind ?? 'Deployment') !== 'Deployment') continue;
-        if (condition(ec.status ?? {}, 'Ready')?.status !== 'True' || ec.spec.paused === true) continue;
-        // Ready=True says only that the operator judged this generation, so judge only then.
+        if ((ref.apiVersion ?? 'apps/v1') !== 'apps/v1') continue;
+        const ready = condition(ec.status ?? {}, 'Ready');
+        if (ready === undefined || NOT_OWNING.has(ready.reason)) continue;
+        if (ec.spec.paused === true || ec.spec.pausedReplicas !== undefined) continue;
+        // The status says only that the operator judged this generation, so judge only then.
         if (ec.status?.observedGeneration !== ec.metadata.generation) continue;
+        if (now - (touched.get(ref.name) ?? -Infinity) < 30_000) continue;
         const has = replicas.get(ref.name);
-        const max = ec.spec.maxReplicas ?? 0;
-        if (has === undefined || has <= Math.max(1, max)) continue;
+        const max = Math.max(1, ec.spec.maxReplicas ?? 0);
+        const min = Math.min(ec.spec.minReplicas ?? 0, max);
+        if (has === undefined || (has <= max && (has === 0 || has >= min))) continue;
         const key = `${ec.metadata.name}@${ec.metadata.generation}`;
         over.add(key);
         const since = overSince.get(key) ?? now;
@@ -183,7 +212,7 @@ describe(`operator fuzz (seed ${seed})`, () => {
         if (now - since > graceMs && !reported.has(key)) {
           reported.add(key);
           violate(
-            `${ref.name} has had ${has} replicas for ${Math.round((now - since) / 1000)}s, above the maxReplicas ${max} of ${ec.metadata.name} (Ready, generation ${ec.metadata.generation})`,
+            `${ref.name} has had ${has} replicas for ${Math.round((now - since) / 1000)}s, outside minReplicas ${min}..maxReplicas ${max} of ${ec.metadata.name} (Ready ${ready.status} ${ready.reason}, generation ${ec.metadata.generation})`,
           );
         }
       }
@@ -244,6 +273,67 @@ describe(`operator fuzz (seed ${seed})`, () => {
       }
     }
 
+    // What else happens to tenants' objects meanwhile (fuzzChaos).
+    const chaos = Math.ceil(objects / 10);
+    const chaosDone = new Map<string, number>();
+    for (let i = 0; i < chaos; i++) {
+      const own = `fuzz-own-${Math.floor(rng() * objects)}`;
+      const action = fuzzChaos(rng, { ...ctx, own });
+      chaosDone.set(action.kind, (chaosDone.get(action.kind) ?? 0) + 1);
+      const deployments = `/apis/apps/v1/namespaces/${ns.name}/deployments`;
+      try {
+        if (action.kind === 'recreateDeployment') {
+          touched.set(action.name, Date.now() + 60_000);
+          await kubeApi().request('DELETE', `${deployments}/${action.name}`);
+          await eventually(`${action.name} recreated`, async () =>
+            createDeployment(ns.name, action.name, action.replicas).then(
+              () => true,
+              () => undefined,
+            ),
+          );
+          touched.set(action.name, Date.now());
+        } else if (action.kind === 'scaleDeployment') {
+          touched.set(action.name, Date.now() + 60_000);
+          await kubeApi().request('PATCH', `${deployments}/${action.name}/scale`, {
+            body: { spec: { replicas: action.replicas } },
+            query: { fieldManager: 'kubectl' },
+          });
+          touched.set(action.name, Date.now());
+        } else {
+          const name = accepted[Math.floor(rng() * accepted.length)];
+          if (name === undefined) continue;
+          await kubeApi().request('DELETE', `${eventConsumersPath(ns.name)}/${name}`);
+          await eventually(`${name} recreated`, async () =>
+            kubeApi()
+              .request('POST', eventConsumersPath(ns.name), {
+                body: {
+                  apiVersion: 'jetscale.io/v1alpha1',
+                  kind: 'EventConsumer',
+                  metadata: { name },
+                  spec: action.spec,
+                },
+              })
+              .then(
+                () => true,
+                (err: unknown) => {
+                  // Refused by the API server's validation: this one stays deleted.
+                  if (err instanceof KubeApiError && err.status === 422) {
+                    accepted.splice(accepted.indexOf(name), 1);
+                    return true;
+                  }
+                  if (err instanceof KubeApiError && err.status >= 500)
+                    violate(`recreating ${name}: the API server answered ${err.status}`);
+                  return undefined;
+                },
+              ),
+          );
+        }
+      } catch (err) {
+        if (!(err instanceof KubeApiError)) throw err;
+        if (err.status >= 500) violate(`${action.kind}: the API server answered ${err.status}`);
+      }
+    }
+
     const ready = (s: EventConsumerStatus): boolean => {
       const c = condition(s, 'Ready');
       return c !== undefined && c.reason.length > 0 && (c.status === 'True' || c.status === 'False');
@@ -269,8 +359,9 @@ describe(`operator fuzz (seed ${seed})`, () => {
       }
     }
 
-    // A little longer under the fuzz objects' polls before judging.
-    await sleep(10_000);
+    // A little longer under the fuzz objects' polls before judging: past the 30 s in which a
+    // Deployment touched by the chaos is not judged, and its grace.
+    await sleep(chaos > 0 ? 45_000 : 10_000);
     watching = false;
     await watcher;
 
@@ -317,7 +408,7 @@ describe(`operator fuzz (seed ${seed})`, () => {
       reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
     }
     console.log(
-      `operator fuzz: seed ${seed}: ${accepted.length} accepted, ${edited} edits accepted (Ready reasons ${JSON.stringify(Object.fromEntries(reasons))}), refused ${JSON.stringify(Object.fromEntries(refusedCodes))}, ${violations.length} violations`,
+      `operator fuzz: seed ${seed}: ${accepted.length} accepted, ${edited} edits accepted, chaos ${JSON.stringify(Object.fromEntries(chaosDone))} (Ready reasons ${JSON.stringify(Object.fromEntries(reasons))}), refused ${JSON.stringify(Object.fromEntries(refusedCodes))}, ${violations.length} violations`,
     );
     if (violations.length > 0) {
       const shown = defects.slice(0, 5).map((l) => l.slice(0, 500));
