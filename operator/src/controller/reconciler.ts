@@ -21,7 +21,7 @@ import { pollIntervalMs } from '../api/v1alpha1/scaling-spec.js';
 import type { BacklogSource } from '../backlog/backlog-source.js';
 import type { ConsumerRef } from '../backlog/jetstream-backlog-source.js';
 import type { NatsCredentials } from '../backlog/nats-credentials.js';
-import { isFenced, JSON_PATCH, type KubeApi } from '../kube/api-client.js';
+import { isFenced, JSON_PATCH, KubeApiError, type KubeApi } from '../kube/api-client.js';
 import type { EventTarget } from '../kube/event-recorder.js';
 import {
   FIELD_MANAGER,
@@ -660,9 +660,28 @@ export class Reconciler {
           memory.landedAt = this.now();
           this.deps.metrics.statusWrites.inc({ lane: writtenLane });
         },
-        onFailed: () => forgetWritten(memory, next),
+        onFailed: (err) => {
+          forgetWritten(memory, next);
+          this.noticeRefusedStatus(poll, err);
+        },
       },
       staleSince,
+    );
+  }
+
+  /**
+   * A status write the API server refused for good (4xx: an admission webhook or policy, a status
+   * schema stricter than jetscale's CRD): scaling goes on without it, but `kubectl get ec` shows an
+   * older poll and nothing else would say why. A Warning Event says it (the recorder sends the
+   * same one at most every 10 minutes). Transient failures (5xx, 429, timeouts) are retried
+   * quietly at the next poll.
+   */
+  private noticeRefusedStatus(poll: Poll, err: unknown): void {
+    if (!(err instanceof KubeApiError) || err.status < 400 || err.status >= 500 || err.status === 429) return;
+    this.deps.events.warning(
+      poll.target,
+      'StatusNotWritten',
+      `the API server refused this EventConsumer's status (HTTP ${err.status} ${err.reason}: ${err.message}): replicas are still scaled from the backlog, but status and conditions show an older poll until it is accepted. An admission webhook or policy refusing status writes, or an EventConsumer CRD other than jetscale's (manifests/crd), is the usual cause`,
     );
   }
 
