@@ -100,8 +100,14 @@ describe('one writer per scale target', () => {
     );
     expect(condition(yielding, 'Ready')?.status).toBe('False');
     expect(condition(yielding, 'Ready')?.message).toContain(`EventConsumer ${ns.name}/first`);
-    // Watch ten polls: the Deployment stays at what first asks for; on the previous operator it
-    // went 2, 5, 2, 5 …
+    // Watch ten polls once first has scaled (second may say it yields before first's first poll
+    // has landed, on a loaded machine: seen 1 then 2): the Deployment stays at what first asks
+    // for; on the previous operator it went 2, 5, 2, 5 …
+    await eventually(
+      'first to scale worker to 2',
+      async () => ((await specReplicas(ns.name, 'worker')) === 2 ? true : undefined),
+      15_000,
+    );
     const seen = new Set<number>();
     for (let i = 0; i < 20; i++) {
       seen.add(await specReplicas(ns.name, 'worker'));
