@@ -218,6 +218,61 @@ describe('decide (the reconcile step)', () => {
     expect(back.memory).toMatchObject({ failures: 0, fallbackActive: false });
   });
 
+  it('counts the fallback’s change in the step policies’ record, as a change from the backlog (one consumer as several)', () => {
+    // At most 2 pods added per 60 s. Fallback raised 2 to 10 a second before the backlog is read
+    // again: those 8 are this period's additions, so the reading needing 20 adds none yet. Before,
+    // a one-consumer EventConsumer's fallback left no scale event and the policy added 2 at once.
+    const spec = specOf({
+      maxReplicas: 30,
+      fallback: { failureThreshold: 1, replicas: 10 },
+      behavior: {
+        scaleUp: { stabilizationWindow: '0s', policies: [{ type: 'Pods', value: 2, period: '60s' }] },
+      },
+    });
+    const at = (n: number) => ({
+      specReplicas: n,
+      statusReplicas: n,
+      readyReplicas: n,
+      resourceVersion: String(n),
+    });
+    const t0 = 1_000_000;
+    const one = (over: Partial<DecideAllInput>, memory: ScalingMemory) =>
+      decideAll({
+        spec,
+        readings: [{ consumer: consumersOf(spec)[0] as ConsumerSpec, backlog: unreachable }],
+        scale: at(2),
+        memories: { [consumersOf(spec)[0]?.name ?? '']: memory },
+        now: t0,
+        policy: policyDecide,
+        ...over,
+      });
+    const name = consumersOf(spec)[0]?.name ?? '';
+    const read = one(
+      {
+        readings: [
+          { consumer: consumersOf(spec)[0] as ConsumerSpec, backlog: { ok: true, sample: sample(150) } },
+        ],
+      },
+      fresh(),
+    );
+    expect(read.change).toBeUndefined();
+    const fallback = one({ now: t0 + 1000 }, read.memories[name] as ScalingMemory);
+    expect(fallback.change).toEqual({ from: 2, to: 10 });
+    expect(fallback.memories[name]?.history.scaleEvents).toEqual([{ at: t0 + 1000, from: 2, to: 10 }]);
+    const back = one(
+      {
+        now: t0 + 2000,
+        scale: at(10),
+        readings: [
+          { consumer: consumersOf(spec)[0] as ConsumerSpec, backlog: { ok: true, sample: sample(2000) } },
+        ],
+      },
+      fallback.memories[name] as ScalingMemory,
+    );
+    expect(back.desired).toBe(10);
+    expect(back.change).toBeUndefined();
+  });
+
   it('skips a poll refused because NATS is busy: no failure counted, no fallback, none reset', () => {
     // A slow server is not a dead one (the read was not even sent): threshold 1 would start
     // fallback at the first counted failure.

@@ -64,6 +64,16 @@ export function decide(input: DecideInput): Verdict {
   const verdict = consumerVerdict(input);
   const held = applyPause(verdict, input.spec);
   if (held) verdict.memory = memoryIfUnchanged(verdict.memory, input.memory);
+  else {
+    // The step policies count every change made, not only those the policy asked for: a fallback,
+    // missingConsumer RunMinimum or a bound applied without a reading changes replicas too (as
+    // decideAll records for several consumers).
+    const applied = verdict.change?.to ?? verdict.current;
+    verdict.memory = {
+      ...verdict.memory,
+      history: withAppliedChange(verdict.memory.history, input.now, verdict.current, applied),
+    };
+  }
   verdict.conditions.push(pausedCondition(input.spec));
   return verdict;
 }
