@@ -20,4 +20,5 @@ export const SCALE_REASONS: Record<ScaleErrorKind, string> = {
   NotScalable: 'TargetNotScalable',
   ReplicasUnset: 'TargetReplicasUnset',
   Conflict: 'ScaleConflict',
+  Refused: 'ScaleRefused',
 };

@@ -109,7 +109,13 @@ export interface ScaleReadOptions {
  * cannot read its /scale (it answers 500 "the spec replicas field ... does not exist"), so the count
  * it runs is not known; as the HPA (FailedGetScale), jetscale does not scale it until it has one.
  */
-export type ScaleErrorKind = 'TargetNotFound' | 'Forbidden' | 'NotScalable' | 'ReplicasUnset' | 'Conflict';
+/**
+ * Refused: the API server would not take the change or the reading for a reason of its own
+ * (an admission webhook, a ValidatingAdmissionPolicy, the target's validation): the message says
+ * what refused it, in the server's words.
+ */
+export type ScaleErrorKind =
+  'TargetNotFound' | 'Forbidden' | 'NotScalable' | 'ReplicasUnset' | 'Conflict' | 'Refused';
 
 export class ScaleError extends Error {
   constructor(
@@ -382,11 +388,26 @@ export class ScaleClient {
         `${ref.kind} ${namespace}/${ref.name} changed since it was read (${err.message}); it is read again before any change`,
       );
     }
-    if (err.status === 403) {
+    // RBAC's refusal says who cannot do what ("... cannot patch resource "deployments/scale" ...");
+    // an admission webhook or policy denying the request is 403 too, and no role fixes that.
+    if (err.status === 403 && /\bcannot \w+ resource\b/.test(err.message)) {
       const group = ref.apiVersion.includes('/') ? ref.apiVersion.split('/')[0] : '';
       return new ScaleError(
         'Forbidden',
         `the operator may not ${verb} ${plural}/scale in ${namespace}: grant get and patch on ${plural}/scale (API group "${group}") in its ClusterRole (see manifests/rbac)`,
+      );
+    }
+    if (err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429) {
+      // The server's message names what refused it; the causes say more only when they are not in it.
+      const extra = err.causes.filter((c) => !err.message.includes(c));
+      const said = [err.message, ...extra].join('; ').slice(0, 600);
+      const what =
+        verb === 'patch'
+          ? `the change of ${ref.kind} ${namespace}/${ref.name}'s replicas`
+          : `reading ${ref.kind} ${namespace}/${ref.name}'s /scale`;
+      return new ScaleError(
+        'Refused',
+        `the API server refused ${what} (HTTP ${err.status} ${err.reason}: ${said}): an admission webhook or policy, or the target's own validation, refuses it; change that rule, or keep spec.minReplicas..maxReplicas within what it allows`,
       );
     }
     return err;
