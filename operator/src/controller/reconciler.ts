@@ -656,6 +656,9 @@ export class Reconciler {
         // Refused when the object under this name is no longer the one this status was built for.
         contentType: JSON_PATCH,
         body: statusPatchBody(poll.obj.metadata?.uid, next),
+        ...(poll.obj.metadata?.uid === undefined
+          ? {}
+          : { object: { path: eventConsumerPath(poll.namespace, poll.name), uid: poll.obj.metadata.uid } }),
         onWritten: (writtenLane) => {
           memory.landedAt = this.now();
           this.deps.metrics.statusWrites.inc({ lane: writtenLane });

@@ -184,7 +184,7 @@ describe('StatusWriter', () => {
     expect(waiting.at(-1)).toEqual({ state: 0, readings: 0 });
   });
 
-  it('tells the reconciler when a write failed (so the next poll writes again), but not when the object is gone or was recreated, or the term ended', async () => {
+  it('tells the reconciler when a write failed (so the next poll writes again), but not when the object is gone or was recreated (its uid says so), or the term ended', async () => {
     const log: string[] = [];
     const { w, patch } = writer(async (path) => {
       if (path === '/boom') throw new Error('500 from the API server');
@@ -196,6 +196,11 @@ describe('StatusWriter', () => {
           'Invalid',
           'the server rejected our request due to an error in our request',
         );
+      // A webhook's 422 with only a message: the object is still the one the status was for.
+      if (path === '/hooked/status')
+        throw new KubeApiError(422, 'Invalid', 'admission webhook "w" denied the request: frozen');
+      if (path === '/recreated-obj') return { metadata: { uid: 'new' } };
+      if (path === '/hooked') return { metadata: { uid: 'same' } };
       // The status itself failed validation: a bug worth a warning and another try.
       if (path === '/invalid')
         throw new KubeApiError(422, 'Invalid', 'EventConsumer.jetscale.io "a" is invalid', [
@@ -208,8 +213,20 @@ describe('StatusWriter', () => {
     w.submit('ns/c', 'state', patch('/ok', log), 0);
     w.submit('ns/d', 'state', patch('/recreated', log), 0);
     w.submit('ns/e', 'state', patch('/invalid', log), 0);
+    w.submit(
+      'ns/f',
+      'state',
+      { ...patch('/recreated', log), object: { path: '/recreated-obj', uid: 'old' } },
+      0,
+    );
+    w.submit(
+      'ns/g',
+      'state',
+      { ...patch('/hooked/status', log), object: { path: '/hooked', uid: 'same' } },
+      0,
+    );
     await w.whenSettled();
-    expect(log.sort()).toEqual(['failed /boom', 'failed /invalid', 'written /ok']);
+    expect(log.sort()).toEqual(['failed /boom', 'failed /hooked/status', 'failed /invalid', 'written /ok']);
   });
 
   it('on drain writes the waiting state changes and drops the readings, then sends nothing more', async () => {

@@ -157,6 +157,12 @@ export interface StatusPatch {
   contentType?: string;
   body: unknown;
   /**
+   * The object the status is for, when the patch tests its uid: a 422 Invalid without causes is
+   * that test failing only when the object at `path` is gone or has another uid now. An admission
+   * webhook's or policy's refusal can be a 422 without causes too, and must be told.
+   */
+  object?: { path: string; uid: string };
+  /**
    * Written (the API server answered 2xx), through `lane`: the lane it was taken from, which is
    * the state lane when a readings-only status replaced one of what users act on still waiting.
    */
@@ -285,7 +291,7 @@ export class StatusWriter {
       // Deleted meanwhile (404), or deleted and recreated under the same name (the patch's uid
       // test failed; the delete event cleans up and the new object's poll writes its own), or this
       // term ended (the next leader writes its own): nothing to retry.
-      if (!isNotFound(err) && !isFailedPatchTest(err) && !isFenced(err)) {
+      if (!isNotFound(err) && !isFenced(err) && !(isFailedPatchTest(err) && (await this.replaced(patch)))) {
         const [namespace, name] = key.split('/');
         this.options.logger.warn('status write failed; the next poll writes again', {
           namespace,
@@ -298,6 +304,23 @@ export class StatusWriter {
       this.running--;
       this.queue.done(key);
       this.pump();
+    }
+  }
+
+  /**
+   * After a 422 Invalid without causes: true when the object is gone or is another one now (the
+   * uid test failed), false when it is still the one the status was built for (something else
+   * refused the write). Without a uid to compare, or when the object cannot be read, it is taken
+   * as replaced, as before: the next poll builds and writes a new status anyway.
+   */
+  private async replaced(patch: StatusPatch): Promise<boolean> {
+    const object = patch.object;
+    if (object === undefined) return true;
+    try {
+      const now = await this.options.api.request<{ metadata?: { uid?: unknown } }>('GET', object.path);
+      return now?.metadata?.uid !== object.uid;
+    } catch {
+      return true;
     }
   }
 }
