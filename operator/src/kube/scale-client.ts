@@ -127,8 +127,14 @@ export class ScaleError extends Error {
   }
 }
 
+interface ApiResource {
+  name: string;
+  kind: string;
+  namespaced?: boolean;
+}
+
 interface ApiResourceList {
-  resources?: Array<{ name: string; kind: string; namespaced?: boolean }>;
+  resources?: ApiResource[];
 }
 
 interface ScaleObject {
@@ -292,6 +298,8 @@ export class ScaleClient {
       }
       return reading;
     } catch (err) {
+      if (!readsObject && err instanceof KubeApiError && err.status === 404)
+        throw await this.scaleNotFound(namespace, ref, plural, objectPath, err);
       throw this.translate(err, namespace, ref, plural, 'get');
     }
   }
@@ -307,7 +315,8 @@ export class ScaleClient {
     resourceVersion: string,
   ): Promise<void> {
     const plural = await this.resourceFor(ref);
-    const path = `${groupVersionPath(ref.apiVersion)}/namespaces/${encodeURIComponent(namespace)}/${plural}/${encodeURIComponent(ref.name)}/scale`;
+    const objectPath = `${groupVersionPath(ref.apiVersion)}/namespaces/${encodeURIComponent(namespace)}/${plural}/${encodeURIComponent(ref.name)}`;
+    const path = `${objectPath}/scale`;
     try {
       // A resourceVersion in a merge patch is a precondition: the API server answers 409 when
       // the object has moved on.
@@ -316,8 +325,38 @@ export class ScaleClient {
         body: { metadata: { resourceVersion }, spec: { replicas } },
       });
     } catch (err) {
+      if (err instanceof KubeApiError && err.status === 404)
+        throw await this.scaleNotFound(namespace, ref, plural, objectPath, err);
       throw this.translate(err, namespace, ref, plural, 'patch');
     }
+  }
+
+  /**
+   * A 404 from /scale. The object may not exist — or exist without a /scale: a CRD whose scale
+   * subresource was removed after discovery was read answers `<plural> "name" not found`, the very
+   * answer of a missing object. Read the object itself to tell them apart: gone is TargetNotFound;
+   * there is NotScalable (and discovery is read again at the next poll). Any other answer is
+   * passed on as it is (the reconcile fails and is retried): nothing is concluded from a guess.
+   */
+  private async scaleNotFound(
+    namespace: string,
+    ref: ScaleTargetRef,
+    plural: string,
+    objectPath: string,
+    scaleErr: KubeApiError,
+  ): Promise<unknown> {
+    try {
+      await this.api.request('GET', objectPath, { query: { resourceVersion: '0' } });
+    } catch (err) {
+      if (err instanceof KubeApiError && err.status === 404)
+        return this.translate(scaleErr, namespace, ref, plural, 'get');
+      return err;
+    }
+    this.discovery.delete(ref.apiVersion);
+    return new ScaleError(
+      'NotScalable',
+      `${ref.kind} ${namespace}/${ref.name} exists, but the API server serves no /scale for it (${scaleErr.message}): its ${plural} CustomResourceDefinition has no subresources.scale (any more); add one, or point spec.scaleTargetRef at a scalable resource`,
+    );
   }
 
   private async resourceFor(ref: ScaleTargetRef): Promise<string> {
@@ -334,19 +373,23 @@ export class ScaleClient {
       }
       throw err;
     }
-    let resource = list.resources?.find((r) => r.kind === ref.kind && !r.name.includes('/'));
-    if (!resource) {
-      // A CRD installed after the last discovery: look again once.
+    const find = (): ApiResource | undefined =>
+      list.resources?.find((r) => r.kind === ref.kind && !r.name.includes('/'));
+    const scalable = (plural: string): boolean =>
+      list.resources?.some((r) => r.name === `${plural}/scale`) ?? false;
+    let resource = find();
+    if (!resource || !scalable(resource.name)) {
+      // A CRD installed, or given a scale subresource, after the last discovery: look again once.
       list = await this.discover(gv, true);
-      resource = list.resources?.find((r) => r.kind === ref.kind && !r.name.includes('/'));
+      resource = find();
     }
     if (!resource)
       throw new ScaleError('TargetNotFound', `${gv} has no kind ${ref.kind}: fix spec.scaleTargetRef.kind`);
     const plural = resource.name;
-    if (!list.resources?.some((r) => r.name === `${plural}/scale`)) {
+    if (!scalable(plural)) {
       throw new ScaleError(
         'NotScalable',
-        `${ref.kind} (${gv}) has no /scale subresource, so jetscale cannot scale it: point spec.scaleTargetRef at a Deployment, StatefulSet or another scalable resource`,
+        `${ref.kind} (${gv}) has no /scale subresource, so jetscale cannot scale it: point spec.scaleTargetRef at a Deployment, StatefulSet or another scalable resource (a custom resource needs subresources.scale in its CustomResourceDefinition)`,
       );
     }
     return plural;
