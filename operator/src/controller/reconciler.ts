@@ -319,6 +319,7 @@ export class Reconciler {
             ...fields,
             desiredReplicas: bounds.scaledTo,
             lastScaleTime: new Date(clocks.wall).toISOString(),
+            lastScaleTarget: targetKey(spec.scaleTargetRef),
           };
       }
       await this.reportFailure(
@@ -335,7 +336,7 @@ export class Reconciler {
 
     // Decide.
     const previous = state.scaling;
-    const lastScaleAt = lastScaleBefore(obj, observation.scale, clocks);
+    const lastScaleAt = lastScaleBefore(obj, targetKey(spec.scaleTargetRef), observation.scale, clocks);
     const verdict = decideAll({
       spec,
       readings: observation.readings,
@@ -396,7 +397,7 @@ export class Reconciler {
         observation.scale,
         verdict,
         this.statusTimes(poll, verdict),
-        false,
+        undefined,
       );
       this.writeStatus(poll, status, [
         ...verdict.conditions,
@@ -417,7 +418,7 @@ export class Reconciler {
       observation.scale,
       verdict,
       this.statusTimes(poll, verdict),
-      action.scaled,
+      action.scaled ? targetKey(spec.scaleTargetRef) : undefined,
     );
     this.writeStatus(poll, status, verdict.conditions);
     return requeue();
@@ -736,14 +737,23 @@ export class Reconciler {
  * field manager owns it in managedFields, or the target does not say — a custom resource's /scale
  * carries no managedFields): the last scale may be just now, and now is taken. (The /scale write's
  * managedFields entry carries no time.) lastScaleTime is another process's wall-clock time; one ahead
- * of ours counts as now.
+ * of ours counts as now. Only when status.lastScaleTarget names this target (or is absent: a status
+ * written before it existed, or its field pruned by an older CRD).
  */
 function lastScaleBefore(
   obj: EventConsumerObject,
+  refKey: string,
   scale: ScaleReading,
   clocks: ClockReading,
 ): number | undefined {
   const manager = scale.replicasManager?.manager;
+  const statusTarget = obj.status?.lastScaleTarget;
+  if (statusTarget !== undefined && statusTarget !== refKey) {
+    // The status's last scale is another target's (spec.scaleTargetRef changed since): it says
+    // nothing of this one. Replicas last set by jetscale may have been set just now (a scale whose
+    // status did not land before a restart): held from now; otherwise nothing of its own to hold.
+    return manager === FIELD_MANAGER ? clocks.monotonic : undefined;
+  }
   const statusBehind =
     (manager === undefined || manager === FIELD_MANAGER) &&
     obj.status?.desiredReplicas !== scale.specReplicas &&

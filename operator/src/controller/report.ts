@@ -51,14 +51,15 @@ export function lastActiveTime(
   return memory.lastActive.time;
 }
 
-/** The status after a poll that observed the world and decided (and scaled, when `scaled`). */
+/** The status after a poll that observed the world and decided (and scaled, when `scaledTarget` says). */
 export function statusAfterPoll(
   base: EventConsumerStatus,
   generation: number | undefined,
   scale: ScaleReading,
   verdict: ConsumersVerdict,
   times: StatusTimes,
-  scaled: boolean,
+  /** The target's key (observe.ts targetKey) when this poll scaled it. */
+  scaledTarget: string | undefined,
 ): EventConsumerStatus {
   const status: EventConsumerStatus = {
     ...base,
@@ -116,7 +117,10 @@ export function statusAfterPoll(
     status.lastBacklogReadTime = at;
   }
   status.lastPollTime = at;
-  if (scaled) status.lastScaleTime = at;
+  if (scaledTarget !== undefined) {
+    status.lastScaleTime = at;
+    status.lastScaleTarget = scaledTarget;
+  }
   status.desiredReplicas = verdict.desired;
   status.consecutiveFailures = verdict.failures;
   return status;
@@ -446,6 +450,7 @@ export function nullForUndefined(status: EventConsumerStatus): Record<string, un
     'consumers',
     'forecast',
     'lastScaleTime',
+    'lastScaleTarget',
     'lastActiveTime',
     'lastPollTime',
     'lastBacklogReadTime',

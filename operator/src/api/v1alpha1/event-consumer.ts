@@ -302,6 +302,11 @@ export interface EventConsumerStatus {
   consumers?: ConsumerStatus[];
   forecast?: { arrivalPerSecond: number; relativeError: number; used: boolean };
   lastScaleTime?: string;
+  /**
+   * The target (apiVersion/kind/name) lastScaleTime is about: after spec.scaleTargetRef changed, the
+   * last scale of the old target says nothing of the new one.
+   */
+  lastScaleTarget?: string;
   lastActiveTime?: string;
   lastPollTime?: string;
   /** When status.backlog (and rates) were read; older than lastPollTime when the last polls failed. */
