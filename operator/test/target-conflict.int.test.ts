@@ -241,7 +241,20 @@ describe('one writer per scale target', () => {
         spec: { scaleTargetRef: { name: 'queue' }, triggers: [] },
       },
     });
+    // Written out empty (a template's default): KEDA takes "" as not set, so the same defaults.
+    // Before, "" read as the core API group and kind "", and the EventConsumer went on scaling
+    // the Deployment the ScaledObject scales.
+    await createDeployment(ns.name, 'queue-empty', 1);
+    await kubeApi().request('POST', `/apis/keda.sh/v1alpha1/namespaces/${ns.name}/scaledobjects`, {
+      body: {
+        apiVersion: 'keda.sh/v1alpha1',
+        kind: 'ScaledObject',
+        metadata: { name: 'queue-empty-keda' },
+        spec: { scaleTargetRef: { apiVersion: '', kind: '', name: 'queue-empty' }, triggers: [] },
+      },
+    });
     await createEventConsumer(fixture('queue', 'queue', 100));
+    await createEventConsumer(fixture('queue-empty', 'queue-empty', 100));
     operator = await startInProcessOperator(ns.name);
     const status = await eventually(
       'queue to yield to the ScaledObject',
@@ -253,5 +266,15 @@ describe('one writer per scale target', () => {
     );
     expect(condition(status, 'Ready')?.message).toContain(`ScaledObject ${ns.name}/queue-keda`);
     expect(await specReplicas(ns.name, 'queue')).toBe(1);
+    const empty = await eventually(
+      'queue-empty to yield to the ScaledObject with empty apiVersion and kind',
+      async () => {
+        const s = await eventConsumerStatus(ns.name, 'queue-empty');
+        return condition(s, 'Ready')?.reason === 'TargetConflict' ? s : undefined;
+      },
+      20_000,
+    );
+    expect(condition(empty, 'Ready')?.message).toContain(`ScaledObject ${ns.name}/queue-empty-keda`);
+    expect(await specReplicas(ns.name, 'queue-empty')).toBe(1);
   });
 });

@@ -133,9 +133,12 @@ export class OtherAutoscalers {
         typeof ref?.name !== 'string'
       )
         continue;
-      // A ScaledObject may omit apiVersion and kind (KEDA then means apps/v1 Deployment).
-      const apiVersion = typeof ref.apiVersion === 'string' ? ref.apiVersion : 'apps/v1';
-      const refKind = typeof ref.kind === 'string' ? ref.kind : 'Deployment';
+      // A ScaledObject may omit apiVersion and kind, or leave them empty: KEDA then means apps/v1
+      // Deployment (its ParseGVKR tests for ""). An HPA's empty apiVersion is the core group.
+      const unset = (v: unknown): boolean => v === undefined || (kind === 'ScaledObject' && v === '');
+      const apiVersion =
+        typeof ref.apiVersion === 'string' && !unset(ref.apiVersion) ? ref.apiVersion : 'apps/v1';
+      const refKind = typeof ref.kind === 'string' && !unset(ref.kind) ? ref.kind : 'Deployment';
       claims.push({
         kind,
         namespace,
