@@ -102,8 +102,9 @@ describe('optimistic /scale writes', () => {
         interleave = undefined;
         await change?.();
         try {
-          await realScale.setReplicas(namespace, ref, replicas, rv);
+          const stored = await realScale.setReplicas(namespace, ref, replicas, rv);
           writes.push({ replicas, outcome: 'written' });
+          return stored;
         } catch (err) {
           writes.push({ replicas, outcome: err instanceof ScaleError ? err.kind : 'error' });
           throw err;

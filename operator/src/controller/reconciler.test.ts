@@ -135,6 +135,7 @@ function setup(
         world.patches.push(replicas);
         if (ref.name === 'worker') world.replicas = replicas;
         else world.others[ref.name] = replicas;
+        return replicas;
       },
     },
     secrets: { read: async () => undefined },

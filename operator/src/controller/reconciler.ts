@@ -47,6 +47,7 @@ import {
   memoryFor,
   memoryIfUnchanged,
   pausedCondition,
+  withAppliedChange,
   withinBounds,
   type ConsumersVerdict,
   type PlannedEvent,
@@ -80,13 +81,16 @@ export interface ReconcilerDeps {
   api: KubeApi;
   scale: {
     get(namespace: string, ref: ScaleTargetRef, options?: ScaleReadOptions): Promise<ScaleReading>;
-    /** Optimistic: refused with ScaleError 'Conflict' unless the target still has resourceVersion. */
+    /**
+     * Optimistic: refused with ScaleError 'Conflict' unless the target still has resourceVersion.
+     * Resolves to the replicas the API server stored, when its answer says.
+     */
     setReplicas(
       namespace: string,
       ref: ScaleTargetRef,
       replicas: number,
       resourceVersion: string,
-    ): Promise<void>;
+    ): Promise<number | undefined>;
   };
   secrets: { read(namespace: string, name: string): Promise<SecretData> };
   backlog: {
@@ -157,7 +161,14 @@ const MAX_IMMEDIATE_CONFLICT_RETRIES = 3;
 type Action =
   | { ok: true; scaled: boolean }
   | { ok: false; conflict: true; message: string }
-  | { ok: false; conflict: false; reason: string; message: string };
+  | {
+      ok: false;
+      conflict: false;
+      reason: string;
+      message: string;
+      /** Replicas the API server stored instead of those asked for (a mutating admission). */
+      applied?: number;
+    };
 
 export class Reconciler {
   private readonly states = new Map<string, ConsumerState>();
@@ -387,7 +398,26 @@ export class Reconciler {
     this.recordEvents(poll, verdict.events);
     recordPollMetrics(this.deps.metrics, { namespace, name }, spec, observation.scale, verdict);
     if (!action.ok) {
-      // The backlog was read and a verdict reached; only the change failed.
+      // The backlog was read and a verdict reached; only the change failed, or was stored changed
+      // (action.applied): then that is the change made, recorded and counted as such.
+      const current = observation.scale.specReplicas;
+      const applied = action.applied;
+      const changed = applied !== undefined && applied !== current;
+      if (changed) {
+        state.scaling = memoriesForTarget(
+          Object.fromEntries(
+            Object.entries(verdict.memories).map(([n, m]) => [
+              n,
+              { ...m, history: withAppliedChange(m.history, now, current, applied) },
+            ]),
+          ),
+          targetKey(spec.scaleTargetRef),
+        );
+        this.recordScaled(poll, spec.scaleTargetRef, {
+          change: { from: current, to: applied },
+          why: `${verdict.why} (asked for ${verdict.change?.to}; the API server stored ${applied})`,
+        });
+      }
       poll.log.warn(action.message, { reason: action.reason });
       this.deps.metrics.countError(namespace, name, action.reason);
       this.deps.events.warning(poll.target, action.reason, action.message);
@@ -397,7 +427,7 @@ export class Reconciler {
         observation.scale,
         verdict,
         this.statusTimes(poll, verdict),
-        undefined,
+        changed ? targetKey(spec.scaleTargetRef) : undefined,
       );
       this.writeStatus(poll, status, [
         ...verdict.conditions,
@@ -433,8 +463,9 @@ export class Reconciler {
   ): Promise<Action> {
     const change = verdict.change;
     if (!change) return { ok: true, scaled: false };
+    let stored: number | undefined;
     try {
-      await this.deps.scale.setReplicas(poll.namespace, ref, change.to, scale.resourceVersion);
+      stored = await this.deps.scale.setReplicas(poll.namespace, ref, change.to, scale.resourceVersion);
     } catch (err) {
       if (err instanceof ScaleError)
         return err.kind === 'Conflict'
@@ -442,9 +473,17 @@ export class Reconciler {
           : { ok: false, conflict: false, reason: SCALE_REASONS[err.kind], message: err.message };
       throw err;
     }
+    const applied = stored ?? change.to;
     poll.state.observed.target = undefined; // re-read next poll: pods are starting or stopping
-    poll.state.observed.replicas = { refKey: targetKey(ref), uid: scale.uid, replicas: change.to };
-    return { ok: true, scaled: true };
+    poll.state.observed.replicas = { refKey: targetKey(ref), uid: scale.uid, replicas: applied };
+    if (applied === change.to) return { ok: true, scaled: true };
+    return {
+      ok: false,
+      conflict: false,
+      reason: 'ScaleAdjusted',
+      message: adjustedMessage(ref, change.to, applied),
+      applied,
+    };
   }
 
   /**
@@ -510,8 +549,9 @@ export class Reconciler {
         : { desired: paused, why: `pausedReplicas ${paused}: holding it` };
     if (bounded.desired === current) return {};
     const ref = spec.scaleTargetRef;
+    let stored: number | undefined;
     try {
-      await this.deps.scale.setReplicas(poll.namespace, ref, bounded.desired, scale.resourceVersion);
+      stored = await this.deps.scale.setReplicas(poll.namespace, ref, bounded.desired, scale.resourceVersion);
     } catch (err) {
       if (!(err instanceof ScaleError)) throw err;
       if (err.kind === 'Conflict') return { conflict: true };
@@ -520,11 +560,15 @@ export class Reconciler {
       };
     }
     poll.state.observed.target = undefined;
-    const change = { from: current, to: bounded.desired };
-    this.recordScaled(poll, ref, { change, why: bounded.why });
+    const applied = stored ?? bounded.desired;
+    const adjusted = applied === bounded.desired ? '' : `; ${adjustedMessage(ref, bounded.desired, applied)}`;
+    if (applied === current)
+      return { note: `${ref.kind} ${ref.name} has ${current} replicas (${bounded.why})${adjusted}` };
+    const change = { from: current, to: applied };
+    this.recordScaled(poll, ref, { change, why: `${bounded.why}${adjusted}` });
     return {
-      note: `scaled ${ref.kind} ${ref.name} from ${current} to ${bounded.desired}: ${bounded.why}`,
-      scaledTo: bounded.desired,
+      note: `scaled ${ref.kind} ${ref.name} from ${current} to ${applied}: ${bounded.why}${adjusted}`,
+      scaledTo: applied,
     };
   }
 
@@ -762,6 +806,11 @@ function lastScaleBefore(
   const fromStatus = obj.status?.lastScaleTime === undefined ? NaN : Date.parse(obj.status.lastScaleTime);
   if (!Number.isFinite(fromStatus)) return undefined;
   return monotonicTimeOf(Math.min(fromStatus, clocks.wall), clocks);
+}
+
+/** A /scale write the API server stored with other replicas than asked for. */
+function adjustedMessage(ref: ScaleTargetRef, asked: number, stored: number): string {
+  return `asked for ${asked} replicas of ${ref.kind} ${ref.name}, and the API server stored ${stored}: a mutating admission webhook or policy changed the request. jetscale asks again at every poll while the backlog needs it; change that rule, or keep spec.minReplicas..maxReplicas within what it allows`;
 }
 
 /** The memories to keep when the verdict's change was not made (see memoryIfUnchanged). */

@@ -306,24 +306,28 @@ export class ScaleClient {
 
   /**
    * Sets spec.replicas on /scale if the target still has `resourceVersion` (from the reading the
-   * decision was based on); otherwise throws ScaleError 'Conflict' and changes nothing.
+   * decision was based on); otherwise throws ScaleError 'Conflict' and changes nothing. Resolves to
+   * the spec.replicas the API server stored, as its answer says (a mutating admission webhook or
+   * policy may have changed the request), or undefined when the answer does not say.
    */
   async setReplicas(
     namespace: string,
     ref: ScaleTargetRef,
     replicas: number,
     resourceVersion: string,
-  ): Promise<void> {
+  ): Promise<number | undefined> {
     const plural = await this.resourceFor(ref);
     const objectPath = `${groupVersionPath(ref.apiVersion)}/namespaces/${encodeURIComponent(namespace)}/${plural}/${encodeURIComponent(ref.name)}`;
     const path = `${objectPath}/scale`;
     try {
       // A resourceVersion in a merge patch is a precondition: the API server answers 409 when
       // the object has moved on.
-      await this.api.request('PATCH', path, {
+      const stored = await this.api.request<ScaleObject | undefined>('PATCH', path, {
         query: { fieldManager: FIELD_MANAGER },
         body: { metadata: { resourceVersion }, spec: { replicas } },
       });
+      const value = stored?.spec?.replicas;
+      return typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value : undefined;
     } catch (err) {
       if (err instanceof KubeApiError && err.status === 404)
         throw await this.scaleNotFound(namespace, ref, plural, objectPath, err);

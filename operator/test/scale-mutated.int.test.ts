@@ -1,0 +1,169 @@
+// A scale write the API server accepts but stores changed: a mutating admission webhook (here a
+// real https webhook, as Kyverno or Gatekeeper mutations do) caps deployments/scale at 2 replicas.
+// jetscale must report what was stored, not what it asked for. Before, it took its request for the
+// result: "scaled from 1 to 5" while 2 were stored, desiredReplicas 5, and at every poll another
+// "Scaled" Event and scale event (2 -> 5, stored 2), its own write read back as its own and never
+// questioned. Now: the change made (1 -> 2) is the one recorded and counted, a Warning
+// ScaleAdjusted and Ready=False ScaleAdjusted say what changed it, and polls that change nothing
+// record no scale. On the real stack (real API server, real NATS), the reconciler driven directly.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { eventually } from '../../test/env.js';
+import {
+  condition,
+  eventConsumerStatus,
+  eventsFor,
+  kubeApi,
+  sleep,
+  specReplicas,
+  useStreamDrill,
+} from './harness.js';
+import { makeTestPki } from './test-pki.js';
+
+const ADMISSION = '/apis/admissionregistration.k8s.io/v1';
+
+describe('a scale write stored changed by a mutating webhook', () => {
+  const drill = useStreamDrill({ namespace: 'op-scale-mutated', instance: 'scale-mutated-test' });
+  const hook = `cap-scale-${process.pid}`;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'jetscale-mutating-'));
+  let server: https.Server | undefined;
+
+  afterAll(async () => {
+    await kubeApi()
+      .request('DELETE', `${ADMISSION}/mutatingwebhookconfigurations/${hook}`)
+      .catch(() => undefined);
+    if (server) await new Promise((resolve) => server?.close(resolve));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Until Scaled Events on `name` say `n` in all (the recorder writes them asynchronously). */
+  async function scaledEvents(name: string): Promise<string[]> {
+    return (await eventsFor(drill.ns.name, name))
+      .filter((e) => e.reason === 'Scaled')
+      .map((e) => e.message ?? '');
+  }
+
+  it('records the change stored, says what changed it, and does not count polls that change nothing', async () => {
+    const pki = makeTestPki(dir);
+    // Caps spec.replicas of deployments/scale named "capped" at 2 (a JSON Patch in the response).
+    server = https.createServer(
+      { cert: readFileSync(pki.files.serverCert), key: readFileSync(pki.files.serverKey) },
+      (req, res) => {
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => {
+          const review = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+            request: { uid: string; name?: string; object?: { spec?: { replicas?: number } } };
+          };
+          const replicas = review.request.object?.spec?.replicas ?? 0;
+          const cap = review.request.name === 'capped' && replicas > 2;
+          res.setHeader('Content-Type', 'application/json');
+          res.end(
+            JSON.stringify({
+              apiVersion: 'admission.k8s.io/v1',
+              kind: 'AdmissionReview',
+              response: {
+                uid: review.request.uid,
+                allowed: true,
+                ...(cap
+                  ? {
+                      patchType: 'JSONPatch',
+                      patch: Buffer.from(
+                        JSON.stringify([{ op: 'replace', path: '/spec/replicas', value: 2 }]),
+                      ).toString('base64'),
+                    }
+                  : {}),
+              },
+            }),
+          );
+        });
+      },
+    );
+    await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    await kubeApi().request('POST', `${ADMISSION}/mutatingwebhookconfigurations`, {
+      body: {
+        apiVersion: 'admissionregistration.k8s.io/v1',
+        kind: 'MutatingWebhookConfiguration',
+        metadata: { name: hook },
+        webhooks: [
+          {
+            name: 'cap.scale.jetscale.test',
+            admissionReviewVersions: ['v1'],
+            sideEffects: 'None',
+            failurePolicy: 'Fail',
+            timeoutSeconds: 10,
+            clientConfig: {
+              url: `https://127.0.0.1:${port}/mutate`,
+              caBundle: Buffer.from(pki.ca).toString('base64'),
+            },
+            rules: [
+              {
+                apiGroups: ['apps'],
+                apiVersions: ['*'],
+                operations: ['UPDATE'],
+                resources: ['deployments/scale'],
+              },
+            ],
+            namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': drill.ns.name } },
+          },
+        ],
+      },
+    });
+    const stream = await drill.addStream('capped', 500);
+    await drill.addTarget('capped', stream, { consumer: 'worker' });
+    // In force once a dry-run /scale write of 3 is stored as 2.
+    const scalePath = `/apis/apps/v1/namespaces/${drill.ns.name}/deployments/capped/scale`;
+    await eventually(
+      'the webhook in force',
+      async () => {
+        const stored = await kubeApi().request<{ spec?: { replicas?: number } }>('PATCH', scalePath, {
+          query: { dryRun: 'All' },
+          body: { spec: { replicas: 3 } },
+        });
+        return stored.spec?.replicas === 2 ? true : undefined;
+      },
+      30_000,
+      250,
+    );
+
+    // 500 pending at 100 per replica asks for 5; 2 are stored.
+    await drill.poll('capped');
+    expect(await specReplicas(drill.ns.name, 'capped')).toBe(2);
+    const status = await eventConsumerStatus(drill.ns.name, 'capped');
+    expect(status.lastScaleTime).toBeDefined();
+    const ready = condition(status, 'Ready');
+    expect(ready).toMatchObject({ status: 'False', reason: 'ScaleAdjusted' });
+    expect(ready?.message).toMatch(/asked for 5 .*stored 2/);
+    const scaled = await eventually('the Scaled Event', async () => {
+      const events = await scaledEvents('capped');
+      return events.length > 0 ? events : undefined;
+    });
+    expect(scaled).toEqual([expect.stringMatching(/from 1 to 2\b/)]);
+    const adjusted = await eventually(
+      'a ScaleAdjusted Event',
+      async () => (await eventsFor(drill.ns.name, 'capped')).find((e) => e.reason === 'ScaleAdjusted'),
+      15_000,
+      250,
+    );
+    expect(adjusted).toMatchObject({ type: 'Warning' });
+
+    // Polls that ask for 5 again and get 2 again change nothing: no scale recorded or counted.
+    for (let i = 0; i < 3; i++) {
+      await sleep(1_000);
+      await drill.poll('capped');
+    }
+    expect(await specReplicas(drill.ns.name, 'capped')).toBe(2);
+    const counted = (await drill.direct.metrics.scaleEvents.get()).values
+      .filter((v) => v.labels.namespace === drill.ns.name && v.labels.name === 'capped')
+      .reduce((n, v) => n + v.value, 0);
+    expect(counted).toBe(1);
+    await sleep(1_000); // the recorder's writes
+    expect(await scaledEvents('capped')).toHaveLength(1);
+    const after = await eventConsumerStatus(drill.ns.name, 'capped');
+    expect(after.lastScaleTime).toBe(status.lastScaleTime);
+  });
+});
