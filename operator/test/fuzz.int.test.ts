@@ -158,6 +158,7 @@ describe(`operator fuzz (seed ${seed})`, () => {
       'TargetConflict',
       'InvalidSpec',
       'TargetNotFound',
+      'TargetDeleting',
       'TargetForbidden',
       'TargetNotScalable',
       'TargetReplicasUnset',

@@ -21,4 +21,5 @@ export const SCALE_REASONS: Record<ScaleErrorKind, string> = {
   ReplicasUnset: 'TargetReplicasUnset',
   Conflict: 'ScaleConflict',
   Refused: 'ScaleRefused',
+  Deleting: 'TargetDeleting',
 };

@@ -110,12 +110,16 @@ export interface ScaleReadOptions {
  * it runs is not known; as the HPA (FailedGetScale), jetscale does not scale it until it has one.
  */
 /**
+ * Deleting: the target has a deletionTimestamp (a finalizer or a foreground deletion keeps it a
+ * while): it is going away, and jetscale does not scale it.
+ */
+/**
  * Refused: the API server would not take the change or the reading for a reason of its own
  * (an admission webhook, a ValidatingAdmissionPolicy, the target's validation): the message says
  * what refused it, in the server's words.
  */
 export type ScaleErrorKind =
-  'TargetNotFound' | 'Forbidden' | 'NotScalable' | 'ReplicasUnset' | 'Conflict' | 'Refused';
+  'TargetNotFound' | 'Forbidden' | 'NotScalable' | 'ReplicasUnset' | 'Conflict' | 'Refused' | 'Deleting';
 
 export class ScaleError extends Error {
   constructor(
@@ -138,7 +142,13 @@ interface ApiResourceList {
 }
 
 interface ScaleObject {
-  metadata?: { resourceVersion?: string; generation?: number; uid?: string; managedFields?: unknown };
+  metadata?: {
+    resourceVersion?: string;
+    generation?: number;
+    uid?: string;
+    managedFields?: unknown;
+    deletionTimestamp?: string;
+  };
   spec?: {
     replicas?: number;
     paused?: boolean;
@@ -282,6 +292,13 @@ export class ScaleClient {
       const resourceVersion = obj.metadata?.resourceVersion;
       if (resourceVersion === undefined || resourceVersion === '')
         throw new Error(`GET ${path}: the API server returned no metadata.resourceVersion`);
+      // Only the object itself says so (a custom resource's /scale carries no deletionTimestamp).
+      const deleting = obj.metadata?.deletionTimestamp;
+      if (typeof deleting === 'string' && deleting !== '')
+        throw new ScaleError(
+          'Deleting',
+          `${ref.kind} ${namespace}/${ref.name} is being deleted (since ${deleting.slice(0, 40)}; a finalizer or a foreground deletion keeps it until done): jetscale leaves it alone. Point spec.scaleTargetRef at its replacement, or delete this EventConsumer with it`,
+        );
       const reading: ScaleReading = {
         specReplicas: obj.spec?.replicas ?? 0,
         statusReplicas: obj.status?.replicas ?? 0,
