@@ -6,6 +6,7 @@ import {
   PANIC_DRAIN_SECONDS,
   PANIC_WINDOW_SECONDS,
   RATE_HEADROOM,
+  RISE_NOISE_REFERENCE_SECONDS,
 } from './decide.js';
 import { scaleUpLimit } from './behavior.js';
 import { asRateState } from './rates.js';
@@ -520,6 +521,56 @@ describe('decide: rate-aware sizing', () => {
     expect(last.reason).toContain('100/s arriving at 25/s per replica');
   });
 
+  describe('a rise read over 1 s intervals counts beyond their extra Poisson noise (not as at 5 s)', () => {
+    // 20 replicas measured at 5/s each, kept busy at 100/s by 5 s readings; then two readings
+    // `seconds` apart at `rate`/s, the replicas still completing 100/s.
+    const spec = withScalingDefaults({ maxReplicas: 100, drainWithinSeconds: 30, backlogPerReplica: 10_000 });
+    function twoReadings(rate: number, seconds: number) {
+      const warm = busyHistory(spec, { arrival: 100, perReplica: 5, ready: 20, pending0: 500, steps: 12 });
+      let { arrived, completed } = warm;
+      let d = warm.last;
+      for (let i = 1; i <= 2; i++) {
+        arrived += rate * seconds;
+        completed += 100 * seconds;
+        const at = 5 * 12 + i * seconds;
+        d = decide(
+          input({
+            spec,
+            sample: sampleFromTotals(s(at), arrived, completed, 200),
+            currentReplicas: 20,
+            readyReplicas: 20,
+            history: d.history,
+            now: s(at),
+          }),
+        );
+      }
+      // The rate sized for, as the reason says it (the rate term's, or the panic's).
+      const said = /([\d,.]+)\/s (?:arriving|arrived in each)/.exec(d.reason)?.[1];
+      const arriving = Number(said?.replace(/,/g, '') ?? NaN);
+      return { d, arriving };
+    }
+
+    it('two 1 s readings within their Poisson noise of the rate are not sized as a rise (before: as 115/s)', () => {
+      // 115/s over 1 s against 100/s is 1.5 σ of a 1 s reading's Poisson noise (σ = 10/s); at 5 s
+      // (σ = 4.5/s) the same rise stands out. A 1 s reading counts only beyond the noise it has
+      // more than a 5 s one: 115 − √115 × (1 − 1/√5) = 109/s. Sized for 115/s at every 1 s reading,
+      // the scale-down window kept the highest of 15 noisy asks (make bench-scaling: +4–9 %
+      // replica-seconds at 1 s polls).
+      const fast = twoReadings(115, 1);
+      expect(fast.arriving).toBeGreaterThan(100);
+      expect(fast.arriving).toBeLessThan(110);
+      const slow = twoReadings(115, 5);
+      expect(slow.arriving).toBeCloseTo(115, 0);
+      expect(fast.d.recommendedReplicas).toBeLessThan(slow.d.recommendedReplicas);
+    });
+
+    it('a real step read over 1 s intervals is still sized at once', () => {
+      const step = twoReadings(400, 1);
+      expect(step.arriving).toBeGreaterThan(385);
+      expect(step.d.recommendedReplicas).toBeGreaterThanOrEqual(Math.ceil((385 * RATE_HEADROOM) / 5));
+    });
+  });
+
   it('never recommends fewer replicas than the backlog needs', () => {
     const { last } = busyHistory(spec, { arrival: 10, perReplica: 100, ready: 2, pending0: 3000, steps: 4 });
     const backlog = last.history.samples.at(-1);
@@ -680,9 +731,12 @@ describe('decide: panic', () => {
         }),
       );
     };
-    // A real step: 1,000/s again. Sized for the full rate now, far beyond the first reading.
+    // A real step: 1,000/s again. Sized for the full rate now, far beyond the first reading — less
+    // the Poisson noise a 1 s reading has more than a 5 s one (beyondBatchNoise): 982/s.
     const step = next(1000, 0);
-    expect(step.reason).toMatch(/1,000\/s arriving/);
+    const oneSecond = 1000 - Math.sqrt(1000) * (1 - 1 / Math.sqrt(RISE_NOISE_REFERENCE_SECONDS));
+    const said = Number(/([\d,]+)\/s arriving/.exec(step.reason)?.[1]?.replace(/,/g, '') ?? NaN);
+    expect(Math.abs(said - oneSecond)).toBeLessThanOrEqual(2);
     expect(step.recommendedReplicas).toBeGreaterThan(2 * d.recommendedReplicas);
     // One batch: nothing more arrived. No more replicas than the first reading asked for.
     const batch = next(0, 0);
