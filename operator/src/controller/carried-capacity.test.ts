@@ -2,7 +2,11 @@
 // by a restarted operator or a new leader (consumer-state.ts carriedCapacity, decide.ts fromBacklog):
 // a status is input from outside, so only a recent, well-formed figure for the same stream and
 // consumer is taken.
-import { parseEventConsumerSpec, type EventConsumerObject } from '../api/v1alpha1/event-consumer.js';
+import {
+  parseEventConsumerSpec,
+  type EventConsumerObject,
+  type EventConsumerStatus,
+} from '../api/v1alpha1/event-consumer.js';
 import { decide as policyDecide, emptyHistory } from '../scaling/index.js';
 import type { BacklogSample } from '../scaling/types.js';
 import {
@@ -12,6 +16,7 @@ import {
   type ScalingMemory,
 } from './consumer-state.js';
 import { decide, type DecideInput } from './decide.js';
+import { statusForGeneration } from './report.js';
 
 const WALL = Date.parse('2026-12-04T06:00:00Z');
 const iso = (secondsAgo: number): string => new Date(WALL - secondsAgo * 1000).toISOString();
@@ -58,16 +63,24 @@ describe('carriedCapacity (status read back)', () => {
   });
 });
 
-function objectWith(entries: unknown[]): EventConsumerObject {
+/** An EventConsumer at `generation` whose status was written for `observedGeneration`. */
+function objectWith(
+  entries: unknown[],
+  generation = 3,
+  observedGeneration: number | 'absent' = generation,
+): EventConsumerObject {
   return {
     apiVersion: 'jetscale.io/v1alpha1',
     kind: 'EventConsumer',
-    metadata: { name: 'ec', namespace: 'ns', uid: 'u1' },
+    metadata: { name: 'ec', namespace: 'ns', uid: 'u1', generation },
     spec: {
       scaleTargetRef: { name: 'worker' },
       nats: { servers: ['nats://x:4222'], stream: 'S', consumer: 'c' },
     },
-    status: { consumers: entries },
+    status: {
+      ...(observedGeneration === 'absent' ? {} : { observedGeneration }),
+      consumers: entries,
+    },
   } as unknown as EventConsumerObject;
 }
 
@@ -136,6 +149,32 @@ describe('a new process starts from the capacity in status', () => {
     const state = newConsumerState(objectWith([entry({ consumer: 'other' })]), fingerprint, clocks);
     const { reason } = twoPolls(state.scaling.c as ScalingMemory);
     expect(reason).toMatch(/no per-replica capacity measured yet/);
+  });
+
+  // A spec edit (other servers, another scale target, other credentials) bumps the generation; a
+  // capacity measured under the old spec is not this workload's. The edit may land while no
+  // operator runs, or be seen by a new leader before it polls.
+  it.each([
+    ['written for an older generation (the spec changed since)', 4, 3],
+    ['written for a newer generation (an edit undone by a restore)', 3, 4],
+    ['without an observedGeneration', 3, 'absent' as const],
+  ])('ignores a capacity in a status %s', (_why, generation, observed) => {
+    const state = newConsumerState(objectWith([entry()], generation, observed), fingerprint, clocks);
+    expect(state.scaling.c?.carriedCapacity).toBeUndefined();
+    expect(twoPolls(state.scaling.c as ScalingMemory).reason).toMatch(/no per-replica capacity measured yet/);
+  });
+
+  it('a status rewritten for a new generation keeps no rates of the old one, so none is carried later', () => {
+    const written = { observedGeneration: 3, consumers: [entry()] } as unknown as EventConsumerStatus;
+    // A poll (a failed read, an invalid spec) of generation 4 writes from the last status.
+    const rewritten = statusForGeneration(written, 4);
+    expect(rewritten.observedGeneration).toBe(4);
+    expect(rewritten.consumers?.[0]?.rates).toBeUndefined();
+    expect(rewritten.consumers?.[0]?.lastBacklogReadTime).toBe(entry().lastBacklogReadTime);
+    const obj = { ...objectWith([], 4), status: rewritten } as EventConsumerObject;
+    expect(newConsumerState(obj, fingerprint, clocks).scaling.c?.carriedCapacity).toBeUndefined();
+    // Within one generation the last rates stay (a failed read shows the last good numbers).
+    expect(statusForGeneration(written, 3).consumers?.[0]?.rates).toEqual(entry().rates);
   });
 
   it('starts from unknown without one, as before', () => {

@@ -172,6 +172,12 @@ function carriedFailures(obj: EventConsumerObject, wallNow: number): ScalingMemo
     seeded: false,
   });
   const out: ScalingMemories = {};
+  // A figure measured under another spec (servers, stream, consumer, target, credentials) says
+  // nothing about this one: only a status written for this generation carries a capacity (report.ts
+  // keeps an entry's rates over a failed read only within one generation, so its rates were
+  // measured under the generation the status names).
+  const generation = obj.metadata?.generation;
+  const specUnchanged = typeof generation === 'number' && obj.status?.observedGeneration === generation;
   const entries = obj.status?.consumers;
   if (Array.isArray(entries)) {
     for (const e of entries as unknown[]) {
@@ -179,7 +185,7 @@ function carriedFailures(obj: EventConsumerObject, wallNow: number): ScalingMemo
       const entry = e as { name?: unknown; consecutiveFailures?: unknown };
       if (typeof entry.name !== 'string') continue;
       const failures = typeof entry.consecutiveFailures === 'number' ? entry.consecutiveFailures : undefined;
-      const capacity = carriedCapacity(e, wallNow);
+      const capacity = specUnchanged ? carriedCapacity(e, wallNow) : undefined;
       if (failures === undefined && capacity === undefined) continue;
       const memory = fresh(failures ?? 0);
       if (capacity !== undefined) memory.carriedCapacity = capacity;
@@ -202,6 +208,7 @@ export function memoriesForTarget(memories: ScalingMemories, target: string): Sc
 /**
  * The per-replica capacity a status.consumers[] entry shows, when it can be carried over: a status
  * is input from outside (another process wrote it, a user may have edited it), so it is taken only
+ * from a status written for the object's current generation (carriedFailures), and only
  * when the entry names its stream and consumer, its rate is a finite number above 0 and at most
  * MAX_CARRIED_PER_REPLICA_PER_SECOND, and its lastBacklogReadTime (when that rate was current) is
  * a valid time no more than CARRIED_CAPACITY_MAX_AGE_SECONDS ago (and not ahead of this clock by

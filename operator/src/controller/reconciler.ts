@@ -62,6 +62,7 @@ import {
   recordPollMetrics,
   rememberWritten,
   statusAfterPoll,
+  statusForGeneration,
   statusFingerprint,
   statusLane,
   statusToWrite,
@@ -602,8 +603,7 @@ export class Reconciler {
     this.writeStatus(
       poll,
       {
-        ...this.lastStatus(poll),
-        observedGeneration: poll.obj.metadata?.generation,
+        ...statusForGeneration(this.lastStatus(poll), poll.obj.metadata?.generation),
         lastPollTime: new Date(poll.clocks.wall).toISOString(),
       },
       [
@@ -630,9 +630,8 @@ export class Reconciler {
     this.writeStatus(
       poll,
       {
-        ...this.lastStatus(poll),
+        ...statusForGeneration(this.lastStatus(poll), poll.obj.metadata?.generation),
         ...fields,
-        observedGeneration: poll.obj.metadata?.generation,
         consecutiveFailures: Math.max(0, ...Object.values(poll.state.scaling).map((m) => m.failures)),
         lastPollTime: new Date(poll.clocks.wall).toISOString(),
       },

@@ -51,6 +51,23 @@ export function lastActiveTime(
   return memory.lastActive.time;
 }
 
+/**
+ * `last` (the status last written) as the base of a status for `generation`. The rates of each
+ * consumer entry are kept only within one generation: a figure measured under another spec
+ * (servers, stream, consumer, target) says nothing about this one, and a status that names this
+ * generation with it would let a new leader carry that per-replica capacity over
+ * (consumer-state.ts carriedFailures). Backlog numbers and read times stay (what was last seen).
+ */
+export function statusForGeneration(
+  last: EventConsumerStatus,
+  generation: number | undefined,
+): EventConsumerStatus {
+  const status: EventConsumerStatus = { ...last, observedGeneration: generation };
+  if (last.observedGeneration === generation || last.consumers === undefined) return status;
+  status.consumers = last.consumers.map(({ rates: _measuredUnderAnotherSpec, ...entry }) => entry);
+  return status;
+}
+
 /** The status after a poll that observed the world and decided (and scaled, when `scaledTarget` says). */
 export function statusAfterPoll(
   base: EventConsumerStatus,
@@ -62,14 +79,13 @@ export function statusAfterPoll(
   scaledTarget: string | undefined,
 ): EventConsumerStatus {
   const status: EventConsumerStatus = {
-    ...base,
-    observedGeneration: generation,
+    ...statusForGeneration(base, generation),
     currentReplicas: scale.statusReplicas,
   };
   const at = new Date(times.wall).toISOString();
   const entries = verdict.consumers.map(({ consumer, verdict: v }) =>
     consumerStatus(
-      base.consumers?.find((e) => e.name === consumer.name),
+      status.consumers?.find((e) => e.name === consumer.name),
       consumer,
       v,
       at,
