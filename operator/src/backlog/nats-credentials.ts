@@ -70,6 +70,17 @@ function jwtExpiry(jwt: string): number | undefined {
 }
 
 /**
+ * When the user JWT of .creds credentials expires (ms since the epoch), when it says; else
+ * undefined (other kinds of credentials, or a JWT without `exp`).
+ */
+export function userJwtExpiresAt(auth: NatsAuth): number | undefined {
+  if (auth.kind !== 'creds') return undefined;
+  const jwt = credsBlocks(auth.creds)?.jwt;
+  const exp = jwt === undefined ? undefined : jwtExpiry(jwt);
+  return exp === undefined ? undefined : exp * 1000;
+}
+
+/**
  * Reads the auth Secret; `where` names it in errors (namespace/name). `now` (ms since the epoch,
  * the wall clock a JWT's expiry is on) judges a .creds file's user JWT.
  */

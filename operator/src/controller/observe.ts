@@ -19,6 +19,7 @@ import {
   connectionKey,
   parseAuthSecret,
   parseTlsSecret,
+  userJwtExpiresAt,
   type NatsCredentials,
 } from '../backlog/nats-credentials.js';
 import { tlsProblemMessage } from '../backlog/tls-diagnosis.js';
@@ -114,10 +115,15 @@ export async function observe(deps: ObserveDeps, input: ObserveInput): Promise<O
   const sources = backlogSources(deps, input, consumers, credentials);
   // All consumers are read at once: a poll takes as long as its slowest read, not their sum.
   const backlogs = await Promise.all(sources.map((source) => source.read()));
+  const readAt = Date.now(); // the wall clock a JWT's expiry is on, after the reads
   const readings = consumers.map((consumer, i) => ({
     consumer,
     backlog: withOwnAuthSecret(
-      withOwnTlsSecret(backlogs[i] as BacklogReading, namespace, consumer),
+      withExpiredUserJwt(
+        withOwnTlsSecret(backlogs[i] as BacklogReading, namespace, consumer),
+        credentials[i] as NatsCredentials,
+        readAt,
+      ),
       namespace,
       consumer,
     ),
@@ -152,6 +158,50 @@ function withOwnTlsSecret(
   return {
     ok: false,
     error: new BacklogError('TlsFailed', tlsProblemMessage(problem, server, secret), error.where, problem),
+  };
+}
+
+/** What the server says to a user JWT past its expiry (nats-server: "User Authentication Expired"). */
+export const EXPIRED_REFUSAL = 'User Authentication Expired';
+
+/**
+ * How long before a user JWT's `exp` the server may already have closed the connection:
+ * nats-server times the expiry in whole seconds from the connect (client.go checkExpiration:
+ * `Expires - time.Now().Unix()` seconds), so it fires up to 1 s early; 2 s with slack.
+ */
+export const JWT_EXPIRY_EARLY_MS = 2000;
+
+/**
+ * A read that failed for the connection (unreachable, or refused) once the user JWT of the
+ * credentials expired (JWT_EXPIRY_EARLY_MS before its `exp`, or later) failed because it expired:
+ * the server closes the connection at the expiry and refuses every reconnect. What nats.js reports first depends on timing — the disconnect
+ * (a read in flight then waits out the reconnect grace and ends NatsUnreachable, which counts
+ * toward fallback) or the server's -ERR (a refusal) — and on a loaded machine the disconnect came
+ * first (nats-accounts.int). Judged on the wall clock after the read, so it holds whatever the
+ * order: the reason is NatsUnauthorized and withOwnAuthSecret says to renew the credentials. A
+ * read that succeeded stays a success (a server whose clock is behind ours still accepts it).
+ */
+export function withExpiredUserJwt(
+  reading: BacklogReading,
+  credentials: NatsCredentials,
+  wallNow: number,
+): BacklogReading {
+  if (reading.ok) return reading;
+  const { error } = reading;
+  if (error.kind !== 'Unreachable' && error.kind !== 'Unauthorized' && error.kind !== 'Busy') return reading;
+  const expiresAt = userJwtExpiresAt(credentials.auth);
+  if (expiresAt === undefined || expiresAt - JWT_EXPIRY_EARLY_MS > wallNow) return reading;
+  const server = error.where.server ?? 'NATS';
+  const refusal = `${EXPIRED_REFUSAL}: the user JWT expired at ${new Date(expiresAt).toISOString()}`;
+  return {
+    ok: false,
+    error: new BacklogError(
+      'Unauthorized',
+      `NATS at ${server} refused the credentials (${refusal})`,
+      error.where,
+      undefined,
+      refusal,
+    ),
   };
 }
 
