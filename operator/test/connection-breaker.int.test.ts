@@ -187,8 +187,9 @@ describe('the NATS connection breaker', () => {
       expect(slowPool.isDown(servers, creds)).toBe(false);
       expect(refused.map((r) => (r.ok ? 'ok' : r.error.kind))).toEqual(['Busy', 'Busy']);
 
-      // What the reconcile makes of such a refusal: a skipped poll. With failureThreshold 1, one
-      // counted failure would start fallback at once.
+      // What the reconcile makes of such a refusal: a skipped poll. With failureThreshold 1 and
+      // failed reads a minute long already (fallback's 10 s passed), one counted failure would
+      // start fallback at once.
       const parsed = parseEventConsumerSpec({
         scaleTargetRef: { name: 'worker' },
         nats: { servers, stream: 'ORDERS', consumer: 'worker' },
@@ -200,7 +201,13 @@ describe('the NATS connection breaker', () => {
           spec: parsed.spec,
           backlog,
           scale: { specReplicas: 2, statusReplicas: 2, readyReplicas: 2, resourceVersion: '1' },
-          memory: { history: emptyHistory(), failures: 0, fallbackActive: false, seeded: true },
+          memory: {
+            history: emptyHistory(),
+            failures: 0,
+            fallbackActive: false,
+            seeded: true,
+            failingSince: Date.now() - 60_000,
+          },
           now: Date.now(),
           policy: policyDecide,
         });

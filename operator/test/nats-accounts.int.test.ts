@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startNatsServer, type NatsServer } from '../../hack/stack/nats-server.js';
 import { createNamespace, eventually } from '../../test/env.js';
+import { FALLBACK_MIN_OUTAGE_SECONDS } from '../src/controller/decide.js';
 import type { RunningOperator } from '../src/run-operator.js';
 import {
   closeKubeApi,
@@ -34,12 +35,13 @@ import { makeJwtOperator } from './test-jwt.js';
 
 const PASSWORD = 'pw-accounts';
 /**
- * Fallback after this many failed polls (1 s apart): a read misclassified as NatsUnreachable at every
- * poll reaches it within HOLD_SECONDS, while one or two reads that time out on a loaded machine (a
- * PING past its 2 s opens the connection's breaker) do not.
+ * Fallback after this many failed polls (1 s apart) spanning FALLBACK_MIN_OUTAGE_SECONDS (10 s): a
+ * read misclassified as NatsUnreachable at every poll reaches it within HOLD_SECONDS of the first
+ * failed poll (readyReason has seen it), while one or two reads that time out on a loaded machine
+ * (a PING past its 2 s opens the connection's breaker) do not.
  */
 const FAILURE_THRESHOLD = 4;
-const HOLD_SECONDS = 7;
+const HOLD_SECONDS = FALLBACK_MIN_OUTAGE_SECONDS + 2;
 /** Users of the APP account (JetStream enabled) and of NOJS (no JetStream), by what they may do. */
 const accountsConfig = `
 accounts {

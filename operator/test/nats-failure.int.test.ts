@@ -1,6 +1,7 @@
 // When NATS goes away the operator keeps the last decision, says so in a condition, holds
-// fallback.replicas after fallback.failureThreshold failed polls, and returns to scaling from the
-// backlog when NATS comes back. Uses its own nats-server so stopping it disturbs no one else.
+// fallback.replicas after fallback.failureThreshold failed polls spanning at least 10 s (at 1 s
+// polls: a JetStream leader election is no outage; decide.ts fallbackOutageSeconds), and returns
+// to scaling from the backlog when NATS comes back. Uses its own nats-server so stopping it disturbs no one else.
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -95,12 +96,12 @@ describe('operator when NATS is unreachable', () => {
     expect(await specReplicas(ns.name, 'worker')).toBe(2);
 
     const fallback = await eventually(
-      'fallback after 3 failed polls',
+      'fallback after 3 failed polls over at least 10 s',
       async () => {
         const s = await eventConsumerStatus(ns.name, 'worker');
         return condition(s, 'Fallback')?.status === 'True' ? s : undefined;
       },
-      15_000,
+      40_000,
       100,
     );
     expect(fallback.consecutiveFailures).toBeGreaterThanOrEqual(3);
@@ -114,7 +115,7 @@ describe('operator when NATS is unreachable', () => {
       100,
     );
     // Events are recorded without blocking the reconcile: give them a moment to land.
-    await eventually(
+    const started = await eventually(
       'a FallbackStarted warning',
       async () =>
         (await eventsFor(ns.name, 'worker')).find(
@@ -122,6 +123,9 @@ describe('operator when NATS is unreachable', () => {
         ),
       5000,
     );
+    // Not at the third failed poll (3 s): only once the failed reads spanned 10 s.
+    const over = /polls in a row failed over (\d+)s/.exec(started.message ?? '');
+    expect(Number(over?.[1])).toBeGreaterThanOrEqual(10);
 
     await nats.start();
     const recovered = await eventually(

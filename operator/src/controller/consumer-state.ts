@@ -19,6 +19,11 @@ export interface ScalingMemory {
   history: ScalingHistory;
   /** Polls in a row whose backlog could not be read. */
   failures: number;
+  /**
+   * When the first of those failed (policy time, ms; this process's first for a count carried over
+   * a restart): fallback waits for both the count and the time (decide.ts fallbackOutageSeconds).
+   */
+  failingSince?: number;
   /** True while the target is held at spec.fallback.replicas. */
   fallbackActive: boolean;
   /**

@@ -12,7 +12,15 @@ import type { BacklogReading } from '../backlog/backlog-source.js';
 import { decide as policyDecide, emptyHistory } from '../scaling/index.js';
 import type { BacklogSample, ScalingInput } from '../scaling/types.js';
 import type { ScalingMemory } from './consumer-state.js';
-import { decide, decideAll, type DecideAllInput, type DecideInput } from './decide.js';
+import {
+  decide,
+  decideAll,
+  fallbackOutageSeconds,
+  FALLBACK_MIN_OUTAGE_SECONDS,
+  type DecideAllInput,
+  type DecideInput,
+  type Verdict,
+} from './decide.js';
 
 function specOf(extra: Record<string, unknown> = {}): EventConsumerSpec {
   const parsed = parseEventConsumerSpec({
@@ -45,6 +53,11 @@ const fresh = (): ScalingMemory => ({
   seeded: false,
 });
 const unreachable: BacklogReading = { ok: false, error: new BacklogError('Unreachable', 'no NATS') };
+
+/** A run of failed reads that began `seconds` before input()'s now (none counted yet). */
+function failingFor(seconds: number): ScalingMemory {
+  return { ...fresh(), failingSince: 1_000_000 - seconds * 1000 };
+}
 
 function input(over: Partial<DecideInput>): DecideInput {
   return {
@@ -197,11 +210,12 @@ describe('decide (the reconcile step)', () => {
   });
 
   it('counts unreachable polls, holds replicas until the threshold, then holds fallback.replicas once', () => {
-    const spec = specOf({ fallback: { failureThreshold: 2, replicas: 7 } });
+    // Polls 10 s apart (pollInterval 10s): two failed polls span one interval, the time fallback needs.
+    const spec = specOf({ pollInterval: '10s', fallback: { failureThreshold: 2, replicas: 7 } });
     const first = decide(input({ spec, backlog: unreachable }));
     expect(first.change).toBeUndefined();
-    expect(first.memory).toMatchObject({ failures: 1, fallbackActive: false });
-    const second = decide(input({ spec, backlog: unreachable, memory: first.memory }));
+    expect(first.memory).toMatchObject({ failures: 1, fallbackActive: false, failingSince: 1_000_000 });
+    const second = decide(input({ spec, backlog: unreachable, memory: first.memory, now: 1_010_000 }));
     expect(second.change).toEqual({ from: 2, to: 7 });
     expect(second.events.map((e) => e.reason)).toEqual(['FallbackStarted', 'NatsUnreachable']);
     const third = decide(
@@ -210,12 +224,49 @@ describe('decide (the reconcile step)', () => {
         backlog: unreachable,
         memory: second.memory,
         scale: { specReplicas: 7, statusReplicas: 7, resourceVersion: '2' },
+        now: 1_020_000,
       }),
     );
     expect(third.events.map((e) => e.reason)).toEqual(['NatsUnreachable']);
-    const back = decide(input({ spec, memory: third.memory }));
+    const back = decide(input({ spec, memory: third.memory, now: 1_030_000 }));
     expect(back.events.map((e) => e.reason)).toEqual(['FallbackEnded']);
     expect(back.memory).toMatchObject({ failures: 0, fallbackActive: false });
+    expect(back.memory.failingSince).toBeUndefined();
+  });
+
+  // At 1 s polls, stopping one node of a 3-node cluster left CONSUMER.INFO unanswered for ~6 s (a
+  // JetStream leader election) and failureThreshold 3 fell back after 3 s. And a threshold counted
+  // in polls fell back sooner than failureThreshold poll intervals when watch events brought polls
+  // in between. Before: fallback at the third failed poll in both cases.
+  it('falls back only after the failed reads span the threshold in time, at least an election long', () => {
+    expect(fallbackOutageSeconds(specOf({ pollInterval: '1s' }))).toBe(FALLBACK_MIN_OUTAGE_SECONDS);
+    expect(fallbackOutageSeconds(specOf({ pollInterval: '5s' }))).toBe(10);
+    expect(fallbackOutageSeconds(specOf({ pollInterval: '30s' }))).toBe(60);
+    const failedPolls = (spec: EventConsumerSpec, seconds: number[]): Verdict[] => {
+      let memory = fresh();
+      return seconds.map((t) => {
+        const v = decide(input({ spec, backlog: unreachable, memory, now: 1_000_000 + t * 1000 }));
+        memory = v.memory;
+        return v;
+      });
+    };
+    // 1 s polls, threshold 3: held through a 6 s election (and up to 10 s), fallback at 10 s.
+    const fast = specOf({ pollInterval: '1s', fallback: { failureThreshold: 3, replicas: 7 } });
+    const election = failedPolls(fast, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(election.slice(0, 10).map((v) => v.desired)).toEqual(Array(10).fill(2));
+    expect(election[5]?.conditions.find((c) => c.type === 'Fallback')).toMatchObject({
+      status: 'False',
+      reason: 'BelowFailureThreshold',
+      message: expect.stringMatching(
+        /^6 of 3 failed polls, over 5s of 10s, before fallback.replicas 7/,
+      ) as unknown,
+    });
+    expect(election[10]?.change).toEqual({ from: 2, to: 7 });
+    expect(election[10]?.events.map((e) => e.reason)).toEqual(['FallbackStarted', 'NatsUnreachable']);
+    // 30 s polls, threshold 3, and watch events bring three failed polls within 2 s: not yet 60 s.
+    const slow = specOf({ pollInterval: '30s', fallback: { failureThreshold: 3, replicas: 7 } });
+    const burst = failedPolls(slow, [0, 1, 2, 30, 60]);
+    expect(burst.map((v) => v.desired)).toEqual([2, 2, 2, 2, 7]);
   });
 
   it('counts the fallback’s change in the step policies’ record, as a change from the backlog (one consumer as several)', () => {
@@ -249,6 +300,7 @@ describe('decide (the reconcile step)', () => {
     const name = consumersOf(spec)[0]?.name ?? '';
     const read = one(
       {
+        now: t0 - 11_000,
         readings: [
           { consumer: consumersOf(spec)[0] as ConsumerSpec, backlog: { ok: true, sample: sample(150) } },
         ],
@@ -256,7 +308,10 @@ describe('decide (the reconcile step)', () => {
       fresh(),
     );
     expect(read.change).toBeUndefined();
-    const fallback = one({ now: t0 + 1000 }, read.memories[name] as ScalingMemory);
+    // The first failed read holds (fallback needs its reads failing for 10 s), the next falls back.
+    const failed = one({ now: t0 - 10_000 }, read.memories[name] as ScalingMemory);
+    expect(failed.change).toBeUndefined();
+    const fallback = one({ now: t0 + 1000 }, failed.memories[name] as ScalingMemory);
     expect(fallback.change).toEqual({ from: 2, to: 10 });
     expect(fallback.memories[name]?.history.scaleEvents).toEqual([{ at: t0 + 1000, from: 2, to: 10 }]);
     const back = one(
@@ -288,7 +343,7 @@ describe('decide (the reconcile step)', () => {
       message: expect.stringContaining('does not count toward fallback') as unknown,
     });
     // Already in fallback (the server was dead, now it is back but slow): fallback holds on.
-    const dead = decide(input({ spec, backlog: unreachable }));
+    const dead = decide(input({ spec, backlog: unreachable, memory: failingFor(60) }));
     expect(dead.change).toEqual({ from: 2, to: 7 });
     const held = decide(
       input({
@@ -350,6 +405,7 @@ describe('decide (the reconcile step)', () => {
         input({
           spec,
           backlog: unreachable,
+          memory: failingFor(60),
           scale: { specReplicas: current, statusReplicas: current, resourceVersion: '1' },
         }),
       );
@@ -370,7 +426,7 @@ describe('decide (the reconcile step)', () => {
       maxReplicas: 5,
       fallback: { replicas: 3, failureThreshold: 1, behavior: 'CurrentReplicasIfHigher' },
     });
-    const fallback = decide(input({ spec, scale: over, backlog: unreachable }));
+    const fallback = decide(input({ spec, scale: over, backlog: unreachable, memory: failingFor(60) }));
     expect(fallback.change).toEqual({ from: 7, to: 5 });
     const under = decide(input({ spec: specOf({ minReplicas: 3 }), backlog: unreachable }));
     expect(under.change).toEqual({ from: 2, to: 3 });
@@ -549,7 +605,7 @@ describe('decideAll (several consumers)', () => {
         scaleDown: { stabilizationWindow: '0s', policies: [{ type: 'Percent', value: 100, period: '15s' }] },
       },
     });
-    const memories = { refunds: { ...fresh(), seeded: true } };
+    const memories = { refunds: { ...fresh(), seeded: true }, orders: failingFor(60) };
     const low = decideAll(all(unreachable, read(0), { spec, scale: scaleAt(6), memories }));
     expect(low.fallbackActive).toBe(true);
     expect(low.desired).toBe(3);

@@ -5,11 +5,12 @@
 //
 // Failure is never a reason to scale wildly: a backlog that cannot be read leaves the replicas
 // where they are. Only an unreachable NATS counts toward fallback: after
-// fallback.failureThreshold failed polls in a row the target is held at fallback.replicas (when
-// set) until the backlog can be read again. A read refused because the connection is busy (slow
+// fallback.failureThreshold failed polls in a row — spanning at least failureThreshold − 1 poll
+// intervals and at least FALLBACK_MIN_OUTAGE_SECONDS (fallbackOutageSeconds) — the target is held at
+// fallback.replicas (when set) until the backlog can be read again. A read refused because the connection is busy (slow
 // but answering) is a skipped poll, not a failed one: it neither counts nor resets the count.
 import { consumersOf, type ConsumerSpec, type EventConsumerSpec } from '../api/v1alpha1/event-consumer.js';
-import { toScalingSpec } from '../api/v1alpha1/scaling-spec.js';
+import { pollIntervalMs, toScalingSpec } from '../api/v1alpha1/scaling-spec.js';
 import type { BacklogReading } from '../backlog/backlog-source.js';
 import type { ScaleReading } from '../kube/scale-client.js';
 import type { BacklogSample, ScalingDecision, ScalingHistory, ScalingInput } from '../scaling/types.js';
@@ -479,10 +480,18 @@ function fromBacklog(input: DecideInput, consumer: ConsumerSpec, sample: Backlog
   };
 }
 
-/** The memory without a carried capacity: a reading has been taken, and its rates now hold the figure. */
+/**
+ * The memory without a carried capacity (a reading has been taken, and its rates now hold the
+ * figure) and without a run of failed reads (this one succeeded).
+ */
 function withoutCarried(memory: ScalingMemory): ScalingMemory {
-  const { carriedCapacity: _used, ...rest } = memory;
+  const { carriedCapacity: _used, failingSince: _over, ...rest } = memory;
   return rest;
+}
+
+function withFailingSince(memory: ScalingMemory, failingSince: number | undefined): ScalingMemory {
+  if (failingSince === undefined) return memory;
+  return { ...memory, failingSince };
 }
 
 /** The longest period of the scale-down step policies (0 when scale-down is disabled or has none). */
@@ -534,18 +543,44 @@ function replicasReadyCondition(
   };
 }
 
+/**
+ * The shortest run of failed reads that starts fallback, whatever the poll interval: a JetStream
+ * leader election (a node of a cluster stopped) leaves CONSUMER.INFO unanswered while followers
+ * wait 4–9 s for the lost leader before they campaign (nats-server raft.go
+ * minElectionTimeoutDefault..maxElectionTimeoutDefault) — ~6 s measured on a 3-node cluster — and
+ * the new leader then answers from the replicated state. That is no outage to fall back from; the
+ * replicas are held meanwhile, and every failed poll still says NatsUnreachable.
+ */
+export const FALLBACK_MIN_OUTAGE_SECONDS = 10;
+
+/**
+ * How long reads must have failed before fallback starts: failureThreshold polls at pollInterval
+ * span failureThreshold − 1 intervals, and so must the failed reads, whatever extra polls watch
+ * events brought in between (each counts as a failed poll); never less than
+ * FALLBACK_MIN_OUTAGE_SECONDS. So the threshold means the same at every poll interval: at the
+ * default 5 s and above the time is what the polls took before; at 1 s, 3 polls no longer mean 3 s.
+ */
+export function fallbackOutageSeconds(spec: EventConsumerSpec): number {
+  const polls = Math.max(0, spec.fallback.failureThreshold - 1);
+  return Math.max(FALLBACK_MIN_OUTAGE_SECONDS, (polls * pollIntervalMs(spec)) / 1000);
+}
+
 function fromFailedRead(
   input: DecideInput,
   consumer: ConsumerSpec,
   error: { kind: keyof typeof BACKLOG_REASONS; message: string },
 ): Verdict {
-  const { spec, scale, memory } = input;
+  const { spec, scale, memory, now } = input;
   const current = scale.specReplicas;
   const reason = BACKLOG_REASONS[error.kind];
   // Busy: the read was not sent because others already wait on a slow connection. A server that
   // answers slowly is not a dead one: the poll is skipped, the count of failed polls stays.
   const skipped = error.kind === 'Busy';
   const failures = skipped ? memory.failures : memory.failures + 1;
+  // When this run of failed reads began (this process's first, for counts carried over a restart).
+  const failingSince = skipped ? memory.failingSince : (memory.failingSince ?? now);
+  const failingSeconds = failingSince === undefined ? 0 : Math.max(0, now - failingSince) / 1000;
+  const outageSeconds = fallbackOutageSeconds(spec);
   const threshold = spec.fallback.failureThreshold;
   const fallbackReplicas =
     spec.fallback.replicas === undefined ? undefined : fallbackTarget(spec.fallback, current);
@@ -567,12 +602,17 @@ function fromFailedRead(
       reason: 'NotApplicable',
       message: `the consumer does not exist: ${startFloor} replica${startFloor === 1 ? '' : 's'} kept running so the application can create it (spec.missingConsumer: Hold leaves replicas alone)`,
     });
-  } else if (countsTowardFallback && failures >= threshold && fallbackReplicas !== undefined) {
+  } else if (
+    countsTowardFallback &&
+    failures >= threshold &&
+    (memory.fallbackActive || failingSeconds >= outageSeconds) &&
+    fallbackReplicas !== undefined
+  ) {
     if (!memory.fallbackActive) {
       events.push({
         type: 'Warning',
         reason: 'FallbackStarted',
-        message: `${failures} polls in a row failed (${error.message}); holding ${fallbackReplicas} replicas (${fallbackText(spec.fallback)}) until the backlog can be read`,
+        message: `${failures} polls in a row failed over ${Math.round(failingSeconds)}s (${error.message}); holding ${fallbackReplicas} replicas (${fallbackText(spec.fallback)}) until the backlog can be read`,
       });
     }
     fallbackActive = true;
@@ -622,7 +662,7 @@ function fromFailedRead(
               type: 'Fallback',
               status: 'False',
               reason: 'BelowFailureThreshold',
-              message: `${failures} of ${threshold} failed polls before fallback.replicas ${fallbackReplicas}; replicas are held until then`,
+              message: `${failures} of ${threshold} failed polls, over ${Math.round(failingSeconds)}s of ${outageSeconds}s, before fallback.replicas ${fallbackReplicas} (both must be reached: a JetStream leader election is no outage); replicas are held until then`,
             },
     );
   }
@@ -643,7 +683,7 @@ function fromFailedRead(
     current,
     desired,
     why,
-    memory: { ...memory, failures, fallbackActive },
+    memory: withFailingSince({ ...memory, failures, fallbackActive }, failingSince),
     errorReason: reason,
     conditions,
     events,
