@@ -56,7 +56,12 @@ describe('fuzz generators', () => {
     const rng = seededRng(13);
     const actions = [...Array(100)].map(() => fuzzChaos(rng, { ...ctx, own: 'mine' }));
     const kinds = new Set(actions.map((a) => a.kind));
-    expect([...kinds].sort()).toEqual(['recreateDeployment', 'recreateEventConsumer', 'scaleDeployment']);
+    expect([...kinds].sort()).toEqual([
+      'holdDeletion',
+      'recreateDeployment',
+      'recreateEventConsumer',
+      'scaleDeployment',
+    ]);
     const names = new Set(actions.flatMap((a) => ('name' in a ? [a.name] : [])));
     expect(names.has('mine') && names.has('fuzz-target-0')).toBe(true);
     const replicas = new Set(actions.flatMap((a) => ('replicas' in a ? [a.replicas] : [])));

@@ -259,14 +259,17 @@ export function fuzzEdit(rng: Rng, ctx: FuzzContext): Record<string, unknown> {
 export type FuzzChaos =
   | { kind: 'recreateDeployment'; name: string; replicas: number }
   | { kind: 'scaleDeployment'; name: string; replicas: number }
-  | { kind: 'recreateEventConsumer'; spec: Record<string, unknown> };
+  | { kind: 'recreateEventConsumer'; spec: Record<string, unknown> }
+  /** Deleted with a finalizer holding it: a while with a deletionTimestamp, then gone and recreated. */
+  | { kind: 'holdDeletion'; name: string; replicas: number };
 
 export function fuzzChaos(rng: Rng, ctx: FuzzContext): FuzzChaos {
   const target = pick(rng, [...ctx.targets, ...(ctx.own === undefined ? [] : [ctx.own, ctx.own])]);
   const replicas = pick(rng, [0, 1, 3, 7, 40]);
   const r = rng();
-  if (r < 0.35) return { kind: 'recreateDeployment', name: target, replicas };
-  if (r < 0.7) return { kind: 'scaleDeployment', name: target, replicas };
+  if (r < 0.3) return { kind: 'recreateDeployment', name: target, replicas };
+  if (r < 0.6) return { kind: 'scaleDeployment', name: target, replicas };
+  if (r < 0.75) return { kind: 'holdDeletion', name: target, replicas };
   return { kind: 'recreateEventConsumer', spec: fuzzSpec(rng, ctx) };
 }
 

@@ -16,7 +16,9 @@
 //     credentials cannot be read), not TargetConflict, InvalidSpec or a target it cannot read;
 //   - the same after what else happens to tenants' objects (fuzzChaos): Deployments deleted and
 //     recreated with other replicas (0 to 40), replicas set by hand, EventConsumers deleted and
-//     recreated under the same name with another spec;
+//     recreated under the same name with another spec, Deployments deleted while a finalizer holds
+//     them (at least 25 s: longer than an idle target's refresh) and then recreated;
+//   - a Deployment being deleted (a deletionTimestamp) is never scaled;
 //   - a Deployment no EventConsumer names is never scaled.
 // Most objects get a Deployment of their own, so they reach the scaling code rather than losing a
 // conflict over a shared one; after they are created, a quarter of them are edited.
@@ -34,6 +36,7 @@ import {
   fuzzSecretData,
   fuzzSpec,
   seededRng,
+  type FuzzChaos,
   type FuzzContext,
 } from './fuzz-objects.js';
 import {
@@ -63,6 +66,12 @@ describe(`operator fuzz (seed ${seed})`, () => {
   let ns: { name: string; cleanup: () => Promise<void> };
   let operator: OperatorProcess | undefined;
   let nc: NatsConnection;
+  /** Deployments held in deletion by FINALIZER: name -> replicas when deleted, and since when. */
+  const held = new Map<string, { replicas: number; since: number }>();
+  const FINALIZER = 'drills.jetscale.test/hold';
+  const deploymentPath = (name: string): string => `/apis/apps/v1/namespaces/${ns.name}/deployments/${name}`;
+  const release = (name: string): Promise<unknown> =>
+    kubeApi().request('PATCH', deploymentPath(name), { body: { metadata: { finalizers: null } } });
 
   beforeAll(async () => {
     console.log(`operator fuzz: seed ${seed}, ${objects} objects; replay with ${replay}`);
@@ -76,6 +85,17 @@ describe(`operator fuzz (seed ${seed})`, () => {
       await operator.exited;
     }
     await nc?.close();
+    // A run that stopped early must not leave a finalizer holding the namespace's deletion.
+    if (ns) {
+      const list = await kubeApi()
+        .request<{ items?: Array<{ metadata: { name: string; finalizers?: string[] } }> }>(
+          'GET',
+          `/apis/apps/v1/namespaces/${ns.name}/deployments`,
+        )
+        .catch(() => ({ items: [] }));
+      for (const d of list.items ?? [])
+        if (d.metadata.finalizers?.includes(FINALIZER)) await release(d.metadata.name).catch(() => undefined);
+    }
     await ns?.cleanup();
     closeKubeApi();
   });
@@ -167,10 +187,12 @@ describe(`operator fuzz (seed ${seed})`, () => {
     const reported = new Set<string>();
     const checkBounds = async (): Promise<void> => {
       const [deployments, ecs] = await Promise.all([
-        kubeApi().request<{ items: Array<{ metadata: { name: string }; spec?: { replicas?: number } }> }>(
-          'GET',
-          `/apis/apps/v1/namespaces/${ns.name}/deployments`,
-        ),
+        kubeApi().request<{
+          items: Array<{
+            metadata: { name: string; deletionTimestamp?: string };
+            spec?: { replicas?: number };
+          }>;
+        }>('GET', `/apis/apps/v1/namespaces/${ns.name}/deployments`),
         kubeApi().request<{
           items: Array<{
             metadata: { name: string; generation?: number };
@@ -187,6 +209,20 @@ describe(`operator fuzz (seed ${seed})`, () => {
         }>('GET', eventConsumersPath(ns.name)),
       ]);
       const replicas = new Map(deployments.items.map((d) => [d.metadata.name, d.spec?.replicas ?? 0]));
+      for (const d of deployments.items) {
+        const was = held.get(d.metadata.name);
+        const has = d.spec?.replicas ?? 0;
+        const key = `deleting ${d.metadata.name}`;
+        if (
+          d.metadata.deletionTimestamp !== undefined &&
+          was !== undefined &&
+          has !== was.replicas &&
+          !reported.has(key)
+        ) {
+          reported.add(key);
+          violate(`${d.metadata.name} was scaled from ${was.replicas} to ${has} while being deleted`);
+        }
+      }
       if ((replicas.get('fuzz-untouched') ?? 1) !== 1)
         violate(`fuzz-untouched, named by no EventConsumer, was scaled to ${replicas.get('fuzz-untouched')}`);
       const now = Date.now();
@@ -274,15 +310,42 @@ describe(`operator fuzz (seed ${seed})`, () => {
       }
     }
 
+    /** The own Deployment of the first accepted EventConsumer that scales it (Ready Scaling). */
+    const scaledTarget = async (names: string[]): Promise<string | undefined> => {
+      for (const name of names) {
+        const ec = await kubeApi()
+          .request<{ spec?: { scaleTargetRef?: { name?: string } }; status?: EventConsumerStatus }>(
+            'GET',
+            `${eventConsumersPath(ns.name)}/${name}`,
+          )
+          .catch(() => undefined);
+        const target = ec?.spec?.scaleTargetRef?.name;
+        if (target?.startsWith('fuzz-own-') && condition(ec?.status ?? {}, 'Ready')?.reason === 'Scaling')
+          return target;
+      }
+      return undefined;
+    };
+
     // What else happens to tenants' objects meanwhile (fuzzChaos).
     const chaos = Math.ceil(objects / 10);
     const chaosDone = new Map<string, number>();
     for (let i = 0; i < chaos; i++) {
       const own = `fuzz-own-${Math.floor(rng() * objects)}`;
-      const action = fuzzChaos(rng, { ...ctx, own });
+      // The first is always a held deletion, of a Deployment an EventConsumer scales (Ready
+      // Scaling), set to 40 by hand first: an owner that scales a Deployment being deleted
+      // would change that.
+      const action: FuzzChaos =
+        i === 0
+          ? { kind: 'holdDeletion', name: (await scaledTarget(accepted)) ?? own, replicas: 40 }
+          : fuzzChaos(rng, { ...ctx, own });
       chaosDone.set(action.kind, (chaosDone.get(action.kind) ?? 0) + 1);
       const deployments = `/apis/apps/v1/namespaces/${ns.name}/deployments`;
       try {
+        if (
+          (action.kind === 'recreateDeployment' || action.kind === 'scaleDeployment') &&
+          held.has(action.name)
+        )
+          continue; // being deleted: neither recreated nor scaled by hand meanwhile
         if (action.kind === 'recreateDeployment') {
           touched.set(action.name, Date.now() + 60_000);
           await kubeApi().request('DELETE', `${deployments}/${action.name}`);
@@ -293,6 +356,24 @@ describe(`operator fuzz (seed ${seed})`, () => {
             ),
           );
           touched.set(action.name, Date.now());
+        } else if (action.kind === 'holdDeletion') {
+          if (held.has(action.name)) continue;
+          // Not judged against its owner's bounds while held (its replicas are frozen), nor for
+          // 30 s after it is recreated.
+          touched.set(action.name, Infinity);
+          await kubeApi().request('PATCH', `${deploymentPath(action.name)}/scale`, {
+            body: { spec: { replicas: action.replicas } },
+            query: { fieldManager: 'kubectl' },
+          });
+          await kubeApi().request('PATCH', deploymentPath(action.name), {
+            body: { metadata: { finalizers: [FINALIZER] } },
+          });
+          // The DELETE answers with the object as deleted: its replicas then are the ones to keep.
+          const d = await kubeApi().request<{ spec?: { replicas?: number } }>(
+            'DELETE',
+            deploymentPath(action.name),
+          );
+          held.set(action.name, { replicas: d.spec?.replicas ?? 0, since: Date.now() });
         } else if (action.kind === 'scaleDeployment') {
           touched.set(action.name, Date.now() + 60_000);
           await kubeApi().request('PATCH', `${deployments}/${action.name}/scale`, {
@@ -358,6 +439,24 @@ describe(`operator fuzz (seed ${seed})`, () => {
         const s = await eventConsumerStatus(ns.name, name).catch(() => undefined);
         if (s !== undefined && !ready(s)) violate(`${name} has no Ready condition with a reason`);
       }
+    }
+
+    // The held Deployments: at least 25 s with a deletionTimestamp (an idle EventConsumer reads
+    // its target every 15-22.5 s), then gone and recreated.
+    for (const [name, { since }] of held) {
+      await sleep(Math.max(0, since + 25_000 - Date.now()));
+      await release(name);
+      await eventually(`${name} gone`, async () =>
+        kubeApi()
+          .request('GET', deploymentPath(name))
+          .then(
+            () => undefined,
+            (err: unknown) => (err instanceof KubeApiError && err.status === 404 ? true : undefined),
+          ),
+      );
+      held.delete(name);
+      await createDeployment(ns.name, name, 1);
+      touched.set(name, Date.now());
     }
 
     // A little longer under the fuzz objects' polls before judging: past the 30 s in which a
