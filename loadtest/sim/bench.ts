@@ -148,6 +148,34 @@ export function findTraceFile(file: string): string | undefined {
  */
 export const DEMO_TRACE_FILE = 'demo-failover.json';
 
+/** The bench's traces: the built-in ones of a seed, then the recorded trace and the demo's, each when its file is found. */
+export interface BenchTraces {
+  /** Every trace of one seed, in the bench's order. */
+  forSeed(seed: number): Trace[];
+  /** Why a trace is left out (its file was not found), one line each. */
+  notes: string[];
+  /** The files read, for the results' record. */
+  recordedPath: string | undefined;
+  demoPath: string | undefined;
+}
+
+/** Loads the recorded trace (`recordedPath`, by default the committed sample) and the demo's once, for every seed. */
+export function benchTraces(recordedPath = findTraceFile('recorded-sample.json')): BenchTraces {
+  const recorded = recordedPath === undefined ? undefined : loadRecordedTrace(recordedPath);
+  const demoPath = findTraceFile(DEMO_TRACE_FILE);
+  const demo = demoPath === undefined ? undefined : loadRecordedTrace(demoPath, 'demo');
+  const notes = [
+    ...(recorded === undefined ? ['no recorded trace found (pass --recorded <file.json>); skipping it'] : []),
+    ...(demo === undefined ? [`${DEMO_TRACE_FILE} not found; skipping the demo trace`] : []),
+  ];
+  return {
+    forSeed: (seed) => [...builtInTraces(seed), ...(recorded ? [recorded] : []), ...(demo ? [demo] : [])],
+    notes,
+    recordedPath,
+    demoPath,
+  };
+}
+
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
@@ -552,19 +580,9 @@ function main(): void {
   const options = parseArgs(process.argv.slice(2));
   const started = Date.now();
   const seeds = Array.from({ length: options.seeds }, (_, i) => i + 1);
-  const recordedPath = options.recordedPath ?? findTraceFile('recorded-sample.json');
-  const recorded: Trace | undefined =
-    recordedPath === undefined ? undefined : loadRecordedTrace(recordedPath);
-  if (recorded === undefined)
-    console.log('note: no recorded trace found (pass --recorded <file.json>); skipping it');
-  const demoPath = findTraceFile(DEMO_TRACE_FILE);
-  const demo: Trace | undefined = demoPath === undefined ? undefined : loadRecordedTrace(demoPath, 'demo');
-  if (demo === undefined) console.log(`note: ${DEMO_TRACE_FILE} not found; skipping the demo trace`);
-  const tracesFor = (seed: number): Trace[] => [
-    ...builtInTraces(seed),
-    ...(recorded ? [recorded] : []),
-    ...(demo ? [demo] : []),
-  ];
+  const traces = benchTraces(options.recordedPath ?? findTraceFile('recorded-sample.json'));
+  for (const note of traces.notes) console.log(`note: ${note}`);
+  const tracesFor = traces.forSeed;
 
   const wanted = (policy: PolicyName): boolean => options.policies?.includes(policy) ?? true;
   const settings = benchSettings().filter((s) => wanted(s.policy));
@@ -706,8 +724,8 @@ function main(): void {
       "KEDA nats-jetstream + the HPA it creates (loadtest/sim/keda-hpa.ts): keda = behavior nil (legacy HPA path), keda-tuned = behavior with jetscale's scale-up/down rules",
     tickSeconds: 0.25,
     waitDefinition: 'arrival → ack, per message (fluid cohorts); messages left at the end count at their age',
-    recordedTrace: recordedPath ?? null,
-    demoTrace: demoPath ?? null,
+    recordedTrace: traces.recordedPath ?? null,
+    demoTrace: traces.demoPath ?? null,
   };
   mkdirSync(options.outDir, { recursive: true });
   const command = `node dist/loadtest/sim/bench.js ${process.argv.slice(2).join(' ')}`.trim();

@@ -11,12 +11,11 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultScaleUp } from '../../operator/src/scaling/defaults.js';
 import type { ScalingSpec } from '../../operator/src/scaling/types.js';
-import { DEFAULT_SEEDS, DEMO_TRACE_FILE, findTraceFile } from './bench.js';
+import { benchTraces, DEFAULT_SEEDS } from './bench.js';
 import { JetscaleAutoscaler } from './jetscale-autoscaler.js';
 import { pairedDifference, type DifferenceInterval } from './paired.js';
-import { builtInTraces, endingAt, jetscaleSpec, scenarioOptions, shared } from './scenarios.js';
+import { endingAt, jetscaleSpec, scenarioOptions, shared } from './scenarios.js';
 import { simulate } from './simulator.js';
-import { loadRecordedTrace, type Trace } from './traces.js';
 
 /** One change to default jetscale: its spec's pollInterval, or the Pods step of its scale-up. */
 export interface PolicyVariant {
@@ -194,15 +193,11 @@ function main(argv: string[]): void {
     ?.split(',')
     .map((t) => t.trim());
 
-  const recordedPath = findTraceFile('recorded-sample.json');
-  const demoPath = findTraceFile(DEMO_TRACE_FILE);
-  const fixed: Trace[] = [
-    ...(recordedPath === undefined ? [] : [loadRecordedTrace(recordedPath)]),
-    ...(demoPath === undefined ? [] : [loadRecordedTrace(demoPath, 'demo')]),
-  ];
+  const traces = benchTraces();
+  for (const note of traces.notes) console.log(`note: ${note}`);
   const runs: PolicyRun[] = [];
   for (let seed = 1; seed <= seeds; seed++) {
-    for (const original of [...builtInTraces(seed), ...fixed]) {
+    for (const original of traces.forSeed(seed)) {
       if (only !== undefined && !only.includes(original.name)) continue;
       const trace = endingAt(original);
       for (const variant of [undefined, ...variants]) {

@@ -8,12 +8,11 @@
 //   npx tsx loadtest/sim/compare-window.ts --windows 20,30 --seeds 5 --traces bursty,demo --objectives 90
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_SEEDS, DEMO_TRACE_FILE, findTraceFile } from './bench.js';
+import { benchTraces, DEFAULT_SEEDS } from './bench.js';
 import { JetscaleAutoscaler } from './jetscale-autoscaler.js';
 import { pairedDifference, type DifferenceInterval } from './paired.js';
-import { builtInTraces, jetscaleSpec, scenarioOptions, shared } from './scenarios.js';
+import { jetscaleSpec, scenarioOptions, shared } from './scenarios.js';
 import { simulate } from './simulator.js';
-import { loadRecordedTrace, type Trace } from './traces.js';
 
 /** One simulated run, reduced to what the comparison reads. */
 export interface WindowRun {
@@ -155,15 +154,11 @@ function main(argv: string[]): void {
     ?.split(',')
     .map((t) => t.trim());
 
-  const recordedPath = findTraceFile('recorded-sample.json');
-  const demoPath = findTraceFile(DEMO_TRACE_FILE);
-  const fixed: Trace[] = [
-    ...(recordedPath === undefined ? [] : [loadRecordedTrace(recordedPath)]),
-    ...(demoPath === undefined ? [] : [loadRecordedTrace(demoPath, 'demo')]),
-  ];
+  const traces = benchTraces();
+  for (const note of traces.notes) console.log(`note: ${note}`);
   const runs: WindowRun[] = [];
   for (let seed = 1; seed <= seeds; seed++) {
-    for (const trace of [...builtInTraces(seed), ...fixed]) {
+    for (const trace of traces.forSeed(seed)) {
       if (only !== undefined && !only.includes(trace.name)) continue;
       for (const windowSeconds of [windowA, windowB]) {
         for (const objective of [undefined, ...objectives]) {
