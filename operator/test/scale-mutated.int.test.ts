@@ -6,12 +6,8 @@
 // questioned. Now: the change made (1 -> 2) is the one recorded and counted, a Warning
 // ScaleAdjusted and Ready=False ScaleAdjusted say what changed it, and polls that change nothing
 // record no scale. On the real stack (real API server, real NATS), the reconciler driven directly.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import https from 'node:https';
-import type { AddressInfo } from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { eventually } from '../../test/env.js';
+import { startWebhook, type Webhook } from './admission.js';
 import {
   condition,
   eventConsumerStatus,
@@ -21,22 +17,14 @@ import {
   specReplicas,
   useStreamDrill,
 } from './harness.js';
-import { makeTestPki } from './test-pki.js';
-
-const ADMISSION = '/apis/admissionregistration.k8s.io/v1';
 
 describe('a scale write stored changed by a mutating webhook', () => {
   const drill = useStreamDrill({ namespace: 'op-scale-mutated', instance: 'scale-mutated-test' });
   const hook = `cap-scale-${process.pid}`;
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'jetscale-mutating-'));
-  let server: https.Server | undefined;
+  let webhook: Webhook | undefined;
 
   afterAll(async () => {
-    await kubeApi()
-      .request('DELETE', `${ADMISSION}/mutatingwebhookconfigurations/${hook}`)
-      .catch(() => undefined);
-    if (server) await new Promise((resolve) => server?.close(resolve));
-    rmSync(dir, { recursive: true, force: true });
+    await webhook?.remove();
   });
 
   /** Until Scaled Events on `name` say `n` in all (the recorder writes them asynchronously). */
@@ -47,72 +35,22 @@ describe('a scale write stored changed by a mutating webhook', () => {
   }
 
   it('records the change stored, says what changed it, and does not count polls that change nothing', async () => {
-    const pki = makeTestPki(dir);
     // Caps spec.replicas of deployments/scale named "capped" at 2 (a JSON Patch in the response).
-    server = https.createServer(
-      { cert: readFileSync(pki.files.serverCert), key: readFileSync(pki.files.serverKey) },
-      (req, res) => {
-        const chunks: Buffer[] = [];
-        req.on('data', (c: Buffer) => chunks.push(c));
-        req.on('end', () => {
-          const review = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
-            request: { uid: string; name?: string; object?: { spec?: { replicas?: number } } };
-          };
-          const replicas = review.request.object?.spec?.replicas ?? 0;
-          const cap = review.request.name === 'capped' && replicas > 2;
-          res.setHeader('Content-Type', 'application/json');
-          res.end(
-            JSON.stringify({
-              apiVersion: 'admission.k8s.io/v1',
-              kind: 'AdmissionReview',
-              response: {
-                uid: review.request.uid,
-                allowed: true,
-                ...(cap
-                  ? {
-                      patchType: 'JSONPatch',
-                      patch: Buffer.from(
-                        JSON.stringify([{ op: 'replace', path: '/spec/replicas', value: 2 }]),
-                      ).toString('base64'),
-                    }
-                  : {}),
-              },
-            }),
-          );
-        });
-      },
+    webhook = await startWebhook(
+      hook,
+      'Mutating',
+      { apiGroup: 'apps', resource: 'deployments/scale', namespace: drill.ns.name },
+      (request) =>
+        request.name === 'capped' && (request.object?.spec?.replicas ?? 0) > 2
+          ? {
+              allowed: true,
+              patchType: 'JSONPatch',
+              patch: Buffer.from(
+                JSON.stringify([{ op: 'replace', path: '/spec/replicas', value: 2 }]),
+              ).toString('base64'),
+            }
+          : { allowed: true },
     );
-    await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve));
-    const port = (server.address() as AddressInfo).port;
-    await kubeApi().request('POST', `${ADMISSION}/mutatingwebhookconfigurations`, {
-      body: {
-        apiVersion: 'admissionregistration.k8s.io/v1',
-        kind: 'MutatingWebhookConfiguration',
-        metadata: { name: hook },
-        webhooks: [
-          {
-            name: 'cap.scale.jetscale.test',
-            admissionReviewVersions: ['v1'],
-            sideEffects: 'None',
-            failurePolicy: 'Fail',
-            timeoutSeconds: 10,
-            clientConfig: {
-              url: `https://127.0.0.1:${port}/mutate`,
-              caBundle: Buffer.from(pki.ca).toString('base64'),
-            },
-            rules: [
-              {
-                apiGroups: ['apps'],
-                apiVersions: ['*'],
-                operations: ['UPDATE'],
-                resources: ['deployments/scale'],
-              },
-            ],
-            namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': drill.ns.name } },
-          },
-        ],
-      },
-    });
     const stream = await drill.addStream('capped', 500);
     await drill.addTarget('capped', stream, { consumer: 'worker' });
     // In force once a dry-run /scale write of 3 is stored as 2.

@@ -7,6 +7,7 @@
 // reported as missing RBAC ("grant get and patch ..."), which no role fixes.
 import { eventually } from '../../test/env.js';
 import { KubeApiError } from '../src/kube/api-client.js';
+import { denyUnless, removePolicy } from './admission.js';
 import {
   condition,
   eventConsumerStatus,
@@ -16,66 +17,23 @@ import {
   useStreamDrill,
 } from './harness.js';
 
-const ADMISSION = '/apis/admissionregistration.k8s.io/v1';
-
 describe('scale writes refused by the API server', () => {
   const drill = useStreamDrill({ namespace: 'op-scale-refused', instance: 'scale-refused-test' });
   const policies = [`cap-invalid-${process.pid}`, `cap-forbidden-${process.pid}`];
 
   afterAll(async () => {
-    for (const policy of policies) {
-      await kubeApi()
-        .request('DELETE', `${ADMISSION}/validatingadmissionpolicybindings/${policy}`)
-        .catch(() => undefined);
-      await kubeApi()
-        .request('DELETE', `${ADMISSION}/validatingadmissionpolicies/${policy}`)
-        .catch(() => undefined);
-    }
+    for (const policy of policies) await removePolicy(policy);
   });
 
   /** A policy refusing more than 2 replicas of Deployment `name` through /scale, with `reason`. */
   async function capAt2(policy: string, name: string, reason: string): Promise<void> {
-    await kubeApi().request('POST', `${ADMISSION}/validatingadmissionpolicies`, {
-      body: {
-        apiVersion: 'admissionregistration.k8s.io/v1',
-        kind: 'ValidatingAdmissionPolicy',
-        metadata: { name: policy },
-        spec: {
-          failurePolicy: 'Fail',
-          matchConstraints: {
-            resourceRules: [
-              {
-                apiGroups: ['apps'],
-                apiVersions: ['*'],
-                operations: ['UPDATE'],
-                resources: ['deployments/scale'],
-              },
-            ],
-          },
-          validations: [
-            {
-              expression: `object.metadata.name != '${name}' || object.spec.replicas <= 2`,
-              message: `at most 2 replicas of ${name} here`,
-              reason,
-            },
-          ],
-        },
+    await denyUnless(policy, { apiGroup: 'apps', resource: 'deployments/scale', namespace: drill.ns.name }, [
+      {
+        expression: `object.metadata.name != '${name}' || object.spec.replicas <= 2`,
+        message: `at most 2 replicas of ${name} here`,
+        reason,
       },
-    });
-    await kubeApi().request('POST', `${ADMISSION}/validatingadmissionpolicybindings`, {
-      body: {
-        apiVersion: 'admissionregistration.k8s.io/v1',
-        kind: 'ValidatingAdmissionPolicyBinding',
-        metadata: { name: policy },
-        spec: {
-          policyName: policy,
-          validationActions: ['Deny'],
-          matchResources: {
-            namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': drill.ns.name } },
-          },
-        },
-      },
-    });
+    ]);
   }
 
   it('says what refused the change (422 and 403), in Ready and an Event, and leaves replicas alone', async () => {

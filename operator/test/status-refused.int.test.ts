@@ -4,14 +4,10 @@
 // own status stays old. On the real stack (real API server with a ValidatingAdmissionPolicy, real
 // NATS), the reconciler driven directly. Before, the refusal was only logged: `kubectl get ec`
 // showed an empty or old status and nothing on the object said why.
-import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
-import https from 'node:https';
-import type { AddressInfo } from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { eventually } from '../../test/env.js';
 import { eventConsumerPath } from '../src/api/v1alpha1/group-version.js';
 import { KubeApiError } from '../src/kube/api-client.js';
+import { denyUnless, removePolicy, startWebhook } from './admission.js';
 import {
   condition,
   eventConsumerStatus,
@@ -20,64 +16,26 @@ import {
   specReplicas,
   useStreamDrill,
 } from './harness.js';
-import { makeTestPki } from './test-pki.js';
-
-const ADMISSION = '/apis/admissionregistration.k8s.io/v1';
 
 describe('status writes refused by the API server', () => {
   const drill = useStreamDrill({ namespace: 'op-status-refused', instance: 'status-refused-test' });
   const policy = `refuse-ec-status-${process.pid}`;
 
   afterAll(async () => {
-    await kubeApi()
-      .request('DELETE', `${ADMISSION}/validatingadmissionpolicybindings/${policy}`)
-      .catch(() => undefined);
-    await kubeApi()
-      .request('DELETE', `${ADMISSION}/validatingadmissionpolicies/${policy}`)
-      .catch(() => undefined);
+    await removePolicy(policy);
   });
 
   it('scales all the same, writes the neighbours’ status, and says why its own stays old', async () => {
-    await kubeApi().request('POST', `${ADMISSION}/validatingadmissionpolicies`, {
-      body: {
-        apiVersion: 'admissionregistration.k8s.io/v1',
-        kind: 'ValidatingAdmissionPolicy',
-        metadata: { name: policy },
-        spec: {
-          failurePolicy: 'Fail',
-          matchConstraints: {
-            resourceRules: [
-              {
-                apiGroups: ['jetscale.io'],
-                apiVersions: ['*'],
-                operations: ['UPDATE'],
-                resources: ['eventconsumers/status'],
-              },
-            ],
-          },
-          validations: [
-            {
-              expression: "object.metadata.name != 'refused'",
-              message: 'status writes of EventConsumer refused are not allowed here',
-            },
-          ],
+    await denyUnless(
+      policy,
+      { apiGroup: 'jetscale.io', resource: 'eventconsumers/status', namespace: drill.ns.name },
+      [
+        {
+          expression: "object.metadata.name != 'refused'",
+          message: 'status writes of EventConsumer refused are not allowed here',
         },
-      },
-    });
-    await kubeApi().request('POST', `${ADMISSION}/validatingadmissionpolicybindings`, {
-      body: {
-        apiVersion: 'admissionregistration.k8s.io/v1',
-        kind: 'ValidatingAdmissionPolicyBinding',
-        metadata: { name: policy },
-        spec: {
-          policyName: policy,
-          validationActions: ['Deny'],
-          matchResources: {
-            namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': drill.ns.name } },
-          },
-        },
-      },
-    });
+      ],
+    );
     for (const name of ['refused', 'written']) {
       const stream = await drill.addStream(name, 300);
       await drill.addTarget(name, stream, { consumer: 'worker' });
@@ -130,74 +88,24 @@ describe('status writes refused by the API server', () => {
     // Invalid and only a message: the API server passes that on as it is, without details.causes,
     // as it answers a JSON Patch whose test failed. Before, the writer took every such 422 for the
     // object having been deleted and recreated, and said nothing.
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'jetscale-webhook-'));
-    const pki = makeTestPki(dir);
     const hook = `refuse-ec-status-hook-${process.pid}`;
-    const server = https.createServer(
-      { cert: readFileSync(pki.files.serverCert), key: readFileSync(pki.files.serverKey) },
-      (req, res) => {
-        const chunks: Buffer[] = [];
-        req.on('data', (c: Buffer) => chunks.push(c));
-        req.on('end', () => {
-          const review = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
-            request: { uid: string; name?: string };
-          };
-          const refused = review.request.name === 'hooked';
-          res.setHeader('Content-Type', 'application/json');
-          res.end(
-            JSON.stringify({
-              apiVersion: 'admission.k8s.io/v1',
-              kind: 'AdmissionReview',
-              response: {
-                uid: review.request.uid,
-                allowed: !refused,
-                ...(refused
-                  ? {
-                      status: {
-                        code: 422,
-                        reason: 'Invalid',
-                        message: 'status of hooked is frozen by the test webhook',
-                      },
-                    }
-                  : {}),
+    const webhook = await startWebhook(
+      hook,
+      'Validating',
+      { apiGroup: 'jetscale.io', resource: 'eventconsumers/status', namespace: drill.ns.name },
+      (request) =>
+        request.name === 'hooked'
+          ? {
+              allowed: false,
+              status: {
+                code: 422,
+                reason: 'Invalid',
+                message: 'status of hooked is frozen by the test webhook',
               },
-            }),
-          );
-        });
-      },
+            }
+          : { allowed: true },
     );
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const port = (server.address() as AddressInfo).port;
     try {
-      await kubeApi().request('POST', `${ADMISSION}/validatingwebhookconfigurations`, {
-        body: {
-          apiVersion: 'admissionregistration.k8s.io/v1',
-          kind: 'ValidatingWebhookConfiguration',
-          metadata: { name: hook },
-          webhooks: [
-            {
-              name: 'refuse.status.jetscale.test',
-              admissionReviewVersions: ['v1'],
-              sideEffects: 'None',
-              failurePolicy: 'Fail',
-              timeoutSeconds: 10,
-              clientConfig: {
-                url: `https://127.0.0.1:${port}/validate`,
-                caBundle: Buffer.from(pki.ca).toString('base64'),
-              },
-              rules: [
-                {
-                  apiGroups: ['jetscale.io'],
-                  apiVersions: ['*'],
-                  operations: ['UPDATE'],
-                  resources: ['eventconsumers/status'],
-                },
-              ],
-              namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': drill.ns.name } },
-            },
-          ],
-        },
-      });
       const stream = await drill.addStream('hooked', 300);
       await drill.addTarget('hooked', stream, { consumer: 'worker' });
       // In force once a status write of "hooked" is refused with the webhook's message, no causes.
@@ -235,11 +143,7 @@ describe('status writes refused by the API server', () => {
       expect(warning).toMatchObject({ type: 'Warning' });
       expect(warning.message).toMatch(/HTTP 422.*frozen by the test webhook/);
     } finally {
-      await kubeApi()
-        .request('DELETE', `${ADMISSION}/validatingwebhookconfigurations/${hook}`)
-        .catch(() => undefined);
-      await new Promise((resolve) => server.close(resolve));
-      rmSync(dir, { recursive: true, force: true });
+      await webhook.remove();
     }
   });
 });
