@@ -159,6 +159,23 @@ export interface BenchTraces {
   demoPath: string | undefined;
 }
 
+/**
+ * The options every paired comparison tool takes: `--seeds N` (≥ 6, so that the paired intervals
+ * mean something; default DEFAULT_SEEDS) and `--traces a,b` (undefined: every trace).
+ */
+export function pairedRunOptions(
+  value: (flag: string) => string | undefined,
+  usage: string,
+): { seeds: number; only: string[] | undefined } {
+  const seeds = Number(value('--seeds') ?? DEFAULT_SEEDS);
+  if (!Number.isInteger(seeds) || seeds < 6)
+    throw new Error(`--seeds must be a whole number ≥ 6 (paired intervals)\n${usage}`);
+  const only = value('--traces')
+    ?.split(',')
+    .map((t) => t.trim());
+  return { seeds, only };
+}
+
 /** Loads the recorded trace (`recordedPath`, by default the committed sample) and the demo's once, for every seed. */
 export function benchTraces(recordedPath = findTraceFile('recorded-sample.json')): BenchTraces {
   const recorded = recordedPath === undefined ? undefined : loadRecordedTrace(recordedPath);

@@ -11,7 +11,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultScaleUp } from '../../operator/src/scaling/defaults.js';
 import type { ScalingSpec } from '../../operator/src/scaling/types.js';
-import { benchTraces, DEFAULT_SEEDS } from './bench.js';
+import { benchTraces, DEFAULT_SEEDS, pairedRunOptions } from './bench.js';
 import { JetscaleAutoscaler } from './jetscale-autoscaler.js';
 import { pairedDifference, type DifferenceInterval } from './paired.js';
 import { endingAt, jetscaleSpec, scenarioOptions, shared } from './scenarios.js';
@@ -186,12 +186,7 @@ function main(argv: string[]): void {
     return i >= 0 ? argv[i + 1] : undefined;
   };
   const variants = parseVariants(value('--variants') ?? DEFAULT_VARIANTS);
-  const seeds = Number(value('--seeds') ?? DEFAULT_SEEDS);
-  if (!Number.isInteger(seeds) || seeds < 6)
-    throw new Error(`--seeds must be a whole number ≥ 6 (paired intervals)\n${usage}`);
-  const only = value('--traces')
-    ?.split(',')
-    .map((t) => t.trim());
+  const { seeds, only } = pairedRunOptions(value, usage);
 
   const traces = benchTraces();
   for (const note of traces.notes) console.log(`note: ${note}`);

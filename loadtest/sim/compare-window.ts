@@ -8,7 +8,7 @@
 //   npx tsx loadtest/sim/compare-window.ts --windows 20,30 --seeds 5 --traces bursty,demo --objectives 90
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { benchTraces, DEFAULT_SEEDS } from './bench.js';
+import { benchTraces, DEFAULT_SEEDS, pairedRunOptions } from './bench.js';
 import { JetscaleAutoscaler } from './jetscale-autoscaler.js';
 import { pairedDifference, type DifferenceInterval } from './paired.js';
 import { jetscaleSpec, scenarioOptions, shared } from './scenarios.js';
@@ -146,13 +146,8 @@ function main(argv: string[]): void {
   if (windows.length !== 2 || windows[0] === windows[1])
     throw new Error(`--windows needs two different values\n${usage}`);
   const [windowA = 15, windowB = 30] = windows;
-  const seeds = Number(value('--seeds') ?? DEFAULT_SEEDS);
-  if (!Number.isInteger(seeds) || seeds < 6)
-    throw new Error(`--seeds must be a whole number ≥ 6 (paired intervals)\n${usage}`);
+  const { seeds, only } = pairedRunOptions(value, usage);
   const objectives = parseList(value('--objectives'), '--objectives') ?? [];
-  const only = value('--traces')
-    ?.split(',')
-    .map((t) => t.trim());
 
   const traces = benchTraces();
   for (const note of traces.notes) console.log(`note: ${note}`);

@@ -274,23 +274,7 @@ describe('capacity not measured yet: an EventConsumer next to a running Deployme
     // A steady state first, whatever the first case did: at least REPLICAS replicas and a backlog
     // of at most STEADY_BACKLOG_SECONDS of arrivals at STEADY_CHECKS checks in a row (a restart
     // next to a standing queue would see busy replicas, and measure their capacity at once).
-    let steady = 0;
-    await eventually(
-      `${REPLICAS} replicas or more, keeping up, before the restart`,
-      async () => {
-        const [replicas, info] = await Promise.all([
-          specReplicas(ns.name, NAME),
-          jsm.consumers.info(stream, 'worker'),
-        ]);
-        const keepingUp =
-          replicas >= REPLICAS &&
-          info.num_pending + info.num_ack_pending <= STEADY_BACKLOG_SECONDS * ARRIVAL_PER_SECOND;
-        steady = keepingUp ? steady + 1 : 0;
-        return steady >= STEADY_CHECKS ? true : undefined;
-      },
-      180_000,
-      1000,
-    );
+    await steadyState(`${REPLICAS} replicas or more, keeping up, before the restart`);
     await operator?.stop();
     operator = undefined;
     polls = [];
