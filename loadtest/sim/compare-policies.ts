@@ -13,7 +13,7 @@ import { defaultScaleUp } from '../../operator/src/scaling/defaults.js';
 import type { ScalingSpec } from '../../operator/src/scaling/types.js';
 import { benchTraces, DEFAULT_SEEDS, pairedRunOptions } from './bench.js';
 import { JetscaleAutoscaler } from './jetscale-autoscaler.js';
-import { pairedDifference, type DifferenceInterval } from './paired.js';
+import { pairedDifference, signedText, type DifferenceInterval } from './paired.js';
 import { endingAt, jetscaleSpec, scenarioOptions, shared } from './scenarios.js';
 import { simulate } from './simulator.js';
 
@@ -140,13 +140,8 @@ export function comparePolicies(runs: PolicyRun[], variants: string[]): PolicyCo
 }
 
 export function formatPolicyComparison(rows: PolicyComparison[], variants: PolicyVariant[]): string {
-  /** Signed, with a typographic minus and no "−0.00". */
-  const signed = (x: number, digits: number): string => {
-    const text = Math.abs(x).toFixed(digits);
-    return Number(text) === 0 ? text : `${x < 0 ? '−' : '+'}${text}`;
-  };
-  const s2 = (x: number): string => signed(x, 2);
-  const pc = (x: number): string => signed(100 * x, 1);
+  const s2 = (x: number): string => signedText(x, 2);
+  const pc = (x: number): string => signedText(100 * x, 1);
   const lines = [
     `| trace | default (p99 s / replica-s / reads a min) | ${variants.map((v) => v.label).join(' | ')} |`,
     `| --- | --- | ${variants.map(() => '---').join(' | ')} |`,

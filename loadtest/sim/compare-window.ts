@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchTraces, DEFAULT_SEEDS, pairedRunOptions } from './bench.js';
 import { JetscaleAutoscaler } from './jetscale-autoscaler.js';
-import { pairedDifference, type DifferenceInterval } from './paired.js';
+import { pairedDifference, signedText, type DifferenceInterval } from './paired.js';
 import { jetscaleSpec, scenarioOptions, shared } from './scenarios.js';
 import { simulate } from './simulator.js';
 
@@ -92,13 +92,8 @@ export function compareWindows(runs: WindowRun[], windowA: number, windowB: numb
 
 export function formatComparison(rows: WindowComparison[], windowA: number, windowB: number): string {
   const f2 = (x: number): string => x.toFixed(2);
-  /** Signed, with a typographic minus and no "−0.00". */
-  const signed = (x: number, digits: number): string => {
-    const text = Math.abs(x).toFixed(digits);
-    return Number(text) === 0 ? text : `${x < 0 ? '−' : '+'}${text}`;
-  };
-  const s2 = (x: number): string => signed(x, 2);
-  const pc = (x: number): string => signed(100 * x, 1);
+  const s2 = (x: number): string => signedText(x, 2);
+  const pc = (x: number): string => signedText(100 * x, 1);
   const lines = [
     `| trace | setting | p99 (s), ${windowA} s / ${windowB} s | p99 ${windowA} s − ${windowB} s | replica-s ${windowA} s − ${windowB} s | pod starts | started ≤ 60 s after a scale-down |`,
     '| --- | --- | --- | --- | --- | --- | --- |',

@@ -129,3 +129,9 @@ export function pairedTied(a: PerSeed, b: PerSeed, p99EqualWithin: number): bool
     d.replicaSecondsRelative.high >= 0
   );
 }
+
+/** A difference for a table: signed, with a typographic minus, and no "−0.00" for what rounds to zero. */
+export function signedText(x: number, digits: number): string {
+  const text = Math.abs(x).toFixed(digits);
+  return Number(text) === 0 ? text : `${x < 0 ? '−' : '+'}${text}`;
+}
