@@ -385,9 +385,22 @@ export class Reconciler {
       return state.observed.conflicts <= MAX_IMMEDIATE_CONFLICT_RETRIES ? { requeueAfterMs: 0 } : requeue();
     }
     state.observed.conflicts = 0;
+    const current = observation.scale.specReplicas;
+    // Stored other than asked (a mutating admission): that is the change made, recorded as such.
+    const applied = action.ok ? undefined : action.applied;
+    const adjusted = applied !== undefined && applied !== current;
     // A consumer polled for the first time has a memory without a target: stamp it.
     state.scaling = memoriesForTarget(
-      action.ok ? verdict.memories : unchangedMemories(verdict.memories, previous),
+      action.ok
+        ? verdict.memories
+        : adjusted
+          ? Object.fromEntries(
+              Object.entries(verdict.memories).map(([n, m]) => [
+                n,
+                { ...m, history: withAppliedChange(m.history, now, current, applied) },
+              ]),
+            )
+          : unchangedMemories(verdict.memories, previous),
       targetKey(spec.scaleTargetRef),
     );
     this.logVerdict(
@@ -399,26 +412,12 @@ export class Reconciler {
     this.recordEvents(poll, verdict.events);
     recordPollMetrics(this.deps.metrics, { namespace, name }, spec, observation.scale, verdict);
     if (!action.ok) {
-      // The backlog was read and a verdict reached; only the change failed, or was stored changed
-      // (action.applied): then that is the change made, recorded and counted as such.
-      const current = observation.scale.specReplicas;
-      const applied = action.applied;
-      const changed = applied !== undefined && applied !== current;
-      if (changed) {
-        state.scaling = memoriesForTarget(
-          Object.fromEntries(
-            Object.entries(verdict.memories).map(([n, m]) => [
-              n,
-              { ...m, history: withAppliedChange(m.history, now, current, applied) },
-            ]),
-          ),
-          targetKey(spec.scaleTargetRef),
-        );
+      // The backlog was read and a verdict reached; only the change failed, or was stored changed.
+      if (adjusted)
         this.recordScaled(poll, spec.scaleTargetRef, {
           change: { from: current, to: applied },
           why: `${verdict.why} (asked for ${verdict.change?.to}; the API server stored ${applied})`,
         });
-      }
       poll.log.warn(action.message, { reason: action.reason });
       this.deps.metrics.countError(namespace, name, action.reason);
       this.deps.events.warning(poll.target, action.reason, action.message);
@@ -428,7 +427,7 @@ export class Reconciler {
         observation.scale,
         verdict,
         this.statusTimes(poll, verdict),
-        changed ? targetKey(spec.scaleTargetRef) : undefined,
+        adjusted ? targetKey(spec.scaleTargetRef) : undefined,
       );
       this.writeStatus(poll, status, [
         ...verdict.conditions,

@@ -101,22 +101,18 @@ export interface ScaleReadOptions {
 }
 
 /**
- * Conflict: the target changed since it was read (409); read it again and decide again, never
- * overwrite.
- */
-/**
- * ReplicasUnset: a custom resource with no value at its /scale's specReplicasPath. The API server
- * cannot read its /scale (it answers 500 "the spec replicas field ... does not exist"), so the count
- * it runs is not known; as the HPA (FailedGetScale), jetscale does not scale it until it has one.
- */
-/**
- * Deleting: the target has a deletionTimestamp (a finalizer or a foreground deletion keeps it a
- * while): it is going away, and jetscale does not scale it.
- */
-/**
- * Refused: the API server would not take the change or the reading for a reason of its own
- * (an admission webhook, a ValidatingAdmissionPolicy, the target's validation): the message says
- * what refused it, in the server's words.
+ * Why a target cannot be read or scaled (besides TargetNotFound, Forbidden and NotScalable):
+ * - Conflict: the target changed since it was read (409); read it again and decide again, never
+ *   overwrite.
+ * - ReplicasUnset: a custom resource with no value at its /scale's specReplicasPath. The API server
+ *   cannot read its /scale (it answers 500 "the spec replicas field ... does not exist"), so the
+ *   count it runs is not known; as the HPA (FailedGetScale), jetscale does not scale it until it
+ *   has one.
+ * - Deleting: the target has a deletionTimestamp (a finalizer or a foreground deletion keeps it a
+ *   while): it is going away, and jetscale does not scale it.
+ * - Refused: the API server would not take the change or the reading for a reason of its own (an
+ *   admission webhook, a ValidatingAdmissionPolicy, the target's validation): the message says
+ *   what refused it, in the server's words.
  */
 export type ScaleErrorKind =
   'TargetNotFound' | 'Forbidden' | 'NotScalable' | 'ReplicasUnset' | 'Conflict' | 'Refused' | 'Deleting';
@@ -265,6 +261,11 @@ function groupVersionPath(apiVersion: string): string {
   return path;
 }
 
+/** The target object's path (its /scale is below it). */
+function targetPath(namespace: string, ref: ScaleTargetRef, plural: string): string {
+  return `${groupVersionPath(ref.apiVersion)}/namespaces/${encodeURIComponent(namespace)}/${plural}/${encodeURIComponent(ref.name)}`;
+}
+
 export class ScaleClient {
   private readonly discovery = new Map<string, { at: number; resources: Promise<ApiResourceList> }>();
 
@@ -275,7 +276,7 @@ export class ScaleClient {
 
   async get(namespace: string, ref: ScaleTargetRef, options: ScaleReadOptions = {}): Promise<ScaleReading> {
     const plural = await this.resourceFor(ref);
-    const objectPath = `${groupVersionPath(ref.apiVersion)}/namespaces/${encodeURIComponent(namespace)}/${plural}/${encodeURIComponent(ref.name)}`;
+    const objectPath = targetPath(namespace, ref, plural);
     const readsObject =
       ref.apiVersion === 'apps/v1' && (ref.kind === 'Deployment' || ref.kind === 'StatefulSet');
     const path = readsObject ? objectPath : `${objectPath}/scale`;
@@ -334,7 +335,7 @@ export class ScaleClient {
     resourceVersion: string,
   ): Promise<number | undefined> {
     const plural = await this.resourceFor(ref);
-    const objectPath = `${groupVersionPath(ref.apiVersion)}/namespaces/${encodeURIComponent(namespace)}/${plural}/${encodeURIComponent(ref.name)}`;
+    const objectPath = targetPath(namespace, ref, plural);
     const path = `${objectPath}/scale`;
     try {
       // A resourceVersion in a merge patch is a precondition: the API server answers 409 when
