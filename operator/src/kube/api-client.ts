@@ -65,6 +65,8 @@ export interface RequestOptions {
   body?: unknown;
   /** Content type of the body; merge patch by default for PATCH. */
   contentType?: string;
+  /** The Accept header; application/json by default. */
+  accept?: string;
   query?: Record<string, string | number | boolean | undefined>;
   timeoutMs?: number;
   /** Aborts the request (before or while it is sent); the request rejects with the signal's reason. */
@@ -135,7 +137,7 @@ export class KubeApiClient implements KubeApi {
       : new http.Agent({ keepAlive: true, maxSockets: 32 });
     const payload = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body));
     const headers: Record<string, string> = {
-      Accept: 'application/json',
+      Accept: options.accept ?? 'application/json',
       ...(opts.headers as Record<string, string>),
     };
     if (this.userAgent !== undefined) headers['User-Agent'] = this.userAgent;

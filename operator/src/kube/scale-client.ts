@@ -109,7 +109,8 @@ export interface ScaleReadOptions {
  *   count it runs is not known; as the HPA (FailedGetScale), jetscale does not scale it until it
  *   has one.
  * - Deleting: the target has a deletionTimestamp (a finalizer or a foreground deletion keeps it a
- *   while): it is going away, and jetscale does not scale it.
+ *   while): it is going away, and jetscale does not scale it. A custom resource's /scale does not
+ *   say so: its object is read (metadata only) whenever its resourceVersion changed.
  * - Refused: the API server would not take the change or the reading for a reason of its own (an
  *   admission webhook, a ValidatingAdmissionPolicy, the target's validation): the message says
  *   what refused it, in the server's words.
@@ -266,8 +267,23 @@ function targetPath(namespace: string, ref: ScaleTargetRef, plural: string): str
   return `${groupVersionPath(ref.apiVersion)}/namespaces/${encodeURIComponent(namespace)}/${plural}/${encodeURIComponent(ref.name)}`;
 }
 
+/** Only the object's metadata (PartialObjectMetadata), JSON if the server cannot. */
+const PARTIAL_METADATA = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json';
+
+/** Custom-resource targets remembered alive at a resourceVersion (ScaleClient.liveAt). */
+const LIVE_AT_LIMIT = 10_000;
+
+function deletingError(namespace: string, ref: ScaleTargetRef, since: string): ScaleError {
+  return new ScaleError(
+    'Deleting',
+    `${ref.kind} ${namespace}/${ref.name} is being deleted (since ${since.slice(0, 40)}; a finalizer or a foreground deletion keeps it until done): jetscale leaves it alone. Point spec.scaleTargetRef at its replacement, or delete this EventConsumer with it`,
+  );
+}
+
 export class ScaleClient {
   private readonly discovery = new Map<string, { at: number; resources: Promise<ApiResourceList> }>();
+  /** Custom-resource targets (object path) read without a deletionTimestamp, at this resourceVersion. */
+  private readonly liveAt = new Map<string, string>();
 
   constructor(
     private readonly api: KubeApi,
@@ -293,13 +309,12 @@ export class ScaleClient {
       const resourceVersion = obj.metadata?.resourceVersion;
       if (resourceVersion === undefined || resourceVersion === '')
         throw new Error(`GET ${path}: the API server returned no metadata.resourceVersion`);
-      // Only the object itself says so (a custom resource's /scale carries no deletionTimestamp).
-      const deleting = obj.metadata?.deletionTimestamp;
-      if (typeof deleting === 'string' && deleting !== '')
-        throw new ScaleError(
-          'Deleting',
-          `${ref.kind} ${namespace}/${ref.name} is being deleted (since ${deleting.slice(0, 40)}; a finalizer or a foreground deletion keeps it until done): jetscale leaves it alone. Point spec.scaleTargetRef at its replacement, or delete this EventConsumer with it`,
-        );
+      // Only the object itself says so: a custom resource's /scale carries no deletionTimestamp,
+      // so its object is read too (once per resourceVersion, liveAt).
+      const deleting = readsObject
+        ? obj.metadata?.deletionTimestamp
+        : await this.deletionOf(namespace, ref, plural, objectPath, resourceVersion, options.fresh === true);
+      if (typeof deleting === 'string' && deleting !== '') throw deletingError(namespace, ref, deleting);
       const reading: ScaleReading = {
         specReplicas: obj.spec?.replicas ?? 0,
         statusReplicas: obj.status?.replicas ?? 0,
@@ -320,6 +335,73 @@ export class ScaleClient {
         throw await this.scaleNotFound(namespace, ref, plural, objectPath, err);
       throw this.translate(err, namespace, ref, plural, 'get');
     }
+  }
+
+  /**
+   * The deletionTimestamp of a custom resource whose /scale was read at `resourceVersion`
+   * (undefined: not being deleted). Setting a deletionTimestamp changes the object's
+   * resourceVersion, which its /scale shares, so an object seen alive at the resourceVersion of a
+   * reading is alive at that reading: it is read (metadata only) once per resourceVersion, not at
+   * every poll, and the write that follows carries that resourceVersion as its precondition (a
+   * deletion in between makes it a 409). A read from the watch cache at another resourceVersion
+   * proves nothing about this one (it may be older), so it is read again from etcd: a
+   * deletionTimestamp is never removed, so none on the latest object means none at the reading.
+   */
+  private async deletionOf(
+    namespace: string,
+    ref: ScaleTargetRef,
+    plural: string,
+    objectPath: string,
+    resourceVersion: string,
+    fresh: boolean,
+  ): Promise<string | undefined> {
+    if (this.liveAt.get(objectPath) === resourceVersion) return undefined;
+    let meta = await this.readMetadata(namespace, ref, plural, objectPath, fresh);
+    if (meta.resourceVersion !== resourceVersion && !fresh && meta.deletionTimestamp === undefined)
+      meta = await this.readMetadata(namespace, ref, plural, objectPath, true);
+    if (meta.deletionTimestamp !== undefined) {
+      this.liveAt.delete(objectPath);
+      return meta.deletionTimestamp;
+    }
+    if (meta.resourceVersion === resourceVersion) {
+      // One entry per target path: the oldest goes first past the bound (targets renamed or gone).
+      this.liveAt.delete(objectPath);
+      this.liveAt.set(objectPath, resourceVersion);
+      if (this.liveAt.size > LIVE_AT_LIMIT) this.liveAt.delete(this.liveAt.keys().next().value as string);
+    }
+    return undefined;
+  }
+
+  private async readMetadata(
+    namespace: string,
+    ref: ScaleTargetRef,
+    plural: string,
+    objectPath: string,
+    fresh: boolean,
+  ): Promise<{ resourceVersion?: string; deletionTimestamp?: string }> {
+    let obj: ScaleObject;
+    try {
+      obj = await this.api.request<ScaleObject>('GET', objectPath, {
+        accept: PARTIAL_METADATA,
+        ...(fresh ? {} : { query: { resourceVersion: '0' } }),
+      });
+    } catch (err) {
+      if (err instanceof KubeApiError && err.status === 403 && /\bcannot \w+ resource\b/.test(err.message)) {
+        const group = ref.apiVersion.includes('/') ? ref.apiVersion.split('/')[0] : '';
+        throw new ScaleError(
+          'Forbidden',
+          `the operator may not get ${plural} in ${namespace}, so it cannot tell whether ${ref.kind} ${namespace}/${ref.name} is being deleted (its /scale does not say): grant get on ${plural} (API group "${group}") in its ClusterRole, next to ${plural}/scale (see manifests/rbac)`,
+        );
+      }
+      throw this.translate(err, namespace, ref, plural, 'get');
+    }
+    const deleting = obj.metadata?.deletionTimestamp;
+    return {
+      ...(typeof obj.metadata?.resourceVersion === 'string'
+        ? { resourceVersion: obj.metadata.resourceVersion }
+        : {}),
+      ...(typeof deleting === 'string' && deleting !== '' ? { deletionTimestamp: deleting } : {}),
+    };
   }
 
   /**
