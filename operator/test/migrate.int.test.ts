@@ -36,9 +36,18 @@ function migrate(args: string[], env: NodeJS.ProcessEnv = process.env) {
   });
 }
 
+/** Whether this file made the KEDA stand-in (then it removes it: later files' operators would see KEDA installed). */
+let kedaCrdMade = false;
+
 beforeAll(async () => {
   await ensureCrd(crdFile);
 }, 120_000);
+
+afterAll(async () => {
+  // kubectl delete waits until the CRD is gone, so no later file finds it still terminating.
+  if (kedaCrdMade)
+    await kubectlOk(['delete', 'crd', 'scaledobjects.keda.sh', '--wait=true', '--timeout=60s']);
+}, 90_000);
 
 describe('jetscale migrate against the real API server', () => {
   it("every EventConsumer converted from KEDA's ScaledObjects is accepted by the API server", async () => {
@@ -61,8 +70,10 @@ describe('jetscale migrate against the real API server', () => {
   }, 120_000);
 
   it('--from-cluster reads ScaledObjects from the current context; the result applies and keeps the values', async () => {
-    if ((await kubectl(['get', 'crd', 'scaledobjects.keda.sh'])).code !== 0)
+    if ((await kubectl(['get', 'crd', 'scaledobjects.keda.sh'])).code !== 0) {
       await kubectlOk(['create', '-f', '-'], kedaCrd);
+      kedaCrdMade = true;
+    }
     await kubectlOk(['wait', '--for=condition=Established', '--timeout=60s', 'crd/scaledobjects.keda.sh']);
     const ns = await createNamespace('migrate');
     try {

@@ -48,10 +48,21 @@ describe('one writer per scale target', () => {
 
   afterAll(async () => {
     await operator?.stop();
-    if (kedaCrdInstalled)
+    if (kedaCrdInstalled) {
+      // Waited out: a later file must not find it still terminating (nor its operator see KEDA).
+      const crd = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/scaledobjects.keda.sh';
       await kubeApi()
-        .request('DELETE', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/scaledobjects.keda.sh')
+        .request('DELETE', crd)
         .catch(() => undefined);
+      await eventually('the KEDA stand-in CRD gone', () =>
+        kubeApi()
+          .request('GET', crd)
+          .then(
+            () => undefined,
+            (err: unknown) => (err instanceof KubeApiError && err.status === 404 ? true : undefined),
+          ),
+      );
+    }
     await (await jetstreamManager(nc)).streams.delete(stream).catch(() => undefined);
     await nc?.close();
     await ns?.cleanup();
@@ -225,9 +236,9 @@ describe('one writer per scale target', () => {
         ],
       },
     };
-    // migrate.int.test.ts installs the same stand-in and leaves it: whichever runs first makes it
-    // (before, this one failed with 409 AlreadyExists when it ran after migrate.int); only the
-    // one made here is removed here.
+    // migrate.int.test.ts installs the same stand-in (and removes it): a stack reused from an
+    // interrupted run may still have it, so an existing one is used; only the one made here is
+    // removed here.
     await kubeApi()
       .request('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', { body: crd })
       .then(
