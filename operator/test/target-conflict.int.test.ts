@@ -164,6 +164,103 @@ describe('one writer per scale target', () => {
     );
   });
 
+  it('an invalid spec on the older EventConsumer hands nothing to the younger: no rescale by another policy', async () => {
+    // The CRD refuses what the operator refuses, but not every CRD in a cluster is the one the
+    // operator ships (Helm never upgrades CRDs): an older, looser one is played here by removing
+    // backlogPerReplica's minimum, so the API server stores the 0 the operator refuses. Before,
+    // the younger EventConsumer took the target over at once (2 -> 5 here) until the older one was
+    // fixed, and then gave it back (5 -> 2).
+    const own = streamName('typo');
+    await createStreamAndConsumer(nc, own, 'worker');
+    const crd = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/eventconsumers.jetscale.io';
+    try {
+      await publish(nc, own, 1000);
+      await createDeployment(ns.name, 'typo', 1);
+      // keeper wants 1000/500 = 2 replicas, eager 1000/200 = 5.
+      await createEventConsumer({ ...fixture('keeper', 'typo', 500), stream: own });
+      await sleep(1100); // creationTimestamp has one-second resolution
+      await createEventConsumer({ ...fixture('eager', 'typo', 200), stream: own });
+      operator ??= await startInProcessOperator(ns.name);
+      await eventually(
+        'keeper to scale typo to 2 and eager to yield',
+        async () =>
+          (await specReplicas(ns.name, 'typo')) === 2 &&
+          condition(await eventConsumerStatus(ns.name, 'eager'), 'Ready')?.reason === 'TargetConflict'
+            ? true
+            : undefined,
+        20_000,
+      );
+
+      await kubeApi().request('PATCH', crd, {
+        contentType: 'application/json-patch+json',
+        body: [
+          {
+            op: 'remove',
+            path: '/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/backlogPerReplica/minimum',
+          },
+        ],
+      });
+      // The API server takes the looser schema a moment later: until then the 0 is refused (422).
+      await eventually('the typo stored', () =>
+        kubeApi()
+          .request('PATCH', eventConsumerPath(ns.name, 'keeper'), {
+            body: { spec: { backlogPerReplica: 0 } },
+          })
+          .then(
+            () => true,
+            (err: unknown) => {
+              if (err instanceof KubeApiError && err.status === 422) return undefined;
+              throw err;
+            },
+          ),
+      );
+      await eventually(
+        'keeper to report InvalidSpec',
+        async () =>
+          condition(await eventConsumerStatus(ns.name, 'keeper'), 'Ready')?.reason === 'InvalidSpec'
+            ? true
+            : undefined,
+        15_000,
+      );
+      // Ten polls of eager (pollInterval 1s): it keeps yielding, and says whose spec to fix.
+      const seen = new Set<number>();
+      for (let i = 0; i < 20; i++) {
+        seen.add(await specReplicas(ns.name, 'typo'));
+        await sleep(500);
+      }
+      expect([...seen]).toEqual([2]);
+      expect(condition(await eventConsumerStatus(ns.name, 'eager'), 'Ready')).toMatchObject({
+        status: 'False',
+        reason: 'TargetConflict',
+      });
+      // The new message is in eager's Warning Event at once (the status' condition takes it with its
+      // next readings write: a message-only change is not a state change, report.ts statusLane).
+      const said = `EventConsumer ${ns.name}/keeper, which is older and keeps it, but its spec is invalid`;
+      const events = await eventsFor(ns.name, 'eager');
+      expect(events.filter((e) => e.reason === 'TargetConflict' && e.message?.includes(said))).not.toEqual(
+        [],
+      );
+
+      // Fixed, keeper scales typo again, still with its own policy.
+      await kubeApi().request('PATCH', eventConsumerPath(ns.name, 'keeper'), {
+        body: { spec: { backlogPerReplica: 500 } },
+      });
+      await eventually(
+        'keeper Ready again',
+        async () =>
+          condition(await eventConsumerStatus(ns.name, 'keeper'), 'Ready')?.status === 'True'
+            ? true
+            : undefined,
+        15_000,
+      );
+      expect(await specReplicas(ns.name, 'typo')).toBe(2);
+      expect((await eventsFor(ns.name, 'eager')).filter((e) => e.reason === 'Scaled')).toEqual([]);
+    } finally {
+      await installCrd(); // the CRD as shipped (server-side apply puts the minimum back)
+      await (await jetstreamManager(nc)).streams.delete(own).catch(() => undefined);
+    }
+  });
+
   it('an EventConsumer yields to an autoscaling/v2 HPA on its target, and resumes when it is gone', async () => {
     await createDeployment(ns.name, 'web', 3);
     await createEventConsumer(fixture('web', 'web', 100));

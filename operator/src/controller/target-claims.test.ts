@@ -64,15 +64,37 @@ describe('TargetClaims', () => {
     expect(await c.rivalOf(otherName, specOf(otherName))).toBeUndefined();
   });
 
-  it('ignores EventConsumers that never write: invalid spec, being deleted, other namespace', async () => {
-    const invalid = ec('old-invalid', '2025-01-01T00:00:00Z', 'u-0', { name: 'worker' }, { minReplicas: -1 });
+  it('ignores EventConsumers being deleted, in another namespace, or whose scaleTargetRef does not read', async () => {
     const deleting = {
       ...ec('old-deleting', '2025-01-01T00:00:00Z', 'u-00'),
       metadata: { ...ec('x', '2025-01-01T00:00:00Z', 'u-00').metadata, deletionTimestamp: new Date() },
     };
     const elsewhere = { ...old, metadata: { ...old.metadata, namespace: 'other', uid: 'u-000' } };
-    const c = claims([invalid, deleting, elsewhere, young]);
+    const noTarget = ec('old-no-target', '2025-01-01T00:00:00Z', 'u-0000', { name: 'Not A Name' });
+    const c = claims([deleting, elsewhere, noTarget, young]);
     expect(await c.rivalOf(young, specOf(young))).toBeUndefined();
+  });
+
+  it('an older EventConsumer with an invalid spec keeps the target: a typo hands nothing over', async () => {
+    // Before, it claimed nothing: the younger one took the target over (and rescaled it with its
+    // own policy) until the typo was fixed, then gave it back.
+    const invalid = ec('old-invalid', '2025-01-01T00:00:00Z', 'u-0', { name: 'worker' }, { minReplicas: -1 });
+    const c = claims([invalid, young]);
+    const rival = await c.rivalOf(young, specOf(young));
+    expect(rival).toEqual({ kind: 'EventConsumer', namespace: 'ns', name: 'old-invalid', specInvalid: true });
+    if (rival === undefined) return;
+    expect(conflictMessage(specOf(young), rival)).toMatch(
+      /ns\/old-invalid, which is older and keeps it, but its spec is invalid .*Fix ns\/old-invalid's spec/,
+    );
+    // Its scaleTargetRef's defaults apply as in a valid spec (apps/v1 Deployment).
+    const onOther = ec(
+      'old-invalid-2',
+      '2025-01-01T00:00:00Z',
+      'u-01',
+      { name: 'other' },
+      { maxReplicas: 0 },
+    );
+    expect(await claims([onOther, young]).rivalOf(young, specOf(young))).toBeUndefined();
   });
 
   it('yields to an HPA or ScaledObject even when it is the oldest EventConsumer', async () => {

@@ -4,8 +4,16 @@
 // ScaledObject on it wins over every EventConsumer — jetscale yields rather than fight a
 // controller it cannot coordinate with. Targets are compared by API group, kind and name (the
 // version does not make it another object).
+//
+// An EventConsumer whose spec is invalid keeps its claim as long as its scaleTargetRef can be read:
+// it does not scale the target until fixed, and it does not hand it over either. Otherwise a typo
+// on the owner (or an operator upgrade whose stricter rules an older, unupgraded CRD let through:
+// Helm never upgrades CRDs) would give the target to a younger EventConsumer with another policy,
+// which would rescale it at once, and fixing the typo would take it back: two rescales by two
+// policies for one mistake. The younger one says whose spec to fix.
 import {
   parseEventConsumerSpec,
+  ScaleTargetRefSchema,
   type EventConsumerObject,
   type EventConsumerSpec,
   type SpecParseResult,
@@ -16,7 +24,12 @@ export interface Rival {
   kind: 'EventConsumer' | OtherAutoscaler['kind'];
   namespace: string;
   name: string;
+  /** An older EventConsumer whose spec is invalid: it keeps the target but scales nothing until fixed. */
+  specInvalid?: boolean;
 }
+
+/** The target an EventConsumer claims: its spec's, or (spec invalid) its scaleTargetRef's if that reads. */
+type Claim = { obj: EventConsumerObject; target: TargetIdentity; specInvalid: boolean };
 
 export interface TargetClaimsDeps {
   /** Every EventConsumer in a namespace, as cached (without it only other autoscalers are checked). */
@@ -52,7 +65,7 @@ const INDEX_TTL_MS = 1000;
 
 export class TargetClaims {
   private readonly specs = new WeakMap<EventConsumerObject, SpecParseResult>();
-  private readonly indexes = new Map<string, { at: number; byTarget: Map<string, EventConsumerObject[]> }>();
+  private readonly indexes = new Map<string, { at: number; byTarget: Map<string, Claim[]> }>();
 
   constructor(private readonly deps: TargetClaimsDeps) {}
 
@@ -63,29 +76,33 @@ export class TargetClaims {
     const others = (await this.deps.autoscalers?.on(namespace, target)) ?? [];
     const other = others[0];
     if (other) return other;
-    const claimants = this.eventConsumersOn(namespace, target).filter(
-      (c) => c.metadata?.uid !== self.metadata?.uid,
-    );
-    const owner = targetOwner([self, ...claimants]);
+    const claims = this.claimsOn(namespace, target).filter((c) => c.obj.metadata?.uid !== self.metadata?.uid);
+    const owner = targetOwner([self, ...claims.map((c) => c.obj)]);
     if (owner === undefined || owner.metadata?.uid === self.metadata?.uid) return undefined;
-    return { kind: 'EventConsumer', namespace, name: owner.metadata?.name ?? '' };
+    const specInvalid = claims.some((c) => c.obj === owner && c.specInvalid);
+    return {
+      kind: 'EventConsumer',
+      namespace,
+      name: owner.metadata?.name ?? '',
+      ...(specInvalid ? { specInvalid } : {}),
+    };
   }
 
-  private eventConsumersOn(namespace: string, target: TargetIdentity): EventConsumerObject[] {
+  private claimsOn(namespace: string, target: TargetIdentity): Claim[] {
     if (!this.deps.list) return [];
     const now = this.deps.now();
     let index = this.indexes.get(namespace);
     if (!index || now - index.at >= INDEX_TTL_MS) {
-      const byTarget = new Map<string, EventConsumerObject[]>();
+      const byTarget = new Map<string, Claim[]>();
       for (const obj of this.deps.list(namespace)) {
         if (obj.metadata?.deletionTimestamp) continue;
-        const parsed = this.specOf(obj);
-        // An EventConsumer whose spec is invalid never writes, so it claims nothing.
-        if (!parsed.ok) continue;
-        const key = keyOf(targetIdentity(parsed.spec.scaleTargetRef));
+        const claim = this.claimOf(obj);
+        // Not even its scaleTargetRef reads: what it would scale is not known, so it claims nothing.
+        if (claim === undefined) continue;
+        const key = keyOf(claim.target);
         const list = byTarget.get(key);
-        if (list) list.push(obj);
-        else byTarget.set(key, [obj]);
+        if (list) list.push(claim);
+        else byTarget.set(key, [claim]);
       }
       index = { at: now, byTarget };
       this.indexes.set(namespace, index);
@@ -93,13 +110,20 @@ export class TargetClaims {
     return index.byTarget.get(keyOf(target)) ?? [];
   }
 
-  private specOf(obj: EventConsumerObject): SpecParseResult {
+  private claimOf(obj: EventConsumerObject): Claim | undefined {
     let parsed = this.specs.get(obj);
     if (!parsed) {
       parsed = parseEventConsumerSpec(obj.spec);
       this.specs.set(obj, parsed);
     }
-    return parsed;
+    if (parsed.ok) return { obj, target: targetIdentity(parsed.spec.scaleTargetRef), specInvalid: false };
+    const raw: unknown = obj.spec;
+    const ref = ScaleTargetRefSchema.safeParse(
+      raw !== null && typeof raw === 'object'
+        ? (raw as { scaleTargetRef?: unknown }).scaleTargetRef
+        : undefined,
+    );
+    return ref.success ? { obj, target: targetIdentity(ref.data), specInvalid: true } : undefined;
   }
 }
 
@@ -111,6 +135,8 @@ function keyOf(t: TargetIdentity): string {
 export function conflictMessage(spec: EventConsumerSpec, rival: Rival): string {
   const ref = spec.scaleTargetRef;
   const what = `${ref.kind} ${ref.name}`;
+  if (rival.kind === 'EventConsumer' && rival.specInvalid === true)
+    return `${what} is also the target of EventConsumer ${rival.namespace}/${rival.name}, which is older and keeps it, but its spec is invalid (Ready=False InvalidSpec), so nothing scales ${what} until it is fixed: an invalid spec does not hand the target over. Fix ${rival.namespace}/${rival.name}'s spec, or delete one of the two, or point spec.scaleTargetRef elsewhere`;
   if (rival.kind === 'EventConsumer')
     return `${what} is also the target of EventConsumer ${rival.namespace}/${rival.name}, which is older and keeps it; this EventConsumer does not change its replicas. Delete one of the two or point spec.scaleTargetRef elsewhere`;
   return `${what} is scaled by ${rival.kind} ${rival.namespace}/${rival.name}; jetscale does not fight another autoscaler and leaves its replicas alone. Delete the ${rival.kind} or this EventConsumer`;
