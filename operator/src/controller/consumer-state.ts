@@ -10,6 +10,7 @@ import type {
 import type { BacklogSource } from '../backlog/backlog-source.js';
 import { monotonicTimeOf, type ClockReading } from '../clock.js';
 import type { ScaleReading } from '../kube/scale-client.js';
+import type { AdmissionLimit } from './admission-cap.js';
 import { emptyHistory } from '../scaling/index.js';
 import { MAX_CARRIED_PER_REPLICA_PER_SECOND } from '../scaling/rates.js';
 import type { ScalingHistory } from '../scaling/types.js';
@@ -81,6 +82,8 @@ export interface ObservedCache {
    * later reading with another count that jetscale did not write was set by someone else.
    */
   replicas?: { refKey: string; uid: string | undefined; replicas: number };
+  /** The limit the last adjusted write found (a mutating admission), while it is trusted. */
+  admissionLimit?: AdmissionLimit;
 }
 
 /** The report step's memory of the status it last wrote. */

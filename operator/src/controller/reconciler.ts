@@ -56,6 +56,13 @@ import { observe, parsedSpec, targetKey } from './observe.js';
 import { SCALE_REASONS } from './reasons.js';
 import { TargetClaims, type TargetClaimsDeps } from './target-claims.js';
 import {
+  ADMISSION_RETRY_MAX_MS,
+  afterWrite,
+  heldFor,
+  limitAdvice,
+  type AskContext,
+} from './admission-cap.js';
+import {
   forgetWritten,
   lastActiveTime,
   statusPatchBody,
@@ -169,6 +176,8 @@ type Action =
       message: string;
       /** Replicas the API server stored instead of those asked for (a mutating admission). */
       applied?: number;
+      /** Not asked: beyond a limit admission put on this target, within its hold (admission-cap.ts). */
+      held?: true;
     };
 
 export class Reconciler {
@@ -370,7 +379,7 @@ export class Reconciler {
     }
 
     // Act.
-    const action = await this.act(poll, spec.scaleTargetRef, observation.scale, verdict);
+    const action = await this.act(poll, spec, observation.scale, verdict);
     if (!action.ok && action.conflict) {
       // The target changed since it was read: this verdict is void. Forget it (as if this poll
       // had not happened), read the target again from etcd and decide again, at once.
@@ -418,9 +427,14 @@ export class Reconciler {
           change: { from: current, to: applied },
           why: `${verdict.why} (asked for ${verdict.change?.to}; the API server stored ${applied})`,
         });
-      poll.log.warn(action.message, { reason: action.reason });
-      this.deps.metrics.countError(namespace, name, action.reason);
-      this.deps.events.warning(poll.target, action.reason, action.message);
+      if (action.held) {
+        // Said when it was learnt (and at each ask after a hold): nothing new to warn about.
+        poll.log.debug(action.message, { reason: action.reason });
+      } else {
+        poll.log.warn(action.message, { reason: action.reason });
+        this.deps.metrics.countError(namespace, name, action.reason);
+        this.deps.events.warning(poll.target, action.reason, action.message);
+      }
       const status = statusAfterPoll(
         this.lastStatus(poll),
         obj.metadata?.generation,
@@ -457,12 +471,32 @@ export class Reconciler {
   /** The one change a poll may make: PATCH /scale, conditional on the version read. */
   private async act(
     poll: Poll,
-    ref: ScaleTargetRef,
+    spec: EventConsumerSpec,
     scale: ScaleReading,
     verdict: ConsumersVerdict,
   ): Promise<Action> {
+    const ref = spec.scaleTargetRef;
     const change = verdict.change;
     if (!change) return { ok: true, scaled: false };
+    const memory = poll.state.observed;
+    const ask: AskContext = {
+      refKey: targetKey(ref),
+      uid: scale.uid,
+      generation: poll.obj.metadata?.generation,
+      current: scale.specReplicas,
+      to: change.to,
+      now: poll.now,
+    };
+    const limit = memory.admissionLimit;
+    const held = heldFor(limit, ask);
+    if (limit !== undefined && held !== undefined)
+      return {
+        ok: false,
+        conflict: false,
+        reason: 'ScaleAdjusted',
+        message: adjustedMessage(ref, limit.asked, limit.stored, limit.holdMs),
+        held: true,
+      };
     let stored: number | undefined;
     try {
       stored = await this.deps.scale.setReplicas(poll.namespace, ref, change.to, scale.resourceVersion);
@@ -474,14 +508,15 @@ export class Reconciler {
       throw err;
     }
     const applied = stored ?? change.to;
-    poll.state.observed.target = undefined; // re-read next poll: pods are starting or stopping
-    poll.state.observed.replicas = { refKey: targetKey(ref), uid: scale.uid, replicas: applied };
+    memory.target = undefined; // re-read next poll: pods are starting or stopping
+    memory.replicas = { refKey: targetKey(ref), uid: scale.uid, replicas: applied };
+    memory.admissionLimit = afterWrite(limit, ask, stored, pollIntervalMs(spec));
     if (applied === change.to) return { ok: true, scaled: true };
     return {
       ok: false,
       conflict: false,
       reason: 'ScaleAdjusted',
-      message: adjustedMessage(ref, change.to, applied),
+      message: adjustedMessage(ref, change.to, applied, memory.admissionLimit?.holdMs),
       applied,
     };
   }
@@ -807,8 +842,16 @@ function lastScaleBefore(
 }
 
 /** A /scale write the API server stored with other replicas than asked for. */
-function adjustedMessage(ref: ScaleTargetRef, asked: number, stored: number): string {
-  return `asked for ${asked} replicas of ${ref.kind} ${ref.name}, and the API server stored ${stored}: a mutating admission webhook or policy changed the request. jetscale asks again at every poll while the backlog needs it; change that rule, or keep spec.minReplicas..maxReplicas within what it allows`;
+/**
+ * `holdMs`: how long after this ask jetscale asks again (undefined: the next poll asks). Not a
+ * countdown: the message stays the same between asks, so the status is not rewritten for it.
+ */
+function adjustedMessage(ref: ScaleTargetRef, asked: number, stored: number, holdMs?: number): string {
+  const again =
+    holdMs === undefined
+      ? 'jetscale asks again at the next poll while the backlog needs it'
+      : `jetscale keeps ${stored} and asks again ${Math.ceil(holdMs / 1000)} s after this ask (twice as long each time the answer stays ${stored}, up to every ${ADMISSION_RETRY_MAX_MS / 60_000} min), or at once when this spec changes`;
+  return `asked for ${asked} replicas of ${ref.kind} ${ref.name}, and the API server stored ${stored}: a mutating admission webhook or policy changed the request. ${again}. To stop asking, ${limitAdvice(asked, stored)}`;
 }
 
 /** The memories to keep when the verdict's change was not made (see memoryIfUnchanged). */
