@@ -240,6 +240,34 @@ describe('charts/jetscale', () => {
     ]);
   });
 
+  it('grants each rbac.scaleTargets kind its /scale (get, patch) and get on the object, and nothing more', async () => {
+    const rules = (objects: KubeObject[]): k8s.V1PolicyRule[] =>
+      (findObject<k8s.V1ClusterRole>(objects, 'ClusterRole').rules ?? []).map((r) => ({
+        apiGroups: r.apiGroups,
+        resources: r.resources,
+        verbs: r.verbs,
+      }));
+    const plain = rules(await renderChart(operatorChart, {}));
+    const extended = rules(
+      await renderChart(operatorChart, {
+        rbac: {
+          scaleTargets: [
+            { apiGroup: 'argoproj.io', resource: 'rollouts' },
+            { apiGroup: '', resource: 'replicationcontrollers' },
+          ],
+        },
+      }),
+    );
+    const added = extended.filter((r) => !plain.some((p) => JSON.stringify(p) === JSON.stringify(r)));
+    expect(added).toEqual([
+      { apiGroups: ['argoproj.io'], resources: ['rollouts/scale'], verbs: ['get', 'patch'] },
+      { apiGroups: ['argoproj.io'], resources: ['rollouts'], verbs: ['get'] },
+      { apiGroups: [''], resources: ['replicationcontrollers/scale'], verbs: ['get', 'patch'] },
+      { apiGroups: [''], resources: ['replicationcontrollers'], verbs: ['get'] },
+    ]);
+    expect(extended.length).toBe(plain.length + 4);
+  });
+
   it('puts the standard app.kubernetes.io labels on every object', async () => {
     const objects = await renderChart(operatorChart, {
       serviceMonitor: { enabled: true },
@@ -414,6 +442,21 @@ describe('charts/jetscale', () => {
       'a PDB that blocks every drain',
       { replicaCount: 1, podDisruptionBudget: { minAvailable: 1 } },
       /podDisruptionBudget.minAvailable \(1\) must be below replicaCount \(1\)/,
+    ],
+    [
+      'a wildcard scale target',
+      { rbac: { scaleTargets: [{ apiGroup: '*', resource: '*' }] } },
+      /at '\/rbac\/scaleTargets\/0\/apiGroup': '\*' does not match pattern/,
+    ],
+    [
+      'a scale target named with its subresource',
+      { rbac: { scaleTargets: [{ apiGroup: 'argoproj.io', resource: 'rollouts/scale' }] } },
+      /at '\/rbac\/scaleTargets\/0\/resource': 'rollouts\/scale' does not match pattern/,
+    ],
+    [
+      'a scale target without its API group',
+      { rbac: { scaleTargets: [{ resource: 'rollouts' }] } },
+      /at '\/rbac\/scaleTargets\/0': missing property 'apiGroup'/,
     ],
   ])('refuses %s with a clear message', async (_name, values, message) => {
     await expectRefused(operatorChart, values, message);

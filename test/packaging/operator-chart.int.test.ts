@@ -56,6 +56,11 @@ describe('helm install charts/jetscale', () => {
       `rbac.secretReaders[0].namespace=${workNs.name}`,
       '--set',
       'rbac.secretReaders[0].secrets={nats-auth}',
+      // Another kind with /scale that every API server serves (a CRD's kind works the same way).
+      '--set-string',
+      'rbac.scaleTargets[0].apiGroup=',
+      '--set',
+      'rbac.scaleTargets[0].resource=replicationcontrollers',
       '--wait',
       '--timeout',
       '180s',
@@ -163,6 +168,9 @@ describe('helm install charts/jetscale', () => {
       ['patch', 'deployments.apps/scale', 'any-ns', undefined],
       ['patch', 'statefulsets.apps/scale', 'any-ns', undefined],
       ['get', 'deployments.apps', 'any-ns', undefined],
+      ['get', 'replicationcontrollers/scale', 'any-ns', undefined],
+      ['patch', 'replicationcontrollers/scale', 'any-ns', undefined],
+      ['get', 'replicationcontrollers', 'any-ns', undefined],
       ['get', 'secrets', 'any-ns', 'nats-auth'],
       ['create', 'events', 'any-ns', undefined],
       ['create', 'leases.coordination.k8s.io', 'release-ns', undefined],
@@ -193,6 +201,8 @@ describe('helm install charts/jetscale', () => {
       ['delete', 'leases.coordination.k8s.io', 'release-ns', 'leader'],
       ['list', 'leases.coordination.k8s.io', 'release-ns', undefined],
       ['update', 'deployments.apps/scale', 'any-ns', undefined],
+      ['patch', 'replicationcontrollers', 'any-ns', undefined],
+      ['get', 'replicasets.apps/scale', 'any-ns', undefined],
       ['create', 'clusterrolebindings.rbac.authorization.k8s.io', undefined, undefined],
     ])('denies %s %s', async (verb, resource, where, name) => {
       const ns = where === undefined ? undefined : where === 'release-ns' ? releaseNs.name : workNs.name;

@@ -390,7 +390,7 @@ export class ScaleClient {
         const group = ref.apiVersion.includes('/') ? ref.apiVersion.split('/')[0] : '';
         throw new ScaleError(
           'Forbidden',
-          `the operator may not get ${plural} in ${namespace}, so it cannot tell whether ${ref.kind} ${namespace}/${ref.name} is being deleted (its /scale does not say): grant get on ${plural} (API group "${group}") in its ClusterRole, next to ${plural}/scale (see manifests/rbac)`,
+          `the operator may not get ${plural} in ${namespace}, so it cannot tell whether ${ref.kind} ${namespace}/${ref.name} is being deleted (its /scale does not say): grant get on ${plural} (API group "${group}") in its ClusterRole, next to ${plural}/scale (Helm: rbac.scaleTargets; see manifests/rbac)`,
         );
       }
       throw this.translate(err, namespace, ref, plural, 'get');
@@ -541,7 +541,7 @@ export class ScaleClient {
       const group = ref.apiVersion.includes('/') ? ref.apiVersion.split('/')[0] : '';
       return new ScaleError(
         'Forbidden',
-        `the operator may not ${verb} ${plural}/scale in ${namespace}: grant get and patch on ${plural}/scale (API group "${group}") in its ClusterRole (see manifests/rbac)`,
+        `the operator may not ${verb} ${plural}/scale in ${namespace}: grant get and patch on ${plural}/scale (API group "${group}") in its ClusterRole (Helm: rbac.scaleTargets; see manifests/rbac)`,
       );
     }
     if (err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429) {
