@@ -75,4 +75,38 @@ describe('a renamed scale target', () => {
       await restarted.close();
     }
   });
+
+  it('renamed away and back within a period, a target is judged on its own record of changes', async () => {
+    // Scale-up 2 pods per 60 s. c goes 1 -> 3 (the period's allowance used), the EventConsumer is
+    // renamed to d (1 -> 3) and back to c: c has used its allowance, so it stays at 3 although the
+    // backlog needs 9. Before, c came back with an empty record and went 3 -> 5 at once: 4 pods
+    // in 60 s against its policy of 2.
+    const stream = await drill.addStream('back', 900);
+    await createDeployment(drill.ns.name, 'd', 1);
+    await drill.addTarget('c', stream, {
+      consumer: 'worker',
+      extra: {
+        behavior: {
+          scaleUp: { stabilizationWindow: '0s', policies: [{ type: 'Pods', value: 2, period: '60s' }] },
+        },
+      },
+    });
+    const rename = (to: string) =>
+      kubeApi().request('PATCH', eventConsumerPath(drill.ns.name, 'c'), {
+        body: { spec: { scaleTargetRef: { name: to } } },
+      });
+    await drill.poll('c');
+    expect(await specReplicas(drill.ns.name, 'c')).toBe(3);
+    await rename('d');
+    await sleep(1_000);
+    await drill.poll('c');
+    expect(await specReplicas(drill.ns.name, 'd')).toBe(3);
+    await rename('c');
+    for (let i = 0; i < 3; i++) {
+      await sleep(1_000);
+      await drill.poll('c');
+      expect(await specReplicas(drill.ns.name, 'c')).toBe(3);
+    }
+    expect(await specReplicas(drill.ns.name, 'd')).toBe(3); // not its target any more
+  });
 });

@@ -35,6 +35,13 @@ export interface ScalingMemory {
   /** The scale target (apiVersion/kind/name) the history was gathered on. */
   target?: string;
   /**
+   * True for the history of a target come back to (spec.scaleTargetRef renamed away and back,
+   * switchTarget): its own step-policy record and holds are kept, so no restart hold is made up
+   * for it; its first reading still seeds the stabilization window with the size it has. Dropped
+   * at that reading.
+   */
+  returned?: true;
+  /**
    * No scale-down before this (policy time, ms): set at this process's first reading when a scale
    * made before it started (status.lastScaleTime, or now when that status may not have landed:
    * reconciler.ts lastScaleBefore) is within the longest scale-down policy period. The step policies' record of changes lived in
@@ -116,6 +123,8 @@ export interface ConsumerState {
    */
   uid: string | undefined;
   scaling: ScalingMemories;
+  /** Targets left by a rename, by target key (switchTarget): bounded, newest last. */
+  leftTargets?: Map<string, LeftTarget>;
   observed: ObservedCache;
   status: StatusMemory;
   /** When the next poll is due (monotonic ms), for the poll-delay metric. */
@@ -211,6 +220,66 @@ function carriedFailures(obj: EventConsumerObject, wallNow: number): ScalingMemo
 /** memoryForTarget for every consumer's memory. */
 export function memoriesForTarget(memories: ScalingMemories, target: string): ScalingMemories {
   return Object.fromEntries(Object.entries(memories).map(([name, m]) => [name, memoryForTarget(m, target)]));
+}
+
+/** The target key of a memory kept while another controller had the target (never a real target). */
+export const YIELDED_TARGET = '(yielded to another controller)';
+
+/** What is kept of a target a rename left: its memories and when (policy time, ms) it was left. */
+export interface LeftTarget {
+  at: number;
+  memories: ScalingMemories;
+}
+
+/** Targets left by renames that are kept, and for how long (longer than any step policy period). */
+export const LEFT_TARGETS_KEPT = 4;
+export const LEFT_TARGET_MAX_AGE_MS = 3_600_000;
+
+/**
+ * The memories for `target` at a poll (policy time `now`). A rename A -> B -> A within a
+ * scale-down period must not forget A: the step policies' record of A's changes (scaleEvents), its
+ * stabilization window's recommendations, its panic and its scale-down hold are A's, and judged A
+ * again when it comes back (before, A came back with an empty record: a scale-up policy's
+ * allowance used just before the renames was granted again at once). So the memories of the
+ * target left are kept (LEFT_TARGETS_KEPT targets, LEFT_TARGET_MAX_AGE_MS each) and those parts
+ * restored on return; the backlog readings and rates start over (the consumer was read for
+ * another target meanwhile), and the first reading seeds the window with the size A has then.
+ * Yielding to another controller keeps nothing: taking a target back starts a new history.
+ */
+export function switchTarget(state: ConsumerState, target: string, now: number): void {
+  const from = Object.values(state.scaling).find((m) => m.target !== undefined)?.target;
+  if (from === undefined || from === target) {
+    state.scaling = memoriesForTarget(state.scaling, target);
+    return;
+  }
+  const left = (state.leftTargets ??= new Map());
+  for (const [key, kept] of left) if (now - kept.at > LEFT_TARGET_MAX_AGE_MS) left.delete(key);
+  left.delete(from);
+  if (from !== YIELDED_TARGET && target !== YIELDED_TARGET) {
+    left.set(from, { at: now, memories: state.scaling });
+    while (left.size > LEFT_TARGETS_KEPT) left.delete(left.keys().next().value as string);
+  }
+  const back = left.get(target);
+  left.delete(target);
+  state.scaling = Object.fromEntries(
+    Object.entries(state.scaling).map(([name, m]) => {
+      const own = back?.memories[name];
+      const fresh = memoryForTarget(m, target);
+      if (own === undefined) return [name, fresh];
+      const restored: ScalingMemory = {
+        ...fresh,
+        history: {
+          ...emptyHistory(),
+          recommendations: own.history.recommendations,
+          scaleEvents: own.history.scaleEvents,
+          ...(own.history.panicUntil === undefined ? {} : { panicUntil: own.history.panicUntil }),
+        },
+        returned: true,
+      };
+      if (own.scaleDownHoldUntil !== undefined) restored.scaleDownHoldUntil = own.scaleDownHoldUntil;
+      return [name, restored];
+    }),
+  );
 }
 
 /**

@@ -357,17 +357,18 @@ function fromBacklog(input: DecideInput, consumer: ConsumerSpec, sample: Backlog
   let history = memory.history;
   const scaling = scalingSpecFor(spec, consumer);
   let holdUntil = memory.scaleDownHoldUntil;
-  if (!memory.seeded && history.recommendations.length === 0) {
+  if (!memory.seeded && (history.recommendations.length === 0 || memory.returned)) {
     // A new leader (or a restarted one) has no recommendations in memory. Seed the window with
     // the size the target has, so the stabilization windows hold it for one window as if this
-    // process had watched it all along, instead of scaling down at its first poll.
-    history = { ...history, recommendations: [{ at: now, replicas: current }] };
+    // process had watched it all along, instead of scaling down at its first poll. So does a
+    // target come back to after a rename (its own recommendations kept; it was not watched since).
+    history = { ...history, recommendations: [...history.recommendations, { at: now, replicas: current }] };
     // Nor does it have the step policies' record of the changes made: a scale made just before the
     // restart may have used a period's whole allowance (1 pod per 60 s, stepped 10 s before the
     // restart: the new process stepped again once its seeded window passed). Until the longest
     // scale-down period has passed since that scale, no scale-down — conservative, since the old
-    // process may have allowed one after a scale-up.
-    holdUntil = scaleDownHoldAfterRestart(scaling, input.lastScaleAt, now);
+    // process may have allowed one after a scale-up. A target come back to has its own record.
+    if (!memory.returned) holdUntil = scaleDownHoldAfterRestart(scaling, input.lastScaleAt, now);
   }
   const policyInput: ScalingInput = {
     spec: scaling,
@@ -485,7 +486,7 @@ function fromBacklog(input: DecideInput, consumer: ConsumerSpec, sample: Backlog
  * figure) and without a run of failed reads (this one succeeded).
  */
 function withoutCarried(memory: ScalingMemory): ScalingMemory {
-  const { carriedCapacity: _used, failingSince: _over, ...rest } = memory;
+  const { carriedCapacity: _used, failingSince: _over, returned: _seeded, ...rest } = memory;
   return rest;
 }
 

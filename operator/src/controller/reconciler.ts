@@ -38,6 +38,8 @@ import type { ScalingDecision, ScalingInput } from '../scaling/types.js';
 import type { ConditionUpdate } from './conditions.js';
 import {
   memoriesForTarget,
+  switchTarget,
+  YIELDED_TARGET,
   newConsumerState,
   type ConsumerState,
   type ScalingMemories,
@@ -158,9 +160,6 @@ interface Poll {
   /** Both clocks at this poll (the wall clock for what status shows people). */
   clocks: ClockReading;
 }
-
-/** The target key of a memory kept while another controller had the target (never a real target). */
-const YIELDED_TARGET = '(yielded to another controller)';
 
 /** Immediate re-polls after refused writes before falling back to the poll interval. */
 const MAX_IMMEDIATE_CONFLICT_RETRIES = 3;
@@ -294,7 +293,7 @@ export class Reconciler {
     let dueAt = now + pollIntervalMs(spec);
     state.dueAt = dueAt;
     const requeue = (): ReconcileResult => ({ requeueAfterMs: Math.max(0, dueAt - this.now()) });
-    state.scaling = memoriesForTarget(state.scaling, targetKey(spec.scaleTargetRef));
+    switchTarget(state, targetKey(spec.scaleTargetRef), now);
     const observation = await observe(
       { ...this.deps, claims: this.claims },
       {
@@ -317,8 +316,7 @@ export class Reconciler {
       // history. Taking the target back later starts a new one, seeded with the size found then, as
       // a new leader's is — not a history from before (its windows would let the first poll halve
       // what the other controller set, and its rates would span the whole gap).
-      if (observation.reason === 'TargetConflict')
-        state.scaling = memoriesForTarget(state.scaling, YIELDED_TARGET);
+      if (observation.reason === 'TargetConflict') switchTarget(state, YIELDED_TARGET, now);
       let message = observation.message;
       let fields: EventConsumerStatus = {};
       if (observation.scale !== undefined) {
