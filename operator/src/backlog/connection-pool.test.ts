@@ -1,6 +1,7 @@
-// What a NATS status error means for a pooled connection (connection-pool.ts refusalOf).
+// What a NATS status error means for a pooled connection (connection-pool.ts refusalOf), and what a
+// failed connection says (connectError, natsDownMessage).
 import { errors } from '@nats-io/transport-node';
-import { refusalOf } from './connection-pool.js';
+import { connectError, natsDownMessage, refusalOf } from './connection-pool.js';
 
 const servers = ['nats://127.0.0.1:4222'];
 
@@ -19,5 +20,48 @@ describe('refusalOf', () => {
       expect(err).not.toBeNull();
       expect(refusalOf(err, servers)).toBeUndefined();
     }
+  });
+});
+
+describe('what an unreachable NATS says', () => {
+  const typo = ['nats://nats-typo.invalid:4222'];
+  const count = (text: string, part: string): number => text.split(part).length - 1;
+
+  it('a host that does not resolve is named as such, with the typo to look for (before: "cannot connect")', () => {
+    const err = connectError(new Error('getaddrinfo ENOTFOUND nats-typo.invalid'), typo);
+    expect(err.kind).toBe('Unreachable');
+    expect(err.message).toContain('the host nats-typo.invalid does not resolve');
+    expect(err.message).toContain('check spec.nats.servers for a typo');
+    expect(connectError(new Error('getaddrinfo EAI_AGAIN nats.nats.svc'), typo).message).toContain(
+      'the host nats.nats.svc does not resolve',
+    );
+    expect(connectError(new Error('connect ECONNREFUSED 127.0.0.1:1'), servers).message).toBe(
+      'cannot connect to NATS at nats://127.0.0.1:4222 (connect ECONNREFUSED 127.0.0.1:1): check spec.nats.servers and that NATS is running',
+    );
+  });
+
+  it('a read refused by the open breaker names the server and the advice once (before: twice each)', () => {
+    for (const failure of [
+      connectError(new Error('connect ECONNREFUSED 127.0.0.1:4222'), servers),
+      connectError(new Error('getaddrinfo ENOTFOUND nats-typo.invalid'), typo),
+    ]) {
+      const server = failure.where.server ?? '';
+      const message = natsDownMessage(server, failure.message);
+      expect(count(message, server)).toBe(1);
+      expect(count(message, 'check spec.nats.servers')).toBe(1);
+      expect(message).toContain('reads fail at once until a background check reaches it again');
+    }
+    // A failure without advice of its own gets it; one that does not name the server is prefixed.
+    const ping = natsDownMessage(
+      servers[0] ?? '',
+      'no PING reply from NATS at nats://127.0.0.1:4222 within 2000 ms',
+    );
+    expect(ping).toBe(
+      'no PING reply from NATS at nats://127.0.0.1:4222 within 2000 ms; reads fail at once until a background check reaches it again: check spec.nats.servers and that NATS is running',
+    );
+    expect(natsDownMessage('nats://a:4222', 'socket hang up')).toBe(
+      'NATS at nats://a:4222: socket hang up; reads fail at once until a background check reaches it again: check spec.nats.servers and that NATS is running',
+    );
+    expect(natsDownMessage('nats://a:4222', undefined)).toContain('NATS at nats://a:4222 stopped answering');
   });
 });

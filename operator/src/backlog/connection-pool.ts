@@ -135,6 +135,9 @@ export function redactServer(server: string): string {
   return server.replace(/\/\/[^/@]*@/, '//***@');
 }
 
+/** What to check when NATS cannot be reached, said once in a message. */
+const CHECK_SERVERS = 'check spec.nats.servers and that NATS is running';
+
 /** Maps a failure to connect to an error kind and a message that says what to check. */
 export function connectError(err: unknown, servers: string[]): BacklogError {
   const text = redactServer(err instanceof Error ? err.message : String(err));
@@ -151,11 +154,36 @@ export function connectError(err: unknown, servers: string[]): BacklogError {
       text,
     );
   }
-  return new BacklogError(
-    'Unreachable',
-    `cannot connect to NATS at ${server} (${text}): check spec.nats.servers and that NATS is running`,
-    { server },
-  );
+  // A host name that does not resolve is most often a typo in spec.nats.servers, not an outage (it
+  // still counts as one: DNS can fail for a while too).
+  const unresolved = /\b(?:ENOTFOUND|EAI_AGAIN|EAI_NONAME)\s+(\S+)/.exec(text)?.[1];
+  if (unresolved !== undefined) {
+    return new BacklogError(
+      'Unreachable',
+      `cannot connect to NATS at ${server}: the host ${unresolved} does not resolve (${text}): check spec.nats.servers for a typo, and the cluster's DNS`,
+      { server },
+    );
+  }
+  return new BacklogError('Unreachable', `cannot connect to NATS at ${server} (${text}): ${CHECK_SERVERS}`, {
+    server,
+  });
+}
+
+/**
+ * A read refused at once because the connection's breaker is open: why it went down (the last
+ * failure, which names the server, else "NATS at <server>"), that reads fail at once until a check
+ * reaches it, and what to check unless the failure already says (each once: before, the server and
+ * the advice were said twice, the second time around the failure's own).
+ */
+export function natsDownMessage(server: string, lastFailure: string | undefined): string {
+  const why =
+    lastFailure === undefined
+      ? `NATS at ${server} stopped answering`
+      : lastFailure.includes(server)
+        ? lastFailure
+        : `NATS at ${server}: ${lastFailure}`;
+  const advice = why.includes('spec.nats') ? '' : `: ${CHECK_SERVERS}`;
+  return `${why}; reads fail at once until a background check reaches it again${advice}`;
 }
 
 /**
@@ -430,10 +458,9 @@ export class ConnectionPool {
     const kind = why === 'down' ? 'Unreachable' : 'Busy';
     this.options.metrics?.natsRequestDuration.observe({ result: kind }, 0);
     const server = entry.servers.map(redactServer).join(', ');
-    const cause = entry.breaker.lastError()?.message;
     const message =
       why === 'down'
-        ? `NATS at ${server} is down (${cause ?? 'it stopped answering'}); reads fail at once until a background check reaches it again: check spec.nats.servers and that NATS is running`
+        ? natsDownMessage(server, entry.breaker.lastError()?.message)
         : `NATS at ${server} is slow: ${entry.inFlight.size} backlog reads have waited on this connection for over ${this.options.slowAfterMs ?? 1000} ms, so this one was not sent (it does not count toward fallback); check that NATS is healthy`;
     return { ok: false, error: new BacklogError(kind, message, { server }) };
   }
