@@ -13,10 +13,18 @@ export interface ClusterNode {
   name: string;
   port: number;
   url: string;
-  /** Whether the node's process is running. */
+  /** The node's HTTP monitoring endpoint (/jsz says who leads the meta group). */
+  monitorUrl: string;
+  /** Whether the node's process is running (a frozen one is). */
   running(): boolean;
   /** Stops the node (SIGTERM: nats-server's graceful shutdown, or SIGKILL) and waits for it. */
   stop(signal?: NodeJS.Signals): Promise<void>;
+  /**
+   * Freezes the node (SIGSTOP): its sockets stay open and unanswered, as a hung process, a VM
+   * paused or a partition that drops packets — clients see no disconnect. thaw() (SIGCONT) resumes it.
+   */
+  freeze(): void;
+  thaw(): void;
   /** Starts the node again on the same ports and store, and waits until it accepts clients. */
   start(): Promise<void>;
 }
@@ -35,9 +43,20 @@ export async function startNatsCluster(options: {
   size?: number;
 }): Promise<NatsCluster> {
   const size = options.size ?? 3;
-  const ports = await Promise.all(
-    Array.from({ length: size }, async () => ({ client: await freePort(), route: await freePort() })),
-  );
+  // Asked one at a time and kept distinct: the kernel may hand a port just released to the next ask.
+  const taken = new Set<number>();
+  const distinctPort = async (): Promise<number> => {
+    for (;;) {
+      const port = await freePort();
+      if (!taken.has(port)) {
+        taken.add(port);
+        return port;
+      }
+    }
+  };
+  const ports: Array<{ client: number; route: number; monitor: number }> = [];
+  for (let i = 0; i < size; i++)
+    ports.push({ client: await distinctPort(), route: await distinctPort(), monitor: await distinctPort() });
   const routes = ports.map((p) => `nats://127.0.0.1:${p.route}`).join(',');
   const nodes = ports.map((p, i): ClusterNode => {
     const name = `n${i}`;
@@ -57,6 +76,8 @@ export async function startNatsCluster(options: {
           '127.0.0.1',
           '--port',
           String(p.client),
+          '--http_port',
+          String(p.monitor),
           '--server_name',
           name,
           '--cluster_name',
@@ -72,12 +93,20 @@ export async function startNatsCluster(options: {
       name,
       port: p.client,
       url: `nats://127.0.0.1:${p.client}`,
+      monitorUrl: `http://127.0.0.1:${p.monitor}`,
       running: () => child !== undefined && child.exitCode === null && child.signalCode === null,
       async stop(signal = 'SIGTERM') {
         if (child === undefined || !node.running()) return;
         const c = child;
         c.kill(signal);
+        c.kill('SIGCONT'); // a frozen node acts on the signal only once it runs
         await exited(c);
+      },
+      freeze() {
+        if (node.running()) child?.kill('SIGSTOP');
+      },
+      thaw() {
+        if (node.running()) child?.kill('SIGCONT');
       },
       async start() {
         if (node.running()) return;
@@ -92,15 +121,20 @@ export async function startNatsCluster(options: {
     child = launch();
     return node;
   });
-  await Promise.all(
-    nodes.map((n) =>
-      waitFor(
-        `nats-server ${n.name} to accept clients on ${n.port}`,
-        async () => ((await isListening(n.port)) ? true : undefined),
-        30_000,
+  try {
+    await Promise.all(
+      nodes.map((n) =>
+        waitFor(
+          `nats-server ${n.name} to accept clients on ${n.port}`,
+          async () => ((await isListening(n.port)) ? true : undefined),
+          30_000,
+        ),
       ),
-    ),
-  );
+    );
+  } catch (err) {
+    await Promise.all(nodes.map((n) => n.stop())); // no node outlives a cluster that did not start
+    throw err;
+  }
   return {
     nodes,
     urls: nodes.map((n) => n.url).join(','),

@@ -531,9 +531,32 @@ export class ConnectionPool {
   private probe(entry: PooledConnection, nc: NatsConnection): void {
     entry.probing ??= this.ping(nc)
       .then((alive) => {
-        if (!alive && this.pool.get(entry.key) === entry) this.markDown(entry, this.noPingReply(entry));
+        if (alive || this.pool.get(entry.key) !== entry) return;
+        this.markDown(entry, this.noPingReply(entry));
+        this.leaveSilentServer(entry, nc);
       })
       .finally(() => (entry.probing = undefined));
+  }
+
+  /**
+   * The server neither answers a request nor a PING, yet its socket is open: a frozen process (a
+   * paused VM, a node under SIGSTOP) or a partition that drops packets. nats.js would notice only
+   * after maxPingOut unanswered PINGs (~30 s), reads failing all along (an EventConsumer at 1 s polls
+   * falls back after 10 s; nats-elections.int). Dropping the connection at once makes nats.js
+   * reconnect to another server of the cluster (its pool, and those the cluster told it of), where
+   * JetStream answers again once it has elected new leaders. Against a single server it changes
+   * nothing: the reconnect tries the same server, and reads fail as they did.
+   */
+  private leaveSilentServer(entry: PooledConnection, nc: NatsConnection): void {
+    if (nc.isClosed()) return;
+    this.options.logger.warn(
+      'NATS server stopped answering on an open connection: reconnecting to another server',
+      {
+        servers: entry.servers.map(redactServer),
+        server: nc.info?.server_name,
+      },
+    );
+    void nc.reconnect().catch(() => undefined);
   }
 
   /** A background check of a connection that is down: PING it, or connect when there is none. */
@@ -543,7 +566,10 @@ export class ConnectionPool {
     let error: BacklogError | undefined;
     if (nc && !nc.isClosed()) {
       up = await this.ping(nc);
-      if (!up) error = this.noPingReply(entry);
+      if (!up) {
+        error = this.noPingReply(entry);
+        this.leaveSilentServer(entry, nc);
+      }
     } else {
       try {
         entry.connecting ??= this.open(entry);

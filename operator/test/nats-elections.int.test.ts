@@ -1,0 +1,342 @@
+// A node of a 3-node NATS cluster stops under a running operator at 1 s polls and failureThreshold 3
+// (day one: a node's kernel panics, a VM is paused, a pod is OOM-killed). The node led the consumer,
+// the stream or the JetStream meta group, and was stopped with SIGKILL (its sockets reset: clients
+// see a disconnect) or SIGSTOP (frozen: its sockets stay open and silent, as a hung process or a
+// partition). JetStream elects a new leader among the other two within 4–9 s (nats-server raft.go's
+// election timeout) and the new leader answers from the replicated state. That is no outage:
+// fallback (failureThreshold polls over at least 10 s, decide.ts fallbackOutageSeconds) must not be
+// taken, the Deployment must keep the replicas its backlog asks for, every failed poll must say
+// NatsUnreachable, and readings must resume on the new leader (a backlog published after the stop
+// is seen and scaled for). And a real outage — every node down for longer than fallback waits —
+// must still reach fallback: the rule hides elections, never outages.
+import { AckPolicy, jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { startNatsCluster, type ClusterNode, type NatsCluster } from '../../hack/stack/nats-cluster.js';
+import { waitFor } from '../../hack/stack/ports.js';
+import { createNamespace } from '../../test/env.js';
+import { testScratchDir } from '../../test/scratch.js';
+import { eventConsumerPath } from '../src/api/v1alpha1/group-version.js';
+import type { RunningOperator } from '../src/run-operator.js';
+import {
+  closeKubeApi,
+  condition,
+  createDeployment,
+  createEventConsumer,
+  eventConsumerStatus,
+  installCrd,
+  kubeApi,
+  sleep,
+  specReplicas,
+  startInProcessOperator,
+  streamName,
+} from './harness.js';
+
+const BACKLOG = 500;
+const BACKLOG_PER_REPLICA = 100;
+const NEEDED = BACKLOG / BACKLOG_PER_REPLICA;
+const FALLBACK_REPLICAS = 8;
+
+type Leader = 'consumer' | 'stream' | 'meta';
+
+describe('a leader of a 3-node NATS cluster stops under a running operator at 1 s polls', () => {
+  let ns: { name: string; cleanup: () => Promise<void> };
+  let cluster: NatsCluster | undefined;
+  /** One connection per node, each to that node only: the test asks a node that is not stopped. */
+  const admin = new Map<string, { nc: NatsConnection; jsm: JetStreamManager }>();
+  let operator: RunningOperator | undefined;
+  const connectionLog: string[] = [];
+
+  beforeAll(async () => {
+    await installCrd();
+    ns = await createNamespace('op-elections');
+    cluster = await startNatsCluster({
+      dir: testScratchDir('jetscale-elections-'),
+      name: 'jetscale-elections',
+    });
+    for (const node of cluster.nodes) {
+      const nc = await connect({ servers: node.url, ignoreClusterUpdates: true, maxReconnectAttempts: -1 });
+      admin.set(node.name, { nc, jsm: await jetstreamManager(nc, { checkAPI: false }) });
+    }
+    operator = await startInProcessOperator(ns.name, {}, (line) => {
+      if (/NATS connection|connected to NATS|backlog reads/.test(line))
+        connectionLog.push(line.slice(0, 300));
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await operator?.stop();
+    for (const { nc } of admin.values()) await nc.close().catch(() => undefined);
+    await cluster?.stop();
+    await ns?.cleanup();
+    closeKubeApi();
+  });
+
+  const nodes = (): ClusterNode[] => cluster?.nodes ?? [];
+  const node = (name: string | undefined): ClusterNode => {
+    const found = nodes().find((n) => n.name === name);
+    if (found === undefined) throw new Error(`no node named ${name}`);
+    return found;
+  };
+  /** Nodes stopped with SIGSTOP and not yet thawed: their process runs, nothing answers. */
+  const frozen = new Set<string>();
+  /** A node that answers (running, not frozen). */
+  const answering = (): ClusterNode => {
+    const up = nodes().find((n) => n.running() && !frozen.has(n.name));
+    if (up === undefined) throw new Error('no node is running');
+    return up;
+  };
+  /** The test's connection to a node that answers. */
+  const adminOn = (): { nc: NatsConnection; jsm: JetStreamManager } => {
+    const a = admin.get(answering().name);
+    if (a === undefined) throw new Error(`no connection to ${answering().name}`);
+    return a;
+  };
+  const jsmOn = (): JetStreamManager => adminOn().jsm;
+
+  async function leaders(stream: string): Promise<Record<Leader, string | undefined>> {
+    const jsm = jsmOn();
+    const jsz = (await (await fetch(`${answering().monitorUrl}/jsz`)).json()) as {
+      meta_cluster?: { leader?: string };
+    };
+    return {
+      consumer: (await jsm.consumers.info(stream, 'work')).cluster?.leader,
+      stream: (await jsm.streams.info(stream)).cluster?.leader,
+      meta: jsz.meta_cluster?.leader,
+    };
+  }
+
+  /** Until the stream and its consumer have a leader and two current replicas on running nodes. */
+  async function healed(stream: string): Promise<void> {
+    const current = (c?: { leader?: string; replicas?: Array<{ current: boolean; offline?: boolean }> }) =>
+      c?.leader !== undefined &&
+      (c.replicas ?? []).length === 2 &&
+      (c.replicas ?? []).every((r) => r.current && r.offline !== true);
+    await waitFor(
+      `stream ${stream} and its consumer to have a leader and 2 current replicas`,
+      async () => {
+        const jsm = jsmOn();
+        return current((await jsm.streams.info(stream)).cluster) &&
+          current((await jsm.consumers.info(stream, 'work')).cluster)
+          ? true
+          : undefined;
+      },
+      60_000,
+      250,
+    );
+  }
+
+  /** An R3 stream and consumer with BACKLOG messages, and an EventConsumer scaling a Deployment to NEEDED. */
+  async function scaled(
+    name: string,
+    servers: (stream: string) => Promise<string[]>,
+  ): Promise<{ stream: string }> {
+    const stream = streamName(name);
+    await waitFor(
+      'the cluster to accept an R3 stream',
+      async () => {
+        try {
+          await jsmOn().streams.add({ name: stream, subjects: [`${stream}.>`], num_replicas: 3 });
+          return true;
+        } catch {
+          return undefined;
+        }
+      },
+      30_000,
+      250,
+    );
+    await jsmOn().consumers.add(stream, {
+      durable_name: 'work',
+      ack_policy: AckPolicy.Explicit,
+      num_replicas: 3,
+    });
+    await publishTo(stream, BACKLOG);
+    await healed(stream);
+    await createDeployment(ns.name, name, 1);
+    await createEventConsumer({
+      namespace: ns.name,
+      name,
+      target: name,
+      servers: await servers(stream),
+      stream,
+      consumer: 'work',
+      extra: {
+        minReplicas: 1,
+        maxReplicas: 10,
+        backlogPerReplica: BACKLOG_PER_REPLICA,
+        pollInterval: '1s',
+        fallback: { replicas: FALLBACK_REPLICAS, failureThreshold: 3 },
+      },
+    });
+    await waitFor(
+      `the Deployment at ${NEEDED} replicas`,
+      async () => ((await specReplicas(ns.name, name)) === NEEDED ? true : undefined),
+      30_000,
+      250,
+    );
+    return { stream };
+  }
+
+  /** Publishes `count` messages through a running node, waiting out an election of the stream's leader. */
+  async function publishTo(stream: string, count: number, first = 0): Promise<void> {
+    const js = jetstream(adminOn().nc, { timeout: 2000 });
+    for (let i = first; i < first + count; i++)
+      await waitFor(
+        `message ${i} stored in ${stream}`,
+        async () => {
+          try {
+            await js.publish(`${stream}.event`, `m${i}`, { msgID: `${stream}-${i}` });
+            return true;
+          } catch {
+            return undefined;
+          }
+        },
+        30_000,
+        250,
+      );
+  }
+
+  /** The Deployment's replicas and the EventConsumer's conditions, watched every 250 ms. */
+  function watch(name: string) {
+    const replicas: number[] = [];
+    const notReady = new Map<string, number>();
+    const messages = new Set<string>();
+    let fallback = false;
+    let watching = true;
+    const done = (async () => {
+      while (watching) {
+        const r = await specReplicas(ns.name, name);
+        if (replicas.at(-1) !== r) replicas.push(r);
+        const status = await eventConsumerStatus(ns.name, name);
+        const ready = condition(status, 'Ready');
+        if (ready?.status === 'False') {
+          notReady.set(ready.reason, (notReady.get(ready.reason) ?? 0) + 1);
+          messages.add(`${ready.reason}: ${ready.message}`);
+        }
+        if (condition(status, 'Fallback')?.status === 'True') fallback = true;
+        await sleep(250);
+      }
+    })();
+    return {
+      replicas,
+      notReady,
+      messages,
+      fallback: () => fallback,
+      stop: async () => {
+        watching = false;
+        await done;
+      },
+    };
+  }
+
+  async function removeEventConsumer(name: string): Promise<void> {
+    await kubeApi()
+      .request('DELETE', eventConsumerPath(ns.name, name))
+      .catch(() => undefined);
+  }
+
+  it.each([
+    { leader: 'consumer', how: 'SIGSTOP', connectedTo: 'the stopped node' },
+    { leader: 'consumer', how: 'SIGKILL', connectedTo: 'the stopped node' },
+    { leader: 'consumer', how: 'SIGSTOP', connectedTo: 'another node' },
+    { leader: 'stream', how: 'SIGKILL', connectedTo: 'another node' },
+    { leader: 'meta', how: 'SIGSTOP', connectedTo: 'every node' },
+  ] as const)(
+    'the $leader leader stopped with $how, the operator connected to $connectedTo: no fallback, replicas kept, readings resume on the new leader',
+    async ({ leader, how, connectedTo }) => {
+      const name = `${leader}-${how.toLowerCase()}-${connectedTo.split(' ')[0]}`.replace(/[^a-z0-9-]/g, '');
+      let victim: ClusterNode | undefined;
+      connectionLog.length = 0;
+      const { stream } = await scaled(name, async (s) => {
+        victim = node((await leaders(s))[leader]);
+        if (connectedTo === 'the stopped node') return [victim.url];
+        if (connectedTo === 'another node') return [nodes().find((n) => n !== victim)?.url ?? ''];
+        return nodes().map((n) => n.url);
+      });
+      if (victim === undefined) throw new Error('no victim');
+      const watcher = watch(name);
+      await sleep(2000); // a few polls before
+      const stoppedAt = Date.now();
+      connectionLog.push(`${new Date().toISOString()} ${how} ${victim.name} (led the ${leader})`);
+      if (how === 'SIGSTOP') {
+        victim.freeze();
+        frozen.add(victim.name);
+      } else await victim.stop('SIGKILL');
+      // JetStream elects new leaders among the two others.
+      await waitFor(
+        `a new ${leader} leader`,
+        async () => {
+          const now = await leaders(stream).catch(() => undefined);
+          return now?.[leader] !== undefined && now[leader] !== victim?.name ? true : undefined;
+        },
+        60_000,
+        250,
+      ).catch(() => undefined);
+      // A backlog that grows after the stop: only a reading from the new leader can show it.
+      await publishTo(stream, BACKLOG_PER_REPLICA, BACKLOG);
+      await waitFor(
+        `the Deployment at ${NEEDED + 1} replicas, read on the new leader`,
+        async () => ((await specReplicas(ns.name, name)) === NEEDED + 1 ? true : undefined),
+        60_000,
+        250,
+      );
+      const resumedAfter = (Date.now() - stoppedAt) / 1000;
+      await sleep(3000);
+      await watcher.stop();
+      await removeEventConsumer(name);
+      if (how === 'SIGSTOP') {
+        victim.thaw();
+        frozen.delete(victim.name);
+      } else await victim.start();
+      await healed(stream);
+      process.stdout.write(
+        `${leader} leader ${victim.name} ${how}, operator connected to ${connectedTo}: scaled for the new backlog after ${resumedAfter.toFixed(1)} s; replicas ${JSON.stringify(watcher.replicas)}; Ready False ${JSON.stringify(Object.fromEntries(watcher.notReady))}; fallback ${watcher.fallback()}\n${[...watcher.messages].join('\n')}\n${connectionLog.join('\n')}\n`,
+      );
+
+      expect(watcher.fallback()).toBe(false);
+      // NEEDED throughout the blip, then one more for the messages published after it.
+      expect(watcher.replicas).toEqual([NEEDED, NEEDED + 1]);
+      // Every failed poll said what happened: NATS (or its JetStream leader) did not answer.
+      expect([...watcher.notReady.keys()].filter((r) => r !== 'NatsUnreachable')).toEqual([]);
+    },
+    180_000,
+  );
+
+  it('every node down for longer than fallback waits is an outage: fallback holds its replicas until NATS answers', async () => {
+    const name = 'outage';
+    connectionLog.length = 0;
+    const { stream } = await scaled(name, async () => nodes().map((n) => n.url));
+    const watcher = watch(name);
+    const stoppedAt = Date.now();
+    for (const n of nodes()) await n.stop('SIGKILL');
+    await waitFor(
+      `the Deployment at fallback's ${FALLBACK_REPLICAS} replicas`,
+      async () => ((await specReplicas(ns.name, name)) === FALLBACK_REPLICAS ? true : undefined),
+      60_000,
+      250,
+    );
+    const fellBackAfter = (Date.now() - stoppedAt) / 1000;
+    const fallback = condition(await eventConsumerStatus(ns.name, name), 'Fallback');
+    await Promise.all(nodes().map((n) => n.start()));
+    await healed(stream);
+    await waitFor(
+      `fallback over and the Deployment back at ${NEEDED} replicas`,
+      async () =>
+        condition(await eventConsumerStatus(ns.name, name), 'Fallback')?.status === 'False' &&
+        (await specReplicas(ns.name, name)) === NEEDED
+          ? true
+          : undefined,
+      120_000,
+      500,
+    );
+    await watcher.stop();
+    await removeEventConsumer(name);
+    process.stdout.write(
+      `every node SIGKILLed: fallback after ${fellBackAfter.toFixed(1)} s (${fallback?.reason}: ${fallback?.message}); replicas ${JSON.stringify(watcher.replicas)}\n${connectionLog.join('\n')}\n`,
+    );
+    expect(fallback).toMatchObject({ status: 'True', reason: 'NatsUnreachable' });
+    // Not before failureThreshold polls over 10 s (decide.ts FALLBACK_MIN_OUTAGE_SECONDS).
+    expect(fellBackAfter).toBeGreaterThanOrEqual(10);
+    expect(watcher.replicas[0]).toBe(NEEDED);
+    expect(watcher.replicas).toContain(FALLBACK_REPLICAS);
+  }, 240_000);
+});
