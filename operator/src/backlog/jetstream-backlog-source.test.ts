@@ -2,6 +2,7 @@
 // controller does, the message names stream, consumer and server.
 import type { ConsumerInfo } from '@nats-io/jetstream';
 import {
+  answeredByLeader,
   consumerInfoError,
   consumerInfoProblems,
   sampleFromConsumerInfo,
@@ -368,5 +369,20 @@ describe('streams that remove messages a consumer holds (STREAM.INFO)', () => {
     );
     expect(streamFirstSeqOf({})).toBe('state.first_seq is missing, not a whole number ≥ 0');
     expect(streamFirstSeqOf(null)).toBe('state.first_seq is missing, not a whole number ≥ 0');
+  });
+});
+
+describe('whether CONSUMER.INFO came from the consumer leader', () => {
+  const info = (cluster: unknown): ConsumerInfo => ({ cluster }) as unknown as ConsumerInfo;
+
+  it('takes a standalone server (no cluster) and a clustered reply naming its leader', () => {
+    expect(answeredByLeader(info(undefined))).toBe(true);
+    expect(answeredByLeader(info({ name: 'c', leader: 'n1', replicas: [] }))).toBe(true);
+  });
+
+  it('refuses a clustered reply without a leader: a replica answered, and its num_pending is 0', () => {
+    expect(answeredByLeader(info({ name: 'c' }))).toBe(false);
+    expect(answeredByLeader(info({ name: 'c', leader: '' }))).toBe(false);
+    expect(answeredByLeader(info({ name: 'c', leader: 7 }))).toBe(false);
   });
 });

@@ -4,7 +4,7 @@
 import { jetstreamManager, type ConsumerInfo, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { BacklogSample } from '../scaling/types.js';
-import { BacklogError } from './backlog-error.js';
+import { BacklogError, isBacklogError } from './backlog-error.js';
 import type { BacklogReading, BacklogSource } from './backlog-source.js';
 import { monotonicNow } from '../clock.js';
 import { filterCoversStream, type StreamSubjects } from './filter-coverage.js';
@@ -445,6 +445,25 @@ function isClusterNotAvailable(err: unknown): boolean {
   return err instanceof Error && (err as Error & { code?: unknown }).code === CLUSTER_NOT_AVAILABLE;
 }
 
+/**
+ * Whether a CONSUMER.INFO reply came from the consumer's leader, the only server that counts its
+ * backlog. A standalone server sends no `cluster`; a clustered consumer's reply names its leader in
+ * cluster.leader, which is empty while it has none — then a server answers from its replica's state,
+ * where num_pending is 0 whatever the stream holds (measured after every node of a 3-node cluster
+ * restarted: num_pending 0, and no leader, for 3 s; 400 once n1 was elected). Taken as a reading,
+ * that empty backlog scaled a Deployment of 8 to 2 (nats-elections.int).
+ */
+export function answeredByLeader(info: ConsumerInfo): boolean {
+  const cluster: unknown = info.cluster;
+  if (typeof cluster !== 'object' || cluster === null) return true;
+  const leader: unknown = (cluster as { leader?: unknown }).leader;
+  return typeof leader === 'string' && leader !== '';
+}
+
+function leaderlessMessage(ref: ConsumerRef, server: string): string {
+  return `JetStream at ${server} has no leader for consumer "${ref.consumer}" on stream "${ref.stream}" right now (a replica answered, and only the leader counts the backlog): a node restarting or an election takes seconds; longer, the cluster has lost its quorum`;
+}
+
 /** JetStream's err_code for "JetStream not enabled for account" (nats-server's JSNotEnabledForAccountErr). */
 const JETSTREAM_NOT_ENABLED_FOR_ACCOUNT = 10039;
 
@@ -573,17 +592,26 @@ export async function readConsumerBacklog(
     let sentAt = now();
     let info: ConsumerInfo;
     for (let attempt = 0; ; attempt++) {
+      let electing: unknown;
       try {
         info = await jsm.consumers.info(ref.stream, ref.consumer);
-        break;
+        if (answeredByLeader(info)) break;
+        electing = new BacklogError('Unreachable', leaderlessMessage(ref, server), {
+          stream: ref.stream,
+          consumer: ref.consumer,
+          server,
+        });
       } catch (err) {
-        // JetStream answered that it is electing a leader (a node of the cluster restarting): asked
-        // again a moment later, a routine election fails no poll (nats-rolling-restart.int).
-        const delay = ELECTION_RETRY_MS[attempt];
-        if (delay === undefined || !isClusterNotAvailable(err)) throw err;
-        await new Promise((resolve) => setTimeout(resolve, delay));
-        sentAt = now();
+        if (!isClusterNotAvailable(err)) throw err;
+        electing = err;
       }
+      // JetStream answered that it is electing a leader (a node of the cluster restarting), or a
+      // replica answered for a consumer that has no leader yet: asked again a moment later, a
+      // routine election fails no poll (nats-rolling-restart.int, nats-elections.int).
+      const delay = ELECTION_RETRY_MS[attempt];
+      if (delay === undefined) throw electing;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      sentAt = now();
     }
     const roundTripMs = Math.max(0, now() - sentAt);
     const problems = consumerInfoProblems(info);
@@ -616,7 +644,7 @@ export async function readConsumerBacklog(
     if (sample.maxDeliver === 1) sample.deliveryDrops = await dropsOf(nc, ref, started);
     return { ok: true, sample };
   } catch (err) {
-    const error = consumerInfoError(err, ref, server);
+    const error = isBacklogError(err) ? err : consumerInfoError(err, ref, server);
     options.observe?.((performance.now() - started) / 1000, error.kind);
     return { ok: false, error };
   }
