@@ -77,6 +77,9 @@ export interface AdmissionRequest {
   uid: string;
   name?: string;
   object?: { spec?: { replicas?: number } };
+  /** The request's options (PatchOptions for a PATCH): who asked, by field manager. */
+  options?: { fieldManager?: string };
+  dryRun?: boolean;
 }
 
 /** A webhook's answer without the uid: `allowed`, and a `status` or a JSON `patch` (base64). */

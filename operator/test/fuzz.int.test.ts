@@ -19,7 +19,14 @@
 //     recreated under the same name with another spec, Deployments deleted while a finalizer holds
 //     them (at least 25 s: longer than an idle target's refresh) and then recreated;
 //   - a Deployment being deleted (a deletionTimestamp) is never scaled;
-//   - a Deployment no EventConsumer names is never scaled.
+//   - a Deployment no EventConsumer names is never scaled;
+//   - admission in front of the operator's /scale writes (a real https mutating webhook, as
+//     Kyverno or Gatekeeper): some Deployments' writes are stored capped at 2 replicas, others
+//     refused. A capped target is asked beyond its cap at most 2 + (run seconds / 10) + (edits and
+//     chaos) times (the limit is learnt, not asked again at every poll) and never exceeds it; a
+//     refused one keeps its replicas; their owners say ScaleAdjusted (naming maxReplicas) and
+//     ScaleRefused (two dedicated EventConsumers always are; other tenants' targets at random).
+//     Owners refused or capped are not judged against their bounds (someone else's rule holds them).
 // Most objects get a Deployment of their own, so they reach the scaling code rather than losing a
 // conflict over a shared one; after they are created, a quarter of them are edited.
 // `make test` runs 40 objects with seed 17; `make fuzz-operator` (and `make fuzz`) 300 with a fresh
@@ -29,6 +36,8 @@ import { parseDurationSeconds } from '../src/api/v1alpha1/duration.js';
 import { eventConsumersPath } from '../src/api/v1alpha1/group-version.js';
 import type { EventConsumerStatus } from '../src/api/v1alpha1/event-consumer.js';
 import { KubeApiError } from '../src/kube/api-client.js';
+import { FIELD_MANAGER } from '../src/kube/scale-client.js';
+import { startWebhook, type Webhook } from './admission.js';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import {
   fuzzChaos,
@@ -65,6 +74,7 @@ const HEALTHY = ['healthy-a', 'healthy-b'];
 describe(`operator fuzz (seed ${seed})`, () => {
   let ns: { name: string; cleanup: () => Promise<void> };
   let operator: OperatorProcess | undefined;
+  let webhook: Webhook | undefined;
   let nc: NatsConnection;
   /** Deployments held in deletion by FINALIZER: name -> replicas when deleted, and since when. */
   const held = new Map<string, { replicas: number; since: number }>();
@@ -84,6 +94,7 @@ describe(`operator fuzz (seed ${seed})`, () => {
       operator.child.kill('SIGTERM');
       await operator.exited;
     }
+    await webhook?.remove();
     await nc?.close();
     // A run that stopped early must not leave a finalizer holding the namespace's deletion.
     if (ns) {
@@ -129,6 +140,80 @@ describe(`operator fuzz (seed ${seed})`, () => {
       });
       ctx.secrets.push(name);
     }
+    // Admission (see the invariants above), from its own generator so the objects of a seed stay
+    // what they were before it existed.
+    const admissionRng = seededRng(seed + 1);
+    const CAP = 2;
+    const capped = new Set(['fuzz-capped']);
+    const refusing = new Set(['fuzz-refused']);
+    for (let i = 0; i < objects; i++) {
+      const r = admissionRng();
+      if (r < 0.1) capped.add(`fuzz-own-${i}`);
+      else if (r < 0.2) refusing.add(`fuzz-own-${i}`);
+    }
+    /** The operator's asks beyond the cap, per Deployment (dry runs not counted). */
+    const asksBeyondCap = new Map<string, number>();
+    webhook = await startWebhook(
+      `fuzz-admission-${process.pid}`,
+      'Mutating',
+      { apiGroup: 'apps', resource: 'deployments/scale', namespace: ns.name },
+      (request) => {
+        const name = request.name ?? '';
+        if (request.options?.fieldManager !== FIELD_MANAGER) return { allowed: true };
+        if (refusing.has(name))
+          return {
+            allowed: false,
+            status: {
+              code: 403,
+              reason: 'Forbidden',
+              message: `fuzz: the replicas of ${name} are frozen by policy`,
+            },
+          };
+        if (!capped.has(name) || (request.object?.spec?.replicas ?? 0) <= CAP) return { allowed: true };
+        if (request.dryRun !== true) asksBeyondCap.set(name, (asksBeyondCap.get(name) ?? 0) + 1);
+        return {
+          allowed: true,
+          patchType: 'JSONPatch',
+          patch: Buffer.from(
+            JSON.stringify([{ op: 'replace', path: '/spec/replicas', value: CAP }]),
+          ).toString('base64'),
+        };
+      },
+    );
+    for (const name of ['fuzz-capped', 'fuzz-refused']) {
+      await createDeployment(ns.name, name, 1);
+      // In force once the operator's dry-run write of 3 is stored as 2, or refused.
+      await eventually(
+        `the admission webhook in force on ${name}`,
+        () =>
+          kubeApi()
+            .request<{ spec?: { replicas?: number } }>('PATCH', `${deploymentPath(name)}/scale`, {
+              query: { dryRun: 'All', fieldManager: FIELD_MANAGER },
+              body: { spec: { replicas: 3 } },
+            })
+            .then(
+              (stored) => (name === 'fuzz-capped' && stored.spec?.replicas === CAP ? true : undefined),
+              (err: unknown) =>
+                name === 'fuzz-refused' && err instanceof KubeApiError && err.status === 403
+                  ? true
+                  : undefined,
+            ),
+        30_000,
+        250,
+      );
+      // 250 pending at 50 per replica: 5 asked for.
+      await createEventConsumer({
+        namespace: ns.name,
+        name,
+        target: name,
+        servers: [testStack().natsUrl],
+        stream,
+        consumer: 'worker',
+        extra: { pollInterval: '1s', backlogPerReplica: 50, maxReplicas: 10 },
+      });
+    }
+    const admissionFrom = Date.now();
+
     for (const name of HEALTHY) {
       await createDeployment(ns.name, name, 1);
       await createEventConsumer({
@@ -182,6 +267,9 @@ describe(`operator fuzz (seed ${seed})`, () => {
       'TargetForbidden',
       'TargetNotScalable',
       'TargetReplicasUnset',
+      // Held by someone else's rule (the admission webhook): not within its bounds by design.
+      'ScaleRefused',
+      'ScaleAdjusted',
     ]);
     const overSince = new Map<string, number>();
     const reported = new Set<string>();
@@ -225,6 +313,19 @@ describe(`operator fuzz (seed ${seed})`, () => {
       }
       if ((replicas.get('fuzz-untouched') ?? 1) !== 1)
         violate(`fuzz-untouched, named by no EventConsumer, was scaled to ${replicas.get('fuzz-untouched')}`);
+      if ((replicas.get('fuzz-refused') ?? 1) !== 1 && !reported.has('fuzz-refused')) {
+        reported.add('fuzz-refused');
+        violate(
+          `fuzz-refused, whose scale writes admission refuses, has ${replicas.get('fuzz-refused')} replicas`,
+        );
+      }
+      for (const name of capped) {
+        const has = replicas.get(name) ?? 0;
+        if (has > CAP && !touched.has(name) && !held.has(name) && !reported.has(`cap ${name}`)) {
+          reported.add(`cap ${name}`);
+          violate(`${name}, capped at ${CAP} by admission, has ${has} replicas`);
+        }
+      }
       const now = Date.now();
       const over = new Set<string>();
       for (const ec of ecs.items) {
@@ -501,6 +602,28 @@ describe(`operator fuzz (seed ${seed})`, () => {
       if (condition(s, 'Ready')?.status !== 'True')
         violate(`${name} is not Ready: ${condition(s, 'Ready')?.message}`);
     }
+    // Admission: the limit learnt, not asked again at every poll; owners say what holds them.
+    const runSeconds = (Date.now() - admissionFrom) / 1000;
+    const resets = edited + chaos + 2;
+    for (const [name, n] of asksBeyondCap) {
+      const bound = 2 + Math.ceil(runSeconds / 10) + (name === 'fuzz-capped' ? 0 : resets);
+      if (n > bound)
+        violate(
+          `${name} was asked beyond its cap of ${CAP} ${n} times in ${Math.round(runSeconds)} s (at most ${bound})`,
+        );
+    }
+    const cappedReady = condition(await eventConsumerStatus(ns.name, 'fuzz-capped'), 'Ready');
+    if (
+      cappedReady?.reason !== 'ScaleAdjusted' ||
+      !cappedReady.message.includes(`spec.maxReplicas to ${CAP}`)
+    )
+      violate(
+        `fuzz-capped does not say ScaleAdjusted naming maxReplicas ${CAP}: ${cappedReady?.reason} ${cappedReady?.message}`,
+      );
+    const refusedReady = condition(await eventConsumerStatus(ns.name, 'fuzz-refused'), 'Ready');
+    if (refusedReady?.reason !== 'ScaleRefused')
+      violate(`fuzz-refused does not say ScaleRefused: ${refusedReady?.reason} ${refusedReady?.message}`);
+
     const reasons = new Map<string, number>();
     for (const name of accepted) {
       const reason =
@@ -508,7 +631,7 @@ describe(`operator fuzz (seed ${seed})`, () => {
       reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
     }
     console.log(
-      `operator fuzz: seed ${seed}: ${accepted.length} accepted, ${edited} edits accepted, chaos ${JSON.stringify(Object.fromEntries(chaosDone))} (Ready reasons ${JSON.stringify(Object.fromEntries(reasons))}), refused ${JSON.stringify(Object.fromEntries(refusedCodes))}, ${violations.length} violations`,
+      `operator fuzz: seed ${seed}: ${accepted.length} accepted, ${edited} edits accepted, chaos ${JSON.stringify(Object.fromEntries(chaosDone))} (Ready reasons ${JSON.stringify(Object.fromEntries(reasons))}), refused ${JSON.stringify(Object.fromEntries(refusedCodes))}, admission: ${capped.size} capped, ${refusing.size} refused, asks beyond the cap ${JSON.stringify(Object.fromEntries(asksBeyondCap))} in ${Math.round(runSeconds)} s, ${violations.length} violations`,
     );
     if (violations.length > 0) {
       const shown = defects.slice(0, 5).map((l) => l.slice(0, 500));
