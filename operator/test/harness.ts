@@ -282,7 +282,13 @@ export interface DirectReconciler {
   close(): Promise<void>;
 }
 
-export function directReconciler(instance: string): DirectReconciler {
+export function directReconciler(
+  instance: string,
+  options: {
+    /** The reconciler's wall clock (Date.now): moved back, it plays a NATS server whose clock is ahead. */
+    wallClock?: () => number;
+  } = {},
+): DirectReconciler {
   const api = kubeApi();
   const metrics = new OperatorMetrics({ processMetrics: false });
   const pool = new ConnectionPool({ logger: silentLogger, metrics, connectTimeoutMs: 2000 });
@@ -296,6 +302,7 @@ export function directReconciler(instance: string): DirectReconciler {
     events: new EventRecorder({ api, logger: silentLogger, instance }),
     metrics,
     logger: silentLogger,
+    ...(options.wallClock !== undefined ? { wallClock: options.wallClock } : {}),
   });
   return {
     metrics,

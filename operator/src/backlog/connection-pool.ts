@@ -75,7 +75,17 @@ interface PooledConnection {
    * PINGs mean until a reconnect or a new connect attempt says otherwise.
    */
   refusal?: BacklogError;
+  /**
+   * The server said these credentials expired ("User Authentication Expired": a user JWT past its
+   * `exp` by the server's clock). Kept until a read succeeds: what follows — the connection
+   * closing, a reconnect refused with a bare "Authorization Violation" — is that expiry, whatever
+   * this host's clock says of `exp` (a server clock ahead of ours; jwt-clock-skew.int).
+   */
+  expired?: BacklogError;
 }
+
+/** What nats-server says (-ERR) when it closes a connection whose user JWT expired by its clock. */
+const AUTH_EXPIRED = /User Authentication Expired/i;
 
 export interface ConnectionPoolOptions {
   logger: Logger;
@@ -290,6 +300,21 @@ export class ConnectionPool {
     send: (nc: NatsConnection) => Promise<BacklogReading>,
   ): Promise<BacklogReading> {
     const entry = this.register(owner, servers, credentials);
+    const reading = await this.readOn(entry, owner, send);
+    if (reading.ok) entry.expired = undefined;
+    else if (
+      entry.expired !== undefined &&
+      ['Unreachable', 'Unauthorized', 'Busy'].includes(reading.error.kind)
+    )
+      return { ok: false, error: entry.expired };
+    return reading;
+  }
+
+  private async readOn(
+    entry: PooledConnection,
+    owner: string,
+    send: (nc: NatsConnection) => Promise<BacklogReading>,
+  ): Promise<BacklogReading> {
     const decision = entry.breaker.admit();
     if (decision === 'check') void this.check(entry);
     if (decision !== 'send') return this.fastFailure(entry, 'down');
@@ -467,7 +492,12 @@ export class ConnectionPool {
 
   private markDown(entry: PooledConnection, cause: BacklogError): void {
     const wasOpen = entry.breaker.isOpen();
-    const error = cause.kind === 'Unreachable' && entry.refusal ? entry.refusal : cause;
+    const error =
+      entry.expired !== undefined && (cause.kind === 'Unreachable' || cause.kind === 'Unauthorized')
+        ? entry.expired
+        : cause.kind === 'Unreachable' && entry.refusal
+          ? entry.refusal
+          : cause;
     entry.breaker.failed(error);
     if (!wasOpen) {
       const refused = error.kind === 'Unauthorized' || error.kind === 'TlsFailed';
@@ -643,6 +673,7 @@ export class ConnectionPool {
       if (status.type === 'error') {
         const refused = refusalOf(status.error, entry.servers);
         if (refused) entry.refusal = refused;
+        if (refused && AUTH_EXPIRED.test(refused.refusal ?? refused.message)) entry.expired = refused;
       }
       // A refusal is no reconnect to wait for: down at once. An ordinary disconnect waits its grace.
       if (status.type === 'disconnect' && entry.refusal) this.markDown(entry, entry.refusal);

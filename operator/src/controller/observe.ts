@@ -59,6 +59,11 @@ export interface ObserveInput {
   spec: EventConsumerSpec;
   cache: ObservedCache;
   now: number;
+  /**
+   * The wall clock a user JWT's `exp` is judged on (the reconciler's: Date.now unless a test moves
+   * it, as a server clock ahead of ours does).
+   */
+  wallClock: () => number;
   /** Re-read an idle EventConsumer's scale target at least this often. */
   targetRefreshMs: number;
 }
@@ -94,7 +99,7 @@ export async function observe(deps: ObserveDeps, input: ObserveInput): Promise<O
   };
   try {
     for (const consumer of consumers)
-      credentials.push(await readCredentials(readSecret, namespace, consumer));
+      credentials.push(await readCredentials(readSecret, namespace, consumer, input.wallClock()));
   } catch (err) {
     const failed =
       err instanceof SecretNotFoundError
@@ -115,7 +120,7 @@ export async function observe(deps: ObserveDeps, input: ObserveInput): Promise<O
   const sources = backlogSources(deps, input, consumers, credentials);
   // All consumers are read at once: a poll takes as long as its slowest read, not their sum.
   const backlogs = await Promise.all(sources.map((source) => source.read()));
-  const readAt = Date.now(); // the wall clock a JWT's expiry is on, after the reads
+  const readAt = input.wallClock(); // the wall clock a JWT's expiry is on, after the reads
   const readings = consumers.map((consumer, i) => ({
     consumer,
     backlog: withOwnAuthSecret(
@@ -242,10 +247,12 @@ async function readCredentials(
   readSecret: (name: string) => Promise<SecretData>,
   namespace: string,
   nats: ConsumerSpec,
+  wallNow: number,
 ): Promise<NatsCredentials> {
   const credentials: NatsCredentials = { auth: { kind: 'none' } };
   const auth = nats.auth?.secretRef.name;
-  if (auth !== undefined) credentials.auth = parseAuthSecret(await readSecret(auth), `${namespace}/${auth}`);
+  if (auth !== undefined)
+    credentials.auth = parseAuthSecret(await readSecret(auth), `${namespace}/${auth}`, wallNow);
   const tls = nats.tls?.secretRef.name;
   if (tls !== undefined) credentials.tls = parseTlsSecret(await readSecret(tls), `${namespace}/${tls}`);
   return credentials;

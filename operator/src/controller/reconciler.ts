@@ -303,6 +303,7 @@ export class Reconciler {
         spec,
         cache: state.observed,
         now,
+        wallClock: this.wallClock,
         // Spread per EventConsumer, so many that started together (or failed together) do not
         // all re-read their targets in the same second while the others wait for workers.
         targetRefreshMs: this.targetRefreshMs * (1 + state.status.refreshJitter),
