@@ -33,7 +33,7 @@ import {
   tableSettings,
 } from './scenarios.js';
 import type { RunResult, WorkloadModel } from './simulator.js';
-import { defaultWorkload } from './simulator.js';
+import { DEFAULT_CONSUMES_BEFORE_READY_SECONDS, defaultWorkload } from './simulator.js';
 import type { Trace } from './traces.js';
 import { loadRecordedTrace } from './traces.js';
 
@@ -66,7 +66,8 @@ const usage = `usage: bench.js [--seeds N] [--out DIR] [--recorded FILE] [--trac
   --policies a,b   only these policy families (${allPolicyNames.join(', ')}),
                    for cheap iteration: verdicts then cover only what ran, and the spike-by-start-up
                    section runs only when every policy does
-  --consumes-before-ready S   new pods consume S seconds before they are counted ready (default 0)
+  --consumes-before-ready S   new pods consume S seconds before they are counted ready
+                              (default ${DEFAULT_CONSUMES_BEFORE_READY_SECONDS}: the sample consumer's 2 s readiness probe)
   --warmup S@SHARE            new pods serve at SHARE (0–1] of their speed for their first S seconds
                               of consuming, e.g. 20@0.5 (default none)`;
 

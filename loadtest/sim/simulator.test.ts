@@ -3,7 +3,7 @@ import { JetscaleAutoscaler } from './jetscale-autoscaler.js';
 import { KedaHpaAutoscaler, kedaHpaDefaults } from './keda-hpa.js';
 import { builtInTraces, endingAt, jetscaleSpec, runScenario, shared } from './scenarios.js';
 import type { Autoscaler, ClusterView, WorkloadModel } from './simulator.js';
-import { defaultWorkload, simulate } from './simulator.js';
+import { DEFAULT_CONSUMES_BEFORE_READY_SECONDS, defaultWorkload, simulate } from './simulator.js';
 import type { Trace } from './traces.js';
 import {
   loadRecordedTrace,
@@ -321,7 +321,7 @@ describe('traces', () => {
 
     it('consume consumesBeforeReadySeconds before they are counted ready', () => {
       const early = run({ ...quickWorkload, consumesBeforeReadySeconds: 4 });
-      const late = run(quickWorkload);
+      const late = run({ ...quickWorkload, consumesBeforeReadySeconds: 0 });
       // Between 7 s and 9 s the four new pods consume but are not ready yet: one ready replica
       // completes at most ~25/s (×1.1 for its speed, plus noise), five ~125/s.
       const view = early.views.find((v) => v.now >= (early.views[0]?.now ?? 0) + 9 * 1000);
@@ -334,6 +334,16 @@ describe('traces', () => {
       const readyAt = (views: ClusterView[]): number =>
         ((views.find((v) => v.readyReplicas === 5)?.now ?? NaN) - (views[0]?.now ?? 0)) / 1000;
       expect(readyAt(early.views)).toBe(readyAt(late.views));
+    });
+
+    it(`consume DEFAULT_CONSUMES_BEFORE_READY_SECONDS (${DEFAULT_CONSUMES_BEFORE_READY_SECONDS} s) before they are counted ready unless told otherwise`, () => {
+      const byDefault = run(quickWorkload);
+      const never = run({ ...quickWorkload, consumesBeforeReadySeconds: 0 });
+      const at = (r: typeof byDefault, s: number): number => completedBy(r.views, s);
+      // The four new pods are counted ready at 10 s: by default they consume from 8 s.
+      const window = (r: typeof byDefault): number => (at(r, 10) - at(r, 8.5)) / 1.5;
+      expect(window(byDefault)).toBeGreaterThan(80);
+      expect(window(never)).toBeLessThan(35);
     });
 
     it('serve at the warm-up share of their speed for the warm-up, at the same replica-seconds', () => {

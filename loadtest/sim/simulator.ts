@@ -28,8 +28,9 @@ export interface WorkloadModel {
   maxAckPending: number;
   /**
    * Seconds before it is counted ready that a new pod already consumes: a container pulls as soon
-   * as its process runs, before its readiness probe passes (operator/README.md, fd8a0fe). 0 (the
-   * default) = it consumes from the moment it is ready. Never before the pod was created.
+   * as its process runs, before its readiness probe passes and the Deployment's ready count takes
+   * it in (operator/README.md, fd8a0fe). Undefined: DEFAULT_CONSUMES_BEFORE_READY_SECONDS; 0 = it
+   * consumes from the moment it is counted ready. Never before the pod was created.
    */
   consumesBeforeReadySeconds?: number;
   /**
@@ -39,6 +40,16 @@ export interface WorkloadModel {
    */
   warmup?: { seconds: number; speedShare: number };
 }
+
+/**
+ * How long a new pod consumes before it is counted ready, unless the workload says otherwise. The
+ * sample consumer (workloads/src/consumer) reports ready once it pulls, and its readiness probe runs
+ * every 2 s (charts/jetscale-demo consumer.yaml): the kubelet sees it 0–2 s after the first pull,
+ * and its status reaches the Deployment's ready count about a second later, more on a loaded node.
+ * Before session 15 the default was 0 (pods consumed only once counted ready), and the bench
+ * rewarded a capacity estimate that divides the first scale-up's completions by the ready pods.
+ */
+export const DEFAULT_CONSUMES_BEFORE_READY_SECONDS = 2;
 
 export const defaultWorkload: WorkloadModel = {
   serviceRatePerReplica: 25,
@@ -210,7 +221,7 @@ export function simulate(options: SimulationOptions, autoscaler: Autoscaler): Ru
   const podPrng = new Prng(deriveSeed(options.seed, 2));
   const noisePrng = new Prng(deriveSeed(options.seed, 3));
 
-  const early = Math.max(0, workload.consumesBeforeReadySeconds ?? 0);
+  const early = Math.max(0, workload.consumesBeforeReadySeconds ?? DEFAULT_CONSUMES_BEFORE_READY_SECONDS);
   const warmupSeconds = Math.max(0, workload.warmup?.seconds ?? 0);
   const warmupShare = Math.min(1, Math.max(0, workload.warmup?.speedShare ?? 1));
   const newPod = (now: number, alreadyReady: boolean): Pod => {
