@@ -772,6 +772,9 @@ describe('Reconciler on the process clocks: policy time is monotonic, the wall c
         },
         { processClocks: true },
       );
+      // Each ready pod completes 10/s until the backlog is gone (12 s of 10 pods for orders' 1,200);
+      // the pods asked for are ready by the next poll.
+      const completed = { ORDERS: 0, REFUNDS: 0 };
       for (let i = 0; i < 24; i++) {
         const at = monotonic;
         const progress = (pending: number, done: number): BacklogReading => ({
@@ -783,9 +786,12 @@ describe('Reconciler on the process clocks: policy time is monotonic, the wall c
             ackFloorConsumerSeq: done,
           },
         });
-        world.byStream.ORDERS = progress(Math.max(0, 1200 - 100 * i), 100 * i);
-        world.byStream.REFUNDS = progress(Math.max(0, 600 - 100 * i), 100 * i);
+        world.byStream.ORDERS = progress(1200 - completed.ORDERS, completed.ORDERS);
+        world.byStream.REFUNDS = progress(600 - completed.REFUNDS, completed.REFUNDS);
         await poll();
+        world.ready = world.replicas;
+        completed.ORDERS = Math.min(1200, completed.ORDERS + 50 * world.replicas);
+        completed.REFUNDS = Math.min(600, completed.REFUNDS + 50 * world.replicas);
         monotonic += 5000;
         wall += 5000 + (jumps[i] ?? 0);
       }

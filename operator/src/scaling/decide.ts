@@ -487,10 +487,23 @@ export function decide(input: ScalingInput): ScalingDecision {
   // the last two intervals both showed): the smoothed rate takes in a single batch after a quiet
   // stretch, and sizing a start-up for it took 0 replicas to 9 for 100 messages (fuzzer world
   // 2429). The batch itself is still drained (the backlog and the smoothed rate see it).
+  // What the replicas do: at the per-replica figure, or, while that is a low end only (learnt while
+  // pods not counted ready may have consumed: rates.ts perReplicaLowEndOnly), at least what they
+  // were seen completing (smoothed; for the pile-up also over the last interval that completed
+  // anything). A low end alone took a shortfall the replicas did not have for a pile-up (the policy
+  // fuzzer's world 1440: 4.0/s for 5/s handlers, 7.0/s "more than the 8 ready replicas do",
+  // 18 → 19 where 18 was the bound).
+  const lowEndOnly = rateState.perReplicaLowEndOnly === true;
+  const seenCompleting = lowEndOnly ? (rates.processingPerSecond ?? 0) : 0;
+  const readyDo = Math.max(
+    ready * (perReplica ?? 0),
+    seenCompleting,
+    lowEndOnly ? ready * (rateState.lastCompletedPerReplica ?? 0) : 0,
+  );
   const confirmedArrival = Math.max(rateState.confirmedArrivalPerSecond ?? 0, sustained ?? 0);
   const shortfall =
     observedArrival !== undefined && perReplica !== undefined && perReplica > 0
-      ? Math.max(0, Math.min(observedArrival, confirmedArrival) - ready * perReplica)
+      ? Math.max(0, Math.min(observedArrival, confirmedArrival) - readyDo)
       : 0;
   // Less than one message piling up is none (a confirmed rate decays towards zero, never to it).
   const pileUp = shortfall * startupSeconds;
@@ -544,14 +557,14 @@ export function decide(input: ScalingInput): ScalingDecision {
     perReplica !== undefined &&
     perReplica > 0
   ) {
-    const capacity = current * perReplica;
+    const capacity = Math.max(current * perReplica, seenCompleting);
     const grew = pending - Math.max(0, previousRates.last.pending);
     if (
       panicRate >= PANIC_FACTOR * capacity &&
       grew >= PANIC_GROWTH_AGREEMENT * (panicRate - capacity) * intervalSeconds
     ) {
       const startup = startupSeconds;
-      const shortfall = Math.max(0, panicRate - ready * perReplica);
+      const shortfall = Math.max(0, panicRate - readyDo);
       const drain = Math.min(PANIC_DRAIN_SECONDS, Math.max(1, spec.drainWithinSeconds));
       const projectedQueue = pending + shortfall * startup;
       // With a latency objective the panic sizes for that objective too, by the rate term's rule:

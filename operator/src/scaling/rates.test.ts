@@ -1225,3 +1225,79 @@ describe('arrival dispersion: how much more than Poisson an interval count varie
     }
   });
 });
+
+describe('the per-replica capacity never reads high while pods consume before they are counted ready', () => {
+  // Each pod that consumes completes 20/s (the truth) with 5,000 waiting throughout (busy);
+  // readings every second. `pods(t)` says how many consume during the second before t, how many
+  // are counted ready at t and how many are asked for (spec.replicas) at t. The figure must never
+  // read more than TOLERANCE above 20/s: a figure read high scales down too far.
+  const TRUTH = 20;
+  const TOLERANCE = 0.1;
+  interface Pods {
+    consuming: number;
+    ready: number;
+    asked: number;
+  }
+  function run(until: number, pods: (t: number) => Pods, start?: number): (number | undefined)[] {
+    let completed = 0;
+    const at0 = pods(0);
+    let state = observeRates(undefined, sampleFromTotals(s(0), 5000, 0, 20), at0.ready, {
+      askedReplicas: at0.asked,
+    });
+    if (start !== undefined) state = { ...state, perReplicaPerSecond: start, perReplicaEvidenceSeconds: 60 };
+    const figures: (number | undefined)[] = [undefined];
+    for (let t = 1; t <= until; t++) {
+      const p = pods(t);
+      completed += p.consuming * TRUTH;
+      state = observeRates(state, sampleFromTotals(s(t), completed + 5000, completed, 20), p.ready, {
+        askedReplicas: p.asked,
+      });
+      figures.push(state.perReplicaPerSecond);
+    }
+    return figures;
+  }
+  const highest = (figures: (number | undefined)[]): number => Math.max(...figures.map((f) => f ?? 0));
+
+  it('the reproduction: 4 consume, 2 counted ready for 20 s (before: 40/s from the first interval to 40 s, 21.8/s at 60 s)', () => {
+    const figures = run(240, (t) => ({ consuming: 4, ready: t < 20 ? 2 : 4, asked: 4 }));
+    expect(highest(figures)).toBeLessThanOrEqual(TRUTH * (1 + TOLERANCE));
+    // The first scale-up still has a figure from the first interval (a low end), and it is the
+    // truth once readiness has caught up.
+    expect(figures[1]).toBeGreaterThan(0);
+    expect(figures[25]).toBeGreaterThanOrEqual(TRUTH * (1 - TOLERANCE));
+  });
+  it('a readiness probe slower than the consumer loop: 3 pods from zero consume at 8 s, counted ready at 10 s and 14 s (before: 60/s until 40 s)', () => {
+    const figures = run(120, (t) => ({
+      consuming: t > 8 ? 3 : 0,
+      ready: t >= 14 ? 3 : t >= 10 ? 1 : 0,
+      asked: 3,
+    }));
+    expect(highest(figures)).toBeLessThanOrEqual(TRUTH * (1 + TOLERANCE));
+    expect(figures[11]).toBeGreaterThan(0);
+    expect(figures[20]).toBeGreaterThanOrEqual(TRUTH * (1 - TOLERANCE));
+  });
+  it('pods that consume and never become ready (a probe that fails on a dependency): 4 consume, 2 ready (before: 40/s for good)', () => {
+    const figures = run(240, () => ({ consuming: 4, ready: 2, asked: 4 }));
+    expect(highest(figures)).toBeLessThanOrEqual(TRUTH * (1 + TOLERANCE));
+    expect(figures.at(-1)).toBeCloseTo(TRUTH, 6);
+  });
+  it('a scale-up taken back before its pods were ready: the pods taken back finish what they hold (before: 20/s rose to 38.2/s, 23.1/s after 2 minutes)', () => {
+    // 2 ready; 6 asked at 0 s, the 4 new pods consume from 2 s; at 6 s 3 are asked for, and the 3
+    // pods taken back (not ready: deleted first) finish their buffers until 16 s; the one kept is
+    // counted ready at 12 s.
+    const figures = run(120, (t) => ({
+      consuming: t <= 2 ? 2 : t <= 16 ? 6 : 3,
+      ready: t >= 12 ? 3 : 2,
+      asked: t >= 6 ? 3 : 6,
+    }));
+    expect(highest(figures)).toBeLessThanOrEqual(TRUTH * (1 + TOLERANCE));
+    expect(figures.at(-1)).toBeGreaterThanOrEqual(TRUTH * (1 - TOLERANCE));
+  });
+  it('pods that consume only once ready (the old simulator): a figure (a tenth, the low end) at once, the truth once readiness caught up', () => {
+    // 1 ready, 10 asked at 0 s; the 9 new pods are ready and consume from 15 s.
+    const figures = run(60, (t) => ({ consuming: t > 15 ? 10 : 1, ready: t >= 15 ? 10 : 1, asked: 10 }));
+    expect(highest(figures)).toBeLessThanOrEqual(TRUTH * (1 + TOLERANCE));
+    expect(figures[1]).toBeGreaterThan(0);
+    expect(figures[18]).toBeGreaterThanOrEqual(TRUTH * (1 - TOLERANCE));
+  });
+});
