@@ -148,6 +148,54 @@ describe('decide (the reconcile step)', () => {
     expect(idle.memory.scaleDownHoldUntil).toBeGreaterThan(now);
   });
 
+  it('a target come back to after a rename is judged on its own record: window seeded, no restart hold', () => {
+    // 1 pod per 20 s down, a 3 s window. The target stepped 5 -> 4 at now - 5 s (its own record,
+    // kept by switchTarget); the status's last scale (lastScaleAt) says "just now".
+    const spec = specOf({
+      behavior: {
+        scaleDown: { stabilizationWindow: '3s', policies: [{ type: 'Pods', value: 1, period: '20s' }] },
+      },
+    });
+    const now = 1_000_000;
+    const scale = { specReplicas: 4, statusReplicas: 4, readyReplicas: 4, resourceVersion: '1' };
+    const memory: ScalingMemory = {
+      ...fresh(),
+      history: {
+        ...emptyHistory(),
+        recommendations: [{ at: now - 5_000, replicas: 4 }],
+        scaleEvents: [{ at: now - 5_000, from: 5, to: 4 }],
+      },
+      returned: true,
+    };
+    const seen: ScalingInput[] = [];
+    const first = decide(
+      input({
+        spec,
+        scale,
+        now,
+        memory,
+        lastScaleAt: now,
+        policy: (i) => {
+          seen.push(i);
+          return policyDecide(i);
+        },
+      }),
+    );
+    // Its own recommendations, and its size now (it was not watched meanwhile).
+    expect(seen[0]?.history.recommendations).toEqual([
+      { at: now - 5_000, replicas: 4 },
+      { at: now, replicas: 4 },
+    ]);
+    expect(seen[0]?.history.scaleEvents).toEqual([{ at: now - 5_000, from: 5, to: 4 }]);
+    // No hold made up from lastScaleAt (it would run to now + 20 s); returned is dropped.
+    expect(first.memory.scaleDownHoldUntil).toBeUndefined();
+    expect(first.memory.returned).toBeUndefined();
+    expect(first.change).toBeUndefined();
+    // Its own period ends 20 s after its own step: the next step comes then, not 20 s from now.
+    const next = decide(input({ spec, scale, now: now + 15_000, memory: first.memory }));
+    expect(next.change).toEqual({ from: 4, to: 3 });
+  });
+
   it('no hold without a scale in the period, and never one on scale-up', () => {
     const now = 1_000_000;
     const old = decide(input({ now, lastScaleAt: now - 60_000 }));
