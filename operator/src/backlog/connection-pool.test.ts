@@ -1,7 +1,8 @@
 // What a NATS status error means for a pooled connection (connection-pool.ts refusalOf), and what a
 // failed connection says (connectError, natsDownMessage).
 import { errors } from '@nats-io/transport-node';
-import { connectError, natsDownMessage, refusalOf } from './connection-pool.js';
+import { connectError, natsDownMessage, notNatsError, refusalOf } from './connection-pool.js';
+import { isHttpStatusLine } from './tls-diagnosis.js';
 
 const servers = ['nats://127.0.0.1:4222'];
 
@@ -44,11 +45,12 @@ describe('what an unreachable NATS says', () => {
     for (const failure of [
       connectError(new Error('connect ECONNREFUSED 127.0.0.1:4222'), servers),
       connectError(new Error('getaddrinfo ENOTFOUND nats-typo.invalid'), typo),
+      notNatsError('nats://nats.nats.svc:8222', ['nats://nats.nats.svc:8222']),
     ]) {
       const server = failure.where.server ?? '';
       const message = natsDownMessage(server, failure.message);
       expect(count(message, server)).toBe(1);
-      expect(count(message, 'check spec.nats.servers')).toBe(1);
+      expect(count(message, 'spec.nats.servers')).toBe(1);
       expect(message).toContain('reads fail at once until a background check reaches it again');
     }
     // A failure without advice of its own gets it; one that does not name the server is prefixed.
@@ -63,5 +65,23 @@ describe('what an unreachable NATS says', () => {
       'NATS at nats://a:4222: socket hang up; reads fail at once until a background check reaches it again: check spec.nats.servers and that NATS is running',
     );
     expect(natsDownMessage('nats://a:4222', undefined)).toContain('NATS at nats://a:4222 stopped answering');
+  });
+});
+
+describe('a server that answers HTTP (the monitoring port KEDA users know)', () => {
+  it('is told by its status line', () => {
+    expect(isHttpStatusLine('HTTP/1.1 200 OK')).toBe(true);
+    expect(isHttpStatusLine('HTTP/1.0 404 Not Found')).toBe(true);
+    expect(isHttpStatusLine('HTTP/2 200')).toBe(true);
+    expect(isHttpStatusLine('INFO {"server_id":"x"}')).toBe(false);
+    expect(isHttpStatusLine('-ERR Unknown Protocol Operation')).toBe(false);
+  });
+
+  it('says to use the client port, and stays Unreachable (a wrong port, as any other)', () => {
+    const err = notNatsError('nats://u:secret@nats.nats.svc:8222', ['nats://u:secret@nats.nats.svc:8222']);
+    expect(err.kind).toBe('Unreachable');
+    expect(err.message).toBe(
+      "cannot connect to NATS: nats://***@nats.nats.svc:8222 answers HTTP, not NATS: is it the monitoring port (8222 by default; KEDA's natsServerMonitoringEndpoint)? spec.nats.servers needs the client port (4222 by default)",
+    );
   });
 });

@@ -45,6 +45,7 @@ import { connectionKey, type NatsCredentials } from './nats-credentials.js';
 import {
   endedSilently,
   readServerInfo,
+  serverAnsweringHttp,
   tlsProblemMessage,
   tlsProblemOf,
   type TlsProblem,
@@ -211,10 +212,29 @@ export async function diagnoseConnectError(
   const error = connectError(err, servers);
   if (error.kind !== 'Unreachable' || !endedSilently(err)) return error;
   const info = await readServerInfo(servers, 1000);
-  if (!info?.tlsVerify) return error;
+  if (info === undefined) {
+    // No greeting at all: an HTTP server (the monitoring port) waits to be asked.
+    const http = await serverAnsweringHttp(servers, 1000);
+    return http === undefined ? error : notNatsError(http, servers);
+  }
+  if (!info.tlsVerify) return error;
   return tlsFailure(servers, {
     kind: credentials.tls?.cert === undefined ? 'clientCertificateRequired' : 'clientCertificateRefused',
   });
+}
+
+/**
+ * A server that answers HTTP instead of NATS. Still Unreachable (it counts toward fallback as a
+ * wrong port does), with a message that says which port to use.
+ */
+export function notNatsError(httpServer: string, servers: string[]): BacklogError {
+  const server = servers.map(redactServer).join(', ');
+  // Named once: the server that answered HTTP (the rest are in \`where\`).
+  return new BacklogError(
+    'Unreachable',
+    `cannot connect to NATS: ${redactServer(httpServer)} answers HTTP, not NATS: is it the monitoring port (8222 by default; KEDA's natsServerMonitoringEndpoint)? spec.nats.servers needs the client port (4222 by default)`,
+    { server },
+  );
 }
 
 function tlsFailure(servers: string[], problem: TlsProblem): BacklogError {

@@ -139,6 +139,51 @@ export async function readServerInfo(
   return undefined;
 }
 
+/** Whether a server's first answer to `HEAD / HTTP/1.0` is an HTTP status line. Pure. */
+export function isHttpStatusLine(line: string): boolean {
+  return /^HTTP\/\d(\.\d)? \d{3}\b/.test(line);
+}
+
+/**
+ * The first of `servers` (at most three are tried) that answers `HEAD / HTTP/1.0` with an HTTP
+ * status line within `timeoutMs`, or undefined. An HTTP server — NATS's monitoring port (8222, what
+ * KEDA's nats-jetstream scaler is given), a gateway — sends nothing until asked, so a NATS client
+ * waiting for INFO only times out. Asked only after a connect ended so and no INFO line came.
+ */
+export async function serverAnsweringHttp(servers: string[], timeoutMs: number): Promise<string | undefined> {
+  for (const server of servers.slice(0, 3)) {
+    let url: URL;
+    try {
+      url = new URL(serverIdentity(server));
+    } catch {
+      continue;
+    }
+    if (!/^(nats|tls):$/.test(url.protocol)) continue;
+    const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    const http = await new Promise<boolean>((resolve) => {
+      const socket = net.connect({ host, port: Number(url.port) }, () =>
+        socket.write('HEAD / HTTP/1.0\r\n\r\n'),
+      );
+      let buffered = '';
+      const done = (value: boolean): void => {
+        socket.destroy();
+        resolve(value);
+      };
+      socket.setTimeout(timeoutMs, () => done(false));
+      socket.on('error', () => done(false));
+      socket.on('data', (chunk: Buffer) => {
+        buffered += chunk.toString('latin1');
+        const end = buffered.indexOf('\r\n');
+        if (end >= 0) done(isHttpStatusLine(buffered.slice(0, end)));
+        else if (buffered.length > 4096) done(false);
+      });
+      socket.on('close', () => done(false));
+    });
+    if (http) return server;
+  }
+  return undefined;
+}
+
 /** What to tell the user; `secret` is the TLS Secret's namespace/name, if one is set. Pure. */
 export function tlsProblemMessage(problem: TlsProblem, server: string, secret: string | undefined): string {
   const inSecret = secret === undefined ? undefined : `the TLS Secret ${secret}`;
