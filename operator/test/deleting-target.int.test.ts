@@ -33,9 +33,10 @@ describe('a scale target being deleted', () => {
       .request('PATCH', path(), { body: { metadata: { finalizers: null } } })
       .catch(() => undefined);
     if (!crdMade) return;
-    await kubeApi()
-      .request('PATCH', `${crews()}/leaving`, { body: { metadata: { finalizers: null } } })
-      .catch(() => undefined);
+    for (const name of ['leaving', 'orphan'])
+      await kubeApi()
+        .request('PATCH', `${crews()}/${name}`, { body: { metadata: { finalizers: null } } })
+        .catch(() => undefined);
     await kubeApi()
       .request('DELETE', CRD)
       .catch(() => undefined);
@@ -284,6 +285,62 @@ describe('a scale target being deleted', () => {
         (r) => (r.specReplicas === 2 ? true : undefined),
         () => undefined,
       ),
+    );
+  });
+
+  it('a custom resource whose CRD is deleted is left alone while a finalizer holds it', async () => {
+    // Deleting a CRD deletes its objects; one held by a finalizer stays, being deleted, while the
+    // CRD terminates, and its /scale is still served. Last here: it removes the Crew CRD.
+    await installCrewCrd();
+    const crew = `${crews()}/orphan`;
+    await kubeApi().request('POST', crews(), {
+      body: {
+        apiVersion: 'deleting.jetscale.test/v1',
+        kind: 'Crew',
+        metadata: { name: 'orphan', finalizers: [FINALIZER] },
+        spec: { replicas: 1 },
+      },
+    });
+    const stream = await drill.addStream('orphan', 500);
+    await createEventConsumer({
+      namespace: drill.ns.name,
+      name: 'orphan',
+      target: 'orphan',
+      servers: [testStack().natsUrl],
+      stream,
+      consumer: 'worker',
+      extra: {
+        scaleTargetRef: { apiVersion: 'deleting.jetscale.test/v1', kind: 'Crew', name: 'orphan' },
+        maxReplicas: 20,
+        backlogPerReplica: 100,
+      },
+    });
+    const replicas = async (): Promise<number | undefined> =>
+      (await kubeApi().request<{ spec?: { replicas?: number } }>('GET', crew)).spec?.replicas;
+    await drill.poll('orphan');
+    expect(await replicas()).toBe(5);
+
+    await kubeApi().request('DELETE', CRD);
+    await eventually('orphan to carry a deletionTimestamp', async () => {
+      const c = await kubeApi().request<{ metadata?: { deletionTimestamp?: string } }>('GET', crew);
+      return c.metadata?.deletionTimestamp !== undefined ? true : undefined;
+    });
+    await publish(drill.nc, stream, 400); // 900 pending would be 9
+    await sleep(1_000);
+    await drill.poll('orphan');
+    expect(await replicas()).toBe(5);
+    expect(condition(await eventConsumerStatus(drill.ns.name, 'orphan'), 'Ready')).toMatchObject({
+      status: 'False',
+      reason: 'TargetDeleting',
+    });
+
+    // Released: the object and then the CRD go; the kind is no longer served.
+    await kubeApi().request('PATCH', crew, { body: { metadata: { finalizers: null } } });
+    await eventually('the Crew CRD gone', () => gone(CRD));
+    await sleep(1_000);
+    await drill.poll('orphan');
+    expect(condition(await eventConsumerStatus(drill.ns.name, 'orphan'), 'Ready')?.reason).toBe(
+      'TargetNotFound',
     );
   });
 });
