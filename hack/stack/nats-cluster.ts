@@ -25,6 +25,8 @@ export interface ClusterNode {
    */
   freeze(): void;
   thaw(): void;
+  /** Sends the node's process a signal and returns at once (SIGUSR2: nats-server's lame duck mode). */
+  signal(signal: NodeJS.Signals): void;
   /** Starts the node again on the same ports and store, and waits until it accepts clients. */
   start(): Promise<void>;
 }
@@ -107,6 +109,9 @@ export async function startNatsCluster(options: {
       },
       thaw() {
         if (node.running()) child?.kill('SIGCONT');
+      },
+      signal(signal) {
+        if (node.running()) child?.kill(signal);
       },
       async start() {
         if (node.running()) return;

@@ -77,7 +77,7 @@ describe('a leader of a 3-node NATS cluster stops under a running operator at 1 
     if (found === undefined) throw new Error(`no node named ${name}`);
     return found;
   };
-  /** Nodes stopped with SIGSTOP and not yet thawed: their process runs, nothing answers. */
+  /** Nodes stopped with SIGSTOP (or in lame duck mode) and not back: their process may run, but the test asks others. */
   const frozen = new Set<string>();
   /** A node that answers (running, not frozen). */
   const answering = (): ClusterNode => {
@@ -240,10 +240,16 @@ describe('a leader of a 3-node NATS cluster stops under a running operator at 1 
     { leader: 'consumer', how: 'SIGSTOP', connectedTo: 'another node' },
     { leader: 'stream', how: 'SIGKILL', connectedTo: 'another node' },
     { leader: 'meta', how: 'SIGSTOP', connectedTo: 'every node' },
+    // Lame duck mode (SIGUSR2, as `nats-server --signal ldm`: how a NATS upgrade drains a node):
+    // the node gives up its leaders and closes its clients over its grace period, then exits.
+    { leader: 'consumer', how: 'lame duck mode', connectedTo: 'the stopped node' },
   ] as const)(
     'the $leader leader stopped with $how, the operator connected to $connectedTo: no fallback, replicas kept, readings resume on the new leader',
     async ({ leader, how, connectedTo }) => {
-      const name = `${leader}-${how.toLowerCase()}-${connectedTo.split(' ')[0]}`.replace(/[^a-z0-9-]/g, '');
+      const name = `${leader}-${how.toLowerCase().replaceAll(' ', '')}-${connectedTo.split(' ')[0]}`.replace(
+        /[^a-z0-9-]/g,
+        '',
+      );
       let victim: ClusterNode | undefined;
       connectionLog.length = 0;
       const { stream } = await scaled(name, async (s) => {
@@ -260,6 +266,9 @@ describe('a leader of a 3-node NATS cluster stops under a running operator at 1 
       if (how === 'SIGSTOP') {
         victim.freeze();
         frozen.add(victim.name);
+      } else if (how === 'lame duck mode') {
+        victim.signal('SIGUSR2');
+        frozen.add(victim.name); // the test asks the other nodes meanwhile
       } else await victim.stop('SIGKILL');
       // JetStream elects new leaders among the two others.
       await waitFor(
@@ -283,10 +292,12 @@ describe('a leader of a 3-node NATS cluster stops under a running operator at 1 
       await sleep(3000);
       await watcher.stop();
       await removeEventConsumer(name);
-      if (how === 'SIGSTOP') {
-        victim.thaw();
-        frozen.delete(victim.name);
-      } else await victim.start();
+      if (how === 'SIGSTOP') victim.thaw();
+      else {
+        await victim.stop(); // lame duck mode: ended, or ended now
+        await victim.start();
+      }
+      frozen.delete(victim.name);
       await healed(stream);
       process.stdout.write(
         `${leader} leader ${victim.name} ${how}, operator connected to ${connectedTo}: scaled for the new backlog after ${resumedAfter.toFixed(1)} s; replicas ${JSON.stringify(watcher.replicas)}; Ready False ${JSON.stringify(Object.fromEntries(watcher.notReady))}; fallback ${watcher.fallback()}\n${[...watcher.messages].join('\n')}\n${connectionLog.join('\n')}\n`,
