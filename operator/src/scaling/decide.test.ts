@@ -1831,3 +1831,48 @@ describe('decide: an ack_policy none consumer', () => {
     expect(last).toBe(10);
   });
 });
+
+describe('decide: a first capacity learnt while pods not counted ready consume (rates.ts perReplicaLowEndOnly)', () => {
+  // 4 pods asked for, all consuming at 20/s each from the start, 2 counted ready throughout;
+  // 100/s arriving (20/s more than they do); readings every 2 s. A figure of 40/s (completions ÷
+  // ready) sized the arrival rate for half the replicas it needs.
+  function run(): ReturnType<typeof decide>[] {
+    const spec = withScalingDefaults({
+      maxReplicas: 500,
+      backlogPerReplica: 1_000_000,
+      scaleUp: { policies: [{ type: 'Percent', value: 100_000, periodSeconds: 15 }] },
+    });
+    let arrived = 2000;
+    let completed = 0;
+    let history = emptyHistory();
+    const decisions: ReturnType<typeof decide>[] = [];
+    for (let t = 0; t <= 20; t += 2) {
+      const d = decide(
+        input({
+          spec,
+          sample: sampleFromTotals(s(t), arrived, completed, 40),
+          currentReplicas: 4,
+          readyReplicas: 2,
+          history,
+          now: s(t),
+        }),
+      );
+      history = d.history;
+      decisions.push(d);
+      arrived += 100 * 2;
+      completed += 80 * 2;
+    }
+    return decisions;
+  }
+  it('never reads the figure high (before: 40/s), and sizes the start-up pile-up on what the pods complete, not on the low end', () => {
+    const decisions = run();
+    const figures = decisions.map((d) => d.rates.perReplicaPerSecond ?? 0);
+    expect(Math.max(...figures)).toBeLessThanOrEqual(20 + 1e-9);
+    expect(figures.at(-1)).toBeCloseTo(20, 6);
+    // 100/s arrive, 80/s are completed: 20/s pile up, not 100 − 2 ready × 20/s = 60/s.
+    const last = decisions.at(-1);
+    const shortfall = /([\d.]+)\/s more than the 2 ready replicas do/.exec(last?.reason ?? '')?.[1];
+    expect(Number(shortfall)).toBeLessThanOrEqual(25);
+    expect(Number(shortfall)).toBeGreaterThan(0);
+  });
+});
