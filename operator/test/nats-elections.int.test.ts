@@ -45,6 +45,8 @@ describe('a leader of a 3-node NATS cluster stops under a running operator at 1 
   const admin = new Map<string, { nc: NatsConnection; jsm: JetStreamManager }>();
   let operator: RunningOperator | undefined;
   const connectionLog: string[] = [];
+  /** The longest run of failed polls in the current case: how many, and from the first to the last. */
+  const failing = { polls: 0, seconds: 0, since: 0 };
 
   beforeAll(async () => {
     await installCrd();
@@ -60,6 +62,14 @@ describe('a leader of a 3-node NATS cluster stops under a running operator at 1 
     operator = await startInProcessOperator(ns.name, {}, (line) => {
       if (/NATS connection|connected to NATS|backlog reads/.test(line))
         connectionLog.push(line.slice(0, 300));
+      // Each failed poll is logged with its count in a row: how close a blip came to fallback's 10 s.
+      const failed = /"time":"([^"]+)".*"failures":(\d+)/.exec(line);
+      if (failed !== null) {
+        const at = Date.parse(failed[1] ?? '');
+        if (failed[2] === '1') failing.since = at;
+        failing.seconds = Math.max(failing.seconds, (at - failing.since) / 1000);
+        failing.polls = Math.max(failing.polls, Number(failed[2]));
+      }
     });
   }, 60_000);
 
@@ -260,6 +270,7 @@ describe('a leader of a 3-node NATS cluster stops under a running operator at 1 
       });
       if (victim === undefined) throw new Error('no victim');
       const watcher = watch(name);
+      Object.assign(failing, { polls: 0, seconds: 0 });
       await sleep(2000); // a few polls before
       const stoppedAt = Date.now();
       connectionLog.push(`${new Date().toISOString()} ${how} ${victim.name} (led the ${leader})`);
@@ -300,7 +311,7 @@ describe('a leader of a 3-node NATS cluster stops under a running operator at 1 
       frozen.delete(victim.name);
       await healed(stream);
       process.stdout.write(
-        `${leader} leader ${victim.name} ${how}, operator connected to ${connectedTo}: scaled for the new backlog after ${resumedAfter.toFixed(1)} s; replicas ${JSON.stringify(watcher.replicas)}; Ready False ${JSON.stringify(Object.fromEntries(watcher.notReady))}; fallback ${watcher.fallback()}\n${[...watcher.messages].join('\n')}\n${connectionLog.join('\n')}\n`,
+        `${leader} leader ${victim.name} ${how}, operator connected to ${connectedTo}: scaled for the new backlog after ${resumedAfter.toFixed(1)} s; replicas ${JSON.stringify(watcher.replicas)}; Ready False ${JSON.stringify(Object.fromEntries(watcher.notReady))}; up to ${failing.polls} failed polls in a row over ${failing.seconds.toFixed(1)} s; fallback ${watcher.fallback()}\n${[...watcher.messages].join('\n')}\n${connectionLog.join('\n')}\n`,
       );
 
       expect(watcher.fallback()).toBe(false);
