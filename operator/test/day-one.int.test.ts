@@ -205,6 +205,43 @@ describe('day-one mistakes, then fixed', () => {
     await readyReason(ns.name, name, 'Scaling', 10_000);
   });
 
+  it('a scaleTargetRef written as kubectl prints it (kind deployment; apiVersion v1), then fixed', async () => {
+    const stream = await addStream('spelt', 250);
+    const cases = [
+      { name: 'spelt-kind', ref: { kind: 'deployment' }, says: 'did you mean Deployment?' },
+      {
+        name: 'spelt-version',
+        ref: { apiVersion: 'v1', kind: 'Deployment' },
+        says: 'Deployment is served by apps/v1',
+      },
+    ];
+    for (const c of cases) {
+      await createDeployment(ns.name, c.name, 1);
+      await createEventConsumer({
+        namespace: ns.name,
+        name: c.name,
+        target: c.name,
+        servers: [testStack().natsUrl],
+        stream,
+        consumer: 'worker',
+        extra: { ...bounds, scaleTargetRef: { name: c.name, ...c.ref } },
+      });
+    }
+    for (const c of cases) {
+      const message = await readyReason(ns.name, c.name, 'TargetNotFound');
+      process.stdout.write(`${c.name}: TargetNotFound: ${message}\n`);
+      // Before: "<gv> has no kind <kind>: fix spec.scaleTargetRef.kind" for both, the wrong field
+      // for the second.
+      expect(message).toContain(c.says);
+    }
+    await Promise.all(cases.map((c) => standsWith(c.name, 1, 'TargetNotFound')));
+    for (const c of cases)
+      await patchSpec(c.name, {
+        scaleTargetRef: { name: c.name, apiVersion: 'apps/v1', kind: 'Deployment' },
+      });
+    for (const c of cases) await reaches(c.name, 3, FIXED_WITHIN_MS);
+  });
+
   it('the auth Secret created after the EventConsumer that names it', async () => {
     const stream = await addStream('latesecret', 350);
     await createDeployment(ns.name, 'late-secret', 1);

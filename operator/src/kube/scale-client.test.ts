@@ -1,4 +1,4 @@
-import { replicasManagerOf, rolloutOf } from './scale-client.js';
+import { replicasManagerOf, rolloutOf, unknownKindMessage, type ApiResource } from './scale-client.js';
 
 const deployment = (over: {
   spec?: Record<string, unknown>;
@@ -116,5 +116,37 @@ describe('replicasManagerOf: who last set spec.replicas, from managedFields', ()
       replicasManagerOf([null, 3, { manager: 7, fieldsV1: replicas }, { manager: '', fieldsV1: replicas }]),
     ).toBeUndefined();
     expect(replicasManagerOf([{ manager: 'x'.repeat(500), fieldsV1: replicas }])?.manager).toHaveLength(128);
+  });
+});
+
+describe('unknownKindMessage: a scaleTargetRef kind the group version does not serve', () => {
+  const apps: ApiResource[] = [
+    { name: 'deployments', kind: 'Deployment', singularName: 'deployment', shortNames: ['deploy'] },
+    { name: 'deployments/scale', kind: 'Scale' },
+    { name: 'statefulsets', kind: 'StatefulSet', singularName: 'statefulset', shortNames: ['sts'] },
+  ];
+  const core: ApiResource[] = [{ name: 'pods', kind: 'Pod', singularName: 'pod', shortNames: ['po'] }];
+
+  it('names the kind meant when only the case or the number differs, or a short name was used', () => {
+    for (const kind of ['deployment', 'deployments', 'deploy', 'DEPLOYMENT'])
+      expect(unknownKindMessage('apps/v1', kind, apps)).toBe(
+        `apps/v1 has no kind ${kind}; did you mean Deployment? (kinds are case-sensitive and singular): fix spec.scaleTargetRef.kind`,
+      );
+    expect(unknownKindMessage('apps/v1', 'sts', apps)).toContain('did you mean StatefulSet?');
+  });
+
+  it('names the group version of a built-in kind written under another (apiVersion: v1)', () => {
+    expect(unknownKindMessage('v1', 'Deployment', core)).toBe(
+      'v1 has no kind Deployment; Deployment is served by apps/v1: fix spec.scaleTargetRef.apiVersion',
+    );
+    expect(unknownKindMessage('extensions/v1beta1', 'deployments', [])).toBe(
+      'extensions/v1beta1 has no kind deployments; Deployment is served by apps/v1: fix spec.scaleTargetRef.apiVersion and kind',
+    );
+  });
+
+  it('says only what it knows otherwise', () => {
+    expect(unknownKindMessage('apps/v1', 'Rollout', apps)).toBe(
+      'apps/v1 has no kind Rollout: fix spec.scaleTargetRef.kind',
+    );
   });
 });

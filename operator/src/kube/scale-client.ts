@@ -128,10 +128,46 @@ export class ScaleError extends Error {
   }
 }
 
-interface ApiResource {
+export interface ApiResource {
   name: string;
   kind: string;
   namespaced?: boolean;
+  singularName?: string;
+  shortNames?: string[];
+}
+
+/** The built-in scalable kinds and the group version that serves each. */
+const BUILT_IN_KINDS: ReadonlyArray<readonly [string, string]> = [
+  ['Deployment', 'apps/v1'],
+  ['StatefulSet', 'apps/v1'],
+  ['ReplicaSet', 'apps/v1'],
+  ['ReplicationController', 'v1'],
+];
+
+/**
+ * What to fix when `gv` serves no kind `kind`. Pure. Day-one spellings are named: a kind that
+ * differs only in case or is written as its plural or short name (`deployment`, `deployments`,
+ * `deploy`: kinds are case-sensitive) gets the kind `gv` serves; a built-in kind under another
+ * group version (`apiVersion: v1` for a Deployment) gets the one that serves it.
+ */
+export function unknownKindMessage(gv: string, kind: string, resources: ApiResource[]): string {
+  const lower = kind.toLowerCase();
+  const near = resources.find(
+    (r) =>
+      !r.name.includes('/') &&
+      (r.kind.toLowerCase() === lower ||
+        r.name === lower ||
+        r.singularName === lower ||
+        (r.shortNames ?? []).includes(lower)),
+  );
+  if (near !== undefined)
+    return `${gv} has no kind ${kind}; did you mean ${near.kind}? (kinds are case-sensitive and singular): fix spec.scaleTargetRef.kind`;
+  const builtIn = BUILT_IN_KINDS.find(([k]) => k.toLowerCase() === lower || `${k.toLowerCase()}s` === lower);
+  if (builtIn !== undefined && builtIn[1] !== gv) {
+    const [builtInKind, servedBy] = builtIn;
+    return `${gv} has no kind ${kind}; ${builtInKind} is served by ${servedBy}: fix spec.scaleTargetRef.apiVersion${builtInKind === kind ? '' : ' and kind'}`;
+  }
+  return `${gv} has no kind ${kind}: fix spec.scaleTargetRef.kind`;
 }
 
 interface ApiResourceList {
@@ -488,7 +524,7 @@ export class ScaleClient {
       resource = find();
     }
     if (!resource)
-      throw new ScaleError('TargetNotFound', `${gv} has no kind ${ref.kind}: fix spec.scaleTargetRef.kind`);
+      throw new ScaleError('TargetNotFound', unknownKindMessage(gv, ref.kind, list.resources ?? []));
     const plural = resource.name;
     if (!scalable(plural)) {
       throw new ScaleError(
