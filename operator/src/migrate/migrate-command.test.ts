@@ -87,6 +87,7 @@ describe('jetscale migrate (command)', () => {
     [['--bogus'], /unknown argument --bogus/],
     [['-f', '-', '-n', 'x'], /only applies with --from-cluster/],
     [['-f', '-', '--nats-url', 'http://x'], /expected nats:\/\/host:port/],
+    [['-f', '-', '--nats-url', 'ws://x:8080'], /does not speak ws:\/\//],
   ])('usage error %j: exit 2 with the help text', async (argv, message) => {
     const x = io();
     expect(await runMigrate(argv, x)).toBe(2);

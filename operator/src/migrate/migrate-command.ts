@@ -77,8 +77,10 @@ export function parseMigrateArgs(argv: string[]): Args {
         break;
       case '--nats-url': {
         const url = value();
-        if (!/^(nats|tls|ws|wss):\/\/[^\s]+$/.test(url))
-          throw new UsageError(`--nats-url ${url}: expected nats://host:port (or tls://, ws://, wss://)`);
+        if (!/^(nats|tls):\/\/[^\s]+$/i.test(url))
+          throw new UsageError(
+            `--nats-url ${url}: expected nats://host:port or tls://host:port (the client port, 4222 by default; jetscale does not speak ws:// or wss://)`,
+          );
         args.natsServers.push(url);
         break;
       }

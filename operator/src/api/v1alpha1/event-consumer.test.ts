@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { defaultScalingSpec } from '../../scaling/defaults.js';
-import { EventConsumerSpecSchema, parseEventConsumerSpec } from './event-consumer.js';
+import { EventConsumerSpecSchema, parseEventConsumerSpec, SERVER_SCHEME_RULE } from './event-consumer.js';
 import { parseDurationSeconds } from './duration.js';
 import { toScalingSpec, pollIntervalMs } from './scaling-spec.js';
 import { acceptedSpecs, minimalSpec, refusedSpecs } from './test/hostile-specs.js';
@@ -95,6 +95,14 @@ const celViolations: Array<[string, Record<string, unknown>]> = [
   ['readinessDeadline must be between 5s and 1h', { ...minimal, behavior: { readinessDeadline: '2s' } }],
   ['predictive.horizon must be between 1s and 1h', { ...minimal, predictive: { horizon: '500ms' } }],
   ['predictive.seasonality must be between 1m and 168h', { ...minimal, predictive: { seasonality: '30s' } }],
+  [SERVER_SCHEME_RULE, { ...minimal, nats: { ...minimal.nats, servers: ['ws://nats:4222'] } }],
+  [
+    SERVER_SCHEME_RULE,
+    {
+      scaleTargetRef: minimal.scaleTargetRef,
+      consumers: [{ name: 'a', ...minimal.nats, servers: ['nats://a:4222', 'http://nats:8222'] }],
+    },
+  ],
   [
     'set either nats.domain or nats.apiPrefix, not both',
     { ...minimal, nats: { ...minimal.nats, domain: 'hub', apiPrefix: '$JS.X.API' } },

@@ -79,9 +79,26 @@ export const ScaleTargetRefSchema = z.object({
   name: objectName,
 });
 
+/**
+ * A server given with a scheme must name one the operator's client speaks (nats.js over TCP): ws://
+ * and wss:// need a browser/Deno transport, and http:// is usually NATS's monitoring port, pasted
+ * from a KEDA ScaledObject. The CRD's CEL rule on spec.nats.servers says the same.
+ */
+export const SERVER_SCHEME_RULE =
+  'a server URL must start with nats:// or tls://, or be host:port: the operator speaks the NATS protocol only (not ws://, wss:// or http://; for the monitoring port 8222, give the client port, 4222 by default)';
+const speaksNats = (server: string): boolean =>
+  !/^[A-Za-z][-A-Za-z0-9+.]*:\/\//.test(server) || /^(nats|tls):\/\//i.test(server);
+
 /** The fields that say where one JetStream consumer lives and how to reach it. */
 const natsFields = {
-  servers: z.array(text(512).regex(SERVER_PATTERN, 'must be a server URL without whitespace')).min(1).max(16),
+  servers: z
+    .array(
+      text(512)
+        .regex(SERVER_PATTERN, 'must be a server URL without whitespace')
+        .refine(speaksNats, { message: SERVER_SCHEME_RULE }),
+    )
+    .min(1)
+    .max(16),
   stream: streamOrConsumerName,
   consumer: streamOrConsumerName,
   domain: text(63).regex(NATS_NAME_PATTERN, natsNameRule).optional(),

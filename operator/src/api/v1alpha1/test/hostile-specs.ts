@@ -43,6 +43,13 @@ export const refusedSpecs: Array<[string, Spec, string]> = [
   ['a consumer name with a zero-width space', withNats({ consumer: 'wo\u200bker' }), 'spec.nats.consumer'],
   ['a server with a newline', withNats({ servers: ['nats://a:4222\nINFO'] }), 'spec.nats.servers.0'],
   ['a 600-character server', withNats({ servers: ['nats://' + 'h'.repeat(600)] }), 'spec.nats.servers.0'],
+  ['a WebSocket server', withNats({ servers: ['ws://nats.example.com:8080'] }), 'spec.nats.servers.0'],
+  ['a secure WebSocket server', withNats({ servers: ['WSS://nats.example.com'] }), 'spec.nats.servers.0'],
+  [
+    "NATS's monitoring endpoint, as KEDA's scaler takes it",
+    withNats({ servers: ['nats://a:4222', 'http://nats.nats.svc:8222'] }),
+    'spec.nats.servers.1',
+  ],
   ['an apiVersion with a query', withTarget({ apiVersion: 'apps/v1?x=1' }), 'spec.scaleTargetRef.apiVersion'],
   ['an apiVersion with ..', withTarget({ apiVersion: '../v1' }), 'spec.scaleTargetRef.apiVersion'],
   [
@@ -117,7 +124,10 @@ export const acceptedSpecs: Array<[string, Spec]> = [
     'names at their limits',
     withNats({ stream: 'S'.repeat(255), consumer: 'c'.repeat(255), domain: 'd'.repeat(63) }),
   ],
-  ['a server as host:port', withNats({ servers: ['127.0.0.1:4222', 'tls://nats.example.com:4443'] })],
+  [
+    'a server as host:port, and schemes in capitals',
+    withNats({ servers: ['127.0.0.1:4222', 'tls://nats.example.com:4443', 'NATS://nats:4222'] }),
+  ],
   [
     'eight consumers on two servers, each with its own credentials',
     withConsumers(
