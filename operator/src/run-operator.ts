@@ -85,6 +85,9 @@ export async function runOperator(
     },
     list: (namespace: string): EventConsumerObject[] =>
       informers.flatMap((i) => i.list()).filter((o) => o.metadata?.namespace === namespace),
+    answered: (stored: EventConsumerObject): void => {
+      for (const informer of informers) informer.answered(stored);
+    },
   };
 
   const backlog = new NatsBacklogSources(pool, { timeoutMs: config.natsRequestTimeoutMs, metrics, logger });

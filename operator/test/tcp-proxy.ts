@@ -4,6 +4,14 @@
 // dropped as a cut cable drops packets. A connection that lost bytes is broken for good, so when
 // the link is healed those connections are reset and clients must open new ones (as after a
 // partition that outlasted TCP's patience).
+//
+// freezeStreams() stalls only the long-lived streams (a watch) and leaves request/response traffic
+// alone — as a load balancer that drops an idle stream without telling either side, or a half-open
+// connection. TLS passes through, so a stream is told by its traffic: the upstream sent bytes more
+// than a second after the client's last bytes and after its own previous bytes (an event pushed
+// on a response that had already begun). A frozen stream's bytes are dropped in both directions,
+// its sockets stay open (no reset, no FIN: nobody learns of it), and a close from either side is
+// still passed on.
 import net from 'node:net';
 
 export type LinkMode = { kind: 'pass' } | { kind: 'delay'; ms: number } | { kind: 'blackhole' };
@@ -13,7 +21,17 @@ interface Link {
   upstream: net.Socket;
   /** Bytes were dropped: the stream cannot continue. */
   broken: boolean;
+  /** performance.now() of the last bytes from each side (0 = none yet). */
+  lastClientAt: number;
+  lastUpstreamAt: number;
+  /** Upstream pushed bytes on its own (see freezeStreams). */
+  stream: boolean;
+  /** Its traffic is dropped while its sockets stay open. */
+  frozen: boolean;
 }
+
+/** Upstream bytes this long after both sides' last bytes are pushed ones: the link is a stream. */
+const PUSH_AFTER_MS = 1000;
 
 export class TcpProxy {
   private mode: LinkMode = { kind: 'pass' };
@@ -48,6 +66,34 @@ export class TcpProxy {
         }
   }
 
+  /**
+   * Freezes the streams open now (later ones pass): their bytes are dropped, their sockets stay
+   * open. Returns how many were frozen.
+   */
+  freezeStreams(): number {
+    let n = 0;
+    for (const link of this.links)
+      if (link.stream) {
+        link.frozen = true;
+        n++;
+      }
+    return n;
+  }
+
+  /** The frozen streams are reset (their bytes are lost for good). */
+  unfreezeStreams(): void {
+    for (const link of this.links)
+      if (link.frozen) {
+        link.client.destroy();
+        link.upstream.destroy();
+      }
+  }
+
+  /** How many open links are streams (see freezeStreams). */
+  streams(): number {
+    return [...this.links].filter((l) => l.stream).length;
+  }
+
   async close(): Promise<void> {
     for (const link of this.links) {
       link.client.destroy();
@@ -57,7 +103,15 @@ export class TcpProxy {
   }
 
   private accept(client: net.Socket, upstream: { host: string; port: number }): void {
-    const link: Link = { client, upstream: net.connect(upstream.port, upstream.host), broken: false };
+    const link: Link = {
+      client,
+      upstream: net.connect(upstream.port, upstream.host),
+      broken: false,
+      lastClientAt: 0,
+      lastUpstreamAt: 0,
+      stream: false,
+      frozen: false,
+    };
     this.links.add(link);
     const forget = (): void => {
       this.links.delete(link);
@@ -87,11 +141,26 @@ export class TcpProxy {
       lastDelivery = at;
       setTimeout(action, Math.max(0, at - performance.now()));
     };
-    from.on('data', (chunk: Buffer) =>
+    const fromClient = from === link.client;
+    from.on('data', (chunk: Buffer) => {
+      const now = performance.now();
+      if (fromClient) link.lastClientAt = now;
+      else {
+        if (
+          link.lastClientAt > 0 &&
+          link.lastUpstreamAt > link.lastClientAt &&
+          now - link.lastClientAt > PUSH_AFTER_MS &&
+          now - link.lastUpstreamAt > PUSH_AFTER_MS
+        ) {
+          link.stream = true;
+        }
+        link.lastUpstreamAt = now;
+      }
+      if (link.frozen) return;
       deliver(() => {
         if (!to.destroyed) to.write(chunk);
-      }),
-    );
+      });
+    });
     from.once('end', () => deliver(() => to.end()));
     from.once('error', () => undefined);
     from.once('close', () =>

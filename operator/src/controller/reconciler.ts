@@ -85,6 +85,8 @@ export interface ReconcilerDeps {
     get(name: string, namespace?: string): EventConsumerObject | undefined;
     /** Every cached EventConsumer in a namespace: to find others on the same target. */
     list?(namespace: string): EventConsumerObject[];
+    /** A status write's answer (the object as stored): lets the cache find out its watch stalled. */
+    answered?(stored: EventConsumerObject): void;
   };
   /** HPAs and KEDA ScaledObjects on a target (kube/other-autoscalers.ts); a target they scale is left to them. */
   autoscalers?: TargetClaimsDeps['autoscalers'];
@@ -207,6 +209,7 @@ export class Reconciler {
       onWaiting: (waiting) => {
         for (const [lane, n] of Object.entries(waiting)) deps.metrics.statusWritesWaiting.set({ lane }, n);
       },
+      onAnswer: (stored) => deps.cache.answered?.(stored),
       now: this.now,
     });
     const list = deps.cache.list?.bind(deps.cache);

@@ -16,6 +16,7 @@
 import type { KubeApi } from '../kube/api-client.js';
 import { isFailedPatchTest, isFenced, isNotFound } from '../kube/api-client.js';
 import type { Logger } from '../observability/logger.js';
+import type { EventConsumerObject } from '../api/v1alpha1/event-consumer.js';
 
 export type StatusLane = 'state' | 'readings';
 
@@ -180,6 +181,8 @@ export interface StatusWriterOptions {
   concurrency?: number;
   /** Told how many statuses wait, by lane, whenever that may have changed (for a gauge). */
   onWaiting?: (waiting: Record<StatusLane, number>) => void;
+  /** Given each write's answer (the EventConsumer as stored): the cache checks its watch with it. */
+  onAnswer?: (stored: EventConsumerObject) => void;
   now: () => number;
 }
 
@@ -282,11 +285,12 @@ export class StatusWriter {
 
   private async write(key: string, patch: StatusPatch, lane: StatusLane): Promise<void> {
     try {
-      await this.options.api.request('PATCH', patch.path, {
+      const stored = await this.options.api.request<EventConsumerObject | undefined>('PATCH', patch.path, {
         body: patch.body,
         ...(patch.contentType === undefined ? {} : { contentType: patch.contentType }),
       });
       patch.onWritten(lane);
+      if (stored?.metadata !== undefined) this.options.onAnswer?.(stored);
     } catch (err) {
       // Deleted meanwhile (404), or deleted and recreated under the same name (the patch's uid
       // test failed; the delete event cleans up and the new object's poll writes its own), or this

@@ -165,4 +165,48 @@ describe('InformerSupervisor', () => {
     expect(events).toEqual(['add a', 'update a']);
     await supervisor.stop();
   });
+
+  describe('our own write answers as a canary for a stalled watch', () => {
+    const withGen = (name: string, rv: string, generation: number): KubernetesObject => ({
+      metadata: { name, namespace: 'ns', uid: `uid-${name}`, resourceVersion: rv, generation },
+    });
+
+    it('an answer with a newer generation is cached at once, handlers told, informer restarted', async () => {
+      const { supervisor, events, restarts } = setup([withGen('a', '1', 1)]);
+      await supervisor.start();
+      supervisor.answered(withGen('a', '5', 2));
+      expect(supervisor.get('a', 'ns')?.metadata?.generation).toBe(2);
+      expect(events).toEqual(['add a', 'update a']);
+      expect(restarts).toEqual(['missed']);
+      await supervisor.stop();
+    });
+
+    it('restarts when the event of an answered write does not arrive within canaryMs', async () => {
+      const { supervisor, restarts } = setup([withGen('a', '1', 1)]);
+      await supervisor.start();
+      supervisor.answered(withGen('a', '2', 1));
+      jest.advanceTimersByTime(9_000);
+      expect(restarts).toEqual([]);
+      jest.advanceTimersByTime(3_500);
+      expect(restarts).toEqual(['stale']);
+      await supervisor.stop();
+    });
+
+    it('does not restart when the watch brings the event, or the answer is what the cache holds', async () => {
+      const { supervisor, instances, restarts } = setup([withGen('a', '1', 1), withGen('b', '1', 1)]);
+      await supervisor.start();
+      supervisor.answered(withGen('a', '2', 1));
+      instances[0]?.emit('update', withGen('a', '2', 1));
+      supervisor.answered(withGen('b', '1', 1));
+      // Another object, or one recreated under the same name, says nothing about this cache entry.
+      supervisor.answered({
+        metadata: { name: 'a', namespace: 'ns', uid: 'other', resourceVersion: '9', generation: 7 },
+      });
+      supervisor.answered(withGen('c', '3', 1));
+      jest.advanceTimersByTime(60_000);
+      expect(restarts).toEqual([]);
+      expect(supervisor.get('a', 'ns')?.metadata?.generation).toBe(1);
+      await supervisor.stop();
+    });
+  });
 });

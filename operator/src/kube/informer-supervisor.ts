@@ -6,6 +6,15 @@
 // runs a watchdog that forces a restart when nothing has been heard for too long; and keeps its
 // own cache across informer instances, turning objects missing from a re-list into deletes.
 // Callbacks from a replaced informer instance are ignored.
+//
+// A watch can also stall without a word (a half-open connection, a proxy or load balancer dropping
+// an idle stream, an API server that stops sending): no error, and TCP keepalives still answered.
+// HTTP/1.1 watches have no ping of their own (client-go's HTTP/2 ReadIdleTimeout/PingTimeout), so
+// the operator's own writes are the probe: every status PATCH answer is handed to `answered`. The
+// watch must bring the event of that write within `canaryMs`; if it does not, the watch is stale
+// and the informer restarts at once. An answer whose metadata.generation is newer than the cached
+// object's shows a spec change the watch missed: the answer (the object as stored) replaces the
+// cached one now, so the next reconcile uses it, and the informer restarts. No extra request.
 import {
   makeInformer,
   type Informer,
@@ -23,7 +32,7 @@ export type InformerFactory<T extends KubernetesObject> = (
   list: () => Promise<KubernetesListObject<T>>,
 ) => Informer<T> & Partial<ObjectCache<T>>;
 
-export type RestartCause = 'error' | 'stale' | 'relist';
+export type RestartCause = 'error' | 'stale' | 'relist' | 'missed';
 
 export interface InformerSupervisorOptions<T extends KubernetesObject> {
   /** For logs and metrics, e.g. "eventconsumers". */
@@ -37,6 +46,8 @@ export interface InformerSupervisorOptions<T extends KubernetesObject> {
   resyncMs?: number;
   /** Restart when nothing (event, list, connect) was heard for this long. */
   staleAfterMs?: number;
+  /** An answered write's event must arrive within this (default 10 s), or the watch is stale. */
+  canaryMs?: number;
   onRestart?: (cause: RestartCause) => void;
   random?: () => number;
 }
@@ -74,11 +85,15 @@ export class InformerSupervisor<T extends KubernetesObject> {
   private readonly backoff: BackoffOptions;
   private readonly resyncMs: number;
   private readonly staleAfterMs: number;
+  private readonly canaryMs: number;
+  /** Per key, the oldest answered write whose event has not arrived yet (resourceVersion, when). */
+  private readonly awaited = new Map<string, { resourceVersion: string; at: number }>();
 
   constructor(private readonly options: InformerSupervisorOptions<T>) {
     this.backoff = options.backoff ?? { baseMs: 1000, maxMs: 30_000, jitter: 0.3 };
     this.resyncMs = options.resyncMs ?? 300_000;
     this.staleAfterMs = options.staleAfterMs ?? this.resyncMs * 2;
+    this.canaryMs = options.canaryMs ?? 10_000;
   }
 
   on(handlers: ObjectHandlers<T>): void {
@@ -89,7 +104,7 @@ export class InformerSupervisor<T extends KubernetesObject> {
   async start(): Promise<void> {
     this.stopped = false;
     this.lastHeardAt = monotonicNow();
-    const watchEvery = Math.max(100, Math.min(this.staleAfterMs / 4, 30_000));
+    const watchEvery = Math.max(100, Math.min(this.staleAfterMs / 4, this.canaryMs / 4, 30_000));
     this.watchdog = setInterval(() => this.checkStale(), watchEvery);
     this.watchdog.unref();
     this.resyncTimer = setInterval(() => this.restart('relist', 0), this.resyncMs);
@@ -127,6 +142,36 @@ export class InformerSupervisor<T extends KubernetesObject> {
     return [...this.objects.values()];
   }
 
+  /**
+   * The API server's answer to a write of ours (the object as stored then). A generation newer than
+   * the cached one is a spec change the watch missed: cached now, handlers told, informer restarted.
+   * Otherwise the watch owes us this write's event within canaryMs.
+   */
+  answered(obj: T): void {
+    if (this.stopped || !this.synced) return;
+    const key = objectKey(obj);
+    const cached = this.objects.get(key);
+    const resourceVersion = obj.metadata?.resourceVersion;
+    if (cached === undefined || resourceVersion === undefined) return;
+    if (cached.metadata?.uid !== obj.metadata?.uid) return;
+    if (cached.metadata?.resourceVersion === resourceVersion) return;
+    if ((obj.metadata?.generation ?? 0) > (cached.metadata?.generation ?? 0)) {
+      this.options.logger.warn(
+        'a write answer shows a spec change the watch missed; restarting the informer',
+        {
+          resource: this.options.resource,
+          object: key,
+          cachedGeneration: cached.metadata?.generation,
+          generation: obj.metadata?.generation,
+        },
+      );
+      this.upsert(obj);
+      this.restart('missed', 0);
+      return;
+    }
+    if (!this.awaited.has(key)) this.awaited.set(key, { resourceVersion, at: monotonicNow() });
+  }
+
   /** Schedules a restart unless one is already in flight; `delayMs` undefined = backoff. */
   restart(cause: RestartCause, delayMs?: number): void {
     if (this.stopped || this.restartTimer !== undefined) return;
@@ -145,6 +190,22 @@ export class InformerSupervisor<T extends KubernetesObject> {
   private checkStale(): void {
     if (this.stopped) return;
     const now = monotonicNow();
+    if (this.restartTimer === undefined)
+      for (const [key, waited] of this.awaited)
+        if (now - waited.at > this.canaryMs) {
+          this.options.logger.warn(
+            'the watch did not bring the event of our own write; restarting the informer',
+            {
+              resource: this.options.resource,
+              object: key,
+              resourceVersion: waited.resourceVersion,
+              waitedMs: now - waited.at,
+            },
+          );
+          this.awaited.clear();
+          this.restart('stale', 0);
+          return;
+        }
     // A restart that never came back (a hung list) counts as silence too.
     const stuckRestart =
       this.restartScheduledAt !== undefined && now - this.restartScheduledAt > this.staleAfterMs;
@@ -186,6 +247,7 @@ export class InformerSupervisor<T extends KubernetesObject> {
       if (!current()) return;
       this.lastHeardAt = monotonicNow();
       const key = objectKey(obj);
+      this.awaited.delete(key);
       const known = this.objects.get(key);
       this.objects.delete(key);
       for (const h of this.handlers) h.delete?.(known ?? obj);
@@ -221,6 +283,8 @@ export class InformerSupervisor<T extends KubernetesObject> {
     this.lastHeardAt = monotonicNow();
     const recovered = this.failures > 0;
     this.failures = 0;
+    // A fresh list: whatever the old watch owed is in it.
+    this.awaited.clear();
     const listed = new Set(items.map(objectKey));
     for (const [key, obj] of this.objects) {
       if (listed.has(key)) continue;
@@ -237,6 +301,8 @@ export class InformerSupervisor<T extends KubernetesObject> {
     // objects they are a noticeable share of the operator's memory.
     if (obj.metadata?.managedFields !== undefined) delete obj.metadata.managedFields;
     const key = objectKey(obj);
+    // Any event for the object after our write was answered: this watch is alive.
+    this.awaited.delete(key);
     const old = this.objects.get(key);
     if (
       old?.metadata?.resourceVersion !== undefined &&

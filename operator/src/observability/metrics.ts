@@ -230,7 +230,7 @@ export class OperatorMetrics {
   });
   readonly informerRestarts = new Counter({
     name: 'jetscale_informer_restarts_total',
-    help: 'Informer restarts by the supervisor, by resource and cause (error, stale, relist).',
+    help: 'Informer restarts by the supervisor, by resource and cause (error, stale, relist, missed: a write answer showed a spec change the watch had not brought).',
     labelNames: ['resource', 'cause'],
     registers: [this.registry],
   });

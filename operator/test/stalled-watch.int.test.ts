@@ -1,0 +1,126 @@
+// The operator's watch of EventConsumers stalls without a word (a half-open connection, a load
+// balancer dropping an idle stream, an API server that stops sending): no error, no close, and
+// every other request still answered. A user lowers maxReplicas meanwhile. The operator must not
+// keep scaling by the old spec until the periodic re-list (5 min by default): its own status write
+// answers carry the object's generation, newer than the cached one, and that is taken at once.
+// On the real stack: an in-process operator reaches the API server through a TCP proxy that
+// freezes the long-lived streams (the watch) while request/response traffic passes.
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+import { eventually, testStack } from '../../test/env.js';
+import { eventConsumerPath } from '../src/api/v1alpha1/group-version.js';
+import { loadConfig } from '../src/config/config.js';
+import { createLogger } from '../src/observability/logger.js';
+import { runOperator, type RunningOperator } from '../src/run-operator.js';
+import { kubeconfigVia } from './ha-drill.js';
+import {
+  createDeployment,
+  createEventConsumer,
+  kubeApi,
+  publish,
+  sleep,
+  specReplicas,
+  useStreamDrill,
+} from './harness.js';
+import { TcpProxy } from './tcp-proxy.js';
+
+describe('a watch that stalls silently', () => {
+  let operator: RunningOperator | undefined;
+  let proxy: TcpProxy | undefined;
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'stalled-watch-'));
+  afterAll(async () => {
+    await operator?.stop();
+    await proxy?.close();
+    rmSync(tmp, { recursive: true, force: true });
+  });
+  const drill = useStreamDrill({ namespace: 'op-stalledwatch', instance: 'stalled-watch-test' });
+
+  it('does not hide a lowered maxReplicas: it is followed within two polls + 10 s', async () => {
+    const name = 'watched';
+    const stream = await drill.addStream(name, 300);
+    await createDeployment(drill.ns.name, name, 1);
+    await createEventConsumer({
+      namespace: drill.ns.name,
+      name,
+      target: name,
+      servers: [testStack().natsUrl],
+      stream,
+      consumer: 'worker',
+      extra: { pollInterval: '2s', maxReplicas: 10, backlogPerReplica: 100 },
+    });
+
+    const file = path.join(tmp, 'kubeconfig');
+    const { upstreamPort } = kubeconfigVia(0, file);
+    proxy = await TcpProxy.start({ host: '127.0.0.1', port: upstreamPort });
+    kubeconfigVia(proxy.port, file);
+    const kc = new KubeConfig();
+    kc.loadFromFile(file);
+    const config = loadConfig({
+      JETSCALE_NAMESPACES: drill.ns.name,
+      JETSCALE_LEADER_ELECTION: 'false',
+      JETSCALE_METRICS_HOST: '127.0.0.1',
+      JETSCALE_METRICS_PORT: '0',
+    });
+    operator = await runOperator(config, kc, createLogger({ level: 'error' }));
+    await eventually('scaled to 3', async () =>
+      (await specReplicas(drill.ns.name, name)) === 3 ? true : undefined,
+    );
+
+    // An annotation changed now and then makes the API server push an event on the watch long
+    // after its request: the proxy knows it as a stream. Then freeze it: its socket stays open,
+    // nothing more arrives on it.
+    const p = proxy;
+    let nudges = 0;
+    await eventually(
+      'the watch to show as a stream',
+      async () => {
+        if (p.streams() >= 1) return true;
+        await kubeApi().request('PATCH', eventConsumerPath(drill.ns.name, name), {
+          body: { metadata: { annotations: { 'test/nudge': String(++nudges) } } },
+        });
+        return undefined;
+      },
+      30_000,
+      1_500,
+    );
+    expect(proxy.freezeStreams()).toBeGreaterThanOrEqual(1);
+
+    await kubeApi().request('PATCH', eventConsumerPath(drill.ns.name, name), {
+      body: { spec: { maxReplicas: 2 } },
+    });
+    const changedAt = performance.now();
+    // More backlog: by the old spec (maxReplicas 10) that is 6 replicas; by the new one, 2.
+    await publish(drill.nc, stream, 300);
+
+    // Two polls (2 s each) + 10 s. On the old code the operator went to 6 and stayed there until
+    // the re-list 5 min later.
+    await eventually(
+      'maxReplicas 2 applied',
+      async () => {
+        const replicas = await specReplicas(drill.ns.name, name);
+        if (replicas !== 2) throw new Error(`the Deployment has ${replicas} replicas`);
+        return true;
+      },
+      14_000,
+      250,
+    );
+    const followedSeconds = (performance.now() - changedAt) / 1000;
+    process.stderr.write(`stalled-watch: maxReplicas 2 followed in ${followedSeconds.toFixed(1)} s\n`);
+    // And it stays there: nothing from the old spec comes back.
+    for (let i = 0; i < 5; i++) {
+      await sleep(1_000);
+      expect({ followedSeconds, replicas: await specReplicas(drill.ns.name, name) }).toMatchObject({
+        replicas: 2,
+      });
+    }
+    // Taken from the answer to its own status write ('missed'), not from a periodic re-list or the
+    // silence watchdog; the frozen watch was closed by that restart.
+    const restarts = Object.fromEntries(
+      (await operator.metrics.informerRestarts.get()).values.map((v) => [String(v.labels.cause), v.value]),
+    );
+    expect({ followedSeconds, restarts }).toMatchObject({ restarts: { missed: 1 } });
+    expect(Object.keys(restarts)).toEqual(['missed']);
+  });
+});
