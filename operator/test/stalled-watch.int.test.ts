@@ -18,6 +18,7 @@ import { kubeconfigVia } from './ha-drill.js';
 import {
   createDeployment,
   createEventConsumer,
+  eventConsumerStatus,
   kubeApi,
   publish,
   sleep,
@@ -25,6 +26,28 @@ import {
   useStreamDrill,
 } from './harness.js';
 import { TcpProxy } from './tcp-proxy.js';
+
+/**
+ * Freezes the operator's watch: an annotation changed now and then makes the API server push an
+ * event on it long after its request, so the proxy knows it as a stream; then its socket stays
+ * open and nothing more arrives on it.
+ */
+async function freezeWatch(proxy: TcpProxy, namespace: string, name: string): Promise<void> {
+  let nudges = 0;
+  await eventually(
+    'the watch to show as a stream',
+    async () => {
+      if (proxy.streams() >= 1) return true;
+      await kubeApi().request('PATCH', eventConsumerPath(namespace, name), {
+        body: { metadata: { annotations: { 'test/nudge': String(++nudges) } } },
+      });
+      return undefined;
+    },
+    30_000,
+    1_500,
+  );
+  expect(proxy.freezeStreams()).toBeGreaterThanOrEqual(1);
+}
 
 describe('a watch that stalls silently', () => {
   let operator: RunningOperator | undefined;
@@ -68,24 +91,7 @@ describe('a watch that stalls silently', () => {
       (await specReplicas(drill.ns.name, name)) === 3 ? true : undefined,
     );
 
-    // An annotation changed now and then makes the API server push an event on the watch long
-    // after its request: the proxy knows it as a stream. Then freeze it: its socket stays open,
-    // nothing more arrives on it.
-    const p = proxy;
-    let nudges = 0;
-    await eventually(
-      'the watch to show as a stream',
-      async () => {
-        if (p.streams() >= 1) return true;
-        await kubeApi().request('PATCH', eventConsumerPath(drill.ns.name, name), {
-          body: { metadata: { annotations: { 'test/nudge': String(++nudges) } } },
-        });
-        return undefined;
-      },
-      30_000,
-      1_500,
-    );
-    expect(proxy.freezeStreams()).toBeGreaterThanOrEqual(1);
+    await freezeWatch(proxy, drill.ns.name, name);
 
     await kubeApi().request('PATCH', eventConsumerPath(drill.ns.name, name), {
       body: { spec: { maxReplicas: 2 } },
@@ -122,5 +128,47 @@ describe('a watch that stalls silently', () => {
     );
     expect({ followedSeconds, restarts }).toMatchObject({ restarts: { missed: 1 } });
     expect(Object.keys(restarts)).toEqual(['missed']);
+  });
+
+  it('does not scale a target once paused: no /scale write on a spec older than the stored one', async () => {
+    if (operator === undefined || proxy === undefined)
+      throw new Error('the first case did not start the operator');
+    const name = 'paused';
+    const stream = await drill.addStream(name, 300);
+    await createDeployment(drill.ns.name, name, 1);
+    await createEventConsumer({
+      namespace: drill.ns.name,
+      name,
+      target: name,
+      servers: [testStack().natsUrl],
+      stream,
+      consumer: 'worker',
+      extra: { pollInterval: '2s', maxReplicas: 10, backlogPerReplica: 100 },
+    });
+    await eventually('scaled to 3', async () =>
+      (await specReplicas(drill.ns.name, name)) === 3 ? true : undefined,
+    );
+    // The informer restarted in the first case: its new watch must show as a stream before it is frozen.
+    await freezeWatch(proxy, drill.ns.name, name);
+
+    await kubeApi().request('PATCH', eventConsumerPath(drill.ns.name, name), {
+      body: { spec: { paused: true } },
+    });
+    // By the cached spec (not paused) this backlog asks for 6; paused leaves the target alone, so a
+    // single write by the old spec would stay.
+    await publish(drill.nc, stream, 300);
+    const seen = new Set<number>();
+    for (let i = 0; i < 12; i++) {
+      await sleep(1_000);
+      seen.add(await specReplicas(drill.ns.name, name));
+    }
+    expect([...seen]).toEqual([3]);
+    // The spec was taken from the stored object: the EventConsumer says it is paused.
+    await eventually('the Paused condition', async () => {
+      const status = await eventConsumerStatus(drill.ns.name, name);
+      const paused = status.conditions?.find((c) => c.type === 'Paused');
+      if (paused?.status !== 'True') throw new Error(`Paused is ${JSON.stringify(paused)}`);
+      return true;
+    });
   });
 });

@@ -5,7 +5,7 @@ import { jest } from '@jest/globals';
 import type { EventConsumerObject, EventConsumerStatus } from '../api/v1alpha1/event-consumer.js';
 import { BacklogError } from '../backlog/backlog-error.js';
 import type { BacklogReading } from '../backlog/backlog-source.js';
-import { FencedError, type RequestOptions } from '../kube/api-client.js';
+import { FencedError, KubeApiError, type RequestOptions } from '../kube/api-client.js';
 import { ScaleError, type ScaleReading } from '../kube/scale-client.js';
 import { silentLogger } from '../observability/logger.js';
 import { OperatorMetrics } from '../observability/metrics.js';
@@ -89,10 +89,14 @@ function setup(
     closed: [] as string[],
     /** While set, an HPA of that name also scales "worker" (the EventConsumer yields it). */
     hpa: undefined as string | undefined,
+    /** What a GET of the EventConsumer answers (etcd's copy): the cached object unless set; 'gone' = 404. */
+    stored: undefined as EventConsumerObject | 'gone' | undefined,
+    /** Objects handed to the cache as newer than it (cache.answered). */
+    answered: [] as EventConsumerObject[],
   };
   const metrics = new OperatorMetrics({ processMetrics: false });
   const reconciler = new Reconciler({
-    cache: { get: () => object },
+    cache: { get: () => object, answered: (o) => void world.answered.push(o) },
     autoscalers: {
       on: async (namespace, target) =>
         world.hpa !== undefined && target.name === 'worker'
@@ -100,8 +104,13 @@ function setup(
           : [],
     },
     api: {
-      request: async <T>(_method: string, path: string, options?: RequestOptions): Promise<T> => {
+      request: async <T>(method: string, path: string, options?: RequestOptions): Promise<T> => {
         if (world.fence) throw world.fence;
+        if (method === 'GET' && path.endsWith('/eventconsumers/orders')) {
+          if (world.stored === 'gone')
+            throw new KubeApiError(404, 'NotFound', 'eventconsumers "orders" not found');
+          return (world.stored ?? object) as T;
+        }
         if (path.endsWith('/status')) {
           world.statusWrites.push(statusOf(options?.body));
           world.statusPaths.push(path);
@@ -813,5 +822,50 @@ describe('Reconciler on the process clocks: policy time is monotonic, the wall c
     expect(steady.patches.length).toBeGreaterThan(1);
     expect(steady.statuses.some((st) => (st.rates?.processingPerSecond ?? 0) > 0)).toBe(true);
     expect(jumped).toEqual(steady);
+  });
+
+  describe('before a /scale write, the stored EventConsumer (a watch that stalled silently)', () => {
+    it('a newer generation stored: nothing written, the stored object goes to the cache, decided again at once', async () => {
+      const { world, poll, at, replace } = setup();
+      world.stored = {
+        metadata: { name: 'orders', namespace: 'ns', generation: 2, uid: 'u1' },
+        spec: {
+          scaleTargetRef: { name: 'worker' },
+          nats: { servers: ['nats://x:4222'], stream: 'S', consumer: 'c' },
+          pollInterval: '5s',
+          paused: true,
+        },
+      } as EventConsumerObject;
+      const result = await poll({ ok: true, sample: sample(450, at()) });
+      expect(world.patches).toEqual([]);
+      expect(world.answered.map((o) => o.metadata?.generation)).toEqual([2]);
+      expect(result.requeueAfterMs).toBe(0);
+      // The cache now holds it (the supervisor's job): paused, so nothing is written.
+      const stored = world.stored;
+      replace(() => stored);
+      await poll({ ok: true, sample: sample(450, at()) });
+      expect(world.patches).toEqual([]);
+    });
+
+    it('the same generation stored: written as decided', async () => {
+      const { world, poll, at } = setup();
+      await poll({ ok: true, sample: sample(450, at()) });
+      expect(world.patches).toEqual([5]);
+      expect(world.answered).toEqual([]);
+    });
+
+    it('deleted (404) or recreated (another uid): nothing written, next poll at the interval', async () => {
+      for (const stored of [
+        'gone',
+        { metadata: { name: 'orders', namespace: 'ns', generation: 1, uid: 'u2' } },
+      ] as const) {
+        const { world, poll, at } = setup();
+        world.stored = stored as EventConsumerObject | 'gone';
+        const result = await poll({ ok: true, sample: sample(450, at()) });
+        expect(world.patches).toEqual([]);
+        expect(world.answered).toEqual([]);
+        expect(result.requeueAfterMs).toBeGreaterThan(0);
+      }
+    });
   });
 });

@@ -169,6 +169,8 @@ const MAX_IMMEDIATE_CONFLICT_RETRIES = 3;
 /** The outcome of the act step. */
 type Action =
   | { ok: true; scaled: boolean }
+  /** Not written: the stored EventConsumer is newer than the cached one (specCurrent). */
+  | { ok: false; conflict: false; specChanged: 'newer' | 'gone' }
   | { ok: false; conflict: true; message: string }
   | {
       ok: false;
@@ -382,6 +384,13 @@ export class Reconciler {
 
     // Act.
     const action = await this.act(poll, spec, observation.scale, verdict);
+    if ('specChanged' in action) {
+      // Decided by a spec older than the stored one: void. The cache holds the stored object now;
+      // decide again with it, at once. Deleted or recreated: its watch event (or the informer's
+      // restart) brings the news; until then, polls at the interval write nothing.
+      state.scaling = previous;
+      return action.specChanged === 'newer' ? { requeueAfterMs: 0 } : requeue();
+    }
     if (!action.ok && action.conflict) {
       // The target changed since it was read: this verdict is void. Forget it (as if this poll
       // had not happened), read the target again from etcd and decide again, at once.
@@ -470,6 +479,37 @@ export class Reconciler {
     return requeue();
   }
 
+  /**
+   * Before a /scale write: is the cached EventConsumer the stored one? One GET from etcd per write
+   * (not per poll). A watch that stalled silently leaves the cache behind; a spec changed since
+   * (paused, a lower maxReplicas) must not be overridden by one more write from the old spec. A
+   * newer generation goes to the cache (which restarts its informer) and this poll's verdict is
+   * void; a different uid (recreated) or a 404 (deleted) writes nothing either.
+   */
+  private async specCurrent(poll: Poll): Promise<'current' | 'newer' | 'gone'> {
+    let stored: EventConsumerObject;
+    try {
+      stored = await this.deps.api.request<EventConsumerObject>(
+        'GET',
+        eventConsumerPath(poll.namespace, poll.name),
+      );
+    } catch (err) {
+      if (err instanceof KubeApiError && err.status === 404) return 'gone';
+      throw err;
+    }
+    if (stored.metadata?.uid !== poll.obj.metadata?.uid) return 'gone';
+    if ((stored.metadata?.generation ?? 0) <= (poll.obj.metadata?.generation ?? 0)) return 'current';
+    poll.log.warn(
+      'the EventConsumer changed since it was cached (a stalled watch?): deciding again with the stored spec',
+      {
+        cachedGeneration: poll.obj.metadata?.generation,
+        generation: stored.metadata?.generation,
+      },
+    );
+    this.deps.cache.answered?.(stored);
+    return 'newer';
+  }
+
   /** The one change a poll may make: PATCH /scale, conditional on the version read. */
   private async act(
     poll: Poll,
@@ -499,6 +539,8 @@ export class Reconciler {
         message: adjustedMessage(ref, limit.asked, limit.stored, limit.holdMs),
         held: true,
       };
+    const cached = await this.specCurrent(poll);
+    if (cached !== 'current') return { ok: false, conflict: false, specChanged: cached };
     let stored: number | undefined;
     try {
       stored = await this.deps.scale.setReplicas(poll.namespace, ref, change.to, scale.resourceVersion);
@@ -586,6 +628,7 @@ export class Reconciler {
         : { desired: paused, why: `pausedReplicas ${paused}: holding it` };
     if (bounded.desired === current) return {};
     const ref = spec.scaleTargetRef;
+    if ((await this.specCurrent(poll)) !== 'current') return {};
     let stored: number | undefined;
     try {
       stored = await this.deps.scale.setReplicas(poll.namespace, ref, bounded.desired, scale.resourceVersion);
