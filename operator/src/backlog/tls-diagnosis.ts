@@ -100,14 +100,9 @@ export function parseInfoLine(line: string): ServerTlsInfo | undefined {
   return { tlsRequired: required === true, tlsVerify: verify === true };
 }
 
-/**
- * Reads the INFO line of the first of `servers` (at most three are tried) that sends one within
- * `timeoutMs`; undefined when none does. Sends nothing: the socket closes after the first line.
- */
-export async function readServerInfo(
-  servers: string[],
-  timeoutMs: number,
-): Promise<ServerTlsInfo | undefined> {
+/** Host and port of each of the first three `servers` that is a NATS URL (nats:// or tls://). */
+function dialable(servers: string[]): Array<{ server: string; host: string; port: number }> {
+  const out: Array<{ server: string; host: string; port: number }> = [];
   for (const server of servers.slice(0, 3)) {
     let url: URL;
     try {
@@ -116,24 +111,53 @@ export async function readServerInfo(
       continue;
     }
     if (!/^(nats|tls):$/.test(url.protocol)) continue;
-    const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
-    const info = await new Promise<ServerTlsInfo | undefined>((resolve) => {
-      const socket = net.connect({ host, port: Number(url.port) });
-      let buffered = '';
-      const done = (value: ServerTlsInfo | undefined): void => {
-        socket.destroy();
-        resolve(value);
-      };
-      socket.setTimeout(timeoutMs, () => done(undefined));
-      socket.on('error', () => done(undefined));
-      socket.on('data', (chunk: Buffer) => {
-        buffered += chunk.toString('latin1');
-        const end = buffered.indexOf('\r\n');
-        if (end >= 0) done(parseInfoLine(buffered.slice(0, end)));
-        else if (buffered.length > 64 * 1024) done(undefined);
-      });
-      socket.on('close', () => done(undefined));
+    out.push({ server, host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(url.port) });
+  }
+  return out;
+}
+
+/**
+ * The first line (up to CR LF) `host:port` sends within `timeoutMs`, after `ask` when given; undefined
+ * on a timeout, an error, a close, or more than `maxBytes` without a line end.
+ */
+function firstLine(
+  to: { host: string; port: number },
+  timeoutMs: number,
+  maxBytes: number,
+  ask?: string,
+): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const socket = net.connect(to, () => {
+      if (ask !== undefined) socket.write(ask);
     });
+    let buffered = '';
+    const done = (line: string | undefined): void => {
+      socket.destroy();
+      resolve(line);
+    };
+    socket.setTimeout(timeoutMs, () => done(undefined));
+    socket.on('error', () => done(undefined));
+    socket.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('latin1');
+      const end = buffered.indexOf('\r\n');
+      if (end >= 0) done(buffered.slice(0, end));
+      else if (buffered.length > maxBytes) done(undefined);
+    });
+    socket.on('close', () => done(undefined));
+  });
+}
+
+/**
+ * Reads the INFO line of the first of `servers` (at most three are tried) that sends one within
+ * `timeoutMs`; undefined when none does. Sends nothing: the socket closes after the first line.
+ */
+export async function readServerInfo(
+  servers: string[],
+  timeoutMs: number,
+): Promise<ServerTlsInfo | undefined> {
+  for (const to of dialable(servers)) {
+    const line = await firstLine(to, timeoutMs, 64 * 1024);
+    const info = line === undefined ? undefined : parseInfoLine(line);
     if (info) return info;
   }
   return undefined;
@@ -151,35 +175,9 @@ export function isHttpStatusLine(line: string): boolean {
  * waiting for INFO only times out. Asked only after a connect ended so and no INFO line came.
  */
 export async function serverAnsweringHttp(servers: string[], timeoutMs: number): Promise<string | undefined> {
-  for (const server of servers.slice(0, 3)) {
-    let url: URL;
-    try {
-      url = new URL(serverIdentity(server));
-    } catch {
-      continue;
-    }
-    if (!/^(nats|tls):$/.test(url.protocol)) continue;
-    const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
-    const http = await new Promise<boolean>((resolve) => {
-      const socket = net.connect({ host, port: Number(url.port) }, () =>
-        socket.write('HEAD / HTTP/1.0\r\n\r\n'),
-      );
-      let buffered = '';
-      const done = (value: boolean): void => {
-        socket.destroy();
-        resolve(value);
-      };
-      socket.setTimeout(timeoutMs, () => done(false));
-      socket.on('error', () => done(false));
-      socket.on('data', (chunk: Buffer) => {
-        buffered += chunk.toString('latin1');
-        const end = buffered.indexOf('\r\n');
-        if (end >= 0) done(isHttpStatusLine(buffered.slice(0, end)));
-        else if (buffered.length > 4096) done(false);
-      });
-      socket.on('close', () => done(false));
-    });
-    if (http) return server;
+  for (const to of dialable(servers)) {
+    const line = await firstLine(to, timeoutMs, 4096, 'HEAD / HTTP/1.0\r\n\r\n');
+    if (line !== undefined && isHttpStatusLine(line)) return to.server;
   }
   return undefined;
 }
