@@ -21,14 +21,23 @@ interface Pod {
   status?: { conditions?: Array<{ type: string; status: string }> };
 }
 
-/** The pod template fields that put a Deployment's pods on the hand-driven node. */
-export function onHandNode(node: string, readyAfter: number | 'never'): Record<string, unknown> {
+/**
+ * The pod template fields that put a Deployment's pods on the hand-driven node. `containers`
+ * (default: one that runs nothing) lets the local pod runner (loadtest/local/pod-runner.ts) run each
+ * pod as a process from the moment it appears, while the node counts it ready only `readyAfter` ms
+ * later: pods that consume before they are counted ready.
+ */
+export function onHandNode(
+  node: string,
+  readyAfter: number | 'never',
+  containers: Array<Record<string, unknown>> = [{ name: 'worker', image: 'jetscale/fake-worker' }],
+): Record<string, unknown> {
   return {
     metadata: { annotations: { [READY_AFTER_ANNOTATION]: String(readyAfter) } },
     spec: {
       nodeName: node,
       tolerations: [{ operator: 'Exists' }],
-      containers: [{ name: 'worker', image: 'jetscale/fake-worker' }],
+      containers,
     },
   };
 }
