@@ -40,8 +40,13 @@ import {
 
 const HANDLER_MS = 50;
 const PER_REPLICA = 1000 / HANDLER_MS;
-/** How far above PER_REPLICA a figure may read (the pods can only be slower than their handler). */
-const TOLERANCE = 0.15;
+/**
+ * How far above PER_REPLICA a figure may read (the pods can only be slower than their handler). The
+ * estimator's own bound is 10 % (rates.test, deterministic); here acks bunched into one interval on
+ * a loaded CI machine get room, and the over-read this guards against is 7x (137-141/s before
+ * a6af3bd), so the test still fails on it by far.
+ */
+const TOLERANCE = 0.3;
 const ARRIVAL_PER_SECOND = 60;
 const NEEDED = Math.ceil(ARRIVAL_PER_SECOND / PER_REPLICA);
 const STANDING = 3000;
