@@ -18,6 +18,7 @@ import {
   specReplicas,
   useStreamDrill,
 } from './harness.js';
+import { CRDS_PATH, scalableCrd, scalableCrdServed } from './scalable-crd.js';
 
 describe('a scale target being deleted', () => {
   const drill = useStreamDrill({ namespace: 'op-deleting', instance: 'deleting-target-test' });
@@ -51,51 +52,12 @@ describe('a scale target being deleted', () => {
       );
 
   /** A CRD with a /scale subresource and no controller behind it (removed at the end). */
+  const crew = { group: 'deleting.jetscale.test', kind: 'Crew', plural: 'crews' };
   async function installCrewCrd(): Promise<void> {
     if (crdMade) return;
-    await kubeApi().request('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', {
-      body: {
-        apiVersion: 'apiextensions.k8s.io/v1',
-        kind: 'CustomResourceDefinition',
-        metadata: { name: 'crews.deleting.jetscale.test' },
-        spec: {
-          group: 'deleting.jetscale.test',
-          scope: 'Namespaced',
-          names: { plural: 'crews', singular: 'crew', kind: 'Crew', listKind: 'CrewList' },
-          versions: [
-            {
-              name: 'v1',
-              served: true,
-              storage: true,
-              schema: {
-                openAPIV3Schema: {
-                  type: 'object',
-                  properties: {
-                    spec: { type: 'object', properties: { replicas: { type: 'integer' } } },
-                    status: { type: 'object', properties: { replicas: { type: 'integer' } } },
-                  },
-                },
-              },
-              subresources: {
-                status: {},
-                scale: { specReplicasPath: '.spec.replicas', statusReplicasPath: '.status.replicas' },
-              },
-            },
-          ],
-        },
-      },
-    });
+    await kubeApi().request('POST', CRDS_PATH, { body: scalableCrd(crew) });
     crdMade = true;
-    await eventually('the Crew CRD served', async () =>
-      (
-        await kubeApi().request<{ resources?: Array<{ name: string }> }>(
-          'GET',
-          '/apis/deleting.jetscale.test/v1',
-        )
-      ).resources?.some((r) => r.name === 'crews/scale')
-        ? true
-        : undefined,
-    );
+    await scalableCrdServed(crew);
   }
 
   it('is left alone and reported while it is deleted, and TargetNotFound once gone', async () => {

@@ -16,12 +16,13 @@ import {
   sleep,
   useStreamDrill,
 } from './harness.js';
+import { CRDS_PATH, scalableCrd, scalableCrdServed, scalableVersion } from './scalable-crd.js';
 
 describe('a custom resource target without a /scale', () => {
   const drill = useStreamDrill({ namespace: 'op-scale-sub', instance: 'scale-subresource-test' });
   const group = `g${process.pid}.drills.jetscale.test`;
   const crd = `gadgets.${group}`;
-  const CRDS = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
+  const CRDS = CRDS_PATH;
 
   afterAll(async () => {
     await kubeApi()
@@ -29,27 +30,9 @@ describe('a custom resource target without a /scale', () => {
       .catch(() => undefined);
   });
 
-  const version = (scale: boolean): Record<string, unknown> => ({
-    name: 'v1',
-    served: true,
-    storage: true,
-    schema: {
-      openAPIV3Schema: {
-        type: 'object',
-        properties: {
-          spec: { type: 'object', properties: { replicas: { type: 'integer' } } },
-          status: { type: 'object', properties: { replicas: { type: 'integer' } } },
-        },
-      },
-    },
-    ...(scale
-      ? {
-          subresources: {
-            scale: { specReplicasPath: '.spec.replicas', statusReplicasPath: '.status.replicas' },
-          },
-        }
-      : {}),
-  });
+  const gadget = { group, kind: 'Gadget', plural: 'gadgets' };
+  // No status subresource: a /scale works without one.
+  const version = (scale: boolean): Record<string, unknown> => scalableVersion({ scale, status: false });
 
   const objectPath = (name: string): string =>
     `/apis/${group}/v1/namespaces/${drill.ns.name}/gadgets/${name}`;
@@ -72,26 +55,8 @@ describe('a custom resource target without a /scale', () => {
   }
 
   it('is TargetNotScalable (not TargetNotFound) while it exists without one, and scaled once it has one', async () => {
-    await kubeApi().request('POST', CRDS, {
-      body: {
-        apiVersion: 'apiextensions.k8s.io/v1',
-        kind: 'CustomResourceDefinition',
-        metadata: { name: crd },
-        spec: {
-          group,
-          scope: 'Namespaced',
-          names: { plural: 'gadgets', singular: 'gadget', kind: 'Gadget', listKind: 'GadgetList' },
-          versions: [version(true)],
-        },
-      },
-    });
-    await eventually('the Gadget CRD served', async () =>
-      (
-        await kubeApi().request<{ resources?: Array<{ name: string }> }>('GET', `/apis/${group}/v1`)
-      ).resources?.some((r) => r.name === 'gadgets/scale')
-        ? true
-        : undefined,
-    );
+    await kubeApi().request('POST', CRDS, { body: scalableCrd(gadget, { scale: true, status: false }) });
+    await scalableCrdServed(gadget);
     await kubeApi().request('POST', `/apis/${group}/v1/namespaces/${drill.ns.name}/gadgets`, {
       body: { apiVersion: `${group}/v1`, kind: 'Gadget', metadata: { name: 'g' }, spec: { replicas: 1 } },
     });

@@ -13,6 +13,7 @@ import {
   sleep,
   useStreamDrill,
 } from './harness.js';
+import { installScalableCrd } from './scalable-crd.js';
 import { HandNode, onHandNode } from './hand-node.js';
 
 describe('scale targets other than a Deployment', () => {
@@ -103,48 +104,7 @@ describe('scale targets other than a Deployment', () => {
 
   /** A CRD with a /scale subresource (spec.replicas, status.replicas) and no controller behind it. */
   async function installWorkerCrd(): Promise<void> {
-    await kubeApi().request('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', {
-      body: {
-        apiVersion: 'apiextensions.k8s.io/v1',
-        kind: 'CustomResourceDefinition',
-        metadata: { name: 'workers.drills.jetscale.test' },
-        spec: {
-          group: 'drills.jetscale.test',
-          scope: 'Namespaced',
-          names: { plural: 'workers', singular: 'worker', kind: 'Worker', listKind: 'WorkerList' },
-          versions: [
-            {
-              name: 'v1',
-              served: true,
-              storage: true,
-              schema: {
-                openAPIV3Schema: {
-                  type: 'object',
-                  properties: {
-                    spec: { type: 'object', properties: { replicas: { type: 'integer' } } },
-                    status: { type: 'object', properties: { replicas: { type: 'integer' } } },
-                  },
-                },
-              },
-              subresources: {
-                status: {},
-                scale: { specReplicasPath: '.spec.replicas', statusReplicasPath: '.status.replicas' },
-              },
-            },
-          ],
-        },
-      },
-    });
-    await eventually('the Worker CRD served', async () =>
-      (
-        await kubeApi().request<{ resources?: Array<{ name: string }> }>(
-          'GET',
-          '/apis/drills.jetscale.test/v1',
-        )
-      ).resources?.some((r) => r.name === 'workers/scale')
-        ? true
-        : undefined,
-    );
+    await installScalableCrd({ group: 'drills.jetscale.test', kind: 'Worker', plural: 'workers' });
   }
 
   async function workerReplicas(name: string): Promise<number | undefined> {
