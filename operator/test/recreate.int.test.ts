@@ -175,7 +175,10 @@ describe('an EventConsumer deleted and recreated under the same name', () => {
         stream,
         consumer: 'worker',
       };
-      await createDeployment(ns.name, 'payments-worker', 1);
+      // At the old object's maxReplicas already, so its verdict needs no /scale write: a write
+      // would be stopped before it by the stored object's other uid (47a67fb), and so would the
+      // status; this test is about the status built for the old object.
+      await createDeployment(ns.name, 'payments-worker', 2);
       await createEventConsumer({ ...fixture, extra: { maxReplicas: 2 } });
       cached = await get();
       await api.request('DELETE', eventConsumerPath(ns.name, 'payments'));
