@@ -326,6 +326,12 @@ describe('streams that remove messages a consumer holds (STREAM.INFO)', () => {
       { allow_rollup_hdrs: true, deny_delete: true, deny_purge: true },
       'limits',
     ],
+    [
+      'per-message TTLs allowed (allow_msg_ttl, 2.11+), purges and deletes denied',
+      { allow_msg_ttl: true, deny_delete: true, deny_purge: true },
+      'limits',
+    ],
+    ['per-message TTLs allowed, purges and deletes too', { allow_msg_ttl: true }, 'limits'],
     ['deletes allowed (deny_delete absent)', { deny_purge: true }, 'requests'],
     ['purges allowed', { deny_delete: true, deny_purge: false }, 'requests'],
     [

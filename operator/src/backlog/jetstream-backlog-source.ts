@@ -137,15 +137,16 @@ export function removesHeldMessages(info: unknown): boolean {
 /**
  * Whether a stream's config lets it remove messages from inside it, not only from its front,
  * while a consumer holds them: max_msgs_per_subject (a KV-like stream: a newer message on a subject
- * removes its oldest), a rollup (allow_rollup_hdrs), a message delete (unless deny_delete) or a
- * purge by subject (unless deny_purge). nats-server takes a removed message a consumer holds out of
- * its pending set like an ack (consumer.go decStreamPending → processTerm; a purge: consumer.purge),
+ * removes its oldest), a rollup (allow_rollup_hdrs), per-message TTLs (allow_msg_ttl, nats-server
+ * 2.11+: each message expires at its own time, whatever deny_delete and deny_purge say), a message
+ * delete (unless deny_delete) or a purge by subject (unless deny_purge). nats-server takes a
+ * removed message a consumer holds out of its pending set like an ack (consumer.go decStreamPending → processTerm; a purge: consumer.purge),
  * and the stream's first sequence does not move for one in the middle. Then the stream's counters
  * are read at every reading (rates.ts removedInside). A full purge, or one up to a sequence, moves
  * the first sequence: that is a removal from the front (removedWhileHeld), which these streams
  * allow too. WorkQueue and Interest streams are left out (acknowledgements remove messages there).
  * 'limits' when the stream's limits remove messages from inside it as messages arrive (a
- * per-subject limit, rollups); 'requests' when only a user's request does (a delete, a purge).
+ * per-subject limit, rollups, TTLs); 'requests' when only a user's request does (a delete, a purge).
  */
 export function removesInside(info: unknown): false | 'limits' | 'requests' {
   const config: unknown =
@@ -155,7 +156,8 @@ export function removesInside(info: unknown): false | 'limits' | 'requests' {
   if ((c.retention ?? 'limits') !== 'limits') return false;
   if (
     (typeof c.max_msgs_per_subject === 'number' && c.max_msgs_per_subject > 0) ||
-    c.allow_rollup_hdrs === true
+    c.allow_rollup_hdrs === true ||
+    c.allow_msg_ttl === true
   )
     return 'limits';
   return c.deny_delete !== true || c.deny_purge !== true ? 'requests' : false;

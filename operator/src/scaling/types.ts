@@ -106,7 +106,7 @@ export interface BacklogSample {
    * The stream can remove messages from inside it while a consumer holds them (max_msgs_per_subject,
    * a rollup, a message delete, a purge by subject): each leaves num_ack_pending as if acknowledged,
    * and the first sequence need not move. Then removesHeld is set too (purges move the front).
-   * 'limits' when the stream's limits do it as messages arrive (max_msgs_per_subject, rollups),
+   * 'limits' when the stream's limits do it as messages arrive (max_msgs_per_subject, rollups, TTLs),
    * 'requests' when only a user's request does (a delete, a purge).
    */
   removesInside?: 'limits' | 'requests';
