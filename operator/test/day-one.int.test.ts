@@ -63,10 +63,7 @@ describe('day-one mistakes, then fixed', () => {
   });
 
   afterAll(async () => {
-    if (operator !== undefined && operator.child.exitCode === null && operator.child.signalCode === null) {
-      operator.child.kill('SIGTERM');
-      await operator.exited;
-    }
+    await operator?.stop();
     for (const s of streams) await jsm?.streams.delete(s).catch(() => undefined);
     await nc?.close();
     await ns?.cleanup();

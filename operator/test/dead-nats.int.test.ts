@@ -55,10 +55,7 @@ describe('one dead NATS among healthy ones', () => {
   afterAll(async () => {
     const pid = dead?.pid();
     if (pid !== undefined) process.kill(pid, 'SIGCONT');
-    if (operator) {
-      operator.child.kill('SIGTERM');
-      await operator.exited;
-    }
+    await operator?.stop();
     await nc?.close();
     await dead?.stop({ hard: true });
     await ns?.cleanup();

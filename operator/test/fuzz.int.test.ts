@@ -90,10 +90,7 @@ describe(`operator fuzz (seed ${seed})`, () => {
   });
 
   afterAll(async () => {
-    if (operator && operator.child.exitCode === null) {
-      operator.child.kill('SIGTERM');
-      await operator.exited;
-    }
+    await operator?.stop();
     await webhook?.remove();
     await nc?.close();
     // A run that stopped early must not leave a finalizer holding the namespace's deletion.

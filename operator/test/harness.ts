@@ -436,6 +436,8 @@ export interface OperatorProcess {
   identity: string;
   output(): string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** SIGTERM unless it has already exited, then its exit. */
+  stop(): Promise<void>;
 }
 
 /** Runs the compiled operator as a child process (`node dist/operator/src/main.js`; see compiled-operator.ts). */
@@ -460,7 +462,11 @@ export function spawnOperator(identity: string, env: Record<string, string>): Op
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
-  return { child, identity, output: () => out, exited };
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    await exited;
+  };
+  return { child, identity, output: () => out, exited, stop };
 }
 
 /** The Lease's holder and resourceVersion (which changes at every renewal), or undefined. */

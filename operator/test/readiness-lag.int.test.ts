@@ -15,15 +15,16 @@
 //   was more than the ready ones can do (pods not counted ready were consuming);
 // and, read every second, once the backlog has drained and readiness caught up, the replicas never
 // fall below NEEDED for STEADY_SECONDS.
-import { execFile } from 'node:child_process';
-import path from 'node:path';
-import { promisify } from 'node:util';
-import { AckPolicy, jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { AckPolicy, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { PodRunner } from '../../loadtest/local/pod-runner.js';
-import { createNamespace, eventually, kubeConfig, testStack } from '../../test/env.js';
-import { toolPath } from '../../hack/stack/tools.js';
-import { testScratchDir } from '../../test/scratch.js';
+import type { PodRunner } from '../../loadtest/local/pod-runner.js';
+import { createNamespace, eventually, testStack } from '../../test/env.js';
+import {
+  createGoConsumerDeployment,
+  startGoConsumerRunner,
+  steadyPublisher,
+  type GoConsumerDeployment,
+} from './go-consumer-pods.js';
 import { HandNode, onHandNode } from './hand-node.js';
 import {
   closeKubeApi,
@@ -31,7 +32,6 @@ import {
   installCrd,
   kubeApi,
   publish,
-  repoRoot,
   sleep,
   spawnOperator,
   streamName,
@@ -124,34 +124,18 @@ describe('a first scale-up whose pods consume before they are counted ready', ()
   const stream = streamName('readylag');
 
   beforeAll(async () => {
-    await promisify(execFile)('bash', [path.join(repoRoot, 'hack/tools.sh'), 'go-consumer'], {
-      cwd: repoRoot,
-      timeout: 600_000,
-    });
     await installCrd();
     ns = await createNamespace('readylag');
     nc = await connect({ servers: testStack().natsUrl });
     jsm = await jetstreamManager(nc);
     node = new HandNode(`hand-${ns.name}`, ns.name);
     await node.start();
-    runner = new PodRunner({
-      kubeConfig: kubeConfig(),
-      namespace: ns.name,
-      labelSelector: 'jetscale.io/readiness-lag',
-      repoRoot,
-      serviceAddresses: {},
-      portEnv: [],
-      logDir: testScratchDir('jetscale-readiness-lag-'),
-    });
-    await runner.start();
+    runner = await startGoConsumerRunner(ns.name, 'jetscale.io/readiness-lag');
   }, 660_000);
 
   afterAll(async () => {
     await runner?.stop();
-    if (operator !== undefined && operator.child.exitCode === null && operator.child.signalCode === null) {
-      operator.child.kill('SIGTERM');
-      await operator.exited;
-    }
+    await operator?.stop();
     await node?.stop();
     await jsm?.streams.delete(stream).catch(() => undefined);
     await nc?.close();
@@ -164,37 +148,21 @@ describe('a first scale-up whose pods consume before they are counted ready', ()
     await jsm.streams.add({ name: stream, subjects: [`${stream}.>`] });
     await jsm.consumers.add(stream, { durable_name: 'worker', ack_policy: AckPolicy.Explicit });
 
-    const template = onHandNode(hand.name, READY_AFTER_MS, [
-      {
-        name: 'consumer',
-        image: 'jetscale/readiness-lag:dev',
-        command: [toolPath('jetscale-go-consumer')],
-        env: Object.entries({
-          NATS_URL: testStack().natsUrl,
-          STREAM: stream,
-          CONSUMER: 'worker',
-          PULL_MODE: 'consume',
-          PULL_MAX_MESSAGES: String(PULL_MAX_MESSAGES),
-          HANDLER_MS: String(HANDLER_MS),
-        }).map(([k, v]) => ({ name: k, value: v })),
+    await createGoConsumerDeployment({
+      namespace: ns.name,
+      name: NAME,
+      label: 'jetscale.io/readiness-lag',
+      env: {
+        STREAM: stream,
+        CONSUMER: 'worker',
+        PULL_MODE: 'consume',
+        PULL_MAX_MESSAGES: String(PULL_MAX_MESSAGES),
+        HANDLER_MS: String(HANDLER_MS),
       },
-    ]) as { metadata: Record<string, unknown>; spec: Record<string, unknown> };
-    const deploymentPath = `/apis/apps/v1/namespaces/${ns.name}/deployments/${NAME}`;
-    await kubeApi().request('POST', `/apis/apps/v1/namespaces/${ns.name}/deployments`, {
-      body: {
-        apiVersion: 'apps/v1',
-        kind: 'Deployment',
-        metadata: { name: NAME, namespace: ns.name },
-        spec: {
-          replicas: 1,
-          selector: { matchLabels: { app: NAME } },
-          template: {
-            metadata: { ...template.metadata, labels: { app: NAME, 'jetscale.io/readiness-lag': 'true' } },
-            spec: { ...template.spec, terminationGracePeriodSeconds: 10 },
-          },
-        },
-      },
+      terminationGracePeriodSeconds: 10,
+      template: onHandNode(hand.name, READY_AFTER_MS) as GoConsumerDeployment['template'],
     });
+    const deploymentPath = `/apis/apps/v1/namespaces/${ns.name}/deployments/${NAME}`;
     const deployment = async (): Promise<{ replicas: number; ready: number }> => {
       const d = await kubeApi().request<{
         spec?: { replicas?: number };
@@ -220,21 +188,9 @@ describe('a first scale-up whose pods consume before they are counted ready', ()
     expect(firstReadyAfter).toBeGreaterThanOrEqual(READY_AFTER_MS / 1000 - 1);
 
     await publish(nc, stream, STANDING);
-    const js = jetstream(nc);
     const started = Date.now();
     const seconds = (): number => (Date.now() - started) / 1000;
-    let publishing = true;
-    let published = 0;
-    const publisher = (async () => {
-      const acks: Array<Promise<unknown>> = [];
-      while (publishing) {
-        const owed = Math.floor(seconds() * ARRIVAL_PER_SECOND) - published;
-        for (let k = 0; k < owed; k++)
-          acks.push(js.publish(`${stream}.event`, `m${published++}`).catch(() => 0));
-        await sleep(100);
-      }
-      await Promise.all(acks);
-    })();
+    const publisher = steadyPublisher(nc, `${stream}.event`, ARRIVAL_PER_SECOND);
 
     operator = spawnOperator('readiness-lag', {
       JETSCALE_NAMESPACES: ns.name,
@@ -327,8 +283,7 @@ describe('a first scale-up whose pods consume before they are counted ready', ()
           );
       expect(Math.min(...steady.map((s) => s.replicas))).toBeGreaterThanOrEqual(NEEDED);
     } finally {
-      publishing = false;
-      await publisher;
+      await publisher.stop();
     }
   }, 900_000);
 });

@@ -15,22 +15,16 @@
 // It passed on main at 5f8651f (no fix came of it): a guard for what real-clients.int does not
 // judge — the server's default ack_wait (30 s, near a full nats.go buffer's 25 s of work), the
 // EventConsumer's defaults, a drain followed by steady traffic, flapping and the way down.
-import { execFile } from 'node:child_process';
-import path from 'node:path';
-import { promisify } from 'node:util';
-import { AckPolicy, jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { AckPolicy, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { PodRunner } from '../../loadtest/local/pod-runner.js';
-import { createNamespace, eventually, kubeConfig, testStack } from '../../test/env.js';
-import { toolPath } from '../../hack/stack/tools.js';
-import { testScratchDir } from '../../test/scratch.js';
+import type { PodRunner } from '../../loadtest/local/pod-runner.js';
+import { createNamespace, eventually, testStack } from '../../test/env.js';
+import { createGoConsumerDeployment, startGoConsumerRunner, steadyPublisher } from './go-consumer-pods.js';
 import {
   closeKubeApi,
   createEventConsumer,
   installCrd,
-  kubeApi,
   publish,
-  repoRoot,
   sleep,
   specReplicas,
   spawnOperator,
@@ -79,32 +73,16 @@ describe('a fallen-behind nats.go consumer with every default, then steady traff
   const stream = streamName('steady');
 
   beforeAll(async () => {
-    await promisify(execFile)('bash', [path.join(repoRoot, 'hack/tools.sh'), 'go-consumer'], {
-      cwd: repoRoot,
-      timeout: 600_000,
-    });
     await installCrd();
     ns = await createNamespace('steady');
     nc = await connect({ servers: testStack().natsUrl });
     jsm = await jetstreamManager(nc);
-    runner = new PodRunner({
-      kubeConfig: kubeConfig(),
-      namespace: ns.name,
-      labelSelector: 'jetscale.io/steady-load',
-      repoRoot,
-      serviceAddresses: {},
-      portEnv: [],
-      logDir: testScratchDir('jetscale-steady-load-'),
-    });
-    await runner.start();
+    runner = await startGoConsumerRunner(ns.name, 'jetscale.io/steady-load');
   }, 660_000);
 
   afterAll(async () => {
     await runner?.stop();
-    if (operator !== undefined && operator.child.exitCode === null && operator.child.signalCode === null) {
-      operator.child.kill('SIGTERM');
-      await operator.exited;
-    }
+    await operator?.stop();
     await jsm?.streams.delete(stream).catch(() => undefined);
     await nc?.close();
     await ns?.cleanup();
@@ -121,36 +99,12 @@ describe('a fallen-behind nats.go consumer with every default, then steady traff
     expect(info.config.max_ack_pending).toBe(1000);
     await publish(nc, stream, STANDING);
 
-    await kubeApi().request('POST', `/apis/apps/v1/namespaces/${ns.name}/deployments`, {
-      body: {
-        apiVersion: 'apps/v1',
-        kind: 'Deployment',
-        metadata: { name: 'worker', namespace: ns.name },
-        spec: {
-          replicas: 1,
-          selector: { matchLabels: { app: 'worker' } },
-          template: {
-            metadata: { labels: { app: 'worker', 'jetscale.io/steady-load': 'true' } },
-            spec: {
-              terminationGracePeriodSeconds: 30,
-              containers: [
-                {
-                  name: 'consumer',
-                  image: 'jetscale/steady-load:dev',
-                  command: [toolPath('jetscale-go-consumer')],
-                  env: Object.entries({
-                    NATS_URL: testStack().natsUrl,
-                    STREAM: stream,
-                    CONSUMER: 'worker',
-                    PULL_MODE: 'consume',
-                    HANDLER_MS: String(HANDLER_MS),
-                  }).map(([k, v]) => ({ name: k, value: v })),
-                },
-              ],
-            },
-          },
-        },
-      },
+    await createGoConsumerDeployment({
+      namespace: ns.name,
+      name: 'worker',
+      label: 'jetscale.io/steady-load',
+      env: { STREAM: stream, CONSUMER: 'worker', PULL_MODE: 'consume', HANDLER_MS: String(HANDLER_MS) },
+      terminationGracePeriodSeconds: 30,
     });
     await eventually(
       'the first consumer process running',
@@ -173,21 +127,9 @@ describe('a fallen-behind nats.go consumer with every default, then steady traff
       extra: { minReplicas: 1, maxReplicas: MAX_REPLICAS, backlogPerReplica: 100 },
     });
 
-    const js = jetstream(nc);
     const started = Date.now();
     const seconds = (): number => (Date.now() - started) / 1000;
-    let publishing = true;
-    let published = 0;
-    const publisher = (async () => {
-      const acks: Array<Promise<unknown>> = [];
-      while (publishing) {
-        const owed = Math.floor(seconds() * ARRIVAL_PER_SECOND) - published;
-        for (let k = 0; k < owed; k++)
-          acks.push(js.publish(`${stream}.event`, `m${published++}`).catch(() => 0));
-        await sleep(100);
-      }
-      await Promise.all(acks);
-    })();
+    const publisher = steadyPublisher(nc, `${stream}.event`, ARRIVAL_PER_SECOND);
     const samples: Sample[] = [];
     const sample = async (): Promise<Sample> => {
       const [replicas, c] = await Promise.all([
@@ -233,8 +175,7 @@ describe('a fallen-behind nats.go consumer with every default, then steady traff
       expect(Math.min(...steady.map((s) => s.replicas))).toBeGreaterThanOrEqual(NEEDED);
       expect(reversals(steady.map((s) => s.replicas))).toBeLessThanOrEqual(1);
     } finally {
-      publishing = false;
-      await publisher;
+      await publisher.stop();
     }
 
     // 3. Traffic stopped: down to minReplicas, never more waiting than 2 s of the replicas' work.
