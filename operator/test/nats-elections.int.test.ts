@@ -341,7 +341,17 @@ describe('a leader of a 3-node NATS cluster stops under a running operator at 1 
       250,
     );
     const fellBackAfter = (Date.now() - stoppedAt) / 1000;
-    const fallback = condition(await eventConsumerStatus(ns.name, name), 'Fallback');
+    // The status follows the /scale write (the same poll writes it just after; two polls' room for
+    // a loaded machine). Read once at the moment replicas changed, it can still be the last poll's.
+    const fallback = await waitFor(
+      'the Fallback condition True',
+      async () => {
+        const c = condition(await eventConsumerStatus(ns.name, name), 'Fallback');
+        return c?.status === 'True' ? c : undefined;
+      },
+      5_000,
+      100,
+    ).catch(async () => condition(await eventConsumerStatus(ns.name, name), 'Fallback'));
     await Promise.all(nodes().map((n) => n.start()));
     await healed(stream);
     await waitFor(
