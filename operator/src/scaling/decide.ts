@@ -16,11 +16,12 @@
 //    and drained within
 //    PANIC_DRAIN_SECONDS (with a latency objective: only what it would take the queue past what
 //    the objective lets stand counts, added to what is queued).
-//    Predictive mode (spec.predictive), while the forecaster's measured error is within
-//    maxRelativeError and the latest reading lies within that band: when the model expects a rise,
-//    size for the forecast `horizonSeconds` ahead (never below what arrives now); when it expects a
-//    fall, size for the forecast raised by its measured error (never above what arrives now) and
-//    shrink the headroom to twice that error (at least MIN_FORECAST_HEADROOM). Otherwise: reactive.
+//    Predictive mode (spec.predictive) only ever adds replicas ahead of a rise it expects, never
+//    sizing below what the reactive policy needs: a burst that each of the last two cycles of a
+//    period found in the arrival history saw one horizon ahead (seasonality.ts), and, with a
+//    season told (predictive.seasonality), the forecast `horizonSeconds` ahead when it expects a
+//    rise, while its measured error is within maxRelativeError and the latest reading lies within
+//    that band. A trend-only forecast and a forecast of a fall are reported, not sized for.
 // 2a. Capacity not measured yet (no busy period seen: a new EventConsumer next to a running
 //    Deployment, a new leader, a restarted operator): no fewer replicas than shown to keep up with
 //    the arrival rate (RATE_HEADROOM above it) at what each ready replica was shown to do at least,
@@ -118,8 +119,6 @@ export const TOLERANCE = 0.1;
  * per-replica capacity is itself an estimate.
  */
 export const RATE_HEADROOM = 1.15;
-/** Least headroom kept when sizing from a trusted forecast (its error is measured, not zero). */
-export const MIN_FORECAST_HEADROOM = 0.05;
 /** Panic when the last interval's arrivals reach this multiple of the current replicas' capacity. */
 export const PANIC_FACTOR = 2;
 /**
@@ -453,28 +452,33 @@ export function decide(input: ScalingInput): ScalingDecision {
       : objectiveMode && !moved
         ? rates.arrivalPerSecond
         : Math.max(rates.arrivalPerSecond, sustained ?? 0);
-  // A trusted forecast replaces the observed rate, unless the observation falls outside the band
-  // the forecaster has earned (a step or a spike it could not know about): then react to what is.
-  const forecastUsed =
-    forecast?.usable === true &&
-    observedArrival !== undefined &&
-    Math.abs(observedArrival - forecast.arrivalPerSecond) <=
-      spec.predictive.maxRelativeError * Math.max(observedArrival, forecast.arrivalPerSecond);
-  // Rising (the model expects more than now): size for the forecast, never below what arrives now,
-  // with full headroom. Falling: replicas may go ahead of the decline, sized for the forecast plus
-  // its measured error, and the headroom shrinks to what that error says is needed. A model lagging
-  // a rise it has not caught up with predicts no fall, so it cannot starve the rise.
+  // Predictive mode only ever adds replicas ahead of a rise it expects: a trusted forecast of a
+  // told season (spec.predictive.seasonality) that expects more than arrives now is sized for,
+  // unless the observation falls outside the band the forecaster has earned (a step or a spike it
+  // could not know about: then react to what is). A forecast of a fall is never sized for (the
+  // reactive policy and the scale-down window decide the way down), nor a trend-only one: sizing
+  // for the trend 30 s ahead cost 2.6-4.5 % replica-seconds on step, spike, ramp and diurnal for no
+  // p99 (loadtest/sim/README.md, "Predictive mode").
   const falling = forecast !== undefined && forecast.arrivalPerSecond < forecast.currentPerSecond;
+  const forecastUnused =
+    forecast === undefined
+      ? ''
+      : !forecast.usable
+        ? forecast.why
+        : falling
+          ? `it expects a fall (${fmt(forecast.arrivalPerSecond)}/s in ${spec.predictive.horizonSeconds}s), and predictive mode never sizes below what the reactive policy needs`
+          : spec.predictive.seasonalitySeconds === undefined
+            ? 'trend only (no predictive.seasonality): reported, not sized for'
+            : observedArrival === undefined
+              ? 'no arrival rate measured yet'
+              : Math.abs(observedArrival - forecast.arrivalPerSecond) >
+                  spec.predictive.maxRelativeError * Math.max(observedArrival, forecast.arrivalPerSecond)
+                ? `observed ${fmt(observedArrival)}/s is outside its ±${fmt(spec.predictive.maxRelativeError * 100)}% band around ${fmt(forecast.arrivalPerSecond)}/s`
+                : '';
+  const forecastUsed = forecast !== undefined && forecastUnused === '';
   let arrival = observedArrival;
-  let headroom = RATE_HEADROOM;
-  if (forecastUsed && forecast !== undefined && observedArrival !== undefined) {
-    if (falling) {
-      arrival = Math.min(observedArrival, forecast.arrivalPerSecond * (1 + forecast.relativeError));
-      headroom = 1 + Math.min(RATE_HEADROOM - 1, Math.max(MIN_FORECAST_HEADROOM, 2 * forecast.relativeError));
-    } else {
-      arrival = Math.max(forecast.arrivalPerSecond, observedArrival);
-    }
-  }
+  if (forecastUsed && forecast !== undefined && observedArrival !== undefined)
+    arrival = Math.max(forecast.arrivalPerSecond, observedArrival);
   // A burst the last two cycles both saw one horizon from now: size for it before it arrives.
   const recurringUsed = recurring !== undefined && arrival !== undefined && recurring > arrival;
   if (recurringUsed && recurring !== undefined) arrival = recurring;
@@ -529,12 +533,12 @@ export function decide(input: ScalingInput): ScalingDecision {
     rateText = `${fmt(arrival)}/s arriving at ${fmt(perReplica)}/s per replica, a ${fmt(objective)}s latency objective with ${fmt(backlog)} queued${startupBacklog > 0 ? ` and ${fmt(startupBacklog)} more by the time new pods start` : ''} needs ${rateReplicas}`;
   } else if (arrival !== undefined && perReplica !== undefined && perReplica > 0) {
     const drain = Math.max(1, spec.drainWithinSeconds);
-    const neededPerSecond = arrival * headroom + drainPerSecond(pending, startupBacklog, drain);
+    const neededPerSecond = arrival * RATE_HEADROOM + drainPerSecond(pending, startupBacklog, drain);
     rateReplicas = withTolerance(neededPerSecond, perReplica, current);
     const source = recurringUsed
       ? `${fmt(arrival)}/s expected in ${spec.predictive.horizonSeconds}s (seen there in each of the last two ${fmt(((seasonalityState?.periodBuckets ?? 0) * 10) / 60)}-minute cycles)`
       : forecastUsed && forecast !== undefined
-        ? `${fmt(arrival)}/s expected (forecast ${fmt(forecast.arrivalPerSecond)}/s in ${spec.predictive.horizonSeconds}s, ${falling ? 'falling' : 'rising'})`
+        ? `${fmt(arrival)}/s expected (forecast ${fmt(forecast.arrivalPerSecond)}/s in ${spec.predictive.horizonSeconds}s, rising)`
         : `${fmt(arrival)}/s arriving`;
     rateText =
       startupBacklog > 0
@@ -830,9 +834,7 @@ export function decide(input: ScalingInput): ScalingDecision {
           ? ''
           : ` (${limits[limitedBy]})`;
     const forecastText =
-      forecast !== undefined && !forecastUsed && spec.predictive.enabled
-        ? `; forecast not used: ${forecast.why || `observed ${fmt(observedArrival ?? 0)}/s is outside its ±${fmt(spec.predictive.maxRelativeError * 100)}% band around ${fmt(forecast.arrivalPerSecond)}/s`}`
-        : '';
+      forecast !== undefined && !forecastUsed ? `; forecast not used: ${forecastUnused}` : '';
     reason = `${seen}; ${drivenBy}: ${action}${limitText}${forecastText}.`;
   }
 

@@ -4,7 +4,8 @@
 // arrived; the policy only trusts it while that relative error stays under maxRelativeError.
 //
 // Bounds: the seasonal profile has at most SEASON_SLOTS slots; at most MAX_PENDING_FORECASTS
-// forecasts await grading (older ones are dropped first). State size is therefore constant.
+// forecasts await grading (one kept per horizon / MAX_PENDING_FORECASTS). State size is therefore
+// constant: at most 3 × SEASON_SLOTS + 2 × MAX_PENDING_FORECASTS numbers.
 
 import type { PredictiveSpec } from './types.js';
 
@@ -191,7 +192,13 @@ export function observeArrival(
   state.lastAt = now;
   state.observations = previous.observations + 1;
 
-  state.pending.push({ due: now + spec.horizonSeconds * 1000, value: project(state, spec.horizonSeconds) });
+  // At most MAX_PENDING_FORECASTS over one horizon: a forecast is kept only when the last one kept
+  // was made at least horizon / MAX_PENDING_FORECASTS before, so a 1 h horizon read every second
+  // is still graded (dropping the oldest instead dropped every forecast before it was due).
+  const horizonMs = spec.horizonSeconds * 1000;
+  const lastMadeAt = (state.pending.at(-1)?.due ?? -Infinity) - horizonMs;
+  if (now - lastMadeAt >= horizonMs / MAX_PENDING_FORECASTS)
+    state.pending.push({ due: now + horizonMs, value: project(state, spec.horizonSeconds) });
   if (state.pending.length > MAX_PENDING_FORECASTS)
     state.pending.splice(0, state.pending.length - MAX_PENDING_FORECASTS);
   return state;
