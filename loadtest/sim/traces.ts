@@ -98,6 +98,8 @@ export function diurnalTrace(
  * A batch job or a cron-driven producer: a steady base with a `factor`× burst of `burstSeconds`
  * every `everySeconds` (default 10× for 60 s every 30 min, for 4 h). The period is deliberately not
  * given to the policies (no `seasonalitySeconds`): a forecaster has to find it in what it observed.
+ * For predictive mode's safety: `stopAtSeconds` ends the bursts there (the job is switched off),
+ * `driftSeconds` makes each gap that much longer than the one before (a period that drifts).
  */
 export function recurringBurstTrace(
   opts: {
@@ -107,6 +109,8 @@ export function recurringBurstTrace(
     everySeconds?: number;
     firstAtSeconds?: number;
     durationSeconds?: number;
+    stopAtSeconds?: number;
+    driftSeconds?: number;
   } = {},
 ): Trace {
   const base = opts.base ?? 50;
@@ -114,17 +118,22 @@ export function recurringBurstTrace(
   const length = opts.burstSeconds ?? 60;
   const every = opts.everySeconds ?? 1800;
   const first = opts.firstAtSeconds ?? 900;
+  const duration = opts.durationSeconds ?? 4 * 3600;
+  const stopAt = opts.stopAtSeconds ?? Infinity;
+  const drift = opts.driftSeconds ?? 0;
+  const starts: number[] = [];
+  for (let at = first, gap = every; at < Math.min(duration, stopAt); at += gap, gap += drift) starts.push(at);
+  const changed = [
+    ...(opts.stopAtSeconds !== undefined ? [`stopping at t=${opts.stopAtSeconds}s`] : []),
+    ...(drift !== 0 ? [`each gap ${drift}s longer than the one before`] : []),
+  ];
   return {
     name: 'recurring',
-    description: `${base}/s with a ${factor}x burst for ${length}s every ${every / 60} min (first at t=${first}s)`,
-    durationSeconds: opts.durationSeconds ?? 4 * 3600,
+    description: `${base}/s with a ${factor}x burst for ${length}s every ${every / 60} min (first at t=${first}s)${changed.length > 0 ? `, ${changed.join(', ')}` : ''}`,
+    durationSeconds: duration,
     // Two bursts seen, the third is the first a forecaster can expect.
     warmupSeconds: first + 2 * every - length,
-    rateAt: (t) => {
-      if (t < first) return base;
-      const into = (t - first) % every;
-      return into < length ? base * factor : base;
-    },
+    rateAt: (t) => (starts.some((start) => t >= start && t < start + length) ? base * factor : base),
   };
 }
 

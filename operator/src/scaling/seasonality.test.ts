@@ -1,7 +1,11 @@
 import { decide, emptyHistory } from './decide.js';
 import { withScalingDefaults } from './defaults.js';
+import { MAX_PENDING_FORECASTS, SEASON_SLOTS, observeArrival } from './forecast.js';
+import type { ForecastState } from './forecast.js';
 import {
   BUCKET_SECONDS,
+  BUCKETS,
+  DETECT_EVERY_BUCKETS,
   asSeasonalityState,
   detectPeriod,
   expectedRate,
@@ -94,5 +98,72 @@ describe('decide: predictive mode sizes for a recurring burst before it arrives'
     // Bursts at 900, 2700, 4500, 6300: at 6280 s only the history says one is coming.
     expect(replicasBefore(false, 6280)).toBeLessThan(8);
     expect(replicasBefore(true, 6280)).toBeGreaterThanOrEqual(20);
+  });
+});
+
+describe('seasonality: a recurrence that does not come', () => {
+  /** The recurring bursts until `stopAt`, then the base rate only. */
+  const stopping =
+    (stopAt: number, rate = bursts(1800)) =>
+    (t: number): number =>
+      t < stopAt ? rate(t) : 50;
+
+  it('stops expecting a burst once it is overdue, and expects one that comes as before', () => {
+    // Bursts at 900, 2700, 4500 and 6300; the one due at 8100 does not come.
+    const stopped = observe(stopping(7000), 8130);
+    const going = observe(bursts(1800), 8130);
+    expect(going.periodBuckets).toBe(stopped.periodBuckets);
+    expect(expectedRate(going, s(8130 + 30))).toBeCloseTo(500, 0);
+    expect(expectedRate(stopped, s(8130 + 30))).toBeUndefined();
+    // Before it is overdue, both expect it (a burst may come up to a bucket late).
+    expect(expectedRate(observe(stopping(7000), 8095), s(8095 + 30))).toBeCloseTo(500, 0);
+  });
+
+  it('does not call a burst that comes a bucket late overdue', () => {
+    const late = (t: number): number => (t >= 8110 && t < 8170 ? 500 : stopping(7000)(t));
+    expect(expectedRate(observe(late, 8125), s(8125 + 30))).toBeCloseTo(500, 0);
+  });
+});
+
+describe('predictive state per EventConsumer: bounded, whatever the run length', () => {
+  /** Every number held, however nested. */
+  const numbersIn = (value: unknown): number =>
+    typeof value === 'number'
+      ? 1
+      : Array.isArray(value)
+        ? value.reduce((n: number, v) => n + numbersIn(v), 0)
+        : typeof value === 'object' && value !== null
+          ? Object.values(value).reduce((n: number, v) => n + numbersIn(v), 0)
+          : 0;
+
+  it('holds at most 2 × BUCKETS numbers of seasonality and 3 × SEASON_SLOTS + 2 × MAX_PENDING_FORECASTS of forecast, and looks for the period once per DETECT_EVERY_BUCKETS', () => {
+    // The fastest steady reading (2 s while messages flow), the longest horizon, a season told: the
+    // largest state either module keeps. 1,000 EventConsumers hold 1,000 times this.
+    const spec = { enabled: true, horizonSeconds: 3600, maxRelativeError: 0.3, seasonalitySeconds: 86_400 };
+    let seasonality: SeasonalityState | undefined;
+    let forecast: ForecastState | undefined;
+    let detections = 0;
+    const sizes: Array<{ seasonality: number; forecast: number; json: number }> = [];
+    for (let t = 2; t <= 12 * 3600; t += 2) {
+      const rate = bursts(1800)(t);
+      const before = seasonality?.detectedAt;
+      seasonality = observeSeasonality(seasonality, s(t - 2), s(t), rate);
+      if (seasonality.detectedAt !== before) detections++;
+      forecast = observeArrival(forecast, spec, s(t), rate);
+      if (t % (3 * 3600) === 0)
+        sizes.push({
+          seasonality: numbersIn(seasonality),
+          forecast: numbersIn(forecast),
+          json: JSON.stringify({ seasonality, forecast }).length,
+        });
+    }
+    for (const size of sizes) {
+      expect(size.seasonality).toBeLessThanOrEqual(2 * BUCKETS + 4);
+      expect(size.forecast).toBeLessThanOrEqual(3 * SEASON_SLOTS + 2 * MAX_PENDING_FORECASTS + 10);
+      expect(size.json).toBeLessThanOrEqual(40_000); // characters, as kept and logged
+    }
+    // Past the 4 h of buckets the state no longer grows.
+    expect(sizes.at(-1)?.seasonality).toBe(sizes.at(-2)?.seasonality);
+    expect(detections).toBeLessThanOrEqual((12 * 3600) / (DETECT_EVERY_BUCKETS * BUCKET_SECONDS) + 1);
   });
 });

@@ -10,7 +10,10 @@
 //   least two periods.
 // - The rate expected at `t` is the lower of what the previous two cycles saw around `t − P` and
 //   `t − 2P` (each the highest bucket within ±JITTER_BUCKETS, so a burst a bucket late still
-//   counts): a burst seen once is not expected again, one seen in both cycles is.
+//   counts): a burst seen once is not expected again, one seen in both cycles is. Once such a
+//   burst is overdue (what both cycles saw JITTER_BUCKETS + 1 complete buckets ago has not come,
+//   within a factor MISSED_FACTOR), it is no longer expected (and the next one is not either: the
+//   last cycle did not see it), so a pattern that stops costs part of one pre-warm.
 // The policy sizes for that expectation `horizonSeconds` ahead, never below what arrives now.
 
 export const BUCKET_SECONDS = 10;
@@ -19,6 +22,8 @@ export const DETECT_EVERY_BUCKETS = 30;
 export const MIN_PERIOD_SECONDS = 120;
 export const MIN_AUTOCORRELATION = 0.5;
 export const JITTER_BUCKETS = 1;
+/** A recurrence is overdue when what arrived is below 1/MISSED_FACTOR of what both cycles saw. */
+export const MISSED_FACTOR = 2;
 
 export interface SeasonalityState {
   /** Index (ms on the clock of `now` / bucket width) of the newest bucket. */
@@ -169,5 +174,24 @@ export function expectedRate(state: SeasonalityState, atMs: number): number | un
   const one = around(target - period);
   const two = around(target - 2 * period);
   if (one === undefined || two === undefined) return undefined;
+  if (overdue(state, series, period)) return undefined;
   return Math.min(one, two);
+}
+
+/**
+ * Whether what the last two cycles both saw a little while ago (in the newest complete bucket a
+ * burst a bucket late would already show in) has not come: nothing up to now reached 1/MISSED_FACTOR
+ * of it. Replicas started for a burst that does not come are then no longer asked for: a pattern
+ * that stops costs part of one pre-warm, not all of it.
+ */
+function overdue(state: SeasonalityState, series: Array<number | undefined>, period: number): boolean {
+  const at = (bucket: number): number | undefined => series[series.length - 1 - (state.newest - bucket)];
+  const checked = state.newest - 1 - JITTER_BUCKETS;
+  const one = at(checked - period);
+  const two = at(checked - 2 * period);
+  if (one === undefined || two === undefined) return false;
+  const sawThen = Math.min(one, two);
+  let seenSince = 0;
+  for (let b = checked - JITTER_BUCKETS; b < state.newest; b++) seenSince = Math.max(seenSince, at(b) ?? 0);
+  return sawThen > MISSED_FACTOR * seenSince;
 }
