@@ -27,7 +27,10 @@ export interface PredictiveSpec {
    * with prediction on or off, by the panic rule as the start-up during which a backlog piles up.
    */
   horizonSeconds: number;
-  /** Length of a season (e.g. 86400 for daily traffic); omitted = trend only. */
+  /**
+   * Length of a season (e.g. 86400 for daily traffic) for the seasonal forecast; omitted = a trend-only
+   * forecast, reported but not sized for (recurring bursts are still found in the history).
+   */
   seasonalitySeconds?: number;
   /** Relative forecast error above which the forecast is ignored (0..1). */
   maxRelativeError: number;
