@@ -329,3 +329,84 @@ describe('several nats-jetstream triggers', () => {
     ).toEqual(['orders-worker', 'orders-worker-2', 'x', 'good', 'consumer-5']);
   });
 });
+
+// Drills: what a KEDA user expects the converted object to do, judged against KEDA's and the HPA's
+// own code (keda apis/keda/v1alpha1/scaledobject_types.go NeedToBePausedByAnnotation;
+// kubernetes pkg/apis/autoscaling/v2/defaults.go GenerateHPAScaleUpRules/GenerateHPAScaleDownRules).
+describe('migrate drills: the converted object does what KEDA did', () => {
+  const base = (annotations: Record<string, string>, advanced?: unknown) => ({
+    apiVersion: 'keda.sh/v1alpha1',
+    kind: 'ScaledObject',
+    metadata: { name: 'd', namespace: 'ns', annotations },
+    spec: {
+      scaleTargetRef: { name: 'w' },
+      minReplicaCount: 1,
+      maxReplicaCount: 20,
+      cooldownPeriod: 60,
+      pollingInterval: 15,
+      ...(advanced === undefined ? {} : { advanced }),
+      triggers: [
+        {
+          type: 'nats-jetstream',
+          metadata: { natsServerMonitoringEndpoint: 'n:8222', stream: 'S', consumer: 'c', lagThreshold: '5' },
+        },
+      ],
+    },
+  });
+
+  it('a ScaledObject KEDA holds paused (any value strconv.ParseBool reads as true, or not a boolean) stays paused', () => {
+    for (const value of ['true', 'True', 'TRUE', '1', 't', 'yes', 'paused'])
+      expect([
+        value,
+        converted(convertObject(base({ 'autoscaling.keda.sh/paused': value }), 'x')).eventConsumer.spec
+          .paused,
+      ]).toEqual([value, true]);
+    for (const value of ['false', 'False', 'FALSE', '0', 'f'])
+      expect([
+        value,
+        converted(convertObject(base({ 'autoscaling.keda.sh/paused': value }), 'x')).eventConsumer.spec
+          .paused,
+      ]).toEqual([value, undefined]);
+  });
+
+  it('HPA behavior given for one direction: the fields and the direction left out get the HPA’s defaults, as on KEDA’s HPA', () => {
+    const r = converted(
+      convertObject(
+        base(
+          {},
+          {
+            horizontalPodAutoscalerConfig: {
+              behavior: { scaleDown: { policies: [{ type: 'Pods', value: 1, periodSeconds: 60 }] } },
+            },
+          },
+        ),
+        'x',
+      ),
+    );
+    expect(r.eventConsumer.spec.behavior).toEqual({
+      cooldownPeriod: '60s',
+      scaleDown: {
+        // the controller's --horizontal-pod-autoscaler-downscale-stabilization default
+        stabilizationWindow: '300s',
+        selectPolicy: 'Max',
+        policies: [{ type: 'Pods', value: 1, period: '60s' }],
+      },
+      scaleUp: {
+        stabilizationWindow: '0s',
+        selectPolicy: 'Max',
+        policies: [
+          { type: 'Pods', value: 4, period: '15s' },
+          { type: 'Percent', value: 100, period: '15s' },
+        ],
+      },
+    });
+    // Each value written for KEDA's HPA default is said out loud.
+    expect(fields(r, 'changed')).toEqual(
+      expect.arrayContaining([
+        'spec.advanced.horizontalPodAutoscalerConfig.behavior.scaleDown.stabilizationWindowSeconds',
+        'spec.advanced.horizontalPodAutoscalerConfig.behavior.scaleUp',
+      ]),
+    );
+    expect(parseEventConsumerSpec(r.eventConsumer.spec).ok).toBe(true);
+  });
+});

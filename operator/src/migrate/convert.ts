@@ -66,6 +66,26 @@ export const KEDA_DEFAULTS = {
 } as const;
 /** The client port nats-server listens on by default (the monitoring port is 8222). */
 const NATS_CLIENT_PORT = 4222;
+/**
+ * The rules the API server gives an HPA direction a behavior block leaves out (kubernetes
+ * pkg/apis/autoscaling/v2/defaults.go). The scale-down window is nil there and the controller then
+ * uses its --horizontal-pod-autoscaler-downscale-stabilization, 5 m by default.
+ */
+export const HPA_DEFAULT_RULES = {
+  scaleUp: {
+    stabilizationWindowSeconds: 0,
+    selectPolicy: 'Max',
+    policies: [
+      { type: 'Pods', value: 4, periodSeconds: 15 },
+      { type: 'Percent', value: 100, periodSeconds: 15 },
+    ],
+  },
+  scaleDown: {
+    stabilizationWindowSeconds: 300,
+    selectPolicy: 'Max',
+    policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }],
+  },
+} as const satisfies Record<'scaleUp' | 'scaleDown', HpaRules>;
 const PAUSED = 'autoscaling.keda.sh/paused';
 const PAUSED_REPLICAS = 'autoscaling.keda.sh/paused-replicas';
 const PAUSED_SCALE_IN = 'autoscaling.keda.sh/paused-scale-in';
@@ -266,16 +286,50 @@ export function convertScaledObject(so: ScaledObject, options: ConvertOptions = 
   // --- HPA behavior → behavior
   const hpa = so.spec.advanced?.horizontalPodAutoscalerConfig;
   const hpaBehavior = hpa?.behavior;
-  for (const direction of ['scaleUp', 'scaleDown'] as const) {
-    const rules = hpaBehavior?.[direction];
-    if (rules !== undefined)
+  // A behavior block makes the API server fill every field and direction left out with the HPA's
+  // defaults (GenerateHPAScaleUpRules / GenerateHPAScaleDownRules); those are KEDA's effective
+  // values, written explicitly because jetscale's own defaults differ.
+  if (hpaBehavior !== undefined)
+    for (const direction of ['scaleUp', 'scaleDown'] as const) {
+      const field = `spec.advanced.horizontalPodAutoscalerConfig.behavior.${direction}`;
+      const rules = hpaBehavior[direction];
+      const hpaDefault = HPA_DEFAULT_RULES[direction];
+      if (rules === undefined) {
+        changed(
+          field,
+          `not set: the HPA's default (${describeHpaRules(hpaDefault)}) written, as KEDA's HPA got it (jetscale's own default differs)`,
+        );
+        behavior[direction] = convertRules(hpaDefault, field, dropped, reasons);
+        continue;
+      }
+      if (rules.stabilizationWindowSeconds === undefined)
+        changed(
+          `${field}.stabilizationWindowSeconds`,
+          `not set: the HPA's default ${hpaDefault.stabilizationWindowSeconds}s written${direction === 'scaleDown' ? " (kube-controller-manager's --horizontal-pod-autoscaler-downscale-stabilization, 5m unless your cluster changed it)" : ''}`,
+        );
+      if (rules.selectPolicy === undefined)
+        changed(`${field}.selectPolicy`, `not set: the HPA's default ${hpaDefault.selectPolicy} written`);
+      if (rules.policies === undefined || rules.policies.length === 0)
+        changed(
+          `${field}.policies`,
+          `not set: the HPA's default policies written (${describeHpaRules({ policies: hpaDefault.policies })})`,
+        );
       behavior[direction] = convertRules(
-        rules,
-        `spec.advanced.horizontalPodAutoscalerConfig.behavior.${direction}`,
+        {
+          ...rules,
+          stabilizationWindowSeconds:
+            rules.stabilizationWindowSeconds ?? hpaDefault.stabilizationWindowSeconds,
+          selectPolicy: rules.selectPolicy ?? hpaDefault.selectPolicy,
+          policies:
+            rules.policies === undefined || rules.policies.length === 0
+              ? hpaDefault.policies
+              : rules.policies,
+        },
+        field,
         dropped,
         reasons,
       );
-  }
+    }
   if (hpaBehavior === undefined)
     changed(
       'spec.advanced.horizontalPodAutoscalerConfig.behavior',
@@ -299,7 +353,15 @@ export function convertScaledObject(so: ScaledObject, options: ConvertOptions = 
       reasons.push(
         `metadata.annotations["${PAUSED_REPLICAS}"] "${pausedReplicas}" is not a replica count (0-10000)`,
       );
-  } else if (annotations[PAUSED] === 'true') spec.paused = true;
+  } else if (annotations[PAUSED] !== undefined) {
+    const paused = kedaPaused(annotations[PAUSED]);
+    if (paused) spec.paused = true;
+    if (!['true', 'false'].includes(annotations[PAUSED]))
+      changed(
+        `metadata.annotations["${PAUSED}"]`,
+        `"${annotations[PAUSED]}" ${paused ? 'pauses' : 'does not pause'} KEDA (it reads the value with Go's strconv.ParseBool and pauses on anything that is not a boolean), so spec.paused is ${paused}`,
+      );
+  }
   if (annotations[PAUSED_SCALE_IN] === 'true') {
     behavior.scaleDown = { ...(behavior.scaleDown as object | undefined), selectPolicy: 'Disabled' };
     changed(
@@ -597,6 +659,26 @@ export function clientUrlFromMonitoring(endpoint: string): ClientUrl {
     url,
     note: `${endpoint} is the monitoring port; jetscale reads the consumer through the JetStream API on the client port, so ${url} was written (pass --nats-url if your client port differs)`,
   };
+}
+
+/**
+ * Whether KEDA holds a ScaledObject with `autoscaling.keda.sh/paused: value` paused
+ * (NeedToBePausedByAnnotation: strconv.ParseBool, and a value that is not a boolean pauses).
+ */
+export function kedaPaused(value: string): boolean {
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(value)) return true;
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(value)) return false;
+  return true;
+}
+
+function describeHpaRules(rules: HpaRules): string {
+  const parts: string[] = [];
+  if (rules.stabilizationWindowSeconds !== undefined)
+    parts.push(`stabilizationWindow ${rules.stabilizationWindowSeconds}s`);
+  for (const p of rules.policies ?? [])
+    parts.push(`${p.value}${p.type === 'Percent' ? ' %' : ' pods'} per ${p.periodSeconds}s`);
+  if (rules.selectPolicy !== undefined) parts.push(`selectPolicy ${rules.selectPolicy}`);
+  return parts.join(', ');
 }
 
 function clamp(n: number, lo: number, hi: number): number {
