@@ -1,7 +1,14 @@
 // What a NATS status error means for a pooled connection (connection-pool.ts refusalOf), and what a
 // failed connection says (connectError, natsDownMessage).
 import { errors } from '@nats-io/transport-node';
-import { connectError, natsDownMessage, notNatsError, refusalOf } from './connection-pool.js';
+import { BacklogError } from './backlog-error.js';
+import {
+  connectError,
+  explainedByExpiry,
+  natsDownMessage,
+  notNatsError,
+  refusalOf,
+} from './connection-pool.js';
 import { isHttpStatusLine } from './tls-diagnosis.js';
 
 const servers = ['nats://127.0.0.1:4222'];
@@ -83,5 +90,49 @@ describe('a server that answers HTTP (the monitoring port KEDA users know)', () 
     expect(err.message).toBe(
       "cannot connect to NATS: nats://***@nats.nats.svc:8222 answers HTTP, not NATS: is it the monitoring port (8222 by default; KEDA's natsServerMonitoringEndpoint)? spec.nats.servers needs the client port (4222 by default)",
     );
+  });
+});
+
+describe('a failure after the server said the credentials expired (explainedByExpiry)', () => {
+  const server = 'nats://127.0.0.1:4222';
+  const expired = new BacklogError(
+    'Unauthorized',
+    `NATS at ${server} refused the credentials (User Authentication Expired): check the auth Secret`,
+    { server },
+    undefined,
+    'User Authentication Expired',
+  );
+  const failure = (kind: BacklogError['kind']): BacklogError =>
+    new BacklogError(kind, `a ${kind} failure`, { server });
+
+  it('is the expiry when the expiry explains it: the connection closed, a bare refusal, reads piled up behind it', () => {
+    for (const kind of ['Unreachable', 'Unauthorized', 'Busy'] as const)
+      expect(explainedByExpiry(failure(kind), expired)).toBe(expired);
+  });
+
+  it('a read refused as Busy reads as the expiry, not "NATS is slow" (the breaker\'s rule left Busy out)', () => {
+    const busy = new BacklogError(
+      'Busy',
+      `NATS at ${server} is slow: 4 backlog reads have waited on this connection for over 1000 ms, so this one was not sent (it does not count toward fallback); check that NATS is healthy`,
+      { server },
+    );
+    const read = explainedByExpiry(busy, expired);
+    expect(read.kind).toBe('Unauthorized');
+    expect(read.message).toContain('User Authentication Expired');
+  });
+
+  it('is its own failure when the expiry does not explain it, or none was said', () => {
+    for (const kind of [
+      'TlsFailed',
+      'StreamNotFound',
+      'ConsumerNotFound',
+      'JetStreamDisabled',
+      'Invalid',
+    ] as const) {
+      const own = failure(kind);
+      expect(explainedByExpiry(own, expired)).toBe(own);
+    }
+    const unreachable = failure('Unreachable');
+    expect(explainedByExpiry(unreachable, undefined)).toBe(unreachable);
   });
 });

@@ -257,6 +257,22 @@ export function refusalOf(err: unknown, servers: string[]): BacklogError | undef
   return error.kind === 'Unauthorized' ? error : undefined;
 }
 
+/**
+ * A failure on a connection whose credentials the server said expired (PooledConnection.expired),
+ * as the user must read it: what that expiry explains is the expiry — the connection closing or
+ * found down (Unreachable), a reconnect refused with a bare "Authorization Violation"
+ * (Unauthorized), and reads refused because others pile up waiting on that dead connection (Busy:
+ * "NATS is slow, check that it is healthy" would send the user to a healthy server). Any other
+ * failure (a TLS refusal, a missing stream) is its own. The one rule for the breaker's error and
+ * for each read's: before, the breaker left Busy out and reads did not.
+ */
+export function explainedByExpiry(failure: BacklogError, expired: BacklogError | undefined): BacklogError {
+  if (expired === undefined) return failure;
+  return failure.kind === 'Unreachable' || failure.kind === 'Unauthorized' || failure.kind === 'Busy'
+    ? expired
+    : failure;
+}
+
 const TRIPPED = Symbol('tripped');
 const DROPPED = Symbol('dropped');
 
@@ -321,13 +337,11 @@ export class ConnectionPool {
   ): Promise<BacklogReading> {
     const entry = this.register(owner, servers, credentials);
     const reading = await this.readOn(entry, owner, send);
-    if (reading.ok) entry.expired = undefined;
-    else if (
-      entry.expired !== undefined &&
-      ['Unreachable', 'Unauthorized', 'Busy'].includes(reading.error.kind)
-    )
-      return { ok: false, error: entry.expired };
-    return reading;
+    if (reading.ok) {
+      entry.expired = undefined;
+      return reading;
+    }
+    return { ok: false, error: explainedByExpiry(reading.error, entry.expired) };
   }
 
   private async readOn(
@@ -512,12 +526,8 @@ export class ConnectionPool {
 
   private markDown(entry: PooledConnection, cause: BacklogError): void {
     const wasOpen = entry.breaker.isOpen();
-    const error =
-      entry.expired !== undefined && (cause.kind === 'Unreachable' || cause.kind === 'Unauthorized')
-        ? entry.expired
-        : cause.kind === 'Unreachable' && entry.refusal
-          ? entry.refusal
-          : cause;
+    const explained = explainedByExpiry(cause, entry.expired);
+    const error = explained.kind === 'Unreachable' && entry.refusal ? entry.refusal : explained;
     entry.breaker.failed(error);
     if (!wasOpen) {
       const refused = error.kind === 'Unauthorized' || error.kind === 'TlsFailed';
