@@ -345,7 +345,7 @@ async function freshStreamState(
   jsm: JetStreamManager,
   ref: ConsumerRef,
   now: number,
-): Promise<{ firstSeq: number | undefined; counts: StreamCounts | undefined }> {
+): Promise<StreamState> {
   try {
     const info = await sharedStreamInfo(nc, jsm, ref);
     const key = `${ref.domain ?? ''}|${ref.apiPrefix ?? ''}|${ref.stream}`;
@@ -361,6 +361,92 @@ async function freshStreamState(
   }
 }
 
+/** The stream state attached to one reading: its first sequence and counters (undefined: unknown). */
+interface StreamState {
+  firstSeq: number | undefined;
+  counts: StreamCounts | undefined;
+}
+
+/** No limit of the stream removes messages, only a user's request (a delete, a purge) does. */
+function removedOnlyOnRequest(facts: StreamFacts): boolean {
+  return !facts.removesHeld && facts.removesInside === 'requests';
+}
+
+/**
+ * How long a stream's state may be taken over from an earlier reading of the same consumer
+ * (streamStateFor) before it is read again all the same.
+ */
+export const STREAM_STATE_REUSE_MS = 60_000;
+
+/**
+ * The consumer's counters that move when a message it holds leaves it — acknowledged, or removed by
+ * the stream (nats-server takes a deleted or purged held message out of the consumer's pending set
+ * like an ack: consumer.go decStreamPending, purge) — or when it delivers one; and its creation
+ * time (a recreated consumer). num_pending and num_waiting are left out: arrivals and removals of
+ * messages not yet delivered move them, and neither is a completion.
+ */
+export function heldCountersOf(info: ConsumerInfo): string {
+  return JSON.stringify([
+    info.created,
+    info.delivered.consumer_seq,
+    info.delivered.stream_seq,
+    info.ack_floor.consumer_seq,
+    info.ack_floor.stream_seq,
+    info.num_ack_pending,
+    info.num_redelivered,
+  ]);
+}
+
+/**
+ * The last stream state read for each consumer, by connection: when it was read, and the consumer's
+ * held counters (heldCountersOf) at that reading.
+ */
+const lastStreamStates = new WeakMap<
+  NatsConnection,
+  Map<string, { at: number; heldCounters: string; state: StreamState }>
+>();
+
+/**
+ * The stream's state for this reading. On a stream where only a user's request (a delete, a purge)
+ * removes messages (the default config), a removal of a message the consumer holds moves the
+ * consumer's held counters; while they have not moved since the last reading that read the state,
+ * no held message was removed in between (removals of messages not yet delivered are no completions,
+ * and what the stream stored meanwhile shows at the next read: its counters only grow), so that
+ * state is taken over instead of asking STREAM.INFO again — an idle consumer, or one whose replicas
+ * are all stalled, costs one request a poll instead of two. At most for STREAM_STATE_REUSE_MS. On a
+ * stream whose limits remove messages (max_age, max_msgs, max_msgs_per_subject…) the state is read
+ * at every reading: it moves without the consumer.
+ */
+async function streamStateFor(
+  nc: NatsConnection,
+  jsm: JetStreamManager,
+  ref: ConsumerRef,
+  info: ConsumerInfo,
+  facts: StreamFacts,
+  now: number,
+): Promise<StreamState> {
+  let byConsumer = lastStreamStates.get(nc);
+  if (!byConsumer) {
+    byConsumer = new Map();
+    lastStreamStates.set(nc, byConsumer);
+  }
+  const key = `${ref.domain ?? ''}|${ref.apiPrefix ?? ''}|${ref.stream}|${ref.consumer}`;
+  const heldCounters = heldCountersOf(info);
+  const last = byConsumer.get(key);
+  if (
+    removedOnlyOnRequest(facts) &&
+    last !== undefined &&
+    last.heldCounters === heldCounters &&
+    now - last.at < STREAM_STATE_REUSE_MS &&
+    last.state.firstSeq !== undefined &&
+    last.state.counts !== undefined
+  )
+    return last.state;
+  const state = await freshStreamState(nc, jsm, ref, now);
+  byConsumer.set(key, { at: now, heldCounters, state });
+  return state;
+}
+
 /**
  * A reading from a CONSUMER.INFO reply that consumerInfoProblems found usable. `stream` is what
  * the stream's config says about its subjects (undefined when not known): a consumer whose
@@ -373,6 +459,8 @@ export function sampleFromConsumerInfo(
   removals?: {
     streamFirstSeq: number | undefined;
     inside?: { by: 'limits' | 'requests'; counts: StreamCounts | undefined };
+    /** Only a user's request removes messages from the stream (removedOnlyOnRequest). */
+    onlyOnRequest?: boolean;
   },
 ): BacklogSample {
   const filters = filtersOf(info);
@@ -394,6 +482,7 @@ export function sampleFromConsumerInfo(
     ...(removals?.streamFirstSeq !== undefined ? { streamFirstSeq: removals.streamFirstSeq } : {}),
     ...(removals?.inside !== undefined ? { removesInside: removals.inside.by } : {}),
     ...(removals?.inside?.counts !== undefined ? { stream: removals.inside.counts } : {}),
+    ...(removals?.onlyOnRequest === true ? { removedOnlyOnRequest: true as const } : {}),
     filtered: filters.length > 0 && (stream === undefined || !filterCoversStream(filters, stream)),
     ...(typeof info.created === 'string' && info.created !== '' ? { consumerCreated: info.created } : {}),
     ...(pushWithoutGroup(info) ? { pushWithoutGroup: true } : {}),
@@ -628,14 +717,16 @@ export async function readConsumerBacklog(
     }
     options.observe?.((performance.now() - started) / 1000, 'ok');
     // The stream's config (cached): whether the consumer's filter covers it, and whether it removes
-    // messages consumers hold (from its front, or inside it) — then its state is read at every
-    // reading, one STREAM.INFO shared by the consumers of the stream read together.
+    // messages consumers hold (from its front, or inside it) — then its state is read with the
+    // reading (streamStateFor: not again while nothing the consumer holds moved, on a stream only
+    // requests remove from), one STREAM.INFO shared by the consumers of the stream read together.
     const facts = await streamFacts(nc, jsm, ref, sentAt, options.onStreamInfoDenied);
     let removals: Parameters<typeof sampleFromConsumerInfo>[3];
     if (facts !== undefined && (facts.removesHeld || facts.removesInside !== false)) {
-      const state = await freshStreamState(nc, jsm, ref, sentAt);
+      const state = await streamStateFor(nc, jsm, ref, info, facts, sentAt);
       removals = {
         streamFirstSeq: state.firstSeq,
+        onlyOnRequest: removedOnlyOnRequest(facts),
         ...(facts.removesInside !== false
           ? { inside: { by: facts.removesInside, counts: state.counts } }
           : {}),

@@ -292,6 +292,70 @@ describe('a KV-like stream removing held messages from inside it (max_msgs_per_s
   });
 });
 
+describe('a purge of the messages a replica holds, on a stream only a request removes from (the default config)', () => {
+  // One replica acknowledging 20 a second, in order, from a buffer of 100, while 1,000 wait. Just
+  // after the reading at `purgeAt` a user purges the stream up to its last delivered message: the
+  // 100 held leave num_ack_pending at once, as if acknowledged (nats-server consumer.go purge: the
+  // ack floor jumps to the purge), and the client still works through them (its acks do nothing).
+  function purged(seconds: number, purgeAt: number, onlyOnRequest = true): BacklogSample[] {
+    const out: BacklogSample[] = [];
+    let delivered = 5_000; // delivered.stream_seq = delivered.consumer_seq
+    let first = 1;
+    let last = 10_000;
+    const buffer: number[] = [];
+    const held = new Set<number>();
+    const deliver = (n: number): void => {
+      for (let k = 0; k < n; k++) {
+        delivered++;
+        buffer.push(delivered);
+        held.add(delivered);
+      }
+    };
+    deliver(100);
+    for (let t = 0; t <= seconds; t++) {
+      out.push(
+        sample({
+          at: s(t),
+          pending: 1000,
+          ackPending: held.size,
+          deliveredConsumerSeq: delivered,
+          deliveredStreamSeq: delivered,
+          ackFloorConsumerSeq: 0,
+          ackFloorStreamSeq: held.size > 0 ? Math.min(...held) - 1 : delivered,
+          removesHeld: true,
+          streamFirstSeq: first,
+          removesInside: 'requests',
+          stream: { firstSeq: first, lastSeq: last, messages: last - first + 1, numDeleted: 0 },
+          ...(onlyOnRequest ? { removedOnlyOnRequest: true as const } : {}),
+        }),
+      );
+      for (const seq of buffer.splice(0, 20)) held.delete(seq); // acks (of purged ones: nothing)
+      deliver(20); // the client asks for what it worked through
+      last += 20;
+      if (t === purgeAt) {
+        first = delivered + 1;
+        held.clear();
+      }
+    }
+    return out;
+  }
+
+  it('the purge is no processing: the processing rate and the last speed seen keep what they were (before: the 100 purged read as done in 1 s)', () => {
+    const states = feed(purged(30, 20), 1);
+    const before = states[20];
+    const across = states[21];
+    expect(before?.processingPerSecond).toBeCloseTo(20, 0);
+    expect(across?.processingPerSecond).toBe(before?.processingPerSecond);
+    expect(across?.lastCompletedPerReplica).toBe(before?.lastCompletedPerReplica);
+    // Nor capacity, as before.
+    const figures = states.map((st) => st.perReplicaPerSecond ?? 0);
+    expect(Math.max(...figures)).toBeLessThanOrEqual(20 + 1e-9);
+    // After it the client works through the purged messages, whose acks count nothing: what it
+    // is seen processing may read low for a while, never high.
+    for (const st of states.slice(21)) expect(st.processingPerSecond ?? 0).toBeLessThanOrEqual(20 + 1e-6);
+  });
+});
+
 describe('an ack_policy none consumer: a delivery is all the server sees', () => {
   // One replica whose client takes 20 a second from 1,000 waiting; num_ack_pending stays 0 (nothing
   // awaits ack). Deliveries are what the client took into its buffer, not what its handlers did.

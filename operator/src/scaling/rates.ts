@@ -1115,6 +1115,18 @@ export function observeRates(
           ? 0
           : insideNow + before;
   if (insideBound === undefined) capacityEvidence = false;
+  // On a stream that no limit removes from, a removal of held messages is a user's delete or purge:
+  // they leave num_ack_pending at once, as acknowledgements would (a purge of 100 held read as 100
+  // done in one second), while the client still works through them. A one-off, not work done: the
+  // processing rate and the last speed seen keep what they were over the interval it may fall in
+  // (removals known, or not known). Limits remove as messages arrive, and over a run the clients'
+  // completions count what they do: those keep counting, as the capacity logic below measures them.
+  if (sample.removedOnlyOnRequest === true && (heldRemoved !== 0 || insideBound !== 0)) {
+    if (previous.processingPerSecond === undefined) delete next.processingPerSecond;
+    else next.processingPerSecond = previous.processingPerSecond;
+    if (previous.lastCompletedPerReplica === undefined) delete next.lastCompletedPerReplica;
+    else next.lastCompletedPerReplica = previous.lastCompletedPerReplica;
+  }
   let capacityCompleted = completed;
   let removalRun: RateState['removalRun'];
   if (heldRemoved === undefined) capacityEvidence = false;

@@ -113,6 +113,13 @@ export interface BacklogSample {
    * 'requests' when only a user's request does (a delete, a purge).
    */
   removesInside?: 'limits' | 'requests';
+  /**
+   * Only a user's request (a message delete, a purge) removes messages from this stream: no limit
+   * does (no max_age, no max_msgs / max_bytes discarding old, no per-subject limit, no rollups; the
+   * default config). Such a removal of held messages is a one-off, not work done: the interval it
+   * falls in counts toward no processing rate (rates.ts).
+   */
+  removedOnlyOnRequest?: true;
   /** The stream's state counters, read just after the consumer info, when removesInside (absent: unknown). */
   stream?: { firstSeq: number; lastSeq: number; messages: number; numDeleted: number };
   /**
