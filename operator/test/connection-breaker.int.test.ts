@@ -16,7 +16,7 @@ import { ConnectionPool } from '../src/backlog/connection-pool.js';
 import { decide } from '../src/controller/decide.js';
 import { decide as policyDecide, emptyHistory } from '../src/scaling/index.js';
 import { NatsBacklogSources } from '../src/backlog/nats-backlog-sources.js';
-import { silentLogger } from '../src/observability/logger.js';
+import { createLogger, silentLogger } from '../src/observability/logger.js';
 import { OperatorMetrics } from '../src/observability/metrics.js';
 import { eventually, freezeProcess } from '../../test/env.js';
 import { createStreamAndConsumer, sleep } from './harness.js';
@@ -219,6 +219,104 @@ describe('the NATS connection breaker', () => {
       }
     } finally {
       await slowPool.closeAll();
+      await proxy.close();
+    }
+  }, 60_000);
+
+  it('never leaves a server that answers in 2–3 s: slow is not frozen (no forced reconnect)', async () => {
+    // Every byte delayed 1.25 s each way: a request or a PING takes ~2.5 s, past the operator's
+    // default 2 s request and PING timeouts. Reads time out (and count, as any timeout does), and a
+    // PING is late but answered. Leaving such a server for "another" (the same one, here) only
+    // breaks a live connection: through the delay a reconnect's handshake outlasts its own 2 s
+    // timeout, and the pool is left without a connection to a server that answers.
+    const proxy = await TcpProxy.start({ host: '127.0.0.1', port: nats.port });
+    const warnings: string[] = [];
+    const slowPool = new ConnectionPool({
+      logger: createLogger({ level: 'warn', write: (line) => warnings.push(line) }),
+      connectTimeoutMs: 2000,
+      pingTimeoutMs: 2000,
+      reconnectGraceMs: 2000,
+    });
+    try {
+      const servers = [`nats://127.0.0.1:${proxy.port}`];
+      const reader = new NatsBacklogSources(slowPool, { timeoutMs: 2000 }).open(
+        'ns/slowest',
+        servers,
+        creds,
+        {
+          stream: 'ORDERS',
+          consumer: 'worker',
+        },
+      );
+      expect((await reader.read()).ok).toBe(true);
+      proxy.setMode({ kind: 'delay', ms: 1250 });
+      // Polls at 1 s for 15 s: time for several timed-out reads, their late PINGs, and the
+      // background checks of a breaker that opened.
+      const until = performance.now() + 15_000;
+      let timedOut = 0;
+      while (performance.now() < until) {
+        const r = await reader.read();
+        if (!r.ok && r.error.kind === 'Unreachable') timedOut++;
+        await sleep(1000);
+      }
+      expect(timedOut).toBeGreaterThan(0); // the reads did time out: the drill is what it says
+      const left = warnings.filter((w) =>
+        /reconnecting to another server|NATS connection disconnect/.test(w),
+      );
+      expect(left).toEqual([]);
+      // The delay lifted, the same connection answers at once.
+      proxy.setMode({ kind: 'pass' });
+      await eventually(
+        'reads on the slow server to succeed again',
+        async () => ((await reader.read()).ok ? true : undefined),
+        15_000,
+        200,
+      );
+      expect(warnings.filter((w) => /NATS connection (disconnect|reconnect)/.test(w))).toEqual([]);
+    } finally {
+      await slowPool.closeAll();
+      await proxy.close();
+    }
+  }, 90_000);
+
+  it('leaves a silent server at once: nothing came on the connection while its PING went unanswered', async () => {
+    // The link drops every byte (a frozen node, a partition): the read and its PING go unanswered
+    // and nothing else arrives, so the connection is dropped for a reconnect (to another server of
+    // a cluster) as soon as the PING is overdue.
+    const proxy = await TcpProxy.start({ host: '127.0.0.1', port: nats.port });
+    const warnings: string[] = [];
+    const silentPool = new ConnectionPool({
+      logger: createLogger({ level: 'warn', write: (line) => warnings.push(line) }),
+      connectTimeoutMs: 2000,
+      pingTimeoutMs: 2000,
+      reconnectGraceMs: 2000,
+    });
+    try {
+      const servers = [`nats://127.0.0.1:${proxy.port}`];
+      const reader = new NatsBacklogSources(silentPool, { timeoutMs: 2000 }).open(
+        'ns/silent',
+        servers,
+        creds,
+        {
+          stream: 'ORDERS',
+          consumer: 'worker',
+        },
+      );
+      expect((await reader.read()).ok).toBe(true);
+      proxy.setMode({ kind: 'blackhole' });
+      const started = performance.now();
+      expect(await reader.read()).toMatchObject({ ok: false, error: { kind: 'Unreachable' } });
+      await eventually(
+        'the pool to leave the silent server',
+        async () => (warnings.some((w) => /reconnecting to another server/.test(w)) ? true : undefined),
+        15_000,
+        100,
+      );
+      // The read's 2 s timeout and the PING's 2 s, with room for a loaded machine.
+      expect(performance.now() - started).toBeLessThan(10_000);
+      expect(silentPool.isDown(servers, creds)).toBe(true);
+    } finally {
+      await silentPool.closeAll();
       await proxy.close();
     }
   }, 60_000);

@@ -20,8 +20,9 @@
 // One dead server must not slow everyone (the reconcile workers are shared): each connection has a
 // circuit breaker (circuit-breaker.ts). It opens when the connection is found down — a connect
 // attempt fails, nats.js reports a disconnect, or a request goes unanswered and a PING round trip
-// then fails too (a request timing out while PING answers is that consumer's problem, not the
-// connection's, and trips nothing). While it is open, reads fail at once with a message about the
+// then fails too while nothing else came from the server (a request timing out while PING answers
+// is that consumer's problem, not the connection's, and trips nothing; nor does a server that
+// answers late, slow but live: see probe). While it is open, reads fail at once with a message about the
 // server (never about another EventConsumer's stream) and still count toward fallback; reads in
 // flight when it opens are released at once; checks run in the background with backoff. And once
 // `maxInFlightPerConnection` reads wait on one connection and the oldest has waited a second, more
@@ -110,6 +111,12 @@ export interface ConnectionPoolOptions {
    * down (default 2000 ms; the operator passes its NATS read timeout).
    */
   reconnectGraceMs?: number;
+  /**
+   * How long a background check of a connection that is down waits for a PING's answer before the
+   * server counts as silent and is left for another (default twice pingTimeoutMs): a server that
+   * answers in 2–3 s is slow, not frozen.
+   */
+  silentAfterMs?: number;
   /** The clock the breaker and the slowness check measure on (monotonic by default). */
   now?: () => number;
 }
@@ -587,12 +594,22 @@ export class ConnectionPool {
     this.updateGauges();
   }
 
-  /** A request went unanswered: is the connection itself alive? One PING at a time, in the background. */
+  /**
+   * A request went unanswered: is the connection itself alive? One PING at a time, in the
+   * background. A PING unanswered within pingTimeoutMs finds the connection down only when nothing
+   * at all came from the server meanwhile: a server that answers, slowly (in 2–3 s, past the
+   * request and PING timeouts), still delivers the replies to earlier requests, and it is not left
+   * for another (connection-breaker.int: before, every late PING forced a reconnect, whose handshake
+   * through the same delay outlasted its own timeout, so a slow server's live connection was broken
+   * over and over). Its reads time out on their own, and count as timeouts do.
+   */
   private probe(entry: PooledConnection, nc: NatsConnection): void {
+    const receivedBefore = nc.stats().inMsgs;
     entry.probing ??= this.ping(nc)
-      .then((alive) => {
-        if (alive || this.pool.get(entry.key) !== entry) return;
-        this.markDown(entry, this.noPingReply(entry));
+      .then((answer) => {
+        if (answer === 'inTime' || this.pool.get(entry.key) !== entry) return;
+        if (nc.stats().inMsgs !== receivedBefore) return; // slow, not silent
+        this.markDown(entry, this.noPingReply(entry, this.options.pingTimeoutMs ?? 2000));
         this.leaveSilentServer(entry, nc);
       })
       .finally(() => (entry.probing = undefined));
@@ -625,9 +642,11 @@ export class ConnectionPool {
     let up: boolean;
     let error: BacklogError | undefined;
     if (nc && !nc.isClosed()) {
-      up = await this.ping(nc);
+      // Reads fail at once while the breaker is open, so nothing else comes from a slow server
+      // meanwhile: its PING may answer late (up to silentAfterMs) and still count as an answer.
+      up = (await this.ping(nc, this.silentAfterMs())) !== 'none';
       if (!up) {
-        error = this.noPingReply(entry);
+        error = this.noPingReply(entry, this.silentAfterMs());
         this.leaveSilentServer(entry, nc);
       }
     } else {
@@ -645,22 +664,39 @@ export class ConnectionPool {
     else if (error) this.markDown(entry, error);
   }
 
-  private async ping(nc: NatsConnection): Promise<boolean> {
+  /** How long a background check waits for a PING's answer before the server counts as silent. */
+  private silentAfterMs(): number {
+    const pingTimeoutMs = this.options.pingTimeoutMs ?? 2000;
+    return Math.max(pingTimeoutMs, this.options.silentAfterMs ?? 2 * pingTimeoutMs);
+  }
+
+  /**
+   * One PING: answered within pingTimeoutMs ('inTime'), later but within `lateWithinMs` ('late':
+   * alive, slow), or not at all ('none', a closed connection included).
+   */
+  private async ping(nc: NatsConnection, lateWithinMs?: number): Promise<'inTime' | 'late' | 'none'> {
+    const pingTimeoutMs = this.options.pingTimeoutMs ?? 2000;
+    const answered = nc.rtt().then(
+      () => true,
+      () => false,
+    );
     try {
-      await within(nc.rtt(), this.options.pingTimeoutMs ?? 2000, 'PING');
-      return true;
+      return (await within(answered, pingTimeoutMs, 'PING')) ? 'inTime' : 'none';
     } catch {
-      return false;
+      if (lateWithinMs === undefined || lateWithinMs <= pingTimeoutMs) return 'none';
+    }
+    try {
+      return (await within(answered, lateWithinMs - pingTimeoutMs, 'PING')) ? 'late' : 'none';
+    } catch {
+      return 'none';
     }
   }
 
-  private noPingReply(entry: PooledConnection): BacklogError {
+  private noPingReply(entry: PooledConnection, withinMs: number): BacklogError {
     const server = entry.servers.map(redactServer).join(', ');
-    return new BacklogError(
-      'Unreachable',
-      `no PING reply from NATS at ${server} within ${this.options.pingTimeoutMs ?? 2000} ms`,
-      { server },
-    );
+    return new BacklogError('Unreachable', `no PING reply from NATS at ${server} within ${withinMs} ms`, {
+      server,
+    });
   }
 
   private async open(entry: PooledConnection): Promise<NatsConnection> {
