@@ -5,6 +5,7 @@ import {
   answeredByLeader,
   consumerInfoError,
   consumerInfoProblems,
+  placementOf,
   sampleFromConsumerInfo,
   removesHeldMessages,
   removesInside,
@@ -390,5 +391,22 @@ describe('whether CONSUMER.INFO came from the consumer leader', () => {
     expect(answeredByLeader(info({ name: 'c' }))).toBe(false);
     expect(answeredByLeader(info({ name: 'c', leader: '' }))).toBe(false);
     expect(answeredByLeader(info({ name: 'c', leader: 7 }))).toBe(false);
+  });
+});
+
+describe('placementOf: where a clustered consumer lives (for a read nobody answers)', () => {
+  const withCluster = (cluster: unknown): ConsumerInfo => ({ cluster }) as unknown as ConsumerInfo;
+
+  it('counts the leader and the other replicas', () => {
+    expect(placementOf(withCluster({ name: 'c', leader: 'n1' }))).toEqual({ leader: 'n1', replicas: 1 });
+    expect(
+      placementOf(withCluster({ name: 'c', leader: 'n1', replicas: [{ name: 'n0' }, { name: 'n2' }] })),
+    ).toEqual({ leader: 'n1', replicas: 3 });
+  });
+
+  it('knows none on a standalone server or without a leader', () => {
+    expect(placementOf(withCluster(undefined))).toBeUndefined();
+    expect(placementOf(withCluster({ name: 'c', leader: '' }))).toBeUndefined();
+    expect(placementOf(withCluster({ name: 'c' }))).toBeUndefined();
   });
 });

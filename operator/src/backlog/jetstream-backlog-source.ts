@@ -636,6 +636,41 @@ export function consumerInfoError(err: unknown, ref: ConsumerRef, server: string
   );
 }
 
+/**
+ * Where a clustered consumer's replicas were at its last reading on a connection: its leader and how
+ * many replicas it has (CONSUMER.INFO `cluster`: the leader, and `replicas`, the others).
+ */
+interface ConsumerPlacement {
+  leader: string;
+  replicas: number;
+}
+
+const lastPlacements = new WeakMap<NatsConnection, Map<string, ConsumerPlacement>>();
+
+/** The placement a CONSUMER.INFO reply says, when clustered (undefined for a standalone server). */
+export function placementOf(info: ConsumerInfo): ConsumerPlacement | undefined {
+  const cluster: unknown = info.cluster;
+  if (typeof cluster !== 'object' || cluster === null) return undefined;
+  const { leader, replicas } = cluster as { leader?: unknown; replicas?: unknown };
+  if (typeof leader !== 'string' || leader === '') return undefined;
+  return { leader, replicas: 1 + (Array.isArray(replicas) ? replicas.length : 0) };
+}
+
+/**
+ * A read nobody answered, of a consumer whose only replica (an R1 stream in a cluster) was on
+ * another server at the last reading: no election can move it, so while that server is down nothing
+ * can answer for it, however long the wait. Said instead of "no answer from <the server this
+ * connection is on>", which is up (measured on a 3-node cluster, the R1 host killed: every
+ * CONSUMER.INFO and STREAM.INFO timed out for a minute, through a live node).
+ */
+export function onlyReplicaDownMessage(ref: ConsumerRef, server: string, host: string, text: string): string {
+  return `no answer from NATS at ${server} for consumer "${ref.consumer}" on stream "${ref.stream}" (${text}): its only replica (R1) was on ${host} at the last reading, so while ${host} is down nothing can read the backlog (there is no other replica to elect): bring ${host} back, or give the stream replicas (num_replicas 3) so a node's loss is an election`;
+}
+
+function isTimeout(err: unknown): boolean {
+  return err instanceof Error && (err.name === 'TimeoutError' || /\btimeout\b/i.test(err.message));
+}
+
 const managers = new WeakMap<NatsConnection, Map<string, Promise<JetStreamManager>>>();
 
 /** One JetStreamManager per connection and API prefix (they are cheap but not free). */
@@ -732,15 +767,41 @@ export async function readConsumerBacklog(
           : {}),
       };
     }
+    const placement = placementOf(info);
+    const placements = lastPlacements.get(nc) ?? new Map<string, ConsumerPlacement>();
+    lastPlacements.set(nc, placements);
+    if (placement === undefined) placements.delete(placementKey(ref));
+    else placements.set(placementKey(ref), placement);
     const sample = { ...sampleFromConsumerInfo(info, sentAt, facts?.subjects, removals), roundTripMs };
     // With max_deliver 1 a drop looks like a completion in the counters: counted from advisories.
     if (sample.maxDeliver === 1) sample.deliveryDrops = await dropsOf(nc, ref, started);
     return { ok: true, sample };
   } catch (err) {
-    const error = isBacklogError(err) ? err : consumerInfoError(err, ref, server);
+    let error = isBacklogError(err) ? err : consumerInfoError(err, ref, server);
+    const placement = lastPlacements.get(nc)?.get(placementKey(ref));
+    if (
+      isTimeout(err) &&
+      placement !== undefined &&
+      placement.replicas === 1 &&
+      placement.leader !== nc.info?.server_name
+    )
+      error = new BacklogError(
+        error.kind,
+        onlyReplicaDownMessage(
+          ref,
+          server,
+          placement.leader,
+          err instanceof Error ? err.message : String(err),
+        ),
+        error.where,
+      );
     options.observe?.((performance.now() - started) / 1000, error.kind);
     return { ok: false, error };
   }
+}
+
+function placementKey(ref: ConsumerRef): string {
+  return `${ref.domain ?? ''}|${ref.apiPrefix ?? ''}|${ref.stream}|${ref.consumer}`;
 }
 
 /**
