@@ -414,7 +414,7 @@ const lastStreamStates = new WeakMap<
  * and what the stream stored meanwhile shows at the next read: its counters only grow), so that
  * state is taken over instead of asking STREAM.INFO again — an idle consumer, or one whose replicas
  * are all stalled, costs one request a poll instead of two. At most for STREAM_STATE_REUSE_MS. On a
- * stream whose limits remove messages (max_age, max_msgs, max_msgs_per_subject…) the state is read
+ * stream whose limits remove messages (max_age, max_msgs, max_msgs_per_subject, per-message TTLs…) the state is read
  * at every reading: it moves without the consumer.
  */
 async function streamStateFor(

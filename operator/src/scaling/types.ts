@@ -115,7 +115,7 @@ export interface BacklogSample {
   removesInside?: 'limits' | 'requests';
   /**
    * Only a user's request (a message delete, a purge) removes messages from this stream: no limit
-   * does (no max_age, no max_msgs / max_bytes discarding old, no per-subject limit, no rollups; the
+   * does (no max_age, no max_msgs / max_bytes discarding old, no per-subject limit, rollups or per-message TTLs; the
    * default config). Such a removal of held messages is a one-off, not work done: the interval it
    * falls in counts toward no processing rate (rates.ts).
    */
