@@ -551,6 +551,17 @@ function replicasReadyCondition(
  * minElectionTimeoutDefault..maxElectionTimeoutDefault) — ~6 s measured on a 3-node cluster — and
  * the new leader then answers from the replicated state. That is no outage to fall back from; the
  * replicas are held meanwhile, and every failed poll still says NatsUnreachable.
+ *
+ * The worst single round, from nats-server 2.12's raft.go: a follower's timer is re-armed at every
+ * append or heartbeat from the leader (each second at least), for a random 4–9 s; it campaigns when
+ * it fires, and wins within a vote's round trip. Reads sent before that time out (nobody answers
+ * for a consumer whose leader the others still believe alive); reads sent after it get "no leader"
+ * answers, asked again within the poll (jetstream-backlog-source.ts ELECTION_RETRY_MS). So the run of
+ * failed reads, first to last, lasts less than the time from the leader's loss to the first
+ * campaign: at most 9 s, a 1 s margin here. Two things can stretch it: a follower behind on
+ * applying what was committed re-arms for 1 s instead of campaigning (minElectionTimeout / 4), and
+ * two followers campaigning within a round trip of each other split the vote and wait a new
+ * 4–9 s (a fraction of a per cent of elections). Either can start fallback at 10 s.
  */
 export const FALLBACK_MIN_OUTAGE_SECONDS = 10;
 
