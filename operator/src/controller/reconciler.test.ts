@@ -45,7 +45,7 @@ function sample(pending: number, at: number): BacklogSample {
  */
 function setup(
   spec: Record<string, unknown> = {},
-  options: { processClocks?: boolean; statusReadingsPerSecond?: number } = {},
+  options: { processClocks?: boolean; statusReadingsPerSecond?: number; cacheAnswers?: boolean } = {},
 ) {
   let now = 1_000_000;
   let object: EventConsumerObject = {
@@ -93,10 +93,27 @@ function setup(
     stored: undefined as EventConsumerObject | 'gone' | undefined,
     /** Objects handed to the cache as newer than it (cache.answered). */
     answered: [] as EventConsumerObject[],
+    /** The cache ignores what it is answered (the supervisor while stopped or not synced). */
+    cacheIgnoresAnswers: false,
   };
   const metrics = new OperatorMetrics({ processMetrics: false });
   const reconciler = new Reconciler({
-    cache: { get: () => object, answered: (o) => void world.answered.push(o) },
+    cache:
+      options.cacheAnswers === false
+        ? { get: () => object }
+        : {
+            get: () => object,
+            // As the informer supervisor does: a newer generation replaces the cached object
+            // (unless it ignores answers: stopped, or not synced yet).
+            answered: (o) => {
+              world.answered.push(o);
+              if (
+                !world.cacheIgnoresAnswers &&
+                (o.metadata?.generation ?? 0) > (object.metadata?.generation ?? 0)
+              )
+                object = o;
+            },
+          },
     autoscalers: {
       on: async (namespace, target) =>
         world.hpa !== undefined && target.name === 'worker'
@@ -845,6 +862,45 @@ describe('Reconciler on the process clocks: policy time is monotonic, the wall c
       replace(() => stored);
       await poll({ ok: true, sample: sample(450, at()) });
       expect(world.patches).toEqual([]);
+    });
+
+    it('a newer generation stored and a cache that cannot take it (no answered): next poll at the interval, not a hot loop', async () => {
+      const { world, poll, at } = setup({}, { cacheAnswers: false });
+      world.stored = {
+        metadata: { name: 'orders', namespace: 'ns', generation: 2, uid: 'u1' },
+        spec: {
+          scaleTargetRef: { name: 'worker' },
+          nats: { servers: ['nats://x:4222'], stream: 'S', consumer: 'c' },
+          pollInterval: '5s',
+          paused: true,
+        },
+      } as EventConsumerObject;
+      // The cache still holds generation 1: an immediate requeue would decide the same verdict
+      // from it, GET the same newer object and requeue at once again, for as long as the watch stalls.
+      for (let i = 0; i < 3; i++) {
+        const result = await poll({ ok: true, sample: sample(450, at()) }, 0);
+        expect(world.patches).toEqual([]);
+        // The normal delay (here the adaptive poll's 1 s while the backlog moves), never 0.
+        expect(result.requeueAfterMs).toBeGreaterThanOrEqual(1000);
+      }
+    });
+
+    it('a newer generation stored that the cache did not take (answered ignores it): next poll at the interval', async () => {
+      // The supervisor ignores answers while it is stopped or not yet synced: the cache keeps
+      // generation 1 though answered was called.
+      const { world, poll, at } = setup();
+      world.cacheIgnoresAnswers = true;
+      world.stored = {
+        metadata: { name: 'orders', namespace: 'ns', generation: 2, uid: 'u1' },
+        spec: {
+          scaleTargetRef: { name: 'worker' },
+          nats: { servers: ['nats://x:4222'], stream: 'S', consumer: 'c' },
+          pollInterval: '5s',
+        },
+      } as EventConsumerObject;
+      const result = await poll({ ok: true, sample: sample(450, at()) }, 0);
+      expect(world.answered.map((o) => o.metadata?.generation)).toEqual([2]);
+      expect(result.requeueAfterMs).toBeGreaterThanOrEqual(1000);
     });
 
     it('the same generation stored: written as decided', async () => {

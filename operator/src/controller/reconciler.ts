@@ -385,11 +385,15 @@ export class Reconciler {
     // Act.
     const action = await this.act(poll, spec, observation.scale, verdict);
     if ('specChanged' in action) {
-      // Decided by a spec older than the stored one: void. The cache holds the stored object now;
-      // decide again with it, at once. Deleted or recreated: its watch event (or the informer's
-      // restart) brings the news; until then, polls at the interval write nothing.
+      // Decided by a spec older than the stored one: void. When the cache took the stored object
+      // (cache.answered), decide again with it, at once. When it did not (no answered, or a
+      // supervisor not synced), an immediate requeue would decide from the same old spec, GET the
+      // same newer object and requeue at once again for as long as the watch stalls: the next poll
+      // comes at the interval instead, writing nothing until the cache catches up. Deleted or
+      // recreated: its watch event (or the informer's restart) brings the news; until then, polls
+      // at the interval write nothing.
       state.scaling = previous;
-      return action.specChanged === 'newer' ? { requeueAfterMs: 0 } : requeue();
+      return action.specChanged === 'newer' && this.cacheMovedPast(poll) ? { requeueAfterMs: 0 } : requeue();
     }
     if (!action.ok && action.conflict) {
       // The target changed since it was read: this verdict is void. Forget it (as if this poll
@@ -508,6 +512,15 @@ export class Reconciler {
     );
     this.deps.cache.answered?.(stored);
     return 'newer';
+  }
+
+  /** The cache now holds a newer generation of this EventConsumer than the one this poll decided with. */
+  private cacheMovedPast(poll: Poll): boolean {
+    const cached = this.deps.cache.get(poll.name, poll.namespace);
+    return (
+      cached?.metadata?.uid === poll.obj.metadata?.uid &&
+      (cached?.metadata?.generation ?? 0) > (poll.obj.metadata?.generation ?? 0)
+    );
   }
 
   /** The one change a poll may make: PATCH /scale, conditional on the version read. */
