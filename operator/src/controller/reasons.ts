@@ -22,4 +22,5 @@ export const SCALE_REASONS: Record<ScaleErrorKind, string> = {
   Conflict: 'ScaleConflict',
   Refused: 'ScaleRefused',
   Deleting: 'TargetDeleting',
+  ConversionFailed: 'TargetConversionFailed',
 };

@@ -111,12 +111,22 @@ export interface ScaleReadOptions {
  * - Deleting: the target has a deletionTimestamp (a finalizer or a foreground deletion keeps it a
  *   while): it is going away, and jetscale does not scale it. A custom resource's /scale does not
  *   say so: its object is read (metadata only) whenever its resourceVersion changed.
+ * - ConversionFailed: the target's CustomResourceDefinition converts between versions with a webhook,
+ *   and the webhook failed (unreachable, a bad certificate, an error of its own): the object exists
+ *   but the API server cannot hand it out (or take it) in spec.scaleTargetRef.apiVersion.
  * - Refused: the API server would not take the change or the reading for a reason of its own (an
  *   admission webhook, a ValidatingAdmissionPolicy, the target's validation): the message says
  *   what refused it, in the server's words.
  */
 export type ScaleErrorKind =
-  'TargetNotFound' | 'Forbidden' | 'NotScalable' | 'ReplicasUnset' | 'Conflict' | 'Refused' | 'Deleting';
+  | 'TargetNotFound'
+  | 'Forbidden'
+  | 'NotScalable'
+  | 'ReplicasUnset'
+  | 'Conflict'
+  | 'Refused'
+  | 'Deleting'
+  | 'ConversionFailed';
 
 export class ScaleError extends Error {
   constructor(
@@ -367,6 +377,12 @@ export class ScaleClient {
       }
       return reading;
     } catch (err) {
+      // The watch cache answers 404 for an object it holds none of: one created a moment ago, and
+      // one it cannot convert to this version (a CRD whose conversion webhook fails: the cache
+      // skips the object, while a read from etcd fails with the webhook's error). Only etcd tells
+      // a missing target from an unreadable one.
+      if (!options.fresh && err instanceof KubeApiError && err.status === 404)
+        return this.get(namespace, ref, { ...options, fresh: true });
       if (!readsObject && err instanceof KubeApiError && err.status === 404)
         throw await this.scaleNotFound(namespace, ref, plural, objectPath, err);
       throw this.translate(err, namespace, ref, plural, 'get');
@@ -486,11 +502,13 @@ export class ScaleClient {
     scaleErr: KubeApiError,
   ): Promise<unknown> {
     try {
-      await this.api.request('GET', objectPath, { query: { resourceVersion: '0' } });
+      // From etcd: the watch cache's 404 may be an object it cannot convert (see get).
+      await this.api.request('GET', objectPath);
     } catch (err) {
       if (err instanceof KubeApiError && err.status === 404)
         return this.translate(scaleErr, namespace, ref, plural, 'get');
-      return err;
+      const conversion = this.translate(err, namespace, ref, plural, 'get');
+      return conversion instanceof ScaleError && conversion.kind === 'ConversionFailed' ? conversion : err;
     }
     this.discovery.delete(ref.apiVersion);
     return new ScaleError(
@@ -563,6 +581,20 @@ export class ScaleClient {
       return new ScaleError(
         'ReplicasUnset',
         `${ref.kind} ${namespace}/${ref.name} has no ${unset[1]}, so its /scale cannot be read and the replicas it runs are not known; jetscale leaves it alone until it has one (as the HPA does): set ${unset[1]} on it, such as 1`,
+      );
+    }
+    // apiextensions-apiserver's webhook converter: "conversion webhook for <group/version>, Kind=<kind>
+    // failed: <why>", answered as a 500 InternalError (the object exists; it cannot be converted).
+    const conversion = /conversion webhook for ([^\s,]{1,300}), Kind=[^\s]{1,100} failed: (.{0,600})/s.exec(
+      err.message,
+    );
+    if (conversion !== null) {
+      const group = ref.apiVersion.includes('/') ? ref.apiVersion.split('/')[0] : '';
+      return new ScaleError(
+        'ConversionFailed',
+        verb === 'get'
+          ? `${ref.kind} ${namespace}/${ref.name} cannot be read as ${ref.apiVersion}: it is stored as ${conversion[1]}, and the conversion webhook of its CustomResourceDefinition ${plural}.${group} failed (${conversion[2]}). The target is there; jetscale leaves its replicas alone until it can be read. Fix the webhook (spec.conversion.webhook of that CRD: its Service and endpoints, its TLS certificate and caBundle, or its own error, in its logs), or set spec.scaleTargetRef.apiVersion to ${conversion[1]}, which needs no conversion`
+          : `${ref.kind} ${namespace}/${ref.name} cannot be scaled as ${ref.apiVersion}: the conversion webhook of its CustomResourceDefinition ${plural}.${group} failed converting from ${conversion[1]} (${conversion[2]}). Fix the webhook (spec.conversion.webhook of that CRD: its Service and endpoints, its TLS certificate and caBundle, or its own error, in its logs), or set spec.scaleTargetRef.apiVersion to the version its objects are stored in, which needs no conversion`,
       );
     }
     if (err.status === 409) {
