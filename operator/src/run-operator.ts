@@ -7,6 +7,7 @@
 // most one term: when it ends, work stops, per-EventConsumer metrics are dropped and
 // `leadershipLost` resolves — main.ts then exits so that nothing left in flight can write, and the
 // Deployment restarts the pod as a standby (operator/README.md, "High availability").
+import { randomBytes } from 'node:crypto';
 import type { KubeConfig, KubernetesListObject } from '@kubernetes/client-node';
 import type { EventConsumerObject } from './api/v1alpha1/event-consumer.js';
 import { eventConsumersPath } from './api/v1alpha1/group-version.js';
@@ -114,6 +115,8 @@ export async function runOperator(
       statusRatesRefreshMs: config.statusRatesSeconds * 1000,
       statusReadingsPerSecond: config.statusReadingsPerSecond,
       targetRefreshMs: config.targetRefreshSeconds * 1000,
+      // One term of one process: a restarted process (same pod name) is another writer.
+      writer: `${config.identity}/${randomBytes(4).toString('hex')}`,
     });
     return { reconciler, events };
   };

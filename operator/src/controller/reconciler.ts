@@ -139,6 +139,13 @@ export interface ReconcilerDeps {
   statusReadingsPerSecond?: number;
   /** Status PATCHes in flight at once. */
   statusWriteConcurrency?: number;
+  /**
+   * This process and leadership term, as status.writtenBy shows it: every status write is then
+   * conditional on the stored writtenBy being this term's (status-writer.ts), so a write of an
+   * ended term that reaches the API server late cannot overwrite the next leader's status.
+   * Absent (tests, tools): status is written without writtenBy and unconditionally.
+   */
+  writer?: string;
 }
 
 export interface ReconcileResult {
@@ -771,7 +778,10 @@ export class Reconciler {
    */
   private writeStatus(poll: Poll, status: EventConsumerStatus, updates: ConditionUpdate[]): void {
     const memory = poll.state.status;
-    const next = statusToWrite(memory, poll.obj, status, updates, poll.clocks.wall);
+    const next: EventConsumerStatus = {
+      ...statusToWrite(memory, poll.obj, status, updates, poll.clocks.wall),
+      writtenBy: this.deps.writer,
+    };
     this.deps.metrics.setConditions(poll.namespace, poll.name, next.conditions ?? []);
     const fingerprint = statusFingerprint(next);
     const lane = statusLane(
@@ -803,6 +813,9 @@ export class Reconciler {
           forgetWritten(memory, next);
           this.noticeRefusedStatus(poll, err);
         },
+        ...(this.deps.writer === undefined
+          ? {}
+          : { writer: { ours: this.deps.writer, seen: writtenBy(poll.obj) } }),
       },
       staleSince,
     );
@@ -897,6 +910,12 @@ function lastScaleBefore(
   const fromStatus = obj.status?.lastScaleTime === undefined ? NaN : Date.parse(obj.status.lastScaleTime);
   if (!Number.isFinite(fromStatus)) return undefined;
   return monotonicTimeOf(Math.min(fromStatus, clocks.wall), clocks);
+}
+
+/** status.writtenBy of the object as cached, when it is a string (the status is the API server's input). */
+function writtenBy(obj: EventConsumerObject): string | undefined {
+  const value: unknown = obj.status?.writtenBy;
+  return typeof value === 'string' ? value : undefined;
 }
 
 /** A /scale write the API server stored with other replicas than asked for. */

@@ -4,7 +4,7 @@
 import type { RequestOptions } from '../kube/api-client.js';
 import { FencedError, KubeApiError } from '../kube/api-client.js';
 import { silentLogger } from '../observability/logger.js';
-import { StatusWriteQueue, StatusWriter, type StatusPatch } from './status-writer.js';
+import { StatusOvertakenError, StatusWriteQueue, StatusWriter, type StatusPatch } from './status-writer.js';
 
 type Taken = { key: string; item: string } | { waitMs: number } | undefined;
 const keyOf = (t: Taken): string | undefined => (t && 'key' in t ? t.key : undefined);
@@ -227,6 +227,144 @@ describe('StatusWriter', () => {
     );
     await w.whenSettled();
     expect(log.sort()).toEqual(['failed /boom', 'failed /hooked/status', 'failed /invalid', 'written /ok']);
+  });
+
+  describe('conditional on status.writtenBy (a late write of an ended term is refused)', () => {
+    /** One stored EventConsumer and the JSON Patch semantics of the API server for it. */
+    function stored(writtenBy: string | undefined) {
+      const object = { metadata: { uid: 'u1' }, status: { writtenBy } as Record<string, unknown> };
+      const tested: Array<string | undefined> = [];
+      const api = {
+        request: async <T>(method: string, _path: string, options?: RequestOptions): Promise<T> => {
+          if (method === 'GET') return structuredClone(object) as T;
+          const ops = options?.body as Array<{ op: string; path: string; value: unknown }>;
+          const test = ops.find((o) => o.op === 'test' && o.path === '/status/writtenBy');
+          tested.push(test?.value as string | undefined);
+          for (const o of ops) {
+            const at = o.path === '/metadata/uid' ? object.metadata.uid : object.status.writtenBy;
+            if (o.op === 'test' && at !== o.value)
+              throw new KubeApiError(
+                422,
+                'Invalid',
+                'the server rejected our request due to an error in our request',
+              );
+          }
+          const add = ops.find((o) => o.op === 'add');
+          object.status = add?.value as Record<string, unknown>;
+          return structuredClone(object) as T;
+        },
+      };
+      return { object, tested, api };
+    }
+    const ops = (writer: string) => [
+      { op: 'test', path: '/metadata/uid', value: 'u1' },
+      { op: 'add', path: '/status', value: { writtenBy: writer } },
+    ];
+
+    it('tests what the cache showed before its first write, its own writtenBy after', async () => {
+      const { object, tested, api } = stored('a/1');
+      const w = new StatusWriter({ api, logger: silentLogger, readingsPerSecond: 100, now: () => 0 });
+      const log: string[] = [];
+      const patch = (): StatusPatch => ({
+        path: '/ec/status',
+        object: { path: '/ec', uid: 'u1' },
+        body: ops('b/2'),
+        writer: { ours: 'b/2', seen: 'a/1' },
+        onWritten: () => void log.push('written'),
+        onFailed: (err) => void log.push(`failed ${String(err)}`),
+      });
+      w.submit('ns/ec', 'state', patch(), 0);
+      await w.whenSettled();
+      w.submit('ns/ec', 'state', patch(), 0);
+      await w.whenSettled();
+      expect(tested).toEqual(['a/1', 'b/2']);
+      expect(log).toEqual(['written', 'written']);
+      expect(object.status.writtenBy).toBe('b/2');
+    });
+
+    it('refuses a write once another term wrote, and writes over it at the next try, testing what is stored now', async () => {
+      const { object, tested, api } = stored('a/1');
+      const w = new StatusWriter({ api, logger: silentLogger, readingsPerSecond: 100, now: () => 0 });
+      const failures: unknown[] = [];
+      const patch = (): StatusPatch => ({
+        path: '/ec/status',
+        object: { path: '/ec', uid: 'u1' },
+        body: ops('a/1'),
+        writer: { ours: 'a/1', seen: 'a/1' },
+        onWritten: () => undefined,
+        onFailed: (err) => void failures.push(err),
+      });
+      // Another term took the status over.
+      object.status = { writtenBy: 'c/3' };
+      w.submit('ns/ec', 'state', patch(), 0);
+      await w.whenSettled();
+      expect(object.status.writtenBy).toBe('c/3');
+      expect(failures).toHaveLength(1);
+      expect(failures[0]).toBeInstanceOf(StatusOvertakenError);
+      // The next poll (this term still leads): written over what is stored now.
+      w.submit('ns/ec', 'state', patch(), 0);
+      await w.whenSettled();
+      expect(tested).toEqual(['a/1', 'c/3']);
+      expect(object.status.writtenBy).toBe('a/1');
+    });
+
+    it('with a CRD that prunes writtenBy (older than it): every write goes, unconditionally, as before', async () => {
+      const { object, tested, api } = stored(undefined);
+      const pruning = {
+        request: async <T>(method: string, path: string, options?: RequestOptions): Promise<T> => {
+          const answer = await api.request<{ status?: Record<string, unknown> }>(method, path, options);
+          delete object.status.writtenBy;
+          if (answer.status) delete answer.status.writtenBy;
+          return answer as T;
+        },
+      };
+      const w = new StatusWriter({
+        api: pruning,
+        logger: silentLogger,
+        readingsPerSecond: 100,
+        now: () => 0,
+      });
+      const log: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        w.submit(
+          'ns/ec',
+          'state',
+          {
+            path: '/ec/status',
+            object: { path: '/ec', uid: 'u1' },
+            body: ops('b/2'),
+            writer: { ours: 'b/2', seen: undefined },
+            onWritten: () => void log.push('written'),
+            onFailed: () => void log.push('failed'),
+          },
+          0,
+        );
+        await w.whenSettled();
+      }
+      expect(log).toEqual(['written', 'written', 'written']);
+      expect(tested).toEqual([undefined, undefined, undefined]);
+    });
+
+    it('writes unconditionally over a status that has no writtenBy (written before it existed)', async () => {
+      const { object, tested, api } = stored(undefined);
+      const w = new StatusWriter({ api, logger: silentLogger, readingsPerSecond: 100, now: () => 0 });
+      w.submit(
+        'ns/ec',
+        'state',
+        {
+          path: '/ec/status',
+          object: { path: '/ec', uid: 'u1' },
+          body: ops('b/2'),
+          writer: { ours: 'b/2', seen: undefined },
+          onWritten: () => undefined,
+          onFailed: () => undefined,
+        },
+        0,
+      );
+      await w.whenSettled();
+      expect(tested).toEqual([undefined]);
+      expect(object.status.writtenBy).toBe('b/2');
+    });
   });
 
   it('on drain writes the waiting state changes and drops the readings, then sends nothing more', async () => {

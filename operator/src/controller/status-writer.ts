@@ -13,6 +13,15 @@
 //
 // The ordering is a pure queue (StatusWriteQueue, no clock of its own, no I/O); StatusWriter
 // runs the PATCHes through the term's API client.
+//
+// Each PATCH is conditional on status.writtenBy being what this term last stored there (before its
+// first write, what the cache showed): the fence (fenced-api.ts) stops an ended term from sending,
+// but a write sent in time can still reach the API server after the next leader took over (a link
+// that holds its bytes, a kernel buffer draining after the process froze). The next leader's first
+// write replaces writtenBy with its own, and the late one's test then fails: it is refused, as a
+// late /scale write is by its resourceVersion. A test that fails on an object still there is
+// another writer's status (a previous term's, or a status edited by hand): the next poll writes
+// over it, conditional on what is stored now.
 import type { KubeApi } from '../kube/api-client.js';
 import { isFailedPatchTest, isFenced, isNotFound } from '../kube/api-client.js';
 import type { Logger } from '../observability/logger.js';
@@ -170,6 +179,28 @@ export interface StatusPatch {
   onWritten(lane: StatusLane): void;
   /** Not written and not gone: the next poll must write again. */
   onFailed(err: unknown): void;
+  /**
+   * Who writes (status.writtenBy in `body`) and what the cached object showed there: the PATCH
+   * (a JSON Patch, an array of operations) then tests that the stored writtenBy is the one this
+   * term last wrote, or before its first write of this object, `seen`. Absent: not conditional.
+   */
+  writer?: { ours: string; seen: string | undefined };
+}
+
+/** What was stored in status.writtenBy, as far as this writer knows: null when nothing was. */
+type StoredWriter = string | null;
+
+/**
+ * A status write refused because the stored status was written by someone else since (its
+ * writtenBy is not the one expected): not a refusal to warn of; the next poll writes over it.
+ */
+export class StatusOvertakenError extends Error {
+  constructor(readonly storedWriter: StoredWriter) {
+    super(
+      `the status was written by ${storedWriter === null ? 'someone else (no writtenBy)' : `"${storedWriter}"`} since this term last wrote or read it`,
+    );
+    this.name = 'StatusOvertakenError';
+  }
 }
 
 export interface StatusWriterOptions {
@@ -192,6 +223,8 @@ export class StatusWriter {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly idle = new Set<() => void>();
+  /** Per key, status.writtenBy as this term last stored or learnt it (see StatusPatch.writer). */
+  private readonly storedWriters = new Map<string, StoredWriter>();
 
   constructor(private readonly options: StatusWriterOptions) {
     this.queue = new StatusWriteQueue({ readingsPerSecond: options.readingsPerSecond });
@@ -206,6 +239,7 @@ export class StatusWriter {
 
   forget(key: string): void {
     this.queue.remove(key);
+    this.storedWriters.delete(key);
     this.options.onWaiting?.(this.queue.sizeByLane());
   }
 
@@ -284,18 +318,31 @@ export class StatusWriter {
   }
 
   private async write(key: string, patch: StatusPatch, lane: StatusLane): Promise<void> {
+    const expectedWriter = this.expectedWriter(key, patch);
     try {
       const stored = await this.options.api.request<EventConsumerObject | undefined>('PATCH', patch.path, {
-        body: patch.body,
+        body: withWriterTest(patch.body, expectedWriter),
         ...(patch.contentType === undefined ? {} : { contentType: patch.contentType }),
       });
+      if (patch.writer !== undefined) this.storedWriters.set(key, writerStored(stored, patch.writer.ours));
       patch.onWritten(lane);
       if (stored?.metadata !== undefined) this.options.onAnswer?.(stored);
     } catch (err) {
       // Deleted meanwhile (404), or deleted and recreated under the same name (the patch's uid
       // test failed; the delete event cleans up and the new object's poll writes its own), or this
       // term ended (the next leader writes its own): nothing to retry.
-      if (!isNotFound(err) && !isFenced(err) && !(isFailedPatchTest(err) && (await this.replaced(patch)))) {
+      const after = isFailedPatchTest(err) ? await this.afterFailedTest(patch, expectedWriter) : undefined;
+      if (after !== undefined && after.kind === 'overtaken') {
+        this.storedWriters.set(key, after.storedWriter);
+        const [namespace, name] = key.split('/');
+        this.options.logger.info('status written by another writer since; the next poll writes over it', {
+          namespace,
+          name,
+          expected: expectedWriter,
+          stored: after.storedWriter,
+        });
+        patch.onFailed(new StatusOvertakenError(after.storedWriter));
+      } else if (!isNotFound(err) && !isFenced(err) && after?.kind !== 'replaced') {
         const [namespace, name] = key.split('/');
         this.options.logger.warn('status write failed; the next poll writes again', {
           namespace,
@@ -311,20 +358,57 @@ export class StatusWriter {
     }
   }
 
-  /**
-   * After a 422 Invalid without causes: true when the object is gone or is another one now (the
-   * uid test failed), false when it is still the one the status was built for (something else
-   * refused the write). Without a uid to compare, or when the object cannot be read, it is taken
-   * as replaced, as before: the next poll builds and writes a new status anyway.
-   */
-  private async replaced(patch: StatusPatch): Promise<boolean> {
-    const object = patch.object;
-    if (object === undefined) return true;
-    try {
-      const now = await this.options.api.request<{ metadata?: { uid?: unknown } }>('GET', object.path);
-      return now?.metadata?.uid !== object.uid;
-    } catch {
-      return true;
-    }
+  /** The writtenBy the PATCH must find stored: what this term last stored or learnt, else what the cache showed. */
+  private expectedWriter(key: string, patch: StatusPatch): StoredWriter | undefined {
+    if (patch.writer === undefined) return undefined;
+    const known = this.storedWriters.get(key);
+    return known !== undefined ? known : (patch.writer.seen ?? null);
   }
+
+  /**
+   * After a 422 Invalid without causes (a failed test): 'replaced' when the object is gone or is
+   * another one now (the uid test failed); 'overtaken' when it is the same object and its
+   * writtenBy is not the one tested (someone else wrote status since); 'refused' when it is still
+   * the one the status was built for (something else refused the write: a webhook, a policy).
+   * Without a uid to compare, or when the object cannot be read (an ended term's GET is fenced
+   * too), it is taken as replaced, as before: the next poll builds and writes a new status anyway.
+   */
+  private async afterFailedTest(
+    patch: StatusPatch,
+    expectedWriter: StoredWriter | undefined,
+  ): Promise<{ kind: 'replaced' | 'refused' } | { kind: 'overtaken'; storedWriter: StoredWriter }> {
+    const object = patch.object;
+    if (object === undefined) return { kind: 'replaced' };
+    let now: EventConsumerObject | undefined;
+    try {
+      now = await this.options.api.request<EventConsumerObject | undefined>('GET', object.path);
+    } catch {
+      return { kind: 'replaced' };
+    }
+    if (now?.metadata?.uid !== object.uid) return { kind: 'replaced' };
+    const storedWriter = typeof now.status?.writtenBy === 'string' ? now.status.writtenBy : null;
+    if (expectedWriter !== undefined && storedWriter !== expectedWriter)
+      return { kind: 'overtaken', storedWriter };
+    return { kind: 'refused' };
+  }
+}
+
+/**
+ * The writtenBy a written status carries as stored: the answer says (null when the field is not
+ * there: a CRD older than writtenBy prunes it, and then writes stay unconditional, as before it);
+ * an answer without the object is taken as `ours`.
+ */
+function writerStored(stored: EventConsumerObject | undefined, ours: string): StoredWriter {
+  if (stored?.metadata === undefined) return ours;
+  const value: unknown = stored.status?.writtenBy;
+  return typeof value === 'string' ? value : null;
+}
+
+/**
+ * The JSON Patch with a test that status.writtenBy is `expected` first (nothing to test when no
+ * writer is expected, or none was stored: a status written before writtenBy existed).
+ */
+function withWriterTest(body: unknown, expected: StoredWriter | undefined): unknown {
+  if (expected === undefined || expected === null || !Array.isArray(body)) return body;
+  return [{ op: 'test', path: '/status/writtenBy', value: expected }, ...(body as unknown[])];
 }

@@ -330,6 +330,11 @@ export interface EventConsumerStatus {
   lastBacklogReadTime?: string;
   consecutiveFailures?: number;
   conditions?: Condition[];
+  /**
+   * The operator replica and leadership term that wrote this status: the next write of that term
+   * is conditional on it (status-writer.ts), so an ended term's write that arrives late is refused.
+   */
+  writtenBy?: string;
 }
 
 /** An EventConsumer as read from the API server, before its spec is validated. */
