@@ -529,6 +529,29 @@ describe('Reconciler', () => {
     expect(result.requeueAfterMs).toBe(5000);
   });
 
+  it('shows a spec fix in the condition message at the next reconcile, not at the readings cadence', async () => {
+    const { world, poll, at, replace } = setup({ maxReplicas: 3 });
+    await poll({ ok: true, sample: sample(800, at()) });
+    await poll({ ok: true, sample: sample(800, at()) });
+    const limited = () =>
+      world.statusWrites.at(-1)?.conditions?.find((c) => c.type === 'ScalingLimited')?.message ?? '';
+    expect(limited()).toContain('capped by maxReplicas 3');
+    const writes = world.statusWrites.length;
+    // Only the message changes (still limited by maxReplicas, same reason): written at once all the same.
+    replace(
+      (o) =>
+        ({
+          ...o,
+          metadata: { ...o.metadata, generation: 2 },
+          spec: { ...(o.spec as Record<string, unknown>), maxReplicas: 4 },
+        }) as typeof o,
+    );
+    await poll({ ok: true, sample: sample(800, at()) }, 1000);
+    expect(world.statusWrites).toHaveLength(writes + 1);
+    expect(world.statusWrites.at(-1)?.observedGeneration).toBe(2);
+    expect(limited()).toContain('capped by maxReplicas 4');
+  });
+
   it('reports an invalid spec without touching the target', async () => {
     const { world, poll } = setup({ minReplicas: -3 });
     const result = await poll();
