@@ -169,6 +169,16 @@ describe('reading a sample from CONSUMER.INFO', () => {
     expect(of({ deliver_subject: '' })).toBeUndefined();
   });
 
+  it('tells a pull consumer whose priority groups pin one client (nats-server 2.11+)', () => {
+    const of = (extra: Record<string, unknown>) =>
+      sampleFromConsumerInfo(reply({ config: { durable_name: 'worker', ...extra } }), 0).pinnedClient;
+    expect(of({ priority_groups: ['jobs'], priority_policy: 'pinned_client' })).toBe(true);
+    expect(of({ priority_groups: ['jobs'], priority_policy: 'overflow' })).toBeUndefined();
+    expect(of({ priority_groups: ['jobs'], priority_policy: 'prioritized' })).toBeUndefined();
+    expect(of({ priority_policy: 'none' })).toBeUndefined();
+    expect(of({})).toBeUndefined(); // servers before 2.11 send neither
+  });
+
   it('reads a pause on the server (nats-server 2.11+: paused, pause_remaining in nanoseconds)', () => {
     const paused = reply({ paused: true, pause_remaining: 42_500_000_000 });
     expect(consumerInfoProblems(paused)).toEqual([]);

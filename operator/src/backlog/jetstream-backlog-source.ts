@@ -486,6 +486,7 @@ export function sampleFromConsumerInfo(
     filtered: filters.length > 0 && (stream === undefined || !filterCoversStream(filters, stream)),
     ...(typeof info.created === 'string' && info.created !== '' ? { consumerCreated: info.created } : {}),
     ...(pushWithoutGroup(info) ? { pushWithoutGroup: true } : {}),
+    ...(pinsOneClient(info) ? { pinnedClient: true } : {}),
     ...(String(info.config.ack_policy) === 'none' ? { ackNone: true } : {}),
     ...pauseOf(info),
   };
@@ -504,6 +505,17 @@ function pauseOf(info: ConsumerInfo): Pick<BacklogSample, 'paused' | 'pauseRemai
     paused: true,
     ...(typeof remaining === 'number' && remaining > 0 ? { pauseRemainingSeconds: remaining / 1e9 } : {}),
   };
+}
+
+/**
+ * A pull consumer whose priority groups pin one client (nats-server 2.11+, config.priority_policy
+ * pinned_client): the server delivers only to the pinned client and holds every other client's
+ * pull requests until the pin is dropped (ADR-42, Pull Consumer Priority Groups: the others are a
+ * warm standby). Servers before 2.11 send no priority_policy.
+ */
+function pinsOneClient(info: ConsumerInfo): boolean {
+  const policy: unknown = (info.config as { priority_policy?: unknown } | undefined)?.priority_policy;
+  return policy === 'pinned_client';
 }
 
 /** A push consumer (deliver_subject set) whose subscribers do not share its messages (no deliver_group). */

@@ -1188,6 +1188,30 @@ describe('decide: a push consumer without deliver_group', () => {
   });
 });
 
+describe('decide: a pull consumer whose priority group pins one client (priority_policy pinned_client)', () => {
+  // nats-server delivers a pinned group's messages to the pinned client only and holds every other
+  // client's pull requests until the pin is dropped: another replica is a standby, not capacity.
+  it('stays at one replica whatever the backlog, says why, and takes replicas above it down', () => {
+    const spec = withScalingDefaults({ maxReplicas: 20, backlogPerReplica: 100 });
+    const pinned = sample({ pending: 900, pinnedClient: true });
+    const d = decide(input({ spec, sample: pinned, currentReplicas: 1 }));
+    expect(d.desiredReplicas).toBe(1);
+    expect(d.limitedBy).toBe('PinnedClient');
+    expect(d.reason).toContain('pinned_client');
+    const above = decide(input({ spec, sample: pinned, currentReplicas: 9 }));
+    expect(above.desiredReplicas).toBeLessThan(9);
+    expect(above.desiredReplicas).toBeGreaterThanOrEqual(1);
+    const floor = decide(
+      input({
+        spec: withScalingDefaults({ minReplicas: 2, maxReplicas: 20 }),
+        sample: pinned,
+        currentReplicas: 2,
+      }),
+    );
+    expect(floor.desiredReplicas).toBe(2);
+  });
+});
+
 describe('decide: a consumer paused on the server', () => {
   // nats-server delivers nothing while pause_until is ahead: more replicas would only idle.
   it('adds no replicas while paused (before: 900 pending took 1 to 9), says why, and scales once it resumes', () => {

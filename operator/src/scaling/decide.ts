@@ -682,8 +682,17 @@ export function decide(input: ScalingInput): ScalingDecision {
 
   // What max_ack_pending lets work in parallel, when that is known (see the header, point 3).
   const ackCap = maxAckPendingCap(spec, sample, rateState, now);
-  // A push consumer without deliver_group hands every message to every subscriber: one replica.
-  const pushCapped = sample.pushWithoutGroup === true && maxReplicas > 1;
+  // Consumers that deliver to one replica only: a push consumer without deliver_group hands every
+  // message to every subscriber, and a pinned_client priority group delivers to the pinned client
+  // alone. Either way another replica adds no capacity: one replica.
+  const oneReceiver: 'PushConsumer' | 'PinnedClient' | undefined =
+    maxReplicas <= 1
+      ? undefined
+      : sample.pushWithoutGroup === true
+        ? 'PushConsumer'
+        : sample.pinnedClient === true
+          ? 'PinnedClient'
+          : undefined;
   // A consumer paused on the server delivers nothing to anyone until its pause_until (nats-server
   // server/consumer.go, loopAndGatherMsgs: "If the consumer is paused then stop sending"): its
   // backlog grows and more replicas would only idle, so none are added (3c).
@@ -691,7 +700,7 @@ export function decide(input: ScalingInput): ScalingDecision {
   const upper = Math.min(
     maxReplicas,
     ackCap?.replicas ?? Infinity,
-    pushCapped ? 1 : Infinity,
+    oneReceiver !== undefined ? 1 : Infinity,
     paused ? current : Infinity,
   );
   // Handlers that fail every message (rates.ts failingSince): nothing acknowledged while messages
@@ -799,9 +808,7 @@ export function decide(input: ScalingInput): ScalingDecision {
           cap < maxReplicas
             ? paused && cap === current
               ? 'ConsumerPaused'
-              : pushCapped
-                ? 'PushConsumer'
-                : 'MaxAckPending'
+              : (oneReceiver ?? 'MaxAckPending')
             : 'MaxReplicas';
       else limitedBy = 'MinReplicas';
     } else if (held) limitedBy = 'Stabilization';
@@ -819,6 +826,7 @@ export function decide(input: ScalingInput): ScalingDecision {
           : `held at minReplicas ${minReplicas === 0 ? 1 : minReplicas}`,
       MaxAckPending: `capped at ${upper} by max_ack_pending ${fmt(sample.maxAckPending)}: ${ackCap?.evidence ?? ''}`,
       PushConsumer: `capped at 1: a push consumer without deliver_group hands every message to every subscriber, so another replica would process each one again, not drain faster (set deliver_group, or use a pull consumer)`,
+      PinnedClient: `capped at 1: the consumer's priority_policy is pinned_client, so the server delivers to the pinned client only and another replica's pull requests wait as a standby, not drain faster (use priority_policy overflow or prioritized, or none, to share the backlog among replicas)`,
       ConsumerPaused: `held at ${current}: ${pauseText}`,
       HandlersFailing: `no replicas added: nothing was acknowledged for ${fmt(failingSeconds ?? 0)}s while ${fmt(rates.redeliveryPerSecond ?? 0)}/s were redelivered — the backlog is redeliveries of messages the handlers fail (nak or ack_wait running out), and more replicas would fail them faster (fix the handlers; max_deliver with a dead-letter subject stops the retries)`,
       StepPolicy: `step policy allows ${desired} now`,

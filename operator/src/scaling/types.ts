@@ -152,6 +152,13 @@ export interface BacklogSample {
    */
   pushWithoutGroup?: boolean;
   /**
+   * A pull consumer whose priority groups pin one client (nats-server 2.11+, priority_policy
+   * pinned_client): only the pinned client receives messages, every other replica's pull requests
+   * wait until the pin is dropped, so another replica is a standby, not capacity. decide caps
+   * replicas at 1.
+   */
+  pinnedClient?: boolean;
+  /**
    * The consumer is paused on the server (nats-server 2.11+: `paused` in CONSUMER.INFO, while its
    * config's pause_until is ahead): nothing is delivered to anyone, so no replica can drain the
    * backlog. decide adds no replicas; rates.ts takes no capacity from an interval that touches it.
@@ -225,6 +232,7 @@ export type ScalingLimit =
   | 'MinReplicas'
   | 'MaxAckPending'
   | 'PushConsumer'
+  | 'PinnedClient'
   | 'ConsumerPaused'
   | 'HandlersFailing'
   | 'StepPolicy'
