@@ -458,6 +458,23 @@ describe('charts/jetscale', () => {
       { rbac: { scaleTargets: [{ resource: 'rollouts' }] } },
       /at '\/rbac\/scaleTargets\/0': missing property 'apiGroup'/,
     ],
+    // A duplicate env name is not an error for the API server: the last one wins, so the operator
+    // would listen on 9999 while the probes and the Service use http.port, and never become ready.
+    [
+      'an extraEnv entry for a setting the chart owns',
+      {
+        extraEnv: [
+          { name: 'TZ', value: 'UTC' },
+          { name: 'JETSCALE_METRICS_PORT', value: '9999' },
+        ],
+      },
+      /extraEnv\[1\] JETSCALE_METRICS_PORT is set by the chart from http\.port: set http\.port instead/,
+    ],
+    [
+      'an extraEnv entry for the namespaces the chart grants',
+      { extraEnv: [{ name: 'JETSCALE_NAMESPACES', value: 'orders' }] },
+      /extraEnv\[0\] JETSCALE_NAMESPACES is set by the chart from watchNamespaces: set watchNamespaces instead/,
+    ],
   ])('refuses %s with a clear message', async (_name, values, message) => {
     await expectRefused(operatorChart, values, message);
   });

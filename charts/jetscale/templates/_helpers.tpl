@@ -64,4 +64,17 @@ app.kubernetes.io/part-of: jetscale
 {{- if and .Values.podDisruptionBudget.enabled (not (kindIs "string" .Values.podDisruptionBudget.minAvailable)) (ge (int .Values.podDisruptionBudget.minAvailable) (int .Values.replicaCount)) -}}
 {{- fail (printf "podDisruptionBudget.minAvailable (%v) must be below replicaCount (%v), or no node could ever be drained" .Values.podDisruptionBudget.minAvailable .Values.replicaCount) -}}
 {{- end -}}
+{{- /* The variables templates/deployment.yaml sets, and the value each comes from. A duplicate env
+     name is no error for the API server (the last one wins), so an extraEnv entry would silently
+     override the chart: e.g. a metrics port the probes and the Service do not use. */ -}}
+{{- $owned := dict "POD_NAME" "the pod's name (downward API)" "POD_NAMESPACE" "the pod's namespace (downward API)" "JETSCALE_METRICS_PORT" "http.port" "JETSCALE_LOG_LEVEL" "logLevel" "JETSCALE_WORKERS" "workers" "JETSCALE_NAMESPACES" "watchNamespaces" "JETSCALE_LEADER_ELECTION" "leaderElection.enabled" "JETSCALE_LEASE_NAME" "leaderElection.leaseName" "JETSCALE_LEASE_NAMESPACE" "the release namespace" "JETSCALE_LEASE_DURATION_SECONDS" "leaderElection.leaseDurationSeconds" "JETSCALE_LEASE_RENEW_DEADLINE_SECONDS" "leaderElection.renewDeadlineSeconds" "JETSCALE_LEASE_RETRY_PERIOD_SECONDS" "leaderElection.retryPeriodSeconds" -}}
+{{- range $i, $env := .Values.extraEnv -}}
+{{- with get $owned $env.name -}}
+{{- if hasPrefix "the " . -}}
+{{- fail (printf "extraEnv[%d] %s is set by the chart from %s: remove it from extraEnv" $i $env.name .) -}}
+{{- else -}}
+{{- fail (printf "extraEnv[%d] %s is set by the chart from %s: set %s instead" $i $env.name . .) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
