@@ -2,6 +2,9 @@
 // by a restarted operator or a new leader (consumer-state.ts carriedCapacity, decide.ts fromBacklog):
 // a status is input from outside, so only a recent, well-formed figure for the same stream and
 // consumer is taken.
+import { loadAllYaml } from '@kubernetes/client-node';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import {
   parseEventConsumerSpec,
   type EventConsumerObject,
@@ -15,10 +18,42 @@ import {
   newConsumerState,
   type ScalingMemory,
 } from './consumer-state.js';
-import { decide, type DecideInput } from './decide.js';
-import { statusForGeneration } from './report.js';
+import { decide, type ConsumersVerdict, type DecideInput, type Verdict } from './decide.js';
+import { statusAfterPoll, statusForGeneration } from './report.js';
+import { asRateState } from '../scaling/rates.js';
 
 const WALL = Date.parse('2026-12-04T06:00:00Z');
+
+interface SchemaNode {
+  type?: string;
+  properties?: Record<string, SchemaNode>;
+  items?: SchemaNode;
+}
+
+/** The CRD's status schema: the API server prunes every field it does not declare. */
+function statusSchema(): SchemaNode {
+  const file = path.resolve(process.cwd(), 'manifests/crd/jetscale.io_eventconsumers.yaml');
+  const [crd] = loadAllYaml(readFileSync(file, 'utf8')) as Array<{
+    spec: { versions: Array<{ schema: { openAPIV3Schema: SchemaNode } }> };
+  }>;
+  const status = crd?.spec.versions[0]?.schema.openAPIV3Schema.properties?.status;
+  if (status === undefined) throw new Error('no status schema in the CRD');
+  return status;
+}
+
+/** Paths of `value` the schema does not declare (what the API server would drop). */
+function undeclared(value: unknown, schema: SchemaNode, at: string): string[] {
+  if (Array.isArray(value))
+    return value.flatMap((v, i) =>
+      schema.items ? undeclared(v, schema.items, `${at}[${i}]`) : [`${at}[${i}]`],
+    );
+  if (value === null || typeof value !== 'object') return [];
+  return Object.entries(value as Record<string, unknown>).flatMap(([k, v]) => {
+    const declared = schema.properties?.[k];
+    if (v === undefined) return [];
+    return declared === undefined ? [`${at}.${k}`] : undeclared(v, declared, `${at}.${k}`);
+  });
+}
 const iso = (secondsAgo: number): string => new Date(WALL - secondsAgo * 1000).toISOString();
 
 function entry(over: Record<string, unknown> = {}): Record<string, unknown> {
@@ -53,8 +88,18 @@ describe('carriedCapacity (status read back)', () => {
     ['absurdly large', { rates: { perReplicaPerSecond: 1e12 } }],
     ['without a stream', { stream: undefined }],
     ['without a consumer', { consumer: '' }],
+    [
+      'whose low-end mark is not a boolean',
+      { rates: { perReplicaPerSecond: 25, perReplicaLowEndOnly: 'yes' } },
+    ],
   ])('ignores a figure %s', (_why, over) => {
     expect(carriedCapacity(entry(over), WALL)).toBeUndefined();
+  });
+
+  it('takes a figure marked as a low end as a low end', () => {
+    expect(
+      carriedCapacity(entry({ rates: { perReplicaPerSecond: 25, perReplicaLowEndOnly: true } }), WALL),
+    ).toEqual({ perReplicaPerSecond: 25, lowEndOnly: true, stream: 'S', consumer: 'c' });
   });
 
   it('ignores what is not an object', () => {
@@ -116,9 +161,10 @@ describe('a new process starts from the capacity in status', () => {
   }
 
   /** Two polls 5 s apart of 3 replicas carrying 50/s (never busy); the second poll's reason. */
-  function twoPolls(memory: ScalingMemory): { reason: string; memory: ScalingMemory } {
+  function twoPolls(memory: ScalingMemory): { reason: string; memory: ScalingMemory; verdict: Verdict } {
     let m = memory;
     let why = '';
+    let last: Verdict | undefined;
     for (const [i, t] of [1_000_000, 1_005_000].entries()) {
       const v = decide({
         spec,
@@ -131,9 +177,64 @@ describe('a new process starts from the capacity in status', () => {
       } as DecideInput);
       m = v.memory;
       why = v.why;
+      last = v;
     }
-    return { reason: why, memory: m };
+    if (last === undefined) throw new Error('no poll');
+    return { reason: why, memory: m, verdict: last };
   }
+
+  /** The status a poll with this verdict writes. */
+  function statusOf(verdict: Verdict): EventConsumerStatus {
+    const all = {
+      current: verdict.current,
+      desired: verdict.desired,
+      why: verdict.why,
+      conditions: [],
+      events: [],
+      consumers: [{ consumer, verdict }],
+    } as unknown as ConsumersVerdict;
+    return statusAfterPoll(
+      { observedGeneration: 3 },
+      3,
+      { specReplicas: 3, statusReplicas: 3, readyReplicas: 3, resourceVersion: '1' } as never,
+      all,
+      { wall: WALL },
+      undefined,
+    );
+  }
+
+  // A figure learnt while more replicas were asked for than ready is a low end only (rates.ts
+  // perReplicaLowEndOnly): the status says so, and a new process takes it back as one, not as a
+  // measurement (which would end the low end's re-measurement and size by it as if confirmed).
+  it('a low end in status stays a low end: written as one, carried as one', () => {
+    const lowEnd = {
+      arrivalPerSecond: 50,
+      processingPerSecond: 50,
+      perReplicaPerSecond: 25,
+      perReplicaLowEndOnly: true,
+    };
+    const state = newConsumerState(objectWith([entry({ rates: lowEnd })]), fingerprint, clocks);
+    const { memory, verdict } = twoPolls(state.scaling.c as ScalingMemory);
+    expect(asRateState(memory.history.rates)?.perReplicaLowEndOnly).toBe(true);
+    const written = statusOf(verdict);
+    expect(written.consumers?.[0]?.rates?.perReplicaLowEndOnly).toBe(true);
+    expect(written.rates?.perReplicaLowEndOnly).toBe(true);
+    // The CRD declares it (and all else written), or the API server would drop it unseen.
+    expect(undeclared(written, statusSchema(), 'status')).toEqual([]);
+    const again = newConsumerState(
+      objectWith([{ ...written.consumers?.[0], lastBacklogReadTime: iso(5) }]),
+      fingerprint,
+      clocks,
+    );
+    expect(again.scaling.c?.carriedCapacity?.lowEndOnly).toBe(true);
+  });
+
+  it('a measured figure is written without the low-end mark', () => {
+    const state = newConsumerState(objectWith([entry()]), fingerprint, clocks);
+    const { memory, verdict } = twoPolls(state.scaling.c as ScalingMemory);
+    expect(asRateState(memory.history.rates)?.perReplicaLowEndOnly).toBeUndefined();
+    expect(statusOf(verdict).consumers?.[0]?.rates?.perReplicaLowEndOnly).toBeUndefined();
+  });
 
   it('sizes by the carried capacity at its first readings, and drops it once its rates have it', () => {
     const state = newConsumerState(objectWith([entry()]), fingerprint, clocks);

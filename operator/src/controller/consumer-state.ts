@@ -60,6 +60,8 @@ export interface ScalingMemory {
 /** A per-replica capacity read back from status.consumers[] (see carriedCapacity). */
 export interface CarriedCapacity {
   perReplicaPerSecond: number;
+  /** The status marked it a low end only (rates.perReplicaLowEndOnly): it stays one. */
+  lowEndOnly?: true;
   stream: string;
   consumer: string;
 }
@@ -297,7 +299,10 @@ export function carriedCapacity(entry: unknown, wallNow: number): CarriedCapacit
   if (typeof e.stream !== 'string' || e.stream === '' || typeof e.consumer !== 'string' || e.consumer === '')
     return undefined;
   if (typeof e.rates !== 'object' || e.rates === null) return undefined;
-  const rate = (e.rates as { perReplicaPerSecond?: unknown }).perReplicaPerSecond;
+  const { perReplicaPerSecond: rate, perReplicaLowEndOnly: lowEnd } = e.rates as {
+    perReplicaPerSecond?: unknown;
+    perReplicaLowEndOnly?: unknown;
+  };
   if (
     typeof rate !== 'number' ||
     !Number.isFinite(rate) ||
@@ -305,10 +310,18 @@ export function carriedCapacity(entry: unknown, wallNow: number): CarriedCapacit
     rate > MAX_CARRIED_PER_REPLICA_PER_SECOND
   )
     return undefined;
+  // A mark that is neither true nor false is no status this operator wrote: not knowing whether
+  // the figure is a low end, take none.
+  if (lowEnd !== undefined && typeof lowEnd !== 'boolean') return undefined;
   if (typeof e.lastBacklogReadTime !== 'string') return undefined;
   const readAt = Date.parse(e.lastBacklogReadTime);
   if (!Number.isFinite(readAt)) return undefined;
   const age = (wallNow - readAt) / 1000;
   if (age > CARRIED_CAPACITY_MAX_AGE_SECONDS || age < -60) return undefined;
-  return { perReplicaPerSecond: rate, stream: e.stream, consumer: e.consumer };
+  return {
+    perReplicaPerSecond: rate,
+    ...(lowEnd === true ? { lowEndOnly: true as const } : {}),
+    stream: e.stream,
+    consumer: e.consumer,
+  };
 }

@@ -387,8 +387,10 @@ function fromBacklog(input: DecideInput, consumer: ConsumerSpec, sample: Backlog
     history.rates === undefined &&
     carried.stream === consumer.stream &&
     carried.consumer === consumer.consumer
-  )
+  ) {
     policyInput.carriedPerReplicaPerSecond = carried.perReplicaPerSecond;
+    if (carried.lowEndOnly === true) policyInput.carriedPerReplicaLowEndOnly = true;
+  }
   let decision = input.policy(policyInput);
   if (holdUntil !== undefined && now >= holdUntil) holdUntil = undefined;
   // The hold keeps what the target has, never more than maxReplicas: a bound lowered (or an

@@ -174,6 +174,7 @@ function consumerStatus(
       arrivalPerSecond: round(decision.rates.arrivalPerSecond),
       processingPerSecond: round(decision.rates.processingPerSecond),
       perReplicaPerSecond: round(decision.rates.perReplicaPerSecond),
+      perReplicaLowEndOnly: decision.rates.perReplicaLowEndOnly === true ? true : undefined,
     });
     entry.lastBacklogReadTime = at;
   } else if (same) {

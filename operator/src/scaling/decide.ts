@@ -331,6 +331,7 @@ export function decide(input: ScalingInput): ScalingDecision {
     ...(input.carriedPerReplicaPerSecond !== undefined
       ? { carriedPerReplicaPerSecond: input.carriedPerReplicaPerSecond }
       : {}),
+    ...(input.carriedPerReplicaLowEndOnly === true ? { carriedPerReplicaLowEndOnly: true } : {}),
   });
   const rates = ratesOf(rateState);
   // Readiness: only when the target reports it (a /scale subresource alone does not).

@@ -678,6 +678,11 @@ export interface RateOptions {
    * process's own measurements take over within seconds of being busy.
    */
   carriedPerReplicaPerSecond?: number;
+  /**
+   * The carried capacity was a low end only in that process (its status said
+   * perReplicaLowEndOnly): it stays one here (RateState.perReplicaLowEndOnly).
+   */
+  carriedPerReplicaLowEndOnly?: boolean;
 }
 
 /** The weight (seconds of evidence) of a capacity carried over from an earlier process. */
@@ -809,6 +814,7 @@ export function observeRates(
     ) {
       fresh.perReplicaPerSecond = carried;
       fresh.perReplicaEvidenceSeconds = CARRIED_EVIDENCE_SECONDS;
+      if (options.carriedPerReplicaLowEndOnly === true) fresh.perReplicaLowEndOnly = true;
     }
     return fresh;
   }
@@ -1499,6 +1505,8 @@ export function ratesOf(state: RateState | undefined): Rates {
   if (state?.processingPerSecond !== undefined) rates.processingPerSecond = state.processingPerSecond;
   if (state?.redeliveryPerSecond !== undefined) rates.redeliveryPerSecond = state.redeliveryPerSecond;
   if (state?.perReplicaPerSecond !== undefined) rates.perReplicaPerSecond = state.perReplicaPerSecond;
+  if (state?.perReplicaPerSecond !== undefined && state.perReplicaLowEndOnly === true)
+    rates.perReplicaLowEndOnly = true;
   if (state?.inFlightPerReplica !== undefined) rates.inFlightPerReplica = state.inFlightPerReplica;
   return rates;
 }

@@ -208,6 +208,12 @@ export interface Rates {
   /** Estimated capacity of one replica (measured while replicas were busy). */
   perReplicaPerSecond?: number;
   /**
+   * perReplicaPerSecond is a low end only, not a measurement: learnt while more replicas were asked
+   * for than counted ready, and not yet confirmed by a busy interval with every replica ready
+   * (rates.ts RateState.perReplicaLowEndOnly). Absent when measured.
+   */
+  perReplicaLowEndOnly?: boolean;
+  /**
    * Messages one ready replica held awaiting ack while work was waiting (measured): its client's
    * prefetch plus what its handlers work on. Reported, never used as concurrency.
    */
@@ -300,4 +306,6 @@ export interface ScalingInput {
    * rates yet (rates.ts RateOptions.carriedPerReplicaPerSecond). Optional.
    */
   carriedPerReplicaPerSecond?: number;
+  /** The carried capacity is a low end only (status rates.perReplicaLowEndOnly). Optional. */
+  carriedPerReplicaLowEndOnly?: boolean;
 }

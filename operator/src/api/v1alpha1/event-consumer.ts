@@ -290,6 +290,11 @@ export interface RatesStatus {
   arrivalPerSecond?: number;
   processingPerSecond?: number;
   perReplicaPerSecond?: number;
+  /**
+   * True while perReplicaPerSecond is a low end only (learnt while more replicas were asked for
+   * than ready, not yet confirmed by a busy interval with every replica ready); absent when measured.
+   */
+  perReplicaLowEndOnly?: boolean;
 }
 
 /** status.consumers[]: what one JetStream consumer showed and needs (one per consumersOf entry). */

@@ -43,8 +43,13 @@ export function stepViolations(run: Run): string[] {
       bad(`nextPollSeconds ${d.nextPollSeconds}`);
     const text = `${d.reason} ${d.activity.message}`;
     if (/NaN|undefined|Infinity|null/.test(text)) bad(`unreadable text: ${text}`);
-    for (const [k, v] of Object.entries(d.rates))
-      if (v !== undefined && !(Number.isFinite(v) && v >= 0)) bad(`rates.${k} = ${v}`);
+    for (const [k, v] of Object.entries(d.rates)) {
+      // The one mark among the numbers: present only as true, and only with the figure it marks.
+      if (k === 'perReplicaLowEndOnly') {
+        if (v !== true || d.rates.perReplicaPerSecond === undefined) bad(`rates.${k} = ${v}`);
+      } else if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v >= 0))
+        bad(`rates.${k} = ${v}`);
+    }
 
     // Zero only after a cooldown of readings with nothing pending, awaiting ack or delivered.
     if (desired === 0 && s.currentReplicas > 0) {
