@@ -2,6 +2,7 @@ import {
   CONFIRM_FACTOR,
   decide,
   emptyHistory,
+  LOW_END_REMEASURE_SECONDS,
   MAX_SAMPLES,
   PANIC_DRAIN_SECONDS,
   PANIC_WINDOW_SECONDS,
@@ -1898,5 +1899,88 @@ describe('decide: a first capacity learnt while pods not counted ready consume (
     const shortfall = /([\d.]+)\/s more than the 2 ready replicas do/.exec(last?.reason ?? '')?.[1];
     expect(Number(shortfall)).toBeLessThanOrEqual(25);
     expect(Number(shortfall)).toBeGreaterThan(0);
+  });
+});
+
+describe('decide: a low-end figure is re-measured, not kept (LOW_END_REMEASURE_SECONDS)', () => {
+  // A restarted operator took back a figure that was a low end only (10/s: learnt while pods not
+  // counted ready consumed) for replicas that do 20/s each. 200/s arrive, evenly; every pod asked
+  // for is ready STARTUP seconds later; readings every 2 s. Sized at 10/s with headroom, 23
+  // replicas each do 8.7/s: never busy, so no interval ever measures them, and before, the
+  // figure (and twice the replicas needed) stood for good.
+  const PER_REPLICA = 20;
+  const ARRIVAL = 200;
+  const STARTUP = 20;
+  function run(seconds: number): {
+    decisions: ReturnType<typeof decide>[];
+    replicas: number[];
+    pending: number[];
+  } {
+    const spec = withScalingDefaults({
+      minReplicas: 1,
+      maxReplicas: 100,
+      backlogPerReplica: 100,
+      scaleDown: { stabilizationWindowSeconds: 30 },
+    });
+    let arrived = 0;
+    let completed = 0;
+    let history = emptyHistory();
+    let readyAt: number[] = Array.from({ length: 23 }, () => -1000);
+    const decisions: ReturnType<typeof decide>[] = [];
+    const replicas: number[] = [];
+    const pending: number[] = [];
+    for (let t = 0; t <= seconds; t += 2) {
+      const ready = readyAt.filter((r) => r <= t).length;
+      const d = decide(
+        input({
+          spec,
+          sample: sampleFromTotals(s(t), arrived, completed, 0),
+          currentReplicas: readyAt.length,
+          readyReplicas: ready,
+          history,
+          now: s(t),
+          ...(t === 0 ? { carriedPerReplicaPerSecond: 10, carriedPerReplicaLowEndOnly: true } : {}),
+        }),
+      );
+      history = d.history;
+      decisions.push(d);
+      replicas.push(readyAt.length);
+      pending.push(arrived - completed);
+      // The ReplicaSet removes the newest pods first and starts new ones ready STARTUP s later. The
+      // first reading (no rates yet) is not applied downward: the controller holds the count after
+      // a restart (controller/decide.ts scaleDownHoldAfterRestart).
+      if (d.desiredReplicas < readyAt.length && t > 0) readyAt = readyAt.slice(0, d.desiredReplicas);
+      while (readyAt.length < d.desiredReplicas) readyAt.push(t + STARTUP);
+      const working = readyAt.filter((r) => r <= t).length;
+      arrived += ARRIVAL * 2;
+      completed = Math.min(arrived, completed + working * PER_REPLICA * 2);
+    }
+    return { decisions, replicas, pending };
+  }
+
+  it('re-measures it: the replicas come down to what 200/s needs at 20/s, and the figure to within reach of it', () => {
+    const { decisions, replicas, pending } = run(40 * 60);
+    const last = decisions.at(-1);
+    const figure = last?.rates.perReplicaPerSecond ?? 0;
+    // Still never above what a replica does (a low end, or measured), and no longer half of it.
+    expect(figure).toBeLessThanOrEqual(PER_REPLICA + 1e-9);
+    expect(figure).toBeGreaterThan(0.85 * PER_REPLICA);
+    // What 200/s needs at that figure with RATE_HEADROOM and the HPA's tolerance: 13-14 (23 before).
+    const end = replicas.slice(-300);
+    expect(Math.max(...end)).toBeLessThanOrEqual(Math.ceil((ARRIVAL * RATE_HEADROOM) / (0.85 * PER_REPLICA)));
+    expect(Math.min(...end)).toBeGreaterThanOrEqual(ARRIVAL / PER_REPLICA);
+    // Re-measuring let work wait at most once (the step that found the replicas' limit: after it
+    // the figure is within reach of what busy intervals showed, rates.ts perReplicaAtMost), and
+    // never more than a fraction of a start-up's arrivals.
+    const episodes = pending.filter((p, i) => p > 0 && !((pending[i - 1] ?? 0) > 0)).length;
+    expect(episodes).toBeLessThanOrEqual(1);
+    expect(Math.max(...pending)).toBeLessThan(ARRIVAL * STARTUP * 0.25);
+    expect(pending.slice(-300).every((p) => p === 0)).toBe(true);
+  });
+
+  it('keeps the low end for LOW_END_REMEASURE_SECONDS first', () => {
+    const { decisions } = run(LOW_END_REMEASURE_SECONDS - 60);
+    expect(decisions.at(-1)?.rates.perReplicaLowEndOnly).toBe(true);
+    expect(decisions.at(-1)?.desiredReplicas).toBe(23);
   });
 });

@@ -119,6 +119,22 @@ export const TOLERANCE = 0.1;
  * per-replica capacity is itself an estimate.
  */
 export const RATE_HEADROOM = 1.15;
+/**
+ * A per-replica figure that has been a low end only (rates.ts perReplicaLowEndOnly) for this long
+ * is re-measured: see LOW_END_PROBE_FACTOR.
+ */
+export const LOW_END_REMEASURE_SECONDS = 300;
+/**
+ * Re-measuring a low-end figure: the rate term sizes as if each replica did this multiple of it
+ * (the user's headroom kept), so the replicas do up to LOW_END_PROBE_FACTOR ÷ RATE_HEADROOM (1.3)
+ * times the figure. Either they keep up, which proves more (rates.ts: completions per replica
+ * above the figure raise it) and the next step sizes from the raised figure, or they are busy,
+ * which measures them (rates.ts catchesUp, with every replica ready) or bounds them from above
+ * (rates.ts perReplicaAtMost), and re-measuring stops once that bound is within this multiple of
+ * the figure. At worst (the figure was right) the replicas fall 30 % short until then: the backlog
+ * term and the start-up pile-up size for the queue as for any shortfall.
+ */
+export const LOW_END_PROBE_FACTOR = 1.5;
 /** Panic when the last interval's arrivals reach this multiple of the current replicas' capacity. */
 export const PANIC_FACTOR = 2;
 /**
@@ -513,7 +529,43 @@ export function decide(input: ScalingInput): ScalingDecision {
   // Less than one message piling up is none (a confirmed rate decays towards zero, never to it).
   const pileUp = shortfall * startupSeconds;
   const startupBacklog = pileUp >= 1 ? pileUp : 0;
-  if (arrival !== undefined && perReplica !== undefined && perReplica > 0 && objective !== undefined) {
+  // A figure that has been a low end only for LOW_END_REMEASURE_SECONDS is re-measured: replicas
+  // sized by it with headroom each do less than it, are never busy with every replica ready, and
+  // so nothing else would ever measure them (the policy fuzzer's world 1440: a 2.2-3.1/s figure for
+  // 5/s handlers held 11-16 replicas where 7 carry the stream, for the whole 900 s stretch). The
+  // HPA and Knative keep nothing they have not re-read within a window; this figure has only ever
+  // been a bound. The rate term sizes at LOW_END_PROBE_FACTOR times it (see there); the start-up
+  // pile-up and panic still count the figure itself.
+  const lowEndStood =
+    lowEndOnly && rateState.perReplicaLowEndSince !== undefined
+      ? (sample.at - rateState.perReplicaLowEndSince) / 1000
+      : 0;
+  // Not once busy intervals showed each replica does at most LOW_END_PROBE_FACTOR times the figure
+  // (rates.ts perReplicaAtMost): the figure is then within that of the truth. Nor for a stream
+  // measured as sent in batches (BATCHED_DISPERSION): RATE_HEADROOM does not cover its runs of
+  // batches, and the replicas a low end buys are what absorbs them. Re-measured there, the policy
+  // fuzzer's world 1440 (batches of 10 at 26.6/s, 5/s handlers, figure 2.5/s) came down from 11-16
+  // replicas to 7-8, and each run of batches then overflowed them and the drain of the pile-up
+  // asked for 20 (the fuzzer's bound is 17): that needs headroom sized for the batches first.
+  const atMost = rateState.perReplicaAtMost;
+  const remeasuring =
+    lowEndStood >= LOW_END_REMEASURE_SECONDS &&
+    perReplica !== undefined &&
+    (rateState.arrivalDispersion ?? 1) < BATCHED_DISPERSION &&
+    !(atMost !== undefined && atMost <= perReplica * LOW_END_PROBE_FACTOR);
+  const sizingPerReplica =
+    remeasuring && perReplica !== undefined ? perReplica * LOW_END_PROBE_FACTOR : perReplica;
+  const sizingText =
+    remeasuring && sizingPerReplica !== undefined
+      ? ` (a low end only, unconfirmed for ${fmt(lowEndStood)}s: sized at ${fmt(sizingPerReplica)}/s to re-measure it)`
+      : '';
+  if (
+    arrival !== undefined &&
+    sizingPerReplica !== undefined &&
+    perReplica !== undefined &&
+    perReplica > 0 &&
+    objective !== undefined
+  ) {
     // The pile-up counts only with what it would take the queue past what the objective lets
     // stand (all of it when what is queued is past it already), added to what is queued: a long
     // objective absorbs a start-up's worth of queue instead of buying pods for it. Counting the
@@ -528,14 +580,19 @@ export function decide(input: ScalingInput): ScalingDecision {
       arrivalPerSecond: arrival,
       queue:
         backlog + Math.min(startupBacklog, Math.max(0, projectedQueue - allowedQueue(objective, arrival))),
-      perReplicaPerSecond: perReplica,
+      perReplicaPerSecond: sizingPerReplica,
     });
-    rateReplicas = withTolerance(neededPerSecond, perReplica, current);
-    rateText = `${fmt(arrival)}/s arriving at ${fmt(perReplica)}/s per replica, a ${fmt(objective)}s latency objective with ${fmt(backlog)} queued${startupBacklog > 0 ? ` and ${fmt(startupBacklog)} more by the time new pods start` : ''} needs ${rateReplicas}`;
-  } else if (arrival !== undefined && perReplica !== undefined && perReplica > 0) {
+    rateReplicas = withTolerance(neededPerSecond, sizingPerReplica, current);
+    rateText = `${fmt(arrival)}/s arriving at ${fmt(perReplica)}/s per replica${sizingText}, a ${fmt(objective)}s latency objective with ${fmt(backlog)} queued${startupBacklog > 0 ? ` and ${fmt(startupBacklog)} more by the time new pods start` : ''} needs ${rateReplicas}`;
+  } else if (
+    arrival !== undefined &&
+    sizingPerReplica !== undefined &&
+    perReplica !== undefined &&
+    perReplica > 0
+  ) {
     const drain = Math.max(1, spec.drainWithinSeconds);
     const neededPerSecond = arrival * RATE_HEADROOM + drainPerSecond(pending, startupBacklog, drain);
-    rateReplicas = withTolerance(neededPerSecond, perReplica, current);
+    rateReplicas = withTolerance(neededPerSecond, sizingPerReplica, current);
     const source = recurringUsed
       ? `${fmt(arrival)}/s expected in ${spec.predictive.horizonSeconds}s (seen there in each of the last two ${fmt(((seasonalityState?.periodBuckets ?? 0) * 10) / 60)}-minute cycles)`
       : forecastUsed && forecast !== undefined
@@ -543,8 +600,8 @@ export function decide(input: ScalingInput): ScalingDecision {
         : `${fmt(arrival)}/s arriving`;
     rateText =
       startupBacklog > 0
-        ? `${source} at ${fmt(perReplica)}/s per replica, ${fmt(shortfall)}/s more than the ${ready} ready replicas do: draining the ${fmt(startupBacklog)} more by the time new pods start and ${pending > startupBacklog ? `as many of the ${fmt(pending)} pending` : `the ${fmt(pending)} pending`} within ${Math.min(PANIC_DRAIN_SECONDS, Math.max(1, spec.drainWithinSeconds))}s${pending > startupBacklog ? `, the rest within ${spec.drainWithinSeconds}s,` : ''} needs ${rateReplicas}`
-        : `${source} at ${fmt(perReplica)}/s per replica, draining ${fmt(pending)} pending within ${spec.drainWithinSeconds}s needs ${rateReplicas}`;
+        ? `${source} at ${fmt(perReplica)}/s per replica${sizingText}, ${fmt(shortfall)}/s more than the ${ready} ready replicas do: draining the ${fmt(startupBacklog)} more by the time new pods start and ${pending > startupBacklog ? `as many of the ${fmt(pending)} pending` : `the ${fmt(pending)} pending`} within ${Math.min(PANIC_DRAIN_SECONDS, Math.max(1, spec.drainWithinSeconds))}s${pending > startupBacklog ? `, the rest within ${spec.drainWithinSeconds}s,` : ''} needs ${rateReplicas}`
+        : `${source} at ${fmt(perReplica)}/s per replica${sizingText}, draining ${fmt(pending)} pending within ${spec.drainWithinSeconds}s needs ${rateReplicas}`;
   }
 
   // Panic: only on a fresh interval (not a repeated or reset reading) with capacity known, at the

@@ -257,6 +257,12 @@ export interface RateState {
    */
   perReplicaLowEndOnly?: boolean;
   /**
+   * Since when (ms, the clock of `now`) the figure has been a low end only (perReplicaLowEndOnly):
+   * decide.ts re-measures it once that is long (LOW_END_REMEASURE_SECONDS). Absent with a measured
+   * figure (and in older state: counts from the next reading).
+   */
+  perReplicaLowEndSince?: number;
+  /**
    * Replicas asked for before the count asked for last fell, and until when (ms) pods taken back
    * then may still consume: a pod taken back finishes what it holds (LOWER_BOUND_SETTLE_SECONDS),
    * and a pod not counted ready may have been consuming already.
@@ -348,6 +354,14 @@ export interface RateState {
    * doing 50/s between them are not scaled to 1 because their backlog is small).
    */
   perReplicaAtLeast?: number;
+  /**
+   * While the figure is a low end only (perReplicaLowEndOnly): the least high end of the busy
+   * intervals seen since, completions ÷ the warm ready replicas. Ready replicas that are busy
+   * throughout each do all they can, and anything else (pods not counted ready yet, pods being
+   * taken back finishing what they hold, replicas still warming up) only adds completions, so each
+   * replica does at most this. decide.ts stops re-measuring the low end once it is within reach.
+   */
+  perReplicaAtMost?: number;
   /** Settled intervals counted towards perReplicaAtLeast since the last span was complete. */
   shownSpell?: Spell;
   /** Processing by ready replica count at a full max_ack_pending (reset when the limit changes). */
@@ -847,11 +861,14 @@ export function observeRates(
     if (previous.perReplicaEvidenceSeconds !== undefined)
       reset.perReplicaEvidenceSeconds = previous.perReplicaEvidenceSeconds;
     if (previous.perReplicaLowEndOnly === true) reset.perReplicaLowEndOnly = true;
+    if (previous.perReplicaLowEndSince !== undefined)
+      reset.perReplicaLowEndSince = previous.perReplicaLowEndSince;
     if (options.askedReplicas !== undefined) reset.last.askedReplicas = options.askedReplicas;
     const askedBefore = takenBackAsked(previous, options.askedReplicas ?? readyReplicas, sample.at);
     if (askedBefore !== undefined) reset.askedBefore = askedBefore;
     if (previous.inFlightPerReplica !== undefined) reset.inFlightPerReplica = previous.inFlightPerReplica;
     if (previous.perReplicaAtLeast !== undefined) reset.perReplicaAtLeast = previous.perReplicaAtLeast;
+    if (previous.perReplicaAtMost !== undefined) reset.perReplicaAtMost = previous.perReplicaAtMost;
     if (previous.atCap !== undefined) reset.atCap = previous.atCap;
     return reset;
   }
@@ -1302,7 +1319,17 @@ export function observeRates(
       next.perReplicaAtLeast = Math.max(shownBefore ?? 0, spell.completed / spell.replicaSeconds);
   }
   if (perReplica !== undefined) next.perReplicaPerSecond = perReplica;
-  if (perReplica !== undefined && figureLowEndOnly) next.perReplicaLowEndOnly = true;
+  if (perReplica !== undefined && figureLowEndOnly) {
+    next.perReplicaLowEndOnly = true;
+    const atMostBefore =
+      previous.perReplicaLowEndOnly === true ? finiteNonNegative(previous.perReplicaAtMost) : undefined;
+    const highEnd =
+      capacityEvidence && busyThroughout && !lowEndOnly && warm > 0 ? capacityPerSecond / warm : undefined;
+    const atMost = highEnd === undefined ? atMostBefore : Math.min(atMostBefore ?? Infinity, highEnd);
+    if (atMost !== undefined) next.perReplicaAtMost = atMost;
+    next.perReplicaLowEndSince =
+      previous.perReplicaLowEndOnly === true ? (previous.perReplicaLowEndSince ?? sample.at) : sample.at;
+  }
   if (perReplica !== undefined && perReplicaEvidence !== undefined)
     next.perReplicaEvidenceSeconds = perReplicaEvidence;
 
