@@ -138,4 +138,28 @@ describe('jetscale migrate against the real API server', () => {
     expect(result.stdout).toBe('');
     expect(result.stderr).toMatch(/broken\.yaml:\d+:/);
   });
+
+  it('--from-cluster as a user RBAC denies: exit 2, one short error naming the user and what to grant', async () => {
+    // The stack's kubeconfig, impersonating a user with no permissions (kubeconfig `as:`).
+    const kubeconfig = path.join(testScratchDir('jetscale-rbac-'), 'config');
+    writeFileSync(
+      kubeconfig,
+      readFileSync(testStack().kubeconfigPath, 'utf8').replace(
+        /^(\s+)user:\s*$/m,
+        '$1user:\n$1  as: drill-nobody',
+      ),
+    );
+    expect(readFileSync(kubeconfig, 'utf8')).toMatch(/as: drill-nobody/);
+    const result = await run(process.execPath, [cli, 'migrate', '--from-cluster', '-n', 'orders'], {
+      env: { ...process.env, KUBECONFIG: kubeconfig },
+    });
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(/forbidden/i);
+    expect(result.stderr).toMatch(/drill-nobody/);
+    expect(result.stderr).toMatch(/grant list on scaledobjects\.keda\.sh in namespace orders/);
+    // What to fix, not the HTTP exchange: no response headers or raw body.
+    expect(result.stderr.trim().split('\n').length).toBeLessThanOrEqual(3);
+    expect(result.stderr).not.toMatch(/Headers:|"kind":"Status"/);
+  }, 60_000);
 });

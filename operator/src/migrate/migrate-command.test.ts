@@ -1,6 +1,8 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runMigrate, type MigrateIo } from './migrate-command.js';
+import { listScaledObjectsFromCluster, runMigrate, type MigrateIo } from './migrate-command.js';
 
 const testdata = path.join(path.dirname(fileURLToPath(import.meta.url)), 'testdata', 'keda');
 
@@ -100,5 +102,64 @@ describe('jetscale migrate (command)', () => {
     expect(await runMigrate(['-f', '/nonexistent/so.yaml'], x)).toBe(2);
     expect(x.err).toMatch(/no such file or directory/);
     expect(x.out).toBe('');
+  });
+});
+
+// Drills: --from-cluster with a kubeconfig a user gets wrong on day one. The error must name the
+// kubeconfig and say what to fix, and never fall back to an API server nobody configured.
+describe('jetscale migrate --from-cluster: a wrong kubeconfig', () => {
+  const saved = {
+    KUBECONFIG: process.env.KUBECONFIG,
+    HOME: process.env.HOME,
+    SVC: process.env.KUBERNETES_SERVICE_HOST,
+  };
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'jetscale-kubeconfig-'));
+    delete process.env.KUBERNETES_SERVICE_HOST;
+    process.env.HOME = dir;
+  });
+  afterEach(() => {
+    for (const [key, value] of [
+      ['KUBECONFIG', saved.KUBECONFIG],
+      ['HOME', saved.HOME],
+      ['KUBERNETES_SERVICE_HOST', saved.SVC],
+    ] as const)
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('KUBECONFIG naming a file that does not exist', async () => {
+    process.env.KUBECONFIG = path.join(dir, 'missing');
+    await expect(listScaledObjectsFromCluster(undefined)).rejects.toThrow(
+      new RegExp(`KUBECONFIG names ${path.join(dir, 'missing')}, which does not exist`),
+    );
+  });
+
+  it('a kubeconfig that is not YAML', async () => {
+    process.env.KUBECONFIG = path.join(dir, 'config');
+    writeFileSync(process.env.KUBECONFIG, 'clusters: [\n');
+    await expect(listScaledObjectsFromCluster(undefined)).rejects.toThrow(
+      /^cannot read the kubeconfig \(KUBECONFIG=.*config\): [^\n]+$/,
+    );
+  });
+
+  it('no kubeconfig at all (no KUBECONFIG, no ~/.kube/config, not in a pod)', async () => {
+    delete process.env.KUBECONFIG;
+    await expect(listScaledObjectsFromCluster(undefined)).rejects.toThrow(
+      /no kubeconfig: KUBECONFIG is not set and .*\.kube\/config does not exist/,
+    );
+  });
+
+  it('a kubeconfig without a current context', async () => {
+    process.env.KUBECONFIG = path.join(dir, 'config');
+    writeFileSync(
+      process.env.KUBECONFIG,
+      'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]\nusers: [{name: u, user: {token: x}}]\ncontexts: [{name: ctx, context: {cluster: c, user: u}}]\n',
+    );
+    await expect(listScaledObjectsFromCluster(undefined)).rejects.toThrow(
+      /the kubeconfig \(KUBECONFIG=.*\) has no current context: run kubectl config use-context <name>/,
+    );
   });
 });

@@ -2,9 +2,11 @@
 // writes the EventConsumers they become as YAML (stdout or -o), and reports every field that was
 // changed or not carried on stderr. Exit 0: everything found was converted (or was not a
 // nats-jetstream ScaledObject); 1: some objects were refused (the others are still written);
-// 2: bad usage or input that cannot be parsed (nothing is written).
+// 2: bad usage, or input that cannot be read or parsed: a file, the kubeconfig, the cluster's
+// answer (nothing is written).
 import * as k8s from '@kubernetes/client-node';
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import path from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import { convertObject, type Conversion, type ConvertOptions } from './convert.js';
@@ -28,7 +30,8 @@ KEDA's HPA takes the largest over its metrics).
 
 The report on stderr has one line per object (converted, refused or skipped) and one line per field
 that was changed or not carried, with the reason. Exit status: 0 all converted, 1 some refused
-(the rest are written), 2 usage or parse error (nothing written).
+(the rest are written), 2 usage error or input that cannot be read (a file, the kubeconfig,
+the cluster: RBAC) or parsed (nothing written).
 Step by step: docs/migrating-from-keda.md`;
 
 export interface MigrateIo {
@@ -229,8 +232,7 @@ export async function runMigrate(argv: string[], io: MigrateIo): Promise<number>
 
 /** The real cluster reader: the current kubectl context, keda.sh/v1alpha1 scaledobjects. */
 export async function listScaledObjectsFromCluster(namespace: string | undefined): Promise<unknown[]> {
-  const kc = new k8s.KubeConfig();
-  kc.loadFromDefault();
+  const kc = loadKubeConfig();
   const api = kc.makeApiClient(k8s.CustomObjectsApi);
   const common = { group: 'keda.sh', version: 'v1alpha1', plural: 'scaledobjects' };
   try {
@@ -243,10 +245,68 @@ export async function listScaledObjectsFromCluster(namespace: string | undefined
       throw new Error('the API server answered the ScaledObject list without items');
     return list.items;
   } catch (err) {
-    if (err instanceof k8s.ApiException && err.code === 404)
+    if (!(err instanceof k8s.ApiException)) throw err;
+    if (err.code === 404)
       throw new Error(
         `the cluster of context "${kc.getCurrentContext()}" has no KEDA ScaledObject resource (scaledobjects.keda.sh/v1alpha1)`,
       );
-    throw err;
+    // The API server's own sentence (a metav1.Status message), not client-node's HTTP dump.
+    const said = statusMessage(err.body) ?? `HTTP ${err.code}`;
+    if (err.code === 403)
+      throw new Error(
+        `cannot list ScaledObjects with context "${kc.getCurrentContext()}": ${said}; grant list on scaledobjects.keda.sh ${namespace === undefined ? 'at the cluster scope (a ClusterRole), or pass -n NAMESPACE' : `in namespace ${namespace}`}, or give the ScaledObjects as files (-f)`,
+      );
+    throw new Error(
+      `cannot list ScaledObjects with context "${kc.getCurrentContext()}": the API server answered ${err.code}: ${said}`,
+    );
   }
+}
+
+/** The `message` of a metav1.Status body (a JSON string or already parsed), if there is one. */
+function statusMessage(body: unknown): string | undefined {
+  let parsed: unknown = body;
+  if (typeof body === 'string')
+    try {
+      parsed = JSON.parse(body);
+    } catch {
+      return body.trim() === '' ? undefined : body.trim().split('\n')[0];
+    }
+  const message = (parsed as { message?: unknown } | null)?.message;
+  return typeof message === 'string' && message !== '' ? message : undefined;
+}
+
+/**
+ * The kubeconfig kubectl would use (KUBECONFIG, else ~/.kube/config, else the pod's service
+ * account), read with errors that name it and say what to fix. Never client-node's fallback to
+ * http://localhost:8080, an API server nobody configured.
+ */
+export function loadKubeConfig(): k8s.KubeConfig {
+  const fromEnv = process.env.KUBECONFIG;
+  const homeConfig = path.join(process.env.HOME ?? homedir(), '.kube', 'config');
+  let source: string;
+  if (fromEnv !== undefined && fromEnv !== '') {
+    for (const file of fromEnv.split(path.delimiter).filter((f) => f !== ''))
+      if (!existsSync(file))
+        throw new Error(
+          `KUBECONFIG names ${file}, which does not exist: point KUBECONFIG at the kubeconfig kubectl uses`,
+        );
+    source = `KUBECONFIG=${fromEnv}`;
+  } else if (existsSync(homeConfig)) source = homeConfig;
+  else if (process.env.KUBERNETES_SERVICE_HOST !== undefined) source = "the pod's service account";
+  else
+    throw new Error(
+      `no kubeconfig: KUBECONFIG is not set and ${homeConfig} does not exist; set KUBECONFIG to the file kubectl uses, or give the ScaledObjects as files (-f)`,
+    );
+  const kc = new k8s.KubeConfig();
+  try {
+    kc.loadFromDefault();
+  } catch (err) {
+    const message = (err instanceof Error ? err.message : String(err)).split('\n')[0];
+    throw new Error(`cannot read the kubeconfig (${source}): ${message}`);
+  }
+  if (kc.getCurrentContext() === '' || kc.getCurrentCluster() === null)
+    throw new Error(
+      `the kubeconfig (${source}) has no current context: run kubectl config use-context <name>`,
+    );
+  return kc;
 }
