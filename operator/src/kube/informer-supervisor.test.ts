@@ -33,6 +33,7 @@ const obj = (name: string, rv = '1'): KubernetesObject => ({
 
 function setup(initial: KubernetesObject[], opts: { staleAfterMs?: number; resyncMs?: number } = {}) {
   let items = initial;
+  let lists = 0;
   const instances: FakeInformer[] = [];
   const factory: InformerFactory<KubernetesObject> = (_path, list) => {
     const informer = new FakeInformer(list);
@@ -43,7 +44,10 @@ function setup(initial: KubernetesObject[], opts: { staleAfterMs?: number; resyn
   const supervisor = new InformerSupervisor<KubernetesObject>({
     resource: 'things',
     path: '/things',
-    list: async () => ({ items, metadata: { resourceVersion: '1' } }),
+    list: async () => {
+      lists++;
+      return { items, metadata: { resourceVersion: '1' } };
+    },
     factory,
     logger: silentLogger,
     backoff: { baseMs: 1000, maxMs: 8000, jitter: 0 },
@@ -57,7 +61,14 @@ function setup(initial: KubernetesObject[], opts: { staleAfterMs?: number; resyn
     update: (o) => events.push(`update ${o.metadata?.name}`),
     delete: (o) => events.push(`delete ${o.metadata?.name}`),
   });
-  return { supervisor, instances, restarts, events, setItems: (next: KubernetesObject[]) => (items = next) };
+  return {
+    supervisor,
+    instances,
+    restarts,
+    events,
+    setItems: (next: KubernetesObject[]) => (items = next),
+    lists: () => lists,
+  };
 }
 
 // Lets the supervisor's promise chains (stop old informer, list, start) settle under fake timers.
@@ -207,6 +218,65 @@ describe('InformerSupervisor', () => {
       expect(restarts).toEqual([]);
       expect(supervisor.get('a', 'ns')?.metadata?.generation).toBe(1);
       await supervisor.stop();
+    });
+  });
+
+  describe('a silent watch is probed: the list it would have kept in step with', () => {
+    const withGen = (name: string, rv: string, generation: number): KubernetesObject => ({
+      metadata: { name, namespace: 'ns', resourceVersion: rv, generation, uid: `uid-${name}` },
+    });
+
+    it('takes a spec change the watch missed at once (no canary wait) and restarts the informer', async () => {
+      const { supervisor, restarts, setItems, events } = setup([withGen('a', '1', 1)]);
+      await supervisor.start();
+      setItems([withGen('a', '2', 2)]);
+      jest.advanceTimersByTime(12_500);
+      await settle();
+      expect(restarts).toEqual(['missed']);
+      expect(supervisor.get('a', 'ns')?.metadata?.generation).toBe(2);
+      expect(events).toEqual(['add a', 'update a']);
+      await supervisor.stop();
+    });
+
+    it('restarts canaryMs after a probe found a change the watch did not bring (same generation, a new object, a deleted one)', async () => {
+      for (const next of [
+        [withGen('a', '2', 1)],
+        [withGen('a', '1', 1), withGen('b', '3', 1)],
+        [] as KubernetesObject[],
+      ]) {
+        const { supervisor, restarts, setItems } = setup([withGen('a', '1', 1)]);
+        await supervisor.start();
+        setItems(next);
+        jest.advanceTimersByTime(12_500);
+        await settle();
+        expect(restarts).toEqual([]);
+        jest.advanceTimersByTime(12_500);
+        await settle();
+        expect(restarts).toEqual(['stale']);
+        await supervisor.stop();
+      }
+    });
+
+    it('does not probe while the watch brings events, and a probe that finds the cache current restarts nothing', async () => {
+      const { supervisor, instances, restarts, lists } = setup([withGen('a', '1', 1)]);
+      await supervisor.start();
+      const listed = lists();
+      for (let rv = 2; rv < 8; rv++) {
+        jest.advanceTimersByTime(5_000);
+        instances[0]?.emit('update', withGen('a', String(rv), 1));
+      }
+      await settle();
+      expect(lists()).toBe(listed);
+      // Then quiet, and nothing changed meanwhile: probed, and left alone.
+      const { supervisor: quiet, restarts: quietRestarts, lists: quietLists } = setup([withGen('a', '1', 1)]);
+      await quiet.start();
+      jest.advanceTimersByTime(60_000);
+      await settle();
+      expect(quietLists()).toBeGreaterThan(1);
+      expect(quietRestarts).toEqual([]);
+      expect(restarts).toEqual([]);
+      await supervisor.stop();
+      await quiet.stop();
     });
   });
 });

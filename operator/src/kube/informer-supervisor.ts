@@ -15,6 +15,15 @@
 // and the informer restarts at once. An answer whose metadata.generation is newer than the cached
 // object's shows a spec change the watch missed: the answer (the object as stored) replaces the
 // cached one now, so the next reconcile uses it, and the informer restarts. No extra request.
+//
+// A quiet EventConsumer writes status rarely (minutes apart when nothing changes), so its writes
+// alone would leave a stalled watch unnoticed for that long, and a spec change with it. So a
+// watch that has brought nothing for `probeAfterMs` is probed: the list it keeps in step with is
+// read (one request per probeAfterMs, and only while the watch is silent), and every object whose
+// resourceVersion differs from the cached one is handled as a write answer is — a newer generation
+// taken at once, anything else owed by the watch within canaryMs; so is an object the list has and
+// the cache has not, or the other way round. A probe during which the watch brought anything is
+// discarded (the watch is alive, and the list may be older than what it brought).
 import {
   makeInformer,
   type Informer,
@@ -48,6 +57,8 @@ export interface InformerSupervisorOptions<T extends KubernetesObject> {
   staleAfterMs?: number;
   /** An answered write's event must arrive within this (default 10 s), or the watch is stale. */
   canaryMs?: number;
+  /** Probe (list and compare) a watch that has brought nothing for this long (default 10 s), and as often while it stays silent. */
+  probeAfterMs?: number;
   onRestart?: (cause: RestartCause) => void;
   random?: () => number;
 }
@@ -86,6 +97,9 @@ export class InformerSupervisor<T extends KubernetesObject> {
   private readonly resyncMs: number;
   private readonly staleAfterMs: number;
   private readonly canaryMs: number;
+  private readonly probeAfterMs: number;
+  private probing = false;
+  private lastProbeAt = -Infinity;
   /** Per key, the oldest answered write whose event has not arrived yet (resourceVersion, when). */
   private readonly awaited = new Map<string, { resourceVersion: string; at: number }>();
 
@@ -94,6 +108,7 @@ export class InformerSupervisor<T extends KubernetesObject> {
     this.resyncMs = options.resyncMs ?? 300_000;
     this.staleAfterMs = options.staleAfterMs ?? this.resyncMs * 2;
     this.canaryMs = options.canaryMs ?? 10_000;
+    this.probeAfterMs = options.probeAfterMs ?? 10_000;
   }
 
   on(handlers: ObjectHandlers<T>): void {
@@ -104,7 +119,10 @@ export class InformerSupervisor<T extends KubernetesObject> {
   async start(): Promise<void> {
     this.stopped = false;
     this.lastHeardAt = monotonicNow();
-    const watchEvery = Math.max(100, Math.min(this.staleAfterMs / 4, this.canaryMs / 4, 30_000));
+    const watchEvery = Math.max(
+      100,
+      Math.min(this.staleAfterMs / 4, this.canaryMs / 4, this.probeAfterMs / 4, 30_000),
+    );
     this.watchdog = setInterval(() => this.checkStale(), watchEvery);
     this.watchdog.unref();
     this.resyncTimer = setInterval(() => this.restart('relist', 0), this.resyncMs);
@@ -213,6 +231,14 @@ export class InformerSupervisor<T extends KubernetesObject> {
       clearTimeout(this.restartTimer);
       this.restartTimer = undefined;
     }
+    if (
+      this.restartTimer === undefined &&
+      !this.probing &&
+      this.synced &&
+      this.silenceMs(now) >= this.probeAfterMs &&
+      now - this.lastProbeAt >= this.probeAfterMs
+    )
+      void this.probe(now);
     if (stuckRestart || this.silenceMs(now) > this.staleAfterMs) {
       this.options.logger.warn('informer silent for too long, restarting it', {
         resource: this.options.resource,
@@ -221,6 +247,43 @@ export class InformerSupervisor<T extends KubernetesObject> {
       this.lastHeardAt = now;
       this.restart('stale', 0);
     }
+  }
+
+  /** Lists what the watch keeps in step with and compares it with the cache (see the top of this file). */
+  private async probe(startedAt: number): Promise<void> {
+    this.probing = true;
+    this.lastProbeAt = startedAt;
+    const generation = this.generation;
+    let items: T[];
+    try {
+      items = (await this.options.list()).items;
+    } catch (err) {
+      // The API server's trouble, not the watch's: the informer's own errors say so.
+      this.options.logger.debug('probing a silent watch: the list failed', {
+        resource: this.options.resource,
+        error: err instanceof Error ? err.message : String(err),
+      });
+      return;
+    } finally {
+      this.probing = false;
+    }
+    // Restarted meanwhile (its list is fresher), or the watch brought something: nothing to conclude.
+    if (this.stopped || generation !== this.generation || this.lastHeardAt > startedAt) return;
+    const now = monotonicNow();
+    const listed = new Set<string>();
+    for (const obj of items) {
+      const key = objectKey(obj);
+      listed.add(key);
+      if (this.objects.has(key)) this.answered(obj);
+      else if (!this.awaited.has(key))
+        this.awaited.set(key, { resourceVersion: obj.metadata?.resourceVersion ?? '', at: now });
+    }
+    for (const [key, cached] of this.objects)
+      if (!listed.has(key) && !this.awaited.has(key))
+        this.awaited.set(key, {
+          resourceVersion: `deleted after ${cached.metadata?.resourceVersion ?? ''}`,
+          at: now,
+        });
   }
 
   private async launch(): Promise<void> {
