@@ -44,6 +44,7 @@
 //   window 0 s, policies 100 % and 4 pods per 15 s, selectPolicy Max; scale-down window 300 s,
 //   policy 100 % per 15 s.
 
+import { HPA_DEFAULT_RULES } from '../../operator/src/migrate/convert.js';
 import type { RequestCounts } from './request-cost.js';
 import { KedaRequests } from './request-cost.js';
 import type { Autoscaler, ClusterView } from './simulator.js';
@@ -85,20 +86,19 @@ export interface KedaHpaConfig {
   hpaPhaseSeconds: number;
 }
 
-/** What the API server fills in for a `behavior` whose fields are omitted (autoscaling/v2 defaults.go). */
+/**
+ * What the API server fills in for a `behavior` whose fields are omitted (autoscaling/v2 defaults.go):
+ * a Kubernetes fact, not a jetscale choice, so taken from the one place that states it, the rules
+ * `jetscale migrate` writes out for a ScaledObject that leaves them out.
+ */
 export const hpaBehaviorApiDefaults: HpaBehavior = {
   scaleUp: {
-    stabilizationWindowSeconds: 0,
-    selectPolicy: 'Max',
-    policies: [
-      { type: 'Percent', value: 100, periodSeconds: 15 },
-      { type: 'Pods', value: 4, periodSeconds: 15 },
-    ],
+    ...HPA_DEFAULT_RULES.scaleUp,
+    policies: HPA_DEFAULT_RULES.scaleUp.policies.map((p) => ({ ...p })),
   },
   scaleDown: {
-    stabilizationWindowSeconds: 300,
-    selectPolicy: 'Max',
-    policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }],
+    ...HPA_DEFAULT_RULES.scaleDown,
+    policies: HPA_DEFAULT_RULES.scaleDown.policies.map((p) => ({ ...p })),
   },
 };
 

@@ -590,11 +590,14 @@ export class ScaleClient {
     );
     if (conversion !== null) {
       const group = ref.apiVersion.includes('/') ? ref.apiVersion.split('/')[0] : '';
+      const crd = `CustomResourceDefinition ${plural}.${group}`;
+      const fixWebhook =
+        'Fix the webhook (spec.conversion.webhook of that CRD: its Service and endpoints, its TLS certificate and caBundle, or its own error, in its logs)';
       return new ScaleError(
         'ConversionFailed',
         verb === 'get'
-          ? `${ref.kind} ${namespace}/${ref.name} cannot be read as ${ref.apiVersion}: it is stored as ${conversion[1]}, and the conversion webhook of its CustomResourceDefinition ${plural}.${group} failed (${conversion[2]}). The target is there; jetscale leaves its replicas alone until it can be read. Fix the webhook (spec.conversion.webhook of that CRD: its Service and endpoints, its TLS certificate and caBundle, or its own error, in its logs), or set spec.scaleTargetRef.apiVersion to ${conversion[1]}, which needs no conversion`
-          : `${ref.kind} ${namespace}/${ref.name} cannot be scaled as ${ref.apiVersion}: the conversion webhook of its CustomResourceDefinition ${plural}.${group} failed converting from ${conversion[1]} (${conversion[2]}). Fix the webhook (spec.conversion.webhook of that CRD: its Service and endpoints, its TLS certificate and caBundle, or its own error, in its logs), or set spec.scaleTargetRef.apiVersion to the version its objects are stored in, which needs no conversion`,
+          ? `${ref.kind} ${namespace}/${ref.name} cannot be read as ${ref.apiVersion}: it is stored as ${conversion[1]}, and the conversion webhook of its ${crd} failed (${conversion[2]}). The target is there; jetscale leaves its replicas alone until it can be read. ${fixWebhook}, or set spec.scaleTargetRef.apiVersion to ${conversion[1]}, which needs no conversion`
+          : `${ref.kind} ${namespace}/${ref.name} cannot be scaled as ${ref.apiVersion}: the conversion webhook of its ${crd} failed converting from ${conversion[1]} (${conversion[2]}). ${fixWebhook}, or set spec.scaleTargetRef.apiVersion to the version its objects are stored in, which needs no conversion`,
       );
     }
     if (err.status === 409) {
