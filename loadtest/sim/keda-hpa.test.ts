@@ -159,19 +159,9 @@ describe('jetscale with HPA behaviour reproduces the HPA model', () => {
       // The HPA ignores readiness for external metrics; the replicas below are never ready (so no
       // capacity is estimated), which jetscale would otherwise report and stop adding to.
       readinessDeadlineSeconds: Number.POSITIVE_INFINITY,
-      scaleUp: {
-        stabilizationWindowSeconds: 0,
-        selectPolicy: 'Max',
-        policies: [
-          { type: 'Percent', value: 100, periodSeconds: 15 },
-          { type: 'Pods', value: 4, periodSeconds: 15 },
-        ],
-      },
-      scaleDown: {
-        stabilizationWindowSeconds: 300,
-        selectPolicy: 'Max',
-        policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }],
-      },
+      // The same rules the HPA model runs: the API server's defaults for an empty behavior.
+      scaleUp: hpaBehaviorApiDefaults.scaleUp,
+      scaleDown: hpaBehaviorApiDefaults.scaleDown,
     });
     const hpa = new HpaModel(withBehavior);
     let history: ScalingHistory = emptyHistory();
