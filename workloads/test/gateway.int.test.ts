@@ -142,6 +142,49 @@ describe('gateway on a real JetStream', () => {
     expect(perRequest).toBeLessThan(1.6);
   });
 
+  it('refuses a body that is not valid UTF-8 with 400 instead of storing U+FFFD in its place', async () => {
+    // The client's bytes: a payload string holding 0xFF (never valid in UTF-8).
+    const [before, after] = JSON.stringify(
+      makeEvent('gw-utf8', 'acc-utf8', { payload: { amount: 1, note: '@' } }),
+    ).split('@');
+    const body = Buffer.concat([Buffer.from(before ?? ''), Buffer.from([0xff]), Buffer.from(after ?? '')]);
+    const res = await fetch(`http://127.0.0.1:${port}/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+    });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({
+      reason: 'invalid_utf8',
+      issues: [
+        { field: '(body)', message: expect.stringMatching(/byte 0xff at offset \d+ is not valid UTF-8/) },
+      ],
+    });
+    // Nothing stored under that id: the same id with valid bytes is new, not a duplicate, and its
+    // characters beyond ASCII (U+FFFD sent as such included) are stored as sent.
+    const valid = makeEvent('gw-utf8', 'acc-utf8', { payload: { amount: 1, note: 'é € 𝄞 \uFFFD' } });
+    const retry = await post(JSON.stringify(valid));
+    const answer = (await retry.json()) as { accepted: number; events: { seq: number }[] };
+    expect(answer).toMatchObject({ accepted: 1, duplicates: 0 });
+    const jsm = await jetstreamManager(nc);
+    const stored = await jsm.streams.getMessage(topologyOf(config).eventsStream, {
+      seq: answer.events[0]?.seq ?? 0,
+    });
+    expect(stored?.json()).toEqual(valid);
+    // A charset other than UTF-8 is refused before the body is read, naming the charset.
+    const utf16 = await post(
+      JSON.stringify(makeEvent('gw-utf16', 'acc-utf8')),
+      'application/json; charset=utf-16le',
+    );
+    expect(utf16.status).toBe(415);
+    expect(await utf16.json()).toMatchObject({
+      reason: 'unsupported_media_type',
+      issues: [
+        { field: '(content-type)', message: expect.stringContaining('charset "utf-16le" is not accepted') },
+      ],
+    });
+  });
+
   it('rejects a body that is not JSON with 415', async () => {
     const res = await post('type=deposit', 'application/x-www-form-urlencoded');
     expect(res.status).toBe(415);

@@ -4,6 +4,7 @@
 import express, { type ErrorRequestHandler, type Express, type Request, type Response } from 'express';
 import { encodeEvents, parseEventsBody, type EncodedEvent, type FieldIssue } from '../shared/event.js';
 import type { Logger } from '../shared/log.js';
+import { parseJsonBody, refusedCharset } from './json-body.js';
 import type { GatewayMetrics, RejectionReason } from './metrics.js';
 import type { PublishOutcome } from './publisher.js';
 
@@ -83,11 +84,33 @@ export function createGatewayApp(o: GatewayAppOptions): Express {
           issues: [{ field: '(content-type)', message: `got ${req.get('content-type') ?? 'none'}` }],
         });
       }
+      const charset = refusedCharset(req.get('content-type'));
+      if (charset !== undefined) {
+        return reject(res, 415, 'unsupported_media_type', charset, {
+          issues: [{ field: '(content-type)', message: charset }],
+        });
+      }
       next();
     },
-    express.json({ limit: o.maxBodyBytes, strict: false }),
+    // The body's bytes (inflated, within MAX_BODY_BYTES, as express.json read them), then parsed here:
+    // express.json would put U+FFFD in place of bytes that are not UTF-8 and store a changed event.
+    express.raw({ type: 'application/json', limit: o.maxBodyBytes }),
     async (req: Request, res: Response) => {
-      const parsed = parseEventsBody(req.body, o.maxBatch);
+      const body = Buffer.isBuffer(req.body)
+        ? parseJsonBody(req.body)
+        : { kind: 'ok' as const, value: undefined };
+      if (body.kind === 'invalid_utf8' || body.kind === 'invalid_json') {
+        return reject(
+          res,
+          400,
+          body.kind,
+          body.kind === 'invalid_utf8' ? 'body is not valid UTF-8' : 'body is not valid JSON',
+          {
+            issues: [{ field: '(body)', message: body.message } satisfies FieldIssue],
+          },
+        );
+      }
+      const parsed = parseEventsBody(body.value, o.maxBatch);
       if (parsed.kind === 'invalid')
         return reject(res, 400, 'invalid_event', 'invalid event', {
           issues: parsed.issues.slice(0, MAX_ISSUES),
@@ -173,11 +196,6 @@ export function createGatewayApp(o: GatewayAppOptions): Express {
     const message = typeof e.message === 'string' ? e.message : 'bad request';
     if (e.type === 'entity.too.large') {
       return reject(res, 413, 'body_too_large', `body exceeds MAX_BODY_BYTES=${o.maxBodyBytes}`, {
-        issues: [{ field: '(body)', message } satisfies FieldIssue],
-      });
-    }
-    if (e.type === 'entity.parse.failed') {
-      return reject(res, 400, 'invalid_json', 'body is not valid JSON', {
         issues: [{ field: '(body)', message } satisfies FieldIssue],
       });
     }

@@ -3,6 +3,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export type RejectionReason =
   | 'invalid_json'
+  | 'invalid_utf8'
   | 'invalid_event'
   | 'body_too_large'
   | 'batch_too_large'
