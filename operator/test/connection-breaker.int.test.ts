@@ -20,6 +20,7 @@ import { createLogger, silentLogger } from '../src/observability/logger.js';
 import { OperatorMetrics } from '../src/observability/metrics.js';
 import { eventually, freezeProcess } from '../../test/env.js';
 import { createStreamAndConsumer, sleep } from './harness.js';
+import { SilentServers } from './silent-servers.js';
 import { TcpProxy } from './tcp-proxy.js';
 
 describe('the NATS connection breaker', () => {
@@ -320,4 +321,84 @@ describe('the NATS connection breaker', () => {
       await proxy.close();
     }
   }, 60_000);
+
+  it('lets connects to servers that never speak hold at most the allowed reads; more are Busy at once and connect in the background', async () => {
+    // One tenant's EventConsumers, each with its own connection (another user in the URLs) to 16
+    // ports that accept TCP and never send INFO. A connect tries them in turn, 2 s each, and a
+    // silent end is then diagnosed (INFO? HTTP?): 38 s measured before a connect fails. Each read
+    // waiting on one held a reconcile worker all along, so 8 such EventConsumers (the chart's 8
+    // workers) stopped every other EventConsumer's polls for 38 s — at every operator start, and
+    // each time the tenant made another. Now, once two (here) reads have waited a second on
+    // connects, the rest are refused as Busy (not sent: never toward fallback) while their
+    // connects go on in the background; a connect that fails opens its breaker as before.
+    const silent = await SilentServers.start(16);
+    const connectPool = new ConnectionPool({
+      logger: silentLogger,
+      connectTimeoutMs: 2000,
+      pingTimeoutMs: 2000,
+      maxWaitingOnSlowConnects: 2,
+    });
+    try {
+      const sources = new NatsBacklogSources(connectPool, { timeoutMs: 2000 });
+      const healthy = sources.open('b/healthy', [nats.url], creds, { stream: 'ORDERS', consumer: 'worker' });
+      expect((await healthy.read()).ok).toBe(true);
+      const tenant = Array.from({ length: 6 }, (_, i) => silent.urls(`a${i}`));
+      const readers = tenant.map((servers, i) =>
+        sources.open(`a/ec-${i}`, servers, creds, { stream: 'ORDERS', consumer: 'worker' }),
+      );
+      const answers: Array<BacklogReading | undefined> = readers.map(() => undefined);
+      readers.forEach((r, i) => void r.read().then((a) => (answers[i] = a)));
+      // No connect can fail within 32 s; after a second four reads come back, two keep waiting.
+      await eventually(
+        'all but two of the reads on connects to come back',
+        async () => (answers.filter((a) => a !== undefined).length >= 4 ? true : undefined),
+        10_000,
+        50,
+      );
+      const back = answers.filter((a): a is BacklogReading => a !== undefined);
+      expect(back).toHaveLength(4);
+      for (const a of back) {
+        expect(a).toMatchObject({ ok: false, error: { kind: 'Busy' } });
+        if (!a.ok) expect(a.error.message).toMatch(/has not answered a connect/);
+      }
+      // A seventh connection: refused at once, its connect started in the background.
+      const seventh = silent.urls('a6');
+      const late = await timed(() =>
+        sources.open('a/ec-6', seventh, creds, { stream: 'ORDERS', consumer: 'worker' }).read(),
+      );
+      expect(late.value).toMatchObject({ ok: false, error: { kind: 'Busy' } });
+      expect(late.ms).toBeLessThan(500);
+      // Everyone else's reads go on, on the reads the silent servers cannot take.
+      const other = await timed(() => healthy.read());
+      expect(other.value.ok).toBe(true);
+      expect(other.ms).toBeLessThan(500);
+      // One connect per connection, the refused ones' included: 7 connections, 16 ports each.
+      await eventually(
+        'a connect attempt on every connection',
+        async () => (silent.openConnections() >= 7 ? true : undefined),
+        10_000,
+        50,
+      );
+
+      // The servers go away: every connect fails, the refused ones' in the background too, and
+      // every breaker opens — reads then fail at once as Unreachable, counting toward fallback.
+      await silent.stop();
+      await eventually(
+        'every connection found down',
+        async () => ([...tenant, seventh].every((s) => connectPool.isDown(s, creds)) ? true : undefined),
+        20_000,
+        100,
+      );
+      await eventually('the two waiting reads to end', async () =>
+        answers.every((a) => a) ? true : undefined,
+      );
+      for (const a of answers) expect(a?.ok).toBe(false);
+      const reads = await timed(() => Promise.all(readers.map((r) => r.read())));
+      for (const r of reads.value) expect(r).toMatchObject({ ok: false, error: { kind: 'Unreachable' } });
+      expect(reads.ms).toBeLessThan(500);
+    } finally {
+      await connectPool.closeAll();
+      await silent.stop();
+    }
+  }, 90_000);
 });

@@ -7,6 +7,10 @@
 // seconds and "3 failed polls before fallback" stretched accordingly. Judged from the operator's
 // own /metrics — jetscale_poll_delay_seconds{backlog="read"} is the healthy EventConsumer's (the
 // doomed ones' polls count as "unread" once their reads fail) — and the EventConsumers' status.
+//
+// The second drill is the same harm from one tenant's spec alone: EventConsumers whose servers
+// accept TCP and never say a word (silent-servers.ts), each its own connection. Every first read
+// waits on a connect, 38 s with 16 such servers, on a worker.
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,6 +34,7 @@ import {
   type OperatorProcess,
 } from './harness.js';
 import { histogram, histogramDelta, quantile, sampleSum, shareAtMost } from './metrics-text.js';
+import { SilentServers } from './silent-servers.js';
 
 const DEAD = 20;
 const POLL_SECONDS = 2;
@@ -226,4 +231,112 @@ describe('one dead NATS among healthy ones', () => {
     );
     expect(sampleSum(await metricsText(port), 'jetscale_nats_connections_down')).toBe(0);
   }, 300_000);
+});
+
+describe('a tenant whose NATS servers never answer a connect', () => {
+  let tenantA: { name: string; cleanup: () => Promise<void> };
+  let tenantB: { name: string; cleanup: () => Promise<void> };
+  let silent: SilentServers;
+  let operator: OperatorProcess | undefined;
+  let nc: NatsConnection;
+  const stream = streamName('ORDERS');
+  const SILENT_EVENTCONSUMERS = 8; // as many as the operator has workers
+
+  beforeAll(async () => {
+    await installCrd();
+    tenantA = await createNamespace('op-tenant-a');
+    tenantB = await createNamespace('op-tenant-b');
+    silent = await SilentServers.start(16);
+  });
+
+  afterAll(async () => {
+    // The silent servers first: connects waiting on them fail at once, so the operator's graceful
+    // stop does not wait out their reads.
+    await silent?.stop();
+    await operator?.stop();
+    await nc?.close();
+    await tenantA?.cleanup();
+    await tenantB?.cleanup();
+    closeKubeApi();
+  });
+
+  it("does not hold tenant B's polls: B scales within two of its poll intervals", async () => {
+    nc = await connect({ servers: testStack().natsUrl });
+    await createStreamAndConsumer(nc, stream, 'worker');
+    await createDeployment(tenantB.name, 'orders', 1);
+    await createEventConsumer({
+      namespace: tenantB.name,
+      name: 'orders',
+      target: 'orders',
+      servers: [testStack().natsUrl],
+      stream,
+      consumer: 'worker',
+      extra: { pollInterval: '1s' },
+    });
+    operator = spawnOperator('silent-tenant', {
+      JETSCALE_NAMESPACES: `${tenantA.name},${tenantB.name}`,
+      JETSCALE_LEADER_ELECTION: 'false',
+      JETSCALE_WORKERS: '8',
+      JETSCALE_NATS_TIMEOUT_MS: '2000',
+    });
+    await eventually(
+      "tenant B's EventConsumer reading its backlog",
+      async () =>
+        condition(await eventConsumerStatus(tenantB.name, 'orders'), 'MetricsAvailable')?.status === 'True'
+          ? true
+          : undefined,
+      60_000,
+      250,
+    );
+
+    // Tenant A's mistake: servers that accept TCP and never speak, another connection each.
+    for (let i = 0; i < SILENT_EVENTCONSUMERS; i++) {
+      await createDeployment(tenantA.name, `silent-${i}`, 1);
+      await createEventConsumer({
+        namespace: tenantA.name,
+        name: `silent-${i}`,
+        target: `silent-${i}`,
+        servers: silent.urls(`user${i}`),
+        stream,
+        consumer: 'worker',
+      });
+    }
+    // Every one of them is connecting (a socket open on a silent server each): before the fix,
+    // each of these connects held one of the 8 workers for 38 s.
+    await eventually(
+      "a connect under way for each of tenant A's EventConsumers",
+      async () => (silent.openConnections() >= SILENT_EVENTCONSUMERS ? true : undefined),
+      30_000,
+      100,
+    );
+
+    await publish(nc, stream, 250);
+    const published = Date.now();
+    await eventually(
+      "tenant B's Deployment at 3 replicas",
+      async () => ((await specReplicas(tenantB.name, 'orders')) === 3 ? true : undefined),
+      30_000,
+      100,
+    );
+    const scaledMs = Date.now() - published;
+    console.log(`tenant B scaled ${scaledMs} ms after its backlog arrived`);
+    // Two 1 s poll intervals and a second for a loaded machine (before the fix: ~37 s).
+    expect(scaledMs).toBeLessThan(3000);
+
+    // What tenant A sees meanwhile: its reads refused as NatsBusy (not toward fallback), saying
+    // which servers have not answered, for all but the four that may wait on their connects.
+    await eventually(
+      "tenant A's refused reads to say why",
+      async () => {
+        let busy = 0;
+        for (let i = 0; i < SILENT_EVENTCONSUMERS; i++) {
+          const ready = condition(await eventConsumerStatus(tenantA.name, `silent-${i}`), 'Ready');
+          if (ready?.reason === 'NatsBusy' && ready.message.includes('has not answered a connect')) busy++;
+        }
+        return busy >= SILENT_EVENTCONSUMERS - 4 ? true : undefined;
+      },
+      15_000,
+      250,
+    );
+  }, 120_000);
 });

@@ -29,6 +29,17 @@
 // fail at once as Busy, so a server that is slow but alive cannot hold every worker either. Busy
 // is not Unreachable: the read was never sent, the server may well answer, and a slow server is
 // not a dead one, so it does not count toward fallback (a read that does time out still does).
+//
+// The per-connection limits cannot bound connects: every connection is another key, and one tenant
+// can make as many as it has EventConsumers (other servers, another user in a URL, other
+// credentials). A connect to servers that accept TCP and never speak (a firewall that drops all
+// but the handshake, a hung process) waits 2 s per server in the list, up to 16, then ~2 s more to
+// diagnose the silence: 38 s measured, a worker held all along. So reads waiting on connects are
+// limited across the pool: once `maxWaitingOnSlowConnects` reads have waited a second on connects,
+// any other read whose connection is not up yet is refused as Busy (at once, or when its own
+// second is up) and its connect goes on in the background, to open the breaker if it fails.
+// Healthy connects take milliseconds and never meet the limit, so a restart's first polls of many
+// connections wait as before.
 import {
   connect,
   credsAuthenticator,
@@ -104,6 +115,12 @@ export interface ConnectionPoolOptions {
   maxInFlightPerConnection?: number;
   /** How long the oldest waiting read must have waited before the connection counts as slow (1 s). */
   slowAfterMs?: number;
+  /**
+   * Reads allowed to wait longer than `slowAfterMs` on connects, all connections together (default
+   * 4; the operator gives half its workers): the rest are refused as Busy while their connects go
+   * on in the background (see the header).
+   */
+  maxWaitingOnSlowConnects?: number;
   /** Backoff between background checks of a connection that is down. */
   checkBackoff?: BackoffOptions;
   /**
@@ -282,6 +299,7 @@ export function explainedByExpiry(failure: BacklogError, expired: BacklogError |
 
 const TRIPPED = Symbol('tripped');
 const DROPPED = Symbol('dropped');
+const CONNECT_SLOW = Symbol('connect slow');
 
 interface Deferred {
   promise: Promise<void>;
@@ -319,6 +337,8 @@ export class ConnectionPool {
   private readonly pool = new Map<string, PooledConnection>();
   private readonly ownerKeys = new Map<string, string>();
   private readonly now: () => number;
+  /** Reads that have waited over `slowAfterMs` on a connect and may go on waiting. */
+  private readonly slowConnectWaits = new Set<object>();
 
   constructor(private readonly options: ConnectionPoolOptions) {
     this.now = options.now ?? monotonicNow;
@@ -360,21 +380,89 @@ export class ConnectionPool {
     if (decision === 'check') void this.check(entry);
     if (decision !== 'send') return this.fastFailure(entry, 'down');
     if (this.isSlow(entry)) return this.fastFailure(entry, 'busy');
+    const connecting = !this.isConnected(entry);
+    if (connecting && this.slowConnectWaits.size >= this.maxWaitingOnSlowConnects()) {
+      this.connectInBackground(entry);
+      return this.fastFailure(entry, 'connecting');
+    }
     const waiting = { since: this.now() };
     entry.inFlight.add(waiting);
     let release: () => void = () => undefined;
     const tripped = new Promise<typeof TRIPPED>((resolve) => (release = () => resolve(TRIPPED)));
     entry.waiters.add(release);
+    const connectWait = connecting ? this.waitOnConnect(entry) : undefined;
     try {
+      // A read that gives up on a slow connect leaves its attempt running: the connect goes on in
+      // the background, and a failure opens the breaker (attempt), as if the read had waited.
       const outcome = await Promise.race([
         this.afterReconnect(entry, () => this.attempt(entry, owner, send)),
         tripped,
+        ...(connectWait ? [connectWait.gaveUp] : []),
       ]);
-      return outcome === TRIPPED ? this.fastFailure(entry, 'down') : outcome;
+      if (outcome === TRIPPED) return this.fastFailure(entry, 'down');
+      if (outcome === CONNECT_SLOW) return this.fastFailure(entry, 'connecting');
+      return outcome;
     } finally {
+      connectWait?.end();
       entry.waiters.delete(release);
       entry.inFlight.delete(waiting);
     }
+  }
+
+  private isConnected(entry: PooledConnection): boolean {
+    return entry.connection !== undefined && !entry.connection.isClosed();
+  }
+
+  private maxWaitingOnSlowConnects(): number {
+    return this.options.maxWaitingOnSlowConnects ?? 4;
+  }
+
+  /**
+   * A read's wait on its connection's connect: once it has waited `slowAfterMs` with the connection
+   * still not up, it goes on waiting only while fewer than the allowed reads wait on slow connects,
+   * and otherwise gives up (`gaveUp` resolves). `end` when the read is over.
+   */
+  private waitOnConnect(entry: PooledConnection): { gaveUp: Promise<typeof CONNECT_SLOW>; end: () => void } {
+    let timer: NodeJS.Timeout | undefined;
+    let slot: object | undefined;
+    const gaveUp = new Promise<typeof CONNECT_SLOW>((resolve) => {
+      timer = setTimeout(() => {
+        if (this.isConnected(entry)) return;
+        if (this.slowConnectWaits.size >= this.maxWaitingOnSlowConnects()) resolve(CONNECT_SLOW);
+        else this.slowConnectWaits.add((slot = {}));
+      }, this.options.slowAfterMs ?? 1000);
+      timer.unref();
+    });
+    return {
+      gaveUp,
+      end: () => {
+        clearTimeout(timer);
+        if (slot) this.slowConnectWaits.delete(slot);
+      },
+    };
+  }
+
+  /** Starts a connect no read waits for; its failure opens the breaker, as a read's would. */
+  private connectInBackground(entry: PooledConnection): void {
+    if (entry.connecting) return;
+    entry.connecting = this.open(entry);
+    entry.connecting.catch((err: unknown) => {
+      if (this.pool.get(entry.key) === entry && !entry.breaker.isOpen()) this.connectFailed(entry, err);
+    });
+  }
+
+  /**
+   * A connect failed: its error, and the breaker opened when the server is unreachable or refused
+   * the connection. A refusal (credentials, TLS) cannot heal by itself: it is remembered like an
+   * outage, so reads get it back at once until a background check (with backoff) is accepted or the
+   * Secret changes (other credentials are another connection), instead of every poll making a full
+   * connect attempt on a shared worker.
+   */
+  private connectFailed(entry: PooledConnection, err: unknown): BacklogError {
+    const error = err instanceof BacklogError ? err : connectError(err, entry.servers);
+    if (error.kind === 'Unreachable' || error.kind === 'Unauthorized' || error.kind === 'TlsFailed')
+      this.markDown(entry, error);
+    return error;
   }
 
   /** Enough reads already wait on the connection, and the oldest has waited too long. */
@@ -411,14 +499,7 @@ export class ConnectionPool {
     try {
       nc = await this.acquire(owner, entry.servers, entry.credentials);
     } catch (err) {
-      const error = err instanceof BacklogError ? err : connectError(err, entry.servers);
-      // A refusal (credentials, TLS) cannot heal by itself: it is remembered like an outage, so
-      // reads get it back at once until a background check (with backoff) is accepted or the
-      // Secret changes (other credentials are another connection), instead of every poll making
-      // a full connect attempt on a shared worker.
-      if (error.kind === 'Unreachable' || error.kind === 'Unauthorized' || error.kind === 'TlsFailed')
-        this.markDown(entry, error);
-      return { ok: false, error };
+      return { ok: false, error: this.connectFailed(entry, err) };
     }
     const again = (): Promise<BacklogReading> =>
       this.afterReconnect(entry, async () => this.afterSend(entry, nc, await send(nc)));
@@ -511,8 +592,8 @@ export class ConnectionPool {
   }
 
   /** A read answered without asking NATS. Names only the server: the connection is shared. */
-  private fastFailure(entry: PooledConnection, why: 'down' | 'busy'): BacklogReading {
-    this.options.metrics?.natsFastFailures.inc({ why });
+  private fastFailure(entry: PooledConnection, why: 'down' | 'busy' | 'connecting'): BacklogReading {
+    this.options.metrics?.natsFastFailures.inc({ why: why === 'down' ? 'down' : 'busy' });
     // The background check reached the server and was refused (credentials rotated on the server,
     // a certificate it no longer accepts): that is the configuration to fix, not an outage, and
     // must not count toward fallback as one.
@@ -524,10 +605,13 @@ export class ConnectionPool {
     const kind = why === 'down' ? 'Unreachable' : 'Busy';
     this.options.metrics?.natsRequestDuration.observe({ result: kind }, 0);
     const server = entry.servers.map(redactServer).join(', ');
+    const slowAfterMs = this.options.slowAfterMs ?? 1000;
     const message =
       why === 'down'
         ? natsDownMessage(server, entry.breaker.lastError()?.message)
-        : `NATS at ${server} is slow: ${entry.inFlight.size} backlog reads have waited on this connection for over ${this.options.slowAfterMs ?? 1000} ms, so this one was not sent (it does not count toward fallback); check that NATS is healthy`;
+        : why === 'busy'
+          ? `NATS at ${server} is slow: ${entry.inFlight.size} backlog reads have waited on this connection for over ${slowAfterMs} ms, so this one was not sent (it does not count toward fallback); check that NATS is healthy`
+          : `NATS at ${server} has not answered a connect yet, and ${this.slowConnectWaits.size} backlog reads already wait over ${slowAfterMs} ms on connects, so this one was not kept waiting: the connect goes on in the background (this does not count toward fallback); if this persists, ${CHECK_SERVERS}`;
     return { ok: false, error: new BacklogError(kind, message, { server }) };
   }
 
