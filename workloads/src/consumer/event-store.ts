@@ -57,8 +57,15 @@ interface CaughtUp {
 }
 
 /** The steps of the full path, timed for the profile in workloads/README.md. */
-export type Step =
-  'projection_read' | 'log_tail_read' | 'log_lookup' | 'work' | 'append' | 'projection_write';
+export const STEPS = [
+  'projection_read',
+  'log_tail_read',
+  'log_lookup',
+  'work',
+  'append',
+  'projection_write',
+] as const;
+export type Step = (typeof STEPS)[number];
 
 export interface EventStoreHooks {
   /** Time spent in one step of one attempt (ms), when profiling. */

@@ -11,6 +11,7 @@ import { errorMessage, type Logger } from '../shared/log.js';
 import type { DeadLetterer, DeadLetterReason } from './dead-letter.js';
 import { UnreadableAggregate, type EventStore } from './event-store.js';
 import { failureKind } from './failure.js';
+import type { HistogramSeries } from '../shared/folded-histogram.js';
 import type { ConsumerMetrics } from './metrics.js';
 import { onFailure, retryDelayMs, type RetryPolicy } from './policy.js';
 import { AggregateScheduler } from './scheduler.js';
@@ -43,9 +44,21 @@ export class EventProcessor {
   private messages: ConsumerMessages | undefined;
   private readonly scheduler: AggregateScheduler;
   private lastRecreate = 0;
+  /** The per-event histograms' series, found once (a series shows in /metrics from its first observation). */
+  private readonly handlerDuration: Record<Outcome, HistogramSeries>;
+  private readonly endToEndLatency: HistogramSeries;
 
   constructor(private readonly o: ProcessorOptions) {
     this.scheduler = new AggregateScheduler(o.concurrency);
+    const h = o.metrics.handlerDuration;
+    this.handlerDuration = {
+      applied: h.series({ outcome: 'applied' }),
+      duplicate: h.series({ outcome: 'duplicate' }),
+      nak: h.series({ outcome: 'nak' }),
+      dead_lettered: h.series({ outcome: 'dead_lettered' }),
+      error: h.series({ outcome: 'error' }),
+    };
+    this.endToEndLatency = o.metrics.endToEndLatency.series({});
   }
 
   /** True while pulling messages (readiness). */
@@ -132,7 +145,7 @@ export class EventProcessor {
     void this.scheduler.submit(key, () =>
       this.handle(msg, decoded).then(
         (outcome) => {
-          this.o.metrics.handlerDuration.observe({ outcome }, (performance.now() - started) / 1000);
+          this.handlerDuration[outcome].observe((performance.now() - started) / 1000);
           this.o.metrics.inFlight.dec();
         },
         (err: unknown) => {
@@ -154,9 +167,7 @@ export class EventProcessor {
         case 'applied':
           settle(() => msg.ack());
           this.o.metrics.processed.inc();
-          this.o.metrics.endToEndLatency.observe(
-            Math.max(0, Date.now() - Date.parse(event.timestamp)) / 1000,
-          );
+          this.endToEndLatency.observe(Math.max(0, Date.now() - Date.parse(event.timestamp)) / 1000);
           return 'applied';
         case 'duplicate':
           settle(() => msg.ack());
