@@ -12,7 +12,9 @@
 //  - floor-readback: floor-fast plus one batch direct get of the batch's sequences (what the full path
 //           would need to append through fast batches; nats-server ≥ 2.14, only with --phases);
 //  - full:  one consumer process on the full idempotent, event-sourced path (its own event log and
-//           projection bucket per phase), with the time per step from its step metrics;
+//           projection bucket per phase), with the time per step from its step metrics; with
+//           `--prefill N` each aggregate's log holds N entries (and its projection their fold) before
+//           the consumer starts, as after weeks of running;
 //  - old:   with `--compare DIR`, the same for the consumer of another checkout (before/after).
 // The order alternates between rounds (A B C D, D C B A, …). Each phase is timed over a window that
 // opens after `--warm-up` events (default 2,000) and closes after `--seconds` or at 90 % of the stored events, whichever
@@ -43,6 +45,7 @@ import { startNatsServer } from '../../hack/stack/nats-server.js';
 import { toolsBin } from '../../hack/stack/tools.js';
 import { topologyOf, type NatsConfig } from '../src/shared/config.js';
 import { JetStreamPublisher, pubAckOf } from '../src/shared/js-publisher.js';
+import { emptyProjection, foldEntry, type LogEntry } from '../src/consumer/projection.js';
 import { ensureTopology, streamConfigs } from '../src/shared/topology.js';
 import {
   configOf,
@@ -459,6 +462,8 @@ interface Bench {
   config: NatsConfig;
   /** Messages in the events stream: a window closes at 90 % of them, so a phase never runs dry. */
   stored: number;
+  /** Publishes with ack (the one-inbox publisher; no expectations). */
+  publisher: JetStreamPublisher;
 }
 
 /** The window of a phase: opens at `--warm-up` events, closes after --seconds or at 90 % of the stored events. */
@@ -768,6 +773,13 @@ async function fullPhase(
     ? // A directory per phase: tsx's loader thread writes a profile of its own beside the main thread's.
       ['--cpu-prof', `--cpu-prof-dir=${path.join(b.o.profileDir, `consumer-${tag}`)}`]
     : [];
+  if (b.o.prefill > 0) {
+    const started = performance.now();
+    await prefill(b, env);
+    log(
+      `${tag}: prefilled ${b.o.prefill} log entries and the projection of each aggregate in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    );
+  }
   const consumer: Workload = startWorkload('consumer', env, profile, root, b.o.run);
   try {
     const port = await consumer.port;
@@ -818,6 +830,45 @@ async function fullPhase(
     for (const stream of [t.eventLogStream, `KV_${t.projectionBucket}`])
       await b.jsm.streams.delete(stream).catch(() => undefined);
   }
+}
+
+/**
+ * Gives every aggregate of the stored events `--prefill` entries in the phase's event log and the
+ * projection folded from them, before its consumer starts: what a consumer meets after weeks. Each
+ * projection folds its aggregate's entries in the order of the sequences their acks name, as the
+ * consumer would have.
+ */
+async function prefill(b: Bench, env: Record<string, string>): Promise<void> {
+  const { topology, projection } = await ensureTopology(b.nc, configOf(env));
+  const aggregates = [...new Set(Array.from({ length: b.stored }, (_, i) => aggregateOf(i, b.o)))];
+  const stored = new Map<string, { seq: number; entry: LogEntry }[]>(aggregates.map((a) => [a, []]));
+  const timestamp = new Date().toISOString();
+  await publishWindowed(aggregates.length * b.o.prefill, 1000, async (i) => {
+    const aggregateId = aggregates[i % aggregates.length] as string;
+    const version = Math.floor(i / aggregates.length) + 1;
+    const entry: LogEntry = {
+      id: `prefill-${version}-${aggregateId}`,
+      type: 'deposit',
+      aggregateId,
+      payload: { amount: version % 7 },
+      timestamp,
+      version,
+      sourceSeq: 0,
+      appliedAt: timestamp,
+    };
+    const ack = await b.publisher.publish(
+      topology.eventLogSubject(aggregateId, entry.id),
+      Buffer.from(JSON.stringify(entry)),
+    );
+    stored.get(aggregateId)?.push({ seq: ack.seq, entry });
+  });
+  await publishWindowed(aggregates.length, 100, async (i) => {
+    const aggregateId = aggregates[i] as string;
+    let state = emptyProjection(aggregateId);
+    for (const { seq, entry } of (stored.get(aggregateId) ?? []).sort((x, y) => x.seq - y.seq))
+      state = foldEntry(state, entry, seq);
+    await projection.create(aggregateId, JSON.stringify(state));
+  });
 }
 
 function phaseLine(r: PhaseResult): string {
@@ -943,7 +994,7 @@ async function main(): Promise<void> {
       });
     });
     log(`stored ${stored.length} events in ${((performance.now() - storing) / 1000).toFixed(1)} s`);
-    const b: Bench = { o, server, nc, js, jsm, env, config, stored: o.events };
+    const b: Bench = { o, server, nc, js, jsm, env, config, stored: o.events, publisher };
 
     const phases: PhaseName[] = o.compareDir ? [...o.phases, 'old'] : [...o.phases];
     const results: PhaseResult[] = [];

@@ -85,7 +85,7 @@ describe('command line', () => {
       '--events', '20000', '--aggregates', '50', '--hot-share', '0.5', '--hot-aggregates', '4',
       '--concurrency', '128', '--seconds', '2.5', '--warm-up', '5000', '--rounds', '3', '--gateway-seconds', '1',
       '--batches', '10,100', '--ceiling-events', '5000', '--phases', 'bare,floor-batch',
-      '--profile', '/tmp/p', '--compare', '/tmp/old', '--run', 'built',
+      '--profile', '/tmp/p', '--compare', '/tmp/old', '--run', 'built', '--prefill', '600',
     ]); // prettier-ignore
     expect(o).toEqual({
       events: 20000,
@@ -103,6 +103,7 @@ describe('command line', () => {
       profileDir: '/tmp/p',
       compareDir: '/tmp/old',
       run: 'built',
+      prefill: 600,
     });
     expect(parseBenchArgs(['--batches', 'none']).batches).toEqual([]);
     // floor-fast needs nats-server ≥ 2.14 (not the pinned one): only when asked for.
@@ -118,6 +119,7 @@ describe('command line', () => {
     expect(() => parseBenchArgs(['--seconds', '-1'])).toThrow(/--seconds must be a number of seconds > 0/);
     expect(() => parseBenchArgs(['--warm-up', '0'])).toThrow(/--warm-up must be an integer ≥ 1/);
     expect(() => parseBenchArgs(['--run', 'dist'])).toThrow(/--run must be 'source' \(tsx\) or 'built'/);
+    expect(() => parseBenchArgs(['--prefill', '-1'])).toThrow(/--prefill must be an integer ≥ 0, got '-1'/);
     // The window closes at 90 % of the stored events, so it must open before that.
     expect(() => parseBenchArgs(['--events', '10000', '--warm-up', '9000'])).toThrow(
       /--warm-up must be below 90 % of --events \(9000/,

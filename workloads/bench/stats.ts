@@ -96,6 +96,11 @@ export interface BenchOptions {
   compareDir: string;
   /** Run the consumer and gateway from their TypeScript source (tsx) or from `npm run build`'s dist/. */
   run: 'source' | 'built';
+  /**
+   * Event-log entries (and the projection folded from them) each aggregate holds before a full (or old)
+   * phase starts: the history a consumer that ran for weeks meets. 0: a fresh log per phase.
+   */
+  prefill: number;
 }
 
 export const benchDefaults: BenchOptions = {
@@ -114,12 +119,13 @@ export const benchDefaults: BenchOptions = {
   profileDir: '',
   compareDir: '',
   run: 'source',
+  prefill: 0,
 };
 
 const usage =
   'usage: bench-workloads.ts [--events N≥10000] [--aggregates N] [--hot-share 0..<1] [--hot-aggregates N] ' +
   '[--concurrency N] [--seconds S] [--warm-up N] [--rounds N] [--gateway-seconds S] [--batches 1,10,100|none] ' +
-  `[--ceiling-events N≥1000] [--phases ${CONSUMER_PHASES.join(',')}] [--profile DIR] [--compare DIR] [--run source|built]`;
+  `[--ceiling-events N≥1000] [--phases ${CONSUMER_PHASES.join(',')}] [--profile DIR] [--compare DIR] [--run source|built] [--prefill N]`;
 
 /** Parses and validates the command line; throws an error naming the flag and what to fix. */
 export function parseBenchArgs(argv: readonly string[]): BenchOptions {
@@ -202,6 +208,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
         o.phases = parts.filter(known);
         break;
       }
+      case 'prefill':
+        o.prefill = integer(name, raw, 0);
+        break;
       case 'profile':
         o.profileDir = raw;
         break;
