@@ -28,6 +28,7 @@ import {
   putSecret,
   readyReason,
   replicasReach,
+  specReplicas,
   startInProcessOperator,
   streamName,
 } from './harness.js';
@@ -42,8 +43,18 @@ const PASSWORD = 'pw-accounts';
  */
 const FAILURE_THRESHOLD = 4;
 const HOLD_SECONDS = FALLBACK_MIN_OUTAGE_SECONDS + 2;
+/**
+ * The grants of "granted-later": at first it may ask about streams only (not allowed consumer
+ * info); then the platform team grants consumer info but still denies the replies (_INBOX).
+ */
+const GRANTED_LATER = {
+  before: `publish: { allow: ["$JS.API.STREAM.INFO.*"] }
+          subscribe: { allow: ["_INBOX.>"] }`,
+  after: `publish: { allow: ["$JS.API.CONSUMER.INFO.*.*"] }
+          subscribe: { deny: ["_INBOX.>"] }`,
+};
 /** Users of the APP account (JetStream enabled) and of NOJS (no JetStream), by what they may do. */
-const accountsConfig = `
+const accountsConfigWith = (grantedLater: string): string => `
 accounts {
   APP: {
     jetstream: enabled
@@ -61,6 +72,8 @@ accounts {
       { user: no-inbox, password: "${PASSWORD}", permissions: {
           publish: { allow: ["$JS.API.>"] }
           subscribe: { deny: ["_INBOX.>"] } } }
+      { user: granted-later, password: "${PASSWORD}", permissions: {
+          ${grantedLater} } }
     ]
   }
   NOJS: {
@@ -68,6 +81,7 @@ accounts {
   }
 }
 `;
+const accountsConfig = accountsConfigWith(GRANTED_LATER.before);
 
 /** What both parts do: a stream with a backlog, a Deployment, an EventConsumer reading it as a user. */
 function accountDrill(at: () => { namespace: string; admin: NatsConnection; url: string }) {
@@ -122,7 +136,7 @@ describe('NATS users with least privilege, in accounts', () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'jetscale-natsacct-'));
     server = await startNatsServer({ dir, config: accountsConfig });
     admin = await connect({ servers: server.url, user: 'admin', pass: PASSWORD });
-    for (const user of ['reader', 'streams-only', 'no-inbox', 'no-jetstream']) {
+    for (const user of ['reader', 'streams-only', 'no-inbox', 'no-jetstream', 'granted-later']) {
       const body = {
         apiVersion: 'v1',
         kind: 'Secret',
@@ -174,6 +188,30 @@ describe('NATS users with least privilege, in accounts', () => {
     const message = await readyReason('acct-noinbox', 'NatsUnauthorized');
     expect(message).toContain('subscribe to _INBOX.>');
     await heldWithoutFallback('acct-noinbox', 2);
+  });
+
+  it('a grant fixed on the server that reveals the next one missing: the new message shows within two polls, though the reason stays NatsUnauthorized', async () => {
+    const stream = await scenario('acct-later', 'granted-later', 500, 2);
+    const before = await readyReason('acct-later', 'NatsUnauthorized');
+    expect(before).toContain(`$JS.API.CONSUMER.INFO.${stream}.work`);
+    // Consumer info granted; the replies still denied. Before: the status kept the first message
+    // (the reason unchanged) until the 2-min rates cadence, sending the user after a grant given.
+    await server.reload(accountsConfigWith(GRANTED_LATER.after));
+    const reloaded = performance.now();
+    const after = await eventually(
+      'acct-later: Ready names the next grant to give',
+      async () => {
+        const ready = condition(await eventConsumerStatus(ns.name, 'acct-later'), 'Ready');
+        return ready?.message.includes('subscribe to _INBOX.>') ? ready : undefined;
+      },
+      10_000,
+    );
+    const tookMs = performance.now() - reloaded;
+    process.stdout.write(`acct-later: the next grant shown ${Math.round(tookMs)} ms after the reload\n`);
+    // pollInterval 1 s: two polls and the reload's own time, with room for a loaded machine.
+    expect(tookMs).toBeLessThan(6000);
+    expect(after.reason).toBe('NatsUnauthorized');
+    expect(await specReplicas(ns.name, 'acct-later')).toBe(2);
   });
 
   it('a user in an account without JetStream: holds, says JetStream is not enabled for it, no fallback', async () => {

@@ -17,7 +17,9 @@ const KEY = 'ns/orders';
 
 /** The status a status write carries: the value of its JSON Patch's `add /status`, after its uid test. */
 function statusOf(body: unknown): EventConsumerStatus {
-  const ops = body as StatusPatchOp[];
+  const ops = (body as Array<StatusPatchOp | { op: 'test'; path: '/status/writtenBy' }>).filter(
+    (o) => o.path !== '/status/writtenBy',
+  ) as StatusPatchOp[];
   expect(ops.map((o) => `${o.op} ${o.path}`)).toEqual(['test /metadata/uid', 'add /status']);
   const add = ops.find((o) => o.op === 'add');
   if (add?.op !== 'add') throw new Error('no add /status in the status patch');
@@ -45,7 +47,15 @@ function sample(pending: number, at: number): BacklogSample {
  */
 function setup(
   spec: Record<string, unknown> = {},
-  options: { processClocks?: boolean; statusReadingsPerSecond?: number; cacheAnswers?: boolean } = {},
+  options: {
+    processClocks?: boolean;
+    statusReadingsPerSecond?: number;
+    cacheAnswers?: boolean;
+    /** This process and term, as status.writtenBy shows it (ReconcilerDeps.writer). */
+    writer?: string;
+    /** The status the EventConsumer carries when the reconciler first sees it. */
+    status?: EventConsumerStatus;
+  } = {},
 ) {
   let now = 1_000_000;
   let object: EventConsumerObject = {
@@ -56,6 +66,7 @@ function setup(
       pollInterval: '5s',
       ...spec,
     },
+    ...(options.status === undefined ? {} : { status: options.status }),
   };
   const world = {
     replicas: 2,
@@ -186,6 +197,7 @@ function setup(
     ...(options.statusReadingsPerSecond === undefined
       ? {}
       : { statusReadingsPerSecond: options.statusReadingsPerSecond }),
+    ...(options.writer === undefined ? {} : { writer: options.writer }),
   });
   const poll = async (reading?: BacklogReading, advanceMs = 5000) => {
     world.reading = reading;
@@ -550,6 +562,56 @@ describe('Reconciler', () => {
     expect(world.statusWrites).toHaveLength(writes + 1);
     expect(world.statusWrites.at(-1)?.observedGeneration).toBe(2);
     expect(limited()).toContain('capped by maxReplicas 4');
+  });
+
+  it('writes a Ready message whose words changed at the next poll, the reason and generation the same (credentials fixed, refused for another cause)', async () => {
+    const { world, poll } = setup();
+    const refused: BacklogReading = {
+      ok: false,
+      error: new BacklogError(
+        'Unauthorized',
+        'NATS at nats://x:4222 refused the credentials (Authorization Violation): check the auth Secret',
+      ),
+    };
+    // The Secret fixed: the server takes the user now, but the user may not read the consumer.
+    const denied: BacklogReading = {
+      ok: false,
+      error: new BacklogError(
+        'Unauthorized',
+        'not allowed to read consumer "c" on stream "S" at n1 (Permissions Violation for Publish to "$JS.API.CONSUMER.INFO.S.c"): grant the user publish on $JS.API.CONSUMER.INFO.S.c',
+      ),
+    };
+    const ready = () => world.statusWrites.at(-1)?.conditions?.find((c) => c.type === 'Ready');
+    await poll(refused);
+    await poll(refused);
+    expect(world.statusWrites).toHaveLength(1);
+    expect(ready()?.message).toContain('refused the credentials');
+    await poll(denied);
+    expect(world.statusWrites).toHaveLength(2);
+    expect(ready()?.reason).toBe('NatsUnauthorized');
+    expect(ready()?.message).toContain('grant the user publish');
+  });
+
+  it('writes an outage message naming another node at the next poll; one whose numbers alone changed keeps the readings cadence', async () => {
+    const { world, poll } = setup();
+    const noLeader = (node: string, ms: number): BacklogReading => ({
+      ok: false,
+      error: new BacklogError(
+        'Unreachable',
+        `JetStream at ${node} has no leader for consumer "c" on stream "S" right now (no answer within ${ms} ms): a node restarting or an election takes seconds`,
+      ),
+    });
+    const ready = () => world.statusWrites.at(-1)?.conditions?.find((c) => c.type === 'Ready')?.message;
+    await poll(noLeader('nats-1', 2000));
+    expect(world.statusWrites).toHaveLength(1);
+    // Numbers only (a timeout, the count of failed polls in the Fallback message): not written yet.
+    await poll(noLeader('nats-1', 1500));
+    await poll(noLeader('nats-1', 2000));
+    expect(world.statusWrites).toHaveLength(1);
+    // Another node: what the user reads to find the fault changed.
+    await poll(noLeader('nats-2', 2000));
+    expect(world.statusWrites).toHaveLength(2);
+    expect(ready()).toContain('JetStream at nats-2');
   });
 
   it('reports an invalid spec without touching the target', async () => {

@@ -295,7 +295,8 @@ export function statusToWrite(
 
 /**
  * Whether a status is due, and in which lane (status-writer.ts). What users act on (replicas,
- * condition statuses and reasons, failing or not, generation) at once, in the state lane. Only
+ * condition statuses and reasons, the words of the messages in MESSAGE_IS_STATE, failing or not,
+ * generation) at once, in the state lane. Only
  * readings: a backlog that changed its order of magnitude after readingsMs, any other reading
  * (rates change at every poll of a busy EventConsumer; the metrics carry them at full rate) after
  * ratesMs, an unchanged status after refreshMs — all measured from the last write handed over, so
@@ -363,7 +364,8 @@ export interface StatusFingerprint {
 
 /**
  * A status as compared between polls. `all`: everything but the poll times and condition
- * transition times. `state`: also without the readings that change at every poll — of a busy
+ * transition times. `state`: also without the readings that change at every poll — the numbers
+ * in messages, and the messages that narrate readings (MESSAGE_IS_STATE) — of a busy
  * EventConsumer (backlog, rates), or of one whose NATS is down (the count of failed polls: only
  * whether there are any is state; crossing fallback's threshold changes the Fallback condition,
  * which is written at once). Twenty EventConsumers on a dead NATS writing status at every poll
@@ -396,15 +398,22 @@ export function statusFingerprint(status: EventConsumerStatus): StatusFingerprin
       lastBacklogReadTime: undefined,
       consecutiveFailures: Math.min(1, status.consecutiveFailures ?? 0),
       desiredReplicas: desired(status.desiredReplicas),
-      consumers: status.consumers?.map(({ name, ready, reason, desiredReplicas, consecutiveFailures }) => ({
-        name,
-        ready,
+      consumers: status.consumers?.map(
+        ({ name, ready, reason, message, desiredReplicas, consecutiveFailures }) => ({
+          name,
+          ready,
+          reason,
+          message: messageWords(message),
+          desiredReplicas: desired(desiredReplicas),
+          consecutiveFailures: Math.min(1, consecutiveFailures ?? 0),
+        }),
+      ) as ConsumerStatus[] | undefined,
+      conditions: status.conditions?.map(({ type, status: s, reason, message }) => ({
+        type,
+        status: s,
         reason,
-        desiredReplicas: desired(desiredReplicas),
-        consecutiveFailures: Math.min(1, consecutiveFailures ?? 0),
-      })) as ConsumerStatus[] | undefined,
-      conditions: status.conditions?.map(({ type, status: s, reason }) => ({ type, status: s, reason })) as
-        Condition[] | undefined,
+        ...(MESSAGE_IS_STATE.has(type) ? { message: messageWords(message) } : {}),
+      })) as Condition[] | undefined,
     }),
   );
   const band = JSON.stringify([
@@ -412,6 +421,27 @@ export function statusFingerprint(status: EventConsumerStatus): StatusFingerprin
     ...(status.consumers ?? []).map((c) => backlogBand(c.backlog?.total)),
   ]);
   return { state, band: `${state}|${band}`, all };
+}
+
+/**
+ * The conditions whose message tells the user what is wrong, or what jetscale holds, and what to
+ * do about it: a change in its words is state, written at the next poll, even when the reason and
+ * the generation stay the same (the auth Secret fixed and the user then refused for another cause,
+ * both NatsUnauthorized; an outage that now names another node). The per-consumer entries' message
+ * is their Ready message. The other conditions narrate readings — MetricsAvailable the backlog,
+ * Active and ScalingLimited the policy's reasoning, ReplicasReady the replica counts — whose words
+ * move with the numbers at every poll of a busy EventConsumer; their reason says what they mean.
+ */
+const MESSAGE_IS_STATE: ReadonlySet<string> = new Set(['Ready', 'Fallback', 'Paused']);
+
+/**
+ * A message's words: every number that stands alone (a count, a duration, a rate, a backlog:
+ * "2 of 3 failed polls", "within 2000 ms", "over 5s") replaced by '#', so a message whose numbers
+ * alone moved keeps the readings cadence. Digits that are part of a name stay: a node (nats-2, n3),
+ * a replication factor (R1), an address or a port (10.0.0.5:4222).
+ */
+export function messageWords(message: string | undefined): string | undefined {
+  return message?.replace(/(?<![\p{L}\p{N}_.:/-])\d+(?:\.\d+)?(?!\.?\d)/gu, '#');
 }
 
 /** JSON with object keys sorted: the API server returns status keys in its own order. */

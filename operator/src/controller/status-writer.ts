@@ -1,9 +1,9 @@
 // Writes EventConsumer statuses off the reconcile workers, so a slow API server delays status and
 // nothing else: a worker hands the status it built to this writer and goes on to the next poll
 // (and to /scale writes, which never wait behind a status PATCH). Two lanes:
-//   state     what users act on changed (replicas, conditions, failing or not): first, in the
-//             order offered, never rate-limited;
-//   readings  only numbers changed (backlog, rates, forecast, messages, lastPollTime): at most
+//   state     what users act on changed (replicas, conditions, the words of the messages that
+//             say what is wrong, failing or not): first, in the order offered, never rate-limited;
+//   readings  only numbers changed (backlog, rates, forecast, numbers in messages, lastPollTime): at most
 //             `readingsPerSecond` for all EventConsumers together, the one whose status has gone
 //             longest without a write first.
 // Writes are coalesced per EventConsumer: one in flight at a time, and a newer status replaces the
