@@ -53,11 +53,14 @@ const FIRST_SEED = Number(process.env.FUZZ_SEED ?? 1);
  * (the user's window; fuzz-invariants.ts). 70 and 134: a per-replica figure learnt as a low end
  * (pods not counted ready consumed) stood for good, 32.7/s for 200/s handlers (14 replicas where 4
  * do) and 24.2/s for 50/s (9 where 7 do); a low end is now re-measured (decide.ts
- * LOW_END_REMEASURE_SECONDS).
+ * LOW_END_REMEASURE_SECONDS). 30442: 31 idle replicas (nothing pending, a dozen held) of 5/s
+ * handlers with a 0.9/s low-end figure, 29.4/s arriving: the arrival rate's noise above their
+ * completions read as a shortfall, piled up over a 60 s start-up and drained within 5 s, 31 → 50
+ * where 13 is the bound; replicas that visibly keep up are no longer added to on a low end.
  */
 const REGRESSION_SEEDS =
   process.env.FUZZ_SEED === undefined
-    ? [70, 123, 134, 1440, 2429, 9421, 9853, 10686, 10995, 12146, 13152, 13752]
+    ? [70, 123, 134, 1440, 2429, 9421, 9853, 10686, 10995, 12146, 13152, 13752, 30442]
     : [];
 describe(`decide under random users, clients and traffic (seeds ${FIRST_SEED}…${FIRST_SEED + SEEDS - 1})`, () => {
   it(

@@ -1984,3 +1984,60 @@ describe('decide: a low-end figure is re-measured, not kept (LOW_END_REMEASURE_S
     expect(decisions.at(-1)?.desiredReplicas).toBe(23);
   });
 });
+
+describe('decide: replicas that visibly keep up have no shortfall, whatever their low-end figure', () => {
+  // The policy fuzzer's world 30442: 29.4/s (Poisson) for 5/s handlers on 31 ready replicas, whose
+  // per-replica figure is a low end only (0.9/s: completions ÷ replicas while they idle). Nothing
+  // waits at the server and they hold about a dozen messages between them. A reading of the
+  // arrival rate a little above their smoothed completions read as "2.3/s more than the ready
+  // replicas do"; over a 60 s start-up that is a pile-up of 138, drained within drainWithin (5 s)
+  // at the low end: 31 → 50 replicas, where 6 carry the stream.
+  function run(idle: boolean): number[] {
+    const spec = withScalingDefaults({
+      minReplicas: 2,
+      maxReplicas: 50,
+      backlogPerReplica: 1,
+      drainWithinSeconds: 5,
+      predictive: { horizonSeconds: 60 },
+      scaleDown: { selectPolicy: 'Disabled' },
+    });
+    const rng = seededRng(30442);
+    let arrived = 0;
+    let completed = 0;
+    let history = emptyHistory();
+    const desired: number[] = [];
+    for (let t = 0; t <= 600; t += 5) {
+      // Poisson arrivals in a 5 s reading (normal approximation, as the fuzzer's draws do).
+      const mean = 29.4 * 5;
+      const u = Math.max(1e-9, rng());
+      const v = rng();
+      arrived += Math.max(
+        0,
+        Math.round(mean + Math.sqrt(mean) * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v)),
+      );
+      // Idle replicas hold what arrived in the last moments (a dozen at most); the control case holds
+      // one message more than there are replicas, so work may wait behind busy ones.
+      const held = idle ? Math.min(arrived - completed, Math.floor(rng() * 12)) : 32;
+      const waiting = idle ? 0 : 1;
+      completed = Math.max(completed, arrived - held - waiting);
+      const d = decide(
+        input({
+          spec,
+          sample: sampleFromTotals(s(t), arrived, completed, held),
+          currentReplicas: 31,
+          readyReplicas: 31,
+          history,
+          now: s(t),
+          ...(t === 0 ? { carriedPerReplicaPerSecond: 0.9, carriedPerReplicaLowEndOnly: true } : {}),
+        }),
+      );
+      history = d.history;
+      desired.push(d.desiredReplicas);
+    }
+    return desired;
+  }
+
+  it('never scales up replicas that idle (before: 31 → 50)', () => {
+    expect(Math.max(...run(true))).toBeLessThanOrEqual(31);
+  });
+});
