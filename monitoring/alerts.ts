@@ -76,7 +76,7 @@ const definitions: AlertDefinition[] = [
     timing: { production: { window: '5m', for: '2m' }, demo: { window: '20s', for: '0s' } },
     summary: '{{ $labels.namespace }}/{{ $labels.name }} holds its fallback replicas',
     description:
-      'The backlog could not be read for fallback.failureThreshold polls in a row, over at least 10 s and (failureThreshold − 1) poll intervals, so the scale target is held at fallback.replicas instead of following the backlog. The MetricsAvailable condition says why the reads fail.',
+      'The backlog could not be read for fallback.failureThreshold polls in a row, over at least 20 s and (failureThreshold − 1) poll intervals, so the scale target is held at fallback.replicas instead of following the backlog. The MetricsAvailable condition says why the reads fail.',
   },
   {
     name: 'JetscaleReconcileErrors',

@@ -189,7 +189,7 @@ describe('the NATS connection breaker', () => {
       expect(refused.map((r) => (r.ok ? 'ok' : r.error.kind))).toEqual(['Busy', 'Busy']);
 
       // What the reconcile makes of such a refusal: a skipped poll. With failureThreshold 1 and
-      // failed reads a minute long already (fallback's 10 s passed), one counted failure would
+      // failed reads a minute long already (fallback's 20 s passed), one counted failure would
       // start fallback at once.
       const parsed = parseEventConsumerSpec({
         scaleTargetRef: { name: 'worker' },

@@ -210,18 +210,34 @@ export async function readyReason(
 }
 
 /**
- * A configuration mistake: after `holdSeconds` (more polls than fallback.failureThreshold) the
- * replicas are untouched and fallback was never taken.
+ * A configuration mistake whose reads already fail: over `seconds` (several polls) its Fallback
+ * condition is never True, and not always one that counts its failures toward fallback
+ * (BelowFailureThreshold, NotConfigured: what decide.ts says of an unreachable NATS only), and the
+ * replicas stay. Judged from the condition rather than by waiting out fallback's 20 s floor
+ * (FALLBACK_MIN_OUTAGE_SECONDS): a read misclassified as NatsUnreachable says BelowFailureThreshold
+ * at every poll, while a read that times out now and then on a loaded machine says it at that
+ * poll only. (A Secret judged unusable before any read leaves the condition as it was.)
  */
 export async function heldWithoutFallback(
   namespace: string,
   name: string,
   replicas: number,
-  holdSeconds: number,
+  seconds = 4,
 ): Promise<void> {
-  await sleep(holdSeconds * 1000);
+  const seen: string[] = [];
+  let notCounting = false;
+  const until = Date.now() + seconds * 1000;
+  do {
+    const fallback = condition(await eventConsumerStatus(namespace, name), 'Fallback');
+    seen.push(`${fallback?.status} ${fallback?.reason}: ${fallback?.message}`);
+    if (fallback?.status === 'True') throw new Error(`${name} fell back: ${seen.at(-1)}`);
+    if (fallback?.reason !== 'BelowFailureThreshold' && fallback?.reason !== 'NotConfigured')
+      notCounting = true;
+    await sleep(250);
+  } while (Date.now() < until);
+  if (!notCounting)
+    throw new Error(`${name}: every failed poll counted toward fallback: ${[...new Set(seen)].join('; ')}`);
   expect(await specReplicas(namespace, name)).toBe(replicas);
-  expect(condition(await eventConsumerStatus(namespace, name), 'Fallback')?.status).not.toBe('True');
 }
 
 /** A stream with one subject and a durable pull consumer (explicit ack). */

@@ -1,6 +1,6 @@
 // When NATS goes away the operator keeps the last decision, says so in a condition, holds
-// fallback.replicas after fallback.failureThreshold failed polls spanning at least 10 s (at 1 s
-// polls: a JetStream leader election is no outage; decide.ts fallbackOutageSeconds), and returns
+// fallback.replicas after fallback.failureThreshold failed polls spanning at least 20 s (at 1 s
+// polls: a JetStream leader election, split vote included, is no outage; decide.ts fallbackOutageSeconds), and returns
 // to scaling from the backlog when NATS comes back. Uses its own nats-server so stopping it disturbs no one else.
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -8,6 +8,7 @@ import path from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startNatsServer, type NatsServer } from '../../hack/stack/nats-server.js';
 import type { RunningOperator } from '../src/run-operator.js';
+import { FALLBACK_MIN_OUTAGE_SECONDS } from '../src/controller/decide.js';
 import { createNamespace, eventually } from '../../test/env.js';
 import {
   closeKubeApi,
@@ -96,7 +97,7 @@ describe('operator when NATS is unreachable', () => {
     expect(await specReplicas(ns.name, 'worker')).toBe(2);
 
     const fallback = await eventually(
-      'fallback after 3 failed polls over at least 10 s',
+      `fallback after 3 failed polls over at least ${FALLBACK_MIN_OUTAGE_SECONDS} s`,
       async () => {
         const s = await eventConsumerStatus(ns.name, 'worker');
         return condition(s, 'Fallback')?.status === 'True' ? s : undefined;
@@ -123,9 +124,9 @@ describe('operator when NATS is unreachable', () => {
         ),
       5000,
     );
-    // Not at the third failed poll (3 s): only once the failed reads spanned 10 s.
+    // Not at the third failed poll (3 s): only once the failed reads spanned the floor (20 s).
     const over = /polls in a row failed over (\d+)s/.exec(started.message ?? '');
-    expect(Number(over?.[1])).toBeGreaterThanOrEqual(10);
+    expect(Number(over?.[1])).toBeGreaterThanOrEqual(FALLBACK_MIN_OUTAGE_SECONDS);
 
     await nats.start();
     const recovered = await eventually(

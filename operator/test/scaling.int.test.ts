@@ -7,7 +7,6 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { KubeApiError } from '../src/kube/api-client.js';
 import { eventConsumersPath } from '../src/api/v1alpha1/group-version.js';
-import { FALLBACK_MIN_OUTAGE_SECONDS } from '../src/controller/decide.js';
 import type { RunningOperator } from '../src/run-operator.js';
 import { createNamespace, eventually, testStack } from '../../test/env.js';
 import {
@@ -195,9 +194,9 @@ describe('operator scaling on a real stack', () => {
       consumer: 'missing',
       extra: { pollInterval: '1s', fallback: { failureThreshold: 1, replicas: 9 } },
     });
-    // Failed polls (the operator's own count: status writes the count with its readings) spanning
-    // more than the 10 s fallback needs besides its threshold (decide.ts fallbackOutageSeconds):
-    // a missing consumer counted as an outage would have reached fallback by then.
+    // Failed polls (the operator's own count), their Fallback condition saying they do not count
+    // toward fallback (NotApplicable: decide.ts counts only an unreachable NATS). A missing consumer
+    // counted as an outage would say BelowFailureThreshold, then fall back after 20 s.
     const failedPolls = async (): Promise<number> => {
       const text = await (await fetch(`http://127.0.0.1:${operator.metricsPort}/metrics`)).text();
       const line = text
@@ -212,15 +211,16 @@ describe('operator scaling on a real stack', () => {
       return Number(line?.split(' ').at(-1) ?? 0);
     };
     const status = await eventually(
-      `a ConsumerNotFound condition after ${FALLBACK_MIN_OUTAGE_SECONDS + 2} failed polls`,
+      'a ConsumerNotFound condition, not counted toward fallback, after 3 failed polls',
       async () => {
         const s = await eventConsumerStatus(ns.name, 'orphan');
         return condition(s, 'Ready')?.reason === 'ConsumerNotFound' &&
-          (await failedPolls()) >= FALLBACK_MIN_OUTAGE_SECONDS + 2
+          condition(s, 'Fallback')?.reason === 'NotApplicable' &&
+          (await failedPolls()) >= 3
           ? s
           : undefined;
       },
-      60_000,
+      30_000,
     );
     expect(condition(status, 'Ready')?.message).toContain(
       `consumer "missing" does not exist on stream "${stream}"`,

@@ -703,7 +703,7 @@ export class ConnectionPool {
    * The server neither answers a request nor a PING, yet its socket is open: a frozen process (a
    * paused VM, a node under SIGSTOP) or a partition that drops packets. nats.js would notice only
    * after maxPingOut unanswered PINGs (~30 s), reads failing all along (an EventConsumer at 1 s polls
-   * falls back after 10 s; nats-elections.int). Dropping the connection at once makes nats.js
+   * falls back after 20 s; nats-elections.int). Dropping the connection at once makes nats.js
    * reconnect to another server of the cluster (its pool, and those the cluster told it of), where
    * JetStream answers again once it has elected new leaders. Against a single server it changes
    * nothing: the reconnect tries the same server, and reads fail as they did.

@@ -59,6 +59,17 @@ function failingFor(seconds: number): ScalingMemory {
   return { ...fresh(), failingSince: 1_000_000 - seconds * 1000 };
 }
 
+/** Failed polls at the given seconds after 1_000_000 ms, each verdict's memory carried to the next. */
+function failedPolls(spec: EventConsumerSpec, seconds: number[], readings?: BacklogReading[]): Verdict[] {
+  let memory = fresh();
+  return seconds.map((t, i) => {
+    const backlog = readings?.[i] ?? unreachable;
+    const v = decide(input({ spec, backlog, memory, now: 1_000_000 + t * 1000 }));
+    memory = v.memory;
+    return v;
+  });
+}
+
 function input(over: Partial<DecideInput>): DecideInput {
   return {
     spec: specOf(),
@@ -258,12 +269,12 @@ describe('decide (the reconcile step)', () => {
   });
 
   it('counts unreachable polls, holds replicas until the threshold, then holds fallback.replicas once', () => {
-    // Polls 10 s apart (pollInterval 10s): two failed polls span one interval, the time fallback needs.
-    const spec = specOf({ pollInterval: '10s', fallback: { failureThreshold: 2, replicas: 7 } });
+    // Polls 20 s apart (pollInterval 20s): two failed polls span one interval, the time fallback needs.
+    const spec = specOf({ pollInterval: '20s', fallback: { failureThreshold: 2, replicas: 7 } });
     const first = decide(input({ spec, backlog: unreachable }));
     expect(first.change).toBeUndefined();
     expect(first.memory).toMatchObject({ failures: 1, fallbackActive: false, failingSince: 1_000_000 });
-    const second = decide(input({ spec, backlog: unreachable, memory: first.memory, now: 1_010_000 }));
+    const second = decide(input({ spec, backlog: unreachable, memory: first.memory, now: 1_020_000 }));
     expect(second.change).toEqual({ from: 2, to: 7 });
     expect(second.events.map((e) => e.reason)).toEqual(['FallbackStarted', 'NatsUnreachable']);
     const third = decide(
@@ -272,11 +283,11 @@ describe('decide (the reconcile step)', () => {
         backlog: unreachable,
         memory: second.memory,
         scale: { specReplicas: 7, statusReplicas: 7, resourceVersion: '2' },
-        now: 1_020_000,
+        now: 1_040_000,
       }),
     );
     expect(third.events.map((e) => e.reason)).toEqual(['NatsUnreachable']);
-    const back = decide(input({ spec, memory: third.memory, now: 1_030_000 }));
+    const back = decide(input({ spec, memory: third.memory, now: 1_060_000 }));
     expect(back.events.map((e) => e.reason)).toEqual(['FallbackEnded']);
     expect(back.memory).toMatchObject({ failures: 0, fallbackActive: false });
     expect(back.memory.failingSince).toBeUndefined();
@@ -288,33 +299,42 @@ describe('decide (the reconcile step)', () => {
   // in between. Before: fallback at the third failed poll in both cases.
   it('falls back only after the failed reads span the threshold in time, at least an election long', () => {
     expect(fallbackOutageSeconds(specOf({ pollInterval: '1s' }))).toBe(FALLBACK_MIN_OUTAGE_SECONDS);
-    expect(fallbackOutageSeconds(specOf({ pollInterval: '5s' }))).toBe(10);
+    expect(fallbackOutageSeconds(specOf({ pollInterval: '5s' }))).toBe(20);
     expect(fallbackOutageSeconds(specOf({ pollInterval: '30s' }))).toBe(60);
-    const failedPolls = (spec: EventConsumerSpec, seconds: number[]): Verdict[] => {
-      let memory = fresh();
-      return seconds.map((t) => {
-        const v = decide(input({ spec, backlog: unreachable, memory, now: 1_000_000 + t * 1000 }));
-        memory = v.memory;
-        return v;
-      });
-    };
-    // 1 s polls, threshold 3: held through a 6 s election (and up to 10 s), fallback at 10 s.
-    const fast = specOf({ pollInterval: '1s', fallback: { failureThreshold: 3, replicas: 7 } });
-    const election = failedPolls(fast, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
-    expect(election.slice(0, 10).map((v) => v.desired)).toEqual(Array(10).fill(2));
-    expect(election[5]?.conditions.find((c) => c.type === 'Fallback')).toMatchObject({
-      status: 'False',
-      reason: 'BelowFailureThreshold',
-      message: expect.stringMatching(
-        /^6 of 3 failed polls, over 5s of 10s, before fallback.replicas 7/,
-      ) as unknown,
-    });
-    expect(election[10]?.change).toEqual({ from: 2, to: 7 });
-    expect(election[10]?.events.map((e) => e.reason)).toEqual(['FallbackStarted', 'NatsUnreachable']);
     // 30 s polls, threshold 3, and watch events bring three failed polls within 2 s: not yet 60 s.
     const slow = specOf({ pollInterval: '30s', fallback: { failureThreshold: 3, replicas: 7 } });
     const burst = failedPolls(slow, [0, 1, 2, 30, 60]);
     expect(burst.map((v) => v.desired)).toEqual([2, 2, 2, 2, 7]);
+  });
+
+  // An election with a split vote (nats-server raft.go: the first campaign up to 9 s after the
+  // leader's last heartbeat, both survivors campaign at once, each a candidate again after a new
+  // random 4–9 s): failed reads for up to ~18 s, timeouts first, then "no leader" answers. Before
+  // (10 s floor): fallback.replicas at the 10th second of a routine rolling restart.
+  it('holds through an election with a split vote (18 s of failed reads), falls back at 20 s', () => {
+    const noLeader: BacklogReading = {
+      ok: false,
+      error: new BacklogError('Unreachable', 'JetStream at n2 has no leader for consumer "c" right now'),
+    };
+    const seconds = Array.from({ length: 21 }, (_, i) => i);
+    const readings = seconds.map((t) => (t < 9 ? unreachable : noLeader));
+    // 1 s polls, threshold 3.
+    const fast = specOf({ pollInterval: '1s', fallback: { failureThreshold: 3, replicas: 7 } });
+    const election = failedPolls(fast, seconds, readings);
+    expect(election.slice(0, 20).map((v) => v.desired)).toEqual(Array(20).fill(2));
+    expect(election[18]?.conditions.find((c) => c.type === 'Fallback')).toMatchObject({
+      status: 'False',
+      reason: 'BelowFailureThreshold',
+      message: expect.stringMatching(
+        /^19 of 3 failed polls, over 18s of 20s, before fallback.replicas 7/,
+      ) as unknown,
+    });
+    expect(election[20]?.change).toEqual({ from: 2, to: 7 });
+    expect(election[20]?.events.map((e) => e.reason)).toEqual(['FallbackStarted', 'NatsUnreachable']);
+    // The defaults (5 s polls, threshold 3): 3 failed polls span 10 s, held until 20 s.
+    const defaults = specOf({ fallback: { replicas: 7 } });
+    const atDefaults = failedPolls(defaults, [0, 5, 10, 15, 20]);
+    expect(atDefaults.map((v) => v.desired)).toEqual([2, 2, 2, 2, 7]);
   });
 
   it('counts the fallback’s change in the step policies’ record, as a change from the backlog (one consumer as several)', () => {
@@ -348,7 +368,7 @@ describe('decide (the reconcile step)', () => {
     const name = consumersOf(spec)[0]?.name ?? '';
     const read = one(
       {
-        now: t0 - 11_000,
+        now: t0 - 21_000,
         readings: [
           { consumer: consumersOf(spec)[0] as ConsumerSpec, backlog: { ok: true, sample: sample(150) } },
         ],
@@ -356,8 +376,8 @@ describe('decide (the reconcile step)', () => {
       fresh(),
     );
     expect(read.change).toBeUndefined();
-    // The first failed read holds (fallback needs its reads failing for 10 s), the next falls back.
-    const failed = one({ now: t0 - 10_000 }, read.memories[name] as ScalingMemory);
+    // The first failed read holds (fallback needs its reads failing for 20 s), the next falls back.
+    const failed = one({ now: t0 - 20_000 }, read.memories[name] as ScalingMemory);
     expect(failed.change).toBeUndefined();
     const fallback = one({ now: t0 + 1000 }, failed.memories[name] as ScalingMemory);
     expect(fallback.change).toEqual({ from: 2, to: 10 });

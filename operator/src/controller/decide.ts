@@ -548,31 +548,46 @@ function replicasReadyCondition(
 
 /**
  * The shortest run of failed reads that starts fallback, whatever the poll interval: a JetStream
- * leader election (a node of a cluster stopped) leaves CONSUMER.INFO unanswered while followers
- * wait 4–9 s for the lost leader before they campaign (nats-server raft.go
- * minElectionTimeoutDefault..maxElectionTimeoutDefault) — ~6 s measured on a 3-node cluster — and
+ * leader election (a node of a cluster stopped or restarted) leaves CONSUMER.INFO unanswered while
+ * followers wait for the lost leader before they campaign — ~6 s measured on a 3-node cluster — and
  * the new leader then answers from the replicated state. That is no outage to fall back from; the
  * replicas are held meanwhile, and every failed poll still says NatsUnreachable.
  *
- * The worst single round, from nats-server 2.12's raft.go: a follower's timer is re-armed at every
- * append or heartbeat from the leader (each second at least), for a random 4–9 s; it campaigns when
- * it fires, and wins within a vote's round trip. Reads sent before that time out (nobody answers
- * for a consumer whose leader the others still believe alive); reads sent after it get "no leader"
- * answers, asked again within the poll (jetstream-backlog-source.ts ELECTION_RETRY_MS). So the run of
- * failed reads, first to last, lasts less than the time from the leader's loss to the first
- * campaign: at most 9 s, a 1 s margin here. Two things can stretch it: a follower behind on
- * applying what was committed re-arms for 1 s instead of campaigning (minElectionTimeout / 4), and
- * two followers campaigning within a round trip of each other split the vote and wait a new
- * 4–9 s (a fraction of a per cent of elections). Either can start fallback at 10 s.
+ * From nats-server 2.12's raft.go: a follower's timer is re-armed at every append or heartbeat from
+ * the leader (each second at least) for a random 4–9 s (minElectionTimeoutDefault..
+ * maxElectionTimeoutDefault); it campaigns when it fires, and wins within a vote's round trip. Reads
+ * sent before that time out (nobody answers for a consumer whose leader the others still believe
+ * alive); reads sent after it get "no leader" answers, asked again within the poll
+ * (jetstream-backlog-source.ts ELECTION_RETRY_MS). So one round's run of failed reads, first to
+ * last, lasts less than the time from the leader's loss to the first campaign: at most 9 s. Two
+ * survivors that campaign within a round trip of each other split the vote (each has voted for
+ * itself); each stays a candidate and campaigns again when its timer, re-armed for a new random
+ * 4–9 s on becoming one, fires first (switchState, runAsCandidate): at most 9 + 9 = 18 s from the
+ * loss. 20 s covers that, and the first read's and the last's differing lengths (a 2 s timeout at
+ * JETSCALE_NATS_TIMEOUT_MS's default, up to 3 s of "no leader" retries). What it does not cover: a
+ * second split vote in a row (rarer still), and followers that keep the timer at 1 s while behind
+ * on applies (processed < commit) or at 4–9 s while catching up, for as long as that lasts.
+ *
+ * One floor for every Unreachable read, not a longer one for election-like failures only: until the
+ * worst election has passed, a run of timeouts and "no leader" answers cannot be told from a lost
+ * quorum or a partition, and a rolling restart that takes the operator's own server shows first as
+ * a lost connection, then as another server's election; the floor would hinge on which came last.
+ * The replicas are held meanwhile, never scaled down on a failed read, so the longer floor only
+ * delays holding fallback.replicas. KEDA's fallback counts failureThreshold (3) failed metric reads
+ * in a row, made each pollingInterval (30 s) and at the HPA's 15 s sync: half a minute or more by
+ * default; this is 20 s at the defaults. Before it
+ * was 10 s, and a split vote in a routine rolling restart could move the Deployment to
+ * fallback.replicas.
  */
-export const FALLBACK_MIN_OUTAGE_SECONDS = 10;
+export const FALLBACK_MIN_OUTAGE_SECONDS = 20;
 
 /**
  * How long reads must have failed before fallback starts: failureThreshold polls at pollInterval
  * span failureThreshold − 1 intervals, and so must the failed reads, whatever extra polls watch
  * events brought in between (each counts as a failed poll); never less than
  * FALLBACK_MIN_OUTAGE_SECONDS. So the threshold means the same at every poll interval: at the
- * default 5 s and above the time is what the polls took before; at 1 s, 3 polls no longer mean 3 s.
+ * default 5 s polls 3 failed polls span 10 s, so the floor decides (20 s); from 10 s polls up the
+ * polls' span does; at 1 s, 3 polls no longer mean 3 s.
  */
 export function fallbackOutageSeconds(spec: EventConsumerSpec): number {
   const polls = Math.max(0, spec.fallback.failureThreshold - 1);

@@ -300,8 +300,9 @@ describe('Reconciler', () => {
 
   it('holds replicas while NATS is unreachable, then fallback.replicas after the threshold, then leaves fallback', async () => {
     const { world, poll, at } = setup({ fallback: { failureThreshold: 3, replicas: 6 } });
-    await poll(unreachable);
-    await poll(unreachable);
+    // Polls 5 s apart: the third failed poll comes 10 s after the first, short of fallback's 20 s
+    // (decide.ts FALLBACK_MIN_OUTAGE_SECONDS); the fifth, 20 s after it, falls back.
+    for (let i = 0; i < 4; i++) await poll(unreachable);
     expect(world.patches).toEqual([]);
     await poll(unreachable);
     expect(world.patches).toEqual([6]);
