@@ -62,4 +62,45 @@ describe('a shared NATS connection and a hostile EventConsumer', () => {
     hostile.close();
     healthy.close();
   });
+
+  it("refuses no read of others when one EventConsumer's requests go unanswered on the shared connection", async () => {
+    // Tenant A's EventConsumers name a JetStream domain whose API someone subscribes to and never
+    // answers (what a JetStream that lost its meta leader looks like: every request times out
+    // while the server answers PING). Same servers, no credentials: the connection tenant B uses.
+    // Before, once four of A's reads had waited a second on it, the connection counted as slow and
+    // B's reads were refused as Busy as well, for as long as A kept polling: B never scaled.
+    const sink = await connect({ servers: testStack().natsUrl });
+    sink.subscribe('$JS.silent.API.>');
+    const sharedPool = new ConnectionPool({ logger: silentLogger, connectTimeoutMs: 5000 });
+    try {
+      const sources = new NatsBacklogSources(sharedPool, { timeoutMs: 3000 });
+      const servers = [testStack().natsUrl];
+      const creds = { auth: { kind: 'none' as const } };
+      const healthy = sources.open('b/healthy', servers, creds, { stream, consumer: 'worker' });
+      const unanswered = Array.from({ length: 6 }, (_, i) =>
+        sources.open(`a/ec-${i}`, servers, creds, { stream, consumer: 'worker', domain: 'silent' }),
+      );
+      expect(await healthy.read()).toMatchObject({ ok: true, sample: { pending: 7 } });
+      // A's first reads: nothing is known of them yet, so they are taken for answered in time, as
+      // B's are (B's reads may be refused while they wait, for one timeout at most).
+      const first = unanswered.map((r) => r.read());
+      for (const r of await Promise.all(first))
+        expect(r).toMatchObject({ ok: false, error: { kind: 'Unreachable' } });
+
+      // Their timeouts are known now: once four of A's reads have waited a second, A's next ones are
+      // refused (Busy, not toward fallback) — and B's are still answered.
+      const waiting = unanswered.slice(0, 4).map((r) => r.read());
+      await sleep(1300);
+      const refused = await Promise.all(unanswered.slice(4).map((r) => r.read()));
+      for (const r of refused) expect(r).toMatchObject({ ok: false, error: { kind: 'Busy' } });
+      expect(await healthy.read()).toMatchObject({ ok: true, sample: { pending: 7 } });
+      for (const r of await Promise.all(waiting))
+        expect(r).toMatchObject({ ok: false, error: { kind: 'Unreachable' } });
+      for (const r of unanswered) r.close();
+      healthy.close();
+    } finally {
+      await sharedPool.closeAll();
+      await sink.close();
+    }
+  });
 });

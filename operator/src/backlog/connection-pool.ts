@@ -29,6 +29,13 @@
 // fail at once as Busy, so a server that is slow but alive cannot hold every worker either. Busy
 // is not Unreachable: the read was never sent, the server may well answer, and a slow server is
 // not a dead one, so it does not count toward fallback (a read that does time out still does).
+// Slowness is one EventConsumer's as much as the connection's: a stream, or a JetStream domain,
+// whose requests time out while the server answers everything else. So an EventConsumer whose last
+// read on the connection was answered within the second is refused only when reads of such
+// EventConsumers wait that long; the reads of those whose last read did not (timed out, or took a
+// second or more) are refused as before, once enough reads of any kind wait. (Before, one tenant's
+// EventConsumers timing out on a connection shared with another tenant had the other's reads
+// refused as Busy for as long as they kept polling.)
 //
 // The per-connection limits cannot bound connects: every connection is another key, and one tenant
 // can make as many as it has EventConsumers (other servers, another user in a URL, other
@@ -72,8 +79,10 @@ interface PooledConnection {
   connecting?: Promise<NatsConnection>;
   connection?: NatsConnection;
   breaker: CircuitBreaker;
-  /** Reads waiting on this connection (connecting or requesting), each with its start time. */
-  inFlight: Set<{ since: number }>;
+  /** Reads waiting on this connection (connecting or requesting). */
+  inFlight: Set<WaitingRead>;
+  /** Owners whose last read on this connection took `slowAfterMs` or more, or timed out. */
+  slowOwners: Set<string>;
   /** A PING round trip in flight after an unanswered request. */
   probing?: Promise<void>;
   /** Called when the breaker opens: each releases one read waiting on the connection. */
@@ -95,6 +104,12 @@ interface PooledConnection {
    * this host's clock says of `exp` (a server clock ahead of ours; jwt-clock-skew.int).
    */
   expired?: BacklogError;
+}
+
+/** A read waiting on its connection: since when, and whether its owner's last read was answered in time. */
+interface WaitingRead {
+  since: number;
+  answeredInTime: boolean;
 }
 
 /** What nats-server says (-ERR) when it closes a connection whose user JWT expired by its clock. */
@@ -379,13 +394,14 @@ export class ConnectionPool {
     const decision = entry.breaker.admit();
     if (decision === 'check') void this.check(entry);
     if (decision !== 'send') return this.fastFailure(entry, 'down');
-    if (this.isSlow(entry)) return this.fastFailure(entry, 'busy');
+    const answeredInTime = !entry.slowOwners.has(owner);
+    if (this.isSlow(entry, answeredInTime)) return this.fastFailure(entry, 'busy');
     const connecting = !this.isConnected(entry);
     if (connecting && this.slowConnectWaits.size >= this.maxWaitingOnSlowConnects()) {
       this.connectInBackground(entry);
       return this.fastFailure(entry, 'connecting');
     }
-    const waiting = { since: this.now() };
+    const waiting: WaitingRead = { since: this.now(), answeredInTime };
     entry.inFlight.add(waiting);
     let release: () => void = () => undefined;
     const tripped = new Promise<typeof TRIPPED>((resolve) => (release = () => resolve(TRIPPED)));
@@ -401,6 +417,11 @@ export class ConnectionPool {
       ]);
       if (outcome === TRIPPED) return this.fastFailure(entry, 'down');
       if (outcome === CONNECT_SLOW) return this.fastFailure(entry, 'connecting');
+      const slow =
+        this.now() - waiting.since >= (this.options.slowAfterMs ?? 1000) ||
+        (!outcome.ok && outcome.error.kind === 'Unreachable');
+      if (slow) entry.slowOwners.add(owner);
+      else entry.slowOwners.delete(owner);
       return outcome;
     } finally {
       connectWait?.end();
@@ -465,12 +486,17 @@ export class ConnectionPool {
     return error;
   }
 
-  /** Enough reads already wait on the connection, and the oldest has waited too long. */
-  private isSlow(entry: PooledConnection): boolean {
-    if (entry.inFlight.size < (this.options.maxInFlightPerConnection ?? 4)) return false;
+  /**
+   * Enough reads already wait on the connection, and the oldest has waited too long. For a read
+   * whose owner's last read was answered in time only the reads of such owners count (see the
+   * header).
+   */
+  private isSlow(entry: PooledConnection, answeredInTime: boolean): boolean {
+    const reads = [...entry.inFlight].filter((w) => !answeredInTime || w.answeredInTime);
+    if (reads.length < (this.options.maxInFlightPerConnection ?? 4)) return false;
     const now = this.now();
     let oldest = now;
-    for (const w of entry.inFlight) oldest = Math.min(oldest, w.since);
+    for (const w of reads) oldest = Math.min(oldest, w.since);
     return now - oldest >= (this.options.slowAfterMs ?? 1000);
   }
 
@@ -535,6 +561,7 @@ export class ConnectionPool {
     const entry = this.pool.get(key);
     if (!entry) return;
     entry.owners.delete(owner);
+    entry.slowOwners.delete(owner);
     if (entry.owners.size > 0) return;
     this.pool.delete(key);
     this.endOutage(entry);
@@ -581,6 +608,7 @@ export class ConnectionPool {
           ...(this.options.checkBackoff ? { backoff: this.options.checkBackoff } : {}),
         }),
         inFlight: new Set(),
+        slowOwners: new Set(),
         waiters: new Set(),
         onDrop: new Set(),
       };
