@@ -75,7 +75,7 @@ describe('charts/jetscale rendered with day-one values, applied, and run as rend
       if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
       await p.exited;
     }
-    // The ClusterRole and its binding are cluster-scoped: namespace deletion does not remove them.
+    // Cluster-scoped objects, were the chart to render any, outlive the namespaces: delete what it made.
     if (manifest !== '') await kubectl(['delete', '--ignore-not-found', '--wait=false', '-f', '-'], manifest);
     await jsm?.streams.delete(stream).catch(() => undefined);
     await nc?.close();
@@ -111,13 +111,39 @@ describe('charts/jetscale rendered with day-one values, applied, and run as rend
     );
     if (rendered.code !== 0) throw new Error(`helm template failed:\n${rendered.stderr}`);
     manifest = rendered.stdout;
-    await kubectlOk(['apply', '-n', releaseNs.name, '-f', '-'], manifest);
+    // Every object names its namespace: the operator's Role and RoleBinding are in the watched one.
+    await kubectlOk(['apply', '-f', '-'], manifest);
 
     const deployment = parseObjects(manifest).find((o) => o.kind === 'Deployment') as unknown as {
       spec: { template: { spec: { serviceAccountName: string; containers: Array<{ env: EnvVar[] }> } } };
     };
     const podSpec = deployment.spec.template.spec;
     const env = podSpec.containers[0]?.env ?? [];
+    // Watching one namespace, the ServiceAccount may scale there and nowhere else (before, the
+    // chart gave it a ClusterRole: /scale of every Deployment in the cluster).
+    const serviceAccount = `system:serviceaccount:${releaseNs.name}:${podSpec.serviceAccountName}`;
+    const mayScale = async (ns: string): Promise<string> =>
+      (
+        await kubectl([
+          'auth',
+          'can-i',
+          'patch',
+          'deployments',
+          '--subresource=scale',
+          '-n',
+          ns,
+          '--as',
+          serviceAccount,
+        ])
+      ).stdout.trim();
+    // RBAC takes effect once the API server's authorizer has seen the new Role.
+    await eventually('the watched namespace to be scalable', async () =>
+      (await mayScale(watched.name)) === 'yes' ? true : undefined,
+    );
+    expect(await mayScale(unwatched.name)).toBe('no');
+    expect(
+      parseObjects(manifest).filter((o) => o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding'),
+    ).toEqual([]);
     const pods = await eventually(
       'the two operator pods the Deployment made',
       async () => {

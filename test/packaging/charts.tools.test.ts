@@ -240,6 +240,49 @@ describe('charts/jetscale', () => {
     ]);
   });
 
+  it('with watchNamespaces grants only there: the same rules as a Role in each watched namespace, nothing cluster-wide', async () => {
+    // Before, an install watching some namespaces still got the ClusterRole: it could read and
+    // scale Deployments in every namespace, and installing it needed a cluster admin.
+    const clusterRole = findObject<k8s.V1ClusterRole>(await renderChart(operatorChart, {}), 'ClusterRole');
+    const objects = await renderChart(operatorChart, {
+      watchNamespaces: ['a', 'b'],
+      rbac: { secretReaders: [{ namespace: 'a', secrets: ['nats-auth'] }] },
+    });
+    const kinds = objects.map((o) => o.kind);
+    expect(kinds).not.toContain('ClusterRole');
+    expect(kinds).not.toContain('ClusterRoleBinding');
+    const serviceAccount = findObject<k8s.V1ServiceAccount>(objects, 'ServiceAccount');
+    for (const namespace of ['a', 'b']) {
+      const role = objects.find(
+        (o) =>
+          o.kind === 'Role' &&
+          o.metadata?.namespace === namespace &&
+          o.metadata.name === clusterRole.metadata?.name,
+      ) as k8s.V1Role | undefined;
+      expect(role?.rules).toEqual(clusterRole.rules);
+      const binding = objects.find(
+        (o) =>
+          o.kind === 'RoleBinding' &&
+          o.metadata?.namespace === namespace &&
+          o.metadata.name === role?.metadata?.name,
+      ) as k8s.V1RoleBinding | undefined;
+      expect(binding?.roleRef).toEqual({
+        apiGroup: 'rbac.authorization.k8s.io',
+        kind: 'Role',
+        name: role?.metadata?.name,
+      });
+      expect(binding?.subjects).toEqual([
+        { kind: 'ServiceAccount', name: serviceAccount.metadata?.name, namespace: 'pkgtest-ns' },
+      ]);
+    }
+    // The release namespace keeps only its Lease's Role; nothing of the operator's rules there.
+    expect(
+      objects
+        .filter((o) => o.kind === 'Role' && o.metadata?.namespace === 'pkgtest-ns')
+        .map((o) => o.metadata?.name),
+    ).toEqual([`${clusterRole.metadata?.name}-leader-election`]);
+  });
+
   it('grants each rbac.scaleTargets kind its /scale (get, patch) and get on the object, and nothing more', async () => {
     const rules = (objects: KubeObject[]): k8s.V1PolicyRule[] =>
       (findObject<k8s.V1ClusterRole>(objects, 'ClusterRole').rules ?? []).map((r) => ({

@@ -78,3 +78,47 @@ app.kubernetes.io/part-of: jetscale
 {{- end -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+What the operator touches in every namespace it watches (no Secrets): the rules of its ClusterRole,
+or of its Role in each of watchNamespaces.
+*/}}
+{{- define "jetscale.operatorRules" -}}
+# Watch EventConsumers and report on them.
+- apiGroups: [jetscale.io]
+  resources: [eventconsumers]
+  verbs: [get, list, watch]
+- apiGroups: [jetscale.io]
+  resources: [eventconsumers/status]
+  verbs: [patch]
+# Read and change the replica count of scale targets, only through /scale; Deployments and
+# StatefulSets are also read whole for their ready replicas.
+- apiGroups: [apps]
+  resources: [deployments/scale, statefulsets/scale]
+  verbs: [get, patch]
+- apiGroups: [apps]
+  resources: [deployments, statefulsets]
+  verbs: [get]
+{{- range .Values.rbac.scaleTargets }}
+# rbac.scaleTargets: {{ .resource }}{{ if .apiGroup }}.{{ .apiGroup }}{{ end }}, scaled through /scale and read as metadata
+# for its deletion (its /scale does not say).
+- apiGroups: [{{ .apiGroup | quote }}]
+  resources: [{{ printf "%s/scale" .resource | quote }}]
+  verbs: [get, patch]
+- apiGroups: [{{ .apiGroup | quote }}]
+  resources: [{{ .resource | quote }}]
+  verbs: [get]
+{{- end }}
+# Other autoscalers on a target (HPAs; KEDA ScaledObjects when KEDA is installed): jetscale
+# yields a target another autoscaler scales.
+- apiGroups: [autoscaling]
+  resources: [horizontalpodautoscalers]
+  verbs: [list]
+- apiGroups: [keda.sh]
+  resources: [scaledobjects]
+  verbs: [list]
+# Scaling decisions and problems as Events on the EventConsumer.
+- apiGroups: ['']
+  resources: [events]
+  verbs: [create]
+{{- end }}
