@@ -1226,6 +1226,52 @@ describe('arrival dispersion: how much more than Poisson an interval count varie
   });
 });
 
+describe('the confirmed arrival rate of a stream sent in batches (what decide.ts sizes the start-up pile-up from)', () => {
+  /**
+   * Readings every second of a stream sent as `batch` messages at a time at Poisson times (seeded),
+   * at `rate` until `stepAt` and `stepRate` after: the confirmed rate after each reading.
+   */
+  function confirmedTrace(opts: {
+    rate: number;
+    batch: number;
+    seed: number;
+    stepAt?: number;
+    stepRate?: number;
+  }) {
+    const rng = seededRng(opts.seed);
+    let arrived = 0;
+    let state = observeRates(undefined, sampleFromTotals(T0, 0, 0, 0), 1);
+    const out: number[] = [0];
+    const until = (opts.stepAt ?? 1200) + (opts.stepAt === undefined ? 0 : 120);
+    for (let t = 1; t <= until; t++) {
+      const rate = opts.stepAt !== undefined && t > opts.stepAt ? (opts.stepRate ?? opts.rate) : opts.rate;
+      for (let u = 0; u < 10; u++) arrived += poisson(rng, (rate * 0.1) / opts.batch) * opts.batch;
+      state = observeRates(state, sampleFromTotals(s(t), arrived, arrived, 0), 1);
+      out.push(state.confirmedArrivalPerSecond ?? 0);
+    }
+    return out;
+  }
+  it('stays about the true rate: one batch does not confirm the next (24/s in batches of 100: before, up to 50/s, and 0.2-0.3x on average)', () => {
+    // Each interval was counted at most CONFIRM_FACTOR x the larger of the interval before and the
+    // confirmed rate: after a batch, the next batch counted whole, so runs of batches confirmed
+    // each other (up to 2.1x the true rate), while a batch after an empty reading was cut to twice
+    // the confirmed rate, which pulled the mean far below the truth.
+    for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
+      const settled = confirmedTrace({ rate: 24, batch: 100, seed }).slice(300);
+      const mean = settled.reduce((a, b) => a + b, 0) / settled.length;
+      expect(mean).toBeGreaterThan(0.75 * 24);
+      expect(mean).toBeLessThan(1.25 * 24);
+      expect(Math.max(...settled)).toBeLessThan(1.8 * 24);
+    }
+  });
+  it('still follows a step of a stream sent in batches: 24/s to 96/s confirmed past 60/s within a minute', () => {
+    for (const seed of [1, 2, 3]) {
+      const trace = confirmedTrace({ rate: 24, batch: 100, seed, stepAt: 900, stepRate: 96 });
+      expect(trace.slice(960).every((c) => c > 60)).toBe(true);
+    }
+  });
+});
+
 describe('the per-replica capacity never reads high while pods consume before they are counted ready', () => {
   // Each pod that consumes completes 20/s (the truth) with 5,000 waiting throughout (busy);
   // readings every second. `pods(t)` says how many consume during the second before t, how many

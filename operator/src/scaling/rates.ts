@@ -103,6 +103,35 @@ export const BATCHED_DISPERSION = 2;
  * stretch: the dispersion has nothing to go by) a rise waits for the next reading.
  */
 export const FLOWING_MESSAGES = 10;
+/**
+ * The confirmed rate of a stream sent in batches (dispersion D ≥ BATCHED_DISPERSION) is smoothed
+ * over a time constant long enough that its batch noise is at most this share of the rate (one
+ * standard deviation). Capping each interval at CONFIRM_FACTOR times what was seen before, as for
+ * a stream of independent messages, does not work there: a batch right after a batch counts whole
+ * (one batch confirms the next), a batch after an empty reading is cut, and 24/s in batches of 100
+ * read every second confirmed up to 50/s while averaging 0.2–0.3 of the true rate
+ * (rates.test.ts).
+ */
+export const CONFIRMED_BATCH_NOISE_SHARE = 0.2;
+/**
+ * Longest time constant of a batched stream's confirmed rate: a rise of a sparse stream (a batch
+ * every 20 s) is confirmed half-way within about 40 s, where its batch noise stays above
+ * CONFIRMED_BATCH_NOISE_SHARE.
+ */
+export const CONFIRMED_BATCH_MAX_TIME_CONSTANT_SECONDS = 60;
+
+/**
+ * The time constant of a batched stream's confirmed rate at dispersion D and rate λ: an EWMA over
+ * τ of a stream in batches has variance D·λ/(2τ), so τ = D / (2 · share² · λ) holds its standard
+ * deviation to CONFIRMED_BATCH_NOISE_SHARE of λ; never shorter than ARRIVAL_TIME_CONSTANT_SECONDS,
+ * nor longer than CONFIRMED_BATCH_MAX_TIME_CONSTANT_SECONDS. λ is the lower of the confirmed and
+ * the smoothed rate: a confirmed rate that noise took high does not shorten its own time constant
+ * (and chase the noise) unless the smoothed rate agrees.
+ */
+export function batchedConfirmTimeConstant(dispersion: number, rate: number): number {
+  const tau = dispersion / (2 * CONFIRMED_BATCH_NOISE_SHARE ** 2 * Math.max(rate, Number.MIN_VALUE));
+  return Math.min(CONFIRMED_BATCH_MAX_TIME_CONSTANT_SECONDS, Math.max(ARRIVAL_TIME_CONSTANT_SECONDS, tau));
+}
 /** Smoothing time constants: arrivals must be followed quickly; capacity is a slow property. */
 export const ARRIVAL_TIME_CONSTANT_SECONDS = 10;
 export const PROCESSING_TIME_CONSTANT_SECONDS = 10;
@@ -271,8 +300,9 @@ export interface RateState {
   inFlightPerReplica?: number;
   /**
    * The arrival rate smoothed as arrivalPerSecond is, but with each interval counted at most
-   * CONFIRM_FACTOR times what was seen before it (the interval before, or this rate): what the
-   * start-up pile-up is extrapolated from (decide.ts). arrivalPerSecond takes a single batch after
+   * CONFIRM_FACTOR times what was seen before it (the interval before, or this rate) — for a stream
+   * measured as sent in batches, every interval whole over a longer time constant instead
+   * (batchedConfirmTimeConstant): what the start-up pile-up is extrapolated from (decide.ts). arrivalPerSecond takes a single batch after
    * a quiet stretch at 39 % of its rate over a 5 s interval (100 messages: 7.9/s), and sizing a
    * 30 s start-up for that took 0 replicas to 9 for 100 messages one replica drains in 20 s
    * (the policy fuzzer's world 2429). Undefined until two intervals are measured.
@@ -959,16 +989,31 @@ export function observeRates(
   if (previous.lastIntervalArrivalPerSecond !== undefined) {
     // State from older versions has no confirmed rate: the smoothed one stands in for it.
     const confirmedBefore = previous.confirmedArrivalPerSecond ?? previous.arrivalPerSecond ?? 0;
-    const seenBefore = Math.max(previous.lastIntervalArrivalPerSecond, confirmedBefore);
-    const flowing =
-      (previous.arrivalDispersion ?? 1) < BATCHED_DISPERSION &&
-      previous.lastIntervalArrivalPerSecond * (previous.lastIntervalSeconds ?? 0) >= FLOWING_MESSAGES;
-    next.confirmedArrivalPerSecond = ewma(
-      previous.confirmedArrivalPerSecond,
-      flowing ? arrivedPerSecond : Math.min(arrivedPerSecond, CONFIRM_FACTOR * seenBefore),
-      dtSeconds,
-      ARRIVAL_TIME_CONSTANT_SECONDS,
-    );
+    const dispersionBefore = previous.arrivalDispersion ?? 1;
+    if (dispersionBefore >= BATCHED_DISPERSION && previous.confirmedArrivalPerSecond !== undefined) {
+      // Sent in batches: every interval counts whole, over a time constant long enough to hold the
+      // batch noise to CONFIRMED_BATCH_NOISE_SHARE of the rate (batchedConfirmTimeConstant).
+      next.confirmedArrivalPerSecond = ewma(
+        previous.confirmedArrivalPerSecond,
+        arrivedPerSecond,
+        dtSeconds,
+        batchedConfirmTimeConstant(
+          dispersionBefore,
+          Math.min(previous.confirmedArrivalPerSecond, previous.arrivalPerSecond ?? Infinity),
+        ),
+      );
+    } else {
+      const seenBefore = Math.max(previous.lastIntervalArrivalPerSecond, confirmedBefore);
+      const flowing =
+        dispersionBefore < BATCHED_DISPERSION &&
+        previous.lastIntervalArrivalPerSecond * (previous.lastIntervalSeconds ?? 0) >= FLOWING_MESSAGES;
+      next.confirmedArrivalPerSecond = ewma(
+        previous.confirmedArrivalPerSecond,
+        flowing ? arrivedPerSecond : Math.min(arrivedPerSecond, CONFIRM_FACTOR * seenBefore),
+        dtSeconds,
+        ARRIVAL_TIME_CONSTANT_SECONDS,
+      );
+    }
   }
   const dispersion = previous.arrivalDispersion ?? 1;
   const dispersionSample =
