@@ -234,13 +234,18 @@ describe('policies on the recurring-burst trace (10x for 60 s every 30 min)', ()
   // not come, it costs no more than 5 % above reactive jetscale and waits no longer (issue 13's
   // bound), over the bench's 4 h. A burst expected in vain still costs part of a pre-warm (about
   // 2,000 replica-seconds here: loadtest/sim/README.md, "Predictive mode").
+  // Seed 7: the per-replica figure, a low end learnt in the first (reactive) bursts, was never
+  // raised once predictive mode met the bursts with replicas it had started ahead, which were never
+  // busy: 18.7/s against the 23/s reactive mode learnt, 4 replicas between bursts where 3 carry
+  // the stream (+19.5 %; decide.ts now sizes a standing low end up to what busy replicas bounded).
   it.each([
-    ['a recurring burst that stops after 2 h', recurringBurstTrace({ stopAtSeconds: 2 * 3600 })],
-    ['a period that drifts by 3 min a cycle', recurringBurstTrace({ driftSeconds: 180 })],
-    ['pure noise (a flat 100/s)', constant(100, 4 * 3600)],
-  ])('predictive jetscale costs at most 5 %% more than reactive on %s', (_name, trace) => {
-    const reactive = runScenario(trace, 'jetscale', 1);
-    const predictive = runScenario(trace, 'jetscale-predictive', 1);
+    ['a recurring burst that stops after 2 h', 1, recurringBurstTrace({ stopAtSeconds: 2 * 3600 })],
+    ['a recurring burst that stops after 2 h', 7, recurringBurstTrace({ stopAtSeconds: 2 * 3600 })],
+    ['a period that drifts by 3 min a cycle', 1, recurringBurstTrace({ driftSeconds: 180 })],
+    ['pure noise (a flat 100/s)', 1, constant(100, 4 * 3600)],
+  ])('predictive jetscale costs at most 5 %% more than reactive on %s (seed %d)', (_name, seed, trace) => {
+    const reactive = runScenario(trace, 'jetscale', seed);
+    const predictive = runScenario(trace, 'jetscale-predictive', seed);
     expect(predictive.replicaSeconds).toBeLessThanOrEqual(reactive.replicaSeconds * 1.05);
     expect(predictive.p99WaitSeconds).toBeLessThanOrEqual(reactive.p99WaitSeconds * 1.05);
   });
