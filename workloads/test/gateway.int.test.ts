@@ -207,6 +207,9 @@ describe('gateway on a real JetStream', () => {
     }
     expect(metrics).toMatch(/jetscale_gateway_rejections_total\{reason="invalid_json"\} [1-9]/);
     expect(metrics).toMatch(/jetscale_gateway_events_total\{result="duplicate"\} [1-9]/);
+    // The folded histograms count what the earlier tests did.
+    expect(metrics).toMatch(/jetscale_gateway_publish_duration_seconds_count [1-9]/);
+    expect(metrics).toMatch(/jetscale_gateway_http_request_duration_seconds_count\{route="\/events"\} [1-9]/);
   });
 
   it('answers 503 with Retry-After and accepts nothing when the stream is gone', async () => {

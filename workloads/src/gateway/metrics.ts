@@ -1,5 +1,6 @@
 // The gateway's Prometheus metrics (names are a contract: workloads/README.md, dashboards, harness).
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { FoldedHistogram } from '../shared/folded-histogram.js';
 
 export type RejectionReason =
   | 'invalid_json'
@@ -17,10 +18,11 @@ export type RejectionReason =
 export interface GatewayMetrics {
   registry: Registry;
   requests: Counter<'method' | 'route' | 'code'>;
-  requestDuration: Histogram<'route'>;
+  /** Folded (src/shared/folded-histogram.ts): observed once per request and once per event. */
+  requestDuration: FoldedHistogram<'route'>;
   events: Counter<'result'>;
   rejections: Counter<'reason'>;
-  publishDuration: Histogram;
+  publishDuration: FoldedHistogram;
   publishesInFlight: Gauge;
   natsConnected: Gauge;
 }
@@ -39,7 +41,7 @@ export function createGatewayMetrics(withDefaults = true): GatewayMetrics {
       labelNames: ['method', 'route', 'code'],
       registers,
     }),
-    requestDuration: new Histogram({
+    requestDuration: new FoldedHistogram({
       name: `${p}http_request_duration_seconds`,
       help: 'HTTP request duration',
       labelNames: ['route'],
@@ -58,7 +60,7 @@ export function createGatewayMetrics(withDefaults = true): GatewayMetrics {
       labelNames: ['reason'],
       registers,
     }),
-    publishDuration: new Histogram({
+    publishDuration: new FoldedHistogram({
       name: `${p}publish_duration_seconds`,
       help: 'JetStream publish until its ack',
       buckets: latencyBuckets,

@@ -8,6 +8,7 @@ import { JetStreamApiError } from '@nats-io/jetstream';
 import { errors, type NatsConnection } from '@nats-io/transport-node';
 import type { EncodedEvent } from '../shared/event.js';
 import type { Topology } from '../shared/config.js';
+import type { HistogramSeries } from '../shared/folded-histogram.js';
 import type { JetStreamPublisher } from '../shared/js-publisher.js';
 import type { GatewayMetrics } from './metrics.js';
 
@@ -20,6 +21,7 @@ export type PublishOutcome =
 export class EventPublisher {
   private connected = true;
   private inFlight = 0;
+  private readonly publishDuration: HistogramSeries;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -29,6 +31,7 @@ export class EventPublisher {
     private readonly maxInFlight: number,
     private readonly metrics: GatewayMetrics,
   ) {
+    this.publishDuration = metrics.publishDuration.series({});
     metrics.natsConnected.set(1);
     void this.watchConnection();
   }
@@ -67,7 +70,7 @@ export class EventPublisher {
   }
 
   private async publishOne({ event, data }: EncodedEvent): Promise<PublishOutcome> {
-    const end = this.metrics.publishDuration.startTimer();
+    const started = performance.now();
     try {
       const ack = await this.publisher.publish(
         this.topology.eventsSubject(event.aggregateId),
@@ -78,7 +81,7 @@ export class EventPublisher {
           expectedStream: this.topology.eventsStream,
         },
       );
-      end();
+      this.publishDuration.observe((performance.now() - started) / 1000);
       // The server leaves `duplicate` out of the ack unless it is true.
       return { id: event.id, stored: true, seq: ack.seq, duplicate: ack.duplicate === true };
     } catch (err) {
