@@ -369,6 +369,56 @@ describe('migrate drills: the converted object does what KEDA did', () => {
       ]).toEqual([value, undefined]);
   });
 
+  it('paused-scale-in / paused-scale-out read as KEDA reads them (strconv.ParseBool; not a boolean pauses): that direction Disabled', () => {
+    for (const [annotation, direction] of [
+      ['autoscaling.keda.sh/paused-scale-in', 'scaleDown'],
+      ['autoscaling.keda.sh/paused-scale-out', 'scaleUp'],
+    ] as const) {
+      for (const value of ['true', 'True', 'TRUE', '1', 't', 'yes', 'paused']) {
+        const r = converted(convertObject(base({ [annotation]: value }), 'x'));
+        const rules = (
+          r.eventConsumer.spec.behavior as Record<string, { selectPolicy?: string } | undefined>
+        )[direction];
+        expect([annotation, value, rules?.selectPolicy]).toEqual([annotation, value, 'Disabled']);
+        expect(fields(r, 'changed')).toContain(`metadata.annotations["${annotation}"]`);
+        expect(parseEventConsumerSpec(r.eventConsumer.spec).ok).toBe(true);
+      }
+      for (const value of ['false', 'False', 'FALSE', '0', 'f']) {
+        const r = converted(convertObject(base({ [annotation]: value }), 'x'));
+        const rules = (
+          r.eventConsumer.spec.behavior as Record<string, { selectPolicy?: string } | undefined>
+        )[direction];
+        expect([annotation, value, rules?.selectPolicy]).toEqual([annotation, value, undefined]);
+        // Only a value KEDA reads otherwise than it is spelt is said out loud.
+        expect(fields(r, 'changed').includes(`metadata.annotations["${annotation}"]`)).toBe(
+          value !== 'false',
+        );
+      }
+    }
+  });
+
+  it('fallback with metricType Value: carried as KEDA 2.18+ applies it, and the version difference is said', () => {
+    const withTrigger = (metricType: string | undefined) => {
+      const so = base({});
+      const spec = so.spec as Record<string, unknown>;
+      spec.fallback = { failureThreshold: 3, replicas: 6 };
+      const trigger = (spec.triggers as Array<Record<string, unknown>>)[0] as Record<string, unknown>;
+      if (metricType !== undefined) trigger.metricType = metricType;
+      return converted(convertObject(so, 'x'));
+    };
+    const value = withTrigger('Value');
+    expect(value.eventConsumer.spec.fallback).toEqual({ failureThreshold: 3, replicas: 6 });
+    const note = value.notes.find((n) => n.field === 'spec.fallback');
+    expect(note?.kind).toBe('changed');
+    expect(note?.message).toMatch(/from 2\.18 it holds fallback\.replicas/);
+    expect(note?.message).toMatch(/no replica is ready/);
+    expect(note?.message).toMatch(/before 2\.18 it falls back for AverageValue triggers only/);
+    for (const averageValue of [withTrigger('AverageValue'), withTrigger(undefined)]) {
+      expect(averageValue.eventConsumer.spec.fallback).toEqual({ failureThreshold: 3, replicas: 6 });
+      expect(averageValue.notes.find((n) => n.field === 'spec.fallback')).toBeUndefined();
+    }
+  });
+
   it('HPA behavior given for one direction: the fields and the direction left out get the HPA’s defaults, as on KEDA’s HPA', () => {
     const r = converted(
       convertObject(

@@ -354,27 +354,32 @@ export function convertScaledObject(so: ScaledObject, options: ConvertOptions = 
         `metadata.annotations["${PAUSED_REPLICAS}"] "${pausedReplicas}" is not a replica count (0-10000)`,
       );
   } else if (annotations[PAUSED] !== undefined) {
-    const paused = kedaPaused(annotations[PAUSED]);
+    const paused = kedaBoolAnnotation(annotations[PAUSED]);
     if (paused) spec.paused = true;
     if (!['true', 'false'].includes(annotations[PAUSED]))
       changed(
         `metadata.annotations["${PAUSED}"]`,
-        `"${annotations[PAUSED]}" ${paused ? 'pauses' : 'does not pause'} KEDA (it reads the value with Go's strconv.ParseBool and pauses on anything that is not a boolean), so spec.paused is ${paused}`,
+        `"${annotations[PAUSED]}" ${paused ? 'pauses' : 'does not pause'} KEDA (${KEDA_READS_BOOL}), so spec.paused is ${paused}`,
       );
   }
-  if (annotations[PAUSED_SCALE_IN] === 'true') {
-    behavior.scaleDown = { ...(behavior.scaleDown as object | undefined), selectPolicy: 'Disabled' };
-    changed(
-      `metadata.annotations["${PAUSED_SCALE_IN}"]`,
-      'carried as behavior.scaleDown.selectPolicy: Disabled (never remove replicas)',
-    );
-  }
-  if (annotations[PAUSED_SCALE_OUT] === 'true') {
-    behavior.scaleUp = { ...(behavior.scaleUp as object | undefined), selectPolicy: 'Disabled' };
-    changed(
-      `metadata.annotations["${PAUSED_SCALE_OUT}"]`,
-      'carried as behavior.scaleUp.selectPolicy: Disabled (never add replicas)',
-    );
+  // KEDA disables the HPA's scale-down (or scale-up) select policy and skips its own step to
+  // (from) zero: behavior's selectPolicy Disabled does both in jetscale.
+  for (const [annotation, direction, what] of [
+    [PAUSED_SCALE_IN, 'scaleDown', 'never remove replicas'],
+    [PAUSED_SCALE_OUT, 'scaleUp', 'never add replicas'],
+  ] as const) {
+    const value = annotations[annotation];
+    if (value === undefined) continue;
+    const paused = kedaBoolAnnotation(value);
+    if (paused)
+      behavior[direction] = { ...(behavior[direction] as object | undefined), selectPolicy: 'Disabled' };
+    if (paused || !['true', 'false'].includes(value))
+      changed(
+        `metadata.annotations["${annotation}"]`,
+        value === 'true'
+          ? `carried as behavior.${direction}.selectPolicy: Disabled (${what})`
+          : `"${value}" ${paused ? 'pauses' : 'does not pause'} that direction in KEDA (${KEDA_READS_BOOL}), so ${paused ? `behavior.${direction}.selectPolicy is Disabled (${what})` : `behavior.${direction} is left as converted`}`,
+      );
   }
   for (const k of Object.keys(annotations).filter(
     (k) =>
@@ -388,6 +393,12 @@ export function convertScaledObject(so: ScaledObject, options: ConvertOptions = 
 
   // --- fallback
   const fallback = so.spec.fallback;
+  const valueTriggers = jetstream.filter((t) => t.metricType === 'Value').length;
+  if (fallback !== undefined && valueTriggers > 0)
+    changed(
+      'spec.fallback',
+      `with metricType Value on ${valueTriggers === jetstream.length ? 'the trigger' : `${valueTriggers} of the ${jetstream.length} triggers`}, KEDA's fallback depends on its version: from 2.18 it holds fallback.replicas (its fallback metric is divided by the ready replicas), except while no replica is ready, when it holds the current replicas; before 2.18 it falls back for AverageValue triggers only (its admission webhook refuses the object when none is; without the webhook a Value trigger's replicas are held). jetscale holds fallback.replicas whatever the ready replicas: written as KEDA 2.18+ does it. On an older KEDA, remove spec.fallback.replicas to keep holding the replicas`,
+    );
   if (fallback !== undefined) {
     const threshold = Math.max(1, fallback.failureThreshold);
     if (threshold !== fallback.failureThreshold)
@@ -661,11 +672,16 @@ export function clientUrlFromMonitoring(endpoint: string): ClientUrl {
   };
 }
 
+/** How KEDA reads its boolean annotations, said in the notes. */
+const KEDA_READS_BOOL =
+  "it reads the value with Go's strconv.ParseBool and takes anything that is not a boolean as true";
+
 /**
- * Whether KEDA holds a ScaledObject with `autoscaling.keda.sh/paused: value` paused
- * (NeedToBePausedByAnnotation: strconv.ParseBool, and a value that is not a boolean pauses).
+ * A KEDA boolean annotation as KEDA reads it (apis/keda/v1alpha1/scaledobject_types.go
+ * getBoolAnnotation, behind NeedToBePausedByAnnotation, NeedToPauseScaleIn and
+ * NeedToPauseScaleOut): strconv.ParseBool, and a value that is not a boolean is true.
  */
-export function kedaPaused(value: string): boolean {
+export function kedaBoolAnnotation(value: string): boolean {
   if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(value)) return true;
   if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(value)) return false;
   return true;
