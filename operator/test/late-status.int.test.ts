@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
+import { AckPolicy } from '@nats-io/jetstream';
 import { eventually, testStack } from '../../test/env.js';
 import type { EventConsumerObject } from '../src/api/v1alpha1/event-consumer.js';
 import { eventConsumerPath } from '../src/api/v1alpha1/group-version.js';
@@ -115,6 +116,21 @@ describe("an ex-leader's status write that arrives after the next leader wrote",
     return self;
   }
 
+  /** The API server through a TCP proxy the test slows down (made once, passing at first). */
+  async function statusLink(): Promise<{ proxy: TcpProxy; proxied: KubeApiClient }> {
+    if (proxy === undefined || proxied === undefined) {
+      const file = path.join(tmp, 'kubeconfig');
+      const { upstreamPort } = kubeconfigVia(0, file);
+      proxy = await TcpProxy.start({ host: '127.0.0.1', port: upstreamPort });
+      kubeconfigVia(proxy.port, file);
+      const kc = new KubeConfig();
+      kc.loadFromFile(file);
+      proxied = new KubeApiClient(kc);
+    }
+    proxy.setMode({ kind: 'pass' });
+    return { proxy, proxied };
+  }
+
   it('does not overwrite the new leader’s status: the status never goes back to the old term’s', async () => {
     const name = 'late';
     const ns = drill.ns.name;
@@ -129,13 +145,7 @@ describe("an ex-leader's status write that arrives after the next leader wrote",
       consumer: 'worker',
       extra: { minReplicas: 1, maxReplicas: 10, backlogPerReplica: 100 },
     });
-    const file = path.join(tmp, 'kubeconfig');
-    const { upstreamPort } = kubeconfigVia(0, file);
-    proxy = await TcpProxy.start({ host: '127.0.0.1', port: upstreamPort });
-    kubeconfigVia(proxy.port, file);
-    const kc = new KubeConfig();
-    kc.loadFromFile(file);
-    proxied = new KubeApiClient(kc);
+    const { proxy, proxied } = await statusLink();
 
     // The old leader writes its status for generation 1, on a link that passes.
     const a = leader('leader-a', proxied, ns, name);
@@ -170,6 +180,78 @@ describe("an ex-leader's status write that arrives after the next leader wrote",
       await sleep(200);
     }
     expect([...new Set(seen)]).toEqual([3]);
+    await a.reconciler.statusSettled();
+  });
+
+  it('a late write that lands before the new leader wrote this object is written over at its first poll, though its status did not change', async () => {
+    const name = 'late-first';
+    const ns = drill.ns.name;
+    // No backlog, the Deployment's replica ready: the new leader's first poll finds the status the
+    // old leader wrote before (nothing in it moved), so only its term tells it to write.
+    const stream = await drill.addStream(name);
+    await createDeployment(ns, name, 1);
+    await eventually(`${name}'s replica ready`, async () => {
+      const d = await kubeApi().request<{ status?: { readyReplicas?: number } }>(
+        'GET',
+        `/apis/apps/v1/namespaces/${ns}/deployments/${name}`,
+      );
+      return d.status?.readyReplicas === 1 ? true : undefined;
+    });
+    await createEventConsumer({
+      namespace: ns,
+      name,
+      target: name,
+      servers: [testStack().natsUrl],
+      stream,
+      consumer: 'worker',
+      extra: { minReplicas: 1, maxReplicas: 10, backlogPerReplica: 100 },
+    });
+    const { proxy, proxied } = await statusLink();
+    const ready = async (): Promise<{ reason?: string; writtenBy?: unknown }> => {
+      const status = await eventConsumerStatus(ns, name);
+      return {
+        reason: status.conditions?.find((c) => c.type === 'Ready')?.reason,
+        writtenBy: status.writtenBy,
+      };
+    };
+
+    // The old leader writes Scaling on a link that passes.
+    const a = leader('leader-c', proxied, ns, name);
+    await a.poll();
+    await a.reconciler.statusSettled();
+    expect(await ready()).toEqual({ reason: 'Scaling', writtenBy: 'leader-c' });
+
+    // The consumer is gone for a moment: the old leader's ConsumerNotFound is sent on a slow link,
+    // then its term ends. The consumer is back before the new leader's first poll.
+    proxy.setMode({ kind: 'delay', ms: LATE_MS });
+    await drill.jsm.consumers.delete(stream, 'worker');
+    const sentBefore = a.statusSent;
+    await a.poll();
+    await eventually('the old leader to send its ConsumerNotFound', async () =>
+      a.statusSent > sentBefore ? true : undefined,
+    );
+    a.term.end();
+    await drill.jsm.consumers.add(stream, {
+      durable_name: 'worker',
+      ack_policy: AckPolicy.Explicit,
+      ack_wait: 60_000_000_000,
+    });
+    const b = leader('leader-d', kubeApi(), ns, name);
+    await b.poll();
+    await b.reconciler.statusSettled();
+
+    // Until the late write has had time to land (there and back, plus slack), and after: the
+    // status is the new leader's. Before, the new leader wrote nothing (the status it built was the
+    // one stored), and the late ConsumerNotFound then stood until something changed or the 5-min
+    // status refresh.
+    const seen: string[] = [];
+    const until = performance.now() + 2 * LATE_MS + 3000;
+    while (performance.now() < until) {
+      const r = await ready();
+      seen.push(`${r.reason} by ${String(r.writtenBy)}`);
+      await sleep(200);
+    }
+    expect([...new Set(seen)]).toEqual(['Scaling by leader-d']);
     await a.reconciler.statusSettled();
   });
 });

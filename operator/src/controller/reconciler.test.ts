@@ -615,6 +615,23 @@ describe('Reconciler', () => {
     expect(ready()).toContain('JetStream at nats-2');
   });
 
+  it('a new leadership term writes each status at its first poll though nothing in it changed; then as before', async () => {
+    const idle = { ok: true, sample: sample(0, 1_000_000) } as const;
+    const old = setup({}, { writer: 'old/aaaaaaaa' });
+    await old.poll(idle);
+    const stored = old.world.statusWrites.at(-1);
+    expect(stored?.writtenBy).toBe('old/aaaaaaaa');
+    // The same status, seen by the same term (a control: nothing else in it differs) and by a new one.
+    const same = setup({}, { writer: 'old/aaaaaaaa', status: stored });
+    await same.poll(idle);
+    expect(same.world.statusWrites).toHaveLength(0);
+    const next = setup({}, { writer: 'new/bbbbbbbb', status: stored });
+    await next.poll(idle);
+    expect(next.world.statusWrites.map((s) => s.writtenBy)).toEqual(['new/bbbbbbbb']);
+    await next.poll({ ok: true, sample: sample(0, next.at()) });
+    expect(next.world.statusWrites).toHaveLength(1);
+  });
+
   it('reports an invalid spec without touching the target', async () => {
     const { world, poll } = setup({ minReplicas: -3 });
     const result = await poll();
