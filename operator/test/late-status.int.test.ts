@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { AckPolicy } from '@nats-io/jetstream';
-import { eventually, testStack } from '../../test/env.js';
+import { eventually } from '../../test/env.js';
 import type { EventConsumerObject } from '../src/api/v1alpha1/event-consumer.js';
 import { eventConsumerPath } from '../src/api/v1alpha1/group-version.js';
 import { ConnectionPool } from '../src/backlog/connection-pool.js';
@@ -27,18 +27,13 @@ import { SecretReader } from '../src/kube/secret-reader.js';
 import { silentLogger } from '../src/observability/logger.js';
 import { OperatorMetrics } from '../src/observability/metrics.js';
 import { kubeconfigVia } from './ha-drill.js';
-import {
-  createDeployment,
-  createEventConsumer,
-  eventConsumerStatus,
-  kubeApi,
-  sleep,
-  useStreamDrill,
-} from './harness.js';
+import { eventConsumerStatus, kubeApi, sleep, useStreamDrill } from './harness.js';
 import { TcpProxy } from './tcp-proxy.js';
 
 /** How long the proxy holds each chunk of the old leader's status writes. */
 const LATE_MS = 4000;
+/** Each case's Deployment and EventConsumer (useStreamDrill addTarget), on its stream's consumer "worker". */
+const TARGET = { consumer: 'worker', extra: { minReplicas: 1, maxReplicas: 10 } };
 
 /** A term the test ends: writes are fenced from then on; requests in flight are left alone. */
 function openTerm(): LeadershipTerm & { end(): void } {
@@ -134,17 +129,7 @@ describe("an ex-leader's status write that arrives after the next leader wrote",
   it('does not overwrite the new leader’s status: the status never goes back to the old term’s', async () => {
     const name = 'late';
     const ns = drill.ns.name;
-    const stream = await drill.addStream(name);
-    await createDeployment(ns, name, 1);
-    await createEventConsumer({
-      namespace: ns,
-      name,
-      target: name,
-      servers: [testStack().natsUrl],
-      stream,
-      consumer: 'worker',
-      extra: { minReplicas: 1, maxReplicas: 10, backlogPerReplica: 100 },
-    });
+    await drill.addTarget(name, await drill.addStream(name), TARGET);
     const { proxy, proxied } = await statusLink();
 
     // The old leader writes its status for generation 1, on a link that passes.
@@ -189,22 +174,13 @@ describe("an ex-leader's status write that arrives after the next leader wrote",
     // No backlog, the Deployment's replica ready: the new leader's first poll finds the status the
     // old leader wrote before (nothing in it moved), so only its term tells it to write.
     const stream = await drill.addStream(name);
-    await createDeployment(ns, name, 1);
+    await drill.addTarget(name, stream, TARGET);
     await eventually(`${name}'s replica ready`, async () => {
       const d = await kubeApi().request<{ status?: { readyReplicas?: number } }>(
         'GET',
         `/apis/apps/v1/namespaces/${ns}/deployments/${name}`,
       );
       return d.status?.readyReplicas === 1 ? true : undefined;
-    });
-    await createEventConsumer({
-      namespace: ns,
-      name,
-      target: name,
-      servers: [testStack().natsUrl],
-      stream,
-      consumer: 'worker',
-      extra: { minReplicas: 1, maxReplicas: 10, backlogPerReplica: 100 },
     });
     const { proxy, proxied } = await statusLink();
     const ready = async (): Promise<{ reason?: string; writtenBy?: unknown }> => {
