@@ -945,17 +945,21 @@ describe('Reconciler on the process clocks: policy time is monotonic, the wall c
   });
 
   describe('before a /scale write, the stored EventConsumer (a watch that stalled silently)', () => {
-    it('a newer generation stored: nothing written, the stored object goes to the cache, decided again at once', async () => {
-      const { world, poll, at, replace } = setup();
-      world.stored = {
+    /** The EventConsumer as etcd holds it, one generation past the cached one (setup's), with `spec` changed. */
+    const generation2 = (spec: Record<string, unknown> = {}): EventConsumerObject =>
+      ({
         metadata: { name: 'orders', namespace: 'ns', generation: 2, uid: 'u1' },
         spec: {
           scaleTargetRef: { name: 'worker' },
           nats: { servers: ['nats://x:4222'], stream: 'S', consumer: 'c' },
           pollInterval: '5s',
-          paused: true,
+          ...spec,
         },
-      } as EventConsumerObject;
+      }) as EventConsumerObject;
+
+    it('a newer generation stored: nothing written, the stored object goes to the cache, decided again at once', async () => {
+      const { world, poll, at, replace } = setup();
+      world.stored = generation2({ paused: true });
       const result = await poll({ ok: true, sample: sample(450, at()) });
       expect(world.patches).toEqual([]);
       expect(world.answered.map((o) => o.metadata?.generation)).toEqual([2]);
@@ -969,15 +973,7 @@ describe('Reconciler on the process clocks: policy time is monotonic, the wall c
 
     it('a newer generation stored and a cache that cannot take it (no answered): next poll at the interval, not a hot loop', async () => {
       const { world, poll, at } = setup({}, { cacheAnswers: false });
-      world.stored = {
-        metadata: { name: 'orders', namespace: 'ns', generation: 2, uid: 'u1' },
-        spec: {
-          scaleTargetRef: { name: 'worker' },
-          nats: { servers: ['nats://x:4222'], stream: 'S', consumer: 'c' },
-          pollInterval: '5s',
-          paused: true,
-        },
-      } as EventConsumerObject;
+      world.stored = generation2({ paused: true });
       // The cache still holds generation 1: an immediate requeue would decide the same verdict
       // from it, GET the same newer object and requeue at once again, for as long as the watch stalls.
       for (let i = 0; i < 3; i++) {
@@ -993,14 +989,7 @@ describe('Reconciler on the process clocks: policy time is monotonic, the wall c
       // generation 1 though answered was called.
       const { world, poll, at } = setup();
       world.cacheIgnoresAnswers = true;
-      world.stored = {
-        metadata: { name: 'orders', namespace: 'ns', generation: 2, uid: 'u1' },
-        spec: {
-          scaleTargetRef: { name: 'worker' },
-          nats: { servers: ['nats://x:4222'], stream: 'S', consumer: 'c' },
-          pollInterval: '5s',
-        },
-      } as EventConsumerObject;
+      world.stored = generation2();
       const result = await poll({ ok: true, sample: sample(450, at()) }, 0);
       expect(world.answered.map((o) => o.metadata?.generation)).toEqual([2]);
       expect(result.requeueAfterMs).toBeGreaterThanOrEqual(1000);

@@ -256,23 +256,34 @@ describe('StatusWriter', () => {
       };
       return { object, tested, api };
     }
-    const ops = (writer: string) => [
-      { op: 'test', path: '/metadata/uid', value: 'u1' },
-      { op: 'add', path: '/status', value: { writtenBy: writer } },
-    ];
+    /** The status of u1 as `ours` writes it, having seen `seen` in the cache; outcomes go to `on`. */
+    const patchBy = (
+      ours: string,
+      seen: string | undefined,
+      on: Pick<StatusPatch, 'onWritten' | 'onFailed'> = {
+        onWritten: () => undefined,
+        onFailed: () => undefined,
+      },
+    ): StatusPatch => ({
+      path: '/ec/status',
+      object: { path: '/ec', uid: 'u1' },
+      body: [
+        { op: 'test', path: '/metadata/uid', value: 'u1' },
+        { op: 'add', path: '/status', value: { writtenBy: ours } },
+      ],
+      writer: { ours, seen },
+      ...on,
+    });
 
     it('tests what the cache showed before its first write, its own writtenBy after', async () => {
       const { object, tested, api } = stored('a/1');
       const w = new StatusWriter({ api, logger: silentLogger, readingsPerSecond: 100, now: () => 0 });
       const log: string[] = [];
-      const patch = (): StatusPatch => ({
-        path: '/ec/status',
-        object: { path: '/ec', uid: 'u1' },
-        body: ops('b/2'),
-        writer: { ours: 'b/2', seen: 'a/1' },
-        onWritten: () => void log.push('written'),
-        onFailed: (err) => void log.push(`failed ${String(err)}`),
-      });
+      const patch = (): StatusPatch =>
+        patchBy('b/2', 'a/1', {
+          onWritten: () => void log.push('written'),
+          onFailed: (err) => void log.push(`failed ${String(err)}`),
+        });
       w.submit('ns/ec', 'state', patch(), 0);
       await w.whenSettled();
       w.submit('ns/ec', 'state', patch(), 0);
@@ -286,14 +297,8 @@ describe('StatusWriter', () => {
       const { object, tested, api } = stored('a/1');
       const w = new StatusWriter({ api, logger: silentLogger, readingsPerSecond: 100, now: () => 0 });
       const failures: unknown[] = [];
-      const patch = (): StatusPatch => ({
-        path: '/ec/status',
-        object: { path: '/ec', uid: 'u1' },
-        body: ops('a/1'),
-        writer: { ours: 'a/1', seen: 'a/1' },
-        onWritten: () => undefined,
-        onFailed: (err) => void failures.push(err),
-      });
+      const patch = (): StatusPatch =>
+        patchBy('a/1', 'a/1', { onWritten: () => undefined, onFailed: (err) => void failures.push(err) });
       // Another term took the status over.
       object.status = { writtenBy: 'c/3' };
       w.submit('ns/ec', 'state', patch(), 0);
@@ -329,14 +334,10 @@ describe('StatusWriter', () => {
         w.submit(
           'ns/ec',
           'state',
-          {
-            path: '/ec/status',
-            object: { path: '/ec', uid: 'u1' },
-            body: ops('b/2'),
-            writer: { ours: 'b/2', seen: undefined },
+          patchBy('b/2', undefined, {
             onWritten: () => void log.push('written'),
             onFailed: () => void log.push('failed'),
-          },
+          }),
           0,
         );
         await w.whenSettled();
@@ -348,19 +349,7 @@ describe('StatusWriter', () => {
     it('writes unconditionally over a status that has no writtenBy (written before it existed)', async () => {
       const { object, tested, api } = stored(undefined);
       const w = new StatusWriter({ api, logger: silentLogger, readingsPerSecond: 100, now: () => 0 });
-      w.submit(
-        'ns/ec',
-        'state',
-        {
-          path: '/ec/status',
-          object: { path: '/ec', uid: 'u1' },
-          body: ops('b/2'),
-          writer: { ours: 'b/2', seen: undefined },
-          onWritten: () => undefined,
-          onFailed: () => undefined,
-        },
-        0,
-      );
+      w.submit('ns/ec', 'state', patchBy('b/2', undefined), 0);
       await w.whenSettled();
       expect(tested).toEqual([undefined]);
       expect(object.status.writtenBy).toBe('b/2');
