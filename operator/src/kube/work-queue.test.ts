@@ -20,6 +20,34 @@ describe('WorkQueue', () => {
     expect(await q.get()).toBe('b');
   });
 
+  it("takes namespaces in turn: one tenant's 500 due keys do not hold another's behind them", async () => {
+    // Tenant A's 500 EventConsumers at pollInterval 1s keep the queue full when the workers cannot
+    // keep up; handed out first come first served, tenant B's one key waited behind all 500 on
+    // every poll. In turns, it waits for at most one key of each other namespace.
+    const q = new WorkQueue();
+    for (let i = 0; i < 500; i++) q.add(`tenant-a/ec-${i}`);
+    q.add('tenant-b/orders');
+    q.add('tenant-c/billing');
+    const order: string[] = [];
+    for (let i = 0; i < 6; i++) order.push((await q.get()) ?? '');
+    expect(order).toEqual([
+      'tenant-a/ec-0',
+      'tenant-b/orders',
+      'tenant-c/billing',
+      'tenant-a/ec-1',
+      'tenant-a/ec-2',
+      'tenant-a/ec-3',
+    ]);
+    expect(q.length()).toBe(496);
+    // Within a namespace, first come first served; a removed key leaves no turn behind.
+    q.add('tenant-b/x');
+    q.add('tenant-b/y');
+    q.remove('tenant-b/x');
+    expect(await q.get()).toBe('tenant-a/ec-4');
+    expect(await q.get()).toBe('tenant-b/y');
+    expect(await q.get()).toBe('tenant-a/ec-5');
+  });
+
   it('never hands a key being processed to a second worker, and hands it out again after done', async () => {
     const q = new WorkQueue();
     q.add('a');

@@ -1,7 +1,10 @@
 // The controller's work queue, after client-go's: a key waiting to be processed is held once
 // however often it is added; a key being processed is never handed to a second worker (an add
 // during processing is remembered and handed out after `done`); failures back off per key,
-// exponentially; delayed adds (the next poll) keep the earliest due time.
+// exponentially; delayed adds (the next poll) keep the earliest due time. Due keys are handed out
+// namespace by namespace in turn (first come first served within one), so when the workers cannot
+// keep up, one tenant's many EventConsumers (500 at pollInterval 1s) do not hold another tenant's
+// polls behind all of theirs: a key waits for at most one key of each other namespace.
 import { backoffDelayMs, type BackoffOptions } from './backoff.js';
 import { monotonicNow } from '../clock.js';
 
@@ -11,7 +14,10 @@ export interface WorkQueueOptions {
 }
 
 export class WorkQueue {
-  private readonly queue: string[] = [];
+  /** Due keys by namespace, each first come first served. */
+  private readonly queues = new Map<string, string[]>();
+  /** Namespaces with due keys, in the order they take their next turn. */
+  private readonly turns: string[] = [];
   private readonly dirty = new Set<string>();
   private readonly processing = new Set<string>();
   private readonly timers = new Map<string, { dueAt: number; timer: NodeJS.Timeout }>();
@@ -89,8 +95,11 @@ export class WorkQueue {
     this.timers.delete(key);
     this.failures.delete(key);
     if (!this.processing.has(key) && this.dirty.delete(key)) {
-      const index = this.queue.indexOf(key);
-      if (index >= 0) this.queue.splice(index, 1);
+      const namespace = namespaceOf(key);
+      const queue = this.queues.get(namespace);
+      const index = queue?.indexOf(key) ?? -1;
+      if (queue && index >= 0) queue.splice(index, 1);
+      if (queue?.length === 0) this.dropTurn(namespace);
     }
   }
 
@@ -112,7 +121,9 @@ export class WorkQueue {
 
   /** Keys due and not yet taken. */
   length(): number {
-    return this.queue.length;
+    let due = 0;
+    for (const queue of this.queues.values()) due += queue.length;
+    return due;
   }
 
   /** Keys with a delayed add pending. */
@@ -129,7 +140,8 @@ export class WorkQueue {
     this.shuttingDown = true;
     for (const { timer } of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
-    this.queue.length = 0;
+    this.queues.clear();
+    this.turns.length = 0;
     this.dirty.clear();
     for (const waiter of this.waiters.splice(0)) waiter(undefined);
   }
@@ -141,15 +153,39 @@ export class WorkQueue {
       this.processing.add(key);
       waiter(key);
     } else {
-      this.queue.push(key);
+      const namespace = namespaceOf(key);
+      const queue = this.queues.get(namespace);
+      if (queue) queue.push(key);
+      else {
+        this.queues.set(namespace, [key]);
+        this.turns.push(namespace);
+      }
     }
   }
 
+  /** The first key of the namespace whose turn it is; the namespace goes to the back of the turns. */
   private take(): string | undefined {
-    const key = this.queue.shift();
-    if (key === undefined) return undefined;
+    const namespace = this.turns.shift();
+    if (namespace === undefined) return undefined;
+    const queue = this.queues.get(namespace);
+    const key = queue?.shift();
+    if (queue && queue.length > 0) this.turns.push(namespace);
+    else this.queues.delete(namespace);
+    if (key === undefined) return this.take();
     this.dirty.delete(key);
     this.processing.add(key);
     return key;
   }
+
+  private dropTurn(namespace: string): void {
+    this.queues.delete(namespace);
+    const index = this.turns.indexOf(namespace);
+    if (index >= 0) this.turns.splice(index, 1);
+  }
+}
+
+/** The namespace of a `namespace/name` key (the whole key when it has no slash). */
+function namespaceOf(key: string): string {
+  const slash = key.indexOf('/');
+  return slash < 0 ? key : key.slice(0, slash);
 }
