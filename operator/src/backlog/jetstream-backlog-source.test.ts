@@ -12,6 +12,7 @@ import {
   streamCountsOf,
   streamFirstSeqOf,
   streamSubjectsOf,
+  upstreamOf,
 } from './jetstream-backlog-source.js';
 
 const ref = { stream: 'ORDERS', consumer: 'worker' };
@@ -418,5 +419,87 @@ describe('placementOf: where a clustered consumer lives (for a read nobody answe
     expect(placementOf(withCluster(undefined))).toBeUndefined();
     expect(placementOf(withCluster({ name: 'c', leader: '' }))).toBeUndefined();
     expect(placementOf(withCluster({ name: 'c' }))).toBeUndefined();
+  });
+});
+
+describe('a mirror or sourced stream: what it has not copied yet from its origin (STREAM.INFO)', () => {
+  const ms = 1e6;
+  const mirror = (source: Record<string, unknown>, lastSeq = 500): unknown => ({
+    config: { name: 'M', mirror: { name: 'ORDERS' } },
+    state: { first_seq: 1, last_seq: lastSeq, messages: lastSeq },
+    mirror: { name: 'ORDERS', ...source },
+  });
+
+  it('is nothing to say on a stream with neither', () => {
+    expect(upstreamOf({ config: { name: 'ORDERS' }, state: { last_seq: 10 } })).toBeUndefined();
+  });
+
+  it('counts the lag of a mirror in contact, and the sum over sources', () => {
+    expect(upstreamOf(mirror({ lag: 5852, active: 20 * ms }))).toEqual({
+      lag: 5852,
+      from: 'mirror of "ORDERS"',
+    });
+    const sourced = {
+      config: { name: 'ALL', sources: [{ name: 'EU' }, { name: 'US' }] },
+      state: { last_seq: 300 },
+      sources: [
+        { name: 'EU', lag: 10, active: 400 * ms, filter_subject: 'eu.>' },
+        { name: 'US', lag: 0, active: 900 * ms },
+      ],
+    };
+    expect(upstreamOf(sourced)).toEqual({ lag: 10, from: 'sources "EU", "US"' });
+  });
+
+  it.each([
+    ['before the first contact (active -1)', { lag: 0, active: -1 }, 500, 'has not been in contact'],
+    [
+      'while it reports an error',
+      { lag: 0, active: -1, error: { code: 404, err_code: 10059, description: 'stream not found' } },
+      500,
+      'reports an error (stream not found)',
+    ],
+    ['after 10 s without a message or heartbeat', { lag: 7, active: 12_000 * ms }, 500, 'for 12s'],
+    [
+      'set up but nothing copied yet (lag 0, last_seq 0)',
+      { lag: 0, active: 3 * ms },
+      0,
+      'copied nothing yet',
+    ],
+    ['a lag that is not a count', { lag: -1, active: 3 * ms }, 500, 'not a whole number'],
+    ['no active', { lag: 3 }, 500, 'not a duration'],
+  ] as const)('is not known %s', (_, source, lastSeq, says) => {
+    const read = upstreamOf(mirror(source, lastSeq));
+    expect(read).toEqual({ unknown: expect.stringContaining(says) });
+  });
+
+  it('is caught up at lag 0 once something was copied', () => {
+    expect(upstreamOf(mirror({ lag: 0, active: 900 * ms }))).toEqual({ lag: 0, from: 'mirror of "ORDERS"' });
+  });
+
+  it('is all of a consumer that reads every subject, and not known to a filtered one while anything lags', () => {
+    const info = (config: Record<string, unknown>): ConsumerInfo =>
+      ({
+        stream_name: 'M',
+        name: 'worker',
+        config: { durable_name: 'worker', ...config },
+        delivered: { consumer_seq: 0, stream_seq: 0 },
+        ack_floor: { consumer_seq: 0, stream_seq: 0 },
+        num_ack_pending: 0,
+        num_redelivered: 0,
+        num_waiting: 0,
+        num_pending: 100,
+      }) as unknown as ConsumerInfo;
+    const stream = streamSubjectsOf({ config: { name: 'M', mirror: { name: 'ORDERS' } } });
+    if (typeof stream === 'string') throw new Error(stream);
+    const lagging = { lag: 400, from: 'mirror of "ORDERS"' };
+    expect(sampleFromConsumerInfo(info({}), 0, stream, undefined, lagging).upstream).toEqual(lagging);
+    expect(
+      sampleFromConsumerInfo(info({ filter_subject: 'orders.eu' }), 0, stream, undefined, lagging).upstream,
+    ).toEqual({ unknown: expect.stringContaining('up to 400 messages the mirror of "ORDERS"') });
+    const caughtUp = { lag: 0, from: 'mirror of "ORDERS"' };
+    expect(
+      sampleFromConsumerInfo(info({ filter_subject: 'orders.eu' }), 0, stream, undefined, caughtUp).upstream,
+    ).toEqual(caughtUp);
+    expect(sampleFromConsumerInfo(info({}), 0, stream)).not.toHaveProperty('upstream');
   });
 });

@@ -3,7 +3,7 @@
 // num_pending 0 (nats-server #4539, KEDA #3860). Failures come back as BacklogError values.
 import { jetstreamManager, type ConsumerInfo, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { BacklogSample } from '../scaling/types.js';
+import type { BacklogSample, UpstreamLag } from '../scaling/types.js';
 import { BacklogError, isBacklogError } from './backlog-error.js';
 import type { BacklogReading, BacklogSource } from './backlog-source.js';
 import { monotonicNow } from '../clock.js';
@@ -163,6 +163,78 @@ export function removesInside(info: unknown): false | 'limits' | 'requests' {
   return c.deny_delete !== true || c.deny_purge !== true ? 'requests' : false;
 }
 
+/**
+ * How long a mirror or source may go without a message or heartbeat from its origin before its lag
+ * is stale: nats-server's own rule for a stalled mirror or source (stream.go
+ * sourceHealthCheckInterval, 10 s; an idle origin sends a heartbeat every second, sourceHealthHB).
+ */
+export const UPSTREAM_STALE_SECONDS = 10;
+
+/**
+ * Messages a mirror or sourced stream has not copied yet from its origin(s), from a STREAM.INFO reply
+ * (undefined when the stream has neither a mirror nor sources). nats-server keeps each one's `lag` as
+ * the origin consumer's num_pending after the last message copied, less that message (stream.go
+ * processInboundMirrorMsg / processInboundSourceMsg: `lag = pending - 1`): the origin's messages that
+ * pass the source's filter_subject or subject_transforms and are not in this stream yet, which this
+ * stream's consumers will see once copied (measured, a mirror of 20,000: num_pending 6,496 with lag
+ * 11,102, then 20,000 with lag 0). It is not known
+ * - before the first contact (`active` -1: 0 pending read for 90–250 ms after a mirror of 20,000 was
+ *   created), or before anything was copied (`active` is set when the origin's consumer is created,
+ *   and lag stays 0 until its first message: a source read active 3 ms, lag 0, for 26 ms);
+ * - after UPSTREAM_STALE_SECONDS without a message or heartbeat (the lag read then is stale);
+ * - while the mirror or source reports an error (an origin that does not exist: 404).
+ */
+export function upstreamOf(info: unknown): UpstreamLag | undefined {
+  const i = typeof info === 'object' && info !== null ? (info as Record<string, unknown>) : {};
+  const entries: Array<{ what: string; source: unknown }> = [];
+  if (i.mirror !== undefined && i.mirror !== null) entries.push({ what: 'mirror', source: i.mirror });
+  if (Array.isArray(i.sources))
+    for (const source of i.sources as unknown[]) entries.push({ what: 'source', source });
+  if (entries.length === 0) return undefined;
+  const state = i.state as { last_seq?: unknown } | undefined;
+  const copiedNothing = state?.last_seq === 0;
+  let lag = 0;
+  const names: string[] = [];
+  for (const { what, source } of entries) {
+    const s = typeof source === 'object' && source !== null ? (source as Record<string, unknown>) : {};
+    const name = typeof s.name === 'string' ? s.name : '?';
+    const of = `${what} of stream "${name}"`;
+    names.push(`"${name}"`);
+    const error = s.error as { description?: unknown } | undefined;
+    if (error !== undefined && error !== null)
+      return {
+        unknown: `the ${of} reports an error (${typeof error.description === 'string' ? error.description : JSON.stringify(error)}), so what it has not copied yet is not known: fix or recreate the origin stream`,
+      };
+    if (typeof s.lag !== 'number' || !Number.isSafeInteger(s.lag) || s.lag < 0)
+      return {
+        unknown: `the ${of} reports lag ${JSON.stringify(s.lag) ?? 'missing'}, not a whole number ≥ 0`,
+      };
+    if (typeof s.active !== 'number' || !Number.isFinite(s.active))
+      return { unknown: `the ${of} reports active ${JSON.stringify(s.active) ?? 'missing'}, not a duration` };
+    if (s.active < 0)
+      return {
+        unknown: `the ${of} has not been in contact with its origin yet (active -1), so how much it has still to copy is not known`,
+      };
+    const silentSeconds = s.active / 1e9;
+    if (silentSeconds > UPSTREAM_STALE_SECONDS)
+      return {
+        unknown: `the ${of} has heard nothing from its origin for ${Math.round(silentSeconds)}s (lag ${s.lag} read before that is stale): is the origin reachable?`,
+      };
+    if (s.lag === 0 && copiedNothing)
+      return {
+        unknown: `the ${of} has copied nothing yet, so its lag 0 may mean it has not started: not known how much it has still to copy`,
+      };
+    lag += s.lag;
+  }
+  return {
+    lag,
+    from:
+      entries.length === 1 && entries[0]?.what === 'mirror'
+        ? `mirror of ${names[0]}`
+        : `sources ${names.join(', ')}`,
+  };
+}
+
 /** A stream's state counters, from one STREAM.INFO reply (BacklogSample.stream). */
 export interface StreamCounts {
   firstSeq: number;
@@ -218,6 +290,8 @@ interface StreamFacts {
   subjects: StreamSubjects | undefined;
   removesHeld: boolean;
   removesInside: false | 'limits' | 'requests';
+  /** A mirror or a sourced stream: its lag is read with every reading (upstreamOf). */
+  upstream: boolean;
 }
 
 /**
@@ -235,10 +309,15 @@ const streamFactsCache = new WeakMap<
 
 function factsOf(info: unknown): StreamFacts {
   const read = streamSubjectsOf(info);
+  const config: unknown =
+    typeof info === 'object' && info !== null ? (info as { config?: unknown }).config : undefined;
+  const c = typeof config === 'object' && config !== null ? (config as Record<string, unknown>) : {};
   return {
     subjects: typeof read === 'string' ? undefined : read,
     removesHeld: removesHeldMessages(info),
     removesInside: removesInside(info),
+    upstream:
+      (c.mirror !== undefined && c.mirror !== null) || (Array.isArray(c.sources) && c.sources.length > 0),
   };
 }
 
@@ -250,7 +329,7 @@ const unseenStreams = new WeakMap<NatsConnection, Set<string>>();
  * read and scale from the consumer's numbers, and this, said once per connection and stream.
  */
 export function streamInfoDeniedMessage(ref: ConsumerRef, server: string, text: string): string {
-  return `not allowed to read the info of stream "${ref.stream}" at ${server} (${text}): the backlog is read from the consumer alone, but the operator cannot see whether the stream removes messages a replica holds (per-subject limits, rollups, deletes, purges), so on such a stream the per-replica capacity it learns may read high; and a filtered consumer learns capacity from fewer intervals. Grant the user publish on $JS.API.STREAM.INFO.${ref.stream} to let it see`;
+  return `not allowed to read the info of stream "${ref.stream}" at ${server} (${text}): the backlog is read from the consumer alone, but the operator cannot see whether the stream removes messages a replica holds (per-subject limits, rollups, deletes, purges), so on such a stream the per-replica capacity it learns may read high; a filtered consumer learns capacity from fewer intervals; and on a mirror or sourced stream what is not copied yet from the origin is not counted. Grant the user publish on $JS.API.STREAM.INFO.${ref.stream} to let it see`;
 }
 
 function isPermissionDenied(err: unknown): err is Error {
@@ -355,16 +434,27 @@ async function freshStreamState(
     return {
       firstSeq: typeof first === 'number' ? first : undefined,
       counts: typeof counts === 'string' ? undefined : counts,
+      upstream: upstreamOf(info),
     };
-  } catch {
-    return { firstSeq: undefined, counts: undefined };
+  } catch (err) {
+    return {
+      firstSeq: undefined,
+      counts: undefined,
+      upstream: {
+        unknown: `the info of stream "${ref.stream}" could not be read (${err instanceof Error ? err.message : String(err)}), so what its mirror or sources have not copied yet is not known`,
+      },
+    };
   }
 }
 
-/** The stream state attached to one reading: its first sequence and counters (undefined: unknown). */
+/**
+ * The stream state attached to one reading: its first sequence and counters (undefined: unknown),
+ * and what a mirror or sourced stream has not copied yet (undefined: neither).
+ */
 interface StreamState {
   firstSeq: number | undefined;
   counts: StreamCounts | undefined;
+  upstream: UpstreamLag | undefined;
 }
 
 /** No limit of the stream removes messages, only a user's request (a delete, a purge) does. */
@@ -435,6 +525,7 @@ async function streamStateFor(
   const last = byConsumer.get(key);
   if (
     removedOnlyOnRequest(facts) &&
+    !facts.upstream &&
     last !== undefined &&
     last.heldCounters === heldCounters &&
     now - last.at < STREAM_STATE_REUSE_MS &&
@@ -462,8 +553,10 @@ export function sampleFromConsumerInfo(
     /** Only a user's request removes messages from the stream (removedOnlyOnRequest). */
     onlyOnRequest?: boolean;
   },
+  upstream?: UpstreamLag,
 ): BacklogSample {
   const filters = filtersOf(info);
+  const filtered = filters.length > 0 && (stream === undefined || !filterCoversStream(filters, stream));
   return {
     at,
     pending: info.num_pending,
@@ -483,12 +576,26 @@ export function sampleFromConsumerInfo(
     ...(removals?.inside !== undefined ? { removesInside: removals.inside.by } : {}),
     ...(removals?.inside?.counts !== undefined ? { stream: removals.inside.counts } : {}),
     ...(removals?.onlyOnRequest === true ? { removedOnlyOnRequest: true as const } : {}),
-    filtered: filters.length > 0 && (stream === undefined || !filterCoversStream(filters, stream)),
+    filtered,
+    ...(upstream !== undefined ? { upstream: upstreamFor(upstream, filtered, filters) } : {}),
     ...(typeof info.created === 'string' && info.created !== '' ? { consumerCreated: info.created } : {}),
     ...(pushWithoutGroup(info) ? { pushWithoutGroup: true } : {}),
     ...(pinsOneClient(info) ? { pinnedClient: true } : {}),
     ...(String(info.config.ack_policy) === 'none' ? { ackNone: true } : {}),
     ...pauseOf(info),
+  };
+}
+
+/**
+ * What a stream's lag is to one consumer: all of it when the consumer reads every subject, and
+ * unknown when it has a filter and something lags — the origin's messages not copied yet may or may
+ * not match it (a subject transform can rename them on the way), so the lag bounds its part only
+ * from above.
+ */
+function upstreamFor(upstream: UpstreamLag, filtered: boolean, filters: string[]): UpstreamLag {
+  if (!filtered || !('lag' in upstream) || upstream.lag === 0) return upstream;
+  return {
+    unknown: `up to ${upstream.lag} messages the ${upstream.from} has not copied yet may match the consumer's filter (${filters.join(', ')}), or none: not known how many`,
   };
 }
 
@@ -769,22 +876,30 @@ export async function readConsumerBacklog(
     // requests remove from), one STREAM.INFO shared by the consumers of the stream read together.
     const facts = await streamFacts(nc, jsm, ref, sentAt, options.onStreamInfoDenied);
     let removals: Parameters<typeof sampleFromConsumerInfo>[3];
-    if (facts !== undefined && (facts.removesHeld || facts.removesInside !== false)) {
+    let upstream: UpstreamLag | undefined;
+    const removes = facts !== undefined && (facts.removesHeld || facts.removesInside !== false);
+    if (facts !== undefined && (removes || facts.upstream)) {
       const state = await streamStateFor(nc, jsm, ref, info, facts, sentAt);
-      removals = {
-        streamFirstSeq: state.firstSeq,
-        onlyOnRequest: removedOnlyOnRequest(facts),
-        ...(facts.removesInside !== false
-          ? { inside: { by: facts.removesInside, counts: state.counts } }
-          : {}),
-      };
+      if (removes)
+        removals = {
+          streamFirstSeq: state.firstSeq,
+          onlyOnRequest: removedOnlyOnRequest(facts),
+          ...(facts.removesInside !== false
+            ? { inside: { by: facts.removesInside, counts: state.counts } }
+            : {}),
+        };
+      // A stream that stopped being a mirror (a user's edit) says so in the same reply.
+      if (facts.upstream) upstream = state.upstream;
     }
     const placement = placementOf(info);
     const placements = lastPlacements.get(nc) ?? new Map<string, ConsumerPlacement>();
     lastPlacements.set(nc, placements);
     if (placement === undefined) placements.delete(placementKey(ref));
     else placements.set(placementKey(ref), placement);
-    const sample = { ...sampleFromConsumerInfo(info, sentAt, facts?.subjects, removals), roundTripMs };
+    const sample = {
+      ...sampleFromConsumerInfo(info, sentAt, facts?.subjects, removals, upstream),
+      roundTripMs,
+    };
     // With max_deliver 1 a drop looks like a completion in the counters: counted from advisories.
     if (sample.maxDeliver === 1) sample.deliveryDrops = await dropsOf(nc, ref, started);
     return { ok: true, sample };

@@ -407,7 +407,7 @@ function fromBacklog(input: DecideInput, consumer: ConsumerSpec, sample: Backlog
     };
   const desired = decision.desiredReplicas;
   const ref = spec.scaleTargetRef;
-  const backlogText = `backlog ${sample.pending + sample.ackPending} (${sample.pending} pending, ${sample.ackPending} awaiting ack)`;
+  const backlogText = metricsText(sample);
   const conditions: ConditionUpdate[] = [
     {
       type: 'Ready',
@@ -481,6 +481,23 @@ function fromBacklog(input: DecideInput, consumer: ConsumerSpec, sample: Backlog
     conditions,
     events,
   };
+}
+
+/**
+ * The MetricsAvailable message: the backlog read, with what a mirror or sourced stream has still to
+ * copy (counted), or why that is not known.
+ */
+export function metricsText(sample: BacklogSample): string {
+  const upstream = sample.upstream;
+  const lag = upstream !== undefined && 'lag' in upstream ? upstream.lag : 0;
+  const pending =
+    lag > 0 && upstream !== undefined && 'lag' in upstream
+      ? `${sample.pending} pending and ${lag} not yet copied from the ${upstream.from}`
+      : `${sample.pending} pending`;
+  const text = `backlog ${sample.pending + lag + sample.ackPending} (${pending}, ${sample.ackPending} awaiting ack)`;
+  return upstream !== undefined && 'unknown' in upstream
+    ? `${text}, and more may come that is not counted: ${upstream.unknown}`
+    : text;
 }
 
 /**

@@ -103,6 +103,9 @@ export function statusAfterPoll(
       ackPending: sum((b) => b.ackPending),
       redelivered: sum((b) => b.redelivered),
       waiting: sum((b) => b.waiting),
+      ...(withBacklog.some((b) => b.upstreamLag !== undefined)
+        ? { upstreamLag: sum((b) => b.upstreamLag ?? 0) }
+        : {}),
       total: sum((b) => b.total),
     };
     if (entries.length === 1) {
@@ -163,12 +166,14 @@ function consumerStatus(
   const same = base !== undefined && base.stream === consumer.stream && base.consumer === consumer.consumer;
   if (v.read) {
     const { sample, decision } = v.read;
+    const lag = upstreamLagOf(sample);
     entry.backlog = {
       pending: sample.pending,
       ackPending: sample.ackPending,
       redelivered: sample.redelivered,
       waiting: sample.waiting,
-      total: sample.pending + sample.ackPending,
+      ...(lag !== undefined ? { upstreamLag: lag } : {}),
+      total: sample.pending + (lag ?? 0) + sample.ackPending,
     };
     entry.rates = compact({
       arrivalPerSecond: round(decision.rates.arrivalPerSecond),
@@ -183,6 +188,12 @@ function consumerStatus(
     if (base.lastBacklogReadTime) entry.lastBacklogReadTime = base.lastBacklogReadTime;
   }
   return entry;
+}
+
+/** What a mirror or sourced stream had still to copy at a reading, when known (BacklogSample.upstream). */
+export function upstreamLagOf(sample: BacklogSample): number | undefined {
+  const upstream = sample.upstream;
+  return upstream !== undefined && 'lag' in upstream ? upstream.lag : undefined;
 }
 
 /** Sets the per-EventConsumer gauges after a poll that observed and decided. */

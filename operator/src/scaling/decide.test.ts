@@ -2041,3 +2041,78 @@ describe('decide: replicas that visibly keep up have no shortfall, whatever thei
     expect(Math.max(...run(true))).toBeLessThanOrEqual(31);
   });
 });
+
+describe('decide: a consumer on a mirror or a sourced stream (sample.upstream)', () => {
+  const spec = withScalingDefaults({
+    minReplicas: 0,
+    maxReplicas: 50,
+    backlogPerReplica: 100,
+    cooldownPeriodSeconds: 0,
+  });
+
+  it('counts what the mirror has not copied yet as pending, and says how much of the backlog it is', () => {
+    const d = decide(
+      input({
+        spec,
+        sample: sample({ pending: 600, upstream: { lag: 1400, from: 'mirror of "ORDERS"' } }),
+        currentReplicas: 1,
+      }),
+    );
+    // 2,000 at 100 a replica: without the lag, 600 would ask for 6.
+    expect(d.recommendedReplicas).toBe(20);
+    expect(d.activity.message).toContain(
+      'backlog 2,000 (2,000 pending, of which 1,400 not yet copied from the mirror of "ORDERS"',
+    );
+  });
+
+  it('lowers no replicas while the lag is not known, to zero or otherwise, and says what is not known', () => {
+    const unknown = {
+      unknown: 'the mirror of stream "ORDERS" has not been in contact with its origin yet (active -1)',
+    };
+    let history = emptyHistory();
+    const decisions = [0, 1, 2].map((i) => {
+      const d = decide(
+        input({
+          spec,
+          sample: sample({ at: s(i), upstream: unknown }),
+          currentReplicas: 3,
+          history,
+          now: s(i),
+        }),
+      );
+      history = d.history;
+      return d;
+    });
+    // The same readings with the lag known to be 0 go to zero at the second.
+    expect(decisions.map((d) => d.desiredReplicas)).toEqual([3, 3, 3]);
+    expect(decisions.at(-1)?.limitedBy).toBe('UpstreamLagUnknown');
+    expect(decisions.at(-1)?.reason).toContain(
+      'not lowered from 3 while the backlog is not known: the mirror of stream "ORDERS" has not been in contact',
+    );
+    let known = emptyHistory();
+    const caughtUp = [0, 1].map((i) => {
+      const d = decide(
+        input({
+          spec,
+          sample: sample({ at: s(i), upstream: { lag: 0, from: 'mirror of "ORDERS"' } }),
+          currentReplicas: 3,
+          history: known,
+          now: s(i),
+        }),
+      );
+      known = d.history;
+      return d.desiredReplicas;
+    });
+    expect(caughtUp.at(-1)).toBe(0);
+  });
+
+  it('still adds replicas for what is known while the rest is not, and leaves zero alone', () => {
+    const unknown = { unknown: 'the mirror of stream "ORDERS" has heard nothing from its origin for 30s' };
+    const up = decide(
+      input({ spec, sample: sample({ pending: 900, upstream: unknown }), currentReplicas: 2 }),
+    );
+    expect(up.desiredReplicas).toBe(9);
+    const atZero = decide(input({ spec, sample: sample({ upstream: unknown }), currentReplicas: 0 }));
+    expect(atZero.desiredReplicas).toBe(0);
+  });
+});

@@ -67,6 +67,11 @@
 // 4. Zero: leave zero as soon as the backlog exceeds activationBacklog; go to zero only when for
 //    cooldownPeriodSeconds nothing was pending, nothing awaited ack and no message was delivered
 //    between readings (traffic that fast handlers keep at backlog 0 is still traffic).
+// 5. A consumer on a mirror or a sourced stream (sample.upstream): the origin's messages not yet
+//    copied (the mirror's or sources' lag) count as pending, since its replicas will have them. While
+//    that is not known (no contact with the origin yet, contact lost, an error, or a filtered consumer
+//    that may or may not match them) the backlog read may be short by any amount: no replicas are
+//    lowered on it, to zero or otherwise (ScalingLimited=UpstreamLagUnknown says what is not known).
 //
 // History limits: recommendations older than the longer stabilization window are dropped (and at
 // most MAX_RECOMMENDATIONS kept: exact for a 3600 s window down to a 3.6 s poll interval; faster
@@ -340,7 +345,12 @@ export function decide(input: ScalingInput): ScalingDecision {
   const { spec, sample, now, history } = input;
   const current = wholeNonNegative(input.currentReplicas);
   const ready = wholeNonNegative(input.readyReplicas ?? input.currentReplicas);
-  const pending = Math.max(0, sample.pending);
+  // A consumer on a mirror or a sourced stream: what the stream has still to copy from its origin
+  // is work for the replicas as much as what it holds (5). Counted as pending.
+  const upstream = sample.upstream;
+  const upstreamLag = upstream !== undefined && 'lag' in upstream ? Math.max(0, upstream.lag) : 0;
+  const lagUnknown = upstream !== undefined && 'unknown' in upstream ? upstream.unknown : undefined;
+  const pending = Math.max(0, sample.pending) + upstreamLag;
   const ackPending = Math.max(0, sample.ackPending);
   const backlog = pending + ackPending;
   const maxReplicas = Math.max(1, wholeNonNegative(spec.maxReplicas));
@@ -416,7 +426,11 @@ export function decide(input: ScalingInput): ScalingDecision {
   const deliveries = previousSample === undefined ? 0 : deliveriesBetween(previousSample, sample);
   const active = backlog > spec.activationBacklog || ackPending > 0 || (current > 0 && deliveries > 0);
   const lastActiveAt = backlog > 0 || deliveries > 0 ? now : (history.lastActiveAt ?? now);
-  const backlogText = `backlog ${fmt(backlog)} (${fmt(pending)} pending, ${fmt(ackPending)} awaiting ack)`;
+  const pendingText =
+    upstreamLag > 0 && upstream !== undefined && 'lag' in upstream
+      ? `${fmt(pending)} pending, of which ${fmt(upstreamLag)} not yet copied from the ${upstream.from}`
+      : `${fmt(pending)} pending`;
+  const backlogText = `backlog ${fmt(backlog)} (${pendingText}, ${fmt(ackPending)} awaiting ack)`;
   const activity: ScalingDecision['activity'] =
     backlog > spec.activationBacklog
       ? {
@@ -662,7 +676,7 @@ export function decide(input: ScalingInput): ScalingDecision {
     perReplica > 0
   ) {
     const capacity = Math.max(current * perReplica, seenCompleting);
-    const grew = pending - Math.max(0, previousRates.last.pending);
+    const grew = pending - Math.max(0, previousRates.last.pending) - (previousRates.last.upstreamLag ?? 0);
     if (
       panicRate >= PANIC_FACTOR * capacity &&
       grew >= PANIC_GROWTH_AGREEMENT * (panicRate - capacity) * intervalSeconds
@@ -837,8 +851,16 @@ export function decide(input: ScalingInput): ScalingDecision {
       if (!toZero) lower = 1;
     } else lower = 1;
   }
+  // What a mirror or sourced stream has still to copy is not known (5): this reading's backlog may
+  // be short by any amount, so it lowers no replicas (a mirror not yet in contact read 0 pending
+  // for a 20,000-message origin).
+  const lagHold = lagUnknown !== undefined && current > 0 && lower < current;
+  if (lagHold) {
+    lower = Math.min(current, maxReplicas);
+    toZero = false;
+  }
 
-  const seen = `Backlog ${fmt(backlog)} (${fmt(pending)} pending, ${fmt(ackPending)} awaiting ack)`;
+  const seen = `Backlog ${fmt(backlog)} (${pendingText}, ${fmt(ackPending)} awaiting ack)`;
   let desired: number;
   let limitedBy: ScalingLimit | undefined;
   let reason: string;
@@ -910,7 +932,7 @@ export function decide(input: ScalingInput): ScalingDecision {
               ? 'ConsumerPaused'
               : (oneReceiver ?? 'MaxAckPending')
             : 'MaxReplicas';
-      else limitedBy = 'MinReplicas';
+      else limitedBy = lagHold && desired === lower ? 'UpstreamLagUnknown' : 'MinReplicas';
     } else if (held) limitedBy = 'Stabilization';
     else if (notReadyHold) limitedBy = 'ReplicasNotReady';
     else if (failingHold) limitedBy = 'HandlersFailing';
@@ -931,6 +953,7 @@ export function decide(input: ScalingInput): ScalingDecision {
       HandlersFailing: `no replicas added: nothing was acknowledged for ${fmt(failingSeconds ?? 0)}s while ${fmt(rates.redeliveryPerSecond ?? 0)}/s were redelivered — the backlog is redeliveries of messages the handlers fail (nak or ack_wait running out), and more replicas would fail them faster (fix the handlers; max_deliver with a dead-letter subject stops the retries)`,
       StepPolicy: `step policy allows ${desired} now`,
       ReplicasNotReady: `no replicas added while ${readiness?.overdue ?? 0} of ${current} have not been ready for the readiness deadline (${fmt(readiness?.deadlineSeconds ?? 0)}s)`,
+      UpstreamLagUnknown: `not lowered from ${current} while the backlog is not known: ${lagUnknown ?? ''}`,
       Stabilization: held
         ? `the panic window holds ${current} until ${fmt(((panicUntil ?? now) - now) / 1000)}s from now`
         : `the ${stabilized > recommended ? 'scale-down' : 'scale-up'} stabilization window holds ${stabilized}`,
@@ -977,7 +1000,10 @@ export function decide(input: ScalingInput): ScalingDecision {
   if (readinessState !== undefined) nextHistory.readiness = readinessState;
 
   // Adaptive poll: read again soon while anything moves, back off while nothing does.
-  const previousPending = previousRates?.last.pending;
+  const previousPending =
+    previousRates === undefined
+      ? undefined
+      : previousRates.last.pending + (previousRates.last.upstreamLag ?? 0);
   const queueMoved =
     previousPending !== undefined &&
     Math.abs(pending - Math.max(0, previousPending)) > 3 * Math.sqrt(Math.max(1, previousPending));

@@ -1347,3 +1347,27 @@ describe('the per-replica capacity never reads high while pods consume before th
     expect(figures[18]).toBeGreaterThanOrEqual(TRUTH * (1 - TOLERANCE));
   });
 });
+
+describe('a mirror catching up (sample.upstream)', () => {
+  it('a message copied from the origin is no arrival: it moves from the lag to num_pending', () => {
+    const lagging = (
+      at: number,
+      pending: number,
+      lag: number | undefined,
+    ): ReturnType<typeof sampleFromTotals> => ({
+      ...sampleFromTotals(at, pending, 0, 0),
+      pending,
+      ...(lag === undefined
+        ? { upstream: { unknown: 'no contact yet' } }
+        : { upstream: { lag, from: 'mirror of "O"' } }),
+    });
+    // 20,000 wait in the origin; the mirror copies them within a second, and 10/s reach the origin.
+    let state = observeRates(undefined, lagging(T0, 0, 20_000), 0);
+    state = observeRates(state, lagging(s(1), 20_010, 0), 0);
+    expect(state.lastIntervalArrivalPerSecond).toBeCloseTo(10, 9);
+    // Known at one end only: the copies count, as on any stream (the lag before is not known).
+    let blind = observeRates(undefined, lagging(T0, 0, undefined), 0);
+    blind = observeRates(blind, lagging(s(1), 20_010, 0), 0);
+    expect(blind.lastIntervalArrivalPerSecond).toBeCloseTo(20_010, 9);
+  });
+});

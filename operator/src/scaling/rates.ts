@@ -248,6 +248,11 @@ export interface RateState {
     /** The stream's counters at this reading, when read (BacklogSample.stream). */
     stream?: { firstSeq: number; lastSeq: number; messages: number; numDeleted: number };
     pending: number;
+    /**
+     * What the mirror or sourced stream had still to copy at this reading, when known
+     * (BacklogSample.upstream): absent on other streams, and while it is not known.
+     */
+    upstreamLag?: number;
     ackPending: number;
     maxAckPending: number;
     readyReplicas: number;
@@ -462,6 +467,8 @@ function baseline(
   if (sample.paused === true) last.paused = true;
   if (sample.roundTripMs !== undefined && sample.roundTripMs > 0) last.roundTripMs = sample.roundTripMs;
   if (sample.stream !== undefined) last.stream = { ...sample.stream };
+  const lag = upstreamLagOf(sample);
+  if (lag !== undefined) last.upstreamLag = lag;
   if (sample.deliveryDrops !== undefined && 'count' in sample.deliveryDrops)
     last.deliveryDrops = { ...sample.deliveryDrops };
   return last;
@@ -789,6 +796,17 @@ function extendSpell(before: Spell | undefined, seconds: number, completed: numb
   };
 }
 
+/** What a mirror or sourced stream had still to copy at a reading, when known (BacklogSample.upstream). */
+function upstreamLagOf(sample: Pick<BacklogSample, 'upstream'>): number | undefined {
+  const upstream = sample.upstream;
+  return upstream !== undefined &&
+    'lag' in upstream &&
+    Number.isSafeInteger(upstream.lag) &&
+    upstream.lag >= 0
+    ? upstream.lag
+    : undefined;
+}
+
 /** A whole number ≥ 0 read back from history, or `otherwise`. */
 function wholeOr(n: unknown, otherwise: number): number {
   return Number.isSafeInteger(n) && (n as number) >= 0 ? (n as number) : otherwise;
@@ -910,6 +928,13 @@ export function observeRates(
   // max_bytes, max_msgs_per_subject with discard old; a purge or a delete): num_pending loses them
   // without a delivery, and delivered.stream_seq skips over them at the next delivery.
   const removed = removedUnconsumed(last, sample, newDeliveries);
+  // A mirror or sourced stream copying from its origin: a message copied moves from the lag to
+  // num_pending, and is no arrival (a mirror catching up on 20,000 copied them within 0.1 s); what
+  // reaches the origin is. Counted when the lag is known at both ends; otherwise the copies count,
+  // as on any stream.
+  const lagBefore = wholeOr(last.upstreamLag, -1);
+  const lagAfter = upstreamLagOf(sample);
+  const lagGrew = lagBefore >= 0 && lagAfter !== undefined ? lagAfter - lagBefore : 0;
   // Pending can shrink without deliveries beyond what the skips show (messages removed ahead of
   // the consumer's position, not yet passed): that is not negative arrival, so clamp at zero.
   const arrived = Math.max(
@@ -917,7 +942,8 @@ export function observeRates(
     newDeliveries +
       (previous.deliveredLastInterval === true ? removed : 0) +
       Math.max(0, sample.pending) -
-      Math.max(0, last.pending),
+      Math.max(0, last.pending) +
+      lagGrew,
   );
   const leftAckPending = Math.max(
     0,

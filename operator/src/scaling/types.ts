@@ -120,6 +120,15 @@ export interface BacklogSample {
    * falls in counts toward no processing rate (rates.ts).
    */
   removedOnlyOnRequest?: true;
+  /**
+   * A consumer on a mirror or a sourced stream: messages of the origin stream(s) not yet copied into
+   * this stream (STREAM.INFO mirror.lag, sources[].lag), which the consumer's num_pending does not
+   * count yet — `lag` and where from — or why that is not known (no contact with the origin yet, lost
+   * contact, an error, or a filtered consumer that may or may not match them). Absent on a stream
+   * with neither (or when the stream's info cannot be read). decide.ts counts a known lag into the
+   * backlog and lowers no replicas while it is not known.
+   */
+  upstream?: UpstreamLag;
   /** The stream's state counters, read just after the consumer info, when removesInside (absent: unknown). */
   stream?: { firstSeq: number; lastSeq: number; messages: number; numDeleted: number };
   /**
@@ -172,6 +181,9 @@ export interface BacklogSample {
    */
   filtered?: boolean;
 }
+
+/** Messages a mirror or sourced stream has not copied yet from its origin(s), or why not known (BacklogSample.upstream). */
+export type UpstreamLag = { lag: number; from: string } | { unknown: string };
 
 /** What the policy remembers between ticks. Start from `emptyHistory()`; store what `decide` returns. */
 export interface ScalingHistory {
@@ -243,7 +255,8 @@ export type ScalingLimit =
   | 'HandlersFailing'
   | 'StepPolicy'
   | 'Stabilization'
-  | 'ReplicasNotReady';
+  | 'ReplicasNotReady'
+  | 'UpstreamLagUnknown';
 
 export interface ScalingDecision {
   desiredReplicas: number;

@@ -284,6 +284,12 @@ export interface BacklogStatus {
   ackPending: number;
   redelivered: number;
   waiting: number;
+  /**
+   * On a mirror or sourced stream: messages of the origin not copied yet (mirror.lag,
+   * sources[].lag), counted in total. Absent on other streams and while not known.
+   */
+  upstreamLag?: number;
+  /** pending + upstreamLag + ackPending: the backlog scaling uses. */
   total: number;
 }
 export interface RatesStatus {
