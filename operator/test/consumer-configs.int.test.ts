@@ -261,13 +261,14 @@ describe('NATS-side consumer and stream configurations', () => {
 
   describe('retention: acknowledged messages leave the stream', () => {
     it.each([
-      ['WorkQueue', RetentionPolicy.Workqueue],
-      ['Interest', RetentionPolicy.Interest],
+      // A max_age as a safety limit, far from the oldest message: a healthy work queue.
+      ['WorkQueue, max_age 1h', RetentionPolicy.Workqueue, { max_age: 3600 * 1e9 }],
+      ['Interest', RetentionPolicy.Interest, {}],
     ] as const)(
       '%s',
-      async (title, retention) => {
+      async (title, retention, limits) => {
         const readings = await runScenario(nc, jsm, {
-          stream: { retention },
+          stream: { retention, ...limits },
           standing: 600,
           perSecond: 2 * PER_REPLICA,
           replicas: 1,
@@ -276,6 +277,7 @@ describe('NATS-side consumer and stream configurations', () => {
         });
         log(trace(`retention ${title}`, readings));
         const capacities = readings.slice(3).map((r) => r.decision.rates.perReplicaPerSecond);
+        expect(capacities.some((c) => c !== undefined)).toBe(true);
         expect(maxOf(capacities)).toBeLessThanOrEqual(CAPACITY_SLACK * PER_REPLICA);
         expect(lastArrival(readings)).toBeGreaterThan(0.7 * 2 * PER_REPLICA);
       },
@@ -398,6 +400,44 @@ describe('NATS-side consumer and stream configurations', () => {
         expect(
           Math.min(...readings.slice(-5).map((r) => r.decision.recommendedReplicas)),
         ).toBeGreaterThanOrEqual(3);
+      },
+      60_000,
+    );
+  });
+
+  describe('WorkQueue and Interest streams whose limits remove messages while the consumer falls behind', () => {
+    it.each([
+      ['WorkQueue, max_age 3s', { retention: RetentionPolicy.Workqueue, max_age: 3_000_000_000 }],
+      ['Interest, max_age 3s', { retention: RetentionPolicy.Interest, max_age: 3_000_000_000 }],
+      [
+        'WorkQueue, max_msgs 100 discard old',
+        { retention: RetentionPolicy.Workqueue, max_msgs: 100, discard: DiscardPolicy.Old },
+      ],
+    ] as const)(
+      '%s',
+      async (title, stream) => {
+        // 60/s arrive, one 20/s replica buffers 100: messages it holds expire (or are discarded)
+        // before it reaches them, and leave num_ack_pending as acknowledgements do. An ack removes
+        // the message too, so the stream's counters cannot tell them apart: no interval in which
+        // the limit could act is capacity evidence (rates.ts limitRemovalsPossible).
+        const readings = await runScenario(nc, jsm, {
+          stream,
+          perSecond: 3 * PER_REPLICA,
+          replicas: 1,
+          settle: 'each',
+          readings: 15,
+        });
+        log(trace(title, readings));
+        const capacities = readings.map((r) => r.decision.rates.perReplicaPerSecond);
+        log(`${title}: capacity up to ${fmt(maxOf(capacities))}/s for ${PER_REPLICA}/s handlers`);
+        // Before: up to 34.1/s (WorkQueue) and 41.9/s (Interest) with max_age 3 s.
+        expect(maxOf(capacities)).toBeLessThanOrEqual(CAPACITY_SLACK * PER_REPLICA);
+        // A figure is learnt only from an interval in which the limit could not act (nothing stored
+        // while below max_msgs); until then the decision says why there is none.
+        if (capacities.every((c) => c === undefined))
+          expect(readings.at(-1)?.decision.reason).toContain(
+            'a per-replica capacity is learnt only from intervals',
+          );
       },
       60_000,
     );

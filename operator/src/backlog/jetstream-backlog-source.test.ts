@@ -13,6 +13,8 @@ import {
   streamFirstSeqOf,
   streamSubjectsOf,
   upstreamOf,
+  removingLimitsOf,
+  limitedStreamStateOf,
 } from './jetstream-backlog-source.js';
 
 const ref = { stream: 'ORDERS', consumer: 'worker' };
@@ -501,5 +503,44 @@ describe('a mirror or sourced stream: what it has not copied yet from its origin
       sampleFromConsumerInfo(info({ filter_subject: 'orders.eu' }), 0, stream, undefined, caughtUp).upstream,
     ).toEqual(caughtUp);
     expect(sampleFromConsumerInfo(info({}), 0, stream)).not.toHaveProperty('upstream');
+  });
+});
+
+describe('WorkQueue and Interest streams whose limits remove messages besides acknowledgements', () => {
+  it.each([
+    ['a limits stream (removesHeldMessages covers it)', { max_age: 3e9 }, undefined],
+    ['a work queue without limits', { retention: 'workqueue' }, undefined],
+    ['max_age', { retention: 'workqueue', max_age: 3e9 }, { maxAgeSeconds: 3 }],
+    [
+      'max_msgs discarding new (rejects, removes nothing)',
+      { retention: 'workqueue', max_msgs: 100, discard: 'new' },
+      undefined,
+    ],
+    ['max_msgs discarding old', { retention: 'interest', max_msgs: 100 }, { maxMsgs: 100 }],
+    ['max_bytes discarding old', { retention: 'interest', max_bytes: 1e6 }, { maxBytes: 1e6 }],
+    ['max_msgs_per_subject', { retention: 'workqueue', max_msgs_per_subject: 1 }, { maxMsgsPerSubject: 1 }],
+    ['per-message TTLs', { retention: 'workqueue', allow_msg_ttl: true }, { msgTtl: true }],
+  ] as const)('%s', (_, config, limits) => {
+    expect(removingLimitsOf({ config: { name: 'Q', ...config } })).toEqual(limits);
+  });
+
+  it("reads the state its limits are bounded by: the oldest message's age on the server's clock", () => {
+    expect(
+      limitedStreamStateOf({
+        ts: '2026-12-04T23:00:10.5Z',
+        state: { messages: 3, bytes: 300, last_seq: 40, first_ts: '2026-12-04T23:00:08Z' },
+      }),
+    ).toEqual({ messages: 3, bytes: 300, lastSeq: 40, oldestAgeSeconds: 2.5 });
+    expect(
+      limitedStreamStateOf({
+        state: { messages: 0, bytes: 0, last_seq: 40, first_ts: '0001-01-01T00:00:00Z' },
+      }),
+    ).toEqual({ messages: 0, bytes: 0, lastSeq: 40, oldestAgeSeconds: 0 });
+    expect(limitedStreamStateOf({ state: { messages: 3, bytes: 300, last_seq: 40 } })).toContain(
+      'not a time',
+    );
+    expect(limitedStreamStateOf({ state: { messages: -1, bytes: 0, last_seq: 0 } })).toContain(
+      'state.messages',
+    );
   });
 });

@@ -3,7 +3,7 @@
 // num_pending 0 (nats-server #4539, KEDA #3860). Failures come back as BacklogError values.
 import { jetstreamManager, type ConsumerInfo, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { BacklogSample, UpstreamLag } from '../scaling/types.js';
+import type { BacklogSample, LimitedStreamState, RemovingLimits, UpstreamLag } from '../scaling/types.js';
 import { BacklogError, isBacklogError } from './backlog-error.js';
 import type { BacklogReading, BacklogSource } from './backlog-source.js';
 import { monotonicNow } from '../clock.js';
@@ -235,6 +235,57 @@ export function upstreamOf(info: unknown): UpstreamLag | undefined {
   };
 }
 
+/**
+ * The limits that remove messages from a WorkQueue or Interest stream besides acknowledgements, or
+ * undefined when it has none (or is a limits stream: removesHeldMessages and removesInside cover
+ * those). An acknowledgement removes the message there, so the stream's counters cannot tell an
+ * expiry from one (consumer-configs.int: with max_age 3 s and handlers falling behind, 34–42/s read
+ * for 20/s handlers); rates.ts voids the capacity of intervals in which these limits could act.
+ */
+export function removingLimitsOf(info: unknown): RemovingLimits | undefined {
+  const config: unknown =
+    typeof info === 'object' && info !== null ? (info as { config?: unknown }).config : undefined;
+  if (typeof config !== 'object' || config === null) return undefined;
+  const c = config as Record<string, unknown>;
+  const retention = c.retention ?? 'limits';
+  if (retention !== 'workqueue' && retention !== 'interest') return undefined;
+  const positive = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v > 0;
+  const discardOld = (c.discard ?? 'old') === 'old';
+  const limits: RemovingLimits = {
+    ...(positive(c.max_age) ? { maxAgeSeconds: c.max_age / 1e9 } : {}),
+    ...(discardOld && positive(c.max_msgs) ? { maxMsgs: c.max_msgs } : {}),
+    ...(discardOld && positive(c.max_bytes) ? { maxBytes: c.max_bytes } : {}),
+    ...(positive(c.max_msgs_per_subject) ? { maxMsgsPerSubject: c.max_msgs_per_subject } : {}),
+    ...(c.allow_msg_ttl === true ? { msgTtl: true as const } : {}),
+  };
+  return Object.keys(limits).length > 0 ? limits : undefined;
+}
+
+/**
+ * The state rates.ts bounds such a stream's limit removals by, from a STREAM.INFO reply (its
+ * counters, and its oldest message's age on the server's own clock: `ts` less `first_ts`), or a
+ * sentence saying why it is unusable.
+ */
+export function limitedStreamStateOf(info: unknown): LimitedStreamState | string {
+  const i = typeof info === 'object' && info !== null ? (info as Record<string, unknown>) : {};
+  const st = typeof i.state === 'object' && i.state !== null ? (i.state as Record<string, unknown>) : {};
+  const whole = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+  const problems = (['messages', 'bytes', 'last_seq'] as const)
+    .filter((f) => !whole(st[f]))
+    .map((f) => `state.${f} is ${JSON.stringify(st[f]) ?? 'missing'}, not a whole number ≥ 0`);
+  if (problems.length > 0) return problems.join('; ');
+  const messages = st.messages as number;
+  let oldestAgeSeconds = 0;
+  if (messages > 0) {
+    const now = typeof i.ts === 'string' ? Date.parse(i.ts) : NaN;
+    const first = typeof st.first_ts === 'string' ? Date.parse(st.first_ts) : NaN;
+    if (!Number.isFinite(now) || !Number.isFinite(first))
+      return `ts ${JSON.stringify(i.ts)} or state.first_ts ${JSON.stringify(st.first_ts)} is not a time (nats-server ≥ 2.10 sends both)`;
+    oldestAgeSeconds = Math.max(0, (now - first) / 1000);
+  }
+  return { messages, bytes: st.bytes as number, lastSeq: st.last_seq as number, oldestAgeSeconds };
+}
+
 /** A stream's state counters, from one STREAM.INFO reply (BacklogSample.stream). */
 export interface StreamCounts {
   firstSeq: number;
@@ -292,6 +343,8 @@ interface StreamFacts {
   removesInside: false | 'limits' | 'requests';
   /** A mirror or a sourced stream: its lag is read with every reading (upstreamOf). */
   upstream: boolean;
+  /** A WorkQueue or Interest stream's limits that remove messages (removingLimitsOf). */
+  removingLimits: RemovingLimits | undefined;
 }
 
 /**
@@ -318,6 +371,7 @@ function factsOf(info: unknown): StreamFacts {
     removesInside: removesInside(info),
     upstream:
       (c.mirror !== undefined && c.mirror !== null) || (Array.isArray(c.sources) && c.sources.length > 0),
+    removingLimits: removingLimitsOf(info),
   };
 }
 
@@ -431,15 +485,18 @@ async function freshStreamState(
     streamFactsCache.get(nc)?.set(key, { at: now, facts: factsOf(info) });
     const first = streamFirstSeqOf(info);
     const counts = streamCountsOf(info);
+    const limited = limitedStreamStateOf(info);
     return {
       firstSeq: typeof first === 'number' ? first : undefined,
       counts: typeof counts === 'string' ? undefined : counts,
       upstream: upstreamOf(info),
+      limited: typeof limited === 'string' ? undefined : limited,
     };
   } catch (err) {
     return {
       firstSeq: undefined,
       counts: undefined,
+      limited: undefined,
       upstream: {
         unknown: `the info of stream "${ref.stream}" could not be read (${err instanceof Error ? err.message : String(err)}), so what its mirror or sources have not copied yet is not known`,
       },
@@ -455,6 +512,8 @@ interface StreamState {
   firstSeq: number | undefined;
   counts: StreamCounts | undefined;
   upstream: UpstreamLag | undefined;
+  /** The state a WorkQueue or Interest stream's limit removals are bounded by (undefined: unknown). */
+  limited: LimitedStreamState | undefined;
 }
 
 /** No limit of the stream removes messages, only a user's request (a delete, a purge) does. */
@@ -877,8 +936,9 @@ export async function readConsumerBacklog(
     const facts = await streamFacts(nc, jsm, ref, sentAt, options.onStreamInfoDenied);
     let removals: Parameters<typeof sampleFromConsumerInfo>[3];
     let upstream: UpstreamLag | undefined;
+    let limitRemovals: BacklogSample['limitRemovals'];
     const removes = facts !== undefined && (facts.removesHeld || facts.removesInside !== false);
-    if (facts !== undefined && (removes || facts.upstream)) {
+    if (facts !== undefined && (removes || facts.upstream || facts.removingLimits !== undefined)) {
       const state = await streamStateFor(nc, jsm, ref, info, facts, sentAt);
       if (removes)
         removals = {
@@ -890,6 +950,11 @@ export async function readConsumerBacklog(
         };
       // A stream that stopped being a mirror (a user's edit) says so in the same reply.
       if (facts.upstream) upstream = state.upstream;
+      if (facts.removingLimits !== undefined)
+        limitRemovals = {
+          limits: facts.removingLimits,
+          ...(state.limited !== undefined ? { state: state.limited } : {}),
+        };
     }
     const placement = placementOf(info);
     const placements = lastPlacements.get(nc) ?? new Map<string, ConsumerPlacement>();
@@ -898,6 +963,7 @@ export async function readConsumerBacklog(
     else placements.set(placementKey(ref), placement);
     const sample = {
       ...sampleFromConsumerInfo(info, sentAt, facts?.subjects, removals, upstream),
+      ...(limitRemovals !== undefined ? { limitRemovals } : {}),
       roundTripMs,
     };
     // With max_deliver 1 a drop looks like a completion in the counters: counted from advisories.

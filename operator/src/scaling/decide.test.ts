@@ -2116,3 +2116,24 @@ describe('decide: a consumer on a mirror or a sourced stream (sample.upstream)',
     expect(atZero.desiredReplicas).toBe(0);
   });
 });
+
+describe('decide: a WorkQueue or Interest stream whose limits remove messages says why no capacity is learnt', () => {
+  it.each([
+    [
+      { msgTtl: true as const },
+      'no per-replica capacity is learnt: on a WorkQueue or Interest stream with per-message TTLs',
+    ],
+    [
+      { maxAgeSeconds: 3, maxMsgs: 100 },
+      "learnt only from intervals in which the stream's max_age 3s, max_msgs 100 could not remove a message",
+    ],
+  ])('%o', (limits, says) => {
+    const d = decide(
+      input({
+        spec: withScalingDefaults({ maxReplicas: 20, backlogPerReplica: 100 }),
+        sample: sample({ pending: 300, limitRemovals: { limits } }),
+      }),
+    );
+    expect(d.reason).toContain(says);
+  });
+});

@@ -338,6 +338,20 @@ function unlearntCapacity(sample: ScalingInput['sample']): string {
   const drops = sample.deliveryDrops;
   if (sample.maxDeliver === 1 && drops !== undefined && 'unknown' in drops)
     return ` (no per-replica capacity is learnt: with max_deliver 1 a message whose ack_wait ran out is dropped and reads as acknowledged, and drops are not counted: ${drops.unknown})`;
+  const limits = sample.limitRemovals?.limits;
+  if (limits?.msgTtl === true)
+    return ' (no per-replica capacity is learnt: on a WorkQueue or Interest stream with per-message TTLs a held message that expires reads as acknowledged, and nothing read bounds when one does)';
+  if (limits !== undefined)
+    return ` (a per-replica capacity is learnt only from intervals in which the stream's ${[
+      limits.maxAgeSeconds !== undefined ? `max_age ${fmt(limits.maxAgeSeconds)}s` : '',
+      limits.maxMsgs !== undefined ? `max_msgs ${fmt(limits.maxMsgs)}` : '',
+      limits.maxBytes !== undefined ? `max_bytes ${fmt(limits.maxBytes)}` : '',
+      limits.maxMsgsPerSubject !== undefined ? `max_msgs_per_subject ${fmt(limits.maxMsgsPerSubject)}` : '',
+    ]
+      .filter((t) => t !== '')
+      .join(
+        ', ',
+      )} could not remove a message: on a WorkQueue or Interest stream a held message it removes reads as acknowledged)`;
   return '';
 }
 

@@ -12,6 +12,7 @@ import {
   CAPACITY_PROOF_SECONDS,
 } from './rates.js';
 import type { RateState } from './rates.js';
+import { limitRemovalsPossible } from './rates.js';
 import { poisson } from './test/fuzz-world.js';
 import { seededRng } from '../../../test/seeded-rng.js';
 import type { BacklogSample } from './types.js';
@@ -1369,5 +1370,101 @@ describe('a mirror catching up (sample.upstream)', () => {
     let blind = observeRates(undefined, lagging(T0, 0, undefined), 0);
     blind = observeRates(blind, lagging(s(1), 20_010, 0), 0);
     expect(blind.lastIntervalArrivalPerSecond).toBeCloseTo(20_010, 9);
+  });
+});
+
+describe("limitRemovalsPossible: could a WorkQueue or Interest stream's limits have removed a message?", () => {
+  const state = (messages: number, lastSeq: number, oldestAgeSeconds: number, bytes = messages * 100) => ({
+    messages,
+    bytes,
+    lastSeq,
+    oldestAgeSeconds,
+  });
+  const after = (limits: Record<string, unknown>, st = state(50, 160, 1)) => ({
+    limitRemovals: { limits, state: st },
+  });
+  it.each([
+    [
+      'max_age far from the oldest message (a healthy work queue)',
+      { maxAgeSeconds: 3600 },
+      state(50, 100, 10),
+      false,
+    ],
+    ['max_age within the interval of the oldest message', { maxAgeSeconds: 3 }, state(50, 100, 0.5), true],
+    ['max_age shorter than the interval, messages stored', { maxAgeSeconds: 1 }, state(0, 100, 0), true],
+    ['max_msgs never reachable (50 held, 60 stored, limit 200)', { maxMsgs: 200 }, state(50, 100, 0), false],
+    ['max_msgs reachable (50 held, 60 stored, limit 100)', { maxMsgs: 100 }, state(50, 100, 0), true],
+    ['max_msgs_per_subject below what the stream held', { maxMsgsPerSubject: 10 }, state(50, 100, 0), true],
+    ['max_bytes far away', { maxBytes: 1e6 }, state(50, 100, 0), false],
+    [
+      'max_bytes within twice the mean size of what was stored',
+      { maxBytes: 15_000 },
+      state(50, 100, 0),
+      true,
+    ],
+    ['per-message TTLs: nothing read bounds them', { msgTtl: true }, state(50, 100, 0), true],
+    ['the state before not known', { maxAgeSeconds: 3600 }, undefined, true],
+  ] as const)('%s', (_, limits, before, possible) => {
+    expect(limitRemovalsPossible(before, after(limits), 5)).toBe(possible);
+  });
+  it('is never on another stream', () => {
+    expect(limitRemovalsPossible(undefined, {}, 5)).toBe(false);
+  });
+});
+
+describe('a work queue whose held messages expire: no capacity from intervals where the limit could act', () => {
+  it("learns the handlers' 20/s on a healthy queue, and nothing while max_age could remove held messages", () => {
+    const limited = (
+      at: number,
+      arrived: number,
+      completed: number,
+      st: { messages: number; bytes: number; lastSeq: number; oldestAgeSeconds: number },
+      maxAgeSeconds = 3,
+    ): BacklogSample => ({
+      ...sampleFromTotals(at, arrived, completed, 100),
+      limitRemovals: { limits: { maxAgeSeconds }, state: st },
+    });
+    // One replica, 100 held; completions 40/s of which half are expiries (60/s arriving).
+    let expiring = observeRates(
+      undefined,
+      limited(T0, 1000, 0, { messages: 180, bytes: 0, lastSeq: 1000, oldestAgeSeconds: 3 }),
+      1,
+    );
+    for (let t = 1; t <= 20; t++)
+      expiring = observeRates(
+        expiring,
+        limited(s(t), 1000 + 60 * t, 40 * t, {
+          messages: 180,
+          bytes: 0,
+          lastSeq: 1000 + 60 * t,
+          oldestAgeSeconds: 3,
+        }),
+        1,
+      );
+    expect(expiring.perReplicaPerSecond).toBeUndefined();
+    let healthy = observeRates(
+      undefined,
+      limited(T0, 1000, 0, { messages: 900, bytes: 0, lastSeq: 1000, oldestAgeSeconds: 0.5 }, 60),
+      1,
+    );
+    for (let t = 1; t <= 20; t++)
+      healthy = observeRates(
+        healthy,
+        limited(
+          s(t),
+          1000 + 30 * t,
+          20 * t,
+          {
+            messages: 900 + 10 * t,
+            bytes: 0,
+            lastSeq: 1000 + 30 * t,
+            oldestAgeSeconds: 0.5,
+          },
+          60,
+        ),
+        1,
+      );
+    // Oldest 0.5 s old against max_age 60 s: nothing could expire in a 1 s interval.
+    expect(healthy.perReplicaPerSecond).toBeCloseTo(20, 6);
   });
 });

@@ -59,7 +59,7 @@
 // and the limit binds when more replicas did not raise it (see maxAckPendingBinding).
 
 import { ADAPTIVE_POLL_SECONDS } from './objective.js';
-import type { BacklogSample, Rates } from './types.js';
+import type { BacklogSample, LimitedStreamState, Rates } from './types.js';
 
 /**
  * Shortest interval a rate is taken over. The policy asks for a reading every
@@ -253,6 +253,8 @@ export interface RateState {
      * (BacklogSample.upstream): absent on other streams, and while it is not known.
      */
     upstreamLag?: number;
+    /** A WorkQueue or Interest stream's state at this reading, when its limits remove (BacklogSample.limitRemovals). */
+    limitedStream?: LimitedStreamState;
     ackPending: number;
     maxAckPending: number;
     readyReplicas: number;
@@ -469,6 +471,7 @@ function baseline(
   if (sample.stream !== undefined) last.stream = { ...sample.stream };
   const lag = upstreamLagOf(sample);
   if (lag !== undefined) last.upstreamLag = lag;
+  if (sample.limitRemovals?.state !== undefined) last.limitedStream = { ...sample.limitRemovals.state };
   if (sample.deliveryDrops !== undefined && 'count' in sample.deliveryDrops)
     last.deliveryDrops = { ...sample.deliveryDrops };
   return last;
@@ -1175,6 +1178,12 @@ export function observeRates(
   // max_deliver 1 without a count of drops: any completion may be a message whose only delivery
   // ran out of ack_wait.
   if (firstDrops === undefined) capacityEvidence = false;
+  // A WorkQueue or Interest stream whose limits remove messages (max_age, max_msgs…): an expiry of
+  // a held message leaves num_ack_pending as an acknowledgement does, and acknowledgements remove
+  // messages too, so the stream's counters cannot tell them apart. An interval in which the limits
+  // could have removed any message is no capacity evidence (as one over a purge); a healthy work
+  // queue, whose oldest message is far from max_age and whose count is far from max_msgs, is.
+  if (limitRemovalsPossible(last.limitedStream, sample, dtSeconds)) capacityEvidence = false;
   // On a stream that removes messages replicas hold (max_age, max_msgs discarding old), a removed
   // message leaves num_ack_pending as if acknowledged (removedWhileHeld). The replicas' clients
   // still work through every message they received, removed or not, so over a run of such
@@ -1475,6 +1484,55 @@ export function removedWhileHeld(
   if (after.removesHeld !== true) return 0;
   if (after.streamFirstSeq === undefined || before.ackFloorStreamSeq === undefined) return undefined;
   return Math.max(0, Math.min(after.streamFirstSeq - 1, after.deliveredStreamSeq) - before.ackFloorStreamSeq);
+}
+
+/** Seconds of slack in limitRemovalsPossible's max_age rule: the stream is read just after the consumer. */
+export const LIMIT_REMOVAL_MARGIN_SECONDS = 2;
+
+/**
+ * Whether a WorkQueue or Interest stream's limits (BacklogSample.limitRemovals) could have removed a
+ * message between two readings `dtSeconds` apart; false on other streams. Only a message that was in
+ * the stream at the first reading can reach max_age within the interval (unless max_age is shorter
+ * than it), and none did if the oldest then was younger than max_age less the interval
+ * (LIMIT_REMOVAL_MARGIN_SECONDS of slack); max_msgs and max_msgs_per_subject discard only once the
+ * stream holds more than they allow, which it cannot have if it held fewer at the first reading
+ * than the limit less what it stored since (acknowledgements only lower the count); max_bytes
+ * likewise, each message stored counted at twice the largest mean size read. Per-message TTLs are
+ * bounded by nothing read: always possible. True when the state is not known at both ends.
+ */
+export function limitRemovalsPossible(
+  before: LimitedStreamState | undefined,
+  after: Pick<BacklogSample, 'limitRemovals'>,
+  dtSeconds: number,
+): boolean {
+  const removals = after.limitRemovals;
+  if (removals === undefined) return false;
+  const { limits, state } = removals;
+  if (limits.msgTtl === true) return true;
+  // Read back from history (the EventConsumer's status): anything but whole numbers is not known.
+  const known = (st: LimitedStreamState | undefined): st is LimitedStreamState =>
+    st !== undefined &&
+    [st.messages, st.bytes, st.lastSeq].every((n) => Number.isSafeInteger(n) && n >= 0) &&
+    Number.isFinite(st.oldestAgeSeconds);
+  if (!known(before) || !known(state)) return true;
+  const stored = state.lastSeq - before.lastSeq;
+  if (stored < 0) return true;
+  const age = limits.maxAgeSeconds;
+  if (age !== undefined && before.oldestAgeSeconds >= age - dtSeconds - LIMIT_REMOVAL_MARGIN_SECONDS)
+    return true;
+  if (age !== undefined && age <= dtSeconds + LIMIT_REMOVAL_MARGIN_SECONDS && stored > 0) return true;
+  const most = before.messages + stored;
+  if (limits.maxMsgs !== undefined && most > limits.maxMsgs) return true;
+  if (limits.maxMsgsPerSubject !== undefined && most > limits.maxMsgsPerSubject) return true;
+  if (limits.maxBytes !== undefined) {
+    const meanSize = Math.max(
+      before.messages > 0 ? before.bytes / before.messages : 0,
+      state.messages > 0 ? state.bytes / state.messages : 0,
+    );
+    if (stored > 0 && meanSize === 0) return true;
+    if (before.bytes + 2 * meanSize * stored > limits.maxBytes) return true;
+  }
+  return false;
 }
 
 /**

@@ -121,6 +121,15 @@ export interface BacklogSample {
    */
   removedOnlyOnRequest?: true;
   /**
+   * A WorkQueue or Interest stream whose limits can remove messages too (max_age, max_msgs /
+   * max_bytes discarding old, max_msgs_per_subject, per-message TTLs): an acknowledgement removes a
+   * message there as well, so the stream's counters cannot tell the two apart, and a held message
+   * that expires leaves num_ack_pending as if acknowledged. The limits, and the stream's state read
+   * just after the consumer info (absent: not known). rates.ts takes no capacity from an interval in
+   * which the limits could have removed any message (limitRemovalsPossible).
+   */
+  limitRemovals?: { limits: RemovingLimits; state?: LimitedStreamState };
+  /**
    * A consumer on a mirror or a sourced stream: messages of the origin stream(s) not yet copied into
    * this stream (STREAM.INFO mirror.lag, sources[].lag), which the consumer's num_pending does not
    * count yet — `lag` and where from — or why that is not known (no contact with the origin yet, lost
@@ -180,6 +189,27 @@ export interface BacklogSample {
    * then also moves over other subjects' messages, and redeliveries can hide behind them.
    */
   filtered?: boolean;
+}
+
+/** The limits of a WorkQueue or Interest stream that remove messages besides acknowledgements. */
+export interface RemovingLimits {
+  maxAgeSeconds?: number;
+  /** max_msgs with discard old. */
+  maxMsgs?: number;
+  /** max_bytes with discard old. */
+  maxBytes?: number;
+  maxMsgsPerSubject?: number;
+  /** allow_msg_ttl: each message may carry its own TTL, which no stream state bounds. */
+  msgTtl?: true;
+}
+
+/** The state of such a stream at a reading (STREAM.INFO state, and `ts` less first_ts: its oldest message's age). */
+export interface LimitedStreamState {
+  messages: number;
+  bytes: number;
+  lastSeq: number;
+  /** Seconds the oldest message had been in the stream, on the server's clock (0: empty). */
+  oldestAgeSeconds: number;
 }
 
 /** Messages a mirror or sourced stream has not copied yet from its origin(s), or why not known (BacklogSample.upstream). */
