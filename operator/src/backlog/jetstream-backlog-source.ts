@@ -579,7 +579,7 @@ async function streamStateFor(
     byConsumer = new Map();
     lastStreamStates.set(nc, byConsumer);
   }
-  const key = `${ref.domain ?? ''}|${ref.apiPrefix ?? ''}|${ref.stream}|${ref.consumer}`;
+  const key = consumerKey(ref);
   const heldCounters = heldCountersOf(info);
   const last = byConsumer.get(key);
   if (
@@ -959,8 +959,8 @@ export async function readConsumerBacklog(
     const placement = placementOf(info);
     const placements = lastPlacements.get(nc) ?? new Map<string, ConsumerPlacement>();
     lastPlacements.set(nc, placements);
-    if (placement === undefined) placements.delete(placementKey(ref));
-    else placements.set(placementKey(ref), placement);
+    if (placement === undefined) placements.delete(consumerKey(ref));
+    else placements.set(consumerKey(ref), placement);
     const sample = {
       ...sampleFromConsumerInfo(info, sentAt, facts?.subjects, removals, upstream),
       ...(limitRemovals !== undefined ? { limitRemovals } : {}),
@@ -971,7 +971,7 @@ export async function readConsumerBacklog(
     return { ok: true, sample };
   } catch (err) {
     let error = isBacklogError(err) ? err : consumerInfoError(err, ref, server);
-    const placement = lastPlacements.get(nc)?.get(placementKey(ref));
+    const placement = lastPlacements.get(nc)?.get(consumerKey(ref));
     if (
       isTimeout(err) &&
       placement !== undefined &&
@@ -993,8 +993,29 @@ export async function readConsumerBacklog(
   }
 }
 
-function placementKey(ref: ConsumerRef): string {
+/** A consumer's key in what is kept of its readings on a connection (lastStreamStates, lastPlacements). */
+function consumerKey(ref: ConsumerRef): string {
   return `${ref.domain ?? ''}|${ref.apiPrefix ?? ''}|${ref.stream}|${ref.consumer}`;
+}
+
+/**
+ * Forgets what is kept of a consumer's readings on a connection — its last stream state and its
+ * placement — when the EventConsumer reading it goes (nats-backlog-sources.ts close): both are
+ * freed with the connection otherwise, and a long-lived shared connection kept an entry for every
+ * consumer ever read on it. Another EventConsumer reading the same consumer there only reads the
+ * stream's state again at its next reading.
+ */
+export function forgetConsumer(nc: NatsConnection, ref: ConsumerRef): void {
+  lastStreamStates.get(nc)?.delete(consumerKey(ref));
+  lastPlacements.get(nc)?.delete(consumerKey(ref));
+}
+
+/** How many consumers' last stream states and placements are kept for a connection (tests). */
+export function keptConsumers(nc: NatsConnection): { streamStates: number; placements: number } {
+  return {
+    streamStates: lastStreamStates.get(nc)?.size ?? 0,
+    placements: lastPlacements.get(nc)?.size ?? 0,
+  };
 }
 
 /**

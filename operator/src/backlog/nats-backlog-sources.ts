@@ -6,9 +6,10 @@ import type { Logger } from '../observability/logger.js';
 import type { OperatorMetrics } from '../observability/metrics.js';
 import type { BacklogReading, BacklogSource } from './backlog-source.js';
 import type { ConnectionPool } from './connection-pool.js';
-import { readConsumerBacklog, type ConsumerRef } from './jetstream-backlog-source.js';
+import { forgetConsumer, readConsumerBacklog, type ConsumerRef } from './jetstream-backlog-source.js';
 import { consumerInfoSubject } from './jetstream-subject.js';
 import type { NatsCredentials } from './nats-credentials.js';
+import type { NatsConnection } from '@nats-io/transport-node';
 
 export class NatsBacklogSources {
   constructor(
@@ -24,10 +25,16 @@ export class NatsBacklogSources {
       const error = checked.error;
       return { read: () => Promise.resolve({ ok: false, error }), close: () => undefined };
     }
+    // The connection this source last read on: what is kept of the consumer's readings there is
+    // forgotten when the source closes (one replaced before frees its own with it), and by a read
+    // still out then, once it ends.
+    let readOn: NatsConnection | undefined;
+    let closed = false;
     return {
       read(): Promise<BacklogReading> {
-        return pool.read(owner, servers, credentials, (nc) =>
-          readConsumerBacklog(nc, ref, {
+        return pool.read(owner, servers, credentials, async (nc) => {
+          readOn = nc;
+          const reading = await readConsumerBacklog(nc, ref, {
             timeoutMs: options.timeoutMs,
             observe: (seconds, result) => options.metrics?.natsRequestDuration.observe({ result }, seconds),
             onStreamInfoDenied: (message) =>
@@ -36,10 +43,15 @@ export class NatsBacklogSources {
                 consumer: ref.consumer,
                 error: message,
               }),
-          }),
-        );
+          });
+          if (closed) forgetConsumer(nc, ref);
+          return reading;
+        });
       },
       close(): void {
+        closed = true;
+        if (readOn !== undefined) forgetConsumer(readOn, ref);
+        readOn = undefined;
         pool.release(owner);
       },
     };
