@@ -90,6 +90,9 @@ describe('the stream state read with a backlog reading (default stream config)',
       for (let i = 0; i < polls; i++) {
         // Messages arrive, nobody consumes (a consumer scaled to zero): num_pending moves, nothing held does.
         await nc.request(`${ref.stream}.event`, `late${i}`);
+        // The publish is acknowledged once stored; the consumer's num_pending follows a moment
+        // later (read 4 for 5 once in five runs on a loaded machine).
+        await sleep(100);
         const sample = await read(ref);
         expect(sample.pending).toBe(4 + i);
         expect(sample.streamFirstSeq).toBe(1);
@@ -235,11 +238,14 @@ describe('the stream state read with a backlog reading (default stream config)',
           .join(' ')}\n`,
       );
       // The consumer's num_pending is read before the stream's lag: copies in between count in
-      // neither (measured: 6,496 + 11,102 of 20,000), never in both.
-      for (const k of known) {
-        expect(k.pending + k.lag).toBeLessThanOrEqual(total);
-        expect(k.pending + k.lag).toBeGreaterThanOrEqual(0.75 * total);
-      }
+      // neither (measured: 6,496 + 11,102 of 20,000), never in both. How many fall in between
+      // depends on the time between the two replies: most at first contact, when the copying
+      // starts at full speed (0 + 12,103 once on a loaded machine), so the bound is on the median.
+      for (const k of known) expect(k.pending + k.lag).toBeLessThanOrEqual(total);
+      for (const k of catchingUp) expect(k.pending + k.lag).toBeGreaterThan(0);
+      const sums = catchingUp.map((k) => k.pending + k.lag).sort((a, b) => a - b);
+      expect(sums.length).toBeGreaterThan(0);
+      expect(sums[Math.floor(sums.length / 2)]).toBeGreaterThanOrEqual(0.75 * total);
       // A reading that knows no lag lowers nothing; one that knows it sizes for the origin's backlog.
       for (const { sample, decision } of readings) {
         if (sample.upstream !== undefined && 'unknown' in sample.upstream)
