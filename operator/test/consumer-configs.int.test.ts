@@ -321,6 +321,9 @@ describe('NATS-side consumer and stream configurations', () => {
         // The scenario happened: far more arrived than the replica took.
         expect(arrived).toBeGreaterThan(2 * delivered);
         expect(lastArrival(readings)).toBeGreaterThan(1.5 * delivered);
+        // Nor is it read low while deliveries come in bursts: what was stored arrived (before:
+        // 47.7/s for 59.8/s on max_msgs 100, the discards before delivery not counted).
+        expect(lastArrival(readings)).toBeGreaterThan(0.9 * arrived);
         expect(
           Math.min(...readings.slice(-5).map((r) => r.decision.recommendedReplicas)),
         ).toBeGreaterThanOrEqual(3);

@@ -609,6 +609,8 @@ export function sampleFromConsumerInfo(
   removals?: {
     streamFirstSeq: number | undefined;
     inside?: { by: 'limits' | 'requests'; counts: StreamCounts | undefined };
+    /** The stream's counters, read with this reading (never taken over): a stream removing from its front. */
+    counts?: StreamCounts;
     /** Only a user's request removes messages from the stream (removedOnlyOnRequest). */
     onlyOnRequest?: boolean;
   },
@@ -633,7 +635,11 @@ export function sampleFromConsumerInfo(
     ...(removals !== undefined ? { removesHeld: true } : {}),
     ...(removals?.streamFirstSeq !== undefined ? { streamFirstSeq: removals.streamFirstSeq } : {}),
     ...(removals?.inside !== undefined ? { removesInside: removals.inside.by } : {}),
-    ...(removals?.inside?.counts !== undefined ? { stream: removals.inside.counts } : {}),
+    ...(removals?.inside?.counts !== undefined
+      ? { stream: removals.inside.counts }
+      : removals?.counts !== undefined
+        ? { stream: removals.counts }
+        : {}),
     ...(removals?.onlyOnRequest === true ? { removedOnlyOnRequest: true as const } : {}),
     filtered,
     ...(upstream !== undefined ? { upstream: upstreamFor(upstream, filtered, filters) } : {}),
@@ -943,6 +949,7 @@ export async function readConsumerBacklog(
       if (removes)
         removals = {
           streamFirstSeq: state.firstSeq,
+          ...(facts.removesHeld && state.counts !== undefined ? { counts: state.counts } : {}),
           onlyOnRequest: removedOnlyOnRequest(facts),
           ...(facts.removesInside !== false
             ? { inside: { by: facts.removesInside, counts: state.counts } }

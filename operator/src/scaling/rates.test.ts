@@ -12,7 +12,7 @@ import {
   CAPACITY_PROOF_SECONDS,
 } from './rates.js';
 import type { RateState } from './rates.js';
-import { limitRemovalsPossible } from './rates.js';
+import { limitRemovalsPossible, storedBetween } from './rates.js';
 import { poisson } from './test/fuzz-world.js';
 import { seededRng } from '../../../test/seeded-rng.js';
 import type { BacklogSample } from './types.js';
@@ -1466,5 +1466,79 @@ describe('a work queue whose held messages expire: no capacity from intervals wh
       );
     // Oldest 0.5 s old against max_age 60 s: nothing could expire in a 1 s interval.
     expect(healthy.perReplicaPerSecond).toBeCloseTo(20, 6);
+  });
+});
+
+describe('arrivals on a stream discarding from its front while the consumer falls behind', () => {
+  // 60/s stored in a stream of max_msgs 100 (discard old); one replica delivers 20/s, in bursts (its
+  // buffer fills, then drains): every other reading delivers nothing. The messages discarded before
+  // any delivery never show in num_pending (it stays at the limit) nor, in a reading without
+  // deliveries, in delivered.stream_seq's skips. What the stream stored is what arrived.
+  function readings(withStreamCounts: boolean): BacklogSample[] {
+    const out: BacklogSample[] = [];
+    let lastSeq = 1000;
+    let delivered = 900;
+    for (let t = 0; t <= 60; t++) {
+      lastSeq += 60;
+      if (t % 2 === 0) delivered = lastSeq - 100 + 40; // 40 taken in a burst from the oldest kept
+      out.push(
+        sample({
+          at: s(t),
+          pending: lastSeq - delivered,
+          ackPending: 0,
+          deliveredConsumerSeq: t * 20,
+          deliveredStreamSeq: delivered,
+          ackFloorConsumerSeq: t * 20,
+          ackFloorStreamSeq: delivered,
+          removesHeld: true,
+          streamFirstSeq: lastSeq - 99,
+          ...(withStreamCounts
+            ? { stream: { firstSeq: lastSeq - 99, lastSeq, messages: 100, numDeleted: 0 } }
+            : {}),
+        }),
+      );
+    }
+    return out;
+  }
+  function arrival(samples: BacklogSample[]): number | undefined {
+    let state: RateState | undefined;
+    for (const x of samples) state = observeRates(state, x, 1);
+    return state?.arrivalPerSecond;
+  }
+  it('reads the stream growth, 60/s (without the stream counters: low)', () => {
+    expect(arrival(readings(true))).toBeCloseTo(60, 0);
+    expect(arrival(readings(false)) ?? 0).toBeLessThan(55);
+  });
+  it('counts no growth of a filtered consumer (the stream holds other subjects), nor a stream whose state may be taken over', () => {
+    expect(
+      storedBetween(
+        { stream: { firstSeq: 1, lastSeq: 10, messages: 10, numDeleted: 0 } },
+        {
+          removesHeld: true,
+          filtered: true,
+          stream: { firstSeq: 1, lastSeq: 20, messages: 20, numDeleted: 0 },
+        },
+      ),
+    ).toBeUndefined();
+    expect(
+      storedBetween(
+        { stream: { firstSeq: 1, lastSeq: 10, messages: 10, numDeleted: 0 } },
+        {
+          filtered: false,
+          stream: { firstSeq: 1, lastSeq: 20, messages: 20, numDeleted: 0 },
+        },
+      ),
+    ).toBeUndefined();
+    // A stream recreated under the same name starts its sequence again: not known.
+    expect(
+      storedBetween(
+        { stream: { firstSeq: 1, lastSeq: 10, messages: 10, numDeleted: 0 } },
+        {
+          removesHeld: true,
+          filtered: false,
+          stream: { firstSeq: 1, lastSeq: 3, messages: 3, numDeleted: 0 },
+        },
+      ),
+    ).toBeUndefined();
   });
 });

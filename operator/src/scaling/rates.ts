@@ -940,13 +940,23 @@ export function observeRates(
   const lagGrew = lagBefore >= 0 && lagAfter !== undefined ? lagAfter - lagBefore : 0;
   // Pending can shrink without deliveries beyond what the skips show (messages removed ahead of
   // the consumer's position, not yet passed): that is not negative arrival, so clamp at zero.
+  // On a stream whose limits remove messages from its front (max_age, max_msgs or max_bytes
+  // discarding old), messages discarded before any delivery leave num_pending unseen unless the
+  // consumer delivered on both sides of them (removedUnconsumed): while a consumer falls behind its
+  // deliveries come in bursts, and the arrival rate read low, 47.7/s for 59.8/s arriving
+  // (consumer-configs.int, max_msgs 100) — sized for less than arrives while the stream loses
+  // messages. Its state is read with every reading there, so for a consumer of every subject what
+  // arrived is what was stored: the growth of the stream's last sequence.
+  const stored = storedBetween(last, sample);
   const arrived = Math.max(
     0,
-    newDeliveries +
-      (previous.deliveredLastInterval === true ? removed : 0) +
-      Math.max(0, sample.pending) -
-      Math.max(0, last.pending) +
-      lagGrew,
+    stored !== undefined
+      ? stored + lagGrew
+      : newDeliveries +
+          (previous.deliveredLastInterval === true ? removed : 0) +
+          Math.max(0, sample.pending) -
+          Math.max(0, last.pending) +
+          lagGrew,
   );
   const leftAckPending = Math.max(
     0,
@@ -1467,6 +1477,23 @@ export function removedUnconsumed(
 ): number {
   if (after.filtered === true || before.deliveredStreamSeq === undefined || !(newDeliveries > 0)) return 0;
   return Math.max(0, after.deliveredStreamSeq - before.deliveredStreamSeq - newDeliveries);
+}
+
+/**
+ * Messages stored in the stream between two readings, for a consumer of every subject of a stream
+ * whose state is read fresh with every reading (one removing from its front: removesHeld); undefined
+ * otherwise or when either reading lacks the stream's last sequence.
+ */
+export function storedBetween(
+  before: Pick<RateState['last'], 'stream'>,
+  after: Pick<BacklogSample, 'removesHeld' | 'filtered' | 'stream'>,
+): number | undefined {
+  if (after.removesHeld !== true || after.filtered === true) return undefined;
+  const b = before.stream?.lastSeq;
+  const a = after.stream?.lastSeq;
+  if (b === undefined || a === undefined || !Number.isSafeInteger(a) || !Number.isSafeInteger(b) || a < b)
+    return undefined;
+  return a - b;
 }
 
 /**
