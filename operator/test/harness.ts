@@ -92,6 +92,45 @@ export async function createDeployment(namespace: string, name: string, replicas
   });
 }
 
+/**
+ * Until the Deployment is at rest: its controller has written everything it will for the current
+ * spec (status.observedGeneration = metadata.generation; replicas, updated, ready and available all
+ * = spec.replicas), and the API server's watch cache (a resourceVersion=0 read, as the operator's
+ * scale reads are served) is at the same resourceVersion as etcd. A test that counts the writes or
+ * admission calls of one poll needs this: a poll that reads a stale copy meets a 409 on its write,
+ * reads again and writes again (a second admission call), which is right, but not what it counts.
+ */
+export async function deploymentAtRest(namespace: string, name: string): Promise<void> {
+  type Deployment = {
+    metadata?: { generation?: number; resourceVersion?: string };
+    spec?: { replicas?: number };
+    status?: {
+      observedGeneration?: number;
+      replicas?: number;
+      updatedReplicas?: number;
+      readyReplicas?: number;
+      availableReplicas?: number;
+    };
+  };
+  const path = `/apis/apps/v1/namespaces/${namespace}/deployments/${name}`;
+  await eventually(
+    `Deployment ${namespace}/${name} at rest`,
+    async () => {
+      const d = await kubeApi().request<Deployment>('GET', path);
+      const want = d.spec?.replicas ?? 1;
+      const s = d.status ?? {};
+      const settled =
+        s.observedGeneration === d.metadata?.generation &&
+        [s.replicas, s.updatedReplicas, s.readyReplicas, s.availableReplicas].every((n) => (n ?? 0) === want);
+      if (!settled) return undefined;
+      const cached = await kubeApi().request<Deployment>('GET', path, { query: { resourceVersion: '0' } });
+      return cached.metadata?.resourceVersion === d.metadata?.resourceVersion ? true : undefined;
+    },
+    30_000,
+    200,
+  );
+}
+
 export async function specReplicas(namespace: string, name: string): Promise<number> {
   const d = await kubeApi().request<{ spec?: { replicas?: number } }>(
     'GET',
