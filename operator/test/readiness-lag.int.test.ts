@@ -19,6 +19,7 @@ import { AckPolicy, jetstreamManager, type JetStreamManager } from '@nats-io/jet
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { PodRunner } from '../../loadtest/local/pod-runner.js';
 import { createNamespace, eventually, testStack } from '../../test/env.js';
+import { compiledOperatorEntry } from './compiled-operator.js';
 import {
   createGoConsumerDeployment,
   startGoConsumerRunner,
@@ -124,6 +125,8 @@ describe('a first scale-up whose pods consume before they are counted ready', ()
   const stream = streamName('readylag');
 
   beforeAll(async () => {
+    // A missing or stale dist/ is refused here, before the minute of set-up, not after it.
+    compiledOperatorEntry();
     await installCrd();
     ns = await createNamespace('readylag');
     nc = await connect({ servers: testStack().natsUrl });
@@ -190,7 +193,6 @@ describe('a first scale-up whose pods consume before they are counted ready', ()
     await publish(nc, stream, STANDING);
     const started = Date.now();
     const seconds = (): number => (Date.now() - started) / 1000;
-    const publisher = steadyPublisher(nc, `${stream}.event`, ARRIVAL_PER_SECOND);
 
     operator = spawnOperator('readiness-lag', {
       JETSCALE_NAMESPACES: ns.name,
@@ -226,6 +228,9 @@ describe('a first scale-up whose pods consume before they are counted ready', ()
         )
         .join('\n');
 
+    // Started where the finally below stops it: a publisher left running keeps jest from exiting
+    // after a failure (it hung ~17 min once when spawnOperator refused a stale dist/).
+    const publisher = steadyPublisher(nc, `${stream}.event`, ARRIVAL_PER_SECOND);
     try {
       // 1. The first scale-up, then the standing backlog drained and readiness caught up.
       let scaledUp = false;
