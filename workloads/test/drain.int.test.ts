@@ -4,6 +4,7 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import net from 'node:net';
 import { eventually, testStack, uniqueName } from '../../test/env.js';
 import { runAudit } from '../src/audit/audit.js';
 import { WRITER_MARK_PREFIX } from '../src/consumer/projection-writer.js';
@@ -49,7 +50,7 @@ describe('consumer drain on SIGTERM', () => {
     await nc.close();
   });
 
-  it('exits within the grace period and leaves nothing for redelivery', async () => {
+  it('exits within the grace period and leaves nothing for redelivery, a client stalled mid-request on the probe port notwithstanding', async () => {
     const js = jetstream(nc);
     const jsm = await jetstreamManager(nc);
     const t = topologyOf(config);
@@ -73,6 +74,12 @@ describe('consumer drain on SIGTERM', () => {
       (await scrapeMetric(port, 'jetscale_consumer_events_processed_total')) >= 100 ? true : undefined,
     );
     const held = await scrapeMetric(port, 'jetscale_consumer_in_flight');
+    // A client of the probe port that never finishes its request headers (slowloris, or a stalled
+    // scraper): it must not hold the exit past the drain.
+    const slowloris = net.connect(port, '127.0.0.1');
+    slowloris.on('error', () => undefined);
+    await new Promise<void>((resolve) => slowloris.once('connect', () => resolve()));
+    slowloris.write('GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n');
 
     const signalled = Date.now();
     first.kill('SIGTERM');

@@ -230,8 +230,15 @@ describe('gateway on a real JetStream', () => {
     expect(await res.json()).toMatchObject({ stored: [], failed: ['lost-1'] });
   });
 
-  it('finishes a request in flight at SIGTERM, then exits cleanly', async () => {
+  it('finishes a request in flight at SIGTERM, then exits cleanly; a client that never finishes its headers does not hold the exit', async () => {
     await ensureTopology(nc, config); // the previous test deleted the stream
+    // A slowloris client: its request line and one header, never the blank line that ends them. It
+    // holds no request the gateway could finish, so SIGTERM must not wait for it (headersTimeout is 66 s).
+    const slowloris = net.connect(port, '127.0.0.1');
+    slowloris.on('error', () => undefined);
+    await new Promise<void>((resolve) => slowloris.once('connect', () => resolve()));
+    slowloris.write('POST /events HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+    const slowlorisClosed = new Promise<void>((resolve) => slowloris.once('close', () => resolve()));
     const body = JSON.stringify(makeEvent('inflight-1', 'acc-4'));
     // Send half the body, signal, then the rest: the request is in the server's hands at SIGTERM.
     const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
@@ -263,6 +270,7 @@ describe('gateway on a real JetStream', () => {
     expect(await gateway.exited).toEqual({ code: 0, signal: null });
     // Idle keep-alive sockets of earlier tests must not hold the exit up.
     expect(Date.now() - signalled).toBeLessThan(2000);
+    await slowlorisClosed;
   });
 });
 

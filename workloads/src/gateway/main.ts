@@ -3,6 +3,7 @@
 import type { AddressInfo } from 'node:net';
 import { gatewaySchema, loadConfig, topologyOf } from '../shared/config.js';
 import { storedEventLimit } from '../shared/event.js';
+import { closeAnswering } from '../shared/http-close.js';
 import { retryUntil, runMain } from '../shared/lifecycle.js';
 import { createLogger, errorMessage } from '../shared/log.js';
 import { JetStreamPublisher } from '../shared/js-publisher.js';
@@ -42,6 +43,7 @@ runMain(async () => {
   await retryUntil('verifying JetStream resources', () => ensureTopology(nc, config), log);
   started = true;
   const server = app.listen(config.PORT, config.HOST);
+  const closeServer = closeAnswering(server);
   // Keep idle client connections open longer than clients and load balancers keep them (Node's
   // 5 s default lets a client reuse a socket the server is closing: an ECONNRESET per race).
   server.keepAliveTimeout = 65_000;
@@ -60,22 +62,17 @@ runMain(async () => {
       log.error('grace period over with requests still in flight; exiting');
       process.exit(1);
     }, config.SHUTDOWN_GRACE_MS).unref();
-    // close() stops accepting and waits for in-flight requests; idle keep-alive sockets go now.
-    server.close(() => {
-      void (async () => {
-        try {
-          await nc.drain();
-        } catch (err) {
-          log.warn('closing the NATS connection failed', { error: errorMessage(err) });
-        }
-        log.info('stopped');
-        process.exit(0);
-      })();
+    // Stops accepting and answers the requests received; idle keep-alive connections, and ones
+    // whose request headers never end, are closed so they do not hold the exit up.
+    void closeServer().then(async () => {
+      try {
+        await nc.drain();
+      } catch (err) {
+        log.warn('closing the NATS connection failed', { error: errorMessage(err) });
+      }
+      log.info('stopped');
+      process.exit(0);
     });
-    // Keep-alive sockets become idle as their last request finishes; close them as they do so the
-    // exit is not held up by clients' idle connections.
-    server.closeIdleConnections();
-    setInterval(() => server.closeIdleConnections(), 100).unref();
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));

@@ -3,6 +3,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { closeAnswering } from './http-close.js';
 
 export interface ProbeServer {
   port: number;
@@ -37,12 +38,13 @@ export async function startProbeServer(options: {
       res.writeHead(404).end();
     }
   });
+  const close = closeAnswering(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => resolve());
   });
   return {
     port: (server.address() as AddressInfo).port,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close,
   };
 }
