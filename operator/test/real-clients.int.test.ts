@@ -665,9 +665,13 @@ describe('the real-client matrix: default settings of nats.go (pull and push) an
     // Drained while traffic still flowed: at most CAUGHT_UP_SECONDS of arrivals left. Or, when the
     // handlers could not keep up at MAX_REPLICAS (a starved machine), the operator did all it may:
     // it reached NEEDED in time (above), then MAX_REPLICAS, and held it for STARVED_SECONDS while
-    // the backlog did not fall, the replicas there completing fewer than arrived.
+    // the backlog did not fall, its handlers running below their speed (MAX_REPLICAS × PER_REPLICA
+    // would have drained it): the machine was the limit, not the replica count. Not "fewer than
+    // ARRIVAL_PER_SECOND": a flat backlog means they completed what arrived, and a publisher
+    // catching up on a loaded machine sends a little above its nominal rate (a CI rehearsal at
+    // load 22: a backlog of 337 flat for 19 s at 81.1/s completed, failing "< 80").
     if (o.starvedAtMax === undefined) expect(o.caughtUpAt).toBeDefined();
-    else expect(o.starvedAtMax.completedPerSecond).toBeLessThan(ARRIVAL_PER_SECOND);
+    else expect(o.starvedAtMax.completedPerSecond).toBeLessThan(MAX_REPLICAS * PER_REPLICA);
     expect(o.stored).toBeGreaterThanOrEqual(o.standing + o.published - o.publishFailures);
     expect(o.ackFloorStreamSeq).toBe(o.stored);
     expect(o.limitedBy.has('MaxAckPending')).toBe(false);
