@@ -29,6 +29,15 @@
 //    latency objective, what the objective's rule (objective.ts) asks at that capacity instead of
 //    RATE_HEADROOM: the queue it lets stand may grow. Only while ready replicas complete work and
 //    work arrives; never above the current count.
+// 2c. Messages expiring before any replica takes them, on a WorkQueue or Interest stream whose
+//    limits remove (max_age, max_msgs / max_bytes discarding old): completions prove no capacity
+//    there (an expiry of a held message reads as an acknowledgement: rates.ts
+//    limitRemovalsPossible), and the backlog max_age keeps short under-sizes. While work waits at
+//    the server and expires (rates.ts expiringSince), what the replicas take is what they can do
+//    (perReplicaTakenWhileExpiring): with no per-replica capacity measured, replicas are sized at
+//    it for the arrival rate (RATE_HEADROOM above it), and stay sized at it once nothing expires
+//    (no flapping). While messages still expire with the same replicas ready for
+//    EXPIRY_GROW_SECONDS, one more is asked for. Within maxReplicas and the step policies.
 // 2b. Panic (Knative's idea, fitted to pods that take a while to start): when the last interval's
 //    (confirmed as in 2: at most CONFIRM_FACTOR times the interval before it)
 //    arrivals (an interval of at least MIN_INTERVAL_SECONDS: a reading sooner than that after the
@@ -152,6 +161,13 @@ export const LOW_END_REMEASURE_SECONDS = 300;
  * shortfall, and the busy replicas measure the figure.
  */
 export const LOW_END_PROBE_FACTOR = 1.5;
+/**
+ * While messages expire before any replica takes them (2c) with the same replicas ready for this
+ * long, one more is asked for. Longer than READY_SETTLE_SECONDS, after which rates.ts learns what
+ * the replicas take while messages expire (perReplicaTakenWhileExpiring), so that figure sizes the
+ * step when it can, instead of one replica at a time.
+ */
+export const EXPIRY_GROW_SECONDS = 2 * READY_SETTLE_SECONDS;
 /** Panic when the last interval's arrivals reach this multiple of the current replicas' capacity. */
 export const PANIC_FACTOR = 2;
 /**
@@ -798,15 +814,63 @@ export function decide(input: ScalingInput): ScalingDecision {
       ? `no per-replica capacity measured yet: ${fmt(recentArrival ?? 0)}/s arriving${objective !== undefined ? ` with ${fmt(backlog)} queued and a ${fmt(objective)}s latency objective` : ''} at the ${fmt(shownPerReplica)}/s each replica was shown to do at least needs ${unmeasuredReplicas}`
       : `no per-replica capacity measured yet and none shown: keeping the ${current} replicas that carry ${fmt(recentArrival ?? 0)}/s`;
 
-  const recommended = Math.max(backlogReplicas, rateReplicas ?? 0, panicReplicas ?? 0, unmeasuredReplicas);
+  // Messages removed before any replica took them (2c): a WorkQueue or Interest stream whose limits
+  // remove (max_age, max_msgs…) while its consumer falls behind. Completions prove nothing there
+  // (an expiry of a held message reads as an acknowledgement), and the backlog max_age keeps short
+  // held 1-2 replicas where 60/s at 20/s each needs 3, while two thirds expired unworked. What
+  // arrives is known, and what the replicas took while messages expired is what they can do
+  // (rates.ts perReplicaTakenWhileExpiring): sized at it, with RATE_HEADROOM, while no per-replica
+  // capacity is measured, and kept at it once they keep up (the figure stays: no flapping between
+  // expiring and not). While messages still expire with the same replicas ready for
+  // EXPIRY_GROW_SECONDS, one more is asked for (at least that: the figure can read high).
+  const expiringSince = rateState.expiringSince;
+  const takenPerReplica = rateState.perReplicaTakenWhileExpiring;
+  const expiredPerSecond = Math.max(0, rateState.expiredPerSecond ?? 0);
+  const readyFor = (sample.at - rateState.last.readySince) / 1000;
+  const byTaken =
+    sample.limitRemovals !== undefined &&
+    perReplica === undefined &&
+    observedArrival !== undefined &&
+    takenPerReplica !== undefined &&
+    takenPerReplica > 0
+      ? withTolerance(observedArrival * RATE_HEADROOM, takenPerReplica, current)
+      : 0;
+  const oneMore =
+    sample.limitRemovals !== undefined &&
+    expiringSince !== undefined &&
+    current > 0 &&
+    ready >= current &&
+    readyFor >= EXPIRY_GROW_SECONDS
+      ? current + 1
+      : 0;
+  const expiryReplicas = Math.max(byTaken, oneMore);
+  const takenText =
+    takenPerReplica !== undefined
+      ? `at the ${fmt(takenPerReplica)}/s each replica took while messages expired before delivery, ${fmt(observedArrival ?? 0)}/s arriving needs ${byTaken}`
+      : '';
+  const expiryText =
+    expiringSince !== undefined
+      ? `${fmt(expiredPerSecond)}/s of ${fmt(observedArrival ?? 0)}/s arriving expired before any replica took them (removed by the stream's limits for ${fmt((sample.at - expiringSince) / 1000)}s)${takenText !== '' ? `; ${takenText}` : ''}${oneMore >= byTaken && oneMore > 0 ? `; one more while they still expire with ${ready} ready for ${fmt(readyFor)}s: ${oneMore}` : ''}`
+      : `no per-replica capacity is measured on this stream; ${takenText}`;
+
+  const recommended = Math.max(
+    backlogReplicas,
+    rateReplicas ?? 0,
+    panicReplicas ?? 0,
+    unmeasuredReplicas,
+    expiryReplicas,
+  );
   const drivenBy =
     panicReplicas !== undefined && panicReplicas >= recommended
       ? panicText
-      : rateReplicas !== undefined && rateReplicas >= Math.max(backlogReplicas, unmeasuredReplicas)
+      : rateReplicas !== undefined &&
+          rateReplicas >= Math.max(backlogReplicas, unmeasuredReplicas, expiryReplicas)
         ? rateText
-        : unmeasuredReplicas > backlogReplicas
-          ? unmeasuredText
-          : `backlog at ${fmt(backlogPerReplica)} per replica needs ${backlogReplicas}${perReplica === undefined ? unlearntCapacity(sample) : ''}`;
+        : expiryReplicas > 0 && expiryReplicas >= Math.max(backlogReplicas, unmeasuredReplicas)
+          ? expiryText
+          : unmeasuredReplicas > backlogReplicas
+            ? unmeasuredText
+            : `backlog at ${fmt(backlogPerReplica)} per replica needs ${backlogReplicas}${perReplica === undefined ? unlearntCapacity(sample) : ''}${expiringSince !== undefined ? `; ${expiryText}` : ''}`;
 
   // What max_ack_pending lets work in parallel, when that is known (see the header, point 3).
   const ackCap = maxAckPendingCap(spec, sample, rateState, now);

@@ -403,6 +403,32 @@ export interface RateState {
   shownSpell?: Spell;
   /** Processing by ready replica count at a full max_ack_pending (reset when the limit changes). */
   atCap?: { maxAckPending: number; throughput: AtCapThroughput[] };
+  /**
+   * Messages per second a WorkQueue or Interest stream's limits removed before this consumer took
+   * them (expiredBeforeDelivery, smoothed over ARRIVAL_TIME_CONSTANT_SECONDS; may dip below 0 by
+   * the noise of one reading). Absent where that is not known.
+   */
+  expiredPerSecond?: number;
+  /**
+   * Since when (ms, the clock of `now`) every interval has shown the replicas falling behind on a
+   * WorkQueue or Interest stream whose limits remove: work waited at the server at both ends, and
+   * messages were removed before delivery beyond the noise (EXPIRED_NOISE_MESSAGES,
+   * EXPIRED_NOISE_SHARE) or the stream was at the edge where its limits remove (atRemovalEdge).
+   * Absent otherwise.
+   */
+  expiringSince?: number;
+  /**
+   * What each ready replica took (new deliveries ÷ ready replicas per second, evidenceMean) over
+   * settled intervals in which messages were removed before delivery while work waited at the
+   * server at both ends: a pull client asks for more only as its handlers free room, so while
+   * work waits and expires at the server the replicas take what they can do. Where completions
+   * prove nothing (an expiry of a held message reads as an acknowledgement: limitRemovalsPossible)
+   * this is what decide.ts sizes by (point 2c). It is not raised while the replicas keep up
+   * (nothing proves more then): a figure too low keeps replicas, never lets messages expire.
+   */
+  perReplicaTakenWhileExpiring?: number;
+  /** Seconds of intervals perReplicaTakenWhileExpiring rests on (up to CAPACITY_TIME_CONSTANT_SECONDS). */
+  takenWhileExpiringSeconds?: number;
 }
 
 /** A finite number ≥ 0 from state read back, or undefined. */
@@ -921,6 +947,11 @@ export function observeRates(
     if (previous.perReplicaAtLeast !== undefined) reset.perReplicaAtLeast = previous.perReplicaAtLeast;
     if (previous.perReplicaAtMost !== undefined) reset.perReplicaAtMost = previous.perReplicaAtMost;
     if (previous.atCap !== undefined) reset.atCap = previous.atCap;
+    if (previous.perReplicaTakenWhileExpiring !== undefined) {
+      reset.perReplicaTakenWhileExpiring = previous.perReplicaTakenWhileExpiring;
+      if (previous.takenWhileExpiringSeconds !== undefined)
+        reset.takenWhileExpiringSeconds = previous.takenWhileExpiringSeconds;
+    }
     return reset;
   }
 
@@ -1408,6 +1439,53 @@ export function observeRates(
     else if (spell.replicaSeconds > 0)
       next.perReplicaAtLeast = Math.max(shownBefore ?? 0, spell.completed / spell.replicaSeconds);
   }
+  // Messages removed before any replica took them, on a WorkQueue or Interest stream whose limits
+  // remove (expiredBeforeDelivery): while they are, the replicas do not keep up, and what they
+  // take is what they can do (RateState.perReplicaTakenWhileExpiring).
+  const expired = expiredBeforeDelivery(last, sample, newDeliveries);
+  const takenBefore = finiteNonNegative(previous.perReplicaTakenWhileExpiring);
+  if (takenBefore !== undefined) {
+    next.perReplicaTakenWhileExpiring = takenBefore;
+    const seconds = finiteNonNegative(previous.takenWhileExpiringSeconds);
+    if (seconds !== undefined) next.takenWhileExpiringSeconds = seconds;
+  }
+  if (expired !== undefined) {
+    next.expiredPerSecond = ewma(
+      Number.isFinite(previous.expiredPerSecond) ? previous.expiredPerSecond : undefined,
+      expired / dtSeconds,
+      dtSeconds,
+      ARRIVAL_TIME_CONSTANT_SECONDS,
+    );
+    const storedNow = (sample.limitRemovals?.state?.lastSeq ?? 0) - (last.limitedStream?.lastSeq ?? 0);
+    // Falling behind: work waited at the server throughout, and the stream removed messages (or is
+    // at the edge where it does). With nothing waiting at the server the replicas take all that
+    // arrives; messages that still expire then do so in their clients' buffers (a buffer longer
+    // than max_age at the handlers' pace), which more replicas shorten only as they drain them.
+    const expiringNow =
+      last.pending > 0 &&
+      sample.pending > 0 &&
+      (expired > Math.max(EXPIRED_NOISE_MESSAGES, EXPIRED_NOISE_SHARE * storedNow) || atRemovalEdge(sample));
+    if (expiringNow) next.expiringSince = previous.expiringSince ?? last.at;
+    if (
+      expiringNow &&
+      sameReplicas &&
+      !paused &&
+      // Pods taken back stop taking messages (they finish what they hold): not `asked`.
+      Math.max(askedNow, wholeOr(last.askedReplicas, askedNow)) <= readyReplicas &&
+      newDeliveries > 0 &&
+      steadySeconds >= Math.max(READY_SETTLE_SECONDS, settleSeconds) &&
+      !isGap(previous.lastIntervalSeconds, dtSeconds)
+    ) {
+      const taken = evidenceMean(
+        takenBefore,
+        next.takenWhileExpiringSeconds,
+        newDeliveries / dtSeconds / readyReplicas,
+        dtSeconds,
+      );
+      next.perReplicaTakenWhileExpiring = taken.value;
+      next.takenWhileExpiringSeconds = taken.seconds;
+    }
+  }
   if (perReplica !== undefined) next.perReplicaPerSecond = perReplica;
   if (perReplica !== undefined && figureLowEndOnly) {
     next.perReplicaLowEndOnly = true;
@@ -1692,4 +1770,73 @@ export function ratesOf(state: RateState | undefined): Rates {
     rates.perReplicaLowEndOnly = true;
   if (state?.inFlightPerReplica !== undefined) rates.inFlightPerReplica = state.inFlightPerReplica;
   return rates;
+}
+
+/**
+ * Messages a WorkQueue or Interest stream whose limits remove (BacklogSample.limitRemovals) removed
+ * between two readings before this consumer delivered them: what it stored (its last sequence
+ * moved) less what the consumer delivered new less what num_pending grew by. Every message stored
+ * matches a consumer of every subject, and it is delivered, still pending, or gone before either:
+ * expired (max_age), discarded (max_msgs, max_bytes), or deleted. Undefined for a filtered consumer
+ * (the stream stores other subjects' messages too) and when the stream's state is not known at both
+ * ends or went backwards (recreated). The stream is read just after the consumer, so one interval
+ * can be off by what arrived within those round trips, either way; over successive intervals that
+ * cancels (the sum is stored less delivered less pending's growth over the whole span).
+ */
+export function expiredBeforeDelivery(
+  before: Pick<RateState['last'], 'limitedStream' | 'pending'>,
+  after: Pick<BacklogSample, 'limitRemovals' | 'filtered' | 'pending'>,
+  newDeliveries: number,
+): number | undefined {
+  if (after.filtered === true) return undefined;
+  // Read back from history (the EventConsumer's status): anything but whole numbers is not known.
+  const b = before.limitedStream?.lastSeq;
+  const a = after.limitRemovals?.state?.lastSeq;
+  if (b === undefined || a === undefined || !Number.isSafeInteger(a) || !Number.isSafeInteger(b) || a < b)
+    return undefined;
+  return a - b - newDeliveries - (Math.max(0, after.pending) - Math.max(0, before.pending));
+}
+
+/**
+ * An interval's expiries before delivery (expiredBeforeDelivery) show a consumer falling behind
+ * once above this many messages and EXPIRED_NOISE_SHARE of what the stream stored in it: the stream
+ * is read a moment after the consumer, and what arrives in between reads as a few expiries, or as
+ * a few negative ones.
+ */
+export const EXPIRED_NOISE_MESSAGES = 2;
+export const EXPIRED_NOISE_SHARE = 0.05;
+
+/** The oldest message at this share of max_age: messages are about to expire, or expire. */
+export const EXPIRY_EDGE_AGE_SHARE = 0.8;
+/** The stream within this share of max_bytes: a message stored discards the oldest. */
+export const EXPIRY_EDGE_BYTES_SHARE = 0.95;
+/**
+ * The consumer waits for or holds at least this share of what the stream holds: the stream's
+ * oldest message is its own (an Interest stream keeps a message until every consumer has it).
+ */
+export const OWN_BACKLOG_SHARE = 0.9;
+
+/**
+ * Whether a WorkQueue or Interest stream whose limits remove is at the edge where they do, with its
+ * oldest messages this consumer's (OWN_BACKLOG_SHARE): the oldest message is EXPIRY_EDGE_AGE_SHARE
+ * of max_age old, or the stream holds max_msgs (or EXPIRY_EDGE_BYTES_SHARE of max_bytes). Messages
+ * expire from a replica's buffer too, and those leave num_ack_pending as acknowledgements do
+ * (expiredBeforeDelivery does not see them): a nats.js client buffering 100 at 20/s holds each
+ * message 5 s, so with max_age 3 s every message expired in a buffer while nothing expired before
+ * delivery. False for a filtered consumer (the stream holds other subjects' messages).
+ */
+export function atRemovalEdge(
+  after: Pick<BacklogSample, 'limitRemovals' | 'filtered' | 'pending' | 'ackPending'>,
+): boolean {
+  const limits = after.limitRemovals?.limits;
+  const st = after.limitRemovals?.state;
+  if (after.filtered === true || limits === undefined || st === undefined || !(st.messages > 0)) return false;
+  if (Math.max(0, after.pending) + Math.max(0, after.ackPending) < OWN_BACKLOG_SHARE * st.messages)
+    return false;
+  return (
+    (limits.maxAgeSeconds !== undefined &&
+      st.oldestAgeSeconds >= EXPIRY_EDGE_AGE_SHARE * limits.maxAgeSeconds) ||
+    (limits.maxMsgs !== undefined && st.messages >= limits.maxMsgs) ||
+    (limits.maxBytes !== undefined && st.bytes >= EXPIRY_EDGE_BYTES_SHARE * limits.maxBytes)
+  );
 }
