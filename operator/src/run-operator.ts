@@ -60,8 +60,9 @@ export async function runOperator(
     reconnectGraceMs: config.natsRequestTimeoutMs,
     // A slow server may hold at most half the workers; the rest keep serving everyone else.
     maxInFlightPerConnection: Math.max(1, Math.floor(config.workers / 2)),
-    // Likewise connects to servers that never answer, however many connections they are.
-    maxWaitingOnSlowConnects: Math.max(1, Math.floor(config.workers / 2)),
+    // Likewise slow reads across every connection: connects to servers that never answer, requests
+    // that time out, however many connections they are.
+    maxSlowReads: Math.max(1, Math.floor(config.workers / 2)),
   });
 
   const namespaces: Array<string | undefined> = config.namespaces ?? [undefined];

@@ -336,7 +336,7 @@ describe('the NATS connection breaker', () => {
       logger: silentLogger,
       connectTimeoutMs: 2000,
       pingTimeoutMs: 2000,
-      maxWaitingOnSlowConnects: 2,
+      maxSlowReads: 2,
     });
     try {
       const sources = new NatsBacklogSources(connectPool, { timeoutMs: 2000 });

@@ -71,7 +71,8 @@ describe('a shared NATS connection and a hostile EventConsumer', () => {
     // B's reads were refused as Busy as well, for as long as A kept polling: B never scaled.
     const sink = await connect({ servers: testStack().natsUrl });
     sink.subscribe('$JS.silent.API.>');
-    const sharedPool = new ConnectionPool({ logger: silentLogger, connectTimeoutMs: 5000 });
+    // The pool-wide limit of slow reads (the next case) set apart: this one is about the connection's.
+    const sharedPool = new ConnectionPool({ logger: silentLogger, connectTimeoutMs: 5000, maxSlowReads: 16 });
     try {
       const sources = new NatsBacklogSources(sharedPool, { timeoutMs: 3000 });
       const servers = [testStack().natsUrl];
@@ -100,6 +101,63 @@ describe('a shared NATS connection and a hostile EventConsumer', () => {
       healthy.close();
     } finally {
       await sharedPool.closeAll();
+      await sink.close();
+    }
+  });
+
+  it('holds at most the allowed slow reads when requests time out on many connections', async () => {
+    // The same unanswered domain, each of A's EventConsumers on its own connection (another user in
+    // the URL, as a user or Secret per EventConsumer would be): the per-connection limit never
+    // applies. Before, every one of their reads waited out its timeout on a worker.
+    const sink = await connect({ servers: testStack().natsUrl });
+    sink.subscribe('$JS.silent.API.>');
+    const pool = new ConnectionPool({ logger: silentLogger, connectTimeoutMs: 5000, maxSlowReads: 2 });
+    try {
+      const sources = new NatsBacklogSources(pool, { timeoutMs: 2000 });
+      const host = new URL(testStack().natsUrl).host;
+      const creds = { auth: { kind: 'none' as const } };
+      const healthy = sources.open('b/healthy', [testStack().natsUrl], creds, { stream, consumer: 'worker' });
+      const unanswered = Array.from({ length: 4 }, (_, i) =>
+        sources.open(`a/ec-${i}`, [`nats://a${i}@${host}`], creds, {
+          stream,
+          consumer: 'worker',
+          domain: 'silent',
+        }),
+      );
+      expect(await healthy.read()).toMatchObject({ ok: true, sample: { pending: 7 } });
+      // First reads: two wait past the second (the slots), two are let go then as Busy (not
+      // toward fallback), their requests going on.
+      const first = await Promise.all(unanswered.map((r) => r.read()));
+      expect(first.filter((r) => !r.ok && r.error.kind === 'Unreachable')).toHaveLength(2);
+      expect(first.filter((r) => !r.ok && r.error.kind === 'Busy')).toHaveLength(2);
+      // The let-go requests time out too, a moment later (2 s after they were sent).
+      await sleep(500);
+
+      // Each last read timed out: two are sent and take the slots at once; the other two are
+      // answered at once with their last failure (Unreachable: they count toward fallback).
+      let waitingOver = false;
+      const waiting = Promise.all(unanswered.slice(0, 2).map((r) => r.read())).finally(
+        () => (waitingOver = true),
+      );
+      const repeated = await Promise.all(unanswered.slice(2).map((r) => r.read()));
+      expect(waitingOver).toBe(false);
+      for (const r of repeated) {
+        expect(r).toMatchObject({ ok: false, error: { kind: 'Unreachable' } });
+        if (!r.ok) expect(r.error.message).toContain('was not sent');
+      }
+      expect(await healthy.read()).toMatchObject({ ok: true, sample: { pending: 7 } });
+      for (const r of await waiting) {
+        expect(r).toMatchObject({ ok: false, error: { kind: 'Unreachable' } });
+        if (!r.ok) expect(r.error.message).not.toContain('was not sent');
+      }
+      // With the slots free again, a read is sent (and times out) rather than repeated.
+      const sent = await unanswered[3]?.read();
+      expect(sent).toMatchObject({ ok: false, error: { kind: 'Unreachable' } });
+      if (sent && !sent.ok) expect(sent.error.message).not.toContain('was not sent');
+      for (const r of unanswered) r.close();
+      healthy.close();
+    } finally {
+      await pool.closeAll();
       await sink.close();
     }
   });

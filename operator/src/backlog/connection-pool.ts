@@ -41,12 +41,23 @@
 // can make as many as it has EventConsumers (other servers, another user in a URL, other
 // credentials). A connect to servers that accept TCP and never speak (a firewall that drops all
 // but the handshake, a hung process) waits 2 s per server in the list, up to 16, then ~2 s more to
-// diagnose the silence: 38 s measured, a worker held all along. So reads waiting on connects are
-// limited across the pool: once `maxWaitingOnSlowConnects` reads have waited a second on connects,
-// any other read whose connection is not up yet is refused as Busy (at once, or when its own
-// second is up) and its connect goes on in the background, to open the breaker if it fails.
-// Healthy connects take milliseconds and never meet the limit, so a restart's first polls of many
-// connections wait as before.
+// diagnose the silence: 38 s measured, a worker held all along. Nor can they bound requests that
+// time out (an account whose JetStream lost its meta leader, a domain nobody answers) on one
+// connection per EventConsumer. So slow reads are limited across the pool, `maxSlowReads` of them:
+// reads that have waited a second (on a connect or a request), and reads of owners whose last read
+// was slow, from their start. Past that:
+// - a read whose connection is not up yet is refused as Busy (at once, or when its own second is
+//   up) and its connect goes on in the background, to open the breaker if it fails;
+// - a read of an owner whose last read timed out is answered at once with that failure, which
+//   counts toward fallback as the read would have had it been sent and timed out (Busy would stop
+//   the count: a JetStream outage on many connections would never fall back);
+// - any other read is let go as Busy when its second is up, its request going on: its answer is
+//   what the owner's next read knows of it.
+// Healthy connects and requests take milliseconds and never meet the limit, so a restart's first
+// polls of many connections wait as before, and once reads are answered in time again every read
+// is sent. Bounding slowness, not tenants (a share of workers per namespace, as a fair queue
+// would), holds however many namespaces or connections one tenant spreads over, and never limits
+// a tenant whose NATS answers.
 import {
   connect,
   credsAuthenticator,
@@ -81,8 +92,11 @@ interface PooledConnection {
   breaker: CircuitBreaker;
   /** Reads waiting on this connection (connecting or requesting). */
   inFlight: Set<WaitingRead>;
-  /** Owners whose last read on this connection took `slowAfterMs` or more, or timed out. */
-  slowOwners: Set<string>;
+  /**
+   * Owners whose last read on this connection took `slowAfterMs` or more, or timed out (or was let
+   * go after waiting that long), with that read's failure when it failed Unreachable.
+   */
+  slowOwners: Map<string, SlowRead>;
   /** A PING round trip in flight after an unanswered request. */
   probing?: Promise<void>;
   /** Called when the breaker opens: each releases one read waiting on the connection. */
@@ -112,6 +126,11 @@ interface WaitingRead {
   answeredInTime: boolean;
 }
 
+/** An owner's last read that was slow: its failure, when it failed Unreachable (a timeout). */
+interface SlowRead {
+  failure?: BacklogError;
+}
+
 /** What nats-server says (-ERR) when it closes a connection whose user JWT expired by its clock. */
 const AUTH_EXPIRED = /User Authentication Expired/i;
 
@@ -131,11 +150,11 @@ export interface ConnectionPoolOptions {
   /** How long the oldest waiting read must have waited before the connection counts as slow (1 s). */
   slowAfterMs?: number;
   /**
-   * Reads allowed to wait longer than `slowAfterMs` on connects, all connections together (default
-   * 4; the operator gives half its workers): the rest are refused as Busy while their connects go
-   * on in the background (see the header).
+   * Reads allowed to be slow, all connections together (default 4; the operator gives half its
+   * workers): reads that have waited longer than `slowAfterMs` on a connect or a request, and reads
+   * of owners whose last read was slow. The rest are answered at once (see the header).
    */
-  maxWaitingOnSlowConnects?: number;
+  maxSlowReads?: number;
   /** Backoff between background checks of a connection that is down. */
   checkBackoff?: BackoffOptions;
   /**
@@ -315,6 +334,7 @@ export function explainedByExpiry(failure: BacklogError, expired: BacklogError |
 const TRIPPED = Symbol('tripped');
 const DROPPED = Symbol('dropped');
 const CONNECT_SLOW = Symbol('connect slow');
+const LET_GO = Symbol('let go');
 
 interface Deferred {
   promise: Promise<void>;
@@ -352,8 +372,11 @@ export class ConnectionPool {
   private readonly pool = new Map<string, PooledConnection>();
   private readonly ownerKeys = new Map<string, string>();
   private readonly now: () => number;
-  /** Reads that have waited over `slowAfterMs` on a connect and may go on waiting. */
-  private readonly slowConnectWaits = new Set<object>();
+  /**
+   * Slow reads that may go on waiting: reads that have waited over `slowAfterMs` (on a connect or a
+   * request), and reads of owners whose last read was slow, from their start.
+   */
+  private readonly slowReads = new Set<object>();
 
   constructor(private readonly options: ConnectionPoolOptions) {
     this.now = options.now ?? monotonicNow;
@@ -394,71 +417,110 @@ export class ConnectionPool {
     const decision = entry.breaker.admit();
     if (decision === 'check') void this.check(entry);
     if (decision !== 'send') return this.fastFailure(entry, 'down');
-    const answeredInTime = !entry.slowOwners.has(owner);
+    const last = entry.slowOwners.get(owner);
+    const answeredInTime = last === undefined;
     if (this.isSlow(entry, answeredInTime)) return this.fastFailure(entry, 'busy');
     const connecting = !this.isConnected(entry);
-    if (connecting && this.slowConnectWaits.size >= this.maxWaitingOnSlowConnects()) {
+    const slotsTaken = this.slowReads.size >= this.maxSlowReads();
+    if (connecting && slotsTaken) {
       this.connectInBackground(entry);
       return this.fastFailure(entry, 'connecting');
     }
+    if (last !== undefined && slotsTaken) return this.slowAgain(entry, last);
     const waiting: WaitingRead = { since: this.now(), answeredInTime };
     entry.inFlight.add(waiting);
     let release: () => void = () => undefined;
     const tripped = new Promise<typeof TRIPPED>((resolve) => (release = () => resolve(TRIPPED)));
     entry.waiters.add(release);
-    const connectWait = connecting ? this.waitOnConnect(entry) : undefined;
+    const slowWait = this.waitWhileSlow(entry, !answeredInTime);
+    // A read let go (its connect or request slow, no slot free) leaves its attempt running: a
+    // connect goes on in the background, and a failure opens the breaker (attempt), as if the read
+    // had waited; a request's answer is what the owner's next read knows of it.
+    const answered = this.afterReconnect(entry, () => this.attempt(entry, owner, send)).then((outcome) => {
+      if (entry.owners.has(owner)) this.remember(entry, owner, waiting.since, outcome);
+      return outcome;
+    });
+    answered.catch(() => undefined); // awaited below, unless the read was let go first
     try {
-      // A read that gives up on a slow connect leaves its attempt running: the connect goes on in
-      // the background, and a failure opens the breaker (attempt), as if the read had waited.
-      const outcome = await Promise.race([
-        this.afterReconnect(entry, () => this.attempt(entry, owner, send)),
-        tripped,
-        ...(connectWait ? [connectWait.gaveUp] : []),
-      ]);
+      const outcome = await Promise.race([answered, tripped, slowWait.letGo]);
       if (outcome === TRIPPED) return this.fastFailure(entry, 'down');
       if (outcome === CONNECT_SLOW) return this.fastFailure(entry, 'connecting');
-      const slow =
-        this.now() - waiting.since >= (this.options.slowAfterMs ?? 1000) ||
-        (!outcome.ok && outcome.error.kind === 'Unreachable');
-      if (slow) entry.slowOwners.add(owner);
-      else entry.slowOwners.delete(owner);
+      if (outcome === LET_GO) {
+        // It waited a second: slow, whatever its answer will be (which then takes its place).
+        entry.slowOwners.set(owner, last ?? {});
+        return this.fastFailure(entry, 'letGo');
+      }
       return outcome;
     } finally {
-      connectWait?.end();
+      slowWait.end();
       entry.waiters.delete(release);
       entry.inFlight.delete(waiting);
     }
+  }
+
+  /** What the owner's next read knows of this one: slow (with its failure, if it timed out), or not. */
+  private remember(entry: PooledConnection, owner: string, since: number, outcome: BacklogReading): void {
+    const failure = !outcome.ok && outcome.error.kind === 'Unreachable' ? outcome.error : undefined;
+    const slow = failure !== undefined || this.now() - since >= (this.options.slowAfterMs ?? 1000);
+    if (!slow) entry.slowOwners.delete(owner);
+    else entry.slowOwners.set(owner, failure === undefined ? {} : { failure });
+  }
+
+  /**
+   * A read of an owner whose last read was slow, while every slot for slow reads is taken: answered
+   * at once, with the last read's failure when it failed (a timeout: it counts toward fallback
+   * again, as the read would have had it been sent and timed out), else as Busy (answered, slowly:
+   * not toward fallback).
+   */
+  private slowAgain(entry: PooledConnection, last: SlowRead): BacklogReading {
+    const failure = last.failure;
+    if (failure === undefined) return this.fastFailure(entry, 'busy');
+    this.options.metrics?.natsFastFailures.inc({ why: 'repeated' });
+    this.options.metrics?.natsRequestDuration.observe({ result: failure.kind }, 0);
+    const slowAfterMs = this.options.slowAfterMs ?? 1000;
+    const message = `${failure.message} (this poll's read was not sent: the last one failed so, and ${this.slowReads.size} backlog reads already wait over ${slowAfterMs} ms on NATS across the operator, so this one counts as failed again, toward fallback)`;
+    return {
+      ok: false,
+      error: new BacklogError(failure.kind, message, failure.where, failure.tls, failure.refusal),
+    };
   }
 
   private isConnected(entry: PooledConnection): boolean {
     return entry.connection !== undefined && !entry.connection.isClosed();
   }
 
-  private maxWaitingOnSlowConnects(): number {
-    return this.options.maxWaitingOnSlowConnects ?? 4;
+  private maxSlowReads(): number {
+    return this.options.maxSlowReads ?? 4;
   }
 
   /**
-   * A read's wait on its connection's connect: once it has waited `slowAfterMs` with the connection
-   * still not up, it goes on waiting only while fewer than the allowed reads wait on slow connects,
-   * and otherwise gives up (`gaveUp` resolves). `end` when the read is over.
+   * A read's slot among the slow reads: taken at once by a read of an owner whose last read was
+   * slow (the caller saw one free), else once the read has waited `slowAfterMs`; with none free
+   * then, the read is let go (`letGo` resolves: CONNECT_SLOW while its connection is not up yet,
+   * else LET_GO). `end` when the read is over.
    */
-  private waitOnConnect(entry: PooledConnection): { gaveUp: Promise<typeof CONNECT_SLOW>; end: () => void } {
+  private waitWhileSlow(
+    entry: PooledConnection,
+    slowAlready: boolean,
+  ): { letGo: Promise<typeof CONNECT_SLOW | typeof LET_GO>; end: () => void } {
     let timer: NodeJS.Timeout | undefined;
     let slot: object | undefined;
-    const gaveUp = new Promise<typeof CONNECT_SLOW>((resolve) => {
+    const letGo = new Promise<typeof CONNECT_SLOW | typeof LET_GO>((resolve) => {
+      if (slowAlready) {
+        this.slowReads.add((slot = {}));
+        return;
+      }
       timer = setTimeout(() => {
-        if (this.isConnected(entry)) return;
-        if (this.slowConnectWaits.size >= this.maxWaitingOnSlowConnects()) resolve(CONNECT_SLOW);
-        else this.slowConnectWaits.add((slot = {}));
+        if (this.slowReads.size < this.maxSlowReads()) this.slowReads.add((slot = {}));
+        else resolve(this.isConnected(entry) ? LET_GO : CONNECT_SLOW);
       }, this.options.slowAfterMs ?? 1000);
       timer.unref();
     });
     return {
-      gaveUp,
+      letGo,
       end: () => {
         clearTimeout(timer);
-        if (slot) this.slowConnectWaits.delete(slot);
+        if (slot) this.slowReads.delete(slot);
       },
     };
   }
@@ -608,7 +670,7 @@ export class ConnectionPool {
           ...(this.options.checkBackoff ? { backoff: this.options.checkBackoff } : {}),
         }),
         inFlight: new Set(),
-        slowOwners: new Set(),
+        slowOwners: new Map(),
         waiters: new Set(),
         onDrop: new Set(),
       };
@@ -620,7 +682,10 @@ export class ConnectionPool {
   }
 
   /** A read answered without asking NATS. Names only the server: the connection is shared. */
-  private fastFailure(entry: PooledConnection, why: 'down' | 'busy' | 'connecting'): BacklogReading {
+  private fastFailure(
+    entry: PooledConnection,
+    why: 'down' | 'busy' | 'connecting' | 'letGo',
+  ): BacklogReading {
     this.options.metrics?.natsFastFailures.inc({ why: why === 'down' ? 'down' : 'busy' });
     // The background check reached the server and was refused (credentials rotated on the server,
     // a certificate it no longer accepts): that is the configuration to fix, not an outage, and
@@ -639,7 +704,9 @@ export class ConnectionPool {
         ? natsDownMessage(server, entry.breaker.lastError()?.message)
         : why === 'busy'
           ? `NATS at ${server} is slow: ${entry.inFlight.size} backlog reads have waited on this connection for over ${slowAfterMs} ms, so this one was not sent (it does not count toward fallback); check that NATS is healthy`
-          : `NATS at ${server} has not answered a connect yet, and ${this.slowConnectWaits.size} backlog reads already wait over ${slowAfterMs} ms on connects, so this one was not kept waiting: the connect goes on in the background (this does not count toward fallback); if this persists, ${CHECK_SERVERS}`;
+          : why === 'letGo'
+            ? `NATS at ${server} is slow: this backlog read waited ${slowAfterMs} ms, and ${this.slowReads.size} others already wait that long on NATS across the operator, so it was not kept waiting (this does not count toward fallback; its request goes on, and its answer counts for the next poll); check that NATS is healthy`
+            : `NATS at ${server} has not answered a connect yet, and ${this.slowReads.size} backlog reads already wait over ${slowAfterMs} ms on NATS across the operator (on connects or requests), so this one was not kept waiting: the connect goes on in the background (this does not count toward fallback); if this persists, ${CHECK_SERVERS}`;
     return { ok: false, error: new BacklogError(kind, message, { server }) };
   }
 

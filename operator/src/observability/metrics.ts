@@ -197,7 +197,7 @@ export class OperatorMetrics {
   });
   readonly natsFastFailures = new Counter({
     name: 'jetscale_nats_fast_failures_total',
-    help: 'Backlog reads answered at once without asking NATS, by why (down: the connection is known down; busy: too many requests already waiting on it).',
+    help: "Backlog reads answered at once without asking NATS, by why (down: the connection is known down; busy: too many requests already waiting on it, or on NATS across the operator; repeated: the EventConsumer's last read timed out and the operator's slow reads are all taken, so that failure is answered again).",
     labelNames: ['why'],
     registers: [this.registry],
   });
