@@ -182,7 +182,7 @@ export function overviewDashboard(): Dashboard {
         graph({
           title: 'Backlog vs per-replica target',
           description:
-            'Backlog (num_pending + num_ack_pending) the operator read at its last poll. The policy sizes desired replicas so that backlog per desired replica stays at or below spec.backlogPerReplica (unless clamped by maxReplicas or a step policy); backlog per current replica above that target means the workload is behind. The dashed line is spec.backlogPerReplica (jetscale_backlog_per_replica_target).',
+            "Backlog (num_pending + a mirror's or sourced stream's upstream lag + num_ack_pending) the operator read at its last poll, as status.consumers[].backlog.total says it. The policy sizes desired replicas so that backlog per desired replica stays at or below spec.backlogPerReplica (unless clamped by maxReplicas or a step policy); backlog per current replica above that target means the workload is behind. The dashed line is spec.backlogPerReplica (jetscale_backlog_per_replica_target).",
           unit: 'short',
           at: at(0, 1, 12, 8),
           queries: [
@@ -225,11 +225,15 @@ export function overviewDashboard(): Dashboard {
         graph({
           title: 'Backlog breakdown',
           description:
-            "num_pending (not yet delivered), num_ack_pending (delivered, not acknowledged) and num_redelivered from the consumer leader (summed over an EventConsumer's consumers), and each consumer's own backlog.",
+            "num_pending (not yet delivered), a mirror's or sourced stream's upstream lag (the origin's messages not copied yet: no series on other streams), num_ack_pending (delivered, not acknowledged) and num_redelivered from the consumer leader (summed over an EventConsumer's consumers), and each consumer's own backlog (pending + upstream lag + awaiting ack).",
           unit: 'short',
           at: at(0, 9, 12, 8),
           queries: [
             { expr: `sum by (name) (jetscale_backlog_pending_messages{${ec}})`, legend: 'pending {{name}}' },
+            {
+              expr: `sum by (name) (jetscale_backlog_upstream_lag_messages{${ec}})`,
+              legend: 'not yet copied {{name}}',
+            },
             {
               expr: `sum by (name) (jetscale_backlog_ack_pending_messages{${ec}})`,
               legend: 'ack pending {{name}}',

@@ -14,6 +14,7 @@ import type {
 import type { ScaleReading } from '../kube/scale-client.js';
 import { wallTimeOf, type ClockReading } from '../clock.js';
 import type { ConsumerReadingMetrics, OperatorMetrics } from '../observability/metrics.js';
+import { backlogOf } from '../scaling/backlog.js';
 import type { BacklogSample } from '../scaling/types.js';
 import {
   capText,
@@ -166,14 +167,14 @@ function consumerStatus(
   const same = base !== undefined && base.stream === consumer.stream && base.consumer === consumer.consumer;
   if (v.read) {
     const { sample, decision } = v.read;
-    const lag = upstreamLagOf(sample);
+    const backlog = backlogOf(sample);
     entry.backlog = {
-      pending: sample.pending,
-      ackPending: sample.ackPending,
+      pending: backlog.pending,
+      ackPending: backlog.ackPending,
       redelivered: sample.redelivered,
       waiting: sample.waiting,
-      ...(lag !== undefined ? { upstreamLag: lag } : {}),
-      total: sample.pending + (lag ?? 0) + sample.ackPending,
+      ...(backlog.upstreamLag !== undefined ? { upstreamLag: backlog.upstreamLag } : {}),
+      total: backlog.total,
     };
     entry.rates = compact({
       arrivalPerSecond: round(decision.rates.arrivalPerSecond),
@@ -190,12 +191,6 @@ function consumerStatus(
   return entry;
 }
 
-/** What a mirror or sourced stream had still to copy at a reading, when known (BacklogSample.upstream). */
-export function upstreamLagOf(sample: BacklogSample): number | undefined {
-  const upstream = sample.upstream;
-  return upstream !== undefined && 'lag' in upstream ? upstream.lag : undefined;
-}
-
 /** Sets the per-EventConsumer gauges after a poll that observed and decided. */
 export function recordPollMetrics(
   metrics: OperatorMetrics,
@@ -207,17 +202,28 @@ export function recordPollMetrics(
   const read = verdict.consumers.flatMap(({ verdict: v }) => (v.read ? [v.read] : []));
   if (read.length > 0) {
     const sum = (f: (sample: BacklogSample) => number): number => read.reduce((n, r) => n + f(r.sample), 0);
+    // The backlog status and the policy count (backlogOf): a mirror's lag included, and on its own.
     metrics.backlogMessages.set(
       labels,
-      sum((s) => s.pending + s.ackPending),
+      sum((s) => backlogOf(s).total),
     );
     metrics.pendingMessages.set(
       labels,
-      sum((s) => s.pending),
+      sum((s) => backlogOf(s).pending),
     );
+    const lags = read.flatMap((r) => {
+      const lag = backlogOf(r.sample).upstreamLag;
+      return lag === undefined ? [] : [lag];
+    });
+    if (lags.length > 0)
+      metrics.upstreamLagMessages.set(
+        labels,
+        lags.reduce((n, v) => n + v, 0),
+      );
+    else metrics.upstreamLagMessages.remove(labels);
     metrics.ackPendingMessages.set(
       labels,
-      sum((s) => s.ackPending),
+      sum((s) => backlogOf(s).ackPending),
     );
     metrics.redeliveredMessages.set(
       labels,
@@ -261,7 +267,7 @@ export function recordPollMetrics(
         readable: v.read !== undefined,
         desired: v.desired,
       };
-      if (v.read) reading.backlog = v.read.sample.pending + v.read.sample.ackPending;
+      if (v.read) reading.backlog = backlogOf(v.read.sample).total;
       return reading;
     }),
   );

@@ -22,13 +22,19 @@ export class OperatorMetrics {
 
   readonly backlogMessages = new Gauge({
     name: 'jetscale_backlog_messages',
-    help: 'Backlog of the JetStream consumer at the last poll (pending + awaiting ack); with several consumers, the sum over those read.',
+    help: "Backlog of the JetStream consumer at the last poll, as status.consumers[].backlog.total says it (pending + a mirror's or sourced stream's upstream lag + awaiting ack); with several consumers, the sum over those read.",
     labelNames: EC_LABELS,
     registers: [this.registry],
   });
   readonly pendingMessages = new Gauge({
     name: 'jetscale_backlog_pending_messages',
     help: 'num_pending: messages not yet delivered to the consumer.',
+    labelNames: EC_LABELS,
+    registers: [this.registry],
+  });
+  readonly upstreamLagMessages = new Gauge({
+    name: 'jetscale_backlog_upstream_lag_messages',
+    help: "A mirror's or sourced stream's lag: the origin's messages not copied yet, which the consumer's replicas will have (counted in jetscale_backlog_messages). No series while no consumer's lag is known.",
     labelNames: EC_LABELS,
     registers: [this.registry],
   });
@@ -82,7 +88,7 @@ export class OperatorMetrics {
   });
   readonly consumerBacklog = new Gauge({
     name: 'jetscale_jetstream_consumer_backlog_messages',
-    help: "Backlog of one of the EventConsumer's consumers at its last successful read (pending + awaiting ack).",
+    help: "Backlog of one of the EventConsumer's consumers at its last successful read (pending + upstream lag + awaiting ack, as status says it).",
     labelNames: CONSUMER_LABELS,
     registers: [this.registry],
   });
@@ -309,6 +315,7 @@ export class OperatorMetrics {
     return [
       this.backlogMessages,
       this.pendingMessages,
+      this.upstreamLagMessages,
       this.ackPendingMessages,
       this.redeliveredMessages,
       this.arrivalRate,

@@ -99,6 +99,7 @@
 // Seeding inside decide was measured and not kept: it changed what 4 unit tests start from and gave
 // the policy fuzzer's world 1440, which starts from an empty history, a scale-up past its bound.
 
+import { backlogOf } from './backlog.js';
 import { scaleDownLimit, scaleUpLimit, stabilize } from './behavior.js';
 import { asForecastState, forecastArrival, observeArrival } from './forecast.js';
 import type { ForecastResult, ForecastState } from './forecast.js';
@@ -378,11 +379,12 @@ export function decide(input: ScalingInput): ScalingDecision {
   // A consumer on a mirror or a sourced stream: what the stream has still to copy from its origin
   // is work for the replicas as much as what it holds (5). Counted as pending.
   const upstream = sample.upstream;
-  const upstreamLag = upstream !== undefined && 'lag' in upstream ? Math.max(0, upstream.lag) : 0;
   const lagUnknown = upstream !== undefined && 'unknown' in upstream ? upstream.unknown : undefined;
-  const pending = Math.max(0, sample.pending) + upstreamLag;
-  const ackPending = Math.max(0, sample.ackPending);
-  const backlog = pending + ackPending;
+  const read = backlogOf(sample);
+  const upstreamLag = read.upstreamLag ?? 0;
+  const pending = read.pending + upstreamLag;
+  const ackPending = read.ackPending;
+  const backlog = read.total;
   const maxReplicas = Math.max(1, wholeNonNegative(spec.maxReplicas));
   const minReplicas = Math.min(wholeNonNegative(spec.minReplicas), maxReplicas);
   const backlogPerReplica = spec.backlogPerReplica > 0 ? spec.backlogPerReplica : 1;

@@ -59,6 +59,7 @@
 // and the limit binds when more replicas did not raise it (see maxAckPendingBinding).
 
 import { ADAPTIVE_POLL_SECONDS } from './objective.js';
+import { upstreamLagOf } from './backlog.js';
 import type { BacklogSample, LimitedStreamState, Rates } from './types.js';
 
 /**
@@ -823,17 +824,6 @@ function extendSpell(before: Spell | undefined, seconds: number, completed: numb
     completed: (known ? before.completed : 0) + completed,
     replicaSeconds: (known ? before.replicaSeconds : 0) + replicas * seconds,
   };
-}
-
-/** What a mirror or sourced stream had still to copy at a reading, when known (BacklogSample.upstream). */
-function upstreamLagOf(sample: Pick<BacklogSample, 'upstream'>): number | undefined {
-  const upstream = sample.upstream;
-  return upstream !== undefined &&
-    'lag' in upstream &&
-    Number.isSafeInteger(upstream.lag) &&
-    upstream.lag >= 0
-    ? upstream.lag
-    : undefined;
 }
 
 /** A whole number ≥ 0 read back from history, or `otherwise`. */
