@@ -23,6 +23,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startNatsServer, type NatsServer } from '../../hack/stack/nats-server.js';
+import { waitFor } from '../../hack/stack/ports.js';
 import { sleep, streamName } from './harness.js';
 
 describe('the stream state read with a backlog reading (default stream config)', () => {
@@ -86,18 +87,25 @@ describe('the stream state read with a backlog reading (default stream config)',
     expect(first.removedOnlyOnRequest).toBe(true);
     expect(first.stream).toEqual({ firstSeq: 1, lastSeq: 3, messages: 3, numDeleted: 0 });
     const polls = 5;
-    const requests = await apiRequests(async () => {
-      for (let i = 0; i < polls; i++) {
-        // Messages arrive, nobody consumes (a consumer scaled to zero): num_pending moves, nothing held does.
-        await nc.request(`${ref.stream}.event`, `late${i}`);
-        // The publish is acknowledged once stored; the consumer's num_pending follows a moment
-        // later (read 4 for 5 once in five runs on a loaded machine).
-        await sleep(100);
-        const sample = await read(ref);
-        expect(sample.pending).toBe(4 + i);
-        expect(sample.streamFirstSeq).toBe(1);
-      }
-    });
+    let requests = 0;
+    for (let i = 0; i < polls; i++) {
+      // Messages arrive, nobody consumes (a consumer scaled to zero): num_pending moves, nothing held does.
+      await nc.request(`${ref.stream}.event`, `late${i}`);
+      // The publish is acknowledged once stored; the consumer's num_pending follows a moment later
+      // (read 4 for 5 once in five runs on a loaded machine, after a fixed 100 ms wait). Waited for
+      // here, outside the requests counted.
+      await waitFor(
+        `num_pending ${4 + i}`,
+        async () =>
+          (await jsm.consumers.info(ref.stream, ref.consumer)).num_pending === 4 + i ? true : undefined,
+        5_000,
+        20,
+      );
+      let sample: BacklogSample | undefined;
+      requests += await apiRequests(async () => void (sample = await read(ref)));
+      expect(sample?.pending).toBe(4 + i);
+      expect(sample?.streamFirstSeq).toBe(1);
+    }
     expect(requests).toBe(polls);
   });
 
@@ -262,14 +270,18 @@ describe('the stream state read with a backlog reading (default stream config)',
       });
       expect(requests).toBe(6);
       await nc.request(`${origin}.event`, 'one more');
-      let after: BacklogSample | undefined;
-      for (let tries = 0; tries < 50; tries++) {
-        after = await read(ref);
-        if (after.pending === total + 1) break;
-        await sleep(20);
-      }
-      expect(after?.pending).toBe(total + 1);
-      expect(after?.upstream).toEqual({ lag: 0, from: `mirror of "${origin}"` });
+      // Copied by the mirror a moment later: read until it is (before: 50 tries 20 ms apart, ~1 s,
+      // which a loaded machine's mirror may take).
+      const after = await waitFor(
+        'the mirror to copy one more message',
+        async () => {
+          const sample = await read(ref);
+          return sample.pending === total + 1 ? sample : undefined;
+        },
+        10_000,
+        20,
+      );
+      expect(after.upstream).toEqual({ lag: 0, from: `mirror of "${origin}"` });
     }, 60_000);
 
     it('a sourced stream with a filter: only the messages the filter lets through lag, and a filtered consumer is told so', async () => {
@@ -289,15 +301,18 @@ describe('the stream state read with a backlog reading (default stream config)',
         ack_policy: AckPolicy.Explicit,
         filter_subject: `${origin}.a`,
       });
-      let sample: BacklogSample | undefined;
-      for (let tries = 0; tries < 100; tries++) {
-        sample = await read({ stream: sourced, consumer: 'worker' });
-        if (sample.pending === 100) break;
-        await sleep(20);
-      }
-      // 100 of the 300 pass the source's filter: all copied, none lagging.
-      expect(sample?.pending).toBe(100);
-      expect(sample?.upstream).toEqual({ lag: 0, from: `sources "${origin}"` });
+      // 100 of the 300 pass the source's filter: all copied (read until they are: before, 100 tries
+      // 20 ms apart, which a loaded machine's copying may outlast), none lagging.
+      const sample = await waitFor(
+        'the sourced stream to copy the 100 messages its filter lets through',
+        async () => {
+          const read100 = await read({ stream: sourced, consumer: 'worker' });
+          return read100.pending === 100 ? read100 : undefined;
+        },
+        10_000,
+        20,
+      );
+      expect(sample.upstream).toEqual({ lag: 0, from: `sources "${origin}"` });
       const filtered = await read({ stream: sourced, consumer: 'only-a' });
       expect(filtered.upstream).toEqual({ lag: 0, from: `sources "${origin}"` });
     });
