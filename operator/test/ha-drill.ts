@@ -19,6 +19,7 @@ import {
 } from './audit-writes.js';
 import { compiledOperatorEntry } from './compiled-operator.js';
 import { consumeAndAck, publish, sleep } from './harness.js';
+import { TcpProxy } from './tcp-proxy.js';
 
 /** Short Lease timings so each drill takes seconds; margin = lease − renew deadline = 3 s. */
 export const LEASE = { durationSeconds: 8, renewDeadlineSeconds: 5, retryPeriodSeconds: 1 };
@@ -314,13 +315,17 @@ export class WallClockOffset {
   }
 }
 
-/** A kubeconfig like the stack's, but pointing at `port` on 127.0.0.1 (a proxy in front of the API server). */
-export function kubeconfigVia(port: number, file: string): { upstreamPort: number } {
+/**
+ * A TCP proxy in front of the API server, and at `file` a kubeconfig like the stack's that reaches
+ * the API server through it.
+ */
+export async function apiServerProxy(file: string): Promise<TcpProxy> {
   const text = readFileSync(testStack().kubeconfigPath, 'utf8');
   const m = /server:\s*https:\/\/127\.0\.0\.1:(\d+)/.exec(text);
   if (!m?.[1]) throw new Error(`no https://127.0.0.1:<port> server in ${testStack().kubeconfigPath}`);
-  writeFileSync(file, text.replace(m[0], `server: https://127.0.0.1:${port}`));
-  return { upstreamPort: Number(m[1]) };
+  const proxy = await TcpProxy.start({ host: '127.0.0.1', port: Number(m[1]) });
+  writeFileSync(file, text.replace(m[0], `server: https://127.0.0.1:${proxy.port}`));
+  return proxy;
 }
 
 export interface DrillNumbers {

@@ -37,11 +37,11 @@ import {
   Replica,
   drillSpec,
   WallClockOffset,
-  kubeconfigVia,
+  apiServerProxy,
   readVerdict,
   recordNumbers,
 } from './ha-drill.js';
-import { TcpProxy } from './tcp-proxy.js';
+import type { TcpProxy } from './tcp-proxy.js';
 
 const RUNS = Math.max(1, Number(process.env.HA_DRILL_RUNS ?? '1') || 1);
 const LEASE_MS = LEASE.durationSeconds * 1000;
@@ -114,9 +114,7 @@ describe('HA drills: at most one writer, failover within lease duration + one po
 
   async function proxied(d: Drill, identity: string): Promise<{ proxy: TcpProxy; kubeconfig: string }> {
     const file = path.join(tmp, `${d.ns.name}-${identity}.kubeconfig`);
-    const { upstreamPort } = kubeconfigVia(0, file);
-    const proxy = await TcpProxy.start({ host: '127.0.0.1', port: upstreamPort });
-    kubeconfigVia(proxy.port, file);
+    const proxy = await apiServerProxy(file);
     d.proxies.push(proxy);
     return { proxy, kubeconfig: file };
   }

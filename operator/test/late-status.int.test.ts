@@ -26,9 +26,9 @@ import { ScaleClient } from '../src/kube/scale-client.js';
 import { SecretReader } from '../src/kube/secret-reader.js';
 import { silentLogger } from '../src/observability/logger.js';
 import { OperatorMetrics } from '../src/observability/metrics.js';
-import { kubeconfigVia } from './ha-drill.js';
+import { apiServerProxy } from './ha-drill.js';
 import { eventConsumerStatus, kubeApi, sleep, useStreamDrill } from './harness.js';
-import { TcpProxy } from './tcp-proxy.js';
+import type { TcpProxy } from './tcp-proxy.js';
 
 /** How long the proxy holds each chunk of the old leader's status writes. */
 const LATE_MS = 4000;
@@ -115,9 +115,7 @@ describe("an ex-leader's status write that arrives after the next leader wrote",
   async function statusLink(): Promise<{ proxy: TcpProxy; proxied: KubeApiClient }> {
     if (proxy === undefined || proxied === undefined) {
       const file = path.join(tmp, 'kubeconfig');
-      const { upstreamPort } = kubeconfigVia(0, file);
-      proxy = await TcpProxy.start({ host: '127.0.0.1', port: upstreamPort });
-      kubeconfigVia(proxy.port, file);
+      proxy = await apiServerProxy(file);
       const kc = new KubeConfig();
       kc.loadFromFile(file);
       proxied = new KubeApiClient(kc);

@@ -14,7 +14,7 @@ import { eventConsumerPath, eventConsumersPath } from '../src/api/v1alpha1/group
 import { loadConfig } from '../src/config/config.js';
 import { createLogger } from '../src/observability/logger.js';
 import { runOperator, type RunningOperator } from '../src/run-operator.js';
-import { kubeconfigVia } from './ha-drill.js';
+import { apiServerProxy } from './ha-drill.js';
 import {
   condition,
   createDeployment,
@@ -27,7 +27,7 @@ import {
   useStreamDrill,
 } from './harness.js';
 import { CRDS_PATH, installScalableCrd } from './scalable-crd.js';
-import { TcpProxy } from './tcp-proxy.js';
+import type { TcpProxy } from './tcp-proxy.js';
 
 /** The quiet case's target kind: its own group, deleted at the end. */
 const QUIET_KIND = { group: 'quiet.jetscale.test', kind: 'Gizmo', plural: 'gizmos' };
@@ -83,9 +83,7 @@ describe('a watch that stalls silently', () => {
     });
 
     const file = path.join(tmp, 'kubeconfig');
-    const { upstreamPort } = kubeconfigVia(0, file);
-    proxy = await TcpProxy.start({ host: '127.0.0.1', port: upstreamPort });
-    kubeconfigVia(proxy.port, file);
+    proxy = await apiServerProxy(file);
     const kc = new KubeConfig();
     kc.loadFromFile(file);
     const config = loadConfig({
