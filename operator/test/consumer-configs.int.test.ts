@@ -36,13 +36,15 @@ import { decide, emptyHistory } from '../src/scaling/decide.js';
 import { withScalingDefaults } from '../src/scaling/defaults.js';
 import type { BacklogSample, ScalingDecision, ScalingHistory } from '../src/scaling/types.js';
 import { testStack } from '../../test/env.js';
-import { sleep, streamName } from './harness.js';
+import { publishStored, sleep, streamName } from './harness.js';
 
 const HANDLER_MS = 50;
 const PER_REPLICA = 1000 / HANDLER_MS;
 const BUFFER = 100;
 /** The capacity figure may read this much above what the handlers do (as in real-clients.int). */
 const CAPACITY_SLACK = 1.25;
+/** Room for storing a history of 10^6 messages on a loaded machine (~30 s at load ~20). */
+const HISTORY_STORED_MS = 240_000;
 
 interface Reading {
   sample: BacklogSample;
@@ -53,9 +55,13 @@ interface Reading {
 
 interface Scenario {
   stream?: Partial<StreamConfig>;
+  /**
+   * A stream that exists already (e.g. one holding a history): the scenario's consumer is made on it
+   * and deleted at the end, the stream kept. Otherwise a stream of `stream`'s config is made and
+   * deleted.
+   */
+  existingStream?: string;
   consumer?: Partial<ConsumerConfig>;
-  /** Published before the consumer is created. */
-  history?: number;
   /** Published before the replicas start (after the consumer exists). */
   standing?: number;
   perSecond: number;
@@ -82,19 +88,11 @@ async function runScenario(
   s: Scenario,
   quickAcks: { count: number; marks: number[] } = { count: 0, marks: [] },
 ): Promise<Reading[]> {
-  const stream = streamName('CFG');
+  const stream = s.existingStream ?? streamName('CFG');
   const js = jetstream(nc);
-  await jsm.streams.add({ name: stream, subjects: [`${stream}.>`], ...s.stream });
+  if (s.existingStream === undefined)
+    await jsm.streams.add({ name: stream, subjects: [`${stream}.>`], ...s.stream });
   try {
-    if (s.history !== undefined) {
-      // Core publishes (no ack each): fast enough for a large history, counted before going on.
-      for (let i = 0; i < s.history; i++) nc.publish(`${stream}.event`, 'h');
-      await nc.flush();
-      for (let tries = 0; tries < 600; tries++) {
-        if ((await jsm.streams.info(stream)).state.messages >= s.history) break;
-        await sleep(100);
-      }
-    }
     await jsm.consumers.add(stream, {
       durable_name: 'worker',
       ack_policy: AckPolicy.Explicit,
@@ -176,8 +174,17 @@ async function runScenario(
     await publishing;
     return readings;
   } finally {
-    await jsm.streams.delete(stream).catch(() => undefined);
+    if (s.existingStream === undefined) await jsm.streams.delete(stream).catch(() => undefined);
+    else await jsm.consumers.delete(stream, 'worker').catch(() => undefined);
   }
+}
+
+/** A new stream holding `count` messages. */
+async function streamWithHistory(nc: NatsConnection, jsm: JetStreamManager, count: number): Promise<string> {
+  const stream = streamName('HISTORY');
+  await jsm.streams.add({ name: stream, subjects: [`${stream}.>`] });
+  await publishStored(nc, jsm, stream, count, () => `${stream}.event`, HISTORY_STORED_MS);
+  return stream;
 }
 
 const fmt = (n: number | undefined): string => (n === undefined ? '-' : n.toFixed(1));
@@ -199,6 +206,31 @@ function ratePerSecond(readings: Reading[], counter: (r: Reading) => number, win
   const first = readings.at(-1 - window);
   if (last === undefined || first === undefined) return NaN;
   return (counter(last) - counter(first)) / ((last.sample.at - first.sample.at) / 1000);
+}
+
+/**
+ * Three replicas' worth (60/s) arrives and one replica takes 20/s, acknowledging each, through a
+ * buffer of 100 (5 s of work): the consumer falls behind while the stream's limits remove messages
+ * that wait or that the replica holds (those leave awaiting ack as acknowledgements do). Logs the
+ * readings and checks that no capacity figure reads above what the handlers do.
+ */
+async function fallingBehind(
+  nc: NatsConnection,
+  jsm: JetStreamManager,
+  title: string,
+  s: Pick<Scenario, 'stream' | 'subject' | 'ttl' | 'readings'>,
+): Promise<Reading[]> {
+  const readings = await runScenario(nc, jsm, {
+    ...s,
+    perSecond: 3 * PER_REPLICA,
+    replicas: 1,
+    settle: 'each',
+  });
+  log(trace(title, readings));
+  const capacities = readings.map((r) => r.decision.rates.perReplicaPerSecond);
+  log(`${title}: capacity up to ${fmt(maxOf(capacities))}/s for ${PER_REPLICA}/s handlers`);
+  expect(maxOf(capacities)).toBeLessThanOrEqual(CAPACITY_SLACK * PER_REPLICA);
+  return readings;
 }
 
 describe('NATS-side consumer and stream configurations', () => {
@@ -293,22 +325,12 @@ describe('NATS-side consumer and stream configurations', () => {
       '%s',
       async (title, stream) => {
         // 3 replicas' worth arrives, 1 replica consumes: two thirds expire or are discarded unconsumed.
-        const readings = await runScenario(nc, jsm, {
-          stream,
-          perSecond: 3 * PER_REPLICA,
-          replicas: 1,
-          settle: 'each',
-          readings: 15,
-        });
-        log(trace(`limits ${title}`, readings));
         // Falling behind: the arrival rate is not read as what one replica happens to deliver (the
         // skipped stream sequences count), and the policy asks for at least the 3 replicas 60/s
         // needs at 20/s each. Messages removed from a replica's buffer leave awaiting ack as if
         // acknowledged; the stream's first sequence tells them apart (rates.ts removedWhileHeld),
         // so no capacity figure reads above the handlers' rate (before: 31.5/s and 40.9/s).
-        const capacities = readings.map((r) => r.decision.rates.perReplicaPerSecond);
-        log(`limits ${title}: capacity up to ${fmt(maxOf(capacities))}/s for ${PER_REPLICA}/s handlers`);
-        expect(maxOf(capacities)).toBeLessThanOrEqual(CAPACITY_SLACK * PER_REPLICA);
+        const readings = await fallingBehind(nc, jsm, `limits ${title}`, { stream, readings: 15 });
         // The bug this guards read one replica's deliveries as the arrival rate. Judged against
         // what the replica delivered and what truly arrived over the same readings, not against
         // the 60/s asked: on a loaded machine the publisher sends less (41/s seen at load ~20) and
@@ -350,20 +372,11 @@ describe('NATS-side consumer and stream configurations', () => {
       async (title, subject, minReplicas) => {
         // 60/s arrive; one replica works 20/s through a buffer of 100 (5 s of work): most messages
         // it holds are superseded before it reaches them, and leave awaiting ack as if acknowledged.
-        const readings = await runScenario(nc, jsm, {
+        const readings = await fallingBehind(nc, jsm, `max_msgs_per_subject 1, ${title}`, {
           stream: { max_msgs_per_subject: 1, discard: DiscardPolicy.Old },
           subject,
-          perSecond: 3 * PER_REPLICA,
-          replicas: 1,
-          settle: 'each',
           readings: 20,
         });
-        log(trace(`max_msgs_per_subject 1, ${title}`, readings));
-        const capacities = readings.map((r) => r.decision.rates.perReplicaPerSecond);
-        log(
-          `max_msgs_per_subject 1, ${title}: capacity up to ${fmt(maxOf(capacities))}/s for ${PER_REPLICA}/s handlers`,
-        );
-        expect(maxOf(capacities)).toBeLessThanOrEqual(CAPACITY_SLACK * PER_REPLICA);
         // Two thirds of the turn's messages are lost unconsumed: at least the 3 replicas 60/s needs.
         expect(
           Math.min(...readings.slice(-5).map((r) => r.decision.recommendedReplicas)),
@@ -383,23 +396,14 @@ describe('NATS-side consumer and stream configurations', () => {
         // Every message carries a 3 s TTL; 60/s arrive and one replica works 20/s through a buffer of
         // 100 (5 s of work): messages it holds expire before it reaches them and leave awaiting ack
         // as if acknowledged, and those pending expire unconsumed.
-        const readings = await runScenario(nc, jsm, {
+        // Before, with deletes and purges denied (the stream's counters were not read): capacity
+        // figures of 37.2/s and 42.1/s in two runs, the expiries read as completions, and the last
+        // readings asked for 3-5 replicas for 60/s (now 9-13).
+        const readings = await fallingBehind(nc, jsm, `per-message TTL, ${title}`, {
           stream: stream as Partial<StreamConfig>,
           ttl: '3s',
-          perSecond: 3 * PER_REPLICA,
-          replicas: 1,
-          settle: 'each',
           readings: 15,
         });
-        log(trace(`per-message TTL, ${title}`, readings));
-        const capacities = readings.map((r) => r.decision.rates.perReplicaPerSecond);
-        log(
-          `per-message TTL, ${title}: capacity up to ${fmt(maxOf(capacities))}/s for ${PER_REPLICA}/s handlers`,
-        );
-        // Before, with deletes and purges denied (the stream's counters were not read): 37.2/s and
-        // 42.1/s in two runs, the expiries read as completions, and the last readings asked for 3-5
-        // replicas for 60/s (now 9-13).
-        expect(maxOf(capacities)).toBeLessThanOrEqual(CAPACITY_SLACK * PER_REPLICA);
         expect(
           Math.min(...readings.slice(-5).map((r) => r.decision.recommendedReplicas)),
         ).toBeGreaterThanOrEqual(3);
@@ -423,18 +427,9 @@ describe('NATS-side consumer and stream configurations', () => {
         // before it reaches them, and leave num_ack_pending as acknowledgements do. An ack removes
         // the message too, so the stream's counters cannot tell them apart: no interval in which
         // the limit could act is capacity evidence (rates.ts limitRemovalsPossible).
-        const readings = await runScenario(nc, jsm, {
-          stream,
-          perSecond: 3 * PER_REPLICA,
-          replicas: 1,
-          settle: 'each',
-          readings: 15,
-        });
-        log(trace(title, readings));
+        // Before: capacity figures up to 34.1/s (WorkQueue) and 41.9/s (Interest) with max_age 3 s.
+        const readings = await fallingBehind(nc, jsm, title, { stream, readings: 15 });
         const capacities = readings.map((r) => r.decision.rates.perReplicaPerSecond);
-        log(`${title}: capacity up to ${fmt(maxOf(capacities))}/s for ${PER_REPLICA}/s handlers`);
-        // Before: up to 34.1/s (WorkQueue) and 41.9/s (Interest) with max_age 3 s.
-        expect(maxOf(capacities)).toBeLessThanOrEqual(CAPACITY_SLACK * PER_REPLICA);
         // A figure is learnt only from an interval in which the limit could not act (nothing stored
         // while below max_msgs); until then the decision says why there is none.
         if (capacities.every((c) => c === undefined))
@@ -569,6 +564,15 @@ accounts { APP: { jetstream: enabled, users: [
 
   describe('deliver policies over a stream with history: history is not arrivals', () => {
     const HISTORY = 1_000_000;
+    // One history for the four consumers (each made on it, read, and deleted in turn): storing 10^6
+    // messages is most of this block's time, and a consumer reads the stream as it finds it.
+    let withHistory: string | undefined;
+    beforeAll(async () => {
+      withHistory = await streamWithHistory(nc, jsm, HISTORY);
+    }, HISTORY_STORED_MS + 60_000);
+    afterAll(async () => {
+      if (withHistory !== undefined) await jsm.streams.delete(withHistory).catch(() => undefined);
+    });
     it.each([
       ['new', { deliver_policy: DeliverPolicy.New }],
       ['last', { deliver_policy: DeliverPolicy.Last }],
@@ -580,8 +584,9 @@ accounts { APP: { jetstream: enabled, users: [
     ] as const)(
       'deliver %s',
       async (title, consumer) => {
+        if (withHistory === undefined) throw new Error('the stream with a history was not made');
         const readings = await runScenario(nc, jsm, {
-          history: HISTORY,
+          existingStream: withHistory,
           consumer,
           perSecond: 10,
           replicas: 1,
@@ -593,7 +598,7 @@ accounts { APP: { jetstream: enabled, users: [
         const arrivals = readings.map((r) => r.decision.rates.arrivalPerSecond);
         expect(maxOf(arrivals)).toBeLessThan(3 * 10);
       },
-      180_000,
+      60_000,
     );
   });
 });

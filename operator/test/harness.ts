@@ -301,6 +301,41 @@ export async function publish(nc: NatsConnection, stream: string, count: number)
   await Promise.all(acks);
 }
 
+/** Core publishes sent at once by publishStored: half a stream's ingest queue (see there). */
+const STORED_CHUNK = 5_000;
+
+/**
+ * Stores `count` messages in `stream` (on `subject(i)` for the i-th) by core publishes: no ack
+ * each, fast enough for 10^6. Sent in chunks the stream has stored before the next is sent:
+ * nats-server drops the core publishes beyond a stream's ingest queue (10,000 messages by
+ * default; "Dropping messages due to excessive stream ingest rate ... IPQ len limit reached"),
+ * and 10^6 sent at once left a stream ~10 % short. Throws if they are not stored by `timeoutMs`.
+ */
+export async function publishStored(
+  nc: NatsConnection,
+  jsm: JetStreamManager,
+  stream: string,
+  count: number,
+  subject: (i: number) => string,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  const before = (await jsm.streams.info(stream)).state.messages;
+  for (let sent = 0; sent < count;) {
+    const chunk = Math.min(STORED_CHUNK, count - sent);
+    for (let i = sent; i < sent + chunk; i++) nc.publish(subject(i), 'm');
+    await nc.flush();
+    sent += chunk;
+    for (;;) {
+      const stored = (await jsm.streams.info(stream)).state.messages - before;
+      if (stored >= sent) break;
+      if (performance.now() > deadline)
+        throw new Error(`${stored} of the ${sent} messages sent stored in ${stream} after ${timeoutMs} ms`);
+      await sleep(10);
+    }
+  }
+}
+
 /** Fetches and acknowledges up to `count` messages (the work a consumer would do). */
 export async function consumeAndAck(
   nc: NatsConnection,

@@ -24,7 +24,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startNatsServer, type NatsServer } from '../../hack/stack/nats-server.js';
 import { waitFor } from '../../hack/stack/ports.js';
-import { sleep, streamName } from './harness.js';
+import { publishStored, sleep, streamName } from './harness.js';
 
 describe('the stream state read with a backlog reading (default stream config)', () => {
   // A server of its own: the requests counted are this file's alone.
@@ -217,9 +217,7 @@ describe('the stream state read with a backlog reading (default stream config)',
       const mirror = streamName('statereads');
       const total = 20_000;
       await jsm.streams.add({ name: origin, subjects: [`${origin}.>`] });
-      for (let i = 0; i < total; i++) nc.publish(`${origin}.event`, 'm');
-      await nc.flush();
-      while ((await jsm.streams.info(origin)).state.messages < total) await sleep(50);
+      await publishStored(nc, jsm, origin, total, () => `${origin}.event`, 30_000);
       await jsm.streams.add({ name: mirror, mirror: { name: origin } });
       await jsm.consumers.add(mirror, { durable_name: 'worker', ack_policy: AckPolicy.Explicit });
       const ref = { stream: mirror, consumer: 'worker' };
