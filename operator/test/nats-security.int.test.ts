@@ -11,6 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { startNatsServer, type NatsServer } from '../../hack/stack/nats-server.js';
 import { createNamespace, eventually, testStack } from '../../test/env.js';
+import { connectionOptions, diagnoseConnectError } from '../src/backlog/connection-pool.js';
+import { endedSilently } from '../src/backlog/tls-diagnosis.js';
 import type { RunningOperator } from '../src/run-operator.js';
 import {
   closeKubeApi,
@@ -214,6 +216,28 @@ describe('NATS with TLS and credentials', () => {
     } finally {
       await plainNc.close();
     }
+  });
+
+  it('a TLS Secret for a server without TLS, on a connect that timed out before the server spoke: told as such, not as unreachable', async () => {
+    // A loaded machine: the client gives up before the server's INFO arrives (here a 1 ms connect
+    // timeout), so the client's own "does not support tls" refusal never comes. Read as unreachable,
+    // it counted toward fallback (nats-security's case above reached fallback's 8 once under load).
+    const servers = [testStack().natsUrl];
+    const credentials = { auth: { kind: 'none' as const }, tls: { ca: pki.ca } };
+    const err = await connect({
+      ...connectionOptions(servers, credentials, 1),
+      maxReconnectAttempts: 0,
+    }).then(
+      async (nc) => {
+        await nc.close();
+        return undefined;
+      },
+      (e: unknown) => e,
+    );
+    expect(endedSilently(err)).toBe(true);
+    const diagnosed = await diagnoseConnectError(err, servers, credentials);
+    expect(diagnosed.kind).toBe('TlsFailed');
+    expect(diagnosed.message).toMatch(/offers no TLS/);
   });
 
   it('a refused token: holds, names the auth Secret, never shows the token', async () => {

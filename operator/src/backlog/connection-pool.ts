@@ -75,6 +75,7 @@ import { connectionKey, type NatsCredentials } from './nats-credentials.js';
 import {
   endedSilently,
   readServerInfo,
+  silentEndProblem,
   serverAnsweringHttp,
   tlsProblemMessage,
   tlsProblemOf,
@@ -275,10 +276,11 @@ export async function diagnoseConnectError(
     const http = await serverAnsweringHttp(servers, 1000);
     return http === undefined ? error : notNatsError(http, servers);
   }
-  if (!info.tlsVerify) return error;
-  return tlsFailure(servers, {
-    kind: credentials.tls?.cert === undefined ? 'clientCertificateRequired' : 'clientCertificateRefused',
+  const problem = silentEndProblem(info, {
+    tlsAsked: credentials.tls !== undefined || servers.some((s) => s.startsWith('tls://')),
+    clientCertificate: credentials.tls?.cert !== undefined,
   });
+  return problem === undefined ? error : tlsFailure(servers, problem);
 }
 
 /**

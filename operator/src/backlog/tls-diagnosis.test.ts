@@ -1,7 +1,14 @@
 // Specifies how a failed TLS connect to NATS is told apart from an unreachable server, and what the
 // user is told to fix. The socket side (reading a live server's INFO line) runs in
 // operator/test/nats-security.int.test.ts against real nats-servers.
-import { endedSilently, parseInfoLine, tlsProblemMessage, tlsProblemOf } from './tls-diagnosis.js';
+import {
+  endedSilently,
+  parseInfoLine,
+  silentEndProblem,
+  tlsProblemMessage,
+  tlsProblemOf,
+  type ServerTlsInfo,
+} from './tls-diagnosis.js';
 
 /** An error as Node's TLS socket raises it, optionally wrapped as nats.js wraps socket errors. */
 const nodeError = (code: string, message: string): Error => Object.assign(new Error(message), { code });
@@ -57,12 +64,22 @@ describe('endedSilently', () => {
 });
 
 describe('parseInfoLine', () => {
-  it('reads tls_required and tls_verify', () => {
+  it('reads tls_required, tls_available and tls_verify', () => {
     expect(parseInfoLine('INFO {"server_id":"N","tls_required":true,"tls_verify":true}')).toEqual({
       tlsRequired: true,
+      tlsAvailable: false,
       tlsVerify: true,
     });
-    expect(parseInfoLine('INFO {"server_id":"N"}')).toEqual({ tlsRequired: false, tlsVerify: false });
+    expect(parseInfoLine('INFO {"server_id":"N","tls_available":true}')).toEqual({
+      tlsRequired: false,
+      tlsAvailable: true,
+      tlsVerify: false,
+    });
+    expect(parseInfoLine('INFO {"server_id":"N"}')).toEqual({
+      tlsRequired: false,
+      tlsAvailable: false,
+      tlsVerify: false,
+    });
   });
   it.each([
     ['another protocol', 'HTTP/1.1 400 Bad Request'],
@@ -72,6 +89,38 @@ describe('parseInfoLine', () => {
   ])('gives nothing, or no TLS, for %s', (_, line) => {
     const info = parseInfoLine(line);
     expect(info === undefined || info.tlsVerify === false).toBe(true);
+  });
+});
+
+describe('silentEndProblem: a connect that ended without an answer, told by the INFO line read after it', () => {
+  const info = (fields: Partial<ServerTlsInfo>): ServerTlsInfo => ({
+    tlsRequired: false,
+    tlsAvailable: false,
+    tlsVerify: false,
+    ...fields,
+  });
+  it('TLS asked of a server that offers none: TLS set for a server without it (the client refuses it once INFO comes; a connect timing out first on a loaded machine read as unreachable)', () => {
+    expect(silentEndProblem(info({}), { tlsAsked: true, clientCertificate: false })).toMatchObject({
+      kind: 'noTlsOnServer',
+    });
+  });
+  it('nothing to tell when TLS was not asked, or the server offers it', () => {
+    expect(silentEndProblem(info({}), { tlsAsked: false, clientCertificate: false })).toBeUndefined();
+    expect(
+      silentEndProblem(info({ tlsAvailable: true }), { tlsAsked: true, clientCertificate: false }),
+    ).toBeUndefined();
+    expect(
+      silentEndProblem(info({ tlsRequired: true }), { tlsAsked: true, clientCertificate: false }),
+    ).toBeUndefined();
+  });
+  it('a server that verifies client certificates: one is needed, or the one given was refused', () => {
+    const verifying = info({ tlsRequired: true, tlsVerify: true });
+    expect(silentEndProblem(verifying, { tlsAsked: true, clientCertificate: false })).toEqual({
+      kind: 'clientCertificateRequired',
+    });
+    expect(silentEndProblem(verifying, { tlsAsked: true, clientCertificate: true })).toEqual({
+      kind: 'clientCertificateRefused',
+    });
   });
 });
 

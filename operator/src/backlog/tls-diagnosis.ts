@@ -82,6 +82,8 @@ export function endedSilently(err: unknown): boolean {
 /** What a NATS server announces before any handshake: the fields that matter for TLS. */
 export interface ServerTlsInfo {
   tlsRequired: boolean;
+  /** TLS offered though not required (nats-server `allow_non_tls`). */
+  tlsAvailable: boolean;
   tlsVerify: boolean;
 }
 
@@ -96,8 +98,32 @@ export function parseInfoLine(line: string): ServerTlsInfo | undefined {
     return undefined;
   }
   if (typeof info !== 'object' || info === null) return undefined;
-  const { tls_required: required, tls_verify: verify } = info as Record<string, unknown>;
-  return { tlsRequired: required === true, tlsVerify: verify === true };
+  const {
+    tls_required: required,
+    tls_available: available,
+    tls_verify: verify,
+  } = info as Record<string, unknown>;
+  return { tlsRequired: required === true, tlsAvailable: available === true, tlsVerify: verify === true };
+}
+
+/**
+ * Why a connect that ended without an answer (endedSilently) failed, told by the server's INFO line
+ * read after it; undefined when that line explains nothing (then it is unreachable). Pure.
+ * - TLS asked of a server that offers none: the client refuses such a server as soon as its INFO
+ *   comes ("does not support tls", tlsProblemOf), but a connect that times out first — a loaded
+ *   machine, a slow link — ends silently, and was read as unreachable, which counts toward fallback.
+ * - A server that verifies client certificates stops answering in TLS 1.3 when it refuses one, or
+ *   gets none.
+ */
+export function silentEndProblem(
+  info: ServerTlsInfo,
+  client: { tlsAsked: boolean; clientCertificate: boolean },
+): TlsProblem | undefined {
+  if (client.tlsAsked && !info.tlsRequired && !info.tlsAvailable)
+    return { kind: 'noTlsOnServer', detail: 'its INFO line says tls_required false, tls_available false' };
+  if (info.tlsVerify)
+    return { kind: client.clientCertificate ? 'clientCertificateRefused' : 'clientCertificateRequired' };
+  return undefined;
 }
 
 /** Host and port of each of the first three `servers` that is a NATS URL (nats:// or tls://). */
