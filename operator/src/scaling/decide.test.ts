@@ -16,10 +16,16 @@ import type { ScalingSpecInput } from './defaults.js';
 import { ADAPTIVE_POLL_SECONDS, allowedQueue, objectiveCapacity } from './objective.js';
 import { hpaLikeSpec, sample, sampleFromTotals, T0 } from './test/fixtures.js';
 import {
+  asyncNatsMessages,
+  jnatsConsume,
+  jnatsFetch,
   natsGoConsume,
   natsGoFetch10,
   natsJsConsume,
   natsJsFetch,
+  natsNetConsume,
+  natsPyFetch,
+  natsPyPush,
   runScenario,
 } from './test/pull-clients.js';
 import type { ScalingHistory, ScalingInput, ScalingSpec } from './types.js';
@@ -1440,8 +1446,16 @@ describe('decide: max_ack_pending against the pull clients people run (issue 10 
     { client: natsJsConsume, maxAckPending: 1000 },
     { client: natsJsFetch, maxAckPending: 1000 },
     { client: natsGoFetch10, maxAckPending: 1000 },
+    { client: natsPyFetch, maxAckPending: 1000 },
+    { client: natsPyPush, maxAckPending: 1000 },
+    { client: asyncNatsMessages, maxAckPending: 1000 },
+    { client: jnatsConsume, maxAckPending: 1000 },
+    { client: jnatsFetch, maxAckPending: 1000 },
+    { client: natsNetConsume, maxAckPending: 1000 },
     { client: natsGoConsume, maxAckPending: 50 },
     { client: natsJsConsume, maxAckPending: 50 },
+    { client: natsPyPush, maxAckPending: 50 },
+    { client: natsNetConsume, maxAckPending: 50 },
   ])(
     '$client.name, max_ack_pending $maxAckPending: reaches the replicas the rate needs and drains',
     (c) => {
@@ -1487,6 +1501,44 @@ describe('decide: max_ack_pending against the pull clients people run (issue 10 
       );
       const late = readings.filter((r) => r.t >= 60);
       expect(late.every((r) => r.pending + r.ackPending <= 160 && r.replicas >= 4)).toBe(true);
+    });
+
+    // The other libraries' default consume paths (test/pull-clients.ts). Sized as fast, but two
+    // shapes drain differently, for reasons in the client, not the policy:
+    // - a push subscriber and NATS.Net ConsumeAsync() (1,000 asked) take all that arrives while one
+    //   replica runs: 300-400 messages sit in its buffer, awaiting ack, and only it can handle them,
+    //   at 20/s less its share of new arrivals; nothing waits at the server (backlogPerReplica 1,000
+    //   says that many in flight is fine).
+    // - with 20 slots, a client with two pull requests out (NATS.Net, jnats consume() re-asking
+    //   before the first is done) gets two turns of the server's queue: the slots spread unevenly,
+    //   a replica does 13-18/s, and 6 (maxReplicas) fall short or drain slowly; the policy measures
+    //   that and asks for more than maxReplicas allows.
+    it.each(
+      [natsPyFetch, natsPyPush, asyncNatsMessages, jnatsConsume, jnatsFetch, natsNetConsume].flatMap(
+        (client) => [1000, 20].map((maxAckPending) => ({ client, maxAckPending })),
+      ),
+    )('$client.name, max_ack_pending $maxAckPending: sized from the arrival rate within a few polls', (c) => {
+      const readings = runScenario({
+        ...c,
+        spec: withScalingDefaults({ minReplicas: 1, maxReplicas: 6, backlogPerReplica: 1000 }),
+        handlerPerSecond: 20,
+        arrival: () => 80,
+        initialReplicas: 1,
+        initialPending: 0,
+        startupSeconds: 3,
+        durationSeconds: 90,
+        pollSeconds: 2,
+      });
+      expect(readings.find((r) => r.replicas >= 4)?.t).toBeLessThanOrEqual(10);
+      expect(readings.find((r) => r.decision.rates.perReplicaPerSecond !== undefined)?.t).toBeLessThanOrEqual(
+        6,
+      );
+      expect(readings.filter((r) => r.t >= 60).every((r) => r.replicas >= 4)).toBe(true);
+      // At the end nothing waits at the server beyond 2 s of arrivals, or the policy asks for more
+      // replicas than maxReplicas allows.
+      const last = readings.at(-1);
+      if (last === undefined) throw new Error('no readings');
+      expect(last.pending <= 160 || last.decision.recommendedReplicas > 6).toBe(true);
     });
   });
 

@@ -1,7 +1,9 @@
 // Prints one policy-fuzzer world's timeline (its spec, segments and every poll: the world's truth,
 // what the policy read and decided) and its violations, to see how a violation came about:
 //   npx tsx operator/src/scaling/test/print-world.ts <seed> [fromSeconds] [toSeconds]
-import { randomWorld, runWorld } from './fuzz-world.js';
+// FUZZ_CLIENT=<name> runs the world with that client (pull-clients.ts, e.g. 'nats.js fetch() loop':
+// how decide.fuzz.test.ts runs its regression worlds) instead of the one it draws.
+import { CLIENTS, randomWorld, runWorld } from './fuzz-world.js';
 import { fifoWaitSeconds, stepViolations, steadyViolations } from './fuzz-invariants.js';
 import { asRateState } from '../rates.js';
 
@@ -13,7 +15,13 @@ if (!Number.isInteger(seed)) {
 }
 const from = Number(fromArg ?? 0);
 const to = Number(toArg ?? Infinity);
-const world = randomWorld(seed);
+const clientName = process.env.FUZZ_CLIENT;
+const client = CLIENTS.find((c) => c.name === clientName);
+if (clientName !== undefined && client === undefined) {
+  console.error(`FUZZ_CLIENT "${clientName}" is none of: ${CLIENTS.map((c) => c.name).join(', ')}`);
+  process.exit(2);
+}
+const world = client === undefined ? randomWorld(seed) : { ...randomWorld(seed), client };
 const run = runWorld(world);
 const { segments, spec, ...rest } = world;
 console.log(JSON.stringify({ ...rest, client: world.client.name }, null, 0));

@@ -1,6 +1,7 @@
 // A small model of JetStream pull clients with their libraries' default prefetch, a consumer and a
 // Deployment, driven by decide(): the table tests of the policy against the clients people run.
-// What it keeps from the real thing (read from the clients' and the server's sources):
+// What it keeps from the real thing (read from the clients' and the server's sources; the default
+// consume path of each library, at the commit named):
 // - nats.go jetstream Consume(): PullMaxMessages 500 per subscriber. Its count of what it awaits
 //   (asked for and not delivered, plus delivered and not yet handled: the count drops after the
 //   handler returns) is topped up to 500 with a new pull request once it falls below 250
@@ -9,6 +10,33 @@
 // - nats.js consume(): max_messages 100, threshold 75 % (jetstream/src/consumer.ts, parseOptions).
 // - nats.js fetch() (max_messages 100) and nats.go Fetch(n) in a loop: ask for a batch, handle it
 //   one by one, ask again when it is done.
+// - nats.py 2.15.0 (nats-io/nats.py 06b6778, nats/src/nats/js/client.py): pull_subscribe() then
+//   fetch() in a loop, fetch(batch=1, timeout=5) by default (PullSubscription.fetch, l. 1053-1101;
+//   _fetch_one sends {"batch": 1, "expires": ...}): one message per round trip, nothing buffered.
+//   jnats ConsumerContext.next() (fetch of 1) and NATS.Net NextAsync() (MaxMsgs = 1,
+//   src/NATS.Client.JetStream/NatsJSConsumer.cs l. 184-210) have the same shape.
+// - nats.py push subscribe(cb, queue=..., durable=...) (client.py l. 299-478): the server pushes up
+//   to the consumer's max_ack_pending (1000 by default) to the deliver group, one member per
+//   message; the client's own bound is pending_msgs_limit 524,288 (DEFAULT_JS_SUB_PENDING_MSGS_LIMIT,
+//   l. 68), far above it; flow_control off by default (l. 310). No pull requests: num_waiting 0.
+//   nats.go's QueueSubscribe on a push consumer is the same shape (real-clients.int runs it).
+// - async-nats 0.49.1 (nats-io/nats.rs d00e6b5, async-nats/src/jetstream/consumer/pull.rs):
+//   Consumer::messages() asks for batch 200 (l. 91-108) and asks for another 200 — added, not
+//   topped up — whenever its count of messages asked for and not yet taken by the caller falls to
+//   batch / 2 = 100 (Stream::poll_next, l. 1131-1153; the count drops as the caller takes each
+//   message, l. 1234): up to 300 asked or buffered. Taken, not handled: one fewer than nats.go's count.
+// - jnats 2.26.3 (nats-io/nats.java 103c365): consume() and iterate() with ConsumeOptions'
+//   DEFAULT_MESSAGE_COUNT 500 and DEFAULT_THRESHOLD_PERCENT 25 (BaseConsumeOptions.java l. 35-41):
+//   re-pull threshold 500 - 125 = 375 (NatsMessageConsumer.java l. 52-56); the count of messages
+//   not yet processed drops after the handler returns (updateProcessed, l. 92-103), and below 375
+//   it is topped up to 500 (rePull, l. 188-201). fetch() with FetchConsumeOptions' defaults asks for
+//   DEFAULT_MESSAGE_COUNT 500 (BaseConsumeOptions.java l. 64-67): a fetch loop of 500.
+// - NATS.Net 3.1 (nats-io/nats.net 0033cfd): ConsumeAsync() with the context's DefaultConsumeOpts
+//   MaxMsgs 1,000 (src/NATS.Client.JetStream/NatsJSOpts.cs l. 57) and ThresholdMsgs MaxMsgs / 2
+//   (Internal/NatsJSOptsDefaults.cs, SetMax); the count drops after the caller's loop body returns
+//   (NatsJSConsumer.cs l. 151-154, Delivered) and at <= 500 it is topped up to 1,000
+//   (Internal/NatsJSConsume.cs l. 539-545). One replica alone can hold all of a default
+//   max_ack_pending (1000).
 // - nats-server (server/consumer.go, v2.12): pull requests wait in one queue; each message goes to
 //   the request at its head, which then moves to the back (waitQueue.pop: one message per turn,
 //   round robin over requests, not replicas); nothing is delivered while max_ack_pending messages
@@ -19,7 +47,8 @@
 //   backlog, max_ack_pending 20): 3 / 6 / 12 / 24 replicas completed 56 / 115 / 223 / 366 msg/s —
 //   more replicas help until they outnumber max_ack_pending, then each adds less.
 // Time advances in 10 ms steps (a slot freed by an ack is refilled within the step, about a
-// round trip); readings are taken every `pollSeconds`, after the server's deliveries of the step.
+// round trip; a fetch loop asks for its next batch in the step after it handled the last, so its
+// round trip is one step); readings are taken every `pollSeconds`, after the server's deliveries of the step.
 
 import { decide, emptyHistory } from '../decide.js';
 import type { BacklogSample, ScalingDecision, ScalingHistory, ScalingSpec } from '../types.js';
@@ -27,12 +56,20 @@ import { T0 } from './fixtures.js';
 
 export interface PullClient {
   name: string;
-  /** Messages the client keeps asked for or buffered. */
+  /** Messages the client keeps asked for or buffered (Infinity: a push consumer's subscriber). */
   prefetch: number;
-  /** Asks again (topping up to `prefetch`) when what it holds or awaits falls to this. */
+  /**
+   * Asks again (topping up to `prefetch`) when what it holds or awaits falls to this. 0: a fetch
+   * loop, which asks for its next batch once it has handled the last.
+   */
   refillAt: number;
   /** Handlers working at once, each on one held message. */
   concurrency: number;
+  /**
+   * A push consumer with a deliver group: the server sends what max_ack_pending allows to the
+   * group's members in turn, with no pull requests (num_waiting stays 0).
+   */
+  push?: true;
 }
 
 export const natsGoConsume: PullClient = {
@@ -59,6 +96,58 @@ export const natsGoFetch10: PullClient = {
   refillAt: 0,
   concurrency: 1,
 };
+
+export const natsPyFetch: PullClient = {
+  name: 'nats.py fetch() loop (batch 1)',
+  prefetch: 1,
+  refillAt: 0,
+  concurrency: 1,
+};
+export const natsPyPush: PullClient = {
+  name: 'nats.py push subscribe(queue)',
+  prefetch: Infinity,
+  refillAt: Infinity,
+  concurrency: 1,
+  push: true,
+};
+export const asyncNatsMessages: PullClient = {
+  name: 'async-nats messages()',
+  prefetch: 300,
+  refillAt: 100,
+  concurrency: 1,
+};
+export const jnatsConsume: PullClient = {
+  name: 'jnats consume()',
+  prefetch: 500,
+  refillAt: 374,
+  concurrency: 1,
+};
+export const jnatsFetch: PullClient = {
+  name: 'jnats fetch() loop',
+  prefetch: 500,
+  refillAt: 0,
+  concurrency: 1,
+};
+export const natsNetConsume: PullClient = {
+  name: 'NATS.Net ConsumeAsync()',
+  prefetch: 1000,
+  refillAt: 500,
+  concurrency: 1,
+};
+
+/** Every default consume path above, once per distinct shape. */
+export const defaultClients: readonly PullClient[] = [
+  natsGoConsume,
+  natsJsConsume,
+  natsJsFetch,
+  natsGoFetch10,
+  natsPyFetch,
+  natsPyPush,
+  asyncNatsMessages,
+  jnatsConsume,
+  jnatsFetch,
+  natsNetConsume,
+];
 
 export interface Scenario {
   client: PullClient;
@@ -148,11 +237,12 @@ export function runScenario(sc: Scenario): Reading[] {
     }
     for (const p of ready) {
       const awaited = p.held + requested(p);
-      if (awaited <= sc.client.refillAt) {
+      // (A push subscriber's one standing "request" awaits Infinity: never a second one.)
+      if (awaited <= sc.client.refillAt && awaited < sc.client.prefetch) {
         const request = {
           pod: p,
           remaining: sc.client.prefetch - awaited,
-          expiresAt: t + REQUEST_EXPIRY_SECONDS,
+          expiresAt: sc.client.push ? Infinity : t + REQUEST_EXPIRY_SECONDS,
         };
         p.requests.push(request);
         queue.push(request);
@@ -185,7 +275,7 @@ export function runScenario(sc: Scenario): Reading[] {
         pending,
         ackPending,
         redelivered: 0,
-        waiting: queue.length,
+        waiting: sc.client.push ? 0 : queue.length,
         deliveredConsumerSeq: delivered,
         deliveredStreamSeq: delivered,
         ackFloorConsumerSeq: delivered - ackPending,
