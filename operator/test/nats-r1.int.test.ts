@@ -68,9 +68,9 @@ describe('a stream whose only replica (R1) is down', () => {
       }
       const shared = await pool.acquire('keeper', servers, creds);
       // The keeper's own: its stream's last state (a default-config stream) and its placement (R1).
-      expect(keptConsumers(shared)).toEqual({ streamStates: 1, placements: 1 });
+      expect(keptConsumers(shared)).toEqual({ streamStates: 1, placements: 1, creationTimes: 1 });
       keeper.close();
-      expect(keptConsumers(shared)).toEqual({ streamStates: 0, placements: 0 });
+      expect(keptConsumers(shared)).toEqual({ streamStates: 0, placements: 0, creationTimes: 0 });
     } finally {
       await pool.closeAll();
       await admin.close();

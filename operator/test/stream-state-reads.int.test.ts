@@ -212,6 +212,21 @@ describe('the stream state read with a backlog reading (default stream config)',
       expect(last?.reason).toContain('not lowered from 2 while the backlog is not known');
     });
 
+    it('a stream deleted and recreated as a mirror under the same name: the next reading knows it is one (before: up to 5 min later)', async () => {
+      // Streams are recreated to change what cannot be edited (retention, mirror): the config read
+      // of the old stream (cached per connection and stream name) must not outlive it.
+      const ref = await streamWith(3);
+      const plain = await read(ref);
+      expect(plain.pending).toBe(3);
+      expect(plain.upstream).toBeUndefined();
+      await jsm.streams.delete(ref.stream);
+      await jsm.streams.add({ name: ref.stream, mirror: { name: streamName('missing') } });
+      await jsm.consumers.add(ref.stream, { durable_name: 'worker', ack_policy: AckPolicy.Explicit });
+      const mirrored = await read(ref);
+      expect(mirrored.pending).toBe(0);
+      expect(mirrored.upstream).toEqual({ unknown: expect.stringContaining('mirror of stream') });
+    });
+
     it('a mirror catching up on 20,000 messages: the lag counts from first contact until caught up, read at every reading', async () => {
       const origin = streamName('statereads');
       const mirror = streamName('statereads');

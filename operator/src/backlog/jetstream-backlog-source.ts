@@ -393,12 +393,39 @@ function isPermissionDenied(err: unknown): err is Error {
   );
 }
 
-/** The stream's config facts, from the cache or one STREAM.INFO request; undefined when not known. */
+/**
+ * Each consumer's creation time (CONSUMER.INFO `created`) at its last reading, by connection. A
+ * stream deleted and recreated under the same name takes its consumers with it, so a consumer read
+ * with another creation time may sit on another stream: streams are recreated to change what cannot
+ * be edited (retention, a mirror), and the config read of the old one must not be used for it.
+ */
+const consumersCreated = new WeakMap<NatsConnection, Map<string, string>>();
+
+/** Whether the consumer was created anew since its last reading on `nc` (and notes this reading's). */
+function consumerRecreated(nc: NatsConnection, ref: ConsumerRef, created: unknown): boolean {
+  // A server that does not say (the field is not checked by consumerInfoProblems): not known.
+  if (typeof created !== 'string' || created === '') return false;
+  let byConsumer = consumersCreated.get(nc);
+  if (!byConsumer) {
+    byConsumer = new Map();
+    consumersCreated.set(nc, byConsumer);
+  }
+  const key = consumerKey(ref);
+  const before = byConsumer.get(key);
+  byConsumer.set(key, created);
+  return before !== undefined && before !== created;
+}
+
+/**
+ * The stream's config facts, from the cache or one STREAM.INFO request; undefined when not known.
+ * Read again at once when the consumer was recreated (consumerRecreated): the stream may be new.
+ */
 async function streamFacts(
   nc: NatsConnection,
   jsm: JetStreamManager,
   ref: ConsumerRef,
   now: number,
+  consumerCreated: unknown,
   onDenied?: (message: string) => void,
 ): Promise<StreamFacts | undefined> {
   let byStream = streamFactsCache.get(nc);
@@ -407,7 +434,8 @@ async function streamFacts(
     streamFactsCache.set(nc, byStream);
   }
   const key = `${ref.domain ?? ''}|${ref.apiPrefix ?? ''}|${ref.stream}`;
-  const cached = byStream.get(key);
+  const recreated = consumerRecreated(nc, ref, consumerCreated);
+  const cached = recreated ? undefined : byStream.get(key);
   if (cached !== undefined) {
     if (cached.reading !== undefined) return cached.reading;
     const ttl = cached.facts?.subjects === undefined ? STREAM_SUBJECTS_RETRY_MS : STREAM_SUBJECTS_TTL_MS;
@@ -939,7 +967,7 @@ export async function readConsumerBacklog(
     // messages consumers hold (from its front, or inside it) — then its state is read with the
     // reading (streamStateFor: not again while nothing the consumer holds moved, on a stream only
     // requests remove from), one STREAM.INFO shared by the consumers of the stream read together.
-    const facts = await streamFacts(nc, jsm, ref, sentAt, options.onStreamInfoDenied);
+    const facts = await streamFacts(nc, jsm, ref, sentAt, info.created, options.onStreamInfoDenied);
     let removals: Parameters<typeof sampleFromConsumerInfo>[3];
     let upstream: UpstreamLag | undefined;
     let limitRemovals: BacklogSample['limitRemovals'];
@@ -1000,14 +1028,14 @@ export async function readConsumerBacklog(
   }
 }
 
-/** A consumer's key in what is kept of its readings on a connection (lastStreamStates, lastPlacements). */
+/** A consumer's key in what is kept of its readings on a connection (lastStreamStates, lastPlacements, consumersCreated). */
 function consumerKey(ref: ConsumerRef): string {
   return `${ref.domain ?? ''}|${ref.apiPrefix ?? ''}|${ref.stream}|${ref.consumer}`;
 }
 
 /**
- * Forgets what is kept of a consumer's readings on a connection — its last stream state and its
- * placement — when the EventConsumer reading it goes (nats-backlog-sources.ts close): both are
+ * Forgets what is kept of a consumer's readings on a connection — its last stream state, its
+ * placement and its creation time — when the EventConsumer reading it goes (nats-backlog-sources.ts close): both are
  * freed with the connection otherwise, and a long-lived shared connection kept an entry for every
  * consumer ever read on it. Another EventConsumer reading the same consumer there only reads the
  * stream's state again at its next reading.
@@ -1015,13 +1043,19 @@ function consumerKey(ref: ConsumerRef): string {
 export function forgetConsumer(nc: NatsConnection, ref: ConsumerRef): void {
   lastStreamStates.get(nc)?.delete(consumerKey(ref));
   lastPlacements.get(nc)?.delete(consumerKey(ref));
+  consumersCreated.get(nc)?.delete(consumerKey(ref));
 }
 
-/** How many consumers' last stream states and placements are kept for a connection (tests). */
-export function keptConsumers(nc: NatsConnection): { streamStates: number; placements: number } {
+/** How many consumers' last stream states, placements and creation times are kept for a connection (tests). */
+export function keptConsumers(nc: NatsConnection): {
+  streamStates: number;
+  placements: number;
+  creationTimes: number;
+} {
   return {
     streamStates: lastStreamStates.get(nc)?.size ?? 0,
     placements: lastPlacements.get(nc)?.size ?? 0,
+    creationTimes: consumersCreated.get(nc)?.size ?? 0,
   };
 }
 
