@@ -5,7 +5,13 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { defaultScalingSpec } from '../../scaling/defaults.js';
-import { EventConsumerSpecSchema, parseEventConsumerSpec, SERVER_SCHEME_RULE } from './event-consumer.js';
+import { Servers } from '@nats-io/nats-core/internal';
+import {
+  EventConsumerSpecSchema,
+  natsServerProblem,
+  parseEventConsumerSpec,
+  SERVER_SCHEME_RULE,
+} from './event-consumer.js';
 import { parseDurationSeconds } from './duration.js';
 import { toScalingSpec, pollIntervalMs } from './scaling-spec.js';
 import { acceptedSpecs, minimalSpec, refusedSpecs } from './test/hostile-specs.js';
@@ -211,6 +217,19 @@ describe('parseEventConsumerSpec', () => {
       { ...minimal, predictive: { maxRelativeError: 2 } },
       'spec.predictive.maxRelativeError',
     ],
+    [
+      'a server port above 65535',
+      { ...minimal, nats: { ...minimal.nats, servers: ['nats://nats.nats.svc:422200'] } },
+      'spec.nats.servers.0',
+    ],
+    [
+      'a server that is not an address (no host)',
+      {
+        scaleTargetRef: minimal.scaleTargetRef,
+        consumers: [{ name: 'a', ...minimal.nats, servers: ['nats://a:4222', 'nats://:4222'] }],
+      },
+      'spec.consumers.0.servers.1',
+    ],
   ])('rejects %s, naming the field', (_what, spec, field) => {
     const parsed = parseEventConsumerSpec(spec);
     expect(parsed.ok).toBe(false);
@@ -306,5 +325,49 @@ describe('parseDurationSeconds', () => {
   });
   it.each(['', '5', 's', '-1s', '5 s', '1d'])('rejects %j', (text) => {
     expect(parseDurationSeconds(text)).toBeUndefined();
+  });
+});
+
+describe('natsServerProblem', () => {
+  // The client's own parse (nats-core's Servers, which connect() uses): a server it cannot read
+  // is refused by the spec, and every server it reads is accepted.
+  const clientRefuses = (server: string): boolean => {
+    try {
+      new Servers().setServers([server]);
+      return false;
+    } catch {
+      return true;
+    }
+  };
+  it.each([
+    'nats://nats.nats.svc:4222',
+    'tls://nats:4222',
+    'nats:4222',
+    'nats',
+    '127.0.0.1',
+    'nats://user:pw@nats:4222',
+    'nats://u:%@127.0.0.1:1',
+    'nats://[::1]:4222',
+    '::1',
+    '[fe80::1]:4222',
+    '::ffff:10.0.0.1',
+    'nats://ünï.example:4222',
+    'NATS://nats:4222',
+    'nats://nats:4222/path?x#y',
+    'nats://nats:0',
+    'nats://nats:65535',
+    'nats://nats:65536',
+    'nats://nats:422200',
+    'nats://:4222',
+    'nats://[::1',
+    '[',
+    '::::',
+    'nats://%zz:4222',
+    'host:abc',
+    'nats.svc:4222:4222',
+    'nats://a@',
+    'nats://nats:80',
+  ])('%s: refused exactly when the client cannot parse it', (server) => {
+    expect(natsServerProblem(server) !== undefined).toBe(clientRefuses(server));
   });
 });

@@ -89,13 +89,50 @@ export const SERVER_SCHEME_RULE =
 const speaksNats = (server: string): boolean =>
   !/^[A-Za-z][-A-Za-z0-9+.]*:\/\//.test(server) || /^(nats|tls):\/\//i.test(server);
 
+/** nats-core's isIPV4OrHostname: an address with '[' or '::', or several ':' and no '.', is IPv6. */
+function ipv4OrHostname(hp: string): boolean {
+  if (hp.includes('[') || hp.includes('::')) return false;
+  return hp.includes('.') || hp.split(':').length <= 2;
+}
+
+/**
+ * Why the NATS client could not read `server` as an address, or undefined when it can: its own
+ * parse, step for step (nats-core 3.4 servers.js hostPort, run by connect() on every server: the
+ * scheme dropped, an IPv4-mapped IPv6 unwrapped, a bare IPv6 bracketed, the port taken after ':' or
+ * ']:', then a URL built). Such a server fails every connect, for good — a port above 65535, no
+ * host, an unclosed '[' — so it is a spec to fix (InvalidSpec), not an outage to count toward
+ * fallback. event-consumer.test.ts checks the two parses agree.
+ */
+export function natsServerProblem(server: string): string | undefined {
+  let hp = server.trim().replace(/^(.*:\/\/)(.*)/, '$2');
+  const mapped = hp.toUpperCase().indexOf('::FFFF:');
+  if (mapped !== -1 && hp.includes('.'))
+    hp = hp
+      .slice(mapped + '::FFFF:'.length)
+      .replace('[', '')
+      .replace(']', '');
+  if (!ipv4OrHostname(hp) && !hp.includes('[')) hp = `[${hp}]`;
+  const portMatch = ipv4OrHostname(hp) ? /(:)(\d+)/.exec(hp) : /(]:)(\d+)/.exec(hp);
+  const port = portMatch?.[2] !== undefined ? Number.parseInt(portMatch[2], 10) : 4222;
+  try {
+    new URL(`${port === 80 ? 'https' : 'http'}://${hp}`);
+    return undefined;
+  } catch (err) {
+    return `the NATS client cannot read ${JSON.stringify(server)} as a server address (${err instanceof Error ? err.message : String(err)}; a port above 65535, no host, an unclosed '[', or user:password@ before a host without a dot does that; the client never uses credentials in a URL, the auth Secret gives them): give host:port, nats://host:port or tls://host:port`;
+  }
+}
+
 /** The fields that say where one JetStream consumer lives and how to reach it. */
 const natsFields = {
   servers: z
     .array(
       text(512)
         .regex(SERVER_PATTERN, 'must be a server URL without whitespace')
-        .refine(speaksNats, { message: SERVER_SCHEME_RULE }),
+        .refine(speaksNats, { message: SERVER_SCHEME_RULE })
+        .superRefine((server, ctx) => {
+          const problem = natsServerProblem(server);
+          if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+        }),
     )
     .min(1)
     .max(16),
