@@ -6,11 +6,12 @@
 // capacity: it stays at one replica and ScalingLimited says why. With overflow or prioritized
 // every client of the group receives messages, so those are scaled from their backlog. On the
 // real stack (real API server, real NATS), the reconciler driven directly.
-import { AckPolicy, type ConsumerConfig } from '@nats-io/jetstream';
+import { AckPolicy, jetstream, type ConsumerConfig } from '@nats-io/jetstream';
 import {
   condition,
   eventConsumerStatus,
   publish,
+  sleep,
   specReplicas,
   streamName,
   useStreamDrill,
@@ -60,5 +61,77 @@ describe('pull consumers with priority groups', () => {
     const limited = condition(status, 'ScalingLimited');
     expect(limited).toMatchObject({ status: 'True', reason: 'PinnedClient' });
     expect(limited?.message).toContain('pinned_client');
+  });
+
+  // Overflow clients that pull with min_pending N get nothing while num_pending is below N
+  // (nats-server server/consumer.go nextWaiting; measured on the pinned nats-server by redteam3,
+  // session 17: three consume({group, min_pending: 100}) clients, 50 pending: nothing delivered in
+  // 3 s, num_waiting 3). The operator cannot see min_pending (it is in the pull requests, not the
+  // consumer's config), and before it scaled such a standing backlog by backlogPerReplica: 10
+  // replicas for 99 pending that none of them can get. What it sees instead: pull requests wait,
+  // messages are pending, max_ack_pending has room, and nothing is delivered across an interval.
+  // One reading cannot show that (the drill of c49a2ab expected 1 replica after the first poll on
+  // that ground alone). So the first reading adds no replicas until the next one, a second later,
+  // shows deliveries or confirms the refusal (scaling/refused-backlog.ts). Once the backlog rises
+  // above min_pending and the clients work it, it is scaled as usual.
+  it('buys no replicas for a backlog the overflow clients cannot take (under their min_pending), and scales once they take it', async () => {
+    const stream = await drill.addStream('minpending');
+    await drill.jsm.consumers.add(stream, {
+      durable_name: 'overflow-min',
+      ack_policy: AckPolicy.Explicit,
+      priority_groups: ['jobs'],
+      priority_policy: 'overflow',
+    });
+    const consumer = await jetstream(drill.nc).consumers.get(stream, 'overflow-min');
+    const clients = await Promise.all(
+      [0, 1, 2].map(() => consumer.consume({ group: 'jobs', min_pending: 100, max_messages: 10 })),
+    );
+    // Handlers of 100 ms: a backlog above min_pending takes the three clients seconds to work.
+    for (const messages of clients)
+      void (async () => {
+        for await (const m of messages) {
+          await sleep(100);
+          m.ack();
+        }
+      })();
+    const limited = async () =>
+      condition(await eventConsumerStatus(drill.ns.name, 'overflow-min'), 'ScalingLimited');
+    try {
+      await publish(drill.nc, stream, 99);
+      await drill.addTarget('overflow-min', stream, { extra: { backlogPerReplica: 10 } });
+      await drill.poll('overflow-min');
+      // Before: 10 at this poll.
+      expect(await specReplicas(drill.ns.name, 'overflow-min')).toBe(1);
+      expect(await limited()).toMatchObject({ status: 'True', reason: 'BacklogUnconfirmed' });
+      await sleep(1100);
+      await drill.poll('overflow-min');
+      const info = await drill.jsm.consumers.info(stream, 'overflow-min');
+      expect({ pending: info.num_pending, delivered: info.delivered.consumer_seq }).toEqual({
+        pending: 99,
+        delivered: 0,
+      });
+      expect(info.num_waiting).toBeGreaterThan(0);
+      // The one replica there is cannot get any of it; ten would not either.
+      expect(await specReplicas(drill.ns.name, 'overflow-min')).toBe(1);
+      const refused = await limited();
+      expect(refused).toMatchObject({ status: 'True', reason: 'BacklogRefused' });
+      expect(refused?.message).toContain('min_pending');
+
+      // 150 more: num_pending is above min_pending, the clients take messages and work them
+      // (about 5 s at 3 × 10/s). Scaled as usual within two polls.
+      await publish(drill.nc, stream, 150);
+      await drill.poll('overflow-min');
+      if ((await specReplicas(drill.ns.name, 'overflow-min')) === 1) {
+        await sleep(1100);
+        await drill.poll('overflow-min');
+      }
+      expect((await drill.jsm.consumers.info(stream, 'overflow-min')).delivered.consumer_seq).toBeGreaterThan(
+        0,
+      );
+      expect(await specReplicas(drill.ns.name, 'overflow-min')).toBeGreaterThan(1);
+      expect((await limited())?.reason).not.toMatch(/^Backlog/);
+    } finally {
+      for (const messages of clients) await messages.close();
+    }
   });
 });

@@ -2189,3 +2189,112 @@ describe('decide: a WorkQueue or Interest stream whose limits remove messages sa
     expect(d.reason).toContain(says);
   });
 });
+
+describe('decide: pull requests that refuse the backlog (overflow clients with min_pending)', () => {
+  // nats-server delivers to an overflow request with min_pending 100 only while num_pending >= 100
+  // (server/consumer.go nextWaiting): three such clients with 99 pending wait and take nothing.
+  const spec = withScalingDefaults({ minReplicas: 0, maxReplicas: 40, backlogPerReplica: 10 });
+  const refusing = (seconds: number, extra = {}) =>
+    sample({ at: s(seconds), pending: 99, waiting: 3, maxAckPending: 1000, ...extra });
+
+  it('adds no replicas for it (before: 1 to 10), says why, and takes replicas bought before down but not to zero', () => {
+    const first = decide(input({ spec, sample: refusing(0), currentReplicas: 1, now: s(0) }));
+    expect(first.desiredReplicas).toBe(1);
+    expect(first.limitedBy).toBe('BacklogUnconfirmed');
+    expect(first.nextPollSeconds).toBeLessThanOrEqual(ADAPTIVE_POLL_SECONDS);
+    const second = decide({
+      spec,
+      sample: refusing(1),
+      currentReplicas: 1,
+      history: first.history,
+      now: s(1),
+    });
+    expect(second.desiredReplicas).toBe(1);
+    expect(second.limitedBy).toBe('BacklogRefused');
+    expect(second.reason).toContain('min_pending');
+    expect(second.reason).toContain('99 pending');
+    // Ten replicas bought for it earlier (a burst above min_pending) go down as the scale-down rules
+    // allow, not to zero while anything is pending.
+    let history = second.history;
+    let current = 10;
+    for (let t = 2; t <= 400; t += 5) {
+      const d = decide({ spec, sample: refusing(t), currentReplicas: current, history, now: s(t) });
+      expect(d.desiredReplicas).toBeLessThanOrEqual(current);
+      expect(d.desiredReplicas).toBeGreaterThanOrEqual(1);
+      current = d.desiredReplicas;
+      history = d.history;
+    }
+    expect(current).toBe(1);
+  });
+
+  it('scales as usual once deliveries resume (the backlog rose above min_pending), and a backlog being worked', () => {
+    // The same readings with no requests waiting are what "as usual" means.
+    const run = (waiting: number) => {
+      let history = emptyHistory();
+      let current = 1;
+      let d: ReturnType<typeof decide> | undefined;
+      const readings = [
+        refusing(0, { waiting }),
+        refusing(1, { waiting }),
+        // 150 more arrived; the clients took 51 of them and hold them.
+        refusing(2, { waiting, pending: 198, ackPending: 51, deliveredConsumerSeq: 51 }),
+      ];
+      for (const reading of readings) {
+        d = decide({ spec, sample: reading, currentReplicas: current, history, now: reading.at });
+        history = d.history;
+        current = d.desiredReplicas;
+      }
+      return d;
+    };
+    const usual = run(0);
+    const resumed = run(3);
+    expect(resumed?.recommendedReplicas).toBe(Math.ceil(249 / 10));
+    expect(resumed?.recommendedReplicas).toBe(usual?.recommendedReplicas);
+    // From the one replica held, within the scale-up step policy.
+    expect(resumed?.desiredReplicas).toBeGreaterThan(10);
+    expect(resumed?.limitedBy).toBe('StepPolicy');
+    // Requests waiting and a backlog, with deliveries since the previous reading.
+    const worked = (waiting: number) =>
+      decide({
+        spec,
+        sample: sample({
+          at: s(1),
+          pending: 300,
+          ackPending: 20,
+          waiting,
+          deliveredConsumerSeq: 120,
+          maxAckPending: 1000,
+        }),
+        currentReplicas: 1,
+        history: {
+          ...emptyHistory(),
+          samples: [sample({ at: s(0), pending: 400, waiting, maxAckPending: 1000 })],
+        },
+        now: s(1),
+      }).desiredReplicas;
+    expect(worked(0)).toBeGreaterThan(1);
+    expect(worked(2)).toBe(worked(0));
+  });
+
+  it('scales at the first reading as usual when no requests wait, or max_ack_pending is full', () => {
+    // Clients still starting, or none: nothing waits at the server.
+    expect(
+      decide(input({ spec, sample: refusing(0, { waiting: 0 }), currentReplicas: 1 })).desiredReplicas,
+    ).toBe(10);
+    // max_ack_pending full: that holds deliveries back, not the requests.
+    const full = refusing(0, { pending: 99, ackPending: 1000, maxAckPending: 1000 });
+    const usual = decide(input({ spec, sample: { ...full, waiting: 0 }, currentReplicas: 1 }));
+    expect(usual.desiredReplicas).toBeGreaterThan(10);
+    expect(decide(input({ spec, sample: full, currentReplicas: 1 })).desiredReplicas).toBe(
+      usual.desiredReplicas,
+    );
+  });
+
+  it('wakes a consumer from zero all the same, and leaves a pinned_client cap in charge', () => {
+    const fromZero = decide(input({ spec, sample: refusing(0), currentReplicas: 0 }));
+    expect(fromZero.desiredReplicas).toBe(1);
+    const pinned = decide(input({ spec, sample: refusing(0, { pinnedClient: true }), currentReplicas: 3 }));
+    expect(pinned.desiredReplicas).toBeLessThan(3);
+    expect(pinned.limitedBy).toBe('PinnedClient');
+  });
+});

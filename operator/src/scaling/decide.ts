@@ -73,6 +73,15 @@
 //    completed while work waited, until an interval completes one): no replicas are added — the
 //    backlog is redeliveries, and more replicas would only fail the same messages faster (KEDA
 //    scales such a consumer to its maximum). Scale-down and the bounds still apply.
+// 3e. Pull requests that refuse the backlog (refused-backlog.ts): requests wait at the server with
+//    messages pending and room under max_ack_pending, and nothing is delivered across an interval.
+//    Examples are overflow clients pulling with min_pending (nats-server delivers to them only
+//    while num_pending >= min_pending), a pull's max_bytes below the message size, or a pinned
+//    client. More replicas pulling the same way would be refused too. So no replicas are added,
+//    and the refused pending messages are left out of the sizing: the count may go down, within
+//    the scale-down rules, to what carries the arrivals and what awaits ack, and never to zero
+//    while anything is pending. A run shorter than an interval (a first reading) is not confirmed
+//    yet. It adds no replicas either, and the next reading comes at once.
 // 4. Zero: leave zero as soon as the backlog exceeds activationBacklog; go to zero only when for
 //    cooldownPeriodSeconds nothing was pending, nothing awaited ack and no message was delivered
 //    between readings (traffic that fast handlers keep at backlog 0 is still traffic).
@@ -123,6 +132,7 @@ import {
   READY_SETTLE_SECONDS,
 } from './rates.js';
 import { asReadinessState, observeReadiness } from './readiness.js';
+import { backlogRefusal } from './refused-backlog.js';
 import type { ReadinessReport, ReadinessState } from './readiness.js';
 import type { RateState } from './rates.js';
 import type {
@@ -372,6 +382,11 @@ function unlearntCapacity(sample: ScalingInput['sample']): string {
   return '';
 }
 
+/** What makes pull requests refuse a backlog, and what to change (ScalingLimited=BacklogRefused). */
+const REFUSAL_CAUSES =
+  "Likely causes: overflow clients pulling with min_pending above num_pending, or with min_ack_pending above num_ack_pending (priority_policy overflow); a pull whose max_bytes is below the message size; a pinned_client group whose pinned client stopped pulling. To have it drained, lower the clients' min_pending or min_ack_pending, raise max_bytes, or unpin (nats consumer unpin)";
+const REFUSAL_CAUSES_SHORT = 'e.g. overflow clients pulling with min_pending above num_pending';
+
 export function decide(input: ScalingInput): ScalingDecision {
   const { spec, sample, now, history } = input;
   const current = wholeNonNegative(input.currentReplicas);
@@ -455,6 +470,18 @@ export function decide(input: ScalingInput): ScalingDecision {
   // Activity: anything pending or awaiting ack, or any delivery since the previous reading, keeps
   // the consumer awake. Deliveries do not activate from zero (no replica of ours consumed them).
   const previousSample = history.samples.at(-1);
+  // Pull requests that wait at the server with messages pending and room under max_ack_pending, and
+  // take none of them (refused-backlog.ts: min_pending on overflow groups, a pull's max_bytes below
+  // the message size, a pinned client). More replicas that pull the same way would take none
+  // either. So no replicas are added for that backlog, and its pending messages are left out of the
+  // sizing: the replicas go to what carries the arrivals and what awaits ack (3e). A run shorter
+  // than an interval (a first reading) is not confirmed yet. It adds no replicas until the next
+  // reading, which comes at once, shows deliveries or confirms it.
+  const refusal = backlogRefusal(history.samples, sample);
+  const refusedPending = refusal?.state === 'refused' ? Math.max(0, sample.pending) : 0;
+  const sizedPending = pending - refusedPending;
+  const sizedBacklog = backlog - refusedPending;
+  const refusalLimit: ScalingLimit = refusal?.state === 'refused' ? 'BacklogRefused' : 'BacklogUnconfirmed';
   const deliveries = previousSample === undefined ? 0 : deliveriesBetween(previousSample, sample);
   const active = backlog > spec.activationBacklog || ackPending > 0 || (current > 0 && deliveries > 0);
   const lastActiveAt = backlog > 0 || deliveries > 0 ? now : (history.lastActiveAt ?? now);
@@ -486,7 +513,7 @@ export function decide(input: ScalingInput): ScalingDecision {
   const perReplica = rates.perReplicaPerSecond;
   const objective = spec.latencyObjectiveSeconds;
   const objectiveMode = objective !== undefined && perReplica !== undefined && perReplica > 0;
-  const backlogReplicas = objectiveMode ? 0 : withTolerance(backlog, backlogPerReplica, current);
+  const backlogReplicas = objectiveMode ? 0 : withTolerance(sizedBacklog, backlogPerReplica, current);
   let rateReplicas: number | undefined;
   let rateText = '';
   const intervalSeconds =
@@ -659,7 +686,8 @@ export function decide(input: ScalingInput): ScalingDecision {
       objectiveSeconds: objective,
       arrivalPerSecond: arrival,
       queue:
-        backlog + Math.min(startupBacklog, Math.max(0, projectedQueue - allowedQueue(objective, arrival))),
+        sizedBacklog +
+        Math.min(startupBacklog, Math.max(0, projectedQueue - allowedQueue(objective, arrival))),
       perReplicaPerSecond: sizingPerReplica,
     });
     rateReplicas = withTolerance(neededPerSecond, sizingPerReplica, current);
@@ -671,7 +699,7 @@ export function decide(input: ScalingInput): ScalingDecision {
     perReplica > 0
   ) {
     const drain = Math.max(1, spec.drainWithinSeconds);
-    const neededPerSecond = arrival * RATE_HEADROOM + drainPerSecond(pending, startupBacklog, drain);
+    const neededPerSecond = arrival * RATE_HEADROOM + drainPerSecond(sizedPending, startupBacklog, drain);
     rateReplicas = withTolerance(neededPerSecond, sizingPerReplica, current);
     const source = recurringUsed
       ? `${fmt(arrival)}/s expected in ${spec.predictive.horizonSeconds}s (seen there in each of the last two ${fmt(((seasonalityState?.periodBuckets ?? 0) * 10) / 60)}-minute cycles)`
@@ -802,7 +830,7 @@ export function decide(input: ScalingInput): ScalingDecision {
         ? objectiveCapacity({
             objectiveSeconds: objective,
             arrivalPerSecond: recentArrival ?? 0,
-            queue: backlog,
+            queue: sizedBacklog,
             perReplicaPerSecond: shownPerReplica,
           })
         : (recentArrival ?? 0) * RATE_HEADROOM;
@@ -872,7 +900,7 @@ export function decide(input: ScalingInput): ScalingDecision {
           ? expiryText
           : unmeasuredReplicas > backlogReplicas
             ? unmeasuredText
-            : `backlog at ${fmt(backlogPerReplica)} per replica needs ${backlogReplicas}${perReplica === undefined ? unlearntCapacity(sample) : ''}${expiringSince !== undefined ? `; ${expiryText}` : ''}`;
+            : `backlog at ${fmt(backlogPerReplica)} per replica needs ${backlogReplicas}${refusedPending > 0 ? ` (the ${fmt(refusedPending)} pending that the waiting pull requests refuse left out)` : ''}${perReplica === undefined ? unlearntCapacity(sample) : ''}${expiringSince !== undefined ? `; ${expiryText}` : ''}`;
 
   // What max_ack_pending lets work in parallel, when that is known (see the header, point 3).
   const ackCap = maxAckPendingCap(spec, sample, rateState, now);
@@ -896,6 +924,7 @@ export function decide(input: ScalingInput): ScalingDecision {
     ackCap?.replicas ?? Infinity,
     oneReceiver !== undefined ? 1 : Infinity,
     paused ? current : Infinity,
+    refusal !== undefined ? current : Infinity,
   );
   // Handlers that fail every message (rates.ts failingSince): nothing acknowledged while messages
   // were redelivered, since this many seconds.
@@ -1010,7 +1039,7 @@ export function decide(input: ScalingInput): ScalingDecision {
           cap < maxReplicas
             ? paused && cap === current
               ? 'ConsumerPaused'
-              : (oneReceiver ?? 'MaxAckPending')
+              : (oneReceiver ?? (refusal !== undefined && cap === current ? refusalLimit : 'MaxAckPending'))
             : 'MaxReplicas';
       else limitedBy = lagHold && desired === lower ? 'UpstreamLagUnknown' : 'MinReplicas';
     } else if (held) limitedBy = 'Stabilization';
@@ -1018,8 +1047,21 @@ export function decide(input: ScalingInput): ScalingDecision {
     else if (failingHold) limitedBy = 'HandlersFailing';
     else if (stepped !== stabilized) limitedBy = 'StepPolicy';
     else if (stabilized !== recommended) limitedBy = 'Stabilization';
+    // A refused backlog is left out of the recommendation itself (3e), so often no bound binds:
+    // say why the pending messages bought no replicas all the same.
+    if (
+      refusal?.state === 'refused' &&
+      current > 0 &&
+      desired <= current &&
+      (limitedBy === undefined ||
+        limitedBy === 'Stabilization' ||
+        limitedBy === 'StepPolicy' ||
+        limitedBy === 'MinReplicas')
+    )
+      limitedBy = 'BacklogRefused';
 
     const action = desired === current ? `keeping ${desired}` : `scaling from ${current} to ${desired}`;
+    const refusedSeconds = refusal?.state === 'refused' ? (sample.at - refusal.since) / 1000 : 0;
     const limits: Record<ScalingLimit, string> = {
       MaxReplicas: `capped by maxReplicas ${maxReplicas}`,
       MinReplicas:
@@ -1034,6 +1076,8 @@ export function decide(input: ScalingInput): ScalingDecision {
       StepPolicy: `step policy allows ${desired} now`,
       ReplicasNotReady: `no replicas added while ${readiness?.overdue ?? 0} of ${current} have not been ready for the readiness deadline (${fmt(readiness?.deadlineSeconds ?? 0)}s)`,
       UpstreamLagUnknown: `not lowered from ${current} while the backlog is not known: ${lagUnknown ?? ''}`,
+      BacklogRefused: `no replicas added for the ${fmt(refusedPending)} pending: for ${fmt(refusedSeconds)}s ${fmt(sample.waiting)} pull requests have waited at the server with room under max_ack_pending and nothing was delivered, so the clients' own pull requests refuse this backlog, and more replicas pulling the same way would be refused too. ${REFUSAL_CAUSES}; it is counted again once deliveries resume`,
+      BacklogUnconfirmed: `no replicas added until a reading shows deliveries: ${fmt(sample.waiting)} pull requests wait at the server with ${fmt(Math.max(0, sample.pending))} pending and room under max_ack_pending, and ${refusal?.state === 'unconfirmed' && !refusal.firstReading ? 'nothing was delivered since the previous reading' : 'this is the first reading'}. A server that delivers to them clears that within milliseconds, and clients that refuse the backlog look like this (${REFUSAL_CAUSES_SHORT}). Reading again in ${ADAPTIVE_POLL_SECONDS}s`,
       Stabilization: held
         ? `the panic window holds ${current} until ${fmt(((panicUntil ?? now) - now) / 1000)}s from now`
         : `the ${stabilized > recommended ? 'scale-down' : 'scale-up'} stabilization window holds ${stabilized}`,
@@ -1101,7 +1145,13 @@ export function decide(input: ScalingInput): ScalingDecision {
     rateState.arrivalPerSecond === undefined || rateState.arrivalPerSecond * ARRIVING_POLL_SECONDS >= 1;
   const adaptivePoll = nextPollSeconds({
     ...(sinceMeasured > 0 ? { lastIntervalSeconds: sinceMeasured } : {}),
-    moving: moved || queueMoved || overObjective || desired !== current || panicHold,
+    moving:
+      moved ||
+      queueMoved ||
+      overObjective ||
+      desired !== current ||
+      panicHold ||
+      refusal?.state === 'unconfirmed',
     arriving,
     maxSeconds: MAX_POLL_SECONDS,
   });

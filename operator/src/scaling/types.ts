@@ -286,7 +286,9 @@ export type ScalingLimit =
   | 'StepPolicy'
   | 'Stabilization'
   | 'ReplicasNotReady'
-  | 'UpstreamLagUnknown';
+  | 'UpstreamLagUnknown'
+  | 'BacklogRefused'
+  | 'BacklogUnconfirmed';
 
 export interface ScalingDecision {
   desiredReplicas: number;

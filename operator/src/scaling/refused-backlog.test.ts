@@ -1,0 +1,58 @@
+import { backlogRefusal, waitsWithBacklog } from './refused-backlog.js';
+import { sample, T0 } from './test/fixtures.js';
+
+const s = (seconds: number): number => T0 + seconds * 1000;
+// Three overflow clients pulling with min_pending 100, 99 pending, nothing delivered yet.
+const refusing = (seconds: number, extra = {}) =>
+  sample({ at: s(seconds), pending: 99, waiting: 3, maxAckPending: 1000, ...extra });
+
+describe('backlogRefusal: pull requests that wait with a backlog and take none of it', () => {
+  it('is unconfirmed on a first reading, refused once a run of readings spans an interval', () => {
+    expect(backlogRefusal([], refusing(0))).toEqual({ state: 'unconfirmed', firstReading: true });
+    expect(backlogRefusal([refusing(0)], refusing(0.5))).toEqual({
+      state: 'unconfirmed',
+      firstReading: false,
+    });
+    expect(backlogRefusal([refusing(0), refusing(0.5)], refusing(1))).toEqual({
+      state: 'refused',
+      since: s(0),
+    });
+    // The run starts at its first reading: an earlier one with no requests waiting is not part of it.
+    const before = sample({ at: s(-5), pending: 99, waiting: 0, maxAckPending: 1000 });
+    expect(backlogRefusal([before, refusing(0)], refusing(2))).toEqual({ state: 'refused', since: s(0) });
+  });
+
+  it('is not a refusal when anything was delivered since the previous reading (a backlog being worked)', () => {
+    const worked = sample({
+      at: s(1),
+      pending: 500,
+      waiting: 2,
+      deliveredConsumerSeq: 40,
+      maxAckPending: 1000,
+    });
+    expect(backlogRefusal([sample({ at: s(0), pending: 540, waiting: 2 })], worked)).toBeUndefined();
+    // Stream sequence alone moving (a redelivery counts in consumer_seq; a recreated consumer may not).
+    expect(
+      backlogRefusal([refusing(0)], refusing(1, { deliveredConsumerSeq: 0, deliveredStreamSeq: 7 })),
+    ).toBeUndefined();
+  });
+
+  it('needs requests waiting, messages pending, room under max_ack_pending and no pause', () => {
+    expect(waitsWithBacklog(refusing(0))).toBe(true);
+    // Clients still starting, or none at all: nothing waits at the server.
+    expect(waitsWithBacklog(refusing(0, { waiting: 0 }))).toBe(false);
+    expect(waitsWithBacklog(refusing(0, { pending: 0 }))).toBe(false);
+    // max_ack_pending full: the server holds deliveries back for that, not the requests.
+    expect(waitsWithBacklog(refusing(0, { ackPending: 1000 }))).toBe(false);
+    expect(waitsWithBacklog(refusing(0, { ackPending: 999 }))).toBe(true);
+    expect(waitsWithBacklog(refusing(0, { maxAckPending: -1, ackPending: 5000 }))).toBe(true);
+    expect(waitsWithBacklog(refusing(0, { paused: true }))).toBe(false);
+    expect(backlogRefusal([refusing(0)], refusing(2, { waiting: 0 }))).toBeUndefined();
+  });
+
+  it('starts over on a recreated consumer', () => {
+    const old = refusing(0, { consumerCreated: '2026-01-01T00:00:00Z' });
+    const recreated = refusing(5, { consumerCreated: '2026-01-01T00:00:04Z' });
+    expect(backlogRefusal([old], recreated)).toEqual({ state: 'unconfirmed', firstReading: true });
+  });
+});

@@ -1,0 +1,94 @@
+// A backlog that the consumer's own waiting pull requests refuse. More replicas that pull the
+// same way would be refused too.
+//
+// nats-server hands a pending message to the next waiting pull request as soon as both exist
+// (server/consumer.go, loopAndGatherMsgs: getNextMsg, then nextWaiting; nats-server v2.12). It
+// skips a request only for a reason inside that request:
+// - Overflow priority groups (priority_policy overflow). A request with min_pending or
+//   min_ack_pending is cycled past unless num_pending >= min_pending or
+//   num_ack_pending >= min_ack_pending (nextWaiting: "If one OR the other limit is exceeded, we
+//   want to fulfill the request"). Three nats.js consume({group, min_pending: 100}) clients with
+//   99 pending: nothing delivered, num_waiting 3 (redteam3, session 17).
+// - A request whose max_bytes is below the message's size. It is closed with "409 Message Size
+//   Exceeds MaxBytes", and its client pulls again.
+// - pinned_client groups. Only the pinned client's requests get messages; the others are cycled
+//   past.
+// A consumer paused on the server delivers to no one either. That case has its own signal
+// (BacklogSample.paused) and is left out here.
+//
+// So the signal is a run of readings that each show requests waiting (num_waiting > 0), messages
+// pending and room under max_ack_pending, with nothing delivered between them
+// (delivered.consumer_seq and stream_seq unchanged). When the run spans at least an interval, the
+// requests refuse that backlog, whatever the reason. When it is shorter (a first reading, or
+// messages that came since the previous one), it is not confirmed yet: the server may be about to
+// deliver them (a burst published just before the reading).
+//
+// Two cases do not match and are scaled as usual:
+// - No requests waiting (num_waiting 0): clients still starting, a consumer with no clients, or
+//   busy clients.
+// - A backlog that deliveries are working through: delivered.consumer_seq moves.
+import { MIN_INTERVAL_SECONDS } from './rates.js';
+import type { BacklogSample } from './types.js';
+
+export type BacklogRefusal =
+  | {
+      /** A run of readings spanning at least an interval: the waiting requests refuse the backlog. */
+      state: 'refused';
+      /** When the run began (ms, the clock of `at`): its first reading. */
+      since: number;
+    }
+  | {
+      /**
+       * The reading shows requests waiting with a backlog, but no interval shows yet whether the
+       * server delivers to them.
+       */
+      state: 'unconfirmed';
+      /** No earlier reading of this consumer (a first reading, or the consumer was recreated). */
+      firstReading: boolean;
+    };
+
+/**
+ * Pull requests wait at the server while messages are pending and max_ack_pending has room, on a
+ * consumer not paused. A server that delivers clears this within milliseconds.
+ */
+export function waitsWithBacklog(sample: BacklogSample): boolean {
+  const roomUnderMaxAckPending = !(sample.maxAckPending > 0 && sample.ackPending >= sample.maxAckPending);
+  return sample.waiting > 0 && sample.pending > 0 && roomUnderMaxAckPending && sample.paused !== true;
+}
+
+/** Nothing was delivered between two readings of the same consumer. */
+function nothingDelivered(before: BacklogSample, after: BacklogSample): boolean {
+  return (
+    before.consumerCreated === after.consumerCreated &&
+    before.deliveredConsumerSeq === after.deliveredConsumerSeq &&
+    before.deliveredStreamSeq === after.deliveredStreamSeq
+  );
+}
+
+/**
+ * Whether the waiting pull requests refuse the backlog at `sample`, given the readings before it
+ * (oldest first). Undefined when the reading shows no such state, or when a delivery since the
+ * previous reading shows that the server delivers.
+ */
+export function backlogRefusal(
+  earlier: readonly BacklogSample[],
+  sample: BacklogSample,
+): BacklogRefusal | undefined {
+  if (!waitsWithBacklog(sample)) return undefined;
+  const previous = earlier.at(-1);
+  if (previous === undefined || previous.consumerCreated !== sample.consumerCreated)
+    return { state: 'unconfirmed', firstReading: true };
+  if (!nothingDelivered(previous, sample)) return undefined;
+  // Walk back over the run: every reading in it waits with a backlog, with nothing delivered since.
+  let since = sample.at;
+  let later = sample;
+  for (let i = earlier.length - 1; i >= 0; i--) {
+    const reading = earlier[i];
+    if (reading === undefined || !waitsWithBacklog(reading) || !nothingDelivered(reading, later)) break;
+    since = reading.at;
+    later = reading;
+  }
+  return (sample.at - since) / 1000 >= MIN_INTERVAL_SECONDS
+    ? { state: 'refused', since }
+    : { state: 'unconfirmed', firstReading: false };
+}
