@@ -172,6 +172,9 @@ describe('a fallen-behind nats.go consumer with every default, then steady traff
       }
       const steady = samples.slice(steadyFrom);
       process.stdout.write(`steady: ${steady.map((s) => `${s.replicas}/${s.backlog}@${s.t}`).join(' ')}\n`);
+      // Why each change was made, from the operator's log (a failure here says which rule moved).
+      const scaled = (operator?.output() ?? '').split('\n').filter((line) => line.includes('"msg":"scaled"'));
+      process.stdout.write(`operator's scale changes:\n${scaled.join('\n')}\n`);
       expect(Math.min(...steady.map((s) => s.replicas))).toBeGreaterThanOrEqual(NEEDED);
       expect(reversals(steady.map((s) => s.replicas))).toBeLessThanOrEqual(1);
     } finally {
