@@ -312,6 +312,30 @@ PY
   log "shellcheck $v: installed"
 }
 
+# nats-py for the nats.py consumer of the real-client matrix (workloads/py-consumer): pip installs
+# the pinned wheel, its sha256 checked, into $bin/nats-py-<version> (PYTHONPATH for the consumer).
+# Pure Python with no required dependencies, so no virtualenv.
+build_nats_py() {
+  local v=$NATS_PY_VERSION dir="$bin/nats-py-$NATS_PY_VERSION" tmp
+  if [ -f "$dir/nats_py-$v.dist-info/METADATA" ] && prints "nats-py $v" env PYTHONPATH="$dir" python3 -c \
+    'from importlib.metadata import version; print("nats-py", version("nats-py"))'; then
+    log "nats-py $v: up to date"; return 0
+  fi
+  tmp=$(mktemp -d)
+  echo "nats-py==$v --hash=sha256:$NATS_PY_SHA256" >"$tmp/requirements.txt"
+  step="pip install nats-py $v into $dir (needs python3 with pip)"
+  log "$step"
+  rm -rf "$dir.tmp"
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-deps --only-binary=:all: \
+    --require-hashes --target "$dir.tmp" -r "$tmp/requirements.txt"
+  rm -rf "$dir" "$tmp"
+  mv "$dir.tmp" "$dir"
+  step="check nats-py $v imports"
+  prints "nats-py $v" env PYTHONPATH="$dir" python3 -c \
+    'import nats; from importlib.metadata import version; print("nats-py", version("nats-py"))'
+  log "nats-py $v: installed"
+}
+
 # The nats.go sample consumer of the real-client matrix (workloads/go-consumer, nats.go pinned in
 # its go.mod). Rebuilt when its sources change: the binary reports the hash it was built from.
 build_go_consumer() {
@@ -329,13 +353,14 @@ build_go_consumer() {
 }
 
 tools=("$@")
-[ ${#tools[@]} -gt 0 ] || tools=(nats etcd kwok helm kubernetes kubelet pause prometheus shellcheck go-consumer)
+[ ${#tools[@]} -gt 0 ] || tools=(nats etcd kwok helm kubernetes kubelet pause prometheus shellcheck go-consumer nats-py)
 start=$SECONDS
 for t in "${tools[@]}"; do
   case $t in
     nats | natscli | etcd | kwok | helm | kubernetes | kubelet | pause | prometheus | shellcheck) "build_$t" ;;
     go-consumer) build_go_consumer ;;
-    *) log "unknown tool '$t' (known: nats natscli etcd kwok helm kubernetes kubelet pause prometheus shellcheck go-consumer; natscli is not built by default)"; exit 2 ;;
+    nats-py) build_nats_py ;;
+    *) log "unknown tool '$t' (known: nats natscli etcd kwok helm kubernetes kubelet pause prometheus shellcheck go-consumer nats-py; natscli is not built by default)"; exit 2 ;;
   esac
 done
 log "all tools ready in $bin ($((SECONDS - start)) s)"

@@ -41,6 +41,16 @@ export function toolPath(name: ToolName): string {
   return p;
 }
 
+/**
+ * Where `hack/tools.sh nats-py` installs the pinned nats-py (NATS_PY_VERSION): a directory for
+ * PYTHONPATH, for the nats.py consumer of the real-client matrix (workloads/py-consumer).
+ */
+export function natsPyDir(): string {
+  const version = pinnedVersions().NATS_PY_VERSION;
+  if (version === undefined) throw new Error('NATS_PY_VERSION is missing from hack/versions.env');
+  return path.join(toolsBin, `nats-py-${version}`);
+}
+
 /** The pinned versions from hack/versions.env (the one place they are written). */
 export function pinnedVersions(): Record<string, string> {
   const text = readFileSync(path.join(repoRoot, 'hack', 'versions.env'), 'utf8');

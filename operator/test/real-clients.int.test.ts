@@ -5,7 +5,10 @@
 //   nats.go QueueSubscribe() bound to a push consumer with a deliver group (the older push API:
 //   the server sends up to max_ack_pending ahead, shared among the group at random, busy or not),
 //   nats.js consume() (100) and a fetch() loop (100)            — workloads/src/pull-consumer,
-// each against the server's default max_ack_pending (1000) and a small one (20). Handlers take
+// each against the server's default max_ack_pending (1000) and a small one (20), and
+//   nats.py's fetch() loop (batch 1, one message per round trip) — workloads/py-consumer,
+// against the default only: it never holds more than one message, so 20 slots bind no sooner
+// than 1000 at these replica counts. Handlers take
 // HANDLER_MS per message, one at a time (20 msg/s per replica); ARRIVAL_PER_SECOND (80) arrive, so
 // NEEDED (4) replicas keep up; maxReplicas is NEEDED + 2 and backlogPerReplica is above what a
 // replica buffers, so the policy must size from the arrival rate at the capacity it measured.
@@ -42,7 +45,7 @@ import { AckPolicy, jetstream, jetstreamManager, type JetStreamManager } from '@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { PodRunner, type RunnerEvent } from '../../loadtest/local/pod-runner.js';
 import { createNamespace, eventually, kubeConfig, testStack } from '../../test/env.js';
-import { toolPath } from '../../hack/stack/tools.js';
+import { natsPyDir, toolPath } from '../../hack/stack/tools.js';
 import type { RunningOperator } from '../src/run-operator.js';
 import {
   closeKubeApi,
@@ -137,6 +140,8 @@ interface Client {
   env: Record<string, string>;
   /** A push consumer with a deliver group (the older push API), instead of a pull consumer. */
   push?: boolean;
+  /** The max_ack_pending values it runs against (default: the server's and SMALL_MAX_ACK_PENDING). */
+  maxAckPendings?: Array<number | undefined>;
 }
 const clients: Client[] = [
   { name: 'nats.go Consume()', command: (go) => [go], env: { PULL_MODE: 'consume' } },
@@ -156,6 +161,12 @@ const clients: Client[] = [
     name: 'nats.js fetch()',
     command: () => ['node', 'dist/workloads/src/pull-consumer/main.js'],
     env: { PULL_MODE: 'fetch' },
+  },
+  {
+    name: 'nats.py fetch() (batch 1)',
+    command: () => ['python3', 'workloads/py-consumer/consumer.py'],
+    env: { PYTHONPATH: natsPyDir() },
+    maxAckPendings: [undefined],
   },
 ];
 const natsGoConsume = clients[0] ?? { name: 'missing', command: () => [], env: {} };
@@ -195,7 +206,7 @@ interface Combo {
 const only = process.env.REAL_CLIENTS_ONLY;
 const allCombos: Combo[] = [
   ...clients.flatMap((client) =>
-    [undefined, SMALL_MAX_ACK_PENDING].map((maxAckPending) => ({
+    (client.maxAckPendings ?? [undefined, SMALL_MAX_ACK_PENDING]).map((maxAckPending) => ({
       client,
       maxAckPending,
       standing: 0,
@@ -316,7 +327,7 @@ interface Outcome {
 
 const toError = (reason: unknown): Error => (reason instanceof Error ? reason : new Error(String(reason)));
 
-describe('the real-client matrix: default settings of nats.go (pull and push) and nats.js', () => {
+describe('the real-client matrix: default settings of nats.go (pull and push), nats.js and nats.py', () => {
   let ns: { name: string; cleanup: () => Promise<void> };
   let nc: NatsConnection;
   let jsm: JetStreamManager;
@@ -360,6 +371,11 @@ describe('the real-client matrix: default settings of nats.go (pull and push) an
     await promisify(execFile)('bash', [path.join(repoRoot, 'hack/tools.sh'), 'go-consumer'], {
       cwd: repoRoot,
       timeout: 600_000,
+    });
+    // And the nats.py consumer's pinned nats-py, installed the same way.
+    await promisify(execFile)('bash', [path.join(repoRoot, 'hack/tools.sh'), 'nats-py'], {
+      cwd: repoRoot,
+      timeout: 300_000,
     });
     const goBinary = toolPath('jetscale-go-consumer');
     const nodeEntry = path.join(repoRoot, 'dist/workloads/src/pull-consumer/main.js');
