@@ -14,7 +14,7 @@
 //   than the objective (it lets a queue stand and grow towards half its worth of arrivals); then
 //   the objective is held instead: with an objective of 30 s or more, nothing completes having
 //   waited longer than it (plus one poll interval: the world's truth is read at polls) unless the
-//   user's limits explain it.
+//   user's limits explain it, or it waited through a start-up from zero longer than the objective.
 // `make test` runs FUZZ_WORLDS worlds (default 30) from seed FUZZ_SEED (default 1); `make
 // fuzz-policy` runs 500 from a fresh seed. A failure names its world's seed, and
 // `FUZZ_SEED=<seed> FUZZ_WORLDS=1 make fuzz-policy` reruns exactly that world, and
