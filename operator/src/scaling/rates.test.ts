@@ -12,7 +12,7 @@ import {
   CAPACITY_PROOF_SECONDS,
 } from './rates.js';
 import type { RateState } from './rates.js';
-import { limitRemovalsPossible, storedBetween } from './rates.js';
+import { HELD_BOUND_READINGS, heldBound, limitRemovalsPossible, storedBetween } from './rates.js';
 import { poisson } from './test/fuzz-world.js';
 import { seededRng } from '../../../test/seeded-rng.js';
 import type { BacklogSample } from './types.js';
@@ -601,6 +601,122 @@ describe('recovery from a capacity figure that is too low (issue 2 of session 11
     expect(run(2, 3, 2)).toBeLessThan(13.4);
     // The control: 2 ready, warm, none beyond them.
     expect(run(2, 2, 2)).toBeCloseTo(20, 6);
+  });
+});
+
+describe("a figure that is too low is raised by what the messages held prove (Little's law, heldBound)", () => {
+  // Replicas sized by a low figure are never busy, and their completions ÷ replicas stay below it:
+  // nothing else raises it. Every completed message was held awaiting ack at least as long as a
+  // handler took over it, so completions ÷ messages held is at least what a handler does.
+  const established = (figure: number, replicas: number): RateState => {
+    const state = observeRates(undefined, sampleFromTotals(T0, 0, 0, 0), replicas);
+    return { ...state, perReplicaPerSecond: figure, perReplicaEvidenceSeconds: 60 };
+  };
+  /**
+   * `replicas` handlers of `perReplica`/s each (one message at a time, FIFO), Poisson arrivals at
+   * `arrival`/s spread round robin, simulated in 10 ms steps and read every `pollSeconds`: the
+   * messages held at a reading are those queued at a replica or in its handler.
+   */
+  function run(opts: {
+    seed: number;
+    figure: number;
+    replicas: number;
+    perReplica: number;
+    arrival: number;
+    seconds: number;
+    pollSeconds?: number;
+  }): number[] {
+    const rng = seededRng(opts.seed);
+    const dt = 0.02;
+    const poll = opts.pollSeconds ?? 1;
+    const queues = Array.from({ length: opts.replicas }, () => ({ held: 0, progress: 0 }));
+    let state = established(opts.figure, opts.replicas);
+    let arrived = 0;
+    let completed = 0;
+    let next = 0;
+    const figures: number[] = [];
+    for (let i = 1; i <= Math.round(opts.seconds / dt); i++) {
+      // Handlers first, then arrivals: a message arriving in this step is held from this reading
+      // on, for the whole 1/perReplica its handler takes.
+      for (const q of queues) {
+        if (q.held === 0) continue;
+        q.progress += opts.perReplica * dt;
+        const done = Math.min(q.held, Math.floor(q.progress + 1e-9));
+        q.held -= done;
+        completed += done;
+        q.progress = q.held === 0 ? 0 : q.progress - done;
+      }
+      const n = poisson(rng, opts.arrival * dt);
+      for (let k = 0; k < n; k++) {
+        const q = queues[next++ % queues.length];
+        if (q !== undefined) q.held++;
+      }
+      arrived += n;
+      const t = i * dt;
+      if (Math.abs(t / poll - Math.round(t / poll)) < dt / 2 / poll) {
+        const held = queues.reduce((sum, q) => sum + q.held, 0);
+        state = observeRates(state, sampleFromTotals(s(t), arrived, completed, held), opts.replicas);
+        figures.push(state.perReplicaPerSecond ?? NaN);
+      }
+    }
+    return figures;
+  }
+
+  it('raises a 1.7/s figure for 5/s handlers that 45 replicas carrying 64.7/s never prove wrong (fuzzer world 40300: before, 1.7/s for good)', () => {
+    const figures = run({
+      seed: 1,
+      figure: 1.7,
+      replicas: 45,
+      perReplica: 5,
+      arrival: 64.7,
+      seconds: 120,
+      pollSeconds: 2,
+    });
+    expect(figures.at(-1)).toBeGreaterThan(3.5);
+    expect(Math.max(...figures)).toBeLessThanOrEqual(5);
+  });
+
+  it('never reads above what a handler does, at any load, poll interval or seed', () => {
+    let highest = 0;
+    // Where the bound is tightest: replicas a third to three quarters busy.
+    for (let seed = 1; seed <= 4; seed++) {
+      for (const [replicas, arrival, poll] of [
+        [10, 20, 1],
+        [4, 15, 2],
+        [30, 40, 5],
+      ] as const) {
+        const figures = run({
+          seed,
+          figure: 0.5,
+          replicas,
+          perReplica: 5,
+          arrival,
+          seconds: 600,
+          pollSeconds: poll,
+        });
+        highest = Math.max(highest, ...figures);
+      }
+    }
+    expect(highest).toBeGreaterThan(2.5);
+    expect(highest).toBeLessThanOrEqual(5);
+  });
+
+  it('proves nothing beyond completions ÷ replicas while each replica holds a message or more', () => {
+    // 3 replicas complete 36/s while holding 10 between them: 12/s each at least, no more.
+    let state = established(4, 3);
+    for (let t = 1; t <= 60; t++)
+      state = observeRates(state, sampleFromTotals(s(t), 10 + 36 * t, 36 * t, 10), 3);
+    expect(state.perReplicaPerSecond).toBeLessThanOrEqual(12 + 1e-9);
+  });
+
+  it('takes no bound from a span that held less than one message on average, or from fewer than HELD_BOUND_READINGS readings', () => {
+    const span = { seconds: 60, completed: 30, replicaSeconds: 600, readings: HELD_BOUND_READINGS };
+    expect(heldBound({ ...span, heldSeconds: 0.9 * 60 })).toBeUndefined();
+    expect(heldBound({ ...span, heldSeconds: 0 })).toBeUndefined();
+    expect(heldBound({ ...span, heldSeconds: 2 * 60, readings: HELD_BOUND_READINGS - 1 })).toBeUndefined();
+    // 10 replicas holding 2 on average, 15 independent looks (30 completed ÷ 2 held): 0.5/s ÷
+    // (2 + 3·√(2/15)) = 0.16/s each at least, where completions ÷ replicas prove 0.05/s.
+    expect(heldBound({ ...span, heldSeconds: 2 * 60 })).toBeCloseTo(0.5 / (2 + 3 * Math.sqrt(2 / 15)), 9);
   });
 });
 
