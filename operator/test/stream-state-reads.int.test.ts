@@ -258,15 +258,14 @@ describe('the stream state read with a backlog reading (default stream config)',
           .map((k) => `${k.pending}+${k.lag}`)
           .join(' ')}\n`,
       );
-      // The consumer's num_pending is read before the stream's lag: copies in between count in
-      // neither (measured: 6,496 + 11,102 of 20,000), never in both. How many fall in between
-      // depends on the time between the two replies: most at first contact, when the copying
-      // starts at full speed (0 + 12,103 once on a loaded machine), so the bound is on the median.
+      // The consumer's num_pending is read before the stream's lag: copies in between counted in
+      // neither (measured: 6,496 + 11,102 of 20,000; 0 + 12,103 at first contact on a loaded
+      // machine). What the stream stored after the consumer's snapshot is counted with the lag now
+      // (copiedSinceConsumerRead), so every reading that knows the lag reads about the whole
+      // origin, and never more (nothing counts in both).
       for (const k of known) expect(k.pending + k.lag).toBeLessThanOrEqual(total);
-      for (const k of catchingUp) expect(k.pending + k.lag).toBeGreaterThan(0);
-      const sums = catchingUp.map((k) => k.pending + k.lag).sort((a, b) => a - b);
-      expect(sums.length).toBeGreaterThan(0);
-      expect(sums[Math.floor(sums.length / 2)]).toBeGreaterThanOrEqual(0.75 * total);
+      expect(catchingUp.length).toBeGreaterThan(0);
+      for (const k of catchingUp) expect(k.pending + k.lag).toBeGreaterThanOrEqual(0.95 * total);
       // A reading that knows no lag lowers nothing; one that knows it sizes for the origin's backlog.
       for (const { sample, decision } of readings) {
         if (sample.upstream !== undefined && 'unknown' in sample.upstream)

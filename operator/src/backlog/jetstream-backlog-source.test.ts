@@ -13,6 +13,7 @@ import {
   streamFirstSeqOf,
   streamSubjectsOf,
   upstreamOf,
+  copiedSinceConsumerRead,
   removingLimitsOf,
   limitedStreamStateOf,
 } from './jetstream-backlog-source.js';
@@ -542,5 +543,34 @@ describe('WorkQueue and Interest streams whose limits remove messages besides ac
     expect(limitedStreamStateOf({ state: { messages: -1, bytes: 0, last_seq: 0 } })).toContain(
       'state.messages',
     );
+  });
+});
+
+describe('copiedSinceConsumerRead: a mirror copies between the CONSUMER.INFO and STREAM.INFO replies', () => {
+  // The consumer's snapshot: 1,400 delivered, 700 pending, so the stream's last sequence was 2,100.
+  const info = (config: Record<string, unknown> = {}): ConsumerInfo =>
+    ({
+      config: { durable_name: 'worker', ...config },
+      delivered: { consumer_seq: 1500, stream_seq: 1400 },
+      num_pending: 700,
+    }) as unknown as ConsumerInfo;
+  const counts = { firstSeq: 1, lastSeq: 2_600, messages: 2_600, numDeleted: 0 };
+
+  it('counts what the stream stored after the consumer was read (in neither num_pending nor the lag)', () => {
+    expect(copiedSinceConsumerRead(info(), false, counts)).toBe(500);
+    expect(copiedSinceConsumerRead(info(), false, { ...counts, lastSeq: 2_100, messages: 2_100 })).toBe(0);
+  });
+
+  it('counts nothing where num_pending is not every message after the delivered sequence', () => {
+    // A filter: other subjects' messages are stored too.
+    expect(copiedSinceConsumerRead(info(), true, counts)).toBe(0);
+    // last_per_subject counts one message a subject.
+    expect(copiedSinceConsumerRead(info({ deliver_policy: 'last_per_subject' }), false, counts)).toBe(0);
+    // Messages removed from the front past the consumer's position (max_age), or from inside.
+    expect(copiedSinceConsumerRead(info(), false, { ...counts, firstSeq: 1_800 })).toBe(0);
+    expect(copiedSinceConsumerRead(info(), false, { ...counts, numDeleted: 3 })).toBe(0);
+    // The stream's counters not read, or behind the consumer's snapshot.
+    expect(copiedSinceConsumerRead(info(), false, undefined)).toBe(0);
+    expect(copiedSinceConsumerRead(info(), false, { ...counts, lastSeq: 2_000 })).toBe(0);
   });
 });

@@ -286,6 +286,28 @@ export function limitedStreamStateOf(info: unknown): LimitedStreamState | string
   return { messages, bytes: st.bytes as number, lastSeq: st.last_seq as number, oldestAgeSeconds };
 }
 
+/**
+ * Messages a mirror or sourced stream stored between the consumer's snapshot and the stream's, read
+ * just after it: copied from the lag the stream's info shows, after num_pending was read, they count
+ * in neither (a mirror catching up on 20,000 read 0 + 12,103 once, at first contact on a loaded
+ * machine). The consumer's snapshot had the stream's last sequence at delivered.stream_seq +
+ * num_pending wherever num_pending is every message stored after the delivered one: a consumer of
+ * every subject (not `filtered`), a deliver policy other than last_per_subject (one message a
+ * subject), and a stream that removed none of them (its first sequence at or below the one after
+ * the delivered one, nothing deleted inside: num_deleted 0). 0 otherwise, or when the stream's
+ * counters are not known.
+ */
+export function copiedSinceConsumerRead(
+  info: ConsumerInfo,
+  filtered: boolean,
+  counts: StreamCounts | undefined,
+): number {
+  if (filtered || counts === undefined || String(info.config.deliver_policy) === 'last_per_subject') return 0;
+  const delivered = info.delivered.stream_seq;
+  if (counts.numDeleted !== 0 || counts.firstSeq > delivered + 1) return 0;
+  return Math.max(0, counts.lastSeq - (delivered + info.num_pending));
+}
+
 /** A stream's state counters, from one STREAM.INFO reply (BacklogSample.stream). */
 export interface StreamCounts {
   firstSeq: number;
@@ -971,9 +993,11 @@ export async function readConsumerBacklog(
     let removals: Parameters<typeof sampleFromConsumerInfo>[3];
     let upstream: UpstreamLag | undefined;
     let limitRemovals: BacklogSample['limitRemovals'];
+    let streamCounts: StreamCounts | undefined;
     const removes = facts !== undefined && (facts.removesHeld || facts.removesInside !== false);
     if (facts !== undefined && (removes || facts.upstream || facts.removingLimits !== undefined)) {
       const state = await streamStateFor(nc, jsm, ref, info, facts, sentAt);
+      streamCounts = state.counts;
       if (removes)
         removals = {
           streamFirstSeq: state.firstSeq,
@@ -983,7 +1007,8 @@ export async function readConsumerBacklog(
             ? { inside: { by: facts.removesInside, counts: state.counts } }
             : {}),
         };
-      // A stream that stopped being a mirror (a user's edit) says so in the same reply.
+      // A stream that stopped being a mirror (a user's edit) says so in the same reply. What it copied
+      // after the consumer was read is still to do: counted with the lag (copiedSinceConsumerRead).
       if (facts.upstream) upstream = state.upstream;
       if (facts.removingLimits !== undefined)
         limitRemovals = {
@@ -996,8 +1021,14 @@ export async function readConsumerBacklog(
     lastPlacements.set(nc, placements);
     if (placement === undefined) placements.delete(consumerKey(ref));
     else placements.set(consumerKey(ref), placement);
+    const read = sampleFromConsumerInfo(info, sentAt, facts?.subjects, removals, upstream);
+    if (read.upstream !== undefined && 'lag' in read.upstream)
+      read.upstream = {
+        ...read.upstream,
+        lag: read.upstream.lag + copiedSinceConsumerRead(info, read.filtered === true, streamCounts),
+      };
     const sample = {
-      ...sampleFromConsumerInfo(info, sentAt, facts?.subjects, removals, upstream),
+      ...read,
       ...(limitRemovals !== undefined ? { limitRemovals } : {}),
       roundTripMs,
     };
