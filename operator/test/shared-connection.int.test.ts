@@ -108,9 +108,21 @@ describe('a shared NATS connection and a hostile EventConsumer', () => {
   it('holds at most the allowed slow reads when requests time out on many connections', async () => {
     // The same unanswered domain, each of A's EventConsumers on its own connection (another user in
     // the URL, as a user or Secret per EventConsumer would be): the per-connection limit never
-    // applies. Before, every one of their reads waited out its timeout on a worker.
+    // applies. Before, every one of their reads waited out its timeout on a worker. R's domain
+    // goes unanswered too, until its JetStream is back (a relay to the real API then answers).
     const sink = await connect({ servers: testStack().natsUrl });
     sink.subscribe('$JS.silent.API.>');
+    let back = false;
+    sink.subscribe('$JS.flaky.API.>', {
+      callback: (_err, m) => {
+        if (!back) return;
+        const subject = m.subject.replace('$JS.flaky.API.', '$JS.API.');
+        void sink.request(subject, m.data).then(
+          (reply) => m.respond(reply.data),
+          () => undefined,
+        );
+      },
+    });
     const pool = new ConnectionPool({ logger: silentLogger, connectTimeoutMs: 5000, maxSlowReads: 2 });
     try {
       const sources = new NatsBacklogSources(pool, { timeoutMs: 2000 });
@@ -124,37 +136,48 @@ describe('a shared NATS connection and a hostile EventConsumer', () => {
           domain: 'silent',
         }),
       );
+      const recovering = sources.open('r/ec', [`nats://r@${host}`], creds, {
+        stream,
+        consumer: 'worker',
+        domain: 'flaky',
+      });
       expect(await healthy.read()).toMatchObject({ ok: true, sample: { pending: 7 } });
-      // First reads: two wait past the second (the slots), two are let go then as Busy (not
-      // toward fallback), their requests going on.
-      const first = await Promise.all(unanswered.map((r) => r.read()));
+      // First reads: two wait past the second (the slots), the other three are let go then as
+      // Busy (not toward fallback), their requests going on.
+      const first = await Promise.all([...unanswered, recovering].map((r) => r.read()));
       expect(first.filter((r) => !r.ok && r.error.kind === 'Unreachable')).toHaveLength(2);
-      expect(first.filter((r) => !r.ok && r.error.kind === 'Busy')).toHaveLength(2);
+      expect(first.filter((r) => !r.ok && r.error.kind === 'Busy')).toHaveLength(3);
       // The let-go requests time out too, a moment later (2 s after they were sent).
       await sleep(500);
 
       // Each last read timed out: two are sent and take the slots at once; the other two are
       // answered at once with their last failure (Unreachable: they count toward fallback).
+      back = true;
       let waitingOver = false;
       const waiting = Promise.all(unanswered.slice(0, 2).map((r) => r.read())).finally(
         () => (waitingOver = true),
       );
-      const repeated = await Promise.all(unanswered.slice(2).map((r) => r.read()));
+      const repeated = await Promise.all([...unanswered.slice(2), recovering].map((r) => r.read()));
       expect(waitingOver).toBe(false);
       for (const r of repeated) {
         expect(r).toMatchObject({ ok: false, error: { kind: 'Unreachable' } });
-        if (!r.ok) expect(r.error.message).toContain('was not sent');
+        if (!r.ok) expect(r.error.message).toContain("answered with the last read's failure");
       }
       expect(await healthy.read()).toMatchObject({ ok: true, sample: { pending: 7 } });
+      // R's request went out all the same, and its JetStream answers again: its next read is sent
+      // and answered, while A's still hold the slots.
+      await sleep(200);
+      expect(await recovering.read()).toMatchObject({ ok: true, sample: { pending: 7 } });
+      expect(waitingOver).toBe(false);
       for (const r of await waiting) {
         expect(r).toMatchObject({ ok: false, error: { kind: 'Unreachable' } });
-        if (!r.ok) expect(r.error.message).not.toContain('was not sent');
+        if (!r.ok) expect(r.error.message).not.toContain("answered with the last read's failure");
       }
-      // With the slots free again, a read is sent (and times out) rather than repeated.
+      // With the slots free again, a read is sent (and times out) rather than answered at once.
       const sent = await unanswered[3]?.read();
       expect(sent).toMatchObject({ ok: false, error: { kind: 'Unreachable' } });
-      if (sent && !sent.ok) expect(sent.error.message).not.toContain('was not sent');
-      for (const r of unanswered) r.close();
+      if (sent && !sent.ok) expect(sent.error.message).not.toContain("answered with the last read's failure");
+      for (const r of [...unanswered, recovering]) r.close();
       healthy.close();
     } finally {
       await pool.closeAll();

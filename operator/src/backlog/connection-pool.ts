@@ -49,8 +49,11 @@
 // - a read whose connection is not up yet is refused as Busy (at once, or when its own second is
 //   up) and its connect goes on in the background, to open the breaker if it fails;
 // - a read of an owner whose last read timed out is answered at once with that failure, which
-//   counts toward fallback as the read would have had it been sent and timed out (Busy would stop
-//   the count: a JetStream outage on many connections would never fall back);
+//   counts toward fallback as the read would have had it waited and timed out (Busy would stop
+//   the count: a JetStream outage on many connections would never fall back); its request still
+//   goes out, in the background, one at a time, so the owner's next read knows whether its NATS
+//   answers again (else one whose JetStream came back would be answered with its old failure for
+//   as long as others kept the slots);
 // - any other read is let go as Busy when its second is up, its request going on: its answer is
 //   what the owner's next read knows of it.
 // Healthy connects and requests take milliseconds and never meet the limit, so a restart's first
@@ -98,6 +101,8 @@ interface PooledConnection {
    * go after waiting that long), with that read's failure when it failed Unreachable.
    */
   slowOwners: Map<string, SlowRead>;
+  /** Requests of each owner still out (a read let go, or a request asked in the background). */
+  requestsOut: Map<string, number>;
   /** A PING round trip in flight after an unanswered request. */
   probing?: Promise<void>;
   /** Called when the breaker opens: each releases one read waiting on the connection. */
@@ -428,7 +433,12 @@ export class ConnectionPool {
       this.connectInBackground(entry);
       return this.fastFailure(entry, 'connecting');
     }
-    if (last !== undefined && slotsTaken) return this.slowAgain(entry, last);
+    if (last !== undefined && slotsTaken) {
+      // Its request still goes out, in the background (one at a time): once its NATS answers in
+      // time again, its next read is sent and waited for, however long others keep the slots.
+      if (!entry.requestsOut.has(owner)) this.ask(entry, owner, send, this.now()).catch(() => undefined);
+      return this.slowAgain(entry, last);
+    }
     const waiting: WaitingRead = { since: this.now(), answeredInTime };
     entry.inFlight.add(waiting);
     let release: () => void = () => undefined;
@@ -438,10 +448,7 @@ export class ConnectionPool {
     // A read let go (its connect or request slow, no slot free) leaves its attempt running: a
     // connect goes on in the background, and a failure opens the breaker (attempt), as if the read
     // had waited; a request's answer is what the owner's next read knows of it.
-    const answered = this.afterReconnect(entry, () => this.attempt(entry, owner, send)).then((outcome) => {
-      if (entry.owners.has(owner)) this.remember(entry, owner, waiting.since, outcome);
-      return outcome;
-    });
+    const answered = this.ask(entry, owner, send, waiting.since);
     answered.catch(() => undefined); // awaited below, unless the read was let go first
     try {
       const outcome = await Promise.race([answered, tripped, slowWait.letGo]);
@@ -460,6 +467,28 @@ export class ConnectionPool {
     }
   }
 
+  /**
+   * Sends the owner's request, counted among its requests out until answered, and remembers the
+   * answer for its next read.
+   */
+  private async ask(
+    entry: PooledConnection,
+    owner: string,
+    send: (nc: NatsConnection) => Promise<BacklogReading>,
+    since: number,
+  ): Promise<BacklogReading> {
+    entry.requestsOut.set(owner, (entry.requestsOut.get(owner) ?? 0) + 1);
+    try {
+      const outcome = await this.afterReconnect(entry, () => this.attempt(entry, owner, send));
+      if (entry.owners.has(owner)) this.remember(entry, owner, since, outcome);
+      return outcome;
+    } finally {
+      const out = (entry.requestsOut.get(owner) ?? 1) - 1;
+      if (out > 0) entry.requestsOut.set(owner, out);
+      else entry.requestsOut.delete(owner);
+    }
+  }
+
   /** What the owner's next read knows of this one: slow (with its failure, if it timed out), or not. */
   private remember(entry: PooledConnection, owner: string, since: number, outcome: BacklogReading): void {
     const failure = !outcome.ok && outcome.error.kind === 'Unreachable' ? outcome.error : undefined;
@@ -471,8 +500,8 @@ export class ConnectionPool {
   /**
    * A read of an owner whose last read was slow, while every slot for slow reads is taken: answered
    * at once, with the last read's failure when it failed (a timeout: it counts toward fallback
-   * again, as the read would have had it been sent and timed out), else as Busy (answered, slowly:
-   * not toward fallback).
+   * again, as the read would have had it waited and timed out), else as Busy (answered, slowly:
+   * not toward fallback). Its request goes on in the background (readOn).
    */
   private slowAgain(entry: PooledConnection, last: SlowRead): BacklogReading {
     const failure = last.failure;
@@ -480,7 +509,7 @@ export class ConnectionPool {
     this.options.metrics?.natsFastFailures.inc({ why: 'repeated' });
     this.options.metrics?.natsRequestDuration.observe({ result: failure.kind }, 0);
     const slowAfterMs = this.options.slowAfterMs ?? 1000;
-    const message = `${failure.message} (this poll's read was not sent: the last one failed so, and ${this.slowReads.size} backlog reads already wait over ${slowAfterMs} ms on NATS across the operator, so this one counts as failed again, toward fallback)`;
+    const message = `${failure.message} (this poll was answered with the last read's failure, at once: ${this.slowReads.size} backlog reads already wait over ${slowAfterMs} ms on NATS across the operator; it counts as failed again, toward fallback, and a request goes on in the background, whose answer the next poll uses)`;
     return {
       ok: false,
       error: new BacklogError(failure.kind, message, failure.where, failure.tls, failure.refusal),
@@ -675,6 +704,7 @@ export class ConnectionPool {
         slowOwners: new Map(),
         waiters: new Set(),
         onDrop: new Set(),
+        requestsOut: new Map(),
       };
       this.pool.set(key, entry);
     }
