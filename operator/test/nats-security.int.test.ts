@@ -30,6 +30,7 @@ import {
   startInProcessOperator,
   streamName,
 } from './harness.js';
+import { TcpProxy } from './tcp-proxy.js';
 import { makeTestPki, type TestPki } from './test-pki.js';
 
 const tlsBlock = (pki: TestPki, verifyClients: boolean): string => `
@@ -219,25 +220,38 @@ describe('NATS with TLS and credentials', () => {
   });
 
   it('a TLS Secret for a server without TLS, on a connect that timed out before the server spoke: told as such, not as unreachable', async () => {
-    // A loaded machine: the client gives up before the server's INFO arrives (here a 1 ms connect
-    // timeout), so the client's own "does not support tls" refusal never comes. Read as unreachable,
-    // it counted toward fallback (nats-security's case above reached fallback's 8 once under load).
-    const servers = [testStack().natsUrl];
-    const credentials = { auth: { kind: 'none' as const }, tls: { ca: pki.ca } };
-    const err = await connect({
-      ...connectionOptions(servers, credentials, 1),
-      maxReconnectAttempts: 0,
-    }).then(
-      async (nc) => {
-        await nc.close();
-        return undefined;
-      },
-      (e: unknown) => e,
-    );
-    expect(endedSilently(err)).toBe(true);
-    const diagnosed = await diagnoseConnectError(err, servers, credentials);
-    expect(diagnosed.kind).toBe('TlsFailed');
-    expect(diagnosed.message).toMatch(/offers no TLS/);
+    // A loaded machine: the client gives up before the server's INFO arrives, so the client's own
+    // "does not support tls" refusal never comes. Read as unreachable, it counted toward fallback
+    // (nats-security's case above reached fallback's 8 once under load). Made certain here by a
+    // proxy that delays the server's bytes by INFO_DELAY_MS, past the client's CONNECT_TIMEOUT_MS
+    // (both timers in this process, the shorter one set first: it always fires first). A bare 1 ms
+    // timeout to the server itself was not certain: on an idle machine the INFO came within it (a
+    // CI rehearsal). The diagnosis then reads the server's INFO directly, as the operator's would
+    // once the moment has passed.
+    const INFO_DELAY_MS = 500;
+    const CONNECT_TIMEOUT_MS = 100;
+    const url = new URL(testStack().natsUrl);
+    const proxy = await TcpProxy.start({ host: url.hostname, port: Number(url.port) });
+    try {
+      proxy.setMode({ kind: 'delay', ms: INFO_DELAY_MS });
+      const credentials = { auth: { kind: 'none' as const }, tls: { ca: pki.ca } };
+      const err = await connect({
+        ...connectionOptions([`nats://127.0.0.1:${proxy.port}`], credentials, CONNECT_TIMEOUT_MS),
+        maxReconnectAttempts: 0,
+      }).then(
+        async (nc) => {
+          await nc.close();
+          return undefined;
+        },
+        (e: unknown) => e,
+      );
+      expect(endedSilently(err)).toBe(true);
+      const diagnosed = await diagnoseConnectError(err, [testStack().natsUrl], credentials);
+      expect(diagnosed.kind).toBe('TlsFailed');
+      expect(diagnosed.message).toMatch(/offers no TLS/);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('a refused token: holds, names the auth Secret, never shows the token', async () => {
