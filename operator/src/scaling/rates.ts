@@ -1542,7 +1542,8 @@ export function observeRates(
       dtSeconds,
       ARRIVAL_TIME_CONSTANT_SECONDS,
     );
-    const storedNow = (sample.limitRemovals?.state?.lastSeq ?? 0) - (last.limitedStream?.lastSeq ?? 0);
+    // Known here: expiredBeforeDelivery counted from the same two sequences.
+    const storedNow = limitedStreamStored(last, sample) ?? 0;
     // Falling behind: work waited at the server throughout, and the stream removed messages (or is
     // at the edge where it does). With nothing waiting at the server the replicas take all that
     // arrives; messages that still expire then do so in their clients' buffers (a buffer longer
@@ -1653,11 +1654,18 @@ export function storedBetween(
   after: Pick<BacklogSample, 'removesHeld' | 'filtered' | 'stream'>,
 ): number | undefined {
   if (after.removesHeld !== true || after.filtered === true) return undefined;
-  const b = before.stream?.lastSeq;
-  const a = after.stream?.lastSeq;
-  if (b === undefined || a === undefined || !Number.isSafeInteger(a) || !Number.isSafeInteger(b) || a < b)
-    return undefined;
-  return a - b;
+  return lastSeqGrowth(before.stream?.lastSeq, after.stream?.lastSeq);
+}
+
+/**
+ * Messages a stream stored between two readings of its last sequence: their difference, when both
+ * are whole numbers (read back from history, the EventConsumer's status: anything else is not
+ * known) and the sequence did not go back (a stream recreated); otherwise undefined.
+ */
+function lastSeqGrowth(before: number | undefined, after: number | undefined): number | undefined {
+  if (before === undefined || after === undefined) return undefined;
+  if (!Number.isSafeInteger(before) || !Number.isSafeInteger(after) || after < before) return undefined;
+  return after - before;
 }
 
 /**
@@ -1875,12 +1883,17 @@ export function expiredBeforeDelivery(
   newDeliveries: number,
 ): number | undefined {
   if (after.filtered === true) return undefined;
-  // Read back from history (the EventConsumer's status): anything but whole numbers is not known.
-  const b = before.limitedStream?.lastSeq;
-  const a = after.limitRemovals?.state?.lastSeq;
-  if (b === undefined || a === undefined || !Number.isSafeInteger(a) || !Number.isSafeInteger(b) || a < b)
-    return undefined;
-  return a - b - newDeliveries - (Math.max(0, after.pending) - Math.max(0, before.pending));
+  const stored = limitedStreamStored(before, after);
+  if (stored === undefined) return undefined;
+  return stored - newDeliveries - (Math.max(0, after.pending) - Math.max(0, before.pending));
+}
+
+/** What a stream with removing limits stored between two readings (lastSeqGrowth). */
+function limitedStreamStored(
+  before: Pick<RateState['last'], 'limitedStream'>,
+  after: Pick<BacklogSample, 'limitRemovals'>,
+): number | undefined {
+  return lastSeqGrowth(before.limitedStream?.lastSeq, after.limitRemovals?.state?.lastSeq);
 }
 
 /**
