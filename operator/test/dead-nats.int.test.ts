@@ -36,6 +36,7 @@ import {
   specReplicas,
   streamName,
   type OperatorProcess,
+  startedMetricsPort,
 } from './harness.js';
 import { histogram, histogramDelta, quantile, sampleSum, shareAtMost } from './metrics-text.js';
 import { SilentServers } from './silent-servers.js';
@@ -117,16 +118,7 @@ describe('one dead NATS among healthy ones', () => {
       JETSCALE_NATS_TIMEOUT_MS: '2000',
       JETSCALE_LOG_LEVEL: 'info',
     });
-    const started = await eventually(
-      'the operator to start',
-      async () =>
-        operator
-          ?.output()
-          .split('\n')
-          .find((l) => l.includes('"operator started"')),
-      60_000,
-    );
-    const port = (JSON.parse(started) as { metricsPort: number }).metricsPort;
+    const port = await startedMetricsPort(operator);
 
     await eventually(
       'the healthy EventConsumer at 3 replicas',
@@ -421,16 +413,7 @@ describe('a tenant whose JetStream requests time out, over many namespaces and c
       JETSCALE_WORKERS: '8',
       JETSCALE_NATS_TIMEOUT_MS: '2000',
     });
-    const started = await eventually(
-      'the operator to start',
-      async () =>
-        operator
-          ?.output()
-          .split('\n')
-          .find((l) => l.includes('"operator started"')),
-      60_000,
-    );
-    const port = (JSON.parse(started) as { metricsPort: number }).metricsPort;
+    const port = await startedMetricsPort(operator);
     await eventually(
       "tenant B's Deployment at 3 replicas",
       async () => ((await specReplicas(tenantB.name, 'payments')) === 3 ? true : undefined),

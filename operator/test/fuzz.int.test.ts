@@ -63,6 +63,7 @@ import {
   specReplicas,
   streamName,
   type OperatorProcess,
+  startedMetricsPort,
 } from './harness.js';
 import { sampleSum } from './metrics-text.js';
 
@@ -229,16 +230,7 @@ describe(`operator fuzz (seed ${seed})`, () => {
       JETSCALE_LEADER_ELECTION: 'false',
       JETSCALE_WORKERS: '8',
     });
-    const started = await eventually(
-      'the operator to start',
-      async () =>
-        operator
-          ?.output()
-          .split('\n')
-          .find((l) => l.includes('"operator started"')),
-      60_000,
-    );
-    const port = (JSON.parse(started) as { metricsPort: number }).metricsPort;
+    const port = await startedMetricsPort(operator);
     const metrics = async (): Promise<string> => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     // 250 messages at 100 per replica: 3 replicas each, and they must stay there.
     for (const name of HEALTHY)

@@ -559,6 +559,20 @@ export function spawnOperator(identity: string, env: Record<string, string>): Op
   return { child, identity, output: () => out, exited, stop };
 }
 
+/** Until the spawned operator has logged "operator started": the port its metrics listen on. */
+export async function startedMetricsPort(operator: OperatorProcess): Promise<number> {
+  const started = await eventually(
+    'the operator to start',
+    async () =>
+      operator
+        .output()
+        .split('\n')
+        .find((l) => l.includes('"operator started"')),
+    60_000,
+  );
+  return (JSON.parse(started) as { metricsPort: number }).metricsPort;
+}
+
 /** The Lease's holder and resourceVersion (which changes at every renewal), or undefined. */
 export async function leaseRecord(
   namespace: string,
