@@ -6,11 +6,13 @@
 //   new consumer's counters restart, and its sequence need not go backwards by the next reading —
 //   here it has already delivered more than the old one did — so the stream's retained messages
 //   must not read as arrivals (before: nothing was published, and the arrival rate read 66/s);
+// - the NATS consumer's filter widened in place (same durable, same creation time, same sequence):
+//   the messages it now covers are backlog, not arrivals (before: 66/s read likewise);
 // - the stream purged: the backlog reads 0 at once, no negative rate;
 // - the Deployment deleted and recreated mid-scale (new uid, replicas 1): while it is gone,
 //   TargetNotFound and no write; once back, it is scaled from the backlog again.
 // (An EventConsumer deleted and recreated: recreate.int.test.ts.)
-import { AckPolicy, DeliverPolicy } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, jetstream } from '@nats-io/jetstream';
 import {
   condition,
   consumeAndAck,
@@ -97,6 +99,45 @@ describe('objects deleted and recreated under the same name while scaling', () =
     expect(await gauge('backlogMessages', 'durable')).toBe(0);
     expect((await arrivalRate('durable')) ?? 0).toBeGreaterThanOrEqual(0);
     expect(condition(await eventConsumerStatus(drill.ns.name, 'durable'), 'Ready')?.status).toBe('True');
+  });
+
+  it('a consumer whose filter is widened in place (same durable, same creation time): the messages it now covers are backlog, not arrivals', async () => {
+    // An application that creates-or-updates its durable on start (nats.go CreateOrUpdateConsumer,
+    // nats.js consumers.update) and whose new version takes one more subject: nats-server 2.10+
+    // edits filter_subject in place, so the consumer keeps its sequence and its creation time,
+    // and num_pending jumps by the stream's retained messages on the subjects it now covers.
+    const stream = streamName('refilter');
+    drill.streams.push(stream);
+    await drill.jsm.streams.add({ name: stream, subjects: [`${stream}.>`] });
+    await drill.jsm.consumers.add(stream, {
+      durable_name: 'worker',
+      ack_policy: AckPolicy.Explicit,
+      ack_wait: 60_000_000_000,
+      filter_subject: `${stream}.event`,
+    });
+    await drill.addTarget('refilter', stream, { consumer: 'worker' });
+    await publish(drill.nc, stream, 100);
+    expect(await consumeAndAck(drill.nc, stream, 'worker', 100)).toBe(100);
+    // Stored after the consumer's position, on a subject it does not take yet.
+    const js = jetstream(drill.nc);
+    await Promise.all(Array.from({ length: 700 }, (_, i) => js.publish(`${stream}.audit`, `a${i}`)));
+    await poll('refilter');
+    await pollAfterASecond('refilter');
+    expect(await arrivalRate('refilter')).toBe(0);
+    const created = (await drill.jsm.consumers.info(stream, 'worker')).created;
+
+    await drill.jsm.consumers.update(stream, 'worker', { filter_subject: `${stream}.*` });
+    const info = await drill.jsm.consumers.info(stream, 'worker');
+    expect(info.created).toBe(created);
+    expect(info.delivered.consumer_seq).toBe(100);
+    expect(info.num_pending).toBe(700);
+    await pollAfterASecond('refilter');
+    // Nothing was published between the readings (before: the 700 read as arrived, ~600/s).
+    expect((await arrivalRate('refilter')) ?? 0).toBe(0);
+    await pollAfterASecond('refilter');
+    expect((await arrivalRate('refilter')) ?? 0).toBe(0);
+    expect(await gauge('backlogMessages', 'refilter')).toBe(700);
+    expect(await specReplicas(drill.ns.name, 'refilter')).toBe(7);
   });
 
   it('a Deployment deleted and recreated mid-scale: no write while it is gone, scaled again once back', async () => {

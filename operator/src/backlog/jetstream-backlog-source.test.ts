@@ -120,6 +120,7 @@ describe('reading a sample from CONSUMER.INFO', () => {
       ackFloorStreamSeq: 1190,
       maxAckPending: 1000,
       filtered: false,
+      consumerFilter: '',
     });
   });
 
@@ -212,6 +213,14 @@ describe('reading a sample from CONSUMER.INFO', () => {
       true,
       false,
     ]);
+    // Its filters, in an order that does not depend on how they were listed (rates.ts restarts
+    // the arrival estimate when they change).
+    const reordered = reply({
+      config: { durable_name: 'worker', filter_subjects: ['ORDERS.us', 'ORDERS.eu'] },
+    });
+    expect(
+      [one, many, reordered, none].map((info) => sampleFromConsumerInfo(info, 0).consumerFilter),
+    ).toEqual(['ORDERS.eu', 'ORDERS.eu ORDERS.us', 'ORDERS.eu ORDERS.us', '']);
     expect(consumerInfoProblems(reply({ config: { durable_name: 'worker', filter_subject: 7 } }))).toEqual([
       'config.filter_subject is 7, not a subject',
     ]);

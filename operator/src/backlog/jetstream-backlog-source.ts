@@ -694,6 +694,7 @@ export function sampleFromConsumerInfo(
     filtered,
     ...(upstream !== undefined ? { upstream: upstreamFor(upstream, filtered, filters) } : {}),
     ...(typeof info.created === 'string' && info.created !== '' ? { consumerCreated: info.created } : {}),
+    consumerFilter: [...filters].sort().join(' '),
     ...(pushWithoutGroup(info) ? { pushWithoutGroup: true } : {}),
     ...(pinsOneClient(info) ? { pinnedClient: true } : {}),
     ...(String(info.config.ack_policy) === 'none' ? { ackNone: true } : {}),

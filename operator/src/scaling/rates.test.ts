@@ -97,6 +97,31 @@ describe('observeRates', () => {
     expect(after.arrivalPerSecond).toBeCloseTo(100, 9);
   });
 
+  it('restarts rates when the consumer’s filter is edited in place (same sequence, same creation time)', () => {
+    // nats-server 2.10+ edits a durable's filter_subject in place: the 700 stored past its position
+    // on the subject it now takes become pending at once. Before: read as 700 arrivals in 1 s.
+    const created = '2026-01-01T00:00:00.000000001Z';
+    const reading = (at: number, pending: number, consumerFilter: string): BacklogSample => ({
+      ...sample({ at, deliveredConsumerSeq: 100, pending }),
+      consumerCreated: created,
+      consumerFilter,
+    });
+    let state: RateState | undefined;
+    state = observeRates(state, reading(T0, 0, 'orders.event'), 1);
+    state = observeRates(state, reading(s(5), 0, 'orders.event'), 1);
+    expect(state.arrivalPerSecond).toBe(0);
+    state = { ...state, perReplicaPerSecond: 20 };
+    const widened = observeRates(state, reading(s(6), 700, 'orders.*'), 1);
+    expect(widened.resetAt).toBe(s(6));
+    expect(widened.arrivalPerSecond).toBeUndefined();
+    expect(widened.perReplicaPerSecond).toBe(20);
+    const after = observeRates(widened, reading(s(11), 700, 'orders.*'), 1);
+    expect(after.arrivalPerSecond).toBe(0);
+    // An unchanged filter: no restart.
+    const same = observeRates(state, reading(s(6), 0, 'orders.event'), 1);
+    expect(same.resetAt).toBeUndefined();
+  });
+
   it('never reports negative arrivals when pending shrinks without deliveries (messages purged)', () => {
     const first = observeRates(undefined, sample({ at: T0, deliveredConsumerSeq: 100, pending: 5000 }), 1);
     const second = observeRates(first, sample({ at: s(5), deliveredConsumerSeq: 100, pending: 0 }), 1);

@@ -240,6 +240,8 @@ export interface RateState {
     redelivered?: number;
     /** The consumer's creation time, when the reading had it (BacklogSample.consumerCreated). */
     consumerCreated?: string;
+    /** The consumer's filter subjects, when the reading had them (BacklogSample.consumerFilter). */
+    consumerFilter?: string;
     /** The consumer was paused on the server at this reading (BacklogSample.paused). */
     paused?: boolean;
     /** The reading's round trip in ms (BacklogSample.roundTripMs). */
@@ -495,6 +497,7 @@ function baseline(
   if (readyFrom !== undefined) last.readyFrom = readyFrom;
   if (readyCohorts !== undefined && readyCohorts.length > 0) last.readyCohorts = readyCohorts;
   if (sample.consumerCreated !== undefined) last.consumerCreated = sample.consumerCreated;
+  if (sample.consumerFilter !== undefined) last.consumerFilter = sample.consumerFilter;
   if (sample.paused === true) last.paused = true;
   if (sample.roundTripMs !== undefined && sample.roundTripMs > 0) last.roundTripMs = sample.roundTripMs;
   if (sample.stream !== undefined) last.stream = { ...sample.stream };
@@ -949,8 +952,8 @@ function isGap(previousIntervalSeconds: number | undefined, dtSeconds: number): 
  * Folds one reading into the estimate. Readings that do not move time forward, or move it by less
  * than MIN_INTERVAL_SECONDS, or whose round trips are too long a share of the interval
  * (ROUND_TRIP_SHARE), are ignored (the same state is returned). When
- * the delivered sequence goes backwards, or the consumer's creation time changes, the consumer was
- * recreated: counters restart, so the
+ * the delivered sequence goes backwards, or the consumer's creation time or filter changes, the
+ * consumer was recreated (or refiltered in place): counters restart, so the
  * arrival and processing estimates restart too (no negative rates), while the per-replica capacity
  * — a property of the workload, not of the consumer — is kept.
  */
@@ -984,12 +987,18 @@ export function observeRates(
   // Recreated: the sequence went backwards, or — when the new consumer has already delivered more
   // than the old one, so it did not — the creation time changed. Counted across the two, the
   // stream's retained messages would read as arrivals (1,950/s in one 1 s interval: rates.test).
+  // A filter edited in place is the same to the counters: the stream's messages past the
+  // consumer's position that the new filter matches become pending at once, and are no arrivals.
   const createdBefore = previous.last.consumerCreated;
+  const filterBefore = previous.last.consumerFilter;
   const recreated =
     sample.deliveredConsumerSeq < previous.last.deliveredConsumerSeq ||
     (createdBefore !== undefined &&
       sample.consumerCreated !== undefined &&
-      sample.consumerCreated !== createdBefore);
+      sample.consumerCreated !== createdBefore) ||
+    (filterBefore !== undefined &&
+      sample.consumerFilter !== undefined &&
+      sample.consumerFilter !== filterBefore);
   if (recreated) {
     const reset: RateState = {
       last: baseline(

@@ -164,6 +164,13 @@ export interface BacklogSample {
    */
   consumerCreated?: string;
   /**
+   * The consumer's filter subjects (config.filter_subject and filter_subjects, sorted, joined by a
+   * space; '' for none), when known. nats-server 2.10+ edits a durable's filter in place: its
+   * sequence and creation time stay, and num_pending jumps to the messages past its position that
+   * the new filter matches (or drops to those the narrower one does).
+   */
+  consumerFilter?: string;
+  /**
    * A push consumer (config.deliver_subject) without config.deliver_group: every subscriber of its
    * deliver subject receives every message (nats.go lets only one bind), so a second replica
    * processes each message again instead of draining faster. decide caps replicas at 1.
