@@ -1,8 +1,8 @@
 // The one-inbox JetStreamPublisher on a real JetStream, with `coalesce` (the gateway's setting): publishes
 // made by many callbacks of one event-loop turn leave in one socket write, each still gets its own ack,
 // and a publish the client refuses fails alone.
-import { jetstreamManager, type JetStreamManager, type PubAck } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { JetStreamApiError, jetstreamManager, type JetStreamManager, type PubAck } from '@nats-io/jetstream';
+import { connect, errors, type NatsConnection } from '@nats-io/transport-node';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -10,7 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { repoRoot } from '../../hack/stack/tools.js';
 import { testStack, uniqueName } from '../../test/env.js';
-import { JetStreamPublisher } from '../src/shared/js-publisher.js';
+import { JetStreamPublisher, publishHeaders } from '../src/shared/js-publisher.js';
 
 const run = promisify(execFile);
 
@@ -96,5 +96,57 @@ describe('JetStreamPublisher with coalesce on a real JetStream', () => {
     expect(outcomes[0]).toBe(`stored ${stream}`);
     expect(outcomes[1]).toMatch(/^refused: .*max_payload/i);
     expect(outcomes[2]).toBe(`stored ${stream}`);
+  });
+
+  it('publishMany answers each message of a batch in order: its ack (duplicate marked) or its own error', async () => {
+    const publisher = new JetStreamPublisher(nc, 5000, { coalesce: true });
+    const data = (s: string) => new TextEncoder().encode(s);
+    const id = uniqueName('many');
+    const { answers, seconds } = await publisher.publishMany([
+      {
+        subject: `${subject}.c`,
+        data: data('first'),
+        headers: publishHeaders(undefined, { msgId: `${id}-1` }),
+      },
+      // The same id again in the same batch: stored once, the second answered as a duplicate of the first.
+      {
+        subject: `${subject}.c`,
+        data: data('again'),
+        headers: publishHeaders(undefined, { msgId: `${id}-1` }),
+      },
+      { subject: `${subject}.c`, data: new Uint8Array((nc.info?.max_payload ?? 1_048_576) + 1) },
+      { subject: `${stream.toLowerCase()}-nowhere.c`, data: data('no stream takes it') },
+      {
+        subject: `${subject}.c`,
+        data: data('wrong stream'),
+        headers: publishHeaders(undefined, { msgId: `${id}-3`, expectedStream: 'NOT_THIS_ONE' }),
+      },
+      {
+        subject: `${subject}.c`,
+        data: data('second'),
+        headers: publishHeaders(undefined, { msgId: `${id}-2` }),
+      },
+    ]);
+    publisher.close();
+    const ack = (a: PubAck | Error | undefined): PubAck => {
+      if (a === undefined || a instanceof Error) throw new Error(`expected an ack, got ${String(a)}`);
+      return a;
+    };
+    const [, , tooLarge, nowhere, wrongStream] = answers;
+    const [first, again, second] = [ack(answers[0]), ack(answers[1]), ack(answers[5])];
+    expect(first.duplicate).toBeFalsy();
+    expect(again).toMatchObject({ stream, seq: first.seq, duplicate: true });
+    expect(second.seq).toBeGreaterThan(first.seq);
+    expect(tooLarge).toBeInstanceOf(Error);
+    expect(String(tooLarge)).toMatch(/max_payload/i);
+    expect(nowhere).toBeInstanceOf(errors.NoRespondersError);
+    expect(wrongStream).toBeInstanceOf(JetStreamApiError);
+    expect((wrongStream as JetStreamApiError).message).toMatch(/expected stream does not match/i);
+    expect(answers).toHaveLength(6);
+    // Each answered message has its own time from send to answer.
+    expect(seconds).toHaveLength(6);
+    expect([...seconds].every((s) => s >= 0 && s < 5)).toBe(true);
+    const stored = await jsm.streams.getMessage(stream, { seq: second.seq });
+    expect(stored?.string()).toBe('second');
   });
 });

@@ -9,7 +9,7 @@ import { errors, type NatsConnection } from '@nats-io/transport-node';
 import type { EncodedEvent } from '../shared/event.js';
 import type { Topology } from '../shared/config.js';
 import type { HistogramSeries } from '../shared/folded-histogram.js';
-import type { JetStreamPublisher } from '../shared/js-publisher.js';
+import { publishHeaders, type JetStreamPublisher, type Publish } from '../shared/js-publisher.js';
 import type { GatewayMetrics } from './metrics.js';
 
 export type PublishFailure = 'unavailable' | 'timeout' | 'overloaded' | 'event_too_large';
@@ -41,7 +41,10 @@ export class EventPublisher {
     return this.connected && !this.nc.isClosed();
   }
 
-  /** Publishes every event concurrently; each outcome says stored (with seq / duplicate) or why not. */
+  /**
+   * Publishes every event at once (publishMany: all in flight together, one promise for the batch); each
+   * outcome says stored (with seq / duplicate) or why not.
+   */
   async publishAll(events: readonly EncodedEvent[]): Promise<PublishOutcome[]> {
     if (!this.available) {
       return events.map((e) => ({
@@ -62,44 +65,22 @@ export class EventPublisher {
     this.inFlight += events.length;
     this.metrics.publishesInFlight.set(this.inFlight);
     try {
-      return await Promise.all(events.map((e) => this.publishOne(e)));
+      const publishes: Publish[] = events.map(({ event, data }) => ({
+        subject: this.topology.eventsSubject(event.aggregateId),
+        data,
+        headers: publishHeaders(undefined, { msgId: event.id, expectedStream: this.topology.eventsStream }),
+      }));
+      const { answers, seconds } = await this.publisher.publishMany(publishes);
+      return events.map(({ event }, i) => {
+        const answer = answers[i] ?? new Error('no answer');
+        if (answer instanceof Error) return failed(event.id, answer);
+        this.publishDuration.observe(seconds[i] ?? 0);
+        // The server leaves `duplicate` out of the ack unless it is true.
+        return { id: event.id, stored: true, seq: answer.seq, duplicate: answer.duplicate === true };
+      });
     } finally {
       this.inFlight -= events.length;
       this.metrics.publishesInFlight.set(this.inFlight);
-    }
-  }
-
-  private async publishOne({ event, data }: EncodedEvent): Promise<PublishOutcome> {
-    const started = performance.now();
-    try {
-      const ack = await this.publisher.publish(
-        this.topology.eventsSubject(event.aggregateId),
-        data,
-        undefined,
-        {
-          msgId: event.id,
-          expectedStream: this.topology.eventsStream,
-        },
-      );
-      this.publishDuration.observe((performance.now() - started) / 1000);
-      // The server leaves `duplicate` out of the ack unless it is true.
-      return { id: event.id, stored: true, seq: ack.seq, duplicate: ack.duplicate === true };
-    } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      const timedOut =
-        err instanceof errors.TimeoutError ||
-        (err instanceof Error && err.cause instanceof errors.TimeoutError);
-      const failure: PublishFailure = timedOut
-        ? 'timeout'
-        : isTooLarge(err)
-          ? 'event_too_large'
-          : 'unavailable';
-      return {
-        id: event.id,
-        stored: false,
-        failure,
-        message: err instanceof JetStreamApiError ? `JetStream: ${message}` : message,
-      };
     }
   }
 
@@ -110,6 +91,18 @@ export class EventPublisher {
       this.metrics.natsConnected.set(this.connected ? 1 : 0);
     }
   }
+}
+
+/** Why an event was not stored: the publish's error, classified for the HTTP answer. */
+function failed(id: string, err: Error): PublishOutcome {
+  const timedOut = err instanceof errors.TimeoutError || err.cause instanceof errors.TimeoutError;
+  const failure: PublishFailure = timedOut ? 'timeout' : isTooLarge(err) ? 'event_too_large' : 'unavailable';
+  return {
+    id,
+    stored: false,
+    failure,
+    message: err instanceof JetStreamApiError ? `JetStream: ${err.message}` : err.message,
+  };
 }
 
 /**

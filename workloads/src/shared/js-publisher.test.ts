@@ -1,6 +1,6 @@
 import { JetStreamApiError } from '@nats-io/jetstream';
 import { errors, headers } from '@nats-io/transport-node';
-import { publishHeaders, pubAckOf } from './js-publisher.js';
+import { EncodedHeaders, OWN_KEYS, publishHeaders, pubAckOf } from './js-publisher.js';
 
 const reply = (body: unknown, code?: number) => ({
   data: new TextEncoder().encode(typeof body === 'string' ? body : JSON.stringify(body)),
@@ -109,6 +109,21 @@ describe('publishHeaders (what the server checks before it stores a publish)', (
     expect(() => natsBytes([['Nats-Msg-Id', 'a\r\nX: y']])).toThrow();
     expect(() => publishHeaders(undefined, { msgId: 'a\r\nX: y' })).toThrow(/cannot contain/);
     expect(() => publishHeaders(undefined, { expectedStream: 'S\n' })).toThrow(/cannot contain/);
+  });
+
+  it('sets only names nats.js accepts (OWN_KEYS, whose names are not checked again per publish)', () => {
+    const all = publishHeaders(
+      { lastSubjectSequence: 1, lastSubjectSequenceSubject: 'log.a.*' },
+      { msgId: 'x', expectedStream: 'S' },
+    );
+    expect(new Set(all?.keys())).toEqual(new Set(OWN_KEYS));
+    for (const k of OWN_KEYS) expect(() => headers().set(k, 'v')).not.toThrow();
+    expect(() => headers().set('Bad:Name', 'v')).toThrow();
+    expect(() => new EncodedHeaders([['Bad:Name', 'v']])).toThrow(/invalid header name/);
+  });
+
+  it('reads values trimmed, as nats.js does', () => {
+    expect(publishHeaders(undefined, { msgId: '  spaced  ' })?.get('Nats-Msg-Id')).toBe('spaced');
   });
 
   it('reads like nats.js headers and cannot be changed after encoding', () => {

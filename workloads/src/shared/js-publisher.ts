@@ -25,11 +25,65 @@ import {
   type NatsConnection,
 } from '@nats-io/transport-node';
 
+/** Who waits for a publish's answer: a publish() promise, or one message's slot of a publishMany(). */
+interface Answered {
+  answer(index: number, result: PubAck | Error): void;
+}
+
 interface Waiting {
   subject: string;
   deadline: number;
-  resolve: (ack: PubAck) => void;
-  reject: (err: Error) => void;
+  to: Answered;
+  /** The message's place in its publishMany() (0 for a publish()). */
+  index: number;
+}
+
+/** A publish() waiting: its promise settles with the answer. */
+class OneAnswer implements Answered {
+  constructor(
+    private readonly resolve: (ack: PubAck) => void,
+    private readonly reject: (err: Error) => void,
+  ) {}
+  answer(_index: number, result: PubAck | Error): void {
+    if (result instanceof Error) this.reject(result);
+    else this.resolve(result);
+  }
+}
+
+/** One message of a publishMany(). */
+export interface Publish {
+  subject: string;
+  data: Uint8Array;
+  /** From publishHeaders(): what the server checks before it stores the message. */
+  headers?: MsgHdrs;
+}
+
+/** What a publishMany() resolves with, by the messages' order. */
+export interface Answers {
+  /** Each message's PubAck, or the error nats.js would raise for its answer (or its timeout). */
+  answers: (PubAck | Error)[];
+  /** Each message's time from its publish call to its answer, in seconds. */
+  seconds: Float64Array;
+}
+
+/** A publishMany() waiting: one promise for all its messages, settled by the last answer. */
+class ManyAnswers implements Answered {
+  private readonly started = performance.now();
+  private left: number;
+  readonly result: Answers;
+
+  constructor(
+    count: number,
+    private readonly resolve: (answers: Answers) => void,
+  ) {
+    this.left = count;
+    this.result = { answers: new Array<PubAck | Error>(count), seconds: new Float64Array(count) };
+  }
+  answer(index: number, result: PubAck | Error): void {
+    this.result.answers[index] = result;
+    this.result.seconds[index] = (performance.now() - this.started) / 1000;
+    if (--this.left === 0) this.resolve(this.result);
+  }
 }
 
 const decoder = new TextDecoder();
@@ -86,6 +140,13 @@ export function publishHeaders(expect?: Expectation, also?: PublishHeaders): Msg
 
 const CR_OR_LF = /[\r\n]/;
 const HEADER_KEY = /^[\x21-\x39\x3b-\x7e]+$/;
+/** The header names publishHeaders() sets (valid by HEADER_KEY: js-publisher.test.ts checks), not tested per publish. */
+export const OWN_KEYS: ReadonlySet<string> = new Set([
+  'Nats-Expected-Last-Subject-Sequence',
+  'Nats-Expected-Last-Subject-Sequence-Subject',
+  'Nats-Msg-Id',
+  'Nats-Expected-Stream',
+]);
 
 /**
  * Publish headers encoded once, into the bytes nats.js's own `MsgHdrsImpl` sends for the same keys and
@@ -101,16 +162,16 @@ export class EncodedHeaders implements MsgHdrs {
 
   constructor(pairs: readonly (readonly [string, string])[]) {
     let s = 'NATS/1.0';
-    const kept: [string, string][] = [];
     for (const [k, v] of pairs) {
-      // As nats.js: a key of printable ASCII but ':', a value without CR or LF (then trimmed).
-      if (!HEADER_KEY.test(k)) throw new Error(`invalid header name ${JSON.stringify(k)}`);
+      // As nats.js: a key of printable ASCII but ':' (the names publishHeaders() sets are), a value
+      // without CR or LF (then trimmed).
+      if (!OWN_KEYS.has(k) && !HEADER_KEY.test(k))
+        throw new Error(`invalid header name ${JSON.stringify(k)}`);
       if (CR_OR_LF.test(v)) throw new Error(`header ${k}: values cannot contain \\r or \\n`);
-      const value = v.trim();
-      kept.push([k, value]);
-      s += `\r\n${k}: ${value}`;
+      s += `\r\n${k}: ${v.trim()}`;
     }
-    this.pairs = kept;
+    // The reading methods' copy trims the values as nats.js's append() does.
+    this.pairs = pairs;
     // Buffer.from: a slice of Node's pool for short strings, not a new ArrayBuffer as TextEncoder makes.
     this.bytes = Buffer.from(`${s}\r\n\r\n`);
   }
@@ -209,12 +270,33 @@ export class JetStreamPublisher {
 
   /** Publishes `data` to `subject` and resolves with the stream's ack (rejects with its error). */
   publish(subject: string, data: Uint8Array, expect?: Expectation, also?: PublishHeaders): Promise<PubAck> {
-    const h = publishHeaders(expect, also);
-    const token = (this.next++).toString(36);
+    const headers = publishHeaders(expect, also);
     return new Promise<PubAck>((resolve, reject) => {
-      this.waiting.set(token, { subject, deadline: performance.now() + this.timeoutMs, resolve, reject });
-      if (!this.coalesce) this.send(subject, data, token, h);
-      else if (this.held.push({ subject, data, token, headers: h }) === 1) setImmediate(this.sendHeld);
+      this.start(
+        subject,
+        data,
+        headers,
+        new OneAnswer(resolve, reject),
+        0,
+        performance.now() + this.timeoutMs,
+      );
+    });
+  }
+
+  /**
+   * Publishes every message at once (all in flight together) and resolves, when the last is answered,
+   * with each message's ack or error in their order: one promise for the lot, where publish() per message
+   * costs a promise, two closures and an async frame each (the gateway's batches). Never rejects.
+   */
+  publishMany(publishes: readonly Publish[]): Promise<Answers> {
+    return new Promise<Answers>((resolve) => {
+      const to = new ManyAnswers(publishes.length, resolve);
+      if (publishes.length === 0) return resolve(to.result);
+      const deadline = performance.now() + this.timeoutMs;
+      for (let i = 0; i < publishes.length; i++) {
+        const p = publishes[i] as Publish;
+        this.start(p.subject, p.data, p.headers, to, i, deadline);
+      }
     });
   }
 
@@ -224,8 +306,23 @@ export class JetStreamPublisher {
     this.held = [];
     for (const [token, w] of this.waiting) {
       this.waiting.delete(token);
-      w.reject(new errors.ClosedConnectionError());
+      w.to.answer(w.index, new errors.ClosedConnectionError());
     }
+  }
+
+  /** Registers a publish's answer and sends it now, or at the turn's end with `coalesce`. */
+  private start(
+    subject: string,
+    data: Uint8Array,
+    headers: MsgHdrs | undefined,
+    to: Answered,
+    index: number,
+    deadline: number,
+  ): void {
+    const token = (this.next++).toString(36);
+    this.waiting.set(token, { subject, deadline, to, index });
+    if (!this.coalesce) this.send(subject, data, token, headers);
+    else if (this.held.push({ subject, data, token, headers }) === 1) setImmediate(this.sendHeld);
   }
 
   /** Sends one publish; a refusal by the client (too large, connection closed) fails that publish only. */
@@ -234,8 +331,9 @@ export class JetStreamPublisher {
       this.nc.publish(subject, data, { reply: this.prefix + token, headers: h });
     } catch (err) {
       const w = this.waiting.get(token);
+      if (!w) return;
       this.waiting.delete(token);
-      w?.reject(err instanceof Error ? err : new Error(String(err)));
+      w.to.answer(w.index, err instanceof Error ? err : new Error(String(err)));
     }
   }
 
@@ -252,9 +350,7 @@ export class JetStreamPublisher {
     const w = this.waiting.get(token);
     if (!w) return; // expired already
     this.waiting.delete(token);
-    const result = pubAckOf(w.subject, msg);
-    if (result instanceof Error) w.reject(result);
-    else w.resolve(result);
+    w.to.answer(w.index, pubAckOf(w.subject, msg));
   }
 
   private expire(): void {
@@ -263,7 +359,7 @@ export class JetStreamPublisher {
       // Same timeout for all, so insertion order is deadline order.
       if (w.deadline > now) break;
       this.waiting.delete(token);
-      w.reject(new errors.TimeoutError());
+      w.to.answer(w.index, new errors.TimeoutError());
     }
   }
 }
