@@ -1,3 +1,5 @@
+import { defaultScaleDown, defaultScaleUp } from '../../operator/src/scaling/defaults.js';
+import { ladder, runRung } from './oracle-gap.js';
 import { OracleAutoscaler } from './oracle.js';
 import { runScenario } from './scenarios.js';
 import type { ClusterView } from './simulator.js';
@@ -85,6 +87,77 @@ describe('oracle', () => {
     expect(o.tick(stale(600))).toBeUndefined();
     expect(o.tick(stale(602))).toBeUndefined();
     expect(o.tick(stale(605))).toBe(60);
+  });
+
+  it('with measuredRate, sizes for the arrivals its readings show, not the true rate', () => {
+    const o = new OracleAutoscaler({
+      trace,
+      workload: defaultWorkload,
+      minReplicas: 0,
+      maxReplicas: 60,
+      foresightSeconds: 0,
+      measuredRate: true,
+      name: 'signal',
+    });
+    // 10 ready replicas do 250/s: no shortfall piles up in what follows.
+    const arrivedBy = (t: number, arrived: number): ClusterView => {
+      const v = view(t, 0, 10);
+      return { ...v, sample: { ...v.sample, deliveredStreamSeq: arrived, deliveredConsumerSeq: arrived } };
+    };
+    // First reading: nothing to measure from, the true 100/s: 100 × 1.2 / 25 = 4.8 → 5.
+    expect(o.desired(arrivedBy(100, 10_000))).toBe(5);
+    // 500 more arrived in the 2 s since: 250/s, though the trace says 100/s: 250 × 1.2 / 25 = 12.
+    expect(o.desired(arrivedBy(102, 10_500))).toBe(12);
+    // 1 s later 25 more, 10 of them pending (pending counts as arrived): 25/s and 10 to drain in 10 s → 2.
+    const v = arrivedBy(103, 10_515);
+    expect(o.desired({ ...v, sample: { ...v.sample, pending: 10 } })).toBe(2);
+  });
+
+  it("with rules, grows and shrinks within jetscale's step policies and windows", () => {
+    const o = new OracleAutoscaler({
+      trace,
+      workload: defaultWorkload,
+      minReplicas: 0,
+      maxReplicas: 60,
+      foresightSeconds: 0,
+      rules: { scaleUp: defaultScaleUp, scaleDown: defaultScaleDown },
+      name: 'steps',
+    });
+    // The spike wants 60 from 2 replicas; 10× or +20 per 15 s allows max(20, 22) = 22.
+    expect(o.tick(view(600, 0, 2))).toBe(22);
+    expect(o.tick(view(610, 0, 22, 2))).toBeUndefined();
+    // 15 s after that step the period starts from 22: 60 allowed.
+    expect(o.tick(view(615.25, 0, 22, 2))).toBe(60);
+    // With 60 ready the spike wants 48; the window still holds the 60 wanted at 615.25 s.
+    expect(o.tick(view(616, 0, 60))).toBeUndefined();
+    // 15 s later only 48 is in the window: down to it (half of 60 would allow 30).
+    expect(o.tick(view(631.25, 0, 60))).toBe(48);
+    expect(o.tick(view(650, 0, 48))).toBeUndefined();
+    // Spike over at 660 s: 5 wanted, but 48 was wanted 11 s ago.
+    expect(o.tick(view(661, 0, 48))).toBeUndefined();
+    // Out of the window: at most half per 15 s, 48 → 24, then nothing until 15 s after that step.
+    expect(o.tick(view(666, 0, 48))).toBe(24);
+    expect(o.tick(view(680, 0, 24))).toBeUndefined();
+    expect(o.tick(view(681.25, 0, 24))).toBe(12);
+  });
+
+  it("the oracle-gap ladder starts at the bench's oracle and ends with jetscale's read, steps and drain", () => {
+    const rungs = ladder();
+    const [oracleRung] = rungs;
+    const last = rungs.at(-1);
+    if (oracleRung === undefined || last === undefined) throw new Error('the ladder has no rungs');
+    expect(oracleRung.name).toBe('oracle');
+    const first = runRung(oracleRung, trace, 3);
+    const bench = runScenario(trace, 'oracle', 3);
+    expect([first.p99WaitSeconds, first.replicaSeconds]).toEqual([
+      bench.p99WaitSeconds,
+      bench.replicaSeconds,
+    ]);
+    // Every rung keeps the ones before it: the last reads stale, polls, measures and steps.
+    expect(last.stalenessSeconds).toBeGreaterThan(0);
+    expect(last.oracle).toMatchObject({ pollSeconds: 2, measuredRate: true, drainSeconds: 30 });
+    expect(last.oracle.rules?.scaleUp).toEqual(defaultScaleUp);
+    expect(last.oracle.rules?.scaleDown).toEqual(defaultScaleDown);
   });
 
   it('bounds what reacting policies can reach on the spike', () => {

@@ -17,6 +17,8 @@
 // bounds. Sizing: enough replicas for the arrival rate with headroom, plus draining — within
 // DRAIN_SECONDS — the backlog that will be there once a pod asked for now is consuming.
 
+import { scaleDownLimit, scaleUpLimit, stabilize } from '../../operator/src/scaling/behavior.js';
+import type { ScalingHistory, ScalingRules } from '../../operator/src/scaling/types.js';
 import type { Autoscaler, ClusterView, WorkloadModel } from './simulator.js';
 import { EPOCH_MS } from './simulator.js';
 import type { Trace } from './traces.js';
@@ -46,6 +48,21 @@ export interface OracleOptions {
    * too early and see it a whole poll late: the bench draws the phase per seed (scenarios.ts).
    */
   pollPhaseSeconds?: number;
+  /**
+   * Sizes for the arrival rate its readings show — the messages that arrived between the previous
+   * reading and this one (delivered + pending grew by them), per second — instead of the trace's
+   * true rate: the signal a real policy has, Poisson noise and a change seen only in the part of
+   * the interval it filled. Its first reading, with nothing before it, takes the true rate.
+   * The oracle-gap ladder's rung "signal" (oracle-gap.ts).
+   */
+  measuredRate?: boolean;
+  /**
+   * Scales within these windows and step policies (operator/src/scaling/behavior.ts, the functions
+   * jetscale runs) instead of up at once and down to the highest size of the last 15 s.
+   */
+  rules?: { scaleUp: ScalingRules; scaleDown: ScalingRules };
+  /** Drains what will have piled up within this many seconds (default ORACLE_DRAIN_SECONDS). */
+  drainSeconds?: number;
   name: string;
 }
 
@@ -53,6 +70,13 @@ export class OracleAutoscaler implements Autoscaler {
   readonly name: string;
   private recent: Array<{ at: number; replicas: number }> = [];
   private nextPollAt: number | undefined;
+  /** The previous reading, for `measuredRate`: when, and the messages that had arrived by then. */
+  private previousReading: { at: number; arrived: number } | undefined;
+  /** For `rules`: recommendations and scale events, as jetscale keeps them. */
+  private history: Pick<ScalingHistory, 'recommendations' | 'scaleEvents'> = {
+    recommendations: [],
+    scaleEvents: [],
+  };
 
   constructor(private readonly options: OracleOptions) {
     this.name = options.name;
@@ -69,9 +93,10 @@ export class OracleAutoscaler implements Autoscaler {
   /** Replicas the oracle wants at this instant, before its scale-down window. */
   desired(view: ClusterView): number {
     const { workload, minReplicas, maxReplicas, foresightSeconds } = this.options;
-    // Polling, it knows the rate when the reading it is shown was taken; otherwise the rate now.
-    const t = ((this.options.pollSeconds ?? 0) > 0 ? view.sample.at : view.now) / 1000 - EPOCH_MS / 1000;
-    const rate = this.rateAhead(t);
+    // It knows the rate when the reading it is shown was taken: now, unless the run makes readings
+    // stale (`oracle-poll`, the ladder's rungs).
+    const t = view.sample.at / 1000 - EPOCH_MS / 1000;
+    const rate = this.options.measuredRate === true ? this.measuredRate(view, t) : this.rateAhead(t);
     const perReplica = workload.serviceRatePerReplica;
     const backlog = Math.max(0, view.sample.pending) + Math.max(0, view.sample.ackPending);
     // With foresight the pods are ready before the load comes, so only today's backlog needs
@@ -79,10 +104,25 @@ export class OracleAutoscaler implements Autoscaler {
     const shortfall = Math.max(0, rate - view.readyReplicas * perReplica);
     const startup = foresightSeconds > 0 ? 0 : workload.startupSeconds.max;
     const backlogThen = backlog + shortfall * startup;
-    const needed = rate * ORACLE_HEADROOM + backlogThen / ORACLE_DRAIN_SECONDS;
+    const needed = rate * ORACLE_HEADROOM + backlogThen / (this.options.drainSeconds ?? ORACLE_DRAIN_SECONDS);
     const lower = rate > 0 || backlog > 0 ? Math.max(1, minReplicas) : minReplicas;
     return Math.max(lower, Math.min(maxReplicas, Math.ceil(needed / perReplica)));
   }
+
+  /** Arrivals per second between the previous reading and this one (the true rate at the first). */
+  private measuredRate(view: ClusterView, t: number): number {
+    const arrived = view.sample.deliveredStreamSeq + Math.max(0, view.sample.pending);
+    const previous = this.previousReading;
+    if (previous === undefined || view.sample.at <= previous.at) {
+      if (previous === undefined) this.previousReading = { at: view.sample.at, arrived };
+      return previous === undefined ? this.rateAhead(t) : this.lastMeasured;
+    }
+    this.previousReading = { at: view.sample.at, arrived };
+    this.lastMeasured = Math.max(0, arrived - previous.arrived) / ((view.sample.at - previous.at) / 1000);
+    return this.lastMeasured;
+  }
+
+  private lastMeasured = 0;
 
   tick(view: ClusterView): number | undefined {
     const poll = this.options.pollSeconds ?? 0;
@@ -92,6 +132,8 @@ export class OracleAutoscaler implements Autoscaler {
       this.nextPollAt += poll * 1000;
     }
     const wanted = this.desired(view);
+    const rules = this.options.rules;
+    if (rules !== undefined) return this.withinRules(view, wanted, rules);
     const cutoff = view.now - ORACLE_SCALE_DOWN_WINDOW_SECONDS * 1000;
     this.recent = this.recent.filter((r) => r.at > cutoff);
     this.recent.push({ at: view.now, replicas: wanted });
@@ -99,6 +141,38 @@ export class OracleAutoscaler implements Autoscaler {
     const desired =
       wanted >= view.specReplicas ? wanted : Math.max(wanted, ...this.recent.map((r) => r.replicas));
     return desired === view.specReplicas ? undefined : desired;
+  }
+
+  /** `wanted` through the windows and step policies, as decide.ts applies them (behavior.ts). */
+  private withinRules(
+    view: ClusterView,
+    wanted: number,
+    rules: { scaleUp: ScalingRules; scaleDown: ScalingRules },
+  ): number | undefined {
+    const now = view.now;
+    const current = view.specReplicas;
+    const { recommendations, scaleEvents } = this.history;
+    // The history a window or a period can still see (the longest of them), then this recommendation.
+    const keep =
+      Math.max(
+        rules.scaleUp.stabilizationWindowSeconds,
+        rules.scaleDown.stabilizationWindowSeconds,
+        ...rules.scaleUp.policies.map((p) => p.periodSeconds),
+        ...rules.scaleDown.policies.map((p) => p.periodSeconds),
+      ) * 1000;
+    const stabilized = stabilize(recommendations, now, current, wanted, rules.scaleUp, rules.scaleDown);
+    const desired =
+      stabilized > current
+        ? Math.min(stabilized, scaleUpLimit(rules.scaleUp, scaleEvents, now, current))
+        : Math.max(stabilized, scaleDownLimit(rules.scaleDown, scaleEvents, now, current));
+    this.history = {
+      recommendations: [...recommendations.filter((r) => r.at > now - keep), { at: now, replicas: wanted }],
+      scaleEvents: [
+        ...scaleEvents.filter((e) => e.at > now - keep),
+        ...(desired !== current ? [{ at: now, from: current, to: desired }] : []),
+      ],
+    };
+    return desired === current ? undefined : desired;
   }
 }
 
