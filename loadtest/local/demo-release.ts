@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { crdEstablished } from '../../hack/stack/crd-established.js';
 import { toolPath } from '../../hack/stack/tools.js';
 import type { HarnessTarget } from '../harness/target.js';
 
@@ -141,14 +142,7 @@ export async function installCrd(kubeconfig: string, repoRoot: string): Promise<
   const kubectl = toolPath('kubectl');
   const crd = path.join(repoRoot, 'manifests', 'crd', 'jetscale.io_eventconsumers.yaml');
   await run(kubectl, ['--kubeconfig', kubeconfig, 'apply', '--server-side', '-f', crd]);
-  await run(kubectl, [
-    '--kubeconfig',
-    kubeconfig,
-    'wait',
-    '--for=condition=Established',
-    '--timeout=60s',
-    'crd/eventconsumers.jetscale.io',
-  ]);
+  await crdEstablished(kubeconfig, 'eventconsumers.jetscale.io');
 }
 
 /** Creates the namespace; one that exists already is fine. */

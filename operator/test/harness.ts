@@ -6,6 +6,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { AckPolicy, jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { crdEstablished } from '../../hack/stack/crd-established.js';
 import { repoRoot, toolPath } from '../../hack/stack/tools.js';
 import { createNamespace, eventually, kubeConfig, testStack } from '../../test/env.js';
 import { compiledOperatorEntry } from './compiled-operator.js';
@@ -57,21 +58,7 @@ export async function installCrd(): Promise<void> {
     ],
     { env },
   );
-  // Not `kubectl wait --for=condition=Established`: it fails at once ("status.conditions accessor
-  // error") when it reads the CRD before the API server has written any condition.
-  await eventually(
-    'the EventConsumer CRD to be Established',
-    async () => {
-      const crd = await kubeApi().request<{
-        status?: { conditions?: Array<{ type?: string; status?: string }> };
-      }>('GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/eventconsumers.jetscale.io');
-      return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')
-        ? true
-        : undefined;
-    },
-    30_000,
-    100,
-  );
+  await crdEstablished(testStack().kubeconfigPath, 'eventconsumers.jetscale.io', 30_000);
 }
 
 export async function createDeployment(namespace: string, name: string, replicas: number): Promise<void> {

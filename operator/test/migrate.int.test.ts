@@ -4,6 +4,7 @@
 // ScaledObjects from the cluster with --from-cluster; and kubectl runs it as a plugin.
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { crdEstablished } from '../../hack/stack/crd-established.js';
 import { createNamespace, testStack } from '../../test/env.js';
 import { ensureCrd, kubectl, kubectlOk } from '../../test/packaging/kube.js';
 import { kubectlPath, repoRoot, run } from '../../test/packaging/support.js';
@@ -74,7 +75,7 @@ describe('jetscale migrate against the real API server', () => {
       await kubectlOk(['create', '-f', '-'], kedaCrd);
       kedaCrdMade = true;
     }
-    await kubectlOk(['wait', '--for=condition=Established', '--timeout=60s', 'crd/scaledobjects.keda.sh']);
+    await crdEstablished(testStack().kubeconfigPath, 'scaledobjects.keda.sh');
     const ns = await createNamespace('migrate');
     try {
       const so = readFileSync(path.join(testdata, 'e2e-fallback-nats.yaml'), 'utf8').replace(

@@ -5,9 +5,7 @@
 // or (when its CRD exists) a KEDA ScaledObject on the target makes the EventConsumer yield.
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-import { toolPath } from '../../hack/stack/tools.js';
+import { crdEstablished } from '../../hack/stack/crd-established.js';
 import { createNamespace, eventually, testStack } from '../../test/env.js';
 import { eventConsumerPath } from '../src/api/v1alpha1/group-version.js';
 import { KubeApiError } from '../src/kube/api-client.js';
@@ -28,8 +26,6 @@ import {
   startInProcessOperator,
   streamName,
 } from './harness.js';
-
-const run = promisify(execFile);
 
 describe('one writer per scale target', () => {
   let ns: { name: string; cleanup: () => Promise<void> };
@@ -346,11 +342,7 @@ describe('one writer per scale target', () => {
           if (!(err instanceof KubeApiError && err.status === 409)) throw err;
         },
       );
-    await run(
-      toolPath('kubectl'),
-      ['wait', '--for=condition=Established', '--timeout=30s', 'crd/scaledobjects.keda.sh'],
-      { env: { ...process.env, KUBECONFIG: testStack().kubeconfigPath } },
-    );
+    await crdEstablished(testStack().kubeconfigPath, 'scaledobjects.keda.sh', 30_000);
     await createDeployment(ns.name, 'queue', 1);
     await kubeApi().request('POST', `/apis/keda.sh/v1alpha1/namespaces/${ns.name}/scaledobjects`, {
       body: {

@@ -3,6 +3,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { crdEstablished } from '../../hack/stack/crd-established.js';
 import { kubeConfig, testStack } from '../env.js';
 import { helmEnv, helmPath, kubectlPath, run, runOk, type RunResult } from './support.js';
 import { testScratchDir } from '../scratch.js';
@@ -43,7 +44,7 @@ export async function ensureCrd(crdFile: string): Promise<void> {
     '-f',
     crdFile,
   ]);
-  await kubectlOk(['wait', '--for=condition=Established', '--timeout=60s', 'crd/eventconsumers.jetscale.io']);
+  await crdEstablished(testStack().kubeconfigPath, 'eventconsumers.jetscale.io');
 }
 
 /**
