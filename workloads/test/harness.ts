@@ -177,7 +177,13 @@ export async function logEntriesById(nc: NatsConnection, config: NatsConfig): Pr
   return counts;
 }
 
-/** Write system calls (socket writes included) a process made so far: `syscw` of /proc/<pid>/io (Linux). */
+/**
+ * Write system calls (socket writes included) a process made so far: `syscw` of /proc/<pid>/io
+ * (Linux). It also holds the lifetime writes of every child the process has reaped (the kernel adds
+ * a child's I/O counters to its parent's when it is reaped): count a process that spawns nothing,
+ * never the jest process, where a child of an earlier file exiting in the window adds all of its
+ * writes at once (ci8: 461 in js-publisher.int's window).
+ */
 export function writeSyscalls(pid: number): number {
   const io = readFileSync(`/proc/${pid}/io`, 'utf8');
   const writes = /^syscw: (\d+)$/m.exec(io)?.[1];
