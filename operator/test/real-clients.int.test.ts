@@ -276,6 +276,8 @@ interface Poll {
   desired: number;
   /** The per-replica capacity the operator estimated at this poll (messages/s), once known. */
   perReplica?: number;
+  /** The policy's reason for `desired` (the trace's `why`). */
+  why?: string;
 }
 
 interface Outcome {
@@ -296,6 +298,8 @@ interface Outcome {
   pollsToNeeded?: number;
   /** Operator polls during the load. */
   polls: number;
+  /** The load's first polls, `current→desired (why, capacity)`: why NEEDED came when it did. */
+  firstPolls: string[];
   /** Seconds into the load of the reading that found the backlog drained. */
   caughtUpAt?: number;
   /**
@@ -349,6 +353,7 @@ describe('the real-client matrix: default settings of nats.go (pull and push), n
         name?: string;
         current?: number;
         desired?: number;
+        why?: unknown;
         rates?: Array<{ perReplicaPerSecond?: number } | null>;
       };
       if (entry.msg !== 'decided' || typeof entry.name !== 'string') return;
@@ -359,6 +364,7 @@ describe('the real-client matrix: default settings of nats.go (pull and push), n
         current: entry.current ?? NaN,
         desired: entry.desired ?? NaN,
         ...(typeof perReplica === 'number' ? { perReplica } : {}),
+        ...(entry.why === undefined ? {} : { why: JSON.stringify(entry.why) }),
       });
       polls.set(entry.name, list);
     } catch {
@@ -498,6 +504,7 @@ describe('the real-client matrix: default settings of nats.go (pull and push), n
       maxReplicas: 0,
       replicasAt: [],
       polls: 0,
+      firstPolls: [],
       backlog: [],
       skippedReadings: 0,
       ackFloorStreamSeq: 0,
@@ -623,6 +630,9 @@ describe('the real-client matrix: default settings of nats.go (pull and push), n
     outcome.stopped = stop ?? '';
     const load = pollsOf(name).filter((p) => p.at >= started && p.at <= stoppedAt);
     outcome.polls = load.length;
+    outcome.firstPolls = load
+      .slice(0, 2 * REACH_POLLS)
+      .map((p) => `${p.current}→${p.desired} (${p.why ?? '?'}, ${p.perReplica?.toFixed(1) ?? '-'}/s)`);
     outcome.maxPerReplica = Math.max(0, ...load.map((p) => p.perReplica ?? 0));
     const estimated = pollsOf(name).filter((p) => p.at <= stoppedAt && p.perReplica !== undefined);
     outcome.maxSettledPerReplica = Math.max(
@@ -664,7 +674,8 @@ describe('the real-client matrix: default settings of nats.go (pull and push), n
       `peak ${Math.max(...o.backlog.map(([, b]) => b))}, drained ${o.drainedAfter?.toFixed(0) ?? '-'} s after (bound ${o.drainBound?.toFixed(0) ?? '-'} s); ` +
       `limited by ${[...o.limitedBy].join(',') || 'nothing'}; redeliveries up to ${o.maxRedeliveryRate.toFixed(0)}/s; capacity up to ${o.maxPerReplica.toFixed(1)}/s a replica (${o.maxSettledPerReplica.toFixed(1)}/s from estimate ${ESTIMATE_POLLS}); ${o.stored} stored of ${o.standing + o.published} published ` +
       `(${o.publishFailures} acks missed), ${o.skippedReadings} readings skipped; ` +
-      `replicas ${o.replicasAt.map(([t, r]) => `${r}@${t}s`).join(' ')}\n`
+      `replicas ${o.replicasAt.map(([t, r]) => `${r}@${t}s`).join(' ')}; ` +
+      `first polls ${o.firstPolls.join(' ')}\n`
     );
   }
 
