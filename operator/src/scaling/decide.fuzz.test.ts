@@ -21,7 +21,7 @@
 // `npx tsx operator/src/scaling/test/print-world.ts <seed> [from] [to]` prints its timeline: every
 // poll's truth, reading, rates and decision, and its violations.
 
-import { randomWorld, runWorld } from './test/fuzz-world.js';
+import { randomWorld, runWorld, SLOW_READINGS } from './test/fuzz-world.js';
 import type { World } from './test/fuzz-world.js';
 import { stepViolations, steadyViolations } from './test/fuzz-invariants.js';
 import { natsGoConsume, natsGoFetch10, natsJsConsume, natsJsFetch } from './test/pull-clients.js';
@@ -112,5 +112,36 @@ describe(`decide under random users, clients and traffic (seeds ${FIRST_SEED}…
       expect(polls).toBeGreaterThan(SEEDS * 100);
     },
     60_000 + SEEDS * 5_000,
+  );
+
+  // The same worlds read by an operator whose readings are sometimes answered late (a stalled
+  // process, a slow link): rates.ts times no interval by a reading whose round trip is too long a
+  // share of it, and restarts one whose start was (restartInterval). A third as many worlds.
+  const SLOW_WORLDS = Math.max(1, Math.round(SEEDS / 3));
+  it(
+    `never scales wrongly with readings answered up to ${SLOW_READINGS.maxSeconds} s late (${SLOW_WORLDS} worlds)`,
+    () => {
+      const violations: string[] = [];
+      let polls = 0;
+      let late = 0;
+      for (let i = 0; i < SLOW_WORLDS; i++) {
+        const world: World = {
+          ...randomWorld(FIRST_SEED + i),
+          slowReadings: SLOW_READINGS,
+        };
+        const run = runWorld(world);
+        polls += run.steps.length;
+        late += run.steps.filter((s) => (s.sample.roundTripMs ?? 0) > 0).length;
+        violations.push(
+          ...[...stepViolations(run), ...steadyViolations(run)].map((v) => `(slow readings) ${v}`),
+        );
+      }
+      if (violations.length > 0)
+        throw new Error(
+          `${violations.length} violations in ${SLOW_WORLDS} worlds with slow readings (FUZZ_SLOW=1 for print-world) (${polls} polls, ${late} late); first ones:\n${violations.slice(0, 12).join('\n\n')}`,
+        );
+      expect(late).toBeGreaterThan(0);
+    },
+    60_000 + SLOW_WORLDS * 5_000,
   );
 });

@@ -797,6 +797,34 @@ describe('a reading answered late (a leader election holds the reply)', () => {
     expect(state.arrivalPerSecond).toBeCloseTo(20, 6);
     expect(state.lastIntervalSeconds).toBeCloseTo(2, 6);
   });
+
+  it('restarts the interval at a prompt reading when only its start was answered late', () => {
+    // The first reading waited 3 s for its reply (a stalled process), the later ones are prompt.
+    // Before: measured from the late start only once an interval was 15 s long (5 × its round
+    // trip), sized by the backlog alone until then (real-clients.int: NEEDED at poll 7, not 2).
+    let state = observeRates(undefined, at(0, 3000), 1);
+    state = observeRates(state, at(1, 2), 1);
+    expect(state.arrivalPerSecond).toBeUndefined();
+    expect(state.last.at).toBe(s(1));
+    state = observeRates(state, at(2, 2), 1);
+    expect(state.arrivalPerSecond).toBeCloseTo(20, 6);
+    expect(state.lastIntervalSeconds).toBeCloseTo(1, 6);
+  });
+
+  it('keeps what it learnt across a restarted interval, and measures on from the prompt reading', () => {
+    const steadyState = steady();
+    const perReplica = steadyState.perReplicaPerSecond;
+    // Read late once, 20 s on (long enough for its 3 s round trip to count), then promptly.
+    const late = observeRates(steadyState, at(30, 3000), 1);
+    expect(late.last.roundTripMs).toBe(3000);
+    const restarted = observeRates(late, at(31, 2), 1);
+    expect(restarted.last.at).toBe(s(31));
+    expect(restarted.arrivalPerSecond).toBeCloseTo(20, 6);
+    expect(restarted.perReplicaPerSecond).toBe(perReplica);
+    const next = observeRates(restarted, at(32, 2), 1);
+    expect(next.lastIntervalArrivalPerSecond).toBeCloseTo(20, 6);
+    expect(next.lastIntervalSeconds).toBeCloseTo(1, 6);
+  });
 });
 
 describe('a consumer paused on the server (nats-server 2.11+ pause_until)', () => {

@@ -78,10 +78,13 @@ export const MIN_INTERVAL_SECONDS = 0.9 * ADAPTIVE_POLL_SECONDS;
  * request was sent, and the server's snapshot is somewhere before the reply came, so an interval's
  * length is uncertain by its readings' round trips. On a 3-node cluster whose consumer leader was
  * stopped, one CONSUMER.INFO was answered after ~5 s, by the new leader: 6 s of arrivals counted
- * over a 1 s interval read 120/s of a 20/s stream (leader-change.int). A reading whose round trip,
- * or the last one's, is more than this share of the interval moves no rate: the next reading is
- * measured from the same start, over both, as for a reading sooner than MIN_INTERVAL_SECONDS. The
- * error that remains is at most this share.
+ * over a 1 s interval read 120/s of a 20/s stream (leader-change.int). A reading whose round trip
+ * is more than this share of the interval moves no rate: the next reading is measured from the same
+ * start, over both, as for a reading sooner than MIN_INTERVAL_SECONDS. The error that remains is at
+ * most this share. When it is the interval's start that was slow and the reading itself is not, the
+ * interval restarts at the reading instead (restartInterval): held at a start answered 2 s late, no
+ * interval would count for 10 s, and the operator sized by the backlog alone that long
+ * (real-clients.int: NEEDED asked at poll 7 instead of 2 after one slow first reading).
  */
 export const ROUND_TRIP_SHARE = 0.2;
 /**
@@ -939,6 +942,59 @@ function takenBackAsked(
   return kept > askedNow ? previous.askedBefore : undefined;
 }
 
+/**
+ * The interval restarted at `sample`, measuring nothing: its start was answered too late to time it
+ * (ROUND_TRIP_SHARE), and this reading was not. The estimates are kept (arrival, processing,
+ * capacity and its bounds, dispersion); what the skipped stretch did is not counted anywhere, so the
+ * runs and spells that add intervals up (quiet, removal, busy, shown, held, expiring) start again
+ * rather than span a stretch they did not see, and the removals counted over "the interval before"
+ * are unknown for the next one (as after a failed STREAM.INFO). The ready count carries as in an
+ * interval (readySince, cohorts); drops still to come at max_deliver are allowed for up to what is
+ * redelivered now (droppedAtMaxDeliver's cap: the capacity can read lower, never higher).
+ */
+function restartInterval(
+  previous: RateState,
+  sample: BacklogSample,
+  readyReplicas: number,
+  options: RateOptions,
+): RateState {
+  const last = previous.last;
+  const sameReady = readyReplicas === last.readyReplicas;
+  const {
+    quietSince: _quiet,
+    removalRun: _removal,
+    removedInside: _inside,
+    deliveredLastInterval: _delivered,
+    busySpell: _busy,
+    shownSpell: _shown,
+    heldSpell: _held,
+    expiringSince: _expiring,
+    resetAt: _reset,
+    dropBudget: _budget,
+    askedBefore: _askedBefore,
+    ...kept
+  } = previous;
+  const next: RateState = {
+    ...kept,
+    last: {
+      ...baseline(
+        sample,
+        readyReplicas,
+        sameReady ? (last.readySince ?? last.at) : sample.at,
+        sameReady ? last.readyFrom : last.readyReplicas,
+        nextReadyCohorts(last.readyCohorts, last.readyReplicas, readyReplicas, sample.at),
+      ),
+      ...(sameReady && last.completedSinceReady === true ? { completedSinceReady: true } : {}),
+    },
+  };
+  if (options.askedReplicas !== undefined) next.last.askedReplicas = options.askedReplicas;
+  const askedBefore = takenBackAsked(previous, options.askedReplicas ?? readyReplicas, sample.at);
+  if (askedBefore !== undefined) next.askedBefore = askedBefore;
+  if (sample.maxDeliver !== undefined && sample.maxDeliver > 1 && sample.redelivered > 0)
+    next.dropBudget = sample.redelivered;
+  return next;
+}
+
 /** Whether an interval is a poll gap: much longer than the usual cadence (see GAP_FACTOR). */
 function isGap(previousIntervalSeconds: number | undefined, dtSeconds: number): boolean {
   return (
@@ -981,8 +1037,10 @@ export function observeRates(
   }
   const dtSeconds = (sample.at - previous.last.at) / 1000;
   if (!(dtSeconds >= MIN_INTERVAL_SECONDS)) return previous;
-  if (Math.max(previous.last.roundTripMs ?? 0, sample.roundTripMs ?? 0) / 1000 > ROUND_TRIP_SHARE * dtSeconds)
-    return previous;
+  const roundTripAllowance = ROUND_TRIP_SHARE * dtSeconds;
+  if ((sample.roundTripMs ?? 0) / 1000 > roundTripAllowance) return previous;
+  if ((previous.last.roundTripMs ?? 0) / 1000 > roundTripAllowance)
+    return restartInterval(previous, sample, readyReplicas, options);
 
   // Recreated: the sequence went backwards, or — when the new consumer has already delivered more
   // than the old one, so it did not — the creation time changed. Counted across the two, the

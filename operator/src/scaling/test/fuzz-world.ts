@@ -62,7 +62,18 @@ export interface World {
   initialReplicas: number;
   initialPending: number;
   segments: Segment[];
+  /**
+   * Readings answered late (a stalled operator, a slow link, a reply held up by an election): this
+   * share of polls takes 0.2 s to maxSeconds, and the reading is stamped when its request was sent
+   * but carries the state of when it was answered — the worst place in its round trip for the
+   * snapshot. Not drawn by randomWorld (its seeds keep their worlds); decide.fuzz sets it for a
+   * set of worlds of its own.
+   */
+  slowReadings?: { share: number; maxSeconds: number };
 }
+
+/** The slow readings decide.fuzz's second set of worlds has (World.slowReadings). */
+export const SLOW_READINGS = { share: 0.1, maxSeconds: 3 } as const;
 
 /** The clients a world draws from: every library's default consume path (pull-clients.ts). */
 export const CLIENTS: readonly PullClient[] = defaultClients;
@@ -232,6 +243,9 @@ export function runWorld(world: World): Run {
   }
   let nextPoll = 0;
   let earlyPoll: number | undefined;
+  // Its own generator, so that a world's traffic is the same with slow readings as without.
+  const slowRng = seededRng(world.seed ^ 0x51c0ffee);
+  let lastPollAt = -Infinity;
   let lastReady = -1;
   let rr = 0;
   const nSteps = Math.round(total / dt);
@@ -297,8 +311,15 @@ export function runWorld(world: World): Run {
       earlyPoll = undefined;
       const held = pods.reduce((s, p) => s + p.held, 0);
       const ackPending = held + awaitingCount + redeliverNow;
+      const slow = world.slowReadings;
+      const roundTrip =
+        slow !== undefined && slowRng() < slow.share
+          ? Math.min(0.2 + slowRng() * (slow.maxSeconds - 0.2), Math.max(0, t - lastPollAt - 0.05))
+          : 0;
+      lastPollAt = t;
       const sample: BacklogSample = {
-        at: T0 + Math.round(t * 1000),
+        at: T0 + Math.round((t - roundTrip) * 1000),
+        ...(roundTrip > 0 ? { roundTripMs: Math.round(roundTrip * 1000) } : {}),
         pending,
         ackPending,
         redelivered: Math.min(ackPending, redeliveredHeld),

@@ -2,8 +2,9 @@
 // what the policy read and decided) and its violations, to see how a violation came about:
 //   npx tsx operator/src/scaling/test/print-world.ts <seed> [fromSeconds] [toSeconds]
 // FUZZ_CLIENT=<name> runs the world with that client (pull-clients.ts, e.g. 'nats.js fetch() loop':
-// how decide.fuzz.test.ts runs its regression worlds) instead of the one it draws.
-import { CLIENTS, randomWorld, runWorld } from './fuzz-world.js';
+// how decide.fuzz.test.ts runs its regression worlds) instead of the one it draws. FUZZ_SLOW=1 runs it
+// with readings answered late, as decide.fuzz's "(slow readings)" worlds (SLOW_READINGS).
+import { CLIENTS, randomWorld, runWorld, SLOW_READINGS } from './fuzz-world.js';
 import { fifoWaitSeconds, stepViolations, steadyViolations } from './fuzz-invariants.js';
 import { asRateState } from '../rates.js';
 
@@ -21,7 +22,11 @@ if (clientName !== undefined && client === undefined) {
   console.error(`FUZZ_CLIENT "${clientName}" is none of: ${CLIENTS.map((c) => c.name).join(', ')}`);
   process.exit(2);
 }
-const world = client === undefined ? randomWorld(seed) : { ...randomWorld(seed), client };
+const world = {
+  ...randomWorld(seed),
+  ...(client === undefined ? {} : { client }),
+  ...(process.env.FUZZ_SLOW === '1' ? { slowReadings: SLOW_READINGS } : {}),
+};
 const run = runWorld(world);
 const { segments, spec, ...rest } = world;
 console.log(JSON.stringify({ ...rest, client: world.client.name }, null, 0));
