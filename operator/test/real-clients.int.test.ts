@@ -278,6 +278,9 @@ interface Poll {
   perReplica?: number;
   /** The policy's reason for `desired` (the trace's `why`). */
   why?: string;
+  /** The arrival and processing rates the operator estimated at this poll (messages/s), once known. */
+  arrival?: number;
+  processing?: number;
 }
 
 interface Outcome {
@@ -354,17 +357,24 @@ describe('the real-client matrix: default settings of nats.go (pull and push), n
         current?: number;
         desired?: number;
         why?: unknown;
-        rates?: Array<{ perReplicaPerSecond?: number } | null>;
+        rates?: Array<{
+          perReplicaPerSecond?: number;
+          arrivalPerSecond?: number;
+          processingPerSecond?: number;
+        } | null>;
       };
       if (entry.msg !== 'decided' || typeof entry.name !== 'string') return;
       const list = polls.get(entry.name) ?? [];
-      const perReplica = entry.rates?.[0]?.perReplicaPerSecond;
+      const rates = entry.rates?.[0];
+      const perReplica = rates?.perReplicaPerSecond;
       list.push({
         at: Date.now(),
         current: entry.current ?? NaN,
         desired: entry.desired ?? NaN,
         ...(typeof perReplica === 'number' ? { perReplica } : {}),
         ...(entry.why === undefined ? {} : { why: JSON.stringify(entry.why) }),
+        ...(typeof rates?.arrivalPerSecond === 'number' ? { arrival: rates.arrivalPerSecond } : {}),
+        ...(typeof rates?.processingPerSecond === 'number' ? { processing: rates.processingPerSecond } : {}),
       });
       polls.set(entry.name, list);
     } catch {
@@ -632,7 +642,11 @@ describe('the real-client matrix: default settings of nats.go (pull and push), n
     outcome.polls = load.length;
     outcome.firstPolls = load
       .slice(0, 2 * REACH_POLLS)
-      .map((p) => `${p.current}→${p.desired} (${p.why ?? '?'}, ${p.perReplica?.toFixed(1) ?? '-'}/s)`);
+      .map(
+        (p) =>
+          `${p.current}→${p.desired} (${p.why ?? '?'}; arriving ${p.arrival?.toFixed(1) ?? '-'}/s, ` +
+          `processing ${p.processing?.toFixed(1) ?? '-'}/s, capacity ${p.perReplica?.toFixed(1) ?? '-'}/s)`,
+      );
     outcome.maxPerReplica = Math.max(0, ...load.map((p) => p.perReplica ?? 0));
     const estimated = pollsOf(name).filter((p) => p.at <= stoppedAt && p.perReplica !== undefined);
     outcome.maxSettledPerReplica = Math.max(
