@@ -20,6 +20,7 @@ import { KubeApiClient } from './kube/api-client.js';
 import { EventRecorder } from './kube/event-recorder.js';
 import { FencedKubeApi, permanentTerm, type LeadershipTerm } from './kube/fenced-api.js';
 import { InformerSupervisor, clientNodeInformerFactory } from './kube/informer-supervisor.js';
+import { InstallationRegistry } from './kube/installation-registry.js';
 import { LeaderElector } from './kube/leader-election.js';
 import { OtherAutoscalers } from './kube/other-autoscalers.js';
 import { ScaleClient } from './kube/scale-client.js';
@@ -95,11 +96,42 @@ export async function runOperator(
   };
 
   const backlog = new NatsBacklogSources(pool, { timeoutMs: config.natsRequestTimeoutMs, metrics, logger });
-  /** A reconciler for one term: every request it makes is bound to the term and fenced by it. */
-  const workFor = (term: LeadershipTerm): { reconciler: Reconciler; events: EventRecorder } => {
-    const fenced = new FencedKubeApi(api, term, {
-      onWrite: (verb, outcome) => metrics.fencedWrites.inc({ verb, outcome }),
+  const onWrite = (verb: string, outcome: 'sent' | 'refused'): void =>
+    metrics.fencedWrites.inc({ verb, outcome });
+  /**
+   * A term's registration of this installation on the EventConsumer CRD (installation-registry.ts):
+   * its own writes are fenced by the Lease alone; the reconciler's by both.
+   */
+  const registryFor = (term: LeadershipTerm): InstallationRegistry =>
+    new InstallationRegistry({
+      api: new FencedKubeApi(api, term, { onWrite }),
+      self: {
+        installation: `${config.leaseNamespace}/${config.leaseName}`,
+        holder: config.identity,
+        namespaces: config.namespaces ?? '*',
+      },
+      renewPeriodMs: config.installationRenewSeconds * 1000,
+      logger,
+      onRenewal: (registered, yieldedTo) => {
+        metrics.installationRegistered.set(registered ? 1 : 0);
+        metrics.installationYieldedTo.reset();
+        for (const other of yieldedTo)
+          metrics.installationYieldedTo.set({ installation: other.installation }, 1);
+      },
     });
+  /**
+   * A reconciler for one term: every request it makes is bound to the term, and its writes are
+   * fenced by the Lease and by the installation's registration both.
+   */
+  const workFor = (
+    term: LeadershipTerm,
+    registry: InstallationRegistry,
+  ): { reconciler: Reconciler; events: EventRecorder } => {
+    const registered: LeadershipTerm = {
+      signal: term.signal,
+      writableUntil: () => Math.min(term.writableUntil(), registry.writableUntil()),
+    };
+    const fenced = new FencedKubeApi(api, registered, { onWrite });
     const events = new EventRecorder({ api: fenced, logger, instance: config.identity });
     const reconciler = new Reconciler({
       cache,
@@ -125,11 +157,59 @@ export async function runOperator(
   };
   const controller = new Controller({ informers, workers: config.workers, logger, metrics });
   let events: EventRecorder | undefined;
-  const startWorking = (term: LeadershipTerm): void => {
+  let registry: InstallationRegistry | undefined;
+  const startWorking = async (term: LeadershipTerm): Promise<void> => {
     if (term.signal.aborted) return;
-    const work = workFor(term);
+    const termRegistry = registryFor(term);
+    registry = termRegistry;
+    // The first renewal decides what this installation may reconcile; work starts after it.
+    await termRegistry.renew();
+    termRegistry.start(term.signal);
+    if (term.signal.aborted || stopping) return;
+    const work = workFor(term, termRegistry);
     events = work.events;
-    controller.startWorking({ reconciler: work.reconciler, signal: term.signal });
+    const told = new Set<string>();
+    controller.startWorking({
+      reconciler: work.reconciler,
+      signal: term.signal,
+      admits: {
+        recheckAfterMs: config.installationRenewSeconds * 1000,
+        admit: (key) => {
+          const namespace = key.slice(0, key.indexOf('/'));
+          const obj = cache.get(key.slice(key.indexOf('/') + 1), namespace);
+          // A deleted EventConsumer is admitted: its reconcile only forgets it, writing nothing.
+          const why = obj === undefined ? undefined : termRegistry.whyNot(namespace);
+          if (why === undefined) {
+            told.delete(key);
+            return true;
+          }
+          // Not registered: the registry's own error says why, once, not once per EventConsumer.
+          if (!told.has(key) && termRegistry.writableUntil() > performance.now()) {
+            told.add(key);
+            logger.debug('not reconciling this EventConsumer', {
+              namespace,
+              name: obj?.metadata?.name,
+              reason: why,
+            });
+            // Said where users look (kubectl describe); an Event, not a condition: the status
+            // belongs to the installation that reconciles it.
+            if (obj?.metadata?.name !== undefined)
+              work.events.warning(
+                {
+                  apiVersion: obj.apiVersion ?? 'jetscale.io/v1alpha1',
+                  kind: obj.kind ?? 'EventConsumer',
+                  namespace,
+                  name: obj.metadata.name,
+                  uid: obj.metadata.uid,
+                },
+                'OtherInstallation',
+                why,
+              );
+          }
+          return false;
+        },
+      },
+    });
   };
   let reportLost: (reason: string) => void = () => undefined;
   const leadershipLost = new Promise<string>((resolve) => (reportLost = resolve));
@@ -207,6 +287,8 @@ export async function runOperator(
       logger.info('shutting down: finishing reconciles in flight');
       await controller.stopWorking();
       await events?.flush();
+      // Nothing of ours is in flight: an installation that yielded to this one may take over now.
+      await registry?.release();
       // Only now, with nothing of ours in flight, end the term and give the Lease up.
       permanent?.end('shutting down');
       await elector?.stop();

@@ -3,14 +3,22 @@
 // SIGTERM makes a leader finish, release the Lease and exit 0.
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { createNamespace, eventually, testStack } from '../../test/env.js';
+import { createNamespace, eventually, freezeProcess, testStack } from '../../test/env.js';
+import {
+  EVENT_CONSUMER_CRD_PATH,
+  parseRegistry,
+  REGISTRY_ANNOTATION,
+  type InstallationEntry,
+} from '../src/kube/installation-registry.js';
 import {
   closeKubeApi,
   createDeployment,
   createEventConsumer,
   createStreamAndConsumer,
+  eventConsumerStatus,
   eventsFor,
   installCrd,
+  kubeApi,
   leaseHolder,
   publish,
   sleep,
@@ -148,4 +156,222 @@ describe('leader election between two operator processes', () => {
     expect(await leaseHolder(ns.name, LEASE)).toBe('');
     expect(b.output()).toContain('released the Lease');
   });
+
+  // Two installations of jetscale (two Helm releases in two namespaces: each its own Lease) both
+  // lead. Each registers on the EventConsumer CRD (installation-registry.ts); the one installed
+  // second leaves alone the namespaces the first watches too, and reconciles the rest. One set-up
+  // for every case: A watches `tenant`; B, started second, watches `tenant` and `other`.
+  it('two installations: the first keeps a shared namespace, the second works the rest and takes over once the first is gone', async () => {
+    const tenant = await createNamespace('op-two-installs');
+    const other = await createNamespace('op-two-other');
+    const two: OperatorProcess[] = [];
+    // Short registry periods (renew 2 s: an entry unchanged for 6 s is stale) keep the case short.
+    // A long renew deadline keeps A's own Lease through the pause below, so that what stops A
+    // writing after it is the registry, not the Lease.
+    const timings = {
+      JETSCALE_INSTALLATION_RENEW_SECONDS: String(RENEW_S),
+      JETSCALE_LEASE_DURATION_SECONDS: '60',
+      JETSCALE_LEASE_RENEW_DEADLINE_SECONDS: '45',
+    };
+    const writersOf = async (ms: number, during: () => Promise<void>): Promise<string[]> => {
+      const writers = new Set<string>();
+      const watch = (async () => {
+        const until = Date.now() + ms;
+        while (Date.now() < until) {
+          const status = await eventConsumerStatus(tenant.name, 'twice');
+          if (typeof status.writtenBy === 'string') writers.add(status.writtenBy.split('/')[0] ?? '');
+          await sleep(100);
+        }
+      })();
+      await during();
+      await watch;
+      return [...writers].sort();
+    };
+    const writtenBy = async (): Promise<string | undefined> => {
+      const status = await eventConsumerStatus(tenant.name, 'twice');
+      return typeof status.writtenBy === 'string' ? status.writtenBy.split('/')[0] : undefined;
+    };
+    try {
+      await createDeployment(tenant.name, 'twice', 1);
+      await createDeployment(other.name, 'solo', 1);
+      const twiceStream = streamName('twice');
+      const soloStream = streamName('solo');
+      await createStreamAndConsumer(nc, twiceStream, 'worker');
+      await createStreamAndConsumer(nc, soloStream, 'worker');
+      const a = spawnOperator('install-a', {
+        ...timings,
+        JETSCALE_NAMESPACES: tenant.name,
+        JETSCALE_LEASE_NAME: 'jetscale-a',
+        JETSCALE_LEASE_NAMESPACE: tenant.name,
+      });
+      two.push(a);
+      processes.push(a);
+      await eventually(
+        'install-a to lead',
+        async () => ((await leaseHolder(tenant.name, 'jetscale-a')) === 'install-a' ? true : undefined),
+        30_000,
+      );
+      await createEventConsumer({
+        namespace: tenant.name,
+        name: 'twice',
+        target: 'twice',
+        servers: [testStack().natsUrl],
+        stream: twiceStream,
+        consumer: 'worker',
+        extra: { pollInterval: '1s' },
+      });
+      await publish(nc, twiceStream, 250);
+      await eventually(
+        '3 replicas by install-a',
+        async () => ((await specReplicas(tenant.name, 'twice')) === 3 ? true : undefined),
+        15_000,
+        100,
+      );
+      const b = spawnOperator('install-b', {
+        ...timings,
+        JETSCALE_NAMESPACES: `${tenant.name},${other.name}`,
+        JETSCALE_LEASE_NAME: 'jetscale-b',
+        JETSCALE_LEASE_NAMESPACE: tenant.name,
+      });
+      two.push(b);
+      processes.push(b);
+      await eventually(
+        'install-b to lead its own Lease',
+        async () => ((await leaseHolder(tenant.name, 'jetscale-b')) === 'install-b' ? true : undefined),
+        30_000,
+      );
+      // B reconciles the namespace only it watches.
+      await createEventConsumer({
+        namespace: other.name,
+        name: 'solo',
+        target: 'solo',
+        servers: [testStack().natsUrl],
+        stream: soloStream,
+        consumer: 'worker',
+        extra: { pollInterval: '1s' },
+      });
+      await publish(nc, soloStream, 250);
+      await eventually(
+        '3 replicas of solo by install-b',
+        async () => ((await specReplicas(other.name, 'solo')) === 3 ? true : undefined),
+        15_000,
+        100,
+      );
+
+      // In the shared namespace only A writes, while the backlog changes twice over eight polls and
+      // the CRD is applied again (`kubectl apply --server-side`, as an upgrade does).
+      const sharedWriters = await writersOf(8000, async () => {
+        await publish(nc, twiceStream, 300);
+        await installCrd();
+        await sleep(3000);
+        await publish(nc, twiceStream, 300);
+      });
+      const scaledBy = new Set(
+        (await eventsFor(tenant.name, 'twice'))
+          .filter((e) => e.reason === 'Scaled')
+          .map((e) => e.reportingInstance),
+      );
+      process.stderr.write(
+        `[two installations] status written by ${sharedWriters.join(', ')}; Scaled by ${[...scaledBy].join(', ')}\n`,
+      );
+      expect(sharedWriters).toEqual(['install-a']);
+      expect([...scaledBy]).toEqual(['install-a']);
+      // The annotation survived the apply: both entries, A first.
+      expect((await registry(tenant.name)).map((e) => [e.installation, e.released ?? false])).toEqual([
+        [`${tenant.name}/jetscale-a`, false],
+        [`${tenant.name}/jetscale-b`, false],
+      ]);
+      // B says so: in its log, and as an Event on the EventConsumer it leaves alone.
+      expect(b.output()).toContain('was installed first');
+      const told = await eventually(
+        'the OtherInstallation Event',
+        async () => {
+          const events = (await eventsFor(tenant.name, 'twice')).filter(
+            (e) => e.reason === 'OtherInstallation',
+          );
+          return events.length > 0 ? events : undefined;
+        },
+        5000,
+      );
+      expect(told[0]?.reportingInstance).toBe('install-b');
+      expect(told[0]?.message).toContain(`${tenant.name}/jetscale-a`);
+
+      // A paused (SIGSTOP): its entry goes stale and B takes the namespace over, with a write that
+      // removes A's entry. A's own Lease is still valid when it resumes (45 s renew deadline).
+      await freezeProcess(a.child.pid ?? 0);
+      const frozen = Date.now();
+      let resumed = false;
+      try {
+        await eventually(
+          'install-b to take tenant over',
+          async () => ((await writtenBy()) === 'install-b' ? true : undefined),
+          // stale after 3 periods, noticed within one more, then one poll: 6 + 2 + 1 s; the rest slack.
+          20_000,
+          100,
+        );
+        process.stderr.write(
+          `[two installations] install-b took over ${Date.now() - frozen} ms after A froze\n`,
+        );
+        expect((await registry(tenant.name)).map((e) => e.installation)).toEqual([
+          `${tenant.name}/jetscale-b`,
+        ]);
+      } finally {
+        a.child.kill('SIGCONT');
+        resumed = true;
+      }
+      expect(resumed).toBe(true);
+      // Resumed, A writes nothing to the namespace it lost (its registration lapsed while it was
+      // stopped: the write fence refuses), registers again — last — and leaves it to B.
+      const afterResume = await writersOf(3 * RENEW_S * 1000, async () => {
+        await publish(nc, twiceStream, 300);
+      });
+      expect(afterResume).toEqual(['install-b']);
+      expect(a.child.exitCode).toBeNull(); // A still leads its Lease: the registry fenced it
+      expect((await registry(tenant.name)).map((e) => e.installation)).toEqual([
+        `${tenant.name}/jetscale-b`,
+        `${tenant.name}/jetscale-a`,
+      ]);
+
+      // Uninstalling B (SIGTERM: it releases its entry) hands the namespace back to A within a
+      // renew period or two.
+      await b.stop();
+      expect(b.output()).toContain('released this installation');
+      // Marked released, or already removed by A's next renewal.
+      const bEntry = (await registry(tenant.name)).find(
+        (e) => e.installation === `${tenant.name}/jetscale-b`,
+      );
+      expect(bEntry === undefined || bEntry.released === true).toBe(true);
+      const released = Date.now();
+      await eventually(
+        'install-a to take tenant back',
+        async () => ((await writtenBy()) === 'install-a' ? true : undefined),
+        // one renewal of A (2 s) and one poll (1 s); the rest slack for a loaded machine.
+        10_000,
+        100,
+      );
+      process.stderr.write(
+        `[two installations] install-a took over ${Date.now() - released} ms after B released\n`,
+      );
+    } finally {
+      await Promise.all(two.map((p) => p.stop()));
+      await tenant.cleanup();
+      await other.cleanup();
+    }
+  });
 });
+
+const RENEW_S = 2;
+
+/** The registry of installations on the EventConsumer CRD (installation-registry.ts). */
+async function registry(namespace: string): Promise<InstallationEntry[]> {
+  const crd = await kubeApi().request<{ metadata?: { annotations?: Record<string, string> } }>(
+    'GET',
+    EVENT_CONSUMER_CRD_PATH,
+  );
+  const parsed = parseRegistry(crd.metadata?.annotations?.[REGISTRY_ANNOTATION]);
+  if ('problem' in parsed) throw new Error(`registry annotation: ${parsed.problem}`);
+  // Only this case's installations (other files' operators may be registered too), first first.
+  return parsed.entries
+    .filter((e) => e.installation.startsWith(`${namespace}/`))
+    .sort((x, y) => x.order - y.order);
+}

@@ -1,6 +1,7 @@
 // The RBAC in manifests/rbac is enough and no more: an operator running with only those
 // permissions (as a ServiceAccount token) scales, writes status, records Events and holds its
-// Lease, reads the Secret a namespace-scoped Role names, and is refused any other Secret.
+// Lease, reads the Secret a namespace-scoped Role names, and is refused any other Secret; without
+// the rule that lets it register the installation on the EventConsumer CRD it scales nothing.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { KubeConfig, loadAllYaml } from '@kubernetes/client-node';
@@ -29,6 +30,7 @@ import {
 
 type Manifest = {
   kind: string;
+  rules?: PolicyRule[];
   metadata: { name: string; namespace?: string };
   subjects?: Array<{ namespace?: string }>;
   roleRef?: { name: string };
@@ -94,7 +96,7 @@ describe('operator with only the permissions in manifests/rbac', () => {
       body: { ...sa, metadata: { ...sa.metadata, namespace: n } },
     });
     // Cluster-scoped objects get a unique name so parallel runs and real installs are untouched.
-    const roleName = `${clusterRole.metadata.name}-${suffix}`;
+    const roleName = clusterRoleName();
     await api.request('POST', '/apis/rbac.authorization.k8s.io/v1/clusterroles', {
       body: { ...clusterRole, metadata: { ...clusterRole.metadata, name: roleName } },
     });
@@ -150,7 +152,7 @@ describe('operator with only the permissions in manifests/rbac', () => {
     return kc;
   }
 
-  it('scales, reports, leads and reads only the named Secret', async () => {
+  it('scales, reports, leads and reads only the named Secret; scales nothing while it cannot register', async () => {
     await installRbac();
     const secret = (name: string) => ({
       apiVersion: 'v1',
@@ -224,6 +226,8 @@ describe('operator with only the permissions in manifests/rbac', () => {
       JETSCALE_POD_NAME: 'rbac-operator',
       JETSCALE_METRICS_HOST: '127.0.0.1',
       JETSCALE_METRICS_PORT: '0',
+      // Registration renewed every second: without it, writes stop 2 s after the last renewal.
+      JETSCALE_INSTALLATION_RENEW_SECONDS: '1',
     });
     operator = await runOperator(config, await serviceAccountKubeConfig(), createLogger({ level: 'error' }));
 
@@ -273,5 +277,47 @@ describe('operator with only the permissions in manifests/rbac', () => {
       10_000,
     );
     expect(await specReplicas(ns.name, 'guarded')).toBe(1);
+
+    // Without get/patch on the EventConsumer CRD the operator cannot register this installation,
+    // so it cannot prove no other installation reconciles these namespaces: once its last
+    // registration has run out it scales nothing, and says so; with the rule back, it resumes.
+    const registered = async (): Promise<number | undefined> =>
+      (await operator?.metrics.installationRegistered.get())?.values[0]?.value;
+    expect(await registered()).toBe(1);
+    await putClusterRoleRules((rules) =>
+      rules.filter((r) => !r.resources?.includes('customresourcedefinitions')),
+    );
+    await eventually(
+      'the registration to run out',
+      async () => ((await registered()) === 0 ? true : undefined),
+      15_000,
+    );
+    await publish(nc, stream, 300);
+    // Three polls (pollInterval 1 s) would have been enough to scale to 6.
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(await specReplicas(ns.name, 'worker')).toBe(3);
+    await putClusterRoleRules(() => manifests('cluster_role.yaml')[0]?.rules ?? []);
+    await eventually(
+      '6 replicas once registered again',
+      async () => ((await specReplicas(ns.name, 'worker')) === 6 ? true : undefined),
+      15_000,
+      200,
+    );
+    expect(await registered()).toBe(1);
   });
+
+  /** Rewrites the rules of this test's copy of manifests/rbac/cluster_role.yaml. */
+  async function putClusterRoleRules(rules: (current: PolicyRule[]) => PolicyRule[]): Promise<void> {
+    const path = `/apis/rbac.authorization.k8s.io/v1/clusterroles/${clusterRoleName()}`;
+    const role = await kubeApi().request<{ rules?: PolicyRule[] } & Record<string, unknown>>('GET', path);
+    await kubeApi().request('PUT', path, { body: { ...role, rules: rules(role.rules ?? []) } });
+  }
+
+  function clusterRoleName(): string {
+    const [clusterRole] = manifests('cluster_role.yaml');
+    if (!clusterRole) throw new Error('manifests/rbac/cluster_role.yaml is empty');
+    return `${clusterRole.metadata.name}-${suffix}`;
+  }
 });
+
+type PolicyRule = { apiGroups?: string[]; resources?: string[]; resourceNames?: string[]; verbs: string[] };

@@ -240,7 +240,7 @@ describe('charts/jetscale', () => {
     ]);
   });
 
-  it('with watchNamespaces grants only there: the same rules as a Role in each watched namespace, nothing cluster-wide', async () => {
+  it('with watchNamespaces grants only there: the same rules as a Role in each watched namespace, cluster-wide only the registry of installations', async () => {
     // Before, an install watching some namespaces still got the ClusterRole: it could read and
     // scale Deployments in every namespace, and installing it needed a cluster admin.
     const clusterRole = findObject<k8s.V1ClusterRole>(await renderChart(operatorChart, {}), 'ClusterRole');
@@ -248,9 +248,20 @@ describe('charts/jetscale', () => {
       watchNamespaces: ['a', 'b'],
       rbac: { secretReaders: [{ namespace: 'a', secrets: ['nats-auth'] }] },
     });
-    const kinds = objects.map((o) => o.kind);
-    expect(kinds).not.toContain('ClusterRole');
-    expect(kinds).not.toContain('ClusterRoleBinding');
+    // Cluster-wide only the registry of installations: get/patch of the EventConsumer CRD, by name.
+    const clusterWide = objects.filter((o) => o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding');
+    expect(clusterWide.map((o) => `${o.kind}/${o.metadata?.name}`)).toEqual([
+      `ClusterRole/${clusterRole.metadata?.name}-installations`,
+      `ClusterRoleBinding/${clusterRole.metadata?.name}-installations`,
+    ]);
+    expect((clusterWide[0] as unknown as k8s.V1ClusterRole).rules).toEqual([
+      {
+        apiGroups: ['apiextensions.k8s.io'],
+        resources: ['customresourcedefinitions'],
+        resourceNames: ['eventconsumers.jetscale.io'],
+        verbs: ['get', 'patch'],
+      },
+    ]);
     const serviceAccount = findObject<k8s.V1ServiceAccount>(objects, 'ServiceAccount');
     for (const namespace of ['a', 'b']) {
       const role = objects.find(

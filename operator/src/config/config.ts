@@ -16,6 +16,11 @@ export interface OperatorConfig {
   leaseDurationSeconds: number;
   renewDeadlineSeconds: number;
   retryPeriodSeconds: number;
+  /**
+   * How often the leader renews this installation's entry on the EventConsumer CRD (one GET and
+   * one PATCH; installation-registry.ts). An entry not renewed for 3 periods stops counting.
+   */
+  installationRenewSeconds: number;
   /** This replica's identity in the Lease (the pod name in a cluster). */
   identity: string;
   /** Reconciles running at once (mostly waiting on the API server and NATS, so more than cores). */
@@ -132,6 +137,7 @@ export function loadConfig(
     leaseDurationSeconds,
     renewDeadlineSeconds,
     retryPeriodSeconds,
+    installationRenewSeconds: integer('JETSCALE_INSTALLATION_RENEW_SECONDS', 30, 1, 300),
     identity: text('JETSCALE_POD_NAME') ?? text('POD_NAME') ?? `${hostname()}-${process.pid}`,
     workers: integer('JETSCALE_WORKERS', 32, 1, 256),
     statusRefreshSeconds: integer('JETSCALE_STATUS_REFRESH_SECONDS', 300, 5, 3600),

@@ -26,6 +26,12 @@ export interface Work {
   reconciler: Pick<Reconciler, 'reconcile' | 'forgetAll' | 'drainStatus'>;
   /** The term's signal: when it aborts, the controller stops taking work at once. */
   signal?: AbortSignal;
+  /**
+   * Whether this installation may reconcile the key now (installation-registry.ts: not while it
+   * cannot register, nor in a namespace an earlier installation watches). A key refused is asked
+   * again after `recheckAfterMs`, so a namespace taken over is reconciled within that.
+   */
+  admits?: { admit(key: string): boolean; recheckAfterMs: number };
 }
 
 export class Controller {
@@ -80,7 +86,7 @@ export class Controller {
     known.forEach((obj, i) =>
       queue.addAfter(objectKey(obj), known.length <= 1 ? 0 : Math.floor((i * spread) / known.length)),
     );
-    this.running = Array.from({ length: this.options.workers }, () => this.work(queue, work.reconciler));
+    this.running = Array.from({ length: this.options.workers }, () => this.work(queue, work));
     this.gaugeTimer = setInterval(() => {
       this.options.metrics.workQueueDepth.set(queue.length());
       this.options.metrics.eventConsumers.set(
@@ -119,12 +125,17 @@ export class Controller {
     this.stopping = undefined;
   }
 
-  private async work(queue: WorkQueue, reconciler: Work['reconciler']): Promise<void> {
+  private async work(queue: WorkQueue, work: Work): Promise<void> {
+    const { reconciler, admits, signal } = work;
     for (;;) {
       const key = await queue.get();
       if (key === undefined) return;
       const started = performance.now();
       try {
+        if (admits && !admits.admit(key)) {
+          queue.addAfter(key, admits.recheckAfterMs);
+          continue;
+        }
         const result = await reconciler.reconcile(key);
         queue.forget(key);
         this.options.metrics.reconcileDuration.observe(
@@ -135,8 +146,10 @@ export class Controller {
       } catch (err) {
         if (isFenced(err)) {
           // Leadership ended mid-reconcile: nothing was written after that, and the next leader
-          // reconciles this key. Not an error of the EventConsumer; no retry here.
+          // reconciles this key. Not an error of the EventConsumer; no retry here. With the term
+          // still open, it was this installation's registration that lapsed: asked again later.
           const [namespace, name] = key.split('/');
+          if (admits && signal?.aborted !== true) queue.addAfter(key, admits.recheckAfterMs);
           this.options.logger.info('reconcile stopped: leadership ended', {
             namespace,
             name,

@@ -218,6 +218,17 @@ export class OperatorMetrics {
     help: '1 while this process holds the leader Lease (or runs without leader election).',
     registers: [this.registry],
   });
+  readonly installationRegistered = new Gauge({
+    name: 'jetscale_installation_registered',
+    help: "1 while this installation's entry on the EventConsumer CRD is renewed (it reconciles only then); 0 when it cannot register (the log says why: RBAC, a missing CRD).",
+    registers: [this.registry],
+  });
+  readonly installationYieldedTo = new Gauge({
+    name: 'jetscale_installation_yielded_to',
+    help: 'Other jetscale installations, installed first, that watch namespaces this one watches too: 1 per such installation (its Lease), whose shared namespaces this one leaves alone.',
+    labelNames: ['installation'],
+    registers: [this.registry],
+  });
   readonly fencedWrites = new Counter({
     name: 'jetscale_fenced_writes_total',
     help: 'Writes to the Kubernetes API (/scale, status, Events) checked against the leader Lease just before sending, by verb and outcome (sent, refused).',
