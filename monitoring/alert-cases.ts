@@ -138,6 +138,46 @@ export const alertCases: AlertCase[] = [
     ],
   },
   {
+    name: 'two installations, each with its own leader',
+    series: {
+      [`jetscale_leader{${op('jetscale-0')}}`]: '1x10',
+      [`jetscale_leader{namespace="other-release", pod="jetscale-0"}`]: '1x10',
+    },
+    expect: [{ at: '5m', alert: 'JetscaleSeveralLeaders', firing: [] }],
+  },
+  {
+    name: 'the leader cannot register its installation; a standby is 0 too and does not count',
+    series: {
+      [`jetscale_leader{${op('jetscale-0')}}`]: '1x10',
+      [`jetscale_installation_registered{${op('jetscale-0')}}`]: '1 1 0x8',
+      [`jetscale_leader{${op('jetscale-1')}}`]: '0x10',
+      [`jetscale_installation_registered{${op('jetscale-1')}}`]: '0x10',
+    },
+    expect: [
+      { at: '2m', alert: 'JetscaleInstallationNotRegistered', firing: [] },
+      {
+        at: '6m',
+        alert: 'JetscaleInstallationNotRegistered',
+        firing: [{ namespace: 'jetscale-system', pod: 'jetscale-0' }],
+      },
+    ],
+  },
+  {
+    name: 'another installation was installed first',
+    series: {
+      [`jetscale_installation_yielded_to{${op('jetscale-0')}, installation="team-a/jetscale-leader"}`]:
+        '1x20',
+    },
+    expect: [
+      { at: '5m', alert: 'JetscaleOtherInstallation', firing: [] },
+      {
+        at: '15m',
+        alert: 'JetscaleOtherInstallation',
+        firing: [{ namespace: 'jetscale-system', installation: 'team-a/jetscale-leader' }],
+      },
+    ],
+  },
+  {
     name: 'two replicas say they lead',
     series: {
       [`jetscale_leader{${op('jetscale-0')}}`]: '1x10',
@@ -145,7 +185,7 @@ export const alertCases: AlertCase[] = [
     },
     expect: [
       { at: '1m', alert: 'JetscaleSeveralLeaders', firing: [] },
-      { at: '5m', alert: 'JetscaleSeveralLeaders', firing: [{}] },
+      { at: '5m', alert: 'JetscaleSeveralLeaders', firing: [{ namespace: 'jetscale-system' }] },
     ],
   },
 ];

@@ -21,7 +21,9 @@ export type AlertName =
   | 'JetscaleReconcileErrors'
   | 'JetscaleReplicasChangedOutside'
   | 'JetscaleNoLeader'
-  | 'JetscaleSeveralLeaders';
+  | 'JetscaleSeveralLeaders'
+  | 'JetscaleInstallationNotRegistered'
+  | 'JetscaleOtherInstallation';
 
 interface AlertDefinition {
   name: AlertName;
@@ -113,11 +115,32 @@ const definitions: AlertDefinition[] = [
   {
     name: 'JetscaleSeveralLeaders',
     severity: 'critical',
-    expr: () => `sum(jetscale_leader) > 1`,
+    // Per namespace: two installations (two releases, each with its own Lease) lead one each.
+    expr: () => `sum by (namespace) (jetscale_leader) > 1`,
     timing: { production: { window: '5m', for: '1m' }, demo: { window: '20s', for: '10s' } },
-    summary: 'More than one jetscale operator replica says it leads',
+    summary: 'More than one jetscale operator replica in {{ $labels.namespace }} says it leads',
     description:
       'Two leaders can write conflicting replica counts. Check that every replica reaches the API server and that their clocks agree; the Lease (kubectl get lease -n <operator namespace>) names the holder.',
+  },
+  {
+    name: 'JetscaleInstallationNotRegistered',
+    severity: 'critical',
+    // Only the leader registers; a standby's gauge is 0 by design.
+    expr: () =>
+      `max by (namespace, pod) (jetscale_installation_registered == 0 and on (namespace, pod) jetscale_leader == 1)`,
+    timing: { production: { window: '5m', for: '2m' }, demo: { window: '20s', for: '15s' } },
+    summary: 'The jetscale leader {{ $labels.namespace }}/{{ $labels.pod }} cannot register its installation',
+    description:
+      'It reconciles no EventConsumer while it cannot register on the eventconsumers.jetscale.io CRD (it cannot prove another installation does not). Its log says why ("cannot register this installation"): most often RBAC, get and patch on that CRD by name (manifests/rbac/cluster_role.yaml; the chart renders it).',
+  },
+  {
+    name: 'JetscaleOtherInstallation',
+    severity: 'warning',
+    expr: () => `max by (namespace, installation) (jetscale_installation_yielded_to) > 0`,
+    timing: { production: { window: '5m', for: '10m' }, demo: { window: '20s', for: '0s' } },
+    summary: 'Two jetscale installations watch the same namespaces',
+    description:
+      'The installation in {{ $labels.namespace }} leaves the namespaces it shares with {{ $labels.installation }} (installed first) alone; its log names them, and each EventConsumer there has an OtherInstallation Event. Uninstall one, or give them disjoint watchNamespaces.',
   },
 ];
 
