@@ -2298,3 +2298,77 @@ describe('decide: pull requests that refuse the backlog (overflow clients with m
     expect(pinned.limitedBy).toBe('PinnedClient');
   });
 });
+
+describe('decide: clumped arrivals near capacity, nothing waiting at the server (fuzzer world 70190)', () => {
+  // 22.6/s sent in clumps of 10 to 5 replicas whose handlers do 5/s each (90 % busy), an
+  // async-nats-like client that takes every message at once: nothing is ever pending at the server,
+  // and the few seconds of work the replicas hold come and go with the clumps. The confirmed rate
+  // of a stream of clumps is only known to within its batch noise, and each clump lifted it 1-3/s
+  // above what the 5 do; that "shortfall" times a 60 s start-up, drained within 10 s, asked for 9,
+  // 12 and 13 replicas (5 → 12 → 6 → 13 in world 70190) while the queue never passed 5 s of work.
+  const spec = withScalingDefaults({
+    maxReplicas: 20,
+    backlogPerReplica: 100,
+    drainWithinSeconds: 30,
+    predictive: { horizonSeconds: 60 },
+  });
+  const ready = 5;
+  const handler = 5;
+  /**
+   * 5 ready replicas of 5/s handlers that learnt their figure, then `seconds` of 1 s readings of
+   * clumps of 10 arriving as a Poisson stream at `clumpsPerSecond`; every message is taken at once
+   * (awaiting ack), nothing pending. The count is held at 5 (pods asked for take 60 s to start).
+   */
+  function clumps(clumpsPerSecond: number, seconds: number, seed: number) {
+    const warm = busyHistory(spec, { arrival: 22.6, perReplica: handler, ready, pending0: 200, steps: 12 });
+    let { arrived, completed } = warm;
+    let d = warm.last;
+    let t = 5 * 12;
+    const rng = seededRng(seed);
+    const decisions = [];
+    let longestQueueSeconds = 0;
+    for (let i = 0; i < seconds; i++) {
+      t += 1;
+      let clumpsNow = -1;
+      for (let product = 1; product > Math.exp(-clumpsPerSecond); product *= rng()) clumpsNow += 1;
+      arrived += 10 * clumpsNow;
+      completed = Math.min(arrived, completed + ready * handler);
+      const queue = arrived - completed;
+      longestQueueSeconds = Math.max(longestQueueSeconds, queue / (ready * handler));
+      d = decide(
+        input({
+          spec,
+          sample: sampleFromTotals(s(t), arrived, completed, queue),
+          currentReplicas: ready,
+          readyReplicas: ready,
+          history: d.history,
+          now: s(t),
+        }),
+      );
+      expect(d.rates.perReplicaPerSecond).toBeCloseTo(handler, 0);
+      decisions.push(d);
+    }
+    return { decisions, arrivalPerSecond: (arrived - warm.arrived) / seconds, longestQueueSeconds };
+  }
+
+  it('sizes no start-up pile-up from the clumps’ noise (before: up to 16 for what 5 carry)', () => {
+    const run = clumps(2.26, 900, 70190);
+    // The world is what the test says: near capacity, the queue a few seconds of work.
+    expect(run.arrivalPerSecond).toBeGreaterThan(20);
+    expect(run.arrivalPerSecond).toBeLessThan(24.5);
+    expect(run.longestQueueSeconds).toBeLessThan(10);
+    // 22.6/s needs 5 at 5/s (6 with RATE_HEADROOM); the policy fuzzer's bound is 1.5 × 4.52 + 2 = 8.
+    const settled = run.decisions.slice(120);
+    expect(Math.max(...settled.map((d) => d.recommendedReplicas))).toBeLessThanOrEqual(8);
+  });
+
+  it('still sizes the pile-up of a real rise at once, though nothing waits at the server', () => {
+    // 40/s in clumps of 10 where the 5 do 25/s: the queue the replicas hold grows by 15/s.
+    const run = clumps(4, 20, 70191);
+    const first = run.decisions.findIndex((d) => /by the time new pods start/.test(d.reason));
+    expect(first).toBeGreaterThanOrEqual(0);
+    expect(first).toBeLessThan(10);
+    // 40/s with headroom at 5/s is 10 replicas, before any pile-up.
+    expect(Math.max(...run.decisions.map((d) => d.recommendedReplicas))).toBeGreaterThanOrEqual(10);
+  });
+});

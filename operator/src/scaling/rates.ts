@@ -136,6 +136,23 @@ export function batchedConfirmTimeConstant(dispersion: number, rate: number): nu
   const tau = dispersion / (2 * CONFIRMED_BATCH_NOISE_SHARE ** 2 * Math.max(rate, Number.MIN_VALUE));
   return Math.min(CONFIRMED_BATCH_MAX_TIME_CONSTANT_SECONDS, Math.max(ARRIVAL_TIME_CONSTANT_SECONDS, tau));
 }
+/**
+ * One standard deviation of the confirmed arrival rate's estimate (messages per second): an EWMA
+ * over τ of a stream of dispersion D at rate λ varies by D·λ/(2τ), τ as rates.ts smooths it
+ * (batchedConfirmTimeConstant for a stream sent in batches, ARRIVAL_TIME_CONSTANT_SECONDS
+ * otherwise). What the confirmed rate shows above the truth within a few of these is noise the
+ * policy knows of (decide.ts: the start-up pile-up).
+ */
+export function confirmedArrivalNoise(state: RateState): number {
+  const confirmed = state.confirmedArrivalPerSecond ?? 0;
+  if (!(confirmed > 0)) return 0;
+  const dispersion = Math.max(1, state.arrivalDispersion ?? 1);
+  const tau =
+    dispersion >= BATCHED_DISPERSION
+      ? batchedConfirmTimeConstant(dispersion, Math.min(confirmed, state.arrivalPerSecond ?? Infinity))
+      : ARRIVAL_TIME_CONSTANT_SECONDS;
+  return Math.sqrt((dispersion * confirmed) / (2 * tau));
+}
 /** Smoothing time constants: arrivals must be followed quickly; capacity is a slow property. */
 export const ARRIVAL_TIME_CONSTANT_SECONDS = 10;
 export const PROCESSING_TIME_CONSTANT_SECONDS = 10;
