@@ -240,11 +240,21 @@ export function steadyViolations(run: Run): string[] {
     // replicas where 4 do, 24.2/s for 50/s held 9 where 7 do). Streams sent in batches are not re-measured yet (world
     // 1440 keeps 2.2-3.1/s for 5/s handlers: see decide.ts). Where max_ack_pending binds a replica
     // really does less than its handler, and a user who disabled scale-down keeps what is there.
+    // Nor while the user's scale-down rules hold more replicas than the policy asks for: a low end
+    // is re-measured by sizing below it, and replicas held above that stay idle, so nothing measures
+    // them until the user's window and step policy let the count down. World 70180 (178.7/s, 50/s
+    // handlers, a 17/s figure) asked for 8-9 from t = 341 s on, and its user's 300 s window, then 3
+    // pods a minute, took 41 replicas to 15 by the end of the stretch; world 50279 (backlogPerReplica
+    // 1, 2.8/s at 5/s handlers) asked for 1 and the window held 2.
     const figure = last.decision.rates.perReplicaPerSecond;
+    const heldByScaleDownRules =
+      (limit === 'Stabilization' || limit === 'StepPolicy') &&
+      last.decision.desiredReplicas > last.decision.recommendedReplicas;
     if (
       seg.shape === 'poisson' &&
       !slotsBind &&
       spec.scaleDown.selectPolicy !== 'Disabled' &&
+      !heldByScaleDownRules &&
       last.decision.rates.perReplicaLowEndOnly === true &&
       figure !== undefined &&
       figure < LOW_END_SETTLED_SHARE * seg.handlerPerSecond &&
