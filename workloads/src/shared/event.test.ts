@@ -34,6 +34,20 @@ describe('parseEventsBody', () => {
     expect(r.kind === 'ok' && r.events[0]?.id).toBe('my-id_1');
   });
 
+  it('stores an event as its fields in schema order, a generated id last and a sent one in its place', () => {
+    const stored = (body: unknown) => {
+      const r = parseEventsBody(body, 10, ids());
+      return r.kind === 'ok' ? r.events.map((e) => JSON.stringify(e)) : r;
+    };
+    expect(stored([valid, { version: 2, id: 'mine', ...valid }])).toEqual([
+      '{"type":"deposit","aggregateId":"acc-1","payload":{"amount":5},"timestamp":"2026-01-01T00:00:00.000Z","id":"gen-1"}',
+      '{"id":"mine","type":"deposit","aggregateId":"acc-1","payload":{"amount":5},"timestamp":"2026-01-01T00:00:00.000Z","version":2}',
+    ]);
+    expect(stored(valid)).toEqual([
+      '{"type":"deposit","aggregateId":"acc-1","payload":{"amount":5},"timestamp":"2026-01-01T00:00:00.000Z","id":"gen-1"}',
+    ]);
+  });
+
   it('accepts an array and {events: [...]}', () => {
     expect(parseEventsBody([valid, valid], 10, ids())).toMatchObject({
       kind: 'ok',

