@@ -140,7 +140,16 @@ describe('one writer per scale target', () => {
       async () => ((await specReplicas(ns.name, 'other')) === 5 ? true : undefined),
       15_000,
     );
-    expect(condition(await eventConsumerStatus(ns.name, 'second'), 'Ready')?.status).toBe('True');
+    // The status follows the scale (written after it, under the status writer's budget): waited for,
+    // not read at once (it once still said TargetConflict here).
+    await eventually(
+      'second to say Ready once it scales its own Deployment',
+      async () =>
+        condition(await eventConsumerStatus(ns.name, 'second'), 'Ready')?.status === 'True'
+          ? true
+          : undefined,
+      15_000,
+    );
 
     // Rename first onto other: second is younger but already there — first is older, so it now
     // owns other and second yields again.
