@@ -113,10 +113,14 @@ export class TcpProxy {
       frozen: false,
     };
     this.links.add(link);
+    // Kept until both sides have closed: a close dropped by a blackholed or broken link leaves the
+    // other side open, and close() must still end it (forgotten at the client's close, the
+    // upstream socket to the API server stayed open in the jest process after ha-drills.int).
     const forget = (): void => {
-      this.links.delete(link);
+      if (link.client.destroyed && link.upstream.destroyed) this.links.delete(link);
     };
     client.once('close', forget);
+    link.upstream.once('close', forget);
     this.forward(link, link.client, link.upstream);
     this.forward(link, link.upstream, link.client);
   }
