@@ -47,6 +47,8 @@ export default {
       ...common,
       displayName: 'integration',
       testMatch: ['<rootDir>/**/*.int.test.ts'],
+      // Fails a file that leaves sockets, servers or child processes running after it.
+      testEnvironment: '<rootDir>/test/integration-environment.js',
       globalSetup: '<rootDir>/test/global-setup.js',
       globalTeardown: '<rootDir>/test/global-teardown.js',
       setupFilesAfterEnv: ['<rootDir>/test/integration-setup.ts'],
