@@ -263,6 +263,26 @@ describe('decide: scale to and from zero', () => {
     expect(sleep.reason).toMatch(/cooldown 120s.*to zero/);
   });
 
+  it('counts the cooldown from the latest moment a reading answered late may have seen its backlog', () => {
+    // A reading is stamped when its request was sent; the server's snapshot is somewhere before the
+    // reply, 1.5 s later here. Counted from the stamp, zero came 1.5 s inside the cooldown of the
+    // message it showed (the policy fuzzer's slow-readings world 70046: 121 s counted, 119.5 s true).
+    const busy = decide(
+      input({
+        spec,
+        sample: { ...sample({ at: s(200), ackPending: 1 }), roundTripMs: 1500 },
+        currentReplicas: 1,
+        now: s(200),
+      }),
+    );
+    const idle = (t: number) =>
+      decide(
+        input({ spec, sample: sample({ at: s(t) }), currentReplicas: 1, history: busy.history, now: s(t) }),
+      );
+    expect(idle(321).desiredReplicas).toBe(1);
+    expect(idle(321.5).desiredReplicas).toBe(0);
+  });
+
   it('does not go to zero while traffic flows at backlog 0 (fast handlers), and says why it is active', () => {
     // 50 msg/s, each handled before the next poll: every reading shows nothing pending or
     // awaiting ack, only the delivered sequence moving (issue 10 item 2: this went 3→2→1→0).

@@ -486,7 +486,11 @@ export function decide(input: ScalingInput): ScalingDecision {
   const refusalLimit: ScalingLimit = refusal?.state === 'refused' ? 'BacklogRefused' : 'BacklogUnconfirmed';
   const deliveries = previousSample === undefined ? 0 : deliveriesBetween(previousSample, sample);
   const active = backlog > spec.activationBacklog || ackPending > 0 || (current > 0 && deliveries > 0);
-  const lastActiveAt = backlog > 0 || deliveries > 0 ? now : (history.lastActiveAt ?? now);
+  // Active until the latest moment the reading may show: its snapshot is somewhere in its round trip
+  // (stamped when sent), so the cooldown to zero counts from the reply, not from the request.
+  const roundTripMs = Number.isFinite(sample.roundTripMs) ? Math.max(0, sample.roundTripMs ?? 0) : 0;
+  const lastActiveAt =
+    backlog > 0 || deliveries > 0 ? Math.max(now, sample.at + roundTripMs) : (history.lastActiveAt ?? now);
   const pendingText =
     upstreamLag > 0 && upstream !== undefined && 'lag' in upstream
       ? `${fmt(pending)} pending, of which ${fmt(upstreamLag)} not yet copied from the ${upstream.from}`
