@@ -5,9 +5,9 @@
 // run open at its end: "Jest did not exit"). After the file's own afterAll hooks, every handle
 // that keeps the process alive and was not there before the file must be gone within
 // SETTLE_MS (closing a socket or reaping a killed child takes a moment); if one is not, the
-// handles are stopped and the file is named with what it left: in the log ("[leak-guard]"), or as a
-// failure of the file with JETSCALE_LEAK_GUARD=fail (not yet the default: not every file has been
-// run with it). Unreferenced handles (idle keep-alive
+// handles are stopped and the file fails, naming what it left ("[leak-guard]");
+// JETSCALE_LEAK_GUARD=report only logs it (for finding every leak of a run at once). Every file ran
+// clean in a full rehearsal (s19's ci10: no "[leak-guard]" line). Unreferenced handles (idle keep-alive
 // sockets, unref'd timers) do not hold the process and are not counted; nor are stdin, stdout and
 // stderr, made on first use.
 // Plain JS: jest loads a test environment outside its TypeScript transform.
@@ -64,9 +64,7 @@ export default class IntegrationEnvironment extends TestEnvironment {
       `${this.testPath} left ${leaked.length} handle(s) open ${SETTLE_MS / 1000} s after its last afterAll, ` +
       `which would go on running during the files after it in this jest process: ${leaked.join('; ')}. ` +
       'Close or stop them in afterAll (and await their end).';
-    if (process.env.JETSCALE_LEAK_GUARD === 'fail') throw new Error(problem);
-    process.stderr.write(
-      `\n[leak-guard] ${problem} (stopped here; JETSCALE_LEAK_GUARD=fail fails the file)\n`,
-    );
+    if (process.env.JETSCALE_LEAK_GUARD !== 'report') throw new Error(`[leak-guard] ${problem}`);
+    process.stderr.write(`\n[leak-guard] ${problem} (stopped here; JETSCALE_LEAK_GUARD=report)\n`);
   }
 }
