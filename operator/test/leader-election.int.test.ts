@@ -332,10 +332,65 @@ describe('leader election between two operator processes', () => {
         `${tenant.name}/jetscale-a`,
       ]);
 
+      // A rollout of B (`helm upgrade`: the new replica starts as a standby, then the old one gets
+      // SIGTERM and releases its entry) keeps B's place: the new leader takes its released entry
+      // back before A's next renewal would take it over (A is paused meanwhile, so that renewal
+      // cannot come first), and A, resumed, still leaves the namespace to B.
+      const bOrder = (await registry(tenant.name)).find(
+        (e) => e.installation === `${tenant.name}/jetscale-b`,
+      )?.order;
+      const b2 = spawnOperator('install-b2', {
+        ...timings,
+        JETSCALE_NAMESPACES: `${tenant.name},${other.name}`,
+        JETSCALE_LEASE_NAME: 'jetscale-b',
+        JETSCALE_LEASE_NAMESPACE: tenant.name,
+      });
+      two.push(b2);
+      processes.push(b2);
+      await eventually(
+        'install-b2 to start',
+        async () => (b2.output().includes('operator started') ? true : undefined),
+        30_000,
+      );
+      await freezeProcess(a.child.pid ?? 0);
+      try {
+        await b.stop();
+        expect(b.output()).toContain('released this installation');
+        const taken = await eventually(
+          "install-b2 to take B's entry back",
+          async () => {
+            const entry = (await registry(tenant.name)).find(
+              (e) => e.installation === `${tenant.name}/jetscale-b`,
+            );
+            return entry?.holder === 'install-b2' && entry.released !== true ? entry : undefined;
+          },
+          30_000,
+          100,
+        );
+        expect(taken.order).toBe(bOrder);
+      } finally {
+        a.child.kill('SIGCONT');
+      }
+      await publish(nc, twiceStream, 300);
+      await eventually(
+        'install-b2 to write the status',
+        async () => ((await writtenBy()) === 'install-b2' ? true : undefined),
+        10_000,
+        100,
+      );
+      const afterRollout = await writersOf(3 * RENEW_S * 1000, async () => {
+        await publish(nc, twiceStream, 300);
+      });
+      expect(afterRollout).toEqual(['install-b2']);
+      expect((await registry(tenant.name)).map((e) => e.installation)).toEqual([
+        `${tenant.name}/jetscale-b`,
+        `${tenant.name}/jetscale-a`,
+      ]);
+
       // Uninstalling B (SIGTERM: it releases its entry) hands the namespace back to A within a
       // renew period or two.
-      await b.stop();
-      expect(b.output()).toContain('released this installation');
+      await b2.stop();
+      expect(b2.output()).toContain('released this installation');
       // Marked released, or already removed by A's next renewal.
       const bEntry = (await registry(tenant.name)).find(
         (e) => e.installation === `${tenant.name}/jetscale-b`,

@@ -2,6 +2,7 @@ import {
   isDead,
   nextRegistry,
   observe,
+  orderToKeep,
   overlap,
   parseRegistry,
   yielded,
@@ -123,6 +124,19 @@ describe('nextRegistry', () => {
     const next = nextRegistry(read, seen, self, undefined, DEAD_MS, DEAD_MS, 't');
     expect(next.removed.map((e) => e.installation)).toEqual(['ops/stale', 'ops/released']);
     expect(next.entries.map((e) => e.installation)).toEqual(['ops/live', 'ops/b']);
+  });
+});
+
+describe('orderToKeep', () => {
+  it('keeps the place of an entry this installation left, also one released on SIGTERM (a rollout)', () => {
+    expect(orderToKeep(entry('ops/b', 3, ['x']), false, undefined)).toBe(3);
+    expect(orderToKeep({ ...entry('ops/b', 3, ['x']), released: true }, false, undefined)).toBe(3);
+  });
+
+  it('keeps the place of an entry wiped while still held, and registers last once taken over', () => {
+    expect(orderToKeep(undefined, true, 2)).toBe(2);
+    expect(orderToKeep(undefined, false, 2)).toBeUndefined();
+    expect(orderToKeep(undefined, false, undefined)).toBeUndefined();
   });
 });
 

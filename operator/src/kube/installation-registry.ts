@@ -201,6 +201,26 @@ export function nextRegistry(
   return { entries: [...others, own], removed, own };
 }
 
+/**
+ * The registration order this installation keeps at a renewal, or undefined to register anew, last.
+ * Kept while our entry is in the registry: renewed by this process or left by an earlier leader of
+ * the same installation — also when that leader released it on SIGTERM, which a rollout (`helm
+ * upgrade`, `kubectl rollout restart`) sends as readily as an uninstall: the new leader takes it
+ * back if no other installation has taken it over yet. A takeover removes the entry, and every
+ * write to the registry is preconditioned on what was read, so one of the two writes wins and the
+ * other reads again: never both. Kept too when our entry vanished while we still held it (a wipe of
+ * the annotation, not a takeover: nobody removes a live entry). Gone after we stopped holding
+ * (taken over, or stale): last.
+ */
+export function orderToKeep(
+  mine: InstallationEntry | undefined,
+  stillHeld: boolean,
+  lastOrder: number | undefined,
+): number | undefined {
+  if (mine !== undefined) return mine.order;
+  return stillHeld ? lastOrder : undefined;
+}
+
 /** The namespaces this installation leaves to others that registered first: all, or a set. */
 export interface Yielded {
   everything: boolean;
@@ -347,16 +367,11 @@ export class InstallationRegistry {
         isDead(observed, received, this.deadAfterMs)
       )
         this.observations.delete(installation);
-    const mine = parsed.entries.find((e) => e.installation === self.installation);
-    // Our place is kept when our entry is there (this process's or an earlier leader's of the same
-    // installation), or when it vanished while we still held it (a wipe, not a takeover: nobody
-    // removes a live entry). Released, or gone after we stopped holding: we register anew, last.
-    const keepOrder =
-      mine !== undefined && mine.released !== true
-        ? mine.order
-        : mine === undefined && received < this.heldUntil
-          ? this.order
-          : undefined;
+    const keepOrder = orderToKeep(
+      parsed.entries.find((e) => e.installation === self.installation),
+      received < this.heldUntil,
+      this.order,
+    );
     const next = nextRegistry(
       parsed.entries,
       this.observations,
