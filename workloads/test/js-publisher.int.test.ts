@@ -1,8 +1,15 @@
 // The one-inbox JetStreamPublisher on a real JetStream, with `coalesce` (the gateway's setting): publishes
 // made by many callbacks of one event-loop turn leave in one socket write, each still gets its own ack,
-// and a publish the client refuses fails alone.
-import { JetStreamApiError, jetstreamManager, type JetStreamManager, type PubAck } from '@nats-io/jetstream';
-import { connect, errors, type NatsConnection } from '@nats-io/transport-node';
+// and a publish the client refuses fails alone. And what nats-server does with an atomic batch of event-log
+// appends (why the consumer does not append in atomic batches).
+import {
+  JetStreamApiCodes,
+  JetStreamApiError,
+  jetstreamManager,
+  type JetStreamManager,
+  type PubAck,
+} from '@nats-io/jetstream';
+import { connect, errors, headers, type NatsConnection } from '@nats-io/transport-node';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -10,7 +17,10 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { repoRoot } from '../../hack/stack/tools.js';
 import { testStack, uniqueName } from '../../test/env.js';
-import { JetStreamPublisher, publishHeaders } from '../src/shared/js-publisher.js';
+import { isAlreadyInLog } from '../src/consumer/event-store.js';
+import { loadConfig, natsSchema, topologyOf } from '../src/shared/config.js';
+import { JetStreamPublisher, publishHeaders, pubAckOf } from '../src/shared/js-publisher.js';
+import { eventLogConfig } from '../src/shared/topology.js';
 
 const run = promisify(execFile);
 
@@ -148,5 +158,125 @@ describe('JetStreamPublisher with coalesce on a real JetStream', () => {
     expect([...seconds].every((s) => s >= 0 && s < 5)).toBe(true);
     const stored = await jsm.streams.getMessage(stream, { seq: second.seq });
     expect(stored?.string()).toBe('second');
+  });
+});
+
+/**
+ * Why the consumer appends one message per event and not a pull batch's events as one atomic batch
+ * (nats-server 2.12, ADR-50; workloads/README.md, "Atomic batches"): the server checks each message's
+ * expected last sequence over its aggregate's subjects inside a batch, but one failed check, or one
+ * event already in the log, refuses the whole batch, and nothing of it is stored. The cost is the other
+ * half of the reason (the bench's floor-batch phase). Pinned here on the real server so that a server
+ * that changes either answer is noticed before the decision is reconsidered.
+ */
+describe("nats-server's atomic batch of event-log appends", () => {
+  let nc: NatsConnection;
+  let jsm: JetStreamManager;
+  const name = uniqueName('ATOMICLOG').toUpperCase().replace(/-/g, '_');
+  const config = loadConfig(natsSchema, {
+    EVENT_LOG_STREAM: name,
+    EVENT_LOG_SUBJECT_PREFIX: name.toLowerCase(),
+  });
+  const t = topologyOf(config);
+  const data = (s: string) => new TextEncoder().encode(s);
+
+  beforeAll(async () => {
+    nc = await connect({ servers: testStack().natsUrl });
+    jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ ...eventLogConfig(config), allow_atomic: true });
+  });
+
+  afterAll(async () => {
+    await jsm.streams.delete(name);
+    await nc.close();
+  });
+
+  interface Append {
+    aggregate: string;
+    event: string;
+    /** The aggregate's last sequence over its subjects, as the consumer sends it. */
+    expect: number;
+  }
+
+  /** Sends the appends as one atomic batch (the commit's reply is the batch's one answer). */
+  async function appendAtomically(appends: readonly Append[]): Promise<PubAck | Error> {
+    const batchId = uniqueName('b');
+    let answer: Promise<PubAck | Error> | undefined;
+    appends.forEach((a, i) => {
+      const h = headers();
+      h.set('Nats-Batch-Id', batchId);
+      h.set('Nats-Batch-Sequence', String(i + 1));
+      h.set('Nats-Expected-Last-Subject-Sequence', String(a.expect));
+      h.set('Nats-Expected-Last-Subject-Sequence-Subject', t.eventLogAggregateFilter(a.aggregate));
+      const subject = t.eventLogSubject(a.aggregate, a.event);
+      if (i + 1 < appends.length) nc.publish(subject, data(a.event), { headers: h });
+      else {
+        h.set('Nats-Batch-Commit', '1');
+        answer = nc
+          .request(subject, data(a.event), { headers: h, timeout: 5000 })
+          .then((reply) => pubAckOf(subject, reply));
+      }
+    });
+    if (!answer) throw new Error('an atomic batch needs at least one append');
+    return answer;
+  }
+
+  const stored = async () => (await jsm.streams.info(name)).state.messages;
+  const lastSeqOf = async (aggregate: string) =>
+    (await jsm.streams.getMessage(name, { last_by_subj: t.eventLogAggregateFilter(aggregate) }))?.seq ?? 0;
+
+  it('stores appends to many aggregates with one answer, each expectation checked against the log', async () => {
+    const first = await appendAtomically([
+      { aggregate: 'a', event: 'a1', expect: 0 },
+      { aggregate: 'b', event: 'b1', expect: 0 },
+    ]);
+    expect(first).toMatchObject({ stream: name, seq: 2, count: 2 });
+    const [a, b] = [await lastSeqOf('a'), await lastSeqOf('b')];
+    expect([a, b]).toEqual([1, 2]);
+    // Each message's own expectation, over its own aggregate: the batch gets one PubAck (last seq, count).
+    const second = await appendAtomically([
+      { aggregate: 'b', event: 'b2', expect: b },
+      { aggregate: 'c', event: 'c1', expect: 0 },
+      { aggregate: 'a', event: 'a2', expect: a },
+    ]);
+    expect(second).toMatchObject({ stream: name, seq: 5, count: 3 });
+    expect(await stored()).toBe(5);
+  });
+
+  it('refuses the whole batch when one expectation is stale: nothing of it is stored', async () => {
+    const before = await stored();
+    const answer = await appendAtomically([
+      { aggregate: 'd', event: 'd1', expect: 0 },
+      // Another writer appended to b since this process read it (b's last sequence is 3, b2's).
+      { aggregate: 'b', event: 'b3', expect: 2 },
+      { aggregate: 'e', event: 'e1', expect: 0 },
+    ]);
+    expect(answer).toBeInstanceOf(JetStreamApiError);
+    expect((answer as JetStreamApiError).code).toBe(JetStreamApiCodes.StreamWrongLastSequence);
+    expect(await stored()).toBe(before);
+    expect([await lastSeqOf('d'), await lastSeqOf('e')]).toEqual([0, 0]);
+  });
+
+  it('refuses the whole batch when one event is already in the log (a redelivery)', async () => {
+    const before = await stored();
+    const answer = await appendAtomically([
+      { aggregate: 'f', event: 'f1', expect: 0 },
+      // a1 is applied already; a redelivered copy expects a's current last sequence and is refused by
+      // the one-entry-per-subject rule, as a single append is (isAlreadyInLog).
+      { aggregate: 'a', event: 'a1', expect: await lastSeqOf('a') },
+    ]);
+    expect(isAlreadyInLog(answer)).toBe(true);
+    expect(await stored()).toBe(before);
+    expect(await lastSeqOf('f')).toBe(0);
+  });
+
+  it('refuses two appends of one aggregate in one batch (the second expects a sequence not stored yet)', async () => {
+    const before = await stored();
+    const answer = await appendAtomically([
+      { aggregate: 'g', event: 'g1', expect: 0 },
+      { aggregate: 'g', event: 'g2', expect: before + 1 },
+    ]);
+    expect(answer).toBeInstanceOf(JetStreamApiError);
+    expect(await stored()).toBe(before);
   });
 });
