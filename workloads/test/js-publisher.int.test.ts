@@ -93,6 +93,61 @@ describe('JetStreamPublisher with coalesce on a real JetStream', () => {
     return JSON.parse(stdout) as { writes: number; acks: PubAck[] };
   }
 
+  it("sends the consumer's appends started one per microtask in one socket write (appendPublisher)", async () => {
+    // The consume loop hands messages over one per microtask, and nats.js writes at each microtask
+    // checkpoint: without coalescing each of these publishes is a write of its own (64).
+    const n = 64;
+    const { writes, acks } = await inChild(
+      path.join(repoRoot, 'dist', 'workloads', 'src', 'consumer', 'event-store.js'),
+      `
+      const { appendPublisher } = compiled;
+      const publisher = appendPublisher(nc);
+      const before = syscw();
+      const answers = [];
+      for (let i = 0; i < ${n}; i++) {
+        answers.push(publisher.publish(process.env.SUBJECT, new TextEncoder().encode('append-' + i)));
+        await null;
+      }
+      const acks = await Promise.all(answers);
+      const writes = syscw() - before;
+      publisher.close();
+      `,
+      `${subject}.appends`,
+    );
+    expect(new Set(acks.map((a) => a.seq)).size).toBe(n);
+    expect(acks.every((a) => a.stream === stream)).toBe(true);
+    expect(writes).toBeLessThan(n / 10);
+  });
+
+  /**
+   * Runs `body` in a child process (one that spawns nothing, so its write syscalls are its own) with
+   * `compiled` (the module at that path), `nc`, `syscw()` and `process.env.SUBJECT`; `body` leaves
+   * `writes` and `acks`, which come back.
+   */
+  async function inChild(
+    compiledPath: string,
+    body: string,
+    subjectForChild: string,
+  ): Promise<{ writes: number; acks: PubAck[] }> {
+    if (!existsSync(compiledPath)) throw new Error(`${compiledPath} is missing: run npm run build first`);
+    const script = `
+      import { connect } from '@nats-io/transport-node';
+      import { readFileSync } from 'node:fs';
+      const compiled = await import(${JSON.stringify(pathToFileURL(compiledPath).href)});
+      const syscw = () => Number(/^syscw: (\\d+)$/m.exec(readFileSync('/proc/self/io', 'utf8'))[1]);
+      const nc = await connect({ servers: process.env.NATS_URL });
+      ${body}
+      await nc.close();
+      process.stdout.write(JSON.stringify({ writes, acks }));
+    `;
+    const { stdout } = await run(process.execPath, ['--input-type=module', '--eval', script], {
+      cwd: repoRoot,
+      env: { ...process.env, NATS_URL: testStack().natsUrl, SUBJECT: subjectForChild },
+      timeout: 60_000,
+    });
+    return JSON.parse(stdout) as { writes: number; acks: PubAck[] };
+  }
+
   it('fails only the publish the client refuses (above max_payload); the others of the turn are stored', async () => {
     const publisher = new JetStreamPublisher(nc, 5000, { coalesce: true });
     const tooLarge = new Uint8Array((nc.info?.max_payload ?? 1_048_576) + 1);

@@ -4,12 +4,11 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { consumerSchema, loadConfig } from '../shared/config.js';
 import { retryUntil, runMain } from '../shared/lifecycle.js';
 import { createLogger, errorMessage } from '../shared/log.js';
-import { JetStreamPublisher } from '../shared/js-publisher.js';
 import { connectNats } from '../shared/nats.js';
 import { startProbeServer } from '../shared/probe-server.js';
 import { ensureTopology } from '../shared/topology.js';
 import { DeadLetterer } from './dead-letter.js';
-import { EventStore } from './event-store.js';
+import { appendPublisher, EventStore } from './event-store.js';
 import { createConsumerMetrics } from './metrics.js';
 import { EventProcessor } from './processor.js';
 import { ProjectionWriter } from './projection-writer.js';
@@ -31,7 +30,7 @@ runMain(async () => {
   const resources = await retryUntil('verifying JetStream resources', () => ensureTopology(nc, config), log);
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
-  const store = new EventStore(new JetStreamPublisher(nc), jsm, resources.topology, resources.projection, {
+  const store = new EventStore(appendPublisher(nc), jsm, resources.topology, resources.projection, {
     // Called only after projectionWriter.start() (the processor starts after it).
     beforeAppend: () => projectionWriter.assertFresh(),
     onUnflushable: (aggregateId, err) =>

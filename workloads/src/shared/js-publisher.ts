@@ -12,8 +12,9 @@
 //
 // With `coalesce` the publishes are held until the end of the event-loop turn and sent together. nats.js
 // writes its outbound buffer once per microtask checkpoint, and Node runs one after every I/O callback,
-// so a gateway's concurrent requests (a callback each) cost a socket write each; held to the turn's end
-// they share one (workloads/README.md, "Gateway").
+// so a gateway's concurrent requests (a callback each) cost a socket write each, and so did a consumer's
+// appends started one per microtask; held to the turn's end they share one (workloads/README.md, "Gateway"
+// and "Pipelining").
 import { JetStreamApiError, type PubAck } from '@nats-io/jetstream';
 import {
   errors,
@@ -234,8 +235,8 @@ export class EncodedHeaders implements MsgHdrs {
 export interface PublisherOptions {
   /**
    * Hold the publishes until the end of the event-loop turn (`setImmediate`) and send them in one run, so
-   * that they share a socket write. For a caller whose publishes come from many I/O callbacks of one turn
-   * (the gateway's concurrent requests); the consumer starts its appends from one run of code already.
+   * that they share a socket write. For a caller whose publishes come from many I/O callbacks or microtasks
+   * of one turn: the gateway's concurrent requests, the consumer's appends (event-store.ts, appendPublisher).
    */
   coalesce?: boolean;
 }
