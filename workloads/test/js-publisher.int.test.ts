@@ -221,8 +221,10 @@ describe('JetStreamPublisher with coalesce on a real JetStream', () => {
  * (nats-server 2.12, ADR-50; workloads/README.md, "Atomic batches"): the server checks each message's
  * expected last sequence over its aggregate's subjects inside a batch, but one failed check, or one
  * event already in the log, refuses the whole batch, and nothing of it is stored. The cost is the other
- * half of the reason (the bench's floor-batch phase). Pinned here on the real server so that a server
- * that changes either answer is noticed before the decision is reconsidered.
+ * half of the reason (the bench's floor-batch phase). The gateway's batch requests stay one publish per
+ * event for the same reason: an event whose Nats-Msg-Id is stored already refuses the whole batch, where
+ * publishMany answers it as a duplicate and stores the rest. Pinned here on the real server so that a
+ * server that changes these answers is noticed before the decision is reconsidered.
  */
 describe("nats-server's atomic batch of event-log appends", () => {
   let nc: NatsConnection;
@@ -323,6 +325,37 @@ describe("nats-server's atomic batch of event-log appends", () => {
     expect(isAlreadyInLog(answer)).toBe(true);
     expect(await stored()).toBe(before);
     expect(await lastSeqOf('f')).toBe(0);
+  });
+
+  it("refuses the whole batch when one message's Nats-Msg-Id is stored already (a gateway client's retry)", async () => {
+    // What the gateway would meet with a batch request as one atomic batch: a retried batch holding an event
+    // stored before. Published one by one (publishMany) that event is answered as a duplicate and the rest
+    // stored; in an atomic batch nothing is stored.
+    const first = await nc.request(t.eventLogSubject('h', 'h1'), data('h1'), {
+      headers: publishHeaders(undefined, { msgId: `${name}-h1` }),
+      timeout: 5000,
+    });
+    expect(pubAckOf(t.eventLogSubject('h', 'h1'), first)).toMatchObject({ stream: name });
+    const before = await stored();
+    const batchId = uniqueName('b');
+    const message = (i: number, event: string, commit: boolean) => {
+      const h = headers();
+      h.set('Nats-Batch-Id', batchId);
+      h.set('Nats-Batch-Sequence', String(i));
+      h.set('Nats-Msg-Id', `${name}-${event}`);
+      if (commit) h.set('Nats-Batch-Commit', '1');
+      return h;
+    };
+    nc.publish(t.eventLogSubject('i', 'i1'), data('i1'), { headers: message(1, 'i1', false) });
+    // h1's id again, on a subject of its own (so the per-subject rule is not what refuses it).
+    const subject = t.eventLogSubject('i', 'h1-again');
+    const answer = pubAckOf(
+      subject,
+      await nc.request(subject, data('h1'), { headers: message(2, 'h1', true), timeout: 5000 }),
+    );
+    expect(answer).toBeInstanceOf(JetStreamApiError);
+    expect((answer as JetStreamApiError).message).toMatch(/duplicate/i);
+    expect(await stored()).toBe(before);
   });
 
   it('refuses two appends of one aggregate in one batch (the second expects a sequence not stored yet)', async () => {
