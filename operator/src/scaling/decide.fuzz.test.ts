@@ -19,9 +19,13 @@
 // fuzz-policy` runs 500 from a fresh seed. A failure names its world's seed, and
 // `FUZZ_SEED=<seed> FUZZ_WORLDS=1 make fuzz-policy` reruns exactly that world, and
 // `npx tsx operator/src/scaling/test/print-world.ts <seed> [from] [to]` prints its timeline: every
-// poll's truth, reading, rates and decision, and its violations.
+// poll's truth, reading, rates and decision, and its violations. A third as many of the same worlds
+// run again with readings answered late (FUZZ_SLOW=1 for print-world), and again with trouble
+// added (fuzz-world.ts adverseWorld: handlers 10× slower or faster, poisoned messages, a paused
+// pod; FUZZ_ADVERSE=1), where the rate the invariants size for includes the poisoned messages'
+// handler time.
 
-import { randomWorld, runWorld, SLOW_READINGS } from './test/fuzz-world.js';
+import { adverseWorld, randomWorld, runWorld, SLOW_READINGS } from './test/fuzz-world.js';
 import type { World } from './test/fuzz-world.js';
 import { stepViolations, steadyViolations } from './test/fuzz-invariants.js';
 import {
@@ -156,6 +160,29 @@ describe(`decide under random users, clients and traffic (seeds ${FIRST_SEED}…
           `${violations.length} violations in ${SLOW_WORLDS} worlds with slow readings (FUZZ_SLOW=1 for print-world) (${polls} polls, ${late} late); first ones:\n${violations.slice(0, 12).join('\n\n')}`,
         );
       expect(late).toBeGreaterThan(0);
+    },
+    60_000 + SLOW_WORLDS * 5_000,
+  );
+
+  // The same worlds with trouble production brings (fuzz-world.ts adverseWorld): handlers that get
+  // 10× slower or faster mid-run, poisoned messages redelivered for ever (nak or ack_wait), a pod
+  // that stops handling for a while. A third as many worlds.
+  it(
+    `never scales wrongly with handlers that change 10×, poisoned messages or a paused pod (${SLOW_WORLDS} worlds)`,
+    () => {
+      const violations: string[] = [];
+      const kinds = new Set<string>();
+      for (let i = 0; i < SLOW_WORLDS; i++) {
+        const world = adverseWorld(FIRST_SEED + i);
+        for (const kind of Object.keys(world.adversity ?? {})) kinds.add(kind);
+        const run = runWorld(world);
+        violations.push(...[...stepViolations(run), ...steadyViolations(run)].map((v) => `(adverse) ${v}`));
+      }
+      if (violations.length > 0)
+        throw new Error(
+          `${violations.length} violations in ${SLOW_WORLDS} adverse worlds (FUZZ_ADVERSE=1 for print-world); first ones:\n${violations.slice(0, 12).join('\n\n')}`,
+        );
+      expect(kinds.size).toBeGreaterThan(0);
     },
     60_000 + SLOW_WORLDS * 5_000,
   );

@@ -139,7 +139,15 @@ export function steadyViolations(run: Run): string[] {
     const end = start + SETTLED_SECONDS;
     const window = run.steps.filter((s) => s.t >= start && s.t < end);
     if (window.length === 0) return;
-    const needed = seg.rate / seg.handlerPerSecond;
+    // Poisoned messages (fuzz-world.ts Adversity.poison) in circulation before the window take
+    // handler time for good: each is handled, fails and comes back after its retry delay, so it keeps
+    // 1 / (1 + handler × retry) of a replica busy (a whole one with a nak's retry at once). Replicas
+    // sized for the arrivals alone would leave the arrivals waiting behind them (world 134 adverse:
+    // 50 of them, retried every 5 s by 1.25/s handlers, keep 6.9 replicas busy beside 0.2/s).
+    const poison = world.adversity?.poison;
+    const poisoned = poison !== undefined && poison.at < start;
+    const poisonReplicas = poisoned ? poison.count / (1 + seg.handlerPerSecond * poison.retrySeconds) : 0;
+    const needed = seg.rate / seg.handlerPerSecond + poisonReplicas;
     // No scale-up past what the rate needs with headroom to spare, or what the backlog floor asks.
     // The rate is the stretch's mean or, when higher, what really arrived in the RECENT_SECONDS
     // before the poll: a policy cannot know the long-run mean of a clumped stream, but sizing for
@@ -155,7 +163,9 @@ export function steadyViolations(run: Run): string[] {
         const recent = recentArrivalRate(run, s);
         const bound = Math.max(
           spec.minReplicas,
-          Math.ceil((Math.max(seg.rate, recent) / seg.handlerPerSecond) * RATE_HEADROOM * 1.5) + 2,
+          Math.ceil(
+            (Math.max(seg.rate, recent) / seg.handlerPerSecond + poisonReplicas) * RATE_HEADROOM * 1.5,
+          ) + 2,
           Math.ceil(backlogOf(s) / spec.backlogPerReplica),
         );
         if (d.desiredReplicas > bound)
@@ -261,6 +271,8 @@ export function steadyViolations(run: Run): string[] {
     if (
       seg.shape === 'poisson' &&
       !slotsBind &&
+      // Replicas that spend handler time on poisoned messages complete less than their handler does.
+      !poisoned &&
       spec.scaleDown.selectPolicy !== 'Disabled' &&
       !heldByScaleDownRules &&
       last.decision.rates.perReplicaLowEndOnly === true &&

@@ -70,6 +70,32 @@ export interface World {
    * set of worlds of its own.
    */
   slowReadings?: { share: number; maxSeconds: number };
+  /** What goes wrong in the world beyond its traffic (adverseWorld); absent in randomWorld's worlds. */
+  adversity?: Adversity;
+}
+
+/**
+ * Trouble a consumer meets in production, which randomWorld does not draw (its seeds keep their
+ * worlds): adverseWorld adds one or more to a random world, from a generator of its own.
+ */
+export interface Adversity {
+  /**
+   * From segment `from` on, every handler does `factor` times what it did (a dependency 10× slower,
+   * or a cold cache warmed: 10× faster). That segment keeps the previous one's traffic, so only the
+   * handlers change. Applied to the world's segments, which the invariants judge by.
+   */
+  handlerShift?: { from: number; factor: number };
+  /**
+   * `count` messages that fail every time (a poisoned payload): published and delivered to a ready
+   * pod at `at` seconds, each handled (its handler time spent), not acked and redelivered
+   * `retrySeconds` after it failed (0: a nak, redelivered at once; ack_wait: left to expire, which
+   * the server counts from the delivery, a handler time sooner than here), for ever (no
+   * max_deliver). They hold max_ack_pending slots and are nobody's arrivals: never completed, they
+   * count in no wait the invariants measure.
+   */
+  poison?: { at: number; count: number; retrySeconds: number };
+  /** One ready pod stops handling from `at` for `seconds` (a stuck call, a long GC pause), holding what it has. */
+  pause?: { at: number; seconds: number };
 }
 
 /** The slow readings decide.fuzz's second set of worlds has (World.slowReadings). */
@@ -177,10 +203,50 @@ export function randomWorld(seed: number, totalSeconds = 1800): World {
   };
 }
 
+/** randomWorld(seed) with one or more adversities drawn from a generator of their own (Adversity). */
+export function adverseWorld(seed: number): World {
+  const world = randomWorld(seed);
+  const rng = seededRng(seed ^ 0x0badf00d);
+  const total = world.segments.reduce((sum, s) => sum + s.seconds, 0);
+  const adversity: Adversity = {};
+  const kinds = ['handlerShift', 'poison', 'pause'] as const;
+  const drawn = kinds.filter(() => rng() < 0.5);
+  if (drawn.length === 0) drawn.push(pick(rng, kinds));
+  let segments = world.segments;
+  if (drawn.includes('handlerShift') && segments.length > 1) {
+    const from = 1 + Math.floor(rng() * (segments.length - 1));
+    const factor = pick(rng, [0.1, 10]);
+    const before = segments[from - 1];
+    adversity.handlerShift = { from, factor };
+    segments = segments.map((s, i) =>
+      i < from
+        ? s
+        : {
+            ...s,
+            ...(i === from && before !== undefined
+              ? { rate: before.rate, shape: before.shape, clump: before.clump }
+              : {}),
+            handlerPerSecond: s.handlerPerSecond * factor,
+          },
+    );
+  }
+  if (drawn.includes('poison'))
+    adversity.poison = {
+      at: Math.floor(rng() * total * 0.8),
+      count: pick(rng, [1, 1, 5, 50]),
+      retrySeconds: pick(rng, [0, world.ackWaitSeconds]),
+    };
+  if (drawn.includes('pause'))
+    adversity.pause = { at: Math.floor(rng() * total * 0.9), seconds: pick(rng, [5, 30, 120]) };
+  return { ...world, segments, adversity };
+}
+
 interface Pod {
   readyAt: number;
   /** Messages in hand (delivered, not acked). */
   held: number;
+  /** Of those, poisoned ones (Adversity.poison). */
+  poisoned: number;
   /** Messages asked for and not yet delivered. */
   asked: number;
   progress: number;
@@ -221,7 +287,7 @@ export function runWorld(world: World): Run {
   const T0 = Date.UTC(2026, 0, 1);
   const pods: Pod[] = [];
   const addPod = (readyAt: number): void => {
-    pods.push({ readyAt, held: 0, asked: 0, progress: 0 });
+    pods.push({ readyAt, held: 0, poisoned: 0, asked: 0, progress: 0 });
   };
   for (let i = 0; i < world.initialReplicas; i++) addPod(0);
   let pending = world.initialPending;
@@ -233,6 +299,25 @@ export function runWorld(world: World): Run {
   let redeliveredHeld = 0;
   const awaitingRedelivery: Array<{ at: number; count: number }> = [];
   let awaitingCount = 0;
+  // Poisoned messages (Adversity.poison): to deliver now, waiting to be redelivered, failed once.
+  const poison = world.adversity?.poison;
+  let poisonInjected = false;
+  let poisonNow = 0;
+  const poisonAwaiting: Array<{ at: number; count: number }> = [];
+  let poisonAwaitingCount = 0;
+  /** Poisoned messages back at `at` (a nak's 0 s and a killed pod's ack_wait mix: kept in order). */
+  const poisonBackAt = (at: number, count: number): void => {
+    if (count <= 0) return;
+    const index = poisonAwaiting.findIndex((a) => a.at > at);
+    poisonAwaiting.splice(index < 0 ? poisonAwaiting.length : index, 0, { at, count });
+    poisonAwaitingCount += count;
+  };
+  let poisonFailedOnce = 0;
+  const pause = world.adversity?.pause;
+  let pausedPod: Pod | undefined;
+  // Where unacknowledged messages older than the newest deliveries hold the ack floor (below).
+  let poisonFloor = Infinity;
+  let pauseFloor = Infinity;
   let history = emptyHistory();
   const steps: Step[] = [];
   const segmentStarts: number[] = [];
@@ -272,18 +357,47 @@ export function runWorld(world: World): Run {
       redeliverNow += due.count;
     }
 
+    while (poisonAwaiting.length > 0 && (poisonAwaiting[0]?.at ?? Infinity) <= t) {
+      const due = poisonAwaiting.shift();
+      if (due === undefined) break;
+      poisonAwaitingCount -= due.count;
+      poisonNow += due.count;
+    }
+
     // Ready pods ask; the server hands out one message per turn within max_ack_pending.
     const ready = pods.filter((p) => p.readyAt <= t);
+    // The poisoned messages are published and delivered to a ready pod (the first there is).
+    const firstReady = ready[0];
+    if (poison !== undefined && !poisonInjected && t >= poison.at && firstReady !== undefined) {
+      poisonInjected = true;
+      // The server's ack floor stops below them for good: a message never acknowledged keeps the
+      // consumer sequence of its first delivery (consumer.go trackPending), and the floor moves only
+      // over acknowledged messages.
+      poisonFloor = consumerSeq;
+      firstReady.held += poison.count;
+      firstReady.poisoned += poison.count;
+      consumerSeq += poison.count;
+      streamSeq += poison.count;
+    }
+    if (pause !== undefined && pausedPod === undefined && t >= pause.at && firstReady !== undefined) {
+      pausedPod = firstReady;
+      // What it holds is not acknowledged until it resumes: the ack floor stays below it meanwhile.
+      pauseFloor = Math.max(0, consumerSeq - firstReady.held);
+    }
     for (const p of ready) {
       if (p.held + p.asked <= world.client.refillAt) p.asked = world.client.prefetch - p.held;
     }
-    let inFlight = pods.reduce((s, p) => s + p.held, 0) + awaitingCount + redeliverNow;
+    let inFlight =
+      pods.reduce((s, p) => s + p.held, 0) + awaitingCount + redeliverNow + poisonAwaitingCount + poisonNow;
     const limit = world.maxAckPending > 0 ? world.maxAckPending : Infinity;
     /** The server hands `p` one message (a redelivery first) if it has one within max_ack_pending. */
     const deliverOne = (p: Pod): boolean => {
       if (redeliverNow > 0) {
         redeliverNow--;
         redeliveredHeld++;
+      } else if (poisonNow > 0) {
+        poisonNow--;
+        p.poisoned++;
       } else {
         if (pending === 0 || inFlight >= limit) return false;
         pending--;
@@ -296,7 +410,7 @@ export function runWorld(world: World): Run {
       return true;
     };
     const askers = ready.filter((p) => p.asked > 0);
-    while (askers.length > 0 && pending + redeliverNow > 0) {
+    while (askers.length > 0 && pending + redeliverNow + poisonNow > 0) {
       const p = askers[rr++ % askers.length];
       if (p === undefined || !deliverOne(p)) break;
       if (p.asked === 0) askers.splice(askers.indexOf(p), 1);
@@ -310,7 +424,7 @@ export function runWorld(world: World): Run {
     if (t >= nextPoll || (earlyPoll !== undefined && t >= earlyPoll)) {
       earlyPoll = undefined;
       const held = pods.reduce((s, p) => s + p.held, 0);
-      const ackPending = held + awaitingCount + redeliverNow;
+      const ackPending = held + awaitingCount + redeliverNow + poisonAwaitingCount + poisonNow;
       const slow = world.slowReadings;
       const roundTrip =
         slow !== undefined && slowRng() < slow.share
@@ -322,12 +436,18 @@ export function runWorld(world: World): Run {
         ...(roundTrip > 0 ? { roundTripMs: Math.round(roundTrip * 1000) } : {}),
         pending,
         ackPending,
-        redelivered: Math.min(ackPending, redeliveredHeld),
+        redelivered: Math.min(ackPending, redeliveredHeld + poisonFailedOnce),
         // A push consumer has no pull requests waiting.
         waiting: world.client.push ? 0 : ready.filter((p) => p.asked > 0).length,
         deliveredConsumerSeq: consumerSeq,
         deliveredStreamSeq: streamSeq,
-        ackFloorConsumerSeq: Math.max(0, consumerSeq - ackPending),
+        // The unacknowledged are taken to be the newest deliveries, except poisoned messages and
+        // what a paused pod holds: older, they keep the floor where it was when they were delivered.
+        ackFloorConsumerSeq: Math.min(
+          Math.max(0, consumerSeq - ackPending),
+          poisonFloor,
+          pause !== undefined && t < pause.at + pause.seconds ? pauseFloor : Infinity,
+        ),
         maxAckPending: world.maxAckPending,
         // Only a filtered consumer's delivered.stream_seq moves over other subjects' messages.
         ...(world.interleavedPerSecond > 0 ? { filtered: true } : {}),
@@ -365,10 +485,15 @@ export function runWorld(world: World): Run {
         if (pods.length > desired) {
           for (const gone of pods.splice(desired)) {
             if (gone.held === 0) continue;
+            const healthy = gone.held - gone.poisoned;
             if (rng() < world.killShare) {
-              awaitingRedelivery.push({ at: t + world.ackWaitSeconds, count: gone.held });
-              awaitingCount += gone.held;
-            } else redeliverNow += gone.held;
+              awaitingRedelivery.push({ at: t + world.ackWaitSeconds, count: healthy });
+              awaitingCount += healthy;
+              poisonBackAt(t + world.ackWaitSeconds, gone.poisoned);
+            } else {
+              redeliverNow += healthy;
+              poisonNow += gone.poisoned;
+            }
           }
         }
       }
@@ -379,15 +504,23 @@ export function runWorld(world: World): Run {
     const fetchLoop = world.client.refillAt === 0;
     for (const p of ready) {
       if (p.held === 0 || !pods.includes(p)) continue;
+      if (p === pausedPod && pause !== undefined && t < pause.at + pause.seconds) continue;
       /** Messages' worth of handler time left in this step. */
       let budget = p.progress + seg.handlerPerSecond * dt;
       for (;;) {
         const done = Math.min(p.held, Math.floor(budget));
+        // Poisoned messages in hand fail (their handler time spent) and come back later.
+        const failed = Math.min(p.poisoned, done);
+        if (failed > 0 && poison !== undefined) {
+          p.poisoned -= failed;
+          poisonBackAt(t + poison.retrySeconds, failed);
+          poisonFailedOnce = Math.min(poison.count, poisonFailedOnce + failed);
+        }
         p.held -= done;
         budget -= done;
-        completed += done;
-        inFlight -= done;
-        redeliveredHeld = Math.max(0, redeliveredHeld - done);
+        completed += done - failed;
+        inFlight -= done - failed;
+        redeliveredHeld = Math.max(0, redeliveredHeld - (done - failed));
         if (p.held > 0 || !fetchLoop || p.asked > 0) break;
         budget -= FETCH_ROUND_TRIP_SECONDS * seg.handlerPerSecond;
         if (budget <= 0) break;

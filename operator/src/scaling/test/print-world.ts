@@ -3,8 +3,9 @@
 //   npx tsx operator/src/scaling/test/print-world.ts <seed> [fromSeconds] [toSeconds]
 // FUZZ_CLIENT=<name> runs the world with that client (pull-clients.ts, e.g. 'nats.js fetch() loop':
 // how decide.fuzz.test.ts runs its regression worlds) instead of the one it draws. FUZZ_SLOW=1 runs it
-// with readings answered late, as decide.fuzz's "(slow readings)" worlds (SLOW_READINGS).
-import { CLIENTS, randomWorld, runWorld, SLOW_READINGS } from './fuzz-world.js';
+// with readings answered late, as decide.fuzz's "(slow readings)" worlds (SLOW_READINGS); FUZZ_ADVERSE=1
+// runs its adverse world (adverseWorld: handlers that change 10×, poisoned messages, a paused pod).
+import { adverseWorld, CLIENTS, randomWorld, runWorld, SLOW_READINGS } from './fuzz-world.js';
 import { fifoWaitSeconds, stepViolations, steadyViolations } from './fuzz-invariants.js';
 import { asRateState } from '../rates.js';
 
@@ -23,7 +24,7 @@ if (clientName !== undefined && client === undefined) {
   process.exit(2);
 }
 const world = {
-  ...randomWorld(seed),
+  ...(process.env.FUZZ_ADVERSE === '1' ? adverseWorld(seed) : randomWorld(seed)),
   ...(client === undefined ? {} : { client }),
   ...(process.env.FUZZ_SLOW === '1' ? { slowReadings: SLOW_READINGS } : {}),
 };
