@@ -16,6 +16,8 @@ import {
   copiedSinceConsumerRead,
   removingLimitsOf,
   limitedStreamStateOf,
+  serverTimeOf,
+  MAX_SERVER_CLOCK_SKEW_SECONDS,
 } from './jetstream-backlog-source.js';
 
 const ref = { stream: 'ORDERS', consumer: 'worker' };
@@ -581,5 +583,86 @@ describe('copiedSinceConsumerRead: a mirror copies between the CONSUMER.INFO and
     // The stream's counters not read, or behind the consumer's snapshot.
     expect(copiedSinceConsumerRead(info(), false, undefined)).toBe(0);
     expect(copiedSinceConsumerRead(info(), false, { ...counts, lastSeq: 2_000 })).toBe(0);
+  });
+});
+
+describe("serverTimeOf: when the server took a reading, by which server's clock", () => {
+  const wall = Date.parse('2026-12-05T09:00:00Z');
+  const info = (extra: Record<string, unknown>): ConsumerInfo => ({ ...extra }) as unknown as ConsumerInfo;
+  const standalone = { serverId: 'NABC', wallNow: wall };
+
+  it("stamps a standalone server's reading with its ts, on the clock of that server's run (its id)", () => {
+    expect(serverTimeOf(info({ ts: '2026-12-05T08:59:59.123456789Z' }), standalone)).toEqual({
+      serverTime: { at: wall - 877, clock: 'server NABC' },
+    });
+  });
+
+  it("stamps a clustered consumer's reading on its leader's term: the leader and since when it leads", () => {
+    const clustered = info({
+      ts: '2026-12-05T09:00:00.5Z',
+      cluster: { name: 'east', leader: 'n2', leader_since: '2026-12-05T08:10:00.25Z', replicas: [] },
+    });
+    const stamp = serverTimeOf(clustered, standalone);
+    expect(stamp).toEqual({
+      serverTime: { at: wall + 500, clock: 'leader n2 of cluster east since 2026-12-05T08:10:00.25Z' },
+    });
+    // A new term of the same leader (it restarted, or lost and won the leadership): another clock.
+    const again = serverTimeOf(
+      info({ ...clustered, cluster: { name: 'east', leader: 'n2', leader_since: '2026-12-05T09:00:00Z' } }),
+      standalone,
+    );
+    expect('serverTime' in again && 'serverTime' in stamp && again.serverTime.clock).not.toBe(
+      'serverTime' in stamp && stamp.serverTime.clock,
+    );
+  });
+
+  it.each([
+    ['no ts (nats-server < 2.10)', info({}), standalone, 'absent', 'no ts'],
+    ['a ts that is no time', info({ ts: 'yesterday' }), standalone, 'invalid', '"yesterday"'],
+    [
+      'a ts Date.parse would take but RFC 3339 is not',
+      info({ ts: 'Dec 5 2026' }),
+      standalone,
+      'invalid',
+      'RFC 3339',
+    ],
+    ["Go's zero time", info({ ts: '0001-01-01T00:00:00Z' }), standalone, 'skewed', 'behind'],
+    [
+      "a clock ahead of the operator's by more than the bound",
+      info({ ts: new Date(wall + (MAX_SERVER_CLOCK_SKEW_SECONDS + 1) * 1000).toISOString() }),
+      standalone,
+      'skewed',
+      'ahead',
+    ],
+    [
+      'a clustered leader that does not say since when it leads (nats-server < 2.11)',
+      info({ ts: '2026-12-05T09:00:00Z', cluster: { name: 'east', leader: 'n2' } }),
+      standalone,
+      'unidentified',
+      'since when n2 leads',
+    ],
+    [
+      'a standalone server read through a JetStream domain (not the server connected to)',
+      info({ ts: '2026-12-05T09:00:00Z' }),
+      { ...standalone, domain: 'hub' },
+      'unidentified',
+      'domain "hub"',
+    ],
+    [
+      'a connection that names no server id',
+      info({ ts: '2026-12-05T09:00:00Z' }),
+      { wallNow: wall },
+      'unidentified',
+      'server id',
+    ],
+  ] as const)('is not used with %s', (_, consumerInfo, answeredBy, kind, words) => {
+    const stamp = serverTimeOf(consumerInfo, answeredBy);
+    expect(stamp).toMatchObject({ unusable: kind });
+    expect('message' in stamp ? stamp.message : '').toContain(words);
+  });
+
+  it("takes a clock behind the operator's within the bound (the stamp is older than the reply)", () => {
+    const ts = new Date(wall - (MAX_SERVER_CLOCK_SKEW_SECONDS - 1) * 1000).toISOString();
+    expect(serverTimeOf(info({ ts }), standalone)).toMatchObject({ serverTime: { clock: 'server NABC' } });
   });
 });

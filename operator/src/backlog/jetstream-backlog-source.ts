@@ -3,7 +3,13 @@
 // num_pending 0 (nats-server #4539, KEDA #3860). Failures come back as BacklogError values.
 import { jetstreamManager, type ConsumerInfo, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { BacklogSample, LimitedStreamState, RemovingLimits, UpstreamLag } from '../scaling/types.js';
+import type {
+  BacklogSample,
+  LimitedStreamState,
+  RemovingLimits,
+  ServerTime,
+  UpstreamLag,
+} from '../scaling/types.js';
 import { BacklogError, isBacklogError } from './backlog-error.js';
 import type { BacklogReading, BacklogSource } from './backlog-source.js';
 import { monotonicNow } from '../clock.js';
@@ -882,6 +888,87 @@ interface ConsumerPlacement {
 
 const lastPlacements = new WeakMap<NatsConnection, Map<string, ConsumerPlacement>>();
 
+/**
+ * How far the server's clock may read from the operator's before its `ts` is not used: clocks a
+ * cluster keeps in sync (NTP) agree to well under a second, and one further off is not kept in
+ * sync, so it may be stepped when it is. Either way: ahead is a stamp from the future; behind,
+ * Go's zero time (0001-01-01) is what an unset one reads.
+ */
+export const MAX_SERVER_CLOCK_SKEW_SECONDS = 60;
+
+/** Why a reading carries no server time (the `stamp` label of jetscale_nats_reading_stamps_total). */
+export type ServerTimeProblem = 'absent' | 'invalid' | 'skewed' | 'unidentified';
+
+/** An RFC 3339 time as Go's encoding/json writes a time.Time (RFC3339Nano). */
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+
+function timeOf(value: unknown): number | undefined {
+  if (typeof value !== 'string' || !RFC3339.test(value)) return undefined;
+  const at = Date.parse(value);
+  return Number.isFinite(at) ? at : undefined;
+}
+
+/**
+ * When the server took a CONSUMER.INFO reading, by its own clock (`ts`, nats-server ≥ 2.10: its wall
+ * clock when it gathered the info), and which clock that is — or why not (then rates.ts times the
+ * interval by the operator's clock, as before server times were read). The clock is named so that
+ * two readings naming the same one were stamped by one running server:
+ * - a clustered consumer is answered by its leader (`cluster.leader`), for a term that began at
+ *   `cluster.leader_since` (nats-server ≥ 2.11): a new leader, or the same one again after a
+ *   restart or an election, starts a new term, and may be another machine's clock;
+ * - a standalone server (no `cluster`) is the one the connection is on (`serverId`, the connection's
+ *   server_id, which the server draws anew at every start); through a JetStream domain another
+ *   server answers, not known which.
+ * A `ts` that is not an RFC 3339 time, or more than MAX_SERVER_CLOCK_SKEW_SECONDS from the operator's
+ * wall clock (`wallNow`, read at the reply) either way, is not used.
+ */
+export function serverTimeOf(
+  info: ConsumerInfo,
+  answeredBy: { serverId?: string; domain?: string; wallNow: number },
+): { serverTime: ServerTime } | { unusable: ServerTimeProblem; message: string } {
+  const ts: unknown = (info as { ts?: unknown }).ts;
+  if (ts === undefined)
+    return { unusable: 'absent', message: 'the server sent no ts (nats-server < 2.10 does not)' };
+  const at = timeOf(ts);
+  if (at === undefined)
+    return { unusable: 'invalid', message: `the server's ts ${JSON.stringify(ts)} is not an RFC 3339 time` };
+  const skewSeconds = (at - answeredBy.wallNow) / 1000;
+  if (Math.abs(skewSeconds) > MAX_SERVER_CLOCK_SKEW_SECONDS)
+    return {
+      unusable: 'skewed',
+      message: `the server's clock (ts ${String(ts)}) reads ${Math.round(Math.abs(skewSeconds))} s ${skewSeconds > 0 ? 'ahead of' : 'behind'} the operator's, more than ${MAX_SERVER_CLOCK_SKEW_SECONDS} s: a clock not kept in sync (NTP) may be stepped, so its times are not used`,
+    };
+  const cluster: unknown = info.cluster;
+  if (typeof cluster === 'object' && cluster !== null) {
+    const {
+      name,
+      leader,
+      leader_since: since,
+    } = cluster as { name?: unknown; leader?: unknown; leader_since?: unknown };
+    if (typeof leader !== 'string' || leader === '')
+      return { unusable: 'unidentified', message: 'the consumer info names no leader' };
+    if (timeOf(since) === undefined)
+      return {
+        unusable: 'unidentified',
+        message: `the consumer info does not say since when ${leader} leads the consumer (nats-server < 2.11 does not), so a leader that restarted is not told apart`,
+      };
+    return {
+      serverTime: {
+        at,
+        clock: `leader ${leader}${typeof name === 'string' && name !== '' ? ` of cluster ${name}` : ''} since ${String(since)}`,
+      },
+    };
+  }
+  if (answeredBy.domain !== undefined)
+    return {
+      unusable: 'unidentified',
+      message: `read through JetStream domain "${answeredBy.domain}", by a server other than the one connected to`,
+    };
+  if (answeredBy.serverId === undefined || answeredBy.serverId === '')
+    return { unusable: 'unidentified', message: 'the connection names no server id' };
+  return { serverTime: { at, clock: `server ${answeredBy.serverId}` } };
+}
+
 /** The placement a CONSUMER.INFO reply says, when clustered (undefined for a standalone server). */
 export function placementOf(info: ConsumerInfo): ConsumerPlacement | undefined {
   const cluster: unknown = info.cluster;
@@ -940,9 +1027,14 @@ export async function readConsumerBacklog(
     now?: () => number;
     /** Told once per connection and stream when the user may not read STREAM.INFO (what it cannot see). */
     onStreamInfoDenied?: (message: string) => void;
+    /** Told at each reading whether it carries the server's time, or why not (serverTimeOf). */
+    onServerTime?: (stamp: 'server' | ServerTimeProblem, message?: string) => void;
+    /** The operator's wall clock (ms since the epoch), to check the server's against. */
+    wallNow?: () => number;
   },
 ): Promise<BacklogReading> {
   const now = options.now ?? monotonicNow;
+  const wallNow = options.wallNow ?? Date.now;
   const server = nc.info?.server_name ?? nc.getServer();
   const started = performance.now();
   try {
@@ -975,6 +1067,11 @@ export async function readConsumerBacklog(
       sentAt = now();
     }
     const roundTripMs = Math.max(0, now() - sentAt);
+    const stamp = serverTimeOf(info, {
+      ...(nc.info?.server_id !== undefined ? { serverId: nc.info.server_id } : {}),
+      ...(ref.domain !== undefined ? { domain: ref.domain } : {}),
+      wallNow: wallNow(),
+    });
     const problems = consumerInfoProblems(info);
     if (problems.length > 0) {
       options.observe?.((performance.now() - started) / 1000, 'Invalid');
@@ -986,6 +1083,8 @@ export async function readConsumerBacklog(
       return { ok: false, error };
     }
     options.observe?.((performance.now() - started) / 1000, 'ok');
+    if ('serverTime' in stamp) options.onServerTime?.('server');
+    else options.onServerTime?.(stamp.unusable, stamp.message);
     // The stream's config (cached): whether the consumer's filter covers it, and whether it removes
     // messages consumers hold (from its front, or inside it) — then its state is read with the
     // reading (streamStateFor: not again while nothing the consumer holds moved, on a stream only
@@ -1032,6 +1131,7 @@ export async function readConsumerBacklog(
       ...read,
       ...(limitRemovals !== undefined ? { limitRemovals } : {}),
       roundTripMs,
+      ...('serverTime' in stamp ? { serverTime: stamp.serverTime } : {}),
     };
     // With max_deliver 1 a drop looks like a completion in the counters: counted from advisories.
     if (sample.maxDeliver === 1) sample.deliveryDrops = await dropsOf(nc, ref, started);

@@ -30,6 +30,8 @@ export class NatsBacklogSources {
     // still out then, once it ends.
     let readOn: NatsConnection | undefined;
     let closed = false;
+    // Why the last reading had no server time: said when it changes, not at every reading.
+    let stampProblem: string | undefined;
     return {
       read(): Promise<BacklogReading> {
         return pool.read(owner, servers, credentials, async (nc) => {
@@ -43,6 +45,19 @@ export class NatsBacklogSources {
                 consumer: ref.consumer,
                 error: message,
               }),
+            onServerTime: (stamp, message) => {
+              options.metrics?.natsReadingStamps.inc({ stamp });
+              if (message === stampProblem) return;
+              stampProblem = message;
+              const fields = { stream: ref.stream, consumer: ref.consumer, stamp };
+              if (message === undefined)
+                options.logger?.info('backlog readings are timed by the server again', fields);
+              else
+                options.logger?.[stamp === 'invalid' || stamp === 'skewed' ? 'warn' : 'info'](
+                  "backlog readings are timed by the operator's clock, not the server's",
+                  { ...fields, reason: message },
+                );
+            },
           });
           if (closed) forgetConsumer(nc, ref);
           return reading;

@@ -184,6 +184,12 @@ export class OperatorMetrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
+  readonly natsReadingStamps = new Counter({
+    name: 'jetscale_nats_reading_stamps_total',
+    help: "Consumer readings by whether they carry the server's time (stamp=server), or why not: absent (nats-server < 2.10), invalid, skewed (the server's clock over 60 s from the operator's), unidentified (which server's clock is not known). Without it, rates are timed by the operator's clock.",
+    labelNames: ['stamp'],
+    registers: [this.registry],
+  });
   readonly kubeRequestDuration = new Histogram({
     name: 'jetscale_kube_request_duration_seconds',
     help: 'Latency of Kubernetes API requests made by the operator, by verb and HTTP status.',

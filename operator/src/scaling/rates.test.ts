@@ -828,6 +828,84 @@ describe('a reading answered late (a leader election holds the reply)', () => {
   });
 });
 
+describe("readings timed by the server's clock (CONSUMER.INFO ts)", () => {
+  // 20/s arriving, one replica keeping up. The operator sends a request every `period` s (its
+  // clock); the server takes the snapshot `delay` s later (the request waited in a stalled event
+  // loop, or the reply did: either way the round trip is `delay` or more) and stamps it by its own
+  // clock, which reads WALL at the operator's 0 (the two clocks need not agree, only run alike).
+  const WALL = Date.UTC(2026, 11, 5, 9);
+  const read = (
+    sentSeconds: number,
+    delay: number,
+    clock = 'server NABC',
+    serverOffsetMs = 0,
+  ): BacklogSample => {
+    const taken = sentSeconds + delay;
+    return {
+      ...sampleFromTotals(s(sentSeconds), 20 * taken, 20 * taken - 1, 1),
+      ...(delay > 0 ? { roundTripMs: Math.round(delay * 1000) + 3 } : {}),
+      serverTime: { at: WALL + Math.round(taken * 1000) + serverOffsetMs, clock },
+    };
+  };
+
+  it('measures every interval of an operator whose replies all come late (before: no rate at all)', () => {
+    // 5 s polls, each answered 1.5-3 s late: every round trip is over 20 % of its interval, and the
+    // operator's clock alone timed none of them.
+    const delays = [2.2, 1.5, 3, 2.4, 1.8, 2.9, 1.6, 2.5, 3, 2];
+    let state = observeRates(undefined, read(0, delays[0] ?? 0), 1);
+    for (let i = 1; i < delays.length; i++) {
+      state = observeRates(state, read(5 * i, delays[i] ?? 0), 1);
+      expect(state.lastIntervalArrivalPerSecond).toBeCloseTo(20, 6);
+      expect(state.lastIntervalClock).toBe('server');
+    }
+    expect(state.arrivalPerSecond).toBeCloseTo(20, 6);
+    expect(state.processingPerSecond).toBeCloseTo(20, 6);
+  });
+
+  it('times a reading answered late by when the server took it, not by when it was sent', () => {
+    // Prompt 1 s readings, then one sent at 11 s and taken at 16 s (a reply held 5 s): 120 arrivals
+    // over the server's 6 s (taken at 10.002 s and 16 s), not over the operator's 1 s, and the interval after it is 1 s again.
+    let state = observeRates(undefined, read(0, 0.002), 1);
+    for (let t = 1; t <= 10; t++) state = observeRates(state, read(t, 0.002), 1);
+    state = observeRates(state, read(11, 5), 1);
+    expect(state.lastIntervalSeconds).toBeCloseTo(5.998, 3);
+    expect(state.lastIntervalArrivalPerSecond).toBeCloseTo(20, 6);
+    state = observeRates(state, read(17, 0.002), 1);
+    expect(state.lastIntervalSeconds).toBeCloseTo(1.002, 3);
+    expect(state.lastIntervalArrivalPerSecond).toBeCloseTo(20, 6);
+  });
+
+  it("falls back to the operator's clock when the two readings come from different clocks", () => {
+    // A new consumer leader answers (another server, another clock, 4 s ahead): its 5 s late reading
+    // is not timed, as before server time (ROUND_TRIP_SHARE), and the interval after it is.
+    let state = observeRates(undefined, read(0, 0.002, 'leader n1 since t1'), 1);
+    for (let t = 1; t <= 10; t++) state = observeRates(state, read(t, 0.002, 'leader n1 since t1'), 1);
+    const before = state;
+    state = observeRates(state, read(11, 5, 'leader n2 since t2', 4000), 1);
+    expect(state).toBe(before);
+    state = observeRates(state, read(17, 0.002, 'leader n2 since t2', 4000), 1);
+    expect(state.lastIntervalClock).toBe('operator');
+    expect(state.lastIntervalArrivalPerSecond).toBeCloseTo(20, 1);
+  });
+
+  it("falls back when the server's times cannot be: a clock stepped, or going backwards", () => {
+    // The same clock named, but its interval outside what the operator saw (each snapshot lies
+    // between its request and its reply): stepped 10 s forward, then back below the first reading.
+    const start = observeRates(undefined, read(0, 0.002), 1);
+    const stepped = observeRates(start, read(5, 0.002, 'server NABC', 10_000), 1);
+    expect(stepped.lastIntervalClock).toBe('operator');
+    expect(stepped.lastIntervalSeconds).toBeCloseTo(5, 6);
+    const backwards = observeRates(start, read(5, 0.002, 'server NABC', -6000), 1);
+    expect(backwards.lastIntervalClock).toBe('operator');
+    expect(backwards.lastIntervalArrivalPerSecond).toBeCloseTo(20, 1);
+    // A reading without the server's time (nats-server < 2.10, or an unusable ts): the operator's.
+    const { serverTime: _dropped, ...plain } = read(10, 0.002);
+    const without = observeRates(start, plain, 1);
+    expect(without.lastIntervalClock).toBe('operator');
+    expect(without.lastIntervalSeconds).toBeCloseTo(10, 6);
+  });
+});
+
 describe('a consumer paused on the server (nats-server 2.11+ pause_until)', () => {
   it('takes no capacity from intervals that touch the pause (before: 25/s fell to 8.3/s), but counts its arrivals', () => {
     // 4 replicas busy at 25/s each with 5,000 pending; then the consumer is paused for 20 s:

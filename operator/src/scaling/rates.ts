@@ -60,7 +60,7 @@
 
 import { ADAPTIVE_POLL_SECONDS } from './objective.js';
 import { upstreamLagOf } from './backlog.js';
-import type { BacklogSample, LimitedStreamState, Rates } from './types.js';
+import type { BacklogSample, LimitedStreamState, Rates, ServerTime } from './types.js';
 
 /**
  * Shortest interval a rate is taken over. The policy asks for a reading every
@@ -84,9 +84,18 @@ export const MIN_INTERVAL_SECONDS = 0.9 * ADAPTIVE_POLL_SECONDS;
  * most this share. When it is the interval's start that was slow and the reading itself is not, the
  * interval restarts at the reading instead (restartInterval): held at a start answered 2 s late, no
  * interval would count for 10 s, and the operator sized by the backlog alone that long
- * (real-clients.int: NEEDED asked at poll 7 instead of 2 after one slow first reading).
+ * (real-clients.int: NEEDED asked at poll 7 instead of 2 after one slow first reading). Only for
+ * intervals the operator's clock times: one the server's clock times is exact (readingInterval).
  */
 export const ROUND_TRIP_SHARE = 0.2;
+/**
+ * How much faster or slower the server's clock may run than the operator's, as a share of an
+ * interval: NTP slews a clock by at most 500 ppm. With STAMP_RESOLUTION_MS, the slack allowed
+ * when the server's times are checked against what the operator saw (readingInterval).
+ */
+export const CLOCK_RATE_TOLERANCE = 0.001;
+/** The server's `ts` is read to the millisecond: each end of an interval may be rounded by 1 ms. */
+export const STAMP_RESOLUTION_MS = 2;
 /**
  * One interval's arrivals count at once at most this multiple of what was seen before it (the
  * interval before, or the confirmed rate): a single batch of a bursty publisher can look like a 50x
@@ -266,6 +275,8 @@ export interface RateState {
     paused?: boolean;
     /** The reading's round trip in ms (BacklogSample.roundTripMs). */
     roundTripMs?: number;
+    /** When the server took the reading, by its clock (BacklogSample.serverTime). */
+    serverTime?: ServerTime;
     /** The drops at max_deliver counted at this reading, when known (BacklogSample.deliveryDrops). */
     deliveryDrops?: { count: number; epoch: number };
     /** The stream's counters at this reading, when read (BacklogSample.stream). */
@@ -349,6 +360,8 @@ export interface RateState {
   previousIntervalSeconds?: number;
   /** Length of the last interval (seconds), to tell a poll gap from the usual cadence. */
   lastIntervalSeconds?: number;
+  /** Which clock timed the last interval (readingInterval; absent in older state). */
+  lastIntervalClock?: 'server' | 'operator';
   /**
    * How much more an interval's arrival count varies than a Poisson stream's of the same rate
    * (variance ÷ mean, at least 1): about the batch size of a publisher that sends in batches.
@@ -520,6 +533,7 @@ function baseline(
   if (sample.consumerFilter !== undefined) last.consumerFilter = sample.consumerFilter;
   if (sample.paused === true) last.paused = true;
   if (sample.roundTripMs !== undefined && sample.roundTripMs > 0) last.roundTripMs = sample.roundTripMs;
+  if (sample.serverTime !== undefined) last.serverTime = { ...sample.serverTime };
   if (sample.stream !== undefined) last.stream = { ...sample.stream };
   const lag = upstreamLagOf(sample);
   if (lag !== undefined) last.upstreamLag = lag;
@@ -1012,6 +1026,53 @@ function restartInterval(
   return next;
 }
 
+/** The interval between two readings, and which clock timed it (readingInterval). */
+export interface ReadingInterval {
+  seconds: number;
+  /** 'server': both readings' server times, on one clock; 'operator': when the requests were sent. */
+  clock: 'server' | 'operator';
+}
+
+/**
+ * The interval between the last reading and `sample`, in seconds. By the server's clock when both
+ * readings carry its time (ServerTime) from the same clock — one server process, or one consumer
+ * leader's term — and the two times fit what the operator saw: the server took each reading
+ * between its request and its reply, so the interval lies within [Δsent − the first's round trip,
+ * Δsent + the second's round trip], give or take the clocks' rates (CLOCK_RATE_TOLERANCE) and the
+ * stamps' resolution. Outside that (a server clock stepped, or going backwards) or with a clock
+ * changed (a new consumer leader, a restarted server) or unknown, the operator's clock times it,
+ * from when each request was sent, and the round trips bound how far off that can be
+ * (ROUND_TRIP_SHARE in observeRates). Timed by the server, an interval is exact however late its
+ * replies reached the operator: its event loop's lag no longer matters.
+ */
+export function readingInterval(last: RateState['last'], sample: BacklogSample): ReadingInterval {
+  const sentSeconds = (sample.at - last.at) / 1000;
+  const before = last.serverTime;
+  const after = sample.serverTime;
+  if (
+    before === undefined ||
+    after === undefined ||
+    typeof before.clock !== 'string' ||
+    before.clock !== after.clock ||
+    !Number.isFinite(before.at) ||
+    !Number.isFinite(after.at)
+  )
+    return { seconds: sentSeconds, clock: 'operator' };
+  const serverSeconds = (after.at - before.at) / 1000;
+  const slack = STAMP_RESOLUTION_MS / 1000 + CLOCK_RATE_TOLERANCE * Math.abs(sentSeconds);
+  const earliest = sentSeconds - roundTripSeconds(last.roundTripMs) - slack;
+  const latest = sentSeconds + roundTripSeconds(sample.roundTripMs) + slack;
+  if (!(serverSeconds > 0) || serverSeconds < earliest || serverSeconds > latest)
+    return { seconds: sentSeconds, clock: 'operator' };
+  return { seconds: serverSeconds, clock: 'server' };
+}
+
+function roundTripSeconds(roundTripMs: number | undefined): number {
+  return roundTripMs !== undefined && Number.isFinite(roundTripMs) && roundTripMs > 0
+    ? roundTripMs / 1000
+    : 0;
+}
+
 /** Whether an interval is a poll gap: much longer than the usual cadence (see GAP_FACTOR). */
 function isGap(previousIntervalSeconds: number | undefined, dtSeconds: number): boolean {
   return (
@@ -1052,12 +1113,15 @@ export function observeRates(
     }
     return fresh;
   }
-  const dtSeconds = (sample.at - previous.last.at) / 1000;
+  const interval = readingInterval(previous.last, sample);
+  const dtSeconds = interval.seconds;
   if (!(dtSeconds >= MIN_INTERVAL_SECONDS)) return previous;
-  const roundTripAllowance = ROUND_TRIP_SHARE * dtSeconds;
-  if ((sample.roundTripMs ?? 0) / 1000 > roundTripAllowance) return previous;
-  if ((previous.last.roundTripMs ?? 0) / 1000 > roundTripAllowance)
-    return restartInterval(previous, sample, readyReplicas, options);
+  if (interval.clock === 'operator') {
+    const roundTripAllowance = ROUND_TRIP_SHARE * dtSeconds;
+    if ((sample.roundTripMs ?? 0) / 1000 > roundTripAllowance) return previous;
+    if ((previous.last.roundTripMs ?? 0) / 1000 > roundTripAllowance)
+      return restartInterval(previous, sample, readyReplicas, options);
+  }
 
   // Recreated: the sequence went backwards, or — when the new consumer has already delivered more
   // than the old one, so it did not — the creation time changed. Counted across the two, the
@@ -1197,6 +1261,7 @@ export function observeRates(
       ? { previousIntervalSeconds: previous.lastIntervalSeconds }
       : {}),
     lastIntervalSeconds: dtSeconds,
+    lastIntervalClock: interval.clock,
     ...(newDeliveries > 0 ? { deliveredLastInterval: true } : {}),
   };
   // Every replica that may have consumed during the interval: those asked for at either end, and

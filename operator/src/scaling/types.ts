@@ -71,6 +71,18 @@ export interface ScalingSpec {
   readinessDeadlineSeconds?: number;
 }
 
+/** When a server took a reading, by its clock (BacklogSample.serverTime). */
+export interface ServerTime {
+  /** CONSUMER.INFO's `ts`: the server's wall clock when it gathered the info, in ms since the epoch. */
+  at: number;
+  /**
+   * Which clock `at` is on: one server process (its server id, new at every start), or one consumer
+   * leader's term (the leader's name and since when it leads). Two readings naming the same clock
+   * were stamped by the same running server.
+   */
+  clock: string;
+}
+
 /** One reading of a JetStream consumer, as the backlog source returns it. */
 export interface BacklogSample {
   /** When the reading was taken, in ms on the same clock as `now`. */
@@ -79,9 +91,17 @@ export interface BacklogSample {
    * How long the reading took, request to reply, in ms (absent: negligible). The server's snapshot
    * is somewhere in it: a reply held up by a leader election, or a process that stalled with the
    * reply waiting, leaves its time that uncertain, and rates.ts takes no interval shorter than a few
-   * times it (ROUND_TRIP_SHARE).
+   * times it (ROUND_TRIP_SHARE) unless the server's clock times it (serverTime).
    */
   roundTripMs?: number;
+  /**
+   * When the server took the reading, by its own clock, and which clock that is (absent: not known
+   * — nats-server < 2.10 sends no `ts`, or it was unusable: jetstream-backlog-source.ts
+   * serverTimeOf). rates.ts times the interval between two readings by it when both name the same
+   * clock, so a reply held up in the operator (a stalled event loop) or on the way no longer makes
+   * the interval uncertain.
+   */
+  serverTime?: ServerTime;
   /** num_pending: matching messages not yet delivered. */
   pending: number;
   /** num_ack_pending: delivered, not yet acknowledged (includes those awaiting redelivery). */
