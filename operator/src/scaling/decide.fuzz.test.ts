@@ -25,6 +25,7 @@
 // pod; FUZZ_ADVERSE=1), where the rate the invariants size for includes the poisoned messages'
 // handler time.
 
+import { asRateState } from './rates.js';
 import { adverseWorld, randomWorld, runWorld, SLOW_READINGS } from './test/fuzz-world.js';
 import type { World } from './test/fuzz-world.js';
 import { stepViolations, steadyViolations } from './test/fuzz-invariants.js';
@@ -134,8 +135,10 @@ describe(`decide under random users, clients and traffic (seeds ${FIRST_SEED}…
   );
 
   // The same worlds read by an operator whose readings are sometimes answered late (a stalled
-  // process, a slow link): rates.ts times no interval by a reading whose round trip is too long a
-  // share of it, and restarts one whose start was (restartInterval). A third as many worlds.
+  // process, a slow link), each stamped by the server with when it took it, on a clock that now
+  // and then changes (a new consumer leader): rates.ts times intervals by the server's clock, and
+  // across a change by the operator's, where it takes no interval by a reading whose round trip is
+  // too long a share of it, and restarts one whose start was (restartInterval). A third as many worlds.
   const SLOW_WORLDS = Math.max(1, Math.round(SEEDS / 3));
   it(
     `never scales wrongly with readings answered up to ${SLOW_READINGS.maxSeconds} s late (${SLOW_WORLDS} worlds)`,
@@ -143,6 +146,8 @@ describe(`decide under random users, clients and traffic (seeds ${FIRST_SEED}…
       const violations: string[] = [];
       let polls = 0;
       let late = 0;
+      let lateByServer = 0;
+      let clockChanges = 0;
       for (let i = 0; i < SLOW_WORLDS; i++) {
         const world: World = {
           ...randomWorld(FIRST_SEED + i),
@@ -151,15 +156,26 @@ describe(`decide under random users, clients and traffic (seeds ${FIRST_SEED}…
         const run = runWorld(world);
         polls += run.steps.length;
         late += run.steps.filter((s) => (s.sample.roundTripMs ?? 0) > 0).length;
+        lateByServer += run.steps.filter(
+          (s) =>
+            (s.sample.roundTripMs ?? 0) > 0 &&
+            asRateState(s.decision.history.rates)?.lastIntervalClock === 'server' &&
+            asRateState(s.decision.history.rates)?.last.at === s.sample.at,
+        ).length;
+        clockChanges += run.steps.filter(
+          (s, j) => j > 0 && s.sample.serverTime?.clock !== run.steps[j - 1]?.sample.serverTime?.clock,
+        ).length;
         violations.push(
           ...[...stepViolations(run), ...steadyViolations(run)].map((v) => `(slow readings) ${v}`),
         );
       }
       if (violations.length > 0)
         throw new Error(
-          `${violations.length} violations in ${SLOW_WORLDS} worlds with slow readings (FUZZ_SLOW=1 for print-world) (${polls} polls, ${late} late); first ones:\n${violations.slice(0, 12).join('\n\n')}`,
+          `${violations.length} violations in ${SLOW_WORLDS} worlds with slow readings (FUZZ_SLOW=1 for print-world) (${polls} polls, ${late} late, ${lateByServer} of them timed by the server, ${clockChanges} server clock changes); first ones:\n${violations.slice(0, 12).join('\n\n')}`,
         );
       expect(late).toBeGreaterThan(0);
+      expect(lateByServer).toBeGreaterThan(0);
+      expect(clockChanges).toBeGreaterThan(0);
     },
     60_000 + SLOW_WORLDS * 5_000,
   );

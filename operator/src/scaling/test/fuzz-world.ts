@@ -69,7 +69,16 @@ export interface World {
    * snapshot. Not drawn by randomWorld (its seeds keep their worlds); decide.fuzz sets it for a
    * set of worlds of its own.
    */
-  slowReadings?: { share: number; maxSeconds: number };
+  slowReadings?: {
+    share: number;
+    maxSeconds: number;
+    /**
+     * The server stamps each reading with when it took it (BacklogSample.serverTime), on a clock
+     * that changes at this share of polls (a new consumer leader, a restarted server: another
+     * clock, up to 3 s off the last). Absent: no server time (nats-server < 2.10).
+     */
+    serverClockChanges?: number;
+  };
   /** What goes wrong in the world beyond its traffic (adverseWorld); absent in randomWorld's worlds. */
   adversity?: Adversity;
 }
@@ -99,7 +108,7 @@ export interface Adversity {
 }
 
 /** The slow readings decide.fuzz's second set of worlds has (World.slowReadings). */
-export const SLOW_READINGS = { share: 0.1, maxSeconds: 3 } as const;
+export const SLOW_READINGS = { share: 0.1, maxSeconds: 3, serverClockChanges: 0.02 } as const;
 
 /** The clients a world draws from: every library's default consume path (pull-clients.ts). */
 export const CLIENTS: readonly PullClient[] = defaultClients;
@@ -330,6 +339,10 @@ export function runWorld(world: World): Run {
   let earlyPoll: number | undefined;
   // Its own generator, so that a world's traffic is the same with slow readings as without.
   const slowRng = seededRng(world.seed ^ 0x51c0ffee);
+  // And the server's clock its own, so that the slow readings are the same with it as without.
+  const clockRng = seededRng(world.seed ^ 0x7e57c10c);
+  let serverClock = 0;
+  let serverClockOffsetMs = 0;
   let lastPollAt = -Infinity;
   let lastReady = -1;
   let rr = 0;
@@ -431,9 +444,22 @@ export function runWorld(world: World): Run {
           ? Math.min(0.2 + slowRng() * (slow.maxSeconds - 0.2), Math.max(0, t - lastPollAt - 0.05))
           : 0;
       lastPollAt = t;
+      const clockChanges = slow?.serverClockChanges;
+      if (clockChanges !== undefined && clockRng() < clockChanges) {
+        serverClock++;
+        serverClockOffsetMs = Math.round((clockRng() - 0.5) * 6000);
+      }
       const sample: BacklogSample = {
         at: T0 + Math.round((t - roundTrip) * 1000),
         ...(roundTrip > 0 ? { roundTripMs: Math.round(roundTrip * 1000) } : {}),
+        ...(clockChanges !== undefined
+          ? {
+              serverTime: {
+                at: T0 + Math.round(t * 1000) + serverClockOffsetMs,
+                clock: `leader n${serverClock}`,
+              },
+            }
+          : {}),
         pending,
         ackPending,
         redelivered: Math.min(ackPending, redeliveredHeld + poisonFailedOnce),
