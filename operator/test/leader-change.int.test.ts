@@ -6,7 +6,10 @@
 // an R3 stream and consumer, 20/s published, one nats.js consume() replica with 25 ms handlers
 // (40/s: it keeps up), read once a second and fed to the pure policy as the operator feeds it; the
 // consumer leader steps down at STEPDOWN_CONSUMER_AT, the stream leader at STEPDOWN_STREAM_AT, and
-// the server that led the consumer is stopped (SIGTERM) at KILL_LEADER_AT.
+// the server that led the consumer is stopped (SIGTERM) at KILL_LEADER_AT. Before that, at STALL_AT,
+// the test's event loop (the operator's, as far as the reading goes) stalls with a reply waiting:
+// the interval is timed by the consumer leader's clock (CONSUMER.INFO ts), not left untimed for its
+// round trip, and across each leader change it falls back to the operator's clock.
 import { AckPolicy, jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startNatsCluster, type NatsCluster } from '../../hack/stack/nats-cluster.js';
@@ -14,7 +17,7 @@ import { waitFor } from '../../hack/stack/ports.js';
 import { testScratchDir } from '../../test/scratch.js';
 import { readConsumerBacklog } from '../src/backlog/jetstream-backlog-source.js';
 import { decide, emptyHistory } from '../src/scaling/decide.js';
-import { ROUND_TRIP_SHARE } from '../src/scaling/rates.js';
+import { asRateState, ROUND_TRIP_SHARE } from '../src/scaling/rates.js';
 import { withScalingDefaults } from '../src/scaling/defaults.js';
 import type { ScalingDecision, ScalingHistory } from '../src/scaling/types.js';
 import { sleep } from './harness.js';
@@ -25,6 +28,26 @@ const READINGS = 30;
 const STEPDOWN_CONSUMER_AT = 8;
 const STEPDOWN_STREAM_AT = 15;
 const KILL_LEADER_AT = 22;
+const STALL_AT = 4;
+const STALL_MS = 3000;
+
+/**
+ * Blocks this process's event loop for `ms` when it next writes a CONSUMER.INFO request, before the
+ * write, as a busy operator's is (GC, many tenants, a loaded node): the reading was stamped when
+ * its request was made, and the server takes it `ms` later.
+ */
+function stallBeforeNextConsumerInfo(nc: NatsConnection, ms: number): void {
+  const transport = (nc as unknown as { protocol: { transport: { send(frame: Uint8Array): void } } }).protocol
+    .transport;
+  const send = transport.send.bind(transport);
+  transport.send = (frame: Uint8Array): void => {
+    if (Buffer.from(frame).includes('$JS.API.CONSUMER.INFO.')) {
+      transport.send = send;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+    }
+    send(frame);
+  };
+}
 
 describe('a clustered stream whose leaders change mid-poll', () => {
   let cluster: NatsCluster | undefined;
@@ -111,6 +134,10 @@ describe('a clustered stream whose leaders change mid-poll', () => {
         killedLeader = leader;
         event = `consumer leader ${leader} stopped`;
       }
+      if (i === STALL_AT) {
+        stallBeforeNextConsumerInfo(nc, STALL_MS);
+        event = `event loop stalled ${STALL_MS / 1000} s before the request was written`;
+      }
       const read = await readConsumerBacklog(
         nc,
         { stream: 'ORDERS', consumer: 'worker' },
@@ -131,10 +158,14 @@ describe('a clustered stream whose leaders change mid-poll', () => {
       history = d.history;
       decisions.push({ at: i, d, event });
       const s = read.sample;
-      const interval = (d.history.rates as { lastIntervalArrivalPerSecond?: number } | undefined)
-        ?.lastIntervalArrivalPerSecond;
+      const rateState = asRateState(d.history.rates);
+      const interval = rateState?.lastIntervalArrivalPerSecond;
+      const timed =
+        rateState?.last.at === s.at
+          ? `${rateState.lastIntervalSeconds?.toFixed(3) ?? '-'} s by the ${rateState.lastIntervalClock ?? '-'}'s clock`
+          : 'not timed';
       lines.push(
-        `#${i}${event ? ` (${event})` : ''} pending ${s.pending} ack ${s.ackPending} cseq ${s.deliveredConsumerSeq} sseq ${s.deliveredStreamSeq} created ${s.consumerCreated ?? '-'}: interval ${interval?.toFixed(1) ?? '-'}/s, arrival ${d.rates.arrivalPerSecond?.toFixed(1) ?? '-'}/s, capacity ${d.rates.perReplicaPerSecond?.toFixed(1) ?? '-'}/s, desired ${d.desiredReplicas}`,
+        `#${i}${event ? ` (${event})` : ''} round trip ${s.roundTripMs?.toFixed(0) ?? '-'} ms, ${s.serverTime?.clock ?? 'no server time'}, pending ${s.pending} ack ${s.ackPending} cseq ${s.deliveredConsumerSeq} sseq ${s.deliveredStreamSeq} created ${s.consumerCreated ?? '-'}: interval ${timed} ${interval?.toFixed(1) ?? '-'}/s, arrival ${d.rates.arrivalPerSecond?.toFixed(1) ?? '-'}/s, capacity ${d.rates.perReplicaPerSecond?.toFixed(1) ?? '-'}/s, desired ${d.desiredReplicas}`,
       );
     }
     stop = true;
@@ -158,23 +189,49 @@ describe('a clustered stream whose leaders change mid-poll', () => {
       }
       expect((d.history.rates as { resetAt?: number } | undefined)?.resetAt).toBeUndefined();
       // The last interval measured ends at the reading folded last (a reading may move no rate).
-      const rates = d.history.rates as
-        | { last: { at: number }; lastIntervalArrivalPerSecond?: number; lastIntervalSeconds?: number }
-        | undefined;
+      const rates = asRateState(d.history.rates);
       // No interval reads more arrivals than the stream stored in it. A reading is stamped when
-      // sent and answered within its round trip (up to 5 s while a leader is elected), which may be
-      // at most ROUND_TRIP_SHARE of an interval that is measured; a stored message's ack comes a
-      // moment later; a publish whose ack was lost to the stopped server may be stored
-      // unacknowledged (one at a time: 5).
+      // sent and taken by the server within its round trip (up to 5 s while a leader is elected,
+      // STALL_MS when stalled): by the operator's clock that is at most ROUND_TRIP_SHARE of an
+      // interval that is measured, and an interval timed by the server's clock starts no earlier
+      // than its length before the last request; a stored message's ack comes a moment later; a
+      // publish whose ack was lost to the stopped server may be stored unacknowledged (one at a time: 5).
       const interval = rates?.lastIntervalArrivalPerSecond;
       const seconds = rates?.lastIntervalSeconds;
       if (interval !== undefined && seconds !== undefined && rates !== undefined) {
-        const end = rates.last.at + ROUND_TRIP_SHARE * seconds * 1000 + 500;
+        const end =
+          rates.last.at +
+          (rates.lastIntervalClock === 'server'
+            ? (rates.last.roundTripMs ?? 0)
+            : ROUND_TRIP_SHARE * seconds * 1000) +
+          500;
         const start = rates.last.at - seconds * 1000 - 500;
         const stored = acked.filter((t) => t > start && t <= end).length;
         expect(interval * seconds).toBeLessThanOrEqual(stored + 5);
       }
     }
+    // The reading taken STALL_MS after its stamp is timed, by the consumer leader's clock: its
+    // interval spans the stall (by the stamps it was 1 s), and it reads what the stream stored over
+    // it (checked above). Before: not timed at all, its round trip being over ROUND_TRIP_SHARE of
+    // the interval.
+    const stalled = decisions.find(({ at }) => at === STALL_AT)?.d;
+    const stalledRates = asRateState(stalled?.history.rates);
+    expect(stalled?.history.samples.at(-1)?.roundTripMs).toBeGreaterThanOrEqual(STALL_MS);
+    expect(stalledRates?.last.at).toBe(stalled?.history.samples.at(-1)?.at);
+    expect(stalledRates?.lastIntervalClock).toBe('server');
+    expect(stalledRates?.lastIntervalSeconds).toBeGreaterThanOrEqual(STALL_MS / 1000);
+    // Across a change of consumer leader (a new term, another server's clock) no interval is timed
+    // by the server's clock: readings either side name different clocks.
+    for (const [k, { d }] of decisions.entries()) {
+      const before = decisions[k - 1]?.d.history.samples.at(-1)?.serverTime?.clock;
+      const rates = asRateState(d.history.rates);
+      const sample = d.history.samples.at(-1);
+      if (before !== undefined && sample?.serverTime?.clock !== before && rates?.last.at === sample?.at)
+        expect(rates?.lastIntervalClock).toBe('operator');
+    }
+    const clocks = new Set(decisions.map(({ d }) => d.history.samples.at(-1)?.serverTime?.clock));
+    expect(clocks.size).toBeGreaterThanOrEqual(2);
+    expect(clocks.has(undefined)).toBe(false);
     // After the consumer leader stepped down, the nats.js consume() client received nothing more
     // for the rest of the run (its pull request was held by the old leader), so work waited while
     // the one replica held 1 message: a delivery stall, not the handlers' speed. It must not be
