@@ -597,3 +597,21 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
 export function streamName(prefix: string): string {
   return `${prefix}_${Math.random().toString(16).slice(2, 10)}`.toUpperCase();
 }
+
+/**
+ * Blocks this process's event loop for `ms` when it next writes a CONSUMER.INFO request, before the
+ * write, as a busy operator's is (GC, many tenants, a loaded node): the reading was stamped when
+ * its request was made, and the server takes it `ms` later.
+ */
+export function stallBeforeNextConsumerInfo(nc: NatsConnection, ms: number): void {
+  const transport = (nc as unknown as { protocol: { transport: { send(frame: Uint8Array): void } } }).protocol
+    .transport;
+  const send = transport.send.bind(transport);
+  transport.send = (frame: Uint8Array): void => {
+    if (Buffer.from(frame).includes('$JS.API.CONSUMER.INFO.')) {
+      transport.send = send;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+    }
+    send(frame);
+  };
+}

@@ -20,7 +20,7 @@ import { decide, emptyHistory } from '../src/scaling/decide.js';
 import { asRateState, ROUND_TRIP_SHARE } from '../src/scaling/rates.js';
 import { withScalingDefaults } from '../src/scaling/defaults.js';
 import type { ScalingDecision, ScalingHistory } from '../src/scaling/types.js';
-import { sleep } from './harness.js';
+import { sleep, stallBeforeNextConsumerInfo } from './harness.js';
 
 const PER_SECOND = 20;
 const HANDLER_MS = 25;
@@ -30,24 +30,6 @@ const STEPDOWN_STREAM_AT = 15;
 const KILL_LEADER_AT = 22;
 const STALL_AT = 4;
 const STALL_MS = 3000;
-
-/**
- * Blocks this process's event loop for `ms` when it next writes a CONSUMER.INFO request, before the
- * write, as a busy operator's is (GC, many tenants, a loaded node): the reading was stamped when
- * its request was made, and the server takes it `ms` later.
- */
-function stallBeforeNextConsumerInfo(nc: NatsConnection, ms: number): void {
-  const transport = (nc as unknown as { protocol: { transport: { send(frame: Uint8Array): void } } }).protocol
-    .transport;
-  const send = transport.send.bind(transport);
-  transport.send = (frame: Uint8Array): void => {
-    if (Buffer.from(frame).includes('$JS.API.CONSUMER.INFO.')) {
-      transport.send = send;
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-    }
-    send(frame);
-  };
-}
 
 describe('a clustered stream whose leaders change mid-poll', () => {
   let cluster: NatsCluster | undefined;

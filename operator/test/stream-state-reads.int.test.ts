@@ -15,7 +15,7 @@ import {
 } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { readConsumerBacklog, type ConsumerRef } from '../src/backlog/jetstream-backlog-source.js';
-import { removedInside, removedWhileHeld } from '../src/scaling/rates.js';
+import { observeRates, removedInside, removedWhileHeld } from '../src/scaling/rates.js';
 import { decide, emptyHistory } from '../src/scaling/decide.js';
 import { withScalingDefaults } from '../src/scaling/defaults.js';
 import type { BacklogSample, ScalingDecision, ScalingHistory } from '../src/scaling/types.js';
@@ -24,7 +24,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startNatsServer, type NatsServer } from '../../hack/stack/nats-server.js';
 import { waitFor } from '../../hack/stack/ports.js';
-import { publishStored, sleep, streamName } from './harness.js';
+import { publishStored, sleep, stallBeforeNextConsumerInfo, streamName } from './harness.js';
 
 describe('the stream state read with a backlog reading (default stream config)', () => {
   // A server of its own: the requests counted are this file's alone.
@@ -107,6 +107,22 @@ describe('the stream state read with a backlog reading (default stream config)',
       expect(sample?.streamFirstSeq).toBe(1);
     }
     expect(requests).toBe(polls);
+  });
+
+  it("a reading whose request waited 2 s in a held event loop is timed by the server's clock (its id), not skipped", async () => {
+    const ref = await streamWith(0);
+    const first = await read(ref);
+    expect(first.serverTime?.clock).toBe(`server ${nc.info?.server_id}`);
+    await sleep(1000);
+    stallBeforeNextConsumerInfo(nc, 2000);
+    const second = await read(ref);
+    expect(second.roundTripMs).toBeGreaterThanOrEqual(2000);
+    // By the stamps the readings are about 1 s apart, and the 2 s round trip would leave the
+    // interval untimed (ROUND_TRIP_SHARE); the server took the second reading 2 s after its stamp.
+    const rates = observeRates(observeRates(undefined, first, 1), second, 1);
+    expect(rates.last.at).toBe(second.at);
+    expect(rates.lastIntervalClock).toBe('server');
+    expect(rates.lastIntervalSeconds).toBeGreaterThanOrEqual(2 + (second.at - first.at) / 1000 - 0.1);
   });
 
   it('a stream whose limits remove messages (max_age) is read at every reading, idle or not', async () => {
