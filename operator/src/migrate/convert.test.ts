@@ -460,3 +460,111 @@ describe('migrate drills: the converted object does what KEDA did', () => {
     expect(parseEventConsumerSpec(r.eventConsumer.spec).ok).toBe(true);
   });
 });
+
+describe('trigger metadata read as KEDA reads it (scalersconfig TypedConfig)', () => {
+  const so = (metadata: Record<string, string>, extra: Record<string, unknown> = {}) => ({
+    apiVersion: 'keda.sh/v1alpha1',
+    kind: 'ScaledObject',
+    metadata: { name: 'm', namespace: 'ns' },
+    spec: {
+      scaleTargetRef: { name: 'w' },
+      triggers: [
+        {
+          type: 'nats-jetstream',
+          metadata: { natsServerMonitoringEndpoint: 'n:8222', account: '$G', ...metadata },
+          ...extra,
+        },
+      ],
+    },
+  });
+
+  it('trims every value and takes an empty one as not set, as KEDA does', () => {
+    const r = converted(
+      convertObject(
+        so({ stream: ' orders ', consumer: 'worker\n', lagThreshold: ' 5 ', activationLagThreshold: '' }),
+        'x',
+      ),
+    );
+    expect(r.eventConsumer.spec).toMatchObject({
+      nats: { stream: 'orders', consumer: 'worker' },
+      backlogPerReplica: 5,
+      activationBacklog: 0,
+    });
+    // lagThreshold "" is KEDA's default 10, said as for a missing key
+    const empty = converted(convertObject(so({ stream: 'S', consumer: 'c', lagThreshold: '  ' }), 'x'));
+    expect(empty.eventConsumer.spec.backlogPerReplica).toBe(10);
+    expect(fields(empty, 'changed')).toContain('triggers[].metadata.lagThreshold');
+    // a stream that is only blanks is missing for KEDA too
+    const blank = convertObject(so({ stream: ' ', consumer: 'c' }), 'x');
+    expect(blank.outcome).toBe('refused');
+    expect(blank.outcome === 'refused' && blank.reasons).toEqual(['triggers[].metadata.stream is missing']);
+  });
+
+  it('useHttps is read with strconv.ParseBool: True, 1 and t ask for TLS; a value that is not a boolean is refused, as KEDA refuses it', () => {
+    for (const value of ['true', 'True', 'TRUE', '1', 't', ' true '])
+      expect([
+        value,
+        fields(converted(convertObject(so({ stream: 'S', consumer: 'c', useHttps: value }), 'x')), 'changed'),
+      ]).toEqual([value, expect.arrayContaining(['triggers[].metadata.useHttps'])]);
+    for (const value of ['false', 'False', '0', 'f', ''])
+      expect([
+        value,
+        fields(converted(convertObject(so({ stream: 'S', consumer: 'c', useHttps: value }), 'x')), 'changed'),
+      ]).toEqual([value, expect.not.arrayContaining(['triggers[].metadata.useHttps'])]);
+    const yes = convertObject(so({ stream: 'S', consumer: 'c', useHttps: 'yes' }), 'x');
+    expect(yes.outcome === 'refused' && yes.reasons).toEqual([
+      expect.stringContaining('triggers[].metadata.useHttps "yes" is not a boolean'),
+    ]);
+  });
+
+  it('with an authenticationRef, says that KEDA takes the monitoring endpoint from it first', () => {
+    const r = converted(
+      convertObject(so({ stream: 'S', consumer: 'c' }, { authenticationRef: { name: 'nats-auth' } }), 'x'),
+    );
+    const note = r.notes.find((n) => n.field === 'triggers[].metadata.natsServerMonitoringEndpoint');
+    expect(note?.message).toMatch(/TriggerAuthentication nats-auth.*first.*--nats-url/);
+    // with --nats-url the server is given, and the note says it replaced the endpoint
+    const given = converted(
+      convertObject(so({ stream: 'S', consumer: 'c' }, { authenticationRef: { name: 'nats-auth' } }), 'x', {
+        natsServers: ['nats://real:4222'],
+      }),
+    );
+    expect(given.eventConsumer.spec.nats).toMatchObject({ servers: ['nats://real:4222'] });
+  });
+});
+
+describe('objects KEDA users pass by mistake, and settings that act at the switch', () => {
+  it('a ScaledJob is skipped with a reason that says jetscale has no equivalent', () => {
+    const r = convertObject(
+      { apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledJob', metadata: { name: 'j' }, spec: {} },
+      'x',
+    );
+    expect(r.outcome).toBe('skipped');
+    expect(r.outcome === 'skipped' && r.reason).toMatch(/ScaledJob.*Job per.*no jetscale equivalent/);
+  });
+
+  it('restoreToOriginalReplicaCount: the note says KEDA resets the replicas when the ScaledObject is deleted', () => {
+    const r = converted(
+      convertObject(
+        {
+          apiVersion: 'keda.sh/v1alpha1',
+          kind: 'ScaledObject',
+          metadata: { name: 'r' },
+          spec: {
+            scaleTargetRef: { name: 'w' },
+            advanced: { restoreToOriginalReplicaCount: true },
+            triggers: [
+              {
+                type: 'nats-jetstream',
+                metadata: { natsServerMonitoringEndpoint: 'n:8222', stream: 'S', consumer: 'c' },
+              },
+            ],
+          },
+        },
+        'x',
+      ),
+    );
+    const note = r.notes.find((n) => n.field === 'spec.advanced.restoreToOriginalReplicaCount');
+    expect(note?.message).toMatch(/deleting the ScaledObject.*original.*false/);
+  });
+});

@@ -129,6 +129,13 @@ export function convertObject(raw: unknown, where: string, options: ConvertOptio
   const named = describeSource(raw, where);
   const source = named === where ? where : `${named} (${where})`;
   const kind = raw !== null && typeof raw === 'object' ? (raw as { kind?: unknown }).kind : undefined;
+  if (kind === 'ScaledJob')
+    return {
+      outcome: 'skipped',
+      source,
+      reason:
+        'a KEDA ScaledJob (KEDA starts a Job per batch of messages) has no jetscale equivalent: jetscale scales a long-running Deployment or StatefulSet; leave it on KEDA',
+    };
   if (kind !== 'ScaledObject') {
     return {
       outcome: 'skipped',
@@ -340,7 +347,7 @@ export function convertScaledObject(so: ScaledObject, options: ConvertOptions = 
   if (so.spec.advanced?.restoreToOriginalReplicaCount === true)
     dropped(
       'spec.advanced.restoreToOriginalReplicaCount',
-      'jetscale leaves the replicas as they are when the EventConsumer is deleted; scale the target yourself if you need the old count back',
+      "deleting the ScaledObject makes KEDA's finalizer scale the target back to its original replica count (paused or not), which lands on a target jetscale is already scaling: set it to false on the ScaledObject before deleting it (docs/migrating-from-keda.md, step 3). jetscale leaves the replicas as they are when the EventConsumer is deleted",
     );
 
   // --- pause annotations
@@ -475,7 +482,7 @@ interface TriggerContext {
 function convertTrigger(trigger: Trigger, at: string, ctx: TriggerContext): ConvertedTrigger {
   const { options, changed, dropped, reasons, several } = ctx;
   const authField = several ? 'spec.consumers[].auth.secretRef' : 'spec.nats.auth.secretRef';
-  const md = trigger.metadata;
+  const md = kedaMetadata(trigger.metadata);
   const nats: Record<string, unknown> = {};
   const fromAuth = trigger.authenticationRef;
   if (options.natsServers !== undefined && options.natsServers.length > 0) {
@@ -489,7 +496,12 @@ function convertTrigger(trigger: Trigger, at: string, ctx: TriggerContext): Conv
     const server = clientUrlFromMonitoring(md.natsServerMonitoringEndpoint);
     if (server.ok) {
       nats.servers = [server.url];
-      changed(`${at}.metadata.natsServerMonitoringEndpoint`, server.note);
+      changed(
+        `${at}.metadata.natsServerMonitoringEndpoint`,
+        fromAuth === undefined
+          ? server.note
+          : `${server.note}. KEDA reads natsServerMonitoringEndpoint from ${fromAuth.kind ?? 'TriggerAuthentication'} ${fromAuth.name} first: if it sets one, that is the server KEDA watched; check and pass --nats-url for it`,
+      );
     } else reasons.push(server.reason);
   } else {
     reasons.push(
@@ -502,13 +514,18 @@ function convertTrigger(trigger: Trigger, at: string, ctx: TriggerContext): Conv
   else nats.stream = md.stream;
   if (md.consumer === undefined || md.consumer === '') reasons.push(`${at}.metadata.consumer is missing`);
   else nats.consumer = md.consumer;
-  const account = md.account ?? md.accountID;
+  const account = md.accountID ?? md.account; // KEDA: accountID when set, else account
   if (account !== undefined && account !== '$G')
     changed(
       `${at}.metadata.account`,
       `account "${account}": jetscale reads the consumer as the NATS user its credentials log in as, so the account is that user's; put credentials of account "${account}" in a Secret and set ${authField}`,
     );
-  if (md.useHttps === 'true')
+  const useHttps = md.useHttps === undefined ? false : parseGoBool(md.useHttps);
+  if (useHttps === undefined)
+    reasons.push(
+      `${at}.metadata.useHttps "${md.useHttps}" is not a boolean (KEDA refuses it too): write true or false`,
+    );
+  if (useHttps === true)
     changed(
       `${at}.metadata.useHttps`,
       `HTTPS to the monitoring port does not carry over: if the client port uses TLS, set ${several ? 'spec.consumers[].tls' : 'spec.nats.tls'}.secretRef (CA, and client certificate if required)`,
@@ -518,7 +535,9 @@ function convertTrigger(trigger: Trigger, at: string, ctx: TriggerContext): Conv
       `${at}.authenticationRef`,
       `${fromAuth.kind ?? 'TriggerAuthentication'} ${fromAuth.name} gives KEDA's monitoring endpoint/account, not NATS credentials (KEDA's nats-jetstream scaler reads /jsz without them); if the NATS client port needs credentials, create a Secret (user/password, token, nkey or .creds) and set ${authField}`,
     );
-  for (const k of Object.keys(md).filter((k) => !(KNOWN_METADATA_KEYS as readonly string[]).includes(k)))
+  for (const k of Object.keys(trigger.metadata).filter(
+    (k) => !(KNOWN_METADATA_KEYS as readonly string[]).includes(k),
+  ))
     dropped(`${at}.metadata.${k}`, 'not a nats-jetstream scaler parameter');
 
   // --- sizing
@@ -672,6 +691,23 @@ export function clientUrlFromMonitoring(endpoint: string): ClientUrl {
   };
 }
 
+/**
+ * Trigger metadata as KEDA's scalers read it (pkg/scalers/scalersconfig/typed_config.go
+ * configParamValue): each value trimmed, and an empty one is the same as no key.
+ */
+export function kedaMetadata(metadata: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(metadata)) if (value.trim() !== '') out[key] = value.trim();
+  return out;
+}
+
+/** Go's strconv.ParseBool; undefined for a value that is not a boolean. */
+export function parseGoBool(value: string): boolean | undefined {
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(value)) return true;
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(value)) return false;
+  return undefined;
+}
+
 /** How KEDA reads its boolean annotations, said in the notes. */
 const KEDA_READS_BOOL =
   "it reads the value with Go's strconv.ParseBool and takes anything that is not a boolean as true";
@@ -682,9 +718,7 @@ const KEDA_READS_BOOL =
  * NeedToPauseScaleOut): strconv.ParseBool, and a value that is not a boolean is true.
  */
 export function kedaBoolAnnotation(value: string): boolean {
-  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(value)) return true;
-  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(value)) return false;
-  return true;
+  return parseGoBool(value) ?? true;
 }
 
 function describeHpaRules(rules: HpaRules): string {
