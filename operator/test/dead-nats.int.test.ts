@@ -15,6 +15,9 @@
 // The third is the same for requests: one tenant's EventConsumers over many namespaces, each its
 // own connection, whose JetStream requests time out; the pool-wide limit of slow reads keeps the
 // other tenant's polls on time, and the timed-out ones still fail (toward fallback) at their pace.
+//
+// The fourth is the same harm from one tenant's Secrets: their contents are parsed on the operator's
+// one event loop at the tenant's polls, so a parse that backtracks stalls everyone.
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,6 +28,8 @@ import { createNamespace, eventually, freezeProcess, testStack } from '../../tes
 import {
   closeKubeApi,
   condition,
+  putSecret,
+  readyReason,
   createDeployment,
   createEventConsumer,
   createStreamAndConsumer,
@@ -467,5 +472,103 @@ describe('a tenant whose JetStream requests time out, over many namespaces and c
       (NAMESPACES * PER_NAMESPACE * WINDOW_MS) / 1000 / 4,
     );
     expect(await specReplicas(tenantB.name, 'payments')).toBe(3);
+  }, 180_000);
+});
+
+describe('a tenant whose Secrets are crafted to make their parse backtrack', () => {
+  let tenantA: { name: string; cleanup: () => Promise<void> };
+  let tenantB: { name: string; cleanup: () => Promise<void> };
+  let operator: OperatorProcess | undefined;
+  let nc: NatsConnection;
+  const stream = streamName('INVOICES');
+
+  beforeAll(async () => {
+    await installCrd();
+    tenantA = await createNamespace('op-secret-a');
+    tenantB = await createNamespace('op-secret-b');
+  });
+
+  afterAll(async () => {
+    await operator?.stop();
+    await nc?.close();
+    await tenantA?.cleanup();
+    await tenantB?.cleanup();
+    closeKubeApi();
+  });
+
+  it("A's Secrets are refused as invalid, and B scales within a few of its poll intervals", async () => {
+    nc = await connect({ servers: testStack().natsUrl });
+    await createStreamAndConsumer(nc, stream, 'worker');
+    await createDeployment(tenantB.name, 'invoices', 1);
+    await createEventConsumer({
+      namespace: tenantB.name,
+      name: 'invoices',
+      target: 'invoices',
+      servers: [testStack().natsUrl],
+      stream,
+      consumer: 'worker',
+      extra: { pollInterval: '1s' },
+    });
+    operator = spawnOperator('crafted-secrets', {
+      JETSCALE_NAMESPACES: `${tenantA.name},${tenantB.name}`,
+      JETSCALE_LEADER_ELECTION: 'false',
+    });
+    await eventually(
+      "tenant B's EventConsumer reading its backlog",
+      async () =>
+        condition(await eventConsumerStatus(tenantB.name, 'invoices'), 'MetricsAvailable')?.status === 'True'
+          ? true
+          : undefined,
+      60_000,
+      250,
+    );
+
+    // Tenant A: a .creds with both markers and then a line of 3,000 dashes without its newline (in
+    // nats.js's pattern, 500 took 26 s of CPU), and a ca.crt of 35,000 BEGIN lines (7 s), each
+    // polled every second.
+    await putSecret(tenantA.name, 'crafted-creds', {
+      creds: `-----BEGIN NATS USER JWT-----\n-----BEGIN USER NKEY SEED-----\n${'-'.repeat(3000)}`,
+    });
+    await putSecret(tenantA.name, 'crafted-ca', { 'ca.crt': '-----BEGIN CERTIFICATE-----\n'.repeat(35_000) });
+    for (const [name, secret] of [
+      ['crafted-creds', { auth: { secretRef: { name: 'crafted-creds' } } }],
+      ['crafted-ca', { tls: { secretRef: { name: 'crafted-ca' } } }],
+    ] as const) {
+      await createDeployment(tenantA.name, name, 1);
+      await createEventConsumer({
+        namespace: tenantA.name,
+        name,
+        target: name,
+        servers: [],
+        stream,
+        consumer: 'worker',
+        extra: {
+          pollInterval: '1s',
+          nats: { servers: [testStack().natsUrl], stream, consumer: 'worker', ...secret },
+        },
+      });
+    }
+    expect(await readyReason(tenantA.name, 'crafted-creds', 'SecretInvalid', 60_000)).toMatch(
+      /crafted-creds: key "creds" has no readable JWT/,
+    );
+    expect(await readyReason(tenantA.name, 'crafted-ca', 'SecretInvalid', 60_000)).toMatch(
+      /crafted-ca: ca.crt is not a PEM certificate/,
+    );
+
+    await publish(nc, stream, 250);
+    const published = Date.now();
+    await eventually(
+      "tenant B's Deployment at 3 replicas",
+      async () => ((await specReplicas(tenantB.name, 'invoices')) === 3 ? true : undefined),
+      30_000,
+      100,
+    );
+    const scaledMs = Date.now() - published;
+    console.log(`tenant B scaled ${scaledMs} ms after its backlog arrived`);
+    // B polls every second; 5 s leaves room for a loaded machine. Before, each of A's polls held
+    // the event loop for 7 s (the CA) or for good (the .creds), and B's never came.
+    expect(scaledMs).toBeLessThan(5000);
+    expect(await specReplicas(tenantA.name, 'crafted-creds')).toBe(1);
+    expect(await specReplicas(tenantA.name, 'crafted-ca')).toBe(1);
   }, 180_000);
 });

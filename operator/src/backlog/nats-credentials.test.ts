@@ -1,8 +1,10 @@
 // Specifies how auth and TLS Secrets become NATS credentials, and that errors name the Secret and
 // its keys but never a value.
 import { nkeys } from '@nats-io/transport-node';
-import { connectionKey, parseAuthSecret, parseTlsSecret } from './nats-credentials.js';
+import { credsAuthenticator } from '@nats-io/transport-node';
+import { connectionKey, credsBlocks, parseAuthSecret, parseTlsSecret } from './nats-credentials.js';
 import { createPrivateKey } from 'node:crypto';
+import { seededRng } from '../../../test/seeded-rng.js';
 import { BacklogError } from './backlog-error.js';
 import { TEST_CA, TEST_CLIENT_CERT, TEST_CLIENT_KEY, TEST_OTHER_KEY } from './test/tls-fixtures.js';
 
@@ -13,6 +15,24 @@ const badChecksum = seed.slice(0, -2) + (seed.endsWith('AA') ? 'BB' : 'AA');
 const jwt = 'eyJ0eXAiOiJKV1QiLCJhbGciOiJlZDI1NTE5LW5rZXkifQ.eyJzdWIiOiJVQSJ9.c2ln';
 const credsFile = (jwtText: string, seedText: string): string =>
   `-----BEGIN NATS USER JWT-----\n${jwtText}\n------END NATS USER JWT------\n\n-----BEGIN USER NKEY SEED-----\n${seedText}\n------END USER NKEY SEED------\n`;
+
+/** CPU milliseconds `fn` takes (this process's user + system time: load on the machine does not move it). */
+function cpuMs(fn: () => void): number {
+  const before = process.cpuUsage();
+  fn();
+  const used = process.cpuUsage(before);
+  return (used.user + used.system) / 1000;
+}
+
+/** The message of what `fn` throws ('' when it returns). */
+function thrown(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    return (err as Error).message;
+  }
+  return '';
+}
 
 describe('parseAuthSecret', () => {
   it.each([
@@ -86,6 +106,101 @@ describe('parseAuthSecret', () => {
   });
 });
 
+// A Secret is a tenant's input, parsed on the operator's one event loop (every tenant's polls and
+// the Lease renewals). nats.js reads a .creds file with a pattern that backtracks on a long run of
+// dashes: a Secret holding both markers and then 500 dashes without a newline took 26 s of CPU in
+// that pattern (measured; 2,000 would take hours), at every poll of every EventConsumer using it.
+describe('a .creds Secret crafted to make its parse backtrack', () => {
+  const markers = '-----BEGIN NATS USER JWT-----\n-----BEGIN USER NKEY SEED-----\n';
+  it.each([
+    ['a line of 100,000 dashes without its newline', `${markers}${'-'.repeat(100_000)}`],
+    ['100,000 dashes after a newline', `${markers}\n${'-'.repeat(100_000)}\nx`],
+    ['200,000 spaces and no marker line after them', `${markers}${' '.repeat(200_000)}x`],
+    ['20,000 empty blocks', `${markers}${'---a---\n\n'.repeat(20_000)}`],
+  ])('is refused within 300 ms of CPU: %s', (_what, creds) => {
+    let message = '';
+    const ms = cpuMs(() => (message = thrown(() => parseAuthSecret({ creds: b64(creds) }, 'ns/nats-auth'))));
+    expect(message).toMatch(/Secret ns\/nats-auth: key "creds" has no readable JWT/);
+    expect(ms).toBeLessThan(300);
+  });
+
+  it('a valid .creds file after 100,000 dashes is read, and what reaches nats.js is the plain file', () => {
+    const creds = `${'-'.repeat(100_000)}\n${credsFile(jwt, seed)}`;
+    let auth: ReturnType<typeof parseAuthSecret> | undefined;
+    const ms = cpuMs(() => (auth = parseAuthSecret({ creds: b64(creds) }, 'ns/a')));
+    expect(auth).toEqual({ kind: 'creds', creds: credsFile(jwt, seed) });
+    expect(ms).toBeLessThan(300);
+  });
+});
+
+describe('credsBlocks', () => {
+  // nats.js's own pattern (@nats-io/nats-core credsAuthenticator), the reference credsBlocks follows.
+  const natsJs = (creds: string): { jwt: string; seed: string } | undefined => {
+    const block = /\s*(?:(?:[-]{3,}[^\n]*[-]{3,}\n)(.+)(?:\n\s*[-]{3,}[^\n]*[-]{3,}\n))/gi;
+    const jwtText = block.exec(creds)?.[1]?.trim();
+    const seedText = block.exec(creds)?.[1]?.trim();
+    return jwtText === undefined || seedText === undefined ? undefined : { jwt: jwtText, seed: seedText };
+  };
+
+  it('reads what nats.js reads from 30,000 random short texts (seed 6)', () => {
+    const rng = seededRng(6);
+    // Lines near the pattern's edges (markers of 5 and 6 dashes, leading and trailing whitespace,
+    // characters `.` does not match), and now and then a line of random characters.
+    const lines = [
+      '---a---',
+      '---a---',
+      '------',
+      '------',
+      '-----',
+      '---',
+      'x',
+      'x',
+      'ab c',
+      '',
+      ' ',
+      '\t',
+      '  ---b---',
+      '---c---\r',
+      'a\rb',
+      '\u2028',
+      'x---y---',
+      '--- ---',
+      '\u00a0------',
+    ];
+    const chars = ['-', '-', '-', 'a', ' ', '\t', '\r', '\u2028', '\u00a0'];
+    let read = 0;
+    for (let i = 0; i < 30_000; i++) {
+      const count = Math.floor(rng() * 12);
+      const parts: string[] = [];
+      for (let l = 0; l < count; l++) {
+        if (rng() < 0.15) {
+          let line = '';
+          for (let c = Math.floor(rng() * 8); c > 0; c--) line += chars[Math.floor(rng() * chars.length)];
+          parts.push(line);
+        } else parts.push(lines[Math.floor(rng() * lines.length)] ?? '');
+      }
+      const text = parts.join('\n') + (rng() < 0.7 ? '\n' : '');
+      const expected = natsJs(text);
+      if (expected !== undefined) read++;
+      expect([text, credsBlocks(text)]).toEqual([text, expected]);
+    }
+    // The texts exercise both outcomes.
+    expect(read).toBeGreaterThan(500);
+  });
+
+  it('reads a .creds file as nsc writes it, banners included', () => {
+    const nsc = `-----BEGIN NATS USER JWT-----\n${jwt}\n------END NATS USER JWT------\n\n************************* IMPORTANT *************************\nNKEY Seed printed below can be used to sign and prove identity.\nNKEYs are sensitive and should be treated as secrets.\n\n-----BEGIN USER NKEY SEED-----\n${seed}\n------END USER NKEY SEED------\n\n*************************************************************\n`;
+    expect(credsBlocks(nsc)).toEqual(natsJs(nsc));
+    expect(credsBlocks(nsc)).toEqual({ jwt, seed });
+    const auth = parseAuthSecret({ creds: b64(nsc) }, 'ns/a');
+    expect(auth).toEqual({ kind: 'creds', creds: credsFile(jwt, seed) });
+    // What the connection hands nats.js signs as the Secret's file does.
+    const nonce = 'nonce';
+    const signed = (text: string) => credsAuthenticator(new TextEncoder().encode(text))(nonce);
+    expect(signed(auth.kind === 'creds' ? auth.creds : '')).toEqual(signed(nsc));
+  });
+});
+
 describe('parseTlsSecret', () => {
   const cert = TEST_CLIENT_CERT;
   const key = TEST_CLIENT_KEY;
@@ -99,6 +214,38 @@ describe('parseTlsSecret', () => {
     expect(
       parseTlsSecret({ 'ca.crt': b64(TEST_CA), 'tls.crt': b64(cert), 'tls.key': b64(key) }, 'ns/tls'),
     ).toEqual({ ca: TEST_CA, cert, key });
+  });
+
+  // A CA bundle is a tenant's input too: a ca.crt of BEGIN lines without an END made the lazy
+  // pattern that cut it into certificates scan to the end from each one (7 s for 1 MB, measured),
+  // at every poll.
+  it('refuses a ca.crt of 35,000 BEGIN lines without an END within 300 ms of CPU', () => {
+    const ca = '-----BEGIN CERTIFICATE-----\n'.repeat(35_000);
+    let message = '';
+    const ms = cpuMs(() => (message = thrown(() => parseTlsSecret({ 'ca.crt': b64(ca) }, 'ns/tls'))));
+    expect(message).toMatch(/Secret ns\/tls: ca.crt is not a PEM certificate/);
+    expect(ms).toBeLessThan(300);
+  });
+  // Parsing a bundle costs its certificates: the system bundle (144 certificates) took 42 ms, a
+  // 1 MB one 200 ms. Each read of the Secret is parsed once, not at every poll.
+  it('parses one read of a Secret once: the same data gives the same answer without parsing again', () => {
+    const bundle = Array.from({ length: 200 }, () => TEST_CA).join('\n');
+    const data = { 'ca.crt': b64(bundle) };
+    const first = parseTlsSecret(data, 'ns/tls');
+    expect(first).toEqual({ ca: bundle });
+    let again: unknown;
+    const ms = cpuMs(() => {
+      for (let i = 0; i < 100; i++) again = parseTlsSecret(data, 'ns/tls');
+    });
+    expect(again).toBe(first);
+    expect(ms).toBeLessThan(100);
+    const damagedData = { 'ca.crt': b64(damaged(TEST_CA)) };
+    expect(thrown(() => parseTlsSecret(damagedData, 'ns/tls'))).toMatch(
+      /certificate 1 of ca.crt cannot be read/,
+    );
+    expect(thrown(() => parseTlsSecret(damagedData, 'ns/tls'))).toMatch(
+      /certificate 1 of ca.crt cannot be read/,
+    );
   });
   it('reads a CA bundle of several certificates', () => {
     const bundle = `${TEST_CA}\n${cert}`;
