@@ -140,6 +140,40 @@ export function userJwtExpiresAt(auth: NatsAuth): number | undefined {
  * the wall clock a JWT's expiry is on) judges a .creds file's user JWT.
  */
 export function parseAuthSecret(data: SecretData, where: string, now: number = Date.now()): NatsAuth {
+  let known = data === undefined ? undefined : parsedAuth.get(data);
+  if (known === undefined || known.where !== where) {
+    try {
+      known = { where, auth: readAuthSecret(data, where) };
+    } catch (error) {
+      known = { where, error };
+    }
+    if (data !== undefined) parsedAuth.set(data, known);
+  }
+  if ('error' in known) throw known.error;
+  // The server refuses a user JWT past its `exp` ("Authorization Violation", nothing more): say
+  // so here, with the date, before any connect.
+  const expiresAt = userJwtExpiresAt(known.auth);
+  if (expiresAt !== undefined && expiresAt <= now)
+    throw new BacklogError(
+      'Invalid',
+      `Secret ${where}: the user JWT in key "creds" expired at ${new Date(expiresAt).toISOString()}: renew the .creds file (nsc generate creds, or your NATS provider's console)`,
+    );
+  return known.auth;
+}
+
+/**
+ * Each read of an auth Secret (SecretReader hands out the same data object until it reads the
+ * Secret again) and what readAuthSecret made of it: checking that a seed signs costs an ed25519
+ * signature in JavaScript, 9-10 ms of CPU on the event loop, and was done at every poll of every
+ * EventConsumer with .creds or an NKey seed. The JWT's expiry is judged at every parse.
+ */
+const parsedAuth = new WeakMap<
+  object,
+  { where: string; auth: NatsAuth } | { where: string; error: unknown }
+>();
+
+/** The auth Secret's credentials, or the reason they cannot be used (expiry aside). */
+function readAuthSecret(data: SecretData, where: string): NatsAuth {
   const present = ['token', 'user', 'password', 'creds', 'nkeySeed'].filter(
     (k) => decode(data, k) !== undefined,
   );
@@ -182,14 +216,6 @@ export function parseAuthSecret(data: SecretData, where: string, now: number = D
       throw new BacklogError(
         'Invalid',
         `Secret ${where}: key "creds" holds no valid user NKey seed in its USER NKEY SEED block (it must start with SU and pass its checksum): regenerate the .creds file (nsc generate creds)`,
-      );
-    // The server refuses a user JWT past its `exp` ("Authorization Violation", nothing more): say
-    // so here, with the date, before any connect.
-    const expiresAt = jwtExpiry(blocks.jwt);
-    if (expiresAt !== undefined && expiresAt * 1000 <= now)
-      throw new BacklogError(
-        'Invalid',
-        `Secret ${where}: the user JWT in key "creds" expired at ${new Date(expiresAt * 1000).toISOString()}: renew the .creds file (nsc generate creds, or your NATS provider's console)`,
       );
     return { kind: 'creds', creds: plain };
   }
@@ -333,10 +359,29 @@ function pemCertificates(pem: string): string[] {
  * `nats://host:4222`, `nats://HOST:4222/` — share one connection.
  */
 export function connectionKey(servers: string[], credentials: NatsCredentials): string {
-  const material = JSON.stringify({ auth: credentials.auth, tls: credentials.tls ?? null });
-  const digest = createHash('sha256').update(material).digest('hex').slice(0, 16);
+  const tls = credentials.tls === undefined ? null : tlsDigest(credentials.tls);
+  const material = JSON.stringify({ auth: credentials.auth, tls });
+  const digest = sha256(material).slice(0, 16);
   return `${[...new Set(servers.map(serverIdentity))].sort().join(',')}#${digest}`;
 }
+
+/**
+ * The hash of a TLS Secret's contents, once per read of it (parseTlsSecret hands out the same
+ * object until the Secret is read again): the key is made more than once a poll, and hashing a
+ * 1 MB CA bundle each time cost 2 ms of CPU (13 ms on a loaded machine).
+ */
+const tlsDigests = new WeakMap<NatsTls, string>();
+
+function tlsDigest(tls: NatsTls): string {
+  let digest = tlsDigests.get(tls);
+  if (digest === undefined) {
+    digest = sha256(JSON.stringify(tls));
+    tlsDigests.set(tls, digest);
+  }
+  return digest;
+}
+
+const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 
 /** A server URL as nats.js connects to it: scheme nats:// unless given, port 4222 (ws 80, wss 443) unless given. */
 export function serverIdentity(server: string): string {
