@@ -203,3 +203,21 @@ describe(`decide under random users, clients and traffic (seeds ${FIRST_SEED}…
     60_000 + SLOW_WORLDS * 5_000,
   );
 });
+
+describe('the fuzz world reads as a nats-server would', () => {
+  it('puts the ack floor below the oldest delivery not acknowledged, however far behind (world 1111)', () => {
+    // World 1111 starts with 5,000 pending and pods pushed to by a deliver group (nats.py push
+    // subscribe, max_ack_pending -1): the first pod ready is handed most of them and, taking its
+    // share of ~903/s with the 19 others at 50/s, is still ~2,800 behind at t = 900 s, while each
+    // other pod holds one clump's share. The server's ack floor sits below that pod's oldest
+    // message, a minute of deliveries back; one at the delivered sequence less the messages held
+    // reads as every pod holding its share of the newest deliveries (rates.ts busyOnPrefetch took
+    // the 20 as busy, and the 2-3 that were read as 1.8/s each: 3.5/s for 12.5/s handlers).
+    const run = runWorld(randomWorld(1111));
+    const step = run.steps.find((s) => s.t >= 899);
+    if (step === undefined) throw new Error('world 1111 ran less than 899 s');
+    const { deliveredConsumerSeq, ackFloorConsumerSeq, ackPending } = step.sample;
+    expect(ackPending).toBeGreaterThan(2_000);
+    expect(deliveredConsumerSeq - ackFloorConsumerSeq).toBeGreaterThan(10 * ackPending);
+  });
+});

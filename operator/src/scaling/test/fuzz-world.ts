@@ -16,7 +16,10 @@
 // A push consumer's subscribers (a deliver group) ask for everything max_ack_pending allows. A pod removed by a scale-down
 // either drains (naks what it holds: redelivered at once) or is killed (what it held is redelivered
 // after ack_wait). On an interleaved stream other subjects' messages move delivered.stream_seq
-// without being this consumer's work.
+// without being this consumer's work. The ack floor is the server's: below the oldest delivery not
+// acknowledged (a pod works through what it holds in order; a message awaiting redelivery keeps
+// its last delivery's sequence until it is delivered again), so a pod that holds a backlog it was
+// handed when it was the only one ready keeps the floor far behind the newest deliveries.
 
 import { pick, seededRng } from '../../../../test/seeded-rng.js';
 import type { Rng } from '../../../../test/seeded-rng.js';
@@ -259,10 +262,47 @@ export function adverseWorld(seed: number): World {
   return { ...world, segments, adversity };
 }
 
+/**
+ * Consumer sequences of deliveries not acknowledged, oldest first (each holder receives and
+ * handles its messages in order): what the ack floor is read from.
+ */
+class Deliveries {
+  private seqs: number[] = [];
+  private head = 0;
+  get count(): number {
+    return this.seqs.length - this.head;
+  }
+  /** The oldest, or Infinity. */
+  get oldest(): number {
+    return this.head < this.seqs.length ? (this.seqs[this.head] ?? Infinity) : Infinity;
+  }
+  /** The least, whatever the order they were added in, or Infinity. */
+  least(): number {
+    let least = Infinity;
+    for (let i = this.head; i < this.seqs.length; i++) least = Math.min(least, this.seqs[i] ?? Infinity);
+    return least;
+  }
+  add(seq: number): void {
+    this.seqs.push(seq);
+  }
+  /** Takes the `n` oldest off (acknowledged, or handed back), returning them. */
+  take(n: number): number[] {
+    const taken = this.seqs.slice(this.head, this.head + n);
+    this.head += taken.length;
+    if (this.head > 1024 && this.head * 2 > this.seqs.length) {
+      this.seqs = this.seqs.slice(this.head);
+      this.head = 0;
+    }
+    return taken;
+  }
+}
+
 interface Pod {
   readyAt: number;
   /** Messages in hand (delivered, not acked). */
   held: number;
+  /** Their delivery sequences. */
+  deliveries: Deliveries;
   /** Of those, poisoned ones (Adversity.poison). */
   poisoned: number;
   /** Messages asked for and not yet delivered. */
@@ -305,7 +345,7 @@ export function runWorld(world: World): Run {
   const T0 = Date.UTC(2026, 0, 1);
   const pods: Pod[] = [];
   const addPod = (readyAt: number): void => {
-    pods.push({ readyAt, held: 0, poisoned: 0, asked: 0, progress: 0 });
+    pods.push({ readyAt, held: 0, deliveries: new Deliveries(), poisoned: 0, asked: 0, progress: 0 });
   };
   for (let i = 0; i < world.initialReplicas; i++) addPod(0);
   let pending = world.initialPending;
@@ -314,8 +354,10 @@ export function runWorld(world: World): Run {
   let consumerSeq = 0;
   let streamSeq = 0;
   let redeliverNow = 0;
+  /** The last delivery sequences of the messages redeliverNow counts (its holder naked them, or their ack_wait ran out). */
+  const toRedeliver = new Deliveries();
   let redeliveredHeld = 0;
-  const awaitingRedelivery: Array<{ at: number; count: number }> = [];
+  const awaitingRedelivery: Array<{ at: number; count: number; seqs: number[] }> = [];
   let awaitingCount = 0;
   // Poisoned messages (Adversity.poison): to deliver now, waiting to be redelivered, failed once.
   const poison = world.adversity?.poison;
@@ -377,6 +419,7 @@ export function runWorld(world: World): Run {
       if (due === undefined) break;
       awaitingCount -= due.count;
       redeliverNow += due.count;
+      for (const seq of due.seqs) toRedeliver.add(seq);
     }
 
     while (poisonAwaiting.length > 0 && (poisonAwaiting[0]?.at ?? Infinity) <= t) {
@@ -398,6 +441,7 @@ export function runWorld(world: World): Run {
       poisonFloor = consumerSeq;
       firstReady.held += poison.count;
       firstReady.poisoned += poison.count;
+      for (let k = 1; k <= poison.count; k++) firstReady.deliveries.add(consumerSeq + k);
       consumerSeq += poison.count;
       streamSeq += poison.count;
     }
@@ -416,6 +460,7 @@ export function runWorld(world: World): Run {
     const deliverOne = (p: Pod): boolean => {
       if (redeliverNow > 0) {
         redeliverNow--;
+        toRedeliver.take(1);
         redeliveredHeld++;
       } else if (poisonNow > 0) {
         poisonNow--;
@@ -429,6 +474,7 @@ export function runWorld(world: World): Run {
       p.held++;
       p.asked--;
       consumerSeq++;
+      p.deliveries.add(consumerSeq);
       return true;
     };
     const askers = ready.filter((p) => p.asked > 0);
@@ -447,6 +493,13 @@ export function runWorld(world: World): Run {
       earlyPoll = undefined;
       const held = pods.reduce((s, p) => s + p.held, 0);
       const ackPending = held + awaitingCount + redeliverNow + poisonAwaitingCount + poisonNow;
+      // Each pod's and each killed pod's sequences are in delivery order; what waits to be
+      // redelivered now came from several of them.
+      const oldestUnacked = Math.min(
+        toRedeliver.least(),
+        ...pods.map((p) => p.deliveries.oldest),
+        ...awaitingRedelivery.map((a) => a.seqs[0] ?? Infinity),
+      );
       const slow = world.slowReadings;
       const roundTrip =
         slow !== undefined && slowRng() < slow.share
@@ -476,10 +529,10 @@ export function runWorld(world: World): Run {
         waiting: world.client.push ? 0 : ready.filter((p) => p.asked > 0).length,
         deliveredConsumerSeq: consumerSeq,
         deliveredStreamSeq: streamSeq,
-        // The unacknowledged are taken to be the newest deliveries, except poisoned messages and
-        // what a paused pod holds: older, they keep the floor where it was when they were delivered.
+        // Below the oldest delivery not acknowledged, and below poisoned messages and what a paused
+        // pod holds: they keep the floor where it was when they were first delivered.
         ackFloorConsumerSeq: Math.min(
-          Math.max(0, consumerSeq - ackPending),
+          Number.isFinite(oldestUnacked) ? oldestUnacked - 1 : consumerSeq,
           poisonFloor,
           pause !== undefined && t < pause.at + pause.seconds ? pauseFloor : Infinity,
         ),
@@ -521,12 +574,16 @@ export function runWorld(world: World): Run {
           for (const gone of pods.splice(desired)) {
             if (gone.held === 0) continue;
             const healthy = gone.held - gone.poisoned;
+            // (Which of its sequences were poisoned is not tracked: the poison keeps the floor below
+            // its first delivery anyway, poisonFloor.)
+            const seqs = gone.deliveries.take(gone.held).slice(0, healthy);
             if (rng() < world.killShare) {
-              awaitingRedelivery.push({ at: t + world.ackWaitSeconds, count: healthy });
+              awaitingRedelivery.push({ at: t + world.ackWaitSeconds, count: healthy, seqs });
               awaitingCount += healthy;
               poisonBackAt(t + world.ackWaitSeconds, gone.poisoned);
             } else {
               redeliverNow += healthy;
+              for (const seq of seqs) toRedeliver.add(seq);
               poisonNow += gone.poisoned;
             }
           }
@@ -552,6 +609,7 @@ export function runWorld(world: World): Run {
           poisonFailedOnce = Math.min(poison.count, poisonFailedOnce + failed);
         }
         p.held -= done;
+        p.deliveries.take(done);
         budget -= done;
         completed += done - failed;
         inFlight -= done - failed;
