@@ -1427,20 +1427,36 @@ export function observeRates(
   // ends it is measured alone, or, with no figure yet, not at all).
   let capacitySeconds = dtSeconds;
   let capacityEvidence = comparable;
+  // Whether what left num_ack_pending over the interval is what the replicas completed, whoever
+  // they were (the messages held span, heldBound, needs no more): the reasons below that make an
+  // interval no capacity evidence, less those about which replicas did it.
+  let completionsKnown =
+    failingSince === undefined &&
+    !isGap(previous.lastIntervalSeconds, dtSeconds) &&
+    !mayHideRedeliveries(last, sample);
   // ack_policy none (BacklogSample.ackNone): the server sees deliveries only, so what a client took
   // into its buffer reads as completed (consumer-configs.int read 24.9/s for 20/s handlers, and a
   // client filling a buffer of 100 at once reads 100/s). What was delivered bounds nothing the
   // replicas did: no capacity is learnt from such a consumer, and replicas follow the backlog.
-  if (sample.ackNone === true) capacityEvidence = false;
+  if (sample.ackNone === true) {
+    capacityEvidence = false;
+    completionsKnown = false;
+  }
   // max_deliver 1 without a count of drops: any completion may be a message whose only delivery
   // ran out of ack_wait.
-  if (firstDrops === undefined) capacityEvidence = false;
+  if (firstDrops === undefined) {
+    capacityEvidence = false;
+    completionsKnown = false;
+  }
   // A WorkQueue or Interest stream whose limits remove messages (max_age, max_msgs…): an expiry of
   // a held message leaves num_ack_pending as an acknowledgement does, and acknowledgements remove
   // messages too, so the stream's counters cannot tell them apart. An interval in which the limits
   // could have removed any message is no capacity evidence (as one over a purge); a healthy work
   // queue, whose oldest message is far from max_age and whose count is far from max_msgs, is.
-  if (limitRemovalsPossible(last.limitedStream, sample, dtSeconds)) capacityEvidence = false;
+  if (limitRemovalsPossible(last.limitedStream, sample, dtSeconds)) {
+    capacityEvidence = false;
+    completionsKnown = false;
+  }
   // On a stream that removes messages replicas hold (max_age, max_msgs discarding old), a removed
   // message leaves num_ack_pending as if acknowledged (removedWhileHeld). The replicas' clients
   // still work through every message they received, removed or not, so over a run of such
@@ -1474,7 +1490,10 @@ export function observeRates(
         : last.ackFloorStreamSeq !== undefined && sample.deliveredStreamSeq <= last.ackFloorStreamSeq
           ? 0
           : insideNow + before;
-  if (insideBound === undefined) capacityEvidence = false;
+  if (insideBound === undefined) {
+    capacityEvidence = false;
+    completionsKnown = false;
+  }
   // On a stream that no limit removes from, a removal of held messages is a user's delete or purge:
   // they leave num_ack_pending at once, as acknowledgements would (a purge of 100 held read as 100
   // done in one second), while the client still works through them. A one-off, not work done: the
@@ -1489,8 +1508,10 @@ export function observeRates(
   }
   let capacityCompleted = completed;
   let removalRun: RateState['removalRun'];
-  if (heldRemoved === undefined) capacityEvidence = false;
-  else if (heldRemoved > 0 && comparable) {
+  if (heldRemoved === undefined) {
+    capacityEvidence = false;
+    completionsKnown = false;
+  } else if (heldRemoved > 0 && comparable) {
     const run = previous.removalRun ?? { since: last.at, completed: 0, held: Math.max(0, last.ackPending) };
     if (run.measured === true) {
       // Once measured, a single interval of the run is no measurement: what it completed may be
@@ -1512,6 +1533,7 @@ export function observeRates(
       }
     }
   } else if (heldRemoved > 0) capacityEvidence = false;
+  if ((heldRemoved ?? 0) > 0 || (insideBound ?? 0) > 0) completionsKnown = false;
   if (removalRun !== undefined) next.removalRun = removalRun;
   // A run broken by an interval that is not comparable is dropped: it starts again. Quiet runs are
   // for intervals without removals.
@@ -1654,11 +1676,26 @@ export function observeRates(
     if (spell.seconds < CAPACITY_PROOF_SECONDS) next.shownSpell = spell;
     else if (spell.replicaSeconds > 0)
       next.perReplicaAtLeast = Math.max(shownBefore ?? 0, spell.completed / spell.replicaSeconds);
+  }
+  // The messages held over a span prove what a handler does whoever held them (heldBound: each
+  // completed message was held at least as long as a handler took over it, and a replica is busy
+  // only while it holds one), so the span runs on across changes of the ready count, its replicas
+  // counted as every one that may have consumed (those asked for or taken back, and those that
+  // left the ready count within LOWER_BOUND_SETTLE_SECONDS: they finish what they hold). Restarted
+  // at each change, as the span of completions ÷ replicas must be, it never came to
+  // HELD_BOUND_READINGS where a low figure keeps the count flapping at its edge: the policy
+  // fuzzer's world 1111, read with the ack floor its world then reported, took 12.5/s handlers
+  // for 3.5/s, and 4-5 replicas carrying 11.4/s, the count changing every half minute or so, held
+  // that figure for its last 700 s (rates.test). Not within LOWER_BOUND_SETTLE_SECONDS of a first
+  // reading: how many were ready before it, and may still finish what they hold, is not known.
+  const mayHaveConsumed = Math.max(asked, readyReplicas, leaving ? (last.readyFrom ?? 0) : 0);
+  const readyBeforeKnown = last.readyFrom !== undefined || steadySeconds >= LOWER_BOUND_SETTLE_SECONDS;
+  if (completionsKnown && readyBeforeKnown && mayHaveConsumed > 0) {
     const heldSpell = extendSpell(
       previous.heldSpell,
-      capacitySeconds,
-      capacityCompleted,
-      Math.max(asked, readyReplicas),
+      dtSeconds,
+      completed,
+      mayHaveConsumed,
       (Math.max(0, last.ackPending) + Math.max(0, sample.ackPending)) / 2,
     );
     if ((heldSpell.readings ?? 0) < HELD_BOUND_READINGS) next.heldSpell = heldSpell;

@@ -68,7 +68,11 @@ describe('seasonality: recurring load found in the history', () => {
 });
 
 describe('decide: predictive mode sizes for a recurring burst before it arrives', () => {
-  /** A small queue: replicas complete 25/s each; the reading shows what JetStream would. */
+  /**
+   * A small queue: replicas complete 25/s each, 10 messages at a time (0.4 s each); the reading
+   * shows what JetStream would, the messages in the handlers' hands included (Little's law: what
+   * completes at c/s was held c × 0.4 s on average; simulator.ts models the same).
+   */
   function replicasBefore(predictive: boolean, at: number): number {
     const spec = withScalingDefaults({ maxReplicas: 60, predictive: { enabled: predictive } });
     const rate = bursts(1800);
@@ -78,8 +82,9 @@ describe('decide: predictive mode sizes for a recurring burst before it arrives'
     let replicas = 3;
     for (let t = 5; t <= at; t += 5) {
       arrived += rate(t - 2.5) * 5;
+      const before = completed;
       completed = Math.min(arrived, completed + 25 * replicas * 5);
-      const inFlight = Math.min(arrived - completed, 10 * replicas);
+      const inFlight = Math.min(arrived - completed + ((completed - before) / 5) * 0.4, 10 * replicas);
       const d = decide({
         spec,
         sample: sampleFromTotals(s(t), arrived, completed, inFlight),
