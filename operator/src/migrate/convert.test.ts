@@ -568,3 +568,61 @@ describe('objects KEDA users pass by mistake, and settings that act at the switc
     expect(note?.message).toMatch(/deleting the ScaledObject.*original.*false/);
   });
 });
+
+describe('pollingInterval', () => {
+  const so = (pollingInterval: number) => ({
+    apiVersion: 'keda.sh/v1alpha1',
+    kind: 'ScaledObject',
+    metadata: { name: 'p' },
+    spec: {
+      scaleTargetRef: { name: 'w' },
+      pollingInterval,
+      triggers: [
+        {
+          type: 'nats-jetstream',
+          metadata: { natsServerMonitoringEndpoint: 'n:8222', stream: 'S', consumer: 'c' },
+        },
+      ],
+    },
+  });
+
+  it('carried as set; above the HPA sync (15 s) a note says jetscale will react that much slower than KEDA did while replicas ran', () => {
+    const slow = converted(convertObject(so(60), 'x'));
+    expect(slow.eventConsumer.spec.pollInterval).toBe('60s');
+    expect(slow.notes.find((n) => n.field === 'spec.pollingInterval')?.message).toMatch(
+      /only.*0↔1.*15 s.*60 s/,
+    );
+    const fast = converted(convertObject(so(15), 'x'));
+    expect(fast.eventConsumer.spec.pollInterval).toBe('15s');
+    expect(fields(fast, 'changed')).not.toContain('spec.pollingInterval');
+  });
+});
+
+describe('scaleTargetRef', () => {
+  it('an empty apiVersion or kind is what KEDA takes as not set (ParseGVKR): apps/v1 Deployment', () => {
+    const r = converted(
+      convertObject(
+        {
+          apiVersion: 'keda.sh/v1alpha1',
+          kind: 'ScaledObject',
+          metadata: { name: 'e' },
+          spec: {
+            scaleTargetRef: { name: 'w', apiVersion: '', kind: '' },
+            triggers: [
+              {
+                type: 'nats-jetstream',
+                metadata: { natsServerMonitoringEndpoint: 'n:8222', stream: 'S', consumer: 'c' },
+              },
+            ],
+          },
+        },
+        'x',
+      ),
+    );
+    expect(r.eventConsumer.spec.scaleTargetRef).toEqual({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      name: 'w',
+    });
+  });
+});

@@ -64,6 +64,8 @@ export const KEDA_DEFAULTS = {
   cooldownPeriod: 300,
   pollingInterval: 30,
 } as const;
+/** kube-controller-manager's --horizontal-pod-autoscaler-sync-period default: how often KEDA's HPA read the metric. */
+const HPA_SYNC_SECONDS = 15;
 /** The client port nats-server listens on by default (the monitoring port is 8222). */
 const NATS_CLIENT_PORT = 4222;
 /**
@@ -192,8 +194,8 @@ export function convertScaledObject(so: ScaledObject, options: ConvertOptions = 
   // --- scaleTargetRef
   const ref = so.spec.scaleTargetRef;
   spec.scaleTargetRef = {
-    apiVersion: ref.apiVersion ?? 'apps/v1',
-    kind: ref.kind ?? 'Deployment',
+    apiVersion: ref.apiVersion || 'apps/v1', // "" is not set for KEDA too (ParseGVKR)
+    kind: ref.kind || 'Deployment',
     name: ref.name,
   };
   if (ref.envSourceContainerName !== undefined)
@@ -265,6 +267,11 @@ export function convertScaledObject(so: ScaledObject, options: ConvertOptions = 
       changed(
         'spec.pollingInterval',
         `${so.spec.pollingInterval} s is outside jetscale's 1 s–10 m; ${poll} s written`,
+      );
+    else if (poll > HPA_SYNC_SECONDS)
+      changed(
+        'spec.pollingInterval',
+        `${poll}s written as pollInterval, but KEDA used it only for 0↔1: while replicas ran, its HPA read the backlog every ${HPA_SYNC_SECONDS} s (the controller's default sync). jetscale makes every decision at pollInterval, so it reacts up to ${poll} s after a change; write ${HPA_SYNC_SECONDS}s or less (or remove it for jetscale's 5s) to react as fast as KEDA did`,
       );
   } else {
     changed(

@@ -43,8 +43,9 @@ export const ScaledObjectSchema = z.looseObject({
   spec: z.looseObject({
     scaleTargetRef: z.looseObject({
       name: z.string().min(1),
-      apiVersion: z.string().min(1).optional(),
-      kind: z.string().min(1).optional(),
+      // KEDA takes "" as not set (apis/keda/v1alpha1/gvkr.go ParseGVKR): apps/v1 Deployment.
+      apiVersion: z.string().optional(),
+      kind: z.string().optional(),
       envSourceContainerName: z.string().optional(),
     }),
     pollingInterval: seconds.optional(),
