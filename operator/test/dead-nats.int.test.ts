@@ -206,6 +206,11 @@ describe('one dead NATS among healthy ones', () => {
     expect(shareAtMost(healthyDelays, 0.1)).toBeGreaterThanOrEqual(0.5);
     expect(shareAtMost(healthyDelays, 1)).toBeGreaterThanOrEqual(0.9);
     expect(shareAtMost(delays(), 2)).toBeGreaterThanOrEqual(0.9);
+    // Every reading the operator took carried the server's time (nats-server 2.12, standalone: its
+    // server id names the clock), which times the rates' intervals (rates.ts readingInterval).
+    const stamps = sampleSum(after, 'jetscale_nats_reading_stamps_total');
+    expect(stamps).toBeGreaterThanOrEqual(healthyDelays.count);
+    expect(sampleSum(after, 'jetscale_nats_reading_stamps_total', { stamp: 'server' })).toBe(stamps);
     // Failures still count at the poll rate (20 polls in the window; before the breaker: about 8).
     expect(report.failuresInWindow).toBeGreaterThanOrEqual(12);
     expect(report.connectionsDown).toBe(serverLists.length);
