@@ -210,7 +210,7 @@ describe('jetscale migrate: KEDA ScaledObject -> EventConsumer', () => {
       'a second trigger type',
       (s: Record<string, unknown>) =>
         void (s.triggers = [...(s.triggers as unknown[]), { type: 'cpu', metadata: { value: '50' } }]),
-      /other triggers \(cpu\)/,
+      /other triggers \(cpu\).*keep this workload on KEDA, or remove the other triggers from a copy/,
     ],
     [
       'scalingModifiers',

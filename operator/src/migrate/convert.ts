@@ -185,7 +185,7 @@ export function convertScaledObject(so: ScaledObject, options: ConvertOptions = 
   const others = so.spec.triggers.filter((t) => t.type !== NATS_JETSTREAM).map((t) => t.type);
   if (others.length > 0)
     reasons.push(
-      `other triggers (${others.join(', ')}) scale the same target: jetscale scales on the JetStream backlog alone, so KEDA's max over all triggers cannot be carried`,
+      `other triggers (${others.join(', ')}) scale the same target: jetscale scales on the JetStream backlog alone, so KEDA's max over all triggers cannot be carried: keep this workload on KEDA, or remove the other triggers from a copy of the ScaledObject and convert that if the backlog alone should size it`,
     );
   if (so.spec.advanced?.scalingModifiers !== undefined)
     reasons.push('spec.advanced.scalingModifiers (a formula over metrics) has no jetscale equivalent');
