@@ -181,7 +181,7 @@ describe('credsBlocks', () => {
     return jwtText === undefined || seedText === undefined ? undefined : { jwt: jwtText, seed: seedText };
   };
 
-  it('reads what nats.js reads from 30,000 random short texts (seed 6)', () => {
+  it('reads what nats.js reads from 10,000 random short texts (seed 6)', () => {
     const rng = seededRng(6);
     // Lines near the pattern's edges (markers of 5 and 6 dashes, leading and trailing whitespace,
     // characters `.` does not match), and now and then a line of random characters.
@@ -208,7 +208,7 @@ describe('credsBlocks', () => {
     ];
     const chars = ['-', '-', '-', 'a', ' ', '\t', '\r', '\u2028', '\u00a0'];
     let read = 0;
-    for (let i = 0; i < 30_000; i++) {
+    for (let i = 0; i < 10_000; i++) {
       const count = Math.floor(rng() * 12);
       const parts: string[] = [];
       for (let l = 0; l < count; l++) {
@@ -224,7 +224,7 @@ describe('credsBlocks', () => {
       expect([text, credsBlocks(text)]).toEqual([text, expected]);
     }
     // The texts exercise both outcomes.
-    expect(read).toBeGreaterThan(500);
+    expect(read).toBeGreaterThan(150);
   });
 
   it('reads a .creds file as nsc writes it, banners included', () => {
