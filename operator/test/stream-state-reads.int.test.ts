@@ -8,13 +8,18 @@
 // held messages carries the stream's state from after it.
 import {
   AckPolicy,
+  RetentionPolicy,
   jetstream,
   jetstreamManager,
   type JetStreamManager,
   type JsMsg,
 } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { readConsumerBacklog, type ConsumerRef } from '../src/backlog/jetstream-backlog-source.js';
+import {
+  readConsumerBacklog,
+  STREAM_CONFIG_UNWATCHED_TTL_MS,
+  type ConsumerRef,
+} from '../src/backlog/jetstream-backlog-source.js';
 import { observeRates, removedInside, removedWhileHeld } from '../src/scaling/rates.js';
 import { decide, emptyHistory } from '../src/scaling/decide.js';
 import { withScalingDefaults } from '../src/scaling/defaults.js';
@@ -241,6 +246,100 @@ describe('the stream state read with a backlog reading (default stream config)',
       const mirrored = await read(ref);
       expect(mirrored.pending).toBe(0);
       expect(mirrored.upstream).toEqual({ unknown: expect.stringContaining('mirror of stream') });
+    });
+
+    it('a stream edited in place to take a source: the next reading counts what the source has still to copy (before: up to 5 min later on a work queue, 60 s on an idle default stream)', async () => {
+      // Users edit streams in place (nats stream edit, NACK, Terraform): the stream keeps its name,
+      // its consumers and their `created`, so nothing in CONSUMER.INFO says its config changed.
+      const origin = streamName('statereads');
+      const total = 2_000;
+      await jsm.streams.add({ name: origin, subjects: [`${origin}.>`] });
+      await publishStored(nc, jsm, origin, total, () => `${origin}.event`, 30_000);
+      for (const retention of [RetentionPolicy.Workqueue, RetentionPolicy.Limits]) {
+        const stream = streamName('statereads');
+        await jsm.streams.add({ name: stream, subjects: [`${stream}.>`], retention });
+        await jsm.consumers.add(stream, { durable_name: 'worker', ack_policy: AckPolicy.Explicit });
+        const ref = { stream, consumer: 'worker' };
+        const plain = await read(ref);
+        expect(plain.upstream).toBeUndefined();
+        // The server's advisory of the edit, seen on the operator's own connection before it reads
+        // again (messages on one connection arrive in order).
+        const advisory = nc.subscribe(`$JS.EVENT.ADVISORY.STREAM.UPDATED.${stream}`, { max: 1 });
+        await nc.flush();
+        const { config } = await jsm.streams.info(stream);
+        await jsm.streams.update(stream, { ...config, sources: [{ name: origin }] });
+        for await (const m of advisory) void m;
+        const edited = await read(ref);
+        expect({ retention, upstream: edited.upstream }).toEqual({ retention, upstream: expect.anything() });
+        // From then on the origin's 2,000 count, copied (pending) or not yet (lag).
+        const counted = await waitFor(
+          "the source copied or lagging to count the origin's messages",
+          async () => {
+            const sample = await read(ref);
+            const up = sample.upstream;
+            return up !== undefined && 'lag' in up && sample.pending + up.lag >= total ? sample : undefined;
+          },
+          10_000,
+          50,
+        );
+        expect(counted.pending).toBeLessThanOrEqual(total);
+      }
+    }, 60_000);
+
+    it('a user who may not subscribe to the edit advisories: an edit is read within 30 s (before: 5 min), and the log says why not at once', async () => {
+      const userDir = mkdtempSync(path.join(os.tmpdir(), 'jetscale-state-reads-users-'));
+      const pass = 'pw-edits';
+      const users = await startNatsServer({
+        dir: userDir,
+        config: `
+accounts { APP: { jetstream: enabled, users: [
+  { user: admin, password: "${pass}" }
+  { user: reader, password: "${pass}", permissions: {
+      publish: { allow: ["$JS.API.CONSUMER.INFO.*.*", "$JS.API.STREAM.INFO.*"] }
+      subscribe: { allow: ["_INBOX.>"] } } }
+] } }
+`,
+      });
+      const admin = await connect({ servers: users.url, user: 'admin', pass });
+      const reader = await connect({ servers: users.url, user: 'reader', pass });
+      try {
+        const adminJsm = await jetstreamManager(admin);
+        await adminJsm.streams.add({ name: 'ORIGIN', subjects: ['origin.>'] });
+        await adminJsm.streams.add({
+          name: 'JOBS',
+          subjects: ['jobs.>'],
+          retention: RetentionPolicy.Workqueue,
+        });
+        await adminJsm.consumers.add('JOBS', { durable_name: 'worker', ack_policy: AckPolicy.Explicit });
+        const ref = { stream: 'JOBS', consumer: 'worker' };
+        const told: string[] = [];
+        // The reading's clock, moved by hand: the kept config's age is what is tested, not a wait.
+        let clock = 1_000_000;
+        const readAt = async (at: number): Promise<BacklogSample> => {
+          clock = at;
+          const reading = await readConsumerBacklog(reader, ref, {
+            timeoutMs: 5000,
+            now: () => clock,
+            onStreamEditsUnseen: (message) => told.push(message),
+          });
+          if (!reading.ok) throw new Error(reading.error.message);
+          return reading.sample;
+        };
+        const start = clock;
+        expect((await readAt(start)).upstream).toBeUndefined();
+        const { config } = await adminJsm.streams.info('JOBS');
+        await adminJsm.streams.update('JOBS', { ...config, sources: [{ name: 'ORIGIN' }] });
+        expect((await readAt(start + STREAM_CONFIG_UNWATCHED_TTL_MS - 1000)).upstream).toBeUndefined();
+        expect((await readAt(start + STREAM_CONFIG_UNWATCHED_TTL_MS + 1000)).upstream).toBeDefined();
+        expect(told).toEqual([expect.stringContaining('$JS.EVENT.ADVISORY.STREAM.UPDATED.*')]);
+        // The refused subscription did not take the connection down.
+        expect(reader.isClosed()).toBe(false);
+      } finally {
+        await reader.close();
+        await admin.close();
+        await users.stop();
+        rmSync(userDir, { recursive: true, force: true });
+      }
     });
 
     it('a mirror catching up on 20,000 messages: the lag counts from first contact until caught up, read at every reading', async () => {

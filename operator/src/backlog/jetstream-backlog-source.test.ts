@@ -18,6 +18,10 @@ import {
   limitedStreamStateOf,
   serverTimeOf,
   MAX_SERVER_CLOCK_SKEW_SECONDS,
+  keptConfigCurrent,
+  STREAM_CONFIG_RETRY_MS,
+  STREAM_CONFIG_TTL_MS,
+  STREAM_CONFIG_UNWATCHED_TTL_MS,
 } from './jetstream-backlog-source.js';
 
 const ref = { stream: 'ORDERS', consumer: 'worker' };
@@ -664,5 +668,28 @@ describe("serverTimeOf: when the server took a reading, by which server's clock"
   it("takes a clock behind the operator's within the bound (the stamp is older than the reply)", () => {
     const ts = new Date(wall - (MAX_SERVER_CLOCK_SKEW_SECONDS - 1) * 1000).toISOString();
     expect(serverTimeOf(info({ ts }), standalone)).toMatchObject({ serverTime: { clock: 'server NABC' } });
+  });
+});
+
+describe('keptConfigCurrent: when a kept stream config is read again', () => {
+  const at = 1_000;
+  it('watched: at the first reading after an edit (or an interrupted watch), else after 5 min all the same', () => {
+    const kept = { at, usable: true, watched: true };
+    expect(keptConfigCurrent(kept, at + 1, false)).toBe(false);
+    expect(keptConfigCurrent(kept, at + STREAM_CONFIG_TTL_MS - 1, true)).toBe(true);
+    expect(keptConfigCurrent(kept, at + STREAM_CONFIG_TTL_MS, true)).toBe(false);
+  });
+  it('not watched (no advisories allowed, a domain or API prefix): after 30 s', () => {
+    const kept = { at, usable: true, watched: false };
+    expect(STREAM_CONFIG_UNWATCHED_TTL_MS).toBe(30_000);
+    expect(keptConfigCurrent(kept, at + STREAM_CONFIG_UNWATCHED_TTL_MS - 1, false)).toBe(true);
+    expect(keptConfigCurrent(kept, at + STREAM_CONFIG_UNWATCHED_TTL_MS, false)).toBe(false);
+  });
+  it('a failed or unusable read: retried after a minute, watched or not', () => {
+    for (const watched of [true, false]) {
+      const kept = { at, usable: false, watched };
+      expect(keptConfigCurrent(kept, at + STREAM_CONFIG_RETRY_MS - 1, false)).toBe(true);
+      expect(keptConfigCurrent(kept, at + STREAM_CONFIG_RETRY_MS, true)).toBe(false);
+    }
   });
 });

@@ -15,6 +15,7 @@ import type { BacklogReading, BacklogSource } from './backlog-source.js';
 import { monotonicNow } from '../clock.js';
 import { filterCoversStream, type StreamSubjects } from './filter-coverage.js';
 import { readDrops, type DropCount } from './drop-advisories.js';
+import { STREAM_UPDATED_SUBJECT, StreamUpdates, type UpdateMark } from './stream-updates.js';
 
 export interface ConsumerRef {
   stream: string;
@@ -376,17 +377,72 @@ interface StreamFacts {
 }
 
 /**
- * A stream's subjects change rarely (a user editing the stream), so they are read once per
- * STREAM_SUBJECTS_TTL_MS per connection and stream; a failed read (a user allowed CONSUMER.INFO
- * only, a timeout) is retried after STREAM_SUBJECTS_RETRY_MS and leaves the consumer counted as
- * filtered meanwhile — the cautious side (rates.ts learns less from it, never more).
+ * A stream's config changes rarely (a user editing it in place, or recreating it), so it is kept per
+ * connection and stream and asked for again (one STREAM.INFO) when
+ * - the server said the stream was edited since it was read (stream-updates.ts: its advisory), or
+ *   the connection was interrupted since (edits meanwhile were not seen); else after
+ *   STREAM_CONFIG_TTL_MS all the same;
+ * - edits are not seen on the connection (a user not allowed the advisory subscription, a stream
+ *   read through a JetStream domain or API prefix): after STREAM_CONFIG_UNWATCHED_TTL_MS;
+ * - the read failed or was unusable (a user allowed CONSUMER.INFO only, a timeout): after
+ *   STREAM_CONFIG_RETRY_MS, the consumer counted as filtered meanwhile — the cautious side
+ *   (rates.ts learns less from it, never more);
+ * - the consumer was recreated (consumerRecreated: its stream may be new).
+ * A STREAM.INFO read for the stream's state refreshes it too (freshStreamState).
  */
-export const STREAM_SUBJECTS_TTL_MS = 5 * 60_000;
-export const STREAM_SUBJECTS_RETRY_MS = 60_000;
-const streamFactsCache = new WeakMap<
-  NatsConnection,
-  Map<string, { at: number; facts: StreamFacts | undefined; reading?: Promise<StreamFacts | undefined> }>
->();
+export const STREAM_CONFIG_TTL_MS = 5 * 60_000;
+export const STREAM_CONFIG_UNWATCHED_TTL_MS = 30_000;
+export const STREAM_CONFIG_RETRY_MS = 60_000;
+
+/** A kept stream config: read at `at` (the reading's clock), with the stream's edit mark then. */
+interface KeptStreamFacts {
+  at: number;
+  facts: StreamFacts | undefined;
+  mark: UpdateMark;
+  reading?: Promise<StreamFacts | undefined>;
+}
+
+const streamFactsCache = new WeakMap<NatsConnection, Map<string, KeptStreamFacts>>();
+
+/**
+ * Whether a kept stream config may still be used at `now`: `unchanged` says whether the stream's
+ * edits were seen throughout since it was read, and there were none (StreamUpdates.unchangedSince).
+ */
+export function keptConfigCurrent(
+  kept: { at: number; usable: boolean; watched: boolean },
+  now: number,
+  unchanged: boolean,
+): boolean {
+  const age = now - kept.at;
+  if (!kept.usable) return age < STREAM_CONFIG_RETRY_MS;
+  if (!kept.watched) return age < STREAM_CONFIG_UNWATCHED_TTL_MS;
+  return unchanged && age < STREAM_CONFIG_TTL_MS;
+}
+
+/** The watch of stream edits on a connection, for a consumer read without a domain or API prefix. */
+const streamUpdates = new WeakMap<NatsConnection, StreamUpdates>();
+
+function streamUpdatesFor(nc: NatsConnection, ref: ConsumerRef): StreamUpdates | undefined {
+  // Through a JetStream domain or an API prefix the stream may be another account's or domain's,
+  // whose advisories do not reach this connection.
+  if (ref.domain !== undefined || ref.apiPrefix !== undefined) return undefined;
+  let updates = streamUpdates.get(nc);
+  if (updates === undefined) {
+    updates = new StreamUpdates(
+      nc,
+      (stream) => streamFactsCache.get(nc)?.has(streamKey({ stream })) === true,
+    );
+    streamUpdates.set(nc, updates);
+  }
+  return updates;
+}
+
+/** A stream's key in what is kept of its config and state requests on a connection. */
+function streamKey(ref: Pick<ConsumerRef, 'stream' | 'domain' | 'apiPrefix'>): string {
+  return `${ref.domain ?? ''}|${ref.apiPrefix ?? ''}|${ref.stream}`;
+}
+
+const UNWATCHED: UpdateMark = { epoch: 0, edits: 0 };
 
 function factsOf(info: unknown): StreamFacts {
   const read = streamSubjectsOf(info);
@@ -412,6 +468,15 @@ const unseenStreams = new WeakMap<NatsConnection, Set<string>>();
  */
 export function streamInfoDeniedMessage(ref: ConsumerRef, server: string, text: string): string {
   return `not allowed to read the info of stream "${ref.stream}" at ${server} (${text}): the backlog is read from the consumer alone, but the operator cannot see whether the stream removes messages a replica holds (per-subject limits, rollups, deletes, purges), so on such a stream the per-replica capacity it learns may read high; a filtered consumer learns capacity from fewer intervals; and on a mirror or sourced stream what is not copied yet from the origin is not counted. Grant the user publish on $JS.API.STREAM.INFO.${ref.stream} to let it see`;
+}
+
+/**
+ * What a user who may not subscribe to the stream edit advisories gets: stream configs read again
+ * after STREAM_CONFIG_UNWATCHED_TTL_MS instead of at the next reading after an edit; said once per
+ * connection.
+ */
+export function streamEditsUnseenMessage(server: string, problem: string): string {
+  return `stream edits are not seen at once at ${server}: ${problem}; a stream edited in place (sources or a mirror added, limits, subjects) is read again within ${STREAM_CONFIG_UNWATCHED_TTL_MS / 1000}s, and until then what its new sources have not copied yet is not counted and its new limits are not applied to the capacity learnt. Allow the user to subscribe to ${STREAM_UPDATED_SUBJECT}.* to see an edit at the next reading`;
 }
 
 function isPermissionDenied(err: unknown): err is Error {
@@ -446,7 +511,8 @@ function consumerRecreated(nc: NatsConnection, ref: ConsumerRef, created: unknow
 
 /**
  * The stream's config facts, from the cache or one STREAM.INFO request; undefined when not known.
- * Read again at once when the consumer was recreated (consumerRecreated): the stream may be new.
+ * Read again when the stream was edited since (stream-updates.ts), or the consumer recreated
+ * (consumerRecreated: the stream may be new), or when kept too long (keptConfigCurrent).
  */
 async function streamFacts(
   nc: NatsConnection,
@@ -454,28 +520,39 @@ async function streamFacts(
   ref: ConsumerRef,
   now: number,
   consumerCreated: unknown,
-  onDenied?: (message: string) => void,
+  tell: {
+    onDenied?: ((message: string) => void) | undefined;
+    onEditsUnseen?: ((message: string) => void) | undefined;
+  },
 ): Promise<StreamFacts | undefined> {
   let byStream = streamFactsCache.get(nc);
   if (!byStream) {
     byStream = new Map();
     streamFactsCache.set(nc, byStream);
   }
-  const key = `${ref.domain ?? ''}|${ref.apiPrefix ?? ''}|${ref.stream}`;
+  const key = streamKey(ref);
+  const updates = streamUpdatesFor(nc, ref);
   const recreated = consumerRecreated(nc, ref, consumerCreated);
   const cached = recreated ? undefined : byStream.get(key);
   if (cached !== undefined) {
     if (cached.reading !== undefined) return cached.reading;
-    const ttl = cached.facts?.subjects === undefined ? STREAM_SUBJECTS_RETRY_MS : STREAM_SUBJECTS_TTL_MS;
-    if (now - cached.at < ttl) return cached.facts;
+    const current = keptConfigCurrent(
+      { at: cached.at, usable: cached.facts?.subjects !== undefined, watched: cached.mark.epoch !== 0 },
+      now,
+      updates?.unchangedSince(ref.stream, cached.mark) === true,
+    );
+    if (current) return cached.facts;
   }
-  const entry: {
-    at: number;
-    facts: StreamFacts | undefined;
-    reading?: Promise<StreamFacts | undefined>;
-  } = {
+  // The first read on a connection waits for the watch of edits (one round trip), so that what it
+  // reads is watched from the start.
+  await updates?.ready;
+  const unseen = updates?.tellUnseenOnce();
+  if (unseen !== undefined)
+    tell.onEditsUnseen?.(streamEditsUnseenMessage(nc.info?.server_name ?? nc.getServer(), unseen));
+  const entry: KeptStreamFacts = {
     at: now,
     facts: cached?.facts,
+    mark: updates?.mark(ref.stream) ?? UNWATCHED,
   };
   entry.reading = jsm.streams.info(ref.stream).then(factsOf, (err: unknown) => {
     if (isPermissionDenied(err)) {
@@ -486,14 +563,14 @@ async function streamFacts(
       }
       if (!said.has(key)) {
         said.add(key);
-        onDenied?.(streamInfoDeniedMessage(ref, nc.info?.server_name ?? nc.getServer(), err.message));
+        tell.onDenied?.(streamInfoDeniedMessage(ref, nc.info?.server_name ?? nc.getServer(), err.message));
       }
     }
     return undefined;
   });
   byStream.set(key, entry);
   const facts = await entry.reading;
-  byStream.set(key, { at: now, facts });
+  byStream.set(key, { at: now, facts, mark: entry.mark });
   return facts;
 }
 
@@ -503,21 +580,30 @@ async function streamFacts(
  * sent after every one of their CONSUMER.INFO replies arrived (what each needs: removals up to its
  * consumer's snapshot all seen).
  */
-const nextStreamInfo = new WeakMap<NatsConnection, Map<string, Promise<unknown>>>();
+const nextStreamInfo = new WeakMap<
+  NatsConnection,
+  Map<string, Promise<{ info: unknown; mark: UpdateMark }>>
+>();
 
-function sharedStreamInfo(nc: NatsConnection, jsm: JetStreamManager, ref: ConsumerRef): Promise<unknown> {
+function sharedStreamInfo(
+  nc: NatsConnection,
+  jsm: JetStreamManager,
+  ref: ConsumerRef,
+): Promise<{ info: unknown; mark: UpdateMark }> {
   let byStream = nextStreamInfo.get(nc);
   if (!byStream) {
     byStream = new Map();
     nextStreamInfo.set(nc, byStream);
   }
-  const key = `${ref.domain ?? ''}|${ref.apiPrefix ?? ''}|${ref.stream}`;
+  const key = streamKey(ref);
   const queued = byStream.get(key);
   if (queued !== undefined) return queued;
   const map = byStream;
-  const request = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+  const request = new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
     map.delete(key);
-    return jsm.streams.info(ref.stream);
+    // The stream's edit mark as the request goes: an edit seen after it makes its config read again.
+    const mark = streamUpdatesFor(nc, ref)?.mark(ref.stream) ?? UNWATCHED;
+    return { info: await jsm.streams.info(ref.stream), mark };
   });
   byStream.set(key, request);
   return request;
@@ -536,9 +622,8 @@ async function freshStreamState(
   now: number,
 ): Promise<StreamState> {
   try {
-    const info = await sharedStreamInfo(nc, jsm, ref);
-    const key = `${ref.domain ?? ''}|${ref.apiPrefix ?? ''}|${ref.stream}`;
-    streamFactsCache.get(nc)?.set(key, { at: now, facts: factsOf(info) });
+    const { info, mark } = await sharedStreamInfo(nc, jsm, ref);
+    streamFactsCache.get(nc)?.set(streamKey(ref), { at: now, facts: factsOf(info), mark });
     const first = streamFirstSeqOf(info);
     const counts = streamCountsOf(info);
     const limited = limitedStreamStateOf(info);
@@ -1031,6 +1116,8 @@ export async function readConsumerBacklog(
     onServerTime?: (stamp: 'server' | ServerTimeProblem, message?: string) => void;
     /** The operator's wall clock (ms since the epoch), to check the server's against. */
     wallNow?: () => number;
+    /** Told once per connection when the user may not subscribe to the streams' edit advisories. */
+    onStreamEditsUnseen?: (message: string) => void;
   },
 ): Promise<BacklogReading> {
   const now = options.now ?? monotonicNow;
@@ -1089,7 +1176,10 @@ export async function readConsumerBacklog(
     // messages consumers hold (from its front, or inside it) — then its state is read with the
     // reading (streamStateFor: not again while nothing the consumer holds moved, on a stream only
     // requests remove from), one STREAM.INFO shared by the consumers of the stream read together.
-    const facts = await streamFacts(nc, jsm, ref, sentAt, info.created, options.onStreamInfoDenied);
+    const facts = await streamFacts(nc, jsm, ref, sentAt, info.created, {
+      onDenied: options.onStreamInfoDenied,
+      onEditsUnseen: options.onStreamEditsUnseen,
+    });
     let removals: Parameters<typeof sampleFromConsumerInfo>[3];
     let upstream: UpstreamLag | undefined;
     let limitRemovals: BacklogSample['limitRemovals'];

@@ -58,6 +58,8 @@ export class NatsBacklogSources {
                   { ...fields, reason: message },
                 );
             },
+            onStreamEditsUnseen: (message) =>
+              options.logger?.warn('backlog reads see stream edits late', { error: message }),
           });
           if (closed) forgetConsumer(nc, ref);
           return reading;
