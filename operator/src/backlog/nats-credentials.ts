@@ -140,25 +140,16 @@ export function userJwtExpiresAt(auth: NatsAuth): number | undefined {
  * the wall clock a JWT's expiry is on) judges a .creds file's user JWT.
  */
 export function parseAuthSecret(data: SecretData, where: string, now: number = Date.now()): NatsAuth {
-  let known = data === undefined ? undefined : parsedAuth.get(data);
-  if (known === undefined || known.where !== where) {
-    try {
-      known = { where, auth: readAuthSecret(data, where) };
-    } catch (error) {
-      known = { where, error };
-    }
-    if (data !== undefined) parsedAuth.set(data, known);
-  }
-  if ('error' in known) throw known.error;
+  const auth = oncePerRead(parsedAuth, data, where, readAuthSecret);
   // The server refuses a user JWT past its `exp` ("Authorization Violation", nothing more): say
   // so here, with the date, before any connect.
-  const expiresAt = userJwtExpiresAt(known.auth);
+  const expiresAt = userJwtExpiresAt(auth);
   if (expiresAt !== undefined && expiresAt <= now)
     throw new BacklogError(
       'Invalid',
       `Secret ${where}: the user JWT in key "creds" expired at ${new Date(expiresAt).toISOString()}: renew the .creds file (nsc generate creds, or your NATS provider's console)`,
     );
-  return known.auth;
+  return auth;
 }
 
 /**
@@ -167,10 +158,34 @@ export function parseAuthSecret(data: SecretData, where: string, now: number = D
  * signature in JavaScript, 9-10 ms of CPU on the event loop, and was done at every poll of every
  * EventConsumer with .creds or an NKey seed. The JWT's expiry is judged at every parse.
  */
-const parsedAuth = new WeakMap<
-  object,
-  { where: string; auth: NatsAuth } | { where: string; error: unknown }
->();
+const parsedAuth: ParsedOnce<NatsAuth> = new WeakMap();
+
+/** What a read of a Secret made: its value, or the error to throw again. */
+type ParsedOnce<T> = WeakMap<object, { where: string; value: T } | { where: string; error: unknown }>;
+
+/**
+ * `read(data, where)`, once per read of a Secret: SecretReader hands out the same data object until
+ * it reads the Secret again, so the result (or the error) is kept on that object.
+ */
+function oncePerRead<T>(
+  cache: ParsedOnce<T>,
+  data: SecretData,
+  where: string,
+  read: (data: SecretData, where: string) => T,
+): T {
+  if (data === undefined) return read(data, where);
+  let known = cache.get(data);
+  if (known === undefined || known.where !== where) {
+    try {
+      known = { where, value: read(data, where) };
+    } catch (error) {
+      known = { where, error };
+    }
+    cache.set(data, known);
+  }
+  if ('error' in known) throw known.error;
+  return known.value;
+}
 
 /** The auth Secret's credentials, or the reason they cannot be used (expiry aside). */
 function readAuthSecret(data: SecretData, where: string): NatsAuth {
@@ -244,27 +259,14 @@ function readAuthSecret(data: SecretData, where: string): NatsAuth {
  * CA bundle, 144 certificates, 42 ms; 1 MB of them 200 ms), on the event loop, and was parsed at
  * every poll of every EventConsumer using it.
  */
-const parsedTls = new WeakMap<object, { where: string; tls: NatsTls } | { where: string; error: unknown }>();
+const parsedTls: ParsedOnce<NatsTls> = new WeakMap();
 
 /**
  * Reads the TLS Secret: ca.crt, and tls.crt + tls.key together when a client certificate is used.
  * Once per read of the Secret (parsedTls).
  */
 export function parseTlsSecret(data: SecretData, where: string): NatsTls {
-  if (data === undefined) return readTlsSecret(data, where);
-  const known = parsedTls.get(data);
-  if (known !== undefined && known.where === where) {
-    if ('error' in known) throw known.error;
-    return known.tls;
-  }
-  try {
-    const tls = readTlsSecret(data, where);
-    parsedTls.set(data, { where, tls });
-    return tls;
-  } catch (error) {
-    parsedTls.set(data, { where, error });
-    throw error;
-  }
+  return oncePerRead(parsedTls, data, where, readTlsSecret);
 }
 
 function readTlsSecret(data: SecretData, where: string): NatsTls {
