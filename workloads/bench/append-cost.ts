@@ -54,6 +54,15 @@ const variants: Variant[] = [
     expect: (a, last) => ({ lastSubjectSequence: last, lastSubjectSequenceSubject: `S.${a}.*` }),
   },
   {
+    // One subject per aggregate (the event id in the entry): the expectation on a literal subject, as
+    // nats-server answers from its subject index without a wildcard match; no per-event subject, so no
+    // one-entry-per-subject guard either.
+    name: 'one subject per aggregate, expected last seq on it',
+    config: {},
+    subject: (a) => `S.${a}`,
+    expect: (_a, last) => ({ lastSubjectSequence: last }),
+  },
+  {
     name: 'event log (both)',
     config: perSubjectOne,
     subject: (a, i) => `S.${a}.${i}`,
