@@ -61,6 +61,7 @@ import {
 import {
   aggregateOf,
   ladderSummary,
+  cpuShare,
   formatPercent,
   formatSummary,
   pairedRatios,
@@ -1108,11 +1109,13 @@ async function main(): Promise<void> {
         `| ${row.pattern}${row === ceiling ? ' **(ceiling)**' : ''} | ${formatSummary(row.eventsPerSecond)} | ${formatSummary(row.cpuUs)} | ${formatSummary(row.serverUs)} | ${formatSummary(row.clientUs)} | ${formatSummary(row.clientWrites, 2)} |`,
       );
     if (gatewaySteps.length > 0 && ceiling) {
+      // The gateway's own publisher with the widest window: what the HTTP path adds to the same publishes.
+      const ownPublisher = ceilingTable.find((row) => row.pattern === 'one-inbox publisher, window 10,000');
       log('');
       log(
-        `| gateway batch | best events/s stored before saturating (offered) | p50 ms | p99 ms | CPU µs per event | of the ceiling (${ceiling.pattern}, median) | saturated at (offered: stored) |`,
+        `| gateway batch | best events/s stored before saturating (offered) | p50 ms | p99 ms | CPU µs per event | of the ceiling (${ceiling.pattern}, median) | by CPU: the ceiling's µs ÷ the gateway's | by CPU: ${ownPublisher?.pattern ?? 'one-inbox publisher'}'s µs ÷ the gateway's | saturated at (offered: stored) |`,
       );
-      log(`| ---: | ---: | ---: | ---: | ---: | ---: | --- |`);
+      log(`| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |`);
       for (const batch of o.batches)
         for (const version of o.compareDir ? (['this', 'old'] as const) : (['this'] as const)) {
           const { best: s, saturatedAt: sat } = ladderOf(batch, version);
@@ -1122,9 +1125,9 @@ async function main(): Promise<void> {
           const name = `${batch}${version === 'old' ? ' (old)' : ''}`;
           if (s)
             log(
-              `| ${name} | ${s.eventsPerSecond} (${s.offeredEventsPerSecond}) | ${s.p50ms} | ${s.p99ms} | ${s.cpuPerEvent ? cpuTotal(s.cpuPerEvent) : '—'} | ${((100 * s.eventsPerSecond) / ceiling.eventsPerSecond.median).toFixed(0)} % | ${saturated} |`,
+              `| ${name} | ${s.eventsPerSecond} (${s.offeredEventsPerSecond}) | ${s.p50ms} | ${s.p99ms} | ${s.cpuPerEvent ? cpuTotal(s.cpuPerEvent) : '—'} | ${((100 * s.eventsPerSecond) / ceiling.eventsPerSecond.median).toFixed(0)} % | ${cpuShare(ceiling.cpuUs.median, s.cpuPerEvent && cpuTotal(s.cpuPerEvent))} | ${cpuShare(ownPublisher?.cpuUs.median ?? NaN, s.cpuPerEvent && cpuTotal(s.cpuPerEvent))} | ${saturated} |`,
             );
-          else log(`| ${name} | — (saturated at the first step) | | | | | ${saturated} |`);
+          else log(`| ${name} | — (saturated at the first step) | | | | | | | ${saturated} |`);
         }
     }
     const fullSteps = of('full').flatMap((r) => r.steps ?? []);

@@ -1,5 +1,6 @@
 import {
   aggregateOf,
+  cpuShare,
   ladderSummary,
   benchDefaults,
   formatPercent,
@@ -166,6 +167,21 @@ describe('aggregate of the i-th event', () => {
     for (let k = 0; k < 4; k++) expect(byAggregate.get(`hot-${k}`)).toBe(1250);
     // Evenly spread: every other event is hot.
     expect([0, 1, 2, 3].map((i) => aggregateOf(i, o).startsWith('hot-'))).toEqual([false, true, false, true]);
+  });
+});
+
+describe('cpuShare (the gateway against a bare publisher by CPU)', () => {
+  it('is the publisher’s CPU per event as a share of the gateway’s', () => {
+    // Session 20: natscli 11 µs per event, the gateway's batch 100 26 µs.
+    expect(cpuShare(11, 26)).toBe('42 %');
+    expect(cpuShare(26, 26)).toBe('100 %');
+  });
+
+  it('says nothing when a figure is missing or zero', () => {
+    expect(cpuShare(11, undefined)).toBe('—');
+    expect(cpuShare(11, 0)).toBe('—');
+    expect(cpuShare(NaN, 26)).toBe('—');
+    expect(cpuShare(0, 26)).toBe('—');
   });
 });
 

@@ -59,6 +59,17 @@ export function formatPercent(s: Summary): string {
   return s.n === 0 ? '—' : `${formatSummary(s, 0, 100).replace(' (', ' % (')}${s.n === 1 ? ' %' : ''}`;
 }
 
+/**
+ * The gateway against a bare publisher by CPU: the publisher's µs per event ÷ the gateway's (server and
+ * gateway process) for the same stores, as a percentage; 100 % = the HTTP path adds nothing. Both come
+ * from one run, so the share moves far less with the machine's load than a share of events/s does.
+ * '—' when either figure is missing.
+ */
+export function cpuShare(publisherUs: number, gatewayUs: number | undefined): string {
+  if (gatewayUs === undefined || !(gatewayUs > 0) || !(publisherUs > 0)) return '—';
+  return `${Math.round((100 * publisherUs) / gatewayUs)} %`;
+}
+
 /** Consumer phases the bench can run in its interleaved rounds (`old` comes with `--compare`). */
 export const CONSUMER_PHASES = [
   'bare',
