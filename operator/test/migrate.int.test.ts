@@ -16,13 +16,17 @@ const crdFile = path.join(repoRoot, 'manifests/crd/jetscale.io_eventconsumers.ya
 
 // The KEDA CRD is not available offline; this stand-in serves the same group, version and plural
 // (what --from-cluster lists) and keeps every field, like KEDA's structural schema would for these objects.
-const kedaCrd = `apiVersion: apiextensions.k8s.io/v1
+const standIn = (
+  kind: string,
+  plural: string,
+  shortName: string,
+): string => `apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
-metadata: { name: scaledobjects.keda.sh }
+metadata: { name: ${plural}.keda.sh }
 spec:
   group: keda.sh
   scope: Namespaced
-  names: { kind: ScaledObject, listKind: ScaledObjectList, plural: scaledobjects, singular: scaledobject, shortNames: [so] }
+  names: { kind: ${kind}, listKind: ${kind}List, plural: ${plural}, singular: ${kind.toLowerCase()}, shortNames: [${shortName}] }
   versions:
   - name: v1alpha1
     served: true
@@ -30,6 +34,10 @@ spec:
     schema:
       openAPIV3Schema: { type: object, x-kubernetes-preserve-unknown-fields: true }
 `;
+const kedaCrds = {
+  'scaledobjects.keda.sh': standIn('ScaledObject', 'scaledobjects', 'so'),
+  'triggerauthentications.keda.sh': standIn('TriggerAuthentication', 'triggerauthentications', 'ta'),
+};
 
 function migrate(args: string[], env: NodeJS.ProcessEnv = process.env) {
   return run(process.execPath, [cli, 'migrate', ...args], {
@@ -37,8 +45,16 @@ function migrate(args: string[], env: NodeJS.ProcessEnv = process.env) {
   });
 }
 
-/** Whether this file made the KEDA stand-in (then it removes it: later files' operators would see KEDA installed). */
-let kedaCrdMade = false;
+/** The KEDA stand-ins this file made (it removes them: later files' operators would see KEDA installed). */
+const kedaCrdsMade: string[] = [];
+
+async function ensureKedaCrd(name: keyof typeof kedaCrds): Promise<void> {
+  if ((await kubectl(['get', 'crd', name])).code !== 0) {
+    await kubectlOk(['create', '-f', '-'], kedaCrds[name]);
+    kedaCrdsMade.push(name);
+  }
+  await crdEstablished(testStack().kubeconfigPath, name);
+}
 
 beforeAll(async () => {
   await ensureCrd(crdFile);
@@ -46,8 +62,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   // kubectl delete waits until the CRD is gone, so no later file finds it still terminating.
-  if (kedaCrdMade)
-    await kubectlOk(['delete', 'crd', 'scaledobjects.keda.sh', '--wait=true', '--timeout=60s']);
+  for (const name of kedaCrdsMade) await kubectlOk(['delete', 'crd', name, '--wait=true', '--timeout=60s']);
 }, 90_000);
 
 describe('jetscale migrate against the real API server', () => {
@@ -71,11 +86,7 @@ describe('jetscale migrate against the real API server', () => {
   }, 120_000);
 
   it('--from-cluster reads ScaledObjects from the current context; the result applies and keeps the values', async () => {
-    if ((await kubectl(['get', 'crd', 'scaledobjects.keda.sh'])).code !== 0) {
-      await kubectlOk(['create', '-f', '-'], kedaCrd);
-      kedaCrdMade = true;
-    }
-    await crdEstablished(testStack().kubeconfigPath, 'scaledobjects.keda.sh');
+    await ensureKedaCrd('scaledobjects.keda.sh');
     const ns = await createNamespace('migrate');
     try {
       const so = readFileSync(path.join(testdata, 'e2e-fallback-nats.yaml'), 'utf8').replace(
@@ -109,6 +120,54 @@ describe('jetscale migrate against the real API server', () => {
         fallback: { failureThreshold: 3, replicas: 3 },
         behavior: { cooldownPeriod: '1s', scaleDown: { stabilizationWindow: '1s' } },
       });
+    } finally {
+      await ns.cleanup();
+    }
+  }, 120_000);
+
+  it("--from-cluster follows a trigger's TriggerAuthentication to the Secret that holds KEDA's endpoint", async () => {
+    // KEDA reads natsServerMonitoringEndpoint from the TriggerAuthentication before the metadata
+    // (nats_jetstream_scaler.go order=authParams;triggerMetadata): the EventConsumer must point at
+    // that server, read with get on exactly the objects named (the other Secret is never read).
+    await ensureKedaCrd('scaledobjects.keda.sh');
+    await ensureKedaCrd('triggerauthentications.keda.sh');
+    const ns = await createNamespace('migrate-auth');
+    try {
+      await kubectlOk(
+        ['apply', '-f', '-'],
+        `apiVersion: v1
+kind: Secret
+metadata: { name: nats-monitoring, namespace: ${ns.name} }
+stringData: { endpoint: "nats-prod.nats.svc:8222" }
+---
+apiVersion: keda.sh/v1alpha1
+kind: TriggerAuthentication
+metadata: { name: nats-auth, namespace: ${ns.name} }
+spec:
+  secretTargetRef:
+  - { parameter: natsServerMonitoringEndpoint, name: nats-monitoring, key: endpoint }
+  - { parameter: password, name: not-needed, key: p }
+---
+apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata: { name: orders, namespace: ${ns.name} }
+spec:
+  scaleTargetRef: { name: orders }
+  triggers:
+  - type: nats-jetstream
+    metadata: { natsServerMonitoringEndpoint: "stale.nats.svc:8222", stream: ORDERS, consumer: workers }
+    authenticationRef: { name: nats-auth }
+`,
+      );
+      const converted = await migrate(['--from-cluster', '-n', ns.name]);
+      expect(converted.stderr).toMatch(/summary: 1 converted, 0 refused, 0 skipped/);
+      expect(converted.stderr).toMatch(
+        new RegExp(`natsServerMonitoringEndpoint from Secret ${ns.name}/nats-monitoring key endpoint`),
+      );
+      expect(converted.code).toBe(0);
+      expect(converted.stdout).toMatch(/- nats:\/\/nats-prod\.nats\.svc:4222/);
+      expect(converted.stdout).not.toMatch(/stale/);
+      await kubectlOk(['apply', '--dry-run=server', '-f', '-'], converted.stdout);
     } finally {
       await ns.cleanup();
     }

@@ -1,7 +1,12 @@
 #!/usr/bin/env node
 // The `jetscale` command line (also `kubectl jetscale` when linked as kubectl-jetscale on PATH).
 // Subcommands: migrate (KEDA ScaledObjects -> EventConsumers).
-import { listScaledObjectsFromCluster, MIGRATE_HELP, runMigrate } from '../migrate/migrate-command.js';
+import {
+  listScaledObjectsFromCluster,
+  MIGRATE_HELP,
+  readKedaObjectFromCluster,
+  runMigrate,
+} from '../migrate/migrate-command.js';
 
 const HELP = `Usage: jetscale <command> [flags]
 
@@ -27,6 +32,7 @@ async function main(argv: string[]): Promise<number> {
         stdout: (t) => process.stdout.write(t),
         stderr: (t) => process.stderr.write(t),
         listScaledObjects: listScaledObjectsFromCluster,
+        readObject: readKedaObjectFromCluster,
       });
     case undefined:
     case '-h':

@@ -223,6 +223,12 @@ describe('jetscale migrate: KEDA ScaledObject -> EventConsumer', () => {
       /not a whole number/,
     ],
     ['lagThreshold 0', (s: Record<string, unknown>) => void (meta(s).lagThreshold = '0'), /between 1 and/],
+    // KEDA's ParseInt reads "-1" (its HPA's target is then refused): the reason is the range, not the syntax.
+    [
+      'lagThreshold -1',
+      (s: Record<string, unknown>) => void (meta(s).lagThreshold = '-1'),
+      /-1 must be between 1 and/,
+    ],
     [
       'a missing consumer',
       (s: Record<string, unknown>) => void delete meta(s).consumer,

@@ -23,10 +23,16 @@ import {
   type ScaledObject,
   type Trigger,
 } from './scaled-object.js';
+import { kedaParameter, type AuthRef, type AuthResolution } from './trigger-auth.js';
 
 export interface ConvertOptions {
   /** NATS client URLs for spec.nats.servers (`--nats-url`); otherwise derived from the monitoring endpoint. */
   natsServers?: string[];
+  /**
+   * What a trigger's authenticationRef gave KEDA (trigger-auth.ts resolveAuthRef over the objects
+   * migrate was given or read); without it, a TriggerAuthentication is never looked into.
+   */
+  auth?: (ref: AuthRef, namespace: string | undefined) => AuthResolution;
 }
 
 export interface Note {
@@ -217,6 +223,7 @@ export function convertScaledObject(so: ScaledObject, options: ConvertOptions = 
       dropped,
       reasons,
       several,
+      namespace: so.metadata.namespace,
     }),
   );
   const first = converted[0] as ConvertedTrigger;
@@ -483,6 +490,8 @@ interface TriggerContext {
   dropped: (field: string, message: string) => void;
   reasons: string[];
   several: boolean;
+  /** The ScaledObject's namespace: where KEDA looks up a TriggerAuthentication. */
+  namespace: string | undefined;
 }
 
 /** One nats-jetstream trigger: where its consumer lives (spec.nats or a spec.consumers entry) and its thresholds. */
@@ -492,40 +501,64 @@ function convertTrigger(trigger: Trigger, at: string, ctx: TriggerContext): Conv
   const md = kedaMetadata(trigger.metadata);
   const nats: Record<string, unknown> = {};
   const fromAuth = trigger.authenticationRef;
+  // KEDA takes natsServerMonitoringEndpoint and the account from the TriggerAuthentication's
+  // parameters first, then from the trigger metadata (order=authParams;triggerMetadata).
+  const auth = fromAuth === undefined ? undefined : options.auth?.(fromAuth, ctx.namespace);
+  const authName = auth?.ref ?? `${fromAuth?.kind || 'TriggerAuthentication'} ${fromAuth?.name ?? ''}`;
+  const endpoint = kedaParameter('natsServerMonitoringEndpoint', auth, md);
+  const endpointUnread = auth?.known === true ? auth.unread.natsServerMonitoringEndpoint : undefined;
+  const endpointField =
+    endpoint !== undefined && endpoint.from !== 'trigger metadata'
+      ? `${at}.authenticationRef`
+      : `${at}.metadata.natsServerMonitoringEndpoint`;
   if (options.natsServers !== undefined && options.natsServers.length > 0) {
     nats.servers = options.natsServers;
-    if (md.natsServerMonitoringEndpoint !== undefined)
+    if (endpoint !== undefined || endpointUnread !== undefined)
       changed(
-        `${at}.metadata.natsServerMonitoringEndpoint`,
-        `replaced by --nats-url ${options.natsServers.join(',')}: jetscale reads the consumer through the JetStream API on the client port, not /jsz`,
+        endpointField,
+        `natsServerMonitoringEndpoint replaced by --nats-url ${options.natsServers.join(',')}: jetscale reads the consumer through the JetStream API on the client port, not /jsz`,
       );
-  } else if (md.natsServerMonitoringEndpoint !== undefined) {
-    const server = clientUrlFromMonitoring(md.natsServerMonitoringEndpoint);
-    if (server.ok) {
+  } else if (endpointUnread !== undefined) {
+    reasons.push(
+      `${authName} gives KEDA natsServerMonitoringEndpoint from ${endpointUnread}, which migrate cannot read: pass --nats-url nats://<host>:4222 for the server KEDA watched`,
+    );
+  } else if (endpoint !== undefined) {
+    const server = clientUrlFromMonitoring(endpoint.value);
+    if (!server.ok) reasons.push(server.reason);
+    else {
       nats.servers = [server.url];
-      changed(
-        `${at}.metadata.natsServerMonitoringEndpoint`,
-        fromAuth === undefined
-          ? server.note
-          : `${server.note}. KEDA reads natsServerMonitoringEndpoint from ${fromAuth.kind ?? 'TriggerAuthentication'} ${fromAuth.name} first: if it sets one, that is the server KEDA watched; check and pass --nats-url for it`,
-      );
-    } else reasons.push(server.reason);
+      let note = server.note;
+      if (endpoint.from !== 'trigger metadata')
+        note = `natsServerMonitoringEndpoint from ${endpoint.from} (${authName}, which KEDA reads before the trigger metadata): ${note}`;
+      else if (fromAuth !== undefined && auth?.known !== true)
+        note = `${note}. KEDA reads natsServerMonitoringEndpoint from ${authName} first${auth === undefined ? '' : ` (${auth.why})`}: if it sets one, that is the server KEDA watched; check and pass --nats-url for it`;
+      changed(endpointField, note);
+    }
   } else {
     reasons.push(
-      fromAuth !== undefined
-        ? `natsServerMonitoringEndpoint comes from ${fromAuth.kind ?? 'TriggerAuthentication'} ${fromAuth.name}; jetscale needs the NATS client URL in the spec: pass --nats-url nats://<host>:4222`
-        : 'the trigger has no natsServerMonitoringEndpoint: pass --nats-url nats://<host>:4222',
+      fromAuth === undefined
+        ? 'the trigger has no natsServerMonitoringEndpoint: pass --nats-url nats://<host>:4222'
+        : auth?.known === true
+          ? `neither the trigger metadata nor ${authName} sets natsServerMonitoringEndpoint: pass --nats-url nats://<host>:4222`
+          : `natsServerMonitoringEndpoint comes from ${authName}${auth === undefined ? '' : ` (${auth.why})`}; jetscale needs the NATS client URL in the spec: pass --nats-url nats://<host>:4222`,
     );
   }
   if (md.stream === undefined || md.stream === '') reasons.push(`${at}.metadata.stream is missing`);
   else nats.stream = md.stream;
   if (md.consumer === undefined || md.consumer === '') reasons.push(`${at}.metadata.consumer is missing`);
   else nats.consumer = md.consumer;
-  const account = md.accountID ?? md.account; // KEDA: accountID when set, else account
-  if (account !== undefined && account !== '$G')
+  // KEDA: accountID when set, else account; each from the authentication parameters first.
+  const account = kedaParameter('accountID', auth, md) ?? kedaParameter('account', auth, md);
+  const accountUnread = auth?.known === true ? (auth.unread.accountID ?? auth.unread.account) : undefined;
+  if (account !== undefined && account.value !== '$G')
     changed(
-      `${at}.metadata.account`,
-      `account "${account}": jetscale reads the consumer as the NATS user its credentials log in as, so the account is that user's; put credentials of account "${account}" in a Secret and set ${authField}`,
+      account.from === 'trigger metadata' ? `${at}.metadata.account` : `${at}.authenticationRef`,
+      `account "${account.value}"${account.from === 'trigger metadata' ? '' : ` (from ${account.from})`}: jetscale reads the consumer as the NATS user its credentials log in as, so the account is that user's; put credentials of account "${account.value}" in a Secret and set ${authField}`,
+    );
+  else if (accountUnread !== undefined)
+    changed(
+      `${at}.authenticationRef`,
+      `${authName} gives KEDA the account from ${accountUnread}, which migrate cannot read: jetscale reads the consumer as the NATS user its credentials log in as; put credentials of that account in a Secret and set ${authField}`,
     );
   const useHttps = md.useHttps === undefined ? false : parseGoBool(md.useHttps);
   if (useHttps === undefined)
@@ -540,7 +573,7 @@ function convertTrigger(trigger: Trigger, at: string, ctx: TriggerContext): Conv
   if (fromAuth !== undefined)
     dropped(
       `${at}.authenticationRef`,
-      `${fromAuth.kind ?? 'TriggerAuthentication'} ${fromAuth.name} gives KEDA's monitoring endpoint/account, not NATS credentials (KEDA's nats-jetstream scaler reads /jsz without them); if the NATS client port needs credentials, create a Secret (user/password, token, nkey or .creds) and set ${authField}`,
+      `${authName} gives KEDA's monitoring endpoint/account, not NATS credentials (KEDA's nats-jetstream scaler reads /jsz without them); if the NATS client port needs credentials, create a Secret (user/password, token, nkey or .creds) and set ${authField}`,
     );
   for (const k of Object.keys(trigger.metadata).filter(
     (k) => !(KNOWN_METADATA_KEYS as readonly string[]).includes(k),
@@ -663,7 +696,9 @@ function intMetadata(
 ): number | undefined {
   const text = md[key];
   if (text === undefined) return fallback;
-  if (!/^\s*\d+\s*$/.test(text)) {
+  // KEDA parses these with strconv.ParseInt, so "-1" is a number to it (its HPA then refuses a
+  // target that is not positive): a sign is read, and the range below says what is wrong.
+  if (!/^\s*[-+]?\d+\s*$/.test(text)) {
     reasons.push(`${at}.metadata.${key} "${text}" is not a whole number`);
     return undefined;
   }

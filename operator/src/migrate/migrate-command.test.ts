@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
 import { listScaledObjectsFromCluster, runMigrate, type MigrateIo } from './migrate-command.js';
 
 const testdata = path.join(path.dirname(fileURLToPath(import.meta.url)), 'testdata', 'keda');
@@ -14,6 +15,7 @@ function io(stdin = '', cluster: unknown[] = []): MigrateIo & { out: string; err
     stdout: (t: string) => void (captured.out += t),
     stderr: (t: string) => void (captured.err += t),
     listScaledObjects: () => Promise.resolve(cluster),
+    readObject: () => Promise.reject(new Error('this test reads nothing from a cluster')),
   };
   return captured;
 }
@@ -81,6 +83,100 @@ describe('jetscale migrate (command)', () => {
     const y = io(JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [listed, listed] }));
     expect(await runMigrate(['-f', '-'], y)).toBe(0);
     expect(y.err).toMatch(/summary: 2 converted/);
+  });
+
+  // A KEDA user whose endpoint lives in a Secret behind a TriggerAuthentication: KEDA read it from
+  // there before the trigger metadata, so the EventConsumer must point at that server.
+  const withAuth = (metadataEndpoint: string, authSpec: string): string => `apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata: { name: a, namespace: ns }
+spec:
+  scaleTargetRef: { name: a }
+  triggers:
+  - type: nats-jetstream
+    metadata: { ${metadataEndpoint} stream: S, consumer: c }
+    authenticationRef: { name: nats-auth }
+---
+apiVersion: keda.sh/v1alpha1
+kind: TriggerAuthentication
+metadata: { name: nats-auth, namespace: ns }
+spec: ${authSpec}
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: mon, namespace: ns }
+data: { endpoint: ${Buffer.from('nats-prod.ns.svc:8222').toString('base64')} }
+`;
+  const fromSecret =
+    '{ secretTargetRef: [{ parameter: natsServerMonitoringEndpoint, name: mon, key: endpoint }] }';
+
+  it('the endpoint a TriggerAuthentication maps from a Secret (in the files) wins over the metadata, as in KEDA', async () => {
+    const x = io(withAuth('natsServerMonitoringEndpoint: "stale:8222",', fromSecret));
+    expect(await runMigrate(['-f', '-'], x)).toBe(0);
+    expect(x.out).toMatch(/- nats:\/\/nats-prod\.ns\.svc:4222/);
+    expect(x.out).not.toMatch(/stale/);
+    expect(x.err).toMatch(
+      /triggers\[\]\.authenticationRef: natsServerMonitoringEndpoint from Secret ns\/mon key endpoint/,
+    );
+    // Without the endpoint in the metadata at all, it still converts (before: refused for --nats-url).
+    const y = io(withAuth('', fromSecret));
+    expect(await runMigrate(['-f', '-'], y)).toBe(0);
+    expect(y.out).toMatch(/- nats:\/\/nats-prod\.ns\.svc:4222/);
+  });
+
+  it('a known TriggerAuthentication without the endpoint: the metadata is what KEDA watched, said without "check"', async () => {
+    const x = io(
+      withAuth(
+        'natsServerMonitoringEndpoint: "meta:8222",',
+        '{ secretTargetRef: [{ parameter: username, name: mon, key: endpoint }] }',
+      ),
+    );
+    expect(await runMigrate(['-f', '-'], x)).toBe(0);
+    expect(x.out).toMatch(/- nats:\/\/meta:4222/);
+    expect(x.err).not.toMatch(/check and pass --nats-url/);
+  });
+
+  it("an endpoint from the target's env or a vault cannot be read: refused unless --nats-url names the server", async () => {
+    const env = '{ env: [{ parameter: natsServerMonitoringEndpoint, name: MON_ENDPOINT }] }';
+    const x = io(withAuth('natsServerMonitoringEndpoint: "meta:8222",', env));
+    expect(await runMigrate(['-f', '-'], x)).toBe(1);
+    expect(x.out).toBe('');
+    expect(x.err).toMatch(
+      /reason +TriggerAuthentication ns\/nats-auth gives KEDA natsServerMonitoringEndpoint from env MON_ENDPOINT of the target's container, which migrate cannot read: pass --nats-url/,
+    );
+    const y = io(withAuth('natsServerMonitoringEndpoint: "meta:8222",', env));
+    expect(await runMigrate(['-f', '-', '--nats-url', 'nats://right:4222'], y)).toBe(0);
+    expect(y.out).toMatch(/- nats:\/\/right:4222/);
+  });
+
+  it("--from-cluster reads the TriggerAuthentication and only the Secret keys it maps to the scaler's parameters", async () => {
+    const [so, auth, sec] = withAuth(
+      '',
+      `{ secretTargetRef: [{ parameter: natsServerMonitoringEndpoint, name: mon, key: endpoint }, { parameter: password, name: creds, key: p }] }`,
+    )
+      .split('---\n')
+      .map((d) => parse(d) as unknown);
+    const asked: string[] = [];
+    const x = io('', [so]);
+    x.readObject = (kind, namespace, name) => {
+      asked.push(`${kind} ${namespace}/${name}`);
+      return Promise.resolve(
+        kind === 'TriggerAuthentication' ? auth : kind === 'Secret' && name === 'mon' ? sec : null,
+      );
+    };
+    expect(await runMigrate(['--from-cluster'], x)).toBe(0);
+    expect(x.out).toMatch(/- nats:\/\/nats-prod\.ns\.svc:4222/);
+    expect(asked).toEqual(['TriggerAuthentication ns/nats-auth', 'Secret ns/mon']);
+    // A Secret the context may not read: refused with the API server's reason, the rest converted.
+    const y = io('', [so]);
+    y.readObject = (kind) =>
+      kind === 'Secret'
+        ? Promise.reject(new Error('forbidden (secrets "mon" is forbidden)'))
+        : Promise.resolve(auth);
+    expect(await runMigrate(['--from-cluster'], y)).toBe(1);
+    expect(y.err).toMatch(
+      /from Secret ns\/mon key endpoint \(forbidden \(secrets "mon" is forbidden\)\), which migrate cannot read/,
+    );
   });
 
   it.each([

@@ -9,9 +9,17 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
-import { convertObject, type Conversion, type ConvertOptions } from './convert.js';
+import { convertObject, NATS_JETSTREAM, type Conversion, type ConvertOptions } from './convert.js';
+import {
+  AUTH_PARAMETERS,
+  DEFAULT_KEDA_NAMESPACE,
+  KedaObjects,
+  resolveAuthRef,
+  TriggerAuthenticationSpecSchema,
+  type AuthKind,
+} from './trigger-auth.js';
 
-export const MIGRATE_HELP = `Usage: jetscale migrate [-f FILE|DIR|-]... [--from-cluster [-n NAMESPACE]] [--nats-url URL]... [-o FILE]
+export const MIGRATE_HELP = `Usage: jetscale migrate [-f FILE|DIR|-]... [--from-cluster [-n NAMESPACE]] [--nats-url URL]... [--keda-namespace NS] [-o FILE]
        kubectl jetscale migrate ...   (the same, as a kubectl plugin)
 
 Converts KEDA ScaledObjects with nats-jetstream triggers into jetscale EventConsumers: one trigger
@@ -25,8 +33,18 @@ KEDA's HPA takes the largest over its metrics).
       --nats-url URL    NATS client URL for spec.nats.servers (repeatable; with several triggers, for
                         every consumer); without it each trigger's URL is derived from its
                         natsServerMonitoringEndpoint (host:8222 -> nats://host:4222)
+      --keda-namespace NS
+                        where KEDA reads a ClusterTriggerAuthentication's Secrets and ConfigMaps
+                        (its KEDA_CLUSTER_OBJECT_NAMESPACE; default ${DEFAULT_KEDA_NAMESPACE})
   -o, --output FILE     write the EventConsumers there instead of stdout
   -h, --help            this text
+
+A trigger's authenticationRef is looked into as KEDA does (it reads natsServerMonitoringEndpoint and
+the account from there before the trigger metadata): the TriggerAuthentication or
+ClusterTriggerAuthentication and the Secret or ConfigMap keys it names for those parameters, from
+the files given or, with --from-cluster, from the cluster (get on those objects; nothing else is
+read). A parameter KEDA takes from a source migrate cannot read (the pod's env, a vault, a file)
+refuses the object unless --nats-url is given.
 
 The report on stderr has one line per object (converted, refused or skipped) and one line per field
 that was changed or not carried, with the reason. Exit status: 0 all converted, 1 some refused
@@ -40,6 +58,8 @@ export interface MigrateIo {
   stderr: (text: string) => void;
   /** Lists ScaledObjects in the cluster (all namespaces when namespace is undefined). */
   listScaledObjects: (namespace: string | undefined) => Promise<unknown[]>;
+  /** Reads one object from the cluster: null when it does not exist; throws with the reason otherwise. */
+  readObject: (kind: AuthKind, namespace: string | undefined, name: string) => Promise<unknown>;
 }
 
 interface Args {
@@ -47,6 +67,7 @@ interface Args {
   fromCluster: boolean;
   namespace?: string;
   natsServers: string[];
+  kedaNamespace?: string;
   output?: string;
   help: boolean;
 }
@@ -87,6 +108,9 @@ export function parseMigrateArgs(argv: string[]): Args {
         args.natsServers.push(url);
         break;
       }
+      case '--keda-namespace':
+        args.kedaNamespace = value();
+        break;
       case '-o':
       case '--output':
         args.output = value();
@@ -220,7 +244,13 @@ export async function runMigrate(argv: string[], io: MigrateIo): Promise<number>
     io.stderr(`jetscale migrate: ${err instanceof Error ? err.message : String(err)}\nnothing was written\n`);
     return 2;
   }
-  const options: ConvertOptions = args.natsServers.length > 0 ? { natsServers: args.natsServers } : {};
+  const objects = new KedaObjects();
+  for (const input of inputs) objects.add(input.object);
+  if (args.fromCluster) await readAuthObjects(inputs, objects, io, args.kedaNamespace);
+  const options: ConvertOptions = {
+    auth: (ref, namespace) => resolveAuthRef(ref, namespace, objects, args.kedaNamespace),
+  };
+  if (args.natsServers.length > 0) options.natsServers = args.natsServers;
   const results = inputs.map((i) => convertObject(i.object, i.where, options));
   const manifests = results.flatMap((r) => (r.outcome === 'converted' ? [r.eventConsumer] : []));
   const yamlText = manifests.map((m) => stringify(m, { lineWidth: 0 })).join('---\n');
@@ -228,6 +258,108 @@ export async function runMigrate(argv: string[], io: MigrateIo): Promise<number>
   else if (yamlText !== '') io.stdout(yamlText);
   io.stderr(formatReport(results));
   return results.some((r) => r.outcome === 'refused') ? 1 : 0;
+}
+
+/**
+ * Reads from the cluster what the nats-jetstream triggers' authenticationRefs name and the files did
+ * not give: each TriggerAuthentication or ClusterTriggerAuthentication, then only the Secret and
+ * ConfigMap keys it maps to a parameter the scaler takes from there. A read that fails is kept with
+ * its reason (the report names it); it never stops the other conversions.
+ */
+async function readAuthObjects(
+  inputs: Input[],
+  objects: KedaObjects,
+  io: MigrateIo,
+  kedaNamespace = DEFAULT_KEDA_NAMESPACE,
+): Promise<void> {
+  const read = async (kind: AuthKind, namespace: string | undefined, name: string): Promise<unknown> => {
+    const known = objects.get(kind, namespace, name);
+    if (known !== undefined) return known.state === 'present' ? known.object : undefined;
+    try {
+      const object = await io.readObject(kind, namespace, name);
+      if (object === null) objects.absent(kind, namespace, name);
+      else if (!objects.add(object))
+        objects.unreadable(kind, namespace, name, 'the API server answered with another object');
+      return object ?? undefined;
+    } catch (err) {
+      objects.unreadable(kind, namespace, name, err instanceof Error ? err.message : String(err));
+      return undefined;
+    }
+  };
+  for (const { object } of inputs) {
+    const so = object as {
+      kind?: unknown;
+      metadata?: { namespace?: unknown };
+      spec?: { triggers?: unknown };
+    } | null;
+    if (so?.kind !== 'ScaledObject' || !Array.isArray(so.spec?.triggers)) continue;
+    const namespace = typeof so.metadata?.namespace === 'string' ? so.metadata.namespace : undefined;
+    for (const trigger of so.spec.triggers as {
+      type?: unknown;
+      authenticationRef?: { name?: unknown; kind?: unknown };
+    }[]) {
+      const ref = trigger?.authenticationRef;
+      if (trigger?.type !== NATS_JETSTREAM || typeof ref?.name !== 'string' || ref.name === '') continue;
+      const kind = ref.kind === undefined || ref.kind === '' ? 'TriggerAuthentication' : ref.kind;
+      if (kind !== 'TriggerAuthentication' && kind !== 'ClusterTriggerAuthentication') continue;
+      const cluster = kind === 'ClusterTriggerAuthentication';
+      if (!cluster && namespace === undefined) continue;
+      const auth = await read(kind, cluster ? undefined : namespace, ref.name);
+      const spec = TriggerAuthenticationSpecSchema.safeParse((auth as { spec?: unknown } | undefined)?.spec);
+      if (!spec.success) continue;
+      const dataNamespace = cluster ? kedaNamespace : namespace;
+      for (const [dataKind, refs] of [
+        ['ConfigMap', spec.data.configMapTargetRef ?? []],
+        ['Secret', spec.data.secretTargetRef ?? []],
+      ] as const)
+        for (const r of refs)
+          if ((AUTH_PARAMETERS as readonly string[]).includes(r.parameter))
+            await read(dataKind, dataNamespace, r.name);
+    }
+  }
+}
+
+/** One TriggerAuthentication, ClusterTriggerAuthentication, Secret or ConfigMap from the current context; null if absent. */
+export async function readKedaObjectFromCluster(
+  kind: AuthKind,
+  namespace: string | undefined,
+  name: string,
+): Promise<unknown> {
+  const kc = loadKubeConfig();
+  try {
+    switch (kind) {
+      case 'TriggerAuthentication':
+      case 'ClusterTriggerAuthentication': {
+        const api = kc.makeApiClient(k8s.CustomObjectsApi);
+        const common = { group: 'keda.sh', version: 'v1alpha1', name };
+        return kind === 'ClusterTriggerAuthentication'
+          ? await api.getClusterCustomObject({ ...common, plural: 'clustertriggerauthentications' })
+          : await api.getNamespacedCustomObject({
+              ...common,
+              plural: 'triggerauthentications',
+              namespace: namespace ?? 'default',
+            });
+      }
+      case 'Secret':
+        return await kc
+          .makeApiClient(k8s.CoreV1Api)
+          .readNamespacedSecret({ name, namespace: namespace ?? 'default' });
+      case 'ConfigMap':
+        return await kc
+          .makeApiClient(k8s.CoreV1Api)
+          .readNamespacedConfigMap({ name, namespace: namespace ?? 'default' });
+    }
+  } catch (err) {
+    if (!(err instanceof k8s.ApiException)) throw err;
+    // 404: the object, or (for the KEDA kinds) the resource, does not exist: KEDA got nothing from it either.
+    if (err.code === 404) return null;
+    const said = statusMessage(err.body) ?? `HTTP ${err.code}`;
+    throw new Error(
+      err.code === 403
+        ? `forbidden (${said}): grant get on ${kind === 'Secret' || kind === 'ConfigMap' ? `${kind.toLowerCase()}s` : `${kind.toLowerCase()}s.keda.sh`}, or give it with -f, or pass --nats-url`
+        : `the API server answered ${err.code}: ${said}`,
+    );
+  }
 }
 
 /** The real cluster reader: the current kubectl context, keda.sh/v1alpha1 scaledobjects. */
