@@ -87,16 +87,9 @@ describe('jetscale migrate (command)', () => {
 
   // A KEDA user whose endpoint lives in a Secret behind a TriggerAuthentication: KEDA read it from
   // there before the trigger metadata, so the EventConsumer must point at that server.
-  const withAuth = (metadataEndpoint: string, authSpec: string): string => `apiVersion: keda.sh/v1alpha1
-kind: ScaledObject
-metadata: { name: a, namespace: ns }
-spec:
-  scaleTargetRef: { name: a }
-  triggers:
-  - type: nats-jetstream
-    metadata: { ${metadataEndpoint} stream: S, consumer: c }
-    authenticationRef: { name: nats-auth }
----
+  const withAuth = (metadataEndpoint: string, authSpec: string): string => `${docsExample
+    .replace('natsServerMonitoringEndpoint: "nats:8222",', metadataEndpoint)
+    .replace('consumer: c }', 'consumer: c }\n    authenticationRef: { name: nats-auth }')}---
 apiVersion: keda.sh/v1alpha1
 kind: TriggerAuthentication
 metadata: { name: nats-auth, namespace: ns }
