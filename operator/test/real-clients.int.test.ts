@@ -5,6 +5,7 @@
 //   nats.go QueueSubscribe() bound to a push consumer with a deliver group (the older push API:
 //   the server sends up to max_ack_pending ahead, shared among the group at random, busy or not),
 //   nats.js consume() (100) and a fetch() loop (100)            — workloads/src/pull-consumer,
+//   jnats consume() (500, topped up below 375 unprocessed)      — workloads/java-consumer,
 // each against the server's default max_ack_pending (1000) and a small one (20), and
 //   nats.py's fetch() loop (batch 1, one message per round trip) — workloads/py-consumer,
 // against the default only: it never holds more than one message, so 20 slots bind no sooner
@@ -167,6 +168,11 @@ const clients: Client[] = [
     command: () => ['python3', 'workloads/py-consumer/consumer.py'],
     env: { PYTHONPATH: natsPyDir() },
     maxAckPendings: [undefined],
+  },
+  {
+    name: 'jnats consume()',
+    command: () => [toolPath('jetscale-java-consumer')],
+    env: {},
   },
 ];
 const natsGoConsume = clients[0] ?? { name: 'missing', command: () => [], env: {} };
@@ -334,7 +340,7 @@ interface Outcome {
 
 const toError = (reason: unknown): Error => (reason instanceof Error ? reason : new Error(String(reason)));
 
-describe('the real-client matrix: default settings of nats.go (pull and push), nats.js and nats.py', () => {
+describe('the real-client matrix: default settings of nats.go (pull and push), nats.js, nats.py and jnats', () => {
   let ns: { name: string; cleanup: () => Promise<void> };
   let nc: NatsConnection;
   let jsm: JetStreamManager;
@@ -383,16 +389,13 @@ describe('the real-client matrix: default settings of nats.go (pull and push), n
   }
 
   beforeAll(async () => {
-    // The nats.go consumer is built like the pinned tools, on demand (seconds when up to date).
-    await promisify(execFile)('bash', [path.join(repoRoot, 'hack/tools.sh'), 'go-consumer'], {
-      cwd: repoRoot,
-      timeout: 600_000,
-    });
-    // And the nats.py consumer's pinned nats-py, installed the same way.
-    await promisify(execFile)('bash', [path.join(repoRoot, 'hack/tools.sh'), 'nats-py'], {
-      cwd: repoRoot,
-      timeout: 300_000,
-    });
+    // The nats.go and jnats consumers are built like the pinned tools, and the nats.py consumer's
+    // pinned nats-py installed, on demand (seconds when up to date).
+    await promisify(execFile)(
+      'bash',
+      [path.join(repoRoot, 'hack/tools.sh'), 'go-consumer', 'nats-py', 'java-consumer'],
+      { cwd: repoRoot, timeout: 900_000 },
+    );
     const goBinary = toolPath('jetscale-go-consumer');
     const nodeEntry = path.join(repoRoot, 'dist/workloads/src/pull-consumer/main.js');
     if (!existsSync(nodeEntry)) throw new Error(`${nodeEntry} is missing: run \`npm run build\` first`);

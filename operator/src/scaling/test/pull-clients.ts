@@ -25,12 +25,15 @@
 //   topped up — whenever its count of messages asked for and not yet taken by the caller falls to
 //   batch / 2 = 100 (Stream::poll_next, l. 1131-1153; the count drops as the caller takes each
 //   message, l. 1234): up to 300 asked or buffered. Taken, not handled: one fewer than nats.go's count.
+//   The crate's tag async-nats/v0.49.1 has the same lines (94, 1132, 1152, 1234).
 // - jnats 2.26.3 (nats-io/nats.java 103c365): consume() and iterate() with ConsumeOptions'
 //   DEFAULT_MESSAGE_COUNT 500 and DEFAULT_THRESHOLD_PERCENT 25 (BaseConsumeOptions.java l. 35-41):
 //   re-pull threshold 500 - 125 = 375 (NatsMessageConsumer.java l. 52-56); the count of messages
 //   not yet processed drops after the handler returns (updateProcessed, l. 92-103), and below 375
 //   it is topped up to 500 (rePull, l. 188-201). fetch() with FetchConsumeOptions' defaults asks for
-//   DEFAULT_MESSAGE_COUNT 500 (BaseConsumeOptions.java l. 64-67): a fetch loop of 500.
+//   DEFAULT_MESSAGE_COUNT 500 (BaseConsumeOptions.java l. 64-67): a fetch loop of 500. The released
+//   2.26.2 (tag 2.26.2, the real-client matrix's pin) has the same lines; consume()'s handler wrapper
+//   calls updateProcessed in a finally after the handler (NatsMessageConsumer.java l. 145-153).
 // - NATS.Net 3.1 (nats-io/nats.net 0033cfd): ConsumeAsync() with the context's DefaultConsumeOpts
 //   MaxMsgs 1,000 (src/NATS.Client.JetStream/NatsJSOpts.cs l. 57) and ThresholdMsgs MaxMsgs / 2
 //   (Internal/NatsJSOptsDefaults.cs, SetMax); the count drops after the caller's loop body returns
