@@ -121,13 +121,19 @@ function syscalls(pid: number | undefined): { reads: number; writes: number } {
   }
 }
 
-/** CPU time (µs) and socket writes per event of the server and of the client over one phase. */
+/** CPU time (µs) and socket writes and reads per event of the server and of the client over one phase. */
 interface CpuPerEvent {
   serverUs: number;
   clientUs: number;
   /** Write system calls per event: fewer, larger writes are what batching buys. */
   serverWrites: number;
   clientWrites: number;
+  /**
+   * Read system calls per event: about the process's wake-ups for input (libuv stops reading a socket at a
+   * short read; nats-server's file store reads count too, between a message block's writes and its reads).
+   */
+  serverReads: number;
+  clientReads: number;
 }
 
 function cpuMeter(serverPid: () => number | undefined, clientPid: number | 'self') {
@@ -140,16 +146,22 @@ function cpuMeter(serverPid: () => number | undefined, clientPid: number | 'self
   const client0 = client();
   const serverIo0 = syscalls(serverPid());
   const clientIo0 = clientIo();
-  return (events: number): CpuPerEvent => ({
-    serverUs: round(((cpuSeconds(serverPid()) - server0) * 1e6) / events),
-    clientUs: round(((client() - client0) * 1e6) / events),
-    serverWrites: round((syscalls(serverPid()).writes - serverIo0.writes) / events, 2),
-    clientWrites: round((clientIo().writes - clientIo0.writes) / events, 2),
-  });
+  return (events: number): CpuPerEvent => {
+    const serverIo = syscalls(serverPid());
+    const clientIo1 = clientIo();
+    return {
+      serverUs: round(((cpuSeconds(serverPid()) - server0) * 1e6) / events),
+      clientUs: round(((client() - client0) * 1e6) / events),
+      serverWrites: round((serverIo.writes - serverIo0.writes) / events, 2),
+      clientWrites: round((clientIo1.writes - clientIo0.writes) / events, 2),
+      serverReads: round((serverIo.reads - serverIo0.reads) / events, 2),
+      clientReads: round((clientIo1.reads - clientIo0.reads) / events, 2),
+    };
+  };
 }
 
 const cpuText = (c: CpuPerEvent) =>
-  `CPU per event ${c.serverUs + c.clientUs} µs (nats-server ${c.serverUs}, client ${c.clientUs}); writes per event nats-server ${c.serverWrites}, client ${c.clientWrites}`;
+  `CPU per event ${c.serverUs + c.clientUs} µs (nats-server ${c.serverUs}, client ${c.clientUs}); writes per event nats-server ${c.serverWrites}, client ${c.clientWrites}; reads per event nats-server ${c.serverReads}, client ${c.clientReads}`;
 
 /** Metric values by label value (`name{label="x"} v`) from a Prometheus text page. */
 async function scrapeByLabel(port: number, name: string): Promise<Map<string, number>> {
@@ -284,7 +296,9 @@ async function natscliCeiling(
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   const serverUs = round(((cpuSeconds(b.server.pid()) - server0) * 1e6) / msgs);
-  const serverWrites = round((syscalls(b.server.pid()).writes - serverIo0.writes) / msgs, 2);
+  const serverIo = syscalls(b.server.pid());
+  const serverWrites = round((serverIo.writes - serverIo0.writes) / msgs, 2);
+  const serverReads = round((serverIo.reads - serverIo0.reads) / msgs, 2);
   await b.jsm.streams.delete(stream).catch(() => undefined);
   const rate = /stats: ([\d,]+) msgs\/sec/.exec(out)?.[1];
   const statLine = out.trim().split('\n').pop() ?? '';
@@ -296,7 +310,14 @@ async function natscliCeiling(
     pattern: `natscli nats bench js pub async, batch ${window.toLocaleString('en-US')} (Go)`,
     round: roundNo,
     eventsPerSecond: Number(rate.replace(/,/g, '')),
-    cpu: { serverUs, clientUs: round((childSeconds * 1e6) / msgs), serverWrites, clientWrites: NaN },
+    cpu: {
+      serverUs,
+      clientUs: round((childSeconds * 1e6) / msgs),
+      serverWrites,
+      clientWrites: NaN,
+      serverReads,
+      clientReads: NaN,
+    },
     loadAverage: round(os.loadavg()[0] ?? NaN, 1),
   };
 }
@@ -1040,6 +1061,8 @@ async function main(): Promise<void> {
       clientUs: summarize(of(phase).map((r) => r.cpu.clientUs)),
       serverWrites: summarize(of(phase).map((r) => r.cpu.serverWrites)),
       clientWrites: summarize(of(phase).map((r) => r.cpu.clientWrites)),
+      serverReads: summarize(of(phase).map((r) => r.cpu.serverReads)),
+      clientReads: summarize(of(phase).map((r) => r.cpu.clientReads)),
       meanBatch: summarize(of(phase).flatMap((r) => (r.meanBatch === undefined ? [] : [r.meanBatch]))),
     }));
     // By throughput a/b; by CPU the inverse (b's µs / a's µs): the throughput ratio a CPU-bound machine allows.
@@ -1088,12 +1111,12 @@ async function main(): Promise<void> {
       `summary: median (min–max) over ${o.rounds} interleaved rounds, one server; load average ${loadAtStart} at the start, ${loadAfterConsumers} after the consumer phases, ${loadText()} at the end`,
     );
     log(
-      `| phase | events/s | CPU µs per event (server + client) | server | client | writes per event (server, client) |`,
+      `| phase | events/s | CPU µs per event (server + client) | server | client | writes per event (server, client) | reads per event (server, client) |`,
     );
-    log(`| --- | ---: | ---: | ---: | ---: | ---: |`);
+    log(`| --- | ---: | ---: | ---: | ---: | ---: | ---: |`);
     for (const row of table)
       log(
-        `| ${row.phase}${row.meanBatch.n > 0 ? ` (${formatSummary(row.meanBatch, 1)} per batch)` : ''} | ${formatSummary(row.eventsPerSecond)} | ${formatSummary(row.cpuUs)} | ${formatSummary(row.serverUs)} | ${formatSummary(row.clientUs)} | ${formatSummary(row.serverWrites, 2)}, ${formatSummary(row.clientWrites, 2)} |`,
+        `| ${row.phase}${row.meanBatch.n > 0 ? ` (${formatSummary(row.meanBatch, 1)} per batch)` : ''} | ${formatSummary(row.eventsPerSecond)} | ${formatSummary(row.cpuUs)} | ${formatSummary(row.serverUs)} | ${formatSummary(row.clientUs)} | ${formatSummary(row.serverWrites, 2)}, ${formatSummary(row.clientWrites, 2)} | ${formatSummary(row.serverReads, 2)}, ${formatSummary(row.clientReads, 2)} |`,
       );
     log('');
     log(`| ratio (paired within a round) | by throughput | by CPU per event |`);
