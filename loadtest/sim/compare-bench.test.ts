@@ -105,6 +105,18 @@ describe('compareBenchResults', () => {
     expect(formatBenchComparison(rows)).toContain('Frontier worse: step: keda points dominated 1/1 → 0/1');
   });
 
+  it('says so when no KEDA family ran (--policies jetscale,oracle)', () => {
+    const withoutKeda = (cost: number): BenchResults => {
+      const r = results(cost);
+      r.runs = r.runs.filter((run) => !run.policy.startsWith('keda'));
+      for (const f of r.frontiers) f.points = f.points.filter((q) => q.family === 'jetscale');
+      return r;
+    };
+    expect(formatBenchComparison(compareBenchResults(withoutKeda(1050), withoutKeda(945)))).toContain(
+      '| step | no KEDA run → no KEDA run | none → none |',
+    );
+  });
+
   it('refuses runs of different seeds: they saw different arrivals', () => {
     const fewer = results(945);
     fewer.runs = fewer.runs.filter((r) => r.seed !== 8);

@@ -358,6 +358,7 @@ function interval(d: DifferenceInterval, scale: number, digits: number, unit: st
 }
 
 function dominatedText(state: FrontierState): string {
+  if (Object.keys(state.dominated).length === 0) return 'no KEDA run';
   return Object.entries(state.dominated)
     .map(
       ([family, d]) =>
