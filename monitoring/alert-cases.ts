@@ -146,6 +146,23 @@ export const alertCases: AlertCase[] = [
     expect: [{ at: '5m', alert: 'JetscaleSeveralLeaders', firing: [] }],
   },
   {
+    name: 'a paused ex-leader whose writes the fence refused; sent writes do not alert',
+    series: {
+      [`jetscale_fenced_writes_total{${op('jetscale-0')}, verb="PATCH", outcome="sent"}`]: '0+5x30',
+      [`jetscale_fenced_writes_total{${op('jetscale-1')}, verb="PATCH", outcome="refused"}`]: '0x10 1 2 2x18',
+    },
+    expect: [
+      { at: '5m', alert: 'JetscaleWritesFenced', firing: [] },
+      {
+        at: '12m',
+        alert: 'JetscaleWritesFenced',
+        firing: [{ namespace: 'jetscale-system', pod: 'jetscale-1' }],
+      },
+      // The window has moved past the refusals.
+      { at: '29m', alert: 'JetscaleWritesFenced', firing: [] },
+    ],
+  },
+  {
     name: 'the leader cannot register its installation; a standby is 0 too and does not count',
     series: {
       [`jetscale_leader{${op('jetscale-0')}}`]: '1x10',

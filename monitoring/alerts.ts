@@ -22,6 +22,7 @@ export type AlertName =
   | 'JetscaleReplicasChangedOutside'
   | 'JetscaleNoLeader'
   | 'JetscaleSeveralLeaders'
+  | 'JetscaleWritesFenced'
   | 'JetscaleInstallationNotRegistered'
   | 'JetscaleOtherInstallation';
 
@@ -121,6 +122,19 @@ const definitions: AlertDefinition[] = [
     summary: 'More than one jetscale operator replica in {{ $labels.namespace }} says it leads',
     description:
       'Two leaders can write conflicting replica counts. Check that every replica reaches the API server and that their clocks agree; the Lease (kubectl get lease -n <operator namespace>) names the holder.',
+  },
+  {
+    name: 'JetscaleWritesFenced',
+    severity: 'warning',
+    // The fence held (nothing reached the API server), but a replica acted as leader without the
+    // Lease: it was paused, cut off or late long enough for a standby to take over.
+    expr: (w) =>
+      `sum by (namespace, pod) (increase(jetscale_fenced_writes_total{outcome="refused"}[${w}])) > 0`,
+    timing: { production: { window: '15m', for: '0s' }, demo: { window: '20s', for: '0s' } },
+    summary:
+      'jetscale replica {{ $labels.namespace }}/{{ $labels.pod }} tried to write without holding the leader Lease',
+    description:
+      'The fence refused those writes (/scale, status, Events) before they reached the API server, so no replica count was written twice. The replica had lost its Lease while it worked: a paused process or node, a network cut to the API server, or a clock far off. Check its node, its log ("leader election: stopped leading" and its reason) and the Lease (kubectl get lease -n {{ $labels.namespace }}).',
   },
   {
     name: 'JetscaleInstallationNotRegistered',

@@ -302,7 +302,7 @@ export function overviewDashboard(): Dashboard {
         graph({
           title: 'Errors and readiness by EventConsumer',
           description:
-            'Reconcile errors per EventConsumer by reason (the condition reason users see), and 1 while its Ready condition is False.',
+            'Reconcile errors per EventConsumer by reason (the condition reason users see); 1 while its Ready condition is False; 1 per consumer whose backlog could not be read at the last poll; replicas asked for and not ready within spec.behavior.readinessDeadline (no replicas are added while above 0).',
           unit: 'short',
           at: at(12, 17, 12, 5),
           queries: [
@@ -314,6 +314,15 @@ export function overviewDashboard(): Dashboard {
             {
               expr: conditionFlag('Ready', 'False', 'namespace, name, reason'),
               legend: 'not ready {{name}} {{reason}}',
+            },
+            {
+              // One line per consumer whose backlog could not be read at the last poll.
+              expr: `max by (namespace, name, consumer) (jetscale_jetstream_consumer_readable{${ec}} == 0)`,
+              legend: 'unreadable {{name}} {{consumer}}',
+            },
+            {
+              expr: `max by (namespace, name) (jetscale_replicas_not_ready{${ec}} > 0)`,
+              legend: 'replicas not ready past the deadline {{name}}',
             },
           ],
         }),
@@ -382,13 +391,51 @@ export function overviewDashboard(): Dashboard {
         }),
       )
 
+      .withPanel(
+        graph({
+          title: 'Consumer: time per event by step',
+          description:
+            'Mean time of each step of the full path (the processed-id check, the event-log append with its expected-last-subject-sequence guard, the projection write, the ack: NATS round trips and the work), per run of the step, over all consumer pods.',
+          unit: 's',
+          at: at(0, 39, 12, 8),
+          queries: [
+            {
+              expr: `sum by (step) (rate(jetscale_consumer_step_seconds_total{${ns}}[$__rate_interval])) / sum by (step) (rate(jetscale_consumer_steps_total{${ns}}[$__rate_interval]))`,
+              legend: '{{step}}',
+            },
+          ],
+        }),
+      )
+      .withPanel(
+        graph({
+          title: 'Consumer: event log and projections',
+          description:
+            'Appends retried after an optimistic-concurrency conflict (two writers on one aggregate: expected during a rebalance, a steady rate is not); projections rebuilt from the log because the stored one could not be read; stopped writers whose log range was brought into the projections; aggregates whose projection waits for the next flush; consume() status notifications by type.',
+          unit: 'short',
+          at: at(12, 39, 12, 8),
+          queries: [
+            { expr: rate('jetscale_consumer_append_conflicts_total', ns), legend: 'append conflicts/s' },
+            {
+              expr: rate('jetscale_consumer_projections_rebuilt_total', ns),
+              legend: 'projections rebuilt/s',
+            },
+            { expr: rate('jetscale_consumer_writers_recovered_total', ns), legend: 'writers recovered/s' },
+            { expr: `sum(jetscale_consumer_projections_pending{${ns}})`, legend: 'projections pending' },
+            {
+              expr: rate('jetscale_consumer_status_events_total', ns, 'type'),
+              legend: 'consume() status/s: {{type}}',
+            },
+          ],
+        }),
+      )
+
       // --- Gateway ---------------------------------------------------------------------------
-      .withRow(row('Gateway', 39))
+      .withRow(row('Gateway', 47))
       .withPanel(
         graph({
           title: 'Requests by status code',
           unit: 'reqps',
-          at: at(0, 40, 12, 8),
+          at: at(0, 48, 12, 8),
           queries: [{ expr: rate('jetscale_gateway_http_requests_total', ns, 'code'), legend: '{{code}}' }],
         }),
       )
@@ -396,7 +443,7 @@ export function overviewDashboard(): Dashboard {
         graph({
           title: 'Errors and rejections',
           unit: 'short',
-          at: at(12, 40, 12, 8),
+          at: at(12, 48, 12, 8),
           queries: [
             {
               // `or` a zero built from the same counter: 0 while requests flow without a 5xx.
@@ -414,7 +461,7 @@ export function overviewDashboard(): Dashboard {
         graph({
           title: 'Request and publish latency (p99)',
           unit: 's',
-          at: at(0, 48, 12, 8),
+          at: at(0, 56, 12, 8),
           queries: [
             {
               expr: quantile(
@@ -436,7 +483,7 @@ export function overviewDashboard(): Dashboard {
         graph({
           title: 'Publishes in flight / NATS connection',
           unit: 'short',
-          at: at(12, 48, 12, 8),
+          at: at(12, 56, 12, 8),
           queries: [
             { expr: `sum(jetscale_gateway_publishes_in_flight{${ns}})`, legend: 'publishes in flight' },
             { expr: `min(jetscale_gateway_nats_connected{${ns}})`, legend: 'all gateways connected (1)' },
@@ -445,21 +492,28 @@ export function overviewDashboard(): Dashboard {
       )
 
       // --- Operator --------------------------------------------------------------------------
-      .withRow(row('Operator', 56))
+      .withRow(row('Operator', 64))
       .withPanel(
         statPanel({
           title: 'Leader',
-          description: '1 on the replica that holds the leader Lease.',
+          description:
+            '1 on the replica that holds the leader Lease. Fenced writes refused: writes a replica tried after losing the Lease (a paused or cut-off ex-leader) that the fence stopped before they reached the API server, in the selected range.',
           unit: 'short',
-          at: at(0, 57, 8, 6),
-          queries: [{ expr: 'max by (pod) (jetscale_leader)', legend: '{{pod}}' }],
+          at: at(0, 65, 8, 6),
+          queries: [
+            { expr: 'max by (pod) (jetscale_leader)', legend: '{{pod}}' },
+            {
+              expr: 'sum by (pod) (increase(jetscale_fenced_writes_total{outcome="refused"}[$__range])) or sum by (pod) (0 * jetscale_leader)',
+              legend: 'fenced writes refused {{pod}}',
+            },
+          ],
         }),
       )
       .withPanel(
         graph({
           title: 'Reconcile latency (p99) by result',
           unit: 's',
-          at: at(8, 57, 8, 6),
+          at: at(8, 65, 8, 6),
           queries: [
             {
               expr: quantile('0.99', 'jetscale_reconcile_duration_seconds_bucket', '', 'le, result'),
@@ -481,7 +535,7 @@ export function overviewDashboard(): Dashboard {
         graph({
           title: 'Reconcile errors by reason, status writes by lane',
           unit: 'reqps',
-          at: at(16, 57, 8, 6),
+          at: at(16, 65, 8, 6),
           queries: [
             { expr: 'sum by (reason) (rate(jetscale_errors_total[$__rate_interval]))', legend: '{{reason}}' },
             {
@@ -500,7 +554,7 @@ export function overviewDashboard(): Dashboard {
         graph({
           title: 'Work queue, EventConsumers, statuses waiting, NATS connections',
           unit: 'short',
-          at: at(0, 63, 12, 6),
+          at: at(0, 71, 12, 6),
           queries: [
             {
               expr: 'max(jetscale_work_queue_depth * on (pod) group_left jetscale_leader)',
@@ -521,9 +575,11 @@ export function overviewDashboard(): Dashboard {
       )
       .withPanel(
         graph({
-          title: 'Informer restarts and NATS connection events',
+          title: 'Informer restarts, NATS connection events and reads',
+          description:
+            'Informer restarts by resource and cause; NATS connection status changes; reads answered at once without asking NATS, by why (down, busy, repeated); connections known down (leader); readings not timed by the server clock, by why (absent, invalid, skewed, unidentified).',
           unit: 'short',
-          at: at(12, 63, 12, 6),
+          at: at(12, 71, 12, 6),
           queries: [
             {
               expr: 'sum by (resource, cause) (increase(jetscale_informer_restarts_total[$__rate_interval]))',
@@ -533,17 +589,29 @@ export function overviewDashboard(): Dashboard {
               expr: 'sum by (type) (increase(jetscale_nats_connection_events_total[$__rate_interval]))',
               legend: 'nats {{type}}',
             },
+            {
+              expr: 'sum by (why) (increase(jetscale_nats_fast_failures_total[$__rate_interval]))',
+              legend: 'reads failed at once: {{why}}',
+            },
+            {
+              expr: 'sum(jetscale_nats_connections_down * on (pod) group_left jetscale_leader)',
+              legend: 'NATS connections down (leader)',
+            },
+            {
+              expr: 'sum by (stamp) (increase(jetscale_nats_reading_stamps_total{stamp!="server"}[$__rate_interval]))',
+              legend: 'readings without server time: {{stamp}}',
+            },
           ],
         }),
       )
 
       // --- k6 --------------------------------------------------------------------------------
-      .withRow(row('Load test (k6 remote write)', 69))
+      .withRow(row('Load test (k6 remote write)', 77))
       .withPanel(
         graph({
           title: 'k6 request rate and failures',
           unit: 'reqps',
-          at: at(0, 70, 8, 8),
+          at: at(0, 78, 8, 8),
           queries: [
             {
               expr: 'sum(rate(k6_http_reqs_total{testid=~"$testid"}[$__rate_interval]))',
@@ -560,7 +628,7 @@ export function overviewDashboard(): Dashboard {
         graph({
           title: 'k6 failed request ratio',
           unit: 'percentunit',
-          at: at(8, 70, 8, 8),
+          at: at(8, 78, 8, 8),
           queries: [
             { expr: 'avg(k6_http_req_failed_rate{testid=~"$testid"})', legend: 'http_req_failed' },
             { expr: 'avg(k6_checks_rate{testid=~"$testid"})', legend: 'checks passed' },
@@ -573,7 +641,7 @@ export function overviewDashboard(): Dashboard {
           description:
             "k6 writes trend stats as separate series (K6_PROMETHEUS_RW_TREND_STATS; `make loadtest` sets p(95),p(99),min,max, k6's default is p(99) only); http_req_duration in seconds.",
           unit: 's',
-          at: at(16, 70, 8, 8),
+          at: at(16, 78, 8, 8),
           queries: [
             { expr: 'max(k6_http_req_duration_p95{testid=~"$testid"})', legend: 'http_req_duration p95' },
             { expr: 'max(k6_http_req_duration_p99{testid=~"$testid"})', legend: 'http_req_duration p99' },
