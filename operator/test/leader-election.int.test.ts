@@ -413,6 +413,106 @@ describe('leader election between two operator processes', () => {
       await other.cleanup();
     }
   });
+
+  // The Lease deleted or edited by hand (`kubectl delete lease` in a clean-up script, `kubectl edit`
+  // while debugging) while the leader is slow to renew: the standby must not lead while the
+  // leader's term may still be open. Each change is made while the leader is stopped (SIGSTOP) for
+  // 2.5 s, well within its 6 s renew deadline, so its term is still open when it resumes. Terms are
+  // read from each process's log ("acquired the Lease", "stopped leading", with their times): no
+  // two may overlap.
+  it('a Lease deleted, shortened or cleared by hand: the standby does not lead while the leader may still write', async () => {
+    const lease = 'jetscale-test-by-hand';
+    const leasePath = `/apis/coordination.k8s.io/v1/namespaces/${ns.name}/leases/${lease}`;
+    const env = {
+      JETSCALE_NAMESPACES: ns.name,
+      JETSCALE_LEASE_NAME: lease,
+      JETSCALE_LEASE_NAMESPACE: ns.name,
+      JETSCALE_LEASE_DURATION_SECONDS: '8',
+      JETSCALE_LEASE_RENEW_DEADLINE_SECONDS: '6',
+      JETSCALE_LEASE_RETRY_PERIOD_SECONDS: '1',
+    };
+    const a = spawnOperator('by-hand-a', env);
+    processes.push(a);
+    await eventually(
+      'by-hand-a to lead',
+      async () => ((await leaseHolder(ns.name, lease)) === 'by-hand-a' ? true : undefined),
+      30_000,
+    );
+    const b = spawnOperator('by-hand-b', env);
+    processes.push(b);
+    await eventually(
+      'the standby to start',
+      async () => (b.output().includes('operator started') ? true : undefined),
+      30_000,
+    );
+    // B reads the Lease every retry period (1 s) once started: it has read A's record.
+    await sleep(1500);
+    const whileLeaderStopped = async (change: () => Promise<unknown>): Promise<void> => {
+      await freezeProcess(a.child.pid ?? 0);
+      try {
+        await change();
+        await sleep(2500); // B reads the changed Lease at least twice
+      } finally {
+        a.child.kill('SIGCONT');
+      }
+    };
+    const terms = (p: OperatorProcess): { from: number; to: number }[] => {
+      const out: { from: number; to: number }[] = [];
+      for (const line of p.output().split('\n')) {
+        if (!line.startsWith('{')) continue;
+        const e = JSON.parse(line) as { time: string; msg: string };
+        if (e.msg === 'leader election: acquired the Lease')
+          out.push({ from: Date.parse(e.time), to: Infinity });
+        const last = out[out.length - 1];
+        if (e.msg === 'leader election: stopped leading' && last) last.to = Date.parse(e.time);
+      }
+      return out;
+    };
+    const overlaps = (): string[] =>
+      terms(a).flatMap((x) =>
+        terms(b)
+          .filter((y) => x.from < y.to && y.from < x.to)
+          .map((y) => `A ${JSON.stringify(x)} and B ${JSON.stringify(y)}`),
+      );
+
+    // Deleted: A creates it again at its next renewal and keeps leading.
+    await whileLeaderStopped(() => kubeApi().request('DELETE', leasePath));
+    await eventually(
+      'the Lease held again',
+      async () => ((await leaseHolder(ns.name, lease)) ? true : undefined),
+      8000 + 5000,
+      200,
+    );
+    expect(overlaps()).toEqual([]);
+    // Its lease duration shortened to 1 s (holder unchanged): A's renewal restores it.
+    await whileLeaderStopped(() =>
+      kubeApi().request('PATCH', leasePath, { body: { spec: { leaseDurationSeconds: 1 } } }),
+    );
+    await eventually(
+      'the lease duration restored by A',
+      async () => {
+        const l = await kubeApi().request<{ spec?: { leaseDurationSeconds?: number } }>('GET', leasePath);
+        return l.spec?.leaseDurationSeconds === 8 ? true : undefined;
+      },
+      10_000,
+      200,
+    );
+    expect(overlaps()).toEqual([]);
+    // Its holder cleared (not a release: that also sets a 1 s lease duration): A finds it at its
+    // next renewal, ends its term and exits; B takes over a lease duration after the change.
+    await whileLeaderStopped(() =>
+      kubeApi().request('PATCH', leasePath, { body: { spec: { holderIdentity: null } } }),
+    );
+    await eventually(
+      'by-hand-b to lead',
+      async () => ((await leaseHolder(ns.name, lease)) === 'by-hand-b' ? true : undefined),
+      8000 + 5000,
+      200,
+    );
+    process.stderr.write(`[lease by hand] A: ${JSON.stringify(terms(a))}; B: ${JSON.stringify(terms(b))}\n`);
+    expect(overlaps()).toEqual([]);
+    await Promise.all([a.stop(), b.stop()]);
+  });
 });
 
 const RENEW_S = 2;

@@ -151,6 +151,80 @@ describe('LeaderElector', () => {
     await b.stop();
   });
 
+  it('a Lease deleted by hand: a standby that saw it held waits a lease duration from finding it missing; the leader creates it again and keeps its term', async () => {
+    const api = new FakeLeases();
+    const log: string[] = [];
+    api.lease = {
+      metadata: { name: 'l', namespace: 'ns', resourceVersion: '1' },
+      spec: { holderIdentity: 'other', leaseDurationSeconds: 15, renewTime: new Date().toISOString() },
+    };
+    const b = elector(api, 'b', log);
+    b.start();
+    await jest.advanceTimersByTimeAsync(0);
+    api.renewAs('other');
+    await jest.advanceTimersByTimeAsync(2000);
+    // Deleted while 'other' may still be in its term (it renewed just now): b reads it missing
+    // at its next read, 2 s later, and creates it no sooner than 15 s after that.
+    api.lease = undefined;
+    await jest.advanceTimersByTimeAsync(2000 + 14_000);
+    expect(log).toEqual([]);
+    expect(api.lease).toBeUndefined();
+    await jest.advanceTimersByTimeAsync(3000);
+    expect(log).toEqual(['b leads']);
+    await b.stop();
+
+    // The leader's renewal finds its Lease gone: it creates it again, its term uninterrupted.
+    const api2 = new FakeLeases();
+    const log2: string[] = [];
+    const terms: LeadershipTerm[] = [];
+    const a = elector(api2, 'a', log2, { terms });
+    a.start();
+    await jest.advanceTimersByTimeAsync(0);
+    api2.lease = undefined;
+    await jest.advanceTimersByTimeAsync(2000);
+    expect((api2.lease as StoredLease | undefined)?.spec.holderIdentity).toBe('a');
+    await jest.advanceTimersByTimeAsync(20_000);
+    expect(log2).toEqual(['a leads']);
+    expect(terms[0]?.signal.aborted).toBe(false);
+    await a.stop();
+  });
+
+  it('a Lease edited by hand: a 1 s lease duration or a cleared holder does not let a standby in before its own lease duration; a release does', async () => {
+    const held = (spec: Record<string, unknown>): StoredLease => ({
+      metadata: { name: 'l', namespace: 'ns', resourceVersion: '1' },
+      spec: {
+        holderIdentity: 'other',
+        leaseDurationSeconds: 15,
+        renewTime: new Date().toISOString(),
+        ...spec,
+      },
+    });
+    for (const edit of [{ leaseDurationSeconds: 1 }, { holderIdentity: null }, { holderIdentity: '' }]) {
+      const api = new FakeLeases();
+      const log: string[] = [];
+      api.lease = held({});
+      const b = elector(api, 'b', log);
+      b.start();
+      await jest.advanceTimersByTimeAsync(0);
+      api.lease = held(edit);
+      api.lease.metadata.resourceVersion = String(++api.version);
+      await jest.advanceTimersByTimeAsync(14_000);
+      expect({ edit, log }).toEqual({ edit, log: [] });
+      await jest.advanceTimersByTimeAsync(4000);
+      expect({ edit, log }).toEqual({ edit, log: ['b leads'] });
+      await b.stop();
+    }
+    // A release as the leader writes it (and client-go): no holder, a 1 s lease. Free at once.
+    const api = new FakeLeases();
+    const log: string[] = [];
+    api.lease = held({ holderIdentity: null, leaseDurationSeconds: 1 });
+    const b = elector(api, 'b', log);
+    b.start();
+    await jest.advanceTimersByTimeAsync(0);
+    expect(log).toEqual(['b leads']);
+    await b.stop();
+  });
+
   it('stops leading when another candidate wins the race (409) and when renewals fail past the deadline', async () => {
     const api = new FakeLeases();
     const log: string[] = [];

@@ -11,7 +11,11 @@
 // of it, ended a live term. A candidate takes the Lease once the record has not
 // changed for a full lease duration as measured on its own monotonic clock from when it *received*
 // the record (no trust in other clocks) — even a record that names itself, left by an earlier
-// process with the same pod name. Every write carries the resourceVersion read just before,
+// process with the same pod name. Edited or deleted by hand, a Lease is no shortcut: the wait is
+// never shorter than this process's own lease duration, a holder cleared by hand is waited out
+// (only a release as the leader writes it, no holder and a 1 s lease, is free at once), and a
+// Lease deleted after it was held is waited on from the first read that found it missing, while
+// its leader creates it again at its next renewal. Every write carries the resourceVersion read just before,
 // so of two racing candidates one gets 409 Conflict and loses. On shutdown the leader releases the
 // Lease so a standby takes over at once.
 //
@@ -36,6 +40,9 @@ interface Lease {
     leaseTransitions?: number;
   };
 }
+
+/** `observed.resourceVersion` of a Lease found missing (never a real resourceVersion). */
+const ABSENT = '(missing)';
 
 /** A clock that only moves forward at a steady rate (performance.now), in milliseconds. */
 export interface MonotonicClock {
@@ -90,8 +97,14 @@ export class LeaderElector {
   private term: Term | undefined;
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
-  /** The Lease record as last seen and when we received it (monotonic). */
-  private observed: { resourceVersion: string; holder: string; at: number } | undefined;
+  /**
+   * The Lease record as last seen, when we received it (monotonic), how long a candidate waits for
+   * it to stay unchanged (heldForMs), and whether it is a release (free at once). A Lease found
+   * missing after a record that was not a release is recorded as ABSENT from the first read that
+   * found it missing.
+   */
+  private observed:
+    { resourceVersion: string; holder: string; at: number; heldForMs: number; released: boolean } | undefined;
   /** While leading: the Lease as our last successful write returned it (the next renewal's base). */
   private held: Lease | undefined;
   private inFlight: Promise<void> | undefined;
@@ -187,6 +200,7 @@ export class LeaderElector {
       lease = await api.request<Lease>('GET', this.path(), this.requestLimits(term));
     } catch (err) {
       if (!isNotFound(err)) throw err;
+      if (!term && !this.missingLeaseFree(this.clock.now())) return;
       const sentAt = this.clock.now();
       const wallNow = microTime(this.wallClock());
       let created: Lease;
@@ -223,7 +237,18 @@ export class LeaderElector {
     const holder = spec.holderIdentity ?? '';
     const resourceVersion = lease.metadata.resourceVersion ?? '';
     if (!this.observed || this.observed.resourceVersion !== resourceVersion) {
-      this.observed = { resourceVersion, holder, at: received };
+      this.observed = {
+        resourceVersion,
+        holder,
+        at: received,
+        // The record's own duration, but never less than ours: a record edited by hand to a short
+        // one (or a holder configured shorter) must not let us in while the holder's term runs.
+        heldForMs: Math.max(spec.leaseDurationSeconds ?? 0, leaseDurationSeconds) * 1000,
+        // A release as the leader writes it (and client-go's ReleaseOnCancel): no holder and a
+        // 1 s lease. A holder cleared by hand (a longer duration kept) is not one: the holder it
+        // named may still be in its term, and is waited out like any.
+        released: holder === '' && (spec.leaseDurationSeconds ?? 0) <= 1,
+      };
     }
     if (term) {
       if (term !== this.term) return; // ended while the GET was out
@@ -235,8 +260,7 @@ export class LeaderElector {
       // A candidate waits out the lease even when the record names this identity: it was written
       // by an earlier term or an earlier process with the same pod name (a container restart),
       // whose last requests may still be on their way. Only a released Lease is free at once.
-      const duration = (spec.leaseDurationSeconds ?? leaseDurationSeconds) * 1000;
-      if (holder !== '' && received - this.observed.at < duration) return;
+      if (!this.observed.released && received - this.observed.at < this.observed.heldForMs) return;
     }
 
     const takingOver = holder !== identity;
@@ -285,12 +309,35 @@ export class LeaderElector {
         body,
       });
     } catch (err) {
-      if (!isConflict(err)) throw err;
+      // 404: the Lease was deleted (by hand); the read that follows finds it missing and the
+      // leader, its term still open, creates it again.
+      if (!isConflict(err) && !isNotFound(err)) throw err;
       this.held = undefined;
       return false;
     }
     this.renewed(sentAt, term, undefined, written);
     return true;
+  }
+
+  /**
+   * May a candidate create the Lease it found missing (`received`: when it learnt so)? At once on
+   * a first start (no record seen) or after a release. But a Lease that was held when last read
+   * was deleted by someone else (`kubectl delete lease`, a clean-up): its
+   * holder may still be in its term, which ends renewDeadline after its last renewal, sent before
+   * the delete. Created at once, the Lease would give this process a term of its own while that
+   * one runs (two leaders, both writing, until the old one's next renewal is refused). So the
+   * candidate waits for the Lease to stay missing a full lease duration from the first read that
+   * found it missing, as it waits for an unchanged record; the leader meanwhile creates it again
+   * at its next renewal, and the candidate then waits on that record as before.
+   */
+  private missingLeaseFree(received: number): boolean {
+    const seen = this.observed;
+    if (!seen || seen.released) return true;
+    if (seen.resourceVersion !== ABSENT) {
+      this.observed = { ...seen, resourceVersion: ABSENT, at: received };
+      return false;
+    }
+    return received - seen.at >= seen.heldForMs;
   }
 
   /** A renewal (or acquisition) sent at `sentAt` succeeded; `lease` is the record it wrote. */
