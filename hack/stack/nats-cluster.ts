@@ -5,6 +5,7 @@
 // store, as a rolling upgrade does.
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { diesWithThisProcess } from './dies-with-parent.js';
 import { freePort, isListening, waitFor } from './ports.js';
 import { toolPath } from './tools.js';
 
@@ -67,30 +68,28 @@ export async function startNatsCluster(options: {
       c.exitCode !== null || c.signalCode !== null
         ? Promise.resolve()
         : new Promise((resolve) => c.once('exit', () => resolve()));
-    const launch = (): ChildProcess =>
-      spawn(
-        toolPath('nats-server'),
-        [
-          '--jetstream',
-          '--store_dir',
-          path.join(options.dir, name),
-          '--addr',
-          '127.0.0.1',
-          '--port',
-          String(p.client),
-          '--http_port',
-          String(p.monitor),
-          '--server_name',
-          name,
-          '--cluster_name',
-          options.name,
-          '--cluster',
-          `nats://127.0.0.1:${p.route}`,
-          '--routes',
-          routes,
-        ],
-        { stdio: 'ignore' },
-      );
+    const launch = (): ChildProcess => {
+      const server = diesWithThisProcess(toolPath('nats-server'), [
+        '--jetstream',
+        '--store_dir',
+        path.join(options.dir, name),
+        '--addr',
+        '127.0.0.1',
+        '--port',
+        String(p.client),
+        '--http_port',
+        String(p.monitor),
+        '--server_name',
+        name,
+        '--cluster_name',
+        options.name,
+        '--cluster',
+        `nats://127.0.0.1:${p.route}`,
+        '--routes',
+        routes,
+      ]);
+      return spawn(server.command, server.args, { stdio: 'ignore' });
+    };
     const node: ClusterNode = {
       name,
       port: p.client,

@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, closeSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { diesWithThisProcess, directCommand } from './dies-with-parent.js';
 import { assertPortsHeldBy, blameTakenPorts } from './port-owners.js';
 import { assertPortFree, startOnOwnPorts, waitFor } from './ports.js';
 import { toolPath } from './tools.js';
@@ -85,26 +86,28 @@ async function startNatsServerOn(
     await assertPortFree(port, 'nats-server client port');
     await assertPortFree(monitorPort, 'nats-server monitoring port');
     const log = openSync(logFile, 'a');
-    child = spawn(
-      toolPath('nats-server'),
-      [
-        '--jetstream',
-        '--store_dir',
-        storeDir,
-        '--addr',
-        host,
-        // Monitoring listens on the client address too (nats-server's HTTPHost default).
-        '--http_port',
-        String(monitorPort),
-        '--port',
-        String(port),
-        '--server_name',
-        `jetscale-${port}`,
-        ...(options.auth ? ['--user', options.auth.user, '--pass', options.auth.password] : []),
-        ...(options.config === undefined ? [] : ['-c', configFile]),
-      ],
-      { stdio: ['ignore', log, log], detached: options.detached ?? false },
-    );
+    const server = (options.detached ? directCommand : diesWithThisProcess)(toolPath('nats-server'), [
+      '--jetstream',
+      '--store_dir',
+      storeDir,
+      '--addr',
+      host,
+      // Monitoring listens on the client address too (nats-server's HTTPHost default).
+      '--http_port',
+      String(monitorPort),
+      '--port',
+      String(port),
+      '--server_name',
+      `jetscale-${port}`,
+      ...(options.auth ? ['--user', options.auth.user, '--pass', options.auth.password] : []),
+      ...(options.config === undefined ? [] : ['-c', configFile]),
+    ]);
+    // A server of a test or a benchmark ends with the process that started it, even when that one is
+    // killed; the dev stack's (detached) outlives it.
+    child = spawn(server.command, server.args, {
+      stdio: ['ignore', log, log],
+      detached: options.detached ?? false,
+    });
     closeSync(log);
     if (options.detached) child.unref();
     const exited = new Promise<never>((_, reject) =>

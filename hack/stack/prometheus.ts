@@ -11,6 +11,7 @@ import { alertRules } from '../../monitoring/alerts.js';
 import { assertPortsHeldBy, blameTakenPorts } from './port-owners.js';
 import { assertPortFree, startOnOwnPorts, waitFor } from './ports.js';
 import { FileScrapeTargets } from './scrape-targets.js';
+import { diesWithThisProcess } from './dies-with-parent.js';
 import { directLauncher, type Launcher } from './stack-cgroup.js';
 import { toolPath } from './tools.js';
 
@@ -89,7 +90,7 @@ async function startPrometheusOn(options: PrometheusOptions, port: number): Prom
   );
   const logFile = path.join(dir, 'prometheus.log');
   const log = openSync(logFile, 'a');
-  const { command, args } = (options.launcher ?? directLauncher).wrap(toolPath('prometheus'), [
+  const launched = (options.launcher ?? directLauncher).wrap(toolPath('prometheus'), [
     `--config.file=${configFile}`,
     `--storage.tsdb.path=${path.join(dir, 'data')}`,
     '--storage.tsdb.retention.time=2d',
@@ -97,6 +98,11 @@ async function startPrometheusOn(options: PrometheusOptions, port: number): Prom
     // Apply target changes within a second (default 5 s): consumer pods come and go quickly.
     '--scrape.discovery-reload-interval=1s',
   ]);
+  // A test's Prometheus ends with the process that started it, even when that one is killed; the
+  // dev stack's (detached) outlives it.
+  const { command, args } = options.detached
+    ? launched
+    : diesWithThisProcess(launched.command, launched.args);
   const child: ChildProcess = spawn(command, args, {
     stdio: ['ignore', log, log],
     detached: options.detached ?? false,

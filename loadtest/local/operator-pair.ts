@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import path from 'node:path';
+import { diesWithThisProcess } from '../../hack/stack/dies-with-parent.js';
 import { freePort } from '../../hack/stack/ports.js';
 import type { ScrapeTargetSink } from '../../hack/stack/scrape-targets.js';
 
@@ -130,7 +131,8 @@ export class OperatorPair {
     const { repoRoot, kubeconfig, namespace, logDir } = this.options;
     const lease = this.leaseSettings;
     const log = openSync(path.join(logDir, `${replica.identity}.log`), 'a');
-    const child = spawn(process.execPath, [operatorEntry], {
+    const operator = diesWithThisProcess(process.execPath, [operatorEntry]);
+    const child = spawn(operator.command, operator.args, {
       cwd: repoRoot,
       env: {
         PATH: process.env.PATH,

@@ -10,12 +10,14 @@
 // its own finalizer on every pod it runs and removes it only once the process has exited; kwok's
 // delete leaves finalizers alone. The grace period is read from the FIRST update that carries a
 // deletionTimestamp, because kwok's grace-0 delete rewrites deletionGracePeriodSeconds to 0
-// about 100 ms later.
+// about 100 ms later. A pod's process ends with the runner's process, also when that is killed and
+// runs no stop() (dies-with-parent.ts), as a node's containers end with the node.
 import * as k8s from '@kubernetes/client-node';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { diesWithThisProcess } from '../../hack/stack/dies-with-parent.js';
 import { freePort } from '../../hack/stack/ports.js';
 import type { ScrapeTargetSink } from '../../hack/stack/scrape-targets.js';
 
@@ -330,8 +332,10 @@ export class PodRunner {
     const logFile = path.join(this.options.logDir, `${name}.log`);
     const log = openSync(logFile, 'a');
     // Own process group: a Ctrl-C in the terminal reaches the harness, which then winds pods down in
-    // order, instead of every pod at once.
-    const child = spawn(command.command, command.args, {
+    // order, instead of every pod at once. And SIGKILL when the runner's process ends, however it
+    // ends: a killed runner runs no stop(), and its pods would run on (dies-with-parent.ts).
+    const wrapped = diesWithThisProcess(command.command, command.args);
+    const child = spawn(wrapped.command, wrapped.args, {
       cwd: command.cwd,
       env,
       stdio: ['ignore', log, log],

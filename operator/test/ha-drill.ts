@@ -8,6 +8,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { auditLogPath } from '../../hack/stack/cluster.js';
+import { diesWithThisProcess } from '../../hack/stack/dies-with-parent.js';
 import { repoRoot } from '../../hack/stack/tools.js';
 import { testStack } from '../../test/env.js';
 import {
@@ -103,7 +104,8 @@ export class Replica {
     const o = this.options;
     this.starts++;
     const args = o.pausePoint ? ['--import', pausePointModule, entry] : [entry];
-    const child = spawn(process.execPath, args, {
+    const operator = diesWithThisProcess(process.execPath, args);
+    const child = spawn(operator.command, operator.args, {
       cwd: repoRoot,
       env: {
         PATH: process.env.PATH ?? '',

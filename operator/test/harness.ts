@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { AckPolicy, jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { crdEstablished } from '../../hack/stack/crd-established.js';
+import { diesWithThisProcess } from '../../hack/stack/dies-with-parent.js';
 import { repoRoot, toolPath } from '../../hack/stack/tools.js';
 import { createNamespace, eventually, kubeConfig, testStack } from '../../test/env.js';
 import { compiledOperatorEntry } from './compiled-operator.js';
@@ -519,7 +520,8 @@ export interface OperatorProcess {
 
 /** Runs the compiled operator as a child process (`node dist/operator/src/main.js`; see compiled-operator.ts). */
 export function spawnOperator(identity: string, env: Record<string, string>): OperatorProcess {
-  const child = spawn(process.execPath, [compiledOperatorEntry()], {
+  const operator = diesWithThisProcess(process.execPath, [compiledOperatorEntry()]);
+  const child = spawn(operator.command, operator.args, {
     cwd: repoRoot,
     env: {
       PATH: process.env.PATH ?? '',

@@ -13,6 +13,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { freePort } from '../../hack/stack/ports.js';
+import { diesWithThisProcess } from '../../hack/stack/dies-with-parent.js';
 import { compiledOperatorEntry } from '../../operator/test/compiled-operator.js';
 import { publish, streamName } from '../../operator/test/harness.js';
 import { createNamespace, eventually, testStack, uniqueName } from '../env.js';
@@ -171,7 +172,8 @@ describe('charts/jetscale rendered with day-one values, applied, and run as rend
     for (const pod of pods) {
       const port = await freePort();
       let out = '';
-      const child = spawn(process.execPath, [compiledOperatorEntry()], {
+      const entry = diesWithThisProcess(process.execPath, [compiledOperatorEntry()]);
+      const child = spawn(entry.command, entry.args, {
         cwd: repoRoot,
         env: {
           PATH: process.env.PATH ?? '',

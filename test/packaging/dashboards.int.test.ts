@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import path from 'node:path';
+import { diesWithThisProcess } from '../../hack/stack/dies-with-parent.js';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { eventually, testStack, uniqueName } from '../env.js';
@@ -40,23 +41,24 @@ describe('dashboard queries vs real workload scrapes', () => {
   const outputs = new Map<string, string>();
 
   function start(component: 'gateway' | 'consumer', port: number): void {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', path.join(repoRoot, 'workloads', 'src', component, 'main.ts')],
-      {
-        cwd: repoRoot,
-        env: {
-          PATH: process.env.PATH ?? '',
-          HOME: process.env.HOME ?? '',
-          NATS_URL: testStack().natsUrl,
-          HOST: '127.0.0.1',
-          PORT: String(port),
-          LOG_LEVEL: 'warn',
-          ...names,
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
+    const workload = diesWithThisProcess(process.execPath, [
+      '--import',
+      'tsx',
+      path.join(repoRoot, 'workloads', 'src', component, 'main.ts'),
+    ]);
+    const child = spawn(workload.command, workload.args, {
+      cwd: repoRoot,
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '',
+        NATS_URL: testStack().natsUrl,
+        HOST: '127.0.0.1',
+        PORT: String(port),
+        LOG_LEVEL: 'warn',
+        ...names,
       },
-    );
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     outputs.set(component, '');
     const add = (d: Buffer): void =>
       void outputs.set(component, (outputs.get(component) ?? '') + d.toString());

@@ -7,6 +7,7 @@ import * as k8s from '@kubernetes/client-node';
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { diesWithThisProcess } from '../../hack/stack/dies-with-parent.js';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { createNamespace, eventually, kubeConfig, testStack, uniqueName } from '../env.js';
@@ -265,7 +266,8 @@ describe('helm install charts/jetscale', () => {
 
         const port = await freePort();
         const identity = `${release}-local-0`;
-        operator = spawn(process.execPath, [compiledOperatorEntry()], {
+        const entry = diesWithThisProcess(process.execPath, [compiledOperatorEntry()]);
+        operator = spawn(entry.command, entry.args, {
           cwd: repoRoot,
           env: {
             PATH: process.env.PATH ?? '',

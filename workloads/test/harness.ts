@@ -9,6 +9,7 @@ import path from 'node:path';
 import { loadConfig, natsSchema, topologyOf, type NatsConfig } from '../src/shared/config.js';
 import { readWholeStream } from '../src/shared/stream-reader.js';
 import { repoRoot } from '../../hack/stack/tools.js';
+import { diesWithThisProcess } from '../../hack/stack/dies-with-parent.js';
 
 export { repoRoot };
 
@@ -67,7 +68,8 @@ export function startWorkload(
   root: string = repoRoot,
   code: WorkloadCode = 'source',
 ): Workload {
-  const proc = spawn(process.execPath, [...nodeArgs, ...workloadEntry(kind, root, code)], {
+  const workload = diesWithThisProcess(process.execPath, [...nodeArgs, ...workloadEntry(kind, root, code)]);
+  const proc = spawn(workload.command, workload.args, {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
