@@ -84,6 +84,8 @@ describe('carriedCapacity (status read back)', () => {
     ['without rates', { rates: undefined }],
     ['zero', { rates: { perReplicaPerSecond: 0 } }],
     ['negative', { rates: { perReplicaPerSecond: -3 } }],
+    // Status is written to 3 decimals (report.ts STATUS_DECIMALS): no process of this operator wrote it.
+    ['below the resolution status is written to', { rates: { perReplicaPerSecond: 0.000001 } }],
     ['not a number', { rates: { perReplicaPerSecond: '25' } }],
     ['absurdly large', { rates: { perReplicaPerSecond: 1e12 } }],
     ['without a stream', { stream: undefined }],
@@ -244,6 +246,28 @@ describe('a new process starts from the capacity in status', () => {
     expect(reason).toMatch(/50(\.0)?\/s arriving at 25(\.0)?\/s per replica/);
     expect(reason).not.toMatch(/no per-replica capacity measured yet/);
     expect(memory.carriedCapacity).toBeUndefined();
+  });
+
+  // A status is input from outside: anyone who may write /status (an admin, a tool, a restore) can
+  // put any figure there. A tiny one sized the first readings for the arrival rate at that figure:
+  // maxReplicas (redteam6, session 20: 5 -> 20 with perReplicaPerSecond 1e-6; 1e-6 is now refused
+  // as below the resolution status is written to, so the smallest figure taken is used here). A
+  // carried figure may spare replicas, never add them beyond what the process would ask without it
+  // (scaling/rates.ts perReplicaCarried, scaling/decide.ts).
+  it('never scales above what it would without the carried figure (a tiny figure written by hand)', () => {
+    const tiny = { arrivalPerSecond: 50, processingPerSecond: 50, perReplicaPerSecond: 0.001 };
+    const carried = newConsumerState(objectWith([entry({ rates: tiny })]), fingerprint, clocks);
+    expect(carried.scaling.c?.carriedCapacity?.perReplicaPerSecond).toBe(0.001);
+    const none: ScalingMemory = {
+      history: emptyHistory(),
+      failures: 0,
+      fallbackActive: false,
+      seeded: false,
+    };
+    const without = twoPolls(none).verdict.desired;
+    const { verdict, reason } = twoPolls(carried.scaling.c as ScalingMemory);
+    expect(verdict.desired).toBeLessThanOrEqual(Math.max(3, without));
+    expect(reason).toMatch(/carried over from status/);
   });
 
   it('ignores a capacity measured on another stream or consumer', () => {

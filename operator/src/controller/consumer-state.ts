@@ -14,6 +14,7 @@ import type { AdmissionLimit } from './admission-cap.js';
 import { emptyHistory } from '../scaling/index.js';
 import { MAX_CARRIED_PER_REPLICA_PER_SECOND } from '../scaling/rates.js';
 import type { ScalingHistory } from '../scaling/types.js';
+import { STATUS_DECIMALS } from './report.js';
 
 /** The decide step's memory: the policy's history and the fallback state machine. */
 export interface ScalingMemory {
@@ -288,7 +289,8 @@ export function switchTarget(state: ConsumerState, target: string, now: number):
  * The per-replica capacity a status.consumers[] entry shows, when it can be carried over: a status
  * is input from outside (another process wrote it, a user may have edited it), so it is taken only
  * from a status written for the object's current generation (carriedFailures), and only
- * when the entry names its stream and consumer, its rate is a finite number above 0 and at most
+ * when the entry names its stream and consumer, its rate is a finite number of at least the
+ * resolution status is written to (report.ts STATUS_DECIMALS: 0.001) and at most
  * MAX_CARRIED_PER_REPLICA_PER_SECOND, and its lastBacklogReadTime (when that rate was current) is
  * a valid time no more than CARRIED_CAPACITY_MAX_AGE_SECONDS ago (and not ahead of this clock by
  * more than a minute). Otherwise undefined: the process starts from "unknown", as before.
@@ -303,10 +305,12 @@ export function carriedCapacity(entry: unknown, wallNow: number): CarriedCapacit
     perReplicaPerSecond?: unknown;
     perReplicaLowEndOnly?: unknown;
   };
+  // The operator writes rates to STATUS_DECIMALS (report.ts): a figure above 0 and below that
+  // resolution is no status it wrote.
   if (
     typeof rate !== 'number' ||
     !Number.isFinite(rate) ||
-    rate <= 0 ||
+    rate < 10 ** -STATUS_DECIMALS ||
     rate > MAX_CARRIED_PER_REPLICA_PER_SECOND
   )
     return undefined;

@@ -487,8 +487,15 @@ function withoutTime(c: Condition): Omit<Condition, 'lastTransitionTime'> {
   return rest;
 }
 
+/**
+ * Rates and forecasts are written to status to this many decimals: a per-replica figure this
+ * operator wrote is 0 or at least 10^-STATUS_DECIMALS (consumer-state.ts carriedCapacity).
+ */
+export const STATUS_DECIMALS = 3;
+
 function round(n: number | undefined): number | undefined {
-  return n === undefined || !Number.isFinite(n) ? undefined : Math.round(n * 1000) / 1000;
+  const scale = 10 ** STATUS_DECIMALS;
+  return n === undefined || !Number.isFinite(n) ? undefined : Math.round(n * scale) / scale;
 }
 
 function compact<T extends Record<string, unknown>>(obj: T): T {

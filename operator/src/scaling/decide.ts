@@ -519,7 +519,16 @@ export function decide(input: ScalingInput): ScalingDecision {
   const perReplica = rates.perReplicaPerSecond;
   const objective = spec.latencyObjectiveSeconds;
   const objectiveMode = objective !== undefined && perReplica !== undefined && perReplica > 0;
-  const backlogReplicas = objectiveMode ? 0 : withTolerance(sizedBacklog, backlogPerReplica, current);
+  // A figure carried over from an earlier process (rates.ts perReplicaCarried: the EventConsumer's
+  // status, which anyone who may write /status can set) is not this process's measurement: until a
+  // busy interval replaces it, it may keep replicas, never add them. A tiny one written by hand sized
+  // the arrival rate at it: maxReplicas at the second reading (redteam6, session 20: 5 -> 20). So
+  // the rate term adds none beyond max(current, the backlog term), it does not panic, and with a
+  // latency objective the backlog term stays the floor it is without a figure (an absurdly high one
+  // would size the objective at 1 replica for any queue).
+  const carriedFigure = rateState.perReplicaCarried === true && perReplica !== undefined;
+  const backlogTerm = withTolerance(sizedBacklog, backlogPerReplica, current);
+  const backlogReplicas = objectiveMode && !carriedFigure ? 0 : backlogTerm;
   let rateReplicas: number | undefined;
   let rateText = '';
   const intervalSeconds =
@@ -738,6 +747,11 @@ export function decide(input: ScalingInput): ScalingDecision {
     rateText += `, but no more than ${current} while the ${ready} ready replicas keep up (nothing pending, ${fmt(backlog)} held) and ${fmt(perReplica ?? 0)}/s is a low end only`;
     rateReplicas = current;
   }
+  const carriedCap = Math.max(current, backlogTerm);
+  if (rateReplicas !== undefined && carriedFigure && rateReplicas > carriedCap) {
+    rateText += `, but no more than ${carriedCap}: ${fmt(perReplica ?? 0)}/s per replica was carried over from status and adds no replicas until a busy interval measures the replicas`;
+    rateReplicas = carriedCap;
+  }
 
   // Panic: only on a fresh interval (not a repeated or reset reading) with capacity known, at the
   // rate the last two intervals both showed (one interval can be a single batch, see above).
@@ -752,7 +766,8 @@ export function decide(input: ScalingInput): ScalingDecision {
     panicRate !== undefined &&
     panicRate > 0 &&
     perReplica !== undefined &&
-    perReplica > 0
+    perReplica > 0 &&
+    !carriedFigure
   ) {
     const capacity = Math.max(current * perReplica, seenCompleting);
     const grew = pending - Math.max(0, previousRates.last.pending) - (previousRates.last.upstreamLag ?? 0);

@@ -333,6 +333,14 @@ export interface RateState {
    */
   perReplicaLowEndSince?: number;
   /**
+   * perReplicaPerSecond was carried over from an earlier process (RateOptions.carriedPerReplicaPerSecond:
+   * the EventConsumer's status, which anyone who may write /status can set) and no busy interval of
+   * this process has measured the replicas since. The first interval that does replaces it, as a
+   * first figure, rather than averaging with it. While it is set decide.ts lets the figure add no
+   * replicas (absent: measured here, or no figure).
+   */
+  perReplicaCarried?: true;
+  /**
    * Replicas asked for before the count asked for last fell, and until when (ms) pods taken back
    * then may still consume: a pod taken back finishes what it holds (LOWER_BOUND_SETTLE_SECONDS),
    * and a pod not counted ready may have been consuming already.
@@ -794,8 +802,8 @@ export interface RateOptions {
   /**
    * A per-replica capacity an earlier process measured (the EventConsumer's status, validated by
    * the controller), taken only when there is no state yet: a restarted operator or a new leader
-   * starts from it instead of from "unknown", with CARRIED_EVIDENCE_SECONDS of weight, so this
-   * process's own measurements take over within seconds of being busy.
+   * starts from it instead of from "unknown", marked as carried (RateState.perReplicaCarried)
+   * until this process's first busy interval replaces it.
    */
   carriedPerReplicaPerSecond?: number;
   /**
@@ -1109,6 +1117,7 @@ export function observeRates(
     ) {
       fresh.perReplicaPerSecond = carried;
       fresh.perReplicaEvidenceSeconds = CARRIED_EVIDENCE_SECONDS;
+      fresh.perReplicaCarried = true;
       if (options.carriedPerReplicaLowEndOnly === true) fresh.perReplicaLowEndOnly = true;
     }
     return fresh;
@@ -1155,6 +1164,7 @@ export function observeRates(
     if (previous.perReplicaLowEndOnly === true) reset.perReplicaLowEndOnly = true;
     if (previous.perReplicaLowEndSince !== undefined)
       reset.perReplicaLowEndSince = previous.perReplicaLowEndSince;
+    if (previous.perReplicaCarried === true) reset.perReplicaCarried = true;
     if (options.askedReplicas !== undefined) reset.last.askedReplicas = options.askedReplicas;
     const askedBefore = takenBackAsked(previous, options.askedReplicas ?? readyReplicas, sample.at);
     if (askedBefore !== undefined) reset.askedBefore = askedBefore;
@@ -1599,11 +1609,17 @@ export function observeRates(
     !leaving &&
     !lowEndOnly &&
     readyReplicas > 0;
-  if (catchesUp) {
+  // A figure carried over from an earlier process (RateState.perReplicaCarried) is replaced by this
+  // process's first busy interval, as a first figure: averaged with it, as the evidence of 10 s it
+  // was given, a figure of 0.001/s written into status by hand took 25/s replicas to 8.3/s.
+  const carriedFigure = previous.perReplicaCarried === true && perReplica !== undefined;
+  const replacesCarried =
+    carriedFigure && capacityEvidence && busyThroughout && !leaving && !lowEndOnly && readyReplicas > 0;
+  if (catchesUp || replacesCarried) {
     perReplica = undefined;
     perReplicaEvidence = undefined;
   }
-  let figureLowEndOnly = lowEndFigure && !catchesUp;
+  let figureLowEndOnly = lowEndFigure && !catchesUp && !replacesCarried;
   let reading: number | undefined = completedPerReplica;
   const firstLowEnd = perReplica === undefined && asked > readyReplicas;
   if (firstLowEnd)
@@ -1759,7 +1775,20 @@ export function observeRates(
       next.takenWhileExpiringSeconds = taken.seconds;
     }
   }
+  // A busy interval that measures nothing (the ready count changed, replicas warm up, pods not
+  // counted ready may consume) still shows the replicas falling behind: the rate term must be free
+  // to add replicas then, and the carried figure is no longer what sizes them alone. Every replica
+  // that may have consumed does at least completions ÷ all of them, so the figure is raised to that
+  // when below (a figure of 0.001/s written by hand cannot ask for more than this process's own low
+  // end does) and is carried no longer. Kept carried instead, the rate term held 9 replicas for 30 s
+  // of a re-measured low end while 640 piled up (decide.test, LOW_END_REMEASURE_SECONDS).
+  const busyBehind =
+    carriedFigure && !replacesCarried && busyThroughout && completionsKnown && mayHaveConsumed > 0;
+  if (busyBehind && perReplica !== undefined)
+    perReplica = Math.max(perReplica, completed / dtSeconds / mayHaveConsumed);
   if (perReplica !== undefined) next.perReplicaPerSecond = perReplica;
+  if (perReplica !== undefined && carriedFigure && !replacesCarried && !busyBehind)
+    next.perReplicaCarried = true;
   if (perReplica !== undefined && figureLowEndOnly) {
     next.perReplicaLowEndOnly = true;
     const atMostBefore =
