@@ -73,7 +73,12 @@ function entry(over: Record<string, unknown> = {}): Record<string, unknown> {
 
 describe('carriedCapacity (status read back)', () => {
   it('takes a recent figure of a named stream and consumer', () => {
-    expect(carriedCapacity(entry(), WALL)).toEqual({ perReplicaPerSecond: 25, stream: 'S', consumer: 'c' });
+    expect(carriedCapacity(entry(), WALL)).toEqual({
+      perReplicaPerSecond: 25,
+      stream: 'S',
+      consumer: 'c',
+      readAt: WALL - 30_000,
+    });
   });
 
   it.each([
@@ -101,7 +106,13 @@ describe('carriedCapacity (status read back)', () => {
   it('takes a figure marked as a low end as a low end', () => {
     expect(
       carriedCapacity(entry({ rates: { perReplicaPerSecond: 25, perReplicaLowEndOnly: true } }), WALL),
-    ).toEqual({ perReplicaPerSecond: 25, lowEndOnly: true, stream: 'S', consumer: 'c' });
+    ).toEqual({
+      perReplicaPerSecond: 25,
+      lowEndOnly: true,
+      stream: 'S',
+      consumer: 'c',
+      readAt: WALL - 30_000,
+    });
   });
 
   it('ignores what is not an object', () => {
@@ -240,7 +251,11 @@ describe('a new process starts from the capacity in status', () => {
 
   it('sizes by the carried capacity at its first readings, and drops it once its rates have it', () => {
     const state = newConsumerState(objectWith([entry()]), fingerprint, clocks);
-    expect(state.scaling.c?.carriedCapacity).toEqual({ perReplicaPerSecond: 25, stream: 'S', consumer: 'c' });
+    expect(state.scaling.c?.carriedCapacity).toMatchObject({
+      perReplicaPerSecond: 25,
+      stream: 'S',
+      consumer: 'c',
+    });
     const { reason, memory } = twoPolls(state.scaling.c as ScalingMemory);
     // 50/s at 25/s per replica with RATE_HEADROOM: the rate term, not "no capacity measured yet".
     expect(reason).toMatch(/50(\.0)?\/s arriving at 25(\.0)?\/s per replica/);
@@ -268,6 +283,37 @@ describe('a new process starts from the capacity in status', () => {
     const { verdict, reason } = twoPolls(carried.scaling.c as ScalingMemory);
     expect(verdict.desired).toBeLessThanOrEqual(Math.max(3, without));
     expect(reason).toMatch(/carried over from status/);
+  });
+
+  // Taken when the state is made (the first poll); a process whose first reads fail keeps it in
+  // memory, and its first reading may come long after the figure was current.
+  it('does not use a figure that has aged past CARRIED_CAPACITY_MAX_AGE_SECONDS by the first reading', () => {
+    const state = newConsumerState(objectWith([entry()]), fingerprint, clocks);
+    expect(state.scaling.c?.carriedCapacity?.perReplicaPerSecond).toBe(25);
+    // The entry was read 30 s before the state was made: first reading 1 s past its age limit.
+    const late = clocks.monotonic + (CARRIED_CAPACITY_MAX_AGE_SECONDS - 30 + 1) * 1000;
+    const v = decide({
+      spec,
+      consumer,
+      backlog: { ok: true, sample: reading(late, 10_000) },
+      scale: { specReplicas: 3, statusReplicas: 3, readyReplicas: 3, resourceVersion: '1' },
+      memory: state.scaling.c as ScalingMemory,
+      now: late,
+      policy: policyDecide,
+    } as DecideInput);
+    expect(asRateState(v.memory.history.rates)?.perReplicaPerSecond).toBeUndefined();
+    // Within it, the same first reading takes it.
+    const inTime = late - 2000;
+    const w = decide({
+      spec,
+      consumer,
+      backlog: { ok: true, sample: reading(inTime, 10_000) },
+      scale: { specReplicas: 3, statusReplicas: 3, readyReplicas: 3, resourceVersion: '1' },
+      memory: state.scaling.c as ScalingMemory,
+      now: inTime,
+      policy: policyDecide,
+    } as DecideInput);
+    expect(asRateState(w.memory.history.rates)?.perReplicaPerSecond).toBe(25);
   });
 
   it('ignores a capacity measured on another stream or consumer', () => {

@@ -65,6 +65,13 @@ export interface CarriedCapacity {
   lowEndOnly?: true;
   stream: string;
   consumer: string;
+  /** When the figure was current (wall ms: the entry's lastBacklogReadTime). */
+  readAt: number;
+  /**
+   * The figure is not used after this (monotonic ms): CARRIED_CAPACITY_MAX_AGE_SECONDS after readAt.
+   * A process whose first readings fail keeps it in memory until one succeeds.
+   */
+  usableUntil?: number;
 }
 
 /**
@@ -147,7 +154,7 @@ export function newConsumerState(
 ): ConsumerState {
   const state: ConsumerState = {
     uid: obj.metadata?.uid,
-    scaling: carriedFailures(obj, now.wall),
+    scaling: carriedFailures(obj, now),
     observed: { conflicts: 0, sources: new Map() },
     status: { refreshJitter: random() * 0.5 },
   };
@@ -184,7 +191,7 @@ export function memoryForTarget(memory: ScalingMemory, target: string): ScalingM
  * a status written before there was a list, for the spec.nats consumer), so fallback's count
  * carries over a failover.
  */
-function carriedFailures(obj: EventConsumerObject, wallNow: number): ScalingMemories {
+function carriedFailures(obj: EventConsumerObject, now: ClockReading): ScalingMemories {
   const fresh = (failures: number): ScalingMemory => ({
     history: emptyHistory(),
     failures,
@@ -205,10 +212,14 @@ function carriedFailures(obj: EventConsumerObject, wallNow: number): ScalingMemo
       const entry = e as { name?: unknown; consecutiveFailures?: unknown };
       if (typeof entry.name !== 'string') continue;
       const failures = typeof entry.consecutiveFailures === 'number' ? entry.consecutiveFailures : undefined;
-      const capacity = specUnchanged ? carriedCapacity(e, wallNow) : undefined;
+      const capacity = specUnchanged ? carriedCapacity(e, now.wall) : undefined;
       if (failures === undefined && capacity === undefined) continue;
       const memory = fresh(failures ?? 0);
-      if (capacity !== undefined) memory.carriedCapacity = capacity;
+      if (capacity !== undefined)
+        memory.carriedCapacity = {
+          ...capacity,
+          usableUntil: monotonicTimeOf(capacity.readAt + CARRIED_CAPACITY_MAX_AGE_SECONDS * 1000, now),
+        };
       out[entry.name] = memory;
     }
     return out;
@@ -327,5 +338,6 @@ export function carriedCapacity(entry: unknown, wallNow: number): CarriedCapacit
     ...(lowEnd === true ? { lowEndOnly: true as const } : {}),
     stream: e.stream,
     consumer: e.consumer,
+    readAt,
   };
 }

@@ -380,11 +380,13 @@ function fromBacklog(input: DecideInput, consumer: ConsumerSpec, sample: Backlog
   if (scale.readyReplicas !== undefined) policyInput.readyReplicas = scale.readyReplicas;
   if (scale.rollout !== undefined) policyInput.rollout = scale.rollout;
   // The capacity an earlier process measured (status, validated when read back), for the first
-  // reading of this history only, and only for the stream and consumer it was measured on.
+  // reading of this history only, only for the stream and consumer it was measured on, and only
+  // while it is recent (a first reading that comes after failed ones may be much later).
   const carried = memory.carriedCapacity;
   if (
     carried !== undefined &&
     history.rates === undefined &&
+    !(carried.usableUntil !== undefined && now > carried.usableUntil) &&
     carried.stream === consumer.stream &&
     carried.consumer === consumer.consumer
   ) {
