@@ -396,8 +396,39 @@ build_java_consumer() {
   log "$name $hash: built"
 }
 
+# The async-nats sample consumer of the real-client matrix (workloads/rust-consumer, every crate pinned
+# by its Cargo.lock, async-nats at ASYNC_NATS_VERSION): cargo build --release --locked, crates from
+# crates.io, into $bin/jetscale-rust-consumer. async-nats 0.49 needs Rust >= 1.88 (its
+# rust-version): Debian bookworm's cargo (1.63) is too old, so CI installs the pinned toolchain
+# (RUST_TOOLCHAIN) with rustup (.ci/run). Rebuilt when the sources change: the binary reports the
+# hash it was built from. Cold: 2-3 min of CPU (160 crates), 12 min on a machine at load 17-32.
+build_rust_consumer() {
+  local src="$root/workloads/rust-consumer" name=jetscale-rust-consumer hash rustc_version
+  hash=$(cd "$src" && cat Cargo.toml Cargo.lock src/*.rs | sha256sum | cut -c1-16)
+  if [ -x "$bin/$name" ] && prints "$name $hash async-nats $ASYNC_NATS_VERSION" "$bin/$name" --version; then
+    log "$name $hash: up to date"; return 0
+  fi
+  step="find cargo and rustc >= 1.88 (async-nats $ASYNC_NATS_VERSION's rust-version; rustup toolchain $RUST_TOOLCHAIN)"
+  command -v cargo >/dev/null
+  rustc_version=$(rustc --version | awk '{ print $2 }')
+  [ "$(printf '%s\n' 1.88.0 "$rustc_version" | sort -V | head -1)" = 1.88.0 ] ||
+    { log "rustc $rustc_version is older than 1.88"; false; }
+  step="check workloads/rust-consumer pins async-nats $ASYNC_NATS_VERSION (Cargo.toml and Cargo.lock)"
+  grep -qF "async-nats = \"=$ASYNC_NATS_VERSION\"" "$src/Cargo.toml"
+  grep -A1 -F 'name = "async-nats"' "$src/Cargo.lock" | grep -qF "version = \"$ASYNC_NATS_VERSION\""
+  step="cargo build $name (workloads/rust-consumer; 2-3 min of CPU cold)"
+  log "$step"
+  (cd "$src" && JETSCALE_SOURCE_HASH=$hash CARGO_TARGET_DIR="$bin/../cargo-target" \
+    cargo build --release --locked --quiet)
+  cp "$bin/../cargo-target/release/$name" "$bin/$name.tmp"
+  mv "$bin/$name.tmp" "$bin/$name"
+  step="check $name reports $hash and async-nats $ASYNC_NATS_VERSION"
+  prints "$name $hash async-nats $ASYNC_NATS_VERSION" "$bin/$name" --version
+  log "$name $hash: built"
+}
+
 tools=("$@")
-[ ${#tools[@]} -gt 0 ] || tools=(nats etcd kwok helm kubernetes kubelet pause prometheus shellcheck go-consumer nats-py java-consumer)
+[ ${#tools[@]} -gt 0 ] || tools=(nats etcd kwok helm kubernetes kubelet pause prometheus shellcheck go-consumer nats-py java-consumer rust-consumer)
 start=$SECONDS
 for t in "${tools[@]}"; do
   case $t in
@@ -405,7 +436,8 @@ for t in "${tools[@]}"; do
     go-consumer) build_go_consumer ;;
     nats-py) build_nats_py ;;
     java-consumer) build_java_consumer ;;
-    *) log "unknown tool '$t' (known: nats natscli etcd kwok helm kubernetes kubelet pause prometheus shellcheck go-consumer nats-py java-consumer; natscli is not built by default)"; exit 2 ;;
+    rust-consumer) build_rust_consumer ;;
+    *) log "unknown tool '$t' (known: nats natscli etcd kwok helm kubernetes kubelet pause prometheus shellcheck go-consumer nats-py java-consumer rust-consumer; natscli is not built by default)"; exit 2 ;;
   esac
 done
 log "all tools ready in $bin ($((SECONDS - start)) s)"

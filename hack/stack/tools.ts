@@ -32,7 +32,9 @@ export type ToolName =
   /** The nats.go sample consumer of the real-client matrix (workloads/go-consumer), not a pin. */
   | 'jetscale-go-consumer'
   /** The jnats consumer of the real-client matrix (workloads/java-consumer): a launcher script. */
-  | 'jetscale-java-consumer';
+  | 'jetscale-java-consumer'
+  /** The async-nats consumer of the real-client matrix (workloads/rust-consumer). */
+  | 'jetscale-rust-consumer';
 
 /** Absolute path of a pinned tool; throws with the command that builds it when it is absent. */
 export function toolPath(name: ToolName): string {

@@ -6,6 +6,7 @@
 //   the server sends up to max_ack_pending ahead, shared among the group at random, busy or not),
 //   nats.js consume() (100) and a fetch() loop (100)            — workloads/src/pull-consumer,
 //   jnats consume() (500, topped up below 375 unprocessed)      — workloads/java-consumer,
+//   async-nats messages() (200, 200 more once 100 are left)    — workloads/rust-consumer,
 // each against the server's default max_ack_pending (1000) and a small one (20), and
 //   nats.py's fetch() loop (batch 1, one message per round trip) — workloads/py-consumer,
 // against the default only: it never holds more than one message, so 20 slots bind no sooner
@@ -174,6 +175,11 @@ const clients: Client[] = [
     command: () => [toolPath('jetscale-java-consumer')],
     env: {},
   },
+  {
+    name: 'async-nats messages()',
+    command: () => [toolPath('jetscale-rust-consumer')],
+    env: {},
+  },
 ];
 const natsGoConsume = clients[0] ?? { name: 'missing', command: () => [], env: {} };
 const natsGoNetBuffer: Client = {
@@ -340,7 +346,7 @@ interface Outcome {
 
 const toError = (reason: unknown): Error => (reason instanceof Error ? reason : new Error(String(reason)));
 
-describe('the real-client matrix: default settings of nats.go (pull and push), nats.js, nats.py and jnats', () => {
+describe('the real-client matrix: default settings of nats.go (pull and push), nats.js, nats.py, jnats and async-nats', () => {
   let ns: { name: string; cleanup: () => Promise<void> };
   let nc: NatsConnection;
   let jsm: JetStreamManager;
@@ -389,11 +395,12 @@ describe('the real-client matrix: default settings of nats.go (pull and push), n
   }
 
   beforeAll(async () => {
-    // The nats.go and jnats consumers are built like the pinned tools, and the nats.py consumer's
-    // pinned nats-py installed, on demand (seconds when up to date).
+    // The nats.go, jnats and async-nats consumers are built like the pinned tools, and the nats.py
+    // consumer's pinned nats-py installed, on demand (seconds when up to date; async-nats's crates
+    // take minutes cold).
     await promisify(execFile)(
       'bash',
-      [path.join(repoRoot, 'hack/tools.sh'), 'go-consumer', 'nats-py', 'java-consumer'],
+      [path.join(repoRoot, 'hack/tools.sh'), 'go-consumer', 'nats-py', 'java-consumer', 'rust-consumer'],
       { cwd: repoRoot, timeout: 900_000 },
     );
     const goBinary = toolPath('jetscale-go-consumer');
