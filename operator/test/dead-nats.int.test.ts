@@ -18,6 +18,10 @@
 //
 // The fourth is the same harm from one tenant's Secrets: their contents are parsed on the operator's
 // one event loop at the tenant's polls, so a parse that backtracks stalls everyone.
+//
+// The fifth is the same harm from the tenant's NATS server: its JetStream API replies are parsed
+// on that event loop too, at any size nats.js takes (64 MiB), so replies over a limit per kind
+// are refused unparsed (api-replies.ts), as is a stream info that pages for ever.
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -44,6 +48,8 @@ import {
   startedMetricsPort,
 } from './harness.js';
 import { histogram, histogramDelta, quantile, sampleSum, shareAtMost } from './metrics-text.js';
+import { API_REPLY_LIMIT_BYTES } from '../src/backlog/api-replies.js';
+import { readConsumerBacklog } from '../src/backlog/jetstream-backlog-source.js';
 import { SilentServers } from './silent-servers.js';
 
 const DEAD = 20;
@@ -575,5 +581,186 @@ describe('a tenant whose Secrets are crafted to make their parse backtrack', () 
     expect(scaledMs).toBeLessThan(5000);
     expect(await specReplicas(tenantA.name, 'crafted-creds')).toBe(1);
     expect(await specReplicas(tenantA.name, 'crafted-ca')).toBe(1);
+  }, 180_000);
+});
+
+describe('a tenant whose NATS server answers JetStream requests with huge or endless replies', () => {
+  // The server an EventConsumer names is the tenant's: whatever answers its JetStream API, nats.js
+  // takes a reply up to 64 MiB and parses it on the operator's one event loop. Here tenant A runs
+  // a real nats-server allowing 32 MB messages, and a client of A's answers its EventConsumers'
+  // API prefix (HOSTILE.API) with what the server's own JetStream API answers ($JS.API), altered:
+  // a consumer info padded to a size, or a stream info that says it is one page of 10^15.
+  const PREFIX = 'HOSTILE.API';
+  const MIB = 1024 * 1024;
+  let tenantA: { name: string; cleanup: () => Promise<void> };
+  let tenantB: { name: string; cleanup: () => Promise<void> };
+  let hostile: NatsServer;
+  let dir: string;
+  let attacker: NatsConnection;
+  let operator: OperatorProcess | undefined;
+  let nc: NatsConnection;
+  const stream = streamName('LEDGER');
+  /** What the attacker answers instead, by the kind of request (e.g. CONSUMER.INFO), from the real reply. */
+  const alter = new Map<string, (reply: Record<string, unknown>) => string>();
+  const asked = new Map<string, number>();
+
+  /** A reply padded to exactly `bytes` (a metadata value in the consumer's config). */
+  const paddedTo =
+    (bytes: number) =>
+    (reply: Record<string, unknown>): string => {
+      const config = reply.config as Record<string, unknown>;
+      const at = (pad: string): string =>
+        JSON.stringify({ ...reply, config: { ...config, metadata: { pad } } });
+      return at('x'.repeat(bytes - Buffer.byteLength(at(''))));
+    };
+
+  beforeAll(async () => {
+    await installCrd();
+    tenantA = await createNamespace('op-replies-a');
+    tenantB = await createNamespace('op-replies-b');
+    dir = mkdtempSync(path.join(os.tmpdir(), 'jetscale-hostile-replies-'));
+    hostile = await startNatsServer({ dir, config: 'max_payload: 32MB\n' });
+    attacker = await connect({ servers: hostile.url });
+    await createStreamAndConsumer(attacker, stream, 'worker');
+    attacker.subscribe(`${PREFIX}.>`, {
+      callback: (_err, msg) => {
+        const api = msg.subject.slice(PREFIX.length + 1);
+        const kind = api.split('.').slice(0, 2).join('.');
+        asked.set(kind, (asked.get(kind) ?? 0) + 1);
+        // An alteration that throws leaves the request unanswered.
+        attacker
+          .request(`$JS.API.${api}`, msg.data, { timeout: 5000 })
+          .then((real) => {
+            const change = alter.get(kind);
+            msg.respond(change === undefined ? real.data : change(real.json()));
+          })
+          .catch(() => undefined);
+      },
+    });
+    await attacker.flush();
+  });
+
+  afterAll(async () => {
+    await operator?.stop();
+    await nc?.close();
+    await attacker?.close();
+    await hostile?.stop();
+    await tenantA?.cleanup();
+    await tenantB?.cleanup();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    closeKubeApi();
+  });
+
+  it('reads a consumer info up to its limit, refuses one byte more, and asks for no second page', async () => {
+    const ref = { stream, consumer: 'worker', apiPrefix: PREFIX };
+    alter.set('CONSUMER.INFO', paddedTo(API_REPLY_LIMIT_BYTES['CONSUMER.INFO']));
+    const atLimit = await readConsumerBacklog(attacker, ref, { timeoutMs: 5000 });
+    expect(atLimit.ok).toBe(true);
+
+    alter.set('CONSUMER.INFO', paddedTo(API_REPLY_LIMIT_BYTES['CONSUMER.INFO'] + 1));
+    const over = await readConsumerBacklog(attacker, ref, { timeoutMs: 5000 });
+    expect(over.ok ? 'read' : over.error.kind).toBe('Invalid');
+    expect(over.ok ? '' : over.error.message).toMatch(
+      /^the CONSUMER.INFO reply read for consumer "worker" on stream "[^"]+" from .+ is 1\.0 MiB \(1048577 bytes\), over jetscale's limit of 1\.0 MiB for CONSUMER.INFO replies.*at HOSTILE\.API\.CONSUMER\.INFO\.[^.]+\.worker$/,
+    );
+
+    // A stream info paged for ever: nats.js asks for page after page while `total` says there
+    // are more (the attacker answers 20, then lets the 21st time out).
+    alter.delete('CONSUMER.INFO');
+    alter.set('STREAM.INFO', (reply) => {
+      if ((asked.get('STREAM.INFO') ?? 0) > 20) throw new Error('no more pages');
+      return JSON.stringify({
+        ...reply,
+        total: 1e15,
+        offset: 0,
+        limit: 1,
+        state: { ...(reply.state as object), subjects: { a: 1 } },
+      });
+    });
+    asked.set('STREAM.INFO', 0);
+    // A new connection: the stream's config is not kept on it.
+    const fresh = await connect({ servers: hostile.url });
+    try {
+      const paged = await readConsumerBacklog(fresh, ref, { timeoutMs: 2000 });
+      expect(asked.get('STREAM.INFO')).toBe(1);
+      expect(paged.ok ? '' : paged.error.message).toMatch(
+        /the STREAM.INFO reply read for consumer "worker" .* says it is one page of 1000000000000000 subjects/,
+      );
+    } finally {
+      await fresh.close();
+      alter.delete('STREAM.INFO');
+    }
+  }, 60_000);
+
+  it("refuses A's 8 MiB consumer infos on A's status, and B scales as its backlog says", async () => {
+    nc = await connect({ servers: testStack().natsUrl });
+    await createStreamAndConsumer(nc, stream, 'worker');
+    await createDeployment(tenantB.name, 'ledger', 1);
+    await createEventConsumer({
+      namespace: tenantB.name,
+      name: 'ledger',
+      target: 'ledger',
+      servers: [testStack().natsUrl],
+      stream,
+      consumer: 'worker',
+      extra: { pollInterval: '1s' },
+    });
+    // 8 MiB of filter subjects: ~350,000 strings to parse at each of A's polls, every second
+    // (made once, so that the attacker answers at once).
+    let huge: string | undefined;
+    asked.set('CONSUMER.INFO', 0);
+    alter.set('CONSUMER.INFO', (reply) => {
+      huge ??= JSON.stringify({
+        ...reply,
+        config: {
+          ...(reply.config as object),
+          filter_subjects: Array.from({ length: (8 * MIB) / 24 }, (_, i) => `ledger.${i}.entry`),
+        },
+      });
+      return huge;
+    });
+    await createDeployment(tenantA.name, 'ledger', 1);
+    await createEventConsumer({
+      namespace: tenantA.name,
+      name: 'ledger',
+      target: 'ledger',
+      servers: [],
+      stream,
+      consumer: 'worker',
+      extra: {
+        pollInterval: '1s',
+        nats: { servers: [hostile.url], stream, consumer: 'worker', apiPrefix: PREFIX },
+      },
+    });
+    operator = spawnOperator('hostile-replies', {
+      JETSCALE_NAMESPACES: `${tenantA.name},${tenantB.name}`,
+      JETSCALE_LEADER_ELECTION: 'false',
+    });
+    expect(await readyReason(tenantA.name, 'ledger', 'NatsRequestFailed', 60_000)).toMatch(
+      /the CONSUMER.INFO reply read for consumer "worker" .* over jetscale's limit of 1\.0 MiB for CONSUMER.INFO replies/,
+    );
+    await eventually(
+      "tenant B's EventConsumer reading its backlog",
+      async () =>
+        condition(await eventConsumerStatus(tenantB.name, 'ledger'), 'MetricsAvailable')?.status === 'True'
+          ? true
+          : undefined,
+      60_000,
+      250,
+    );
+
+    await publish(nc, stream, 250);
+    const published = Date.now();
+    await eventually(
+      "tenant B's Deployment at 3 replicas",
+      async () => ((await specReplicas(tenantB.name, 'ledger')) === 3 ? true : undefined),
+      30_000,
+      100,
+    );
+    console.log(
+      `tenant B scaled ${Date.now() - published} ms after its backlog arrived; tenant A's server had answered ${asked.get('CONSUMER.INFO') ?? 0} consumer infos of 8 MiB by then`,
+    );
+    // A's replicas are where they were: a refused reply is a failed read, never a reading.
+    expect(await specReplicas(tenantA.name, 'ledger')).toBe(1);
   }, 180_000);
 });

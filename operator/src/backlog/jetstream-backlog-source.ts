@@ -16,6 +16,7 @@ import { monotonicNow } from '../clock.js';
 import { filterCoversStream, type StreamSubjects } from './filter-coverage.js';
 import { readDrops, type DropCount } from './drop-advisories.js';
 import { STREAM_UPDATED_SUBJECT, StreamUpdates, type UpdateMark } from './stream-updates.js';
+import { boundApiReplies, isApiReplyRefused, type ApiReplyRefused } from './api-replies.js';
 
 export interface ConsumerRef {
   stream: string;
@@ -555,6 +556,8 @@ async function streamFacts(
     mark: updates?.mark(ref.stream) ?? UNWATCHED,
   };
   entry.reading = jsm.streams.info(ref.stream).then(factsOf, (err: unknown) => {
+    // A reply not parsed fails the reading (and is asked for again at the next one).
+    if (isApiReplyRefused(err)) throw err;
     if (isPermissionDenied(err)) {
       let said = unseenStreams.get(nc);
       if (!said) {
@@ -569,7 +572,13 @@ async function streamFacts(
     return undefined;
   });
   byStream.set(key, entry);
-  const facts = await entry.reading;
+  let facts: StreamFacts | undefined;
+  try {
+    facts = await entry.reading;
+  } catch (err) {
+    if (byStream.get(key) === entry) byStream.delete(key);
+    throw err;
+  }
   byStream.set(key, { at: now, facts, mark: entry.mark });
   return facts;
 }
@@ -634,6 +643,7 @@ async function freshStreamState(
       limited: typeof limited === 'string' ? undefined : limited,
     };
   } catch (err) {
+    if (isApiReplyRefused(err)) throw err;
     return {
       firstSeq: undefined,
       counts: undefined,
@@ -881,6 +891,17 @@ function leaderlessMessage(ref: ConsumerRef, server: string): string {
   return `JetStream at ${server} has no leader for consumer "${ref.consumer}" on stream "${ref.stream}" right now (a replica answered, and only the leader counts the backlog): a node restarting or an election takes seconds; longer, the cluster has lost its quorum`;
 }
 
+/** A reply the operator refused to parse (api-replies.ts): the server is at fault, not the spec. */
+function replyRefusedError(err: ApiReplyRefused, ref: ConsumerRef, server: string): BacklogError {
+  const prefix = ref.apiPrefix ?? (ref.domain !== undefined ? `$JS.${ref.domain}.API` : '$JS.API');
+  const subject = `${prefix}.${err.kind}.${ref.stream}${err.kind === 'CONSUMER.INFO' ? `.${ref.consumer}` : ''}`;
+  return new BacklogError(
+    'Invalid',
+    `the ${err.kind} reply read for consumer "${ref.consumer}" on stream "${ref.stream}" from ${server} ${err.message}; check what this server answers at ${subject}`,
+    { stream: ref.stream, consumer: ref.consumer, server },
+  );
+}
+
 /** JetStream's err_code for "JetStream not enabled for account" (nats-server's JSNotEnabledForAccountErr). */
 const JETSTREAM_NOT_ENABLED_FOR_ACCOUNT = 10039;
 
@@ -1096,7 +1117,7 @@ function managerFor(nc: NatsConnection, ref: ConsumerRef, timeoutMs: number): Pr
     };
     if (ref.domain !== undefined) opts.domain = ref.domain;
     if (ref.apiPrefix !== undefined) opts.apiPrefix = ref.apiPrefix;
-    jsm = jetstreamManager(nc, opts);
+    jsm = jetstreamManager(nc, opts).then(boundApiReplies);
     byPrefix.set(key, jsm);
   }
   return jsm;
@@ -1227,7 +1248,11 @@ export async function readConsumerBacklog(
     if (sample.maxDeliver === 1) sample.deliveryDrops = await dropsOf(nc, ref, started);
     return { ok: true, sample };
   } catch (err) {
-    let error = isBacklogError(err) ? err : consumerInfoError(err, ref, server);
+    let error = isBacklogError(err)
+      ? err
+      : isApiReplyRefused(err)
+        ? replyRefusedError(err, ref, server)
+        : consumerInfoError(err, ref, server);
     const placement = lastPlacements.get(nc)?.get(consumerKey(ref));
     if (
       isTimeout(err) &&
