@@ -52,6 +52,13 @@ export async function runOperator(
   // The User-Agent names this replica in the API server's audit log (which replica wrote what).
   const api = new KubeApiClient(kc, { userAgent: `jetscale-operator (${config.identity})` });
   api.onRequest = (verb, code, seconds) => metrics.kubeRequestDuration.observe({ verb, code }, seconds);
+  // The Lease and the installation registry have a client of their own, so sockets of their own.
+  // The reconciles share `api`'s 32 (one per worker), and scale targets that hang every request
+  // (a conversion webhook or an aggregated API that never answers) hold all of them: a renewal
+  // queued behind those would miss its deadline, and the leader would step down and exit, and its
+  // successor meet the same targets (leader-election.int, hung targets).
+  const coordinationApi = new KubeApiClient(kc, { userAgent: `jetscale-operator (${config.identity})` });
+  coordinationApi.onRequest = api.onRequest;
   const pool = new ConnectionPool({
     logger,
     metrics,
@@ -104,7 +111,7 @@ export async function runOperator(
    */
   const registryFor = (term: LeadershipTerm): InstallationRegistry =>
     new InstallationRegistry({
-      api: new FencedKubeApi(api, term, { onWrite }),
+      api: new FencedKubeApi(coordinationApi, term, { onWrite }),
       self: {
         installation: `${config.leaseNamespace}/${config.leaseName}`,
         holder: config.identity,
@@ -240,7 +247,7 @@ export async function runOperator(
   let permanent: ReturnType<typeof permanentTerm> | undefined;
   if (config.leaderElection) {
     const lease = new LeaderElector({
-      api,
+      api: coordinationApi,
       namespace: config.leaseNamespace,
       name: config.leaseName,
       identity: config.identity,
@@ -296,6 +303,7 @@ export async function runOperator(
       await pool.closeAll();
       await http.close();
       api.close();
+      coordinationApi.close();
       logger.info('shut down', await metrics.fencedWriteCounts());
     })();
     return stopping;

@@ -1,6 +1,7 @@
 // Two operator processes share one Lease: only the leader scales; when the leader is killed with
 // SIGKILL (no chance to release the Lease) the standby takes over once the Lease expires, and
 // SIGTERM makes a leader finish, release the Lease and exit 0.
+import { createServer, type Socket } from 'node:net';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { createNamespace, eventually, freezeProcess, testStack } from '../../test/env.js';
@@ -27,6 +28,7 @@ import {
   streamName,
   type OperatorProcess,
 } from './harness.js';
+import { CRDS_PATH, scalableVersion } from './scalable-crd.js';
 
 const LEASE = 'jetscale-test-leader';
 const LEASE_DURATION_MS = 15_000;
@@ -512,6 +514,112 @@ describe('leader election between two operator processes', () => {
     process.stderr.write(`[lease by hand] A: ${JSON.stringify(terms(a))}; B: ${JSON.stringify(terms(b))}\n`);
     expect(overlaps()).toEqual([]);
     await Promise.all([a.stop(), b.stop()]);
+  });
+
+  // One tenant's scale targets that hang every request: custom resources whose CRD converts with a
+  // webhook that accepts connections and never answers (its Pod wedged), so every read of them
+  // waits out the API server's webhook timeout. Their reconciles take every worker (32) and would
+  // take every socket of the operator's API client with them; the Lease renewals must still go
+  // out, or the leader steps down, exits, and its successor meets the same targets: nobody scales
+  // any tenant.
+  it('scale targets whose every request hangs (a conversion webhook that never answers) do not cost the leader its Lease', async () => {
+    const tenant = await createNamespace('op-hung-targets');
+    const group = 'hung.jetscale.test';
+    const crd = `stalls.${group}`;
+    const held: Socket[] = [];
+    const webhook = createServer((socket) => held.push(socket));
+    await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
+    const port = (webhook.address() as { port: number }).port;
+    const lease = 'jetscale-test-hung';
+    let operator: OperatorProcess | undefined;
+    try {
+      const v1 = scalableVersion({ scale: true, status: true });
+      await kubeApi().request('POST', CRDS_PATH, {
+        body: {
+          apiVersion: 'apiextensions.k8s.io/v1',
+          kind: 'CustomResourceDefinition',
+          metadata: { name: crd },
+          spec: {
+            group,
+            scope: 'Namespaced',
+            names: { plural: 'stalls', singular: 'stall', kind: 'Stall', listKind: 'StallList' },
+            versions: [v1, { ...v1, name: 'v2', storage: false }],
+            conversion: {
+              strategy: 'Webhook',
+              webhook: {
+                conversionReviewVersions: ['v1'],
+                clientConfig: { url: `https://127.0.0.1:${port}/convert` },
+              },
+            },
+          },
+        },
+      });
+      const targets = 34;
+      for (let i = 0; i < targets; i++) {
+        const name = `stall-${i}`;
+        await eventually('the Stall CRD served', async () => {
+          await kubeApi().request('POST', `/apis/${group}/v1/namespaces/${tenant.name}/stalls`, {
+            body: { apiVersion: `${group}/v1`, kind: 'Stall', metadata: { name }, spec: { replicas: 1 } },
+          });
+          return true;
+        });
+      }
+      operator = spawnOperator('hung-a', {
+        JETSCALE_NAMESPACES: tenant.name,
+        JETSCALE_LEASE_NAME: lease,
+        JETSCALE_LEASE_NAMESPACE: tenant.name,
+        JETSCALE_LEASE_DURATION_SECONDS: '8',
+        JETSCALE_LEASE_RENEW_DEADLINE_SECONDS: '6',
+        JETSCALE_LEASE_RETRY_PERIOD_SECONDS: '1',
+      });
+      processes.push(operator);
+      await eventually(
+        'hung-a to lead',
+        async () => ((await leaseHolder(tenant.name, lease)) === 'hung-a' ? true : undefined),
+        30_000,
+      );
+      for (let i = 0; i < targets; i++)
+        await createEventConsumer({
+          namespace: tenant.name,
+          name: `stall-${i}`,
+          target: `stall-${i}`,
+          servers: [testStack().natsUrl],
+          stream,
+          consumer: 'worker',
+          extra: {
+            pollInterval: '1s',
+            scaleTargetRef: { apiVersion: `${group}/v2`, kind: 'Stall', name: `stall-${i}` },
+          },
+        });
+      // The API server's conversions of those reads reach the webhook and hang there.
+      await eventually(
+        'the conversions to hang',
+        async () => (held.length >= 32 ? true : undefined),
+        30_000,
+        200,
+      );
+      const hungAt = Date.now();
+      // Past the renew deadline (6 s) and a retry period, with the reads still hanging.
+      await sleep(8000);
+      const stopped = operator
+        .output()
+        .split('\n')
+        .filter((l) => l.includes('leader election: stopped leading'));
+      process.stderr.write(
+        `[hung targets] ${held.length} webhook connections held; ${stopped.length} lost terms in ${Date.now() - hungAt} ms${stopped[0] ? `: ${stopped[0]}` : ''}\n`,
+      );
+      expect(stopped).toEqual([]);
+      expect(operator.child.exitCode).toBeNull();
+      expect(await leaseHolder(tenant.name, lease)).toBe('hung-a');
+    } finally {
+      await operator?.stop();
+      for (const socket of held) socket.destroy();
+      webhook.close();
+      await kubeApi()
+        .request('DELETE', `${CRDS_PATH}/${crd}`)
+        .catch(() => undefined);
+      await tenant.cleanup();
+    }
   });
 });
 
