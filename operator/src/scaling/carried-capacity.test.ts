@@ -50,6 +50,18 @@ describe('observeRates: a carried figure is marked until this process measures i
     expect(behind.perReplicaCarried).toBeUndefined();
   });
 
+  it('an absurdly high figure does not hide replicas busy on what their clients prefetched', () => {
+    // 3 replicas hold 2,000 in their clients' buffers (nothing waits at the server) and complete
+    // 50/s. busyOnPrefetch asks for an interval's work at the figure left per replica: at
+    // 100,000/s no buffer is ever that deep, and the figure stood.
+    const held = (t: number): BacklogSample =>
+      sampleFromTotals(s(t), 12_000 + 50 * t, 10_000 + 50 * t, 2_000);
+    const first = observeRates(undefined, held(0), 3, { carriedPerReplicaPerSecond: 100_000 });
+    const busy = observeRates(first, held(5), 3);
+    expect(busy.perReplicaPerSecond).toBeCloseTo(50 / 3, 6);
+    expect(busy.perReplicaCarried).toBeUndefined();
+  });
+
   it('a figure of no earlier process is never marked', () => {
     let state = observeRates(undefined, sampleFromTotals(s(0), 600, 0, 6), 3);
     state = observeRates(state, sampleFromTotals(s(5), 975, 375, 6), 3);
@@ -131,9 +143,13 @@ describe('decide: a carried figure never adds replicas, and takes none below the
       backlogPerReplica: 100,
       latencyObjectiveSeconds: 60,
     });
-    // 3 replicas hold 2,000 in their clients' buffers (nothing waits at the server) and complete the
-    // 50/s that arrive: no interval is busy by the server's count, so the figure stays carried.
-    const held = [0, 5, 10].map((t) => sampleFromTotals(s(t), 12_000 + 50 * t, 10_000 + 50 * t, 2_000));
+    // 2,000 await ack, but scattered over 5,000 delivered since the ack floor (messages awaiting
+    // redelivery, not a client's buffer), and nothing waits at the server: no interval is busy, so
+    // the figure stays carried. 50/s arrive and are completed.
+    const held = [0, 5, 10].map((t) => ({
+      ...sampleFromTotals(s(t), 12_000 + 50 * t, 10_000 + 50 * t, 2_000),
+      ackFloorConsumerSeq: 7_000 + 50 * t,
+    }));
     const decisions = run(held, 100_000, objective);
     // The backlog term: 2,000 at 100 a replica. At 100,000/s a replica the objective asks for 1.
     for (const d of decisions) expect(d.recommendedReplicas).toBeGreaterThanOrEqual(20);

@@ -1401,10 +1401,17 @@ export function observeRates(
   // - the replicas' own buffers outlasted the interval (busyOnPrefetch): a prefetching client
   //   (nats.go Consume() buffers 500) takes the whole backlog into its buffer, so nothing waits
   //   at the server although its handler never stops.
+  // The margin left per replica is an interval's work at the figure; a figure carried over from an
+  // earlier process (perReplicaCarried) is not this process's, and at 100,000/s no buffer was ever
+  // that deep, so it counts no more than what the replicas completed in the interval.
   const fullBatch = Math.max(1, readyReplicas * (previous.inFlightPerReplica ?? 1));
+  const marginPerSecond =
+    previous.perReplicaCarried === true
+      ? Math.min(previous.perReplicaPerSecond ?? 0, completedPerSecond / Math.max(1, readyReplicas))
+      : (previous.perReplicaPerSecond ?? 0);
   const busyThroughout =
     (last.pending >= fullBatch && sample.pending >= fullBatch) ||
-    busyOnPrefetch(last, sample, readyReplicas, completed, (previous.perReplicaPerSecond ?? 0) * dtSeconds);
+    busyOnPrefetch(last, sample, readyReplicas, completed, marginPerSecond * dtSeconds);
   const sameReplicas = readyReplicas > 0 && readyReplicas === last.readyReplicas;
   const steadySeconds = (last.at - readySince) / 1000;
   const settleSeconds = Math.max(0, options.settleSeconds ?? 0);
