@@ -27,16 +27,12 @@ import {
   type StreamConfig,
 } from '@nats-io/jetstream';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { startNatsServer } from '../../hack/stack/nats-server.js';
 import { readConsumerBacklog } from '../src/backlog/jetstream-backlog-source.js';
 import { decide, emptyHistory } from '../src/scaling/decide.js';
 import { withScalingDefaults } from '../src/scaling/defaults.js';
 import type { BacklogSample, ScalingDecision, ScalingHistory } from '../src/scaling/types.js';
 import { testStack } from '../../test/env.js';
-import { publishStored, sleep, streamName } from './harness.js';
+import { publishStored, sleep, startReaderOnlyServer, streamName } from './harness.js';
 
 const HANDLER_MS = 50;
 const PER_REPLICA = 1000 / HANDLER_MS;
@@ -499,21 +495,8 @@ describe('NATS-side consumer and stream configurations', () => {
 
   describe('max_deliver 1 read by a NATS user that may not subscribe to advisories', () => {
     it('still reads the consumer, learns no capacity, and the decision says why', async () => {
-      const dir = mkdtempSync(path.join(os.tmpdir(), 'jetscale-advisories-'));
-      const pass = 'pw-advisories';
-      const server = await startNatsServer({
-        dir,
-        config: `
-accounts { APP: { jetstream: enabled, users: [
-  { user: admin, password: "${pass}" }
-  { user: reader, password: "${pass}", permissions: {
-      publish: { allow: ["$JS.API.CONSUMER.INFO.*.*", "$JS.API.STREAM.INFO.*"] }
-      subscribe: { allow: ["_INBOX.>"] } } }
-] } }
-`,
-      });
-      const admin = await connect({ servers: server.url, user: 'admin', pass });
-      const reader = await connect({ servers: server.url, user: 'reader', pass });
+      const server = await startReaderOnlyServer();
+      const { admin, reader } = server;
       try {
         const adminJsm = await jetstreamManager(admin);
         await adminJsm.streams.add({ name: 'ORDERS', subjects: ['orders.>'] });
@@ -554,10 +537,7 @@ accounts { APP: { jetstream: enabled, users: [
         // The denied subscription did not take the connection down.
         expect(reader.isClosed()).toBe(false);
       } finally {
-        await reader.close();
-        await admin.close();
         await server.stop();
-        rmSync(dir, { recursive: true, force: true });
       }
     }, 60_000);
   });

@@ -2,11 +2,14 @@
 // manifests/, create Deployments, streams, consumers and EventConsumers, read them back, run the
 // operator in-process or as a child process, and publish / acknowledge messages.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { AckPolicy, jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { crdEstablished } from '../../hack/stack/crd-established.js';
+import { startNatsServer, type NatsServer } from '../../hack/stack/nats-server.js';
 import { diesWithThisProcess } from '../../hack/stack/dies-with-parent.js';
 import { repoRoot, toolPath } from '../../hack/stack/tools.js';
 import { createNamespace, eventually, kubeConfig, testStack } from '../../test/env.js';
@@ -268,6 +271,46 @@ export async function heldWithoutFallback(
 }
 
 /** A stream with one subject and a durable pull consumer (explicit ack). */
+/**
+ * A nats-server of its own with one account (APP, JetStream enabled) and two users connected:
+ * `admin`, who may do anything, and `reader`, who may only ask CONSUMER.INFO and STREAM.INFO and
+ * hear the replies, so every subscription to an advisory (drops at max_deliver, stream edits) is
+ * refused to it. `stop` closes both connections, stops the server and removes its directory.
+ */
+export async function startReaderOnlyServer(): Promise<{
+  server: NatsServer;
+  admin: NatsConnection;
+  reader: NatsConnection;
+  stop: () => Promise<void>;
+}> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'jetscale-reader-only-'));
+  const pass = 'pw-reader-only';
+  const server = await startNatsServer({
+    dir,
+    config: `
+accounts { APP: { jetstream: enabled, users: [
+  { user: admin, password: "${pass}" }
+  { user: reader, password: "${pass}", permissions: {
+      publish: { allow: ["$JS.API.CONSUMER.INFO.*.*", "$JS.API.STREAM.INFO.*"] }
+      subscribe: { allow: ["_INBOX.>"] } } }
+] } }
+`,
+  });
+  const admin = await connect({ servers: server.url, user: 'admin', pass });
+  const reader = await connect({ servers: server.url, user: 'reader', pass });
+  return {
+    server,
+    admin,
+    reader,
+    stop: async () => {
+      await reader.close();
+      await admin.close();
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 export async function createStreamAndConsumer(
   nc: NatsConnection,
   stream: string,

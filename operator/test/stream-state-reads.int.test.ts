@@ -29,7 +29,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { startNatsServer, type NatsServer } from '../../hack/stack/nats-server.js';
 import { waitFor } from '../../hack/stack/ports.js';
-import { publishStored, sleep, stallBeforeNextConsumerInfo, streamName } from './harness.js';
+import {
+  publishStored,
+  sleep,
+  stallBeforeNextConsumerInfo,
+  startReaderOnlyServer,
+  streamName,
+} from './harness.js';
 
 describe('the stream state read with a backlog reading (default stream config)', () => {
   // A server of its own: the requests counted are this file's alone.
@@ -300,21 +306,8 @@ describe('the stream state read with a backlog reading (default stream config)',
     }, 60_000);
 
     it('a user who may not subscribe to the edit advisories: an edit is read within 30 s (before: 5 min), and the log says why not at once', async () => {
-      const userDir = mkdtempSync(path.join(os.tmpdir(), 'jetscale-state-reads-users-'));
-      const pass = 'pw-edits';
-      const users = await startNatsServer({
-        dir: userDir,
-        config: `
-accounts { APP: { jetstream: enabled, users: [
-  { user: admin, password: "${pass}" }
-  { user: reader, password: "${pass}", permissions: {
-      publish: { allow: ["$JS.API.CONSUMER.INFO.*.*", "$JS.API.STREAM.INFO.*"] }
-      subscribe: { allow: ["_INBOX.>"] } } }
-] } }
-`,
-      });
-      const admin = await connect({ servers: users.url, user: 'admin', pass });
-      const reader = await connect({ servers: users.url, user: 'reader', pass });
+      const users = await startReaderOnlyServer();
+      const { admin, reader } = users;
       try {
         const adminJsm = await jetstreamManager(admin);
         await adminJsm.streams.add({ name: 'ORIGIN', subjects: ['origin.>'] });
@@ -348,10 +341,7 @@ accounts { APP: { jetstream: enabled, users: [
         // The refused subscription did not take the connection down.
         expect(reader.isClosed()).toBe(false);
       } finally {
-        await reader.close();
-        await admin.close();
         await users.stop();
-        rmSync(userDir, { recursive: true, force: true });
       }
     });
 
