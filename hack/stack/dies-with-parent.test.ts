@@ -2,20 +2,11 @@
 // and ends when the process that started it is killed; one whose starter is already gone when it
 // would start does not run at all.
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { commandThatDiesWithParent, diesWithThisProcess, findSetpriv } from './dies-with-parent.js';
 import { waitFor } from './ports.js';
-
-/** Whether `pid` runs (a zombie not yet reaped does not). */
-function runs(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
+import { isProcessRunning } from './process-alive.js';
 
 describe('diesWithThisProcess', () => {
   it('runs the command itself, with its arguments as given, under the pid spawn() reports', async () => {
@@ -69,10 +60,15 @@ describe('diesWithThisProcess', () => {
       const parentExited = new Promise((resolve) => parent.once('exit', resolve));
       parent.kill('SIGKILL');
       await parentExited;
-      await waitFor('the child ends with its parent', async () => (runs(pid) ? undefined : true), 10_000, 20);
+      await waitFor(
+        'the child ends with its parent',
+        async () => (isProcessRunning(pid) ? undefined : true),
+        10_000,
+        20,
+      );
     } finally {
       parent.kill('SIGKILL');
-      if (childPid !== undefined && runs(childPid)) process.kill(childPid, 'SIGKILL');
+      if (childPid !== undefined && isProcessRunning(childPid)) process.kill(childPid, 'SIGKILL');
     }
   }, 15_000);
 

@@ -12,22 +12,11 @@ import { createNamespace, eventually, kubeConfig } from '../../test/env.js';
 import { repoRoot } from '../../hack/stack/tools.js';
 import { FileScrapeTargets } from '../../hack/stack/scrape-targets.js';
 import { PodRunner, runnerFinalizer, type RunnerEvent } from './pod-runner.js';
-import { isProcessAlive } from '../../hack/stack/process-alive.js';
+import { isProcessAlive, isProcessRunning } from '../../hack/stack/process-alive.js';
 import { testScratchDir } from '../../test/scratch.js';
 import { startNatsServer } from '../../hack/stack/nats-server.js';
 import { AckPolicy, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-
-/** Whether `pid` runs (a zombie, dead but not yet reaped by whoever adopted it, does not). */
-function runs(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // "pid (comm) S ...": the state follows the last ')' (comm may hold one).
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 /** A pod of one container running `command`, for the runner selecting `app=<app>`. */
 function podRunning(
@@ -259,14 +248,14 @@ describe('PodRunner on the local cluster', () => {
       // Nothing of the runner's ran after its kill: the pod's end is the kernel's doing.
       await eventually(
         'the pod process ends with its runner',
-        async () => (runs(pid) ? undefined : true),
+        async () => (isProcessRunning(pid) ? undefined : true),
         10_000,
         50,
       );
     } finally {
       if (runnerProcess?.exitCode === null && runnerProcess.signalCode === null)
         runnerProcess.kill('SIGKILL');
-      if (podPid !== undefined && runs(podPid)) process.kill(podPid, 'SIGKILL'); // the old runner left it
+      if (podPid !== undefined && isProcessRunning(podPid)) process.kill(podPid, 'SIGKILL'); // the old runner left it
       // The killed runner could not lift its finalizer.
       await core
         .patchNamespacedPod({
@@ -332,7 +321,7 @@ describe('PodRunner on the local cluster', () => {
       );
       expect(gone).toContainEqual({ kind: 'terminating', pod: name, graceSeconds: grace });
       expect(exited).toMatchObject({ afterDeletion: true });
-      expect(runs(started.pid)).toBe(false);
+      expect(isProcessRunning(started.pid)).toBe(false);
       await eventually('the pod is gone from the API', async () => {
         const pods = await core.listNamespacedPod({ namespace: ns.name, labelSelector: 'app=nats-gone' });
         return pods.items.length === 0 ? true : undefined;

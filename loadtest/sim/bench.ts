@@ -36,6 +36,7 @@ import type { RunResult, WorkloadModel } from './simulator.js';
 import { DEFAULT_CONSUMES_BEFORE_READY_SECONDS, defaultWorkload } from './simulator.js';
 import type { Trace } from './traces.js';
 import { loadRecordedTrace } from './traces.js';
+import { invokedDirectly } from './cli.js';
 
 interface BenchOptions {
   seeds: number;
@@ -813,6 +814,4 @@ function main(): void {
   );
 }
 
-const invokedDirectly =
-  process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url);
-if (invokedDirectly) main();
+if (invokedDirectly(import.meta.url)) main();

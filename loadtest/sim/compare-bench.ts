@@ -12,8 +12,7 @@
 //   npx tsx loadtest/sim/bench.ts --seeds 2 --traces step,spike --out /tmp/B
 //   npx tsx loadtest/sim/compare-bench.ts /tmp/A/results.json /tmp/B/results.json
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { runScript } from './cli.js';
 import { objectiveVerdict, type TraceFrontier } from './bench.js';
 import { compareFamilies, dominatedBy, type FrontierPoint } from './frontier.js';
 import { pairedDifference, signedText, type DifferenceInterval } from './paired.js';
@@ -441,11 +440,4 @@ function main(argv: string[]): void {
   console.log(formatBenchComparison(compareBenchResults(before, after)));
 }
 
-if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  try {
-    main(process.argv.slice(2));
-  } catch (error) {
-    console.error(error instanceof Error ? error.message : String(error));
-    process.exitCode = 2;
-  }
-}
+runScript(import.meta.url, main);

@@ -7,8 +7,7 @@
 //
 //   npx tsx loadtest/sim/compare-policies.ts                              # poll1,up30,up40, 14 seeds
 //   npx tsx loadtest/sim/compare-policies.ts --variants poll2,up60 --seeds 6 --traces step,bursty
-import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { runScript } from './cli.js';
 import { defaultScaleUp } from '../../operator/src/scaling/defaults.js';
 import type { ScalingSpec } from '../../operator/src/scaling/types.js';
 import { benchTraces, DEFAULT_SEEDS, pairedRunOptions } from './bench.js';
@@ -215,11 +214,4 @@ function main(argv: string[]): void {
   console.log(formatPolicyComparison(comparePolicies(runs, names), variants));
 }
 
-if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  try {
-    main(process.argv.slice(2));
-  } catch (error) {
-    console.error(error instanceof Error ? error.message : String(error));
-    process.exitCode = 2;
-  }
-}
+runScript(import.meta.url, main);

@@ -6,8 +6,7 @@
 //
 //   npx tsx loadtest/sim/compare-window.ts                       # 15 s vs 30 s, 14 seeds, every trace
 //   npx tsx loadtest/sim/compare-window.ts --windows 20,30 --seeds 5 --traces bursty,demo --objectives 90
-import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { runScript } from './cli.js';
 import { benchTraces, DEFAULT_SEEDS, pairedRunOptions } from './bench.js';
 import { JetscaleAutoscaler } from './jetscale-autoscaler.js';
 import { pairedDifference, signedText, type DifferenceInterval } from './paired.js';
@@ -178,11 +177,4 @@ function main(argv: string[]): void {
   console.log(formatComparison(compareWindows(runs, windowA, windowB), windowA, windowB));
 }
 
-if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  try {
-    main(process.argv.slice(2));
-  } catch (error) {
-    console.error(error instanceof Error ? error.message : String(error));
-    process.exitCode = 2;
-  }
-}
+runScript(import.meta.url, main);
