@@ -4,7 +4,9 @@
 # Idempotent: a tool whose binary already reports the pinned version is skipped, so a warm run
 # takes seconds. Usage: hack/tools.sh [tool ...]   (default: all but natscli, which only
 # make bench-workloads needs)
-set -euo pipefail
+# -E: the ERR trap (fail, below) also runs for a command failing inside a function, where every
+# build step is; without it such a step exited 1 without saying which.
+set -Eeuo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=hack/versions.env
@@ -25,7 +27,12 @@ export GOFLAGS="${GOFLAGS:-} -buildvcs=false" CGO_ENABLED=0 GOTOOLCHAIN=local
 
 step=""
 log() { printf '\033[1m[tools]\033[0m %s\n' "$*" >&2; }
-fail() { log "FAILED: $step"; exit 1; }
+# A subshell inherits the trap too: only the main shell reports, once, the subshell's failure failing
+# the step it runs in.
+fail() {
+  [ "$BASHPID" != "$$" ] || log "FAILED: $step"
+  exit 1
+}
 trap fail ERR
 
 # has <binary> <version-substring> <version-args...>: true when .tools/bin (or PATH) has the pinned version.
@@ -364,7 +371,9 @@ build_java_consumer() {
     log "$name $hash: up to date"; return 0
   fi
   step="find javac and java (a JDK 17 or newer: apt-get install default-jdk-headless)"
-  command -v javac >/dev/null && command -v java >/dev/null
+  # Two commands, not `a && b`: set -e ignores a failure left of && and went on to the download.
+  command -v javac >/dev/null
+  command -v java >/dev/null
   step="download jnats $JNATS_VERSION from Maven Central"
   log "$step"
   tmp=$(mktemp -d)
