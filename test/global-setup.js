@@ -1,7 +1,8 @@
 // Jest global setup for the integration project: a real NATS JetStream server and a real
 // Kubernetes control plane on 127.0.0.1, or — when JETSCALE_TEST_ENV names a dev stack's env
 // file (`make dev-up` prints it) — that running stack, reused. A stack started here lives in
-// /tmp/jetscale-test-*, which the teardown removes with it.
+// /tmp/jetscale-test-*, which the teardown removes with it, or, when jest is killed and runs no
+// teardown, the stack's watchdog (hack/stack/stack-watchdog.ts).
 // Plain JS on purpose: jest loads global setup outside its module mapper, so the TypeScript stack
 // code is loaded through tsx.
 import path from 'node:path';
@@ -17,6 +18,8 @@ export default async function globalSetup() {
     return;
   }
   const { startInScratchDir } = await tsImport('../hack/stack/scratch-dir.ts', import.meta.url);
+  const { removeWhenThisProcessEnds } = await tsImport('../hack/stack/stack-watchdog.ts', import.meta.url);
+  const { clusterExecutables } = await tsImport('../hack/stack/cluster.ts', import.meta.url);
   const started = Date.now();
   console.error('');
   const {
@@ -24,13 +27,20 @@ export default async function globalSetup() {
     dir,
     stop,
   } = await startInScratchDir('jetscale-test-', async (dir) => {
-    const stack = await startStack({
-      dir,
-      clusterName: `jetscale-test-${process.pid}`,
-      progress: (line) => console.error(`[test] ${line}`),
-    });
-    writeEnvFile(path.join(dir, 'env'), stack.env);
-    return stack;
+    // A jest that is killed runs no teardown: the control plane kwokctl starts would run on.
+    const watchdog = removeWhenThisProcessEnds(dir, clusterExecutables());
+    try {
+      const stack = await startStack({
+        dir,
+        clusterName: `jetscale-test-${process.pid}`,
+        progress: (line) => console.error(`[test] ${line}`),
+      });
+      writeEnvFile(path.join(dir, 'env'), stack.env);
+      return stack;
+    } catch (err) {
+      watchdog.keepDirectory(); // its logs say why the stack did not start
+      throw err;
+    }
   });
   exportEnv(stack.env);
   console.error(

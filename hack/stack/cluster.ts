@@ -80,6 +80,11 @@ const componentBinaries: ToolName[] = [
   'kwok',
 ];
 
+/** The binaries of a cluster's components (what runs in its directory), as paths. */
+export function clusterExecutables(): string[] {
+  return componentBinaries.map((b) => toolPath(b));
+}
+
 export interface Cluster {
   name: string;
   kubeconfig: string;
@@ -327,10 +332,7 @@ export function killClusterNow(ref: ClusterRef): void {
     failure = err;
   }
   const dir = clusterDir(ref.workdir, ref.name);
-  for (const { pid } of processesWorkingIn(
-    dir,
-    componentBinaries.map((b) => toolPath(b)),
-  )) {
+  for (const { pid } of processesWorkingIn(dir, clusterExecutables())) {
     try {
       process.kill(pid, 'SIGKILL');
     } catch {
@@ -356,10 +358,7 @@ export async function deleteCluster(
     env: kwokctlEnv(ref.workdir),
     timeout: 60_000,
   }).catch((err: unknown) => say(`kwokctl delete cluster ${ref.name}: ${String(err)}`));
-  const stopped = await stopProcessesWorkingIn(
-    clusterDir(ref.workdir, ref.name),
-    componentBinaries.map((b) => toolPath(b)),
-  );
+  const stopped = await stopProcessesWorkingIn(clusterDir(ref.workdir, ref.name), clusterExecutables());
   if (stopped.length > 0)
     say(
       `stopped ${stopped.length} process(es) kwokctl left behind: ${stopped.map((p) => `pid ${p.pid} (${p.command.split(' ')[0]})`).join(', ')}`,
