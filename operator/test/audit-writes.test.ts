@@ -163,9 +163,30 @@ describe('checkSingleWriter', () => {
     expect(f && (f.firstWriteAt ?? 0) - f.lastRenewalAt).toBe(28_000);
   });
 
+  it('counts the new holder’s renewals between acquiring and its first poll', () => {
+    const report = checkSingleWriter(
+      [
+        lease(10, 'a', 'a', 0),
+        lease(20, 'b', 'b', 9),
+        lease(21, 'b', 'b', 10),
+        lease(22, 'b', 'b', 11),
+        read('b', 12),
+        lease(23, 'b', 'b', 13), // after the first poll
+        lease(30, 'a', 'a', 30), // the next failover's
+        read('a', 31),
+      ],
+      scope,
+    );
+    expect(failovers(report).map((f) => [f.to, f.renewalsBeforeFirstPoll])).toEqual([
+      ['b', 2],
+      ['a', 0],
+    ]);
+  });
+
   it('has no first poll when the new holder never read its target', () => {
     const report = checkSingleWriter([lease(10, 'a', 'a', 0), lease(20, 'b', 'b', 9), read('a', 10)], scope);
     expect(failovers(report)[0]?.firstPollAt).toBeUndefined();
+    expect(failovers(report)[0]?.renewalsBeforeFirstPoll).toBeUndefined();
   });
 });
 

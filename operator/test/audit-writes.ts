@@ -226,6 +226,12 @@ export interface Failover {
    */
   firstPollAt: number | undefined;
   /**
+   * The new holder's Lease renewals after acquiring and before its first poll (undefined without
+   * one): how long failover took in the new leader's own steps (one renewal every retry period),
+   * which a loaded machine slows down alike, where milliseconds measure the machine's load too.
+   */
+  renewalsBeforeFirstPoll: number | undefined;
+  /**
    * The new holder's first write to the EventConsumer or its target after acquiring, if any. Not
    * a failover time: a leader writes only when the backlog asks for a change, whenever that is.
    */
@@ -249,6 +255,12 @@ export function failovers(report: SingleWriterReport): Failover[] {
         lastRenewalAt: last.at,
         acquiredAt: c.at,
         firstPollAt: poll?.receivedAt,
+        renewalsBeforeFirstPoll:
+          poll === undefined
+            ? undefined
+            : report.leaseChanges.filter(
+                (r) => r.holder === c.holder && r.revision > c.revision && r.at < poll.receivedAt,
+              ).length,
         firstWriteAt: first?.at,
       });
     }

@@ -34,6 +34,7 @@ for (const drill of [...new Set(runs.map((r) => r.drill))]) {
       `${drill}: ${these.length} runs, ${these.reduce((n, r) => n + r.violations, 0)} writes by a non-holder, ${these.reduce((n, r) => n + r.scaleWrites, 0)} /scale writes`,
       `  takeover (old holder's last renewal → new holder's Lease write): ${stats(fo.map((f) => f.takeoverMs))}`,
       `  failover (old holder's last renewal → new holder's first poll, its first read of the target): ${stats(fo.flatMap((f) => (f.firstPollMs === undefined ? [] : [f.firstPollMs])))}`,
+      `  renewals by the new holder before its first poll: ${fo.map((f) => f.renewalsBeforeFirstPoll ?? '-').join(' ')}`,
       `  first write (old holder's last renewal → new holder's first write, when the backlog asked for one): ${stats(fo.flatMap((f) => (f.firstWriteMs === undefined ? [] : [f.firstWriteMs])))}`,
       `  writes through the fence: ${sent + refused} attempted, ${refused} refused (in ${refusedRuns} of ${these.length} runs)`,
       '',

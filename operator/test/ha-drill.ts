@@ -367,7 +367,8 @@ export function recordNumbers(drill: string, report: SingleWriterReport, replica
   const line = `[ha-drill] ${drill}: failovers ${numbers.failovers
     .map(
       (f) =>
-        `${f.from}→${f.to} takeover ${f.takeoverMs} ms, first poll ${f.firstPollMs ?? '-'} ms, first write ${f.firstWriteMs ?? '-'} ms`,
+        `${f.from}→${f.to} takeover ${f.takeoverMs} ms, first poll ${f.firstPollMs ?? '-'} ms ` +
+        `(after ${f.renewalsBeforeFirstPoll ?? '-'} renewals), first write ${f.firstWriteMs ?? '-'} ms`,
     )
     .join(
       '; ',
