@@ -223,13 +223,21 @@ export async function runOperator(
 
   let elector: LeaderElector | undefined;
   const isLeader = (): boolean => (elector ? elector.isLeader() : true);
-  const isReady = (): boolean => informers.every((i) => i.hasSynced());
+  // Ready, and work starts, once every watched namespace's list has been answered: synced, or
+  // refused. A namespace the operator may not list (its RoleBinding deleted by the namespace's
+  // admin, or the namespace deleted with it) holds no other back; its informer retries with backoff,
+  // logging the API server's refusal, and its EventConsumers are queued when a list succeeds.
+  // (Before, every list had to succeed: such a namespace kept a new leader from reconciling
+  // anything, everywhere, while it held the Lease.)
+  const isReady = (): boolean => informers.every((i) => i.hasAnswered());
 
   const http = await startHttpServer({
     host: config.metricsHost,
     port: config.metricsPort,
     registry: metrics.registry,
-    health: { notReadyReason: () => (isReady() ? undefined : 'informers have not synced yet') },
+    health: {
+      notReadyReason: () => (isReady() ? undefined : 'the EventConsumer lists have not been answered yet'),
+    },
   });
 
   await Promise.all(informers.map((i) => i.start()));

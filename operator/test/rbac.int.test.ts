@@ -127,10 +127,10 @@ describe('operator with only the permissions in manifests/rbac', () => {
     }
   }
 
-  async function serviceAccountKubeConfig(): Promise<KubeConfig> {
+  async function serviceAccountKubeConfig(account = 'jetscale-operator'): Promise<KubeConfig> {
     const token = await kubeApi().request<{ status: { token: string } }>(
       'POST',
-      `/api/v1/namespaces/${ns.name}/serviceaccounts/jetscale-operator/token`,
+      `/api/v1/namespaces/${ns.name}/serviceaccounts/${account}/token`,
       {
         body: {
           apiVersion: 'authentication.k8s.io/v1',
@@ -145,8 +145,8 @@ describe('operator with only the permissions in manifests/rbac', () => {
     const kc = new KubeConfig();
     kc.loadFromOptions({
       clusters: [{ ...cluster, name: 'test' }],
-      users: [{ name: 'jetscale-operator', token: token.status.token }],
-      contexts: [{ name: 'sa', cluster: 'test', user: 'jetscale-operator' }],
+      users: [{ name: account, token: token.status.token }],
+      contexts: [{ name: 'sa', cluster: 'test', user: account }],
       currentContext: 'sa',
     });
     return kc;
@@ -304,6 +304,149 @@ describe('operator with only the permissions in manifests/rbac', () => {
       200,
     );
     expect(await registered()).toBe(1);
+  });
+
+  // The chart's watchNamespaces install: the operator's rules as a Role and RoleBinding in each
+  // watched namespace, nothing cluster-wide but the registry's one CRD. A tenant who administers
+  // its namespace may delete that RoleBinding (or the namespace, and the binding with it); the
+  // operator's list of EventConsumers there is then refused (403) until it is back. An operator
+  // that starts then (a restart, a failover, a rolling upgrade) must still reconcile the other
+  // namespaces, and take the refused one up once its list succeeds.
+  it('a watched namespace whose RoleBinding is gone holds no other back: a starting operator reconciles the others, and that one once it may list again', async () => {
+    const api = kubeApi();
+    const account = 'jetscale-scoped';
+    const leaseName = 'jetscale-scoped';
+    const home = ns.name;
+    const refused = await createNamespace('op-rbac-refused');
+    const other = await createNamespace('op-rbac-other');
+    const scopedStream = streamName('rbacns');
+    try {
+      await api.request('POST', `/api/v1/namespaces/${home}/serviceaccounts`, {
+        body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: account, namespace: home } },
+      });
+      const subjects = [{ kind: 'ServiceAccount', name: account, namespace: home }];
+      const rbac = '/apis/rbac.authorization.k8s.io/v1';
+      // The registry's CRD rule, cluster-wide (the chart's <release>-installations ClusterRole).
+      const installations = `${clusterRoleName()}-installations`;
+      await api.request('POST', `${rbac}/clusterroles`, {
+        body: {
+          metadata: { name: installations },
+          rules: (manifests('cluster_role.yaml')[0]?.rules ?? []).filter((r) =>
+            r.resources?.includes('customresourcedefinitions'),
+          ),
+        },
+      });
+      clusterScoped.push(`${rbac}/clusterroles/${installations}`);
+      await api.request('POST', `${rbac}/clusterrolebindings`, {
+        body: {
+          metadata: { name: installations },
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: installations },
+          subjects,
+        },
+      });
+      clusterScoped.push(`${rbac}/clusterrolebindings/${installations}`);
+      await api.request('POST', `${rbac}/namespaces/${home}/roles`, {
+        body: {
+          metadata: { name: leaseName },
+          rules: [
+            { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+            {
+              apiGroups: ['coordination.k8s.io'],
+              resources: ['leases'],
+              resourceNames: [leaseName],
+              verbs: ['get', 'update'],
+            },
+          ],
+        },
+      });
+      await api.request('POST', `${rbac}/namespaces/${home}/rolebindings`, {
+        body: {
+          metadata: { name: leaseName },
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: leaseName },
+          subjects,
+        },
+      });
+      // The operator's rules in each watched namespace: a RoleBinding to a copy of the ClusterRole
+      // grants them there only (its CRD rule is cluster-scoped, so not by this binding).
+      const rules = `${clusterRoleName()}-namespaced`;
+      await api.request('POST', `${rbac}/clusterroles`, {
+        body: { metadata: { name: rules }, rules: manifests('cluster_role.yaml')[0]?.rules ?? [] },
+      });
+      clusterScoped.push(`${rbac}/clusterroles/${rules}`);
+      const bind = (namespace: string) =>
+        api.request('POST', `${rbac}/namespaces/${namespace}/rolebindings`, {
+          body: {
+            metadata: { name: 'jetscale-operator' },
+            roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: rules },
+            subjects,
+          },
+        });
+      await bind(other.name);
+      // The refused namespace's binding is not there: created, then deleted by its tenant.
+      await bind(refused.name);
+      await api.request('DELETE', `${rbac}/namespaces/${refused.name}/rolebindings/jetscale-operator`);
+
+      await createStreamAndConsumer(nc, scopedStream, 'worker');
+      for (const namespace of [refused.name, other.name]) {
+        await createDeployment(namespace, 'worker', 1);
+        await createEventConsumer({
+          namespace,
+          name: 'worker',
+          target: 'worker',
+          servers: [testStack().natsUrl],
+          stream: scopedStream,
+          consumer: 'worker',
+          extra: { pollInterval: '1s' },
+        });
+      }
+      await publish(nc, scopedStream, 250);
+
+      const config = loadConfig({
+        JETSCALE_NAMESPACES: `${refused.name},${other.name}`,
+        JETSCALE_LEASE_NAMESPACE: home,
+        JETSCALE_LEASE_NAME: leaseName,
+        JETSCALE_POD_NAME: 'rbac-scoped-operator',
+        JETSCALE_METRICS_HOST: '127.0.0.1',
+        JETSCALE_METRICS_PORT: '0',
+        JETSCALE_INSTALLATION_RENEW_SECONDS: '1',
+      });
+      const lines: string[] = [];
+      const scoped = await runOperator(
+        config,
+        await serviceAccountKubeConfig(account),
+        createLogger({ level: 'warn', write: (line) => lines.push(line) }),
+      );
+      try {
+        await eventually(
+          'the Lease held',
+          async () => ((await leaseHolder(home, leaseName)) === 'rbac-scoped-operator' ? true : undefined),
+          20_000,
+        );
+        await eventually(
+          `3 replicas in ${other.name}, whose RoleBinding is there`,
+          async () => ((await specReplicas(other.name, 'worker')) === 3 ? true : undefined),
+          20_000,
+        );
+        expect(scoped.isReady()).toBe(true);
+        expect(await specReplicas(refused.name, 'worker')).toBe(1);
+        // Said where an admin looks: the log names the namespace the list was refused in.
+        expect(lines.some((l) => l.includes('forbidden') && l.includes(refused.name))).toBe(true);
+
+        await bind(refused.name);
+        await eventually(
+          `3 replicas in ${refused.name} once its RoleBinding is back`,
+          async () => ((await specReplicas(refused.name, 'worker')) === 3 ? true : undefined),
+          45_000,
+        );
+      } finally {
+        await scoped.stop();
+      }
+    } finally {
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.delete(scopedStream).catch(() => undefined);
+      await refused.cleanup();
+      await other.cleanup();
+    }
   });
 
   /** Rewrites the rules of this test's copy of manifests/rbac/cluster_role.yaml. */

@@ -34,6 +34,7 @@ const obj = (name: string, rv = '1'): KubernetesObject => ({
 function setup(initial: KubernetesObject[], opts: { staleAfterMs?: number; resyncMs?: number } = {}) {
   let items = initial;
   let lists = 0;
+  let refusal: Error | undefined;
   const instances: FakeInformer[] = [];
   const factory: InformerFactory<KubernetesObject> = (_path, list) => {
     const informer = new FakeInformer(list);
@@ -46,6 +47,7 @@ function setup(initial: KubernetesObject[], opts: { staleAfterMs?: number; resyn
     path: '/things',
     list: async () => {
       lists++;
+      if (refusal) throw refusal;
       return { items, metadata: { resourceVersion: '1' } };
     },
     factory,
@@ -67,6 +69,7 @@ function setup(initial: KubernetesObject[], opts: { staleAfterMs?: number; resyn
     restarts,
     events,
     setItems: (next: KubernetesObject[]) => (items = next),
+    refuse: (err: Error | undefined) => (refusal = err),
     lists: () => lists,
   };
 }
@@ -86,6 +89,24 @@ describe('InformerSupervisor', () => {
     expect(supervisor.hasSynced()).toBe(true);
     expect(events).toEqual(['add a', 'add b']);
     expect(supervisor.get('a', 'ns')?.metadata?.name).toBe('a');
+    await supervisor.stop();
+  });
+
+  it('a first list refused (403) is answered though not synced; synced once a list succeeds', async () => {
+    const { supervisor, refuse, events } = setup([obj('a')]);
+    refuse(new Error('eventconsumers.jetscale.io is forbidden: cannot list resource "eventconsumers"'));
+    expect(supervisor.hasAnswered()).toBe(false);
+    await supervisor.start();
+    await settle();
+    expect(supervisor.hasSynced()).toBe(false);
+    expect(supervisor.hasAnswered()).toBe(true);
+    expect(events).toEqual([]);
+    refuse(undefined);
+    jest.advanceTimersByTime(1000);
+    await settle();
+    expect(supervisor.hasSynced()).toBe(true);
+    expect(supervisor.hasAnswered()).toBe(true);
+    expect(events).toEqual(['add a']);
     await supervisor.stop();
   });
 

@@ -147,6 +147,16 @@ export class InformerSupervisor<T extends KubernetesObject> {
     return this.synced;
   }
 
+  /**
+   * Whether the API server has answered the first list: synced, or failed (a 403 in a namespace
+   * whose Role or RoleBinding is gone, an error). The operator starts work once every informer has
+   * answered, so one namespace it may not list holds no other back; that namespace's objects are
+   * added, and their handlers told, when a list of it succeeds.
+   */
+  hasAnswered(): boolean {
+    return this.synced || this.failures > 0;
+  }
+
   /** Milliseconds since the informer last showed life. */
   silenceMs(now = monotonicNow()): number {
     return now - this.lastHeardAt;
