@@ -436,7 +436,8 @@ describe('operator with only the permissions in manifests/rbac', () => {
         await eventually(
           `3 replicas in ${refused.name} once its RoleBinding is back`,
           async () => ((await specReplicas(refused.name, 'worker')) === 3 ? true : undefined),
-          45_000,
+          // The refused informer retries with backoff capped at 30 s (+30 % jitter), then one poll.
+          60_000,
         );
       } finally {
         await scoped.stop();
