@@ -17,6 +17,7 @@
 // Run as a program: node --import tsx hack/stack/stack-watchdog.ts <stack dir> <executable>...
 import { spawn } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stopProcessesWorkingIn } from './dir-processes.js';
@@ -45,7 +46,8 @@ export function removeWhenThisProcessEnds(stackDir: string, executables: string[
   );
   // Neither the watchdog nor the pipe to it keeps this process alive (nor counts as a leak).
   child.unref();
-  child.stdin.unref();
+  // A pipe's stream is a net.Socket (typed Writable), which has unref.
+  (child.stdin as Socket).unref();
   // The pipe breaking early (the watchdog killed) must not take this process down.
   child.stdin.on('error', () => undefined);
   return { keepDirectory: () => void child.stdin.write(`${KEEP}\n`) };
