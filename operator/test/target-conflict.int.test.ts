@@ -241,12 +241,16 @@ describe('one writer per scale target', () => {
       // The new message is in eager's Warning Event, and in its Ready condition: the reason stays
       // TargetConflict, but what the message says changed, which is written at the next poll
       // (report.ts MESSAGE_IS_STATE; before, it waited for the 2-min rates cadence).
-      const said = `EventConsumer ${ns.name}/keeper, which is older and keeps it, but its spec is invalid`;
+      const said = `EventConsumer ${ns.name}/keeper, which is older (created `;
+      const invalid = 'and keeps it, but its spec is invalid';
       const events = await eventsFor(ns.name, 'eager');
-      expect(events.filter((e) => e.reason === 'TargetConflict' && e.message?.includes(said))).not.toEqual(
-        [],
-      );
+      expect(
+        events.filter(
+          (e) => e.reason === 'TargetConflict' && e.message?.includes(said) && e.message.includes(invalid),
+        ),
+      ).not.toEqual([]);
       expect(condition(await eventConsumerStatus(ns.name, 'eager'), 'Ready')?.message).toContain(said);
+      expect(condition(await eventConsumerStatus(ns.name, 'eager'), 'Ready')?.message).toContain(invalid);
 
       // Fixed, keeper scales typo again, still with its own policy.
       await kubeApi().request('PATCH', eventConsumerPath(ns.name, 'keeper'), {

@@ -39,10 +39,30 @@ describe('TargetClaims', () => {
   it('lets the oldest EventConsumer keep the target and names it to the younger one', async () => {
     const c = claims([old, young]);
     expect(await c.rivalOf(old, specOf(old))).toBeUndefined();
-    expect(await c.rivalOf(young, specOf(young))).toEqual({
+    const rival = await c.rivalOf(young, specOf(young));
+    expect(rival).toEqual({
       kind: 'EventConsumer',
       namespace: 'ns',
       name: 'a',
+      created: { rival: '2026-01-01T00:00:00Z', self: '2026-01-01T00:00:05Z' },
+    });
+    // The message carries the evidence for "older", so a user can check it with kubectl get -o yaml.
+    if (rival === undefined) return;
+    expect(conflictMessage(specOf(young), rival)).toContain(
+      'ns/a, which is older (created 2026-01-01T00:00:00Z, this one 2026-01-01T00:00:05Z) and keeps it',
+    );
+  });
+
+  it('reads creationTimestamp as a Date too (a typed client deserializes it) and compares the same', async () => {
+    const asDate = (o: EventConsumerObject): EventConsumerObject => ({
+      ...o,
+      metadata: { ...o.metadata, creationTimestamp: new Date(String(o.metadata?.creationTimestamp)) },
+    });
+    const c = claims([asDate(old), asDate(young)]);
+    expect(await c.rivalOf(asDate(old), specOf(old))).toBeUndefined();
+    expect((await c.rivalOf(asDate(young), specOf(young)))?.created).toEqual({
+      rival: '2026-01-01T00:00:00Z',
+      self: '2026-01-01T00:00:05Z',
     });
   });
 
@@ -51,7 +71,10 @@ describe('TargetClaims', () => {
     const y = ec('y', '2026-01-01T00:00:00Z', 'u-1');
     const c = claims([x, y]);
     expect(await c.rivalOf(y, specOf(y))).toBeUndefined();
-    expect((await c.rivalOf(x, specOf(x)))?.name).toBe('y');
+    const rival = await c.rivalOf(x, specOf(x));
+    expect(rival?.name).toBe('y');
+    if (rival === undefined) return;
+    expect(conflictMessage(specOf(x), rival)).toContain('created in the same second as this one');
   });
 
   it('compares targets by group, kind and name, not version', async () => {
@@ -81,10 +104,15 @@ describe('TargetClaims', () => {
     const invalid = ec('old-invalid', '2025-01-01T00:00:00Z', 'u-0', { name: 'worker' }, { minReplicas: -1 });
     const c = claims([invalid, young]);
     const rival = await c.rivalOf(young, specOf(young));
-    expect(rival).toEqual({ kind: 'EventConsumer', namespace: 'ns', name: 'old-invalid', specInvalid: true });
+    expect(rival).toMatchObject({
+      kind: 'EventConsumer',
+      namespace: 'ns',
+      name: 'old-invalid',
+      specInvalid: true,
+    });
     if (rival === undefined) return;
     expect(conflictMessage(specOf(young), rival)).toMatch(
-      /ns\/old-invalid, which is older and keeps it, but its spec is invalid .*Fix ns\/old-invalid's spec/,
+      /ns\/old-invalid, which is older \(created 2025-01-01T00:00:00Z, this one 2026-01-01T00:00:05Z\) and keeps it, but its spec is invalid .*Fix ns\/old-invalid's spec/,
     );
     // Its scaleTargetRef's defaults apply as in a valid spec (apps/v1 Deployment).
     const onOther = ec(

@@ -26,6 +26,8 @@ export interface Rival {
   name: string;
   /** An older EventConsumer whose spec is invalid: it keeps the target but scales nothing until fixed. */
   specInvalid?: boolean;
+  /** An EventConsumer rival's creationTimestamp and the yielding one's: why it is the older. */
+  created?: { rival: string; self: string };
 }
 
 /** The target an EventConsumer claims: its spec's, or (spec invalid) its scaleTargetRef's if that reads. */
@@ -43,12 +45,17 @@ export function targetIdentity(ref: EventConsumerSpec['scaleTargetRef']): Target
   return { group: groupOf(ref.apiVersion), kind: ref.kind, name: ref.name };
 }
 
+/** An object's creationTimestamp as the API server writes it (RFC 3339, whole seconds); '' if none. */
+function createdAt(obj: EventConsumerObject): string {
+  const t: unknown = obj.metadata?.creationTimestamp;
+  if (t instanceof Date) return Number.isFinite(t.getTime()) ? t.toISOString().replace('.000Z', 'Z') : '';
+  return typeof t === 'string' ? t : '';
+}
+
 /** True when `a` was created before `b` (creationTimestamp, then uid as the tiebreak). */
 export function isOlder(a: EventConsumerObject, b: EventConsumerObject): boolean {
-  const at = String(a.metadata?.creationTimestamp ?? '');
-  const bt = String(b.metadata?.creationTimestamp ?? '');
-  const ams = Date.parse(at);
-  const bms = Date.parse(bt);
+  const ams = Date.parse(createdAt(a));
+  const bms = Date.parse(createdAt(b));
   if (Number.isFinite(ams) && Number.isFinite(bms) && ams !== bms) return ams < bms;
   return (a.metadata?.uid ?? '') < (b.metadata?.uid ?? '');
 }
@@ -85,6 +92,7 @@ export class TargetClaims {
       namespace,
       name: owner.metadata?.name ?? '',
       ...(specInvalid ? { specInvalid } : {}),
+      created: { rival: createdAt(owner), self: createdAt(self) },
     };
   }
 
@@ -136,8 +144,17 @@ export function conflictMessage(spec: EventConsumerSpec, rival: Rival): string {
   const ref = spec.scaleTargetRef;
   const what = `${ref.kind} ${ref.name}`;
   if (rival.kind === 'EventConsumer' && rival.specInvalid === true)
-    return `${what} is also the target of EventConsumer ${rival.namespace}/${rival.name}, which is older and keeps it, but its spec is invalid (Ready=False InvalidSpec), so nothing scales ${what} until it is fixed: an invalid spec does not hand the target over. Fix ${rival.namespace}/${rival.name}'s spec, or delete one of the two, or point spec.scaleTargetRef elsewhere`;
+    return `${what} is also the target of EventConsumer ${rival.namespace}/${rival.name}, which is older${age(rival)} and keeps it, but its spec is invalid (Ready=False InvalidSpec), so nothing scales ${what} until it is fixed: an invalid spec does not hand the target over. Fix ${rival.namespace}/${rival.name}'s spec, or delete one of the two, or point spec.scaleTargetRef elsewhere`;
   if (rival.kind === 'EventConsumer')
-    return `${what} is also the target of EventConsumer ${rival.namespace}/${rival.name}, which is older and keeps it; this EventConsumer does not change its replicas. Delete one of the two or point spec.scaleTargetRef elsewhere`;
+    return `${what} is also the target of EventConsumer ${rival.namespace}/${rival.name}, which is older${age(rival)} and keeps it; this EventConsumer does not change its replicas. Delete one of the two or point spec.scaleTargetRef elsewhere`;
   return `${what} is scaled by ${rival.kind} ${rival.namespace}/${rival.name}; jetscale does not fight another autoscaler and leaves its replicas alone. Delete the ${rival.kind} or this EventConsumer`;
+}
+
+/** ' (created …, this one …)': the evidence for "older", or '' when a timestamp is missing. */
+function age(rival: Rival): string {
+  const c = rival.created;
+  if (c === undefined || c.rival === '' || c.self === '') return '';
+  return c.rival === c.self
+    ? ` (created in the same second as this one, ${c.self}: the lower uid counts as older)`
+    : ` (created ${c.rival}, this one ${c.self})`;
 }
