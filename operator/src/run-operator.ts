@@ -25,6 +25,7 @@ import { LeaderElector } from './kube/leader-election.js';
 import { OtherAutoscalers } from './kube/other-autoscalers.js';
 import { ScaleClient } from './kube/scale-client.js';
 import { SecretReader } from './kube/secret-reader.js';
+import { SlowRequests } from './kube/slow-requests.js';
 import { startHttpServer } from './observability/http-server.js';
 import type { Logger } from './observability/logger.js';
 import { OperatorMetrics } from './observability/metrics.js';
@@ -72,6 +73,11 @@ export async function runOperator(
     // that time out, however many connections they are.
     maxSlowReads: Math.max(1, Math.floor(config.workers / 2)),
   });
+
+  // Likewise on the Kubernetes side: scale targets whose requests hang (a conversion webhook or an
+  // aggregated API that never answers) may hold at most half the workers (kube/slow-requests.ts).
+  // One for the process: every term's ScaleClient shares it.
+  const slowTargetRequests = new SlowRequests({ maxSlow: Math.max(1, Math.floor(config.workers / 2)) });
 
   const namespaces: Array<string | undefined> = config.namespaces ?? [undefined];
   const informers = namespaces.map(
@@ -143,7 +149,7 @@ export async function runOperator(
     const reconciler = new Reconciler({
       cache,
       api: fenced,
-      scale: new ScaleClient(fenced),
+      scale: new ScaleClient(fenced, { slowRequests: slowTargetRequests }),
       secrets: new SecretReader(fenced),
       backlog,
       events,

@@ -1,10 +1,13 @@
 // Two operator processes share one Lease: only the leader scales; when the leader is killed with
 // SIGKILL (no chance to release the Lease) the standby takes over once the Lease expires, and
 // SIGTERM makes a leader finish, release the Lease and exit 0.
-import { createServer, type Socket } from 'node:net';
+import { readFileSync } from 'node:fs';
+import type { ServerResponse } from 'node:http';
+import { createServer } from 'node:https';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { createNamespace, eventually, freezeProcess, testStack } from '../../test/env.js';
+import { testScratchDir } from '../../test/scratch.js';
 import {
   EVENT_CONSUMER_CRD_PATH,
   parseRegistry,
@@ -13,6 +16,7 @@ import {
 } from '../src/kube/installation-registry.js';
 import {
   closeKubeApi,
+  condition,
   createDeployment,
   createEventConsumer,
   createStreamAndConsumer,
@@ -29,6 +33,7 @@ import {
   type OperatorProcess,
 } from './harness.js';
 import { CRDS_PATH, scalableVersion } from './scalable-crd.js';
+import { makeTestPki } from './test-pki.js';
 
 const LEASE = 'jetscale-test-leader';
 const LEASE_DURATION_MS = 15_000;
@@ -522,12 +527,49 @@ describe('leader election between two operator processes', () => {
   // take every socket of the operator's API client with them; the Lease renewals must still go
   // out, or the leader steps down, exits, and its successor meets the same targets: nobody scales
   // any tenant.
-  it('scale targets whose every request hangs (a conversion webhook that never answers) do not cost the leader its Lease', async () => {
+  //
+  // Nor may they cost another tenant its cadence: an EventConsumer in another namespace, on a
+  // healthy Deployment, must still scale within two of its poll intervals of its backlog rising
+  // (measured before the hang too), and the hung ones say on their status what is slow.
+  it('scale targets whose every request hangs (a conversion webhook that never answers) do not cost the leader its Lease, nor another tenant its cadence', async () => {
     const tenant = await createNamespace('op-hung-targets');
+    const healthy = await createNamespace('op-hung-healthy');
+    const healthyStream = streamName('hunghealthy');
+    await createStreamAndConsumer(nc, healthyStream, 'worker');
+    await createDeployment(healthy.name, 'healthy', 1);
+    const HEALTHY_POLL_MS = 2000;
+    await createEventConsumer({
+      namespace: healthy.name,
+      name: 'healthy',
+      target: 'healthy',
+      servers: [testStack().natsUrl],
+      stream: healthyStream,
+      consumer: 'worker',
+      extra: { pollInterval: `${HEALTHY_POLL_MS / 1000}s` },
+    });
+    /** Publishes `count` to the healthy tenant's stream: ms until its Deployment has `replicas`. */
+    const healthyScalesTo = async (count: number, replicas: number): Promise<number> => {
+      await publish(nc, healthyStream, count);
+      const published = Date.now();
+      await eventually(
+        `the healthy tenant's Deployment at ${replicas}`,
+        async () => ((await specReplicas(healthy.name, 'healthy')) === replicas ? true : undefined),
+        60_000,
+        100,
+      );
+      return Date.now() - published;
+    };
     const group = 'hung.jetscale.test';
     const crd = `stalls.${group}`;
-    const held: Socket[] = [];
-    const webhook = createServer((socket) => held.push(socket));
+    // The webhook completes the TLS handshake and never answers: the API server waits out its
+    // conversion timeout (30 s). (A server that never even shakes hands is given up on after Go's
+    // 10 s TLS handshake timeout.)
+    const pki = makeTestPki(testScratchDir('jetscale-hung-webhook-'));
+    const held: ServerResponse[] = [];
+    const webhook = createServer(
+      { cert: readFileSync(pki.files.serverCert), key: readFileSync(pki.files.serverKey) },
+      (_req, res) => held.push(res),
+    );
     await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
     const port = (webhook.address() as { port: number }).port;
     const lease = 'jetscale-test-hung';
@@ -548,7 +590,10 @@ describe('leader election between two operator processes', () => {
               strategy: 'Webhook',
               webhook: {
                 conversionReviewVersions: ['v1'],
-                clientConfig: { url: `https://127.0.0.1:${port}/convert` },
+                clientConfig: {
+                  url: `https://127.0.0.1:${port}/convert`,
+                  caBundle: Buffer.from(pki.ca).toString('base64'),
+                },
               },
             },
           },
@@ -565,7 +610,7 @@ describe('leader election between two operator processes', () => {
         });
       }
       operator = spawnOperator('hung-a', {
-        JETSCALE_NAMESPACES: tenant.name,
+        JETSCALE_NAMESPACES: `${tenant.name},${healthy.name}`,
         JETSCALE_LEASE_NAME: lease,
         JETSCALE_LEASE_NAMESPACE: tenant.name,
         JETSCALE_LEASE_DURATION_SECONDS: '8',
@@ -578,6 +623,8 @@ describe('leader election between two operator processes', () => {
         async () => ((await leaseHolder(tenant.name, lease)) === 'hung-a' ? true : undefined),
         30_000,
       );
+      // Without the hung tenant: 250 messages at 100 per replica need 3 replicas.
+      const alone = await healthyScalesTo(250, 3);
       for (let i = 0; i < targets; i++)
         await createEventConsumer({
           namespace: tenant.name,
@@ -605,20 +652,48 @@ describe('leader election between two operator processes', () => {
         .output()
         .split('\n')
         .filter((l) => l.includes('leader election: stopped leading'));
+      // With it: 200 more need 5 replicas.
+      const besideHung = await healthyScalesTo(200, 5);
+      // Half the workers (16) may wait for slow requests: the other hung targets' reads are let go
+      // after a second, and their EventConsumers say so.
+      const slow = await eventually(
+        'a hung target reported slow',
+        async () => {
+          for (let i = 0; i < targets; i++) {
+            const ready = condition(await eventConsumerStatus(tenant.name, `stall-${i}`), 'Ready');
+            if (ready?.reason === 'TargetSlow') return ready;
+          }
+          return undefined;
+        },
+        15_000,
+        500,
+      );
       process.stderr.write(
-        `[hung targets] ${held.length} webhook connections held; ${stopped.length} lost terms in ${Date.now() - hungAt} ms${stopped[0] ? `: ${stopped[0]}` : ''}\n`,
+        `[hung targets] ${held.length} webhook requests held; ${stopped.length} lost terms in ${Date.now() - hungAt} ms${stopped[0] ? `: ${stopped[0]}` : ''}; the healthy tenant scaled ${alone} ms after its backlog rose alone, ${besideHung} ms beside the hung targets; a hung one's Ready ${slow.status} ${slow.reason}: ${slow.message}\n`,
       );
       expect(stopped).toEqual([]);
       expect(operator.child.exitCode).toBeNull();
       expect(await leaseHolder(tenant.name, lease)).toBe('hung-a');
+      // Within two poll intervals of the backlog rising, and 2 s for the reads and the write (up to
+      // 1.9 s alone on a loaded machine). Before the cap: 20 s, waiting for a worker.
+      expect(besideHung).toBeLessThanOrEqual(2 * HEALTHY_POLL_MS + 2000);
+      // The hung targets say what is slow and what to check.
+      expect(slow.status).toBe('False');
+      expect(slow.message).toContain('stalls.hung.jetscale.test');
+      expect(slow.message).toContain('conversion webhook');
     } finally {
-      await operator?.stop();
-      for (const socket of held) socket.destroy();
+      // SIGKILL: a SIGTERM would wait for the reconciles still waiting on hung reads (up to 30 s).
+      operator?.child.kill('SIGKILL');
+      await operator?.exited;
+      webhook.closeAllConnections();
       webhook.close();
       await kubeApi()
         .request('DELETE', `${CRDS_PATH}/${crd}`)
         .catch(() => undefined);
       await tenant.cleanup();
+      await healthy.cleanup();
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.delete(healthyStream).catch(() => undefined);
     }
   });
 });

@@ -23,4 +23,5 @@ export const SCALE_REASONS: Record<ScaleErrorKind, string> = {
   Refused: 'ScaleRefused',
   Deleting: 'TargetDeleting',
   ConversionFailed: 'TargetConversionFailed',
+  Slow: 'TargetSlow',
 };

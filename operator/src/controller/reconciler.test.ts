@@ -542,6 +542,22 @@ describe('Reconciler', () => {
     expect(result.requeueAfterMs).toBe(5000);
   });
 
+  it('reads the target again after a /scale write whose outcome is unknown (let go unanswered), before writing again', async () => {
+    const { world, poll, at } = setup();
+    await poll({ ok: true, sample: sample(0, at()) }, 1000);
+    expect(world.reads).toHaveLength(1);
+    // Busy within the poll interval: the settled reading is used again, and the write based on it
+    // is let go unanswered (slow-requests.ts): the API server may yet apply it.
+    world.writeError = new ScaleError('Slow', 'the API server does not answer requests about worker in time');
+    await poll({ ok: true, sample: sample(450, at()) }, 1000);
+    expect(world.reads).toHaveLength(1);
+    expect(world.statusWrites.at(-1)?.conditions?.find((c) => c.type === 'Ready')?.reason).toBe('TargetSlow');
+    world.writeError = undefined;
+    await poll({ ok: true, sample: sample(450, at()) }, 1000);
+    expect(world.reads).toHaveLength(2);
+    expect(world.patches).toEqual([5]);
+  });
+
   it('shows a spec fix in the condition message at the next reconcile, not at the readings cadence', async () => {
     const { world, poll, at, replace } = setup({ maxReplicas: 3 });
     await poll({ ok: true, sample: sample(800, at()) });

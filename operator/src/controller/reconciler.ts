@@ -565,6 +565,9 @@ export class Reconciler {
     try {
       stored = await this.deps.scale.setReplicas(poll.namespace, ref, change.to, scale.resourceVersion);
     } catch (err) {
+      // A write that failed may still be applied (one let go unanswered, a timeout): the reading
+      // it was based on is not reused, the target is read again before the next write.
+      memory.target = undefined;
       if (err instanceof ScaleError)
         return err.kind === 'Conflict'
           ? { ok: false, conflict: true, message: err.message }
@@ -653,6 +656,7 @@ export class Reconciler {
     try {
       stored = await this.deps.scale.setReplicas(poll.namespace, ref, bounded.desired, scale.resourceVersion);
     } catch (err) {
+      poll.state.observed.target = undefined; // its outcome may be unknown: read again first
       if (!(err instanceof ScaleError)) throw err;
       if (err.kind === 'Conflict') return { conflict: true };
       return {

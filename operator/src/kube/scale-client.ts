@@ -8,8 +8,9 @@
 // made by anyone since the reading — another controller, a user, a former leader — turns the
 // write into a 409 (ScaleError 'Conflict') instead of being silently overwritten.
 import { groupVersionPath as apiGroupVersionPath } from '../api/v1alpha1/group-version.js';
-import { KubeApiError, type KubeApi } from './api-client.js';
+import { KubeApiError, type KubeApi, type RequestOptions } from './api-client.js';
 import { monotonicNow } from '../clock.js';
+import { isSlowRequest, type SlowRequests } from './slow-requests.js';
 
 export interface ScaleTargetRef {
   apiVersion: string;
@@ -117,6 +118,10 @@ export interface ScaleReadOptions {
  * - Refused: the API server would not take the change or the reading for a reason of its own (an
  *   admission webhook, a ValidatingAdmissionPolicy, the target's validation): the message says
  *   what refused it, in the server's words.
+ * - Slow: the API server did not answer a request about the target within 2 s while the
+ *   operator already waited for as many slow requests as it allows (slow-requests.ts), so the
+ *   request was not waited for (or not sent). A write's outcome is then unknown: the target is read
+ *   again before the next.
  */
 export type ScaleErrorKind =
   | 'TargetNotFound'
@@ -126,7 +131,8 @@ export type ScaleErrorKind =
   | 'Conflict'
   | 'Refused'
   | 'Deleting'
-  | 'ConversionFailed';
+  | 'ConversionFailed'
+  | 'Slow';
 
 export class ScaleError extends Error {
   constructor(
@@ -331,10 +337,59 @@ export class ScaleClient {
   /** Custom-resource targets (object path) read without a deletionTimestamp, at this resourceVersion. */
   private readonly liveAt = new Map<string, string>();
 
+  private readonly discoveryTtlMs: number;
+  private readonly slowRequests: SlowRequests | undefined;
+
   constructor(
     private readonly api: KubeApi,
-    private readonly discoveryTtlMs = 5 * 60_000,
-  ) {}
+    options: {
+      discoveryTtlMs?: number;
+      /** The cap on slow requests about targets, shared by every ScaleClient of the process. */
+      slowRequests?: SlowRequests;
+    } = {},
+  ) {
+    this.discoveryTtlMs = options.discoveryTtlMs ?? 5 * 60_000;
+    this.slowRequests = options.slowRequests;
+  }
+
+  /**
+   * A request about the target: within the cap on slow requests when there is one. One the cap
+   * did not wait for is ScaleError 'Slow', saying what is slow and what to check.
+   */
+  private async targetRequest<T>(
+    namespace: string,
+    ref: ScaleTargetRef,
+    plural: string,
+    method: 'GET' | 'PATCH',
+    path: string,
+    options: RequestOptions = {},
+  ): Promise<T> {
+    const guard = this.slowRequests;
+    if (guard === undefined) return this.api.request<T>(method, path, options);
+    const key = `${namespace}/${ref.apiVersion}/${ref.kind}/${ref.name}`;
+    try {
+      return await guard.run(key, (signal) =>
+        this.api.request<T>(method, path, {
+          ...options,
+          signal: options.signal ? AbortSignal.any([options.signal, signal]) : signal,
+        }),
+      );
+    } catch (err) {
+      if (!isSlowRequest(err)) throw err;
+      const group = ref.apiVersion.includes('/') ? ref.apiVersion.split('/')[0] : '';
+      const resource = group === '' ? plural : `${plural}.${group}`;
+      const outcome =
+        method === 'PATCH'
+          ? err.sent
+            ? ' The change of its replicas may or may not have been applied: the target is read again before any other change.'
+            : ''
+          : '';
+      throw new ScaleError(
+        'Slow',
+        `the API server does not answer requests about ${ref.kind} ${namespace}/${ref.name} (${resource}, as ${ref.apiVersion}) in time: ${method} ${path} ${err.message}. jetscale does not wait for it, so that other EventConsumers keep their cadence, and asks again at a later poll.${outcome} Check what serves ${resource}: a conversion webhook of its CustomResourceDefinition (spec.conversion.webhook: its Service, endpoints and Pods; setting spec.scaleTargetRef.apiVersion to the stored version needs no conversion), an aggregated API (its APIService), or an admission webhook on ${plural}/scale`,
+      );
+    }
+  }
 
   async get(namespace: string, ref: ScaleTargetRef, options: ScaleReadOptions = {}): Promise<ScaleReading> {
     const plural = await this.resourceFor(ref);
@@ -347,7 +402,10 @@ export class ScaleClient {
       // etcd. At 1,000 EventConsumers polling every 5 s this is most of the operator's API load;
       // the cache trails etcd by milliseconds, and a write based on a stale reading is refused
       // (409) and followed by a fresh read.
-      const obj = await this.api.request<ScaleObject>(
+      const obj = await this.targetRequest<ScaleObject>(
+        namespace,
+        ref,
+        plural,
         'GET',
         path,
         options.fresh ? {} : { query: { resourceVersion: '0' } },
@@ -433,7 +491,7 @@ export class ScaleClient {
   ): Promise<{ resourceVersion?: string; deletionTimestamp?: string }> {
     let obj: ScaleObject;
     try {
-      obj = await this.api.request<ScaleObject>('GET', objectPath, {
+      obj = await this.targetRequest<ScaleObject>(namespace, ref, plural, 'GET', objectPath, {
         accept: PARTIAL_METADATA,
         ...(fresh ? {} : { query: { resourceVersion: '0' } }),
       });
@@ -474,10 +532,17 @@ export class ScaleClient {
     try {
       // A resourceVersion in a merge patch is a precondition: the API server answers 409 when
       // the object has moved on.
-      const stored = await this.api.request<ScaleObject | undefined>('PATCH', path, {
-        query: { fieldManager: FIELD_MANAGER },
-        body: { metadata: { resourceVersion }, spec: { replicas } },
-      });
+      const stored = await this.targetRequest<ScaleObject | undefined>(
+        namespace,
+        ref,
+        plural,
+        'PATCH',
+        path,
+        {
+          query: { fieldManager: FIELD_MANAGER },
+          body: { metadata: { resourceVersion }, spec: { replicas } },
+        },
+      );
       const value = stored?.spec?.replicas;
       return typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value : undefined;
     } catch (err) {
@@ -503,7 +568,7 @@ export class ScaleClient {
   ): Promise<unknown> {
     try {
       // From etcd: the watch cache's 404 may be an object it cannot convert (see get).
-      await this.api.request('GET', objectPath);
+      await this.targetRequest(namespace, ref, plural, 'GET', objectPath);
     } catch (err) {
       if (err instanceof KubeApiError && err.status === 404)
         return this.translate(scaleErr, namespace, ref, plural, 'get');
