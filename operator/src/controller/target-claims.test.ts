@@ -77,6 +77,25 @@ describe('TargetClaims', () => {
     expect(conflictMessage(specOf(x), rival)).toContain('created in the same second as this one');
   });
 
+  it('keeps the oldest whatever order the claimants are compared in, one without a creationTimestamp the youngest', async () => {
+    // Before: the pair with the missing timestamp fell back to uids alone (u-5 < u-9, u-1 < u-5),
+    // so listed as [old, unstamped, young] the target went to young, created 5 s after old.
+    const unstamped: EventConsumerObject = {
+      ...ec('unstamped', '', 'u-5'),
+      metadata: { name: 'unstamped', namespace: 'ns', uid: 'u-5' },
+    };
+    for (const all of [
+      [old, unstamped, young],
+      [young, unstamped, old],
+      [unstamped, young, old],
+    ]) {
+      const c = claims(all);
+      expect(await c.rivalOf(old, specOf(old))).toBeUndefined();
+      expect((await c.rivalOf(young, specOf(young)))?.name).toBe('a');
+      expect((await c.rivalOf(unstamped, specOf(unstamped)))?.name).toBe('a');
+    }
+  });
+
   it('compares targets by group, kind and name, not version', async () => {
     const sameGroup = ec('c', '2026-01-01T00:00:09Z', 'u-3', { apiVersion: 'apps/v1beta2', name: 'worker' });
     const otherKind = ec('d', '2026-01-01T00:00:09Z', 'u-4', { kind: 'StatefulSet', name: 'worker' });

@@ -52,11 +52,21 @@ function createdAt(obj: EventConsumerObject): string {
   return typeof t === 'string' ? t : '';
 }
 
-/** True when `a` was created before `b` (creationTimestamp, then uid as the tiebreak). */
+/**
+ * True when `a` was created before `b` (creationTimestamp, then uid as the tiebreak). One total
+ * order, so the oldest of several claimants does not depend on the order they are compared in: an
+ * object without a readable creationTimestamp counts as younger than every one with it (before, a
+ * pair with one missing fell back to uids alone, and a third claimant could then carry the target
+ * from the oldest to a younger one).
+ */
 export function isOlder(a: EventConsumerObject, b: EventConsumerObject): boolean {
-  const ams = Date.parse(createdAt(a));
-  const bms = Date.parse(createdAt(b));
-  if (Number.isFinite(ams) && Number.isFinite(bms) && ams !== bms) return ams < bms;
+  const age = (o: EventConsumerObject): number => {
+    const ms = Date.parse(createdAt(o));
+    return Number.isFinite(ms) ? ms : Infinity;
+  };
+  const ams = age(a);
+  const bms = age(b);
+  if (ams !== bms) return ams < bms;
   return (a.metadata?.uid ?? '') < (b.metadata?.uid ?? '');
 }
 
