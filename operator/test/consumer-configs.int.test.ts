@@ -27,6 +27,7 @@ import {
   type StreamConfig,
 } from '@nats-io/jetstream';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
+import { keptDropCounts } from '../src/backlog/drop-advisories.js';
 import { readConsumerBacklog } from '../src/backlog/jetstream-backlog-source.js';
 import { decide, emptyHistory } from '../src/scaling/decide.js';
 import { withScalingDefaults } from '../src/scaling/defaults.js';
@@ -490,6 +491,52 @@ describe('NATS-side consumer and stream configurations', () => {
       // The drops are counted (the subscription is allowed here): a figure is learnt.
       expect(readings.at(-1)?.sample.deliveryDrops).toHaveProperty('count');
       expect(capacities.at(-1)).toBeGreaterThan(0);
+    }, 60_000);
+  });
+
+  describe('max_deliver 1 on a connection where anyone publishes under the advisory subject', () => {
+    // The drop count's subscription takes $JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.> of every
+    // stream, and whoever may publish in the account can send any subject under it: a tenant on
+    // its own server, anyone in a shared account. Each distinct subject kept an entry for the
+    // connection's life (up to a 4 KiB subject each), to the operator's memory limit.
+    it('keeps counts only of the consumers it reads, and still counts theirs', async () => {
+      const stream = streamName('advflood');
+      await jsm.streams.add({ name: stream, subjects: [`${stream}.>`] });
+      const flooder = await connect({ servers: testStack().natsUrl });
+      try {
+        await jsm.consumers.add(stream, {
+          durable_name: 'worker',
+          ack_policy: AckPolicy.Explicit,
+          max_deliver: 1,
+        });
+        const reader = await connect({ servers: testStack().natsUrl });
+        try {
+          const read = async (): Promise<BacklogSample> => {
+            const r = await readConsumerBacklog(reader, { stream, consumer: 'worker' }, { timeoutMs: 5000 });
+            if (!r.ok) throw new Error(r.error.message);
+            return r.sample;
+          };
+          await read(); // subscribes, and starts counting from the next reading
+          const first = await read();
+          expect(first.deliveryDrops).toHaveProperty('count');
+          const subject = (s: string, c: string): string =>
+            `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${s}.${c}`;
+          for (let i = 0; i < 5000; i++) flooder.publish(subject(`s${i}`, 'x'.repeat(100)), '{}');
+          // Three that are this consumer's (what the server sends when it drops a message).
+          for (let i = 0; i < 3; i++) flooder.publish(subject(stream, 'worker'), '{}');
+          await flooder.flush();
+          const second = await read();
+          expect(keptDropCounts(reader)).toBe(1);
+          const counted = (d: BacklogSample['deliveryDrops']): number =>
+            d !== undefined && 'count' in d ? d.count : NaN;
+          expect(counted(second.deliveryDrops) - counted(first.deliveryDrops)).toBe(3);
+        } finally {
+          await reader.close();
+        }
+      } finally {
+        await flooder.close();
+        await jsm.streams.delete(stream).catch(() => undefined);
+      }
     }, 60_000);
   });
 

@@ -9,6 +9,14 @@
 // while the connection is down, so every disconnect or reconnect starts a new epoch, and counts are
 // compared only within one. A user whose permissions do not allow the subscription is told so in
 // each reading (`unknown`): rates.ts then learns no capacity from such a consumer.
+//
+// The subscription takes every stream's and consumer's advisories, and anyone who may publish in
+// the account (a tenant, on its own server everything) can send any number of subjects under it.
+// So only the consumers read on the connection are counted, each from its first reading: that
+// reading's count is the baseline of the next, as the count since the epoch began was. (Before,
+// every subject seen kept an entry for the connection's life: a tenant publishing 4 KiB subjects
+// grew the operator's memory by that for every message, to its memory limit, every tenant's
+// scaling with it.)
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 
 export const MAX_DELIVERIES_SUBJECT = '$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES';
@@ -20,6 +28,7 @@ export type DropCount = { count: number; epoch: number } | { unknown: string };
 let nextEpoch = 1;
 
 class DropWatcher {
+  /** Drops seen per consumer read on this connection (`<stream>.<consumer>`), from its first reading. */
   private readonly counts = new Map<string, number>();
   private epoch = 0;
   /** performance.now() when the current epoch began: drops before it were not counted. */
@@ -41,7 +50,8 @@ class DropWatcher {
             return;
           }
           const key = keyOfSubject(msg.subject);
-          if (key !== undefined) this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+          const count = key === undefined ? undefined : this.counts.get(key);
+          if (key !== undefined && count !== undefined) this.counts.set(key, count + 1);
         },
       });
       // The server answers SUB with -ERR before the PONG of a later PING when it is not allowed.
@@ -74,6 +84,8 @@ class DropWatcher {
    * drops between the two were not counted, and the count is no baseline for the next reading.
    */
   async read(stream: string, consumer: string, sentAt: number): Promise<DropCount> {
+    const key = `${stream}.${consumer}`;
+    if (!this.counts.has(key)) this.counts.set(key, 0);
     await this.ready;
     if (this.problem !== undefined) return { unknown: this.problem };
     if (sentAt < this.epochStartedAt)
@@ -83,7 +95,12 @@ class DropWatcher {
     if (this.problem !== undefined) return { unknown: this.problem };
     if (epoch !== this.epoch || this.subscription?.isClosed() === true)
       return { unknown: 'the connection to NATS was interrupted' };
-    return { count: this.counts.get(`${stream}.${consumer}`) ?? 0, epoch };
+    return { count: this.counts.get(key) ?? 0, epoch };
+  }
+
+  /** How many consumers' counts are kept. */
+  kept(): number {
+    return this.counts.size;
   }
 }
 
@@ -110,4 +127,9 @@ export function readDrops(
     watchers.set(nc, watcher);
   }
   return watcher.read(stream, consumer, sentAt);
+}
+
+/** How many consumers' drop counts are kept for a connection (tests). */
+export function keptDropCounts(nc: NatsConnection): number {
+  return watchers.get(nc)?.kept() ?? 0;
 }
