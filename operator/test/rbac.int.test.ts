@@ -2,6 +2,8 @@
 // permissions (as a ServiceAccount token) scales, writes status, records Events and holds its
 // Lease, reads the Secret a namespace-scoped Role names, and is refused any other Secret; without
 // the rule that lets it register the installation on the EventConsumer CRD it scales nothing.
+// Granted per namespace (the chart's watchNamespaces), a namespace whose RoleBinding is gone holds
+// no other namespace back when the operator starts.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { KubeConfig, loadAllYaml } from '@kubernetes/client-node';
