@@ -60,7 +60,7 @@ interface CaughtUp {
   /** KV revision of the stored projection, 0 when there is none yet. */
   revision: number;
   /** Ids of log entries that were past the stored projection (now folded into `state`). */
-  tailIds: Set<string>;
+  tailIds: ReadonlySet<string>;
   /** Event-log sequence of the first of them (Infinity when there are none). */
   firstTailSeq: number;
   /** Whether `state` differs from the stored projection. */
@@ -68,6 +68,9 @@ interface CaughtUp {
   /** Taken from this process's cache without reading NATS (may be stale; see apply()). */
   cached: boolean;
 }
+
+/** The tail of a projection taken from the cache: one set for every event, not a new one each. */
+const NO_TAIL: ReadonlySet<string> = new Set();
 
 /** The steps of the full path, timed for the profile in workloads/README.md. */
 export const STEPS = [
@@ -231,14 +234,10 @@ export class EventStore {
     work: (event: StoredEvent) => Promise<void>,
   ): Promise<ApplyResult> {
     const aggregateId = event.aggregateId;
-    const duplicate = (caught: CaughtUp): ApplyResult => {
-      if (caught.changed) this.keepPending(caught.state, caught.revision, caught.firstTailSeq);
-      return { kind: 'duplicate' };
-    };
     let workDone = false;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const caught = (attempt === 0 && this.fromCache(aggregateId)) || (await this.catchUp(aggregateId));
-      if (caught.tailIds.has(event.id)) return duplicate(caught);
+      if (caught.tailIds.has(event.id)) return this.duplicate(caught);
       const order = decideOrder(caught.state.version, event.version);
       if (order.kind !== 'apply') {
         // Another process may have moved the aggregate on: decide on fresh state only.
@@ -250,7 +249,7 @@ export class EventStore {
         if (order.kind === 'wait_for_predecessor')
           return { kind: 'wait_for_predecessor', missing: order.missing };
         // An applied event delivered again also looks like a version conflict: ask the log.
-        if (await this.timed('log_lookup', () => this.isInLog(event))) return duplicate(caught);
+        if (await this.timed('log_lookup', () => this.isInLog(event))) return this.duplicate(caught);
         return { kind: 'version_conflict', current: order.current };
       }
       if (!workDone) {
@@ -298,7 +297,7 @@ export class EventStore {
         if (isAlreadyInLog(err)) {
           // Applied before (a redelivery, or a copy stored again): fold whatever the log holds past
           // the stored projection, so the projection still covers it.
-          return duplicate(await this.catchUp(aggregateId));
+          return this.duplicate(await this.catchUp(aggregateId));
         }
         if (!isWrongLastSequence(err)) throw err;
         this.hooks.onAppendConflict?.();
@@ -317,6 +316,12 @@ export class EventStore {
     throw new Error(
       `aggregate ${aggregateId}: gave up applying event ${event.id} after ${MAX_ATTEMPTS} concurrent-write conflicts`,
     );
+  }
+
+  /** The event is in the log already: what the log holds past the stored projection is kept for the next flush. */
+  private duplicate(caught: CaughtUp): ApplyResult {
+    if (caught.changed) this.keepPending(caught.state, caught.revision, caught.firstTailSeq);
+    return { kind: 'duplicate' };
   }
 
   /** Aggregates whose projection is not written yet (pending or being written). */
@@ -398,7 +403,7 @@ export class EventStore {
       !(await this.trySave({
         state,
         revision,
-        tailIds: new Set(),
+        tailIds: NO_TAIL,
         firstTailSeq: Infinity,
         changed: true,
         cached: true,
@@ -423,7 +428,7 @@ export class EventStore {
     return {
       state: hit.state,
       revision: hit.revision,
-      tailIds: new Set(),
+      tailIds: NO_TAIL,
       firstTailSeq: Infinity,
       changed: false,
       cached: true,

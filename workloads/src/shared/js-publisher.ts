@@ -31,8 +31,14 @@ interface Answered {
   answer(index: number, result: PubAck | Error): void;
 }
 
+/** A publish from its start to its answer: one record, held until the turn's end with `coalesce`. */
 interface Waiting {
   subject: string;
+  /** Its reply subject's last token, the key of `waiting`. */
+  token: string;
+  /** What is sent; dropped once sent, so an answer that is slow to come does not hold the bytes. */
+  data: Uint8Array | undefined;
+  headers: MsgHdrs | undefined;
   deadline: number;
   to: Answered;
   /** The message's place in its publishMany() (0 for a publish()). */
@@ -241,21 +247,13 @@ export interface PublisherOptions {
   coalesce?: boolean;
 }
 
-/** A publish held until the end of the turn (`coalesce`). */
-interface Held {
-  subject: string;
-  data: Uint8Array;
-  token: string;
-  headers: MsgHdrs | undefined;
-}
-
 export class JetStreamPublisher {
   private readonly prefix: string;
   private readonly waiting = new Map<string, Waiting>();
   private next = 0;
   private readonly sweeper: NodeJS.Timeout;
   private readonly coalesce: boolean;
-  private held: Held[] = [];
+  private held: Waiting[] = [];
 
   constructor(
     private readonly nc: NatsConnection,
@@ -321,20 +319,22 @@ export class JetStreamPublisher {
     deadline: number,
   ): void {
     const token = (this.next++).toString(36);
-    this.waiting.set(token, { subject, deadline, to, index });
-    if (!this.coalesce) this.send(subject, data, token, headers);
-    else if (this.held.push({ subject, data, token, headers }) === 1) setImmediate(this.sendHeld);
+    const w: Waiting = { subject, token, data, headers, deadline, to, index };
+    this.waiting.set(token, w);
+    if (!this.coalesce) this.send(w);
+    else if (this.held.push(w) === 1) setImmediate(this.sendHeld);
   }
 
   /** Sends one publish; a refusal by the client (too large, connection closed) fails that publish only. */
-  private send(subject: string, data: Uint8Array, token: string, h: MsgHdrs | undefined): void {
+  private send(w: Waiting): void {
+    const { data, headers } = w;
+    w.data = undefined;
+    w.headers = undefined;
     try {
-      this.nc.publish(subject, data, { reply: this.prefix + token, headers: h });
+      this.nc.publish(w.subject, data, { reply: this.prefix + w.token, headers });
     } catch (err) {
-      const w = this.waiting.get(token);
-      if (!w) return;
-      this.waiting.delete(token);
-      w.to.answer(w.index, err instanceof Error ? err : new Error(String(err)));
+      if (this.waiting.delete(w.token))
+        w.to.answer(w.index, err instanceof Error ? err : new Error(String(err)));
     }
   }
 
@@ -343,7 +343,7 @@ export class JetStreamPublisher {
     const held = this.held;
     this.held = [];
     // One that expired or was failed by close() while held is not sent.
-    for (const p of held) if (this.waiting.has(p.token)) this.send(p.subject, p.data, p.token, p.headers);
+    for (const w of held) if (this.waiting.has(w.token)) this.send(w);
   };
 
   private answer(msg: Msg): void {

@@ -41,12 +41,13 @@ export function payloadIssues(payload: unknown): PayloadIssue[] {
   }
   let tooDeep = false;
   let forbidden = false;
-  const stack: { value: unknown; path: (string | number)[] }[] = [{ value: payload, path: [] }];
+  // Only objects and arrays are pushed: a leaf (most of a payload) has nothing to check below it, and
+  // pushing it cost an entry and a copy of its path each (the gateway and the consumer check every event).
+  const stack: { value: object; path: (string | number)[] }[] = [{ value: payload, path: [] }];
   while (stack.length > 0 && !(tooDeep && forbidden)) {
     const next = stack.pop();
     if (!next) break;
     const { value, path } = next;
-    if (typeof value !== 'object' || value === null) continue;
     if (path.length >= MAX_PAYLOAD_DEPTH) {
       if (!tooDeep)
         issues.push({
@@ -57,10 +58,16 @@ export function payloadIssues(payload: unknown): PayloadIssue[] {
       continue;
     }
     if (Array.isArray(value)) {
-      value.forEach((item, index) => stack.push({ value: item, path: [...path, index] }));
+      for (let index = 0; index < value.length; index++) {
+        const item: unknown = value[index];
+        if (typeof item === 'object' && item !== null) stack.push({ value: item, path: [...path, index] });
+      }
       continue;
     }
-    for (const key of Object.keys(value)) {
+    for (const key in value) {
+      // for-in over a parsed object: own keys only (its prototype is Object.prototype, which has no
+      // enumerable keys), without Object.keys' array.
+      if (!Object.hasOwn(value, key)) continue;
       if (key === FORBIDDEN_KEY) {
         if (!forbidden)
           issues.push({
@@ -70,7 +77,8 @@ export function payloadIssues(payload: unknown): PayloadIssue[] {
         forbidden = true;
         continue;
       }
-      stack.push({ value: (value as Record<string, unknown>)[key], path: [...path, key] });
+      const child = (value as Record<string, unknown>)[key];
+      if (typeof child === 'object' && child !== null) stack.push({ value: child, path: [...path, key] });
     }
   }
   return issues;
