@@ -291,9 +291,12 @@ export function fuzzSecretData(rng: Rng): Record<string, string> {
     () => ({ creds: b64(creds('a.b.c', seedShape)) }),
     () => ({ creds: b64(junkString(rng)) }),
     () => ({ token: b64('t'), nkeySeed: b64(seedShape) }),
+    // Another key, as a Secret may hold: the API server's rule for data keys (IsConfigMapKey:
+    // [-._a-zA-Z0-9]+, never '.', '..' nor starting with '..'), or the Secret itself is refused.
     () => ({
       [junkString(rng)
         .replace(/[^A-Za-z0-9._-]/g, '')
+        .replace(/^\.+/, '')
         .slice(0, 40) || 'other']: b64('x'),
     }),
   ])();
