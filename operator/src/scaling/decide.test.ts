@@ -2392,3 +2392,292 @@ describe('decide: clumped arrivals near capacity, nothing waiting at the server 
     expect(Math.max(...run.decisions.map((d) => d.recommendedReplicas))).toBeGreaterThanOrEqual(10);
   });
 });
+
+describe('decide: a replica that holds work and completes none of it, under a latency objective (fuzzer world 120070)', () => {
+  // The policy fuzzer's adverse world 120070: one ready replica of 146/s (nats.go Consume(), its
+  // handlers 200/s) keeps up with 27/s under a 30 s latencyObjective; then it stops (a hung
+  // handler, a stopped process) and holds what it has: nothing completes, the messages it holds
+  // await ack, and once its client's buffer is full the backlog grows at the server. Sizing with
+  // the 146/s it was measured at, the objective asked for 1 replica at every reading ("a 30s latency
+  // objective with 2,000 queued needs 1") for 57 s, and a message waited 82.5 s.
+  const spec = withScalingDefaults({
+    maxReplicas: 20,
+    backlogPerReplica: 50,
+    latencyObjectiveSeconds: 30,
+    readinessDeadlineSeconds: 180,
+    scaleUp: {
+      stabilizationWindowSeconds: 0,
+      policies: [{ type: 'Percent', value: 900, periodSeconds: 15 }],
+    },
+    scaleDown: {
+      stabilizationWindowSeconds: 30,
+      policies: [{ type: 'Percent', value: 100, periodSeconds: 30 }],
+    },
+  });
+  const arrival = 27;
+  const handler = 146;
+  interface Reading {
+    at: number;
+    arrived: number;
+    completed: number;
+    held: number;
+  }
+  /**
+   * One replica's readings every second: 6,000 queued at first (busy: its figure is measured), then
+   * keeping up with `arrival`. `work(t, held, waiting)` says what it completes in second t, and its
+   * client then holds up to `buffer` of what is left (nats.go Consume() buffers 500).
+   */
+  function readings(
+    seconds: number,
+    work: (t: number, held: number, waiting: number) => number,
+    opts: { buffer?: number; arrives?: (t: number) => number } = {},
+  ): Reading[] {
+    const buffer = opts.buffer ?? 500;
+    let arrived = 6000;
+    let completed = 0;
+    let held = Math.min(buffer, arrived);
+    const out: Reading[] = [{ at: 0, arrived, completed, held }];
+    for (let t = 1; t <= seconds; t++) {
+      arrived += opts.arrives?.(t) ?? arrival;
+      const done = Math.min(arrived - completed, work(t, held, arrived - completed));
+      completed += done;
+      held = Math.min(buffer, arrived - completed);
+      out.push({ at: t, arrived, completed, held });
+    }
+    return out;
+  }
+  /**
+   * Feeds the readings to decide; `ready(t)` of the replicas are ready. The count asked for is
+   * applied from t = 60 s on: before, it is the replica's past (held at 1 while it drains).
+   */
+  function decideAll(rs: Reading[], ready: (t: number, current: number) => number = () => 1) {
+    let history = emptyHistory();
+    let current = 1;
+    return rs.map((r) => {
+      const d = decide(
+        input({
+          spec,
+          sample: sampleFromTotals(s(r.at), r.arrived, r.completed, r.held),
+          currentReplicas: current,
+          readyReplicas: Math.min(current, ready(r.at, current)),
+          history,
+          now: s(r.at),
+        }),
+      );
+      history = d.history;
+      const row = { ...r, current, d };
+      if (r.at >= 60) current = d.desiredReplicas;
+      return row;
+    });
+  }
+  const stallAt = 120;
+  /** What a decision says of replicas read as stalled. */
+  const STALLED = /stalled, (it carries|they carry) none/;
+  const stalled = (t: number): number => (t > stallAt ? 0 : handler);
+
+  it('asks for a replica beside the stalled one within two readings of the stall being evident (before: 1 for 57 s)', () => {
+    const run = decideAll(readings(240, stalled));
+    const before = run.find((r) => r.at === stallAt);
+    expect(before?.d.rates.perReplicaPerSecond).toBeCloseTo(handler, -1);
+    expect(before?.d.desiredReplicas).toBe(1);
+    // Evident: work waits at the server, and the replica has held work and completed none of it for
+    // 10 s and more (10 readings): a replica of 146/s would have completed its buffer 3 times over.
+    const evident = run.findIndex(
+      (r, i) =>
+        i >= 10 &&
+        r.arrived - r.completed - r.held > 0 &&
+        run.slice(i - 10, i + 1).every((p) => p.held > 0 && p.completed === r.completed),
+    );
+    expect(run[evident]?.at).toBeGreaterThan(stallAt);
+    const rise = run.findIndex((r) => r.at > stallAt && r.d.desiredReplicas >= 2);
+    expect(rise).toBeGreaterThan(0);
+    expect(rise).toBeLessThanOrEqual(evident + 2);
+    expect(run[rise]?.d.reason).toMatch(/completed nothing for \d+s .*: stalled, it carries none/);
+    // Nothing before: 1 replica while it kept up.
+    expect(
+      run.filter((r) => r.at >= 60 && r.at < (run[rise]?.at ?? 0)).every((r) => r.d.desiredReplicas === 1),
+    ).toBe(true);
+  });
+
+  it('counts the stalled replica as carrying nothing, no more: no storm when the new ones hang too', () => {
+    // Every handler hangs (a dependency with no timeout): the replica asked for becomes ready 60 s
+    // later and completes nothing either. The stall counts the replica that held the work when it
+    // began; replicas that came after are sized as the figure says, so the count follows what the
+    // objective needs for the queue, not one more per start-up.
+    let rise: number | undefined;
+    const run = decideAll(readings(400, stalled), (t, current) => {
+      if (rise === undefined && current >= 2) rise = t;
+      return rise !== undefined && t >= rise + 60 ? current : 1;
+    });
+    const after = run.filter((r) => r.at > stallAt);
+    expect(rise).toBeDefined();
+    for (const r of after) {
+      const figure = r.d.rates.perReplicaPerSecond ?? handler;
+      const backlog = r.arrived - r.completed;
+      // What the objective needs at the figure for twice the arrivals, with what piles up over a
+      // 60 s start-up queued already; plus the one replica that stalled.
+      const need = objectiveCapacity({
+        objectiveSeconds: 30,
+        arrivalPerSecond: 2 * arrival,
+        queue: backlog + arrival * 60,
+        perReplicaPerSecond: figure,
+      });
+      expect(r.d.recommendedReplicas).toBeLessThanOrEqual(1 + Math.ceil(need / figure));
+    }
+    // The backlog term alone would have gone to maxReplicas (KEDA's answer).
+    const last = after.at(-1);
+    expect(Math.ceil(((last?.arrived ?? 0) - (last?.completed ?? 0)) / 50)).toBeGreaterThan(20);
+    expect(last?.d.recommendedReplicas).toBeLessThan(10);
+  });
+
+  it('asks for nothing more once the replica completes again', () => {
+    // The pause ends 30 s after it began: the replica works through its buffer and the backlog.
+    const run = decideAll(readings(260, (t) => (t > stallAt && t <= stallAt + 30 ? 0 : handler)));
+    const resumed = run.filter((r) => r.at > stallAt + 31);
+    expect(resumed.every((r) => !STALLED.test(r.d.reason))).toBe(true);
+  });
+
+  /**
+   * One replica keeps up with `arrival` for 100 s (its figure measured at first), then holds 420
+   * that arrived at once and acknowledges none of them, while another replica completes what
+   * arrives after: the ack floor stays below the 420, nothing waits at the server. `ready(t)`
+   * replicas are asked for and ready (the decisions are not applied: what they recommend is what
+   * the scale-down window goes by).
+   */
+  function oneHolds(ready: (t: number) => number) {
+    const rs = readings(100, () => handler);
+    let history = emptyHistory();
+    const out: Array<{ at: number; d: ReturnType<typeof decide> }> = [];
+    const feed = (at: number, smp: ReturnType<typeof sample>) => {
+      const d = decide(
+        input({
+          spec,
+          sample: smp,
+          currentReplicas: ready(at),
+          readyReplicas: ready(at),
+          history,
+          now: s(at),
+        }),
+      );
+      history = d.history;
+      out.push({ at, d });
+    };
+    for (const r of rs) feed(r.at, sampleFromTotals(s(r.at), r.arrived, r.completed, r.held));
+    const last = rs.at(-1) ?? { arrived: 0, completed: 0, held: 0 };
+    let delivered = last.completed + last.held;
+    for (let t = 101; t <= 200; t++) {
+      delivered += t === 101 ? 420 : arrival;
+      feed(
+        t,
+        sample({
+          at: s(t),
+          pending: 0,
+          ackPending: 420,
+          deliveredConsumerSeq: delivered,
+          ackFloorConsumerSeq: last.completed,
+        }),
+      );
+    }
+    return out.filter((r) => r.at > 101);
+  }
+
+  it('keeps the replica beside one that holds the oldest messages unacknowledged (world 120070 after its second pod started)', () => {
+    // 2 ready, 73/s each (146/s between them at first): the figure says 1 does 27/s, but one of
+    // the 2 is the stalled one. Before, 1 was recommended throughout, so the scale-down window took
+    // the count to 1 after 30 s, and in the policy fuzzer's world the pod taken away was the one
+    // that worked. Evident 11 s after the 420 first showed awaiting ack (t = 102 s): 10 s of a run
+    // that starts at that reading.
+    const run = oneHolds(() => 2);
+    const evident = run.filter((r) => r.at >= 113);
+    expect(evident.length).toBeGreaterThan(80);
+    expect(evident.every((r) => r.d.recommendedReplicas === 2)).toBe(true);
+    expect(evident.at(-1)?.d.reason).toMatch(
+      /held the oldest message awaiting ack, unacknowledged, for \d+s .*stalled, it carries none.*none added/,
+    );
+  });
+
+  it('does not read a message a pod taken back left (awaiting ack_wait) as a stalled replica', () => {
+    // The same counters, but 3 were ready and 1 was taken back without draining just after the 420
+    // were delivered: they wait for ack_wait, and no replica left holds them.
+    const run = oneHolds((t) => (t <= 101 ? 3 : 2));
+    expect(run.filter((r) => STALLED.test(r.d.reason))).toEqual([]);
+    expect(run.at(-1)?.d.recommendedReplicas).toBe(1);
+  });
+
+  it('does not read handlers that acknowledge a batch at once as stalled (2,000 in 13.7 s, then all acked)', () => {
+    // A client that takes 2,000 at a time and acknowledges them together when its handlers are done
+    // with all of them (AckAll on the last, or acks sent after the batch): for 13 readings nothing
+    // completes while it holds 2,000 and work waits at the server, then 2,000 complete at once. Its
+    // figure is learnt in the first minute, while it acknowledges each message. At 146/s it would
+    // have completed 1,900 in a batch's 13 readings, not twice what it holds: no stall. (Before, the
+    // reading that acknowledged a batch was measured alone, 2,000/s, and each took the figure up by
+    // 5.5/s: 256/s after 300 s, on its way to reading the batches as stalls.)
+    let progress = 0;
+    const batchAcks = (t: number, held: number): number => {
+      if (t <= 60) return handler;
+      progress += handler;
+      if (progress < held) return 0;
+      progress -= held;
+      return held;
+    };
+    const run = decideAll(readings(300, batchAcks, { buffer: 2000, arrives: () => 140 }));
+    // Work waited at the server throughout, and runs of 13 readings completed nothing.
+    expect(run.every((r) => r.arrived - r.completed - r.held > 0)).toBe(true);
+    expect(run.filter((r) => !STALLED.test(r.d.reason))).toHaveLength(run.length);
+    const figure = run.at(-1)?.d.rates.perReplicaPerSecond ?? 0;
+    expect(figure).toBeGreaterThan(0.85 * handler);
+    expect(figure).toBeLessThan(1.15 * handler);
+  });
+
+  it('does not read slow handlers as stalled (a dependency takes 9 s handlers to 30 s, work waiting)', () => {
+    // One replica that fetches one message at a time; nothing completes between two completions.
+    // Its figure is learnt at one message in 9 s; then each message takes 30 s: 29 readings in 30
+    // complete nothing while it holds one and 40 wait at the server. At the 0.11/s known for it, it
+    // would have completed 3 in that time: slow, not stalled.
+    let history = emptyHistory();
+    let arrived = 40;
+    let completed = 0;
+    let nextDone = 9;
+    const rows: Array<{ t: number; d: ReturnType<typeof decide> }> = [];
+    for (let t = 0; t <= 400; t++) {
+      if (t > 0 && t % 30 === 0) arrived += 1;
+      if (t === nextDone) {
+        completed += 1;
+        nextDone += t < 150 ? 9 : 30;
+      }
+      const d = decide(
+        input({
+          spec,
+          sample: sampleFromTotals(s(t), arrived, completed, 1),
+          currentReplicas: 1,
+          readyReplicas: 1,
+          history,
+          now: s(t),
+        }),
+      );
+      history = d.history;
+      rows.push({ t, d });
+    }
+    const figure = rows.find((r) => r.t === 150)?.d.rates.perReplicaPerSecond ?? 0;
+    expect(figure).toBeGreaterThan(1 / 12);
+    expect(figure).toBeLessThan(1 / 7);
+    expect(rows.filter((r) => STALLED.test(r.d.reason))).toEqual([]);
+  });
+
+  it('does not read a replica reconnecting after NATS was down as stalled', () => {
+    // NATS is down for 40 s from t = 120: nothing is read (the controller keeps the replicas),
+    // published or acknowledged. When it is back, the replica's client takes 3 s to reconnect
+    // (nats.go waits 2 s between attempts) while publishers are back at once: 3 readings with
+    // work held, waiting at the server, and nothing completed.
+    const rs = readings(180, (t) => (t > stallAt && t <= stallAt + 43 ? 0 : handler), {
+      arrives: (t) => (t > stallAt && t <= stallAt + 40 ? 0 : 100),
+    }).filter((r) => r.at <= stallAt || r.at >= stallAt + 40);
+    const run = decideAll(rs);
+    const back = run.filter((r) => r.at >= stallAt + 40);
+    expect(back.some((r) => r.arrived - r.completed - r.held > 0 && r.completed === back[0]?.completed)).toBe(
+      true,
+    );
+    expect(back.filter((r) => STALLED.test(r.d.reason))).toEqual([]);
+    expect(back.every((r) => r.d.desiredReplicas === 1)).toBe(true);
+  });
+});

@@ -55,6 +55,11 @@
 //    panic is over sooner: what it sized for is drained (pending within a second of the ready
 //    replicas' work, plus what a latency objective lets stand) and the last interval brought no
 //    more than the ready replicas do. The scale-down window then still brakes the way down.
+// 2d. Stalled replicas (rates.ts stalledReplicas: the oldest message awaiting ack unacknowledged far
+//    longer than the figure says the replicas take; a hung handler, a stopped process) carry
+//    nothing: the rate term sizes the others beside them. It adds replicas only while nothing
+//    completes at all and work waits at the server; otherwise it only keeps the replicas beside
+//    a stalled one from being taken away.
 // 3. HPA behaviour: stabilization windows, then step policies (behavior.ts), then bounds:
 //    [minReplicas, min(maxReplicas, what max_ack_pending lets work in parallel)]. max_ack_pending
 //    caps replicas only when it is known to bind: never more replicas than max_ack_pending (no
@@ -132,6 +137,7 @@ import {
   observeRates,
   ratesOf,
   READY_SETTLE_SECONDS,
+  stalledReplicas,
 } from './rates.js';
 import { asReadinessState, observeReadiness } from './readiness.js';
 import { backlogRefusal } from './refused-backlog.js';
@@ -614,6 +620,22 @@ export function decide(input: ScalingInput): ScalingDecision {
   // anything). A low end alone took a shortfall the replicas did not have for a pile-up (the policy
   // fuzzer's world 1440: 4.0/s for 5/s handlers, 7.0/s "more than the 8 ready replicas do",
   // 18 → 19 where 18 was the bound).
+  // Replicas that stalled (rates.ts stalledReplicas: the oldest message awaiting ack unacknowledged
+  // far longer than the figure says it takes; a hung handler, a stopped process) carry nothing.
+  // Sized with the figure learnt before, a stalled replica under a latency objective was "1 needed"
+  // for any queue: the policy fuzzer's world 120070 kept 1 for 57 s while the backlog grew
+  // 100 -> 2,300, and a message waited 82.5 s. When nothing completes at all and work waits at the
+  // server, replicas are added beside the stalled ones for what the rest needs (`stallAdds`; the
+  // start-up pile-up still counts the ready replicas' figure: counting the stalled ones out of it
+  // asked a paused replica's 6.6/s for 4, where the policy fuzzer's bound is 3, world 60175
+  // adverse). Otherwise a stall only keeps replicas: none is
+  // taken away from beside it for what the figure says the ready ones do (a replica that holds the
+  // oldest message while the others complete may be a slow one, and nothing waiting needs none
+  // added). A slow handler is no stall: at the speed known for it, it would not have completed what
+  // awaited ack.
+  const stall = stalledReplicas(rateState);
+  const stalled = stall?.replicas ?? 0;
+  const stallAdds = stall?.completedNone === true && sizedPending > 0;
   const lowEndOnly = rateState.perReplicaLowEndOnly === true;
   const seenCompleting = lowEndOnly ? (rates.processingPerSecond ?? 0) : 0;
   const readyDo = Math.max(
@@ -694,6 +716,21 @@ export function decide(input: ScalingInput): ScalingDecision {
     remeasuring && sizingPerReplica !== undefined
       ? ` (a low end only, unconfirmed for ${fmt(lowEndStood)}s: sized at ${fmt(sizingPerReplica)}/s to re-measure it)`
       : '';
+  const stallText =
+    stall === undefined
+      ? ''
+      : `, besides the ${stall.replicas === 1 ? 'replica' : `${stall.replicas} replicas`} that ${stall.completedNone ? 'completed nothing' : 'held the oldest message awaiting ack, unacknowledged,'} for ${fmt(stall.seconds)}s (at ${fmt(perReplica ?? 0)}/s ${stall.replicas === 1 ? 'it' : 'they'} would have completed ${fmt((perReplica ?? 0) * stall.replicas * stall.seconds)}, with ${fmt(stall.held)} awaiting ack then): stalled, ${stall.replicas === 1 ? 'it carries' : 'they carry'} none${stallAdds ? '' : `, and ${sizedPending > 0 ? 'the others complete' : 'nothing waits at the server'}: none taken away from beside ${stall.replicas === 1 ? 'it' : 'them'}, none added`}`;
+  /**
+   * Replicas for `neededPerSecond` at `perReplicaPerSecond` each. With replicas stalled, beside them
+   * (they carry none): added while stallAdds, otherwise kept (no more than the current count).
+   */
+  const sizedReplicas = (neededPerSecond: number, perReplicaPerSecond: number): number => {
+    const sized = withTolerance(neededPerSecond, perReplicaPerSecond, current);
+    if (stalled === 0) return sized;
+    const beside =
+      stalled + withTolerance(neededPerSecond, perReplicaPerSecond, Math.max(0, current - stalled));
+    return Math.max(sized, stallAdds ? beside : Math.min(current, beside));
+  };
   if (
     arrival !== undefined &&
     sizingPerReplica !== undefined &&
@@ -718,8 +755,8 @@ export function decide(input: ScalingInput): ScalingDecision {
         Math.min(startupBacklog, Math.max(0, projectedQueue - allowedQueue(objective, arrival))),
       perReplicaPerSecond: sizingPerReplica,
     });
-    rateReplicas = withTolerance(neededPerSecond, sizingPerReplica, current);
-    rateText = `${fmt(arrival)}/s arriving at ${fmt(perReplica)}/s per replica${sizingText}, a ${fmt(objective)}s latency objective with ${fmt(backlog)} queued${startupBacklog > 0 ? ` and ${fmt(startupBacklog)} more by the time new pods start` : ''} needs ${rateReplicas}`;
+    rateReplicas = sizedReplicas(neededPerSecond, sizingPerReplica);
+    rateText = `${fmt(arrival)}/s arriving at ${fmt(perReplica)}/s per replica${sizingText}, a ${fmt(objective)}s latency objective with ${fmt(backlog)} queued${startupBacklog > 0 ? ` and ${fmt(startupBacklog)} more by the time new pods start` : ''} needs ${rateReplicas}${stallText}`;
   } else if (
     arrival !== undefined &&
     sizingPerReplica !== undefined &&
@@ -728,16 +765,17 @@ export function decide(input: ScalingInput): ScalingDecision {
   ) {
     const drain = Math.max(1, spec.drainWithinSeconds);
     const neededPerSecond = arrival * RATE_HEADROOM + drainPerSecond(sizedPending, startupBacklog, drain);
-    rateReplicas = withTolerance(neededPerSecond, sizingPerReplica, current);
+    rateReplicas = sizedReplicas(neededPerSecond, sizingPerReplica);
     const source = recurringUsed
       ? `${fmt(arrival)}/s expected in ${spec.predictive.horizonSeconds}s (seen there in each of the last two ${fmt(((seasonalityState?.periodBuckets ?? 0) * 10) / 60)}-minute cycles)`
       : forecastUsed && forecast !== undefined
         ? `${fmt(arrival)}/s expected (forecast ${fmt(forecast.arrivalPerSecond)}/s in ${spec.predictive.horizonSeconds}s, rising)`
         : `${fmt(arrival)}/s arriving`;
     rateText =
-      startupBacklog > 0
+      (startupBacklog > 0
         ? `${source} at ${fmt(perReplica)}/s per replica${sizingText}, ${fmt(shortfall)}/s more than the ${ready} ready replicas do: draining the ${fmt(startupBacklog)} more by the time new pods start and ${pending > startupBacklog ? `as many of the ${fmt(pending)} pending` : `the ${fmt(pending)} pending`} within ${Math.min(PANIC_DRAIN_SECONDS, Math.max(1, spec.drainWithinSeconds))}s${pending > startupBacklog ? `, the rest within ${spec.drainWithinSeconds}s,` : ''} needs ${rateReplicas}`
-        : `${source} at ${fmt(perReplica)}/s per replica${sizingText}, draining ${fmt(pending)} pending within ${spec.drainWithinSeconds}s needs ${rateReplicas}`;
+        : `${source} at ${fmt(perReplica)}/s per replica${sizingText}, draining ${fmt(pending)} pending within ${spec.drainWithinSeconds}s needs ${rateReplicas}`) +
+      stallText;
   }
 
   // A low end only says what the replicas do at least: while they visibly keep up it shows no need

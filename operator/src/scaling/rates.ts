@@ -398,6 +398,34 @@ export interface RateState {
    */
   quietSince?: number;
   /**
+   * A run of intervals in which the ack floor (ack_floor.consumer_seq) did not move while messages
+   * awaited ack at both ends: the oldest message delivered and not acknowledged stayed unacknowledged.
+   * Not while any awaiting ack was redelivered (num_redelivered above 0 at either end: a message
+   * being retried is failingSince's ground), nor across a poll gap (the operator did not see what
+   * happened: NATS down for it too, and clients reconnecting after it come back within seconds),
+   * nor once the ready count fell (a pod taken back without draining leaves what it held awaiting
+   * ack until ack_wait). Since when, how many intervals, the fewest replicas ready since it began
+   * (those that hold the work: replicas that become ready later are not counted), what awaited ack
+   * when it began, and whether anything completed in it (then other replicas worked past the oldest
+   * message). decide.ts reads a long enough one as replicas stalled (stalledReplicas). Absent
+   * otherwise.
+   */
+  stuckFloor?: {
+    since: number;
+    intervals: number;
+    replicas: number;
+    held: number;
+    completed: boolean;
+    /** The ack floor it is stuck at. */
+    floor: number;
+  };
+  /**
+   * delivered.consumer_seq when the ready count or the count asked for last fell: a pod taken back
+   * without draining leaves what it held, delivered up to here, awaiting ack until ack_wait, and
+   * that holds the ack floor while the replicas left complete (stalledReplicas).
+   */
+  fellAtDeliveredSeq?: number;
+  /**
    * Drops at max_deliver (max_deliver ≥ 2) the redeliveries seen so far may still lead to, not yet
    * taken from completions (droppedAtMaxDeliver).
    */
@@ -985,7 +1013,7 @@ function takenBackAsked(
  * The interval restarted at `sample`, measuring nothing: its start was answered too late to time it
  * (ROUND_TRIP_SHARE), and this reading was not. The estimates are kept (arrival, processing,
  * capacity and its bounds, dispersion); what the skipped stretch did is not counted anywhere, so the
- * runs and spells that add intervals up (quiet, removal, busy, shown, held, expiring) start again
+ * runs and spells that add intervals up (quiet, stuck floor, removal, busy, shown, held, expiring) start again
  * rather than span a stretch they did not see, and the removals counted over "the interval before"
  * are unknown for the next one (as after a failed STREAM.INFO). The ready count carries as in an
  * interval (readySince, cohorts); drops still to come at max_deliver are allowed for up to what is
@@ -1001,6 +1029,7 @@ function restartInterval(
   const sameReady = readyReplicas === last.readyReplicas;
   const {
     quietSince: _quiet,
+    stuckFloor: _stuck,
     removalRun: _removal,
     removedInside: _inside,
     deliveredLastInterval: _delivered,
@@ -1391,6 +1420,44 @@ export function observeRates(
   if (completed > 0 && readyReplicas > 0) next.lastCompletedPerReplica = completedPerSecond / readyReplicas;
   else if (previous.lastCompletedPerReplica !== undefined)
     next.lastCompletedPerReplica = previous.lastCompletedPerReplica;
+  if (
+    readyReplicas < last.readyReplicas ||
+    (options.askedReplicas !== undefined &&
+      last.askedReplicas !== undefined &&
+      options.askedReplicas < last.askedReplicas)
+  )
+    next.fellAtDeliveredSeq = sample.deliveredConsumerSeq;
+  else if (previous.fellAtDeliveredSeq !== undefined) next.fellAtDeliveredSeq = previous.fellAtDeliveredSeq;
+  // The oldest message awaiting ack not acknowledged (RateState.stuckFloor; stalledReplicas says
+  // when that is a stall).
+  const floorStuck =
+    last.ackFloorConsumerSeq !== undefined &&
+    sample.ackFloorConsumerSeq === last.ackFloorConsumerSeq &&
+    last.ackPending > 0 &&
+    sample.ackPending > 0 &&
+    (last.redelivered ?? 0) === 0 &&
+    sample.redelivered === 0 &&
+    failingSince === undefined &&
+    readyReplicas >= last.readyReplicas &&
+    !(previous.lastIntervalSeconds !== undefined && dtSeconds > GAP_FACTOR * previous.lastIntervalSeconds);
+  if (floorStuck) {
+    const run = previous.stuckFloor;
+    next.stuckFloor =
+      run === undefined
+        ? {
+            since: last.at,
+            intervals: 1,
+            replicas: last.readyReplicas,
+            held: last.ackPending,
+            completed: completed > 0,
+            floor: sample.ackFloorConsumerSeq,
+          }
+        : {
+            ...run,
+            intervals: run.intervals + 1,
+            completed: run.completed || completed > 0,
+          };
+  }
 
   // Capacity is only observable while replicas had more work than they could take, and the same
   // replicas were ready throughout (a pod that started mid-interval would make the replicas look
@@ -1440,8 +1507,10 @@ export function observeRates(
   // leader stepped down) receives nothing, and its replica read as completing 0/s (leader-change.int:
   // the capacity was learnt as 0/s). Handlers slower than the poll show such intervals too, so the
   // run is measured together with the interval that ends it, unless the replicas, at the speed
-  // known for them, would have completed STALL_MESSAGES each in it (a stall: then the interval that
-  // ends it is measured alone, or, with no figure yet, not at all).
+  // known for them, would have completed STALL_MESSAGES each in it and twice what they held
+  // (stallShown: a stall, then the interval that ends it is measured alone, or, with no figure yet,
+  // not at all). So are clients that acknowledge a batch at once: measured alone, the interval that
+  // acknowledged 2,000 read 2,000/s, and a 146/s figure rose by 5.5/s with each 13.7 s batch.
   let capacitySeconds = dtSeconds;
   let capacityEvidence = comparable;
   // Whether what left num_ack_pending over the interval is what the replicas completed, whoever
@@ -1561,7 +1630,10 @@ export function observeRates(
   } else if (quietKnown && previous.quietSince !== undefined) {
     const quietSeconds = Math.max(0, (last.at - previous.quietSince) / 1000);
     const speed = perReplica ?? completedPerSecond / Math.max(1, readyReplicas);
-    if (speed * quietSeconds < STALL_MESSAGES) capacitySeconds += quietSeconds;
+    // Nothing was delivered or completed in the run, so what the replicas held is what they hold at
+    // its end.
+    if (!stallShown(speed, Math.max(1, readyReplicas), quietSeconds, Math.max(0, last.ackPending)))
+      capacitySeconds += quietSeconds;
     else if (perReplica === undefined) capacityEvidence = false;
   }
   const lowEndBound = (insideBound ?? 0) + heldRemovedInRun;
@@ -1998,6 +2070,64 @@ export const REMOVAL_RUN_SECONDS = 10;
  * run of quiet intervals did not just work slowly through it: their deliveries stalled.
  */
 export const STALL_MESSAGES = 10;
+
+/**
+ * Replicas holding the oldest message awaiting ack stall (a hung handler, a stopped process) once
+ * it stayed unacknowledged this long: longer than a client takes to reconnect (nats.go and nats.js
+ * wait 2 s between attempts) or a long GC pause.
+ */
+export const STALL_MIN_SECONDS = 10;
+/**
+ * ... and once, at the speed known for them, they would have completed this many times what awaited
+ * ack when it began: a client that acknowledges a batch at once (AckAll on its last message, or
+ * acks sent after the batch) completes nothing until its handlers are done with all of it.
+ */
+export const STALL_HELD_FACTOR = 2;
+
+/**
+ * Replicas that stalled: the oldest message awaiting ack stayed unacknowledged (RateState.stuckFloor)
+ * for at least two intervals and STALL_MIN_SECONDS, longer than the replicas, at the figure, take
+ * to complete what awaited ack when it began (stallShown). When nothing completed meanwhile, every
+ * replica ready since it began (`completedNone`): replicas that became ready later and complete
+ * nothing either (a dependency every handler hangs on) are not counted, so the count cannot grow
+ * by a stall per start-up. When others completed, the one that holds the oldest message, unless it
+ * was delivered before the ready count or the count asked for fell (RateState.fellAtDeliveredSeq:
+ * the policy fuzzer's world 80078 read a killed pod's message, awaiting its 30 s ack_wait, as a
+ * replica stalled). None with no figure. decide.ts counts them as carrying nothing.
+ */
+export function stalledReplicas(state: RateState): Stall | undefined {
+  const run = state.stuckFloor;
+  const speed = state.perReplicaPerSecond;
+  if (run === undefined || speed === undefined || !(speed > 0) || !(run.replicas > 0)) return undefined;
+  const seconds = (state.last.at - run.since) / 1000;
+  if (run.intervals < 2 || seconds < STALL_MIN_SECONDS) return undefined;
+  // While others complete, the oldest message may be one a pod taken back left (delivered before
+  // the count fell): it waits for ack_wait, and no replica left holds it.
+  if (run.completed && run.floor < (state.fellAtDeliveredSeq ?? -Infinity)) return undefined;
+  const replicas = run.completed ? 1 : run.replicas;
+  if (!stallShown(speed, replicas, seconds, run.held)) return undefined;
+  return { replicas, seconds, held: run.held, completedNone: !run.completed };
+}
+
+/** Replicas that stalled (stalledReplicas). */
+export interface Stall {
+  replicas: number;
+  /** How long the oldest message awaiting ack has stayed unacknowledged. */
+  seconds: number;
+  /** What awaited ack when it began. */
+  held: number;
+  /** Nothing completed meanwhile: every replica ready since stalled. */
+  completedNone: boolean;
+}
+
+/**
+ * Whether `replicas` that completed nothing for `seconds` while holding `held` stalled rather than
+ * worked slowly: at `speed` each they would have completed STALL_MESSAGES each, and, together,
+ * STALL_HELD_FACTOR times what they held.
+ */
+export function stallShown(speed: number, replicas: number, seconds: number, held: number): boolean {
+  return speed * replicas * seconds >= Math.max(STALL_MESSAGES * replicas, STALL_HELD_FACTOR * held);
+}
 
 /**
  * An interval that delivered nothing new and completed nothing while at least a full batch waited
