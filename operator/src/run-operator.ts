@@ -20,7 +20,7 @@ import { KubeApiClient } from './kube/api-client.js';
 import { EventRecorder } from './kube/event-recorder.js';
 import { FencedKubeApi, permanentTerm, type LeadershipTerm } from './kube/fenced-api.js';
 import { InformerSupervisor, clientNodeInformerFactory } from './kube/informer-supervisor.js';
-import { InstallationRegistry } from './kube/installation-registry.js';
+import { InstallationRegistry, leaderRegistered } from './kube/installation-registry.js';
 import { LeaderElector } from './kube/leader-election.js';
 import { OtherAutoscalers } from './kube/other-autoscalers.js';
 import { ScaleClient } from './kube/scale-client.js';
@@ -268,6 +268,10 @@ export async function runOperator(
       leaseDurationSeconds: config.leaseDurationSeconds,
       renewDeadlineSeconds: config.renewDeadlineSeconds,
       retryPeriodSeconds: config.retryPeriodSeconds,
+      // A Lease missing when first read is a first install, unless the installation's registry
+      // entry says a leader may be in its term (deleted by hand): then it is waited on.
+      leaderRegistered: () =>
+        leaderRegistered(coordinationApi, `${config.leaseNamespace}/${config.leaseName}`),
       logger,
       onStartedLeading: (term) => {
         metrics.leader.set(1);

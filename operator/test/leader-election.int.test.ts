@@ -476,24 +476,8 @@ describe('leader election between two operator processes', () => {
         a.child.kill('SIGCONT');
       }
     };
-    const terms = (p: OperatorProcess): { from: number; to: number }[] => {
-      const out: { from: number; to: number }[] = [];
-      for (const line of p.output().split('\n')) {
-        if (!line.startsWith('{')) continue;
-        const e = JSON.parse(line) as { time: string; msg: string };
-        if (e.msg === 'leader election: acquired the Lease')
-          out.push({ from: Date.parse(e.time), to: Infinity });
-        const last = out[out.length - 1];
-        if (e.msg === 'leader election: stopped leading' && last) last.to = Date.parse(e.time);
-      }
-      return out;
-    };
-    const overlaps = (): string[] =>
-      terms(a).flatMap((x) =>
-        terms(b)
-          .filter((y) => x.from < y.to && y.from < x.to)
-          .map((y) => `A ${JSON.stringify(x)} and B ${JSON.stringify(y)}`),
-      );
+    const terms = leadershipTerms;
+    const overlaps = (): string[] => overlappingTerms(a, b);
 
     // Deleted: A creates it again at its next renewal and keeps leading.
     await whileLeaderStopped(() => kubeApi().request('DELETE', leasePath));
@@ -532,6 +516,73 @@ describe('leader election between two operator processes', () => {
     process.stderr.write(`[lease by hand] A: ${JSON.stringify(terms(a))}; B: ${JSON.stringify(terms(b))}\n`);
     expect(overlaps()).toEqual([]);
     await Promise.all([a.stop(), b.stop()]);
+  });
+
+  // The Lease deleted by hand while its leader is stopped, and a process that starts after the
+  // delete (a standby's pod restarted, a rollout): it never saw the Lease held, so the wait above
+  // does not apply, but the installation's registry entry (not released) says a leader may be in
+  // its term. It must not lead while the leader's term is open. Terms from the logs, as above.
+  it('a process that starts after the Lease was deleted by hand does not lead while the leader may still write', async () => {
+    const lease = 'jetscale-test-started-after';
+    const leasePath = `/apis/coordination.k8s.io/v1/namespaces/${ns.name}/leases/${lease}`;
+    // A renew deadline long enough for the leader to stay stopped while the new process starts
+    // (up to 20 s and more at load ~40 with 4 busy loops): its term must still be open when it
+    // resumes, or there is nothing to overlap.
+    const env = {
+      JETSCALE_NAMESPACES: ns.name,
+      JETSCALE_LEASE_NAME: lease,
+      JETSCALE_LEASE_NAMESPACE: ns.name,
+      JETSCALE_LEASE_DURATION_SECONDS: '60',
+      JETSCALE_LEASE_RENEW_DEADLINE_SECONDS: '55',
+      JETSCALE_LEASE_RETRY_PERIOD_SECONDS: '1',
+    };
+    const a = spawnOperator('started-after-a', env);
+    processes.push(a);
+    // A first install: nothing registered, so A creates the Lease at once; it registers next.
+    await eventually(
+      'started-after-a to lead and register',
+      async () =>
+        (await leaseHolder(ns.name, lease)) === 'started-after-a' &&
+        (await registry(ns.name)).some((e) => e.installation === `${ns.name}/${lease}`)
+          ? true
+          : undefined,
+      60_000,
+    ).catch((err: unknown) => {
+      process.stderr.write(`[started after delete] A's log:\n${a.output().slice(-4000)}\n`);
+      throw err;
+    });
+    let c: OperatorProcess | undefined;
+    await freezeProcess(a.child.pid ?? 0);
+    try {
+      await kubeApi().request('DELETE', leasePath);
+      const started = spawnOperator('started-after-c', env);
+      c = started;
+      processes.push(started);
+      await eventually(
+        'started-after-c to start',
+        async () => (started.output().includes('operator started') ? true : undefined),
+        45_000,
+      );
+      await sleep(2500); // C reads the missing Lease at least twice
+    } finally {
+      a.child.kill('SIGCONT');
+    }
+    await eventually(
+      'the Lease held again',
+      async () => ((await leaseHolder(ns.name, lease)) ? true : undefined),
+      10_000,
+      200,
+    );
+    await sleep(2000); // A's renewals, and C's reads, after A resumed
+    if (c === undefined) throw new Error('started-after-c was not spawned');
+    const both = c;
+    process.stderr.write(
+      `[started after delete] A: ${JSON.stringify(leadershipTerms(a))}; C: ${JSON.stringify(leadershipTerms(both))}; holder ${await leaseHolder(ns.name, lease)}\n`,
+    );
+    expect(overlappingTerms(a, both)).toEqual([]);
+    expect(await leaseHolder(ns.name, lease)).toBe('started-after-a');
+    await both.stop();
+    await a.stop();
   });
 
   // One tenant's scale targets that hang every request: custom resources whose CRD converts with a
@@ -745,6 +796,28 @@ async function registeredAgain(who: OperatorProcess, namespace: string, expected
       `${err instanceof Error ? err.message : String(err)} (last read: ${last.join(', ')}); what it logged about the registry:\n${said}`,
     );
   }
+}
+
+/** A process's leadership terms, from its log ("acquired the Lease" / "stopped leading"). */
+function leadershipTerms(p: OperatorProcess): { from: number; to: number }[] {
+  const out: { from: number; to: number }[] = [];
+  for (const line of p.output().split('\n')) {
+    if (!line.startsWith('{')) continue;
+    const e = JSON.parse(line) as { time: string; msg: string };
+    if (e.msg === 'leader election: acquired the Lease') out.push({ from: Date.parse(e.time), to: Infinity });
+    const last = out[out.length - 1];
+    if (e.msg === 'leader election: stopped leading' && last) last.to = Date.parse(e.time);
+  }
+  return out;
+}
+
+/** Terms of `a` and `b` that overlap in time. */
+function overlappingTerms(a: OperatorProcess, b: OperatorProcess): string[] {
+  return leadershipTerms(a).flatMap((x) =>
+    leadershipTerms(b)
+      .filter((y) => x.from < y.to && y.from < x.to)
+      .map((y) => `${a.identity} ${JSON.stringify(x)} and ${b.identity} ${JSON.stringify(y)}`),
+  );
 }
 
 /** The registry of installations on the EventConsumer CRD (installation-registry.ts). */

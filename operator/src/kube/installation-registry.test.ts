@@ -1,10 +1,13 @@
+import type { KubeApi } from './api-client.js';
 import {
   isDead,
+  leaderRegistered,
   nextRegistry,
   observe,
   orderToKeep,
   overlap,
   parseRegistry,
+  REGISTRY_ANNOTATION,
   yielded,
   type InstallationEntry,
   type ObservedEntry,
@@ -178,5 +181,28 @@ describe('yielded', () => {
   it('ignores entries of its own installation (another replica of it)', () => {
     const own = entry('ops/b', 2, ['x']);
     expect(yielded(own, observed({ ...own, order: 1, holder: 'old-pod' }), 0, DEAD_MS).to).toEqual([]);
+  });
+});
+
+describe('leaderRegistered', () => {
+  const crdWith = (annotation: string | undefined): KubeApi => ({
+    request: async <T>() =>
+      ({
+        metadata: { annotations: annotation === undefined ? {} : { [REGISTRY_ANNOTATION]: annotation } },
+      }) as T,
+  });
+
+  it('is true for an entry of the installation not released, false for a released one, another installation or none', async () => {
+    const mine = entry('ops/jetscale', 1, '*');
+    expect(await leaderRegistered(crdWith(JSON.stringify([mine])), 'ops/jetscale')).toBe(true);
+    expect(
+      await leaderRegistered(crdWith(JSON.stringify([{ ...mine, released: true }])), 'ops/jetscale'),
+    ).toBe(false);
+    expect(await leaderRegistered(crdWith(JSON.stringify([mine])), 'ops/other')).toBe(false);
+    expect(await leaderRegistered(crdWith(undefined), 'ops/jetscale')).toBe(false);
+  });
+
+  it('is true when the registry cannot be parsed (the safe side: a wait)', async () => {
+    expect(await leaderRegistered(crdWith('{not json'), 'ops/jetscale')).toBe(true);
   });
 });

@@ -58,6 +58,24 @@ export type Observations = ReadonlyMap<string, ObservedEntry>;
 const NAMESPACE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 /** The registry annotation's entries, or what is wrong with it. An absent annotation is empty. */
+/**
+ * Whether `installation` (`<namespace>/<name>` of its Lease) has a leader on record: an entry in
+ * the registry not released. Asked by a process that finds its Lease missing without ever having
+ * seen it (leader-election.ts leaderRegistered): a Lease deleted by hand while its leader's term
+ * runs leaves the entry, a first install has none, and a clean shutdown releases it. A registry
+ * that cannot be parsed counts as one (the safe side: a wait of one lease duration).
+ */
+export async function leaderRegistered(api: KubeApi, installation: string): Promise<boolean> {
+  const crd = await api.request<{ metadata?: { annotations?: Record<string, string> } }>(
+    'GET',
+    EVENT_CONSUMER_CRD_PATH,
+    { timeoutMs: 5000 },
+  );
+  const parsed = parseRegistry(crd.metadata?.annotations?.[REGISTRY_ANNOTATION]);
+  if ('problem' in parsed) return true;
+  return parsed.entries.some((e) => e.installation === installation && e.released !== true);
+}
+
 export function parseRegistry(
   value: string | undefined,
 ): { entries: InstallationEntry[] } | { problem: string } {

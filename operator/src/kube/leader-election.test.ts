@@ -88,7 +88,12 @@ function elector(
   api: KubeApi,
   identity: string,
   log: string[],
-  extra: { clock?: MonotonicClock; terms?: LeadershipTerm[]; retryPeriodSeconds?: number } = {},
+  extra: {
+    clock?: MonotonicClock;
+    terms?: LeadershipTerm[];
+    retryPeriodSeconds?: number;
+    leaderRegistered?: () => Promise<boolean>;
+  } = {},
 ) {
   return new LeaderElector({
     api,
@@ -100,6 +105,7 @@ function elector(
     retryPeriodSeconds: extra.retryPeriodSeconds ?? 2,
     logger: silentLogger,
     ...(extra.clock ? { clock: extra.clock } : {}),
+    ...(extra.leaderRegistered ? { leaderRegistered: extra.leaderRegistered } : {}),
     onStartedLeading: (term) => {
       extra.terms?.push(term);
       log.push(`${identity} leads`);
@@ -187,6 +193,45 @@ describe('LeaderElector', () => {
     expect(log2).toEqual(['a leads']);
     expect(terms[0]?.signal.aborted).toBe(false);
     await a.stop();
+  });
+
+  it('a Lease deleted by hand: a process that starts after the delete waits a lease duration when its installation has a leader registered, and creates it at once on a first install', async () => {
+    // Registered (an entry not released): a leader may still be in its term.
+    const api = new FakeLeases();
+    const log: string[] = [];
+    let asked = 0;
+    const c = elector(api, 'c', log, {
+      leaderRegistered: async () => {
+        asked++;
+        return true;
+      },
+    });
+    c.start();
+    await jest.advanceTimersByTimeAsync(14_000);
+    expect(log).toEqual([]);
+    expect(api.lease).toBeUndefined();
+    await jest.advanceTimersByTimeAsync(3000);
+    expect(log).toEqual(['c leads']);
+    expect(asked).toBe(1);
+    await c.stop();
+    // The registry cannot be read: waited on as well.
+    const api2 = new FakeLeases();
+    const log2: string[] = [];
+    const d = elector(api2, 'd', log2, { leaderRegistered: () => Promise.reject(new Error('403')) });
+    d.start();
+    await jest.advanceTimersByTimeAsync(14_000);
+    expect(log2).toEqual([]);
+    await jest.advanceTimersByTimeAsync(3000);
+    expect(log2).toEqual(['d leads']);
+    await d.stop();
+    // No leader registered (a first install, or only released entries): at once.
+    const api3 = new FakeLeases();
+    const log3: string[] = [];
+    const e = elector(api3, 'e', log3, { leaderRegistered: async () => false });
+    e.start();
+    await jest.advanceTimersByTimeAsync(0);
+    expect(log3).toEqual(['e leads']);
+    await e.stop();
   });
 
   it('a Lease edited by hand: a 1 s lease duration or a cleared holder does not let a standby in before its own lease duration; a release does', async () => {

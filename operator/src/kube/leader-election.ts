@@ -64,6 +64,13 @@ export interface LeaderElectionOptions {
   clock?: MonotonicClock;
   /** The wall clock, only for the informational renewTime/acquireTime written into the Lease. */
   wallClock?: () => number;
+  /**
+   * Whether this installation has a leader on record elsewhere (its installation registry entry,
+   * not released): asked when a process that never saw the Lease finds it missing. True (or a
+   * failure to tell) makes it wait a lease duration as after a Lease seen held; false (a first
+   * install) lets it create the Lease at once. Without it, a missing Lease never seen is free.
+   */
+  leaderRegistered?: () => Promise<boolean>;
   onStartedLeading: (term: LeadershipTerm) => void;
   /** Called once per term, after its signal was aborted; `reason` says why it ended. */
   onStoppedLeading: (reason: string) => void;
@@ -200,7 +207,7 @@ export class LeaderElector {
       lease = await api.request<Lease>('GET', this.path(), this.requestLimits(term));
     } catch (err) {
       if (!isNotFound(err)) throw err;
-      if (!term && !this.missingLeaseFree(this.clock.now())) return;
+      if (!term && !(await this.missingLeaseFree(this.clock.now()))) return;
       const sentAt = this.clock.now();
       const wallNow = microTime(this.wallClock());
       let created: Lease;
@@ -321,7 +328,9 @@ export class LeaderElector {
 
   /**
    * May a candidate create the Lease it found missing (`received`: when it learnt so)? At once on
-   * a first start (no record seen) or after a release. But a Lease that was held when last read
+   * a first install (no record seen, no leader registered) or after a release. A process that
+   * starts after the Lease was deleted never saw it held, but its installation's registry entry
+   * (leaderRegistered) says a leader may be in its term: it waits as below. But a Lease that was held when last read
    * was deleted by someone else (`kubectl delete lease`, a clean-up): its
    * holder may still be in its term, which ends renewDeadline after its last renewal, sent before
    * the delete. Created at once, the Lease would give this process a term of its own while that
@@ -330,14 +339,41 @@ export class LeaderElector {
    * found it missing, as it waits for an unchanged record; the leader meanwhile creates it again
    * at its next renewal, and the candidate then waits on that record as before.
    */
-  private missingLeaseFree(received: number): boolean {
+  private async missingLeaseFree(received: number): Promise<boolean> {
     const seen = this.observed;
-    if (!seen || seen.released) return true;
+    if (seen?.released) return true;
+    if (!seen) {
+      if (!(await this.leaderRegistered())) return true;
+      if (this.observed !== undefined) return false; // read again meanwhile: decided from that
+      this.observed = {
+        resourceVersion: ABSENT,
+        holder: '',
+        at: received,
+        heldForMs: this.options.leaseDurationSeconds * 1000,
+        released: false,
+      };
+      return false;
+    }
     if (seen.resourceVersion !== ABSENT) {
       this.observed = { ...seen, resourceVersion: ABSENT, at: received };
       return false;
     }
     return received - seen.at >= seen.heldForMs;
+  }
+
+  /** leaderRegistered, true when it cannot tell (the safe side: a wait, not a second leader). */
+  private async leaderRegistered(): Promise<boolean> {
+    const ask = this.options.leaderRegistered;
+    if (ask === undefined) return false;
+    try {
+      return await ask();
+    } catch (err) {
+      this.options.logger.warn(
+        'leader election: the Lease is missing and the installation registry cannot be read; waiting a lease duration before creating it',
+        { lease: this.leaseName(), error: err instanceof Error ? err.message : String(err) },
+      );
+      return true;
+    }
   }
 
   /** A renewal (or acquisition) sent at `sentAt` succeeded; `lease` is the record it wrote. */
