@@ -134,4 +134,65 @@ describe('pull consumers with priority groups', () => {
       for (const messages of clients) await messages.close();
     }
   });
+
+  // The same clients while messages keep arriving: each time num_pending reaches min_pending the
+  // server hands one message to a waiting request (nextWaiting: "If one OR the other limit is
+  // exceeded, we want to fulfill the request"), so 99 stand while deliveries follow the arrivals one
+  // at a time (measured: 99 pending and 3–20 requests waiting at 40 readings of 20/s over 10 s). No
+  // interval is without deliveries, so this is no refusal by 3e's rule, and before it was sized by
+  // backlogPerReplica (10 replicas for the 99) and, the 99 counting as work waiting, the replicas'
+  // share of the arrivals as their capacity (each added replica read slower than the last).
+  it('a standing backlog just under min_pending while deliveries flow: sized by what arrives, not by the backlog the clients hold back', async () => {
+    const stream = await drill.addStream('standing');
+    await drill.jsm.consumers.add(stream, {
+      durable_name: 'overflow-standing',
+      ack_policy: AckPolicy.Explicit,
+      priority_groups: ['jobs'],
+      priority_policy: 'overflow',
+    });
+    const consumer = await jetstream(drill.nc).consumers.get(stream, 'overflow-standing');
+    const clients = await Promise.all(
+      [0, 1, 2].map(() => consumer.consume({ group: 'jobs', min_pending: 100, max_messages: 10 })),
+    );
+    for (const messages of clients)
+      void (async () => {
+        for await (const m of messages) {
+          await sleep(10);
+          m.ack();
+        }
+      })();
+    await publish(drill.nc, stream, 99);
+    // 20/s from then on.
+    const arrivals = setInterval(() => drill.nc.publish(`${stream}.event`, 'm'), 50);
+    try {
+      await drill.addTarget('overflow-standing', stream, { extra: { backlogPerReplica: 10 } });
+      const polls: Array<{ replicas: number; pending: number; delivered: number; waiting: number }> = [];
+      for (let i = 0; i < 8; i++) {
+        if (i > 0) await sleep(1100);
+        await drill.poll('overflow-standing');
+        const info = await drill.jsm.consumers.info(stream, 'overflow-standing');
+        polls.push({
+          replicas: await specReplicas(drill.ns.name, 'overflow-standing'),
+          pending: info.num_pending,
+          delivered: info.delivered.consumer_seq,
+          waiting: info.num_waiting,
+        });
+      }
+      const status = await eventConsumerStatus(drill.ns.name, 'overflow-standing');
+      process.stdout.write(
+        `standing backlog under min_pending: ${polls.map((p) => `${p.replicas}r ${p.pending}p ${p.waiting}w ${p.delivered}d`).join(', ')}; ${condition(status, 'ScalingLimited')?.message ?? ''}\n`,
+      );
+      // The drill's premise: the backlog stood just under min_pending with requests waiting, and
+      // deliveries went on between polls.
+      for (const p of polls) expect(p.pending).toBeGreaterThanOrEqual(90);
+      for (const p of polls) expect(p.waiting).toBeGreaterThan(0);
+      for (let i = 1; i < polls.length; i++)
+        expect(polls[i]?.delivered).toBeGreaterThan(polls[i - 1]?.delivered ?? Infinity);
+      // 20/s of 10 ms handlers is one replica's work; two allowed for the headroom. Before: 10.
+      expect(Math.max(...polls.map((p) => p.replicas))).toBeLessThanOrEqual(2);
+    } finally {
+      clearInterval(arrivals);
+      for (const messages of clients) await messages.close();
+    }
+  });
 });

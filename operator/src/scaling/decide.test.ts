@@ -2273,7 +2273,9 @@ describe('decide: pull requests that refuse the backlog (overflow clients with m
     // From the one replica held, within the scale-up step policy.
     expect(resumed?.desiredReplicas).toBeGreaterThan(10);
     expect(resumed?.limitedBy).toBe('StepPolicy');
-    // Requests waiting and a backlog, with deliveries since the previous reading.
+    // Requests waiting and a backlog, with deliveries since the previous reading, which showed none
+    // waiting (a backlog being worked: the server fills a waiting request at once, so a reading
+    // catches one waiting with messages pending only in the moment in between).
     const worked = (waiting: number) =>
       decide({
         spec,
@@ -2288,12 +2290,50 @@ describe('decide: pull requests that refuse the backlog (overflow clients with m
         currentReplicas: 1,
         history: {
           ...emptyHistory(),
-          samples: [sample({ at: s(0), pending: 400, waiting, maxAckPending: 1000 })],
+          samples: [sample({ at: s(0), pending: 400, waiting: 0, maxAckPending: 1000 })],
         },
         now: s(1),
       }).desiredReplicas;
     expect(worked(0)).toBeGreaterThan(1);
     expect(worked(2)).toBe(worked(0));
+  });
+
+  it('a standing backlog under min_pending while deliveries flow: sized by what arrives, not by the backlog held back (before: 10)', () => {
+    // 20/s arriving, each delivered as num_pending reaches 100: 99 stand, 20 delivered a second.
+    const standing = (t: number, extra = {}) =>
+      refusing(t, { deliveredConsumerSeq: 20 * t, deliveredStreamSeq: 99 + 20 * t, ...extra });
+    let history = emptyHistory();
+    let current = 1;
+    const decisions: ReturnType<typeof decide>[] = [];
+    for (let t = 0; t <= 30; t++) {
+      const d = decide({
+        spec,
+        sample: standing(t),
+        currentReplicas: current,
+        readyReplicas: current,
+        history,
+        now: s(t),
+      });
+      decisions.push(d);
+      history = d.history;
+      current = d.desiredReplicas;
+    }
+    expect(Math.max(...decisions.map((d) => d.desiredReplicas))).toBeLessThanOrEqual(2);
+    const last = decisions.at(-1);
+    expect(last?.limitedBy).toBe('BacklogRefused');
+    expect(last?.reason).toContain('hold that backlog back');
+    expect(last?.reason).toContain('min_pending');
+    // The backlog then outgrows what is delivered (a surge above min_pending the clients fall behind
+    // on): counted again at once.
+    const surge = decide({
+      spec,
+      sample: standing(31, { pending: 400, deliveredConsumerSeq: 20 * 31 }),
+      currentReplicas: current,
+      readyReplicas: current,
+      history,
+      now: s(31),
+    });
+    expect(surge.desiredReplicas).toBeGreaterThan(current);
   });
 
   it('scales at the first reading as usual when no requests wait, or max_ack_pending is full', () => {

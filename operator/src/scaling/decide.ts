@@ -486,7 +486,15 @@ export function decide(input: ScalingInput): ScalingDecision {
   // than an interval (a first reading) is not confirmed yet. It adds no replicas until the next
   // reading, which comes at once, shows deliveries or confirms it.
   const refusal = backlogRefusal(history.samples, sample);
-  const refusedPending = refusal?.state === 'refused' ? Math.max(0, sample.pending) : 0;
+  // A standing backlog (overflow clients given a message each time num_pending reaches their
+  // min_pending, while messages keep arriving): the level the requests hold back is left out, and
+  // the rest, with the arrivals, is sized as usual.
+  const refusedPending =
+    refusal?.state === 'refused'
+      ? Math.max(0, sample.pending)
+      : refusal?.state === 'standing'
+        ? Math.max(0, Math.min(sample.pending, refusal.level))
+        : 0;
   const sizedPending = pending - refusedPending;
   const sizedBacklog = backlog - refusedPending;
   const refusalLimit: ScalingLimit = refusal?.state === 'refused' ? 'BacklogRefused' : 'BacklogUnconfirmed';
@@ -996,7 +1004,7 @@ export function decide(input: ScalingInput): ScalingDecision {
     ackCap?.replicas ?? Infinity,
     oneReceiver !== undefined ? 1 : Infinity,
     paused ? current : Infinity,
-    refusal !== undefined ? current : Infinity,
+    refusal !== undefined && refusal.state !== 'standing' ? current : Infinity,
   );
   // Handlers that fail every message (rates.ts failingSince): nothing acknowledged while messages
   // were redelivered, since this many seconds.
@@ -1111,7 +1119,10 @@ export function decide(input: ScalingInput): ScalingDecision {
           cap < maxReplicas
             ? paused && cap === current
               ? 'ConsumerPaused'
-              : (oneReceiver ?? (refusal !== undefined && cap === current ? refusalLimit : 'MaxAckPending'))
+              : (oneReceiver ??
+                (refusal !== undefined && refusal.state !== 'standing' && cap === current
+                  ? refusalLimit
+                  : 'MaxAckPending'))
             : 'MaxReplicas';
       else limitedBy = lagHold && desired === lower ? 'UpstreamLagUnknown' : 'MinReplicas';
     } else if (held) limitedBy = 'Stabilization';
@@ -1122,7 +1133,7 @@ export function decide(input: ScalingInput): ScalingDecision {
     // A refused backlog is left out of the recommendation itself (3e), so often no bound binds:
     // say why the pending messages bought no replicas all the same.
     if (
-      refusal?.state === 'refused' &&
+      (refusal?.state === 'refused' || (refusal?.state === 'standing' && refusedPending > 0)) &&
       current > 0 &&
       desired <= current &&
       (limitedBy === undefined ||
@@ -1133,7 +1144,8 @@ export function decide(input: ScalingInput): ScalingDecision {
       limitedBy = 'BacklogRefused';
 
     const action = desired === current ? `keeping ${desired}` : `scaling from ${current} to ${desired}`;
-    const refusedSeconds = refusal?.state === 'refused' ? (sample.at - refusal.since) / 1000 : 0;
+    const refusedSeconds =
+      refusal?.state === 'refused' || refusal?.state === 'standing' ? (sample.at - refusal.since) / 1000 : 0;
     const limits: Record<ScalingLimit, string> = {
       MaxReplicas: `capped by maxReplicas ${maxReplicas}`,
       MinReplicas:
@@ -1148,7 +1160,10 @@ export function decide(input: ScalingInput): ScalingDecision {
       StepPolicy: `step policy allows ${desired} now`,
       ReplicasNotReady: `no replicas added while ${readiness?.overdue ?? 0} of ${current} have not been ready for the readiness deadline (${fmt(readiness?.deadlineSeconds ?? 0)}s)`,
       UpstreamLagUnknown: `not lowered from ${current} while the backlog is not known: ${lagUnknown ?? ''}`,
-      BacklogRefused: `no replicas added for the ${fmt(refusedPending)} pending: for ${fmt(refusedSeconds)}s ${fmt(sample.waiting)} pull requests have waited at the server with room under max_ack_pending and nothing was delivered, so the clients' own pull requests refuse this backlog, and more replicas pulling the same way would be refused too. ${REFUSAL_CAUSES}; it is counted again once deliveries resume`,
+      BacklogRefused:
+        refusal?.state === 'standing'
+          ? `no replicas added for ${fmt(refusedPending)} of the ${fmt(Math.max(0, sample.pending))} pending: for ${fmt(refusedSeconds)}s pull requests (${fmt(sample.waiting)} now) have waited at the server at every reading with at least that many pending and room under max_ack_pending, while messages were delivered in between, so the clients' own pull requests hold that backlog back and take messages only as it reaches their threshold, and more replicas pulling the same way would be held back too. ${REFUSAL_CAUSES}; it is counted again once a reading shows no request waiting with it`
+          : `no replicas added for the ${fmt(refusedPending)} pending: for ${fmt(refusedSeconds)}s ${fmt(sample.waiting)} pull requests have waited at the server with room under max_ack_pending and nothing was delivered, so the clients' own pull requests refuse this backlog, and more replicas pulling the same way would be refused too. ${REFUSAL_CAUSES}; it is counted again once deliveries resume`,
       BacklogUnconfirmed: `no replicas added until a reading shows deliveries: ${fmt(sample.waiting)} pull requests wait at the server with ${fmt(Math.max(0, sample.pending))} pending and room under max_ack_pending, and ${refusal?.state === 'unconfirmed' && !refusal.firstReading ? 'nothing was delivered since the previous reading' : 'this is the first reading'}. A server that delivers to them clears that within milliseconds, and clients that refuse the backlog look like this (${REFUSAL_CAUSES_SHORT}). Reading again in ${ADAPTIVE_POLL_SECONDS}s`,
       Stabilization: held
         ? `the panic window holds ${current} until ${fmt(((panicUntil ?? now) - now) / 1000)}s from now`

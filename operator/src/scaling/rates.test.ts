@@ -1849,3 +1849,41 @@ describe('confirmedArrivalNoise: the confirmed rate varies by what it says', () 
     expect(said / measured).toBeLessThan(1.5);
   });
 });
+
+describe("a backlog the replicas' own pull requests hold back is no work they are short of", () => {
+  // Overflow clients pulling with min_pending 100, 20/s arriving: the server hands a waiting request
+  // one message each time num_pending reaches 100, so 99 stand while deliveries follow the arrivals.
+  // Counted as work waiting, the replicas' share of the arrivals read as their capacity: 20/s for
+  // one, then 10/s for two, each replica added reading slower.
+  it('learns no capacity from it, and lowers none learnt before', () => {
+    let state: RateState | undefined;
+    let delivered = 0;
+    let t = 0;
+    const read = (ready: number, seconds: number): void => {
+      for (let i = 0; i < seconds; i++, t++) {
+        delivered += 20;
+        state = observeRates(
+          state,
+          sample({
+            at: T0 + t * 1000,
+            pending: 99 - (t % 3),
+            waiting: 3,
+            ackPending: 1,
+            maxAckPending: 1000,
+            deliveredConsumerSeq: delivered,
+            deliveredStreamSeq: delivered + 99,
+            ackFloorConsumerSeq: delivered - 1,
+            ackFloorStreamSeq: delivered + 98,
+          }),
+          ready,
+        );
+      }
+    };
+    read(1, 60);
+    read(2, 120);
+    const figure = state?.perReplicaPerSecond;
+    // At most a figure shown outside busy periods (what one replica did: 20/s), never the share.
+    if (figure !== undefined) expect(figure).toBeGreaterThanOrEqual(19);
+    expect(state?.arrivalPerSecond).toBeCloseTo(20, 0);
+  });
+});

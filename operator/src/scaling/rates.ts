@@ -60,6 +60,7 @@
 
 import { ADAPTIVE_POLL_SECONDS } from './objective.js';
 import { upstreamLagOf } from './backlog.js';
+import { heldAtThreshold, waitsWithBacklog } from './refused-backlog.js';
 import type { BacklogSample, LimitedStreamState, Rates, ServerTime } from './types.js';
 
 /**
@@ -273,6 +274,8 @@ export interface RateState {
     consumerFilter?: string;
     /** The consumer was paused on the server at this reading (BacklogSample.paused). */
     paused?: boolean;
+    /** Pull requests waited at the server with messages pending at this reading (refused-backlog.ts waitsWithBacklog). */
+    waitedWithBacklog?: boolean;
     /** The reading's round trip in ms (BacklogSample.roundTripMs). */
     roundTripMs?: number;
     /** When the server took the reading, by its clock (BacklogSample.serverTime). */
@@ -568,6 +571,7 @@ function baseline(
   if (sample.consumerCreated !== undefined) last.consumerCreated = sample.consumerCreated;
   if (sample.consumerFilter !== undefined) last.consumerFilter = sample.consumerFilter;
   if (sample.paused === true) last.paused = true;
+  if (waitsWithBacklog(sample)) last.waitedWithBacklog = true;
   if (sample.roundTripMs !== undefined && sample.roundTripMs > 0) last.roundTripMs = sample.roundTripMs;
   if (sample.serverTime !== undefined) last.serverTime = { ...sample.serverTime };
   if (sample.stream !== undefined) last.stream = { ...sample.stream };
@@ -1471,14 +1475,23 @@ export function observeRates(
   // The margin left per replica is an interval's work at the figure; a figure carried over from an
   // earlier process (perReplicaCarried) is not this process's, and at 100,000/s no buffer was ever
   // that deep, so it counts no more than what the replicas completed in the interval.
+  // Not busy when pull requests waited at the server with messages pending at both ends, while what was
+  // delivered kept the backlog from growing by more (refused-backlog.ts heldAtThreshold: overflow
+  // clients' min_pending): the server hands a waiting request a pending message at once unless the
+  // request itself holds it back, so those replicas were asking for work, and their share of what
+  // arrived is no capacity (a standing 99 under min_pending 100 read 20/s
+  // arriving as 20/s a replica for one, 10/s for two: each replica added read slower).
   const fullBatch = Math.max(1, readyReplicas * (previous.inFlightPerReplica ?? 1));
   const marginPerSecond =
     previous.perReplicaCarried === true
       ? Math.min(previous.perReplicaPerSecond ?? 0, completedPerSecond / Math.max(1, readyReplicas))
       : (previous.perReplicaPerSecond ?? 0);
+  const heldBack =
+    last.waitedWithBacklog === true && waitsWithBacklog(sample) && heldAtThreshold(last, sample);
   const busyThroughout =
-    (last.pending >= fullBatch && sample.pending >= fullBatch) ||
-    busyOnPrefetch(last, sample, readyReplicas, completed, marginPerSecond * dtSeconds);
+    !heldBack &&
+    ((last.pending >= fullBatch && sample.pending >= fullBatch) ||
+      busyOnPrefetch(last, sample, readyReplicas, completed, marginPerSecond * dtSeconds));
   const sameReplicas = readyReplicas > 0 && readyReplicas === last.readyReplicas;
   const steadySeconds = (last.at - readySince) / 1000;
   const settleSeconds = Math.max(0, options.settleSeconds ?? 0);

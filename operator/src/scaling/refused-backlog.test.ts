@@ -30,10 +30,34 @@ describe('backlogRefusal: pull requests that wait with a backlog and take none o
       deliveredConsumerSeq: 40,
       maxAckPending: 1000,
     });
-    expect(backlogRefusal([sample({ at: s(0), pending: 540, waiting: 2 })], worked)).toBeUndefined();
+    // The reading before showed no request waiting: the server fills them at once while it delivers.
+    expect(backlogRefusal([sample({ at: s(0), pending: 540, waiting: 0 })], worked)).toBeUndefined();
     // Stream sequence alone moving (a redelivery counts in consumer_seq; a recreated consumer may not).
     expect(
       backlogRefusal([refusing(0)], refusing(1, { deliveredConsumerSeq: 0, deliveredStreamSeq: 7 })),
+    ).toBeUndefined();
+  });
+
+  it('is a standing backlog when requests wait at every reading of a run spanning an interval while deliveries keep it level', () => {
+    // min_pending 100, 20/s arriving: one message delivered each time num_pending reaches 100.
+    const standing = (seconds: number, extra = {}) =>
+      refusing(seconds, { deliveredConsumerSeq: 20 * seconds, ...extra });
+    expect(backlogRefusal([standing(0)], standing(0.5))).toBeUndefined();
+    expect(backlogRefusal([standing(0)], standing(1))).toEqual({ state: 'standing', since: s(0), level: 99 });
+    expect(backlogRefusal([standing(0), standing(1, { pending: 92 })], standing(2))).toEqual({
+      state: 'standing',
+      since: s(0),
+      level: 92,
+    });
+    // A reading with no request waiting ends the run.
+    expect(backlogRefusal([standing(0), standing(1, { waiting: 0 })], standing(2))).toBeUndefined();
+    // A backlog that outgrows what is delivered is no standing one, requests waiting or not (real
+    // readings of nats.go Consume() falling behind: a request waiting with 5,280 then 5,486 pending).
+    expect(
+      backlogRefusal(
+        [sample({ at: s(0), pending: 5280, waiting: 1, deliveredConsumerSeq: 1755, maxAckPending: 1000 })],
+        sample({ at: s(2.272), pending: 5486, waiting: 1, deliveredConsumerSeq: 1804, maxAckPending: 1000 }),
+      ),
     ).toBeUndefined();
   });
 
