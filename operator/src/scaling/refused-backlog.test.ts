@@ -1,4 +1,4 @@
-import { backlogRefusal, waitsWithBacklog } from './refused-backlog.js';
+import { backlogRefusal, heldAtThreshold, waitsWithBacklog } from './refused-backlog.js';
 import { sample, T0 } from './test/fixtures.js';
 
 const s = (seconds: number): number => T0 + seconds * 1000;
@@ -59,6 +59,70 @@ describe('backlogRefusal: pull requests that wait with a backlog and take none o
         sample({ at: s(2.272), pending: 5486, waiting: 1, deliveredConsumerSeq: 1804, maxAckPending: 1000 }),
       ),
     ).toBeUndefined();
+  });
+
+  it("is no standing backlog when the stream's own limits remove what waits undelivered (discard old at its limit)", () => {
+    // consumer-configs.int, max_msgs 100 discard old: 60/s arrive, one 20/s replica; the stream holds
+    // 100, all pending, and its front passes the consumer's position (a request caught waiting at
+    // both readings). The backlog stays at 100 because the stream discards, not because requests
+    // hold it back: 25 delivered while the front moved 88 past where the consumer was.
+    const full = (seconds: number, delivered: number, streamSeq: number, firstSeq: number, extra = {}) =>
+      sample({
+        at: s(seconds),
+        pending: 100,
+        waiting: 1,
+        maxAckPending: 1000,
+        deliveredConsumerSeq: delivered,
+        deliveredStreamSeq: streamSeq,
+        removesHeld: true,
+        streamFirstSeq: firstSeq,
+        ...extra,
+      });
+    const before = full(0, 175, 175, 205);
+    const after = full(1, 200, 238, 264);
+    expect(heldAtThreshold(before, after)).toBe(false);
+    expect(backlogRefusal([before], after)).toBeUndefined();
+    expect(backlogRefusal([full(-1, 150, 150, 143), before], after)).toBeUndefined();
+    // The same readings on a stream whose front stays behind the consumer (nothing removed that it
+    // had not delivered): held at the requests' threshold.
+    expect(heldAtThreshold(full(0, 175, 175, 1), full(1, 200, 200, 1))).toBe(true);
+    // The front reaching no further than what was delivered in between: still held.
+    expect(heldAtThreshold(full(0, 175, 175, 150), full(1, 200, 200, 201))).toBe(true);
+    // The first sequence not known on a stream that removes: not told apart, so not held.
+    expect(heldAtThreshold(full(0, 175, 175, 1), full(1, 200, 200, 1, { streamFirstSeq: undefined }))).toBe(
+      false,
+    );
+    // Limits removing from inside the stream (max_msgs_per_subject, rollups, TTLs): not told apart.
+    expect(heldAtThreshold(full(0, 175, 175, 1), full(1, 200, 200, 1, { removesInside: 'limits' }))).toBe(
+      false,
+    );
+    // Only a user's delete or purge removes from inside: held.
+    expect(heldAtThreshold(full(0, 175, 175, 1), full(1, 200, 200, 1, { removesInside: 'requests' }))).toBe(
+      true,
+    );
+  });
+
+  it("is no standing backlog when a WorkQueue or Interest stream's limits may have removed messages", () => {
+    const limited = (seconds: number, delivered: number, messages: number, lastSeq: number) => {
+      const state = { messages, bytes: messages * 10, lastSeq, oldestAgeSeconds: 1 };
+      return {
+        ...sample({
+          at: s(seconds),
+          pending: 99,
+          waiting: 3,
+          maxAckPending: 1000,
+          deliveredConsumerSeq: delivered,
+          deliveredStreamSeq: delivered,
+          limitRemovals: { limits: { maxMsgs: 100 }, state },
+        }),
+        // As rates.ts keeps it of the earlier reading.
+        limitedStream: state,
+      };
+    };
+    // At max_msgs: what arrives discards the oldest.
+    expect(heldAtThreshold(limited(0, 100, 100, 200), limited(1, 120, 100, 220))).toBe(false);
+    // Far below it: nothing can have been removed by the limits.
+    expect(heldAtThreshold(limited(0, 100, 10, 200), limited(1, 120, 10, 220))).toBe(true);
   });
 
   it('needs requests waiting, messages pending, room under max_ack_pending and no pause', () => {

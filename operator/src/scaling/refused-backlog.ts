@@ -38,8 +38,8 @@
 //   busy clients.
 // - A backlog that deliveries are working through: delivered.consumer_seq moves, and no earlier
 //   reading of the run showed requests waiting with it.
-import { MIN_INTERVAL_SECONDS } from './rates.js';
-import type { BacklogSample } from './types.js';
+import { limitRemovalsPossible, MIN_INTERVAL_SECONDS } from './rates.js';
+import type { BacklogSample, LimitedStreamState } from './types.js';
 
 export type BacklogRefusal =
   | {
@@ -87,20 +87,86 @@ function nothingDelivered(before: BacklogSample, after: BacklogSample): boolean 
   );
 }
 
+/** What heldAtThreshold needs of the earlier of two readings (a BacklogSample, or rates.ts RateState.last). */
+export interface HeldReading {
+  at: number;
+  pending: number;
+  deliveredConsumerSeq: number;
+  /** delivered.stream_seq (absent: not known). */
+  deliveredStreamSeq?: number;
+  /** A WorkQueue or Interest stream's state at this reading, when its limits remove (BacklogSample.limitRemovals). */
+  limitedStream?: LimitedStreamState;
+}
+
 /**
  * Between two readings that both show requests waiting with a backlog: messages were delivered, and
- * the backlog grew by no more than that. Held at the requests' threshold, it moves by less than a
- * batch while what arrives is delivered; a backlog that outgrows what is delivered (real readings of
- * nats.go Consume() falling behind on a loaded machine showed a request waiting with 5,280 and then
- * 5,486 pending, rates.test) is work the clients are short of, whatever a reading caught of their
- * requests.
+ * the backlog grew by no more than that, and the stream's own limits removed nothing the consumer
+ * had not delivered (limitsRemovedUndelivered). Held at the requests' threshold, it moves by less
+ * than a batch while what arrives is delivered; a backlog that outgrows what is delivered (real
+ * readings of nats.go Consume() falling behind on a loaded machine showed a request waiting with
+ * 5,280 and then 5,486 pending, rates.test) is work the clients are short of, whatever a reading
+ * caught of their requests; so is one that the stream's limits keep from growing.
  */
 export function heldAtThreshold(
-  before: Pick<BacklogSample, 'deliveredConsumerSeq' | 'pending'>,
-  after: Pick<BacklogSample, 'deliveredConsumerSeq' | 'pending'>,
+  before: HeldReading,
+  after: Pick<
+    BacklogSample,
+    | 'at'
+    | 'deliveredConsumerSeq'
+    | 'deliveredStreamSeq'
+    | 'pending'
+    | 'removesHeld'
+    | 'removesInside'
+    | 'streamFirstSeq'
+    | 'limitRemovals'
+  >,
 ): boolean {
   const delivered = after.deliveredConsumerSeq - before.deliveredConsumerSeq;
-  return delivered > 0 && after.pending - before.pending <= delivered;
+  return (
+    delivered > 0 && after.pending - before.pending <= delivered && !limitsRemovedUndelivered(before, after)
+  );
+}
+
+/**
+ * Whether the stream's own limits may have removed, between two readings, messages the consumer had
+ * not delivered: then its backlog stays level because the stream discards it (max_msgs or max_bytes
+ * with discard old at the limit, max_age), not because the requests hold it back
+ * (consumer-configs.int, max_msgs 100: 100 pending at every reading, a request caught waiting,
+ * while the stream's first sequence ran 60/s ahead of the 20/s delivered).
+ * - From the front (BacklogSample.removesHeld): the messages between the consumer's position at the
+ *   first reading and the stream's first sequence at the second are gone; more of them than were
+ *   delivered in between means some went undelivered (on a filtered consumer, other subjects' count
+ *   too: an upper end, taken as a removal). Not known (no first sequence or position): taken as one.
+ * - From inside by the limits (max_msgs_per_subject, rollups, per-message TTLs): not told apart from
+ *   deliveries, taken as one. A user's delete or purge is a one-off and is not.
+ * - A WorkQueue or Interest stream's limits: whenever they could have removed any message
+ *   (rates.ts limitRemovalsPossible; acknowledgements move its first sequence too).
+ */
+export function limitsRemovedUndelivered(
+  before: HeldReading,
+  after: Pick<
+    BacklogSample,
+    'at' | 'deliveredConsumerSeq' | 'removesHeld' | 'removesInside' | 'streamFirstSeq' | 'limitRemovals'
+  >,
+): boolean {
+  if (after.limitRemovals !== undefined)
+    return limitRemovalsPossible(before.limitedStream, after, (after.at - before.at) / 1000);
+  if (after.removesInside === 'limits') return true;
+  if (after.removesHeld !== true) return false;
+  if (after.streamFirstSeq === undefined || before.deliveredStreamSeq === undefined) return true;
+  const gone = after.streamFirstSeq - 1 - before.deliveredStreamSeq;
+  return gone > after.deliveredConsumerSeq - before.deliveredConsumerSeq;
+}
+
+/** The parts of a reading heldAtThreshold reads as the earlier of two. */
+function heldReading(sample: BacklogSample): HeldReading {
+  return {
+    at: sample.at,
+    pending: sample.pending,
+    deliveredConsumerSeq: sample.deliveredConsumerSeq,
+    deliveredStreamSeq: sample.deliveredStreamSeq,
+    ...(sample.limitRemovals?.state !== undefined ? { limitedStream: sample.limitRemovals.state } : {}),
+  };
 }
 
 /**
@@ -121,7 +187,7 @@ function standingBacklog(
       reading === undefined ||
       !waitsWithBacklog(reading) ||
       reading.consumerCreated !== sample.consumerCreated ||
-      !heldAtThreshold(reading, later)
+      !heldAtThreshold(heldReading(reading), later)
     )
       break;
     since = reading.at;
