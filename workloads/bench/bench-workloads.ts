@@ -60,6 +60,7 @@ import {
 } from '../test/harness.js';
 import {
   aggregateOf,
+  closedLoopLanes,
   ladderSummary,
   cpuShare,
   formatPercent,
@@ -389,9 +390,24 @@ interface GatewayStep {
   saturated: boolean;
   storedEvents: number;
   cpuPerEvent?: CpuPerEvent;
+  /**
+   * CPU of this process (the load generator: the events, their JSON, undici's requests and the answers)
+   * per stored event over the step. natscli, the ceiling, makes its messages and publishes them in one
+   * process whose CPU is counted; the gateway's events are made by this one, on the same 2 cores.
+   */
+  loadGeneratorUs?: number;
   /** Which gateway: this checkout's, or with `--compare` the other's. */
   version?: 'this' | 'old';
+  /** `closed`: `lanes` requests always in flight (each sent when the previous answered), no ladder. */
+  mode?: 'open' | 'closed';
+  lanes?: number;
 }
+
+/** CPU time of this process in µs (user + system). */
+const ownCpuUs = () => {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+};
 
 async function gatewayStep(
   o: BenchOptions,
@@ -406,6 +422,7 @@ async function gatewayStep(
   const inFlight = new Set<Promise<void>>();
   let sent = 0;
   let storedEvents = 0;
+  const cpu0 = ownCpuUs();
   const begin = performance.now();
   while (performance.now() - begin < o.gatewaySeconds * 1000) {
     // Arrivals follow the clock, not the responses: a late tick sends what it owes.
@@ -437,11 +454,14 @@ async function gatewayStep(
   }
   await Promise.all([...inFlight]);
   const elapsed = (performance.now() - begin) / 1000;
+  const loadGeneratorUs = round((ownCpuUs() - cpu0) / Math.max(1, storedEvents));
   latencies.sort((a, b) => a - b);
   const eventsPerSecond = storedEvents / elapsed;
   const p99 = percentile(latencies, 99);
   return {
     batch,
+    mode: 'open',
+    loadGeneratorUs,
     offeredEventsPerSecond: eventRate,
     requestsPerSecond: round((statuses.get(202) ?? 0) / elapsed),
     eventsPerSecond: round(eventsPerSecond),
@@ -450,6 +470,71 @@ async function gatewayStep(
     statuses: Object.fromEntries(statuses),
     // Saturated: it no longer keeps up with the offer, or requests queue for a second.
     saturated: eventsPerSecond < 0.9 * eventRate || p99 > 1000,
+    storedEvents,
+  };
+}
+
+/**
+ * The gateway's saturation point without a ladder: `lanes` requests of `batch` events always in flight,
+ * each lane sending its next as soon as the previous answered, for --gateway-seconds. With 10 lanes of
+ * 100 events that is 1,000 events in flight, as natscli's batch 1,000 (the ceiling) keeps; so the two
+ * compare by events/s with the same acks in flight. The ladder's figure is its last step below
+ * saturation (steps double), this one what the gateway stores when it is never waited for.
+ */
+async function closedLoopStep(
+  o: BenchOptions,
+  port: number,
+  batch: number,
+  lanes: number,
+  seq: { n: number },
+): Promise<GatewayStep> {
+  const latencies: number[] = [];
+  const statuses = new Map<number, number>();
+  let storedEvents = 0;
+  let sent = 0;
+  const cpu0 = ownCpuUs();
+  const begin = performance.now();
+  const lane = async (): Promise<void> => {
+    while (performance.now() - begin < o.gatewaySeconds * 1000) {
+      const events = Array.from({ length: batch }, () => {
+        const n = seq.n++;
+        return makeEvent(`g-${n}`, `agg-${n % o.aggregates}`);
+      });
+      const started = performance.now();
+      sent++;
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}/events`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(batch === 1 ? events[0] : events),
+        });
+        await res.arrayBuffer();
+        statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+        if (res.status === 202) storedEvents += batch;
+        latencies.push(performance.now() - started);
+      } catch {
+        statuses.set(-1, (statuses.get(-1) ?? 0) + 1);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: lanes }, () => lane()));
+  const elapsed = (performance.now() - begin) / 1000;
+  const loadGeneratorUs = round((ownCpuUs() - cpu0) / Math.max(1, storedEvents));
+  latencies.sort((a, b) => a - b);
+  const eventsPerSecond = storedEvents / elapsed;
+  return {
+    batch,
+    mode: 'closed',
+    lanes,
+    loadGeneratorUs,
+    offeredEventsPerSecond: NaN,
+    requestsPerSecond: round((statuses.get(202) ?? 0) / elapsed),
+    eventsPerSecond: round(eventsPerSecond),
+    p50ms: round(percentile(latencies, 50), 1),
+    p99ms: round(percentile(latencies, 99), 1),
+    statuses: Object.fromEntries(statuses),
+    // Closed: it answered every request it was sent with a 202, or it did not.
+    saturated: storedEvents < sent * batch,
     storedEvents,
   };
 }
@@ -931,11 +1016,22 @@ async function gatewayPhases(b: Bench): Promise<GatewayStep[]> {
           step.cpuPerEvent = gatewayMeter(Math.max(1, step.storedEvents));
           steps.push(step);
           log(
-            `gateway${version === 'old' ? ' (old)' : ''} batch ${batch} @ ${rate} events/s offered: ${step.eventsPerSecond} events/s stored (${step.requestsPerSecond} req/s), p50 ${step.p50ms} ms, p99 ${step.p99ms} ms, statuses ${JSON.stringify(step.statuses)}; ${cpuText(step.cpuPerEvent)} (client = gateway)${step.saturated ? ' — saturated' : ''}`,
+            `gateway${version === 'old' ? ' (old)' : ''} batch ${batch} @ ${rate} events/s offered: ${step.eventsPerSecond} events/s stored (${step.requestsPerSecond} req/s), p50 ${step.p50ms} ms, p99 ${step.p99ms} ms, statuses ${JSON.stringify(step.statuses)}; ${cpuText(step.cpuPerEvent)} (client = gateway); load generator ${step.loadGeneratorUs} µs${step.saturated ? ' — saturated' : ''}`,
           );
           if (step.saturated) break;
           await sleep(500);
         }
+        await sleep(500);
+        const lanes = closedLoopLanes(batch);
+        const gatewayMeter = cpuMeter(() => b.server.pid(), workload.proc.pid ?? -1);
+        const step = await closedLoopStep(b.o, port, batch, lanes, seq);
+        step.version = version;
+        step.cpuPerEvent = gatewayMeter(Math.max(1, step.storedEvents));
+        steps.push(step);
+        log(
+          `gateway${version === 'old' ? ' (old)' : ''} batch ${batch}, closed loop of ${lanes} requests in flight (${lanes * batch} events): ${step.eventsPerSecond} events/s stored (${step.requestsPerSecond} req/s), p50 ${step.p50ms} ms, p99 ${step.p99ms} ms, statuses ${JSON.stringify(step.statuses)}; ${cpuText(step.cpuPerEvent)} (client = gateway); load generator ${step.loadGeneratorUs} µs`,
+        );
+        await sleep(500);
       }
     }
   } finally {
@@ -1104,7 +1200,9 @@ async function main(): Promise<void> {
       undefined,
     );
     const ladderOf = (batch: number, version: 'this' | 'old') =>
-      ladderSummary(gatewaySteps.filter((s) => s.batch === batch && s.version === version));
+      ladderSummary(
+        gatewaySteps.filter((s) => s.batch === batch && s.version === version && s.mode !== 'closed'),
+      );
 
     log('');
     log(
@@ -1152,6 +1250,22 @@ async function main(): Promise<void> {
             );
           else log(`| ${name} | — (saturated at the first step) | | | | | | | ${saturated} |`);
         }
+      // The same gateway with its requests always in flight (no ladder), and what the load generator
+      // spent per event: natscli's CPU includes making its messages, the gateway's does not.
+      log('');
+      log(
+        `| gateway batch, closed loop | requests (events) in flight | events/s stored | p50 ms | p99 ms | CPU µs per event, nats-server + gateway | load generator µs per event | of the ceiling (${ceiling.pattern}, median) by events/s | by CPU: the ceiling's µs ÷ (nats-server + gateway + load generator) | non-202 answers |`,
+      );
+      log(`| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`);
+      for (const s of gatewaySteps.filter((x) => x.mode === 'closed')) {
+        const cpu = s.cpuPerEvent ? cpuTotal(s.cpuPerEvent) : undefined;
+        const failedAnswers = Object.entries(s.statuses)
+          .filter(([code]) => code !== '202')
+          .reduce((n, [, k]) => n + k, 0);
+        log(
+          `| ${s.batch}${s.version === 'old' ? ' (old)' : ''} | ${s.lanes ?? '?'} (${(s.lanes ?? 0) * s.batch}) | ${s.eventsPerSecond} | ${s.p50ms} | ${s.p99ms} | ${cpu ?? '—'} | ${s.loadGeneratorUs ?? '—'} | ${((100 * s.eventsPerSecond) / ceiling.eventsPerSecond.median).toFixed(0)} % | ${cpuShare(ceiling.cpuUs.median, cpu === undefined ? undefined : cpu + (s.loadGeneratorUs ?? 0))} | ${failedAnswers} |`,
+        );
+      }
     }
     const fullSteps = of('full').flatMap((r) => r.steps ?? []);
     const stepNames = [...new Set(fullSteps.map((s) => s.step))];

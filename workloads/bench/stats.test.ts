@@ -1,6 +1,7 @@
 import {
   aggregateOf,
   cpuShare,
+  closedLoopLanes,
   ladderSummary,
   benchDefaults,
   formatPercent,
@@ -203,5 +204,20 @@ describe('ladderSummary (the gateway by batch size)', () => {
     expect(ladderSummary(kept)).toEqual({ best: kept[1], saturatedAt: undefined });
     const none = [step(1000, 438, true), step(2000, 300, true)];
     expect(ladderSummary(none)).toEqual({ best: undefined, saturatedAt: none[0] });
+  });
+});
+
+describe('closedLoopLanes (the gateway without a ladder)', () => {
+  it('keeps as many events in flight as the ceiling, with at most 100 requests', () => {
+    expect(closedLoopLanes(100)).toBe(10);
+    expect(closedLoopLanes(10)).toBe(100);
+    expect(closedLoopLanes(1)).toBe(100);
+    expect(closedLoopLanes(500)).toBe(2);
+    expect(closedLoopLanes(1000)).toBe(1);
+    expect(closedLoopLanes(5000)).toBe(1);
+  });
+  it('refuses a batch size that is not a positive integer', () => {
+    expect(() => closedLoopLanes(0)).toThrow(/positive integer/);
+    expect(() => closedLoopLanes(2.5)).toThrow(/positive integer/);
   });
 });

@@ -70,6 +70,20 @@ export function cpuShare(publisherUs: number, gatewayUs: number | undefined): st
   return `${Math.round((100 * publisherUs) / gatewayUs)} %`;
 }
 
+/** Events the ceiling keeps in flight at most (natscli's batch 1,000): the closed loop keeps as many. */
+export const CLOSED_LOOP_EVENTS = 1000;
+/** Requests at most in flight in the closed loop: single events over this many HTTP connections. */
+export const CLOSED_LOOP_MAX_LANES = 100;
+
+/**
+ * Requests the gateway's closed loop keeps in flight for a batch size: `CLOSED_LOOP_EVENTS` events
+ * (10 requests of 100, 100 of 10), at most `CLOSED_LOOP_MAX_LANES` requests (single events: 100).
+ */
+export function closedLoopLanes(batch: number): number {
+  if (!Number.isInteger(batch) || batch < 1) throw new Error(`batch size ${batch}: a positive integer`);
+  return Math.max(1, Math.min(CLOSED_LOOP_MAX_LANES, Math.round(CLOSED_LOOP_EVENTS / batch)));
+}
+
 /** Consumer phases the bench can run in its interleaved rounds (`old` comes with `--compare`). */
 export const CONSUMER_PHASES = [
   'bare',
