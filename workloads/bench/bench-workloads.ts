@@ -46,6 +46,7 @@ import { toolsBin } from '../../hack/stack/tools.js';
 import { topologyOf, type NatsConfig } from '../src/shared/config.js';
 import { JetStreamPublisher, pubAckOf } from '../src/shared/js-publisher.js';
 import { emptyProjection, foldEntry, type LogEntry } from '../src/consumer/projection.js';
+import { EventsLoad, eventsBody } from './load.js';
 import { ensureTopology, streamConfigs } from '../src/shared/topology.js';
 import {
   configOf,
@@ -62,6 +63,7 @@ import {
   aggregateOf,
   closedLoopLanes,
   ladderSummary,
+  type LoadGenerator,
   cpuShare,
   formatPercent,
   formatSummary,
@@ -400,6 +402,8 @@ interface GatewayStep {
   version?: 'this' | 'old';
   /** `closed`: `lanes` requests always in flight (each sent when the previous answered), no ladder. */
   mode?: 'open' | 'closed';
+  /** The load generator that sent the step's requests. */
+  generator?: LoadGenerator;
   lanes?: number;
 }
 
@@ -409,9 +413,52 @@ const ownCpuUs = () => {
   return u.user + u.system;
 };
 
+/** Sends one request of `batch` events numbered from `seq.n` on; resolves with the answer's status. */
+interface LoadSender {
+  generator: LoadGenerator;
+  send(batch: number, seq: { n: number }): Promise<number>;
+  close(): void;
+}
+
+/**
+ * `http`: node:http on kept-alive connections (at most `connections`), the body written out
+ * (load.ts); `fetch`: what the bench did before session 23, undici's fetch() with every event built
+ * by makeEvent and the batch JSON.stringify'd. Both send the same JSON (load.test.ts).
+ */
+function loadSender(generator: LoadGenerator, o: BenchOptions, port: number, connections: number): LoadSender {
+  if (generator === 'fetch')
+    return {
+      generator,
+      async send(batch, seq) {
+        const events = Array.from({ length: batch }, () => {
+          const n = seq.n++;
+          return makeEvent(`g-${n}`, `agg-${n % o.aggregates}`);
+        });
+        const res = await fetch(`http://127.0.0.1:${port}/events`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(batch === 1 ? events[0] : events),
+        });
+        await res.arrayBuffer();
+        return res.status;
+      },
+      close() {},
+    };
+  const load = new EventsLoad(port, connections);
+  return {
+    generator,
+    send(batch, seq) {
+      const first = seq.n;
+      seq.n += batch;
+      return load.post(eventsBody(batch, first, o.aggregates, new Date().toISOString()));
+    },
+    close: () => load.close(),
+  };
+}
+
 async function gatewayStep(
   o: BenchOptions,
-  port: number,
+  sender: LoadSender,
   batch: number,
   eventRate: number,
   seq: { n: number },
@@ -428,20 +475,12 @@ async function gatewayStep(
     // Arrivals follow the clock, not the responses: a late tick sends what it owes.
     const owed = Math.floor(((performance.now() - begin) / 1000) * requestRate) - sent;
     for (let k = 0; k < owed; k++, sent++) {
-      const events = Array.from({ length: batch }, () => {
-        const n = seq.n++;
-        return makeEvent(`g-${n}`, `agg-${n % o.aggregates}`);
-      });
       const started = performance.now();
-      const p: Promise<void> = fetch(`http://127.0.0.1:${port}/events`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(batch === 1 ? events[0] : events),
-      })
-        .then(async (res) => {
-          await res.arrayBuffer();
-          statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
-          if (res.status === 202) storedEvents += batch;
+      const p: Promise<void> = sender
+        .send(batch, seq)
+        .then((status) => {
+          statuses.set(status, (statuses.get(status) ?? 0) + 1);
+          if (status === 202) storedEvents += batch;
           latencies.push(performance.now() - started);
         })
         .catch(() => {
@@ -461,6 +500,7 @@ async function gatewayStep(
   return {
     batch,
     mode: 'open',
+    generator: sender.generator,
     loadGeneratorUs,
     offeredEventsPerSecond: eventRate,
     requestsPerSecond: round((statuses.get(202) ?? 0) / elapsed),
@@ -483,7 +523,7 @@ async function gatewayStep(
  */
 async function closedLoopStep(
   o: BenchOptions,
-  port: number,
+  sender: LoadSender,
   batch: number,
   lanes: number,
   seq: { n: number },
@@ -496,21 +536,12 @@ async function closedLoopStep(
   const begin = performance.now();
   const lane = async (): Promise<void> => {
     while (performance.now() - begin < o.gatewaySeconds * 1000) {
-      const events = Array.from({ length: batch }, () => {
-        const n = seq.n++;
-        return makeEvent(`g-${n}`, `agg-${n % o.aggregates}`);
-      });
       const started = performance.now();
       sent++;
       try {
-        const res = await fetch(`http://127.0.0.1:${port}/events`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify(batch === 1 ? events[0] : events),
-        });
-        await res.arrayBuffer();
-        statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
-        if (res.status === 202) storedEvents += batch;
+        const status = await sender.send(batch, seq);
+        statuses.set(status, (statuses.get(status) ?? 0) + 1);
+        if (status === 202) storedEvents += batch;
         latencies.push(performance.now() - started);
       } catch {
         statuses.set(-1, (statuses.get(-1) ?? 0) + 1);
@@ -525,6 +556,7 @@ async function closedLoopStep(
   return {
     batch,
     mode: 'closed',
+    generator: sender.generator,
     lanes,
     loadGeneratorUs,
     offeredEventsPerSecond: NaN,
@@ -1009,9 +1041,10 @@ async function gatewayPhases(b: Bench): Promise<GatewayStep[]> {
     for (const [k, batch] of b.o.batches.entries()) {
       for (const { version, workload } of roundOrder(gateways, k)) {
         const port = await workload.port;
+        const ladderSender = loadSender(b.o.loadGenerators[0] ?? 'http', b.o, port, Infinity);
         for (const rate of LADDER[batch] ?? [1000 * batch]) {
           const gatewayMeter = cpuMeter(() => b.server.pid(), workload.proc.pid ?? -1);
-          const step = await gatewayStep(b.o, port, batch, rate, seq);
+          const step = await gatewayStep(b.o, ladderSender, batch, rate, seq);
           step.version = version;
           step.cpuPerEvent = gatewayMeter(Math.max(1, step.storedEvents));
           steps.push(step);
@@ -1021,17 +1054,22 @@ async function gatewayPhases(b: Bench): Promise<GatewayStep[]> {
           if (step.saturated) break;
           await sleep(500);
         }
+        ladderSender.close();
         await sleep(500);
         const lanes = closedLoopLanes(batch);
-        const gatewayMeter = cpuMeter(() => b.server.pid(), workload.proc.pid ?? -1);
-        const step = await closedLoopStep(b.o, port, batch, lanes, seq);
-        step.version = version;
-        step.cpuPerEvent = gatewayMeter(Math.max(1, step.storedEvents));
-        steps.push(step);
-        log(
-          `gateway${version === 'old' ? ' (old)' : ''} batch ${batch}, closed loop of ${lanes} requests in flight (${lanes * batch} events): ${step.eventsPerSecond} events/s stored (${step.requestsPerSecond} req/s), p50 ${step.p50ms} ms, p99 ${step.p99ms} ms, statuses ${JSON.stringify(step.statuses)}; ${cpuText(step.cpuPerEvent)} (client = gateway); load generator ${step.loadGeneratorUs} µs`,
-        );
-        await sleep(500);
+        for (const generator of b.o.loadGenerators) {
+          const sender = loadSender(generator, b.o, port, lanes);
+          const gatewayMeter = cpuMeter(() => b.server.pid(), workload.proc.pid ?? -1);
+          const step = await closedLoopStep(b.o, sender, batch, lanes, seq);
+          sender.close();
+          step.version = version;
+          step.cpuPerEvent = gatewayMeter(Math.max(1, step.storedEvents));
+          steps.push(step);
+          log(
+            `gateway${version === 'old' ? ' (old)' : ''} batch ${batch}, closed loop of ${lanes} requests in flight (${lanes * batch} events), load generator ${generator}: ${step.eventsPerSecond} events/s stored (${step.requestsPerSecond} req/s), p50 ${step.p50ms} ms, p99 ${step.p99ms} ms, statuses ${JSON.stringify(step.statuses)}; ${cpuText(step.cpuPerEvent)} (client = gateway); load generator ${step.loadGeneratorUs} µs`,
+          );
+          await sleep(500);
+        }
       }
     }
   } finally {
@@ -1254,16 +1292,16 @@ async function main(): Promise<void> {
       // spent per event: natscli's CPU includes making its messages, the gateway's does not.
       log('');
       log(
-        `| gateway batch, closed loop | requests (events) in flight | events/s stored | p50 ms | p99 ms | CPU µs per event, nats-server + gateway | load generator µs per event | of the ceiling (${ceiling.pattern}, median) by events/s | by CPU: the ceiling's µs ÷ (nats-server + gateway + load generator) | non-202 answers |`,
+        `| gateway batch, closed loop | load generator | requests (events) in flight | events/s stored | p50 ms | p99 ms | CPU µs per event, nats-server + gateway | load generator µs per event | of the ceiling (${ceiling.pattern}, median) by events/s | by CPU: the ceiling's µs ÷ (nats-server + gateway + load generator) | non-202 answers |`,
       );
-      log(`| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`);
+      log(`| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`);
       for (const s of gatewaySteps.filter((x) => x.mode === 'closed')) {
         const cpu = s.cpuPerEvent ? cpuTotal(s.cpuPerEvent) : undefined;
         const failedAnswers = Object.entries(s.statuses)
           .filter(([code]) => code !== '202')
           .reduce((n, [, k]) => n + k, 0);
         log(
-          `| ${s.batch}${s.version === 'old' ? ' (old)' : ''} | ${s.lanes ?? '?'} (${(s.lanes ?? 0) * s.batch}) | ${s.eventsPerSecond} | ${s.p50ms} | ${s.p99ms} | ${cpu ?? '—'} | ${s.loadGeneratorUs ?? '—'} | ${((100 * s.eventsPerSecond) / ceiling.eventsPerSecond.median).toFixed(0)} % | ${cpuShare(ceiling.cpuUs.median, cpu === undefined ? undefined : cpu + (s.loadGeneratorUs ?? 0))} | ${failedAnswers} |`,
+          `| ${s.batch}${s.version === 'old' ? ' (old)' : ''} | ${s.generator ?? '?'} | ${s.lanes ?? '?'} (${(s.lanes ?? 0) * s.batch}) | ${s.eventsPerSecond} | ${s.p50ms} | ${s.p99ms} | ${cpu ?? '—'} | ${s.loadGeneratorUs ?? '—'} | ${((100 * s.eventsPerSecond) / ceiling.eventsPerSecond.median).toFixed(0)} % | ${cpuShare(ceiling.cpuUs.median, cpu === undefined ? undefined : cpu + (s.loadGeneratorUs ?? 0))} | ${failedAnswers} |`,
         );
       }
     }

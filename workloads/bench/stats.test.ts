@@ -88,6 +88,7 @@ describe('command line', () => {
       '--concurrency', '128', '--seconds', '2.5', '--warm-up', '5000', '--rounds', '3', '--gateway-seconds', '1',
       '--batches', '10,100', '--ceiling-events', '5000', '--phases', 'bare,floor-batch',
       '--profile', '/tmp/p', '--compare', '/tmp/old', '--run', 'built', '--prefill', '600',
+      '--load-generators', 'fetch,http',
     ]); // prettier-ignore
     expect(o).toEqual({
       events: 20000,
@@ -106,7 +107,9 @@ describe('command line', () => {
       compareDir: '/tmp/old',
       run: 'built',
       prefill: 600,
+      loadGenerators: ['fetch', 'http'],
     });
+    expect(parseBenchArgs([]).loadGenerators).toEqual(['http']);
     expect(parseBenchArgs(['--batches', 'none']).batches).toEqual([]);
     // floor-fast needs nats-server ≥ 2.14 (not the pinned one): only when asked for.
     expect(parseBenchArgs([]).phases).toEqual(['bare', 'floor', 'floor-batch', 'full']);
@@ -122,6 +125,10 @@ describe('command line', () => {
     expect(() => parseBenchArgs(['--warm-up', '0'])).toThrow(/--warm-up must be an integer ≥ 1/);
     expect(() => parseBenchArgs(['--run', 'dist'])).toThrow(/--run must be 'source' \(tsx\) or 'built'/);
     expect(() => parseBenchArgs(['--prefill', '-1'])).toThrow(/--prefill must be an integer ≥ 0, got '-1'/);
+    expect(() => parseBenchArgs(['--load-generators', 'undici'])).toThrow(
+      /--load-generators must be a list of http and fetch without repeats/,
+    );
+    expect(() => parseBenchArgs(['--load-generators', 'http,http'])).toThrow(/without repeats/);
     // The window closes at 90 % of the stored events, so it must open before that.
     expect(() => parseBenchArgs(['--events', '10000', '--warm-up', '9000'])).toThrow(
       /--warm-up must be below 90 % of --events \(9000/,

@@ -126,7 +126,16 @@ export interface BenchOptions {
    * phase starts: the history a consumer that ran for weeks meets. 0: a fresh log per phase.
    */
   prefill: number;
+  /**
+   * How the gateway's load is sent: `http` (node:http, bodies written out; the default since session 23)
+   * or `fetch` (undici's fetch() with each event built and JSON.stringify'd: the bench before). The
+   * ladder uses the first; the closed loop runs once with each, so two compare in one run.
+   */
+  loadGenerators: LoadGenerator[];
 }
+
+export const LOAD_GENERATORS = ['http', 'fetch'] as const;
+export type LoadGenerator = (typeof LOAD_GENERATORS)[number];
 
 export const benchDefaults: BenchOptions = {
   events: 60_000,
@@ -145,12 +154,13 @@ export const benchDefaults: BenchOptions = {
   compareDir: '',
   run: 'source',
   prefill: 0,
+  loadGenerators: ['http'],
 };
 
 const usage =
   'usage: bench-workloads.ts [--events N≥10000] [--aggregates N] [--hot-share 0..<1] [--hot-aggregates N] ' +
   '[--concurrency N] [--seconds S] [--warm-up N] [--rounds N] [--gateway-seconds S] [--batches 1,10,100|none] ' +
-  `[--ceiling-events N≥1000] [--phases ${CONSUMER_PHASES.join(',')}] [--profile DIR] [--compare DIR] [--run source|built] [--prefill N]`;
+  `[--ceiling-events N≥1000] [--phases ${CONSUMER_PHASES.join(',')}] [--profile DIR] [--compare DIR] [--run source|built] [--prefill N] [--load-generators http,fetch]`;
 
 /** Parses and validates the command line; throws an error naming the flag and what to fix. */
 export function parseBenchArgs(argv: readonly string[]): BenchOptions {
@@ -158,6 +168,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     ...benchDefaults,
     batches: [...benchDefaults.batches],
     phases: [...benchDefaults.phases],
+    loadGenerators: [...benchDefaults.loadGenerators],
   };
   const integer = (flag: string, raw: string, min: number): number => {
     const n = Number(raw);
@@ -249,6 +260,18 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
           );
         o.run = raw;
         break;
+      case 'load-generators': {
+        const parts = raw.split(',');
+        if (
+          parts.some((p) => !(LOAD_GENERATORS as readonly string[]).includes(p)) ||
+          new Set(parts).size !== parts.length
+        )
+          throw new Error(
+            `--load-generators must be a list of ${LOAD_GENERATORS.join(' and ')} without repeats (e.g. http,fetch), got '${raw}'. ${usage}`,
+          );
+        o.loadGenerators = parts as LoadGenerator[];
+        break;
+      }
       default:
         throw new Error(`unknown flag ${flag}. ${usage}`);
     }
