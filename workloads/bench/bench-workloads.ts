@@ -77,6 +77,8 @@ import {
 import { Batcher, publishWindowed } from './pipeline.js';
 
 /** Offered event rates per batch size, tried in order until the gateway saturates. */
+const REQUEST_SECONDS = 'jetscale_gateway_http_request_duration_seconds';
+const PUBLISH_SECONDS = 'jetscale_gateway_publish_duration_seconds';
 const LADDER: Record<number, number[]> = {
   1: [500, 1000, 2000, 4000],
   10: [2000, 5000, 10_000, 20_000],
@@ -183,6 +185,26 @@ async function scrapeValue(port: number, name: string): Promise<number | undefin
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
   return m?.[1] === undefined ? undefined : Number(m[1]);
+}
+
+/**
+ * A histogram's `_sum` and `_count` from a Prometheus text page (the series whose labels contain
+ * `labels`, e.g. `route="/events"`; all of an unlabelled one).
+ */
+async function scrapeSumCount(
+  port: number,
+  name: string,
+  labels = '',
+): Promise<{ sum: number; count: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const out = { sum: 0, count: 0 };
+  const pattern = new RegExp(`^${name}_(sum|count)(\\{[^}]*\\})? (\\S+)$`);
+  for (const line of text.split('\n')) {
+    const m = pattern.exec(line);
+    if (!m || !(m[2] ?? '').includes(labels)) continue;
+    out[m[1] === 'sum' ? 'sum' : 'count'] += Number(m[3]);
+  }
+  return out;
 }
 
 /** The events JSON as the gateway stores it (the id is the event's, set by the caller). */
@@ -404,6 +426,13 @@ interface GatewayStep {
   mode?: 'open' | 'closed';
   /** The load generator that sent the step's requests. */
   generator?: LoadGenerator;
+  /**
+   * Closed loop: the gateway's own mean time per `POST /events` (request read → answer written) and per
+   * publish (publish → PubAck), ms, from its histograms over the step; the rest of the client's latency
+   * is on the client's side and in the sockets.
+   */
+  gatewayRequestMs?: number;
+  gatewayPublishMs?: number;
   lanes?: number;
 }
 
@@ -1059,14 +1088,26 @@ async function gatewayPhases(b: Bench): Promise<GatewayStep[]> {
         const lanes = closedLoopLanes(batch);
         for (const generator of b.o.loadGenerators) {
           const sender = loadSender(generator, b.o, port, lanes);
+          const request0 = await scrapeSumCount(port, REQUEST_SECONDS, 'route="/events"');
+          const publish0 = await scrapeSumCount(port, PUBLISH_SECONDS);
           const gatewayMeter = cpuMeter(() => b.server.pid(), workload.proc.pid ?? -1);
           const step = await closedLoopStep(b.o, sender, batch, lanes, seq);
           sender.close();
+          const request1 = await scrapeSumCount(port, REQUEST_SECONDS, 'route="/events"');
+          const publish1 = await scrapeSumCount(port, PUBLISH_SECONDS);
+          step.gatewayRequestMs = round(
+            (1000 * (request1.sum - request0.sum)) / Math.max(1, request1.count - request0.count),
+            1,
+          );
+          step.gatewayPublishMs = round(
+            (1000 * (publish1.sum - publish0.sum)) / Math.max(1, publish1.count - publish0.count),
+            1,
+          );
           step.version = version;
           step.cpuPerEvent = gatewayMeter(Math.max(1, step.storedEvents));
           steps.push(step);
           log(
-            `gateway${version === 'old' ? ' (old)' : ''} batch ${batch}, closed loop of ${lanes} requests in flight (${lanes * batch} events), load generator ${generator}: ${step.eventsPerSecond} events/s stored (${step.requestsPerSecond} req/s), p50 ${step.p50ms} ms, p99 ${step.p99ms} ms, statuses ${JSON.stringify(step.statuses)}; ${cpuText(step.cpuPerEvent)} (client = gateway); load generator ${step.loadGeneratorUs} µs`,
+            `gateway${version === 'old' ? ' (old)' : ''} batch ${batch}, closed loop of ${lanes} requests in flight (${lanes * batch} events), load generator ${generator}: ${step.eventsPerSecond} events/s stored (${step.requestsPerSecond} req/s), p50 ${step.p50ms} ms, p99 ${step.p99ms} ms, statuses ${JSON.stringify(step.statuses)}; ${cpuText(step.cpuPerEvent)} (client = gateway); load generator ${step.loadGeneratorUs} µs; in the gateway: a request ${step.gatewayRequestMs} ms, a publish ${step.gatewayPublishMs} ms (means)`,
           );
           await sleep(500);
         }
@@ -1292,16 +1333,16 @@ async function main(): Promise<void> {
       // spent per event: natscli's CPU includes making its messages, the gateway's does not.
       log('');
       log(
-        `| gateway batch, closed loop | load generator | requests (events) in flight | events/s stored | p50 ms | p99 ms | CPU µs per event, nats-server + gateway | load generator µs per event | of the ceiling (${ceiling.pattern}, median) by events/s | by CPU: the ceiling's µs ÷ (nats-server + gateway + load generator) | non-202 answers |`,
+        `| gateway batch, closed loop | load generator | requests (events) in flight | events/s stored | p50 ms | p99 ms | in the gateway, mean ms: request, publish | CPU µs per event, nats-server + gateway | load generator µs per event | of the ceiling (${ceiling.pattern}, median) by events/s | by CPU: the ceiling's µs ÷ (nats-server + gateway + load generator) | non-202 answers |`,
       );
-      log(`| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`);
+      log(`| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`);
       for (const s of gatewaySteps.filter((x) => x.mode === 'closed')) {
         const cpu = s.cpuPerEvent ? cpuTotal(s.cpuPerEvent) : undefined;
         const failedAnswers = Object.entries(s.statuses)
           .filter(([code]) => code !== '202')
           .reduce((n, [, k]) => n + k, 0);
         log(
-          `| ${s.batch}${s.version === 'old' ? ' (old)' : ''} | ${s.generator ?? '?'} | ${s.lanes ?? '?'} (${(s.lanes ?? 0) * s.batch}) | ${s.eventsPerSecond} | ${s.p50ms} | ${s.p99ms} | ${cpu ?? '—'} | ${s.loadGeneratorUs ?? '—'} | ${((100 * s.eventsPerSecond) / ceiling.eventsPerSecond.median).toFixed(0)} % | ${cpuShare(ceiling.cpuUs.median, cpu === undefined ? undefined : cpu + (s.loadGeneratorUs ?? 0))} | ${failedAnswers} |`,
+          `| ${s.batch}${s.version === 'old' ? ' (old)' : ''} | ${s.generator ?? '?'} | ${s.lanes ?? '?'} (${(s.lanes ?? 0) * s.batch}) | ${s.eventsPerSecond} | ${s.p50ms} | ${s.p99ms} | ${s.gatewayRequestMs ?? '—'}, ${s.gatewayPublishMs ?? '—'} | ${cpu ?? '—'} | ${s.loadGeneratorUs ?? '—'} | ${((100 * s.eventsPerSecond) / ceiling.eventsPerSecond.median).toFixed(0)} % | ${cpuShare(ceiling.cpuUs.median, cpu === undefined ? undefined : cpu + (s.loadGeneratorUs ?? 0))} | ${failedAnswers} |`,
         );
       }
     }
