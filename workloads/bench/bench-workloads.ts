@@ -454,7 +454,12 @@ interface LoadSender {
  * (load.ts); `fetch`: what the bench did before session 23, undici's fetch() with every event built
  * by makeEvent and the batch JSON.stringify'd. Both send the same JSON (load.test.ts).
  */
-function loadSender(generator: LoadGenerator, o: BenchOptions, port: number, connections: number): LoadSender {
+function loadSender(
+  generator: LoadGenerator,
+  o: BenchOptions,
+  port: number,
+  connections: number,
+): LoadSender {
   if (generator === 'fetch')
     return {
       generator,
