@@ -2057,6 +2057,113 @@ describe('decide: a low-end figure is re-measured, not kept (LOW_END_REMEASURE_S
   });
 });
 
+describe('decide: re-measuring a low end asks for few enough replicas that each does more than it', () => {
+  // The policy fuzzer's worlds 230065, 230345 and 230641: a low-end figure re-measured at
+  // LOW_END_PROBE_FACTOR times itself, where the count that asks for still leaves each replica less
+  // than the figure to do, so their completions never prove more and the low end stood for the
+  // whole 900 s stretch. 230065: 216.7/s for 200/s handlers, a 79.3/s low end, sized at 119/s: 3
+  // replicas, each doing 72/s. 230345 (a 0.5 s latency objective): 141.9/s for 50/s handlers, an
+  // 18.1/s low end, sized at 27.2/s: the objective asked for 13, each doing 10.9/s. The model:
+  // evenly spread arrivals, every pod asked for ready STARTUP s later, readings every 5 s.
+  const STARTUP = 20;
+  function run(options: {
+    arrival: number;
+    perReplica: number;
+    lowEnd: number;
+    seconds: number;
+    objective?: number;
+  }): { figure: number; lowEndOnly: boolean; replicas: number[]; pending: number[] } {
+    const spec = withScalingDefaults({
+      minReplicas: 1,
+      maxReplicas: 50,
+      backlogPerReplica: 100,
+      // The worlds' users: a 15 s scale-down window.
+      scaleDown: { stabilizationWindowSeconds: 15 },
+      ...(options.objective === undefined ? {} : { latencyObjectiveSeconds: options.objective }),
+    });
+    let arrived = 0;
+    let completed = 0;
+    let history = emptyHistory();
+    let readyAt: number[] = Array.from(
+      { length: Math.ceil((options.arrival * RATE_HEADROOM) / options.lowEnd) },
+      () => -1000,
+    );
+    const replicas: number[] = [];
+    const pending: number[] = [];
+    let last: ReturnType<typeof decide> | undefined;
+    for (let t = 0; t <= options.seconds; t += 5) {
+      const ready = readyAt.filter((r) => r <= t).length;
+      const d = decide(
+        input({
+          spec,
+          sample: sampleFromTotals(s(t), arrived, completed, 0),
+          currentReplicas: readyAt.length,
+          readyReplicas: ready,
+          history,
+          now: s(t),
+          ...(t === 0
+            ? { carriedPerReplicaPerSecond: options.lowEnd, carriedPerReplicaLowEndOnly: true }
+            : {}),
+        }),
+      );
+      history = d.history;
+      last = d;
+      replicas.push(readyAt.length);
+      pending.push(arrived - completed);
+      if (d.desiredReplicas < readyAt.length && t > 0) readyAt = readyAt.slice(0, d.desiredReplicas);
+      while (readyAt.length < d.desiredReplicas) readyAt.push(t + STARTUP);
+      const working = readyAt.filter((r) => r <= t).length;
+      arrived += options.arrival * 5;
+      completed = Math.min(arrived, completed + working * options.perReplica * 5);
+    }
+    return {
+      figure: last?.rates.perReplicaPerSecond ?? 0,
+      lowEndOnly: last?.rates.perReplicaLowEndOnly === true,
+      replicas,
+      pending,
+    };
+  }
+
+  it('216.7/s for 200/s handlers from a 79.3/s low end: 2 replicas, and a figure above what 3 could show (before: 3, 79.3/s for good)', () => {
+    const { figure, replicas, pending } = run({
+      arrival: 216.7,
+      perReplica: 200,
+      lowEnd: 79.3,
+      seconds: 900,
+    });
+    // Two replicas each do 108/s: completions per replica above the figure raise it.
+    expect(figure).toBeGreaterThan(216.7 / 3 + 20);
+    expect(figure).toBeLessThanOrEqual(200);
+    expect(Math.max(...replicas.slice(-60))).toBeLessThanOrEqual(2);
+    expect(Math.min(...replicas.slice(-60))).toBeGreaterThanOrEqual(2);
+    expect(Math.max(...pending)).toBe(0);
+  });
+
+  it('141.9/s for 50/s handlers from an 18.1/s low end under a 0.5 s objective: the figure reaches half the handlers (before: 18.1/s and 13 replicas)', () => {
+    const { figure, replicas } = run({
+      arrival: 141.9,
+      perReplica: 50,
+      lowEnd: 18.1,
+      seconds: 900,
+      objective: 0.5,
+    });
+    expect(figure).toBeGreaterThan(25);
+    expect(figure).toBeLessThanOrEqual(50);
+    expect(Math.max(...replicas.slice(-12))).toBeLessThan(Math.ceil(141.9 / 18.1));
+  });
+
+  it('a low end that was the truth (80/s handlers): the replicas asked for do more than it only until work waits, and the figure stays the truth', () => {
+    const { figure, replicas, pending } = run({ arrival: 216.7, perReplica: 80, lowEnd: 79.3, seconds: 900 });
+    expect(figure).toBeLessThanOrEqual(80 + 1e-9);
+    expect(figure).toBeGreaterThan(70);
+    // Work waits when the probe finds the limit, never more than a fraction of a start-up's
+    // arrivals, and the stream is carried at the end.
+    expect(Math.max(...pending)).toBeLessThan(216.7 * STARTUP * 0.5);
+    expect(pending.slice(-24).every((p) => p === 0)).toBe(true);
+    expect(Math.min(...replicas.slice(-24))).toBeGreaterThanOrEqual(3);
+  });
+});
+
 describe('decide: replicas that visibly keep up have no shortfall, whatever their low-end figure', () => {
   // The policy fuzzer's world 30442: 29.4/s (Poisson) for 5/s handlers on 31 ready replicas, whose
   // per-replica figure is a low end only (0.9/s: completions ÷ replicas while they idle). Nothing
