@@ -62,7 +62,6 @@
 // would), holds however many namespaces or connections one tenant spreads over, and never limits
 // a tenant whose NATS answers.
 import {
-  connect,
   credsAuthenticator,
   nkeyAuthenticator,
   type ConnectionOptions,
@@ -85,6 +84,8 @@ import {
   type TlsProblem,
 } from './tls-diagnosis.js';
 import { monotonicNow } from '../clock.js';
+import { guardedConnect } from './guarded-transport.js';
+import { isNatsServerMisbehaved, type NatsServerMisbehaved } from './protocol-guard.js';
 
 interface PooledConnection {
   key: string;
@@ -124,6 +125,12 @@ interface PooledConnection {
    * this host's clock says of `exp` (a server clock ahead of ours; jwt-clock-skew.int).
    */
   expired?: BacklogError;
+  /**
+   * The server broke the NATS protocol or one of its limits (protocol-guard.ts) on this entry's
+   * last connect or connection, which the guard dropped: what the connect's own error (often a
+   * timeout, or another server's) and the disconnect mean.
+   */
+  misbehaved?: BacklogError;
 }
 
 /** A read waiting on its connection: since when, and whether its owner's last read was answered in time. */
@@ -271,6 +278,7 @@ export async function diagnoseConnectError(
   servers: string[],
   credentials: NatsCredentials,
 ): Promise<BacklogError> {
+  if (isNatsServerMisbehaved(err)) return misbehavedError(err, servers);
   const refused = refusalOf(err, servers);
   if (refused) return refused;
   const error = connectError(err, servers);
@@ -286,6 +294,20 @@ export async function diagnoseConnectError(
     clientCertificate: credentials.tls?.cert !== undefined,
   });
   return problem === undefined ? error : tlsFailure(servers, problem);
+}
+
+/**
+ * A server that broke the NATS protocol or a limit the operator keeps (protocol-guard.ts): a
+ * server the tenant controls, or a broken proxy. Unreachable — nothing can be read from it, and it
+ * counts toward fallback as a dead server does — with what it did, so the tenant can fix it.
+ */
+export function misbehavedError(violation: NatsServerMisbehaved, servers: string[]): BacklogError {
+  const server = servers.map(redactServer).join(', ');
+  return new BacklogError(
+    'Unreachable',
+    `NATS at ${server} misbehaves: it ${violation.what}; the operator drops such a connection: check that spec.nats.servers names a NATS server's client port, and that nothing in between alters what it sends`,
+    { server },
+  );
 }
 
 /**
@@ -912,9 +934,11 @@ export class ConnectionPool {
 
   private async open(entry: PooledConnection): Promise<NatsConnection> {
     entry.refusal = undefined; // this attempt's own answer counts now
+    entry.misbehaved = undefined;
     try {
-      const connection = await connect(
+      const connection = await guardedConnect(
         connectionOptions(entry.servers, entry.credentials, this.options.connectTimeoutMs ?? 5000),
+        { onViolation: (violation) => this.misbehaving(entry, violation) },
       );
       if (this.pool.get(entry.key) !== entry) {
         // Every owner left while we were connecting.
@@ -931,10 +955,24 @@ export class ConnectionPool {
       void this.watch(entry, connection);
       return connection;
     } catch (err) {
-      throw await diagnoseConnectError(err, entry.servers, entry.credentials);
+      throw entry.misbehaved ?? (await diagnoseConnectError(err, entry.servers, entry.credentials));
     } finally {
       entry.connecting = undefined;
     }
+  }
+
+  /**
+   * The guard dropped a connection of this entry (or a connect to one of its servers) because the
+   * server broke the protocol: once it had been up, the connection is down at once, with what the
+   * server did (its disconnect is no reconnect to wait for: nats.js reconnects to the same
+   * server, and the guard drops it again).
+   */
+  private misbehaving(entry: PooledConnection, violation: NatsServerMisbehaved): void {
+    const error = misbehavedError(violation, entry.servers);
+    entry.misbehaved = error;
+    this.options.metrics?.natsConnectionEvents.inc({ type: 'misbehaved' });
+    if (this.pool.get(entry.key) !== entry || entry.connection === undefined) return;
+    this.markDown(entry, error);
   }
 
   private async watch(entry: PooledConnection, connection: NatsConnection): Promise<void> {

@@ -87,6 +87,20 @@ describe('consumerInfoError', () => {
       }),
       'has no leader',
     ],
+    // A reply that is not JSON (a hostile server, a proxy that mangles replies) was an answer:
+    // before, "no answer from NATS", as for a timeout.
+    [
+      'Unreachable',
+      (() => {
+        try {
+          JSON.parse('{"type":"io.nats.jetstream.api.v1.consumer_info_response","num_pending": 12,');
+        } catch (err) {
+          return err as Error;
+        }
+        throw new Error('parsed');
+      })(),
+      'with a reply that is not JSON',
+    ],
   ])('classifies as %s', (kind, err, text) => {
     const error = consumerInfoError(err, ref, 'nats-1');
     expect(error.kind).toBe(kind);

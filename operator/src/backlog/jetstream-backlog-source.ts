@@ -976,6 +976,15 @@ export function consumerInfoError(err: unknown, ref: ConsumerRef, server: string
       where,
     );
   }
+  // nats.js JSON.parses the reply: a server (or a proxy) that answers with something else did
+  // answer, so "no answer" would send the user looking for an outage.
+  if (name === 'SyntaxError') {
+    return new BacklogError(
+      'Unreachable',
+      `NATS at ${server} answered the request for consumer "${ref.consumer}" on stream "${ref.stream}" with a reply that is not JSON (${text}): no JetStream API answers so; check that spec.nats.servers names a NATS server, and that nothing in between alters its replies`,
+      where,
+    );
+  }
   return new BacklogError(
     'Unreachable',
     `no answer from NATS at ${server} for consumer "${ref.consumer}" on stream "${ref.stream}" (${text})`,

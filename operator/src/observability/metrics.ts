@@ -215,7 +215,7 @@ export class OperatorMetrics {
   });
   readonly natsConnectionEvents = new Counter({
     name: 'jetscale_nats_connection_events_total',
-    help: 'NATS connection status changes (disconnect, reconnect, error, ...).',
+    help: 'NATS connection status changes (disconnect, reconnect, error, ...; misbehaved: a server dropped for breaking the protocol or a limit).',
     labelNames: ['type'],
     registers: [this.registry],
   });

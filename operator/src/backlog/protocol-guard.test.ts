@@ -1,0 +1,150 @@
+// What the operator takes from a NATS server (protocol-guard.ts): everything a nats-server sends,
+// however the bytes are split; nothing that would grow its heap or hold its event loop.
+import { DEFAULT_PROTOCOL_LIMITS, ProtocolGuard } from './protocol-guard.js';
+
+const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
+
+const INFO = `INFO ${JSON.stringify({
+  server_id: 'NDXXX',
+  server_name: 'nats-0',
+  version: '2.12.0',
+  proto: 1,
+  headers: true,
+  max_payload: 1048576,
+  jetstream: true,
+  client_id: 7,
+  connect_urls: ['10.0.0.1:4222', '10.0.0.2:4222', '[fd00::3]:4222'],
+})}\r\n`;
+
+/** What a nats-server sends a client that asks CONSUMER.INFO (with headers) and gets pinged. */
+const CONVERSATION =
+  INFO +
+  'PONG\r\n' +
+  'PING\r\n' +
+  '+OK\r\n' +
+  `MSG _INBOX.abc.1 1 ${'{"num_pending":12}'.length}\r\n{"num_pending":12}\r\n` +
+  // Headers "NATS/1.0 503\r\n\r\n" (16 bytes), then "hello": 21 in all.
+  'HMSG _INBOX.abc.2 1 $JS.ACK.x 16 21\r\nNATS/1.0 503\r\n\r\nhello\r\n' +
+  'MSG $JS.EVENT.ADVISORY.X 2 0\r\n\r\n' +
+  '-ERR \'Permissions Violation for Subscription to "_INBOX.>"\'\r\n' +
+  INFO;
+
+describe('ProtocolGuard', () => {
+  it('takes what a nats-server sends, split anywhere', () => {
+    const all = bytes(CONVERSATION);
+    for (const size of [1, 2, 3, 7, 64, all.length]) {
+      const guard = new ProtocolGuard();
+      for (let i = 0; i < all.length; i += size)
+        expect(guard.feed(all.subarray(i, i + size))).toBeUndefined();
+      expect(guard.firstInfo?.server_name).toBe('nats-0');
+    }
+  });
+
+  it('drops a line over the limit before it ends, naming its operation (before: buffered without end)', () => {
+    const guard = new ProtocolGuard({ maxLineBytes: 1024 });
+    expect(guard.feed(bytes('INFO {"padding":"'))).toBeUndefined();
+    const chunk = bytes('x'.repeat(512));
+    expect(guard.feed(chunk)).toBeUndefined();
+    const violation = guard.feed(chunk);
+    expect(violation?.what).toBe(
+      'sent a protocol line of over 1 KiB (starting "INFO", not ended yet); a NATS server\'s lines are a few KiB',
+    );
+    // Once dropped, it stays so.
+    expect(guard.feed(bytes('PING\r\n'))).toBe(violation);
+  });
+
+  it('drops an INFO of too many connect_urls, or of ones that are no host:port (before: 300,000 held the loop 8.6 s)', () => {
+    const urls = (n: number) => Array.from({ length: n }, (_, i) => `10.0.${i >> 8}.${i & 255}:4222`);
+    const info = (fields: object) => bytes(`INFO ${JSON.stringify({ max_payload: 1024, ...fields })}\r\n`);
+    expect(
+      new ProtocolGuard().feed(info({ connect_urls: urls(DEFAULT_PROTOCOL_LIMITS.maxConnectUrls) })),
+    ).toBeUndefined();
+    expect(new ProtocolGuard().feed(info({ connect_urls: urls(257) }))?.what).toMatch(
+      /^sent an INFO listing 257 connect_urls \(over the 256 the operator takes/,
+    );
+    expect(new ProtocolGuard().feed(info({ ws_connect_urls: urls(300) }))?.what).toMatch(
+      /listing 300 ws_connect_urls/,
+    );
+    expect(new ProtocolGuard().feed(info({ connect_urls: ['a b:4222'] }))?.what).toMatch(
+      /connect_urls holds "\\"a b:4222\\"", no host:port/,
+    );
+    expect(new ProtocolGuard().feed(info({ connect_urls: [{}] }))?.what).toMatch(/no host:port/);
+    expect(new ProtocolGuard().feed(info({ connect_urls: 'x' }))?.what).toMatch(/connect_urls is not a list/);
+  });
+
+  it('drops an INFO nats.js would fail on: not JSON, not an object, a max_payload that is no size', () => {
+    expect(new ProtocolGuard().feed(bytes('INFO {"a":\r\n'))?.what).toMatch(
+      /^sent an INFO line that is not JSON/,
+    );
+    expect(new ProtocolGuard().feed(bytes('INFO [1]\r\n'))?.what).toBe(
+      'sent an INFO line that is not a JSON object',
+    );
+    for (const bad of [-1, 0, 1.5, '1048576', 2 ** 60]) {
+      expect(
+        new ProtocolGuard().feed(bytes(`INFO {"max_payload":${JSON.stringify(bad)}}\r\n`))?.what,
+      ).toMatch(/whose max_payload is .*, not a positive whole number of bytes/);
+    }
+    // A huge but whole max_payload is the server's business: what the operator takes is bounded by its own limit.
+    expect(new ProtocolGuard().feed(bytes(`INFO {"max_payload":${2 ** 50}}\r\n`))).toBeUndefined();
+  });
+
+  it('drops a server whose first line is not INFO, and any line that is no NATS operation', () => {
+    expect(new ProtocolGuard().feed(bytes('SSH-2.0-OpenSSH_9.6\r\n'))?.what).toBe(
+      'sent "SSH-2.0-OpenSSH_9.6" where a NATS server first sends its INFO line: is it a NATS server\'s client port?',
+    );
+    const guard = new ProtocolGuard();
+    expect(guard.feed(bytes(INFO))).toBeUndefined();
+    expect(guard.feed(bytes('HELLO world\r\n'))?.what).toBe(
+      'sent "HELLO world", which is no NATS protocol operation',
+    );
+  });
+
+  it('drops a message over the limit before taking its payload, and one longer than its line says', () => {
+    const guard = new ProtocolGuard({ maxMessageBytes: 1024 });
+    expect(guard.feed(bytes(INFO))).toBeUndefined();
+    expect(guard.feed(bytes('MSG _INBOX.a 1 1025\r\n'))?.what).toBe(
+      'sent a message of 0.0 MiB (1025 bytes), over the 0.0 MiB the operator takes: its requests are answered in a few KiB',
+    );
+    const hmsg = new ProtocolGuard({ maxMessageBytes: 1024 });
+    hmsg.feed(bytes(INFO));
+    expect(hmsg.feed(bytes('HMSG _INBOX.a 1 12 2000\r\n'))?.what).toMatch(/^sent a message of/);
+    const longer = new ProtocolGuard();
+    longer.feed(bytes(INFO));
+    expect(longer.feed(bytes('MSG _INBOX.a 1 2\r\nabcd\r\n'))?.what).toBe(
+      'sent a message longer than its MSG line said',
+    );
+    for (const line of [
+      'MSG _INBOX.a 1 -3',
+      'MSG _INBOX.a 1',
+      'MSG _INBOX.a 1 r x 2',
+      'HMSG _INBOX.a 1 9 4',
+    ]) {
+      const g = new ProtocolGuard();
+      g.feed(bytes(INFO));
+      expect(g.feed(bytes(`${line}\r\n`))?.what).toMatch(/line the NATS protocol does not allow/);
+    }
+  });
+
+  it('drops PING, INFO and control-line floods, and takes the same rate spread over seconds', () => {
+    let now = 0;
+    const flood = (line: string, perSecond: number, seconds: number) => {
+      now = 0;
+      const guard = new ProtocolGuard({}, () => now);
+      guard.feed(bytes(INFO));
+      for (let s = 0; s < seconds; s++) {
+        now = 1000 * (s + 1);
+        const violation = guard.feed(bytes(line.repeat(perSecond)));
+        if (violation) return violation.what;
+      }
+      return undefined;
+    };
+    expect(flood('PING\r\n', 100, 5)).toBeUndefined();
+    expect(flood('PING\r\n', 101, 1)).toMatch(/^sent over 100 PINGs within a second/);
+    expect(flood(INFO, 20, 5)).toBeUndefined();
+    expect(flood(INFO, 21, 1)).toMatch(/^sent over 20 INFO lines within a second/);
+    expect(flood('PONG\r\n', 10_000, 3)).toBeUndefined();
+    expect(flood('+OK\r\n', 10_001, 1)).toMatch(
+      /^sent over 10000 protocol lines other than messages within a second/,
+    );
+  });
+});

@@ -1,0 +1,283 @@
+// Bounds what a NATS server may send the operator before nats.js acts on it. The server an
+// EventConsumer reads is the tenant's (spec.nats.servers, or its Secret): it may be one the tenant
+// controls, or a broken proxy. nats.js 3.4 trusts it entirely, on the operator's one event loop,
+// which every tenant's polls and the Lease renewals share:
+// - a control line (INFO, -ERR, a MSG's arguments) is buffered byte by byte until its CRLF, with
+//   no limit: an INFO line that never ends grows the heap until the process dies, and before the
+//   connection is up nats.js concatenates everything received at each read (transport-node
+//   peekInfo), so a long first line also costs time quadratic in its length;
+// - every INFO's connect_urls are added to the server pool, each parsed into a Server object and
+//   the pool shuffled: 300,000 URLs blocked the event loop for 8.6 s (session 22);
+// - an INFO that is not JSON, or an unknown operation, throws inside its parser loop, which then
+//   stops reading the socket for good (a "reader closed" on stdout) while the socket stays open
+//   and its data piles up unread;
+// - each PING is answered with a PONG written at once: a server that floods PINGs and reads
+//   nothing fills the operator's socket buffer;
+// - a message may be up to 64 MiB, whatever the operator's requests ask for.
+// The guard reads the same bytes first, keeps only the current line (up to its limit), skips
+// message payloads without copying them, and says what the server did wrong; the transport
+// (guarded-transport.ts) then drops the connection before nats.js sees the offending bytes. Pure:
+// no I/O, the clock passed in.
+
+/** What a legitimate nats-server stays far below; each is a reason to drop a connection. */
+export interface ProtocolLimits {
+  /** Bytes of one protocol line (INFO, -ERR, MSG arguments ...), without its CRLF. */
+  maxLineBytes: number;
+  /** Entries of an INFO's connect_urls (and ws_connect_urls). */
+  maxConnectUrls: number;
+  /** Bytes of one message (headers and payload) the server may deliver. */
+  maxMessageBytes: number;
+  /** Control lines (INFO, PING, PONG, +OK, -ERR) in one second. */
+  maxControlLinesPerSecond: number;
+  /** PINGs in one second (each makes the operator write a PONG). */
+  maxPingsPerSecond: number;
+  /** INFO lines in one second (each is parsed, and its connect_urls merged into the pool). */
+  maxInfosPerSecond: number;
+}
+
+/**
+ * A nats-server 2.x sends INFO lines of a few KiB (each server of its cluster listed once per
+ * address it listens on), a PING per ping_interval (2 min by default), an INFO when its cluster
+ * changes, and the operator asks for JetStream API replies of at most 2 MiB (api-replies.ts).
+ */
+export const DEFAULT_PROTOCOL_LIMITS: Readonly<ProtocolLimits> = {
+  maxLineBytes: 256 * 1024,
+  maxConnectUrls: 256,
+  maxMessageBytes: 8 * 1024 * 1024,
+  maxControlLinesPerSecond: 10_000,
+  maxPingsPerSecond: 100,
+  maxInfosPerSecond: 20,
+};
+
+/** The fields of a server's INFO the guard checked (the rest is nats.js's). */
+export interface CheckedInfo {
+  [field: string]: unknown;
+}
+
+/** How the server broke the protocol, in words that complete "NATS at <server> ...". */
+export class NatsServerMisbehaved extends Error {
+  constructor(readonly what: string) {
+    super(what);
+    this.name = 'NatsServerMisbehaved';
+  }
+}
+
+export function isNatsServerMisbehaved(err: unknown): err is NatsServerMisbehaved {
+  return err instanceof NatsServerMisbehaved;
+}
+
+const CR = 13;
+const LF = 10;
+/** A host:port (IPv6 in brackets) or a URL of one, as nats-server lists them. */
+const CONNECT_URL = /^(?:[a-z]+:\/\/)?[A-Za-z0-9._\-[\]:%]{1,253}$/;
+
+/**
+ * Feeds on the bytes a server sends, in order, and says when they break a limit or the protocol.
+ * Once it has said so it says nothing more (the connection is dropped).
+ */
+export class ProtocolGuard {
+  private readonly limits: ProtocolLimits;
+  /** The line being read, up to the limit (grown by doubling: a line trickled a byte at a time costs no more). */
+  private line = new Uint8Array(256);
+  private lineBytes = 0;
+  /** Bytes of the message payload still to skip, and the byte after it (nats.js does not look at it). */
+  private payloadLeft = 0;
+  /** A message's payload was skipped: the next byte ends it (the LF nats.js requires). */
+  private expectLf = false;
+  private window = { start: Number.NEGATIVE_INFINITY, lines: 0, pings: 0, infos: 0 };
+  private failed: NatsServerMisbehaved | undefined;
+  /** The first INFO, once read (a connect waits for it). */
+  firstInfo: CheckedInfo | undefined;
+  /** Bytes fed so far. */
+  received = 0;
+
+  constructor(
+    limits: Partial<ProtocolLimits> = {},
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.limits = { ...DEFAULT_PROTOCOL_LIMITS, ...limits };
+  }
+
+  /** The bytes' violation, or undefined while the server keeps to the protocol and the limits. */
+  feed(chunk: Uint8Array): NatsServerMisbehaved | undefined {
+    if (this.failed) return this.failed;
+    this.received += chunk.length;
+    let i = 0;
+    while (i < chunk.length) {
+      if (this.payloadLeft > 0) {
+        const skip = Math.min(this.payloadLeft, chunk.length - i);
+        this.payloadLeft -= skip;
+        i += skip;
+        continue;
+      }
+      if (this.expectLf) {
+        this.expectLf = false;
+        if (chunk[i] !== LF) return this.fail('sent a message longer than its MSG line said');
+        i++;
+        continue;
+      }
+      const end = chunk.indexOf(LF, i);
+      const stop = end === -1 ? chunk.length : end;
+      if (this.lineBytes + (stop - i) > this.limits.maxLineBytes) {
+        this.append(chunk.subarray(i, Math.min(stop, i + 16)));
+        return this.fail(
+          `sent a protocol line of over ${kib(this.limits.maxLineBytes)} (${this.opOf()}${end === -1 ? ', not ended yet' : ''}); a NATS server's lines are a few KiB`,
+        );
+      }
+      this.append(chunk.subarray(i, stop));
+      if (end === -1) break;
+      i = end + 1;
+      const line = this.takeLine();
+      const problem = this.onLine(line);
+      if (problem !== undefined) return this.fail(problem);
+    }
+    return undefined;
+  }
+
+  private append(bytes: Uint8Array): void {
+    const needed = this.lineBytes + bytes.length;
+    if (needed > this.line.length) {
+      const grown = new Uint8Array(Math.max(needed, 2 * this.line.length));
+      grown.set(this.line.subarray(0, this.lineBytes));
+      this.line = grown;
+    }
+    this.line.set(bytes, this.lineBytes);
+    this.lineBytes = needed;
+  }
+
+  private fail(what: string): NatsServerMisbehaved {
+    this.failed = new NatsServerMisbehaved(what);
+    this.line = new Uint8Array(0);
+    this.lineBytes = 0;
+    return this.failed;
+  }
+
+  private takeLine(): Uint8Array {
+    let length = this.lineBytes;
+    if (length > 0 && this.line[length - 1] === CR) length--;
+    const bytes = this.line.slice(0, length);
+    this.lineBytes = 0;
+    if (this.line.length > 4096) this.line = new Uint8Array(256); // a long line's buffer is not kept
+    return bytes;
+  }
+
+  private opOf(): string {
+    const op = /^[^\s]*/.exec(decodeHead(this.line.subarray(0, this.lineBytes), 16))?.[0] ?? '';
+    return op === '' ? 'no operation' : `starting ${JSON.stringify(op)}`;
+  }
+
+  private onLine(line: Uint8Array): string | undefined {
+    const text = new TextDecoder('utf-8', { fatal: false }).decode(line);
+    const match = /^([A-Za-z+-]+)(?:[ \t]+([^]*))?$/.exec(text);
+    const op = match?.[1]?.toUpperCase();
+    const args = match?.[2] ?? '';
+    if (this.firstInfo === undefined && op !== 'INFO') {
+      return `sent ${quoted(text)} where a NATS server first sends its INFO line: is it a NATS server's client port?`;
+    }
+    switch (op) {
+      case 'MSG':
+        return this.message(args, false);
+      case 'HMSG':
+        return this.message(args, true);
+      case 'INFO':
+        return this.count('info') ?? this.info(args);
+      case 'PING':
+        return this.count('ping');
+      case 'PONG':
+      case '+OK':
+      case '-ERR':
+        return this.count('line');
+      default:
+        return `sent ${quoted(text)}, which is no NATS protocol operation`;
+    }
+  }
+
+  private count(kind: 'info' | 'ping' | 'line'): string | undefined {
+    const now = this.now();
+    if (now - this.window.start >= 1000) this.window = { start: now, lines: 0, pings: 0, infos: 0 };
+    this.window.lines++;
+    if (kind === 'ping') this.window.pings++;
+    if (kind === 'info') this.window.infos++;
+    if (this.window.pings > this.limits.maxPingsPerSecond)
+      return `sent over ${this.limits.maxPingsPerSecond} PINGs within a second (a NATS server sends one per ping_interval, 2 minutes by default), each of which the operator would answer`;
+    if (this.window.infos > this.limits.maxInfosPerSecond)
+      return `sent over ${this.limits.maxInfosPerSecond} INFO lines within a second (a NATS server sends one when its cluster changes)`;
+    if (this.window.lines > this.limits.maxControlLinesPerSecond)
+      return `sent over ${this.limits.maxControlLinesPerSecond} protocol lines other than messages within a second`;
+    return undefined;
+  }
+
+  /** MSG <subject> <sid> [reply] <size>, HMSG <subject> <sid> [reply] <header size> <size>. */
+  private message(args: string, headers: boolean): string | undefined {
+    const words = args.trim().split(/[ \t]+/);
+    const min = headers ? 4 : 3;
+    const size = Number(words[words.length - 1]);
+    const headerSize = headers ? Number(words[words.length - 2]) : 0;
+    const op = headers ? 'HMSG' : 'MSG';
+    if (
+      words.length < min ||
+      words.length > min + 1 ||
+      !Number.isSafeInteger(size) ||
+      size < 0 ||
+      !Number.isSafeInteger(headerSize) ||
+      headerSize < 0 ||
+      headerSize > size
+    ) {
+      return `sent a ${op} line the NATS protocol does not allow (${quoted(`${op} ${args}`)})`;
+    }
+    if (size > this.limits.maxMessageBytes) {
+      return `sent a message of ${mib(size)} (${size} bytes), over the ${mib(this.limits.maxMessageBytes)} the operator takes: its requests are answered in a few KiB`;
+    }
+    this.payloadLeft = size + 1; // the payload, and the CR after it
+    this.expectLf = true;
+    return undefined;
+  }
+
+  private info(args: string): string | undefined {
+    let info: unknown;
+    try {
+      info = JSON.parse(args);
+    } catch (err) {
+      return `sent an INFO line that is not JSON (${err instanceof Error ? err.message : String(err)})`;
+    }
+    if (typeof info !== 'object' || info === null || Array.isArray(info))
+      return 'sent an INFO line that is not a JSON object';
+    const fields = info as CheckedInfo;
+    for (const field of ['connect_urls', 'ws_connect_urls']) {
+      const urls = fields[field];
+      if (urls === undefined || urls === null) continue;
+      if (!Array.isArray(urls)) return `sent an INFO whose ${field} is not a list`;
+      if (urls.length > this.limits.maxConnectUrls)
+        return `sent an INFO listing ${urls.length} ${field} (over the ${this.limits.maxConnectUrls} the operator takes: a NATS cluster lists each of its servers once per address)`;
+      const bad = urls.find((u) => typeof u !== 'string' || !CONNECT_URL.test(u));
+      if (bad !== undefined)
+        return `sent an INFO whose ${field} holds ${quoted(JSON.stringify(bad))}, no host:port`;
+    }
+    const maxPayload = fields.max_payload;
+    if (
+      maxPayload !== undefined &&
+      (typeof maxPayload !== 'number' || !Number.isSafeInteger(maxPayload) || maxPayload <= 0)
+    )
+      return `sent an INFO whose max_payload is ${quoted(JSON.stringify(maxPayload))}, not a positive whole number of bytes (nats.js would refuse every request as too large)`;
+    this.firstInfo ??= fields;
+    return undefined;
+  }
+}
+
+function decodeHead(bytes: Uint8Array, max: number): string {
+  return new TextDecoder('utf-8', { fatal: false }).decode(bytes.subarray(0, max));
+}
+
+/** A line as shown in a message: its first 40 characters, control characters escaped. */
+function quoted(text: string): string {
+  const head = text.length > 40 ? `${text.slice(0, 40)}…` : text;
+  return JSON.stringify(head);
+}
+
+function kib(bytes: number): string {
+  return `${Math.round(bytes / 1024)} KiB`;
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
+}
