@@ -137,10 +137,10 @@ describe("a tenant's hostile NATS servers", () => {
       }
       console.log(JSON.stringify(messages, null, 2));
       expect(messages['info-flood']).toMatch(
-        /misbehaves: it sent a protocol line of over 256 KiB \(starting "INFO"/,
+        /misbehaves: it sent a protocol line of over 64 KiB \(starting "INFO"/,
       );
       expect(messages['endless-info']).toMatch(
-        /misbehaves: it sent a protocol line of over 256 KiB \(starting "INFO"/,
+        /misbehaves: it sent a protocol line of over 64 KiB \(starting "INFO"/,
       );
       expect(messages['ping-flood']).toMatch(/misbehaves: it sent over 100 PINGs within a second/);
       expect(messages['huge-reply']).toMatch(/misbehaves: it sent a message of 48\.0 MiB/);

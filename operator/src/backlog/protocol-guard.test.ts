@@ -41,16 +41,43 @@ describe('ProtocolGuard', () => {
   });
 
   it('drops a line over the limit before it ends, naming its operation (before: buffered without end)', () => {
-    const guard = new ProtocolGuard({ maxLineBytes: 1024 });
+    const guard = new ProtocolGuard({ maxInfoLineBytes: 1024, maxLineBytes: 256 });
     expect(guard.feed(bytes('INFO {"padding":"'))).toBeUndefined();
     const chunk = bytes('x'.repeat(512));
     expect(guard.feed(chunk)).toBeUndefined();
     const violation = guard.feed(chunk);
     expect(violation?.what).toBe(
-      'sent a protocol line of over 1 KiB (starting "INFO", not ended yet); a NATS server\'s lines are a few KiB',
+      'sent a protocol line of over 1 KiB (starting "INFO", not ended yet); a NATS server\'s INFO line is a few KiB',
     );
     // Once dropped, it stays so.
     expect(guard.feed(bytes('PING\r\n'))).toBe(violation);
+
+    // Lines other than INFO have the lower limit, however the bytes come (here one at a time).
+    const other = new ProtocolGuard({ maxInfoLineBytes: 1024, maxLineBytes: 256 });
+    expect(other.feed(bytes(INFO))).toBeUndefined();
+    const err = bytes(`-ERR '${'x'.repeat(300)}'\r\n`);
+    let dropped;
+    for (let i = 0; i < err.length && dropped === undefined; i++)
+      dropped = other.feed(err.subarray(i, i + 1));
+    expect(dropped?.what).toBe(
+      'sent a protocol line of over 0 KiB (starting "-ERR", not ended yet); a NATS server\'s other lines are under 4 KiB',
+    );
+  });
+
+  it('drops a server whose protocol lines come faster than a NATS server sends them', () => {
+    let now = 0;
+    const guard = new ProtocolGuard({ maxLineBytesPerSecond: 64 * 1024 }, () => now);
+    expect(guard.feed(bytes(INFO))).toBeUndefined();
+    // 1,000-byte subjects to a subscription of no one: nats.js parses each line all the same.
+    const msg = bytes(`MSG ${'s'.repeat(1000)} 99 0\r\n\r\n`);
+    for (let second = 0; second < 3; second++) {
+      now = 1000 * second;
+      for (let i = 0; i < 60; i++) expect(guard.feed(msg)).toBeUndefined();
+    }
+    now = 3000;
+    let dropped;
+    for (let i = 0; i < 70 && dropped === undefined; i++) dropped = guard.feed(msg);
+    expect(dropped?.what).toBe('sent over 64 KiB of protocol lines (message payloads aside) within a second');
   });
 
   it('drops an INFO of too many connect_urls, or of ones that are no host:port (before: 300,000 held the loop 8.6 s)', () => {

@@ -21,8 +21,15 @@
 
 /** What a legitimate nats-server stays far below; each is a reason to drop a connection. */
 export interface ProtocolLimits {
-  /** Bytes of one protocol line (INFO, -ERR, MSG arguments ...), without its CRLF. */
+  /** Bytes of one INFO line, without its CRLF. */
+  maxInfoLineBytes: number;
+  /** Bytes of any other protocol line (-ERR, a message's arguments ...), without its CRLF. */
   maxLineBytes: number;
+  /**
+   * Bytes of protocol lines (message arguments included, payloads not) in one second: nats.js's
+   * parser takes ~50 ns a byte of a line received whole and ~0.5 us of one split across reads.
+   */
+  maxLineBytesPerSecond: number;
   /** Entries of an INFO's connect_urls (and ws_connect_urls). */
   maxConnectUrls: number;
   /** Bytes of one message (headers and payload) the server may deliver. */
@@ -37,11 +44,16 @@ export interface ProtocolLimits {
 
 /**
  * A nats-server 2.x sends INFO lines of a few KiB (each server of its cluster listed once per
- * address it listens on), a PING per ping_interval (2 min by default), an INFO when its cluster
- * changes, and the operator asks for JetStream API replies of at most 2 MiB (api-replies.ts).
+ * address it listens on: 256 IPv6 addresses make 13 KiB), other lines under its 4 KiB
+ * max_control_line (the operator's subjects are far shorter), a PING per ping_interval (2 min by
+ * default), an INFO when its cluster changes, and the operator asks for JetStream API replies of
+ * at most 2 MiB (api-replies.ts), one per EventConsumer's poll (1,000 at 1 s polls: ~100 KiB of
+ * lines a second).
  */
 export const DEFAULT_PROTOCOL_LIMITS: Readonly<ProtocolLimits> = {
-  maxLineBytes: 256 * 1024,
+  maxInfoLineBytes: 64 * 1024,
+  maxLineBytes: 4 * 1024,
+  maxLineBytesPerSecond: 512 * 1024,
   maxConnectUrls: 256,
   maxMessageBytes: 8 * 1024 * 1024,
   maxControlLinesPerSecond: 10_000,
@@ -84,7 +96,7 @@ export class ProtocolGuard {
   private payloadLeft = 0;
   /** A message's payload was skipped: the next byte ends it (the LF nats.js requires). */
   private expectLf = false;
-  private window = { start: Number.NEGATIVE_INFINITY, lines: 0, pings: 0, infos: 0 };
+  private window = { start: Number.NEGATIVE_INFINITY, lines: 0, pings: 0, infos: 0, bytes: 0 };
   private failed: NatsServerMisbehaved | undefined;
   /** The first INFO, once read (a connect waits for it). */
   firstInfo: CheckedInfo | undefined;
@@ -118,11 +130,16 @@ export class ProtocolGuard {
       }
       const end = chunk.indexOf(LF, i);
       const stop = end === -1 ? chunk.length : end;
-      if (this.lineBytes + (stop - i) > this.limits.maxLineBytes) {
-        this.append(chunk.subarray(i, Math.min(stop, i + 16)));
-        return this.fail(
-          `sent a protocol line of over ${kib(this.limits.maxLineBytes)} (${this.opOf()}${end === -1 ? ', not ended yet' : ''}); a NATS server's lines are a few KiB`,
-        );
+      const length = this.lineBytes + (stop - i);
+      if (length > this.limits.maxLineBytes) {
+        const info = this.startsInfo(chunk.subarray(i, stop));
+        const max = info ? this.limits.maxInfoLineBytes : this.limits.maxLineBytes;
+        if (length > max) {
+          this.append(chunk.subarray(i, Math.min(stop, i + 16)));
+          return this.fail(
+            `sent a protocol line of over ${kib(max)} (${this.opOf()}${end === -1 ? ', not ended yet' : ''}); ${info ? "a NATS server's INFO line is a few KiB" : "a NATS server's other lines are under 4 KiB"}`,
+          );
+        }
       }
       this.append(chunk.subarray(i, stop));
       if (end === -1) break;
@@ -161,6 +178,15 @@ export class ProtocolGuard {
     return bytes;
   }
 
+  /** Whether the line being read (its bytes so far, then `more`) is an INFO line. */
+  private startsInfo(more: Uint8Array): boolean {
+    const head = new Uint8Array(5);
+    const known = Math.min(this.lineBytes, 5);
+    head.set(this.line.subarray(0, known));
+    head.set(more.subarray(0, 5 - known), known);
+    return /^INFO[ \t]/i.test(String.fromCharCode(...head));
+  }
+
   private opOf(): string {
     const op = /^[^\s]*/.exec(decodeHead(this.line.subarray(0, this.lineBytes), 16))?.[0] ?? '';
     return op === '' ? 'no operation' : `starting ${JSON.stringify(op)}`;
@@ -168,6 +194,8 @@ export class ProtocolGuard {
 
   private onLine(line: Uint8Array): string | undefined {
     const text = new TextDecoder('utf-8', { fatal: false }).decode(line);
+    const flood = this.count('bytes', line.length + 2);
+    if (flood !== undefined) return flood;
     const match = /^([A-Za-z+-]+)(?:[ \t]+([^]*))?$/.exec(text);
     const op = match?.[1]?.toUpperCase();
     const args = match?.[2] ?? '';
@@ -192,9 +220,15 @@ export class ProtocolGuard {
     }
   }
 
-  private count(kind: 'info' | 'ping' | 'line'): string | undefined {
+  private count(kind: 'info' | 'ping' | 'line' | 'bytes', bytes = 0): string | undefined {
     const now = this.now();
-    if (now - this.window.start >= 1000) this.window = { start: now, lines: 0, pings: 0, infos: 0 };
+    if (now - this.window.start >= 1000) this.window = { start: now, lines: 0, pings: 0, infos: 0, bytes: 0 };
+    if (kind === 'bytes') {
+      this.window.bytes += bytes;
+      if (this.window.bytes > this.limits.maxLineBytesPerSecond)
+        return `sent over ${kib(this.limits.maxLineBytesPerSecond)} of protocol lines (message payloads aside) within a second`;
+      return undefined;
+    }
     this.window.lines++;
     if (kind === 'ping') this.window.pings++;
     if (kind === 'info') this.window.infos++;
