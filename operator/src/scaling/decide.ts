@@ -181,13 +181,6 @@ export const LOW_END_REMEASURE_SECONDS = 300;
  */
 export const LOW_END_PROBE_FACTOR = 1.5;
 /**
- * Re-measuring a low end asks for no more replicas than leave each of them at least this multiple
- * of the figure to do, when the count the probe sizes leaves them less (see the rate term's
- * `proving`): completions per replica above the figure are what raise it (rates.ts), and a figure
- * rising towards completions ÷ replicas only ever comes near them, so each step needs a margin.
- */
-export const LOW_END_PROOF_MARGIN = 1.1;
-/**
  * While messages expire before any replica takes them (2c) with the same replicas ready for this
  * long, one more is asked for. Longer than READY_SETTLE_SECONDS, after which rates.ts learns what
  * the replicas take while messages expire (perReplicaTakenWhileExpiring), so that figure sizes the
@@ -799,38 +792,6 @@ export function decide(input: ScalingInput): ScalingDecision {
   if (rateReplicas !== undefined && keepingUp && rateReplicas > current) {
     rateText += `, but no more than ${current} while the ${ready} ready replicas keep up (nothing pending, ${fmt(backlog)} held) and ${fmt(perReplica ?? 0)}/s is a low end only`;
     rateReplicas = current;
-  }
-  // Re-measuring a low end with nothing waiting: replicas that each get less than the figure to do
-  // complete less than it, which proves nothing, and the figure stands for good. Sized at
-  // LOW_END_PROBE_FACTOR times the figure, the count rounds up (216.7/s at 119/s asks for 3,
-  // each doing 72/s of a 79.3/s figure for 200/s handlers: the policy fuzzer's world 230065), and
-  // a latency objective asks for more than the rate does (world 230345: 13 for 141.9/s under
-  // 0.5 s, each doing 10.9/s of an 18.1/s figure for 50/s handlers; world 230641 the same under
-  // 1 s). The figure stood as a low end for the whole 900 s stretch. The count is then the most
-  // replicas that each get LOW_END_PROOF_MARGIN times the figure, as long as that asks each for no
-  // more than the probe sizes them at (and than busy intervals showed they do at most,
-  // perReplicaAtMost); the objective waits for the figure the probe proves. Were the figure the
-  // truth, work waits at the next reading, and then this no longer applies: the rate term and the
-  // pile-up size for it as for any shortfall, and busy replicas measure the figure.
-  if (
-    remeasuring &&
-    rateReplicas !== undefined &&
-    stalled === 0 &&
-    pending === 0 &&
-    arrival !== undefined &&
-    arrival > 0 &&
-    perReplica !== undefined &&
-    perReplica > 0
-  ) {
-    const proving = Math.ceil(arrival / (perReplica * LOW_END_PROOF_MARGIN)) - 1;
-    if (
-      proving >= 1 &&
-      proving < rateReplicas &&
-      arrival / proving <= Math.min(LOW_END_PROBE_FACTOR * perReplica, atMost ?? Infinity)
-    ) {
-      rateText += `, but ${proving} to re-measure it: ${rateReplicas} would each do ${fmt(arrival / rateReplicas)}/s, too little above ${fmt(perReplica)}/s to raise it`;
-      rateReplicas = proving;
-    }
   }
   const carriedCap = Math.max(current, backlogTerm);
   if (rateReplicas !== undefined && carriedFigure && rateReplicas > carriedCap) {
