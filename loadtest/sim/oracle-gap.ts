@@ -79,7 +79,7 @@ export function ladder(pollSeconds: number = ARRIVING_POLL_SECONDS): Rung[] {
     },
     {
       name: 'down',
-      adds: "jetscale's default scale-down step policies (50 % or 1 pod per 15 s, after the same 15 s window)",
+      adds: "jetscale's default scale-down step policy (100 % per 15 s since session 23, 50 % or 1 pod before; after the same 15 s window)",
       stalenessSeconds: shared.metricStalenessSeconds,
       oracle: {
         pollSeconds,

@@ -120,7 +120,18 @@ describe('oracle', () => {
       minReplicas: 0,
       maxReplicas: 60,
       foresightSeconds: 0,
-      rules: { scaleUp: defaultScaleUp, scaleDown: defaultScaleDown },
+      // jetscale's scale-down window with a step limit (the default's before session 23: 100 %
+      // per 15 s now, which no step here would reach).
+      rules: {
+        scaleUp: defaultScaleUp,
+        scaleDown: {
+          ...defaultScaleDown,
+          policies: [
+            { type: 'Percent', value: 50, periodSeconds: 15 },
+            { type: 'Pods', value: 1, periodSeconds: 15 },
+          ],
+        },
+      },
       name: 'steps',
     });
     // The spike wants 60 from 2 replicas; 10× or +20 per 15 s allows max(20, 22) = 22.

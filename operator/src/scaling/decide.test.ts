@@ -1411,13 +1411,11 @@ describe('defaults', () => {
         ],
         selectPolicy: 'Max',
       },
-      // 15 s, not 30 s: measured in loadtest/sim/README.md ("The scale-down window").
+      // 15 s, not 30 s, and no step limit past it (100 %, not 50 % or 1 pod, since session 23):
+      // measured in loadtest/sim/README.md ("The scale-down window").
       scaleDown: {
         stabilizationWindowSeconds: 15,
-        policies: [
-          { type: 'Percent', value: 50, periodSeconds: 15 },
-          { type: 'Pods', value: 1, periodSeconds: 15 },
-        ],
+        policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }],
         selectPolicy: 'Max',
       },
     });
@@ -1430,7 +1428,7 @@ describe('defaults', () => {
     expect(spec.scaleDown.stabilizationWindowSeconds).toBe(10);
     expect(spec.scaleDown.policies).toEqual(defaultScalingSpec.scaleDown.policies);
     spec.scaleDown.policies.push({ type: 'Pods', value: 1, periodSeconds: 1 });
-    expect(defaultScalingSpec.scaleDown.policies).toHaveLength(2);
+    expect(defaultScalingSpec.scaleDown.policies).toHaveLength(1);
   });
 
   it('explains unusable specs', () => {
@@ -1700,7 +1698,8 @@ describe('decide: max_ack_pending against the pull clients people run (issue 10 
     const onePodAtATime = capped({ policies: [{ type: 'Pods', value: 1, periodSeconds: 60 }] });
     expect(onePodAtATime.desiredReplicas).toBe(9);
     expect(onePodAtATime.limitedBy).toBe('MaxAckPending');
-    expect(capped({}).desiredReplicas).toBe(5); // the default: at most half per 15 s
+    expect(capped({ policies: [{ type: 'Percent', value: 50, periodSeconds: 15 }] }).desiredReplicas).toBe(5);
+    expect(capped({}).desiredReplicas).toBe(3); // the default: no step limit past the window
   });
 
   it('caps from spec.inFlightPerReplica at once, and says so', () => {
