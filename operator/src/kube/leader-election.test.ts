@@ -311,6 +311,26 @@ describe('LeaderElector', () => {
     await b.stop();
   });
 
+  it('does not release a Lease it may no longer hold: a leader paused past its renew deadline that wakes to SIGTERM leaves its successor (same pod name) alone', async () => {
+    const api = new FakeLeases();
+    const log: string[] = [];
+    let pausedFor = 0;
+    const clock: MonotonicClock = { now: () => performance.now() + pausedFor };
+    const a = elector(api, 'a', log, { clock });
+    a.start();
+    await jest.advanceTimersByTimeAsync(0);
+    expect(a.isLeader()).toBe(true);
+    // SIGSTOP for 40 s. Meanwhile the Lease expired and a new process under the same name (a
+    // StatefulSet pod, a container restarted in place) took it and renews it.
+    pausedFor = 40_000;
+    api.renewAs('a');
+    const successors = api.lease?.metadata.resourceVersion;
+    // On waking, SIGTERM is handled before any timer of `a` has run: it still has its term object.
+    await a.stop();
+    expect(api.lease?.spec.holderIdentity).toBe('a');
+    expect(api.lease?.metadata.resourceVersion).toBe(successors);
+  });
+
   it('ends the term at renew deadline after the last renewal was sent, by the clock, aborting the Lease request in flight', async () => {
     const api = new FakeLeases();
     const log: string[] = [];

@@ -139,14 +139,21 @@ export class LeaderElector {
     this.tick();
   }
 
-  /** Stops campaigning; a leader ends its term (aborting its requests) and then releases the Lease. */
+  /**
+   * Stops campaigning; a leader ends its term (aborting its requests) and then releases the Lease,
+   * if it still may: the release is sent before the term's writableUntil, by the clock. A process
+   * paused past its deadline that wakes up to SIGTERM, before its deadline timer has run, still has
+   * a term object but no Lease: a successor (even one with the same pod name, which the holder
+   * check cannot tell apart) may hold it by then, and a release would clear the successor's Lease.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    const wasLeading = this.term !== undefined;
-    if (this.term) this.endTerm('shutting down');
+    const term = this.term;
+    const releaseBy = term?.writableUntil();
+    if (term) this.endTerm('shutting down');
     await this.inFlight;
-    if (wasLeading) await this.release();
+    if (releaseBy !== undefined) await this.release(releaseBy);
   }
 
   private tick(): void {
@@ -451,13 +458,36 @@ export class LeaderElector {
     this.options.onStoppedLeading(reason);
   }
 
-  /** Gives the Lease up (holder cleared, duration 1 s) so a standby need not wait for expiry. */
-  private async release(): Promise<void> {
+  /**
+   * Gives the Lease up (holder cleared, duration 1 s) so a standby need not wait for expiry — only
+   * while the Lease is still certainly ours: the PUT is sent before `releaseBy` (the ended term's
+   * writableUntil, on the monotonic clock; until then no standby can have taken the Lease over),
+   * on the record read just before (its resourceVersion: 409 if anyone wrote it since).
+   */
+  private async release(releaseBy: number): Promise<void> {
     const { api, identity } = this.options;
+    const tooLate = (): string | undefined => {
+      const late = this.clock.now() - releaseBy;
+      return late >= 0
+        ? `the term's renew deadline passed ${Math.round(late)} ms ago (a pause, or a slow shutdown): another process may hold the Lease now; it expires on its own`
+        : undefined;
+    };
+    const notReleased = (why: string): void =>
+      this.options.logger.warn('leader election: not releasing the Lease', { lease: this.leaseName(), why });
+    const late = tooLate();
+    if (late !== undefined) return notReleased(late);
     try {
-      const lease = await api.request<Lease>('GET', this.path(), { timeoutMs: 5000 });
+      const timeoutMs = Math.max(1, Math.min(5000, Math.ceil(releaseBy - this.clock.now())));
+      const lease = await api.request<Lease>('GET', this.path(), { timeoutMs });
       if ((lease.spec?.holderIdentity ?? '') !== identity) return;
+      const lateForPut = tooLate();
+      if (lateForPut !== undefined) return notReleased(lateForPut);
       await api.request<Lease>('PUT', this.path(), {
+        // Checked again when the request has its socket, just before its bytes go out.
+        beforeSend: () => {
+          const why = tooLate();
+          if (why !== undefined) throw new FencedError('LeaseExpiring', `Lease release not sent: ${why}`);
+        },
         body: {
           ...lease,
           spec: {
