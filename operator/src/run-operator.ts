@@ -16,7 +16,7 @@ import { NatsBacklogSources } from './backlog/nats-backlog-sources.js';
 import type { OperatorConfig } from './config/config.js';
 import { Controller } from './controller/controller.js';
 import { Reconciler } from './controller/reconciler.js';
-import { KubeApiClient } from './kube/api-client.js';
+import { FencedError, KubeApiClient } from './kube/api-client.js';
 import { EventRecorder } from './kube/event-recorder.js';
 import { FencedKubeApi, permanentTerm, type LeadershipTerm } from './kube/fenced-api.js';
 import { InformerSupervisor, clientNodeInformerFactory } from './kube/informer-supervisor.js';
@@ -111,6 +111,12 @@ export async function runOperator(
   const backlog = new NatsBacklogSources(pool, { timeoutMs: config.natsRequestTimeoutMs, metrics, logger });
   const onWrite = (verb: string, outcome: 'sent' | 'refused'): void =>
     metrics.fencedWrites.inc({ verb, outcome });
+  // On shutdown the reconciles' reads still waiting are abandoned at once: a hung target's read
+  // (a conversion webhook or an aggregated API that never answers) otherwise held the shutdown for
+  // its 30 s timeout, past main.ts's 25 s bound, and the process exited without releasing the
+  // Lease: the standby waited out the lease duration. Writes already sent are waited for.
+  const shutdownReads = new AbortController();
+  let workApi: FencedKubeApi | undefined;
   /**
    * A term's registration of this installation on the EventConsumer CRD (installation-registry.ts):
    * its own writes are fenced by the Lease alone; the reconciler's by both.
@@ -144,7 +150,8 @@ export async function runOperator(
       signal: term.signal,
       writableUntil: () => Math.min(term.writableUntil(), registry.writableUntil()),
     };
-    const fenced = new FencedKubeApi(api, registered, { onWrite });
+    const fenced = new FencedKubeApi(api, registered, { onWrite, abortReads: shutdownReads.signal });
+    workApi = fenced;
     const events = new EventRecorder({ api: fenced, logger, instance: config.identity });
     const reconciler = new Reconciler({
       cache,
@@ -309,14 +316,35 @@ export async function runOperator(
 
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
-      logger.info('shutting down: finishing reconciles in flight');
-      await controller.stopWorking();
-      await events?.flush();
-      // Nothing of ours is in flight: an installation that yielded to this one may take over now.
-      await registry?.release();
-      // Only now, with nothing of ours in flight, end the term and give the Lease up.
-      permanent?.end('shutting down');
-      await elector?.stop();
+      logger.info('shutting down: abandoning reads in flight, finishing the reconciles and writes in flight');
+      // The queue is shut first (stopWorking does so before it waits), so no reconcile starts after.
+      const reconcilesDone = controller.stopWorking();
+      shutdownReads.abort(new FencedError('TermEnded', 'shutting down: a read still waiting was abandoned'));
+      const settled = await settlesWithin(
+        (async () => {
+          await reconcilesDone;
+          await events?.flush();
+        })(),
+        SHUTDOWN_SETTLE_MS,
+      );
+      const writesInFlight = workApi?.writesInFlight() ?? 0;
+      if (settled && writesInFlight === 0) {
+        // Nothing of ours is in flight: an installation that yielded to this one may take over now.
+        await registry?.release();
+        // Only now, with nothing of ours in flight, end the term and give the Lease up.
+        permanent?.end('shutting down');
+        await elector?.stop();
+      } else {
+        // A write still out may yet be applied: whoever takes over must not start before it could
+        // land, so the registry entry and the Lease are left to expire (the term's end aborts the rest).
+        logger.warn(
+          `shutting down: reconciles still in flight after ${SHUTDOWN_SETTLE_MS / 1000} s; not releasing this installation nor the Lease, which expire on their own`,
+          { writesInFlight },
+        );
+        registry?.stop();
+        permanent?.end('shutting down');
+        await elector?.stop({ release: false });
+      }
       await Promise.all(informers.map((i) => i.stop()));
       await pool.closeAll();
       await http.close();
@@ -328,4 +356,31 @@ export async function runOperator(
   };
 
   return { metricsPort: http.port, metrics, isLeader, isReady, leadershipLost, stop };
+}
+
+/**
+ * How long a shutdown waits for the reconciles, status writes and Events in flight (reads are
+ * abandoned at once): well inside main.ts's 25 s bound and Kubernetes' default 30 s grace period,
+ * leaving time to release the installation and the Lease (5 s per request).
+ */
+const SHUTDOWN_SETTLE_MS = 10_000;
+
+/** True when `work` settled within `ms`; it keeps running otherwise. */
+async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([
+      work.then(
+        () => true,
+        () => true,
+      ),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

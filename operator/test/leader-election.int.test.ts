@@ -760,6 +760,137 @@ describe('leader election between two operator processes', () => {
       await jsm.streams.delete(healthyStream).catch(() => undefined);
     }
   });
+
+  // SIGTERM (a rollout, a drain, `helm uninstall`) while reconciles wait on reads of scale targets
+  // that hang (the conversion webhook above): the shutdown used to wait for those reads (the API
+  // server's 30 s webhook timeout) past main.ts's 25 s bound, exit 1 without releasing the Lease,
+  // and the standby waited out the lease duration. Reads in flight are abandoned at once now.
+  it('SIGTERM with reads hanging on scale targets: the leader exits 0 within the shutdown bound and releases the Lease, and the standby leads at once', async () => {
+    const tenant = await createNamespace('op-hung-stop');
+    const group = 'hungstop.jetscale.test';
+    const crd = `stops.${group}`;
+    const pki = makeTestPki(testScratchDir('jetscale-hungstop-webhook-'));
+    const held: ServerResponse[] = [];
+    const webhook = createServer(
+      { cert: readFileSync(pki.files.serverCert), key: readFileSync(pki.files.serverKey) },
+      (_req, res) => held.push(res),
+    );
+    await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
+    const port = (webhook.address() as { port: number }).port;
+    const lease = 'jetscale-test-hungstop';
+    const env = {
+      JETSCALE_NAMESPACES: tenant.name,
+      JETSCALE_LEASE_NAME: lease,
+      JETSCALE_LEASE_NAMESPACE: tenant.name,
+    };
+    let a: OperatorProcess | undefined;
+    let b: OperatorProcess | undefined;
+    try {
+      const v1 = scalableVersion({ scale: true, status: true });
+      await kubeApi().request('POST', CRDS_PATH, {
+        body: {
+          apiVersion: 'apiextensions.k8s.io/v1',
+          kind: 'CustomResourceDefinition',
+          metadata: { name: crd },
+          spec: {
+            group,
+            scope: 'Namespaced',
+            names: { plural: 'stops', singular: 'stop', kind: 'Stop', listKind: 'StopList' },
+            versions: [v1, { ...v1, name: 'v2', storage: false }],
+            conversion: {
+              strategy: 'Webhook',
+              webhook: {
+                conversionReviewVersions: ['v1'],
+                clientConfig: {
+                  url: `https://127.0.0.1:${port}/convert`,
+                  caBundle: Buffer.from(pki.ca).toString('base64'),
+                },
+              },
+            },
+          },
+        },
+      });
+      const targets = 2;
+      for (let i = 0; i < targets; i++)
+        await eventually('the Stop CRD served', async () => {
+          await kubeApi().request('POST', `/apis/${group}/v1/namespaces/${tenant.name}/stops`, {
+            body: {
+              apiVersion: `${group}/v1`,
+              kind: 'Stop',
+              metadata: { name: `stop-${i}` },
+              spec: { replicas: 1 },
+            },
+          });
+          return true;
+        });
+      a = spawnOperator('hungstop-a', env);
+      processes.push(a);
+      await eventually(
+        'hungstop-a to lead',
+        async () => ((await leaseHolder(tenant.name, lease)) === 'hungstop-a' ? true : undefined),
+        30_000,
+      );
+      const standby = spawnOperator('hungstop-b', env);
+      b = standby;
+      processes.push(standby);
+      await eventually(
+        'the standby to start',
+        async () => (standby.output().includes('operator started') ? true : undefined),
+        30_000,
+      );
+      for (let i = 0; i < targets; i++)
+        await createEventConsumer({
+          namespace: tenant.name,
+          name: `stop-${i}`,
+          target: `stop-${i}`,
+          servers: [testStack().natsUrl],
+          stream,
+          consumer: 'worker',
+          extra: {
+            pollInterval: '1s',
+            scaleTargetRef: { apiVersion: `${group}/v2`, kind: 'Stop', name: `stop-${i}` },
+          },
+        });
+      await eventually(
+        'the reads to hang',
+        async () => (held.length >= targets ? true : undefined),
+        30_000,
+        200,
+      );
+      await sleep(1000);
+      a.child.kill('SIGTERM');
+      const signalled = Date.now();
+      const exit = await a.exited;
+      const exitedAfter = Date.now() - signalled;
+      await eventually(
+        'the standby to lead',
+        async () => ((await leaseHolder(tenant.name, lease)) === 'hungstop-b' ? true : undefined),
+        LEASE_DURATION_MS + 2 * RETRY_MS + 5000,
+        100,
+      );
+      const ledAfter = Date.now() - signalled;
+      process.stderr.write(
+        `[hung stop] ${held.length} webhook requests held; the leader exited (${JSON.stringify(exit)}) ${exitedAfter} ms after SIGTERM; the standby led ${ledAfter} ms after it\n`,
+      );
+      expect(exit).toEqual({ code: 0, signal: null });
+      // The bound: SHUTDOWN_SETTLE_MS (10 s) and the releases. Before: 25 s (main.ts's bound), exit 1.
+      expect(exitedAfter).toBeLessThan(12_000);
+      expect(a.output()).toContain('leader election: released the Lease');
+      // Released: the standby's next try (every retry period) takes it, not a lease duration later.
+      expect(ledAfter - exitedAfter).toBeLessThanOrEqual(RETRY_MS + 3000);
+    } finally {
+      for (const p of [a, b])
+        if (p && p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+      await a?.exited;
+      await b?.exited;
+      webhook.closeAllConnections();
+      webhook.close();
+      await kubeApi()
+        .request('DELETE', `${CRDS_PATH}/${crd}`)
+        .catch(() => undefined);
+      await tenant.cleanup();
+    }
+  });
 });
 
 const RENEW_S = 4;

@@ -114,3 +114,35 @@ describe('termController', () => {
     expect(getMaxListeners(permanentTerm().signal)).toBe(Infinity);
   });
 });
+
+describe('FencedKubeApi on shutdown', () => {
+  it('on shutdown abandons the reads in flight (abortReads) but not the writes, and counts the writes sent and not yet answered', async () => {
+    const answers: Array<() => void> = [];
+    /** Every request hangs until answered by hand or aborted by its signal. */
+    const hanging: KubeApi = {
+      request: <T>(_method: string, _path: string, options: RequestOptions = {}): Promise<T> =>
+        new Promise<T>((resolve, reject) => {
+          options.beforeSend?.();
+          if (options.signal?.aborted) {
+            reject(options.signal.reason);
+            return;
+          }
+          options.signal?.addEventListener('abort', () => reject(options.signal?.reason));
+          answers.push(() => resolve(undefined as T));
+        }),
+    };
+    const shutdown = new AbortController();
+    const api = new FencedKubeApi(hanging, permanentTerm(), { abortReads: shutdown.signal });
+    const read = api.request('GET', '/apis/hung.example/v2/namespaces/a/stalls/s/scale');
+    const write = api.request('PATCH', '/apis/apps/v1/namespaces/a/deployments/d/scale');
+    expect(api.writesInFlight()).toBe(1);
+    shutdown.abort(new FencedError('TermEnded', 'shutting down'));
+    await expect(read).rejects.toBeInstanceOf(FencedError);
+    expect(api.writesInFlight()).toBe(1);
+    answers[1]?.();
+    await write;
+    expect(api.writesInFlight()).toBe(0);
+    // After shutdown began, no read goes out at all; a write still may (the term is open).
+    await expect(api.request('GET', '/x')).rejects.toBeInstanceOf(FencedError);
+  });
+});

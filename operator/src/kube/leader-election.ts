@@ -145,15 +145,24 @@ export class LeaderElector {
    * paused past its deadline that wakes up to SIGTERM, before its deadline timer has run, still has
    * a term object but no Lease: a successor (even one with the same pod name, which the holder
    * check cannot tell apart) may hold it by then, and a release would clear the successor's Lease.
+   * `release: false` ends the term and keeps the Lease until it expires (writes may still land).
    */
-  async stop(): Promise<void> {
+  async stop(options: { release?: boolean } = {}): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     const term = this.term;
     const releaseBy = term?.writableUntil();
     if (term) this.endTerm('shutting down');
     await this.inFlight;
-    if (releaseBy !== undefined) await this.release(releaseBy);
+    if (releaseBy === undefined) return;
+    if (options.release === false) {
+      this.options.logger.warn(
+        'leader election: not releasing the Lease (writes of this term may still be applied); the standby takes over after it expires',
+        { lease: this.leaseName() },
+      );
+      return;
+    }
+    await this.release(releaseBy);
   }
 
   private tick(): void {
