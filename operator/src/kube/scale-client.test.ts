@@ -1,4 +1,13 @@
-import { replicasManagerOf, rolloutOf, unknownKindMessage, type ApiResource } from './scale-client.js';
+import type { KubeApi, RequestOptions } from './api-client.js';
+import {
+  replicasManagerOf,
+  rolloutOf,
+  ScaleClient,
+  ScaleError,
+  unknownKindMessage,
+  type ApiResource,
+} from './scale-client.js';
+import { SlowRequests } from './slow-requests.js';
 
 const deployment = (over: {
   spec?: Record<string, unknown>;
@@ -148,5 +157,70 @@ describe('unknownKindMessage: a scaleTargetRef kind the group version does not s
     expect(unknownKindMessage('apps/v1', 'Rollout', apps)).toBe(
       'apps/v1 has no kind Rollout: fix spec.scaleTargetRef.kind',
     );
+  });
+});
+
+describe('ScaleClient: API discovery under the cap on slow requests', () => {
+  /** Discovery of hung.example/v1 (an aggregated API whose backend never answers) hangs until aborted. */
+  class HungDiscovery implements KubeApi {
+    discoveries: string[] = [];
+    request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+      if (path === '/apis/hung.example/v1') {
+        this.discoveries.push(path);
+        return new Promise<T>((_resolve, reject) => {
+          const signal = options.signal;
+          if (signal?.aborted) return reject(signal.reason);
+          signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
+        });
+      }
+      if (path === '/apis/apps/v1')
+        return Promise.resolve({
+          resources: [
+            { name: 'deployments', kind: 'Deployment', namespaced: true },
+            { name: 'deployments/scale', kind: 'Scale', namespaced: true },
+          ],
+        } as T);
+      if (method === 'GET' && path === '/apis/apps/v1/namespaces/b/deployments/web')
+        return Promise.resolve({
+          metadata: { resourceVersion: '7', uid: 'u' },
+          spec: { replicas: 2 },
+          status: { replicas: 2, readyReplicas: 2 },
+        } as T);
+      return Promise.reject(new Error(`unexpected ${method} ${path}`));
+    }
+  }
+
+  it("does not hold every reconcile naming a group version whose discovery hangs: one may wait in a slot, the others are let go after slowAfterMs, and another tenant's reads go on", async () => {
+    const api = new HungDiscovery();
+    const slow = new SlowRequests({ maxSlow: 1, slowAfterMs: 50 });
+    const client = new ScaleClient(api, { slowRequests: slow });
+    const hung = { apiVersion: 'hung.example/v1', kind: 'Widget', name: 'w' };
+    // Tenant A: eight reconciles at once (eight workers) on targets of the hung group version.
+    const settledAt: Array<number | undefined> = [];
+    const started = performance.now();
+    const outcomes = Array.from({ length: 8 }, (_, i) =>
+      client.get('a', { ...hung, name: `w-${i}` }).then(
+        () => 'answered',
+        (err: unknown) => {
+          settledAt[i] = performance.now() - started;
+          return err instanceof ScaleError ? err.kind : String(err);
+        },
+      ),
+    );
+    await new Promise((r) => setTimeout(r, 400));
+    // One discovery request went out, and it holds the one slot; the seven others were let go.
+    expect(api.discoveries).toHaveLength(1);
+    expect(settledAt.filter((t) => t !== undefined)).toHaveLength(7);
+    for (const t of settledAt) if (t !== undefined) expect(t).toBeLessThan(400);
+    // Tenant B, on a Deployment: answered meanwhile.
+    const b = await client.get('b', { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' });
+    expect(b.specReplicas).toBe(2);
+    // A reconcile of A's after this: the group version is known slow and the slot taken: not sent.
+    await expect(client.get('a', hung)).rejects.toMatchObject({ kind: 'Slow' });
+    expect(api.discoveries).toHaveLength(1);
+    const slowOne = await Promise.race([Promise.all(outcomes.slice(1)), outcomes[0]]);
+    expect(slowOne).toEqual(Array(7).fill('Slow'));
+    const error = await client.get('a', hung).catch((e: unknown) => e);
+    expect((error as Error).message).toContain('kubectl get apiservice v1.hung.example');
   });
 });

@@ -332,8 +332,33 @@ function deletingError(namespace: string, ref: ScaleTargetRef, since: string): S
   );
 }
 
+/** A discovery request that another reconcile sent is still unanswered after `waitedMs`. */
+class DiscoveryInFlight extends Error {
+  constructor(readonly waitedMs: number) {
+    super(`another reconcile's discovery request has been waited for ${waitedMs} ms and is still unanswered`);
+    this.name = 'DiscoveryInFlight';
+  }
+}
+
+/** `answer`, or DiscoveryInFlight after `ms` (the request itself goes on). */
+async function withinMs<T>(answer: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new DiscoveryInFlight(ms)), ms);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([answer, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export class ScaleClient {
-  private readonly discovery = new Map<string, { at: number; resources: Promise<ApiResourceList> }>();
+  private readonly discovery = new Map<
+    string,
+    { at: number; resources: Promise<ApiResourceList>; settled: boolean }
+  >();
   /** Custom-resource targets (object path) read without a deletionTimestamp, at this resourceVersion. */
   private readonly liveAt = new Map<string, string>();
 
@@ -618,13 +643,55 @@ export class ScaleClient {
     return plural;
   }
 
-  private discover(gv: string, refresh: boolean): Promise<ApiResourceList> {
+  /**
+   * The API resources of `gv`, from API discovery (cached for discoveryTtlMs). Discovery of an
+   * aggregated API is served by its APIService's backend, and one that does not answer hangs it;
+   * without a cap, every reconcile of an EventConsumer naming that group version waited on the one
+   * discovery request in flight (30 s), and one tenant's EventConsumers on such a group took every
+   * worker, stalling every other tenant. So discovery is under the cap on slow requests too
+   * (kube/slow-requests.ts, keyed by group version): the reconcile that sends it may hold a slot
+   * while one is free, and every other reconcile that finds it still in flight waits for it no
+   * longer than a request is let wait unslotted (slowAfterMs, 2 s): ScaleError 'Slow'.
+   */
+  private async discover(gv: string, refresh: boolean): Promise<ApiResourceList> {
     const cached = this.discovery.get(gv);
-    if (cached && !refresh && monotonicNow() - cached.at < this.discoveryTtlMs) return cached.resources;
-    const resources = this.api.request<ApiResourceList>('GET', groupVersionPath(gv));
-    this.discovery.set(gv, { at: monotonicNow(), resources });
-    resources.catch(() => this.discovery.delete(gv));
-    return resources;
+    const guard = this.slowRequests;
+    if (cached && !refresh && monotonicNow() - cached.at < this.discoveryTtlMs) {
+      if (cached.settled || guard === undefined) return cached.resources;
+      return this.discoveryAnswer(gv, withinMs(cached.resources, guard.slowAfterMs()));
+    }
+    const path = groupVersionPath(gv);
+    const resources =
+      guard === undefined
+        ? this.api.request<ApiResourceList>('GET', path)
+        : guard.run(`discovery ${gv}`, (signal) =>
+            this.api.request<ApiResourceList>('GET', path, { signal }),
+          );
+    const entry = { at: monotonicNow(), resources, settled: false };
+    this.discovery.set(gv, entry);
+    resources.then(
+      () => (entry.settled = true),
+      () => {
+        entry.settled = true;
+        if (this.discovery.get(gv) === entry) this.discovery.delete(gv);
+      },
+    );
+    return this.discoveryAnswer(gv, resources);
+  }
+
+  /** A discovery answer, or ScaleError 'Slow' for one not waited for (what is slow, what to check). */
+  private async discoveryAnswer(gv: string, answer: Promise<ApiResourceList>): Promise<ApiResourceList> {
+    try {
+      return await answer;
+    } catch (err) {
+      if (!isSlowRequest(err) && !(err instanceof DiscoveryInFlight)) throw err;
+      const group = gv.includes('/') ? gv.split('/')[0] : '';
+      const version = gv.includes('/') ? gv.split('/')[1] : gv;
+      throw new ScaleError(
+        'Slow',
+        `the API server does not answer API discovery of ${gv} (GET ${groupVersionPath(gv)}) in time: ${err.message}. jetscale does not wait for it, so that other EventConsumers keep their cadence, and asks again at a later poll. Check what serves ${gv}: an aggregated API (kubectl get apiservice ${version}.${group}: its Service, endpoints and Pods), or the API server itself`,
+      );
+    }
   }
 
   private translate(

@@ -73,6 +73,11 @@ export class SlowRequests {
     this.now = options.now ?? monotonicNow;
   }
 
+  /** How long a request goes unanswered before it is slow. */
+  slowAfterMs(): number {
+    return this.options.slowAfterMs ?? 2000;
+  }
+
   /** Targets whose last request was slow (for tests and metrics). */
   slowTargets(): number {
     return this.slow.size;
