@@ -1,5 +1,8 @@
-import type { KubeApi } from './api-client.js';
+import { jest } from '@jest/globals';
+import { silentLogger } from '../observability/logger.js';
+import { KubeApiError, type KubeApi, type RequestOptions } from './api-client.js';
 import {
+  InstallationRegistry,
   isDead,
   leaderRegistered,
   nextRegistry,
@@ -204,5 +207,81 @@ describe('leaderRegistered', () => {
 
   it('is true when the registry cannot be parsed (the safe side: a wait)', async () => {
     expect(await leaderRegistered(crdWith('{not json'), 'ops/jetscale')).toBe(true);
+  });
+});
+
+/** The EventConsumer CRD as the API server keeps it: a merge patch carrying a stale resourceVersion is 409. */
+class FakeCrd implements KubeApi {
+  resourceVersion = 1;
+  annotations: Record<string, string> = {};
+  conflicts = 0;
+  async request<T>(method: string, _path: string, options: RequestOptions = {}): Promise<T> {
+    await Promise.resolve(); // the network: others' requests interleave
+    if (method === 'GET')
+      return {
+        metadata: { resourceVersion: String(this.resourceVersion), annotations: { ...this.annotations } },
+      } as T;
+    const body = options.body as {
+      metadata: { resourceVersion?: string; annotations: Record<string, string> };
+    };
+    if (body.metadata.resourceVersion !== String(this.resourceVersion)) {
+      this.conflicts++;
+      throw new KubeApiError(
+        409,
+        'Conflict',
+        'the object has been modified; please apply your changes to the latest version and try again',
+      );
+    }
+    this.resourceVersion++;
+    Object.assign(this.annotations, body.metadata.annotations);
+    return {} as T;
+  }
+}
+
+describe('InstallationRegistry renewals against each other', () => {
+  beforeEach(() => jest.useFakeTimers());
+  afterEach(() => jest.useRealTimers());
+
+  it('four installations renewing in step all stay registered: a 409 is read again after a random wait, not at once', async () => {
+    const crd = new FakeCrd();
+    const PERIOD_MS = 30_000;
+    // Seeded, so that a failure replays (a linear congruential generator).
+    let seed = 23;
+    const random = (): number => (seed = (seed * 48271) % 2147483647) / 2147483647;
+    const registries = ['a', 'b', 'c', 'd'].map(
+      (name) =>
+        new InstallationRegistry({
+          api: crd,
+          self: { installation: `ns-${name}/jetscale`, holder: `${name}-0`, namespaces: [`team-${name}`] },
+          renewPeriodMs: PERIOD_MS,
+          logger: silentLogger,
+          clock: () => performance.now(),
+          random,
+        }),
+    );
+    const stop = new AbortController();
+    // Installed together (one `helm install` per team in one script): first renewals at once.
+    const first = Promise.all(
+      registries.map(async (r) => {
+        await r.renew();
+        r.start(stop.signal);
+      }),
+    );
+    await jest.advanceTimersByTimeAsync(15_000);
+    await first;
+    const registered = (): string[] =>
+      registries.flatMap((r, i) => (r.covers(`team-${'abcd'[i]}`) ? ['abcd'[i] ?? ''] : []));
+    const afterFirst = registered();
+    // Ten periods on, every one of them still registered at every period.
+    const everyPeriod: string[][] = [];
+    for (let p = 0; p < 10; p++) {
+      await jest.advanceTimersByTimeAsync(PERIOD_MS);
+      everyPeriod.push(registered());
+    }
+    stop.abort();
+    expect(afterFirst).toHaveLength(4);
+    for (const now of everyPeriod) expect(now).toHaveLength(4);
+    expect(JSON.parse(crd.annotations[REGISTRY_ANNOTATION] ?? '[]')).toHaveLength(4);
+    process.stderr.write(`[registry lockstep] ${crd.conflicts} conflicts in 11 periods of 4 installations\n`);
   });
 });

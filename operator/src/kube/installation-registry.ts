@@ -284,9 +284,21 @@ export interface InstallationRegistryOptions {
   onRenewal?: (registered: boolean, yieldedTo: readonly InstallationEntry[]) => void;
   clock?: () => number;
   wallClock?: () => number;
+  /** Uniform in [0, 1): the jitter of renewals and of the waits after a 409 (Math.random by default). */
+  random?: () => number;
 }
 
-const CONFLICT_RETRIES = 3;
+/**
+ * After a 409 (another installation wrote the CRD between our read and our write) a renewal reads
+ * again after a random wait of up to CONFLICT_BACKOFF_MS, doubling with each 409 ("full jitter"),
+ * at most CONFLICT_ATTEMPTS times and within half a renew period of its start. Retried at once, the
+ * installations that read the same version retried in the same order again: with four renewing
+ * together, the last lost all three of its tries, every period, and never registered.
+ */
+const CONFLICT_ATTEMPTS = 8;
+const CONFLICT_BACKOFF_MS = 100;
+/** Each renewal is due a period after the last, less up to this share of it, so that renewals in step drift apart. */
+const RENEW_JITTER = 0.2;
 
 export class InstallationRegistry {
   private readonly clock: () => number;
@@ -304,7 +316,10 @@ export class InstallationRegistry {
   private inFlight: Promise<void> | undefined;
   private stopped = false;
 
+  private readonly random: () => number;
+
   constructor(private readonly options: InstallationRegistryOptions) {
+    this.random = options.random ?? Math.random;
     this.clock = options.clock ?? monotonicNow;
     this.wallClock = options.wallClock ?? wallNow;
     this.holdForMs = 2 * options.renewPeriodMs;
@@ -340,8 +355,10 @@ export class InstallationRegistry {
       await this.inFlight;
       this.inFlight = undefined;
       if (this.stopped || signal.aborted) return;
-      // Due a period after the last one was sent, however long it took (as the Lease's renewals).
-      const wait = Math.max(0, sent + this.options.renewPeriodMs - this.clock());
+      // Due a period after the last one was sent, however long it took (as the Lease's renewals),
+      // less a random share of it: installations renewing in step drift apart.
+      const period = this.options.renewPeriodMs * (1 - RENEW_JITTER * this.random());
+      const wait = Math.max(0, sent + period - this.clock());
       this.timer = setTimeout(() => void loop(), wait);
       this.timer.unref();
     };
@@ -353,7 +370,10 @@ export class InstallationRegistry {
 
   /** One renewal: read the CRD, write the registry back with our entry renewed. Never throws. */
   async renew(): Promise<void> {
-    for (let attempt = 1; attempt <= CONFLICT_RETRIES; attempt++) {
+    const started = this.clock();
+    const budgetMs = this.options.renewPeriodMs / 2;
+    let attempt = 1;
+    for (; ; attempt++) {
       try {
         if (await this.renewOnce()) return;
       } catch (err) {
@@ -361,8 +381,22 @@ export class InstallationRegistry {
         this.failed(describe(err));
         return;
       }
+      this.conflicts++;
+      const backoffMs = this.random() * CONFLICT_BACKOFF_MS * 2 ** (attempt - 1);
+      if (attempt >= CONFLICT_ATTEMPTS || this.clock() + backoffMs - started > budgetMs) break;
+      await new Promise<void>((resolve) => setTimeout(resolve, backoffMs).unref());
+      if (this.stopped) return;
     }
-    this.failed(`the CRD changed under ${CONFLICT_RETRIES} renewals in a row (409 Conflict each time)`);
+    this.failed(
+      `the CRD changed under ${attempt} renewals in a row (409 Conflict each time, read again after random waits over ${Math.round(this.clock() - started)} ms): something else writes the ${EVENT_CONSUMER_CRD} CRD that often`,
+    );
+  }
+
+  private conflicts = 0;
+
+  /** 409 Conflicts met by renewals so far (each was read again): for tests and drills. */
+  conflictCount(): number {
+    return this.conflicts;
   }
 
   /** True when written; false on 409 (someone wrote the CRD since the read: read again). */
@@ -507,7 +541,7 @@ export class InstallationRegistry {
     if (this.clock() >= this.heldUntil) return;
     this.heldUntil = Number.NEGATIVE_INFINITY; // nothing more of ours may be written
     const { api, self } = this.options;
-    for (let attempt = 1; attempt <= CONFLICT_RETRIES; attempt++) {
+    for (let attempt = 1; attempt <= 3; attempt++) {
       try {
         const crd = await api.request<{
           metadata?: { resourceVersion?: string; annotations?: Record<string, string> };
