@@ -18,6 +18,7 @@ import {
   type Failover,
   type SingleWriterReport,
 } from './audit-writes.js';
+import type { PausePointName } from '../src/kube/pause-points.js';
 import { compiledOperatorEntry } from './compiled-operator.js';
 import { consumeAndAck, publish, sleep } from './harness.js';
 import { TcpProxy } from './tcp-proxy.js';
@@ -32,15 +33,16 @@ export interface ReplicaOptions {
   leaseName: string;
   kubeconfig?: string;
   env?: Record<string, string>;
-  /** Lets the drill freeze the process at a line of its code (pause-point.mjs). */
+  /** Lets the drill freeze the process at a pause point of its code (pause-point.mjs). */
   pausePoint?: PausePoint;
 }
 
 const pausePointModule = pathToFileURL(path.join(repoRoot, 'operator', 'test', 'pause-point.mjs')).href;
 
 /**
- * The drill's side of pause-point.mjs: freeze a replica's main thread at a chosen line of its
- * compiled code — a stop-the-world pause at the worst moment — and let it go.
+ * The drill's side of pause-point.mjs: freeze a replica's main thread at a named pause point of
+ * its code (operator/src/kube/pause-points.ts) — a stop-the-world pause at the worst moment — and
+ * let it go.
  */
 export class PausePoint {
   constructor(readonly dir: string) {
@@ -48,9 +50,9 @@ export class PausePoint {
     mkdirSync(dir, { recursive: true });
   }
 
-  /** Arms the breakpoint: the first line of dist/`file` containing `text`. Resolves once set. */
-  async arm(file: string, text: string, timeoutMs: number): Promise<void> {
-    writeFileSync(path.join(this.dir, 'arm'), JSON.stringify({ file, text }));
+  /** Arms the breakpoint: every call of `point` (operator/src/kube/pause-points.ts). Resolves once set. */
+  async arm(point: PausePointName, timeoutMs: number): Promise<void> {
+    writeFileSync(path.join(this.dir, 'arm'), JSON.stringify({ point }));
     await this.appears('armed', timeoutMs);
   }
 

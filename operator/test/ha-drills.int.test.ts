@@ -282,7 +282,7 @@ describe('HA drills: at most one writer, failover within lease duration + one po
       await createWorkload(d);
       await wroteAfter(d, 'a', 0, 20_000);
 
-      await pause.arm('operator/src/kube/scale-client.js', "plural, 'PATCH', path", 20_000);
+      await pause.arm('beforeScaleWrite', 20_000);
       await publish(nc, d.stream, 80);
       await pause.paused(20_000); // a decided to scale up and is frozen just before sending it
       const frozenAt = Date.now();

@@ -1,14 +1,15 @@
 // Test-only preload for the HA drills (`node --import <this file> dist/operator/src/main.js`): it
-// freezes the operator's main thread at a chosen line of its compiled code, on cue — as a long
+// freezes the operator's main thread at a named pause point of its code, on cue — as a long
 // stop-the-world GC pause or a frozen VM would freeze it there — and lets it go on cue. Unlike
 // SIGSTOP, which almost always catches a Node process idle in epoll_wait (and on resume libuv runs
 // the overdue timers, the term's deadline first, before any I/O), this stops it in the middle of
 // JavaScript: when it resumes, the code after the breakpoint runs before any timer can.
 //
 // A worker thread drives the main thread's V8 inspector. With JETSCALE_PAUSE_DIR set:
-//   <dir>/arm      written by the drill: {"file": "<path under dist/>", "text": "<code on the line>"};
-//                  read once (and removed); a breakpoint is set on the first line of that file
-//                  containing the text, and <dir>/armed written;
+//   <dir>/arm      written by the drill: {"point": "<a name in operator/src/kube/pause-points.ts>"};
+//                  read once (and removed); a breakpoint is set on every call of that point's
+//                  function (found through its global registry, not by source text), and
+//                  <dir>/armed written;
 //   <dir>/paused   written here at the first hit (the main thread is now frozen);
 //   <dir>/resume   written by the drill (and removed here): the breakpoint is removed and the
 //                  main thread resumes. A failure is written to <dir>/error.
@@ -18,11 +19,10 @@ import { Session } from 'node:inspector';
 import path from 'node:path';
 import process from 'node:process';
 import { clearInterval, setInterval } from 'node:timers';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { Worker, isMainThread } from 'node:worker_threads';
 
 const dir = process.env.JETSCALE_PAUSE_DIR;
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** Resolves once `file` exists, looking every 20 ms. */
 function appears(file) {
@@ -67,21 +67,22 @@ async function drive() {
   // The debugger is enabled only once armed: it slows the process down (start-up most of all).
   await appears(path.join(dir, 'arm'));
   await post('Debugger.enable');
-  const { file, text } = JSON.parse(readFileSync(path.join(dir, 'arm'), 'utf8'));
+  const { point } = JSON.parse(readFileSync(path.join(dir, 'arm'), 'utf8'));
   rmSync(path.join(dir, 'arm')); // once: a restarted process (same directory) is not armed again
-  const compiled = path.join(repoRoot, 'dist', file);
-  const lineNumber = readFileSync(compiled, 'utf8')
-    .split('\n')
-    .findIndex((line) => line.includes(text));
-  if (lineNumber < 0) {
-    writeFileSync(path.join(dir, 'error'), `no line of ${compiled} contains ${JSON.stringify(text)}\n`);
+  // The point is a function of operator/src/kube/pause-points.ts, registered on globalThis: the
+  // breakpoint is on its call, wherever the code around it moves.
+  const { result } = await post('Runtime.evaluate', {
+    expression: `globalThis[Symbol.for('jetscale.pausePoints')]?.[${JSON.stringify(point)}]`,
+  });
+  if (result.type !== 'function' || result.objectId === undefined) {
+    writeFileSync(
+      path.join(dir, 'error'),
+      `no pause point ${JSON.stringify(point)} is registered (operator/src/kube/pause-points.ts; got ${result.type})\n`,
+    );
     return;
   }
-  ({ breakpointId } = await post('Debugger.setBreakpointByUrl', {
-    url: pathToFileURL(compiled).href,
-    lineNumber,
-  }));
-  writeFileSync(path.join(dir, 'armed'), `${lineNumber + 1}\n`);
+  ({ breakpointId } = await post('Debugger.setBreakpointOnFunctionCall', { objectId: result.objectId }));
+  writeFileSync(path.join(dir, 'armed'), `${point}\n`);
 }
 
 if (dir !== undefined) {

@@ -10,6 +10,7 @@
 import { groupVersionPath as apiGroupVersionPath } from '../api/v1alpha1/group-version.js';
 import { KubeApiError, type KubeApi, type RequestOptions } from './api-client.js';
 import { monotonicNow } from '../clock.js';
+import { pausePoints } from './pause-points.js';
 import { isSlowRequest, type SlowRequests } from './slow-requests.js';
 
 export interface ScaleTargetRef {
@@ -555,6 +556,7 @@ export class ScaleClient {
     const objectPath = targetPath(namespace, ref, plural);
     const path = `${objectPath}/scale`;
     try {
+      pausePoints.beforeScaleWrite(); // the HA drills freeze here (kube/pause-points.ts)
       // A resourceVersion in a merge patch is a precondition: the API server answers 409 when
       // the object has moved on.
       const stored = await this.targetRequest<ScaleObject | undefined>(
