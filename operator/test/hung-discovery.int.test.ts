@@ -1,0 +1,232 @@
+// One tenant's EventConsumers name a scale target served by an aggregated API (an APIService) whose
+// backend answers the API server's own availability checks but never answers the requests it
+// proxies for users: API discovery of that group version hangs. Another tenant's EventConsumer, on
+// a Deployment in another namespace, must keep scaling within its normal time. Before discovery was
+// under the cap on slow requests (kube/slow-requests.ts), every reconcile naming the hung group
+// version waited on the one discovery request in flight (30 s): 34 EventConsumers held all 32
+// workers, and the healthy tenant waited for a worker.
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer } from 'node:https';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { createNamespace, eventually, testStack } from '../../test/env.js';
+import { testScratchDir } from '../../test/scratch.js';
+import {
+  closeKubeApi,
+  condition,
+  createDeployment,
+  createEventConsumer,
+  createStreamAndConsumer,
+  eventConsumerStatus,
+  installCrd,
+  kubeApi,
+  leaseHolder,
+  publish,
+  specReplicas,
+  spawnOperator,
+  streamName,
+  type OperatorProcess,
+} from './harness.js';
+import { makeTestPki } from './test-pki.js';
+
+const GROUP = 'hangdisc.jetscale.test';
+const APISERVICE = `v1.${GROUP}`;
+
+describe('an aggregated API whose discovery hangs', () => {
+  let nc: NatsConnection;
+  let operator: OperatorProcess | undefined;
+
+  beforeAll(async () => {
+    await installCrd();
+    nc = await connect({ servers: testStack().natsUrl });
+  });
+
+  afterAll(async () => {
+    if (operator && operator.child.exitCode === null && operator.child.signalCode === null)
+      operator.child.kill('SIGKILL');
+    await operator?.exited;
+    await nc?.close();
+    closeKubeApi();
+  });
+
+  it("costs another tenant's EventConsumer none of its cadence, and the hung ones say what is slow", async () => {
+    const tenant = await createNamespace('op-hungdisc');
+    const healthy = await createNamespace('op-hungdisc-healthy');
+    const stream = streamName('hungdisc');
+    const healthyStream = streamName('hungdischealthy');
+    await createStreamAndConsumer(nc, stream, 'worker');
+    await createStreamAndConsumer(nc, healthyStream, 'worker');
+    // The backend: answers requests that carry no user (the API server's availability checks and
+    // its discovery aggregation), holds every request it proxies for a user (X-Remote-User).
+    const pki = makeTestPki(testScratchDir('jetscale-hungdisc-'));
+    const held: ServerResponse[] = [];
+    const answered: string[] = [];
+    const backend = createServer(
+      { cert: readFileSync(pki.files.serverCert), key: readFileSync(pki.files.serverKey) },
+      (req: IncomingMessage, res: ServerResponse) => {
+        if (req.headers['x-remote-user'] !== undefined) {
+          held.push(res);
+          return;
+        }
+        answered.push(req.url ?? '');
+        if (req.url?.startsWith(`/apis/${GROUP}/v1`)) {
+          res.writeHead(200, { 'Content-Type': 'application/json' });
+          res.end(
+            JSON.stringify({
+              kind: 'APIResourceList',
+              apiVersion: 'v1',
+              groupVersion: `${GROUP}/v1`,
+              resources: [
+                { name: 'widgets', singularName: 'widget', namespaced: true, kind: 'Widget', verbs: ['get'] },
+                {
+                  name: 'widgets/scale',
+                  singularName: '',
+                  namespaced: true,
+                  kind: 'Scale',
+                  verbs: ['get', 'patch'],
+                },
+              ],
+            }),
+          );
+          return;
+        }
+        res.writeHead(404, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code: 404 }));
+      },
+    );
+    await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
+    const port = (backend.address() as { port: number }).port;
+    try {
+      await kubeApi().request('POST', `/api/v1/namespaces/${tenant.name}/services`, {
+        body: {
+          apiVersion: 'v1',
+          kind: 'Service',
+          metadata: { name: 'hangdisc' },
+          spec: { type: 'ExternalName', externalName: 'localhost', ports: [{ port }] },
+        },
+      });
+      await kubeApi().request('POST', '/apis/apiregistration.k8s.io/v1/apiservices', {
+        body: {
+          apiVersion: 'apiregistration.k8s.io/v1',
+          kind: 'APIService',
+          metadata: { name: APISERVICE },
+          spec: {
+            group: GROUP,
+            version: 'v1',
+            service: { namespace: tenant.name, name: 'hangdisc', port },
+            insecureSkipTLSVerify: true,
+            groupPriorityMinimum: 100,
+            versionPriority: 10,
+          },
+        },
+      });
+      await eventually(
+        'the APIService to be available',
+        async () => {
+          const svc = await kubeApi().request<{
+            status?: { conditions?: Array<{ type: string; status: string }> };
+          }>('GET', `/apis/apiregistration.k8s.io/v1/apiservices/${APISERVICE}`);
+          return svc.status?.conditions?.some((c) => c.type === 'Available' && c.status === 'True')
+            ? true
+            : undefined;
+        },
+        60_000,
+        500,
+      );
+
+      await createDeployment(healthy.name, 'healthy', 1);
+      const HEALTHY_POLL_MS = 2000;
+      await createEventConsumer({
+        namespace: healthy.name,
+        name: 'healthy',
+        target: 'healthy',
+        servers: [testStack().natsUrl],
+        stream: healthyStream,
+        consumer: 'worker',
+        extra: { pollInterval: `${HEALTHY_POLL_MS / 1000}s` },
+      });
+      const healthyScalesTo = async (count: number, replicas: number): Promise<number> => {
+        await publish(nc, healthyStream, count);
+        const published = Date.now();
+        await eventually(
+          `the healthy tenant's Deployment at ${replicas}`,
+          async () => ((await specReplicas(healthy.name, 'healthy')) === replicas ? true : undefined),
+          90_000,
+          100,
+        );
+        return Date.now() - published;
+      };
+      const lease = 'jetscale-test-hungdisc';
+      operator = spawnOperator('hungdisc-a', {
+        JETSCALE_NAMESPACES: `${tenant.name},${healthy.name}`,
+        JETSCALE_LEASE_NAME: lease,
+        JETSCALE_LEASE_NAMESPACE: tenant.name,
+      });
+      await eventually(
+        'hungdisc-a to lead',
+        async () => ((await leaseHolder(tenant.name, lease)) === 'hungdisc-a' ? true : undefined),
+        30_000,
+      );
+      // Without the hung tenant: 250 messages at 100 per replica need 3 replicas.
+      const alone = await healthyScalesTo(250, 3);
+      const targets = 34; // more than the workers (32)
+      for (let i = 0; i < targets; i++)
+        await createEventConsumer({
+          namespace: tenant.name,
+          name: `widget-${i}`,
+          target: `widget-${i}`,
+          servers: [testStack().natsUrl],
+          stream,
+          consumer: 'worker',
+          extra: {
+            pollInterval: '1s',
+            scaleTargetRef: { apiVersion: `${GROUP}/v1`, kind: 'Widget', name: `widget-${i}` },
+          },
+        });
+      await eventually(
+        'the discovery to hang',
+        async () => (held.length >= 1 ? true : undefined),
+        30_000,
+        200,
+      );
+      // Every hung EventConsumer has been reconciled at least once meanwhile (1 s polls).
+      await new Promise((r) => setTimeout(r, 4000));
+      // With it: 200 more need 5 replicas.
+      const besideHung = await healthyScalesTo(200, 5);
+      const slow = await eventually(
+        'a hung one reported slow',
+        async () => {
+          for (let i = 0; i < targets; i++) {
+            const ready = condition(await eventConsumerStatus(tenant.name, `widget-${i}`), 'Ready');
+            if (ready?.reason === 'TargetSlow') return ready;
+          }
+          return undefined;
+        },
+        30_000,
+        500,
+      );
+      process.stderr.write(
+        `[hung discovery] ${held.length} proxied requests held, ${answered.length} unproxied answered; the healthy tenant scaled ${alone} ms after its backlog rose alone, ${besideHung} ms beside the hung discovery; a hung one's Ready ${slow.status} ${slow.reason}: ${slow.message}\n`,
+      );
+      // Within two poll intervals of the backlog rising, and 2 s for the reads and the write.
+      expect(besideHung).toBeLessThanOrEqual(2 * HEALTHY_POLL_MS + 2000);
+      expect(slow.status).toBe('False');
+      expect(slow.message).toContain(`kubectl get apiservice ${APISERVICE}`);
+    } finally {
+      if (operator && operator.child.exitCode === null && operator.child.signalCode === null)
+        operator.child.kill('SIGKILL');
+      await operator?.exited;
+      backend.closeAllConnections();
+      backend.close();
+      await kubeApi()
+        .request('DELETE', `/apis/apiregistration.k8s.io/v1/apiservices/${APISERVICE}`)
+        .catch(() => undefined);
+      await tenant.cleanup();
+      await healthy.cleanup();
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.delete(stream).catch(() => undefined);
+      await jsm.streams.delete(healthyStream).catch(() => undefined);
+    }
+  });
+});
