@@ -746,7 +746,7 @@ describe('leader election between two operator processes', () => {
       expect(slow.message).toContain('stalls.hung.jetscale.test');
       expect(slow.message).toContain('conversion webhook');
     } finally {
-      // SIGKILL: a SIGTERM would wait for the reconciles still waiting on hung reads (up to 30 s).
+      // SIGKILL: this case is about the running leader (SIGTERM with hung reads: the next case).
       operator?.child.kill('SIGKILL');
       await operator?.exited;
       webhook.closeAllConnections();
