@@ -333,19 +333,21 @@ function deletingError(namespace: string, ref: ScaleTargetRef, since: string): S
   );
 }
 
-/** A discovery request that another reconcile sent is still unanswered after `waitedMs`. */
+/** A discovery request that another reconcile sent at `sentAt` (monotonic) is still unanswered. */
 class DiscoveryInFlight extends Error {
-  constructor(readonly waitedMs: number) {
-    super(`another reconcile's discovery request has been waited for ${waitedMs} ms and is still unanswered`);
+  constructor(readonly sentAt: number) {
+    super(
+      `the discovery request in flight was sent ${Math.round(monotonicNow() - sentAt)} ms ago and is still unanswered`,
+    );
     this.name = 'DiscoveryInFlight';
   }
 }
 
 /** `answer`, or DiscoveryInFlight after `ms` (the request itself goes on). */
-async function withinMs<T>(answer: Promise<T>, ms: number): Promise<T> {
+async function withinMs<T>(answer: Promise<T>, ms: number, sentAt: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new DiscoveryInFlight(ms)), ms);
+    timer = setTimeout(() => reject(new DiscoveryInFlight(sentAt)), ms);
     timer.unref();
   });
   try {
@@ -653,14 +655,23 @@ export class ScaleClient {
    * worker, stalling every other tenant. So discovery is under the cap on slow requests too
    * (kube/slow-requests.ts, keyed by group version): the reconcile that sends it may hold a slot
    * while one is free, and every other reconcile that finds it still in flight waits for it no
-   * longer than a request is let wait unslotted (slowAfterMs, 2 s): ScaleError 'Slow'.
+   * longer than a request is let wait unslotted (slowAfterMs, 2 s, from the request's send; at once
+   * when that has passed): ScaleError 'Slow'.
    */
   private async discover(gv: string, refresh: boolean): Promise<ApiResourceList> {
     const cached = this.discovery.get(gv);
     const guard = this.slowRequests;
     if (cached && !refresh && monotonicNow() - cached.at < this.discoveryTtlMs) {
       if (cached.settled || guard === undefined) return cached.resources;
-      return this.discoveryAnswer(gv, withinMs(cached.resources, guard.slowAfterMs()));
+      // Joined for what is left of its first slowAfterMs: one already slow fails this one at once,
+      // or a tenant's many EventConsumers on a hung group version would each hold a worker 2 s a poll.
+      const leftMs = guard.slowAfterMs() - (monotonicNow() - cached.at);
+      return this.discoveryAnswer(
+        gv,
+        leftMs > 0
+          ? withinMs(cached.resources, leftMs, cached.at)
+          : Promise.reject(new DiscoveryInFlight(cached.at)),
+      );
     }
     const path = groupVersionPath(gv);
     const resources =
