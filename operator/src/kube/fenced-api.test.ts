@@ -1,7 +1,7 @@
 // Specifies the write fence: a write goes out only while the term is open and before its
 // writableUntil on the monotonic clock, checked at the moment of sending (not when the reconcile
 // started); reads and writes are bound to the term's signal; refusals are counted.
-import { getMaxListeners } from 'node:events';
+import { getEventListeners, getMaxListeners } from 'node:events';
 import { FencedError, isFenced, type KubeApi, type RequestOptions } from './api-client.js';
 import { FencedKubeApi, permanentTerm, termController, type LeadershipTerm } from './fenced-api.js';
 
@@ -73,24 +73,40 @@ describe('FencedKubeApi', () => {
     expect(inner.sent).toEqual([]);
   });
 
-  it("binds every request to the term's signal, together with the caller's own", async () => {
-    const inner = new RecordingApi();
+  it("binds every request in flight to the term's signal, together with the caller's own, and leaves no listener behind", async () => {
+    const signals: AbortSignal[] = [];
+    /** Records each request's signal; answers when it aborts (as KubeApiClient rejects). */
+    const inner: KubeApi = {
+      request: <T>(_method: string, _path: string, options: RequestOptions = {}): Promise<T> =>
+        new Promise<T>((_resolve, reject) => {
+          const signal = options.signal;
+          if (signal === undefined) return reject(new Error('no signal'));
+          signals.push(signal);
+          signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+        }),
+    };
     const t = term(() => Number.POSITIVE_INFINITY);
     const api = new FencedKubeApi(inner, t);
     const own = new AbortController();
-    await api.request('GET', '/a');
-    await api.request('GET', '/b', { signal: own.signal });
-    const [termOnly, both] = inner.signals;
+    const a = api.request('GET', '/a').catch((e: unknown) => e);
+    const b = api.request('GET', '/b', { signal: own.signal }).catch((e: unknown) => e);
+    const [termOnly, both] = signals;
     t.controller.abort(new FencedError('TermEnded', 'ended'));
     expect(termOnly?.aborted).toBe(true);
     expect(both?.aborted).toBe(true);
+    expect(isFenced(await a)).toBe(true);
+    expect(isFenced(await b)).toBe(true);
 
     const t2 = term(() => Number.POSITIVE_INFINITY);
     const api2 = new FencedKubeApi(inner, t2);
-    await api2.request('GET', '/c', { signal: own.signal });
-    own.abort(new Error('caller gave up'));
-    expect(inner.signals[2]?.aborted).toBe(true);
+    const own2 = new AbortController();
+    const c = api2.request('GET', '/c', { signal: own2.signal }).catch((e: unknown) => e);
+    own2.abort(new Error('caller gave up'));
+    expect(signals[2]?.aborted).toBe(true);
     expect(t2.signal.aborted).toBe(false);
+    expect(await c).toEqual(new Error('caller gave up'));
+    // Settled: nothing of the request listens on the term any more (a term lives long).
+    expect(getEventListeners(t2.signal, 'abort')).toHaveLength(0);
   });
 
   it('a permanent term (no leader election) writes until it is ended', async () => {
