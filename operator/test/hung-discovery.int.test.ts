@@ -103,7 +103,8 @@ describe('an aggregated API whose discovery hangs', () => {
           apiVersion: 'v1',
           kind: 'Service',
           metadata: { name: 'hangdisc' },
-          spec: { type: 'ExternalName', externalName: 'localhost', ports: [{ port }] },
+          // The backend listens on 127.0.0.1 (localhost may resolve to ::1 first).
+          spec: { type: 'ExternalName', externalName: '127.0.0.1', ports: [{ port }] },
         },
       });
       await kubeApi().request('POST', '/apis/apiregistration.k8s.io/v1/apiservices', {
@@ -125,11 +126,11 @@ describe('an aggregated API whose discovery hangs', () => {
         'the APIService to be available',
         async () => {
           const svc = await kubeApi().request<{
-            status?: { conditions?: Array<{ type: string; status: string }> };
+            status?: { conditions?: Array<{ type: string; status: string; message?: string }> };
           }>('GET', `/apis/apiregistration.k8s.io/v1/apiservices/${APISERVICE}`);
-          return svc.status?.conditions?.some((c) => c.type === 'Available' && c.status === 'True')
-            ? true
-            : undefined;
+          const available = svc.status?.conditions?.find((c) => c.type === 'Available');
+          if (available?.status === 'True') return true;
+          throw new Error(`Available ${available?.status}: ${available?.message}`);
         },
         60_000,
         500,
