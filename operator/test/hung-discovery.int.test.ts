@@ -196,6 +196,11 @@ describe('an aggregated API whose discovery hangs', () => {
       await new Promise((r) => setTimeout(r, 4000));
       // With it: 200 more need 5 replicas.
       const besideHung = await healthyScalesTo(200, 5);
+      process.stderr.write(
+        `[hung discovery] ${held.length} proxied requests held, ${answered.length} unproxied answered; the healthy tenant scaled ${alone} ms after its backlog rose alone, ${besideHung} ms beside the hung discovery\n`,
+      );
+      // Within two poll intervals of the backlog rising, and 2 s for the reads and the write.
+      expect(besideHung).toBeLessThanOrEqual(2 * HEALTHY_POLL_MS + 2000);
       const slow = await eventually(
         'a hung one reported slow',
         async () => {
@@ -209,10 +214,8 @@ describe('an aggregated API whose discovery hangs', () => {
         500,
       );
       process.stderr.write(
-        `[hung discovery] ${held.length} proxied requests held, ${answered.length} unproxied answered; the healthy tenant scaled ${alone} ms after its backlog rose alone, ${besideHung} ms beside the hung discovery; a hung one's Ready ${slow.status} ${slow.reason}: ${slow.message}\n`,
+        `[hung discovery] a hung one's Ready ${slow.status} ${slow.reason}: ${slow.message}\n`,
       );
-      // Within two poll intervals of the backlog rising, and 2 s for the reads and the write.
-      expect(besideHung).toBeLessThanOrEqual(2 * HEALTHY_POLL_MS + 2000);
       expect(slow.status).toBe('False');
       expect(slow.message).toContain(`kubectl get apiservice ${APISERVICE}`);
     } finally {
