@@ -2581,9 +2581,9 @@ describe('decide: a replica that holds work and completes none of it, under a la
    * that arrived at once and acknowledges none of them, while another replica completes what
    * arrives after: the ack floor stays below the 420, nothing waits at the server. `ready(t)`
    * replicas are asked for and ready (the decisions are not applied: what they recommend is what
-   * the scale-down window goes by).
+   * the scale-down window goes by). `after` arrive each second once the 420 are delivered.
    */
-  function oneHolds(ready: (t: number) => number) {
+  function oneHolds(ready: (t: number) => number, after = arrival) {
     const rs = readings(100, () => handler);
     let history = emptyHistory();
     const out: Array<{ at: number; d: ReturnType<typeof decide> }> = [];
@@ -2605,7 +2605,7 @@ describe('decide: a replica that holds work and completes none of it, under a la
     const last = rs.at(-1) ?? { arrived: 0, completed: 0, held: 0 };
     let delivered = last.completed + last.held;
     for (let t = 101; t <= 200; t++) {
-      delivered += t === 101 ? 420 : arrival;
+      delivered += t === 101 ? 420 : after;
       feed(
         t,
         sample({
@@ -2641,6 +2641,68 @@ describe('decide: a replica that holds work and completes none of it, under a la
     const run = oneHolds((t) => (t <= 101 ? 3 : 2));
     expect(run.filter((r) => STALLED.test(r.d.reason))).toEqual([]);
     expect(run.at(-1)?.d.recommendedReplicas).toBe(1);
+  });
+
+  it('does not read a message a pod taken back left as replicas stalled when nothing else arrives (world 80078 slow)', () => {
+    // As above, but nothing arrives after the 420: the 2 replicas left have nothing to do, so nothing
+    // completes, and the ack floor stays below the 420 until their ack_wait runs out. Before, with
+    // nothing completed, the stall counted every replica ready since it began (2) and kept them:
+    // "none taken away from beside them" for what idles. The policy fuzzer's world 80078 (slow
+    // readings) kept 2 replicas of 5/s handlers for 1.8/s on a killed pod's one message.
+    const run = oneHolds((t) => (t <= 101 ? 3 : 2), 0);
+    expect(run.map((r) => r.d.reason).filter((reason) => STALLED.test(reason))).toEqual([]);
+    expect(run.at(-1)?.d.recommendedReplicas).toBe(1);
+  });
+
+  it('still reads replicas that complete nothing with work waiting as stalled, whatever a pod taken back left', () => {
+    // The 2 replicas left hang after a pod was taken back with the 420: work arrives and waits at the
+    // server, and nothing completes. A taken-back pod's messages explain the ack floor, not that the
+    // replicas left take nothing: they stalled, and replicas are added beside them.
+    const rs = readings(100, () => handler);
+    let history = emptyHistory();
+    const last = rs.at(-1) ?? { arrived: 0, completed: 0, held: 0 };
+    for (const r of rs) {
+      history = decide(
+        input({
+          spec,
+          sample: sampleFromTotals(s(r.at), r.arrived, r.completed, r.held),
+          currentReplicas: 3,
+          readyReplicas: 3,
+          history,
+          now: s(r.at),
+        }),
+      ).history;
+    }
+    // The 2 left each take a buffer of 500 and hang; the rest waits at the server.
+    let delivered = last.completed + last.held + 420;
+    const out: Array<ReturnType<typeof decide>> = [];
+    let waiting = 0;
+    for (let t = 101; t <= 160; t++) {
+      if (t === 102) delivered += 1000;
+      else if (t > 102) waiting += arrival;
+      const d = decide(
+        input({
+          spec,
+          sample: sample({
+            at: s(t),
+            pending: waiting,
+            ackPending: t >= 102 ? 1420 : 420,
+            deliveredConsumerSeq: delivered,
+            ackFloorConsumerSeq: last.completed,
+          }),
+          currentReplicas: t <= 101 ? 3 : 2,
+          readyReplicas: t <= 101 ? 3 : 2,
+          history,
+          now: s(t),
+        }),
+      );
+      history = d.history;
+      out.push(d);
+    }
+    expect(out.at(-1)?.reason).toMatch(
+      /2 replicas that completed nothing for \d+s .*stalled, they carry none/,
+    );
+    expect(out.at(-1)?.recommendedReplicas).toBeGreaterThan(2);
   });
 
   it('does not read handlers that acknowledge a batch at once as stalled (2,000 in 13.7 s, then all acked)', () => {

@@ -2126,7 +2126,8 @@ export const STALL_HELD_FACTOR = 2;
  * by a stall per start-up. When others completed, the one that holds the oldest message, unless it
  * was delivered before the ready count or the count asked for fell (RateState.fellAtDeliveredSeq:
  * the policy fuzzer's world 80078 read a killed pod's message, awaiting its 30 s ack_wait, as a
- * replica stalled). None with no figure. decide.ts counts them as carrying nothing.
+ * replica stalled), or while nothing completes and nothing waits at the server (the replicas left are
+ * idle). None with no figure. decide.ts counts them as carrying nothing.
  */
 export function stalledReplicas(state: RateState): Stall | undefined {
   const run = state.stuckFloor;
@@ -2134,9 +2135,17 @@ export function stalledReplicas(state: RateState): Stall | undefined {
   if (run === undefined || speed === undefined || !(speed > 0) || !(run.replicas > 0)) return undefined;
   const seconds = (state.last.at - run.since) / 1000;
   if (run.intervals < 2 || seconds < STALL_MIN_SECONDS) return undefined;
-  // While others complete, the oldest message may be one a pod taken back left (delivered before
-  // the count fell): it waits for ack_wait, and no replica left holds it.
-  if (run.completed && run.floor < (state.fellAtDeliveredSeq ?? -Infinity)) return undefined;
+  // The oldest message may be one a pod taken back left (delivered before the count fell): it waits
+  // for ack_wait, and no replica left holds it. That explains the floor while others complete, and
+  // while nothing waits at the server for the replicas left (they complete nothing because nothing
+  // is there to take: the policy fuzzer's world 80078 with slow readings kept 2 idle replicas
+  // "stalled" beside a killed pod's one message for its 30 s ack_wait). Replicas left that complete
+  // nothing while work waits at the server for them are stalled all the same.
+  if (
+    run.floor < (state.fellAtDeliveredSeq ?? -Infinity) &&
+    (run.completed || Math.max(0, state.last.pending) + (state.last.upstreamLag ?? 0) === 0)
+  )
+    return undefined;
   const replicas = run.completed ? 1 : run.replicas;
   if (!stallShown(speed, replicas, seconds, run.held)) return undefined;
   return { replicas, seconds, held: run.held, completedNone: !run.completed };
