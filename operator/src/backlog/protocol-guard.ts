@@ -78,6 +78,8 @@ export function isNatsServerMisbehaved(err: unknown): err is NatsServerMisbehave
   return err instanceof NatsServerMisbehaved;
 }
 
+/** One decoder for every line (not one made per line received: MSG lines come at the message rate). */
+const LINE_DECODER = new TextDecoder('utf-8', { fatal: false });
 const CR = 13;
 const LF = 10;
 /** A host:port (IPv6 in brackets) or a URL of one, as nats-server lists them. */
@@ -193,7 +195,7 @@ export class ProtocolGuard {
   }
 
   private onLine(line: Uint8Array): string | undefined {
-    const text = new TextDecoder('utf-8', { fatal: false }).decode(line);
+    const text = LINE_DECODER.decode(line);
     const flood = this.count('bytes', line.length + 2);
     if (flood !== undefined) return flood;
     const match = /^([A-Za-z+-]+)(?:[ \t]+([^]*))?$/.exec(text);
@@ -299,7 +301,7 @@ export class ProtocolGuard {
 }
 
 function decodeHead(bytes: Uint8Array, max: number): string {
-  return new TextDecoder('utf-8', { fatal: false }).decode(bytes.subarray(0, max));
+  return LINE_DECODER.decode(bytes.subarray(0, max));
 }
 
 /** A line as shown in a message: its first 40 characters, control characters escaped. */
