@@ -3,7 +3,7 @@
 // SIGTERM makes a leader finish, release the Lease and exit 0.
 import { readFileSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
-import { createServer } from 'node:https';
+import { createServer, type Server } from 'node:https';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { createNamespace, eventually, freezeProcess, testStack } from '../../test/env.js';
@@ -628,40 +628,15 @@ describe('leader election between two operator processes', () => {
     // The webhook completes the TLS handshake and never answers: the API server waits out its
     // conversion timeout (30 s). (A server that never even shakes hands is given up on after Go's
     // 10 s TLS handshake timeout.)
-    const pki = makeTestPki(testScratchDir('jetscale-hung-webhook-'));
-    const held: ServerResponse[] = [];
-    const webhook = createServer(
-      { cert: readFileSync(pki.files.serverCert), key: readFileSync(pki.files.serverKey) },
-      (_req, res) => held.push(res),
-    );
-    await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
-    const port = (webhook.address() as { port: number }).port;
+    const webhook = await hungConversionWebhook('jetscale-hung-webhook-');
+    const held = webhook.held;
     const lease = 'jetscale-test-hung';
     let operator: OperatorProcess | undefined;
     try {
-      const v1 = scalableVersion({ scale: true, status: true });
-      await kubeApi().request('POST', CRDS_PATH, {
-        body: {
-          apiVersion: 'apiextensions.k8s.io/v1',
-          kind: 'CustomResourceDefinition',
-          metadata: { name: crd },
-          spec: {
-            group,
-            scope: 'Namespaced',
-            names: { plural: 'stalls', singular: 'stall', kind: 'Stall', listKind: 'StallList' },
-            versions: [v1, { ...v1, name: 'v2', storage: false }],
-            conversion: {
-              strategy: 'Webhook',
-              webhook: {
-                conversionReviewVersions: ['v1'],
-                clientConfig: {
-                  url: `https://127.0.0.1:${port}/convert`,
-                  caBundle: Buffer.from(pki.ca).toString('base64'),
-                },
-              },
-            },
-          },
-        },
+      await createHungConversionCrd(crd, group, webhook, {
+        plural: 'stalls',
+        singular: 'stall',
+        kind: 'Stall',
       });
       const targets = 34;
       for (let i = 0; i < targets; i++) {
@@ -769,14 +744,8 @@ describe('leader election between two operator processes', () => {
     const tenant = await createNamespace('op-hung-stop');
     const group = 'hungstop.jetscale.test';
     const crd = `stops.${group}`;
-    const pki = makeTestPki(testScratchDir('jetscale-hungstop-webhook-'));
-    const held: ServerResponse[] = [];
-    const webhook = createServer(
-      { cert: readFileSync(pki.files.serverCert), key: readFileSync(pki.files.serverKey) },
-      (_req, res) => held.push(res),
-    );
-    await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
-    const port = (webhook.address() as { port: number }).port;
+    const webhook = await hungConversionWebhook('jetscale-hungstop-webhook-');
+    const held = webhook.held;
     const lease = 'jetscale-test-hungstop';
     const env = {
       JETSCALE_NAMESPACES: tenant.name,
@@ -786,30 +755,7 @@ describe('leader election between two operator processes', () => {
     let a: OperatorProcess | undefined;
     let b: OperatorProcess | undefined;
     try {
-      const v1 = scalableVersion({ scale: true, status: true });
-      await kubeApi().request('POST', CRDS_PATH, {
-        body: {
-          apiVersion: 'apiextensions.k8s.io/v1',
-          kind: 'CustomResourceDefinition',
-          metadata: { name: crd },
-          spec: {
-            group,
-            scope: 'Namespaced',
-            names: { plural: 'stops', singular: 'stop', kind: 'Stop', listKind: 'StopList' },
-            versions: [v1, { ...v1, name: 'v2', storage: false }],
-            conversion: {
-              strategy: 'Webhook',
-              webhook: {
-                conversionReviewVersions: ['v1'],
-                clientConfig: {
-                  url: `https://127.0.0.1:${port}/convert`,
-                  caBundle: Buffer.from(pki.ca).toString('base64'),
-                },
-              },
-            },
-          },
-        },
-      });
+      await createHungConversionCrd(crd, group, webhook, { plural: 'stops', singular: 'stop', kind: 'Stop' });
       const targets = 2;
       for (let i = 0; i < targets; i++)
         await eventually('the Stop CRD served', async () => {
@@ -963,4 +909,56 @@ async function registry(namespace: string): Promise<InstallationEntry[]> {
   return parsed.entries
     .filter((e) => e.installation.startsWith(`${namespace}/`))
     .sort((x, y) => x.order - y.order);
+}
+
+/**
+ * A conversion webhook that completes the TLS handshake and never answers: the API server waits
+ * out its conversion timeout (30 s) on every read of a converted object. `held` fills with the
+ * requests it holds; close it with closeAllConnections() and close().
+ */
+async function hungConversionWebhook(
+  scratchPrefix: string,
+): Promise<Server & { held: ServerResponse[]; ca: string }> {
+  const pki = makeTestPki(testScratchDir(scratchPrefix));
+  const held: ServerResponse[] = [];
+  const webhook = createServer(
+    { cert: readFileSync(pki.files.serverCert), key: readFileSync(pki.files.serverKey) },
+    (_req, res) => held.push(res),
+  );
+  await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
+  return Object.assign(webhook, { held, ca: pki.ca });
+}
+
+/** A scalable CRD (v1 stored, v2 served) whose conversion goes to `webhook`. */
+async function createHungConversionCrd(
+  crd: string,
+  group: string,
+  webhook: Server & { ca: string },
+  names: { plural: string; singular: string; kind: string },
+): Promise<void> {
+  const port = (webhook.address() as { port: number }).port;
+  const v1 = scalableVersion({ scale: true, status: true });
+  await kubeApi().request('POST', CRDS_PATH, {
+    body: {
+      apiVersion: 'apiextensions.k8s.io/v1',
+      kind: 'CustomResourceDefinition',
+      metadata: { name: crd },
+      spec: {
+        group,
+        scope: 'Namespaced',
+        names: { ...names, listKind: `${names.kind}List` },
+        versions: [v1, { ...v1, name: 'v2', storage: false }],
+        conversion: {
+          strategy: 'Webhook',
+          webhook: {
+            conversionReviewVersions: ['v1'],
+            clientConfig: {
+              url: `https://127.0.0.1:${port}/convert`,
+              caBundle: Buffer.from(webhook.ca).toString('base64'),
+            },
+          },
+        },
+      },
+    },
+  });
 }
