@@ -3,7 +3,12 @@ import { JetscaleAutoscaler } from './jetscale-autoscaler.js';
 import { KedaHpaAutoscaler, kedaHpaDefaults } from './keda-hpa.js';
 import { builtInTraces, endingAt, jetscaleSpec, runScenario, shared } from './scenarios.js';
 import type { Autoscaler, ClusterView, WorkloadModel } from './simulator.js';
-import { DEFAULT_CONSUMES_BEFORE_READY_SECONDS, defaultWorkload, simulate } from './simulator.js';
+import {
+  DEFAULT_CONSUMES_BEFORE_READY_SECONDS,
+  defaultWorkload,
+  serverCounts,
+  simulate,
+} from './simulator.js';
 import type { Trace } from './traces.js';
 import {
   loadRecordedTrace,
@@ -178,6 +183,64 @@ describe('simulate', () => {
     );
     expect(r.processed / 300).toBeGreaterThan(40);
     expect(r.processed / 300).toBeLessThan(60);
+  });
+
+  it('reports whole messages, as a server does, so no fraction of one reads as a backlog the pull requests refuse', () => {
+    // The fluid queue completes fractions of a message per tick. A reading with ~1e-12 "pending"
+    // beside waiting pull requests is what the standing-backlog rule (refused-backlog.ts) takes for
+    // messages the requests hold back; a real server never reports one (counters are whole numbers,
+    // and the edge refuses any other: consumerInfoProblems).
+    const trace = builtInTraces(1).find((t) => t.name === 'bursty');
+    if (trace === undefined) throw new Error('no bursty trace');
+    const jetscale = new JetscaleAutoscaler(
+      jetscaleSpec(trace, false),
+      shared.jetscalePollSeconds,
+      'jetscale',
+      true,
+    );
+    const seen: ClusterView[] = [];
+    simulate(
+      { seed: 1, trace, durationSeconds: 900 },
+      {
+        name: 'recording jetscale',
+        tick: (view) => {
+          seen.push(view);
+          return jetscale.tick(view);
+        },
+      },
+    );
+    const counters = [
+      'pending',
+      'ackPending',
+      'waiting',
+      'deliveredConsumerSeq',
+      'ackFloorConsumerSeq',
+    ] as const;
+    const fractional = seen.flatMap((v) =>
+      counters.filter((c) => !Number.isInteger(v.sample[c])).map((c) => `${c} ${v.sample[c]}`),
+    );
+    expect(fractional.slice(0, 3)).toEqual([]);
+    expect(seen.some((v) => v.sample.pending > 0 && v.sample.ackPending > 0)).toBe(true);
+    // The simulated pods pull whatever is pending: no reading refuses a backlog.
+    expect(jetscale.decisions.length).toBeGreaterThan(100);
+    expect(jetscale.decisions.filter((d) => d.limitedBy === 'BacklogRefused').length).toBe(0);
+  });
+
+  it('rounds the counters to whole messages, never more than half a message off the fluid, and keeps them consistent', () => {
+    expect(serverCounts(100, 49.6, 60.4 + 2e-12, 3, 10)).toEqual({
+      pending: 40,
+      ackPending: 10,
+      waiting: 2,
+      deliveredConsumerSeq: 60,
+      deliveredStreamSeq: 60,
+      ackFloorConsumerSeq: 50,
+    });
+    // Everything completed but for a rounding error: nothing pending, nothing awaiting ack.
+    expect(serverCounts(100, 100 - 2e-12, 100, 2, 10)).toMatchObject({
+      pending: 0,
+      ackPending: 0,
+      waiting: 2,
+    });
   });
 
   it('runs jetscale and KEDA on the same simulated workload', () => {

@@ -203,6 +203,40 @@ interface Pod {
   terminatingUntil?: number;
 }
 
+/**
+ * The consumer's counters as a server reports them: whole messages. The fluid queue completes and
+ * delivers fractions of a message per tick; a server counts a message acknowledged or delivered
+ * only whole, so the reading rounds both sequences (to the nearest: never more than half a message
+ * off the fluid). Before session 24 the reading carried the fractions, and `queue − ackPending`
+ * left ~1e-12 "pending" beside waiting pull requests at nearly every busy reading of bursty, which
+ * the standing-backlog rule (refused-backlog.ts) took for a backlog the requests held back. A real
+ * reading cannot show that: the edge (backlog/jetstream-backlog-source.ts consumerInfoProblems)
+ * refuses a counter that is not a whole number.
+ */
+export function serverCounts(
+  arrived: number,
+  processed: number,
+  delivered: number,
+  consumingPods: number,
+  inFlightPerReplica: number,
+): Pick<
+  BacklogSample,
+  'pending' | 'ackPending' | 'waiting' | 'deliveredConsumerSeq' | 'deliveredStreamSeq' | 'ackFloorConsumerSeq'
+> {
+  const stored = Math.round(arrived);
+  const ackFloor = Math.min(stored, Math.round(processed));
+  const deliveredSeq = Math.min(stored, Math.max(ackFloor, Math.round(delivered)));
+  const ackPending = deliveredSeq - ackFloor;
+  return {
+    pending: stored - deliveredSeq,
+    ackPending,
+    waiting: Math.max(0, consumingPods - Math.ceil(ackPending / inFlightPerReplica)),
+    deliveredConsumerSeq: deliveredSeq,
+    deliveredStreamSeq: deliveredSeq,
+    ackFloorConsumerSeq: ackFloor,
+  };
+}
+
 /** The simulated clock's epoch: `now` and sample times are this plus the simulated seconds. */
 export const EPOCH_MS = Date.UTC(2026, 0, 1);
 
@@ -342,16 +376,10 @@ export function simulate(options: SimulationOptions, autoscaler: Autoscaler): Ru
     // messages held by pods that went away stay awaiting ack until completed.
     const inFlightAfter = Math.min(queue, inFlightCap);
     delivered = Math.max(delivered, processed + inFlightAfter);
-    const ackPending = Math.min(queue, delivered - processed);
     const sample: BacklogSample = {
       at: EPOCH_MS + end * 1000,
-      pending: queue - ackPending,
-      ackPending,
+      ...serverCounts(arrived, processed, delivered, consumingCount, workload.inFlightPerReplica),
       redelivered: 0,
-      waiting: Math.max(0, consumingCount - Math.ceil(ackPending / workload.inFlightPerReplica)),
-      deliveredConsumerSeq: delivered,
-      deliveredStreamSeq: delivered,
-      ackFloorConsumerSeq: processed,
       maxAckPending: workload.maxAckPending,
     };
     samples.push(sample);
