@@ -1,5 +1,6 @@
 // Entry point of the gateway workload: wiring (configuration, NATS, topology, the express app) and
 // a graceful shutdown that stops accepting, finishes in-flight requests, then drains NATS.
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gatewaySchema, loadConfig, topologyOf } from '../shared/config.js';
 import { storedEventLimit } from '../shared/event.js';
@@ -9,7 +10,7 @@ import { createLogger, errorMessage } from '../shared/log.js';
 import { JetStreamPublisher } from '../shared/js-publisher.js';
 import { connectNats } from '../shared/nats.js';
 import { ensureTopology } from '../shared/topology.js';
-import { createGatewayApp } from './app.js';
+import { createGatewayHandler } from './app.js';
 import { createGatewayMetrics } from './metrics.js';
 import { EventPublisher } from './publisher.js';
 
@@ -28,7 +29,8 @@ runMain(async () => {
   );
   let started = false;
   let shuttingDown = false;
-  const app = createGatewayApp({
+  // The common POST /events on node:http, everything else through express (app.ts).
+  const handler = createGatewayHandler({
     sink: publisher,
     metrics,
     log,
@@ -42,7 +44,7 @@ runMain(async () => {
   });
   await retryUntil('verifying JetStream resources', () => ensureTopology(nc, config), log);
   started = true;
-  const server = app.listen(config.PORT, config.HOST);
+  const server = createServer(handler).listen(config.PORT, config.HOST);
   const closeServer = closeAnswering(server);
   // Keep idle client connections open longer than clients and load balancers keep them (Node's
   // 5 s default lets a client reuse a socket the server is closing: an ECONNRESET per race).
