@@ -1,6 +1,7 @@
-// The gateway's HTTP surface (express 5): POST /events validated at the edge, answered 202 only
-// after JetStream stored every event, 4xx naming the wrong field for bad input (never a 500), 503 +
-// Retry-After when JetStream cannot take it; plus /metrics, /healthz and /readyz.
+// The gateway's HTTP surface: POST /events validated at the edge, answered 202 only after JetStream
+// stored every event, 4xx naming the wrong field for bad input (never a 500), 503 + Retry-After when
+// JetStream cannot take it; plus /metrics, /healthz and /readyz. Express 5 serves all of it; the
+// common POST /events is read and answered on node:http (createGatewayHandler), with the same answers.
 import express, { type ErrorRequestHandler, type Express, type Request, type Response } from 'express';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { encodeEvents, parseEventsBody, type EncodedEvent, type FieldIssue } from '../shared/event.js';
