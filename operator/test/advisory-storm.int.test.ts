@@ -1,0 +1,149 @@
+// A legitimate, busy NATS server must not be judged hostile by the protocol guard. The operator
+// subscribes to $JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.> on the connection it reads an
+// EventConsumer's consumer on, when that consumer has max_deliver 1 (drop-advisories.ts). A poison
+// stream whose handlers fail fast makes nats-server send one advisory per message dropped, each a
+// MSG line naming the stream and the consumer (up to 255 characters each): at a few thousand
+// drops a second that is megabytes of MSG lines a second, all of it data the operator asked for.
+//
+// On a real nats-server (started here, no kube): a stream and a consumer with 250-character names
+// and max_deliver 1, messages stored ahead, and handlers in this process that nak every message
+// at once (each nak'd message is dropped at max_deliver and advised). The operator's pool reads
+// that consumer every 500 ms throughout; every read must succeed, and the guard must drop nothing.
+// A subscriber of its own counts what the server sent, to show the storm was big enough to matter.
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { startNatsServer, type NatsServer } from '../../hack/stack/nats-server.js';
+import type { BacklogReading } from '../src/backlog/backlog-source.js';
+import { ConnectionPool } from '../src/backlog/connection-pool.js';
+import { MAX_DELIVERIES_SUBJECT } from '../src/backlog/drop-advisories.js';
+import { NatsBacklogSources } from '../src/backlog/nats-backlog-sources.js';
+import { createLogger } from '../src/observability/logger.js';
+import { OperatorMetrics } from '../src/observability/metrics.js';
+import { publishStored, sleep } from './harness.js';
+
+/** Stream and consumer names of 250 characters (nats-server takes up to 255). */
+const STREAM = `POISON_${'s'.repeat(243)}`;
+const CONSUMER = `failing_${'c'.repeat(242)}`;
+const MESSAGES = 120_000;
+const STORM_MS = 15_000;
+
+describe('a storm of max-deliveries advisories from a real nats-server', () => {
+  let nats: NatsServer;
+  let dir: string;
+  let nc: NatsConnection;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'jetscale-advisory-storm-'));
+    nats = await startNatsServer({ dir });
+    nc = await connect({ servers: nats.url });
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: STREAM, subjects: ['poison.>'] });
+    await jsm.consumers.add(STREAM, {
+      durable_name: CONSUMER,
+      ack_policy: AckPolicy.Explicit,
+      ack_wait: 30_000_000_000,
+      max_deliver: 1,
+      max_ack_pending: 20_000,
+    });
+    await publishStored(nc, jsm, STREAM, MESSAGES, (i) => `poison.${i % 16}`, 120_000);
+  }, 180_000);
+
+  afterAll(async () => {
+    await nc?.close();
+    await nats?.stop({ hard: true });
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('is data the operator asked for: its reads go on and its connection is not dropped', async () => {
+    const metrics = new OperatorMetrics();
+    const warnings: string[] = [];
+    const pool = new ConnectionPool({
+      logger: createLogger({ level: 'warn', write: (line) => warnings.push(line) }),
+      metrics,
+      connectTimeoutMs: 2000,
+      pingTimeoutMs: 1000,
+      reconnectGraceMs: 2000,
+    });
+    const sources = new NatsBacklogSources(pool, { timeoutMs: 2000 });
+    const source = sources.open('tenant/poison', [nats.url], { auth: { kind: 'none' } }, {
+      stream: STREAM,
+      consumer: CONSUMER,
+    });
+
+    // What the server sends a subscriber of the advisories, per second: MSG lines as the guard counts them.
+    const seen = { advisories: 0, lineBytes: 0, perSecond: [] as Array<{ advisories: number; lineKiB: number }> };
+    const watcher = await connect({ servers: nats.url });
+    const sid = 1;
+    watcher.subscribe(`${MAX_DELIVERIES_SUBJECT}.>`, {
+      callback: (_err, m) => {
+        seen.advisories++;
+        seen.lineBytes += `MSG ${m.subject} ${sid} ${m.data.length}\r\n`.length;
+      },
+    });
+    await watcher.flush();
+    let last = { advisories: 0, lineBytes: 0 };
+    const sampler = setInterval(() => {
+      seen.perSecond.push({
+        advisories: seen.advisories - last.advisories,
+        lineKiB: Math.round((seen.lineBytes - last.lineBytes) / 1024),
+      });
+      last = { advisories: seen.advisories, lineBytes: seen.lineBytes };
+    }, 1000);
+
+    // The first reading subscribes the operator's connection to the advisories (max_deliver 1).
+    const first = await source.read();
+    expect(first.ok).toBe(true);
+    await source.read();
+
+    // Handlers that fail at once: every message nak'd, so dropped at max_deliver 1 and advised.
+    const handlers = await Promise.all(
+      [0, 1].map(async () => {
+        const c = await jetstream(nc).consumers.get(STREAM, CONSUMER);
+        const messages = await c.consume({ max_messages: 2000 });
+        void (async () => {
+          for await (const m of messages) m.nak();
+        })();
+        return messages;
+      }),
+    );
+
+    const reads: BacklogReading[] = [];
+    const stormEnds = performance.now() + STORM_MS;
+    try {
+      while (performance.now() < stormEnds) {
+        reads.push(await source.read());
+        await sleep(500);
+      }
+    } finally {
+      for (const h of handlers) await h.close();
+      clearInterval(sampler);
+      await watcher.close();
+      source.close();
+      await pool.closeAll();
+    }
+
+    const failures = reads.filter((r) => !r.ok).map((r) => (r.ok ? '' : r.error.message));
+    const misbehaved = (await metrics.natsConnectionEvents.get()).values.find(
+      (v) => v.labels.type === 'misbehaved',
+    )?.value;
+    const busiest = Math.max(...seen.perSecond.map((s) => s.lineKiB));
+    console.log(
+      JSON.stringify({
+        advisories: seen.advisories,
+        perSecond: seen.perSecond,
+        reads: reads.length,
+        failures,
+        misbehaved: misbehaved ?? 0,
+        warnings: warnings.slice(0, 5),
+      }),
+    );
+    // The storm was one the guard's old budget (512 KiB of lines a second, MSG lines included) would judge.
+    expect(busiest).toBeGreaterThan(512);
+    expect(failures).toEqual([]);
+    expect(misbehaved ?? 0).toBe(0);
+    expect(warnings.filter((w) => /misbehav|down/.test(w))).toEqual([]);
+  }, 120_000);
+});
