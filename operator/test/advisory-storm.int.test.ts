@@ -7,22 +7,25 @@
 //
 // On a real nats-server (started here, no kube): a stream and a consumer with 250-character names
 // and max_deliver 1, messages stored ahead, and handlers in this process that nak every message
-// at once (each nak'd message is dropped at max_deliver and advised). The operator's pool reads
-// that consumer every 500 ms throughout; every read must succeed, and the guard must drop nothing.
-// A subscriber of its own counts what the server sent, to show the storm was big enough to matter.
+// at once (each nak'd message is dropped at max_deliver and advised), in their own process
+// (nak-storm.mjs), which also counts what the server sends a subscriber of the advisories, to show
+// the storm was big enough to matter. The operator's pool reads that consumer every 500 ms
+// throughout; every read must succeed, and the guard must drop nothing.
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { AckPolicy, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startNatsServer, type NatsServer } from '../../hack/stack/nats-server.js';
 import type { BacklogReading } from '../src/backlog/backlog-source.js';
 import { ConnectionPool } from '../src/backlog/connection-pool.js';
-import { MAX_DELIVERIES_SUBJECT } from '../src/backlog/drop-advisories.js';
 import { NatsBacklogSources } from '../src/backlog/nats-backlog-sources.js';
 import { createLogger } from '../src/observability/logger.js';
 import { OperatorMetrics } from '../src/observability/metrics.js';
-import { publishStored, sleep } from './harness.js';
+import { publishStored, repoRoot, sleep } from './harness.js';
 
 /** Stream and consumer names of 250 characters (nats-server takes up to 255). */
 const STREAM = `POISON_${'s'.repeat(243)}`;
@@ -68,75 +71,80 @@ describe('a storm of max-deliveries advisories from a real nats-server', () => {
       reconnectGraceMs: 2000,
     });
     const sources = new NatsBacklogSources(pool, { timeoutMs: 2000 });
-    const source = sources.open('tenant/poison', [nats.url], { auth: { kind: 'none' } }, {
-      stream: STREAM,
-      consumer: CONSUMER,
-    });
-
-    // What the server sends a subscriber of the advisories, per second: MSG lines as the guard counts them.
-    const seen = { advisories: 0, lineBytes: 0, perSecond: [] as Array<{ advisories: number; lineKiB: number }> };
-    const watcher = await connect({ servers: nats.url });
-    const sid = 1;
-    watcher.subscribe(`${MAX_DELIVERIES_SUBJECT}.>`, {
-      callback: (_err, m) => {
-        seen.advisories++;
-        seen.lineBytes += `MSG ${m.subject} ${sid} ${m.data.length}\r\n`.length;
+    const source = sources.open(
+      'tenant/poison',
+      [nats.url],
+      { auth: { kind: 'none' } },
+      {
+        stream: STREAM,
+        consumer: CONSUMER,
       },
-    });
-    await watcher.flush();
-    let last = { advisories: 0, lineBytes: 0 };
-    const sampler = setInterval(() => {
-      seen.perSecond.push({
-        advisories: seen.advisories - last.advisories,
-        lineKiB: Math.round((seen.lineBytes - last.lineBytes) / 1024),
-      });
-      last = { advisories: seen.advisories, lineBytes: seen.lineBytes };
-    }, 1000);
+    );
 
     // The first reading subscribes the operator's connection to the advisories (max_deliver 1).
     const first = await source.read();
     expect(first.ok).toBe(true);
     await source.read();
 
-    // Handlers that fail at once: every message nak'd, so dropped at max_deliver 1 and advised.
-    const handlers = await Promise.all(
-      [0, 1].map(async () => {
-        const c = await jetstream(nc).consumers.get(STREAM, CONSUMER);
-        const messages = await c.consume({ max_messages: 2000 });
-        void (async () => {
-          for await (const m of messages) m.nak();
-        })();
-        return messages;
-      }),
+    // Handlers that fail at once (every message nak'd, so dropped at max_deliver 1 and advised),
+    // and a count of what the server sends a subscriber of the advisories, in their own process.
+    const storm = spawn(
+      process.execPath,
+      [
+        path.join(repoRoot, 'operator', 'test', 'nak-storm.mjs'),
+        JSON.stringify({ url: nats.url, stream: STREAM, consumer: CONSUMER, handlers: 2 }),
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
     );
+    const exited = new Promise((resolve) => storm.once('exit', resolve));
+    const perSecond: Array<{ advisories: number; lineKiB: number }> = [];
+    const ready = new Promise<void>((resolve, reject) => {
+      storm.once('exit', (code) => reject(new Error(`nak-storm.mjs exited (${code})`)));
+      if (storm.stdout === null) return reject(new Error('nak-storm.mjs has no stdout'));
+      createInterface({ input: storm.stdout }).on('line', (line) => {
+        const report = JSON.parse(line) as { ready?: boolean; advisories?: number; lineBytes?: number };
+        if (report.ready === true) resolve();
+        else
+          perSecond.push({
+            advisories: report.advisories ?? 0,
+            lineKiB: Math.round((report.lineBytes ?? 0) / 1024),
+          });
+      });
+    });
 
-    const reads: BacklogReading[] = [];
-    const stormEnds = performance.now() + STORM_MS;
+    const loop = monitorEventLoopDelay({ resolution: 10 });
+    const reads: Array<{ reading: BacklogReading; ms: number }> = [];
     try {
+      await ready;
+      loop.enable();
+      const stormEnds = performance.now() + STORM_MS;
       while (performance.now() < stormEnds) {
-        reads.push(await source.read());
+        const started = performance.now();
+        const reading = await source.read();
+        reads.push({ reading, ms: Math.round(performance.now() - started) });
         await sleep(500);
       }
     } finally {
-      for (const h of handlers) await h.close();
-      clearInterval(sampler);
-      await watcher.close();
+      loop.disable();
+      storm.kill('SIGTERM');
+      await exited;
       source.close();
       await pool.closeAll();
     }
 
-    const failures = reads.filter((r) => !r.ok).map((r) => (r.ok ? '' : r.error.message));
+    const failures = reads.flatMap(({ reading: r }) => (r.ok ? [] : [r.error.message]));
     const misbehaved = (await metrics.natsConnectionEvents.get()).values.find(
       (v) => v.labels.type === 'misbehaved',
     )?.value;
-    const busiest = Math.max(...seen.perSecond.map((s) => s.lineKiB));
+    const busiest = Math.max(0, ...perSecond.map((s) => s.lineKiB));
     console.log(
       JSON.stringify({
-        advisories: seen.advisories,
-        perSecond: seen.perSecond,
-        reads: reads.length,
+        advisories: perSecond.reduce((sum, s) => sum + s.advisories, 0),
+        perSecond,
+        readMs: reads.map((r) => r.ms),
         failures,
         misbehaved: misbehaved ?? 0,
+        loopMaxMs: Math.round(loop.max / 1e6),
         warnings: warnings.slice(0, 5),
       }),
     );

@@ -138,6 +138,7 @@ class GuardedTransport extends NodeTransport {
       );
       return;
     }
+    this.guard.sent(frame); // the operator's subscriptions: messages on them are data it asked for
     super.send(frame);
   }
 

@@ -80,6 +80,57 @@ describe('ProtocolGuard', () => {
     expect(dropped?.what).toBe('sent over 64 KiB of protocol lines (message payloads aside) within a second');
   });
 
+  it('takes messages on the subscriptions the operator made at any rate, and no others (before: an advisory storm was dropped)', () => {
+    // What nats.js writes: CONNECT, a request whose payload reads like a SUB, the advisory
+    // subscription (sid 2), an inbox subscription with a limit (sid 3), split at every size.
+    const written = bytes(
+      'CONNECT {"verbose":false,"jwt":"eyJ0eXAi"}\r\nPING\r\n' +
+        'PUB $JS.API.CONSUMER.INFO.S.C _INBOX.abc.1 11\r\nSUB x.y 9\r\n\r\n' +
+        'HPUB a.b _INBOX.abc.2 12 21\r\nNATS/1.0\r\n\r\nSUB z 8\r\n\r\n' +
+        'SUB $JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.> 2\r\n' +
+        'SUB _INBOX.once 3\r\nUNSUB 3 2\r\n',
+    );
+    const advisories = new Map(
+      [2, 3, 8, 9].map((sid) => [
+        sid,
+        bytes(
+          `MSG $JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${'s'.repeat(250)}.${'c'.repeat(250)} ${sid} 2\r\n{}\r\n`,
+        ),
+      ]),
+    );
+    const advisory = (sid: number): Uint8Array => advisories.get(sid) ?? new Uint8Array(0);
+    for (const size of [1, 2, 5, 64, written.length]) {
+      const now = 0;
+      const guard = new ProtocolGuard({ maxLineBytesPerSecond: 64 * 1024 }, () => now);
+      for (let i = 0; i < written.length; i += size) guard.sent(written.subarray(i, i + size));
+      expect(guard.subscriptionCount()).toBe(2); // sids 2 and 3: nothing read inside a payload
+      expect(guard.feed(bytes(INFO))).toBeUndefined();
+      // 5,000 advisories of 556-byte lines in one second (2.7 MiB): data the operator asked for.
+      const violations = new Set<unknown>();
+      for (let i = 0; i < 5_000; i++) violations.add(guard.feed(advisory(2)));
+      expect([...violations]).toEqual([undefined]);
+      // The limited subscription is left after its 2 messages; later ones count as lines.
+      expect(guard.feed(advisory(3))).toBeUndefined();
+      expect(guard.feed(advisory(3))).toBeUndefined();
+      expect(guard.subscriptionCount()).toBe(1);
+      // Messages on sids the operator never made (8, 9 were inside payloads) count as any line.
+      let dropped;
+      for (let i = 0; i < 200 && dropped === undefined; i++) dropped = guard.feed(advisory(i % 2 ? 8 : 9));
+      expect(dropped?.what).toBe(
+        'sent over 64 KiB of protocol lines (message payloads aside) within a second',
+      );
+    }
+    // A subscription the operator left: its messages count again (a few arrive after an UNSUB).
+    const guard = new ProtocolGuard({ maxLineBytesPerSecond: 64 * 1024 }, () => 0);
+    guard.sent(bytes('SUB $JS.EVENT.ADVISORY.> 2\r\n'));
+    expect(guard.feed(bytes(INFO))).toBeUndefined();
+    for (let i = 0; i < 1000; i++) expect(guard.feed(advisory(2))).toBeUndefined();
+    guard.sent(bytes('UNSUB 2\r\n'));
+    let dropped;
+    for (let i = 0; i < 200 && dropped === undefined; i++) dropped = guard.feed(advisory(2));
+    expect(dropped?.what).toMatch(/^sent over 64 KiB of protocol lines/);
+  });
+
   it('drops an INFO of too many connect_urls, or of ones that are no host:port (before: 300,000 held the loop 8.6 s)', () => {
     const urls = (n: number) => Array.from({ length: n }, (_, i) => `10.0.${i >> 8}.${i & 255}:4222`);
     const info = (fields: object) => bytes(`INFO ${JSON.stringify({ max_payload: 1024, ...fields })}\r\n`);

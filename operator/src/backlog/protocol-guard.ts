@@ -18,6 +18,16 @@
 // message payloads without copying them, and says what the server did wrong; the transport
 // (guarded-transport.ts) then drops the connection before nats.js sees the offending bytes. Pure:
 // no I/O, the clock passed in.
+//
+// Messages on the operator's own subscriptions are data it asked for, at whatever rate the server
+// has them: a busy cluster sends the max-deliveries advisories the operator subscribes to
+// (drop-advisories.ts) at thousands a second, each MSG line naming a stream and a consumer of up to
+// 255 characters (advisory-storm.int: 3-15 MiB of MSG lines a second from a real nats-server whose
+// handlers nak at once). So the guard also reads what the operator sends (SUB, UNSUB), and the MSG
+// lines of messages on a subscription the operator made, and has not left, are bounded per line and
+// per message but not counted against the protocol-line budget; a MSG on any other subscription
+// (one the operator never made, or left: a few arrive after an UNSUB) counts as any other line.
+// (Before, every MSG line counted, and such a storm had the connection dropped as misbehaving.)
 
 /** What a legitimate nats-server stays far below; each is a reason to drop a connection. */
 export interface ProtocolLimits {
@@ -26,8 +36,9 @@ export interface ProtocolLimits {
   /** Bytes of any other protocol line (-ERR, a message's arguments ...), without its CRLF. */
   maxLineBytes: number;
   /**
-   * Bytes of protocol lines (message arguments included, payloads not) in one second: nats.js's
-   * parser takes ~50 ns a byte of a line received whole and ~0.5 us of one split across reads.
+   * Bytes of protocol lines in one second (payloads aside, and the MSG lines of messages on the
+   * operator's own subscriptions: see ProtocolGuard.sent): nats.js's parser takes ~50 ns a byte of
+   * a line received whole and ~0.5 us of one split across reads.
    */
   maxLineBytesPerSecond: number;
   /** Entries of an INFO's connect_urls (and ws_connect_urls). */
@@ -100,6 +111,10 @@ export class ProtocolGuard {
   private expectLf = false;
   private window = { start: Number.NEGATIVE_INFINITY, lines: 0, pings: 0, infos: 0, bytes: 0 };
   private failed: NatsServerMisbehaved | undefined;
+  /** The operator's subscriptions on this connection, by sid: messages delivered, and the most it asked for. */
+  private readonly subscriptions = new Map<string, { delivered: number; max: number }>();
+  /** What the operator sends, read as the server does: the line being read, and payload bytes to skip. */
+  private out = { line: new Uint8Array(256), lineBytes: 0, payloadLeft: 0 };
   /** The first INFO, once read (a connect waits for it). */
   firstInfo: CheckedInfo | undefined;
   /** Bytes fed so far. */
@@ -195,12 +210,17 @@ export class ProtocolGuard {
   }
 
   private onLine(line: Uint8Array): string | undefined {
+    const fast = this.messageLine(line);
+    if (fast !== null) return fast;
     const text = LINE_DECODER.decode(line);
-    const flood = this.count('bytes', line.length + 2);
-    if (flood !== undefined) return flood;
     const match = /^([A-Za-z+-]+)(?:[ \t]+([^]*))?$/.exec(text);
     const op = match?.[1]?.toUpperCase();
     const args = match?.[2] ?? '';
+    const asked = (op === 'MSG' || op === 'HMSG') && this.delivered(/^\S+[ \t]+(\S+)/.exec(args)?.[1]);
+    if (!asked) {
+      const flood = this.count('bytes', line.length + 2);
+      if (flood !== undefined) return flood;
+    }
     if (this.firstInfo === undefined && op !== 'INFO') {
       return `sent ${quoted(text)} where a NATS server first sends its INFO line: is it a NATS server's client port?`;
     }
@@ -241,6 +261,112 @@ export class ProtocolGuard {
     if (this.window.lines > this.limits.maxControlLinesPerSecond)
       return `sent over ${this.limits.maxControlLinesPerSecond} protocol lines other than messages within a second`;
     return undefined;
+  }
+
+  /**
+   * A MSG or HMSG line as nats-server writes it (`MSG <subject> <sid> ...`, one space apart), once
+   * connected: read without decoding its subject (MSG lines come at the message rate, and an
+   * advisory's subject is up to ~560 bytes). Null for any other line, which onLine reads whole.
+   */
+  private messageLine(line: Uint8Array): string | undefined | null {
+    if (this.firstInfo === undefined) return null;
+    const headers = line[0] === 72; // H
+    const opLength = headers ? 5 : 4;
+    if (
+      line.length <= opLength ||
+      line[opLength - 4] !== 77 || // M
+      line[opLength - 3] !== 83 || // S
+      line[opLength - 2] !== 71 || // G
+      line[opLength - 1] !== 32
+    )
+      return null;
+    const subjectEnd = line.indexOf(32, opLength);
+    if (subjectEnd <= opLength) return null;
+    const rest = LINE_DECODER.decode(line.subarray(subjectEnd + 1));
+    const space = rest.indexOf(' ');
+    if (!this.delivered(space === -1 ? rest : rest.slice(0, space))) {
+      const flood = this.count('bytes', line.length + 2);
+      if (flood !== undefined) return flood;
+    }
+    // The subject is only quoted when the line is refused: read it whole then.
+    return this.message(`- ${rest}`, headers) === undefined
+      ? undefined
+      : this.message(LINE_DECODER.decode(line.subarray(opLength)), headers);
+  }
+
+  /**
+   * Whether a MSG/HMSG line's message (by its sid) is on a subscription the operator made and has
+   * not left, counting it as delivered (a malformed line is message()'s to refuse).
+   */
+  private delivered(sid: string | undefined): boolean {
+    const subscription = sid === undefined ? undefined : this.subscriptions.get(sid);
+    if (subscription === undefined || sid === undefined) return false;
+    subscription.delivered++;
+    if (subscription.delivered >= subscription.max) this.subscriptions.delete(sid);
+    return true;
+  }
+
+  /**
+   * Reads what the operator sends the server (in order, as written), for its subscriptions: `SUB
+   * <subject> [queue] <sid>` and `UNSUB <sid> [max]`; PUB and HPUB payloads are skipped. The
+   * operator's own bytes, so nothing here is a violation.
+   */
+  sent(chunk: Uint8Array): void {
+    const out = this.out;
+    let i = 0;
+    while (i < chunk.length) {
+      if (out.payloadLeft > 0) {
+        const skip = Math.min(out.payloadLeft, chunk.length - i);
+        out.payloadLeft -= skip;
+        i += skip;
+        continue;
+      }
+      const end = chunk.indexOf(LF, i);
+      const stop = end === -1 ? chunk.length : end;
+      const needed = out.lineBytes + (stop - i);
+      if (needed > out.line.length) {
+        const grown = new Uint8Array(Math.max(needed, 2 * out.line.length));
+        grown.set(out.line.subarray(0, out.lineBytes));
+        out.line = grown;
+      }
+      out.line.set(chunk.subarray(i, stop), out.lineBytes);
+      out.lineBytes = needed;
+      if (end === -1) break;
+      i = end + 1;
+      let length = out.lineBytes;
+      if (length > 0 && out.line[length - 1] === CR) length--;
+      out.lineBytes = 0;
+      const first = out.line[0];
+      // Only SUB, UNSUB, PUB and HPUB matter (S, U, P, H): CONNECT lines (a JWT) are not decoded.
+      if (first === 83 || first === 85 || first === 80 || first === 72)
+        this.onSent(LINE_DECODER.decode(out.line.subarray(0, length)));
+      if (out.line.length > 4096) out.line = new Uint8Array(256);
+    }
+  }
+
+  private onSent(line: string): void {
+    const words = line.split(/[ \t]+/);
+    const op = words[0]?.toUpperCase();
+    if (op === 'SUB' && words.length >= 3) {
+      this.subscriptions.set(words[words.length - 1] ?? '', { delivered: 0, max: Infinity });
+    } else if (op === 'UNSUB' && words.length >= 2) {
+      const sid = words[1] ?? '';
+      const max = Number(words[2]);
+      const subscription = this.subscriptions.get(sid);
+      if (words.length < 3 || !Number.isSafeInteger(max) || max <= 0) this.subscriptions.delete(sid);
+      else if (subscription !== undefined) {
+        subscription.max = max;
+        if (subscription.delivered >= max) this.subscriptions.delete(sid);
+      }
+    } else if (op === 'PUB' || op === 'HPUB') {
+      const size = Number(words[words.length - 1]);
+      if (Number.isSafeInteger(size) && size >= 0) this.out.payloadLeft = size + 2; // the payload and its CRLF
+    }
+  }
+
+  /** How many of the operator's subscriptions the guard knows of (tests). */
+  subscriptionCount(): number {
+    return this.subscriptions.size;
   }
 
   /** MSG <subject> <sid> [reply] <size>, HMSG <subject> <sid> [reply] <header size> <size>. */
