@@ -284,4 +284,49 @@ describe('InstallationRegistry renewals against each other', () => {
     expect(JSON.parse(crd.annotations[REGISTRY_ANNOTATION] ?? '[]')).toHaveLength(4);
     process.stderr.write(`[registry lockstep] ${crd.conflicts} conflicts in 11 periods of 4 installations\n`);
   });
+
+  it('four installations shutting down together all release: a 409 on a release is read again after a random wait, not at once', async () => {
+    const crd = new FakeCrd();
+    const PERIOD_MS = 30_000;
+    let seed = 24;
+    const random = (): number => (seed = (seed * 48271) % 2147483647) / 2147483647;
+    const registries = ['a', 'b', 'c', 'd'].map(
+      (name) =>
+        new InstallationRegistry({
+          api: crd,
+          self: { installation: `ns-${name}/jetscale`, holder: `${name}-0`, namespaces: [`team-${name}`] },
+          renewPeriodMs: PERIOD_MS,
+          logger: silentLogger,
+          clock: () => performance.now(),
+          random,
+        }),
+    );
+    // Registered one after another, so that every entry is live before the shutdown.
+    for (const r of registries) {
+      const renewed = r.renew();
+      await jest.advanceTimersByTimeAsync(1000);
+      await renewed;
+    }
+    const entries = (): InstallationEntry[] =>
+      JSON.parse(crd.annotations[REGISTRY_ANNOTATION] ?? '[]') as InstallationEntry[];
+    expect(entries().map((e) => e.installation)).toEqual([
+      'ns-a/jetscale',
+      'ns-b/jetscale',
+      'ns-c/jetscale',
+      'ns-d/jetscale',
+    ]);
+    expect(entries().filter((e) => e.released === true)).toHaveLength(0);
+    const conflictsBefore = crd.conflicts;
+    // SIGTERM to all four at once (a cluster-wide rollout, or `helm uninstall` of each in one script).
+    const released = Promise.all(registries.map((r) => r.release()));
+    await jest.advanceTimersByTimeAsync(10_000);
+    await released;
+    const notReleased = entries()
+      .filter((e) => e.released !== true)
+      .map((e) => e.installation);
+    process.stderr.write(
+      `[registry release] ${crd.conflicts - conflictsBefore} conflicts; not released: ${JSON.stringify(notReleased)}\n`,
+    );
+    expect(notReleased).toEqual([]);
+  });
 });

@@ -299,6 +299,11 @@ const CONFLICT_ATTEMPTS = 8;
 const CONFLICT_BACKOFF_MS = 100;
 /** Each renewal is due a period after the last, less up to this share of it, so that renewals in step drift apart. */
 const RENEW_JITTER = 0.2;
+/**
+ * A release on shutdown retries 409s for at most this long: inside main.ts's 25 s bound with the
+ * 10 s settle and the Lease's release (5 s) after it.
+ */
+const RELEASE_BUDGET_MS = 3000;
 
 export class InstallationRegistry {
   private readonly clock: () => number;
@@ -533,60 +538,81 @@ export class InstallationRegistry {
 
   /**
    * On a clean shutdown, after the last reconcile: marks our entry released so an installation
-   * that yielded to us takes over at its next renewal instead of after deadAfter.
+   * that yielded to us takes over at its next renewal instead of after deadAfter. A 409 (another
+   * installation wrote the CRD since our read: its renewal, or its own release when several shut
+   * down together) is read again after a random wait, as a renewal's (full jitter from
+   * CONFLICT_BACKOFF_MS), within RELEASE_BUDGET_MS: retried at once, releases in step collided in
+   * the same order each try and the last never released. Past the budget it gives up, and the
+   * entry goes stale on its own (deadAfter).
    */
   async release(): Promise<void> {
     this.stop();
     await this.inFlight;
     if (this.clock() >= this.heldUntil) return;
     this.heldUntil = Number.NEGATIVE_INFINITY; // nothing more of ours may be written
-    const { api, self } = this.options;
-    for (let attempt = 1; attempt <= 3; attempt++) {
+    const { self } = this.options;
+    const started = this.clock();
+    const giveUp = (why: string): void =>
+      this.options.logger.warn(
+        'could not release this installation on the EventConsumer CRD; others take over once it is stale',
+        { installation: self.installation, error: why },
+      );
+    for (let attempt = 1; ; attempt++) {
       try {
-        const crd = await api.request<{
-          metadata?: { resourceVersion?: string; annotations?: Record<string, string> };
-        }>('GET', EVENT_CONSUMER_CRD_PATH, { timeoutMs: 5000 });
-        const parsed = parseRegistry(crd.metadata?.annotations?.[REGISTRY_ANNOTATION]);
-        if ('problem' in parsed) return;
-        const mine = parsed.entries.find((e) => e.installation === self.installation);
-        if (mine === undefined || mine.holder !== self.holder) return; // another replica of ours took over
-        const entries = parsed.entries.map((e) =>
-          e === mine
-            ? {
-                ...e,
-                released: true,
-                renewals: e.renewals + 1,
-                renewTime: new Date(this.wallClock()).toISOString(),
-              }
-            : e,
-        );
-        await api.request('PATCH', EVENT_CONSUMER_CRD_PATH, {
-          contentType: 'application/merge-patch+json',
-          query: { fieldManager: 'jetscale' },
-          timeoutMs: 5000,
-          body: {
-            metadata: {
-              resourceVersion: crd.metadata?.resourceVersion,
-              annotations: { [REGISTRY_ANNOTATION]: JSON.stringify(entries) },
-            },
-          },
-        });
-        this.options.logger.info('released this installation on the EventConsumer CRD', {
-          installation: self.installation,
-        });
-        return;
+        if (await this.releaseOnce()) return;
       } catch (err) {
-        if (isConflict(err)) continue;
-        this.options.logger.warn(
-          'could not release this installation on the EventConsumer CRD; others take over once it is stale',
-          {
-            installation: self.installation,
-            error: describe(err),
-          },
-        );
-        return;
+        return giveUp(describe(err));
       }
+      this.conflicts++;
+      const backoffMs = this.random() * CONFLICT_BACKOFF_MS * 2 ** (attempt - 1);
+      if (attempt >= CONFLICT_ATTEMPTS || this.clock() + backoffMs - started > RELEASE_BUDGET_MS)
+        return giveUp(
+          `the CRD changed under ${attempt} releases in a row (409 Conflict each time, read again after random waits over ${Math.round(this.clock() - started)} ms)`,
+        );
+      await new Promise<void>((resolve) => setTimeout(resolve, backoffMs).unref());
     }
+  }
+
+  /** True when released or nothing is ours to release; false on 409 (read again). */
+  private async releaseOnce(): Promise<boolean> {
+    const { api, self } = this.options;
+    const crd = await api.request<{
+      metadata?: { resourceVersion?: string; annotations?: Record<string, string> };
+    }>('GET', EVENT_CONSUMER_CRD_PATH, { timeoutMs: 5000 });
+    const parsed = parseRegistry(crd.metadata?.annotations?.[REGISTRY_ANNOTATION]);
+    if ('problem' in parsed) return true;
+    const mine = parsed.entries.find((e) => e.installation === self.installation);
+    if (mine === undefined || mine.holder !== self.holder) return true; // another replica of ours took over
+    const entries = parsed.entries.map((e) =>
+      e === mine
+        ? {
+            ...e,
+            released: true,
+            renewals: e.renewals + 1,
+            renewTime: new Date(this.wallClock()).toISOString(),
+          }
+        : e,
+    );
+    try {
+      await api.request('PATCH', EVENT_CONSUMER_CRD_PATH, {
+        contentType: 'application/merge-patch+json',
+        query: { fieldManager: 'jetscale' },
+        timeoutMs: 5000,
+        body: {
+          metadata: {
+            resourceVersion: crd.metadata?.resourceVersion,
+            annotations: { [REGISTRY_ANNOTATION]: JSON.stringify(entries) },
+          },
+        },
+      });
+    } catch (err) {
+      if (isConflict(err)) return false;
+      throw err;
+    }
+    this.options.logger.info('released this installation on the EventConsumer CRD', {
+      installation: self.installation,
+    });
+    return true;
   }
 }
 
