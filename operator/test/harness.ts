@@ -660,3 +660,58 @@ export function stallBeforeNextConsumerInfo(nc: NatsConnection, ms: number): voi
     send(frame);
   };
 }
+
+/**
+ * A tenant beside the one a drill harms: its own namespace, stream and consumer, a Deployment at 1
+ * replica and an EventConsumer on it (backlogPerReplica 100 by default, polled every `pollMs`).
+ * `scalesTo` publishes `count` and returns the ms until the Deployment has `replicas`.
+ */
+export interface HealthyTenant {
+  namespace: string;
+  stream: string;
+  pollMs: number;
+  scalesTo(count: number, replicas: number): Promise<number>;
+  cleanup(): Promise<void>;
+}
+
+export async function healthyTenant(
+  nc: NatsConnection,
+  namespacePrefix: string,
+  options: { pollMs?: number; scaleTimeoutMs: number },
+): Promise<HealthyTenant> {
+  const pollMs = options.pollMs ?? 2000;
+  const ns = await createNamespace(namespacePrefix);
+  const stream = streamName(namespacePrefix.replace(/[^a-z0-9]/gi, ''));
+  await createStreamAndConsumer(nc, stream, 'worker');
+  await createDeployment(ns.name, 'healthy', 1);
+  await createEventConsumer({
+    namespace: ns.name,
+    name: 'healthy',
+    target: 'healthy',
+    servers: [testStack().natsUrl],
+    stream,
+    consumer: 'worker',
+    extra: { pollInterval: `${pollMs / 1000}s` },
+  });
+  return {
+    namespace: ns.name,
+    stream,
+    pollMs,
+    scalesTo: async (count, replicas) => {
+      await publish(nc, stream, count);
+      const published = Date.now();
+      await eventually(
+        `the healthy tenant's Deployment at ${replicas}`,
+        async () => ((await specReplicas(ns.name, 'healthy')) === replicas ? true : undefined),
+        options.scaleTimeoutMs,
+        100,
+      );
+      return Date.now() - published;
+    },
+    cleanup: async () => {
+      await ns.cleanup();
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.delete(stream).catch(() => undefined);
+    },
+  };
+}

@@ -15,18 +15,16 @@ import { testScratchDir } from '../../test/scratch.js';
 import {
   closeKubeApi,
   condition,
-  createDeployment,
   createEventConsumer,
   createStreamAndConsumer,
   eventConsumerStatus,
   installCrd,
   kubeApi,
   leaseHolder,
-  publish,
-  specReplicas,
   spawnOperator,
   streamName,
   type OperatorProcess,
+  healthyTenant,
 } from './harness.js';
 import { makeTestPki } from './test-pki.js';
 
@@ -52,11 +50,8 @@ describe('an aggregated API whose discovery hangs', () => {
 
   it("costs another tenant's EventConsumer none of its cadence, and the hung ones say what is slow", async () => {
     const tenant = await createNamespace('op-hungdisc');
-    const healthy = await createNamespace('op-hungdisc-healthy');
     const stream = streamName('hungdisc');
-    const healthyStream = streamName('hungdischealthy');
     await createStreamAndConsumer(nc, stream, 'worker');
-    await createStreamAndConsumer(nc, healthyStream, 'worker');
     // The backend: holds every request the API server proxies for the operator (its User-Agent is
     // passed on), answers the rest (the API server's availability checks, its discovery aggregation:
     // those carry a user too, so X-Remote-User cannot tell them apart).
@@ -98,6 +93,7 @@ describe('an aggregated API whose discovery hangs', () => {
     );
     await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
     const port = (backend.address() as { port: number }).port;
+    let healthyCleanup = async (): Promise<void> => undefined;
     try {
       await kubeApi().request('POST', `/api/v1/namespaces/${tenant.name}/services`, {
         body: {
@@ -137,31 +133,11 @@ describe('an aggregated API whose discovery hangs', () => {
         500,
       );
 
-      await createDeployment(healthy.name, 'healthy', 1);
-      const HEALTHY_POLL_MS = 2000;
-      await createEventConsumer({
-        namespace: healthy.name,
-        name: 'healthy',
-        target: 'healthy',
-        servers: [testStack().natsUrl],
-        stream: healthyStream,
-        consumer: 'worker',
-        extra: { pollInterval: `${HEALTHY_POLL_MS / 1000}s` },
-      });
-      const healthyScalesTo = async (count: number, replicas: number): Promise<number> => {
-        await publish(nc, healthyStream, count);
-        const published = Date.now();
-        await eventually(
-          `the healthy tenant's Deployment at ${replicas}`,
-          async () => ((await specReplicas(healthy.name, 'healthy')) === replicas ? true : undefined),
-          90_000,
-          100,
-        );
-        return Date.now() - published;
-      };
+      const healthy = await healthyTenant(nc, 'op-hungdisc-healthy', { scaleTimeoutMs: 90_000 });
+      healthyCleanup = healthy.cleanup;
       const lease = 'jetscale-test-hungdisc';
       operator = spawnOperator('hungdisc-a', {
-        JETSCALE_NAMESPACES: `${tenant.name},${healthy.name}`,
+        JETSCALE_NAMESPACES: `${tenant.name},${healthy.namespace}`,
         JETSCALE_LEASE_NAME: lease,
         JETSCALE_LEASE_NAMESPACE: tenant.name,
       });
@@ -171,7 +147,7 @@ describe('an aggregated API whose discovery hangs', () => {
         30_000,
       );
       // Without the hung tenant: 250 messages at 100 per replica need 3 replicas.
-      const alone = await healthyScalesTo(250, 3);
+      const alone = await healthy.scalesTo(250, 3);
       const targets = 34; // more than the workers (32)
       for (let i = 0; i < targets; i++)
         await createEventConsumer({
@@ -195,12 +171,12 @@ describe('an aggregated API whose discovery hangs', () => {
       // Every hung EventConsumer has been reconciled at least once meanwhile (1 s polls).
       await new Promise((r) => setTimeout(r, 4000));
       // With it: 200 more need 5 replicas.
-      const besideHung = await healthyScalesTo(200, 5);
+      const besideHung = await healthy.scalesTo(200, 5);
       process.stderr.write(
         `[hung discovery] ${held.length} proxied requests held, ${answered.length} unproxied answered; the healthy tenant scaled ${alone} ms after its backlog rose alone, ${besideHung} ms beside the hung discovery\n`,
       );
       // Within two poll intervals of the backlog rising, and 2 s for the reads and the write.
-      expect(besideHung).toBeLessThanOrEqual(2 * HEALTHY_POLL_MS + 2000);
+      expect(besideHung).toBeLessThanOrEqual(2 * healthy.pollMs + 2000);
       const slow = await eventually(
         'a hung one reported slow',
         async () => {
@@ -228,10 +204,9 @@ describe('an aggregated API whose discovery hangs', () => {
         .request('DELETE', `/apis/apiregistration.k8s.io/v1/apiservices/${APISERVICE}`)
         .catch(() => undefined);
       await tenant.cleanup();
-      await healthy.cleanup();
+      await healthyCleanup();
       const jsm = await jetstreamManager(nc);
       await jsm.streams.delete(stream).catch(() => undefined);
-      await jsm.streams.delete(healthyStream).catch(() => undefined);
     }
   });
 });

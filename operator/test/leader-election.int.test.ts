@@ -31,6 +31,7 @@ import {
   spawnOperator,
   streamName,
   type OperatorProcess,
+  healthyTenant,
 } from './harness.js';
 import { CRDS_PATH, scalableVersion } from './scalable-crd.js';
 import { makeTestPki } from './test-pki.js';
@@ -597,32 +598,7 @@ describe('leader election between two operator processes', () => {
   // (measured before the hang too), and the hung ones say on their status what is slow.
   it('scale targets whose every request hangs (a conversion webhook that never answers) do not cost the leader its Lease, nor another tenant its cadence', async () => {
     const tenant = await createNamespace('op-hung-targets');
-    const healthy = await createNamespace('op-hung-healthy');
-    const healthyStream = streamName('hunghealthy');
-    await createStreamAndConsumer(nc, healthyStream, 'worker');
-    await createDeployment(healthy.name, 'healthy', 1);
-    const HEALTHY_POLL_MS = 2000;
-    await createEventConsumer({
-      namespace: healthy.name,
-      name: 'healthy',
-      target: 'healthy',
-      servers: [testStack().natsUrl],
-      stream: healthyStream,
-      consumer: 'worker',
-      extra: { pollInterval: `${HEALTHY_POLL_MS / 1000}s` },
-    });
-    /** Publishes `count` to the healthy tenant's stream: ms until its Deployment has `replicas`. */
-    const healthyScalesTo = async (count: number, replicas: number): Promise<number> => {
-      await publish(nc, healthyStream, count);
-      const published = Date.now();
-      await eventually(
-        `the healthy tenant's Deployment at ${replicas}`,
-        async () => ((await specReplicas(healthy.name, 'healthy')) === replicas ? true : undefined),
-        60_000,
-        100,
-      );
-      return Date.now() - published;
-    };
+    const healthy = await healthyTenant(nc, 'op-hung-healthy', { scaleTimeoutMs: 60_000 });
     const group = 'hung.jetscale.test';
     const crd = `stalls.${group}`;
     // The webhook completes the TLS handshake and never answers: the API server waits out its
@@ -649,7 +625,7 @@ describe('leader election between two operator processes', () => {
         });
       }
       operator = spawnOperator('hung-a', {
-        JETSCALE_NAMESPACES: `${tenant.name},${healthy.name}`,
+        JETSCALE_NAMESPACES: `${tenant.name},${healthy.namespace}`,
         JETSCALE_LEASE_NAME: lease,
         JETSCALE_LEASE_NAMESPACE: tenant.name,
         JETSCALE_LEASE_DURATION_SECONDS: '8',
@@ -663,7 +639,7 @@ describe('leader election between two operator processes', () => {
         30_000,
       );
       // Without the hung tenant: 250 messages at 100 per replica need 3 replicas.
-      const alone = await healthyScalesTo(250, 3);
+      const alone = await healthy.scalesTo(250, 3);
       for (let i = 0; i < targets; i++)
         await createEventConsumer({
           namespace: tenant.name,
@@ -692,7 +668,7 @@ describe('leader election between two operator processes', () => {
         .split('\n')
         .filter((l) => l.includes('leader election: stopped leading'));
       // With it: 200 more need 5 replicas.
-      const besideHung = await healthyScalesTo(200, 5);
+      const besideHung = await healthy.scalesTo(200, 5);
       // Half the workers (16) may wait for slow requests: the other hung targets' reads are let go
       // after a second, and their EventConsumers say so.
       const slow = await eventually(
@@ -715,7 +691,7 @@ describe('leader election between two operator processes', () => {
       expect(await leaseHolder(tenant.name, lease)).toBe('hung-a');
       // Within two poll intervals of the backlog rising, and 2 s for the reads and the write (up to
       // 1.9 s alone on a loaded machine). Before the cap: 20 s, waiting for a worker.
-      expect(besideHung).toBeLessThanOrEqual(2 * HEALTHY_POLL_MS + 2000);
+      expect(besideHung).toBeLessThanOrEqual(2 * healthy.pollMs + 2000);
       // The hung targets say what is slow and what to check.
       expect(slow.status).toBe('False');
       expect(slow.message).toContain('stalls.hung.jetscale.test');
@@ -731,8 +707,6 @@ describe('leader election between two operator processes', () => {
         .catch(() => undefined);
       await tenant.cleanup();
       await healthy.cleanup();
-      const jsm = await jetstreamManager(nc);
-      await jsm.streams.delete(healthyStream).catch(() => undefined);
     }
   });
 
