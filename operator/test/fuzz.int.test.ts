@@ -256,6 +256,10 @@ describe(`operator fuzz (seed ${seed})`, () => {
       'TargetForbidden',
       'TargetNotScalable',
       'TargetReplicasUnset',
+      // Its requests are not answered in time (kube/slow-requests.ts): it can neither read nor
+      // write the target, so it cannot hold it within bounds. (Seeds 23002 at load 35-40 on 2 cores:
+      // Deployments read TargetSlow for 9-15 s and were judged as owned.)
+      'TargetSlow',
       // Held by someone else's rule (the admission webhook): not within its bounds by design.
       'ScaleRefused',
       'ScaleAdjusted',
