@@ -27,6 +27,8 @@ import {
   type StreamConfig,
 } from '@nats-io/jetstream';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { keptDropCounts } from '../src/backlog/drop-advisories.js';
 import { readConsumerBacklog } from '../src/backlog/jetstream-backlog-source.js';
 import { decide, emptyHistory } from '../src/scaling/decide.js';
@@ -42,12 +44,18 @@ const BUFFER = 100;
 const CAPACITY_SLACK = 1.25;
 /** Room for storing a history of 10^6 messages on a loaded machine (~30 s at load ~20). */
 const HISTORY_STORED_MS = 240_000;
+/** What a message the publisher sends takes in a file-store stream (measured: state.bytes per message). */
+const BYTES_PER_MESSAGE = 49;
 
 interface Reading {
   sample: BacklogSample;
   decision: ScalingDecision;
   /** The stream's last sequence just after the reading (every message it ever stored). */
   streamLastSeq: number;
+  /** Messages in the stream just after the reading. */
+  streamMessages: number;
+  /** Replicas running at the reading (the count decide was given). */
+  replicas: number;
 }
 
 interface Scenario {
@@ -73,9 +81,18 @@ interface Scenario {
   buffer?: number;
   /** Acknowledgements sent by handlers that took less than this (counted into `quickAcks`). */
   quickMs?: number;
-  /** How a handler settles a message: ack each, ack every 10th (for ack_policy all), or nothing (none). */
-  settle?: 'each' | 'every10th' | 'none';
+  /** How a handler settles a message: ack each, ack every 10th (for ack_policy all), nothing (none), or nak each (a failing handler). */
+  settle?: 'each' | 'every10th' | 'none' | 'nak';
   readings: number;
+  /**
+   * Replicas follow the decision (as a Deployment the operator scales), starting at `replicas`, up
+   * to this many (the spec's maxReplicas). Otherwise they are held at `replicas` (maxReplicas 50).
+   */
+  followUpTo?: number;
+  /** The publisher and the replicas run this long before the first reading (an operator that starts late). */
+  warmupMs?: number;
+  /** spec.latencyObjective, in seconds (default: none). */
+  latencyObjectiveSeconds?: number;
 }
 
 /** Runs a scenario and returns each reading with the policy's decision (replicas held at `replicas`). */
@@ -117,7 +134,7 @@ async function runScenario(
       }
     })();
     const stops: Array<() => Promise<void>> = [];
-    for (let r = 0; r < s.replicas; r++) {
+    const startReplica = async (): Promise<void> => {
       const messages = await (
         await js.consumers.get(stream, 'worker')
       ).consume({
@@ -130,41 +147,61 @@ async function runScenario(
         handled++;
         if (s.quickMs !== undefined && ms < s.quickMs && s.settle !== 'none') quickAcks.count++;
         if (s.settle === 'none') return;
+        if (s.settle === 'nak') return m.nak();
         if (s.settle === 'every10th' && handled % 10 !== 0) return;
         m.ack();
       };
+      let stopped = false;
       const done = (async () => {
         for await (const m of messages) {
           await handle(m);
-          if (stop) break;
+          if (stop || stopped) break;
         }
       })();
       stops.push(async () => {
+        stopped = true;
         await messages.close();
         await done;
       });
-    }
+    };
+    for (let r = 0; r < s.replicas; r++) await startReplica();
+    if (s.warmupMs !== undefined) await sleep(s.warmupMs);
 
-    const spec = withScalingDefaults({ maxReplicas: 50, backlogPerReplica: 100 });
+    const spec = withScalingDefaults({
+      maxReplicas: s.followUpTo ?? 50,
+      backlogPerReplica: 100,
+      ...(s.latencyObjectiveSeconds !== undefined ? { latencyObjectiveSeconds: s.latencyObjectiveSeconds } : {}),
+    });
     let history: ScalingHistory = emptyHistory();
     const readings: Reading[] = [];
     for (let i = 0; i < s.readings; i++) {
       await sleep(1000);
       const read = await readConsumerBacklog(nc, { stream, consumer: 'worker' }, { timeoutMs: 2000 });
       if (!read.ok) throw new Error(read.error.message);
+      const replicas = stops.length;
       const decision = decide({
         spec,
         sample: read.sample,
-        currentReplicas: s.replicas,
+        currentReplicas: replicas,
         // The target reports them ready (a Deployment does), so capacity is learnt without a settle wait.
-        readyReplicas: s.replicas,
+        readyReplicas: replicas,
         history,
         now: read.sample.at,
       });
       history = decision.history;
-      const streamLastSeq = (await jsm.streams.info(stream)).state.last_seq;
-      readings.push({ sample: read.sample, decision, streamLastSeq });
+      const state = (await jsm.streams.info(stream)).state;
+      readings.push({
+        sample: read.sample,
+        decision,
+        streamLastSeq: state.last_seq,
+        streamMessages: state.messages,
+        replicas,
+      });
       quickAcks.marks.push(quickAcks.count);
+      if (s.followUpTo !== undefined) {
+        while (stops.length < decision.desiredReplicas) await startReplica();
+        while (stops.length > decision.desiredReplicas) await stops.pop()?.();
+      }
     }
     stop = true;
     await Promise.all(stops.map((f) => f()));
@@ -189,11 +226,25 @@ function trace(title: string, readings: Reading[]): string {
   return `${title}: ${readings
     .map(
       (r) =>
-        `[p${r.sample.pending} a${r.sample.ackPending} w${r.sample.waiting} d${r.sample.deliveredConsumerSeq}/${r.sample.deliveredStreamSeq} f${r.sample.streamFirstSeq ?? '-'} arr ${fmt(r.decision.rates.arrivalPerSecond)} cap ${fmt(r.decision.rates.perReplicaPerSecond)} rec ${r.decision.recommendedReplicas}]`,
+        `[n${r.replicas} m${r.streamMessages} p${r.sample.pending} a${r.sample.ackPending} w${r.sample.waiting} d${r.sample.deliveredConsumerSeq}/${r.sample.deliveredStreamSeq} f${r.sample.streamFirstSeq ?? '-'} arr ${fmt(r.decision.rates.arrivalPerSecond)} cap ${fmt(r.decision.rates.perReplicaPerSecond)} rec ${r.decision.recommendedReplicas} des ${r.decision.desiredReplicas}${r.decision.limitedBy !== undefined ? ` ${r.decision.limitedBy}` : ''}]`,
     )
     .join(' ')}`;
 }
 const log = (line: string): void => void process.stdout.write(`${line}\n`);
+/** With CONSUMER_CONFIGS_DUMP=dir, a scenario's readings are written there as JSON (unit tests' fixtures). */
+function dumpReadings(name: string, readings: Reading[]): void {
+  const dir = process.env.CONSUMER_CONFIGS_DUMP;
+  if (dir === undefined || dir === '') return;
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    path.join(dir, `${name.replace(/[^a-z0-9]+/gi, '-')}.json`),
+    JSON.stringify(
+      readings.map((r) => ({ sample: r.sample, replicas: r.replicas, messages: r.streamMessages })),
+      null,
+      1,
+    ),
+  );
+}
 const maxOf = (xs: Array<number | undefined>): number =>
   Math.max(0, ...xs.filter((x): x is number => x !== undefined));
 const lastArrival = (readings: Reading[]): number => readings.at(-1)?.decision.rates.arrivalPerSecond ?? NaN;
@@ -446,6 +497,50 @@ describe('NATS-side consumer and stream configurations', () => {
         }
       },
       60_000,
+    );
+  });
+
+  describe('a stream at its limit refuses or drops what arrives: the demand is more than the arrivals read', () => {
+    // An open-model publisher sends 5 replicas' worth (100/s at 20/s each) into a WorkQueue stream
+    // bounded at LIMIT messages; one replica to start, replicas follow the decision up to 8. With
+    // discard new the stream refuses what it has no room for (the publisher's errors say "maximum
+    // messages exceeded"; no sequence is spent on them), with discard old it drops its oldest
+    // unconsumed: either way the arrivals read are what the replicas make room for, not the demand.
+    // What must happen: the replicas grow to what 100/s needs (5) and the stream comes off its limit.
+    const LIMIT = 200;
+    const MAX = 8;
+    const NEEDED = 5;
+    // A latency objective of 60 s lets a queue of half a minute's arrivals stand (objective.ts): far
+    // more than the stream holds, so the objective alone never asks for more.
+    it.each([
+      ['discard new, max_msgs', { discard: DiscardPolicy.New, max_msgs: LIMIT }, undefined],
+      ['discard new, max_bytes', { discard: DiscardPolicy.New, max_bytes: LIMIT * BYTES_PER_MESSAGE }, undefined],
+      ['discard old, max_msgs', { discard: DiscardPolicy.Old, max_msgs: LIMIT }, undefined],
+      ['discard new, max_msgs, latencyObjective 60s', { discard: DiscardPolicy.New, max_msgs: LIMIT }, 60],
+      ['discard old, max_msgs, latencyObjective 60s', { discard: DiscardPolicy.Old, max_msgs: LIMIT }, 60],
+    ] as const)(
+      'WorkQueue, %s',
+      async (title, limits, objective) => {
+        const readings = await runScenario(nc, jsm, {
+          ...(objective !== undefined ? { latencyObjectiveSeconds: objective } : {}),
+          stream: { retention: RetentionPolicy.Workqueue, ...limits },
+          perSecond: NEEDED * PER_REPLICA,
+          replicas: 1,
+          followUpTo: MAX,
+          // The operator starts reading once the stream is at its limit (a new EventConsumer for a
+          // queue that is overloaded already, a restarted operator): the rise was never seen.
+          warmupMs: 10_000,
+          settle: 'each',
+          readings: 75,
+        });
+        log(trace(`stream at its limit, ${title}`, readings));
+        dumpReadings(`full-${title}`, readings);
+        const last = readings.slice(-5);
+        expect(Math.min(...last.map((r) => r.replicas))).toBeGreaterThanOrEqual(NEEDED);
+        // Off the limit: the replicas now take what arrives.
+        expect(Math.max(...last.map((r) => r.streamMessages))).toBeLessThan(0.8 * LIMIT);
+      },
+      150_000,
     );
   });
 
