@@ -33,6 +33,7 @@ import { keptDropCounts } from '../src/backlog/drop-advisories.js';
 import { readConsumerBacklog } from '../src/backlog/jetstream-backlog-source.js';
 import { decide, emptyHistory } from '../src/scaling/decide.js';
 import { withScalingDefaults } from '../src/scaling/defaults.js';
+import { STREAM_FULL_SHARE } from '../src/scaling/stream-full.js';
 import type { BacklogSample, ScalingDecision, ScalingHistory } from '../src/scaling/types.js';
 import { testStack } from '../../test/env.js';
 import { publishStored, sleep, startReaderOnlyServer, streamName } from './harness.js';
@@ -170,7 +171,9 @@ async function runScenario(
     const spec = withScalingDefaults({
       maxReplicas: s.followUpTo ?? 50,
       backlogPerReplica: 100,
-      ...(s.latencyObjectiveSeconds !== undefined ? { latencyObjectiveSeconds: s.latencyObjectiveSeconds } : {}),
+      ...(s.latencyObjectiveSeconds !== undefined
+        ? { latencyObjectiveSeconds: s.latencyObjectiveSeconds }
+        : {}),
     });
     let history: ScalingHistory = emptyHistory();
     const readings: Reading[] = [];
@@ -514,7 +517,11 @@ describe('NATS-side consumer and stream configurations', () => {
     // more than the stream holds, so the objective alone never asks for more.
     it.each([
       ['discard new, max_msgs', { discard: DiscardPolicy.New, max_msgs: LIMIT }, undefined],
-      ['discard new, max_bytes', { discard: DiscardPolicy.New, max_bytes: LIMIT * BYTES_PER_MESSAGE }, undefined],
+      [
+        'discard new, max_bytes',
+        { discard: DiscardPolicy.New, max_bytes: LIMIT * BYTES_PER_MESSAGE },
+        undefined,
+      ],
       ['discard old, max_msgs', { discard: DiscardPolicy.Old, max_msgs: LIMIT }, undefined],
       ['discard new, max_msgs, latencyObjective 60s', { discard: DiscardPolicy.New, max_msgs: LIMIT }, 60],
       ['discard old, max_msgs, latencyObjective 60s', { discard: DiscardPolicy.Old, max_msgs: LIMIT }, 60],
@@ -537,8 +544,9 @@ describe('NATS-side consumer and stream configurations', () => {
         dumpReadings(`full-${title}`, readings);
         const last = readings.slice(-5);
         expect(Math.min(...last.map((r) => r.replicas))).toBeGreaterThanOrEqual(NEEDED);
-        // Off the limit: the replicas now take what arrives.
-        expect(Math.max(...last.map((r) => r.streamMessages))).toBeLessThan(0.8 * LIMIT);
+        // Off the limit (below the 90 % stream-full.ts calls at it): the replicas take what arrives.
+        // With discard old 6 replicas (2c's figure) drain it slowly: 200 → 150 over 20 s in one run.
+        expect(Math.max(...last.map((r) => r.streamMessages))).toBeLessThan(STREAM_FULL_SHARE * LIMIT);
       },
       150_000,
     );

@@ -15,6 +15,8 @@ import {
   upstreamOf,
   copiedSinceConsumerRead,
   removingLimitsOf,
+  storedOf,
+  streamLimitOf,
   limitedStreamStateOf,
   serverTimeOf,
   MAX_SERVER_CLOCK_SKEW_SECONDS,
@@ -533,6 +535,32 @@ describe('a mirror or sourced stream: what it has not copied yet from its origin
       sampleFromConsumerInfo(info({ filter_subject: 'orders.eu' }), 0, stream, undefined, caughtUp).upstream,
     ).toEqual(caughtUp);
     expect(sampleFromConsumerInfo(info({}), 0, stream)).not.toHaveProperty('upstream');
+  });
+});
+
+describe('a stream bounded by max_msgs / max_bytes (scaling/stream-full.ts)', () => {
+  it.each([
+    ['no limit', { retention: 'workqueue' }, undefined],
+    [
+      'max_msgs, discard new',
+      { retention: 'workqueue', max_msgs: 200, discard: 'new' },
+      { discard: 'new', maxMsgs: 200 },
+    ],
+    ['max_bytes, discard old (the default)', { max_bytes: 9800 }, { discard: 'old', maxBytes: 9800 }],
+    [
+      'both',
+      { max_msgs: 200, max_bytes: 9800, discard: 'new' },
+      { discard: 'new', maxMsgs: 200, maxBytes: 9800 },
+    ],
+    ['-1 (unlimited, what nats-server reports)', { max_msgs: -1, max_bytes: -1 }, undefined],
+    ['not whole numbers', { max_msgs: '200', max_bytes: 1.5 }, undefined],
+  ] as const)('%s', (_, config, limit) => {
+    expect(streamLimitOf({ config: { name: 'Q', ...config } })).toEqual(limit);
+  });
+  it('what it holds: state.messages and state.bytes, each left out when unusable', () => {
+    expect(storedOf({ state: { messages: 198, bytes: 9702 } })).toEqual({ messages: 198, bytes: 9702 });
+    expect(storedOf({ state: { messages: -1, bytes: 'x' } })).toEqual({});
+    expect(storedOf({})).toEqual({});
   });
 });
 

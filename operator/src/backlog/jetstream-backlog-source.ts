@@ -7,6 +7,7 @@ import type {
   BacklogSample,
   LimitedStreamState,
   RemovingLimits,
+  StreamLimit,
   ServerTime,
   UpstreamLag,
 } from '../scaling/types.js';
@@ -270,6 +271,38 @@ export function removingLimitsOf(info: unknown): RemovingLimits | undefined {
 }
 
 /**
+ * A stream's max_msgs / max_bytes limits and discard policy from a STREAM.INFO reply (undefined: it
+ * has neither, or its config is unusable). At such a limit the stream refuses what arrives (discard
+ * new) or drops its oldest message (discard old), whatever its retention: scaling/stream-full.ts.
+ * What it holds (messages, bytes) is added from each reading's STREAM.INFO (storedOf).
+ */
+export function streamLimitOf(info: unknown): StreamLimit | undefined {
+  const config: unknown =
+    typeof info === 'object' && info !== null ? (info as { config?: unknown }).config : undefined;
+  if (typeof config !== 'object' || config === null) return undefined;
+  const c = config as Record<string, unknown>;
+  const positive = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
+  if (!positive(c.max_msgs) && !positive(c.max_bytes)) return undefined;
+  return {
+    discard: c.discard === 'new' ? 'new' : 'old',
+    ...(positive(c.max_msgs) ? { maxMsgs: c.max_msgs } : {}),
+    ...(positive(c.max_bytes) ? { maxBytes: c.max_bytes } : {}),
+  };
+}
+
+/** What a stream holds (state.messages and state.bytes) from a STREAM.INFO reply; each absent when unusable. */
+export function storedOf(info: unknown): Pick<StreamLimit, 'messages' | 'bytes'> {
+  const state: unknown =
+    typeof info === 'object' && info !== null ? (info as { state?: unknown }).state : undefined;
+  const st = typeof state === 'object' && state !== null ? (state as Record<string, unknown>) : {};
+  const whole = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+  return {
+    ...(whole(st.messages) ? { messages: st.messages } : {}),
+    ...(whole(st.bytes) ? { bytes: st.bytes } : {}),
+  };
+}
+
+/**
  * The state rates.ts bounds such a stream's limit removals by, from a STREAM.INFO reply (its
  * counters, and its oldest message's age on the server's own clock: `ts` less `first_ts`), or a
  * sentence saying why it is unusable.
@@ -375,6 +408,8 @@ interface StreamFacts {
   upstream: boolean;
   /** A WorkQueue or Interest stream's limits that remove messages (removingLimitsOf). */
   removingLimits: RemovingLimits | undefined;
+  /** The stream's max_msgs / max_bytes and discard policy (streamLimitOf; what it holds is read with each reading: storedOf). */
+  limit: StreamLimit | undefined;
 }
 
 /**
@@ -457,6 +492,7 @@ function factsOf(info: unknown): StreamFacts {
     upstream:
       (c.mirror !== undefined && c.mirror !== null) || (Array.isArray(c.sources) && c.sources.length > 0),
     removingLimits: removingLimitsOf(info),
+    limit: streamLimitOf(info),
   };
 }
 
@@ -641,6 +677,7 @@ async function freshStreamState(
       counts: typeof counts === 'string' ? undefined : counts,
       upstream: upstreamOf(info),
       limited: typeof limited === 'string' ? undefined : limited,
+      stored: storedOf(info),
     };
   } catch (err) {
     if (isApiReplyRefused(err)) throw err;
@@ -648,6 +685,7 @@ async function freshStreamState(
       firstSeq: undefined,
       counts: undefined,
       limited: undefined,
+      stored: {},
       upstream: {
         unknown: `the info of stream "${ref.stream}" could not be read (${err instanceof Error ? err.message : String(err)}), so what its mirror or sources have not copied yet is not known`,
       },
@@ -665,6 +703,8 @@ interface StreamState {
   upstream: UpstreamLag | undefined;
   /** The state a WorkQueue or Interest stream's limit removals are bounded by (undefined: unknown). */
   limited: LimitedStreamState | undefined;
+  /** What the stream holds (each absent: unknown). */
+  stored: Pick<StreamLimit, 'messages' | 'bytes'>;
 }
 
 /** No limit of the stream removes messages, only a user's request (a delete, a purge) does. */
@@ -736,6 +776,8 @@ async function streamStateFor(
   if (
     removedOnlyOnRequest(facts) &&
     !facts.upstream &&
+    // What a bounded stream holds moves with arrivals alone: read at every reading.
+    facts.limit === undefined &&
     last !== undefined &&
     last.heldCounters === heldCounters &&
     now - last.at < STREAM_STATE_REUSE_MS &&
@@ -1214,10 +1256,15 @@ export async function readConsumerBacklog(
     let upstream: UpstreamLag | undefined;
     let limitRemovals: BacklogSample['limitRemovals'];
     let streamCounts: StreamCounts | undefined;
+    let streamLimit: StreamLimit | undefined;
     const removes = facts !== undefined && (facts.removesHeld || facts.removesInside !== false);
-    if (facts !== undefined && (removes || facts.upstream || facts.removingLimits !== undefined)) {
+    if (
+      facts !== undefined &&
+      (removes || facts.upstream || facts.removingLimits !== undefined || facts.limit !== undefined)
+    ) {
       const state = await streamStateFor(nc, jsm, ref, info, facts, sentAt);
       streamCounts = state.counts;
+      if (facts.limit !== undefined) streamLimit = { ...facts.limit, ...state.stored };
       if (removes)
         removals = {
           streamFirstSeq: state.firstSeq,
@@ -1250,6 +1297,7 @@ export async function readConsumerBacklog(
     const sample = {
       ...read,
       ...(limitRemovals !== undefined ? { limitRemovals } : {}),
+      ...(streamLimit !== undefined ? { streamLimit } : {}),
       roundTripMs,
       ...('serverTime' in stamp ? { serverTime: stamp.serverTime } : {}),
     };

@@ -21,6 +21,7 @@ export const CONDITION_ORDER: ConditionType[] = [
   'Active',
   'MetricsAvailable',
   'ScalingLimited',
+  'StreamFull',
   'ReplicasReady',
   'Fallback',
   'Paused',

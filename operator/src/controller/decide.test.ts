@@ -91,6 +91,39 @@ describe('decide (the reconcile step)', () => {
     expect(v.conditions.find((c) => c.type === 'Ready')?.status).toBe('True');
   });
 
+  it('says in StreamFull when the stream is at its limit with the consumer behind, and what to change', () => {
+    const full: BacklogSample = {
+      ...sample(50),
+      ackPending: 150,
+      streamLimit: { discard: 'new', maxMsgs: 200, messages: 200, bytes: 9800 },
+    };
+    const v = decide(input({ backlog: { ok: true, sample: full } }));
+    expect(v.conditions.find((c) => c.type === 'StreamFull')).toMatchObject({
+      status: 'True',
+      reason: 'StreamRefusingMessages',
+      message: expect.stringContaining('raise the stream'),
+    });
+    const dropping = decide(
+      input({
+        backlog: {
+          ok: true,
+          sample: { ...full, streamLimit: { discard: 'old', maxMsgs: 200, messages: 200 } },
+        },
+      }),
+    );
+    expect(dropping.conditions.find((c) => c.type === 'StreamFull')).toMatchObject({
+      status: 'True',
+      reason: 'StreamDroppingMessages',
+    });
+    const below = decide(input({ backlog: { ok: true, sample: sample(50) } }));
+    expect(below.conditions.find((c) => c.type === 'StreamFull')).toMatchObject({
+      status: 'False',
+      reason: 'BelowStreamLimits',
+    });
+    const failed = decide(input({ backlog: unreachable }));
+    expect(failed.conditions.find((c) => c.type === 'StreamFull')?.status).toBe('Unknown');
+  });
+
   it('reports the policy’s activity in the Active condition: flowing deliveries at backlog 0', () => {
     const first = decide(input({ backlog: { ok: true, sample: sample(0) } }));
     const flowing = { ...sample(0), at: 5000, deliveredConsumerSeq: 250, deliveredStreamSeq: 250 };

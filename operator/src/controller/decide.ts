@@ -316,6 +316,10 @@ function combinedConditions(
   else if (firstFailed) out.push(named(firstFailed, of(firstFailed, 'Active') as ConditionUpdate));
   else out.push(named(driver, of(driver, 'Active') as ConditionUpdate));
   out.push(named(driver, of(driver, 'ScalingLimited') as ConditionUpdate));
+  // A stream at its limit is said whichever consumer's it is: the first read that says so.
+  const full = read.find((c) => of(c, 'StreamFull')?.status === 'True') ?? driver;
+  const fullCondition = of(full, 'StreamFull');
+  if (fullCondition) out.push(named(full, fullCondition));
   // The target's replicas are the same for every consumer: the first one read says it.
   const replicasReady = read.map((c) => of(c, 'ReplicasReady')).find((u) => u !== undefined);
   if (replicasReady) out.push(replicasReady);
@@ -437,6 +441,7 @@ function fromBacklog(input: DecideInput, consumer: ConsumerSpec, sample: Backlog
           reason: 'DesiredWithinLimits',
           message: `${desired} replicas, as recommended`,
         },
+    streamFullCondition(decision),
     { type: 'Fallback', status: 'False', reason: 'MetricsAvailable', message: 'the backlog is being read' },
     replicasReadyCondition(decision, ref),
   ];
@@ -537,6 +542,28 @@ export function scaleDownHoldAfterRestart(
 function withHold(memory: ScalingMemory, holdUntil: number | undefined): ScalingMemory {
   const { scaleDownHoldUntil: _previous, ...rest } = memory;
   return holdUntil === undefined ? rest : { ...rest, scaleDownHoldUntil: holdUntil };
+}
+
+/**
+ * StreamFull: the stream is at its max_msgs / max_bytes limit with the consumer's backlog filling
+ * it, so it refuses (discard new) or drops (discard old) what arrives beyond the room the replicas
+ * free (scaling/stream-full.ts). True names the limit and what to change.
+ */
+export function streamFullCondition(decision: ScalingDecision): ConditionUpdate {
+  const full = decision.streamFull;
+  if (full === undefined)
+    return {
+      type: 'StreamFull',
+      status: 'False',
+      reason: 'BelowStreamLimits',
+      message: 'the stream is not at its max_msgs or max_bytes with this consumer behind (or has neither)',
+    };
+  return {
+    type: 'StreamFull',
+    status: 'True',
+    reason: full.discard === 'new' ? 'StreamRefusingMessages' : 'StreamDroppingMessages',
+    message: full.message,
+  };
 }
 
 /**
@@ -726,6 +753,7 @@ function fromFailedRead(
     { type: 'MetricsAvailable', status: 'False', reason, message: error.message },
     { type: 'Active', status: 'Unknown', reason, message: unknown },
     { type: 'ScalingLimited', status: 'Unknown', reason, message: unknown },
+    { type: 'StreamFull', status: 'Unknown', reason, message: unknown },
   );
   return {
     current,

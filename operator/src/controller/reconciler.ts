@@ -955,5 +955,6 @@ function notObserved(reason: string, why: string): ConditionUpdate[] {
     { type: 'MetricsAvailable', status: 'Unknown', reason, message },
     { type: 'Active', status: 'Unknown', reason, message },
     { type: 'ScalingLimited', status: 'Unknown', reason, message },
+    { type: 'StreamFull', status: 'Unknown', reason, message },
   ];
 }

@@ -39,6 +39,18 @@
 //    it for the arrival rate (RATE_HEADROOM above it), and stay sized at it once nothing expires
 //    (no flapping). While messages still expire with the same replicas ready for
 //    EXPIRY_GROW_SECONDS, one more is asked for. Within maxReplicas and the step policies.
+// 2e. A stream at its max_msgs / max_bytes limit with this consumer's backlog filling it
+//    (stream-full.ts, from BacklogSample.streamLimit: the stream's config and state): it refuses
+//    what it has no room for (discard new: no counter shows it, so the arrival rate read is what the
+//    replicas make room for, a lower bound of the demand) or drops its oldest (discard old). While
+//    the replicas complete work, no fewer than the current count; once the stream has stayed at its
+//    limit STREAM_FULL_CONFIRM_SECONDS with every replica asked for ready and busy (completing at
+//    least STREAM_FULL_BUSY_SHARE of what the per-replica figure says), STREAM_FULL_STEP_SHARE more
+//    (at least one), within maxReplicas and the step policies. None added while they complete
+//    nothing, fail every message, are paused or refuse the backlog. With a latency objective the
+//    queue let stand is at most half of what the stream holds (objective.ts streamHolds): a 60 s
+//    objective otherwise let 100/s against 2 replicas of 20/s stand at the limit for good
+//    (consumer-configs.int). decision.streamFull says so (the StreamFull condition).
 // 2b. Panic (Knative's idea, fitted to pods that take a while to start): when the last interval's
 //    (confirmed as in 2: at most CONFIRM_FACTOR times the interval before it)
 //    arrivals (an interval of at least MIN_INTERVAL_SECONDS: a reading sooner than that after the
@@ -141,6 +153,14 @@ import {
 } from './rates.js';
 import { asReadinessState, observeReadiness } from './readiness.js';
 import { backlogRefusal } from './refused-backlog.js';
+import {
+  STREAM_FULL_BUSY_SHARE,
+  STREAM_FULL_CONFIRM_SECONDS,
+  STREAM_FULL_STEP_SHARE,
+  streamCapacityMessages,
+  streamFullRun,
+  streamFullText,
+} from './stream-full.js';
 import type { ReadinessReport, ReadinessState } from './readiness.js';
 import type { RateState } from './rates.js';
 import type {
@@ -532,6 +552,11 @@ export function decide(input: ScalingInput): ScalingDecision {
   // latency objective the objective replaces the backlog floor once capacity is known.
   const perReplica = rates.perReplicaPerSecond;
   const objective = spec.latencyObjectiveSeconds;
+  // A stream with max_msgs / max_bytes holds no more than that: the objective's standing queue is
+  // at most half of it (objective.ts streamHolds), or the objective would let the stream fill and
+  // refuse (or drop) what arrives while asking for no replica (2e).
+  const streamHolds = streamCapacityMessages(sample);
+  const streamHoldsInput = streamHolds !== undefined ? { streamHolds } : {};
   const objectiveMode = objective !== undefined && perReplica !== undefined && perReplica > 0;
   // A figure carried over from an earlier process (rates.ts perReplicaCarried: the EventConsumer's
   // status, which anyone who may write /status can set) is not this process's measurement: until a
@@ -760,8 +785,9 @@ export function decide(input: ScalingInput): ScalingDecision {
       arrivalPerSecond: arrival,
       queue:
         sizedBacklog +
-        Math.min(startupBacklog, Math.max(0, projectedQueue - allowedQueue(objective, arrival))),
+        Math.min(startupBacklog, Math.max(0, projectedQueue - allowedQueue(objective, arrival, streamHolds))),
       perReplicaPerSecond: sizingPerReplica,
+      ...streamHoldsInput,
     });
     rateReplicas = sizedReplicas(neededPerSecond, sizingPerReplica);
     rateText = `${fmt(arrival)}/s arriving at ${fmt(perReplica)}/s per replica${sizingText}, a ${fmt(objective)}s latency objective with ${fmt(backlog)} queued${startupBacklog > 0 ? ` and ${fmt(startupBacklog)} more by the time new pods start` : ''} needs ${rateReplicas}${stallText}`;
@@ -839,9 +865,10 @@ export function decide(input: ScalingInput): ScalingDecision {
                 pending +
                 Math.min(
                   shortfall * startup,
-                  Math.max(0, projectedQueue - allowedQueue(objective, panicRate)),
+                  Math.max(0, projectedQueue - allowedQueue(objective, panicRate, streamHolds)),
                 ),
               perReplicaPerSecond: perReplica,
+              ...streamHoldsInput,
             })
           : panicRate * RATE_HEADROOM + projectedQueue / drain;
       panicReplicas = Math.ceil(needed / perReplica);
@@ -862,7 +889,7 @@ export function decide(input: ScalingInput): ScalingDecision {
     lastInterval !== undefined &&
     lastInterval <= ready * perReplica &&
     pending <=
-      (objective !== undefined ? allowedQueue(objective, lastInterval) : 0) +
+      (objective !== undefined ? allowedQueue(objective, lastInterval, streamHolds) : 0) +
         ready * perReplica * ADAPTIVE_POLL_SECONDS;
   const panicUntil = panic ? now + PANIC_WINDOW_SECONDS * 1000 : panicOver ? undefined : history.panicUntil;
   const panicHold = panicUntil !== undefined && now < panicUntil;
@@ -912,6 +939,7 @@ export function decide(input: ScalingInput): ScalingDecision {
             arrivalPerSecond: recentArrival ?? 0,
             queue: sizedBacklog,
             perReplicaPerSecond: shownPerReplica,
+            ...streamHoldsInput,
           })
         : (recentArrival ?? 0) * RATE_HEADROOM;
   const unmeasuredReplicas = !unmeasured
@@ -963,24 +991,79 @@ export function decide(input: ScalingInput): ScalingDecision {
       ? `${fmt(expiredPerSecond)}/s of ${fmt(observedArrival ?? 0)}/s arriving expired before any replica took them (removed by the stream's limits for ${fmt((sample.at - expiringSince) / 1000)}s)${takenText !== '' ? `; ${takenText}` : ''}${oneMore >= byTaken && oneMore > 0 ? `; one more while they still expire with ${ready} ready for ${fmt(readyFor)}s: ${oneMore}` : ''}`
       : `no per-replica capacity is measured on this stream; ${takenText}`;
 
+  // A stream at its max_msgs / max_bytes limit with this consumer's backlog filling it (2e,
+  // stream-full.ts): what arrives beyond the room the replicas free is refused (discard new: seen by
+  // no counter, so the arrival rate read is their own drain rate) or dropped (discard old). While
+  // the replicas complete work, no fewer than the current count (the arrivals read are a lower
+  // bound, not the demand), and once the stream has stayed at its limit for
+  // STREAM_FULL_CONFIRM_SECONDS with every replica asked for ready, STREAM_FULL_STEP_SHARE more.
+  // Not while they complete nothing, fail every message, are paused or refuse the backlog: more of
+  // them would free no room.
+  const fullRun = streamFullRun(history.samples, sample);
+  const fullSeconds = fullRun === undefined ? 0 : (sample.at - fullRun.since) / 1000;
+  const fullBusy =
+    fullRun !== undefined &&
+    current > 0 &&
+    (rates.processingPerSecond ?? 0) > 0 &&
+    rateState.failingSince === undefined &&
+    sample.paused !== true &&
+    refusal === undefined;
+  const fullSettled =
+    fullRun === undefined ? 0 : (sample.at - Math.max(fullRun.since, rateState.last.readySince)) / 1000;
+  // Grown only while the ready replicas complete what the figure says they can (a replica that
+  // gets nothing frees no room: prefetching clients can hold all the stream has between two of them).
+  const fullSaturated =
+    perReplica !== undefined &&
+    perReplica > 0 &&
+    (rates.processingPerSecond ?? 0) >= STREAM_FULL_BUSY_SHARE * ready * perReplica;
+  const fullGrow =
+    fullBusy && fullSaturated && ready >= current && fullSettled >= STREAM_FULL_CONFIRM_SECONDS;
+  const fullReplicas = !fullBusy
+    ? 0
+    : fullGrow
+      ? current + Math.max(1, Math.ceil(current * STREAM_FULL_STEP_SHARE))
+      : current;
+  const fullClause =
+    fullRun === undefined
+      ? ''
+      : streamFullText(fullRun, fullRun.discard === 'new' ? 'refuses' : 'drops', fullSeconds);
+  const fullText =
+    fullRun === undefined
+      ? ''
+      : `${fullClause}; ${
+          !fullBusy
+            ? 'no replicas added for it while they complete nothing'
+            : fullGrow
+              ? `with the ${ready} ready replicas busy for ${fmt(fullSettled)}s at the limit, ${fullReplicas}`
+              : !fullSaturated
+                ? `no fewer than the ${current} replicas completing work, and none added while they complete ${fmt(rates.processingPerSecond ?? 0)}/s${perReplica !== undefined ? `, less than ${fmt(STREAM_FULL_BUSY_SHARE * 100)} % of what ${ready} do at ${fmt(perReplica)}/s each` : ' with no per-replica capacity measured'}`
+                : `no fewer than the ${current} busy replicas${ready < current ? ` (${ready} ready)` : ` until it stays there ${STREAM_FULL_CONFIRM_SECONDS}s with them ready (${fmt(fullSettled)}s)`}`
+        }`;
+
   const recommended = Math.max(
     backlogReplicas,
     rateReplicas ?? 0,
     panicReplicas ?? 0,
     unmeasuredReplicas,
     expiryReplicas,
+    fullReplicas,
   );
   const drivenBy =
-    panicReplicas !== undefined && panicReplicas >= recommended
-      ? panicText
-      : rateReplicas !== undefined &&
-          rateReplicas >= Math.max(backlogReplicas, unmeasuredReplicas, expiryReplicas)
-        ? rateText
-        : expiryReplicas > 0 && expiryReplicas >= Math.max(backlogReplicas, unmeasuredReplicas)
-          ? expiryText
-          : unmeasuredReplicas > backlogReplicas
-            ? unmeasuredText
-            : `backlog at ${fmt(backlogPerReplica)} per replica needs ${backlogReplicas}${refusedPending > 0 ? ` (the ${fmt(refusedPending)} pending that the waiting pull requests refuse left out)` : ''}${perReplica === undefined ? unlearntCapacity(sample) : ''}${expiringSince !== undefined ? `; ${expiryText}` : ''}`;
+    fullReplicas > 0 &&
+    fullReplicas >= recommended &&
+    fullReplicas >
+      Math.max(backlogReplicas, rateReplicas ?? 0, panicReplicas ?? 0, unmeasuredReplicas, expiryReplicas)
+      ? fullText
+      : panicReplicas !== undefined && panicReplicas >= recommended
+        ? panicText
+        : rateReplicas !== undefined &&
+            rateReplicas >= Math.max(backlogReplicas, unmeasuredReplicas, expiryReplicas)
+          ? rateText
+          : expiryReplicas > 0 && expiryReplicas >= Math.max(backlogReplicas, unmeasuredReplicas)
+            ? expiryText
+            : unmeasuredReplicas > backlogReplicas
+              ? unmeasuredText
+              : `backlog at ${fmt(backlogPerReplica)} per replica needs ${backlogReplicas}${refusedPending > 0 ? ` (the ${fmt(refusedPending)} pending that the waiting pull requests refuse left out)` : ''}${perReplica === undefined ? unlearntCapacity(sample) : ''}${expiringSince !== undefined ? `; ${expiryText}` : ''}`;
 
   // What max_ack_pending lets work in parallel, when that is known (see the header, point 3).
   const ackCap = maxAckPendingCap(spec, sample, rateState, now);
@@ -1177,7 +1260,8 @@ export function decide(input: ScalingInput): ScalingDecision {
           : ` (${limits[limitedBy]})`;
     const forecastText =
       forecast !== undefined && !forecastUsed ? `; forecast not used: ${forecastUnused}` : '';
-    reason = `${seen}; ${drivenBy}: ${action}${limitText}${forecastText}.`;
+    const fullNote = fullRun !== undefined && drivenBy !== fullText ? `; ${fullText}` : '';
+    reason = `${seen}; ${drivenBy}${fullNote}: ${action}${limitText}${forecastText}.`;
   }
 
   // History: bounded by the windows and periods that read it.
@@ -1221,7 +1305,9 @@ export function decide(input: ScalingInput): ScalingDecision {
   // With an objective, a queue above what it allows is movement too (it is being drained).
   const overObjective =
     objective !== undefined &&
-    backlog > allowedQueue(objective, rates.arrivalPerSecond ?? 0) + ready * (rates.inFlightPerReplica ?? 1);
+    backlog >
+      allowedQueue(objective, rates.arrivalPerSecond ?? 0, streamHolds) +
+        ready * (rates.inFlightPerReplica ?? 1);
   // A reading too soon after the last measured one (rates.ts, MIN_INTERVAL_SECONDS) measured
   // nothing: the time since that one stands in for the interval, so the next reading comes soon
   // enough to measure it instead of waiting out a backed-off poll.
@@ -1250,6 +1336,16 @@ export function decide(input: ScalingInput): ScalingDecision {
 
   const decision: ScalingDecision = {
     desiredReplicas: desired,
+    ...(fullRun !== undefined
+      ? {
+          streamFull: {
+            limit: fullRun.limit,
+            discard: fullRun.discard,
+            since: fullRun.since,
+            message: fullText,
+          },
+        }
+      : {}),
     nextPollSeconds: nextPoll,
     recommendedReplicas: recommended,
     active,

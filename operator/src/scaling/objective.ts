@@ -73,6 +73,12 @@ export interface ObjectiveInput {
   queue: number;
   /** Messages per second one replica completes (measured while busy). */
   perReplicaPerSecond: number;
+  /**
+   * The most messages the stream holds (max_msgs, or max_bytes at its mean message size:
+   * stream-full.ts streamCapacityMessages), when it has such a limit: the queue let stand is at most
+   * OBJECTIVE_QUEUE_SHARE of it, since what would stand beyond the limit is refused or dropped.
+   */
+  streamHolds?: number;
 }
 
 /** Messages per second the replicas must complete to meet the objective. */
@@ -80,14 +86,14 @@ export function objectiveCapacity(input: ObjectiveInput): number {
   const objective = Math.max(0.1, input.objectiveSeconds);
   const arrival = Math.max(0, input.arrivalPerSecond);
   const spare = objectiveSpare(objective, arrival, input.perReplicaPerSecond);
-  const allowedQueue = OBJECTIVE_QUEUE_SHARE * arrival * objective;
+  const allowed = allowedQueue(objective, arrival, input.streamHolds);
   const drainSeconds = Math.max(1, OBJECTIVE_DRAIN_SHARE * objective);
   // Below the allowed queue capacity may dip under the arrival rate (the queue grows toward what
   // the objective allows: that is where a long objective saves replicas), but not below
   // OBJECTIVE_FLOOR × λ, so a quiet spell cannot strip the replicas the rate needs.
   // Filling is slow (OBJECTIVE_FILL_SECONDS): a fast one would cut replicas, let the queue jump and
   // ask for them back a start-up later, over and over.
-  const gap = input.queue - allowedQueue;
+  const gap = input.queue - allowed;
   const correction = gap > 0 ? gap / drainSeconds : gap / Math.max(drainSeconds, OBJECTIVE_FILL_SECONDS);
   return Math.max(arrival * OBJECTIVE_FLOOR, arrival + spare + correction);
 }
@@ -118,9 +124,19 @@ export function objectiveHeadroom(objectiveSeconds: number): number {
   return OBJECTIVE_HEADROOM * (OBJECTIVE_HEADROOM_SECONDS / objective) ** OBJECTIVE_HEADROOM_EXPONENT;
 }
 
-/** The queue the objective lets stand at this arrival rate. */
-export function allowedQueue(objectiveSeconds: number, arrivalPerSecond: number): number {
-  return OBJECTIVE_QUEUE_SHARE * Math.max(0, arrivalPerSecond) * Math.max(0, objectiveSeconds);
+/**
+ * The queue the objective lets stand at this arrival rate: no more than OBJECTIVE_QUEUE_SHARE of
+ * what the stream holds (`streamHolds`, when it has max_msgs / max_bytes).
+ */
+export function allowedQueue(
+  objectiveSeconds: number,
+  arrivalPerSecond: number,
+  streamHolds?: number,
+): number {
+  return (
+    OBJECTIVE_QUEUE_SHARE *
+    Math.min(Math.max(0, arrivalPerSecond) * Math.max(0, objectiveSeconds), streamHolds ?? Infinity)
+  );
 }
 
 /**

@@ -158,6 +158,13 @@ export interface BacklogSample {
    * backlog and lowers no replicas while it is not known.
    */
   upstream?: UpstreamLag;
+  /**
+   * The stream's max_msgs / max_bytes limits, its discard policy, and what it holds, read just after
+   * the consumer info (absent: the stream has neither limit, or its info is not read). A stream at
+   * such a limit refuses what arrives (discard new) or drops its oldest (discard old): decide.ts 2e
+   * (stream-full.ts).
+   */
+  streamLimit?: StreamLimit;
   /** The stream's state counters, read just after the consumer info, when removesInside (absent: unknown). */
   stream?: { firstSeq: number; lastSeq: number; messages: number; numDeleted: number };
   /**
@@ -216,6 +223,18 @@ export interface BacklogSample {
    * then also moves over other subjects' messages, and redeliveries can hide behind them.
    */
   filtered?: boolean;
+}
+
+/** A stream's max_msgs / max_bytes limits and its state at a reading (BacklogSample.streamLimit). */
+export interface StreamLimit {
+  /** config.discard: what the stream does at its limit (refuse the new message, or drop its oldest). */
+  discard: 'new' | 'old';
+  maxMsgs?: number;
+  maxBytes?: number;
+  /** state.messages at the reading (absent: the state was not read). */
+  messages?: number;
+  /** state.bytes at the reading (absent: the state was not read). */
+  bytes?: number;
 }
 
 /** The limits of a WorkQueue or Interest stream that remove messages besides acknowledgements. */
@@ -319,6 +338,12 @@ export type ScalingLimit =
 
 export interface ScalingDecision {
   desiredReplicas: number;
+  /**
+   * The stream is at its max_msgs / max_bytes limit with this consumer's backlog filling it
+   * (stream-full.ts): it refuses (discard new) or drops (discard old) what arrives beyond the room
+   * the replicas free. `message` says so and what to change (the StreamFull condition).
+   */
+  streamFull?: { limit: 'max_msgs' | 'max_bytes'; discard: 'new' | 'old'; since: number; message: string };
   /**
    * When to read the consumer again (seconds): short while the backlog or the arrival rate is
    * moving, longer when idle. The controller polls at min(this, spec.pollInterval).

@@ -303,7 +303,14 @@ export function consumersOf(spec: EventConsumerSpec): ConsumerSpec[] {
 
 /** The condition types jetscale sets, one entry each in status.conditions. */
 export type ConditionType =
-  'Ready' | 'Active' | 'MetricsAvailable' | 'ScalingLimited' | 'ReplicasReady' | 'Fallback' | 'Paused';
+  | 'Ready'
+  | 'Active'
+  | 'MetricsAvailable'
+  | 'ScalingLimited'
+  | 'StreamFull'
+  | 'ReplicasReady'
+  | 'Fallback'
+  | 'Paused';
 
 /** metav1.Condition. */
 export interface Condition {

@@ -1,0 +1,272 @@
+// A stream at its max_msgs / max_bytes limit because its consumer falls behind (stream-full.ts,
+// decide.ts 2e). With discard new the stream refuses what it has no room for and no counter shows
+// it: the arrival rate read is what the replicas make room for. The replicas must grow while the
+// stream stays at its limit and they are busy, and not when they complete nothing, nor for a burst
+// that fills it once, nor for a limits stream full of messages its consumer has acknowledged.
+import { decide, emptyHistory } from './decide.js';
+import { withScalingDefaults } from './defaults.js';
+import type { ScalingSpecInput } from './defaults.js';
+import { atStreamLimit, streamCapacityMessages, streamFullRun } from './stream-full.js';
+import { sample, T0 } from './test/fixtures.js';
+import type { BacklogSample, ScalingDecision, ScalingHistory, StreamLimit } from './types.js';
+
+const s = (seconds: number): number => T0 + seconds * 1000;
+
+/** What one replica's handler does (messages/s). */
+const CAPACITY = 20;
+/** What its client buffers (nats.js consume() max_messages). */
+const BUFFER = 100;
+const LIMIT = 200;
+/** Bytes a message takes in the stream (measured on nats-server 2.12: 49). */
+const MESSAGE_BYTES = 49;
+const STEP = 0.05;
+
+interface Run {
+  decisions: ScalingDecision[];
+  /** Replicas running at each reading. */
+  replicas: number[];
+  /** What the stream held at each reading. */
+  stored: number[];
+  /** Publishes the stream refused, in all. */
+  refused: number;
+}
+
+/**
+ * A WorkQueue stream bounded at `limit` messages with discard new (or old), offered `arrivalAt(t)`
+ * a second; the replicas asked for (ready at once) each keep a client buffer of BUFFER filled from
+ * what is pending and work through it at CAPACITY a second, acknowledging each (`settle: 'nak'`:
+ * each is handed back and redelivered; `'hang'`: no handler ever finishes). Read every second.
+ */
+function run(options: {
+  replicas: number;
+  seconds: number;
+  arrivalAt: (t: number) => number;
+  limit?: Partial<StreamLimit>;
+  spec?: ScalingSpecInput;
+  settle?: 'ack' | 'nak' | 'hang';
+  /** Messages the stream holds that the consumer acknowledged long ago (a limits stream's history). */
+  history?: number;
+  /** Readings without the stream's limit and state, as the operator read them before (no STREAM.INFO for it). */
+  hideLimit?: boolean;
+  /** The first reading is at this second (an operator that starts once the stream is full; default 10). */
+  firstReading?: number;
+}): Run {
+  const limit: StreamLimit = { discard: 'new', maxMsgs: LIMIT, ...options.limit };
+  const spec = withScalingDefaults({ maxReplicas: 10, backlogPerReplica: 100, ...options.spec });
+  let policyHistory: ScalingHistory = emptyHistory();
+  let replicas = options.replicas;
+  const buffers: number[] = Array.from({ length: replicas }, () => 0);
+  const work: number[] = Array.from({ length: replicas }, () => 0);
+  let pending = 0;
+  let stored = options.history ?? 0;
+  let arrivedCarry = 0;
+  let delivered = 0;
+  let acked = 0;
+  let redelivered = 0;
+  let lastSeq = stored;
+  let refused = 0;
+  const out: Run = { decisions: [], replicas: [], stored: [], refused: 0 };
+  for (let step = 1; step * STEP <= (options.firstReading ?? 10) + options.seconds + 1e-9; step++) {
+    const t = step * STEP;
+    arrivedCarry += options.arrivalAt(t) * STEP;
+    const max = Math.min(limit.maxMsgs ?? Infinity, (limit.maxBytes ?? Infinity) / MESSAGE_BYTES);
+    for (; arrivedCarry >= 1; arrivedCarry--) {
+      if (stored >= max) {
+        if (limit.discard === 'new') {
+          refused++;
+          continue;
+        }
+        // discard old: the oldest the consumer has not finished goes (pending first, for simplicity).
+        if (pending > 0) pending--;
+        stored--;
+      }
+      stored++;
+      lastSeq++;
+      pending++;
+    }
+    // nats.js consume() pulls again once its buffer is down to half; the server hands what is
+    // pending to the waiting requests in turn (rotated here by step).
+    for (let i = 0; i < replicas; i++) {
+      const r = (i + step) % replicas;
+      if ((buffers[r] ?? 0) > BUFFER / 2) continue;
+      const take = Math.min(pending, BUFFER - (buffers[r] ?? 0));
+      pending -= take;
+      buffers[r] = (buffers[r] ?? 0) + take;
+      delivered += take;
+    }
+    for (let r = 0; r < replicas; r++) {
+      if (options.settle === 'hang') continue;
+      work[r] = (work[r] ?? 0) + CAPACITY * STEP;
+      while ((work[r] ?? 0) >= 1 && (buffers[r] ?? 0) > 0) {
+        work[r] = (work[r] ?? 0) - 1;
+        buffers[r] = (buffers[r] ?? 0) - 1;
+        if (options.settle === 'nak') {
+          pending++;
+          redelivered++;
+        } else {
+          acked++;
+          stored--;
+        }
+      }
+      if ((buffers[r] ?? 0) === 0) work[r] = 0;
+    }
+    if (Math.abs(t - Math.round(t)) > 1e-9 || t < (options.firstReading ?? 10) - 1e-9) continue;
+    const ackPending = buffers.reduce((a, b) => a + b, 0);
+    const reading: BacklogSample = sample({
+      at: s(t),
+      pending,
+      ackPending,
+      redelivered: Math.min(redelivered, ackPending + pending),
+      deliveredConsumerSeq: delivered,
+      deliveredStreamSeq: lastSeq - pending,
+      ackFloorConsumerSeq: acked,
+      maxAckPending: 1000,
+      ...(options.hideLimit === true
+        ? {}
+        : { streamLimit: { ...limit, messages: stored, bytes: stored * MESSAGE_BYTES } }),
+    });
+    const decision = decide({
+      spec,
+      sample: reading,
+      currentReplicas: replicas,
+      readyReplicas: replicas,
+      history: policyHistory,
+      now: reading.at,
+    });
+    policyHistory = decision.history;
+    out.decisions.push(decision);
+    out.replicas.push(replicas);
+    out.stored.push(stored);
+    while (replicas < decision.desiredReplicas) {
+      buffers.push(0);
+      work.push(0);
+      replicas++;
+    }
+    while (replicas > decision.desiredReplicas) {
+      pending += buffers.pop() ?? 0; // redelivered after its ack_wait; counted back at once here
+      work.pop();
+      replicas--;
+    }
+  }
+  out.refused = refused;
+  return out;
+}
+
+const at = (limit: Partial<StreamLimit>, pending: number, ackPending: number): BacklogSample =>
+  sample({ pending, ackPending, streamLimit: { discard: 'new', ...limit } });
+
+describe('atStreamLimit: the stream at its limit with this consumer filling it', () => {
+  it('is at max_msgs from 90 % of it, when the consumer holds what the stream holds', () => {
+    expect(atStreamLimit(at({ maxMsgs: 200, messages: 200 }, 50, 150))).toMatchObject({
+      limit: 'max_msgs',
+      stored: 200,
+      max: 200,
+    });
+    expect(atStreamLimit(at({ maxMsgs: 200, messages: 180 }, 0, 180))).toBeDefined();
+    expect(atStreamLimit(at({ maxMsgs: 200, messages: 179 }, 0, 179))).toBeUndefined();
+  });
+  it('is at max_bytes by the bytes the stream holds', () => {
+    expect(atStreamLimit(at({ maxBytes: 9800, messages: 199, bytes: 9751 }, 0, 199))).toMatchObject({
+      limit: 'max_bytes',
+    });
+    expect(atStreamLimit(at({ maxBytes: 9800, messages: 100, bytes: 4900 }, 0, 100))).toBeUndefined();
+  });
+  it('is not when what the stream holds is not this consumer’s backlog (a limits stream’s acknowledged history)', () => {
+    expect(atStreamLimit(at({ maxMsgs: 200, messages: 200 }, 0, 5))).toBeUndefined();
+  });
+  it('is not without the stream’s state, nor without such a limit', () => {
+    expect(atStreamLimit(at({ maxMsgs: 200 }, 0, 200))).toBeUndefined();
+    expect(atStreamLimit(sample({ pending: 200 }))).toBeUndefined();
+  });
+  it('a run starts at its first reading at the limit', () => {
+    const full = (sec: number): BacklogSample =>
+      sample({ at: s(sec), ackPending: 200, streamLimit: { discard: 'new', maxMsgs: 200, messages: 200 } });
+    const off = sample({
+      at: s(2),
+      ackPending: 20,
+      streamLimit: { discard: 'new', maxMsgs: 200, messages: 20 },
+    });
+    expect(streamFullRun([full(0), full(1), off, full(3)], full(4))?.since).toBe(s(3));
+    expect(streamFullRun([full(0), full(1)], full(2))?.since).toBe(s(0));
+    expect(streamFullRun([full(0)], off)).toBeUndefined();
+  });
+  it('streamCapacityMessages: max_msgs, or max_bytes at the mean size held', () => {
+    expect(streamCapacityMessages(at({ maxMsgs: 200 }, 0, 0))).toBe(200);
+    expect(streamCapacityMessages(at({ maxBytes: 9800, messages: 10, bytes: 490 }, 0, 0))).toBe(200);
+    expect(streamCapacityMessages(at({ maxMsgs: 500, maxBytes: 9800, messages: 10, bytes: 490 }, 0, 0))).toBe(
+      200,
+    );
+    expect(streamCapacityMessages(sample())).toBeUndefined();
+  });
+});
+
+describe('decide: a WorkQueue stream at its limit with discard new (100/s offered, 20/s replicas)', () => {
+  const offered = (): number => 5 * CAPACITY;
+  it.each([
+    ['no latency objective', {}],
+    ['latencyObjective 60s', { latencyObjectiveSeconds: 60 }],
+  ] as const)('%s: the replicas grow until the stream is off its limit, and stay', (_title, spec) => {
+    const r = run({ replicas: 2, seconds: 120, arrivalAt: offered, spec });
+    // Read as before (the stream's limit unread), see the header: for comparison in the log.
+    const before = run({ replicas: 2, seconds: 120, arrivalAt: offered, spec, hideLimit: true });
+    process.stdout.write(
+      `${_title}: replicas ${r.replicas.filter((_, i) => i % 10 === 0).join(' ')}; without the limit read ${before.replicas.filter((_, i) => i % 10 === 0).join(' ')} (stream ${before.stored.at(-1)}/${LIMIT}, ${before.refused} refused against ${r.refused})\n`,
+    );
+    const last = r.replicas.slice(-20);
+    expect(Math.min(...last)).toBeGreaterThanOrEqual(5);
+    expect(Math.max(...last)).toBeLessThanOrEqual(10);
+    expect(Math.max(...r.stored.slice(-20))).toBeLessThan(0.9 * LIMIT);
+    // It said so while the stream was at its limit.
+    expect(r.decisions.slice(0, 15).every((d) => d.streamFull?.discard === 'new')).toBe(true);
+    expect(r.decisions[12]?.reason).toContain('refuses what it has no room for');
+  });
+  it('max_bytes: the same', () => {
+    const r = run({
+      replicas: 2,
+      seconds: 120,
+      arrivalAt: offered,
+      limit: { maxMsgs: undefined, maxBytes: LIMIT * MESSAGE_BYTES },
+      spec: { latencyObjectiveSeconds: 60 },
+    });
+    expect(Math.min(...r.replicas.slice(-20))).toBeGreaterThanOrEqual(5);
+    expect(r.decisions[5]?.streamFull?.limit).toBe('max_bytes');
+  });
+  it('adds none for a burst that fills the stream once and is drained within the confirmation', () => {
+    // 2 replicas carry 30/s; a 5 s burst of 100/s fills the stream, then 30/s again: decided as
+    // without the stream's limit read.
+    const burst = { replicas: 2, seconds: 60, arrivalAt: (t: number) => (t > 12 && t <= 17 ? 100 : 30) };
+    const r = run(burst);
+    const before = run({ ...burst, hideLimit: true });
+    expect(r.stored.some((m) => m >= 0.9 * LIMIT)).toBe(true);
+    expect(r.decisions.some((d) => d.streamFull !== undefined)).toBe(true);
+    expect(r.decisions.map((d) => d.recommendedReplicas)).toEqual(
+      before.decisions.map((d) => d.recommendedReplicas),
+    );
+  });
+  it('adds none while the handlers complete nothing (hung), nor while they fail every message', () => {
+    for (const settle of ['hang', 'nak'] as const) {
+      const r = run({
+        replicas: 2,
+        seconds: 60,
+        arrivalAt: offered,
+        settle,
+        spec: { latencyObjectiveSeconds: 60 },
+      });
+      expect(r.stored.at(-1)).toBeGreaterThanOrEqual(0.9 * LIMIT);
+      expect(Math.max(...r.replicas)).toBe(2);
+      expect(r.decisions.at(-1)?.streamFull).toBeDefined();
+    }
+  });
+  it('a limits stream full of messages its consumer acknowledged: not at its limit for it, no replicas', () => {
+    // The consumer keeps up with 10/s; the stream holds LIMIT, nearly all acknowledged long ago.
+    const r = run({
+      replicas: 1,
+      seconds: 60,
+      arrivalAt: () => 10,
+      history: LIMIT,
+      limit: { discard: 'old' },
+    });
+    expect(r.decisions.every((d) => d.streamFull === undefined)).toBe(true);
+    expect(Math.max(...r.replicas)).toBe(1);
+  });
+});
