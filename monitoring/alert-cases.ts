@@ -81,6 +81,25 @@ export const alertCases: AlertCase[] = [
     ],
   },
   {
+    name: 'a stream refusing messages for more than five minutes',
+    series: {
+      [`jetscale_eventconsumer_condition{${ec}, condition="StreamFull", status="True", reason="StreamRefusingMessages"}`]:
+        '1x10',
+    },
+    expect: [
+      { at: '3m', alert: 'JetscaleStreamFull', firing: [] },
+      { at: '7m', alert: 'JetscaleStreamFull', firing: [{ ...orders, reason: 'StreamRefusingMessages' }] },
+    ],
+  },
+  {
+    name: 'a stream below its limits is no alert',
+    series: {
+      [`jetscale_eventconsumer_condition{${ec}, condition="StreamFull", status="False", reason="BelowStreamLimits"}`]:
+        '1x20',
+    },
+    expect: [{ at: '15m', alert: 'JetscaleStreamFull', firing: [] }],
+  },
+  {
     name: 'fallback held for two minutes',
     series: { [`jetscale_fallback_active{${ec}}`]: '0 0 1x10' },
     expect: [

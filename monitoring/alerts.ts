@@ -17,6 +17,7 @@ export type AlertName =
   | 'JetscaleBacklogGrowing'
   | 'JetscaleScalingLimited'
   | 'JetscaleEventConsumerNotReady'
+  | 'JetscaleStreamFull'
   | 'JetscaleFallbackActive'
   | 'JetscaleReconcileErrors'
   | 'JetscaleReplicasChangedOutside'
@@ -71,6 +72,19 @@ const definitions: AlertDefinition[] = [
     summary: 'EventConsumer {{ $labels.namespace }}/{{ $labels.name }} is not Ready ({{ $labels.reason }})',
     description:
       "The operator cannot scale this EventConsumer: `kubectl describe ec {{ $labels.name }} -n {{ $labels.namespace }}` shows the Ready condition's message, which says what to fix.",
+  },
+  {
+    // The stream refuses (discard new) or drops (discard old) messages at its max_msgs / max_bytes
+    // while this consumer is behind: publishers see errors, or messages are lost unconsumed.
+    name: 'JetscaleStreamFull',
+    severity: 'warning',
+    expr: () =>
+      `max by (namespace, name, reason) (jetscale_eventconsumer_condition{condition="StreamFull", status="True"}) == 1`,
+    timing: { production: { window: '5m', for: '5m' }, demo: { window: '20s', for: '10s' } },
+    summary:
+      'The stream of {{ $labels.namespace }}/{{ $labels.name }} is at its limit with the consumer behind ({{ $labels.reason }})',
+    description:
+      "The stream is at its max_msgs or max_bytes with this consumer's backlog filling it: with discard new it refuses what it has no room for (publishers get errors), with discard old it drops its oldest messages unconsumed. The operator adds replicas while they are busy; the StreamFull condition's message (`kubectl describe ec {{ $labels.name }} -n {{ $labels.namespace }}`) says what it sees. Raise the stream's limit or spec.maxReplicas.",
   },
   {
     name: 'JetscaleFallbackActive',
