@@ -48,9 +48,11 @@
 //    least STREAM_FULL_BUSY_SHARE of what the per-replica figure says), STREAM_FULL_STEP_SHARE more
 //    (at least one), within maxReplicas and the step policies. None added while they complete
 //    nothing, fail every message, are paused or refuse the backlog. With a latency objective the
-//    queue let stand is at most half of what the stream holds (objective.ts streamHolds): a 60 s
+//    queue let stand is at most a quarter of what the stream holds, and when that bounds it the
+//    capacity asked is at least RATE_HEADROOM times the arrivals (objective.ts streamHolds): a 60 s
 //    objective otherwise let 100/s against 2 replicas of 20/s stand at the limit for good
-//    (consumer-configs.int). decision.streamFull says so (the StreamFull condition).
+//    (consumer-configs.int), and at half of it with no floor, 5 replicas doing 98/s filled it again
+//    (stream-full.test). decision.streamFull says so (the StreamFull condition).
 // 2b. Panic (Knative's idea, fitted to pods that take a while to start): when the last interval's
 //    (confirmed as in 2: at most CONFIRM_FACTOR times the interval before it)
 //    arrivals (an interval of at least MIN_INTERVAL_SECONDS: a reading sooner than that after the
@@ -553,8 +555,9 @@ export function decide(input: ScalingInput): ScalingDecision {
   const perReplica = rates.perReplicaPerSecond;
   const objective = spec.latencyObjectiveSeconds;
   // A stream with max_msgs / max_bytes holds no more than that: the objective's standing queue is
-  // at most half of it (objective.ts streamHolds), or the objective would let the stream fill and
-  // refuse (or drop) what arrives while asking for no replica (2e).
+  // at most a quarter of it, and capacity then no less than RATE_HEADROOM times the arrivals
+  // (objective.ts streamHolds), or the objective would let the stream fill and refuse (or drop)
+  // what arrives while asking for no replica (2e).
   const streamHolds = streamCapacityMessages(sample);
   const streamHoldsInput = streamHolds !== undefined ? { streamHolds } : {};
   const objectiveMode = objective !== undefined && perReplica !== undefined && perReplica > 0;

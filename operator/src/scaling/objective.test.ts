@@ -1,10 +1,11 @@
-import { decide, emptyHistory } from './decide.js';
+import { decide, emptyHistory, RATE_HEADROOM } from './decide.js';
 import { withScalingDefaults } from './defaults.js';
 import {
   ADAPTIVE_POLL_SECONDS,
   ARRIVING_POLL_SECONDS,
   OBJECTIVE_FLOOR,
   OBJECTIVE_SPARE_REFERENCE_REPLICAS,
+  OBJECTIVE_STREAM_HEADROOM,
   allowedQueue,
   nextPollSeconds,
   objectiveCapacity,
@@ -94,6 +95,24 @@ describe('objectiveCapacity', () => {
     expect(c).toBeGreaterThanOrEqual(100 * OBJECTIVE_FLOOR);
   });
 
+  it('a stream with max_msgs smaller than the queue allowed: a quarter of it stands, and capacity stays above the arrivals', () => {
+    // 100/s under a 60 s objective lets 3,000 stand; a 200-message stream holds 2 s of it.
+    expect(allowedQueue(60, 100)).toBe(3000);
+    expect(allowedQueue(60, 100, 200)).toBe(50);
+    // A stream that holds the allowance changes nothing.
+    expect(allowedQueue(60, 100, 1_000_000)).toBe(3000);
+    const input = { objectiveSeconds: 60, arrivalPerSecond: 100, queue: 15, perReplicaPerSecond: 20 };
+    // Unbounded: close to the arrival rate (within the HPA's tolerance of 5 × 20/s).
+    expect(objectiveCapacity(input)).toBeLessThan(110);
+    // Bounded: as without an objective (RATE_HEADROOM), 115/s: 6 replicas of 20/s.
+    expect(OBJECTIVE_STREAM_HEADROOM).toBe(RATE_HEADROOM);
+    expect(objectiveCapacity({ ...input, streamHolds: 200 })).toBeCloseTo(100 * OBJECTIVE_STREAM_HEADROOM, 6);
+    expect(objectiveCapacity({ ...input, streamHolds: 1_000_000 })).toBe(objectiveCapacity(input));
+    // Above the quarter, the queue is drained as above any allowance.
+    expect(objectiveCapacity({ ...input, queue: 170, streamHolds: 200 })).toBeGreaterThan(
+      objectiveCapacity({ ...input, queue: 170 }),
+    );
+  });
   it('never asks for negative capacity on hostile input', () => {
     const c = objectiveCapacity({
       objectiveSeconds: -5,

@@ -16,12 +16,14 @@
 // during a pod start-up and kept large ones idle (measured: see loadtest/sim/README.md).
 //
 //   allowed  = OBJECTIVE_QUEUE_SHARE × λ × objective
+//              (at most OBJECTIVE_STREAM_SHARE of what a stream with max_msgs / max_bytes holds)
 //   spare    = OBJECTIVE_HEADROOM × (OBJECTIVE_HEADROOM_SECONDS / objective)^OBJECTIVE_HEADROOM_EXPONENT
 //            × √(λ × OBJECTIVE_SPARE_REFERENCE_REPLICAS × per-replica rate)
 //   capacity = λ + spare
 //            + (queue − allowed) / max(1, OBJECTIVE_DRAIN_SHARE × objective)        when queue > allowed
 //            + (queue − allowed) / max(OBJECTIVE_FILL_SECONDS, …)                   when queue < allowed
-//   never below OBJECTIVE_FLOOR × λ
+//   never below OBJECTIVE_FLOOR × λ (OBJECTIVE_STREAM_HEADROOM × λ when the stream's share bounds
+//   the allowed queue)
 //
 // Measured in the simulator (loadtest/sim, `make bench-scaling`): swept over the objective this
 // traces jetscale's frontier of p99 wait against replica-seconds; see loadtest/sim/README.md.
@@ -44,6 +46,22 @@ export const OBJECTIVE_HEADROOM_EXPONENT = 0.75;
 export const OBJECTIVE_SPARE_REFERENCE_REPLICAS = 16;
 /** Share of the objective a standing queue may take (the rest is margin for bursts and start-up). */
 export const OBJECTIVE_QUEUE_SHARE = 0.5;
+/**
+ * Share of what a stream with max_msgs / max_bytes holds that a standing queue may take. A quarter,
+ * not OBJECTIVE_QUEUE_SHARE: what stands beyond the limit is refused (discard new) or dropped
+ * (discard old), and the queue is let fill slowly (OBJECTIVE_FILL_SECONDS) but drained only over
+ * OBJECTIVE_DRAIN_SHARE of the objective, far slower than such a stream fills. At half of it a 60 s
+ * objective let 100/s fill a 200-message stream again from 5 replicas that did 98/s
+ * (stream-full.test.ts, consumer-configs.int).
+ */
+export const OBJECTIVE_STREAM_SHARE = 0.25;
+/**
+ * When the stream holds less than the objective would let stand, capacity is at least this multiple
+ * of the arrival rate (RATE_HEADROOM in decide.ts, the sizing without an objective): the standing
+ * queue that lets replicas run close to full has no room, and running at the arrival rate (the
+ * HPA's tolerance keeps a count within 10 % of it) lets the stream fill again.
+ */
+export const OBJECTIVE_STREAM_HEADROOM = 1 + OBJECTIVE_HEADROOM;
 /** A queue above the allowed one is drained within this share of the objective. */
 export const OBJECTIVE_DRAIN_SHARE = 0.5;
 /** Capacity never goes below this share of the arrival rate while the queue is under its allowance. */
@@ -76,7 +94,8 @@ export interface ObjectiveInput {
   /**
    * The most messages the stream holds (max_msgs, or max_bytes at its mean message size:
    * stream-full.ts streamCapacityMessages), when it has such a limit: the queue let stand is at most
-   * OBJECTIVE_QUEUE_SHARE of it, since what would stand beyond the limit is refused or dropped.
+   * OBJECTIVE_STREAM_SHARE of it, since what would stand beyond the limit is refused or dropped, and
+   * when that bounds it, capacity is at least OBJECTIVE_STREAM_HEADROOM times the arrival rate.
    */
   streamHolds?: number;
 }
@@ -95,7 +114,29 @@ export function objectiveCapacity(input: ObjectiveInput): number {
   // ask for them back a start-up later, over and over.
   const gap = input.queue - allowed;
   const correction = gap > 0 ? gap / drainSeconds : gap / Math.max(drainSeconds, OBJECTIVE_FILL_SECONDS);
-  return Math.max(arrival * OBJECTIVE_FLOOR, arrival + spare + correction);
+  // A stream too small for the queue the objective would let stand: sized as without an objective
+  // at least (see OBJECTIVE_STREAM_HEADROOM).
+  const floor = streamBoundsQueue(objective, arrival, input.streamHolds)
+    ? arrival * OBJECTIVE_STREAM_HEADROOM
+    : arrival * OBJECTIVE_FLOOR;
+  return Math.max(floor, arrival + spare + correction);
+}
+
+/**
+ * Whether the stream (`streamHolds` messages at most) is too small for the queue the objective
+ * would let stand at this arrival rate: OBJECTIVE_STREAM_SHARE of it is less than
+ * OBJECTIVE_QUEUE_SHARE of the objective's worth of arrivals.
+ */
+export function streamBoundsQueue(
+  objectiveSeconds: number,
+  arrivalPerSecond: number,
+  streamHolds: number | undefined,
+): boolean {
+  return (
+    streamHolds !== undefined &&
+    OBJECTIVE_STREAM_SHARE * streamHolds <
+      OBJECTIVE_QUEUE_SHARE * Math.max(0, arrivalPerSecond) * Math.max(0, objectiveSeconds)
+  );
 }
 
 /**
@@ -125,7 +166,7 @@ export function objectiveHeadroom(objectiveSeconds: number): number {
 }
 
 /**
- * The queue the objective lets stand at this arrival rate: no more than OBJECTIVE_QUEUE_SHARE of
+ * The queue the objective lets stand at this arrival rate: no more than OBJECTIVE_STREAM_SHARE of
  * what the stream holds (`streamHolds`, when it has max_msgs / max_bytes).
  */
 export function allowedQueue(
@@ -133,9 +174,9 @@ export function allowedQueue(
   arrivalPerSecond: number,
   streamHolds?: number,
 ): number {
-  return (
-    OBJECTIVE_QUEUE_SHARE *
-    Math.min(Math.max(0, arrivalPerSecond) * Math.max(0, objectiveSeconds), streamHolds ?? Infinity)
+  return Math.min(
+    OBJECTIVE_QUEUE_SHARE * Math.max(0, arrivalPerSecond) * Math.max(0, objectiveSeconds),
+    OBJECTIVE_STREAM_SHARE * (streamHolds ?? Infinity),
   );
 }
 
