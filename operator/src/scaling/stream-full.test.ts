@@ -233,13 +233,13 @@ describe('decide: a WorkQueue stream at its limit with discard new (100/s offere
         latencyObjectiveSeconds: 60,
         scaleDown: {
           stabilizationWindowSeconds: 0,
-          policies: [{ type: 'Percent' as const, value: 100, periodSeconds: 15 }],
-          selectPolicy: 'Max' as const,
+          policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }],
+          selectPolicy: 'Max',
         },
       },
     ],
     ['no latency objective', {}],
-  ] as const)(
+  ] as Array<[string, ScalingSpecInput]>)(
     '%s, handlers at 19.6/s: once off its limit, the stream is not driven back to it',
     (_title, spec) => {
       // Handlers a little slower than 20/s (a loaded node): 5 replicas do 98/s of the 100/s offered.
