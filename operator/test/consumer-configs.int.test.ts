@@ -566,7 +566,8 @@ describe('NATS-side consumer and stream configurations', () => {
     // work than they can do, 3 replicas of 20/s delivered about 36/s with 40/s arriving (pending grew
     // 341 -> 429 over 16 readings), 8 delivered about 68/s, and the capacity figure fell with it
     // (18.9 -> 14.0/s) while the policy asked for more replicas than maxReplicas: with max_waiting 1
-    // more replicas do not raise what is delivered, and no cap for that exists yet.
+    // more replicas raise what is delivered less than their figure, and no cap for that exists yet;
+    // the decision's reason says so and names the consumer's max_waiting to raise.
     it.each([
       ['3 replicas held, 2 replicas worth arriving over a standing backlog', 3, undefined, 2, 600],
       ['replicas following the decision, 5 replicas worth arriving', 1, 8, 5, 0],
@@ -590,6 +591,12 @@ describe('NATS-side consumer and stream configurations', () => {
         expect(capacities.some((c) => c !== undefined)).toBe(true);
         expect(maxOf(capacities)).toBeLessThanOrEqual(CAPACITY_SLACK * PER_REPLICA);
         expect(lastArrival(readings)).toBeGreaterThan(0.7 * worth * PER_REPLICA);
+        // The reason says why more replicas add less than their figure, and what to change
+        // (sample.maxWaiting, read from the consumer's config).
+        expect(readings.at(-1)?.sample.maxWaiting).toBe(1);
+        expect(readings.at(-1)?.decision.reason).toContain(
+          'max_waiting 1 lets one pull request wait at the server',
+        );
         const last = readings.slice(-5);
         if (followUpTo !== undefined)
           expect(Math.min(...last.map((r) => r.replicas))).toBeGreaterThanOrEqual(worth);

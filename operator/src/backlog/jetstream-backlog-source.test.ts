@@ -152,6 +152,19 @@ describe('reading a sample from CONSUMER.INFO', () => {
     expect([of(4), of(1), of(-1), of(0)]).toEqual([4, 1, undefined, undefined]);
   });
 
+  it('reads a pull consumer’s max_waiting (none for a push consumer, nor when it is not a whole number above 0)', () => {
+    const of = (config: Record<string, unknown>) =>
+      sampleFromConsumerInfo(reply({ config: { durable_name: 'worker', ...config } as never }), 0).maxWaiting;
+    expect([of({ max_waiting: 1 }), of({ max_waiting: 512 }), of({})]).toEqual([1, 512, undefined]);
+    expect([
+      of({ max_waiting: 0 }),
+      of({ max_waiting: -1 }),
+      of({ max_waiting: 1.5 }),
+      of({ max_waiting: '1' }),
+    ]).toEqual([undefined, undefined, undefined, undefined]);
+    expect(of({ max_waiting: 1, deliver_subject: 'push.worker' })).toBeUndefined();
+  });
+
   it('carries the stream first sequence read after it, on a stream that removes held messages', () => {
     expect(sampleFromConsumerInfo(reply(), 0, undefined, { streamFirstSeq: 1195 })).toMatchObject({
       removesHeld: true,

@@ -825,6 +825,7 @@ export function sampleFromConsumerInfo(
     ...(typeof info.config.max_deliver === 'number' && info.config.max_deliver > 0
       ? { maxDeliver: info.config.max_deliver }
       : {}),
+    ...maxWaitingOf(info),
     ...(removals !== undefined ? { removesHeld: true } : {}),
     ...(removals?.streamFirstSeq !== undefined ? { streamFirstSeq: removals.streamFirstSeq } : {}),
     ...(removals?.inside !== undefined ? { removesInside: removals.inside.by } : {}),
@@ -882,6 +883,18 @@ function pauseOf(info: ConsumerInfo): Pick<BacklogSample, 'paused' | 'pauseRemai
 function pinsOneClient(info: ConsumerInfo): boolean {
   const policy: unknown = (info.config as { priority_policy?: unknown } | undefined)?.priority_policy;
   return policy === 'pinned_client';
+}
+
+/**
+ * A pull consumer's max_waiting (the pull requests the server lets wait; nats-server's default is
+ * 512): none for a push consumer (deliver_subject set: no pull requests), nor when absent or not a
+ * whole number above 0 (it only words a decision's reason: a bad one is left out, not an error).
+ */
+function maxWaitingOf(info: ConsumerInfo): { maxWaiting?: number } {
+  const subject: unknown = info.config?.deliver_subject;
+  if (typeof subject === 'string' && subject !== '') return {};
+  const max: unknown = (info.config as { max_waiting?: unknown } | undefined)?.max_waiting;
+  return typeof max === 'number' && Number.isSafeInteger(max) && max > 0 ? { maxWaiting: max } : {};
 }
 
 /** A push consumer (deliver_subject set) whose subscribers do not share its messages (no deliver_group). */

@@ -2782,3 +2782,33 @@ describe('decide: a replica that holds work and completes none of it, under a la
     expect(back.every((r) => r.d.desiredReplicas === 1)).toBe(true);
   });
 });
+
+describe('decide: a pull consumer whose max_waiting is below the replicas (sample.maxWaiting)', () => {
+  // 1,000 pending at 100 per replica asks for 10; with max_waiting 1 only one replica's pull request
+  // waits at the server and the others are answered 409 "Exceeded MaxWaiting" (consumer-configs.int:
+  // 8 replicas of 20/s delivered ~68/s of 100/s while 18 were asked for). The reason says what to
+  // change; the count is not changed for it.
+  const spec = withScalingDefaults({ maxReplicas: 8, backlogPerReplica: 100 });
+  const decideWith = (maxWaiting: number | undefined, currentReplicas: number, pending: number) =>
+    decide(
+      input({
+        spec,
+        sample: sample({ pending, ...(maxWaiting !== undefined ? { maxWaiting } : {}) }),
+        currentReplicas,
+        readyReplicas: currentReplicas,
+      }),
+    );
+  it('says so, and what to change, when more replicas run or are asked for than max_waiting', () => {
+    const d = decideWith(1, 3, 1000);
+    expect(d.reason).toContain('max_waiting 1 lets one pull request wait at the server');
+    expect(d.reason).toContain("raise the consumer's max_waiting");
+    expect(d.reason).toContain('at least maxReplicas, 8');
+    expect(d.desiredReplicas).toBe(decideWith(undefined, 3, 1000).desiredReplicas);
+    expect(decideWith(2, 3, 0).reason).toContain('max_waiting 2 lets 2 pull requests wait');
+  });
+  it('says nothing of it within max_waiting, or without it (a push consumer, an old reply)', () => {
+    expect(decideWith(512, 3, 1000).reason).not.toContain('max_waiting');
+    expect(decideWith(undefined, 3, 1000).reason).not.toContain('max_waiting');
+    expect(decideWith(1, 1, 50).reason).not.toContain('max_waiting');
+  });
+});

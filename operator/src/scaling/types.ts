@@ -184,6 +184,13 @@ export interface BacklogSample {
   /** The consumer's max_ack_pending (-1 = unlimited). */
   maxAckPending: number;
   /**
+   * A pull consumer's max_waiting, when known: at most this many pull requests wait at the server,
+   * and each further one is answered 409 "Exceeded MaxWaiting" (a client keeps one waiting per
+   * replica: nats.js consume(), nats.go Consume()), so replicas beyond it get messages only between
+   * their retries.
+   */
+  maxWaiting?: number;
+  /**
    * When the consumer was created (CONSUMER.INFO `created`), when known. A durable deleted and
    * recreated under the same name restarts its counters; its sequence does not always go
    * backwards by the next reading (the new one may already have delivered more than the old one),
