@@ -305,6 +305,17 @@ interface Pod {
   deliveries: Deliveries;
   /** Of those, poisoned ones (Adversity.poison). */
   poisoned: number;
+  /**
+   * Where the poisoned ones stand in its client's buffer (the count of messages it had received when
+   * each arrived, ascending): handled in turn with the rest, first in, first out, as a client's
+   * buffer is. Before, a pod handled its poisoned messages ahead of everything it held, so a nak
+   * redelivered at once to the same pod kept its whole buffer waiting (adverse worlds 230319 and
+   * 230126: messages held 139 s and 121 s behind one poisoned message and 50).
+   */
+  poisonAt: number[];
+  /** Messages it has received and handled, in all (positions in its buffer for poisonAt). */
+  received: number;
+  handled: number;
   /** Messages asked for and not yet delivered. */
   asked: number;
   progress: number;
@@ -345,7 +356,17 @@ export function runWorld(world: World): Run {
   const T0 = Date.UTC(2026, 0, 1);
   const pods: Pod[] = [];
   const addPod = (readyAt: number): void => {
-    pods.push({ readyAt, held: 0, deliveries: new Deliveries(), poisoned: 0, asked: 0, progress: 0 });
+    pods.push({
+      readyAt,
+      held: 0,
+      deliveries: new Deliveries(),
+      poisoned: 0,
+      poisonAt: [],
+      received: 0,
+      handled: 0,
+      asked: 0,
+      progress: 0,
+    });
   };
   for (let i = 0; i < world.initialReplicas; i++) addPod(0);
   let pending = world.initialPending;
@@ -441,6 +462,8 @@ export function runWorld(world: World): Run {
       poisonFloor = consumerSeq;
       firstReady.held += poison.count;
       firstReady.poisoned += poison.count;
+      for (let k = 0; k < poison.count; k++) firstReady.poisonAt.push(firstReady.received + k);
+      firstReady.received += poison.count;
       for (let k = 1; k <= poison.count; k++) firstReady.deliveries.add(consumerSeq + k);
       consumerSeq += poison.count;
       streamSeq += poison.count;
@@ -465,6 +488,7 @@ export function runWorld(world: World): Run {
       } else if (poisonNow > 0) {
         poisonNow--;
         p.poisoned++;
+        p.poisonAt.push(p.received);
       } else {
         if (pending === 0 || inFlight >= limit) return false;
         pending--;
@@ -472,6 +496,7 @@ export function runWorld(world: World): Run {
         inFlight++;
       }
       p.held++;
+      p.received++;
       p.asked--;
       consumerSeq++;
       p.deliveries.add(consumerSeq);
@@ -602,7 +627,10 @@ export function runWorld(world: World): Run {
       for (;;) {
         const done = Math.min(p.held, Math.floor(budget));
         // Poisoned messages in hand fail (their handler time spent) and come back later.
-        const failed = Math.min(p.poisoned, done);
+        let failed = 0;
+        while (failed < p.poisonAt.length && (p.poisonAt[failed] ?? Infinity) < p.handled + done) failed++;
+        p.poisonAt.splice(0, failed);
+        p.handled += done;
         if (failed > 0 && poison !== undefined) {
           p.poisoned -= failed;
           poisonBackAt(t + poison.retrySeconds, failed);
