@@ -2812,3 +2812,171 @@ describe('decide: a pull consumer whose max_waiting is below the replicas (sampl
     expect(decideWith(1, 1, 50).reason).not.toContain('max_waiting');
   });
 });
+
+describe('decide: one nats.go Consume() replica whose handler hangs, ack_wait 5 s (real nats-server readings)', () => {
+  // Recorded in session 23 (scratch/hang-on-real-nats.mts with GO_HANDLER_MS=60000: nats-server 2.12
+  // from .tools, workloads/go-consumer built with nats.go v1.55.0, PULL_MODE consume, 500 buffered,
+  // 20/s arriving from t = 0, ack_wait 5 s). The replica's handler is stuck on its first message. Its
+  // pull request of 500 stays open, so the server hands its expired messages back to it (168
+  // redelivered by t = 14 s) until the 500 are delivered; then nothing is delivered or acknowledged
+  // while the backlog grows 0 -> 840. decide() reads that as handlers failing ("no replicas added")
+  // from t = 7 s: a replica beside it would work. nats.js consume() (max_messages 100) had no pull
+  // open once its buffer was full: nothing redelivered, no HandlersFailing.
+  // [t, num_pending, num_ack_pending, num_redelivered, num_waiting, delivered.consumer_seq,
+  //  delivered.stream_seq, ack_floor.consumer_seq]
+  const readings = [
+    [1, 0, 12, 0, 1, 12, 12, 0],
+    [2, 0, 32, 0, 1, 32, 32, 0],
+    [3, 0, 52, 0, 1, 52, 52, 0],
+    [4, 0, 68, 0, 1, 68, 68, 0],
+    [5, 0, 88, 0, 1, 88, 88, 0],
+    [6, 0, 108, 12, 1, 120, 108, 0],
+    [7, 0, 128, 32, 1, 160, 128, 0],
+    [8, 0, 144, 52, 1, 196, 144, 0],
+    [9, 0, 164, 68, 1, 232, 164, 0],
+    [10, 0, 184, 88, 1, 272, 184, 0],
+    [11, 0, 200, 108, 1, 320, 200, 0],
+    [12, 0, 220, 128, 1, 380, 220, 0],
+    [13, 0, 240, 148, 1, 440, 240, 0],
+    [14, 0, 260, 164, 1, 492, 260, 0],
+    [15, 16, 260, 168, 0, 500, 260, 0],
+    [16, 32, 260, 168, 0, 500, 260, 0],
+    [17, 52, 260, 168, 0, 500, 260, 0],
+    [18, 72, 260, 168, 0, 500, 260, 0],
+    [19, 88, 260, 168, 0, 500, 260, 0],
+    [20, 108, 260, 168, 0, 500, 260, 0],
+    [21, 124, 260, 168, 0, 500, 260, 0],
+    [22, 144, 260, 168, 0, 500, 260, 0],
+    [23, 160, 260, 168, 0, 500, 260, 0],
+    [24, 180, 260, 168, 0, 500, 260, 0],
+    [25, 200, 260, 168, 0, 500, 260, 0],
+    [26, 220, 260, 168, 0, 500, 260, 0],
+    [27, 240, 260, 168, 0, 500, 260, 0],
+    [28, 260, 260, 168, 0, 500, 260, 0],
+    [29, 276, 260, 168, 0, 500, 260, 0],
+    [30, 296, 260, 168, 0, 500, 260, 0],
+    [31, 316, 260, 168, 0, 500, 260, 0],
+    [32, 336, 260, 168, 0, 500, 260, 0],
+    [33, 356, 260, 168, 0, 500, 260, 0],
+    [34, 372, 260, 168, 0, 500, 260, 0],
+    [35, 392, 260, 168, 0, 500, 260, 0],
+    [36, 412, 260, 168, 0, 500, 260, 0],
+    [37, 428, 260, 168, 0, 500, 260, 0],
+    [38, 448, 260, 168, 0, 500, 260, 0],
+    [39, 468, 260, 168, 0, 500, 260, 0],
+    [40, 488, 260, 168, 0, 500, 260, 0],
+    [41, 504, 260, 168, 0, 500, 260, 0],
+    [42, 524, 260, 168, 0, 500, 260, 0],
+    [43, 540, 260, 168, 0, 500, 260, 0],
+    [44, 560, 260, 168, 0, 500, 260, 0],
+    [45, 580, 260, 168, 0, 500, 260, 0],
+  ];
+  /** One reading: [t, pending, ackPending, redelivered, waiting, dcs, dss, afc] (the order above). */
+  type Reading = number[];
+  const spec = withScalingDefaults({ minReplicas: 1, maxReplicas: 10 });
+  function decideAll(
+    rows: Reading[],
+    options: { maxAckPending?: number; apply?: (t: number, desired: number) => number } = {},
+  ) {
+    let history = emptyHistory();
+    let current = 1;
+    const out: Array<{ t: number; desired: number; reason: string; limitedBy: string | undefined }> = [];
+    for (const [t = 0, pending, ackPending, redelivered, waiting, dcs, dss, afc] of rows) {
+      const ready = options.apply?.(t, current) ?? 1;
+      const d = decide(
+        input({
+          spec,
+          sample: sample({
+            at: s(t),
+            pending,
+            ackPending,
+            redelivered,
+            waiting,
+            deliveredConsumerSeq: dcs,
+            deliveredStreamSeq: dss,
+            ackFloorConsumerSeq: afc,
+            maxAckPending: options.maxAckPending ?? 1000,
+          }),
+          currentReplicas: options.apply === undefined ? 1 : current,
+          readyReplicas: ready,
+          history,
+          now: s(t),
+        }),
+      );
+      history = d.history;
+      if (options.apply !== undefined) current = d.desiredReplicas;
+      out.push({ t, desired: d.desiredReplicas, reason: d.reason, limitedBy: d.limitedBy });
+    }
+    return out;
+  }
+
+  it('adds a replica beside the one that takes nothing once the backlog waits at the server', () => {
+    // Before (main de080d6): max desired 1, HandlersFailing "no replicas added" from t = 7 s.
+    const rows = decideAll(readings);
+    expect(Math.max(...rows.map((r) => r.desired))).toBe(2);
+    // Not while the replica takes deliveries (its own expired messages, t = 6-14), nor before nothing
+    // has been delivered for TAKING_NOTHING_MIN_SECONDS with work waiting (from t = 15).
+    expect(rows.filter((r) => r.desired > 1 && r.t < 20)).toEqual([]);
+    const added = rows.find((r) => r.desired === 2);
+    expect(added?.t).toBeLessThanOrEqual(22);
+    expect(added?.reason).toContain('takes nothing');
+  });
+
+  it('adds no more when the added replica takes its batch and hangs too (every handler hangs)', () => {
+    // The added replica starts 10 s after it is asked for; its pull of 500 takes the first one's 260
+    // expired messages (redelivered) and 240 new ones at once, and its handler hangs too. Then nothing
+    // is delivered for 80 s while 20/s arrive.
+    let askedAt: number | undefined;
+    const rows: Reading[] = [...readings];
+    let last = readings[readings.length - 1] ?? [];
+    for (let t = 46; t <= 130; t++) {
+      const [, pending = 0, ackPending = 0, redelivered = 0, , dcs = 0, dss = 0, afc = 0] = last;
+      last = [t, pending + 20, ackPending, redelivered, 0, dcs, dss, afc];
+      rows.push(last);
+    }
+    let second = false;
+    const out = decideAll(rows, {
+      apply: (t, current) => {
+        if (current >= 2 && askedAt === undefined) askedAt = t;
+        return askedAt !== undefined && t >= askedAt + 10 ? 2 : 1;
+      },
+    });
+    // Rebuild the readings once the start-up time is known: the second replica's batch shows at its
+    // first reading ready, and what follows is shifted by what it took.
+    expect(askedAt).toBeDefined();
+    const joinAt = (askedAt ?? 0) + 10;
+    const shifted: Reading[] = rows.map((r) => {
+      const [t = 0, pending = 0, ackPending = 0, redelivered = 0, waiting = 0, dcs = 0, dss = 0, afc = 0] = r;
+      if (t < joinAt) return r;
+      second = true;
+      return [t, pending - 240, ackPending + 240, redelivered + 260, waiting, dcs + 500, dss + 240, afc];
+    });
+    expect(second).toBe(true);
+    askedAt = undefined;
+    const again = decideAll(shifted, {
+      apply: (t, current) => {
+        if (current >= 2 && askedAt === undefined) askedAt = t;
+        return askedAt !== undefined && t >= askedAt + 10 ? 2 : 1;
+      },
+    });
+    expect(again.find((r) => r.desired === 2)?.t).toBe(out.find((r) => r.desired === 2)?.t);
+    // Never a third: the bound is the replica ready when the spell began plus one.
+    expect(Math.max(...again.map((r) => r.desired))).toBe(2);
+    const end = again[again.length - 1];
+    expect(end?.limitedBy).toBe('HandlersFailing');
+    expect(end?.reason).toContain('none for replicas that start later');
+  });
+
+  it('keeps the hold when max_ack_pending explains why nothing is delivered', () => {
+    // The same readings with max_ack_pending 260: the server may deliver nothing more (nak'd
+    // messages waiting out a backoff look the same), so nothing shows the replica asks for nothing.
+    const rows = decideAll(readings, { maxAckPending: 260 });
+    expect(Math.max(...rows.map((r) => r.desired))).toBe(1);
+    expect(rows[rows.length - 1]?.limitedBy).toBe('HandlersFailing');
+  });
+
+  it('keeps the hold when a pull request waits at the server and nothing is delivered', () => {
+    const rows = decideAll(readings.map((r) => r.map((v, i) => (i === 4 ? 1 : v))));
+    expect(Math.max(...rows.map((r) => r.desired))).toBe(1);
+  });
+});

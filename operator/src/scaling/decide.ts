@@ -92,7 +92,13 @@
 // 3d. Handlers that fail every message (rates.ts failingSince: messages redelivered and none
 //    completed while work waited, until an interval completes one): no replicas are added — the
 //    backlog is redeliveries, and more replicas would only fail the same messages faster (KEDA
-//    scales such a consumer to its maximum). Scale-down and the bounds still apply.
+//    scales such a consumer to its maximum). Scale-down and the bounds still apply. Except where the
+//    replicas take nothing (rates.ts takingNothing: nothing delivered at all while work waits at the
+//    server with room under max_ack_pending and no pull request waiting, for 5 s in a failing spell
+//    of 10 s): what expired was their own held messages (a handler hung under nats.go Consume(),
+//    whose open pull takes them back), a stall (2d): replicas are added beside them, at most the
+//    replicas ready when the spell began plus what the figure says (one with no figure), none for
+//    replicas that start later and take nothing too. Nak'ing handlers keep taking deliveries.
 // 3e. Pull requests that refuse the backlog (refused-backlog.ts): requests wait at the server with
 //    messages pending and room under max_ack_pending, and nothing is delivered across an interval.
 //    Examples are overflow clients pulling with min_pending (nats-server delivers to them only
@@ -152,6 +158,7 @@ import {
   ratesOf,
   READY_SETTLE_SECONDS,
   stalledReplicas,
+  takingNothing,
 } from './rates.js';
 import { asReadinessState, observeReadiness } from './readiness.js';
 import { backlogRefusal } from './refused-backlog.js';
@@ -669,7 +676,14 @@ export function decide(input: ScalingInput): ScalingDecision {
   // oldest message while the others complete may be a slow one, and nothing waiting needs none
   // added). A slow handler is no stall: at the speed known for it, it would not have completed what
   // awaited ack.
-  const stall = stalledReplicas(rateState);
+  // Replicas that take nothing while failing (rates.ts takingNothing; 3d) are stalled the same way:
+  // they carry none, and replicas are added beside them while work waits at the server.
+  const hung = rateState.failingSince !== undefined ? takingNothing(rateState) : undefined;
+  const stall =
+    stalledReplicas(rateState) ??
+    (hung !== undefined && hung.replicas > 0
+      ? { replicas: hung.replicas, seconds: hung.seconds, held: ackPending, completedNone: true }
+      : undefined);
   const stalled = stall?.replicas ?? 0;
   const stallAdds = stall?.completedNone === true && sizedPending > 0;
   const lowEndOnly = rateState.perReplicaLowEndOnly === true;
@@ -755,7 +769,9 @@ export function decide(input: ScalingInput): ScalingDecision {
   const stallText =
     stall === undefined
       ? ''
-      : `, besides the ${stall.replicas === 1 ? 'replica' : `${stall.replicas} replicas`} that ${stall.completedNone ? 'completed nothing' : 'held the oldest message awaiting ack, unacknowledged,'} for ${fmt(stall.seconds)}s (at ${fmt(perReplica ?? 0)}/s ${stall.replicas === 1 ? 'it' : 'they'} would have completed ${fmt((perReplica ?? 0) * stall.replicas * stall.seconds)}, with ${fmt(stall.held)} awaiting ack then): stalled, ${stall.replicas === 1 ? 'it carries' : 'they carry'} none${stallAdds ? '' : `, and ${sizedPending > 0 ? 'the others complete' : 'nothing waits at the server'}: none taken away from beside ${stall.replicas === 1 ? 'it' : 'them'}, none added`}`;
+      : stalledReplicas(rateState) === undefined && hung !== undefined
+        ? `, besides the ${stall.replicas === 1 ? 'replica' : `${stall.replicas} replicas`} ready when nothing was acknowledged any more, which for ${fmt(hung.seconds)}s ${stall.replicas === 1 ? 'has' : 'have'} taken nothing with work waiting at the server: stalled, ${stall.replicas === 1 ? 'it carries' : 'they carry'} none`
+        : `, besides the ${stall.replicas === 1 ? 'replica' : `${stall.replicas} replicas`} that ${stall.completedNone ? 'completed nothing' : 'held the oldest message awaiting ack, unacknowledged,'} for ${fmt(stall.seconds)}s (at ${fmt(perReplica ?? 0)}/s ${stall.replicas === 1 ? 'it' : 'they'} would have completed ${fmt((perReplica ?? 0) * stall.replicas * stall.seconds)}, with ${fmt(stall.held)} awaiting ack then): stalled, ${stall.replicas === 1 ? 'it carries' : 'they carry'} none${stallAdds ? '' : `, and ${sizedPending > 0 ? 'the others complete' : 'nothing waits at the server'}: none taken away from beside ${stall.replicas === 1 ? 'it' : 'them'}, none added`}`;
   /**
    * Replicas for `neededPerSecond` at `perReplicaPerSecond` each. With replicas stalled, beside them
    * (they carry none): added while stallAdds, otherwise kept (no more than the current count).
@@ -1096,6 +1112,15 @@ export function decide(input: ScalingInput): ScalingDecision {
   // were redelivered, since this many seconds.
   const failingSeconds =
     rateState.failingSince !== undefined ? (sample.at - rateState.failingSince) / 1000 : undefined;
+  // ... unless the replicas take nothing (rates.ts takingNothing: for STALL_MIN_SECONDS nothing was
+  // delivered with work waiting and room under max_ack_pending): what expired was their own held
+  // messages (a handler hung under nats.go Consume(), whose open pull takes them back), a stall, not
+  // handlers failing what they are given. Replicas are added beside them as for a stall (2d), bounded:
+  // at most the replicas ready when the spell began plus what the figure says carries the arrivals
+  // (one with no figure), none for replicas that start later and take nothing too. A poison stream
+  // keeps the hold: nak'ing handlers keep taking deliveries every interval.
+  const hungCap = hung === undefined ? undefined : Math.max(hung.replicas + 1, rateReplicas ?? 0);
+  const hungBeside = hungCap === undefined || hung === undefined ? 0 : hungCap - hung.replicas;
   const pauseText = `the consumer is paused on the server${sample.pauseRemainingSeconds !== undefined ? ` for another ${fmt(sample.pauseRemainingSeconds)}s` : ''}: nothing is delivered to any replica until it resumes, so more would only idle`;
 
   // Lower bound: minReplicas, except that 0 is only reachable after the cooldown and is left on
@@ -1174,6 +1199,12 @@ export function decide(input: ScalingInput): ScalingDecision {
       if (readiness !== undefined && readiness.overdue > 0) {
         stepped = current;
         notReadyHold = true;
+      } else if (hungCap !== undefined && hungCap > current) {
+        // Replicas that take nothing while failing (3d): some added beside them, bounded.
+        if (stepped > hungCap) {
+          stepped = hungCap;
+          failingHold = true;
+        }
       } else if (failingSeconds !== undefined) {
         // Handlers that fail every message (3d): the backlog is redeliveries, and more replicas
         // would fail the same messages faster.
@@ -1242,7 +1273,10 @@ export function decide(input: ScalingInput): ScalingDecision {
       PushConsumer: `capped at 1: a push consumer without deliver_group hands every message to every subscriber, so another replica would process each one again, not drain faster (set deliver_group, or use a pull consumer)`,
       PinnedClient: `capped at 1: the consumer's priority_policy is pinned_client, so the server delivers to the pinned client only and another replica's pull requests wait as a standby, not drain faster (use priority_policy overflow or prioritized, or none, to share the backlog among replicas)`,
       ConsumerPaused: `held at ${current}: ${pauseText}`,
-      HandlersFailing: `no replicas added: nothing was acknowledged for ${fmt(failingSeconds ?? 0)}s while ${fmt(rates.redeliveryPerSecond ?? 0)}/s were redelivered — the backlog is redeliveries of messages the handlers fail (nak or ack_wait running out), and more replicas would fail them faster (fix the handlers; max_deliver with a dead-letter subject stops the retries)`,
+      HandlersFailing:
+        hung !== undefined && hungCap !== undefined
+          ? `no more than ${hungCap}: nothing was acknowledged for ${fmt(failingSeconds ?? 0)}s, and for ${fmt(hung.seconds)}s nothing was delivered with ${fmt(Math.max(0, sample.pending))} waiting at the server and room under max_ack_pending — the ${hung.replicas === 1 ? 'replica' : `${hung.replicas} replicas`} ready when it began ${hung.replicas === 1 ? 'takes' : 'take'} nothing (a handler hung on what it holds; what expired was redelivered to its own open pull), so ${hungBeside === 1 ? 'one is' : `${hungBeside} are`} added beside ${hung.replicas === 1 ? 'it' : 'them'}${hungBeside > 1 ? ` (what ${fmt(perReplica ?? 0)}/s per replica says the others need)` : ''}, and none for replicas that start later and take nothing too`
+          : `no replicas added: nothing was acknowledged for ${fmt(failingSeconds ?? 0)}s while ${fmt(rates.redeliveryPerSecond ?? 0)}/s were redelivered — the backlog is redeliveries of messages the handlers fail (nak or ack_wait running out), and more replicas would fail them faster (fix the handlers; max_deliver with a dead-letter subject stops the retries)`,
       StepPolicy: `step policy allows ${desired} now`,
       ReplicasNotReady: `no replicas added while ${readiness?.overdue ?? 0} of ${current} have not been ready for the readiness deadline (${fmt(readiness?.deadlineSeconds ?? 0)}s)`,
       UpstreamLagUnknown: `not lowered from ${current} while the backlog is not known: ${lagUnknown ?? ''}`,

@@ -396,6 +396,18 @@ export interface RateState {
    */
   failingSince?: number;
   /**
+   * The replicas ready when the failing spell (failingSince) began: replicas that start later in it
+   * are not counted (takingNothing's bound cannot grow by a replica per start-up). Set while failing.
+   */
+  failingReplicas?: number;
+  /**
+   * A run of intervals, while failing (failingSince), that delivered nothing at all (no new
+   * message, no redelivery) and completed nothing while messages waited at the server at both ends
+   * with room under max_ack_pending and no pull request waiting: the replicas ask for nothing. Since
+   * when and how many intervals. Not across a poll gap. takingNothing reads a long enough one.
+   */
+  takingNothingRun?: { since: number; intervals: number };
+  /**
    * Since when (ms, the clock of `now`) the same replicas, with work waiting at the server, have
    * been neither delivered nor completed anything (quietInterval). Undefined otherwise.
    */
@@ -1033,6 +1045,7 @@ function restartInterval(
   const sameReady = readyReplicas === last.readyReplicas;
   const {
     quietSince: _quiet,
+    takingNothingRun: _takingNothing,
     stuckFloor: _stuck,
     removalRun: _removal,
     removedInside: _inside,
@@ -1421,6 +1434,39 @@ export function observeRates(
         ? (previous.failingSince ?? runStart)
         : previous.failingSince;
   if (failingSince !== undefined) next.failingSince = failingSince;
+  // Failing read from ack_wait expiries while the replicas ask for nothing: a handler hung on its
+  // message under nats.go Consume() (its pull of 500 stays open, so the server hands its own
+  // expired messages back to it until the 500 are delivered, then nothing: nats-server 2.12,
+  // num_redelivered 168 by t = 14 s, then no delivery at all while num_pending grew 0 -> 580). The
+  // server would deliver to any replica that asked, so this is a stall, not handlers failing what
+  // they are given: nak'ing handlers, or handlers that give up before ack_wait, keep taking
+  // deliveries every interval, and max_ack_pending reached or pull requests waiting (refused-backlog.ts)
+  // explain nothing delivered otherwise (takingNothing, decide.ts 3d).
+  if (failingSince !== undefined) {
+    next.failingReplicas =
+      previous.failingSince !== undefined && previous.failingReplicas !== undefined
+        ? previous.failingReplicas
+        : last.readyReplicas;
+    const room = (ackPending: number, maxAckPending: number): boolean =>
+      !(maxAckPending > 0 && ackPending >= maxAckPending);
+    const askedNothing =
+      sample.deliveredConsumerSeq === last.deliveredConsumerSeq &&
+      (last.deliveredStreamSeq === undefined || sample.deliveredStreamSeq === last.deliveredStreamSeq) &&
+      completed === 0 &&
+      last.pending > 0 &&
+      sample.pending > 0 &&
+      sample.waiting === 0 &&
+      room(last.ackPending, last.maxAckPending) &&
+      room(sample.ackPending, sample.maxAckPending) &&
+      readyReplicas > 0 &&
+      sample.paused !== true &&
+      !isGap(previous.lastIntervalSeconds, dtSeconds);
+    if (askedNothing)
+      next.takingNothingRun = {
+        since: previous.takingNothingRun?.since ?? last.at,
+        intervals: (previous.takingNothingRun?.intervals ?? 0) + 1,
+      };
+  }
   if (completed > 0 && readyReplicas > 0) next.lastCompletedPerReplica = completedPerSecond / readyReplicas;
   else if (previous.lastCompletedPerReplica !== undefined)
     next.lastCompletedPerReplica = previous.lastCompletedPerReplica;
@@ -2149,6 +2195,33 @@ export function stalledReplicas(state: RateState): Stall | undefined {
   const replicas = run.completed ? 1 : run.replicas;
   if (!stallShown(speed, replicas, seconds, run.held)) return undefined;
   return { replicas, seconds, held: run.held, completedNone: !run.completed };
+}
+
+/**
+ * Replicas that take nothing while failing (takingNothing) do so for at least this long: more than
+ * twice what a client waits between reconnect attempts (nats.go and nats.js: 2 s), during which its
+ * pull requests are gone too.
+ */
+export const TAKING_NOTHING_MIN_SECONDS = 5;
+
+/**
+ * Replicas that take nothing while failing (RateState.takingNothingRun): for at least two intervals
+ * and TAKING_NOTHING_MIN_SECONDS, in a failing spell of at least STALL_MIN_SECONDS, nothing was delivered or completed with work waiting at the server and room
+ * under max_ack_pending. `replicas` is how many were ready when the failing spell began
+ * (failingReplicas): decide.ts adds replicas beside them, bounded by that count, and none for
+ * replicas that start later and take nothing either. Undefined otherwise.
+ */
+export function takingNothing(state: RateState): { seconds: number; replicas: number } | undefined {
+  const run = state.takingNothingRun;
+  if (state.failingSince === undefined || run === undefined) return undefined;
+  const seconds = (state.last.at - run.since) / 1000;
+  if (
+    run.intervals < 2 ||
+    seconds < TAKING_NOTHING_MIN_SECONDS ||
+    (state.last.at - state.failingSince) / 1000 < STALL_MIN_SECONDS
+  )
+    return undefined;
+  return { seconds, replicas: Math.max(0, state.failingReplicas ?? state.last.readyReplicas) };
 }
 
 /** Replicas that stalled (stalledReplicas). */

@@ -128,6 +128,42 @@ export function fifoWaitSeconds(run: Run, i: number): number {
 /** Objectives at least this long are held to it in settled stretches (shorter ones: below poll resolution). */
 export const WAIT_CHECKED_OBJECTIVE_SECONDS = 30;
 
+/**
+ * How soon after a pod pauses (World adversity.pause) the policy must ask for a replica beside it for
+ * the wait that follows to be the world's: a pause shows only once the paused pod's client takes
+ * nothing more (nats.go Consume() keeps its pull of 500 open, taking its own expired messages back)
+ * and the stall then stands STALL_MIN_SECONDS (rates.ts).
+ */
+export const PAUSE_ASK_SECONDS = 20;
+
+/**
+ * Whether a message that completed at `s` after waiting `wait` s waited for a pod that paused and
+ * the replica asked for beside it to start: it waited during the pause, completed no later than
+ * that replica could have started and worked the queue down to the objective, the policy asked for
+ * more replicas than were there within PAUSE_ASK_SECONDS of it, and a start-up (up to 1.5 ×
+ * startupSeconds) plus that is longer than the objective. No policy holds an objective shorter
+ * than a pod's start-up when the one pod working stops (adverse world 120070: 30 s objective,
+ * 30-90 s start-ups, nats.go Consume(): the paused pod's pull takes what arrives until its 500 are
+ * delivered). A policy that asks late (before fcc84e1: 57 s) is still held to it.
+ */
+export function waitedForPausedPod(run: Run, s: Step, wait: number, objective: number): boolean {
+  const pause = run.world.adversity?.pause;
+  if (pause === undefined) return false;
+  const startup = 1.5 * run.world.startupSeconds;
+  if (startup + PAUSE_ASK_SECONDS <= objective) return false;
+  // The wait overlapped the pause, and the message completed before the replica asked for could
+  // have started and worked the queue down to the objective.
+  if (pause.at > s.t || s.t - wait > pause.at + pause.seconds) return false;
+  if (s.t > pause.at + PAUSE_ASK_SECONDS + startup + objective) return false;
+  return run.steps.some(
+    (r) =>
+      r.t >= pause.at &&
+      r.t <= pause.at + PAUSE_ASK_SECONDS &&
+      r.applied &&
+      r.decision.desiredReplicas > r.currentReplicas,
+  );
+}
+
 /** Invariants of a settled steady stretch: sized for the rate, neither far above nor short. */
 export function steadyViolations(run: Run): string[] {
   const { world } = run;
@@ -243,7 +279,12 @@ export function steadyViolations(run: Run): string[] {
         const coldStart =
           1.5 * world.startupSeconds + world.pollSeconds > objective &&
           run.steps.some((r) => r.t >= s.t - wait && r.t <= s.t && r.currentReplicas === 0);
-        if (wait > objective + world.pollSeconds && !coldStart && !cappedWhileWaiting(s, wait)) {
+        if (
+          wait > objective + world.pollSeconds &&
+          !coldStart &&
+          !cappedWhileWaiting(s, wait) &&
+          !waitedForPausedPod(run, s, wait, objective)
+        ) {
           out.push(
             `steady ${seg.rate.toFixed(1)}/s with a ${objective}s latency objective: a message completed at t=${s.t.toFixed(2)}s had waited ${wait.toFixed(1)}s — ${where(run, s)}`,
           );

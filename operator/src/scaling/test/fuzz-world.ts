@@ -319,6 +319,12 @@ interface Pod {
   /** Messages asked for and not yet delivered. */
   asked: number;
   progress: number;
+  /**
+   * Messages still in its client's buffer that the server took back (their ack_wait ran out while
+   * the pod was paused) and redelivered: the client holds them as before, asks for no more for
+   * them, and spends its handler time on them when it resumes, completing nothing the server counts.
+   */
+  stale: number;
 }
 
 /** One poll: what the policy was given, what it decided, and what was true in the world. */
@@ -366,6 +372,7 @@ export function runWorld(world: World): Run {
       handled: 0,
       asked: 0,
       progress: 0,
+      stale: 0,
     });
   };
   for (let i = 0; i < world.initialReplicas; i++) addPod(0);
@@ -399,6 +406,8 @@ export function runWorld(world: World): Run {
   // Where unacknowledged messages older than the newest deliveries hold the ack floor (below).
   let poisonFloor = Infinity;
   let pauseFloor = Infinity;
+  // When the paused pod's messages run out of ack_wait next (fuzz-world.ts Adversity.pause).
+  let pauseExpiry = Infinity;
   let history = emptyHistory();
   const steps: Step[] = [];
   const segmentStarts: number[] = [];
@@ -472,9 +481,32 @@ export function runWorld(world: World): Run {
       pausedPod = firstReady;
       // What it holds is not acknowledged until it resumes: the ack floor stays below it meanwhile.
       pauseFloor = Math.max(0, consumerSeq - firstReady.held);
+      pauseExpiry = t + world.ackWaitSeconds;
+    }
+    // What the paused pod holds runs out of its ack_wait (counted from delivery: at the latest one
+    // ack_wait after the pause began, and each ack_wait after that for what it took since) and is
+    // redelivered to whichever pod asks, as a real server does (nats-server 2.12 with two nats.js
+    // consume() replicas, ack_wait 5 s, one handler hung for 60 s: the hung one's 40 came back to
+    // the other 5-10 s later, num_redelivered 5-14, and the ack floor moved on). Its client still
+    // holds them (Pod.stale). Before, a paused pod held its messages until it resumed, however long.
+    if (pausedPod !== undefined && pause !== undefined && t >= pauseExpiry && t < pause.at + pause.seconds) {
+      pauseExpiry = t + world.ackWaitSeconds;
+      const healthy = pausedPod.held - pausedPod.poisoned;
+      const seqs = pausedPod.deliveries.take(pausedPod.held).slice(0, healthy);
+      redeliverNow += healthy;
+      for (const seq of seqs) toRedeliver.add(seq);
+      poisonNow += pausedPod.poisoned;
+      pausedPod.stale += pausedPod.held;
+      pausedPod.held = 0;
+      pausedPod.poisoned = 0;
+      // Its poisoned copies are stale too (the redelivered ones are placed where they arrive).
+      pausedPod.poisonAt = [];
+      // The floor now follows the messages awaiting redelivery (toRedeliver).
+      pauseFloor = Infinity;
     }
     for (const p of ready) {
-      if (p.held + p.asked <= world.client.refillAt) p.asked = world.client.prefetch - p.held;
+      if (p.held + p.stale + p.asked <= world.client.refillAt)
+        p.asked = world.client.prefetch - p.held - p.stale;
     }
     let inFlight =
       pods.reduce((s, p) => s + p.held, 0) + awaitingCount + redeliverNow + poisonAwaitingCount + poisonNow;
@@ -620,10 +652,21 @@ export function runWorld(world: World): Run {
     // Handlers: one message at a time per pod. A fetch loop done with its batch asks again at once.
     const fetchLoop = world.client.refillAt === 0;
     for (const p of ready) {
-      if (p.held === 0 || !pods.includes(p)) continue;
+      if ((p.held === 0 && p.stale === 0) || !pods.includes(p)) continue;
       if (p === pausedPod && pause !== undefined && t < pause.at + pause.seconds) continue;
       /** Messages' worth of handler time left in this step. */
       let budget = p.progress + seg.handlerPerSecond * dt;
+      // Its client's stale copies first: handled, acknowledged, and nothing to the server.
+      if (p.stale > 0) {
+        const wasted = Math.min(p.stale, Math.floor(budget));
+        p.stale -= wasted;
+        p.handled += wasted;
+        budget -= wasted;
+        if (p.stale > 0) {
+          p.progress = budget;
+          continue;
+        }
+      }
       for (;;) {
         const done = Math.min(p.held, Math.floor(budget));
         // Poisoned messages in hand fail (their handler time spent) and come back later.
