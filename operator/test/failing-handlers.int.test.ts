@@ -7,8 +7,11 @@
 //   faster: KEDA scales such a consumer to its maximum. jetscale must not add replicas for it, must
 //   say the backlog is redeliveries (ScalingLimited=HandlersFailing), and once the handlers recover
 //   must scale from the backlog again with a capacity figure the failures did not drag down.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { AckPolicy, DeliverPolicy, jetstream, type JsMsg } from '@nats-io/jetstream';
 import { type NatsConnection } from '@nats-io/transport-node';
+import { toolPath } from '../../hack/stack/tools.js';
+import { testStack } from '../../test/env.js';
 import {
   condition,
   eventConsumerStatus,
@@ -82,16 +85,62 @@ class Replicas {
   }
 }
 
+/**
+ * The target's replicas played by the real nats.go consumer (workloads/go-consumer, .tools/bin:
+ * jetstream Consume() with its defaults, 500 buffered), one process each; `handlerMs(i)` is the i-th
+ * replica's time per message (60,000: a handler that hangs for the whole drill). Taken back with
+ * SIGKILL: a hung handler would hold SIGTERM's drain for a minute.
+ */
+class GoReplicas {
+  private running: ChildProcess[] = [];
+  started = 0;
+  output = '';
+  constructor(
+    private readonly stream: string,
+    private readonly consumer: string,
+    private readonly handlerMs: (i: number) => number,
+  ) {}
+
+  get count(): number {
+    return this.running.length;
+  }
+
+  scaleTo(n: number): void {
+    while (this.running.length < n) {
+      const child = spawn(toolPath('jetscale-go-consumer'), [], {
+        env: {
+          PATH: process.env.PATH ?? '',
+          NATS_URL: testStack().natsUrl,
+          STREAM: this.stream,
+          CONSUMER: this.consumer,
+          PULL_MODE: 'consume',
+          HANDLER_MS: String(this.handlerMs(this.started++)),
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const keep = (b: Buffer): void => {
+        this.output = (this.output + b.toString()).slice(-4000);
+      };
+      child.stdout?.on('data', keep);
+      child.stderr?.on('data', keep);
+      this.running.push(child);
+    }
+    while (this.running.length > n) this.running.pop()?.kill('SIGKILL');
+  }
+}
+
 describe('handlers that fail', () => {
   const stream = streamName('failing');
   let publisher: NodeJS.Timeout | undefined;
   let replicas: Replicas | undefined;
   const allReplicas: Replicas[] = [];
+  const goReplicas: GoReplicas[] = [];
 
   // Before the drill's own afterAll closes the connection the replicas use.
   afterAll(async () => {
     if (publisher !== undefined) clearInterval(publisher);
     for (const r of allReplicas) await r.scaleTo(0);
+    for (const g of goReplicas) g.scaleTo(0);
   });
   const drill = useStreamDrill({
     namespace: 'op-failing',
@@ -189,6 +238,86 @@ describe('handlers that fail', () => {
       `every handler hanging (ack_wait 2 s): replicas ${seen.join(' ')}; ScalingLimited ${condition(status, 'ScalingLimited')?.reason}; ${await rates(name)}\n`,
     );
     expect(Math.max(...seen)).toBeLessThanOrEqual(2);
+    expect(condition(status, 'ScalingLimited')?.reason).toBe('HandlersFailing');
+  });
+
+  /**
+   * Polls about once a second for `seconds` (by the clock: a hung handler acknowledges its message
+   * after HANDLER_MS, 60 s, and is no longer hung then), the go replicas following the Deployment.
+   */
+  async function runGo(
+    name: string,
+    go: GoReplicas,
+    seconds: number,
+  ): Promise<Array<{ at: number; replicas: number }>> {
+    const start = Date.now();
+    const seen: Array<{ at: number; replicas: number }> = [];
+    while (Date.now() - start < seconds * 1000) {
+      await sleep(1_000);
+      await drill.direct.poll(drill.ns.name, name);
+      const n = await specReplicas(drill.ns.name, name);
+      seen.push({ at: Math.round((Date.now() - start) / 100) / 10, replicas: n });
+      go.scaleTo(n);
+    }
+    return seen;
+  }
+
+  /** A durable with the given ack_wait for nats.go replicas, its Deployment and EventConsumer, one replica. */
+  async function setUpGo(name: string, ackWaitSeconds: number, handlerMs: (i: number) => number) {
+    await drill.jsm.consumers.add(stream, {
+      durable_name: name,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.New,
+      ack_wait: ackWaitSeconds * 1_000_000_000,
+    });
+    await drill.addTarget(name, stream, { extra: { maxReplicas: MAX_REPLICAS } });
+    startPublishing();
+    const go = new GoReplicas(stream, name, handlerMs);
+    goReplicas.push(go);
+    go.scaleTo(1);
+    return go;
+  }
+
+  it('nats.go Consume() whose one handler hangs (ack_wait 2 s): a replica is added beside it, bounded', async () => {
+    // The hung replica's pull of 500 stays open, so the server hands its own expired messages back
+    // to it until the 500 are delivered; then nothing is delivered while the backlog grows. Before
+    // (main de080d6) that read as HandlersFailing and 1 replica was kept. The replicas added have
+    // handlers that work (10 ms), and drain what waits.
+    const name = 'go-one-hung';
+    const go = await setUpGo(name, 2, (i) => (i === 0 ? 60_000 : 10));
+    const seen = await runGo(name, go, 40);
+    const info = await drill.jsm.consumers.info(stream, name);
+    const status = await eventConsumerStatus(drill.ns.name, name);
+    process.stdout.write(
+      `nats.go, one handler hung (ack_wait 2 s): replicas ${seen.map((s) => `${s.at}s:${s.replicas}`).join(' ')}; ${info.num_pending} pending, ${info.num_ack_pending} awaiting ack, ${info.num_redelivered} redelivered, delivered ${info.delivered.consumer_seq}, ack floor ${info.ack_floor.consumer_seq}; ScalingLimited ${JSON.stringify(condition(status, 'ScalingLimited'))}; ${await rates(name)}\n`,
+    );
+    for (const e of (await eventsFor(drill.ns.name, name)).filter((x) => x.reason === 'Scaled'))
+      process.stdout.write(`  Scaled: ${e.message ?? ''}\n`);
+    go.scaleTo(0);
+    const replicas = seen.map((s) => s.replicas);
+    expect(Math.max(...replicas)).toBeGreaterThanOrEqual(2);
+    // Bounded: the hung one plus what the backlog needs of 10 ms handlers, far from maxReplicas.
+    expect(Math.max(...replicas)).toBeLessThanOrEqual(3);
+    // The replica beside it works: the ack floor moved past the hung one's messages.
+    expect(info.ack_floor.consumer_seq).toBeGreaterThan(0);
+  });
+
+  it('nats.go Consume() whose every handler hangs (ack_wait 2 s): at most one replica beside the first, and HandlersFailing', async () => {
+    // Every replica started hangs too (a dependency every handler waits on): the one added takes its
+    // 500 and takes nothing more either. No replica per start-up: 2 at most.
+    const name = 'go-all-hung';
+    const go = await setUpGo(name, 2, () => 60_000);
+    const seen = await runGo(name, go, 45);
+    const info = await drill.jsm.consumers.info(stream, name);
+    const status = await eventConsumerStatus(drill.ns.name, name);
+    process.stdout.write(
+      `nats.go, every handler hung (ack_wait 2 s): replicas ${seen.map((s) => `${s.at}s:${s.replicas}`).join(' ')}; started ${go.started}; ${info.num_pending} pending, ${info.num_ack_pending} awaiting ack, ${info.num_redelivered} redelivered, delivered ${info.delivered.consumer_seq}, ack floor ${info.ack_floor.consumer_seq}; ScalingLimited ${JSON.stringify(condition(status, 'ScalingLimited'))}; ${await rates(name)}\n`,
+    );
+    go.scaleTo(0);
+    expect(info.ack_floor.consumer_seq).toBe(0);
+    const replicas = seen.map((s) => s.replicas);
+    expect(Math.max(...replicas)).toBe(2);
+    expect(go.started).toBe(2);
     expect(condition(status, 'ScalingLimited')?.reason).toBe('HandlersFailing');
   });
 

@@ -396,7 +396,7 @@ export interface RateState {
    */
   failingSince?: number;
   /**
-   * The replicas ready when the failing spell (failingSince) began: replicas that start later in it
+   * The replicas ready (or asked for, when more) when the failing spell (failingSince) began: replicas that start later in it
    * are not counted (takingNothing's bound cannot grow by a replica per start-up). Set while failing.
    */
   failingReplicas?: number;
@@ -1443,10 +1443,12 @@ export function observeRates(
   // deliveries every interval, and max_ack_pending reached or pull requests waiting (refused-backlog.ts)
   // explain nothing delivered otherwise (takingNothing, decide.ts 3d).
   if (failingSince !== undefined) {
+    // Those asked for count too: pods not counted ready yet may consume already (a readiness
+    // probe, or its report, lagging), and took their share of what they hang on.
     next.failingReplicas =
       previous.failingSince !== undefined && previous.failingReplicas !== undefined
         ? previous.failingReplicas
-        : last.readyReplicas;
+        : Math.max(last.readyReplicas, last.askedReplicas ?? 0);
     const room = (ackPending: number, maxAckPending: number): boolean =>
       !(maxAckPending > 0 && ackPending >= maxAckPending);
     const askedNothing =
@@ -1458,7 +1460,7 @@ export function observeRates(
       sample.waiting === 0 &&
       room(last.ackPending, last.maxAckPending) &&
       room(sample.ackPending, sample.maxAckPending) &&
-      readyReplicas > 0 &&
+      Math.max(readyReplicas, askedNow) > 0 &&
       sample.paused !== true &&
       !isGap(previous.lastIntervalSeconds, dtSeconds);
     if (askedNothing)
