@@ -238,6 +238,26 @@ class FakeCrd implements KubeApi {
   }
 }
 
+/**
+ * Four installations (ns-a … ns-d, each watching team-a … team-d) sharing one registry CRD, their
+ * backoff jitter seeded so that a failure replays (a linear congruential generator).
+ */
+function fourInstallations(crd: FakeCrd, renewPeriodMs: number, seed: number): InstallationRegistry[] {
+  let state = seed;
+  const random = (): number => (state = (state * 48271) % 2147483647) / 2147483647;
+  return ['a', 'b', 'c', 'd'].map(
+    (name) =>
+      new InstallationRegistry({
+        api: crd,
+        self: { installation: `ns-${name}/jetscale`, holder: `${name}-0`, namespaces: [`team-${name}`] },
+        renewPeriodMs,
+        logger: silentLogger,
+        clock: () => performance.now(),
+        random,
+      }),
+  );
+}
+
 describe('InstallationRegistry renewals against each other', () => {
   beforeEach(() => jest.useFakeTimers());
   afterEach(() => jest.useRealTimers());
@@ -245,20 +265,7 @@ describe('InstallationRegistry renewals against each other', () => {
   it('four installations renewing in step all stay registered: a 409 is read again after a random wait, not at once', async () => {
     const crd = new FakeCrd();
     const PERIOD_MS = 30_000;
-    // Seeded, so that a failure replays (a linear congruential generator).
-    let seed = 23;
-    const random = (): number => (seed = (seed * 48271) % 2147483647) / 2147483647;
-    const registries = ['a', 'b', 'c', 'd'].map(
-      (name) =>
-        new InstallationRegistry({
-          api: crd,
-          self: { installation: `ns-${name}/jetscale`, holder: `${name}-0`, namespaces: [`team-${name}`] },
-          renewPeriodMs: PERIOD_MS,
-          logger: silentLogger,
-          clock: () => performance.now(),
-          random,
-        }),
-    );
+    const registries = fourInstallations(crd, PERIOD_MS, 23);
     const stop = new AbortController();
     // Installed together (one `helm install` per team in one script): first renewals at once.
     const first = Promise.all(
@@ -288,19 +295,7 @@ describe('InstallationRegistry renewals against each other', () => {
   it('four installations shutting down together all release: a 409 on a release is read again after a random wait, not at once', async () => {
     const crd = new FakeCrd();
     const PERIOD_MS = 30_000;
-    let seed = 24;
-    const random = (): number => (seed = (seed * 48271) % 2147483647) / 2147483647;
-    const registries = ['a', 'b', 'c', 'd'].map(
-      (name) =>
-        new InstallationRegistry({
-          api: crd,
-          self: { installation: `ns-${name}/jetscale`, holder: `${name}-0`, namespaces: [`team-${name}`] },
-          renewPeriodMs: PERIOD_MS,
-          logger: silentLogger,
-          clock: () => performance.now(),
-          random,
-        }),
-    );
+    const registries = fourInstallations(crd, PERIOD_MS, 24);
     // Registered one after another, so that every entry is live before the shutdown.
     for (const r of registries) {
       const renewed = r.renew();
