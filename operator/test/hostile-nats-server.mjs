@@ -9,7 +9,7 @@
 import net from 'node:net';
 import { Buffer } from 'node:buffer';
 import process from 'node:process';
-import { clearInterval, setInterval } from 'node:timers';
+import { clearInterval, setInterval, setTimeout } from 'node:timers';
 
 const h = JSON.parse(process.argv[2] ?? '{}');
 const CRLF = '\r\n';
@@ -133,7 +133,8 @@ const server = net.createServer((socket) => {
           write(`PONG${CRLF}`);
           if (!connected) {
             connected = true;
-            misbehave();
+            if (h.afterMs > 0) setTimeout(misbehave, h.afterMs);
+            else misbehave();
           }
           break;
         case 'SUB':

@@ -262,6 +262,46 @@ describe('a hostile or broken NATS server', () => {
     for (const c of d.closed) expect(c.sent).toBeLessThan(32 * 2 ** 20);
   });
 
+  // The server lets each connection come up, then misbehaves 300 ms later: nats.js reconnects to it
+  // as to any dropped server. Before, every second (reconnectTimeWait): ~30 connections in 40 s.
+  it('a server dropped once connected, on every connection, is reconnected to less and less often', async () => {
+    const server = await HostileNats.start({
+      kind: 'infoFlood',
+      urls: 1_000,
+      when: 'connected',
+      afterMs: 300,
+    });
+    const owner = 'tenant-b/backoff';
+    const bad = sources.open(owner, [server.url()], creds, ref);
+    const started = Date.now();
+    const failures = new Set<string>();
+    try {
+      while (Date.now() - started < 40_000) {
+        const r = await bad.read();
+        if (!r.ok) failures.add(r.error.message.replace(/:\d+/, ':<port>'));
+        await sleep(500);
+      }
+    } finally {
+      bad.close();
+      pool.release(owner);
+      await server.stop();
+    }
+    const closedAtS = server.closed.map((c) => +((c.closedAt - started) / 1000).toFixed(1));
+    console.log(
+      `backoff: ${JSON.stringify({ connections: closedAtS.length, closedAtS, failures: [...failures] })}`,
+    );
+    // Every failed read says what the server did, in the waits between connections too (not an
+    // unanswered PING of a connection waiting to reconnect: seen before connection-pool's markDown
+    // kept the violation).
+    expect([...failures]).toEqual([
+      expect.stringMatching(/misbehaves: it sent an INFO listing 1000 connect_urls/),
+    ]);
+    // Reconnected to (it is not given up on), at waits of 0.5-1, 1-2, 2-4, 4-8, 8-16, 16-32 s: at
+    // most 7 connections in 40 s, and the last ones far apart.
+    expect(closedAtS.length).toBeGreaterThanOrEqual(3);
+    expect(closedAtS.length).toBeLessThanOrEqual(8);
+  }, 60_000);
+
   it('a server that stops reading what the operator writes is dropped once the unsent bytes pass the bound', async () => {
     const server = await HostileNats.start({ kind: 'stopsReading' });
     const violations: NatsServerMisbehaved[] = [];

@@ -6,8 +6,11 @@ import { createInterface } from 'node:readline';
 import { repoRoot } from '../../hack/stack/tools.js';
 
 export type Hostility =
-  /** An INFO listing `urls` connect_urls: as the first line, or once the client is connected. */
-  | { kind: 'infoFlood'; urls: number; when: 'first' | 'connected' }
+  /**
+   * An INFO listing `urls` connect_urls: as the first line, or once the client is connected (and
+   * `afterMs` later: the client's connect done, a connection that was up).
+   */
+  | { kind: 'infoFlood'; urls: number; when: 'first' | 'connected'; afterMs?: number }
   /** One INFO line of about `bytes` (a long string field). */
   | { kind: 'giantInfo'; bytes: number; when: 'first' | 'connected' }
   /** "INFO {" and then bytes without a line end, as fast as the client takes them, up to `cap`. */

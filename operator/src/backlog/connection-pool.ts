@@ -767,7 +767,10 @@ export class ConnectionPool {
   private markDown(entry: PooledConnection, cause: BacklogError): void {
     const wasOpen = entry.breaker.isOpen();
     const explained = explainedByExpiry(cause, entry.expired);
-    const error = explained.kind === 'Unreachable' && entry.refusal ? entry.refusal : explained;
+    // A server refused the credentials, or was dropped for breaking the protocol (and is being
+    // reconnected to after a backoff): what its disconnect and unanswered PINGs mean meanwhile.
+    const known = entry.refusal ?? entry.misbehaved;
+    const error = explained.kind === 'Unreachable' && known ? known : explained;
     entry.breaker.failed(error);
     if (!wasOpen) {
       const refused = error.kind === 'Unauthorized' || error.kind === 'TlsFailed';
@@ -995,6 +998,7 @@ export class ConnectionPool {
       if (status.type === 'disconnect') this.startOutage(entry);
       if (status.type === 'reconnect') {
         entry.refusal = undefined;
+        entry.misbehaved = undefined;
         this.markUp(entry);
         this.endOutage(entry);
       }

@@ -7,6 +7,13 @@
 // meets the guard again), and the hook the connection was opened with hears of it, to say on the
 // EventConsumer's status what the server did.
 //
+// nats.js reconnects to a dropped server after reconnectTimeWait (1 s for the operator), for ever:
+// a server that misbehaves on every connection would be connected to, and dropped, every second
+// (session 23's drill: 4-14 connections in ~40 s per hostile server, each parsed up to its
+// violation). So each guarded connection backs off a server the guard dropped (ViolationBackoff):
+// its reconnects wait 0.5-1 s after the first violation, twice that after each next one, up to
+// 30-60 s, and an ordinary disconnect keeps nats.js's own wait once a minute has passed without one.
+//
 // nats.js chooses its transport through one process-wide factory, set by whoever connects last
 // (transport-node's connect() sets its own). The operator opens every NATS connection here; code
 // in the same process that calls transport-node's connect() makes later reconnects unguarded.
@@ -32,9 +39,65 @@ export interface GuardHook {
   limits?: Partial<ProtocolLimits>;
   /** Bytes written to the server and not yet taken by it before it counts as not reading (8 MiB). */
   maxUnsentBytes?: number;
+  /** How reconnects back off a server the guard dropped (DEFAULT_VIOLATION_BACKOFF). */
+  backoff?: Partial<ViolationBackoffOptions>;
 }
 
 const DEFAULT_MAX_UNSENT_BYTES = 8 * 1024 * 1024;
+
+export interface ViolationBackoffOptions {
+  /** The longest wait after the first violation (1 s); each next violation doubles it. */
+  baseMs: number;
+  /** The longest wait at all (60 s). */
+  maxMs: number;
+  /** A violation this long after the previous one's wait ended starts again from baseMs (60 s). */
+  quietMs: number;
+}
+
+export const DEFAULT_VIOLATION_BACKOFF: Readonly<ViolationBackoffOptions> = {
+  baseMs: 1000,
+  maxMs: 60_000,
+  quietMs: 60_000,
+};
+
+/**
+ * How long one connection waits before reconnecting to a server the guard dropped: the n-th
+ * violation in a row makes it wait a random time between half and all of min(maxMs, baseMs·2^(n-1))
+ * (spread, so that the operator's connections to one bad server do not come back at once). Pure:
+ * the clock and the random source passed in.
+ */
+export class ViolationBackoff {
+  private readonly options: ViolationBackoffOptions;
+  private violations = 0;
+  private lastViolationAt = Number.NEGATIVE_INFINITY;
+  private waitMs = 0;
+
+  constructor(
+    options: Partial<ViolationBackoffOptions> = {},
+    private readonly now: () => number = () => performance.now(),
+    private readonly random: () => number = Math.random,
+  ) {
+    this.options = { ...DEFAULT_VIOLATION_BACKOFF, ...options };
+  }
+
+  /** The guard dropped the connection (or a connect) to the server. */
+  violated(): void {
+    if (!this.recent()) this.violations = 0;
+    this.violations++;
+    this.lastViolationAt = this.now();
+    const ceiling = Math.min(this.options.maxMs, this.options.baseMs * 2 ** (this.violations - 1));
+    this.waitMs = Math.round(ceiling / 2 + (this.random() * ceiling) / 2);
+  }
+
+  /** The wait before the next reconnect: nats.js's own (`usual`), or longer after a recent violation. */
+  delay(usual: number): number {
+    return this.recent() ? Math.max(usual, this.waitMs) : usual;
+  }
+
+  private recent(): boolean {
+    return this.violations > 0 && this.now() - this.lastViolationAt <= this.waitMs + this.options.quietMs;
+  }
+}
 
 class GuardedTransport extends NodeTransport {
   private guard = new ProtocolGuard();
@@ -177,5 +240,24 @@ export function guardedConnect(options: ConnectionOptions, hook: GuardHook): Pro
     );
   }
   setTransportFactory({ factory: () => new GuardedTransport(), dnsResolveFn: nodeResolveHost });
-  return NatsConnectionImpl.connect({ ...options, [GUARD_OPTION]: hook } as ConnectionOptions);
+  const backoff = new ViolationBackoff(hook.backoff);
+  const usualDelay =
+    options.reconnectDelayHandler ??
+    ((): number => {
+      // nats.js's own (nats-core options.js): reconnectTimeWait plus up to its jitter.
+      const jitter = options.tls ? (options.reconnectJitterTLS ?? 1000) : (options.reconnectJitter ?? 100);
+      return (options.reconnectTimeWait ?? 2000) + Math.floor(Math.random() * (jitter + 1));
+    });
+  const guarded: GuardHook = {
+    ...hook,
+    onViolation: (violation) => {
+      backoff.violated();
+      hook.onViolation(violation);
+    },
+  };
+  return NatsConnectionImpl.connect({
+    ...options,
+    reconnectDelayHandler: () => backoff.delay(usualDelay()),
+    [GUARD_OPTION]: guarded,
+  } as ConnectionOptions);
 }
