@@ -64,6 +64,7 @@ const server = net.createServer((socket) => {
     if (h.kind === 'giantInfo') write(info({ padding: 'x'.repeat(h.bytes) }));
     if (h.kind === 'endlessInfo') stream('INFO {"padding":"', 'x');
     if (h.kind === 'stopsReading') socket.pause(); // what the client writes piles up on its side
+    if (h.kind === 'errFlood') stream('', `-ERR 'Unknown Protocol Operation'${CRLF}`);
     if (h.kind === 'pingFlood') {
       socket.pause(); // reads nothing more: the client's PONGs pile up on its side
       stream('', `PING${CRLF}`);

@@ -23,7 +23,7 @@ import { ConnectionPool } from '../src/backlog/connection-pool.js';
 import { guardedConnect } from '../src/backlog/guarded-transport.js';
 import type { NatsServerMisbehaved } from '../src/backlog/protocol-guard.js';
 import { NatsBacklogSources } from '../src/backlog/nats-backlog-sources.js';
-import { silentLogger } from '../src/observability/logger.js';
+import { createLogger, silentLogger } from '../src/observability/logger.js';
 import { OperatorMetrics } from '../src/observability/metrics.js';
 import { createStreamAndConsumer, sleep } from './harness.js';
 import { eventually } from '../../test/env.js';
@@ -301,6 +301,45 @@ describe('a hostile or broken NATS server', () => {
     expect(closedAtS.length).toBeGreaterThanOrEqual(3);
     expect(closedAtS.length).toBeLessThanOrEqual(8);
   }, 60_000);
+
+  // -ERR lines as fast as the socket takes them: the guard lets 10,000 control lines a second
+  // through before it drops the server, and nats.js reports each as an error on the connection.
+  it('a flood of -ERR lines is logged a few times, not once each (before: a warning per line)', async () => {
+    const server = await HostileNats.start({ kind: 'errFlood', cap: 4 * 2 ** 20 });
+    const lines: string[] = [];
+    const logged = new ConnectionPool({
+      logger: createLogger({ level: 'warn', write: (line) => lines.push(line) }),
+      connectTimeoutMs: 2000,
+      pingTimeoutMs: 1000,
+      reconnectGraceMs: 2000,
+    });
+    const bad = new NatsBacklogSources(logged, { timeoutMs: 2000 }).open(
+      'tenant-b/err-flood',
+      [server.url()],
+      creds,
+      ref,
+    );
+    let last: BacklogReading | undefined;
+    try {
+      const started = Date.now();
+      while (Date.now() - started < 8000) {
+        last = await bad.read();
+        await sleep(500);
+      }
+    } finally {
+      bad.close();
+      await logged.closeAll();
+      await server.stop();
+    }
+    const errors = lines.filter((l) => /"NATS connection error"/.test(l));
+    console.log(
+      `err-flood: ${JSON.stringify({ errorLines: errors.length, allLines: lines.length, first: errors[0], sent: server.closed.map((c) => c.sent), last: last?.ok ? 'ok' : last?.error.message })}`,
+    );
+    expect(server.closed.length).toBeGreaterThan(0); // dropped (10,000 control lines a second)
+    expect(errors.length).toBeGreaterThan(0);
+    expect(errors.length).toBeLessThanOrEqual(5);
+    expect(errors[0]).toContain('Unknown Protocol Operation');
+  });
 
   it('a server that stops reading what the operator writes is dropped once the unsent bytes pass the bound', async () => {
     const server = await HostileNats.start({ kind: 'stopsReading' });

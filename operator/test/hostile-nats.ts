@@ -24,6 +24,8 @@ export type Hostility =
   | { kind: 'slowloris'; everyMs: number }
   /** Once the client is connected: PINGs as fast as the socket takes them, reading nothing, up to `cap` bytes. */
   | { kind: 'pingFlood'; cap: number }
+  /** Once the client is connected: -ERR lines as fast as the socket takes them, up to `cap` bytes. */
+  | { kind: 'errFlood'; cap: number }
   /** Once the client is connected, reads nothing more. */
   | { kind: 'stopsReading' };
 

@@ -131,6 +131,8 @@ interface PooledConnection {
    * timeout, or another server's) and the disconnect mean.
    */
   misbehaved?: BacklogError;
+  /** The errors logged and left unlogged in the current minute (logError). */
+  errorLog?: { since: number; logged: number; unlogged: number };
 }
 
 /** A read waiting on its connection: since when, and whether its owner's last read was answered in time. */
@@ -143,6 +145,9 @@ interface WaitingRead {
 interface SlowRead {
   failure?: BacklogError;
 }
+
+/** Errors (-ERR) of one connection logged in a minute; the rest are counted (logError). */
+const ERROR_LOGS_PER_MINUTE = 5;
 
 /** What nats-server says (-ERR) when it closes a connection whose user JWT expired by its clock. */
 const AUTH_EXPIRED = /User Authentication Expired/i;
@@ -978,15 +983,51 @@ export class ConnectionPool {
     this.markDown(entry, error);
   }
 
+  /**
+   * A server's -ERR (or another error nats.js reports on the connection), logged at most
+   * ERROR_LOGS_PER_MINUTE times a minute per connection: a server may send thousands a second (the
+   * guard lets 10,000 control lines a second through), and a warning each was a log flood. The
+   * first error after a minute with some left unlogged says how many.
+   */
+  private logError(entry: PooledConnection, error: Error): void {
+    const now = this.now();
+    const log = (entry.errorLog ??= { since: now, logged: 0, unlogged: 0 });
+    if (now - log.since >= 60_000) {
+      if (log.unlogged > 0) {
+        this.options.logger.warn('NATS connection errors not logged (over 5 a minute)', {
+          servers: entry.servers.map(redactServer),
+          unlogged: log.unlogged,
+        });
+      }
+      entry.errorLog = { since: now, logged: 0, unlogged: 0 };
+    }
+    const current = entry.errorLog ?? log;
+    if (current.logged >= ERROR_LOGS_PER_MINUTE) {
+      current.unlogged++;
+      return;
+    }
+    current.logged++;
+    this.options.logger.warn('NATS connection error', {
+      servers: entry.servers.map(redactServer),
+      error: redactServer(error.message).slice(0, 300),
+      ...(current.logged === ERROR_LOGS_PER_MINUTE
+        ? {
+            note: `${ERROR_LOGS_PER_MINUTE} errors logged this minute: more are counted, and said once the minute is over`,
+          }
+        : {}),
+    });
+  }
+
   private async watch(entry: PooledConnection, connection: NatsConnection): Promise<void> {
     for await (const status of connection.status()) {
       this.options.metrics?.natsConnectionEvents.inc({ type: status.type });
-      if (status.type === 'disconnect' || status.type === 'reconnect' || status.type === 'error') {
+      if (status.type === 'disconnect' || status.type === 'reconnect') {
         this.options.logger.warn(`NATS connection ${status.type}`, {
           servers: entry.servers.map(redactServer),
           detail: 'server' in status ? status.server : undefined,
         });
       }
+      if (status.type === 'error') this.logError(entry, status.error);
       if (this.pool.get(entry.key) !== entry) continue;
       if (status.type === 'error') {
         const refused = refusalOf(status.error, entry.servers);
