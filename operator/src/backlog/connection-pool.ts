@@ -438,6 +438,11 @@ export class ConnectionPool {
     const reading = await this.readOn(entry, owner, send);
     if (reading.ok) {
       entry.expired = undefined;
+      // A server the guard dropped, reconnected to after its backoff, answers again: what a later
+      // disconnect or unanswered PING means is no longer its violation (kept until now, not only
+      // until the reconnect: a hostile server that is quiet once reconnected is silent, and its
+      // reads failing for "no PING reply" through the next backoff said nothing of what it did).
+      entry.misbehaved = undefined;
       return reading;
     }
     return { ok: false, error: explainedByExpiry(reading.error, entry.expired) };
@@ -1039,7 +1044,6 @@ export class ConnectionPool {
       if (status.type === 'disconnect') this.startOutage(entry);
       if (status.type === 'reconnect') {
         entry.refusal = undefined;
-        entry.misbehaved = undefined;
         this.markUp(entry);
         this.endOutage(entry);
       }
