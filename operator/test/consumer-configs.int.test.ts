@@ -681,7 +681,8 @@ describe('NATS-side consumer and stream configurations', () => {
           expect(first.deliveryDrops).toHaveProperty('count');
           const subject = (s: string, c: string): string =>
             `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${s}.${c}`;
-          for (let i = 0; i < 5000; i++) flooder.publish(subject(`s${i}`, 'x'.repeat(100)), '{}');
+          // 900 subjects (under the 1,000 advisories a second the operator takes at most).
+          for (let i = 0; i < 900; i++) flooder.publish(subject(`s${i}`, 'x'.repeat(100)), '{}');
           // Three that are this consumer's (what the server sends when it drops a message).
           for (let i = 0; i < 3; i++) flooder.publish(subject(stream, 'worker'), '{}');
           await flooder.flush();
@@ -690,6 +691,15 @@ describe('NATS-side consumer and stream configurations', () => {
           const counted = (d: BacklogSample['deliveryDrops']): number =>
             d !== undefined && 'count' in d ? d.count : NaN;
           expect(counted(second.deliveryDrops) - counted(first.deliveryDrops)).toBe(3);
+          // 5,000 at once: the operator stops taking them (drop-advisories.ts), and its readings say
+          // drops are not known (no capacity is learnt from them): what a flood can do is no more.
+          for (let i = 0; i < 5000; i++) flooder.publish(subject(`t${i}`, 'x'.repeat(100)), '{}');
+          await flooder.flush();
+          const third = await read();
+          expect(keptDropCounts(reader)).toBe(1);
+          expect(third.deliveryDrops).toEqual({
+            unknown: expect.stringMatching(/^advisories of dropped messages came faster than 1,000 a second/),
+          });
         } finally {
           await reader.close();
         }

@@ -17,9 +17,41 @@
 // every subject seen kept an entry for the connection's life: a tenant publishing 4 KiB subjects
 // grew the operator's memory by that for every message, to its memory limit, every tenant's
 // scaling with it.)
+//
+// The server sends every advisory of the account, at whatever rate its consumers drop messages: a
+// poison stream whose handlers fail fast makes thousands a second (advisory-storm.int: 2,000-27,000
+// a second from one consumer with max_deliver 1), each a nats.js message and a callback, and every
+// read's round trip waits behind them (reads took up to 3.7 s against a 2 s timeout). So above
+// `maxPerSecond` advisories in a second the watcher leaves the subscription (drops are then
+// `unknown`, saying why, and rates.ts learns no capacity from such a consumer), and subscribes again
+// after a pause, doubled at each such storm in a row, in a new epoch. And a read waits for the
+// advisories sent before it no longer than its own timeout: past it, drops are `unknown`.
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 
 export const MAX_DELIVERIES_SUBJECT = '$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES';
+
+/** When the watcher leaves the advisories, and for how long. Tests lower them. */
+export const ADVISORY_LIMITS = {
+  /** Advisories in one second on a connection above which it leaves the subscription. */
+  maxPerSecond: 1000,
+  /** The first pause before subscribing again; doubled at each storm in a row, up to maxPauseMs. */
+  pauseMs: 30_000,
+  maxPauseMs: 600_000,
+};
+
+/**
+ * The pause before subscribing again after the `storms`-th storm in a row (1, 2 ...): pauseMs
+ * doubled, up to maxPauseMs, then a random ½–1 of it, so operators cut off by one storm do not
+ * come back at once. Pure.
+ */
+export function advisoryPauseMs(
+  storms: number,
+  limits: { pauseMs: number; maxPauseMs: number } = ADVISORY_LIMITS,
+  random: () => number = Math.random,
+): number {
+  const full = Math.min(limits.maxPauseMs, limits.pauseMs * 2 ** Math.max(0, storms - 1));
+  return Math.round(full * (0.5 + random() / 2));
+}
 
 /** What a reading carries: a count within an epoch, or why drops are not known. */
 export type DropCount = { count: number; epoch: number } | { unknown: string };
@@ -35,7 +67,16 @@ class DropWatcher {
   private epochStartedAt = Infinity;
   private problem: string | undefined = 'the advisory subscription is being set up';
   private subscription: Subscription | undefined;
-  readonly ready: Promise<void>;
+  /** Advisories in the current second (from `since`, performance.now()). */
+  private window = { since: Number.NEGATIVE_INFINITY, advisories: 0 };
+  /** Storms in a row (reset when a subscription lasts maxPauseMs without one). */
+  private storms = 0;
+  private subscribedAt = 0;
+  private resubscribe: ReturnType<typeof setTimeout> | undefined;
+  private watching = false;
+  /** Subscriptions made (the first, and one after each storm's pause). */
+  subscriptions = 0;
+  ready: Promise<void>;
 
   constructor(private readonly nc: NatsConnection) {
     this.ready = this.start();
@@ -43,27 +84,66 @@ class DropWatcher {
 
   private async start(): Promise<void> {
     try {
-      this.subscription = this.nc.subscribe(`${MAX_DELIVERIES_SUBJECT}.>`, {
+      this.window = { since: Number.NEGATIVE_INFINITY, advisories: 0 };
+      this.subscribedAt = performance.now();
+      this.subscriptions++;
+      const subscription = this.nc.subscribe(`${MAX_DELIVERIES_SUBJECT}.>`, {
         callback: (err, msg) => {
           if (err) {
             this.problem = `this NATS user may not subscribe to ${MAX_DELIVERIES_SUBJECT}.> (${err.message}): allow it to, or drops are not told from completions`;
             return;
           }
+          if (subscription !== this.subscription) return; // left: what was already on its way
+          const now = performance.now();
+          if (now - this.window.since >= 1000) this.window = { since: now, advisories: 0 };
+          if (++this.window.advisories > ADVISORY_LIMITS.maxPerSecond) return this.leave();
           const key = keyOfSubject(msg.subject);
           const count = key === undefined ? undefined : this.counts.get(key);
           if (key !== undefined && count !== undefined) this.counts.set(key, count + 1);
         },
       });
+      this.subscription = subscription;
       // The server answers SUB with -ERR before the PONG of a later PING when it is not allowed.
       await this.nc.flush();
       if (this.problem === 'the advisory subscription is being set up') {
         this.problem = undefined;
         this.newEpoch();
       }
-      void this.watchStatus();
+      if (!this.watching) {
+        this.watching = true;
+        void this.watchStatus();
+      }
     } catch (err) {
       this.problem = `the ${MAX_DELIVERIES_SUBJECT}.> subscription failed (${err instanceof Error ? err.message : String(err)})`;
     }
+  }
+
+  /**
+   * Too many advisories: leaves the subscription (the server stops sending them once it reads the
+   * UNSUB; what was on its way is dropped by nats.js) and subscribes again after a pause.
+   */
+  private leave(): void {
+    const subscription = this.subscription;
+    if (subscription === undefined || this.nc.isClosed()) return;
+    this.subscription = undefined;
+    // A subscription that lasted the longest pause without a storm starts the doubling again.
+    if (performance.now() - this.subscribedAt > ADVISORY_LIMITS.maxPauseMs) this.storms = 0;
+    this.storms++;
+    const pause = advisoryPauseMs(this.storms);
+    const limit = ADVISORY_LIMITS.maxPerSecond.toLocaleString('en-US');
+    this.problem = `advisories of dropped messages came faster than ${limit} a second on this connection (a consumer with max_deliver 1 whose handlers fail fast?), so the operator stopped taking them for ${Math.round(pause / 1000)}s: drops are not told from completions until then`;
+    try {
+      subscription.unsubscribe();
+    } catch {
+      // closed meanwhile: nothing to leave
+    }
+    this.resubscribe = setTimeout(() => {
+      this.resubscribe = undefined;
+      if (this.nc.isClosed()) return;
+      this.problem = 'the advisory subscription is being set up';
+      this.ready = this.start();
+    }, pause);
+    this.resubscribe.unref?.();
   }
 
   private async watchStatus(): Promise<void> {
@@ -71,6 +151,7 @@ class DropWatcher {
       // Advisories sent while disconnected are lost: counts before and after do not compare.
       if (!['ping', 'update', 'ldm'].includes(status.type) && this.problem === undefined) this.newEpoch();
     }
+    if (this.resubscribe !== undefined) clearTimeout(this.resubscribe);
   }
 
   private newEpoch(): void {
@@ -82,8 +163,9 @@ class DropWatcher {
    * The count for one consumer now (after a round trip, so advisories sent before it are in), for
    * a consumer snapshot asked for at `sentAt` (performance.now()): when counting began after it,
    * drops between the two were not counted, and the count is no baseline for the next reading.
+   * The round trip waits until `deadline` (performance.now()) at most: the read's own timeout.
    */
-  async read(stream: string, consumer: string, sentAt: number): Promise<DropCount> {
+  async read(stream: string, consumer: string, sentAt: number, deadline: number): Promise<DropCount> {
     const key = `${stream}.${consumer}`;
     if (!this.counts.has(key)) this.counts.set(key, 0);
     await this.ready;
@@ -91,9 +173,21 @@ class DropWatcher {
     if (sentAt < this.epochStartedAt)
       return { unknown: 'drops are counted from the next reading on (the advisory subscription is new)' };
     const epoch = this.epoch;
-    await this.nc.flush();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), Math.max(0, deadline - performance.now()));
+    });
+    try {
+      const flushed = await Promise.race([this.nc.flush().then(() => 'flushed' as const), late]);
+      if (flushed === 'late')
+        return {
+          unknown: `the advisories sent before this reading had not all arrived by the end of its timeout (the connection to NATS is busy): drops are not known at this reading`,
+        };
+    } finally {
+      clearTimeout(timer);
+    }
     if (this.problem !== undefined) return { unknown: this.problem };
-    if (epoch !== this.epoch || this.subscription?.isClosed() === true)
+    if (epoch !== this.epoch || this.subscription === undefined || this.subscription.isClosed())
       return { unknown: 'the connection to NATS was interrupted' };
     return { count: this.counts.get(key) ?? 0, epoch };
   }
@@ -120,13 +214,19 @@ export function readDrops(
   stream: string,
   consumer: string,
   sentAt: number,
+  deadline = Infinity,
 ): Promise<DropCount> {
   let watcher = watchers.get(nc);
   if (watcher === undefined) {
     watcher = new DropWatcher(nc);
     watchers.set(nc, watcher);
   }
-  return watcher.read(stream, consumer, sentAt);
+  return watcher.read(stream, consumer, sentAt, deadline);
+}
+
+/** How many times the advisories were subscribed to on a connection (tests). */
+export function advisorySubscriptions(nc: NatsConnection): number {
+  return watchers.get(nc)?.subscriptions ?? 0;
 }
 
 /** How many consumers' drop counts are kept for a connection (tests). */

@@ -1315,7 +1315,8 @@ export async function readConsumerBacklog(
       ...('serverTime' in stamp ? { serverTime: stamp.serverTime } : {}),
     };
     // With max_deliver 1 a drop looks like a completion in the counters: counted from advisories.
-    if (sample.maxDeliver === 1) sample.deliveryDrops = await dropsOf(nc, ref, started);
+    if (sample.maxDeliver === 1)
+      sample.deliveryDrops = await dropsOf(nc, ref, started, started + options.timeoutMs);
     return { ok: true, sample };
   } catch (err) {
     let error = isBacklogError(err)
@@ -1380,13 +1381,13 @@ export function keptConsumers(nc: NatsConnection): {
  * The consumer's drops at max_deliver seen so far (drop-advisories.ts). Through a JetStream domain
  * or an API prefix the advisories may be another account's or domain's: not known.
  */
-function dropsOf(nc: NatsConnection, ref: ConsumerRef, sentAt: number): Promise<DropCount> {
+function dropsOf(nc: NatsConnection, ref: ConsumerRef, sentAt: number, deadline: number): Promise<DropCount> {
   if (ref.domain !== undefined || ref.apiPrefix !== undefined)
     return Promise.resolve({
       unknown:
         'the consumer is read through a JetStream domain or API prefix, whose advisories may not reach this connection',
     });
-  return readDrops(nc, ref.stream, ref.consumer, sentAt);
+  return readDrops(nc, ref.stream, ref.consumer, sentAt, deadline);
 }
 
 /** A BacklogSource over a shared connection; closing it releases the connection to the pool. */

@@ -120,12 +120,20 @@ describe('ProtocolGuard', () => {
         'sent over 64 KiB of protocol lines (message payloads aside) within a second',
       );
     }
-    // A subscription the operator left: its messages count again (a few arrive after an UNSUB).
+    // A subscription the operator left: what the server sent before it read the UNSUB is taken
+    // (megabytes in flight when the operator leaves the advisories for their volume), up to the
+    // PONG to a PING written after the UNSUB; then its messages count again.
     const guard = new ProtocolGuard({ maxLineBytesPerSecond: 64 * 1024 }, () => 0);
-    guard.sent(bytes('SUB $JS.EVENT.ADVISORY.> 2\r\n'));
+    guard.sent(bytes('SUB $JS.EVENT.ADVISORY.> 2\r\nPING\r\n'));
     expect(guard.feed(bytes(INFO))).toBeUndefined();
     for (let i = 0; i < 1000; i++) expect(guard.feed(advisory(2))).toBeUndefined();
-    guard.sent(bytes('UNSUB 2\r\n'));
+    guard.sent(bytes('UNSUB 2\r\nPING\r\n'));
+    for (let i = 0; i < 1000; i++) expect(guard.feed(advisory(2))).toBeUndefined();
+    // The PONG to the PING before the UNSUB: the server may not have read it yet.
+    expect(guard.feed(bytes('PONG\r\n'))).toBeUndefined();
+    for (let i = 0; i < 1000; i++) expect(guard.feed(advisory(2))).toBeUndefined();
+    // The PONG to the PING after it: the server has read the UNSUB, and sends nothing more on sid 2.
+    expect(guard.feed(bytes('PONG\r\n'))).toBeUndefined();
     let dropped;
     for (let i = 0; i < 200 && dropped === undefined; i++) dropped = guard.feed(advisory(2));
     expect(dropped?.what).toMatch(/^sent over 64 KiB of protocol lines/);

@@ -26,7 +26,8 @@
 // handlers nak at once). So the guard also reads what the operator sends (SUB, UNSUB), and the MSG
 // lines of messages on a subscription the operator made, and has not left, are bounded per line and
 // per message but not counted against the protocol-line budget; a MSG on any other subscription
-// (one the operator never made, or left: a few arrive after an UNSUB) counts as any other line.
+// (one the operator never made, or left once the server has read the UNSUB: see `leaving`) counts
+// as any other line.
 // (Before, every MSG line counted, and such a storm had the connection dropped as misbehaving.)
 
 /** What a legitimate nats-server stays far below; each is a reason to drop a connection. */
@@ -113,6 +114,16 @@ export class ProtocolGuard {
   private failed: NatsServerMisbehaved | undefined;
   /** The operator's subscriptions on this connection, by sid: messages delivered, and the most it asked for. */
   private readonly subscriptions = new Map<string, { delivered: number; max: number }>();
+  /**
+   * Subscriptions the operator left (UNSUB), by sid, with the PINGs it had sent by then: what the
+   * server sent before it read the UNSUB is still arriving (at an advisory storm, megabytes: the
+   * operator leaves the subscription for its volume, drop-advisories.ts), until the PONG to a PING
+   * written after the UNSUB, which the server answers only once it has read the UNSUB.
+   */
+  private readonly leaving = new Map<string, number>();
+  /** PINGs the operator sent, and PONGs the server sent (each answers the oldest PING unanswered). */
+  private pingsSent = 0;
+  private pongsReceived = 0;
   /** What the operator sends, read as the server does: the line being read, and payload bytes to skip. */
   private out = { line: new Uint8Array(256), lineBytes: 0, payloadLeft: 0 };
   /** The first INFO, once read (a connect waits for it). */
@@ -234,6 +245,9 @@ export class ProtocolGuard {
       case 'PING':
         return this.count('ping');
       case 'PONG':
+        this.pongsReceived++;
+        for (const [sid, pings] of this.leaving) if (this.pongsReceived > pings) this.leaving.delete(sid);
+        return this.count('line');
       case '+OK':
       case '-ERR':
         return this.count('line');
@@ -299,8 +313,9 @@ export class ProtocolGuard {
    * not left, counting it as delivered (a malformed line is message()'s to refuse).
    */
   private delivered(sid: string | undefined): boolean {
-    const subscription = sid === undefined ? undefined : this.subscriptions.get(sid);
-    if (subscription === undefined || sid === undefined) return false;
+    if (sid === undefined) return false;
+    const subscription = this.subscriptions.get(sid);
+    if (subscription === undefined) return this.leaving.has(sid);
     subscription.delivered++;
     if (subscription.delivered >= subscription.max) this.subscriptions.delete(sid);
     return true;
@@ -353,11 +368,14 @@ export class ProtocolGuard {
       const sid = words[1] ?? '';
       const max = Number(words[2]);
       const subscription = this.subscriptions.get(sid);
-      if (words.length < 3 || !Number.isSafeInteger(max) || max <= 0) this.subscriptions.delete(sid);
-      else if (subscription !== undefined) {
+      if (words.length < 3 || !Number.isSafeInteger(max) || max <= 0) {
+        if (this.subscriptions.delete(sid)) this.leaving.set(sid, this.pingsSent);
+      } else if (subscription !== undefined) {
         subscription.max = max;
         if (subscription.delivered >= max) this.subscriptions.delete(sid);
       }
+    } else if (op === 'PING') {
+      this.pingsSent++;
     } else if (op === 'PUB' || op === 'HPUB') {
       const size = Number(words[words.length - 1]);
       if (Number.isSafeInteger(size) && size >= 0) this.out.payloadLeft = size + 2; // the payload and its CRLF
