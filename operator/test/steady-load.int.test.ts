@@ -41,7 +41,14 @@ const MAX_REPLICAS = 12;
 /** Drained: at most this many seconds of arrivals pending or awaiting ack. */
 const CAUGHT_UP_SECONDS = 2;
 const DRAIN_BOUND_SECONDS = 240;
-const STEADY_SECONDS = 120;
+/**
+ * The steady phase: four default scale-down windows (15 s, defaults.ts), twelve default 5 s polls,
+ * six time constants of the 10 s arrival smoothing (rates.ts). A flap is a step down, which waits
+ * out a window, then a step up; two reversals (what the verdict refuses) take at least a window, and
+ * a settle from the drain's peak one more. Until session 25 it was 120 s (8 windows), where every
+ * run on record settled within 6 s of the drain and then held (ci3: 5 replicas from 31 s to 146 s).
+ */
+const STEADY_SECONDS = 60;
 /** After the traffic stops: nothing left, then minReplicas after the scale-down defaults. */
 const SETTLE_BOUND_SECONDS = 240;
 
