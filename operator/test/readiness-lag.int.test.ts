@@ -59,7 +59,13 @@ const PULL_MAX_MESSAGES = PER_REPLICA;
 /** Drained: at most this many seconds of arrivals waiting. */
 const CAUGHT_UP_SECONDS = 2;
 const DRAIN_BOUND_SECONDS = 300;
-const STEADY_SECONDS = 90;
+/**
+ * The steady phase: four default scale-down windows (15 s, defaults.ts), twelve default 5 s polls,
+ * six time constants of the 10 s arrival smoothing (rates.ts): long enough for the settle from the
+ * first scale-up's peak (8 to 4 within 13 s of the drain in the last CI rehearsal) and a step below
+ * NEEDED after it, which would wait out one window. Until session 25 it was 90 s.
+ */
+const STEADY_SECONDS = 60;
 const NAME = 'worker';
 
 interface Poll {
