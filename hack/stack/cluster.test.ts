@@ -33,6 +33,14 @@ describe('the kwokctl configuration of a local cluster', () => {
     expect(withNode).toContain('  kubeApiserverCertSANs:\n    - 10.88.0.1\n');
   });
 
+  test('gives the controller manager and the scheduler a renew deadline of 40 s (none exits when the API server is away 10 s)', () => {
+    const config = kwokctlConfig({ ports, auditPolicy: '/w/audit.yaml', binary });
+    for (const component of ['kube-controller-manager', 'kube-scheduler'])
+      expect(config).toContain(
+        `  - name: ${component}\n    extraArgs:\n      - { key: leader-elect-lease-duration, value: "60s" }\n      - { key: leader-elect-renew-deadline, value: "40s" }\n`,
+      );
+  });
+
   test('runs the pinned binaries', () => {
     const config = kwokctlConfig({ ports, auditPolicy: '/w/audit.yaml', binary });
     expect(config).toContain('  etcdBinary: /tools/etcd\n');

@@ -147,6 +147,10 @@ export function clusterDir(workdir: string, name: string): string {
 }
 
 /** The kwokctl configuration: pinned binaries, loopback, our ports, the audit policy. */
+/** The control plane's own leader election (kube-controller-manager, kube-scheduler): see kwokctlConfig. */
+export const CONTROL_PLANE_LEASE_SECONDS = 60;
+export const CONTROL_PLANE_RENEW_DEADLINE_SECONDS = 40;
+
 export function kwokctlConfig(options: {
   ports: ClusterPorts;
   auditPolicy: string;
@@ -165,6 +169,19 @@ export function kwokctlConfig(options: {
     '    extraArgs:',
     '      - { key: manage-all-nodes, value: "false", override: true }',
     '      - { key: manage-nodes-with-annotation-selector, value: "kwok.x-k8s.io/node=fake" }',
+    // The controller manager and the scheduler keep their leader election (so that each starts
+    // its controllers only once the API server answers), but with a renew deadline of 40 s instead
+    // of 10 s: with the default each exits for good once it cannot renew its Lease for 10 s (an API
+    // server slow under load, or restarted) and nobody starts it again, so a Deployment made after
+    // that gets no pods (chart-values.int in CI: "the two operator pods the Deployment made" never
+    // came). Without election (leader-elect false) a start under load failed instead: the
+    // controller manager gives the API server 10 s to become healthy and exits (cluster.int).
+    ...['kube-controller-manager', 'kube-scheduler'].flatMap((component) => [
+      `  - name: ${component}`,
+      '    extraArgs:',
+      `      - { key: leader-elect-lease-duration, value: "${CONTROL_PLANE_LEASE_SECONDS}s" }`,
+      `      - { key: leader-elect-renew-deadline, value: "${CONTROL_PLANE_RENEW_DEADLINE_SECONDS}s" }`,
+    ]),
     ...(extra
       ? [
           '  - name: kube-apiserver',
