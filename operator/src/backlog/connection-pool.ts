@@ -996,26 +996,28 @@ export class ConnectionPool {
    */
   private logError(entry: PooledConnection, error: Error): void {
     const now = this.now();
-    const log = (entry.errorLog ??= { since: now, logged: 0, unlogged: 0 });
+    let log = (entry.errorLog ??= { since: now, logged: 0, unlogged: 0 });
     if (now - log.since >= 60_000) {
       if (log.unlogged > 0) {
-        this.options.logger.warn('NATS connection errors not logged (over 5 a minute)', {
-          servers: entry.servers.map(redactServer),
-          unlogged: log.unlogged,
-        });
+        this.options.logger.warn(
+          `NATS connection errors not logged (over ${ERROR_LOGS_PER_MINUTE} a minute)`,
+          {
+            servers: entry.servers.map(redactServer),
+            unlogged: log.unlogged,
+          },
+        );
       }
-      entry.errorLog = { since: now, logged: 0, unlogged: 0 };
+      log = entry.errorLog = { since: now, logged: 0, unlogged: 0 };
     }
-    const current = entry.errorLog ?? log;
-    if (current.logged >= ERROR_LOGS_PER_MINUTE) {
-      current.unlogged++;
+    if (log.logged >= ERROR_LOGS_PER_MINUTE) {
+      log.unlogged++;
       return;
     }
-    current.logged++;
+    log.logged++;
     this.options.logger.warn('NATS connection error', {
       servers: entry.servers.map(redactServer),
       error: redactServer(error.message).slice(0, 300),
-      ...(current.logged === ERROR_LOGS_PER_MINUTE
+      ...(log.logged === ERROR_LOGS_PER_MINUTE
         ? {
             note: `${ERROR_LOGS_PER_MINUTE} errors logged this minute: more are counted, and said once the minute is over`,
           }

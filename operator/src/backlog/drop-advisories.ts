@@ -27,6 +27,7 @@
 // after a pause, doubled at each such storm in a row, in a new epoch. And a read waits for the
 // advisories sent before it no longer than its own timeout: past it, drops are `unknown`.
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { halfJitterDelayMs } from '../kube/backoff.js';
 
 export const MAX_DELIVERIES_SUBJECT = '$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES';
 
@@ -49,8 +50,7 @@ export function advisoryPauseMs(
   limits: { pauseMs: number; maxPauseMs: number } = ADVISORY_LIMITS,
   random: () => number = Math.random,
 ): number {
-  const full = Math.min(limits.maxPauseMs, limits.pauseMs * 2 ** Math.max(0, storms - 1));
-  return Math.round(full * (0.5 + random() / 2));
+  return halfJitterDelayMs(storms, { baseMs: limits.pauseMs, maxMs: limits.maxPauseMs }, random);
 }
 
 /** What a reading carries: a count within an epoch, or why drops are not known. */

@@ -29,6 +29,7 @@ import {
 } from '@nats-io/transport-node';
 import { NodeTransport, nodeResolveHost } from '@nats-io/transport-node/lib/node_transport.js';
 import { NatsServerMisbehaved, ProtocolGuard, type ProtocolLimits } from './protocol-guard.js';
+import { halfJitterDelayMs } from '../kube/backoff.js';
 
 /** The option under which a connection carries its hook (nats.js copies unknown options along). */
 const GUARD_OPTION = 'jetscaleProtocolGuard';
@@ -85,8 +86,7 @@ export class ViolationBackoff {
     if (!this.recent()) this.violations = 0;
     this.violations++;
     this.lastViolationAt = this.now();
-    const ceiling = Math.min(this.options.maxMs, this.options.baseMs * 2 ** (this.violations - 1));
-    this.waitMs = Math.round(ceiling / 2 + (this.random() * ceiling) / 2);
+    this.waitMs = halfJitterDelayMs(this.violations, this.options, this.random);
   }
 
   /** The wait before the next reconnect: nats.js's own (`usual`), or longer after a recent violation. */
