@@ -44,15 +44,19 @@ typecheck: deps ## tsc --noEmit for the Node code and the k6 scripts
 # its own it passed every run (README: Tests). NO_REAL_NODE=1 leaves the step out, saying so (CI never
 # sets it).
 NO_REAL_NODE ?=
+# Each jest run appends its counts here (test/summary-reporter.js); make test closes with their total.
+TEST_TOTALS := reports/test-totals.jsonl
 test: deps tools lint typecheck ## Everything CI runs: lint, type check, unit, tool and integration tests, and the real-node tests with the e2e drill on real pods (NO_REAL_NODE=1: without them)
-	$(NODE_TEST) --selectProjects unit tools
+	@mkdir -p reports && rm -f $(TEST_TOTALS)
+	JETSCALE_TEST_TOTALS=$(CURDIR)/$(TEST_TOTALS) $(NODE_TEST) --selectProjects unit tools
 	$(MAKE) --no-print-directory build
-	$(NODE_TEST) --selectProjects integration --runInBand
+	JETSCALE_TEST_TOTALS=$(CURDIR)/$(TEST_TOTALS) $(NODE_TEST) --selectProjects integration --runInBand
 ifeq ($(NO_REAL_NODE),)
-	$(NODE_TEST) --selectProjects real-node --runInBand
+	JETSCALE_TEST_TOTALS=$(CURDIR)/$(TEST_TOTALS) $(NODE_TEST) --selectProjects real-node --runInBand
 else
 	@echo "make test: the real-node tests (images, a real kubelet + containerd node, the e2e drill and failures on real pods) were NOT run: NO_REAL_NODE=$(NO_REAL_NODE)" >&2
 endif
+	@node test/print-totals.js $(TEST_TOTALS)
 test-unit: deps ## Unit tests only (nothing installed or running needed)
 	$(NODE_TEST) --selectProjects unit
 test-tools: deps tools ## Tests that run the pinned tools (helm, promtool, shellcheck) and nothing else
