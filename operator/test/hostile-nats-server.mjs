@@ -94,6 +94,10 @@ const server = net.createServer((socket) => {
       (s) => s.subject === reply || (s.subject.endsWith('.*') && reply.startsWith(s.subject.slice(0, -1))),
     );
     if (!sub) return;
+    if (h.kind === 'inboxFlood') {
+      const inbox = sub.subject.endsWith('.*') ? sub.subject.slice(0, -1) : `${sub.subject}.`;
+      return stream('', `MSG ${inbox}nobody ${sub.sid} 2${CRLF}{}${CRLF}`);
+    }
     const payload =
       h.kind === 'apiReply'
         ? h.reply === 'malformed'

@@ -353,6 +353,15 @@ describe('a hostile or broken NATS server', () => {
     for (const c of d.closed) expect(c.sent).toBeLessThan(32 * 2 ** 20);
   });
 
+  it("messages on the request inbox beyond the replies owed count as a stranger's (before: 38,000 a second, never dropped)", async () => {
+    const expected =
+      /misbehaves: it sent over 512 KiB of protocol lines \(message payloads aside\) within a second/;
+    const d = await drill('inbox-flood', { kind: 'inboxFlood', cap: 256 * 2 ** 20 }, expected);
+    expectContained(d, expected);
+    // Dropped at the budget: a few MiB written at most, not the 256 MiB it would have sent.
+    for (const c of d.closed) expect(c.sent).toBeLessThan(32 * 2 ** 20);
+  });
+
   it('a server that stops reading what the operator writes is dropped once the unsent bytes pass the bound', async () => {
     errFlood = errFloodScenario();
     errFlood.catch(() => undefined);

@@ -27,7 +27,13 @@ export type Hostility =
   /** Once the client is connected: -ERR lines as fast as the socket takes them, up to `cap` bytes. */
   | { kind: 'errFlood'; cap: number }
   /** Once the client is connected, reads nothing more. */
-  | { kind: 'stopsReading' };
+  | { kind: 'stopsReading' }
+  /**
+   * Answers a $JS.API request with messages on the client's request inbox (its wildcard
+   * subscription, a reply token no request is waiting for) as fast as the socket takes them, up to
+   * `cap` bytes: as many as it likes, where one reply is owed.
+   */
+  | { kind: 'inboxFlood'; cap: number };
 
 export interface ClosedConnection {
   connection: number;

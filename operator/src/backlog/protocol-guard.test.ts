@@ -139,6 +139,49 @@ describe('ProtocolGuard', () => {
     expect(dropped?.what).toMatch(/^sent over 64 KiB of protocol lines/);
   });
 
+  it("takes a request's reply on the inbox, and counts messages beyond the requests sent as a stranger's (before: 38,000 a second, never dropped)", () => {
+    let now = 0;
+    const guard = new ProtocolGuard({ maxLineBytesPerSecond: 64 * 1024 }, () => now);
+    // nats.js's one inbox subscription for requests (sid 1), the stream-edit advisories (sid 2,
+    // also a wildcard, never a reply-to), and 3 requests naming the inbox, 1 with headers.
+    guard.sent(
+      bytes(
+        'SUB _INBOX.abc.* 1\r\nSUB $JS.EVENT.ADVISORY.STREAM.UPDATED.* 2\r\n' +
+          'PUB $JS.API.CONSUMER.INFO.S.C _INBOX.abc.1 0\r\n\r\n' +
+          'HPUB $JS.API.STREAM.INFO.S _INBOX.abc.2 12 12\r\nNATS/1.0\r\n\r\n\r\n' +
+          'PUB $JS.API.CONSUMER.INFO.S.D _INBOX.abc.3 0\r\n\r\n' +
+          // A publish with a reply-to elsewhere, and one without: no reply owed to sid 1.
+          'PUB a.b _INBOX.other.4 0\r\n\r\nPUB a.b 0\r\n\r\n',
+      ),
+    );
+    expect(guard.feed(bytes(INFO))).toBeUndefined();
+    const reply = (token: number): Uint8Array =>
+      bytes(`MSG _INBOX.abc.${token} 1 ${'x'.repeat(200).length}\r\n${'x'.repeat(200)}\r\n`);
+    // The 3 replies (here one late, after a second), and 1,000 stream-edit advisories: all taken.
+    for (const token of [1, 2]) expect(guard.feed(reply(token))).toBeUndefined();
+    for (let i = 0; i < 1000; i++)
+      expect(
+        guard.feed(bytes(`MSG $JS.EVENT.ADVISORY.STREAM.UPDATED.${'s'.repeat(100)} 2 2\r\n{}\r\n`)),
+      ).toBeUndefined();
+    now = 1500;
+    expect(guard.feed(reply(3))).toBeUndefined();
+    // Then a flood on the inbox: no request is waiting, so these count as lines, and the budget ends it.
+    let dropped;
+    let sent = 0;
+    for (; sent < 5000 && dropped === undefined; sent++) dropped = guard.feed(reply(99));
+    expect(dropped?.what).toBe('sent over 64 KiB of protocol lines (message payloads aside) within a second');
+    expect(sent).toBeLessThan((64 * 1024) / 'MSG _INBOX.abc.99 1 200'.length + 2);
+    // More requests owe more replies: a slow stream of them is taken however long it goes on.
+    const paced = new ProtocolGuard({ maxLineBytesPerSecond: 64 * 1024 }, () => now);
+    paced.sent(bytes('SUB _INBOX.abc.* 1\r\n'));
+    expect(paced.feed(bytes(INFO))).toBeUndefined();
+    for (let i = 0; i < 5000; i++) {
+      now = i; // 1,000 requests a second, each answered
+      paced.sent(bytes(`PUB $JS.API.CONSUMER.INFO.S.C _INBOX.abc.${i} 0\r\n\r\n`));
+      expect(paced.feed(reply(i))).toBeUndefined();
+    }
+  });
+
   it('drops an INFO of too many connect_urls, or of ones that are no host:port (before: 300,000 held the loop 8.6 s)', () => {
     const urls = (n: number) => Array.from({ length: n }, (_, i) => `10.0.${i >> 8}.${i & 255}:4222`);
     const info = (fields: object) => bytes(`INFO ${JSON.stringify({ max_payload: 1024, ...fields })}\r\n`);

@@ -29,6 +29,13 @@
 // (one the operator never made, or left once the server has read the UNSUB: see `leaving`) counts
 // as any other line.
 // (Before, every MSG line counted, and such a storm had the connection dropped as misbehaving.)
+// A request's replies are different: nats.js sends each request with a reply subject under its one
+// wildcard inbox subscription (`_INBOX.<id>.*`), and a server answers a request once. So a
+// subscription the operator's requests name as their reply-to takes as many messages as requests
+// were sent on it, and any more count against the protocol-line budget as a stranger's would.
+// (Before, a server could send the inbox 38,000 messages a second for as long as it liked: each a
+// nats.js message and a callback on the operator's one event loop, which held it up to 1.3 s at a
+// time (session 25, advisory helper's scratch drill), never a violation.)
 
 /** What a legitimate nats-server stays far below; each is a reason to drop a connection. */
 export interface ProtocolLimits {
@@ -90,6 +97,18 @@ export function isNatsServerMisbehaved(err: unknown): err is NatsServerMisbehave
   return err instanceof NatsServerMisbehaved;
 }
 
+/** A subscription the operator made, as the guard follows it. */
+interface Subscription {
+  /** Messages received on it. */
+  delivered: number;
+  /** The most the operator asked for (UNSUB <sid> <max>). */
+  max: number;
+  /** Its subject without the last token, when that is `*` (`_INBOX.<id>.`): replies may name it. */
+  wildcard?: string;
+  /** Requests sent naming it as their reply-to less messages received on it, once one has. */
+  repliesOwed?: number;
+}
+
 /** One decoder for every line (not one made per line received: MSG lines come at the message rate). */
 const LINE_DECODER = new TextDecoder('utf-8', { fatal: false });
 const CR = 13;
@@ -112,8 +131,14 @@ export class ProtocolGuard {
   private expectLf = false;
   private window = { start: Number.NEGATIVE_INFINITY, lines: 0, pings: 0, infos: 0, bytes: 0 };
   private failed: NatsServerMisbehaved | undefined;
-  /** The operator's subscriptions on this connection, by sid: messages delivered, and the most it asked for. */
-  private readonly subscriptions = new Map<string, { delivered: number; max: number }>();
+  /**
+   * The operator's subscriptions on this connection, by sid: messages delivered, the most it asked
+   * for, and, for one its requests name as their reply-to, the replies still owed (requests sent on
+   * it less messages received on it).
+   */
+  private readonly subscriptions = new Map<string, Subscription>();
+  /** The wildcard subscriptions (`<prefix>*`), by prefix, whose sids a reply subject may name. */
+  private readonly wildcards = new Map<string, string>();
   /**
    * Subscriptions the operator left (UNSUB), by sid, with the PINGs it had sent by then: what the
    * server sent before it read the UNSUB is still arriving (at an advisory storm, megabytes: the
@@ -316,8 +341,13 @@ export class ProtocolGuard {
     if (sid === undefined) return false;
     const subscription = this.subscriptions.get(sid);
     if (subscription === undefined) return this.leaving.has(sid);
+    if (subscription.repliesOwed !== undefined) {
+      // A reply inbox: a message beyond the requests sent is no reply anyone waits for.
+      if (subscription.repliesOwed <= 0) return false;
+      subscription.repliesOwed--;
+    }
     subscription.delivered++;
-    if (subscription.delivered >= subscription.max) this.subscriptions.delete(sid);
+    if (subscription.delivered >= subscription.max) this.forget(sid, subscription);
     return true;
   }
 
@@ -363,23 +393,50 @@ export class ProtocolGuard {
     const words = line.split(/[ \t]+/);
     const op = words[0]?.toUpperCase();
     if (op === 'SUB' && words.length >= 3) {
-      this.subscriptions.set(words[words.length - 1] ?? '', { delivered: 0, max: Infinity });
+      const sid = words[words.length - 1] ?? '';
+      const subject = words[1] ?? '';
+      const subscription: Subscription = { delivered: 0, max: Infinity };
+      if (subject.endsWith('.*')) {
+        subscription.wildcard = subject.slice(0, -1);
+        this.wildcards.set(subscription.wildcard, sid);
+      }
+      this.subscriptions.set(sid, subscription);
     } else if (op === 'UNSUB' && words.length >= 2) {
       const sid = words[1] ?? '';
       const max = Number(words[2]);
       const subscription = this.subscriptions.get(sid);
       if (words.length < 3 || !Number.isSafeInteger(max) || max <= 0) {
-        if (this.subscriptions.delete(sid)) this.leaving.set(sid, this.pingsSent);
+        if (subscription !== undefined) {
+          this.forget(sid, subscription);
+          this.leaving.set(sid, this.pingsSent);
+        }
       } else if (subscription !== undefined) {
         subscription.max = max;
-        if (subscription.delivered >= max) this.subscriptions.delete(sid);
+        if (subscription.delivered >= max) this.forget(sid, subscription);
       }
     } else if (op === 'PING') {
       this.pingsSent++;
     } else if (op === 'PUB' || op === 'HPUB') {
       const size = Number(words[words.length - 1]);
       if (Number.isSafeInteger(size) && size >= 0) this.out.payloadLeft = size + 2; // the payload and its CRLF
+      // PUB <subject> <reply> <size>, HPUB <subject> <reply> <header size> <size>: a request.
+      const reply = words.length === (op === 'PUB' ? 4 : 5) ? words[2] : undefined;
+      if (reply !== undefined) this.expectReply(reply);
     }
+  }
+
+  /** A request went out with `reply` as its reply-to: the subscription it names owes one more reply. */
+  private expectReply(reply: string): void {
+    const sid = this.wildcards.get(reply.slice(0, reply.lastIndexOf('.') + 1));
+    const subscription = sid === undefined ? undefined : this.subscriptions.get(sid);
+    if (subscription === undefined) return;
+    subscription.repliesOwed = (subscription.repliesOwed ?? 0) + 1;
+  }
+
+  private forget(sid: string, subscription: Subscription): void {
+    this.subscriptions.delete(sid);
+    if (subscription.wildcard !== undefined && this.wildcards.get(subscription.wildcard) === sid)
+      this.wildcards.delete(subscription.wildcard);
   }
 
   /** How many of the operator's subscriptions the guard knows of (tests). */
