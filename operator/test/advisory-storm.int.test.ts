@@ -29,7 +29,9 @@ import { startNatsServer, type NatsServer } from '../../hack/stack/nats-server.j
 import type { BacklogReading } from '../src/backlog/backlog-source.js';
 import { ConnectionPool } from '../src/backlog/connection-pool.js';
 import { ADVISORY_LIMITS, advisorySubscriptions } from '../src/backlog/drop-advisories.js';
+import { streamEditSubscriptions } from '../src/backlog/jetstream-backlog-source.js';
 import { NatsBacklogSources } from '../src/backlog/nats-backlog-sources.js';
+import { STREAM_UPDATED_SUBJECT } from '../src/backlog/stream-updates.js';
 import { createLogger } from '../src/observability/logger.js';
 import { OperatorMetrics } from '../src/observability/metrics.js';
 import { publishStored, repoRoot, sleep } from './harness.js';
@@ -220,4 +222,70 @@ describe('a storm of max-deliveries advisories from a real nats-server', () => {
     );
     expect(countedAfter).toBe(true);
   }, 120_000);
+
+  it('a flood under the stream-edit advisory subject is left above the rate, as the drops advisories are (before: every one taken)', async () => {
+    // Anyone who may publish in the account can send these; a stream is edited a few times a day.
+    const limits = { ...ADVISORY_LIMITS };
+    ADVISORY_LIMITS.maxPerSecond = LIMIT;
+    ADVISORY_LIMITS.pauseMs = 2000;
+    ADVISORY_LIMITS.maxPauseMs = 2000;
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: 'EDITED', subjects: ['edited.>'] });
+    await jsm.consumers.add('EDITED', { durable_name: 'worker', ack_policy: AckPolicy.Explicit });
+    const pool = new ConnectionPool({
+      logger: createLogger({ level: 'error', write: () => undefined }),
+      metrics: new OperatorMetrics(),
+      connectTimeoutMs: 2000,
+      pingTimeoutMs: 1000,
+      reconnectGraceMs: 2000,
+    });
+    const sources = new NatsBacklogSources(pool, { timeoutMs: READ_TIMEOUT_MS });
+    const source = sources.open(
+      'tenant/edited',
+      [nats.url],
+      { auth: { kind: 'none' } },
+      { stream: 'EDITED', consumer: 'worker' },
+    );
+    const FLOOD = 20_000;
+    try {
+      // The first reading reads the stream's config and subscribes to its edits.
+      expect((await source.read()).ok).toBe(true);
+      const operatorNc = await pool.acquire('tenant/edited-stats', [nats.url], { auth: { kind: 'none' } });
+      expect(streamEditSubscriptions(operatorNc)).toBe(1);
+      const takenBefore = operatorNc.stats().inMsgs;
+      // 20,000 in about 4 s (5,000 a second, 25 times the lowered limit), readings every 500 ms.
+      const flooding = (async () => {
+        for (let i = 0; i < FLOOD; i += 500) {
+          for (let j = 0; j < 500; j++) nc.publish(`${STREAM_UPDATED_SUBJECT}.EDITED`, '{}');
+          await nc.flush();
+          await sleep(100);
+        }
+      })();
+      const failures: string[] = [];
+      let floodDone = false;
+      void flooding.finally(() => (floodDone = true));
+      while (!floodDone) {
+        const r = await source.read();
+        if (!r.ok) failures.push(r.error.message);
+        await sleep(500);
+      }
+      await flooding;
+      await sleep(300);
+      const taken = operatorNc.stats().inMsgs - takenBefore;
+      // It left at least once, and subscribed again after each storm's pause (2 s here).
+      await sleep(ADVISORY_LIMITS.maxPauseMs + 1000);
+      const subscriptions = streamEditSubscriptions(operatorNc);
+      pool.release('tenant/edited-stats');
+      console.log(JSON.stringify({ flood: FLOOD, taken, subscriptions, failures }));
+      expect(failures).toEqual([]);
+      expect(subscriptions).toBeGreaterThanOrEqual(2);
+      // At most the limit and what was on its way on each subscription, not the whole flood.
+      expect(taken).toBeLessThan(subscriptions * (LIMIT + 2000));
+      expect((await source.read()).ok).toBe(true);
+    } finally {
+      Object.assign(ADVISORY_LIMITS, limits);
+      source.close();
+      await pool.closeAll();
+    }
+  }, 60_000);
 });

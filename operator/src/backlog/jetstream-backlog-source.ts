@@ -473,6 +473,11 @@ function streamUpdatesFor(nc: NatsConnection, ref: ConsumerRef): StreamUpdates |
   return updates;
 }
 
+/** How many times stream edits were subscribed to on a connection (tests). */
+export function streamEditSubscriptions(nc: NatsConnection): number {
+  return streamUpdates.get(nc)?.subscriptions ?? 0;
+}
+
 /** A stream's key in what is kept of its config and state requests on a connection. */
 function streamKey(ref: Pick<ConsumerRef, 'stream' | 'domain' | 'apiPrefix'>): string {
   return `${ref.domain ?? ''}|${ref.apiPrefix ?? ''}|${ref.stream}`;

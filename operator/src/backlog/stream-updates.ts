@@ -11,7 +11,16 @@
 // epoch, and a config read in an earlier one is not known to be current. A user whose permissions
 // do not allow the subscription (it is optional) leaves the watch without an epoch: configs are then
 // read again after a shorter time (STREAM_CONFIG_UNWATCHED_TTL_MS).
-import type { NatsConnection } from '@nats-io/transport-node';
+//
+// Anyone who may publish in the account can send any number of messages under the subject, and a
+// server the tenant controls can send the subscription anything: each is a nats.js message and a
+// callback on the operator's one event loop (at 38,000 a second it held the loop up to 1.3 s). A
+// stream is edited a few times a day; so above ADVISORY_LIMITS.maxPerSecond in a second the watch
+// leaves the subscription, as drop-advisories.ts does, and edits are not seen (configs are read
+// again after the shorter time) until it subscribes again after a pause, doubled at each such
+// storm in a row, in a new epoch.
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { ADVISORY_LIMITS, advisoryPauseMs } from './drop-advisories.js';
 
 export const STREAM_UPDATED_SUBJECT = '$JS.EVENT.ADVISORY.STREAM.UPDATED';
 
@@ -32,7 +41,17 @@ export class StreamUpdates {
   private epoch = 0;
   private problem: string | undefined;
   private told = false;
-  readonly ready: Promise<void>;
+  private subscription: Subscription | undefined;
+  /** Advisories in the current second (from `since`, performance.now()). */
+  private window = { since: Number.NEGATIVE_INFINITY, advisories: 0 };
+  /** Storms in a row (reset when a subscription lasts maxPauseMs without one). */
+  private storms = 0;
+  private subscribedAt = 0;
+  private resubscribe: ReturnType<typeof setTimeout> | undefined;
+  private watching = false;
+  /** Subscriptions made (the first, and one after each storm's pause). */
+  subscriptions = 0;
+  ready: Promise<void>;
 
   /**
    * `kept(stream)`: whether the config of that stream is kept on this connection; edits of other
@@ -47,6 +66,9 @@ export class StreamUpdates {
 
   private async start(): Promise<void> {
     try {
+      this.window = { since: Number.NEGATIVE_INFINITY, advisories: 0 };
+      this.subscribedAt = performance.now();
+      this.subscriptions++;
       const subscription = this.nc.subscribe(`${STREAM_UPDATED_SUBJECT}.*`, {
         callback: (err, msg) => {
           if (err) {
@@ -54,19 +76,58 @@ export class StreamUpdates {
             this.epoch = 0;
             return;
           }
+          if (subscription !== this.subscription) return; // left: what was already on its way
+          const now = performance.now();
+          if (now - this.window.since >= 1000) this.window = { since: now, advisories: 0 };
+          if (++this.window.advisories > ADVISORY_LIMITS.maxPerSecond) return this.leave();
           const stream = msg.subject.slice(STREAM_UPDATED_SUBJECT.length + 1);
           if (this.kept(stream)) this.edits.set(stream, (this.edits.get(stream) ?? 0) + 1);
         },
       });
+      this.subscription = subscription;
       // The server answers SUB with -ERR before the PONG of a later PING when it is not allowed.
       await this.nc.flush();
-      if (this.problem === undefined && !subscription.isClosed()) {
+      if (this.problem === undefined && !subscription.isClosed() && subscription === this.subscription) {
         this.newEpoch();
-        void this.watchStatus();
+        if (!this.watching) {
+          this.watching = true;
+          void this.watchStatus();
+        }
       }
     } catch (err) {
       this.problem = `the ${STREAM_UPDATED_SUBJECT}.* subscription failed (${err instanceof Error ? err.message : String(err)})`;
     }
+  }
+
+  /**
+   * Too many advisories: leaves the subscription (the server stops sending them once it reads the
+   * UNSUB; what was on its way is dropped) and subscribes again after a pause. Edits are not seen
+   * meanwhile: every config kept is read again at its next reading, then after the shorter time.
+   */
+  private leave(): void {
+    const subscription = this.subscription;
+    if (subscription === undefined || this.nc.isClosed()) return;
+    this.subscription = undefined;
+    if (performance.now() - this.subscribedAt > ADVISORY_LIMITS.maxPauseMs) this.storms = 0;
+    this.storms++;
+    const pause = advisoryPauseMs(this.storms);
+    const limit = ADVISORY_LIMITS.maxPerSecond.toLocaleString('en-US');
+    this.problem = `stream-edit advisories came faster than ${limit} a second on this connection (someone publishing under ${STREAM_UPDATED_SUBJECT}?), so the operator stopped taking them for ${Math.round(pause / 1000)}s`;
+    this.told = false; // each storm is told once
+    this.epoch = 0;
+    this.edits.clear();
+    try {
+      subscription.unsubscribe();
+    } catch {
+      // closed meanwhile: nothing to leave
+    }
+    this.resubscribe = setTimeout(() => {
+      this.resubscribe = undefined;
+      if (this.nc.isClosed()) return;
+      this.problem = undefined;
+      this.ready = this.start();
+    }, pause);
+    this.resubscribe.unref?.();
   }
 
   private async watchStatus(): Promise<void> {
@@ -74,6 +135,7 @@ export class StreamUpdates {
       // Advisories sent while disconnected are lost: marks before and after do not compare.
       if (!['ping', 'update', 'ldm'].includes(status.type) && this.problem === undefined) this.newEpoch();
     }
+    if (this.resubscribe !== undefined) clearTimeout(this.resubscribe);
   }
 
   private newEpoch(): void {
