@@ -59,7 +59,8 @@ describe('operator HTTP server', () => {
     expect(await notReady.text()).toContain('informers have not synced yet');
     ready = undefined;
     expect((await fetch(`${base}/readyz?verbose=1`)).status).toBe(200);
-  });
+    // Five requests on loopback; jest's default 5 s ran out once at load 30 (session 25).
+  }, 20_000);
 
   it('answers an unknown route at once although its announced 1 GB body never comes', async () => {
     // Generous bound: the old server held this request until Node's 300 s request timeout.
