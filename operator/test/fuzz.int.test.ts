@@ -31,7 +31,10 @@
 // conflict over a shared one; after they are created, a quarter of them are edited.
 // `make test` runs 40 objects with seed 17; `make fuzz-operator` (and `make fuzz`) 300 with a fresh
 // seed. The seed is printed first; `FUZZ_SEED=<seed> FUZZ_OBJECTS=<n> make fuzz-operator` replays.
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { createNamespace, eventually, testStack } from '../../test/env.js';
+import { makeScratchDir, type ScratchDir } from '../../hack/stack/scratch-dir.js';
 import { parseDurationSeconds } from '../src/api/v1alpha1/duration.js';
 import { eventConsumersPath } from '../src/api/v1alpha1/group-version.js';
 import type { EventConsumerStatus } from '../src/api/v1alpha1/event-consumer.js';
@@ -77,6 +80,11 @@ describe(`operator fuzz (seed ${seed})`, () => {
   let operator: OperatorProcess | undefined;
   let webhook: Webhook | undefined;
   let nc: NatsConnection;
+  // The operator's log, written here when the run ends; kept (and its path printed) unless every
+  // invariant held, so a failing seed can be read afterwards.
+  let scratch: ScratchDir | undefined;
+  let passed = false;
+  const logPath = (): string => path.join(scratch?.dir ?? '', 'operator.log');
   /** Deployments held in deletion by FINALIZER: name -> replicas when deleted, and since when. */
   const held = new Map<string, { replicas: number; since: number }>();
   const FINALIZER = 'drills.jetscale.test/hold';
@@ -88,10 +96,18 @@ describe(`operator fuzz (seed ${seed})`, () => {
     console.log(`operator fuzz: seed ${seed}, ${objects} objects; replay with ${replay}`);
     await installCrd();
     ns = await createNamespace('op-fuzz');
+    scratch = makeScratchDir('jetscale-op-fuzz-');
   });
 
   afterAll(async () => {
     await operator?.stop();
+    if (scratch !== undefined) {
+      if (passed) scratch.remove();
+      else {
+        writeFileSync(logPath(), operator?.output() ?? '(the operator was not started)\n');
+        console.log(`operator fuzz: seed ${seed}: the operator's log is kept in ${logPath()}`);
+      }
+    }
     await webhook?.remove();
     await nc?.close();
     // A run that stopped early must not leave a finalizer holding the namespace's deletion.
@@ -587,7 +603,25 @@ describe(`operator fuzz (seed ${seed})`, () => {
     const transient =
       /timeout|timed out|ECONNRESET|ECONNREFUSED|socket hang up|HTTP ?5\d\d|\b5\d\d\b|429|too many requests/i;
     const defects = failedReconciles.filter((l) => !transient.test(l));
-    if (disconnects > 0) violate(`the operator's NATS connections were disconnected ${disconnects} times`);
+    if (disconnects > 0) {
+      // Which connection dropped and why (connection-pool.ts logs each disconnect with its cause
+      // and the EventConsumers sharing it).
+      const causes = new Map<string, number>();
+      for (const line of operator.output().split('\n')) {
+        if (!line.includes('"NATS connection disconnect"')) continue;
+        let entry: { cause?: string; owners?: number; ownersSample?: string[] } = {};
+        try {
+          entry = JSON.parse(line) as typeof entry;
+        } catch {
+          // not a JSON log line
+        }
+        const what = `${entry.cause ?? '(no cause logged)'}; ${entry.owners ?? '?'} EventConsumers on it, e.g. ${(entry.ownersSample ?? []).join(', ')}`;
+        causes.set(what, (causes.get(what) ?? 0) + 1);
+      }
+      violate(
+        `the operator's NATS connections were disconnected ${disconnects} times: ${[...causes].map(([what, n]) => `${n}x ${what}`).join(' | ')}`,
+      );
+    }
     if (defects.length > 0) violate(`${defects.length} reconciles failed (of ${reconcileFailures} in all)`);
     if (operator.child.exitCode !== null) violate(`the operator exited with ${operator.child.exitCode}`);
     for (const name of HEALTHY) {
@@ -629,8 +663,9 @@ describe(`operator fuzz (seed ${seed})`, () => {
     if (violations.length > 0) {
       const shown = defects.slice(0, 5).map((l) => l.slice(0, 500));
       throw new Error(
-        `fuzz invariants broken (replay: ${replay}):\n  - ${violations.join('\n  - ')}\n${shown.join('\n')}`,
+        `fuzz invariants broken (replay: ${replay}; the operator's log: ${logPath()}):\n  - ${violations.join('\n  - ')}\n${shown.join('\n')}`,
       );
     }
+    passed = true;
   }, 900_000);
 });

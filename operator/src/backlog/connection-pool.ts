@@ -87,6 +87,9 @@ import { monotonicNow } from '../clock.js';
 import { guardedConnect } from './guarded-transport.js';
 import { isNatsServerMisbehaved, type NatsServerMisbehaved } from './protocol-guard.js';
 
+/** A cause noted this long before a disconnect is taken as its cause; an older one is not. */
+const DROP_CAUSE_MS = 30_000;
+
 interface PooledConnection {
   key: string;
   servers: string[];
@@ -133,6 +136,12 @@ interface PooledConnection {
   misbehaved?: BacklogError;
   /** The errors logged and left unlogged in the current minute (logError). */
   errorLog?: { since: number; logged: number; unlogged: number };
+  /**
+   * Why the connection's next disconnect happens, when something on this side knows: jetscale
+   * itself reconnecting away from a silent server, the protocol guard dropping it, nats.js's own
+   * PINGs unanswered, an error the server sent. Logged with the disconnect, then cleared.
+   */
+  dropCause?: { text: string; at: number };
 }
 
 /** A read waiting on its connection: since when, and whether its owner's last read was answered in time. */
@@ -872,6 +881,10 @@ export class ConnectionPool {
    */
   private leaveSilentServer(entry: PooledConnection, nc: NatsConnection): void {
     if (nc.isClosed()) return;
+    entry.dropCause = {
+      text: 'jetscale reconnected it: the server answered neither a request nor a PING in time',
+      at: Date.now(),
+    };
     this.options.logger.warn(
       'NATS server stopped answering on an open connection: reconnecting to another server',
       {
@@ -984,6 +997,7 @@ export class ConnectionPool {
     const error = misbehavedError(violation, entry.servers);
     entry.misbehaved = error;
     this.options.metrics?.natsConnectionEvents.inc({ type: 'misbehaved' });
+    entry.dropCause = { text: `the protocol guard dropped it: ${error.message}`, at: Date.now() };
     if (this.pool.get(entry.key) !== entry || entry.connection === undefined) return;
     this.markDown(entry, error);
   }
@@ -1028,11 +1042,35 @@ export class ConnectionPool {
   private async watch(entry: PooledConnection, connection: NatsConnection): Promise<void> {
     for await (const status of connection.status()) {
       this.options.metrics?.natsConnectionEvents.inc({ type: status.type });
+      if (status.type === 'staleConnection')
+        entry.dropCause = {
+          text: 'nats.js had no answer to its PINGs (maxPingOut): a stale connection',
+          at: Date.now(),
+        };
+      if (status.type === 'error')
+        entry.dropCause ??= {
+          text: `after the server's error: ${redactServer(status.error instanceof Error ? status.error.message : String(status.error)).slice(0, 300)}`,
+          at: Date.now(),
+        };
       if (status.type === 'disconnect' || status.type === 'reconnect') {
+        // Which connection (the EventConsumers sharing it) and, for a disconnect, why: a fuzz run
+        // or a drill that counts disconnects must be able to tell who dropped it.
+        const owners = [...entry.owners];
         this.options.logger.warn(`NATS connection ${status.type}`, {
           servers: entry.servers.map(redactServer),
           detail: 'server' in status ? status.server : undefined,
+          owners: owners.length,
+          ownersSample: owners.slice(0, 3),
+          ...(status.type === 'disconnect'
+            ? {
+                cause:
+                  entry.dropCause !== undefined && Date.now() - entry.dropCause.at < DROP_CAUSE_MS
+                    ? entry.dropCause.text
+                    : 'the socket closed (the server or the network ended it)',
+              }
+            : {}),
         });
+        if (status.type === 'disconnect') entry.dropCause = undefined;
       }
       if (status.type === 'error') this.logError(entry, status.error);
       if (this.pool.get(entry.key) !== entry) continue;
