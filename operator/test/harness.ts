@@ -408,6 +408,8 @@ export function directReconciler(
   options: {
     /** The reconciler's wall clock (Date.now): moved back, it plays a NATS server whose clock is ahead. */
     wallClock?: () => number;
+    /** How often an idle EventConsumer re-reads a settled target (the Reconciler's default: 15 s). */
+    targetRefreshMs?: number;
   } = {},
 ): DirectReconciler {
   const api = kubeApi();
@@ -424,6 +426,7 @@ export function directReconciler(
     metrics,
     logger: silentLogger,
     ...(options.wallClock !== undefined ? { wallClock: options.wallClock } : {}),
+    ...(options.targetRefreshMs !== undefined ? { targetRefreshMs: options.targetRefreshMs } : {}),
   });
   return {
     metrics,
