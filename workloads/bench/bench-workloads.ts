@@ -38,7 +38,7 @@ import {
 } from '@nats-io/jetstream';
 import { connect, headers, nuid, type NatsConnection } from '@nats-io/transport-node';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startNatsServer } from '../../hack/stack/nats-server.js';
@@ -47,6 +47,7 @@ import { topologyOf, type NatsConfig } from '../src/shared/config.js';
 import { JetStreamPublisher, pubAckOf } from '../src/shared/js-publisher.js';
 import { emptyProjection, foldEntry, type LogEntry } from '../src/consumer/projection.js';
 import { EventsLoad, eventsBody } from './load.js';
+import { stepsOf, stepsTable, type CpuProfile } from './profile-steps.js';
 import { ensureTopology, streamConfigs } from '../src/shared/topology.js';
 import {
   configOf,
@@ -106,6 +107,17 @@ function cpuSeconds(pid: number | undefined): number {
     // Fields after "(comm) ": state is field 3, utime 14 and stime 15.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+/** System CPU seconds a process used so far (stime of /proc/<pid>/stat); NaN when unreadable. */
+function systemSeconds(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[12]) / 100;
   } catch {
     return NaN;
   }
@@ -942,10 +954,15 @@ async function fullPhase(
     CONCURRENCY: String(b.o.concurrency),
     PULL_BATCH: '256',
   };
-  const profile = b.o.profileDir
+  const profileDir = b.o.profileDir ? path.join(b.o.profileDir, `consumer-${tag}`) : '';
+  const profile = profileDir
     ? // A directory per phase: tsx's loader thread writes a profile of its own beside the main thread's.
-      ['--cpu-prof', `--cpu-prof-dir=${path.join(b.o.profileDir, `consumer-${tag}`)}`]
+      ['--cpu-prof', `--cpu-prof-dir=${profileDir}`]
     : [];
+  /** The timed window on the monotonic clock, in µs (the clock of a V8 profile's startTime). */
+  let windowUs: [number, number] | undefined;
+  let clientUs = 0;
+  let systemUs = 0;
   if (b.o.prefill > 0) {
     const started = performance.now();
     await prefill(b, env);
@@ -964,6 +981,8 @@ async function fullPhase(
       n = await applied();
     }
     const at0 = performance.now();
+    const hr0 = monotonicUs();
+    const system0 = systemSeconds(consumer.proc.pid);
     const n0 = n;
     const meter = cpuMeter(() => b.server.pid(), consumer.proc.pid ?? -1);
     const seconds0 = await scrapeByLabel(port, 'jetscale_consumer_step_seconds_total');
@@ -975,8 +994,11 @@ async function fullPhase(
       n = await applied();
     }
     const at1 = performance.now();
+    windowUs = [hr0, monotonicUs()];
     const events = n - n0;
     const cpu = meter(events);
+    clientUs = cpu.clientUs;
+    systemUs = round(((systemSeconds(consumer.proc.pid) - system0) * 1e6) / events, 1);
     const seconds1 = await scrapeByLabel(port, 'jetscale_consumer_step_seconds_total');
     const calls1 = await scrapeByLabel(port, 'jetscale_consumer_steps_total');
     const steps = [...calls1].map(([step, calls]) => {
@@ -998,10 +1020,43 @@ async function fullPhase(
   } finally {
     consumer.kill('SIGTERM');
     await consumer.exited;
+    if (profileDir && windowUs) logProfileSteps(tag, profileDir, windowUs, clientUs, systemUs);
     const t = topologyOf(configOf(env));
     await b.jsm.consumers.delete(t.eventsStream, t.consumer).catch(() => undefined);
     for (const stream of [t.eventLogStream, `KV_${t.projectionBucket}`])
       await b.jsm.streams.delete(stream).catch(() => undefined);
+  }
+}
+
+function monotonicUs(): number {
+  return Number(process.hrtime.bigint() / 1000n);
+}
+
+/**
+ * The consumer's profile (written at its exit) split by step over the phase's timed window
+ * (profile-steps.ts): the main thread's is the profile with the most samples.
+ */
+function logProfileSteps(
+  tag: string,
+  dir: string,
+  [from, to]: [number, number],
+  clientUs: number,
+  systemUs: number,
+): void {
+  try {
+    const profiles = readdirSync(dir)
+      .filter((f) => f.endsWith('.cpuprofile'))
+      .map((f) => JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as CpuProfile)
+      .sort((x, y) => y.samples.length - x.samples.length);
+    const main = profiles[0];
+    if (!main) throw new Error(`no .cpuprofile in ${dir}`);
+    const shares = stepsOf(main, (from - main.startTime) / 1e6, (to - main.startTime) / 1e6);
+    log(
+      `${tag}: the consumer's CPU by step over the timed window (${shares.totalMs.toFixed(0)} ms sampled):`,
+    );
+    for (const line of stepsTable(shares, clientUs, systemUs).split('\n')) log(`    ${line}`);
+  } catch (err) {
+    log(`${tag}: no profile split by step (${err instanceof Error ? err.message : String(err)})`);
   }
 }
 

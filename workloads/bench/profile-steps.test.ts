@@ -62,4 +62,10 @@ describe('stepsOf (a consumer profile split by step)', () => {
     expect(table).toContain('| ack | 28.6 % | 33.3 % | 10.0 |');
     expect(table).toContain('| socket write | 14.3 % | — | — |');
   });
+
+  it('with the system time, gives it to the socket write and shares the user time among the rest', () => {
+    const table = stepsTable(stepsOf(profile(samples)), 30, 6);
+    expect(table).toContain('| ack | 28.6 % | 33.3 % | 8.0 |');
+    expect(table).toContain('| socket write | 14.3 % | — | 6.0 (system time) |');
+  });
 });

@@ -1,7 +1,9 @@
 // Splits a V8 CPU profile of the consumer (`bench-workloads.ts --profile DIR`, or `node --cpu-prof`) into
 // the steps of the full path, so the profile reads as CPU per step rather than per function:
 //
-//   npx tsx workloads/bench/profile-steps.ts <file.cpuprofile> [--from S] [--to S] [--client-us N]
+//   npx tsx workloads/bench/profile-steps.ts <file.cpuprofile> [--from S] [--to S] [--client-us N [--system-us N]]
+//
+// (bench-workloads.ts --profile DIR prints this table itself for each full phase, over its timed window.)
 //
 // Each sample goes to the innermost frame of its stack that names a step (rules below, leaf first),
 // so a TextEncoder call under msg.ack() is the ack's, the same call under the publisher's send is the
@@ -148,31 +150,50 @@ export function stepsOf(profile: CpuProfile, fromS = 0, toS = Infinity): StepSha
   return { ms, totalMs };
 }
 
-/** A markdown table: each step's share of the busy samples, without the socket write, and µs per event. */
-export function stepsTable(shares: StepShares, clientUs?: number): string {
+/**
+ * A markdown table: each step's share of the busy samples, and without the socket write. With `clientUs`
+ * (the process's CPU per event) each share without the socket write becomes µs per event; with `systemUs`
+ * (its system CPU per event, from /proc) the socket write row is that system time (every system call,
+ * reads included) and the other rows share the user time, `clientUs − systemUs`.
+ */
+export function stepsTable(shares: StepShares, clientUs?: number, systemUs?: number): string {
   const write = shares.ms.get('socket write') ?? 0;
   const rest = shares.totalMs - write;
+  const userUs = clientUs === undefined ? undefined : clientUs - (systemUs ?? 0);
+  const head =
+    clientUs === undefined
+      ? ''
+      : ` µs per event (of ${clientUs}${systemUs === undefined ? '' : `, ${systemUs} of it system time`}) |`;
   const lines = [
-    `| step | share of busy samples | without the socket write |${clientUs ? ' µs per event (of ' + clientUs + ') |' : ''}`,
-    `| --- | ---: | ---: |${clientUs ? ' ---: |' : ''}`,
+    `| step | share of busy samples | without the socket write |${head}`,
+    `| --- | ---: | ---: |${clientUs === undefined ? '' : ' ---: |'}`,
   ];
   for (const step of STEP_NAMES) {
     const v = shares.ms.get(step) ?? 0;
     const all = shares.totalMs > 0 ? (100 * v) / shares.totalMs : 0;
     const without = step === 'socket write' || rest <= 0 ? undefined : (100 * v) / rest;
-    const us = clientUs && without !== undefined ? ((without / 100) * clientUs).toFixed(1) : '—';
+    let us = '—';
+    if (userUs !== undefined && without !== undefined) us = ((without / 100) * userUs).toFixed(1);
+    else if (step === 'socket write' && systemUs !== undefined) us = `${systemUs.toFixed(1)} (system time)`;
     lines.push(
-      `| ${step} | ${all.toFixed(1)} % | ${without === undefined ? '—' : without.toFixed(1) + ' %'} |${clientUs ? ` ${us} |` : ''}`,
+      `| ${step} | ${all.toFixed(1)} % | ${without === undefined ? '—' : without.toFixed(1) + ' %'} |${clientUs === undefined ? '' : ` ${us} |`}`,
     );
   }
   return lines.join('\n');
 }
 
-function parseArgs(argv: string[]): { file: string; from: number; to: number; clientUs?: number } {
+function parseArgs(argv: string[]): {
+  file: string;
+  from: number;
+  to: number;
+  clientUs?: number;
+  systemUs?: number;
+} {
   let file = '';
   let from = 0;
   let to = Infinity;
   let clientUs: number | undefined;
+  let systemUs: number | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
     const num = (): number => {
@@ -184,12 +205,19 @@ function parseArgs(argv: string[]): { file: string; from: number; to: number; cl
     if (a === '--from') from = num();
     else if (a === '--to') to = num();
     else if (a === '--client-us') clientUs = num();
-    else if (a.startsWith('--')) throw new Error(`unknown flag ${a} (--from S, --to S, --client-us N)`);
+    else if (a === '--system-us') systemUs = num();
+    else if (a.startsWith('--'))
+      throw new Error(`unknown flag ${a} (--from S, --to S, --client-us N, --system-us N)`);
     else file = a;
   }
-  if (!file) throw new Error('usage: profile-steps.ts <file.cpuprofile> [--from S] [--to S] [--client-us N]');
+  if (!file)
+    throw new Error(
+      'usage: profile-steps.ts <file.cpuprofile> [--from S] [--to S] [--client-us N [--system-us N]]',
+    );
   if (to <= from) throw new Error(`--to (${to}) must be after --from (${from})`);
-  return { file, from, to, clientUs };
+  if (systemUs !== undefined && (clientUs === undefined || systemUs > clientUs))
+    throw new Error('--system-us needs --client-us, and at most that');
+  return { file, from, to, clientUs, systemUs };
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
@@ -197,5 +225,5 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const profile = JSON.parse(readFileSync(o.file, 'utf8')) as CpuProfile;
   const shares = stepsOf(profile, o.from, o.to);
   console.log(`busy ${shares.totalMs.toFixed(0)} ms sampled between ${o.from} and ${o.to} s`);
-  console.log(stepsTable(shares, o.clientUs));
+  console.log(stepsTable(shares, o.clientUs, o.systemUs));
 }
