@@ -2,7 +2,7 @@
 // manifests/, create Deployments, streams, consumers and EventConsumers, read them back, run the
 // operator in-process or as a child process, and publish / acknowledge messages.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -564,9 +564,21 @@ export interface OperatorProcess {
   stop(): Promise<void>;
 }
 
-/** Runs the compiled operator as a child process (`node dist/operator/src/main.js`; see compiled-operator.ts). */
-export function spawnOperator(identity: string, env: Record<string, string>): OperatorProcess {
+/**
+ * Runs the compiled operator as a child process (`node dist/operator/src/main.js`; see
+ * compiled-operator.ts). Its output is piped to this process and kept for output(), or, with
+ * `logFile`, appended to that file (output() reads it back). A pipe is written synchronously on
+ * Linux: when this process falls behind reading it (a busy jest event loop), the operator's log
+ * writes block and its polls with them. A file never blocks the writer, so a test that loads its
+ * own process and judges the operator's polls (real-clients.int) gives it one and tails it.
+ */
+export function spawnOperator(
+  identity: string,
+  env: Record<string, string>,
+  options: { logFile?: string } = {},
+): OperatorProcess {
   const operator = diesWithThisProcess(process.execPath, [compiledOperatorEntry()]);
+  const logFd = options.logFile === undefined ? undefined : openSync(options.logFile, 'a');
   const child = spawn(operator.command, operator.args, {
     cwd: repoRoot,
     env: {
@@ -579,11 +591,19 @@ export function spawnOperator(identity: string, env: Record<string, string>): Op
       JETSCALE_LOG_LEVEL: 'info',
       ...env,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', logFd ?? 'pipe', logFd ?? 'pipe'],
   });
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  // The child has its own copy of the descriptor.
+  if (logFd !== undefined) closeSync(logFd);
+  let piped = '';
+  child.stdout?.on('data', (d: Buffer) => (piped += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (piped += d.toString()));
+  const out = (): string =>
+    options.logFile === undefined
+      ? piped
+      : existsSync(options.logFile)
+        ? readFileSync(options.logFile, 'utf8')
+        : '';
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
@@ -591,7 +611,7 @@ export function spawnOperator(identity: string, env: Record<string, string>): Op
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     await exited;
   };
-  return { child, identity, output: () => out, exited, stop };
+  return { child, identity, output: out, exited, stop };
 }
 
 /** Until the spawned operator has logged "operator started": the port its metrics listen on. */
