@@ -15,7 +15,7 @@
 // Cleanup: every process of the cluster is stopped on any failure after kwokctl started it and on
 // delete, found by working directory and binary (dir-processes.ts), not only by kwokctl's pid files.
 import { execFile, execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -210,6 +210,85 @@ export function kwokctlConfig(options: {
     `  kwokControllerBinary: ${binary('kwok')}`,
     '',
   ].join('\n');
+}
+
+/**
+ * kube-controller-manager and kube-scheduler, started by kwokctl beside the API server (its binary
+ * runtime starts every component at once and waits for none), give the API server a fixed 10 s to
+ * be healthy once they hold their Lease ("failed to wait for apiserver being healthy") and then exit
+ * for good. On a loaded machine the API server answers Lease requests while its post-start hooks
+ * are still running: session 25 saw 4 of 6 stack starts at load 24-31 fail so ("kube-controller-manager
+ * is not running"). So kwokctl is given, for these two, a wrapper that starts the pinned binary
+ * only once the API server answers /readyz (every health check and post-start hook passed), asked
+ * with the component's own kubeconfig (its --kubeconfig argument) through the pinned kubectl, for at
+ * most `timeoutSeconds`; then it execs the binary (same pid, argv and log, so kwokctl's pid file
+ * and the stack's process lookups see the component itself). Without --kubeconfig (kwokctl asking
+ * `--version`) it execs at once. It writes what it waited for to the component's log.
+ */
+export function startAfterReadyzScript(options: {
+  component: string;
+  binary: string;
+  kubectl: string;
+  timeoutSeconds: number;
+}): string {
+  const q = (text: string): string => `'${text.replace(/'/g, `'\\''`)}'`;
+  const { component, binary, kubectl, timeoutSeconds } = options;
+  return [
+    '#!/bin/sh',
+    `# Written by hack/stack/cluster.ts (startAfterReadyzScript): starts ${component} once the API`,
+    '# server answers /readyz.',
+    'kubeconfig=',
+    'previous=',
+    'for arg in "$@"; do',
+    '  case "$arg" in --kubeconfig=*) kubeconfig="${arg#--kubeconfig=}" ;; esac',
+    '  if [ "$previous" = --kubeconfig ]; then kubeconfig="$arg"; fi',
+    '  previous="$arg"',
+    'done',
+    'if [ -n "$kubeconfig" ]; then',
+    '  started=$(date +%s)',
+    `  echo ${q(`waiting for the API server to answer /readyz before starting ${component}`)} >&2`,
+    `  until ${q(kubectl)} --kubeconfig "$kubeconfig" get --raw /readyz --request-timeout=5s >/dev/null 2>&1; do`,
+    `    if [ $(( $(date +%s) - started )) -ge ${timeoutSeconds} ]; then`,
+    `      echo ${q(`the API server did not answer /readyz within ${timeoutSeconds} s: ${component} not started`)} >&2`,
+    '      exit 1',
+    '    fi',
+    '    sleep 0.5',
+    '  done',
+    `  echo "the API server answered /readyz after $(( $(date +%s) - started )) s: starting ${component}" >&2`,
+    'fi',
+    `exec ${q(binary)} "$@"`,
+    '',
+  ].join('\n');
+}
+
+/** How long the wrappers of startAfterReadyzScript wait: within kwokctl create's own --wait 3m. */
+const READYZ_WAIT_SECONDS = 150;
+
+/**
+ * The binaries kwokctl is given: the pinned ones, except kube-controller-manager and kube-scheduler,
+ * which start through a startAfterReadyzScript wrapper written into `dir`.
+ */
+export function clusterBinaries(
+  dir: string,
+  cluster: string,
+  pinned: (name: ToolName) => string,
+): (name: ToolName) => string {
+  const wrapped = new Map<ToolName, string>();
+  for (const component of ['kube-controller-manager', 'kube-scheduler'] as const) {
+    const file = path.join(dir, `${cluster}-${component}-after-readyz.sh`);
+    writeFileSync(
+      file,
+      startAfterReadyzScript({
+        component,
+        binary: pinned(component),
+        kubectl: pinned('kubectl'),
+        timeoutSeconds: READYZ_WAIT_SECONDS,
+      }),
+    );
+    chmodSync(file, 0o755);
+    wrapped.set(component, file);
+  }
+  return (name) => wrapped.get(name) ?? pinned(name);
 }
 
 /** Checks fixed ports before anything starts: throws naming each taken port and its holder. */
@@ -408,7 +487,12 @@ async function startCluster(options: ClusterOptions, ports: ClusterPorts, attemp
   writeFileSync(auditPolicy, AUDIT_POLICY);
   writeFileSync(
     config,
-    kwokctlConfig({ ports, auditPolicy, alsoServeAt: options.alsoServeAt, binary: (b) => toolPath(b) }),
+    kwokctlConfig({
+      ports,
+      auditPolicy,
+      alsoServeAt: options.alsoServeAt,
+      binary: clusterBinaries(workdir, name, (b) => toolPath(b)),
+    }),
   );
   const env = kwokctlEnv(workdir);
   const dir = clusterDir(workdir, name);
