@@ -1,4 +1,4 @@
-// Drives paced-publisher.mjs (open-model JetStream publishers in a child process; see there).
+// Drives paced-publisher-process.mjs (open-model JetStream publishers in a child process; see there).
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -25,7 +25,7 @@ interface Answer {
 
 export async function startPacedPublisher(url: string): Promise<PacedPublisher> {
   const command = diesWithThisProcess(process.execPath, [
-    path.join(repoRoot, 'operator', 'test', 'paced-publisher.mjs'),
+    path.join(repoRoot, 'operator', 'test', 'paced-publisher-process.mjs'),
     JSON.stringify({ url }),
   ]);
   const child = spawn(command.command, command.args, { stdio: ['pipe', 'pipe', 'inherit'] });
@@ -33,14 +33,14 @@ export async function startPacedPublisher(url: string): Promise<PacedPublisher> 
   const waiting = new Map<string, { resolve: (a: Answer) => void; reject: (e: Error) => void }>();
   const failAll = (why: string): void => {
     exited = why;
-    for (const w of waiting.values()) w.reject(new Error(`paced-publisher.mjs: ${why}`));
+    for (const w of waiting.values()) w.reject(new Error(`paced-publisher-process.mjs: ${why}`));
     waiting.clear();
   };
   const ready = new Promise<void>((resolve, reject) => {
     waiting.set('', { resolve: () => resolve(), reject });
   });
   child.once('exit', (code, signal) => failAll(`exited (${code ?? signal})`));
-  if (child.stdout === null || child.stdin === null) throw new Error('paced-publisher.mjs has no stdio');
+  if (child.stdout === null || child.stdin === null) throw new Error('paced-publisher-process.mjs has no stdio');
   createInterface({ input: child.stdout }).on('line', (line) => {
     let answer: Answer;
     try {
@@ -58,7 +58,7 @@ export async function startPacedPublisher(url: string): Promise<PacedPublisher> 
   });
   const stdin = child.stdin;
   const ask = (key: string, cmd: object): Promise<Answer> => {
-    if (exited !== undefined) return Promise.reject(new Error(`paced-publisher.mjs ${exited}`));
+    if (exited !== undefined) return Promise.reject(new Error(`paced-publisher-process.mjs ${exited}`));
     const answer = new Promise<Answer>((resolve, reject) => waiting.set(key, { resolve, reject }));
     stdin.write(`${JSON.stringify(cmd)}\n`);
     return answer;
@@ -71,7 +71,7 @@ export async function startPacedPublisher(url: string): Promise<PacedPublisher> 
     stop: async (id) => {
       const a = await ask(`${id}:stop`, { op: 'stop', id });
       if (typeof a.published !== 'number' || typeof a.failures !== 'number')
-        throw new Error(`paced-publisher.mjs: stop of ${id} answered without counts`);
+        throw new Error(`paced-publisher-process.mjs: stop of ${id} answered without counts`);
       return { published: a.published, failures: a.failures };
     },
     close: async () => {

@@ -81,9 +81,16 @@ const MAX_REPLICAS = NEEDED + 2;
  * still starting (a JVM under load) or a pod the control plane has not made ready yet gives the
  * operator nothing to measure, and the operator takes no capacity evidence while replicas it asked
  * for are not ready (rates.ts), so polls spent there said how loaded the machine was, not how the
- * policy sizes (nats.go combinations asked at poll 7 of the load under load 30, 2-5 idle).
+ * policy sizes (nats.go combinations asked at poll 7 of the load under load 30, 2-5 idle). Nor
+ * polls before which the stream stored less than ARRIVALS_FLOWING_SHARE of ARRIVAL_PER_SECOND over
+ * ARRIVALS_FLOWING_SECONDS: the publisher or the NATS server was stalled, and the operator had no
+ * arrival rate to size from (session 26, two runs of this file at once: the ack_wait combination's
+ * stream stored nothing for ~10 s, its backlog reading unchanged over 5 polls, the operator
+ * reading 0/s arriving, then 264/s as the publisher caught up; NEEDED came at settled poll 7).
  */
 const REACH_POLLS = 6;
+const ARRIVALS_FLOWING_SECONDS = 5;
+const ARRIVALS_FLOWING_SHARE = 0.5;
 /**
  * The load runs until the consumer has caught up, judged only after this many operator polls at
  * NEEDED replicas or more (so a replica count that cannot keep up has time to show it), or for
@@ -383,6 +390,8 @@ interface Outcome {
   machineStarved?: string;
   /** Seconds the load ran. */
   loadSeconds: number;
+  /** Polls of the load before which the stream stored too little to size from (REACH_POLLS). */
+  arrivalStalledPolls: number;
   /** The longest time between two of the operator's polls of this combination during the load (s). */
   longestPollGap: number;
   /** Seconds into the load at which the Deployment went below MAX_REPLICAS after reaching it. */
@@ -412,21 +421,27 @@ interface Outcome {
  * poll that saw work completed (the first replica started, connected, fetched and acknowledged), the
  * polls at which the target had every replica it asked for ready. Undefined when none asked.
  */
-function settledPollsToReach(load: Poll[], replicas: number): number | undefined {
+function settledPollsToReach(
+  load: Poll[],
+  replicas: number,
+  arrivalsFlowed: (p: Poll) => boolean,
+): number | undefined {
   const reached = load.findIndex((p) => p.desired >= replicas);
   if (reached < 0) return undefined;
   const settled = load.findIndex((p) => (p.processing ?? 0) > 0);
   const from = settled < 0 ? reached : Math.min(settled, reached);
-  return 1 + load.slice(from, reached).filter((p) => p.ready >= p.current).length;
+  return 1 + load.slice(from, reached).filter((p) => p.ready >= p.current && arrivalsFlowed(p)).length;
 }
 
 /**
  * Settled polls so far (as settledPollsToReach counts them) while none asked for NEEDED: once they
  * are as many as a combination may take, its verdict on reaching NEEDED can only fail.
  */
-function settledPollsSoFar(load: Poll[]): number {
+function settledPollsSoFar(load: Poll[], arrivalsFlowed: (p: Poll) => boolean): number {
   const settled = load.findIndex((p) => (p.processing ?? 0) > 0);
-  return settled < 0 ? 0 : load.slice(settled).filter((p) => p.ready >= p.current).length;
+  return settled < 0
+    ? 0
+    : load.slice(settled).filter((p) => p.ready >= p.current && arrivalsFlowed(p)).length;
 }
 
 /**
@@ -702,6 +717,7 @@ describe('the real-client matrix: default settings of nats.go (pull and push), n
       maxSettledPerReplica: 0,
       loadSeconds: 0,
       longestPollGap: 0,
+      arrivalStalledPolls: 0,
     };
     const started = Date.now();
     const seconds = (): number => (Date.now() - started) / 1000;
@@ -721,6 +737,24 @@ describe('the real-client matrix: default settings of nats.go (pull and push), n
     await pub.start(name, `${stream}.event`, ARRIVAL_PER_SECOND);
     /** Since when the Deployment has stood at MAX_REPLICAS (this stretch), seconds into the load. */
     let atMaxSince: number | undefined;
+    /** [ms, the stream's last sequence] at each reading: what the stream had stored by then. */
+    const storedAt: Array<[number, number]> = [];
+    const storedBy = (ms: number): number | undefined => {
+      let seq: number | undefined;
+      for (const [at, stored] of storedAt) if (at <= ms) seq = stored;
+      return seq;
+    };
+    /**
+     * Whether the stream stored at least ARRIVALS_FLOWING_SHARE of the arrival rate over the
+     * ARRIVALS_FLOWING_SECONDS before the poll (REACH_POLLS). Without readings that far back
+     * (the load's first seconds, a reading skipped), counted as flowing.
+     */
+    const arrivalsFlowed = (p: Poll): boolean => {
+      const from = storedBy(p.at - ARRIVALS_FLOWING_SECONDS * 1000);
+      const to = storedBy(p.at);
+      if (from === undefined || to === undefined) return true;
+      return to - from >= ARRIVALS_FLOWING_SHARE * ARRIVAL_PER_SECOND * ARRIVALS_FLOWING_SECONDS;
+    };
     /** [seconds, messages acknowledged so far] (delivered less awaiting ack; ack_wait outlasts the load). */
     const completed: Array<[number, number]> = [];
     const observed = (async () => {
@@ -758,6 +792,8 @@ describe('the real-client matrix: default settings of nats.go (pull and push), n
           if (outcome.replicasAt.at(-1)?.[1] !== replicas) outcome.replicasAt.push([Math.round(t), replicas]);
           const backlog = info.num_pending + info.num_ack_pending;
           outcome.backlog.push([t, backlog]);
+          // Every message of the stream matches the consumer: its last sequence is what was stored.
+          storedAt.push([Date.now(), info.delivered.stream_seq + info.num_pending]);
           completed.push([t, info.delivered.consumer_seq - info.num_ack_pending]);
           if (replicas >= MAX_REPLICAS) atMaxSince ??= t;
           else if (atMaxSince !== undefined) {
@@ -811,8 +847,16 @@ describe('the real-client matrix: default settings of nats.go (pull and push), n
           if ((combo.expect === 'keepsUp' || combo.expect === 'reachesNeeded') && stop === undefined) {
             const load = pollsSinceStart();
             const reachPolls = combo.reachPolls ?? REACH_POLLS;
-            if (!load.some((p) => p.desired >= NEEDED) && settledPollsSoFar(load) >= reachPolls) {
-              outcome.underScaled = `${NEEDED} replicas not asked for within ${reachPolls} settled polls (${load.length} polls of the load, the last: ${load.at(-1)?.current ?? '-'}→${load.at(-1)?.desired ?? '-'} ${load.at(-1)?.why?.slice(0, 400) ?? '-'})`;
+            if (
+              !load.some((p) => p.desired >= NEEDED) &&
+              settledPollsSoFar(load, arrivalsFlowed) >= reachPolls
+            ) {
+              const last = load.at(-1);
+              outcome.underScaled =
+                `${NEEDED} replicas not asked for within ${reachPolls} settled polls (${load.length} polls of the load, ` +
+                `${load.filter((p) => !arrivalsFlowed(p)).length} after arrivals stalled not counted; arrivals the operator ` +
+                `read: ${load.map((p) => p.arrival?.toFixed(0) ?? '-').join(' ')}/s; the last decision: ` +
+                `${last?.current ?? '-'}→${last?.desired ?? '-'} ${last?.why?.slice(0, 400) ?? '-'})`;
               stop = `under-scaled: ${outcome.underScaled}`;
             }
           }
@@ -862,7 +906,8 @@ describe('the real-client matrix: default settings of nats.go (pull and push), n
     if (reached >= 0) outcome.loadPollsToNeeded = reached + 1;
     const settled = load.findIndex((p) => (p.processing ?? 0) > 0);
     if (settled >= 0) outcome.settledAtPoll = settled + 1;
-    const toNeeded = settledPollsToReach(load, NEEDED);
+    const toNeeded = settledPollsToReach(load, NEEDED, arrivalsFlowed);
+    outcome.arrivalStalledPolls = load.filter((p) => !arrivalsFlowed(p)).length;
     if (toNeeded !== undefined) outcome.pollsToNeeded = toNeeded;
     if (combo.expect === 'reachesNeeded') return outcome;
     // A load that ended without a passing verdict fails the combination whatever the drain shows:
@@ -909,7 +954,8 @@ describe('the real-client matrix: default settings of nats.go (pull and push), n
       (o.leftMaxAt === undefined ? '' : `left ${MAX_REPLICAS} replicas at ${o.leftMaxAt.toFixed(0)} s; `) +
       (o.underScaled === undefined ? '' : `UNDER-SCALED: ${o.underScaled}; `) +
       `operator polls ${o.polls} in ${o.loadSeconds.toFixed(0)} s of load (${((o.polls / Math.max(1, o.loadSeconds)) * 60).toFixed(1)}/min, ` +
-      `${(60 / POLL_INTERVAL_SECONDS).toFixed(0)}/min expected), longest gap ${o.longestPollGap.toFixed(1)} s; ` +
+      `${(60 / POLL_INTERVAL_SECONDS).toFixed(0)}/min expected), longest gap ${o.longestPollGap.toFixed(1)} s, ` +
+      `${o.arrivalStalledPolls} after arrivals stalled; ` +
       `peak ${Math.max(...o.backlog.map(([, b]) => b))}, drained ${o.drainedAfter?.toFixed(0) ?? '-'} s after (bound ${o.drainBound?.toFixed(0) ?? '-'} s); ` +
       `limited by ${[...o.limitedBy].join(',') || 'nothing'}; redeliveries up to ${o.maxRedeliveryRate.toFixed(0)}/s; capacity up to ${o.maxPerReplica.toFixed(1)}/s a replica (${o.maxSettledPerReplica.toFixed(1)}/s from estimate ${ESTIMATE_POLLS}); ${o.stored} stored of ${o.standing + o.published} published ` +
       `(${o.publishFailures} acks missed), ${o.skippedReadings} readings skipped; ` +
