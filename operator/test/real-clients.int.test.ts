@@ -746,21 +746,25 @@ describe('the real-client matrix: default settings of nats.go (pull and push), n
     let atMaxSince: number | undefined;
     /** [ms, the stream's last sequence] at each reading: what the stream had stored by then. */
     const storedAt: Array<[number, number]> = [];
-    const storedBy = (ms: number): number | undefined => {
-      let seq: number | undefined;
-      for (const [at, stored] of storedAt) if (at <= ms) seq = stored;
-      return seq;
+    /** The last reading at or before `ms`. */
+    const storedBy = (ms: number): [number, number] | undefined => {
+      let reading: [number, number] | undefined;
+      for (const r of storedAt) if (r[0] <= ms) reading = r;
+      return reading;
     };
     /**
-     * Whether the stream stored at least ARRIVALS_FLOWING_SHARE of the arrival rate over the
-     * ARRIVALS_FLOWING_SECONDS before the poll (REACH_POLLS). Without readings that far back
-     * (the load's first seconds, a reading skipped), counted as flowing.
+     * Whether the stream stored at least ARRIVALS_FLOWING_SHARE of the arrival rate between the
+     * readings ARRIVALS_FLOWING_SECONDS before the poll and the last before it (REACH_POLLS). Counted
+     * as flowing without two readings at least ARRIVALS_FLOWING_SECONDS / 2 apart (the load's first
+     * seconds, readings skipped).
      */
     const arrivalsFlowed = (p: Poll): boolean => {
       const from = storedBy(p.at - ARRIVALS_FLOWING_SECONDS * 1000);
       const to = storedBy(p.at);
       if (from === undefined || to === undefined) return true;
-      return to - from >= ARRIVALS_FLOWING_SHARE * ARRIVAL_PER_SECOND * ARRIVALS_FLOWING_SECONDS;
+      const seconds = (to[0] - from[0]) / 1000;
+      if (seconds < ARRIVALS_FLOWING_SECONDS / 2) return true;
+      return to[1] - from[1] >= ARRIVALS_FLOWING_SHARE * ARRIVAL_PER_SECOND * seconds;
     };
     /** [seconds, messages acknowledged so far] (delivered less awaiting ack; ack_wait outlasts the load). */
     const completed: Array<[number, number]> = [];
