@@ -20,7 +20,8 @@ import { jetstream } from '@nats-io/jetstream';
 
 const TICK_MS = 100;
 const { url } = JSON.parse(process.argv[2] ?? '{}');
-if (typeof url !== 'string') throw new Error('paced-publisher-process.mjs: argument {"url": "nats://..."} expected');
+if (typeof url !== 'string')
+  throw new Error('paced-publisher-process.mjs: argument {"url": "nats://..."} expected');
 const nc = await connect({ servers: url });
 const js = jetstream(nc);
 const say = (answer) => process.stdout.write(`${JSON.stringify(answer)}\n`);

@@ -40,7 +40,8 @@ export async function startPacedPublisher(url: string): Promise<PacedPublisher> 
     waiting.set('', { resolve: () => resolve(), reject });
   });
   child.once('exit', (code, signal) => failAll(`exited (${code ?? signal})`));
-  if (child.stdout === null || child.stdin === null) throw new Error('paced-publisher-process.mjs has no stdio');
+  if (child.stdout === null || child.stdin === null)
+    throw new Error('paced-publisher-process.mjs has no stdio');
   createInterface({ input: child.stdout }).on('line', (line) => {
     let answer: Answer;
     try {
