@@ -116,6 +116,12 @@ export async function runOperator(
   // its 30 s timeout, past main.ts's 25 s bound, and the process exited without releasing the
   // Lease: the standby waited out the lease duration. Writes already sent are waited for.
   const shutdownReads = new AbortController();
+  // A write sent before the renew deadline must be applied, or given up by the API server, before
+  // a standby can take the Lease over (lease duration after our last renewal): the rest of the
+  // lease, less WRITE_GRACE_MARGIN_MS for the write's way to the API server.
+  const writeGraceMs = config.leaderElection
+    ? Math.max(0, (config.leaseDurationSeconds - config.renewDeadlineSeconds) * 1000 - WRITE_GRACE_MARGIN_MS)
+    : undefined;
   let workApi: FencedKubeApi | undefined;
   /**
    * A term's registration of this installation on the EventConsumer CRD (installation-registry.ts):
@@ -123,7 +129,7 @@ export async function runOperator(
    */
   const registryFor = (term: LeadershipTerm): InstallationRegistry =>
     new InstallationRegistry({
-      api: new FencedKubeApi(coordinationApi, term, { onWrite }),
+      api: new FencedKubeApi(coordinationApi, term, { onWrite, writeGraceMs }),
       self: {
         installation: `${config.leaseNamespace}/${config.leaseName}`,
         holder: config.identity,
@@ -150,7 +156,11 @@ export async function runOperator(
       signal: term.signal,
       writableUntil: () => Math.min(term.writableUntil(), registry.writableUntil()),
     };
-    const fenced = new FencedKubeApi(api, registered, { onWrite, abortReads: shutdownReads.signal });
+    const fenced = new FencedKubeApi(api, registered, {
+      onWrite,
+      abortReads: shutdownReads.signal,
+      writeGraceMs,
+    });
     workApi = fenced;
     const events = new EventRecorder({ api: fenced, logger, instance: config.identity });
     const reconciler = new Reconciler({
@@ -364,6 +374,9 @@ export async function runOperator(
  * leaving time to release the installation and the Lease (5 s per request).
  */
 const SHUTDOWN_SETTLE_MS = 10_000;
+
+/** Kept from a write's API server deadline for its way there (see writeGraceMs). */
+const WRITE_GRACE_MARGIN_MS = 500;
 
 /** True when `work` settled within `ms`; it keeps running otherwise. */
 async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {

@@ -93,12 +93,15 @@ export interface Webhook {
 /**
  * Serves `answer` over https on 127.0.0.1 and registers it as webhook `name` (a Mutating- or
  * ValidatingWebhookConfiguration, failurePolicy Fail) for `target`. Call remove() when done.
+ * An answer may take its time (a Promise): the API server waits for it up to `timeoutSeconds`
+ * (10 by default, at most 30).
  */
 export async function startWebhook(
   name: string,
   type: 'Mutating' | 'Validating',
   target: AdmittedUpdates,
-  answer: (request: AdmissionRequest) => AdmissionAnswer,
+  answer: (request: AdmissionRequest) => AdmissionAnswer | Promise<AdmissionAnswer>,
+  options: { timeoutSeconds?: number } = {},
 ): Promise<Webhook> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'jetscale-webhook-'));
   const pki = makeTestPki(dir);
@@ -109,14 +112,17 @@ export async function startWebhook(
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         const review = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { request: AdmissionRequest };
-        res.setHeader('Content-Type', 'application/json');
-        res.end(
-          JSON.stringify({
-            apiVersion: 'admission.k8s.io/v1',
-            kind: 'AdmissionReview',
-            response: { uid: review.request.uid, ...answer(review.request) },
-          }),
-        );
+        void Promise.resolve(answer(review.request)).then((answered) => {
+          if (res.destroyed) return; // the API server gave up on us
+          res.setHeader('Content-Type', 'application/json');
+          res.end(
+            JSON.stringify({
+              apiVersion: 'admission.k8s.io/v1',
+              kind: 'AdmissionReview',
+              response: { uid: review.request.uid, ...answered },
+            }),
+          );
+        });
       });
     },
   );
@@ -125,7 +131,9 @@ export async function startWebhook(
     await kubeApi()
       .request('DELETE', `${configurations}/${name}`)
       .catch(() => undefined);
-    await new Promise((resolve) => server.close(resolve));
+    const closed = new Promise((resolve) => server.close(resolve));
+    server.closeAllConnections();
+    await closed;
     rmSync(dir, { recursive: true, force: true });
   };
   try {
@@ -142,7 +150,7 @@ export async function startWebhook(
             admissionReviewVersions: ['v1'],
             sideEffects: 'None',
             failurePolicy: 'Fail',
-            timeoutSeconds: 10,
+            timeoutSeconds: options.timeoutSeconds ?? 10,
             clientConfig: {
               url: `https://127.0.0.1:${port}/${type === 'Mutating' ? 'mutate' : 'validate'}`,
               caBundle: Buffer.from(pki.ca).toString('base64'),

@@ -1,10 +1,13 @@
 // The fence and the term's abort against the real API server: a write past the term's end is not
 // sent (the Deployment keeps its replicas and the audit log has no such request), a write within
-// it is; ending the term cuts off a request that is waiting on the API server at once.
+// it is; ending the term cuts off a request that is waiting on the API server at once; a write
+// held on the API server (a slow admission webhook) while its writer is frozen is given up by the
+// API server by the end of the term's grace, not applied after a successor may have started.
 import { createNamespace, eventually } from '../../test/env.js';
-import { FencedError, isFenced } from '../src/kube/api-client.js';
+import { FencedError, isFenced, KubeApiError } from '../src/kube/api-client.js';
 import { FencedKubeApi, type LeadershipTerm } from '../src/kube/fenced-api.js';
-import { closeKubeApi, createDeployment, kubeApi, specReplicas } from './harness.js';
+import { startWebhook } from './admission.js';
+import { closeKubeApi, createDeployment, kubeApi, setReplicas, sleep, specReplicas } from './harness.js';
 
 function term(until: number): LeadershipTerm & { controller: AbortController } {
   const controller = new AbortController();
@@ -67,5 +70,76 @@ describe('FencedKubeApi on the real API server', () => {
     await eventually('a read in a new term', () =>
       next.request('GET', scalePath()).then(() => true as const),
     );
+  });
+
+  // SIGSTOP (or a long GC pause, a throttled container) just after a /scale write went out, while
+  // the API server holds it on a slow mutating webhook (its timeoutSeconds up to 30 s: longer than
+  // the 5 s between the renew deadline and the lease's expiry). Nothing in the frozen process can
+  // abort it, and its socket stays open; a standby takes over once the Lease expires and may leave
+  // the target as it is. The write must not be applied after that: it carries an API server
+  // deadline that ends with the term's grace, so the API server gives it up (504).
+  it("a write held by admission while its writer is frozen is given up by the API server at the end of the term's grace, not applied after", async () => {
+    await setReplicas(ns.name, 'worker', 1);
+    let held = 0;
+    let answer: () => void = () => undefined;
+    const answered = new Promise<void>((resolve) => (answer = resolve));
+    const webhook = await startWebhook(
+      'jetscale-fenced-hold',
+      'Mutating',
+      { apiGroup: 'apps', resource: 'deployments/scale', namespace: ns.name },
+      async (request) => {
+        if (request.options?.fieldManager !== 'frozen-leader') return { allowed: true };
+        held++;
+        await answered;
+        return { allowed: true };
+      },
+      { timeoutSeconds: 30 },
+    );
+    try {
+      const GRACE_MS = 3000;
+      const TERM_LEFT_MS = 1000;
+      // A term 1 s from its renew deadline; the grace past it as leaseDuration − renewDeadline.
+      const api = new FencedKubeApi(kubeApi(), term(performance.now() + TERM_LEFT_MS), {
+        writeGraceMs: GRACE_MS,
+      });
+      const sentAt = performance.now();
+      let settledAt = Number.POSITIVE_INFINITY;
+      const write = api
+        .request('PATCH', scalePath(), {
+          query: { fieldManager: 'frozen-leader' },
+          body: { spec: { replicas: 7 } },
+          timeoutMs: 60_000,
+        })
+        .then(
+          () => 'applied',
+          (e: unknown) => e,
+        )
+        .finally(() => (settledAt = performance.now()));
+      await eventually(
+        'the write held by the webhook',
+        async () => (held > 0 ? true : undefined),
+        10_000,
+        50,
+      );
+      // The writer stays frozen (nothing aborts its request) past the term and its grace: a
+      // standby may lead by now. Then the webhook lets the write through.
+      await sleep(Math.max(0, sentAt + TERM_LEFT_MS + GRACE_MS + 2000 - performance.now()));
+      const answeredAt = performance.now();
+      answer();
+      const outcome = await write;
+      await sleep(1000);
+      const replicas = await specReplicas(ns.name, 'worker');
+      process.stderr.write(
+        `[held write] outcome ${outcome instanceof Error ? `${(outcome as KubeApiError).status ?? ''} ${outcome.message}` : String(outcome)} ${Math.round(settledAt - sentAt)} ms after it was sent (the webhook answered at ${Math.round(answeredAt - sentAt)} ms); replicas ${replicas}\n`,
+      );
+      expect(replicas).toBe(1);
+      expect(outcome).toBeInstanceOf(KubeApiError);
+      expect((outcome as KubeApiError).status).toBe(504);
+      // The API server gave it up by itself, not when the webhook answered.
+      expect(settledAt).toBeLessThan(answeredAt);
+    } finally {
+      answer();
+      await webhook.remove();
+    }
   });
 });

@@ -98,4 +98,28 @@ describe('KubeApiClient write fence', () => {
     expect(checks).toBe(2);
     expect(seen).toEqual(['PATCH /apis/x', 'PATCH /apis/x']);
   });
+
+  it('sends the API server deadline (the timeout parameter) as computed when the write goes out, after a wait for a socket', async () => {
+    const busy = Array.from({ length: 32 }, (_, i) =>
+      api.request('GET', `/hold/${i}`).catch(() => undefined),
+    );
+    await until('32 held requests', () => held.length === 32);
+    let left = 9000; // what the term leaves when the request is made
+    const patch = api.request('PATCH', '/apis/x', {
+      body: { a: 1 },
+      query: { fieldManager: 'jetscale' },
+      serverTimeoutAtSend: () => left,
+    });
+    await sleep(100); // waits for a socket, while the term runs on
+    left = 2500.7;
+    held[0]?.end('{}');
+    await patch;
+    expect(seen.filter((s) => s.startsWith('PATCH'))).toEqual([
+      'PATCH /apis/x?fieldManager=jetscale&timeout=2500ms',
+    ]);
+    await api.request('PATCH', '/apis/y', { body: { a: 1 }, serverTimeoutAtSend: () => undefined });
+    expect(seen.filter((s) => s.startsWith('PATCH /apis/y'))).toEqual(['PATCH /apis/y']);
+    for (const res of held) res.end('{}');
+    await Promise.all(busy);
+  }, 30_000);
 });

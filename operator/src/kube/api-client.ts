@@ -77,6 +77,14 @@ export interface RequestOptions {
    * refuses the request (nothing is sent) and rejects it with that error.
    */
   beforeSend?: () => void;
+  /**
+   * Called right after beforeSend: how long (ms) the API server may work on the request from when
+   * it receives it, sent as its `timeout` query parameter (the API server gives the request up
+   * past it: an admission webhook it waits on is cancelled and the request answered 504). Computed
+   * at the send, not when the request was made, so that a wait for a socket is not counted in it.
+   * Undefined: no such limit (the API server's own, 60 s).
+   */
+  serverTimeoutAtSend?: () => number | undefined;
 }
 
 export interface KubeApi {
@@ -212,6 +220,10 @@ export class KubeApiClient implements KubeApi {
         if (req.destroyed) return;
         try {
           options.beforeSend?.();
+          const serverMs = options.serverTimeoutAtSend?.();
+          // The request line is written with the first bytes, from req.path as it is then.
+          if (serverMs !== undefined)
+            req.path += `${req.path.includes('?') ? '&' : '?'}timeout=${Math.max(1, Math.floor(serverMs))}ms`;
         } catch (err) {
           reject(err);
           req.destroy(err instanceof Error ? err : new Error(String(err)));

@@ -15,9 +15,10 @@ class RecordingApi implements KubeApi {
     await Promise.resolve();
     this.beforeCredentials();
     options.beforeSend?.();
+    const serverMs = options.serverTimeoutAtSend?.();
     if (options.signal?.aborted) throw options.signal.reason;
     if (options.signal) this.signals.push(options.signal);
-    this.sent.push(`${method} ${path}`);
+    this.sent.push(`${method} ${path}${serverMs === undefined ? '' : ` timeout=${serverMs}`}`);
     return undefined as T;
   }
 }
@@ -117,6 +118,43 @@ describe('FencedKubeApi', () => {
     t.end('shutting down');
     await expect(api.request('PATCH', '/scale')).rejects.toThrow('shutting down');
     expect(inner.sent).toEqual(['PATCH /scale']);
+  });
+});
+
+describe('FencedKubeApi: an API server deadline on every write', () => {
+  it('ends each write by the renew deadline plus the grace, counted when it is sent; reads and a permanent term have none', async () => {
+    let now = 1000;
+    const inner = new RecordingApi();
+    const api = new FencedKubeApi(
+      inner,
+      term(() => 9000),
+      { now: () => now, writeGraceMs: 4500 },
+    );
+    await api.request('PATCH', '/scale');
+    // Made at 1000, sent at 7000 (a wait for a socket): only what is left then counts.
+    inner.beforeCredentials = () => (now = 7000);
+    await api.request('PUT', '/status');
+    inner.beforeCredentials = () => undefined;
+    await api.request('GET', '/scale');
+    // The caller's own deadline, when shorter, is kept.
+    now = 2000;
+    await api.request('POST', '/events', { serverTimeoutAtSend: () => 1000 });
+    const permanent = new FencedKubeApi(inner, permanentTerm(), { now: () => now, writeGraceMs: 4500 });
+    await permanent.request('PATCH', '/scale');
+    const noGrace = new FencedKubeApi(
+      inner,
+      term(() => 9000),
+      { now: () => now },
+    );
+    await noGrace.request('PATCH', '/scale');
+    expect(inner.sent).toEqual([
+      'PATCH /scale timeout=12500',
+      'PUT /status timeout=6500',
+      'GET /scale',
+      'POST /events timeout=1000',
+      'PATCH /scale',
+      'PATCH /scale',
+    ]);
   });
 });
 

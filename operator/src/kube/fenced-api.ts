@@ -53,6 +53,15 @@ export interface FencedKubeApiOptions {
    * the Lease may be released).
    */
   abortReads?: AbortSignal;
+  /**
+   * How long past the term's writableUntil a write may still land: the lease duration less the
+   * renew deadline (less a margin for the network), before which no standby can take the Lease
+   * over. Every write is sent with an API server deadline (`timeout`) that ends by then, counted
+   * from its send: a write held on the API server (a slow admission webhook, a slow etcd) while
+   * this process is frozen or its term ended is given up by the API server, not applied after a
+   * successor started. Undefined: no deadline (a term that never ends).
+   */
+  writeGraceMs?: number;
 }
 
 const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -90,6 +99,9 @@ export class FencedKubeApi implements KubeApi {
         sent = true;
         this.writesSent++;
       },
+      serverTimeoutAtSend: write
+        ? () => earliest(this.landWithinMs(), options.serverTimeoutAtSend?.())
+        : undefined,
     });
     if (!write) return request;
     return request.finally(() => {
@@ -98,6 +110,14 @@ export class FencedKubeApi implements KubeApi {
   }
 
   private writesSent = 0;
+
+  /** From now, how long a write sent now may take on the API server: to writableUntil + the grace. */
+  private landWithinMs(): number | undefined {
+    const grace = this.options.writeGraceMs;
+    const until = this.term.writableUntil();
+    if (grace === undefined || !Number.isFinite(until)) return undefined;
+    return until - this.now() + grace;
+  }
 
   /**
    * Writes sent and not yet answered nor given up on. A process shutting down with any left does not
@@ -128,4 +148,8 @@ export class FencedKubeApi implements KubeApi {
       );
     }
   }
+}
+
+function earliest(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined ? b : b === undefined ? a : Math.min(a, b);
 }
