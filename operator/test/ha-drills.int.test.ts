@@ -45,6 +45,8 @@ import {
   recordNumbers,
 } from './ha-drill.js';
 import type { TcpProxy } from './tcp-proxy.js';
+import { startWebhook } from './admission.js';
+import { FIELD_MANAGER } from '../src/kube/scale-client.js';
 
 const RUNS = Math.max(1, Number(process.env.HA_DRILL_RUNS ?? '1') || 1);
 const LEASE_MS = LEASE.durationSeconds * 1000;
@@ -320,6 +322,94 @@ describe('HA drills: at most one writer, failover within lease duration + one po
       });
       const report = readVerdict(d.ns.name, LEASE_NAME);
       expect(report.writes.filter((w) => w.writer === 'a' && w.at > frozenAt)).toEqual([]);
+    });
+
+    it(`held write: a leader paused past its lease while a slow admission webhook holds its /scale write does not have it applied after the standby took over${suffix}`, async () => {
+      // A mutating webhook on deployments/scale (a policy engine under load) holds the leader's
+      // scale-up on the API server; the leader is then paused (SIGSTOP) across its lease's expiry,
+      // so nothing in it can abort the request and its socket stays open. The standby takes over,
+      // finds the backlog done, and leaves the target. Then the webhook answers "allowed": the
+      // API server must have given the write up by then (its deadline ends with the term's grace),
+      // not apply it under the new leader.
+      const d = await setUp('heldwrite');
+      let armed = false;
+      const held: Array<{ replicas: number | undefined; at: number }> = [];
+      let answer: () => void = () => undefined;
+      const answered = new Promise<void>((resolve) => (answer = resolve));
+      const webhook = await startWebhook(
+        'jetscale-ha-held-write',
+        'Mutating',
+        { apiGroup: 'apps', resource: 'deployments/scale', namespace: d.ns.name },
+        async (request) => {
+          if (!armed || request.options?.fieldManager !== FIELD_MANAGER) return { allowed: true };
+          armed = false; // only the first: the new leader's writes go through
+          held.push({ replicas: request.object?.spec?.replicas, at: Date.now() });
+          await answered;
+          return { allowed: true };
+        },
+        { timeoutSeconds: 30 },
+      );
+      try {
+        const a = replica(d, 'a');
+        const b = replica(d, 'b');
+        a.start();
+        await holderIs(d, 'a', 30_000);
+        b.start();
+        await started(b);
+        await createWorkload(d);
+        await wroteAfter(d, 'a', 0, 20_000);
+
+        armed = true;
+        await publish(nc, d.stream, 80);
+        await eventually(
+          'a scale-up held by the webhook',
+          async () => (held.length > 0 ? true : undefined),
+          20_000,
+          50,
+        );
+        a.signal('SIGSTOP');
+        const pausedAt = Date.now();
+        // The work is done by someone else meanwhile: the new leader has no reason to scale.
+        await consumeAndAck(nc, d.stream, 'worker', 1000);
+        await holderIs(d, 'b', LEASE_MS + RETRY_MS + 20_000);
+        await eventually(
+          'b to reconcile',
+          async () => (b.logLines('started reconciling').length > 0 ? true : undefined),
+          20_000,
+        );
+        await sleep(2 * POLL_MS);
+        const answeredAt = Date.now();
+        answer(); // well inside the webhook's 30 s: on the API server's side the write could still land
+        await sleep(2000);
+        const replicasAfter = await specReplicas(d.ns.name, 'worker');
+        const exiting = a.nextExit(20_000);
+        a.signal('SIGCONT');
+        expect(await exiting).toEqual({ code: 1, signal: null });
+        // The new leader goes on scaling from the backlog.
+        await publish(nc, d.stream, 30);
+        await eventually(
+          'b to scale to 3',
+          async () => ((await specReplicas(d.ns.name, 'worker')) === 3 ? true : undefined),
+          POLL_MS + 20_000,
+          200,
+        );
+        await started(a); // restarted as a standby
+        await a.stop();
+        await b.stop();
+        process.stderr.write(
+          `[held write] a's /scale to ${held[0]?.replicas} held from ${(held[0]?.at ?? 0) - pausedAt} ms of the pause; answered ${answeredAt - pausedAt} ms into it; replicas after: ${replicasAfter}\n`,
+        );
+        verify('heldwrite', d, [['a', 'b']]);
+        expect(held).toHaveLength(1);
+        expect(replicasAfter).toBe(1);
+        const report = readVerdict(d.ns.name, LEASE_NAME);
+        expect(
+          report.writes.filter((w) => w.writer === 'a' && w.kind === 'scale' && w.at > pausedAt),
+        ).toEqual([]);
+      } finally {
+        answer();
+        await webhook.remove();
+      }
     });
 
     it(`proxy: a leader whose API traffic is delayed, then one whose traffic is blackholed, stop writing before the standby starts${suffix}`, async () => {
