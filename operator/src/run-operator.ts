@@ -18,7 +18,7 @@ import { Controller } from './controller/controller.js';
 import { Reconciler } from './controller/reconciler.js';
 import { FencedError, KubeApiClient } from './kube/api-client.js';
 import { EventRecorder } from './kube/event-recorder.js';
-import { FencedKubeApi, permanentTerm, type LeadershipTerm } from './kube/fenced-api.js';
+import { FencedKubeApi, permanentTerm, type LeadershipTerm, type WriteOutcome } from './kube/fenced-api.js';
 import { InformerSupervisor, clientNodeInformerFactory } from './kube/informer-supervisor.js';
 import { InstallationRegistry, leaderRegistered } from './kube/installation-registry.js';
 import { LeaderElector } from './kube/leader-election.js';
@@ -109,8 +109,7 @@ export async function runOperator(
   };
 
   const backlog = new NatsBacklogSources(pool, { timeoutMs: config.natsRequestTimeoutMs, metrics, logger });
-  const onWrite = (verb: string, outcome: 'sent' | 'refused'): void =>
-    metrics.fencedWrites.inc({ verb, outcome });
+  const onWrite = (verb: string, outcome: WriteOutcome): void => metrics.fencedWrites.inc({ verb, outcome });
   // On shutdown the reconciles' reads still waiting are abandoned at once: a hung target's read
   // (a conversion webhook or an aggregated API that never answers) otherwise held the shutdown for
   // its 30 s timeout, past main.ts's 25 s bound, and the process exited without releasing the
@@ -122,6 +121,8 @@ export async function runOperator(
   const writeGraceMs = config.leaderElection
     ? Math.max(0, (config.leaseDurationSeconds - config.renewDeadlineSeconds) * 1000 - WRITE_GRACE_MARGIN_MS)
     : undefined;
+  // That margin is the longest a write may then take from its fence check to leaving the process.
+  const sendWithinMs = writeGraceMs === undefined ? undefined : WRITE_GRACE_MARGIN_MS;
   let workApi: FencedKubeApi | undefined;
   /**
    * A term's registration of this installation on the EventConsumer CRD (installation-registry.ts):
@@ -129,7 +130,7 @@ export async function runOperator(
    */
   const registryFor = (term: LeadershipTerm): InstallationRegistry =>
     new InstallationRegistry({
-      api: new FencedKubeApi(coordinationApi, term, { onWrite, writeGraceMs }),
+      api: new FencedKubeApi(coordinationApi, term, { onWrite, writeGraceMs, sendWithinMs }),
       self: {
         installation: `${config.leaseNamespace}/${config.leaseName}`,
         holder: config.identity,
@@ -160,6 +161,7 @@ export async function runOperator(
       onWrite,
       abortReads: shutdownReads.signal,
       writeGraceMs,
+      sendWithinMs,
     });
     workApi = fenced;
     const events = new EventRecorder({ api: fenced, logger, instance: config.identity });

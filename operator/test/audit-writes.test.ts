@@ -2,7 +2,14 @@
 // the last Lease change committed before it (etcd revision order); status and Event writes need the
 // writer to hold the Lease when the API server received and when it answered them; failovers are
 // measured from the old holder's last renewal.
-import { checkSingleWriter, failovers, parseAuditLog, writerOf, type AuditEvent } from './audit-writes.js';
+import {
+  checkSingleWriter,
+  explainFrozenMidSend,
+  failovers,
+  parseAuditLog,
+  writerOf,
+  type AuditEvent,
+} from './audit-writes.js';
 
 const ns = 'drill';
 const t = (s: number): string => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
@@ -119,6 +126,28 @@ describe('checkSingleWriter', () => {
       scope,
     );
     expect(report.violations.map((w) => `${w.writer}:${w.holders.join(',')}`)).toEqual(['a:a,b']);
+  });
+
+  it('explains, per freeze, one write by the frozen replica received between its resume and its exit; not one received while frozen, a second, or its restart', () => {
+    const report = checkSingleWriter(
+      [
+        lease(10, 'a', 'a', 0),
+        lease(20, 'b', 'b', 9),
+        status('a', 10, 10), // received while a was frozen (held on the API server): not explained
+        status('a', 13, 13), // the write cut between its check and its send: explained
+        status('a', 14, 14), // a second one: not explained
+        status('a', 20, 20), // a's restart (after the exit): not explained
+        status('b', 21, 21),
+      ],
+      scope,
+    );
+    const at = (s: number): number => Date.parse(t(s));
+    const { violations, explained } = explainFrozenMidSend(report.violations, [
+      { identity: 'a', resumedAt: at(12), exitedAt: at(15) },
+    ]);
+    expect(explained.map((w) => w.receivedAt)).toEqual([at(13)]);
+    expect(violations.map((w) => w.receivedAt)).toEqual([at(10), at(14), at(20)]);
+    expect(explainFrozenMidSend(report.violations, []).violations).toHaveLength(4);
   });
 
   it('ignores other namespaces, other Leases and writers that are not operator replicas', () => {

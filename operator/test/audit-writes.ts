@@ -268,3 +268,40 @@ export function failovers(report: SingleWriterReport): Failover[] {
   }
   return result;
 }
+
+/**
+ * A replica a drill froze (SIGSTOP) and resumed, until that process exited (times in ms since the
+ * epoch, on this machine's clock, which the API server's audit log shares).
+ */
+export interface Freeze {
+  identity: string;
+  resumedAt: number;
+  exitedAt: number;
+}
+
+/**
+ * The violations a freeze explains, and the rest. A process frozen between a write's fence check
+ * and the hand-off of its bytes to the OS sends that write when it resumes, with an API server
+ * deadline counted from the check: the one window a lease-based client cannot close from its side
+ * (client-go's leaderelection "does not guarantee that only one client is acting as a leader (a.k.a.
+ * fencing)"). The operator closes such a write's connection the moment it is out (FencedError
+ * SentLate), which the API server notices unless it was quicker; this cannot be judged as a
+ * guarantee. Explained, per freeze: at most one write by the frozen replica, received after it
+ * resumed and before that process exited (its fence refuses anything checked after the resume; it
+ * checks and sends in one synchronous step, so only one write can be cut between the two; its
+ * restart under the same identity starts after the exit). Not explained: a write received while
+ * it was frozen (held on the API server past its term), a second one, or one by its restart.
+ */
+export function explainFrozenMidSend(
+  violations: GuardedWrite[],
+  freezes: Freeze[],
+): { violations: GuardedWrite[]; explained: GuardedWrite[] } {
+  const explained: GuardedWrite[] = [];
+  for (const f of freezes) {
+    const first = violations
+      .filter((w) => w.writer === f.identity && w.receivedAt >= f.resumedAt && w.receivedAt <= f.exitedAt)
+      .sort((a, b) => a.receivedAt - b.receivedAt)[0];
+    if (first) explained.push(first);
+  }
+  return { violations: violations.filter((w) => !explained.includes(w)), explained };
+}

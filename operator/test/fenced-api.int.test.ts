@@ -78,9 +78,13 @@ describe('FencedKubeApi on the real API server', () => {
   // abort it, and its socket stays open; a standby takes over once the Lease expires and may leave
   // the target as it is. The write must not be applied after that: it carries an API server
   // deadline that ends with the term's grace, so the API server gives it up (504).
-  it("a write held by admission while its writer is frozen is given up by the API server at the end of the term's grace, not applied after", async () => {
+  // Beside it, at the same time: a write whose writer was frozen between its fence check and its
+  // hand-off (its deadline, counted from the check, ends after the webhook answers): its
+  // connection is closed as soon as it is out, and the API server gives it up then.
+  it("a write held by admission while its writer is frozen is given up by the API server at the end of the term's grace, not applied after; one frozen between its check and its send has its connection closed", async () => {
     await setReplicas(ns.name, 'worker', 1);
     let held = 0;
+    let heldMidSend = 0;
     let answer: () => void = () => undefined;
     const answered = new Promise<void>((resolve) => (answer = resolve));
     const webhook = await startWebhook(
@@ -88,6 +92,11 @@ describe('FencedKubeApi on the real API server', () => {
       'Mutating',
       { apiGroup: 'apps', resource: 'deployments/scale', namespace: ns.name },
       async (request) => {
+        if (request.options?.fieldManager === 'frozen-mid-send') {
+          heldMidSend++;
+          await answered;
+          return { allowed: true };
+        }
         if (request.options?.fieldManager !== 'frozen-leader') return { allowed: true };
         held++;
         await answered;
@@ -115,6 +124,25 @@ describe('FencedKubeApi on the real API server', () => {
           (e: unknown) => e,
         )
         .finally(() => (settledAt = performance.now()));
+      // Frozen 1 s between the fence check and the hand-off (its clock jumps there). Its deadline,
+      // counted from the check, is 5 s + 3 s: past the webhook's answer below.
+      let frozenMs = 0;
+      const midSend = new FencedKubeApi(kubeApi(), term(performance.now() + 5000), {
+        now: () => performance.now() + frozenMs,
+        writeGraceMs: GRACE_MS,
+        sendWithinMs: 500,
+      });
+      const lateWrite = midSend
+        .request('PATCH', scalePath(), {
+          query: { fieldManager: 'frozen-mid-send' },
+          body: { spec: { replicas: 9 } },
+          timeoutMs: 60_000,
+          afterSend: () => (frozenMs = 1000),
+        })
+        .then(
+          () => 'applied',
+          (e: unknown) => e,
+        );
       await eventually(
         'the write held by the webhook',
         async () => (held > 0 ? true : undefined),
@@ -127,12 +155,15 @@ describe('FencedKubeApi on the real API server', () => {
       const answeredAt = performance.now();
       answer();
       const outcome = await write;
+      const lateOutcome = await lateWrite;
       await sleep(1000);
       const replicas = await specReplicas(ns.name, 'worker');
       process.stderr.write(
-        `[held write] outcome ${outcome instanceof Error ? `${(outcome as KubeApiError).status ?? ''} ${outcome.message}` : String(outcome)} ${Math.round(settledAt - sentAt)} ms after it was sent (the webhook answered at ${Math.round(answeredAt - sentAt)} ms); replicas ${replicas}\n`,
+        `[held write] outcome ${outcome instanceof Error ? `${(outcome as KubeApiError).status ?? ''} ${outcome.message}` : String(outcome)} ${Math.round(settledAt - sentAt)} ms after it was sent (the webhook answered at ${Math.round(answeredAt - sentAt)} ms); the one frozen mid-send: ${lateOutcome instanceof Error ? lateOutcome.message : String(lateOutcome)}, held by the webhook ${heldMidSend} times; replicas ${replicas}\n`,
       );
       expect(replicas).toBe(1);
+      expect(lateOutcome).toBeInstanceOf(FencedError);
+      expect((lateOutcome as FencedError).reason).toBe('SentLate');
       expect(outcome).toBeInstanceOf(KubeApiError);
       expect((outcome as KubeApiError).status).toBe(504);
       // The API server gave it up by itself, not when the webhook answered.

@@ -99,6 +99,29 @@ describe('KubeApiClient write fence', () => {
     expect(seen).toEqual(['PATCH /apis/x', 'PATCH /apis/x']);
   });
 
+  it('closes the connection of a request whose afterSend throws (its bytes out), rejecting with that error', async () => {
+    let serverSawClose = false;
+    server.removeAllListeners('request');
+    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      seen.push(`${req.method} ${req.url}`);
+      req.resume();
+      // Held as an admission webhook holds a write: answered only if the client stays.
+      res.on('close', () => (serverSawClose = !res.writableEnded));
+      held.push(res);
+    });
+    const err = await api
+      .request('PATCH', '/apis/x', {
+        body: { a: 1 },
+        afterSend: () => {
+          throw new FencedError('SentLate', 'frozen between the check and the send');
+        },
+      })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FencedError);
+    await until('the server to see the client go', () => serverSawClose);
+    expect(seen).toEqual(['PATCH /apis/x']);
+  }, 30_000);
+
   it('sends the API server deadline (the timeout parameter) as computed when the write goes out, after a wait for a socket', async () => {
     const busy = Array.from({ length: 32 }, (_, i) =>
       api.request('GET', `/hold/${i}`).catch(() => undefined),

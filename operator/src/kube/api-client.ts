@@ -39,7 +39,13 @@ export type FenceReason =
   /** The term is still open but too little of the Lease is left to write safely. */
   | 'LeaseExpiring'
   /** The term ended (renew deadline passed, Lease lost, shutdown): requests in flight are aborted. */
-  | 'TermEnded';
+  | 'TermEnded'
+  /**
+   * The write passed the fence, then this process was frozen (SIGSTOP, a long GC pause) before its
+   * bytes left: its API server deadline, counted from the check, no longer ends before a standby
+   * may take over. The connection is closed at once so that the API server gives it up.
+   */
+  | 'SentLate';
 
 /**
  * A request that was not sent (or was aborted in flight) because this process no longer holds the
@@ -85,6 +91,12 @@ export interface RequestOptions {
    * Undefined: no such limit (the API server's own, 60 s).
    */
   serverTimeoutAtSend?: () => number | undefined;
+  /**
+   * Called right after the request's bytes were handed to the OS. Throwing closes the connection
+   * at once (the API server cancels a request whose client went away, if it has not applied it
+   * yet: an admission webhook it waits on is cancelled) and rejects the request with that error.
+   */
+  afterSend?: () => void;
 }
 
 export interface KubeApi {
@@ -231,6 +243,12 @@ export class KubeApiClient implements KubeApi {
         }
         if (payload) req.write(payload);
         req.end();
+        try {
+          options.afterSend?.();
+        } catch (err) {
+          reject(err);
+          req.destroy(err instanceof Error ? err : new Error(String(err)));
+        }
       };
       req.once('socket', (socket) => {
         // A new socket is still connecting here (this runs on the next tick after it was made):

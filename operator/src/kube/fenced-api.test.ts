@@ -11,6 +11,8 @@ class RecordingApi implements KubeApi {
   signals: AbortSignal[] = [];
   /** Runs before beforeSend, like credential resolution does in KubeApiClient. */
   beforeCredentials: () => void = () => undefined;
+  /** Runs between the serverTimeoutAtSend and the hand-off (a freeze there: SIGSTOP, a GC pause). */
+  beforeHandOff: () => void = () => undefined;
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
     await Promise.resolve();
     this.beforeCredentials();
@@ -18,7 +20,9 @@ class RecordingApi implements KubeApi {
     const serverMs = options.serverTimeoutAtSend?.();
     if (options.signal?.aborted) throw options.signal.reason;
     if (options.signal) this.signals.push(options.signal);
+    this.beforeHandOff();
     this.sent.push(`${method} ${path}${serverMs === undefined ? '' : ` timeout=${serverMs}`}`);
+    options.afterSend?.(); // KubeApiClient closes the connection and rejects with what it throws
     return undefined as T;
   }
 }
@@ -155,6 +159,40 @@ describe('FencedKubeApi: an API server deadline on every write', () => {
       'PATCH /scale',
       'PATCH /scale',
     ]);
+  });
+});
+
+describe('FencedKubeApi: a write frozen between its fence check and its send', () => {
+  // The API server deadline is counted from the fence check but runs from the API server's
+  // receipt: a process frozen between the two (SIGSTOP, a GC pause) hands off a write whose
+  // deadline ends past the earliest takeover. ha-drills' SIGSTOP case caught an Event so (checked
+  // ~4.8 s before the renew deadline, received after the standby took over, 201).
+  it('fails a write handed off more than sendWithinMs after its check as SentLate (its connection is closed), and counts it late', async () => {
+    let now = 1000;
+    const inner = new RecordingApi();
+    const outcomes: string[] = [];
+    const api = new FencedKubeApi(
+      inner,
+      term(() => 6000),
+      {
+        now: () => now,
+        writeGraceMs: 2500,
+        sendWithinMs: 500,
+        onWrite: (v, o) => outcomes.push(`${v} ${o}`),
+      },
+    );
+    inner.beforeHandOff = () => (now += 500); // slow, within the margin
+    await api.request('POST', '/events');
+    inner.beforeHandOff = () => (now += 501);
+    const late = await api.request('PATCH', '/scale').catch((e: unknown) => e);
+    expect(isFenced(late)).toBe(true);
+    expect((late as FencedError).reason).toBe('SentLate');
+    // Reads are not checked; nor writes without sendWithinMs.
+    inner.beforeHandOff = () => (now += 10_000);
+    await api.request('GET', '/scale');
+    const unchecked = new FencedKubeApi(inner, permanentTerm(), { now: () => now });
+    await unchecked.request('PATCH', '/scale');
+    expect(outcomes).toEqual(['POST sent', 'PATCH sent', 'PATCH late']);
   });
 });
 

@@ -40,7 +40,8 @@ export function permanentTerm(): LeadershipTerm & { end(reason: string): void } 
   };
 }
 
-export type WriteOutcome = 'sent' | 'refused';
+/** sent: passed the fence; refused: not sent; late: sent, then cut off (see sendWithinMs). */
+export type WriteOutcome = 'sent' | 'refused' | 'late';
 
 export interface FencedKubeApiOptions {
   /** The monotonic clock the term's deadline is on (performance.now by default). */
@@ -62,6 +63,16 @@ export interface FencedKubeApiOptions {
    * successor started. Undefined: no deadline (a term that never ends).
    */
   writeGraceMs?: number;
+  /**
+   * The longest a write may take from its fence check to its hand-off to the OS: the part of the
+   * lease that writeGraceMs leaves (leaseDuration - renewDeadline - writeGraceMs). The API server
+   * deadline is counted from the check but runs from the API server's receipt, so a process frozen
+   * in between (a SIGSTOP, a GC pause) would let the API server apply the write after a standby
+   * took over; a write handed off later than this has its connection closed at once (the API
+   * server gives up a request whose client went away) and fails as fenced ('SentLate').
+   * Undefined: no such check.
+   */
+  sendWithinMs?: number;
 }
 
 const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -88,6 +99,7 @@ export class FencedKubeApi implements KubeApi {
     );
     const signal = signals.length === 1 ? this.term.signal : AbortSignal.any(signals);
     let sent = false;
+    let checkedAt = 0;
     const request = this.inner.request<T>(method, path, {
       ...options,
       signal,
@@ -95,6 +107,7 @@ export class FencedKubeApi implements KubeApi {
         options.beforeSend?.();
         if (!write) return;
         this.fence(method, path);
+        checkedAt = this.now();
         this.options.onWrite?.(method, 'sent');
         sent = true;
         this.writesSent++;
@@ -102,6 +115,18 @@ export class FencedKubeApi implements KubeApi {
       serverTimeoutAtSend: write
         ? () => earliest(this.landWithinMs(), options.serverTimeoutAtSend?.())
         : undefined,
+      afterSend: () => {
+        options.afterSend?.();
+        const within = this.options.sendWithinMs;
+        if (!write || within === undefined) return;
+        const took = this.now() - checkedAt;
+        if (took <= within) return;
+        this.options.onWrite?.(method, 'late');
+        throw new FencedError(
+          'SentLate',
+          `${method} ${path}: ${Math.round(took)} ms from the fence check to the send (at most ${within} ms; this process was frozen in between): the connection was closed so that the API server gives it up`,
+        );
+      },
     });
     if (!write) return request;
     return request.finally(() => {

@@ -237,7 +237,7 @@ export class OperatorMetrics {
   });
   readonly fencedWrites = new Counter({
     name: 'jetscale_fenced_writes_total',
-    help: 'Writes to the Kubernetes API (/scale, status, Events) checked against the leader Lease just before sending, by verb and outcome (sent, refused).',
+    help: 'Writes to the Kubernetes API (/scale, status, Events) checked against the leader Lease just before sending, by verb and outcome (sent; refused: not sent; late: sent more than the grace margin after the check, its connection closed at once).',
     labelNames: ['verb', 'outcome'],
     registers: [this.registry],
   });
@@ -320,11 +320,11 @@ export class OperatorMetrics {
   }
 
   /** Totals of jetscale_fenced_writes_total by outcome. */
-  async fencedWriteCounts(): Promise<{ writesSent: number; writesRefused: number }> {
+  async fencedWriteCounts(): Promise<{ writesSent: number; writesRefused: number; writesLate: number }> {
     const { values } = await this.fencedWrites.get();
     const sum = (outcome: string): number =>
       values.filter((v) => v.labels.outcome === outcome).reduce((n, v) => n + v.value, 0);
-    return { writesSent: sum('sent'), writesRefused: sum('refused') };
+    return { writesSent: sum('sent'), writesRefused: sum('refused'), writesLate: sum('late') };
   }
 
   /** Every series labelled with one EventConsumer's namespace and name. */
