@@ -105,9 +105,10 @@ describe('FencedKubeApi on the real API server', () => {
       { timeoutSeconds: 30 },
     );
     try {
-      const GRACE_MS = 3000;
-      const TERM_LEFT_MS = 1000;
-      // A term 1 s from its renew deadline; the grace past it as leaseDuration − renewDeadline.
+      // A term 0.5 s from its renew deadline; the grace past it as leaseDuration − renewDeadline
+      // (shorter than the operator's, to keep the file's time: the API server's deadline is 2 s).
+      const GRACE_MS = 1500;
+      const TERM_LEFT_MS = 500;
       const api = new FencedKubeApi(kubeApi(), term(performance.now() + TERM_LEFT_MS), {
         writeGraceMs: GRACE_MS,
       });
@@ -125,9 +126,9 @@ describe('FencedKubeApi on the real API server', () => {
         )
         .finally(() => (settledAt = performance.now()));
       // Frozen 1 s between the fence check and the hand-off (its clock jumps there). Its deadline,
-      // counted from the check, is 5 s + 3 s: past the webhook's answer below.
+      // counted from the check, is 2.5 s + 1.5 s: past the webhook's answer below (at 3 s).
       let frozenMs = 0;
-      const midSend = new FencedKubeApi(kubeApi(), term(performance.now() + 5000), {
+      const midSend = new FencedKubeApi(kubeApi(), term(performance.now() + 2500), {
         now: () => performance.now() + frozenMs,
         writeGraceMs: GRACE_MS,
         sendWithinMs: 500,
@@ -151,7 +152,7 @@ describe('FencedKubeApi on the real API server', () => {
       );
       // The writer stays frozen (nothing aborts its request) past the term and its grace: a
       // standby may lead by now. Then the webhook lets the write through.
-      await sleep(Math.max(0, sentAt + TERM_LEFT_MS + GRACE_MS + 2000 - performance.now()));
+      await sleep(Math.max(0, sentAt + TERM_LEFT_MS + GRACE_MS + 1000 - performance.now()));
       const answeredAt = performance.now();
       answer();
       const outcome = await write;

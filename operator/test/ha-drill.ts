@@ -4,6 +4,7 @@
 // backlog that keeps changing; and the verdict, read from the API server's audit log.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -94,6 +95,8 @@ export class Replica {
   private stopping = false;
   private restartTimer: NodeJS.Timeout | undefined;
   starts = 0;
+  /** Date.now() at the latest start. */
+  private startedAt = 0;
 
   constructor(readonly options: ReplicaOptions) {}
 
@@ -129,6 +132,7 @@ export class Replica {
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    this.startedAt = Date.now();
     this.out += `--- start ${this.starts} (pid ${child.pid})\n`;
     child.stdout?.on('data', (d: Buffer) => (this.out += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (this.out += d.toString()));
@@ -167,6 +171,29 @@ export class Replica {
 
   output(): string {
     return this.out;
+  }
+
+  /**
+   * How the latest process is doing, for a drill that timed out waiting on it: a process that
+   * printed nothing may be starved of CPU on a loaded machine (little CPU time in a long wall
+   * time), stopped, or stuck (its CPU time growing); /proc/<pid>/stat says which.
+   */
+  processState(): string {
+    const pid = this.child?.pid;
+    const up = `${((Date.now() - this.startedAt) / 1000).toFixed(1)} s since its start, load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}`;
+    if (pid === undefined || !this.running()) return `not running (${up})`;
+    try {
+      // Fields after the command's closing parenthesis: state is the 3rd, utime and stime the 14th
+      // and 15th, in clock ticks (100 a second on Linux).
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+      const cpu = (Number(fields[11]) + Number(fields[12])) / 100;
+      return `pid ${pid} state ${fields[0]}, ${cpu.toFixed(2)} s of CPU in ${up}`;
+    } catch (err) {
+      return `pid ${pid}: /proc unreadable (${err instanceof Error ? err.message : String(err)}; ${up})`;
+    }
   }
 
   /** The JSON log lines whose msg starts with `msg`, from every start. */

@@ -55,6 +55,11 @@ import { FIELD_MANAGER } from '../src/kube/scale-client.js';
 
 const RUNS = Math.max(1, Number(process.env.HA_DRILL_RUNS ?? '1') || 1);
 const LEASE_MS = LEASE.durationSeconds * 1000;
+// A replica's start-up: to 'operator started' (its first log line comes after the EventConsumer list
+// was answered) and, for the first one, to holding a new Lease. About 1-3 s on an idle machine;
+// at load 28, with the pause and held-write drills starting side by side, the pause drill's "a"
+// printed nothing in 30 s (s25). Its failure says how much CPU the process had (processState).
+const START_MS = 60_000;
 const RETRY_MS = LEASE.retryPeriodSeconds * 1000;
 const POLL_MS = POLL_SECONDS * 1000;
 /** Room for a loaded 2-core machine on top of the protocol's own bounds. */
@@ -149,12 +154,12 @@ describe('HA drills: at most one writer, failover within lease duration + one po
         200,
       );
     } catch (err) {
-      // What the replica said is the first thing to read when this fails.
-      const said = d.replicas
-        .find((r) => r.identity === identity)
-        ?.output()
-        .slice(-3000);
-      throw new Error(`${err instanceof Error ? err.message : String(err)}; ${identity}'s output:\n${said}`);
+      // What the replica said is the first thing to read when this fails; then whether it had
+      // the CPU to say anything (a start-up starved on a loaded machine, or a stuck process).
+      const r = d.replicas.find((x) => x.identity === identity);
+      throw new Error(
+        `${err instanceof Error ? err.message : String(err)}; ${identity} (${r?.processState()}) said:\n${r?.output().slice(-3000)}`,
+      );
     }
   }
 
@@ -162,8 +167,12 @@ describe('HA drills: at most one writer, failover within lease duration + one po
     await eventually(
       `${r.identity} to start`,
       async () => (r.logLines('operator started').length >= r.starts ? true : undefined),
-      30_000,
-    );
+      START_MS,
+    ).catch((err: unknown) => {
+      throw new Error(
+        `${err instanceof Error ? err.message : String(err)}; ${r.identity} (${r.processState()}) said:\n${r.output().slice(-3000)}`,
+      );
+    });
   }
 
   /** Waits until `identity` made a successful write (status, /scale or Event) after `since` (API server time). */
@@ -265,7 +274,7 @@ describe('HA drills: at most one writer, failover within lease duration + one po
       const a = replica(d, 'a');
       const b = replica(d, 'b');
       a.start();
-      await holderIs(d, 'a', 30_000);
+      await holderIs(d, 'a', START_MS);
       b.start();
       await started(b);
       await startWorkload(d);
@@ -320,7 +329,7 @@ describe('HA drills: at most one writer, failover within lease duration + one po
       const a = replica(d, 'a', { pausePoint: pause });
       const b = replica(d, 'b');
       a.start();
-      await holderIs(d, 'a', 30_000);
+      await holderIs(d, 'a', START_MS);
       b.start();
       await started(b);
       await createWorkload(d);
@@ -395,7 +404,7 @@ describe('HA drills: at most one writer, failover within lease duration + one po
         const a = replica(d, 'a');
         const b = replica(d, 'b');
         a.start();
-        await holderIs(d, 'a', 30_000);
+        await holderIs(d, 'a', START_MS);
         b.start();
         await started(b);
         await createWorkload(d);
@@ -461,7 +470,7 @@ describe('HA drills: at most one writer, failover within lease duration + one po
       const a = replica(d, 'a', { kubeconfig: pa.kubeconfig });
       const b = replica(d, 'b', { kubeconfig: pb.kubeconfig });
       a.start();
-      await holderIs(d, 'a', 30_000);
+      await holderIs(d, 'a', START_MS);
       b.start();
       await started(b);
       await startWorkload(d);
@@ -511,7 +520,7 @@ describe('HA drills: at most one writer, failover within lease duration + one po
       const a = replica(d, 'a', { env: aClock.env() });
       const b = replica(d, 'b', { env: bClock.env() });
       a.start();
-      await holderIs(d, 'a', 30_000);
+      await holderIs(d, 'a', START_MS);
       b.start();
       await started(b);
       await startWorkload(d);
