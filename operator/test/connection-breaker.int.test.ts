@@ -224,7 +224,7 @@ describe('the NATS connection breaker', () => {
     }
   }, 60_000);
 
-  it('never leaves a server that answers in 2–3 s: slow is not frozen (no forced reconnect)', async () => {
+  const slowServerScenario = async (): Promise<void> => {
     // Every byte delayed 1.25 s each way: a request or a PING takes ~2.5 s, past the operator's
     // default 2 s request and PING timeouts. Reads time out (and count, as any timeout does), and a
     // PING is late but answered. Leaving such a server for "another" (the same one, here) only
@@ -278,12 +278,14 @@ describe('the NATS connection breaker', () => {
       await slowPool.closeAll();
       await proxy.close();
     }
-  }, 90_000);
+  };
 
-  it('leaves a silent server at once: nothing came on the connection while its PING went unanswered', async () => {
+  const silentServerScenario = async (): Promise<void> => {
     // The link drops every byte (a frozen node, a partition): the read and its PING go unanswered
-    // and nothing else arrives, so the connection is dropped for a reconnect (to another server of
-    // a cluster) as soon as the PING is overdue.
+    // and nothing else arrives, so the connection is down as soon as the PING is overdue (reads
+    // fail at once). With one URL and a server that names no other (no cluster), a reconnect finds
+    // no better server: it comes only when the background check's PING is unanswered too (the
+    // socket may be dead while the server lives). nats-elections.int leaves a cluster's node at once.
     const proxy = await TcpProxy.start({ host: '127.0.0.1', port: nats.port });
     const warnings: string[] = [];
     const silentPool = new ConnectionPool({
@@ -308,17 +310,133 @@ describe('the NATS connection breaker', () => {
       const started = performance.now();
       expect(await reader.read()).toMatchObject({ ok: false, error: { kind: 'Unreachable' } });
       await eventually(
-        'the pool to leave the silent server',
-        async () => (warnings.some((w) => /reconnecting to another server/.test(w)) ? true : undefined),
+        'the connection to be found down',
+        async () => (silentPool.isDown(servers, creds) ? true : undefined),
         15_000,
-        100,
+        50,
       );
       // The read's 2 s timeout and the PING's 2 s, with room for a loaded machine.
       expect(performance.now() - started).toBeLessThan(10_000);
-      expect(silentPool.isDown(servers, creds)).toBe(true);
+      const down = await timed(() => reader.read());
+      expect(down.value).toMatchObject({ ok: false, error: { kind: 'Unreachable' } });
+      expect(down.ms).toBeLessThan(500);
+      expect(warnings.some((w) => /no other server to reconnect to/.test(w))).toBe(true);
+      // Polls start the background checks (as an EventConsumer's do), and fail at once meanwhile.
+      const polls: Array<{ value: BacklogReading; ms: number }> = [];
+      await eventually(
+        'the pool to reconnect once the background check is unanswered too',
+        async () => {
+          polls.push(await timed(() => reader.read()));
+          return warnings.some((w) => /a background check too: reconnecting/.test(w)) ? true : undefined;
+        },
+        20_000,
+        250,
+      );
+      for (const poll of polls) {
+        expect(poll.value).toMatchObject({ ok: false, error: { kind: 'Unreachable' } });
+        expect(poll.ms).toBeLessThan(500);
+      }
+      expect(warnings.filter((w) => /reconnecting to another server/.test(w))).toEqual([]);
     } finally {
       await silentPool.closeAll();
       await proxy.close();
+    }
+  };
+
+  describe('one server slow and another silent, each behind its own proxy, at once', () => {
+    // Independent scenarios (each its own proxy and pool, the server itself untouched), so they run
+    // together: the file waits out the slow one's 15 s, not 15 s and then the silent one's ~9 s.
+    let slow: Promise<void>;
+    let silent: Promise<void>;
+    beforeAll(() => {
+      slow = slowServerScenario();
+      silent = silentServerScenario();
+      // Each is awaited by its test; a failure of one must not be unhandled before then.
+      slow.catch(() => undefined);
+      silent.catch(() => undefined);
+    });
+
+    it(
+      'never leaves a server that answers in 2–3 s: slow is not frozen (no forced reconnect)',
+      () => slow,
+      90_000,
+    );
+
+    it(
+      'finds a silent server down at once; with no other server, reconnects only once a background check goes unanswered too',
+      () => silent,
+      60_000,
+    );
+  });
+
+  it('a starved operator, or a server paused 1.5 s, is no silent server: the tenant beside reads on, on the same connection', async () => {
+    // One tenant's reads time out (a JetStream domain someone subscribes to and never answers: an
+    // account whose JetStream lost its meta leader), so the pool PINGs the connection it shares with
+    // another tenant. While that PING is out: (1) this process's event loop is held 2.5 s (the
+    // operator starved: the fuzz at 300 objects, load ~25), so the PING's 2 s timer fires before the
+    // PONG in the socket is read; (2) the server is paused 1.5 s (SIGSTOP: a GC pause, a busy
+    // host). Neither is a silent server. Before, (1) opened the breaker and forced a reconnect: the
+    // tenant beside read NatsUnreachable; so did 27 such drops of the fuzz's shared connection.
+    const warnings: string[] = [];
+    const sharedPool = new ConnectionPool({
+      logger: createLogger({ level: 'warn', write: (line) => warnings.push(line) }),
+      connectTimeoutMs: 2000,
+      pingTimeoutMs: 2000,
+      reconnectGraceMs: 2000,
+    });
+    const sink = await connect({ servers: nats.url });
+    sink.subscribe('$JS.unanswered.API.>');
+    await sink.flush();
+    const pid = nats.pid();
+    if (pid === undefined) throw new Error('nats-server is not running');
+    try {
+      const servers = [nats.url];
+      const healthy = new NatsBacklogSources(sharedPool, { timeoutMs: 2000 }).open(
+        'b/healthy',
+        servers,
+        creds,
+        { stream: 'ORDERS', consumer: 'worker' },
+      );
+      const lost = new NatsBacklogSources(sharedPool, { timeoutMs: 300 }).open('a/lost', servers, creds, {
+        stream: 'ORDERS',
+        consumer: 'worker',
+        domain: 'unanswered',
+      });
+      expect((await healthy.read()).ok).toBe(true);
+      const disturbed = () =>
+        warnings.filter((w) => /stopped answering|connection is down|NATS connection disconnect/.test(w));
+
+      // (1) The read times out and its PING goes out; the loop is then held past the PING's timeout.
+      expect(await lost.read()).toMatchObject({ ok: false, error: { kind: 'Unreachable' } });
+      const heldUntil = performance.now() + 2500;
+      while (performance.now() < heldUntil) {
+        // the operator's event loop, held
+      }
+      await sleep(1); // the PING's timer, overdue, fires before this one (before, it opened the breaker)
+      expect(await healthy.read()).toMatchObject({ ok: true });
+      // Still not down a second on (before, the PING's overdue timer had opened the breaker at once).
+      await sleep(1000);
+      expect(sharedPool.isDown(servers, creds)).toBe(false);
+      expect(await healthy.read()).toMatchObject({ ok: true });
+      expect(disturbed()).toEqual([]);
+
+      // (2) The server paused 1.5 s: the read beside waits it out, the PING is answered late but in time.
+      await freezeProcess(pid);
+      const frozenAt = performance.now();
+      const beside = healthy.read();
+      expect(await lost.read()).toMatchObject({ ok: false, error: { kind: 'Unreachable' } });
+      await sleep(Math.max(0, 1500 - (performance.now() - frozenAt)));
+      process.kill(pid, 'SIGCONT');
+      expect(await beside).toMatchObject({ ok: true });
+      // Past the PING's 2 s (sent ~0.3 s into the pause, when the read timed out), with some room.
+      await sleep(Math.max(0, 2800 - (performance.now() - frozenAt)));
+      expect(sharedPool.isDown(servers, creds)).toBe(false);
+      expect(await healthy.read()).toMatchObject({ ok: true });
+      expect(disturbed()).toEqual([]);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+      await sink.close();
+      await sharedPool.closeAll();
     }
   }, 60_000);
 

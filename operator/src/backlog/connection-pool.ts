@@ -85,6 +85,7 @@ import {
 } from './tls-diagnosis.js';
 import { monotonicNow } from '../clock.js';
 import { guardedConnect } from './guarded-transport.js';
+import { settledWithinAwake } from './awake-wait.js';
 import { isNatsServerMisbehaved, type NatsServerMisbehaved } from './protocol-guard.js';
 
 /** A cause noted this long before a disconnect is taken as its cause; an older one is not. */
@@ -399,16 +400,6 @@ interface Outage {
 function releaseAll(entry: PooledConnection): void {
   for (const release of [...entry.waiters]) release();
   entry.waiters.clear();
-}
-
-/** Resolves with the value, or rejects after `ms` (the timer never keeps the process alive). */
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
-    timer.unref();
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 export class ConnectionPool {
@@ -856,40 +847,82 @@ export class ConnectionPool {
    * request and PING timeouts), still delivers the replies to earlier requests, and it is not left
    * for another (connection-breaker.int: before, every late PING forced a reconnect, whose handshake
    * through the same delay outlasted its own timeout, so a slow server's live connection was broken
-   * over and over). Its reads time out on their own, and count as timeouts do.
+   * over and over). Its reads time out on their own, and count as timeouts do. The PING's time is
+   * time this process's event loop was free (ping): an operator held by its own load is no silent
+   * server.
+   *
+   * Found silent, the connection is down at once (its reads fail fast). It is dropped for a
+   * reconnect at once only when there is another server to go to (leaveSilentServer); with none,
+   * only when the background check's longer PING goes unanswered too: a reconnect to the same
+   * server cannot find a better one, drops every owner's reads in flight, and under load its
+   * handshake may not finish within the connect timeout (the operator fuzz at 300 objects: one such
+   * reconnect took 3 minutes, every EventConsumer on the connection reading NatsUnreachable).
    */
   private probe(entry: PooledConnection, nc: NatsConnection): void {
     const receivedBefore = nc.stats().inMsgs;
     entry.probing ??= this.ping(nc)
-      .then((answer) => {
-        if (answer === 'inTime' || this.pool.get(entry.key) !== entry) return;
+      .then((ping) => {
+        if (ping.answer === 'inTime' || this.pool.get(entry.key) !== entry) return;
         if (nc.stats().inMsgs !== receivedBefore) return; // slow, not silent
         this.markDown(entry, this.noPingReply(entry, this.options.pingTimeoutMs ?? 2000));
-        this.leaveSilentServer(entry, nc);
+        if (this.elsewhere(entry, nc)) this.leaveSilentServer(entry, nc, ping);
+        else {
+          this.options.logger.warn(
+            'NATS server stopped answering on an open connection: reads on it fail at once until a background check is answered (no other server to reconnect to)',
+            {
+              servers: entry.servers.map(redactServer),
+              server: nc.info?.server_name,
+              pingWaitedMs: ping.waitedMs,
+              eventLoopDelayMs: ping.eventLoopDelayMs,
+            },
+          );
+        }
       })
       .finally(() => (entry.probing = undefined));
+  }
+
+  /**
+   * Whether a reconnect may reach another server than this one: several URLs, or a server that
+   * names others (connect_urls) or a cluster (one URL, a Kubernetes Service, may front its nodes).
+   */
+  private elsewhere(entry: PooledConnection, nc: NatsConnection): boolean {
+    const info = nc.info;
+    return (
+      entry.servers.length > 1 ||
+      (info?.connect_urls?.length ?? 0) > 0 ||
+      (typeof info?.cluster === 'string' && info.cluster !== '')
+    );
   }
 
   /**
    * The server neither answers a request nor a PING, yet its socket is open: a frozen process (a
    * paused VM, a node under SIGSTOP) or a partition that drops packets. nats.js would notice only
    * after maxPingOut unanswered PINGs (~30 s), reads failing all along (an EventConsumer at 1 s polls
-   * falls back after 20 s; nats-elections.int). Dropping the connection at once makes nats.js
-   * reconnect to another server of the cluster (its pool, and those the cluster told it of), where
-   * JetStream answers again once it has elected new leaders. Against a single server it changes
-   * nothing: the reconnect tries the same server, and reads fail as they did.
+   * falls back after 20 s; nats-elections.int). Dropping the connection makes nats.js reconnect to
+   * another server of the cluster (its pool, and those the cluster told it of), where JetStream
+   * answers again once it has elected new leaders. Against a single server it helps only when the
+   * socket is dead and the server lives (a pod behind a Service replaced): probe leaves a single
+   * server only after a second, longer PING went unanswered.
    */
-  private leaveSilentServer(entry: PooledConnection, nc: NatsConnection): void {
+  private leaveSilentServer(
+    entry: PooledConnection,
+    nc: NatsConnection,
+    ping: { waitedMs: number; eventLoopDelayMs: number },
+  ): void {
     if (nc.isClosed()) return;
     entry.dropCause = {
       text: 'jetscale reconnected it: the server answered neither a request nor a PING in time',
       at: Date.now(),
     };
     this.options.logger.warn(
-      'NATS server stopped answering on an open connection: reconnecting to another server',
+      this.elsewhere(entry, nc)
+        ? 'NATS server stopped answering on an open connection: reconnecting to another server'
+        : 'NATS server stopped answering on an open connection, a background check too: reconnecting to it (its socket may be dead while it lives)',
       {
         servers: entry.servers.map(redactServer),
         server: nc.info?.server_name,
+        pingWaitedMs: ping.waitedMs,
+        eventLoopDelayMs: ping.eventLoopDelayMs,
       },
     );
     void nc.reconnect().catch(() => undefined);
@@ -903,10 +936,11 @@ export class ConnectionPool {
     if (nc && !nc.isClosed()) {
       // Reads fail at once while the breaker is open, so nothing else comes from a slow server
       // meanwhile: its PING may answer late (up to silentAfterMs) and still count as an answer.
-      up = (await this.ping(nc, this.silentAfterMs())) !== 'none';
+      const ping = await this.ping(nc, this.silentAfterMs());
+      up = ping.answer !== 'none';
       if (!up) {
         error = this.noPingReply(entry, this.silentAfterMs());
-        this.leaveSilentServer(entry, nc);
+        this.leaveSilentServer(entry, nc, ping);
       }
     } else {
       try {
@@ -931,24 +965,35 @@ export class ConnectionPool {
 
   /**
    * One PING: answered within pingTimeoutMs ('inTime'), later but within `lateWithinMs` ('late':
-   * alive, slow), or not at all ('none', a closed connection included).
+   * alive, slow), or not at all ('none', a closed connection included). The times are time this
+   * process's event loop was free (awake-wait.ts): a PONG that waited in the socket while the loop
+   * was held is an answer, not a silent server. `eventLoopDelayMs`: how long the loop was held
+   * meanwhile, beyond the wait.
    */
-  private async ping(nc: NatsConnection, lateWithinMs?: number): Promise<'inTime' | 'late' | 'none'> {
+  private async ping(
+    nc: NatsConnection,
+    lateWithinMs?: number,
+  ): Promise<{ answer: 'inTime' | 'late' | 'none'; waitedMs: number; eventLoopDelayMs: number }> {
     const pingTimeoutMs = this.options.pingTimeoutMs ?? 2000;
+    const started = performance.now();
     const answered = nc.rtt().then(
       () => true,
       () => false,
     );
-    try {
-      return (await within(answered, pingTimeoutMs, 'PING')) ? 'inTime' : 'none';
-    } catch {
-      if (lateWithinMs === undefined || lateWithinMs <= pingTimeoutMs) return 'none';
-    }
-    try {
-      return (await within(answered, lateWithinMs - pingTimeoutMs, 'PING')) ? 'late' : 'none';
-    } catch {
-      return 'none';
-    }
+    const first = await settledWithinAwake(answered, pingTimeoutMs);
+    const waited = (answer: 'inTime' | 'late' | 'none', eventLoopDelayMs: number) => ({
+      answer,
+      waitedMs: Math.round(performance.now() - started),
+      eventLoopDelayMs: Math.round(eventLoopDelayMs),
+    });
+    if (first.settled) return waited(first.value ? 'inTime' : 'none', first.eventLoopDelayMs);
+    if (lateWithinMs === undefined || lateWithinMs <= pingTimeoutMs)
+      return waited('none', first.eventLoopDelayMs);
+    const later = await settledWithinAwake(answered, lateWithinMs - pingTimeoutMs);
+    return waited(
+      later.settled && later.value ? 'late' : 'none',
+      first.eventLoopDelayMs + later.eventLoopDelayMs,
+    );
   }
 
   private noPingReply(entry: PooledConnection, withinMs: number): BacklogError {
