@@ -31,6 +31,7 @@
 // conflict over a shared one; after they are created, a quarter of them are edited.
 // `make test` runs 40 objects with seed 17; `make fuzz-operator` (and `make fuzz`) 300 with a fresh
 // seed. The seed is printed first; `FUZZ_SEED=<seed> FUZZ_OBJECTS=<n> make fuzz-operator` replays.
+// The operator's log is kept when the run fails, and with FUZZ_KEEP_LOG=1 when it passes.
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createNamespace, eventually, testStack } from '../../test/env.js';
@@ -102,7 +103,8 @@ describe(`operator fuzz (seed ${seed})`, () => {
   afterAll(async () => {
     await operator?.stop();
     if (scratch !== undefined) {
-      if (passed) scratch.remove();
+      // FUZZ_KEEP_LOG=1 keeps it from a passing run too (to count what the operator logged).
+      if (passed && process.env.FUZZ_KEEP_LOG === undefined) scratch.remove();
       else {
         writeFileSync(logPath(), operator?.output() ?? '(the operator was not started)\n');
         console.log(`operator fuzz: seed ${seed}: the operator's log is kept in ${logPath()}`);
