@@ -27,6 +27,13 @@ describe('bench realism flags', () => {
     expect(() => parseWorkload(undefined, '20')).toThrow(/--warmup must be SECONDS@SHARE/);
     expect(() => parseWorkload(undefined, '20@0')).toThrow(/SHARE in \(0, 1\]/);
     expect(() => parseWorkload(undefined, '20@1.5')).toThrow(/e\.g\. 20@0\.5, got '20@1\.5'/);
+    expect(() => parseWorkload(undefined, undefined, '-5')).toThrow(/--prefetch must be a whole number/);
+    expect(() => parseWorkload(undefined, undefined, '1.5')).toThrow(/got '1\.5'/);
+  });
+
+  it('reads --prefetch N: each pod buffers N beyond what its handlers work on', () => {
+    expect(parseWorkload(undefined, undefined, '100').prefetchPerReplica).toBe(100);
+    expect(parseWorkload(undefined, undefined).prefetchPerReplica).toBeUndefined();
   });
 });
 

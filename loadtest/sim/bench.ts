@@ -59,7 +59,7 @@ interface BenchOptions {
 export const DEFAULT_SEEDS = 14;
 
 const usage = `usage: bench.js [--seeds N] [--out DIR] [--recorded FILE] [--traces a,b] [--policies a,b]
-                [--consumes-before-ready S] [--warmup S@SHARE]
+                [--consumes-before-ready S] [--warmup S@SHARE] [--prefetch N]
   --seeds N        seeds 1..N (default 14); results are medians over them, ± their spread
   --out DIR        where results.json, index.html and frontiers.svg go (default reports/bench-scaling)
   --recorded FILE  the recorded trace (default loadtest/sim/traces/recorded-sample.json)
@@ -70,7 +70,9 @@ const usage = `usage: bench.js [--seeds N] [--out DIR] [--recorded FILE] [--trac
   --consumes-before-ready S   new pods consume S seconds before they are counted ready
                               (default ${DEFAULT_CONSUMES_BEFORE_READY_SECONDS}: the sample consumer's 2 s readiness probe)
   --warmup S@SHARE            new pods serve at SHARE (0–1] of their speed for their first S seconds
-                              of consuming, e.g. 20@0.5 (default none)`;
+                              of consuming, e.g. 20@0.5 (default none)
+  --prefetch N                each pod's client buffers N messages beyond what its handlers work
+                              on (nats.go Consume() 500, nats.js consume() 100; default 0)`;
 
 function listArg(value: string | undefined, flag: string, allowed?: readonly string[]): string[] | undefined {
   if (value === undefined) return undefined;
@@ -97,7 +99,7 @@ function parseArgs(argv: string[]): BenchOptions {
   const seeds = Number(value('--seeds') ?? String(DEFAULT_SEEDS));
   if (!Number.isInteger(seeds) || seeds < 1) throw new Error(`--seeds must be a whole number ≥ 1\n${usage}`);
   return {
-    workload: parseWorkload(value('--consumes-before-ready'), value('--warmup')),
+    workload: parseWorkload(value('--consumes-before-ready'), value('--warmup'), value('--prefetch')),
     seeds,
     outDir: value('--out') ?? 'reports/bench-scaling',
     recordedPath: value('--recorded'),
@@ -110,6 +112,7 @@ function parseArgs(argv: string[]): BenchOptions {
 export function parseWorkload(
   consumesBeforeReady: string | undefined,
   warmup: string | undefined,
+  prefetch?: string,
 ): WorkloadModel {
   const workload: WorkloadModel = { ...defaultWorkload };
   if (consumesBeforeReady !== undefined) {
@@ -129,6 +132,14 @@ export function parseWorkload(
         `--warmup must be SECONDS@SHARE with SECONDS ≥ 0 and SHARE in (0, 1], e.g. 20@0.5, got '${warmup}'\n${usage}`,
       );
     workload.warmup = { seconds, speedShare };
+  }
+  if (prefetch !== undefined) {
+    const messages = Number(prefetch);
+    if (!(Number.isSafeInteger(messages) && messages >= 0 && messages <= 100_000))
+      throw new Error(
+        `--prefetch must be a whole number of messages from 0 to 100000, got '${prefetch}'\n${usage}`,
+      );
+    workload.prefetchPerReplica = messages;
   }
   return workload;
 }

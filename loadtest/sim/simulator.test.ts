@@ -185,6 +185,44 @@ describe('simulate', () => {
     expect(r.processed / 300).toBeLessThan(60);
   });
 
+  it('a prefetching client: its buffer reads as awaiting ack, not pending, and is served as fast as before', () => {
+    // 4 replicas doing 100/s against 110/s: the queue grows 10/s. Buffers of 100 each hold up to
+    // 400 of it awaiting ack (within max_ack_pending 1000) instead of pending at the server.
+    const buffered: WorkloadModel = { ...quickWorkload, prefetchPerReplica: 100 };
+    const plain = new FixedReplicas(4);
+    const prefetching = new FixedReplicas(4);
+    const a = simulate(
+      { seed: 1, trace: constant(110, 120), workload: quickWorkload, initialReplicas: 4 },
+      plain,
+    );
+    const b = simulate(
+      { seed: 1, trace: constant(110, 120), workload: buffered, initialReplicas: 4 },
+      prefetching,
+    );
+    // The same service, the same waits: only the readings differ.
+    expect(b.processed).toBeCloseTo(a.processed, 6);
+    expect(b.p99WaitSeconds).toBeCloseTo(a.p99WaitSeconds, 6);
+    const lastA = plain.views.at(-1)?.sample;
+    const lastB = prefetching.views.at(-1)?.sample;
+    if (lastA === undefined || lastB === undefined) throw new Error('no readings');
+    expect(lastA.pending + lastA.ackPending).toBe(lastB.pending + lastB.ackPending);
+    expect(lastA.ackPending).toBe(4 * quickWorkload.inFlightPerReplica);
+    expect(lastB.ackPending).toBe(4 * (quickWorkload.inFlightPerReplica + 100));
+    expect(lastB.pending).toBe(lastA.pending - 400);
+    // Within max_ack_pending: 4 × 110 held at most 50.
+    const capped = new FixedReplicas(4);
+    simulate(
+      {
+        seed: 1,
+        trace: constant(110, 120),
+        workload: { ...buffered, maxAckPending: 50 },
+        initialReplicas: 4,
+      },
+      capped,
+    );
+    expect(capped.views.at(-1)?.sample.ackPending).toBe(50);
+  });
+
   it('reports whole messages, as a server does, so no fraction of one reads as a backlog the pull requests refuse', () => {
     // The fluid queue completes fractions of a message per tick. A reading with ~1e-12 "pending"
     // beside waiting pull requests is what the standing-backlog rule (refused-backlog.ts) takes for

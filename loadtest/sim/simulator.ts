@@ -18,8 +18,18 @@ export interface WorkloadModel {
   serviceRateCv: number;
   /** Tick-to-tick variation of each pod's service rate. */
   tickNoiseCv: number;
-  /** Messages one replica holds awaiting ack (its pull batch / concurrency). */
+  /** Messages one replica works on at once (its handlers' concurrency), each awaiting ack. */
   inFlightPerReplica: number;
+  /**
+   * Messages one replica's client takes beyond what its handlers work on: a prefetching client's
+   * buffer (nats.go Consume() 500, nats.js consume() 100), delivered and awaiting ack while they
+   * wait for a handler. Default 0: a replica holds only what it works on. Within max_ack_pending
+   * (the buffers compete with the handlers for its slots: the model gives the handlers theirs
+   * first). The queue stays one FIFO (a buffer's messages are served in turn with the rest, as if
+   * buffers were even): what changes is what the readings show — those messages as awaiting ack
+   * instead of pending — which is what the policy has to see through.
+   */
+  prefetchPerReplica?: number;
   /** Seconds from pod creation to consuming, drawn uniformly per pod. */
   startupSeconds: { min: number; max: number };
   /** Seconds a removed pod keeps running (drain, shutdown) before it is gone. */
@@ -256,6 +266,7 @@ export function simulate(options: SimulationOptions, autoscaler: Autoscaler): Ru
   const noisePrng = new Prng(deriveSeed(options.seed, 3));
 
   const early = Math.max(0, workload.consumesBeforeReadySeconds ?? DEFAULT_CONSUMES_BEFORE_READY_SECONDS);
+  const prefetch = Math.max(0, workload.prefetchPerReplica ?? 0);
   const warmupSeconds = Math.max(0, workload.warmup?.seconds ?? 0);
   const warmupShare = Math.min(1, Math.max(0, workload.warmup?.speedShare ?? 1));
   const newPod = (now: number, alreadyReady: boolean): Pod => {
@@ -373,12 +384,18 @@ export function simulate(options: SimulationOptions, autoscaler: Autoscaler): Ru
     }
 
     // The consumer as JetStream reports it at the end of the tick. Deliveries never go backwards:
-    // messages held by pods that went away stay awaiting ack until completed.
-    const inFlightAfter = Math.min(queue, inFlightCap);
-    delivered = Math.max(delivered, processed + inFlightAfter);
+    // messages held by pods that went away stay awaiting ack until completed. A prefetching client
+    // holds its buffer's worth more (prefetchPerReplica), within max_ack_pending.
+    const holdPerReplica = workload.inFlightPerReplica + prefetch;
+    const holdSlots = consumingCount * holdPerReplica;
+    const heldAfter = Math.min(
+      queue,
+      workload.maxAckPending > 0 ? Math.min(holdSlots, workload.maxAckPending) : holdSlots,
+    );
+    delivered = Math.max(delivered, processed + heldAfter);
     const sample: BacklogSample = {
       at: EPOCH_MS + end * 1000,
-      ...serverCounts(arrived, processed, delivered, consumingCount, workload.inFlightPerReplica),
+      ...serverCounts(arrived, processed, delivered, consumingCount, holdPerReplica),
       redelivered: 0,
       maxAckPending: workload.maxAckPending,
     };
