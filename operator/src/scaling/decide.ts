@@ -74,6 +74,36 @@
 //    nothing: the rate term sizes the others beside them. It adds replicas only while nothing
 //    completes at all and work waits at the server; otherwise it only keeps the replicas beside
 //    a stalled one from being taken away.
+// 2f. Messages awaiting ack beyond what the ready replicas can be handling wait in their clients'
+//    buffers: every default consume path hands its handler one message at a time and buffers more
+//    (nats.go Consume() 500, jnats 500, async-nats 200-300, nats.js 100, NATS.Net 1,000; a push
+//    consumer's subscribers are sent up to max_ack_pending). Without an objective the rate term
+//    drains them within drainWithinSeconds as it does what is pending (with one, objective.ts
+//    already counts everything awaiting ack as queued). Before, the rate term sized from the
+//    pending only: ci4's nats.go QueueSubscribe() read "Backlog 1,0xx (0-195 pending, 1,000
+//    awaiting ack)", "draining 0 pending within 30s needs 5", and the 994 buffered waited about
+//    12 s each until 226 s. What the replicas can be handling, a replica: spec.inFlightPerReplica
+//    when the user set it (their handlers' concurrency); otherwise the per-replica figure times the
+//    time a message is held from delivery to ack while nothing waits for the replicas (rates.ts
+//    handlingSeconds: Little's law, measured only while they do clearly less than the figure, so
+//    their buffers ran empty), at least one — the clients' default. Little's law over awaiting ack
+//    because it is the only reading that tells in hand from buffered, and only while the replicas
+//    are not busy: while they are, 1,000 held by 80/s completions is 12.5 s of handling or 12.5 s in
+//    a buffer alike. Until measured, one each: a wrong one costs replicas in proportion to the
+//    handling time over drainWithinSeconds (handlers of 5 s working on many at once: +17 %), never a
+//    buffer left standing. Not counted (left to 2d and 3d): while replicas are stalled (a hung
+//    handler's buffer is drained by no replica added beside it), while handlers fail, while the
+//    consumer is paused, and while what awaits ack is not the newest deliveries
+//    (rates.ts HELD_SHARE_OF_UNACKED_SPAN: messages waiting for a redelivery, scattered behind the
+//    ack floor among messages acknowledged since, and a stuck floor behind a hung buffer). Per-pod
+//    buffers drain at the handler's pace less the pod's share of what arrives, so more replicas
+//    shorten them by taking arrivals elsewhere; one pod that took 1,000 alone still needs 1,000 ÷
+//    its handler's rate. The max_ack_pending cap (3) bounds what this adds.
+//    Scale-down: a replica taken away stops pulling; what its client holds is handled if it
+//    drains on SIGTERM (workloads/go-consumer does: Drain()), or comes back after ack_wait (latency, not
+//    loss). The rate term keeps replicas while buffers stand, so at steady load a replica taken
+//    away holds about its in-hand share; the policy does not size for the ack_wait of messages a
+//    client drops on exit (no reading shows them apart from buffered ones until they expire).
 // 3. HPA behaviour: stabilization windows, then step policies (behavior.ts), then bounds:
 //    [minReplicas, min(maxReplicas, what max_ack_pending lets work in parallel)]. max_ack_pending
 //    caps replicas only when it is known to bind: never more replicas than max_ack_pending (no
@@ -153,6 +183,7 @@ import {
   BATCHED_DISPERSION,
   CONFIRM_FACTOR,
   confirmedArrivalNoise,
+  HELD_SHARE_OF_UNACKED_SPAN,
   maxAckPendingBinding,
   observeRates,
   ratesOf,
@@ -393,6 +424,63 @@ function maxAckPendingCap(
     };
   }
   return cap;
+}
+
+/** Messages awaiting ack that wait in the clients' buffers (2f), and how that was reckoned. */
+interface Buffered {
+  /** Awaiting ack beyond `inHand`. */
+  messages: number;
+  /** What the ready replicas can be handling at once. */
+  inHand: number;
+  /** Where the per-replica in-hand figure came from, as a clause. */
+  why: string;
+}
+
+/**
+ * What awaits ack beyond what the ready replicas can be handling (2f): messages a prefetching
+ * client holds in its buffer, or a push consumer's subscribers were sent, waiting for the one
+ * handler of their replica. Undefined when none, or when what awaits ack is not known to be
+ * worked through (see the header): replicas stalled, handlers failing, the consumer paused, or
+ * the messages held not the newest deliveries (HELD_SHARE_OF_UNACKED_SPAN: messages waiting for a
+ * redelivery are scattered behind the ack floor, and no replica has them in hand).
+ */
+function bufferedAwaitingAck(
+  spec: ScalingSpec,
+  sample: BacklogSample,
+  rateState: RateState,
+  ready: number,
+  perReplica: number | undefined,
+  stalled: boolean,
+): Buffered | undefined {
+  const ackPending = Math.max(0, sample.ackPending);
+  if (
+    !(ackPending > 0) ||
+    ready <= 0 ||
+    stalled ||
+    rateState.failingSince !== undefined ||
+    sample.paused === true
+  )
+    return undefined;
+  const unackedSpan = sample.deliveredConsumerSeq - sample.ackFloorConsumerSeq;
+  if (!(ackPending >= HELD_SHARE_OF_UNACKED_SPAN * unackedSpan)) return undefined;
+  // Read back from history: anything but a finite number ≥ 0 is none.
+  const h: unknown = rateState.handlingSeconds;
+  const handling = typeof h === 'number' && Number.isFinite(h) && h >= 0 ? h : undefined;
+  const measured =
+    handling !== undefined && perReplica !== undefined && Number.isFinite(perReplica) && perReplica > 0
+      ? perReplica * handling
+      : 0;
+  const userSet = spec.inFlightPerReplica !== undefined && spec.inFlightPerReplica > 0;
+  const perReplicaInHand = userSet ? (spec.inFlightPerReplica ?? 1) : Math.max(1, measured);
+  const inHand = ready * perReplicaInHand;
+  const messages = Math.floor(ackPending - inHand);
+  if (!(messages > 0)) return undefined;
+  const why = userSet
+    ? `spec.inFlightPerReplica ${fmt(perReplicaInHand)} each`
+    : measured > 1
+      ? `${fmt(perReplicaInHand)} each, ${fmt(perReplica ?? 0)}/s for the ${fmt(handling ?? 0)}s a message was held while nothing waited for them`
+      : 'one each, as a client hands its handler one message at a time';
+  return { messages, inHand, why };
 }
 
 /** Why no per-replica capacity can be learnt from this consumer's readings, as a clause ('' when it can). */
@@ -686,6 +774,9 @@ export function decide(input: ScalingInput): ScalingDecision {
       : undefined);
   const stalled = stall?.replicas ?? 0;
   const stallAdds = stall?.completedNone === true && sizedPending > 0;
+  // Messages awaiting ack beyond what the ready replicas can be handling wait in their clients'
+  // buffers (2f): queued work, drained within drainWithinSeconds as what is pending is.
+  const buffered = bufferedAwaitingAck(spec, sample, rateState, ready, perReplica, stall !== undefined);
   const lowEndOnly = rateState.perReplicaLowEndOnly === true;
   const seenCompleting = lowEndOnly ? (rates.processingPerSecond ?? 0) : 0;
   const readyDo = Math.max(
@@ -817,8 +908,13 @@ export function decide(input: ScalingInput): ScalingDecision {
     perReplica > 0
   ) {
     const drain = Math.max(1, spec.drainWithinSeconds);
-    const neededPerSecond = arrival * RATE_HEADROOM + drainPerSecond(sizedPending, startupBacklog, drain);
+    const queued = sizedPending + (buffered?.messages ?? 0);
+    const neededPerSecond = arrival * RATE_HEADROOM + drainPerSecond(queued, startupBacklog, drain);
     rateReplicas = sizedReplicas(neededPerSecond, sizingPerReplica);
+    const queuedText =
+      buffered === undefined
+        ? `${fmt(pending)} pending`
+        : `${fmt(pending)} pending and the ${fmt(buffered.messages)} awaiting ack in the clients' buffers (${fmt(ackPending)} awaiting ack, beyond the ${fmt(buffered.inHand)} the ${ready} ready replicas can be handling: ${buffered.why})`;
     const source = recurringUsed
       ? `${fmt(arrival)}/s expected in ${spec.predictive.horizonSeconds}s (seen there in each of the last two ${fmt(((seasonalityState?.periodBuckets ?? 0) * 10) / 60)}-minute cycles)`
       : forecastUsed && forecast !== undefined
@@ -826,8 +922,8 @@ export function decide(input: ScalingInput): ScalingDecision {
         : `${fmt(arrival)}/s arriving`;
     rateText =
       (startupBacklog > 0
-        ? `${source} at ${fmt(perReplica)}/s per replica${sizingText}, ${fmt(shortfall)}/s more than the ${ready} ready replicas do: draining the ${fmt(startupBacklog)} more by the time new pods start and ${pending > startupBacklog ? `as many of the ${fmt(pending)} pending` : `the ${fmt(pending)} pending`} within ${Math.min(PANIC_DRAIN_SECONDS, Math.max(1, spec.drainWithinSeconds))}s${pending > startupBacklog ? `, the rest within ${spec.drainWithinSeconds}s,` : ''} needs ${rateReplicas}`
-        : `${source} at ${fmt(perReplica)}/s per replica${sizingText}, draining ${fmt(pending)} pending within ${spec.drainWithinSeconds}s needs ${rateReplicas}`) +
+        ? `${source} at ${fmt(perReplica)}/s per replica${sizingText}, ${fmt(shortfall)}/s more than the ${ready} ready replicas do: draining the ${fmt(startupBacklog)} more by the time new pods start and ${queued > startupBacklog ? `as many of the ${queuedText}` : `the ${queuedText}`} within ${Math.min(PANIC_DRAIN_SECONDS, Math.max(1, spec.drainWithinSeconds))}s${queued > startupBacklog ? `, the rest within ${spec.drainWithinSeconds}s,` : ''} needs ${rateReplicas}`
+        : `${source} at ${fmt(perReplica)}/s per replica${sizingText}, draining ${queuedText} within ${spec.drainWithinSeconds}s needs ${rateReplicas}`) +
       stallText;
   }
 

@@ -351,6 +351,14 @@ export interface RateState {
   askedBefore?: { count: number; until: number };
   inFlightPerReplica?: number;
   /**
+   * How long a message is held from its delivery to its ack when no buffer holds it back: Little's
+   * law on awaiting ack (the mean held ÷ the completions per second) over intervals in which the
+   * replicas had nothing waiting for them (see observeRates), as a low envelope — it follows a lower
+   * interval within HANDLING_FALL_SECONDS and a higher one only over HANDLING_RISE_SECONDS. decide.ts
+   * counts the per-replica figure times this as in hand (2f). Undefined until such an interval.
+   */
+  handlingSeconds?: number;
+  /**
    * The arrival rate smoothed as arrivalPerSecond is, but with each interval counted at most
    * CONFIRM_FACTOR times what was seen before it (the interval before, or this rate) — for a stream
    * measured as sent in batches, every interval whole over a longer time constant instead
@@ -1215,6 +1223,7 @@ export function observeRates(
     const askedBefore = takenBackAsked(previous, options.askedReplicas ?? readyReplicas, sample.at);
     if (askedBefore !== undefined) reset.askedBefore = askedBefore;
     if (previous.inFlightPerReplica !== undefined) reset.inFlightPerReplica = previous.inFlightPerReplica;
+    if (previous.handlingSeconds !== undefined) reset.handlingSeconds = previous.handlingSeconds;
     if (previous.perReplicaAtLeast !== undefined) reset.perReplicaAtLeast = previous.perReplicaAtLeast;
     if (previous.perReplicaAtMost !== undefined) reset.perReplicaAtMost = previous.perReplicaAtMost;
     if (previous.atCap !== undefined) reset.atCap = previous.atCap;
@@ -1972,6 +1981,39 @@ export function observeRates(
   }
   if (inFlight !== undefined) next.inFlightPerReplica = inFlight;
 
+  // How long a handler holds a message (RateState.handlingSeconds): measured only while the replicas
+  // had nothing waiting for them, so that what they held was what they worked on. Nothing pending at
+  // the server at either end, and the replicas completed no more than UNSATURATED_SHARE of what the
+  // figure before this interval says they can do: each was idle part of the interval, so its
+  // client's buffer ran empty, and what awaited ack waited for a handler, not behind other messages
+  // (Little's law: held = completions × time held). While they are busy the two cannot be told
+  // apart from the counters (1,000 held by 80/s completions is 12.5 s of handling or 12.5 s in a
+  // buffer), so busy intervals measure nothing. An interval that proved redeliveries, or whose
+  // completions are not known to be completions, is no evidence either. A low envelope: a figure
+  // read high (a per-replica figure that is itself too high lets busy replicas pass for idle ones,
+  // and a hung handler's held messages count as held) only creeps up, and what it makes decide.ts
+  // miss is buffered messages, as before 2f, never replicas added for messages in hand.
+  const figureBefore = finiteNonNegative(previous.perReplicaPerSecond);
+  if (
+    comparable &&
+    completionsKnown &&
+    completed > 0 &&
+    redeliveries === 0 &&
+    last.pending === 0 &&
+    sample.pending === 0 &&
+    figureBefore !== undefined &&
+    figureBefore > 0 &&
+    completedPerSecond <= UNSATURATED_SHARE * readyReplicas * figureBefore
+  ) {
+    const held = (Math.max(0, last.ackPending) + Math.max(0, sample.ackPending)) / 2;
+    const seconds = (held * dtSeconds) / completed;
+    const before = finiteNonNegative(previous.handlingSeconds);
+    next.handlingSeconds =
+      before === undefined
+        ? seconds
+        : ewma(before, seconds, dtSeconds, seconds < before ? HANDLING_FALL_SECONDS : HANDLING_RISE_SECONDS);
+  }
+
   // Processing at a full max_ack_pending, by replica count: full at both ends, work waiting at both
   // ends, the same replicas ready throughout and for READY_SETTLE_SECONDS before (a pod that
   // reports ready before its process consumes would read as a replica that adds nothing), and the
@@ -2321,6 +2363,18 @@ export function handlersFailing(
     redeliveries > 0 && completed === 0 && Math.max(0, after.pending) + Math.max(0, after.ackPending) > 0
   );
 }
+
+/**
+ * The replicas count as having had nothing waiting for them (RateState.handlingSeconds) in an interval in
+ * which they completed at most this share of what the per-replica figure says they can do: below
+ * it each was idle a fifth of the time at least, and its client's buffer ran empty.
+ */
+export const UNSATURATED_SHARE = 0.8;
+
+/** RateState.handlingSeconds follows a lower reading over this time constant. */
+export const HANDLING_FALL_SECONDS = 10;
+/** RateState.handlingSeconds follows a higher reading over this time constant (see there). */
+export const HANDLING_RISE_SECONDS = 600;
 
 /** The public view of the estimate (what goes into a decision and the EventConsumer status). */
 export function ratesOf(state: RateState | undefined): Rates {

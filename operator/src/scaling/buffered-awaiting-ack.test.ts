@@ -1,0 +1,330 @@
+// Messages awaiting ack in the clients' buffers are queued work, not work in hand (decide.ts 2f).
+// Every default consume path of the clients people run hands its handler one message at a time and
+// buffers more (nats.go Consume() 500, jnats 500, async-nats 200-300, nats.js 100; a push consumer's
+// subscribers are sent up to max_ack_pending). Before, the rate term drained only what was pending
+// at the server: with everything in the buffers it sized for the arrival rate alone, and a buffer
+// of 1,000 drained at the headroom's pace (ci4, real-clients.int, nats.go QueueSubscribe() at
+// max_ack_pending 1000: "Backlog 1,0xx (0-195 pending, 1,000 awaiting ack)", "draining 0 pending
+// within 30s needs 5", caught up at 226 s).
+import { decide, emptyHistory, RATE_HEADROOM } from './decide.js';
+import { withScalingDefaults } from './defaults.js';
+import type { ScalingSpecInput } from './defaults.js';
+import { sampleFromTotals, T0 } from './test/fixtures.js';
+import { natsGoConsume, natsPyPush, runScenario } from './test/pull-clients.js';
+import type { Reading } from './test/pull-clients.js';
+import type { BacklogSample, ScalingDecision, ScalingSpec } from './types.js';
+
+const s = (seconds: number): number => T0 + seconds * 1000;
+
+/**
+ * How long the message acknowledged last by each reading had waited since it arrived, the arrivals
+ * being `perSecond` from t = 0 (FIFO over the consumer: the server delivers in order and each
+ * client works through its buffer in order, so this is the wait of the oldest of what completes).
+ */
+function waits(readings: readonly Reading[], perSecond: number): { t: number; wait: number }[] {
+  return readings.map((r) => ({ t: r.t, wait: Math.max(0, r.t - r.completed / perSecond) }));
+}
+
+describe('decide: awaiting ack beyond what the replicas can be handling is backlog (the ci4 readings)', () => {
+  const spec = withScalingDefaults({ maxReplicas: 20, backlogPerReplica: 1_000_000, drainWithinSeconds: 30 });
+  /**
+   * `ready` replicas of one-at-a-time handlers completing what arrives (`arrival`/s), busy on what
+   * their clients hold: `held` awaiting ack at every reading (the buffers stay full), nothing at the
+   * server. Readings every 2 s for 60 s.
+   */
+  function buffersFull(options: { ready: number; held: number; arrival: number; spec?: ScalingSpec }) {
+    let d: ScalingDecision | undefined;
+    for (let t = 0; t <= 60; t += 2) {
+      const completed = options.arrival * t;
+      const reading = sampleFromTotals(s(t), completed + options.held, completed, options.held, 1000);
+      d = decide({
+        spec: options.spec ?? spec,
+        sample: reading,
+        currentReplicas: options.ready,
+        readyReplicas: options.ready,
+        history: d?.history ?? emptyHistory(),
+        now: s(t),
+      });
+    }
+    if (d === undefined) throw new Error('no decision');
+    return d;
+  }
+
+  it('drains the buffered messages within drainWithinSeconds: 6 replicas, 1,000 awaiting ack, 80/s', () => {
+    // ci4: 6 replicas completing the 80/s that arrive (13.3/s each on a loaded machine), 1,000
+    // awaiting ack. Before: "draining 0 pending within 30s needs 7" (80/s × 1.15 at 13.3/s), and
+    // the 994 in the buffers waited 12.5 s each for as long as the load lasted.
+    const d = buffersFull({ ready: 6, held: 1000, arrival: 80 });
+    const perReplica = d.rates.perReplicaPerSecond ?? 0;
+    expect(perReplica).toBeCloseTo(80 / 6, 0);
+    expect(d.rates.arrivalPerSecond).toBeCloseTo(80, 0);
+    // The 6 ready replicas have 6 messages in hand; the other 994 wait in the buffers.
+    const rateAlone = Math.ceil((80 * RATE_HEADROOM) / perReplica);
+    const needed = Math.ceil((80 * RATE_HEADROOM + (1000 - 6) / 30) / perReplica);
+    expect(needed).toBeGreaterThan(rateAlone);
+    expect(d.recommendedReplicas).toBeGreaterThanOrEqual(needed);
+    expect(d.reason).toContain("the 994 awaiting ack in the clients' buffers");
+    expect(d.reason).toContain('one each, as a client hands its handler one message at a time');
+  });
+
+  it('counts what spec.inFlightPerReplica says the replicas handle at once as in hand', () => {
+    const withConcurrency = withScalingDefaults({ ...specInput(spec), inFlightPerReplica: 100 });
+    const d = buffersFull({ ready: 6, held: 1000, arrival: 80, spec: withConcurrency });
+    // 600 in hand, 400 buffered.
+    expect(d.reason).toContain("the 400 awaiting ack in the clients' buffers");
+    expect(d.reason).toContain('spec.inFlightPerReplica 100 each');
+  });
+
+  it('does not count messages waiting for a redelivery (scattered behind the ack floor) as buffered', () => {
+    // After the busy spell, the 500 are delivered and most of what awaits ack is 290 nak'd with a
+    // delay (or past their ack_wait) among 3,000 deliveries acknowledged since the ack floor: no
+    // replica has them in hand, and more replicas would not see them sooner.
+    const w = warmed(spec, 6, 20);
+    let d = w.d;
+    let completed = w.completed;
+    const floor = completed - 3000;
+    for (let t = 42; t <= 60; t += 2) {
+      completed += 160;
+      const reading: BacklogSample = {
+        ...sampleFromTotals(s(t), completed + 300, completed, 300, 1000),
+        ackFloorConsumerSeq: floor,
+      };
+      d = decide({
+        spec,
+        sample: reading,
+        currentReplicas: 6,
+        readyReplicas: 6,
+        history: d.history,
+        now: s(t),
+      });
+      expect(reading.deliveredConsumerSeq - reading.ackFloorConsumerSeq).toBeGreaterThan(600);
+      expect(d.reason).toMatch(/arriving at 20\/s per replica/);
+      expect(d.reason).not.toContain("clients' buffers");
+    }
+  });
+});
+
+/**
+ * 40 s of 2 s readings in which `ready` replicas of one-at-a-time handlers are busy (500 wait at
+ * the server at both ends, one message each in hand) completing `perReplica`/s each, as much as
+ * arrives: the per-replica figure is measured. Returns the last decision and the totals.
+ */
+function warmed(spec: ScalingSpec, ready: number, perReplica: number) {
+  let d: ScalingDecision | undefined;
+  let completed = 0;
+  for (let t = 0; t <= 40; t += 2) {
+    if (t > 0) completed += ready * perReplica * 2;
+    d = decide({
+      spec,
+      sample: sampleFromTotals(s(t), completed + ready + 500, completed, ready, 1000),
+      currentReplicas: ready,
+      readyReplicas: ready,
+      history: d?.history ?? emptyHistory(),
+      now: s(t),
+    });
+  }
+  if (d === undefined) throw new Error('no decision');
+  expect(d.rates.perReplicaPerSecond).toBeCloseTo(perReplica, 1);
+  return { d, completed, arrived: completed + ready + 500 };
+}
+
+/** The ScalingSpecInput a normalized spec came from (every field given). */
+function specInput(spec: ScalingSpec): ScalingSpecInput {
+  return { ...spec } as ScalingSpecInput;
+}
+
+describe('decide: buffered messages no replica works through are not drained by adding replicas', () => {
+  const spec = withScalingDefaults({ maxReplicas: 20, backlogPerReplica: 1_000_000, drainWithinSeconds: 30 });
+
+  it('one hung handler holding its buffer beside 5 that work (the ack floor stays behind it)', () => {
+    // 6 replicas measured at 20/s, 80/s arriving; one handler hangs holding the 166 messages its
+    // client buffered. The others keep up (100/s), so the newest deliveries are acknowledged while
+    // the floor stays at the hung replica's oldest message: within a few readings what awaits ack
+    // is no longer the newest deliveries (HELD_SHARE_OF_UNACKED_SPAN), so the hung buffer is not
+    // read as work to drain, before the stall (2d) is recognised, and no replica is added for it.
+    const w = warmed(spec, 6, 20);
+    let d = w.d;
+    let completed = w.completed;
+    const floor = completed;
+    const decisions: { t: number; d: ScalingDecision }[] = [];
+    for (let t = 42; t <= 120; t += 2) {
+      completed += 160;
+      const reading: BacklogSample = {
+        ...sampleFromTotals(s(t), completed + 166 + 6, completed, 166 + 6, 1000),
+        ackFloorConsumerSeq: floor,
+      };
+      d = decide({
+        spec,
+        sample: reading,
+        currentReplicas: 6,
+        readyReplicas: 6,
+        history: d.history,
+        now: s(t),
+      });
+      decisions.push({ t, d });
+    }
+    // Counted at the first reading (what awaits ack is still the newest deliveries), not from the
+    // second on, although no stall is recognised before 50 s (rates.ts STALL_MIN_SECONDS).
+    expect(decisions[0]?.d.reason).toContain("the 166 awaiting ack in the clients' buffers");
+    const early = decisions.filter((x) => x.t >= 44 && x.t <= 48);
+    expect(early.every((x) => !x.d.reason.includes('stalled'))).toBe(true);
+    expect(decisions.filter((x) => x.t >= 44).every((x) => !x.d.reason.includes("clients' buffers"))).toBe(
+      true,
+    );
+    expect(Math.max(...decisions.map((x) => x.d.recommendedReplicas))).toBeLessThanOrEqual(6);
+  });
+
+  it('every handler hung on full buffers: what 2d (stalled replicas) adds, no more, and buffered never counted once stalled', () => {
+    // 6 replicas measured at 20/s, 80/s arriving; at t = 40 s every handler stops. max_ack_pending
+    // (1000) is full, nothing completes, what arrives waits at the server.
+    let d: ScalingDecision | undefined;
+    const decisions: { t: number; d: ScalingDecision }[] = [];
+    let arrived = 1000;
+    let completed = 0;
+    for (let t = 0; t <= 180; t += 2) {
+      if (t > 0) arrived += 80 * 2;
+      if (t > 0 && t <= 40) completed += 80 * 2;
+      const reading = sampleFromTotals(s(t), arrived, completed, 1000, 1000);
+      d = decide({
+        spec,
+        sample: reading,
+        currentReplicas: 6,
+        readyReplicas: 6,
+        history: d?.history ?? emptyHistory(),
+        now: s(t),
+      });
+      decisions.push({ t, d });
+    }
+    const stalledAt = decisions.find((x) => x.t > 40 && x.d.reason.includes('stalled'))?.t;
+    expect(stalledAt).toBeDefined();
+    const after = decisions.filter((x) => x.t >= (stalledAt ?? Infinity));
+    expect(after.every((x) => !x.d.reason.includes("clients' buffers"))).toBe(true);
+  });
+});
+
+describe('decide: the in-hand figure from Little’s law (handlers that work on many at once)', () => {
+  it('measures how long a message is held while nothing waits for the replicas, and counts that much in hand', () => {
+    // 4 replicas whose handlers work on 10 messages at once, 2 s each: 5/s a replica, 10 in hand.
+    const spec = withScalingDefaults({ maxReplicas: 20, backlogPerReplica: 1_000_000 });
+    let d: ScalingDecision | undefined;
+    let arrived = 540;
+    let completed = 0;
+    const read = (t: number, held: number): ScalingDecision => {
+      d = decide({
+        spec,
+        sample: sampleFromTotals(s(t), arrived, completed, held),
+        currentReplicas: 4,
+        readyReplicas: 4,
+        history: d?.history ?? emptyHistory(),
+        now: s(t),
+      });
+      return d;
+    };
+    // Busy: 500 wait at the server, every handler busy (40 held), 20/s completed and arriving.
+    for (let t = 0; t <= 60; t += 2) {
+      if (t > 0) {
+        arrived += 40;
+        completed += 40;
+      }
+      read(t, 40);
+    }
+    expect(d?.rates.perReplicaPerSecond).toBeCloseTo(5, 1);
+    // Nothing arrives until the 500 are drained at 20/s; then 10/s arrive: half the handlers are
+    // busy, and by Little's law 10/s × 2 s = 20 are held.
+    let t = 60;
+    while (arrived - completed > 40) {
+      t += 2;
+      completed += Math.min(40, arrived - completed - 40);
+      read(t, 40);
+    }
+    completed = arrived - 20;
+    for (const end = t + 120; t < end;) {
+      t += 2;
+      arrived += 20;
+      completed += 20;
+      read(t, 20);
+    }
+    // 20/s arrive again, and the clients take 100 more than the handlers work on into their buffers.
+    arrived += 40 + 100;
+    completed += 40 - 20;
+    const buffered = read(t + 2, 140);
+    // The first intervals after the drain held more than the handlers' 20 (the EWMA carries that a
+    // little): about 2 s, 10 a replica, and the rest of the 140 buffered.
+    const m =
+      /the (\d+) awaiting ack in the clients' buffers \(140 awaiting ack, beyond the ([\d.]+) the 4 ready replicas can be handling: ([\d.]+) each, 5\/s for the ([\d.]+)s a message was held while nothing waited for them\)/.exec(
+        buffered.reason,
+      );
+    expect(m).not.toBeNull();
+    const [, messages, , each, seconds] = (m ?? []).map(Number);
+    expect(seconds).toBeGreaterThanOrEqual(2);
+    expect(seconds).toBeLessThan(2.3);
+    expect(each).toBeGreaterThanOrEqual(10);
+    expect(each).toBeLessThan(11.5);
+    expect(messages).toBeGreaterThan(90);
+    expect(messages).toBeLessThanOrEqual(100);
+  });
+});
+
+describe('decide: prefetching clients at a steady rate, the latency of what they buffer (the model)', () => {
+  // 80/s arrive for handlers of 20/s, one message at a time: 4 replicas keep up, 5 with the
+  // headroom. A push consumer's subscribers are sent all that max_ack_pending allows: while one
+  // replica runs, it holds what the others will never see.
+  const spec = withScalingDefaults({
+    minReplicas: 1,
+    maxReplicas: 10,
+    backlogPerReplica: 1_000_000,
+    drainWithinSeconds: 30,
+  });
+  it('a push consumer with a deliver group (QueueSubscribe), max_ack_pending 1000, from one replica', () => {
+    const readings = runScenario({
+      client: natsPyPush,
+      spec,
+      maxAckPending: 1000,
+      handlerPerSecond: 20,
+      arrival: () => 80,
+      initialReplicas: 1,
+      initialPending: 0,
+      startupSeconds: 10,
+      durationSeconds: 180,
+      pollSeconds: 2,
+    });
+    const w = waits(readings, 80);
+    process.stdout.write(
+      `${natsPyPush.name}: replicas ${readings
+        .filter((_, i) => i % 5 === 0)
+        .map((r) => r.replicas)
+        .join(' ')}; ` +
+        `awaiting ack ${readings
+          .filter((_, i) => i % 5 === 0)
+          .map((r) => r.ackPending)
+          .join(' ')}; ` +
+        `wait (s) ${w
+          .filter((_, i) => i % 5 === 0)
+          .map((x) => x.wait.toFixed(1))
+          .join(' ')}\n`,
+    );
+    // Before: 5 replicas from 30 s on; the first replica's ~700 drained at 4/s, and messages still
+    // waited 3.8 s at 120 s and 0.8 s at 180 s. Now: what the buffers hold is drained, and from
+    // 120 s on nothing waits as much as a second.
+    expect(w.filter((x) => x.t >= 120).every((x) => x.wait < 1)).toBe(true);
+    expect(Math.max(...readings.map((r) => r.replicas))).toBeLessThanOrEqual(10);
+  });
+  it('nats.go Consume(), max_ack_pending 1000, from one replica: no more replicas than the rate and the backlog need', () => {
+    const readings = runScenario({
+      client: natsGoConsume,
+      spec,
+      maxAckPending: 1000,
+      handlerPerSecond: 20,
+      arrival: () => 80,
+      initialReplicas: 1,
+      initialPending: 0,
+      startupSeconds: 10,
+      durationSeconds: 180,
+      pollSeconds: 2,
+    });
+    const w = waits(readings, 80);
+    expect(w.filter((x) => x.t >= 60).every((x) => x.wait < 2)).toBe(true);
+    // Once caught up, what the rate needs (5 with the headroom), not more.
+    expect(readings.filter((r) => r.t >= 120).every((r) => r.replicas <= 6)).toBe(true);
+  });
+});
