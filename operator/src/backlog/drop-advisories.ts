@@ -22,36 +22,14 @@
 // poison stream whose handlers fail fast makes thousands a second (advisory-storm.int: 2,000-27,000
 // a second from one consumer with max_deliver 1), each a nats.js message and a callback, and every
 // read's round trip waits behind them (reads took up to 3.7 s against a 2 s timeout). So above
-// `maxPerSecond` advisories in a second the watcher leaves the subscription (drops are then
+// ADVISORY_LIMITS.maxPerSecond advisories in a second (advisory-storm.ts) the watcher leaves it (drops are then
 // `unknown`, saying why, and rates.ts learns no capacity from such a consumer), and subscribes again
 // after a pause, doubled at each such storm in a row, in a new epoch. And a read waits for the
 // advisories sent before it no longer than its own timeout: past it, drops are `unknown`.
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import { halfJitterDelayMs } from '../kube/backoff.js';
+import { AdvisoryStorms, advisoryLimitText } from './advisory-storm.js';
 
 export const MAX_DELIVERIES_SUBJECT = '$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES';
-
-/** When the watcher leaves the advisories, and for how long. Tests lower them. */
-export const ADVISORY_LIMITS = {
-  /** Advisories in one second on a connection above which it leaves the subscription. */
-  maxPerSecond: 1000,
-  /** The first pause before subscribing again; doubled at each storm in a row, up to maxPauseMs. */
-  pauseMs: 30_000,
-  maxPauseMs: 600_000,
-};
-
-/**
- * The pause before subscribing again after the `storms`-th storm in a row (1, 2 ...): pauseMs
- * doubled, up to maxPauseMs, then a random ½–1 of it, so operators cut off by one storm do not
- * come back at once. Pure.
- */
-export function advisoryPauseMs(
-  storms: number,
-  limits: { pauseMs: number; maxPauseMs: number } = ADVISORY_LIMITS,
-  random: () => number = Math.random,
-): number {
-  return halfJitterDelayMs(storms, { baseMs: limits.pauseMs, maxMs: limits.maxPauseMs }, random);
-}
 
 /** What a reading carries: a count within an epoch, or why drops are not known. */
 export type DropCount = { count: number; epoch: number } | { unknown: string };
@@ -67,11 +45,7 @@ class DropWatcher {
   private epochStartedAt = Infinity;
   private problem: string | undefined = 'the advisory subscription is being set up';
   private subscription: Subscription | undefined;
-  /** Advisories in the current second (from `since`, performance.now()). */
-  private window = { since: Number.NEGATIVE_INFINITY, advisories: 0 };
-  /** Storms in a row (reset when a subscription lasts maxPauseMs without one). */
-  private storms = 0;
-  private subscribedAt = 0;
+  private readonly storms = new AdvisoryStorms();
   private resubscribe: ReturnType<typeof setTimeout> | undefined;
   private watching = false;
   /** Subscriptions made (the first, and one after each storm's pause). */
@@ -84,8 +58,7 @@ class DropWatcher {
 
   private async start(): Promise<void> {
     try {
-      this.window = { since: Number.NEGATIVE_INFINITY, advisories: 0 };
-      this.subscribedAt = performance.now();
+      this.storms.subscribed();
       this.subscriptions++;
       const subscription = this.nc.subscribe(`${MAX_DELIVERIES_SUBJECT}.>`, {
         callback: (err, msg) => {
@@ -94,9 +67,7 @@ class DropWatcher {
             return;
           }
           if (subscription !== this.subscription) return; // left: what was already on its way
-          const now = performance.now();
-          if (now - this.window.since >= 1000) this.window = { since: now, advisories: 0 };
-          if (++this.window.advisories > ADVISORY_LIMITS.maxPerSecond) return this.leave();
+          if (this.storms.tooMany()) return this.leave();
           const key = keyOfSubject(msg.subject);
           const count = key === undefined ? undefined : this.counts.get(key);
           if (key !== undefined && count !== undefined) this.counts.set(key, count + 1);
@@ -126,11 +97,8 @@ class DropWatcher {
     const subscription = this.subscription;
     if (subscription === undefined || this.nc.isClosed()) return;
     this.subscription = undefined;
-    // A subscription that lasted the longest pause without a storm starts the doubling again.
-    if (performance.now() - this.subscribedAt > ADVISORY_LIMITS.maxPauseMs) this.storms = 0;
-    this.storms++;
-    const pause = advisoryPauseMs(this.storms);
-    const limit = ADVISORY_LIMITS.maxPerSecond.toLocaleString('en-US');
+    const pause = this.storms.left();
+    const limit = advisoryLimitText();
     this.problem = `advisories of dropped messages came faster than ${limit} a second on this connection (a consumer with max_deliver 1 whose handlers fail fast?), so the operator stopped taking them for ${Math.round(pause / 1000)}s: drops are not told from completions until then`;
     try {
       subscription.unsubscribe();

@@ -16,11 +16,11 @@
 // server the tenant controls can send the subscription anything: each is a nats.js message and a
 // callback on the operator's one event loop (at 38,000 a second it held the loop up to 1.3 s). A
 // stream is edited a few times a day; so above ADVISORY_LIMITS.maxPerSecond in a second the watch
-// leaves the subscription, as drop-advisories.ts does, and edits are not seen (configs are read
+// leaves the subscription (advisory-storm.ts, as drop-advisories.ts does), and edits are not seen (configs are read
 // again after the shorter time) until it subscribes again after a pause, doubled at each such
 // storm in a row, in a new epoch.
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import { ADVISORY_LIMITS, advisoryPauseMs } from './drop-advisories.js';
+import { AdvisoryStorms, advisoryLimitText } from './advisory-storm.js';
 
 export const STREAM_UPDATED_SUBJECT = '$JS.EVENT.ADVISORY.STREAM.UPDATED';
 
@@ -42,11 +42,7 @@ export class StreamUpdates {
   private problem: string | undefined;
   private told = false;
   private subscription: Subscription | undefined;
-  /** Advisories in the current second (from `since`, performance.now()). */
-  private window = { since: Number.NEGATIVE_INFINITY, advisories: 0 };
-  /** Storms in a row (reset when a subscription lasts maxPauseMs without one). */
-  private storms = 0;
-  private subscribedAt = 0;
+  private readonly storms = new AdvisoryStorms();
   private resubscribe: ReturnType<typeof setTimeout> | undefined;
   private watching = false;
   /** Subscriptions made (the first, and one after each storm's pause). */
@@ -66,8 +62,7 @@ export class StreamUpdates {
 
   private async start(): Promise<void> {
     try {
-      this.window = { since: Number.NEGATIVE_INFINITY, advisories: 0 };
-      this.subscribedAt = performance.now();
+      this.storms.subscribed();
       this.subscriptions++;
       const subscription = this.nc.subscribe(`${STREAM_UPDATED_SUBJECT}.*`, {
         callback: (err, msg) => {
@@ -77,9 +72,7 @@ export class StreamUpdates {
             return;
           }
           if (subscription !== this.subscription) return; // left: what was already on its way
-          const now = performance.now();
-          if (now - this.window.since >= 1000) this.window = { since: now, advisories: 0 };
-          if (++this.window.advisories > ADVISORY_LIMITS.maxPerSecond) return this.leave();
+          if (this.storms.tooMany()) return this.leave();
           const stream = msg.subject.slice(STREAM_UPDATED_SUBJECT.length + 1);
           if (this.kept(stream)) this.edits.set(stream, (this.edits.get(stream) ?? 0) + 1);
         },
@@ -108,10 +101,8 @@ export class StreamUpdates {
     const subscription = this.subscription;
     if (subscription === undefined || this.nc.isClosed()) return;
     this.subscription = undefined;
-    if (performance.now() - this.subscribedAt > ADVISORY_LIMITS.maxPauseMs) this.storms = 0;
-    this.storms++;
-    const pause = advisoryPauseMs(this.storms);
-    const limit = ADVISORY_LIMITS.maxPerSecond.toLocaleString('en-US');
+    const pause = this.storms.left();
+    const limit = advisoryLimitText();
     this.problem = `stream-edit advisories came faster than ${limit} a second on this connection (someone publishing under ${STREAM_UPDATED_SUBJECT}?), so the operator stopped taking them for ${Math.round(pause / 1000)}s`;
     this.told = false; // each storm is told once
     this.epoch = 0;
