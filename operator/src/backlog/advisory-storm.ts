@@ -5,6 +5,7 @@
 // the subject — and each message is a nats.js message and a callback on the operator's one event
 // loop. So above `maxPerSecond` in a second on a subscription the watcher leaves it, and subscribes
 // again after a pause, doubled at each storm in a row. One rule, one set of limits, for both.
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { halfJitterDelayMs } from '../kube/backoff.js';
 
 /** When a watcher leaves its advisories, and for how long. Tests lower them. */
@@ -36,6 +37,7 @@ export class AdvisoryStorms {
   /** Storms in a row (reset when a subscription lasts maxPauseMs without one). */
   private storms = 0;
   private subscribedAt = 0;
+  private resubscribe: ReturnType<typeof setTimeout> | undefined;
 
   constructor(private readonly now: () => number = () => performance.now()) {}
 
@@ -60,6 +62,32 @@ export class AdvisoryStorms {
     if (this.now() - this.subscribedAt > ADVISORY_LIMITS.maxPauseMs) this.storms = 0;
     this.storms++;
     return advisoryPauseMs(this.storms);
+  }
+
+  /**
+   * Leaves `subscription` for a storm (the server stops sending once it reads the UNSUB; what was on
+   * its way is the caller's to ignore) and calls `resume` after the pause, unless `nc` closed
+   * meanwhile. Returns the pause.
+   */
+  leave(subscription: Subscription, nc: NatsConnection, resume: () => void): number {
+    const pause = this.left();
+    try {
+      subscription.unsubscribe();
+    } catch {
+      // closed meanwhile: nothing to leave
+    }
+    this.resubscribe = setTimeout(() => {
+      this.resubscribe = undefined;
+      if (!nc.isClosed()) resume();
+    }, pause);
+    this.resubscribe.unref?.();
+    return pause;
+  }
+
+  /** No resubscription after all (the connection's status stream ended). */
+  stop(): void {
+    if (this.resubscribe !== undefined) clearTimeout(this.resubscribe);
+    this.resubscribe = undefined;
   }
 }
 

@@ -46,7 +46,6 @@ class DropWatcher {
   private problem: string | undefined = 'the advisory subscription is being set up';
   private subscription: Subscription | undefined;
   private readonly storms = new AdvisoryStorms();
-  private resubscribe: ReturnType<typeof setTimeout> | undefined;
   private watching = false;
   /** Subscriptions made (the first, and one after each storm's pause). */
   subscriptions = 0;
@@ -97,21 +96,12 @@ class DropWatcher {
     const subscription = this.subscription;
     if (subscription === undefined || this.nc.isClosed()) return;
     this.subscription = undefined;
-    const pause = this.storms.left();
-    const limit = advisoryLimitText();
-    this.problem = `advisories of dropped messages came faster than ${limit} a second on this connection (a consumer with max_deliver 1 whose handlers fail fast?), so the operator stopped taking them for ${Math.round(pause / 1000)}s: drops are not told from completions until then`;
-    try {
-      subscription.unsubscribe();
-    } catch {
-      // closed meanwhile: nothing to leave
-    }
-    this.resubscribe = setTimeout(() => {
-      this.resubscribe = undefined;
-      if (this.nc.isClosed()) return;
+    const pause = this.storms.leave(subscription, this.nc, () => {
       this.problem = 'the advisory subscription is being set up';
       this.ready = this.start();
-    }, pause);
-    this.resubscribe.unref?.();
+    });
+    const limit = advisoryLimitText();
+    this.problem = `advisories of dropped messages came faster than ${limit} a second on this connection (a consumer with max_deliver 1 whose handlers fail fast?), so the operator stopped taking them for ${Math.round(pause / 1000)}s: drops are not told from completions until then`;
   }
 
   private async watchStatus(): Promise<void> {
@@ -119,7 +109,7 @@ class DropWatcher {
       // Advisories sent while disconnected are lost: counts before and after do not compare.
       if (!['ping', 'update', 'ldm'].includes(status.type) && this.problem === undefined) this.newEpoch();
     }
-    if (this.resubscribe !== undefined) clearTimeout(this.resubscribe);
+    this.storms.stop();
   }
 
   private newEpoch(): void {

@@ -43,7 +43,6 @@ export class StreamUpdates {
   private told = false;
   private subscription: Subscription | undefined;
   private readonly storms = new AdvisoryStorms();
-  private resubscribe: ReturnType<typeof setTimeout> | undefined;
   private watching = false;
   /** Subscriptions made (the first, and one after each storm's pause). */
   subscriptions = 0;
@@ -101,24 +100,15 @@ export class StreamUpdates {
     const subscription = this.subscription;
     if (subscription === undefined || this.nc.isClosed()) return;
     this.subscription = undefined;
-    const pause = this.storms.left();
+    const pause = this.storms.leave(subscription, this.nc, () => {
+      this.problem = undefined;
+      this.ready = this.start();
+    });
     const limit = advisoryLimitText();
     this.problem = `stream-edit advisories came faster than ${limit} a second on this connection (someone publishing under ${STREAM_UPDATED_SUBJECT}?), so the operator stopped taking them for ${Math.round(pause / 1000)}s`;
     this.told = false; // each storm is told once
     this.epoch = 0;
     this.edits.clear();
-    try {
-      subscription.unsubscribe();
-    } catch {
-      // closed meanwhile: nothing to leave
-    }
-    this.resubscribe = setTimeout(() => {
-      this.resubscribe = undefined;
-      if (this.nc.isClosed()) return;
-      this.problem = undefined;
-      this.ready = this.start();
-    }, pause);
-    this.resubscribe.unref?.();
   }
 
   private async watchStatus(): Promise<void> {
@@ -126,7 +116,7 @@ export class StreamUpdates {
       // Advisories sent while disconnected are lost: marks before and after do not compare.
       if (!['ping', 'update', 'ldm'].includes(status.type) && this.problem === undefined) this.newEpoch();
     }
-    if (this.resubscribe !== undefined) clearTimeout(this.resubscribe);
+    this.storms.stop();
   }
 
   private newEpoch(): void {
