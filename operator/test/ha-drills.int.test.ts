@@ -188,6 +188,31 @@ describe('HA drills: at most one writer, failover within lease duration + one po
     );
   }
 
+  /** a starts and takes the Lease, b starts beside it, the workload is made and a has written. */
+  async function aLeadsBStandsBy(d: Drill, a: Replica, b: Replica): Promise<void> {
+    a.start();
+    await holderIs(d, 'a', START_MS);
+    b.start();
+    await started(b);
+    await createWorkload(d);
+    await wroteAfter(d, 'a', 0, 20_000);
+  }
+
+  /**
+   * While a is frozen, the backlog is done by someone else (the new leader has no reason to scale),
+   * b takes the Lease over, starts reconciling and polls twice.
+   */
+  async function bTakesOverWithTheWorkDone(d: Drill, b: Replica): Promise<void> {
+    await consumeAndAck(nc, d.stream, 'worker', 1000);
+    await holderIs(d, 'b', LEASE_MS + RETRY_MS + 20_000);
+    await eventually(
+      'b to reconcile',
+      async () => (b.logLines('started reconciling').length > 0 ? true : undefined),
+      20_000,
+    );
+    await sleep(2 * POLL_MS);
+  }
+
   async function createWorkload(d: Drill): Promise<void> {
     await createEventConsumer({
       namespace: d.ns.name,
@@ -328,26 +353,13 @@ describe('HA drills: at most one writer, failover within lease duration + one po
       const pause = new PausePoint(path.join(tmp, `${d.ns.name}-a.pause`));
       const a = replica(d, 'a', { pausePoint: pause });
       const b = replica(d, 'b');
-      a.start();
-      await holderIs(d, 'a', START_MS);
-      b.start();
-      await started(b);
-      await createWorkload(d);
-      await wroteAfter(d, 'a', 0, 20_000);
+      await aLeadsBStandsBy(d, a, b);
 
       await pause.arm('beforeScaleWrite', 20_000);
       await publish(nc, d.stream, 80);
       await pause.paused(20_000); // a decided to scale up and is frozen just before sending it
       const frozenAt = Date.now();
-      // The work is done by someone else meanwhile: the new leader has no reason to scale.
-      await consumeAndAck(nc, d.stream, 'worker', 1000);
-      await holderIs(d, 'b', LEASE_MS + RETRY_MS + 20_000);
-      await eventually(
-        'b to reconcile',
-        async () => (b.logLines('started reconciling').length > 0 ? true : undefined),
-        20_000,
-      );
-      await sleep(2 * POLL_MS);
+      await bTakesOverWithTheWorkDone(d, b);
       const exiting = a.nextExit(20_000);
       pause.resume();
       expect(await exiting).toEqual({ code: 1, signal: null });
@@ -403,12 +415,7 @@ describe('HA drills: at most one writer, failover within lease duration + one po
       try {
         const a = replica(d, 'a');
         const b = replica(d, 'b');
-        a.start();
-        await holderIs(d, 'a', START_MS);
-        b.start();
-        await started(b);
-        await createWorkload(d);
-        await wroteAfter(d, 'a', 0, 20_000);
+        await aLeadsBStandsBy(d, a, b);
 
         armed = true;
         await publish(nc, d.stream, 80);
@@ -420,15 +427,7 @@ describe('HA drills: at most one writer, failover within lease duration + one po
         );
         a.signal('SIGSTOP');
         const pausedAt = Date.now();
-        // The work is done by someone else meanwhile: the new leader has no reason to scale.
-        await consumeAndAck(nc, d.stream, 'worker', 1000);
-        await holderIs(d, 'b', LEASE_MS + RETRY_MS + 20_000);
-        await eventually(
-          'b to reconcile',
-          async () => (b.logLines('started reconciling').length > 0 ? true : undefined),
-          20_000,
-        );
-        await sleep(2 * POLL_MS);
+        await bTakesOverWithTheWorkDone(d, b);
         const answeredAt = Date.now();
         answer(); // well inside the webhook's 30 s: on the API server's side the write could still land
         await sleep(2000);
