@@ -37,12 +37,15 @@ test('sums every run and names each', () => {
     'make test: 2092 tests passed, 0 failed, 0 skipped in 3 jest runs (unit+tools 1646/1646, integration 428/428, real-node 18/18)',
   );
   expect(r.out).toContain('Tests:       2092 passed, 2092 total');
+  // The last line is the plain form, alone on its line.
+  expect(r.out.trimEnd().split('\n').at(-1)).toBe('tests: 2092 passed, 0 failed, 0 skipped');
 });
 
 test('a failed test makes the total fail and is counted first', () => {
   const r = run([line(['unit'], 10), line(['integration'], 5, 2, 1)]);
   expect(r.code).toBe(1);
   expect(r.out).toContain('Tests:       2 failed, 15 passed, 18 total');
+  expect(r.out.trimEnd().split('\n').at(-1)).toBe('tests: 15 passed, 2 failed, 1 skipped');
 });
 
 test('no runs recorded, or no file, is not a pass', () => {
