@@ -22,7 +22,7 @@ import { Reconciler } from '../src/controller/reconciler.js';
 import { EventRecorder } from '../src/kube/event-recorder.js';
 import { ScaleClient } from '../src/kube/scale-client.js';
 import { SecretReader } from '../src/kube/secret-reader.js';
-import { silentLogger } from '../src/observability/logger.js';
+import { silentLogger, type Logger } from '../src/observability/logger.js';
 import { OperatorMetrics } from '../src/observability/metrics.js';
 import type { OperatorConfig } from '../src/config/config.js';
 import { loadConfig } from '../src/config/config.js';
@@ -410,6 +410,8 @@ export function directReconciler(
     wallClock?: () => number;
     /** How often an idle EventConsumer re-reads a settled target (the Reconciler's default: 15 s). */
     targetRefreshMs?: number;
+    /** The reconciler's logger (default: silent). */
+    logger?: Logger;
   } = {},
 ): DirectReconciler {
   const api = kubeApi();
@@ -424,7 +426,7 @@ export function directReconciler(
     backlog: new NatsBacklogSources(pool, { timeoutMs: 2000, metrics }),
     events: new EventRecorder({ api, logger: silentLogger, instance }),
     metrics,
-    logger: silentLogger,
+    logger: options.logger ?? silentLogger,
     ...(options.wallClock !== undefined ? { wallClock: options.wallClock } : {}),
     ...(options.targetRefreshMs !== undefined ? { targetRefreshMs: options.targetRefreshMs } : {}),
   });

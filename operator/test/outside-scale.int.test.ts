@@ -8,7 +8,18 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { toolPath } from '../../hack/stack/tools.js';
 import { testStack } from '../../test/env.js';
-import { eventsFor, kubeApi, publish, sleep, specReplicas, useStreamDrill } from './harness.js';
+import { ScaleClient } from '../src/kube/scale-client.js';
+import { createLogger } from '../src/observability/logger.js';
+import {
+  deploymentAtRest,
+  directReconciler,
+  eventsFor,
+  kubeApi,
+  publish,
+  sleep,
+  specReplicas,
+  useStreamDrill,
+} from './harness.js';
 
 const run = promisify(execFile);
 
@@ -21,8 +32,9 @@ describe('replicas set by someone else on a target jetscale scales', () => {
     return stream;
   }
 
-  async function poll(name: string): Promise<number> {
-    await sleep(1_000);
+  /** A poll a second after the one before (`first`: the EventConsumer's first, at once). */
+  async function poll(name: string, first = false): Promise<number> {
+    if (!first) await sleep(1_000);
     await drill.poll(name);
     return specReplicas(drill.ns.name, name);
   }
@@ -67,7 +79,7 @@ describe('replicas set by someone else on a target jetscale scales', () => {
   it('kubectl scale: set back from the backlog within a target refresh, reported once naming kubectl', async () => {
     const name = 'by-hand';
     await setUp(name, 500);
-    expect(await poll(name)).toBe(5);
+    expect(await poll(name, true)).toBe(5);
     expect(await poll(name)).toBe(5);
 
     await kubectl('scale', `deployment/${name}`, '--replicas=2');
@@ -85,7 +97,7 @@ describe('replicas set by someone else on a target jetscale scales', () => {
   it('a GitOps tool re-applying replicas 2: each change is undone and counted, the Event is not repeated, and jetscale does not flap on its own', async () => {
     const name = 'gitops';
     const stream = await setUp(name, 500);
-    expect(await poll(name)).toBe(5);
+    expect(await poll(name, true)).toBe(5);
     for (let round = 0; round < 3; round++) {
       await gitOpsApply(name);
       expect(await specReplicas(drill.ns.name, name)).toBe(2);
@@ -108,7 +120,7 @@ describe('replicas set by someone else on a target jetscale scales', () => {
   it('while the EventConsumer is paused, replicas set by hand are the user’s: nothing is reported', async () => {
     const name = 'paused';
     await setUp(name, 500);
-    expect(await poll(name)).toBe(5);
+    expect(await poll(name, true)).toBe(5);
     await kubeApi().request(
       'PATCH',
       `/apis/jetscale.io/v1alpha1/namespaces/${drill.ns.name}/eventconsumers/${name}`,
@@ -121,5 +133,73 @@ describe('replicas set by someone else on a target jetscale scales', () => {
     for (let i = 0; i < 4; i++) expect(await poll(name)).toBe(2);
     expect(await outsideCount(name)).toBe(0);
     expect(await outsideEvents(name)).toEqual([]);
+  });
+
+  // A write of this installation's previous leader term that lands after the takeover: the old
+  // leader "a" read the target, decided, and froze between its fence check and its send (a GC
+  // pause, SIGSTOP); the standby "b" took over, read the target at rest, found nothing to change
+  // and changed nothing, so a's conditional /scale write (its pre-takeover resourceVersion) is
+  // applied when a resumes (15 of 20 times in session 26's probe). b must set the replicas back to
+  // what the backlog asks within two polls, in both directions, without taking the write for a
+  // rival's (no ReplicasChangedOutside) nor for its own earlier size (no stabilization window, no
+  // step policy period held for it), and say in its log what it was.
+  async function lateWrite(name: string, backlog: number, staleTo: number): Promise<void> {
+    const stream = await drill.addStream(name, backlog);
+    // A scale-down step policy slower than the test: only undoing the late write as such meets
+    // the bound (1 pod a minute would take 7 minutes from 8 to 1).
+    await drill.addTarget(name, stream, {
+      consumer: 'worker',
+      extra: { behavior: { scaleDown: { policies: [{ type: 'Pods', value: 1, period: '60s' }] } } },
+    });
+    const ref = { apiVersion: 'apps/v1', kind: 'Deployment', name };
+    const scale = new ScaleClient(kubeApi());
+    // "a" leads and scales from the backlog.
+    const a = directReconciler('outside-scale-test-a');
+    await a.poll(drill.ns.name, name);
+    const right = await specReplicas(drill.ns.name, name);
+    expect(right).toBe(backlog === 0 ? 1 : 8);
+    await deploymentAtRest(drill.ns.name, name);
+    // a reads the target, decides on staleTo, and freezes before its write goes out.
+    const reading = await scale.get(drill.ns.name, ref, { fresh: true });
+    await a.close();
+    // "b" takes over: a new process's memory. Its first poll finds nothing to change.
+    const lines: string[] = [];
+    const b = directReconciler('outside-scale-test-b', {
+      logger: createLogger({ level: 'info', write: (line) => lines.push(line) }),
+    });
+    try {
+      await b.poll(drill.ns.name, name);
+      expect(await specReplicas(drill.ns.name, name)).toBe(right);
+      // b changed nothing: the precondition cannot stop a's write.
+      expect((await scale.get(drill.ns.name, ref, { fresh: true })).resourceVersion).toBe(
+        reading.resourceVersion,
+      );
+      // a resumes: its write lands, on its pre-takeover reading, under b.
+      await scale.setReplicas(drill.ns.name, ref, staleTo, reading.resourceVersion);
+      expect(await specReplicas(drill.ns.name, name)).toBe(staleTo);
+      const seen: number[] = [];
+      for (let polls = 0; polls < 2 && seen.at(-1) !== right; polls++) {
+        await sleep(1_000);
+        await b.poll(drill.ns.name, name);
+        seen.push(await specReplicas(drill.ns.name, name));
+      }
+      process.stderr.write(
+        `[late write] ${name}: right ${right}, a's late write ${staleTo}, b's polls after it: ${seen.join(', ')}\n`,
+      );
+      expect({ name, seen: seen.at(-1) }).toEqual({ name, seen: right });
+      // Not a rival autoscaler, and said for what it is.
+      expect(await outsideEvents(name)).toEqual([]);
+      const said = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(said.filter((l) => String(l.msg).includes('someone else'))).toEqual([]);
+      expect(said.some((l) => /previous leader term/.test(String(l.msg)))).toBe(true);
+    } finally {
+      await b.close();
+    }
+  }
+
+  // Side by side: each waits on its own reconcilers and Deployment.
+  it('a late write of the previous leader term, landing after the new leader found nothing to change, is undone within two polls: a scale-up (1 -> 8 while 1 is right) and a scale-down (8 -> 1 while 8 is right)', async () => {
+    const outcomes = await Promise.allSettled([lateWrite('late-up', 0, 8), lateWrite('late-down', 800, 1)]);
+    for (const o of outcomes) if (o.status === 'rejected') throw o.reason;
   });
 });

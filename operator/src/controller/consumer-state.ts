@@ -99,6 +99,19 @@ export interface ObservedCache {
    * later reading with another count that jetscale did not write was set by someone else.
    */
   replicas?: { refKey: string; uid: string | undefined; replicas: number };
+  /**
+   * A /scale write of this process whose outcome is not known (it failed, but not with 409: it may
+   * have been applied): the replicas it asked for. A later reading with that count is this
+   * process's own write, not a late one of the previous leader term.
+   */
+  unanswered?: number;
+  /**
+   * Until then (monotonic ms) the target is read at every poll, not from the cache above: a new
+   * term (this state's first poll) watches for a late write of the previous leader term
+   * (LATE_WRITE_WATCH_MS, reconciler.ts). Ended by this term's first write of the target: from then
+   * on its resourceVersion has moved on, and a write based on an older reading gets 409.
+   */
+  freshReadsUntil?: number;
   /** The limit the last adjusted write found (a mutating admission), while it is trusted. */
   admissionLimit?: AdmissionLimit;
 }

@@ -15,7 +15,7 @@ import type { BacklogReading } from '../backlog/backlog-source.js';
 import type { ScaleReading } from '../kube/scale-client.js';
 import type { BacklogSample, ScalingDecision, ScalingHistory, ScalingInput } from '../scaling/types.js';
 import type { ConditionUpdate } from './conditions.js';
-import type { ScalingMemory } from './consumer-state.js';
+import type { ScalingMemories, ScalingMemory } from './consumer-state.js';
 import { BACKLOG_REASONS } from './reasons.js';
 
 export interface DecideInput {
@@ -32,6 +32,40 @@ export interface DecideInput {
    * from before this process started: seeds the scale-down hold of a new history.
    */
   lastScaleAt?: number;
+  /**
+   * A late write of the previous leader term seen at this poll (reconciler.ts noticeOutsideChange):
+   * the replicas it changed, from and to. A scale-down hold keeps at most `from`, not what the write
+   * set.
+   */
+  lateWrite?: LateWrite;
+}
+
+/** A write of the previous leader term that reached the API server after this term began. */
+export interface LateWrite {
+  from: number;
+  to: number;
+}
+
+/**
+ * The memories with a late write of the previous leader term recorded as a scale event, just
+ * before this poll: the step policies then measure their period from the size before it (as the
+ * HPA does after a change of its own), so undoing it is not limited by them — a late scale-up of
+ * 1 to 8 goes back to 1 at once under a 1-pod-a-minute scale-down policy, and a late scale-down
+ * back up within the scale-up policy's allowance.
+ */
+export function withLateWrite(memories: ScalingMemories, now: number, late: LateWrite): ScalingMemories {
+  return Object.fromEntries(
+    Object.entries(memories).map(([name, m]) => [
+      name,
+      {
+        ...m,
+        history: {
+          ...m.history,
+          scaleEvents: [...m.history.scaleEvents, { at: now - 1, from: late.from, to: late.to }],
+        },
+      },
+    ]),
+  );
 }
 
 /** An Event the report step records. */
@@ -128,6 +162,8 @@ export interface DecideAllInput {
   policy: (input: ScalingInput) => ScalingDecision;
   /** See DecideInput.lastScaleAt. */
   lastScaleAt?: number;
+  /** See DecideInput.lateWrite. */
+  lateWrite?: LateWrite;
 }
 
 /** The verdict over all of an EventConsumer's consumers. */
@@ -402,7 +438,9 @@ function fromBacklog(input: DecideInput, consumer: ConsumerSpec, sample: Backlog
   // The hold keeps what the target has, never more than maxReplicas: a bound lowered (or an
   // object recreated with a lower one) applies at once, as the HPA's does, whatever the step
   // policies' record says.
-  const heldAt = Math.min(current, Math.max(1, scaling.maxReplicas));
+  // Nor more than the size before a late write of the previous leader term: the hold keeps what
+  // that term's step policies allowed, not what its late write set.
+  const heldAt = Math.min(current, input.lateWrite?.from ?? current, Math.max(1, scaling.maxReplicas));
   if (holdUntil !== undefined && decision.desiredReplicas < heldAt)
     decision = {
       ...decision,

@@ -308,6 +308,9 @@ function backlogSources(
  * (fallback, a missing consumer) is conditional on the version read, so a stale one is refused
  * (409) and the target read again at once. Twenty EventConsumers on a dead NATS must not each
  * cost an API call per poll while the healthy ones wait for workers.
+ * Except in a new term's first LATE_WRITE_WATCH_MS (cache.freshReadsUntil): then every poll reads
+ * the target, so a late write of the previous leader term is seen at the next poll, not a target
+ * refresh later (reconciler.ts noticeOutsideChange).
  */
 async function readTarget(
   deps: ObserveDeps,
@@ -328,6 +331,7 @@ async function readTarget(
   if (
     cached !== undefined &&
     cache.conflicts === 0 &&
+    !(cache.freshReadsUntil !== undefined && now < cache.freshReadsUntil) &&
     cached.refKey === refKey &&
     settled &&
     now - cached.at < (busy ? Math.min(pollIntervalMs(spec), input.targetRefreshMs) : input.targetRefreshMs)

@@ -7,10 +7,10 @@ import { BacklogError } from '../backlog/backlog-error.js';
 import type { BacklogReading } from '../backlog/backlog-source.js';
 import { FencedError, KubeApiError, type RequestOptions } from '../kube/api-client.js';
 import { ScaleError, type ScaleReading } from '../kube/scale-client.js';
-import { silentLogger } from '../observability/logger.js';
+import { createLogger, silentLogger, type Logger } from '../observability/logger.js';
 import { OperatorMetrics } from '../observability/metrics.js';
 import type { BacklogSample } from '../scaling/types.js';
-import { Reconciler } from './reconciler.js';
+import { LATE_WRITE_WATCH_MS, Reconciler } from './reconciler.js';
 import type { StatusPatchOp } from './report.js';
 
 const KEY = 'ns/orders';
@@ -55,6 +55,12 @@ function setup(
     writer?: string;
     /** The status the EventConsumer carries when the reconciler first sees it. */
     status?: EventConsumerStatus;
+    /**
+     * ReconcilerDeps.lateWriteWatchMs: 0 unless a test is about it (the cache tests count reads
+     * from the first poll); 'default' leaves the Reconciler's own.
+     */
+    lateWriteWatchMs?: number | 'default';
+    logger?: Logger;
   } = {},
 ) {
   let now = 1_000_000;
@@ -76,6 +82,8 @@ function setup(
     others: {} as Record<string, number>,
     /** The target's resourceVersion: bumped by every change, checked by every write. */
     version: 1,
+    /** Who owns spec.replicas of "worker" (managedFields), as its reading says; undefined: not said. */
+    manager: undefined as ScaleReading['replicasManager'],
     /** Reads of the target, and whether each asked for a fresh (etcd) read. */
     reads: [] as boolean[],
     /** Runs once, just before the next write is checked: a change by someone else. */
@@ -157,6 +165,7 @@ function setup(
           specReplicas: replicas,
           statusReplicas: replicas,
           ...(ready === undefined ? {} : { readyReplicas: ready }),
+          ...(ref.name === 'worker' && world.manager !== undefined ? { replicasManager: world.manager } : {}),
           resourceVersion: String(world.version),
         };
       },
@@ -192,7 +201,8 @@ function setup(
       forget: () => undefined,
     },
     metrics,
-    logger: silentLogger,
+    logger: options.logger ?? silentLogger,
+    ...(options.lateWriteWatchMs === 'default' ? {} : { lateWriteWatchMs: options.lateWriteWatchMs ?? 0 }),
     ...(options.processClocks ? {} : { now: () => now, wallClock: () => now }),
     ...(options.statusReadingsPerSecond === undefined
       ? {}
@@ -772,6 +782,101 @@ describe('Reconciler', () => {
     const ready = world.statusWrites.at(-1)?.conditions?.find((c) => c.type === 'Ready');
     expect(ready?.status).toBe('True');
     expect(world.events).not.toContain('ScaleConflict');
+  });
+
+  describe('a late write of the previous leader term (its writer frozen between its fence check and its send)', () => {
+    /** A reconciler in a new term whose log is kept, with slow step policies both ways. */
+    function newTerm(replicas: number) {
+      const lines: Array<Record<string, unknown>> = [];
+      const t = setup(
+        {
+          maxReplicas: 20,
+          behavior: {
+            scaleUp: { policies: [{ type: 'Pods', value: 1, period: '60s' }] },
+            scaleDown: { policies: [{ type: 'Pods', value: 1, period: '60s' }] },
+          },
+        },
+        {
+          lateWriteWatchMs: 'default',
+          logger: createLogger({
+            level: 'info',
+            write: (line) => lines.push(JSON.parse(line) as Record<string, unknown>),
+          }),
+        },
+      );
+      t.world.replicas = replicas;
+      t.world.ready = replicas;
+      return { ...t, lines };
+    }
+
+    /** Lands on the API server: jetscale's field manager, a resourceVersion moved on. */
+    function lands(world: ReturnType<typeof setup>['world'], replicas: number): void {
+      world.replicas = replicas;
+      world.ready = replicas;
+      world.version++;
+      world.manager = { manager: 'jetscale', operation: 'Update', subresource: 'scale' };
+    }
+
+    it.each([
+      ['a scale-up (1 -> 8 while 1 is right)', 1, 0, 8],
+      ['a scale-down (8 -> 1 while 8 is right)', 8, 800, 1],
+    ])(
+      '%s landing after the new term found nothing to change is undone at the next poll, not held by the step policies, and said for what it is',
+      async (_, right, pending, late) => {
+        const { world, poll, at, lines, metrics } = newTerm(right);
+        await poll({ ok: true, sample: sample(pending, at()) }, 1000);
+        expect(world.patches).toEqual([]);
+        lands(world, late);
+        await poll({ ok: true, sample: sample(pending, at()) }, 1000);
+        // One step of 1 pod a minute would have given 7 (or 2).
+        expect(world.patches).toEqual([right]);
+        expect(world.events).toEqual(['Scaled']);
+        const said = lines.find((l) => String(l.msg).includes('late write of the previous leader term'));
+        expect(said).toMatchObject({ level: 'warn', from: right, to: late, manager: 'jetscale' });
+        expect(lines.filter((l) => String(l.msg).includes('someone else'))).toEqual([]);
+        const outside = (await metrics.eventConsumerErrors.get()).values.filter(
+          (v) => v.labels.reason === 'ReplicasChangedOutside',
+        );
+        expect(outside).toEqual([]);
+        expect(lines.find((l) => l.msg === 'scaled')?.why).toMatch(
+          /undoing a late write of the previous leader term/,
+        );
+        // Then as before: nothing more to undo.
+        await poll({ ok: true, sample: sample(pending, at()) }, 1000);
+        expect(world.patches).toEqual([right]);
+      },
+    );
+
+    it('a write of this term whose answer was lost, applied after all, is not taken for one', async () => {
+      const { world, poll, at, lines } = newTerm(2);
+      await poll({ ok: true, sample: sample(200, at()) }, 1000);
+      world.writeError = new ScaleError(
+        'Slow',
+        'the API server does not answer requests about worker in time',
+      );
+      await poll({ ok: true, sample: sample(450, at()) }, 1000);
+      world.writeError = undefined;
+      lands(world, 3); // what the step policy let it ask for
+      await poll({ ok: true, sample: sample(450, at()) }, 1000);
+      expect(lines.filter((l) => String(l.msg).includes('late write'))).toEqual([]);
+    });
+
+    it('a new term reads the target at every poll for LATE_WRITE_WATCH_MS, or until it writes it; then from the cache again', async () => {
+      const idle = newTerm(1);
+      for (let s = 0; s < LATE_WRITE_WATCH_MS / 1000 + 10; s += 5)
+        await idle.poll({ ok: true, sample: sample(0, idle.at()) }, 5000);
+      // Polls at 0, 5, ..., 35 s: read at each within the first 30 s (0-25 s), then cached (a
+      // 15-22.5 s refresh).
+      expect(idle.world.reads.length).toBe(LATE_WRITE_WATCH_MS / 5000);
+      const busy = newTerm(1);
+      await busy.poll({ ok: true, sample: sample(150, busy.at()) }, 1000);
+      expect(busy.world.patches).toEqual([2]);
+      busy.world.ready = 2;
+      // Its own write moved the resourceVersion on: a late write on an older reading gets 409.
+      // Settled at 2, read once more (pods were starting), then once per pollInterval.
+      for (let i = 0; i < 4; i++) await busy.poll({ ok: true, sample: sample(150, busy.at()) }, 1000);
+      expect(busy.world.reads.length).toBe(2);
+    });
   });
 
   it('stops quietly when a write is fenced (leadership ended): no status, no Event, no error', async () => {

@@ -51,7 +51,9 @@ import {
   pausedCondition,
   withAppliedChange,
   withinBounds,
+  withLateWrite,
   type ConsumersVerdict,
+  type LateWrite,
   type PlannedEvent,
 } from './decide.js';
 import { observe, parsedSpec, targetKey } from './observe.js';
@@ -128,6 +130,8 @@ export interface ReconcilerDeps {
   statusRefreshMs?: number;
   /** Re-read an idle EventConsumer's scale target at least this often. */
   targetRefreshMs?: number;
+  /** Read the target at every poll for this long after this process's first poll of it (LATE_WRITE_WATCH_MS). */
+  lateWriteWatchMs?: number;
   /**
    * Write a status whose backlog alone moved to another order of magnitude at most this often;
    * changes users act on (replicas, conditions) are written at once.
@@ -151,6 +155,20 @@ export interface ReconcilerDeps {
 export interface ReconcileResult {
   requeueAfterMs?: number;
 }
+
+/**
+ * How long a new term reads each target at every poll (not from the cache, which an idle
+ * EventConsumer refreshes every targetRefreshMs, 15-22.5 s), unless it writes the target first.
+ * The write it watches for: the previous leader's /scale write frozen between its fence check and
+ * its send, applied when that process resumes, on a reading whose resourceVersion is still current
+ * because this term changed nothing (the precondition stops it only once this term has written).
+ * A predecessor frozen up to about a lease duration + this long after its term ended is seen at the
+ * next poll; one frozen longer is seen at the next target refresh. Either way it is undone at the
+ * poll that sees it. The cost: an idle EventConsumer's target is read at each of its polls in a
+ * new term's first 30 s (6 reads at the default 5 s poll, instead of 1-2), from the API server's
+ * watch cache.
+ */
+export const LATE_WRITE_WATCH_MS = 30_000;
 
 /** Requeue delay when the spec is invalid (nothing to poll until the user fixes it). */
 const INVALID_SPEC_REQUEUE_MS = 60_000;
@@ -197,6 +215,7 @@ export class Reconciler {
   private readonly policy: (input: ScalingInput) => ScalingDecision;
   private readonly cadence: StatusCadence;
   private readonly targetRefreshMs: number;
+  private readonly lateWriteWatchMs: number;
   private readonly claims: TargetClaims;
   private readonly statusWriter: StatusWriter;
 
@@ -210,6 +229,7 @@ export class Reconciler {
       ratesMs: deps.statusRatesRefreshMs ?? 120_000,
     };
     this.targetRefreshMs = deps.targetRefreshMs ?? 15_000;
+    this.lateWriteWatchMs = deps.lateWriteWatchMs ?? LATE_WRITE_WATCH_MS;
     this.statusWriter = new StatusWriter({
       api: deps.api,
       logger: deps.logger,
@@ -364,7 +384,10 @@ export class Reconciler {
       return requeue();
     }
 
-    this.noticeOutsideChange(poll, spec, observation.scale);
+    const lateWrite = this.noticeOutsideChange(poll, spec, observation.scale);
+    // Recorded as a change made (just before this poll): the step policies measure from the size
+    // before it, so undoing it is not held back by them.
+    if (lateWrite !== undefined) state.scaling = withLateWrite(state.scaling, now, lateWrite);
 
     // Decide.
     const previous = state.scaling;
@@ -377,7 +400,10 @@ export class Reconciler {
       now,
       policy: this.policy,
       ...(lastScaleAt === undefined ? {} : { lastScaleAt }),
+      ...(lateWrite === undefined ? {} : { lateWrite }),
     });
+    if (lateWrite !== undefined && verdict.change !== undefined)
+      verdict.why = `${verdict.why} (undoing a late write of the previous leader term, which set ${lateWrite.to} replicas after this term began)`;
     // Adaptive poll: the policy asks to read again sooner while arrivals or the queue move
     // (scaling/objective.ts); pollInterval stays the longest interval. Not while paused: nothing
     // read sooner would be acted on, and the policy, disagreeing with the held count, would ask
@@ -568,6 +594,7 @@ export class Reconciler {
       // A write that failed may still be applied (one let go unanswered, a timeout): the reading
       // it was based on is not reused, the target is read again before the next write.
       memory.target = undefined;
+      if (!(err instanceof ScaleError && err.kind === 'Conflict')) memory.unanswered = change.to;
       if (err instanceof ScaleError)
         return err.kind === 'Conflict'
           ? { ok: false, conflict: true, message: err.message }
@@ -576,6 +603,8 @@ export class Reconciler {
     }
     const applied = stored ?? change.to;
     memory.target = undefined; // re-read next poll: pods are starting or stopping
+    memory.freshReadsUntil = undefined; // its resourceVersion moved on: a late write gets 409
+    memory.unanswered = undefined;
     memory.replicas = { refKey: targetKey(ref), uid: scale.uid, replicas: applied };
     memory.admissionLimit = afterWrite(limit, ask, stored, pollIntervalMs(spec));
     if (applied === change.to) return { ok: true, scaled: true };
@@ -597,17 +626,43 @@ export class Reconciler {
    * manager that set them, and is not repeated for the same manager within 10 minutes. While paused
    * (spec.paused), replicas set by hand are the user's and nothing is reported.
    */
-  private noticeOutsideChange(poll: Poll, spec: EventConsumerSpec, scale: ScaleReading): void {
+  private noticeOutsideChange(
+    poll: Poll,
+    spec: EventConsumerSpec,
+    scale: ScaleReading,
+  ): LateWrite | undefined {
     const memory = poll.state.observed;
     const ref = spec.scaleTargetRef;
     const refKey = targetKey(ref);
     const known = memory.replicas;
+    const unanswered = memory.unanswered;
     memory.replicas = { refKey, uid: scale.uid, replicas: scale.specReplicas };
-    if (known === undefined || known.refKey !== refKey || known.uid !== scale.uid) return;
-    if (known.replicas === scale.specReplicas || spec.paused) return;
+    memory.unanswered = undefined;
+    if (known === undefined || known.refKey !== refKey || known.uid !== scale.uid) return undefined;
+    if (known.replicas === scale.specReplicas || spec.paused) return undefined;
     const manager = scale.replicasManager;
-    // A write of an earlier term of jetscale (another replica's, or one that landed late).
-    if (manager?.manager === FIELD_MANAGER) return;
+    if (manager?.manager === FIELD_MANAGER) {
+      // This process's own write whose answer was lost (a timeout), applied after all.
+      if (unanswered === scale.specReplicas) return undefined;
+      // jetscale's field manager, and not this term's write: a write of the previous leader term
+      // that reached the API server after this term read the target (its writer frozen between
+      // its fence check and its send, a SIGSTOP or a long GC pause; the resourceVersion it was
+      // based on was still current because this term had changed nothing). Not the user's doing
+      // and not a rival: set from the backlog again at this poll, the change undone as one of
+      // jetscale's own (withLateWrite), not held as the policy's earlier size.
+      poll.log.warn(
+        "replicas of the scale target were set by a late write of the previous leader term (jetscale's own, sent before that term ended and applied after this one began): setting them from the backlog again",
+        {
+          target: `${ref.kind}/${ref.name}`,
+          from: known.replicas,
+          to: scale.specReplicas,
+          manager: manager.manager,
+          at: manager.time,
+          ...(this.deps.writer === undefined ? {} : { term: this.deps.writer }),
+        },
+      );
+      return { from: known.replicas, to: scale.specReplicas };
+    }
     const reason = 'ReplicasChangedOutside';
     const who =
       manager === undefined
@@ -627,6 +682,7 @@ export class Reconciler {
       reason,
       `spec.replicas of ${ref.kind} ${ref.name} was changed by ${who}, not by jetscale, which owns the replicas of the target it scales and sets them from the backlog again. To set replicas by hand, pause this EventConsumer first (spec.paused: true, or spec.pausedReplicas); a GitOps tool or manifest must leave spec.replicas of ${ref.name} out (or ignore differences in it), or each sync and jetscale undo each other (counted in jetscale_eventconsumer_errors_total{reason="${reason}"})`,
     );
+    return undefined;
   }
 
   /**
@@ -657,6 +713,8 @@ export class Reconciler {
       stored = await this.deps.scale.setReplicas(poll.namespace, ref, bounded.desired, scale.resourceVersion);
     } catch (err) {
       poll.state.observed.target = undefined; // its outcome may be unknown: read again first
+      if (!(err instanceof ScaleError && err.kind === 'Conflict'))
+        poll.state.observed.unanswered = bounded.desired;
       if (!(err instanceof ScaleError)) throw err;
       if (err.kind === 'Conflict') return { conflict: true };
       return {
@@ -664,6 +722,8 @@ export class Reconciler {
       };
     }
     poll.state.observed.target = undefined;
+    poll.state.observed.freshReadsUntil = undefined; // its resourceVersion moved on
+    poll.state.observed.unanswered = undefined;
     const applied = stored ?? bounded.desired;
     const adjusted = applied === bounded.desired ? '' : `; ${adjustedMessage(ref, bounded.desired, applied)}`;
     if (applied === current)
@@ -869,6 +929,9 @@ export class Reconciler {
     }
     if (!state) {
       state = newConsumerState(obj, statusFingerprint, clocks);
+      // This process's first poll of it (a new term, a restart, a new EventConsumer): read the
+      // target at every poll for a while, to see a late write of the previous term at once.
+      state.observed.freshReadsUntil = clocks.monotonic + this.lateWriteWatchMs;
       this.states.set(key, state);
     }
     return state;
