@@ -30,6 +30,8 @@ const STEPDOWN_STREAM_AT = 15;
 const KILL_LEADER_AT = 22;
 const STALL_AT = 4;
 const STALL_MS = 3000;
+/** How far behind its leader a replica's copy of the stream may answer (the lower bound's slack). */
+const LAG_MS = 250;
 
 describe('a clustered stream whose leaders change mid-poll', () => {
   let cluster: NatsCluster | undefined;
@@ -73,15 +75,22 @@ describe('a clustered stream whose leaders change mid-poll', () => {
     // message is stored before its ack arrives. A publish held up by an election is followed by a
     // catch-up burst, which the readings must show as what it is.
     const acked: number[] = [];
+    // When each acknowledged publish was sent (the same clock): stored no earlier.
+    const sentAcked: Array<{ sent: number; acked: number }> = [];
     const publishing = (async () => {
       const started = performance.now();
       while (!stop) {
         const due = Math.floor(((performance.now() - started) / 1000) * PER_SECOND);
-        for (; published < due; published++)
+        for (; published < due; published++) {
+          const sent = performance.now();
           await js.publish('orders.new', 'm').then(
-            () => acked.push(performance.now()),
+            () => {
+              acked.push(performance.now());
+              sentAcked.push({ sent, acked: performance.now() });
+            },
             () => undefined,
           );
+        }
         await sleep(50);
       }
     })();
@@ -190,6 +199,30 @@ describe('a clustered stream whose leaders change mid-poll', () => {
         const start = rates.last.at - seconds * 1000 - 500;
         const stored = acked.filter((t) => t > start && t <= end).length;
         expect(interval * seconds).toBeLessThanOrEqual(stored + 5);
+      }
+      // Nor fewer than surely arrived in it: the messages sent after the server took the reading
+      // that starts the interval (no later than its stamp plus its round trip) and acknowledged
+      // before the one that ends it was stamped. Less LAG_MS at each end and 5 messages, for a
+      // replica answering from a copy of the stream a moment behind its leader. An interval is
+      // checked when this reading closed it (not a restart: its start is the reading before).
+      // Before: 0/s for every reading from the consumer leader's step-down to its stop (its
+      // clients stalled, the stream's state was taken over from the last reading that read it,
+      // and its last_seq stood still while 20 a second arrived; s26).
+      const startedAt = asRateState(decisions[k - 1]?.d.history.rates)?.last;
+      if (
+        interval !== undefined &&
+        seconds !== undefined &&
+        rates !== undefined &&
+        sample !== undefined &&
+        startedAt !== undefined &&
+        rates.last.at === sample.at &&
+        startedAt.at !== sample.at &&
+        !((startedAt.roundTripMs ?? 0) > ROUND_TRIP_SHARE * (sample.at - startedAt.at))
+      ) {
+        const from = startedAt.at + (startedAt.roundTripMs ?? 0) + LAG_MS;
+        const until = sample.at - LAG_MS;
+        const surely = sentAcked.filter(({ sent, acked: at }) => sent > from && at <= until).length;
+        expect(interval * seconds).toBeGreaterThanOrEqual(surely - 5);
       }
     }
     // The reading taken STALL_MS after its stamp is timed, by the consumer leader's clock: its

@@ -20,7 +20,7 @@ import {
   STREAM_CONFIG_UNWATCHED_TTL_MS,
   type ConsumerRef,
 } from '../src/backlog/jetstream-backlog-source.js';
-import { observeRates, removedInside, removedWhileHeld } from '../src/scaling/rates.js';
+import { observeRates, removedInside, removedWhileHeld, storedBetween } from '../src/scaling/rates.js';
 import { decide, emptyHistory } from '../src/scaling/decide.js';
 import { withScalingDefaults } from '../src/scaling/defaults.js';
 import type { BacklogSample, ScalingDecision, ScalingHistory } from '../src/scaling/types.js';
@@ -99,6 +99,7 @@ describe('the stream state read with a backlog reading (default stream config)',
     expect(first.stream).toEqual({ firstSeq: 1, lastSeq: 3, messages: 3, numDeleted: 0 });
     const polls = 5;
     let requests = 0;
+    let before = first;
     for (let i = 0; i < polls; i++) {
       // Messages arrive, nobody consumes (a consumer scaled to zero): num_pending moves, nothing held does.
       await nc.request(`${ref.stream}.event`, `late${i}`);
@@ -116,6 +117,13 @@ describe('the stream state read with a backlog reading (default stream config)',
       requests += await apiRequests(async () => void (sample = await read(ref)));
       expect(sample?.pending).toBe(4 + i);
       expect(sample?.streamFirstSeq).toBe(1);
+      // The state taken over is the first reading's (last_seq 3), yet the one message stored since
+      // the reading before is what rates.ts reads as stored (before: 0 each poll, and everything at
+      // once when the state was read again, up to 60 s later: s26's leader-change.int, 300 in 1 s).
+      if (sample === undefined) throw new Error('no reading');
+      expect(sample.stream?.lastSeq).toBe(3);
+      expect(storedBetween(before, sample)).toBe(1);
+      before = sample;
     }
     expect(requests).toBe(polls);
   });

@@ -1785,34 +1785,113 @@ describe('arrivals on a stream discarding from its front while the consumer fall
   it('counts no growth of a filtered consumer (the stream holds other subjects), nor a stream whose state may be taken over', () => {
     expect(
       storedBetween(
-        { stream: { firstSeq: 1, lastSeq: 10, messages: 10, numDeleted: 0 } },
+        {
+          stream: { firstSeq: 1, lastSeq: 10, messages: 10, numDeleted: 0 },
+          deliveredStreamSeq: 5,
+          pending: 5,
+        },
         {
           removesHeld: true,
           filtered: true,
           stream: { firstSeq: 1, lastSeq: 20, messages: 20, numDeleted: 0 },
+          deliveredStreamSeq: 5,
+          pending: 15,
         },
       ),
     ).toBeUndefined();
     expect(
       storedBetween(
-        { stream: { firstSeq: 1, lastSeq: 10, messages: 10, numDeleted: 0 } },
+        {
+          stream: { firstSeq: 1, lastSeq: 10, messages: 10, numDeleted: 0 },
+          deliveredStreamSeq: 5,
+          pending: 5,
+        },
         {
           filtered: false,
           stream: { firstSeq: 1, lastSeq: 20, messages: 20, numDeleted: 0 },
+          deliveredStreamSeq: 5,
+          pending: 15,
         },
       ),
     ).toBeUndefined();
     // A stream recreated under the same name starts its sequence again: not known.
     expect(
       storedBetween(
-        { stream: { firstSeq: 1, lastSeq: 10, messages: 10, numDeleted: 0 } },
+        {
+          stream: { firstSeq: 1, lastSeq: 10, messages: 10, numDeleted: 0 },
+          deliveredStreamSeq: 5,
+          pending: 5,
+        },
         {
           removesHeld: true,
           filtered: false,
           stream: { firstSeq: 1, lastSeq: 3, messages: 3, numDeleted: 0 },
+          deliveredStreamSeq: 0,
+          pending: 3,
         },
       ),
     ).toBeUndefined();
+  });
+});
+
+describe('arrivals on a default-config stream whose state is taken over while the replicas stall', () => {
+  // A stream only a user's request removes from: while the consumer's held counters stand still
+  // (its replicas stalled, or none), the stream's state is taken over from an earlier reading
+  // (jetstream-backlog-source.ts streamStateFor), its last_seq as it was then. 20/s keep arriving,
+  // and num_pending shows them. s26's leader-change.int read 0/s for 14 s and then 300 arrivals in
+  // one 1 s interval when the state was read again.
+  function readings(): BacklogSample[] {
+    const out: BacklogSample[] = [];
+    const taken = { firstSeq: 1, lastSeq: 242, messages: 242, numDeleted: 0 };
+    for (let t = 0; t <= 15; t++) {
+      const lastSeq = 242 + 20 * t;
+      const fresh = t === 0 || t === 15; // read again at the end (the held counters moved)
+      out.push(
+        sample({
+          at: s(t),
+          pending: lastSeq - 242,
+          ackPending: 1,
+          deliveredConsumerSeq: 242,
+          deliveredStreamSeq: 242,
+          ackFloorConsumerSeq: 241,
+          ackFloorStreamSeq: 241,
+          removesHeld: true,
+          removesInside: 'requests',
+          removedOnlyOnRequest: true,
+          streamFirstSeq: 1,
+          stream: fresh ? { firstSeq: 1, lastSeq, messages: lastSeq, numDeleted: 0 } : taken,
+        }),
+      );
+    }
+    return out;
+  }
+  it('reads each interval what arrived in it (the consumer position plus num_pending), no burst when the state is read again', () => {
+    let state: RateState | undefined;
+    const perInterval: number[] = [];
+    for (const x of readings()) {
+      state = observeRates(state, x, 1);
+      if (state.lastIntervalArrivalPerSecond !== undefined)
+        perInterval.push(state.lastIntervalArrivalPerSecond);
+    }
+    // Before: [0 x 14, 300].
+    expect(perInterval.map((rate) => Math.round(rate * 1000) / 1000)).toEqual(Array<number>(15).fill(20));
+    expect(state?.arrivalPerSecond).toBeCloseTo(20, 6);
+  });
+  it('takes a fresh last_seq as it is: it is never below the position plus num_pending', () => {
+    const at = (lastSeq: number, pending: number) => ({
+      removesHeld: true,
+      filtered: false,
+      stream: { firstSeq: 1, lastSeq, messages: lastSeq, numDeleted: 0 },
+      deliveredStreamSeq: 100,
+      pending,
+    });
+    // 30 stored, 10 of them deleted before delivery (num_pending grew by 20): 30 arrived.
+    expect(storedBetween(at(120, 20), at(150, 40))).toBe(30);
+    // Taken over at the end (last_seq 120 still): the 20 num_pending shows.
+    expect(storedBetween(at(120, 20), at(120, 40))).toBe(20);
+    // Taken over at the start, read again at the end: what arrived since the start's num_pending.
+    expect(storedBetween(at(120, 40), at(170, 70))).toBe(30);
+    expect(storedBetween(at(120, 40), at(120, 70))).toBe(30);
   });
 });
 

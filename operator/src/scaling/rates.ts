@@ -2063,15 +2063,39 @@ export function removedUnconsumed(
 
 /**
  * Messages stored in the stream between two readings, for a consumer of every subject of a stream
- * whose state is read fresh with every reading (one removing from its front: removesHeld); undefined
- * otherwise or when either reading lacks the stream's last sequence.
+ * whose state is read with its readings (removesHeld); undefined otherwise or when either reading
+ * lacks the stream's last sequence. Each end is the stream's last sequence as far as that reading
+ * shows it (storedUpTo): a state taken over from an earlier reading (a default-config stream whose
+ * consumer's held counters stood still, jetstream-backlog-source.ts streamStateFor) is older than
+ * the consumer's counters.
  */
 export function storedBetween(
-  before: Pick<RateState['last'], 'stream'>,
-  after: Pick<BacklogSample, 'removesHeld' | 'filtered' | 'stream'>,
+  before: Pick<RateState['last'], 'stream' | 'deliveredStreamSeq' | 'pending'>,
+  after: Pick<BacklogSample, 'removesHeld' | 'filtered' | 'stream' | 'deliveredStreamSeq' | 'pending'>,
 ): number | undefined {
   if (after.removesHeld !== true || after.filtered === true) return undefined;
-  return lastSeqGrowth(before.stream?.lastSeq, after.stream?.lastSeq);
+  return lastSeqGrowth(storedUpTo(before), storedUpTo(after));
+}
+
+/**
+ * The last sequence a consumer of every subject shows its stream stored up to at a reading: the
+ * stream's last_seq, or its position (delivered.stream_seq) plus num_pending when that is further.
+ * Read just after the consumer info, a fresh last_seq is never below it; one taken over from an
+ * earlier reading is, by what arrived since. Counted from that stale last_seq, a stream whose
+ * replicas all stalled read no arrivals for up to STREAM_STATE_REUSE_MS while num_pending grew by
+ * 20 a second, then all of them at once when the state was read again: 300 in one 1 s interval
+ * (leader-change.int, s26).
+ */
+function storedUpTo(
+  reading: Pick<RateState['last'], 'stream' | 'deliveredStreamSeq' | 'pending'>,
+): number | undefined {
+  const lastSeq = reading.stream?.lastSeq;
+  if (lastSeq === undefined) return undefined;
+  const position =
+    reading.deliveredStreamSeq !== undefined && reading.pending > 0
+      ? reading.deliveredStreamSeq + reading.pending
+      : undefined;
+  return position !== undefined && Number.isSafeInteger(position) && position > lastSeq ? position : lastSeq;
 }
 
 /**
