@@ -1,6 +1,12 @@
 # jetscale — every command a developer or CI types. `make help` lists them.
 SHELL := /usr/bin/env bash
-.SHELLFLAGS := -euo pipefail -c
+# Recipes run in a bash that reads no start-up file. bash reads /etc/bash.bashrc and ~/.bashrc for
+# a -c command whose stdin is a socket while SHLVL is unset (its "run by rshd" rule: make started by
+# a Node process, as jest and some CI runners do), and $BASH_ENV in any shell that is not
+# interactive; under `set -u` a stock /etc/bash.bashrc fails ("PS1: unbound variable", s26), and a
+# user's may do anything (test/packaging/makefile.test.ts).
+.SHELLFLAGS := --norc -euo pipefail -c
+unexport BASH_ENV
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
 NODE_TEST := node --experimental-vm-modules node_modules/jest/bin/jest.js

@@ -19,7 +19,10 @@ import { testScratchDir } from '../scratch.js';
 const run = promisify(execFile);
 
 /** A checkout with the real Makefile, a package.json newer than node_modules, and a fake npm. */
-function checkout(linked: boolean): { dir: string; shared: string; npmLog: string; env: NodeJS.ProcessEnv } {
+function checkout(
+  linked: boolean,
+  shlvl?: string,
+): { dir: string; shared: string; npmLog: string; env: NodeJS.ProcessEnv } {
   const dir = testScratchDir('jetscale-makefile-');
   const repo = path.join(dir, 'repo');
   mkdirSync(repo);
@@ -38,7 +41,30 @@ function checkout(linked: boolean): { dir: string; shared: string; npmLog: strin
   const npmLog = path.join(dir, 'npm.log');
   writeFileSync(path.join(bin, 'npm'), `#!/bin/sh\necho "npm $*" >> '${npmLog}'\n`);
   chmodSync(path.join(bin, 'npm'), 0o755);
-  return { dir: repo, shared, npmLog, env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}` } };
+  // The shell start-up files a recipe's bash could read, each saying so on stderr: the user's
+  // ~/.bashrc (read, after the host's /etc/bash.bashrc, for a -c command whose stdin is a socket, as
+  // execFile's is, while SHLVL is unset: make started by a Node process, a CI runner, s26's unit
+  // run) and $BASH_ENV (read otherwise by any shell that is not interactive). SHLVL is set or unset
+  // here, not inherited: before, the host's /etc/bash.bashrc failed the recipes' `set -u` ("line 7:
+  // PS1: unbound variable", three times) only when jest was started without SHLVL.
+  const home = path.join(dir, 'home');
+  mkdirSync(home);
+  writeFileSync(path.join(home, '.bashrc'), 'echo "~/.bashrc was read" >&2\n');
+  const bashEnv = path.join(dir, 'bash-env');
+  writeFileSync(bashEnv, 'echo "$BASH_ENV was read" >&2\n');
+  const { SHLVL: _shlvl, ...inherited } = process.env;
+  return {
+    dir: repo,
+    shared,
+    npmLog,
+    env: {
+      ...inherited,
+      PATH: `${bin}:${process.env.PATH ?? ''}`,
+      HOME: home,
+      BASH_ENV: bashEnv,
+      ...(shlvl !== undefined ? { SHLVL: shlvl } : {}),
+    },
+  };
 }
 
 async function makeDeps(c: ReturnType<typeof checkout>): Promise<{ code: number; stderr: string }> {
@@ -58,14 +84,21 @@ describe('make deps', () => {
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain(`node_modules is a symlink to ${c.shared}`);
     expect(r.stderr).toContain('rm node_modules');
+    expect(r.stderr).not.toMatch(/bashrc|was read/);
     expect(existsSync(c.npmLog)).toBe(false);
     expect(existsSync(path.join(c.shared, 'marker'))).toBe(true);
   });
 
-  it('runs npm ci when node_modules is a directory of its own and out of date', async () => {
-    const c = checkout(false);
-    const r = await makeDeps(c);
-    expect(r).toEqual({ code: 0, stderr: '' });
-    expect(existsSync(c.npmLog)).toBe(true);
-  });
+  it.each([
+    ['a Node process (no SHLVL)', undefined],
+    ['a shell (SHLVL 1)', '1'],
+  ])(
+    'runs npm ci when node_modules is a directory of its own and out of date, make started by %s, reading no shell start-up file',
+    async (_by, shlvl) => {
+      const c = checkout(false, shlvl);
+      const r = await makeDeps(c);
+      expect(r).toEqual({ code: 0, stderr: '' });
+      expect(existsSync(c.npmLog)).toBe(true);
+    },
+  );
 });
