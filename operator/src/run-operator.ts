@@ -24,6 +24,7 @@ import { InstallationRegistry, leaderRegistered } from './kube/installation-regi
 import { LeaderElector } from './kube/leader-election.js';
 import { OtherAutoscalers } from './kube/other-autoscalers.js';
 import { ScaleClient } from './kube/scale-client.js';
+import { fenceTargets, targetRefOf, type FenceTarget } from './kube/takeover-fence.js';
 import { SecretReader } from './kube/secret-reader.js';
 import { SlowRequests } from './kube/slow-requests.js';
 import { startHttpServer } from './observability/http-server.js';
@@ -243,6 +244,29 @@ export async function runOperator(
       },
     });
   };
+  // With JETSCALE_FENCE_TARGETS (opt-in: it needs `patch` on the target objects): before this
+  // process takes the Lease over from a holder whose lease ran out (or creates it again after a
+  // holder was seen), every target of the EventConsumers it knows gets its resourceVersion moved on
+  // (kube/takeover-fence.ts), so a /scale write its predecessor sent late fails with 409 instead of
+  // landing under this leader. Without it, such a write is undone at the next poll instead
+  // (controller/reconciler.ts noticeOutsideChange).
+  const fenceScale = new ScaleClient(api, { slowRequests: slowTargetRequests });
+  const beforeTakeOver = async (previousHolder: string): Promise<void> => {
+    const targets: FenceTarget[] = [];
+    for (const obj of informers.flatMap((i) => i.list())) {
+      const namespace = obj.metadata?.namespace;
+      const ref = targetRefOf(obj);
+      if (namespace !== undefined && ref !== undefined) targets.push({ namespace, ref });
+    }
+    const outcome = await fenceTargets({
+      scale: fenceScale,
+      targets,
+      token: `${config.identity} ${new Date().toISOString()} ${randomBytes(4).toString('hex')}`,
+      logger,
+    });
+    logger.info('fenced the scale targets before taking the Lease over', { previousHolder, ...outcome });
+  };
+
   let reportLost: (reason: string) => void = () => undefined;
   const leadershipLost = new Promise<string>((resolve) => (reportLost = resolve));
 
@@ -292,6 +316,7 @@ export async function runOperator(
       leaderRegistered: () =>
         leaderRegistered(coordinationApi, `${config.leaseNamespace}/${config.leaseName}`),
       logger,
+      ...(config.fenceTargets ? { beforeTakeOver } : {}),
       onStartedLeading: (term) => {
         metrics.leader.set(1);
         logger.info('became leader', { identity: config.identity });

@@ -6,8 +6,20 @@
 import { createNamespace, eventually } from '../../test/env.js';
 import { FencedError, isFenced, KubeApiError } from '../src/kube/api-client.js';
 import { FencedKubeApi, type LeadershipTerm } from '../src/kube/fenced-api.js';
+import { LeaderElector } from '../src/kube/leader-election.js';
+import { FENCE_ANNOTATION, ScaleClient, ScaleError } from '../src/kube/scale-client.js';
+import { fenceTargets, type FenceOutcome } from '../src/kube/takeover-fence.js';
+import { silentLogger } from '../src/observability/logger.js';
 import { startWebhook } from './admission.js';
-import { closeKubeApi, createDeployment, kubeApi, setReplicas, sleep, specReplicas } from './harness.js';
+import {
+  closeKubeApi,
+  createDeployment,
+  deploymentAtRest,
+  kubeApi,
+  setReplicas,
+  sleep,
+  specReplicas,
+} from './harness.js';
 
 function term(until: number): LeadershipTerm & { controller: AbortController } {
   const controller = new AbortController();
@@ -20,6 +32,7 @@ describe('FencedKubeApi on the real API server', () => {
   beforeAll(async () => {
     ns = await createNamespace('fenced');
     await createDeployment(ns.name, 'worker', 1);
+    await createDeployment(ns.name, 'fenced', 1);
   });
 
   afterAll(async () => {
@@ -81,7 +94,7 @@ describe('FencedKubeApi on the real API server', () => {
   // Beside it, at the same time: a write whose writer was frozen between its fence check and its
   // hand-off (its deadline, counted from the check, ends after the webhook answers): its
   // connection is closed as soon as it is out, and the API server gives it up then.
-  it("a write held by admission while its writer is frozen is given up by the API server at the end of the term's grace, not applied after; one frozen between its check and its send has its connection closed", async () => {
+  async function heldWrite(whenHeld: () => void): Promise<void> {
     await setReplicas(ns.name, 'worker', 1);
     let held = 0;
     let heldMidSend = 0;
@@ -150,6 +163,7 @@ describe('FencedKubeApi on the real API server', () => {
         10_000,
         50,
       );
+      whenHeld();
       // The writer stays frozen (nothing aborts its request) past the term and its grace: a
       // standby may lead by now. Then the webhook lets the write through.
       await sleep(Math.max(0, sentAt + TERM_LEFT_MS + GRACE_MS + 1000 - performance.now()));
@@ -173,5 +187,107 @@ describe('FencedKubeApi on the real API server', () => {
       answer();
       await webhook.remove();
     }
+  }
+
+  // A write frozen between its fence check and its send reaches the API server when its process
+  // resumes, maybe after a standby took over. Its connection is closed at once (SentLate), but a
+  // fast /scale is often applied before the API server notices (15 of 20 in a probe on this
+  // stack). Its precondition, the resourceVersion of the reading it was based on, fences it only
+  // if the target changed since, and a new leader that found nothing to change has changed
+  // nothing. With the opt-in takeover fence (JETSCALE_FENCE_TARGETS) a standby fences each target
+  // before it takes the Lease over (takeover-fence.ts); the hook here calls fenceTargets as
+  // run-operator.ts's does, on this one target.
+  async function takeoverFence(): Promise<void> {
+    // Its own Deployment: the held write's webhook and writes beside it leave it alone. At rest:
+    // nothing else (the Deployment controller's status writes) moves its resourceVersion on.
+    await deploymentAtRest(ns.name, 'fenced');
+    const ref = { apiVersion: 'apps/v1', kind: 'Deployment', name: 'fenced' };
+    const scale = new ScaleClient(kubeApi());
+    // The old leader "a" read the target, decided on 8, and froze before its write went out.
+    const reading = await scale.get(ns.name, ref);
+    const generation = (
+      await kubeApi().request<{ metadata: { generation?: number } }>(
+        'GET',
+        `/apis/apps/v1/namespaces/${ns.name}/deployments/fenced`,
+      )
+    ).metadata.generation;
+    // Its Lease runs out (1 s) while it is frozen.
+    const now = new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+    await kubeApi().request('POST', `/apis/coordination.k8s.io/v1/namespaces/${ns.name}/leases`, {
+      body: {
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        metadata: { name: 'takeover', namespace: ns.name },
+        spec: { holderIdentity: 'a', leaseDurationSeconds: 1, acquireTime: now, renewTime: now },
+      },
+    });
+    const fences: FenceOutcome[] = [];
+    let leads = false;
+    const b = new LeaderElector({
+      api: kubeApi(),
+      namespace: ns.name,
+      name: 'takeover',
+      identity: 'b',
+      leaseDurationSeconds: 1,
+      renewDeadlineSeconds: 0.8,
+      retryPeriodSeconds: 0.2,
+      logger: silentLogger,
+      beforeTakeOver: async () => {
+        fences.push(
+          await fenceTargets({
+            scale,
+            targets: [{ namespace: ns.name, ref }],
+            token: `b ${Date.now()}`,
+            logger: silentLogger,
+          }),
+        );
+      },
+      onStartedLeading: () => (leads = true),
+      onStoppedLeading: () => undefined,
+    });
+    b.start();
+    try {
+      await eventually('b to take the Lease over', async () => (leads ? true : undefined), 10_000, 50);
+    } finally {
+      await b.stop();
+    }
+    // "a" resumes: its write goes out, on its reading.
+    const late = await scale.setReplicas(ns.name, ref, 8, reading.resourceVersion).catch((e: unknown) => e);
+    const replicas = await specReplicas(ns.name, 'fenced');
+    process.stderr.write(
+      `[takeover fence] fences ${JSON.stringify(fences)}; the late write: ${late instanceof Error ? late.message : String(late)}; replicas ${replicas}\n`,
+    );
+    expect(fences).toEqual([{ targets: 1, fenced: 1, missing: 0, failed: 0 }]);
+    expect(late).toBeInstanceOf(ScaleError);
+    expect((late as ScaleError).kind).toBe('Conflict');
+    expect(replicas).toBe(1);
+    // What the fence left: an annotation only (no rollout: the pod template is untouched).
+    const d = await kubeApi().request<{
+      metadata: { annotations?: Record<string, string>; generation?: number };
+    }>('GET', `/apis/apps/v1/namespaces/${ns.name}/deployments/fenced`);
+    expect(d.metadata.annotations?.[FENCE_ANNOTATION]).toMatch(/^b \d+$/);
+    // A Deployment's generation moves on with its annotations (the Deployment controller copies
+    // them to its ReplicaSet), but nothing rolls out: still one ReplicaSet.
+    expect(d.metadata.generation).toBe((generation ?? 0) + 1);
+    const sets = await kubeApi().request<{
+      items: Array<{ metadata: { ownerReferences?: Array<{ name: string }> } }>;
+    }>('GET', `/apis/apps/v1/namespaces/${ns.name}/replicasets`);
+    expect(
+      sets.items.filter((r) => r.metadata.ownerReferences?.some((o) => o.name === 'fenced')),
+    ).toHaveLength(1);
+  }
+
+  // Side by side (each on its own Deployment; the webhook holds only the first's field managers):
+  // the held write spends most of its time waiting out a term and its grace. The takeover starts
+  // once the held write is on the API server: the held write's term is 0.5 s, and a fence check
+  // slowed by the other's requests at load would refuse it before it is sent.
+  it("a write held by admission while its writer is frozen is given up by the API server at the end of the term's grace, not applied after; one frozen between its check and its send has its connection closed; and beside them, with the takeover fence (JETSCALE_FENCE_TARGETS), a /scale write based on a reading from before a takeover fails (409) after it, although the new leader changed nothing", async () => {
+    let whenHeld: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (whenHeld = resolve));
+    const outcomes = await Promise.allSettled([
+      heldWrite(whenHeld).finally(whenHeld),
+      held.then(takeoverFence),
+    ]);
+    for (const o of outcomes) if (o.status === 'rejected') throw o.reason;
   });
 });

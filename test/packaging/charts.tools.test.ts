@@ -220,9 +220,15 @@ describe('charts/jetscale', () => {
     const chart = await renderChart(operatorChart, {
       rbac: { secretReaders: [{ namespace: 'orders', secrets: ['nats-auth'] }] },
     });
-    for (const kind of ['ClusterRole', 'Role']) {
+    // The opt-in takeover fence within manifests/rbac too (its fence_targets_role.yaml).
+    const fenced = await renderChart(operatorChart, { leaderElection: { fenceTargets: true } });
+    for (const [kind, objects] of [
+      ['ClusterRole', chart],
+      ['Role', chart],
+      ['ClusterRole', fenced],
+    ] as const) {
       const allowed = grants(source, kind);
-      const rendered = grants(chart, kind);
+      const rendered = grants(objects, kind);
       expect(rendered.length).toBeGreaterThan(0);
       const beyond = rendered.filter(
         (g) =>
@@ -237,6 +243,42 @@ describe('charts/jetscale', () => {
     expect(grants(chart, 'ClusterRole').some((g) => g.resource === 'secrets')).toBe(false);
     expect(grants(chart, 'Role').filter((g) => g.resource === 'secrets')).toEqual([
       { group: '', resource: 'secrets', verb: 'get', named: true },
+    ]);
+  });
+
+  it('grants patch on the target objects themselves only with leaderElection.fenceTargets (the opt-in takeover fence), and turns it on in the operator', async () => {
+    const patchesTargets = (objects: KubeObject[]): string[] =>
+      objects
+        .filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role')
+        .flatMap((o) => (o as unknown as k8s.V1ClusterRole).rules ?? [])
+        .filter((r) => r.verbs.includes('patch'))
+        .flatMap((r) => (r.resources ?? []).flatMap((res) => (r.apiGroups ?? []).map((g) => `${res}.${g}`)))
+        .filter((res) => /^(deployments|statefulsets|rollouts)\./.test(res))
+        .sort();
+    const operator = (objects: KubeObject[]): k8s.V1Container =>
+      findObject<k8s.V1Deployment>(objects, 'Deployment').spec?.template.spec
+        ?.containers[0] as k8s.V1Container;
+    const scaleTargets = [{ apiGroup: 'argoproj.io', resource: 'rollouts' }];
+    // Off (the default): no patch on the objects (only on their /scale), nothing set.
+    const off = await renderChart(operatorChart, { rbac: { scaleTargets } });
+    expect(patchesTargets(off)).toEqual([]);
+    expect(envValue(operator(off), 'JETSCALE_FENCE_TARGETS')).toBeUndefined();
+    const on = await renderChart(operatorChart, {
+      rbac: { scaleTargets },
+      leaderElection: { fenceTargets: true },
+    });
+    expect(patchesTargets(on)).toEqual(['deployments.apps', 'rollouts.argoproj.io', 'statefulsets.apps']);
+    expect(envValue(operator(on), 'JETSCALE_FENCE_TARGETS')).toBe('true');
+    // With watchNamespaces: in each watched namespace's Role, as the other rules.
+    const scoped = await renderChart(operatorChart, {
+      watchNamespaces: ['a', 'b'],
+      leaderElection: { fenceTargets: true },
+    });
+    expect(patchesTargets(scoped)).toEqual([
+      'deployments.apps',
+      'deployments.apps',
+      'statefulsets.apps',
+      'statefulsets.apps',
     ]);
   });
 
@@ -523,6 +565,16 @@ describe('charts/jetscale', () => {
         ],
       },
       /extraEnv\[1\] JETSCALE_METRICS_PORT is set by the chart from http\.port: set http\.port instead/,
+    ],
+    [
+      'the takeover fence without leader election',
+      { replicaCount: 1, leaderElection: { enabled: false, fenceTargets: true } },
+      /leaderElection\.fenceTargets needs leaderElection\.enabled=true/,
+    ],
+    [
+      'an extraEnv entry turning the takeover fence on without its RBAC',
+      { extraEnv: [{ name: 'JETSCALE_FENCE_TARGETS', value: 'true' }] },
+      /extraEnv\[0\] JETSCALE_FENCE_TARGETS is set by the chart from leaderElection\.fenceTargets: set leaderElection\.fenceTargets instead/,
     ],
     [
       'an extraEnv entry for the namespaces the chart grants',

@@ -61,13 +61,16 @@ app.kubernetes.io/part-of: jetscale
 {{- if not (and (lt (int $le.retryPeriodSeconds) (int $le.renewDeadlineSeconds)) (lt (int $le.renewDeadlineSeconds) (int $le.leaseDurationSeconds))) -}}
 {{- fail (printf "leaderElection timings must satisfy retryPeriodSeconds (%v) < renewDeadlineSeconds (%v) < leaseDurationSeconds (%v)" $le.retryPeriodSeconds $le.renewDeadlineSeconds $le.leaseDurationSeconds) -}}
 {{- end -}}
+{{- if and $le.fenceTargets (not $le.enabled) -}}
+{{- fail "leaderElection.fenceTargets needs leaderElection.enabled=true: the fence is set by a standby taking the Lease over, and without a Lease there is none" -}}
+{{- end -}}
 {{- if and .Values.podDisruptionBudget.enabled (not (kindIs "string" .Values.podDisruptionBudget.minAvailable)) (ge (int .Values.podDisruptionBudget.minAvailable) (int .Values.replicaCount)) -}}
 {{- fail (printf "podDisruptionBudget.minAvailable (%v) must be below replicaCount (%v), or no node could ever be drained" .Values.podDisruptionBudget.minAvailable .Values.replicaCount) -}}
 {{- end -}}
 {{- /* The variables templates/deployment.yaml sets, and the value each comes from. A duplicate env
      name is no error for the API server (the last one wins), so an extraEnv entry would silently
      override the chart: e.g. a metrics port the probes and the Service do not use. */ -}}
-{{- $owned := dict "POD_NAME" "the pod's name (downward API)" "POD_NAMESPACE" "the pod's namespace (downward API)" "JETSCALE_METRICS_PORT" "http.port" "JETSCALE_LOG_LEVEL" "logLevel" "JETSCALE_WORKERS" "workers" "JETSCALE_NAMESPACES" "watchNamespaces" "JETSCALE_LEADER_ELECTION" "leaderElection.enabled" "JETSCALE_LEASE_NAME" "leaderElection.leaseName" "JETSCALE_LEASE_NAMESPACE" "the release namespace" "JETSCALE_LEASE_DURATION_SECONDS" "leaderElection.leaseDurationSeconds" "JETSCALE_LEASE_RENEW_DEADLINE_SECONDS" "leaderElection.renewDeadlineSeconds" "JETSCALE_LEASE_RETRY_PERIOD_SECONDS" "leaderElection.retryPeriodSeconds" -}}
+{{- $owned := dict "POD_NAME" "the pod's name (downward API)" "POD_NAMESPACE" "the pod's namespace (downward API)" "JETSCALE_METRICS_PORT" "http.port" "JETSCALE_LOG_LEVEL" "logLevel" "JETSCALE_WORKERS" "workers" "JETSCALE_NAMESPACES" "watchNamespaces" "JETSCALE_LEADER_ELECTION" "leaderElection.enabled" "JETSCALE_LEASE_NAME" "leaderElection.leaseName" "JETSCALE_LEASE_NAMESPACE" "the release namespace" "JETSCALE_LEASE_DURATION_SECONDS" "leaderElection.leaseDurationSeconds" "JETSCALE_LEASE_RENEW_DEADLINE_SECONDS" "leaderElection.renewDeadlineSeconds" "JETSCALE_LEASE_RETRY_PERIOD_SECONDS" "leaderElection.retryPeriodSeconds" "JETSCALE_FENCE_TARGETS" "leaderElection.fenceTargets" -}}
 {{- range $i, $env := .Values.extraEnv -}}
 {{- with get $owned $env.name -}}
 {{- if hasPrefix "the " . -}}
@@ -108,6 +111,20 @@ or of its Role in each of watchNamespaces.
 - apiGroups: [{{ .apiGroup | quote }}]
   resources: [{{ .resource | quote }}]
   verbs: [get]
+{{- end }}
+{{- if .Values.leaderElection.fenceTargets }}
+# leaderElection.fenceTargets (opt-in; manifests/rbac/fence_targets_role.yaml): patch on the
+# target objects themselves, for the annotation a standby sets on each before it takes the Lease
+# over, so that a /scale write the old leader sent late fails with 409. It lets the operator
+# change anything in those objects, their pod templates included.
+- apiGroups: [apps]
+  resources: [deployments, statefulsets]
+  verbs: [patch]
+{{- range .Values.rbac.scaleTargets }}
+- apiGroups: [{{ .apiGroup | quote }}]
+  resources: [{{ .resource | quote }}]
+  verbs: [patch]
+{{- end }}
 {{- end }}
 # Other autoscalers on a target (HPAs; KEDA ScaledObjects when KEDA is installed): jetscale
 # yields a target another autoscaler scales.

@@ -59,6 +59,17 @@ describe('loadConfig', () => {
     expect((error as ConfigError).problems).toHaveLength(4);
   });
 
+  it('fences the scale targets at a takeover only when asked (JETSCALE_FENCE_TARGETS), and only with leader election', () => {
+    expect(loadConfig({}).fenceTargets).toBe(false);
+    expect(loadConfig({ JETSCALE_FENCE_TARGETS: 'true' }).fenceTargets).toBe(true);
+    expect(() => loadConfig({ JETSCALE_FENCE_TARGETS: 'sometimes' })).toThrow(
+      /JETSCALE_FENCE_TARGETS="sometimes": expected true or false/,
+    );
+    expect(() => loadConfig({ JETSCALE_FENCE_TARGETS: 'true', JETSCALE_LEADER_ELECTION: 'false' })).toThrow(
+      /JETSCALE_FENCE_TARGETS=true needs leader election/,
+    );
+  });
+
   it('rejects lease timings that cannot keep a leader', () => {
     expect(() =>
       loadConfig({ JETSCALE_LEASE_DURATION_SECONDS: '5', JETSCALE_LEASE_RENEW_DEADLINE_SECONDS: '10' }),

@@ -17,6 +17,12 @@ export interface OperatorConfig {
   renewDeadlineSeconds: number;
   retryPeriodSeconds: number;
   /**
+   * Before taking the Lease over from a holder whose lease ran out, annotate every scale target
+   * (kube/takeover-fence.ts), so a /scale write the old leader sent late fails with 409. Needs
+   * `patch` on the target objects themselves (the chart's leaderElection.fenceTargets grants it).
+   */
+  fenceTargets: boolean;
+  /**
    * How often the leader renews this installation's entry on the EventConsumer CRD (one GET and
    * one PATCH; installation-registry.ts). An entry not renewed for 3 periods stops counting.
    */
@@ -127,16 +133,24 @@ export function loadConfig(
     );
   }
 
+  const leaderElection = bool('JETSCALE_LEADER_ELECTION', true);
+  const fenceTargets = bool('JETSCALE_FENCE_TARGETS', false);
+  if (fenceTargets && !leaderElection)
+    problems.push(
+      'JETSCALE_FENCE_TARGETS=true needs leader election (JETSCALE_LEADER_ELECTION=true): the fence is set by a standby taking the Lease over, and without a Lease there is none',
+    );
+
   const config: OperatorConfig = {
     metricsHost: text('JETSCALE_METRICS_HOST') ?? '0.0.0.0',
     metricsPort: integer('JETSCALE_METRICS_PORT', 8080, 0, 65535),
     logLevel,
-    leaderElection: bool('JETSCALE_LEADER_ELECTION', true),
+    leaderElection,
     leaseName,
     leaseNamespace,
     leaseDurationSeconds,
     renewDeadlineSeconds,
     retryPeriodSeconds,
+    fenceTargets,
     installationRenewSeconds: integer('JETSCALE_INSTALLATION_RENEW_SECONDS', 30, 1, 300),
     identity: text('JETSCALE_POD_NAME') ?? text('POD_NAME') ?? `${hostname()}-${process.pid}`,
     workers: integer('JETSCALE_WORKERS', 32, 1, 256),

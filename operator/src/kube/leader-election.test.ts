@@ -93,6 +93,7 @@ function elector(
     terms?: LeadershipTerm[];
     retryPeriodSeconds?: number;
     leaderRegistered?: () => Promise<boolean>;
+    beforeTakeOver?: (previousHolder: string) => Promise<void>;
   } = {},
 ) {
   return new LeaderElector({
@@ -106,6 +107,7 @@ function elector(
     logger: silentLogger,
     ...(extra.clock ? { clock: extra.clock } : {}),
     ...(extra.leaderRegistered ? { leaderRegistered: extra.leaderRegistered } : {}),
+    ...(extra.beforeTakeOver ? { beforeTakeOver: extra.beforeTakeOver } : {}),
     onStartedLeading: (term) => {
       extra.terms?.push(term);
       log.push(`${identity} leads`);
@@ -308,6 +310,111 @@ describe('LeaderElector', () => {
     b.start();
     await jest.advanceTimersByTimeAsync(0);
     expect(b.isLeader()).toBe(true);
+    await b.stop();
+  });
+
+  it('fences the targets before taking over a Lease that ran out (its holder then still named in it), again after losing the race to a renewal; not after a release, nor at its own renewals', async () => {
+    const api = new FakeLeases();
+    const log: string[] = [];
+    api.lease = {
+      metadata: { name: 'l', namespace: 'ns', resourceVersion: '1' },
+      spec: { holderIdentity: 'other', leaseDurationSeconds: 15, renewTime: new Date().toISOString() },
+    };
+    let renewDuringFence = true;
+    const b = elector(api, 'b', log, {
+      beforeTakeOver: async (previous) => {
+        log.push(`fence (${previous} in the Lease: ${String(api.lease?.spec.holderIdentity)})`);
+        // The holder was only slow: it renews while b fences, and b's compare-and-swap loses.
+        if (renewDuringFence) api.renewAs('other');
+        renewDuringFence = false;
+        await Promise.resolve();
+      },
+    });
+    b.start();
+    await jest.advanceTimersByTimeAsync(17_000);
+    expect(log).toEqual(['fence (other in the Lease: other)']);
+    expect(b.isLeader()).toBe(false);
+    // That renewal was its last: a lease duration later b fences again, then takes over.
+    await jest.advanceTimersByTimeAsync(17_000);
+    expect(log).toEqual([
+      'fence (other in the Lease: other)',
+      'fence (other in the Lease: other)',
+      'b leads',
+    ]);
+    // Its renewals fence nothing.
+    await jest.advanceTimersByTimeAsync(10_000);
+    expect(log).toHaveLength(3);
+    await b.stop(); // releases the Lease
+    const c = elector(api, 'c', log, {
+      beforeTakeOver: async (previous) => {
+        log.push(`c fences (${previous})`);
+        await Promise.resolve();
+      },
+    });
+    c.start();
+    await jest.advanceTimersByTimeAsync(0);
+    expect(c.isLeader()).toBe(true);
+    expect(log.slice(3)).toEqual(['b stops', 'c leads']);
+    await c.stop();
+  });
+
+  it('fences the targets before creating a Lease gone missing after a holder was seen (or while a leader is registered); not on a first install', async () => {
+    const api = new FakeLeases();
+    const log: string[] = [];
+    api.lease = {
+      metadata: { name: 'l', namespace: 'ns', resourceVersion: '1' },
+      spec: { holderIdentity: 'other', leaseDurationSeconds: 15, renewTime: new Date().toISOString() },
+    };
+    const fence = (who: string, on: FakeLeases) => async (previous: string) => {
+      log.push(`${who} fences (${previous}; Lease ${on.lease === undefined ? 'missing' : 'there'})`);
+      await Promise.resolve();
+    };
+    const b = elector(api, 'b', log, { beforeTakeOver: fence('b', api) });
+    b.start();
+    await jest.advanceTimersByTimeAsync(2000);
+    api.lease = undefined; // deleted while 'other' may be in its term
+    await jest.advanceTimersByTimeAsync(2000 + 14_000);
+    expect(log).toEqual([]);
+    await jest.advanceTimersByTimeAsync(3000);
+    expect(log).toEqual(['b fences (other; Lease missing)', 'b leads']);
+    await b.stop();
+    // Never seen, a leader registered: waited on, then fenced (no holder known).
+    const api2 = new FakeLeases();
+    log.length = 0;
+    const c = elector(api2, 'c', log, {
+      leaderRegistered: async () => true,
+      beforeTakeOver: fence('c', api2),
+    });
+    c.start();
+    await jest.advanceTimersByTimeAsync(17_000);
+    expect(log).toEqual(['c fences (; Lease missing)', 'c leads']);
+    await c.stop();
+    // A first install: no predecessor, nothing fenced.
+    const api3 = new FakeLeases();
+    log.length = 0;
+    const e = elector(api3, 'e', log, {
+      leaderRegistered: async () => false,
+      beforeTakeOver: fence('e', api3),
+    });
+    e.start();
+    await jest.advanceTimersByTimeAsync(0);
+    expect(log).toEqual(['e leads']);
+    await e.stop();
+  });
+
+  it('takes over although fencing failed (the hook rejected)', async () => {
+    const api = new FakeLeases();
+    const log: string[] = [];
+    api.lease = {
+      metadata: { name: 'l', namespace: 'ns', resourceVersion: '1' },
+      spec: { holderIdentity: 'other', leaseDurationSeconds: 15, renewTime: new Date().toISOString() },
+    };
+    const b = elector(api, 'b', log, {
+      beforeTakeOver: () => Promise.reject(new Error('the API server refused')),
+    });
+    b.start();
+    await jest.advanceTimersByTimeAsync(17_000);
+    expect(log).toEqual(['b leads']);
     await b.stop();
   });
 

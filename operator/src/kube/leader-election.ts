@@ -71,6 +71,15 @@ export interface LeaderElectionOptions {
    * install) lets it create the Lease at once. Without it, a missing Lease never seen is free.
    */
   leaderRegistered?: () => Promise<boolean>;
+  /**
+   * Called before this process takes the Lease over from another holder (whose lease ran out; not
+   * after a release, which its holder sends only once its writes were answered), and before the
+   * compare-and-swap that takes it; also before it creates a Lease gone missing after a holder was
+   * seen (or while a leader is registered), once that holder's lease duration has passed. See
+   * fenceTargets in run-operator.ts (JETSCALE_FENCE_TARGETS). A rejection is logged and the
+   * takeover goes on.
+   */
+  beforeTakeOver?: (previousHolder: string) => Promise<void>;
   onStartedLeading: (term: LeadershipTerm) => void;
   /** Called once per term, after its signal was aborted; `reason` says why it ended. */
   onStoppedLeading: (reason: string) => void;
@@ -223,7 +232,14 @@ export class LeaderElector {
       lease = await api.request<Lease>('GET', this.path(), this.requestLimits(term));
     } catch (err) {
       if (!isNotFound(err)) throw err;
-      if (!term && !(await this.missingLeaseFree(this.clock.now()))) return;
+      if (!term) {
+        const free = await this.missingLeaseFree(this.clock.now());
+        if (!free) return;
+        // Gone after a holder was seen (deleted by hand, a namespace recreated) or never seen while
+        // a leader is registered: that holder may have written until its lease ran out, as before
+        // any takeover. A Lease never held, or released, has no predecessor to fence.
+        if (free === 'waited' && !(await this.fenceBeforeTakeOver(this.observed?.holder ?? ''))) return;
+      }
       const sentAt = this.clock.now();
       const wallNow = microTime(this.wallClock());
       let created: Lease;
@@ -287,6 +303,10 @@ export class LeaderElector {
     }
 
     const takingOver = holder !== identity;
+    // The Lease may have been renewed meanwhile: the PUT below is a compare-and-swap on the record
+    // read above, so it then fails with 409 and this process stays a candidate.
+    if (!term && holder !== '' && !this.observed.released && !(await this.fenceBeforeTakeOver(holder)))
+      return;
     const sentAt = this.clock.now();
     const wallNow = microTime(this.wallClock());
     const updated: Lease = {
@@ -355,11 +375,33 @@ export class LeaderElector {
    * found it missing, as it waits for an unchanged record; the leader meanwhile creates it again
    * at its next renewal, and the candidate then waits on that record as before.
    */
-  private async missingLeaseFree(received: number): Promise<boolean> {
+  /**
+   * Runs options.beforeTakeOver (when set) before this process takes the Lease from `previousHolder`;
+   * a rejection is logged and the takeover goes on. False when this elector was stopped meanwhile.
+   */
+  private async fenceBeforeTakeOver(previousHolder: string): Promise<boolean> {
+    const hook = this.options.beforeTakeOver;
+    if (hook === undefined) return true;
+    await hook(previousHolder).catch((err: unknown) =>
+      this.options.logger.warn('leader election: fencing the targets before the takeover failed', {
+        lease: this.leaseName(),
+        previousHolder,
+        error: err instanceof Error ? err.message : String(err),
+      }),
+    );
+    return !this.stopped;
+  }
+
+  /**
+   * Whether a candidate may create the missing Lease now: 'free' when no holder can be writing (a
+   * released Lease, or none ever held and no leader registered), 'waited' once a lease duration has
+   * passed since it went missing (a holder may have written until then), false until then.
+   */
+  private async missingLeaseFree(received: number): Promise<false | 'free' | 'waited'> {
     const seen = this.observed;
-    if (seen?.released) return true;
+    if (seen?.released) return 'free';
     if (!seen) {
-      if (!(await this.leaderRegistered())) return true;
+      if (!(await this.leaderRegistered())) return 'free';
       if (this.observed !== undefined) return false; // read again meanwhile: decided from that
       this.observed = {
         resourceVersion: ABSENT,
@@ -374,7 +416,7 @@ export class LeaderElector {
       this.observed = { ...seen, resourceVersion: ABSENT, at: received };
       return false;
     }
-    return received - seen.at >= seen.heldForMs;
+    return received - seen.at >= seen.heldForMs ? 'waited' : false;
   }
 
   /** leaderRegistered, true when it cannot tell (the safe side: a wait, not a second leader). */

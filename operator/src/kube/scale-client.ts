@@ -54,6 +54,9 @@ export interface ReplicasManager {
 /** The field manager jetscale's /scale writes carry (so a reader of managedFields knows them). */
 export const FIELD_MANAGER = 'jetscale';
 
+/** The annotation a new leader sets on each target before it takes over (ScaleClient.fenceTarget). */
+export const FENCE_ANNOTATION = 'jetscale.io/leader-fence';
+
 /**
  * The field manager owning spec.replicas, from metadata.managedFields as the API server returns it
  * (each entry validated: this is input from outside); the latest by time when several own it.
@@ -578,6 +581,45 @@ export class ScaleClient {
       if (err instanceof KubeApiError && err.status === 404)
         throw await this.scaleNotFound(namespace, ref, plural, objectPath, err);
       throw this.translate(err, namespace, ref, plural, 'patch');
+    }
+  }
+
+  /**
+   * Moves the target's resourceVersion on without changing anything a controller reads: an
+   * annotation (FENCE_ANNOTATION) set to `token`, which must differ from the one it replaces. Every
+   * /scale write based on a reading from before (setReplicas' precondition) then fails with 409:
+   * a new leader does this to each target before it takes the Lease over, so that a write its
+   * predecessor sent late (frozen between its fence check and its send, then applied before the
+   * API server saw its connection close) cannot land after the takeover. Needs `patch` on the
+   * target's resource itself, not only on its /scale. Resolves to the new resourceVersion, or
+   * undefined when the target does not exist (nothing to fence).
+   */
+  async fenceTarget(namespace: string, ref: ScaleTargetRef, token: string): Promise<string | undefined> {
+    const plural = await this.resourceFor(ref);
+    const path = targetPath(namespace, ref, plural);
+    try {
+      const stored = await this.targetRequest<{ metadata?: { resourceVersion?: string } } | undefined>(
+        namespace,
+        ref,
+        plural,
+        'PATCH',
+        path,
+        {
+          query: { fieldManager: FIELD_MANAGER },
+          body: { metadata: { annotations: { [FENCE_ANNOTATION]: token } } },
+        },
+      );
+      return stored?.metadata?.resourceVersion ?? '';
+    } catch (err) {
+      if (err instanceof KubeApiError && err.status === 404) return undefined;
+      if (err instanceof KubeApiError && err.status === 403 && /\bcannot \w+ resource\b/.test(err.message)) {
+        const group = ref.apiVersion.includes('/') ? ref.apiVersion.split('/')[0] : '';
+        throw new ScaleError(
+          'Forbidden',
+          `the operator may not patch ${plural} in ${namespace}: a new leader annotates each target (${FENCE_ANNOTATION}) before it takes over, so that a /scale write its predecessor sent late fails; grant patch on ${plural} (API group "${group}") in its ClusterRole (Helm: leaderElection.fenceTargets, which grants it on Deployments, StatefulSets and rbac.scaleTargets; see manifests/rbac/fence-targets.yaml), or turn the fence off (JETSCALE_FENCE_TARGETS=false)`,
+        );
+      }
+      throw err;
     }
   }
 

@@ -1,0 +1,71 @@
+import { createLogger } from '../observability/logger.js';
+import { ScaleError, type ScaleTargetRef } from './scale-client.js';
+import { fenceTargets, targetRefOf } from './takeover-fence.js';
+
+const ref = (name: string): ScaleTargetRef => ({ apiVersion: 'apps/v1', kind: 'Deployment', name });
+
+describe('fenceTargets', () => {
+  it('fences each target once, at most `concurrency` at once; a missing one is counted, a refused one logged, and it never rejects', async () => {
+    const calls: string[] = [];
+    let running = 0;
+    let most = 0;
+    const lines: string[] = [];
+    const outcome = await fenceTargets({
+      scale: {
+        fenceTarget: async (namespace, r, token) => {
+          calls.push(`${namespace}/${r.name} ${token}`);
+          most = Math.max(most, ++running);
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          running--;
+          if (r.name === 'gone') return undefined;
+          if (r.name === 'locked')
+            throw new ScaleError('Forbidden', 'the operator may not patch deployments');
+          return '42';
+        },
+      },
+      targets: [
+        { namespace: 'a', ref: ref('w1') },
+        { namespace: 'a', ref: ref('w1') }, // two EventConsumers on one target
+        { namespace: 'b', ref: ref('w1') },
+        { namespace: 'a', ref: ref('gone') },
+        { namespace: 'a', ref: ref('locked') },
+        { namespace: 'a', ref: ref('w2') },
+      ],
+      token: 'b 1',
+      logger: createLogger({ level: 'info', write: (line) => lines.push(line) }),
+      concurrency: 2,
+    });
+    expect(outcome).toEqual({ targets: 5, fenced: 3, missing: 1, failed: 1 });
+    expect(calls.sort()).toEqual(['a/gone b 1', 'a/locked b 1', 'a/w1 b 1', 'a/w2 b 1', 'b/w1 b 1']);
+    expect(most).toBe(2);
+    expect(lines.join('\n')).toContain('the operator may not patch deployments');
+  });
+
+  it('does nothing without targets', async () => {
+    const outcome = await fenceTargets({
+      scale: { fenceTarget: () => Promise.reject(new Error('not called')) },
+      targets: [],
+      token: 't',
+      logger: createLogger({ level: 'error', write: () => undefined }),
+    });
+    expect(outcome).toEqual({ targets: 0, fenced: 0, missing: 0, failed: 0 });
+  });
+});
+
+describe('targetRefOf', () => {
+  it('takes a well-formed spec.scaleTargetRef and nothing else (input from outside)', () => {
+    expect(
+      targetRefOf({ spec: { scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'w' } } }),
+    ).toEqual(ref('w'));
+    for (const bad of [
+      undefined,
+      {},
+      { spec: {} },
+      { spec: { scaleTargetRef: 'w' } },
+      { spec: { scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment' } } },
+      { spec: { scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: '' } } },
+      { spec: { scaleTargetRef: { apiVersion: 1, kind: 'Deployment', name: 'w' } } },
+    ])
+      expect(targetRefOf(bad)).toBeUndefined();
+  });
+});

@@ -1,0 +1,77 @@
+// The takeover fence. A /scale write carries the resourceVersion of the reading it was based on as
+// a precondition (scale-client.ts), which fences a late write only if the target changed since.
+// A new leader that finds nothing to change does not change it: a write its predecessor sent late
+// — that process frozen (SIGSTOP, a GC pause) between its fence check and its send, the write
+// applied before the API server saw the connection it came on close (SentLate, fenced-api.ts) —
+// would land under the new leader. So before a standby takes the Lease over from a holder whose
+// lease ran out, it moves every known target's resourceVersion on (an annotation,
+// ScaleClient.fenceTarget): each of those writes then fails with 409. No lease-based client can
+// close this from the old leader's side (client-go's leaderelection: "does not guarantee that
+// only one client is acting as a leader (a.k.a. fencing)"); the API server's compare-and-swap can.
+import type { Logger } from '../observability/logger.js';
+import type { ScaleClient, ScaleTargetRef } from './scale-client.js';
+
+export interface FenceTarget {
+  namespace: string;
+  ref: ScaleTargetRef;
+}
+
+export interface FenceOutcome {
+  targets: number;
+  /** Annotated (their resourceVersion moved on). */
+  fenced: number;
+  /** Not found: nothing to fence. */
+  missing: number;
+  /** Refused or unanswered: logged; such a target keeps only the write deadline's protection. */
+  failed: number;
+}
+
+/** Fences each target (at most `concurrency` at once); never rejects. */
+export async function fenceTargets(options: {
+  scale: Pick<ScaleClient, 'fenceTarget'>;
+  targets: FenceTarget[];
+  /** Written into each target's annotation; must differ from the last one (who, when, a nonce). */
+  token: string;
+  logger: Logger;
+  concurrency?: number;
+}): Promise<FenceOutcome> {
+  const unique = new Map<string, FenceTarget>();
+  for (const t of options.targets)
+    unique.set(`${t.namespace}/${t.ref.apiVersion}/${t.ref.kind}/${t.ref.name}`, t);
+  const queue = [...unique.values()];
+  const outcome: FenceOutcome = { targets: queue.length, fenced: 0, missing: 0, failed: 0 };
+  const worker = async (): Promise<void> => {
+    for (let t = queue.shift(); t !== undefined; t = queue.shift()) {
+      try {
+        if ((await options.scale.fenceTarget(t.namespace, t.ref, options.token)) === undefined)
+          outcome.missing++;
+        else outcome.fenced++;
+      } catch (err) {
+        outcome.failed++;
+        options.logger.warn('could not fence a scale target before taking the Lease over', {
+          namespace: t.namespace,
+          target: `${t.ref.kind}/${t.ref.name}`,
+          error: err instanceof Error ? err.message : String(err),
+        });
+      }
+    }
+  };
+  const workers = Math.max(1, Math.min(options.concurrency ?? 8, queue.length));
+  await Promise.all(Array.from({ length: workers }, worker));
+  return outcome;
+}
+
+/** spec.scaleTargetRef of an EventConsumer as cached, when it is well-formed (input from outside). */
+export function targetRefOf(obj: unknown): ScaleTargetRef | undefined {
+  const ref: unknown = (obj as { spec?: { scaleTargetRef?: unknown } } | undefined)?.spec?.scaleTargetRef;
+  if (typeof ref !== 'object' || ref === null) return undefined;
+  const { apiVersion, kind, name } = ref as Record<string, unknown>;
+  return typeof apiVersion === 'string' &&
+    apiVersion !== '' &&
+    typeof kind === 'string' &&
+    kind !== '' &&
+    typeof name === 'string' &&
+    name !== ''
+    ? { apiVersion, kind, name }
+    : undefined;
+}
