@@ -4,6 +4,7 @@
 // self-contained HTML report in reports/bench-scaling/. Run after `npm run build`:
 //   node dist/loadtest/sim/bench.js [--seeds 5] [--out reports/bench-scaling] [--recorded file.json]
 
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -234,7 +235,8 @@ function summarize(runs: RunResult[]): MetricSummary {
 /** p99 differences below one simulator tick are below what the simulator can resolve. */
 const P99_RESOLUTION_SECONDS = 0.25;
 
-function p99NotWorse(a: number, b: number, slack: number): boolean {
+/** `a` is no worse than `b` beyond `slack` (a share of b), or within one simulator tick of it. */
+export function p99NotWorse(a: number, b: number, slack: number): boolean {
   return a <= b * (1 + slack) || a - b < P99_RESOLUTION_SECONDS;
 }
 
@@ -275,8 +277,8 @@ const knobText = (knob: number): string => (Number.isNaN(knob) ? 'default' : Str
 
 /** The contender families compared on the frontier; `clairvoyant-cost` is the reference. */
 export const contenderFamilies: PolicyName[] = ['keda', 'keda-tuned', 'jetscale'];
-const kedaFamilies: PolicyName[] = ['keda', 'keda-tuned'];
-const familyColors: Record<string, string> = {
+export const kedaFamilies: PolicyName[] = ['keda', 'keda-tuned'];
+export const familyColors: Record<string, string> = {
   keda: '#c0392b',
   'keda-tuned': '#e67e22',
   jetscale: '#2471a3',
@@ -291,8 +293,32 @@ export interface TraceFrontier {
   points: FrontierPoint[];
 }
 
-function familyPoints(frontier: TraceFrontier, family: string): FrontierPoint[] {
+export function familyPoints(frontier: TraceFrontier, family: string): FrontierPoint[] {
   return frontier.points.filter((p) => p.family === family);
+}
+
+/**
+ * One frontier chart per trace (report.ts frontierChart): every family's points in knob order,
+ * hollow where a point of another contender family dominates it. The bench's report and
+ * render-claims.ts (docs/frontiers.svg, from the committed docs/frontiers.json) draw the same.
+ */
+export function frontierCharts(frontiers: TraceFrontier[]): string[] {
+  return frontiers.map((f) => {
+    const series: FrontierSeries[] = Object.keys(frontierKnobs).map((family) => ({
+      family,
+      color: familyColors[family] ?? '#333',
+      points: familyPoints(f, family).map((p) => ({
+        ...p,
+        dominated:
+          family !== 'clairvoyant-cost' &&
+          dominatedBy(
+            p,
+            f.points.filter((q) => q.family !== family && contenderFamilies.includes(q.family as PolicyName)),
+          ) !== undefined,
+      })),
+    }));
+    return frontierChart(f.trace, series, f.physicalMinimum);
+  });
 }
 
 /** The frontier table: every point of every family, with how far it is from the references. */
@@ -557,6 +583,35 @@ export function evaluateTargets(
   return verdicts;
 }
 
+/**
+ * Which code a run measured, for the docs rendered from it (render-claims.ts): the commit checked
+ * out, whether the tree had changes beyond it, when the run started and how long it took. undefined
+ * fields where git is not there (a tarball).
+ */
+export interface BenchProvenance {
+  commit: string | undefined;
+  dirty: boolean | undefined;
+  startedAt: string;
+  wallSeconds: number;
+}
+
+function benchProvenance(startedMs: number): BenchProvenance {
+  const git = (...args: string[]): string | undefined => {
+    try {
+      return execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    } catch {
+      return undefined;
+    }
+  };
+  const status = git('status', '--porcelain', '--untracked-files=no');
+  return {
+    commit: git('rev-parse', 'HEAD'),
+    dirty: status === undefined ? undefined : status !== '',
+    startedAt: new Date(startedMs).toISOString(),
+    wallSeconds: Math.round((Date.now() - startedMs) / 100) / 10,
+  };
+}
+
 /** Pod start-up delays for the sensitivity section: the shared 10–20 s and one on either side. */
 export const startupVariants: Array<{ label: string; startup: WorkloadModel['startupSeconds'] }> = [
   { label: '5 s', startup: { min: 5, max: 5 } },
@@ -764,7 +819,9 @@ function main(): void {
     `${JSON.stringify(
       {
         command,
+        provenance: benchProvenance(started),
         settings: benchSettingsJson,
+        learnerFloors: floors,
         verdicts,
         claims,
         medians: Object.fromEntries(summaries.map((s) => [s.trace, s.medians])),
@@ -776,22 +833,7 @@ function main(): void {
       2,
     )}\n`,
   );
-  const chartList = frontiers.map((f) => {
-    const series: FrontierSeries[] = Object.keys(frontierKnobs).map((family) => ({
-      family,
-      color: familyColors[family] ?? '#333',
-      points: familyPoints(f, family).map((p) => ({
-        ...p,
-        dominated:
-          family !== 'clairvoyant-cost' &&
-          dominatedBy(
-            p,
-            f.points.filter((q) => q.family !== family && contenderFamilies.includes(q.family as PolicyName)),
-          ) !== undefined,
-      })),
-    }));
-    return frontierChart(f.trace, series, f.physicalMinimum);
-  });
+  const chartList = frontierCharts(frontiers);
   const charts = chartList.join('');
   writeFileSync(join(options.outDir, 'frontiers.svg'), frontierSheet(chartList));
   writeFileSync(

@@ -323,13 +323,23 @@ export function frontierChart(title: string, series: FrontierSeries[], physicalM
   return parts.join('');
 }
 
-/** Several frontier charts (from frontierChart) side by side in one standalone SVG file. */
-export function frontierSheet(charts: string[], columns = 2): string {
+/**
+ * Several frontier charts (from frontierChart) side by side in one standalone SVG file, with
+ * optional caption lines under them (which run the charts are: commit, seeds, date).
+ */
+export function frontierSheet(charts: string[], columns = 2, caption: string[] = []): string {
   const width = 520;
   const height = 300;
   const rows = Math.ceil(charts.length / columns);
   const placed = charts.map((svg, i) =>
     svg.replace('<svg ', `<svg x="${(i % columns) * width}" y="${Math.floor(i / columns) * height}" `),
   );
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${columns * width}" height="${rows * height}" viewBox="0 0 ${columns * width} ${rows * height}"><rect width="100%" height="100%" fill="white"/>${placed.join('')}</svg>\n`;
+  const captionText = caption
+    .map(
+      (line, i) =>
+        `<text x="12" y="${rows * height + 16 + i * 16}" font-size="11" fill="#333">${escapeHtml(line)}</text>`,
+    )
+    .join('');
+  const total = rows * height + (caption.length === 0 ? 0 : 8 + caption.length * 16);
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${columns * width}" height="${total}" viewBox="0 0 ${columns * width} ${total}"><rect width="100%" height="100%" fill="white"/>${placed.join('')}${captionText}</svg>\n`;
 }
