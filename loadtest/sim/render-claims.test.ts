@@ -11,7 +11,7 @@ import {
   compactResults,
   parseFrontiersFile,
   readFrontiersFile,
-  renderDocs,
+  renderedRun,
   replaceBlocks,
   staleDocs,
 } from './render-claims.js';
@@ -76,7 +76,7 @@ describe('the frontier chart and the claims (render-claims.ts)', () => {
 
   it('the chart and every block say which run they are: the commit and the seeds', () => {
     const file = readFrontiersFile(repoRoot);
-    const rendered = renderDocs(file);
+    const rendered = renderedRun(repoRoot);
     expect(rendered.svg).toContain(file.commit);
     expect(rendered.svg).toContain(`${file.seeds.length} seeds`);
     for (const name of ['table', 'glance', 'sim-table'])

@@ -802,9 +802,31 @@ export function replaceBlocks(
   return out + text.slice(from);
 }
 
+/**
+ * What a committed run renders, by the run file's text: a render costs ~2 s of CPU (the paired
+ * verdicts of every point against every other family's), and a check asks for the same run again.
+ */
+const rendersByRun = new Map<string, RenderedDocs>();
+
+/** The committed run under `root`, rendered (once per distinct file text). */
+export function renderedRun(root: string): RenderedDocs {
+  const path = join(root, FRONTIERS_JSON);
+  let raw: string;
+  try {
+    raw = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new Error(`${path}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const cached = rendersByRun.get(raw);
+  if (cached !== undefined) return cached;
+  const rendered = renderDocs(readFrontiersFile(root));
+  rendersByRun.set(raw, rendered);
+  return rendered;
+}
+
 /** Each generated file's path and the text it should have, given the repository at `root`. */
 export function expectedDocs(root: string): Record<string, string> {
-  const rendered = renderDocs(readFrontiersFile(root));
+  const rendered = renderedRun(root);
   const out: Record<string, string> = { [FRONTIERS_SVG]: rendered.svg };
   for (const [doc, names] of Object.entries(DOC_BLOCKS))
     out[doc] = replaceBlocks(readFileSync(join(root, doc), 'utf8'), rendered.blocks, doc, names);
