@@ -95,10 +95,13 @@ describe('a clustered stream whose leaders change mid-poll', () => {
       }
     })();
     const messages = await (await js.consumers.get('ORDERS', 'worker')).consume({ max_messages: 100 });
+    // When each message was acknowledged: how fast this replica (in this process) really went.
+    const acks: number[] = [];
     const consuming = (async () => {
       for await (const m of messages) {
         await sleep(HANDLER_MS);
         m.ack();
+        acks.push(performance.now());
         if (stop) break;
       }
     })();
@@ -263,11 +266,22 @@ describe('a clustered stream whose leaders change mid-poll', () => {
     // After the consumer leader stepped down, the nats.js consume() client received nothing more
     // for the rest of the run (its pull request was held by the old leader), so work waited while
     // the one replica held 1 message: a delivery stall, not the handlers' speed. It must not be
-    // learnt as capacity (before: 0/s): no figure below a quarter of what the handlers allow.
+    // learnt as capacity (before: 0/s): no figure below a quarter of what the handlers allow, or of
+    // the most this replica acknowledged in one second when that is less: it runs in this process,
+    // and a starved one is slower (9.8/s read at 2.5% of a CPU, against a bare 10).
     const capacities = decisions
       .map(({ d }) => d.rates.perReplicaPerSecond)
       .filter((c): c is number => c !== undefined);
-    process.stdout.write(`capacity figures: ${capacities.map((c) => c.toFixed(1)).join(' ') || 'none'}\n`);
-    expect(Math.min(Infinity, ...capacities)).toBeGreaterThan(0.25 * (1000 / HANDLER_MS));
+    let mostInASecond = 0;
+    for (let i = 0, j = 0; i < acks.length; i++) {
+      while ((acks[j] ?? Infinity) <= (acks[i] ?? 0) - 1000) j++;
+      mostInASecond = Math.max(mostInASecond, i - j + 1);
+    }
+    process.stdout.write(
+      `capacity figures: ${capacities.map((c) => c.toFixed(1)).join(' ') || 'none'}; most acknowledged in 1 s: ${mostInASecond}\n`,
+    );
+    expect(Math.min(Infinity, ...capacities)).toBeGreaterThan(
+      0.25 * Math.min(1000 / HANDLER_MS, mostInASecond),
+    );
   }, 120_000);
 });
