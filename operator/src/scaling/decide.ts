@@ -542,6 +542,7 @@ export function decide(input: ScalingInput): ScalingDecision {
       ? { carriedPerReplicaPerSecond: input.carriedPerReplicaPerSecond }
       : {}),
     ...(input.carriedPerReplicaLowEndOnly === true ? { carriedPerReplicaLowEndOnly: true } : {}),
+    ...(spec.inFlightPerReplica !== undefined ? { inFlightPerReplica: spec.inFlightPerReplica } : {}),
   });
   const rates = ratesOf(rateState);
   // Readiness: only when the target reports it (a /scale subresource alone does not).

@@ -12,7 +12,7 @@ import {
   CAPACITY_PROOF_SECONDS,
   confirmedArrivalNoise,
 } from './rates.js';
-import type { RateState } from './rates.js';
+import type { RateOptions, RateState } from './rates.js';
 import { HELD_BOUND_READINGS, heldBound, limitRemovalsPossible, storedBetween } from './rates.js';
 import { poisson } from './test/fuzz-world.js';
 import { seededRng } from '../../../test/seeded-rng.js';
@@ -270,12 +270,37 @@ describe('observeRates', () => {
       const after = observeRates(before, held(62, completed + 49, 119), 18);
       expect(after.perReplicaPerSecond).toBeCloseTo(13, 9);
     });
-    it("still lowered when the buffers hold an interval's work at the figure and more (a slow dependency)", () => {
+    it('still lowered when the replicas fall behind on their buffers (a slow dependency: 20/s handlers at 5/s, 80/s still arriving)', () => {
       const { state, completed } = established(4, 20);
-      let next = observeRates(state, held(62, completed + 40, 2000), 4);
-      for (let t = 64; t <= 240; t += 2)
-        next = observeRates(next, held(t, completed + 40 * ((t - 60) / 2), 2000), 4);
+      // 20/s completed, 80/s arriving: what the clients hold grows by 120 an interval.
+      let next = state;
+      for (let t = 62; t <= 240; t += 2) {
+        const done = completed + 40 * ((t - 60) / 2);
+        next = observeRates(next, held(t, done, 2000 + 120 * ((t - 60) / 2)), 4);
+      }
       expect(next.perReplicaPerSecond).toBeLessThan(6);
+    });
+    /**
+     * 2,000 held by 4 replicas, level, completing 20/s as 20/s arrive, after a minute at 20/s a
+     * replica on 500 held each: one handler each slowed to 5/s behind a buffer whose arrivals fell
+     * with it, or 500 handlers each working 100 s with time to spare. The counters cannot tell.
+     */
+    function heldLevel(options: RateOptions = {}) {
+      const { state, completed } = established(4, 20);
+      let next = observeRates(state, held(62, completed + 40, 2000), 4, options);
+      for (let t = 64; t <= 240; t += 2)
+        next = observeRates(next, held(t, completed + 40 * ((t - 60) / 2), 2000), 4, options);
+      return next;
+    }
+    it('not lowered by held messages the replicas keep pace with (handlers that work on many at once: the counters cannot tell)', () => {
+      // Taken as busy, handlers of 10 s working on 50 at once read at completions ÷ ready, and each
+      // replica added lowered the figure that asked for it (decide.test: concurrent handlers).
+      expect(heldLevel().perReplicaPerSecond).toBeCloseTo(20, 9);
+    });
+    it('lowered by the same readings when spec.inFlightPerReplica says the handlers work on fewer than they hold', () => {
+      expect(heldLevel({ inFlightPerReplica: 1 }).perReplicaPerSecond).toBeLessThan(6);
+      // 500 at once: all they hold is in hand, nothing shows them busy.
+      expect(heldLevel({ inFlightPerReplica: 500 }).perReplicaPerSecond).toBeCloseTo(20, 9);
     });
     it('still measures several replicas working through their buffers, each a little behind', () => {
       // Two nats.go Consume() replicas, 250 buffered each, delivered alternately; one is 20

@@ -50,6 +50,25 @@
 // over) proves nothing about capacity — the replicas may have idled, restarted or been rescaled
 // in between — while its arrivals and completions still count, averaged over the gap.
 //
+// Which readings show the replicas busy (and so measure the figure both ways), and which only show
+// what they did at least. The counters give, per interval: what was pending at the server, what
+// awaited ack (held by the clients: in a handler's hand, or in a buffer before it), the
+// completions, and the ready count. They never tell in hand from buffered while the replicas hold
+// a steady count and complete what arrives: 200 held by 4 replicas completing 20/s is one handler
+// each at 5/s behind a buffer of 49, or 50 handlers each working 10 s with time to spare. So:
+// - work waiting at the server at both ends (a full batch a replica): the clients are full and ask
+//   for more, so every handler has work. Trusted: the figure is measured both ways.
+// - held messages alone (busyOnPrefetch), beyond what the handlers can have in hand and an
+//   interval's work: one in hand a replica unless spec.inFlightPerReplica says how many (then
+//   that many). Trusted both ways when the user said how many, or when the replicas fell behind
+//   in the interval (more arrived than completed, beyond the count's noise: handlers with time to
+//   spare keep up). Otherwise the interval is a lower bound: it sets a first figure and raises one,
+//   but never lowers a figure measured before. Taken both ways, handlers of 10 s working on 50 at
+//   once were read at completions ÷ ready every interval, each replica added lowered the figure
+//   that asked for it, and 20/s arriving for 5/s replicas went to maxReplicas (20), asking for 30.
+//   The price: one-at-a-time handlers that slow down behind full buffers while arrivals slow down
+//   with them, exactly, are not re-measured until work waits at the server or the backlog grows.
+//
 // max_ack_pending: what a replica holds awaiting ack is mostly its client's prefetch (nats.go's
 // Consume() keeps up to 500 per subscriber, nats.js consume() 100), not how many messages its
 // handlers work on at once. A full max_ack_pending therefore says nothing by itself: a replica with
@@ -761,14 +780,18 @@ export function busyOnPrefetch(
   readyReplicas: number,
   completed: number,
   leftPerReplica = 1,
+  inHandPerReplica = 1,
 ): boolean {
   const floor = before.ackFloorConsumerSeq;
   if (floor === undefined) return false;
   const unackedSpan = before.deliveredConsumerSeq - floor;
+  // Handlers that work on inHandPerReplica at once (one: every client's default) have that many in
+  // hand: what is left must be beyond the in-hand ones but one.
+  const inHand = Number.isFinite(inHandPerReplica) ? Math.max(1, inHandPerReplica) : 1;
   return (
     readyReplicas > 0 &&
     completed > 0 &&
-    before.ackPending - completed >= readyReplicas * Math.max(1, leftPerReplica) &&
+    before.ackPending - completed >= readyReplicas * (inHand - 1 + Math.max(1, leftPerReplica)) &&
     before.ackPending >= HELD_SHARE_OF_UNACKED_SPAN * unackedSpan &&
     after.ackFloorConsumerSeq > floor
   );
@@ -863,6 +886,12 @@ export interface RateOptions {
    * perReplicaLowEndOnly): it stays one here (RateState.perReplicaLowEndOnly).
    */
   carriedPerReplicaLowEndOnly?: boolean;
+  /**
+   * The user's spec.inFlightPerReplica: how many messages one replica's handlers work on at once.
+   * A replica is shown busy by what it holds only beyond this many (busyOnPrefetch). Ignored
+   * unless a finite number > 0.
+   */
+  inFlightPerReplica?: number;
 }
 
 /** The weight (seconds of evidence) of a capacity carried over from an earlier process. */
@@ -1545,10 +1574,43 @@ export function observeRates(
       : (previous.perReplicaPerSecond ?? 0);
   const heldBack =
     last.waitedWithBacklog === true && waitsWithBacklog(sample) && heldAtThreshold(last, sample);
+  // What the replicas hold shows them busy only beyond what their handlers can have in hand: one
+  // each unless the user said how many (spec.inFlightPerReplica, RateOptions.inFlightPerReplica).
+  // With one assumed, held messages cannot tell handlers that work on many at once from a buffer
+  // in front of one handler (heldOnlyKeptUp below).
+  const userInHand =
+    options.inFlightPerReplica !== undefined &&
+    Number.isFinite(options.inFlightPerReplica) &&
+    options.inFlightPerReplica > 0
+      ? options.inFlightPerReplica
+      : undefined;
+  const waitedAtServer = last.pending >= fullBatch && sample.pending >= fullBatch;
+  const heldShowsBusy = busyOnPrefetch(
+    last,
+    sample,
+    readyReplicas,
+    completed,
+    marginPerSecond * dtSeconds,
+    userInHand ?? 1,
+  );
+  // Held messages alone, with nothing waiting at the server, and the replicas completing what
+  // arrived (the backlog grew by no more than twice its noise, a Poisson count's times the
+  // arrivals' dispersion: fellBehind): busy one-at-a-time handlers behind their clients' buffers,
+  // or handlers working on all they hold at once with time to spare (see the header). Such an
+  // interval shows what the replicas do at least, not what they can do: it sets a first figure (as
+  // before) and raises one (provesMore), but never lowers a measured one (a carried or low-end
+  // figure is replaced as before). Falling behind, the replicas did what they can: measured both
+  // ways.
+  const grew = arrived - completed;
+  const growthNoise = 2 * Math.sqrt(Math.max(1, previous.arrivalDispersion ?? 1) * (arrived + completed));
+  const fellBehind = grew > Math.max(1, growthNoise);
+  const figureMeasured =
+    previous.perReplicaPerSecond !== undefined &&
+    previous.perReplicaCarried !== true &&
+    previous.perReplicaLowEndOnly !== true;
+  const heldOnlyKeptUp = heldShowsBusy && !waitedAtServer && userInHand === undefined && !fellBehind;
   const busyThroughout =
-    !heldBack &&
-    ((last.pending >= fullBatch && sample.pending >= fullBatch) ||
-      busyOnPrefetch(last, sample, readyReplicas, completed, marginPerSecond * dtSeconds));
+    !heldBack && (waitedAtServer || (heldShowsBusy && !(heldOnlyKeptUp && figureMeasured)));
   const sameReplicas = readyReplicas > 0 && readyReplicas === last.readyReplicas;
   const steadySeconds = (last.at - readySince) / 1000;
   const settleSeconds = Math.max(0, options.settleSeconds ?? 0);

@@ -211,7 +211,14 @@ export function runScenario(sc: Scenario): Reading[] {
   let queue: PullRequest[] = [];
   for (let i = 0; i < sc.initialReplicas; i++) addPod(0);
   let pending = sc.initialPending;
+  /** Deliveries (the consumer sequence: redeliveries too) and new deliveries (the stream sequence). */
   let delivered = 0;
+  let deliveredNew = 0;
+  /**
+   * Messages removed pods held, awaiting redelivery: still awaiting ack (num_ack_pending counts
+   * them until acknowledged, num_pending does not), delivered again first.
+   */
+  let redeliver = 0;
   let arrivalCarry = 0;
   let history: ScalingHistory = emptyHistory();
   const readings: Reading[] = [];
@@ -221,7 +228,7 @@ export function runScenario(sc: Scenario): Reading[] {
   for (let step = 0; step <= steps; step++) {
     const t = step * dt;
     ready.length = 0;
-    let ackPending = 0;
+    let ackPending = redeliver;
     for (const p of pods) {
       ackPending += p.held;
       if (p.readyAt <= t) ready.push(p);
@@ -254,16 +261,21 @@ export function runScenario(sc: Scenario): Reading[] {
 
     // The server: one message per turn to the request at the head of the queue, which moves to
     // the back, while slots under max_ack_pending and messages last.
+    // Messages awaiting redelivery go first; they hold their max_ack_pending slots already.
     let free = sc.maxAckPending > 0 ? sc.maxAckPending - ackPending : Infinity;
     let head = 0;
-    while (pending > 0 && free > 0 && head < queue.length) {
+    while ((redeliver > 0 || (pending > 0 && free > 0)) && head < queue.length) {
       const request = queue[head++];
       if (request === undefined) break;
       request.pod.held++;
       request.remaining--;
-      pending--;
-      ackPending++;
-      free--;
+      if (redeliver > 0) redeliver--;
+      else {
+        pending--;
+        ackPending++;
+        free--;
+        deliveredNew++;
+      }
       delivered++;
       if (request.remaining > 0) queue.push(request);
       else request.pod.requests = request.pod.requests.filter((r) => r !== request);
@@ -280,7 +292,7 @@ export function runScenario(sc: Scenario): Reading[] {
         redelivered: 0,
         waiting: sc.client.push ? 0 : queue.length,
         deliveredConsumerSeq: delivered,
-        deliveredStreamSeq: delivered,
+        deliveredStreamSeq: deliveredNew,
         ackFloorConsumerSeq: delivered - ackPending,
         maxAckPending: sc.maxAckPending,
       };
@@ -299,16 +311,15 @@ export function runScenario(sc: Scenario): Reading[] {
         ready: ready.length,
         pending,
         ackPending,
-        completed: delivered - ackPending,
+        completed: deliveredNew - ackPending,
         decision,
       });
       while (pods.length < decision.desiredReplicas) addPod(t + sc.startupSeconds);
       if (pods.length > decision.desiredReplicas) {
-        // Removed pods (newest first) hand back what they held: redelivered later, here at once.
-        for (const gone of pods.splice(decision.desiredReplicas)) {
-          pending += gone.held;
-          ackPending -= gone.held;
-        }
+        // Removed pods (newest first) hand back what they held (a drain naks it): still awaiting
+        // ack, redelivered at once — not arrivals (before, put back as pending, they read as a
+        // surge of arrivals after every scale-down).
+        for (const gone of pods.splice(decision.desiredReplicas)) redeliver += gone.held;
         const kept = new Set(pods);
         queue = queue.filter((r) => kept.has(r.pod));
         for (let i = ready.length - 1; i >= 0; i--) {
