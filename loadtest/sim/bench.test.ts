@@ -35,6 +35,16 @@ describe('bench realism flags', () => {
     expect(parseWorkload(undefined, undefined, '100').prefetchPerReplica).toBe(100);
     expect(parseWorkload(undefined, undefined).prefetchPerReplica).toBeUndefined();
   });
+  it('--in-flight: handlers that work on N at once (the same rate a pod, N / rate seconds each)', () => {
+    const w = parseWorkload(undefined, undefined, undefined, '100');
+    expect(w.inFlightPerReplica).toBe(100);
+    expect(w.serviceRatePerReplica).toBe(defaultWorkload.serviceRatePerReplica);
+    expect(parseWorkload(undefined, undefined).inFlightPerReplica).toBe(defaultWorkload.inFlightPerReplica);
+    expect(() => parseWorkload(undefined, undefined, undefined, '0')).toThrow(
+      /--in-flight must be a whole number/,
+    );
+    expect(() => parseWorkload(undefined, undefined, undefined, '2.5')).toThrow(/got '2\.5'/);
+  });
 });
 
 describe('latency objectives held', () => {

@@ -60,7 +60,7 @@ interface BenchOptions {
 export const DEFAULT_SEEDS = 14;
 
 const usage = `usage: bench.js [--seeds N] [--out DIR] [--recorded FILE] [--traces a,b] [--policies a,b]
-                [--consumes-before-ready S] [--warmup S@SHARE] [--prefetch N]
+                [--consumes-before-ready S] [--warmup S@SHARE] [--prefetch N] [--in-flight N]
   --seeds N        seeds 1..N (default 14); results are medians over them, ± their spread
   --out DIR        where results.json, index.html and frontiers.svg go (default reports/bench-scaling)
   --recorded FILE  the recorded trace (default loadtest/sim/traces/recorded-sample.json)
@@ -73,7 +73,10 @@ const usage = `usage: bench.js [--seeds N] [--out DIR] [--recorded FILE] [--trac
   --warmup S@SHARE            new pods serve at SHARE (0–1] of their speed for their first S seconds
                               of consuming, e.g. 20@0.5 (default none)
   --prefetch N                each pod's client buffers N messages beyond what its handlers work
-                              on (nats.go Consume() 500, nats.js consume() 100; default 0)`;
+                              on (nats.go Consume() 500, nats.js consume() 100; default 0)
+  --in-flight N               messages each pod's handlers work on at once, at the same
+                              ${defaultWorkload.serviceRatePerReplica}/s a pod: each takes N / ${defaultWorkload.serviceRatePerReplica} s (default ${defaultWorkload.inFlightPerReplica}: 0.4 s);
+                              async handlers of seconds each, e.g. 100 (4 s)`;
 
 function listArg(value: string | undefined, flag: string, allowed?: readonly string[]): string[] | undefined {
   if (value === undefined) return undefined;
@@ -100,7 +103,12 @@ function parseArgs(argv: string[]): BenchOptions {
   const seeds = Number(value('--seeds') ?? String(DEFAULT_SEEDS));
   if (!Number.isInteger(seeds) || seeds < 1) throw new Error(`--seeds must be a whole number ≥ 1\n${usage}`);
   return {
-    workload: parseWorkload(value('--consumes-before-ready'), value('--warmup'), value('--prefetch')),
+    workload: parseWorkload(
+      value('--consumes-before-ready'),
+      value('--warmup'),
+      value('--prefetch'),
+      value('--in-flight'),
+    ),
     seeds,
     outDir: value('--out') ?? 'reports/bench-scaling',
     recordedPath: value('--recorded'),
@@ -114,6 +122,7 @@ export function parseWorkload(
   consumesBeforeReady: string | undefined,
   warmup: string | undefined,
   prefetch?: string,
+  inFlight?: string,
 ): WorkloadModel {
   const workload: WorkloadModel = { ...defaultWorkload };
   if (consumesBeforeReady !== undefined) {
@@ -141,6 +150,14 @@ export function parseWorkload(
         `--prefetch must be a whole number of messages from 0 to 100000, got '${prefetch}'\n${usage}`,
       );
     workload.prefetchPerReplica = messages;
+  }
+  if (inFlight !== undefined) {
+    const messages = Number(inFlight);
+    if (!(Number.isSafeInteger(messages) && messages >= 1 && messages <= 10_000))
+      throw new Error(
+        `--in-flight must be a whole number of messages from 1 to 10000, got '${inFlight}'\n${usage}`,
+      );
+    workload.inFlightPerReplica = messages;
   }
   return workload;
 }
