@@ -41,7 +41,12 @@ export interface Segment {
    */
   shape: 'poisson' | 'clumped';
   clump: number;
-  /** Messages per second one handler completes during this segment (a slow dependency lowers it). */
+  /**
+   * Messages per second one pod completes during this segment with its handlers busy (a slow
+   * dependency lowers it). A client whose handlers work on several at once (PullClient.concurrency
+   * c, concurrentClient) completes this many with all c busy, each message taking c ÷ this seconds;
+   * with fewer held, that share of it.
+   */
   handlerPerSecond: number;
 }
 
@@ -196,15 +201,39 @@ function randomSegments(rng: Rng, handlerPerSecond: number, totalSeconds: number
 /** The fastest handler a world has (messages per second): what its 50 ms steps resolve. */
 export const MAX_HANDLER_PER_SECOND = 200;
 
+/** Share of randomWorld's worlds whose handlers work on several messages at once (concurrentClient). */
+export const CONCURRENT_SHARE = 0.2;
+/** The most messages a concurrent world's pod works on at once. */
+export const CONCURRENT_MAX = 500;
+
+/**
+ * Handlers that work on many messages at once (async I/O: an HTTP call, a DB write) behind a
+ * client's default consume path: the same client with `concurrency` in hand a pod. Held messages
+ * then are work in hand, not a buffer, which one-at-a-time clients never show: rates.ts read pods
+ * holding 50 at 20/s as busy pods doing 20 ÷ ready, and scaled 5/s pods to maxReplicas (s27).
+ * Fetch loops keep one at a time (they ask for a batch once they have handled the last).
+ */
+export function concurrentClient(client: PullClient, concurrency: number): PullClient {
+  return client.refillAt === 0 ? client : { ...client, name: `${client.name} ×${concurrency}`, concurrency };
+}
+
 export function randomWorld(seed: number, totalSeconds = 1800): World {
   const rng = seededRng(seed);
   const spec = randomSpec(rng);
   const handlerPerSecond = pick(rng, [5, 20, 50, MAX_HANDLER_PER_SECOND]);
+  // Drawn apart from the world's own generator, so that every seed keeps the rest of its world:
+  // handlers that hold each message 2 or 10 s (an HTTP call, a DB write), as many at once as give
+  // the pod its rate (at most CONCURRENT_MAX).
+  const concurrencyRng = seededRng(seed ^ 0x0c0c0c0c);
+  const concurrency =
+    concurrencyRng() < CONCURRENT_SHARE
+      ? Math.min(CONCURRENT_MAX, Math.round(handlerPerSecond * pick(concurrencyRng, [2, 10])))
+      : 1;
   return {
     seed,
     spec,
     pollSeconds: pick(rng, [1, 2, 5, 5, 10, 30]),
-    client: pick(rng, CLIENTS),
+    client: concurrentClient(pick(rng, CLIENTS), concurrency),
     maxAckPending: pick(rng, [-1, 1000, 1000, 100, 20, 5]),
     ackWaitSeconds: pick(rng, [5, 30, 30]),
     startupSeconds: pick(rng, [1, 5, 15, 30, 60]),
@@ -649,13 +678,16 @@ export function runWorld(world: World): Run {
       nextPoll = t + Math.min(decision.nextPollSeconds, world.pollSeconds);
     }
 
-    // Handlers: one message at a time per pod. A fetch loop done with its batch asks again at once.
+    // Handlers: one message at a time per pod (or `concurrency` at once, each at that share of the
+    // pod's rate). A fetch loop done with its batch asks again at once.
     const fetchLoop = world.client.refillAt === 0;
+    const concurrency = Math.max(1, world.client.concurrency);
     for (const p of ready) {
       if ((p.held === 0 && p.stale === 0) || !pods.includes(p)) continue;
       if (p === pausedPod && pause !== undefined && t < pause.at + pause.seconds) continue;
+      const busyShare = concurrency === 1 ? 1 : Math.min(p.held + p.stale, concurrency) / concurrency;
       /** Messages' worth of handler time left in this step. */
-      let budget = p.progress + seg.handlerPerSecond * dt;
+      let budget = p.progress + seg.handlerPerSecond * busyShare * dt;
       // Its client's stale copies first: handled, acknowledged, and nothing to the server.
       if (p.stale > 0) {
         const wasted = Math.min(p.stale, Math.floor(budget));
