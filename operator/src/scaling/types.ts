@@ -61,7 +61,9 @@ export interface ScalingSpec {
    * are capped at ceil(max_ack_pending / this). When omitted, nothing is assumed: what a replica
    * holds awaiting ack is mostly its client's prefetch (nats.go buffers 500, nats.js 100), not
    * concurrency, so the cap applies only once measured — more replicas did not raise the
-   * processing rate while max_ack_pending was full (see rates.ts).
+   * processing rate while max_ack_pending was full (see rates.ts). When set, also what a replica
+   * has in hand: held beyond it is buffered (decide.ts 2f), and shows the replicas busy
+   * (rates.ts busyOnPrefetch).
    */
   inFlightPerReplica?: number;
   /**
