@@ -18,7 +18,7 @@ const spec = (inFlightPerReplica?: number) =>
     ...(inFlightPerReplica !== undefined ? { inFlightPerReplica } : {}),
   });
 
-/** 20/s arriving from one replica for `seconds`, readings every 2 s. */
+/** 20/s arriving from one replica for 360 s, readings every 2 s. */
 function run(client: PullClient, handlerPerSecond: number, inFlightPerReplica?: number): Reading[] {
   return runScenario({
     client,
@@ -29,7 +29,7 @@ function run(client: PullClient, handlerPerSecond: number, inFlightPerReplica?: 
     initialReplicas: 1,
     initialPending: 0,
     startupSeconds: 10,
-    durationSeconds: 600,
+    durationSeconds: 360,
     pollSeconds: 2,
   });
 }
@@ -46,7 +46,7 @@ function summary(name: string, readings: readonly Reading[]): string {
 /** From 120 s on: the figure near the 5/s a replica does, and no more replicas than 5/s needs. */
 function expectSizedFor5PerReplica(readings: readonly Reading[]): void {
   const late = readings.filter((r) => r.t >= 120);
-  expect(late.length).toBeGreaterThan(200);
+  expect(late.length).toBeGreaterThan(100);
   // 20/s × 1.15 at 5/s: 5 replicas (4 do the 20/s). One or two more for what 2f counts buffered
   // while one in hand a replica is all it knows.
   const figures = late.map((r) => r.decision.rates.perReplicaPerSecond ?? 0);
@@ -71,22 +71,23 @@ describe('decide: handlers that work on 50 messages at once, 10 s each (5/s a re
   ];
   for (const client of clients) {
     it(`${client.name}: sized for 5/s a replica, not driven to maxReplicas`, () => {
-      // Before: nats.go 20 replicas from 30 s on (figure 3.8 -> 1.0), nats.js 15-20 (4.3 -> 1.1),
-      // prefetch 50 7-20 (4.2 -> 1.2).
+      // Before (main 0014131, run for 600 s): 20 replicas by the end for each client, the figure
+      // 3.8-3.9 -> 1.3; within these 360 s it fell to 1.9-2.0.
       const readings = run(client, 0.1);
       process.stdout.write(summary(client.name, readings));
       expectSizedFor5PerReplica(readings);
     });
     it(`${client.name}, spec.inFlightPerReplica 50: sized for 5/s a replica`, () => {
-      // Before: nats.go 20 replicas (figure 4.6 -> 1.1), nats.js 7-12 (4.6 -> 1.9), prefetch 50
-      // 6-10 (5.0 -> 2.1): with the user's concurrency 2f counted nothing buffered, but the
-      // figure still fell.
+      // Before (main, 600 s): 9-10 replicas by the end, the figure 4.3-4.4 -> 2.3 (2.9 within
+      // these 360 s): with the user's concurrency 2f counted nothing buffered, but the figure
+      // still fell.
       const readings = run(client, 0.1, 50);
       process.stdout.write(summary(`${client.name}, inFlightPerReplica 50`, readings));
       expectSizedFor5PerReplica(readings);
     });
   }
   it('one message at a time behind a prefetching client (nats.go Consume(), 5/s handlers): sized for 5/s a replica too', () => {
+    // Before (main): the figure 3.77/s for 5/s handlers, 6-7 replicas.
     // The same capacity, one in hand: whatever the replicas hold beyond it is buffered, and 2f
     // drains it (buffered-awaiting-ack.test). Here they keep up, and once the first replica's
     // buffer is worked off (at its 5/s less its share of what arrives) hold about one each.
