@@ -294,10 +294,13 @@ describe('HA drills: at most one writer, failover within lease duration + one po
   for (let run = 1; run <= RUNS; run++) {
     const suffix = RUNS > 1 ? ` (run ${run}/${RUNS})` : '';
 
-    it(`SIGSTOP: a leader paused past its lease writes nothing when it resumes, and exits${suffix}`, async () => {
+    it(`SIGSTOP: a leader paused past its lease writes nothing when it resumes, and exits; with the opt-in takeover fence, the standby annotates the target before it takes over${suffix}`, async () => {
       const d = await setUp('sigstop');
-      const a = replica(d, 'a');
-      const b = replica(d, 'b');
+      // This drill runs with the opt-in takeover fence (JETSCALE_FENCE_TARGETS; the others run
+      // without it, the default): its verdict is the same, and the fence is seen end to end.
+      const fence = { env: { JETSCALE_FENCE_TARGETS: 'true' } };
+      const a = replica(d, 'a', fence);
+      const b = replica(d, 'b', fence);
       a.start();
       await holderIs(d, 'a', START_MS);
       b.start();
@@ -332,6 +335,14 @@ describe('HA drills: at most one writer, failover within lease duration + one po
       expect(exit).toEqual({ code: 1, signal: null });
       expect(a.logLines('lost leadership')).toHaveLength(1);
       expect(holder).toBe('b');
+      // The fence ran before the takeover: b annotated the one target (a's lease had run out).
+      expect(
+        b.logLines('fenced the scale targets before taking the Lease over').map((l) => ({
+          previousHolder: l.previousHolder,
+          targets: l.targets,
+          fenced: l.fenced,
+        })),
+      ).toEqual([{ previousHolder: 'a', targets: 1, fenced: 1 }]);
     });
 
     // The pause and held-write drills run side by side (each in its own namespace, Lease and
