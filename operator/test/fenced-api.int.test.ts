@@ -157,12 +157,15 @@ describe('FencedKubeApi on the real API server', () => {
           () => 'applied',
           (e: unknown) => e,
         );
-      await eventually(
-        'the write held by the webhook',
-        async () => (held > 0 ? true : undefined),
-        10_000,
-        50,
-      );
+      // Fails fast when the write settles without reaching the webhook (its 0.5 s term refused
+      // it at the fence check: a process starved that long before sending).
+      await Promise.race([
+        eventually('the write held by the webhook', async () => (held > 0 ? true : undefined), 10_000, 50),
+        write.then((settled) => {
+          if (held === 0)
+            throw new Error(`the write settled without reaching the webhook: ${String(settled)}`);
+        }),
+      ]);
       whenHeld();
       // The writer stays frozen (nothing aborts its request) past the term and its grace: a
       // standby may lead by now. Then the webhook lets the write through.
@@ -179,9 +182,15 @@ describe('FencedKubeApi on the real API server', () => {
       expect(replicas).toBe(1);
       expect(lateOutcome).toBeInstanceOf(FencedError);
       expect((lateOutcome as FencedError).reason).toBe('SentLate');
-      expect(outcome).toBeInstanceOf(KubeApiError);
-      expect((outcome as KubeApiError).status).toBe(504);
-      // The API server gave it up by itself, not when the webhook answered.
+      // Given up by the API server at its deadline: a 504, or (seen 2 of 7 runs under load) the
+      // connection closed with no answer, "socket hang up". Either way not applied (above), and by
+      // the API server itself, not when the webhook answered.
+      expect(outcome).toBeInstanceOf(Error);
+      const gaveUp =
+        outcome instanceof KubeApiError
+          ? outcome.status === 504
+          : /socket hang up|ECONNRESET/.test((outcome as Error).message);
+      expect({ gaveUp, outcome: String(outcome) }).toEqual({ gaveUp: true, outcome: String(outcome) });
       expect(settledAt).toBeLessThan(answeredAt);
     } finally {
       answer();
