@@ -79,26 +79,29 @@
 //    (nats.go Consume() 500, jnats 500, async-nats 200-300, nats.js 100, NATS.Net 1,000; a push
 //    consumer's subscribers are sent up to max_ack_pending). Without an objective the rate term
 //    drains them within drainWithinSeconds as it does what is pending (with one, objective.ts
-//    already counts everything awaiting ack as queued). Before, the rate term sized from the
-//    pending only: ci4's nats.go QueueSubscribe() read "Backlog 1,0xx (0-195 pending, 1,000
-//    awaiting ack)", "draining 0 pending within 30s needs 5", and the 994 buffered waited about
-//    12 s each until 226 s. What the replicas can be handling, a replica: spec.inFlightPerReplica
-//    when the user set it (their handlers' concurrency); otherwise the per-replica figure times the
-//    time a message is held from delivery to ack while nothing waits for the replicas (rates.ts
-//    handlingSeconds: Little's law, measured only while they do clearly less than the figure, so
-//    their buffers ran empty), at least one — the clients' default. Little's law over awaiting ack
-//    because it is the only reading that tells in hand from buffered, and only while the replicas
-//    are not busy: while they are, 1,000 held by 80/s completions is 12.5 s of handling or 12.5 s in
-//    a buffer alike. Until measured, one each: a wrong one costs replicas in proportion to the
-//    handling time over drainWithinSeconds (handlers of 5 s working on many at once: +17 %), never a
-//    buffer left standing. Not counted (left to 2d and 3d): while replicas are stalled (a hung
-//    handler's buffer is drained by no replica added beside it), while handlers fail, while the
-//    consumer is paused, and while what awaits ack is not the newest deliveries
-//    (rates.ts HELD_SHARE_OF_UNACKED_SPAN: messages waiting for a redelivery, scattered behind the
-//    ack floor among messages acknowledged since, and a stuck floor behind a hung buffer). Per-pod
-//    buffers drain at the handler's pace less the pod's share of what arrives, so more replicas
-//    shorten them by taking arrivals elsewhere; one pod that took 1,000 alone still needs 1,000 ÷
-//    its handler's rate. The max_ack_pending cap (3) bounds what this adds.
+//    already counts everything awaiting ack as queued), beside a start-up pile-up too: they are
+//    standing prefetch no new pod can take, not the surge the pile-up's PANIC_DRAIN_SECONDS is for
+//    (drained within it, 280 buffered took the policy fuzzer's world 2693 12 -> 28, bound 26).
+//    Before, the rate term sized from the pending only: ci4's nats.go QueueSubscribe() read
+//    "Backlog 1,0xx (0-195 pending, 1,000 awaiting ack)", "draining 0 pending within 30s needs 5",
+//    and the 994 buffered waited about 12 s each until 226 s. What the replicas can be handling, a
+//    replica: spec.inFlightPerReplica when the user set it (their handlers' concurrency); otherwise
+//    the per-replica figure times the time a message is held from delivery to ack while nothing
+//    waits for the replicas (rates.ts handlingSeconds: Little's law, measured only while they do
+//    clearly less than the figure, so their buffers ran empty), at least one — the clients'
+//    default. Little's law over awaiting ack because it is the only reading that tells in hand from
+//    buffered, and only while the replicas are not busy: while they are, 1,000 held by 80/s
+//    completions is 12.5 s of handling or 12.5 s in a buffer alike. Until measured, one each: a
+//    wrong one costs replicas in proportion to the handling time over drainWithinSeconds (handlers
+//    of 5 s working on many at once: +17 %), never a buffer left standing. Not counted (left to 2d
+//    and 3d): while replicas are stalled (a hung handler's buffer is drained by no replica added
+//    beside it), while handlers fail, while the consumer is paused, and while what awaits ack is
+//    not the newest deliveries (rates.ts HELD_SHARE_OF_UNACKED_SPAN: messages waiting for a
+//    redelivery, scattered behind the ack floor among messages acknowledged since, and a stuck
+//    floor behind a hung buffer). Per-pod buffers drain at the handler's pace less the pod's share
+//    of what arrives, so more replicas shorten them by taking arrivals elsewhere; one pod that took
+//    1,000 alone still needs 1,000 ÷ its handler's rate. The max_ack_pending cap (3) bounds what
+//    this adds.
 //    Scale-down: a replica taken away stops pulling; what its client holds is handled if it
 //    drains on SIGTERM (workloads/go-consumer does: Drain()), or comes back after ack_wait (latency, not
 //    loss). The rate term keeps replicas while buffers stand, so at steady load a replica taken
@@ -909,13 +912,22 @@ export function decide(input: ScalingInput): ScalingDecision {
     perReplica > 0
   ) {
     const drain = Math.max(1, spec.drainWithinSeconds);
-    const queued = sizedPending + (buffered?.messages ?? 0);
-    const neededPerSecond = arrival * RATE_HEADROOM + drainPerSecond(queued, startupBacklog, drain);
+    const bufferedMessages = buffered?.messages ?? 0;
+    // The buffered share is drained within drainWithinSeconds even beside a start-up pile-up: it is
+    // standing prefetch in the ready replicas' clients, which no new pod can take from them (more
+    // replicas only shorten the buffers by taking arrivals elsewhere), not the surge the pile-up's
+    // fast drain sizes for.
+    const neededPerSecond =
+      arrival * RATE_HEADROOM +
+      drainPerSecond(sizedPending, startupBacklog, drain) +
+      bufferedMessages / drain;
     rateReplicas = sizedReplicas(neededPerSecond, sizingPerReplica);
-    const queuedText =
+    const bufferedText =
       buffered === undefined
-        ? `${fmt(pending)} pending`
-        : `${fmt(pending)} pending and the ${fmt(buffered.messages)} awaiting ack in the clients' buffers (${fmt(ackPending)} awaiting ack, beyond the ${fmt(buffered.inHand)} the ${ready} ready replicas can be handling: ${buffered.why})`;
+        ? ''
+        : `the ${fmt(buffered.messages)} awaiting ack in the clients' buffers (${fmt(ackPending)} awaiting ack, beyond the ${fmt(buffered.inHand)} the ${ready} ready replicas can be handling: ${buffered.why})`;
+    const queuedText =
+      buffered === undefined ? `${fmt(pending)} pending` : `${fmt(pending)} pending and ${bufferedText}`;
     const source = recurringUsed
       ? `${fmt(arrival)}/s expected in ${spec.predictive.horizonSeconds}s (seen there in each of the last two ${fmt(((seasonalityState?.periodBuckets ?? 0) * 10) / 60)}-minute cycles)`
       : forecastUsed && forecast !== undefined
@@ -923,7 +935,7 @@ export function decide(input: ScalingInput): ScalingDecision {
         : `${fmt(arrival)}/s arriving`;
     rateText =
       (startupBacklog > 0
-        ? `${source} at ${fmt(perReplica)}/s per replica${sizingText}, ${fmt(shortfall)}/s more than the ${ready} ready replicas do: draining the ${fmt(startupBacklog)} more by the time new pods start and ${queued > startupBacklog ? `as many of the ${queuedText}` : `the ${queuedText}`} within ${Math.min(PANIC_DRAIN_SECONDS, Math.max(1, spec.drainWithinSeconds))}s${queued > startupBacklog ? `, the rest within ${spec.drainWithinSeconds}s,` : ''} needs ${rateReplicas}`
+        ? `${source} at ${fmt(perReplica)}/s per replica${sizingText}, ${fmt(shortfall)}/s more than the ${ready} ready replicas do: draining the ${fmt(startupBacklog)} more by the time new pods start and ${sizedPending > startupBacklog ? `as many of the ${fmt(pending)} pending` : `the ${fmt(pending)} pending`} within ${Math.min(PANIC_DRAIN_SECONDS, Math.max(1, spec.drainWithinSeconds))}s${sizedPending > startupBacklog ? `, the rest within ${spec.drainWithinSeconds}s,` : ''}${buffered === undefined ? '' : ` and ${bufferedText} within ${spec.drainWithinSeconds}s,`} needs ${rateReplicas}`
         : `${source} at ${fmt(perReplica)}/s per replica${sizingText}, draining ${queuedText} within ${spec.drainWithinSeconds}s needs ${rateReplicas}`) +
       stallText;
   }
