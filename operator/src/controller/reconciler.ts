@@ -42,6 +42,7 @@ import {
   YIELDED_TARGET,
   newConsumerState,
   type ConsumerState,
+  type ObservedCache,
   type ScalingMemories,
 } from './consumer-state.js';
 import {
@@ -172,6 +173,28 @@ export const LATE_WRITE_WATCH_MS = 30_000;
 
 /** Requeue delay when the spec is invalid (nothing to poll until the user fixes it). */
 const INVALID_SPEC_REQUEUE_MS = 60_000;
+
+/**
+ * After a /scale write that failed: the reading it was based on is not reused (the target is read
+ * again before the next write), and unless it was refused (409) it may have been applied after all
+ * (one let go unanswered, a timeout): a later reading with that count is this process's own write,
+ * not a late one of the previous leader term (noticeOutsideChange).
+ */
+function afterFailedScaleWrite(memory: ObservedCache, err: unknown, asked: number): void {
+  memory.target = undefined;
+  if (!(err instanceof ScaleError && err.kind === 'Conflict')) memory.unanswered = asked;
+}
+
+/**
+ * After a /scale write that was answered: the target is read again next poll (pods are starting or
+ * stopping), and its resourceVersion has moved on, so a late write of the previous leader term gets
+ * 409 and need not be watched for any more (freshReadsUntil).
+ */
+function afterAnsweredScaleWrite(memory: ObservedCache): void {
+  memory.target = undefined;
+  memory.freshReadsUntil = undefined;
+  memory.unanswered = undefined;
+}
 
 /** One reconcile's identity: the object as cached, and where its Events and status go. */
 interface Poll {
@@ -591,10 +614,7 @@ export class Reconciler {
     try {
       stored = await this.deps.scale.setReplicas(poll.namespace, ref, change.to, scale.resourceVersion);
     } catch (err) {
-      // A write that failed may still be applied (one let go unanswered, a timeout): the reading
-      // it was based on is not reused, the target is read again before the next write.
-      memory.target = undefined;
-      if (!(err instanceof ScaleError && err.kind === 'Conflict')) memory.unanswered = change.to;
+      afterFailedScaleWrite(memory, err, change.to);
       if (err instanceof ScaleError)
         return err.kind === 'Conflict'
           ? { ok: false, conflict: true, message: err.message }
@@ -602,9 +622,7 @@ export class Reconciler {
       throw err;
     }
     const applied = stored ?? change.to;
-    memory.target = undefined; // re-read next poll: pods are starting or stopping
-    memory.freshReadsUntil = undefined; // its resourceVersion moved on: a late write gets 409
-    memory.unanswered = undefined;
+    afterAnsweredScaleWrite(memory);
     memory.replicas = { refKey: targetKey(ref), uid: scale.uid, replicas: applied };
     memory.admissionLimit = afterWrite(limit, ask, stored, pollIntervalMs(spec));
     if (applied === change.to) return { ok: true, scaled: true };
@@ -712,18 +730,14 @@ export class Reconciler {
     try {
       stored = await this.deps.scale.setReplicas(poll.namespace, ref, bounded.desired, scale.resourceVersion);
     } catch (err) {
-      poll.state.observed.target = undefined; // its outcome may be unknown: read again first
-      if (!(err instanceof ScaleError && err.kind === 'Conflict'))
-        poll.state.observed.unanswered = bounded.desired;
+      afterFailedScaleWrite(poll.state.observed, err, bounded.desired);
       if (!(err instanceof ScaleError)) throw err;
       if (err.kind === 'Conflict') return { conflict: true };
       return {
         note: `${ref.kind} ${ref.name} has ${current} replicas and could not be scaled to ${bounded.desired} (${bounded.why}): ${err.message}`,
       };
     }
-    poll.state.observed.target = undefined;
-    poll.state.observed.freshReadsUntil = undefined; // its resourceVersion moved on
-    poll.state.observed.unanswered = undefined;
+    afterAnsweredScaleWrite(poll.state.observed);
     const applied = stored ?? bounded.desired;
     const adjusted = applied === bounded.desired ? '' : `; ${adjustedMessage(ref, bounded.desired, applied)}`;
     if (applied === current)

@@ -363,19 +363,6 @@ export class LeaderElector {
   }
 
   /**
-   * May a candidate create the Lease it found missing (`received`: when it learnt so)? At once on
-   * a first install (no record seen, no leader registered) or after a release. A process that
-   * starts after the Lease was deleted never saw it held, but its installation's registry entry
-   * (leaderRegistered) says a leader may be in its term: it waits as below. But a Lease that was held when last read
-   * was deleted by someone else (`kubectl delete lease`, a clean-up): its
-   * holder may still be in its term, which ends renewDeadline after its last renewal, sent before
-   * the delete. Created at once, the Lease would give this process a term of its own while that
-   * one runs (two leaders, both writing, until the old one's next renewal is refused). So the
-   * candidate waits for the Lease to stay missing a full lease duration from the first read that
-   * found it missing, as it waits for an unchanged record; the leader meanwhile creates it again
-   * at its next renewal, and the candidate then waits on that record as before.
-   */
-  /**
    * Runs options.beforeTakeOver (when set) before this process takes the Lease from `previousHolder`;
    * a rejection is logged and the takeover goes on. False when this elector was stopped meanwhile.
    */
@@ -393,9 +380,20 @@ export class LeaderElector {
   }
 
   /**
-   * Whether a candidate may create the missing Lease now: 'free' when no holder can be writing (a
-   * released Lease, or none ever held and no leader registered), 'waited' once a lease duration has
-   * passed since it went missing (a holder may have written until then), false until then.
+   * May a candidate create the Lease it found missing (`received`: when it learnt so)? At once on
+   * a first install (no record seen, no leader registered) or after a release. A process that
+   * starts after the Lease was deleted never saw it held, but its installation's registry entry
+   * (leaderRegistered) says a leader may be in its term: it waits as below. But a Lease that was held when last read
+   * was deleted by someone else (`kubectl delete lease`, a clean-up): its
+   * holder may still be in its term, which ends renewDeadline after its last renewal, sent before
+   * the delete. Created at once, the Lease would give this process a term of its own while that
+   * one runs (two leaders, both writing, until the old one's next renewal is refused). So the
+   * candidate waits for the Lease to stay missing a full lease duration from the first read that
+   * found it missing, as it waits for an unchanged record; the leader meanwhile creates it again
+   * at its next renewal, and the candidate then waits on that record as before.
+   * Answers 'free' when no holder can be writing (a released Lease, or none ever held and no leader
+   * registered), 'waited' once a lease duration has passed since it went missing (a holder may have
+   * written until then: fenceBeforeTakeOver), false until then.
    */
   private async missingLeaseFree(received: number): Promise<false | 'free' | 'waited'> {
     const seen = this.observed;

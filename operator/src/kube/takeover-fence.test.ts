@@ -65,6 +65,9 @@ describe('targetRefOf', () => {
       { spec: { scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment' } } },
       { spec: { scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: '' } } },
       { spec: { scaleTargetRef: { apiVersion: 1, kind: 'Deployment', name: 'w' } } },
+      // A name or kind no target can have never reaches a request path.
+      { spec: { scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'w/../../x' } } },
+      { spec: { scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deploy ment', name: 'w' } } },
     ])
       expect(targetRefOf(bad)).toBeUndefined();
   });

@@ -8,6 +8,7 @@
 // ScaleClient.fenceTarget): each of those writes then fails with 409. No lease-based client can
 // close this from the old leader's side (client-go's leaderelection: "does not guarantee that
 // only one client is acting as a leader (a.k.a. fencing)"); the API server's compare-and-swap can.
+import { ScaleTargetRefSchema } from '../api/v1alpha1/event-consumer.js';
 import type { Logger } from '../observability/logger.js';
 import type { ScaleClient, ScaleTargetRef } from './scale-client.js';
 
@@ -61,17 +62,13 @@ export async function fenceTargets(options: {
   return outcome;
 }
 
-/** spec.scaleTargetRef of an EventConsumer as cached, when it is well-formed (input from outside). */
+/**
+ * spec.scaleTargetRef of an EventConsumer as cached, when it is one the operator would scale
+ * (input from outside: the same schema the reconciler parses a spec with, so no name or kind that
+ * could not be a target reaches a request path).
+ */
 export function targetRefOf(obj: unknown): ScaleTargetRef | undefined {
   const ref: unknown = (obj as { spec?: { scaleTargetRef?: unknown } } | undefined)?.spec?.scaleTargetRef;
-  if (typeof ref !== 'object' || ref === null) return undefined;
-  const { apiVersion, kind, name } = ref as Record<string, unknown>;
-  return typeof apiVersion === 'string' &&
-    apiVersion !== '' &&
-    typeof kind === 'string' &&
-    kind !== '' &&
-    typeof name === 'string' &&
-    name !== ''
-    ? { apiVersion, kind, name }
-    : undefined;
+  const parsed = ScaleTargetRefSchema.safeParse(ref);
+  return parsed.success ? parsed.data : undefined;
 }
