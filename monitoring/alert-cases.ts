@@ -182,6 +182,16 @@ export const alertCases: AlertCase[] = [
     ],
   },
   {
+    name: "a paused ex-leader's late write landed once and was undone",
+    series: { [`jetscale_previous_term_writes_total{${ec}}`]: '0x10 1x40' },
+    expect: [
+      { at: '5m', alert: 'JetscalePreviousTermWriteLanded', firing: [] },
+      { at: '12m', alert: 'JetscalePreviousTermWriteLanded', firing: [orders] },
+      // One late write is one alert for the window, not a standing one.
+      { at: '30m', alert: 'JetscalePreviousTermWriteLanded', firing: [] },
+    ],
+  },
+  {
     name: 'the leader cannot register its installation; a standby is 0 too and does not count',
     series: {
       [`jetscale_leader{${op('jetscale-0')}}`]: '1x10',

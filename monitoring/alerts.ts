@@ -24,6 +24,7 @@ export type AlertName =
   | 'JetscaleNoLeader'
   | 'JetscaleSeveralLeaders'
   | 'JetscaleWritesFenced'
+  | 'JetscalePreviousTermWriteLanded'
   | 'JetscaleInstallationNotRegistered'
   | 'JetscaleOtherInstallation';
 
@@ -149,6 +150,19 @@ const definitions: AlertDefinition[] = [
       'jetscale replica {{ $labels.namespace }}/{{ $labels.pod }} tried to write without holding the leader Lease',
     description:
       'The fence refused those writes (/scale, status, Events) before they reached the API server, so no replica count was written twice. The replica had lost its Lease while it worked: a paused process or node, a network cut to the API server, or a clock far off. Check its node, its log ("leader election: stopped leading" and its reason) and the Lease (kubectl get lease -n {{ $labels.namespace }}).',
+  },
+  {
+    name: 'JetscalePreviousTermWriteLanded',
+    severity: 'warning',
+    // The fence's one gap (operator/README.md, "Fencing"): a write sent in time by a leader that then
+    // froze before it left reaches the API server after a standby took over. The new leader undid it
+    // at its next poll; the pause is what to look into.
+    expr: (w) => `sum by (namespace, name) (increase(jetscale_previous_term_writes_total[${w}])) > 0`,
+    timing: { production: { window: '15m', for: '0s' }, demo: { window: '20s', for: '0s' } },
+    summary:
+      'A late /scale write of a previous jetscale leader reached the scale target of EventConsumer {{ $labels.namespace }}/{{ $labels.name }}',
+    description:
+      'A jetscale replica froze between its leader Lease check and its /scale write for longer than its Lease (CPU throttling, swapping, a node pause, a debugger), and its write landed after a standby had taken over. The new leader set the replicas from the backlog again at its next poll, so the wrong count stood for about one poll. Look at the operator pods\' CPU limits and nodes, and the leader\'s log line "late write of the previous leader term". leaderElection.fenceTargets (needs patch on the targets) makes such writes fail with 409 instead.',
   },
   {
     name: 'JetscaleInstallationNotRegistered',

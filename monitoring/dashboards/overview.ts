@@ -497,7 +497,7 @@ export function overviewDashboard(): Dashboard {
         statPanel({
           title: 'Leader',
           description:
-            '1 on the replica that holds the leader Lease. Fenced writes refused: writes a replica tried after losing the Lease (a paused or cut-off ex-leader) that the fence stopped before they reached the API server, in the selected range.',
+            '1 on the replica that holds the leader Lease. Fenced writes refused: writes a replica tried after losing the Lease (a paused or cut-off ex-leader) that the fence stopped before they reached the API server, in the selected range. Late writes undone: /scale writes of a previous leader term that got through (sent in time, frozen before they left) and that the leader set back, in the selected range.',
           unit: 'short',
           at: at(0, 65, 8, 6),
           queries: [
@@ -505,6 +505,10 @@ export function overviewDashboard(): Dashboard {
             {
               expr: 'sum by (pod) (increase(jetscale_fenced_writes_total{outcome="refused"}[$__range])) or sum by (pod) (0 * jetscale_leader)',
               legend: 'fenced writes refused {{pod}}',
+            },
+            {
+              expr: 'sum by (pod) (increase(jetscale_previous_term_writes_total[$__range])) or sum by (pod) (0 * jetscale_leader)',
+              legend: 'late writes undone {{pod}}',
             },
           ],
         }),

@@ -838,6 +838,9 @@ describe('Reconciler', () => {
           (v) => v.labels.reason === 'ReplicasChangedOutside',
         );
         expect(outside).toEqual([]);
+        // Counted for what it is, once.
+        const counted = (await metrics.previousTermWrites.get()).values;
+        expect(counted.map((v) => v.value)).toEqual([1]);
         expect(lines.find((l) => l.msg === 'scaled')?.why).toMatch(
           /undoing a late write of the previous leader term/,
         );
@@ -848,7 +851,7 @@ describe('Reconciler', () => {
     );
 
     it('a write of this term whose answer was lost, applied after all, is not taken for one', async () => {
-      const { world, poll, at, lines } = newTerm(2);
+      const { world, poll, at, lines, metrics } = newTerm(2);
       await poll({ ok: true, sample: sample(200, at()) }, 1000);
       world.writeError = new ScaleError(
         'Slow',
@@ -859,6 +862,7 @@ describe('Reconciler', () => {
       lands(world, 3); // what the step policy let it ask for
       await poll({ ok: true, sample: sample(450, at()) }, 1000);
       expect(lines.filter((l) => String(l.msg).includes('late write'))).toEqual([]);
+      expect((await metrics.previousTermWrites.get()).values.map((v) => v.value)).toEqual([]);
     });
 
     it('a new term reads the target at every poll for LATE_WRITE_WATCH_MS, or until it writes it; then from the cache again', async () => {

@@ -668,6 +668,7 @@ export class Reconciler {
       // based on was still current because this term had changed nothing). Not the user's doing
       // and not a rival: set from the backlog again at this poll, the change undone as one of
       // jetscale's own (withLateWrite), not held as the policy's earlier size.
+      this.deps.metrics.previousTermWrites.inc({ namespace: poll.namespace, name: poll.name });
       poll.log.warn(
         "replicas of the scale target were set by a late write of the previous leader term (jetscale's own, sent before that term ended and applied after this one began): setting them from the backlog again",
         {

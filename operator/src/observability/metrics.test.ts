@@ -40,6 +40,18 @@ describe('per-EventConsumer conditions and errors', () => {
     ]);
     expect(await series(m, 'jetscale_eventconsumer_condition')).toEqual([]);
   });
+
+  it("counts a previous leader term's late writes per EventConsumer, and forgets them with it or on losing the lead", async () => {
+    const m = new OperatorMetrics({ processMetrics: false });
+    m.previousTermWrites.inc({ namespace: 'ns', name: 'a' });
+    m.previousTermWrites.inc({ namespace: 'ns', name: 'b' });
+    m.forget('ns', 'a');
+    expect(await series(m, 'jetscale_previous_term_writes_total')).toEqual([
+      'jetscale_previous_term_writes_total{namespace="ns",name="b"} 1',
+    ]);
+    m.forgetAllEventConsumers();
+    expect(await series(m, 'jetscale_previous_term_writes_total')).toEqual([]);
+  });
 });
 
 describe('per-consumer series', () => {

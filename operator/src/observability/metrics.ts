@@ -241,6 +241,18 @@ export class OperatorMetrics {
     labelNames: ['verb', 'outcome'],
     registers: [this.registry],
   });
+  /**
+   * Late writes of this installation's previous leader term (kube/takeover-fence.ts, the reconciler's
+   * noticeOutsideChange): a write whose sender was frozen between its fence check and its send, seen
+   * by this term and set from the backlog again. Each is a pause long enough to outlive a Lease: a
+   * steady rate means a process that keeps freezing (CPU throttling, swapping, a debugger).
+   */
+  readonly previousTermWrites = new Counter({
+    name: 'jetscale_previous_term_writes_total',
+    help: "Replicas set by a late write of this installation's previous leader term (jetscale's field manager, not this term's write: its sender froze between its Lease check and its send) that this term saw and set from the backlog again, by EventConsumer.",
+    labelNames: EC_LABELS,
+    registers: [this.registry],
+  });
   readonly eventConsumers = new Gauge({
     name: 'jetscale_event_consumers',
     help: 'EventConsumers in the informer cache.',
@@ -352,6 +364,7 @@ export class OperatorMetrics {
     const labels = { namespace, name };
     for (const gauge of this.perEventConsumer()) gauge.remove(labels);
     for (const direction of ['up', 'down']) this.scaleEvents.remove({ ...labels, direction });
+    this.previousTermWrites.remove(labels);
     const key = `${namespace}/${name}`;
     for (const reason of this.errorReasons.get(key) ?? [])
       this.eventConsumerErrors.remove({ ...labels, reason });
@@ -370,6 +383,7 @@ export class OperatorMetrics {
   forgetAllEventConsumers(): void {
     for (const gauge of this.perEventConsumer()) gauge.reset();
     this.scaleEvents.reset();
+    this.previousTermWrites.reset();
     this.eventConsumerErrors.reset();
     this.eventConsumerCondition.reset();
     this.errorReasons.clear();
