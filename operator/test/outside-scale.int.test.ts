@@ -10,7 +10,9 @@ import { toolPath } from '../../hack/stack/tools.js';
 import { testStack } from '../../test/env.js';
 import { ScaleClient } from '../src/kube/scale-client.js';
 import { createLogger } from '../src/observability/logger.js';
+import { CRDS_PATH, scalableCrd, scalableCrdServed } from './scalable-crd.js';
 import {
+  createEventConsumer,
   deploymentAtRest,
   directReconciler,
   eventsFor,
@@ -143,22 +145,86 @@ describe('replicas set by someone else on a target jetscale scales', () => {
   // what the backlog asks within two polls, in both directions, without taking the write for a
   // rival's (no ReplicasChangedOutside) nor for its own earlier size (no stabilization window, no
   // step policy period held for it), and say in its log what it was.
-  async function lateWrite(name: string, backlog: number, staleTo: number): Promise<void> {
+  /** A scale target: a Deployment, or a custom resource with /scale (no controller behind it). */
+  interface Target {
+    ref: { apiVersion: string; kind: string; name: string };
+    replicas: () => Promise<number>;
+    atRest: () => Promise<void>;
+  }
+  async function deploymentTarget(
+    name: string,
+    stream: string,
+    extra: Record<string, unknown>,
+  ): Promise<Target> {
+    await drill.addTarget(name, stream, { consumer: 'worker', extra });
+    return {
+      ref: { apiVersion: 'apps/v1', kind: 'Deployment', name },
+      replicas: () => specReplicas(drill.ns.name, name),
+      atRest: () => deploymentAtRest(drill.ns.name, name),
+    };
+  }
+  /**
+   * A custom resource: its /scale carries no managedFields (apiextensions-apiserver's
+   * scaleFromCustomResource copies name, uid, resourceVersion and creation time only), so who
+   * wrote its replicas is read from the object's own managedFields, where a write through /scale
+   * is recorded with subresource "scale".
+   */
+  async function customTarget(name: string, stream: string, extra: Record<string, unknown>): Promise<Target> {
+    const kind = { group: 'outside.jetscale.test', kind: 'Worker', plural: 'workers' };
+    await kubeApi()
+      .request('POST', CRDS_PATH, { body: scalableCrd(kind) })
+      .catch((err: unknown) => {
+        // Made by an earlier run on this stack.
+        if (!(err instanceof Error && /409|AlreadyExists/.test(err.message))) throw err;
+      });
+    await scalableCrdServed(kind);
+    const path = `/apis/${kind.group}/v1/namespaces/${drill.ns.name}/${kind.plural}`;
+    await kubeApi().request('POST', path, {
+      body: { apiVersion: `${kind.group}/v1`, kind: kind.kind, metadata: { name }, spec: { replicas: 1 } },
+    });
+    await createEventConsumer({
+      namespace: drill.ns.name,
+      name,
+      target: name,
+      servers: [testStack().natsUrl],
+      stream,
+      consumer: 'worker',
+      extra: {
+        scaleTargetRef: { apiVersion: `${kind.group}/v1`, kind: kind.kind, name },
+        maxReplicas: 20,
+        backlogPerReplica: 100,
+        ...extra,
+      },
+    });
+    return {
+      ref: { apiVersion: `${kind.group}/v1`, kind: kind.kind, name },
+      replicas: async () =>
+        (await kubeApi().request<{ spec?: { replicas?: number } }>('GET', `${path}/${name}`)).spec
+          ?.replicas ?? 0,
+      atRest: async () => undefined,
+    };
+  }
+
+  async function lateWrite(
+    name: string,
+    backlog: number,
+    staleTo: number,
+    makeTarget: typeof deploymentTarget = deploymentTarget,
+  ): Promise<void> {
     const stream = await drill.addStream(name, backlog);
     // A scale-down step policy slower than the test: only undoing the late write as such meets
     // the bound (1 pod a minute would take 7 minutes from 8 to 1).
-    await drill.addTarget(name, stream, {
-      consumer: 'worker',
-      extra: { behavior: { scaleDown: { policies: [{ type: 'Pods', value: 1, period: '60s' }] } } },
+    const target = await makeTarget(name, stream, {
+      behavior: { scaleDown: { policies: [{ type: 'Pods', value: 1, period: '60s' }] } },
     });
-    const ref = { apiVersion: 'apps/v1', kind: 'Deployment', name };
+    const ref = target.ref;
     const scale = new ScaleClient(kubeApi());
     // "a" leads and scales from the backlog.
     const a = directReconciler('outside-scale-test-a');
     await a.poll(drill.ns.name, name);
-    const right = await specReplicas(drill.ns.name, name);
+    const right = await target.replicas();
     expect(right).toBe(backlog === 0 ? 1 : 8);
-    await deploymentAtRest(drill.ns.name, name);
+    await target.atRest();
     // a reads the target, decides on staleTo, and freezes before its write goes out.
     const reading = await scale.get(drill.ns.name, ref, { fresh: true });
     await a.close();
@@ -169,19 +235,19 @@ describe('replicas set by someone else on a target jetscale scales', () => {
     });
     try {
       await b.poll(drill.ns.name, name);
-      expect(await specReplicas(drill.ns.name, name)).toBe(right);
+      expect(await target.replicas()).toBe(right);
       // b changed nothing: the precondition cannot stop a's write.
       expect((await scale.get(drill.ns.name, ref, { fresh: true })).resourceVersion).toBe(
         reading.resourceVersion,
       );
       // a resumes: its write lands, on its pre-takeover reading, under b.
       await scale.setReplicas(drill.ns.name, ref, staleTo, reading.resourceVersion);
-      expect(await specReplicas(drill.ns.name, name)).toBe(staleTo);
+      expect(await target.replicas()).toBe(staleTo);
       const seen: number[] = [];
       for (let polls = 0; polls < 2 && seen.at(-1) !== right; polls++) {
         await sleep(1_000);
         await b.poll(drill.ns.name, name);
-        seen.push(await specReplicas(drill.ns.name, name));
+        seen.push(await target.replicas());
       }
       process.stderr.write(
         `[late write] ${name}: right ${right}, a's late write ${staleTo}, b's polls after it: ${seen.join(', ')}\n`,
@@ -199,7 +265,14 @@ describe('replicas set by someone else on a target jetscale scales', () => {
 
   // Side by side: each waits on its own reconcilers and Deployment.
   it('a late write of the previous leader term, landing after the new leader found nothing to change, is undone within two polls: a scale-up (1 -> 8 while 1 is right) and a scale-down (8 -> 1 while 8 is right)', async () => {
-    const outcomes = await Promise.allSettled([lateWrite('late-up', 0, 8), lateWrite('late-down', 800, 1)]);
+    const outcomes = await Promise.allSettled([
+      lateWrite('late-up', 0, 8),
+      lateWrite('late-down', 800, 1),
+      // A custom resource's /scale names no field manager: before, this late write was taken for
+      // someone else's (a ReplicasChangedOutside Warning naming "a writer the target does not
+      // name") and held by the scale-down policy as the policy's own earlier size.
+      lateWrite('late-cr', 0, 8, customTarget),
+    ]);
     for (const o of outcomes) if (o.status === 'rejected') throw o.reason;
   });
 });

@@ -118,6 +118,21 @@ describe('replicasManagerOf: who last set spec.replicas, from managedFields', ()
     });
   });
 
+  it("a custom resource's replicas at another specReplicasPath: a write through /scale owns them (scaleWriters)", () => {
+    const fields = [
+      entry('operator-of-the-cr', '2026-12-03T10:00:01Z', { 'f:spec': { 'f:size': {}, 'f:image': {} } }),
+      entry('jetscale', '2026-12-03T10:00:04Z', { 'f:spec': { 'f:size': {} } }, { subresource: 'scale' }),
+      entry('kubectl-edit', '2026-12-03T10:00:09Z', { 'f:spec': { 'f:image': {} } }),
+    ];
+    expect(replicasManagerOf(fields)).toBeUndefined();
+    expect(replicasManagerOf(fields, { scaleWriters: true })).toEqual({
+      manager: 'jetscale',
+      operation: 'Update',
+      subresource: 'scale',
+      time: '2026-12-03T10:00:04Z',
+    });
+  });
+
   it('ignores what is not a managedFields entry', () => {
     expect(replicasManagerOf(undefined)).toBeUndefined();
     expect(replicasManagerOf('x')).toBeUndefined();

@@ -60,8 +60,14 @@ export const FENCE_ANNOTATION = 'jetscale.io/leader-fence';
 /**
  * The field manager owning spec.replicas, from metadata.managedFields as the API server returns it
  * (each entry validated: this is input from outside); the latest by time when several own it.
+ * `scaleWriters`: a custom resource's replicas live at its CRD's specReplicasPath, which need not
+ * be spec.replicas; a write through its /scale owns that path and nothing else, so an entry made
+ * through the scale subresource counts as owning them too.
  */
-export function replicasManagerOf(managedFields: unknown): ReplicasManager | undefined {
+export function replicasManagerOf(
+  managedFields: unknown,
+  options: { scaleWriters?: boolean } = {},
+): ReplicasManager | undefined {
   if (!Array.isArray(managedFields)) return undefined;
   let found: ReplicasManager | undefined;
   for (const entry of managedFields as unknown[]) {
@@ -69,7 +75,9 @@ export function replicasManagerOf(managedFields: unknown): ReplicasManager | und
     const e = entry as Record<string, unknown>;
     const fields = e.fieldsV1 as Record<string, unknown> | undefined;
     const spec = typeof fields === 'object' && fields !== null ? fields['f:spec'] : undefined;
-    const ownsReplicas = typeof spec === 'object' && spec !== null && 'f:replicas' in spec;
+    const ownsReplicas =
+      (typeof spec === 'object' && spec !== null && 'f:replicas' in spec) ||
+      (options.scaleWriters === true && e.subresource === 'scale');
     if (!ownsReplicas || typeof e.manager !== 'string' || e.manager === '') continue;
     const candidate: ReplicasManager = { manager: e.manager.slice(0, 128) };
     if (typeof e.operation === 'string') candidate.operation = e.operation.slice(0, 16);
@@ -446,9 +454,15 @@ export class ScaleClient {
         throw new Error(`GET ${path}: the API server returned no metadata.resourceVersion`);
       // Only the object itself says so: a custom resource's /scale carries no deletionTimestamp,
       // so its object is read too (once per resourceVersion, liveAt).
-      const deleting = readsObject
-        ? obj.metadata?.deletionTimestamp
+      // The same read names who last set a custom resource's replicas (its /scale carries no
+      // managedFields): read when the version moved on, which any write of them does.
+      const object = readsObject
+        ? {
+            deleting: obj.metadata?.deletionTimestamp,
+            manager: replicasManagerOf(obj.metadata?.managedFields),
+          }
         : await this.deletionOf(namespace, ref, plural, objectPath, resourceVersion, options.fresh === true);
+      const deleting = object.deleting;
       if (typeof deleting === 'string' && deleting !== '') throw deletingError(namespace, ref, deleting);
       const reading: ScaleReading = {
         specReplicas: obj.spec?.replicas ?? 0,
@@ -457,8 +471,7 @@ export class ScaleClient {
       };
       const uid = obj.metadata?.uid;
       if (typeof uid === 'string' && uid !== '') reading.uid = uid;
-      const manager = replicasManagerOf(obj.metadata?.managedFields);
-      if (manager !== undefined) reading.replicasManager = manager;
+      if (object.manager !== undefined) reading.replicasManager = object.manager;
       if (readsObject) {
         reading.readyReplicas = obj.status?.readyReplicas ?? 0;
         const rollout = rolloutOf(ref.kind, obj);
@@ -480,7 +493,8 @@ export class ScaleClient {
 
   /**
    * The deletionTimestamp of a custom resource whose /scale was read at `resourceVersion`
-   * (undefined: not being deleted). Setting a deletionTimestamp changes the object's
+   * (undefined: not being deleted), and who last set its replicas (its /scale carries no
+   * managedFields) when the object was read at that resourceVersion. Setting a deletionTimestamp changes the object's
    * resourceVersion, which its /scale shares, so an object seen alive at the resourceVersion of a
    * reading is alive at that reading: it is read (metadata only) once per resourceVersion, not at
    * every poll, and the write that follows carries that resourceVersion as its precondition (a
@@ -495,22 +509,23 @@ export class ScaleClient {
     objectPath: string,
     resourceVersion: string,
     fresh: boolean,
-  ): Promise<string | undefined> {
-    if (this.liveAt.get(objectPath) === resourceVersion) return undefined;
+  ): Promise<{ deleting?: string; manager?: ReplicasManager }> {
+    if (this.liveAt.get(objectPath) === resourceVersion) return {};
     let meta = await this.readMetadata(namespace, ref, plural, objectPath, fresh);
     if (meta.resourceVersion !== resourceVersion && !fresh && meta.deletionTimestamp === undefined)
       meta = await this.readMetadata(namespace, ref, plural, objectPath, true);
     if (meta.deletionTimestamp !== undefined) {
       this.liveAt.delete(objectPath);
-      return meta.deletionTimestamp;
+      return { deleting: meta.deletionTimestamp };
     }
     if (meta.resourceVersion === resourceVersion) {
       // One entry per target path: the oldest goes first past the bound (targets renamed or gone).
       this.liveAt.delete(objectPath);
       this.liveAt.set(objectPath, resourceVersion);
       if (this.liveAt.size > LIVE_AT_LIMIT) this.liveAt.delete(this.liveAt.keys().next().value as string);
+      return meta.manager === undefined ? {} : { manager: meta.manager };
     }
-    return undefined;
+    return {};
   }
 
   private async readMetadata(
@@ -519,7 +534,7 @@ export class ScaleClient {
     plural: string,
     objectPath: string,
     fresh: boolean,
-  ): Promise<{ resourceVersion?: string; deletionTimestamp?: string }> {
+  ): Promise<{ resourceVersion?: string; deletionTimestamp?: string; manager?: ReplicasManager }> {
     let obj: ScaleObject;
     try {
       obj = await this.targetRequest<ScaleObject>(namespace, ref, plural, 'GET', objectPath, {
@@ -537,11 +552,13 @@ export class ScaleClient {
       throw this.translate(err, namespace, ref, plural, 'get');
     }
     const deleting = obj.metadata?.deletionTimestamp;
+    const manager = replicasManagerOf(obj.metadata?.managedFields, { scaleWriters: true });
     return {
       ...(typeof obj.metadata?.resourceVersion === 'string'
         ? { resourceVersion: obj.metadata.resourceVersion }
         : {}),
       ...(typeof deleting === 'string' && deleting !== '' ? { deletionTimestamp: deleting } : {}),
+      ...(manager === undefined ? {} : { manager }),
     };
   }
 
