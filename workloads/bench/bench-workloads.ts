@@ -45,6 +45,7 @@ import { startNatsServer } from '../../hack/stack/nats-server.js';
 import { toolsBin } from '../../hack/stack/tools.js';
 import { topologyOf, type NatsConfig } from '../src/shared/config.js';
 import { JetStreamPublisher, pubAckOf } from '../src/shared/js-publisher.js';
+import { useBufferEncodingInNats } from '../src/shared/nats-text-encoding.js';
 import { emptyProjection, foldEntry, type LogEntry } from '../src/consumer/projection.js';
 import { EventsLoad, eventsBody } from './load.js';
 import { stepsOf, stepsTable, type CpuProfile } from './profile-steps.js';
@@ -1202,6 +1203,9 @@ async function main(): Promise<void> {
       `; ${o.rounds} rounds of ${o.seconds} s phases, CONCURRENCY ${o.concurrency}`,
   );
   log(`load average ${loadAtStart} on ${os.cpus().length} cores`);
+  // The bench's own phases (bare, floor, the publish ceilings) with nats.js encoding as the workloads
+  // run it (connectNats), so bare + ack stays the cheapest consume loop the full path is set against.
+  useBufferEncodingInNats();
   const nc = await connect({ servers: server.url });
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);

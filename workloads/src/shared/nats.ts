@@ -4,6 +4,7 @@
 import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import { readFileSync } from 'node:fs';
 import type { NatsConfig } from './config.js';
+import { useBufferEncodingInNats } from './nats-text-encoding.js';
 
 /** `persistent: false` (one-shot tools) fails fast when NATS is not there instead of waiting. */
 export async function connectNats(
@@ -11,6 +12,9 @@ export async function connectNats(
   name: string,
   persistent = true,
 ): Promise<NatsConnection> {
+  // nats.js's protocol lines (a publish's, an ack's) encoded into Node's buffer pool, not a new
+  // ArrayBuffer each (nats-text-encoding.ts).
+  useBufferEncodingInNats();
   return connect({
     servers: config.NATS_URL.split(',').map((s) => s.trim()),
     name,
