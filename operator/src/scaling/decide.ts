@@ -259,6 +259,15 @@ export const PANIC_FACTOR = 2;
 export const PANIC_DRAIN_SECONDS = 10;
 /** No scale-down for this long after the last panic reading (Knative's stable window). */
 export const PANIC_WINDOW_SECONDS = 60;
+/**
+ * Messages buffered behind a moving ack floor (2f: one replica's buffer older than the rest) are
+ * drained within drainWithinSeconds, or within this multiple of the time that replica's handlers
+ * alone take for them when that is longer: it drains at its figure less its share of what arrives,
+ * so replicas added shorten it only by taking arrivals elsewhere, and a drain at its full pace
+ * would need every arrival elsewhere (without bound). At 2 the count asked is at most twice what
+ * the arrivals need (each replica's share of arrivals at most half its figure).
+ */
+export const UNEVEN_DRAIN_FACTOR = 2;
 /** Pending must have grown by at least this share of what the arrival excess implies. */
 const PANIC_GROWTH_AGREEMENT = 0.5;
 /**
@@ -437,6 +446,13 @@ interface Buffered {
   inHand: number;
   /** Where the per-replica in-hand figure came from, as a clause. */
   why: string;
+  /**
+   * Not the newest deliveries but behind an ack floor that moves (one replica's buffer older than
+   * the others': it took them alone), with no redelivery in the interval: drained at one
+   * replica's pace (unevenDrain), not at the replicas' total spare capacity. The span from the
+   * floor to the last delivery.
+   */
+  unevenSpan?: number;
 }
 
 /**
@@ -451,6 +467,7 @@ function bufferedAwaitingAck(
   spec: ScalingSpec,
   sample: BacklogSample,
   rateState: RateState,
+  previous: RateState['last'] | undefined,
   ready: number,
   perReplica: number | undefined,
   stalled: boolean,
@@ -465,7 +482,8 @@ function bufferedAwaitingAck(
   )
     return undefined;
   const unackedSpan = sample.deliveredConsumerSeq - sample.ackFloorConsumerSeq;
-  if (!(ackPending >= HELD_SHARE_OF_UNACKED_SPAN * unackedSpan)) return undefined;
+  const uneven = !(ackPending >= HELD_SHARE_OF_UNACKED_SPAN * unackedSpan);
+  if (uneven && !unevenBuffers(sample, previous)) return undefined;
   // Read back from history: anything but a finite number ≥ 0 is none.
   const h: unknown = rateState.handlingSeconds;
   const handling = typeof h === 'number' && Number.isFinite(h) && h >= 0 ? h : undefined;
@@ -475,7 +493,20 @@ function bufferedAwaitingAck(
       : 0;
   const userSet = spec.inFlightPerReplica !== undefined && spec.inFlightPerReplica > 0;
   const perReplicaInHand = userSet ? (spec.inFlightPerReplica ?? 1) : Math.max(1, measured);
-  const inHand = ready * perReplicaInHand;
+  // Behind a moving floor the replicas beside the old buffer are not saturated: what they all have
+  // in hand is what they complete times the time one is in hand (Little's law), not a full hand
+  // each. Counted a full hand each, 8 replicas of 50 at once "had" the 350 awaiting ack in hand
+  // while one of them held 100 behind its 50, and the count flapped 5 <-> 8 as replicas came and went.
+  const completing = rateState.processingPerSecond;
+  const inHand =
+    uneven &&
+    perReplica !== undefined &&
+    perReplica > 0 &&
+    completing !== undefined &&
+    Number.isFinite(completing) &&
+    completing >= 0
+      ? Math.min(ready * perReplicaInHand, (completing * perReplicaInHand) / perReplica)
+      : ready * perReplicaInHand;
   const messages = Math.floor(ackPending - inHand);
   if (!(messages > 0)) return undefined;
   const why = userSet
@@ -483,7 +514,53 @@ function bufferedAwaitingAck(
     : measured > 1
       ? `${fmt(perReplicaInHand)} each, ${fmt(perReplica ?? 0)}/s for the ${fmt(handling ?? 0)}s a message was held while nothing waited for them`
       : 'one each, as a client hands its handler one message at a time';
-  return { messages, inHand, why };
+  return uneven ? { messages, inHand, why, unevenSpan: unackedSpan } : { messages, inHand, why };
+}
+
+/**
+ * What awaits ack is not the newest deliveries (HELD_SHARE_OF_UNACKED_SPAN), yet is worked through
+ * in order: the ack floor moved since the interval's start, nothing was redelivered in it (the
+ * consumer and stream sequences moved together on an unfiltered consumer, and num_redelivered is
+ * 0 at both ends) and nothing awaits a redelivery. That is one replica's buffer older than the
+ * others' — a push consumer's subscriber sent up to max_ack_pending while it ran alone, a
+ * prefetching client's batch taken before the other replicas started — drained at that replica's
+ * pace while the others acknowledge what arrives after it. Messages waiting out a redelivery
+ * delay (nak'd, ack_wait expired) or a hung handler's buffer pin the floor, or come with
+ * redeliveries; the pull-clients model before session 28 kept the floor at delivered − ackPending
+ * and never showed this, a real server does (and so does the fuzz world's model).
+ */
+function unevenBuffers(sample: BacklogSample, previous: RateState['last'] | undefined): boolean {
+  if (previous === undefined || sample.filtered === true) return false;
+  const floorBefore = previous.ackFloorConsumerSeq;
+  const streamBefore = previous.deliveredStreamSeq;
+  if (floorBefore === undefined || streamBefore === undefined) return false;
+  const deliveries = sample.deliveredConsumerSeq - previous.deliveredConsumerSeq;
+  const newDeliveries = sample.deliveredStreamSeq - streamBefore;
+  return (
+    sample.ackFloorConsumerSeq > floorBefore &&
+    deliveries >= 0 &&
+    deliveries === newDeliveries &&
+    sample.redelivered === 0 &&
+    (previous.redelivered ?? 0) === 0
+  );
+}
+
+/**
+ * Replicas that drain `messages` held by one replica (2f, Buffered.unevenSpan) within the drain
+ * time, when `arrival` is shared among them and each does `perReplica`: that replica does its
+ * figure less its share, arrival ÷ replicas. The time is drainWithinSeconds, or
+ * UNEVEN_DRAIN_FACTOR times what its handlers alone take when longer (no count drains it sooner
+ * than they do).
+ */
+function unevenDrain(
+  arrival: number,
+  perReplica: number,
+  messages: number,
+  drainSeconds: number,
+): { capacity: number; seconds: number } {
+  const seconds = Math.max(drainSeconds, (UNEVEN_DRAIN_FACTOR * messages) / perReplica);
+  const spare = perReplica - messages / seconds;
+  return { capacity: (Math.max(0, arrival) / spare) * perReplica, seconds };
 }
 
 /** Why no per-replica capacity can be learnt from this consumer's readings, as a clause ('' when it can). */
@@ -780,7 +857,15 @@ export function decide(input: ScalingInput): ScalingDecision {
   const stallAdds = stall?.completedNone === true && sizedPending > 0;
   // Messages awaiting ack beyond what the ready replicas can be handling wait in their clients'
   // buffers (2f): queued work, drained within drainWithinSeconds as what is pending is.
-  const buffered = bufferedAwaitingAck(spec, sample, rateState, ready, perReplica, stall !== undefined);
+  const buffered = bufferedAwaitingAck(
+    spec,
+    sample,
+    rateState,
+    previousRates?.last,
+    ready,
+    perReplica,
+    stall !== undefined,
+  );
   const lowEndOnly = rateState.perReplicaLowEndOnly === true;
   const seenCompleting = lowEndOnly ? (rates.processingPerSecond ?? 0) : 0;
   const readyDo = Math.max(
@@ -912,7 +997,8 @@ export function decide(input: ScalingInput): ScalingDecision {
     perReplica > 0
   ) {
     const drain = Math.max(1, spec.drainWithinSeconds);
-    const bufferedMessages = buffered?.messages ?? 0;
+    const unevenSpan = buffered?.unevenSpan;
+    const bufferedMessages = unevenSpan === undefined ? (buffered?.messages ?? 0) : 0;
     // The buffered share is drained within drainWithinSeconds even beside a start-up pile-up: it is
     // standing prefetch in the ready replicas' clients, which no new pod can take from them (more
     // replicas only shorten the buffers by taking arrivals elsewhere), not the surge the pile-up's
@@ -922,12 +1008,32 @@ export function decide(input: ScalingInput): ScalingDecision {
       drainPerSecond(sizedPending, startupBacklog, drain) +
       bufferedMessages / drain;
     rateReplicas = sizedReplicas(neededPerSecond, sizingPerReplica);
+    // Behind a moving ack floor (one replica's buffer older than the rest) the buffered messages
+    // may all be that replica's: it drains them at its own pace less its share of what arrives,
+    // whatever the others' spare capacity. Before, they were either drained at the replicas'
+    // total spare capacity (a claim of 30 s for one push subscriber's 700 that took 105 s) or, once
+    // the floor fell behind (HELD_SHARE_OF_UNACKED_SPAN), not counted at all: 5 replicas, the
+    // subscriber's share 16 of 80/s for its 20/s, a message waited 3.8 s at 120 s.
+    const uneven =
+      buffered !== undefined && unevenSpan !== undefined
+        ? unevenDrain(arrival, perReplica, buffered.messages, drain)
+        : undefined;
+    if (uneven !== undefined)
+      rateReplicas = Math.max(rateReplicas, sizedReplicas(uneven.capacity, perReplica));
     const bufferedText =
       buffered === undefined
         ? ''
         : `the ${fmt(buffered.messages)} awaiting ack in the clients' buffers (${fmt(ackPending)} awaiting ack, beyond the ${fmt(buffered.inHand)} the ${ready} ready replicas can be handling: ${buffered.why})`;
+    // What is drained within which time: the pending (and an even buffered share) within
+    // drainWithinSeconds, an uneven one within the time unevenDrain says.
+    const unevenText =
+      uneven === undefined
+        ? ''
+        : `${bufferedText}, behind an ack floor ${fmt(unevenSpan ?? 0)} deliveries back that moves (one replica's buffer older than the rest, drained at its ${fmt(perReplica)}/s less its share of what arrives), within ${fmt(uneven.seconds)}s`;
     const queuedText =
-      buffered === undefined ? `${fmt(pending)} pending` : `${fmt(pending)} pending and ${bufferedText}`;
+      buffered === undefined || uneven !== undefined
+        ? `${fmt(pending)} pending`
+        : `${fmt(pending)} pending and ${bufferedText}`;
     const source = recurringUsed
       ? `${fmt(arrival)}/s expected in ${spec.predictive.horizonSeconds}s (seen there in each of the last two ${fmt(((seasonalityState?.periodBuckets ?? 0) * 10) / 60)}-minute cycles)`
       : forecastUsed && forecast !== undefined
@@ -935,8 +1041,8 @@ export function decide(input: ScalingInput): ScalingDecision {
         : `${fmt(arrival)}/s arriving`;
     rateText =
       (startupBacklog > 0
-        ? `${source} at ${fmt(perReplica)}/s per replica${sizingText}, ${fmt(shortfall)}/s more than the ${ready} ready replicas do: draining the ${fmt(startupBacklog)} more by the time new pods start and ${sizedPending > startupBacklog ? `as many of the ${fmt(pending)} pending` : `the ${fmt(pending)} pending`} within ${Math.min(PANIC_DRAIN_SECONDS, Math.max(1, spec.drainWithinSeconds))}s${sizedPending > startupBacklog ? `, the rest within ${spec.drainWithinSeconds}s,` : ''}${buffered === undefined ? '' : ` and ${bufferedText} within ${spec.drainWithinSeconds}s,`} needs ${rateReplicas}`
-        : `${source} at ${fmt(perReplica)}/s per replica${sizingText}, draining ${queuedText} within ${spec.drainWithinSeconds}s needs ${rateReplicas}`) +
+        ? `${source} at ${fmt(perReplica)}/s per replica${sizingText}, ${fmt(shortfall)}/s more than the ${ready} ready replicas do: draining the ${fmt(startupBacklog)} more by the time new pods start and ${sizedPending > startupBacklog ? `as many of the ${fmt(pending)} pending` : `the ${fmt(pending)} pending`} within ${Math.min(PANIC_DRAIN_SECONDS, Math.max(1, spec.drainWithinSeconds))}s${sizedPending > startupBacklog ? `, the rest within ${spec.drainWithinSeconds}s,` : ''}${buffered === undefined ? '' : uneven !== undefined ? ` and ${unevenText},` : ` and ${bufferedText} within ${spec.drainWithinSeconds}s,`} needs ${rateReplicas}`
+        : `${source} at ${fmt(perReplica)}/s per replica${sizingText}, draining ${queuedText} within ${spec.drainWithinSeconds}s${uneven === undefined ? '' : ` and ${unevenText},`} needs ${rateReplicas}`) +
       stallText;
   }
 

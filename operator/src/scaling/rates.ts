@@ -2055,8 +2055,28 @@ export function observeRates(
   // read high (a per-replica figure that is itself too high lets busy replicas pass for idle ones,
   // and a hung handler's held messages count as held) only creeps up, and what it makes decide.ts
   // miss is buffered messages, as before 2f, never replicas added for messages in hand.
+  // Nor when one replica's buffer is older than the rest (session 28): idle replicas beside a push
+  // subscriber that took 800 while it ran alone read a "handling time" of 10 s, that buffer's wait,
+  // and 2f then counted 200 a replica in hand and nothing buffered. Such a buffer shows as held
+  // messages that are not the newest deliveries (HELD_SHARE_OF_UNACKED_SPAN) at either end, or,
+  // before the floor falls that far behind, as messages held longer than the same replicas have
+  // been ready (HANDLING_STEADY_FACTOR): they were taken by fewer.
   const figureBefore = finiteNonNegative(previous.perReplicaPerSecond);
+  const heldNewest = (r: {
+    ackPending: number;
+    deliveredConsumerSeq: number;
+    ackFloorConsumerSeq?: number;
+  }) =>
+    r.ackFloorConsumerSeq === undefined ||
+    r.ackPending >= HELD_SHARE_OF_UNACKED_SPAN * (r.deliveredConsumerSeq - r.ackFloorConsumerSeq);
+  const heldSeconds =
+    completed > 0
+      ? ((Math.max(0, last.ackPending) + Math.max(0, sample.ackPending)) / 2) * (dtSeconds / completed)
+      : 0;
   if (
+    heldNewest(last) &&
+    heldNewest(sample) &&
+    steadySeconds >= HANDLING_STEADY_FACTOR * heldSeconds &&
     comparable &&
     completionsKnown &&
     completed > 0 &&
@@ -2067,8 +2087,7 @@ export function observeRates(
     figureBefore > 0 &&
     completedPerSecond <= UNSATURATED_SHARE * readyReplicas * figureBefore
   ) {
-    const held = (Math.max(0, last.ackPending) + Math.max(0, sample.ackPending)) / 2;
-    const seconds = (held * dtSeconds) / completed;
+    const seconds = heldSeconds;
     const before = finiteNonNegative(previous.handlingSeconds);
     next.handlingSeconds =
       before === undefined
@@ -2457,6 +2476,13 @@ export function handlersFailing(
  */
 export const UNSATURATED_SHARE = 0.8;
 
+/**
+ * RateState.handlingSeconds is measured only once the same replicas have been ready for this
+ * multiple of the time measured: what they hold was then delivered to them, not taken by fewer
+ * replicas before (a buffer one took alone). Held messages in hand are at most about twice the mean
+ * time old.
+ */
+export const HANDLING_STEADY_FACTOR = 2;
 /** RateState.handlingSeconds follows a lower reading over this time constant. */
 export const HANDLING_FALL_SECONDS = 10;
 /** RateState.handlingSeconds follows a higher reading over this time constant (see there). */

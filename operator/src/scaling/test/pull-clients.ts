@@ -178,6 +178,12 @@ interface PullRequest {
 interface Pod {
   readyAt: number;
   held: number;
+  /**
+   * The consumer sequences of what it holds, oldest first (`held` of them from `head`): a client
+   * works through its buffer in order, so the ack floor is the oldest head's sequence less one.
+   */
+  seqs: number[];
+  head: number;
   /** Its requests waiting at the server. */
   requests: PullRequest[];
   /** Fractional progress of the handlers. */
@@ -205,7 +211,7 @@ export function runScenario(sc: Scenario): Reading[] {
   const poll = sc.pollSeconds ?? 5;
   const pods: Pod[] = [];
   const addPod = (readyAt: number): void => {
-    pods.push({ readyAt, held: 0, requests: [], progress: 0 });
+    pods.push({ readyAt, held: 0, seqs: [], head: 0, requests: [], progress: 0 });
   };
   /** The server's queue of waiting pull requests, head first. */
   let queue: PullRequest[] = [];
@@ -219,6 +225,9 @@ export function runScenario(sc: Scenario): Reading[] {
    * them until acknowledged, num_pending does not), delivered again first.
    */
   let redeliver = 0;
+  /** Their consumer sequences (the last delivery of each), in the order they are delivered again. */
+  const redeliverSeqs: number[] = [];
+  let redeliverHead = 0;
   let arrivalCarry = 0;
   let history: ScalingHistory = emptyHistory();
   const readings: Reading[] = [];
@@ -269,14 +278,17 @@ export function runScenario(sc: Scenario): Reading[] {
       if (request === undefined) break;
       request.pod.held++;
       request.remaining--;
-      if (redeliver > 0) redeliver--;
-      else {
+      if (redeliver > 0) {
+        redeliver--;
+        redeliverHead++;
+      } else {
         pending--;
         ackPending++;
         free--;
         deliveredNew++;
       }
       delivered++;
+      request.pod.seqs.push(delivered);
       if (request.remaining > 0) queue.push(request);
       else request.pod.requests = request.pod.requests.filter((r) => r !== request);
     }
@@ -293,7 +305,7 @@ export function runScenario(sc: Scenario): Reading[] {
         waiting: sc.client.push ? 0 : queue.length,
         deliveredConsumerSeq: delivered,
         deliveredStreamSeq: deliveredNew,
-        ackFloorConsumerSeq: delivered - ackPending,
+        ackFloorConsumerSeq: ackFloor(pods, redeliverSeqs, redeliverHead, delivered),
         maxAckPending: sc.maxAckPending,
       };
       const decision = decide({
@@ -319,7 +331,10 @@ export function runScenario(sc: Scenario): Reading[] {
         // Removed pods (newest first) hand back what they held (a drain naks it): still awaiting
         // ack, redelivered at once — not arrivals (before, put back as pending, they read as a
         // surge of arrivals after every scale-down).
-        for (const gone of pods.splice(decision.desiredReplicas)) redeliver += gone.held;
+        for (const gone of pods.splice(decision.desiredReplicas)) {
+          redeliver += gone.held;
+          redeliverSeqs.push(...gone.seqs.slice(gone.head));
+        }
         const kept = new Set(pods);
         queue = queue.filter((r) => kept.has(r.pod));
         for (let i = ready.length - 1; i >= 0; i--) {
@@ -335,8 +350,34 @@ export function runScenario(sc: Scenario): Reading[] {
       p.progress += Math.min(p.held, sc.client.concurrency) * sc.handlerPerSecond * dt;
       const done = Math.min(p.held, Math.floor(p.progress));
       p.held -= done;
+      p.head += done;
+      if (p.head > 1024 && p.head * 2 > p.seqs.length) {
+        p.seqs = p.seqs.slice(p.head);
+        p.head = 0;
+      }
       p.progress = p.held === 0 ? 0 : p.progress - done;
     }
   }
   return readings;
+}
+
+/**
+ * The ack floor's consumer sequence as the server keeps it: below the oldest delivery not
+ * acknowledged, a pod's oldest held message or one a removed pod held and the server has not
+ * delivered again (it keeps its last delivery's sequence until then). With every buffer equally
+ * old it is about `delivered − ackPending`; a buffer one pod took alone keeps it far behind
+ * (before session 28 the model set it to `delivered − ackPending` always, which no real server
+ * shows with uneven buffers).
+ */
+function ackFloor(
+  pods: readonly Pod[],
+  redeliverSeqs: readonly number[],
+  redeliverHead: number,
+  delivered: number,
+): number {
+  let oldest = Infinity;
+  for (const p of pods) if (p.head < p.seqs.length) oldest = Math.min(oldest, p.seqs[p.head] ?? Infinity);
+  for (let i = redeliverHead; i < redeliverSeqs.length; i++)
+    oldest = Math.min(oldest, redeliverSeqs[i] ?? Infinity);
+  return Number.isFinite(oldest) ? oldest - 1 : delivered;
 }
