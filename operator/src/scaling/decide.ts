@@ -529,7 +529,15 @@ function bufferedAwaitingAck(
  * redeliveries; the pull-clients model before session 28 kept the floor at delivered − ackPending
  * and never showed this, a real server does (and so does the fuzz world's model).
  */
-function unevenBuffers(sample: BacklogSample, previous: RateState['last'] | undefined): boolean {
+export function unevenBuffers(
+  sample: BacklogSample,
+  previous:
+    | Pick<
+        RateState['last'],
+        'ackFloorConsumerSeq' | 'deliveredConsumerSeq' | 'deliveredStreamSeq' | 'redelivered'
+      >
+    | undefined,
+): boolean {
   if (previous === undefined || sample.filtered === true) return false;
   const floorBefore = previous.ackFloorConsumerSeq;
   const streamBefore = previous.deliveredStreamSeq;
