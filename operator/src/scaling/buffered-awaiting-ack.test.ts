@@ -394,6 +394,17 @@ describe('decide: prefetching clients at a steady rate, the latency of what they
       expect(r.decision.reason).toMatch(
         /one replica's buffer older than the rest, drained at its 20\/s less its share of what arrives\), within [\d.]+s/,
       );
+    // A scale-down while messages wait in the clients' buffers says what the replicas taken away may
+    // hold and when the others get it (the model's pods hand it back at once; a client that does not
+    // drain on SIGTERM leaves it for ack_wait). Main ca21d41 said nothing of it.
+    const downWithBuffers = readings.filter(
+      (r) => r.decision.desiredReplicas < r.replicas && r.decision.reason.includes("clients' buffers"),
+    );
+    expect(downWithBuffers.length).toBeGreaterThan(0);
+    for (const r of downWithBuffers)
+      expect(r.decision.reason).toMatch(
+        /awaiting ack wait in the clients' buffers, most of them perhaps in one replica: what the (replica|\d+ replicas) taken away (holds|hold) goes to the others at once only if (it hands|they hand) it back on SIGTERM \(drain: finish or nak what was received\), otherwise after the consumer's ack_wait\.$/,
+      );
     // The handlers' 20/s throughout, never read lower from the replicas beside the full buffer.
     const figures = readings.map((r) => r.decision.rates.perReplicaPerSecond).filter((f) => f !== undefined);
     expect(Math.min(...figures)).toBeCloseTo(20, 0);

@@ -1531,7 +1531,16 @@ export function decide(input: ScalingInput): ScalingDecision {
       waitingLimit !== undefined && Math.max(current, recommended) > waitingLimit
         ? `; the consumer's max_waiting ${fmt(waitingLimit)} lets ${waitingLimit === 1 ? 'one pull request' : `${fmt(waitingLimit)} pull requests`} wait at the server: replicas beyond ${fmt(waitingLimit)} are answered 409 "Exceeded MaxWaiting" and get messages only between their retries, so each adds less than a replica's capacity (raise the consumer's max_waiting to at least maxReplicas, ${maxReplicas})`
         : '';
-    reason = `${seen}; ${drivenBy}${fullNote}: ${action}${limitText}${forecastText}${waitingNote}.`;
+    // A scale-down while 2f counts messages in the clients' buffers: the replicas taken away may hold
+    // some. Said, not sized for (which pods go is the workload controller's choice, and whether a
+    // client hands back what it holds on SIGTERM is the workload's): a push subscriber's or a
+    // prefetching client's buffer that is not drained (nak'd or finished) on exit waits for the
+    // consumer's ack_wait (30 s by default) before any replica gets it.
+    const strandNote =
+      desired < current && desired > 0 && buffered !== undefined
+        ? `; ${fmt(buffered.messages)} of the ${fmt(ackPending)} awaiting ack wait in the clients' buffers${buffered.unevenSpan !== undefined ? ', most of them perhaps in one replica' : ''}: what the ${current - desired === 1 ? 'replica' : `${current - desired} replicas`} taken away ${current - desired === 1 ? 'holds' : 'hold'} goes to the others at once only if ${current - desired === 1 ? 'it hands' : 'they hand'} it back on SIGTERM (drain: finish or nak what was received), otherwise after the consumer's ack_wait`
+        : '';
+    reason = `${seen}; ${drivenBy}${fullNote}: ${action}${limitText}${forecastText}${waitingNote}${strandNote}.`;
   }
 
   // History: bounded by the windows and periods that read it.
