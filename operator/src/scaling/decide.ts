@@ -100,13 +100,26 @@
 //    redelivery, scattered behind the ack floor among messages acknowledged since, and a stuck
 //    floor behind a hung buffer). Per-pod buffers drain at the handler's pace less the pod's share
 //    of what arrives, so more replicas shorten them by taking arrivals elsewhere; one pod that took
-//    1,000 alone still needs 1,000 ÷ its handler's rate. The max_ack_pending cap (3) bounds what
-//    this adds.
+//    1,000 alone still needs 1,000 ÷ its handler's rate. That is what an ack floor that moves with
+//    what awaits ack less than HELD_SHARE_OF_UNACKED_SPAN of the span behind the last delivery, and
+//    no redelivery, shows (unevenBuffers: one replica's buffer older than the rest, a push
+//    subscriber sent up to max_ack_pending while it ran alone; a real server keeps the floor at its
+//    oldest message, push-consumer.int): what awaits ack beyond what the replicas have in hand
+//    (completions × the in-hand time, Little's law, at most a full hand each) is then taken as that
+//    one replica's, drained at its figure less its share of the arrivals within drainWithinSeconds,
+//    or within UNEVEN_DRAIN_FACTOR times what its handlers alone take when longer, and the reason
+//    says within how long. Before, it was drained at the replicas' total spare capacity ("within
+//    30s" for one push subscriber's 700, which took 105 s) or, once the floor fell that far behind,
+//    not counted at all. Not for a latency objective (objective.ts counts what awaits ack as
+//    queued, evenly). The max_ack_pending cap (3) bounds what this adds.
 //    Scale-down: a replica taken away stops pulling; what its client holds is handled if it
 //    drains on SIGTERM (workloads/go-consumer does: Drain()), or comes back after ack_wait (latency, not
 //    loss). The rate term keeps replicas while buffers stand, so at steady load a replica taken
 //    away holds about its in-hand share; the policy does not size for the ack_wait of messages a
-//    client drops on exit (no reading shows them apart from buffered ones until they expire).
+//    client drops on exit (no reading shows them apart from buffered ones until they expire). A
+//    scale-down while buffered messages are counted says so in its reason (the Scaled Event): what
+//    the replicas taken away hold reaches the others at once only if they hand it back on SIGTERM,
+//    otherwise after ack_wait.
 // 3. HPA behaviour: stabilization windows, then step policies (behavior.ts), then bounds:
 //    [minReplicas, min(maxReplicas, what max_ack_pending lets work in parallel)]. max_ack_pending
 //    caps replicas only when it is known to bind: never more replicas than max_ack_pending (no
@@ -509,11 +522,15 @@ function bufferedAwaitingAck(
       : ready * perReplicaInHand;
   const messages = Math.floor(ackPending - inHand);
   if (!(messages > 0)) return undefined;
-  const why = userSet
+  const each = userSet
     ? `spec.inFlightPerReplica ${fmt(perReplicaInHand)} each`
     : measured > 1
       ? `${fmt(perReplicaInHand)} each, ${fmt(perReplica ?? 0)}/s for the ${fmt(handling ?? 0)}s a message was held while nothing waited for them`
       : 'one each, as a client hands its handler one message at a time';
+  const why =
+    inHand < ready * perReplicaInHand
+      ? `the ${fmt(completing ?? 0)}/s they complete times the ${fmt(perReplicaInHand / (perReplica ?? 1))}s one is in hand, at ${each}`
+      : each;
   return uneven ? { messages, inHand, why, unevenSpan: unackedSpan } : { messages, inHand, why };
 }
 
