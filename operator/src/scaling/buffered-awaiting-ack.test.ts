@@ -403,7 +403,7 @@ describe('decide: prefetching clients at a steady rate, the latency of what they
     expect(downWithBuffers.length).toBeGreaterThan(0);
     for (const r of downWithBuffers)
       expect(r.decision.reason).toMatch(
-        /awaiting ack wait in the clients' buffers, most of them perhaps in one replica: what the (replica|\d+ replicas) taken away (holds|hold) goes to the others at once only if (it hands|they hand) it back on SIGTERM \(drain: finish or nak what was received\), otherwise after the consumer's ack_wait\.$/,
+        /awaiting ack wait in the clients' buffers, most of them perhaps in one replica: what the (ready replica|\d+ ready replicas) taken away (holds|hold) goes to the others at once only if (it hands|they hand) it back on SIGTERM \(drain: finish or nak what was received\), otherwise after the consumer's ack_wait\.$/,
       );
     // The handlers' 20/s throughout, never read lower from the replicas beside the full buffer.
     const figures = readings.map((r) => r.decision.rates.perReplicaPerSecond).filter((f) => f !== undefined);
