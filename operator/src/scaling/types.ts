@@ -290,6 +290,11 @@ export interface ScalingHistory {
   seasonality?: unknown;
   /** Asked-for and ready replicas over the readiness deadline (owned by readiness.ts; opaque to callers). */
   readiness?: unknown;
+  /**
+   * The arrival rate of each recent interval (owned by decide.ts: the mean rate of the last start-up;
+   * opaque to callers).
+   */
+  arrivals?: unknown;
 }
 
 export interface Rates {
