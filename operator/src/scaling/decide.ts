@@ -201,6 +201,7 @@ import {
   CONFIRM_FACTOR,
   confirmedArrivalNoise,
   HELD_SHARE_OF_UNACKED_SPAN,
+  keptPaceSeconds,
   maxAckPendingBinding,
   observeRates,
   ratesOf,
@@ -257,6 +258,12 @@ export const LOW_END_REMEASURE_SECONDS = 300;
  * shortfall, and the busy replicas measure the figure.
  */
 export const LOW_END_PROBE_FACTOR = 1.5;
+/**
+ * Replicas that have kept pace this long (rates.ts keptPaceSeconds: nothing pending at the server,
+ * what they hold level within its noise) keep up, however many messages they hold (keepingUp, 2).
+ * Two of rates.ts's KEPT_PACE_WINDOW_SECONDS: a buffer that fills shows in one of them.
+ */
+export const KEPT_PACE_SECONDS = 20;
 /**
  * While messages expire before any replica takes them (2c) with the same replicas ready for this
  * long, one more is asked for. Longer than READY_SETTLE_SECONDS, after which rates.ts learns what
@@ -985,10 +992,17 @@ export function decide(input: ScalingInput): ScalingDecision {
   // Not for a stream measured as sent in batches (BATCHED_DISPERSION), as for re-measuring below:
   // the replicas a low end buys are what absorbs its runs of batches (the fuzzer's world 1440 held
   // at 11 then took a run of batches to 19 where 17 is the bound).
+  // Or they hold more than one each but have kept pace for KEPT_PACE_SECONDS (rates.ts keptPace:
+  // nothing pending at the server, what they hold level within its noise): handlers that work on
+  // many messages at once hold rate × handling time, and with a low end their Poisson noise read
+  // as a shortfall all the same (the policy fuzzer's world 4137: nats.js consume() with 10 at once,
+  // 4.0/s for 5/s handlers, a 0.8/s low end, 0 pending and 12 awaiting ack on 5 replicas,
+  // 5 -> 12 where 4 is the bound).
   const keepingUp =
     lowEndOnly &&
     pending === 0 &&
-    backlog < ready * Math.max(1, rates.inFlightPerReplica ?? 1) &&
+    (backlog < ready * Math.max(1, rates.inFlightPerReplica ?? 1) ||
+      keptPaceSeconds(rateState, sample.at) >= KEPT_PACE_SECONDS) &&
     (rateState.arrivalDispersion ?? 1) < BATCHED_DISPERSION;
   // A stream sent in clumps (BATCHED_DISPERSION) puts messages at the server with every clump, so
   // there those pending are no evidence that the replicas fall behind: while they are, the

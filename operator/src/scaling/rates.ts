@@ -545,6 +545,108 @@ export interface RateState {
   perReplicaTakenWhileExpiring?: number;
   /** Seconds of intervals perReplicaTakenWhileExpiring rests on (up to CAPACITY_TIME_CONSTANT_SECONDS). */
   takenWhileExpiringSeconds?: number;
+  /**
+   * A run of intervals with nothing pending at the server at either end in which what the replicas
+   * hold kept level (nextKeptPace): the replicas completed what arrived, whatever they hold. Absent
+   * otherwise. decide.ts reads a long enough one as replicas that keep up (keptPaceSeconds).
+   */
+  keptPace?: KeptPace;
+}
+
+/** A kept-pace run (RateState.keptPace): the run since its start, and its current window. */
+export interface KeptPace {
+  /** Epoch ms of the reading the run started at, and what was held then. */
+  since: number;
+  held: number;
+  /** Arrived and completed over the whole run. */
+  arrived: number;
+  completed: number;
+  /** The same for the window being counted (KEPT_PACE_WINDOW_SECONDS). */
+  windowAt: number;
+  windowHeld: number;
+  windowArrived: number;
+  windowCompleted: number;
+}
+
+/**
+ * Each window of a kept-pace run (RateState.keptPace) is judged over at most this long: over the
+ * whole run the noise allowed would grow with it, and a buffer filling at a few messages a second
+ * would hide in it.
+ */
+export const KEPT_PACE_WINDOW_SECONDS = 10;
+
+/**
+ * The kept-pace run after an interval from `from` to `to` (readings: when, and what was held) with
+ * nothing pending at the server at either end, in which `arrived` arrived and `completed` completed.
+ * What is held must stay level: grown by no more than twice the noise of what arrived and completed
+ * (a Poisson count's, times the arrivals' dispersion) both over the current window of
+ * KEPT_PACE_WINDOW_SECONDS (a sudden rise after a long run) and over the whole run (a slow one: a
+ * buffer filling at e/s beside λ/s arriving shows after about 8λ/e² seconds, where a window alone
+ * would never show it below √(8λ/KEPT_PACE_WINDOW_SECONDS)). Beyond either the run starts again at
+ * `to`. A fall ends nothing: replicas that drain what they hold keep up.
+ */
+export function nextKeptPace(
+  before: KeptPace | undefined,
+  from: { at: number; held: number },
+  to: { at: number; held: number },
+  arrived: number,
+  completed: number,
+  dispersion: number,
+): KeptPace {
+  const fresh = (at: number, held: number): KeptPace => ({
+    since: at,
+    held,
+    arrived: 0,
+    completed: 0,
+    windowAt: at,
+    windowHeld: held,
+    windowArrived: 0,
+    windowCompleted: 0,
+  });
+  const known =
+    before !== undefined &&
+    typeof before === 'object' &&
+    [
+      before.since,
+      before.held,
+      before.arrived,
+      before.completed,
+      before.windowAt,
+      before.windowHeld,
+      before.windowArrived,
+      before.windowCompleted,
+    ].every((n) => typeof n === 'number' && Number.isFinite(n) && n >= 0) &&
+    // Read back from status: a run that starts after its window, or a window after this interval's
+    // start, is none.
+    before.since <= before.windowAt &&
+    before.windowAt <= from.at;
+  const run = known ? before : fresh(from.at, from.held);
+  const d = Math.max(1, Number.isFinite(dispersion) ? dispersion : 1);
+  const grewBeyond = (heldBefore: number, moved: number): boolean =>
+    to.held - heldBefore > Math.max(1, 2 * Math.sqrt(d * moved));
+  const runArrived = run.arrived + arrived;
+  const runCompleted = run.completed + completed;
+  const windowArrived = run.windowArrived + arrived;
+  const windowCompleted = run.windowCompleted + completed;
+  if (
+    grewBeyond(run.held, runArrived + runCompleted) ||
+    grewBeyond(run.windowHeld, windowArrived + windowCompleted)
+  )
+    return fresh(to.at, to.held);
+  const next: KeptPace = { ...run, arrived: runArrived, completed: runCompleted };
+  if ((to.at - run.windowAt) / 1000 >= KEPT_PACE_WINDOW_SECONDS)
+    return { ...next, windowAt: to.at, windowHeld: to.held, windowArrived: 0, windowCompleted: 0 };
+  return { ...next, windowArrived, windowCompleted };
+}
+
+/**
+ * How long the replicas have kept pace (RateState.keptPace) at `at`, in seconds: 0 when they have
+ * not (something pending at the server, held grown beyond the noise) or it is not known.
+ */
+export function keptPaceSeconds(state: RateState | undefined, at: number): number {
+  const run = state?.keptPace;
+  if (run === undefined || typeof run !== 'object' || !Number.isFinite(run.since) || run.since > at) return 0;
+  return Math.max(0, (at - run.since) / 1000);
 }
 
 /** A finite number ≥ 0 from state read back, or undefined. */
@@ -1090,6 +1192,7 @@ function restartInterval(
     busySpell: _busy,
     shownSpell: _shown,
     heldSpell: _held,
+    keptPace: _keptPace,
     expiringSince: _expiring,
     resetAt: _reset,
     dropBudget: _budget,
@@ -2042,6 +2145,28 @@ export function observeRates(
     inFlight = ewma(inFlight, sample.ackPending / readyReplicas, dtSeconds, CAPACITY_TIME_CONSTANT_SECONDS);
   }
   if (inFlight !== undefined) next.inFlightPerReplica = inFlight;
+
+  // Whether the replicas keep pace with what arrives, whatever they hold (RateState.keptPace):
+  // nothing pending at the server at either end, and what they hold level within its noise
+  // (nextKeptPace). Handlers that work on many messages at once hold rate × handling time in hand; held
+  // level, with nothing waiting for them, is what they need in hand, not a queue that grows. Only
+  // over intervals whose completions are known to be completions, not across a gap or a pause.
+  if (
+    last.pending === 0 &&
+    sample.pending === 0 &&
+    completionsKnown &&
+    !paused &&
+    failingSince === undefined
+  ) {
+    next.keptPace = nextKeptPace(
+      previous.keptPace,
+      { at: last.at, held: Math.max(0, last.ackPending) },
+      { at: sample.at, held: Math.max(0, sample.ackPending) },
+      arrived,
+      completed,
+      previous.arrivalDispersion ?? 1,
+    );
+  }
 
   // How long a handler holds a message (RateState.handlingSeconds): measured only while the replicas
   // had nothing waiting for them, so that what they held was what they worked on. Nothing pending at
