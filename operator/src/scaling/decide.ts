@@ -200,7 +200,7 @@ import {
   BATCHED_DISPERSION,
   CONFIRM_FACTOR,
   confirmedArrivalNoise,
-  HELD_SHARE_OF_UNACKED_SPAN,
+  heldAreNewest,
   keptPaceSeconds,
   maxAckPendingBinding,
   observeRates,
@@ -550,7 +550,8 @@ function bufferedAwaitingAck(
   )
     return undefined;
   const unackedSpan = sample.deliveredConsumerSeq - sample.ackFloorConsumerSeq;
-  const uneven = !(ackPending >= HELD_SHARE_OF_UNACKED_SPAN * unackedSpan);
+  // ackPending > 0 here: the sample's own count.
+  const uneven = !heldAreNewest(sample);
   if (uneven && !unevenBuffers(sample, previous)) return undefined;
   // Read back from history: anything but a finite number ≥ 0 is none.
   const h: unknown = rateState.handlingSeconds;

@@ -858,6 +858,21 @@ export function maxAckPendingBinding(
 export const HELD_SHARE_OF_UNACKED_SPAN = 0.5;
 
 /**
+ * Whether what awaits ack at a reading is the newest deliveries (HELD_SHARE_OF_UNACKED_SPAN of the
+ * span from the ack floor to the last delivery); true when the floor is not known.
+ */
+export function heldAreNewest(r: {
+  ackPending: number;
+  deliveredConsumerSeq: number;
+  ackFloorConsumerSeq?: number;
+}): boolean {
+  return (
+    r.ackFloorConsumerSeq === undefined ||
+    r.ackPending >= HELD_SHARE_OF_UNACKED_SPAN * (r.deliveredConsumerSeq - r.ackFloorConsumerSeq)
+  );
+}
+
+/**
  * Whether the messages the replicas held awaiting ack at the start of an interval kept every one of
  * them busy through it: more were held than the interval completed, by at least `leftPerReplica`
  * per ready replica (so on average each still had that many in hand at the end, whatever was
@@ -886,7 +901,6 @@ export function busyOnPrefetch(
 ): boolean {
   const floor = before.ackFloorConsumerSeq;
   if (floor === undefined) return false;
-  const unackedSpan = before.deliveredConsumerSeq - floor;
   // Handlers that work on inHandPerReplica at once (one: every client's default) have that many in
   // hand: what is left must be beyond the in-hand ones but one.
   const inHand = Number.isFinite(inHandPerReplica) ? Math.max(1, inHandPerReplica) : 1;
@@ -894,7 +908,7 @@ export function busyOnPrefetch(
     readyReplicas > 0 &&
     completed > 0 &&
     before.ackPending - completed >= readyReplicas * (inHand - 1 + Math.max(1, leftPerReplica)) &&
-    before.ackPending >= HELD_SHARE_OF_UNACKED_SPAN * unackedSpan &&
+    heldAreNewest(before) &&
     after.ackFloorConsumerSeq > floor
   );
 }
@@ -2187,20 +2201,13 @@ export function observeRates(
   // before the floor falls that far behind, as messages held longer than the same replicas have
   // been ready (HANDLING_STEADY_FACTOR): they were taken by fewer.
   const figureBefore = finiteNonNegative(previous.perReplicaPerSecond);
-  const heldNewest = (r: {
-    ackPending: number;
-    deliveredConsumerSeq: number;
-    ackFloorConsumerSeq?: number;
-  }) =>
-    r.ackFloorConsumerSeq === undefined ||
-    r.ackPending >= HELD_SHARE_OF_UNACKED_SPAN * (r.deliveredConsumerSeq - r.ackFloorConsumerSeq);
   const heldSeconds =
     completed > 0
       ? ((Math.max(0, last.ackPending) + Math.max(0, sample.ackPending)) / 2) * (dtSeconds / completed)
       : 0;
   if (
-    heldNewest(last) &&
-    heldNewest(sample) &&
+    heldAreNewest(last) &&
+    heldAreNewest(sample) &&
     steadySeconds >= HANDLING_STEADY_FACTOR * heldSeconds &&
     comparable &&
     completionsKnown &&
