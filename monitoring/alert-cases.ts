@@ -192,6 +192,24 @@ export const alertCases: AlertCase[] = [
     ],
   },
   {
+    name: 'a takeover fenced every target but one, which was refused; a clean takeover later does not fire',
+    series: {
+      [`jetscale_takeover_fence_targets_total{${op('jetscale-1')}, outcome="fenced"}`]: '0x10 40x20 80x10',
+      [`jetscale_takeover_fence_targets_total{${op('jetscale-1')}, outcome="failed"}`]: '0x10 1x30',
+      [`jetscale_takeover_fence_targets_total{${op('jetscale-1')}, outcome="unfinished"}`]: '0x40',
+    },
+    expect: [
+      { at: '5m', alert: 'JetscaleTakeoverFenceIncomplete', firing: [] },
+      {
+        at: '12m',
+        alert: 'JetscaleTakeoverFenceIncomplete',
+        firing: [{ namespace: 'jetscale-system', pod: 'jetscale-1' }],
+      },
+      // The second takeover (at 30m) fenced everything.
+      { at: '34m', alert: 'JetscaleTakeoverFenceIncomplete', firing: [] },
+    ],
+  },
+  {
     name: 'the leader cannot register its installation; a standby is 0 too and does not count',
     series: {
       [`jetscale_leader{${op('jetscale-0')}}`]: '1x10',

@@ -25,6 +25,7 @@ export type AlertName =
   | 'JetscaleSeveralLeaders'
   | 'JetscaleWritesFenced'
   | 'JetscalePreviousTermWriteLanded'
+  | 'JetscaleTakeoverFenceIncomplete'
   | 'JetscaleInstallationNotRegistered'
   | 'JetscaleOtherInstallation';
 
@@ -163,6 +164,19 @@ const definitions: AlertDefinition[] = [
       'A late /scale write of a previous jetscale leader reached the scale target of EventConsumer {{ $labels.namespace }}/{{ $labels.name }}',
     description:
       'A jetscale replica froze between its leader Lease check and its /scale write for longer than its Lease (CPU throttling, swapping, a node pause, a debugger), and its write landed after a standby had taken over. The new leader set the replicas from the backlog again at its next poll, so the wrong count stood for about one poll. Look at the operator pods\' CPU limits and nodes, and the leader\'s log line "late write of the previous leader term". leaderElection.fenceTargets (needs patch on the targets) makes such writes fail with 409 instead.',
+  },
+  {
+    name: 'JetscaleTakeoverFenceIncomplete',
+    severity: 'warning',
+    // The opt-in takeover fence (leaderElection.fenceTargets) left targets unfenced at a takeover:
+    // refused (RBAC), in error, or not answered within its time limit (one lease duration).
+    expr: (w) =>
+      `sum by (namespace, pod) (increase(jetscale_takeover_fence_targets_total{outcome=~"failed|unfinished"}[${w}])) > 0`,
+    timing: { production: { window: '15m', for: '0s' }, demo: { window: '20s', for: '0s' } },
+    summary:
+      'jetscale replica {{ $labels.namespace }}/{{ $labels.pod }} took the leader Lease over without fencing every scale target',
+    description:
+      'Before taking the Lease over, a new leader annotates every scale target so that a late write of its predecessor fails with 409 (leaderElection.fenceTargets). Some were refused or not answered within one lease duration, and the takeover went on without them: a late write to those targets is undone at the next poll instead. Its log says which ("could not fence a scale target", "the fence ran out of time"): most often patch on those kinds is not granted (rbac.scaleTargets), or the API server or a webhook on the targets answered slowly.',
   },
   {
     name: 'JetscaleInstallationNotRegistered',

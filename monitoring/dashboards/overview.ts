@@ -497,7 +497,7 @@ export function overviewDashboard(): Dashboard {
         statPanel({
           title: 'Leader',
           description:
-            '1 on the replica that holds the leader Lease. Fenced writes refused: writes a replica tried after losing the Lease (a paused or cut-off ex-leader) that the fence stopped before they reached the API server, in the selected range. Late writes undone: /scale writes of a previous leader term that got through (sent in time, frozen before they left) and that the leader set back, in the selected range.',
+            '1 on the replica that holds the leader Lease. Fenced writes refused: writes a replica tried after losing the Lease (a paused or cut-off ex-leader) that the fence stopped before they reached the API server, in the selected range. Late writes undone: /scale writes of a previous leader term that got through (sent in time, frozen before they left) and that the leader set back, in the selected range. Targets left unfenced at takeover: with leaderElection.fenceTargets, scale targets a new leader could not annotate (refused, or not answered within one lease duration) before taking the Lease over, in the selected range, and the mean time a takeover fence took (what it added to the failover).',
           unit: 'short',
           at: at(0, 65, 8, 6),
           queries: [
@@ -509,6 +509,14 @@ export function overviewDashboard(): Dashboard {
             {
               expr: 'sum by (pod) (increase(jetscale_previous_term_writes_total[$__range])) or sum by (pod) (0 * jetscale_leader)',
               legend: 'late writes undone {{pod}}',
+            },
+            {
+              expr: 'sum by (pod) (increase(jetscale_takeover_fence_targets_total{outcome=~"failed|unfinished"}[$__range])) or sum by (pod) (0 * jetscale_leader)',
+              legend: 'targets left unfenced at takeover {{pod}}',
+            },
+            {
+              expr: 'max by (pod) (increase(jetscale_takeover_fence_duration_seconds_sum[$__range]) / increase(jetscale_takeover_fence_duration_seconds_count[$__range]) > 0) or sum by (pod) (0 * jetscale_leader)',
+              legend: 'takeover fence, mean s {{pod}}',
             },
           ],
         }),

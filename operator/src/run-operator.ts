@@ -251,6 +251,7 @@ export async function runOperator(
   // landing under this leader. Without it, such a write is undone at the next poll instead
   // (controller/reconciler.ts noticeOutsideChange).
   const fenceScale = new ScaleClient(api, { slowRequests: slowTargetRequests });
+  if (config.fenceTargets) metrics.initTakeoverFence();
   const beforeTakeOver = async (previousHolder: string): Promise<void> => {
     const targets: FenceTarget[] = [];
     for (const obj of informers.flatMap((i) => i.list())) {
@@ -263,7 +264,11 @@ export async function runOperator(
       targets,
       token: `${config.identity} ${new Date().toISOString()} ${randomBytes(4).toString('hex')}`,
       logger,
+      // The takeover already waited a lease duration for the old holder's lease to run out; the
+      // fence may add at most as much again, whatever the number of targets or the API server's pace.
+      timeLimitMs: config.leaseDurationSeconds * 1000,
     });
+    metrics.recordTakeoverFence(outcome);
     logger.info('fenced the scale targets before taking the Lease over', { previousHolder, ...outcome });
   };
 

@@ -230,6 +230,11 @@ describe('FencedKubeApi on the real API server', () => {
         spec: { holderIdentity: 'a', leaseDurationSeconds: 1, acquireTime: now, renewTime: now },
       },
     });
+    // And the other targets a real installation has: what the fence adds to a failover grows with
+    // them (one PATCH each, 8 at once). 100 Deployments at 0 replicas (no pods to run).
+    const others = Array.from({ length: 100 }, (_, i) => `other-${i}`);
+    for (let i = 0; i < others.length; i += 20)
+      await Promise.all(others.slice(i, i + 20).map((name) => createDeployment(ns.name, name, 0)));
     const fences: FenceOutcome[] = [];
     let leads = false;
     const b = new LeaderElector({
@@ -245,9 +250,13 @@ describe('FencedKubeApi on the real API server', () => {
         fences.push(
           await fenceTargets({
             scale,
-            targets: [{ namespace: ns.name, ref }],
+            targets: [
+              { namespace: ns.name, ref },
+              ...others.map((name) => ({ namespace: ns.name, ref: { ...ref, name } })),
+            ],
             token: `b ${Date.now()}`,
             logger: silentLogger,
+            timeLimitMs: 30_000,
           }),
         );
       },
@@ -264,9 +273,9 @@ describe('FencedKubeApi on the real API server', () => {
     const late = await scale.setReplicas(ns.name, ref, 8, reading.resourceVersion).catch((e: unknown) => e);
     const replicas = await specReplicas(ns.name, 'fenced');
     process.stderr.write(
-      `[takeover fence] fences ${JSON.stringify(fences)}; the late write: ${late instanceof Error ? late.message : String(late)}; replicas ${replicas}\n`,
+      `[takeover fence] fences ${JSON.stringify(fences)} (the fence of 101 targets took ${fences[0]?.durationMs.toFixed(0)} ms); the late write: ${late instanceof Error ? late.message : String(late)}; replicas ${replicas}\n`,
     );
-    expect(fences).toEqual([{ targets: 1, fenced: 1, missing: 0, failed: 0 }]);
+    expect(fences).toMatchObject([{ targets: 101, fenced: 101, missing: 0, failed: 0, unfinished: 0 }]);
     expect(late).toBeInstanceOf(ScaleError);
     expect((late as ScaleError).kind).toBe('Conflict');
     expect(replicas).toBe(1);

@@ -327,10 +327,27 @@ describe('HA drills: at most one writer, failover within lease duration + one po
       await started(a);
       await sleep(LEASE_MS);
       const holder = await leaseHolder(d.ns.name, LEASE_NAME);
+      // What b exports of its takeover (the fence's counts and time, from 0 before it).
+      const bPort = b.logLines('operator started').at(-1)?.metricsPort;
+      const exported = await (await fetch(`http://127.0.0.1:${String(bPort)}/metrics`)).text();
+      const fenceSeries = exported
+        .split('\n')
+        .filter(
+          (l) =>
+            l.startsWith('jetscale_takeover_fence_targets_total{') ||
+            l.startsWith('jetscale_takeover_fence_duration_seconds_count'),
+        );
       await d.backlog.stop();
       // The standby first: the leader's release on SIGTERM would hand it the Lease.
       await a.stop();
       await b.stop();
+      expect(fenceSeries).toEqual([
+        'jetscale_takeover_fence_targets_total{outcome="fenced"} 1',
+        'jetscale_takeover_fence_targets_total{outcome="missing"} 0',
+        'jetscale_takeover_fence_targets_total{outcome="failed"} 0',
+        'jetscale_takeover_fence_targets_total{outcome="unfinished"} 0',
+        'jetscale_takeover_fence_duration_seconds_count 1',
+      ]);
       verify('sigstop', d, [['a', 'b']], [{ identity: 'a', resumedAt, exitedAt }]);
       expect(exit).toEqual({ code: 1, signal: null });
       expect(a.logLines('lost leadership')).toHaveLength(1);

@@ -35,10 +35,50 @@ describe('fenceTargets', () => {
       logger: createLogger({ level: 'info', write: (line) => lines.push(line) }),
       concurrency: 2,
     });
-    expect(outcome).toEqual({ targets: 5, fenced: 3, missing: 1, failed: 1 });
+    expect(outcome).toMatchObject({ targets: 5, fenced: 3, missing: 1, failed: 1, unfinished: 0 });
     expect(calls.sort()).toEqual(['a/gone b 1', 'a/locked b 1', 'a/w1 b 1', 'a/w2 b 1', 'b/w1 b 1']);
     expect(most).toBe(2);
     expect(lines.join('\n')).toContain('the operator may not patch deployments');
+  });
+
+  it('stops at its time limit, however many targets are left and however slow the API server answers: what is not answered by then is counted unfinished and logged', async () => {
+    const lines: string[] = [];
+    const answered: string[] = [];
+    const started = performance.now();
+    const outcome = await fenceTargets({
+      scale: {
+        // 'stuck' is never answered (a hung API server, a webhook); the rest take 20 ms each.
+        fenceTarget: async (_namespace, r) => {
+          if (r.name === 'stuck') return new Promise<string>(() => undefined);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          answered.push(r.name);
+          return '1';
+        },
+      },
+      targets: [
+        { namespace: 'a', ref: ref('stuck') },
+        ...Array.from({ length: 40 }, (_, i) => ({ namespace: 'a', ref: ref(`w${i}`) })),
+      ],
+      token: 't',
+      logger: createLogger({ level: 'info', write: (line) => lines.push(line) }),
+      concurrency: 2,
+      timeLimitMs: 150,
+    });
+    const took = performance.now() - started;
+    // One worker is held by 'stuck' for good; the other gets through ~7 in 150 ms.
+    expect(took).toBeGreaterThanOrEqual(145);
+    expect(took).toBeLessThan(2000);
+    expect(outcome.targets).toBe(41);
+    expect(outcome.fenced).toBeLessThanOrEqual(answered.length); // an answer after the limit is not counted
+    expect(outcome.fenced).toBeGreaterThan(0);
+    expect(outcome.fenced).toBeLessThan(40);
+    expect(outcome.unfinished).toBe(41 - outcome.fenced);
+    expect(outcome.durationMs).toBeGreaterThanOrEqual(145);
+    expect(lines.join('\n')).toContain('ran out of time');
+    // Nothing more is sent after the limit (the queue is left).
+    const sent = answered.length;
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(answered.length).toBeLessThanOrEqual(sent + 1); // at most the one in flight
   });
 
   it('does nothing without targets', async () => {
@@ -48,7 +88,7 @@ describe('fenceTargets', () => {
       token: 't',
       logger: createLogger({ level: 'error', write: () => undefined }),
     });
-    expect(outcome).toEqual({ targets: 0, fenced: 0, missing: 0, failed: 0 });
+    expect(outcome).toMatchObject({ targets: 0, fenced: 0, missing: 0, failed: 0, unfinished: 0 });
   });
 });
 

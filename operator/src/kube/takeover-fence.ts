@@ -9,6 +9,7 @@
 // close this from the old leader's side (client-go's leaderelection: "does not guarantee that
 // only one client is acting as a leader (a.k.a. fencing)"); the API server's compare-and-swap can.
 import { ScaleTargetRefSchema } from '../api/v1alpha1/event-consumer.js';
+import { monotonicNow } from '../clock.js';
 import type { Logger } from '../observability/logger.js';
 import type { ScaleClient, ScaleTargetRef } from './scale-client.js';
 
@@ -25,9 +26,20 @@ export interface FenceOutcome {
   missing: number;
   /** Refused or unanswered: logged; such a target keeps only the write deadline's protection. */
   failed: number;
+  /**
+   * Not answered when the fence's time ran out (not begun, or still waiting for the API server):
+   * the takeover goes on without them, and they keep the write deadline's protection too.
+   */
+  unfinished: number;
+  /** How long the fence took (ms), on the monotonic clock. */
+  durationMs: number;
 }
 
-/** Fences each target (at most `concurrency` at once); never rejects. */
+/**
+ * Fences each target (at most `concurrency` at once) within `timeLimitMs`; never rejects. The time
+ * limit bounds what the fence adds to a failover however many targets there are and however slow
+ * the API server answers: whatever is not answered by then is counted `unfinished` and left.
+ */
 export async function fenceTargets(options: {
   scale: Pick<ScaleClient, 'fenceTarget'>;
   targets: FenceTarget[];
@@ -35,19 +47,36 @@ export async function fenceTargets(options: {
   token: string;
   logger: Logger;
   concurrency?: number;
+  timeLimitMs?: number;
+  /** The monotonic clock (ms); tests pass their own. */
+  now?: () => number;
 }): Promise<FenceOutcome> {
+  const now = options.now ?? monotonicNow;
+  const started = now();
+  const limit = options.timeLimitMs ?? Number.POSITIVE_INFINITY;
   const unique = new Map<string, FenceTarget>();
   for (const t of options.targets)
     unique.set(`${t.namespace}/${t.ref.apiVersion}/${t.ref.kind}/${t.ref.name}`, t);
   const queue = [...unique.values()];
-  const outcome: FenceOutcome = { targets: queue.length, fenced: 0, missing: 0, failed: 0 };
+  const outcome: FenceOutcome = {
+    targets: queue.length,
+    fenced: 0,
+    missing: 0,
+    failed: 0,
+    unfinished: 0,
+    durationMs: 0,
+  };
+  let over = false;
   const worker = async (): Promise<void> => {
-    for (let t = queue.shift(); t !== undefined; t = queue.shift()) {
+    for (let t = queue.shift(); t !== undefined && !over; t = queue.shift()) {
+      if (now() - started >= limit) break;
       try {
-        if ((await options.scale.fenceTarget(t.namespace, t.ref, options.token)) === undefined)
-          outcome.missing++;
+        const stored = await options.scale.fenceTarget(t.namespace, t.ref, options.token);
+        if (over) return; // answered after the fence's time ran out: counted unfinished
+        if (stored === undefined) outcome.missing++;
         else outcome.fenced++;
       } catch (err) {
+        if (over) return;
         outcome.failed++;
         options.logger.warn('could not fence a scale target before taking the Lease over', {
           namespace: t.namespace,
@@ -58,7 +87,24 @@ export async function fenceTargets(options: {
     }
   };
   const workers = Math.max(1, Math.min(options.concurrency ?? 8, queue.length));
-  await Promise.all(Array.from({ length: workers }, worker));
+  let timer: NodeJS.Timeout | undefined;
+  const timeUp = new Promise<void>((resolve) => {
+    if (Number.isFinite(limit)) timer = setTimeout(resolve, Math.max(0, limit - (now() - started)));
+  });
+  await Promise.race([Promise.all(Array.from({ length: workers }, worker)), timeUp]);
+  over = true;
+  clearTimeout(timer);
+  outcome.unfinished = outcome.targets - outcome.fenced - outcome.missing - outcome.failed;
+  outcome.durationMs = now() - started;
+  if (outcome.unfinished > 0)
+    options.logger.warn(
+      'the fence ran out of time before every scale target was answered; taking the Lease over without them',
+      {
+        unfinished: outcome.unfinished,
+        targets: outcome.targets,
+        timeLimitMs: limit,
+      },
+    );
   return outcome;
 }
 

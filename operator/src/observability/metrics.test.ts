@@ -77,3 +77,30 @@ describe('per-consumer series', () => {
     expect(await series(m, 'jetscale_jetstream_consumer_backlog_messages')).toEqual([]);
   });
 });
+
+describe('the takeover fence', () => {
+  it('exports each outcome from 0 once enabled, adds each takeover to it, and keeps it when the lead is lost', async () => {
+    const m = new OperatorMetrics({ processMetrics: false });
+    expect(await series(m, 'jetscale_takeover_fence_targets_total')).toEqual([]);
+    m.initTakeoverFence();
+    expect(await series(m, 'jetscale_takeover_fence_targets_total')).toEqual([
+      'jetscale_takeover_fence_targets_total{outcome="fenced"} 0',
+      'jetscale_takeover_fence_targets_total{outcome="missing"} 0',
+      'jetscale_takeover_fence_targets_total{outcome="failed"} 0',
+      'jetscale_takeover_fence_targets_total{outcome="unfinished"} 0',
+    ]);
+    m.recordTakeoverFence({ fenced: 5, missing: 1, failed: 0, unfinished: 2, durationMs: 1500 });
+    m.recordTakeoverFence({ fenced: 3, missing: 0, failed: 1, unfinished: 0, durationMs: 200 });
+    m.forgetAllEventConsumers(); // not per EventConsumer: a takeover's history stays with the process
+    expect(await series(m, 'jetscale_takeover_fence_targets_total')).toEqual([
+      'jetscale_takeover_fence_targets_total{outcome="fenced"} 8',
+      'jetscale_takeover_fence_targets_total{outcome="missing"} 1',
+      'jetscale_takeover_fence_targets_total{outcome="failed"} 1',
+      'jetscale_takeover_fence_targets_total{outcome="unfinished"} 2',
+    ]);
+    expect(await series(m, 'jetscale_takeover_fence_duration_seconds_count')).toEqual([]);
+    const text = await m.registry.metrics();
+    expect(text).toContain('jetscale_takeover_fence_duration_seconds_count 2');
+    expect(text).toContain('jetscale_takeover_fence_duration_seconds_sum 1.7');
+  });
+});

@@ -253,6 +253,19 @@ export class OperatorMetrics {
     labelNames: EC_LABELS,
     registers: [this.registry],
   });
+  /** The opt-in takeover fence (kube/takeover-fence.ts), per takeover this process made. */
+  readonly takeoverFenceTargets = new Counter({
+    name: 'jetscale_takeover_fence_targets_total',
+    help: "Scale targets a new leader annotated before taking the Lease over (JETSCALE_FENCE_TARGETS), by outcome (fenced; missing: not found; failed: refused or in error, logged; unfinished: not answered within the fence's time limit, one lease duration). A target not fenced keeps only the write deadline's protection.",
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
+  readonly takeoverFenceSeconds = new Histogram({
+    name: 'jetscale_takeover_fence_duration_seconds',
+    help: 'How long the takeover fence took before this process took the Lease over: what it added to the failover.',
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30, 60],
+    registers: [this.registry],
+  });
   readonly eventConsumers = new Gauge({
     name: 'jetscale_event_consumers',
     help: 'EventConsumers in the informer cache.',
@@ -374,6 +387,28 @@ export class OperatorMetrics {
     this.conditionSeries.delete(key);
     for (const consumer of this.consumerNames.get(key) ?? []) this.removeConsumer({ ...labels, consumer });
     this.consumerNames.delete(key);
+  }
+
+  /**
+   * Makes the takeover fence's series exist at 0 (with JETSCALE_FENCE_TARGETS), so that the first
+   * takeover's counts show in `increase()` and alerts instead of being the series' first sample.
+   */
+  initTakeoverFence(): void {
+    for (const outcome of ['fenced', 'missing', 'failed', 'unfinished'])
+      this.takeoverFenceTargets.inc({ outcome }, 0);
+  }
+
+  /** One takeover fence's outcome (run-operator.ts beforeTakeOver). */
+  recordTakeoverFence(outcome: {
+    fenced: number;
+    missing: number;
+    failed: number;
+    unfinished: number;
+    durationMs: number;
+  }): void {
+    for (const key of ['fenced', 'missing', 'failed', 'unfinished'] as const)
+      this.takeoverFenceTargets.inc({ outcome: key }, outcome[key]);
+    this.takeoverFenceSeconds.observe(outcome.durationMs / 1000);
   }
 
   /**
