@@ -253,7 +253,8 @@ export const LOW_END_REMEASURE_SECONDS = 300;
  * which measures them (rates.ts catchesUp, with every replica ready) or bounds them from above
  * (rates.ts perReplicaAtMost). Once bounded, the rate term sizes at that bound when it is lower
  * (each replica does at most it, so no more is ever asked of them), and re-measuring stops once the
- * bound is within RATE_HEADROOM of the figure. At worst (the figure was right) the replicas fall
+ * bound is within RATE_HEADROOM of the figure (a bound the replicas later pass is dropped: rates.ts
+ * AT_MOST_CONTRADICTED_FACTOR). At worst (the figure was right) the replicas fall
  * 30 % short until then: the backlog term and the start-up pile-up size for the queue as for any
  * shortfall, and the busy replicas measure the figure.
  */

@@ -511,6 +511,7 @@ export interface RateState {
    * throughout each do all they can, and anything else (pods not counted ready yet, pods being
    * taken back finishing what they hold, replicas still warming up) only adds completions, so each
    * replica does at most this. decide.ts stops re-measuring the low end once it is within reach.
+   * Dropped once the figure or perReplicaAtLeast passes it by AT_MOST_CONTRADICTED_FACTOR.
    */
   perReplicaAtMost?: number;
   /** Settled intervals counted towards perReplicaAtLeast since the last span was complete. */
@@ -1092,6 +1093,18 @@ function extendSpell(
   return spell;
 }
 
+/**
+ * A low end's high end (RateState.perReplicaAtMost) that the figure or what the replicas were shown
+ * to do at least (perReplicaAtLeast) passes by more than this factor is contradicted: the replicas
+ * did more than it allows since, so their handlers changed (a faster dependency, a new release),
+ * and the bound is dropped. Kept, it stopped re-measuring for good (decide.ts: a bound within
+ * RATE_HEADROOM of the figure ends it): the policy fuzzer's world 515031 (FUZZ_SEED=515000
+ * FUZZ_WORLDS=300) learnt at most 12.2/s a replica while its handlers did 12.5/s, they then did
+ * 50/s, and 3 replicas sized by an 18.4/s low end (at least 18.9/s shown) carried 33.7/s from
+ * t = 931 s to the end where 2 do. The same factor as decide.ts RATE_HEADROOM: a figure that
+ * creeps up on noisy intervals (provesMore) above a bound by less is within the headroom of it.
+ */
+export const AT_MOST_CONTRADICTED_FACTOR = 1.15;
 /**
  * Standard deviations of the mean held count added before dividing by it (heldBound): the held
  * count at a reading varies about as a Poisson count of its mean, so the span's mean read from a
@@ -2139,8 +2152,14 @@ export function observeRates(
     next.perReplicaCarried = true;
   if (perReplica !== undefined && figureLowEndOnly) {
     next.perReplicaLowEndOnly = true;
-    const atMostBefore =
+    // A high end the replicas were since shown to pass is dropped (AT_MOST_CONTRADICTED_FACTOR).
+    const boundBefore =
       previous.perReplicaLowEndOnly === true ? finiteNonNegative(previous.perReplicaAtMost) : undefined;
+    const atMostBefore =
+      boundBefore !== undefined &&
+      Math.max(perReplica, next.perReplicaAtLeast ?? 0) > boundBefore * AT_MOST_CONTRADICTED_FACTOR
+        ? undefined
+        : boundBefore;
     const highEnd =
       capacityEvidence && busyThroughout && !lowEndOnly && warm > 0 ? capacityPerSecond / warm : undefined;
     const atMost = highEnd === undefined ? atMostBefore : Math.min(atMostBefore ?? Infinity, highEnd);

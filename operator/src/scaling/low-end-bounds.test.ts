@@ -1,0 +1,106 @@
+// A low-end per-replica figure (rates.ts perReplicaLowEndOnly) is re-measured after
+// LOW_END_REMEASURE_SECONDS unless busy intervals bounded it from above within RATE_HEADROOM
+// (rates.ts perReplicaAtMost, decide.ts remeasuring). That bound is evidence of its time: handlers
+// that became faster since pass it. The policy fuzzer's world 515031 (FUZZ_SEED=515000
+// FUZZ_WORLDS=300) bounded its figure at 12.2/s while handlers did 12.5/s; from t = 900 s they did
+// 50/s, the figure rose to 18.4/s (18.9/s shown at least), and the stale 12.2/s bound stopped every
+// re-measure: 3 replicas where 2 carry 33.7/s, to the end ("still a low end only after 900s").
+// Now a bound the figure or perReplicaAtLeast passes by AT_MOST_CONTRADICTED_FACTOR is dropped.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { decide } from './decide.js';
+import { asRateState, AT_MOST_CONTRADICTED_FACTOR } from './rates.js';
+import { randomWorld, runWorld } from './test/fuzz-world.js';
+import { steadyViolations, stepViolations } from './test/fuzz-invariants.js';
+import type { BacklogSample, ScalingDecision, ScalingHistory, ScalingSpec } from './types.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+interface Readings {
+  spec: ScalingSpec;
+  history: ScalingHistory;
+  readings: {
+    t: number;
+    sample: BacklogSample;
+    currentReplicas: number;
+    readyReplicas?: number;
+    decided: number;
+  }[];
+}
+
+/** Feeds decide() a dumped run of readings (test/world-*.json), each with the history the one before returned. */
+function replay(file: string): { decisions: ScalingDecision[]; data: Readings } {
+  const data = JSON.parse(readFileSync(path.join(here, 'test', file), 'utf8')) as Readings;
+  let history = data.history;
+  const decisions = data.readings.map((r) => {
+    const d = decide({
+      spec: data.spec,
+      sample: r.sample,
+      currentReplicas: r.currentReplicas,
+      ...(r.readyReplicas !== undefined ? { readyReplicas: r.readyReplicas } : {}),
+      history,
+      now: r.sample.at,
+    });
+    history = d.history;
+    return d;
+  });
+  return { decisions, data };
+}
+
+describe('rates: a low end bounded by handlers that became faster since (policy fuzzer world 515031)', () => {
+  it('the readings of t = 1047-1078 s: the passed bound is dropped and the low end re-measured, 3 -> 2', () => {
+    const { decisions, data } = replay('world-515031-t1078.json');
+    // What 6913a32 read and did: a high end of 12.2/s beside an 18.4/s low end shown at 18.9/s.
+    const start = asRateState(data.history.rates);
+    expect(start?.perReplicaLowEndOnly).toBe(true);
+    const bound = start?.perReplicaAtMost ?? 0;
+    expect(bound).toBeCloseTo(12.2, 1);
+    expect(start?.perReplicaAtLeast ?? 0).toBeGreaterThan(bound * AT_MOST_CONTRADICTED_FACTOR);
+    expect(data.readings.every((r) => r.decided === 3 && r.currentReplicas === 3)).toBe(true);
+    expect(data.readings.every((r) => r.sample.pending === 0)).toBe(true);
+    // Dropped at the first reading; the figure stays the low end it was.
+    const first = asRateState(decisions[0]?.history.rates);
+    expect(first?.perReplicaAtMost).toBeUndefined();
+    expect(first?.perReplicaLowEndOnly).toBe(true);
+    const last = decisions.at(-1);
+    expect(last?.reason).toContain('to re-measure it');
+    // 33.2/s × 1.15 at 1.5 × 18.4/s: 2 replicas (6913a32: 3, "needs 3").
+    expect(last?.desiredReplicas).toBe(2);
+  });
+
+  it('a bound the replicas have not passed is kept: re-measuring still stops within the headroom', () => {
+    const { decisions, data } = replay('world-515031-t1078.json');
+    // The same readings with the bound set at the figure: a figure within RATE_HEADROOM of its
+    // high end is not re-measured, and 6913a32's 3 replicas stay.
+    const rates = asRateState(data.history.rates);
+    if (rates === undefined) throw new Error('no rates');
+    const figure = rates.perReplicaPerSecond ?? 0;
+    const atLeast = rates.perReplicaAtLeast ?? 0;
+    let history: ScalingHistory = { ...data.history, rates: { ...rates, perReplicaAtMost: atLeast } };
+    let d: ScalingDecision | undefined;
+    for (const r of data.readings) {
+      d = decide({
+        spec: data.spec,
+        sample: r.sample,
+        currentReplicas: r.currentReplicas,
+        ...(r.readyReplicas !== undefined ? { readyReplicas: r.readyReplicas } : {}),
+        history,
+        now: r.sample.at,
+      });
+      history = d.history;
+    }
+    expect(atLeast).toBeGreaterThan(figure);
+    expect(asRateState(d?.history.rates)?.perReplicaAtMost).toBeCloseTo(atLeast, 6);
+    expect(d?.reason).not.toContain('to re-measure it');
+    expect(d?.desiredReplicas).toBe(3);
+    expect(decisions.length).toBe(data.readings.length);
+  });
+
+  it('the whole world: no violation, and 2 replicas carry the 33.7/s over its last minute', () => {
+    const run = runWorld(randomWorld(515031));
+    expect([...stepViolations(run), ...steadyViolations(run)]).toEqual([]);
+    const lastMinute = run.steps.filter((s) => s.t >= 1740);
+    expect(Math.max(...lastMinute.map((s) => s.decision.desiredReplicas))).toBe(2);
+  });
+});
