@@ -208,6 +208,7 @@ import {
   READY_SETTLE_SECONDS,
   stalledReplicas,
   takingNothing,
+  validBehindInHand,
 } from './rates.js';
 import { asReadinessState, observeReadiness } from './readiness.js';
 import { backlogRefusal } from './refused-backlog.js';
@@ -1341,15 +1342,44 @@ export function decide(input: ScalingInput): ScalingDecision {
     readyFor >= EXPIRY_GROW_SECONDS
       ? current + 1
       : 0;
-  const expiryReplicas = Math.max(byTaken, oneMore);
+  // Messages expiring in the replicas' hands (rates.ts behindInHand: a push consumer is sent all
+  // that arrives, so nothing waits at the server): the `replicas` ready then each did less than
+  // `below`, so one more than them is asked for at that arrival rate, followed by it, and kept
+  // once nothing expires (nothing measures a capacity there). A push consumer on max_age 3 s, 60/s
+  // for 19/s handlers, held the 2 replicas its backlog asked for while two thirds expired unworked.
+  const behindInHand = validBehindInHand(rateState.behindInHand);
+  const byInHand =
+    sample.limitRemovals !== undefined &&
+    perReplica === undefined &&
+    observedArrival !== undefined &&
+    observedArrival > 0 &&
+    behindInHand !== undefined
+      ? withTolerance(
+          observedArrival,
+          (behindInHand.below * behindInHand.replicas) / (behindInHand.replicas + 1),
+          current,
+        )
+      : 0;
+  const expiryReplicas = Math.max(byTaken, oneMore, byInHand);
   const takenText =
     takenPerReplica !== undefined
       ? `at the ${fmt(takenPerReplica)}/s each replica took while messages expired before delivery, ${fmt(observedArrival ?? 0)}/s arriving needs ${byTaken}`
       : '';
+  const inHandText =
+    behindInHand !== undefined && byInHand > 0
+      ? `messages expired in the replicas' hands (held longer than max_age with nothing waiting at the server) while ${behindInHand.replicas} ${behindInHand.replicas === 1 ? 'replica' : 'replicas'} each did less than ${fmt(behindInHand.below)}/s: ${fmt(observedArrival ?? 0)}/s arriving needs ${byInHand}`
+      : '';
   const expiryText =
     expiringSince !== undefined
-      ? `${fmt(expiredPerSecond)}/s of ${fmt(observedArrival ?? 0)}/s arriving expired before any replica took them (removed by the stream's limits for ${fmt((sample.at - expiringSince) / 1000)}s)${takenText !== '' ? `; ${takenText}` : ''}${oneMore >= byTaken && oneMore > 0 ? `; one more while they still expire with ${ready} ready for ${fmt(readyFor)}s: ${oneMore}` : ''}`
-      : `no per-replica capacity is measured on this stream; ${takenText}`;
+      ? `${fmt(expiredPerSecond)}/s of ${fmt(observedArrival ?? 0)}/s arriving expired before any replica took them (removed by the stream's limits for ${fmt((sample.at - expiringSince) / 1000)}s)${takenText !== '' ? `; ${takenText}` : ''}${inHandText !== '' ? `; ${inHandText}` : ''}${oneMore >= Math.max(byTaken, byInHand) && oneMore > 0 ? `; one more while they still expire with ${ready} ready for ${fmt(readyFor)}s: ${oneMore}` : ''}`
+      : `no per-replica capacity is measured on this stream; ${[takenText, inHandText].filter((t) => t !== '').join('; ')}`;
+  // Messages expiring in the replicas' hands while nothing queues behind their handlers: the
+  // handling time itself nears max_age, which more replicas do not shorten (none are added for it).
+  const nearMaxAge = rateState.handlingNearMaxAge;
+  const nearMaxAgeText =
+    nearMaxAge !== undefined
+      ? `messages expire in the replicas' hands while each holds no more than its handlers work on (${fmt(spec.inFlightPerReplica ?? 1)}${spec.inFlightPerReplica === undefined ? ', spec.inFlightPerReplica unset' : ''}): they are held ${fmt(nearMaxAge.seconds)}s on average against the stream's max_age of ${fmt(nearMaxAge.maxAgeSeconds)}s, so the handling time itself is near max_age and more replicas would not shorten it — raise the stream's max_age, shorten the handler (and ack_wait with it), or set spec.inFlightPerReplica if each replica handles more messages at once`
+      : undefined;
 
   // A stream at its max_msgs / max_bytes limit with this consumer's backlog filling it (2e,
   // stream-full.ts): what arrives beyond the room the replicas free is refused (discard new: seen by
@@ -1661,7 +1691,8 @@ export function decide(input: ScalingInput): ScalingDecision {
       readyGone > 0 && desired > 0 && buffered !== undefined
         ? `; ${fmt(buffered.messages)} of the ${fmt(ackPending)} awaiting ack wait in the clients' buffers${buffered.unevenSpan !== undefined ? ', most of them perhaps in one replica' : ''}: what the ${readyGone === 1 ? 'ready replica' : `${readyGone} ready replicas`} taken away ${readyGone === 1 ? 'holds' : 'hold'} goes to the others at once only if ${readyGone === 1 ? 'it hands' : 'they hand'} it back on SIGTERM (drain: finish or nak what was received), otherwise after the consumer's ack_wait`
         : '';
-    reason = `${seen}; ${drivenBy}${fullNote}: ${action}${limitText}${forecastText}${waitingNote}${strandNote}.`;
+    const nearMaxAgeNote = nearMaxAgeText !== undefined ? `; ${nearMaxAgeText}` : '';
+    reason = `${seen}; ${drivenBy}${fullNote}: ${action}${limitText}${forecastText}${waitingNote}${strandNote}${nearMaxAgeNote}.`;
   }
 
   // History: bounded by the windows and periods that read it.
@@ -1748,6 +1779,9 @@ export function decide(input: ScalingInput): ScalingDecision {
             message: fullText,
           },
         }
+      : {}),
+    ...(nearMaxAge !== undefined && nearMaxAgeText !== undefined
+      ? { handlingNearMaxAge: { ...nearMaxAge, message: nearMaxAgeText } }
       : {}),
     nextPollSeconds: nextPoll,
     recommendedReplicas: recommended,

@@ -547,6 +547,23 @@ export interface RateState {
   /** Seconds of intervals perReplicaTakenWhileExpiring rests on (up to CAPACITY_TIME_CONSTANT_SECONDS). */
   takenWhileExpiringSeconds?: number;
   /**
+   * Messages expiring in the replicas' hands (behindInHand: a push consumer, or pull clients whose
+   * buffers hold the whole backlog, falling behind on a stream with max_age): at the last settled
+   * interval that showed it, `replicas` were ready and each did less than `below` (arrivals ÷
+   * them; completions prove nothing there, an expiry reads as an acknowledgement, and deliveries
+   * are the arrivals). decide.ts (2c) asks for arrivals ÷ (below × replicas ÷ (replicas + 1)): one
+   * more than fell behind, followed by the arrival rate, and kept once nothing expires (no figure
+   * measures more there). Carried through resets; dropped once a per-replica capacity is measured.
+   */
+  behindInHand?: { below: number; replicas: number };
+  /**
+   * At this reading messages expire in the replicas' hands while each ready replica holds no more
+   * than its handlers work on at once (spec.inFlightPerReplica, 1 unless set): nothing queues
+   * behind the handlers, so the handling time itself (`seconds`, Little's law: held ÷ arrivals)
+   * nears max_age (`maxAgeSeconds`), and more replicas would not shorten it. Not carried.
+   */
+  handlingNearMaxAge?: { seconds: number; maxAgeSeconds: number };
+  /**
    * A run of intervals with nothing pending at the server at either end in which what the replicas
    * hold kept level (nextKeptPace): the replicas completed what arrived, whatever they hold. Absent
    * otherwise. decide.ts reads a long enough one as replicas that keep up (keptPaceSeconds).
@@ -1221,6 +1238,7 @@ function restartInterval(
     heldSpell: _held,
     keptPace: _keptPace,
     expiringSince: _expiring,
+    handlingNearMaxAge: _nearMaxAge,
     resetAt: _reset,
     dropBudget: _budget,
     askedBefore: _askedBefore,
@@ -1391,6 +1409,7 @@ export function observeRates(
       if (previous.takenWhileExpiringSeconds !== undefined)
         reset.takenWhileExpiringSeconds = previous.takenWhileExpiringSeconds;
     }
+    if (previous.behindInHand !== undefined) reset.behindInHand = previous.behindInHand;
     return reset;
   }
 
@@ -2136,6 +2155,29 @@ export function observeRates(
       next.takenWhileExpiringSeconds = taken.seconds;
     }
   }
+  // Messages expiring in the replicas' hands (a push consumer is sent all that arrives, so nothing
+  // waits at the server however far behind its subscribers are): RateState.behindInHand, and
+  // RateState.handlingNearMaxAge when nothing queues behind the handlers.
+  const inHand = inHandExpiry(last, sample, next.arrivalPerSecond, readyReplicas, options.inFlightPerReplica);
+  const behindBefore = validBehindInHand(previous.behindInHand);
+  if (behindBefore !== undefined) next.behindInHand = behindBefore;
+  if (inHand !== undefined && !paused) {
+    if (!inHand.queued)
+      next.handlingNearMaxAge = { seconds: inHand.heldSeconds, maxAgeSeconds: inHand.maxAgeSeconds };
+    else if (
+      sameReplicas &&
+      Math.max(askedNow, wholeOr(last.askedReplicas, askedNow)) <= readyReplicas &&
+      steadySeconds >= Math.max(READY_SETTLE_SECONDS, settleSeconds) &&
+      !isGap(previous.lastIntervalSeconds, dtSeconds) &&
+      // Replicas added since the last such interval fall behind too: the replicas that fell behind
+      // then keep the messages already pushed to them (expired ones too: a handler works on them
+      // all the same) and drain them only at their pace less their share of what arrives, while a
+      // replica that keeps up holds little. Counted from the mean time held: held ÷ arrivals ÷
+      // max_age of the ready replicas are behind (at 4 replicas where 3 fell behind, ~3).
+      inHand.behindReplicas >= Math.min(behindBefore?.replicas ?? 0, readyReplicas - 1) + IN_HAND_STEP_MARGIN
+    )
+      next.behindInHand = { below: inHand.arrivalPerSecond / readyReplicas, replicas: readyReplicas };
+  }
   // A busy interval that measures nothing (the ready count changed, replicas warm up, pods not
   // counted ready may consume) still shows the replicas falling behind: the rate term must be free
   // to add replicas then, and the carried figure is no longer what sizes them alone. Every replica
@@ -2148,6 +2190,8 @@ export function observeRates(
   if (busyBehind && perReplica !== undefined)
     perReplica = Math.max(perReplica, completed / dtSeconds / mayHaveConsumed);
   if (perReplica !== undefined) next.perReplicaPerSecond = perReplica;
+  // A capacity measured: what fell behind in hand has served.
+  if (perReplica !== undefined) delete next.behindInHand;
   if (perReplica !== undefined && carriedFigure && !replacesCarried && !busyBehind)
     next.perReplicaCarried = true;
   if (perReplica !== undefined && figureLowEndOnly) {
@@ -2700,6 +2744,97 @@ export const EXPIRY_EDGE_BYTES_SHARE = 0.95;
  * oldest message is its own (an Interest stream keeps a message until every consumer has it).
  */
 export const OWN_BACKLOG_SHARE = 0.9;
+
+/**
+ * Held messages this old (a share of max_age) with nothing waiting at the server: they expire in
+ * the replicas' hands (inHandExpiry). Close to max_age, not at EXPIRY_EDGE_AGE_SHARE: replicas that
+ * keep up with handlers that take most of max_age hold messages that old without losing any.
+ */
+export const IN_HAND_EXPIRY_AGE_SHARE = 0.95;
+/**
+ * Messages expire in the replicas' hands only while the mean time they are held (Little's law:
+ * held ÷ arrivals) is at least this share of max_age, i.e. at least this share of the replicas'
+ * buffers are behind: push delivery to a deliver group picks a member at random, so one buffer is
+ * longer than the rest, and the oldest message alone (still >= 0.95 max_age at 4 replicas of 19/s
+ * for 60/s, session 28's experiment) would read one long buffer as every replica behind.
+ */
+export const IN_HAND_MEAN_AGE_SHARE = 0.5;
+/**
+ * An interval counts as behind in hand once the replicas behind (mean time held ÷ max_age × ready)
+ * exceed those that were behind at the last such interval by this much (RateState.behindInHand).
+ */
+export const IN_HAND_STEP_MARGIN = 0.5;
+
+/**
+ * Whether messages expire in the replicas' hands over an interval, on a WorkQueue or Interest
+ * stream with max_age read at both ends: at both readings nothing waits at the server, the
+ * consumer holds at least OWN_BACKLOG_SHARE of what the stream holds, and the stream's oldest
+ * message is IN_HAND_EXPIRY_AGE_SHARE of max_age old; and the mean time held (Little's law: held ÷
+ * arrivals, at both ends) is IN_HAND_MEAN_AGE_SHARE of max_age or more. A push consumer with a
+ * deliver group (nats.go QueueSubscribe, nats.py subscribe(queue=)) is sent all that arrives, so
+ * nothing waits at the server however far behind its subscribers are; an expiry of a held message
+ * reads as an acknowledgement and the deliveries are the arrivals: neither shows the replicas
+ * falling behind. 60/s pushed to 2 replicas doing 19/s on max_age 3 s held ~185, two thirds
+ * expired unworked, and the policy kept the 2 replicas the backlog asked for (zz-push-expiry).
+ * `queued`: each ready replica holds more than its handlers work on at once (spec.inFlightPerReplica,
+ * 1 unless set), so messages wait behind them; otherwise the handling time alone nears max_age.
+ * Undefined when not (filtered consumer: the stream holds other subjects' messages).
+ */
+export function inHandExpiry(
+  before: Pick<RateState['last'], 'pending' | 'ackPending' | 'limitedStream'>,
+  after: Pick<BacklogSample, 'pending' | 'ackPending' | 'filtered' | 'limitRemovals'>,
+  arrivalPerSecond: number | undefined,
+  readyReplicas: number,
+  inFlightPerReplica: number | undefined,
+):
+  | {
+      arrivalPerSecond: number;
+      heldSeconds: number;
+      maxAgeSeconds: number;
+      behindReplicas: number;
+      queued: boolean;
+    }
+  | undefined {
+  const maxAge = after.limitRemovals?.limits.maxAgeSeconds;
+  if (after.filtered === true || maxAge === undefined || !Number.isFinite(maxAge) || !(maxAge > 0))
+    return undefined;
+  if (arrivalPerSecond === undefined || !Number.isFinite(arrivalPerSecond) || !(arrivalPerSecond > 0))
+    return undefined;
+  if (!Number.isInteger(readyReplicas) || readyReplicas < 1) return undefined;
+  const ends = [
+    { pending: before.pending, ackPending: before.ackPending, st: before.limitedStream },
+    { pending: after.pending, ackPending: after.ackPending, st: after.limitRemovals?.state },
+  ];
+  for (const e of ends) {
+    const st = e.st;
+    if (st === undefined || !(st.messages > 0) || !(e.pending <= 0) || !(e.ackPending > 0)) return undefined;
+    if (e.ackPending < OWN_BACKLOG_SHARE * st.messages) return undefined;
+    if (!(st.oldestAgeSeconds >= IN_HAND_EXPIRY_AGE_SHARE * maxAge)) return undefined;
+    if (e.ackPending / arrivalPerSecond < IN_HAND_MEAN_AGE_SHARE * maxAge) return undefined;
+  }
+  const held = Math.min(before.ackPending, after.ackPending);
+  const heldSeconds = (before.ackPending + after.ackPending) / 2 / arrivalPerSecond;
+  const inFlight =
+    inFlightPerReplica !== undefined && Number.isFinite(inFlightPerReplica) && inFlightPerReplica > 0
+      ? inFlightPerReplica
+      : 1;
+  return {
+    arrivalPerSecond,
+    heldSeconds,
+    maxAgeSeconds: maxAge,
+    behindReplicas: (Math.min(heldSeconds, maxAge) / maxAge) * readyReplicas,
+    queued: held > readyReplicas * inFlight,
+  };
+}
+
+/** RateState.behindInHand read back from history: finite, below > 0, a whole replica count >= 1. */
+export function validBehindInHand(v: unknown): { below: number; replicas: number } | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const { below, replicas } = v as { below?: unknown; replicas?: unknown };
+  if (typeof below !== 'number' || !Number.isFinite(below) || !(below > 0)) return undefined;
+  if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 1) return undefined;
+  return { below, replicas };
+}
 
 /**
  * Whether a WorkQueue or Interest stream whose limits remove is at the edge where they do, with its

@@ -359,6 +359,13 @@ export interface ScalingDecision {
    */
   streamFull?: { limit: 'max_msgs' | 'max_bytes'; discard: 'new' | 'old'; since: number; message: string };
   /**
+   * Messages expire in the replicas' hands on a stream with max_age while each replica holds no
+   * more than its handlers work on at once (spec.inFlightPerReplica, 1 unless set): the handling
+   * time itself (`seconds`: held ÷ arrivals) nears max_age (`maxAgeSeconds`), which more replicas
+   * do not shorten, so none are added for it. `message` says what to change (a Warning event).
+   */
+  handlingNearMaxAge?: { seconds: number; maxAgeSeconds: number; message: string };
+  /**
    * When to read the consumer again (seconds): short while the backlog or the arrival rate is
    * moving, longer when idle. The controller polls at min(this, spec.pollInterval).
    */

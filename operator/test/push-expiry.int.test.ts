@@ -1,0 +1,166 @@
+// A push consumer (deliver_group, queue subscribers: nats.go QueueSubscribe, nats.py
+// subscribe(queue=)) on a WorkQueue stream with max_age, falling behind. The server pushes every
+// message at once, so nothing waits at the server; the subscribers' buffers grow, and messages
+// expire in their hands (the stream removes them at max_age; the ack of an expired message does
+// nothing). An expiry reads as an acknowledgement and the deliveries are the arrivals, so before
+// session 29 the policy saw a small backlog and kept the 2 replicas it asked for while two thirds
+// of the messages expired unworked (the lead's drill, session 28, branch pushexpiry).
+// Real nats-server (the test stack's), real subscribers in this process, the policy (decide())
+// driven once a second from real readings (readConsumerBacklog), the subscribers started and
+// stopped as it asks. Two scenarios at once (50 s and 30 s; the file ~53 s):
+// - 64/s for handlers of 55 ms (~18/s each): 4 are needed. It grows past 2 and stops at 4 or 5,
+//   though the 2-3 that fell behind keep their long buffers (expired messages too, a handler works
+//   on them all the same) for minutes: the oldest message stays near max_age, and an oldest-age
+//   test alone ratcheted on to 6 (session 28's experiment).
+// - 2/s for handlers of 3.2 s on max_age 3 s, 8 replicas: every message expires in a handler, and
+//   each replica holds no more than the one it works on. More replicas would not help: none are
+//   added, and the decision says the handling time is near max_age (handlingNearMaxAge).
+import { AckPolicy, jetstreamManager, RetentionPolicy } from '@nats-io/jetstream';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { connect } from '@nats-io/transport-node';
+import { readConsumerBacklog } from '../src/backlog/jetstream-backlog-source.js';
+import { decide, emptyHistory } from '../src/scaling/decide.js';
+import { withScalingDefaults } from '../src/scaling/defaults.js';
+import type { ScalingDecision, ScalingHistory } from '../src/scaling/types.js';
+import { testStack } from '../../test/env.js';
+import { sleep, streamName } from './harness.js';
+
+interface Run {
+  /** Replicas after each decision. */
+  replicas: number[];
+  decisions: ScalingDecision[];
+  /** Messages handled before / after their max_age. */
+  fresh: number;
+  stale: number;
+}
+
+async function scenario(
+  nc: NatsConnection,
+  o: {
+    prefix: string;
+    perSecond: number;
+    handlerMs: number;
+    replicas: number;
+    minReplicas?: number;
+    seconds: number;
+  },
+): Promise<Run> {
+  const jsm = await jetstreamManager(nc);
+  const stream = streamName(o.prefix);
+  const maxAgeMs = 3000;
+  await jsm.streams.add({
+    name: stream,
+    subjects: [`${stream}.>`],
+    retention: RetentionPolicy.Workqueue,
+    max_age: maxAgeMs * 1_000_000,
+  });
+  await jsm.consumers.add(stream, {
+    durable_name: 'worker',
+    ack_policy: AckPolicy.Explicit,
+    deliver_subject: `deliver.${stream}`,
+    deliver_group: 'workers',
+  });
+  const run: Run = { replicas: [], decisions: [], fresh: 0, stale: 0 };
+  let stop = false;
+  const subs: Array<{ sub: Subscription; done: Promise<void> }> = [];
+  const startReplica = (): void => {
+    const sub = nc.subscribe(`deliver.${stream}`, { queue: 'workers' });
+    const done = (async () => {
+      for await (const m of sub) {
+        if (stop) break;
+        await sleep(o.handlerMs);
+        if (Date.now() - Number(m.string()) < maxAgeMs) run.fresh++;
+        else run.stale++;
+        if (m.reply) nc.publish(m.reply, '+ACK');
+      }
+    })();
+    subs.push({ sub, done });
+  };
+  for (let i = 0; i < o.replicas; i++) startReplica();
+  const publishing = (async () => {
+    const started = performance.now();
+    let sent = 0;
+    while (!stop) {
+      const due = Math.floor(((performance.now() - started) / 1000) * o.perSecond);
+      for (; sent < due; sent++) nc.publish(`${stream}.event`, String(Date.now()));
+      await sleep(20);
+    }
+  })();
+  const spec = withScalingDefaults({
+    minReplicas: o.minReplicas ?? 1,
+    maxReplicas: 12,
+    backlogPerReplica: 100,
+  });
+  let history: ScalingHistory | undefined;
+  try {
+    for (let i = 0; i < o.seconds; i++) {
+      await sleep(1000);
+      const read = await readConsumerBacklog(nc, { stream, consumer: 'worker' }, { timeoutMs: 2000 });
+      if (!read.ok) throw new Error(read.error.message);
+      // As if it had run at this count (the scale-down window remembers it).
+      history ??= {
+        ...emptyHistory(),
+        recommendations: [{ at: read.sample.at - 1000, replicas: o.replicas }],
+      };
+      const d = decide({
+        spec,
+        sample: read.sample,
+        currentReplicas: subs.length,
+        readyReplicas: subs.length,
+        history,
+        now: read.sample.at,
+      });
+      history = d.history;
+      while (subs.length < d.desiredReplicas) startReplica();
+      while (subs.length > d.desiredReplicas) subs.pop()?.sub.unsubscribe();
+      run.replicas.push(subs.length);
+      run.decisions.push(d);
+      process.stdout.write(
+        `[${o.prefix} ${i}] n${subs.length} p${read.sample.pending} a${read.sample.ackPending} oldest ${read.sample.limitRemovals?.state?.oldestAgeSeconds.toFixed(1)} arr ${d.rates.arrivalPerSecond?.toFixed(1)} fresh ${run.fresh} stale ${run.stale} | ${d.reason.slice(0, 240)}\n`,
+      );
+    }
+  } finally {
+    stop = true;
+    for (const r of subs) r.sub.unsubscribe();
+    await publishing;
+    await Promise.all(subs.map((r) => r.done));
+    await jsm.streams.delete(stream);
+  }
+  return run;
+}
+
+it('a push consumer whose messages expire in its subscribers’ hands is scaled up until it keeps up, and not for a slow handler', async () => {
+  const nc = await connect({ servers: testStack().natsUrl });
+  try {
+    const [behind, slow] = await Promise.all([
+      scenario(nc, { prefix: 'PUSHX', perSecond: 64, handlerMs: 55, replicas: 2, seconds: 50 }),
+      scenario(nc, {
+        prefix: 'PUSHSLOW',
+        perSecond: 2,
+        handlerMs: 3200,
+        replicas: 8,
+        minReplicas: 8,
+        seconds: 30,
+      }),
+    ]);
+
+    // Falling behind: more than the 2 the backlog asks for (main: 2 for good), up to what keeps up
+    // (4 at ~18/s each, one more for the noise of push delivery), never on towards maxReplicas.
+    expect(Math.max(...behind.replicas)).toBeGreaterThanOrEqual(4);
+    expect(Math.max(...behind.replicas)).toBeLessThanOrEqual(5);
+    expect(behind.replicas.at(-1)).toBeGreaterThanOrEqual(4);
+    expect(behind.decisions.some((d) => /expired in the replicas' hands/.test(d.reason))).toBe(true);
+
+    // A handler slower than max_age: no replica added, and said.
+    expect(Math.max(...slow.replicas)).toBe(8);
+    expect(slow.stale).toBeGreaterThan(0);
+    const near = slow.decisions.filter((d) => d.handlingNearMaxAge !== undefined);
+    expect(near.length).toBeGreaterThan(0);
+    expect(near.at(-1)?.handlingNearMaxAge?.message).toMatch(
+      /raise the stream's max_age, shorten the handler/,
+    );
+    expect(near.at(-1)?.reason).toMatch(/handling time itself is near max_age/);
+  } finally {
+    await nc.close();
+  }
+}, 90_000);
