@@ -2769,7 +2769,8 @@ export const IN_HAND_STEP_MARGIN = 0.5;
  * Whether messages expire in the replicas' hands over an interval, on a WorkQueue or Interest
  * stream with max_age read at both ends: at both readings nothing waits at the server, the
  * consumer holds at least OWN_BACKLOG_SHARE of what the stream holds, and the stream's oldest
- * message is IN_HAND_EXPIRY_AGE_SHARE of max_age old; and the mean time held (Little's law: held ÷
+ * message is IN_HAND_EXPIRY_AGE_SHARE of max_age old (less one arrival interval, at least
+ * EXPIRY_EDGE_AGE_SHARE of it); and the mean time held (Little's law: held ÷
  * arrivals, at both ends) is IN_HAND_MEAN_AGE_SHARE of max_age or more. A push consumer with a
  * deliver group (nats.go QueueSubscribe, nats.py subscribe(queue=)) is sent all that arrives, so
  * nothing waits at the server however far behind its subscribers are; an expiry of a held message
@@ -2805,11 +2806,17 @@ export function inHandExpiry(
     { pending: before.pending, ackPending: before.ackPending, st: before.limitedStream },
     { pending: after.pending, ackPending: after.ackPending, st: after.limitRemovals?.state },
   ];
+  // The oldest message read is up to one arrival interval short of max_age when every message
+  // expires (2/s on max_age 3 s: 2.5 s at times), never below EXPIRY_EDGE_AGE_SHARE of it.
+  const edge = Math.max(
+    EXPIRY_EDGE_AGE_SHARE * maxAge,
+    IN_HAND_EXPIRY_AGE_SHARE * maxAge - 1 / arrivalPerSecond,
+  );
   for (const e of ends) {
     const st = e.st;
     if (st === undefined || !(st.messages > 0) || !(e.pending <= 0) || !(e.ackPending > 0)) return undefined;
     if (e.ackPending < OWN_BACKLOG_SHARE * st.messages) return undefined;
-    if (!(st.oldestAgeSeconds >= IN_HAND_EXPIRY_AGE_SHARE * maxAge)) return undefined;
+    if (!(st.oldestAgeSeconds >= edge)) return undefined;
     if (e.ackPending / arrivalPerSecond < IN_HAND_MEAN_AGE_SHARE * maxAge) return undefined;
   }
   const held = Math.min(before.ackPending, after.ackPending);

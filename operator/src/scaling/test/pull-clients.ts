@@ -165,6 +165,18 @@ export interface Scenario {
   startupSeconds: number;
   durationSeconds: number;
   pollSeconds?: number;
+  /**
+   * A WorkQueue stream with this max_age: a message older is removed wherever it is, pending or
+   * held (a held one leaves num_ack_pending as an acknowledgement does, and the ack floor moves past
+   * it; the client still works on it, as a handler does on what it was given). Readings carry the
+   * stream's state (BacklogSample.limitRemovals) as jetstream-backlog-source reads it.
+   */
+  maxAgeSeconds?: number;
+  /**
+   * A push consumer's deliver group: each message goes to a member picked at random (nats-server
+   * picks a queue subscriber at random), from this seed, instead of in turn.
+   */
+  randomPushSeed?: number;
 }
 
 /** A pull request waiting at the server. */
@@ -177,7 +189,12 @@ interface PullRequest {
 
 interface Pod {
   readyAt: number;
+  /** Messages the client holds (expired ones too, until its handlers reach them). */
   held: number;
+  /** When each of `seqs` was stored in the stream (seconds), with maxAgeSeconds. */
+  stored: number[];
+  /** The first of `seqs` (from `head`) still in the stream, with maxAgeSeconds. */
+  liveFrom: number;
   /**
    * The consumer sequences of what it holds, oldest first (`held` of them from `head`): a client
    * works through its buffer in order, so the ack floor is the oldest head's sequence less one.
@@ -203,6 +220,8 @@ export interface Reading {
   ackPending: number;
   /** Messages handled and acknowledged so far. */
   completed: number;
+  /** Messages removed by max_age so far, pending or held (maxAgeSeconds). */
+  expired: number;
   decision: ScalingDecision;
 }
 
@@ -211,7 +230,7 @@ export function runScenario(sc: Scenario): Reading[] {
   const poll = sc.pollSeconds ?? 5;
   const pods: Pod[] = [];
   const addPod = (readyAt: number): void => {
-    pods.push({ readyAt, held: 0, seqs: [], head: 0, requests: [], progress: 0 });
+    pods.push({ readyAt, held: 0, stored: [], liveFrom: 0, seqs: [], head: 0, requests: [], progress: 0 });
   };
   /** The server's queue of waiting pull requests, head first. */
   let queue: PullRequest[] = [];
@@ -227,7 +246,17 @@ export function runScenario(sc: Scenario): Reading[] {
   let redeliver = 0;
   /** Their consumer sequences (the last delivery of each), in the order they are delivered again. */
   const redeliverSeqs: number[] = [];
+  /** When each of them was stored (maxAgeSeconds). */
+  const redeliverStored: number[] = [];
   let redeliverHead = 0;
+  const maxAge = sc.maxAgeSeconds;
+  /** When each pending message was stored (maxAgeSeconds), oldest first from pendingHead. */
+  let pendingStored: number[] = [];
+  let pendingHead = 0;
+  let arrivedTotal = sc.initialPending;
+  let expired = 0;
+  if (maxAge !== undefined) pendingStored = new Array<number>(sc.initialPending).fill(0);
+  const random = mulberry32(sc.randomPushSeed ?? 0);
   let arrivalCarry = 0;
   let history: ScalingHistory = emptyHistory();
   const readings: Reading[] = [];
@@ -237,9 +266,31 @@ export function runScenario(sc: Scenario): Reading[] {
   for (let step = 0; step <= steps; step++) {
     const t = step * dt;
     ready.length = 0;
+    // max_age: what is older leaves the stream, pending or held (and awaiting redelivery).
+    if (maxAge !== undefined) {
+      const cut = t - maxAge;
+      while (pendingHead < pendingStored.length && (pendingStored[pendingHead] ?? Infinity) <= cut) {
+        pendingHead++;
+        pending--;
+        expired++;
+      }
+      for (const p of pods) {
+        p.liveFrom = Math.max(p.liveFrom, p.head);
+        while (p.liveFrom < p.seqs.length && (p.stored[p.liveFrom] ?? Infinity) <= cut) {
+          p.liveFrom++;
+          expired++;
+        }
+      }
+      for (let i = redeliverHead; i < redeliverSeqs.length; i++)
+        if ((redeliverStored[i] ?? Infinity) <= cut && redeliverSeqs[i] !== -1) {
+          redeliverSeqs[i] = -1;
+          redeliver--;
+          expired++;
+        }
+    }
     let ackPending = redeliver;
     for (const p of pods) {
-      ackPending += p.held;
+      ackPending += maxAge === undefined ? p.held : p.seqs.length - Math.max(p.head, p.liveFrom);
       if (p.readyAt <= t) ready.push(p);
     }
 
@@ -248,6 +299,8 @@ export function runScenario(sc: Scenario): Reading[] {
     const arrived = Math.floor(arrivalCarry);
     arrivalCarry -= arrived;
     pending += arrived;
+    arrivedTotal += arrived;
+    if (maxAge !== undefined) for (let i = 0; i < arrived; i++) pendingStored.push(t);
 
     // Requests expire; clients ask again when what they hold and await falls to their threshold.
     if (queue.some((r) => r.expiresAt <= t)) {
@@ -273,12 +326,17 @@ export function runScenario(sc: Scenario): Reading[] {
     // Messages awaiting redelivery go first; they hold their max_ack_pending slots already.
     let free = sc.maxAckPending > 0 ? sc.maxAckPending - ackPending : Infinity;
     let head = 0;
+    const randomPush = sc.client.push === true && sc.randomPushSeed !== undefined;
     while ((redeliver > 0 || (pending > 0 && free > 0)) && head < queue.length) {
-      const request = queue[head++];
+      // A deliver group's member at random (its one standing request never ends), or in turn.
+      const request = randomPush ? queue[head + Math.floor(random() * (queue.length - head))] : queue[head++];
       if (request === undefined) break;
       request.pod.held++;
       request.remaining--;
+      let storedAt = t;
       if (redeliver > 0) {
+        while (redeliverSeqs[redeliverHead] === -1) redeliverHead++;
+        storedAt = redeliverStored[redeliverHead] ?? t;
         redeliver--;
         redeliverHead++;
       } else {
@@ -286,13 +344,20 @@ export function runScenario(sc: Scenario): Reading[] {
         ackPending++;
         free--;
         deliveredNew++;
+        if (maxAge !== undefined) storedAt = pendingStored[pendingHead++] ?? t;
       }
       delivered++;
       request.pod.seqs.push(delivered);
+      if (maxAge !== undefined) request.pod.stored.push(storedAt);
+      if (randomPush) continue;
       if (request.remaining > 0) queue.push(request);
       else request.pod.requests = request.pod.requests.filter((r) => r !== request);
     }
     if (head > 0) queue = queue.slice(head);
+    if (pendingHead > 4096 && pendingHead * 2 > pendingStored.length) {
+      pendingStored = pendingStored.slice(pendingHead);
+      pendingHead = 0;
+    }
 
     // The reading: after the server filled what it could (it refills a freed slot within about a
     // round trip, so a real reading at a full max_ack_pending sees it full).
@@ -308,6 +373,27 @@ export function runScenario(sc: Scenario): Reading[] {
         ackFloorConsumerSeq: ackFloor(pods, redeliverSeqs, redeliverHead, delivered),
         maxAckPending: sc.maxAckPending,
       };
+      if (maxAge !== undefined) {
+        // STREAM.INFO: what the stream holds (pending and held, not expired), its last sequence,
+        // and its oldest message's age.
+        let oldest = pendingHead < pendingStored.length ? (pendingStored[pendingHead] ?? t) : Infinity;
+        for (const p of pods) {
+          const from = Math.max(p.head, p.liveFrom);
+          if (from < p.seqs.length) oldest = Math.min(oldest, p.stored[from] ?? t);
+        }
+        for (let i = redeliverHead; i < redeliverSeqs.length; i++)
+          if (redeliverSeqs[i] !== -1) oldest = Math.min(oldest, redeliverStored[i] ?? t);
+        const messages = Math.max(0, pending) + ackPending;
+        sample.limitRemovals = {
+          limits: { maxAgeSeconds: maxAge },
+          state: {
+            messages,
+            bytes: messages * 100,
+            lastSeq: arrivedTotal,
+            oldestAgeSeconds: Number.isFinite(oldest) ? t - oldest : 0,
+          },
+        };
+      }
       const decision = decide({
         spec: sc.spec,
         sample,
@@ -323,7 +409,8 @@ export function runScenario(sc: Scenario): Reading[] {
         ready: ready.length,
         pending,
         ackPending,
-        completed: deliveredNew - ackPending,
+        completed: deliveredNew - ackPending - expired,
+        expired,
         decision,
       });
       while (pods.length < decision.desiredReplicas) addPod(t + sc.startupSeconds);
@@ -332,8 +419,12 @@ export function runScenario(sc: Scenario): Reading[] {
         // ack, redelivered at once — not arrivals (before, put back as pending, they read as a
         // surge of arrivals after every scale-down).
         for (const gone of pods.splice(decision.desiredReplicas)) {
-          redeliver += gone.held;
-          redeliverSeqs.push(...gone.seqs.slice(gone.head));
+          // With max_age, only what is still in the stream is delivered again.
+          const from = maxAge === undefined ? gone.head : Math.max(gone.head, gone.liveFrom);
+          redeliver += gone.seqs.length - from;
+          redeliverSeqs.push(...gone.seqs.slice(from));
+          if (maxAge !== undefined) redeliverStored.push(...gone.stored.slice(from));
+          else redeliverStored.push(...gone.seqs.slice(from).map(() => 0));
         }
         const kept = new Set(pods);
         queue = queue.filter((r) => kept.has(r.pod));
@@ -353,6 +444,8 @@ export function runScenario(sc: Scenario): Reading[] {
       p.head += done;
       if (p.head > 1024 && p.head * 2 > p.seqs.length) {
         p.seqs = p.seqs.slice(p.head);
+        if (maxAge !== undefined) p.stored = p.stored.slice(p.head);
+        p.liveFrom = Math.max(0, p.liveFrom - p.head);
         p.head = 0;
       }
       p.progress = p.held === 0 ? 0 : p.progress - done;
@@ -376,8 +469,26 @@ function ackFloor(
   delivered: number,
 ): number {
   let oldest = Infinity;
-  for (const p of pods) if (p.head < p.seqs.length) oldest = Math.min(oldest, p.seqs[p.head] ?? Infinity);
-  for (let i = redeliverHead; i < redeliverSeqs.length; i++)
-    oldest = Math.min(oldest, redeliverSeqs[i] ?? Infinity);
+  // (With max_age, the first still in the stream: the server moves the floor past what expired.)
+  for (const p of pods) {
+    const from = Math.max(p.head, p.liveFrom);
+    if (from < p.seqs.length) oldest = Math.min(oldest, p.seqs[from] ?? Infinity);
+  }
+  for (let i = redeliverHead; i < redeliverSeqs.length; i++) {
+    const seq = redeliverSeqs[i] ?? -1;
+    if (seq !== -1) oldest = Math.min(oldest, seq);
+  }
   return Number.isFinite(oldest) ? oldest - 1 : delivered;
+}
+
+/** A small seeded PRNG (mulberry32): a deliver group's random member. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
