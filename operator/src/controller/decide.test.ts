@@ -124,6 +124,37 @@ describe('decide (the reconcile step)', () => {
     expect(failed.conditions.find((c) => c.type === 'StreamFull')?.status).toBe('Unknown');
   });
 
+  it('warns once when messages reach max_age in the handlers themselves (HandlingNearMaxAge)', () => {
+    const near =
+      (started: boolean): DecideInput['policy'] =>
+      (i) => ({
+        ...policyDecide(i),
+        handlingNearMaxAge: {
+          seconds: 3.1,
+          maxAgeSeconds: 3,
+          message: "raise the stream's max_age, shorten the handler",
+          started,
+        },
+      });
+    const first = decide(input({ backlog: { ok: true, sample: sample(5) }, policy: near(true) }));
+    expect(first.events).toEqual([
+      {
+        type: 'Warning',
+        reason: 'HandlingNearMaxAge',
+        message: 'consumer "c" on stream "S": raise the stream\'s max_age, shorten the handler',
+      },
+    ]);
+    const next = decide(
+      input({
+        backlog: { ok: true, sample: { ...sample(5), at: 1000 } },
+        memory: first.memory,
+        now: 1_001_000,
+        policy: near(false),
+      }),
+    );
+    expect(next.events).toEqual([]);
+  });
+
   it('reports the policy’s activity in the Active condition: flowing deliveries at backlog 0', () => {
     const first = decide(input({ backlog: { ok: true, sample: sample(0) } }));
     const flowing = { ...sample(0), at: 5000, deliveredConsumerSeq: 250, deliveredStreamSeq: 250 };

@@ -499,6 +499,15 @@ function fromBacklog(input: DecideInput, consumer: ConsumerSpec, sample: Backlog
       reason: 'ConsumerResumed',
       message: `${where} is no longer paused on the server: scaling from its backlog resumes`,
     });
+  // Messages reaching max_age in the handlers themselves (no queue behind them): told when it
+  // starts; the policy adds no replicas for it, and the reason says so at every poll.
+  const nearMaxAge = decision.handlingNearMaxAge;
+  if (nearMaxAge !== undefined && nearMaxAge.started)
+    events.push({
+      type: 'Warning',
+      reason: 'HandlingNearMaxAge',
+      message: `${where}: ${nearMaxAge.message}`,
+    });
   const readiness = decision.readiness;
   if (readiness !== undefined && readiness.overdue > 0 && !readiness.wasOverdue)
     events.push({ type: 'Warning', reason: 'ReplicasNotReady', message: readiness.message });

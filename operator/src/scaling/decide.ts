@@ -40,6 +40,19 @@
 //    it for the arrival rate (RATE_HEADROOM above it), and stay sized at it once nothing expires
 //    (no flapping). While messages still expire with the same replicas ready for
 //    EXPIRY_GROW_SECONDS, one more is asked for. Within maxReplicas and the step policies.
+//    Messages expiring in the replicas' hands (rates.ts inHandExpiry: a push consumer with a
+//    deliver group is sent all that arrives, so nothing waits at the server; pull clients whose
+//    buffers hold the whole backlog): over a settled interval with nothing pending, the oldest
+//    message at max_age, the mean time held (held ÷ arrivals) at least half of it, and each
+//    replica holding more than its handlers work on (spec.inFlightPerReplica, 1 unless set), the
+//    replicas each did less than arrivals ÷ ready (rates.ts behindInHand): one more is asked for,
+//    followed by the arrival rate and kept once nothing expires. Again only once the replicas
+//    added since fall behind too (the mean time held says how many are behind): those that fell
+//    behind keep their long buffers for minutes, one replica's buffer can be longer than the rest
+//    (a deliver group's member is picked at random), and more replicas would only ratchet. Each
+//    replica holding no more than its handlers work on: the handling time itself nears max_age,
+//    none are added, and decision.handlingNearMaxAge says what to change (the controller's
+//    HandlingNearMaxAge Warning event).
 // 2e. A stream at its max_msgs / max_bytes limit with this consumer's backlog filling it
 //    (stream-full.ts, from BacklogSample.streamLimit: the stream's config and state): it refuses
 //    what it has no room for (discard new: no counter shows it, so the arrival rate read is what the
@@ -1378,7 +1391,7 @@ export function decide(input: ScalingInput): ScalingDecision {
   const nearMaxAge = rateState.handlingNearMaxAge;
   const nearMaxAgeText =
     nearMaxAge !== undefined
-      ? `messages expire in the replicas' hands while each holds no more than its handlers work on (${fmt(spec.inFlightPerReplica ?? 1)}${spec.inFlightPerReplica === undefined ? ', spec.inFlightPerReplica unset' : ''}): they are held ${fmt(nearMaxAge.seconds)}s on average against the stream's max_age of ${fmt(nearMaxAge.maxAgeSeconds)}s, so the handling time itself is near max_age and more replicas would not shorten it — raise the stream's max_age, shorten the handler (and ack_wait with it), or set spec.inFlightPerReplica if each replica handles more messages at once`
+      ? `messages reach max_age in the replicas' hands while each holds no more than its handlers work on (${fmt(spec.inFlightPerReplica ?? 1)}${spec.inFlightPerReplica === undefined ? ', spec.inFlightPerReplica unset' : ''}): they are held ${fmt(nearMaxAge.seconds)}s on average against the stream's max_age of ${fmt(nearMaxAge.maxAgeSeconds)}s, so the handling time itself is near max_age and more replicas would not shorten it — raise the stream's max_age, shorten the handler (and ack_wait with it), or set spec.inFlightPerReplica if each replica handles more messages at once`
       : undefined;
 
   // A stream at its max_msgs / max_bytes limit with this consumer's backlog filling it (2e,
@@ -1781,7 +1794,13 @@ export function decide(input: ScalingInput): ScalingDecision {
         }
       : {}),
     ...(nearMaxAge !== undefined && nearMaxAgeText !== undefined
-      ? { handlingNearMaxAge: { ...nearMaxAge, message: nearMaxAgeText } }
+      ? {
+          handlingNearMaxAge: {
+            ...nearMaxAge,
+            message: nearMaxAgeText,
+            started: previousRates?.handlingNearMaxAge === undefined,
+          },
+        }
       : {}),
     nextPollSeconds: nextPoll,
     recommendedReplicas: recommended,

@@ -116,6 +116,10 @@ describe('a push consumer whose messages expire in its subscribers’ hands', ()
       /raise the stream's max_age, shorten the handler/,
     );
     expect(near.at(-1)?.decision.reason).toMatch(/handling time itself is near max_age/);
+    // Told once (the controller's HandlingNearMaxAge Warning), when it starts.
+    expect(near.filter((x) => x.decision.handlingNearMaxAge?.started === true).map((x) => x.t)).toEqual([
+      near[0]?.t,
+    ]);
   });
 
   it('handlers that work on many at once (spec.inFlightPerReplica): none added for a handling time near max_age', () => {

@@ -362,9 +362,10 @@ export interface ScalingDecision {
    * Messages expire in the replicas' hands on a stream with max_age while each replica holds no
    * more than its handlers work on at once (spec.inFlightPerReplica, 1 unless set): the handling
    * time itself (`seconds`: held ÷ arrivals) nears max_age (`maxAgeSeconds`), which more replicas
-   * do not shorten, so none are added for it. `message` says what to change (a Warning event).
+   * do not shorten, so none are added for it. `message` says what to change (a Warning event,
+   * when `started`: the reading before did not show it).
    */
-  handlingNearMaxAge?: { seconds: number; maxAgeSeconds: number; message: string };
+  handlingNearMaxAge?: { seconds: number; maxAgeSeconds: number; message: string; started: boolean };
   /**
    * When to read the consumer again (seconds): short while the backlog or the arrival rate is
    * moving, longer when idle. The controller polls at min(this, spec.pollInterval).
