@@ -32,6 +32,8 @@ interface Run {
   /** Messages handled before / after their max_age. */
   fresh: number;
   stale: number;
+  /** Mean wall time of one handler call (ms): a loaded machine stretches the sleep. */
+  handlerMs: number;
 }
 
 async function scenario(
@@ -60,7 +62,8 @@ async function scenario(
     deliver_subject: `deliver.${stream}`,
     deliver_group: 'workers',
   });
-  const run: Run = { replicas: [], decisions: [], fresh: 0, stale: 0 };
+  const run: Run = { replicas: [], decisions: [], fresh: 0, stale: 0, handlerMs: 0 };
+  let handlerMsTotal = 0;
   let stop = false;
   const subs: Array<{ sub: Subscription; done: Promise<void> }> = [];
   const startReplica = (): void => {
@@ -68,7 +71,9 @@ async function scenario(
     const done = (async () => {
       for await (const m of sub) {
         if (stop) break;
+        const began = performance.now();
         await sleep(o.handlerMs);
+        handlerMsTotal += performance.now() - began;
         if (Date.now() - Number(m.string()) < maxAgeMs) run.fresh++;
         else run.stale++;
         if (m.reply) nc.publish(m.reply, '+ACK');
@@ -126,6 +131,7 @@ async function scenario(
     await Promise.all(subs.map((r) => r.done));
     await jsm.streams.delete(stream);
   }
+  run.handlerMs = handlerMsTotal / Math.max(1, run.fresh + run.stale);
   return run;
 }
 
@@ -146,8 +152,11 @@ it('a push consumer whose messages expire in its subscribers’ hands is scaled 
 
     // Falling behind: more than the 2 the backlog asks for (main: 2 for good), up to what keeps up
     // (4 at ~18/s each, one more for the noise of push delivery), never on towards maxReplicas.
+    // (A loaded machine stretches the 55 ms handlers: what they took says what is needed.)
+    const needed = Math.ceil((64 * behind.handlerMs) / 1000);
+    process.stdout.write(`handlers took ${behind.handlerMs.toFixed(1)} ms: ${needed} needed\n`);
     expect(Math.max(...behind.replicas)).toBeGreaterThanOrEqual(4);
-    expect(Math.max(...behind.replicas)).toBeLessThanOrEqual(5);
+    expect(Math.max(...behind.replicas)).toBeLessThanOrEqual(Math.max(5, needed + 1));
     expect(behind.replicas.at(-1)).toBeGreaterThanOrEqual(4);
     expect(behind.decisions.some((d) => /expired in the replicas' hands/.test(d.reason))).toBe(true);
 

@@ -1361,17 +1361,23 @@ export function decide(input: ScalingInput): ScalingDecision {
   // once nothing expires (nothing measures a capacity there). A push consumer on max_age 3 s, 60/s
   // for 19/s handlers, held the 2 replicas its backlog asked for while two thirds expired unworked.
   const behindInHand = validBehindInHand(rateState.behindInHand);
+  // (Within TOLERANCE of the arrivals then, exactly one more: a ceil of (n + 1) x 1.0002 asked
+  // for n + 2 in the drill.)
+  const inHandRatio =
+    behindInHand !== undefined && observedArrival !== undefined
+      ? observedArrival / (behindInHand.below * behindInHand.replicas)
+      : undefined;
   const byInHand =
     sample.limitRemovals !== undefined &&
     perReplica === undefined &&
     observedArrival !== undefined &&
     observedArrival > 0 &&
-    behindInHand !== undefined
-      ? withTolerance(
-          observedArrival,
-          (behindInHand.below * behindInHand.replicas) / (behindInHand.replicas + 1),
-          current,
-        )
+    behindInHand !== undefined &&
+    inHandRatio !== undefined &&
+    Number.isFinite(inHandRatio)
+      ? Math.abs(1 - inHandRatio) <= TOLERANCE
+        ? behindInHand.replicas + 1
+        : Math.ceil((behindInHand.replicas + 1) * inHandRatio)
       : 0;
   const expiryReplicas = Math.max(byTaken, oneMore, byInHand);
   const takenText =

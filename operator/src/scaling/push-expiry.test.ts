@@ -31,13 +31,13 @@ function reversals(replicas: number[]): number {
 
 describe('a push consumer whose messages expire in its subscribers’ hands', () => {
   // 64/s for 18/s handlers (the drill's 55 ms): 4 carry it. From the 2 its backlog asks for.
-  const behind = (seed: number): Reading[] =>
+  const behind = (seed: number, drift: number): Reading[] =>
     runScenario({
       client: natsPyPush,
       spec: withScalingDefaults({ minReplicas: 1, maxReplicas: 30, backlogPerReplica: 100 }),
       maxAckPending: 1000,
       handlerPerSecond: 18,
-      arrival: () => 64,
+      arrival: (t) => 64 + drift * t,
       initialReplicas: 2,
       initialPending: 0,
       startupSeconds: 5,
@@ -47,8 +47,14 @@ describe('a push consumer whose messages expire in its subscribers’ hands', ()
       randomPushSeed: seed,
     });
 
-  it.each([1, 2, 3])('grows to what keeps up and settles there (deliver group seed %i)', (seed) => {
-    const r = behind(seed);
+  // (Seed 4: arrivals drifting up 1 % in 10 minutes.)
+  it.each([
+    [1, 0],
+    [2, 0],
+    [3, 0],
+    [4, 0.001],
+  ])('grows to what keeps up and settles there (deliver group seed %i, drift %d/s²)', (seed, drift) => {
+    const r = behind(seed, drift);
     // (From the model's first reading on: its empty history lets that one take 2 to 1.)
     const replicas = r.filter((x) => x.t >= 5).map((x) => x.replicas);
     // Main: 2 for good, every message expiring after the first seconds.
@@ -61,6 +67,14 @@ describe('a push consumer whose messages expire in its subscribers’ hands', ()
     expect(r.find((x) => x.replicas >= 4)?.t).toBeLessThan(120);
     // Once the long buffers are worked through, nothing expires: under 1 % of the last 5 minutes.
     expect(expiredBetween(r, 600, 900)).toBeLessThan(0.01 * 64 * 300);
+    // Each step is one more than the replicas that fell behind, at the arrival rate then (a ceil
+    // of 5 x 1.0002 asked for 6 in the drill).
+    for (const x of r) {
+      const b = (x.decision.history.rates as { behindInHand?: { replicas: number } } | undefined)
+        ?.behindInHand;
+      if (b !== undefined && /expired in the replicas' hands/.test(x.decision.reason))
+        expect(x.decision.recommendedReplicas).toBe(b.replicas + 1);
+    }
     const said = r.find((x) => /expired in the replicas' hands/.test(x.decision.reason));
     expect(said?.decision.reason).toMatch(/each did less than/);
     expect(r.every((x) => x.decision.handlingNearMaxAge === undefined)).toBe(true);
