@@ -10,10 +10,40 @@
 // clean in a full rehearsal (s19's ci10: no "[leak-guard]" line). Unreferenced handles (idle keep-alive
 // sockets, unref'd timers) do not hold the process and are not counted; nor are stdin, stdout and
 // stderr, made on first use.
+//
+// It also keeps a file's diagnostic traces out of the CI log: what a test prints with console.log
+// (console.info, console.debug) goes to reports/traces/<file>.log, one file per test file, and the
+// log gets one line naming that file, the first time the test file writes to it. When a test fails
+// (or a hook), the lines it logged are printed into the log right there, with the lines the file's
+// hooks logged (the last TRACE_HOOK_LINES), up to TRACE_DUMP_BYTES: a failing run still shows what
+// explains it, a passing one only the pointer. console.warn and console.error stay jest's. A line
+// meant for every run's log (a summary a maintainer reads) is written with process.stdout.write.
 // Plain JS: jest loads a test environment outside its TypeScript transform.
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { format } from 'node:util';
 import { TestEnvironment } from 'jest-environment-node';
 
 const SETTLE_MS = 30_000;
+/** Where each integration file's console.log lines go, under the repository root. */
+export const TRACE_DIR = path.join('reports', 'traces');
+/** Of the lines logged outside any test (beforeAll, afterAll), the last this many are printed with a failure. */
+const TRACE_HOOK_LINES = 40;
+/** At most this much of a failed test's trace is printed into the log (its last lines); the file has all. */
+const TRACE_DUMP_BYTES = 64 * 1024;
+
+/** reports/traces/<the test file's path, '/' as '-', without .test.ts>.log, relative to the root. */
+export function traceFileOf(rootDir, testPath) {
+  const relative = path.relative(rootDir, testPath).replace(/\.test\.[cm]?[jt]s$/, '');
+  return path.join(TRACE_DIR, `${relative.split(path.sep).join('-')}.log`);
+}
+
+/** "describe … test" as jest names a test. */
+function fullName(test) {
+  const names = [];
+  for (let t = test; t !== undefined && t.parent !== undefined; t = t.parent) names.unshift(t.name);
+  return names.join(' ');
+}
 
 /** Handles that keep the process alive (node lists only referenced ones), stdio left out. */
 function liveHandles() {
@@ -38,11 +68,74 @@ export default class IntegrationEnvironment extends TestEnvironment {
   constructor(config, context) {
     super(config, context);
     this.testPath = context.testPath;
+    this.rootDir = config.projectConfig.rootDir;
+    this.traceFile = traceFileOf(this.rootDir, this.testPath);
+    /** Every traced line of this file: [the test running when it was logged (undefined in hooks), text]. */
+    this.traced = [];
+    this.traceOpened = false;
+    this.currentTest = undefined;
   }
 
   async setup() {
     await super.setup();
     this.handlesBefore = new Set(liveHandles());
+    // jest set the file's console before setup; log, info and debug go to the trace instead.
+    const jestConsole = this.global.console;
+    const trace = (...args) => this.trace(format(...args));
+    const traced = { log: trace, info: trace, debug: trace };
+    this.global.console = new Proxy(jestConsole, {
+      get(target, prop) {
+        if (Object.hasOwn(traced, prop)) return traced[prop];
+        const value = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+  }
+
+  trace(text) {
+    const file = path.join(this.rootDir, this.traceFile);
+    if (!this.traceOpened) {
+      mkdirSync(path.dirname(file), { recursive: true });
+      writeFileSync(file, '');
+      this.traceOpened = true;
+      process.stdout.write(
+        `[trace] ${path.relative(this.rootDir, this.testPath)}: its console.log lines are in ${this.traceFile}\n`,
+      );
+    }
+    appendFileSync(file, `${text}\n`);
+    this.traced.push([this.currentTest, text]);
+  }
+
+  /** Prints what a failed test (or, with test undefined, a failed hook) logged, after the last hook lines. */
+  printTrace(test, what) {
+    const hooks = this.traced.filter(([t]) => t === undefined).map(([, text]) => text);
+    const own = test === undefined ? [] : this.traced.filter(([t]) => t === test).map(([, text]) => text);
+    if (hooks.length === 0 && own.length === 0) return;
+    const lines = [...hooks.slice(-TRACE_HOOK_LINES), ...own];
+    let text = lines.join('\n');
+    let cut = '';
+    if (Buffer.byteLength(text) > TRACE_DUMP_BYTES) {
+      text = text.slice(-TRACE_DUMP_BYTES);
+      text = text.slice(text.indexOf('\n') + 1);
+      cut = ', its last lines';
+    }
+    process.stdout.write(
+      `\n[trace] ${what} failed: what it logged (${own.length} line(s)) after the last of the file's hooks (${Math.min(hooks.length, TRACE_HOOK_LINES)} of ${hooks.length})${cut}; all in ${this.traceFile}:\n` +
+        `${text.replace(/^/gm, '  | ')}\n[trace] end of ${what}\n`,
+    );
+  }
+
+  handleTestEvent(event) {
+    if (event.name === 'test_start') this.currentTest = event.test;
+    else if (event.name === 'test_done') {
+      if (event.test.errors.length > 0) this.printTrace(event.test, `"${fullName(event.test)}"`);
+      this.currentTest = undefined;
+    } else if (event.name === 'hook_failure') {
+      this.printTrace(
+        this.currentTest,
+        `${event.hook.type} of ${path.relative(this.rootDir, this.testPath)}`,
+      );
+    }
   }
 
   async teardown() {

@@ -140,7 +140,7 @@ describe('day-one mistakes, then fixed', () => {
       extra: bounds,
     });
     const message = await readyReason(ns.name, 'early', 'TargetNotFound');
-    process.stdout.write(`TargetNotFound: ${message}\n`);
+    console.log(`TargetNotFound: ${message}`);
     expect(message).toContain('early');
     await standsWith('early', undefined, 'TargetNotFound');
     // Nothing was created by a /scale write meanwhile.
@@ -164,7 +164,7 @@ describe('day-one mistakes, then fixed', () => {
       },
     });
     const took = await reaches('early', 5, FIXED_WITHIN_MS);
-    process.stdout.write(`early: 5 replicas ${took} ms after the Deployment was created\n`);
+    console.log(`early: 5 replicas ${took} ms after the Deployment was created`);
     await readyReason(ns.name, 'early', 'Scaling', 10_000);
   });
 
@@ -199,20 +199,20 @@ describe('day-one mistakes, then fixed', () => {
         extra: bounds,
       });
       const message = await readyReason(ns.name, name, 'NatsUnreachable');
-      process.stdout.write(`${name}: NatsUnreachable: ${message}\n`);
+      console.log(`${name}: NatsUnreachable: ${message}`);
       await standsWith(name, 2, 'NatsUnreachable');
       // Read again once the connection's breaker has answered for a while: it names the server, says
       // what went wrong and what to check, each once (before: the advice twice, the server twice, and
       // a host that does not resolve called "down").
       const later = condition(await eventConsumerStatus(ns.name, name), 'Ready')?.message ?? '';
-      process.stdout.write(`${name}: after ${MISTAKE_SECONDS} s: ${later}\n`);
+      console.log(`${name}: after ${MISTAKE_SECONDS} s: ${later}`);
       expect(later).toContain(says);
       expect(later.split(typo(new URL(good))).length - 1).toBe(1);
       expect(later.split('spec.nats.servers').length - 1).toBe(1);
 
       await patchSpec(name, { nats: { servers: [good], stream, consumer: 'worker' } });
       const took = await reaches(name, 7, FIXED_WITHIN_MS);
-      process.stdout.write(`${name}: 7 replicas ${took} ms after the URL was corrected\n`);
+      console.log(`${name}: 7 replicas ${took} ms after the URL was corrected`);
       await readyReason(ns.name, name, 'Scaling', 10_000);
     });
 
@@ -242,7 +242,7 @@ describe('day-one mistakes, then fixed', () => {
       }
       for (const c of cases) {
         const message = await readyReason(ns.name, c.name, 'TargetNotFound');
-        process.stdout.write(`${c.name}: TargetNotFound: ${message}\n`);
+        console.log(`${c.name}: TargetNotFound: ${message}`);
         // Before: "<gv> has no kind <kind>: fix spec.scaleTargetRef.kind" for both, the wrong field
         // for the second.
         expect(message).toContain(c.says);
@@ -277,14 +277,14 @@ describe('day-one mistakes, then fixed', () => {
       },
     });
     const message = await readyReason(ns.name, 'late-secret', 'SecretNotFound');
-    process.stdout.write(`SecretNotFound: ${message}\n`);
+    console.log(`SecretNotFound: ${message}`);
     expect(message).toContain('nats-auth');
     await standsWith('late-secret', 1, 'SecretNotFound');
 
     // The stack's NATS takes any token (it has no authorization block).
     await putSecret(ns.name, 'nats-auth', { token: 'day-one' });
     const took = await reaches('late-secret', 4, SECRET_CACHE_MS + FIXED_WITHIN_MS);
-    process.stdout.write(`late-secret: 4 replicas ${took} ms after the Secret was created\n`);
+    console.log(`late-secret: 4 replicas ${took} ms after the Secret was created`);
     await readyReason(ns.name, 'late-secret', 'Scaling', 10_000);
   });
 
@@ -309,7 +309,7 @@ describe('day-one mistakes, then fixed', () => {
 
       await jsm.streams.delete(stream);
       const message = await readyReason(ns.name, 'reborn', 'StreamNotFound');
-      process.stdout.write(`StreamNotFound: ${message}\n`);
+      console.log(`StreamNotFound: ${message}`);
       expect(message).toContain(stream);
       await standsWith('reborn', 10, 'StreamNotFound');
 
@@ -336,7 +336,7 @@ describe('day-one mistakes, then fixed', () => {
           ack_wait: 60_000_000_000,
         });
         const took = await reaches('reborn', 3, FIXED_WITHIN_MS + 30_000);
-        process.stdout.write(`reborn: 3 replicas ${took} ms after the stream was recreated\n`);
+        console.log(`reborn: 3 replicas ${took} ms after the stream was recreated`);
         // Held a few more polls: it stays at what the backlog needs.
         await sleep(5 * POLL_SECONDS * 1000);
         expect(await specReplicas(ns.name, 'reborn')).toBe(3);

@@ -234,8 +234,8 @@ describe('handlers that fail', () => {
     hanging.outcome = () => 'hang';
     const seen = await run(name, 20);
     const status = await eventConsumerStatus(drill.ns.name, name);
-    process.stdout.write(
-      `every handler hanging (ack_wait 2 s): replicas ${seen.join(' ')}; ScalingLimited ${condition(status, 'ScalingLimited')?.reason}; ${await rates(name)}\n`,
+    console.log(
+      `every handler hanging (ack_wait 2 s): replicas ${seen.join(' ')}; ScalingLimited ${condition(status, 'ScalingLimited')?.reason}; ${await rates(name)}`,
     );
     expect(Math.max(...seen)).toBeLessThanOrEqual(2);
     expect(condition(status, 'ScalingLimited')?.reason).toBe('HandlersFailing');
@@ -288,11 +288,11 @@ describe('handlers that fail', () => {
     const seen = await runGo(name, go, 40);
     const info = await drill.jsm.consumers.info(stream, name);
     const status = await eventConsumerStatus(drill.ns.name, name);
-    process.stdout.write(
-      `nats.go, one handler hung (ack_wait 2 s): replicas ${seen.map((s) => `${s.at}s:${s.replicas}`).join(' ')}; ${info.num_pending} pending, ${info.num_ack_pending} awaiting ack, ${info.num_redelivered} redelivered, delivered ${info.delivered.consumer_seq}, ack floor ${info.ack_floor.consumer_seq}; ScalingLimited ${JSON.stringify(condition(status, 'ScalingLimited'))}; ${await rates(name)}\n`,
+    console.log(
+      `nats.go, one handler hung (ack_wait 2 s): replicas ${seen.map((s) => `${s.at}s:${s.replicas}`).join(' ')}; ${info.num_pending} pending, ${info.num_ack_pending} awaiting ack, ${info.num_redelivered} redelivered, delivered ${info.delivered.consumer_seq}, ack floor ${info.ack_floor.consumer_seq}; ScalingLimited ${JSON.stringify(condition(status, 'ScalingLimited'))}; ${await rates(name)}`,
     );
     const scaled = (await eventsFor(drill.ns.name, name)).filter((x) => x.reason === 'Scaled');
-    for (const e of scaled) process.stdout.write(`  Scaled: ${e.message ?? ''}\n`);
+    for (const e of scaled) console.log(`  Scaled: ${e.message ?? ''}`);
     go.scaleTo(0);
     const replicas = seen.map((s) => s.replicas);
     // While nothing is acknowledged, one beside the hung one: no more.
@@ -313,8 +313,8 @@ describe('handlers that fail', () => {
     const seen = await runGo(name, go, 45);
     const info = await drill.jsm.consumers.info(stream, name);
     const status = await eventConsumerStatus(drill.ns.name, name);
-    process.stdout.write(
-      `nats.go, every handler hung (ack_wait 2 s): replicas ${seen.map((s) => `${s.at}s:${s.replicas}`).join(' ')}; started ${go.started}; ${info.num_pending} pending, ${info.num_ack_pending} awaiting ack, ${info.num_redelivered} redelivered, delivered ${info.delivered.consumer_seq}, ack floor ${info.ack_floor.consumer_seq}; ScalingLimited ${JSON.stringify(condition(status, 'ScalingLimited'))}; ${await rates(name)}\n`,
+    console.log(
+      `nats.go, every handler hung (ack_wait 2 s): replicas ${seen.map((s) => `${s.at}s:${s.replicas}`).join(' ')}; started ${go.started}; ${info.num_pending} pending, ${info.num_ack_pending} awaiting ack, ${info.num_redelivered} redelivered, delivered ${info.delivered.consumer_seq}, ack floor ${info.ack_floor.consumer_seq}; ScalingLimited ${JSON.stringify(condition(status, 'ScalingLimited'))}; ${await rates(name)}`,
     );
     go.scaleTo(0);
     expect(info.ack_floor.consumer_seq).toBe(0);
@@ -342,8 +342,8 @@ describe('handlers that fail', () => {
       if (ackedBefore > 0 && reason === 'HandlersFailing') failingAfterAck.push(i);
     }
     const info = await drill.jsm.consumers.info(stream, name);
-    process.stdout.write(
-      `handlers slower than ack_wait: replicas ${seen.join(' ')}; acked ${slow.acked}; ${info.num_pending} pending, ${info.num_redelivered} redelivered; HandlersFailing at polls [${failingAfterAck.join(' ')}] after the first ack; ${await rates(name)}\n`,
+    console.log(
+      `handlers slower than ack_wait: replicas ${seen.join(' ')}; acked ${slow.acked}; ${info.num_pending} pending, ${info.num_redelivered} redelivered; HandlersFailing at polls [${failingAfterAck.join(' ')}] after the first ack; ${await rates(name)}`,
     );
     await slow.scaleTo(0);
     expect(slow.acked).toBeGreaterThan(0);
@@ -358,11 +358,11 @@ describe('handlers that fail', () => {
     const seen = await run(name, 20);
     const status = await eventConsumerStatus(drill.ns.name, name);
     const info = await drill.jsm.consumers.info(stream, name);
-    process.stdout.write(
-      `1 in 20 poison: replicas ${seen.join(' ')}; ${info.num_pending} pending, ${info.num_ack_pending} awaiting ack, ${info.num_redelivered} redelivered; ScalingLimited ${condition(status, 'ScalingLimited')?.reason}; ${await rates(name)}\n`,
+    console.log(
+      `1 in 20 poison: replicas ${seen.join(' ')}; ${info.num_pending} pending, ${info.num_ack_pending} awaiting ack, ${info.num_redelivered} redelivered; ScalingLimited ${condition(status, 'ScalingLimited')?.reason}; ${await rates(name)}`,
     );
     for (const e of (await eventsFor(drill.ns.name, name)).filter((x) => x.reason === 'Scaled'))
-      process.stdout.write(`  Scaled: ${e.message ?? ''}\n`);
+      console.log(`  Scaled: ${e.message ?? ''}`);
     // The retries are work: some messages complete, so the consumer is never held as failing, and
     // nothing runs away to maxReplicas (20/s arrive; a replica does about 17/s of new messages
     // with the retries, which 20 polls did not yet show as a shortfall: measured, not asserted).

@@ -129,7 +129,7 @@ describe('a filtered consumer on an interleaved stream, copies expiring in a pre
   it('hides redeliveries behind delivered.stream_seq, and every interval that hides some is flagged', () => {
     // A publish acknowledged just after a reading counts in the next interval: 2 of slack.
     const hiding = intervals.filter((x) => x.redeliveries - x.proven >= 3);
-    process.stdout.write(
+    console.log(
       `filtered consumer, ${intervals.length} intervals: ${hiding.length} hide redeliveries ` +
         `(${hiding.map((x) => `${x.redeliveries - x.proven} of ${x.redeliveries}`).join(', ')}); ` +
         `flagged ${intervals.filter((x) => x.flagged).length}; ` +
@@ -140,7 +140,7 @@ describe('a filtered consumer on an interleaved stream, copies expiring in a pre
             .filter((x) => !x.flagged)
             .map((x) => `${x.redeliveries} redeliveries, ${x.shape}`)
             .join('; ') || 'none'
-        }\n`,
+        }`,
     );
     expect(hiding.length).toBeGreaterThan(0);
     expect(hiding.every((x) => x.flagged)).toBe(true);

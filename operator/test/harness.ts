@@ -576,7 +576,11 @@ export async function startInProcessOperator(
   };
   const logger =
     logSink === undefined
-      ? createLogger({ level: (process.env.JETSCALE_TEST_LOG_LEVEL as 'debug' | undefined) ?? 'error' })
+      ? // To the test file's trace (reports/traces/, test/integration-environment.js), not the CI log.
+        createLogger({
+          level: (process.env.JETSCALE_TEST_LOG_LEVEL as 'debug' | undefined) ?? 'error',
+          write: (line) => console.log(line),
+        })
       : createLogger({ level: 'debug', write: logSink });
   return runOperator(config, kubeConfig(), logger);
 }

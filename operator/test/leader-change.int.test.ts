@@ -165,7 +165,7 @@ describe('a clustered stream whose leaders change mid-poll', () => {
     stop = true;
     await messages.close();
     await Promise.all([publishing, consuming]);
-    process.stdout.write(`leader changes (killed ${killedLeader ?? 'none'}):\n${lines.join('\n')}\n`);
+    console.log(`leader changes (killed ${killedLeader ?? 'none'}):\n${lines.join('\n')}`);
 
     // A reading sent while a leader is being elected may fail ("JetStream system temporarily
     // unavailable": one poll, NatsUnreachable); every other one is answered.
@@ -277,8 +277,8 @@ describe('a clustered stream whose leaders change mid-poll', () => {
       while ((acks[j] ?? Infinity) <= (acks[i] ?? 0) - 1000) j++;
       mostInASecond = Math.max(mostInASecond, i - j + 1);
     }
-    process.stdout.write(
-      `capacity figures: ${capacities.map((c) => c.toFixed(1)).join(' ') || 'none'}; most acknowledged in 1 s: ${mostInASecond}\n`,
+    console.log(
+      `capacity figures: ${capacities.map((c) => c.toFixed(1)).join(' ') || 'none'}; most acknowledged in 1 s: ${mostInASecond}`,
     );
     expect(Math.min(Infinity, ...capacities)).toBeGreaterThan(
       0.25 * Math.min(1000 / HANDLER_MS, mostInASecond),

@@ -348,8 +348,8 @@ describe('a leader of a 3-node NATS cluster stops under a running operator at 1 
       }
       frozen.delete(victim.name);
       await healed(stream);
-      process.stdout.write(
-        `${leader} leader ${victim.name} ${how}, operator connected to ${connectedTo}: scaled for the new backlog after ${resumedAfter.toFixed(1)} s; replicas ${JSON.stringify(watcher.replicas)}; Ready False ${JSON.stringify(Object.fromEntries(watcher.notReady))}; up to ${failing.polls} failed polls in a row over ${failing.seconds.toFixed(1)} s; fallback ${watcher.fallback()}\n${[...watcher.messages].join('\n')}\n${connectionLog.join('\n')}\n`,
+      console.log(
+        `${leader} leader ${victim.name} ${how}, operator connected to ${connectedTo}: scaled for the new backlog after ${resumedAfter.toFixed(1)} s; replicas ${JSON.stringify(watcher.replicas)}; Ready False ${JSON.stringify(Object.fromEntries(watcher.notReady))}; up to ${failing.polls} failed polls in a row over ${failing.seconds.toFixed(1)} s; fallback ${watcher.fallback()}\n${[...watcher.messages].join('\n')}\n${connectionLog.join('\n')}`,
       );
 
       expectNoOutage(watcher);
@@ -391,8 +391,8 @@ describe('a leader of a 3-node NATS cluster stops under a running operator at 1 
     victim.thaw();
     frozen.delete(victim.name);
     await healed(stream);
-    process.stdout.write(
-      `consumer leader ${victim.name} and follower ${follower.name} frozen 17 s: scaled for the new backlog after ${resumedAfter.toFixed(1)} s; replicas ${JSON.stringify(watcher.replicas)}; Ready False ${JSON.stringify(Object.fromEntries(watcher.notReady))}; up to ${failing.polls} failed polls in a row over ${failing.seconds.toFixed(1)} s; fallback ${watcher.fallback()}\n${[...watcher.messages].join('\n')}\n${connectionLog.join('\n')}\n`,
+    console.log(
+      `consumer leader ${victim.name} and follower ${follower.name} frozen 17 s: scaled for the new backlog after ${resumedAfter.toFixed(1)} s; replicas ${JSON.stringify(watcher.replicas)}; Ready False ${JSON.stringify(Object.fromEntries(watcher.notReady))}; up to ${failing.polls} failed polls in a row over ${failing.seconds.toFixed(1)} s; fallback ${watcher.fallback()}\n${[...watcher.messages].join('\n')}\n${connectionLog.join('\n')}`,
     );
     // Longer than the 10 s fallback waited before, or this case proves nothing.
     expect(failing.seconds).toBeGreaterThan(10);
@@ -438,8 +438,8 @@ describe('a leader of a 3-node NATS cluster stops under a running operator at 1 
     );
     await watcher.stop();
     await removeEventConsumer(name);
-    process.stdout.write(
-      `every node SIGKILLed: fallback after ${fellBackAfter.toFixed(1)} s (${fallback?.reason}: ${fallback?.message}); replicas ${JSON.stringify(watcher.replicas)}\n${connectionLog.join('\n')}\n`,
+    console.log(
+      `every node SIGKILLed: fallback after ${fellBackAfter.toFixed(1)} s (${fallback?.reason}: ${fallback?.message}); replicas ${JSON.stringify(watcher.replicas)}\n${connectionLog.join('\n')}`,
     );
     expect(fallback).toMatchObject({ status: 'True', reason: 'NatsUnreachable' });
     // Not before failureThreshold polls over 20 s (decide.ts FALLBACK_MIN_OUTAGE_SECONDS).

@@ -188,8 +188,8 @@ describe('a rolling restart of the NATS cluster under a running operator', () =>
       await sleep(3000); // a few polls after the last node is back
       watching = false;
       await watcher;
-      process.stdout.write(
-        `rolling restart at ${run.polls}: ${log.join('; ')}; replicas seen ${JSON.stringify(Object.fromEntries(seen))}; Ready False ${JSON.stringify(Object.fromEntries(notReady))}; fallback ${fallbackSeen}\n${[...messages].join('\n')}\n${connectionLog.join('\n')}\n`,
+      console.log(
+        `rolling restart at ${run.polls}: ${log.join('; ')}; replicas seen ${JSON.stringify(Object.fromEntries(seen))}; Ready False ${JSON.stringify(Object.fromEntries(notReady))}; fallback ${fallbackSeen}\n${[...messages].join('\n')}\n${connectionLog.join('\n')}`,
       );
 
       expect([...seen.keys()]).toEqual([NEEDED]);

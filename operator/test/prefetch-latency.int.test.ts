@@ -166,10 +166,10 @@ describe('a push consumer with a deliver group (nats.go QueueSubscribe()) at a s
   });
 
   it(`the buffered messages are drained: from ${JUDGED_FROM_SECONDS} s on what waits is under ${QUEUED_SECONDS} s of arrivals`, () => {
-    process.stdout.write(
+    console.log(
       `prefetch-latency: t replicas pending awaiting-ack oldest-wait(s)\n${readings
         .map((r) => `${r.t.toFixed(1)} ${r.replicas} ${r.pending} ${r.ackPending} ${r.oldestWait.toFixed(1)}`)
-        .join('\n')}\nlast decision: ${readings.at(-1)?.decision.reason ?? ''}\n`,
+        .join('\n')}\nlast decision: ${readings.at(-1)?.decision.reason ?? ''}`,
     );
     const judged = readings.filter((r) => r.t >= JUDGED_FROM_SECONDS);
     expect(judged.length).toBeGreaterThan(4);

@@ -179,8 +179,8 @@ describe('pull consumers with priority groups', () => {
         });
       }
       const status = await eventConsumerStatus(drill.ns.name, 'overflow-standing');
-      process.stdout.write(
-        `standing backlog under min_pending: ${polls.map((p) => `${p.replicas}r ${p.pending}p ${p.waiting}w ${p.delivered}d`).join(', ')}; ${condition(status, 'ScalingLimited')?.message ?? ''}\n`,
+      console.log(
+        `standing backlog under min_pending: ${polls.map((p) => `${p.replicas}r ${p.pending}p ${p.waiting}w ${p.delivered}d`).join(', ')}; ${condition(status, 'ScalingLimited')?.message ?? ''}`,
       );
       // The drill's premise: the backlog stood just under min_pending with requests waiting, and
       // deliveries went on between polls.

@@ -254,7 +254,7 @@ describe('a first scale-up whose pods consume before they are counted ready', ()
           settledAt = s.t;
         await sleep(1000);
       }
-      process.stdout.write(`settled at ${settledAt ?? '-'} s: ${record(samples)}\n`);
+      console.log(`settled at ${settledAt ?? '-'} s: ${record(samples)}`);
       expect(scaledUp).toBe(true);
       expect(settledAt).toBeDefined();
 
@@ -266,12 +266,10 @@ describe('a first scale-up whose pods consume before they are counted ready', ()
         await sleep(1000);
       }
       const steady = samples.slice(steadyFrom);
-      process.stdout.write(`steady: ${record(steady)}\n`);
+      console.log(`steady: ${record(steady)}`);
 
       const polls = decisions(op.output());
-      process.stdout.write(
-        `operator polls (current/ready -> desired, capacity, processing):\n${trace(polls)}\n`,
-      );
+      console.log(`operator polls (current/ready -> desired, capacity, processing):\n${trace(polls)}`);
       // The scenario happened: pods asked for and not counted ready were consuming.
       const lagging = polls.filter(
         (p) =>
@@ -284,8 +282,8 @@ describe('a first scale-up whose pods consume before they are counted ready', ()
       const figures = polls.filter((p) => p.perReplica !== undefined);
       expect(figures.length).toBeGreaterThan(0);
       const highest = figures.reduce((a, b) => ((b.perReplica ?? 0) > (a.perReplica ?? 0) ? b : a));
-      process.stdout.write(
-        `highest capacity ${fixed(highest.perReplica)}/s at poll #${highest.n} (${highest.current} asked, ${highest.ready} ready); last ${fixed(figures.at(-1)?.perReplica)}/s\n`,
+      console.log(
+        `highest capacity ${fixed(highest.perReplica)}/s at poll #${highest.n} (${highest.current} asked, ${highest.ready} ready); last ${fixed(figures.at(-1)?.perReplica)}/s`,
       );
       for (const p of figures)
         if ((p.perReplica ?? 0) > PER_REPLICA * (1 + TOLERANCE))

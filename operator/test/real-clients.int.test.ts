@@ -986,6 +986,26 @@ describe('the real-client matrix: default settings of nats.go (pull and push), n
     return outcome;
   }
 
+  /**
+   * Runs a combination's checks; a failure's message ends with the combination's whole outcome
+   * (describeOutcome: its polls, replicas and first decisions), which explains it.
+   */
+  function explained(label: string, o: Outcome, checks: () => void): void {
+    try {
+      checks();
+    } catch (err) {
+      const e = err instanceof Error ? err : new Error(String(err));
+      const detail = `\n\n${describeOutcome(label, o).trimEnd()}`;
+      e.message += detail;
+      if (e.stack !== undefined)
+        e.stack = `${e.message}\n${e.stack
+          .split('\n')
+          .filter((l) => /^\s+at /.test(l))
+          .join('\n')}`;
+      throw e;
+    }
+  }
+
   function describeOutcome(label: string, o: Outcome): string {
     return (
       `${label}: max ${o.maxReplicas} replicas, NEEDED ${NEEDED} asked at settled poll ${o.pollsToNeeded ?? '-'} ` +
@@ -1029,27 +1049,30 @@ describe('the real-client matrix: default settings of nats.go (pull and push), n
     const o = outcomes.get(label);
     if (o === undefined) throw new Error(`no outcome for ${label}`);
     if (o instanceof Error) throw o;
-    // One line per combination for the record (and for anyone reading a failure).
-    process.stdout.write(describeOutcome(label, o));
-    failWithoutVerdict(label, o, 'keepsUp');
-    expect(o.maxReplicas).toBeGreaterThanOrEqual(NEEDED);
-    expect(o.pollsToNeeded).toBeLessThanOrEqual(
-      combos.find((c) => c.label === label)?.reachPolls ?? REACH_POLLS,
-    );
-    // Drained while traffic still flowed: at most CAUGHT_UP_SECONDS of arrivals left. Or, when the
-    // handlers could not keep up at MAX_REPLICAS (a starved machine), the operator did all it may:
-    // it reached NEEDED in time (above), then MAX_REPLICAS, and held it for STARVED_SECONDS while
-    // the backlog did not fall, its handlers running below their speed (MAX_REPLICAS × PER_REPLICA
-    // would have drained it): the machine was the limit, not the replica count. Not "fewer than
-    // ARRIVAL_PER_SECOND": a flat backlog means they completed what arrived, and a publisher
-    // catching up on a loaded machine sends a little above its nominal rate (a CI rehearsal at
-    // load 22: a backlog of 337 flat for 19 s at 81.1/s completed, failing "< 80").
-    if (o.starvedAtMax === undefined) expect(o.caughtUpAt).toBeDefined();
-    else expect(o.starvedAtMax.completedPerSecond).toBeLessThan(MAX_REPLICAS * PER_REPLICA);
-    expect(o.stored).toBeGreaterThanOrEqual(o.standing + o.published - o.publishFailures);
-    expect(o.ackFloorStreamSeq).toBe(o.stored);
-    expect(o.limitedBy.has('MaxAckPending')).toBe(false);
-    expect(o.maxSettledPerReplica).toBeLessThanOrEqual(PER_REPLICA * CAPACITY_SLACK);
+    // One line per combination for the record: to this file's trace (reports/traces/), and into a
+    // failure's message.
+    console.log(describeOutcome(label, o).trimEnd());
+    explained(label, o, () => {
+      failWithoutVerdict(label, o, 'keepsUp');
+      expect(o.maxReplicas).toBeGreaterThanOrEqual(NEEDED);
+      expect(o.pollsToNeeded).toBeLessThanOrEqual(
+        combos.find((c) => c.label === label)?.reachPolls ?? REACH_POLLS,
+      );
+      // Drained while traffic still flowed: at most CAUGHT_UP_SECONDS of arrivals left. Or, when the
+      // handlers could not keep up at MAX_REPLICAS (a starved machine), the operator did all it may:
+      // it reached NEEDED in time (above), then MAX_REPLICAS, and held it for STARVED_SECONDS while
+      // the backlog did not fall, its handlers running below their speed (MAX_REPLICAS × PER_REPLICA
+      // would have drained it): the machine was the limit, not the replica count. Not "fewer than
+      // ARRIVAL_PER_SECOND": a flat backlog means they completed what arrived, and a publisher
+      // catching up on a loaded machine sends a little above its nominal rate (a CI rehearsal at
+      // load 22: a backlog of 337 flat for 19 s at 81.1/s completed, failing "< 80").
+      if (o.starvedAtMax === undefined) expect(o.caughtUpAt).toBeDefined();
+      else expect(o.starvedAtMax.completedPerSecond).toBeLessThan(MAX_REPLICAS * PER_REPLICA);
+      expect(o.stored).toBeGreaterThanOrEqual(o.standing + o.published - o.publishFailures);
+      expect(o.ackFloorStreamSeq).toBe(o.stored);
+      expect(o.limitedBy.has('MaxAckPending')).toBe(false);
+      expect(o.maxSettledPerReplica).toBeLessThanOrEqual(PER_REPLICA * CAPACITY_SLACK);
+    });
   });
 
   eachOf('reachesNeeded')(
@@ -1058,16 +1081,18 @@ describe('the real-client matrix: default settings of nats.go (pull and push), n
       const o = outcomes.get(label);
       if (o === undefined) throw new Error(`no outcome for ${label}`);
       if (o instanceof Error) throw o;
-      process.stdout.write(describeOutcome(label, o));
-      failWithoutVerdict(label, o, 'reachesNeeded');
-      expect(o.pollsToNeeded).toBeLessThanOrEqual(
-        combos.find((c) => c.label === label)?.reachPolls ?? REACH_POLLS,
-      );
-      expect(o.maxReplicas).toBeGreaterThanOrEqual(NEEDED);
-      expect(o.maxRedeliveryRate).toBeGreaterThan(0);
-      expect(o.limitedBy.has('MaxAckPending')).toBe(false);
-      // Copies expiring in the buffer are no completions: the capacity stays what handlers can do.
-      expect(o.maxSettledPerReplica).toBeLessThanOrEqual(PER_REPLICA * CAPACITY_SLACK);
+      console.log(describeOutcome(label, o).trimEnd());
+      explained(label, o, () => {
+        failWithoutVerdict(label, o, 'reachesNeeded');
+        expect(o.pollsToNeeded).toBeLessThanOrEqual(
+          combos.find((c) => c.label === label)?.reachPolls ?? REACH_POLLS,
+        );
+        expect(o.maxReplicas).toBeGreaterThanOrEqual(NEEDED);
+        expect(o.maxRedeliveryRate).toBeGreaterThan(0);
+        expect(o.limitedBy.has('MaxAckPending')).toBe(false);
+        // Copies expiring in the buffer are no completions: the capacity stays what handlers can do.
+        expect(o.maxSettledPerReplica).toBeLessThanOrEqual(PER_REPLICA * CAPACITY_SLACK);
+      });
     },
   );
 
@@ -1075,14 +1100,16 @@ describe('the real-client matrix: default settings of nats.go (pull and push), n
     const o = outcomes.get(label);
     if (o === undefined) throw new Error(`no outcome for ${label}`);
     if (o instanceof Error) throw o;
-    process.stdout.write(`${describeOutcome(label, o).trimEnd()}; (${o.maxAckPendingMessage ?? '-'})\n`);
-    failWithoutVerdict(label, o, 'capped');
-    // The arrival rate asks for NEEDED; only BINDING_MAX_ACK_PENDING replicas can hold a message.
-    expect(o.stopped).toMatch(/polls at the cap/);
-    expect(o.maxReplicas).toBe(BINDING_MAX_ACK_PENDING);
-    expect(o.limitedBy.has('MaxAckPending')).toBe(true);
-    expect(o.maxAckPendingMessage).toContain(`by max_ack_pending ${BINDING_MAX_ACK_PENDING}`);
-    expect(o.stored).toBeGreaterThanOrEqual(o.standing + o.published - o.publishFailures);
-    expect(o.ackFloorStreamSeq).toBe(o.stored);
+    console.log(`${describeOutcome(label, o).trimEnd()}; (${o.maxAckPendingMessage ?? '-'})`);
+    explained(label, o, () => {
+      failWithoutVerdict(label, o, 'capped');
+      // The arrival rate asks for NEEDED; only BINDING_MAX_ACK_PENDING replicas can hold a message.
+      expect(o.stopped).toMatch(/polls at the cap/);
+      expect(o.maxReplicas).toBe(BINDING_MAX_ACK_PENDING);
+      expect(o.limitedBy.has('MaxAckPending')).toBe(true);
+      expect(o.maxAckPendingMessage).toContain(`by max_ack_pending ${BINDING_MAX_ACK_PENDING}`);
+      expect(o.stored).toBeGreaterThanOrEqual(o.standing + o.published - o.publishFailures);
+      expect(o.ackFloorStreamSeq).toBe(o.stored);
+    });
   });
 });

@@ -158,7 +158,7 @@ describe('a fallen-behind nats.go consumer with every default, then steady traff
           drainedAt = s.t;
         await sleep(1000);
       }
-      process.stdout.write(`drained at ${drainedAt ?? '-'} s: ${record()}\n`);
+      console.log(`drained at ${drainedAt ?? '-'} s: ${record()}`);
       expect(drainedAt).toBeDefined();
       const drain = samples.filter((s) => s.t <= (drainedAt ?? 0));
       // No replica taken away while the standing backlog was still there.
@@ -178,10 +178,10 @@ describe('a fallen-behind nats.go consumer with every default, then steady traff
         await sleep(1000);
       }
       const steady = samples.slice(steadyFrom);
-      process.stdout.write(`steady: ${steady.map((s) => `${s.replicas}/${s.backlog}@${s.t}`).join(' ')}\n`);
+      console.log(`steady: ${steady.map((s) => `${s.replicas}/${s.backlog}@${s.t}`).join(' ')}`);
       // Why each change was made, from the operator's log (a failure here says which rule moved).
       const scaled = (operator?.output() ?? '').split('\n').filter((line) => line.includes('"msg":"scaled"'));
-      process.stdout.write(`operator's scale changes:\n${scaled.join('\n')}\n`);
+      console.log(`operator's scale changes:\n${scaled.join('\n')}`);
       expect(Math.min(...steady.map((s) => s.replicas))).toBeGreaterThanOrEqual(NEEDED);
       expect(reversals(steady.map((s) => s.replicas))).toBeLessThanOrEqual(1);
     } finally {
@@ -200,9 +200,7 @@ describe('a fallen-behind nats.go consumer with every default, then steady traff
       1000,
     );
     const after = samples.slice(stoppedAt);
-    process.stdout.write(
-      `after the traffic: ${after.map((s) => `${s.replicas}/${s.backlog}@${s.t}`).join(' ')}\n`,
-    );
+    console.log(`after the traffic: ${after.map((s) => `${s.replicas}/${s.backlog}@${s.t}`).join(' ')}`);
     for (const s of after)
       if (s.backlog > 2 * PER_REPLICA * s.replicas)
         throw new Error(`${s.replicas} replicas with ${s.backlog} waiting at ${s.t} s: ${record()}`);

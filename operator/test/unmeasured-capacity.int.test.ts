@@ -269,7 +269,7 @@ describe('capacity not measured yet: an EventConsumer next to a running Deployme
       },
     });
     const w = await watch('created next to the Deployment');
-    process.stdout.write(summary('created next to the Deployment', w));
+    console.log(summary('created next to the Deployment', w).trimEnd());
     // Fewer than REPLICAS do at most (REPLICAS - 1) × PER_REPLICA = 20/s of the 24/s arriving.
     expect((REPLICAS - 1) * PER_REPLICA).toBeLessThan(ARRIVAL_PER_SECOND);
     expect(w.polls.length).toBe(POLLS);
@@ -287,7 +287,7 @@ describe('capacity not measured yet: an EventConsumer next to a running Deployme
     polls = [];
     operator = await startInProcessOperator(ns.name, {}, tracePolls);
     const w = await watch('after a restart');
-    process.stdout.write(summary('after a restart', w));
+    console.log(summary('after a restart', w).trimEnd());
     expect(w.polls.length).toBe(POLLS);
     expect(Math.min(...w.polls.map((p) => p.desired))).toBeGreaterThanOrEqual(REPLICAS);
     expect(w.minReplicas).toBeGreaterThanOrEqual(REPLICAS);
@@ -318,9 +318,9 @@ describe('capacity not measured yet: an EventConsumer next to a running Deployme
     polls = [];
     operator = await startInProcessOperator(ns.name, {}, tracePolls);
     const w = await watch('after a restart with a measured capacity');
-    process.stdout.write(
+    console.log(
       `measured ${measured}/s, ${before}/s in status at the restart; ` +
-        summary('after a restart with a measured capacity', w),
+        summary('after a restart with a measured capacity', w).trimEnd(),
     );
     // The handlers take HANDLER_MS: what the previous process measured is about PER_REPLICA.
     expect(before).toBeGreaterThan(PER_REPLICA / 2);
