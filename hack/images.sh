@@ -6,7 +6,9 @@
 # otherwise hack/base-image.sh builds a stand-in offline and the build uses that
 # (--build-arg BASE_IMAGE). BASE_IMAGE=<image> forces a base. Prints build times and sizes.
 # Leaves no dangling image of its own behind (the stage images are tagged jetscale/<image>-stage:*,
-# the build cache; see below).
+# the build cache; see below). Each docker build's output goes to reports/images/<image>[-<stage>].log,
+# not to the terminal or the CI log (a line per build says so); a build that fails prints the last
+# BUILD_TAIL_LINES lines of its output and exits 1.
 # Usage: hack/images.sh [tag]
 set -euo pipefail
 
@@ -38,6 +40,20 @@ builder=(docker build)
 legacy=
 docker buildx version >/dev/null 2>&1 || { builder=(env DOCKER_BUILDKIT=0 docker build); legacy=1; }
 
+build_logs=$root/reports/images
+BUILD_TAIL_LINES=60
+mkdir -p "$build_logs"
+# build <log name> <docker build arguments…>: the build's output to its log; its tail when it fails.
+build() {
+  local file=$build_logs/$1.log
+  shift
+  if ! "${builder[@]}" "$@" >"$file" 2>&1; then
+    log "docker build FAILED; the last $BUILD_TAIL_LINES lines of its output (all of it in ${file#"$root"/}):"
+    tail -n "$BUILD_TAIL_LINES" "$file" >&2
+    exit 1
+  fi
+}
+
 # The legacy builder keeps each stage before the last as an untagged image (the build stage with
 # its dev dependencies is ~600 MB), and a rebuild leaves the previous ones dangling. So: build the
 # stages first under tags of their own (jetscale/<image>-stage:<stage>, the cache the next build
@@ -50,14 +66,14 @@ for image in operator workloads; do
   common=(--network host --build-arg "BASE_IMAGE=$base" -f "$root/$image/Dockerfile")
   if [ -n "$legacy" ]; then
     for stage in build production-deps; do
-      log "docker build --target $stage -t jetscale/$image-stage:$stage"
-      "${builder[@]}" "${common[@]}" --target "$stage" -t "jetscale/$image-stage:$stage" "$root" >&2
+      log "docker build --target $stage -t jetscale/$image-stage:$stage (output in reports/images/$image-$stage.log)"
+      build "$image-$stage" "${common[@]}" --target "$stage" -t "jetscale/$image-stage:$stage" "$root"
     done
   fi
-  log "docker build -f $image/Dockerfile -t jetscale/$image:$tag"
-  "${builder[@]}" "${common[@]}" \
+  log "docker build -f $image/Dockerfile -t jetscale/$image:$tag (output in reports/images/$image.log)"
+  build "$image" "${common[@]}" \
     --label "org.opencontainers.image.version=$tag" --label "io.jetscale.image=$image" \
-    -t "jetscale/$image:$tag" "$root" >&2
+    -t "jetscale/$image:$tag" "$root"
   size=$(docker image inspect --format '{{ .Size }}' "jetscale/$image:$tag" | awk '{ printf "%d MB", $1 / 1e6 }')
   log "jetscale/$image:$tag built in $((SECONDS - start)) s ($size)"
 done

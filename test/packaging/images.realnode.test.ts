@@ -6,7 +6,7 @@
 // it did not make removed.
 import { jest } from '@jest/globals';
 import { execFile } from 'node:child_process';
-import { appendFileSync, cpSync } from 'node:fs';
+import { appendFileSync, cpSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { repoRoot } from '../../hack/stack/tools.js';
@@ -63,7 +63,17 @@ test('make images after an edit leaves no dangling image of its own and keeps th
     const before = await danglingImages();
     expect(before).toEqual(expect.arrayContaining([labelled, bare]));
 
-    await run('bash', [path.join(copy, 'hack', 'images.sh'), tag], { maxBuffer: 64 << 20 });
+    const { stderr } = await run('bash', [path.join(copy, 'hack', 'images.sh'), tag], {
+      maxBuffer: 64 << 20,
+    });
+    // The builds' own output went to reports/images/, one file per build, not into the log.
+    expect(stderr).not.toMatch(/^Step \d+\/\d+ :|^#\d+ /m);
+    for (const image of ['operator', 'workloads']) {
+      expect(stderr).toContain(`(output in reports/images/${image}.log)`);
+      expect(readFileSync(path.join(copy, 'reports', 'images', `${image}.log`), 'utf8')).toContain(
+        `jetscale/${image}:${tag}`,
+      );
+    }
 
     const after = await danglingImages();
     const made = after.filter((id) => !before.includes(id));
