@@ -30,11 +30,9 @@ const each = runs.map((r) => `${r.projects.join('+')} ${r.passed}/${r.passed + r
 console.log(
   `\nmake test: ${passed} tests passed, ${failed} failed, ${skipped} skipped in ${runs.length} jest runs (${each})`,
 );
-console.log(
-  `Tests:       ${failed > 0 ? `${failed} failed, ` : ''}${passed} passed, ${passed + failed + skipped} total`,
-);
 // Last, the plain closing line any CI log reader takes in every language ("N passed, N failed, N
-// skipped" alone on a line, one word and a colon before it): jest's own "Tests:" line above has no
-// failed count when nothing failed, so a reader that knows only the plain form finds no count in it.
+// skipped" alone on a line, one word and a colon before it). No jest-style "Tests: N passed, N
+// total" copy of it any more: each jest run prints its own, and a second form of the same count
+// is one more line a reader of the log could take for some other runner's.
 console.log(`tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
 process.exit(failed > 0 ? 1 : 0);
