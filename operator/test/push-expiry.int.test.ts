@@ -122,8 +122,9 @@ async function scenario(
       while (subs.length > d.desiredReplicas) subs.pop()?.sub.unsubscribe();
       run.replicas.push(subs.length);
       run.decisions.push(d);
-      process.stdout.write(
-        `[${o.prefix} ${i}] n${subs.length} p${read.sample.pending} a${read.sample.ackPending} oldest ${read.sample.limitRemovals?.state?.oldestAgeSeconds.toFixed(1)} arr ${d.rates.arrivalPerSecond?.toFixed(1)} fresh ${run.fresh} stale ${run.stale} | ${d.reason.slice(0, 240)}\n`,
+      // Per reading: to this file's trace (reports/traces/), not the CI log.
+      console.log(
+        `[${o.prefix} ${i}] n${subs.length} p${read.sample.pending} a${read.sample.ackPending} oldest ${read.sample.limitRemovals?.state?.oldestAgeSeconds.toFixed(1)} arr ${d.rates.arrivalPerSecond?.toFixed(1)} fresh ${run.fresh} stale ${run.stale} | ${d.reason.slice(0, 240)}`,
       );
     }
   } finally {
