@@ -107,6 +107,9 @@ describe('push consumers', () => {
       await send(300);
       const alone = await readingWhen((r) => r.deliveredConsumerSeq === 300);
       expect(alone).toMatchObject({ pending: 0, ackPending: 300, ackFloorConsumerSeq: 0 });
+      // A push consumer, from the server's consumer info (deliver_subject): 2f's sign that one
+      // subscriber can hold what max_ack_pending allows.
+      expect(alone.push).toBe(true);
       // Two more members join and acknowledge what they get.
       for (const _ of [1, 2])
         subs.push(drill.nc.subscribe(deliver, { queue: 'workers', callback: (_e, m) => ack(m) }));

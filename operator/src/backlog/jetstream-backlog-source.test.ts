@@ -209,6 +209,23 @@ describe('reading a sample from CONSUMER.INFO', () => {
     expect(of({ deliver_subject: '' })).toBeUndefined();
   });
 
+  it('tells a push consumer, with or without deliver_group (2f: its subscribers are sent what max_ack_pending allows)', () => {
+    const of = (extra: Record<string, unknown>) =>
+      sampleFromConsumerInfo(reply({ config: { durable_name: 'worker', ...extra } }), 0).push;
+    expect(of({ deliver_subject: 'deliver.worker' })).toBe(true);
+    expect(of({ deliver_subject: 'deliver.worker', deliver_group: 'workers' })).toBe(true);
+    expect(of({})).toBeUndefined(); // pull
+    expect(of({ deliver_subject: '' })).toBeUndefined();
+    expect(
+      consumerInfoProblems(
+        reply({ config: { durable_name: 'worker', deliver_subject: ['deliver.worker'] } }),
+      ),
+    ).toEqual(['config.deliver_subject is ["deliver.worker"], not a subject']);
+    expect(consumerInfoProblems(reply({ config: { durable_name: 'worker', deliver_subject: 7 } }))).toEqual([
+      'config.deliver_subject is 7, not a subject',
+    ]);
+  });
+
   it('tells a pull consumer whose priority groups pin one client (nats-server 2.11+)', () => {
     const of = (extra: Record<string, unknown>) =>
       sampleFromConsumerInfo(reply({ config: { durable_name: 'worker', ...extra } }), 0).pinnedClient;

@@ -76,6 +76,12 @@ export function consumerInfoProblems(info: ConsumerInfo): string[] {
   if (maxDeliver !== undefined && (typeof maxDeliver !== 'number' || !Number.isSafeInteger(maxDeliver))) {
     problems.push(`config.max_deliver is ${JSON.stringify(maxDeliver)}, not a whole number`);
   }
+  // A push consumer's subscribers are sent what max_ack_pending allows (decide.ts 2f reads one
+  // replica's buffer from it): a deliver subject that is no subject leaves the kind unknown.
+  const deliverSubject: unknown = info.config?.deliver_subject;
+  if (deliverSubject !== undefined && typeof deliverSubject !== 'string') {
+    problems.push(`config.deliver_subject is ${JSON.stringify(deliverSubject)}, not a subject`);
+  }
   const filterSubject: unknown = info.config?.filter_subject;
   if (filterSubject !== undefined && typeof filterSubject !== 'string') {
     problems.push(`config.filter_subject is ${JSON.stringify(filterSubject)}, not a subject`);
@@ -844,6 +850,7 @@ export function sampleFromConsumerInfo(
     ...(upstream !== undefined ? { upstream: upstreamFor(upstream, filtered, filters) } : {}),
     ...(typeof info.created === 'string' && info.created !== '' ? { consumerCreated: info.created } : {}),
     consumerFilter: [...filters].sort().join(' '),
+    ...(pushConsumer(info) ? { push: true as const } : {}),
     ...(pushWithoutGroup(info) ? { pushWithoutGroup: true } : {}),
     ...(pinsOneClient(info) ? { pinnedClient: true } : {}),
     ...(String(info.config.ack_policy) === 'none' ? { ackNone: true } : {}),
@@ -902,11 +909,16 @@ function maxWaitingOf(info: ConsumerInfo): { maxWaiting?: number } {
   return typeof max === 'number' && Number.isSafeInteger(max) && max > 0 ? { maxWaiting: max } : {};
 }
 
+/** A push consumer: deliver_subject set (the server sends to its subscribers; no pull requests). */
+function pushConsumer(info: ConsumerInfo): boolean {
+  const subject: unknown = info.config?.deliver_subject;
+  return typeof subject === 'string' && subject !== '';
+}
+
 /** A push consumer (deliver_subject set) whose subscribers do not share its messages (no deliver_group). */
 function pushWithoutGroup(info: ConsumerInfo): boolean {
-  const subject: unknown = info.config?.deliver_subject;
   const group: unknown = info.config?.deliver_group;
-  return typeof subject === 'string' && subject !== '' && !(typeof group === 'string' && group !== '');
+  return pushConsumer(info) && !(typeof group === 'string' && group !== '');
 }
 
 /**

@@ -113,8 +113,12 @@ describe("decide: one replica's buffer older than the rest (behind a moving ack 
    * completes, while the others acknowledge the rest of what arrives after it. The floor falls
    * behind the last delivery by 120 a reading. `redeliveredPerReading` messages come back each
    * reading (nak'd, past ack_wait), proven by the consumer sequence moving beyond the stream's.
+   * `consumer`: what the readings say of the consumer's kind (a push consumer by default).
    */
-  function olderBuffer(redeliveredPerReading: number) {
+  function olderBuffer(
+    redeliveredPerReading: number,
+    consumer: Pick<BacklogSample, 'push' | 'waiting'> = { push: true, waiting: 0 },
+  ) {
     const w = warmed(spec, 6, 20);
     let d = w.d;
     const held = 506;
@@ -133,6 +137,7 @@ describe("decide: one replica's buffer older than the rest (behind a moving ack 
         deliveredConsumerSeq: consumerSeq,
         deliveredStreamSeq: streamSeq,
         ackFloorConsumerSeq: floor,
+        ...consumer,
       };
       d = decide({
         spec,
@@ -173,6 +178,27 @@ describe("decide: one replica's buffer older than the rest (behind a moving ack 
   it("not when the floor moves with redeliveries (messages nak'd or past ack_wait coming back, scattered behind it)", () => {
     const ds = olderBuffer(5);
     for (const { t, d } of ds) if (t >= 80) expect(d.reason).not.toContain("clients' buffers");
+  });
+
+  it("a pull consumer's buffer the same way when the floor moves at one replica's pace and every replica asks for more", () => {
+    // A prefetching client's batch taken before the others started: the floor moves 40 a reading
+    // (the replica's 20/s) for 160 completed, and 6 pull requests wait for the 6 replicas (each takes
+    // its share of what arrives, the one with the old buffer too).
+    const late = olderBuffer(0, { waiting: 6 }).filter((x) => x.t >= 80);
+    for (const { d } of late) expect(d.reason).toMatch(/within 50\.\ds, needs [89]/);
+  });
+
+  it("a pull consumer's buffer evenly when replicas take nothing new while they hold a batch (fewer requests wait than replicas)", () => {
+    // A fetch() loop asks again only once its batch is handled: the replica with the oldest batch
+    // takes no share of what arrives, and nothing says the rest of what awaits ack is its own
+    // (the policy fuzzer's world 2693, uneven-buffers.test). Drained evenly within 30 s: 6 replicas
+    // for 80/s and 500 buffered at 20/s.
+    const late = olderBuffer(0, { waiting: 2 }).filter((x) => x.t >= 80);
+    for (const { d } of late) {
+      expect(d.reason).not.toContain('behind an ack floor');
+      expect(d.reason).toMatch(/the 50\d awaiting ack in the clients' buffers/);
+      expect(d.recommendedReplicas).toBeLessThanOrEqual(6);
+    }
   });
 });
 

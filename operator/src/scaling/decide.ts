@@ -118,7 +118,17 @@
 //    what awaits ack less than HELD_SHARE_OF_UNACKED_SPAN of the span behind the last delivery, and
 //    no redelivery, shows (unevenBuffers: one replica's buffer older than the rest, a push
 //    subscriber sent up to max_ack_pending while it ran alone; a real server keeps the floor at its
-//    oldest message, push-consumer.int): what awaits ack beyond what the replicas have in hand
+//    oldest message, push-consumer.int) on a push consumer (sample.push: its subscribers are sent
+//    what max_ack_pending allows, busy or not). On a pull consumer a client holds only what it asked
+//    for, and the floor falls behind as well when replicas just progress unevenly (fetch() loops,
+//    which ask again only once a batch is handled, while pods start) or concurrent handlers
+//    acknowledge out of order: taken as one replica's, the policy fuzzer's world 2693 went 35 -> 46
+//    where the bound is 36 (main 6913a32). There the buffer is one replica's only while every ready
+//    replica asks for more (num_waiting at least the ready count: the one with the old buffer takes
+//    its share of what arrives) and the floor has moved at one replica's pace for
+//    UNEVEN_PACE_WINDOW_SECONDS while the others completed more (onePacedFloor: a prefetching
+//    client's batch taken before the others started); otherwise it is drained evenly, as the newest
+//    deliveries are. When it is one replica's buffer: what awaits ack beyond what the replicas have in hand
 //    (completions × the in-hand time, Little's law, at most a full hand each) is then taken as that
 //    one replica's, drained at its figure less its share of the arrivals within drainWithinSeconds,
 //    or within UNEVEN_DRAIN_FACTOR times what its handlers alone take when longer, and the reason
@@ -219,6 +229,7 @@ import {
   observeRates,
   ratesOf,
   READY_SETTLE_SECONDS,
+  readingInterval,
   stalledReplicas,
   takingNothing,
   validBehindInHand,
@@ -304,6 +315,24 @@ export const PANIC_WINDOW_SECONDS = 60;
  * the arrivals need (each replica's share of arrivals at most half its figure).
  */
 export const UNEVEN_DRAIN_FACTOR = 2;
+/**
+ * 2f takes a pull consumer's buffer behind a moving ack floor as one replica's only when the floor
+ * moved at most this multiple of the per-replica figure in each interval (onePacedFloor): that
+ * replica works through its buffer one message per completion, at about the figure (the slack: a
+ * replica's pace varies around it).
+ */
+export const UNEVEN_FLOOR_PACE = 1.5;
+/**
+ * ... over this long (the kept readings): a straggler among concurrent handlers can leave the floor
+ * moving slowly for an interval or two before it stops or jumps.
+ */
+export const UNEVEN_PACE_WINDOW_SECONDS = 10;
+/**
+ * ... while the replicas completed at least this multiple of what the floor moved: others
+ * acknowledge beside the one that holds the oldest (with one replica, or acks out of order, the
+ * floor follows what completes).
+ */
+export const UNEVEN_COMPLETED_OVER_FLOOR = 1.5;
 /** Pending must have grown by at least this share of what the arrival excess implies. */
 const PANIC_GROWTH_AGREEMENT = 0.5;
 /**
@@ -554,6 +583,7 @@ function bufferedAwaitingAck(
   ready: number,
   perReplica: number | undefined,
   stalled: boolean,
+  samples: readonly BacklogSample[],
 ): Buffered | undefined {
   const ackPending = Math.max(0, sample.ackPending);
   if (
@@ -566,8 +596,16 @@ function bufferedAwaitingAck(
     return undefined;
   const unackedSpan = sample.deliveredConsumerSeq - sample.ackFloorConsumerSeq;
   // ackPending > 0 here: the sample's own count.
-  const uneven = !heldAreNewest(sample);
-  if (uneven && !unevenBuffers(sample, previous)) return undefined;
+  const behind = !heldAreNewest(sample);
+  if (behind && !unevenBuffers(sample, previous)) return undefined;
+  // Worked through behind a moving floor, but one replica's buffer only on a push consumer, or on
+  // a pull consumer while every ready replica asks for more and the floor has moved at one
+  // replica's pace while the others completed more (onePacedFloor); otherwise what awaits ack is
+  // spread over replicas that progress unevenly (fetch loops, out-of-order acks), drained as evenly
+  // as the newest deliveries are.
+  const uneven =
+    behind &&
+    (sample.push === true || (sample.waiting >= ready && onePacedFloor(samples, sample, perReplica)));
   // Read back from history: anything but a finite number ≥ 0 is none.
   const h: unknown = rateState.handlingSeconds;
   const handling = typeof h === 'number' && Number.isFinite(h) && h >= 0 ? h : undefined;
@@ -638,6 +676,58 @@ export function unevenBuffers(
     deliveries === newDeliveries &&
     sample.redelivered === 0 &&
     (previous.redelivered ?? 0) === 0
+  );
+}
+
+/**
+ * A pull consumer's ack floor has moved at one replica's pace for UNEVEN_PACE_WINDOW_SECONDS: in
+ * every interval of the kept readings over that window it moved (in those long enough for one
+ * replica to complete two), never by more than UNEVEN_FLOOR_PACE times the per-replica figure (and
+ * one message), while the replicas completed at least UNEVEN_COMPLETED_OVER_FLOOR times what it
+ * moved. The oldest message awaiting ack is then in one replica's buffer, which it works through in
+ * order, one message per completion, while the others acknowledge what was delivered after it (a
+ * prefetching client's batch taken before the others started). Replicas that progress unevenly
+ * (nats.js fetch() loops while pods start, the policy fuzzer's world 2693) or concurrent handlers
+ * that acknowledge out of order (a slow one pins the floor, then it jumps) leave the floor behind
+ * too, but it follows what all of them complete, in jumps and stops: world 2693 at 1136.7 s moved it
+ * 102 in 1 s for 123 completions, where one replica does 5/s, and sized for one replica's pace that
+ * asked 35 -> 46 (bound 36). `samples` are the kept readings before `sample`, oldest first.
+ */
+export function onePacedFloor(
+  samples: readonly BacklogSample[],
+  sample: BacklogSample,
+  perReplica: number | undefined,
+): boolean {
+  if (perReplica === undefined || !Number.isFinite(perReplica) || !(perReplica > 0)) return false;
+  let later = sample;
+  let seconds = 0;
+  let floorMoved = 0;
+  let completed = 0;
+  for (let i = samples.length - 1; i >= 0 && seconds < UNEVEN_PACE_WINDOW_SECONDS; i--) {
+    const before = samples[i];
+    if (before === undefined) return false;
+    const dt = readingInterval(before, later).seconds;
+    const moved = later.ackFloorConsumerSeq - before.ackFloorConsumerSeq;
+    const done =
+      later.deliveredConsumerSeq - later.ackPending - (before.deliveredConsumerSeq - before.ackPending);
+    if (
+      !(dt > 0) ||
+      !(moved >= 0) ||
+      !(done >= 0) ||
+      later.deliveredConsumerSeq < before.deliveredConsumerSeq ||
+      moved > UNEVEN_FLOOR_PACE * perReplica * dt + 1 ||
+      (moved === 0 && perReplica * dt >= 2)
+    )
+      return false;
+    seconds += dt;
+    floorMoved += moved;
+    completed += done;
+    later = before;
+  }
+  return (
+    seconds >= UNEVEN_PACE_WINDOW_SECONDS &&
+    floorMoved > 0 &&
+    completed >= UNEVEN_COMPLETED_OVER_FLOOR * floorMoved
   );
 }
 
@@ -976,6 +1066,7 @@ export function decide(input: ScalingInput): ScalingDecision {
     ready,
     perReplica,
     stall !== undefined,
+    history.samples,
   );
   const lowEndOnly = rateState.perReplicaLowEndOnly === true;
   const seenCompleting = lowEndOnly ? (rates.processingPerSecond ?? 0) : 0;

@@ -1284,7 +1284,10 @@ export interface ReadingInterval {
  * (ROUND_TRIP_SHARE in observeRates). Timed by the server, an interval is exact however late its
  * replies reached the operator: its event loop's lag no longer matters.
  */
-export function readingInterval(last: RateState['last'], sample: BacklogSample): ReadingInterval {
+export function readingInterval(
+  last: Pick<RateState['last'], 'at' | 'serverTime' | 'roundTripMs'>,
+  sample: BacklogSample,
+): ReadingInterval {
   const sentSeconds = (sample.at - last.at) / 1000;
   const before = last.serverTime;
   const after = sample.serverTime;

@@ -213,6 +213,13 @@ export interface BacklogSample {
    */
   pushWithoutGroup?: boolean;
   /**
+   * A push consumer (config.deliver_subject set, with or without a deliver group): the server sends
+   * its subscribers what max_ack_pending allows, whether or not they are busy, so one replica's
+   * client can hold far more than the others (decide.ts 2f). A pull client holds only what it asked
+   * for.
+   */
+  push?: true;
+  /**
    * A pull consumer whose priority groups pin one client (nats-server 2.11+, priority_policy
    * pinned_client): only the pinned client receives messages, every other replica's pull requests
    * wait until the pin is dropped, so another replica is a standby, not capacity. decide caps

@@ -623,6 +623,7 @@ export function runWorld(world: World): Run {
           pause !== undefined && t < pause.at + pause.seconds ? pauseFloor : Infinity,
         ),
         maxAckPending: world.maxAckPending,
+        ...(world.client.push ? { push: true as const } : {}),
         // Only a filtered consumer's delivered.stream_seq moves over other subjects' messages.
         ...(world.interleavedPerSecond > 0 ? { filtered: true } : {}),
       };

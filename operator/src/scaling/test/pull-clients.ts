@@ -69,6 +69,13 @@ export interface PullClient {
   /** Handlers working at once, each on one held message. */
   concurrency: number;
   /**
+   * Handlers take each message a time drawn at random (exponential, mean 1 / handlerPerSecond) and
+   * acknowledge it when done, out of order: a slow one holds the ack floor while the messages
+   * taken after it complete (async handlers: an HTTP call, a DB write). Absent: every handler
+   * works at handlerPerSecond and the buffer is acknowledged in order.
+   */
+  outOfOrder?: true;
+  /**
    * A push consumer with a deliver group: the server sends what max_ack_pending allows to the
    * group's members in turn, with no pull requests (num_waiting stays 0).
    */
@@ -177,6 +184,8 @@ export interface Scenario {
    * picks a queue subscriber at random), from this seed, instead of in turn.
    */
   randomPushSeed?: number;
+  /** Seeds an outOfOrder client's handling times (default 1). */
+  seed?: number;
 }
 
 /** A pull request waiting at the server. */
@@ -205,6 +214,11 @@ interface Pod {
   requests: PullRequest[];
   /** Fractional progress of the handlers. */
   progress: number;
+  /**
+   * With an outOfOrder client: the messages its handlers work on (taken from the buffer at `head`
+   * as a handler frees) and the seconds each still takes. `held` counts them too.
+   */
+  inHand: { seq: number; left: number }[];
 }
 
 /** How long a pull request waits at the server (nats.go and nats.js default expiry). */
@@ -222,6 +236,8 @@ export interface Reading {
   completed: number;
   /** Messages removed by max_age so far, pending or held (maxAgeSeconds). */
   expired: number;
+  /** The most any one pod held awaiting ack (in hand and buffered) at the reading. */
+  largestHeld: number;
   decision: ScalingDecision;
 }
 
@@ -230,7 +246,17 @@ export function runScenario(sc: Scenario): Reading[] {
   const poll = sc.pollSeconds ?? 5;
   const pods: Pod[] = [];
   const addPod = (readyAt: number): void => {
-    pods.push({ readyAt, held: 0, stored: [], liveFrom: 0, seqs: [], head: 0, requests: [], progress: 0 });
+    pods.push({
+      readyAt,
+      held: 0,
+      stored: [],
+      liveFrom: 0,
+      seqs: [],
+      head: 0,
+      requests: [],
+      progress: 0,
+      inHand: [],
+    });
   };
   /** The server's queue of waiting pull requests, head first. */
   let queue: PullRequest[] = [];
@@ -260,6 +286,12 @@ export function runScenario(sc: Scenario): Reading[] {
   let arrivalCarry = 0;
   let history: ScalingHistory = emptyHistory();
   const readings: Reading[] = [];
+  // Handling times of an outOfOrder client: exponential, mean 1 / handlerPerSecond, from a fixed
+  // seed so that a run is the same every time. (Not modelled with max_age.)
+  if (sc.client.outOfOrder === true && sc.maxAgeSeconds !== undefined)
+    throw new Error('an outOfOrder client is not modelled with maxAgeSeconds');
+  const uniform = mulberry32(sc.seed ?? 1);
+  const handlingTime = (): number => -Math.log(1 - uniform()) / sc.handlerPerSecond;
   const steps = Math.round(sc.durationSeconds / dt);
   const pollSteps = Math.round(poll / dt);
   const ready: Pod[] = [];
@@ -372,6 +404,7 @@ export function runScenario(sc: Scenario): Reading[] {
         deliveredStreamSeq: deliveredNew,
         ackFloorConsumerSeq: ackFloor(pods, redeliverSeqs, redeliverHead, delivered),
         maxAckPending: sc.maxAckPending,
+        ...(sc.client.push ? { push: true as const } : {}),
       };
       if (maxAge !== undefined) {
         // STREAM.INFO: what the stream holds (pending and held, not expired), its last sequence,
@@ -411,6 +444,7 @@ export function runScenario(sc: Scenario): Reading[] {
         ackPending,
         completed: deliveredNew - ackPending - expired,
         expired,
+        largestHeld: pods.reduce((most, p) => Math.max(most, p.held), 0),
         decision,
       });
       while (pods.length < decision.desiredReplicas) addPod(t + sc.startupSeconds);
@@ -419,12 +453,14 @@ export function runScenario(sc: Scenario): Reading[] {
         // ack, redelivered at once — not arrivals (before, put back as pending, they read as a
         // surge of arrivals after every scale-down).
         for (const gone of pods.splice(decision.desiredReplicas)) {
-          // With max_age, only what is still in the stream is delivered again.
+          // With max_age, only what is still in the stream is delivered again (an outOfOrder
+          // client's, what its handlers had in hand too: never with max_age).
           const from = maxAge === undefined ? gone.head : Math.max(gone.head, gone.liveFrom);
-          redeliver += gone.seqs.length - from;
-          redeliverSeqs.push(...gone.seqs.slice(from));
+          const back = [...gone.seqs.slice(from), ...gone.inHand.map((h) => h.seq)].sort((a, b) => a - b);
+          redeliver += back.length;
+          redeliverSeqs.push(...back);
           if (maxAge !== undefined) redeliverStored.push(...gone.stored.slice(from));
-          else redeliverStored.push(...gone.seqs.slice(from).map(() => 0));
+          else redeliverStored.push(...back.map(() => 0));
         }
         const kept = new Set(pods);
         queue = queue.filter((r) => kept.has(r.pod));
@@ -438,6 +474,22 @@ export function runScenario(sc: Scenario): Reading[] {
     // Handlers: `concurrency` at a time, each at handlerPerSecond.
     for (const p of ready) {
       if (p.held === 0) continue;
+      if (sc.client.outOfOrder) {
+        while (p.inHand.length < sc.client.concurrency && p.head < p.seqs.length) {
+          p.inHand.push({ seq: p.seqs[p.head] ?? 0, left: handlingTime() });
+          p.head++;
+        }
+        for (const h of p.inHand) h.left -= dt;
+        const before = p.inHand.length;
+        p.inHand = p.inHand.filter((h) => h.left > 0);
+        p.held -= before - p.inHand.length;
+        if (p.head > 1024 && p.head * 2 > p.seqs.length) {
+          p.seqs = p.seqs.slice(p.head);
+          p.liveFrom = Math.max(0, p.liveFrom - p.head);
+          p.head = 0;
+        }
+        continue;
+      }
       p.progress += Math.min(p.held, sc.client.concurrency) * sc.handlerPerSecond * dt;
       const done = Math.min(p.held, Math.floor(p.progress));
       p.held -= done;
@@ -473,6 +525,7 @@ function ackFloor(
   for (const p of pods) {
     const from = Math.max(p.head, p.liveFrom);
     if (from < p.seqs.length) oldest = Math.min(oldest, p.seqs[from] ?? Infinity);
+    for (const h of p.inHand) oldest = Math.min(oldest, h.seq);
   }
   for (let i = redeliverHead; i < redeliverSeqs.length; i++) {
     const seq = redeliverSeqs[i] ?? -1;
@@ -481,7 +534,7 @@ function ackFloor(
   return Number.isFinite(oldest) ? oldest - 1 : delivered;
 }
 
-/** A small seeded PRNG (mulberry32): a deliver group's random member. */
+/** A small seeded PRNG (mulberry32): a deliver group's random member, an outOfOrder client's handling times. */
 function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
