@@ -56,7 +56,7 @@ describe('variantSpec', () => {
     const [up40] = parseVariants('up40');
     const spec = variantSpec(base, up40);
     expect(spec.scaleUp?.policies).toEqual([
-      { type: 'Percent', value: 900, periodSeconds: 15 },
+      { type: 'Percent', value: 1100, periodSeconds: 15 },
       { type: 'Pods', value: 40, periodSeconds: 15 },
     ]);
     expect(spec.scaleUp?.selectPolicy).toBe(defaultScaleUp.selectPolicy);

@@ -1011,6 +1011,53 @@ describe('decide: panic', () => {
   });
 });
 
+describe('decide: the default scale-up step meets a 10x rise in one step (loadtest/sim spike trace)', () => {
+  it('gives a confirmed 10x rise more than 10x the replicas in its first period: its rate with headroom and its start-up pile-up', () => {
+    // As in the spike trace's lull: 5 replicas carry 100/s, never busy, read every 2 s. Then
+    // 1,000/s, read every second once the rate moves, while the 5 complete 125/s. The first reading
+    // after the rise sees it (the backlog term asks for 10); the next one measures the busy
+    // replicas and confirms it, and the panic asks for the rate with headroom plus draining what
+    // piles up while new pods start: far more than maxReplicas. The period of the step policy
+    // starts at 5 replicas. With 10x per 15 s (before session 29) it allowed 50, and the last 10
+    // came a period later (the spike trace, seed 1: 5 -> 50 at the panic, 60 14 s later; the
+    // oracle asks 60 at once).
+    const spec = withScalingDefaults({ maxReplicas: 60 });
+    // The controller's first poll seeds the scale-down window with the size the target has.
+    let history: ScalingHistory = { ...emptyHistory(), recommendations: [{ at: s(0), replicas: 5 }] };
+    let current = 5;
+    let arrived = 0;
+    let completed = 0;
+    const read = (at: number, arrivals: number, completions: number) => {
+      arrived += arrivals;
+      completed += completions;
+      const d = decide(
+        input({
+          spec,
+          sample: sampleFromTotals(s(at), arrived, completed, 50),
+          currentReplicas: current,
+          readyReplicas: 5,
+          history,
+          now: s(at),
+        }),
+      );
+      history = d.history;
+      current = d.desiredReplicas;
+      return d;
+    };
+    for (let at = 0; at <= 120; at += 2) read(at, 200, at === 0 ? 150 : 200);
+    expect(current).toBe(5);
+    const first = read(121, 1000, 125);
+    expect(first.panic).toBeUndefined();
+    expect(first.desiredReplicas).toBeLessThan(60);
+    const confirmed = read(122, 1000, 125);
+    expect(confirmed.panic).toBe(true);
+    expect(confirmed.recommendedReplicas).toBeGreaterThan(2 * 60);
+    // All 60 at the panic, within the period that started at 5 replicas: not 50 and then 60.
+    expect(confirmed.desiredReplicas).toBe(60);
+    expect(read(123, 1000, 125).desiredReplicas).toBe(60);
+  });
+});
+
 describe('decide: a sparse stream sent in batches (policy fuzzer world 2429)', () => {
   // 0.7/s sent in batches of 100, one batch every ~2 min, and replicas go to zero between batches.
   // One 5 s reading holds a whole batch (20/s) after a stretch of nothing: the smoothed rate moves
@@ -1413,7 +1460,7 @@ describe('defaults', () => {
       scaleUp: {
         stabilizationWindowSeconds: 0,
         policies: [
-          { type: 'Percent', value: 900, periodSeconds: 15 },
+          { type: 'Percent', value: 1100, periodSeconds: 15 },
           { type: 'Pods', value: 20, periodSeconds: 15 },
         ],
         selectPolicy: 'Max',
@@ -1761,6 +1808,7 @@ describe('decide: replicas that do not become ready (readiness.ts)', () => {
       if (last.desiredReplicas !== current) askedAt = t;
       current = last.desiredReplicas;
       asked.push(current);
+      console.log(at, last.desiredReplicas, last.recommendedReplicas, last.limitedBy, last.panic, last.reason);
     }
     return { asked, last };
   }
