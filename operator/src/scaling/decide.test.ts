@@ -1415,7 +1415,7 @@ describe('decide: max_ack_pending', () => {
     const d = decide(
       input({ spec, sample: sample({ pending: 50_000, maxAckPending: -1 }), currentReplicas: 2 }),
     );
-    expect(d.desiredReplicas).toBe(22); // +20 pods beats 10x: the step policy, not max_ack_pending
+    expect(d.desiredReplicas).toBe(24); // 12x beats +20 pods: the step policy, not max_ack_pending
     expect(d.limitedBy).toBe('StepPolicy');
   });
 });
@@ -1808,7 +1808,6 @@ describe('decide: replicas that do not become ready (readiness.ts)', () => {
       if (last.desiredReplicas !== current) askedAt = t;
       current = last.desiredReplicas;
       asked.push(current);
-      console.log(at, last.desiredReplicas, last.recommendedReplicas, last.limitedBy, last.panic, last.reason);
     }
     return { asked, last };
   }
