@@ -73,6 +73,8 @@ export interface PlannedEvent {
   type: 'Normal' | 'Warning';
   reason: string;
   message: string;
+  /** A Warning sent at most once per interval whatever its message (EventRecorder.warning). */
+  repeatKey?: string;
 }
 
 export interface Verdict {
@@ -507,6 +509,9 @@ function fromBacklog(input: DecideInput, consumer: ConsumerSpec, sample: Backlog
       type: 'Warning',
       reason: 'HandlingNearMaxAge',
       message: `${where}: ${nearMaxAge.message}`,
+      // Its figures move at every poll, and it can flicker on and off from one reading to the
+      // next: one Event per interval (10 min), not one per start.
+      repeatKey: 'handling-near-max-age',
     });
   const readiness = decision.readiness;
   if (readiness !== undefined && readiness.overdue > 0 && !readiness.wasOverdue)

@@ -113,7 +113,7 @@ export interface ReconcilerDeps {
   };
   events: {
     normal(target: EventTarget, reason: string, message: string): void;
-    warning(target: EventTarget, reason: string, message: string): void;
+    warning(target: EventTarget, reason: string, message: string, options?: { repeatKey?: string }): void;
     forget(namespace: string, name: string): void;
   };
   metrics: OperatorMetrics;
@@ -842,7 +842,13 @@ export class Reconciler {
   private recordEvents(poll: Poll, events: PlannedEvent[]): void {
     for (const e of events) {
       if (e.type === 'Normal') this.deps.events.normal(poll.target, e.reason, e.message);
-      else this.deps.events.warning(poll.target, e.reason, e.message);
+      else
+        this.deps.events.warning(
+          poll.target,
+          e.reason,
+          e.message,
+          e.repeatKey !== undefined ? { repeatKey: e.repeatKey } : {},
+        );
     }
   }
 

@@ -8,6 +8,7 @@ interface SentEvent {
   type: string;
   reason: string;
   message: string;
+  involvedObject: { name: string };
 }
 
 class RecordingApi implements KubeApi {
@@ -71,6 +72,25 @@ describe('EventRecorder', () => {
       'Warning ConsumerNotFound',
       'Normal Scaled',
       'Normal Scaled',
+    ]);
+  });
+
+  it('sends warnings of one reason and repeat key once per interval whatever their message; other keys and plain warnings are their own', async () => {
+    const api = new RecordingApi();
+    const events = recorder(api);
+    events.warning(target, 'HandlingNearMaxAge', 'held 2.7s of 3s', { repeatKey: 'near' });
+    events.warning(target, 'HandlingNearMaxAge', 'held 2.9s of 3s', { repeatKey: 'near' });
+    events.warning(target, 'HandlingNearMaxAge', 'held 2.8s of 3s', { repeatKey: 'other' });
+    events.warning(target, 'HandlingNearMaxAge', 'held 2.9s of 3s');
+    events.warning({ ...target, name: 'another' }, 'HandlingNearMaxAge', 'held 2.9s of 3s', {
+      repeatKey: 'near',
+    });
+    await events.flush();
+    expect(api.sent.map((e) => `${e.involvedObject.name} ${e.message}`)).toEqual([
+      'orders held 2.7s of 3s',
+      'orders held 2.8s of 3s',
+      'orders held 2.9s of 3s',
+      'another held 2.9s of 3s',
     ]);
   });
 });

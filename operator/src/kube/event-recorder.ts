@@ -43,8 +43,12 @@ export class EventRecorder {
   }
 
   /** A warning, suppressed when the same one was sent for the same object recently. */
-  warning(target: EventTarget, reason: string, message: string): void {
-    const key = `${target.namespace}/${target.name}/${reason}/${message}`;
+  /**
+   * `repeatKey`: warnings of the same reason and key count as identical whatever their message
+   * (one whose numbers move at every poll, or that flickers on and off, is sent once per interval).
+   */
+  warning(target: EventTarget, reason: string, message: string, options: { repeatKey?: string } = {}): void {
+    const key = `${target.namespace}/${target.name}/${reason}/${options.repeatKey !== undefined ? `key:${options.repeatKey}` : `message:${message}`}`;
     const now = performance.now();
     const last = this.lastSent.get(key);
     if (last !== undefined && now - last < this.repeatAfterMs) return;
