@@ -2,6 +2,7 @@ import type { TraceFrontier } from './bench.js';
 import {
   DEFAULT_KNOB,
   HELD_OBJECTIVE_SECONDS,
+  benchProvenance,
   evaluateTargets,
   objectiveVerdict,
   parseWorkload,
@@ -126,5 +127,25 @@ describe('a KEDA point no jetscale setting dominates', () => {
     expect(line).toContain(
       "the clairvoyant planner's cheapest plan at ≤ its p99 (@50: 48.60 s, 21800 replica-s) costs 1.09x its replica-s",
     );
+  });
+});
+
+describe('benchProvenance', () => {
+  it('names the commit the run started on, and counts a run during which the tree moved on as dirty', () => {
+    const started = Date.now() - 5_000;
+    const clean = { commit: 'aaa', dirty: false };
+    expect(benchProvenance(started, clean, clean)).toMatchObject({ commit: 'aaa', dirty: false });
+    // A commit or rebase during the run (bench.ts used to record the end's commit: e77c261 for code of 094713d).
+    expect(benchProvenance(started, clean, { commit: 'bbb', dirty: false })).toMatchObject({
+      commit: 'aaa',
+      dirty: true,
+    });
+    expect(benchProvenance(started, clean, { commit: 'aaa', dirty: true })).toMatchObject({ dirty: true });
+    expect(benchProvenance(started, { commit: 'aaa', dirty: true }, clean)).toMatchObject({ dirty: true });
+    expect(benchProvenance(started, { commit: undefined, dirty: undefined }, clean)).toMatchObject({
+      commit: undefined,
+      dirty: undefined,
+    });
+    expect(benchProvenance(started, clean, clean).wallSeconds).toBeGreaterThanOrEqual(5);
   });
 });

@@ -612,7 +612,8 @@ export interface BenchProvenance {
   wallSeconds: number;
 }
 
-function benchProvenance(startedMs: number): BenchProvenance {
+/** The checked-out commit and whether the tree has changes beyond it (undefined without git). */
+export function gitState(): { commit: string | undefined; dirty: boolean | undefined } {
   const git = (...args: string[]): string | undefined => {
     try {
       return execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
@@ -621,9 +622,24 @@ function benchProvenance(startedMs: number): BenchProvenance {
     }
   };
   const status = git('status', '--porcelain', '--untracked-files=no');
+  return { commit: git('rev-parse', 'HEAD'), dirty: status === undefined ? undefined : status !== '' };
+}
+
+/**
+ * The run's provenance from the tree as it was when the run started (the code it loaded) and as it
+ * is at the end: a run during which the tree moved on (a commit, a rebase, an edit) measured code
+ * that no one commit holds for sure, so it counts as dirty (render-claims refuses it unless told the
+ * commit).
+ */
+export function benchProvenance(
+  startedMs: number,
+  atStart: { commit: string | undefined; dirty: boolean | undefined },
+  atEnd: { commit: string | undefined; dirty: boolean | undefined } = gitState(),
+): BenchProvenance {
+  const moved = atStart.commit !== atEnd.commit || (atStart.dirty === false && atEnd.dirty === true);
   return {
-    commit: git('rev-parse', 'HEAD'),
-    dirty: status === undefined ? undefined : status !== '',
+    commit: atStart.commit,
+    dirty: atStart.dirty === undefined ? undefined : atStart.dirty || moved,
     startedAt: new Date(startedMs).toISOString(),
     wallSeconds: Math.round((Date.now() - startedMs) / 100) / 10,
   };
@@ -681,6 +697,7 @@ export function renderStartupTable(rows: StartupRow[]): string {
 function main(): void {
   const options = parseArgs(process.argv.slice(2));
   const started = Date.now();
+  const treeAtStart = gitState();
   const seeds = Array.from({ length: options.seeds }, (_, i) => i + 1);
   const traces = benchTraces(options.recordedPath ?? findTraceFile('recorded-sample.json'));
   for (const note of traces.notes) console.log(`note: ${note}`);
@@ -836,7 +853,7 @@ function main(): void {
     `${JSON.stringify(
       {
         command,
-        provenance: benchProvenance(started),
+        provenance: benchProvenance(started, treeAtStart),
         settings: benchSettingsJson,
         learnerFloors: floors,
         verdicts,
