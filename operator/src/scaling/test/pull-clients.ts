@@ -56,6 +56,7 @@
 import { decide, emptyHistory } from '../decide.js';
 import type { BacklogSample, ScalingDecision, ScalingHistory, ScalingSpec } from '../types.js';
 import { T0 } from './fixtures.js';
+import { seededRng } from '../../../../test/seeded-rng.js';
 
 export interface PullClient {
   name: string;
@@ -282,7 +283,7 @@ export function runScenario(sc: Scenario): Reading[] {
   let arrivedTotal = sc.initialPending;
   let expired = 0;
   if (maxAge !== undefined) pendingStored = new Array<number>(sc.initialPending).fill(0);
-  const random = mulberry32(sc.randomPushSeed ?? 0);
+  const random = seededRng(sc.randomPushSeed ?? 0);
   let arrivalCarry = 0;
   let history: ScalingHistory = emptyHistory();
   const readings: Reading[] = [];
@@ -290,7 +291,7 @@ export function runScenario(sc: Scenario): Reading[] {
   // seed so that a run is the same every time. (Not modelled with max_age.)
   if (sc.client.outOfOrder === true && sc.maxAgeSeconds !== undefined)
     throw new Error('an outOfOrder client is not modelled with maxAgeSeconds');
-  const uniform = mulberry32(sc.seed ?? 1);
+  const uniform = seededRng(sc.seed ?? 1);
   const handlingTime = (): number => -Math.log(1 - uniform()) / sc.handlerPerSecond;
   const steps = Math.round(sc.durationSeconds / dt);
   const pollSteps = Math.round(poll / dt);
@@ -532,16 +533,4 @@ function ackFloor(
     if (seq !== -1) oldest = Math.min(oldest, seq);
   }
   return Number.isFinite(oldest) ? oldest - 1 : delivered;
-}
-
-/** A small seeded PRNG (mulberry32): a deliver group's random member, an outOfOrder client's handling times. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
