@@ -1458,13 +1458,13 @@ export function decide(input: ScalingInput): ScalingDecision {
     behindInHand !== undefined && observedArrival !== undefined
       ? observedArrival / (behindInHand.below * behindInHand.replicas)
       : undefined;
+  // (behindInHand's figures are validated > 0, so the ratio is > 0 exactly when arrivals are.)
   const byInHand =
     sample.limitRemovals !== undefined &&
     perReplica === undefined &&
-    observedArrival !== undefined &&
-    observedArrival > 0 &&
     behindInHand !== undefined &&
     inHandRatio !== undefined &&
+    inHandRatio > 0 &&
     Number.isFinite(inHandRatio)
       ? Math.abs(1 - inHandRatio) <= TOLERANCE
         ? behindInHand.replicas + 1

@@ -8,55 +8,20 @@
 // the count changed so often that no reading ever raised the low end (still 0.8/s after 900 s).
 // Now a run of readings with nothing pending and what is held level within its noise (rates.ts
 // keptPace) counts as keeping up.
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { decide, KEPT_PACE_SECONDS } from './decide.js';
 import { asRateState, KEPT_PACE_WINDOW_SECONDS, keptPaceSeconds, nextKeptPace } from './rates.js';
 import type { KeptPace } from './rates.js';
 import { randomWorld, runWorld } from './test/fuzz-world.js';
 import { steadyViolations, stepViolations } from './test/fuzz-invariants.js';
-import type { BacklogSample, ScalingDecision, ScalingHistory, ScalingSpec } from './types.js';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-
-interface Readings {
-  spec: ScalingSpec;
-  history: ScalingHistory;
-  readings: {
-    t: number;
-    sample: BacklogSample;
-    currentReplicas: number;
-    readyReplicas?: number;
-    decided: number;
-  }[];
-}
-
-/** Feeds decide() a dumped run of readings (test/world-*.json), each with the history the one before returned. */
-function replay(file: string): { decisions: ScalingDecision[]; data: Readings } {
-  const data = JSON.parse(readFileSync(path.join(here, 'test', file), 'utf8')) as Readings;
-  let history = data.history;
-  const decisions = data.readings.map((r) => {
-    const d = decide({
-      spec: data.spec,
-      sample: r.sample,
-      currentReplicas: r.currentReplicas,
-      ...(r.readyReplicas !== undefined ? { readyReplicas: r.readyReplicas } : {}),
-      history,
-      now: r.sample.at,
-    });
-    history = d.history;
-    return d;
-  });
-  return { decisions, data };
-}
+import { replayReadings } from './test/replay-readings.js';
+import type { BacklogSample } from './types.js';
 
 /** The fuzzer's steady bound at the last reading: 4.9/s arrived in the 10 s before it, 5/s handlers. */
 const WORLD_4137_BOUND = Math.ceil((4.9 / 5) * 1.15 * 1.5) + 2;
 
 describe('decide: concurrent handlers that keep up with a low-end figure (policy fuzzer world 4137)', () => {
   it('the readings of t = 815-844 s: 0 pending, 6-12 held by 5-7 replicas, no pile-up from the noise', () => {
-    const { decisions, data } = replay('world-4137-t844.json');
+    const { decisions, data } = replayReadings('world-4137-t844.json');
     expect(WORLD_4137_BOUND).toBe(4);
     const last = decisions.at(-1);
     expect(data.readings.at(-1)?.decided).toBe(12);
@@ -97,7 +62,7 @@ describe('decide: concurrent handlers that keep up with a low-end figure (policy
 
 describe('rates: the kept-pace run', () => {
   it('ends when what is held grows beyond its noise with nothing pending (a buffer filling)', () => {
-    const { decisions, data } = replay('world-4137-t844.json');
+    const { decisions, data } = replayReadings('world-4137-t844.json');
     const before = asRateState(decisions.at(-1)?.history.rates);
     const at = data.readings.at(-1)?.sample.at ?? 0;
     expect(keptPaceSeconds(before, at)).toBeGreaterThan(0);

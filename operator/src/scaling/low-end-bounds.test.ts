@@ -6,51 +6,16 @@
 // 50/s, the figure rose to 18.4/s (18.9/s shown at least), and the stale 12.2/s bound stopped every
 // re-measure: 3 replicas where 2 carry 33.7/s, to the end ("still a low end only after 900s").
 // Now a bound the figure or perReplicaAtLeast passes by AT_MOST_CONTRADICTED_FACTOR is dropped.
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { decide } from './decide.js';
 import { asRateState, AT_MOST_CONTRADICTED_FACTOR } from './rates.js';
 import { randomWorld, runWorld } from './test/fuzz-world.js';
 import { steadyViolations, stepViolations } from './test/fuzz-invariants.js';
-import type { BacklogSample, ScalingDecision, ScalingHistory, ScalingSpec } from './types.js';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-
-interface Readings {
-  spec: ScalingSpec;
-  history: ScalingHistory;
-  readings: {
-    t: number;
-    sample: BacklogSample;
-    currentReplicas: number;
-    readyReplicas?: number;
-    decided: number;
-  }[];
-}
-
-/** Feeds decide() a dumped run of readings (test/world-*.json), each with the history the one before returned. */
-function replay(file: string): { decisions: ScalingDecision[]; data: Readings } {
-  const data = JSON.parse(readFileSync(path.join(here, 'test', file), 'utf8')) as Readings;
-  let history = data.history;
-  const decisions = data.readings.map((r) => {
-    const d = decide({
-      spec: data.spec,
-      sample: r.sample,
-      currentReplicas: r.currentReplicas,
-      ...(r.readyReplicas !== undefined ? { readyReplicas: r.readyReplicas } : {}),
-      history,
-      now: r.sample.at,
-    });
-    history = d.history;
-    return d;
-  });
-  return { decisions, data };
-}
+import { replayReadings } from './test/replay-readings.js';
+import type { ScalingDecision, ScalingHistory } from './types.js';
 
 describe('rates: a low end bounded by handlers that became faster since (policy fuzzer world 515031)', () => {
   it('the readings of t = 1047-1078 s: the passed bound is dropped and the low end re-measured, 3 -> 2', () => {
-    const { decisions, data } = replay('world-515031-t1078.json');
+    const { decisions, data } = replayReadings('world-515031-t1078.json');
     // What 6913a32 read and did: a high end of 12.2/s beside an 18.4/s low end shown at 18.9/s.
     const start = asRateState(data.history.rates);
     expect(start?.perReplicaLowEndOnly).toBe(true);
@@ -70,7 +35,7 @@ describe('rates: a low end bounded by handlers that became faster since (policy 
   });
 
   it('a bound the replicas have not passed is kept: re-measuring still stops within the headroom', () => {
-    const { decisions, data } = replay('world-515031-t1078.json');
+    const { decisions, data } = replayReadings('world-515031-t1078.json');
     // The same readings with the bound set at the figure: a figure within RATE_HEADROOM of its
     // high end is not re-measured, and 6913a32's 3 replicas stay.
     const rates = asRateState(data.history.rates);
