@@ -27,7 +27,7 @@ import { ScaleError, type ScaleReading, type ScaleTargetRef } from '../kube/scal
 import { SecretNotFoundError, type SecretData } from '../kube/secret-reader.js';
 import type { ObservedCache } from './consumer-state.js';
 import { SCALE_REASONS } from './reasons.js';
-import { conflictMessage, type TargetClaims } from './target-claims.js';
+import { conflictMessage, ownerScalesTarget, type TargetClaims } from './target-claims.js';
 import type { ReconcilerDeps } from './reconciler.js';
 
 export type ObserveDeps = Pick<ReconcilerDeps, 'scale' | 'secrets' | 'backlog'> & { claims: TargetClaims };
@@ -317,9 +317,24 @@ async function readTarget(
   input: ObserveInput,
   readings: ConsumerReading[],
 ): Promise<ScaleReading> {
-  const { spec, cache, now } = input;
-  const ref: ScaleTargetRef = spec.scaleTargetRef;
+  const ref: ScaleTargetRef = input.spec.scaleTargetRef;
   const refKey = targetKey(ref);
+  // A target whose replicas its controller sets (a ReplicaSet of a Deployment) is yielded like one
+  // another autoscaler holds, at every reading, cached or not.
+  const reading = await readTargetOnce(deps, input, readings, ref, refKey);
+  const owned = ownerScalesTarget(ref, reading.controller);
+  if (owned !== undefined) throw new ScaleError('OwnerScales', owned);
+  return reading;
+}
+
+async function readTargetOnce(
+  deps: ObserveDeps,
+  input: ObserveInput,
+  readings: ConsumerReading[],
+  ref: ScaleTargetRef,
+  refKey: string,
+): Promise<ScaleReading> {
+  const { spec, cache, now } = input;
   const cached = cache.target;
   const busy = readings.some(
     ({ backlog }) => backlog.ok && backlog.sample.pending + backlog.sample.ackPending > 0,

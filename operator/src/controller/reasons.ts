@@ -24,4 +24,6 @@ export const SCALE_REASONS: Record<ScaleErrorKind, string> = {
   Deleting: 'TargetDeleting',
   ConversionFailed: 'TargetConversionFailed',
   Slow: 'TargetSlow',
+  // Another controller holds the target's replicas, as an HPA or an older EventConsumer does.
+  OwnerScales: 'TargetConflict',
 };

@@ -84,6 +84,8 @@ function setup(
     version: 1,
     /** Who owns spec.replicas of "worker" (managedFields), as its reading says; undefined: not said. */
     manager: undefined as ScaleReading['replicasManager'],
+    /** The controller ownerReference of "worker", as its reading says; undefined: none. */
+    controller: undefined as ScaleReading['controller'],
     /** Reads of the target, and whether each asked for a fresh (etcd) read. */
     reads: [] as boolean[],
     /** Runs once, just before the next write is checked: a change by someone else. */
@@ -101,6 +103,8 @@ function setup(
     /** While set, a status PATCH waits for this before it is answered (a slow API server). */
     statusAnswer: undefined as Promise<void> | undefined,
     events: [] as string[],
+    /** The message of each Warning Event, in order. */
+    warnings: [] as string[],
     /** Readings by stream (several consumers); world.reading for any other. */
     byStream: {} as Record<string, BacklogReading>,
     /** Owners of the backlog sources opened and closed. */
@@ -166,6 +170,9 @@ function setup(
           statusReplicas: replicas,
           ...(ready === undefined ? {} : { readyReplicas: ready }),
           ...(ref.name === 'worker' && world.manager !== undefined ? { replicasManager: world.manager } : {}),
+          ...(ref.name === 'worker' && world.controller !== undefined
+            ? { controller: world.controller }
+            : {}),
           resourceVersion: String(world.version),
         };
       },
@@ -197,7 +204,10 @@ function setup(
     },
     events: {
       normal: (_t, reason) => world.events.push(reason),
-      warning: (_t, reason) => world.events.push(reason),
+      warning: (_t, reason, message) => {
+        world.events.push(reason);
+        world.warnings.push(message);
+      },
       forget: () => undefined,
     },
     metrics,
@@ -734,6 +744,62 @@ describe('Reconciler', () => {
     expect(world.patches).toEqual([]);
     for (let i = 0; i < 3; i++) await poll({ ok: true, sample: sample(200, at()) });
     expect(world.patches[0]).toBeLessThan(10);
+  });
+
+  it('yields a ReplicaSet its Deployment manages (scaleTargetRef from `kubectl get rs`): never written, TargetConflict naming the Deployment', async () => {
+    // The Deployment controller sets a ReplicaSet's replicas from the Deployment at every change:
+    // a /scale write is undone within milliseconds, then redone at the next poll as a change made
+    // outside, and pods are started and stopped at every poll. Before, 2 -> 5 was written.
+    const { world, poll, at } = setup({ scaleTargetRef: { kind: 'ReplicaSet', name: 'worker' } });
+    world.controller = { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' };
+    for (let i = 0; i < 3; i++) await poll({ ok: true, sample: sample(450, at()) });
+    expect(world.patches).toEqual([]);
+    const ready = world.statusWrites.at(-1)?.conditions?.find((c) => c.type === 'Ready');
+    expect(ready).toMatchObject({ status: 'False', reason: 'TargetConflict' });
+    expect(ready?.message).toContain('managed by Deployment web (apps/v1)');
+    expect(ready?.message).toContain('kind Deployment, name web');
+    expect(world.events).toContain('TargetConflict');
+  });
+
+  it('holds no bounds on a ReplicaSet its Deployment manages while the credentials cannot be read', async () => {
+    // A poll whose Secret cannot be read still keeps a target of its own within min..maxReplicas
+    // (replicasWithoutBacklog): not one whose replicas are its controller's.
+    const broken = {
+      scaleTargetRef: { kind: 'ReplicaSet', name: 'worker' },
+      minReplicas: 3,
+      nats: {
+        servers: ['nats://x:4222'],
+        stream: 'S',
+        consumer: 'c',
+        auth: { secretRef: { name: 'empty' } },
+      },
+    };
+    const owned = setup(broken);
+    owned.world.controller = { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' };
+    await owned.poll({ ok: true, sample: sample(0, owned.at()) });
+    expect(owned.world.patches).toEqual([]);
+    const free = setup(broken);
+    await free.poll({ ok: true, sample: sample(0, free.at()) });
+    expect(free.world.patches).toEqual([3]);
+  });
+
+  it('scales a ReplicaSet nothing manages, and a Deployment an operator created (its controller named if replicas change outside)', async () => {
+    const rs = setup({ scaleTargetRef: { kind: 'ReplicaSet', name: 'worker' } });
+    await rs.poll({ ok: true, sample: sample(450, rs.at()) });
+    expect(rs.world.patches).toEqual([5]);
+
+    const { world, poll, at } = setup();
+    world.controller = { apiVersion: 'example.com/v1', kind: 'Pipeline', name: 'etl' };
+    await poll({ ok: true, sample: sample(450, at()) });
+    expect(world.patches).toEqual([5]);
+    // The operator sets 2 again: jetscale reports it, naming the controller that may have done so.
+    world.replicas = 2;
+    world.version++;
+    await poll({ ok: true, sample: sample(450, at()) });
+    expect(world.patches).toEqual([5, 5]);
+    expect(world.warnings.find((m) => m.startsWith('spec.replicas of Deployment worker'))).toContain(
+      'Pipeline etl manages this target (its controller ownerReference)',
+    );
   });
 
   it('on a 409 (the target changed since it was read) writes nothing else, re-reads from etcd and decides again at once', async () => {

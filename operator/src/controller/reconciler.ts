@@ -699,7 +699,7 @@ export class Reconciler {
     this.deps.events.warning(
       poll.target,
       reason,
-      `spec.replicas of ${ref.kind} ${ref.name} was changed by ${who}, not by jetscale, which owns the replicas of the target it scales and sets them from the backlog again. To set replicas by hand, pause this EventConsumer first (spec.paused: true, or spec.pausedReplicas); a GitOps tool or manifest must leave spec.replicas of ${ref.name} out (or ignore differences in it), or each sync and jetscale undo each other (counted in jetscale_eventconsumer_errors_total{reason="${reason}"})`,
+      `spec.replicas of ${ref.kind} ${ref.name} was changed by ${who}, not by jetscale, which owns the replicas of the target it scales and sets them from the backlog again. To set replicas by hand, pause this EventConsumer first (spec.paused: true, or spec.pausedReplicas); a GitOps tool or manifest must leave spec.replicas of ${ref.name} out (or ignore differences in it), or each sync and jetscale undo each other (counted in jetscale_eventconsumer_errors_total{reason="${reason}"})${ownerText(scale)}`,
     );
     return undefined;
   }
@@ -1011,6 +1011,16 @@ function writtenBy(obj: EventConsumerObject): string | undefined {
  * `holdMs`: how long after this ask jetscale asks again (undefined: the next poll asks). Not a
  * countdown: the message stays the same between asks, so the status is not rewritten for it.
  */
+/**
+ * For a ReplicasChangedOutside Event: the target's controller, when it has one (a Deployment an
+ * operator created): that controller may be what sets its replicas.
+ */
+function ownerText(scale: ScaleReading): string {
+  const c = scale.controller;
+  if (c === undefined) return '';
+  return `. ${c.kind} ${c.name} manages this target (its controller ownerReference): if that controller sets spec.replicas from its own spec, the two undo each other at every poll; point spec.scaleTargetRef at ${c.kind} ${c.name} if it has a /scale, or leave the replicas to it and delete this EventConsumer`;
+}
+
 function adjustedMessage(ref: ScaleTargetRef, asked: number, stored: number, holdMs?: number): string {
   const again =
     holdMs === undefined

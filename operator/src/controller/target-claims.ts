@@ -19,6 +19,7 @@ import {
   type SpecParseResult,
 } from '../api/v1alpha1/event-consumer.js';
 import { groupOf, type OtherAutoscaler, type TargetIdentity } from '../kube/other-autoscalers.js';
+import type { TargetController } from '../kube/scale-client.js';
 
 export interface Rival {
   kind: 'EventConsumer' | OtherAutoscaler['kind'];
@@ -167,4 +168,23 @@ function age(rival: Rival): string {
   return c.rival === c.self
     ? ` (created in the same second as this one, ${c.self}: the lower uid counts as older)`
     : ` (created ${c.rival}, this one ${c.self})`;
+}
+
+/**
+ * Why the target's replicas are its controller's, or undefined when they may be jetscale's: a
+ * ReplicaSet managed by a controller (its ownerReference with controller: true — a Deployment, an
+ * Argo Rollout) has its replicas set by that controller from its own spec at every change, so a
+ * /scale write is undone within milliseconds, and the two would start and stop pods at every poll
+ * (scaleTargetRef naming `web-7d4b9c8f5` from `kubectl get rs` instead of Deployment `web`). Other
+ * kinds with a controller (a Deployment an operator created) are scaled: whether that operator sets
+ * replicas is its own business, and ReplicasChangedOutside names it if it does.
+ */
+export function ownerScalesTarget(
+  ref: EventConsumerSpec['scaleTargetRef'],
+  controller: TargetController | undefined,
+): string | undefined {
+  if (controller === undefined || ref.kind !== 'ReplicaSet' || groupOf(ref.apiVersion) !== 'apps')
+    return undefined;
+  const owner = `${controller.kind} ${controller.name}`;
+  return `ReplicaSet ${ref.name} is managed by ${owner}${controller.apiVersion === '' ? '' : ` (${controller.apiVersion})`}, which sets its replicas from its own spec: a change made here would be undone at once and pods started and stopped at every poll, so jetscale leaves its replicas alone. Scale ${owner} instead: set spec.scaleTargetRef to${controller.apiVersion === '' ? '' : ` apiVersion ${controller.apiVersion},`} kind ${controller.kind}, name ${controller.name}`;
 }

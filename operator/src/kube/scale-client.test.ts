@@ -1,5 +1,6 @@
 import type { KubeApi, RequestOptions } from './api-client.js';
 import {
+  controllerOf,
   replicasManagerOf,
   rolloutOf,
   ScaleClient,
@@ -244,5 +245,80 @@ describe('ScaleClient: API discovery under the cap on slow requests', () => {
     expect(slowOne).toEqual(Array(7).fill('Slow'));
     const error = await client.get('a', hung).catch((e: unknown) => e);
     expect((error as Error).message).toContain('kubectl get apiservice v1.hung.example');
+  });
+});
+
+describe('the controller of a target (ownerReferences with controller: true)', () => {
+  it('controllerOf: the entry with controller true, each field validated', () => {
+    const deployment = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      name: 'web',
+      uid: 'd1',
+      controller: true,
+    };
+    expect(controllerOf([{ ...deployment, controller: false }, deployment])).toEqual({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      name: 'web',
+    });
+    expect(controllerOf([{ ...deployment, controller: undefined }])).toBeUndefined();
+    expect(controllerOf(undefined)).toBeUndefined();
+    expect(controllerOf('x')).toBeUndefined();
+    expect(
+      controllerOf([null, 3, { controller: true, kind: '', name: 'x' }, { controller: true, kind: 'K' }]),
+    ).toBeUndefined();
+    expect(controllerOf([{ controller: true, kind: 'K', name: 'n' }])).toEqual({
+      apiVersion: '',
+      kind: 'K',
+      name: 'n',
+    });
+    expect(controllerOf([{ ...deployment, name: 'x'.repeat(5000) }])?.name).toHaveLength(253);
+  });
+
+  /** A ReplicaSet read through its /scale and, once per resourceVersion, its metadata. */
+  class ReplicaSets implements KubeApi {
+    metadataReads = 0;
+    resourceVersion = '7';
+    owners: unknown = [
+      { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', uid: 'd1', controller: true },
+    ];
+    request<T>(method: string, path: string): Promise<T> {
+      if (path === '/apis/apps/v1')
+        return Promise.resolve({
+          resources: [
+            { name: 'replicasets', kind: 'ReplicaSet', namespaced: true },
+            { name: 'replicasets/scale', kind: 'Scale', namespaced: true },
+          ],
+        } as T);
+      if (method === 'GET' && path === '/apis/apps/v1/namespaces/b/replicasets/web-7d4b9c8f5/scale')
+        return Promise.resolve({
+          metadata: { resourceVersion: this.resourceVersion, uid: 'r1' },
+          spec: { replicas: 2 },
+          status: { replicas: 2 },
+        } as T);
+      if (method === 'GET' && path === '/apis/apps/v1/namespaces/b/replicasets/web-7d4b9c8f5') {
+        this.metadataReads++;
+        return Promise.resolve({
+          metadata: { resourceVersion: this.resourceVersion, ownerReferences: this.owners },
+        } as T);
+      }
+      return Promise.reject(new Error(`unexpected ${method} ${path}`));
+    }
+  }
+  const ref = { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-7d4b9c8f5' };
+
+  it('a ReplicaSet reading names its Deployment, also when its metadata is not read again (same resourceVersion)', async () => {
+    const api = new ReplicaSets();
+    const client = new ScaleClient(api);
+    const controller = { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' };
+    expect((await client.get('b', ref)).controller).toEqual(controller);
+    expect((await client.get('b', ref)).controller).toEqual(controller);
+    expect(api.metadataReads).toBe(1);
+    // Orphaned (kubectl delete deployment web --cascade=orphan): a new resourceVersion, no controller.
+    api.owners = [];
+    api.resourceVersion = '8';
+    expect((await client.get('b', ref)).controller).toBeUndefined();
+    expect(api.metadataReads).toBe(2);
   });
 });

@@ -40,6 +40,40 @@ export interface ScaleReading {
    * when several share it), when the reply says. jetscale writes as FIELD_MANAGER.
    */
   replicasManager?: ReplicasManager;
+  /**
+   * The object whose controller manages the target (metadata.ownerReferences' entry with
+   * controller: true): a ReplicaSet's Deployment, a Deployment's operator. Read with the object
+   * (apps/v1 Deployments and StatefulSets) or its metadata (other kinds).
+   */
+  controller?: TargetController;
+}
+
+/** An ownerReference with controller: true, as the API server returns it (validated). */
+export interface TargetController {
+  apiVersion: string;
+  kind: string;
+  name: string;
+}
+
+/**
+ * The controller among an object's metadata.ownerReferences (the entry with controller: true; the
+ * API server allows at most one), each field validated: this is input from outside.
+ */
+export function controllerOf(ownerReferences: unknown): TargetController | undefined {
+  if (!Array.isArray(ownerReferences)) return undefined;
+  for (const entry of ownerReferences as unknown[]) {
+    if (typeof entry !== 'object' || entry === null) continue;
+    const e = entry as Record<string, unknown>;
+    if (e.controller !== true) continue;
+    const { apiVersion, kind, name } = e;
+    if (typeof kind !== 'string' || kind === '' || typeof name !== 'string' || name === '') continue;
+    return {
+      apiVersion: typeof apiVersion === 'string' ? apiVersion.slice(0, 317) : '',
+      kind: kind.slice(0, 63),
+      name: name.slice(0, 253),
+    };
+  }
+  return undefined;
 }
 
 export interface ReplicasManager {
@@ -130,6 +164,9 @@ export interface ScaleReadOptions {
  * - Refused: the API server would not take the change or the reading for a reason of its own (an
  *   admission webhook, a ValidatingAdmissionPolicy, the target's validation): the message says
  *   what refused it, in the server's words.
+ * - OwnerScales: the target is a ReplicaSet managed by a controller (a Deployment, an Argo Rollout),
+ *   which sets its replicas from its own spec: a change jetscale made would be undone at once
+ *   (controller/target-claims.ts ownerScalesTarget).
  * - Slow: the API server did not answer a request about the target within 2 s while the
  *   operator already waited for as many slow requests as it allows (slow-requests.ts), so the
  *   request was not waited for (or not sent). A write's outcome is then unknown: the target is read
@@ -144,7 +181,8 @@ export type ScaleErrorKind =
   | 'Refused'
   | 'Deleting'
   | 'ConversionFailed'
-  | 'Slow';
+  | 'Slow'
+  | 'OwnerScales';
 
 export class ScaleError extends Error {
   constructor(
@@ -208,6 +246,7 @@ interface ScaleObject {
     generation?: number;
     uid?: string;
     managedFields?: unknown;
+    ownerReferences?: unknown;
     deletionTimestamp?: string;
   };
   spec?: {
@@ -373,8 +412,11 @@ export class ScaleClient {
     string,
     { at: number; resources: Promise<ApiResourceList>; settled: boolean }
   >();
-  /** Custom-resource targets (object path) read without a deletionTimestamp, at this resourceVersion. */
-  private readonly liveAt = new Map<string, string>();
+  /**
+   * Custom-resource targets (object path) read without a deletionTimestamp, at this resourceVersion,
+   * and their controller then (ownerReferences change only with the resourceVersion).
+   */
+  private readonly liveAt = new Map<string, { resourceVersion: string; controller?: TargetController }>();
 
   private readonly discoveryTtlMs: number;
   private readonly slowRequests: SlowRequests | undefined;
@@ -460,6 +502,7 @@ export class ScaleClient {
         ? {
             deleting: obj.metadata?.deletionTimestamp,
             manager: replicasManagerOf(obj.metadata?.managedFields),
+            controller: controllerOf(obj.metadata?.ownerReferences),
           }
         : await this.deletionOf(namespace, ref, plural, objectPath, resourceVersion, options.fresh === true);
       const deleting = object.deleting;
@@ -472,6 +515,7 @@ export class ScaleClient {
       const uid = obj.metadata?.uid;
       if (typeof uid === 'string' && uid !== '') reading.uid = uid;
       if (object.manager !== undefined) reading.replicasManager = object.manager;
+      if (object.controller !== undefined) reading.controller = object.controller;
       if (readsObject) {
         reading.readyReplicas = obj.status?.readyReplicas ?? 0;
         const rollout = rolloutOf(ref.kind, obj);
@@ -509,8 +553,10 @@ export class ScaleClient {
     objectPath: string,
     resourceVersion: string,
     fresh: boolean,
-  ): Promise<{ deleting?: string; manager?: ReplicasManager }> {
-    if (this.liveAt.get(objectPath) === resourceVersion) return {};
+  ): Promise<{ deleting?: string; manager?: ReplicasManager; controller?: TargetController }> {
+    const live = this.liveAt.get(objectPath);
+    if (live?.resourceVersion === resourceVersion)
+      return live.controller === undefined ? {} : { controller: live.controller };
     let meta = await this.readMetadata(namespace, ref, plural, objectPath, fresh);
     if (meta.resourceVersion !== resourceVersion && !fresh && meta.deletionTimestamp === undefined)
       meta = await this.readMetadata(namespace, ref, plural, objectPath, true);
@@ -521,11 +567,18 @@ export class ScaleClient {
     if (meta.resourceVersion === resourceVersion) {
       // One entry per target path: the oldest goes first past the bound (targets renamed or gone).
       this.liveAt.delete(objectPath);
-      this.liveAt.set(objectPath, resourceVersion);
+      this.liveAt.set(objectPath, {
+        resourceVersion,
+        ...(meta.controller === undefined ? {} : { controller: meta.controller }),
+      });
       if (this.liveAt.size > LIVE_AT_LIMIT) this.liveAt.delete(this.liveAt.keys().next().value as string);
-      return meta.manager === undefined ? {} : { manager: meta.manager };
+      return {
+        ...(meta.manager === undefined ? {} : { manager: meta.manager }),
+        ...(meta.controller === undefined ? {} : { controller: meta.controller }),
+      };
     }
-    return {};
+    // Read at another version (the object moved on since): its controller now is the best known.
+    return meta.controller === undefined ? {} : { controller: meta.controller };
   }
 
   private async readMetadata(
@@ -534,7 +587,12 @@ export class ScaleClient {
     plural: string,
     objectPath: string,
     fresh: boolean,
-  ): Promise<{ resourceVersion?: string; deletionTimestamp?: string; manager?: ReplicasManager }> {
+  ): Promise<{
+    resourceVersion?: string;
+    deletionTimestamp?: string;
+    manager?: ReplicasManager;
+    controller?: TargetController;
+  }> {
     let obj: ScaleObject;
     try {
       obj = await this.targetRequest<ScaleObject>(namespace, ref, plural, 'GET', objectPath, {
@@ -553,12 +611,14 @@ export class ScaleClient {
     }
     const deleting = obj.metadata?.deletionTimestamp;
     const manager = replicasManagerOf(obj.metadata?.managedFields, { scaleWriters: true });
+    const controller = controllerOf(obj.metadata?.ownerReferences);
     return {
       ...(typeof obj.metadata?.resourceVersion === 'string'
         ? { resourceVersion: obj.metadata.resourceVersion }
         : {}),
       ...(typeof deleting === 'string' && deleting !== '' ? { deletionTimestamp: deleting } : {}),
       ...(manager === undefined ? {} : { manager }),
+      ...(controller === undefined ? {} : { controller }),
     };
   }
 
