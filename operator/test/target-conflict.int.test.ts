@@ -2,7 +2,8 @@
 // 5, … on the previous operator, both Ready=True). On the real stack: of two EventConsumers on
 // one Deployment the older keeps it and the younger reports TargetConflict naming it and never
 // writes; renaming scaleTargetRef makes the conflict appear and disappear; an autoscaling/v2 HPA
-// or (when its CRD exists) a KEDA ScaledObject on the target makes the EventConsumer yield.
+// or (when its CRD exists) a KEDA ScaledObject on the target makes the EventConsumer yield, and so
+// does a ReplicaSet's controller (its Deployment).
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { crdEstablished } from '../../hack/stack/crd-established.js';
@@ -315,6 +316,47 @@ describe('one writer per scale target', () => {
         condition(await eventConsumerStatus(ns.name, 'web'), 'Ready')?.status === 'True' ? true : undefined,
       20_000,
     );
+  });
+
+  it('an EventConsumer on a ReplicaSet its Deployment manages yields it, naming the Deployment', async () => {
+    // scaleTargetRef copied from `kubectl get rs`: the Deployment controller sets the ReplicaSet's
+    // replicas back from the Deployment at once, and each poll wrote them again (1 -> 5 -> 1 -> 5:
+    // pods started and stopped at every poll). Now nothing is written and Ready names the owner.
+    await createDeployment(ns.name, 'owned', 1);
+    type ReplicaSets = {
+      items: Array<{
+        metadata: { name: string; ownerReferences?: Array<{ name?: string; controller?: boolean }> };
+        spec?: { replicas?: number };
+      }>;
+    };
+    const setsPath = `/apis/apps/v1/namespaces/${ns.name}/replicasets`;
+    const replicaSet = async () =>
+      (await kubeApi().request<ReplicaSets>('GET', setsPath)).items.find((r) =>
+        r.metadata.ownerReferences?.some((o) => o.name === 'owned' && o.controller === true),
+      );
+    const rs = await eventually('the Deployment controller to create its ReplicaSet', replicaSet, 20_000);
+    await createEventConsumer({
+      ...fixture('on-rs', rs.metadata.name, 100),
+      extra: {
+        ...fixture('on-rs', rs.metadata.name, 100).extra,
+        scaleTargetRef: { kind: 'ReplicaSet', name: rs.metadata.name },
+      },
+    });
+    const status = await eventually(
+      'on-rs to yield the ReplicaSet to its Deployment',
+      async () => {
+        const s = await eventConsumerStatus(ns.name, 'on-rs');
+        return condition(s, 'Ready')?.reason === 'TargetConflict' ? s : undefined;
+      },
+      20_000,
+    );
+    expect(condition(status, 'Ready')?.message).toContain('managed by Deployment owned (apps/v1)');
+    // Ten polls later: never written (the backlog asks for 10).
+    await sleep(10_000);
+    expect((await replicaSet())?.spec?.replicas).toBe(1);
+    expect(await specReplicas(ns.name, 'owned')).toBe(1);
+    const scaled = (await eventsFor(ns.name, 'on-rs')).filter((e) => e.reason === 'Scaled');
+    expect(scaled).toEqual([]);
   });
 
   it('an EventConsumer yields to a KEDA ScaledObject once the CRD exists', async () => {
