@@ -6,12 +6,10 @@
 // 50/s, the figure rose to 18.4/s (18.9/s shown at least), and the stale 12.2/s bound stopped every
 // re-measure: 3 replicas where 2 carry 33.7/s, to the end ("still a low end only after 900s").
 // Now a bound the figure or perReplicaAtLeast passes by AT_MOST_CONTRADICTED_FACTOR is dropped.
-import { decide } from './decide.js';
 import { asRateState, AT_MOST_CONTRADICTED_FACTOR } from './rates.js';
 import { randomWorld, runWorld } from './test/fuzz-world.js';
 import { steadyViolations, stepViolations } from './test/fuzz-invariants.js';
 import { replayReadings } from './test/replay-readings.js';
-import type { ScalingDecision, ScalingHistory } from './types.js';
 
 describe('rates: a low end bounded by handlers that became faster since (policy fuzzer world 515031)', () => {
   it('the readings of t = 1047-1078 s: the passed bound is dropped and the low end re-measured, 3 -> 2', () => {
@@ -42,19 +40,9 @@ describe('rates: a low end bounded by handlers that became faster since (policy 
     if (rates === undefined) throw new Error('no rates');
     const figure = rates.perReplicaPerSecond ?? 0;
     const atLeast = rates.perReplicaAtLeast ?? 0;
-    let history: ScalingHistory = { ...data.history, rates: { ...rates, perReplicaAtMost: atLeast } };
-    let d: ScalingDecision | undefined;
-    for (const r of data.readings) {
-      d = decide({
-        spec: data.spec,
-        sample: r.sample,
-        currentReplicas: r.currentReplicas,
-        ...(r.readyReplicas !== undefined ? { readyReplicas: r.readyReplicas } : {}),
-        history,
-        now: r.sample.at,
-      });
-      history = d.history;
-    }
+    const d = replayReadings('world-515031-t1078.json', { ...rates, perReplicaAtMost: atLeast }).decisions.at(
+      -1,
+    );
     expect(atLeast).toBeGreaterThan(figure);
     expect(asRateState(d?.history.rates)?.perReplicaAtMost).toBeCloseTo(atLeast, 6);
     expect(d?.reason).not.toContain('to re-measure it');

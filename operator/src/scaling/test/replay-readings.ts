@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decide } from '../decide.js';
+import type { RateState } from '../rates.js';
 import type { BacklogSample, ScalingDecision, ScalingHistory, ScalingSpec } from '../types.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -22,10 +23,17 @@ export interface Readings {
   }[];
 }
 
-/** Feeds decide() the dumped readings in `file` (under this folder), in order. */
-export function replayReadings(file: string): { decisions: ScalingDecision[]; data: Readings } {
+/**
+ * Feeds decide() the dumped readings in `file` (under this folder), in order; with `rates`, the
+ * history before the first reading carries those rates instead of the dumped ones (the same
+ * readings read with another figure or bound).
+ */
+export function replayReadings(
+  file: string,
+  rates?: RateState,
+): { decisions: ScalingDecision[]; data: Readings } {
   const data = JSON.parse(readFileSync(path.join(here, file), 'utf8')) as Readings;
-  let history = data.history;
+  let history: ScalingHistory = rates === undefined ? data.history : { ...data.history, rates };
   const decisions = data.readings.map((r) => {
     const d = decide({
       spec: data.spec,
