@@ -1279,8 +1279,11 @@ export function decide(input: ScalingInput): ScalingDecision {
 
   // A low end only says what the replicas do at least: while they visibly keep up it shows no need
   // for more of them (the rate term at 0.9/s asked 43 for 31 idle replicas of 5/s handlers). A
-  // rise that outruns them shows as work waiting at the next reading, and then counts.
-  if (rateReplicas !== undefined && keepingUp && rateReplicas > current) {
+  // rise that outruns them shows as work waiting at the next reading, and then counts. Not a burst
+  // the last two cycles saw one horizon ahead: what it brings is not what the replicas keep up
+  // with now, and a figure that stays a low end (a burst met by enough pods at once never keeps
+  // every ready replica busy) held the pre-warm at the lull's count.
+  if (rateReplicas !== undefined && keepingUp && !recurringUsed && rateReplicas > current) {
     rateText += `, but no more than ${current} while the ${ready} ready replicas keep up (nothing pending, ${fmt(backlog)} held) and ${fmt(perReplica ?? 0)}/s is a low end only`;
     rateReplicas = current;
   }

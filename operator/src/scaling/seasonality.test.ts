@@ -73,8 +73,19 @@ describe('decide: predictive mode sizes for a recurring burst before it arrives'
    * shows what JetStream would, the messages in the handlers' hands included (Little's law: what
    * completes at c/s was held c × 0.4 s on average; simulator.ts models the same).
    */
-  function replicasBefore(predictive: boolean, at: number): number {
-    const spec = withScalingDefaults({ maxReplicas: 60, predictive: { enabled: predictive } });
+  function replicasBefore(predictive: boolean, at: number, scaleUpPods = 40): number {
+    const spec = withScalingDefaults({
+      maxReplicas: 60,
+      predictive: { enabled: predictive },
+      scaleUp: {
+        stabilizationWindowSeconds: 0,
+        policies: [
+          { type: 'Percent', value: 1100, periodSeconds: 15 },
+          { type: 'Pods', value: scaleUpPods, periodSeconds: 15 },
+        ],
+        selectPolicy: 'Max',
+      },
+    });
     const rate = bursts(1800);
     let history: ScalingHistory = emptyHistory();
     let arrived = 0;
@@ -103,6 +114,18 @@ describe('decide: predictive mode sizes for a recurring burst before it arrives'
     // Bursts at 900, 2700, 4500, 6300: at 6280 s only the history says one is coming.
     expect(replicasBefore(false, 6280)).toBeLessThan(8);
     expect(replicasBefore(true, 6280)).toBeGreaterThanOrEqual(20);
+  });
+
+  it('scales up before the burst while its per-replica figure is still a low end only', () => {
+    // From 2 replicas +40 pods met the second burst (2700 s) at once, so no reading had every ready
+    // replica busy and 25/s stayed a low end only; with nothing pending the ready replicas keep up,
+    // and the cap that keeps a low end from buying replicas for what they keep up with held the
+    // pre-warm at 2 (before session 30). With +20 pods the 24 it allowed were busy for 15 s, which
+    // measured the figure: the same pre-warm then depended on the step policy. A low end is sized
+    // above itself to re-measure it (1.5 x 25/s: 520/s expected with headroom needs 16).
+    expect(replicasBefore(true, 4480, 40)).toBeGreaterThanOrEqual(16);
+    expect(replicasBefore(true, 4480, 20)).toBeGreaterThanOrEqual(20);
+    expect(replicasBefore(false, 4480, 40)).toBeLessThan(8);
   });
 });
 
