@@ -53,15 +53,15 @@ describe('variantSpec', () => {
   );
 
   it('replaces the Pods step of the scale-up and keeps the Percent one', () => {
-    const [up40] = parseVariants('up40');
-    const spec = variantSpec(base, up40);
+    const [up60] = parseVariants('up60');
+    const spec = variantSpec(base, up60);
     expect(spec.scaleUp?.policies).toEqual([
       { type: 'Percent', value: 1100, periodSeconds: 15 },
-      { type: 'Pods', value: 40, periodSeconds: 15 },
+      { type: 'Pods', value: 60, periodSeconds: 15 },
     ]);
     expect(spec.scaleUp?.selectPolicy).toBe(defaultScaleUp.selectPolicy);
     expect(spec.scaleDown).toEqual(base.scaleDown);
-    expect(base.scaleUp?.policies).toContainEqual({ type: 'Pods', value: 20, periodSeconds: 15 });
+    expect(base.scaleUp?.policies).toContainEqual({ type: 'Pods', value: 40, periodSeconds: 15 });
   });
 
   it('leaves the spec alone for the default and for a poll variant (the poll is the autoscaler’s)', () => {

@@ -159,9 +159,10 @@ export function formatPolicyComparison(rows: PolicyComparison[], variants: Polic
   return lines.join('\n');
 }
 
+const defaultPods = defaultScaleUp.policies.find((p) => p.type === 'Pods')?.value;
 const usage = `usage: compare-policies.ts [--variants v,v] [--seeds N] [--traces a,b]
   --variants v,v  poll<seconds> (the spec's pollInterval) or up<pods> (scale-up Pods step per 15 s)
-                  against the default (pollInterval ${shared.jetscalePollSeconds} s, +20 pods); default ${DEFAULT_VARIANTS}
+                  against the default (pollInterval ${shared.jetscalePollSeconds} s, +${defaultPods} pods); default ${DEFAULT_VARIANTS}
   --seeds N       seeds 1..N (default ${DEFAULT_SEEDS}; paired intervals need at least 6)
   --traces a,b    only these traces (step, spike, ramp, diurnal, bursty, recurring, recorded, demo)`;
 

@@ -69,7 +69,7 @@ export function ladder(pollSeconds: number = ARRIVING_POLL_SECONDS): Rung[] {
     },
     {
       name: 'up',
-      adds: "jetscale's default scale-up step policies (12× or +20 pods per 15 s; 10× before session 29)",
+      adds: "jetscale's default scale-up step policies (12× or +40 pods per 15 s; 10× before session 29, +20 before session 30)",
       stalenessSeconds: shared.metricStalenessSeconds,
       oracle: {
         pollSeconds,

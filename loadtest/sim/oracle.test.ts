@@ -134,11 +134,11 @@ describe('oracle', () => {
       },
       name: 'steps',
     });
-    // The spike wants 60 from 2 replicas; 12× or +20 per 15 s allows max(24, 22) = 24.
-    expect(o.tick(view(600, 0, 2))).toBe(24);
-    expect(o.tick(view(610, 0, 24, 2))).toBeUndefined();
-    // 15 s after that step the period starts from 24: 60 allowed.
-    expect(o.tick(view(615.25, 0, 24, 2))).toBe(60);
+    // The spike wants 60 from 2 replicas; 12× or +40 per 15 s allows max(24, 42) = 42.
+    expect(o.tick(view(600, 0, 2))).toBe(42);
+    expect(o.tick(view(610, 0, 42, 2))).toBeUndefined();
+    // 15 s after that step the period starts from 42: 60 allowed.
+    expect(o.tick(view(615.25, 0, 42, 2))).toBe(60);
     // With 60 ready the spike wants 48; the window still holds the 60 wanted at 615.25 s.
     expect(o.tick(view(616, 0, 60))).toBeUndefined();
     // 15 s later only 48 is in the window: down to it (half of 60 would allow 30).

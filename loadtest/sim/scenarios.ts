@@ -145,7 +145,7 @@ export function jetscaleSpec(
 
 /**
  * The HPA behavior a careful KEDA user sets (`keda-tuned`), given through the behavior KEDA passes
- * on: jetscale's scale-up (defaults.ts: 12× or +20 pods per 15 s, no window; 10× before session 29) and a 30 s scale-down
+ * on: jetscale's scale-up (defaults.ts: 12× or +40 pods per 15 s, no window; 10× before session 29, +20 before session 30) and a 30 s scale-down
  * window, then 50 % or 1 pod per 15 s. It was jetscale's own scale-down until its default window
  * became 15 s; the baseline kept 30 s and no longer follows jetscale's scale-down defaults. At the
  * HPA's 15 s sync a 15 s window holds about one earlier recommendation: measured on keda-tuned@10,

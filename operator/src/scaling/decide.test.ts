@@ -242,9 +242,9 @@ describe('decide: scale to and from zero', () => {
 
   it('goes straight to what a large backlog needs when leaving zero, within the step policy', () => {
     const d = decide(
-      input({ spec: { ...spec, maxReplicas: 50 }, sample: sample({ pending: 2500 }), currentReplicas: 0 }),
+      input({ spec: { ...spec, maxReplicas: 60 }, sample: sample({ pending: 5000 }), currentReplicas: 0 }),
     );
-    expect(d.desiredReplicas).toBe(20); // +20 pods is the most the default policy allows from 0
+    expect(d.desiredReplicas).toBe(40); // +40 pods is the most the default policy allows from 0
   });
 
   it('goes to zero only after cooldownPeriodSeconds with nothing pending and nothing awaiting ack', () => {
@@ -1011,6 +1011,36 @@ describe('decide: panic', () => {
   });
 });
 
+/**
+ * Readings of a deployment whose `ready` replicas stay ready while a rise is met: each call adds the
+ * interval's arrivals and completions to the consumer's totals (`ackPending` held throughout) and
+ * decides with the replicas the decision before asked for. The controller's first poll seeds the
+ * scale-down window with the size the target has.
+ */
+function readingsOfARise(spec: ScalingSpec, ready: number, ackPending: number) {
+  let history: ScalingHistory = { ...emptyHistory(), recommendations: [{ at: s(0), replicas: ready }] };
+  let current = ready;
+  let arrived = 0;
+  let completed = 0;
+  return (at: number, arrivals: number, completions: number) => {
+    arrived += arrivals;
+    completed += completions;
+    const d = decide(
+      input({
+        spec,
+        sample: sampleFromTotals(s(at), arrived, completed, ackPending),
+        currentReplicas: current,
+        readyReplicas: ready,
+        history,
+        now: s(at),
+      }),
+    );
+    history = d.history;
+    current = d.desiredReplicas;
+    return d;
+  };
+}
+
 describe('decide: the default scale-up step meets a 10x rise in one step (loadtest/sim spike trace)', () => {
   it('gives a confirmed 10x rise more than 10x the replicas in its first period: its rate with headroom and its start-up pile-up', () => {
     // As in the spike trace's lull: 5 replicas carry 100/s, never busy, read every 2 s. Then
@@ -1021,31 +1051,9 @@ describe('decide: the default scale-up step meets a 10x rise in one step (loadte
     // starts at 5 replicas. With 10x per 15 s (before session 29) it allowed 50, and the last 10
     // came a period later (the spike trace, seed 1: 5 -> 50 at the panic, 60 14 s later; the
     // oracle asks 60 at once).
-    const spec = withScalingDefaults({ maxReplicas: 60 });
-    // The controller's first poll seeds the scale-down window with the size the target has.
-    let history: ScalingHistory = { ...emptyHistory(), recommendations: [{ at: s(0), replicas: 5 }] };
-    let current = 5;
-    let arrived = 0;
-    let completed = 0;
-    const read = (at: number, arrivals: number, completions: number) => {
-      arrived += arrivals;
-      completed += completions;
-      const d = decide(
-        input({
-          spec,
-          sample: sampleFromTotals(s(at), arrived, completed, 50),
-          currentReplicas: current,
-          readyReplicas: 5,
-          history,
-          now: s(at),
-        }),
-      );
-      history = d.history;
-      current = d.desiredReplicas;
-      return d;
-    };
-    for (let at = 0; at <= 120; at += 2) read(at, 200, at === 0 ? 150 : 200);
-    expect(current).toBe(5);
+    const read = readingsOfARise(withScalingDefaults({ maxReplicas: 60 }), 5, 50);
+    for (let at = 0; at < 120; at += 2) read(at, 200, at === 0 ? 150 : 200);
+    expect(read(120, 200, 200).desiredReplicas).toBe(5);
     const first = read(121, 1000, 125);
     expect(first.panic).toBeUndefined();
     expect(first.desiredReplicas).toBeLessThan(60);
@@ -1055,6 +1063,28 @@ describe('decide: the default scale-up step meets a 10x rise in one step (loadte
     // All 60 at the panic, within the period that started at 5 replicas: not 50 and then 60.
     expect(confirmed.desiredReplicas).toBe(60);
     expect(read(123, 1000, 125).desiredReplicas).toBe(60);
+  });
+});
+
+describe('decide: the default scale-up step meets a burst from one replica (loadtest/sim bursty trace)', () => {
+  it('gives a confirmed 40x burst on one replica more than +20 pods in its first period', () => {
+    // As in the bursty trace's lulls: one replica carries 10/s, never busy, read every 2 s. Then
+    // 400/s, read every second once the rate moves, while the one replica completes 25/s. The
+    // confirming reading panics and asks for far more than maxReplicas; from one replica the step
+    // policy's Pods term is the larger one. With +20 pods per 15 s (before session 30) it allowed
+    // 21, which drain what piles up at ~125/s above the arrivals, and the rest came a period later
+    // (the bursty trace, seed 1: 1 -> 21 at 264 s, 60 at 278 s; the oracle asks 60 at once).
+    const read = readingsOfARise(withScalingDefaults({ maxReplicas: 60 }), 1, 10);
+    for (let at = 0; at < 120; at += 2) read(at, 20, at === 0 ? 10 : 20);
+    expect(read(120, 20, 20).desiredReplicas).toBe(1);
+    read(121, 400, 25);
+    const confirmed = read(122, 400, 25);
+    expect(confirmed.panic).toBe(true);
+    expect(confirmed.recommendedReplicas).toBeGreaterThan(60);
+    expect(confirmed.limitedBy).toBe('StepPolicy');
+    expect(confirmed.desiredReplicas).toBe(41);
+    // The rest of the period stays within the step its start allows.
+    for (let at = 123; at < 136; at++) expect(read(at, 400, 25).desiredReplicas).toBe(41);
   });
 });
 
@@ -1415,7 +1445,7 @@ describe('decide: max_ack_pending', () => {
     const d = decide(
       input({ spec, sample: sample({ pending: 50_000, maxAckPending: -1 }), currentReplicas: 2 }),
     );
-    expect(d.desiredReplicas).toBe(24); // 12x beats +20 pods: the step policy, not max_ack_pending
+    expect(d.desiredReplicas).toBe(42); // +40 pods beats 12x from 2: the step policy, not max_ack_pending
     expect(d.limitedBy).toBe('StepPolicy');
   });
 });
@@ -1461,7 +1491,7 @@ describe('defaults', () => {
         stabilizationWindowSeconds: 0,
         policies: [
           { type: 'Percent', value: 1100, periodSeconds: 15 },
-          { type: 'Pods', value: 20, periodSeconds: 15 },
+          { type: 'Pods', value: 40, periodSeconds: 15 },
         ],
         selectPolicy: 'Max',
       },
@@ -2323,9 +2353,9 @@ describe('decide: pull requests that refuse the backlog (overflow clients with m
     const resumed = run(3);
     expect(resumed?.recommendedReplicas).toBe(Math.ceil(249 / 10));
     expect(resumed?.recommendedReplicas).toBe(usual?.recommendedReplicas);
-    // From the one replica held, within the scale-up step policy.
-    expect(resumed?.desiredReplicas).toBeGreaterThan(10);
-    expect(resumed?.limitedBy).toBe('StepPolicy');
+    // From the one replica held, the whole recommendation: within the scale-up step policy (+40 pods).
+    expect(resumed?.desiredReplicas).toBe(25);
+    expect(resumed?.desiredReplicas).toBe(usual?.desiredReplicas);
     // Requests waiting and a backlog, with deliveries since the previous reading, which showed none
     // waiting (a backlog being worked: the server fills a waiting request at once, so a reading
     // catches one waiting with messages pending only in the moment in between).
