@@ -24,7 +24,7 @@ import { InstallationRegistry, leaderRegistered } from './kube/installation-regi
 import { LeaderElector } from './kube/leader-election.js';
 import { OtherAutoscalers } from './kube/other-autoscalers.js';
 import { ScaleClient } from './kube/scale-client.js';
-import { fenceTargets, targetRefOf, type FenceTarget } from './kube/takeover-fence.js';
+import { fenceTargets, listItems, targetsOf } from './kube/takeover-fence.js';
 import { SecretReader } from './kube/secret-reader.js';
 import { SlowRequests } from './kube/slow-requests.js';
 import { startHttpServer } from './observability/http-server.js';
@@ -253,15 +253,22 @@ export async function runOperator(
   const fenceScale = new ScaleClient(api, { slowRequests: slowTargetRequests });
   if (config.fenceTargets) metrics.initTakeoverFence();
   const beforeTakeOver = async (previousHolder: string): Promise<void> => {
-    const targets: FenceTarget[] = [];
-    for (const obj of informers.flatMap((i) => i.list())) {
-      const namespace = obj.metadata?.namespace;
-      const ref = targetRefOf(obj);
-      if (namespace !== undefined && ref !== undefined) targets.push({ namespace, ref });
-    }
     const outcome = await fenceTargets({
       scale: fenceScale,
-      targets,
+      targets: targetsOf(informers.flatMap((i) => i.list())),
+      // And afresh from the API server, beside the cache: a standby's watch may be broken by the
+      // same trouble that cost the old leader its Lease, and the old leader may still write to a
+      // target the cache does not show (an EventConsumer created or retargeted meanwhile).
+      listTargets: async (signal) =>
+        targetsOf(
+          (
+            await Promise.all(
+              namespaces.map((namespace) =>
+                api.request<unknown>('GET', eventConsumersPath(namespace), { signal }),
+              ),
+            )
+          ).flatMap(listItems),
+        ),
       token: `${config.identity} ${new Date().toISOString()} ${randomBytes(4).toString('hex')}`,
       logger,
       // The takeover already waited a lease duration for the old holder's lease to run out; the

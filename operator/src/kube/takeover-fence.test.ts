@@ -1,6 +1,6 @@
 import { createLogger } from '../observability/logger.js';
 import { ScaleError, type ScaleTargetRef } from './scale-client.js';
-import { fenceTargets, targetRefOf } from './takeover-fence.js';
+import { fenceTargets, listItems, targetRefOf, targetsOf } from './takeover-fence.js';
 
 const ref = (name: string): ScaleTargetRef => ({ apiVersion: 'apps/v1', kind: 'Deployment', name });
 
@@ -110,5 +110,124 @@ describe('targetRefOf', () => {
       { spec: { scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deploy ment', name: 'w' } } },
     ])
       expect(targetRefOf(bad)).toBeUndefined();
+  });
+});
+
+describe('fenceTargets with a fresh list beside the cache', () => {
+  const quiet = (): ReturnType<typeof createLogger> =>
+    createLogger({ level: 'error', write: () => undefined });
+
+  it("fences the targets only the fresh list names (a standby's stale cache), each target once, never more than `concurrency` at once in all", async () => {
+    const calls: string[] = [];
+    let running = 0;
+    let most = 0;
+    const outcome = await fenceTargets({
+      scale: {
+        fenceTarget: async (namespace, r) => {
+          calls.push(`${namespace}/${r.name}`);
+          most = Math.max(most, ++running);
+          await new Promise((resolve) => setTimeout(resolve, 10));
+          running--;
+          return '7';
+        },
+      },
+      targets: [
+        { namespace: 'a', ref: ref('cached1') },
+        { namespace: 'a', ref: ref('cached2') },
+        { namespace: 'a', ref: ref('cached3') },
+      ],
+      // Answers while the cached targets are still being fenced; names one of them again.
+      listTargets: async () => {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        return [
+          { namespace: 'a', ref: ref('cached2') },
+          { namespace: 'a', ref: ref('new1') },
+          { namespace: 'b', ref: ref('new2') },
+          { namespace: 'b', ref: ref('new3') },
+        ];
+      },
+      token: 't',
+      logger: quiet(),
+      concurrency: 2,
+    });
+    expect(outcome).toMatchObject({ targets: 6, fenced: 6, unfinished: 0, list: 'answered', fromList: 3 });
+    expect(calls.sort()).toEqual(['a/cached1', 'a/cached2', 'a/cached3', 'a/new1', 'b/new2', 'b/new3']);
+    expect(most).toBe(2);
+  });
+
+  it('fences the targets the list names when the cache holds none', async () => {
+    const calls: string[] = [];
+    const outcome = await fenceTargets({
+      scale: {
+        fenceTarget: async (namespace, r) => {
+          calls.push(`${namespace}/${r.name}`);
+          return '1';
+        },
+      },
+      targets: [],
+      listTargets: async () => [{ namespace: 'a', ref: ref('only-listed') }],
+      token: 't',
+      logger: quiet(),
+    });
+    expect(outcome).toMatchObject({ targets: 1, fenced: 1, list: 'answered', fromList: 1 });
+    expect(calls).toEqual(['a/only-listed']);
+  });
+
+  it('a list that fails is logged and the cached targets are fenced all the same', async () => {
+    const lines: string[] = [];
+    const outcome = await fenceTargets({
+      scale: { fenceTarget: async () => '1' },
+      targets: [{ namespace: 'a', ref: ref('cached') }],
+      listTargets: () => Promise.reject(new Error('GET eventconsumers: 503 Service Unavailable')),
+      token: 't',
+      logger: createLogger({ level: 'info', write: (line) => lines.push(line) }),
+    });
+    expect(outcome).toMatchObject({ targets: 1, fenced: 1, list: 'failed', fromList: 0 });
+    expect(lines.join('\n')).toContain('could not list the EventConsumers afresh');
+    expect(lines.join('\n')).toContain('503 Service Unavailable');
+  });
+
+  it('a list that is never answered is aborted at the time limit; the cached targets are fenced and the takeover is not held', async () => {
+    let signalAborted = false;
+    const lines: string[] = [];
+    const started = performance.now();
+    const outcome = await fenceTargets({
+      scale: { fenceTarget: async () => '1' },
+      targets: [{ namespace: 'a', ref: ref('cached') }],
+      listTargets: (signal) =>
+        new Promise<never>(() => signal.addEventListener('abort', () => (signalAborted = true))),
+      token: 't',
+      logger: createLogger({ level: 'info', write: (line) => lines.push(line) }),
+      timeLimitMs: 100,
+    });
+    expect(performance.now() - started).toBeLessThan(2000);
+    expect(outcome).toMatchObject({ targets: 1, fenced: 1, unfinished: 0, list: 'unfinished' });
+    expect(signalAborted).toBe(true);
+    expect(lines.join('\n')).toContain('ran out of time');
+  });
+});
+
+describe('listItems and targetsOf (replies from the API server)', () => {
+  it('takes the items of a list and refuses anything else, saying what it got', () => {
+    expect(listItems({ items: [1] })).toEqual([1]);
+    expect(() => listItems({ kind: 'Status', message: 'forbidden' })).toThrow(/without an items array/);
+    expect(() => listItems(null)).toThrow(/without an items array/);
+  });
+
+  it('keeps only objects with a namespace and a target the operator would scale', () => {
+    const ec = (namespace: unknown, scaleTargetRef: unknown): unknown => ({
+      metadata: { namespace },
+      spec: { scaleTargetRef },
+    });
+    expect(
+      targetsOf([
+        ec('a', ref('ok')),
+        ec(undefined, ref('no-namespace')),
+        ec('', ref('empty-namespace')),
+        ec('a', { apiVersion: 'apps/v1', kind: 'Deployment', name: '../../secrets' }),
+        ec('a', undefined),
+        null,
+      ]),
+    ).toEqual([{ namespace: 'a', ref: ref('ok') }]);
   });
 });
