@@ -17,6 +17,7 @@ import {
   createDeployment,
   createEventConsumer,
   deploymentAtRest,
+  installCrd,
   kubeApi,
   setReplicas,
   sleep,
@@ -32,6 +33,7 @@ describe('FencedKubeApi on the real API server', () => {
   let ns: { name: string; cleanup: () => Promise<void> };
 
   beforeAll(async () => {
+    await installCrd();
     ns = await createNamespace('fenced');
     await createDeployment(ns.name, 'worker', 1);
     await createDeployment(ns.name, 'fenced', 1);
