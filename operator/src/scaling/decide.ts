@@ -119,7 +119,11 @@
 //    no redelivery, shows (unevenBuffers: one replica's buffer older than the rest, a push
 //    subscriber sent up to max_ack_pending while it ran alone; a real server keeps the floor at its
 //    oldest message, push-consumer.int) on a push consumer (sample.push: its subscribers are sent
-//    what max_ack_pending allows, busy or not). On a pull consumer a client holds only what it asked
+//    what max_ack_pending allows, busy or not) whose floor moved in every interval for
+//    UNEVEN_PACE_WINDOW_SECONDS (floorOverWindow: a replica works through its buffer in order;
+//    concurrent handlers acknowledging out of order pin the floor at a straggler, then it jumps, and
+//    taken as one replica's their in-hand messages asked 10 <-> 16 where 10 is the even count, main
+//    6099f6b). On a pull consumer a client holds only what it asked
 //    for, and the floor falls behind as well when replicas just progress unevenly (fetch() loops,
 //    which ask again only once a batch is handled, while pods start) or concurrent handlers
 //    acknowledge out of order: taken as one replica's, the policy fuzzer's world 2693 went 35 -> 46
@@ -598,14 +602,14 @@ function bufferedAwaitingAck(
   // ackPending > 0 here: the sample's own count.
   const behind = !heldAreNewest(sample);
   if (behind && !unevenBuffers(sample, previous)) return undefined;
-  // Worked through behind a moving floor, but one replica's buffer only on a push consumer, or on
-  // a pull consumer while every ready replica asks for more and the floor has moved at one
-  // replica's pace while the others completed more (onePacedFloor); otherwise what awaits ack is
-  // spread over replicas that progress unevenly (fetch loops, out-of-order acks), drained as evenly
-  // as the newest deliveries are.
+  // Worked through behind a moving floor, but one replica's buffer only on a push consumer whose
+  // floor has moved in every interval of the window (steadyFloor), or on a pull consumer while
+  // every ready replica asks for more and the floor has moved at one replica's pace while the
+  // others completed more (onePacedFloor); otherwise what awaits ack is spread over replicas that
+  // progress unevenly (fetch loops, out-of-order acks), drained as evenly as the newest deliveries are.
+  const floor = behind ? floorOverWindow(samples, sample, perReplica) : undefined;
   const uneven =
-    behind &&
-    (sample.push === true || (sample.waiting >= ready && onePacedFloor(samples, sample, perReplica)));
+    floor !== undefined && (sample.push === true || (sample.waiting >= ready && onePacedFloor(floor)));
   // Read back from history: anything but a finite number ≥ 0 is none.
   const h: unknown = rateState.handlingSeconds;
   const handling = typeof h === 'number' && Number.isFinite(h) && h >= 0 ? h : undefined;
@@ -679,33 +683,41 @@ export function unevenBuffers(
   );
 }
 
+/** How the ack floor moved over the last UNEVEN_PACE_WINDOW_SECONDS of kept readings (floorOverWindow). */
+export interface FloorWindow {
+  seconds: number;
+  /** How far the floor moved, in consumer sequences. */
+  floorMoved: number;
+  /** What the replicas completed (delivered less awaiting ack). */
+  completed: number;
+  /** In every interval it moved at most UNEVEN_FLOOR_PACE times the per-replica figure (and one message). */
+  paced: boolean;
+}
+
 /**
- * A pull consumer's ack floor has moved at one replica's pace for UNEVEN_PACE_WINDOW_SECONDS: in
- * every interval of the kept readings over that window it moved (in those long enough for one
- * replica to complete two), never by more than UNEVEN_FLOOR_PACE times the per-replica figure (and
- * one message), while the replicas completed at least UNEVEN_COMPLETED_OVER_FLOOR times what it
- * moved. The oldest message awaiting ack is then in one replica's buffer, which it works through in
- * order, one message per completion, while the others acknowledge what was delivered after it (a
- * prefetching client's batch taken before the others started). Replicas that progress unevenly
- * (nats.js fetch() loops while pods start, the policy fuzzer's world 2693) or concurrent handlers
- * that acknowledge out of order (a slow one pins the floor, then it jumps) leave the floor behind
- * too, but it follows what all of them complete, in jumps and stops: world 2693 at 1136.7 s moved it
- * 102 in 1 s for 123 completions, where one replica does 5/s, and sized for one replica's pace that
- * asked 35 -> 46 (bound 36). `samples` are the kept readings before `sample`, oldest first.
+ * The ack floor over UNEVEN_PACE_WINDOW_SECONDS of the kept readings before `sample` (oldest
+ * first), when it moved in every interval long enough for one replica to complete two at the
+ * per-replica figure: a replica working through a buffer in order moves it at each completion.
+ * Undefined otherwise: no figure, too few readings, a counter that went back, or an interval in
+ * which the floor stood still — concurrent handlers that acknowledge out of order leave it pinned
+ * at a straggler while the others complete, then it jumps (uneven-buffers.test: a push deliver
+ * group of 50 async handlers a member, read as one replica's buffer on main 6099f6b, 10 <-> 16
+ * replicas where the figure's even count is 10).
  */
-export function onePacedFloor(
+export function floorOverWindow(
   samples: readonly BacklogSample[],
   sample: BacklogSample,
   perReplica: number | undefined,
-): boolean {
-  if (perReplica === undefined || !Number.isFinite(perReplica) || !(perReplica > 0)) return false;
+): FloorWindow | undefined {
+  if (perReplica === undefined || !Number.isFinite(perReplica) || !(perReplica > 0)) return undefined;
   let later = sample;
   let seconds = 0;
   let floorMoved = 0;
   let completed = 0;
+  let paced = true;
   for (let i = samples.length - 1; i >= 0 && seconds < UNEVEN_PACE_WINDOW_SECONDS; i--) {
     const before = samples[i];
-    if (before === undefined) return false;
+    if (before === undefined) return undefined;
     const dt = readingInterval(before, later).seconds;
     const moved = later.ackFloorConsumerSeq - before.ackFloorConsumerSeq;
     const done =
@@ -715,20 +727,38 @@ export function onePacedFloor(
       !(moved >= 0) ||
       !(done >= 0) ||
       later.deliveredConsumerSeq < before.deliveredConsumerSeq ||
-      moved > UNEVEN_FLOOR_PACE * perReplica * dt + 1 ||
       (moved === 0 && perReplica * dt >= 2)
     )
-      return false;
+      return undefined;
+    if (moved > UNEVEN_FLOOR_PACE * perReplica * dt + 1) paced = false;
     seconds += dt;
     floorMoved += moved;
     completed += done;
     later = before;
   }
-  return (
-    seconds >= UNEVEN_PACE_WINDOW_SECONDS &&
-    floorMoved > 0 &&
-    completed >= UNEVEN_COMPLETED_OVER_FLOOR * floorMoved
-  );
+  return seconds >= UNEVEN_PACE_WINDOW_SECONDS && floorMoved > 0
+    ? { seconds, floorMoved, completed, paced }
+    : undefined;
+}
+
+/**
+ * A pull consumer's ack floor has moved at one replica's pace over the window (floorOverWindow): in
+ * every interval, never by more than UNEVEN_FLOOR_PACE times the per-replica figure (and one
+ * message), while the replicas completed at least UNEVEN_COMPLETED_OVER_FLOOR times what it moved.
+ * The oldest message awaiting ack is then in one replica's buffer, which it works through in
+ * order, one message per completion, while the others acknowledge what was delivered after it (a
+ * prefetching client's batch taken before the others started). Replicas that progress unevenly
+ * (nats.js fetch() loops while pods start, the policy fuzzer's world 2693) or concurrent handlers
+ * that acknowledge out of order (a slow one pins the floor, then it jumps) leave the floor behind
+ * too, but it follows what all of them complete, in jumps and stops: world 2693 at 1136.7 s moved it
+ * 102 in 1 s for 123 completions, where one replica does 5/s, and sized for one replica's pace that
+ * asked 35 -> 46 (bound 36). Not for a push consumer: a deliver group sends each member its share
+ * in turn, so past the block one member took alone, its buffer's messages lie between the others'
+ * (already acknowledged) and the floor moves at its pace times the members
+ * (buffered-awaiting-ack.test's push subscriber: 320 a 2 s reading for one member's 20/s).
+ */
+export function onePacedFloor(floor: FloorWindow): boolean {
+  return floor.paced && floor.completed >= UNEVEN_COMPLETED_OVER_FLOOR * floor.floorMoved;
 }
 
 /**
