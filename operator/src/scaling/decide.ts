@@ -46,7 +46,10 @@
 //    message at max_age, the mean time held (held ÷ arrivals) at least half of it, and each
 //    replica holding more than its handlers work on (spec.inFlightPerReplica, 1 unless set), the
 //    replicas each did less than arrivals ÷ ready (rates.ts behindInHand): one more is asked for,
-//    followed by the arrival rate and kept once nothing expires. Again only once the replicas
+//    followed by the arrival rate and kept once nothing expires; once a message is held for
+//    IN_HAND_CONTRADICTED_SECONDS less than one replica then took for each (rates.ts fasterInHand:
+//    the handlers were fixed), sized at the one message per longest mean time held each replica
+//    was then shown to do, when fewer (main 6099f6b kept 4 where 2 do for good). Again only once the replicas
 //    added since fall behind too (the mean time held says how many are behind): those that fell
 //    behind keep their long buffers for minutes, one replica's buffer can be longer than the rest
 //    (a deliver group's member is picked at random), and more replicas would only ratchet. Each
@@ -1492,7 +1495,7 @@ export function decide(input: ScalingInput): ScalingDecision {
       ? observedArrival / (behindInHand.below * behindInHand.replicas)
       : undefined;
   // (behindInHand's figures are validated > 0, so the ratio is > 0 exactly when arrivals are.)
-  const byInHand =
+  const byBehind =
     sample.limitRemovals !== undefined &&
     perReplica === undefined &&
     behindInHand !== undefined &&
@@ -1503,6 +1506,14 @@ export function decide(input: ScalingInput): ScalingDecision {
         ? behindInHand.replicas + 1
         : Math.ceil((behindInHand.replicas + 1) * inHandRatio)
       : 0;
+  // Since shown to do at least atLeast each (rates.ts fasterInHand: the handlers were fixed), sized
+  // at that instead when fewer (at least one).
+  const atLeast = behindInHand?.atLeast;
+  const byShown =
+    byBehind > 0 && atLeast !== undefined
+      ? Math.max(1, Math.ceil((RATE_HEADROOM * (observedArrival ?? 0)) / atLeast))
+      : undefined;
+  const byInHand = byShown !== undefined ? Math.min(byBehind, byShown) : byBehind;
   const expiryReplicas = Math.max(byTaken, oneMore, byInHand);
   const takenText =
     takenPerReplica !== undefined
@@ -1510,7 +1521,7 @@ export function decide(input: ScalingInput): ScalingDecision {
       : '';
   const inHandText =
     behindInHand !== undefined && byInHand > 0
-      ? `messages expired in the replicas' hands (held longer than max_age with nothing waiting at the server) while ${behindInHand.replicas} ${behindInHand.replicas === 1 ? 'replica' : 'replicas'} each did less than ${fmt(behindInHand.below)}/s: ${fmt(observedArrival ?? 0)}/s arriving needs ${byInHand}`
+      ? `messages expired in the replicas' hands (held longer than max_age with nothing waiting at the server) while ${behindInHand.replicas} ${behindInHand.replicas === 1 ? 'replica' : 'replicas'} each did less than ${fmt(behindInHand.below)}/s${byShown !== undefined && byShown < byBehind ? `, since shown to do at least ${fmt(atLeast ?? 0)}/s each (a message held shorter)` : ''}: ${fmt(observedArrival ?? 0)}/s arriving needs ${byInHand}`
       : '';
   const expiryText =
     expiringSince !== undefined

@@ -9,7 +9,7 @@
 // max_age (said, no replicas added for it).
 import { withScalingDefaults } from './defaults.js';
 import { natsGoConsume, natsPyPush, runScenario } from './test/pull-clients.js';
-import type { Reading } from './test/pull-clients.js';
+import type { Reading, Scenario } from './test/pull-clients.js';
 
 const expiredBetween = (r: Reading[], from: number, to: number): number => {
   const a = r.find((x) => x.t >= from);
@@ -31,17 +31,22 @@ function reversals(replicas: number[]): number {
 
 describe('a push consumer whose messages expire in its subscribers’ hands', () => {
   // 64/s for 18/s handlers (the drill's 55 ms): 4 carry it. From the 2 its backlog asks for.
-  const behind = (seed: number, drift: number): Reading[] =>
+  const behind = (
+    seed: number,
+    drift: number,
+    handlerPerSecond: Scenario['handlerPerSecond'] = 18,
+    durationSeconds = 900,
+  ): Reading[] =>
     runScenario({
       client: natsPyPush,
       spec: withScalingDefaults({ minReplicas: 1, maxReplicas: 30, backlogPerReplica: 100 }),
       maxAckPending: 1000,
-      handlerPerSecond: 18,
+      handlerPerSecond,
       arrival: (t) => 64 + drift * t,
       initialReplicas: 2,
       initialPending: 0,
       startupSeconds: 5,
-      durationSeconds: 900,
+      durationSeconds,
       pollSeconds: 1,
       maxAgeSeconds: 3,
       randomPushSeed: seed,
@@ -100,6 +105,36 @@ describe('a push consumer whose messages expire in its subscribers’ hands', ()
     expect(r.at(-1)?.replicas).toBeLessThanOrEqual(2);
     expect(expiredBetween(r, 900, 1200)).toBeLessThan(0.01 * 20 * 300);
   });
+
+  it.each([1, 2])(
+    'sizes by what the replicas are shown to do once the handlers are fixed (deliver group seed %i: 18/s -> 60/s at 400 s)',
+    (seed) => {
+      const r = behind(seed, 0, (t) => (t < 400 ? 18 : 60), 1200);
+      const remembered = (x: Reading) =>
+        (x.decision.history.rates as { behindInHand?: { atLeast?: number } } | undefined)?.behindInHand;
+      // The episode as above, remembered while the handlers stay slow (the replicas' buffers of
+      // expired messages take until ~360 s to work off; nothing contradicts the count meanwhile).
+      expect(Math.max(...r.filter((x) => x.t < 400).map((x) => x.replicas))).toBeGreaterThanOrEqual(4);
+      expect(
+        r
+          .filter((x) => x.t >= 120 && x.t < 400)
+          .every((x) => {
+            const b = remembered(x);
+            return b !== undefined && b.atLeast === undefined;
+          }),
+      ).toBe(true);
+      // Fixed, a message is held ~0.02 s where each of the 3 that fell behind took over 1/21.3 s:
+      // after IN_HAND_CONTRADICTED_SECONDS each is known to do at least one per the longest mean time
+      // held, and that sizes. Main 6099f6b kept 4 to the end ("while 3 replicas each did less than
+      // 21.3/s: 64/s arriving needs 4"), where 2 do.
+      const late = r.filter((x) => x.t >= 600);
+      expect(late.every((x) => (remembered(x)?.atLeast ?? 0) > 1.5 * 21.3)).toBe(true);
+      expect(Math.max(...late.map((x) => x.replicas))).toBeLessThanOrEqual(2);
+      expect(new Set(late.map((x) => x.replicas)).size).toBe(1);
+      expect(late.at(-1)?.decision.reason).toMatch(/since shown to do at least [\d.]+\/s each/);
+      expect(expiredBetween(r, 600, 1200)).toBe(0);
+    },
+  );
 
   it('handlers whose handling time alone is beyond max_age: said, and no replica added for it', () => {
     // 3.2 s per message, one at a time, max_age 3 s, 2/s: every message expires in a handler

@@ -563,8 +563,9 @@ export interface RateState {
    * are the arrivals). decide.ts (2c) asks for arrivals ÷ (below × replicas ÷ (replicas + 1)): one
    * more than fell behind, followed by the arrival rate, and kept once nothing expires (no figure
    * measures more there). Carried through resets; dropped once a per-replica capacity is measured.
+   * `atLeast`: what each replica was since shown to do at least (fasterInHand), which sizes instead.
    */
-  behindInHand?: { below: number; replicas: number };
+  behindInHand?: BehindInHand;
   /**
    * At this reading messages expire in the replicas' hands while each ready replica holds no more
    * than its handlers work on at once (spec.inFlightPerReplica, 1 unless set): nothing queues
@@ -2186,7 +2187,23 @@ export function observeRates(
   // RateState.handlingNearMaxAge when nothing queues behind the handlers.
   const inHand = inHandExpiry(last, sample, next.arrivalPerSecond, readyReplicas, options.inFlightPerReplica);
   const behindBefore = validBehindInHand(previous.behindInHand);
-  if (behindBefore !== undefined) next.behindInHand = behindBefore;
+  if (behindBefore !== undefined) {
+    // Contradicted once messages are held shorter than the replicas then took for each
+    // (fasterInHand): after IN_HAND_CONTRADICTED_SECONDS of it, each is shown to do at least one
+    // per longest mean time held of that run (atLeast), which sizes instead (decide.ts 2c).
+    const held = fasterInHand(behindBefore, last, sample, next.arrivalPerSecond);
+    const { below, replicas, atLeast } = behindBefore;
+    const kept = { below, replicas, ...(atLeast !== undefined ? { atLeast } : {}) };
+    if (held === undefined) next.behindInHand = kept;
+    else {
+      const fasterSince = behindBefore.fasterSince ?? last.at;
+      const heldAtMost = Math.max(behindBefore.heldAtMost ?? 0, held);
+      next.behindInHand =
+        sample.at - fasterSince < IN_HAND_CONTRADICTED_SECONDS * 1000
+          ? { ...kept, fasterSince, heldAtMost }
+          : { below, replicas, atLeast: Math.max(atLeast ?? 0, 1 / heldAtMost) };
+    }
+  }
   if (inHand !== undefined && !paused) {
     if (!inHand.queued)
       next.handlingNearMaxAge = { seconds: inHand.heldSeconds, maxAgeSeconds: inHand.maxAgeSeconds };
@@ -2861,13 +2878,75 @@ export function inHandExpiry(
   };
 }
 
-/** RateState.behindInHand read back from history: finite, below > 0, a whole replica count >= 1. */
-export function validBehindInHand(v: unknown): { below: number; replicas: number } | undefined {
+/** RateState.behindInHand (see there). */
+export interface BehindInHand {
+  below: number;
+  replicas: number;
+  /** Each replica was shown to do at least this (per second) since (fasterInHand). */
+  atLeast?: number;
+  /** The run of intervals that contradict `below`: when it began, and its longest mean time held. */
+  fasterSince?: number;
+  heldAtMost?: number;
+}
+
+/**
+ * RateState.behindInHand read back from history: finite, below > 0, a whole replica count >= 1;
+ * atLeast > 0 or none; a run's start and longest time held both finite (> 0) or none.
+ */
+export function validBehindInHand(v: unknown): BehindInHand | undefined {
   if (typeof v !== 'object' || v === null) return undefined;
-  const { below, replicas } = v as { below?: unknown; replicas?: unknown };
+  const { below, replicas, atLeast, fasterSince, heldAtMost } = v as Record<string, unknown>;
   if (typeof below !== 'number' || !Number.isFinite(below) || !(below > 0)) return undefined;
   if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 1) return undefined;
-  return { below, replicas };
+  const out: BehindInHand = { below, replicas };
+  if (typeof atLeast === 'number' && Number.isFinite(atLeast) && atLeast > 0) out.atLeast = atLeast;
+  // (A run not read back whole starts again.)
+  if (
+    typeof fasterSince === 'number' &&
+    Number.isFinite(fasterSince) &&
+    typeof heldAtMost === 'number' &&
+    Number.isFinite(heldAtMost) &&
+    heldAtMost > 0
+  ) {
+    out.fasterSince = fasterSince;
+    out.heldAtMost = heldAtMost;
+  }
+  return out;
+}
+
+/**
+ * RateState.behindInHand is contradicted after this long of intervals that each show it
+ * (fasterInHand): long enough that a rise in arrivals, read before what the replicas hold grows
+ * with it, cannot.
+ */
+export const IN_HAND_CONTRADICTED_SECONDS = 60;
+/** ... by at least this factor (the mean time held times `below` under 1 ÷ it). */
+export const IN_HAND_CONTRADICTED_FACTOR = 1.5;
+
+/**
+ * The mean time a message was held over an interval (Little's law: awaiting ack ÷ arrivals, at
+ * both ends) when it contradicts RateState.behindInHand: nothing waiting at the server at either
+ * end, messages arriving and held, and that time under 1 ÷ (IN_HAND_CONTRADICTED_FACTOR × below).
+ * A message is held at least as long as a handler works on it, so a replica does at least one
+ * message per mean time held (more with handlers that work on many at once); the replicas that
+ * fell behind each did less than `below`, so they took longer than 1 ÷ below over each while the
+ * handlers are the same. Shorter, the handlers got faster (a fix deployed), and the remembered count
+ * held the replicas for good (push-expiry.test: 64/s for 18/s handlers, fixed to 60/s at 400 s,
+ * kept 4 to the end on main 6099f6b where 2 do). Undefined when it does not, or nothing is held
+ * at either end (a time held below what the readings resolve proves no bound).
+ */
+export function fasterInHand(
+  behind: { below: number },
+  before: Pick<RateState['last'], 'pending' | 'ackPending'>,
+  after: Pick<BacklogSample, 'pending' | 'ackPending'>,
+  arrivalPerSecond: number | undefined,
+): number | undefined {
+  if (arrivalPerSecond === undefined || !Number.isFinite(arrivalPerSecond) || !(arrivalPerSecond > 0))
+    return undefined;
+  if (!(before.pending <= 0) || !(after.pending <= 0)) return undefined;
+  if (!(before.ackPending > 0) || !(after.ackPending > 0)) return undefined;
+  const heldSeconds = (before.ackPending + after.ackPending) / 2 / arrivalPerSecond;
+  return heldSeconds * IN_HAND_CONTRADICTED_FACTOR * behind.below < 1 ? heldSeconds : undefined;
 }
 
 /**

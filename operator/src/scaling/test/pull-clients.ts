@@ -164,8 +164,8 @@ export interface Scenario {
   client: PullClient;
   spec: ScalingSpec;
   maxAckPending: number;
-  /** Messages per second one handler completes. */
-  handlerPerSecond: number;
+  /** Messages per second one handler completes (at simulated second t, when a function: a handler fixed mid-run). */
+  handlerPerSecond: number | ((t: number) => number);
   /** Arrivals per second at simulated second t. */
   arrival: (t: number) => number;
   initialReplicas: number;
@@ -292,7 +292,9 @@ export function runScenario(sc: Scenario): Reading[] {
   if (sc.client.outOfOrder === true && sc.maxAgeSeconds !== undefined)
     throw new Error('an outOfOrder client is not modelled with maxAgeSeconds');
   const uniform = seededRng(sc.seed ?? 1);
-  const handlingTime = (): number => -Math.log(1 - uniform()) / sc.handlerPerSecond;
+  const handlerRate = sc.handlerPerSecond;
+  const handlerPerSecond = typeof handlerRate === 'number' ? () => handlerRate : handlerRate;
+  const handlingTime = (t: number): number => -Math.log(1 - uniform()) / handlerPerSecond(t);
   const steps = Math.round(sc.durationSeconds / dt);
   const pollSteps = Math.round(poll / dt);
   const ready: Pod[] = [];
@@ -477,7 +479,7 @@ export function runScenario(sc: Scenario): Reading[] {
       if (p.held === 0) continue;
       if (sc.client.outOfOrder) {
         while (p.inHand.length < sc.client.concurrency && p.head < p.seqs.length) {
-          p.inHand.push({ seq: p.seqs[p.head] ?? 0, left: handlingTime() });
+          p.inHand.push({ seq: p.seqs[p.head] ?? 0, left: handlingTime(t) });
           p.head++;
         }
         for (const h of p.inHand) h.left -= dt;
@@ -491,7 +493,7 @@ export function runScenario(sc: Scenario): Reading[] {
         }
         continue;
       }
-      p.progress += Math.min(p.held, sc.client.concurrency) * sc.handlerPerSecond * dt;
+      p.progress += Math.min(p.held, sc.client.concurrency) * handlerPerSecond(t) * dt;
       const done = Math.min(p.held, Math.floor(p.progress));
       p.held -= done;
       p.head += done;
