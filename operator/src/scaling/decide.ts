@@ -606,7 +606,7 @@ function bufferedAwaitingAck(
   const behind = !heldAreNewest(sample);
   if (behind && !unevenBuffers(sample, previous)) return undefined;
   // Worked through behind a moving floor, but one replica's buffer only on a push consumer whose
-  // floor has moved in every interval of the window (steadyFloor), or on a pull consumer while
+  // floor has moved in every interval of the window (floorOverWindow), or on a pull consumer while
   // every ready replica asks for more and the floor has moved at one replica's pace while the
   // others completed more (onePacedFloor); otherwise what awaits ack is spread over replicas that
   // progress unevenly (fetch loops, out-of-order acks), drained as evenly as the newest deliveries are.
