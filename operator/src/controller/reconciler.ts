@@ -1006,11 +1006,6 @@ function writtenBy(obj: EventConsumerObject): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
-/** A /scale write the API server stored with other replicas than asked for. */
-/**
- * `holdMs`: how long after this ask jetscale asks again (undefined: the next poll asks). Not a
- * countdown: the message stays the same between asks, so the status is not rewritten for it.
- */
 /**
  * For a ReplicasChangedOutside Event: the target's controller, when it has one (a Deployment an
  * operator created): that controller may be what sets its replicas.
@@ -1021,6 +1016,11 @@ function ownerText(scale: ScaleReading): string {
   return `. ${c.kind} ${c.name} manages this target (its controller ownerReference): if that controller sets spec.replicas from its own spec, the two undo each other at every poll; point spec.scaleTargetRef at ${c.kind} ${c.name} if it has a /scale, or leave the replicas to it and delete this EventConsumer`;
 }
 
+/**
+ * A /scale write the API server stored with other replicas than asked for. `holdMs`: how long
+ * after this ask jetscale asks again (undefined: the next poll asks). Not a countdown: the message
+ * stays the same between asks, so the status is not rewritten for it.
+ */
 function adjustedMessage(ref: ScaleTargetRef, asked: number, stored: number, holdMs?: number): string {
   const again =
     holdMs === undefined
