@@ -15,6 +15,10 @@
 //   the objective is held instead: with an objective of 30 s or more, nothing completes having
 //   waited longer than it (plus one poll interval: the world's truth is read at polls) unless the
 //   user's limits explain it, or it waited through a start-up from zero longer than the objective.
+//   Without an objective, no standing wait in the clients' buffers: nothing pending at the server,
+//   yet everything completed in the settled window waited over twice drainWithinSeconds plus four
+//   handling times, while fewer replicas ran than the rate and draining what is held beyond the
+//   handlers (their concurrency each) within drainWithinSeconds need, and none were asked for.
 // `make test` runs FUZZ_WORLDS worlds (default 30) from seed FUZZ_SEED (default 1); `make
 // fuzz-policy` runs 500 from a fresh seed. A failure names its world's seed, and
 // `FUZZ_SEED=<seed> FUZZ_WORLDS=1 make fuzz-policy` reruns exactly that world, and

@@ -164,6 +164,20 @@ export function waitedForPausedPod(run: Run, s: Step, wait: number, objective: n
   );
 }
 
+/**
+ * A settled stretch's standing wait in the clients' buffers (steadyViolations) is a violation past
+ * this many drainWithinSeconds plus BUFFER_WAIT_HANDLINGS times a message's own handling time and a
+ * poll: generous, as a fetch loop's batch and the buffers of replicas added take their time.
+ */
+export const BUFFER_WAIT_DRAINS = 2;
+export const BUFFER_WAIT_HANDLINGS = 4;
+
+/** Whether the world's paused pod (Adversity.pause) stood still at any time between `from` and `to`. */
+function pausedNear(world: Run['world'], from: number, to: number): boolean {
+  const pause = world.adversity?.pause;
+  return pause !== undefined && pause.at < to && pause.at + pause.seconds > from;
+}
+
 /** Invariants of a settled steady stretch: sized for the rate, neither far above nor short. */
 export function steadyViolations(run: Run): string[] {
   const { world } = run;
@@ -291,6 +305,45 @@ export function steadyViolations(run: Run): string[] {
           break;
         }
       }
+    }
+    // No standing wait in the clients' buffers: nothing waits at the server, yet every message
+    // completed in the settled window waited longer than BUFFER_WAIT_DRAINS drainWithinSeconds
+    // plus BUFFER_WAIT_HANDLINGS times a message's own handling (concurrency ÷ the pod's rate:
+    // handlers that work on many at once hold each that long in hand), while fewer replicas run
+    // than the rate and draining what is held beyond their handlers within drainWithinSeconds need
+    // and the policy does not ask for more. Messages in hand are not counted: a concurrent client's
+    // held messages are no queue. World 291460 adverse (nats.js fetch() loop, 0.6/s, handlers
+    // 0.125/s): a 0.65/s figure stood for 750 s on held-only intervals while 2f sized the 71-80
+    // held as drained within 30 s by 5-7 replicas; messages waited 120-230 s (main 80b776c).
+    if (
+      objective === undefined &&
+      !userLimit &&
+      !poisoned &&
+      !pausedNear(world, start - SETTLED_SECONDS, end)
+    ) {
+      const inHand = world.client.concurrency;
+      const waitLimit =
+        BUFFER_WAIT_DRAINS * spec.drainWithinSeconds +
+        (BUFFER_WAIT_HANDLINGS * inHand) / seg.handlerPerSecond +
+        world.pollSeconds;
+      const buffered = last.sample.ackPending - last.readyReplicas * inHand;
+      const drainNeeds = needed + buffered / (seg.handlerPerSecond * spec.drainWithinSeconds);
+      const heldOnly = window.every(
+        (s) =>
+          s.sample.pending <= s.readyReplicas &&
+          (world.maxAckPending <= 0 || s.sample.ackPending < world.maxAckPending),
+      );
+      const waited = window.every((s) => fifoWaitSeconds(run, run.steps.indexOf(s)) > waitLimit);
+      if (
+        heldOnly &&
+        waited &&
+        buffered > 0 &&
+        last.currentReplicas < drainNeeds &&
+        last.decision.desiredReplicas <= last.currentReplicas
+      )
+        out.push(
+          `steady ${seg.rate.toFixed(1)}/s: every message completed in the last ${SETTLED_SECONDS}s waited over ${waitLimit.toFixed(0)}s (${fifoWaitSeconds(run, lastIndex).toFixed(0)}s at the end) with nothing pending and ${buffered} held beyond the handlers, yet ${last.currentReplicas} replicas where the rate and draining them within ${spec.drainWithinSeconds}s need ${drainNeeds.toFixed(1)} — ${where(run, last)}`,
+        );
     }
     // No low end kept through a steady stretch of independent messages: a per-replica figure that
     // is a low end only (learnt while pods not counted ready may have consumed) and well below what
