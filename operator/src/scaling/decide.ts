@@ -1536,9 +1536,17 @@ export function decide(input: ScalingInput): ScalingDecision {
     takenPerReplica !== undefined
       ? `at the ${fmt(takenPerReplica)}/s each replica took while messages expired before delivery, ${fmt(observedArrival ?? 0)}/s arriving needs ${byTaken}`
       : '';
+  // What the counters cannot tell, said with each step: handlers that work on many at once near or
+  // beyond max_age hold arrivals x max_age at any count, as one handler a replica behind a queue
+  // does until enough keep up (10/s for 10 handlers of 4 s held 30 at 1-30 replicas; 64/s for one
+  // 18/s handler 192 at 2 and at 3, where 4 are needed), so without spec.inFlightPerReplica each
+  // replica counts as handling one and replicas are added while each holds more. And what a count
+  // that is right does not undo at once: the replicas that fell behind keep what was pushed to
+  // them, expired messages too, and what is sent to them behind it expires for minutes (~360 s in
+  // the 64/s model).
   const inHandText =
     behindInHand !== undefined && byInHand > 0
-      ? `messages expired in the replicas' hands (held longer than max_age with nothing waiting at the server) while ${behindInHand.replicas} ${behindInHand.replicas === 1 ? 'replica' : 'replicas'} each did less than ${fmt(behindInHand.below)}/s${byShown !== undefined && byShown < byBehind ? `, since shown to do at least ${fmt(atLeast ?? 0)}/s each (a message held shorter)` : ''}: ${fmt(observedArrival ?? 0)}/s arriving needs ${byInHand}`
+      ? `messages expired in the replicas' hands (held longer than max_age with nothing waiting at the server) while ${behindInHand.replicas} ${behindInHand.replicas === 1 ? 'replica' : 'replicas'} each did less than ${fmt(behindInHand.below)}/s${byShown !== undefined && byShown < byBehind ? `, since shown to do at least ${fmt(atLeast ?? 0)}/s each (a message held shorter)` : ''}${spec.inFlightPerReplica === undefined ? ', each counted as handling one message at a time (spec.inFlightPerReplica unset): handlers that work on many at once near max_age look the same, and replicas are added until each holds one, so set spec.inFlightPerReplica if each handles more' : ''}: ${fmt(observedArrival ?? 0)}/s arriving needs ${byInHand}; the replicas that fell behind keep what was pushed to them before, expired messages too (their handlers work through it), so what is sent to them may still expire for minutes after the count is right`
       : '';
   const expiryText =
     expiringSince !== undefined

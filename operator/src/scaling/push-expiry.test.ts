@@ -201,6 +201,54 @@ describe('a push consumer whose messages expire in its subscribers’ hands', ()
     expect(r.filter((x) => x.t >= 200).some((x) => x.decision.handlingNearMaxAge !== undefined)).toBe(true);
   });
 
+  // Subscribers that each run 10 handlers of 4 s at once, 10/s, max_age 3 s: every message expires in
+  // a handler at any count, and 30 are held whatever the count (10/s x max_age), as 64/s behind one
+  // 18/s handler a replica holds 192 at 2 replicas and at 3 (where 4 are needed): the counters
+  // cannot tell the two apart, nor does the count's step response (held, time held, acks) until
+  // enough replicas keep up. Without spec.inFlightPerReplica each replica counts as handling one,
+  // and replicas are added while each holds more (to maxReplicas here, where 4-5 hold all in
+  // handlers); with it they stop once each holds no more than its handlers work on.
+  const concurrent = (inFlightPerReplica?: number): Reading[] =>
+    runScenario({
+      client: { ...natsPyPush, concurrency: 10 },
+      spec: withScalingDefaults({
+        minReplicas: 1,
+        maxReplicas: 30,
+        backlogPerReplica: 100,
+        ...(inFlightPerReplica !== undefined ? { inFlightPerReplica } : {}),
+      }),
+      maxAckPending: 1000,
+      handlerPerSecond: 0.25,
+      arrival: () => 10,
+      initialReplicas: 1,
+      initialPending: 0,
+      startupSeconds: 5,
+      durationSeconds: 200,
+      pollSeconds: 1,
+      maxAgeSeconds: 3,
+      randomPushSeed: 3,
+    });
+
+  it('concurrent handlers without spec.inFlightPerReplica: each step says how it counts and what to set', () => {
+    const steps = concurrent().filter((x) => /expired in the replicas' hands/.test(x.decision.reason));
+    expect(steps.length).toBeGreaterThan(0);
+    for (const x of steps) {
+      expect(x.decision.reason).toMatch(
+        /counted as handling one message at a time \(spec\.inFlightPerReplica unset\).*set spec\.inFlightPerReplica/,
+      );
+      // And what a count that is right does not undo at once: what was pushed before.
+      expect(x.decision.reason).toMatch(/keep what was pushed to them before, expired messages too/);
+    }
+  });
+
+  it('the same handlers with spec.inFlightPerReplica 10: none added once each holds no more than its handlers', () => {
+    const r = concurrent(10);
+    expect(Math.max(...r.map((x) => x.replicas))).toBeLessThanOrEqual(4);
+    expect(r.at(-1)?.decision.handlingNearMaxAge).toBeDefined();
+    const steps = r.filter((x) => /expired in the replicas' hands/.test(x.decision.reason));
+    expect(steps.every((x) => !/spec\.inFlightPerReplica unset/.test(x.decision.reason))).toBe(true);
+  });
+
   it('pull clients whose buffers hold the whole backlog (nats.go Consume(), 500 each): the same, one more', () => {
     const r = runScenario({
       client: natsGoConsume,
