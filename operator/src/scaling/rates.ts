@@ -70,6 +70,13 @@
 //   (perReplicaLowEndHeld): what was held then was handed out to fewer of them.
 //   The price: one-at-a-time handlers that slow down behind full buffers while arrivals slow down
 //   with them, exactly, are not re-measured until work waits at the server or the backlog grows.
+// - held messages whose ack floor moved at one replica's share of the completions for a minute
+//   (floorPacedBusy): buffers taken in blocks (fetch loops, a batch pulled while the others were
+//   busy), the replica at the floor working through the oldest in order, the others completing as
+//   much each. Trusted both ways: handlers with time to spare working on what they hold at once
+//   move the floor with all the completions. Read as kept up, a 0.65/s figure stood 750 s over
+//   replicas that did 0.12/s (the policy fuzzer's adverse world 291460) while 2f sized what they
+//   held as drained within 30 s, and messages waited 120-230 s.
 //
 // max_ack_pending: what a replica holds awaiting ack is mostly its client's prefetch (nats.go's
 // Consume() keeps up to 500 per subscriber, nats.js consume() 100), not how many messages its
@@ -461,6 +468,14 @@ export interface RateState {
    * message). decide.ts reads a long enough one as replicas stalled (stalledReplicas). Absent
    * otherwise.
    */
+  /**
+   * A run of intervals in which two or more ready replicas held more than two messages each (below
+   * a full max_ack_pending), with no redelivery and the ack floor not going back (floorPacedBusy):
+   * where it started (ms), the ack floor and the messages completed (delivered less awaiting ack)
+   * then, and what the replicas would have completed since at the floor's pace (each interval's
+   * floor move times the replicas ready at its start). Absent otherwise.
+   */
+  floorPacedRun?: { since: number; floor: number; done: number; atFloorPace: number };
   stuckFloor?: {
     since: number;
     intervals: number;
@@ -898,6 +913,97 @@ export function heldAreNewest(r: {
     r.ackFloorConsumerSeq === undefined ||
     r.ackPending >= HELD_SHARE_OF_UNACKED_SPAN * (r.deliveredConsumerSeq - r.ackFloorConsumerSeq)
   );
+}
+
+/** A run read by floorPacedBusy shows the replicas busy once it is this long (seconds). */
+export const FLOOR_PACED_SECONDS = 60;
+/** ... and its ack floor has moved by at least this many messages (a pace, not a step). */
+export const FLOOR_PACED_MOVES = 3;
+/** ... and the replicas completed within this factor, either way, of the floor's pace times their count. */
+export const FLOOR_PACED_SHARE = 1.5;
+/** ... holding more than this many messages each at both ends of every interval of it. */
+export const FLOOR_PACED_HELD_PER_REPLICA = 2;
+
+/**
+ * Whether what the replicas hold shows them busy by the ack floor's pace (RateState.floorPacedRun):
+ * over a run of FLOOR_PACED_SECONDS or more in which two or more ready replicas held more than
+ * FLOOR_PACED_HELD_PER_REPLICA each, below a full max_ack_pending (where the server hands freed
+ * slots to whichever request waits), and every interval's completions were theirs (`counted`: no
+ * redelivery, gap, pause or failing handlers), the floor moved FLOOR_PACED_MOVES or more and the
+ * replicas completed about the floor's pace times their count (within FLOOR_PACED_SHARE either
+ * way; each interval's move times the replicas ready at its start). The floor is the oldest
+ * message awaiting ack: the replica holding it works through a buffer older than the rest in
+ * order, at its own pace, for the whole run, so it was busy throughout, and the others completed
+ * as much each. Handlers that work on what they hold at once, with time to spare, move the floor
+ * with all the completions (what they hold is the newest deliveries: the policy fuzzer's world
+ * 2781, ×50 a pod, 1.1-2.0/s moved for 1.1-2.0/s completed by 2-4 replicas), as do buffers a
+ * server fills one message a turn while every replica keeps up; a floor a straggler pins stands,
+ * then jumps; behind blocks worked through one after another it jumps whenever the oldest is
+ * done, and the run that holds the jump is not read as busy. Read as kept up (heldOnlyKeptUp), a
+ * 0.65/s figure stood for 750 s over replicas that each completed 0.12/s, the floor's pace, behind
+ * 70-125 held (adverse world 291460: nats.js fetch() loops, handlers slowed from 5/s to 0.125/s),
+ * and messages waited 120-230 s while 2f sized them as drained within 30 s.
+ */
+export function floorPacedBusy(
+  run: RateState['floorPacedRun'],
+  last: Pick<
+    RateState['last'],
+    'at' | 'ackPending' | 'maxAckPending' | 'ackFloorConsumerSeq' | 'deliveredConsumerSeq' | 'readyReplicas'
+  >,
+  sample: Pick<
+    BacklogSample,
+    'at' | 'ackPending' | 'maxAckPending' | 'ackFloorConsumerSeq' | 'deliveredConsumerSeq' | 'push'
+  >,
+  readyReplicas: number,
+  counted: boolean,
+): { run?: RateState['floorPacedRun']; busy: boolean } {
+  const floorBefore = last.ackFloorConsumerSeq;
+  const holds = (r: { ackPending: number; maxAckPending?: number }, replicas: number): boolean =>
+    replicas >= 2 &&
+    r.ackPending > FLOOR_PACED_HELD_PER_REPLICA * replicas &&
+    !atMaxAckPending(r.ackPending, r.maxAckPending ?? 0);
+  if (
+    !counted ||
+    sample.push === true ||
+    floorBefore === undefined ||
+    !(sample.ackFloorConsumerSeq >= floorBefore) ||
+    !holds(last, last.readyReplicas) ||
+    !holds(sample, readyReplicas)
+  )
+    return { busy: false };
+  const start = run ?? {
+    since: last.at,
+    floor: floorBefore,
+    done: last.deliveredConsumerSeq - last.ackPending,
+    atFloorPace: 0,
+  };
+  const next = {
+    ...start,
+    atFloorPace: start.atFloorPace + (sample.ackFloorConsumerSeq - floorBefore) * last.readyReplicas,
+  };
+  const seconds = (sample.at - start.since) / 1000;
+  const floorMoved = sample.ackFloorConsumerSeq - start.floor;
+  const done = sample.deliveredConsumerSeq - sample.ackPending - start.done;
+  const atFloorPace = next.atFloorPace;
+  const busy =
+    seconds >= FLOOR_PACED_SECONDS &&
+    floorMoved >= FLOOR_PACED_MOVES &&
+    done > 0 &&
+    atFloorPace <= FLOOR_PACED_SHARE * done &&
+    done <= FLOOR_PACED_SHARE * atFloorPace;
+  // A run long enough that does not show them busy starts again here: what it held at its start
+  // (replicas not counted ready consuming, a buffer since drained) says nothing of the next minute.
+  if (!busy && seconds >= FLOOR_PACED_SECONDS)
+    return {
+      run: {
+        since: sample.at,
+        floor: sample.ackFloorConsumerSeq,
+        done: sample.deliveredConsumerSeq - sample.ackPending,
+        atFloorPace: 0,
+      },
+      busy,
+    };
+  return { run: next, busy };
 }
 
 /**
@@ -1773,8 +1879,29 @@ export function observeRates(
     previous.perReplicaLowEndOnly !== true;
   const heldOnlyKeptUp = heldShowsBusy && !waitedAtServer && userInHand === undefined && !fellBehind;
   const heldLowEnd = previous.perReplicaLowEndOnly === true && previous.perReplicaLowEndHeld === true;
+  // Held messages do show the replicas busy when the ack floor tells: it has moved at one replica's
+  // share of the completions for FLOOR_PACED_SECONDS (floorPacedBusy), so the replica at the floor
+  // worked through a standing buffer in order all along, and every other one completed about as
+  // much. Then what they hold is a queue, as 2f sizes it, and completions ÷ ready is what each can do.
+  const floorPaced = floorPacedBusy(
+    previous.floorPacedRun,
+    last,
+    sample,
+    readyReplicas,
+    failingSince === undefined &&
+      redeliveries === 0 &&
+      sample.ackNone !== true &&
+      last.paused !== true &&
+      sample.paused !== true &&
+      !isGap(previous.lastIntervalSeconds, dtSeconds) &&
+      !mayHideRedeliveries(last, sample),
+  );
+  if (floorPaced.run !== undefined) next.floorPacedRun = floorPaced.run;
   const busyThroughout =
-    !heldBack && (waitedAtServer || (heldShowsBusy && !(heldOnlyKeptUp && (figureMeasured || heldLowEnd))));
+    !heldBack &&
+    (waitedAtServer ||
+      floorPaced.busy ||
+      (heldShowsBusy && !(heldOnlyKeptUp && (figureMeasured || heldLowEnd))));
   const sameReplicas = readyReplicas > 0 && readyReplicas === last.readyReplicas;
   const steadySeconds = (last.at - readySince) / 1000;
   const settleSeconds = Math.max(0, options.settleSeconds ?? 0);
