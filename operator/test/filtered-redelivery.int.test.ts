@@ -9,16 +9,25 @@
 // every interval that hides some is one mayHideRedeliveries flags and none is capacity evidence,
 // and the per-replica capacity is never learnt above what the client acknowledges. About 35 s.
 // Then: a consumer whose filter covers its whole stream reads as unfiltered (filter-coverage.ts).
-import { AckPolicy, jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import {
+  AckPolicy,
+  jetstream,
+  jetstreamManager,
+  type ConsumerConfig,
+  type JetStreamManager,
+} from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { readConsumerBacklog, sampleFromConsumerInfo } from '../src/backlog/jetstream-backlog-source.js';
+import { decide, emptyHistory } from '../src/scaling/decide.js';
+import { withScalingDefaults } from '../src/scaling/defaults.js';
 import {
+  asRateState,
   mayHideRedeliveries,
   observeRates,
   provenRedeliveries,
   type RateState,
 } from '../src/scaling/rates.js';
-import type { BacklogSample } from '../src/scaling/types.js';
+import type { BacklogSample, ScalingHistory } from '../src/scaling/types.js';
 import { testStack } from '../../test/env.js';
 import { sleep, streamName } from './harness.js';
 
@@ -42,6 +51,48 @@ interface Interval {
   learnt: boolean;
 }
 
+/**
+ * A stream of <stream>.> with a durable 'worker' filtered on <stream>.a (with `config` besides), and
+ * a publisher that sends five messages to <stream>.b and one to <stream>.a among them every tenth of
+ * a second (50/s and 10/s at most: less on a loaded machine, so .a's are counted) until stopped.
+ */
+async function interleaved(
+  nc: NatsConnection,
+  jsm: JetStreamManager,
+  stream: string,
+  config: Partial<ConsumerConfig> = {},
+): Promise<{ publishedA: () => number; stop: () => Promise<void> }> {
+  const js = jetstream(nc);
+  await jsm.streams.add({ name: stream, subjects: [`${stream}.>`] });
+  await jsm.consumers.add(stream, {
+    durable_name: 'worker',
+    ack_policy: AckPolicy.Explicit,
+    filter_subject: `${stream}.a`,
+    ...config,
+  });
+  let stop = false;
+  let publishedA = 0;
+  const publishing = (async () => {
+    while (!stop) {
+      for (let i = 0; i < 5; i++) {
+        await js.publish(`${stream}.b`, 'b');
+        if (i === 2) {
+          await js.publish(`${stream}.a`, 'a');
+          publishedA++;
+        }
+      }
+      await sleep(100);
+    }
+  })();
+  return {
+    publishedA: () => publishedA,
+    stop: async () => {
+      stop = true;
+      await publishing;
+    },
+  };
+}
+
 describe('a filtered consumer on an interleaved stream, copies expiring in a prefetching client', () => {
   let nc: NatsConnection;
   let jsm: JetStreamManager;
@@ -55,28 +106,9 @@ describe('a filtered consumer on an interleaved stream, copies expiring in a pre
     nc = await connect({ servers: testStack().natsUrl });
     jsm = await jetstreamManager(nc);
     const js = jetstream(nc);
-    await jsm.streams.add({ name: stream, subjects: [`${stream}.>`] });
-    await jsm.consumers.add(stream, {
-      durable_name: 'worker',
-      ack_policy: AckPolicy.Explicit,
-      ack_wait: ACK_WAIT_SECONDS * 1_000_000_000,
-      filter_subject: `${stream}.a`,
-    });
+    const publisher = await interleaved(nc, jsm, stream, { ack_wait: ACK_WAIT_SECONDS * 1_000_000_000 });
     let stop = false;
-    let publishedA = 0;
     let acked = 0;
-    const publishing = (async () => {
-      while (!stop) {
-        for (let i = 0; i < 5; i++) {
-          await js.publish(`${stream}.b`, 'b');
-          if (i === 2) {
-            await js.publish(`${stream}.a`, 'a');
-            publishedA++;
-          }
-        }
-        await sleep(100);
-      }
-    })();
     const messages = await (await js.consumers.get(stream, 'worker')).consume({ max_messages: BUFFER });
     const consuming = (async () => {
       for await (const m of messages) {
@@ -91,7 +123,7 @@ describe('a filtered consumer on an interleaved stream, copies expiring in a pre
     const started = performance.now();
     for (let i = 0; i < READINGS; i++) {
       await sleep(1000);
-      const reading = { publishedA, acked };
+      const reading = { publishedA: publisher.publishedA(), acked };
       const sample = sampleFromConsumerInfo(await jsm.consumers.info(stream, 'worker'), performance.now());
       expect(sample.filtered).toBe(true);
       const capacityBefore = state?.perReplicaPerSecond;
@@ -118,7 +150,7 @@ describe('a filtered consumer on an interleaved stream, copies expiring in a pre
     ackedPerSecond = acked / ((performance.now() - started) / 1000);
     stop = true;
     messages.stop();
-    await Promise.all([publishing, consuming]);
+    await Promise.all([publisher.stop(), consuming]);
   }, 120_000);
 
   afterAll(async () => {
@@ -213,5 +245,85 @@ describe('a filter subject that covers the whole stream', () => {
     if (!reading.ok) throw new Error(reading.error.message);
     expect(reading.sample.filtered).toBe(false);
     expect((cpu.user + cpu.system) / 1000).toBeLessThan(300);
+  });
+});
+
+// A poisoned message nak'd at once, forever (no backoff, no max_deliver: a handler that fails and
+// nak()s it), on a consumer filtered on <stream>.a (up to 10/s) while <stream>.b (5 times as many) interleaves. Each
+// retry bumps delivered.consumer_seq, not delivered.stream_seq, which moves over .b's messages
+// too: up to .b's rate of retries read as new deliveries — arrivals (rates.ts
+// arrivalsWhileRedeliveriesHide; policy fuzzer world 930094). Read through decide() every second
+// as the operator does, 10 s before the poisoned message and 15 s with it. About 30 s.
+describe('a poisoned message retried at once on a filtered consumer of an interleaved stream', () => {
+  let nc: NatsConnection;
+  let jsm: JetStreamManager;
+  const stream = streamName('POISONED');
+  const BEFORE = 10;
+  const WITH = 15;
+  const lines: string[] = [];
+  const looping: { arriving: number; desired: number }[] = [];
+  let publishedPerSecond = 0;
+  let retries = 0;
+
+  beforeAll(async () => {
+    nc = await connect({ servers: testStack().natsUrl });
+    jsm = await jetstreamManager(nc);
+    const js = jetstream(nc);
+    const publisher = await interleaved(nc, jsm, stream);
+    let stop = false;
+    // One replica; its handlers take nothing to speak of.
+    const messages = await (await js.consumers.get(stream, 'worker')).consume({ max_messages: 10 });
+    const consuming = (async () => {
+      for await (const m of messages) {
+        if (m.string() === 'poison') {
+          retries++;
+          m.nak();
+        } else m.ack();
+        if (stop) break;
+      }
+    })();
+    const spec = withScalingDefaults({ maxReplicas: 10, backlogPerReplica: 10 });
+    let history: ScalingHistory = emptyHistory();
+    const started = performance.now();
+    for (let i = 0; i < BEFORE + WITH; i++) {
+      if (i === BEFORE) await js.publish(`${stream}.a`, 'poison');
+      await sleep(1000);
+      const read = await readConsumerBacklog(nc, { stream, consumer: 'worker' }, { timeoutMs: 5000 });
+      if (!read.ok) throw new Error(read.error.message);
+      const decision = decide({
+        spec,
+        sample: read.sample,
+        currentReplicas: 1,
+        readyReplicas: 1,
+        history,
+        now: read.sample.at,
+      });
+      history = decision.history;
+      const arriving = asRateState(history.rates)?.arrivalPerSecond ?? 0;
+      lines.push(
+        `${i}s consumer_seq ${read.sample.deliveredConsumerSeq} stream_seq ${read.sample.deliveredStreamSeq} num_redelivered ${read.sample.redelivered} pending ${read.sample.pending} ack pending ${read.sample.ackPending}: ${arriving.toFixed(1)}/s arriving, 1 -> ${decision.desiredReplicas}`,
+      );
+      // From 3 s into the loop: the smoothed rate has had time to take up what the loop adds.
+      if (i >= BEFORE + 3) looping.push({ arriving, desired: decision.desiredReplicas });
+    }
+    publishedPerSecond = publisher.publishedA() / ((performance.now() - started) / 1000);
+    stop = true;
+    messages.stop();
+    await Promise.all([publisher.stop(), consuming]);
+  }, 120_000);
+
+  afterAll(async () => {
+    await jsm?.streams.delete(stream).catch(() => undefined);
+    await nc?.close();
+  });
+
+  it('reads what arrives for the filter, not the retries hiding behind the other subject', () => {
+    console.log(
+      `poisoned message retried ${retries} times; .a published at ${publishedPerSecond.toFixed(1)}/s, .b at 5 times that\n${lines.join('\n')}`,
+    );
+    // The loop ran, and faster than .b arrived (the retries could hide behind all of it).
+    expect(retries).toBeGreaterThan(WITH * 5 * publishedPerSecond);
+    // 80b776c read .a's and .b's rate together as arriving (6 times .a's).
+    expect(Math.max(...looping.map((x) => x.arriving))).toBeLessThan(2 * publishedPerSecond);
   });
 });

@@ -24,8 +24,10 @@
 // real server: 25 deliveries in a second, 12 of them redeliveries, while delivered.stream_seq moved
 // 78 over the other subject's messages and num_redelivered fell), and consumer info proves no more:
 // num_pending counts only what matches the filter, but what arrived for it is not known apart
-// from the deliveries. Such an interval (mayHideRedeliveries) is no capacity evidence; its arrivals
-// may be overstated by what hides — more replicas, not fewer.
+// from the deliveries. Such an interval (mayHideRedeliveries) is no capacity evidence, and its
+// count of arrivals only the most that can have arrived: with nothing pending at the server, the
+// rate before stands in for it (arrivalsWhileRedeliveriesHide); with work waiting, more replicas,
+// not fewer.
 // Rates are smoothed with a time-aware EWMA, so irregular poll intervals weigh correctly, and are
 // taken over intervals of at least MIN_INTERVAL_SECONDS: a reading sooner than that after the last
 // one measured (a poll prompted by a watch event) leaves the estimate as it was, and the next
@@ -1107,6 +1109,32 @@ export function mayHideRedeliveries(
   );
 }
 
+/**
+ * What arrived in an interval with nothing pending at the server at either end whose redeliveries
+ * may hide among a filtered consumer's new deliveries (mayHideRedeliveries), given `arrived` as
+ * counted from them. Each hidden redelivery counts as a new delivery, up to Δdelivered.stream_seq
+ * (it moves over the other subjects' messages too), so the count is only the most that can have
+ * arrived: a poisoned message nak'd and retried at once forever on a consumer filtered to a 3.2/s
+ * subject of a stream carrying 10/s of others read 12-14/s at every reading for as long as it
+ * looped, and sized 4-5 replicas where 1 does (policy fuzzer world 930094,
+ * test/world-930094-t1009.json). Consumer info proves no more than one new delivery when
+ * delivered.stream_seq moved (`streamSeqMoved`), so they are taken at the rate that arrived before
+ * (`arrivalPerSecond`), never above the count: a rate that falls below the estimate is followed down
+ * as far as the count goes. Nothing pending at either end, the replicas kept up with whatever
+ * arrived; once work waits at the server the count is taken as read (more replicas, not fewer), so
+ * a subject that gets busier than the replicas keep up with is sized as before. Not seen: a rate
+ * that rises while the replicas keep up with it, until they no longer do.
+ */
+export function arrivalsWhileRedeliveriesHide(
+  arrived: number,
+  streamSeqMoved: boolean,
+  arrivalPerSecond: number | undefined,
+  dtSeconds: number,
+): number {
+  if (arrivalPerSecond === undefined || !Number.isFinite(arrivalPerSecond)) return arrived;
+  return Math.min(arrived, Math.max(streamSeqMoved ? 1 : 0, arrivalPerSecond * dtSeconds));
+}
+
 export interface RateOptions {
   /**
    * Seconds after the replica count changed before its intervals are capacity evidence. 0 when the
@@ -1557,7 +1585,7 @@ export function observeRates(
   // messages. Its state is read with every reading there, so for a consumer of every subject what
   // arrived is what was stored: the growth of the stream's last sequence.
   const stored = storedBetween(last, sample);
-  const arrived = Math.max(
+  const arrivedAsRead = Math.max(
     0,
     stored !== undefined
       ? stored + lagGrew
@@ -1567,6 +1595,15 @@ export function observeRates(
           Math.max(0, last.pending) +
           lagGrew,
   );
+  const arrived =
+    last.pending <= 0 && sample.pending <= 0 && mayHideRedeliveries(last, sample)
+      ? arrivalsWhileRedeliveriesHide(
+          arrivedAsRead,
+          sample.deliveredStreamSeq > (last.deliveredStreamSeq ?? Infinity),
+          previous.arrivalPerSecond,
+          dtSeconds,
+        )
+      : arrivedAsRead;
   const leftAckPending = Math.max(
     0,
     newDeliveries - (Math.max(0, sample.ackPending) - Math.max(0, last.ackPending)),
