@@ -110,7 +110,9 @@ const definitions: AlertDefinition[] = [
   {
     // Not a failure of jetscale's: someone else keeps writing the target's replicas (a GitOps tool
     // re-applying a manifest with spec.replicas, a script running kubectl scale), and jetscale sets
-    // them back at every poll. Each change is counted once.
+    // them back, until one field manager has changed them 3 times in 30 min: then it leaves them to
+    // that manager (controller/tug-of-war.ts; Ready=False TargetConflict, which
+    // JetscaleEventConsumerNotReady tells). Each change is counted once.
     name: 'JetscaleReplicasChangedOutside',
     severity: 'warning',
     expr: (w) =>
@@ -118,7 +120,7 @@ const definitions: AlertDefinition[] = [
     timing: { production: { window: '15m', for: '10m' }, demo: { window: '20s', for: '0s' } },
     summary: 'Something else keeps setting the replicas {{ $labels.namespace }}/{{ $labels.name }} scales',
     description:
-      'jetscale sets them back at every poll, so the workload flaps between the two. The ReplicasChangedOutside Event names the field manager that wrote them (`kubectl get events -n {{ $labels.namespace }} --field-selector involvedObject.name={{ $labels.name }}`): leave spec.replicas out of the manifest a GitOps tool applies, or pause the EventConsumer (spec.paused) before scaling by hand.',
+      'jetscale sets them back at its next poll, so the workload flaps between the two, until one field manager has changed them 3 times within 30 min: then jetscale leaves the replicas to it (Ready=False, reason TargetConflict, naming it: JetscaleEventConsumerNotReady) and takes them back once it has left them alone for 30 min. The ReplicasChangedOutside Event names the field manager that wrote them (`kubectl get events -n {{ $labels.namespace }} --field-selector involvedObject.name={{ $labels.name }}`): leave spec.replicas out of the manifest a GitOps tool applies, or pause the EventConsumer (spec.paused) before scaling by hand.',
   },
   {
     name: 'JetscaleNoLeader',

@@ -18,7 +18,7 @@ import type { EventConsumerObject, EventConsumerStatus } from '../src/api/v1alph
 import { eventConsumerPath, eventConsumersPath } from '../src/api/v1alpha1/group-version.js';
 import { ConnectionPool } from '../src/backlog/connection-pool.js';
 import { NatsBacklogSources } from '../src/backlog/nats-backlog-sources.js';
-import { Reconciler } from '../src/controller/reconciler.js';
+import { Reconciler, type ReconcilerDeps } from '../src/controller/reconciler.js';
 import { EventRecorder } from '../src/kube/event-recorder.js';
 import { ScaleClient } from '../src/kube/scale-client.js';
 import { SecretReader } from '../src/kube/secret-reader.js';
@@ -128,6 +128,23 @@ export async function specReplicas(namespace: string, name: string): Promise<num
     `/apis/apps/v1/namespaces/${namespace}/deployments/${name}`,
   );
   return d.spec?.replicas ?? 0;
+}
+
+/**
+ * What a GitOps tool (Argo CD, Flux) or another controller does: server-side apply of a Deployment
+ * manifest that says `replicas`, with its own field manager (forced: it takes the field over).
+ */
+export async function applyReplicas(
+  namespace: string,
+  name: string,
+  replicas: number,
+  fieldManager: string,
+): Promise<void> {
+  await kubeApi().request('PATCH', `/apis/apps/v1/namespaces/${namespace}/deployments/${name}`, {
+    contentType: 'application/apply-patch+yaml',
+    query: { fieldManager, force: true },
+    body: { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name }, spec: { replicas } },
+  });
 }
 
 export async function setReplicas(namespace: string, name: string, replicas: number): Promise<void> {
@@ -436,6 +453,8 @@ export function directReconciler(
     targetRefreshMs?: number;
     /** The reconciler's logger (default: silent). */
     logger?: Logger;
+    /** When it yields to another writer of the target's replicas, and retakes it (the Reconciler's default: TUG_OF_WAR). */
+    tugOfWar?: ReconcilerDeps['tugOfWar'];
   } = {},
 ): DirectReconciler {
   const api = kubeApi();
@@ -453,6 +472,7 @@ export function directReconciler(
     logger: options.logger ?? silentLogger,
     ...(options.wallClock !== undefined ? { wallClock: options.wallClock } : {}),
     ...(options.targetRefreshMs !== undefined ? { targetRefreshMs: options.targetRefreshMs } : {}),
+    ...(options.tugOfWar !== undefined ? { tugOfWar: options.tugOfWar } : {}),
   });
   return {
     metrics,

@@ -12,6 +12,7 @@ import { ScaleClient } from '../src/kube/scale-client.js';
 import { createLogger } from '../src/observability/logger.js';
 import { CRDS_PATH, scalableCrd, scalableCrdServed } from './scalable-crd.js';
 import {
+  applyReplicas,
   createEventConsumer,
   deploymentAtRest,
   directReconciler,
@@ -55,13 +56,7 @@ describe('replicas set by someone else on a target jetscale scales', () => {
     run(toolPath('kubectl'), ['--kubeconfig', testStack().kubeconfigPath, '-n', drill.ns.name, ...args]);
 
   /** What a GitOps tool does: server-side apply of its manifest, which says replicas 2. */
-  async function gitOpsApply(name: string): Promise<void> {
-    await kubeApi().request('PATCH', `/apis/apps/v1/namespaces/${drill.ns.name}/deployments/${name}`, {
-      contentType: 'application/apply-patch+yaml',
-      query: { fieldManager: 'argocd-controller', force: true },
-      body: { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name }, spec: { replicas: 2 } },
-    });
-  }
+  const gitOpsApply = (name: string) => applyReplicas(drill.ns.name, name, 2, 'argocd-controller');
 
   async function outsideCount(name: string): Promise<number> {
     const values = (await drill.direct.metrics.eventConsumerErrors.get()).values;
@@ -96,18 +91,20 @@ describe('replicas set by someone else on a target jetscale scales', () => {
     expect(await outsideCount(name)).toBe(1);
   });
 
+  // Two rounds: at the third change by the same manager within 30 min jetscale yields to it
+  // (tug-of-war.int.test.ts).
   it('a GitOps tool re-applying replicas 2: each change is undone and counted, the Event is not repeated, and jetscale does not flap on its own', async () => {
     const name = 'gitops';
     const stream = await setUp(name, 500);
     expect(await poll(name, true)).toBe(5);
-    for (let round = 0; round < 3; round++) {
+    for (let round = 0; round < 2; round++) {
       await gitOpsApply(name);
       expect(await specReplicas(drill.ns.name, name)).toBe(2);
       await pollUntil(name, 5);
       // Set back once, and left there: no flapping of its own.
       expect(await poll(name)).toBe(5);
     }
-    expect(await outsideCount(name)).toBe(3);
+    expect(await outsideCount(name)).toBe(2);
     const events = await outsideEvents(name);
     expect(events).toHaveLength(1);
     expect(events[0]?.message).toMatch(/by "argocd-controller"/);
@@ -116,7 +113,7 @@ describe('replicas set by someone else on a target jetscale scales', () => {
     await publish(drill.nc, stream, 300);
     expect(await poll(name)).toBe(8);
     expect(await poll(name)).toBe(8);
-    expect(await outsideCount(name)).toBe(3);
+    expect(await outsideCount(name)).toBe(2);
   });
 
   it('while the EventConsumer is paused, replicas set by hand are the user’s: nothing is reported', async () => {

@@ -11,6 +11,7 @@ import type { BacklogSource } from '../backlog/backlog-source.js';
 import { monotonicTimeOf, type ClockReading } from '../clock.js';
 import type { ScaleReading } from '../kube/scale-client.js';
 import type { AdmissionLimit } from './admission-cap.js';
+import type { TugOfWar } from './tug-of-war.js';
 import { emptyHistory } from '../scaling/index.js';
 import { MAX_CARRIED_PER_REPLICA_PER_SECOND } from '../scaling/rates.js';
 import type { ScalingHistory } from '../scaling/types.js';
@@ -114,6 +115,8 @@ export interface ObservedCache {
   freshReadsUntil?: number;
   /** The limit the last adjusted write found (a mutating admission), while it is trusted. */
   admissionLimit?: AdmissionLimit;
+  /** Who else set the target's replicas lately, and whether they are left to one of them (tug-of-war.ts). */
+  tug?: TugOfWar;
 }
 
 /** The report step's memory of the status it last wrote. */

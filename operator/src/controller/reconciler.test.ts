@@ -802,6 +802,52 @@ describe('Reconciler', () => {
     );
   });
 
+  it('a writer that keeps setting the replicas (a GitOps sync): set back twice, left to it at the third change (TargetConflict naming it), taken back once it has been quiet 30 min', async () => {
+    const { world, poll, at, advance, metrics } = setup();
+    const busy = () => ({ ok: true as const, sample: sample(450, at()) });
+    await poll(busy());
+    expect(world.patches).toEqual([5]);
+    const sync = () => {
+      world.replicas = 2;
+      world.version++;
+      world.manager = { manager: 'argocd-controller', operation: 'Apply' };
+    };
+    for (let i = 0; i < 2; i++) {
+      sync();
+      await poll(busy());
+    }
+    expect(world.patches).toEqual([5, 5, 5]);
+    expect(world.events.filter((e) => e === 'ReplicasChangedOutside')).toHaveLength(2);
+    sync();
+    await poll(busy());
+    await poll(busy());
+    // Before (80b776c): written again at each sync, [5, 5, 5, 5].
+    expect(world.patches).toEqual([5, 5, 5]);
+    expect(world.replicas).toBe(2);
+    const ready = world.statusWrites.at(-1)?.conditions?.find((c) => c.type === 'Ready');
+    expect(ready).toMatchObject({ status: 'False', reason: 'TargetConflict' });
+    expect(ready?.message).toMatch(
+      /^field manager "argocd-controller" set spec\.replicas of Deployment worker 3 times in 30 min/,
+    );
+    // One Warning per poll here, the same words each time: the recorder sends it once per 10 min.
+    const conflicts = world.warnings.filter((m) => m.startsWith('field manager "argocd-controller"'));
+    expect(conflicts).toHaveLength(2);
+    expect(new Set(conflicts).size).toBe(1);
+    // Counted as a change outside three times (the alert's metric), then as TargetConflict polls.
+    const errors = (await metrics.eventConsumerErrors.get()).values;
+    expect(errors.find((v) => v.labels.reason === 'ReplicasChangedOutside')?.value).toBe(3);
+    expect(errors.find((v) => v.labels.reason === 'TargetConflict')?.value).toBe(2);
+
+    advance(29 * 60_000);
+    await poll(busy());
+    expect(world.patches).toEqual([5, 5, 5]);
+    advance(60_000);
+    await poll(busy());
+    expect(world.patches).toEqual([5, 5, 5, 5]);
+    expect(world.events).toContain('TargetTakenBack');
+    expect(world.statusWrites.at(-1)?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+  });
+
   it('on a 409 (the target changed since it was read) writes nothing else, re-reads from etcd and decides again at once', async () => {
     const { world, poll, at } = setup({ maxReplicas: 20 });
     await poll({ ok: true, sample: sample(0, at()) });

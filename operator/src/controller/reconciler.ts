@@ -61,6 +61,15 @@ import { observe, parsedSpec, targetKey } from './observe.js';
 import { SCALE_REASONS } from './reasons.js';
 import { TargetClaims, type TargetClaimsDeps } from './target-claims.js';
 import {
+  takenBackMessage,
+  tugOfWar,
+  TUG_OF_WAR,
+  UNNAMED_WRITER,
+  yieldedMessage,
+  type TugOfWarRules,
+  type TugVerdict,
+} from './tug-of-war.js';
+import {
   ADMISSION_RETRY_MAX_MS,
   afterWrite,
   heldFor,
@@ -151,6 +160,8 @@ export interface ReconcilerDeps {
    * Absent (tests, tools): status is written without writtenBy and unconditionally.
    */
   writer?: string;
+  /** When to yield to another writer of a target's replicas, and take it back (tug-of-war.ts; TUG_OF_WAR). */
+  tugOfWar?: Partial<TugOfWarRules>;
 }
 
 export interface ReconcileResult {
@@ -196,6 +207,9 @@ function afterAnsweredScaleWrite(memory: ObservedCache): void {
   memory.unanswered = undefined;
 }
 
+/** A change of the target's spec.replicas by someone other than jetscale: its field manager (UNNAMED_WRITER when not named). */
+type OutsideChange = { manager: string };
+
 /** One reconcile's identity: the object as cached, and where its Events and status go. */
 interface Poll {
   key: string;
@@ -239,6 +253,7 @@ export class Reconciler {
   private readonly cadence: StatusCadence;
   private readonly targetRefreshMs: number;
   private readonly lateWriteWatchMs: number;
+  private readonly tugRules: TugOfWarRules;
   private readonly claims: TargetClaims;
   private readonly statusWriter: StatusWriter;
 
@@ -253,6 +268,7 @@ export class Reconciler {
     };
     this.targetRefreshMs = deps.targetRefreshMs ?? 15_000;
     this.lateWriteWatchMs = deps.lateWriteWatchMs ?? LATE_WRITE_WATCH_MS;
+    this.tugRules = { ...TUG_OF_WAR, ...deps.tugOfWar };
     this.statusWriter = new StatusWriter({
       api: deps.api,
       logger: deps.logger,
@@ -407,7 +423,23 @@ export class Reconciler {
       return requeue();
     }
 
-    const lateWrite = this.noticeOutsideChange(poll, spec, observation.scale);
+    const seen = this.noticeOutsideChange(poll, spec, observation.scale);
+    const lateWrite = seen?.lateWrite;
+    const tug = this.tugOfWar(poll, spec, observation.scale, seen?.outside);
+    if (tug.yielded) {
+      // Another writer keeps setting the replicas: left to it, as to an HPA (TargetConflict). Whatever
+      // it does meanwhile is not in this history (see the TargetConflict path above).
+      switchTarget(state, YIELDED_TARGET, now);
+      const message = yieldedMessage(tug, spec.scaleTargetRef);
+      await this.reportFailure(
+        poll,
+        'TargetConflict',
+        message,
+        [...notObserved('TargetConflict', message), pausedCondition(spec)],
+        { currentReplicas: observation.scale.statusReplicas },
+      );
+      return requeue();
+    }
     // Recorded as a change made (just before this poll): the step policies measure from the size
     // before it, so undoing it is not held back by them.
     if (lateWrite !== undefined) state.scaling = withLateWrite(state.scaling, now, lateWrite);
@@ -636,19 +668,17 @@ export class Reconciler {
   }
 
   /**
-   * Replicas set by someone else — `kubectl scale`, a GitOps tool re-applying a manifest with
-   * `replicas`, a script: jetscale owns the replicas of the target it scales and sets them from the
-   * backlog again at this poll (the verdict is made on what was read). Each such change is counted
-   * (jetscale_eventconsumer_errors_total{reason="ReplicasChangedOutside"}: a tool that re-applies at
-   * every sync shows as a steady rate) and logged with the counts; the Warning Event names the field
-   * manager that set them, and is not repeated for the same manager within 10 minutes. While paused
-   * (spec.paused), replicas set by hand are the user's and nothing is reported.
+   * Replicas set by someone else since the last reading — `kubectl scale`, a GitOps tool
+   * re-applying a manifest with `replicas`, a script, another controller (`outside`, logged with
+   * the counts; tugOfWar says whether jetscale sets them back) — or by a late write of the previous
+   * leader term (`lateWrite`). While paused (spec.paused), replicas set by hand are the user's and
+   * nothing is reported.
    */
   private noticeOutsideChange(
     poll: Poll,
     spec: EventConsumerSpec,
     scale: ScaleReading,
-  ): LateWrite | undefined {
+  ): { lateWrite?: LateWrite; outside?: OutsideChange } | undefined {
     const memory = poll.state.observed;
     const ref = spec.scaleTargetRef;
     const refKey = targetKey(ref);
@@ -680,14 +710,8 @@ export class Reconciler {
           ...(this.deps.writer === undefined ? {} : { term: this.deps.writer }),
         },
       );
-      return { from: known.replicas, to: scale.specReplicas };
+      return { lateWrite: { from: known.replicas, to: scale.specReplicas } };
     }
-    const reason = 'ReplicasChangedOutside';
-    const who =
-      manager === undefined
-        ? 'a writer the target does not name (no field manager owns spec.replicas)'
-        : `"${manager.manager}"${manager.subresource === 'scale' ? ' through /scale' : manager.operation === 'Apply' ? ' (server-side apply)' : ''}`;
-    this.deps.metrics.countError(poll.namespace, poll.name, reason);
     poll.log.warn('replicas of the scale target were changed by someone else', {
       target: `${ref.kind}/${ref.name}`,
       from: known.replicas,
@@ -696,12 +720,73 @@ export class Reconciler {
       operation: manager?.operation,
       at: manager?.time,
     });
-    this.deps.events.warning(
-      poll.target,
-      reason,
-      `spec.replicas of ${ref.kind} ${ref.name} was changed by ${who}, not by jetscale, which owns the replicas of the target it scales and sets them from the backlog again. To set replicas by hand, pause this EventConsumer first (spec.paused: true, or spec.pausedReplicas); a GitOps tool or manifest must leave spec.replicas of ${ref.name} out (or ignore differences in it), or each sync and jetscale undo each other (counted in jetscale_eventconsumer_errors_total{reason="${reason}"})${ownerText(scale)}`,
+    return { outside: { manager: manager?.manager ?? UNNAMED_WRITER } };
+  }
+
+  /**
+   * Whether jetscale scales the target at this poll or leaves its replicas to another writer that
+   * keeps setting them (tug-of-war.ts), with what it says about either. A change by someone else
+   * that jetscale sets back is counted
+   * (jetscale_eventconsumer_errors_total{reason="ReplicasChangedOutside"}: a tool that re-applies at
+   * every sync shows as a steady rate until jetscale yields to it), and its Warning Event names the
+   * field manager, not repeated for the same manager within 10 minutes. The change at which it
+   * yields is counted too; its Warning is the TargetConflict one (reportFailure), and changes while
+   * yielded (not set back) are neither counted nor told. Taking the target back is a
+   * Normal Event, TargetTakenBack.
+   */
+  private tugOfWar(
+    poll: Poll,
+    spec: EventConsumerSpec,
+    scale: ScaleReading,
+    outside: OutsideChange | undefined,
+  ): TugVerdict {
+    const memory = poll.state.observed;
+    const ref = spec.scaleTargetRef;
+    const was = memory.tug?.yielded;
+    const { state, verdict } = tugOfWar(
+      memory.tug,
+      {
+        target: `${targetKey(ref)} ${scale.uid ?? ''}`,
+        now: poll.now,
+        generation: poll.obj.metadata?.generation,
+        ...(outside === undefined ? {} : { change: outside }),
+      },
+      this.tugRules,
     );
-    return undefined;
+    memory.tug = state;
+    if (verdict.yielded) {
+      if (verdict.fresh) {
+        this.deps.metrics.countError(poll.namespace, poll.name, 'ReplicasChangedOutside');
+        poll.log.warn('another writer keeps setting the replicas of the scale target: leaving them to it', {
+          target: `${ref.kind}/${ref.name}`,
+          manager: verdict.manager,
+          changes: verdict.count,
+          again: verdict.again,
+          quietSeconds: verdict.quietMs / 1000,
+        });
+      }
+      return verdict;
+    }
+    if (verdict.takenBack !== undefined) {
+      const message = takenBackMessage(verdict.takenBack, ref);
+      poll.log.info(message, { target: `${ref.kind}/${ref.name}`, manager: was?.manager });
+      this.deps.events.normal(poll.target, 'TargetTakenBack', message);
+    }
+    if (outside !== undefined) {
+      const reason = 'ReplicasChangedOutside';
+      const m = scale.replicasManager;
+      const who =
+        m === undefined
+          ? 'a writer the target does not name (no field manager owns spec.replicas)'
+          : `"${m.manager}"${m.subresource === 'scale' ? ' through /scale' : m.operation === 'Apply' ? ' (server-side apply)' : ''}`;
+      this.deps.metrics.countError(poll.namespace, poll.name, reason);
+      this.deps.events.warning(
+        poll.target,
+        reason,
+        `spec.replicas of ${ref.kind} ${ref.name} was changed by ${who}, not by jetscale, which owns the replicas of the target it scales and sets them from the backlog again. To set replicas by hand, pause this EventConsumer first (spec.paused: true, or spec.pausedReplicas); a GitOps tool or manifest must leave spec.replicas of ${ref.name} out (or ignore differences in it): jetscale sets back ${this.tugRules.changes - 1} changes by one writer within ${Math.round(this.tugRules.windowMs / 60_000)} min and then leaves the replicas to it (TargetConflict) until it has been quiet for a while (counted in jetscale_eventconsumer_errors_total{reason="${reason}"})${ownerText(scale)}`,
+      );
+    }
+    return verdict;
   }
 
   /**
