@@ -99,6 +99,12 @@ describe('carriedCapacity (status read back)', () => {
       'whose low-end mark is not a boolean',
       { rates: { perReplicaPerSecond: 25, perReplicaLowEndOnly: 'yes' } },
     ],
+    [
+      'whose held mark is not a boolean',
+      { rates: { perReplicaPerSecond: 25, perReplicaLowEndOnly: true, perReplicaLowEndHeld: 1 } },
+    ],
+    // Held implies a low end (rates.ts sets both): no status this operator wrote.
+    ['held but not a low end', { rates: { perReplicaPerSecond: 25, perReplicaLowEndHeld: true } }],
   ])('ignores a figure %s', (_why, over) => {
     expect(carriedCapacity(entry(over), WALL)).toBeUndefined();
   });
@@ -240,6 +246,48 @@ describe('a new process starts from the capacity in status', () => {
       clocks,
     );
     expect(again.scaling.c?.carriedCapacity?.lowEndOnly).toBe(true);
+  });
+
+  // A low end read from messages the replicas held alone while some were warming up (rates.ts
+  // perReplicaLowEndHeld, 06c9a02): held-only intervals neither catch it up nor lower it. Before,
+  // the mark lived in memory only, so a restarted operator took the figure back as a plain low end
+  // and its first held-only kept-up interval caught it up as measured (heldonly30's report).
+  it('a held low end stays held: written as one, carried as one', () => {
+    const held = {
+      arrivalPerSecond: 50,
+      processingPerSecond: 50,
+      perReplicaPerSecond: 25,
+      perReplicaLowEndOnly: true,
+      perReplicaLowEndHeld: true,
+    };
+    const state = newConsumerState(objectWith([entry({ rates: held })]), fingerprint, clocks);
+    expect(state.scaling.c?.carriedCapacity).toMatchObject({ lowEndOnly: true, lowEndHeld: true });
+    const { memory, verdict } = twoPolls(state.scaling.c as ScalingMemory);
+    expect(asRateState(memory.history.rates)).toMatchObject({
+      perReplicaLowEndOnly: true,
+      perReplicaLowEndHeld: true,
+    });
+    const written = statusOf(verdict);
+    expect(written.consumers?.[0]?.rates).toMatchObject({
+      perReplicaLowEndOnly: true,
+      perReplicaLowEndHeld: true,
+    });
+    expect(written.rates?.perReplicaLowEndHeld).toBe(true);
+    expect(undeclared(written, statusSchema(), 'status')).toEqual([]);
+    const again = newConsumerState(
+      objectWith([{ ...written.consumers?.[0], lastBacklogReadTime: iso(5) }]),
+      fingerprint,
+      clocks,
+    );
+    expect(again.scaling.c?.carriedCapacity).toMatchObject({ lowEndOnly: true, lowEndHeld: true });
+  });
+
+  it('a plain low end is written and carried without the held mark', () => {
+    const lowEnd = { perReplicaPerSecond: 25, perReplicaLowEndOnly: true };
+    const state = newConsumerState(objectWith([entry({ rates: lowEnd })]), fingerprint, clocks);
+    const { memory, verdict } = twoPolls(state.scaling.c as ScalingMemory);
+    expect(asRateState(memory.history.rates)?.perReplicaLowEndHeld).toBeUndefined();
+    expect(statusOf(verdict).consumers?.[0]?.rates?.perReplicaLowEndHeld).toBeUndefined();
   });
 
   it('a measured figure is written without the low-end mark', () => {

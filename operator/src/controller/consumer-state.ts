@@ -64,6 +64,8 @@ export interface CarriedCapacity {
   perReplicaPerSecond: number;
   /** The status marked it a low end only (rates.perReplicaLowEndOnly): it stays one. */
   lowEndOnly?: true;
+  /** ... and one read from held messages alone (rates.perReplicaLowEndHeld): it stays one. */
+  lowEndHeld?: true;
   stream: string;
   consumer: string;
   /** When the figure was current (wall ms: the entry's lastBacklogReadTime). */
@@ -328,9 +330,14 @@ export function carriedCapacity(entry: unknown, wallNow: number): CarriedCapacit
   if (typeof e.stream !== 'string' || e.stream === '' || typeof e.consumer !== 'string' || e.consumer === '')
     return undefined;
   if (typeof e.rates !== 'object' || e.rates === null) return undefined;
-  const { perReplicaPerSecond: rate, perReplicaLowEndOnly: lowEnd } = e.rates as {
+  const {
+    perReplicaPerSecond: rate,
+    perReplicaLowEndOnly: lowEnd,
+    perReplicaLowEndHeld: held,
+  } = e.rates as {
     perReplicaPerSecond?: unknown;
     perReplicaLowEndOnly?: unknown;
+    perReplicaLowEndHeld?: unknown;
   };
   // The operator writes rates to STATUS_DECIMALS (report.ts): a figure above 0 and below that
   // resolution is no status it wrote.
@@ -344,6 +351,9 @@ export function carriedCapacity(entry: unknown, wallNow: number): CarriedCapacit
   // A mark that is neither true nor false is no status this operator wrote: not knowing whether
   // the figure is a low end, take none.
   if (lowEnd !== undefined && typeof lowEnd !== 'boolean') return undefined;
+  // Held marks a kind of low end (rates.ts sets it only with perReplicaLowEndOnly): alone, or not a
+  // boolean, it is no status this operator wrote.
+  if (held !== undefined && (typeof held !== 'boolean' || (held && lowEnd !== true))) return undefined;
   if (typeof e.lastBacklogReadTime !== 'string') return undefined;
   const readAt = Date.parse(e.lastBacklogReadTime);
   if (!Number.isFinite(readAt)) return undefined;
@@ -352,6 +362,7 @@ export function carriedCapacity(entry: unknown, wallNow: number): CarriedCapacit
   return {
     perReplicaPerSecond: rate,
     ...(lowEnd === true ? { lowEndOnly: true as const } : {}),
+    ...(held === true ? { lowEndHeld: true as const } : {}),
     stream: e.stream,
     consumer: e.consumer,
     readAt,

@@ -181,6 +181,7 @@ function consumerStatus(
       processingPerSecond: round(decision.rates.processingPerSecond),
       perReplicaPerSecond: round(decision.rates.perReplicaPerSecond),
       perReplicaLowEndOnly: decision.rates.perReplicaLowEndOnly === true ? true : undefined,
+      perReplicaLowEndHeld: decision.rates.perReplicaLowEndHeld === true ? true : undefined,
     });
     entry.lastBacklogReadTime = at;
   } else if (same) {

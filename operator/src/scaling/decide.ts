@@ -841,6 +841,7 @@ export function decide(input: ScalingInput): ScalingDecision {
       ? { carriedPerReplicaPerSecond: input.carriedPerReplicaPerSecond }
       : {}),
     ...(input.carriedPerReplicaLowEndOnly === true ? { carriedPerReplicaLowEndOnly: true } : {}),
+    ...(input.carriedPerReplicaLowEndHeld === true ? { carriedPerReplicaLowEndHeld: true } : {}),
     ...(spec.inFlightPerReplica !== undefined ? { inFlightPerReplica: spec.inFlightPerReplica } : {}),
   });
   const rates = ratesOf(rateState);

@@ -1165,6 +1165,11 @@ export interface RateOptions {
    */
   carriedPerReplicaLowEndOnly?: boolean;
   /**
+   * ... and one read from held messages alone (its status said perReplicaLowEndHeld): it stays one
+   * here (RateState.perReplicaLowEndHeld), only with carriedPerReplicaLowEndOnly.
+   */
+  carriedPerReplicaLowEndHeld?: boolean;
+  /**
    * The user's spec.inFlightPerReplica: how many messages one replica's handlers work on at once.
    * A replica is shown busy by what it holds only beyond this many (busyOnPrefetch). Ignored
    * unless a finite number > 0.
@@ -1496,7 +1501,10 @@ export function observeRates(
       fresh.perReplicaPerSecond = carried;
       fresh.perReplicaEvidenceSeconds = CARRIED_EVIDENCE_SECONDS;
       fresh.perReplicaCarried = true;
-      if (options.carriedPerReplicaLowEndOnly === true) fresh.perReplicaLowEndOnly = true;
+      if (options.carriedPerReplicaLowEndOnly === true) {
+        fresh.perReplicaLowEndOnly = true;
+        if (options.carriedPerReplicaLowEndHeld === true) fresh.perReplicaLowEndHeld = true;
+      }
     }
     return fresh;
   }
@@ -2898,8 +2906,10 @@ export function ratesOf(state: RateState | undefined): Rates {
   if (state?.processingPerSecond !== undefined) rates.processingPerSecond = state.processingPerSecond;
   if (state?.redeliveryPerSecond !== undefined) rates.redeliveryPerSecond = state.redeliveryPerSecond;
   if (state?.perReplicaPerSecond !== undefined) rates.perReplicaPerSecond = state.perReplicaPerSecond;
-  if (state?.perReplicaPerSecond !== undefined && state.perReplicaLowEndOnly === true)
+  if (state?.perReplicaPerSecond !== undefined && state.perReplicaLowEndOnly === true) {
     rates.perReplicaLowEndOnly = true;
+    if (state.perReplicaLowEndHeld === true) rates.perReplicaLowEndHeld = true;
+  }
   if (state?.inFlightPerReplica !== undefined) rates.inFlightPerReplica = state.inFlightPerReplica;
   return rates;
 }

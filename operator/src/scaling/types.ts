@@ -323,6 +323,11 @@ export interface Rates {
    */
   perReplicaLowEndOnly?: boolean;
   /**
+   * That low end was read from messages the replicas held alone while some were warming up
+   * (rates.ts RateState.perReplicaLowEndHeld). Absent otherwise.
+   */
+  perReplicaLowEndHeld?: boolean;
+  /**
    * Messages one ready replica held awaiting ack while work was waiting (measured): its client's
    * prefetch plus what its handlers work on. Reported, never used as concurrency.
    */
@@ -434,4 +439,6 @@ export interface ScalingInput {
   carriedPerReplicaPerSecond?: number;
   /** The carried capacity is a low end only (status rates.perReplicaLowEndOnly). Optional. */
   carriedPerReplicaLowEndOnly?: boolean;
+  /** ... read from held messages alone (status rates.perReplicaLowEndHeld). Optional. */
+  carriedPerReplicaLowEndHeld?: boolean;
 }

@@ -345,6 +345,11 @@ export interface RatesStatus {
    * than ready, not yet confirmed by a busy interval with every replica ready); absent when measured.
    */
   perReplicaLowEndOnly?: boolean;
+  /**
+   * True while that low end was read from messages the replicas held alone while some were warming
+   * up (rates.ts perReplicaLowEndHeld): carried over a restart so it stays one.
+   */
+  perReplicaLowEndHeld?: boolean;
 }
 
 /** status.consumers[]: what one JetStream consumer showed and needs (one per consumersOf entry). */

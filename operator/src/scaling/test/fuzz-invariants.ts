@@ -51,9 +51,12 @@ export function stepViolations(run: Run): string[] {
     const text = `${d.reason} ${d.activity.message}`;
     if (/NaN|undefined|Infinity|null/.test(text)) bad(`unreadable text: ${text}`);
     for (const [k, v] of Object.entries(d.rates)) {
-      // The one mark among the numbers: present only as true, and only with the figure it marks.
+      // The marks among the numbers: present only as true, and only with the figure they mark (a
+      // held low end is a low end).
       if (k === 'perReplicaLowEndOnly') {
         if (v !== true || d.rates.perReplicaPerSecond === undefined) bad(`rates.${k} = ${v}`);
+      } else if (k === 'perReplicaLowEndHeld') {
+        if (v !== true || d.rates.perReplicaLowEndOnly !== true) bad(`rates.${k} = ${v}`);
       } else if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v >= 0))
         bad(`rates.${k} = ${v}`);
     }
