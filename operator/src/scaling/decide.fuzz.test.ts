@@ -252,29 +252,48 @@ describe('a pod taken back without draining leaves its messages awaiting ack_wai
   });
 });
 
+/**
+ * A world fixed so the invariants judge it: one pod to start, the spec's defaults within 1 and
+ * `maxReplicas` (no objective, no prediction), max_ack_pending unlimited, nothing failing, and one
+ * stretch of independent messages.
+ */
+function steadyWorld(
+  setup: { maxReplicas: number; client: PullClient; pollSeconds: number; startupSeconds: number },
+  segment: { seconds: number; rate: number; handlerPerSecond: number },
+): World {
+  return {
+    ...randomWorld(1),
+    spec: withScalingDefaults({ minReplicas: 1, maxReplicas: setup.maxReplicas }),
+    pollSeconds: setup.pollSeconds,
+    client: setup.client,
+    maxAckPending: -1,
+    startupSeconds: setup.startupSeconds,
+    killShare: 0,
+    scaleFailure: 0,
+    interleavedPerSecond: 0,
+    reportsReady: true,
+    initialReplicas: 1,
+    initialPending: 0,
+    segments: [{ ...segment, shape: 'poisson', clump: 1 }],
+  };
+}
+
 describe('handlers that work on many messages at once (found in session 27)', () => {
   it('50 at once, 10 s each (5/s a pod), 20/s arriving: sized for 5/s a pod, not driven to maxReplicas', () => {
     // A world of the kind randomWorld now draws (concurrentClient, CONCURRENT_SHARE), fixed so the
     // invariants judge it: no objective, no prediction, max_ack_pending unlimited. On main 0014131
     // 20 replicas (maxReplicas) from 300 s on: rates.ts read pods holding their 50 in hand at 20/s
     // as busy, so completions ÷ ready became the figure, and each pod added lowered it.
-    const base = randomWorld(1);
-    const world: World = {
-      ...base,
-      spec: withScalingDefaults({ minReplicas: 1, maxReplicas: 20 }),
-      pollSeconds: 2,
-      client: concurrentClient(natsJsConsume, 50),
-      maxAckPending: -1,
-      startupSeconds: 5,
-      killShare: 0,
-      scaleFailure: 0,
-      interleavedPerSecond: 0,
-      reportsReady: true,
-      initialReplicas: 1,
-      initialPending: 0,
-      segments: [{ seconds: 600, rate: 20, shape: 'poisson', clump: 1, handlerPerSecond: 5 }],
-    };
-    const run = runWorld(world);
+    const run = runWorld(
+      steadyWorld(
+        { maxReplicas: 20, client: concurrentClient(natsJsConsume, 50), pollSeconds: 2, startupSeconds: 5 },
+        {
+          seconds: 600,
+          rate: 20,
+          handlerPerSecond: 5,
+        },
+      ),
+    );
     expect([...stepViolations(run), ...steadyViolations(run)]).toEqual([]);
     // From 300 s on: at most the fuzzer's own bound (ceil(4 x 1.15 x 1.5) + 2 = 9), and 7.5 on
     // average over time (7.0 measured; 4 do the 20/s, 5 with the headroom: 2f still reads what
@@ -292,6 +311,30 @@ describe('handlers that work on many messages at once (found in session 27)', ()
 });
 
 describe('the fuzz world reads as a nats-server would', () => {
+  it('reads what a fast handler holds at an instant, not every message it took for a whole 50 ms step', () => {
+    // One pod of 200/s handlers (5 ms a message) taking 25/s holds 0.125 on average (Little's law).
+    // Read at the start of each step, before its handlers ran, it held every message delivered in
+    // it: 1.25 on average, as if a handler took 50 ms whatever its speed, and the held count could
+    // never show a handler faster than 20/s (rates.ts heldBound; worlds 290127, 51221, 313007).
+    const run = runWorld(
+      steadyWorld(
+        { maxReplicas: 1, client: natsJsConsume, pollSeconds: 1, startupSeconds: 0 },
+        {
+          seconds: 300,
+          rate: 25,
+          handlerPerSecond: 200,
+        },
+      ),
+    );
+    const readings = run.steps.filter((s) => s.t >= 10).map((s) => s.sample);
+    expect(readings.length).toBeGreaterThan(250);
+    const meanHeld = readings.reduce((sum, r) => sum + r.ackPending, 0) / readings.length;
+    expect(meanHeld).toBeGreaterThan(0.05);
+    expect(meanHeld).toBeLessThan(0.3);
+    // The ack floor stays just below what is held: those acknowledged by the instant are above it.
+    for (const r of readings) expect(r.deliveredConsumerSeq - r.ackFloorConsumerSeq).toBe(r.ackPending);
+  });
+
   it('puts the ack floor below the oldest delivery not acknowledged, however far behind (world 1111)', () => {
     // World 1111 starts with 5,000 pending and pods pushed to by a deliver group (nats.py push
     // subscribe, max_ack_pending -1): the first pod ready is handed most of them and, taking its

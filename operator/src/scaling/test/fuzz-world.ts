@@ -13,9 +13,10 @@
 // batch within a 50 ms step asks again at once and, one round trip (FETCH_ROUND_TRIP_SECONDS)
 // later, works on what the server gives it in the same step: otherwise a fetch(1) loop could not
 // do more than one message a step, 20/s whatever its handlers, which no real client is held to.
-// A push consumer's subscribers (a deliver group) ask for everything max_ack_pending allows. A pod removed by a scale-down
-// either drains (naks what it holds: redelivered at once) or is killed (what it held is redelivered
-// after ack_wait). On an interleaved stream other subjects' messages move delivered.stream_seq
+// A push consumer's subscribers (a deliver group) ask for everything max_ack_pending allows. A
+// reading is taken at a random instant within its step: what the handlers finish by then is
+// acknowledged (readAcked). A pod removed by a scale-down either drains (naks what it holds:
+// redelivered at once) or is killed (what it held is redelivered after ack_wait). On an interleaved stream other subjects' messages move delivered.stream_seq
 // without being this consumer's work. The ack floor is the server's: below the oldest delivery not
 // acknowledged (a pod works through what it holds in order; a message awaiting redelivery keeps
 // its last delivery's sequence until it is delivered again), so a pod that holds a backlog it was
@@ -305,6 +306,11 @@ class Deliveries {
   get oldest(): number {
     return this.head < this.seqs.length ? (this.seqs[this.head] ?? Infinity) : Infinity;
   }
+  /** The one `k` places after the oldest (0: the oldest), or Infinity. */
+  after(k: number): number {
+    const i = this.head + k;
+    return i < this.seqs.length ? (this.seqs[i] ?? Infinity) : Infinity;
+  }
   /** The least, whatever the order they were added in, or Infinity. */
   least(): number {
     let least = Infinity;
@@ -454,6 +460,8 @@ export function runWorld(world: World): Run {
   let serverClock = 0;
   let serverClockOffsetMs = 0;
   let lastPollAt = -Infinity;
+  // When within its 50 ms step each reading is taken (readAcked): its own generator too.
+  const instantRng = seededRng(world.seed ^ 0x2ea1d1a7);
   let lastReady = -1;
   let rr = 0;
   const nSteps = Math.round(total / dt);
@@ -577,13 +585,26 @@ export function runWorld(world: World): Run {
     lastReady = readyCount;
     if (t >= nextPoll || (earlyPoll !== undefined && t >= earlyPoll)) {
       earlyPoll = undefined;
-      const held = pods.reduce((s, p) => s + p.held, 0);
+      // The server reads its counters at an instant within the step, not at its start: what a
+      // pod's handlers finish by then is acknowledged (readAcked). Read at the start, every message
+      // a 200/s handler took counted as held for the step's whole 50 ms, and Little's law on the
+      // held count could never show a handler faster than 20/s.
+      const instant = instantRng();
+      const ackedBy = new Map<Pod, number>();
+      for (const p of ready) {
+        if (p === pausedPod && pause !== undefined && t < pause.at + pause.seconds) continue;
+        const k = readAcked(p, seg.handlerPerSecond, world.client.concurrency, instant * dt);
+        if (k > 0) ackedBy.set(p, k);
+      }
+      let acked = 0;
+      for (const k of ackedBy.values()) acked += k;
+      const held = pods.reduce((s, p) => s + p.held, 0) - acked;
       const ackPending = held + awaitingCount + redeliverNow + poisonAwaitingCount + poisonNow;
       // Each pod's and each killed pod's sequences are in delivery order; what waits to be
       // redelivered now came from several of them.
       const oldestUnacked = Math.min(
         toRedeliver.least(),
-        ...pods.map((p) => p.deliveries.oldest),
+        ...pods.map((p) => p.deliveries.after(ackedBy.get(p) ?? 0)),
         ...awaitingRedelivery.map((a) => a.seqs[0] ?? Infinity),
       );
       const slow = world.slowReadings;
@@ -729,6 +750,20 @@ export function runWorld(world: World): Run {
     }
   }
   return { world, steps, segmentStarts };
+}
+
+/**
+ * The messages a pod's handlers finish within the first `seconds` of a step (at `perSecond` with
+ * all `concurrency` of them busy, each at its share with fewer held; the same arithmetic as the
+ * step's handlers, stopped early), which a reading taken then counts acknowledged. None for a pod
+ * whose client still works through stale copies or holds poisoned messages: what it finishes
+ * there is not acknowledged in order.
+ */
+function readAcked(p: Pod, perSecond: number, concurrency: number, seconds: number): number {
+  if (p.held === 0 || p.stale > 0 || p.poisoned > 0) return 0;
+  const c = Math.max(1, concurrency);
+  const busyShare = c === 1 ? 1 : Math.min(p.held, c) / c;
+  return Math.min(p.held, Math.floor(p.progress + perSecond * busyShare * seconds));
 }
 
 /** Poisson sample (Knuth for small means, normal approximation above 30). */
