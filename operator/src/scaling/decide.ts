@@ -288,7 +288,9 @@ export const LOW_END_REMEASURE_SECONDS = 300;
  * bound is within RATE_HEADROOM of the figure (a bound the replicas later pass is dropped: rates.ts
  * AT_MOST_CONTRADICTED_FACTOR). At worst (the figure was right) the replicas fall
  * 30 % short until then: the backlog term and the start-up pile-up size for the queue as for any
- * shortfall, and the busy replicas measure the figure.
+ * shortfall, and the busy replicas measure the figure. With 2-4 replicas this sizing rounds back
+ * up to the ready count (⌈0.77 n⌉ = n), and each goes on doing the arrivals ÷ n, which never passes
+ * the figure: there what the idle handlers hold raises it (rates.ts heldBound with a low end).
  */
 export const LOW_END_PROBE_FACTOR = 1.5;
 /**

@@ -1284,9 +1284,11 @@ export const HELD_BOUND_SIGMAS = 3;
 export const HELD_BOUND_READINGS = 30;
 
 /**
- * heldBound needs at least this many messages held on average over its span: fewer are mostly
- * zeros at the readings, which say more about when they were taken than about how long a message
- * is held.
+ * heldBound needs at least this many messages held on average over its span to raise a measured
+ * figure: fewer are mostly zeros at the readings, which say more about when they were taken than
+ * about how long a message is held. A low end (perReplicaLowEndOnly) is raised from any span that
+ * held a message at one reading at least: there the held count is the only evidence of room there
+ * is (below).
  */
 export const HELD_BOUND_MIN_MESSAGES = 1;
 
@@ -1307,14 +1309,27 @@ export const HELD_BOUND_MIN_MESSAGES = 1;
  * span's length ÷ how long one is held): the figure takes the highest bound any span shows, so a
  * span must rarely read high. Simulated (the model in rates.test.ts: one handler per replica,
  * 10–75 % busy, read every 1–5 s; 30 seeds, 150 runs of 600 s), 5/s handlers read at most 4.98/s.
- * Completions ÷ min(replicas, that held count); undefined for a span that held less than
- * HELD_BOUND_MIN_MESSAGES on average, or with fewer than HELD_BOUND_READINGS readings.
+ * Completions ÷ min(replicas, that held count); undefined for a span with fewer than
+ * HELD_BOUND_READINGS readings, or that held less than HELD_BOUND_MIN_MESSAGES on average unless
+ * `lowEnd`.
+ *
+ * `lowEnd`: the figure is a low end only, re-measured by sizing at LOW_END_PROBE_FACTOR times it
+ * (decide.ts). With 2-4 replicas that sizing rounds back up to the ready count, each replica goes
+ * on doing the arrivals ÷ their count, which never passes the figure, and nothing else can show
+ * more: the policy fuzzer's worlds 290127 (49.6/s for 200/s handlers, 2 replicas where 1 does),
+ * 51221 (136/s, 3 where 1 does) and adverse 313007 (42.7/s; handlers 20/s, then 200/s: 3 where
+ * 1 does, to the end) kept 2-3× the replicas needed for their last 600-900 s. Idle handlers hold
+ * less than a message each on average, so there the span's mean held, however small, is what
+ * shows the room: raised by its HELD_BOUND_SIGMAS standard deviations as a count of mean 1 would
+ * be (more than a smaller mean's), 0.26 held over 30 readings proves at most 0.81, and 49.6/s
+ * then at least 61/s a replica.
  */
-export function heldBound(spell: Spell): number | undefined {
+export function heldBound(spell: Spell, lowEnd = false): number | undefined {
   if (spell.heldSeconds === undefined || spell.readings === undefined || !(spell.seconds > 0))
     return undefined;
   const held = spell.heldSeconds / spell.seconds;
-  if (held < HELD_BOUND_MIN_MESSAGES || spell.readings < HELD_BOUND_READINGS) return undefined;
+  if (spell.readings < HELD_BOUND_READINGS) return undefined;
+  if (lowEnd ? !(held > 0) : held < HELD_BOUND_MIN_MESSAGES) return undefined;
   // Readings closer together than a message is held see much the same messages: the span holds
   // about its completions ÷ the mean held independent looks (its length ÷ the time one is held).
   const samples = Math.max(1, Math.min(spell.readings, spell.completed / held));
@@ -2296,7 +2311,7 @@ export function observeRates(
     if ((heldSpell.readings ?? 0) < HELD_BOUND_READINGS) next.heldSpell = heldSpell;
     else {
       // A figure below what the span proves (heldBound) is low: raised to it at once.
-      const proven = heldBound(heldSpell);
+      const proven = heldBound(heldSpell, figureLowEndOnly);
       if (perReplica !== undefined && proven !== undefined && proven > perReplica) {
         perReplica = proven;
         perReplicaEvidence = Math.min(
