@@ -42,6 +42,14 @@ describe('another writer keeps resetting the replicas of the target', () => {
     return specReplicas(drill.ns.name, name);
   };
 
+  /** Polls a second apart until the target has `replicas` (10 polls at most: a slow NATS read under load holds a poll). */
+  async function pollUntil(name: string, replicas: number, what: string): Promise<void> {
+    for (let polls = 0; (await poll(name)) !== replicas; polls++) {
+      if (polls >= 10) throw new Error(`${what}: not ${replicas} replicas after 10 polls`);
+      await sleep(1_000);
+    }
+  }
+
   /** What a GitOps tool with self-heal does: server-side apply of its manifest whenever it drifted. */
   function selfHealingWriter(name: string, replicas: number, manager = 'argocd-controller') {
     let stopped = false;
@@ -70,7 +78,7 @@ describe('another writer keeps resetting the replicas of the target', () => {
     const name = 'gitops-self-heal';
     const stream = await drill.addStream(name, 500);
     await drill.addTarget(name, stream, { consumer: 'worker', extra: { pollInterval: '2s' } });
-    expect(await poll(name)).toBe(5);
+    await pollUntil(name, 5, 'the first scale-up');
 
     const writer = selfHealingWriter(name, 2);
     // 10 polls a second apart: a busy EventConsumer re-reads its target every pollInterval (2 s).
@@ -130,14 +138,10 @@ describe('another writer keeps resetting the replicas of the target', () => {
     const name = 'several-writers';
     const stream = await drill.addStream(name, 500);
     await drill.addTarget(name, stream, { consumer: 'worker', extra: { pollInterval: '2s' } });
-    expect(await poll(name)).toBe(5);
+    await pollUntil(name, 5, 'the first scale-up');
     for (const manager of ['kubectl-scale', 'deploy-script', 'argocd-controller', 'kubectl-scale']) {
       await applyReplicas(drill.ns.name, name, 2, manager);
-      let polls = 0;
-      while ((await poll(name)) !== 5) {
-        if (++polls > 10) throw new Error(`${manager}'s change not set back after 10 polls`);
-        await sleep(1_000);
-      }
+      await pollUntil(name, 5, `${manager}'s change set back`);
     }
     expect(condition(await eventConsumerStatus(drill.ns.name, name), 'Ready')?.status).toBe('True');
   });
