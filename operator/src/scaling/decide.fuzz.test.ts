@@ -44,8 +44,23 @@ import {
 } from './test/pull-clients.js';
 import type { PullClient } from './test/pull-clients.js';
 
-const SEEDS = Number(process.env.FUZZ_WORLDS ?? 30);
-const FIRST_SEED = Number(process.env.FUZZ_SEED ?? 1);
+/**
+ * A whole number from the environment, or the default when unset; anything else stops the run
+ * with what to fix (FUZZ_WORLDS= set but empty would otherwise run no random world and pass).
+ */
+function wholeFromEnv(name: string, fallback: number, least: number): number {
+  const text = process.env[name];
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isSafeInteger(value) || value < least)
+    throw new Error(
+      `${name}=${JSON.stringify(text)}: give a whole number, at least ${least} (or unset it for ${fallback})`,
+    );
+  return value;
+}
+
+const SEEDS = wholeFromEnv('FUZZ_WORLDS', 30, 1);
+const FIRST_SEED = wholeFromEnv('FUZZ_SEED', 1, 0);
 /**
  * Worlds that once found a defect, run every time: 123 (a batch of 50 in one 1 s reading of a
  * 0.8/s stream sized as 50/s lasting a whole start-up: 1 → 20 replicas; CONFIRM_FACTOR in
