@@ -1586,6 +1586,8 @@ export function observeRates(
 
   const last = previous.last;
   const redeliveries = provenRedeliveries(last, sample);
+  // Retries may hide among the new deliveries (a filtered consumer): read once, used below.
+  const hidesRedeliveries = mayHideRedeliveries(last, sample);
   const newDeliveries = sample.deliveredConsumerSeq - last.deliveredConsumerSeq - redeliveries;
   // Messages removed from the stream before this consumer delivered them (max_age, max_msgs,
   // max_bytes, max_msgs_per_subject with discard old; a purge or a delete): num_pending loses them
@@ -1619,7 +1621,7 @@ export function observeRates(
           lagGrew,
   );
   const arrived =
-    last.pending <= 0 && sample.pending <= 0 && mayHideRedeliveries(last, sample)
+    last.pending <= 0 && sample.pending <= 0 && hidesRedeliveries
       ? arrivalsWhileRedeliveriesHide(
           arrivedAsRead,
           sample.deliveredStreamSeq > (last.deliveredStreamSeq ?? Infinity),
@@ -1954,7 +1956,7 @@ export function observeRates(
       last.paused !== true &&
       sample.paused !== true &&
       !isGap(previous.lastIntervalSeconds, dtSeconds) &&
-      !mayHideRedeliveries(last, sample),
+      !hidesRedeliveries,
   );
   if (floorPaced.run !== undefined) next.floorPacedRun = floorPaced.run;
   const busyThroughout =
@@ -1982,7 +1984,7 @@ export function observeRates(
     failingSince === undefined &&
     steadySeconds >= settleSeconds &&
     !isGap(previous.lastIntervalSeconds, dtSeconds) &&
-    !mayHideRedeliveries(last, sample);
+    !hidesRedeliveries;
   let perReplica = previous.perReplicaPerSecond;
   let perReplicaEvidence = previous.perReplicaEvidenceSeconds;
   // An interval in which nothing was delivered and nothing completed while work waited is held, not
@@ -2000,9 +2002,7 @@ export function observeRates(
   // they were (the messages held span, heldBound, needs no more): the reasons below that make an
   // interval no capacity evidence, less those about which replicas did it.
   let completionsKnown =
-    failingSince === undefined &&
-    !isGap(previous.lastIntervalSeconds, dtSeconds) &&
-    !mayHideRedeliveries(last, sample);
+    failingSince === undefined && !isGap(previous.lastIntervalSeconds, dtSeconds) && !hidesRedeliveries;
   // ack_policy none (BacklogSample.ackNone): the server sees deliveries only, so what a client took
   // into its buffer reads as completed (consumer-configs.int read 24.9/s for 20/s handlers, and a
   // client filling a buffer of 100 at once reads 100/s). What was delivered bounds nothing the
