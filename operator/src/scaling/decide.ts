@@ -176,6 +176,10 @@
 //    whose open pull takes them back), a stall (2d): replicas are added beside them, at most the
 //    replicas ready when the spell began plus what the figure says (one with no figure), none for
 //    replicas that start later and take nothing too. Nak'ing handlers keep taking deliveries.
+//    At max_ack_pending the same run counts only once the spell's retries stopped (rates.ts
+//    retriesStopped: nothing redelivered for twice as long as the spell showed redeliveries, and
+//    120 s at least; failing handlers keep their messages coming back): then one replica is added
+//    beside them and no more (policy-fuzz adverse world 606014, a paused push subscriber).
 // 3e. Pull requests that refuse the backlog (refused-backlog.ts): requests wait at the server with
 //    messages pending and room under max_ack_pending, and nothing is delivered across an interval.
 //    Examples are overflow clients pulling with min_pending (nats-server delivers to them only
@@ -1672,7 +1676,15 @@ export function decide(input: ScalingInput): ScalingDecision {
   // at most the replicas ready when the spell began plus what the figure says carries the arrivals
   // (one with no figure), none for replicas that start later and take nothing too. A poison stream
   // keeps the hold: nak'ing handlers keep taking deliveries every interval.
-  const hungCap = hung === undefined ? undefined : Math.max(hung.replicas + 1, rateReplicas ?? 0);
+  // At max_ack_pending, once the retries that made the spell stopped (rates.ts retriesStopped), one
+  // is added beside them and no more: the server hands it what expires next, and it either completes
+  // some (the spell ends, and the backlog sizes the count again) or fails them too (the hold stays).
+  const hungCap =
+    hung === undefined
+      ? undefined
+      : hung.retriesStopped
+        ? hung.replicas + 1
+        : Math.max(hung.replicas + 1, rateReplicas ?? 0);
   const hungBeside = hungCap === undefined || hung === undefined ? 0 : hungCap - hung.replicas;
   const pauseText = `the consumer is paused on the server${sample.pauseRemainingSeconds !== undefined ? ` for another ${fmt(sample.pauseRemainingSeconds)}s` : ''}: nothing is delivered to any replica until it resumes, so more would only idle`;
 
@@ -1827,9 +1839,11 @@ export function decide(input: ScalingInput): ScalingDecision {
       PinnedClient: `capped at 1: the consumer's priority_policy is pinned_client, so the server delivers to the pinned client only and another replica's pull requests wait as a standby, not drain faster (use priority_policy overflow or prioritized, or none, to share the backlog among replicas)`,
       ConsumerPaused: `held at ${current}: ${pauseText}`,
       HandlersFailing:
-        hung !== undefined && hungCap !== undefined
-          ? `no more than ${hungCap}: nothing was acknowledged for ${fmt(failingSeconds ?? 0)}s, and for ${fmt(hung.seconds)}s nothing was delivered with ${fmt(Math.max(0, sample.pending))} waiting at the server and room under max_ack_pending — the ${hung.replicas === 1 ? 'replica' : `${hung.replicas} replicas`} ready when it began ${hung.replicas === 1 ? 'takes' : 'take'} nothing (a handler hung on what it holds; what expired was redelivered to its own open pull), so ${hungBeside === 1 ? 'one is' : `${hungBeside} are`} added beside ${hung.replicas === 1 ? 'it' : 'them'}${hungBeside > 1 ? ` (what ${fmt(perReplica ?? 0)}/s per replica says the others need)` : ''}, and none for replicas that start later and take nothing too`
-          : `no replicas added: nothing was acknowledged for ${fmt(failingSeconds ?? 0)}s while ${fmt(rates.redeliveryPerSecond ?? 0)}/s were redelivered — the backlog is redeliveries of messages the handlers fail (nak or ack_wait running out), and more replicas would fail them faster (fix the handlers; max_deliver with a dead-letter subject stops the retries)`,
+        hung !== undefined && hungCap !== undefined && hung.retriesStopped
+          ? `no more than ${hungCap}: nothing was acknowledged for ${fmt(failingSeconds ?? 0)}s, and for the last ${fmt(rateState.failingShownAt === undefined ? hung.seconds : (sample.at - rateState.failingShownAt) / 1000)}s nothing was redelivered or delivered at max_ack_pending ${fmt(sample.maxAckPending)} with ${fmt(Math.max(0, sample.pending))} waiting at the server — handlers that fail every message keep it coming back (at once on a nak, at each ack_wait or backoff step), so the ${hung.replicas === 1 ? 'replica' : `${hung.replicas} replicas`} ready when it began ${hung.replicas === 1 ? 'holds' : 'hold'} its messages without failing or completing any (a paused or hung process, or a push subscriber working through stale copies of what expired), and one is added beside ${hung.replicas === 1 ? 'it' : 'them'} for what expires next: it completes some (then the backlog sizes the count again) or fails them too (then this holds)`
+          : hung !== undefined && hungCap !== undefined
+            ? `no more than ${hungCap}: nothing was acknowledged for ${fmt(failingSeconds ?? 0)}s, and for ${fmt(hung.seconds)}s nothing was delivered with ${fmt(Math.max(0, sample.pending))} waiting at the server and room under max_ack_pending — the ${hung.replicas === 1 ? 'replica' : `${hung.replicas} replicas`} ready when it began ${hung.replicas === 1 ? 'takes' : 'take'} nothing (a handler hung on what it holds; what expired was redelivered to its own open pull), so ${hungBeside === 1 ? 'one is' : `${hungBeside} are`} added beside ${hung.replicas === 1 ? 'it' : 'them'}${hungBeside > 1 ? ` (what ${fmt(perReplica ?? 0)}/s per replica says the others need)` : ''}, and none for replicas that start later and take nothing too`
+            : `no replicas added: nothing was acknowledged for ${fmt(failingSeconds ?? 0)}s while ${fmt(rates.redeliveryPerSecond ?? 0)}/s were redelivered — the backlog is redeliveries of messages the handlers fail (nak or ack_wait running out), and more replicas would fail them faster (fix the handlers; max_deliver with a dead-letter subject stops the retries)`,
       StepPolicy: `step policy allows ${desired} now`,
       ReplicasNotReady: `no replicas added while ${readiness?.overdue ?? 0} of ${current} have not been ready for the readiness deadline (${fmt(readiness?.deadlineSeconds ?? 0)}s)`,
       UpstreamLagUnknown: `not lowered from ${current} while the backlog is not known: ${lagUnknown ?? ''}`,

@@ -451,7 +451,18 @@ export interface RateState {
    * with room under max_ack_pending and no pull request waiting: the replicas ask for nothing. Since
    * when and how many intervals. Not across a poll gap. takingNothing reads a long enough one.
    */
-  takingNothingRun?: { since: number; intervals: number };
+  takingNothingRun?: {
+    since: number;
+    intervals: number;
+    /** Counted at max_ack_pending, where only retriesStopped lets an interval count. */
+    retriesStopped?: true;
+  };
+  /**
+   * While failing (failingSince): the end (ms) of the spell's last interval that showed a failure
+   * (a redelivery, or a drop counted as one). How long the spell went on showing failures, and how
+   * long since, say whether the retries stopped (retriesStopped).
+   */
+  failingShownAt?: number;
   /**
    * Since when (ms, the clock of `now`) the same replicas, with work waiting at the server, have
    * been neither delivered nor completed anything (quietInterval). Undefined otherwise.
@@ -1818,8 +1829,17 @@ export function observeRates(
       previous.failingSince !== undefined && previous.failingReplicas !== undefined
         ? previous.failingReplicas
         : Math.max(last.readyReplicas, last.askedReplicas ?? 0);
+    if (failingNow) next.failingShownAt = sample.at;
+    else if (previous.failingSince !== undefined && previous.failingShownAt !== undefined)
+      next.failingShownAt = previous.failingShownAt;
     const room = (ackPending: number, maxAckPending: number): boolean =>
       !(maxAckPending > 0 && ackPending >= maxAckPending);
+    // At max_ack_pending nothing delivered shows no replica asks for nothing: the server may deliver
+    // nothing more. Unless the retries that made the spell stopped long ago (retriesStopped).
+    const stopped =
+      previous.failingSince !== undefined &&
+      previous.failingShownAt !== undefined &&
+      retriesStopped(previous.failingSince, previous.failingShownAt, sample.at);
     const askedNothing =
       sample.deliveredConsumerSeq === last.deliveredConsumerSeq &&
       (last.deliveredStreamSeq === undefined || sample.deliveredStreamSeq === last.deliveredStreamSeq) &&
@@ -1827,15 +1847,21 @@ export function observeRates(
       last.pending > 0 &&
       sample.pending > 0 &&
       sample.waiting === 0 &&
-      room(last.ackPending, last.maxAckPending) &&
-      room(sample.ackPending, sample.maxAckPending) &&
+      ((room(last.ackPending, last.maxAckPending) && room(sample.ackPending, sample.maxAckPending)) ||
+        stopped) &&
       Math.max(readyReplicas, askedNow) > 0 &&
       sample.paused !== true &&
       !isGap(previous.lastIntervalSeconds, dtSeconds);
+    const full = !(
+      room(last.ackPending, last.maxAckPending) && room(sample.ackPending, sample.maxAckPending)
+    );
     if (askedNothing)
       next.takingNothingRun = {
         since: previous.takingNothingRun?.since ?? last.at,
         intervals: (previous.takingNothingRun?.intervals ?? 0) + 1,
+        ...(full || previous.takingNothingRun?.retriesStopped === true
+          ? { retriesStopped: true as const }
+          : {}),
       };
   }
   if (completed > 0 && readyReplicas > 0) next.lastCompletedPerReplica = completedPerSecond / readyReplicas;
@@ -2786,7 +2812,9 @@ export const TAKING_NOTHING_MIN_SECONDS = 5;
  * (failingReplicas): decide.ts adds replicas beside them, bounded by that count, and none for
  * replicas that start later and take nothing either. Undefined otherwise.
  */
-export function takingNothing(state: RateState): { seconds: number; replicas: number } | undefined {
+export function takingNothing(
+  state: RateState,
+): { seconds: number; replicas: number; retriesStopped: boolean } | undefined {
   const run = state.takingNothingRun;
   if (state.failingSince === undefined || run === undefined) return undefined;
   const seconds = (state.last.at - run.since) / 1000;
@@ -2796,7 +2824,37 @@ export function takingNothing(state: RateState): { seconds: number; replicas: nu
     (state.last.at - state.failingSince) / 1000 < STALL_MIN_SECONDS
   )
     return undefined;
-  return { seconds, replicas: Math.max(0, state.failingReplicas ?? state.last.readyReplicas) };
+  return {
+    seconds,
+    replicas: Math.max(0, state.failingReplicas ?? state.last.readyReplicas),
+    retriesStopped: run.retriesStopped === true,
+  };
+}
+
+/**
+ * A failing spell whose retries stopped (RateState.failingShownAt) was silent for at least this long
+ * and RETRIES_STOPPED_FACTOR times as long as it went on showing failures: longer than the delay a
+ * consumer's backoff of a minute or two puts between the retries of messages its handlers fail.
+ */
+export const RETRIES_STOPPED_MIN_SECONDS = 120;
+/** See RETRIES_STOPPED_MIN_SECONDS. */
+export const RETRIES_STOPPED_FACTOR = 2;
+
+/**
+ * Whether a failing spell that began at `since` and last showed a failure (a redelivery) at `shownAt`
+ * has, by `at`, stopped showing them: handlers that fail every message keep it coming back (a nak at
+ * once, an ack_wait running out each ack_wait, a backoff at its steps), so a silence far longer than
+ * the retries took while they came (RETRIES_STOPPED_FACTOR times, and RETRIES_STOPPED_MIN_SECONDS at
+ * least) shows the replicas hold their messages rather than fail them: a member of a push deliver
+ * group that was paused, whose expired messages the server pushed back to it and whose client works
+ * through the stale copies first (policy-fuzz adverse world 606014: 600 s of nothing delivered,
+ * redelivered or acknowledged at max_ack_pending 1000 while pending grew, after 120 s of
+ * redeliveries), or a handler hung on what it holds with a long ack_wait.
+ */
+export function retriesStopped(since: number, shownAt: number, at: number): boolean {
+  const silentSeconds = (at - shownAt) / 1000;
+  const shownSeconds = Math.max(0, (shownAt - since) / 1000);
+  return silentSeconds >= Math.max(RETRIES_STOPPED_MIN_SECONDS, RETRIES_STOPPED_FACTOR * shownSeconds);
 }
 
 /** Replicas that stalled (stalledReplicas). */
