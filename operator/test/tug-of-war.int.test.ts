@@ -50,6 +50,24 @@ describe('another writer keeps resetting the replicas of the target', () => {
     }
   }
 
+  /** An EventConsumer on a stream of 500 and its Deployment, polled until jetscale scaled it to 5. */
+  async function scaledTarget(name: string): Promise<void> {
+    const stream = await drill.addStream(name, 500);
+    await drill.addTarget(name, stream, { consumer: 'worker', extra: { pollInterval: '2s' } });
+    await pollUntil(name, 5, 'the first scale-up');
+  }
+
+  /** Polls a second apart until jetscale scaled the target to 5 again (25 polls at most): the counts seen. */
+  async function untilTakenBack(name: string): Promise<number[]> {
+    const seen: number[] = [];
+    while (seen.at(-1) !== 5) {
+      if (seen.length >= 25) throw new Error(`not taken back after 25 polls: ${seen.join(' ')}`);
+      await sleep(1_000);
+      seen.push(await poll(name));
+    }
+    return seen;
+  }
+
   /** What a GitOps tool with self-heal does: server-side apply of its manifest whenever it drifted. */
   function selfHealingWriter(name: string, replicas: number, manager = 'argocd-controller') {
     let stopped = false;
@@ -76,9 +94,7 @@ describe('another writer keeps resetting the replicas of the target', () => {
 
   it('yields at the third change by the same manager, names it and the fix, and takes the target back once it is quiet', async () => {
     const name = 'gitops-self-heal';
-    const stream = await drill.addStream(name, 500);
-    await drill.addTarget(name, stream, { consumer: 'worker', extra: { pollInterval: '2s' } });
-    await pollUntil(name, 5, 'the first scale-up');
+    await scaledTarget(name);
 
     const writer = selfHealingWriter(name, 2);
     // 10 polls a second apart: a busy EventConsumer re-reads its target every pollInterval (2 s).
@@ -105,12 +121,7 @@ describe('another writer keeps resetting the replicas of the target', () => {
 
     // The writer stops (its manifest fixed): after the quiet period jetscale scales again, and says so.
     await writer.stop();
-    const afterStop: number[] = [];
-    while (afterStop.at(-1) !== 5) {
-      if (afterStop.length >= 25) throw new Error(`not taken back after 25 polls: ${afterStop.join(' ')}`);
-      await sleep(1_000);
-      afterStop.push(await poll(name));
-    }
+    const afterStop = await untilTakenBack(name);
     // Not at once: only once the quiet period has passed since the writer's last change.
     expect(afterStop[0]).toBe(2);
     const resumed = (await eventsFor(drill.ns.name, name)).filter((e) => e.reason === 'TargetTakenBack');
@@ -134,11 +145,56 @@ describe('another writer keeps resetting the replicas of the target', () => {
     await again.stop();
   });
 
+  it('a restarted operator (or a new leader) stays yielded: it writes no replicas and goes on from the status', async () => {
+    const name = 'restart-mid-yield';
+    await scaledTarget(name);
+    const writer = selfHealingWriter(name, 2);
+    for (let polls = 0; ; polls++) {
+      await poll(name);
+      if (condition(await eventConsumerStatus(drill.ns.name, name), 'Ready')?.reason === 'TargetConflict')
+        break;
+      if (polls >= 15) throw new Error(`not yielded after 15 polls (${writer.applies()} applies)`);
+      await sleep(1_000);
+    }
+    expect(writer.applies()).toBe(3);
+    // What the next process reads back: who, since when, its last change, the quiet period.
+    const before = (await eventConsumerStatus(drill.ns.name, name))?.tugOfWar;
+    expect(before?.yieldedTo).toMatchObject({
+      manager: 'argocd-controller',
+      changes: 3,
+      quietSeconds: QUIET_MS / 1000,
+    });
+
+    // The operator restarts (or another replica takes the lease): a Reconciler with no memory.
+    await direct.close();
+    direct = directReconciler('tug-of-war-test', { tugOfWar: { quietMs: QUIET_MS } });
+    const seen: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      seen.push(await poll(name));
+      await sleep(1_000);
+    }
+    // Before (b16007a): the new process wrote 5 at its first poll, the writer set 2 again, and so on
+    // until its third change: two more rounds of pods (applies 3 -> 6). Now it writes nothing.
+    expect(writer.applies()).toBe(3);
+    expect(seen).toEqual([2, 2, 2, 2, 2, 2, 2, 2]);
+    const ready = condition(await eventConsumerStatus(drill.ns.name, name), 'Ready');
+    expect(ready).toMatchObject({ status: 'False', reason: 'TargetConflict' });
+    expect(ready?.message).toMatch(/"argocd-controller".*3 times/);
+
+    // Not yielded for ever: the writer stops, and after the quiet period the new process scales again.
+    await writer.stop();
+    await untilTakenBack(name);
+    const taken = (await eventsFor(drill.ns.name, name)).filter((e) => e.reason === 'TargetTakenBack');
+    expect(taken).toHaveLength(1);
+    // What a later process needs then: taken back from that manager (its next change yields at once).
+    expect((await eventConsumerStatus(drill.ns.name, name))?.tugOfWar).toMatchObject({
+      takenBackFrom: { manager: 'argocd-controller', quietSeconds: QUIET_MS / 1000 },
+    });
+  });
+
   it('changes by different writers are not added up: each is set back', async () => {
     const name = 'several-writers';
-    const stream = await drill.addStream(name, 500);
-    await drill.addTarget(name, stream, { consumer: 'worker', extra: { pollInterval: '2s' } });
-    await pollUntil(name, 5, 'the first scale-up');
+    await scaledTarget(name);
     for (const manager of ['kubectl-scale', 'deploy-script', 'argocd-controller', 'kubectl-scale']) {
       await applyReplicas(drill.ns.name, name, 2, manager);
       await pollUntil(name, 5, `${manager}'s change set back`);

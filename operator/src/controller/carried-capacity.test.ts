@@ -2,9 +2,6 @@
 // by a restarted operator or a new leader (consumer-state.ts carriedCapacity, decide.ts fromBacklog):
 // a status is input from outside, so only a recent, well-formed figure for the same stream and
 // consumer is taken.
-import { loadAllYaml } from '@kubernetes/client-node';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import {
   parseEventConsumerSpec,
   type EventConsumerObject,
@@ -21,39 +18,10 @@ import {
 import { decide, type ConsumersVerdict, type DecideInput, type Verdict } from './decide.js';
 import { statusAfterPoll, statusForGeneration } from './report.js';
 import { asRateState } from '../scaling/rates.js';
+import { statusSchema, undeclared } from './test/status-schema.js';
 
 const WALL = Date.parse('2026-12-04T06:00:00Z');
 
-interface SchemaNode {
-  type?: string;
-  properties?: Record<string, SchemaNode>;
-  items?: SchemaNode;
-}
-
-/** The CRD's status schema: the API server prunes every field it does not declare. */
-function statusSchema(): SchemaNode {
-  const file = path.resolve(process.cwd(), 'manifests/crd/jetscale.io_eventconsumers.yaml');
-  const [crd] = loadAllYaml(readFileSync(file, 'utf8')) as Array<{
-    spec: { versions: Array<{ schema: { openAPIV3Schema: SchemaNode } }> };
-  }>;
-  const status = crd?.spec.versions[0]?.schema.openAPIV3Schema.properties?.status;
-  if (status === undefined) throw new Error('no status schema in the CRD');
-  return status;
-}
-
-/** Paths of `value` the schema does not declare (what the API server would drop). */
-function undeclared(value: unknown, schema: SchemaNode, at: string): string[] {
-  if (Array.isArray(value))
-    return value.flatMap((v, i) =>
-      schema.items ? undeclared(v, schema.items, `${at}[${i}]`) : [`${at}[${i}]`],
-    );
-  if (value === null || typeof value !== 'object') return [];
-  return Object.entries(value as Record<string, unknown>).flatMap(([k, v]) => {
-    const declared = schema.properties?.[k];
-    if (v === undefined) return [];
-    return declared === undefined ? [`${at}.${k}`] : undeclared(v, declared, `${at}.${k}`);
-  });
-}
 const iso = (secondsAgo: number): string => new Date(WALL - secondsAgo * 1000).toISOString();
 
 function entry(over: Record<string, unknown> = {}): Record<string, unknown> {

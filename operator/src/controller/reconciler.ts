@@ -62,7 +62,9 @@ import { SCALE_REASONS } from './reasons.js';
 import { TargetClaims, type TargetClaimsDeps } from './target-claims.js';
 import {
   takenBackMessage,
+  carriedTug,
   tugOfWar,
+  tugStatus,
   TUG_OF_WAR,
   UNNAMED_WRITER,
   yieldedMessage,
@@ -950,6 +952,9 @@ export class Reconciler {
     const memory = poll.state.status;
     const next: EventConsumerStatus = {
       ...statusToWrite(memory, poll.obj, status, updates, poll.clocks.wall),
+      // What a restart or a new leader needs of the tug of war (tug-of-war.ts carriedTug), from memory
+      // at every write: whatever path this poll took.
+      tugOfWar: tugStatus(poll.state.observed.tug, poll.clocks),
       writtenBy: this.deps.writer,
     };
     this.deps.metrics.setConditions(poll.namespace, poll.name, next.conditions ?? []);
@@ -1035,6 +1040,10 @@ export class Reconciler {
     }
     if (!state) {
       state = newConsumerState(obj, statusFingerprint, clocks);
+      // Left to another writer (or taken back from one) by an earlier process: go on from there
+      // rather than fight it two more rounds (status.tugOfWar, validated).
+      const tug = carriedTug(obj.status?.tugOfWar, clocks, this.tugRules);
+      if (tug !== undefined) state.observed.tug = tug;
       // This process's first poll of it (a new term, a restart, a new EventConsumer): read the
       // target at every poll for a while, to see a late write of the previous term at once.
       state.observed.freshReadsUntil = clocks.monotonic + this.lateWriteWatchMs;

@@ -538,6 +538,7 @@ export function nullForUndefined(status: EventConsumerStatus): Record<string, un
     'lastBacklogReadTime',
     'consecutiveFailures',
     'conditions',
+    'tugOfWar',
     'writtenBy',
   ];
   return Object.fromEntries(keys.map((k) => [k, status[k] ?? null]));

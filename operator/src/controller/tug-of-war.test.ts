@@ -1,6 +1,10 @@
+import type { ClockReading } from '../clock.js';
+import { statusSchema, undeclared } from './test/status-schema.js';
 import {
+  carriedTug,
   takenBackMessage,
   tugOfWar,
+  tugStatus,
   TUG_OF_WAR,
   UNNAMED_WRITER,
   yieldedMessage,
@@ -213,5 +217,189 @@ describe('what jetscale says when it yields and takes back', () => {
       'field manager "argocd-controller" has left spec.replicas of Deployment web alone for 30 min: jetscale scales it from the backlog again. Should it set them again within 30 min, jetscale leaves them to it at once and waits 1 h before the next try',
     );
     expect(takenBackMessage({ ...back, why: 'spec' }, ref)).toMatch(/^this EventConsumer's spec changed/);
+  });
+});
+
+describe('status.tugOfWar: the tug of war across a restart or a new leader', () => {
+  // This process's clocks: monotonic 1,000 s, wall 2026-12-07 04:00 UTC.
+  const WALL = Date.parse('2026-12-07T04:00:00Z');
+  const clocks = (afterMs = 0): ClockReading => ({ monotonic: 1_000_000 + afterMs, wall: WALL + afterMs });
+  const iso = (msAgo: number): string => new Date(WALL - msAgo).toISOString();
+  /** A yield to argocd-controller 10 min ago, its last change 2 min ago (quiet period 30 min). */
+  const yielded = (over: Record<string, unknown> = {}): Record<string, unknown> => ({
+    target: TARGET,
+    yieldedTo: {
+      manager: 'argocd-controller',
+      since: iso(10 * MIN),
+      lastChangeTime: iso(2 * MIN),
+      changes: 3,
+      quietSeconds: 1800,
+      again: false,
+      generation: 1,
+      ...over,
+    },
+  });
+  /** One poll of a new process at `afterMs`, with the state it carried. */
+  const pollWith = (state: TugOfWar | undefined, afterMs: number, change?: string) =>
+    tugOfWar(state, {
+      target: TARGET,
+      now: clocks(afterMs).monotonic,
+      generation: 1,
+      ...(change === undefined ? {} : { change: { manager: change } }),
+    });
+
+  it('writes what it needs, the CRD declares all of it, and a new process reads it back', () => {
+    const { state } = run([
+      { at: 0, change: 'argocd-controller' },
+      { at: 10_000, change: 'argocd-controller' },
+      { at: 20_000, change: 'argocd-controller' },
+      { at: 25_000 },
+    ]);
+    // The polls ran on this process's monotonic clock from 1,000 s: shift them there.
+    const shifted: TugOfWar | undefined =
+      state?.yielded === undefined
+        ? undefined
+        : {
+            ...state,
+            yielded: {
+              ...state.yielded,
+              since: state.yielded.since + 1_000_000 - 25_000,
+              lastChangeAt: state.yielded.lastChangeAt + 1_000_000 - 25_000,
+            },
+          };
+    const written = tugStatus(shifted, clocks());
+    expect(written).toEqual({
+      target: TARGET,
+      yieldedTo: {
+        manager: 'argocd-controller',
+        since: iso(5_000),
+        lastChangeTime: iso(5_000),
+        changes: 3,
+        quietSeconds: 1800,
+        again: false,
+        generation: 1,
+      },
+    });
+    expect(undeclared({ tugOfWar: written }, statusSchema(), 'status')).toEqual([]);
+    // Another process, whose monotonic clock started elsewhere, 1 min later.
+    const other: ClockReading = { monotonic: 42, wall: WALL + MIN };
+    const carried = carriedTug(JSON.parse(JSON.stringify(written)), other);
+    expect(carried?.yielded).toMatchObject({
+      manager: 'argocd-controller',
+      since: 42 - MIN - 5_000,
+      lastChangeAt: 42 - MIN - 5_000,
+      count: 3,
+      quietMs: 30 * MIN,
+      again: false,
+      generation: 1,
+    });
+    // Nothing to carry: nothing written.
+    expect(tugStatus(undefined, clocks())).toBeUndefined();
+    expect(tugStatus({ target: TARGET, changes: [{ manager: 'x', at: 0 }] }, clocks())).toBeUndefined();
+  });
+
+  it('a new process stays yielded, then takes the target back after the quiet period since the last change', () => {
+    const carried = carriedTug(yielded(), clocks());
+    // The writer applies again at the new process's first poll: still left to it, no new count.
+    const first = pollWith(carried, 0, 'argocd-controller');
+    expect(first.verdict).toMatchObject({
+      yielded: true,
+      fresh: false,
+      manager: 'argocd-controller',
+      count: 3,
+    });
+    // Quiet from then on: taken back 30 min after that change, not before.
+    expect(pollWith(first.state, 30 * MIN - 1000).verdict.yielded).toBe(true);
+    expect(pollWith(first.state, 30 * MIN).verdict).toMatchObject({
+      yielded: false,
+      takenBack: { why: 'quiet', manager: 'argocd-controller' },
+    });
+  });
+
+  it('a taking back carried over: the same manager again yields at once with the quiet period doubled', () => {
+    const carried = carriedTug(
+      {
+        target: TARGET,
+        takenBackFrom: { manager: 'argocd-controller', time: iso(5 * MIN), quietSeconds: 1800 },
+      },
+      clocks(),
+    );
+    expect(pollWith(carried, 0, 'argocd-controller').verdict).toMatchObject({
+      yielded: true,
+      fresh: true,
+      again: true,
+      quietMs: 60 * MIN,
+    });
+  });
+
+  it('a stale status: a yield whose quiet period has passed is taken back at the first poll', () => {
+    const carried = carriedTug(
+      yielded({ since: iso(3 * 60 * MIN), lastChangeTime: iso(2 * 60 * MIN) }),
+      clocks(),
+    );
+    expect(pollWith(carried, 0).verdict).toMatchObject({ yielded: false, takenBack: { why: 'quiet' } });
+  });
+
+  it('another target or uid, or another generation of the EventConsumer, is not yielded to', () => {
+    expect(
+      pollWith(carriedTug({ ...yielded(), target: 'apps/Deployment/web uid-0' }, clocks()), 0).verdict,
+    ).toEqual({
+      yielded: false,
+    });
+    const newSpec = tugOfWar(carriedTug(yielded(), clocks()), {
+      target: TARGET,
+      now: clocks().monotonic,
+      generation: 2,
+    });
+    expect(newSpec.verdict).toMatchObject({ yielded: false, takenBack: { why: 'spec' } });
+  });
+
+  it('a hostile status cannot make it yield for ever: times ahead count as now, the quiet period is bounded', () => {
+    const carried = carriedTug(
+      yielded({ lastChangeTime: '2999-01-01T00:00:00Z', since: '2999-01-01T00:00:00Z', quietSeconds: 1e12 }),
+      clocks(),
+    );
+    expect(carried?.yielded?.lastChangeAt).toBe(clocks().monotonic);
+    expect(carried?.yielded?.quietMs).toBe(TUG_OF_WAR.maxQuietMs);
+    expect(pollWith(carried, TUG_OF_WAR.maxQuietMs - 1000).verdict.yielded).toBe(true);
+    expect(pollWith(carried, TUG_OF_WAR.maxQuietMs).verdict.yielded).toBe(false);
+    // Nor a quiet period below the rules' (0 would take it back at once, a second round of pods).
+    expect(carriedTug(yielded({ quietSeconds: 0 }), clocks())?.yielded?.quietMs).toBe(TUG_OF_WAR.quietMs);
+    expect(
+      carriedTug(
+        { target: TARGET, takenBackFrom: { manager: 'm', time: iso(0), quietSeconds: 1e12 } },
+        clocks(),
+      )?.takenBack?.quietMs,
+    ).toBe(TUG_OF_WAR.maxQuietMs);
+  });
+
+  it('a malformed part is dropped (changes are counted afresh, as before this was carried)', () => {
+    for (const bad of [
+      { manager: 7 },
+      { manager: 'x'.repeat(129) },
+      { since: 'yesterday' },
+      { lastChangeTime: undefined },
+      { changes: 0 },
+      { changes: 2.5 },
+      { changes: '3' },
+      { quietSeconds: 'forever' },
+      { quietSeconds: Number.NaN },
+      { again: 'no' },
+      { generation: 1.5 },
+      { generation: '1' },
+    ])
+      expect({ bad, carried: carriedTug(yielded(bad), clocks()) }).toEqual({ bad, carried: undefined });
+    for (const raw of [undefined, null, 'yielded', [], {}, { target: '' }, { target: 3 }, { target: TARGET }])
+      expect(carriedTug(raw, clocks())).toBeUndefined();
+    // A valid taking back survives a malformed yield beside it.
+    const both = carriedTug(
+      {
+        ...yielded({ changes: -1 }),
+        takenBackFrom: { manager: 'argocd-controller', time: iso(MIN), quietSeconds: 1800 },
+      },
+      clocks(),
+    );
+    expect(both?.yielded).toBeUndefined();
+    expect(both?.takenBack?.manager).toBe('argocd-controller');
   });
 });

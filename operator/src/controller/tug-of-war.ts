@@ -7,6 +7,9 @@
 // that manager has left them alone for a quiet period. A single change (a person's `kubectl scale`)
 // is set back as before. Pure: the reconciler feeds it the changes it sees and acts on the verdict.
 
+import type { TugOfWarStatus } from '../api/v1alpha1/event-consumer.js';
+import { monotonicTimeOf, wallTimeOf, type ClockReading } from '../clock.js';
+
 /** When jetscale yields to a writer, and when it takes the target back. */
 export interface TugOfWarRules {
   /** Changes of spec.replicas by one field manager within `windowMs` at which jetscale yields. */
@@ -227,4 +230,117 @@ export function takenBackMessage(back: TakenBack, ref: TargetName): string {
       ? `${who} has left spec.replicas of ${ref.kind} ${ref.name} alone for ${spoken(back.quietMs)}: jetscale scales it from the backlog again`
       : `this EventConsumer's spec changed: jetscale scales ${ref.kind} ${ref.name} from the backlog again, no longer waiting for ${who} to leave spec.replicas alone`;
   return `${why}. Should it set them again within ${spoken(back.windowMs)}, jetscale leaves them to it at once and waits ${spoken(back.nextQuietMs)} before the next try`;
+}
+
+/** The longest field manager name carried (the API server allows 128 characters). */
+const MAX_MANAGER_LENGTH = 128;
+/** The longest target key carried (status.lastScaleTarget's bound, and a uid). */
+const MAX_TARGET_LENGTH = 1100;
+
+/** status.tugOfWar for `state` (undefined when there is nothing a new process needs). */
+export function tugStatus(state: TugOfWar | undefined, now: ClockReading): TugOfWarStatus | undefined {
+  if (state === undefined || (state.yielded === undefined && state.takenBack === undefined)) return undefined;
+  const time = (monotonicMs: number): string => new Date(wallTimeOf(monotonicMs, now)).toISOString();
+  const y = state.yielded;
+  const b = state.takenBack;
+  return {
+    target: state.target,
+    ...(y === undefined
+      ? {}
+      : {
+          yieldedTo: {
+            manager: y.manager,
+            since: time(y.since),
+            lastChangeTime: time(y.lastChangeAt),
+            changes: y.count,
+            quietSeconds: y.quietMs / 1000,
+            again: y.again,
+            ...(y.generation === undefined ? {} : { generation: y.generation }),
+          },
+        }),
+    ...(b === undefined
+      ? {}
+      : { takenBackFrom: { manager: b.manager, time: time(b.at), quietSeconds: b.quietMs / 1000 } }),
+  };
+}
+
+/**
+ * The tug of war status.tugOfWar carries (tugStatus), validated: anything malformed is dropped (the
+ * part it is in: jetscale then counts changes afresh, as before this was carried). Neither a hostile
+ * nor a stale status can make it yield for ever: a time ahead of this process's clock counts as
+ * now, a quiet period is taken within rules.quietMs..rules.maxQuietMs, and tugOfWar takes the target
+ * back once that has passed since the writer's last change (at the first poll, for a stale one), or
+ * when the EventConsumer's generation is not the one recorded. One for another target or uid is
+ * dropped by tugOfWar at the first poll.
+ */
+export function carriedTug(
+  raw: unknown,
+  now: ClockReading,
+  rules: TugOfWarRules = TUG_OF_WAR,
+): TugOfWar | undefined {
+  if (!isObject(raw)) return undefined;
+  const target = raw.target;
+  if (typeof target !== 'string' || target === '' || target.length > MAX_TARGET_LENGTH) return undefined;
+  const at = (value: unknown): number | undefined => {
+    if (typeof value !== 'string') return undefined;
+    const wall = Date.parse(value);
+    return Number.isFinite(wall) ? monotonicTimeOf(Math.min(wall, now.wall), now) : undefined;
+  };
+  const quiet = (value: unknown): number | undefined =>
+    typeof value === 'number' && Number.isFinite(value)
+      ? Math.min(rules.maxQuietMs, Math.max(rules.quietMs, value * 1000))
+      : undefined;
+  const manager = (value: unknown): string | undefined =>
+    typeof value === 'string' && value.length <= MAX_MANAGER_LENGTH ? value : undefined;
+
+  let yielded: TugOfWar['yielded'];
+  const y = raw.yieldedTo;
+  if (isObject(y)) {
+    const who = manager(y.manager);
+    const since = at(y.since);
+    const lastChangeAt = at(y.lastChangeTime);
+    const quietMs = quiet(y.quietSeconds);
+    const count = y.changes;
+    const generation = y.generation;
+    if (
+      who !== undefined &&
+      since !== undefined &&
+      lastChangeAt !== undefined &&
+      quietMs !== undefined &&
+      typeof count === 'number' &&
+      Number.isSafeInteger(count) &&
+      count >= 1 &&
+      typeof y.again === 'boolean' &&
+      (generation === undefined || (typeof generation === 'number' && Number.isSafeInteger(generation)))
+    )
+      yielded = {
+        manager: who,
+        since: Math.min(since, lastChangeAt),
+        lastChangeAt,
+        count,
+        quietMs,
+        again: y.again,
+        generation,
+      };
+  }
+  let takenBack: TugOfWar['takenBack'];
+  const b = raw.takenBackFrom;
+  if (isObject(b)) {
+    const who = manager(b.manager);
+    const time = at(b.time);
+    const quietMs = quiet(b.quietSeconds);
+    if (who !== undefined && time !== undefined && quietMs !== undefined)
+      takenBack = { manager: who, at: time, quietMs };
+  }
+  if (yielded === undefined && takenBack === undefined) return undefined;
+  return {
+    target,
+    changes: [],
+    ...(yielded === undefined ? {} : { yielded }),
+    ...(takenBack === undefined ? {} : { takenBack }),
+  };
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

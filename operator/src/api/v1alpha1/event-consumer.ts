@@ -370,6 +370,30 @@ export interface ConsumerStatus {
   consecutiveFailures?: number;
 }
 
+/**
+ * status.tugOfWar: what a restarted operator or a new leader needs to go on where the last one was
+ * (controller/tug-of-war.ts: tugStatus writes it, carriedTug reads it back). Without it a new process forgot that it had left
+ * the replicas to another writer, and fought two more rounds before yielding again. Times are wall
+ * clock (RFC 3339), as status shows people; the changes counted before a yield are not carried.
+ */
+export interface TugOfWarStatus {
+  /** The target and its uid (TugOfWar.target): a status about another target, or this one recreated, is not taken. */
+  target: string;
+  /** Left to this field manager ('' when the target does not name one). */
+  yieldedTo?: {
+    manager: string;
+    since: string;
+    lastChangeTime: string;
+    changes: number;
+    quietSeconds: number;
+    again: boolean;
+    /** The EventConsumer's generation when it yielded: another one takes the target back at once. */
+    generation?: number;
+  };
+  /** Taken back from this manager: a change by it within the window yields again at once, waiting twice as long. */
+  takenBackFrom?: { manager: string; time: string; quietSeconds: number };
+}
+
 export interface EventConsumerStatus {
   observedGeneration?: number;
   currentReplicas?: number;
@@ -390,6 +414,8 @@ export interface EventConsumerStatus {
   lastBacklogReadTime?: string;
   consecutiveFailures?: number;
   conditions?: Condition[];
+  /** Another writer of the target's replicas jetscale left them to, or took them back from. */
+  tugOfWar?: TugOfWarStatus;
   /**
    * The operator replica and leadership term that wrote this status: the next write of that term
    * is conditional on it (status-writer.ts), so an ended term's write that arrives late is refused.
