@@ -247,6 +247,59 @@ export function serverCounts(
   };
 }
 
+/**
+ * The messages a server has seen acknowledged at the end of a tick: those that arrived at least one
+ * service time before (`arrivedServiceTimeAgo`, the tick's arrivals spread evenly over it), as far
+ * as the handlers' `capacity` this tick took them beyond `ackedBefore`. The fluid queue itself
+ * completes a message only at the end of the first tick at least one service time after its tick's
+ * midpoint, so read from it a message stayed in hand up to a tick longer, or shorter, than it is
+ * handled: 250.6 held at 500/s for 0.4 s handlers (in-flight 10) where Little's law gives 200, 125.3
+ * where it gives 80 (in-flight 4), 125 where it gives 160 (in-flight 8), 0 where it gives 20
+ * (in-flight 1; session 31 patched that case alone), and every policy read the difference as work
+ * (jetscale's heldBound, KEDA's lag, the oracle's backlog). Only the reading: the service and the
+ * waits stay the fluid's. Never backwards; never more than the handlers could have done.
+ */
+export function ackedAtReading(ackedBefore: number, arrivedServiceTimeAgo: number, capacity: number): number {
+  return Math.max(ackedBefore, Math.min(arrivedServiceTimeAgo, ackedBefore + Math.max(0, capacity)));
+}
+
+/**
+ * Cumulative arrivals by tick, read at any instant with each tick's arrivals spread evenly over it
+ * (as Poisson arrivals are, on average). Readings move forward only, so the ticks before the last
+ * one read are dropped.
+ */
+class ArrivalsByTick {
+  /** Cumulative arrivals at the end of each tick from `firstTick` on. */
+  private readonly byTick: number[] = [];
+  private firstTick = 0;
+  /** Cumulative arrivals at the start of `firstTick`. */
+  private beforeFirst = 0;
+
+  constructor(private readonly dt: number) {}
+
+  /** The next tick's cumulative arrivals at its end. */
+  record(arrivedByEnd: number): void {
+    this.byTick.push(arrivedByEnd);
+  }
+
+  /** Arrivals before `at` seconds (an instant no earlier than the last one read). */
+  before(at: number): number {
+    if (at <= 0) return 0;
+    const position = at / this.dt;
+    const tick = Math.floor(position);
+    if (tick - this.firstTick > 4096) {
+      const drop = tick - this.firstTick;
+      this.beforeFirst = this.byTick[drop - 1] ?? this.beforeFirst;
+      this.byTick.splice(0, drop);
+      this.firstTick = tick;
+    }
+    const i = tick - this.firstTick;
+    const start = i > 0 ? (this.byTick[i - 1] ?? this.beforeFirst) : this.beforeFirst;
+    const end = this.byTick[i] ?? this.byTick.at(-1) ?? start;
+    return start + (end - start) * (position - tick);
+  }
+}
+
 /** The simulated clock's epoch: `now` and sample times are this plus the simulated seconds. */
 export const EPOCH_MS = Date.UTC(2026, 0, 1);
 
@@ -299,6 +352,11 @@ export function simulate(options: SimulationOptions, autoscaler: Autoscaler): Ru
   let arrived = 0;
   let processed = 0;
   let delivered = 0;
+  // What the server has seen acknowledged: the same service as the fluid's, but each tick's arrivals
+  // spread over the tick and each done one service time after it arrived, at the instant of the
+  // reading (below, `ackedAtReading`).
+  let acked = 0;
+  const arrivedByTick = new ArrivalsByTick(dt);
   let peakBacklog = 0;
   let replicaSeconds = 0;
   let scaleEvents = 0;
@@ -331,6 +389,7 @@ export function simulate(options: SimulationOptions, autoscaler: Autoscaler): Ru
       arrived += arrivals;
       arrivedSinceTimeline += arrivals;
     }
+    arrivedByTick.record(arrived);
 
     // Service: consuming pods fill their slots from the queue (capped by max_ack_pending); each slot
     // completes messages at serviceRate / inFlightPerReplica (a warming pod at its share of that).
@@ -363,8 +422,8 @@ export function simulate(options: SimulationOptions, autoscaler: Autoscaler): Ru
     for (let i = head; i < cohortCount.length && (cohortAt[i] ?? end) <= end - serviceSeconds; i++) {
       eligible += cohortCount[i] ?? 0;
     }
-    let toProcess = Math.min(eligible, speedSum * workload.serviceRatePerReplica * fill * dt);
-    const completedThisTick = toProcess;
+    const capacity = speedSum * workload.serviceRatePerReplica * fill * dt;
+    let toProcess = Math.min(eligible, capacity);
     processed += toProcess;
     queue -= toProcess;
     while (toProcess > 1e-9 && head < cohortCount.length) {
@@ -384,28 +443,18 @@ export function simulate(options: SimulationOptions, autoscaler: Autoscaler): Ru
       head = 0;
     }
 
-    // The consumer as JetStream reports it at the end of the tick. Deliveries never go backwards:
-    // messages held by pods that went away stay awaiting ack until completed. A prefetching client
-    // holds its buffer's worth more (prefetchPerReplica), within max_ack_pending.
+    // The consumer as JetStream reports it at the end of the tick: in hand what its handlers hold at
+    // that instant (ackedAtReading). Deliveries never go backwards: messages held by pods that went
+    // away stay awaiting ack until completed. A prefetching client holds its buffer's worth more
+    // (prefetchPerReplica), within max_ack_pending.
+    acked = ackedAtReading(acked, arrivedByTick.before(end - serviceSeconds), capacity);
     const holdPerReplica = workload.inFlightPerReplica + prefetch;
     const holdSlots = consumingCount * holdPerReplica;
     const holdCap = workload.maxAckPending > 0 ? Math.min(holdSlots, workload.maxAckPending) : holdSlots;
-    const heldAfter = Math.min(queue, holdCap);
-    delivered = Math.max(delivered, processed + heldAfter);
-    // Handlers shorter than half a tick complete the tick's arrivals (stamped at its midpoint) within
-    // it, and the queue holds none of them at the reading; a server still sees in hand those taken
-    // in the last service time: Little's law, completions per second × the time each is held. Read
-    // as none, the policy's Little's-law bound (rates.ts heldBound) divided 1,000/s by ~1.6 held:
-    // 503/s a replica, 60 -> 7 (the bench's recorded trace, seed 4, --in-flight 1). Only the ack
-    // floor reported lags; the service and the waits are the fluid's. At most what completed this
-    // tick, so the floor never goes backwards; within the slots left beside what the queue holds.
-    const stillInHand =
-      serviceSeconds < dt / 2
-        ? Math.max(0, Math.min(completedThisTick * (serviceSeconds / dt), holdCap - heldAfter))
-        : 0;
+    delivered = Math.max(delivered, acked + Math.min(arrived - acked, holdCap));
     const sample: BacklogSample = {
       at: EPOCH_MS + end * 1000,
-      ...serverCounts(arrived, processed - stillInHand, delivered, consumingCount, holdPerReplica),
+      ...serverCounts(arrived, acked, delivered, consumingCount, holdPerReplica),
       redelivered: 0,
       maxAckPending: workload.maxAckPending,
     };
