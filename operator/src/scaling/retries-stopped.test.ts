@@ -7,6 +7,7 @@ import { decide } from './decide.js';
 import { emptyHistory } from './index.js';
 import { RETRIES_STOPPED_FACTOR, RETRIES_STOPPED_MIN_SECONDS, retriesStopped } from './rates.js';
 import { sample, T0 } from './test/fixtures.js';
+import { natsPyPush, runScenario } from './test/pull-clients.js';
 import { replayReadings } from './test/replay-readings.js';
 import { withScalingDefaults } from './defaults.js';
 import type { BacklogSample, ScalingDecision } from './types.js';
@@ -143,5 +144,45 @@ describe('decide: handlers that fail every message on a push consumer at max_ack
     expect(added * 5).toBeGreaterThanOrEqual(60 + RETRIES_STOPPED_MIN_SECONDS);
     expect(added * 5).toBeLessThanOrEqual(60 + RETRIES_STOPPED_MIN_SECONDS + 20);
     expect(Math.max(...out.map((d) => d.desiredReplicas))).toBe(2);
+  });
+});
+
+describe('pull-clients: a push subscriber paused 120 s with ack_wait 5 s, acknowledged as nats-server does', () => {
+  // The world 606014's pause on the client model (test/pull-clients.ts ackWaitSeconds): what the
+  // paused subscriber holds runs out of ack_wait every 5 s and is pushed back to it, and its client
+  // keeps every copy. nats-server acknowledges by stream sequence whatever the delivery
+  // (consumer.go processAckMsg), so once the pod resumes, the first copy of each message it handles
+  // acknowledges it: completions resume at once and end the failing spell. (The policy fuzzer's
+  // world counts an acknowledgement of a stale copy as nothing, so there nothing completed for
+  // 600 s; see world-606014-t1150.json above.) This passes on b16007a too.
+  const readings = runScenario({
+    client: natsPyPush,
+    spec: withScalingDefaults({ minReplicas: 1, maxReplicas: 50 }),
+    maxAckPending: 1000,
+    handlerPerSecond: 2,
+    arrival: () => 1.5,
+    initialReplicas: 1,
+    initialPending: 0,
+    startupSeconds: 15,
+    durationSeconds: 900,
+    ackWaitSeconds: 5,
+    pause: { at: 300, seconds: 120 },
+  });
+  const during = readings.filter((r) => r.t > 320 && r.t < 420);
+  const after = readings.filter((r) => r.t >= 450);
+
+  it('while paused: its messages are redelivered to it, nothing completes, and no replica is added (HandlersFailing)', () => {
+    expect(during.every((r) => r.completed === during[0]?.completed)).toBe(true);
+    expect(Math.max(...during.map((r) => r.decision.desiredReplicas))).toBe(1);
+    expect(during.some((r) => r.decision.limitedBy === 'HandlersFailing')).toBe(true);
+    // Copies pile up in its client; num_ack_pending counts each message once.
+    expect(during.at(-1)?.largestHeld).toBeGreaterThan(5 * (during.at(-1)?.ackPending ?? Infinity));
+    expect(during.every((r) => r.ackPending <= 1000)).toBe(true);
+  });
+
+  it('once it resumes: completions go on, the hold ends, and the replicas grow with what awaits ack', () => {
+    expect((after.at(-1)?.completed ?? 0) - (during.at(-1)?.completed ?? 0)).toBeGreaterThan(100);
+    expect(after.filter((r) => r.decision.limitedBy === 'HandlersFailing')).toEqual([]);
+    expect(Math.max(...after.map((r) => r.replicas))).toBeGreaterThan(1);
   });
 });

@@ -187,6 +187,18 @@ export interface Scenario {
   randomPushSeed?: number;
   /** Seeds an outOfOrder client's handling times (default 1). */
   seed?: number;
+  /**
+   * The consumer's ack_wait: a message delivered and not acknowledged for this long is delivered
+   * again (to the request next in turn: a push deliver group's next member), while the client that
+   * had it keeps its copy and its handler works on it in turn. An acknowledgement of any copy
+   * counts while the message is not acknowledged yet: nats-server acknowledges by stream sequence
+   * (consumer.go processAckMsg: `o.pending[sseq]`, whatever the delivery), and keeps the consumer
+   * sequence of its first delivery for the ack floor (trackPending). Absent: no message expires
+   * in a client's hands. Not with maxAgeSeconds or an outOfOrder client.
+   */
+  ackWaitSeconds?: number;
+  /** The first pod's handlers stop for `seconds` from `at` (a stop-the-world pause, a hung call). */
+  pause?: { at: number; seconds: number };
 }
 
 /** A pull request waiting at the server. */
@@ -295,6 +307,17 @@ export function runScenario(sc: Scenario): Reading[] {
   const handlerRate = sc.handlerPerSecond;
   const handlerPerSecond = typeof handlerRate === 'number' ? () => handlerRate : handlerRate;
   const handlingTime = (t: number): number => -Math.log(1 - uniform()) / handlerPerSecond(t);
+  const ackWait = sc.ackWaitSeconds;
+  if (ackWait !== undefined && (sc.maxAgeSeconds !== undefined || sc.client.outOfOrder === true))
+    throw new Error('ackWaitSeconds is not modelled with maxAgeSeconds or an outOfOrder client');
+  /** With ackWait: the message each consumer sequence delivered, and the messages not acknowledged. */
+  const messageOf: number[] = [];
+  const unacked = new Map<number, { firstSeq: number; at: number; deliveries: number; queued: boolean }>();
+  /** With ackWait: messages to deliver again (their ack_wait ran out, or their pod was removed), in order. */
+  const expiredQueue: number[] = [];
+  let expiredHead = 0;
+  let nextMessage = 0;
+  const firstPod = pods[0];
   const steps = Math.round(sc.durationSeconds / dt);
   const pollSteps = Math.round(poll / dt);
   const ready: Pod[] = [];
@@ -327,6 +350,17 @@ export function runScenario(sc: Scenario): Reading[] {
     for (const p of pods) {
       ackPending += maxAge === undefined ? p.held : p.seqs.length - Math.max(p.head, p.liveFrom);
       if (p.readyAt <= t) ready.push(p);
+    }
+    if (ackWait !== undefined) {
+      // ack_wait: what was delivered that long ago and not acknowledged is delivered again (checked
+      // every 0.1 s); what the pods hold counts once per message, stale copies not at all.
+      if (step % 10 === 0)
+        for (const [id, m] of unacked)
+          if (!m.queued && t - m.at >= ackWait) {
+            m.queued = true;
+            expiredQueue.push(id);
+          }
+      ackPending = unacked.size;
     }
 
     // Arrivals (whole messages).
@@ -362,13 +396,36 @@ export function runScenario(sc: Scenario): Reading[] {
     let free = sc.maxAckPending > 0 ? sc.maxAckPending - ackPending : Infinity;
     let head = 0;
     const randomPush = sc.client.push === true && sc.randomPushSeed !== undefined;
-    while ((redeliver > 0 || (pending > 0 && free > 0)) && head < queue.length) {
+    while (expiredHead < expiredQueue.length && !unacked.has(expiredQueue[expiredHead] ?? -1)) expiredHead++;
+    while (
+      (redeliver > 0 || expiredHead < expiredQueue.length || (pending > 0 && free > 0)) &&
+      head < queue.length
+    ) {
       // A deliver group's member at random (its one standing request never ends), or in turn.
       const request = randomPush ? queue[head + Math.floor(random() * (queue.length - head))] : queue[head++];
       if (request === undefined) break;
       request.pod.held++;
       request.remaining--;
       let storedAt = t;
+      const again = expiredHead < expiredQueue.length ? expiredQueue[expiredHead++] : undefined;
+      if (again !== undefined) {
+        // An expired (or handed back) message, delivered again: a new consumer sequence.
+        const m = unacked.get(again);
+        delivered++;
+        messageOf[delivered] = again;
+        if (m !== undefined) {
+          m.at = t;
+          m.deliveries++;
+          m.queued = false;
+        }
+        while (expiredHead < expiredQueue.length && !unacked.has(expiredQueue[expiredHead] ?? -1))
+          expiredHead++;
+        request.pod.seqs.push(delivered);
+        if (randomPush) continue;
+        if (request.remaining > 0) queue.push(request);
+        else request.pod.requests = request.pod.requests.filter((r) => r !== request);
+        continue;
+      }
       if (redeliver > 0) {
         while (redeliverSeqs[redeliverHead] === -1) redeliverHead++;
         storedAt = redeliverStored[redeliverHead] ?? t;
@@ -382,6 +439,10 @@ export function runScenario(sc: Scenario): Reading[] {
         if (maxAge !== undefined) storedAt = pendingStored[pendingHead++] ?? t;
       }
       delivered++;
+      if (ackWait !== undefined && again === undefined && messageOf[delivered] === undefined) {
+        messageOf[delivered] = nextMessage;
+        unacked.set(nextMessage++, { firstSeq: delivered, at: t, deliveries: 1, queued: false });
+      }
       request.pod.seqs.push(delivered);
       if (maxAge !== undefined) request.pod.stored.push(storedAt);
       if (randomPush) continue;
@@ -401,11 +462,14 @@ export function runScenario(sc: Scenario): Reading[] {
         at: T0 + Math.round(t * 1000),
         pending,
         ackPending,
-        redelivered: 0,
+        redelivered: ackWait === undefined ? 0 : [...unacked.values()].filter((m) => m.deliveries > 1).length,
         waiting: sc.client.push ? 0 : queue.length,
         deliveredConsumerSeq: delivered,
         deliveredStreamSeq: deliveredNew,
-        ackFloorConsumerSeq: ackFloor(pods, redeliverSeqs, redeliverHead, delivered),
+        ackFloorConsumerSeq:
+          ackWait === undefined
+            ? ackFloor(pods, redeliverSeqs, redeliverHead, delivered)
+            : Math.min(delivered + 1, ...[...unacked.values()].map((m) => m.firstSeq)) - 1,
         maxAckPending: sc.maxAckPending,
         ...(sc.client.push ? { push: true as const } : {}),
       };
@@ -456,6 +520,18 @@ export function runScenario(sc: Scenario): Reading[] {
         // ack, redelivered at once — not arrivals (before, put back as pending, they read as a
         // surge of arrivals after every scale-down).
         for (const gone of pods.splice(decision.desiredReplicas)) {
+          if (ackWait !== undefined) {
+            // What it held and had not acknowledged is delivered again at once (a drain naks it).
+            for (const seq of gone.seqs.slice(gone.head)) {
+              const id = messageOf[seq] ?? -1;
+              const m = unacked.get(id);
+              if (m !== undefined && !m.queued) {
+                m.queued = true;
+                expiredQueue.push(id);
+              }
+            }
+            continue;
+          }
           // With max_age, only what is still in the stream is delivered again (an outOfOrder
           // client's, what its handlers had in hand too: never with max_age).
           const from = maxAge === undefined ? gone.head : Math.max(gone.head, gone.liveFrom);
@@ -477,6 +553,8 @@ export function runScenario(sc: Scenario): Reading[] {
     // Handlers: `concurrency` at a time, each at handlerPerSecond.
     for (const p of ready) {
       if (p.held === 0) continue;
+      if (p === firstPod && sc.pause !== undefined && t >= sc.pause.at && t < sc.pause.at + sc.pause.seconds)
+        continue;
       if (sc.client.outOfOrder) {
         while (p.inHand.length < sc.client.concurrency && p.head < p.seqs.length) {
           p.inHand.push({ seq: p.seqs[p.head] ?? 0, left: handlingTime(t) });
@@ -495,6 +573,9 @@ export function runScenario(sc: Scenario): Reading[] {
       }
       p.progress += Math.min(p.held, sc.client.concurrency) * handlerPerSecond(t) * dt;
       const done = Math.min(p.held, Math.floor(p.progress));
+      // With ackWait: each copy handled acknowledges its message unless one was acknowledged already.
+      if (ackWait !== undefined)
+        for (let k = p.head; k < p.head + done; k++) unacked.delete(messageOf[p.seqs[k] ?? -1] ?? -1);
       p.held -= done;
       p.head += done;
       if (p.head > 1024 && p.head * 2 > p.seqs.length) {
