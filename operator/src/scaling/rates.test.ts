@@ -3,6 +3,7 @@ import {
   LOWER_BOUND_SETTLE_SECONDS,
   MIN_INTERVAL_SECONDS,
   maxAckPendingBinding,
+  AT_CAP_CHANGED_FACTOR,
   observeRates,
   ratesOf,
   SATURATION_MEMORY_SECONDS,
@@ -399,6 +400,73 @@ describe('maxAckPendingBinding: more replicas did not raise processing at a full
     );
     const found = maxAckPendingBinding(state, 1000, state?.last.at ?? T0);
     expect(found?.fewer.replicas).toBe(binds);
+  });
+
+  // The policy fuzzer's adverse world 930003: 8 replicas of 50/s handlers processed 393/s at a full
+  // max_ack_pending 100; then the handlers slowed to 12.5/s. Averaged into the 8 replicas' record,
+  // 98/s read after the slowdown left 270/s, and 50 replicas processing 610/s then "did not help":
+  // the cap held 8 replicas where 50 ran, for minutes, at 1,487/s arriving (waits 179 → 195 s).
+  /** Readings every 5 s at a full max_ack_pending 1000, work waiting, one segment after another. */
+  function counts(...segments: Array<{ replicas: number; perSecond: number; seconds: number }>) {
+    let state: RateState | undefined;
+    let completed = 0;
+    let t = 0;
+    state = observeRates(state, sampleFromTotals(s(t), 1e6, 0, 1000, 1000), segments[0]?.replicas ?? 1);
+    for (const seg of segments) {
+      for (let end = t + seg.seconds; t < end;) {
+        t += 5;
+        completed += seg.perSecond * 5;
+        state = observeRates(
+          state,
+          sampleFromTotals(s(t), completed + 1e6, completed, 1000, 1000),
+          seg.replicas,
+        );
+      }
+    }
+    return state;
+  }
+
+  it('a count re-measured at a quarter of its record starts its record again (the handlers slowed down)', () => {
+    const state = counts(
+      { replicas: 8, perSecond: 400, seconds: 40 },
+      { replicas: 8, perSecond: 100, seconds: 15 },
+      { replicas: 50, perSecond: 610, seconds: 30 },
+    );
+    const eight = state?.atCap?.throughput.find((e) => e.replicas === 8);
+    expect(eight?.perSecond).toBeCloseTo(100, 6);
+    expect(maxAckPendingBinding(state, 1000, state?.last.at ?? T0)).toBeUndefined();
+  });
+
+  it('fewer replicas doing a quarter as much each as more did before: the record of more is stale', () => {
+    const state = counts(
+      { replicas: 8, perSecond: 400, seconds: 30 },
+      { replicas: 3, perSecond: 37.5, seconds: 30 },
+      { replicas: 50, perSecond: 610, seconds: 30 },
+    );
+    expect(state?.atCap?.throughput.map((e) => e.replicas)).toEqual([3, 50]);
+    expect(maxAckPendingBinding(state, 1000, state?.last.at ?? T0)).toBeUndefined();
+  });
+
+  it('more replicas processing far less in all than fewer did before: the record of fewer is stale', () => {
+    const state = counts(
+      { replicas: 4, perSecond: 400, seconds: 30 },
+      { replicas: 12, perSecond: 120, seconds: 30 },
+    );
+    expect(state?.atCap?.throughput.map((e) => e.replicas)).toEqual([12]);
+  });
+
+  it('readings within AT_CAP_CHANGED_FACTOR of each other keep the record, whichever way they differ', () => {
+    // A binding limit: 12 replicas process as much as 2, and a count re-read at twice or half its
+    // record (acknowledgements reaching the server in bursts) is averaged in.
+    const state = counts(
+      { replicas: 2, perSecond: 200, seconds: 30 },
+      { replicas: 12, perSecond: 205, seconds: 30 },
+      { replicas: 12, perSecond: 410, seconds: 5 },
+      { replicas: 12, perSecond: 103, seconds: 5 },
+    );
+    expect(state?.atCap?.throughput.map((e) => e.replicas)).toEqual([2, 12]);
+    expect(maxAckPendingBinding(state, 1000, state?.last.at ?? T0)?.fewer.replicas).toBe(2);
+    expect(AT_CAP_CHANGED_FACTOR).toBeGreaterThan(2);
   });
 
   it('needs SATURATION_MIN_SECONDS at each count', () => {

@@ -267,6 +267,16 @@ export const SATURATION_MIN_STEP = 1.2;
 export const AT_CAP_SHARE = 0.9;
 /** Replica counts remembered at a full max_ack_pending. */
 const MAX_AT_CAP_ENTRIES = 8;
+/**
+ * Two readings at a full max_ack_pending with work waiting describe different handlers (they slowed
+ * down or sped up; the messages changed) when one is further than this factor from what the other
+ * allows with the same handlers: a count re-read at more than this times its record or less than
+ * its record over this, fewer replicas that processed more than this times what more did in all, or
+ * more replicas that processed more than this times what fewer did each. Wider than the noise of
+ * one interval (acknowledgements reach the server in bursts: one 1–2 s interval read 41.9/s for
+ * 20/s handlers).
+ */
+export const AT_CAP_CHANGED_FACTOR = 3;
 
 /** Processing measured at one ready replica count while max_ack_pending was full and work waited. */
 export interface AtCapThroughput {
@@ -846,7 +856,30 @@ function atMaxAckPending(ackPending: number, maxAckPending: number): boolean {
   return maxAckPending > 0 && ackPending >= AT_CAP_SHARE * maxAckPending;
 }
 
-/** Adds one interval at a full max_ack_pending to the per-replica-count record. */
+/**
+ * Whether two records at a full max_ack_pending cannot both describe the same handlers
+ * (AT_CAP_CHANGED_FACTOR): with the same handlers, more replicas never process much less in all,
+ * nor much more each, than fewer do. A limit that binds keeps what they process in all about the
+ * same, whatever the count.
+ */
+export function atCapContradicts(
+  x: Pick<AtCapThroughput, 'replicas' | 'perSecond'>,
+  y: Pick<AtCapThroughput, 'replicas' | 'perSecond'>,
+): boolean {
+  const [fewer, more] = x.replicas <= y.replicas ? [x, y] : [y, x];
+  return (
+    fewer.perSecond > AT_CAP_CHANGED_FACTOR * more.perSecond ||
+    more.perSecond * fewer.replicas > AT_CAP_CHANGED_FACTOR * fewer.perSecond * more.replicas
+  );
+}
+
+/**
+ * Adds one interval at a full max_ack_pending to the per-replica-count record. Records the interval
+ * contradicts (atCapContradicts) were taken with other handlers and are dropped: the newest reading
+ * describes the handlers now. Averaged in, a count's record of 50/s handlers took 98/s read after
+ * they slowed to 12.5/s to 270/s, and 50 replicas processing 610/s then read as not helping (the
+ * policy fuzzer's adverse world 930003: 8 replicas held for 1,487/s arriving, waits 179 → 195 s).
+ */
 function recordAtCap(
   previous: RateState['atCap'],
   maxAckPending: number,
@@ -856,9 +889,10 @@ function recordAtCap(
   at: number,
 ): NonNullable<RateState['atCap']> {
   const fresh = (e: AtCapThroughput): boolean => at - e.at <= SATURATION_MEMORY_SECONDS * 1000;
+  const now = { replicas, perSecond: completedPerSecond };
   const kept =
     previous !== undefined && previous.maxAckPending === maxAckPending
-      ? previous.throughput.filter(fresh)
+      ? previous.throughput.filter((e) => fresh(e) && !atCapContradicts(e, now))
       : [];
   const old = kept.find((e) => e.replicas === replicas);
   const seconds = (old?.seconds ?? 0) + dtSeconds;
