@@ -254,16 +254,22 @@ describe('a filter subject that covers the whole stream', () => {
 // too: up to .b's rate of retries read as new deliveries — arrivals (rates.ts
 // arrivalsWhileRedeliveriesHide; policy fuzzer world 930094). Read through decide() every second
 // as the operator does, 10 s before the poisoned message and 15 s with it. About 30 s.
-describe('a poisoned message retried at once on a filtered consumer of an interleaved stream', () => {
+/**
+ * One replica of instant handlers on <stream>.a of an interleaved stream, read once a second for
+ * `before` + `with` readings by readConsumerBacklog and decide(); a poisoned message nak'd and
+ * retried at once is published to .a at reading `before` (0: before the first reading).
+ */
+function poisonLoop(name: string, before: number, withLoop: number) {
+  const run = {
+    lines: [] as string[],
+    looping: [] as { arriving: number; desired: number }[],
+    publishedPerSecond: 0,
+    retries: 0,
+    counted: [] as Array<BacklogSample['filterStored']>,
+  };
   let nc: NatsConnection;
   let jsm: JetStreamManager;
-  const stream = streamName('POISONED');
-  const BEFORE = 10;
-  const WITH = 15;
-  const lines: string[] = [];
-  const looping: { arriving: number; desired: number }[] = [];
-  let publishedPerSecond = 0;
-  let retries = 0;
+  const stream = streamName(name);
 
   beforeAll(async () => {
     nc = await connect({ servers: testStack().natsUrl });
@@ -276,7 +282,7 @@ describe('a poisoned message retried at once on a filtered consumer of an interl
     const consuming = (async () => {
       for await (const m of messages) {
         if (m.string() === 'poison') {
-          retries++;
+          run.retries++;
           m.nak();
         } else m.ack();
         if (stop) break;
@@ -285,11 +291,12 @@ describe('a poisoned message retried at once on a filtered consumer of an interl
     const spec = withScalingDefaults({ maxReplicas: 10, backlogPerReplica: 10 });
     let history: ScalingHistory = emptyHistory();
     const started = performance.now();
-    for (let i = 0; i < BEFORE + WITH; i++) {
-      if (i === BEFORE) await js.publish(`${stream}.a`, 'poison');
+    for (let i = 0; i < before + withLoop; i++) {
+      if (i === before) await js.publish(`${stream}.a`, 'poison');
       await sleep(1000);
       const read = await readConsumerBacklog(nc, { stream, consumer: 'worker' }, { timeoutMs: 5000 });
       if (!read.ok) throw new Error(read.error.message);
+      run.counted.push(read.sample.filterStored);
       const decision = decide({
         spec,
         sample: read.sample,
@@ -300,13 +307,13 @@ describe('a poisoned message retried at once on a filtered consumer of an interl
       });
       history = decision.history;
       const arriving = asRateState(history.rates)?.arrivalPerSecond ?? 0;
-      lines.push(
-        `${i}s consumer_seq ${read.sample.deliveredConsumerSeq} stream_seq ${read.sample.deliveredStreamSeq} num_redelivered ${read.sample.redelivered} pending ${read.sample.pending} ack pending ${read.sample.ackPending}: ${arriving.toFixed(1)}/s arriving, 1 -> ${decision.desiredReplicas}`,
+      run.lines.push(
+        `${i}s consumer_seq ${read.sample.deliveredConsumerSeq} stream_seq ${read.sample.deliveredStreamSeq} num_redelivered ${read.sample.redelivered} pending ${read.sample.pending} ack pending ${read.sample.ackPending} stored on .a ${JSON.stringify(read.sample.filterStored)}: ${arriving.toFixed(1)}/s arriving, 1 -> ${decision.desiredReplicas}`,
       );
       // From 3 s into the loop: the smoothed rate has had time to take up what the loop adds.
-      if (i >= BEFORE + 3) looping.push({ arriving, desired: decision.desiredReplicas });
+      if (i >= before + 3) run.looping.push({ arriving, desired: decision.desiredReplicas });
     }
-    publishedPerSecond = publisher.publishedA() / ((performance.now() - started) / 1000);
+    run.publishedPerSecond = publisher.publishedA() / ((performance.now() - started) / 1000);
     stop = true;
     messages.stop();
     await Promise.all([publisher.stop(), consuming]);
@@ -316,14 +323,37 @@ describe('a poisoned message retried at once on a filtered consumer of an interl
     await jsm?.streams.delete(stream).catch(() => undefined);
     await nc?.close();
   });
+  return run;
+}
+
+describe('a poisoned message retried at once on a filtered consumer of an interleaved stream', () => {
+  const run = poisonLoop('POISONED', 10, 15);
 
   it('reads what arrives for the filter, not the retries hiding behind the other subject', () => {
     console.log(
-      `poisoned message retried ${retries} times; .a published at ${publishedPerSecond.toFixed(1)}/s, .b at 5 times that\n${lines.join('\n')}`,
+      `poisoned message retried ${run.retries} times; .a published at ${run.publishedPerSecond.toFixed(1)}/s, .b at 5 times that\n${run.lines.join('\n')}`,
     );
     // The loop ran, and faster than .b arrived (the retries could hide behind all of it).
-    expect(retries).toBeGreaterThan(WITH * 5 * publishedPerSecond);
+    expect(run.retries).toBeGreaterThan(15 * 5 * run.publishedPerSecond);
     // 80b776c read .a's and .b's rate together as arriving (6 times .a's).
-    expect(Math.max(...looping.map((x) => x.arriving))).toBeLessThan(2 * publishedPerSecond);
+    expect(Math.max(...run.looping.map((x) => x.arriving))).toBeLessThan(2 * run.publishedPerSecond);
+  });
+});
+
+describe('a poisoned message retried at once from before the first reading (no rate learnt before the loop)', () => {
+  const run = poisonLoop('POISONFIRST', 0, 15);
+
+  it("reads what arrives for the filter from the stream's count on it (STREAM.INFO subjects_filter)", () => {
+    console.log(
+      `poisoned message retried ${run.retries} times; .a published at ${run.publishedPerSecond.toFixed(1)}/s, .b at 5 times that\n${run.lines.join('\n')}`,
+    );
+    expect(run.retries).toBeGreaterThan(15 * 5 * run.publishedPerSecond);
+    // b16007a took the count of new deliveries, .a's and .b's rate together, with no rate before
+    // the loop to hold (rates.ts arrivalsWhileRedeliveriesHide).
+    const arriving = run.looping.map((x) => x.arriving);
+    expect(Math.max(...arriving)).toBeLessThan(1.5 * run.publishedPerSecond);
+    expect(Math.min(...arriving)).toBeGreaterThan(0.5 * run.publishedPerSecond);
+    // Every reading carried the count on .a (a literal filter on a stream whose limits remove nothing).
+    expect(run.counted.every((c) => c !== undefined && 'count' in c)).toBe(true);
   });
 });

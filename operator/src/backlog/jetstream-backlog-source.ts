@@ -18,6 +18,7 @@ import { filterCoversStream, type StreamSubjects } from './filter-coverage.js';
 import { readDrops, type DropCount } from './drop-advisories.js';
 import { STREAM_UPDATED_SUBJECT, StreamUpdates, type UpdateMark } from './stream-updates.js';
 import { boundApiReplies, isApiReplyRefused, type ApiReplyRefused } from './api-replies.js';
+import { countedFilters, filterCountUnusable, readFilterStored } from './filter-count.js';
 
 export interface ConsumerRef {
   stream: string;
@@ -416,6 +417,8 @@ interface StreamFacts {
   removingLimits: RemovingLimits | undefined;
   /** The stream's max_msgs / max_bytes and discard policy (streamLimitOf; what it holds is read with each reading: storedOf). */
   limit: StreamLimit | undefined;
+  /** Why the stream's count on a filter does not grow by what arrives for it (filterCountUnusable), or undefined. */
+  filterCountUnusable: string | undefined;
 }
 
 /**
@@ -504,6 +507,7 @@ function factsOf(info: unknown): StreamFacts {
       (c.mirror !== undefined && c.mirror !== null) || (Array.isArray(c.sources) && c.sources.length > 0),
     removingLimits: removingLimitsOf(info),
     limit: streamLimitOf(info),
+    filterCountUnusable: filterCountUnusable(info),
   };
 }
 
@@ -963,9 +967,32 @@ function leaderlessMessage(ref: ConsumerRef, server: string): string {
   return `JetStream at ${server} has no leader for consumer "${ref.consumer}" on stream "${ref.stream}" right now (a replica answered, and only the leader counts the backlog): a node restarting or an election takes seconds; longer, the cluster has lost its quorum`;
 }
 
+/** The JetStream API prefix a consumer is read through. */
+function apiPrefixOf(ref: ConsumerRef): string {
+  return ref.apiPrefix ?? (ref.domain !== undefined ? `$JS.${ref.domain}.API` : '$JS.API');
+}
+
+/**
+ * A filtered consumer's stream count on its filters (filter-count.ts), read just after the consumer
+ * info, or why it is not read.
+ */
+async function filterStoredFor(
+  nc: NatsConnection,
+  ref: ConsumerRef,
+  filters: string[],
+  facts: StreamFacts,
+  timeoutMs: number,
+): Promise<NonNullable<BacklogSample['filterStored']>> {
+  if (facts.filterCountUnusable !== undefined)
+    return { unknown: `${facts.filterCountUnusable}, so its count on the filter is not what arrived` };
+  const counted = countedFilters(filters);
+  if (typeof counted === 'string') return { unknown: counted };
+  return readFilterStored(nc, apiPrefixOf(ref), ref.stream, counted, timeoutMs);
+}
+
 /** A reply the operator refused to parse (api-replies.ts): the server is at fault, not the spec. */
 function replyRefusedError(err: ApiReplyRefused, ref: ConsumerRef, server: string): BacklogError {
-  const prefix = ref.apiPrefix ?? (ref.domain !== undefined ? `$JS.${ref.domain}.API` : '$JS.API');
+  const prefix = apiPrefixOf(ref);
   const subject = `${prefix}.${err.kind}.${ref.stream}${err.kind === 'CONSUMER.INFO' ? `.${ref.consumer}` : ''}`;
   return new BacklogError(
     'Invalid',
@@ -1324,8 +1351,13 @@ export async function readConsumerBacklog(
         ...read.upstream,
         lag: read.upstream.lag + copiedSinceConsumerRead(info, read.filtered === true, streamCounts),
       };
+    const filterStored =
+      read.filtered === true && facts !== undefined
+        ? await filterStoredFor(nc, ref, filtersOf(info), facts, options.timeoutMs)
+        : undefined;
     const sample = {
       ...read,
+      ...(filterStored !== undefined ? { filterStored } : {}),
       ...(limitRemovals !== undefined ? { limitRemovals } : {}),
       ...(streamLimit !== undefined ? { streamLimit } : {}),
       roundTripMs,

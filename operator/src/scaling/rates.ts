@@ -324,6 +324,8 @@ export interface RateState {
     deliveryDrops?: { count: number; epoch: number };
     /** The stream's counters at this reading, when read (BacklogSample.stream). */
     stream?: { firstSeq: number; lastSeq: number; messages: number; numDeleted: number };
+    /** A filtered consumer's stream count on its filters at this reading, when read (BacklogSample.filterStored). */
+    filterStored?: number;
     pending: number;
     /**
      * What the mirror or sourced stream had still to copy at this reading, when known
@@ -782,6 +784,8 @@ function baseline(
   if (sample.roundTripMs !== undefined && sample.roundTripMs > 0) last.roundTripMs = sample.roundTripMs;
   if (sample.serverTime !== undefined) last.serverTime = { ...sample.serverTime };
   if (sample.stream !== undefined) last.stream = { ...sample.stream };
+  if (sample.filterStored !== undefined && 'count' in sample.filterStored)
+    last.filterStored = sample.filterStored.count;
   const lag = upstreamLagOf(sample);
   if (lag !== undefined) last.upstreamLag = lag;
   if (sample.limitRemovals?.state !== undefined) last.limitedStream = { ...sample.limitRemovals.state };
@@ -1654,7 +1658,10 @@ export function observeRates(
   // (consumer-configs.int, max_msgs 100) — sized for less than arrives while the stream loses
   // messages. Its state is read with every reading there, so for a consumer of every subject what
   // arrived is what was stored: the growth of the stream's last sequence.
-  const stored = storedBetween(last, sample);
+  // A filtered consumer's stream count on its filters grows by what arrived for them
+  // (filterStoredBetween): no retry hiding behind the other subjects' messages counts there.
+  const filterStored = filterStoredBetween(last, sample);
+  const stored = filterStored ?? storedBetween(last, sample);
   const arrivedAsRead = Math.max(
     0,
     stored !== undefined
@@ -1666,7 +1673,7 @@ export function observeRates(
           lagGrew,
   );
   const arrived =
-    last.pending <= 0 && sample.pending <= 0 && hidesRedeliveries
+    last.pending <= 0 && sample.pending <= 0 && hidesRedeliveries && filterStored === undefined
       ? arrivalsWhileRedeliveriesHide(
           arrivedAsRead,
           sample.deliveredStreamSeq > (last.deliveredStreamSeq ?? Infinity),
@@ -2642,6 +2649,23 @@ export function storedBetween(
 ): number | undefined {
   if (after.removesHeld !== true || after.filtered === true) return undefined;
   return lastSeqGrowth(storedUpTo(before), storedUpTo(after));
+}
+
+/**
+ * What arrived for a filtered consumer between two readings, from its stream's count on its
+ * filters (BacklogSample.filterStored, read only on a stream whose limits remove nothing): the
+ * count's growth, when known at both ends and it did not shrink (a user's delete or purge: not
+ * known then); otherwise undefined. Consumer info alone counts a retry hidden behind the other
+ * subjects' messages as a new delivery: a poisoned message retried at once from the first readings
+ * read as arrivals at the other subjects' rate, 6 times what arrived (filtered-redelivery.int).
+ */
+export function filterStoredBetween(
+  before: Pick<RateState['last'], 'filterStored'>,
+  after: Pick<BacklogSample, 'filterStored' | 'filtered'>,
+): number | undefined {
+  if (after.filtered !== true || after.filterStored === undefined || !('count' in after.filterStored))
+    return undefined;
+  return lastSeqGrowth(before.filterStored, after.filterStored.count);
 }
 
 /**

@@ -54,15 +54,19 @@ describe('rates: arrivals while redeliveries may hide', () => {
     seconds: number,
     arriving: number,
     delivering: number,
+    /** The stream's count on the filter is read with every reading (BacklogSample.filterStored). */
+    counted?: { stored: number },
   ): RateState[] {
     const states: RateState[] = [];
     let state = from;
     let pending = 0;
     let consumerSeq = 180;
     let streamSeq = 780;
+    let stored = counted?.stored ?? 0;
     for (let t = 62; t <= 60 + seconds; t += 2) {
       const delivered = Math.min(pending + 2 * arriving, 2 * delivering);
       pending += 2 * arriving - delivered;
+      stored += 2 * arriving;
       consumerSeq += delivered + 40;
       streamSeq += delivered + 20;
       state = observeRates(
@@ -76,6 +80,7 @@ describe('rates: arrivals while redeliveries may hide', () => {
           deliveredStreamSeq: streamSeq,
           ackFloorConsumerSeq: 180,
           filtered: true,
+          ...(counted !== undefined ? { filterStored: { count: stored } } : {}),
         }),
         1,
       );
@@ -110,5 +115,46 @@ describe('rates: arrivals while redeliveries may hide', () => {
   it('with no rate before the loop, the first count stands (the most that can have arrived)', () => {
     // Every interval may hide retries from the first: 13/s, the filter's 3/s and the other 10/s.
     expect(looping(undefined, 300, 3, 50).at(-1)?.arrivalPerSecond).toBeCloseTo(13, 0);
+  });
+
+  it("with the stream's count on the filter read, the loop from the first reading reads what arrives (filterStored)", () => {
+    // b16007a: 13/s, the count of new deliveries (the filter's 3/s and the other subjects' 10/s).
+    expect(looping(undefined, 300, 3, 50, { stored: 500 }).at(-1)?.arrivalPerSecond).toBeCloseTo(3, 1);
+    // Work waiting at the server: 60/s, not the 70/s the counters give.
+    expect(looping(undefined, 120, 60, 20, { stored: 500 }).at(-1)?.arrivalPerSecond).toBeCloseTo(60, 0);
+  });
+
+  it('a count that shrank (a delete, a purge) or is not known falls back to the consumer counters', () => {
+    const counted = (count: number | undefined) =>
+      sample({
+        at: T0 + 2000,
+        deliveredConsumerSeq: 250,
+        deliveredStreamSeq: 800,
+        redelivered: 1,
+        ackPending: 1,
+        filtered: true,
+        ...(count !== undefined
+          ? { filterStored: { count } }
+          : { filterStored: { unknown: 'a wildcard filter' } }),
+      });
+    const start = observeRates(
+      undefined,
+      sample({
+        at: T0,
+        deliveredConsumerSeq: 200,
+        deliveredStreamSeq: 780,
+        redelivered: 1,
+        ackPending: 1,
+        filtered: true,
+        filterStored: { count: 100 },
+      }),
+      1,
+    );
+    expect(start.last.filterStored).toBe(100);
+    // Grew by 6 in 2 s: 3/s, whatever the consumer's counters say (50 delivered, 20 stream sequences).
+    expect(observeRates(start, counted(106), 1).lastIntervalArrivalPerSecond).toBeCloseTo(3, 9);
+    // Shrank, or not read: the counters' 20 new deliveries in 2 s (no rate before to hold).
+    expect(observeRates(start, counted(90), 1).lastIntervalArrivalPerSecond).toBeCloseTo(10, 9);
+    expect(observeRates(start, counted(undefined), 1).lastIntervalArrivalPerSecond).toBeCloseTo(10, 9);
   });
 });

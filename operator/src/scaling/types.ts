@@ -167,6 +167,14 @@ export interface BacklogSample {
    * (stream-full.ts).
    */
   streamLimit?: StreamLimit;
+  /**
+   * A filtered consumer's stream: the messages it holds on the consumer's filter subjects (STREAM.INFO
+   * subjects_filter, summed over literal filters), read just after the consumer info, on a stream
+   * whose limits remove nothing — its growth is what arrived for the filter (rates.ts) — or why that
+   * is not read (a wildcard filter, a stream that removes messages, a failed read). Absent for a
+   * consumer of every subject, or when the stream's info cannot be read.
+   */
+  filterStored?: { count: number } | { unknown: string };
   /** The stream's state counters, read just after the consumer info, when removesInside (absent: unknown). */
   stream?: { firstSeq: number; lastSeq: number; messages: number; numDeleted: number };
   /**
