@@ -89,9 +89,9 @@ export function filterCountOf(reply: unknown, filter: string): number | string {
 
 /**
  * Reads the stream's count on the consumer's literal filters (summed), one STREAM.INFO request with
- * subjects_filter each, `prefix` the JetStream API prefix ($JS.API, $JS.<domain>.API, or the
- * account's). A reply over the STREAM.INFO limit is not parsed. Never throws: what cannot be read
- * is `unknown`, and the reading keeps today's estimate.
+ * subjects_filter each, all at once (a reading waits one timeout at most), `prefix` the JetStream
+ * API prefix ($JS.API, $JS.<domain>.API, or the account's). A reply over the STREAM.INFO limit is not
+ * parsed. Never throws: what cannot be read is `unknown`, and the reading keeps today's estimate.
  */
 export async function readFilterStored(
   nc: NatsConnection,
@@ -100,36 +100,42 @@ export async function readFilterStored(
   filters: readonly string[],
   timeoutMs: number,
 ): Promise<{ count: number } | { unknown: string }> {
-  let count = 0;
-  for (const filter of filters) {
-    let data: Uint8Array;
-    try {
-      const reply = await nc.request(
-        `${prefix}.STREAM.INFO.${stream}`,
-        JSON.stringify({ subjects_filter: filter }),
-        {
-          timeout: timeoutMs,
-        },
-      );
-      data = reply.data;
-    } catch (err) {
-      return {
-        unknown: `STREAM.INFO with subjects_filter "${filter}" failed (${err instanceof Error ? err.message : String(err)})`,
-      };
-    }
-    const oversized = oversizedReply('STREAM.INFO', data.length);
-    if (oversized !== undefined)
-      return { unknown: `the STREAM.INFO reply for subjects_filter "${filter}" ${oversized}` };
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(new TextDecoder().decode(data));
-    } catch {
-      return { unknown: `the STREAM.INFO reply for subjects_filter "${filter}" is not JSON` };
-    }
-    const one = filterCountOf(parsed, filter);
-    if (typeof one === 'string')
-      return { unknown: `the STREAM.INFO reply for subjects_filter "${filter}" is unusable: ${one}` };
-    count += one;
+  const counts = await Promise.all(filters.map((f) => readOneFilter(nc, prefix, stream, f, timeoutMs)));
+  const why = counts.find((c): c is string => typeof c === 'string');
+  if (why !== undefined) return { unknown: why };
+  return { count: counts.reduce<number>((n, c) => n + (c as number), 0) };
+}
+
+/** The stream's count on one literal filter, or a sentence saying why it is not known. */
+async function readOneFilter(
+  nc: NatsConnection,
+  prefix: string,
+  stream: string,
+  filter: string,
+  timeoutMs: number,
+): Promise<number | string> {
+  const what = `the STREAM.INFO reply for subjects_filter "${filter}"`;
+  let data: Uint8Array;
+  try {
+    const reply = await nc.request(
+      `${prefix}.STREAM.INFO.${stream}`,
+      JSON.stringify({ subjects_filter: filter }),
+      {
+        timeout: timeoutMs,
+      },
+    );
+    data = reply.data;
+  } catch (err) {
+    return `STREAM.INFO with subjects_filter "${filter}" failed (${err instanceof Error ? err.message : String(err)})`;
   }
-  return { count };
+  const oversized = oversizedReply('STREAM.INFO', data.length);
+  if (oversized !== undefined) return `${what} ${oversized}`;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder().decode(data));
+  } catch {
+    return `${what} is not JSON`;
+  }
+  const count = filterCountOf(parsed, filter);
+  return typeof count === 'string' ? `${what} is unusable: ${count}` : count;
 }

@@ -10,7 +10,7 @@ import { withScalingDefaults } from '../scaling/defaults.js';
 import type { BacklogSample } from '../scaling/types.js';
 import { sample } from '../scaling/test/fixtures.js';
 import type { ConsumersVerdict, Verdict } from './decide.js';
-import { recordPollMetrics, statusAfterPoll } from './report.js';
+import { arrivalsFromOf, MAX_ARRIVALS_FROM, recordPollMetrics, statusAfterPoll } from './report.js';
 
 const SCALE = { specReplicas: 2, statusReplicas: 2, readyReplicas: 2, resourceVersion: '1' };
 
@@ -111,5 +111,38 @@ describe('jetscale_backlog_messages and status say the same backlog', () => {
     expect(await gauge(metrics, 'jetscale_backlog_upstream_lag_messages')).toEqual([]);
     metrics.forget(labels.namespace, labels.name);
     expect(await gauge(metrics, 'jetscale_backlog_messages')).toEqual([]);
+  });
+});
+
+describe("status says where a filtered consumer's arrivals are read from (rates.arrivalsFrom)", () => {
+  it("the stream's count on the filter, or the consumer's counters and why", () => {
+    const verdict = allOf([
+      { name: 'counted', reading: sample({ filtered: true, filterStored: { count: 120 } }) },
+      {
+        name: 'wildcard',
+        reading: sample({
+          filtered: true,
+          filterStored: { unknown: 'filter subject "orders.*" has a wildcard' },
+        }),
+      },
+      { name: 'unfiltered', reading: sample({ filtered: false }) },
+    ]);
+    const status = statusAfterPoll({}, 1, SCALE as never, verdict, { wall: 0 }, undefined);
+    expect((status.consumers ?? []).map((c) => c.rates?.arrivalsFrom)).toEqual([
+      "the stream's count on the filter subjects",
+      'the consumer\'s counters, where a retry hiding behind the other subjects\' messages reads as an arrival: filter subject "orders.*" has a wildcard',
+      undefined,
+    ]);
+    // One consumer: status.rates is its own.
+    const single = allOf([
+      { name: 'counted', reading: sample({ filtered: true, filterStored: { count: 1 } }) },
+    ]);
+    const one = statusAfterPoll({}, 1, SCALE as never, single, { wall: 0 }, undefined);
+    expect(one.rates?.arrivalsFrom).toBe("the stream's count on the filter subjects");
+  });
+
+  it('caps what a server answered at the CRD maxLength', () => {
+    const long = sample({ filtered: true, filterStored: { unknown: 'x'.repeat(5000) } });
+    expect(arrivalsFromOf(long)?.length).toBeLessThanOrEqual(MAX_ARRIVALS_FROM);
   });
 });

@@ -182,6 +182,7 @@ function consumerStatus(
       perReplicaPerSecond: round(decision.rates.perReplicaPerSecond),
       perReplicaLowEndOnly: decision.rates.perReplicaLowEndOnly === true ? true : undefined,
       perReplicaLowEndHeld: decision.rates.perReplicaLowEndHeld === true ? true : undefined,
+      arrivalsFrom: arrivalsFromOf(sample),
     });
     entry.lastBacklogReadTime = at;
   } else if (same) {
@@ -190,6 +191,23 @@ function consumerStatus(
     if (base.lastBacklogReadTime) entry.lastBacklogReadTime = base.lastBacklogReadTime;
   }
   return entry;
+}
+
+/** Longest status.consumers[].rates.arrivalsFrom (the CRD's maxLength). */
+export const MAX_ARRIVALS_FROM = 1024;
+
+/**
+ * For a filtered consumer whose stream's info was read: where its arrivals are read from
+ * (BacklogSample.filterStored), status.rates.arrivalsFrom.
+ */
+export function arrivalsFromOf(sample: BacklogSample): string | undefined {
+  const counted = sample.filterStored;
+  if (sample.filtered !== true || counted === undefined) return undefined;
+  if ('count' in counted) return "the stream's count on the filter subjects";
+  return capText(
+    `the consumer's counters, where a retry hiding behind the other subjects' messages reads as an arrival: ${counted.unknown}`,
+    MAX_ARRIVALS_FROM,
+  );
 }
 
 /** Sets the per-EventConsumer gauges after a poll that observed and decided. */

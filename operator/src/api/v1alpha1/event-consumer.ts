@@ -350,6 +350,12 @@ export interface RatesStatus {
    * up (rates.ts perReplicaLowEndHeld): carried over a restart so it stays one.
    */
   perReplicaLowEndHeld?: boolean;
+  /**
+   * A filtered consumer: where its arrivals are read from — its stream's count on the filter
+   * subjects (exact), or the consumer's counters, where a retry hiding behind the other subjects'
+   * messages reads as an arrival, and why the count is not read (backlog/filter-count.ts).
+   */
+  arrivalsFrom?: string;
 }
 
 /** status.consumers[]: what one JetStream consumer showed and needs (one per consumersOf entry). */
