@@ -236,6 +236,7 @@ import {
   confirmedArrivalNoise,
   heldAreNewest,
   keptPaceSeconds,
+  recentBacklogRunSeconds,
   maxAckPendingBinding,
   observeRates,
   ratesOf,
@@ -310,6 +311,14 @@ export const KEPT_PACE_SECONDS = 20;
  * step when it can, instead of one replica at a time.
  */
 export const EXPIRY_GROW_SECONDS = 2 * READY_SETTLE_SECONDS;
+/**
+ * A stream sent in batches whose backlog runs of the last BACKLOG_RUN_MEMORY_SECONDS (rates.ts
+ * recentBacklogRunSeconds: the backlog beyond what the ready replicas can have in hand, reading to
+ * reading) all drained within this share of drainWithinSeconds has replicas that absorb its batches:
+ * while they are idle at a reading with a low end, they keep up (keepingUp) as for independent
+ * messages. See keepingUp.
+ */
+export const BATCH_DRAIN_SHARE = 0.5;
 /** Panic when the last interval's arrivals reach this multiple of the current replicas' capacity. */
 export const PANIC_FACTOR = 2;
 /**
@@ -1138,7 +1147,12 @@ export function decide(input: ScalingInput): ScalingDecision {
   // where 13 is the bound).
   // Not for a stream measured as sent in batches (BATCHED_DISPERSION), as for re-measuring below:
   // the replicas a low end buys are what absorbs its runs of batches (the fuzzer's world 1440 held
-  // at 11 then took a run of batches to 19 where 17 is the bound).
+  // at 11 then took a run of batches to 19 where 17 is the bound). Unless every run of its backlog
+  // beyond the handlers in the last BACKLOG_RUN_MEMORY_SECONDS drained within BATCH_DRAIN_SHARE of
+  // drainWithinSeconds (rates.ts recentBacklogRunSeconds): the replicas there absorb its batches.
+  // A cron-like producer (10x its mean for 2 s of every 20 s, quiet between) to nats.js fetch()
+  // loops, read every second, drained each burst in 7-8 s; without this its idle replicas were
+  // sized by the arrival rate's peak at a low end, 7 -> 13 (bursty-fetch-loops.test).
   // Or they hold more than one each but have kept pace for KEPT_PACE_SECONDS (rates.ts keptPace:
   // nothing pending at the server, what they hold level within its noise): handlers that work on
   // many messages at once hold rate × handling time, and with a low end their Poisson noise read
@@ -1150,7 +1164,9 @@ export function decide(input: ScalingInput): ScalingDecision {
     pending === 0 &&
     (backlog < ready * Math.max(1, rates.inFlightPerReplica ?? 1) ||
       keptPaceSeconds(rateState, sample.at) >= KEPT_PACE_SECONDS) &&
-    (rateState.arrivalDispersion ?? 1) < BATCHED_DISPERSION;
+    ((rateState.arrivalDispersion ?? 1) < BATCHED_DISPERSION ||
+      (recentBacklogRunSeconds(rateState, sample.at) ?? Infinity) <=
+        BATCH_DRAIN_SHARE * spec.drainWithinSeconds);
   // A stream sent in clumps (BATCHED_DISPERSION) puts messages at the server with every clump, so
   // there those pending are no evidence that the replicas fall behind: while they are, the
   // confirmed rate counts above the mean rate of the last start-up (meanArrivalSince, at least

@@ -88,7 +88,7 @@
 // max_ack_pending is full and work waits, the processing rate is recorded per ready replica count,
 // and the limit binds when more replicas did not raise it (see maxAckPendingBinding).
 
-import { ADAPTIVE_POLL_SECONDS } from './objective.js';
+import { ADAPTIVE_POLL_SECONDS, RATE_NOISE_SIGMAS } from './objective.js';
 import { upstreamLagOf } from './backlog.js';
 import { heldAtThreshold, waitsWithBacklog } from './refused-backlog.js';
 import type { BacklogSample, LimitedStreamState, Rates, ServerTime } from './types.js';
@@ -426,6 +426,14 @@ export interface RateState {
   previousIntervalArrivalPerSecond?: number;
   /** Length of the interval before the last one (seconds). */
   previousIntervalSeconds?: number;
+  /**
+   * The intervals with arrivals since the last one without (the reading before them empty): one,
+   * or several spanning no more than BATCH_RUN_SECONDS (a batch read over several short readings).
+   * arrivalDispersion takes them as one batch when the next reading is empty again (several only
+   * when they brought more than Poisson noise explains: beyondPoisson). `quietSeconds` is the
+   * empty interval's length before them.
+   */
+  arrivalRun?: { arrived: number; seconds: number; readings: number; quietSeconds: number };
   /** Length of the last interval (seconds), to tell a poll gap from the usual cadence. */
   lastIntervalSeconds?: number;
   /** Which clock timed the last interval (readingInterval; absent in older state). */
@@ -619,6 +627,14 @@ export interface RateState {
    * otherwise. decide.ts reads a long enough one as replicas that keep up (keptPaceSeconds).
    */
   keptPace?: KeptPace;
+  /**
+   * How long the backlog stood beyond what the ready replicas' handlers can have in hand (one each
+   * unless spec.inFlightPerReplica says how many), run by run: `since` while one lasts (the reading
+   * before it showed none), `longestSeconds` the longest that ended within
+   * BACKLOG_RUN_MEMORY_SECONDS (at `endedAt`). decide.ts reads it (recentBacklogRunSeconds) for a
+   * stream sent in batches.
+   */
+  backlogRuns?: { since?: number; longestSeconds?: number; endedAt?: number };
 }
 
 /** A kept-pace run (RateState.keptPace): the run since its start, and its current window. */
@@ -715,6 +731,54 @@ export function keptPaceSeconds(state: RateState | undefined, at: number): numbe
   const run = state?.keptPace;
   if (run === undefined || typeof run !== 'object' || !Number.isFinite(run.since) || run.since > at) return 0;
   return Math.max(0, (at - run.since) / 1000);
+}
+
+/** How long a backlog run that ended is remembered (RateState.backlogRuns). */
+export const BACKLOG_RUN_MEMORY_SECONDS = 300;
+
+/**
+ * The longest backlog run (RateState.backlogRuns) that ended within BACKLOG_RUN_MEMORY_SECONDS
+ * before `at`, or the one that lasts when longer so far, in seconds; undefined when none ended that
+ * recently (nothing shows how long this stream's backlog stands).
+ */
+export function recentBacklogRunSeconds(state: RateState | undefined, at: number): number | undefined {
+  const runs = state?.backlogRuns;
+  if (runs === undefined || typeof runs !== 'object') return undefined;
+  const longest = finiteNonNegative(runs.longestSeconds);
+  const endedAt = runs.endedAt;
+  if (longest === undefined || typeof endedAt !== 'number' || !Number.isFinite(endedAt)) return undefined;
+  if (at - endedAt > BACKLOG_RUN_MEMORY_SECONDS * 1000) return undefined;
+  const since = runs.since;
+  const lasting = typeof since === 'number' && Number.isFinite(since) ? Math.max(0, (at - since) / 1000) : 0;
+  return Math.max(longest, lasting);
+}
+
+/**
+ * The backlog runs (RateState.backlogRuns) after a reading with `backlog` against `inHand`. The
+ * longest is remembered for BACKLOG_RUN_MEMORY_SECONDS after it ended; then the next run to end
+ * stands in for it.
+ */
+function nextBacklogRuns(
+  previous: RateState['backlogRuns'],
+  lastAt: number,
+  at: number,
+  backlog: number,
+  inHand: number,
+): RateState['backlogRuns'] {
+  const before = previous !== undefined && typeof previous === 'object' ? previous : {};
+  const since = typeof before.since === 'number' && Number.isFinite(before.since) ? before.since : undefined;
+  const endedAt = before.endedAt;
+  const longest =
+    typeof endedAt === 'number' &&
+    Number.isFinite(endedAt) &&
+    at - endedAt <= BACKLOG_RUN_MEMORY_SECONDS * 1000
+      ? finiteNonNegative(before.longestSeconds)
+      : undefined;
+  const remembered = longest === undefined ? {} : { longestSeconds: longest, endedAt: endedAt as number };
+  if (backlog >= inHand) return { ...remembered, since: since ?? lastAt };
+  if (since === undefined) return longest === undefined ? undefined : remembered;
+  const seconds = Math.max(0, (at - since) / 1000);
+  return longest !== undefined && longest >= seconds ? remembered : { longestSeconds: seconds, endedAt: at };
 }
 
 /** A finite number ≥ 0 from state read back, or undefined. */
@@ -1238,12 +1302,31 @@ export const DISPERSION_TIME_CONSTANT_SECONDS = 60;
  * before: a step in the rate is one huge difference, not a sign of batches, and must not make
  * every later rise look like noise; a stream that does come in batches shows it pair after pair
  * and gets there within about a minute. Not capped: the two pairs around a reading that held
- * messages between two empty ones (a step stays up; a batch that lands alone does not). A sparse
- * stream in batches (5.5/s in batches of 100, 1 s readings) is mostly empty pairs, and capped its
- * batches read 1.0: two batches in successive readings then counted as a 100/s rise (the policy
- * fuzzer's worlds 10686 and 10995).
+ * messages between two empty ones, or a few readings within BATCH_RUN_SECONDS (a step stays up; a
+ * batch that lands alone does not). A sparse stream in batches (5.5/s in batches of 100, 1 s
+ * readings) is mostly empty pairs, and capped its batches read 1.0: two batches in successive
+ * readings then counted as a 100/s rise (the policy fuzzer's worlds 10686 and 10995).
  */
 export const DISPERSION_SAMPLE_CAP = 4;
+/**
+ * Arrivals that came within this many seconds between two empty readings are one batch to the
+ * arrival dispersion, however many readings they span: read at pollInterval's default (5 s) they
+ * would have landed in one reading, and the adaptive poll (1-2 s while messages move) must not see
+ * the same publisher as sending independent messages. Counted pair by pair, a cron-like producer
+ * sending 10x its mean for 2 s of every 20 s, read every second, showed two capped pairs (a step up,
+ * a step down) and a run of empty ones: a dispersion of 1.0, so each burst's second reading
+ * confirmed 161/s as a rise and panicked from 6 replicas of 5/s to 50 (maxReplicas) where 6
+ * drained it in 11 s (pull-clients model, nats.go Fetch(10) loop, 17/s on average).
+ */
+export const BATCH_RUN_SECONDS = 5;
+
+/**
+ * Whether `count` messages are more than a Poisson stream expected to bring `expected` would show:
+ * FLOWING_MESSAGES at least, and RATE_NOISE_SIGMAS standard deviations above `expected`.
+ */
+function beyondPoisson(count: number, expected: number): boolean {
+  return count >= FLOWING_MESSAGES && count > expected + RATE_NOISE_SIGMAS * Math.sqrt(Math.max(0, expected));
+}
 
 /**
  * One sample of the arrival dispersion from two successive intervals (rates r1 over t1 seconds and
@@ -1450,6 +1533,8 @@ function restartInterval(
     shownSpell: _shown,
     heldSpell: _held,
     keptPace: _keptPace,
+    arrivalRun: _arrivalRun,
+    backlogRuns: _backlogRuns,
     expiringSince: _expiring,
     handlingNearMaxAge: _nearMaxAge,
     resetAt: _reset,
@@ -1792,23 +1877,46 @@ export function observeRates(
           previous.arrivalPerSecond,
         )
       : undefined;
-  // A reading that held messages between two empty ones (a batch that landed alone) is no step in
-  // the rate: its two pairs count whole, the one taken capped at the last reading added back.
+  // Readings that held messages between two empty ones within BATCH_RUN_SECONDS (a batch that
+  // landed alone, in one reading or a few) are no step in the rate: taken as one interval, its two
+  // pairs count whole, beside the capped ones taken while it came.
+  const run = previous.arrivalRun;
   const lone =
     dispersionSample !== undefined &&
     arrived === 0 &&
-    previous.previousIntervalArrivalPerSecond === 0 &&
-    previous.previousIntervalSeconds !== undefined &&
+    run !== undefined &&
     previous.arrivalPerSecond !== undefined &&
-    (previous.lastIntervalArrivalPerSecond ?? 0) > 0
+    (run.readings === 1 || beyondPoisson(run.arrived, previous.arrivalPerSecond * run.seconds))
       ? (arrivalDispersionSample(
           0,
-          previous.previousIntervalSeconds,
-          previous.lastIntervalArrivalPerSecond ?? 0,
-          previous.lastIntervalSeconds ?? 0,
+          run.quietSeconds,
+          run.arrived / run.seconds,
+          run.seconds,
           previous.arrivalPerSecond,
-        ) ?? 0) + dispersionSample
+        ) ?? 0) +
+        (arrivalDispersionSample(
+          run.arrived / run.seconds,
+          run.seconds,
+          0,
+          dtSeconds,
+          previous.arrivalPerSecond,
+        ) ?? 0)
       : undefined;
+  const runNow =
+    arrived === 0
+      ? undefined
+      : previous.lastIntervalArrivalPerSecond === 0 && previous.lastIntervalSeconds !== undefined
+        ? { arrived, seconds: dtSeconds, readings: 1, quietSeconds: previous.lastIntervalSeconds }
+        : run !== undefined
+          ? {
+              arrived: run.arrived + arrived,
+              seconds: run.seconds + dtSeconds,
+              readings: run.readings + 1,
+              quietSeconds: run.quietSeconds,
+            }
+          : undefined;
+  if (runNow !== undefined && (runNow.readings === 1 || runNow.seconds <= BATCH_RUN_SECONDS))
+    next.arrivalRun = runNow;
   if (dispersionSample !== undefined)
     next.arrivalDispersion = Math.max(
       1,
@@ -2520,6 +2628,15 @@ export function observeRates(
     inFlight = ewma(inFlight, sample.ackPending / readyReplicas, dtSeconds, CAPACITY_TIME_CONSTANT_SECONDS);
   }
   if (inFlight !== undefined) next.inFlightPerReplica = inFlight;
+
+  const backlogRuns = nextBacklogRuns(
+    previous.backlogRuns,
+    last.at,
+    sample.at,
+    Math.max(0, sample.pending) + Math.max(0, sample.ackPending),
+    Math.max(1, readyReplicas * (userInHand ?? 1)),
+  );
+  if (backlogRuns !== undefined) next.backlogRuns = backlogRuns;
 
   // Whether the replicas keep pace with what arrives, whatever they hold (RateState.keptPace):
   // nothing pending at the server at either end, and what they hold level within its noise

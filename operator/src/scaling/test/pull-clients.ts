@@ -51,7 +51,8 @@
 //   more replicas help until they outnumber max_ack_pending, then each adds less.
 // Time advances in 10 ms steps (a slot freed by an ack is refilled within the step, about a
 // round trip; a fetch loop asks for its next batch in the step after it handled the last, so its
-// round trip is one step); readings are taken every `pollSeconds`, after the server's deliveries of the step.
+// round trip is one step); readings are taken every `pollSeconds` (or when the decision asks:
+// adaptivePoll), after the server's deliveries of the step.
 
 import { decide, emptyHistory } from '../decide.js';
 import type { BacklogSample, ScalingDecision, ScalingHistory, ScalingSpec } from '../types.js';
@@ -173,6 +174,11 @@ export interface Scenario {
   startupSeconds: number;
   durationSeconds: number;
   pollSeconds?: number;
+  /**
+   * Read again when the decision asks (its nextPollSeconds, at least 1 s), never later than
+   * `pollSeconds`, as the reconciler does; without it, every `pollSeconds`.
+   */
+  adaptivePoll?: true;
   /**
    * A WorkQueue stream with this max_age: a message older is removed wherever it is, pending or
    * held (a held one leaves num_ack_pending as an acknowledgement does, and the ack floor moves past
@@ -319,7 +325,7 @@ export function runScenario(sc: Scenario): Reading[] {
   let nextMessage = 0;
   const firstPod = pods[0];
   const steps = Math.round(sc.durationSeconds / dt);
-  const pollSteps = Math.round(poll / dt);
+  let nextReadStep = 0;
   const ready: Pod[] = [];
   for (let step = 0; step <= steps; step++) {
     const t = step * dt;
@@ -457,7 +463,7 @@ export function runScenario(sc: Scenario): Reading[] {
 
     // The reading: after the server filled what it could (it refills a freed slot within about a
     // round trip, so a real reading at a full max_ack_pending sees it full).
-    if (step % pollSteps === 0) {
+    if (step === nextReadStep) {
       const sample: BacklogSample = {
         at: T0 + Math.round(t * 1000),
         pending,
@@ -503,6 +509,8 @@ export function runScenario(sc: Scenario): Reading[] {
         now: sample.at,
       });
       history = decision.history;
+      const next = sc.adaptivePoll === true ? Math.min(poll, Math.max(1, decision.nextPollSeconds)) : poll;
+      nextReadStep = step + Math.max(1, Math.round(next / dt));
       readings.push({
         t,
         replicas: pods.length,
