@@ -38,10 +38,14 @@ export interface Segment {
   rate: number;
   /**
    * How publishers send: 'poisson' (independent messages), 'clumped' (batches of `clump` messages
-   * at Poisson times with the same mean rate: bursty publishers, a gateway flushing batches).
+   * at Poisson times with the same mean rate: bursty publishers, a gateway flushing batches),
+   * 'cron' (independent messages for the first `cron.burstSeconds` of every `cron.periodSeconds`
+   * of the segment, none between, at the same mean rate: a job started by a timer). randomWorld
+   * draws no 'cron' segment (its seeds keep their worlds).
    */
-  shape: 'poisson' | 'clumped';
+  shape: 'poisson' | 'clumped' | 'cron';
   clump: number;
+  cron?: { periodSeconds: number; burstSeconds: number };
   /**
    * Messages per second one pod completes during this segment with its handlers busy (a slow
    * dependency lowers it). A client whose handlers work on several at once (PullClient.concurrency
@@ -473,7 +477,15 @@ export function runWorld(world: World): Run {
     if (seg === undefined) break;
 
     // Arrivals: Poisson events, each one message or a clump.
-    const eventRate = seg.shape === 'clumped' ? seg.rate / seg.clump : seg.rate;
+    const cron = seg.shape === 'cron' ? seg.cron : undefined;
+    const eventRate =
+      seg.shape === 'clumped'
+        ? seg.rate / seg.clump
+        : cron !== undefined
+          ? (t - (segmentStarts[segIndex] ?? 0)) % cron.periodSeconds < cron.burstSeconds
+            ? (seg.rate * cron.periodSeconds) / cron.burstSeconds
+            : 0
+          : seg.rate;
     const events = poisson(rng, eventRate * dt);
     const n = seg.shape === 'clumped' ? events * seg.clump : events;
     pending += n;

@@ -34,7 +34,7 @@ console.log(JSON.stringify({ ...rest, client: world.client.name }, null, 0));
 console.log(JSON.stringify(spec));
 segments.forEach((s, i) =>
   console.log(
-    `segment ${i} from ${run.segmentStarts[i]}s: ${s.seconds}s ${s.rate.toFixed(1)}/s ${s.shape}${s.shape === 'clumped' ? ` of ${s.clump}` : ''}, handler ${s.handlerPerSecond}/s`,
+    `segment ${i} from ${run.segmentStarts[i]}s: ${s.seconds}s ${s.rate.toFixed(1)}/s ${s.shape}${s.shape === 'clumped' ? ` of ${s.clump}` : s.cron !== undefined ? ` (${s.cron.burstSeconds}s of every ${s.cron.periodSeconds}s)` : ''}, handler ${s.handlerPerSecond}/s`,
   ),
 );
 // FIFO wait of the message completed last by each poll (at poll resolution).
