@@ -73,6 +73,14 @@ describe('carriedCapacity (status read back)', () => {
     ],
     // Held implies a low end (rates.ts sets both): no status this operator wrote.
     ['held but not a low end', { rates: { perReplicaPerSecond: 25, perReplicaLowEndHeld: true } }],
+    [
+      'whose in-hand mark is not one (the same count twice)',
+      { rates: { perReplicaPerSecond: 25, handlersInHand: { seconds: 10, perReplica: 9, from: 5, to: 5 } } },
+    ],
+    [
+      'whose in-hand mark is not one (no time held)',
+      { rates: { perReplicaPerSecond: 25, handlersInHand: { perReplica: 9, from: 12, to: 5 } } },
+    ],
   ])('ignores a figure %s', (_why, over) => {
     expect(carriedCapacity(entry(over), WALL)).toBeUndefined();
   });
@@ -256,6 +264,29 @@ describe('a new process starts from the capacity in status', () => {
     const { memory, verdict } = twoPolls(state.scaling.c as ScalingMemory);
     expect(asRateState(memory.history.rates)?.perReplicaLowEndHeld).toBeUndefined();
     expect(statusOf(verdict).consumers?.[0]?.rates?.perReplicaLowEndHeld).toBeUndefined();
+  });
+
+  // Held messages shown in the handlers' hands (scaling/in-hand.ts: a change of the ready count
+  // left the mean time held as it was). Kept in memory only, a restarted operator or a new leader
+  // counted them as buffered again (2f) until its own next change of count showed it again: one
+  // round of replicas that change nothing at every restart.
+  it("held messages shown in the handlers' hands stay so: written, declared, carried", () => {
+    const handlersInHand = { seconds: 10.2, perReplica: 9, from: 12, to: 5 };
+    const rates = { arrivalPerSecond: 50, processingPerSecond: 50, perReplicaPerSecond: 25, handlersInHand };
+    const state = newConsumerState(objectWith([entry({ rates })]), fingerprint, clocks);
+    expect(state.scaling.c?.carriedCapacity?.handlersInHand).toEqual(handlersInHand);
+    const { memory, verdict } = twoPolls(state.scaling.c as ScalingMemory);
+    expect(asRateState(memory.history.rates)?.handlersInHand).toMatchObject(handlersInHand);
+    const written = statusOf(verdict);
+    expect(written.consumers?.[0]?.rates?.handlersInHand).toEqual(handlersInHand);
+    expect(written.rates?.handlersInHand).toEqual(handlersInHand);
+    expect(undeclared(written, statusSchema(), 'status')).toEqual([]);
+    const again = newConsumerState(
+      objectWith([{ ...written.consumers?.[0], lastBacklogReadTime: iso(5) }]),
+      fingerprint,
+      clocks,
+    );
+    expect(again.scaling.c?.carriedCapacity?.handlersInHand).toEqual(handlersInHand);
   });
 
   it('a measured figure is written without the low-end mark', () => {

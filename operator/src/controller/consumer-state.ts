@@ -13,6 +13,7 @@ import type { ScaleReading } from '../kube/scale-client.js';
 import type { AdmissionLimit } from './admission-cap.js';
 import type { TugOfWar } from './tug-of-war.js';
 import { emptyHistory } from '../scaling/index.js';
+import { validHandlersInHand } from '../scaling/in-hand.js';
 import { MAX_CARRIED_PER_REPLICA_PER_SECOND } from '../scaling/rates.js';
 import type { ScalingHistory } from '../scaling/types.js';
 import { STATUS_DECIMALS } from './report.js';
@@ -66,6 +67,8 @@ export interface CarriedCapacity {
   lowEndOnly?: true;
   /** ... and one read from held messages alone (rates.perReplicaLowEndHeld): it stays one. */
   lowEndHeld?: true;
+  /** What the replicas held was shown in their handlers' hands (rates.handlersInHand): it stays so. */
+  handlersInHand?: { seconds: number; perReplica: number; from: number; to: number };
   stream: string;
   consumer: string;
   /** When the figure was current (wall ms: the entry's lastBacklogReadTime). */
@@ -334,10 +337,12 @@ export function carriedCapacity(entry: unknown, wallNow: number): CarriedCapacit
     perReplicaPerSecond: rate,
     perReplicaLowEndOnly: lowEnd,
     perReplicaLowEndHeld: held,
+    handlersInHand: inHand,
   } = e.rates as {
     perReplicaPerSecond?: unknown;
     perReplicaLowEndOnly?: unknown;
     perReplicaLowEndHeld?: unknown;
+    handlersInHand?: unknown;
   };
   // The operator writes rates to STATUS_DECIMALS (report.ts): a figure above 0 and below that
   // resolution is no status it wrote.
@@ -354,6 +359,11 @@ export function carriedCapacity(entry: unknown, wallNow: number): CarriedCapacit
   // Held marks a kind of low end (rates.ts sets it only with perReplicaLowEndOnly): alone, or not a
   // boolean, it is no status this operator wrote.
   if (held !== undefined && (typeof held !== 'boolean' || (held && lowEnd !== true))) return undefined;
+  // The in-hand mark (in-hand.ts validHandlersInHand: positive numbers, two different counts);
+  // one that is not is no status this operator wrote.
+  const handlersInHand =
+    inHand === undefined ? undefined : validHandlersInHand({ ...(inHand as object), at: 0 });
+  if (inHand !== undefined && handlersInHand === undefined) return undefined;
   if (typeof e.lastBacklogReadTime !== 'string') return undefined;
   const readAt = Date.parse(e.lastBacklogReadTime);
   if (!Number.isFinite(readAt)) return undefined;
@@ -363,6 +373,16 @@ export function carriedCapacity(entry: unknown, wallNow: number): CarriedCapacit
     perReplicaPerSecond: rate,
     ...(lowEnd === true ? { lowEndOnly: true as const } : {}),
     ...(held === true ? { lowEndHeld: true as const } : {}),
+    ...(handlersInHand !== undefined
+      ? {
+          handlersInHand: {
+            seconds: handlersInHand.seconds,
+            perReplica: handlersInHand.perReplica,
+            from: handlersInHand.from,
+            to: handlersInHand.to,
+          },
+        }
+      : {}),
     stream: e.stream,
     consumer: e.consumer,
     readAt,

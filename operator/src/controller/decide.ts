@@ -435,6 +435,7 @@ function fromBacklog(input: DecideInput, consumer: ConsumerSpec, sample: Backlog
     policyInput.carriedPerReplicaPerSecond = carried.perReplicaPerSecond;
     if (carried.lowEndOnly === true) policyInput.carriedPerReplicaLowEndOnly = true;
     if (carried.lowEndHeld === true) policyInput.carriedPerReplicaLowEndHeld = true;
+    if (carried.handlersInHand !== undefined) policyInput.carriedHandlersInHand = carried.handlersInHand;
   }
   let decision = input.policy(policyInput);
   if (holdUntil !== undefined && now >= holdUntil) holdUntil = undefined;

@@ -183,6 +183,15 @@ function consumerStatus(
       perReplicaLowEndOnly: decision.rates.perReplicaLowEndOnly === true ? true : undefined,
       perReplicaLowEndHeld: decision.rates.perReplicaLowEndHeld === true ? true : undefined,
       arrivalsFrom: arrivalsFromOf(sample),
+      handlersInHand:
+        decision.rates.handlersInHand === undefined
+          ? undefined
+          : {
+              seconds: round(decision.rates.handlersInHand.seconds) ?? 0,
+              perReplica: decision.rates.handlersInHand.perReplica,
+              from: decision.rates.handlersInHand.from,
+              to: decision.rates.handlersInHand.to,
+            },
     });
     entry.lastBacklogReadTime = at;
   } else if (same) {

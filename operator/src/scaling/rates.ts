@@ -91,6 +91,8 @@
 import { ADAPTIVE_POLL_SECONDS, RATE_NOISE_SIGMAS } from './objective.js';
 import { upstreamLagOf } from './backlog.js';
 import { heldAtThreshold, waitsWithBacklog } from './refused-backlog.js';
+import { nextInHand, validHandlersInHand } from './in-hand.js';
+import type { HandlersInHand, HeldStretch } from './in-hand.js';
 import type { BacklogSample, LimitedStreamState, Rates, ServerTime } from './types.js';
 
 /**
@@ -635,6 +637,16 @@ export interface RateState {
    * stream sent in batches.
    */
   backlogRuns?: { since?: number; longestSeconds?: number; endedAt?: number };
+  /** Settled intervals at the same ready count with nothing pending at the server (in-hand.ts). */
+  heldStretch?: HeldStretch;
+  /** The last such stretch long enough to compare, at another ready count (in-hand.ts). */
+  heldStretchBefore?: HeldStretch;
+  /**
+   * What the replicas hold was shown to be in their handlers' hands: a scale-up did not shorten
+   * the time a message is held, nor raise the completions (in-hand.ts). decide.ts (2f) counts the
+   * completions times that time as in hand. Carried through resets and through status.
+   */
+  handlersInHand?: HandlersInHand;
 }
 
 /** A kept-pace run (RateState.keptPace): the run since its start, and its current window. */
@@ -1283,6 +1295,12 @@ export interface RateOptions {
    */
   carriedPerReplicaLowEndHeld?: boolean;
   /**
+   * Held messages an earlier process showed in the handlers' hands (its status said
+   * handlersInHand): so they stay here (RateState.handlersInHand) until a change of the ready count
+   * shows otherwise.
+   */
+  carriedHandlersInHand?: { seconds: number; perReplica: number; from: number; to: number };
+  /**
    * The user's spec.inFlightPerReplica: how many messages one replica's handlers work on at once.
    * A replica is shown busy by what it holds only beyond this many (busyOnPrefetch). Ignored
    * unless a finite number > 0.
@@ -1655,6 +1673,8 @@ export function observeRates(
         if (options.carriedPerReplicaLowEndHeld === true) fresh.perReplicaLowEndHeld = true;
       }
     }
+    const inHand = validHandlersInHand({ ...options.carriedHandlersInHand, at: sample.at });
+    if (options.carriedHandlersInHand !== undefined && inHand !== undefined) fresh.handlersInHand = inHand;
     return fresh;
   }
   const interval = readingInterval(previous.last, sample);
@@ -1715,6 +1735,7 @@ export function observeRates(
         reset.takenWhileExpiringSeconds = previous.takenWhileExpiringSeconds;
     }
     if (previous.behindInHand !== undefined) reset.behindInHand = previous.behindInHand;
+    if (previous.handlersInHand !== undefined) reset.handlersInHand = previous.handlersInHand;
     return reset;
   }
 
@@ -2638,6 +2659,45 @@ export function observeRates(
   );
   if (backlogRuns !== undefined) next.backlogRuns = backlogRuns;
 
+  // Held messages in the handlers' hands, told from a queue by what a scale-up did to the mean time
+  // a message is held (in-hand.ts). Only over intervals in which nothing waited at the server, the
+  // completions are completions, what is held is the newest deliveries (no buffer older than the
+  // rest), max_ack_pending is not full, and a new ready count has had settleSeconds to consume; not
+  // once the user said how many the handlers work on at once (then 2f counts that many).
+  const inHandEvidence = nextInHand(
+    {
+      ...(previous.heldStretch !== undefined ? { stretch: previous.heldStretch } : {}),
+      ...(previous.heldStretchBefore !== undefined ? { before: previous.heldStretchBefore } : {}),
+      ...(previous.handlersInHand !== undefined ? { shown: previous.handlersInHand } : {}),
+    },
+    {
+      fromAt: last.at,
+      toAt: sample.at,
+      heldFrom: Math.max(0, last.ackPending),
+      heldTo: Math.max(0, sample.ackPending),
+      arrived,
+      completed,
+      readyFrom: last.readyReplicas,
+      readyTo: readyReplicas,
+      dispersion: previous.arrivalDispersion ?? 1,
+      eligible:
+        userInHand === undefined &&
+        last.pending === 0 &&
+        sample.pending === 0 &&
+        completionsKnown &&
+        redeliveries === 0 &&
+        !paused &&
+        sample.ackNone !== true &&
+        heldAreNewest(last) &&
+        heldAreNewest(sample) &&
+        !atMaxAckPending(sample.ackPending, sample.maxAckPending) &&
+        steadySeconds >= settleSeconds,
+    },
+  );
+  if (inHandEvidence.stretch !== undefined) next.heldStretch = inHandEvidence.stretch;
+  if (inHandEvidence.before !== undefined) next.heldStretchBefore = inHandEvidence.before;
+  if (inHandEvidence.shown !== undefined) next.handlersInHand = inHandEvidence.shown;
+
   // Whether the replicas keep pace with what arrives, whatever they hold (RateState.keptPace):
   // nothing pending at the server at either end, and what they hold level within its noise
   // (nextKeptPace). Handlers that work on many messages at once hold rate × handling time in hand; held
@@ -3157,6 +3217,11 @@ export function ratesOf(state: RateState | undefined): Rates {
   if (state?.perReplicaPerSecond !== undefined && state.perReplicaLowEndOnly === true) {
     rates.perReplicaLowEndOnly = true;
     if (state.perReplicaLowEndHeld === true) rates.perReplicaLowEndHeld = true;
+  }
+  const inHand = validHandlersInHand(state?.handlersInHand);
+  if (inHand !== undefined) {
+    const { seconds, perReplica, from, to } = inHand;
+    rates.handlersInHand = { seconds, perReplica, from, to };
   }
   if (state?.inFlightPerReplica !== undefined) rates.inFlightPerReplica = state.inFlightPerReplica;
   return rates;

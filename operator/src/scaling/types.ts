@@ -336,6 +336,12 @@ export interface Rates {
    */
   perReplicaLowEndHeld?: boolean;
   /**
+   * What the replicas hold was shown to be in their handlers' hands (rates.ts
+   * RateState.handlersInHand, in-hand.ts): with `from` ready replicas and with `to`, a message was
+   * held `seconds` and as many were completed; `perReplica` each at the smaller count. Absent otherwise.
+   */
+  handlersInHand?: { seconds: number; perReplica: number; from: number; to: number };
+  /**
    * Messages one ready replica held awaiting ack while work was waiting (measured): its client's
    * prefetch plus what its handlers work on. Reported, never used as concurrency.
    */
@@ -449,4 +455,9 @@ export interface ScalingInput {
   carriedPerReplicaLowEndOnly?: boolean;
   /** ... read from held messages alone (status rates.perReplicaLowEndHeld). Optional. */
   carriedPerReplicaLowEndHeld?: boolean;
+  /**
+   * Held messages an earlier process showed in the handlers' hands (status rates.handlersInHand,
+   * validated by the caller), used as the carried figure is. Optional.
+   */
+  carriedHandlersInHand?: { seconds: number; perReplica: number; from: number; to: number };
 }

@@ -356,6 +356,12 @@ export interface RatesStatus {
    * messages reads as an arrival, and why the count is not read (backlog/filter-count.ts).
    */
   arrivalsFrom?: string;
+  /**
+   * What the replicas hold was shown to be in their handlers' hands (rates.ts handlersInHand): with
+   * `from` ready replicas and with `to` a message was held `seconds` and as many were completed,
+   * about `perReplica` each at the smaller count. Carried over a restart so it stays so.
+   */
+  handlersInHand?: { seconds: number; perReplica: number; from: number; to: number };
 }
 
 /** status.consumers[]: what one JetStream consumer showed and needs (one per consumersOf entry). */

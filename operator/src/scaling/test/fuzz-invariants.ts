@@ -57,6 +57,11 @@ export function stepViolations(run: Run): string[] {
         if (v !== true || d.rates.perReplicaPerSecond === undefined) bad(`rates.${k} = ${v}`);
       } else if (k === 'perReplicaLowEndHeld') {
         if (v !== true || d.rates.perReplicaLowEndOnly !== true) bad(`rates.${k} = ${v}`);
+      } else if (k === 'handlersInHand') {
+        const h = d.rates.handlersInHand;
+        const ok = (n: number | undefined): boolean => typeof n === 'number' && Number.isFinite(n) && n > 0;
+        if (!(ok(h?.seconds) && ok(h?.perReplica) && ok(h?.from) && ok(h?.to) && h?.from !== h?.to))
+          bad(`rates.${k} = ${JSON.stringify(v)}`);
       } else if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v >= 0))
         bad(`rates.${k} = ${v}`);
     }

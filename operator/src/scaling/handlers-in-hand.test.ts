@@ -1,0 +1,189 @@
+// Handlers that work on many messages at once, without spec.inFlightPerReplica: what they hold in
+// hand was counted as a queue by 2f (drained within drainWithinSeconds), and replicas were added
+// that changed nothing. in-hand.ts tells the two apart by what a change of the ready count did to
+// the mean time a message is held (handlersInHand).
+import { withScalingDefaults } from './defaults.js';
+import { asRateState } from './rates.js';
+import { nextInHand, validHandlersInHand } from './in-hand.js';
+import type { InHandInterval, InHandState } from './in-hand.js';
+import { natsGoConsume, natsPyPush, runScenario } from './test/pull-clients.js';
+import type { PullClient, Reading } from './test/pull-clients.js';
+import type { ScalingSpec } from './types.js';
+
+const T = 1_700_000_000_000;
+
+/** `seconds` of 1 s intervals at `replicas`, holding `held` throughout, `rate` arriving and completed. */
+function steady(
+  state: InHandState,
+  at: number,
+  seconds: number,
+  replicas: number,
+  held: number | ((i: number) => number),
+  rate: number,
+  readyBefore = replicas,
+): { state: InHandState; at: number } {
+  let s = state;
+  let t = at;
+  const heldAt = (i: number): number => (typeof held === 'number' ? held : held(i));
+  for (let i = 0; i < seconds; i++) {
+    const interval: InHandInterval = {
+      fromAt: t,
+      toAt: t + 1000,
+      heldFrom: heldAt(i),
+      heldTo: heldAt(i + 1),
+      arrived: rate,
+      completed: rate,
+      readyFrom: i === 0 ? readyBefore : replicas,
+      readyTo: replicas,
+      dispersion: 1,
+      eligible: true,
+    };
+    s = nextInHand(s, interval);
+    t += 1000;
+  }
+  return { state: s, at: t };
+}
+
+describe('in-hand.ts nextInHand: the mean time held across a change of the ready count', () => {
+  it('the same time held and completions at 2 and at 4 replicas: shown in hand, about N each at the smaller count', () => {
+    // 20/s held 10 s each: 200 held, at 2 replicas and at 4 alike.
+    const a = steady({}, T, 30, 2, 200, 20);
+    const b = steady(a.state, a.at, 30, 4, 200, 20, 2);
+    // Judged once the stretch at 4 is STRETCH_MIN_SECONDS and 1.5 times held long (15 s).
+    expect(validHandlersInHand(b.state.shown)).toEqual({
+      seconds: 10,
+      perReplica: 100,
+      from: 2,
+      to: 4,
+      at: a.at + 16_000,
+    });
+  });
+  it('the time held fell by more than HELD_TIME_SAME_FACTOR with more replicas: a queue, no mark (and one before is cleared)', () => {
+    const a = steady({}, T, 30, 2, 200, 20);
+    const b = steady(a.state, a.at, 30, 4, 200, 20, 2);
+    expect(b.state.shown).toBeDefined();
+    // Back at 2, then 4 replicas hold 100 for the same 20/s: 5 s each, half the time before.
+    const c = steady(b.state, b.at, 30, 2, 200, 20, 4);
+    const d = steady(c.state, c.at, 30, 4, 100, 20, 2);
+    expect(d.state.shown).toBeUndefined();
+  });
+  it('held growing (replicas falling behind) or another load shows nothing', () => {
+    // Held grows by 10/s after the rise: no steady count.
+    const a = steady({}, T, 30, 2, 200, 20);
+    const b = steady(a.state, a.at, 30, 4, (i) => 200 + 10 * i, 20, 2);
+    expect(b.state.shown).toBeUndefined();
+    // 40/s after the rise against 20/s before: not the same load.
+    const c = steady(a.state, a.at, 30, 4, 400, 40, 2);
+    expect(c.state.shown).toBeUndefined();
+  });
+  it('one message a replica or fewer at the smaller count: nothing 2f counts, no mark', () => {
+    const a = steady({}, T, 30, 4, 4, 2);
+    const b = steady(a.state, a.at, 30, 8, 4, 2, 4);
+    expect(b.state.shown).toBeUndefined();
+  });
+  it('a mark read back from status that is not one is none', () => {
+    expect(validHandlersInHand({ seconds: 10, perReplica: 5, from: 2, to: 2, at: 0 })).toBeUndefined();
+    expect(validHandlersInHand({ seconds: -1, perReplica: 5, from: 2, to: 3, at: 0 })).toBeUndefined();
+    expect(validHandlersInHand('x')).toBeUndefined();
+  });
+});
+
+const spec = (drainWithinSeconds: number, podsPerMinute?: number): ScalingSpec =>
+  withScalingDefaults({
+    minReplicas: 1,
+    maxReplicas: 20,
+    backlogPerReplica: 1_000_000,
+    drainWithinSeconds,
+    ...(podsPerMinute !== undefined
+      ? {
+          scaleUp: {
+            stabilizationWindowSeconds: 0,
+            selectPolicy: 'Max',
+            policies: [{ type: 'Pods', value: podsPerMinute, periodSeconds: 60 }],
+          },
+        }
+      : {}),
+  } as Partial<ScalingSpec>);
+
+function summary(name: string, readings: readonly Reading[]): string {
+  const every = readings.filter((_, i) => i % 25 === 0);
+  return `${name}: replicas ${every.map((r) => r.replicas).join(' ')}; awaiting ack ${every.map((r) => r.ackPending).join(' ')}\n`;
+}
+
+const marked = (r: Reading): boolean =>
+  validHandlersInHand(asRateState(r.decision.history.rates)?.handlersInHand) !== undefined;
+
+describe('decide: concurrent handlers without spec.inFlightPerReplica are not driven up by what they hold in hand', () => {
+  it('nats.go Consume() ×50, 10 s handlers, 4/s arriving, drainWithinSeconds 5: back to what the rate needs, and the reason says so', () => {
+    // b16007a: 12 replicas from 90 s to the end (2f drained the 40 held within 5 s: "the 39 awaiting
+    // ack in the clients' buffers"), where 1 does the 4/s (the held-only figure, 1/s, asks 5).
+    const client: PullClient = { ...natsGoConsume, name: 'nats.go Consume() ×50', concurrency: 50 };
+    const readings = runScenario({
+      client,
+      spec: spec(5),
+      maxAckPending: 1000,
+      handlerPerSecond: 0.1,
+      arrival: () => 4,
+      initialReplicas: 1,
+      initialPending: 0,
+      startupSeconds: 10,
+      durationSeconds: 600,
+      pollSeconds: 2,
+    });
+    process.stdout.write(summary(client.name, readings));
+    const late = readings.filter((r) => r.t >= 240);
+    expect(Math.max(...late.map((r) => r.replicas))).toBeLessThanOrEqual(6);
+    expect(late.every(marked)).toBe(true);
+    const reason = late.at(-1)?.decision.reason ?? '';
+    expect(reason).toContain("in the handlers' hands, not queued (HandlersConcurrent)");
+    expect(reason).toMatch(/set spec\.inFlightPerReplica to how many each works on at once \(at least \d+\)/);
+    expect(reason).not.toContain("clients' buffers");
+    // Nothing waits: everything that arrives is completed.
+    expect(late.every((r) => r.pending === 0 && r.ackPending <= 60)).toBe(true);
+  });
+
+  it('nats.py push ×500, 10 s handlers, 30/s arriving, 2 pods a minute: stops climbing once a step changed nothing', () => {
+    // b16007a: 3 -> 5 -> 7 -> 9 -> 10, then 4 <-> 10 to the end (2f drained the 300 in hand
+    // within 5 s), where 1 does the 30/s and the figure (9.9/s) asks 4.
+    const client: PullClient = { ...natsPyPush, name: 'nats.py push ×500', concurrency: 500 };
+    const readings = runScenario({
+      client,
+      spec: spec(5, 2),
+      maxAckPending: 5000,
+      handlerPerSecond: 0.1,
+      arrival: () => 30,
+      initialReplicas: 1,
+      initialPending: 0,
+      startupSeconds: 10,
+      durationSeconds: 600,
+      pollSeconds: 2,
+    });
+    process.stdout.write(summary(client.name, readings));
+    const late = readings.filter((r) => r.t >= 150);
+    expect(Math.max(...late.map((r) => r.replicas))).toBeLessThanOrEqual(5);
+    expect(late.filter((r) => r.t >= 240).every(marked)).toBe(true);
+    expect(late.every((r) => r.pending === 0 && r.ackPending <= 340)).toBe(true);
+  });
+
+  it('a real queue behind one-at-a-time handlers (nats.go Consume() ×1, 5/s, 22/s arriving, 1 pod a minute) still scales up and drains it', () => {
+    // The replicas fall behind at every count up to 4 while their buffers take it all (max_ack_pending
+    // 100,000): each step shortens what they hold, none is taken as in hand.
+    const readings = runScenario({
+      client: natsGoConsume,
+      spec: spec(30, 1),
+      maxAckPending: 100_000,
+      handlerPerSecond: 5,
+      arrival: () => 22,
+      initialReplicas: 1,
+      initialPending: 0,
+      startupSeconds: 10,
+      durationSeconds: 900,
+      pollSeconds: 2,
+    });
+    process.stdout.write(summary('nats.go Consume() ×1, 5/s', readings));
+    expect(readings.some(marked)).toBe(false);
+    expect(Math.max(...readings.map((r) => r.replicas))).toBeGreaterThanOrEqual(7);
+    const late = readings.filter((r) => r.t >= 480);
+    expect(late.every((r) => r.replicas >= 5 && r.ackPending <= 30)).toBe(true);
+  });
+});
