@@ -2010,6 +2010,9 @@ export function observeRates(
       previous.failingSince !== undefined &&
       previous.failingShownAt !== undefined &&
       retriesStopped(previous.failingSince, previous.failingShownAt, sample.at);
+    const full = !(
+      room(last.ackPending, last.maxAckPending) && room(sample.ackPending, sample.maxAckPending)
+    );
     const askedNothing =
       sample.deliveredConsumerSeq === last.deliveredConsumerSeq &&
       (last.deliveredStreamSeq === undefined || sample.deliveredStreamSeq === last.deliveredStreamSeq) &&
@@ -2017,14 +2020,10 @@ export function observeRates(
       last.pending > 0 &&
       sample.pending > 0 &&
       sample.waiting === 0 &&
-      ((room(last.ackPending, last.maxAckPending) && room(sample.ackPending, sample.maxAckPending)) ||
-        stopped) &&
+      (!full || stopped) &&
       Math.max(readyReplicas, askedNow) > 0 &&
       sample.paused !== true &&
       !isGap(previous.lastIntervalSeconds, dtSeconds);
-    const full = !(
-      room(last.ackPending, last.maxAckPending) && room(sample.ackPending, sample.maxAckPending)
-    );
     if (askedNothing)
       next.takingNothingRun = {
         since: previous.takingNothingRun?.since ?? last.at,
