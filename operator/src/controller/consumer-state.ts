@@ -58,6 +58,26 @@ export interface ScalingMemory {
    * "unknown" again. Dropped once used, and with a new scale target.
    */
   carriedCapacity?: CarriedCapacity;
+  /**
+   * The failing spell an earlier process was in for this consumer (its status entry, validated by
+   * carriedHandlersFailing): taken back by this process's first reading when it is of the same
+   * stream and consumer (decide.ts fromBacklog), so a restart or a new leader neither adds a second
+   * probe replica nor starts the spell's clock over (scaling/decide.ts 3d). Dropped once used, and
+   * with a new scale target.
+   */
+  carriedHandlersFailing?: CarriedHandlersFailing;
+}
+
+/** A failing spell read back from status.consumers[].rates.handlersFailing (see carriedHandlersFailing). */
+export interface CarriedHandlersFailing {
+  /** When it began (monotonic ms: lastBacklogReadTime less its seconds). */
+  since: number;
+  /** The replicas ready when it began. */
+  replicas: number;
+  stream: string;
+  consumer: string;
+  /** Not used after this (monotonic ms): CARRIED_CAPACITY_MAX_AGE_SECONDS after lastBacklogReadTime. */
+  usableUntil: number;
 }
 
 /** A per-replica capacity read back from status.consumers[] (see carriedCapacity). */
@@ -203,7 +223,7 @@ export function newConsumerState(
 export function memoryForTarget(memory: ScalingMemory, target: string): ScalingMemory {
   if (memory.target === target) return memory;
   if (memory.target === undefined) return { ...memory, target };
-  const { carriedCapacity: _dropped, ...rest } = memory;
+  const { carriedCapacity: _dropped, carriedHandlersFailing: _spell, ...rest } = memory;
   return { ...rest, history: emptyHistory(), seeded: false, target };
 }
 
@@ -234,13 +254,15 @@ function carriedFailures(obj: EventConsumerObject, now: ClockReading): ScalingMe
       if (typeof entry.name !== 'string') continue;
       const failures = typeof entry.consecutiveFailures === 'number' ? entry.consecutiveFailures : undefined;
       const capacity = specUnchanged ? carriedCapacity(e, now.wall) : undefined;
-      if (failures === undefined && capacity === undefined) continue;
+      const spell = specUnchanged ? carriedHandlersFailing(e, now) : undefined;
+      if (failures === undefined && capacity === undefined && spell === undefined) continue;
       const memory = fresh(failures ?? 0);
       if (capacity !== undefined)
         memory.carriedCapacity = {
           ...capacity,
           usableUntil: monotonicTimeOf(capacity.readAt + CARRIED_CAPACITY_MAX_AGE_SECONDS * 1000, now),
         };
+      if (spell !== undefined) memory.carriedHandlersFailing = spell;
       out[entry.name] = memory;
     }
     return out;
@@ -386,5 +408,42 @@ export function carriedCapacity(entry: unknown, wallNow: number): CarriedCapacit
     stream: e.stream,
     consumer: e.consumer,
     readAt,
+  };
+}
+
+/**
+ * The failing spell a status.consumers[] entry shows (rates.handlersFailing, written by report.ts
+ * from the policy's rates), when it can be carried over: like a capacity (carriedCapacity), only
+ * from a status written for the object's current generation, an entry that names its stream and
+ * consumer, and a lastBacklogReadTime no more than CARRIED_CAPACITY_MAX_AGE_SECONDS ago (nor more
+ * than a minute ahead); `seconds` a finite number of at least 0 and `replicas` a whole number of
+ * at least 0 (the CRD's schema). Otherwise undefined: the process reads the spell afresh (and may
+ * probe once more after FAILING_PROBE_AFTER_SECONDS of it).
+ */
+export function carriedHandlersFailing(
+  entry: unknown,
+  now: ClockReading,
+): CarriedHandlersFailing | undefined {
+  if (typeof entry !== 'object' || entry === null) return undefined;
+  const e = entry as { stream?: unknown; consumer?: unknown; rates?: unknown; lastBacklogReadTime?: unknown };
+  if (typeof e.stream !== 'string' || e.stream === '' || typeof e.consumer !== 'string' || e.consumer === '')
+    return undefined;
+  if (typeof e.rates !== 'object' || e.rates === null) return undefined;
+  const spell = (e.rates as { handlersFailing?: unknown }).handlersFailing;
+  if (typeof spell !== 'object' || spell === null) return undefined;
+  const { seconds, replicas } = spell as { seconds?: unknown; replicas?: unknown };
+  if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 0) return undefined;
+  if (typeof replicas !== 'number' || !Number.isSafeInteger(replicas) || replicas < 0) return undefined;
+  if (typeof e.lastBacklogReadTime !== 'string') return undefined;
+  const readAt = Date.parse(e.lastBacklogReadTime);
+  if (!Number.isFinite(readAt)) return undefined;
+  const age = (now.wall - readAt) / 1000;
+  if (age > CARRIED_CAPACITY_MAX_AGE_SECONDS || age < -60) return undefined;
+  return {
+    since: monotonicTimeOf(readAt - seconds * 1000, now),
+    replicas,
+    stream: e.stream,
+    consumer: e.consumer,
+    usableUntil: monotonicTimeOf(readAt + CARRIED_CAPACITY_MAX_AGE_SECONDS * 1000, now),
   };
 }

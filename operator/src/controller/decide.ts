@@ -437,6 +437,17 @@ function fromBacklog(input: DecideInput, consumer: ConsumerSpec, sample: Backlog
     if (carried.lowEndHeld === true) policyInput.carriedPerReplicaLowEndHeld = true;
     if (carried.handlersInHand !== undefined) policyInput.carriedHandlersInHand = carried.handlersInHand;
   }
+  // The failing spell an earlier process was in (status, validated when read back), on the same
+  // terms: so a restart neither makes a second probe replica nor starts the spell's clock over.
+  const spell = memory.carriedHandlersFailing;
+  if (
+    spell !== undefined &&
+    history.rates === undefined &&
+    now <= spell.usableUntil &&
+    spell.stream === consumer.stream &&
+    spell.consumer === consumer.consumer
+  )
+    policyInput.carriedHandlersFailing = { since: Math.min(spell.since, now), replicas: spell.replicas };
   let decision = input.policy(policyInput);
   if (holdUntil !== undefined && now >= holdUntil) holdUntil = undefined;
   // The hold keeps what the target has, never more than maxReplicas: a bound lowered (or an
@@ -562,11 +573,17 @@ export function metricsText(sample: BacklogSample): string {
 }
 
 /**
- * The memory without a carried capacity (a reading has been taken, and its rates now hold the
- * figure) and without a run of failed reads (this one succeeded).
+ * The memory without a carried capacity or failing spell (a reading has been taken, and its rates
+ * now hold them) and without a run of failed reads (this one succeeded).
  */
 function withoutCarried(memory: ScalingMemory): ScalingMemory {
-  const { carriedCapacity: _used, failingSince: _over, returned: _seeded, ...rest } = memory;
+  const {
+    carriedCapacity: _used,
+    carriedHandlersFailing: _spell,
+    failingSince: _over,
+    returned: _seeded,
+    ...rest
+  } = memory;
   return rest;
 }
 

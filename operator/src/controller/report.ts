@@ -192,6 +192,13 @@ function consumerStatus(
               from: decision.rates.handlersInHand.from,
               to: decision.rates.handlersInHand.to,
             },
+      handlersFailing:
+        decision.rates.handlersFailing === undefined
+          ? undefined
+          : {
+              seconds: round(decision.rates.handlersFailing.seconds) ?? 0,
+              replicas: decision.rates.handlersFailing.replicas,
+            },
     });
     entry.lastBacklogReadTime = at;
   } else if (same) {

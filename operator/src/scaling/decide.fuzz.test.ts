@@ -30,7 +30,7 @@
 // handler time.
 
 import { withScalingDefaults } from './defaults.js';
-import { asRateState } from './rates.js';
+import { asRateState, FAILING_PROBE_AFTER_SECONDS } from './rates.js';
 import { adverseWorld, concurrentClient, randomWorld, runWorld, SLOW_READINGS } from './test/fuzz-world.js';
 import type { World } from './test/fuzz-world.js';
 import { PAUSE_ASK_SECONDS, stepViolations, steadyViolations } from './test/fuzz-invariants.js';
@@ -42,6 +42,7 @@ import {
   natsJsConsume,
   natsJsFetch,
   natsPyFetch,
+  natsPyPush,
 } from './test/pull-clients.js';
 import type { PullClient } from './test/pull-clients.js';
 
@@ -324,6 +325,41 @@ describe('a cron-like producer between quiet spells (found in session 32)', () =
     const late = run.steps.filter((s) => s.t >= 300);
     expect(late.length).toBeGreaterThan(300);
     expect(Math.max(...late.map((s) => s.decision.desiredReplicas))).toBeLessThan(50);
+  });
+});
+
+describe('a push deliver group member hung for good (found in session 33)', () => {
+  // Adversity.pause for good (adverseWorld draws 5, 30 or 120 s): nats.py push, max_ack_pending
+  // 1000, ack_wait 30 s, 2/s for 5/s handlers. Scale-downs take the newest pods, so the hung one is
+  // eventually left alone; what it holds comes back to it at each ack_wait, redelivered and never
+  // completed, and the failing spell never ends. The invariants excuse every wait near a pause, so
+  // this world asserts the hold itself. On 7b9a82c: 1 replica and HandlersFailing from t = 1,260 s
+  // to the end, 2,265 pending at 2,370 s; now the probe (decide.ts 3d) ends each such spell.
+  it('no hold at one replica longer than the probe bound, and the backlog does not grow without bound', () => {
+    const world: World = {
+      ...steadyWorld(
+        { maxReplicas: 20, client: natsPyPush, pollSeconds: 5, startupSeconds: 15 },
+        { seconds: 2400, rate: 2, handlerPerSecond: 5 },
+      ),
+      maxAckPending: 1000,
+      ackWaitSeconds: 30,
+      adversity: { pause: { at: 120, seconds: Infinity } },
+    };
+    const run = runWorld(world);
+    let heldSince: number | undefined;
+    let longest = 0;
+    for (const step of run.steps) {
+      const held = step.decision.desiredReplicas === 1 && step.decision.limitedBy === 'HandlersFailing';
+      if (!held) heldSince = undefined;
+      else {
+        heldSince ??= step.t;
+        longest = Math.max(longest, step.t - heldSince);
+      }
+    }
+    expect(run.steps.some((s) => s.decision.limitedBy === 'HandlersFailing')).toBe(true);
+    expect(longest).toBeLessThanOrEqual(FAILING_PROBE_AFTER_SECONDS);
+    expect(run.steps.at(-1)?.sample.pending).toBeLessThan(100);
+    expect([...stepViolations(run), ...steadyViolations(run)]).toEqual([]);
   });
 });
 

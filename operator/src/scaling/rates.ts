@@ -1301,6 +1301,15 @@ export interface RateOptions {
    */
   carriedHandlersInHand?: { seconds: number; perReplica: number; from: number; to: number };
   /**
+   * A failing spell an earlier process was in (its status said handlersFailing): since when (ms,
+   * the clock of `now`) and the replicas ready when it began. Taken as this process's own spell
+   * (failingSince, failingReplicas), so a restart or a new leader neither probes again nor starts
+   * the spell's clock over (decide.ts 3d, FAILING_PROBE_AFTER_SECONDS); the first interval that
+   * completes something ends it as it ends any spell. Ignored unless `since` is not after the
+   * reading and `replicas` is a whole number.
+   */
+  carriedHandlersFailing?: { since: number; replicas: number };
+  /**
    * The user's spec.inFlightPerReplica: how many messages one replica's handlers work on at once.
    * A replica is shown busy by what it holds only beyond this many (busyOnPrefetch). Ignored
    * unless a finite number > 0.
@@ -1675,6 +1684,17 @@ export function observeRates(
     }
     const inHand = validHandlersInHand({ ...options.carriedHandlersInHand, at: sample.at });
     if (options.carriedHandlersInHand !== undefined && inHand !== undefined) fresh.handlersInHand = inHand;
+    const spell = options.carriedHandlersFailing;
+    if (
+      spell !== undefined &&
+      Number.isFinite(spell.since) &&
+      spell.since <= sample.at &&
+      Number.isSafeInteger(spell.replicas) &&
+      spell.replicas >= 0
+    ) {
+      fresh.failingSince = spell.since;
+      fresh.failingReplicas = spell.replicas;
+    }
     return fresh;
   }
   const interval = readingInterval(previous.last, sample);
@@ -3075,6 +3095,21 @@ export const RETRIES_STOPPED_MIN_SECONDS = 120;
 export const RETRIES_STOPPED_FACTOR = 2;
 
 /**
+ * A failing spell (failingSince) this long, with work waiting, allows one replica beside those ready
+ * when it began: a probe (decide.ts 3d). Redeliveries that never stop and nothing completed are
+ * handlers that fail every message, and equally the only member of a push deliver group (or a pull
+ * client whose open request takes its own expired messages back) hung for good on what it holds:
+ * the server hands its messages back to it at each ack_wait. Only another replica can tell the two
+ * apart. 300 s is 10 of the default ack_wait (30 s) with nothing completed, past
+ * RETRIES_STOPPED_MIN_SECONDS (a spell that went silent is probed from 120 s on) and past the
+ * pauses a process comes back from (a stop-the-world pause, a dependency's failover, a node under
+ * memory pressure: retries-stopped.test pauses 120 s), and the time scale users of the HPA already
+ * wait for a change of course (its scale-down stabilization window, KEDA's cooldownPeriod: 300 s).
+ * The cost when the handlers do fail everything: one pod for the rest of the spell.
+ */
+export const FAILING_PROBE_AFTER_SECONDS = 300;
+
+/**
  * Whether a failing spell that began at `since` and last showed a failure (a redelivery) at `shownAt`
  * has, by `at`, stopped showing them: handlers that fail every message keep it coming back (a nak at
  * once, an ack_wait running out each ack_wait, a backoff at its steps), so a silence far longer than
@@ -3223,6 +3258,11 @@ export function ratesOf(state: RateState | undefined): Rates {
     rates.handlersInHand = { seconds, perReplica, from, to };
   }
   if (state?.inFlightPerReplica !== undefined) rates.inFlightPerReplica = state.inFlightPerReplica;
+  if (state?.failingSince !== undefined)
+    rates.handlersFailing = {
+      seconds: Math.max(0, (state.last.at - state.failingSince) / 1000),
+      replicas: Math.max(0, state.failingReplicas ?? state.last.readyReplicas),
+    };
   return rates;
 }
 

@@ -342,6 +342,13 @@ export interface Rates {
    */
   handlersInHand?: { seconds: number; perReplica: number; from: number; to: number };
   /**
+   * Handlers that fail every message (rates.ts RateState.failingSince): nothing acknowledged while
+   * messages were redelivered, for `seconds` up to this reading, and `replicas` were ready when it
+   * began (decide.ts allows one beside them as a probe after FAILING_PROBE_AFTER_SECONDS). Carried
+   * over a restart through status. Absent otherwise.
+   */
+  handlersFailing?: { seconds: number; replicas: number };
+  /**
    * Messages one ready replica held awaiting ack while work was waiting (measured): its client's
    * prefetch plus what its handlers work on. Reported, never used as concurrency.
    */
@@ -460,4 +467,10 @@ export interface ScalingInput {
    * validated by the caller), used as the carried figure is. Optional.
    */
   carriedHandlersInHand?: { seconds: number; perReplica: number; from: number; to: number };
+  /**
+   * A failing spell an earlier process was in (status rates.handlersFailing, validated by the
+   * caller): since when (ms, the clock of `now`) and the replicas ready when it began. Used only
+   * while the history has no rates yet (rates.ts RateOptions.carriedHandlersFailing). Optional.
+   */
+  carriedHandlersFailing?: { since: number; replicas: number };
 }

@@ -362,6 +362,12 @@ export interface RatesStatus {
    * about `perReplica` each at the smaller count. Carried over a restart so it stays so.
    */
   handlersInHand?: { seconds: number; perReplica: number; from: number; to: number };
+  /**
+   * The handlers fail every message (rates.ts failingSince): for `seconds` up to
+   * lastBacklogReadTime, with `replicas` ready when it began. Carried over a restart so the spell,
+   * and its one probe replica (decide.ts 3d), are not made again.
+   */
+  handlersFailing?: { seconds: number; replicas: number };
 }
 
 /** status.consumers[]: what one JetStream consumer showed and needs (one per consumersOf entry). */

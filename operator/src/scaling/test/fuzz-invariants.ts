@@ -62,6 +62,10 @@ export function stepViolations(run: Run): string[] {
         const ok = (n: number | undefined): boolean => typeof n === 'number' && Number.isFinite(n) && n > 0;
         if (!(ok(h?.seconds) && ok(h?.perReplica) && ok(h?.from) && ok(h?.to) && h?.from !== h?.to))
           bad(`rates.${k} = ${JSON.stringify(v)}`);
+      } else if (k === 'handlersFailing') {
+        const f = d.rates.handlersFailing;
+        if (!(f !== undefined && f.seconds >= 0 && Number.isSafeInteger(f.replicas) && f.replicas >= 0))
+          bad(`rates.${k} = ${JSON.stringify(v)}`);
       } else if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v >= 0))
         bad(`rates.${k} = ${v}`);
     }

@@ -1,0 +1,222 @@
+// A failing spell (scaling/rates.ts failingSince) read back from the EventConsumer's status by a
+// restarted operator or a new leader (consumer-state.ts carriedHandlersFailing, decide.ts
+// fromBacklog): after FAILING_PROBE_AFTER_SECONDS of it one probe replica is added beside those
+// ready when it began (scaling/decide.ts 3d), and a new process must not make a second one. A
+// status is input from outside, so only a recent, well-formed spell of the same stream and consumer
+// is taken.
+import {
+  parseEventConsumerSpec,
+  type EventConsumerObject,
+  type EventConsumerStatus,
+} from '../api/v1alpha1/event-consumer.js';
+import { decide as policyDecide, emptyHistory } from '../scaling/index.js';
+import { FAILING_PROBE_AFTER_SECONDS } from '../scaling/rates.js';
+import type { BacklogSample } from '../scaling/types.js';
+import {
+  CARRIED_CAPACITY_MAX_AGE_SECONDS,
+  carriedHandlersFailing,
+  newConsumerState,
+  type ScalingMemory,
+} from './consumer-state.js';
+import { decide, type ConsumersVerdict, type DecideInput, type Verdict } from './decide.js';
+import { statusAfterPoll } from './report.js';
+import { statusSchema, undeclared } from './test/status-schema.js';
+
+const WALL = Date.parse('2026-12-04T06:00:00Z');
+const iso = (secondsAgo: number): string => new Date(WALL - secondsAgo * 1000).toISOString();
+const clocks = { wall: WALL, monotonic: 7_000_000 };
+
+function entry(over: Record<string, unknown> = {}, spell: unknown = { seconds: 400, replicas: 1 }) {
+  return {
+    name: 'c',
+    stream: 'S',
+    consumer: 'c',
+    ready: 'True',
+    reason: 'Scaling',
+    message: '',
+    consecutiveFailures: 0,
+    rates: { arrivalPerSecond: 2.5, handlersFailing: spell },
+    lastBacklogReadTime: iso(30),
+    ...over,
+  };
+}
+
+describe('carriedHandlersFailing (status read back)', () => {
+  it('takes a recent spell of a named stream and consumer, its start on the monotonic clock', () => {
+    expect(carriedHandlersFailing(entry(), clocks)).toEqual({
+      // Read 30 s ago, 400 s old then: began 430 s before now.
+      since: 7_000_000 - 430_000,
+      replicas: 1,
+      stream: 'S',
+      consumer: 'c',
+      usableUntil: 7_000_000 - 30_000 + CARRIED_CAPACITY_MAX_AGE_SECONDS * 1000,
+    });
+  });
+
+  it.each([
+    ['stale', entry({ lastBacklogReadTime: iso(CARRIED_CAPACITY_MAX_AGE_SECONDS + 1) })],
+    ['from the future', entry({ lastBacklogReadTime: iso(-120) })],
+    ['without a read time', entry({ lastBacklogReadTime: undefined })],
+    ['without a stream', entry({ stream: '' })],
+    ['without a spell', entry({ rates: { arrivalPerSecond: 2.5 } })],
+    ['with negative seconds', entry({}, { seconds: -1, replicas: 1 })],
+    ['with seconds not a number', entry({}, { seconds: '400', replicas: 1 })],
+    ['with infinite seconds', entry({}, { seconds: Infinity, replicas: 1 })],
+    ['with a fraction of a replica', entry({}, { seconds: 400, replicas: 1.5 })],
+    ['with negative replicas', entry({}, { seconds: 400, replicas: -1 })],
+    ['without replicas', entry({}, { seconds: 400 })],
+    ['that is not an object', entry({}, 'failing')],
+  ])('ignores a spell %s', (_why, e) => {
+    expect(carriedHandlersFailing(e, clocks)).toBeUndefined();
+  });
+});
+
+describe('a restarted operator takes the failing spell back: one probe replica in all', () => {
+  const spec = (() => {
+    const parsed = parseEventConsumerSpec({
+      scaleTargetRef: { name: 'worker' },
+      nats: { servers: ['nats://x:4222'], stream: 'S', consumer: 'c' },
+      minReplicas: 1,
+      maxReplicas: 50,
+      backlogPerReplica: 100,
+    });
+    if (!parsed.ok) throw new Error(parsed.problems.join('; '));
+    return parsed.spec;
+  })();
+  const consumer = { name: 'c', stream: 'S', consumer: 'c' } as DecideInput['consumer'];
+
+  /**
+   * A push consumer at max_ack_pending 1000 whose handlers nak everything (or whose one member hung
+   * for good: the same counters), at seconds `t` of the scenario: 1000 redelivered at each 5 s
+   * reading, nothing acknowledged, 2.5/s arriving. At t < 0 the handlers still completed 2/s.
+   */
+  function reading(at: number, t: number): BacklogSample {
+    const working = t < 0;
+    return {
+      at,
+      pending: 200 + Math.max(0, Math.round(2.5 * t)),
+      ackPending: 1000,
+      redelivered: working ? 0 : 1000,
+      waiting: 0,
+      deliveredConsumerSeq: working ? 5020 + 2 * t : 5010 + 1000 * (t / 5 + 1),
+      deliveredStreamSeq: working ? 5020 + 2 * t : 5010,
+      ackFloorConsumerSeq: working ? 4020 + 2 * t : 4010,
+      maxAckPending: 1000,
+      push: true,
+    };
+  }
+
+  /** Polls every 5 s from scenario second `from` to `to`, on a monotonic clock at `base` for t = 0. */
+  function polls(
+    memory: ScalingMemory,
+    replicas: number,
+    base: number,
+    from: number,
+    to: number,
+  ): { memory: ScalingMemory; replicas: number; verdicts: Verdict[] } {
+    let m = memory;
+    let r = replicas;
+    const verdicts: Verdict[] = [];
+    for (let t = from; t <= to; t += 5) {
+      const now = base + t * 1000;
+      const v = decide({
+        spec,
+        consumer,
+        backlog: { ok: true, sample: reading(now, t) },
+        scale: { specReplicas: r, statusReplicas: r, readyReplicas: r, resourceVersion: '1' },
+        memory: m,
+        now,
+        policy: policyDecide,
+      } as DecideInput);
+      m = v.memory;
+      r = t < 0 ? r : v.desired;
+      verdicts.push(v);
+    }
+    return { memory: m, replicas: r, verdicts };
+  }
+
+  function statusOf(verdict: Verdict, replicas: number): EventConsumerStatus {
+    const all = {
+      current: verdict.current,
+      desired: verdict.desired,
+      why: verdict.why,
+      conditions: [],
+      events: [],
+      consumers: [{ consumer, verdict }],
+    } as unknown as ConsumersVerdict;
+    return statusAfterPoll(
+      { observedGeneration: 3 },
+      3,
+      {
+        specReplicas: replicas,
+        statusReplicas: replicas,
+        readyReplicas: replicas,
+        resourceVersion: '1',
+      } as never,
+      all,
+      { wall: WALL },
+      undefined,
+    );
+  }
+
+  const objectWith = (status: EventConsumerStatus): EventConsumerObject =>
+    ({
+      apiVersion: 'jetscale.io/v1alpha1',
+      kind: 'EventConsumer',
+      metadata: { name: 'ec', namespace: 'ns', uid: 'u1', generation: 3 },
+      spec: {
+        scaleTargetRef: { name: 'worker' },
+        nats: { servers: ['nats://x:4222'], stream: 'S', consumer: 'c' },
+      },
+      status,
+    }) as unknown as EventConsumerObject;
+  const fingerprint = (): { state: string; band: string; all: string } => ({ state: '', band: '', all: '' });
+
+  // The first process: 600 s of the spell, its probe made at 300 s. Its status at the last poll.
+  const fresh: ScalingMemory = { history: emptyHistory(), failures: 0, fallbackActive: false, seeded: false };
+  const first = polls(fresh, 1, 1_000_000, -10, 600);
+  const last = first.verdicts.at(-1) as Verdict;
+  const written = statusOf(last, first.replicas);
+
+  it('the first process probes once at the bound, and its status declares the spell', () => {
+    expect(first.replicas).toBe(2);
+    // (The two warm-up polls at t < 0 ask for the backlog's count; the pods stay at one.)
+    const failing = first.verdicts.slice(2);
+    const probe = failing.findIndex((v) => v.desired > 1);
+    expect(Math.max(...failing.map((v) => v.desired))).toBe(2);
+    expect(last.read?.decision.limitedBy).toBe('HandlersFailing');
+    expect(failing[probe]?.read?.decision.rates.handlersFailing?.seconds).toBe(FAILING_PROBE_AFTER_SECONDS);
+    expect(written.consumers?.[0]?.rates?.handlersFailing).toEqual({ seconds: 605, replicas: 1 });
+    expect(written.rates?.handlersFailing).toEqual({ seconds: 605, replicas: 1 });
+    // The CRD declares it, or the API server would drop it unseen.
+    expect(undeclared(written, statusSchema(), 'status')).toEqual([]);
+  });
+
+  it('a new process 5 s later (another monotonic clock) holds at the probe count for 15 minutes', () => {
+    const later = { wall: WALL + 5000, monotonic: 9_000_000 };
+    const state = newConsumerState(objectWith(written), fingerprint, later);
+    const memory = state.scaling.c as ScalingMemory;
+    expect(memory.carriedHandlersFailing?.since).toBe(9_000_000 - 5000 - 605_000);
+    // Its scenario second 605 is its monotonic 9,000,000.
+    const second = polls(memory, 2, 9_000_000 - 605_000, 605, 1500);
+    expect(Math.max(...second.verdicts.map((v) => v.desired))).toBe(2);
+    expect(second.verdicts[0]?.read?.decision.limitedBy).toBe('HandlersFailing');
+    expect(second.verdicts.at(-1)?.read?.decision.reason).toContain('no more in this spell');
+    // The carried spell is used once, then dropped from memory.
+    expect(second.memory.carriedHandlersFailing).toBeUndefined();
+  });
+
+  it('without the spell in status (as 7b9a82c wrote it), the new process adds more than the probe', () => {
+    const consumers = written.consumers?.map((c) => {
+      const { handlersFailing: _dropped, ...rates } = c.rates ?? {};
+      return { ...c, rates };
+    });
+    const state = newConsumerState(
+      objectWith({ ...written, ...(consumers !== undefined ? { consumers } : {}) }),
+      fingerprint,
+      { wall: WALL + 5000, monotonic: 9_000_000 },
+    );
+    const second = polls(state.scaling.c as ScalingMemory, 2, 9_000_000 - 605_000, 605, 1500);
+    expect(Math.max(...second.verdicts.map((v) => v.desired))).toBeGreaterThan(2);
+  });
+});
