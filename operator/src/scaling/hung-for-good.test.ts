@@ -97,7 +97,7 @@ describe('decide: every replica hangs (a downstream call without a timeout), the
     const last = readings.at(-1)?.decision;
     expect(last?.limitedBy).toBe('HandlersFailing');
     // The reason says a probe was made and why no more follow.
-    expect(last?.reason).toContain('a probe was added');
+    expect(last?.reason).toContain('is allowed as a probe, and with 2 running still nothing completes');
     expect(last?.reason).toContain('no more in this spell');
   });
 });
