@@ -41,6 +41,7 @@ import {
   natsGoFetch10,
   natsJsConsume,
   natsJsFetch,
+  natsNetConsume,
   natsPyFetch,
   natsPyPush,
 } from './test/pull-clients.js';
@@ -103,7 +104,11 @@ const FIRST_SEED = wholeFromEnv('FUZZ_SEED', 1, 0);
  * a 60 s start-up's pile-up drained within 10 s: 5 → 12 → 6 → 13 where 12 is the bound. The
  * confirmed rate now counts beyond its own noise while nothing waits (decide.ts). 70180 and 50279:
  * low ends re-measured (sized below) while the user's scale-down rules held more replicas, idle,
- * to the end of the stretch (fuzz-invariants.ts: the user's rules explain it).
+ * to the end of the stretch (fuzz-invariants.ts: the user's rules explain it). 2781 (nats.go
+ * Consume() with 50 at once, 1.4/s in clumps of 10 for 5/s pods) and 702099 (NATS.Net with 40 at
+ * once, 378/s in clumps of 50 for 20/s pods): held messages shown in the handlers' hands, nothing
+ * pending, and a figure read from them (1.1/s, 10.8/s) sized clumps as a need, 2 → 4 → 5 where 3
+ * and 4 are the bound, and 41 → 47 where 35 is; such replicas now keep up (decide.ts inHandKeepsUp).
  */
 /**
  * Each with the client it was found with: a world draws its client from test/pull-clients.ts's
@@ -131,6 +136,8 @@ const REGRESSION_WORLDS: ReadonlyArray<readonly [number, PullClient]> =
         [50279, asyncNatsMessages],
         [70180, asyncNatsMessages],
         [70190, asyncNatsMessages],
+        [2781, concurrentClient(natsGoConsume, 50)],
+        [702099, concurrentClient(natsNetConsume, 40)],
       ]
     : [];
 describe(`decide under random users, clients and traffic (seeds ${FIRST_SEED}…${FIRST_SEED + SEEDS - 1})`, () => {

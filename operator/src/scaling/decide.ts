@@ -260,7 +260,7 @@ import {
   validBehindInHand,
   FAILING_PROBE_AFTER_SECONDS,
 } from './rates.js';
-import { IN_HAND_NOISE_SIGMAS, validHandlersInHand } from './in-hand.js';
+import { shownInHandMessages, validHandlersInHand } from './in-hand.js';
 import { asReadinessState, observeReadiness } from './readiness.js';
 import { backlogRefusal } from './refused-backlog.js';
 import {
@@ -676,15 +676,7 @@ function bufferedAwaitingAck(
   // needs 5", p99 2.20 -> 2.68 s when they were counted in hand).
   const shown =
     userSet || behind || sample.pending > 0 ? undefined : validHandlersInHand(rateState.handlersInHand);
-  const shownHeld =
-    shown !== undefined && completing !== undefined && Number.isFinite(completing) && completing > 0
-      ? completing * shown.seconds
-      : 0;
-  const shownInHand =
-    shownHeld > 0
-      ? shownHeld +
-        IN_HAND_NOISE_SIGMAS * Math.sqrt(Math.max(1, rateState.arrivalDispersion ?? 1) * shownHeld)
-      : 0;
+  const shownInHand = shownInHandMessages(shown, completing, rateState.arrivalDispersion);
   const messages = Math.floor(ackPending - Math.max(inHand, shownInHand));
   if (!(messages > 0)) return undefined;
   const each = userSet
@@ -1217,7 +1209,7 @@ export function decide(input: ScalingInput): ScalingDecision {
   // as a shortfall all the same (the policy fuzzer's world 4137: nats.js consume() with 10 at once,
   // 4.0/s for 5/s handlers, a 0.8/s low end, 0 pending and 12 awaiting ack on 5 replicas,
   // 5 -> 12 where 4 is the bound).
-  const keepingUp =
+  const lowEndKeepsUp =
     lowEndOnly &&
     pending === 0 &&
     (backlog < ready * Math.max(1, rates.inFlightPerReplica ?? 1) ||
@@ -1225,6 +1217,29 @@ export function decide(input: ScalingInput): ScalingDecision {
     ((rateState.arrivalDispersion ?? 1) < BATCHED_DISPERSION ||
       (recentBacklogRunSeconds(rateState, sample.at) ?? Infinity) <=
         BATCH_DRAIN_SHARE * spec.drainWithinSeconds);
+  // So do replicas whose held messages were shown to be in their handlers' hands (rates.ts
+  // handlersInHand: a change of their count left the time a message is held as it was) while
+  // nothing waits at the server and all they hold is within what 2f counts in hand (none
+  // buffered): their figure is what they did with time to spare, completions ÷ ready replicas (what
+  // arrived, shared out), not what each can take at once, and is no more use for sizing than a low
+  // end is. What they hold is their work in hand, however it jumps: a clump arriving is taken into
+  // hands with room, and holding level is no test of that (a clump of 50 is a jump). Read as what
+  // each can do, a 1.1/s figure for 5/s replicas (nats.go Consume() with 50 at once) took clumps of
+  // 10 at 1.4/s from 2 replicas to 4 and 5 (the policy fuzzer's world 2781, bound 3), and a 10.8/s
+  // one for 20/s replicas 41 to 47 (world 702099, bound 35), with nothing pending and what they held
+  // within their hands. More than the hands hold is buffered (2f) and sized as before; so is
+  // anything once work waits at the server. Not once the user said how many they work on at once
+  // (2f counts that many in hand), nor with replicas stalled or failing, or the consumer paused.
+  const inHandKeepsUp =
+    !(spec.inFlightPerReplica !== undefined && spec.inFlightPerReplica > 0) &&
+    validHandlersInHand(rateState.handlersInHand) !== undefined &&
+    pending === 0 &&
+    buffered === undefined &&
+    stall === undefined &&
+    rateState.failingSince === undefined &&
+    sample.paused !== true &&
+    heldAreNewest(sample);
+  const keepingUp = lowEndKeepsUp || inHandKeepsUp;
   // A stream sent in clumps (BATCHED_DISPERSION) puts messages at the server with every clump, so
   // there those pending are no evidence that the replicas fall behind: while they are, the
   // confirmed rate counts above the mean rate of the last start-up (meanArrivalSince, at least
@@ -1416,7 +1431,7 @@ export function decide(input: ScalingInput): ScalingDecision {
   // with now, and a figure that stays a low end (a burst met by enough pods at once never keeps
   // every ready replica busy) held the pre-warm at the lull's count.
   if (rateReplicas !== undefined && keepingUp && !recurringUsed && rateReplicas > current) {
-    rateText += `, but no more than ${current} while the ${ready} ready replicas keep up (nothing pending, ${fmt(backlog)} held) and ${fmt(perReplica ?? 0)}/s is a low end only`;
+    rateText += `, but no more than ${current} while the ${ready} ready replicas keep up (nothing pending, ${fmt(backlog)} held) and ${fmt(perReplica ?? 0)}/s is ${lowEndKeepsUp ? 'a low end only' : "what they did with what they hold in their handlers' hands (HandlersConcurrent), not what each can do"}`;
     rateReplicas = current;
   }
   const carriedCap = Math.max(current, backlogTerm);

@@ -6,7 +6,8 @@ import { withScalingDefaults } from './defaults.js';
 import { asRateState } from './rates.js';
 import { nextInHand, validHandlersInHand } from './in-hand.js';
 import type { InHandInterval, InHandState } from './in-hand.js';
-import { natsGoConsume, natsPyPush, runScenario } from './test/pull-clients.js';
+import { natsGoConsume, natsJsConsume, natsPyPush, runScenario } from './test/pull-clients.js';
+import { seededRng } from '../../../test/seeded-rng.js';
 import type { PullClient, Reading } from './test/pull-clients.js';
 import type { ScalingSpec } from './types.js';
 
@@ -186,4 +187,81 @@ describe('decide: concurrent handlers without spec.inFlightPerReplica are not dr
     const late = readings.filter((r) => r.t >= 480);
     expect(late.every((r) => r.replicas >= 5 && r.ackPending <= 30)).toBe(true);
   });
+});
+
+/**
+ * Arrivals in clumps of `size` at random times (each 10 ms step of the model starts one with the
+ * chance that makes `perSecond` on average), from `seed`: a producer that publishes in small batches.
+ */
+function clumps(size: number, perSecond: number, seed: number): (t: number) => number {
+  const rng = seededRng(seed);
+  const drawn = new Map<number, number>();
+  return (t) => {
+    const step = Math.round(t * 100);
+    let rate = drawn.get(step);
+    if (rate === undefined) {
+      rate = rng() < (perSecond / size) * 0.01 ? size * 100 : 0;
+      drawn.set(step, rate);
+    }
+    return rate;
+  };
+}
+
+describe("decide: once held messages are shown in the handlers' hands, the figure read from them sizes no more replicas while nothing waits", () => {
+  // What the replicas complete ÷ their count is what arrived, shared out: with time to spare it
+  // says nothing of how many more each can take at once. Read as what each can do (1.0-1.3/s for
+  // replicas of 5/s and 6.4/s), every clump that lifted the arrival rate for a reading asked for more
+  // replicas while nothing was pending and all they held was in their hands.
+  const cases = [
+    {
+      // The shape of the policy fuzzer's world 2781 (nats.go Consume() ×50, 1.4/s in clumps of 10).
+      name: 'nats.go Consume() ×50, 10 s handlers (5/s a replica), 1.4/s in clumps of 10, read every 5 s',
+      client: { ...natsGoConsume, name: 'nats.go Consume() ×50', concurrency: 50 },
+      arrival: clumps(10, 1.4, 1),
+      pollSeconds: 5,
+      // Main 7b9a82c: 1 to 4 and back, to the end, the figure 1.2/s.
+    },
+    {
+      name: 'nats.js consume() ×64, 10 s handlers (6.4/s a replica), 2/s in clumps of 10, read every 2 s',
+      client: { ...natsJsConsume, name: 'nats.js consume() ×64', concurrency: 64 },
+      arrival: clumps(10, 2, 2),
+      pollSeconds: 2,
+      // Main 7b9a82c: 2 to 9 and back, to the end, the figure 1.0/s.
+    },
+  ];
+  for (const c of cases) {
+    it(`${c.name}: one replica does it, and one is kept`, () => {
+      const readings = runScenario({
+        client: c.client,
+        spec: withScalingDefaults({ minReplicas: 1, maxReplicas: 20, backlogPerReplica: 100 }),
+        maxAckPending: 1000,
+        handlerPerSecond: 0.1,
+        arrival: c.arrival,
+        initialReplicas: 1,
+        initialPending: 0,
+        startupSeconds: 5,
+        durationSeconds: 900,
+        pollSeconds: c.pollSeconds,
+      });
+      process.stdout.write(summary(c.client.name, readings));
+      const shownAt = readings.find(marked)?.t;
+      expect(shownAt).toBeDefined();
+      const after = readings.filter((r) => r.t >= (shownAt ?? Infinity) + 60);
+      expect(after.length).toBeGreaterThan(100);
+      // Nothing ever waits at the server, and what the replicas hold stays in their hands.
+      expect(after.every((r) => r.pending === 0)).toBe(true);
+      expect(after.every(marked)).toBe(true);
+      expect(Math.max(...after.map((r) => r.replicas))).toBeLessThanOrEqual(2);
+      const late = readings.filter((r) => r.t >= 600);
+      expect(late.every((r) => r.replicas === 1)).toBe(true);
+      // And where the rate term asks for more, the reason says why none is added.
+      expect(
+        after.some((r) =>
+          /but no more than 1 while the 1 ready replicas keep up \(nothing pending, \d+ held\) and [\d.]+\/s is what they did with what they hold in their handlers' hands \(HandlersConcurrent\), not what each can do/.test(
+            r.decision.reason,
+          ),
+        ),
+      ).toBe(true);
+    });
+  }
 });

@@ -89,6 +89,26 @@ export const HELD_TIME_SAME_FACTOR = 1.25;
  */
 export const IN_HAND_NOISE_SIGMAS = 3;
 
+/**
+ * What the replicas hold in their handlers' hands once that was shown (`shown`): the completions
+ * times the time a message is held (Little's law), whatever the replica count, and
+ * IN_HAND_NOISE_SIGMAS standard deviations of a count of messages held above it (a Poisson
+ * count's, times the arrivals' dispersion). 0 without a mark or completions. One reckoning for
+ * every reader: decide.ts 2f (what is held beyond it is buffered) and rates.ts's backlog runs
+ * (what stands beyond it is a backlog).
+ */
+export function shownInHandMessages(
+  shown: HandlersInHand | undefined,
+  completingPerSecond: number | undefined,
+  dispersion: number | undefined,
+): number {
+  if (shown === undefined || completingPerSecond === undefined) return 0;
+  if (!Number.isFinite(completingPerSecond) || !(completingPerSecond > 0)) return 0;
+  const held = completingPerSecond * shown.seconds;
+  const d = dispersion !== undefined && Number.isFinite(dispersion) ? Math.max(1, dispersion) : 1;
+  return held + IN_HAND_NOISE_SIGMAS * Math.sqrt(d * held);
+}
+
 /** One interval, as the in-hand evidence reads it. */
 export interface InHandInterval {
   fromAt: number;
