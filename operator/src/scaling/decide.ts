@@ -1233,6 +1233,7 @@ export function decide(input: ScalingInput): ScalingDecision {
   const inHandKeepsUp =
     !(spec.inFlightPerReplica !== undefined && spec.inFlightPerReplica > 0) &&
     validHandlersInHand(rateState.handlersInHand) !== undefined &&
+    rateState.perReplicaFromHeld === true &&
     pending === 0 &&
     buffered === undefined &&
     stall === undefined &&

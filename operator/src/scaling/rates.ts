@@ -387,6 +387,15 @@ export interface RateState {
    */
   perReplicaLowEndHeld?: boolean;
   /**
+   * perReplicaPerSecond has only ever been read from intervals in which what the replicas held alone
+   * showed them busy while they kept up (observeRates: heldOnlyKeptUp, not by the ack floor's pace),
+   * and raised by what they were since seen doing at least: what they did, which no interval with
+   * work waiting at the server, replicas falling behind or the floor's pace has measured. Handlers
+   * shown to work on many at once (handlersInHand) did it with time to spare (decide.ts
+   * inHandKeepsUp). Absent otherwise.
+   */
+  perReplicaFromHeld?: true;
+  /**
    * perReplicaPerSecond was carried over from an earlier process (RateOptions.carriedPerReplicaPerSecond:
    * the EventConsumer's status, which anyone who may write /status can set) and no busy interval of
    * this process has measured the replicas since. The first interval that does replaces it, as a
@@ -1740,6 +1749,7 @@ export function observeRates(
     if (previous.perReplicaLowEndSince !== undefined)
       reset.perReplicaLowEndSince = previous.perReplicaLowEndSince;
     if (previous.perReplicaLowEndHeld === true) reset.perReplicaLowEndHeld = true;
+    if (previous.perReplicaFromHeld === true) reset.perReplicaFromHeld = true;
     if (previous.perReplicaCarried === true) reset.perReplicaCarried = true;
     if (options.askedReplicas !== undefined) reset.last.askedReplicas = options.askedReplicas;
     const askedBefore = takenBackAsked(previous, options.askedReplicas ?? readyReplicas, sample.at);
@@ -2416,6 +2426,11 @@ export function observeRates(
     perReplica = undefined;
     perReplicaEvidence = undefined;
   }
+  // Whether the figure has only ever been read from held messages while the replicas kept up
+  // (RateState.perReplicaFromHeld): an interval that shows them busy otherwise, and moves the
+  // figure, measures it.
+  const heldAlone = heldOnlyKeptUp && !floorPaced.busy;
+  let fromHeld = previous.perReplicaFromHeld === true && perReplica !== undefined;
   let figureLowEndOnly = lowEndFigure && !catchesUp && !replacesCarried;
   // A first figure from what the replicas held alone, while some ready replicas were still warming
   // up, is a low end (RateState.perReplicaLowEndHeld): the messages held at the interval's start
@@ -2455,7 +2470,8 @@ export function observeRates(
       if (perReplica === undefined) {
         heldWhileWarming = heldOnlyKeptUp && warm < readyReplicas;
         figureLowEndOnly = firstLowEnd || heldWhileWarming;
-      }
+        fromHeld = heldAlone;
+      } else if (busyThroughout && !heldAlone) fromHeld = false;
       perReplica = updated.value;
       perReplicaEvidence = updated.seconds;
     }
@@ -2477,6 +2493,7 @@ export function observeRates(
       const mean = spell.completed / spell.replicaSeconds;
       if (perReplica !== undefined && mean > perReplica) {
         perReplica = mean;
+        if (!heldAlone) fromHeld = false;
         perReplicaEvidence = Math.min(
           CAPACITY_TIME_CONSTANT_SECONDS,
           Math.max(perReplicaEvidence ?? CAPACITY_TIME_CONSTANT_SECONDS, spell.seconds),
@@ -2635,6 +2652,7 @@ export function observeRates(
   if (busyBehind && perReplica !== undefined)
     perReplica = Math.max(perReplica, completed / dtSeconds / mayHaveConsumed);
   if (perReplica !== undefined) next.perReplicaPerSecond = perReplica;
+  if (perReplica !== undefined && fromHeld) next.perReplicaFromHeld = true;
   // A capacity measured: what fell behind in hand has served.
   if (perReplica !== undefined) delete next.behindInHand;
   if (perReplica !== undefined && carriedFigure && !replacesCarried && !busyBehind)
