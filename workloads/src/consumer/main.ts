@@ -66,6 +66,7 @@ runMain(async () => {
       cpuMs: config.WORK_CPU_MS,
       transientFailureRate: config.TRANSIENT_FAILURE_RATE,
       poisonTypes: config.POISON_TYPES,
+      hangTypes: config.HANG_TYPES,
     }),
     metrics,
     log,
@@ -78,6 +79,7 @@ runMain(async () => {
     pullBatch: config.PULL_BATCH,
     concurrency: config.CONCURRENCY,
     idleHeartbeatMs: config.IDLE_HEARTBEAT_MS,
+    stuckAfterMs: config.STUCK_AFTER_MS,
     recreateConsumer: async () => {
       await ensureTopology(nc, config);
     },
@@ -87,6 +89,7 @@ runMain(async () => {
     port: config.PORT,
     registry: metrics.registry,
     ready: () => processor.ready,
+    unhealthy: () => processor.stuck(),
   });
   log.info('consumer started', { port: probes.port, pid: process.pid });
 

@@ -26,6 +26,10 @@ export interface ConsumerMetrics {
    */
   recordStep(step: Step, ms: number): void;
   inFlight: Gauge;
+  /** Seconds the longest-running handler has run (0 with none running), read at every scrape. */
+  oldestHandler: Gauge;
+  /** Makes `oldestHandler` read `seconds()` at every scrape. */
+  timeOldestHandlerWith(seconds: () => number): void;
   /** Per-event histograms: observations fold into plain numbers (folded-histogram.ts). */
   handlerDuration: FoldedHistogram<'outcome'>;
   endToEndLatency: FoldedHistogram;
@@ -40,6 +44,7 @@ export function createConsumerMetrics(withDefaults = true): ConsumerMetrics {
   const registers = [registry];
   const p = 'jetscale_consumer_';
   let pendingCount = () => 0;
+  let oldestHandlerSeconds = () => 0;
   const stepIndex = Object.fromEntries(STEPS.map((step, i) => [step, i])) as Record<Step, number>;
   // Since the last read of each counter: time and runs for step_seconds_total, runs for steps_total.
   const stepMs = new Float64Array(STEPS.length);
@@ -138,6 +143,17 @@ export function createConsumerMetrics(withDefaults = true): ConsumerMetrics {
       help: 'Messages held by this process (buffered or being processed)',
       registers,
     }),
+    oldestHandler: new Gauge({
+      name: `${p}oldest_handler_seconds`,
+      help: 'How long the longest-running handler has run (0 with none running); STUCK_AFTER_MS fails /healthz past it',
+      registers,
+      collect() {
+        this.set(oldestHandlerSeconds());
+      },
+    }),
+    timeOldestHandlerWith: (seconds) => {
+      oldestHandlerSeconds = seconds;
+    },
     handlerDuration: new FoldedHistogram({
       name: `${p}handler_duration_seconds`,
       help: 'Time from taking a message to settling it (ack, nak or term)',

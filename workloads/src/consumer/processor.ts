@@ -29,8 +29,16 @@ export interface ProcessorOptions {
   pullBatch: number;
   concurrency: number;
   idleHeartbeatMs: number;
+  /** A handler running longer than this reads as hung (`stuck()`); 0: never. */
+  stuckAfterMs: number;
   /** Called when the durable consumer seems gone: re-creates the topology. */
   recreateConsumer: () => Promise<void>;
+}
+
+/** A handler that has started (its aggregate's turn came) and not returned. */
+interface Running {
+  since: number;
+  seq: number;
 }
 
 type Outcome = 'applied' | 'duplicate' | 'nak' | 'dead_lettered' | 'error';
@@ -47,6 +55,8 @@ export class EventProcessor {
   /** The per-event histograms' series, found once (a series shows in /metrics from its first observation). */
   private readonly handlerDuration: Record<Outcome, HistogramSeries>;
   private readonly endToEndLatency: HistogramSeries;
+  /** Handlers running now, in the order they started: the first is the longest-running. */
+  private readonly running = new Set<Running>();
 
   constructor(private readonly o: ProcessorOptions) {
     this.scheduler = new AggregateScheduler(o.concurrency);
@@ -59,6 +69,27 @@ export class EventProcessor {
       error: h.series({ outcome: 'error' }),
     };
     this.endToEndLatency = o.metrics.endToEndLatency.series({});
+    o.metrics.timeOldestHandlerWith(() => this.oldestRunningMs(performance.now()) / 1000);
+  }
+
+  private oldestRunningMs(now: number): number {
+    const oldest = this.running.values().next().value;
+    return oldest === undefined ? 0 : Math.max(0, now - oldest.since);
+  }
+
+  /**
+   * Why this process is hung, or undefined: a handler has run longer than `stuckAfterMs` (/healthz
+   * fails, so the kubelet restarts the pod). A hung handler (a deadlock, a call without a timeout)
+   * holds its message, and the server gives it back to this process at each ack_wait while the
+   * subscription lives, so nothing but a restart frees it; the autoscaler cannot tell such a replica
+   * from handlers that fail every message. A handler that returns, with any outcome — a nak while
+   * NATS is away included — is not hung, so an outage restarts nothing.
+   */
+  stuck(now = performance.now()): string | undefined {
+    if (this.o.stuckAfterMs === 0) return undefined;
+    const oldest = this.running.values().next().value;
+    if (oldest === undefined || now - oldest.since <= this.o.stuckAfterMs) return undefined;
+    return `a handler has run ${Math.round((now - oldest.since) / 1000)} s on stream sequence ${oldest.seq}, longer than STUCK_AFTER_MS ${this.o.stuckAfterMs}: it holds its message until this process restarts`;
   }
 
   /** True while pulling messages (readiness). */
@@ -142,18 +173,22 @@ export class EventProcessor {
     const decoded = decodeStoredEvent(msg.data);
     const key = decoded.ok ? decoded.event.aggregateId : `_invalid:${msg.seq}`;
     // One then(ok, failed), not then/catch/finally: a promise and a closure per event fewer.
-    void this.scheduler.submit(key, () =>
-      this.handle(msg, decoded).then(
+    void this.scheduler.submit(key, () => {
+      const running: Running = { since: performance.now(), seq: msg.seq };
+      this.running.add(running);
+      return this.handle(msg, decoded).then(
         (outcome) => {
+          this.running.delete(running);
           this.handlerDuration[outcome].observe((performance.now() - started) / 1000);
           this.o.metrics.inFlight.dec();
         },
         (err: unknown) => {
+          this.running.delete(running);
           this.o.log.error('unexpected handler error', { error: errorMessage(err), seq: msg.seq });
           this.o.metrics.inFlight.dec();
         },
-      ),
-    );
+      );
+    });
   }
 
   private async handle(msg: JsMsg, decoded: Decoded): Promise<Outcome> {

@@ -1,6 +1,6 @@
 // The simulated business work of the consumer, configurable so load tests can make the consumer the
 // bottleneck (I/O latency, CPU burn) and exercise retries (random transient failures) and the DLQ
-// (event types whose handler always fails).
+// (event types whose handler always fails), and hangs (event types whose handler never returns).
 import type { StoredEvent } from '../shared/event.js';
 
 export class HandlerFailure extends Error {
@@ -13,12 +13,15 @@ export interface WorkSettings {
   cpuMs: number;
   transientFailureRate: number;
   poisonTypes: readonly string[];
+  /** Event types whose handler never returns: a deadlock or a call without a timeout, for drills. */
+  hangTypes?: readonly string[];
 }
 
 export type Work = (event: StoredEvent) => Promise<void>;
 
 export function simulatedWork(settings: WorkSettings, random: () => number = Math.random): Work {
   return async (event) => {
+    if (settings.hangTypes?.includes(event.type) === true) return new Promise<void>(() => undefined);
     if (settings.poisonTypes.includes(event.type))
       throw new HandlerFailure(`event type ${event.type} always fails (POISON_TYPES)`);
     if (settings.transientFailureRate > 0 && random() < settings.transientFailureRate) {

@@ -33,6 +33,31 @@ describe('loadConfig', () => {
     expect(loadConfig(consumerSchema, { POISON_TYPES: 'a, b,,' }).POISON_TYPES).toEqual(['a', 'b']);
   });
 
+  it('parses HANG_TYPES as a list, empty by default', () => {
+    expect(loadConfig(consumerSchema, {}).HANG_TYPES).toEqual([]);
+    expect(loadConfig(consumerSchema, { HANG_TYPES: 'hang,,stall ' }).HANG_TYPES).toEqual(['hang', 'stall']);
+  });
+
+  it('takes STUCK_AFTER_MS as 0 (never) or at least 1 s, and longer than the simulated work', () => {
+    expect(loadConfig(consumerSchema, {}).STUCK_AFTER_MS).toBe(300_000);
+    expect(loadConfig(consumerSchema, { STUCK_AFTER_MS: '0', WORK_LATENCY_MS: '5000' }).STUCK_AFTER_MS).toBe(
+      0,
+    );
+    expect(() => loadConfig(consumerSchema, { STUCK_AFTER_MS: '500' })).toThrow(
+      /STUCK_AFTER_MS="500": must be 0 \(never\) or at least 1000/,
+    );
+    expect(() =>
+      loadConfig(consumerSchema, {
+        STUCK_AFTER_MS: '2000',
+        WORK_LATENCY_MS: '1500',
+        WORK_LATENCY_JITTER_MS: '400',
+        WORK_CPU_MS: '100',
+      }),
+    ).toThrow(
+      /STUCK_AFTER_MS="2000": must be 0 \(never\) or longer than a handler's simulated work .* = 2000\)/,
+    );
+  });
+
   it('reads the real-client matrix consumer: stream and consumer required, mode and handler time checked', () => {
     expect(loadConfig(pullConsumerSchema, { STREAM: 'S', CONSUMER: 'c' })).toMatchObject({
       PULL_MODE: 'consume',

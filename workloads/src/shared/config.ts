@@ -15,6 +15,17 @@ const subjectToken = z
 const resourceName = z
   .string()
   .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, "_" or "-" only, at most 64');
+/** A comma-separated list of event types (POISON_TYPES, HANG_TYPES); blanks dropped. */
+const typeList = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0),
+    );
 const optionalString = z
   .string()
   .optional()
@@ -57,31 +68,39 @@ export const gatewaySchema = natsSchema.extend(httpSchema(8080).shape).extend({
   SHUTDOWN_GRACE_MS: int(0).default(10_000),
 });
 
-export const consumerSchema = natsSchema.extend(httpSchema(8081).shape).extend({
-  PULL_BATCH: int(1, 10_000).default(64),
-  CONCURRENCY: int(1, 10_000).default(32),
-  IDLE_HEARTBEAT_MS: int(500).default(5000),
-  MAX_DELIVER: int(1).default(5),
-  RETRY_BASE_DELAY_MS: int(0).default(500),
-  RETRY_MAX_DELAY_MS: int(0).default(30_000),
-  ORDER_RETRY_DELAY_MS: int(0).default(1000),
-  WORK_LATENCY_MS: int(0).default(0),
-  WORK_LATENCY_JITTER_MS: int(0).default(0),
-  WORK_CPU_MS: int(0).default(0),
-  TRANSIENT_FAILURE_RATE: z.coerce.number().min(0).max(1).default(0),
-  POISON_TYPES: z
-    .string()
-    .default('poison')
-    .transform((v) =>
-      v
-        .split(',')
-        .map((s) => s.trim())
-        .filter((s) => s.length > 0),
-    ),
-  SHUTDOWN_GRACE_MS: int(0).default(25_000),
-  PROJECTION_FLUSH_MS: int(10, 60_000).default(1000),
-  PROJECTION_MARK_STALE_MS: int(1000).default(15_000),
-});
+export const consumerSchema = natsSchema
+  .extend(httpSchema(8081).shape)
+  .extend({
+    PULL_BATCH: int(1, 10_000).default(64),
+    CONCURRENCY: int(1, 10_000).default(32),
+    IDLE_HEARTBEAT_MS: int(500).default(5000),
+    MAX_DELIVER: int(1).default(5),
+    RETRY_BASE_DELAY_MS: int(0).default(500),
+    RETRY_MAX_DELAY_MS: int(0).default(30_000),
+    ORDER_RETRY_DELAY_MS: int(0).default(1000),
+    WORK_LATENCY_MS: int(0).default(0),
+    WORK_LATENCY_JITTER_MS: int(0).default(0),
+    WORK_CPU_MS: int(0).default(0),
+    TRANSIENT_FAILURE_RATE: z.coerce.number().min(0).max(1).default(0),
+    POISON_TYPES: typeList('poison'),
+    HANG_TYPES: typeList(''),
+    STUCK_AFTER_MS: int(0)
+      .refine((v) => v === 0 || v >= 1000, 'must be 0 (never) or at least 1000')
+      .default(300_000),
+    SHUTDOWN_GRACE_MS: int(0).default(25_000),
+    PROJECTION_FLUSH_MS: int(10, 60_000).default(1000),
+    PROJECTION_MARK_STALE_MS: int(1000).default(15_000),
+  })
+  .superRefine((c, ctx) => {
+    // A handler that does what it was configured to do must never read as hung.
+    const longestWorkMs = c.WORK_LATENCY_MS + c.WORK_LATENCY_JITTER_MS + c.WORK_CPU_MS;
+    if (c.STUCK_AFTER_MS !== 0 && c.STUCK_AFTER_MS <= longestWorkMs)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['STUCK_AFTER_MS'],
+        message: `must be 0 (never) or longer than a handler's simulated work (WORK_LATENCY_MS + WORK_LATENCY_JITTER_MS + WORK_CPU_MS = ${longestWorkMs})`,
+      });
+  });
 
 /** The real-client matrix's minimal nats.js consumer (workloads/src/pull-consumer). */
 export const pullConsumerSchema = z.object({

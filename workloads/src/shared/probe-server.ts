@@ -15,6 +15,8 @@ export async function startProbeServer(options: {
   port: number;
   registry: Registry;
   ready: () => boolean;
+  /** Why the process must be restarted (/healthz 503 with it), or undefined while it is alive. */
+  unhealthy?: () => string | undefined;
 }): Promise<ProbeServer> {
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -23,7 +25,9 @@ export async function startProbeServer(options: {
       return;
     }
     if (path === '/healthz') {
-      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      const problem = options.unhealthy?.();
+      if (problem === undefined) res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      else res.writeHead(503, { 'content-type': 'text/plain' }).end(`${problem}\n`);
     } else if (path === '/readyz') {
       const ready = options.ready();
       res
