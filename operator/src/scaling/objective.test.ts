@@ -191,11 +191,14 @@ function steadyThenJump(spec: ScalingSpec, jumpTo: number): { before: number[]; 
 }
 
 describe('decide: adaptive poll and latency objective', () => {
-  it('reads every ARRIVING_POLL_SECONDS while a steady stream flows and every second once arrivals jump', () => {
+  it('reads no less often than ARRIVING_POLL_SECONDS while a steady stream flows and every second once arrivals jump', () => {
     // Before: backed off to the longest poll (5 s) while steady, so a jump was seen up to 5 s late
-    // (make bench-scaling: spike p99 15.52 -> 14.50 s, recurring 15.01 -> 13.65 s at 2 s).
+    // (make bench-scaling: spike p99 15.52 -> 14.50 s, recurring 15.01 -> 13.65 s at 2 s). These
+    // replicas were never shown to do more than the 100/s they complete, so they are near capacity
+    // (NEAR_CAPACITY_SHARE) and read every second since session 33 (2 s before); the back-off to
+    // ARRIVING_POLL_SECONDS where they are shown room is near-capacity.test's.
     const { before, after } = steadyThenJump(withScalingDefaults({ maxReplicas: 50 }), 500);
-    expect(before.slice(-5)).toEqual([2, 2, 2, 2, 2]);
+    expect(before.slice(-5)).toEqual([1, 1, 1, 1, 1]);
     expect(after).toBe(ADAPTIVE_POLL_SECONDS);
   });
 
