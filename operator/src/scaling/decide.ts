@@ -162,8 +162,10 @@
 //    more messages than that are in flight, so a further replica would hold nothing); fewer when
 //    the user set inFlightPerReplica (cap ceil(max_ack_pending / inFlightPerReplica)), or when more
 //    replicas measurably did not raise the processing rate while it was full (rates.ts,
-//    maxAckPendingBinding; cap at the fewer replicas). Awaiting-ack ÷ replicas is not used: with
-//    prefetching clients it is prefetch, not concurrency.
+//    maxAckPendingBinding; cap at the fewer replicas). Held at maxReplicas (or such a cap), the
+//    count cannot rise to measure it again: at-cap-probe.ts tries half the replicas for a while
+//    when there is a cap to find. Awaiting-ack ÷ replicas is not used: with prefetching clients it
+//    is prefetch, not concurrency.
 // 3b. Replicas that do not become ready (readiness.ts): while any replica asked for has not been
 //    ready for spec.readinessDeadlineSeconds, no replicas are added — the backlog grows because
 //    they fail, and more of the same pods would fail too. Scale-down and the bounds still apply.
@@ -264,6 +266,8 @@ import {
 } from './rates.js';
 import { shownInHandMessages, validHandlersInHand } from './in-hand.js';
 import { asReadinessState, observeReadiness } from './readiness.js';
+import { asAtCapProbeState, nextAtCapProbe, PROBE_MAX_SECONDS } from './at-cap-probe.js';
+import type { AtCapProbe } from './at-cap-probe.js';
 import { backlogRefusal } from './refused-backlog.js';
 import {
   STREAM_FULL_BUSY_SHARE,
@@ -587,6 +591,16 @@ function maxAckPendingCap(
     };
   }
   return cap;
+}
+
+/** The clause of a probe's cap (at-cap-probe.ts): what was seen at the count it comes from, and what it tries. */
+function probeEvidence(probe: AtCapProbe, rateState: RateState, now: number): string {
+  const from = rateState.atCap?.throughput.find((e) => e.replicas === probe.from);
+  const seen =
+    from === undefined
+      ? `while it was full with work waiting, ${probe.from} replicas`
+      : `while it was full with work waiting, ${probe.from} replicas processed ${fmt(from.perSecond)}/s`;
+  return `${seen} and no fewer were measured, so ${probe.to} are tried for up to ${fmt(PROBE_MAX_SECONDS - (now - probe.since) / 1000)}s more: if they process as much, more replicas do not help (then it caps there); if not, or if they leave room under it, the replicas go back`;
 }
 
 /** Messages awaiting ack that wait in the clients' buffers (2f), and how that was reckoned. */
@@ -1734,8 +1748,33 @@ export function decide(input: ScalingInput): ScalingDecision {
               ? unmeasuredText
               : `backlog at ${fmt(backlogPerReplica)} per replica needs ${backlogReplicas}${refusedPending > 0 ? ` (the ${fmt(refusedPending)} pending that the waiting pull requests refuse left out)` : ''}${perReplica === undefined ? unlearntCapacity(sample) : ''}${expiringSince !== undefined ? `; ${expiryText}` : ''}`;
 
-  // What max_ack_pending lets work in parallel, when that is known (see the header, point 3).
-  const ackCap = maxAckPendingCap(spec, sample, rateState, now);
+  // What max_ack_pending lets work in parallel, when that is known (see the header, point 3), or
+  // a smaller count tried for a while to learn it when the replicas cannot rise to (at-cap-probe.ts).
+  const knownCap = maxAckPendingCap(spec, sample, rateState, now);
+  const { probe: atCapProbe, state: atCapProbeState } = nextAtCapProbe({
+    state: asAtCapProbeState(history.atCapProbe),
+    rates: rateState,
+    sample,
+    current,
+    ready,
+    recommended,
+    maxReplicas,
+    downFloor:
+      spec.scaleDown.selectPolicy === 'Disabled'
+        ? undefined
+        : scaleDownLimit(spec.scaleDown, history.scaleEvents, now, current),
+    userCap: knownCap?.source === 'InFlightPerReplica',
+    measuredCap: knownCap?.source === 'Measured' ? knownCap.replicas : undefined,
+    now,
+  });
+  const ackCap: MaxAckPendingCap | undefined =
+    atCapProbe !== undefined && (knownCap === undefined || atCapProbe.to < knownCap.replicas)
+      ? {
+          replicas: atCapProbe.to,
+          source: 'Probe',
+          evidence: probeEvidence(atCapProbe, rateState, now),
+        }
+      : knownCap;
   // Consumers that deliver to one replica only: a push consumer without deliver_group hands every
   // message to every subscriber, and a pinned_client priority group delivers to the pinned client
   // alone. Either way another replica adds no capacity: one replica.
@@ -2030,6 +2069,7 @@ export function decide(input: ScalingInput): ScalingDecision {
   if (forecastState !== undefined) nextHistory.forecast = forecastState;
   if (seasonalityState !== undefined) nextHistory.seasonality = seasonalityState;
   if (readinessState !== undefined) nextHistory.readiness = readinessState;
+  if (Object.keys(atCapProbeState).length > 0) nextHistory.atCapProbe = atCapProbeState;
   const trailSince = sample.at - Math.max(startupSeconds, STARTUP_MEAN_MIN_SECONDS) * 1000;
   const keptTrail = arrivalTrail.filter((i) => i.at > trailSince).slice(-MAX_ARRIVAL_INTERVALS);
   if (keptTrail.length > 0) nextHistory.arrivals = keptTrail;

@@ -394,9 +394,12 @@ describe('maxAckPendingBinding: more replicas did not raise processing at a full
     { name: 'order does not matter: 12 then 2', a: [12, 205], b: [2, 200], binds: 2 },
     { name: '10 → 11 is too small a step to judge', a: [10, 1000], b: [11, 1000], binds: undefined },
   ])('$name', ({ a, b, binds }) => {
+    // After a fall, the fewer replicas are recorded once the ones taken away can have finished what
+    // they held (LOWER_BOUND_SETTLE_SECONDS): 30 s of readings at each count, after that.
+    const fell = (b[0] ?? 0) < (a[0] ?? 0);
     const { state } = twoCounts(
       { replicas: a[0] ?? 0, perSecond: a[1] ?? 0 },
-      { replicas: b[0] ?? 0, perSecond: b[1] ?? 0 },
+      { replicas: b[0] ?? 0, perSecond: b[1] ?? 0, seconds: 30 + (fell ? LOWER_BOUND_SETTLE_SECONDS : 0) },
     );
     const found = maxAckPendingBinding(state, 1000, state?.last.at ?? T0);
     expect(found?.fewer.replicas).toBe(binds);
@@ -440,7 +443,8 @@ describe('maxAckPendingBinding: more replicas did not raise processing at a full
   it('fewer replicas doing a quarter as much each as more did before: the record of more is stale', () => {
     const state = counts(
       { replicas: 8, perSecond: 400, seconds: 30 },
-      { replicas: 3, perSecond: 37.5, seconds: 30 },
+      // 30 s recorded after the 5 taken away can have finished what they held.
+      { replicas: 3, perSecond: 37.5, seconds: 30 + LOWER_BOUND_SETTLE_SECONDS },
       { replicas: 50, perSecond: 610, seconds: 30 },
     );
     expect(state?.atCap?.throughput.map((e) => e.replicas)).toEqual([3, 50]);
@@ -453,6 +457,61 @@ describe('maxAckPendingBinding: more replicas did not raise processing at a full
       { replicas: 12, perSecond: 120, seconds: 30 },
     );
     expect(state?.atCap?.throughput.map((e) => e.replicas)).toEqual([12]);
+  });
+
+  it('does not record the fewer replicas while the ones taken away may still finish what they hold', () => {
+    // A scale-down from 12 to 2 at a full max_ack_pending: nats.go Drain() on SIGTERM handles what
+    // the client buffered (up to 500 a pod), so for a while the 2 left are credited with the 10
+    // leaving pods' completions, as if 2 did what 12 did: the limit would read as binding.
+    const state = counts(
+      { replicas: 12, perSecond: 1200, seconds: 30 },
+      { replicas: 2, perSecond: 1200, seconds: 25 },
+    );
+    expect(state?.atCap?.throughput.map((e) => e.replicas)).toEqual([12]);
+    expect(maxAckPendingBinding(state, 1000, state?.last.at ?? T0)).toBeUndefined();
+  });
+
+  it('intervals of a few messages each drop no record by their noise, their sum does', () => {
+    // The policy fuzzer's adverse world 952023: max_ack_pending 20 against handlers of 400 at once,
+    // about 1.2/s completed, read every second: 0-3 an interval. Judged one interval at a time, a
+    // 0/s interval dropped every record beside it, and no two counts ever stood to be compared.
+    let state: RateState | undefined;
+    let completed = 0;
+    state = observeRates(state, sampleFromTotals(s(0), 1e6, 0, 20, 20), 5);
+    const rng = seededRng(952023);
+    let t = 0;
+    for (const replicas of [5, 2]) {
+      // 2 replicas start after the 3 taken away settled (LOWER_BOUND_SETTLE_SECONDS).
+      const until = t + (replicas === 5 ? 60 : 60 + LOWER_BOUND_SETTLE_SECONDS);
+      while (t < until) {
+        t += 1;
+        completed += poisson(rng, 1.2);
+        state = observeRates(state, sampleFromTotals(s(t), completed + 1e6, completed, 20, 20), replicas);
+      }
+    }
+    expect(state?.atCap?.throughput.map((e) => e.replicas)).toEqual([2, 5]);
+    expect(maxAckPendingBinding(state, 20, state?.last.at ?? T0)?.fewer.replicas).toBe(2);
+  });
+
+  it('a count whose handlers slowed starts its record again once the slow intervals add up beyond noise', () => {
+    // 2 replicas at 9.7/s for 80 s, then their handlers slow to 2.5/s (2-3 an interval). No single
+    // interval contradicts 9.7/s by AT_CAP_CHANGED_FACTOR beyond its noise, but the run of them
+    // does: the record starts again from the run, and says 2.5/s, not a mean of both handlers.
+    let state: RateState | undefined;
+    let completed = 0;
+    state = observeRates(state, sampleFromTotals(s(0), 1e6, 0, 100, 100), 2);
+    const rng = seededRng(951042);
+    for (let t = 1; t <= 400; t++) {
+      completed += poisson(rng, t <= 80 ? 9.7 : 2.5);
+      state = observeRates(state, sampleFromTotals(s(t), completed + 1e6, completed, 100, 100), 2);
+    }
+    const two = state?.atCap?.throughput.find((e) => e.replicas === 2);
+    expect(two?.perSecond).toBeGreaterThan(2);
+    expect(two?.perSecond).toBeLessThan(3);
+    // ... over most of the 320 s since the slowdown: not restarted by an interval's noise (on
+    // b16007a's rule a 0/s interval, 8 % of them at 2.5/s, restarted it every 12 s or so).
+    expect(two?.seconds).toBeGreaterThan(150);
+    expect(state?.atCap?.contradictedAt).toBeDefined();
   });
 
   it('readings within AT_CAP_CHANGED_FACTOR of each other keep the record, whichever way they differ', () => {

@@ -288,6 +288,12 @@ export interface AtCapThroughput {
   seconds: number;
   /** Epoch ms of the last interval added. */
   at: number;
+  /**
+   * The latest intervals in a row that each completed less (`below`) or more than the rest of the
+   * record: once they alone contradict the rest (atCapContradicts), the handlers changed and the
+   * record starts again from them (recordAtCap). Included in perSecond and seconds.
+   */
+  run?: { perSecond: number; seconds: number; below: boolean };
 }
 
 /** Replicas that entered the ready count at the same reading. */
@@ -587,7 +593,15 @@ export interface RateState {
   /** Settled intervals, with the messages held, counted towards heldBound since the last span was complete. */
   heldSpell?: Spell;
   /** Processing by ready replica count at a full max_ack_pending (reset when the limit changes). */
-  atCap?: { maxAckPending: number; throughput: AtCapThroughput[] };
+  atCap?: {
+    maxAckPending: number;
+    throughput: AtCapThroughput[];
+    /**
+     * When (epoch ms) a reading last dropped records it contradicts (recordAtCap): the handlers
+     * changed, and no smaller count has been tried with these (at-cap-probe.ts). Absent: never.
+     */
+    contradictedAt?: number;
+  };
   /**
    * Messages per second a WorkQueue or Interest stream's limits removed before this consumer took
    * them (expiredBeforeDelivery, smoothed over ARRIVAL_TIME_CONSTANT_SECONDS; may dip below 0 by
@@ -941,7 +955,7 @@ export function warmReplicas(cohorts: readonly ReadyCohort[], at: number, warmUp
  * At (or within AT_CAP_SHARE of) a full max_ack_pending: a reading catches slots freed by acks
  * that the server has not yet refilled, so an exact comparison would rarely hold.
  */
-function atMaxAckPending(ackPending: number, maxAckPending: number): boolean {
+export function atMaxAckPending(ackPending: number, maxAckPending: number): boolean {
   return maxAckPending > 0 && ackPending >= AT_CAP_SHARE * maxAckPending;
 }
 
@@ -949,25 +963,43 @@ function atMaxAckPending(ackPending: number, maxAckPending: number): boolean {
  * Whether two records at a full max_ack_pending cannot both describe the same handlers
  * (AT_CAP_CHANGED_FACTOR): with the same handlers, more replicas never process much less in all,
  * nor much more each, than fewer do. A limit that binds keeps what they process in all about the
- * same, whatever the count.
+ * same, whatever the count. Each rate is taken at its far end of RATE_NOISE_SIGMAS of Poisson noise
+ * on the messages it counts: at 1.2/s read every second, an interval completes 0-3 (the policy
+ * fuzzer's adverse world 952023, max_ack_pending 20 against handlers of 400 at once), and 0/s
+ * dropped every record beside it, so no two counts were ever compared.
  */
 export function atCapContradicts(
-  x: Pick<AtCapThroughput, 'replicas' | 'perSecond'>,
-  y: Pick<AtCapThroughput, 'replicas' | 'perSecond'>,
+  x: Pick<AtCapThroughput, 'replicas' | 'perSecond' | 'seconds'>,
+  y: Pick<AtCapThroughput, 'replicas' | 'perSecond' | 'seconds'>,
 ): boolean {
   const [fewer, more] = x.replicas <= y.replicas ? [x, y] : [y, x];
+  const f = countedRateBounds(fewer);
+  const m = countedRateBounds(more);
   return (
-    fewer.perSecond > AT_CAP_CHANGED_FACTOR * more.perSecond ||
-    more.perSecond * fewer.replicas > AT_CAP_CHANGED_FACTOR * fewer.perSecond * more.replicas
+    f.low > AT_CAP_CHANGED_FACTOR * m.high ||
+    m.low * fewer.replicas > AT_CAP_CHANGED_FACTOR * f.high * more.replicas
   );
 }
 
+/** A rate counted over `seconds`, widened by RATE_NOISE_SIGMAS of Poisson noise on its count (at least one message's). */
+function countedRateBounds(r: { perSecond: number; seconds: number }): { low: number; high: number } {
+  if (!(r.seconds > 0)) return { low: 0, high: Infinity };
+  const count = Math.max(0, r.perSecond) * r.seconds;
+  const noise = RATE_NOISE_SIGMAS * Math.sqrt(Math.max(1, count));
+  return { low: Math.max(0, count - noise) / r.seconds, high: (count + noise) / r.seconds };
+}
+
 /**
- * Adds one interval at a full max_ack_pending to the per-replica-count record. Records the interval
- * contradicts (atCapContradicts) were taken with other handlers and are dropped: the newest reading
- * describes the handlers now. Averaged in, a count's record of 50/s handlers took 98/s read after
- * they slowed to 12.5/s to 270/s, and 50 replicas processing 610/s then read as not helping (the
- * policy fuzzer's adverse world 930003: 8 replicas held for 1,487/s arriving, waits 179 → 195 s).
+ * Adds one interval at a full max_ack_pending to the per-replica-count record. A count's record
+ * starts again once the intervals in a row on one side of the rest of it (AtCapThroughput.run)
+ * contradict that rest (atCapContradicts), and the records of other counts that the count's record,
+ * with the interval in it, contradicts are dropped: they were taken with other handlers, and the
+ * newest readings describe the handlers now. Averaged in, a count's record of 50/s handlers took
+ * 98/s read after they slowed to 12.5/s to 270/s, and 50 replicas processing 610/s then read as not
+ * helping (the policy fuzzer's adverse world 930003: 8 replicas held for 1,487/s arriving, waits
+ * 179 → 195 s). Accumulated evidence is compared, not one interval: at 1.2/s read every second an
+ * interval completes 0-3, and a 0/s interval dropped every record beside it (adverse world 952023),
+ * so no two counts stood long enough to be compared.
  */
 function recordAtCap(
   previous: RateState['atCap'],
@@ -978,19 +1010,60 @@ function recordAtCap(
   at: number,
 ): NonNullable<RateState['atCap']> {
   const fresh = (e: AtCapThroughput): boolean => at - e.at <= SATURATION_MEMORY_SECONDS * 1000;
-  const now = { replicas, perSecond: completedPerSecond };
-  const kept =
-    previous !== undefined && previous.maxAckPending === maxAckPending
-      ? previous.throughput.filter((e) => fresh(e) && !atCapContradicts(e, now))
-      : [];
-  const old = kept.find((e) => e.replicas === replicas);
-  const seconds = (old?.seconds ?? 0) + dtSeconds;
-  const perSecond = ((old?.perSecond ?? 0) * (old?.seconds ?? 0) + completedPerSecond * dtSeconds) / seconds;
-  const throughput = [...kept.filter((e) => e.replicas !== replicas), { replicas, perSecond, seconds, at }]
+  const same = previous !== undefined && previous.maxAckPending === maxAckPending;
+  const records = same ? previous.throughput.filter(fresh) : [];
+  const found = records.find((e) => e.replicas === replicas);
+  const { updated, restarted } = addToRecord(found, replicas, completedPerSecond, dtSeconds, at);
+  const others = records.filter((e) => e.replicas !== replicas);
+  const kept = others.filter((e) => !atCapContradicts(e, updated));
+  const contradictedAt =
+    restarted || kept.length < others.length ? at : same ? previous.contradictedAt : undefined;
+  const throughput = [...kept, updated]
     .sort((x, y) => y.at - x.at)
     .slice(0, MAX_AT_CAP_ENTRIES)
     .sort((x, y) => x.replicas - y.replicas);
-  return { maxAckPending, throughput };
+  return { maxAckPending, throughput, ...(contradictedAt !== undefined ? { contradictedAt } : {}) };
+}
+
+/** One count's record with an interval added, and whether the record started again from its run. */
+function addToRecord(
+  found: AtCapThroughput | undefined,
+  replicas: number,
+  perSecond: number,
+  seconds: number,
+  at: number,
+): { updated: AtCapThroughput; restarted: boolean } {
+  if (found === undefined) return { updated: { replicas, perSecond, seconds, at }, restarted: false };
+  const messages = (r: { perSecond: number; seconds: number }): number => r.perSecond * r.seconds;
+  // The rest of the record: without its run when this interval extends it, all of it otherwise.
+  const restOf = (run: AtCapThroughput['run']): { perSecond: number; seconds: number } => {
+    const restSeconds = found.seconds - (run?.seconds ?? 0);
+    return restSeconds > 0
+      ? {
+          perSecond: (messages(found) - (run === undefined ? 0 : messages(run))) / restSeconds,
+          seconds: restSeconds,
+        }
+      : { perSecond: found.perSecond, seconds: 0 };
+  };
+  const below = perSecond < restOf(found.run).perSecond;
+  const continues = found.run !== undefined && found.run.below === below;
+  const rest = restOf(continues ? found.run : undefined);
+  const runSeconds = (continues ? (found.run?.seconds ?? 0) : 0) + seconds;
+  const runMessages = (continues && found.run !== undefined ? messages(found.run) : 0) + perSecond * seconds;
+  const run = { perSecond: runMessages / runSeconds, seconds: runSeconds, below };
+  if (rest.seconds > 0 && atCapContradicts({ replicas, ...rest }, { replicas, ...run }))
+    return { updated: { replicas, perSecond: run.perSecond, seconds: run.seconds, at }, restarted: true };
+  const total = found.seconds + seconds;
+  return {
+    updated: {
+      replicas,
+      perSecond: (messages(found) + perSecond * seconds) / total,
+      seconds: total,
+      at,
+      run,
+    },
+    restarted: false,
+  };
 }
 
 /** The evidence that max_ack_pending binds: `more` replicas did not process more than `fewer`. */
@@ -2805,8 +2878,11 @@ export function observeRates(
   // Processing at a full max_ack_pending, by replica count: full at both ends, work waiting at both
   // ends, the same replicas ready throughout and for READY_SETTLE_SECONDS before (a pod that
   // reports ready before its process consumes would read as a replica that adds nothing), and the
-  // same limit.
-  const settled = steadySeconds >= Math.max(READY_SETTLE_SECONDS, settleSeconds);
+  // same limit. After a fall, not while the replicas taken away may still finish what they hold
+  // (leaving, LOWER_BOUND_SETTLE_SECONDS): their completions would read as the fewer replicas
+  // doing as much as more did, which is what says the limit binds (at-cap-probe.ts takes the count
+  // down to measure that).
+  const settled = steadySeconds >= Math.max(READY_SETTLE_SECONDS, settleSeconds) && !leaving;
   const fullThroughout =
     atMaxAckPending(last.ackPending, last.maxAckPending) &&
     atMaxAckPending(sample.ackPending, sample.maxAckPending) &&

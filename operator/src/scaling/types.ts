@@ -305,6 +305,8 @@ export interface ScalingHistory {
   seasonality?: unknown;
   /** Asked-for and ready replicas over the readiness deadline (owned by readiness.ts; opaque to callers). */
   readiness?: unknown;
+  /** A smaller replica count tried at a full max_ack_pending (owned by at-cap-probe.ts; opaque to callers). */
+  atCapProbe?: unknown;
   /**
    * The arrival rate of each recent interval (owned by decide.ts: the mean rate of the last start-up;
    * opaque to callers).
@@ -357,11 +359,12 @@ export interface Rates {
 
 /**
  * Why max_ack_pending caps the replicas: no more replicas than slots (Slots), the user's
- * inFlightPerReplica, or it was measured to bind.
+ * inFlightPerReplica, it was measured to bind, or a smaller count is tried for a while to measure
+ * that (Probe: at-cap-probe.ts).
  */
 export interface MaxAckPendingCap {
   replicas: number;
-  source: 'Slots' | 'InFlightPerReplica' | 'Measured';
+  source: 'Slots' | 'InFlightPerReplica' | 'Measured' | 'Probe';
   /** One clause a user can read: the evidence for the cap. */
   evidence: string;
 }

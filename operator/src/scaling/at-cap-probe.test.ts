@@ -1,0 +1,265 @@
+// A max_ack_pending cap brought back by trying fewer replicas (at-cap-probe.ts), and the clients it
+// must leave alone: prefetching clients whose handlers, not the slots, are the bottleneck.
+import { withScalingDefaults } from './defaults.js';
+import { asAtCapProbeState, nextAtCapProbe, PROBE_GAP_SECONDS, PROBE_MAX_SECONDS } from './at-cap-probe.js';
+import type { AtCapProbeInput } from './at-cap-probe.js';
+import type { RateState } from './rates.js';
+import { natsGoFetch10, natsJsConsume, runScenario } from './test/pull-clients.js';
+import type { PullClient, Reading } from './test/pull-clients.js';
+import { T0 } from './test/fixtures.js';
+
+/** Replica-seconds from `from` on (the replicas asked for, held until the next reading). */
+function replicaSeconds(readings: Reading[], from: number): number {
+  let sum = 0;
+  for (let i = 1; i < readings.length; i++) {
+    const a = readings[i - 1];
+    const b = readings[i];
+    if (a === undefined || b === undefined || a.t < from) continue;
+    sum += a.replicas * (b.t - a.t);
+  }
+  return sum;
+}
+
+/** Scale-downs that a probe made (the decision's cap says Probe). */
+const probesIn = (readings: Reading[]): Reading[] =>
+  readings.filter(
+    (r, i) =>
+      r.decision.maxAckPendingCap?.source === 'Probe' &&
+      readings[i - 1]?.decision.maxAckPendingCap?.source !== 'Probe',
+  );
+
+describe('a max_ack_pending cap brought back once the handlers changed (policy fuzz worlds 951042, 952023)', () => {
+  // Handlers that work on 200 messages at once against max_ack_pending 100: one replica has every
+  // slot in hand, so the limit binds at 1 and more replicas only split the 100. 300/s arrive, far
+  // beyond what the slots let through: the policy asks for more than maxReplicas (5) throughout.
+  // At t = 300 s the handlers slow 4x (10 s a message -> 40 s); the records of the old handlers are
+  // dropped as contradicted (rates.ts atCapContradicts), and at 5 replicas nothing measures the
+  // cap again: on main 7b9a82c the policy kept 5 to the end.
+  const concurrent: PullClient = {
+    name: 'handlers of 200 at once',
+    prefetch: 200,
+    refillAt: 150,
+    concurrency: 200,
+  };
+  const run = (): Reading[] =>
+    runScenario({
+      client: concurrent,
+      spec: withScalingDefaults({ maxReplicas: 5 }),
+      maxAckPending: 100,
+      handlerPerSecond: (t) => (t < 300 ? 0.1 : 0.025),
+      arrival: () => 300,
+      initialReplicas: 1,
+      initialPending: 0,
+      startupSeconds: 5,
+      durationSeconds: 1200,
+      pollSeconds: 2,
+    });
+
+  it('tries fewer replicas while held at maxReplicas, and caps where they process as much', () => {
+    const readings = run();
+    const late = readings.filter((r) => r.t >= 900);
+    expect(late.length).toBeGreaterThan(100);
+    // From t = 900 s at most 2 replicas, held by a measured cap, not 5.
+    expect(Math.max(...late.map((r) => r.replicas))).toBeLessThanOrEqual(2);
+    expect(late.every((r) => r.decision.maxAckPendingCap?.source === 'Measured')).toBe(true);
+    expect(late.at(-1)?.decision.reason).toMatch(
+      /capped at [12] by max_ack_pending 100: while it was full, \d+ replicas processed/,
+    );
+    // The probe said why it took replicas away.
+    const probes = probesIn(readings);
+    expect(probes.length).toBeGreaterThan(0);
+    expect(probes[0]?.decision.reason).toMatch(
+      /capped at \d by max_ack_pending 100: while it was full with work waiting, 5 replicas processed [\d.]+\/s and no fewer were measured, so \d are tried/,
+    );
+    // Processing the same (the slots bound it): the backlog grew no faster than with 5.
+    expect(replicaSeconds(readings, 300)).toBeLessThan(0.6 * 5 * 900);
+  }, 120_000);
+});
+
+describe('clients whose handlers are the bottleneck: a probe gives the replicas back (issue 10 clients)', () => {
+  // Prefetching clients fill max_ack_pending with their buffers while one-at-a-time handlers are
+  // the bottleneck: 10 replicas of nats.js consume() (100 asked each, asking again at 75) against
+  // 800 and the server's default 1000, and nats.go Fetch(10) loops (as a Java client's pull batch
+  // 10) against 50. 400/s arrive for 20/s handlers (200/s at maxReplicas 10), and the handlers slow
+  // to 4/s at t = 200 s: the records at a full max_ack_pending are contradicted, which lets a probe
+  // start. At 5 replicas the clients ask for 500 or 50 at most, room under the limit: the probe
+  // ends at the first reading that shows it, and the 10 come back.
+  it.each([
+    { client: natsJsConsume, maxAckPending: 800 },
+    { client: natsJsConsume, maxAckPending: 1000 },
+    { client: natsGoFetch10, maxAckPending: 50 },
+  ])(
+    '$client.name against max_ack_pending $maxAckPending',
+    ({ client, maxAckPending }) => {
+      const readings = runScenario({
+        client,
+        spec: withScalingDefaults({ maxReplicas: 10 }),
+        maxAckPending,
+        handlerPerSecond: (t) => (t < 200 ? 20 : 4),
+        arrival: () => 400,
+        initialReplicas: 10,
+        initialPending: 5000,
+        startupSeconds: 5,
+        durationSeconds: 900,
+        pollSeconds: 2,
+      });
+      expect(readings.some((r) => r.decision.maxAckPendingCap?.source === 'Measured')).toBe(false);
+      const probes = probesIn(readings);
+      expect(probes.length).toBeGreaterThan(0);
+      // Probes start at least PROBE_GAP_SECONDS apart, and each gives the replicas back within
+      // 10 s: room under the limit at 5 ends it at once.
+      probes.forEach((p, i) => {
+        if (i > 0) expect(p.t - (probes[i - 1]?.t ?? 0)).toBeGreaterThanOrEqual(PROBE_GAP_SECONDS);
+        const back = readings.find((r) => r.t > p.t && r.replicas >= 10);
+        expect((back?.t ?? Infinity) - p.t).toBeLessThanOrEqual(10);
+      });
+      expect(readings.filter((r) => r.t > 30 && r.replicas < 10).length).toBeLessThanOrEqual(
+        5 * probes.length,
+      );
+    },
+    120_000,
+  );
+
+  it('nats.js consume() against nats-server 2.x max_ack_pending 20,000: never full, never probed', () => {
+    const readings = runScenario({
+      client: natsJsConsume,
+      spec: withScalingDefaults({ maxReplicas: 10 }),
+      maxAckPending: 20_000,
+      handlerPerSecond: (t) => (t < 200 ? 20 : 10),
+      arrival: () => 400,
+      initialReplicas: 10,
+      initialPending: 5000,
+      startupSeconds: 5,
+      durationSeconds: 600,
+      pollSeconds: 2,
+    });
+    expect(readings.every((r) => r.decision.maxAckPendingCap === undefined)).toBe(true);
+    expect(readings.filter((r) => r.t > 30).every((r) => r.replicas === 10)).toBe(true);
+  }, 120_000);
+});
+
+describe('nextAtCapProbe', () => {
+  const at = (seconds: number): number => T0 + seconds * 1000;
+  /** Rates with records at a full max_ack_pending: `replicas` at 10/s for 20 s, ending now. */
+  const rates = (
+    limit: number,
+    records: Array<{ replicas: number; at: number }>,
+    contradictedAt?: number,
+  ): RateState =>
+    ({
+      last: { at: at(100) },
+      atCap: {
+        maxAckPending: limit,
+        throughput: records.map((r) => ({ replicas: r.replicas, perSecond: 10, seconds: 20, at: r.at })),
+        ...(contradictedAt !== undefined ? { contradictedAt } : {}),
+      },
+    }) as unknown as RateState;
+  const base = (over: Partial<AtCapProbeInput> = {}): AtCapProbeInput => ({
+    state: undefined,
+    rates: rates(100, [{ replicas: 6, at: at(100) }], at(50)),
+    sample: { at: at(100), pending: 5000, ackPending: 100, maxAckPending: 100 },
+    current: 6,
+    ready: 6,
+    recommended: 20,
+    maxReplicas: 6,
+    downFloor: 1,
+    userCap: false,
+    measuredCap: undefined,
+    now: at(100),
+    ...over,
+  });
+
+  it('starts at half the replicas once records were dropped as contradicted', () => {
+    expect(nextAtCapProbe(base()).probe).toEqual({ from: 6, to: 3, since: at(100), maxAckPending: 100 });
+  });
+
+  it('starts none where no cap was ever seen, nor records contradicted', () => {
+    expect(nextAtCapProbe(base({ rates: rates(100, [{ replicas: 6, at: at(100) }]) })).probe).toBeUndefined();
+  });
+
+  it.each([
+    ['below maxReplicas with no cap measured', { current: 5, ready: 5 }],
+    ['with replicas not ready', { ready: 5 }],
+    ['when no more are asked for', { recommended: 6 }],
+    ['with spec.inFlightPerReplica set', { userCap: true }],
+    ['with scaleDown Disabled', { downFloor: undefined }],
+    ['when the scale-down rules allow no step of SATURATION_MIN_STEP', { downFloor: 6 }],
+    ['at one replica', { current: 1, ready: 1, maxReplicas: 1 }],
+  ] as const)('starts none %s', (_, over) => {
+    expect(nextAtCapProbe(base(over)).probe).toBeUndefined();
+  });
+
+  it('starts none where a smaller count already has a record', () => {
+    const r = rates(
+      100,
+      [
+        { replicas: 3, at: at(60) },
+        { replicas: 6, at: at(100) },
+      ],
+      at(50),
+    );
+    expect(nextAtCapProbe(base({ rates: r })).probe).toBeUndefined();
+  });
+
+  it('tries below a measured cap, and once one lapsed', () => {
+    expect(
+      nextAtCapProbe(
+        base({ rates: rates(100, [{ replicas: 6, at: at(100) }]), maxReplicas: 10, measuredCap: 6 }),
+      ).probe?.to,
+    ).toBe(3);
+    const lapsed = { capped: { at: at(40), maxAckPending: 100 } };
+    expect(
+      nextAtCapProbe(base({ rates: rates(100, [{ replicas: 6, at: at(100) }]), state: lapsed })).probe?.to,
+    ).toBe(3);
+    // ... not one measured at another max_ack_pending.
+    const other = { capped: { at: at(40), maxAckPending: 1000 } };
+    expect(
+      nextAtCapProbe(base({ rates: rates(100, [{ replicas: 6, at: at(100) }]), state: other })).probe,
+    ).toBeUndefined();
+  });
+
+  it(`starts at most one per ${PROBE_GAP_SECONDS} s`, () => {
+    const started = nextAtCapProbe(base()).state;
+    const ended = { startedAt: started.startedAt ?? 0 };
+    const later = (seconds: number) =>
+      nextAtCapProbe(
+        base({
+          state: ended,
+          rates: rates(100, [{ replicas: 6, at: at(100 + seconds) }], at(100 + seconds)),
+          sample: { at: at(100 + seconds), pending: 5000, ackPending: 100, maxAckPending: 100 },
+          now: at(100 + seconds),
+        }),
+      ).probe;
+    expect(later(PROBE_GAP_SECONDS - 1)).toBeUndefined();
+    expect(later(PROBE_GAP_SECONDS)).toBeDefined();
+  });
+
+  it('a probe under way ends when the user changes max_ack_pending, after PROBE_MAX_SECONDS, or with room at the smaller count', () => {
+    const { state } = nextAtCapProbe(base());
+    const goesOn = (over: Partial<AtCapProbeInput>) => nextAtCapProbe(base({ state, ...over })).probe;
+    const reading = (seconds: number, o: { ackPending?: number; maxAckPending?: number } = {}) => ({
+      sample: {
+        at: at(100 + seconds),
+        pending: 5000,
+        ackPending: o.ackPending ?? 100,
+        maxAckPending: o.maxAckPending ?? 100,
+      },
+      now: at(100 + seconds),
+    });
+    expect(goesOn({ ...reading(10), current: 3, ready: 3 })).toBeDefined();
+    expect(
+      goesOn({ ...reading(10, { maxAckPending: 1000, ackPending: 300 }), current: 3, ready: 3 }),
+    ).toBeUndefined();
+    expect(goesOn({ ...reading(PROBE_MAX_SECONDS + 1), current: 3, ready: 3 })).toBeUndefined();
+    expect(goesOn({ ...reading(10, { ackPending: 50 }), current: 3, ready: 3 })).toBeUndefined();
+    // Room while the replicas taken away have not left the ready count yet says nothing.
+    expect(goesOn({ ...reading(2, { ackPending: 50 }), current: 3, ready: 6 })).toBeDefined();
+  });
+
+  it('reads back only what it wrote', () => {
+    expect(asAtCapProbeState(undefined)).toBeUndefined();
+    expect(asAtCapProbeState({ startedAt: 'x', active: { from: 2, to: 3 } })).toEqual({});
+    const state = nextAtCapProbe(base()).state;
+    expect(asAtCapProbeState(JSON.parse(JSON.stringify(state)))).toEqual(state);
+  });
+});

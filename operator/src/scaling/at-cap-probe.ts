@@ -1,0 +1,192 @@
+// Bringing back a max_ack_pending cap when the replica count cannot rise to re-measure it.
+//
+// rates.ts learns that the limit binds from two replica counts at a full max_ack_pending with work
+// waiting: more replicas that did not process more (maxAckPendingBinding). The policy reaches a
+// second count on its own while it scales up, but not once it is held at maxReplicas: then the
+// only record is the one there, and a record at fewer replicas that was dropped as taken with other
+// handlers (atCapContradicts) or forgotten (SATURATION_MEMORY_SECONDS) never comes back. The policy
+// fuzzer's worlds 951042 and 952023 (handlers that work on 200 or 400 messages at once against
+// max_ack_pending 100 and 20: one replica has every slot in hand) ran 5 replicas (maxReplicas)
+// where 1 does as much once their handlers slowed 4-10x: +71 % and +59 % replica-seconds against
+// the code before atCapContradicts, whose cap was right by luck (it compared records of the old
+// and the new handlers).
+//
+// So a smaller count is tried, when there is a cap to find: one is measured now (between two
+// higher counts: it may bind lower still, as in 952023, capped at 3 by 3 against 4 where 1 does as
+// much), records at a full max_ack_pending were dropped as contradicted (the handlers changed)
+// since the last probe, or a measured cap applied within SATURATION_MEMORY_SECONDS and has lapsed
+// (its records aged out). With none of these, nothing is tried: where no cap was ever seen, clients that fill max_ack_pending with their
+// prefetch (jnats consume() and NATS.Net ConsumeAsync() against 20 slots) have handlers that are
+// the bottleneck, and a smaller count would only do less. A probe starts while the replicas are
+// held where they are (maxReplicas, or a cap measured between two higher counts) with more asked
+// for, max_ack_pending has been full with work waiting for SATURATION_MIN_SECONDS at this count and
+// no smaller count has a record: the cap is set at half the replicas (as far as the scale-down step
+// policies allow in one step; never with scaleDown Disabled). The smaller count's record then says
+// whether the limit binds (maxAckPendingBinding caps there, as measured), or the probe ends and the
+// count goes back: at once when a reading at the smaller count shows room under max_ack_pending
+// while work waits (its clients do not ask for every slot, so the slots were not what held the
+// replicas back), or after PROBE_MAX_SECONDS. Probes start at least PROBE_GAP_SECONDS apart: where
+// the limit does not bind after all, one costs half the replicas' work for the seconds it lasts.
+
+import {
+  SATURATION_MEMORY_SECONDS,
+  SATURATION_MIN_SECONDS,
+  SATURATION_MIN_STEP,
+  atMaxAckPending,
+} from './rates.js';
+import type { RateState } from './rates.js';
+import type { BacklogSample } from './types.js';
+
+/**
+ * Probes start at least this many seconds apart. Bounds what they cost where the limit does not
+ * bind while handlers keep changing 3x: half the replicas for PROBE_MAX_SECONDS of each 300 s.
+ */
+export const PROBE_GAP_SECONDS = 300;
+/**
+ * A probe ends after this many seconds: the replicas taken away leave the ready count, those left
+ * settle (rates.ts leaving, LOWER_BOUND_SETTLE_SECONDS 30 s) and are recorded for
+ * SATURATION_MIN_SECONDS, a few polls late at most.
+ */
+export const PROBE_MAX_SECONDS = 90;
+
+/** A probe under way: the cap set at `to` replicas from `from`, since when, at which limit. */
+export interface AtCapProbe {
+  from: number;
+  to: number;
+  since: number;
+  maxAckPending: number;
+}
+
+/** What the policy keeps between readings (ScalingHistory.atCapProbe). */
+export interface AtCapProbeState {
+  /** When the last probe started (ms, the clock of `now`). */
+  startedAt?: number;
+  /** The probe under way, if any. */
+  active?: AtCapProbe;
+  /** The last reading at which a measured cap applied (ms), and at which limit. */
+  capped?: { at: number; maxAckPending: number };
+}
+
+const finite = (n: unknown): n is number => typeof n === 'number' && Number.isFinite(n);
+const whole = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+
+/** The stored state, or undefined when it is not one this module wrote (older or foreign history). */
+export function asAtCapProbeState(value: unknown): AtCapProbeState | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { startedAt, active, capped } = value as Record<string, unknown>;
+  const state: AtCapProbeState = {};
+  if (finite(startedAt)) state.startedAt = startedAt;
+  if (typeof active === 'object' && active !== null) {
+    const a = active as Record<string, unknown>;
+    if (
+      whole(a.from) &&
+      whole(a.to) &&
+      a.to >= 1 &&
+      a.to < a.from &&
+      finite(a.since) &&
+      finite(a.maxAckPending)
+    )
+      state.active = { from: a.from, to: a.to, since: a.since, maxAckPending: a.maxAckPending };
+  }
+  if (typeof capped === 'object' && capped !== null) {
+    const c = capped as Record<string, unknown>;
+    if (finite(c.at) && finite(c.maxAckPending)) state.capped = { at: c.at, maxAckPending: c.maxAckPending };
+  }
+  return state;
+}
+
+export interface AtCapProbeInput {
+  state: AtCapProbeState | undefined;
+  rates: RateState;
+  sample: Pick<BacklogSample, 'at' | 'pending' | 'ackPending' | 'maxAckPending'>;
+  current: number;
+  ready: number;
+  recommended: number;
+  maxReplicas: number;
+  /** The fewest replicas the scale-down rules allow now (undefined: scale-down disabled). */
+  downFloor: number | undefined;
+  /** The user's spec.inFlightPerReplica sets the cap: nothing to measure. */
+  userCap: boolean;
+  /** The cap measured so far (maxAckPendingBinding's fewer count), if any: a probe tries below it too. */
+  measuredCap: number | undefined;
+  now: number;
+}
+
+/** The probe for this reading, if one is under way or starts now, and the state to keep. */
+export function nextAtCapProbe(input: AtCapProbeInput): { probe?: AtCapProbe; state: AtCapProbeState } {
+  const { state, sample, now } = input;
+  const next: AtCapProbeState = {};
+  if (state?.startedAt !== undefined) next.startedAt = state.startedAt;
+  if (input.measuredCap !== undefined) next.capped = { at: now, maxAckPending: sample.maxAckPending };
+  else if (state?.capped !== undefined) next.capped = state.capped;
+  if (state?.active !== undefined && probeGoesOn(state.active, input)) {
+    next.active = state.active;
+    return { probe: state.active, state: next };
+  }
+  if (!probeDue(next, input)) return { state: next };
+  const to = probeCount(input);
+  if (to === undefined) return { state: next };
+  const probe: AtCapProbe = { from: input.current, to, since: now, maxAckPending: sample.maxAckPending };
+  return { probe, state: { ...next, startedAt: now, active: probe } };
+}
+
+/**
+ * Whether there is a cap to find (see the header), PROBE_GAP_SECONDS after the last probe: one
+ * measured now (it may bind lower still), records dropped as contradicted since that probe started,
+ * or a measured cap at this limit that applied within SATURATION_MEMORY_SECONDS and applies no more.
+ */
+function probeDue(state: AtCapProbeState, input: AtCapProbeInput): boolean {
+  const { rates, sample, measuredCap, now } = input;
+  const { startedAt, capped } = state;
+  if (startedAt !== undefined && now - startedAt < PROBE_GAP_SECONDS * 1000) return false;
+  const recent = (at: number): boolean => now - at <= SATURATION_MEMORY_SECONDS * 1000;
+  const contradictedAt = rates.atCap?.contradictedAt;
+  const changed =
+    contradictedAt !== undefined &&
+    recent(contradictedAt) &&
+    (startedAt === undefined || contradictedAt > startedAt);
+  const lapsed =
+    measuredCap === undefined &&
+    capped !== undefined &&
+    capped.maxAckPending === sample.maxAckPending &&
+    recent(capped.at);
+  return measuredCap !== undefined || changed || lapsed;
+}
+
+/** The smaller count a probe starting at this reading takes the replicas to, or undefined: none starts. */
+function probeCount(input: AtCapProbeInput): number | undefined {
+  const { rates, sample, current, ready, recommended, maxReplicas, downFloor, userCap, measuredCap } = input;
+  const limit = sample.maxAckPending;
+  if (userCap || !(limit > 0) || downFloor === undefined) return undefined;
+  // Held where it is (maxReplicas, or a cap measured between two higher counts) with more asked for.
+  const held = current >= Math.min(maxReplicas, measuredCap ?? Infinity);
+  if (current < 2 || ready !== current || !held || recommended <= current) return undefined;
+  const atCap = rates.atCap;
+  if (atCap === undefined || atCap.maxAckPending !== limit) return undefined;
+  const evidence = atCap.throughput.filter(
+    (e) => e.seconds >= SATURATION_MIN_SECONDS && sample.at - e.at <= SATURATION_MEMORY_SECONDS * 1000,
+  );
+  // Full with work waiting over the interval this reading ended, long enough at this count.
+  const here = evidence.find((e) => e.replicas === current && e.at === sample.at);
+  if (here === undefined) return undefined;
+  // A record at a count a step below already says what fewer do (they did less, or the cap
+  // measured would be there): nothing to probe.
+  if (evidence.some((e) => e.replicas * SATURATION_MIN_STEP <= current)) return undefined;
+  const to = Math.max(1, Math.floor(current / 2), downFloor);
+  return to * SATURATION_MIN_STEP <= current ? to : undefined;
+}
+
+/** Whether a probe under way goes on at this reading. */
+function probeGoesOn(probe: AtCapProbe, input: AtCapProbeInput): boolean {
+  const { rates, sample, ready, userCap, now } = input;
+  if (userCap || sample.maxAckPending !== probe.maxAckPending) return false;
+  if (now - probe.since > PROBE_MAX_SECONDS * 1000) return false;
+  // Nothing waits: no replicas are held back, whatever binds.
+  if (!(sample.pending > 0)) return false;
+  // At the smaller count with room under the limit while work waits: its clients do not ask for
+  // every slot, so the slots did not hold the replicas back.
+  if (ready <= probe.to && !atMaxAckPending(sample.ackPending, sample.maxAckPending)) return false;
+  // Measured: maxAckPendingBinding now says whether the limit binds.
+  const record = rates.atCap?.throughput.find((e) => e.replicas === probe.to && e.at > probe.since);
+  return !(record !== undefined && record.seconds >= SATURATION_MIN_SECONDS);
+}
