@@ -61,13 +61,15 @@ async function interleaved(
   jsm: JetStreamManager,
   stream: string,
   config: Partial<ConsumerConfig> = {},
+  /** The .a messages go to <stream>.a.0 … <stream>.a.19 and the consumer filters on <stream>.a.* instead. */
+  wildcard = false,
 ): Promise<{ publishedA: () => number; stop: () => Promise<void> }> {
   const js = jetstream(nc);
   await jsm.streams.add({ name: stream, subjects: [`${stream}.>`] });
   await jsm.consumers.add(stream, {
     durable_name: 'worker',
     ack_policy: AckPolicy.Explicit,
-    filter_subject: `${stream}.a`,
+    filter_subject: wildcard ? `${stream}.a.*` : `${stream}.a`,
     ...config,
   });
   let stop = false;
@@ -77,7 +79,7 @@ async function interleaved(
       for (let i = 0; i < 5; i++) {
         await js.publish(`${stream}.b`, 'b');
         if (i === 2) {
-          await js.publish(`${stream}.a`, 'a');
+          await js.publish(wildcard ? `${stream}.a.${publishedA % 20}` : `${stream}.a`, 'a');
           publishedA++;
         }
       }
@@ -259,7 +261,7 @@ describe('a filter subject that covers the whole stream', () => {
  * `before` + `with` readings by readConsumerBacklog and decide(); a poisoned message nak'd and
  * retried at once is published to .a at reading `before` (0: before the first reading).
  */
-function poisonLoop(name: string, before: number, withLoop: number) {
+function poisonLoop(name: string, before: number, withLoop: number, wildcard = false) {
   const run = {
     lines: [] as string[],
     looping: [] as { arriving: number; desired: number }[],
@@ -275,7 +277,7 @@ function poisonLoop(name: string, before: number, withLoop: number) {
     nc = await connect({ servers: testStack().natsUrl });
     jsm = await jetstreamManager(nc);
     const js = jetstream(nc);
-    const publisher = await interleaved(nc, jsm, stream);
+    const publisher = await interleaved(nc, jsm, stream, {}, wildcard);
     let stop = false;
     // One replica; its handlers take nothing to speak of.
     const messages = await (await js.consumers.get(stream, 'worker')).consume({ max_messages: 10 });
@@ -292,7 +294,7 @@ function poisonLoop(name: string, before: number, withLoop: number) {
     let history: ScalingHistory = emptyHistory();
     const started = performance.now();
     for (let i = 0; i < before + withLoop; i++) {
-      if (i === before) await js.publish(`${stream}.a`, 'poison');
+      if (i === before) await js.publish(wildcard ? `${stream}.a.poison` : `${stream}.a`, 'poison');
       await sleep(1000);
       const read = await readConsumerBacklog(nc, { stream, consumer: 'worker' }, { timeoutMs: 5000 });
       if (!read.ok) throw new Error(read.error.message);
@@ -355,6 +357,21 @@ describe('a poisoned message retried at once from before the first reading (no r
     expect(Math.max(...arriving)).toBeLessThan(1.5 * run.publishedPerSecond);
     expect(Math.min(...arriving)).toBeGreaterThan(0.5 * run.publishedPerSecond);
     // Every reading carried the count on .a (a literal filter on a stream whose limits remove nothing).
+    expect(run.counted.every((c) => c !== undefined && 'count' in c)).toBe(true);
+  });
+});
+
+describe('the same with a wildcard filter (<stream>.a.*) on a stream of 22 subjects', () => {
+  // .a's messages spread over <stream>.a.0 … .a.19, the poisoned one on .a.poison, .b interleaving.
+  // 7b9a82c's filter-count.ts counted literal filters only: this consumer's arrivals came from its
+  // counters, .a's and .b's rate together (the first count standing, no rate before the loop).
+  const run = poisonLoop('POISONWILD', 0, 15, true);
+
+  it("reads what arrives for the filter from the stream's count on it (a stream of at most 1,000 subjects)", () => {
+    expectLoopRan(run, 15);
+    const arriving = run.looping.map((x) => x.arriving);
+    expect(Math.max(...arriving)).toBeLessThan(1.5 * run.publishedPerSecond);
+    expect(Math.min(...arriving)).toBeGreaterThan(0.5 * run.publishedPerSecond);
     expect(run.counted.every((c) => c !== undefined && 'count' in c)).toBe(true);
   });
 });

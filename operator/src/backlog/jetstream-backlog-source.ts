@@ -419,6 +419,8 @@ interface StreamFacts {
   limit: StreamLimit | undefined;
   /** Why the stream's count on a filter does not grow by what arrives for it (filterCountUnusable), or undefined. */
   filterCountUnusable: string | undefined;
+  /** state.num_subjects when the config was read: whether a wildcard filter is counted (filter-count.ts). */
+  numSubjects: number | undefined;
 }
 
 /**
@@ -508,7 +510,19 @@ function factsOf(info: unknown): StreamFacts {
     removingLimits: removingLimitsOf(info),
     limit: streamLimitOf(info),
     filterCountUnusable: filterCountUnusable(info),
+    numSubjects: numSubjectsOf(info),
   };
+}
+
+/** state.num_subjects of a STREAM.INFO reply (nats-server 2.7+), or undefined when not a whole number. */
+function numSubjectsOf(info: unknown): number | undefined {
+  const state: unknown =
+    typeof info === 'object' && info !== null ? (info as { state?: unknown }).state : undefined;
+  const n: unknown =
+    typeof state === 'object' && state !== null
+      ? (state as { num_subjects?: unknown }).num_subjects
+      : undefined;
+  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0 ? n : undefined;
 }
 
 /** Connection and stream whose STREAM.INFO was refused and said so (once each: streamFacts). */
@@ -985,7 +999,7 @@ async function filterStoredFor(
 ): Promise<NonNullable<BacklogSample['filterStored']>> {
   if (facts.filterCountUnusable !== undefined)
     return { unknown: `${facts.filterCountUnusable}, so its count on the filter is not what arrived` };
-  const counted = countedFilters(filters);
+  const counted = countedFilters(filters, facts.numSubjects);
   if (typeof counted === 'string') return { unknown: counted };
   return readFilterStored(nc, apiPrefixOf(ref), ref.stream, counted, timeoutMs);
 }
