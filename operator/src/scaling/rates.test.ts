@@ -514,6 +514,19 @@ describe('maxAckPendingBinding: more replicas did not raise processing at a full
     expect(state?.atCap?.contradictedAt).toBeDefined();
   });
 
+  it('binds not below a count that gained: 3 at 15/s, 6 at 30/s, 10 at 13.3/s bind at 6', () => {
+    // The policy fuzzer's world 330171: the 10 replicas' record was read with slower handlers (within
+    // AT_CAP_CHANGED_FACTOR of the 6's, so kept), and paired with the 3's it capped 3 where 6 did twice
+    // as much.
+    const state = counts(
+      { replicas: 10, perSecond: 13.3, seconds: 30 },
+      { replicas: 6, perSecond: 30, seconds: 30 + LOWER_BOUND_SETTLE_SECONDS },
+      { replicas: 3, perSecond: 15, seconds: 30 + LOWER_BOUND_SETTLE_SECONDS },
+    );
+    expect(state?.atCap?.throughput.map((e) => e.replicas)).toEqual([3, 6, 10]);
+    expect(maxAckPendingBinding(state, 1000, state?.last.at ?? T0)?.fewer.replicas).toBe(6);
+  });
+
   it('readings within AT_CAP_CHANGED_FACTOR of each other keep the record, whichever way they differ', () => {
     // A binding limit: 12 replicas process as much as 2, and a count re-read at twice or half its
     // record (acknowledgements reaching the server in bursts) is averaged in.
