@@ -66,6 +66,23 @@ export interface ScalingMemory {
    * with a new scale target.
    */
   carriedHandlersFailing?: CarriedHandlersFailing;
+  /**
+   * The replicas an earlier process found overdue (its status entry, validated by
+   * carriedReplicasOverdue): taken back by this process's first reading (scaling/readiness.ts
+   * carriedReadiness), so a restart or a new leader adds no more of the pods that do not become
+   * ready before its own readings cover the readiness deadline. Dropped once used, and with a new
+   * scale target.
+   */
+  carriedReplicasOverdue?: CarriedReplicasOverdue;
+}
+
+/** Replicas overdue as read back from status.consumers[].replicasOverdue (see carriedReplicasOverdue). */
+export interface CarriedReplicasOverdue {
+  /** When they were (monotonic ms: the entry's lastBacklogReadTime). */
+  at: number;
+  asked: number;
+  ready: number;
+  overdue: number;
 }
 
 /** A failing spell read back from status.consumers[].rates.handlersFailing (see carriedHandlersFailing). */
@@ -223,7 +240,12 @@ export function newConsumerState(
 export function memoryForTarget(memory: ScalingMemory, target: string): ScalingMemory {
   if (memory.target === target) return memory;
   if (memory.target === undefined) return { ...memory, target };
-  const { carriedCapacity: _dropped, carriedHandlersFailing: _spell, ...rest } = memory;
+  const {
+    carriedCapacity: _dropped,
+    carriedHandlersFailing: _spell,
+    carriedReplicasOverdue: _overdue,
+    ...rest
+  } = memory;
   return { ...rest, history: emptyHistory(), seeded: false, target };
 }
 
@@ -255,7 +277,9 @@ function carriedFailures(obj: EventConsumerObject, now: ClockReading): ScalingMe
       const failures = typeof entry.consecutiveFailures === 'number' ? entry.consecutiveFailures : undefined;
       const capacity = specUnchanged ? carriedCapacity(e, now.wall) : undefined;
       const spell = specUnchanged ? carriedHandlersFailing(e, now) : undefined;
-      if (failures === undefined && capacity === undefined && spell === undefined) continue;
+      const overdue = specUnchanged ? carriedReplicasOverdue(e, now) : undefined;
+      if (failures === undefined && capacity === undefined && spell === undefined && overdue === undefined)
+        continue;
       const memory = fresh(failures ?? 0);
       if (capacity !== undefined)
         memory.carriedCapacity = {
@@ -263,6 +287,7 @@ function carriedFailures(obj: EventConsumerObject, now: ClockReading): ScalingMe
           usableUntil: monotonicTimeOf(capacity.readAt + CARRIED_CAPACITY_MAX_AGE_SECONDS * 1000, now),
         };
       if (spell !== undefined) memory.carriedHandlersFailing = spell;
+      if (overdue !== undefined) memory.carriedReplicasOverdue = overdue;
       out[entry.name] = memory;
     }
     return out;
@@ -446,4 +471,36 @@ export function carriedHandlersFailing(
     consumer: e.consumer,
     usableUntil: monotonicTimeOf(readAt + CARRIED_CAPACITY_MAX_AGE_SECONDS * 1000, now),
   };
+}
+
+/**
+ * The replicas a status.consumers[] entry shows overdue (replicasOverdue, written by report.ts from
+ * the policy's readiness report), when they can be carried over: like a capacity (carriedCapacity),
+ * only from a status written for the object's current generation (the readiness deadline is in the
+ * spec), and with a valid lastBacklogReadTime not ahead of this clock by more than a minute; whole
+ * numbers with at least one overdue, no more overdue than asked, and no more ready than the overdue
+ * leave (readiness.ts: overdue is the fewest asked less the most ready over the deadline, and what
+ * is ready now is among them). Its age is bounded by the readiness deadline where it is used
+ * (scaling/readiness.ts carriedReadiness). Otherwise undefined: the process finds overdue replicas
+ * afresh, a deadline after its first reading.
+ */
+export function carriedReplicasOverdue(
+  entry: unknown,
+  now: ClockReading,
+): CarriedReplicasOverdue | undefined {
+  if (typeof entry !== 'object' || entry === null) return undefined;
+  const e = entry as { replicasOverdue?: unknown; lastBacklogReadTime?: unknown };
+  if (typeof e.replicasOverdue !== 'object' || e.replicasOverdue === null) return undefined;
+  const { asked, ready, overdue } = e.replicasOverdue as {
+    asked?: unknown;
+    ready?: unknown;
+    overdue?: unknown;
+  };
+  const whole = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+  if (!whole(asked) || !whole(ready) || !whole(overdue)) return undefined;
+  if (overdue < 1 || overdue > asked || ready > asked - overdue) return undefined;
+  if (typeof e.lastBacklogReadTime !== 'string') return undefined;
+  const readAt = Date.parse(e.lastBacklogReadTime);
+  if (!Number.isFinite(readAt) || (readAt - now.wall) / 1000 > 60) return undefined;
+  return { at: monotonicTimeOf(Math.min(readAt, now.wall), now), asked, ready, overdue };
 }

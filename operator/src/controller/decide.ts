@@ -448,6 +448,17 @@ function fromBacklog(input: DecideInput, consumer: ConsumerSpec, sample: Backlog
     spell.consumer === consumer.consumer
   )
     policyInput.carriedHandlersFailing = { since: Math.min(spell.since, now), replicas: spell.replicas };
+  // The replicas an earlier process found overdue (status, validated when read back), for the first
+  // reading of this history: so a restart or a new leader does not add more of the pods that do not
+  // become ready for the deadline its own readings need (scaling/readiness.ts carriedReadiness
+  // bounds its age by that deadline).
+  const overdue = memory.carriedReplicasOverdue;
+  if (overdue !== undefined && history.readiness === undefined)
+    policyInput.carriedReplicasOverdue = {
+      at: Math.min(overdue.at, now),
+      asked: overdue.asked,
+      overdue: overdue.overdue,
+    };
   let decision = input.policy(policyInput);
   if (holdUntil !== undefined && now >= holdUntil) holdUntil = undefined;
   // The hold keeps what the target has, never more than maxReplicas: a bound lowered (or an
@@ -573,13 +584,14 @@ export function metricsText(sample: BacklogSample): string {
 }
 
 /**
- * The memory without a carried capacity or failing spell (a reading has been taken, and its rates
- * now hold them) and without a run of failed reads (this one succeeded).
+ * The memory without a carried capacity, failing spell or replicas overdue (a reading has been
+ * taken, and its rates and readiness now hold them) and without a run of failed reads (this one succeeded).
  */
 function withoutCarried(memory: ScalingMemory): ScalingMemory {
   const {
     carriedCapacity: _used,
     carriedHandlersFailing: _spell,
+    carriedReplicasOverdue: _overdue,
     failingSince: _over,
     returned: _seeded,
     ...rest

@@ -65,7 +65,9 @@ export function statusForGeneration(
 ): EventConsumerStatus {
   const status: EventConsumerStatus = { ...last, observedGeneration: generation };
   if (last.observedGeneration === generation || last.consumers === undefined) return status;
-  status.consumers = last.consumers.map(({ rates: _measuredUnderAnotherSpec, ...entry }) => entry);
+  status.consumers = last.consumers.map(
+    ({ rates: _measuredUnderAnotherSpec, replicasOverdue: _underAnotherDeadline, ...entry }) => entry,
+  );
   return status;
 }
 
@@ -200,10 +202,14 @@ function consumerStatus(
               replicas: decision.rates.handlersFailing.replicas,
             },
     });
+    const readiness = decision.readiness;
+    if (readiness !== undefined && readiness.overdue > 0)
+      entry.replicasOverdue = { asked: readiness.asked, ready: readiness.ready, overdue: readiness.overdue };
     entry.lastBacklogReadTime = at;
   } else if (same) {
     if (base.backlog) entry.backlog = base.backlog;
     if (base.rates) entry.rates = base.rates;
+    if (base.replicasOverdue) entry.replicasOverdue = base.replicasOverdue;
     if (base.lastBacklogReadTime) entry.lastBacklogReadTime = base.lastBacklogReadTime;
   }
   return entry;

@@ -265,7 +265,7 @@ import {
   FAILING_PROBE_AFTER_SECONDS,
 } from './rates.js';
 import { shownInHandMessages, validHandlersInHand } from './in-hand.js';
-import { asReadinessState, observeReadiness } from './readiness.js';
+import { asReadinessState, carriedReadiness, observeReadiness } from './readiness.js';
 import { asAtCapProbeState, nextAtCapProbe, PROBE_MAX_SECONDS } from './at-cap-probe.js';
 import type { AtCapProbe } from './at-cap-probe.js';
 import { backlogRefusal } from './refused-backlog.js';
@@ -930,7 +930,10 @@ export function decide(input: ScalingInput): ScalingDecision {
   let readinessState: ReadinessState | undefined;
   let readiness: ReadinessReport | undefined;
   if (input.readyReplicas !== undefined) {
-    ({ state: readinessState, report: readiness } = observeReadiness(asReadinessState(history.readiness), {
+    const previousReadiness =
+      asReadinessState(history.readiness) ??
+      carriedReadiness(input.carriedReplicasOverdue, now, spec.readinessDeadlineSeconds ?? 0);
+    ({ state: readinessState, report: readiness } = observeReadiness(previousReadiness, {
       now,
       asked: current,
       ready,

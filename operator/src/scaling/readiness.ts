@@ -24,7 +24,9 @@
 //   ordered start (OrderedReady: pod n+1 created once pod n is ready) is read the same way: the pods
 //   not created yet and the one starting are allowed while pods keep becoming ready.
 // Until the readings cover a whole deadline (a new or restarted operator) nothing is overdue: the
-// policy never holds back on a guess. It also measures how long replicas take from asked for to
+// policy never holds back on a guess. What an earlier process found is no guess: its status says
+// how many were overdue when (carriedReadiness), and a new process takes that back at its first
+// reading, so it adds no more of the same pods before its own readings cover a deadline. It also measures how long replicas take from asked for to
 // ready (START_UP_SAMPLES): the start-up the policy sizes a pile-up for when longer than
 // predictive.horizonSeconds. Pure: no clock, no I/O; state travels in ScalingHistory.
 
@@ -125,6 +127,32 @@ export function asReadinessState(value: unknown): ReadinessState | undefined {
     }
   }
   return state;
+}
+
+/**
+ * The readiness record an earlier process's finding stands for (status consumers[].replicasOverdue,
+ * read at `carried.at`, policy time): over the deadline up to then, no fewer than `asked` were asked
+ * for and no more than `asked` − `overdue` were ready. That is one reading a deadline before it
+ * (overdueOf takes the reading in effect at the window's start), so the replicas stay overdue while
+ * this process reads no more ready than that, and the record ends as it would have: once more are
+ * ready, or once this process's own readings cover a deadline. What happened between `carried.at`
+ * and this process's first reading is not known (a pod ready and gone again in between counts as
+ * never ready); a finding older than a deadline is not taken: its window is over. Undefined without
+ * a finding, or one that is not a reading (the caller validated it; an earlier-than-now time and
+ * whole counts are checked again here, as the policy is called by others too).
+ */
+export function carriedReadiness(
+  carried: { at: number; asked: number; overdue: number } | undefined,
+  now: number,
+  deadlineSeconds: number,
+): ReadinessState | undefined {
+  if (carried === undefined) return undefined;
+  const deadlineMs = (deadlineSeconds > 0 ? deadlineSeconds : DEFAULT_READINESS_DEADLINE_SECONDS) * 1000;
+  const { at, asked, overdue } = carried;
+  if (!Number.isFinite(at) || at > now || now - at > deadlineMs) return undefined;
+  if (whole(overdue) !== overdue || whole(asked) !== asked || overdue < 1 || overdue > asked)
+    return undefined;
+  return { readings: [{ at: at - deadlineMs, asked, ready: asked - overdue }], overdue };
 }
 
 /**

@@ -476,4 +476,10 @@ export interface ScalingInput {
    * while the history has no rates yet (rates.ts RateOptions.carriedHandlersFailing). Optional.
    */
   carriedHandlersFailing?: { since: number; replicas: number };
+  /**
+   * Replicas an earlier process found overdue (status consumers[].replicasOverdue, validated by the
+   * caller): when (ms, the clock of `now`), and how many were asked for and overdue then. Used only
+   * while the history has no readiness readings yet (readiness.ts carriedReadiness). Optional.
+   */
+  carriedReplicasOverdue?: { at: number; asked: number; overdue: number };
 }

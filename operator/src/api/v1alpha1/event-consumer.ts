@@ -386,6 +386,13 @@ export interface ConsumerStatus {
   /** When this consumer's backlog was last read. */
   lastBacklogReadTime?: string;
   consecutiveFailures?: number;
+  /**
+   * Replicas asked for and not ready for the readiness deadline at lastBacklogReadTime (absent when
+   * none): a restarted operator or a new leader takes the finding back (consumer-state.ts
+   * carriedReplicasOverdue), so it does not add pods of the same kind before its own readings
+   * cover a deadline.
+   */
+  replicasOverdue?: { asked: number; ready: number; overdue: number };
 }
 
 /**
