@@ -14,8 +14,10 @@ import { toolPath } from '../../hack/stack/tools.js';
 import { testStack } from '../../test/env.js';
 import {
   condition,
+  directReconciler,
   eventConsumerStatus,
   eventsFor,
+  publish,
   sleep,
   specReplicas,
   streamName,
@@ -240,6 +242,43 @@ describe('handlers that fail', () => {
     expect(Math.max(...seen)).toBeLessThanOrEqual(2);
     expect(condition(status, 'ScalingLimited')?.reason).toBe('HandlersFailing');
   });
+
+  it('an operator restarted mid-spell (or a new leader) keeps the count: no sizing by the backlog at its first readings', async () => {
+    // A new process has no interval at its first reading, so no spell of its own: before the spell
+    // was carried through status (15c81e7), that reading sized the count by the backlog alone.
+    const name = 'restart-fail';
+    const failing = await setUp(name, {});
+    failing.outcome = () => 'nak';
+    const before = await run(name, 12);
+    expect(Math.max(...before)).toBe(1);
+    expect(condition(await eventConsumerStatus(drill.ns.name, name), 'ScalingLimited')?.reason).toBe(
+      'HandlersFailing',
+    );
+    // A backlog that asks for maxReplicas (2,000 more at backlogPerReplica 100).
+    await publish(drill.nc, stream, 2000);
+    await drill.direct.poll(drill.ns.name, name);
+    expect(await specReplicas(drill.ns.name, name)).toBe(1);
+    // The restart: a new reconciler, with nothing in memory, reading the status the first wrote.
+    const restarted = directReconciler('failing-handlers-restarted');
+    try {
+      const after: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        await restarted.poll(drill.ns.name, name);
+        const n = await specReplicas(drill.ns.name, name);
+        after.push(n);
+        await failing.scaleTo(n);
+        await sleep(1_000);
+      }
+      const status = await eventConsumerStatus(drill.ns.name, name);
+      console.log(
+        `restarted mid-spell: replicas ${before.join(' ')} | ${after.join(' ')}; ScalingLimited ${condition(status, 'ScalingLimited')?.reason}; backlog ${status.backlog?.total}`,
+      );
+      expect(Math.max(...after)).toBe(1);
+      expect(condition(status, 'ScalingLimited')?.reason).toBe('HandlersFailing');
+    } finally {
+      await restarted.close();
+    }
+  }, 60_000);
 
   /**
    * Polls about once a second for `seconds` (by the clock: a hung handler acknowledges its message
