@@ -33,7 +33,12 @@ import { withScalingDefaults } from './defaults.js';
 import { asRateState, FAILING_PROBE_AFTER_SECONDS } from './rates.js';
 import { adverseWorld, concurrentClient, randomWorld, runWorld, SLOW_READINGS } from './test/fuzz-world.js';
 import type { World } from './test/fuzz-world.js';
-import { PAUSE_ASK_SECONDS, stepViolations, steadyViolations } from './test/fuzz-invariants.js';
+import {
+  fifoWaitSeconds,
+  PAUSE_ASK_SECONDS,
+  stepViolations,
+  steadyViolations,
+} from './test/fuzz-invariants.js';
 import {
   asyncNatsMessages,
   natsGoConsume,
@@ -313,26 +318,38 @@ describe('a cron-like producer between quiet spells (found in session 32)', () =
   // to maxReplicas (50) and broke the fuzzer's bound 5-8 times in its settled window: read every
   // 1-2 s, a burst spans two readings, the arrival dispersion counted it as a step up and a step
   // down (1.0: independent messages), and the panic confirmed 161/s at its second reading.
+  // Session 33: the count is brought down to what the bursts need, replicas that drain a burst
+  // (20 s of the mean) within half of drainWithinSeconds at 5/s: 5 at 17/s, 6 at 22/s, with the
+  // tolerance of bursty-fetch-loops.test (1.6x: fetch loops spread a burst unevenly, and the
+  // scale-down window holds what its readings asked for). Mean replicas over t = 300-900 s,
+  // 7b9a82c -> now: nats.js fetch() 11.6 / 15.2 -> 7.4 / 8.8, jnats fetch() 12.1 / 22.7 -> 6.5 /
+  // 8.2, nats.go Fetch(10) 24.0 / 30.0 -> 6.0 / 8.0 (whose 1.75/s low end was never re-measured,
+  // 6 violations each: rates.ts burstBound, decide.ts burstSizing). Longest wait 17.6-18.7 s ->
+  // 18.0-23.5 s behind nats.js and jnats fetch() (4.9 -> 10-12 s behind Fetch(10)), within
+  // drainWithinSeconds (30 s).
   const cron = { periodSeconds: 20, burstSeconds: 2 };
   const world = (client: PullClient, rate: number): World =>
     steadyWorld(
       { maxReplicas: 50, client, pollSeconds: 5, startupSeconds: 10 },
       { seconds: 900, rate, handlerPerSecond: 5, cron },
     );
-  for (const client of [natsJsFetch, jnatsFetch])
+  for (const client of [natsJsFetch, jnatsFetch, natsGoFetch10])
     for (const rate of [17, 22])
-      it(`${client.name}, ${rate}/s on average: no violation`, () => {
+      it(`${client.name}, ${rate}/s on average: no violation, about the replicas the bursts need, drained within drainWithinSeconds`, () => {
         const run = runWorld(world(client, rate));
         expect([...stepViolations(run), ...steadyViolations(run)]).toEqual([]);
+        const late = run.steps.filter((s) => s.t >= 300);
+        expect(late.length).toBeGreaterThan(300);
+        let replicaSeconds = 0;
+        for (let i = 1; i < late.length; i++)
+          replicaSeconds += (late[i - 1]?.currentReplicas ?? 0) * ((late[i]?.t ?? 0) - (late[i - 1]?.t ?? 0));
+        const span = (late.at(-1)?.t ?? 0) - (late[0]?.t ?? 0);
+        const burst = rate * cron.periodSeconds;
+        const needed = Math.ceil(burst / (5 * 0.5 * run.world.spec.drainWithinSeconds));
+        expect(replicaSeconds / span).toBeLessThanOrEqual(1.6 * needed);
+        const longestWait = Math.max(...run.steps.map((s, i) => (s.t >= 300 ? fifoWaitSeconds(run, i) : 0)));
+        expect(longestWait).toBeLessThanOrEqual(run.world.spec.drainWithinSeconds);
       });
-  it('nats.go Fetch(10) loop, 17/s on average: below maxReplicas from t = 300 s (still above the bound: open)', () => {
-    // Now 19-28 asked at the bursts (the bound is 14, 6 violations): a 1.75/s low end for 5/s
-    // handlers is never re-measured, this stream being sent in batches (decide.ts remeasuring).
-    const run = runWorld(world(natsGoFetch10, 17));
-    const late = run.steps.filter((s) => s.t >= 300);
-    expect(late.length).toBeGreaterThan(300);
-    expect(Math.max(...late.map((s) => s.decision.desiredReplicas))).toBeLessThan(50);
-  });
 });
 
 describe('a push deliver group member hung for good (found in session 33)', () => {

@@ -592,6 +592,31 @@ export interface RateState {
   shownSpell?: Spell;
   /** Settled intervals, with the messages held, counted towards heldBound since the last span was complete. */
   heldSpell?: Spell;
+  /**
+   * The intervals of the backlog run under way (RateState.backlogRuns), from the reading before it
+   * began, with every replica that may have consumed in each and what was held at that first
+   * reading (`heldAtStart`): burstBound's span. Absent between runs, and once an interval of the
+   * run is no evidence of completions.
+   */
+  burstSpell?: Spell & { heldAtStart: number };
+  /**
+   * The last backlog run that ended within BACKLOG_RUN_MEMORY_SECONDS, read as one interval
+   * (burstBound): the messages it drained (completions less what was held at its start), the
+   * replica-seconds of every replica that may have consumed in it, its length and when it ended.
+   * decide.ts sizes a stream sent in batches for its next burst by it (burstReplicas).
+   */
+  lastBurst?: {
+    messages: number;
+    replicaSeconds: number;
+    seconds: number;
+    endedAt: number;
+  };
+  /**
+   * Arrivals per second over the last BURST_MEAN_SECONDS or so (time-weighted, each interval's
+   * weight at most that long), and the seconds it spans: a stream sent in bursts has its mean
+   * between them, which decide.ts burstSizing counts beside each burst. Dropped at a reset.
+   */
+  arrivalMean?: { perSecond: number; seconds: number };
   /** Processing by ready replica count at a full max_ack_pending (reset when the limit changes). */
   atCap?: {
     maxAckPending: number;
@@ -655,11 +680,11 @@ export interface RateState {
   /**
    * How long the backlog stood beyond what the ready replicas' handlers can have in hand (one each
    * unless spec.inFlightPerReplica says how many), run by run: `since` while one lasts (the reading
-   * before it showed none), `longestSeconds` the longest that ended within
+   * before it showed none) and `seenAt` (the first reading that showed it), `longestSeconds` the longest that ended within
    * BACKLOG_RUN_MEMORY_SECONDS (at `endedAt`). decide.ts reads it (recentBacklogRunSeconds) for a
    * stream sent in batches.
    */
-  backlogRuns?: { since?: number; longestSeconds?: number; endedAt?: number };
+  backlogRuns?: { since?: number; seenAt?: number; longestSeconds?: number; endedAt?: number };
   /** Settled intervals at the same ready count with nothing pending at the server (in-hand.ts). */
   heldStretch?: HeldStretch;
   /** The last such stretch long enough to compare, at another ready count (in-hand.ts). */
@@ -810,7 +835,10 @@ function nextBacklogRuns(
       ? finiteNonNegative(before.longestSeconds)
       : undefined;
   const remembered = longest === undefined ? {} : { longestSeconds: longest, endedAt: endedAt as number };
-  if (backlog >= inHand) return { ...remembered, since: since ?? lastAt };
+  const seenAt =
+    typeof before.seenAt === 'number' && Number.isFinite(before.seenAt) ? before.seenAt : undefined;
+  if (backlog >= inHand)
+    return { ...remembered, since: since ?? lastAt, seenAt: since === undefined ? at : (seenAt ?? lastAt) };
   if (since === undefined) return longest === undefined ? undefined : remembered;
   const seconds = Math.max(0, (at - since) / 1000);
   return longest !== undefined && longest >= seconds ? remembered : { longestSeconds: seconds, endedAt: at };
@@ -1586,6 +1614,71 @@ export function heldBound(spell: Spell, lowEnd = false): number | undefined {
   return divisor > 0 ? spell.completed / spell.seconds / divisor : undefined;
 }
 
+/**
+ * What each replica does at least, from a backlog run read as one interval (RateState.burstSpell):
+ * the completions from the reading before the backlog passed the handlers to the first reading at
+ * which it was back within them, less what was held at that first reading (work that may have
+ * begun before), ÷ the replica-seconds of every replica that may have consumed meanwhile. A
+ * stream sent in batches (a cron-like producer) keeps its replicas idle between bursts, so no
+ * interval there shows what one does, and a low end read at the first burst (1.75/s for 5/s
+ * handlers behind nats.go Fetch(10) loops) sized every later burst: 15-28 replicas where 5 drain
+ * one within half of drainWithinSeconds (bursty-fetch-loops.test). Over the run the replicas were
+ * busy most of the time, so this is near what they do; idle time at its ends (the readings are
+ * 1-2 s apart) only makes it lower, as do replicas counted that did not consume. Undefined for a
+ * span that completed nothing beyond what was held at its start.
+ */
+export function burstBound(spell: Spell & { heldAtStart: number }): number | undefined {
+  const completed = spell.completed - spell.heldAtStart;
+  return completed > 0 && spell.replicaSeconds > 0 ? completed / spell.replicaSeconds : undefined;
+}
+
+/** How long RateState.arrivalMean averages over. */
+export const BURST_MEAN_SECONDS = 300;
+
+/**
+ * RateState.arrivalMean after an interval of `seconds` in which `arrived` arrived: a time-weighted
+ * mean whose earlier weight is at most BURST_MEAN_SECONDS. Read back from history, anything but
+ * finite figures starts anew.
+ */
+export function nextArrivalMean(
+  previous: RateState['arrivalMean'],
+  arrived: number,
+  seconds: number,
+): NonNullable<RateState['arrivalMean']> {
+  const before =
+    previous !== undefined && typeof previous === 'object' ? previous : { perSecond: 0, seconds: 0 };
+  const perSecond = finiteNonNegative(before.perSecond);
+  const weight =
+    perSecond === undefined ? 0 : Math.min(finiteNonNegative(before.seconds) ?? 0, BURST_MEAN_SECONDS);
+  const mean = ((perSecond ?? 0) * weight + Math.max(0, arrived)) / (weight + seconds);
+  return { perSecond: mean, seconds: Math.min(weight + seconds, BURST_MEAN_SECONDS) };
+}
+
+/** RateState.lastBurst read back from history, or undefined when not whole. */
+export function validLastBurst(v: unknown): RateState['lastBurst'] {
+  if (v === null || typeof v !== 'object') return undefined;
+  const { messages, replicaSeconds, seconds, endedAt } = v as Record<string, unknown>;
+  const known = [messages, replicaSeconds, seconds, endedAt].map(finiteNonNegative);
+  if (known.some((n) => n === undefined) || !((known[1] as number) > 0)) return undefined;
+  const [m, r, s, e] = known as number[];
+  return { messages: m as number, replicaSeconds: r as number, seconds: s as number, endedAt: e as number };
+}
+
+/** A burst span (RateState.burstSpell) read back from history, or undefined when not whole. */
+function validBurstSpell(v: unknown): (Spell & { heldAtStart: number }) | undefined {
+  if (v === null || typeof v !== 'object') return undefined;
+  const { seconds, completed, replicaSeconds, heldAtStart } = v as Record<string, unknown>;
+  const known = [seconds, completed, replicaSeconds, heldAtStart].map(finiteNonNegative);
+  if (known.some((n) => n === undefined)) return undefined;
+  const [s, c, r, h] = known as number[];
+  return {
+    seconds: s as number,
+    completed: c as number,
+    replicaSeconds: r as number,
+    heldAtStart: h as number,
+  };
+}
+
 /** A whole number ≥ 0 read back from history, or `otherwise`. */
 function wholeOr(n: unknown, otherwise: number): number {
   return Number.isSafeInteger(n) && (n as number) >= 0 ? (n as number) : otherwise;
@@ -1647,6 +1740,9 @@ function restartInterval(
     busySpell: _busy,
     shownSpell: _shown,
     heldSpell: _held,
+    burstSpell: _burst,
+    lastBurst: _lastBurst,
+    arrivalMean: _arrivalMean,
     keptPace: _keptPace,
     arrivalRun: _arrivalRun,
     backlogRuns: _backlogRuns,
@@ -2628,6 +2724,49 @@ export function observeRates(
         perReplicaEvidence = Math.min(
           CAPACITY_TIME_CONSTANT_SECONDS,
           Math.max(perReplicaEvidence ?? 0, heldSpell.seconds),
+        );
+      }
+    }
+  }
+  next.arrivalMean = nextArrivalMean(previous.arrivalMean, arrived, dtSeconds);
+  const burstBeforeNow = validLastBurst(previous.lastBurst);
+  if (burstBeforeNow !== undefined && sample.at - burstBeforeNow.endedAt <= BACKLOG_RUN_MEMORY_SECONDS * 1000)
+    next.lastBurst = burstBeforeNow;
+  // A backlog run read as one interval (burstBound): begun at the reading before it (the run's
+  // `since`), ended at the first reading with the backlog back within the handlers. A run whose
+  // start this process did not see, or with an interval whose completions are not known, shows
+  // nothing. It raises a low end only, as the messages held do (heldBound): a stream sent in
+  // batches is never re-measured by sizing (decide.ts remeasuring), so nothing else would.
+  const runHandlers = Math.max(1, readyReplicas * (userInHand ?? 1));
+  const backlogRunBefore = typeof previous.backlogRuns?.since === 'number';
+  const backlogRunNow = Math.max(0, sample.pending) + Math.max(0, sample.ackPending) >= runHandlers;
+  const burstBefore = backlogRunBefore ? validBurstSpell(previous.burstSpell) : undefined;
+  if (
+    (backlogRunBefore ? burstBefore !== undefined : backlogRunNow) &&
+    completionsKnown &&
+    readyBeforeKnown &&
+    mayHaveConsumed > 0
+  ) {
+    const burstSpell = {
+      ...extendSpell(burstBefore, dtSeconds, completed, mayHaveConsumed),
+      heldAtStart: burstBefore?.heldAtStart ?? Math.max(0, last.ackPending),
+    };
+    if (backlogRunNow) next.burstSpell = burstSpell;
+    else {
+      const shown = burstBound(burstSpell);
+      if (shown !== undefined) {
+        next.lastBurst = {
+          messages: burstSpell.completed - burstSpell.heldAtStart,
+          replicaSeconds: burstSpell.replicaSeconds,
+          seconds: burstSpell.seconds,
+          endedAt: sample.at,
+        };
+      }
+      if (figureLowEndOnly && perReplica !== undefined && shown !== undefined && shown > perReplica) {
+        perReplica = shown;
+        perReplicaEvidence = Math.min(
+          CAPACITY_TIME_CONSTANT_SECONDS,
+          Math.max(perReplicaEvidence ?? 0, burstSpell.seconds),
         );
       }
     }

@@ -1,0 +1,113 @@
+// A stream sent in bursts between quiet spells (a cron-like producer) keeps its replicas idle
+// between bursts, so no interval there shows what a replica does: a low end read at the first
+// burst stood for good (nats.go Fetch(10) loops of 5/s handlers: 1.75/s, 15-28 replicas at every
+// burst where 5 drain one within half of drainWithinSeconds). A burst's backlog run is one interval
+// (rates.ts burstBound): what it drained ÷ the replica-seconds of every replica that may have
+// consumed, from the reading before it to the first reading back within the handlers.
+import { burstBound, nextArrivalMean, observeRates, validLastBurst } from './rates.js';
+import type { RateState } from './rates.js';
+import { sampleFromTotals, T0 } from './test/fixtures.js';
+
+const HANDLER = 5;
+
+/**
+ * `replicas` ready replicas of 5/s handlers read every second: 30 s idle, then `burst` messages
+ * at once and nothing after, to the first reading after they drained; the figure set to a
+ * 1.75/s low end before the burst. `gapAt`: no reading for that second (a paused operator).
+ */
+function burstRun(replicas: number, burst: number, gapAt?: number): RateState {
+  let state: RateState | undefined;
+  let arrived = 0;
+  let completed = 0;
+  let t = 0;
+  const read = (asked = replicas): void => {
+    const held = Math.min(replicas, arrived - completed);
+    state = observeRates(state, sampleFromTotals(T0 + t * 1000, arrived, completed, held), replicas, {
+      askedReplicas: asked,
+    });
+  };
+  for (; t <= 30; t++) read();
+  if (state === undefined) throw new Error('no state');
+  state = {
+    ...state,
+    perReplicaPerSecond: 1.75,
+    perReplicaLowEndOnly: true,
+    perReplicaLowEndSince: T0,
+  };
+  arrived += burst;
+  for (t = 31; arrived > completed || t < 33; t++) {
+    completed = Math.min(arrived, completed + replicas * HANDLER);
+    if (t !== gapAt) read();
+  }
+  read();
+  return state;
+}
+
+describe('rates: a burst drained between quiet spells is one interval', () => {
+  it('remembers the burst as one interval: what it drained, over every replica, from the reading before it', () => {
+    // 6 replicas drain 340 in 12 s (read from the idle reading before to the first one after).
+    const state = burstRun(6, 340);
+    const burst = validLastBurst(state.lastBurst);
+    expect(burst?.messages).toBe(340);
+    expect(burst?.seconds).toBeGreaterThanOrEqual(12);
+    expect(burst?.replicaSeconds).toBeCloseTo(6 * (burst?.seconds ?? 0), 5);
+    const each = burst === undefined ? undefined : burst.messages / burst.replicaSeconds;
+    expect(each).toBeGreaterThan(4);
+    expect(each).toBeLessThanOrEqual(HANDLER);
+    expect(state.perReplicaPerSecond).toBeGreaterThan(4);
+    expect(state.perReplicaPerSecond).toBeLessThanOrEqual(HANDLER);
+    expect(state.burstSpell).toBeUndefined();
+  });
+
+  it('counts every replica that may have consumed: more asked for than ready only lowers it', () => {
+    expect(burstBound({ seconds: 12, completed: 340, replicaSeconds: 12 * 10, heldAtStart: 0 })).toBeCloseTo(
+      340 / 120,
+      5,
+    );
+  });
+
+  it('takes off what was held at the run’s first reading: work that may have begun before', () => {
+    expect(burstBound({ seconds: 10, completed: 100, replicaSeconds: 50, heldAtStart: 20 })).toBeCloseTo(
+      1.6,
+      5,
+    );
+    expect(burstBound({ seconds: 10, completed: 20, replicaSeconds: 50, heldAtStart: 20 })).toBeUndefined();
+  });
+
+  it('a run with a reading missed (a paused operator) is still one interval, over its whole length', () => {
+    // The interval over the gap spans two seconds: its completions count over both.
+    const state = burstRun(6, 340, 36);
+    expect(state.lastBurst?.messages).toBe(340);
+    const each = (state.lastBurst?.messages ?? 0) / (state.lastBurst?.replicaSeconds ?? Infinity);
+    expect(each).toBeGreaterThan(4);
+    expect(each).toBeLessThanOrEqual(HANDLER);
+  });
+});
+
+describe('rates: burst state read back from status', () => {
+  it('drops a lastBurst that is not whole, keeps one that is', () => {
+    expect(validLastBurst({ messages: 340, replicaSeconds: 72, seconds: 12, endedAt: T0 })).toEqual({
+      messages: 340,
+      replicaSeconds: 72,
+      seconds: 12,
+      endedAt: T0,
+    });
+    expect(validLastBurst({ messages: '340', replicaSeconds: 72, seconds: 12, endedAt: T0 })).toBeUndefined();
+    expect(validLastBurst({ messages: 340, replicaSeconds: 0, seconds: 12, endedAt: T0 })).toBeUndefined();
+    expect(validLastBurst({ messages: -1, replicaSeconds: 72, seconds: 12, endedAt: T0 })).toBeUndefined();
+    expect(validLastBurst(null)).toBeUndefined();
+  });
+
+  it('the arrival mean weighs what came before by at most BURST_MEAN_SECONDS, and starts anew from junk', () => {
+    // 20 s cycles of 340 in the first second: 17/s on average, whatever the phase read last.
+    let mean = nextArrivalMean(undefined, 0, 1);
+    for (let t = 1; t < 1200; t++) mean = nextArrivalMean(mean, t % 20 === 0 ? 340 : 0, 1);
+    expect(mean.seconds).toBe(300);
+    expect(mean.perSecond).toBeGreaterThan(15);
+    expect(mean.perSecond).toBeLessThan(19);
+    expect(nextArrivalMean({ perSecond: Number.NaN, seconds: 300 }, 10, 1)).toEqual({
+      perSecond: 10,
+      seconds: 1,
+    });
+  });
+});
