@@ -7,6 +7,9 @@
 import { burstBound, nextArrivalMean, observeRates, validLastBurst } from './rates.js';
 import type { RateState } from './rates.js';
 import { sampleFromTotals, T0 } from './test/fixtures.js';
+import { withScalingDefaults } from './defaults.js';
+import { randomWorld, runWorld } from './test/fuzz-world.js';
+import { natsGoFetch10 } from './test/pull-clients.js';
 
 const HANDLER = 5;
 
@@ -109,5 +112,41 @@ describe('rates: burst state read back from status', () => {
       perSecond: 10,
       seconds: 1,
     });
+  });
+});
+
+describe('rates: what is held at readings locked to the bursts shows nothing of a handler', () => {
+  it('nats.go Fetch(10) loops, 300 in 2 s of every 60 s, 10 s polls: the figure never above the handlers’ 5/s', () => {
+    // Readings that keep landing between bursts see next to nothing held, and heldBound (the
+    // completions ÷ the mean held) read 7.68/s at t = 220.8 s on 1c12f11, once the burst had
+    // raised the low end (1.76/s) to where it counted. A stream sent in batches now takes no
+    // held bound: its bursts show what a replica does (burstBound).
+    const run = runWorld({
+      ...randomWorld(1),
+      spec: withScalingDefaults({ minReplicas: 1, maxReplicas: 50 }),
+      pollSeconds: 10,
+      client: natsGoFetch10,
+      maxAckPending: -1,
+      startupSeconds: 10,
+      killShare: 0,
+      scaleFailure: 0,
+      interleavedPerSecond: 0,
+      reportsReady: true,
+      initialReplicas: 1,
+      initialPending: 0,
+      segments: [
+        {
+          seconds: 900,
+          rate: 5,
+          handlerPerSecond: HANDLER,
+          cron: { periodSeconds: 60, burstSeconds: 2 },
+          shape: 'cron',
+          clump: 1,
+        },
+      ],
+    });
+    const figures = run.steps.map((s) => s.decision.rates.perReplicaPerSecond ?? 0);
+    expect(Math.max(...figures)).toBeGreaterThan(4);
+    for (const f of figures) expect(f).toBeLessThanOrEqual(HANDLER * 1.05);
   });
 });

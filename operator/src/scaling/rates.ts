@@ -2718,7 +2718,18 @@ export function observeRates(
     if ((heldSpell.readings ?? 0) < HELD_BOUND_READINGS) next.heldSpell = heldSpell;
     else {
       // A figure below what the span proves (heldBound) is low: raised to it at once.
-      const proven = heldBound(heldSpell, figureLowEndOnly);
+      // Not for a stream sent in batches whose last burst was read as one interval (lastBurst):
+      // there what is held at a reading depends on where the reading falls against the bursts,
+      // not on how long a message is held (readings that keep landing between bursts see next to
+      // nothing held), and the bound read 7.68/s for 5/s handlers (nats.go Fetch(10) loops, 300
+      // in 2 s of every 60 s, 10 s polls; burst-drain.test). Its bursts show what a replica does
+      // instead (burstBound). Gated on the dispersion alone, world 290127 (a push deliver group,
+      // no burst read) kept 2 replicas where 1 does (low-end-remeasure.test).
+      const proven =
+        (previous.arrivalDispersion ?? 1) < BATCHED_DISPERSION ||
+        validLastBurst(previous.lastBurst) === undefined
+          ? heldBound(heldSpell, figureLowEndOnly)
+          : undefined;
       if (perReplica !== undefined && proven !== undefined && proven > perReplica) {
         perReplica = proven;
         perReplicaEvidence = Math.min(
