@@ -377,11 +377,17 @@ export function overviewDashboard(): Dashboard {
       )
       .withPanel(
         graph({
-          title: 'Consumer pods: in flight, draining, NATS',
+          title: 'Consumer pods: in flight, draining, NATS, longest handler',
+          description:
+            "Messages each pod holds, pods draining after SIGTERM, pods cut off from NATS, and how long each pod's longest-running handler has run, in seconds: one that only climbs is a hung handler (the sample consumer's /healthz fails past STUCK_AFTER_MS, so its liveness probe restarts the pod).",
           unit: 'short',
           at: at(12, 31, 12, 8),
           queries: [
             { expr: `sum by (pod) (jetscale_consumer_in_flight{${ns}})`, legend: 'in flight {{pod}}' },
+            {
+              expr: `max by (pod) (jetscale_consumer_oldest_handler_seconds{${ns}})`,
+              legend: 'longest handler s {{pod}}',
+            },
             { expr: `sum(jetscale_consumer_draining{${ns}})`, legend: 'draining pods' },
             {
               expr: `count(jetscale_consumer_nats_connected{${ns}} == 0) or vector(0)`,
