@@ -252,6 +252,32 @@ export function randomWorld(seed: number, totalSeconds = 1800): World {
   };
 }
 
+/**
+ * randomWorld(seed)'s user, client and pods with one stretch of 900 s (long enough for the
+ * invariants to judge it settled) sent the way a job started by a timer sends it (Segment 'cron':
+ * the mean rate in the first `burstSeconds` of every `periodSeconds`, nothing between), its rate
+ * and handlers those of the seed's first stretch with traffic, period and burst drawn from a
+ * generator of its own. For scans of streams sent in bursts (FUZZ_CRON=1 for print-world).
+ */
+export function cronWorld(seed: number): World {
+  const world = randomWorld(seed);
+  const rng = seededRng(seed ^ 0x0c4a0c4a);
+  const first = world.segments.find((s) => s.rate > 0) ?? world.segments[0];
+  return {
+    ...world,
+    segments: [
+      {
+        seconds: 900,
+        rate: first?.rate ?? 10,
+        handlerPerSecond: first?.handlerPerSecond ?? 5,
+        shape: 'cron',
+        clump: 1,
+        cron: { periodSeconds: pick(rng, [20, 30, 60, 120]), burstSeconds: pick(rng, [1, 2, 2, 5]) },
+      },
+    ],
+  };
+}
+
 /** randomWorld(seed) with one or more adversities drawn from a generator of their own (Adversity). */
 export function adverseWorld(seed: number): World {
   const world = randomWorld(seed);

@@ -4,8 +4,9 @@
 // FUZZ_CLIENT=<name> runs the world with that client (pull-clients.ts, e.g. 'nats.js fetch() loop':
 // how decide.fuzz.test.ts runs its regression worlds) instead of the one it draws. FUZZ_SLOW=1 runs it
 // with readings answered late, as decide.fuzz's "(slow readings)" worlds (SLOW_READINGS); FUZZ_ADVERSE=1
-// runs its adverse world (adverseWorld: handlers that change 10×, poisoned messages, a paused pod).
-import { adverseWorld, CLIENTS, randomWorld, runWorld, SLOW_READINGS } from './fuzz-world.js';
+// runs its adverse world (adverseWorld: handlers that change 10×, poisoned messages, a paused pod),
+// FUZZ_CRON=1 its world sent in bursts (cronWorld).
+import { adverseWorld, CLIENTS, cronWorld, randomWorld, runWorld, SLOW_READINGS } from './fuzz-world.js';
 import { fifoWaitSeconds, stepViolations, steadyViolations } from './fuzz-invariants.js';
 import { asRateState } from '../rates.js';
 
@@ -24,7 +25,11 @@ if (clientName !== undefined && client === undefined) {
   process.exit(2);
 }
 const world = {
-  ...(process.env.FUZZ_ADVERSE === '1' ? adverseWorld(seed) : randomWorld(seed)),
+  ...(process.env.FUZZ_ADVERSE === '1'
+    ? adverseWorld(seed)
+    : process.env.FUZZ_CRON === '1'
+      ? cronWorld(seed)
+      : randomWorld(seed)),
   ...(client === undefined ? {} : { client }),
   ...(process.env.FUZZ_SLOW === '1' ? { slowReadings: SLOW_READINGS } : {}),
 };
