@@ -58,6 +58,7 @@ import {
   natsNetConsume,
   natsPyFetch,
   natsPyPush,
+  realClientProblem,
 } from './test/pull-clients.js';
 import type { PullClient } from './test/pull-clients.js';
 
@@ -431,6 +432,25 @@ describe('handlers that work on many messages at once (found in session 27)', ()
 });
 
 describe('the fuzz world reads as a nats-server would', () => {
+  it('draws only clients people run: no more handlers at once than the client holds (world 606016)', () => {
+    // World 606016 drew async-nats messages() (300 asked or buffered) with 400 handlers at once: a
+    // handler works only on what was delivered, so its pods could never reach the 200/s it gave
+    // them, and the figure read from them stayed a low end (fuzz-invariants: 'still a low end only
+    // after 900s'). Capped at the client's prefetch, it runs 300.
+    const world606016 = randomWorld(606016).client;
+    expect(world606016.name).toMatch(/^async-nats messages\(\)/);
+    expect(world606016.concurrency).toBeLessThanOrEqual(world606016.prefetch);
+    const unreal: string[] = [];
+    for (let seed = 600_000; seed < 602_000; seed++) {
+      const problem = realClientProblem(randomWorld(seed).client);
+      if (problem !== undefined) unreal.push(`${seed}: ${problem}`);
+    }
+    expect(unreal).toEqual([]);
+    expect(() =>
+      runWorld({ ...randomWorld(606016), client: { ...asyncNatsMessages, concurrency: 400 } }),
+    ).toThrow(/400 handlers at once, but the client holds at most its prefetch 300/);
+  });
+
   it('reads what a fast handler holds at an instant, not every message it took for a whole 50 ms step', () => {
     // One pod of 200/s handlers (5 ms a message) taking 25/s holds 0.125 on average (Little's law).
     // Read at the start of each step, before its handlers ran, it held every message delivered in

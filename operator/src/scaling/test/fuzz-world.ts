@@ -24,7 +24,7 @@
 
 import { pick, seededRng } from '../../../../test/seeded-rng.js';
 import type { Rng } from '../../../../test/seeded-rng.js';
-import { defaultClients } from './pull-clients.js';
+import { defaultClients, realClientProblem } from './pull-clients.js';
 import type { PullClient } from './pull-clients.js';
 import { decide, emptyHistory } from '../decide.js';
 import { withScalingDefaults } from '../defaults.js';
@@ -219,7 +219,13 @@ export const CONCURRENT_MAX = 500;
  * Fetch loops keep one at a time (they ask for a batch once they have handled the last).
  */
 export function concurrentClient(client: PullClient, concurrency: number): PullClient {
-  return client.refillAt === 0 ? client : { ...client, name: `${client.name} ×${concurrency}`, concurrency };
+  // No more at once than the client holds (pull-clients.ts realClientProblem): a handler works only
+  // on what was delivered. Drawn uncapped, world 606016 gave async-nats messages() (300 asked or
+  // buffered) 400 handlers of 200/s a pod, a pace its pods could never reach.
+  const atOnce = Math.min(concurrency, client.prefetch);
+  return client.refillAt === 0 || atOnce <= 1
+    ? client
+    : { ...client, name: `${client.name} ×${atOnce}`, concurrency: atOnce };
 }
 
 export function randomWorld(seed: number, totalSeconds = 1800): World {
@@ -228,7 +234,7 @@ export function randomWorld(seed: number, totalSeconds = 1800): World {
   const handlerPerSecond = pick(rng, [5, 20, 50, MAX_HANDLER_PER_SECOND]);
   // Drawn apart from the world's own generator, so that every seed keeps the rest of its world:
   // handlers that hold each message 2 or 10 s (an HTTP call, a DB write), as many at once as give
-  // the pod its rate (at most CONCURRENT_MAX).
+  // the pod its rate (at most CONCURRENT_MAX, and no more than its client holds: concurrentClient).
   const concurrencyRng = seededRng(seed ^ 0x0c0c0c0c);
   const concurrency =
     concurrencyRng() < CONCURRENT_SHARE
@@ -422,6 +428,8 @@ export interface Run {
 
 /** Runs the world for the sum of its segments with 50 ms steps; decide() is called at each poll. */
 export function runWorld(world: World): Run {
+  const unreal = realClientProblem(world.client);
+  if (unreal !== undefined) throw new Error(`runWorld (seed ${world.seed}): ${unreal}`);
   const rng = seededRng(world.seed ^ 0x5bd1e995);
   const dt = 0.05;
   const T0 = Date.UTC(2026, 0, 1);

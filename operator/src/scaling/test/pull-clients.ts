@@ -68,7 +68,10 @@ export interface PullClient {
    * loop, which asks for its next batch once it has handled the last.
    */
   refillAt: number;
-  /** Handlers working at once, each on one held message. */
+  /**
+   * Handlers working at once, each on one held message: at most `prefetch`, as a handler works only
+   * on what the client was delivered (realClientProblem).
+   */
   concurrency: number;
   /**
    * Handlers take each message a time drawn at random (exponential, mean 1 / handlerPerSecond) and
@@ -160,6 +163,24 @@ export const defaultClients: readonly PullClient[] = [
   jnatsFetch,
   natsNetConsume,
 ];
+
+/**
+ * Why `client` is no client anyone runs, or undefined when it is one: handlers at once a whole
+ * number of at least 1 and at most what the client keeps asked for or buffered (`prefetch`), since
+ * a handler works only on a message the client was delivered, and a refill mark within the
+ * prefetch. nats.go Consume() ×400 would hold at most its 500; async-nats messages() with 400
+ * handlers at most its 300 (the policy fuzzer's world 606016 drew that, and its pods could never
+ * reach the pace it gave them). A user who runs more at once raises the client's batch with them.
+ */
+export function realClientProblem(client: PullClient): string | undefined {
+  if (!Number.isInteger(client.concurrency) || client.concurrency < 1)
+    return `${client.name}: concurrency ${client.concurrency} is not a whole number of at least 1`;
+  if (client.concurrency > client.prefetch)
+    return `${client.name}: ${client.concurrency} handlers at once, but the client holds at most its prefetch ${client.prefetch}`;
+  if (!(client.refillAt >= 0) || client.refillAt > client.prefetch)
+    return `${client.name}: refill mark ${client.refillAt} outside 0..prefetch ${client.prefetch}`;
+  return undefined;
+}
 
 export interface Scenario {
   client: PullClient;
@@ -261,6 +282,8 @@ export interface Reading {
 }
 
 export function runScenario(sc: Scenario): Reading[] {
+  const unreal = realClientProblem(sc.client);
+  if (unreal !== undefined) throw new Error(`runScenario: ${unreal}`);
   const dt = 0.01;
   const poll = sc.pollSeconds ?? 5;
   const pods: Pod[] = [];
