@@ -431,6 +431,31 @@ describe('handlers that work on many messages at once (found in session 27)', ()
   });
 });
 
+describe('a handling time measured at one count holds at the next (found in session 33)', () => {
+  it('world 515518: 500 at once, 10 s each, 299/s for 900 s: no flapping 50 <-> 32, no violation', () => {
+    // A push deliver group of 500 handlers at once, 10 s a message (50/s a pod), 299/s: about 3,000
+    // held in hand. rates.ts measured the handling time (10 s) only once the same replicas had been
+    // ready twice that long, and dropped it at the first interval that measured nothing, so each
+    // change of the count forgot it: 2f then counted one a replica in hand and drained ~3,000
+    // "buffered" within 5 s (91 asked, capped at maxReplicas 50), 20 s later measured it again and
+    // asked 32, and the count flapped 50 <-> 32-35 every half minute to the segment's end (main
+    // d0dd71a: 4 violations 'scaled up to 50 (bound 32-33)').
+    const run = runWorld(randomWorld(515518));
+    expect([...stepViolations(run), ...steadyViolations(run)]).toEqual([]);
+    const stretch = run.steps.filter((s) => s.t >= 700 && s.t < 1380);
+    expect(stretch.length).toBeGreaterThan(100);
+    let rises = 0;
+    for (let i = 1; i < stretch.length; i++)
+      if ((stretch[i]?.decision.desiredReplicas ?? 0) > (stretch[i - 1]?.decision.desiredReplicas ?? 0))
+        rises++;
+    expect(rises).toBeLessThanOrEqual(1);
+    // Once measured, the handling time stays known through every change of the count.
+    expect(stretch.every((s) => asRateState(s.decision.history.rates)?.handlingSeconds !== undefined)).toBe(
+      true,
+    );
+  });
+});
+
 describe('the fuzz world reads as a nats-server would', () => {
   it('draws only clients people run: no more handlers at once than the client holds (world 606016)', () => {
     // World 606016 drew async-nats messages() (300 asked or buffered) with 400 handlers at once: a

@@ -421,7 +421,8 @@ export interface RateState {
    * law on awaiting ack (the mean held ÷ the completions per second) over intervals in which the
    * replicas had nothing waiting for them (see observeRates), as a low envelope — it follows a lower
    * interval within HANDLING_FALL_SECONDS and a higher one only over HANDLING_RISE_SECONDS. decide.ts
-   * counts the per-replica figure times this as in hand (2f). Undefined until such an interval.
+   * counts the per-replica figure times this as in hand (2f). Undefined until such an interval, then
+   * kept through the intervals that measure nothing (a change of the ready count, busy replicas).
    */
   handlingSeconds?: number;
   /**
@@ -3004,6 +3005,21 @@ export function observeRates(
   // messages that are not the newest deliveries (HELD_SHARE_OF_UNACKED_SPAN) at either end, or,
   // before the floor falls that far behind, as messages held longer than the same replicas have
   // been ready (HANDLING_STEADY_FACTOR): they were taken by fewer.
+  // Kept through the intervals that measure nothing (busy ones, and those within
+  // HANDLING_STEADY_FACTOR times the time held of a change of the ready count): it is the
+  // handlers' time, not the count's. Dropped there, it came back only after each change had stood
+  // that long, and 2f counted one a replica in hand meanwhile: the policy fuzzer's world 515518
+  // (a push deliver group with 500 handlers at once, 10 s each, 299/s) flapped 50 <-> 32-35 for
+  // 900 s, 50 while the 3,000 held read as buffered, 32 once the handling time was measured at 50,
+  // 50 again at the first reading after the fall. Not once what is held is no longer the newest
+  // deliveries: a buffer older than the rest (one replica took it alone) may have been measured
+  // before the floor fell that far behind (6.3 s for 80/s over one push subscriber's 500,
+  // buffered-awaiting-ack.test), and is drained by 2f as one replica's. And measured only while
+  // the replicas keep pace (keptPace: nothing pending, what they hold level within its noise): a
+  // figure gone stale lets a growing buffer pass for idle handlers (handlers 40x slower under a 5/s
+  // figure: 6.1 s read over a fetch loop's buffer filling at 0.5/s, adverse world 291460,
+  // floor-paced.test), which, kept, hid it from 2f.
+  const handlingBefore = finiteNonNegative(previous.handlingSeconds);
   const figureBefore = finiteNonNegative(previous.perReplicaPerSecond);
   const heldSeconds =
     completed > 0
@@ -3021,15 +3037,20 @@ export function observeRates(
     sample.pending === 0 &&
     figureBefore !== undefined &&
     figureBefore > 0 &&
-    completedPerSecond <= UNSATURATED_SHARE * readyReplicas * figureBefore
+    completedPerSecond <= UNSATURATED_SHARE * readyReplicas * figureBefore &&
+    keptPaceSeconds(next, sample.at) > 0
   ) {
     const seconds = heldSeconds;
-    const before = finiteNonNegative(previous.handlingSeconds);
     next.handlingSeconds =
-      before === undefined
+      handlingBefore === undefined
         ? seconds
-        : ewma(before, seconds, dtSeconds, seconds < before ? HANDLING_FALL_SECONDS : HANDLING_RISE_SECONDS);
-  }
+        : ewma(
+            handlingBefore,
+            seconds,
+            dtSeconds,
+            seconds < handlingBefore ? HANDLING_FALL_SECONDS : HANDLING_RISE_SECONDS,
+          );
+  } else if (handlingBefore !== undefined && heldAreNewest(sample)) next.handlingSeconds = handlingBefore;
 
   // Processing at a full max_ack_pending, by replica count: full at both ends, work waiting at both
   // ends, the same replicas ready throughout and for READY_SETTLE_SECONDS before (a pod that
