@@ -115,7 +115,9 @@
 //    handlersInHand, in-hand.ts), the completions times that time are in hand too, whatever the
 //    count, and the reason says to set spec.inFlightPerReplica (HandlersConcurrent): nats.go
 //    Consume() ×50 with 10 s handlers at 4/s stayed at 12 replicas where the figure asks 5, a push
-//    consumer ×500 at 30/s climbed to 10 where it asks 4 (handlers-in-hand.test). Not counted (left to 2d
+//    consumer ×500 at 30/s climbed to 10 where it asks 4 (handlers-in-hand.test). While such
+//    replicas keep up, one fewer at a time is asked, each step judged the same way, and a step that
+//    overfills their hands is sized back (in-hand-step.ts): the ×50 at 4/s comes down to 1. Not counted (left to 2d
 //    and 3d): while replicas are stalled (a hung handler's buffer is drained by no replica added
 //    beside it), while handlers fail, while the consumer is paused, and while what awaits ack is
 //    not the newest deliveries (rates.ts HELD_SHARE_OF_UNACKED_SPAN: messages waiting for a
@@ -266,6 +268,7 @@ import {
   FAILING_PROBE_AFTER_SECONDS,
 } from './rates.js';
 import { shownInHandMessages, validHandlersInHand } from './in-hand.js';
+import { asInHandStepState, nextInHandStep } from './in-hand-step.js';
 import { asReadinessState, carriedReadiness, observeReadiness } from './readiness.js';
 import { asAtCapProbeState, nextAtCapProbe, PROBE_MAX_SECONDS } from './at-cap-probe.js';
 import type { AtCapProbe } from './at-cap-probe.js';
@@ -1512,6 +1515,51 @@ export function decide(input: ScalingInput): ScalingDecision {
     rateText += `, but no more than ${current} while the ${ready} ready replicas keep up (nothing pending, ${fmt(backlog)} held) and ${fmt(perReplica ?? 0)}/s is ${lowEndKeepsUp ? 'a low end only' : "what they did with what they hold in their handlers' hands (HandlersConcurrent), not what each can do"}`;
     rateReplicas = current;
   }
+  // Handlers shown to work on many at once that keep up (inHandKeepsUp): one replica fewer at a
+  // time, each step judged as the policy's own (in-hand-step.ts), and back to the count a step left
+  // when it overfilled their hands. Not under a latency objective (objective.ts counts what is held
+  // as queued), nor for a burst the last cycles saw, nor with scale-down disabled.
+  const { ask: inHandAsk, state: inHandStepState } = nextInHandStep({
+    state: asInHandStepState(history.inHandStep),
+    keepingUp:
+      inHandKeepsUp &&
+      objective === undefined &&
+      !recurringUsed &&
+      spec.scaleDown.selectPolicy !== 'Disabled',
+    shown: validHandlersInHand(rateState.handlersInHand),
+    readySince: rateState.last.readySince,
+    current,
+    ready,
+    held: ackPending,
+    beyondHands: buffered !== undefined,
+    pending,
+    arrivalPerSecond: arrival ?? 0,
+    now,
+  });
+  const inHandShown = validHandlersInHand(rateState.handlersInHand);
+  if (rateReplicas !== undefined && inHandAsk?.kind === 'down' && rateReplicas >= current && inHandShown) {
+    rateText += `; one fewer, ${inHandAsk.replicas}: with ${inHandShown.from} ready replicas and with ${inHandShown.to} a message was held ${fmt(inHandShown.seconds)}s, so fewer take their share into their hands (HandlersConcurrent), and what ${inHandAsk.replicas} do is judged the same way`;
+    rateReplicas = inHandAsk.replicas;
+  }
+  if (rateReplicas !== undefined && inHandAsk?.kind === 'back') {
+    // Sized as the rate term is, at what each of the replicas the step left was shown to do with
+    // all it held in hand (the step's arrivals shared out) where the figure is lower: the figure is
+    // what they did with time to spare, and sized by it the step's overflow asked for 20 where 3
+    // drain it (handlers of 20 at once, 10 s each, 4/s; handlers-in-hand.test).
+    const shownEach = inHandAsk.step.arrivalPerSecond / inHandAsk.step.from;
+    const drain = Math.max(1, spec.drainWithinSeconds);
+    const back = Math.max(
+      inHandAsk.replicas,
+      sizedReplicas(
+        (arrival ?? 0) * RATE_HEADROOM + pending / drain + (buffered?.messages ?? 0) / drain,
+        Math.max(perReplica ?? 0, shownEach),
+      ),
+    );
+    if (rateReplicas > back) {
+      rateText += `, but no more than ${back}: ${inHandAsk.step.to} overfilled the handlers' hands (${fmt(ackPending)} held, beyond what they hold in hand) where ${inHandAsk.replicas} each did ${fmt(shownEach)}/s with all they held in hand (HandlersConcurrent)`;
+      rateReplicas = back;
+    }
+  }
   // A stream sent in batches is sized for its bursts (burstSizing): between them the replicas
   // its last burst needs to drain within BATCH_DRAIN_SHARE of drainWithinSeconds (or the latency
   // objective) are kept, and during one no more are asked for than the current count, that
@@ -2163,6 +2211,7 @@ export function decide(input: ScalingInput): ScalingDecision {
   if (seasonalityState !== undefined) nextHistory.seasonality = seasonalityState;
   if (readinessState !== undefined) nextHistory.readiness = readinessState;
   if (Object.keys(atCapProbeState).length > 0) nextHistory.atCapProbe = atCapProbeState;
+  if (Object.keys(inHandStepState).length > 0) nextHistory.inHandStep = inHandStepState;
   const trailSince = sample.at - Math.max(startupSeconds, STARTUP_MEAN_MIN_SECONDS) * 1000;
   const keptTrail = arrivalTrail.filter((i) => i.at > trailSince).slice(-MAX_ARRIVAL_INTERVALS);
   if (keptTrail.length > 0) nextHistory.arrivals = keptTrail;

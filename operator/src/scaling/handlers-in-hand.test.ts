@@ -115,9 +115,11 @@ const marked = (r: Reading): boolean =>
   validHandlersInHand(asRateState(r.decision.history.rates)?.handlersInHand) !== undefined;
 
 describe('decide: concurrent handlers without spec.inFlightPerReplica are not driven up by what they hold in hand', () => {
-  it('nats.go Consume() ×50, 10 s handlers, 4/s arriving, drainWithinSeconds 5: back to what the rate needs, and the reason says so', () => {
+  it('nats.go Consume() ×50, 10 s handlers, 4/s arriving, drainWithinSeconds 5: down to the 1 replica that does it, and the reason says so', () => {
     // b16007a: 12 replicas from 90 s to the end (2f drained the 40 held within 5 s: "the 39 awaiting
-    // ack in the clients' buffers"), where 1 does the 4/s (the held-only figure, 1/s, asks 5).
+    // ack in the clients' buffers"), where 1 does the 4/s. Main d0dd71a: 5 from 120 s to the end
+    // (the held-only figure, 1/s, "needs 5": completions ÷ ready never passes what arrives). Now
+    // one fewer at a time, each step judged (in-hand-step.ts): 1 from about 200 s.
     const client: PullClient = { ...natsGoConsume, name: 'nats.go Consume() ×50', concurrency: 50 };
     const readings = runScenario({
       client,
@@ -134,6 +136,12 @@ describe('decide: concurrent handlers without spec.inFlightPerReplica are not dr
     process.stdout.write(summary(client.name, readings));
     const late = readings.filter((r) => r.t >= 240);
     expect(Math.max(...late.map((r) => r.replicas))).toBeLessThanOrEqual(6);
+    expect(readings.filter((r) => r.t >= 300).every((r) => r.replicas === 1)).toBe(true);
+    expect(
+      readings.some((r) =>
+        /; one fewer, \d+: with \d+ ready replicas and with \d+ a message was held/.test(r.decision.reason),
+      ),
+    ).toBe(true);
     expect(late.every(marked)).toBe(true);
     const reason = late.at(-1)?.decision.reason ?? '';
     expect(reason).toContain("in the handlers' hands, not queued (HandlersConcurrent)");
@@ -166,6 +174,63 @@ describe('decide: concurrent handlers without spec.inFlightPerReplica are not dr
     expect(late.every((r) => r.pending === 0 && r.ackPending <= 340)).toBe(true);
   });
 
+  it('nats.go Consume() ×20, 10 s handlers (2/s a replica), 4/s arriving: a step that overfills the hands goes back, and is not taken again', () => {
+    // Each step down is judged; the one to 1 replica leaves 40 for 20 hands, held beyond what they
+    // hold (2f) shows at once, and the count goes back to 2 with what drains the overflow (the
+    // figure, 1/s, asked for 20 there), and 40 a replica is remembered as too many.
+    const readings = runScenario({
+      client: { ...natsGoConsume, name: 'nats.go Consume() ×20', concurrency: 20 },
+      spec: spec(5),
+      maxAckPending: 1000,
+      handlerPerSecond: 0.1,
+      arrival: () => 4,
+      initialReplicas: 1,
+      initialPending: 0,
+      startupSeconds: 10,
+      durationSeconds: 900,
+      pollSeconds: 2,
+    });
+    process.stdout.write(summary('nats.go Consume() ×20', readings));
+    const overfilledAt = readings.find(
+      (r) => r.t >= 150 && r.replicas === 1 && r.decision.desiredReplicas > 1,
+    )?.t;
+    expect(overfilledAt).toBeDefined();
+    const after = readings.filter((r) => r.t > (overfilledAt ?? Infinity));
+    // Sized back for the overflow, not to maxReplicas, and never down to 1 again.
+    expect(Math.max(...after.map((r) => r.replicas))).toBeLessThanOrEqual(8);
+    expect(after.filter((r) => r.t >= (overfilledAt ?? 0) + 10).every((r) => r.replicas >= 2)).toBe(true);
+    const late = readings.filter((r) => r.t >= 600);
+    expect(
+      late.every((r) => r.replicas >= 2 && r.replicas <= 3 && r.pending === 0 && r.ackPending <= 60),
+    ).toBe(true);
+  });
+
+  it('handlers shown in hand that then hang (max_ack_pending 60 fills): no step down while they are stalled', () => {
+    // nats.go Consume() ×50 at 4/s steps down to 1 (above); at 400 s every handler stops, the 60
+    // slots fill and work waits at the server. A step down now would take away replicas that are
+    // the only ones that may take work once the handlers recover; inHandKeepsUp does not hold
+    // (work pending, replicas stalled), so none is asked.
+    const readings = runScenario({
+      client: { ...natsGoConsume, name: 'nats.go Consume() ×50', concurrency: 50 },
+      spec: spec(5),
+      maxAckPending: 60,
+      handlerPerSecond: (t) => (t < 400 ? 0.1 : 0),
+      arrival: () => 4,
+      initialReplicas: 1,
+      initialPending: 0,
+      startupSeconds: 10,
+      durationSeconds: 700,
+      pollSeconds: 2,
+    });
+    process.stdout.write(summary('nats.go Consume() ×50, hung at 400 s', readings));
+    expect(readings.some((r) => r.t < 400 && /; one fewer, /.test(r.decision.reason))).toBe(true);
+    const hung = readings.filter((r) => r.t >= 404);
+    expect(hung.some((r) => r.pending > 0)).toBe(true);
+    expect(hung.every((r) => !/; one fewer, /.test(r.decision.reason))).toBe(true);
+    for (let i = 1; i < hung.length; i++)
+      expect(hung[i]?.decision.desiredReplicas ?? 0).toBeGreaterThanOrEqual(hung[0]?.replicas ?? 0);
+  });
+
   it('a real queue behind one-at-a-time handlers (nats.go Consume() ×1, 5/s, 22/s arriving, 1 pod a minute) still scales up and drains it', () => {
     // The replicas fall behind at every count up to 4 while their buffers take it all (max_ack_pending
     // 100,000): each step shortens what they hold, none is taken as in hand.
@@ -183,6 +248,7 @@ describe('decide: concurrent handlers without spec.inFlightPerReplica are not dr
     });
     process.stdout.write(summary('nats.go Consume() ×1, 5/s', readings));
     expect(readings.some(marked)).toBe(false);
+    expect(readings.some((r) => /; one fewer, /.test(r.decision.reason))).toBe(false);
     expect(Math.max(...readings.map((r) => r.replicas))).toBeGreaterThanOrEqual(7);
     const late = readings.filter((r) => r.t >= 480);
     expect(late.every((r) => r.replicas >= 5 && r.ackPending <= 30)).toBe(true);

@@ -307,6 +307,8 @@ export interface ScalingHistory {
   readiness?: unknown;
   /** A smaller replica count tried at a full max_ack_pending (owned by at-cap-probe.ts; opaque to callers). */
   atCapProbe?: unknown;
+  /** One replica fewer at a time for handlers shown to work on many at once (owned by in-hand-step.ts; opaque to callers). */
+  inHandStep?: unknown;
   /**
    * The arrival rate of each recent interval (owned by decide.ts: the mean rate of the last start-up;
    * opaque to callers).
