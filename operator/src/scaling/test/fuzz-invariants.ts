@@ -385,10 +385,24 @@ export function steadyViolations(run: Run): string[] {
       last.decision.desiredReplicas === spec.maxReplicas &&
       last.decision.recommendedReplicas > spec.maxReplicas &&
       Math.ceil((seg.rate * RATE_HEADROOM) / (LOW_END_PROBE_FACTOR * figure)) <= spec.maxReplicas;
+    // Nor while the user's backlogPerReplica alone asks for the replicas there are and the figure
+    // asks no more: the count is the backlog term's, each replica does arrivals ÷ that count, and
+    // the re-measure's sizing below the figure changes nothing (world 606016: async-nats
+    // messages() ×300, 282.8/s at 200/s a pod, 407-424 in hand over backlogPerReplica 100, "backlog
+    // at 100 per replica needs 5", where the 67-89/s figure asked 4).
+    const backlogAsks = Math.ceil(
+      (Math.max(0, last.sample.pending) + Math.max(0, last.sample.ackPending)) / spec.backlogPerReplica,
+    );
+    const heldByBacklogTerm =
+      figure !== undefined &&
+      figure > 0 &&
+      backlogAsks >= last.decision.desiredReplicas &&
+      Math.ceil((seg.rate * RATE_HEADROOM) / figure) <= last.decision.desiredReplicas;
     const heldByScaleDownRules =
       ((limit === 'Stabilization' || limit === 'StepPolicy') &&
         last.decision.desiredReplicas > last.decision.recommendedReplicas) ||
-      heldByMaxReplicas;
+      heldByMaxReplicas ||
+      heldByBacklogTerm;
     if (
       seg.shape === 'poisson' &&
       !slotsBind &&
