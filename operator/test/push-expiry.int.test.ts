@@ -15,6 +15,12 @@
 // - 2/s for handlers of 3.2 s on max_age 3 s, 8 replicas: every message expires in a handler, and
 //   each replica holds no more than the one it works on. More replicas would not help: none are
 //   added, and the decision says the handling time is near max_age (handlingNearMaxAge).
+// - 10/s for handlers of 3.2 s on max_age 3 s from 1 replica (session 33's reproduction went 1 ->
+//   30 on the model): the replicas queue, so they read as too few; one is added as a probe, and
+//   when the stream shows no message acknowledged before it expired (no gap between first_seq and
+//   last_seq, the oldest at max_age) the count is held and the decision says the handlers are
+//   slower than max_age (scaling/beyond-max-age.ts). The first scenario is its neighbour: there
+//   each replica added acknowledges its first messages, and the steps go on.
 import { AckPolicy, jetstreamManager, RetentionPolicy } from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { connect } from '@nats-io/transport-node';
@@ -141,7 +147,7 @@ async function scenario(
 it('a push consumer whose messages expire in its subscribers’ hands is scaled up until it keeps up, and not for a slow handler', async () => {
   const nc = await connect({ servers: testStack().natsUrl });
   try {
-    const [behind, slow] = await Promise.all([
+    const [behind, slow, beyond] = await Promise.all([
       scenario(nc, { prefix: 'PUSHX', perSecond: 64, handlerMs: 55, replicas: 2, seconds: 50 }),
       scenario(nc, {
         prefix: 'PUSHSLOW',
@@ -151,6 +157,7 @@ it('a push consumer whose messages expire in its subscribers’ hands is scaled 
         minReplicas: 8,
         seconds: 30,
       }),
+      scenario(nc, { prefix: 'PUSHBEYOND', perSecond: 10, handlerMs: 3200, replicas: 1, seconds: 60 }),
     ]);
 
     // Falling behind: more than the 2 the backlog asks for (main: 2 for good), up to what keeps up
@@ -172,7 +179,18 @@ it('a push consumer whose messages expire in its subscribers’ hands is scaled 
       /raise the stream's max_age, shorten the handler/,
     );
     expect(near.at(-1)?.reason).toMatch(/handling time itself is near max_age/);
+
+    // Handlers slower than max_age from 1 replica at 10/s: one probe, then held and said (on the
+    // model before session 34: 1 -> 30, one step per ~15 s; here 12 is maxReplicas).
+    expect(beyond.fresh).toBe(0);
+    expect(Math.max(...beyond.replicas)).toBeLessThanOrEqual(2);
+    const found = beyond.decisions.filter((d) => d.handlersSlowerThanMaxAge !== undefined);
+    expect(found.length).toBeGreaterThan(0);
+    expect(found.at(-1)?.handlersSlowerThanMaxAge?.message).toMatch(
+      /longer than the stream's max_age \(3s\).*more replicas cannot help; raise the stream's max_age or speed the handler/,
+    );
+    expect(found.filter((d) => d.handlersSlowerThanMaxAge?.started === true)).toHaveLength(1);
   } finally {
     await nc.close();
   }
-}, 90_000);
+}, 150_000);

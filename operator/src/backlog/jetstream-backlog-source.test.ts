@@ -631,6 +631,35 @@ describe('WorkQueue and Interest streams whose limits remove messages besides ac
       'state.messages',
     );
   });
+
+  it('reads first_seq where an acknowledgement removes the message (a gap inside is one acknowledged)', () => {
+    const state = {
+      messages: 27,
+      bytes: 2700,
+      first_seq: 101,
+      last_seq: 130,
+      first_ts: '2026-12-04T23:00:08Z',
+    };
+    const at = (config: Record<string, unknown>, consumers = 1): unknown =>
+      limitedStreamStateOf({
+        ts: '2026-12-04T23:00:11Z',
+        config,
+        state: { ...state, consumer_count: consumers },
+      });
+    expect(at({ retention: 'workqueue' })).toMatchObject({ firstSeq: 101, lastSeq: 130, messages: 27 });
+    expect(at({ retention: 'interest' })).toMatchObject({ firstSeq: 101 });
+    // Another consumer may still hold what this one acknowledged: no gap would show it.
+    expect(at({ retention: 'interest' }, 2)).not.toHaveProperty('firstSeq');
+    expect(at({ retention: 'limits' })).not.toHaveProperty('firstSeq');
+    expect(at({})).not.toHaveProperty('firstSeq');
+    expect(
+      limitedStreamStateOf({
+        ts: '2026-12-04T23:00:11Z',
+        config: { retention: 'workqueue' },
+        state: { ...state, first_seq: 'x' },
+      }),
+    ).not.toHaveProperty('firstSeq');
+  });
 });
 
 describe('copiedSinceConsumerRead: a mirror copies between the CONSUMER.INFO and STREAM.INFO replies', () => {

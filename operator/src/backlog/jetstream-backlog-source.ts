@@ -311,8 +311,9 @@ export function storedOf(info: unknown): Pick<StreamLimit, 'messages' | 'bytes'>
 
 /**
  * The state rates.ts bounds such a stream's limit removals by, from a STREAM.INFO reply (its
- * counters, and its oldest message's age on the server's own clock: `ts` less `first_ts`), or a
- * sentence saying why it is unusable.
+ * counters, and its oldest message's age on the server's own clock: `ts` less `first_ts`; its first
+ * sequence where an acknowledgement removes the message: a WorkQueue stream, or an Interest stream
+ * with one consumer), or a sentence saying why it is unusable.
  */
 export function limitedStreamStateOf(info: unknown): LimitedStreamState | string {
   const i = typeof info === 'object' && info !== null ? (info as Record<string, unknown>) : {};
@@ -331,7 +332,22 @@ export function limitedStreamStateOf(info: unknown): LimitedStreamState | string
       return `ts ${JSON.stringify(i.ts)} or state.first_ts ${JSON.stringify(st.first_ts)} is not a time (nats-server ≥ 2.10 sends both)`;
     oldestAgeSeconds = Math.max(0, (now - first) / 1000);
   }
-  return { messages, bytes: st.bytes as number, lastSeq: st.last_seq as number, oldestAgeSeconds };
+  // first_seq where an acknowledgement by this consumer removes the message: then a gap between
+  // first_seq and last_seq is a message acknowledged before the limits removed it (limits remove
+  // from the front): scaling/beyond-max-age.ts. Not on an Interest stream other consumers hold.
+  const config =
+    typeof i.config === 'object' && i.config !== null ? (i.config as Record<string, unknown>) : {};
+  const ackRemoves =
+    config.retention === 'workqueue' ||
+    (config.retention === 'interest' && whole(st.consumer_count) && st.consumer_count <= 1);
+  const firstSeq = ackRemoves && whole(st.first_seq) ? { firstSeq: st.first_seq } : {};
+  return {
+    messages,
+    bytes: st.bytes as number,
+    lastSeq: st.last_seq as number,
+    oldestAgeSeconds,
+    ...firstSeq,
+  };
 }
 
 /**

@@ -157,6 +157,53 @@ describe('decide (the reconcile step)', () => {
     expect(next.events).toEqual([]);
   });
 
+  it('warns when handlers are found slower than max_age (HandlersSlowerThanMaxAge), and holds the count', () => {
+    const beyond =
+      (started: boolean): DecideInput['policy'] =>
+      (i) => {
+        const d = policyDecide(i);
+        return {
+          ...d,
+          desiredReplicas: 2,
+          recommendedReplicas: 3,
+          limitedBy: 'HandlersSlowerThanMaxAge',
+          reason: 'no replicas added: handlers take longer than the stream’s max_age',
+          handlersSlowerThanMaxAge: {
+            since: 0,
+            replicas: 2,
+            maxAgeSeconds: 3,
+            message: "handlers take longer than the stream's max_age (3s): more replicas cannot help",
+            started,
+          },
+        };
+      };
+    const first = decide(input({ backlog: { ok: true, sample: sample(5) }, policy: beyond(true) }));
+    expect(first.change).toBeUndefined();
+    expect(first.events).toEqual([
+      {
+        type: 'Warning',
+        reason: 'HandlersSlowerThanMaxAge',
+        message:
+          'consumer "c" on stream "S": handlers take longer than the stream\'s max_age (3s): more replicas cannot help',
+        repeatKey: 'handlers-slower-than-max-age',
+      },
+    ]);
+    expect(first.conditions.find((c) => c.type === 'ScalingLimited')).toMatchObject({
+      status: 'True',
+      reason: 'HandlersSlowerThanMaxAge',
+      message: expect.stringContaining('3 replicas recommended, 2 allowed'),
+    });
+    const next = decide(
+      input({
+        backlog: { ok: true, sample: { ...sample(5), at: 1000 } },
+        memory: first.memory,
+        now: 1_001_000,
+        policy: beyond(false),
+      }),
+    );
+    expect(next.events).toEqual([]);
+  });
+
   it('reports the policy’s activity in the Active condition: flowing deliveries at backlog 0', () => {
     const first = decide(input({ backlog: { ok: true, sample: sample(0) } }));
     const flowing = { ...sample(0), at: 5000, deliveredConsumerSeq: 250, deliveredStreamSeq: 250 };

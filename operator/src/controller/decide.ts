@@ -537,6 +537,19 @@ function fromBacklog(input: DecideInput, consumer: ConsumerSpec, sample: Backlog
       // next: one Event per interval (10 min), not one per start.
       repeatKey: 'handling-near-max-age',
     });
+  // Handlers slower than the stream's max_age (scaling/beyond-max-age.ts): told when found; the
+  // policy adds no replicas while it lasts, and ScalingLimited=HandlersSlowerThanMaxAge says so
+  // whenever something asks for more.
+  const beyondMaxAge = decision.handlersSlowerThanMaxAge;
+  if (beyondMaxAge !== undefined && beyondMaxAge.started)
+    events.push({
+      type: 'Warning',
+      reason: 'HandlersSlowerThanMaxAge',
+      message: `${where}: ${beyondMaxAge.message}`,
+      // Its message carries how long, and a replica lost and replaced looks again: one Event per
+      // interval (10 min).
+      repeatKey: 'handlers-slower-than-max-age',
+    });
   const readiness = decision.readiness;
   if (readiness !== undefined && readiness.overdue > 0 && !readiness.wasOverdue)
     events.push({ type: 'Warning', reason: 'ReplicasNotReady', message: readiness.message });

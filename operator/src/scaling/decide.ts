@@ -206,6 +206,15 @@
 //    the scale-down rules, to what carries the arrivals and what awaits ack, and never to zero
 //    while anything is pending. A run shorter than an interval (a first reading) is not confirmed
 //    yet. It adds no replicas either, and the next reading comes at once.
+// 3f. Handlers slower than the stream's max_age (beyond-max-age.ts, rates.ts beyondMaxAge): after a
+//    step for messages expiring in the replicas' hands (2c), the step's replicas ready, and no
+//    reading for 15 s (at least twice max_age) showing a message acknowledged before it expired
+//    (a gap inside the stream, or its oldest message younger than max_age), though a replica
+//    added with nothing in hand acknowledges its first messages at once when its handler is faster.
+//    Then every message expires in a handler whatever the count: no replicas are added while it
+//    lasts (HandlersSlowerThanMaxAge; decision.handlersSlowerThanMaxAge, the controller's Warning),
+//    and 2c asks for one more than the ready ones only as what it reads, held here. A reading that
+//    shows an acknowledgement ends it; a fall in the ready count (a rollout) allows one more probe.
 // 4. Zero: leave zero as soon as the backlog exceeds activationBacklog; go to zero only when for
 //    cooldownPeriodSeconds nothing was pending, nothing awaited ack and no message was delivered
 //    between readings (traffic that fast handlers keep at backlog 0 is still traffic).
@@ -269,6 +278,7 @@ import {
 } from './rates.js';
 import { shownInHandMessages, validHandlersInHand } from './in-hand.js';
 import { asInHandStepState, nextInHandStep } from './in-hand-step.js';
+import { beyondMaxAgeText, validBeyondMaxAge } from './beyond-max-age.js';
 import { asReadinessState, carriedReadiness, observeReadiness } from './readiness.js';
 import { asAtCapProbeState, nextAtCapProbe, PROBE_MAX_SECONDS } from './at-cap-probe.js';
 import type { AtCapProbe } from './at-cap-probe.js';
@@ -1786,7 +1796,30 @@ export function decide(input: ScalingInput): ScalingDecision {
       ? Math.max(1, Math.ceil((RATE_HEADROOM * (observedArrival ?? 0)) / atLeast))
       : undefined;
   const byInHand = byShown !== undefined ? Math.min(byBehind, byShown) : byBehind;
-  const expiryReplicas = Math.max(byTaken, oneMore, byInHand);
+  // Handlers slower than max_age (beyond-max-age.ts, rates.ts beyondMaxAge): after a step for
+  // messages expiring in hand, nothing was acknowledged before it expired with the step's replicas
+  // ready, a replica that started with nothing in hand among them. What expires in hand still asks
+  // for one more than the ready ones while each holds more than its handlers work on, as before;
+  // 3f holds the count there (HandlersSlowerThanMaxAge): more replicas would only hold more of
+  // what expires (a push consumer at 10/s with 3.2 s handlers on max_age 3 s went 1 -> 30).
+  const beyondMaxAge = validBeyondMaxAge(rateState.beyondMaxAge);
+  const beyondAsks =
+    beyondMaxAge !== undefined &&
+    sample.limitRemovals !== undefined &&
+    sample.pending <= 0 &&
+    ready > 0 &&
+    sample.ackPending > ready * (spec.inFlightPerReplica ?? 1)
+      ? ready + 1
+      : 0;
+  const beyondText =
+    beyondMaxAge !== undefined
+      ? beyondMaxAgeText({
+          maxAgeSeconds: beyondMaxAge.maxAgeSeconds,
+          seconds: (sample.at - beyondMaxAge.since) / 1000,
+          replicas: beyondMaxAge.replicas,
+        })
+      : undefined;
+  const expiryReplicas = Math.max(byTaken, oneMore, byInHand, beyondAsks);
   const takenText =
     takenPerReplica !== undefined
       ? `at the ${fmt(takenPerReplica)}/s each replica took while messages expired before delivery, ${fmt(observedArrival ?? 0)}/s arriving needs ${byTaken}`
@@ -1800,9 +1833,11 @@ export function decide(input: ScalingInput): ScalingDecision {
   // them, expired messages too, and what is sent to them behind it expires for minutes (~360 s in
   // the 64/s model).
   const inHandText =
-    behindInHand !== undefined && byInHand > 0
-      ? `messages expired in the replicas' hands (held longer than max_age with nothing waiting at the server) while ${behindInHand.replicas} ${behindInHand.replicas === 1 ? 'replica' : 'replicas'} each did less than ${fmt(behindInHand.below)}/s${byShown !== undefined && byShown < byBehind ? `, since shown to do at least ${fmt(atLeast ?? 0)}/s each (a message held shorter)` : ''}${spec.inFlightPerReplica === undefined ? ', each counted as handling one message at a time (spec.inFlightPerReplica unset): handlers that work on many at once near max_age look the same, and replicas are added until each holds one, so set spec.inFlightPerReplica if each handles more' : ''}: ${fmt(observedArrival ?? 0)}/s arriving needs ${byInHand}; the replicas that fell behind keep what was pushed to them before, expired messages too (their handlers work through it), so what is sent to them may still expire for minutes after the count is right`
-      : '';
+    beyondText !== undefined && beyondAsks >= byInHand
+      ? `messages expired in the replicas' hands (held longer than max_age with nothing waiting at the server), ${fmt(sample.ackPending)} held by ${ready} ready: one more asked for, as when too few replicas take each in time, but ${beyondText}`
+      : behindInHand !== undefined && byInHand > 0
+        ? `messages expired in the replicas' hands (held longer than max_age with nothing waiting at the server) while ${behindInHand.replicas} ${behindInHand.replicas === 1 ? 'replica' : 'replicas'} each did less than ${fmt(behindInHand.below)}/s${byShown !== undefined && byShown < byBehind ? `, since shown to do at least ${fmt(atLeast ?? 0)}/s each (a message held shorter)` : ''}${spec.inFlightPerReplica === undefined ? ', each counted as handling one message at a time (spec.inFlightPerReplica unset): handlers that work on many at once near max_age look the same, and replicas are added until each holds one, so set spec.inFlightPerReplica if each handles more' : ''}: ${fmt(observedArrival ?? 0)}/s arriving needs ${byInHand}; the replicas that fell behind keep what was pushed to them before, expired messages too (their handlers work through it), so what is sent to them may still expire for minutes after the count is right`
+        : '';
   const expiryText =
     expiringSince !== undefined
       ? `${fmt(expiredPerSecond)}/s of ${fmt(observedArrival ?? 0)}/s arriving expired before any replica took them (removed by the stream's limits for ${fmt((sample.at - expiringSince) / 1000)}s)${takenText !== '' ? `; ${takenText}` : ''}${inHandText !== '' ? `; ${inHandText}` : ''}${oneMore >= Math.max(byTaken, byInHand) && oneMore > 0 ? `; one more while they still expire with ${ready} ready for ${fmt(readyFor)}s: ${oneMore}` : ''}`
@@ -2035,6 +2070,7 @@ export function decide(input: ScalingInput): ScalingDecision {
     let held = false;
     let notReadyHold = false;
     let failingHold = false;
+    let beyondHold = false;
     if (stabilized > current) {
       const stepLimit = scaleUpLimit(spec.scaleUp, history.scaleEvents, now, current);
       // A panic sizes from the arrival rate but stays within the scale-up step policies: they
@@ -2063,6 +2099,11 @@ export function decide(input: ScalingInput): ScalingDecision {
         // would fail the same messages faster.
         stepped = current;
         failingHold = true;
+      } else if (beyondMaxAge !== undefined && ready > 0) {
+        // Handlers slower than max_age (3f): every message expires in a handler whatever the
+        // count, and more replicas would only hold more of them.
+        stepped = current;
+        beyondHold = true;
       }
     } else if (stabilized < current) {
       if (panicHold) {
@@ -2098,6 +2139,7 @@ export function decide(input: ScalingInput): ScalingDecision {
     } else if (held) limitedBy = 'Stabilization';
     else if (notReadyHold) limitedBy = 'ReplicasNotReady';
     else if (failingHold) limitedBy = 'HandlersFailing';
+    else if (beyondHold) limitedBy = 'HandlersSlowerThanMaxAge';
     else if (stepped !== stabilized) limitedBy = 'StepPolicy';
     else if (stabilized !== recommended) limitedBy = 'Stabilization';
     // A refused backlog is left out of the recommendation itself (3e), so often no bound binds:
@@ -2134,6 +2176,7 @@ export function decide(input: ScalingInput): ScalingDecision {
             : probeCap !== undefined
               ? `no more than ${probeCap}: nothing was acknowledged for ${fmt(failingSeconds ?? 0)}s while ${fmt(rates.redeliveryPerSecond ?? 0)}/s were redelivered — handlers that fail every message look like this, and so does a replica hung for good on what it holds (a deadlock, a call without a timeout, a stuck await), whose messages the server hands back to it at each ack_wait; after ${fmt(FAILING_PROBE_AFTER_SECONDS)}s of it ${current < probeCap ? `one replica is added beside ${failingFrom === 1 ? 'it' : `the ${fmt(failingFrom ?? 0)} ready when it began`} as a probe: if it completes messages the spell ends and the backlog sizes the count again, if it fails them too the count holds at ${probeCap}` : `one replica beside the ${failingFrom === 1 ? 'one' : fmt(failingFrom ?? 0)} ready when it began is allowed as a probe, and with ${fmt(current)} running still nothing completes`}: no more in this spell (fix the handlers; max_deliver with a dead-letter subject stops the retries)`
               : `no replicas added: nothing was acknowledged for ${fmt(failingSeconds ?? 0)}s while ${fmt(rates.redeliveryPerSecond ?? 0)}/s were redelivered — the backlog is redeliveries of messages the handlers fail (nak or ack_wait running out), and more replicas would fail them faster (fix the handlers; max_deliver with a dead-letter subject stops the retries); if this lasts ${fmt(FAILING_PROBE_AFTER_SECONDS)}s, one replica is added beside ${failingFrom === 1 ? 'it' : 'them'} as a probe, since a replica hung for good on what it holds looks the same`,
+      HandlersSlowerThanMaxAge: `no replicas added: ${beyondText ?? ''}`,
       StepPolicy: `step policy allows ${desired} now`,
       ReplicasNotReady: `no replicas added while ${readiness?.overdue ?? 0} of ${current} have not been ready for the readiness deadline (${fmt(readiness?.deadlineSeconds ?? 0)}s)`,
       UpstreamLagUnknown: `not lowered from ${current} while the backlog is not known: ${lagUnknown ?? ''}`,
@@ -2292,6 +2335,15 @@ export function decide(input: ScalingInput): ScalingDecision {
             discard: fullRun.discard,
             since: fullRun.since,
             message: fullText,
+          },
+        }
+      : {}),
+    ...(beyondMaxAge !== undefined && beyondText !== undefined
+      ? {
+          handlersSlowerThanMaxAge: {
+            ...beyondMaxAge,
+            message: beyondText,
+            started: validBeyondMaxAge(previousRates?.beyondMaxAge) === undefined,
           },
         }
       : {}),

@@ -92,6 +92,8 @@ import { ADAPTIVE_POLL_SECONDS, RATE_NOISE_SIGMAS } from './objective.js';
 import { upstreamLagOf } from './backlog.js';
 import { heldAtThreshold, waitsWithBacklog } from './refused-backlog.js';
 import { nextInHand, validHandlersInHand } from './in-hand.js';
+import { acknowledgedBeforeExpiry, beyondMaxAgeConfirmSeconds, validBeyondMaxAge } from './beyond-max-age.js';
+import type { BeyondMaxAge } from './beyond-max-age.js';
 import type { HandlersInHand, HeldStretch } from './in-hand.js';
 import type { BacklogSample, LimitedStreamState, Rates, ServerTime } from './types.js';
 
@@ -672,6 +674,34 @@ export interface RateState {
    * nears max_age (`maxAgeSeconds`), and more replicas would not shorten it. Not carried.
    */
   handlingNearMaxAge?: { seconds: number; maxAgeSeconds: number };
+  /**
+   * The last reading at which the stream showed a message acknowledged before it expired
+   * (beyond-max-age.ts acknowledgedBeforeExpiry: a gap inside it, or its oldest message short of
+   * max_age). Carried.
+   */
+  ackedBeforeExpiryAt?: number;
+  /**
+   * Since when (a reading, at or after the ready count last changed) every reading showed messages
+   * expiring in the replicas' hands (inHandExpiry) and none acknowledged before it expired. Absent
+   * otherwise.
+   */
+  unackedInHandSince?: number;
+  /**
+   * Handlers slower than max_age (beyond-max-age.ts): a run as above lasted
+   * beyondMaxAgeConfirmSeconds with more replicas ready than fell behind at the last step taken for
+   * messages expiring in hand (behindInHand), a replica added with nothing in hand among them. No
+   * further step is taken for it, and decide.ts adds no replicas while it lasts. Carried, through
+   * resets too; ended by a reading that shows a message acknowledged before it expired.
+   */
+  beyondMaxAge?: BeyondMaxAge;
+  /**
+   * The ready count fell (pods replaced: a rollout, a crash) since the last step taken for messages
+   * expiring in hand: the next such step is taken without a message shown acknowledged since the
+   * ready count last changed, as the first is (a probe), and beyondMaxAge is dropped. Replicas
+   * that replace those that fell behind may run a fixed handler, and may still be too few to show it
+   * (each gets the backlog that waited while they started, oldest first). Cleared by that step.
+   */
+  inHandProbeOpen?: true;
   /**
    * A run of intervals with nothing pending at the server at either end in which what the replicas
    * hold kept level (nextKeptPace): the replicas completed what arrived, whatever they hold. Absent
@@ -1941,6 +1971,9 @@ export function observeRates(
         reset.takenWhileExpiringSeconds = previous.takenWhileExpiringSeconds;
     }
     if (previous.behindInHand !== undefined) reset.behindInHand = previous.behindInHand;
+    const beyondBefore = validBeyondMaxAge(previous.beyondMaxAge);
+    if (beyondBefore !== undefined) reset.beyondMaxAge = beyondBefore;
+    if (previous.ackedBeforeExpiryAt !== undefined) reset.ackedBeforeExpiryAt = previous.ackedBeforeExpiryAt;
     if (previous.handlersInHand !== undefined) reset.handlersInHand = previous.handlersInHand;
     return reset;
   }
@@ -2853,10 +2886,57 @@ export function observeRates(
           : { below, replicas, atLeast: Math.max(atLeast ?? 0, 1 / heldAtMost) };
     }
   }
+  // Handlers slower than max_age (beyond-max-age.ts): after a step for messages expiring in hand,
+  // the step's replicas ready and nothing acknowledged before it expired for
+  // beyondMaxAgeConfirmSeconds. Until a reading shows a message acknowledged since the ready count
+  // last changed, no further step is taken: the replica added last, with nothing in hand, would
+  // have acknowledged its first messages at once with handlers faster than max_age.
+  const maxAgeNow = sample.limitRemovals?.limits.maxAgeSeconds;
+  const streamNow = sample.limitRemovals?.state;
+  const acked =
+    streamNow !== undefined && maxAgeNow !== undefined && sample.filtered !== true
+      ? acknowledgedBeforeExpiry(streamNow, inHandEdgeSeconds(maxAgeNow, next.arrivalPerSecond))
+      : undefined;
+  const readyFell = readyReplicas < last.readyReplicas;
+  const probeOpen = readyFell || previous.inHandProbeOpen === true;
+  const beyondBefore = readyFell ? undefined : validBeyondMaxAge(previous.beyondMaxAge);
+  delete next.beyondMaxAge;
+  delete next.unackedInHandSince;
+  delete next.inHandProbeOpen;
+  if (probeOpen) next.inHandProbeOpen = true;
+  if (acked === true) next.ackedBeforeExpiryAt = sample.at;
+  else {
+    // (Reading times need not be whole milliseconds: a monotonic clock's are not.)
+    const ackedAt = previous.ackedBeforeExpiryAt;
+    if (typeof ackedAt === 'number' && Number.isFinite(ackedAt)) next.ackedBeforeExpiryAt = ackedAt;
+    // (For the max_age it was found on: raised, what the handlers take is to be seen again.)
+    if (beyondBefore !== undefined && maxAgeNow === beyondBefore.maxAgeSeconds)
+      next.beyondMaxAge = beyondBefore;
+    const unackedSince = previous.unackedInHandSince;
+    if (inHand !== undefined && acked === false && sameReplicas && !paused)
+      next.unackedInHandSince =
+        typeof unackedSince === 'number' && Number.isFinite(unackedSince) && unackedSince >= readySince
+          ? unackedSince
+          : last.at;
+  }
+  const ackedSinceReady = (next.ackedBeforeExpiryAt ?? -Infinity) >= readySince;
+  // (A step taken, applied, and its replicas ready: more than fell behind then.)
+  const probed = behindBefore !== undefined && readyReplicas > behindBefore.replicas && !probeOpen;
+  if (
+    next.beyondMaxAge === undefined &&
+    probed &&
+    !ackedSinceReady &&
+    maxAgeNow !== undefined &&
+    next.unackedInHandSince !== undefined &&
+    sample.at - next.unackedInHandSince >= beyondMaxAgeConfirmSeconds(maxAgeNow) * 1000
+  )
+    next.beyondMaxAge = { since: next.unackedInHandSince, replicas: readyReplicas, maxAgeSeconds: maxAgeNow };
   if (inHand !== undefined && !paused) {
     if (!inHand.queued)
       next.handlingNearMaxAge = { seconds: inHand.heldSeconds, maxAgeSeconds: inHand.maxAgeSeconds };
     else if (
+      next.beyondMaxAge === undefined &&
+      (!probed || ackedSinceReady) &&
       sameReplicas &&
       Math.max(askedNow, wholeOr(last.askedReplicas, askedNow)) <= readyReplicas &&
       steadySeconds >= Math.max(READY_SETTLE_SECONDS, settleSeconds) &&
@@ -2867,8 +2947,10 @@ export function observeRates(
       // replica that keeps up holds little. Counted from the mean time held: held ÷ arrivals ÷
       // max_age of the ready replicas are behind (at 4 replicas where 3 fell behind, ~3).
       inHand.behindReplicas >= Math.min(behindBefore?.replicas ?? 0, readyReplicas - 1) + IN_HAND_STEP_MARGIN
-    )
+    ) {
       next.behindInHand = { below: inHand.arrivalPerSecond / readyReplicas, replicas: readyReplicas };
+      delete next.inHandProbeOpen;
+    }
   }
   // A busy interval that measures nothing (the ready count changed, replicas warm up, pods not
   // counted ready may consume) still shows the replicas falling behind: the rate term must be free
@@ -3647,12 +3729,7 @@ export function inHandExpiry(
     { pending: before.pending, ackPending: before.ackPending, st: before.limitedStream },
     { pending: after.pending, ackPending: after.ackPending, st: after.limitRemovals?.state },
   ];
-  // The oldest message read is up to one arrival interval short of max_age when every message
-  // expires (2/s on max_age 3 s: 2.5 s at times), never below EXPIRY_EDGE_AGE_SHARE of it.
-  const edge = Math.max(
-    EXPIRY_EDGE_AGE_SHARE * maxAge,
-    IN_HAND_EXPIRY_AGE_SHARE * maxAge - 1 / arrivalPerSecond,
-  );
+  const edge = inHandEdgeSeconds(maxAge, arrivalPerSecond);
   for (const e of ends) {
     const st = e.st;
     if (st === undefined || !(st.messages > 0) || !(e.pending <= 0) || !(e.ackPending > 0)) return undefined;
@@ -3673,6 +3750,19 @@ export function inHandExpiry(
     behindReplicas: (Math.min(heldSeconds, maxAge) / maxAge) * readyReplicas,
     queued: held > readyReplicas * inFlight,
   };
+}
+
+/**
+ * How old the stream's oldest message is when every message expires: up to one arrival interval
+ * short of max_age (2/s on max_age 3 s: 2.5 s at times), never below EXPIRY_EDGE_AGE_SHARE of it.
+ * Without an arrival rate, IN_HAND_EXPIRY_AGE_SHARE of it.
+ */
+export function inHandEdgeSeconds(maxAgeSeconds: number, arrivalPerSecond: number | undefined): number {
+  const interval =
+    arrivalPerSecond !== undefined && Number.isFinite(arrivalPerSecond) && arrivalPerSecond > 0
+      ? 1 / arrivalPerSecond
+      : 0;
+  return Math.max(EXPIRY_EDGE_AGE_SHARE * maxAgeSeconds, IN_HAND_EXPIRY_AGE_SHARE * maxAgeSeconds - interval);
 }
 
 /** RateState.behindInHand (see there). */

@@ -280,6 +280,14 @@ export interface LimitedStreamState {
   lastSeq: number;
   /** Seconds the oldest message had been in the stream, on the server's clock (0: empty). */
   oldestAgeSeconds: number;
+  /**
+   * state.first_seq, where an acknowledgement by this consumer removes the message (a WorkQueue
+   * stream, or an Interest stream with no other consumer); absent otherwise or not read. Limits
+   * remove from the front, an acknowledgement anywhere: sequences between first_seq and last_seq
+   * no longer stored (last_seq − first_seq + 1 − messages, the server's num_deleted) are messages
+   * acknowledged before they expired (beyond-max-age.ts).
+   */
+  firstSeq?: number;
 }
 
 /** Messages a mirror or sourced stream has not copied yet from its origin(s), or why not known (BacklogSample.upstream). */
@@ -381,6 +389,7 @@ export type ScalingLimit =
   | 'PinnedClient'
   | 'ConsumerPaused'
   | 'HandlersFailing'
+  | 'HandlersSlowerThanMaxAge'
   | 'StepPolicy'
   | 'Stabilization'
   | 'ReplicasNotReady'
@@ -404,6 +413,21 @@ export interface ScalingDecision {
    * when `started`: the reading before did not show it).
    */
   handlingNearMaxAge?: { seconds: number; maxAgeSeconds: number; message: string; started: boolean };
+  /**
+   * Handlers slower than the stream's max_age (beyond-max-age.ts): since `since` (ms), with
+   * `replicas` ready including one added for messages expiring in their hands, every message
+   * expired before it was acknowledged (the stream shows no gap). More replicas cannot help, so
+   * none are added while it lasts (limitedBy HandlersSlowerThanMaxAge when something asked for
+   * more). `message` says what to change (a Warning event, when `started`: the reading before did
+   * not show it).
+   */
+  handlersSlowerThanMaxAge?: {
+    since: number;
+    replicas: number;
+    maxAgeSeconds: number;
+    message: string;
+    started: boolean;
+  };
   /**
    * When to read the consumer again (seconds): short while the backlog or the arrival rate is
    * moving, longer when idle. The controller polls at min(this, spec.pollInterval).

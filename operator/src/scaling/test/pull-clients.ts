@@ -226,6 +226,12 @@ export interface Scenario {
   ackWaitSeconds?: number;
   /** The first pod's handlers stop for `seconds` from `at` (a stop-the-world pause, a hung call). */
   pause?: { at: number; seconds: number };
+  /**
+   * A rollout at this second (a fix deployed): every pod is replaced by one that starts with nothing
+   * in hand (ready `startupSeconds` later), what the old ones held and is still in the stream is
+   * delivered again, and what expired in their buffers is gone with them. With maxAgeSeconds only.
+   */
+  rolloutAt?: number;
 }
 
 /** A pull request waiting at the server. */
@@ -323,7 +329,16 @@ export function runScenario(sc: Scenario): Reading[] {
   let pendingHead = 0;
   let arrivedTotal = sc.initialPending;
   let expired = 0;
+  /** Of them, those removed while delivered (in a pod's hands, or awaiting redelivery). */
+  let expiredHeld = 0;
   if (maxAge !== undefined) pendingStored = new Array<number>(sc.initialPending).fill(0);
+  /**
+   * With maxAgeSeconds: the messages stored before each step that stored any (the stream sequence
+   * before it), so the stream's first sequence is known from its oldest message's time: a message
+   * acknowledged inside the stream leaves a gap there (state.num_deleted), an expiry never does.
+   */
+  const storedBefore: { t: number; before: number }[] = [];
+  if (maxAge !== undefined && sc.initialPending > 0) storedBefore.push({ t: 0, before: 0 });
   const random = seededRng(sc.randomPushSeed ?? 0);
   let arrivalCarry = 0;
   let history: ScalingHistory = emptyHistory();
@@ -366,6 +381,7 @@ export function runScenario(sc: Scenario): Reading[] {
         while (p.liveFrom < p.seqs.length && (p.stored[p.liveFrom] ?? Infinity) <= cut) {
           p.liveFrom++;
           expired++;
+          expiredHeld++;
         }
       }
       for (let i = redeliverHead; i < redeliverSeqs.length; i++)
@@ -373,7 +389,20 @@ export function runScenario(sc: Scenario): Reading[] {
           redeliverSeqs[i] = -1;
           redeliver--;
           expired++;
+          expiredHeld++;
         }
+    }
+    if (sc.rolloutAt !== undefined && maxAge !== undefined && step === Math.round(sc.rolloutAt / dt)) {
+      for (const p of pods) {
+        const from = Math.max(p.head, p.liveFrom);
+        redeliver += p.seqs.length - from;
+        redeliverSeqs.push(...p.seqs.slice(from));
+        redeliverStored.push(...p.stored.slice(from));
+      }
+      const count = pods.length;
+      pods.length = 0;
+      queue = [];
+      for (let i = 0; i < count; i++) addPod(t + sc.startupSeconds);
     }
     let ackPending = redeliver;
     for (const p of pods) {
@@ -398,7 +427,11 @@ export function runScenario(sc: Scenario): Reading[] {
     arrivalCarry -= arrived;
     pending += arrived;
     arrivedTotal += arrived;
-    if (maxAge !== undefined) for (let i = 0; i < arrived; i++) pendingStored.push(t);
+    if (maxAge !== undefined) {
+      for (let i = 0; i < arrived; i++) pendingStored.push(t);
+      if (arrived > 0 && storedBefore.at(-1)?.t !== t)
+        storedBefore.push({ t, before: arrivedTotal - arrived });
+    }
 
     // Requests expire; clients ask again when what they hold and await falls to their threshold.
     if (queue.some((r) => r.expiresAt <= t)) {
@@ -520,6 +553,7 @@ export function runScenario(sc: Scenario): Reading[] {
             bytes: messages * 100,
             lastSeq: arrivedTotal,
             oldestAgeSeconds: Number.isFinite(oldest) ? t - oldest : 0,
+            firstSeq: Number.isFinite(oldest) ? firstSeqStoredAt(storedBefore, oldest) : arrivedTotal + 1,
           },
         };
       }
@@ -540,7 +574,7 @@ export function runScenario(sc: Scenario): Reading[] {
         ready: ready.length,
         pending,
         ackPending,
-        completed: deliveredNew - ackPending - expired,
+        completed: deliveredNew - ackPending - expiredHeld,
         expired,
         largestHeld: pods.reduce((most, p) => Math.max(most, p.held), 0),
         decision,
@@ -619,6 +653,26 @@ export function runScenario(sc: Scenario): Reading[] {
     }
   }
   return readings;
+}
+
+/**
+ * The stream sequence of the first message stored at `t` (one more than those stored before it),
+ * from the log of what each step stored.
+ */
+function firstSeqStoredAt(storedBefore: readonly { t: number; before: number }[], t: number): number {
+  let lo = 0;
+  let hi = storedBefore.length - 1;
+  let found = storedBefore[0]?.before ?? 0;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const entry = storedBefore[mid];
+    if (entry === undefined) break;
+    if (entry.t <= t) {
+      found = entry.before;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  return found + 1;
 }
 
 /**
