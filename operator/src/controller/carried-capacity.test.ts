@@ -2,12 +2,8 @@
 // by a restarted operator or a new leader (consumer-state.ts carriedCapacity, decide.ts fromBacklog):
 // a status is input from outside, so only a recent, well-formed figure for the same stream and
 // consumer is taken.
-import {
-  parseEventConsumerSpec,
-  type EventConsumerObject,
-  type EventConsumerStatus,
-} from '../api/v1alpha1/event-consumer.js';
-import { decide as policyDecide, emptyHistory } from '../scaling/index.js';
+import type { EventConsumerObject, EventConsumerStatus } from '../api/v1alpha1/event-consumer.js';
+import { decide as policyDecide } from '../scaling/index.js';
 import type { BacklogSample } from '../scaling/types.js';
 import {
   CARRIED_CAPACITY_MAX_AGE_SECONDS,
@@ -15,9 +11,18 @@ import {
   newConsumerState,
   type ScalingMemory,
 } from './consumer-state.js';
-import { decide, type ConsumersVerdict, type DecideInput, type Verdict } from './decide.js';
-import { statusAfterPoll, statusForGeneration } from './report.js';
+import { decide, type Verdict } from './decide.js';
+import { statusForGeneration } from './report.js';
 import { asRateState } from '../scaling/rates.js';
+import {
+  CONSUMER,
+  carriedSpec,
+  freshMemory,
+  noFingerprint,
+  objectWith as objectWithStatus,
+  scaleOf,
+  statusOf as fixtureStatusOf,
+} from './test/carried-status.js';
 import { statusSchema, undeclared } from './test/status-schema.js';
 
 const WALL = Date.parse('2026-12-04T06:00:00Z');
@@ -109,37 +114,19 @@ function objectWith(
   generation = 3,
   observedGeneration: number | 'absent' = generation,
 ): EventConsumerObject {
-  return {
-    apiVersion: 'jetscale.io/v1alpha1',
-    kind: 'EventConsumer',
-    metadata: { name: 'ec', namespace: 'ns', uid: 'u1', generation },
-    spec: {
-      scaleTargetRef: { name: 'worker' },
-      nats: { servers: ['nats://x:4222'], stream: 'S', consumer: 'c' },
-    },
-    status: {
-      ...(observedGeneration === 'absent' ? {} : { observedGeneration }),
-      consumers: entries,
-    },
-  } as unknown as EventConsumerObject;
+  const status = {
+    ...(observedGeneration === 'absent' ? {} : { observedGeneration }),
+    consumers: entries,
+  } as EventConsumerStatus;
+  return objectWithStatus(status, generation);
 }
 
-const fingerprint = (): { state: string; band: string; all: string } => ({ state: '', band: '', all: '' });
+const fingerprint = noFingerprint;
 const clocks = { wall: WALL, monotonic: 1_000_000 };
 
 describe('a new process starts from the capacity in status', () => {
-  const spec = (() => {
-    const parsed = parseEventConsumerSpec({
-      scaleTargetRef: { name: 'worker' },
-      nats: { servers: ['nats://x:4222'], stream: 'S', consumer: 'c' },
-      minReplicas: 1,
-      maxReplicas: 20,
-      backlogPerReplica: 100,
-    });
-    if (!parsed.ok) throw new Error(parsed.problems.join('; '));
-    return parsed.spec;
-  })();
-  const consumer = { name: 'c', stream: 'S', consumer: 'c' } as DecideInput['consumer'];
+  const spec = carriedSpec({ maxReplicas: 20 });
+  const consumer = CONSUMER;
 
   function reading(at: number, delivered: number): BacklogSample {
     return {
@@ -169,7 +156,7 @@ describe('a new process starts from the capacity in status', () => {
         memory: m,
         now: t,
         policy: policyDecide,
-      } as DecideInput);
+      });
       m = v.memory;
       why = v.why;
       last = v;
@@ -180,22 +167,7 @@ describe('a new process starts from the capacity in status', () => {
 
   /** The status a poll with this verdict writes. */
   function statusOf(verdict: Verdict): EventConsumerStatus {
-    const all = {
-      current: verdict.current,
-      desired: verdict.desired,
-      why: verdict.why,
-      conditions: [],
-      events: [],
-      consumers: [{ consumer, verdict }],
-    } as unknown as ConsumersVerdict;
-    return statusAfterPoll(
-      { observedGeneration: 3 },
-      3,
-      { specReplicas: 3, statusReplicas: 3, readyReplicas: 3, resourceVersion: '1' } as never,
-      all,
-      { wall: WALL },
-      undefined,
-    );
+    return fixtureStatusOf(verdict, scaleOf(3), WALL);
   }
 
   // A figure learnt while more replicas were asked for than ready is a low end only (rates.ts
@@ -320,12 +292,7 @@ describe('a new process starts from the capacity in status', () => {
     const tiny = { arrivalPerSecond: 50, processingPerSecond: 50, perReplicaPerSecond: 0.001 };
     const carried = newConsumerState(objectWith([entry({ rates: tiny })]), fingerprint, clocks);
     expect(carried.scaling.c?.carriedCapacity?.perReplicaPerSecond).toBe(0.001);
-    const none: ScalingMemory = {
-      history: emptyHistory(),
-      failures: 0,
-      fallbackActive: false,
-      seeded: false,
-    };
+    const none = freshMemory();
     const without = twoPolls(none).verdict.desired;
     const { verdict, reason } = twoPolls(carried.scaling.c as ScalingMemory);
     expect(verdict.desired).toBeLessThanOrEqual(Math.max(3, without));
@@ -347,7 +314,7 @@ describe('a new process starts from the capacity in status', () => {
       memory: state.scaling.c as ScalingMemory,
       now: late,
       policy: policyDecide,
-    } as DecideInput);
+    });
     expect(asRateState(v.memory.history.rates)?.perReplicaPerSecond).toBeUndefined();
     // Within it, the same first reading takes it.
     const inTime = late - 2000;
@@ -359,7 +326,7 @@ describe('a new process starts from the capacity in status', () => {
       memory: state.scaling.c as ScalingMemory,
       now: inTime,
       policy: policyDecide,
-    } as DecideInput);
+    });
     expect(asRateState(w.memory.history.rates)?.perReplicaPerSecond).toBe(25);
   });
 
@@ -396,12 +363,7 @@ describe('a new process starts from the capacity in status', () => {
   });
 
   it('starts from unknown without one, as before', () => {
-    const none: ScalingMemory = {
-      history: emptyHistory(),
-      failures: 0,
-      fallbackActive: false,
-      seeded: false,
-    };
+    const none = freshMemory();
     expect(twoPolls(none).reason).toMatch(/no per-replica capacity measured yet/);
   });
 });

@@ -4,12 +4,6 @@
 // ready when it began (scaling/decide.ts 3d), and a new process must not make a second one. A
 // status is input from outside, so only a recent, well-formed spell of the same stream and consumer
 // is taken.
-import {
-  parseEventConsumerSpec,
-  type EventConsumerObject,
-  type EventConsumerStatus,
-} from '../api/v1alpha1/event-consumer.js';
-import { decide as policyDecide, emptyHistory } from '../scaling/index.js';
 import { FAILING_PROBE_AFTER_SECONDS } from '../scaling/rates.js';
 import type { BacklogSample } from '../scaling/types.js';
 import {
@@ -18,8 +12,17 @@ import {
   newConsumerState,
   type ScalingMemory,
 } from './consumer-state.js';
-import { decide, type ConsumersVerdict, type DecideInput, type Verdict } from './decide.js';
-import { statusAfterPoll } from './report.js';
+import type { Verdict } from './decide.js';
+import {
+  carriedSpec,
+  freshMemory,
+  noFingerprint,
+  objectWith,
+  pollsOf,
+  scaleOf,
+  statusOf,
+  type PollRun,
+} from './test/carried-status.js';
 import { statusSchema, undeclared } from './test/status-schema.js';
 
 const WALL = Date.parse('2026-12-04T06:00:00Z');
@@ -72,18 +75,7 @@ describe('carriedHandlersFailing (status read back)', () => {
 });
 
 describe('a restarted operator takes the failing spell back: one probe replica in all', () => {
-  const spec = (() => {
-    const parsed = parseEventConsumerSpec({
-      scaleTargetRef: { name: 'worker' },
-      nats: { servers: ['nats://x:4222'], stream: 'S', consumer: 'c' },
-      minReplicas: 1,
-      maxReplicas: 50,
-      backlogPerReplica: 100,
-    });
-    if (!parsed.ok) throw new Error(parsed.problems.join('; '));
-    return parsed.spec;
-  })();
-  const consumer = { name: 'c', stream: 'S', consumer: 'c' } as DecideInput['consumer'];
+  const spec = carriedSpec();
 
   /**
    * A push consumer at max_ack_pending 1000 whose handlers nak everything (or whose one member hung
@@ -106,77 +98,15 @@ describe('a restarted operator takes the failing spell back: one probe replica i
     };
   }
 
-  /** Polls every 5 s from scenario second `from` to `to`, on a monotonic clock at `base` for t = 0. */
-  function polls(
-    memory: ScalingMemory,
-    replicas: number,
-    base: number,
-    from: number,
-    to: number,
-  ): { memory: ScalingMemory; replicas: number; verdicts: Verdict[] } {
-    let m = memory;
-    let r = replicas;
-    const verdicts: Verdict[] = [];
-    for (let t = from; t <= to; t += 5) {
-      const now = base + t * 1000;
-      const v = decide({
-        spec,
-        consumer,
-        backlog: { ok: true, sample: reading(now, t) },
-        scale: { specReplicas: r, statusReplicas: r, readyReplicas: r, resourceVersion: '1' },
-        memory: m,
-        now,
-        policy: policyDecide,
-      } as DecideInput);
-      m = v.memory;
-      r = t < 0 ? r : v.desired;
-      verdicts.push(v);
-    }
-    return { memory: m, replicas: r, verdicts };
+  /** Polls every 5 s; the replicas follow the verdicts once the spell is under way (t >= 0). */
+  function polls(memory: ScalingMemory, replicas: number, base: number, from: number, to: number): PollRun {
+    return pollsOf({ spec, reading, memory, replicas, base, from, to, follow: (t) => t >= 0 });
   }
-
-  function statusOf(verdict: Verdict, replicas: number): EventConsumerStatus {
-    const all = {
-      current: verdict.current,
-      desired: verdict.desired,
-      why: verdict.why,
-      conditions: [],
-      events: [],
-      consumers: [{ consumer, verdict }],
-    } as unknown as ConsumersVerdict;
-    return statusAfterPoll(
-      { observedGeneration: 3 },
-      3,
-      {
-        specReplicas: replicas,
-        statusReplicas: replicas,
-        readyReplicas: replicas,
-        resourceVersion: '1',
-      } as never,
-      all,
-      { wall: WALL },
-      undefined,
-    );
-  }
-
-  const objectWith = (status: EventConsumerStatus): EventConsumerObject =>
-    ({
-      apiVersion: 'jetscale.io/v1alpha1',
-      kind: 'EventConsumer',
-      metadata: { name: 'ec', namespace: 'ns', uid: 'u1', generation: 3 },
-      spec: {
-        scaleTargetRef: { name: 'worker' },
-        nats: { servers: ['nats://x:4222'], stream: 'S', consumer: 'c' },
-      },
-      status,
-    }) as unknown as EventConsumerObject;
-  const fingerprint = (): { state: string; band: string; all: string } => ({ state: '', band: '', all: '' });
 
   // The first process: 600 s of the spell, its probe made at 300 s. Its status at the last poll.
-  const fresh: ScalingMemory = { history: emptyHistory(), failures: 0, fallbackActive: false, seeded: false };
-  const first = polls(fresh, 1, 1_000_000, -10, 600);
+  const first = polls(freshMemory(), 1, 1_000_000, -10, 600);
   const last = first.verdicts.at(-1) as Verdict;
-  const written = statusOf(last, first.replicas);
+  const written = statusOf(last, scaleOf(first.replicas), WALL);
 
   it('the first process probes once at the bound, and its status declares the spell', () => {
     expect(first.replicas).toBe(2);
@@ -194,7 +124,7 @@ describe('a restarted operator takes the failing spell back: one probe replica i
 
   it('a new process 5 s later (another monotonic clock) holds at the probe count for 15 minutes', () => {
     const later = { wall: WALL + 5000, monotonic: 9_000_000 };
-    const state = newConsumerState(objectWith(written), fingerprint, later);
+    const state = newConsumerState(objectWith(written), noFingerprint, later);
     const memory = state.scaling.c as ScalingMemory;
     expect(memory.carriedHandlersFailing?.since).toBe(9_000_000 - 5000 - 605_000);
     // Its scenario second 605 is its monotonic 9,000,000.
@@ -213,7 +143,7 @@ describe('a restarted operator takes the failing spell back: one probe replica i
     });
     const state = newConsumerState(
       objectWith({ ...written, ...(consumers !== undefined ? { consumers } : {}) }),
-      fingerprint,
+      noFingerprint,
       { wall: WALL + 5000, monotonic: 9_000_000 },
     );
     const second = polls(state.scaling.c as ScalingMemory, 2, 9_000_000 - 605_000, 605, 1500);

@@ -6,16 +6,19 @@
 // broken pods. The previous process's finding is carried through status
 // (status.consumers[].replicasOverdue, consumer-state.ts carriedReplicasOverdue) and taken back at
 // the first reading. A status is input from outside, so only a recent, well-formed one is taken.
-import {
-  parseEventConsumerSpec,
-  type EventConsumerObject,
-  type EventConsumerStatus,
-} from '../api/v1alpha1/event-consumer.js';
-import { decide as policyDecide, emptyHistory } from '../scaling/index.js';
 import type { BacklogSample } from '../scaling/types.js';
 import { carriedReplicasOverdue, newConsumerState, type ScalingMemory } from './consumer-state.js';
-import { decide, type ConsumersVerdict, type DecideInput, type Verdict } from './decide.js';
-import { statusAfterPoll } from './report.js';
+import type { Verdict } from './decide.js';
+import {
+  carriedSpec,
+  freshMemory,
+  noFingerprint,
+  objectWith,
+  pollsOf,
+  scaleOf,
+  statusOf,
+  type PollRun,
+} from './test/carried-status.js';
 import { statusSchema, undeclared } from './test/status-schema.js';
 
 const WALL = Date.parse('2026-12-07T09:00:00Z');
@@ -67,18 +70,7 @@ describe('carriedReplicasOverdue (status read back)', () => {
 });
 
 describe('a restarted operator takes back the replicas overdue: no more broken pods at its first reading', () => {
-  const spec = (() => {
-    const parsed = parseEventConsumerSpec({
-      scaleTargetRef: { name: 'worker' },
-      nats: { servers: ['nats://x:4222'], stream: 'S', consumer: 'c' },
-      minReplicas: 1,
-      maxReplicas: 50,
-      backlogPerReplica: 100,
-    });
-    if (!parsed.ok) throw new Error(parsed.problems.join('; '));
-    return parsed.spec;
-  })();
-  const consumer = { name: 'c', stream: 'S', consumer: 'c' } as DecideInput['consumer'];
+  const spec = carriedSpec();
 
   /**
    * A Deployment of 8 whose 6 newest pods crash-loop: 2 replicas stay ready whatever is asked for,
@@ -107,65 +99,14 @@ describe('a restarted operator takes back the replicas overdue: no more broken p
     from: number,
     to: number,
     ready: (asked: number) => number = () => 2,
-  ): { memory: ScalingMemory; replicas: number; verdicts: Verdict[] } {
-    let m = memory;
-    let r = replicas;
-    const verdicts: Verdict[] = [];
-    for (let t = from; t <= to; t += 5) {
-      const now = base + t * 1000;
-      const v = decide({
-        spec,
-        consumer,
-        backlog: { ok: true, sample: reading(now, t) },
-        scale: { specReplicas: r, statusReplicas: r, readyReplicas: ready(r), resourceVersion: '1' },
-        memory: m,
-        now,
-        policy: policyDecide,
-      } as DecideInput);
-      m = v.memory;
-      r = v.desired;
-      verdicts.push(v);
-    }
-    return { memory: m, replicas: r, verdicts };
+  ): PollRun {
+    return pollsOf({ spec, reading, memory, replicas, base, from, to, ready });
   }
-
-  function statusOf(verdict: Verdict, replicas: number): EventConsumerStatus {
-    const all = {
-      current: verdict.current,
-      desired: verdict.desired,
-      why: verdict.why,
-      conditions: [],
-      events: [],
-      consumers: [{ consumer, verdict }],
-    } as unknown as ConsumersVerdict;
-    return statusAfterPoll(
-      { observedGeneration: 3 },
-      3,
-      { specReplicas: replicas, statusReplicas: replicas, readyReplicas: 2, resourceVersion: '1' } as never,
-      all,
-      { wall: WALL },
-      undefined,
-    );
-  }
-
-  const objectWith = (status: EventConsumerStatus, generation = 3): EventConsumerObject =>
-    ({
-      apiVersion: 'jetscale.io/v1alpha1',
-      kind: 'EventConsumer',
-      metadata: { name: 'ec', namespace: 'ns', uid: 'u1', generation },
-      spec: {
-        scaleTargetRef: { name: 'worker' },
-        nats: { servers: ['nats://x:4222'], stream: 'S', consumer: 'c' },
-      },
-      status,
-    }) as unknown as EventConsumerObject;
-  const fingerprint = (): { state: string; band: string; all: string } => ({ state: '', band: '', all: '' });
 
   // The first process, from t = -200 s (its readings cover the deadline from -20 s) to 300 s.
-  const fresh: ScalingMemory = { history: emptyHistory(), failures: 0, fallbackActive: false, seeded: false };
-  const first = polls(fresh, 8, 1_000_000, -200, 300);
+  const first = polls(freshMemory(), 8, 1_000_000, -200, 300);
   const last = first.verdicts.at(-1) as Verdict;
-  const written = statusOf(last, first.replicas);
+  const written = statusOf(last, scaleOf(first.replicas, 2), WALL);
   const held = first.replicas;
   const later = { wall: WALL + 5000, monotonic: 9_000_000 };
   // The new process's scenario second 305 is its monotonic 9,000,000.
@@ -188,7 +129,7 @@ describe('a restarted operator takes back the replicas overdue: no more broken p
   });
 
   it('a new process 5 s later (another monotonic clock) keeps holding at its first readings', () => {
-    const state = newConsumerState(objectWith(written), fingerprint, later);
+    const state = newConsumerState(objectWith(written), noFingerprint, later);
     const second = polls(state.scaling.c as ScalingMemory, held, base, 305, 600);
     expect(Math.max(...second.verdicts.map((v) => v.desired))).toBe(held);
     expect(second.verdicts[0]?.read?.decision.limitedBy).toBe('ReplicasNotReady');
@@ -201,7 +142,7 @@ describe('a restarted operator takes back the replicas overdue: no more broken p
     const consumers = written.consumers?.map(({ replicasOverdue: _dropped, ...c }) => c);
     const state = newConsumerState(
       objectWith({ ...written, ...(consumers !== undefined ? { consumers } : {}) }),
-      fingerprint,
+      noFingerprint,
       later,
     );
     const second = polls(state.scaling.c as ScalingMemory, held, base, 305, 305);
@@ -209,20 +150,20 @@ describe('a restarted operator takes back the replicas overdue: no more broken p
   });
 
   it("pods ready again by the new process's first reading: it scales up at once (a spike is not sat on)", () => {
-    const state = newConsumerState(objectWith(written), fingerprint, later);
+    const state = newConsumerState(objectWith(written), noFingerprint, later);
     const second = polls(state.scaling.c as ScalingMemory, held, base, 305, 305, (asked) => asked);
     expect(second.verdicts[0]?.desired).toBeGreaterThan(held);
     expect(second.verdicts[0]?.read?.decision.limitedBy).not.toBe('ReplicasNotReady');
   });
 
   it('a finding older than the readiness deadline, or of another generation, is not taken', () => {
-    const old = newConsumerState(objectWith(written), fingerprint, {
+    const old = newConsumerState(objectWith(written), noFingerprint, {
       wall: WALL + (DEADLINE + 1) * 1000,
       monotonic: 9_000_000,
     });
     const stale = polls(old.scaling.c as ScalingMemory, held, 9_000_000 - 481_000, 481, 481);
     expect(stale.verdicts[0]?.desired).toBeGreaterThan(held);
-    const edited = newConsumerState(objectWith(written, 4), fingerprint, later);
+    const edited = newConsumerState(objectWith(written, 4), noFingerprint, later);
     expect(edited.scaling.c?.carriedReplicasOverdue).toBeUndefined();
   });
 });

@@ -33,6 +33,12 @@ export interface DecideInput {
    */
   lastScaleAt?: number;
   /**
+   * The scale-ups of the target an earlier process made within the longest scale-up step policy
+   * period (status.scaleUps, validated: scale-up-record.ts carriedScaleUps; policy time, ms): a new
+   * history's step policies count them, so a restart does not grant a second full step at once.
+   */
+  scaleUpsBefore?: Array<{ at: number; from: number; to: number }>;
+  /**
    * A late write of the previous leader term seen at this poll (reconciler.ts noticeOutsideChange):
    * the replicas it changed, from and to. A scale-down hold keeps at most `from`, not what the write
    * set.
@@ -164,6 +170,8 @@ export interface DecideAllInput {
   policy: (input: ScalingInput) => ScalingDecision;
   /** See DecideInput.lastScaleAt. */
   lastScaleAt?: number;
+  /** See DecideInput.scaleUpsBefore. */
+  scaleUpsBefore?: DecideInput['scaleUpsBefore'];
   /** See DecideInput.lateWrite. */
   lateWrite?: LateWrite;
 }
@@ -410,7 +418,18 @@ function fromBacklog(input: DecideInput, consumer: ConsumerSpec, sample: Backlog
     // restart: the new process stepped again once its seeded window passed). Until the longest
     // scale-down period has passed since that scale, no scale-down — conservative, since the old
     // process may have allowed one after a scale-up. A target come back to has its own record.
-    if (!memory.returned) holdUntil = scaleDownHoldAfterRestart(scaling, input.lastScaleAt, now);
+    if (!memory.returned) {
+      holdUntil = scaleDownHoldAfterRestart(scaling, input.lastScaleAt, now);
+      // The scale-ups it made within the scale-up policies' periods (status.scaleUps): counted as
+      // this history's own, so the periods they began go on (scale-up-record.ts).
+      // (Before this poll: this poll's own change is recorded at `now`, withAppliedChange.)
+      const before = (input.scaleUpsBefore ?? []).map((e) => ({ ...e, at: Math.min(e.at, now - 1) }));
+      if (before.length > 0)
+        history = {
+          ...history,
+          scaleEvents: [...before, ...history.scaleEvents].sort((a, b) => a.at - b.at),
+        };
+    }
   }
   const policyInput: ScalingInput = {
     spec: scaling,

@@ -1166,6 +1166,9 @@ describe('Reconciler on the process clocks: policy time is monotonic, the wall c
         lastPollTime: undefined,
         lastBacklogReadTime: undefined,
         lastScaleTime: undefined,
+        // A record of wall-clock times, pruned by the wall clock (scale-up-record.ts), as
+        // lastScaleTime is a wall-clock time: a jump moves which entries are still in it.
+        scaleUps: undefined,
         lastActiveTime: undefined,
         consumers: st.consumers?.map((c) => ({ ...c, lastBacklogReadTime: undefined })),
         conditions: st.conditions?.map((c) => ({ ...c, lastTransitionTime: undefined })),

@@ -17,7 +17,7 @@ import type {
 } from '../api/v1alpha1/event-consumer.js';
 import { monotonicNow, monotonicTimeOf, readClocks, wallNow, type ClockReading } from '../clock.js';
 import { API_VERSION, eventConsumerPath, KIND } from '../api/v1alpha1/group-version.js';
-import { pollIntervalMs } from '../api/v1alpha1/scaling-spec.js';
+import { pollIntervalMs, toScalingSpec } from '../api/v1alpha1/scaling-spec.js';
 import type { BacklogSource } from '../backlog/backlog-source.js';
 import type { ConsumerRef } from '../backlog/jetstream-backlog-source.js';
 import type { NatsCredentials } from '../backlog/nats-credentials.js';
@@ -92,6 +92,7 @@ import {
   type StatusCadence,
   type StatusTimes,
 } from './report.js';
+import { carriedScaleUps, scaleUpPeriodSeconds, scaleUpsAfter } from './scale-up-record.js';
 import { StatusWriter } from './status-writer.js';
 
 export interface ReconcilerDeps {
@@ -407,13 +408,26 @@ export class Reconciler {
         if (bounds.note !== undefined) message = `${message} (${bounds.note})`;
         fields = { currentReplicas: observation.scale.statusReplicas };
         // What a restart's hold reads (lastScaleBefore): the count written, and when.
-        if (bounds.scaledTo !== undefined)
+        if (bounds.scaledTo !== undefined) {
+          const scaledTarget = targetKey(spec.scaleTargetRef);
+          // ... and what its scale-up step policies count (scale-up-record.ts).
+          const scaleUps = scaleUpsAfter(
+            this.lastStatus(poll),
+            scaledTarget,
+            {
+              upPeriodSeconds: scaleUpPeriodSeconds(toScalingSpec(spec).scaleUp),
+              change: { from: observation.scale.specReplicas, to: bounds.scaledTo },
+            },
+            clocks.wall,
+          );
           fields = {
             ...fields,
             desiredReplicas: bounds.scaledTo,
             lastScaleTime: new Date(clocks.wall).toISOString(),
-            lastScaleTarget: targetKey(spec.scaleTargetRef),
+            lastScaleTarget: scaledTarget,
+            scaleUps,
           };
+        }
       }
       await this.reportFailure(
         poll,
@@ -449,6 +463,11 @@ export class Reconciler {
     // Decide.
     const previous = state.scaling;
     const lastScaleAt = lastScaleBefore(obj, targetKey(spec.scaleTargetRef), observation.scale, clocks);
+    // The scale-ups an earlier process made, for a new history's step policies (scale-up-record.ts).
+    const upPeriodSeconds = scaleUpPeriodSeconds(toScalingSpec(spec).scaleUp);
+    const scaleUpsBefore = Object.values(previous).some((m) => !m.seeded)
+      ? scaleUpsBeforeThis(obj, targetKey(spec.scaleTargetRef), observation.scale, upPeriodSeconds, clocks)
+      : [];
     const verdict = decideAll({
       spec,
       readings: observation.readings,
@@ -457,6 +476,7 @@ export class Reconciler {
       now,
       policy: this.policy,
       ...(lastScaleAt === undefined ? {} : { lastScaleAt }),
+      ...(scaleUpsBefore.length === 0 ? {} : { scaleUpsBefore }),
       ...(lateWrite === undefined ? {} : { lateWrite }),
     });
     if (lateWrite !== undefined && verdict.change !== undefined)
@@ -547,6 +567,10 @@ export class Reconciler {
         verdict,
         this.statusTimes(poll, verdict),
         adjusted ? targetKey(spec.scaleTargetRef) : undefined,
+        {
+          upPeriodSeconds,
+          ...(adjusted && applied !== undefined ? { change: { from: current, to: applied } } : {}),
+        },
       );
       this.writeStatus(poll, status, [
         ...verdict.conditions,
@@ -568,6 +592,10 @@ export class Reconciler {
       verdict,
       this.statusTimes(poll, verdict),
       action.scaled ? targetKey(spec.scaleTargetRef) : undefined,
+      {
+        upPeriodSeconds,
+        ...(action.scaled && verdict.change !== undefined ? { change: verdict.change } : {}),
+      },
     );
     this.writeStatus(poll, status, verdict.conditions);
     return requeue();
@@ -1084,14 +1112,47 @@ function lastScaleBefore(
     // status did not land before a restart): held from now; otherwise nothing of its own to hold.
     return manager === FIELD_MANAGER ? clocks.monotonic : undefined;
   }
-  const statusBehind =
-    (manager === undefined || manager === FIELD_MANAGER) &&
-    obj.status?.desiredReplicas !== scale.specReplicas &&
-    (manager === FIELD_MANAGER || obj.status?.desiredReplicas !== undefined);
-  if (statusBehind) return clocks.monotonic;
+  if (statusBehind(obj, scale)) return clocks.monotonic;
   const fromStatus = obj.status?.lastScaleTime === undefined ? NaN : Date.parse(obj.status.lastScaleTime);
   if (!Number.isFinite(fromStatus)) return undefined;
   return monotonicTimeOf(Math.min(fromStatus, clocks.wall), clocks);
+}
+
+/**
+ * Whether the target's spec.replicas may have been set by a jetscale scale whose status did not land
+ * (see lastScaleBefore): it differs from the status's desiredReplicas, and jetscale's field manager
+ * set it (or the target does not say who did, and the status names a count).
+ */
+function statusBehind(obj: EventConsumerObject, scale: ScaleReading): boolean {
+  const manager = scale.replicasManager?.manager;
+  return (
+    (manager === undefined || manager === FIELD_MANAGER) &&
+    obj.status?.desiredReplicas !== scale.specReplicas &&
+    (manager === FIELD_MANAGER || obj.status?.desiredReplicas !== undefined)
+  );
+}
+
+/**
+ * The scale-ups of the target a new history's step policies count (scale-up-record.ts): those in
+ * status.scaleUps, and — when the last scale's status may not have landed (statusBehind) and the
+ * target has more replicas than that status asked for — one to them just now, from the count that
+ * status asked for (or the target's pods, when it names none).
+ */
+function scaleUpsBeforeThis(
+  obj: EventConsumerObject,
+  refKey: string,
+  scale: ScaleReading,
+  upPeriodSeconds: number,
+  clocks: ClockReading,
+): Array<{ at: number; from: number; to: number }> {
+  const carried = carriedScaleUps(obj.status, refKey, upPeriodSeconds, clocks);
+  const statusTarget = obj.status?.lastScaleTarget;
+  if (upPeriodSeconds <= 0 || (statusTarget !== undefined && statusTarget !== refKey)) return carried;
+  if (!statusBehind(obj, scale)) return carried;
+  const from = obj.status?.desiredReplicas ?? scale.statusReplicas;
+  return typeof from === 'number' && from < scale.specReplicas
+    ? [...carried, { at: clocks.monotonic, from, to: scale.specReplicas }]
+    : carried;
 }
 
 /** status.writtenBy of the object as cached, when it is a string (the status is the API server's input). */

@@ -25,7 +25,10 @@ import {
 } from './conditions.js';
 import type { StatusMemory } from './consumer-state.js';
 import type { ConsumersVerdict, Verdict } from './decide.js';
+import { scaleUpsAfter, type ScaleRecord } from './scale-up-record.js';
 import type { StatusLane } from './status-writer.js';
+
+export type { ScaleRecord } from './scale-up-record.js';
 
 /**
  * What the status says about time, all on the wall clock (people read it): when this poll ran, and
@@ -80,6 +83,11 @@ export function statusAfterPoll(
   times: StatusTimes,
   /** The target's key (observe.ts targetKey) when this poll scaled it. */
   scaledTarget: string | undefined,
+  /**
+   * The scale-up step policies' longest period and this poll's change, for status.scaleUps
+   * (scale-up-record.ts). Absent: the last status's record is kept as it was.
+   */
+  steps?: ScaleRecord,
 ): EventConsumerStatus {
   const status: EventConsumerStatus = {
     ...statusForGeneration(base, generation),
@@ -139,6 +147,7 @@ export function statusAfterPoll(
     status.lastBacklogReadTime = at;
   }
   status.lastPollTime = at;
+  if (steps !== undefined) status.scaleUps = scaleUpsAfter(base, scaledTarget, steps, times.wall);
   if (scaledTarget !== undefined) {
     status.lastScaleTime = at;
     status.lastScaleTarget = scaledTarget;
@@ -464,6 +473,9 @@ export function statusFingerprint(status: EventConsumerStatus): StatusFingerprin
       lastActiveTime: undefined,
       lastPollTime: undefined,
       lastBacklogReadTime: undefined,
+      // Added with a scale (which moves lastScaleTime) and dropped once past its period: the drop
+      // rides with the next write, whatever its lane (a reader leaves such entries out anyway).
+      scaleUps: undefined,
       consecutiveFailures: Math.min(1, status.consecutiveFailures ?? 0),
       desiredReplicas: desired(status.desiredReplicas),
       consumers: status.consumers?.map(
@@ -573,6 +585,7 @@ export function nullForUndefined(status: EventConsumerStatus): Record<string, un
     'forecast',
     'lastScaleTime',
     'lastScaleTarget',
+    'scaleUps',
     'lastActiveTime',
     'lastPollTime',
     'lastBacklogReadTime',

@@ -419,6 +419,14 @@ export interface TugOfWarStatus {
   takenBackFrom?: { manager: string; time: string; quietSeconds: number };
 }
 
+/** status.scaleUps[]: one scale-up jetscale made (older ones beyond the list's bound folded into one). */
+export interface ScaleUpStatus {
+  /** When (RFC 3339). */
+  time: string;
+  from: number;
+  to: number;
+}
+
 export interface EventConsumerStatus {
   observedGeneration?: number;
   currentReplicas?: number;
@@ -433,6 +441,12 @@ export interface EventConsumerStatus {
    * last scale of the old target says nothing of the new one.
    */
   lastScaleTarget?: string;
+  /**
+   * The scale-ups jetscale made of lastScaleTarget within the longest scale-up step policy period
+   * (controller/scale-up-record.ts): a restarted operator or a new leader counts them in its step
+   * policies, so a restart in the middle of a climb does not grant a second full step.
+   */
+  scaleUps?: ScaleUpStatus[];
   lastActiveTime?: string;
   lastPollTime?: string;
   /** When status.backlog (and rates) were read; older than lastPollTime when the last polls failed. */
