@@ -12,6 +12,7 @@ import { monotonicTimeOf, type ClockReading } from '../clock.js';
 import type { ScaleReading } from '../kube/scale-client.js';
 import type { AdmissionLimit } from './admission-cap.js';
 import type { TugOfWar } from './tug-of-war.js';
+import { carriedAtCap, type CarriedAtCapMemory } from './carried-at-cap.js';
 import { emptyHistory } from '../scaling/index.js';
 import { validHandlersInHand } from '../scaling/in-hand.js';
 import { MAX_CARRIED_PER_REPLICA_PER_SECOND } from '../scaling/rates.js';
@@ -74,6 +75,13 @@ export interface ScalingMemory {
    * scale target.
    */
   carriedReplicasOverdue?: CarriedReplicasOverdue;
+  /**
+   * What an earlier process learnt of max_ack_pending (its status entry, validated by carriedAtCap):
+   * taken back by this process's first reading when it is of the same stream and consumer (decide.ts
+   * fromBacklog), so a restart or a new leader neither climbs past a measured cap again nor probes
+   * again at once. Dropped once used, and with a new scale target.
+   */
+  carriedAtCap?: CarriedAtCapMemory;
 }
 
 /** Replicas overdue as read back from status.consumers[].replicasOverdue (see carriedReplicasOverdue). */
@@ -244,6 +252,7 @@ export function memoryForTarget(memory: ScalingMemory, target: string): ScalingM
     carriedCapacity: _dropped,
     carriedHandlersFailing: _spell,
     carriedReplicasOverdue: _overdue,
+    carriedAtCap: _atCap,
     ...rest
   } = memory;
   return { ...rest, history: emptyHistory(), seeded: false, target };
@@ -278,7 +287,14 @@ function carriedFailures(obj: EventConsumerObject, now: ClockReading): ScalingMe
       const capacity = specUnchanged ? carriedCapacity(e, now.wall) : undefined;
       const spell = specUnchanged ? carriedHandlersFailing(e, now) : undefined;
       const overdue = specUnchanged ? carriedReplicasOverdue(e, now) : undefined;
-      if (failures === undefined && capacity === undefined && spell === undefined && overdue === undefined)
+      const atCap = specUnchanged ? carriedAtCap(e, now) : undefined;
+      if (
+        failures === undefined &&
+        capacity === undefined &&
+        spell === undefined &&
+        overdue === undefined &&
+        atCap === undefined
+      )
         continue;
       const memory = fresh(failures ?? 0);
       if (capacity !== undefined)
@@ -288,6 +304,7 @@ function carriedFailures(obj: EventConsumerObject, now: ClockReading): ScalingMe
         };
       if (spell !== undefined) memory.carriedHandlersFailing = spell;
       if (overdue !== undefined) memory.carriedReplicasOverdue = overdue;
+      if (atCap !== undefined) memory.carriedAtCap = atCap;
       out[entry.name] = memory;
     }
     return out;

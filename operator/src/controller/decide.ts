@@ -478,6 +478,19 @@ function fromBacklog(input: DecideInput, consumer: ConsumerSpec, sample: Backlog
       asked: overdue.asked,
       overdue: overdue.overdue,
     };
+  // What an earlier process learnt of max_ack_pending (status, validated when read back), on the
+  // capacity's terms: so a restart neither climbs past a measured cap again nor probes again at once.
+  const atCap = memory.carriedAtCap;
+  if (
+    atCap !== undefined &&
+    history.rates === undefined &&
+    now <= atCap.usableUntil &&
+    atCap.stream === consumer.stream &&
+    atCap.consumer === consumer.consumer
+  ) {
+    const { stream: _stream, consumer: _consumer, usableUntil: _until, ...learnt } = atCap;
+    policyInput.carriedAtCap = learnt;
+  }
   let decision = input.policy(policyInput);
   if (holdUntil !== undefined && now >= holdUntil) holdUntil = undefined;
   // The hold keeps what the target has, never more than maxReplicas: a bound lowered (or an
@@ -624,6 +637,7 @@ function withoutCarried(memory: ScalingMemory): ScalingMemory {
     carriedCapacity: _used,
     carriedHandlersFailing: _spell,
     carriedReplicasOverdue: _overdue,
+    carriedAtCap: _atCap,
     failingSince: _over,
     returned: _seeded,
     ...rest

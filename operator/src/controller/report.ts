@@ -25,6 +25,7 @@ import {
 } from './conditions.js';
 import type { StatusMemory } from './consumer-state.js';
 import type { ConsumersVerdict, Verdict } from './decide.js';
+import { atCapStatus } from './carried-at-cap.js';
 import { scaleUpsAfter, type ScaleRecord } from './scale-up-record.js';
 import type { StatusLane } from './status-writer.js';
 
@@ -69,7 +70,12 @@ export function statusForGeneration(
   const status: EventConsumerStatus = { ...last, observedGeneration: generation };
   if (last.observedGeneration === generation || last.consumers === undefined) return status;
   status.consumers = last.consumers.map(
-    ({ rates: _measuredUnderAnotherSpec, replicasOverdue: _underAnotherDeadline, ...entry }) => entry,
+    ({
+      rates: _measuredUnderAnotherSpec,
+      replicasOverdue: _underAnotherDeadline,
+      maxAckPendingCap: _learntUnderAnotherSpec,
+      ...entry
+    }) => entry,
   );
   return status;
 }
@@ -214,11 +220,14 @@ function consumerStatus(
     const readiness = decision.readiness;
     if (readiness !== undefined && readiness.overdue > 0)
       entry.replicasOverdue = { asked: readiness.asked, ready: readiness.ready, overdue: readiness.overdue };
+    const atCap = atCapStatus(decision.history, sample);
+    if (atCap !== undefined) entry.maxAckPendingCap = atCap;
     entry.lastBacklogReadTime = at;
   } else if (same) {
     if (base.backlog) entry.backlog = base.backlog;
     if (base.rates) entry.rates = base.rates;
     if (base.replicasOverdue) entry.replicasOverdue = base.replicasOverdue;
+    if (base.maxAckPendingCap) entry.maxAckPendingCap = base.maxAckPendingCap;
     if (base.lastBacklogReadTime) entry.lastBacklogReadTime = base.lastBacklogReadTime;
   }
   return entry;

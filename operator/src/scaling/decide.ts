@@ -633,6 +633,7 @@ function maxAckPendingCap(
   spec: ScalingSpec,
   sample: BacklogSample,
   rateState: RateState,
+  current: number,
   now: number,
 ): MaxAckPendingCap | undefined {
   const limit = sample.maxAckPending;
@@ -653,15 +654,46 @@ function maxAckPendingCap(
     return cap;
   }
   const binding = maxAckPendingBinding(rateState, limit, now);
-  if (binding !== undefined && binding.fewer.replicas < cap.replicas) {
+  // Records carried over from an earlier process's status hold the replicas from rising above the
+  // cap they show, never below the count there is (a status is input from outside).
+  const carried = binding !== undefined && (binding.fewer.carried === true || binding.more.carried === true);
+  const replicas =
+    binding === undefined
+      ? undefined
+      : carried
+        ? Math.max(binding.fewer.replicas, current)
+        : binding.fewer.replicas;
+  if (binding !== undefined && replicas !== undefined && replicas < cap.replicas) {
     const { fewer, more } = binding;
     cap = {
-      replicas: fewer.replicas,
+      replicas,
       source: 'Measured',
-      evidence: `while it was full, ${more.replicas} replicas processed ${fmt(more.perSecond)}/s and ${fewer.replicas} processed ${fmt(fewer.perSecond)}/s, so more replicas do not help (set spec.inFlightPerReplica or raise max_ack_pending)`,
+      evidence: `while it was full, ${more.replicas} replicas processed ${fmt(more.perSecond)}/s and ${fewer.replicas} processed ${fmt(fewer.perSecond)}/s${carried ? ' (carried over from status)' : ''}, so more replicas do not help (set spec.inFlightPerReplica or raise max_ack_pending)`,
     };
   }
   return cap;
+}
+
+/**
+ * The at-cap probe state an earlier process had (ScalingInput.carriedAtCap), for a history that has
+ * none: when its last probe started (so probes stay PROBE_GAP_SECONDS apart over a restart), and the
+ * probe under way, only at this reading's limit and when the replicas are already at its count or
+ * fewer (a carried probe never lowers them). Times after `now` count as now.
+ */
+function carriedAtCapProbe(
+  carried: ScalingInput['carriedAtCap'],
+  sample: BacklogSample,
+  current: number,
+  now: number,
+): ReturnType<typeof asAtCapProbeState> {
+  if (carried === undefined || carried.maxAckPending !== sample.maxAckPending) return undefined;
+  const probe = carried.probe;
+  return asAtCapProbeState({
+    ...(carried.probeStartedAt !== undefined ? { startedAt: Math.min(carried.probeStartedAt, now) } : {}),
+    ...(probe !== undefined && current <= probe.to
+      ? { active: { ...probe, since: Math.min(probe.since, now), maxAckPending: sample.maxAckPending } }
+      : {}),
+  });
 }
 
 /** The clause of a probe's cap (at-cap-probe.ts): what was seen at the count it comes from, and what it tries. */
@@ -993,6 +1025,14 @@ export function decide(input: ScalingInput): ScalingDecision {
       : {}),
     ...(input.carriedHandlersFailing !== undefined
       ? { carriedHandlersFailing: input.carriedHandlersFailing }
+      : {}),
+    ...(input.carriedAtCap?.records !== undefined
+      ? {
+          carriedAtCap: {
+            maxAckPending: input.carriedAtCap.maxAckPending,
+            records: input.carriedAtCap.records,
+          },
+        }
       : {}),
     ...(spec.inFlightPerReplica !== undefined ? { inFlightPerReplica: spec.inFlightPerReplica } : {}),
   });
@@ -1926,9 +1966,11 @@ export function decide(input: ScalingInput): ScalingDecision {
 
   // What max_ack_pending lets work in parallel, when that is known (see the header, point 3), or
   // a smaller count tried for a while to learn it when the replicas cannot rise to (at-cap-probe.ts).
-  const knownCap = maxAckPendingCap(spec, sample, rateState, now);
+  const knownCap = maxAckPendingCap(spec, sample, rateState, current, now);
   const { probe: atCapProbe, state: atCapProbeState } = nextAtCapProbe({
-    state: asAtCapProbeState(history.atCapProbe),
+    state:
+      asAtCapProbeState(history.atCapProbe) ??
+      (previousRates === undefined ? carriedAtCapProbe(input.carriedAtCap, sample, current, now) : undefined),
     rates: rateState,
     sample,
     current,

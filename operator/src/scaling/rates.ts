@@ -282,6 +282,44 @@ const MAX_AT_CAP_ENTRIES = 8;
  */
 export const AT_CAP_CHANGED_FACTOR = 3;
 
+/**
+ * The at-cap records an earlier process kept (RateOptions.carriedAtCap), as this process's, when
+ * they are of this reading's limit and show it binding; otherwise undefined. Seconds are bounded by
+ * SATURATION_MEMORY_SECONDS, times by the reading (none after it).
+ */
+function carriedAtCapState(
+  carried: RateOptions['carriedAtCap'],
+  sample: BacklogSample,
+): RateState['atCap'] | undefined {
+  if (carried === undefined || carried.maxAckPending !== sample.maxAckPending || !(sample.maxAckPending > 0))
+    return undefined;
+  const throughput: AtCapThroughput[] = [];
+  for (const r of carried.records.slice(0, MAX_AT_CAP_ENTRIES)) {
+    if (!Number.isSafeInteger(r.replicas) || r.replicas < 1) return undefined;
+    if (!(Number.isFinite(r.perSecond) && r.perSecond >= 0 && Number.isFinite(r.seconds) && r.seconds >= 0))
+      return undefined;
+    if (!Number.isFinite(r.at) || throughput.some((e) => e.replicas === r.replicas)) return undefined;
+    throughput.push({
+      replicas: r.replicas,
+      perSecond: r.perSecond,
+      seconds: Math.min(r.seconds, SATURATION_MEMORY_SECONDS),
+      at: Math.min(r.at, sample.at),
+      carried: true,
+    });
+  }
+  const state = {
+    maxAckPending: sample.maxAckPending,
+    throughput: throughput.sort((x, y) => x.replicas - y.replicas),
+  };
+  return maxAckPendingBinding(
+    { last: baseline(sample, 0), atCap: state },
+    sample.maxAckPending,
+    sample.at,
+  ) === undefined
+    ? undefined
+    : state;
+}
+
 /** Processing measured at one ready replica count while max_ack_pending was full and work waited. */
 export interface AtCapThroughput {
   replicas: number;
@@ -296,6 +334,11 @@ export interface AtCapThroughput {
    * record starts again from them (recordAtCap). Included in perSecond and seconds.
    */
   run?: { perSecond: number; seconds: number; below: boolean };
+  /**
+   * Taken over from an earlier process's status (RateOptions.carriedAtCap), not yet added to by this
+   * one: a cap it shows keeps the replicas from rising, never lowers them (decide.ts).
+   */
+  carried?: true;
 }
 
 /** Replicas that entered the ready count at the same reading. */
@@ -1457,6 +1500,13 @@ export interface RateOptions {
    */
   carriedHandlersFailing?: { since: number; replicas: number };
   /**
+   * Records at a full max_ack_pending an earlier process kept (its status said maxAckPendingCap):
+   * taken, marked carried (AtCapThroughput.carried), only at the limit this reading shows and only
+   * when they show the limit binding (maxAckPendingBinding), so no record that proves nothing is
+   * made up; this process's own readings at a count replace that count's record.
+   */
+  carriedAtCap?: { maxAckPending: number; records: Array<Omit<AtCapThroughput, 'run' | 'carried'>> };
+  /**
    * The user's spec.inFlightPerReplica: how many messages one replica's handlers work on at once.
    * A replica is shown busy by what it holds only beyond this many (busyOnPrefetch). Ignored
    * unless a finite number > 0.
@@ -1910,6 +1960,8 @@ export function observeRates(
       fresh.failingSince = spell.since;
       fresh.failingReplicas = spell.replicas;
     }
+    const atCap = carriedAtCapState(options.carriedAtCap, sample);
+    if (atCap !== undefined) fresh.atCap = atCap;
     return fresh;
   }
   const interval = readingInterval(previous.last, sample);

@@ -508,4 +508,25 @@ export interface ScalingInput {
    * while the history has no readiness readings yet (readiness.ts carriedReadiness). Optional.
    */
   carriedReplicasOverdue?: { at: number; asked: number; overdue: number };
+  /**
+   * What an earlier process learnt of max_ack_pending (status consumers[].maxAckPendingCap,
+   * validated by the caller; times in ms on the clock of `now`): the two replica counts that showed
+   * the limit binds (taken only when maxAckPendingBinding finds it in them, at the limit this
+   * reading shows), when its last at-cap probe started, and the probe under way (at-cap-probe.ts).
+   * Used only while the history has no rates yet. A carried cap holds the replicas from rising
+   * above it, never takes them below the current count, until this process's own readings at the
+   * limit replace its records. Optional.
+   */
+  carriedAtCap?: CarriedAtCap;
+}
+
+/** See ScalingInput.carriedAtCap. */
+export interface CarriedAtCap {
+  maxAckPending: number;
+  /** The records at a full max_ack_pending: fewer and more replicas, what each processed, over how long, when. */
+  records?: Array<{ replicas: number; perSecond: number; seconds: number; at: number }>;
+  /** When the last at-cap probe started. */
+  probeStartedAt?: number;
+  /** The at-cap probe under way: from and to which count, since when. */
+  probe?: { from: number; to: number; since: number };
 }

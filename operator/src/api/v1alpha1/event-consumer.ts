@@ -393,6 +393,35 @@ export interface ConsumerStatus {
    * cover a deadline.
    */
   replicasOverdue?: { asked: number; ready: number; overdue: number };
+  /**
+   * What was learnt of max_ack_pending at lastBacklogReadTime (controller/carried-at-cap.ts): a
+   * restarted operator or a new leader takes it back, so it neither climbs past a measured cap
+   * again nor probes again before PROBE_GAP_SECONDS. Absent when nothing was.
+   */
+  maxAckPendingCap?: MaxAckPendingCapStatus;
+}
+
+/** One replica count's record at a full max_ack_pending with work waiting. */
+export interface AtCapRecordStatus {
+  replicas: number;
+  /** Messages completed per second, all replicas. */
+  perSecond: number;
+  /** Over how many seconds. */
+  seconds: number;
+  /** Its last interval ended this many seconds before lastBacklogReadTime. */
+  secondsAgo: number;
+}
+
+/** status.consumers[].maxAckPendingCap. */
+export interface MaxAckPendingCapStatus {
+  maxAckPending: number;
+  /** The two counts that show the limit binding: `more` processed no more than `fewer` (both or neither). */
+  fewer?: AtCapRecordStatus;
+  more?: AtCapRecordStatus;
+  /** The last at-cap probe started this many seconds before lastBacklogReadTime (while probes are spaced by it). */
+  lastProbeSecondsAgo?: number;
+  /** The at-cap probe under way: the replicas taken from `from` to `to`, `secondsAgo` before lastBacklogReadTime. */
+  probe?: { from: number; to: number; secondsAgo: number };
 }
 
 /**
