@@ -88,4 +88,40 @@ describe('the operator restarted in the middle of a scale-down', () => {
       expect(condition(status, 'Ready')?.status).toBe('True');
     },
   );
+
+  // The scale-up step policies' record lived in the old process's memory too: a restart in the
+  // middle of a climb granted a second full step at once. Now it is carried in status.scaleUps.
+  it('keeps the scale-up step policy period that began before the restart: no second step at once', async () => {
+    // At most 2 pods per 60 s up; 500 pending ask for 5 (backlogPerReplica 100).
+    const name = 'climb';
+    const stream = await drill.addStream(name, 500);
+    await drill.addTarget(name, stream, {
+      consumer: 'worker',
+      extra: {
+        behavior: {
+          scaleUp: { stabilizationWindow: '0s', policies: [{ type: 'Pods', value: 2, period: '60s' }] },
+        },
+      },
+    });
+    const poll = async (): Promise<number> => {
+      await sleep(1_000);
+      await drill.poll(name);
+      return specReplicas(drill.ns.name, name);
+    };
+    let replicas = 1;
+    for (let i = 0; i < 10 && replicas === 1; i++) replicas = await poll();
+    expect(replicas).toBe(3);
+    const steppedAt = performance.now();
+    const status = await eventConsumerStatus(drill.ns.name, name);
+    expect(status.scaleUps).toEqual([expect.objectContaining({ from: 1, to: 3 })]);
+
+    // Restart: a new process's memory.
+    await drill.direct.close();
+    drill.direct = directReconciler('restart-window-test-3');
+    const seen: number[] = [];
+    // Polls for 20 s after the step, well within its 60 s period.
+    while (performance.now() - steppedAt < 20_000) seen.push(await poll());
+    expect(seen.length).toBeGreaterThan(5);
+    expect(Math.max(...seen)).toBe(3);
+  });
 });

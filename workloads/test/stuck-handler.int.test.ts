@@ -2,8 +2,8 @@
 // the consumer's /healthz fails once a handler has run longer than STUCK_AFTER_MS, so the kubelet's
 // liveness probe restarts the pod. Nothing else frees such a message: the server hands it back to
 // the same process at each ack_wait, and an autoscaler reading the consumer's counters cannot tell
-// that replica from handlers that fail every message (jetscale probes with one extra replica after
-// 300 s, operator/README "A probe after 300 s"; the restart is what ends the spell). An idle process,
+// that replica from handlers that fail every message (jetscale adds one spare replica after
+// 300 s, operator/README "A spare replica after 300 s"; the restart is what ends the spell). An idle process,
 // a busy one and one whose handlers return are not hung.
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';

@@ -1,10 +1,10 @@
 // A failing spell (scaling/rates.ts failingSince) read back from the EventConsumer's status by a
 // restarted operator or a new leader (consumer-state.ts carriedHandlersFailing, decide.ts
-// fromBacklog): after FAILING_PROBE_AFTER_SECONDS of it one probe replica is added beside those
+// fromBacklog): after FAILING_SPARE_AFTER_SECONDS of it one spare replica is added beside those
 // ready when it began (scaling/decide.ts 3d), and a new process must not make a second one. A
 // status is input from outside, so only a recent, well-formed spell of the same stream and consumer
 // is taken.
-import { FAILING_PROBE_AFTER_SECONDS } from '../scaling/rates.js';
+import { FAILING_SPARE_AFTER_SECONDS } from '../scaling/rates.js';
 import type { BacklogSample } from '../scaling/types.js';
 import {
   CARRIED_CAPACITY_MAX_AGE_SECONDS,
@@ -74,7 +74,7 @@ describe('carriedHandlersFailing (status read back)', () => {
   });
 });
 
-describe('a restarted operator takes the failing spell back: one probe replica in all', () => {
+describe('a restarted operator takes the failing spell back: one spare replica in all', () => {
   const spec = carriedSpec();
 
   /**
@@ -103,26 +103,26 @@ describe('a restarted operator takes the failing spell back: one probe replica i
     return pollsOf({ spec, reading, memory, replicas, base, from, to, follow: (t) => t >= 0 });
   }
 
-  // The first process: 600 s of the spell, its probe made at 300 s. Its status at the last poll.
+  // The first process: 600 s of the spell, its spare replica added at 300 s. Its status at the last poll.
   const first = polls(freshMemory(), 1, 1_000_000, -10, 600);
   const last = first.verdicts.at(-1) as Verdict;
   const written = statusOf(last, scaleOf(first.replicas), WALL);
 
-  it('the first process probes once at the bound, and its status declares the spell', () => {
+  it('the first process adds one spare replica at the bound, and its status declares the spell', () => {
     expect(first.replicas).toBe(2);
     // (The two warm-up polls at t < 0 ask for the backlog's count; the pods stay at one.)
     const failing = first.verdicts.slice(2);
     const probe = failing.findIndex((v) => v.desired > 1);
     expect(Math.max(...failing.map((v) => v.desired))).toBe(2);
     expect(last.read?.decision.limitedBy).toBe('HandlersFailing');
-    expect(failing[probe]?.read?.decision.rates.handlersFailing?.seconds).toBe(FAILING_PROBE_AFTER_SECONDS);
+    expect(failing[probe]?.read?.decision.rates.handlersFailing?.seconds).toBe(FAILING_SPARE_AFTER_SECONDS);
     expect(written.consumers?.[0]?.rates?.handlersFailing).toEqual({ seconds: 605, replicas: 1 });
     expect(written.rates?.handlersFailing).toEqual({ seconds: 605, replicas: 1 });
     // The CRD declares it, or the API server would drop it unseen.
     expect(undeclared(written, statusSchema(), 'status')).toEqual([]);
   });
 
-  it('a new process 5 s later (another monotonic clock) holds at the probe count for 15 minutes', () => {
+  it('a new process 5 s later (another monotonic clock) holds at the count with the spare for 15 minutes', () => {
     const later = { wall: WALL + 5000, monotonic: 9_000_000 };
     const state = newConsumerState(objectWith(written), noFingerprint, later);
     const memory = state.scaling.c as ScalingMemory;
@@ -136,7 +136,7 @@ describe('a restarted operator takes the failing spell back: one probe replica i
     expect(second.memory.carriedHandlersFailing).toBeUndefined();
   });
 
-  it('without the spell in status (as 7b9a82c wrote it), the new process adds more than the probe', () => {
+  it('without the spell in status (as 7b9a82c wrote it), the new process adds more than the spare', () => {
     const consumers = written.consumers?.map((c) => {
       const { handlersFailing: _dropped, ...rates } = c.rates ?? {};
       return { ...c, rates };

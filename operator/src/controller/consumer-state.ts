@@ -63,7 +63,7 @@ export interface ScalingMemory {
    * The failing spell an earlier process was in for this consumer (its status entry, validated by
    * carriedHandlersFailing): taken back by this process's first reading when it is of the same
    * stream and consumer (decide.ts fromBacklog), so a restart or a new leader neither adds a second
-   * probe replica nor starts the spell's clock over (scaling/decide.ts 3d). Dropped once used, and
+   * spare replica nor starts the spell's clock over (scaling/decide.ts 3d). Dropped once used, and
    * with a new scale target.
    */
   carriedHandlersFailing?: CarriedHandlersFailing;
@@ -460,7 +460,7 @@ export function carriedCapacity(entry: unknown, wallNow: number): CarriedCapacit
  * consumer, and a lastBacklogReadTime no more than CARRIED_CAPACITY_MAX_AGE_SECONDS ago (nor more
  * than a minute ahead); `seconds` a finite number of at least 0 and `replicas` a whole number of
  * at least 0 (the CRD's schema). Otherwise undefined: the process reads the spell afresh (and may
- * probe once more after FAILING_PROBE_AFTER_SECONDS of it).
+ * add a spare replica once more after FAILING_SPARE_AFTER_SECONDS of it).
  */
 export function carriedHandlersFailing(
   entry: unknown,

@@ -404,109 +404,27 @@ function fromBacklog(input: DecideInput, consumer: ConsumerSpec, sample: Backlog
       message: `the backlog of consumer "${consumer.consumer}" can be read again; scaling from the backlog resumes`,
     });
   }
-  let history = memory.history;
   const scaling = scalingSpecFor(spec, consumer);
-  let holdUntil = memory.scaleDownHoldUntil;
-  if (!memory.seeded && (history.recommendations.length === 0 || memory.returned)) {
-    // A new leader (or a restarted one) has no recommendations in memory. Seed the window with
-    // the size the target has, so the stabilization windows hold it for one window as if this
-    // process had watched it all along, instead of scaling down at its first poll. So does a
-    // target come back to after a rename (its own recommendations kept; it was not watched since).
-    history = { ...history, recommendations: [...history.recommendations, { at: now, replicas: current }] };
-    // Nor does it have the step policies' record of the changes made: a scale made just before the
-    // restart may have used a period's whole allowance (1 pod per 60 s, stepped 10 s before the
-    // restart: the new process stepped again once its seeded window passed). Until the longest
-    // scale-down period has passed since that scale, no scale-down — conservative, since the old
-    // process may have allowed one after a scale-up. A target come back to has its own record.
-    if (!memory.returned) {
-      holdUntil = scaleDownHoldAfterRestart(scaling, input.lastScaleAt, now);
-      // The scale-ups it made within the scale-up policies' periods (status.scaleUps): counted as
-      // this history's own, so the periods they began go on (scale-up-record.ts).
-      // (Before this poll: this poll's own change is recorded at `now`, withAppliedChange.)
-      const before = (input.scaleUpsBefore ?? []).map((e) => ({ ...e, at: Math.min(e.at, now - 1) }));
-      if (before.length > 0)
-        history = {
-          ...history,
-          scaleEvents: [...before, ...history.scaleEvents].sort((a, b) => a.at - b.at),
-        };
-    }
-  }
-  const policyInput: ScalingInput = {
-    spec: scaling,
+  const { policyInput, holdUntil: hold } = policyInputFor({
+    scaling,
+    memory,
+    consumer,
     sample,
-    currentReplicas: current,
-    history,
+    scale,
     now,
-  };
-  if (scale.readyReplicas !== undefined) policyInput.readyReplicas = scale.readyReplicas;
-  if (scale.rollout !== undefined) policyInput.rollout = scale.rollout;
-  // The capacity an earlier process measured (status, validated when read back), for the first
-  // reading of this history only, only for the stream and consumer it was measured on, and only
-  // while it is recent (a first reading that comes after failed ones may be much later).
-  const carried = memory.carriedCapacity;
-  if (
-    carried !== undefined &&
-    history.rates === undefined &&
-    !(carried.usableUntil !== undefined && now > carried.usableUntil) &&
-    carried.stream === consumer.stream &&
-    carried.consumer === consumer.consumer
-  ) {
-    policyInput.carriedPerReplicaPerSecond = carried.perReplicaPerSecond;
-    if (carried.lowEndOnly === true) policyInput.carriedPerReplicaLowEndOnly = true;
-    if (carried.lowEndHeld === true) policyInput.carriedPerReplicaLowEndHeld = true;
-    if (carried.handlersInHand !== undefined) policyInput.carriedHandlersInHand = carried.handlersInHand;
-  }
-  // The failing spell an earlier process was in (status, validated when read back), on the same
-  // terms: so a restart neither makes a second probe replica nor starts the spell's clock over.
-  const spell = memory.carriedHandlersFailing;
-  if (
-    spell !== undefined &&
-    history.rates === undefined &&
-    now <= spell.usableUntil &&
-    spell.stream === consumer.stream &&
-    spell.consumer === consumer.consumer
-  )
-    policyInput.carriedHandlersFailing = { since: Math.min(spell.since, now), replicas: spell.replicas };
-  // The replicas an earlier process found overdue (status, validated when read back), for the first
-  // reading of this history: so a restart or a new leader does not add more of the pods that do not
-  // become ready for the deadline its own readings need (scaling/readiness.ts carriedReadiness
-  // bounds its age by that deadline).
-  const overdue = memory.carriedReplicasOverdue;
-  if (overdue !== undefined && history.readiness === undefined)
-    policyInput.carriedReplicasOverdue = {
-      at: Math.min(overdue.at, now),
-      asked: overdue.asked,
-      overdue: overdue.overdue,
-    };
-  // What an earlier process learnt of max_ack_pending (status, validated when read back), on the
-  // capacity's terms: so a restart neither climbs past a measured cap again nor probes again at once.
-  const atCap = memory.carriedAtCap;
-  if (
-    atCap !== undefined &&
-    history.rates === undefined &&
-    now <= atCap.usableUntil &&
-    atCap.stream === consumer.stream &&
-    atCap.consumer === consumer.consumer
-  ) {
-    const { stream: _stream, consumer: _consumer, usableUntil: _until, ...learnt } = atCap;
-    policyInput.carriedAtCap = learnt;
-  }
+    ...(input.lastScaleAt === undefined ? {} : { lastScaleAt: input.lastScaleAt }),
+    ...(input.scaleUpsBefore === undefined ? {} : { scaleUpsBefore: input.scaleUpsBefore }),
+  });
+  let holdUntil = hold;
   let decision = input.policy(policyInput);
   if (holdUntil !== undefined && now >= holdUntil) holdUntil = undefined;
-  // The hold keeps what the target has, never more than maxReplicas: a bound lowered (or an
-  // object recreated with a lower one) applies at once, as the HPA's does, whatever the step
-  // policies' record says.
-  // Nor more than the size before a late write of the previous leader term: the hold keeps what
-  // that term's step policies allowed, not what its late write set.
-  const heldAt = Math.min(current, input.lateWrite?.from ?? current, Math.max(1, scaling.maxReplicas));
-  if (holdUntil !== undefined && decision.desiredReplicas < heldAt)
-    decision = {
-      ...decision,
-      desiredReplicas: heldAt,
-      limitedBy: 'StepPolicy',
-      reason: `held at ${heldAt} for another ${Math.ceil((holdUntil - now) / 1000)}s: the target was scaled before this process started, and the scale-down policy's period (${maxScaleDownPeriodSeconds(scaling)}s) since then has not passed (${decision.reason})`,
-      history: withAppliedChange(decision.history, now, current, heldAt),
-    };
+  decision = withScaleDownHold(decision, {
+    holdUntil,
+    now,
+    current,
+    scaling,
+    ...(input.lateWrite === undefined ? {} : { lateWriteFrom: input.lateWrite.from }),
+  });
   const desired = decision.desiredReplicas;
   const ref = spec.scaleTargetRef;
   const backlogText = metricsText(sample);
@@ -609,6 +527,156 @@ function fromBacklog(input: DecideInput, consumer: ConsumerSpec, sample: Backlog
     conditions,
     events,
   };
+}
+
+/** What the policy is asked at a reading (policyInputFor). */
+export interface PolicyInputOf {
+  /** The policy's spec for the consumer read (scalingSpecFor). */
+  scaling: ScalingInput['spec'];
+  memory: ScalingMemory;
+  consumer: Pick<ConsumerSpec, 'stream' | 'consumer'>;
+  sample: BacklogSample;
+  scale: Pick<ScaleReading, 'specReplicas' | 'readyReplicas' | 'rollout'>;
+  now: number;
+  /** See DecideInput.lastScaleAt. */
+  lastScaleAt?: number;
+  /** See DecideInput.scaleUpsBefore. */
+  scaleUpsBefore?: DecideInput['scaleUpsBefore'];
+}
+
+/**
+ * The policy's input for a reading, and the scale-down hold to keep: the memory's history, or a new
+ * one seeded as a restart's (its stabilization window with the target's size, its step policies'
+ * record with the scale-ups an earlier process made, a scale-down hold from its last scale), and
+ * what an earlier process left in status, for this history's first reading. The one place a new
+ * process (a restart, a new leader) is made from status; the policy fuzzer's restarts use it too.
+ */
+export function policyInputFor(input: PolicyInputOf): {
+  policyInput: ScalingInput;
+  holdUntil: number | undefined;
+} {
+  const { scaling, memory, consumer, sample, scale, now } = input;
+  const current = scale.specReplicas;
+  let history = memory.history;
+  let holdUntil = memory.scaleDownHoldUntil;
+  if (!memory.seeded && (history.recommendations.length === 0 || memory.returned)) {
+    // A new leader (or a restarted one) has no recommendations in memory. Seed the window with
+    // the size the target has, so the stabilization windows hold it for one window as if this
+    // process had watched it all along, instead of scaling down at its first poll. So does a
+    // target come back to after a rename (its own recommendations kept; it was not watched since).
+    history = { ...history, recommendations: [...history.recommendations, { at: now, replicas: current }] };
+    // Nor does it have the step policies' record of the changes made: a scale made just before the
+    // restart may have used a period's whole allowance (1 pod per 60 s, stepped 10 s before the
+    // restart: the new process stepped again once its seeded window passed). Until the longest
+    // scale-down period has passed since that scale, no scale-down — conservative, since the old
+    // process may have allowed one after a scale-up. A target come back to has its own record.
+    if (!memory.returned) {
+      holdUntil = scaleDownHoldAfterRestart(scaling, input.lastScaleAt, now);
+      // The scale-ups it made within the scale-up policies' periods (status.scaleUps): counted as
+      // this history's own, so the periods they began go on (scale-up-record.ts).
+      // (Before this poll: this poll's own change is recorded at `now`, withAppliedChange.)
+      const before = (input.scaleUpsBefore ?? []).map((e) => ({ ...e, at: Math.min(e.at, now - 1) }));
+      if (before.length > 0)
+        history = {
+          ...history,
+          scaleEvents: [...before, ...history.scaleEvents].sort((a, b) => a.at - b.at),
+        };
+    }
+  }
+  const policyInput: ScalingInput = {
+    spec: scaling,
+    sample,
+    currentReplicas: current,
+    history,
+    now,
+  };
+  if (scale.readyReplicas !== undefined) policyInput.readyReplicas = scale.readyReplicas;
+  if (scale.rollout !== undefined) policyInput.rollout = scale.rollout;
+  // The capacity an earlier process measured (status, validated when read back), for the first
+  // reading of this history only, only for the stream and consumer it was measured on, and only
+  // while it is recent (a first reading that comes after failed ones may be much later).
+  const carried = memory.carriedCapacity;
+  if (
+    carried !== undefined &&
+    history.rates === undefined &&
+    !(carried.usableUntil !== undefined && now > carried.usableUntil) &&
+    carried.stream === consumer.stream &&
+    carried.consumer === consumer.consumer
+  ) {
+    policyInput.carriedPerReplicaPerSecond = carried.perReplicaPerSecond;
+    if (carried.lowEndOnly === true) policyInput.carriedPerReplicaLowEndOnly = true;
+    if (carried.lowEndHeld === true) policyInput.carriedPerReplicaLowEndHeld = true;
+    if (carried.handlersInHand !== undefined) policyInput.carriedHandlersInHand = carried.handlersInHand;
+  }
+  // The failing spell an earlier process was in (status, validated when read back), on the same
+  // terms: so a restart neither makes a second spare replica nor starts the spell's clock over.
+  const spell = memory.carriedHandlersFailing;
+  if (
+    spell !== undefined &&
+    history.rates === undefined &&
+    now <= spell.usableUntil &&
+    spell.stream === consumer.stream &&
+    spell.consumer === consumer.consumer
+  )
+    policyInput.carriedHandlersFailing = { since: Math.min(spell.since, now), replicas: spell.replicas };
+  // The replicas an earlier process found overdue (status, validated when read back), for the first
+  // reading of this history: so a restart or a new leader does not add more of the pods that do not
+  // become ready for the deadline its own readings need (scaling/readiness.ts carriedReadiness
+  // bounds its age by that deadline).
+  const overdue = memory.carriedReplicasOverdue;
+  if (overdue !== undefined && history.readiness === undefined)
+    policyInput.carriedReplicasOverdue = {
+      at: Math.min(overdue.at, now),
+      asked: overdue.asked,
+      overdue: overdue.overdue,
+    };
+  // What an earlier process learnt of max_ack_pending (status, validated when read back), on the
+  // capacity's terms: so a restart neither climbs past a measured cap again nor probes again at once.
+  const atCap = memory.carriedAtCap;
+  if (
+    atCap !== undefined &&
+    history.rates === undefined &&
+    now <= atCap.usableUntil &&
+    atCap.stream === consumer.stream &&
+    atCap.consumer === consumer.consumer
+  ) {
+    const { stream: _stream, consumer: _consumer, usableUntil: _until, ...learnt } = atCap;
+    policyInput.carriedAtCap = learnt;
+  }
+  return { policyInput, holdUntil };
+}
+
+/**
+ * The decision with a new history's scale-down hold applied (policyInputFor): while it lasts, no
+ * fewer than the replicas there are. `holdUntil` undefined (or passed): the decision as it is.
+ */
+export function withScaleDownHold(
+  decision: ScalingDecision,
+  hold: {
+    holdUntil: number | undefined;
+    now: number;
+    current: number;
+    scaling: ScalingInput['spec'];
+    /** See DecideInput.lateWrite: the size before a late write of the previous leader term. */
+    lateWriteFrom?: number;
+  },
+): ScalingDecision {
+  const { holdUntil, now, current, scaling } = hold;
+  // The hold keeps what the target has, never more than maxReplicas: a bound lowered (or an
+  // object recreated with a lower one) applies at once, as the HPA's does, whatever the step
+  // policies' record says.
+  // Nor more than the size before a late write of the previous leader term: the hold keeps what
+  // that term's step policies allowed, not what its late write set.
+  const heldAt = Math.min(current, hold.lateWriteFrom ?? current, Math.max(1, scaling.maxReplicas));
+  if (holdUntil !== undefined && decision.desiredReplicas < heldAt)
+    return {
+      ...decision,
+      desiredReplicas: heldAt,
+      limitedBy: 'StepPolicy',
+      reason: `held at ${heldAt} for another ${Math.ceil((holdUntil - now) / 1000)}s: the target was scaled before this process started, and the scale-down policy's period (${maxScaleDownPeriodSeconds(scaling)}s) since then has not passed (${decision.reason})`,
+      history: withAppliedChange(decision.history, now, current, heldAt),
+    };
+  return decision;
 }
 
 /**

@@ -189,14 +189,14 @@
 //    retriesStopped: nothing redelivered for twice as long as the spell showed redeliveries, and
 //    120 s at least; failing handlers keep their messages coming back): then one replica is added
 //    beside them and no more (policy-fuzz adverse world 606014, a paused push subscriber).
-//    And once a spell has lasted FAILING_PROBE_AFTER_SECONDS (300 s), one replica is allowed beside
-//    those ready when it began, a probe, whatever the counters show: the only member of a push
+//    And once a spell has lasted FAILING_SPARE_AFTER_SECONDS (300 s), one replica is allowed beside
+//    those ready when it began, a spare replica, whatever the counters show: the only member of a push
 //    deliver group (or a pull client whose open request takes its own expired messages back) hung
 //    for good on what it holds gets its messages back at each ack_wait, so its redeliveries never
-//    stop, and to the counters it is handlers that fail every message. The probe completes what
+//    stop, and to the counters it is handlers that fail every message. The spare replica completes what
 //    comes back to it (the spell ends, and the backlog sizes the count again) or fails it too (the
-//    count holds at the probe for the rest of the spell). The spell is carried over a restart
-//    (status rates.handlersFailing), so a new process does not probe again.
+//    count holds with the spare for the rest of the spell). The spell is carried over a restart
+//    (status rates.handlersFailing), so a new process does not add a second spare.
 // 3e. Pull requests that refuse the backlog (refused-backlog.ts): requests wait at the server with
 //    messages pending and room under max_ack_pending, and nothing is delivered across an interval.
 //    Examples are overflow clients pulling with min_pending (nats-server delivers to them only
@@ -274,7 +274,7 @@ import {
   stalledReplicas,
   takingNothing,
   validBehindInHand,
-  FAILING_PROBE_AFTER_SECONDS,
+  FAILING_SPARE_AFTER_SECONDS,
 } from './rates.js';
 import { shownInHandMessages, validHandlersInHand } from './in-hand.js';
 import { asInHandStepState, nextInHandStep } from './in-hand-step.js';
@@ -2036,13 +2036,13 @@ export function decide(input: ScalingInput): ScalingDecision {
         ? hung.replicas + 1
         : Math.max(hung.replicas + 1, rateReplicas ?? 0);
   const hungBeside = hungCap === undefined || hung === undefined ? 0 : hungCap - hung.replicas;
-  // The probe: after FAILING_PROBE_AFTER_SECONDS of the spell, one replica beside those ready when
+  // The spare replica: after FAILING_SPARE_AFTER_SECONDS of the spell, one replica beside those ready when
   // it began, whatever the counters show (a replica hung for good and handlers that fail every
   // message read the same: redelivered, never completed), and no more in the spell.
   const failingFrom =
     rateState.failingSince === undefined ? undefined : Math.max(0, rateState.failingReplicas ?? ready);
-  const probeCap =
-    failingFrom !== undefined && (failingSeconds ?? 0) >= FAILING_PROBE_AFTER_SECONDS
+  const spareCap =
+    failingFrom !== undefined && (failingSeconds ?? 0) >= FAILING_SPARE_AFTER_SECONDS
       ? failingFrom + 1
       : undefined;
   const pauseText = `the consumer is paused on the server${sample.pauseRemainingSeconds !== undefined ? ` for another ${fmt(sample.pauseRemainingSeconds)}s` : ''}: nothing is delivered to any replica until it resumes, so more would only idle`;
@@ -2130,10 +2130,10 @@ export function decide(input: ScalingInput): ScalingDecision {
           stepped = hungCap;
           failingHold = true;
         }
-      } else if (probeCap !== undefined && probeCap > current) {
-        // A spell as old as FAILING_PROBE_AFTER_SECONDS (3d): one replica beside them, a probe.
-        if (stepped > probeCap) {
-          stepped = probeCap;
+      } else if (spareCap !== undefined && spareCap > current) {
+        // A spell as old as FAILING_SPARE_AFTER_SECONDS (3d): one replica beside them, a spare.
+        if (stepped > spareCap) {
+          stepped = spareCap;
           failingHold = true;
         }
       } else if (failingSeconds !== undefined) {
@@ -2215,9 +2215,9 @@ export function decide(input: ScalingInput): ScalingDecision {
           ? `no more than ${hungCap}: nothing was acknowledged for ${fmt(failingSeconds ?? 0)}s, and for the last ${fmt(rateState.failingShownAt === undefined ? hung.seconds : (sample.at - rateState.failingShownAt) / 1000)}s nothing was redelivered or delivered at max_ack_pending ${fmt(sample.maxAckPending)} with ${fmt(Math.max(0, sample.pending))} waiting at the server — handlers that fail every message keep it coming back (at once on a nak, at each ack_wait or backoff step), so the ${hung.replicas === 1 ? 'replica' : `${hung.replicas} replicas`} ready when it began ${hung.replicas === 1 ? 'holds' : 'hold'} its messages without failing or completing any (a paused or hung process, or a push subscriber working through stale copies of what expired), and one is added beside ${hung.replicas === 1 ? 'it' : 'them'} for what expires next: it completes some (then the backlog sizes the count again) or fails them too (then this holds)`
           : hung !== undefined && hungCap !== undefined
             ? `no more than ${hungCap}: nothing was acknowledged for ${fmt(failingSeconds ?? 0)}s, and for ${fmt(hung.seconds)}s nothing was delivered with ${fmt(Math.max(0, sample.pending))} waiting at the server and room under max_ack_pending — the ${hung.replicas === 1 ? 'replica' : `${hung.replicas} replicas`} ready when it began ${hung.replicas === 1 ? 'takes' : 'take'} nothing (a handler hung on what it holds; what expired was redelivered to its own open pull), so ${hungBeside === 1 ? 'one is' : `${hungBeside} are`} added beside ${hung.replicas === 1 ? 'it' : 'them'}${hungBeside > 1 ? ` (what ${fmt(perReplica ?? 0)}/s per replica says the others need)` : ''}, and none for replicas that start later and take nothing too`
-            : probeCap !== undefined
-              ? `no more than ${probeCap}: nothing was acknowledged for ${fmt(failingSeconds ?? 0)}s while ${fmt(rates.redeliveryPerSecond ?? 0)}/s were redelivered — handlers that fail every message look like this, and so does a replica hung for good on what it holds (a deadlock, a call without a timeout, a stuck await), whose messages the server hands back to it at each ack_wait; after ${fmt(FAILING_PROBE_AFTER_SECONDS)}s of it ${current < probeCap ? `one replica is added beside ${failingFrom === 1 ? 'it' : `the ${fmt(failingFrom ?? 0)} ready when it began`} as a probe: if it completes messages the spell ends and the backlog sizes the count again, if it fails them too the count holds at ${probeCap}` : `one replica beside the ${failingFrom === 1 ? 'one' : fmt(failingFrom ?? 0)} ready when it began is allowed as a probe, and with ${fmt(current)} running still nothing completes`}: no more in this spell (fix the handlers; max_deliver with a dead-letter subject stops the retries)`
-              : `no replicas added: nothing was acknowledged for ${fmt(failingSeconds ?? 0)}s while ${fmt(rates.redeliveryPerSecond ?? 0)}/s were redelivered — the backlog is redeliveries of messages the handlers fail (nak or ack_wait running out), and more replicas would fail them faster (fix the handlers; max_deliver with a dead-letter subject stops the retries); if this lasts ${fmt(FAILING_PROBE_AFTER_SECONDS)}s, one replica is added beside ${failingFrom === 1 ? 'it' : 'them'} as a probe, since a replica hung for good on what it holds looks the same`,
+            : spareCap !== undefined
+              ? `no more than ${spareCap}: nothing was acknowledged for ${fmt(failingSeconds ?? 0)}s while ${fmt(rates.redeliveryPerSecond ?? 0)}/s were redelivered — handlers that fail every message look like this, and so does a replica hung for good on what it holds (a deadlock, a call without a timeout, a stuck await), whose messages the server hands back to it at each ack_wait; after ${fmt(FAILING_SPARE_AFTER_SECONDS)}s of it ${current < spareCap ? `one replica is added beside ${failingFrom === 1 ? 'it' : `the ${fmt(failingFrom ?? 0)} ready when it began`} as a spare replica: if it completes messages the spell ends and the backlog sizes the count again, if it fails them too the count holds at ${spareCap}` : `one replica beside the ${failingFrom === 1 ? 'one' : fmt(failingFrom ?? 0)} ready when it began is allowed as a spare replica, and with ${fmt(current)} running still nothing completes`}: no more in this spell (fix the handlers; max_deliver with a dead-letter subject stops the retries)`
+              : `no replicas added: nothing was acknowledged for ${fmt(failingSeconds ?? 0)}s while ${fmt(rates.redeliveryPerSecond ?? 0)}/s were redelivered — the backlog is redeliveries of messages the handlers fail (nak or ack_wait running out), and more replicas would fail them faster (fix the handlers; max_deliver with a dead-letter subject stops the retries); if this lasts ${fmt(FAILING_SPARE_AFTER_SECONDS)}s, one replica is added beside ${failingFrom === 1 ? 'it' : 'them'} as a spare replica, since a replica hung for good on what it holds looks the same`,
       HandlersSlowerThanMaxAge: `no replicas added: ${beyondText ?? ''}`,
       StepPolicy: `step policy allows ${desired} now`,
       ReplicasNotReady: `no replicas added while ${readiness?.overdue ?? 0} of ${current} have not been ready for the readiness deadline (${fmt(readiness?.deadlineSeconds ?? 0)}s)`,

@@ -1493,8 +1493,8 @@ export interface RateOptions {
   /**
    * A failing spell an earlier process was in (its status said handlersFailing): since when (ms,
    * the clock of `now`) and the replicas ready when it began. Taken as this process's own spell
-   * (failingSince, failingReplicas), so a restart or a new leader neither probes again nor starts
-   * the spell's clock over (decide.ts 3d, FAILING_PROBE_AFTER_SECONDS); the first interval that
+   * (failingSince, failingReplicas), so a restart or a new leader neither adds a second spare replica nor starts
+   * the spell's clock over (decide.ts 3d, FAILING_SPARE_AFTER_SECONDS); the first interval that
    * completes something ends it as it ends any spell. Ignored unless `since` is not after the
    * reading and `replicas` is a whole number.
    */
@@ -3506,13 +3506,18 @@ export const RETRIES_STOPPED_FACTOR = 2;
  * client whose open request takes its own expired messages back) hung for good on what it holds:
  * the server hands its messages back to it at each ack_wait. Only another replica can tell the two
  * apart. 300 s is 10 of the default ack_wait (30 s) with nothing completed, past
- * RETRIES_STOPPED_MIN_SECONDS (a spell that went silent is probed from 120 s on) and past the
+ * RETRIES_STOPPED_MIN_SECONDS (a spell that went silent gets one replica from 120 s on) and past the
  * pauses a process comes back from (a stop-the-world pause, a dependency's failover, a node under
  * memory pressure: retries-stopped.test pauses 120 s), and the time scale users of the HPA already
  * wait for a change of course (its scale-down stabilization window, KEDA's cooldownPeriod: 300 s).
  * The cost when the handlers do fail everything: one pod for the rest of the spell.
  */
-export const FAILING_PROBE_AFTER_SECONDS = 300;
+export const FAILING_SPARE_AFTER_SECONDS = 300;
+/**
+ * @deprecated The name before the spare replica had its own (the max_ack_pending at-cap probe is
+ * the only probe now): FAILING_SPARE_AFTER_SECONDS.
+ */
+export const FAILING_PROBE_AFTER_SECONDS = FAILING_SPARE_AFTER_SECONDS;
 
 /**
  * Whether a failing spell that began at `since` and last showed a failure (a redelivery) at `shownAt`

@@ -3,11 +3,11 @@
 // policy fuzzer's adverse world 606014 (a push consumer, one pod paused for 120 s while ack_wait 5 s
 // pushed its messages back to it) read HandlersFailing and kept 1 for 600 s while pending grew
 // 0 -> 1,753. Handlers that fail every message keep their messages coming back, and keep the hold (beside
-// one probe replica once the spell is FAILING_PROBE_AFTER_SECONDS old: hung-for-good.test).
+// one spare replica once the spell is FAILING_SPARE_AFTER_SECONDS old: hung-for-good.test).
 import { decide } from './decide.js';
 import { emptyHistory } from './index.js';
 import {
-  FAILING_PROBE_AFTER_SECONDS,
+  FAILING_SPARE_AFTER_SECONDS,
   RETRIES_STOPPED_FACTOR,
   RETRIES_STOPPED_MIN_SECONDS,
   retriesStopped,
@@ -123,12 +123,12 @@ describe('decide: handlers that fail every message on a push consumer at max_ack
   }
 
   /**
-   * The hold: no replica while the spell is younger than FAILING_PROBE_AFTER_SECONDS, then the
-   * probe's one (hung-for-good.test: the only member of a deliver group hung for good reads the
+   * The hold: no replica while the spell is younger than FAILING_SPARE_AFTER_SECONDS, then the
+   * spare replica's one (hung-for-good.test: the only member of a deliver group hung for good reads the
    * same), never the one added for retries that stopped, and HandlersFailing to the end.
    */
   function expectHeld(out: ScalingDecision[]): void {
-    const young = out.filter((d) => (d.rates.handlersFailing?.seconds ?? 0) < FAILING_PROBE_AFTER_SECONDS);
+    const young = out.filter((d) => (d.rates.handlersFailing?.seconds ?? 0) < FAILING_SPARE_AFTER_SECONDS);
     expect(young.length).toBeGreaterThan(50);
     expect(Math.max(...young.map((d) => d.desiredReplicas))).toBe(1);
     expect(young.at(-1)?.reason).toContain('no replicas added');

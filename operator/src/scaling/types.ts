@@ -356,7 +356,7 @@ export interface Rates {
   /**
    * Handlers that fail every message (rates.ts RateState.failingSince): nothing acknowledged while
    * messages were redelivered, for `seconds` up to this reading, and `replicas` were ready when it
-   * began (decide.ts allows one beside them as a probe after FAILING_PROBE_AFTER_SECONDS). Carried
+   * began (decide.ts allows one beside them as a spare replica after FAILING_SPARE_AFTER_SECONDS). Carried
    * over a restart through status. Absent otherwise.
    */
   handlersFailing?: { seconds: number; replicas: number };

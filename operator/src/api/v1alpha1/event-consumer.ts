@@ -365,7 +365,7 @@ export interface RatesStatus {
   /**
    * The handlers fail every message (rates.ts failingSince): for `seconds` up to
    * lastBacklogReadTime, with `replicas` ready when it began. Carried over a restart so the spell,
-   * and its one probe replica (decide.ts 3d), are not made again.
+   * and its one spare replica (decide.ts 3d), are not made again.
    */
   handlersFailing?: { seconds: number; replicas: number };
 }

@@ -27,6 +27,8 @@ import type { Rng } from '../../../../test/seeded-rng.js';
 import { defaultClients, realClientProblem } from './pull-clients.js';
 import type { PullClient } from './pull-clients.js';
 import { decide, emptyHistory } from '../decide.js';
+import { RestartedProcess, StatusTrail, type PollOf } from './operator-restart.js';
+import type { EventConsumerStatus } from '../../api/v1alpha1/event-consumer.js';
 import { withScalingDefaults } from '../defaults.js';
 import type { ScalingSpecInput } from '../defaults.js';
 import type { BacklogSample, ScalingDecision, ScalingSpec, StepPolicy } from '../types.js';
@@ -94,6 +96,12 @@ export interface World {
   };
   /** What goes wrong in the world beyond its traffic (adverseWorld); absent in randomWorld's worlds. */
   adversity?: Adversity;
+  /**
+   * The operator restarts (or its standby takes over) at this second: from the first poll at or
+   * after it, the policy starts from what the EventConsumer's status carries only
+   * (operator-restart.ts). Drawn by restartingWorld; absent in randomWorld's worlds.
+   */
+  restartAt?: number;
 }
 
 /**
@@ -284,6 +292,17 @@ export function cronWorld(seed: number): World {
   };
 }
 
+/**
+ * randomWorld(seed) with an operator restart (World.restartAt) at a time drawn from a generator of
+ * its own, between 10 % and 90 % of the run: mid-climb, mid-spike, at a cap or idle alike.
+ */
+export function restartingWorld(seed: number): World {
+  const world = randomWorld(seed);
+  const rng = seededRng(seed ^ 0x7e57a27);
+  const total = world.segments.reduce((sum, s) => sum + s.seconds, 0);
+  return { ...world, restartAt: Math.round(total * (0.1 + 0.8 * rng())) };
+}
+
 /** randomWorld(seed) with one or more adversities drawn from a generator of their own (Adversity). */
 export function adverseWorld(seed: number): World {
   const world = randomWorld(seed);
@@ -422,6 +441,8 @@ export interface Step {
 export interface Run {
   world: World;
   steps: Step[];
+  /** The status a restarted process was made from (World.restartAt), when it restarted. */
+  restartStatus?: EventConsumerStatus;
   /** Start time (s) of each segment. */
   segmentStarts: number[];
 }
@@ -482,6 +503,11 @@ export function runWorld(world: World): Run {
   // When the paused pod's messages run out of ack_wait next (fuzz-world.ts Adversity.pause).
   let pauseExpiry = Infinity;
   let history = emptyHistory();
+  // What an operator restart needs (World.restartAt): the status written after each poll, and the
+  // process made from it.
+  const trail = world.restartAt !== undefined ? new StatusTrail() : undefined;
+  let restarted: RestartedProcess | undefined;
+  let restartStatus: EventConsumerStatus | undefined;
   const steps: Step[] = [];
   const segmentStarts: number[] = [];
   let total = 0;
@@ -695,15 +721,32 @@ export function runWorld(world: World): Run {
         ...(world.interleavedPerSecond > 0 ? { filtered: true } : {}),
       };
       const current = pods.length;
-      const decision = decide({
+      // The operator restarted (World.restartAt): from here on a process made from status alone.
+      const poll: PollOf = {
         spec: world.spec,
         sample,
-        currentReplicas: current,
-        ...(world.reportsReady ? { readyReplicas: readyCount } : {}),
-        history,
-        now: sample.at,
-      });
+        current,
+        ...(world.reportsReady ? { ready: readyCount } : {}),
+        clocks: { monotonic: T0 + Math.round(t * 1000), wall: T0 + Math.round(t * 1000) },
+      };
+      if (trail !== undefined && restarted === undefined && t >= (world.restartAt ?? Infinity)) {
+        restarted = new RestartedProcess(trail.status, world.spec, poll.clocks);
+        restartStatus = trail.status;
+      }
+      const decision =
+        restarted !== undefined
+          ? restarted.decide(poll)
+          : decide({
+              spec: world.spec,
+              sample,
+              currentReplicas: current,
+              ...(world.reportsReady ? { readyReplicas: readyCount } : {}),
+              history,
+              now: sample.at,
+            });
       const applied = decision.desiredReplicas === current || rng() >= world.scaleFailure;
+      trail?.record(poll, decision, applied);
+      if (applied) restarted?.keep(decision);
       steps.push({
         t,
         sample,
@@ -795,7 +838,7 @@ export function runWorld(world: World): Run {
       p.progress = p.held === 0 ? 0 : budget;
     }
   }
-  return { world, steps, segmentStarts };
+  return { world, steps, segmentStarts, ...(restartStatus !== undefined ? { restartStatus } : {}) };
 }
 
 /**

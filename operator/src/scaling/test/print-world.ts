@@ -5,8 +5,17 @@
 // how decide.fuzz.test.ts runs its regression worlds) instead of the one it draws. FUZZ_SLOW=1 runs it
 // with readings answered late, as decide.fuzz's "(slow readings)" worlds (SLOW_READINGS); FUZZ_ADVERSE=1
 // runs its adverse world (adverseWorld: handlers that change 10×, poisoned messages, a paused pod),
-// FUZZ_CRON=1 its world sent in bursts (cronWorld).
-import { adverseWorld, CLIENTS, cronWorld, randomWorld, runWorld, SLOW_READINGS } from './fuzz-world.js';
+// FUZZ_CRON=1 its world sent in bursts (cronWorld), FUZZ_RESTART=1 its world with an operator
+// restart (restartingWorld).
+import {
+  adverseWorld,
+  CLIENTS,
+  cronWorld,
+  randomWorld,
+  restartingWorld,
+  runWorld,
+  SLOW_READINGS,
+} from './fuzz-world.js';
 import { fifoWaitSeconds, stepViolations, steadyViolations } from './fuzz-invariants.js';
 import { asRateState } from '../rates.js';
 
@@ -29,7 +38,9 @@ const world = {
     ? adverseWorld(seed)
     : process.env.FUZZ_CRON === '1'
       ? cronWorld(seed)
-      : randomWorld(seed)),
+      : process.env.FUZZ_RESTART === '1'
+        ? restartingWorld(seed)
+        : randomWorld(seed)),
   ...(client === undefined ? {} : { client }),
   ...(process.env.FUZZ_SLOW === '1' ? { slowReadings: SLOW_READINGS } : {}),
 };
