@@ -71,6 +71,11 @@ describe('a max_ack_pending cap brought back once the handlers changed (policy f
     expect(probes[0]?.decision.reason).toMatch(
       /capped at \d by max_ack_pending 100: while it was full with work waiting, 5 replicas processed [\d.]+\/s and no fewer were measured, so \d are tried/,
     );
+    // Both say what to do: raise max_ack_pending on the consumer, or accept the cap.
+    for (const reason of [probes[0]?.decision.reason, late.at(-1)?.decision.reason])
+      expect(reason).toMatch(
+        /raise max_ack_pending on the consumer with nats consumer edit <stream> <consumer> --max-pending <n>; to accept the cap, set spec.inFlightPerReplica/,
+      );
     // Processing the same (the slots bound it): the backlog grew no faster than with 5.
     expect(replicaSeconds(readings, 300)).toBeLessThan(0.6 * 5 * 900);
   }, 120_000);
@@ -135,6 +140,37 @@ describe('clients whose handlers are the bottleneck: a probe gives the replicas 
     });
     expect(readings.every((r) => r.decision.maxAckPendingCap === undefined)).toBe(true);
     expect(readings.filter((r) => r.t > 30).every((r) => r.replicas === 10)).toBe(true);
+  }, 120_000);
+});
+
+describe('a probe where the limit does not bind costs seconds, not a cap (policy fuzz worlds 330171, 330056)', () => {
+  // nats.js consume() replicas (one message at a time, 100 buffered) against max_ack_pending 100:
+  // 10 hold about 10 each, so the handlers, not the slots, hold them back. 400/s arrive, far beyond
+  // the 50/s that 10 do, and the handlers slow 4x from t = 300 s to 600 s: each change drops the
+  // records of the other handlers, and a probe takes the replicas to 5. On main 7b9a82c...d0dd71a
+  // each probe kept 5 for 40 s (the 5's record was taken only LOWER_BOUND_SETTLE_SECONDS after the
+  // fall, and judged after SATURATION_MIN_SECONDS of it), and a record of 10 that mixed both
+  // handlers' rates could pair with another into a cap.
+  it('no measured cap, and each probe gives the replicas back within 35 s', () => {
+    const readings = runScenario({
+      client: natsJsConsume,
+      spec: withScalingDefaults({ maxReplicas: 10 }),
+      maxAckPending: 100,
+      handlerPerSecond: (t) => (t >= 300 && t < 600 ? 1.25 : 5),
+      arrival: () => 400,
+      initialReplicas: 6,
+      initialPending: 0,
+      startupSeconds: 60,
+      durationSeconds: 1200,
+      pollSeconds: 2,
+    });
+    expect(readings.some((r) => r.decision.maxAckPendingCap?.source === 'Measured')).toBe(false);
+    const probes = probesIn(readings);
+    expect(probes.length).toBeGreaterThan(0);
+    for (const p of probes) {
+      const back = readings.find((r) => r.t > p.t && r.replicas >= 10);
+      expect((back?.t ?? Infinity) - p.t).toBeLessThanOrEqual(35);
+    }
   }, 120_000);
 });
 
@@ -254,6 +290,38 @@ describe('nextAtCapProbe', () => {
     expect(goesOn({ ...reading(10, { ackPending: 50 }), current: 3, ready: 3 })).toBeUndefined();
     // Room while the replicas taken away have not left the ready count yet says nothing.
     expect(goesOn({ ...reading(2, { ackPending: 50 }), current: 3, ready: 6 })).toBeDefined();
+  });
+
+  it('a probe under way ends at the first record at the smaller count that falls short beyond its noise', () => {
+    const { state } = nextAtCapProbe(base());
+    // 6 replicas at 10/s for 20 s; 3 read for 4 s since the probe began.
+    const withThree = (perSecond: number): RateState =>
+      ({
+        last: { at: at(110) },
+        atCap: {
+          maxAckPending: 100,
+          throughput: [
+            { replicas: 3, perSecond, seconds: 4, at: at(110) },
+            { replicas: 6, perSecond: 10, seconds: 20, at: at(100) },
+          ],
+        },
+      }) as unknown as RateState;
+    const goesOn = (perSecond: number) =>
+      nextAtCapProbe(
+        base({
+          state,
+          rates: withThree(perSecond),
+          sample: { at: at(110), pending: 5000, ackPending: 100, maxAckPending: 100 },
+          current: 3,
+          ready: 3,
+          now: at(110),
+        }),
+      ).probe;
+    // 2/s: 8 messages, at most 4.1/s at 3 sigma, short of the 8/s binding at 3 needs (6's 10/s, at
+    // least 7.9/s, over 1 + a quarter of the gain): the replicas go back.
+    expect(goesOn(2)).toBeUndefined();
+    // 8/s: as much as binding needs, within the noise of 32 messages: it goes on to SATURATION_MIN_SECONDS.
+    expect(goesOn(8)).toBeDefined();
   });
 
   it('reads back only what it wrote', () => {

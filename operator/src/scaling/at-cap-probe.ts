@@ -25,14 +25,20 @@
 // whether the limit binds (maxAckPendingBinding caps there, as measured), or the probe ends and the
 // count goes back: at once when a reading at the smaller count shows room under max_ack_pending
 // while work waits (its clients do not ask for every slot, so the slots were not what held the
-// replicas back), or after PROBE_MAX_SECONDS. Probes start at least PROBE_GAP_SECONDS apart: where
-// the limit does not bind after all, one costs half the replicas' work for the seconds it lasts.
+// replicas back), at the first reading whose record at the smaller count falls short of binding
+// even at the far end of its noise (it is taken as soon as the ack floor has passed all that was
+// delivered at the fall: rates.ts), or after PROBE_MAX_SECONDS. Probes start at least
+// PROBE_GAP_SECONDS apart: where the limit does not bind after all, one costs half the replicas'
+// work for the seconds it lasts and the pods' start-up after it — 40 s at 5 of 10 nats.js consume()
+// replicas before the early end, 14-30 s with it (at-cap-probe.test).
 
 import {
+  SATURATION_GAIN_SHARE,
   SATURATION_MEMORY_SECONDS,
   SATURATION_MIN_SECONDS,
   SATURATION_MIN_STEP,
   atMaxAckPending,
+  countedRateBounds,
 } from './rates.js';
 import type { RateState } from './rates.js';
 import type { BacklogSample } from './types.js';
@@ -188,5 +194,13 @@ function probeGoesOn(probe: AtCapProbe, input: AtCapProbeInput): boolean {
   if (ready <= probe.to && !atMaxAckPending(sample.ackPending, sample.maxAckPending)) return false;
   // Measured: maxAckPendingBinding now says whether the limit binds.
   const record = rates.atCap?.throughput.find((e) => e.replicas === probe.to && e.at > probe.since);
-  return !(record !== undefined && record.seconds >= SATURATION_MIN_SECONDS);
+  if (record === undefined) return true;
+  if (record.seconds >= SATURATION_MIN_SECONDS) return false;
+  // Fallen behind already: even at the far end of its noise, the smaller count processes less than
+  // what binding at it needs (maxAckPendingBinding: the larger count gained a SATURATION_GAIN_SHARE
+  // of the proportional gain on it). Each second more at it is lost work.
+  const from = rates.atCap?.throughput.find((e) => e.replicas === probe.from);
+  if (from === undefined) return true;
+  const gain = 1 + (SATURATION_GAIN_SHARE * (probe.from - probe.to)) / probe.to;
+  return countedRateBounds(record).high * gain >= countedRateBounds(from).low;
 }

@@ -621,6 +621,10 @@ function longestResumedGapSeconds(samples: readonly BacklogSample[], startupSeco
   return longest;
 }
 
+/** What a user does about a max_ack_pending cap, measured or tried for (one sentence). */
+const RAISE_OR_ACCEPT =
+  'To let more replicas work, raise max_ack_pending on the consumer with nats consumer edit <stream> <consumer> --max-pending <n>; to accept the cap, set spec.inFlightPerReplica to what a replica works on at once: max_ack_pending ÷ it then caps the replicas, and no smaller count is tried';
+
 /**
  * The replicas max_ack_pending lets work in parallel, when known to bind. Always: no more replicas
  * than max_ack_pending, since at most that many messages are in flight and a replica with nothing
@@ -668,7 +672,7 @@ function maxAckPendingCap(
     cap = {
       replicas,
       source: 'Measured',
-      evidence: `while it was full, ${more.replicas} replicas processed ${fmt(more.perSecond)}/s and ${fewer.replicas} processed ${fmt(fewer.perSecond)}/s${carried ? ' (carried over from status)' : ''}, so more replicas do not help (set spec.inFlightPerReplica or raise max_ack_pending)`,
+      evidence: `while it was full, ${more.replicas} replicas processed ${fmt(more.perSecond)}/s and ${fewer.replicas} processed ${fmt(fewer.perSecond)}/s${carried ? ' (carried over from status)' : ''}, so more replicas do not help: the ${fmt(limit)} messages it lets await ack at once bound processing. ${RAISE_OR_ACCEPT}`,
     };
   }
   return cap;
@@ -703,7 +707,7 @@ function probeEvidence(probe: AtCapProbe, rateState: RateState, now: number): st
     from === undefined
       ? `while it was full with work waiting, ${probe.from} replicas`
       : `while it was full with work waiting, ${probe.from} replicas processed ${fmt(from.perSecond)}/s`;
-  return `${seen} and no fewer were measured, so ${probe.to} are tried for up to ${fmt(PROBE_MAX_SECONDS - (now - probe.since) / 1000)}s more: if they process as much, more replicas do not help (then it caps there); if not, or if they leave room under it, the replicas go back`;
+  return `${seen} and no fewer were measured, so ${probe.to} are tried for up to ${fmt(PROBE_MAX_SECONDS - (now - probe.since) / 1000)}s more: if they process as much, more replicas do not help and it caps there; if they fall behind, or leave room under it, the replicas go back at once. ${RAISE_OR_ACCEPT}`;
 }
 
 /** Messages awaiting ack that wait in the clients' buffers (2f), and how that was reckoned. */

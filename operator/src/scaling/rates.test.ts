@@ -4,6 +4,7 @@ import {
   MIN_INTERVAL_SECONDS,
   maxAckPendingBinding,
   AT_CAP_CHANGED_FACTOR,
+  AT_CAP_KEPT_FACTOR,
   observeRates,
   ratesOf,
   SATURATION_MEMORY_SECONDS,
@@ -410,18 +411,23 @@ describe('maxAckPendingBinding: more replicas did not raise processing at a full
   // 98/s read after the slowdown left 270/s, and 50 replicas processing 610/s then "did not help":
   // the cap held 8 replicas where 50 ran, for minutes, at 1,487/s arriving (waits 179 → 195 s).
   /** Readings every 5 s at a full max_ack_pending 1000, work waiting, one segment after another. */
-  function counts(...segments: Array<{ replicas: number; perSecond: number; seconds: number }>) {
+  /** Segments at a full max_ack_pending; `floorHeld`: the ack floor stays where the segment began. */
+  function counts(
+    ...segments: Array<{ replicas: number; perSecond: number; seconds: number; floorHeld?: boolean }>
+  ) {
     let state: RateState | undefined;
     let completed = 0;
     let t = 0;
     state = observeRates(state, sampleFromTotals(s(t), 1e6, 0, 1000, 1000), segments[0]?.replicas ?? 1);
     for (const seg of segments) {
+      const floor = completed;
       for (let end = t + seg.seconds; t < end;) {
         t += 5;
         completed += seg.perSecond * 5;
+        const reading = sampleFromTotals(s(t), completed + 1e6, completed, 1000, 1000);
         state = observeRates(
           state,
-          sampleFromTotals(s(t), completed + 1e6, completed, 1000, 1000),
+          seg.floorHeld === true ? { ...reading, ackFloorConsumerSeq: floor } : reading,
           seg.replicas,
         );
       }
@@ -463,12 +469,26 @@ describe('maxAckPendingBinding: more replicas did not raise processing at a full
     // A scale-down from 12 to 2 at a full max_ack_pending: nats.go Drain() on SIGTERM handles what
     // the client buffered (up to 500 a pod), so for a while the 2 left are credited with the 10
     // leaving pods' completions, as if 2 did what 12 did: the limit would read as binding.
+    // They hold the oldest messages: the ack floor stays where it was at the fall until they are done.
     const state = counts(
       { replicas: 12, perSecond: 1200, seconds: 30 },
-      { replicas: 2, perSecond: 1200, seconds: 25 },
+      { replicas: 2, perSecond: 1200, seconds: 25, floorHeld: true },
     );
     expect(state?.atCap?.throughput.map((e) => e.replicas)).toEqual([12]);
     expect(maxAckPendingBinding(state, 1000, state?.last.at ?? T0)).toBeUndefined();
+  });
+
+  it('records the fewer replicas once the ack floor passed all that was delivered at the fall', () => {
+    // Everything the replicas taken away held is acknowledged (drained, finished, or redelivered and
+    // completed): they finish nothing more, and hold no slot. A probe (at-cap-probe.ts) of replicas
+    // holding a few each is judged READY_SETTLE_SECONDS after the fall, not LOWER_BOUND_SETTLE_SECONDS.
+    const state = counts(
+      { replicas: 12, perSecond: 1200, seconds: 30 },
+      { replicas: 2, perSecond: 200, seconds: 25 },
+    );
+    const two = state?.atCap?.throughput.find((e) => e.replicas === 2);
+    expect(two?.seconds).toBeGreaterThanOrEqual(25 - READY_SETTLE_SECONDS - 5);
+    expect(READY_SETTLE_SECONDS).toBeLessThan(LOWER_BOUND_SETTLE_SECONDS);
   });
 
   it('intervals of a few messages each drop no record by their noise, their sum does', () => {
@@ -514,17 +534,44 @@ describe('maxAckPendingBinding: more replicas did not raise processing at a full
     expect(state?.atCap?.contradictedAt).toBeDefined();
   });
 
-  it('binds not below a count that gained: 3 at 15/s, 6 at 30/s, 10 at 13.3/s bind at 6', () => {
+  it('binds not below a count that gained, nor where more did much less in all: 3 at 15/s, 6 at 30/s, 10 at 13.3/s', () => {
     // The policy fuzzer's world 330171: the 10 replicas' record was read with slower handlers (within
     // AT_CAP_CHANGED_FACTOR of the 6's, so kept), and paired with the 3's it capped 3 where 6 did twice
-    // as much.
+    // as much; paired with the 6's, it capped 6 (AT_CAP_KEPT_FACTOR).
     const state = counts(
       { replicas: 10, perSecond: 13.3, seconds: 30 },
       { replicas: 6, perSecond: 30, seconds: 30 + LOWER_BOUND_SETTLE_SECONDS },
       { replicas: 3, perSecond: 15, seconds: 30 + LOWER_BOUND_SETTLE_SECONDS },
     );
     expect(state?.atCap?.throughput.map((e) => e.replicas)).toEqual([3, 6, 10]);
-    expect(maxAckPendingBinding(state, 1000, state?.last.at ?? T0)?.fewer.replicas).toBe(6);
+    expect(maxAckPendingBinding(state, 1000, state?.last.at ?? T0)).toBeUndefined();
+  });
+
+  it('more replicas that processed much less in all than fewer did: not the limit (handlers that slowed)', () => {
+    // World 330171 from t = 524 s: 6 replicas read at 30/s while 4 more started (5/s handlers, one
+    // message at a time, 100 buffered against max_ack_pending 100), then 10 at 13.3/s once the
+    // handlers slowed to 1.25/s. The limit never bound (10 did 50/s before and after): capped at 6
+    // for 630 s, its backlog 118,000 at the end.
+    const state = counts(
+      { replicas: 6, perSecond: 30, seconds: 30 },
+      { replicas: 10, perSecond: 13.3, seconds: 30 },
+    );
+    expect(state?.atCap?.throughput.map((e) => e.replicas)).toEqual([6, 10]);
+    expect(maxAckPendingBinding(state, 1000, state?.last.at ?? T0)).toBeUndefined();
+    expect(AT_CAP_KEPT_FACTOR).toBeLessThan(30 / 13.3);
+  });
+
+  it.each([
+    { name: 'nine tenths as much in all binds', more: 180, binds: 2 },
+    { name: 'two thirds as much in all does not', more: 133, binds: undefined },
+  ])('2 at 200/s, then 12: $name', ({ more, binds }) => {
+    // A limit that binds splits its slots among more replicas: what they process in all stays about
+    // the same, a little less with the overhead of more clients; much less is something else.
+    const state = counts(
+      { replicas: 2, perSecond: 200, seconds: 30 },
+      { replicas: 12, perSecond: more, seconds: 30 },
+    );
+    expect(maxAckPendingBinding(state, 1000, state?.last.at ?? T0)?.fewer.replicas).toBe(binds);
   });
 
   it('readings within AT_CAP_CHANGED_FACTOR of each other keep the record, whichever way they differ', () => {
