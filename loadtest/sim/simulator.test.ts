@@ -6,6 +6,7 @@ import type { Autoscaler, ClusterView, WorkloadModel } from './simulator.js';
 import {
   DEFAULT_CONSUMES_BEFORE_READY_SECONDS,
   defaultWorkload,
+  podGenerators,
   serverCounts,
   simulate,
 } from './simulator.js';
@@ -332,6 +333,35 @@ describe('simulate', () => {
       new KedaHpaAutoscaler({ ...kedaHpaDefaults, lagThreshold: 100, maxReplicaCount: 60 }),
     );
     expect(jetscale.arrived).toBe(keda.arrived); // arrivals come from their own seeded stream
+  });
+});
+
+describe('podGenerators: each pod draws from its own place in the deployment', () => {
+  const draws = (order: number[]): Map<string, number> => {
+    const next = podGenerators(42);
+    const seen = new Map<string, number>();
+    const starts = new Map<number, number>();
+    for (const place of order) {
+      const j = starts.get(place) ?? 0;
+      starts.set(place, j + 1);
+      seen.set(`${place}#${j}`, next(place).next());
+    }
+    return seen;
+  };
+
+  it('gives a place the same draws whatever other places started before it', () => {
+    // One policy starts places 1-4 early and 5-9 later; another starts 1-2 early and 3-9 later. With one
+    // stream in start order, places 5-9 would get other draws; keyed by place they are the same pods.
+    const a = draws([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    const b = draws([1, 2, 9, 8, 7, 6, 5, 4, 3]);
+    for (let place = 1; place <= 9; place++) expect(b.get(`${place}#0`)).toBe(a.get(`${place}#0`));
+  });
+
+  it('gives a pod started again in a place a new draw, and other seeds other draws', () => {
+    const again = draws([3, 3, 3]);
+    expect(new Set([again.get('3#0'), again.get('3#1'), again.get('3#2')]).size).toBe(3);
+    expect(podGenerators(43)(3).next()).not.toBe(podGenerators(42)(3).next());
+    expect(podGenerators(42)(4).next()).not.toBe(podGenerators(42)(3).next());
   });
 });
 

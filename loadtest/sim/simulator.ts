@@ -300,6 +300,22 @@ class ArrivalsByTick {
   }
 }
 
+/**
+ * Each pod's random draws (start-up, speed) from its own generator, keyed by its place in the deployment (the
+ * k-th replica) and by how many pods started in that place before it — not from one stream taken in start order.
+ * With one stream a policy that starts one pod fewer early shifts the draw of every later pod, so a paired
+ * comparison of two policies on one seed measured that shift as well as the policies (±0.25 s of p99 per seed on
+ * the recorded trace, session 34). Keyed, two policies that start the same places get the same pods.
+ */
+export function podGenerators(seed: number): (place: number) => Prng {
+  const startsAtPlace: number[] = [];
+  return (place) => {
+    const starts = startsAtPlace[place] ?? 0;
+    startsAtPlace[place] = starts + 1;
+    return new Prng(deriveSeed(deriveSeed(seed, place), starts));
+  };
+}
+
 /** The simulated clock's epoch: `now` and sample times are this plus the simulated seconds. */
 export const EPOCH_MS = Date.UTC(2026, 0, 1);
 
@@ -315,14 +331,15 @@ export function simulate(options: SimulationOptions, autoscaler: Autoscaler): Ru
   const objective = options.latencyObjectiveSeconds ?? 10;
   const timelineStep = options.timelineStepSeconds ?? 10;
   const arrivalsPrng = new Prng(deriveSeed(options.seed, 1));
-  const podPrng = new Prng(deriveSeed(options.seed, 2));
+  const podPrngFor = podGenerators(deriveSeed(options.seed, 2));
   const noisePrng = new Prng(deriveSeed(options.seed, 3));
 
   const early = Math.max(0, workload.consumesBeforeReadySeconds ?? DEFAULT_CONSUMES_BEFORE_READY_SECONDS);
   const prefetch = Math.max(0, workload.prefetchPerReplica ?? 0);
   const warmupSeconds = Math.max(0, workload.warmup?.seconds ?? 0);
   const warmupShare = Math.min(1, Math.max(0, workload.warmup?.speedShare ?? 1));
-  const newPod = (now: number, alreadyReady: boolean): Pod => {
+  const newPod = (now: number, alreadyReady: boolean, place: number): Pod => {
+    const podPrng = podPrngFor(place);
     const readyAt = alreadyReady
       ? now
       : now + podPrng.uniform(workload.startupSeconds.min, workload.startupSeconds.max);
@@ -343,7 +360,7 @@ export function simulate(options: SimulationOptions, autoscaler: Autoscaler): Ru
 
   let pods: Pod[] = [];
   let specReplicas = options.initialReplicas ?? 1;
-  for (let i = 0; i < specReplicas; i++) pods.push(newPod(0, true));
+  for (let i = 0; i < specReplicas; i++) pods.push(newPod(0, true, i));
 
   const histogram = new WaitHistogram();
   const warmup = options.warmupSeconds ?? 0;
@@ -484,7 +501,7 @@ export function simulate(options: SimulationOptions, autoscaler: Autoscaler): Ru
       specReplicas = Math.max(0, Math.floor(desired));
       let live = pods.filter((p) => p.terminatingUntil === undefined);
       while (live.length < specReplicas) {
-        const pod = newPod(end, false);
+        const pod = newPod(end, false, live.length);
         pods.push(pod);
         live.push(pod);
         podStarts++;
