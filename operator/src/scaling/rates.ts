@@ -92,6 +92,8 @@ import { ADAPTIVE_POLL_SECONDS, RATE_NOISE_SIGMAS } from './objective.js';
 import { upstreamLagOf } from './backlog.js';
 import { heldAtThreshold, waitsWithBacklog } from './refused-backlog.js';
 import { nextInHand, validHandlersInHand } from './in-hand.js';
+import { fillingHands } from './held-filling.js';
+import type { HeldRisingRun } from './held-filling.js';
 import { acknowledgedBeforeExpiry, beyondMaxAgeConfirmSeconds, validBeyondMaxAge } from './beyond-max-age.js';
 import type { BeyondMaxAge } from './beyond-max-age.js';
 import type { HandlersInHand, HeldStretch } from './in-hand.js';
@@ -616,6 +618,13 @@ export interface RateState {
    * has been measured (REMOVAL_RUN_SECONDS).
    */
   removalRun?: { since: number; completed: number; held: number; measured?: boolean };
+  /**
+   * A run of intervals at one ready count in which what the replicas held alone grew (fellBehind,
+   * nothing waiting at the server): its seconds, messages held times seconds, and completions
+   * (held-filling.ts fillingHands: whether each interval's completions rose with what was held, as
+   * handlers filling their hands do, or kept the run's pace, as a queue's). Absent otherwise.
+   */
+  heldRisingRun?: HeldRisingRun;
   /**
    * Messages the stream removed from inside it (removedInside) between the last two readings, on a
    * stream that can; absent when not known. The stream's state is read after the consumer's, so a
@@ -1833,6 +1842,7 @@ function restartInterval(
     takingNothingRun: _takingNothing,
     stuckFloor: _stuck,
     removalRun: _removal,
+    heldRisingRun: _heldRising,
     removedInside: _inside,
     deliveredLastInterval: _delivered,
     busySpell: _busy,
@@ -2707,7 +2717,29 @@ export function observeRates(
   // Whether the figure has only ever been read from held messages while the replicas kept up
   // (RateState.perReplicaFromHeld): an interval that shows them busy otherwise, and moves the
   // figure, measures it.
-  const heldAlone = heldOnlyKeptUp && !floorPaced.busy;
+  // Nor does an interval in which what the replicas held alone grew while their completions rose
+  // with it (held-filling.ts fillingHands): handlers taking work into their hands until they hold
+  // what arrives times the handling time look as if they fell behind, and completions ÷ ready then
+  // is what they did at least (nats.py push ×500 at 30/s read 8/s a replica for handlers of 50/s,
+  // and, as measured, no step down was ever taken at 4 where 1 does). A queue behind busy
+  // handlers keeps its pace while it grows, and measures the figure as before.
+  const filled = fillingHands(previous.heldRisingRun, {
+    rising:
+      heldShowsBusy &&
+      !waitedAtServer &&
+      userInHand === undefined &&
+      fellBehind &&
+      !heldBack &&
+      comparable &&
+      completionsKnown,
+    readyReplicas,
+    seconds: dtSeconds,
+    heldFrom: Math.max(0, last.ackPending),
+    heldTo: Math.max(0, sample.ackPending),
+    completed: Math.max(0, completed),
+  });
+  if (filled.run !== undefined) next.heldRisingRun = filled.run;
+  const heldAlone = (heldOnlyKeptUp || filled.filling) && !floorPaced.busy;
   let fromHeld = previous.perReplicaFromHeld === true && perReplica !== undefined;
   let figureLowEndOnly = lowEndFigure && !catchesUp && !replacesCarried;
   // A first figure from what the replicas held alone, while some ready replicas were still warming
@@ -2754,6 +2786,21 @@ export function observeRates(
       perReplicaEvidence = updated.seconds;
     }
   }
+  // A figure from held messages alone that a busy interval (work waiting at the server, or
+  // replicas falling behind at their pace) bears out without moving it (the reading between its
+  // low and high ends while pods start) is measured all the same: the first interval of a queue
+  // growing in the clients' buffers cannot be told from hands filling (held-filling.ts), and left
+  // read from held, a queue's 5/s figure kept perReplicaFromHeld for 42 s behind a growing buffer.
+  if (
+    fromHeld &&
+    previous.perReplicaPerSecond !== undefined &&
+    capacityEvidence &&
+    busyThroughout &&
+    !heldAlone &&
+    !leaving &&
+    !lowEndOnly
+  )
+    fromHeld = false;
   // A spell of busy intervals whose replicas were all warm, ready and alone is a measurement: when
   // it spans CAPACITY_PROOF_SECONDS and shows more than the figure, the figure is low — replicas
   // sized by it fall behind while it creeps up at the evidence's pace — and is raised to it.
