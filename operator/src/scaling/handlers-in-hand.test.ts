@@ -202,6 +202,39 @@ describe('decide: concurrent handlers without spec.inFlightPerReplica are not dr
     expect(late.every((r) => r.pending === 0 && r.ackPending <= 60)).toBe(true);
   });
 
+  it('nats.go Consume() ×8 stepped down at 4/s, then 12/s from 600 s: scaled up at once for the queue that builds in the buffers', () => {
+    // The steps leave 5-6 replicas whose figure is read from held messages (perReplicaFromHeld);
+    // 12/s fills their hands and then their buffers, and a queue growing in the buffers while the
+    // completions keep their pace is measured (held-filling.ts), not taken as hands filling.
+    const readings = runScenario({
+      client: { ...natsGoConsume, name: 'nats.go Consume() ×8', concurrency: 8 },
+      spec: withScalingDefaults({
+        minReplicas: 1,
+        maxReplicas: 30,
+        backlogPerReplica: 1_000_000,
+        drainWithinSeconds: 5,
+      } as Partial<ScalingSpec>),
+      maxAckPending: 5000,
+      handlerPerSecond: 0.1,
+      arrival: (t) => (t < 600 ? 4 : 12),
+      initialReplicas: 1,
+      initialPending: 0,
+      startupSeconds: 10,
+      durationSeconds: 1000,
+      pollSeconds: 2,
+    });
+    process.stdout.write(summary('nats.go Consume() ×8, 4/s then 12/s', readings));
+    expect(readings.some((r) => r.t < 600 && /; one fewer, \d+: /.test(r.decision.reason))).toBe(true);
+    const before = readings.filter((r) => r.t >= 500 && r.t < 600);
+    expect(Math.max(...before.map((r) => r.replicas))).toBeLessThanOrEqual(7);
+    // 15 do 12/s at 0.8/s a replica: asked for within 20 s of the rise.
+    expect(readings.some((r) => r.t >= 600 && r.t <= 620 && r.decision.desiredReplicas >= 15)).toBe(true);
+    const late = readings.filter((r) => r.t >= 750);
+    expect(
+      late.every((r) => r.replicas >= 15 && r.replicas <= 20 && r.pending === 0 && r.ackPending <= 140),
+    ).toBe(true);
+  });
+
   it('nats.go Consume() ×20, 10 s handlers (2/s a replica), 4/s arriving: a step that overfills the hands goes back, and is not taken again', () => {
     // Each step down is judged; the one to 1 replica leaves 40 for 20 hands, held beyond what they
     // hold (2f) shows at once, and the count goes back to 2 with what drains the overflow (the
