@@ -22,7 +22,8 @@
 // process (from /proc) over that window. The summary gives the median and range over the rounds of
 // each phase and of the ratios taken within a round. Then the gateway's ceiling: several ways of
 // publishing with ack (nats.js js.publish with 1,000 awaiting lanes or a sliding window of 100 to
-// 10,000, and the one-inbox publisher), each storing `--ceiling-events` per round in a fresh stream
+// 10,000, the one-inbox publisher on a window, and in the gateway's shape: 10 lanes of batches of 100),
+// each storing `--ceiling-events` per round in a fresh stream
 // like the gateway's; the best by median is the ceiling. Then the gateway under open-model load
 // (arrivals on the clock, not on responses) for single events and batches of 10 and 100, each at
 // rising offered rates until it saturates.
@@ -44,7 +45,7 @@ import path from 'node:path';
 import { startNatsServer } from '../../hack/stack/nats-server.js';
 import { toolsBin } from '../../hack/stack/tools.js';
 import { topologyOf, type NatsConfig } from '../src/shared/config.js';
-import { JetStreamPublisher, pubAckOf } from '../src/shared/js-publisher.js';
+import { JetStreamPublisher, pubAckOf, publishHeaders } from '../src/shared/js-publisher.js';
 import { useBufferEncodingInNats } from '../src/shared/nats-text-encoding.js';
 import { emptyProjection, foldEntry, type LogEntry } from '../src/consumer/projection.js';
 import { EventsLoad, eventsBody } from './load.js';
@@ -76,7 +77,7 @@ import {
   type BenchOptions,
   type ConsumerPhase,
 } from './stats.js';
-import { Batcher, publishWindowed } from './pipeline.js';
+import { Batcher, publishInBatches, publishWindowed } from './pipeline.js';
 
 /** Offered event rates per batch size, tried in order until the gateway saturates. */
 const REQUEST_SECONDS = 'jetscale_gateway_http_request_duration_seconds';
@@ -235,7 +236,17 @@ interface PublishPattern {
   publish(events: readonly TestEvent[], subject: (e: TestEvent) => string, stream: string): Promise<void>;
 }
 
-function publishPatterns(js: JetStreamClient, publisher: JetStreamPublisher): PublishPattern[] {
+/**
+ * The gateway's own publishes without its HTTP path: what its closed loop of batches of 100 sends to
+ * NATS, from the bench process (session 35).
+ */
+const GATEWAY_PUBLISHES = 'one-inbox publisher, 10 lanes of publishMany(100)';
+
+function publishPatterns(
+  js: JetStreamClient,
+  publisher: JetStreamPublisher,
+  coalescing: JetStreamPublisher,
+): PublishPattern[] {
   const viaJs = (e: TestEvent, subject: string, stream: string) =>
     js.publish(subject, encodeEvent(e), {
       msgID: e.id,
@@ -273,6 +284,24 @@ function publishPatterns(js: JetStreamClient, publisher: JetStreamPublisher): Pu
           });
         }),
     })),
+    {
+      // As the gateway publishes a request's events (publishMany: all 100 in flight, one promise, the
+      // coalescing publisher) with the closed loop's 10 requests in flight; natscli's `--batch 100`
+      // shape. What the gateway adds to it is the HTTP path, the JSON and the validation.
+      name: GATEWAY_PUBLISHES,
+      publish: (events, subject, stream) =>
+        publishInBatches(events.length, 100, 10, async (first, size) => {
+          const { answers } = await coalescing.publishMany(
+            events.slice(first, first + size).map((e) => ({
+              subject: subject(e),
+              data: encodeEvent(e),
+              headers: publishHeaders(undefined, { msgId: e.id, expectedStream: stream }),
+            })),
+          );
+          const failure = answers.find((a) => a instanceof Error);
+          if (failure) throw failure;
+        }),
+    },
   ];
 }
 
@@ -365,8 +394,12 @@ async function natscliCeiling(
  * alternating between rounds) into a fresh stream configured like the gateway's events stream; the
  * ceiling is the best pattern by median events/s.
  */
-async function ceilingPhases(b: Bench, publisher: JetStreamPublisher): Promise<CeilingResult[]> {
-  const patterns = publishPatterns(b.js, publisher);
+async function ceilingPhases(
+  b: Bench,
+  publisher: JetStreamPublisher,
+  coalescing: JetStreamPublisher,
+): Promise<CeilingResult[]> {
+  const patterns = publishPatterns(b.js, publisher, coalescing);
   const config = configOf(workloadEnv(b.server.url, 'ceiling'));
   const streamConfig = streamConfigs(config)[0];
   if (!streamConfig) throw new Error('no events stream configuration');
@@ -1284,7 +1317,7 @@ async function main(): Promise<void> {
     const loadAfterConsumers = loadText();
 
     // The ceiling right before the gateway, so both meet about the same load.
-    const ceilingResults = await ceilingPhases(b, publisher);
+    const ceilingResults = await ceilingPhases(b, publisher, floorPublisher);
     const gatewaySteps = o.batches.length > 0 ? await gatewayPhases(b) : [];
 
     // Summary: per phase over the rounds, and ratios paired within each round.
@@ -1375,6 +1408,8 @@ async function main(): Promise<void> {
     if (gatewaySteps.length > 0 && ceiling) {
       // The gateway's own publisher with the widest window: what the HTTP path adds to the same publishes.
       const ownPublisher = ceilingTable.find((row) => row.pattern === 'one-inbox publisher, window 10,000');
+      // The gateway's publishes in its own shape, without HTTP (the closed loop's table).
+      const samePublishes = ceilingTable.find((row) => row.pattern === GATEWAY_PUBLISHES);
       log('');
       log(
         `| gateway batch | best events/s stored before saturating (offered) | p50 ms | p99 ms | CPU µs per event | of the ceiling (${ceiling.pattern}, median) | by CPU: the ceiling's µs ÷ the gateway's | by CPU: ${ownPublisher?.pattern ?? 'one-inbox publisher'}'s µs ÷ the gateway's | saturated at (offered: stored) |`,
@@ -1397,16 +1432,16 @@ async function main(): Promise<void> {
       // spent per event: natscli's CPU includes making its messages, the gateway's does not.
       log('');
       log(
-        `| gateway batch, closed loop | load generator | requests (events) in flight | events/s stored | p50 ms | p99 ms | in the gateway, mean ms: request, publish | CPU µs per event, nats-server + gateway | load generator µs per event | of the ceiling (${ceiling.pattern}, median) by events/s | by CPU: the ceiling's µs ÷ (nats-server + gateway + load generator) | non-202 answers |`,
+        `| gateway batch, closed loop | load generator | requests (events) in flight | events/s stored | p50 ms | p99 ms | in the gateway, mean ms: request, publish | CPU µs per event, nats-server + gateway | load generator µs per event | of the ceiling (${ceiling.pattern}, median) by events/s | by CPU: the ceiling's µs ÷ (nats-server + gateway + load generator) | of the same publishes without HTTP (${GATEWAY_PUBLISHES}), by events/s and by CPU | non-202 answers |`,
       );
-      log(`| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`);
+      log(`| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`);
       for (const s of gatewaySteps.filter((x) => x.mode === 'closed')) {
         const cpu = s.cpuPerEvent ? cpuTotal(s.cpuPerEvent) : undefined;
         const failedAnswers = Object.entries(s.statuses)
           .filter(([code]) => code !== '202')
           .reduce((n, [, k]) => n + k, 0);
         log(
-          `| ${s.batch}${s.version === 'old' ? ' (old)' : ''} | ${s.generator ?? '?'} | ${s.lanes ?? '?'} (${(s.lanes ?? 0) * s.batch}) | ${s.eventsPerSecond} | ${s.p50ms} | ${s.p99ms} | ${s.gatewayRequestMs ?? '—'}, ${s.gatewayPublishMs ?? '—'} | ${cpu ?? '—'} | ${s.loadGeneratorUs ?? '—'} | ${((100 * s.eventsPerSecond) / ceiling.eventsPerSecond.median).toFixed(0)} % | ${cpuShare(ceiling.cpuUs.median, cpu === undefined ? undefined : cpu + (s.loadGeneratorUs ?? 0))} | ${failedAnswers} |`,
+          `| ${s.batch}${s.version === 'old' ? ' (old)' : ''} | ${s.generator ?? '?'} | ${s.lanes ?? '?'} (${(s.lanes ?? 0) * s.batch}) | ${s.eventsPerSecond} | ${s.p50ms} | ${s.p99ms} | ${s.gatewayRequestMs ?? '—'}, ${s.gatewayPublishMs ?? '—'} | ${cpu ?? '—'} | ${s.loadGeneratorUs ?? '—'} | ${((100 * s.eventsPerSecond) / ceiling.eventsPerSecond.median).toFixed(0)} % | ${cpuShare(ceiling.cpuUs.median, cpu === undefined ? undefined : cpu + (s.loadGeneratorUs ?? 0))} | ${samePublishes ? `${((100 * s.eventsPerSecond) / samePublishes.eventsPerSecond.median).toFixed(0)} %, ${cpuShare(samePublishes.cpuUs.median, cpu === undefined ? undefined : cpu + (s.loadGeneratorUs ?? 0))}` : '—'} | ${failedAnswers} |`,
         );
       }
     }

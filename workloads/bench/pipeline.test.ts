@@ -1,4 +1,4 @@
-import { Batcher, publishWindowed } from './pipeline.js';
+import { Batcher, publishInBatches, publishWindowed } from './pipeline.js';
 
 /** A publish that settles when the test says so. */
 function controlledPublishes() {
@@ -51,6 +51,57 @@ describe('publishWindowed (a sliding window of publishes)', () => {
   it('resolves at once for nothing to publish, and refuses a window below 1', async () => {
     await expect(publishWindowed(0, 5, () => Promise.reject(new Error('called')))).resolves.toBeUndefined();
     expect(() => publishWindowed(1, 0, () => Promise.resolve())).toThrow('window must be an integer ≥ 1');
+  });
+});
+
+describe('publishInBatches (lanes of batches, as the gateway closed loop sends requests)', () => {
+  it('keeps one batch per lane in flight, each lane starting its next when its last settled', async () => {
+    const open: { first: number; size: number; resolve: () => void }[] = [];
+    let most = 0;
+    const done = publishInBatches(
+      1050,
+      100,
+      3,
+      (first, size) =>
+        new Promise<void>((resolve) => {
+          open.push({ first, size, resolve });
+          most = Math.max(most, open.length);
+        }),
+    );
+    expect(open.map((o) => o.first)).toEqual([0, 100, 200]);
+    const seen: [number, number][] = [];
+    while (open.length > 0) {
+      const o = open.shift();
+      if (!o) break;
+      seen.push([o.first, o.size]);
+      o.resolve();
+      await new Promise((r) => setImmediate(r));
+    }
+    await done;
+    expect(most).toBe(3);
+    // Every index once, in batches of 100 and a last one of 50.
+    expect(seen.map(([first]) => first)).toEqual(Array.from({ length: 11 }, (_, k) => k * 100));
+    expect(seen.map(([, size]) => size)).toEqual([...Array<number>(10).fill(100), 50]);
+  });
+
+  it('rejects with the first failure and starts no batch after it', async () => {
+    const started: number[] = [];
+    const done = publishInBatches(1000, 100, 2, async (first) => {
+      started.push(first);
+      await new Promise((r) => setImmediate(r));
+      if (first === 100) throw new Error('stream refused');
+    });
+    await expect(done).rejects.toThrow('stream refused');
+    await new Promise((r) => setImmediate(r));
+    expect(started).toEqual([0, 100, 200]);
+  });
+
+  it('resolves at once for nothing to publish, and refuses a batch or lanes below 1', async () => {
+    await expect(
+      publishInBatches(0, 100, 10, () => Promise.reject(new Error('called'))),
+    ).resolves.toBeUndefined();
+    expect(() => publishInBatches(1, 0, 1, () => Promise.resolve())).toThrow('batch must be an integer ≥ 1');
+    expect(() => publishInBatches(1, 1, 0, () => Promise.resolve())).toThrow('lanes must be an integer ≥ 1');
   });
 });
 

@@ -1,4 +1,4 @@
-// Two ways of keeping many publishes in flight, shared by the benchmark's publish ceiling and its
+// Ways of keeping many publishes in flight, shared by the benchmark's publish ceiling and its
 // batched floor. No NATS here: the publish is a function passed in, so both are unit-tested
 // (pipeline.test.ts).
 
@@ -37,6 +37,40 @@ export function publishWindowed(
     if (count <= 0) resolve();
     else pump();
   });
+}
+
+/**
+ * Calls `publishBatch(first, size)` for consecutive batches of `batch` indexes of 0 … count-1 (the last
+ * may be smaller), `lanes` of them in flight: each lane starts its next batch when its last settled, as
+ * the gateway's closed loop sends its requests. Resolves when all settled; rejects with the first
+ * failure, and no lane starts a batch after it.
+ */
+export function publishInBatches(
+  count: number,
+  batch: number,
+  lanes: number,
+  publishBatch: (first: number, size: number) => Promise<unknown>,
+): Promise<void> {
+  if (!Number.isSafeInteger(batch) || batch < 1)
+    throw new Error(`batch must be an integer ≥ 1, got ${batch}`);
+  if (!Number.isSafeInteger(lanes) || lanes < 1)
+    throw new Error(`lanes must be an integer ≥ 1, got ${lanes}`);
+  let next = 0;
+  let failed = false;
+  const lane = async (): Promise<void> => {
+    while (!failed && next < count) {
+      const first = next;
+      const size = Math.min(batch, count - first);
+      next += size;
+      try {
+        await publishBatch(first, size);
+      } catch (err) {
+        failed = true;
+        throw err instanceof Error ? err : new Error(String(err));
+      }
+    }
+  };
+  return Promise.all(Array.from({ length: lanes }, () => lane())).then(() => undefined);
 }
 
 interface Waiting<T> {
