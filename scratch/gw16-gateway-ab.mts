@@ -12,6 +12,8 @@ import { EventsLoad, eventsBody } from '../workloads/bench/load.js';
 const seconds = Number(process.argv[2] ?? 5);
 const rounds = Number(process.argv[3] ?? 6);
 const oldRoot = process.env['OLD_ROOT'];
+// NEW_ARGS: node flags for the new gateway only (e.g. a V8 GC setting against the same build as OLD_ROOT).
+const newArgs = (process.env['NEW_ARGS'] ?? '').split(' ').filter((a) => a !== '');
 if (!oldRoot) throw new Error('OLD_ROOT: a built checkout to compare with');
 const cpu = (pid: number) => {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
@@ -19,7 +21,10 @@ const cpu = (pid: number) => {
 };
 const server = await startNatsServer({ dir: mkdtempSync(path.join(os.tmpdir(), 'gw16-ab-')) });
 const gateways = [
-  { name: 'new', w: startWorkload('gateway', workloadEnv(server.url, 'ab-new'), [], undefined, 'built') },
+  {
+    name: 'new',
+    w: startWorkload('gateway', workloadEnv(server.url, 'ab-new'), newArgs, undefined, 'built'),
+  },
   { name: 'old', w: startWorkload('gateway', workloadEnv(server.url, 'ab-old'), [], oldRoot, 'built') },
 ];
 const results: Record<string, { gw: number; srv: number; eps: number }[]> = { new: [], old: [] };
