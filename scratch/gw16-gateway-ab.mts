@@ -2,7 +2,7 @@
 // nats-server, taking turns (ABBA…) under the same closed loop (10 lanes of batches of 100, node:http); per turn
 // the gateway's and nats-server's CPU per stored event (µs, to 0.1) and events/s, then the paired ratios.
 // OLD_ROOT=/tmp/old nice -n 19 npx tsx scratch/gw16-gateway-ab.mts [seconds per turn] [rounds]
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startNatsServer } from '../hack/stack/nats-server.js';
@@ -19,7 +19,8 @@ const cpu = (pid: number) => {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
   return (Number(f[11]) + Number(f[12])) / 100;
 };
-const server = await startNatsServer({ dir: mkdtempSync(path.join(os.tmpdir(), 'gw16-ab-')) });
+const dir = mkdtempSync(path.join(os.tmpdir(), 'gw16-ab-'));
+const server = await startNatsServer({ dir });
 const gateways = [
   {
     name: 'new',
@@ -81,4 +82,5 @@ try {
     await g.w.exited;
   }
   await server.stop();
+  rmSync(dir, { recursive: true, force: true });
 }

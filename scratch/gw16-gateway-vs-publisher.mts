@@ -1,7 +1,7 @@
 // Scratch (session 35, gw16): nats-server's CPU per event for the gateway's publishes (a real gateway, batches
 // of 100 from 10 HTTP lanes) against the same publishes from this process (JetStreamPublisher.publishMany,
 // 10 lanes of 100), on one server, alternating. nice -n 19 npx tsx scratch/gw16-gateway-vs-publisher.mts [seconds] [rounds]
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { connect } from '@nats-io/transport-node';
@@ -23,7 +23,8 @@ const cpu = (pid: number) => {
   return (Number(f[11]) + Number(f[12])) / 100;
 };
 const self = () => (process.cpuUsage().user + process.cpuUsage().system) / 1e6;
-const server = await startNatsServer({ dir: mkdtempSync(path.join(os.tmpdir(), 'gw16-gvp-')) });
+const dir = mkdtempSync(path.join(os.tmpdir(), 'gw16-gvp-'));
+const server = await startNatsServer({ dir });
 const gateway = startWorkload(
   'gateway',
   { ...workloadEnv(server.url, 'gvp'), ...variant },
@@ -121,4 +122,5 @@ try {
   gateway.kill('SIGTERM');
   await gateway.exited;
   await server.stop();
+  rmSync(dir, { recursive: true, force: true });
 }

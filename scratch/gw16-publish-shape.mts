@@ -3,7 +3,7 @@
 // gateway's shape) — from one process, into fresh streams configured like the gateway's. Not part of CI.
 // nice -n 19 npx tsx scratch/gw16-publish-shape.mts [events per pattern] [rounds]
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { connect } from '@nats-io/transport-node';
@@ -120,4 +120,6 @@ try {
   await nc.close();
 } finally {
   server.kill();
+  await new Promise((r) => setTimeout(r, 500));
+  rmSync(dir, { recursive: true, force: true });
 }
