@@ -266,6 +266,7 @@ import {
   keptPaceSeconds,
   recentBacklogRunSeconds,
   maxAckPendingBinding,
+  MIN_INTERVAL_SECONDS,
   validLastBurst,
   observeRates,
   ratesOf,
@@ -499,6 +500,28 @@ export function beyondBatchNoise(rate: number, seconds: number, dispersion = 1):
       : rate;
   const shortInterval = Math.max(0, 1 / Math.sqrt(seconds) - 1 / Math.sqrt(RISE_NOISE_REFERENCE_SECONDS));
   return Math.max(0, batched - Math.sqrt(Math.max(1, dispersion) * rate) * shortInterval);
+}
+
+/** arrivalEnded: how many standard deviations below the smoothed rate the last interval must be. */
+export const ENDED_SIGMAS = 3;
+/**
+ * An arrival seen to have ended: the last interval (`seconds` long) brought no more than
+ * 1 / PANIC_FACTOR of the smoothed rate before it, and less than that rate by more than
+ * ENDED_SIGMAS standard deviations of what an interval that long holds at it (a stream sent in
+ * batches, `dispersion` D: D times the Poisson variance). A burst that stopped reads so at the
+ * first reading after it, a step that lasts never, and a steady stream read every second in at
+ * most 0.05 % of its readings (20/s: 6 or fewer arrive; at 10/s none; at 9/s or less, or in
+ * batches too coarse for the interval, never: first-bursts.test).
+ */
+export function arrivalEnded(
+  smoothed: number,
+  lastInterval: number,
+  seconds: number,
+  dispersion = 1,
+): boolean {
+  if (!(seconds >= MIN_INTERVAL_SECONDS) || !(smoothed > 0) || !(lastInterval >= 0)) return false;
+  const noise = Math.sqrt((Math.max(1, dispersion) * smoothed) / seconds);
+  return lastInterval <= smoothed / PANIC_FACTOR && lastInterval < smoothed - ENDED_SIGMAS * noise;
 }
 
 export function emptyHistory(): ScalingHistory {
@@ -1215,12 +1238,31 @@ export function decide(input: ScalingInput): ScalingDecision {
           CONFIRM_FACTOR * previousIntervalRate,
         )
       : undefined;
+  // Slow decay is for a stream that goes on, not one that stopped: once the last interval shows
+  // the arrival ended (arrivalEnded), what arrives now is that interval's rate, and the smoothed
+  // rate, which keeps the stopped arrival for a minute, adds no replicas. A cron-like producer
+  // (170/s for 2 s of every 20 s) to nats.go Fetch(10) loops of 5/s handlers, read 1 s after the
+  // burst: 319 pending, nothing arrived since, and the smoothed 153/s asked for 150 replicas (41 by
+  // the step policy) where 9 drain what is queued within drainWithinSeconds at the 1.25/s low end
+  // (first-bursts.test). The scale-down window still holds what the replicas were asked for.
+  const ended =
+    previousRates?.arrivalPerSecond !== undefined &&
+    lastInterval !== undefined &&
+    rateState !== previousRates &&
+    arrivalEnded(
+      previousRates.arrivalPerSecond,
+      lastInterval,
+      rateState.lastIntervalSeconds ?? 0,
+      previousRates.arrivalDispersion,
+    );
   const observedArrival =
     rates.arrivalPerSecond === undefined
       ? undefined
-      : objectiveMode && !moved
-        ? rates.arrivalPerSecond
-        : Math.max(rates.arrivalPerSecond, sustained ?? 0);
+      : ended && lastInterval !== undefined
+        ? lastInterval
+        : objectiveMode && !moved
+          ? rates.arrivalPerSecond
+          : Math.max(rates.arrivalPerSecond, sustained ?? 0);
   // Predictive mode only ever adds replicas ahead of a rise it expects: a trusted forecast of a
   // told season (spec.predictive.seasonality) that expects more than arrives now is sized for,
   // unless the observation falls outside the band the forecaster has earned (a step or a spike it

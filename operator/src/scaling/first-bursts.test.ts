@@ -1,0 +1,114 @@
+// The first bursts of a cron-like stream (a burst every 20 or 60 s, quiet between), before any
+// burst is recorded (rates.ts lastBurst, so no decide.ts burstSizing). The arrival rate is smoothed
+// with a fast attack and a slow decay: after a burst of 300/s for 2 s it still reads 270/s a second
+// later, 200/s after 4 s, while nothing arrives. The rate term sized that stopped arrival as a
+// step-up: nats.go Fetch(10) loops of 5/s handlers, 600 every 60 s, read 1 s after the burst with
+// 580 pending and nothing arrived since, asked for 41 (the step policy's most) where what is queued
+// drains within drainWithinSeconds with 24 at the 0.83/s low end the policy had then (5 at 5/s).
+// Now, once the last interval shows the arrival ended (decide.ts arrivalEnded), the rate term sizes
+// what arrives now, the queue it left and what the clients buffer (pull-clients model, first
+// burst's largest count: Fetch(10) 600/60 s 41 -> 24, 340/20 s 41 -> 9; nats.js fetch() and jnats
+// fetch() the same). A step that lasts is not touched: its last interval shows it going on.
+import { arrivalEnded } from './decide.js';
+import { MIN_INTERVAL_SECONDS } from './rates.js';
+import { withScalingDefaults } from './defaults.js';
+import { jnatsFetch, natsGoFetch10, natsJsFetch, runScenario } from './test/pull-clients.js';
+import type { PullClient, Reading } from './test/pull-clients.js';
+import { seededRng } from '../../../test/seeded-rng.js';
+
+const HANDLER_PER_SECOND = 5;
+const DRAIN_WITHIN_SECONDS = 30;
+
+function cron(client: PullClient, period: number, size: number, durationSeconds = 40): Reading[] {
+  return runScenario({
+    client,
+    spec: withScalingDefaults({ minReplicas: 1, maxReplicas: 50, drainWithinSeconds: DRAIN_WITHIN_SECONDS }),
+    maxAckPending: 1000,
+    handlerPerSecond: HANDLER_PER_SECOND,
+    arrival: (t) => (t % period < 2 ? size / 2 : 0),
+    initialReplicas: 1,
+    initialPending: 0,
+    startupSeconds: 10,
+    durationSeconds,
+    pollSeconds: 5,
+    adaptivePoll: true,
+  });
+}
+
+describe('the first burst of a cron-like stream, once its arrival is seen to have ended', () => {
+  for (const client of [natsGoFetch10, natsJsFetch, jnatsFetch])
+    for (const [period, size] of [
+      [20, 340],
+      [60, 600],
+    ] as const)
+      it(`${client.name}, ${size} in 2 s of every ${period} s: no more than what drains the queue it left`, () => {
+        const readings = cron(client, period, size);
+        // The readings after the burst (t > 2 s) up to the first pods' start-up: what arrives is
+        // nothing, so what is asked is what drains the backlog (pending and buffered) within
+        // drainWithinSeconds at the figure the reading had, one more for rounding.
+        const after = readings.filter((r) => r.t > 2 && r.t < 12);
+        expect(after.length).toBeGreaterThan(3);
+        const over: string[] = [];
+        for (const r of after) {
+          const figure = r.decision.rates.perReplicaPerSecond;
+          if (figure === undefined) continue;
+          const backlog = r.pending + r.ackPending;
+          const drains = Math.ceil(backlog / (figure * DRAIN_WITHIN_SECONDS)) + 1;
+          if (r.decision.desiredReplicas > Math.max(drains, r.replicas))
+            over.push(`t=${r.t.toFixed(1)}: ${r.decision.desiredReplicas} where ${drains} drain ${backlog}`);
+        }
+        expect(over).toEqual([]);
+        // And no reading in the first burst's window reaches the step policy's 41.
+        const first = readings.filter((r) => r.t < period);
+        expect(Math.max(...first.map((r) => r.decision.desiredReplicas))).toBeLessThanOrEqual(24);
+      });
+});
+
+describe('arrivalEnded', () => {
+  it('reads a stopped burst as ended, and a lasting step as going on', () => {
+    expect(arrivalEnded(270, 0, 1)).toBe(true);
+    expect(arrivalEnded(153, 0, 1)).toBe(true);
+    expect(arrivalEnded(270, 300, 1)).toBe(false);
+    expect(arrivalEnded(270, 250, 1)).toBe(false);
+    // Half of it within noise of a stream that goes on.
+    expect(arrivalEnded(270, 140, 1)).toBe(false);
+    // Too few messages an interval to tell a lull from an end.
+    expect(arrivalEnded(4, 0, 1)).toBe(false);
+    // Batches too coarse for the interval: a quiet second is what they do.
+    expect(arrivalEnded(34, 0, 1, 20)).toBe(false);
+    expect(arrivalEnded(9, 0, 1)).toBe(false);
+    // A reading sooner than a measured interval measures nothing.
+    expect(arrivalEnded(270, 0, MIN_INTERVAL_SECONDS / 2)).toBe(false);
+  });
+
+  it('almost never reads a steady Poisson stream as ended (1 s readings, 5-200/s)', () => {
+    const rng = seededRng(35);
+    const poisson = (mean: number): number => {
+      // Knuth's method in chunks, exact enough for the means here.
+      let n = 0;
+      let left = mean;
+      while (left > 0) {
+        const step = Math.min(left, 30);
+        left -= step;
+        const limit = Math.exp(-step);
+        let p = rng();
+        while (p > limit) {
+          n++;
+          p *= rng();
+        }
+      }
+      return n;
+    };
+    for (const rate of [5, 10, 15, 20, 30, 50, 200]) {
+      let ended = 0;
+      const readings = 10_000;
+      for (let i = 0; i < readings; i++) if (arrivalEnded(rate, poisson(rate), 1)) ended++;
+      // 20/s: 6 or fewer in a second, 0.05 % of seconds; other rates less often.
+      const share = ended / readings;
+      expect({ rate, share: share <= 0.001 ? 'rare' : share }).toEqual({
+        rate,
+        share: 'rare',
+      });
+    }
+  });
+});
