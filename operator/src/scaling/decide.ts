@@ -9,7 +9,9 @@
 //    measured while replicas were busy. The arrival rate reacts fast to a rise (the last interval
 //    counts as soon as it exceeds the smoothed rate, up to CONFIRM_FACTOR times the interval before
 //    it until the next reading confirms it: one interval can hold a single batch) and slowly to a
-//    fall. While more arrives than
+//    fall, except to an end: once the last interval brought no more than half the smoothed rate
+//    and ENDED_SIGMAS below it (arrivalEnded: a burst that stopped), what arrives is that
+//    interval's rate. While more arrives than
 //    the ready replicas do (at a confirmed rate: rates.ts confirmedArrivalPerSecond, beyond its
 //    own noise while nothing waits at the server, and for a stream sent in clumps while messages
 //    wait, beyond it above the mean rate of the last start-up: meanArrivalSince), the queue
