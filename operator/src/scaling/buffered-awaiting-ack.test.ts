@@ -76,17 +76,21 @@ describe('decide: awaiting ack beyond what the replicas can be handling is backl
   });
 
   it('does not count messages waiting for a redelivery (scattered behind the ack floor) as buffered', () => {
-    // After the busy spell, the 500 are delivered and most of what awaits ack is 290 nak'd with a
+    // After the busy spell, the 500 are delivered and most of what awaits ack is 500 nak'd with a
     // delay (or past their ack_wait) among 3,000 deliveries acknowledged since the ack floor: no
-    // replica has them in hand, and more replicas would not see them sooner.
+    // replica has them in hand, and more replicas would not see them sooner. 80/s arrive and
+    // complete (the stream's count never falls: a fixture where it fell by 46 read as an arrival
+    // that ended, decide.ts arrivalEnded).
     const w = warmed(spec, 6, 20);
     let d = w.d;
     let completed = w.completed;
+    let arrived = w.arrived;
     const floor = completed - 3000;
     for (let t = 42; t <= 60; t += 2) {
       completed += 160;
+      arrived += 160;
       const reading: BacklogSample = {
-        ...sampleFromTotals(s(t), completed + 300, completed, 300, 1000),
+        ...sampleFromTotals(s(t), arrived, completed, arrived - completed, 1000),
         ackFloorConsumerSeq: floor,
       };
       d = decide({

@@ -507,13 +507,21 @@ export function beyondBatchNoise(rate: number, seconds: number, dispersion = 1):
 /** arrivalEnded: how many standard deviations below the smoothed rate the last interval must be. */
 export const ENDED_SIGMAS = 3;
 /**
+ * arrivalEnded: the least an interval holds at the smoothed rate for its emptiness to tell an end.
+ * Below it the stream's batches can be most of it before their dispersion is measured: a first
+ * clump of 10 read as 5/s over 2 s, then an empty 2 s, read as ended (handlers-in-hand.test's
+ * nats.js consume() ×64 in clumps of 10), and the trajectory after went 1 -> 7 where 2 carry it.
+ */
+export const ENDED_MIN_MESSAGES = 20;
+/**
  * An arrival seen to have ended: the last interval (`seconds` long) brought no more than
  * 1 / PANIC_FACTOR of the smoothed rate before it, and less than that rate by more than
  * ENDED_SIGMAS standard deviations of what an interval that long holds at it (a stream sent in
- * batches, `dispersion` D: D times the Poisson variance). A burst that stopped reads so at the
- * first reading after it, a step that lasts never, and a steady stream read every second in at
- * most 0.05 % of its readings (20/s: 6 or fewer arrive; at 10/s none; at 9/s or less, or in
- * batches too coarse for the interval, never: first-bursts.test).
+ * batches, `dispersion` D: D times the Poisson variance), the interval holding at least
+ * ENDED_MIN_MESSAGES at that rate. A burst that stopped reads so at the first reading after it, a
+ * step that lasts never, and a steady stream read every second in at most 0.05 % of its readings
+ * (20/s: 6 or fewer arrive; below 20/s, or in batches too coarse for the interval, never:
+ * first-bursts.test).
  */
 export function arrivalEnded(
   smoothed: number,
@@ -521,7 +529,12 @@ export function arrivalEnded(
   seconds: number,
   dispersion = 1,
 ): boolean {
-  if (!(seconds >= MIN_INTERVAL_SECONDS) || !(smoothed > 0) || !(lastInterval >= 0)) return false;
+  if (
+    !(seconds >= MIN_INTERVAL_SECONDS) ||
+    !(smoothed * seconds >= ENDED_MIN_MESSAGES) ||
+    !(lastInterval >= 0)
+  )
+    return false;
   const noise = Math.sqrt((Math.max(1, dispersion) * smoothed) / seconds);
   return lastInterval <= smoothed / PANIC_FACTOR && lastInterval < smoothed - ENDED_SIGMAS * noise;
 }
@@ -1247,7 +1260,25 @@ export function decide(input: ScalingInput): ScalingDecision {
   // burst: 319 pending, nothing arrived since, and the smoothed 153/s asked for 150 replicas (41 by
   // the step policy) where 9 drain what is queued within drainWithinSeconds at the 1.25/s low end
   // (first-bursts.test). The scale-down window still holds what the replicas were asked for.
-  const ended =
+  // It stands while each interval since brings no more than 1 / PANIC_FACTOR of the rate it ended
+  // from and the smoothed rate, still carrying the stopped arrival, is at least PANIC_FACTOR times
+  // the interval's (once it has decayed to about what arrives, it is what arrives again): the quiet
+  // after a burst also measures the stream as sent in batches, whose dispersion then reads every
+  // quiet second as within noise, and the smoothed rate came back at the next reading (600 in one
+  // 5 s reading of an idle consumer, then 23 asked, then 41).
+  const endedBefore = history.arrivalEnded;
+  const endedStands =
+    endedBefore !== undefined &&
+    Number.isFinite(endedBefore.at) &&
+    Number.isFinite(endedBefore.perSecond) &&
+    endedBefore.perSecond > 0 &&
+    endedBefore.at <= sample.at &&
+    rateState.resetAt === undefined &&
+    lastInterval !== undefined &&
+    lastInterval <= endedBefore.perSecond / PANIC_FACTOR &&
+    rates.arrivalPerSecond !== undefined &&
+    rates.arrivalPerSecond >= PANIC_FACTOR * lastInterval;
+  const endedNow =
     previousRates?.arrivalPerSecond !== undefined &&
     lastInterval !== undefined &&
     rateState !== previousRates &&
@@ -1257,6 +1288,15 @@ export function decide(input: ScalingInput): ScalingDecision {
       rateState.lastIntervalSeconds ?? 0,
       previousRates.arrivalDispersion,
     );
+  const endedRecord: ScalingHistory['arrivalEnded'] =
+    endedStands && endedBefore !== undefined
+      ? rateState === previousRates
+        ? endedBefore
+        : { at: endedBefore.at, perSecond: endedBefore.perSecond }
+      : endedNow && previousRates?.arrivalPerSecond !== undefined
+        ? { at: sample.at, perSecond: previousRates.arrivalPerSecond }
+        : undefined;
+  const ended = endedRecord !== undefined;
   const observedArrival =
     rates.arrivalPerSecond === undefined
       ? undefined
@@ -2340,6 +2380,7 @@ export function decide(input: ScalingInput): ScalingDecision {
     rates: rateState,
   };
   if (panicUntil !== undefined && now < panicUntil) nextHistory.panicUntil = panicUntil;
+  if (endedRecord !== undefined) nextHistory.arrivalEnded = endedRecord;
   if (forecastState !== undefined) nextHistory.forecast = forecastState;
   if (seasonalityState !== undefined) nextHistory.seasonality = seasonalityState;
   if (readinessState !== undefined) nextHistory.readiness = readinessState;

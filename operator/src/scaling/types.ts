@@ -305,6 +305,11 @@ export interface ScalingHistory {
   lastActiveAt?: number;
   /** Until when (ms, the clock of `now`) a panic holds the replica count: no scale-down before then. */
   panicUntil?: number;
+  /**
+   * An arrival seen to have ended (decide.ts arrivalEnded): when, and the smoothed rate it ended
+   * from. It stands while each interval since brings no more than 1 / PANIC_FACTOR of that rate.
+   */
+  arrivalEnded?: { at: number; perSecond: number };
   /** Rate estimation state (owned by rates.ts; opaque to callers). */
   rates?: unknown;
   /** Forecasting state (owned by the forecaster; opaque to callers). */
