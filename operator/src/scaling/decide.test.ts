@@ -2903,7 +2903,7 @@ describe('decide: a pull consumer whose max_waiting is below the replicas (sampl
 });
 
 describe('decide: one nats.go Consume() replica whose handler hangs, ack_wait 5 s (real nats-server readings)', () => {
-  // Recorded in session 23 (scratch/hang-on-real-nats.mts with GO_HANDLER_MS=60000: nats-server 2.12
+  // Recorded in session 23 (operator/test/experiments/hang-on-real-nats.mts with GO_HANDLER_MS=60000: nats-server 2.12
   // from .tools, workloads/go-consumer built with nats.go v1.55.0, PULL_MODE consume, 500 buffered,
   // 20/s arriving from t = 0, ack_wait 5 s). The replica's handler is stuck on its first message. Its
   // pull request of 500 stays open, so the server hands its expired messages back to it (168

@@ -1,9 +1,9 @@
-// Scratch (session 35, gw16): µs per event of each gateway stage for a batch of 100, in-process, no NATS
-// (parse, validate, encode, headers, the answer's JSON). nice -n 19 npx tsx scratch/gw16-stage-cost.mts
-import { parseJsonBody } from '../workloads/src/gateway/json-body.js';
-import { encodeEvents, parseEventsBody } from '../workloads/src/shared/event.js';
-import { publishHeaders } from '../workloads/src/shared/js-publisher.js';
-import { eventsBody } from '../workloads/bench/load.js';
+// Experiment behind workloads/README "Session 35" (issue 16): µs per event of each gateway stage for a batch of 100, in-process, no NATS
+// (parse, validate, encode, headers, the answer's JSON). nice -n 19 npx tsx workloads/bench/experiments/gateway-stage-cost.mts
+import { parseJsonBody } from '../../src/gateway/json-body.js';
+import { encodeEvents, parseEventsBody } from '../../src/shared/event.js';
+import { publishHeaders } from '../../src/shared/js-publisher.js';
+import { eventsBody } from '../load.js';
 
 const ts = new Date().toISOString();
 const bodies = Array.from({ length: 200 }, (_, k) => Buffer.from(eventsBody(100, k * 100, 1000, ts)));

@@ -1,13 +1,13 @@
-// Scratch (session 35, gw16): two gateway builds (this checkout's and OLD_ROOT's, both `npm run build`) on one
+// Experiment behind workloads/README "Session 35" (issue 16): two gateway builds (this checkout's and OLD_ROOT's, both `npm run build`) on one
 // nats-server, taking turns (ABBA…) under the same closed loop (10 lanes of batches of 100, node:http); per turn
 // the gateway's and nats-server's CPU per stored event (µs, to 0.1) and events/s, then the paired ratios.
-// OLD_ROOT=/tmp/old nice -n 19 npx tsx scratch/gw16-gateway-ab.mts [seconds per turn] [rounds]
+// OLD_ROOT=/tmp/old nice -n 19 npx tsx workloads/bench/experiments/gateway-ab.mts [seconds per turn] [rounds]
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startNatsServer } from '../hack/stack/nats-server.js';
-import { startWorkload, workloadEnv } from '../workloads/test/harness.js';
-import { EventsLoad, eventsBody } from '../workloads/bench/load.js';
+import { startNatsServer } from '../../../hack/stack/nats-server.js';
+import { startWorkload, workloadEnv } from '../../test/harness.js';
+import { EventsLoad, eventsBody } from '../load.js';
 
 const seconds = Number(process.argv[2] ?? 5);
 const rounds = Number(process.argv[3] ?? 6);

@@ -1,18 +1,18 @@
-// Scratch (session 35, gw16): nats-server's CPU per event for the same publishes in different shapes —
+// Experiment behind workloads/README "Session 35" (issue 16): nats-server's CPU per event for the same publishes in different shapes —
 // a sliding window of single publishes (the bench's ceiling) against requests of 100 (publishMany, the
 // gateway's shape) — from one process, into fresh streams configured like the gateway's. Not part of CI.
-// nice -n 19 npx tsx scratch/gw16-publish-shape.mts [events per pattern] [rounds]
+// nice -n 19 npx tsx workloads/bench/experiments/gateway-publish-shape.mts [events per pattern] [rounds]
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { JetStreamPublisher, publishHeaders } from '../workloads/src/shared/js-publisher.js';
-import { streamConfigs } from '../workloads/src/shared/topology.js';
-import { topologyOf } from '../workloads/src/shared/config.js';
-import { configOf, workloadEnv } from '../workloads/test/harness.js';
-import { publishWindowed } from '../workloads/bench/pipeline.js';
+import { JetStreamPublisher, publishHeaders } from '../../src/shared/js-publisher.js';
+import { streamConfigs } from '../../src/shared/topology.js';
+import { topologyOf } from '../../src/shared/config.js';
+import { configOf, workloadEnv } from '../../test/harness.js';
+import { publishWindowed } from '../pipeline.js';
 
 const events = Number(process.argv[2] ?? 50_000);
 const rounds = Number(process.argv[3] ?? 3);

@@ -1,17 +1,17 @@
-// Scratch (session 35, gw16): nats-server's CPU per event for the gateway's publishes (a real gateway, batches
+// Experiment behind workloads/README "Session 35" (issue 16): nats-server's CPU per event for the gateway's publishes (a real gateway, batches
 // of 100 from 10 HTTP lanes) against the same publishes from this process (JetStreamPublisher.publishMany,
-// 10 lanes of 100), on one server, alternating. nice -n 19 npx tsx scratch/gw16-gateway-vs-publisher.mts [seconds] [rounds]
+// 10 lanes of 100), on one server, alternating. nice -n 19 npx tsx workloads/bench/experiments/gateway-vs-publisher.mts [seconds] [rounds]
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { startNatsServer } from '../hack/stack/nats-server.js';
-import { JetStreamPublisher, publishHeaders } from '../workloads/src/shared/js-publisher.js';
-import { topologyOf } from '../workloads/src/shared/config.js';
-import { streamConfigs } from '../workloads/src/shared/topology.js';
-import { configOf, startWorkload, workloadEnv } from '../workloads/test/harness.js';
-import { EventsLoad, eventsBody } from '../workloads/bench/load.js';
+import { startNatsServer } from '../../../hack/stack/nats-server.js';
+import { JetStreamPublisher, publishHeaders } from '../../src/shared/js-publisher.js';
+import { topologyOf } from '../../src/shared/config.js';
+import { streamConfigs } from '../../src/shared/topology.js';
+import { configOf, startWorkload, workloadEnv } from '../../test/harness.js';
+import { EventsLoad, eventsBody } from '../load.js';
 
 const seconds = Number(process.argv[2] ?? 8);
 const rounds = Number(process.argv[3] ?? 2);

@@ -1,13 +1,13 @@
-// Experiment (not committed): one nats.js consume() replica whose handler hangs for HANG s under a
+// Experiment (session 23, behind a comment in operator/src/scaling/decide.test.ts): one nats.js consume() replica whose handler hangs for HANG s under a
 // short ack_wait, 20/s arriving; every second a consumer info is read, turned into a BacklogSample
 // as the operator does, and fed to decide() (1 replica asked and ready). Prints what it decides.
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { connect } from '@nats-io/transport-node';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { sampleFromConsumerInfo } from '../operator/src/backlog/jetstream-backlog-source.ts';
-import { decide, emptyHistory } from '../operator/src/scaling/decide.ts';
-import { withScalingDefaults } from '../operator/src/scaling/defaults.ts';
+import { sampleFromConsumerInfo } from '../../src/backlog/jetstream-backlog-source.js';
+import { decide, emptyHistory } from '../../src/scaling/decide.js';
+import { withScalingDefaults } from '../../src/scaling/defaults.js';
 
 const ACK_WAIT = Number(process.env.ACK_WAIT ?? 5);
 const HANG_AT = Number(process.env.HANG_AT ?? 30);
