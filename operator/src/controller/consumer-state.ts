@@ -82,6 +82,29 @@ export interface ScalingMemory {
    * again at once. Dropped once used, and with a new scale target.
    */
   carriedAtCap?: CarriedAtCapMemory;
+  /**
+   * Handlers an earlier process read as slower than the stream's max_age (its status entry,
+   * validated by carriedHandlersSlowerThanMaxAge): offered to this process's first reading when it
+   * is of the same stream and consumer and no rollout is under way (decide.ts fromBacklog), which
+   * takes it only when that reading shows it still holds (scaling/rates.ts carriedBeyondMaxAge), so
+   * a restart or a new leader adds no trial replica again. Dropped once used, and with a new scale
+   * target.
+   */
+  carriedHandlersSlowerThanMaxAge?: CarriedHandlersSlowerThanMaxAge;
+}
+
+/** A finding read back from status.consumers[].rates.handlersSlowerThanMaxAge (see carriedHandlersSlowerThanMaxAge). */
+export interface CarriedHandlersSlowerThanMaxAge {
+  /** When the run that showed it began (monotonic ms: lastBacklogReadTime less its seconds). */
+  since: number;
+  /** The replicas ready then. */
+  replicas: number;
+  /** The stream's max_age it was found on (seconds). */
+  maxAgeSeconds: number;
+  stream: string;
+  consumer: string;
+  /** Not used after this (monotonic ms): CARRIED_CAPACITY_MAX_AGE_SECONDS after lastBacklogReadTime. */
+  usableUntil: number;
 }
 
 /** Replicas overdue as read back from status.consumers[].replicasOverdue (see carriedReplicasOverdue). */
@@ -253,6 +276,7 @@ export function memoryForTarget(memory: ScalingMemory, target: string): ScalingM
     carriedHandlersFailing: _spell,
     carriedReplicasOverdue: _overdue,
     carriedAtCap: _atCap,
+    carriedHandlersSlowerThanMaxAge: _slower,
     ...rest
   } = memory;
   return { ...rest, history: emptyHistory(), seeded: false, target };
@@ -288,12 +312,14 @@ function carriedFailures(obj: EventConsumerObject, now: ClockReading): ScalingMe
       const spell = specUnchanged ? carriedHandlersFailing(e, now) : undefined;
       const overdue = specUnchanged ? carriedReplicasOverdue(e, now) : undefined;
       const atCap = specUnchanged ? carriedAtCap(e, now) : undefined;
+      const slower = specUnchanged ? carriedHandlersSlowerThanMaxAge(e, now) : undefined;
       if (
         failures === undefined &&
         capacity === undefined &&
         spell === undefined &&
         overdue === undefined &&
-        atCap === undefined
+        atCap === undefined &&
+        slower === undefined
       )
         continue;
       const memory = fresh(failures ?? 0);
@@ -305,6 +331,7 @@ function carriedFailures(obj: EventConsumerObject, now: ClockReading): ScalingMe
       if (spell !== undefined) memory.carriedHandlersFailing = spell;
       if (overdue !== undefined) memory.carriedReplicasOverdue = overdue;
       if (atCap !== undefined) memory.carriedAtCap = atCap;
+      if (slower !== undefined) memory.carriedHandlersSlowerThanMaxAge = slower;
       out[entry.name] = memory;
     }
     return out;
@@ -484,6 +511,49 @@ export function carriedHandlersFailing(
   return {
     since: monotonicTimeOf(readAt - seconds * 1000, now),
     replicas,
+    stream: e.stream,
+    consumer: e.consumer,
+    usableUntil: monotonicTimeOf(readAt + CARRIED_CAPACITY_MAX_AGE_SECONDS * 1000, now),
+  };
+}
+
+/**
+ * The finding of handlers slower than max_age a status.consumers[] entry shows
+ * (rates.handlersSlowerThanMaxAge, written by report.ts from the policy's decision), when it can be
+ * carried over: like a failing spell (carriedHandlersFailing), only from a status written for the
+ * object's current generation, an entry that names its stream and consumer, and a
+ * lastBacklogReadTime no more than CARRIED_CAPACITY_MAX_AGE_SECONDS ago (nor more than a minute
+ * ahead); `seconds` a finite number of at least 0, `replicas` a whole number of at least 1 and
+ * `maxAgeSeconds` a finite number above 0. Otherwise undefined: the process reads the handlers
+ * afresh (one trial replica more). The policy takes it only when its first reading shows the same
+ * max_age, no fewer replicas ready and no message acknowledged before it expired.
+ */
+export function carriedHandlersSlowerThanMaxAge(
+  entry: unknown,
+  now: ClockReading,
+): CarriedHandlersSlowerThanMaxAge | undefined {
+  if (typeof entry !== 'object' || entry === null) return undefined;
+  const e = entry as { stream?: unknown; consumer?: unknown; rates?: unknown; lastBacklogReadTime?: unknown };
+  if (typeof e.stream !== 'string' || e.stream === '' || typeof e.consumer !== 'string' || e.consumer === '')
+    return undefined;
+  if (typeof e.rates !== 'object' || e.rates === null) return undefined;
+  const finding = (e.rates as { handlersSlowerThanMaxAge?: unknown }).handlersSlowerThanMaxAge;
+  if (typeof finding !== 'object' || finding === null) return undefined;
+  const { seconds, replicas, maxAgeSeconds } = finding as Record<string, unknown>;
+  if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 0) return undefined;
+  if (typeof replicas !== 'number' || !Number.isSafeInteger(replicas) || replicas < 1) return undefined;
+  if (typeof maxAgeSeconds !== 'number' || !Number.isFinite(maxAgeSeconds) || !(maxAgeSeconds > 0))
+    return undefined;
+  if (typeof e.lastBacklogReadTime !== 'string') return undefined;
+  const readAt = Date.parse(e.lastBacklogReadTime);
+  if (!Number.isFinite(readAt)) return undefined;
+  const age = (now.wall - readAt) / 1000;
+  if (age > CARRIED_CAPACITY_MAX_AGE_SECONDS || age < -60) return undefined;
+  return {
+    // (A read time ahead of this clock counts as now.)
+    since: monotonicTimeOf(Math.min(readAt, now.wall) - seconds * 1000, now),
+    replicas,
+    maxAgeSeconds,
     stream: e.stream,
     consumer: e.consumer,
     usableUntil: monotonicTimeOf(readAt + CARRIED_CAPACITY_MAX_AGE_SECONDS * 1000, now),

@@ -643,6 +643,24 @@ export function policyInputFor(input: PolicyInputOf): {
     const { stream: _stream, consumer: _consumer, usableUntil: _until, ...learnt } = atCap;
     policyInput.carriedAtCap = learnt;
   }
+  // Handlers an earlier process read as slower than max_age (status, validated when read back), on
+  // the capacity's terms and not during a rollout (new pods may run a fixed handler: within one
+  // process a fall in the ready count reopens a trial step for them): so a restart adds no trial
+  // replica again. The policy takes it only when its first reading shows it still holds.
+  const slower = memory.carriedHandlersSlowerThanMaxAge;
+  if (
+    slower !== undefined &&
+    history.rates === undefined &&
+    now <= slower.usableUntil &&
+    scale.rollout === undefined &&
+    slower.stream === consumer.stream &&
+    slower.consumer === consumer.consumer
+  )
+    policyInput.carriedHandlersSlowerThanMaxAge = {
+      since: Math.min(slower.since, now),
+      replicas: slower.replicas,
+      maxAgeSeconds: slower.maxAgeSeconds,
+    };
   return { policyInput, holdUntil };
 }
 
@@ -706,6 +724,7 @@ function withoutCarried(memory: ScalingMemory): ScalingMemory {
     carriedHandlersFailing: _spell,
     carriedReplicasOverdue: _overdue,
     carriedAtCap: _atCap,
+    carriedHandlersSlowerThanMaxAge: _slower,
     failingSince: _over,
     returned: _seeded,
     ...rest

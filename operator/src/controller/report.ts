@@ -216,6 +216,14 @@ function consumerStatus(
               seconds: round(decision.rates.handlersFailing.seconds) ?? 0,
               replicas: decision.rates.handlersFailing.replicas,
             },
+      handlersSlowerThanMaxAge:
+        decision.handlersSlowerThanMaxAge === undefined
+          ? undefined
+          : {
+              seconds: round(Math.max(0, sample.at - decision.handlersSlowerThanMaxAge.since) / 1000) ?? 0,
+              replicas: decision.handlersSlowerThanMaxAge.replicas,
+              maxAgeSeconds: decision.handlersSlowerThanMaxAge.maxAgeSeconds,
+            },
     });
     const readiness = decision.readiness;
     if (readiness !== undefined && readiness.overdue > 0)

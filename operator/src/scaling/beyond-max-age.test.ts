@@ -168,3 +168,44 @@ describe('handlers that change speed: the finding follows what the stream shows'
     expect(r.at(-1)?.decision.handlersSlowerThanMaxAge).toBeDefined();
   });
 });
+
+describe('over operator restarts: the finding is carried in status, and no new process adds a trial replica', () => {
+  // Four restarts (a rollout of the operator, failovers) after the finding, through the
+  // controller's own status writer and reader (test/operator-restart.ts). Before the finding was
+  // carried, every new process took one more trial step: 2 -> 6 over the four.
+  const restarting = (client: PullClient, handlerSeconds: number, perSecond: number): Reading[] =>
+    runScenario({
+      client,
+      spec: withScalingDefaults({ minReplicas: 1, maxReplicas: 30, backlogPerReplica: 100 }),
+      maxAckPending: 1000,
+      handlerPerSecond: 1 / handlerSeconds,
+      arrival: () => perSecond,
+      initialReplicas: 1,
+      initialPending: 0,
+      startupSeconds: 5,
+      durationSeconds: 600,
+      pollSeconds: 1,
+      maxAgeSeconds: 3,
+      restartAt: [150, 250, 350, 450],
+      ...(client.push === true ? { randomPushSeed: 3 } : {}),
+    });
+
+  it.each([
+    ['a push consumer (deliver group)', 3.2, natsPyPush],
+    ['nats.go Consume()', 3.2, natsGoConsume],
+  ] as const)('%s, %d s handlers on max_age 3 s, 10/s: held at 2 throughout', (_, handlerSeconds, client) => {
+    const r = restarting(client, handlerSeconds, 10);
+    expect(r.at(-1)?.completed).toBe(0);
+    expect(Math.max(...r.map((x) => x.replicas))).toBeLessThanOrEqual(2);
+    // Every new process says why from its first reading on.
+    for (const at of [150, 250, 350, 450])
+      expect(r.find((x) => x.t >= at)?.decision.handlersSlowerThanMaxAge).toBeDefined();
+    expect(r.at(-1)?.decision.handlersSlowerThanMaxAge).toBeDefined();
+  });
+
+  it('handlers faster than max_age with too few replicas still scale across the same restarts', () => {
+    const r = restarting(natsPyPush, 1, 10);
+    expect(r.at(-1)?.replicas).toBeGreaterThanOrEqual(10);
+    expect(r.every((x) => x.decision.handlersSlowerThanMaxAge === undefined)).toBe(true);
+  });
+});

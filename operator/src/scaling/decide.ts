@@ -217,6 +217,9 @@
 //    lasts (HandlersSlowerThanMaxAge; decision.handlersSlowerThanMaxAge, the controller's Warning),
 //    and 2c asks for one more than the ready ones only as what it reads, held here. A reading that
 //    shows an acknowledgement ends it; a fall in the ready count (a rollout) allows one more probe.
+//    While it lasts and messages arrive, the replicas it was found with are kept (no fewer than the
+//    count there is). A restarted process takes it back from status (rates.handlersSlowerThanMaxAge)
+//    when its first reading shows it still holds, so it takes no trial step again.
 // 4. Zero: leave zero as soon as the backlog exceeds activationBacklog; go to zero only when for
 //    cooldownPeriodSeconds nothing was pending, nothing awaited ack and no message was delivered
 //    between readings (traffic that fast handlers keep at backlog 0 is still traffic).
@@ -1075,6 +1078,9 @@ export function decide(input: ScalingInput): ScalingDecision {
             records: input.carriedAtCap.records,
           },
         }
+      : {}),
+    ...(input.carriedHandlersSlowerThanMaxAge !== undefined
+      ? { carriedBeyondMaxAge: input.carriedHandlersSlowerThanMaxAge }
       : {}),
     ...(spec.inFlightPerReplica !== undefined ? { inFlightPerReplica: spec.inFlightPerReplica } : {}),
   });
@@ -1947,7 +1953,20 @@ export function decide(input: ScalingInput): ScalingDecision {
           replicas: beyondMaxAge.replicas,
         })
       : undefined;
-  const expiryReplicas = Math.max(byTaken, oneMore, byInHand, beyondAsks);
+  // ... and, while messages still arrive, keeps the replicas it was found with (no fewer than the
+  // count there is): the step that showed it is what says more cannot help, and nothing else keeps
+  // it once the replicas' buffers hold so many expired messages that they stop asking and what
+  // arrives waits and expires at the server (nats.js consume() holds 100, asks again at 75). Sized
+  // by that backlog alone, the count went back down and up again by one every ~36 s (session 34),
+  // and a restarted process, whose finding came from status without the step, went down too.
+  const beyondKeeps =
+    beyondMaxAge !== undefined &&
+    sample.limitRemovals !== undefined &&
+    ready > 0 &&
+    (observedArrival ?? 0) > 0
+      ? Math.min(beyondMaxAge.replicas, current)
+      : 0;
+  const expiryReplicas = Math.max(byTaken, oneMore, byInHand, beyondAsks, beyondKeeps);
   const takenText =
     takenPerReplica !== undefined
       ? `at the ${fmt(takenPerReplica)}/s each replica took while messages expired before delivery, ${fmt(observedArrival ?? 0)}/s arriving needs ${byTaken}`
@@ -1961,15 +1980,22 @@ export function decide(input: ScalingInput): ScalingDecision {
   // them, expired messages too, and what is sent to them behind it expires for minutes (~360 s in
   // the 64/s model).
   const inHandText =
-    beyondText !== undefined && beyondAsks >= byInHand
+    beyondText !== undefined && beyondAsks > 0 && beyondAsks >= byInHand
       ? `messages expired in the replicas' hands (held longer than max_age with nothing waiting at the server), ${fmt(sample.ackPending)} held by ${ready} ready: one more asked for, as when too few replicas take each in time, but ${beyondText}`
       : behindInHand !== undefined && byInHand > 0
         ? `messages expired in the replicas' hands (held longer than max_age with nothing waiting at the server) while ${behindInHand.replicas} ${behindInHand.replicas === 1 ? 'replica' : 'replicas'} each did less than ${fmt(behindInHand.below)}/s${byShown !== undefined && byShown < byBehind ? `, since shown to do at least ${fmt(atLeast ?? 0)}/s each (a message held shorter)` : ''}${spec.inFlightPerReplica === undefined ? ', each counted as handling one message at a time (spec.inFlightPerReplica unset): handlers that work on many at once near max_age look the same, and replicas are added until each holds one, so set spec.inFlightPerReplica if each handles more' : ''}: ${fmt(observedArrival ?? 0)}/s arriving needs ${byInHand}; the replicas that fell behind keep what was pushed to them before, expired messages too (their handlers work through it), so what is sent to them may still expire for minutes after the count is right`
         : '';
-  const expiryText =
+  const keepsText =
+    beyondText !== undefined &&
+    beyondKeeps > 0 &&
+    beyondKeeps >= Math.max(byTaken, oneMore, byInHand, beyondAsks)
+      ? `kept at ${beyondKeeps}: ${beyondText}`
+      : '';
+  const expiredText =
     expiringSince !== undefined
       ? `${fmt(expiredPerSecond)}/s of ${fmt(observedArrival ?? 0)}/s arriving expired before any replica took them (removed by the stream's limits for ${fmt((sample.at - expiringSince) / 1000)}s)${takenText !== '' ? `; ${takenText}` : ''}${inHandText !== '' ? `; ${inHandText}` : ''}${oneMore >= Math.max(byTaken, byInHand) && oneMore > 0 ? `; one more while they still expire with ${ready} ready for ${fmt(readyFor)}s: ${oneMore}` : ''}`
       : `no per-replica capacity is measured on this stream; ${[takenText, inHandText].filter((t) => t !== '').join('; ')}`;
+  const expiryText = keepsText !== '' && inHandText === '' ? `${expiredText}; ${keepsText}` : expiredText;
   // Messages expiring in the replicas' hands while nothing queues behind their handlers: the
   // handling time itself nears max_age, which more replicas do not shorten (none are added for it).
   const nearMaxAge = rateState.handlingNearMaxAge;
@@ -2474,7 +2500,10 @@ export function decide(input: ScalingInput): ScalingDecision {
           handlersSlowerThanMaxAge: {
             ...beyondMaxAge,
             message: beyondText,
-            started: validBeyondMaxAge(previousRates?.beyondMaxAge) === undefined,
+            // (Taken back from an earlier process's status: it started there, and was told there.)
+            started:
+              validBeyondMaxAge(previousRates?.beyondMaxAge) === undefined &&
+              !(previousRates === undefined && input.carriedHandlersSlowerThanMaxAge !== undefined),
           },
         }
       : {}),

@@ -1533,6 +1533,15 @@ export interface RateOptions {
    */
   carriedAtCap?: { maxAckPending: number; records: Array<Omit<AtCapThroughput, 'run' | 'carried'>> };
   /**
+   * Handlers an earlier process read as slower than max_age (its status said
+   * handlersSlowerThanMaxAge): taken as this process's own finding (RateState.beyondMaxAge), so a
+   * restart or a new leader adds no trial replica again (decide.ts 3f), only when this reading
+   * shows what the finding says still holds (carriedBeyondMaxAge): the same max_age, at least the
+   * replicas it was found with ready (fewer: pods replaced, which may run a fixed handler), and no
+   * message acknowledged before it expired. A reading that shows one ends it as it ends any.
+   */
+  carriedBeyondMaxAge?: BeyondMaxAge;
+  /**
    * The user's spec.inFlightPerReplica: how many messages one replica's handlers work on at once.
    * A replica is shown busy by what it holds only beyond this many (busyOnPrefetch). Ignored
    * unless a finite number > 0.
@@ -1989,6 +1998,8 @@ export function observeRates(
     }
     const atCap = carriedAtCapState(options.carriedAtCap, sample);
     if (atCap !== undefined) fresh.atCap = atCap;
+    const beyond = carriedBeyondMaxAge(options.carriedBeyondMaxAge, sample, readyReplicas);
+    if (beyond !== undefined) fresh.beyondMaxAge = beyond;
     return fresh;
   }
   const interval = readingInterval(previous.last, sample);
@@ -3887,6 +3898,30 @@ export function inHandExpiry(
     behindReplicas: (Math.min(heldSeconds, maxAge) / maxAge) * readyReplicas,
     queued: held > readyReplicas * inFlight,
   };
+}
+
+/**
+ * A finding of handlers slower than max_age an earlier process made (RateOptions.carriedBeyondMaxAge),
+ * when this process's first reading shows it still holds: well formed and begun no later than the
+ * reading, on the max_age this reading shows (raised, what the handlers take is to be seen again),
+ * with at least the replicas it was found with ready (fewer: pods replaced, as a rollout or a crash
+ * does, which reopens a trial step within one process too), and no message shown acknowledged
+ * before it expired. Undefined otherwise: the process reads the handlers afresh.
+ */
+function carriedBeyondMaxAge(
+  carried: BeyondMaxAge | undefined,
+  sample: BacklogSample,
+  readyReplicas: number,
+): BeyondMaxAge | undefined {
+  const finding = validBeyondMaxAge(carried);
+  if (finding === undefined || finding.since > sample.at) return undefined;
+  const limited = sample.limitRemovals;
+  if (limited?.state === undefined || sample.filtered === true) return undefined;
+  if (limited.limits.maxAgeSeconds !== finding.maxAgeSeconds) return undefined;
+  if (!(readyReplicas >= finding.replicas)) return undefined;
+  if (acknowledgedBeforeExpiry(limited.state, inHandEdgeSeconds(finding.maxAgeSeconds, undefined)) !== false)
+    return undefined;
+  return finding;
 }
 
 /**

@@ -523,6 +523,14 @@ export interface ScalingInput {
    * limit replace its records. Optional.
    */
   carriedAtCap?: CarriedAtCap;
+  /**
+   * Handlers an earlier process read as slower than the stream's max_age (status
+   * consumers[].rates.handlersSlowerThanMaxAge, validated by the caller): since when (ms, the clock
+   * of `now`), the replicas ready then, the max_age it was found on. Used only while the history has
+   * no rates yet, and only when the first reading shows it still holds (rates.ts
+   * RateOptions.carriedBeyondMaxAge), so a restart adds no trial replica again. Optional.
+   */
+  carriedHandlersSlowerThanMaxAge?: { since: number; replicas: number; maxAgeSeconds: number };
 }
 
 /** See ScalingInput.carriedAtCap. */

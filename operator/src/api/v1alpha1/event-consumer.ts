@@ -368,6 +368,13 @@ export interface RatesStatus {
    * and its one spare replica (decide.ts 3d), are not made again.
    */
   handlersFailing?: { seconds: number; replicas: number };
+  /**
+   * Handlers slower than the stream's max_age (scaling/beyond-max-age.ts): for `seconds` up to
+   * lastBacklogReadTime every message expired before it was acknowledged, with `replicas` ready
+   * (one added with nothing in hand among them), on a max_age of `maxAgeSeconds`. Carried over a
+   * restart so a new process adds no trial replica again (scaling/decide.ts 3f).
+   */
+  handlersSlowerThanMaxAge?: { seconds: number; replicas: number; maxAgeSeconds: number };
 }
 
 /** status.consumers[]: what one JetStream consumer showed and needs (one per consumersOf entry). */

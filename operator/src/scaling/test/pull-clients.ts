@@ -57,6 +57,7 @@
 import { decide, emptyHistory } from '../decide.js';
 import type { BacklogSample, ScalingDecision, ScalingHistory, ScalingSpec } from '../types.js';
 import { T0 } from './fixtures.js';
+import { RestartedProcess, StatusTrail } from './operator-restart.js';
 import { seededRng } from '../../../../test/seeded-rng.js';
 
 export interface PullClient {
@@ -232,6 +233,12 @@ export interface Scenario {
    * delivered again, and what expired in their buffers is gone with them. With maxAgeSeconds only.
    */
   rolloutAt?: number;
+  /**
+   * The operator restarts (or its standby takes over) at these seconds: from the first reading at
+   * or after each, the policy starts from what the EventConsumer's status carries only, through the
+   * controller's own status writer and reader (operator-restart.ts).
+   */
+  restartAt?: readonly number[];
 }
 
 /** A pull request waiting at the server. */
@@ -343,6 +350,9 @@ export function runScenario(sc: Scenario): Reading[] {
   let arrivalCarry = 0;
   let history: ScalingHistory = emptyHistory();
   const readings: Reading[] = [];
+  const restarts = [...(sc.restartAt ?? [])].sort((a, b) => a - b);
+  const trail = restarts.length > 0 ? new StatusTrail() : undefined;
+  let restarted: RestartedProcess | undefined;
   // Handling times of an outOfOrder client: exponential, mean 1 / handlerPerSecond, from a fixed
   // seed so that a run is the same every time. (Not modelled with max_age.)
   if (sc.client.outOfOrder === true && sc.maxAgeSeconds !== undefined)
@@ -557,15 +567,31 @@ export function runScenario(sc: Scenario): Reading[] {
           },
         };
       }
-      const decision = decide({
+      const polled = {
         spec: sc.spec,
         sample,
-        currentReplicas: pods.length,
-        readyReplicas: ready.length,
-        history,
-        now: sample.at,
-      });
+        current: pods.length,
+        ready: ready.length,
+        clocks: { monotonic: sample.at, wall: sample.at },
+      };
+      if (trail !== undefined && restarts.length > 0 && t >= (restarts[0] ?? Infinity)) {
+        restarts.shift();
+        restarted = new RestartedProcess(trail.status, sc.spec, polled.clocks);
+      }
+      const decision =
+        restarted !== undefined
+          ? restarted.decide(polled)
+          : decide({
+              spec: sc.spec,
+              sample,
+              currentReplicas: pods.length,
+              readyReplicas: ready.length,
+              history,
+              now: sample.at,
+            });
       history = decision.history;
+      restarted?.keep(decision);
+      trail?.record(polled, decision, true);
       const next = sc.adaptivePoll === true ? Math.min(poll, Math.max(1, decision.nextPollSeconds)) : poll;
       nextReadStep = step + Math.max(1, Math.round(next / dt));
       readings.push({
