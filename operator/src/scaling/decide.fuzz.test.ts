@@ -29,7 +29,10 @@
 // pod; FUZZ_ADVERSE=1), where the rate the invariants size for includes the poisoned messages'
 // handler time. FUZZ_CRON=1 scans streams sent in bursts instead: the random worlds and the slow-
 // reading worlds are each seed's cronWorld (one 900 s stretch sent by a timer; FUZZ_CRON=1 for
-// print-world). The CI set does not set it.
+// print-world). The CI set does not set it. FUZZ_EXPIRY=1 adds worlds on a stream with max_age
+// (fuzz-world.ts expiryWorld, on the pull-clients model), handlers slower than it or much faster,
+// half of them with operator restarts: never a climb on expiry alone, and fast handlers still scaled
+// to what takes each message in time (expiryViolations).
 
 import { withScalingDefaults } from './defaults.js';
 import { asRateState, FAILING_SPARE_AFTER_SECONDS } from './rates.js';
@@ -37,6 +40,8 @@ import {
   adverseWorld,
   concurrentClient,
   cronWorld,
+  expiryViolations,
+  expiryWorld,
   randomWorld,
   restartingWorld,
   runWorld,
@@ -60,6 +65,7 @@ import {
   natsPyFetch,
   natsPyPush,
   realClientProblem,
+  runScenario,
 } from './test/pull-clients.js';
 import type { PullClient } from './test/pull-clients.js';
 
@@ -285,6 +291,32 @@ describe(`decide under random users, clients and traffic (seeds ${FIRST_SEED}…
     60_000 + SLOW_WORLDS * 5_000,
   );
 });
+
+// Worlds whose stream has max_age, with handlers slower than it or much faster (fuzz-world.ts
+// expiryWorld, on the pull-clients model: the random worlds have no max_age), and an operator
+// restart in half of them. Not in the CI set: FUZZ_EXPIRY=1 runs FUZZ_WORLDS of them from FUZZ_SEED.
+if (process.env.FUZZ_EXPIRY === '1')
+  describe(`decide on streams with max_age (expiry worlds ${FIRST_SEED}…${FIRST_SEED + SEEDS - 1})`, () => {
+    it(
+      'never climbs on expiry alone, and still scales handlers faster than max_age',
+      () => {
+        const violations: string[] = [];
+        const seen = { slow: 0, fast: 0, restarted: 0 };
+        for (let i = 0; i < SEEDS; i++) {
+          const world = expiryWorld(FIRST_SEED + i);
+          seen[world.kind]++;
+          if (world.scenario.restartAt !== undefined) seen.restarted++;
+          violations.push(...expiryViolations(world, runScenario(world.scenario)));
+        }
+        if (violations.length > 0)
+          throw new Error(
+            `${violations.length} violations in ${SEEDS} expiry worlds (${seen.slow} slow, ${seen.fast} fast, ${seen.restarted} restarted):\n${violations.join('\n\n')}`,
+          );
+        expect(seen.slow + seen.fast).toBe(SEEDS);
+      },
+      60_000 + SEEDS * 10_000,
+    );
+  });
 
 describe('a replica that stops under a latency objective (found in session 21, fixed in fcc84e1)', () => {
   it('adverse world 120070: the one ready pod paused 120 s; the objective holds', () => {

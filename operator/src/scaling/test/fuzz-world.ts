@@ -25,7 +25,7 @@
 import { pick, seededRng } from '../../../../test/seeded-rng.js';
 import type { Rng } from '../../../../test/seeded-rng.js';
 import { defaultClients, realClientProblem } from './pull-clients.js';
-import type { PullClient } from './pull-clients.js';
+import type { PullClient, Reading, Scenario } from './pull-clients.js';
 import { decide, emptyHistory } from '../decide.js';
 import { RestartedProcess, StatusTrail, type PollOf } from './operator-restart.js';
 import type { EventConsumerStatus } from '../../api/v1alpha1/event-consumer.js';
@@ -301,6 +301,100 @@ export function restartingWorld(seed: number): World {
   const rng = seededRng(seed ^ 0x7e57a27);
   const total = world.segments.reduce((sum, s) => sum + s.seconds, 0);
   return { ...world, restartAt: Math.round(total * (0.1 + 0.8 * rng())) };
+}
+
+/**
+ * A world on a WorkQueue stream with max_age (expiryWorld): its handlers either slower than max_age
+ * ('slow': every message expires while a handler holds it, whatever the count) or much faster ('fast':
+ * too few replicas at the start, which more replicas help). fuzz-world's own message model has no
+ * store times, so these run on the pull-clients model (pull-clients.ts runScenario: per-message store
+ * times, expiry in hand and at the server, the stream's first_seq, last_seq and oldest age as
+ * STREAM.INFO gives them), with the operator restarted in half of them (its status read back through
+ * the controller's own code, operator-restart.ts).
+ */
+export interface ExpiryWorld {
+  seed: number;
+  kind: 'slow' | 'fast';
+  /** Seconds one handler takes for a message. */
+  handlerSeconds: number;
+  /** Messages arriving per second (steady). */
+  perSecond: number;
+  scenario: Scenario;
+}
+
+/** The clients an expiry world draws from: those the pull-clients model runs with max_age. */
+export const EXPIRY_CLIENTS: readonly PullClient[] = defaultClients.filter((c) => c.outOfOrder !== true);
+
+/**
+ * A seeded expiry world (FUZZ_EXPIRY=1 in decide.fuzz): a client, max_age 2-10 s, handlers 1.1-10 ×
+ * max_age ('slow') or 0.05-0.3 × max_age ('fast'), 2-20/s arriving, from 1 replica, maxReplicas 10-30,
+ * backlogPerReplica 10 or 100, 600 s read every 1-2 s, and in half of them one or two operator
+ * restarts between 150 s and 500 s.
+ */
+export function expiryWorld(seed: number): ExpiryWorld {
+  const rng = seededRng(seed ^ 0x3a9e0a9e);
+  const client = pick(rng, EXPIRY_CLIENTS);
+  const maxAgeSeconds = pick(rng, [2, 3, 5, 10]);
+  const kind = rng() < 0.5 ? 'slow' : 'fast';
+  const handlerSeconds =
+    maxAgeSeconds * (kind === 'slow' ? pick(rng, [1.1, 2, 10]) : pick(rng, [0.05, 0.1, 0.3]));
+  const perSecond = pick(rng, [2, 5, 10, 20]);
+  const restarts =
+    rng() < 0.5 ? Array.from({ length: 1 + Math.floor(rng() * 2) }, () => 150 + Math.round(rng() * 350)) : [];
+  const scenario: Scenario = {
+    client,
+    spec: withScalingDefaults({
+      minReplicas: 1,
+      maxReplicas: pick(rng, [10, 30]),
+      backlogPerReplica: pick(rng, [10, 100]),
+    }),
+    maxAckPending: pick(rng, [1000, 10000]),
+    handlerPerSecond: 1 / handlerSeconds,
+    arrival: () => perSecond,
+    initialReplicas: 1,
+    initialPending: 0,
+    startupSeconds: pick(rng, [2, 5, 15]),
+    durationSeconds: 600,
+    pollSeconds: pick(rng, [1, 2]),
+    maxAgeSeconds,
+    ...(client.push === true ? { randomPushSeed: seed } : {}),
+    ...(restarts.length > 0 ? { restartAt: restarts.sort((a, b) => a - b) } : {}),
+  };
+  return { seed, kind, handlerSeconds, perSecond, scenario };
+}
+
+/**
+ * What an expiry world's run must show (expiryWorld):
+ * - 'slow': no climb on expiry alone: never more replicas than one beyond what the backlog asks at
+ *   backlogPerReplica (the stream holds at most max_age of arrivals) and minReplicas;
+ * - 'fast': the replicas that take each message in time are reached (at least the arrivals × the
+ *   handling time, within maxReplicas) by the last 100 s, and handlers are never said slower than
+ *   max_age.
+ */
+export function expiryViolations(world: ExpiryWorld, readings: readonly Reading[]): string[] {
+  const { scenario: sc, kind, handlerSeconds, perSecond } = world;
+  const name = `expiry world ${world.seed} (${kind}: ${sc.client.name}, ${handlerSeconds.toFixed(2)} s handlers on max_age ${sc.maxAgeSeconds} s, ${perSecond}/s${sc.restartAt !== undefined ? `, restarts at ${sc.restartAt.join(', ')} s` : ''})`;
+  const out: string[] = [];
+  if (kind === 'slow') {
+    const held = Math.ceil((1.2 * perSecond * (sc.maxAgeSeconds ?? 0)) / sc.spec.backlogPerReplica);
+    const bound = Math.max(sc.spec.minReplicas, sc.initialReplicas, held) + 1;
+    const most = readings.reduce((m, r) => (r.replicas > m.replicas ? r : m), readings[0] as Reading);
+    if (most.replicas > bound)
+      out.push(
+        `${name}: ${most.replicas} replicas at ${most.t.toFixed(0)} s, more than ${bound} (one beyond what the backlog asks): "${most.decision.reason}"`,
+      );
+  } else {
+    const needed = Math.min(sc.spec.maxReplicas, Math.ceil(perSecond * handlerSeconds));
+    const end = readings.filter((r) => r.t >= sc.durationSeconds - 100);
+    const short = end.find((r) => r.replicas < needed);
+    if (short !== undefined)
+      out.push(
+        `${name}: ${short.replicas} replicas at ${short.t.toFixed(0)} s where ${needed} take each message in time: "${short.decision.reason}"`,
+      );
+    const said = readings.find((r) => r.decision.handlersSlowerThanMaxAge !== undefined);
+    if (said !== undefined) out.push(`${name}: handlers said slower than max_age at ${said.t.toFixed(0)} s`);
+  }
+  return out;
 }
 
 /** randomWorld(seed) with one or more adversities drawn from a generator of their own (Adversity). */
