@@ -9,6 +9,7 @@
 // buffer acknowledges its first messages at once when its handler is faster than max_age.
 import { acknowledgedInside } from './beyond-max-age.js';
 import { withScalingDefaults } from './defaults.js';
+import { expiryWorld } from './test/fuzz-world.js';
 import { natsGoConsume, natsJsConsume, natsPyPush, runScenario } from './test/pull-clients.js';
 import type { PullClient, Reading } from './test/pull-clients.js';
 
@@ -201,6 +202,15 @@ describe('over operator restarts: the finding is carried in status, and no new p
     for (const at of [150, 250, 350, 450])
       expect(r.find((x) => x.t >= at)?.decision.handlersSlowerThanMaxAge).toBeDefined();
     expect(r.at(-1)?.decision.handlersSlowerThanMaxAge).toBeDefined();
+  });
+
+  it('expiry world 35903 (nats.go Consume(), 10 s handlers on max_age 5 s, 2/s, restarts at 315 and 404 s): held at 2', () => {
+    // The new process's first reading has no arrival rate: 10 waiting at 2/s, the oldest 4.6 s old,
+    // read against the edge for an unknown rate (0.95 x max_age) as acknowledged, and the finding was
+    // dropped: 2 -> 1, then trial steps again, 3 at 418 s (main: 5).
+    const r = runScenario(expiryWorld(35903).scenario);
+    expect(Math.max(...r.map((x) => x.replicas))).toBeLessThanOrEqual(2);
+    expect(r.find((x) => x.t >= 315)?.decision.handlersSlowerThanMaxAge).toBeDefined();
   });
 
   it('handlers faster than max_age with too few replicas still scale across the same restarts', () => {

@@ -1991,11 +1991,12 @@ export function decide(input: ScalingInput): ScalingDecision {
     beyondKeeps >= Math.max(byTaken, oneMore, byInHand, beyondAsks)
       ? `kept at ${beyondKeeps}: ${beyondText}`
       : '';
-  const expiredText =
+  // (The kept count is said where nothing in hand says it already.)
+  const keptText = inHandText === '' ? keepsText : '';
+  const expiryText =
     expiringSince !== undefined
-      ? `${fmt(expiredPerSecond)}/s of ${fmt(observedArrival ?? 0)}/s arriving expired before any replica took them (removed by the stream's limits for ${fmt((sample.at - expiringSince) / 1000)}s)${takenText !== '' ? `; ${takenText}` : ''}${inHandText !== '' ? `; ${inHandText}` : ''}${oneMore >= Math.max(byTaken, byInHand) && oneMore > 0 ? `; one more while they still expire with ${ready} ready for ${fmt(readyFor)}s: ${oneMore}` : ''}`
-      : `no per-replica capacity is measured on this stream; ${[takenText, inHandText].filter((t) => t !== '').join('; ')}`;
-  const expiryText = keepsText !== '' && inHandText === '' ? `${expiredText}; ${keepsText}` : expiredText;
+      ? `${fmt(expiredPerSecond)}/s of ${fmt(observedArrival ?? 0)}/s arriving expired before any replica took them (removed by the stream's limits for ${fmt((sample.at - expiringSince) / 1000)}s)${takenText !== '' ? `; ${takenText}` : ''}${inHandText !== '' ? `; ${inHandText}` : ''}${oneMore >= Math.max(byTaken, byInHand) && oneMore > 0 ? `; one more while they still expire with ${ready} ready for ${fmt(readyFor)}s: ${oneMore}` : ''}${keptText !== '' ? `; ${keptText}` : ''}`
+      : `no per-replica capacity is measured on this stream; ${[takenText, inHandText, keptText].filter((t) => t !== '').join('; ')}`;
   // Messages expiring in the replicas' hands while nothing queues behind their handlers: the
   // handling time itself nears max_age, which more replicas do not shorten (none are added for it).
   const nearMaxAge = rateState.handlingNearMaxAge;
