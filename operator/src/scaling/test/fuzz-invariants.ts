@@ -286,9 +286,23 @@ export function steadyViolations(run: Run): string[] {
     // drained them at the cap until the policy asked for exactly 20, and a message completed at
     // t = 1,080 s had waited 798 s, since the capped stretch). Messages that arrived after the last
     // capped decision are still held to the objective.
-    const cappedInWindow = window.some((s) => s.decision.limitedBy === 'MaxReplicas');
+    // So does the consumer's max_ack_pending capping a decision at it while the message waited (the
+    // policy asked for more replicas than can each have one in hand): the user's consumer lets no
+    // more work at once, as maxReplicas lets no more run. A cap the policy measured below it
+    // (fewer replicas did as much) is the policy's own and explains nothing. Adverse world 352011
+    // (nats.py push, max_ack_pending 20, handlers slowed to 0.5/s at 30 s, 59.3/s arriving until
+    // 150 s): 20 slots complete at most 10/s, 5,400 or more were queued by 150 s whatever the
+    // policy did; a message completed at 930 s had waited 786 s (the longest wait with no measured
+    // max_ack_pending cap at all: 739 s).
+    const slotsCapped = (r: Step): boolean =>
+      r.decision.limitedBy === 'MaxAckPending' &&
+      world.maxAckPending > 0 &&
+      r.decision.desiredReplicas >= world.maxAckPending;
+    const cappedInWindow = window.some((s) => s.decision.limitedBy === 'MaxReplicas' || slotsCapped(s));
     const cappedWhileWaiting = (s: Step, wait: number): boolean =>
-      run.steps.some((r) => r.t >= s.t - wait && r.t <= s.t && r.decision.limitedBy === 'MaxReplicas');
+      run.steps.some(
+        (r) => r.t >= s.t - wait && r.t <= s.t && (r.decision.limitedBy === 'MaxReplicas' || slotsCapped(r)),
+      );
     if (
       objective !== undefined &&
       objective >= WAIT_CHECKED_OBJECTIVE_SECONDS &&
