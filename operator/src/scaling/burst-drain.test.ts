@@ -4,7 +4,7 @@
 // burst where 5 drain one within half of drainWithinSeconds). A burst's backlog run is one interval
 // (rates.ts burstBound): what it drained ÷ the replica-seconds of every replica that may have
 // consumed, from the reading before it to the first reading back within the handlers.
-import { burstBound, nextArrivalMean, observeRates, validLastBurst } from './rates.js';
+import { backlogOfRun, burstBound, nextArrivalMean, observeRates, validLastBurst } from './rates.js';
 import type { RateState } from './rates.js';
 import { sampleFromTotals, T0 } from './test/fixtures.js';
 import { withScalingDefaults } from './defaults.js';
@@ -148,5 +148,29 @@ describe('rates: what is held at readings locked to the bursts shows nothing of 
     const figures = run.steps.map((s) => s.decision.rates.perReplicaPerSecond ?? 0);
     expect(Math.max(...figures)).toBeGreaterThan(4);
     for (const f of figures) expect(f).toBeLessThanOrEqual(HANDLER * 1.05);
+  });
+});
+
+describe('rates: a backlog run does not count what a pod taken back still holds (session 35)', () => {
+  // World 34212 (nats.go Fetch(10) loops, 50/s handlers, half the pods taken back killed): after a
+  // burst the count fell while a pod held 13 of it; they waited for ack_wait (30 s) with the floor
+  // at 138,074, delivered up to 138,462 when the count fell, and 2 ready replicas idle.
+  const fell = 138_462;
+  const at = (pending: number, ackPending: number, floor: number) => ({
+    pending,
+    ackPending,
+    ackFloorConsumerSeq: floor,
+  });
+  it('nothing at the server, the floor unmoved below the fall: those messages are no backlog', () => {
+    expect(backlogOfRun(at(0, 13, 138_074), at(0, 13, 138_074), fell)).toBe(0);
+    // Only as many as were delivered between the floor and the fall.
+    expect(backlogOfRun(at(0, 13, 138_455), at(0, 13, 138_455), fell)).toBe(6);
+  });
+  it('counts everything while work waits at the server, the floor moves, or it passed the fall', () => {
+    expect(backlogOfRun(at(5, 13, 138_074), at(5, 13, 138_074), fell)).toBe(18);
+    expect(backlogOfRun(at(0, 40, 138_000), at(0, 13, 138_074), fell)).toBe(13);
+    expect(backlogOfRun(at(0, 13, 138_470), at(0, 13, 138_470), fell)).toBe(13);
+    expect(backlogOfRun(at(0, 13, 138_074), at(0, 13, 138_074), undefined)).toBe(13);
+    expect(backlogOfRun(undefined, at(0, 13, 138_074), fell)).toBe(13);
   });
 });

@@ -431,6 +431,31 @@ describe('a cron-like producer between quiet spells (found in session 32)', () =
       });
 });
 
+describe('messages a pod taken back still holds do not stretch a burst (session 35)', () => {
+  // World 34212 with every stretch sent in 2 s of every 120 s (session 34's first cronWorld draft):
+  // nats.go Fetch(10) loops, 50/s handlers, 30 s start-ups, half the pods taken back killed. After
+  // each burst of its 27.3/s stretch (600-1500 s) the count fell while a killed pod held 8-13 of it,
+  // back only at ack_wait (30 s): counted as backlog beside 2 ready replicas, every run read 51-53 s
+  // (> drainWithinSeconds), no burst was sized, and every burst panicked 2 -> 42 where 5 drain one.
+  it('each burst of the 27.3/s stretch reads as drained within drainWithinSeconds, and is met without a panic to the step limit', () => {
+    const base = randomWorld(34212);
+    const run = runWorld({
+      ...base,
+      segments: base.segments.map((s) => ({
+        ...s,
+        shape: 'cron' as const,
+        clump: 1,
+        cron: { periodSeconds: 120, burstSeconds: 2 },
+      })),
+    });
+    const stretch = run.steps.filter((s) => s.t >= 720 && s.t < 1500);
+    const runs = new Set(stretch.map((s) => asRateState(s.decision.history.rates)?.lastBurst?.seconds));
+    for (const seconds of runs) expect(seconds).toBeLessThanOrEqual(run.world.spec.drainWithinSeconds);
+    // 3,280 a burst at 50/s a replica within 15 s: 5.
+    for (const s of stretch) expect(s.decision.desiredReplicas).toBeLessThanOrEqual(10);
+  });
+});
+
 describe('a push deliver group member hung for good (found in session 33)', () => {
   // Adversity.pause for good (adverseWorld draws 5, 30 or 120 s): nats.py push, max_ack_pending
   // 1000, ack_wait 30 s, 2/s for 5/s handlers. Scale-downs take the newest pods, so the hung one is
