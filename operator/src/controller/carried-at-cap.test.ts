@@ -8,7 +8,8 @@ import { withScalingDefaults } from '../scaling/defaults.js';
 import { natsGoConsume, runScenario } from '../scaling/test/pull-clients.js';
 import type { BacklogSample } from '../scaling/types.js';
 import { carriedAtCap } from './carried-at-cap.js';
-import { CARRIED_CAPACITY_MAX_AGE_SECONDS, newConsumerState, type ScalingMemory } from './consumer-state.js';
+import { CARRIED_CAPACITY_MAX_AGE_SECONDS } from './carried-age.js';
+import { newConsumerState, type ScalingMemory } from './consumer-state.js';
 import type { Verdict } from './decide.js';
 import {
   carriedSpec,

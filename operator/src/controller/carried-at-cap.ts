@@ -16,7 +16,7 @@ import { monotonicTimeOf, type ClockReading } from '../clock.js';
 import { asAtCapProbeState, PROBE_GAP_SECONDS } from '../scaling/at-cap-probe.js';
 import { asRateState, maxAckPendingBinding, MAX_CARRIED_PER_REPLICA_PER_SECOND } from '../scaling/rates.js';
 import type { BacklogSample, CarriedAtCap, ScalingHistory } from '../scaling/types.js';
-import { CARRIED_CAPACITY_MAX_AGE_SECONDS } from './consumer-state.js';
+import { CARRIED_CAPACITY_MAX_AGE_SECONDS, carriedReadAt } from './carried-age.js';
 
 /** Status is written to this many decimals (report.ts STATUS_DECIMALS; not imported: report.ts imports this). */
 const DECIMALS = 3;
@@ -68,11 +68,8 @@ export function carriedAtCap(entry: unknown, now: ClockReading): CarriedAtCapMem
   if (typeof e.stream !== 'string' || e.stream === '' || typeof e.consumer !== 'string' || e.consumer === '')
     return undefined;
   if (typeof e.maxAckPendingCap !== 'object' || e.maxAckPendingCap === null) return undefined;
-  if (typeof e.lastBacklogReadTime !== 'string') return undefined;
-  const readAt = Date.parse(e.lastBacklogReadTime);
-  if (!Number.isFinite(readAt)) return undefined;
-  const age = (now.wall - readAt) / 1000;
-  if (age > CARRIED_CAPACITY_MAX_AGE_SECONDS || age < -60) return undefined;
+  const readAt = carriedReadAt(e.lastBacklogReadTime, now.wall);
+  if (readAt === undefined) return undefined;
   const cap = e.maxAckPendingCap as Record<string, unknown>;
   const whole = (n: unknown, least: number): n is number =>
     typeof n === 'number' && Number.isSafeInteger(n) && n >= least;

@@ -6,12 +6,8 @@
 // stream and consumer is read back, and the policy takes it only when its first reading shows the
 // same max_age, no fewer replicas ready and no message acknowledged before it expired.
 import type { BacklogSample } from '../scaling/types.js';
-import {
-  CARRIED_CAPACITY_MAX_AGE_SECONDS,
-  carriedHandlersSlowerThanMaxAge,
-  newConsumerState,
-  type ScalingMemory,
-} from './consumer-state.js';
+import { CARRIED_CAPACITY_MAX_AGE_SECONDS } from './carried-age.js';
+import { carriedHandlersSlowerThanMaxAge, newConsumerState, type ScalingMemory } from './consumer-state.js';
 import { decide } from './decide.js';
 import { decide as policyDecide } from '../scaling/index.js';
 import {

@@ -5,12 +5,8 @@
 import type { EventConsumerObject, EventConsumerStatus } from '../api/v1alpha1/event-consumer.js';
 import { decide as policyDecide } from '../scaling/index.js';
 import type { BacklogSample } from '../scaling/types.js';
-import {
-  CARRIED_CAPACITY_MAX_AGE_SECONDS,
-  carriedCapacity,
-  newConsumerState,
-  type ScalingMemory,
-} from './consumer-state.js';
+import { CARRIED_CAPACITY_MAX_AGE_SECONDS } from './carried-age.js';
+import { carriedCapacity, newConsumerState, type ScalingMemory } from './consumer-state.js';
 import { decide, type Verdict } from './decide.js';
 import { statusForGeneration } from './report.js';
 import { asRateState } from '../scaling/rates.js';

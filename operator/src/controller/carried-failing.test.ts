@@ -6,12 +6,8 @@
 // is taken.
 import { FAILING_SPARE_AFTER_SECONDS } from '../scaling/rates.js';
 import type { BacklogSample } from '../scaling/types.js';
-import {
-  CARRIED_CAPACITY_MAX_AGE_SECONDS,
-  carriedHandlersFailing,
-  newConsumerState,
-  type ScalingMemory,
-} from './consumer-state.js';
+import { CARRIED_CAPACITY_MAX_AGE_SECONDS } from './carried-age.js';
+import { carriedHandlersFailing, newConsumerState, type ScalingMemory } from './consumer-state.js';
 import type { Verdict } from './decide.js';
 import {
   carriedSpec,

@@ -12,6 +12,7 @@ import { monotonicTimeOf, type ClockReading } from '../clock.js';
 import type { ScaleReading } from '../kube/scale-client.js';
 import type { AdmissionLimit } from './admission-cap.js';
 import type { TugOfWar } from './tug-of-war.js';
+import { CARRIED_CAPACITY_MAX_AGE_SECONDS, carriedReadAt } from './carried-age.js';
 import { carriedAtCap, type CarriedAtCapMemory } from './carried-at-cap.js';
 import { emptyHistory } from '../scaling/index.js';
 import { validHandlersInHand } from '../scaling/in-hand.js';
@@ -147,13 +148,6 @@ export interface CarriedCapacity {
    */
   usableUntil?: number;
 }
-
-/**
- * A capacity in status older than this (its lastBacklogReadTime) is not carried over: the workload
- * may have changed since (a new image, other handlers), and this process measures its own within
- * the first busy interval.
- */
-export const CARRIED_CAPACITY_MAX_AGE_SECONDS = 900;
 
 /** The observe step's caches. */
 export interface ObservedCache {
@@ -455,11 +449,8 @@ export function carriedCapacity(entry: unknown, wallNow: number): CarriedCapacit
   const handlersInHand =
     inHand === undefined ? undefined : validHandlersInHand({ ...(inHand as object), at: 0 });
   if (inHand !== undefined && handlersInHand === undefined) return undefined;
-  if (typeof e.lastBacklogReadTime !== 'string') return undefined;
-  const readAt = Date.parse(e.lastBacklogReadTime);
-  if (!Number.isFinite(readAt)) return undefined;
-  const age = (wallNow - readAt) / 1000;
-  if (age > CARRIED_CAPACITY_MAX_AGE_SECONDS || age < -60) return undefined;
+  const readAt = carriedReadAt(e.lastBacklogReadTime, wallNow);
+  if (readAt === undefined) return undefined;
   return {
     perReplicaPerSecond: rate,
     ...(lowEnd === true ? { lowEndOnly: true as const } : {}),
@@ -503,11 +494,8 @@ export function carriedHandlersFailing(
   const { seconds, replicas } = spell as { seconds?: unknown; replicas?: unknown };
   if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 0) return undefined;
   if (typeof replicas !== 'number' || !Number.isSafeInteger(replicas) || replicas < 0) return undefined;
-  if (typeof e.lastBacklogReadTime !== 'string') return undefined;
-  const readAt = Date.parse(e.lastBacklogReadTime);
-  if (!Number.isFinite(readAt)) return undefined;
-  const age = (now.wall - readAt) / 1000;
-  if (age > CARRIED_CAPACITY_MAX_AGE_SECONDS || age < -60) return undefined;
+  const readAt = carriedReadAt(e.lastBacklogReadTime, now.wall);
+  if (readAt === undefined) return undefined;
   return {
     since: monotonicTimeOf(readAt - seconds * 1000, now),
     replicas,

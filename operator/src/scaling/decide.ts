@@ -216,7 +216,7 @@
 //    Then every message expires in a handler whatever the count: no replicas are added while it
 //    lasts (HandlersSlowerThanMaxAge; decision.handlersSlowerThanMaxAge, the controller's Warning),
 //    and 2c asks for one more than the ready ones only as what it reads, held here. A reading that
-//    shows an acknowledgement ends it; a fall in the ready count (a rollout) allows one more probe.
+//    shows an acknowledgement ends it; a fall in the ready count (a rollout) allows one more trial step.
 //    While it lasts and messages arrive, the replicas it was found with are kept (no fewer than the
 //    count there is). A restarted process takes it back from status (rates.handlersSlowerThanMaxAge)
 //    when its first reading shows it still holds, so it takes no trial step again.

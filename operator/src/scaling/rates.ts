@@ -762,11 +762,11 @@ export interface RateState {
   /**
    * The ready count fell (pods replaced: a rollout, a crash) since the last step taken for messages
    * expiring in hand: the next such step is taken without a message shown acknowledged since the
-   * ready count last changed, as the first is (a probe), and beyondMaxAge is dropped. Replicas
+   * ready count last changed, as the first is (a trial step), and beyondMaxAge is dropped. Replicas
    * that replace those that fell behind may run a fixed handler, and may still be too few to show it
    * (each gets the backlog that waited while they started, oldest first). Cleared by that step.
    */
-  inHandProbeOpen?: true;
+  inHandTrialOpen?: true;
   /**
    * A run of intervals with nothing pending at the server at either end in which what the replicas
    * hold kept level (nextKeptPace): the replicas completed what arrived, whatever they hold. Absent
@@ -3080,12 +3080,12 @@ export function observeRates(
       ? acknowledgedBeforeExpiry(streamNow, inHandEdgeSeconds(maxAgeNow, next.arrivalPerSecond))
       : undefined;
   const readyFell = readyReplicas < last.readyReplicas;
-  const probeOpen = readyFell || previous.inHandProbeOpen === true;
+  const trialOpen = readyFell || previous.inHandTrialOpen === true;
   const beyondBefore = readyFell ? undefined : validBeyondMaxAge(previous.beyondMaxAge);
   delete next.beyondMaxAge;
   delete next.unackedInHandSince;
-  delete next.inHandProbeOpen;
-  if (probeOpen) next.inHandProbeOpen = true;
+  delete next.inHandTrialOpen;
+  if (trialOpen) next.inHandTrialOpen = true;
   if (acked === true) next.ackedBeforeExpiryAt = sample.at;
   else {
     // (Reading times need not be whole milliseconds: a monotonic clock's are not.)
@@ -3103,10 +3103,10 @@ export function observeRates(
   }
   const ackedSinceReady = (next.ackedBeforeExpiryAt ?? -Infinity) >= readySince;
   // (A step taken, applied, and its replicas ready: more than fell behind then.)
-  const probed = behindBefore !== undefined && readyReplicas > behindBefore.replicas && !probeOpen;
+  const stepped = behindBefore !== undefined && readyReplicas > behindBefore.replicas && !trialOpen;
   if (
     next.beyondMaxAge === undefined &&
-    probed &&
+    stepped &&
     !ackedSinceReady &&
     maxAgeNow !== undefined &&
     next.unackedInHandSince !== undefined &&
@@ -3118,7 +3118,7 @@ export function observeRates(
       next.handlingNearMaxAge = { seconds: inHand.heldSeconds, maxAgeSeconds: inHand.maxAgeSeconds };
     else if (
       next.beyondMaxAge === undefined &&
-      (!probed || ackedSinceReady) &&
+      (!stepped || ackedSinceReady) &&
       sameReplicas &&
       Math.max(askedNow, wholeOr(last.askedReplicas, askedNow)) <= readyReplicas &&
       steadySeconds >= Math.max(READY_SETTLE_SECONDS, settleSeconds) &&
@@ -3131,7 +3131,7 @@ export function observeRates(
       inHand.behindReplicas >= Math.min(behindBefore?.replicas ?? 0, readyReplicas - 1) + IN_HAND_STEP_MARGIN
     ) {
       next.behindInHand = { below: inHand.arrivalPerSecond / readyReplicas, replicas: readyReplicas };
-      delete next.inHandProbeOpen;
+      delete next.inHandTrialOpen;
     }
   }
   // A busy interval that measures nothing (the ready count changed, replicas warm up, pods not
@@ -3640,7 +3640,7 @@ export const RETRIES_STOPPED_FACTOR = 2;
 
 /**
  * A failing spell (failingSince) this long, with work waiting, allows one replica beside those ready
- * when it began: a probe (decide.ts 3d). Redeliveries that never stop and nothing completed are
+ * when it began: a spare replica (decide.ts 3d). Redeliveries that never stop and nothing completed are
  * handlers that fail every message, and equally the only member of a push deliver group (or a pull
  * client whose open request takes its own expired messages back) hung for good on what it holds:
  * the server hands its messages back to it at each ack_wait. Only another replica can tell the two
@@ -3652,11 +3652,6 @@ export const RETRIES_STOPPED_FACTOR = 2;
  * The cost when the handlers do fail everything: one pod for the rest of the spell.
  */
 export const FAILING_SPARE_AFTER_SECONDS = 300;
-/**
- * @deprecated The name before the spare replica had its own (the max_ack_pending at-cap probe is
- * the only probe now): FAILING_SPARE_AFTER_SECONDS.
- */
-export const FAILING_PROBE_AFTER_SECONDS = FAILING_SPARE_AFTER_SECONDS;
 
 /**
  * Whether a failing spell that began at `since` and last showed a failure (a redelivery) at `shownAt`
