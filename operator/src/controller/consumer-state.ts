@@ -14,6 +14,7 @@ import type { AdmissionLimit } from './admission-cap.js';
 import type { TugOfWar } from './tug-of-war.js';
 import { CARRIED_CAPACITY_MAX_AGE_SECONDS, carriedReadAt } from './carried-age.js';
 import { carriedAtCap, type CarriedAtCapMemory } from './carried-at-cap.js';
+import { carriedPanic, type CarriedPanic } from './carried-panic.js';
 import { emptyHistory } from '../scaling/index.js';
 import { validHandlersInHand } from '../scaling/in-hand.js';
 import { MAX_CARRIED_PER_REPLICA_PER_SECOND } from '../scaling/rates.js';
@@ -92,6 +93,13 @@ export interface ScalingMemory {
    * target.
    */
   carriedHandlersSlowerThanMaxAge?: CarriedHandlersSlowerThanMaxAge;
+  /**
+   * The panic window an earlier process was holding for this consumer (its status entry, validated
+   * by carried-panic.ts carriedPanic): taken back by this process's first reading when it is of the
+   * same stream and consumer (decide.ts policyInputFor), so a restart or a new leader in the middle
+   * of a spike does not scale down within it. Dropped once used, and with a new scale target.
+   */
+  carriedPanic?: CarriedPanic;
 }
 
 /** A finding read back from status.consumers[].rates.handlersSlowerThanMaxAge (see carriedHandlersSlowerThanMaxAge). */
@@ -271,6 +279,7 @@ export function memoryForTarget(memory: ScalingMemory, target: string): ScalingM
     carriedReplicasOverdue: _overdue,
     carriedAtCap: _atCap,
     carriedHandlersSlowerThanMaxAge: _slower,
+    carriedPanic: _panic,
     ...rest
   } = memory;
   return { ...rest, history: emptyHistory(), seeded: false, target };
@@ -307,13 +316,15 @@ function carriedFailures(obj: EventConsumerObject, now: ClockReading): ScalingMe
       const overdue = specUnchanged ? carriedReplicasOverdue(e, now) : undefined;
       const atCap = specUnchanged ? carriedAtCap(e, now) : undefined;
       const slower = specUnchanged ? carriedHandlersSlowerThanMaxAge(e, now) : undefined;
+      const panic = specUnchanged ? carriedPanic(e, now) : undefined;
       if (
         failures === undefined &&
         capacity === undefined &&
         spell === undefined &&
         overdue === undefined &&
         atCap === undefined &&
-        slower === undefined
+        slower === undefined &&
+        panic === undefined
       )
         continue;
       const memory = fresh(failures ?? 0);
@@ -326,6 +337,7 @@ function carriedFailures(obj: EventConsumerObject, now: ClockReading): ScalingMe
       if (overdue !== undefined) memory.carriedReplicasOverdue = overdue;
       if (atCap !== undefined) memory.carriedAtCap = atCap;
       if (slower !== undefined) memory.carriedHandlersSlowerThanMaxAge = slower;
+      if (panic !== undefined) memory.carriedPanic = panic;
       out[entry.name] = memory;
     }
     return out;

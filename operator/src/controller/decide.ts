@@ -581,6 +581,17 @@ export function policyInputFor(input: PolicyInputOf): {
           ...history,
           scaleEvents: [...before, ...history.scaleEvents].sort((a, b) => a.at - b.at),
         };
+      // The panic window it was holding (status, validated when read back: carried-panic.ts): held
+      // to the same end, and ended sooner by the policy's own rule, as after a panic of its own.
+      const panic = memory.carriedPanic;
+      if (
+        panic !== undefined &&
+        history.panicUntil === undefined &&
+        now < panic.until &&
+        panic.stream === consumer.stream &&
+        panic.consumer === consumer.consumer
+      )
+        history = { ...history, panicUntil: panic.until };
     }
   }
   const policyInput: ScalingInput = {
@@ -725,6 +736,7 @@ function withoutCarried(memory: ScalingMemory): ScalingMemory {
     carriedReplicasOverdue: _overdue,
     carriedAtCap: _atCap,
     carriedHandlersSlowerThanMaxAge: _slower,
+    carriedPanic: _panic,
     failingSince: _over,
     returned: _seeded,
     ...rest

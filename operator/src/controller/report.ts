@@ -26,6 +26,7 @@ import {
 import type { StatusMemory } from './consumer-state.js';
 import type { ConsumersVerdict, Verdict } from './decide.js';
 import { atCapStatus } from './carried-at-cap.js';
+import { panicHoldStatus, panicWindowState } from './carried-panic.js';
 import { scaleUpsAfter, type ScaleRecord } from './scale-up-record.js';
 import type { StatusLane } from './status-writer.js';
 
@@ -230,12 +231,16 @@ function consumerStatus(
       entry.replicasOverdue = { asked: readiness.asked, ready: readiness.ready, overdue: readiness.overdue };
     const atCap = atCapStatus(decision.history, sample);
     if (atCap !== undefined) entry.maxAckPendingCap = atCap;
+    const panicHold = panicHoldStatus(decision.history, sample);
+    if (panicHold !== undefined) entry.panicHoldSeconds = panicHold;
     entry.lastBacklogReadTime = at;
   } else if (same) {
     if (base.backlog) entry.backlog = base.backlog;
     if (base.rates) entry.rates = base.rates;
     if (base.replicasOverdue) entry.replicasOverdue = base.replicasOverdue;
     if (base.maxAckPendingCap) entry.maxAckPendingCap = base.maxAckPendingCap;
+    // (As of its read time, kept with it: read back, a window already over is not taken.)
+    if (base.panicHoldSeconds !== undefined) entry.panicHoldSeconds = base.panicHoldSeconds;
     if (base.lastBacklogReadTime) entry.lastBacklogReadTime = base.lastBacklogReadTime;
   }
   return entry;
@@ -358,6 +363,13 @@ export interface StatusCadence {
   ratesMs: number;
 }
 
+/** The operator's status cadence unless its deps say otherwise (reconciler.ts). */
+export const DEFAULT_STATUS_CADENCE: StatusCadence = {
+  refreshMs: 300_000,
+  readingsMs: 30_000,
+  ratesMs: 120_000,
+};
+
 /** The status as it is to be written: this poll's, with the conditions updated (transition times kept). */
 export function statusToWrite(
   memory: StatusMemory,
@@ -457,6 +469,10 @@ export interface StatusFingerprint {
  * would ask for are readings too (desiredReplicas; nothing acts on them). `band`: state and each
  * backlog's order of magnitude.
  *
+ * A panic window is state (carried-panic.ts panicWindowState): whether one holds, and its end in
+ * steps of PANIC_WRITE_STEP_SECONDS. A restart carries it from status, and the readings lane would
+ * write it only after the 60 s window is over.
+ *
  * Who wrote (writtenBy: this process and leadership term) is state: a new term's first status of
  * each EventConsumer is written at its first poll, whatever else changed. Until then, a status
  * write of the previous term that reached the API server late, before any of this term's, would
@@ -496,13 +512,25 @@ export function statusFingerprint(status: EventConsumerStatus): StatusFingerprin
       consecutiveFailures: Math.min(1, status.consecutiveFailures ?? 0),
       desiredReplicas: desired(status.desiredReplicas),
       consumers: status.consumers?.map(
-        ({ name, ready, reason, message, desiredReplicas, consecutiveFailures }) => ({
+        ({
+          name,
+          ready,
+          reason,
+          message,
+          desiredReplicas,
+          consecutiveFailures,
+          panicHoldSeconds,
+          lastBacklogReadTime,
+        }) => ({
           name,
           ready,
           reason,
           message: messageWords(message),
           desiredReplicas: desired(desiredReplicas),
           consecutiveFailures: Math.min(1, consecutiveFailures ?? 0),
+          // A panic window that begins or ends, and its end as it moves on (carried-panic.ts): a
+          // restart must find it, and the readings lane would write it minutes late.
+          panicWindow: panicWindowState({ panicHoldSeconds, lastBacklogReadTime }),
         }),
       ) as ConsumerStatus[] | undefined,
       conditions: status.conditions?.map(({ type, status: s, reason, message }) => ({

@@ -406,6 +406,12 @@ export interface ConsumerStatus {
    * again nor probes again before PROBE_GAP_SECONDS. Absent when nothing was.
    */
   maxAckPendingCap?: MaxAckPendingCapStatus;
+  /**
+   * The panic window (no scale-down after a panic reading) held this many seconds more at
+   * lastBacklogReadTime (controller/carried-panic.ts): a restarted operator or a new leader holds
+   * to the same end. Absent when none held.
+   */
+  panicHoldSeconds?: number;
 }
 
 /** One replica count's record at a full max_ack_pending with work waiting. */
