@@ -79,6 +79,7 @@ import {
   type AskContext,
 } from './admission-cap.js';
 import {
+  DEFAULT_STATUS_CADENCE,
   forgetWritten,
   lastActiveTime,
   statusPatchBody,
@@ -265,9 +266,9 @@ export class Reconciler {
     this.wallClock = deps.wallClock ?? wallNow;
     this.policy = deps.decide ?? policyDecide;
     this.cadence = {
-      refreshMs: deps.statusRefreshMs ?? 300_000,
-      readingsMs: deps.statusReadingsRefreshMs ?? 30_000,
-      ratesMs: deps.statusRatesRefreshMs ?? 120_000,
+      refreshMs: deps.statusRefreshMs ?? DEFAULT_STATUS_CADENCE.refreshMs,
+      readingsMs: deps.statusReadingsRefreshMs ?? DEFAULT_STATUS_CADENCE.readingsMs,
+      ratesMs: deps.statusRatesRefreshMs ?? DEFAULT_STATUS_CADENCE.ratesMs,
     };
     this.targetRefreshMs = deps.targetRefreshMs ?? 15_000;
     this.lateWriteWatchMs = deps.lateWriteWatchMs ?? LATE_WRITE_WATCH_MS;
@@ -1098,7 +1099,7 @@ export class Reconciler {
  * of ours counts as now. Only when status.lastScaleTarget names this target (or is absent: a status
  * written before it existed, or its field pruned by an older CRD).
  */
-function lastScaleBefore(
+export function lastScaleBefore(
   obj: EventConsumerObject,
   refKey: string,
   scale: ScaleReading,
@@ -1138,7 +1139,7 @@ function statusBehind(obj: EventConsumerObject, scale: ScaleReading): boolean {
  * target has more replicas than that status asked for — one to them just now, from the count that
  * status asked for (or the target's pods, when it names none).
  */
-function scaleUpsBeforeThis(
+export function scaleUpsBeforeThis(
   obj: EventConsumerObject,
   refKey: string,
   scale: ScaleReading,

@@ -102,6 +102,12 @@ export interface World {
    * (operator-restart.ts). Drawn by restartingWorld; absent in randomWorld's worlds.
    */
   restartAt?: number;
+  /**
+   * How the operator's status writes go before the restart (operator-restart.ts StatusTrail): the
+   * readings lane's jitter (report.ts StatusMemory.refreshJitter, [0, 0.5)) and whether the write
+   * handed over at the last poll before the restart was lost with the process. With restartAt.
+   */
+  statusWrites?: { refreshJitter: number; lastLost: boolean };
 }
 
 /**
@@ -294,13 +300,16 @@ export function cronWorld(seed: number): World {
 
 /**
  * randomWorld(seed) with an operator restart (World.restartAt) at a time drawn from a generator of
- * its own, between 10 % and 90 % of the run: mid-climb, mid-spike, at a cap or idle alike.
+ * its own, between 10 % and 90 % of the run: mid-climb, mid-spike, at a cap or idle alike. The
+ * status it starts from is what the operator's writer had written by then (World.statusWrites): the
+ * readings lane 2-3 min behind, and in half the worlds the last write lost with the process.
  */
 export function restartingWorld(seed: number): World {
   const world = randomWorld(seed);
   const rng = seededRng(seed ^ 0x7e57a27);
   const total = world.segments.reduce((sum, s) => sum + s.seconds, 0);
-  return { ...world, restartAt: Math.round(total * (0.1 + 0.8 * rng())) };
+  const restartAt = Math.round(total * (0.1 + 0.8 * rng()));
+  return { ...world, restartAt, statusWrites: { refreshJitter: rng() * 0.5, lastLost: rng() < 0.5 } };
 }
 
 /**
@@ -599,7 +608,7 @@ export function runWorld(world: World): Run {
   let history = emptyHistory();
   // What an operator restart needs (World.restartAt): the status written after each poll, and the
   // process made from it.
-  const trail = world.restartAt !== undefined ? new StatusTrail() : undefined;
+  const trail = world.restartAt !== undefined ? new StatusTrail(world.statusWrites) : undefined;
   let restarted: RestartedProcess | undefined;
   let restartStatus: EventConsumerStatus | undefined;
   const steps: Step[] = [];
@@ -824,8 +833,8 @@ export function runWorld(world: World): Run {
         clocks: { monotonic: T0 + Math.round(t * 1000), wall: T0 + Math.round(t * 1000) },
       };
       if (trail !== undefined && restarted === undefined && t >= (world.restartAt ?? Infinity)) {
-        restarted = new RestartedProcess(trail.status, world.spec, poll.clocks);
-        restartStatus = trail.status;
+        restartStatus = trail.restart();
+        restarted = new RestartedProcess(restartStatus, world.spec, poll);
       }
       const decision =
         restarted !== undefined

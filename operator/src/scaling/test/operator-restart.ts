@@ -6,20 +6,34 @@
 // from it (decide.ts policyInputFor, withScaleDownHold). Everything else the old process kept in
 // memory (readings, rates, windows, forecasts) is gone.
 //
-// Simplified: the status is taken as written at every poll. The operator writes what users act on
-// at once and readings every 2-3 minutes (report.ts statusLane), so a real restart may read rates a
-// few minutes old; the fuzzer's restart reads the last poll's.
+// The status a restart reads is what the operator's writer had handed over by then (report.ts
+// statusLane at the default cadence): what users act on at once, readings every 2-3 minutes, so the
+// rates it carries may be minutes old; and in the worlds whose last write is lost
+// (World.statusWrites), the one before the write handed over at the last poll, as when the process
+// was killed before that write landed. The new process then reads the target's size and its field
+// manager as the reconciler does (reconciler.ts lastScaleBefore, scaleUpsBeforeThis: a size the
+// status does not name was set by a scale whose status did not land). Simplified: a write handed
+// over lands (the writer's queue, its budget and failed writes are not modelled).
 import type { EventConsumerObject, EventConsumerStatus } from '../../api/v1alpha1/event-consumer.js';
-import { monotonicTimeOf, type ClockReading } from '../../clock.js';
-import { newConsumerState, type ScalingMemory } from '../../controller/consumer-state.js';
+import type { ClockReading } from '../../clock.js';
+import type { ScaleReading } from '../../kube/scale-client.js';
+import { newConsumerState, type ScalingMemory, type StatusMemory } from '../../controller/consumer-state.js';
 import {
   policyInputFor,
   withScaleDownHold,
   type ConsumersVerdict,
   type Verdict,
 } from '../../controller/decide.js';
-import { statusAfterPoll } from '../../controller/report.js';
-import { carriedScaleUps, scaleUpPeriodSeconds } from '../../controller/scale-up-record.js';
+import { lastScaleBefore, scaleUpsBeforeThis } from '../../controller/reconciler.js';
+import {
+  DEFAULT_STATUS_CADENCE,
+  rememberWritten,
+  statusAfterPoll,
+  statusFingerprint,
+  statusLane,
+} from '../../controller/report.js';
+import { scaleUpPeriodSeconds } from '../../controller/scale-up-record.js';
+import { FIELD_MANAGER } from '../../kube/scale-client.js';
 import { decide } from '../decide.js';
 import type { BacklogSample, ScalingDecision, ScalingSpec } from '../types.js';
 
@@ -38,11 +52,37 @@ export interface PollOf {
   clocks: ClockReading;
 }
 
-/** The EventConsumer's status as the operator writes it after each poll. */
+/** The EventConsumer's status as the operator builds it after each poll and writes it when due. */
 export class StatusTrail {
-  status: EventConsumerStatus = { observedGeneration: GENERATION };
+  /** What the writer remembers: the last status handed over, which the next poll builds on. */
+  private memory: StatusMemory;
+  private readonly lastLost: boolean;
+  /** The status as written (the API server's), and the one before the last write. */
+  private written: EventConsumerStatus = { observedGeneration: GENERATION };
+  private beforeLastWrite: EventConsumerStatus = this.written;
+  /** Whether the last poll handed a status over. */
+  private wroteAtLastPoll = false;
 
-  /** The status after a poll whose decision was (or was not) applied. */
+  constructor(writes: { refreshJitter: number; lastLost: boolean } = { refreshJitter: 0, lastLost: false }) {
+    this.memory = { refreshJitter: writes.refreshJitter };
+    this.lastLost = writes.lastLost;
+  }
+
+  /**
+   * The process restarts: the status it reads (the last written, or the one before a write lost
+   * with the process), from which the new process's writer goes on. Its first poll writes, as a new
+   * leader term's does (report.ts statusFingerprint: writtenBy is state).
+   */
+  restart(): EventConsumerStatus {
+    const landed = this.lastLost && this.wroteAtLastPoll ? this.beforeLastWrite : this.written;
+    this.written = landed;
+    this.beforeLastWrite = landed;
+    this.wroteAtLastPoll = false;
+    this.memory = { refreshJitter: this.memory.refreshJitter, written: landed };
+    return landed;
+  }
+
+  /** The status after a poll whose decision was (or was not) applied, written when due. */
   record(poll: PollOf, decision: ScalingDecision, applied: boolean): void {
     const { current } = poll;
     const changed = applied && decision.desiredReplicas !== current;
@@ -74,8 +114,8 @@ export class StatusTrail {
       ...(poll.ready !== undefined ? { readyReplicas: poll.ready } : {}),
       resourceVersion: '1',
     };
-    this.status = statusAfterPoll(
-      this.status,
+    const status = statusAfterPoll(
+      this.memory.written ?? this.written,
       GENERATION,
       scale,
       all,
@@ -86,6 +126,14 @@ export class StatusTrail {
         ...(changed ? { change: { from: current, to: decision.desiredReplicas } } : {}),
       },
     );
+    const fingerprint = statusFingerprint(status);
+    const now = poll.clocks.monotonic;
+    this.wroteAtLastPoll = statusLane(fingerprint, this.memory, now, DEFAULT_STATUS_CADENCE) !== undefined;
+    if (this.wroteAtLastPoll) {
+      rememberWritten(this.memory, status, fingerprint, now);
+      this.beforeLastWrite = this.written;
+      this.written = status;
+    }
   }
 }
 
@@ -95,7 +143,8 @@ export class RestartedProcess {
   private readonly lastScaleAt: number | undefined;
   private readonly scaleUpsBefore: Array<{ at: number; from: number; to: number }>;
 
-  constructor(status: EventConsumerStatus, spec: ScalingSpec, clocks: ClockReading) {
+  constructor(status: EventConsumerStatus, spec: ScalingSpec, poll: PollOf) {
+    const clocks = poll.clocks;
     const obj = {
       apiVersion: 'jetscale.io/v1alpha1',
       kind: 'EventConsumer',
@@ -114,12 +163,15 @@ export class RestartedProcess {
       fallbackActive: false,
       seeded: false,
     };
-    // As reconciler.ts lastScaleBefore reads it (the status always landed here): ahead = now.
-    const last = status.lastScaleTime === undefined ? NaN : Date.parse(status.lastScaleTime);
-    this.lastScaleAt = Number.isFinite(last)
-      ? monotonicTimeOf(Math.min(last, clocks.wall), clocks)
-      : undefined;
-    this.scaleUpsBefore = carriedScaleUps(status, TARGET, scaleUpPeriodSeconds(spec.scaleUp), clocks);
+    // As the reconciler reads them: the target's replicas were last set by jetscale.
+    const scale: ScaleReading = {
+      specReplicas: poll.current,
+      statusReplicas: poll.current,
+      resourceVersion: '1',
+      replicasManager: { manager: FIELD_MANAGER },
+    };
+    this.lastScaleAt = lastScaleBefore(obj, TARGET, scale, clocks);
+    this.scaleUpsBefore = scaleUpsBeforeThis(obj, TARGET, scale, scaleUpPeriodSeconds(spec.scaleUp), clocks);
   }
 
   /** The policy's decision at a poll, as the controller makes it (decide.ts fromBacklog). */

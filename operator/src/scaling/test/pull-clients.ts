@@ -576,7 +576,7 @@ export function runScenario(sc: Scenario): Reading[] {
       };
       if (trail !== undefined && restarts.length > 0 && t >= (restarts[0] ?? Infinity)) {
         restarts.shift();
-        restarted = new RestartedProcess(trail.status, sc.spec, polled.clocks);
+        restarted = new RestartedProcess(trail.restart(), sc.spec, polled);
       }
       const decision =
         restarted !== undefined
