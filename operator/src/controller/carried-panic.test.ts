@@ -10,7 +10,7 @@ import type { BacklogSample } from '../scaling/types.js';
 import { carriedPanic, PANIC_WRITE_STEP_SECONDS } from './carried-panic.js';
 import { newConsumerState, type ScalingMemory } from './consumer-state.js';
 import type { Verdict } from './decide.js';
-import { statusFingerprint } from './report.js';
+import { statusFingerprint, statusForGeneration } from './report.js';
 import {
   GENERATION,
   carriedSpec,
@@ -72,6 +72,12 @@ describe('carriedPanic (status read back)', () => {
     ['of an entry that is not an object', 'panicking'],
   ])('takes nothing from %s', (_why, e) => {
     expect(carriedPanic(e, clocks)).toBeUndefined();
+  });
+
+  it('is not kept in a status rewritten for another generation (what was read under another spec)', () => {
+    const status = { observedGeneration: GENERATION - 1, consumers: [entry(45)] } as EventConsumerStatus;
+    expect(statusForGeneration(status, GENERATION).consumers?.[0]?.panicHoldSeconds).toBeUndefined();
+    expect(statusForGeneration(status, GENERATION - 1).consumers?.[0]?.panicHoldSeconds).toBe(45);
   });
 
   it('takes nothing from a status written for another generation (another spec)', () => {

@@ -75,6 +75,7 @@ export function statusForGeneration(
       rates: _measuredUnderAnotherSpec,
       replicasOverdue: _underAnotherDeadline,
       maxAckPendingCap: _learntUnderAnotherSpec,
+      panicHoldSeconds: _panickedUnderAnotherSpec,
       ...entry
     }) => entry,
   );
