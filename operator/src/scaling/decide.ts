@@ -2026,10 +2026,19 @@ export function decide(input: ScalingInput): ScalingDecision {
     fullRun === undefined ? 0 : (sample.at - Math.max(fullRun.since, rateState.last.readySince)) / 1000;
   // Grown only while the ready replicas complete what the figure says they can (a replica that
   // gets nothing frees no room: prefetching clients can hold all the stream has between two of them).
+  // With no figure measured (a stream whose limits remove messages gives none: rates.ts
+  // limitRemovalsPossible), while they complete work and acknowledge it (the ack floor moved since
+  // the last reading: naks and redeliveries do not move it): at its limit the stream drops or refuses
+  // what arrives, and holding the count loses that for good. consumer-configs.int's 'discard old,
+  // max_msgs': with the arrivals read whole from the stream's last sequence (session 35), sizing by
+  // them asked exactly the 5 replicas that do the 100/s offered, and the stream stayed full and
+  // dropped what arrived for 45 readings, as nothing added one without a figure.
   const fullSaturated =
-    perReplica !== undefined &&
-    perReplica > 0 &&
-    (rates.processingPerSecond ?? 0) >= STREAM_FULL_BUSY_SHARE * ready * perReplica;
+    perReplica !== undefined && perReplica > 0
+      ? (rates.processingPerSecond ?? 0) >= STREAM_FULL_BUSY_SHARE * ready * perReplica
+      : (rates.processingPerSecond ?? 0) > 0 &&
+        previousSample !== undefined &&
+        sample.ackFloorConsumerSeq > previousSample.ackFloorConsumerSeq;
   const fullGrow =
     fullBusy && fullSaturated && ready >= current && fullSettled >= STREAM_FULL_CONFIRM_SECONDS;
   const fullReplicas = !fullBusy

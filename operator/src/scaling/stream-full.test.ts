@@ -54,6 +54,11 @@ function run(options: {
   firstReading?: number;
   /** What one replica's handler does (messages/s; default CAPACITY). */
   capacity?: number;
+  /**
+   * Readings carry the stream's removing limits and state (limitRemovals), as the operator reads a
+   * WorkQueue stream with discard old: no interval in which the limit could act is capacity evidence.
+   */
+  removingLimits?: boolean;
 }): Run {
   const limit: StreamLimit = { discard: 'new', maxMsgs: LIMIT, ...options.limit };
   const spec = withScalingDefaults({ maxReplicas: 10, backlogPerReplica: 100, ...options.spec });
@@ -128,6 +133,20 @@ function run(options: {
       ...(options.hideLimit === true
         ? {}
         : { streamLimit: { ...limit, messages: stored, bytes: stored * MESSAGE_BYTES } }),
+      ...(options.removingLimits === true
+        ? {
+            limitRemovals: {
+              limits: { maxMsgs: limit.maxMsgs ?? LIMIT },
+              state: {
+                messages: stored,
+                bytes: stored * MESSAGE_BYTES,
+                lastSeq,
+                oldestAgeSeconds: 1,
+                firstSeq: lastSeq - stored + 1,
+              },
+            },
+          }
+        : {}),
     });
     const decision = decide({
       spec,
@@ -268,6 +287,34 @@ describe('decide: a WorkQueue stream at its limit with discard new (100/s offere
       expect(r.refused).toBe(r.refusedAt[settled]);
       // Not held high for it: what 100/s needs at 19.6/s with the headroom, 6 (7 at most).
       expect(Math.max(...r.replicas.slice(-60))).toBeLessThanOrEqual(7);
+    },
+  );
+  it.each([
+    ['no latency objective', {}],
+    ['latencyObjective 60s', { latencyObjectiveSeconds: 60 }],
+  ] as const)(
+    'discard old, read as the operator reads it (no figure from a stream whose limit removes), %s: grown off the limit',
+    (_title, spec) => {
+      // consumer-configs.int's 'discard old, max_msgs' (session 35's CI rehearsal): one replica, the
+      // stream full when the operator first reads it. No per-replica figure is ever measured there
+      // (rates.ts limitRemovalsPossible), and the arrivals are read whole from the stream's last
+      // sequence, so sizing by them asked exactly the replicas that do what is offered; the stream
+      // stayed full and dropped what arrived, as nothing grew the count without a figure.
+      const r = run({
+        replicas: 1,
+        seconds: 120,
+        arrivalAt: offered,
+        limit: { discard: 'old' },
+        removingLimits: true,
+        firstReading: 20,
+        spec,
+      });
+      process.stdout.write(
+        `discard old, removing limits read, ${_title}: replicas ${r.replicas.filter((_, i) => i % 10 === 0).join(' ')}; stored ${r.stored.filter((_, i) => i % 10 === 0).join(' ')}\n`,
+      );
+      expect(r.decisions.every((d) => d.rates.perReplicaPerSecond === undefined)).toBe(true);
+      expect(Math.min(...r.replicas.slice(-20))).toBeGreaterThanOrEqual(5);
+      expect(Math.max(...r.stored.slice(-20))).toBeLessThan(0.9 * LIMIT);
     },
   );
   it('max_bytes: the same', () => {
