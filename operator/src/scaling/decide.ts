@@ -71,7 +71,12 @@
 //    capacity asked is at least RATE_HEADROOM times the arrivals (objective.ts streamHolds): a 60 s
 //    objective otherwise let 100/s against 2 replicas of 20/s stand at the limit for good
 //    (consumer-configs.int), and at half of it with no floor, 5 replicas doing 98/s filled it again
-//    (stream-full.test). decision.streamFull says so (the StreamFull condition).
+//    (stream-full.test). decision.streamFull says so (the StreamFull condition). Where no
+//    per-replica figure is measured (a stream whose limit removes: rates.ts limitRemovalsPossible),
+//    busy means completing work with the ack floor moving, and the most each ready replica took (new
+//    deliveries: a held message the limit drops reads as acknowledged) at the limit
+//    (history.streamFullPerReplica) sizes the replicas with RATE_HEADROOM once the
+//    stream is off it, for STREAM_FULL_MEMORY_SECONDS while no figure is measured.
 // 2b. Panic (Knative's idea, fitted to pods that take a while to start): when the last interval's
 //    (confirmed as in 2: at most CONFIRM_FACTOR times the interval before it)
 //    arrivals (an interval of at least MIN_INTERVAL_SECONDS: a reading sooner than that after the
@@ -292,6 +297,7 @@ import { backlogRefusal } from './refused-backlog.js';
 import {
   STREAM_FULL_BUSY_SHARE,
   STREAM_FULL_CONFIRM_SECONDS,
+  STREAM_FULL_MEMORY_SECONDS,
   STREAM_FULL_STEP_SHARE,
   streamCapacityMessages,
   streamFullRun,
@@ -2041,6 +2047,42 @@ export function decide(input: ScalingInput): ScalingDecision {
         sample.ackFloorConsumerSeq > previousSample.ackFloorConsumerSeq;
   const fullGrow =
     fullBusy && fullSaturated && ready >= current && fullSettled >= STREAM_FULL_CONFIRM_SECONDS;
+  // With no figure, what each ready replica took while busy at the limit is what one does: it
+  // sizes the replicas once the stream is off its limit (for STREAM_FULL_MEMORY_SECONDS, while no
+  // figure is measured). Without it the backlog term alone took 8 replicas that had drained the
+  // stream back to 2 once the scale-down window passed, the stream filled again and dropped what
+  // arrived, and the count climbed again: a flap of about 30 readings (consumer-configs.int).
+  // Taken, not completed: on a stream whose limit removes, a held message it drops reads as an
+  // acknowledgement, so completions at the limit read high (29/s a replica for 20/s handlers on a
+  // real nats-server); what the replicas took (new deliveries) is what they freed room for.
+  const fullTakenSeconds = previousSample === undefined ? 0 : (sample.at - previousSample.at) / 1000;
+  const fullPerReplicaNow =
+    perReplica === undefined && fullGrow && ready > 0 && previousSample !== undefined && fullTakenSeconds > 0
+      ? Math.max(0, sample.deliveredConsumerSeq - previousSample.deliveredConsumerSeq) /
+        fullTakenSeconds /
+        ready
+      : undefined;
+  // What they take at the limit includes what they take in place of held messages it drops, so it
+  // reads at or above what they complete: the least taken is kept (a real nats-server, discard old:
+  // the most taken, 23/s a replica for 20/s handlers, kept 5 that let the stream fill again).
+  const fullRemembered =
+    perReplica === undefined &&
+    history.streamFullPerReplica !== undefined &&
+    sample.at - history.streamFullPerReplica.at <= STREAM_FULL_MEMORY_SECONDS * 1000
+      ? history.streamFullPerReplica
+      : undefined;
+  const fullMemory: ScalingHistory['streamFullPerReplica'] =
+    fullPerReplicaNow !== undefined && fullPerReplicaNow > 0
+      ? { at: sample.at, perSecond: Math.min(fullPerReplicaNow, fullRemembered?.perSecond ?? Infinity) }
+      : fullRemembered;
+  const fullKeeps =
+    fullMemory !== undefined && observedArrival !== undefined && observedArrival > 0 && fullRun === undefined
+      ? withTolerance(observedArrival * RATE_HEADROOM, fullMemory.perSecond, current)
+      : 0;
+  const fullKeepsText =
+    fullMemory === undefined
+      ? ''
+      : `no per-replica capacity is measured on this stream; at the ${fmt(fullMemory.perSecond)}/s each ready replica took while it stood at its limit, ${fmt(observedArrival ?? 0)}/s arriving needs ${fullKeeps}`;
   const fullReplicas = !fullBusy
     ? 0
     : fullGrow
@@ -2070,23 +2112,35 @@ export function decide(input: ScalingInput): ScalingDecision {
     unmeasuredReplicas,
     expiryReplicas,
     fullReplicas,
+    fullKeeps,
   );
   const drivenBy =
-    fullReplicas > 0 &&
-    fullReplicas >= recommended &&
-    fullReplicas >
+    fullKeeps > 0 &&
+    fullKeeps >= recommended &&
+    fullKeeps >
       Math.max(backlogReplicas, rateReplicas ?? 0, panicReplicas ?? 0, unmeasuredReplicas, expiryReplicas)
-      ? fullText
-      : panicReplicas !== undefined && panicReplicas >= recommended
-        ? panicText
-        : rateReplicas !== undefined &&
-            rateReplicas >= Math.max(backlogReplicas, unmeasuredReplicas, expiryReplicas)
-          ? rateText
-          : expiryReplicas > 0 && expiryReplicas >= Math.max(backlogReplicas, unmeasuredReplicas)
-            ? expiryText
-            : unmeasuredReplicas > backlogReplicas
-              ? unmeasuredText
-              : `backlog at ${fmt(backlogPerReplica)} per replica needs ${backlogReplicas}${refusedPending > 0 ? ` (the ${fmt(refusedPending)} pending that the waiting pull requests refuse left out)` : ''}${perReplica === undefined ? unlearntCapacity(sample) : ''}${expiringSince !== undefined ? `; ${expiryText}` : ''}`;
+      ? fullKeepsText
+      : fullReplicas > 0 &&
+          fullReplicas >= recommended &&
+          fullReplicas >
+            Math.max(
+              backlogReplicas,
+              rateReplicas ?? 0,
+              panicReplicas ?? 0,
+              unmeasuredReplicas,
+              expiryReplicas,
+            )
+        ? fullText
+        : panicReplicas !== undefined && panicReplicas >= recommended
+          ? panicText
+          : rateReplicas !== undefined &&
+              rateReplicas >= Math.max(backlogReplicas, unmeasuredReplicas, expiryReplicas)
+            ? rateText
+            : expiryReplicas > 0 && expiryReplicas >= Math.max(backlogReplicas, unmeasuredReplicas)
+              ? expiryText
+              : unmeasuredReplicas > backlogReplicas
+                ? unmeasuredText
+                : `backlog at ${fmt(backlogPerReplica)} per replica needs ${backlogReplicas}${refusedPending > 0 ? ` (the ${fmt(refusedPending)} pending that the waiting pull requests refuse left out)` : ''}${perReplica === undefined ? unlearntCapacity(sample) : ''}${expiringSince !== undefined ? `; ${expiryText}` : ''}`;
 
   // What max_ack_pending lets work in parallel, when that is known (see the header, point 3), or
   // a smaller count tried for a while to learn it when the replicas cannot rise to (at-cap-probe.ts).
@@ -2417,6 +2471,7 @@ export function decide(input: ScalingInput): ScalingDecision {
   };
   if (panicUntil !== undefined && now < panicUntil) nextHistory.panicUntil = panicUntil;
   if (endedRecord !== undefined) nextHistory.arrivalEnded = endedRecord;
+  if (fullMemory !== undefined) nextHistory.streamFullPerReplica = fullMemory;
   if (forecastState !== undefined) nextHistory.forecast = forecastState;
   if (seasonalityState !== undefined) nextHistory.seasonality = seasonalityState;
   if (readinessState !== undefined) nextHistory.readiness = readinessState;
