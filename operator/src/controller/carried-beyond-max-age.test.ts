@@ -17,24 +17,19 @@ import {
   objectWith,
   scaleOf,
   statusOf,
+  CONSUMER_ENTRY,
+  carriedClock,
 } from './test/carried-status.js';
 import { statusSchema, undeclared } from './test/status-schema.js';
 
-const WALL = Date.parse('2026-12-07T16:00:00Z');
-const iso = (secondsAgo: number): string => new Date(WALL - secondsAgo * 1000).toISOString();
-const clocks = { wall: WALL, monotonic: 7_000_000 };
+const { WALL, iso, clocks } = carriedClock('2026-12-07T16:00:00Z');
 
 function entry(
   over: Record<string, unknown> = {},
   finding: unknown = { seconds: 400, replicas: 2, maxAgeSeconds: 3 },
 ) {
   return {
-    name: 'c',
-    stream: 'S',
-    consumer: 'c',
-    ready: 'True',
-    reason: 'Scaling',
-    message: '',
+    ...CONSUMER_ENTRY,
     consecutiveFailures: 0,
     rates: { arrivalPerSecond: 10, handlersSlowerThanMaxAge: finding },
     lastBacklogReadTime: iso(30),

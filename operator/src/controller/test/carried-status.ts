@@ -149,3 +149,29 @@ export const noFingerprint = (): { state: string; band: string; all: string } =>
   band: '',
   all: '',
 });
+
+/**
+ * A wall clock for a carried-status test: `iso(s)` is s seconds before `wall`, and `clocks` is what the
+ * reconciler reads (wall and monotonic).
+ */
+export function carriedClock(
+  wallIso: string,
+  monotonic = 7_000_000,
+): { WALL: number; iso: (secondsAgo: number) => string; clocks: { wall: number; monotonic: number } } {
+  const wall = Date.parse(wallIso);
+  return {
+    WALL: wall,
+    iso: (secondsAgo) => new Date(wall - secondsAgo * 1000).toISOString(),
+    clocks: { wall, monotonic },
+  };
+}
+
+/** A status.consumers[] entry's identity and Ready fields for CONSUMER, as report.ts writes them. */
+export const CONSUMER_ENTRY = {
+  name: 'c',
+  stream: 'S',
+  consumer: 'c',
+  ready: 'True',
+  reason: 'Scaling',
+  message: '',
+} as const;
