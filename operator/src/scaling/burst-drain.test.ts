@@ -99,6 +99,16 @@ describe('rates: burst state read back from status', () => {
     expect(validLastBurst({ messages: 340, replicaSeconds: 0, seconds: 12, endedAt: T0 })).toBeUndefined();
     expect(validLastBurst({ messages: -1, replicaSeconds: 72, seconds: 12, endedAt: T0 })).toBeUndefined();
     expect(validLastBurst(null)).toBeUndefined();
+    // Whether it read as batched and when the next is due are kept when whole, dropped alone when not.
+    const whole = { messages: 340, replicaSeconds: 72, seconds: 12, endedAt: T0 };
+    expect(validLastBurst({ ...whole, batched: true, everySeconds: 120 })).toEqual({
+      ...whole,
+      batched: true,
+      everySeconds: 120,
+    });
+    expect(validLastBurst({ ...whole, batched: 'yes', everySeconds: 0 })).toEqual(whole);
+    expect(validLastBurst({ ...whole, batched: 1, everySeconds: -5 })).toEqual(whole);
+    expect(validLastBurst({ ...whole, everySeconds: Infinity })).toEqual(whole);
   });
 
   it('the arrival mean weighs what came before by at most BURST_MEAN_SECONDS, and starts anew from junk', () => {

@@ -6,7 +6,8 @@
 // - zero: only after a cooldown in which every reading showed nothing pending, awaiting ack or
 //   delivered; and zero is left as soon as the backlog passes activationBacklog;
 // - steady traffic, once settled (the last 120 s of a stretch of at least 600 s at one rate): no
-//   scale-up beyond what the arrival rate and the backlog need (1.5× the rate-sized count + 2),
+//   scale-up beyond what the arrival rate and the backlog need (1.5× the rate-sized count + 2; the
+//   rate what arrived in the last 10 s, or arrives until 10 s after a pod asked for is ready),
 //   and no standing shortfall — fewer ready replicas than the rate needs while work waits and
 //   nothing the user set (maxReplicas, max_ack_pending, a disabled direction, a scale-up step
 //   policy or stabilization window that holds the count, replicas that do not become ready)
@@ -47,7 +48,7 @@ import {
   runWorld,
   SLOW_READINGS,
 } from './test/fuzz-world.js';
-import type { World } from './test/fuzz-world.js';
+import type { Run, World } from './test/fuzz-world.js';
 import {
   fifoWaitSeconds,
   PAUSE_ASK_SECONDS,
@@ -437,6 +438,72 @@ describe('a cron-like producer between quiet spells (found in session 32)', () =
         const longestWait = Math.max(...run.steps.map((s, i) => (s.t >= 300 ? fifoWaitSeconds(run, i) : 0)));
         expect(longestWait).toBeLessThanOrEqual(run.world.spec.drainWithinSeconds);
       });
+});
+
+describe('bursts far apart: replicas for the next burst from a start-up before it, not through the quiet (session 35)', () => {
+  // 2 s of every 60 or 120 s (30x and 60x the mean), 5/s handlers, 10 s start-ups, the defaults.
+  // On 612bbef burstSizing kept the replicas that drain a burst within half of drainWithinSeconds
+  // through the whole quiet spell while the arrivals read as batched, and sized nothing once they
+  // read as independent again (a minute of empty readings): Fetch(10) loops, 17/s in 2 s of every
+  // 120 s, kept 26-28 through every 118 s early on, then met each later burst with 1 replica and
+  // panicked to 41 (mean 16.8); nats.js fetch() loops (100 at a time) waited 35.5 s. On fb6fb8d
+  // (with arrivalEnded) the same: 19.9 mean, 41; 35.9 s; and bursts 60 s apart now fail the guards
+  // below too (nats.js fetch() 10/s waited 30.8 s, Fetch(10) 5/s asked for 41).
+  const world = (client: PullClient, rate: number, periodSeconds: number, pollSeconds = 5): World =>
+    steadyWorld(
+      { maxReplicas: 50, client, pollSeconds, startupSeconds: 10 },
+      { seconds: 900, rate, handlerPerSecond: 5, cron: { periodSeconds, burstSeconds: 2 } },
+    );
+  const longestWait = (run: Run): number =>
+    Math.max(...run.steps.map((s, i) => (s.t >= 300 ? fifoWaitSeconds(run, i) : 0)));
+  it('nats.go Fetch(10) loop, 17/s in 2 s of every 120 s: between bursts no more on average than a burst needs within drainWithinSeconds + 1, each drained within drainWithinSeconds and a start-up', () => {
+    const run = runWorld(world(natsGoFetch10, 17, 120));
+    expect([...stepViolations(run), ...steadyViolations(run)]).toEqual([]);
+    const drainWithin = run.world.spec.drainWithinSeconds;
+    // 2,040 a burst at 5/s a replica within 30 s: 14.
+    const needs = Math.ceil((17 * 120) / (5 * drainWithin));
+    // From 35 s into each period (every burst drained within 30 s, the last wait below) to the next.
+    const over: { from: number; mean: number }[] = [];
+    for (let from = 360; from + 120 <= 900; from += 120) {
+      const steps = run.steps.filter((s) => s.t >= from + 35 && s.t < from + 120);
+      let replicaSeconds = 0;
+      for (let i = 1; i < steps.length; i++)
+        replicaSeconds +=
+          (steps[i - 1]?.currentReplicas ?? 0) * ((steps[i]?.t ?? 0) - (steps[i - 1]?.t ?? 0));
+      const span = (steps.at(-1)?.t ?? 0) - (steps[0]?.t ?? 0);
+      if (replicaSeconds / span > needs + 1) over.push({ from, mean: replicaSeconds / span });
+    }
+    // 612bbef: [{ from: 360, mean: 27 }] (26-28 kept through the quiet); fb6fb8d fails the
+    // violations above first (19 -> 24 with nothing arriving, 52 s before the next burst).
+    expect(over).toEqual([]);
+    expect(longestWait(run)).toBeLessThanOrEqual(drainWithin + run.world.startupSeconds);
+    // No panic to the step limit at a burst (612bbef: 41 at every burst from t = 600 s).
+    const burstNeeds = Math.ceil((17 * 120) / (5 * 0.5 * drainWithin));
+    for (const s of run.steps.filter((x) => x.t >= 300))
+      expect(s.decision.desiredReplicas).toBeLessThanOrEqual(Math.ceil(1.2 * burstNeeds));
+  });
+  it('nats.js fetch() loop (100 at a time), 17/s in 2 s of every 120 s: replicas there when each burst comes, every burst drained within drainWithinSeconds', () => {
+    const run = runWorld(world(natsJsFetch, 17, 120));
+    expect([...stepViolations(run), ...steadyViolations(run)]).toEqual([]);
+    // 612bbef: 35.5 s.
+    expect(longestWait(run)).toBeLessThanOrEqual(run.world.spec.drainWithinSeconds);
+  });
+  // Bursts a minute apart keep their replicas throughout (BURST_QUIET_STARTUPS): as before.
+  // Session 34's experiment without that floor (60b9d93) waited 32.8 s behind nats.js fetch(), and
+  // 31.2 s / asked for 36 behind Fetch(10) read every 10 s.
+  for (const [client, rate, poll] of [
+    [natsJsFetch, 10, 5],
+    [natsGoFetch10, 5, 5],
+    [natsGoFetch10, 10, 10],
+    [natsGoFetch10, 5, 10],
+  ] as const)
+    it(`${client.name}, ${rate}/s in 2 s of every 60 s, read every ${poll} s: every burst drained within drainWithinSeconds, no more asked than 2.5x a burst needs (60b9d93: 36-41)`, () => {
+      const run = runWorld(world(client, rate, 60, poll));
+      expect(longestWait(run)).toBeLessThanOrEqual(run.world.spec.drainWithinSeconds);
+      const burstNeeds = Math.ceil((rate * 60) / (5 * 0.5 * run.world.spec.drainWithinSeconds));
+      for (const s of run.steps.filter((x) => x.t >= 300))
+        expect(s.decision.desiredReplicas).toBeLessThanOrEqual(Math.ceil(2.5 * burstNeeds) + 1);
+    });
 });
 
 describe('messages a pod taken back still holds do not stretch a burst (session 35)', () => {

@@ -366,15 +366,30 @@ export const EXPIRY_GROW_SECONDS = 2 * READY_SETTLE_SECONDS;
  * messages. See keepingUp.
  */
 export const BATCH_DRAIN_SHARE = 0.5;
+/**
+ * burstSizing keeps no replicas for the next burst through a quiet spell between bursts of at
+ * least this many start-ups (the longer of predictive.horizonSeconds and the start-ups measured),
+ * only from a start-up and a poll before it is due. Bursts closer than that keep them throughout:
+ * taken away and started again within a start-up or two they save little, and the count would
+ * rise again while nothing arrives (nats.go Fetch(10) loops, 17/s in 2 s of every 60 s: 5 -> 13
+ * with the quiet spell 43 s at 3 measured start-ups of 12 s).
+ */
+export const BURST_QUIET_STARTUPS = 3;
 /** burstSizing counts a stream's mean (rates.ts arrivalMean) once it spans this long. */
 export const BURST_MEAN_MIN_SECONDS = 60;
 /**
- * How a stream sent in batches (BATCHED_DISPERSION) is sized for its bursts, from the last backlog
- * run that ended (rates.ts lastBurst) when it drained within drainWithinSeconds (a longer one is a
- * backlog, sized as one): `replicas` drain a burst as large within `targetSeconds` (the latency
- * objective, or BATCH_DRAIN_SHARE of drainWithinSeconds) at what a replica did over it or the
- * figure, whichever is more; while a run lasts (`lasting` seconds so far, under `targetSeconds`),
- * `drainNow` replicas drain what is queued at the figure in the time left. Undefined otherwise.
+ * How a stream sent in batches (BATCHED_DISPERSION now, or at a reading of the last run: rates.ts
+ * lastBurst.batched) is sized for its bursts, from the last backlog run that ended (rates.ts
+ * lastBurst) when it drained within drainWithinSeconds and a start-up (a longer one is a backlog,
+ * sized as one): `replicas` drain a burst as large within `targetSeconds` (the latency objective,
+ * or BATCH_DRAIN_SHARE of drainWithinSeconds) at what a replica did over it or the figure,
+ * whichever is more; while a run lasts (`lasting` seconds so far, under `targetSeconds`),
+ * `drainNow` replicas drain what is queued at the figure in the time left. Between runs `keep`
+ * says whether those replicas are kept for the next burst now: when bursts came `everySeconds`
+ * apart with a quiet spell of BURST_QUIET_STARTUPS start-ups or more between them, from
+ * `leadSeconds` (a pod's measured start-up and a poll) before the next is due (`dueInSeconds`)
+ * until as long after; else, or
+ * before a second burst has timed them, while the arrivals read as batched. Undefined otherwise.
  */
 export function burstSizing(
   spec: ScalingSpec,
@@ -383,21 +398,31 @@ export function burstSizing(
   backlog: number,
   perReplica: number | undefined,
   objective: number | undefined,
+  startupSeconds: number,
+  leadSeconds: number,
 ):
   | {
       replicas: number;
       messages: number;
       seconds: number;
       targetSeconds: number;
+      keep: boolean;
+      everySeconds?: number;
+      dueInSeconds?: number;
       lasting?: number;
       drainNow?: number;
     }
   | undefined {
   const last = validLastBurst(rateState.lastBurst);
+  const batchedNow = (rateState.arrivalDispersion ?? 1) >= BATCHED_DISPERSION;
+  // A run that met too few replicas drains in a start-up and drainWithinSeconds: still a burst (a
+  // minute of empty readings between bursts far apart takes the dispersion back to 1, and a burst
+  // that came to one replica then drained in 30-40 s: session 34's experiment 60b9d93, where every
+  // later burst then went uncapped, 4 -> 36).
   if (
     last === undefined ||
-    (rateState.arrivalDispersion ?? 1) < BATCHED_DISPERSION ||
-    last.seconds > spec.drainWithinSeconds ||
+    !(batchedNow || last.batched === true) ||
+    last.seconds > spec.drainWithinSeconds + startupSeconds ||
     perReplica === undefined ||
     !(perReplica > 0) ||
     !(last.messages > 0)
@@ -413,7 +438,24 @@ export function burstSizing(
   // drain it within the target beside that mean.
   const beyondMean = Math.max(0, last.messages - mean * last.seconds);
   const replicas = Math.ceil((beyondMean / targetSeconds + mean) / each);
-  const out = { replicas, messages: last.messages, seconds: last.seconds, targetSeconds };
+  // Kept from a start-up before the next burst is due, so the pods asked for are ready when it
+  // comes, until a start-up after it (a burst a little late); not through the quiet spell between
+  // bursts far apart (nats.go Fetch(10) loops, 17/s in 2 s of every 120 s, kept 26-28 replicas
+  // through every 118 s between bursts on d0dd71a where 1 carries the mean).
+  const every = last.everySeconds;
+  const timed = every !== undefined && every - last.seconds >= BURST_QUIET_STARTUPS * startupSeconds;
+  const dueInSeconds =
+    every === undefined ? undefined : (last.endedAt - last.seconds * 1000 + every * 1000 - at) / 1000;
+  const notOverdue = dueInSeconds !== undefined && dueInSeconds >= -leadSeconds;
+  const keep = timed ? notOverdue && dueInSeconds <= leadSeconds : batchedNow || notOverdue;
+  const out = {
+    replicas,
+    messages: last.messages,
+    seconds: last.seconds,
+    targetSeconds,
+    keep,
+    ...(timed ? { everySeconds: every, dueInSeconds } : {}),
+  };
   // From the first reading that showed the run: the reading before it may be a long poll back (at
   // zero replicas, 10 s), and counted from there what is queued had no time left to drain.
   const runs = rateState.backlogRuns;
@@ -1721,7 +1763,18 @@ export function decide(input: ScalingInput): ScalingDecision {
   // rates.ts burstBound, still 9 -> 16). Not beside a stall: replicas that take nothing drain no
   // burst (adverse world 120070, a paused pod: held at 1 for 9 s where 2 were asked for).
   const burst =
-    stall === undefined ? burstSizing(spec, rateState, sample.at, backlog, perReplica, objective) : undefined;
+    stall === undefined
+      ? burstSizing(
+          spec,
+          rateState,
+          sample.at,
+          backlog,
+          perReplica,
+          objective,
+          startupSeconds,
+          (readiness?.startupSeconds ?? startupSeconds) + (rateState.lastIntervalSeconds ?? 0),
+        )
+      : undefined;
   // During a burst, no more than drain it in time; the panic too, which a burst sets off.
   const burstCap =
     burst?.lasting === undefined ? undefined : Math.max(current, burst.replicas, burst.drainNow ?? 0);
@@ -1730,8 +1783,8 @@ export function decide(input: ScalingInput): ScalingDecision {
       ? ''
       : `, but no more than ${cap} during a burst ${fmt(burst.lasting)}s old (the last drained ${fmt(burst.messages)} in ${fmt(burst.seconds)}s; ${burst.replicas} drain one within ${fmt(burst.targetSeconds)}s, ${fmt(burst.drainNow ?? 0)} the ${fmt(backlog)} queued in the ${fmt(burst.targetSeconds - burst.lasting)}s left)`;
   if (rateReplicas !== undefined && burst !== undefined) {
-    if (burst.lasting === undefined && rateReplicas < burst.replicas) {
-      rateText += `, but ${burst.replicas} kept for the next burst (the last drained ${fmt(burst.messages)} in ${fmt(burst.seconds)}s; ${burst.replicas} drain one within ${fmt(burst.targetSeconds)}s)`;
+    if (burst.lasting === undefined && burst.keep && rateReplicas < burst.replicas) {
+      rateText += `, but ${burst.replicas} kept for the next burst (the last drained ${fmt(burst.messages)} in ${fmt(burst.seconds)}s; ${burst.replicas} drain one within ${fmt(burst.targetSeconds)}s${burst.dueInSeconds === undefined ? '' : `; bursts ${fmt(burst.everySeconds ?? 0)}s apart, the next due ${burst.dueInSeconds >= 0 ? `in ${fmt(burst.dueInSeconds)}s` : `${fmt(-burst.dueInSeconds)}s ago`}`})`;
       rateReplicas = burst.replicas;
     } else if (burstCap !== undefined && rateReplicas > burstCap) {
       rateText += burstCapText(burstCap);

@@ -666,7 +666,7 @@ export interface RateState {
    * reading (`heldAtStart`): burstBound's span. Absent between runs, and once an interval of the
    * run is no evidence of completions.
    */
-  burstSpell?: Spell & { heldAtStart: number };
+  burstSpell?: Spell & { heldAtStart: number; batched?: true };
   /**
    * The last backlog run that ended within BACKLOG_RUN_MEMORY_SECONDS, read as one interval
    * (burstBound): the messages it drained (completions less what was held at its start), the
@@ -678,6 +678,18 @@ export interface RateState {
     replicaSeconds: number;
     seconds: number;
     endedAt: number;
+    /**
+     * The arrivals read as sent in batches (arrivalDispersion ≥ BATCHED_DISPERSION) at a reading
+     * of the run: between bursts far apart the dispersion settles back to 1 (a minute of empty
+     * readings), and decide.ts burstSizing goes on sizing for the next burst by this instead.
+     */
+    batched?: true;
+    /**
+     * Seconds from the start of the batched run before it (the lastBurst it replaced, when still
+     * remembered) to this one's start: when the next burst is due. decide.ts burstSizing keeps its
+     * replicas from a start-up before then, not through the whole quiet spell between bursts.
+     */
+    everySeconds?: number;
   };
   /**
    * Arrivals per second over the last BURST_MEAN_SECONDS or so (time-weighted, each interval's
@@ -1807,13 +1819,22 @@ export function validLastBurst(v: unknown): RateState['lastBurst'] {
   const known = [messages, replicaSeconds, seconds, endedAt].map(finiteNonNegative);
   if (known.some((n) => n === undefined) || !((known[1] as number) > 0)) return undefined;
   const [m, r, s, e] = known as number[];
-  return { messages: m as number, replicaSeconds: r as number, seconds: s as number, endedAt: e as number };
+  const { batched, everySeconds } = v as Record<string, unknown>;
+  const every = finiteNonNegative(everySeconds);
+  return {
+    messages: m as number,
+    replicaSeconds: r as number,
+    seconds: s as number,
+    endedAt: e as number,
+    ...(batched === true ? { batched: true as const } : {}),
+    ...(every !== undefined && every > 0 ? { everySeconds: every } : {}),
+  };
 }
 
 /** A burst span (RateState.burstSpell) read back from history, or undefined when not whole. */
-function validBurstSpell(v: unknown): (Spell & { heldAtStart: number }) | undefined {
+function validBurstSpell(v: unknown): (Spell & { heldAtStart: number; batched?: true }) | undefined {
   if (v === null || typeof v !== 'object') return undefined;
-  const { seconds, completed, replicaSeconds, heldAtStart } = v as Record<string, unknown>;
+  const { seconds, completed, replicaSeconds, heldAtStart, batched } = v as Record<string, unknown>;
   const known = [seconds, completed, replicaSeconds, heldAtStart].map(finiteNonNegative);
   if (known.some((n) => n === undefined)) return undefined;
   const [s, c, r, h] = known as number[];
@@ -1822,6 +1843,7 @@ function validBurstSpell(v: unknown): (Spell & { heldAtStart: number }) | undefi
     completed: c as number,
     replicaSeconds: r as number,
     heldAtStart: h as number,
+    ...(batched === true ? { batched: true as const } : {}),
   };
 }
 
@@ -2974,19 +2996,41 @@ export function observeRates(
     readyBeforeKnown &&
     mayHaveConsumed > 0
   ) {
+    const batched =
+      burstBefore?.batched === true ||
+      (next.arrivalDispersion ?? previous.arrivalDispersion ?? 1) >= BATCHED_DISPERSION;
     const burstSpell = {
       ...extendSpell(burstBefore, dtSeconds, completed, mayHaveConsumed),
       heldAtStart: burstBefore?.heldAtStart ?? Math.max(0, last.ackPending),
+      ...(batched ? { batched: true as const } : {}),
     };
     if (backlogRunNow) next.burstSpell = burstSpell;
     else {
       const shown = burstBound(burstSpell);
       if (shown !== undefined) {
+        // Batched too when it came after a batched one with a quiet spell between them at least
+        // as long as itself: at 5/s in 2 s of every 60 s, read every 2-5 s, the dispersion can stay
+        // under BATCHED_DISPERSION through a whole burst (1.1-1.6), and the burst after it then
+        // panicked 6 -> 41. When the next burst is due: from the start of the batched run before.
+        const startedAt = sample.at - burstSpell.seconds * 1000;
+        const quietBefore =
+          burstBeforeNow === undefined ? undefined : (startedAt - burstBeforeNow.endedAt) / 1000;
+        const runBatched =
+          batched ||
+          (burstBeforeNow?.batched === true &&
+            quietBefore !== undefined &&
+            quietBefore >= burstSpell.seconds);
+        const everySeconds =
+          runBatched && burstBeforeNow?.batched === true
+            ? (startedAt - (burstBeforeNow.endedAt - burstBeforeNow.seconds * 1000)) / 1000
+            : undefined;
         next.lastBurst = {
           messages: burstSpell.completed - burstSpell.heldAtStart,
           replicaSeconds: burstSpell.replicaSeconds,
           seconds: burstSpell.seconds,
           endedAt: sample.at,
+          ...(runBatched ? { batched: true as const } : {}),
+          ...(everySeconds !== undefined && everySeconds > 0 ? { everySeconds } : {}),
         };
       }
       if (figureLowEndOnly && perReplica !== undefined && shown !== undefined && shown > perReplica) {

@@ -108,6 +108,27 @@ export function stepViolations(run: Run): string[] {
 /** Seconds over which the world's recent arrival rate is taken (the estimator's time constant). */
 export const RECENT_SECONDS = 10;
 
+/**
+ * Messages per second that really arrive from step `s` until RECENT_SECONDS after a pod asked for
+ * then is ready (the world's start-up and a poll later): a burst the stream's timing announced
+ * (decide.ts burstSizing keeps replicas for it from a start-up and a poll before it is due)
+ * justifies a scale-up made for it then, as what arrived justifies one made after.
+ */
+export function comingArrivalRate(run: Run, s: Step): number {
+  const from = s.t + run.world.startupSeconds + run.world.pollSeconds;
+  let at: Step | undefined;
+  let later: Step | undefined;
+  for (const r of run.steps) {
+    if (at === undefined && r.t >= from) at = r;
+    if (r.t >= from + RECENT_SECONDS) {
+      later = r;
+      break;
+    }
+  }
+  if (at === undefined || later === undefined || !(later.t > s.t)) return 0;
+  return (later.truth.arrived - s.truth.arrived) / (later.t - s.t);
+}
+
 /** Messages per second that really arrived in the RECENT_SECONDS (or more) before step `s`. */
 export function recentArrivalRate(run: Run, s: Step): number {
   let earlier: Step | undefined;
@@ -213,7 +234,9 @@ export function steadyViolations(run: Run): string[] {
     // No scale-up past what the rate needs with headroom to spare, or what the backlog floor asks.
     // The rate is the stretch's mean or, when higher, what really arrived in the RECENT_SECONDS
     // before the poll: a policy cannot know the long-run mean of a clumped stream, but sizing for
-    // more than arrived over that long is reacting to a single reading.
+    // more than arrived over that long is reacting to a single reading. Or what arrives until a pod
+    // asked for then would have been ready for RECENT_SECONDS (comingArrivalRate): replicas started
+    // a start-up before a burst that then comes are what meets it in time, not scaling wrongly.
     // Where max_ack_pending has fewer slots than the clients would take, a replica really does
     // less than its handler could (it waits for slots), so the handler's rate is no yardstick.
     const slotsBind =
@@ -223,16 +246,19 @@ export function steadyViolations(run: Run): string[] {
         const d = s.decision;
         if (!s.applied || d.desiredReplicas <= s.currentReplicas) continue;
         const recent = recentArrivalRate(run, s);
+        const coming = comingArrivalRate(run, s);
         const bound = Math.max(
           spec.minReplicas,
           Math.ceil(
-            (Math.max(seg.rate, recent) / seg.handlerPerSecond + poisonReplicas) * RATE_HEADROOM * 1.5,
+            (Math.max(seg.rate, recent, coming) / seg.handlerPerSecond + poisonReplicas) *
+              RATE_HEADROOM *
+              1.5,
           ) + 2,
           Math.ceil(backlogOf(s) / spec.backlogPerReplica),
         );
         if (d.desiredReplicas > bound)
           out.push(
-            `steady ${seg.rate.toFixed(1)}/s (${recent.toFixed(1)}/s in the last ${RECENT_SECONDS}s) needs ${needed.toFixed(2)} replicas, yet scaled up to ${d.desiredReplicas} (bound ${bound}) — ${where(run, s)}`,
+            `steady ${seg.rate.toFixed(1)}/s (${recent.toFixed(1)}/s in the last ${RECENT_SECONDS}s, ${coming.toFixed(1)}/s until ${RECENT_SECONDS}s after a start-up) needs ${needed.toFixed(2)} replicas, yet scaled up to ${d.desiredReplicas} (bound ${bound}) — ${where(run, s)}`,
           );
       }
     }
