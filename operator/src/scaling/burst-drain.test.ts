@@ -5,6 +5,7 @@
 // (rates.ts burstBound): what it drained ÷ the replica-seconds of every replica that may have
 // consumed, from the reading before it to the first reading back within the handlers.
 import { backlogOfRun, burstBound, nextArrivalMean, observeRates, validLastBurst } from './rates.js';
+import { burstSizing } from './decide.js';
 import type { RateState } from './rates.js';
 import { sampleFromTotals, T0 } from './test/fixtures.js';
 import { withScalingDefaults } from './defaults.js';
@@ -182,5 +183,33 @@ describe('rates: a backlog run does not count what a pod taken back still holds 
     expect(backlogOfRun(at(0, 13, 138_470), at(0, 13, 138_470), fell)).toBe(13);
     expect(backlogOfRun(at(0, 13, 138_074), at(0, 13, 138_074), undefined)).toBe(13);
     expect(backlogOfRun(undefined, at(0, 13, 138_074), fell)).toBe(13);
+  });
+});
+
+describe('decide: a run as long as bursts come apart is bursts run together, not one burst (session 35)', () => {
+  // jnats fetch() loops, 17/s in 2 s of every 20 s (the CI fuzz set's cron-like world): its clients'
+  // buffers stretched two bursts into one 31.4 s run of 628 messages. Taken for one burst that met
+  // too few replicas (within drainWithinSeconds and a start-up), it capped the next burst at 7
+  // where 12 were asked, and the backlog left over later asked 8 -> 11 (bound 10).
+  const spec = withScalingDefaults({ minReplicas: 1, maxReplicas: 50 });
+  const stateWith = (seconds: number, everySeconds: number): RateState =>
+    ({
+      arrivalDispersion: 90,
+      arrivalMean: { perSecond: 17, seconds: 300 },
+      lastBurst: { messages: 628, replicaSeconds: 200, seconds, endedAt: T0, batched: true, everySeconds },
+    }) as unknown as RateState;
+  const sizing = (seconds: number, everySeconds: number) =>
+    burstSizing(spec, stateWith(seconds, everySeconds), T0 + 5000, 0, 5, undefined, 10, 15);
+
+  it('a run past drainWithinSeconds that lasted as long as bursts came apart sizes nothing', () => {
+    expect(sizing(31.4, 20)).toBeUndefined();
+  });
+  it('one that ended before the next burst was due is still a burst that met too few replicas', () => {
+    expect(sizing(31.4, 60)?.replicas).toBeGreaterThan(0);
+  });
+  it('within drainWithinSeconds a run is sized as before, however often the bursts come', () => {
+    expect(sizing(25, 20)?.replicas).toBeGreaterThan(0);
+    // Past drainWithinSeconds and a start-up, never.
+    expect(sizing(41, 120)).toBeUndefined();
   });
 });

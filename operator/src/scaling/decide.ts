@@ -380,16 +380,16 @@ export const BURST_MEAN_MIN_SECONDS = 60;
 /**
  * How a stream sent in batches (BATCHED_DISPERSION now, or at a reading of the last run: rates.ts
  * lastBurst.batched) is sized for its bursts, from the last backlog run that ended (rates.ts
- * lastBurst) when it drained within drainWithinSeconds and a start-up (a longer one is a backlog,
- * sized as one): `replicas` drain a burst as large within `targetSeconds` (the latency objective,
- * or BATCH_DRAIN_SHARE of drainWithinSeconds) at what a replica did over it or the figure,
- * whichever is more; while a run lasts (`lasting` seconds so far, under `targetSeconds`),
- * `drainNow` replicas drain what is queued at the figure in the time left. Between runs `keep`
- * says whether those replicas are kept for the next burst now: when bursts came `everySeconds`
- * apart with a quiet spell of BURST_QUIET_STARTUPS start-ups or more between them, from
- * `leadSeconds` (a pod's measured start-up and a poll) before the next is due (`dueInSeconds`)
- * until as long after; else, or
- * before a second burst has timed them, while the arrivals read as batched. Undefined otherwise.
+ * lastBurst) when it drained within drainWithinSeconds, or a start-up more when it ended before the
+ * next burst was due (a longer one is a backlog, sized as one): `replicas` drain a burst as large
+ * within `targetSeconds` (the latency objective, or BATCH_DRAIN_SHARE of drainWithinSeconds) at
+ * what a replica did over it or the figure, whichever is more; while a run lasts (`lasting` seconds
+ * so far, under `targetSeconds`), `drainNow` replicas drain what is queued at the figure in the
+ * time left. Between runs `keep` says whether those replicas are kept for the next burst now: when
+ * bursts came `everySeconds` apart with a quiet spell of BURST_QUIET_STARTUPS start-ups or more
+ * between them, from `leadSeconds` (a pod's measured start-up and a poll) before the next is due
+ * (`dueInSeconds`) until as long after; else, or before a second burst has timed them, while the
+ * arrivals read as batched. Undefined otherwise.
  */
 export function burstSizing(
   spec: ScalingSpec,
@@ -418,11 +418,17 @@ export function burstSizing(
   // A run that met too few replicas drains in a start-up and drainWithinSeconds: still a burst (a
   // minute of empty readings between bursts far apart takes the dispersion back to 1, and a burst
   // that came to one replica then drained in 30-40 s: session 34's experiment 60b9d93, where every
-  // later burst then went uncapped, 4 -> 36).
+  // later burst then went uncapped, 4 -> 36). Not when it lasted as long as bursts came apart
+  // (lastBurst.everySeconds), past when the next was due: that is bursts run together, a backlog
+  // sized as one (jnats fetch() loops, 17/s in 2 s of every 20 s, read a 31.4 s run of two bursts
+  // as one, held the next burst to 7 replicas where 12 were asked, and the backlog left over asked
+  // 8 -> 11 later).
+  const runTogether =
+    last !== undefined && last.everySeconds !== undefined && last.seconds >= last.everySeconds;
   if (
     last === undefined ||
     !(batchedNow || last.batched === true) ||
-    last.seconds > spec.drainWithinSeconds + startupSeconds ||
+    last.seconds > spec.drainWithinSeconds + (runTogether ? 0 : startupSeconds) ||
     perReplica === undefined ||
     !(perReplica > 0) ||
     !(last.messages > 0)
