@@ -112,20 +112,22 @@ export const RECENT_SECONDS = 10;
  * Messages per second that really arrive from step `s` until RECENT_SECONDS after a pod asked for
  * then is ready (the world's start-up and a poll later): a burst the stream's timing announced
  * (decide.ts burstSizing keeps replicas for it from a start-up and a poll before it is due)
- * justifies a scale-up made for it then, as what arrived justifies one made after.
+ * justifies a scale-up made for it then, as what arrived justifies one made after. Within the
+ * step's own segment only (0 when that span reaches past it): a stream's next stretch is a change
+ * no timing of the last one announced, and its handlers may be another yardstick.
  */
 export function comingArrivalRate(run: Run, s: Step): number {
-  const from = s.t + run.world.startupSeconds + run.world.pollSeconds;
-  let at: Step | undefined;
+  const until = s.t + run.world.startupSeconds + run.world.pollSeconds + RECENT_SECONDS;
   let later: Step | undefined;
   for (const r of run.steps) {
-    if (at === undefined && r.t >= from) at = r;
-    if (r.t >= from + RECENT_SECONDS) {
+    if (r.t <= s.t) continue;
+    if (r.truth.segment !== s.truth.segment) return 0;
+    if (r.t >= until) {
       later = r;
       break;
     }
   }
-  if (at === undefined || later === undefined || !(later.t > s.t)) return 0;
+  if (later === undefined) return 0;
   return (later.truth.arrived - s.truth.arrived) / (later.t - s.t);
 }
 
