@@ -3,7 +3,10 @@
 //
 // 1. Backlog term (KEDA-compatible): ceil((pending + ackPending) / backlogPerReplica), left at the
 //    current count when within the HPA's 10 % tolerance. This term is a floor: jetscale never asks
-//    for fewer replicas than the backlog needs.
+//    for fewer replicas than the backlog needs. What handlers that work on many messages at once
+//    have in hand (2f: spec.inFlightPerReplica each, a measured handling time's worth, or what a
+//    change of count showed in hand) is left out of ackPending: more replicas finish it no sooner.
+//    What waits at the server and in the clients' buffers beyond the hands is counted as before.
 // 2. Rate term (once rates are known): replicas to keep up with the arrival rate (RATE_HEADROOM
 //    above it) and drain what is pending within drainWithinSeconds, at the per-replica capacity
 //    measured while replicas were busy. The arrival rate reacts fast to a rise (the last interval
@@ -822,15 +825,30 @@ interface Buffered {
   unevenSpan?: number;
 }
 
+/** What the ready replicas have in their handlers' hands (2f), and how that was reckoned. */
+interface InHand {
+  /** What the ready replicas can be handling at once: the larger of `counted` and what a change of count showed. */
+  messages: number;
+  /** What they can be handling at once by the per-replica in-hand figure (at least one each). */
+  counted: number;
+  /** Where the per-replica in-hand figure came from, as a clause. */
+  why: string;
+  /** Beyond one a replica: the user said so, a handling time measured it, or a change of count showed it. */
+  many: boolean;
+  /** Behind an ack floor that moves: the span from the floor to the last delivery (Buffered.unevenSpan). */
+  unevenSpan?: number;
+}
+
 /**
- * What awaits ack beyond what the ready replicas can be handling (2f): messages a prefetching
- * client holds in its buffer, or a push consumer's subscribers were sent, waiting for the one
- * handler of their replica. Undefined when none, or when what awaits ack is not known to be
- * worked through (see the header): replicas stalled, handlers failing, the consumer paused, or
- * the messages held not the newest deliveries (HELD_SHARE_OF_UNACKED_SPAN: messages waiting for a
- * redelivery are scattered behind the ack floor, and no replica has them in hand).
+ * What the ready replicas can be handling of what awaits ack (2f): spec.inFlightPerReplica each
+ * when the user set it; otherwise the figure times the handling time measured, at least one each,
+ * or what a change of count showed in hand (rates.ts handlersInHand). Undefined when what awaits
+ * ack is not known to be worked through (see the header): replicas stalled, handlers failing, the
+ * consumer paused, or the messages held not the newest deliveries (HELD_SHARE_OF_UNACKED_SPAN:
+ * messages waiting for a redelivery are scattered behind the ack floor, and no replica has them in
+ * hand).
  */
-function bufferedAwaitingAck(
+function inHandAwaitingAck(
   spec: ScalingSpec,
   sample: BacklogSample,
   rateState: RateState,
@@ -839,7 +857,7 @@ function bufferedAwaitingAck(
   perReplica: number | undefined,
   stalled: boolean,
   samples: readonly BacklogSample[],
-): Buffered | undefined {
+): InHand | undefined {
   const ackPending = Math.max(0, sample.ackPending);
   if (
     !(ackPending > 0) ||
@@ -895,8 +913,6 @@ function bufferedAwaitingAck(
   const shown =
     userSet || behind || sample.pending > 0 ? undefined : validHandlersInHand(rateState.handlersInHand);
   const shownInHand = shownInHandMessages(shown, completing, rateState.arrivalDispersion);
-  const messages = Math.floor(ackPending - Math.max(inHand, shownInHand));
-  if (!(messages > 0)) return undefined;
   const each = userSet
     ? `spec.inFlightPerReplica ${fmt(perReplicaInHand)} each`
     : measured > 1
@@ -906,7 +922,32 @@ function bufferedAwaitingAck(
     inHand < ready * perReplicaInHand
       ? `the ${fmt(completing ?? 0)}/s they complete times the ${fmt(perReplicaInHand / (perReplica ?? 1))}s one is in hand, at ${each}`
       : each;
-  return uneven ? { messages, inHand, why, unevenSpan: unackedSpan } : { messages, inHand, why };
+  const messages = Math.max(inHand, shownInHand);
+  return {
+    messages,
+    counted: inHand,
+    why,
+    many: messages > ready,
+    ...(uneven ? { unevenSpan: unackedSpan } : {}),
+  };
+}
+
+/**
+ * What awaits ack beyond what the ready replicas can be handling (2f): messages a prefetching
+ * client holds in its buffer, or a push consumer's subscribers were sent, waiting for the one
+ * handler of their replica. Undefined when none, or when what awaits ack is not known to be
+ * worked through (inHandAwaitingAck).
+ */
+function bufferedAwaitingAck(ackPending: number, inHand: InHand | undefined): Buffered | undefined {
+  if (inHand === undefined) return undefined;
+  const messages = Math.floor(Math.max(0, ackPending) - inHand.messages);
+  if (!(messages > 0)) return undefined;
+  return {
+    messages,
+    inHand: inHand.counted,
+    why: inHand.why,
+    ...(inHand.unevenSpan !== undefined ? { unevenSpan: inHand.unevenSpan } : {}),
+  };
 }
 
 /**
@@ -1277,8 +1318,6 @@ export function decide(input: ScalingInput): ScalingDecision {
   // latency objective the backlog term stays the floor it is without a figure (an absurdly high one
   // would size the objective at 1 replica for any queue).
   const carriedFigure = rateState.perReplicaCarried === true && perReplica !== undefined;
-  const backlogTerm = withTolerance(sizedBacklog, backlogPerReplica, current);
-  const backlogReplicas = objectiveMode && !carriedFigure ? 0 : backlogTerm;
   let rateReplicas: number | undefined;
   let rateText = '';
   const intervalSeconds =
@@ -1435,7 +1474,7 @@ export function decide(input: ScalingInput): ScalingDecision {
   const stallAdds = stall?.completedNone === true && sizedPending > 0;
   // Messages awaiting ack beyond what the ready replicas can be handling wait in their clients'
   // buffers (2f): queued work, drained within drainWithinSeconds as what is pending is.
-  const buffered = bufferedAwaitingAck(
+  const inHand = inHandAwaitingAck(
     spec,
     sample,
     rateState,
@@ -1445,6 +1484,19 @@ export function decide(input: ScalingInput): ScalingDecision {
     stall !== undefined,
     history.samples,
   );
+  const buffered = bufferedAwaitingAck(ackPending, inHand);
+  // 1. What the handlers have in hand is not a backlog more replicas drain sooner: handlers that work
+  // on many messages at once (2f: the user's spec.inFlightPerReplica, a handling time measured, or a
+  // change of count that left the time held as it was) hold arrivals × handling time however many
+  // replicas share them. The backlog term counts what waits at the server and what waits in the
+  // clients' buffers beyond the hands. Counted, a push deliver group of 500 at once with 10 s
+  // handlers (50/s a pod) at 300/s held ~3,000 in hand, and backlogPerReplica 100 kept 31 replicas
+  // where 6 do it (the policy fuzzer's world 515518). Clients that hand their handler one message
+  // at a time keep KEDA's count: their buffers are queued work, and one a replica in hand is noise.
+  const inHandLeftOut =
+    inHand !== undefined && inHand.many ? Math.min(ackPending, Math.floor(inHand.messages)) : 0;
+  const backlogTerm = withTolerance(sizedBacklog - inHandLeftOut, backlogPerReplica, current);
+  const backlogReplicas = objectiveMode && !carriedFigure ? 0 : backlogTerm;
   const lowEndOnly = rateState.perReplicaLowEndOnly === true;
   const seenCompleting = lowEndOnly ? (rates.processingPerSecond ?? 0) : 0;
   const readyDo = Math.max(

@@ -430,3 +430,74 @@ describe("decide: once held messages are shown in the handlers' hands, the figur
     });
   }
 });
+
+describe('decide: the backlog term (backlogPerReplica) counts what waits, not what the handlers hold in hand', () => {
+  it('nats.py push ×500, 10 s handlers (50/s a replica), 60/s arriving, backlogPerReplica 100: the 600 in hand keep no 6, the count comes down to the 2 that do it', () => {
+    // Main 985534d: 6 from 160 s to the end, "backlog at 100 per replica needs 6" over the 600 the
+    // handlers hold (60/s × 10 s, however many replicas share them), where 2 do the 60/s. The
+    // policy fuzzer's world 515518 is the same at 300/s: ~3,000 in hand kept 31 where 6 do it.
+    const client: PullClient = { ...natsPyPush, name: 'nats.py push ×500', concurrency: 500 };
+    const readings = runScenario({
+      client,
+      spec: withScalingDefaults({
+        minReplicas: 1,
+        maxReplicas: 20,
+        backlogPerReplica: 100,
+        drainWithinSeconds: 5,
+        scaleUp: {
+          stabilizationWindowSeconds: 0,
+          selectPolicy: 'Max',
+          policies: [{ type: 'Pods', value: 2, periodSeconds: 60 }],
+        },
+      } as Partial<ScalingSpec>),
+      maxAckPending: 5000,
+      handlerPerSecond: 0.1,
+      arrival: () => 60,
+      initialReplicas: 1,
+      initialPending: 0,
+      startupSeconds: 10,
+      durationSeconds: 900,
+      pollSeconds: 2,
+    });
+    process.stdout.write(summary(client.name, readings));
+    const late = readings.filter((r) => r.t >= 600);
+    expect(late.every((r) => r.replicas <= 3)).toBe(true);
+    expect(late.every((r) => r.pending === 0 && r.ackPending <= 700)).toBe(true);
+    expect(late.some((r) => /backlog at 100 per replica needs [4-9]/.test(r.decision.reason))).toBe(false);
+  });
+
+  it('nats.go Consume() ×8 with 500 buffered, falling behind at 20/s for 0.8/s replicas: what waits in the buffers beyond the hands still counts', () => {
+    // In hand are 8 a replica; the rest of what the buffers hold waits, and more replicas take it
+    // sooner: the backlog term counts it at backlogPerReplica 100 while the lenient rate term
+    // (drainWithinSeconds 600) asks for less.
+    const concurrency = 8;
+    const readings = runScenario({
+      client: { ...natsGoConsume, name: 'nats.go Consume() ×8', concurrency },
+      spec: withScalingDefaults({
+        minReplicas: 1,
+        maxReplicas: 40,
+        backlogPerReplica: 100,
+        drainWithinSeconds: 600,
+        scaleUp: {
+          stabilizationWindowSeconds: 0,
+          selectPolicy: 'Max',
+          policies: [{ type: 'Pods', value: 2, periodSeconds: 60 }],
+        },
+      } as Partial<ScalingSpec>),
+      maxAckPending: 100_000,
+      handlerPerSecond: 0.1,
+      arrival: () => 20,
+      initialReplicas: 1,
+      initialPending: 0,
+      startupSeconds: 10,
+      durationSeconds: 900,
+      pollSeconds: 2,
+    });
+    process.stdout.write(summary('nats.go Consume() ×8, 20/s', readings));
+    const waiting = (r: Reading): number => Math.ceil((r.ackPending - concurrency * r.replicas) / 100);
+    const bound = readings.filter((r) => r.pending === 0 && waiting(r) > r.replicas && r.replicas < 40);
+    expect(bound.length).toBeGreaterThan(20);
+    for (const r of bound)
+      expect(r.decision.recommendedReplicas).toBeGreaterThanOrEqual(Math.min(40, waiting(r)));
+  });
+});

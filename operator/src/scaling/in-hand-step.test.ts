@@ -44,6 +44,23 @@ describe('in-hand-step.ts nextInHandStep', () => {
     expect(nextInHandStep({ ...base, shown: undefined }).ask).toBeUndefined();
   });
 
+  it('a count no change to it could judge (a scale-up for a rise) that stood STEP_WATCH_SECONDS: one fewer, the change that gets judged', () => {
+    // 32 replicas reached in a climb for a rise, the mark shown at 4 -> 2 long before (world 515518:
+    // 32 held for good where 6 do it).
+    const unjudged = { ...base, shown: { ...shown, from: 4, to: 2 }, current: 32, ready: 32, held: 2900 };
+    const stood = T + 2_000 - STEP_WATCH_SECONDS * 1000;
+    expect(nextInHandStep({ ...unjudged, readySince: stood + 1 }).ask).toBeUndefined();
+    const { ask, state } = nextInHandStep({ ...unjudged, readySince: stood });
+    expect(ask).toEqual({ kind: 'down', replicas: 31 });
+    // At 31, before the change is judged and while the step is watched: no further step, whatever
+    // the readings say of readySince (an interval too short to take leaves it where it was).
+    expect(
+      nextInHandStep({ ...unjudged, state, current: 31, ready: 31, readySince: stood, now: T + 3_000 }).ask,
+    ).toBeUndefined();
+    // Not when keeping up is not shown.
+    expect(nextInHandStep({ ...unjudged, readySince: stood, keepingUp: false }).ask).toBeUndefined();
+  });
+
   it('a step that overfills the hands: back to the count it left, and what each held then is too many', () => {
     const stepped = nextInHandStep(base).state;
     const at4 = { ...base, state: stepped, current: 4, ready: 4, readySince: T + 10_000, now: T + 14_000 };

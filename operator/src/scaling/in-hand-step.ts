@@ -139,8 +139,13 @@ export function nextInHandStep(input: InHandStepInput): { ask?: InHandStepAsk; s
   }
   const { shown, ready, current, held } = input;
   if (!input.keepingUp || shown === undefined || current !== ready || ready <= 1) return { state: next };
-  // The last change of the count, to this one, was judged since it became ready.
-  if (shown.to !== ready || shown.at < input.readySince) return { state: next };
+  // The last change of the count, to this one, was judged since it became ready; or it could not be
+  // (the stretch before it was at another load: a scale-up for a rise) and neither the count nor a
+  // step has moved for STEP_WATCH_SECONDS: the step down is then the change that gets judged.
+  const judged = shown.to === ready && shown.at >= input.readySince;
+  const unjudgedStood =
+    next.step === undefined && !input.beyondHands && now - input.readySince >= STEP_WATCH_SECONDS * 1000;
+  if (!judged && !unjudgedStood) return { state: next };
   // A step asked at this count and not taken yet (the user's scale-down rules hold the count) is
   // asked again, as it was.
   if (next.step !== undefined && next.step.from === ready)

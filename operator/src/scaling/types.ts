@@ -40,7 +40,10 @@ export interface PredictiveSpec {
 export interface ScalingSpec {
   minReplicas: number;
   maxReplicas: number;
-  /** Messages (pending + awaiting ack) one replica should hold: KEDA's lagThreshold. */
+  /**
+   * Messages (pending + awaiting ack) one replica should hold: KEDA's lagThreshold. What handlers
+   * that work on many at once have in hand is not counted (decide.ts 1, 2f).
+   */
   backlogPerReplica: number;
   /** Leave zero replicas only when the backlog is strictly above this. */
   activationBacklog: number;
