@@ -1493,8 +1493,15 @@ export function decide(input: ScalingInput): ScalingDecision {
   // handlers (50/s a pod) at 300/s held ~3,000 in hand, and backlogPerReplica 100 kept 31 replicas
   // where 6 do it (the policy fuzzer's world 515518). Clients that hand their handler one message
   // at a time keep KEDA's count: their buffers are queued work, and one a replica in hand is noise.
+  // Only once a per-replica figure is known, so the rate term sizes what arrives into those hands:
+  // before it, the backlog term is all there is, and the user's inFlightPerReplica 100 took
+  // async-nats messages() (one at a time) from 3 replicas to 1 at its first reading, 76 held, where
+  // 2 do the 250/s that came later (the policy fuzzer's world 36010, its scale-up disabled: a
+  // message waited 150 s).
   const inHandLeftOut =
-    inHand !== undefined && inHand.many ? Math.min(ackPending, Math.floor(inHand.messages)) : 0;
+    inHand !== undefined && inHand.many && perReplica !== undefined && perReplica > 0
+      ? Math.min(ackPending, Math.floor(inHand.messages))
+      : 0;
   const backlogTerm = withTolerance(sizedBacklog - inHandLeftOut, backlogPerReplica, current);
   const backlogReplicas = objectiveMode && !carriedFigure ? 0 : backlogTerm;
   const lowEndOnly = rateState.perReplicaLowEndOnly === true;
