@@ -27,22 +27,24 @@ import { monotonicNow, wallNow } from '../clock.js';
 import type { Logger } from '../observability/logger.js';
 import { FencedError, isConflict, isFenced, isNotFound, type KubeApi } from './api-client.js';
 import { termController, type LeadershipTerm } from './fenced-api.js';
+import {
+  claimedLeaseSpec,
+  leaseVerdict,
+  missingLease,
+  nextAttemptInMs,
+  observeLease,
+  releaseTooLate,
+  renewalInTime,
+  type LeaseObservation,
+  type LeaseSpec,
+} from './lease-observation.js';
 
 interface Lease {
   apiVersion?: string;
   kind?: string;
   metadata: { name: string; namespace: string; resourceVersion?: string };
-  spec?: {
-    holderIdentity?: string | null;
-    leaseDurationSeconds?: number;
-    acquireTime?: string | null;
-    renewTime?: string | null;
-    leaseTransitions?: number;
-  };
+  spec?: LeaseSpec;
 }
-
-/** `observed.resourceVersion` of a Lease found missing (never a real resourceVersion). */
-const ABSENT = '(missing)';
 
 /** A clock that only moves forward at a steady rate (performance.now), in milliseconds. */
 export interface MonotonicClock {
@@ -113,14 +115,8 @@ export class LeaderElector {
   private term: Term | undefined;
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
-  /**
-   * The Lease record as last seen, when we received it (monotonic), how long a candidate waits for
-   * it to stay unchanged (heldForMs), and whether it is a release (free at once). A Lease found
-   * missing after a record that was not a release is recorded as ABSENT from the first read that
-   * found it missing.
-   */
-  private observed:
-    { resourceVersion: string; holder: string; at: number; heldForMs: number; released: boolean } | undefined;
+  /** The Lease record as last seen (lease-observation.ts observeLease, missingLease). */
+  private observed: LeaseObservation | undefined;
   /** While leading: the Lease as our last successful write returned it (the next renewal's base). */
   private held: Lease | undefined;
   private inFlight: Promise<void> | undefined;
@@ -197,7 +193,7 @@ export class LeaderElector {
           // A leader's renewals are due a retry period after the previous one was sent, however
           // long it took (the renew deadline runs from the send); a candidate waits a full period.
           const retryMs = this.options.retryPeriodSeconds * 1000;
-          const waitMs = this.term ? Math.max(0, startedAt + retryMs - this.clock.now()) : retryMs;
+          const waitMs = nextAttemptInMs(this.term !== undefined, startedAt, this.clock.now(), retryMs);
           this.timer = setTimeout(() => this.tick(), waitMs);
           this.timer.unref();
         }
@@ -274,51 +270,29 @@ export class LeaderElector {
 
     const spec = lease.spec ?? {};
     const holder = spec.holderIdentity ?? '';
-    const resourceVersion = lease.metadata.resourceVersion ?? '';
-    if (!this.observed || this.observed.resourceVersion !== resourceVersion) {
-      this.observed = {
-        resourceVersion,
-        holder,
-        at: received,
-        // The record's own duration, but never less than ours: a record edited by hand to a short
-        // one (or a holder configured shorter) must not let us in while the holder's term runs.
-        heldForMs: Math.max(spec.leaseDurationSeconds ?? 0, leaseDurationSeconds) * 1000,
-        // A release as the leader writes it (and client-go's ReleaseOnCancel): no holder and a
-        // 1 s lease. A holder cleared by hand (a longer duration kept) is not one: the holder it
-        // named may still be in its term, and is waited out like any.
-        released: holder === '' && (spec.leaseDurationSeconds ?? 0) <= 1,
-      };
+    const record = {
+      resourceVersion: lease.metadata.resourceVersion ?? '',
+      holder,
+      leaseDurationSeconds: spec.leaseDurationSeconds,
+    };
+    this.observed = observeLease(this.observed, record, received, leaseDurationSeconds);
+    if (term && term !== this.term) return; // ended while the GET was out
+    const verdict = leaseVerdict(this.observed, holder, identity, received, term !== undefined);
+    if (verdict.kind === 'step-down') {
+      this.endTerm(verdict.reason);
+      return;
     }
-    if (term) {
-      if (term !== this.term) return; // ended while the GET was out
-      if (holder !== identity) {
-        this.endTerm(`the Lease is now held by ${holder === '' ? 'nobody' : holder}`);
-        return;
-      }
-    } else {
-      // A candidate waits out the lease even when the record names this identity: it was written
-      // by an earlier term or an earlier process with the same pod name (a container restart),
-      // whose last requests may still be on their way. Only a released Lease is free at once.
-      if (!this.observed.released && received - this.observed.at < this.observed.heldForMs) return;
-    }
+    if (verdict.kind === 'wait') return;
 
-    const takingOver = holder !== identity;
+    const takingOver = verdict.takingOver;
     // The Lease may have been renewed meanwhile: the PUT below is a compare-and-swap on the record
     // read above, so it then fails with 409 and this process stays a candidate.
-    if (!term && holder !== '' && !this.observed.released && !(await this.fenceBeforeTakeOver(holder)))
-      return;
+    if (verdict.fence !== undefined && !(await this.fenceBeforeTakeOver(verdict.fence))) return;
     const sentAt = this.clock.now();
     const wallNow = microTime(this.wallClock());
     const updated: Lease = {
       ...lease,
-      spec: {
-        ...spec,
-        holderIdentity: identity,
-        leaseDurationSeconds,
-        renewTime: wallNow,
-        acquireTime: takingOver ? wallNow : (spec.acquireTime ?? wallNow),
-        leaseTransitions: (spec.leaseTransitions ?? 0) + (takingOver && holder !== '' ? 1 : 0),
-      },
+      spec: claimedLeaseSpec(spec, holder, identity, leaseDurationSeconds, wallNow),
     };
     let written: Lease;
     try {
@@ -397,24 +371,15 @@ export class LeaderElector {
    */
   private async missingLeaseFree(received: number): Promise<false | 'free' | 'waited'> {
     const seen = this.observed;
-    if (seen?.released) return 'free';
+    // The registry is asked only when no record was ever seen (lease-observation.ts missingLease).
+    let registered = false;
     if (!seen) {
-      if (!(await this.leaderRegistered())) return 'free';
-      if (this.observed !== undefined) return false; // read again meanwhile: decided from that
-      this.observed = {
-        resourceVersion: ABSENT,
-        holder: '',
-        at: received,
-        heldForMs: this.options.leaseDurationSeconds * 1000,
-        released: false,
-      };
-      return false;
+      registered = await this.leaderRegistered();
+      if (registered && this.observed !== undefined) return false; // read again meanwhile: decided from that
     }
-    if (seen.resourceVersion !== ABSENT) {
-      this.observed = { ...seen, resourceVersion: ABSENT, at: received };
-      return false;
-    }
-    return received - seen.at >= seen.heldForMs ? 'waited' : false;
+    const next = missingLease(seen, received, this.options.leaseDurationSeconds, registered);
+    if (next.observed !== seen) this.observed = next.observed;
+    return next.free;
   }
 
   /** leaderRegistered, true when it cannot tell (the safe side: a wait, not a second leader). */
@@ -440,8 +405,7 @@ export class LeaderElector {
     lease: Lease,
   ): void {
     if (term !== this.term || this.stopped) return; // the term ended (or we stopped) meanwhile
-    const left = sentAt + this.renewDeadlineMs - this.clock.now();
-    if (left <= 0) {
+    if (!renewalInTime(sentAt, this.clock.now(), this.renewDeadlineMs)) {
       // The answer came back too late to be of use: what it granted has already run out.
       if (term) this.endTerm('the Lease renewal was answered after the renew deadline');
       return;
@@ -515,12 +479,7 @@ export class LeaderElector {
    */
   private async release(releaseBy: number): Promise<void> {
     const { api, identity } = this.options;
-    const tooLate = (): string | undefined => {
-      const late = this.clock.now() - releaseBy;
-      return late >= 0
-        ? `the term's renew deadline passed ${Math.round(late)} ms ago (a pause, or a slow shutdown): another process may hold the Lease now; it expires on its own`
-        : undefined;
-    };
+    const tooLate = (): string | undefined => releaseTooLate(this.clock.now(), releaseBy);
     const notReleased = (why: string): void =>
       this.options.logger.warn('leader election: not releasing the Lease', { lease: this.leaseName(), why });
     const late = tooLate();
