@@ -1,16 +1,12 @@
-import { jest } from '@jest/globals';
-import { silentLogger } from '../observability/logger.js';
-import { KubeApiError, type KubeApi, type RequestOptions } from './api-client.js';
 import {
-  InstallationRegistry,
+  afterConflict,
   isDead,
-  leaderRegistered,
+  leaderOnRecord,
   nextRegistry,
   observe,
   orderToKeep,
   overlap,
   parseRegistry,
-  REGISTRY_ANNOTATION,
   yielded,
   type InstallationEntry,
   type ObservedEntry,
@@ -187,141 +183,36 @@ describe('yielded', () => {
   });
 });
 
-describe('leaderRegistered', () => {
-  const crdWith = (annotation: string | undefined): KubeApi => ({
-    request: async <T>() =>
-      ({
-        metadata: { annotations: annotation === undefined ? {} : { [REGISTRY_ANNOTATION]: annotation } },
-      }) as T,
-  });
-
-  it('is true for an entry of the installation not released, false for a released one, another installation or none', async () => {
+describe('leaderOnRecord (leaderRegistered, from the registry annotation)', () => {
+  it('is true for an entry of the installation not released, false for a released one, another installation or none', () => {
     const mine = entry('ops/jetscale', 1, '*');
-    expect(await leaderRegistered(crdWith(JSON.stringify([mine])), 'ops/jetscale')).toBe(true);
-    expect(
-      await leaderRegistered(crdWith(JSON.stringify([{ ...mine, released: true }])), 'ops/jetscale'),
-    ).toBe(false);
-    expect(await leaderRegistered(crdWith(JSON.stringify([mine])), 'ops/other')).toBe(false);
-    expect(await leaderRegistered(crdWith(undefined), 'ops/jetscale')).toBe(false);
+    expect(leaderOnRecord(JSON.stringify([mine]), 'ops/jetscale')).toBe(true);
+    expect(leaderOnRecord(JSON.stringify([{ ...mine, released: true }]), 'ops/jetscale')).toBe(false);
+    expect(leaderOnRecord(JSON.stringify([mine]), 'ops/other')).toBe(false);
+    expect(leaderOnRecord(undefined, 'ops/jetscale')).toBe(false);
   });
 
-  it('is true when the registry cannot be parsed (the safe side: a wait)', async () => {
-    expect(await leaderRegistered(crdWith('{not json'), 'ops/jetscale')).toBe(true);
+  it('is true when the registry cannot be parsed (the safe side: a wait)', () => {
+    expect(leaderOnRecord('{not json', 'ops/jetscale')).toBe(true);
   });
 });
 
-/** The EventConsumer CRD as the API server keeps it: a merge patch carrying a stale resourceVersion is 409. */
-class FakeCrd implements KubeApi {
-  resourceVersion = 1;
-  annotations: Record<string, string> = {};
-  conflicts = 0;
-  async request<T>(method: string, _path: string, options: RequestOptions = {}): Promise<T> {
-    await Promise.resolve(); // the network: others' requests interleave
-    if (method === 'GET')
-      return {
-        metadata: { resourceVersion: String(this.resourceVersion), annotations: { ...this.annotations } },
-      } as T;
-    const body = options.body as {
-      metadata: { resourceVersion?: string; annotations: Record<string, string> };
-    };
-    if (body.metadata.resourceVersion !== String(this.resourceVersion)) {
-      this.conflicts++;
-      throw new KubeApiError(
-        409,
-        'Conflict',
-        'the object has been modified; please apply your changes to the latest version and try again',
-      );
-    }
-    this.resourceVersion++;
-    Object.assign(this.annotations, body.metadata.annotations);
-    return {} as T;
-  }
-}
-
-/**
- * Four installations (ns-a … ns-d, each watching team-a … team-d) sharing one registry CRD, their
- * backoff jitter seeded so that a failure replays (a linear congruential generator).
- */
-function fourInstallations(crd: FakeCrd, renewPeriodMs: number, seed: number): InstallationRegistry[] {
-  let state = seed;
-  const random = (): number => (state = (state * 48271) % 2147483647) / 2147483647;
-  return ['a', 'b', 'c', 'd'].map(
-    (name) =>
-      new InstallationRegistry({
-        api: crd,
-        self: { installation: `ns-${name}/jetscale`, holder: `${name}-0`, namespaces: [`team-${name}`] },
-        renewPeriodMs,
-        logger: silentLogger,
-        clock: () => performance.now(),
-        random,
-      }),
-  );
-}
-
-describe('InstallationRegistry renewals against each other', () => {
-  beforeEach(() => jest.useFakeTimers());
-  afterEach(() => jest.useRealTimers());
-
-  it('four installations renewing in step all stay registered: a 409 is read again after a random wait, not at once', async () => {
-    const crd = new FakeCrd();
-    const PERIOD_MS = 30_000;
-    const registries = fourInstallations(crd, PERIOD_MS, 23);
-    const stop = new AbortController();
-    // Installed together (one `helm install` per team in one script): first renewals at once.
-    const first = Promise.all(
-      registries.map(async (r) => {
-        await r.renew();
-        r.start(stop.signal);
-      }),
-    );
-    await jest.advanceTimersByTimeAsync(15_000);
-    await first;
-    const registered = (): string[] =>
-      registries.flatMap((r, i) => (r.covers(`team-${'abcd'[i]}`) ? ['abcd'[i] ?? ''] : []));
-    const afterFirst = registered();
-    // Ten periods on, every one of them still registered at every period.
-    const everyPeriod: string[][] = [];
-    for (let p = 0; p < 10; p++) {
-      await jest.advanceTimersByTimeAsync(PERIOD_MS);
-      everyPeriod.push(registered());
-    }
-    stop.abort();
-    expect(afterFirst).toHaveLength(4);
-    for (const now of everyPeriod) expect(now).toHaveLength(4);
-    expect(JSON.parse(crd.annotations[REGISTRY_ANNOTATION] ?? '[]')).toHaveLength(4);
-    process.stderr.write(`[registry lockstep] ${crd.conflicts} conflicts in 11 periods of 4 installations\n`);
+describe('afterConflict: a 409 is read again after a random wait, not at once', () => {
+  it('waits a random share of a window that doubles with each 409 in a row (full jitter)', () => {
+    expect(afterConflict(1, 0, 15_000, 0.5)).toEqual({ readAgainInMs: 50 });
+    expect(afterConflict(2, 0, 15_000, 0.5)).toEqual({ readAgainInMs: 100 });
+    expect(afterConflict(4, 0, 15_000, 0.5)).toEqual({ readAgainInMs: 400 });
+    expect(afterConflict(4, 0, 15_000, 0.99)).toEqual({ readAgainInMs: 792 });
+    // Installations that read the same version draw different waits, so they do not collide
+    // again in the same order.
+    const waits = [0.1, 0.4, 0.7, 0.95].map((r) => afterConflict(1, 0, 15_000, r));
+    expect(new Set(waits.map((w) => ('readAgainInMs' in w ? w.readAgainInMs : -1))).size).toBe(4);
   });
 
-  it('four installations shutting down together all release: a 409 on a release is read again after a random wait, not at once', async () => {
-    const crd = new FakeCrd();
-    const PERIOD_MS = 30_000;
-    const registries = fourInstallations(crd, PERIOD_MS, 24);
-    // Registered one after another, so that every entry is live before the shutdown.
-    for (const r of registries) {
-      const renewed = r.renew();
-      await jest.advanceTimersByTimeAsync(1000);
-      await renewed;
-    }
-    const entries = (): InstallationEntry[] =>
-      JSON.parse(crd.annotations[REGISTRY_ANNOTATION] ?? '[]') as InstallationEntry[];
-    expect(entries().map((e) => e.installation)).toEqual([
-      'ns-a/jetscale',
-      'ns-b/jetscale',
-      'ns-c/jetscale',
-      'ns-d/jetscale',
-    ]);
-    expect(entries().filter((e) => e.released === true)).toHaveLength(0);
-    const conflictsBefore = crd.conflicts;
-    // SIGTERM to all four at once (a cluster-wide rollout, or `helm uninstall` of each in one script).
-    const released = Promise.all(registries.map((r) => r.release()));
-    await jest.advanceTimersByTimeAsync(10_000);
-    await released;
-    const notReleased = entries()
-      .filter((e) => e.released !== true)
-      .map((e) => e.installation);
-    process.stderr.write(
-      `[registry release] ${crd.conflicts - conflictsBefore} conflicts; not released: ${JSON.stringify(notReleased)}\n`,
-    );
-    expect(notReleased).toEqual([]);
+  it('gives up after CONFLICT_ATTEMPTS 409s in a row, or when the wait would end past the budget', () => {
+    expect(afterConflict(7, 0, 60_000, 0.5)).toEqual({ readAgainInMs: 3200 });
+    expect(afterConflict(8, 0, 60_000, 0)).toEqual({ giveUp: true });
+    expect(afterConflict(3, 2900, 3000, 0.5)).toEqual({ giveUp: true });
+    expect(afterConflict(3, 2800, 3000, 0.5)).toEqual({ readAgainInMs: 200 });
   });
 });

@@ -71,7 +71,12 @@ export async function leaderRegistered(api: KubeApi, installation: string): Prom
     EVENT_CONSUMER_CRD_PATH,
     { timeoutMs: 5000 },
   );
-  const parsed = parseRegistry(crd.metadata?.annotations?.[REGISTRY_ANNOTATION]);
+  return leaderOnRecord(crd.metadata?.annotations?.[REGISTRY_ANNOTATION], installation);
+}
+
+/** leaderRegistered's answer from the registry annotation's value. */
+export function leaderOnRecord(annotation: string | undefined, installation: string): boolean {
+  const parsed = parseRegistry(annotation);
   if ('problem' in parsed) return true;
   return parsed.entries.some((e) => e.installation === installation && e.released !== true);
 }
@@ -305,6 +310,23 @@ const RENEW_JITTER = 0.2;
  */
 const RELEASE_BUDGET_MS = 3000;
 
+/**
+ * What to do after the `attempt`-th 409 in a row of a renewal or release that started
+ * `elapsedMs` ago: read again after a random wait (full jitter: `random` in [0, 1) times
+ * CONFLICT_BACKOFF_MS, doubling with each 409), or give up — after CONFLICT_ATTEMPTS, or when that
+ * wait would end past `budgetMs` from the start.
+ */
+export function afterConflict(
+  attempt: number,
+  elapsedMs: number,
+  budgetMs: number,
+  random: number,
+): { readAgainInMs: number } | { giveUp: true } {
+  const backoffMs = random * CONFLICT_BACKOFF_MS * 2 ** (attempt - 1);
+  if (attempt >= CONFLICT_ATTEMPTS || elapsedMs + backoffMs > budgetMs) return { giveUp: true };
+  return { readAgainInMs: backoffMs };
+}
+
 export class InstallationRegistry {
   private readonly clock: () => number;
   private readonly wallClock: () => number;
@@ -387,9 +409,9 @@ export class InstallationRegistry {
         return;
       }
       this.conflicts++;
-      const backoffMs = this.random() * CONFLICT_BACKOFF_MS * 2 ** (attempt - 1);
-      if (attempt >= CONFLICT_ATTEMPTS || this.clock() + backoffMs - started > budgetMs) break;
-      await new Promise<void>((resolve) => setTimeout(resolve, backoffMs).unref());
+      const next = afterConflict(attempt, this.clock() - started, budgetMs, this.random());
+      if ('giveUp' in next) break;
+      await new Promise<void>((resolve) => setTimeout(resolve, next.readAgainInMs).unref());
       if (this.stopped) return;
     }
     this.failed(
@@ -564,12 +586,12 @@ export class InstallationRegistry {
         return giveUp(describe(err));
       }
       this.conflicts++;
-      const backoffMs = this.random() * CONFLICT_BACKOFF_MS * 2 ** (attempt - 1);
-      if (attempt >= CONFLICT_ATTEMPTS || this.clock() + backoffMs - started > RELEASE_BUDGET_MS)
+      const next = afterConflict(attempt, this.clock() - started, RELEASE_BUDGET_MS, this.random());
+      if ('giveUp' in next)
         return giveUp(
           `the CRD changed under ${attempt} releases in a row (409 Conflict each time, read again after random waits over ${Math.round(this.clock() - started)} ms)`,
         );
-      await new Promise<void>((resolve) => setTimeout(resolve, backoffMs).unref());
+      await new Promise<void>((resolve) => setTimeout(resolve, next.readAgainInMs).unref());
     }
   }
 
