@@ -29,13 +29,79 @@ export interface EventRecorderOptions {
   repeatAfterMs?: number;
 }
 
-export class EventRecorder {
+/**
+ * What makes two warnings identical: the object, the reason, and the repeat key when given (else
+ * the message).
+ */
+export function warningKey(target: EventTarget, reason: string, message: string, repeatKey?: string): string {
+  return `${target.namespace}/${target.name}/${reason}/${repeatKey !== undefined ? `key:${repeatKey}` : `message:${message}`}`;
+}
+
+/** When an identical warning may be sent again: no sooner than repeatAfterMs after the last (monotonic ms). */
+export class RepeatedWarnings {
   private readonly lastSent = new Map<string, number>();
-  private readonly repeatAfterMs: number;
+
+  constructor(private readonly repeatAfterMs: number) {}
+
+  /** True (and noted as sent at `now`) unless the same key was sent less than repeatAfterMs ago. */
+  admit(key: string, now: number): boolean {
+    const last = this.lastSent.get(key);
+    if (last !== undefined && now - last < this.repeatAfterMs) return false;
+    this.lastSent.set(key, now);
+    if (this.lastSent.size > 10_000) this.prune(now);
+    return true;
+  }
+
+  /** Forgets every key of an object (it was deleted). */
+  forget(namespace: string, name: string): void {
+    const prefix = `${namespace}/${name}/`;
+    for (const key of this.lastSent.keys()) if (key.startsWith(prefix)) this.lastSent.delete(key);
+  }
+
+  private prune(now: number): void {
+    for (const [key, at] of this.lastSent) if (now - at >= this.repeatAfterMs) this.lastSent.delete(key);
+  }
+}
+
+/** The core/v1 Event written: `now` an RFC 3339 time, `suffix` what makes its name unique. */
+export function eventBody(
+  target: EventTarget,
+  type: 'Normal' | 'Warning',
+  reason: string,
+  message: string,
+  instance: string,
+  now: string,
+  suffix: string,
+): Record<string, unknown> {
+  return {
+    apiVersion: 'v1',
+    kind: 'Event',
+    metadata: { name: `${target.name}.${suffix}`, namespace: target.namespace },
+    involvedObject: {
+      apiVersion: target.apiVersion,
+      kind: target.kind,
+      namespace: target.namespace,
+      name: target.name,
+      uid: target.uid,
+    },
+    type,
+    reason,
+    message: capText(message, MAX_EVENT_MESSAGE),
+    source: { component: 'jetscale-operator' },
+    reportingComponent: 'jetscale.io/operator',
+    reportingInstance: instance.slice(0, 128),
+    firstTimestamp: now,
+    lastTimestamp: now,
+    count: 1,
+  };
+}
+
+export class EventRecorder {
+  private readonly repeated: RepeatedWarnings;
   private readonly inFlight = new Set<Promise<void>>();
 
   constructor(private readonly options: EventRecorderOptions) {
-    this.repeatAfterMs = options.repeatAfterMs ?? 10 * 60_000;
+    this.repeated = new RepeatedWarnings(options.repeatAfterMs ?? 10 * 60_000);
   }
 
   normal(target: EventTarget, reason: string, message: string): void {
@@ -48,19 +114,14 @@ export class EventRecorder {
    * (one whose numbers move at every poll, or that flickers on and off, is sent once per interval).
    */
   warning(target: EventTarget, reason: string, message: string, options: { repeatKey?: string } = {}): void {
-    const key = `${target.namespace}/${target.name}/${reason}/${options.repeatKey !== undefined ? `key:${options.repeatKey}` : `message:${message}`}`;
-    const now = performance.now();
-    const last = this.lastSent.get(key);
-    if (last !== undefined && now - last < this.repeatAfterMs) return;
-    this.lastSent.set(key, now);
-    if (this.lastSent.size > 10_000) this.prune(now);
+    if (!this.repeated.admit(warningKey(target, reason, message, options.repeatKey), performance.now()))
+      return;
     this.send(target, 'Warning', reason, message);
   }
 
   /** Forgets suppression state for an object (it was deleted). */
   forget(namespace: string, name: string): void {
-    const prefix = `${namespace}/${name}/`;
-    for (const key of this.lastSent.keys()) if (key.startsWith(prefix)) this.lastSent.delete(key);
+    this.repeated.forget(namespace, name);
   }
 
   /** Resolves when every Event sent so far has been answered (or refused). */
@@ -68,33 +129,16 @@ export class EventRecorder {
     await Promise.all([...this.inFlight]);
   }
 
-  private prune(now: number): void {
-    for (const [key, at] of this.lastSent) if (now - at >= this.repeatAfterMs) this.lastSent.delete(key);
-  }
-
   private send(target: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string): void {
-    const now = new Date().toISOString();
-    const body = {
-      apiVersion: 'v1',
-      kind: 'Event',
-      metadata: { name: `${target.name}.${randomBytes(8).toString('hex')}`, namespace: target.namespace },
-      involvedObject: {
-        apiVersion: target.apiVersion,
-        kind: target.kind,
-        namespace: target.namespace,
-        name: target.name,
-        uid: target.uid,
-      },
+    const body = eventBody(
+      target,
       type,
       reason,
-      message: capText(message, MAX_EVENT_MESSAGE),
-      source: { component: 'jetscale-operator' },
-      reportingComponent: 'jetscale.io/operator',
-      reportingInstance: this.options.instance.slice(0, 128),
-      firstTimestamp: now,
-      lastTimestamp: now,
-      count: 1,
-    };
+      message,
+      this.options.instance,
+      new Date().toISOString(),
+      randomBytes(8).toString('hex'),
+    );
     const sending: Promise<void> = this.options.api
       .request('POST', `/api/v1/namespaces/${encodeURIComponent(target.namespace)}/events`, { body })
       .then(
