@@ -114,14 +114,25 @@ describe('a candidate reading a held Lease', () => {
   });
 
   it('a release (no holder, a 1 s lease) is free at once, with nobody to fence', () => {
-    // No duration at all counts as a 1 s one: a holder cleared by hand together with its duration
-    // reads as a release.
-    for (const released of [record('2', '', 1), record('2', '', 0), record('2', '', undefined)])
+    for (const released of [record('2', '', 1), record('2', '', 0)])
       expect(candidateReads(undefined, released, 0).verdict).toEqual({
         kind: 'write',
         takingOver: true,
         fence: undefined,
       });
+  });
+
+  it('a holder cleared by hand together with its duration is no release: waited out for its own lease duration', () => {
+    const seen = candidateReads(undefined, record('1', 'other', 15), 0).observed;
+    const cleared = candidateReads(seen, record('2', '', undefined), 1000);
+    expect(cleared.verdict).toEqual({ kind: 'wait' });
+    expect(cleared.observed.released).toBe(false);
+    expect(candidateReads(cleared.observed, record('2', '', undefined), 15_999).verdict).toEqual({
+      kind: 'wait',
+    });
+    expect(candidateReads(cleared.observed, record('2', '', undefined), 16_000).verdict.kind).toBe('write');
+    // Read first with no holder and no duration (no record seen before): waited out as well.
+    expect(candidateReads(undefined, record('2', '', undefined), 0).verdict).toEqual({ kind: 'wait' });
   });
 
   it('a record naming this identity (an earlier process with the same pod name) is waited out, then renewed without a fence or a transition', () => {

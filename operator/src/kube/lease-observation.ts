@@ -53,7 +53,9 @@ export function observeLease(
     // A release as the leader writes it (and client-go's ReleaseOnCancel): no holder and a
     // 1 s lease. A holder cleared by hand (a longer duration kept) is not one: the holder it
     // named may still be in its term, and is waited out like any.
-    released: record.holder === '' && (record.leaseDurationSeconds ?? 0) <= 1,
+    // A duration cleared too (no leaseDurationSeconds) is an edit, not a release: waited out.
+    released:
+      record.holder === '' && record.leaseDurationSeconds !== undefined && record.leaseDurationSeconds <= 1,
   };
 }
 
