@@ -191,11 +191,34 @@ describe('an operator restart in the middle of a spike does not step down within
     const seen = restarted(writtenAt(panicAt + 20), panicAt + 25);
     const within = seen.filter((p) => p.t < panicAt + PANIC_WINDOW_SECONDS);
     expect(within.length).toBeGreaterThan(5);
-    // (Held at its first reading; from its second it counts the 37 pods still starting as having
-    // consumed, and asks for more: what a restart within the scale-down hold did before too.)
     expect(within.every((p) => p.desired >= panicked)).toBe(true);
     expect(seen[0]?.desired).toBe(panicked);
   });
+
+  // The 37 pods the panic asked for are not ready (the scenario's pods take longer than it to
+  // start): the one ready replica still does its 125/s. The old process knows its figure was
+  // measured before they were asked for, and reads completions ÷ the 38 asked as a low end only.
+  // A new process has the figure from status but no interval of its own: it must not take the
+  // first busy interval's completions ÷ 38 (3.3/s) as the figure and ask for maxReplicas.
+  it.each([
+    ['inside the panic window', 25, (s: EventConsumerStatus) => s],
+    [
+      'inside the scale-down hold, from a status without the window',
+      5,
+      (s: EventConsumerStatus) => ({
+        ...s,
+        consumers: s.consumers?.map(({ panicHoldSeconds: _dropped, ...e }) => e),
+      }),
+    ],
+  ])(
+    'a new process %s, while the panic’s pods still start, asks for no more than the old one did',
+    (_when, after, status) => {
+      const seen = restarted(status(writtenAt(panicAt + after - 5)), panicAt + after);
+      expect(seen.length).toBeGreaterThan(5);
+      const more = seen.filter((p) => p.desired > at(p.t).desired);
+      expect(more).toEqual([]);
+    },
+  );
 
   it('without the window in status (as 612bbef wrote it), the new process stepped down at its first reading', () => {
     const written = writtenAt(panicAt + 20);

@@ -62,6 +62,37 @@ describe('observeRates: a carried figure is marked until this process measures i
     expect(busy.perReplicaCarried).toBeUndefined();
   });
 
+  describe('while more replicas are asked for than ready (a restart while pods start)', () => {
+    // 2 ready of 8 asked; 500 wait at the server at both ends, and 50/s are completed: each of the
+    // 8 did at least 6.25/s, each ready one at most 25/s.
+    const first = (carried: number): ReturnType<typeof observeRates> =>
+      observeRates(undefined, sampleFromTotals(s(0), 600, 0, 6), 2, {
+        carriedPerReplicaPerSecond: carried,
+        askedReplicas: 8,
+      });
+    const next = (carried: number): ReturnType<typeof observeRates> =>
+      observeRates(first(carried), sampleFromTotals(s(5), 850, 250, 6), 2, { askedReplicas: 8 });
+
+    it('a busy interval keeps a figure within what it bounds (not completions ÷ the 8), its mark ended', () => {
+      // As busy intervals that measure nothing end it: the rate term is free to add replicas by
+      // it, as the earlier process was by its own.
+      const kept = next(20);
+      expect(kept.perReplicaPerSecond).toBe(20);
+      expect(kept.perReplicaCarried).toBeUndefined();
+      expect(kept.perReplicaLowEndOnly).toBeUndefined();
+    });
+
+    it.each([
+      ['below it (0.001/s by hand): its low end, a low end only', 0.001, 50 / 8],
+      ['above it (100,000/s by hand): its low end, a low end only', 100_000, 50 / 8],
+    ])('and replaces one %s', (_what, carried, figure) => {
+      const replaced = next(carried);
+      expect(replaced.perReplicaPerSecond).toBeCloseTo(figure, 6);
+      expect(replaced.perReplicaCarried).toBeUndefined();
+      expect(replaced.perReplicaLowEndOnly).toBe(true);
+    });
+  });
+
   it('a figure of no earlier process is never marked', () => {
     let state = observeRates(undefined, sampleFromTotals(s(0), 600, 0, 6), 3);
     state = observeRates(state, sampleFromTotals(s(5), 975, 375, 6), 3);

@@ -2793,10 +2793,24 @@ export function observeRates(
     readyReplicas > 0;
   // A figure carried over from an earlier process (RateState.perReplicaCarried) is replaced by this
   // process's first busy interval, as a first figure: averaged with it, as the evidence of 10 s it
-  // was given, a figure of 0.001/s written into status by hand took 25/s replicas to 8.3/s.
+  // was given, a figure of 0.001/s written into status by hand took 25/s replicas to 8.3/s. While
+  // more are asked for than ready, an interval is only a bound (below): a carried figure within it
+  // is kept, as the earlier process kept its own there (and carried no longer: busyBehind), and one
+  // outside it is replaced. Replaced there too, it was the interval's low end, completions ÷ every
+  // replica asked for: a new process taking over while a panic's 37 pods still started read
+  // 125/s ÷ 38 and asked for maxReplicas where the earlier one held 38 (controller/
+  // carried-panic.test; the policy fuzzer's world 36029 restarted while its pods started: 7 -> 50,
+  // where the process that kept running asked for 20).
   const carriedFigure = previous.perReplicaCarried === true && perReplica !== undefined;
-  const replacesCarried =
+  const measuresCarried =
     carriedFigure && capacityEvidence && busyThroughout && !leaving && !lowEndOnly && readyReplicas > 0;
+  const boundsCarried =
+    measuresCarried &&
+    perReplica !== undefined &&
+    asked > readyReplicas &&
+    perReplica >= capacityPerSecond / asked &&
+    (warm === 0 || perReplica <= capacityPerSecond / warm);
+  const replacesCarried = measuresCarried && !boundsCarried;
   if (catchesUp || replacesCarried) {
     perReplica = undefined;
     perReplicaEvidence = undefined;
