@@ -481,3 +481,42 @@ export function steadyViolations(run: Run): string[] {
   });
   return out;
 }
+
+/** Beyond what the process that kept running asked for, a restarted one may ask this share more (and one replica). */
+export const RESTART_EXCESS_SHARE = 0.25;
+
+/**
+ * A restart while the pods of a scale-up still start (World.restartWhileStarting), from a status
+ * that carried a per-replica figure, judged against the same world run without the restart
+ * (`kept`): over the start-up after it (1.5 × startupSeconds, the slowest pod's, and a poll's
+ * 30 s), the most the new process asked for is no more than the most the process that kept running
+ * asked for, plus RESTART_EXCESS_SHARE and one. The two runs part at the restart (other counts,
+ * other pods), so the bound is loose; a new process that took the pods still starting for replicas
+ * that consume and do little asked for maxReplicas where the old one held (world 36029: 50 where it
+ * asked for 20). Without a figure carried the new process knows what a new installation would, and
+ * is not judged (its first figure is a low end while pods start, rates.ts).
+ */
+export function restartWhileStartingViolations(restarted: Run, kept: Run): string[] {
+  const { world } = restarted;
+  if (world.restartWhileStarting !== true || restarted.restartStatus === undefined) return [];
+  if (restarted.restartStatus.consumers?.[0]?.rates?.perReplicaPerSecond === undefined) return [];
+  const at = restarted.steps.find((s) => s.t === restarted.restartedAt);
+  if (at === undefined) return [];
+  const until = at.t + 1.5 * world.startupSeconds + 30;
+  const most = (run: Run): Step | undefined =>
+    run.steps
+      .filter((s) => s.t >= at.t && s.t < until)
+      .reduce<Step | undefined>(
+        (m, s) => (m === undefined || s.decision.desiredReplicas > m.decision.desiredReplicas ? s : m),
+        undefined,
+      );
+  const mostRestarted = most(restarted);
+  const mostKept = most(kept)?.decision.desiredReplicas ?? 0;
+  if (mostRestarted === undefined) return [];
+  const bound = Math.ceil(mostKept * (1 + RESTART_EXCESS_SHARE)) + 1;
+  return mostRestarted.decision.desiredReplicas > bound
+    ? [
+        `restarted at t=${at.t.toFixed(2)}s with ${at.currentReplicas - at.readyReplicas} of ${at.currentReplicas} replicas starting, it asked for ${mostRestarted.decision.desiredReplicas} where the process that kept running asked for at most ${mostKept} (bound ${bound}) — ${where(restarted, mostRestarted)}`,
+      ]
+    : [];
+}

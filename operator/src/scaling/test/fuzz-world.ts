@@ -103,6 +103,12 @@ export interface World {
    */
   restartAt?: number;
   /**
+   * The restart waits, from restartAt, for the first poll at which at least half of the replicas
+   * asked for (two or more) are not ready yet: a new process taking over while the pods of a
+   * scale-up (a panic's) still start. No such poll: no restart. Drawn by startingRestartWorld.
+   */
+  restartWhileStarting?: true;
+  /**
    * How the operator's status writes go before the restart (operator-restart.ts StatusTrail): the
    * readings lane's jitter (report.ts StatusMemory.refreshJitter, [0, 0.5)) and whether the write
    * handed over at the last poll before the restart was lost with the process. With restartAt.
@@ -310,6 +316,23 @@ export function restartingWorld(seed: number): World {
   const total = world.segments.reduce((sum, s) => sum + s.seconds, 0);
   const restartAt = Math.round(total * (0.1 + 0.8 * rng()));
   return { ...world, restartAt, statusWrites: { refreshJitter: rng() * 0.5, lastLost: rng() < 0.5 } };
+}
+
+/**
+ * restartingWorld(seed) with pods that take 30-90 s to start, restarted at the first poll from its
+ * restart time on at which half the replicas asked for are still starting (World.restartWhileStarting):
+ * a new process has no record of which replicas are new, only the ready count and what its status
+ * carries.
+ */
+export function startingRestartWorld(seed: number): World {
+  const world = restartingWorld(seed);
+  const rng = seededRng(seed ^ 0x57a27ed);
+  return {
+    ...world,
+    startupSeconds: pick(rng, [30, 60, 90]),
+    restartAt: Math.round((world.restartAt ?? 0) / 3),
+    restartWhileStarting: true,
+  };
 }
 
 /**
@@ -546,6 +569,8 @@ export interface Run {
   steps: Step[];
   /** The status a restarted process was made from (World.restartAt), when it restarted. */
   restartStatus?: EventConsumerStatus;
+  /** The time (s) of the restarted process's first poll, when it restarted. */
+  restartedAt?: number;
   /** Start time (s) of each segment. */
   segmentStarts: number[];
 }
@@ -611,6 +636,7 @@ export function runWorld(world: World): Run {
   const trail = world.restartAt !== undefined ? new StatusTrail(world.statusWrites) : undefined;
   let restarted: RestartedProcess | undefined;
   let restartStatus: EventConsumerStatus | undefined;
+  let restartedAt: number | undefined;
   const steps: Step[] = [];
   const segmentStarts: number[] = [];
   let total = 0;
@@ -832,8 +858,15 @@ export function runWorld(world: World): Run {
         ...(world.reportsReady ? { ready: readyCount } : {}),
         clocks: { monotonic: T0 + Math.round(t * 1000), wall: T0 + Math.round(t * 1000) },
       };
-      if (trail !== undefined && restarted === undefined && t >= (world.restartAt ?? Infinity)) {
+      const starting = current - readyCount >= Math.max(2, current / 2);
+      if (
+        trail !== undefined &&
+        restarted === undefined &&
+        t >= (world.restartAt ?? Infinity) &&
+        (world.restartWhileStarting !== true || starting)
+      ) {
         restartStatus = trail.restart();
+        restartedAt = t;
         restarted = new RestartedProcess(restartStatus, world.spec, poll);
       }
       const decision =
@@ -941,7 +974,13 @@ export function runWorld(world: World): Run {
       p.progress = p.held === 0 ? 0 : budget;
     }
   }
-  return { world, steps, segmentStarts, ...(restartStatus !== undefined ? { restartStatus } : {}) };
+  return {
+    world,
+    steps,
+    segmentStarts,
+    ...(restartStatus !== undefined ? { restartStatus } : {}),
+    ...(restartedAt !== undefined ? { restartedAt } : {}),
+  };
 }
 
 /**

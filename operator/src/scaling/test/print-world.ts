@@ -6,7 +6,8 @@
 // with readings answered late, as decide.fuzz's "(slow readings)" worlds (SLOW_READINGS); FUZZ_ADVERSE=1
 // runs its adverse world (adverseWorld: handlers that change 10×, poisoned messages, a paused pod),
 // FUZZ_CRON=1 its world sent in bursts (cronWorld), FUZZ_RESTART=1 its world with an operator
-// restart (restartingWorld).
+// restart (restartingWorld), FUZZ_RESTART=starting one restarted while its pods start
+// (startingRestartWorld).
 import {
   adverseWorld,
   CLIENTS,
@@ -15,6 +16,7 @@ import {
   restartingWorld,
   runWorld,
   SLOW_READINGS,
+  startingRestartWorld,
 } from './fuzz-world.js';
 import { fifoWaitSeconds, stepViolations, steadyViolations } from './fuzz-invariants.js';
 import { asRateState } from '../rates.js';
@@ -40,7 +42,9 @@ const world = {
       ? cronWorld(seed)
       : process.env.FUZZ_RESTART === '1'
         ? restartingWorld(seed)
-        : randomWorld(seed)),
+        : process.env.FUZZ_RESTART === 'starting'
+          ? startingRestartWorld(seed)
+          : randomWorld(seed)),
   ...(client === undefined ? {} : { client }),
   ...(process.env.FUZZ_SLOW === '1' ? { slowReadings: SLOW_READINGS } : {}),
 };
