@@ -18,21 +18,16 @@ import {
   objectWith as objectWithStatus,
   scaleOf,
   statusOf as fixtureStatusOf,
+  carriedClock,
+  CONSUMER_ENTRY,
 } from './test/carried-status.js';
 import { statusSchema, undeclared } from './test/status-schema.js';
 
-const WALL = Date.parse('2026-12-04T06:00:00Z');
-
-const iso = (secondsAgo: number): string => new Date(WALL - secondsAgo * 1000).toISOString();
+const { WALL, iso, clocks } = carriedClock('2026-12-04T06:00:00Z', 1_000_000);
 
 function entry(over: Record<string, unknown> = {}): Record<string, unknown> {
   return {
-    name: 'c',
-    stream: 'S',
-    consumer: 'c',
-    ready: 'True',
-    reason: 'Scaling',
-    message: '',
+    ...CONSUMER_ENTRY,
     consecutiveFailures: 0,
     rates: { arrivalPerSecond: 50, processingPerSecond: 50, perReplicaPerSecond: 25 },
     lastBacklogReadTime: iso(30),
@@ -118,7 +113,6 @@ function objectWith(
 }
 
 const fingerprint = noFingerprint;
-const clocks = { wall: WALL, monotonic: 1_000_000 };
 
 describe('a new process starts from the capacity in status', () => {
   const spec = carriedSpec({ maxReplicas: 20 });

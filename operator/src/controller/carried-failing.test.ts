@@ -18,21 +18,16 @@ import {
   scaleOf,
   statusOf,
   type PollRun,
+  carriedClock,
+  CONSUMER_ENTRY,
 } from './test/carried-status.js';
 import { statusSchema, undeclared } from './test/status-schema.js';
 
-const WALL = Date.parse('2026-12-04T06:00:00Z');
-const iso = (secondsAgo: number): string => new Date(WALL - secondsAgo * 1000).toISOString();
-const clocks = { wall: WALL, monotonic: 7_000_000 };
+const { WALL, iso, clocks } = carriedClock('2026-12-04T06:00:00Z');
 
 function entry(over: Record<string, unknown> = {}, spell: unknown = { seconds: 400, replicas: 1 }) {
   return {
-    name: 'c',
-    stream: 'S',
-    consumer: 'c',
-    ready: 'True',
-    reason: 'Scaling',
-    message: '',
+    ...CONSUMER_ENTRY,
     consecutiveFailures: 0,
     rates: { arrivalPerSecond: 2.5, handlersFailing: spell },
     lastBacklogReadTime: iso(30),

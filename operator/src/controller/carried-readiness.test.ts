@@ -18,22 +18,17 @@ import {
   scaleOf,
   statusOf,
   type PollRun,
+  carriedClock,
+  CONSUMER_ENTRY,
 } from './test/carried-status.js';
 import { statusSchema, undeclared } from './test/status-schema.js';
 
-const WALL = Date.parse('2026-12-07T09:00:00Z');
-const iso = (secondsAgo: number): string => new Date(WALL - secondsAgo * 1000).toISOString();
-const clocks = { wall: WALL, monotonic: 7_000_000 };
+const { WALL, iso, clocks } = carriedClock('2026-12-07T09:00:00Z');
 const DEADLINE = 180;
 
 function entry(over: Record<string, unknown> = {}, overdue: unknown = { asked: 8, ready: 2, overdue: 6 }) {
   return {
-    name: 'c',
-    stream: 'S',
-    consumer: 'c',
-    ready: 'True',
-    reason: 'Scaling',
-    message: '',
+    ...CONSUMER_ENTRY,
     consecutiveFailures: 0,
     replicasOverdue: overdue,
     lastBacklogReadTime: iso(30),

@@ -21,12 +21,11 @@ import {
   pollsOf,
   scaleOf,
   statusOf,
+  carriedClock,
 } from './test/carried-status.js';
 import { statusSchema, undeclared } from './test/status-schema.js';
 
-const WALL = Date.parse('2026-12-07T12:00:00Z');
-const iso = (secondsAgo: number): string => new Date(WALL - secondsAgo * 1000).toISOString();
-const clocks = { wall: WALL, monotonic: 7_000_000 };
+const { WALL, iso, clocks } = carriedClock('2026-12-07T12:00:00Z');
 const PERIOD = 60;
 
 const spec = carriedSpec({
