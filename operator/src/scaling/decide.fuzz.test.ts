@@ -816,7 +816,7 @@ describe('a max_ack_pending that lets fewer through than arrive explains the wai
     const seg = world.segments[0];
     if (seg === undefined) throw new Error('world 362021 has no segment');
     expect(seg.cron?.periodSeconds).toBe(30);
-    expect(cronBurstReplicas(seg, world.spec.drainWithinSeconds)).toBe(44);
+    expect(cronBurstReplicas(seg, world)).toBe(44);
     const run = runWorld(world);
     expect([...stepViolations(run), ...steadyViolations(run)]).toEqual([]);
     // The same run with one scale-up in the settled stretch sized past the burst bound is flagged.

@@ -67,8 +67,9 @@ describe('the fuzz judge on a pre-warm for a burst (comingArrivalRate)', () => {
   });
 
   it('the same scale-up where no burst is due within a start-up, a poll and 10 s is flagged', () => {
-    // 45 s earlier: the burst comes 45 s + (less than a start-up and a poll) later.
-    const early = run.steps.findIndex((s) => s.t >= prewarm.t - 45);
+    // Up to 45 s earlier, within the settled window the judge reads: the burst comes more than a
+    // start-up, a poll and 10 s later.
+    const early = run.steps.findIndex((s) => s.t >= Math.max(SETTLED_FROM, prewarm.t - 45));
     const s = run.steps[early] as Step;
     expect(comingArrivalRate(run, s)).toBe(0);
     expect(flagsAt(asking(run, early, prewarm.decision.desiredReplicas), s)).toHaveLength(1);

@@ -1,7 +1,13 @@
 // The invariants the policy fuzzer (decide.fuzz.test.ts) judges each world's run by: outcomes a
 // user would call scaling wrongly, whatever the configuration. Pure; see the test for the list.
 
-import { BATCH_DRAIN_SHARE, LOW_END_PROBE_FACTOR, MAX_POLL_SECONDS, RATE_HEADROOM } from '../decide.js';
+import {
+  BATCH_DRAIN_SHARE,
+  BURST_QUIET_STARTUPS,
+  LOW_END_PROBE_FACTOR,
+  MAX_POLL_SECONDS,
+  RATE_HEADROOM,
+} from '../decide.js';
 import type { Run, Step } from './fuzz-world.js';
 
 /** A steady stretch counts as settled for its last SETTLED_SECONDS once it has lasted this long. */
@@ -219,10 +225,19 @@ function pausedNear(world: Run['world'], from: number, to: number): boolean {
  * of drainWithinSeconds beside each other: with bursts every 30 s and a 30 s objective that is
  * twice what the mean rate needs (outside fuzz world 362021: 35-36 held for 2,706 every 30 s at
  * 5/s, where the mean needs 18). Past that with the same headroom as the rate's (× RATE_HEADROOM,
- * + 2) is scaling wrongly; 0 for other shapes.
+ * + 2) is scaling wrongly; 0 for other shapes. Only where burstSizing keeps those replicas through
+ * the quiet spell: bursts whose quiet spell (the period less the burst and BATCH_DRAIN_SHARE of
+ * drainWithinSeconds to drain it) is under BURST_QUIET_STARTUPS start-ups (the world's, or
+ * predictive.horizonSeconds when longer). Bursts further apart are met from a start-up before they
+ * are due, and a scale-up in their quiet is judged by what arrives (comingArrivalRate): a rise there
+ * for a burst not yet due is scaling wrongly (fuzz-invariants.test).
  */
-export function cronBurstReplicas(seg: Run['world']['segments'][number], drainWithinSeconds: number): number {
+export function cronBurstReplicas(seg: Run['world']['segments'][number], world: Run['world']): number {
   if (seg.shape !== 'cron' || seg.cron === undefined || !(seg.handlerPerSecond > 0)) return 0;
+  const drainWithinSeconds = world.spec.drainWithinSeconds;
+  const quiet = seg.cron.periodSeconds - seg.cron.burstSeconds - BATCH_DRAIN_SHARE * drainWithinSeconds;
+  const startup = Math.max(world.startupSeconds, world.spec.predictive.horizonSeconds);
+  if (quiet >= BURST_QUIET_STARTUPS * startup) return 0;
   const burst = seg.rate * seg.cron.periodSeconds;
   return (
     Math.ceil((burst / (BATCH_DRAIN_SHARE * drainWithinSeconds) / seg.handlerPerSecond) * RATE_HEADROOM) + 2
@@ -273,7 +288,7 @@ export function steadyViolations(run: Run): string[] {
               1.5,
           ) + 2,
           Math.ceil(backlogOf(s) / spec.backlogPerReplica),
-          cronBurstReplicas(seg, spec.drainWithinSeconds),
+          cronBurstReplicas(seg, world),
         );
         if (d.desiredReplicas > bound)
           out.push(
