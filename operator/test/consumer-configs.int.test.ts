@@ -638,7 +638,7 @@ describe('NATS-side consumer and stream configurations', () => {
       // while below max_msgs); until then the decision says why there is none.
       if (capacities.every((c) => c === undefined))
         expect(readings.at(-1)?.decision.reason).toMatch(
-          /a per-replica capacity is learnt only from intervals|expired before any replica took them|each replica took while messages expired/,
+          /a per-replica capacity is learnt only from intervals|expired before any replica took them|each replica took while the stream's limit removed/,
         );
       // With capacity unknown, what arrives and what expires are known: the replica (held at 1
       // here) is seen to fall behind, and the policy asks for the 3 that 60/s at 20/s each needs

@@ -37,14 +37,17 @@
 //    RATE_HEADROOM: the queue it lets stand may grow. Only while ready replicas complete work and
 //    work arrives; never above the current count.
 // 2c. Messages expiring before any replica takes them, on a WorkQueue or Interest stream whose
-//    limits remove (max_age, max_msgs / max_bytes discarding old): completions prove no capacity
-//    there (an expiry of a held message reads as an acknowledgement: rates.ts
+//    limits remove (max_age, max_msgs / max_bytes discarding old, per-message TTL): completions
+//    prove no capacity there (an expiry of a held message reads as an acknowledgement: rates.ts
 //    limitRemovalsPossible), and the backlog max_age keeps short under-sizes. While work waits at
-//    the server and expires (rates.ts expiringSince), what the replicas take is what they can do
-//    (perReplicaTakenWhileExpiring): with no per-replica capacity measured, replicas are sized at
-//    it for the arrival rate (RATE_HEADROOM above it), and stay sized at it once nothing expires
-//    (no flapping). While messages still expire with the same replicas ready for
-//    EXPIRY_GROW_SECONDS, one more is asked for. Within maxReplicas and the step policies.
+//    the server and expires (rates.ts expiringSince), or the stream stands full of this consumer's
+//    backlog at a limit that discards old while the replicas complete work, what the replicas take
+//    is what they can do (rates.ts perReplicaTakenWhileRemoving, the one "taken while the limit
+//    removes" figure): with no per-replica capacity measured, replicas are sized at it for the
+//    arrival rate (RATE_HEADROOM above it), and stay sized at it once nothing is removed (no
+//    flapping: the figure is not forgotten while no capacity is measured), once it rests on
+//    TAKEN_EVIDENCE_SECONDS of intervals. While messages still expire with the same replicas ready
+//    for EXPIRY_GROW_SECONDS, one more is asked for. Within maxReplicas and the step policies.
 //    Messages expiring in the replicas' hands (rates.ts inHandExpiry: a push consumer with a
 //    deliver group is sent all that arrives, so nothing waits at the server; pull clients whose
 //    buffers hold the whole backlog): over a settled interval with nothing pending, the oldest
@@ -76,10 +79,8 @@
 //    (consumer-configs.int), and at half of it with no floor, 5 replicas doing 98/s filled it again
 //    (stream-full.test). decision.streamFull says so (the StreamFull condition). Where no
 //    per-replica figure is measured (a stream whose limit removes: rates.ts limitRemovalsPossible),
-//    busy means completing work with the ack floor moving, and the most each ready replica took (new
-//    deliveries: a held message the limit drops reads as acknowledged) at the limit
-//    (history.streamFullPerReplica) sizes the replicas with RATE_HEADROOM once the
-//    stream is off it, for STREAM_FULL_MEMORY_SECONDS while no figure is measured.
+//    busy means completing work with the ack floor moving, and what each ready replica took there
+//    sizes the replicas (2c: rates.ts perReplicaTakenWhileRemoving).
 // 2b. Panic (Knative's idea, fitted to pods that take a while to start): when the last interval's
 //    (confirmed as in 2: at most CONFIRM_FACTOR times the interval before it)
 //    arrivals (an interval of at least MIN_INTERVAL_SECONDS: a reading sooner than that after the
@@ -286,6 +287,7 @@ import {
   READY_SETTLE_SECONDS,
   readingInterval,
   stalledReplicas,
+  takenWhileRemovingFigure,
   takingNothing,
   validBehindInHand,
   FAILING_SPARE_AFTER_SECONDS,
@@ -300,7 +302,6 @@ import { backlogRefusal } from './refused-backlog.js';
 import {
   STREAM_FULL_BUSY_SHARE,
   STREAM_FULL_CONFIRM_SECONDS,
-  STREAM_FULL_MEMORY_SECONDS,
   STREAM_FULL_STEP_SHARE,
   streamCapacityMessages,
   streamFullRun,
@@ -1997,13 +1998,14 @@ export function decide(input: ScalingInput): ScalingDecision {
   // remove (max_age, max_msgs…) while its consumer falls behind. Completions prove nothing there
   // (an expiry of a held message reads as an acknowledgement), and the backlog max_age keeps short
   // held 1-2 replicas where 60/s at 20/s each needs 3, while two thirds expired unworked. What
-  // arrives is known, and what the replicas took while messages expired is what they can do
-  // (rates.ts perReplicaTakenWhileExpiring): sized at it, with RATE_HEADROOM, while no per-replica
-  // capacity is measured, and kept at it once they keep up (the figure stays: no flapping between
-  // expiring and not). While messages still expire with the same replicas ready for
-  // EXPIRY_GROW_SECONDS, one more is asked for (at least that: the figure can read high).
+  // arrives is known, and what the replicas took while the limit removed their backlog is what
+  // they can do (rates.ts perReplicaTakenWhileRemoving: messages expiring before delivery, or the
+  // stream full of their backlog at a limit that discards old): sized at it, with RATE_HEADROOM,
+  // while no per-replica capacity is measured, and kept at it once they keep up (the figure stays:
+  // no flapping between removing and not). While messages still expire with the same replicas
+  // ready for EXPIRY_GROW_SECONDS, one more is asked for (at least that: the figure can read high).
   const expiringSince = rateState.expiringSince;
-  const takenPerReplica = rateState.perReplicaTakenWhileExpiring;
+  const takenPerReplica = takenWhileRemovingFigure(rateState);
   const expiredPerSecond = Math.max(0, rateState.expiredPerSecond ?? 0);
   const readyFor = (sample.at - rateState.last.readySince) / 1000;
   const byTaken =
@@ -2093,7 +2095,7 @@ export function decide(input: ScalingInput): ScalingDecision {
   const expiryReplicas = Math.max(byTaken, oneMore, byInHand, beyondAsks, beyondKeeps);
   const takenText =
     takenPerReplica !== undefined
-      ? `at the ${fmt(takenPerReplica)}/s each replica took while messages expired before delivery, ${fmt(observedArrival ?? 0)}/s arriving needs ${byTaken}`
+      ? `at the ${fmt(takenPerReplica)}/s each replica took while the stream's limit removed messages unworked, ${fmt(observedArrival ?? 0)}/s arriving needs ${byTaken}`
       : '';
   // What the counters cannot tell, said with each step: handlers that work on many at once near or
   // beyond max_age hold arrivals x max_age at any count, as one handler a replica behind a queue
@@ -2162,45 +2164,14 @@ export function decide(input: ScalingInput): ScalingDecision {
       ? (rates.processingPerSecond ?? 0) >= STREAM_FULL_BUSY_SHARE * ready * perReplica
       : (rates.processingPerSecond ?? 0) > 0 &&
         previousSample !== undefined &&
-        sample.ackFloorConsumerSeq > previousSample.ackFloorConsumerSeq;
+        sample.ackFloorConsumerSeq > previousSample.ackFloorConsumerSeq &&
+        // ... and, where the limit removes, once what they take there is measured (2c's figure,
+        // from an interval with them settled): a step taken before it left no settled interval at
+        // any count (1 -> 3 -> 5 -> 8 in 11 s steps), so nothing sized them once off the limit and
+        // the backlog alone took them back to 2 (stream-full.test).
+        (sample.limitRemovals === undefined || takenPerReplica !== undefined);
   const fullGrow =
     fullBusy && fullSaturated && ready >= current && fullSettled >= STREAM_FULL_CONFIRM_SECONDS;
-  // With no figure, what each ready replica took while busy at the limit is what one does: it
-  // sizes the replicas once the stream is off its limit (for STREAM_FULL_MEMORY_SECONDS, while no
-  // figure is measured). Without it the backlog term alone took 8 replicas that had drained the
-  // stream back to 2 once the scale-down window passed, the stream filled again and dropped what
-  // arrived, and the count climbed again: a flap of about 30 readings (consumer-configs.int).
-  // Taken, not completed: on a stream whose limit removes, a held message it drops reads as an
-  // acknowledgement, so completions at the limit read high (29/s a replica for 20/s handlers on a
-  // real nats-server); what the replicas took (new deliveries) is what they freed room for.
-  const fullTakenSeconds = previousSample === undefined ? 0 : (sample.at - previousSample.at) / 1000;
-  const fullPerReplicaNow =
-    perReplica === undefined && fullGrow && ready > 0 && previousSample !== undefined && fullTakenSeconds > 0
-      ? Math.max(0, sample.deliveredConsumerSeq - previousSample.deliveredConsumerSeq) /
-        fullTakenSeconds /
-        ready
-      : undefined;
-  // What they take at the limit includes what they take in place of held messages it drops, so it
-  // reads at or above what they complete: the least taken is kept (a real nats-server, discard old:
-  // the most taken, 23/s a replica for 20/s handlers, kept 5 that let the stream fill again).
-  const fullRemembered =
-    perReplica === undefined &&
-    history.streamFullPerReplica !== undefined &&
-    sample.at - history.streamFullPerReplica.at <= STREAM_FULL_MEMORY_SECONDS * 1000
-      ? history.streamFullPerReplica
-      : undefined;
-  const fullMemory: ScalingHistory['streamFullPerReplica'] =
-    fullPerReplicaNow !== undefined && fullPerReplicaNow > 0
-      ? { at: sample.at, perSecond: Math.min(fullPerReplicaNow, fullRemembered?.perSecond ?? Infinity) }
-      : fullRemembered;
-  const fullKeeps =
-    fullMemory !== undefined && observedArrival !== undefined && observedArrival > 0 && fullRun === undefined
-      ? withTolerance(observedArrival * RATE_HEADROOM, fullMemory.perSecond, current)
-      : 0;
-  const fullKeepsText =
-    fullMemory === undefined
-      ? ''
-      : `no per-replica capacity is measured on this stream; at the ${fmt(fullMemory.perSecond)}/s each ready replica took while it stood at its limit, ${fmt(observedArrival ?? 0)}/s arriving needs ${fullKeeps}`;
   const fullReplicas = !fullBusy
     ? 0
     : fullGrow
@@ -2230,35 +2201,23 @@ export function decide(input: ScalingInput): ScalingDecision {
     unmeasuredReplicas,
     expiryReplicas,
     fullReplicas,
-    fullKeeps,
   );
   const drivenBy =
-    fullKeeps > 0 &&
-    fullKeeps >= recommended &&
-    fullKeeps >
+    fullReplicas > 0 &&
+    fullReplicas >= recommended &&
+    fullReplicas >
       Math.max(backlogReplicas, rateReplicas ?? 0, panicReplicas ?? 0, unmeasuredReplicas, expiryReplicas)
-      ? fullKeepsText
-      : fullReplicas > 0 &&
-          fullReplicas >= recommended &&
-          fullReplicas >
-            Math.max(
-              backlogReplicas,
-              rateReplicas ?? 0,
-              panicReplicas ?? 0,
-              unmeasuredReplicas,
-              expiryReplicas,
-            )
-        ? fullText
-        : panicReplicas !== undefined && panicReplicas >= recommended
-          ? panicText
-          : rateReplicas !== undefined &&
-              rateReplicas >= Math.max(backlogReplicas, unmeasuredReplicas, expiryReplicas)
-            ? rateText
-            : expiryReplicas > 0 && expiryReplicas >= Math.max(backlogReplicas, unmeasuredReplicas)
-              ? expiryText
-              : unmeasuredReplicas > backlogReplicas
-                ? unmeasuredText
-                : `backlog at ${fmt(backlogPerReplica)} per replica needs ${backlogReplicas}${refusedPending > 0 ? ` (the ${fmt(refusedPending)} pending that the waiting pull requests refuse left out)` : ''}${perReplica === undefined ? unlearntCapacity(sample) : ''}${expiringSince !== undefined ? `; ${expiryText}` : ''}`;
+      ? fullText
+      : panicReplicas !== undefined && panicReplicas >= recommended
+        ? panicText
+        : rateReplicas !== undefined &&
+            rateReplicas >= Math.max(backlogReplicas, unmeasuredReplicas, expiryReplicas)
+          ? rateText
+          : expiryReplicas > 0 && expiryReplicas >= Math.max(backlogReplicas, unmeasuredReplicas)
+            ? expiryText
+            : unmeasuredReplicas > backlogReplicas
+              ? unmeasuredText
+              : `backlog at ${fmt(backlogPerReplica)} per replica needs ${backlogReplicas}${refusedPending > 0 ? ` (the ${fmt(refusedPending)} pending that the waiting pull requests refuse left out)` : ''}${perReplica === undefined ? unlearntCapacity(sample) : ''}${expiringSince !== undefined ? `; ${expiryText}` : ''}`;
 
   // What max_ack_pending lets work in parallel, when that is known (see the header, point 3), or
   // a smaller count tried for a while to learn it when the replicas cannot rise to (at-cap-probe.ts).
@@ -2589,7 +2548,6 @@ export function decide(input: ScalingInput): ScalingDecision {
   };
   if (panicUntil !== undefined && now < panicUntil) nextHistory.panicUntil = panicUntil;
   if (endedRecord !== undefined) nextHistory.arrivalEnded = endedRecord;
-  if (fullMemory !== undefined) nextHistory.streamFullPerReplica = fullMemory;
   if (forecastState !== undefined) nextHistory.forecast = forecastState;
   if (seasonalityState !== undefined) nextHistory.seasonality = seasonalityState;
   if (readinessState !== undefined) nextHistory.readiness = readinessState;

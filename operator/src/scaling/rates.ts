@@ -97,7 +97,8 @@ import type { HeldRisingRun } from './held-filling.js';
 import { acknowledgedBeforeExpiry, beyondMaxAgeConfirmSeconds, validBeyondMaxAge } from './beyond-max-age.js';
 import type { BeyondMaxAge } from './beyond-max-age.js';
 import type { HandlersInHand, HeldStretch } from './in-hand.js';
-import type { BacklogSample, LimitedStreamState, Rates, ServerTime } from './types.js';
+import { STREAM_FULL_SHARE } from './stream-full.js';
+import type { BacklogSample, LimitedStreamState, Rates, RemovingLimits, ServerTime } from './types.js';
 
 /**
  * Shortest interval a rate is taken over. The policy asks for a reading every
@@ -722,17 +723,24 @@ export interface RateState {
    */
   expiringSince?: number;
   /**
-   * What each ready replica took (new deliveries ÷ ready replicas per second, evidenceMean) over
-   * settled intervals in which messages were removed before delivery while work waited at the
-   * server at both ends: a pull client asks for more only as its handlers free room, so while
-   * work waits and expires at the server the replicas take what they can do. Where completions
-   * prove nothing (an expiry of a held message reads as an acknowledgement: limitRemovalsPossible)
-   * this is what decide.ts sizes by (point 2c). It is not raised while the replicas keep up
-   * (nothing proves more then): a figure too low keeps replicas, never lets messages expire.
+   * What each ready replica took while the stream's limit removed this consumer's backlog (new
+   * deliveries ÷ ready replicas per second, evidenceMean, over settled intervals with the same
+   * replicas ready and asked for; takenWhileRemoving says which intervals count): while messages
+   * expired or were discarded before delivery with work waiting at the server at both ends, or
+   * while the stream stood full of this consumer's backlog at a max_msgs / max_bytes limit that
+   * discards old with the ack floor moving. A pull client asks for more only as its handlers free
+   * room, and there was always more than it could take, so what it took is what it does. Where
+   * completions prove nothing (a held message the limit removes reads as an acknowledgement:
+   * limitRemovalsPossible; on a real nats-server 29/s a replica for 20/s handlers at the limit)
+   * this is the one figure decide.ts sizes by (point 2c), for as long as no per-replica capacity
+   * is measured: carried through resets, never forgotten on a clock (forgetting it let the count
+   * fall back to the backlog's, the stream fill and drop again, and the count climb: a flap). It is
+   * not raised while the replicas keep up (nothing proves more then): a figure too low keeps
+   * replicas, never lets messages be removed unworked.
    */
-  perReplicaTakenWhileExpiring?: number;
-  /** Seconds of intervals perReplicaTakenWhileExpiring rests on (up to CAPACITY_TIME_CONSTANT_SECONDS). */
-  takenWhileExpiringSeconds?: number;
+  perReplicaTakenWhileRemoving?: number;
+  /** Seconds of intervals perReplicaTakenWhileRemoving rests on (up to CAPACITY_TIME_CONSTANT_SECONDS). */
+  takenWhileRemovingSeconds?: number;
   /**
    * Messages expiring in the replicas' hands (behindInHand: a push consumer, or pull clients whose
    * buffers hold the whole backlog, falling behind on a stream with max_age): at the last settled
@@ -2107,10 +2115,10 @@ export function observeRates(
     if (previous.perReplicaAtLeast !== undefined) reset.perReplicaAtLeast = previous.perReplicaAtLeast;
     if (previous.perReplicaAtMost !== undefined) reset.perReplicaAtMost = previous.perReplicaAtMost;
     if (previous.atCap !== undefined) reset.atCap = previous.atCap;
-    if (previous.perReplicaTakenWhileExpiring !== undefined) {
-      reset.perReplicaTakenWhileExpiring = previous.perReplicaTakenWhileExpiring;
-      if (previous.takenWhileExpiringSeconds !== undefined)
-        reset.takenWhileExpiringSeconds = previous.takenWhileExpiringSeconds;
+    if (previous.perReplicaTakenWhileRemoving !== undefined) {
+      reset.perReplicaTakenWhileRemoving = previous.perReplicaTakenWhileRemoving;
+      if (previous.takenWhileRemovingSeconds !== undefined)
+        reset.takenWhileRemovingSeconds = previous.takenWhileRemovingSeconds;
     }
     if (previous.behindInHand !== undefined) reset.behindInHand = previous.behindInHand;
     const beyondBefore = validBeyondMaxAge(previous.beyondMaxAge);
@@ -3058,13 +3066,13 @@ export function observeRates(
   }
   // Messages removed before any replica took them, on a WorkQueue or Interest stream whose limits
   // remove (expiredBeforeDelivery): while they are, the replicas do not keep up, and what they
-  // take is what they can do (RateState.perReplicaTakenWhileExpiring).
+  // take is what they can do (RateState.perReplicaTakenWhileRemoving, takenWhileRemoving).
   const expired = expiredBeforeDelivery(last, sample, newDeliveries);
-  const takenBefore = finiteNonNegative(previous.perReplicaTakenWhileExpiring);
+  const takenBefore = finiteNonNegative(previous.perReplicaTakenWhileRemoving);
   if (takenBefore !== undefined) {
-    next.perReplicaTakenWhileExpiring = takenBefore;
-    const seconds = finiteNonNegative(previous.takenWhileExpiringSeconds);
-    if (seconds !== undefined) next.takenWhileExpiringSeconds = seconds;
+    next.perReplicaTakenWhileRemoving = takenBefore;
+    const seconds = finiteNonNegative(previous.takenWhileRemovingSeconds);
+    if (seconds !== undefined) next.takenWhileRemovingSeconds = seconds;
   }
   if (expired !== undefined) {
     next.expiredPerSecond = ewma(
@@ -3085,7 +3093,7 @@ export function observeRates(
       (expired > Math.max(EXPIRED_NOISE_MESSAGES, EXPIRED_NOISE_SHARE * storedNow) || atRemovalEdge(sample));
     if (expiringNow) next.expiringSince = previous.expiringSince ?? last.at;
     if (
-      expiringNow &&
+      takenWhileRemoving(last, sample, expiringNow) &&
       sameReplicas &&
       !paused &&
       // Pods taken back stop taking messages (they finish what they hold): not `asked`.
@@ -3096,12 +3104,12 @@ export function observeRates(
     ) {
       const taken = evidenceMean(
         takenBefore,
-        next.takenWhileExpiringSeconds,
+        next.takenWhileRemovingSeconds,
         newDeliveries / dtSeconds / readyReplicas,
         dtSeconds,
       );
-      next.perReplicaTakenWhileExpiring = taken.value;
-      next.takenWhileExpiringSeconds = taken.seconds;
+      next.perReplicaTakenWhileRemoving = taken.value;
+      next.takenWhileRemovingSeconds = taken.seconds;
     }
   }
   // Messages expiring in the replicas' hands (a push consumer is sent all that arrives, so nothing
@@ -4133,5 +4141,72 @@ export function atRemovalEdge(
       st.oldestAgeSeconds >= EXPIRY_EDGE_AGE_SHARE * limits.maxAgeSeconds) ||
     (limits.maxMsgs !== undefined && st.messages >= limits.maxMsgs) ||
     (limits.maxBytes !== undefined && st.bytes >= EXPIRY_EDGE_BYTES_SHARE * limits.maxBytes)
+  );
+}
+
+/**
+ * perReplicaTakenWhileRemoving once it rests on TAKEN_EVIDENCE_SECONDS of intervals (undefined
+ * before). One interval is one refill of a client's buffer or none: nats.js consume() takes 25-50
+ * at a time, and a first figure from one second read 12.5/s a replica for 20/s handlers on a real
+ * nats-server and held 10 replicas where 6 do (limit-removal-steady.int).
+ */
+export function takenWhileRemovingFigure(
+  state: Pick<RateState, 'perReplicaTakenWhileRemoving' | 'takenWhileRemovingSeconds'>,
+): number | undefined {
+  const taken = finiteNonNegative(state.perReplicaTakenWhileRemoving);
+  // A figure from older state, without a record of its evidence, counts as established.
+  const seconds = finiteNonNegative(state.takenWhileRemovingSeconds) ?? Infinity;
+  return taken !== undefined && seconds >= TAKEN_EVIDENCE_SECONDS ? taken : undefined;
+}
+
+/** Seconds of intervals perReplicaTakenWhileRemoving must rest on before it sizes (as a removal run: REMOVAL_RUN_SECONDS). */
+export const TAKEN_EVIDENCE_SECONDS = 10;
+
+/**
+ * Whether an interval shows what the replicas take while the stream's limit removes this consumer's
+ * backlog (RateState.perReplicaTakenWhileRemoving): messages expired or were discarded before
+ * delivery with work waiting at the server at both ends (`expiringNow`), or the stream stood full
+ * of this consumer's backlog at both readings (streamFullOfBacklog) while the replicas completed
+ * work (the ack floor moved: naks, redeliveries and hung handlers do not move it). Full, a pull
+ * client's buffer is refilled as its handlers free room, whether or not the server still holds
+ * anything pending: prefetching clients can hold all a full stream has between them
+ * (consumer-configs.int, nats.js consume() with 100 buffered, 200 of 200 stored and none pending).
+ */
+export function takenWhileRemoving(
+  before: Pick<RateState['last'], 'limitedStream' | 'pending' | 'ackPending' | 'ackFloorConsumerSeq'>,
+  after: Pick<BacklogSample, 'limitRemovals' | 'filtered' | 'pending' | 'ackPending' | 'ackFloorConsumerSeq'>,
+  expiringNow: boolean,
+): boolean {
+  if (expiringNow) return true;
+  const limits = after.limitRemovals?.limits;
+  if (limits === undefined || after.filtered === true) return false;
+  return (
+    streamFullOfBacklog(limits, before.limitedStream, before) &&
+    streamFullOfBacklog(limits, after.limitRemovals?.state, after) &&
+    before.ackFloorConsumerSeq !== undefined &&
+    after.ackFloorConsumerSeq > before.ackFloorConsumerSeq
+  );
+}
+
+/**
+ * Whether a stream whose limits remove holds at least STREAM_FULL_SHARE of its max_msgs or max_bytes
+ * (those discard old: RemovingLimits) and the consumer's backlog is at least that share of what it
+ * holds (stream-full.ts atStreamLimit's rule, read from the removing limits and state).
+ */
+function streamFullOfBacklog(
+  limits: RemovingLimits,
+  state: LimitedStreamState | undefined,
+  consumer: { pending: number; ackPending: number },
+): boolean {
+  if (state === undefined || !(state.messages > 0)) return false;
+  if (Math.max(0, consumer.pending) + Math.max(0, consumer.ackPending) < STREAM_FULL_SHARE * state.messages)
+    return false;
+  return (
+    (limits.maxMsgs !== undefined &&
+      limits.maxMsgs > 0 &&
+      state.messages >= STREAM_FULL_SHARE * limits.maxMsgs) ||
+    (limits.maxBytes !== undefined &&
+      limits.maxBytes > 0 &&
+      state.bytes >= STREAM_FULL_SHARE * limits.maxBytes)
   );
 }

@@ -35,11 +35,6 @@ export const STREAM_FULL_CONFIRM_SECONDS = 10;
 export const STREAM_FULL_BUSY_SHARE = 0.75;
 /** Each step adds this share of the current replicas (at least one). */
 export const STREAM_FULL_STEP_SHARE = 0.5;
-/**
- * With no per-replica figure measured, what each replica completed at the limit sizes the replicas
- * this long after it was last seen (decide.ts 2e).
- */
-export const STREAM_FULL_MEMORY_SECONDS = 900;
 
 /** What a reading shows of a stream at its limit. */
 export interface AtLimit {

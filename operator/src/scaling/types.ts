@@ -313,12 +313,6 @@ export interface ScalingHistory {
    * from. It stands while each interval since brings no more than 1 / PANIC_FACTOR of that rate.
    */
   arrivalEnded?: { at: number; perSecond: number };
-  /**
-   * What each ready replica took (new deliveries) while the stream stood at its max_msgs / max_bytes limit with
-   * no per-replica figure measured (decide.ts 2e): busy at the limit, that is what one does, and it
-   * sizes the replicas once the stream is off its limit, while no figure is measured.
-   */
-  streamFullPerReplica?: { at: number; perSecond: number };
   /** Rate estimation state (owned by rates.ts; opaque to callers). */
   rates?: unknown;
   /** Forecasting state (owned by the forecaster; opaque to callers). */
