@@ -49,8 +49,13 @@ const MAX_REPLICAS = 10;
 const LIMIT = 200;
 /** What a message the publisher sends takes in a file-store stream (consumer-configs.int). */
 const BYTES_PER_MESSAGE = 49;
-/** Readings given to size the replicas from the stream at its limit. */
-const SIZING_READINGS = 60;
+/**
+ * Readings given to size the replicas from the stream at its limit. Session 36 saw it take 22
+ * readings (2 -> 7 at once) and, on a later main, 57 (2 -> 3 -> 6 -> 9 while the stream drained,
+ * then 9 -> 6 at reading 68 once the scale-down window passed): 90 leaves both before the three
+ * minutes judged.
+ */
+const SIZING_READINGS = 90;
 /** Readings that must then hold steady: three minutes at one a second. */
 const STEADY_READINGS = 180;
 
@@ -132,6 +137,11 @@ async function steadyScenario(stream: Partial<StreamConfig>, ttl?: string): Prom
         taken: rateState?.perReplicaTakenWhileRemoving,
         reason: decision.reason,
       });
+      // The sizing, reading by reading, to this file's trace (reports/traces/).
+      if (i < SIZING_READINGS)
+        console.log(
+          `${name} ${i}: n${replicas} m${state.messages} rec ${decision.recommendedReplicas} des ${decision.desiredReplicas}${decision.limitedBy !== undefined ? ` ${decision.limitedBy}` : ''}: ${decision.reason}`,
+        );
       while (stops.length < decision.desiredReplicas) await startReplica();
       while (stops.length > decision.desiredReplicas) await stops.pop()?.();
     }
