@@ -14,8 +14,11 @@
 // So a smaller count is tried, when there is a cap to find: one is measured now (between two
 // higher counts: it may bind lower still, as in 952023, capped at 3 by 3 against 4 where 1 does as
 // much), records at a full max_ack_pending were dropped as contradicted (the handlers changed)
-// since the last probe, or a measured cap applied within SATURATION_MEMORY_SECONDS and has lapsed
-// (its records aged out). With none of these, nothing is tried: where no cap was ever seen, clients that fill max_ack_pending with their
+// since the last probe, a measured cap applied within SATURATION_MEMORY_SECONDS and has lapsed
+// (its records aged out), or a climb read a pair that would bind (rates.ts climbBinding: the fewer
+// count read before the more, which caps nothing, as handlers that slowed in between read the
+// same): then the climb's fewer count is tried again, as far as the scale-down rules allow, whatever
+// records lie below it (all read before the count in place). With none of these, nothing is tried: where no cap was ever seen, clients that fill max_ack_pending with their
 // prefetch (jnats consume() and NATS.Net ConsumeAsync() against 20 slots) have handlers that are
 // the bottleneck, and a smaller count would only do less. A probe starts while the replicas are
 // held where they are (maxReplicas, or a cap measured between two higher counts) with more asked
@@ -27,8 +30,9 @@
 // while work waits (its clients do not ask for every slot, so the slots were not what held the
 // replicas back), at the first reading whose record at the smaller count falls short of binding
 // even at the far end of its noise (it is taken as soon as the ack floor has passed all that was
-// delivered at the fall: rates.ts), or after PROBE_MAX_SECONDS. Probes start at least
-// PROBE_GAP_SECONDS apart: where the limit does not bind after all, one costs half the replicas'
+// delivered at the fall: rates.ts), or after PROBE_MAX_SECONDS. A probe that ends with the cap
+// measured at its count cost nothing (the replicas it took away did no more than those left), and
+// the next may start at once. Otherwise probes start at least PROBE_GAP_SECONDS apart: where the limit does not bind after all, one costs half the replicas'
 // work for the seconds it lasts and the pods' start-up after it — 40 s at 5 of 10 nats.js consume()
 // replicas before the early end, 14-30 s with it (at-cap-probe.test).
 
@@ -115,6 +119,11 @@ export interface AtCapProbeInput {
   userCap: boolean;
   /** The cap measured so far (maxAckPendingBinding's fewer count), if any: a probe tries below it too. */
   measuredCap: number | undefined;
+  /**
+   * The fewer count of a pair that would bind but was read in a climb (rates.ts climbBinding: fewer
+   * first, more after), if any: a probe reads it again.
+   */
+  climbCap?: number | undefined;
   now: number;
 }
 
@@ -129,6 +138,15 @@ export function nextAtCapProbe(input: AtCapProbeInput): { probe?: AtCapProbe; st
     next.active = state.active;
     return { probe: state.active, state: next };
   }
+  // A probe that ended measuring the cap at its count cost nothing (the replicas it took away did
+  // no more than those left): the next may start at once, to read a count a climb named lower still.
+  if (
+    state?.active !== undefined &&
+    input.measuredCap !== undefined &&
+    input.measuredCap <= state.active.to &&
+    sample.maxAckPending === state.active.maxAckPending
+  )
+    delete next.startedAt;
   if (!probeDue(next, input)) return { state: next };
   const to = probeCount(input);
   if (to === undefined) return { state: next };
@@ -156,7 +174,7 @@ function probeDue(state: AtCapProbeState, input: AtCapProbeInput): boolean {
     capped !== undefined &&
     capped.maxAckPending === sample.maxAckPending &&
     recent(capped.at);
-  return measuredCap !== undefined || changed || lapsed;
+  return measuredCap !== undefined || changed || lapsed || input.climbCap !== undefined;
 }
 
 /** The smaller count a probe starting at this reading takes the replicas to, or undefined: none starts. */
@@ -175,6 +193,12 @@ function probeCount(input: AtCapProbeInput): number | undefined {
   // Full with work waiting over the interval this reading ended, long enough at this count.
   const here = evidence.find((e) => e.replicas === current && e.at === sample.at);
   if (here === undefined) return undefined;
+  // A climb's pair names the count to read again (rates.ts climbBinding): the records below the
+  // count in place were all read before it, so none says what fewer do with these handlers.
+  if (input.climbCap !== undefined) {
+    const to = Math.max(1, input.climbCap, downFloor);
+    if (to * SATURATION_MIN_STEP <= current) return to;
+  }
   // A record at a count a step below already says what fewer do (they did less, or the cap
   // measured would be there): nothing to probe.
   if (evidence.some((e) => e.replicas * SATURATION_MIN_STEP <= current)) return undefined;
@@ -193,7 +217,11 @@ function probeGoesOn(probe: AtCapProbe, input: AtCapProbeInput): boolean {
   // every slot, so the slots did not hold the replicas back.
   if (ready <= probe.to && !atMaxAckPending(sample.ackPending, sample.maxAckPending)) return false;
   // Measured: maxAckPendingBinding now says whether the limit binds.
-  const record = rates.atCap?.throughput.find((e) => e.replicas === probe.to && e.at > probe.since);
+  // The smaller count as read since the probe began: its latest visit, when it has a record from
+  // before (a climb's count read again).
+  const found = rates.atCap?.throughput.find((e) => e.replicas === probe.to && e.at > probe.since);
+  const record =
+    found?.visit !== undefined && found.visit.since >= probe.since ? { ...found, ...found.visit } : found;
   if (record === undefined) return true;
   if (record.seconds >= SATURATION_MIN_SECONDS) return false;
   // Fallen behind already: even at the far end of its noise, the smaller count processes less than

@@ -827,4 +827,18 @@ describe('a max_ack_pending that lets fewer through than arrive explains the wai
     const doctored = { ...run, steps: run.steps.map((s, i) => (i === late ? changed : s)) };
     expect(steadyViolations(doctored).join('\n')).toMatch(/scaled up to 45 \(bound 44\)/);
   });
+
+  it('adverse world 352011: the 1 replica read with the 5/s handlers caps nothing beside the 20 read at 0.5/s', () => {
+    // 1 replica did 5.0/s with 5/s handlers (12-25 s); they slowed 10x while the count climbed, and
+    // 20 did 5.5/s (66-75 s). Read in that order, a binding limit and the slowdown look the same
+    // (rates.ts maxAckPendingBinding). On main 985534d the pair capped at 1 from 75 s to 118 s, and
+    // the longest wait was 798 s (739 s with no measured cap at all). Now the 20 stay.
+    const run = runWorld(adverseWorld(352011));
+    const reached = run.steps.find((s) => s.currentReplicas >= 20);
+    if (reached === undefined) throw new Error('world 352011 never reached 20 replicas');
+    const held = run.steps.filter((s) => s.t >= reached.t && s.t <= 150);
+    expect(held.length).toBeGreaterThan(50);
+    expect(held.every((s) => s.decision.desiredReplicas >= 20)).toBe(true);
+    expect(run.steps.some((s) => s.decision.maxAckPendingCap?.source === 'Measured')).toBe(false);
+  });
 });

@@ -175,7 +175,8 @@
 //    more messages than that are in flight, so a further replica would hold nothing); fewer when
 //    the user set inFlightPerReplica (cap ceil(max_ack_pending / inFlightPerReplica)), or when more
 //    replicas measurably did not raise the processing rate while it was full (rates.ts,
-//    maxAckPendingBinding; cap at the fewer replicas). Held at maxReplicas (or such a cap), the
+//    maxAckPendingBinding: the fewer read after the more, so that handlers that changed between
+//    them cannot pass for the limit; cap at the fewer replicas). Held at maxReplicas (or such a cap), the
 //    count cannot rise to measure it again: at-cap-probe.ts tries half the replicas for a while
 //    when there is a cap to find. Awaiting-ack ÷ replicas is not used: with prefetching clients it
 //    is prefetch, not concurrency.
@@ -280,6 +281,7 @@ import {
   keptPaceSeconds,
   recentBacklogRunSeconds,
   maxAckPendingBinding,
+  climbBinding,
   MIN_INTERVAL_SECONDS,
   validLastBurst,
   observeRates,
@@ -771,7 +773,7 @@ function maxAckPendingCap(
     cap = {
       replicas,
       source: 'Measured',
-      evidence: `while it was full, ${more.replicas} replicas processed ${fmt(more.perSecond)}/s and ${fewer.replicas} processed ${fmt(fewer.perSecond)}/s${carried ? ' (carried over from status)' : ''}, so more replicas do not help: the ${fmt(limit)} messages it lets await ack at once bound processing. ${RAISE_OR_ACCEPT}`,
+      evidence: `while it was full, ${more.replicas} replicas processed ${fmt(more.perSecond)}/s and then ${fewer.replicas} processed ${fmt(fewer.perSecond)}/s${carried ? ' (carried over from status)' : ''}, so more replicas do not help: the ${fmt(limit)} messages it lets await ack at once bound processing. ${RAISE_OR_ACCEPT}`,
     };
   }
   return cap;
@@ -806,7 +808,16 @@ function probeEvidence(probe: AtCapProbe, rateState: RateState, now: number): st
     from === undefined
       ? `while it was full with work waiting, ${probe.from} replicas`
       : `while it was full with work waiting, ${probe.from} replicas processed ${fmt(from.perSecond)}/s`;
-  return `${seen} and no fewer were measured, so ${probe.to} are tried for up to ${fmt(PROBE_MAX_SECONDS - (now - probe.since) / 1000)}s more: if they process as much, more replicas do not help and it caps there; if they fall behind, or leave room under it, the replicas go back at once. ${RAISE_OR_ACCEPT}`;
+  // A count a climb read before the count in place (rates.ts climbBinding) is read again, or as
+  // near it as the scale-down rules allow.
+  const before = (rateState.atCap?.throughput ?? [])
+    .filter((e) => e.replicas <= probe.to && e.at <= probe.since)
+    .at(-1);
+  const fewer =
+    before === undefined
+      ? `and no fewer were measured, so ${probe.to} are tried`
+      : `and ${before.replicas} processed ${fmt(before.perSecond)}/s only before them, so ${probe.to} are tried ${before.replicas === probe.to ? 'again' : '(as few as the scale-down rules allow)'}`;
+  return `${seen} ${fewer} for up to ${fmt(PROBE_MAX_SECONDS - (now - probe.since) / 1000)}s more: if they process as much, more replicas do not help and it caps there; if they fall behind, or leave room under it, the replicas go back at once. ${RAISE_OR_ACCEPT}`;
 }
 
 /** Messages awaiting ack that wait in the clients' buffers (2f), and how that was reckoned. */
@@ -2238,6 +2249,10 @@ export function decide(input: ScalingInput): ScalingDecision {
         : scaleDownLimit(spec.scaleDown, history.scaleEvents, now, current),
     userCap: knownCap?.source === 'InFlightPerReplica',
     measuredCap: knownCap?.source === 'Measured' ? knownCap.replicas : undefined,
+    climbCap:
+      knownCap?.source === 'InFlightPerReplica'
+        ? undefined
+        : climbBinding(rateState, sample.maxAckPending, now)?.fewer.replicas,
     now,
   });
   const ackCap: MaxAckPendingCap | undefined =

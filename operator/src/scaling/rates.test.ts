@@ -3,6 +3,7 @@ import {
   LOWER_BOUND_SETTLE_SECONDS,
   MIN_INTERVAL_SECONDS,
   maxAckPendingBinding,
+  climbBinding,
   AT_CAP_CHANGED_FACTOR,
   AT_CAP_KEPT_FACTOR,
   observeRates,
@@ -398,12 +399,26 @@ describe('maxAckPendingBinding: more replicas did not raise processing at a full
     // After a fall, the fewer replicas are recorded once the ones taken away can have finished what
     // they held (LOWER_BOUND_SETTLE_SECONDS): 30 s of readings at each count, after that.
     const fell = (b[0] ?? 0) < (a[0] ?? 0);
-    const { state } = twoCounts(
+    const { state, completed } = twoCounts(
       { replicas: a[0] ?? 0, perSecond: a[1] ?? 0 },
       { replicas: b[0] ?? 0, perSecond: b[1] ?? 0, seconds: 30 + (fell ? LOWER_BOUND_SETTLE_SECONDS : 0) },
     );
-    const found = maxAckPendingBinding(state, 1000, state?.last.at ?? T0);
-    expect(found?.fewer.replicas).toBe(binds);
+    if (fell) {
+      expect(maxAckPendingBinding(state, 1000, state?.last.at ?? T0)?.fewer.replicas).toBe(binds);
+      return;
+    }
+    // A climb (fewer read first) binds nowhere: handlers that slowed between would read the same.
+    // It names the count to read again (climbBinding), and read again after the more, it binds.
+    expect(maxAckPendingBinding(state, 1000, state?.last.at ?? T0)).toBeUndefined();
+    expect(climbBinding(state, 1000, state?.last.at ?? T0)?.fewer.replicas).toBe(binds);
+    const again = atCap(state, {
+      from: 70,
+      seconds: 30 + LOWER_BOUND_SETTLE_SECONDS,
+      completed,
+      replicas: a[0] ?? 0,
+      perSecond: a[1] ?? 0,
+    });
+    expect(maxAckPendingBinding(again.state, 1000, again.state?.last.at ?? T0)?.fewer.replicas).toBe(binds);
   });
 
   // The policy fuzzer's adverse world 930003: 8 replicas of 50/s handlers processed 393/s at a full
@@ -564,12 +579,13 @@ describe('maxAckPendingBinding: more replicas did not raise processing at a full
   it.each([
     { name: 'nine tenths as much in all binds', more: 180, binds: 2 },
     { name: 'two thirds as much in all does not', more: 133, binds: undefined },
-  ])('2 at 200/s, then 12: $name', ({ more, binds }) => {
+  ])('2 at 200/s, then 12, then 2 again: $name', ({ more, binds }) => {
     // A limit that binds splits its slots among more replicas: what they process in all stays about
     // the same, a little less with the overhead of more clients; much less is something else.
     const state = counts(
       { replicas: 2, perSecond: 200, seconds: 30 },
       { replicas: 12, perSecond: more, seconds: 30 },
+      { replicas: 2, perSecond: 200, seconds: 30 + LOWER_BOUND_SETTLE_SECONDS },
     );
     expect(maxAckPendingBinding(state, 1000, state?.last.at ?? T0)?.fewer.replicas).toBe(binds);
   });
@@ -578,14 +594,94 @@ describe('maxAckPendingBinding: more replicas did not raise processing at a full
     // A binding limit: 12 replicas process as much as 2, and a count re-read at twice or half its
     // record (acknowledgements reaching the server in bursts) is averaged in.
     const state = counts(
-      { replicas: 2, perSecond: 200, seconds: 30 },
       { replicas: 12, perSecond: 205, seconds: 30 },
       { replicas: 12, perSecond: 410, seconds: 5 },
       { replicas: 12, perSecond: 103, seconds: 5 },
+      { replicas: 2, perSecond: 200, seconds: 30 + LOWER_BOUND_SETTLE_SECONDS },
     );
     expect(state?.atCap?.throughput.map((e) => e.replicas)).toEqual([2, 12]);
     expect(maxAckPendingBinding(state, 1000, state?.last.at ?? T0)?.fewer.replicas).toBe(2);
     expect(AT_CAP_CHANGED_FACTOR).toBeGreaterThan(2);
+  });
+
+  // A pair read across a change of the handlers must not cap replicas the backlog needs. Read in a
+  // climb (fewer first), handlers that slowed between read exactly as a binding limit: the same
+  // processing in all, the same time a message is held (max_ack_pending over it), the same figure
+  // times the count. So a climb binds nowhere, and a pair binds only on the fewer count read after
+  // the more (a probe, a step down), by that visit alone.
+  it('a climb across a handler slowdown binds nowhere (adverse world 352011: 1 at 5.0/s, then 20 at 5.5/s)', () => {
+    // nats.py push subscribe(queue) against max_ack_pending 20: 1 replica did 5/s with 5/s handlers;
+    // they slowed 10x while the count climbed, and 20 did 5.5/s. On main 985534d this capped 1 (44 s,
+    // +59 s to the longest wait); 20 did 8.7/s once their slots evened out.
+    const state = counts(
+      { replicas: 1, perSecond: 5, seconds: 30 },
+      { replicas: 20, perSecond: 5.5, seconds: 30 },
+    );
+    expect(state?.atCap?.throughput.map((e) => e.replicas)).toEqual([1, 20]);
+    expect(maxAckPendingBinding(state, 1000, state?.last.at ?? T0)).toBeUndefined();
+    // ... it names the count to read again.
+    expect(climbBinding(state, 1000, state?.last.at ?? T0)?.fewer.replicas).toBe(1);
+  });
+
+  it('a climb across a change of message size binds nowhere: 2 at 100/s, then 8 at 100/s on 4x the bytes', () => {
+    // Handlers that take 4x as long on larger messages (the counters show no size): 8 replicas do
+    // what 2 did on the small ones. On main 985534d: capped at 2.
+    const state = counts(
+      { replicas: 2, perSecond: 100, seconds: 30 },
+      { replicas: 8, perSecond: 100, seconds: 30 },
+    );
+    expect(maxAckPendingBinding(state, 1000, state?.last.at ?? T0)).toBeUndefined();
+  });
+
+  it('a climb across a speed-up binds nowhere: more replicas gained', () => {
+    const state = counts(
+      { replicas: 2, perSecond: 100, seconds: 30 },
+      { replicas: 8, perSecond: 800, seconds: 30 },
+    );
+    expect(maxAckPendingBinding(state, 1000, state?.last.at ?? T0)).toBeUndefined();
+    expect(climbBinding(state, 1000, state?.last.at ?? T0)).toBeUndefined();
+  });
+
+  it.each([
+    { name: 'sped up 2x: fewer did more in all than more did', fewer: 400 },
+    { name: 'slowed 4x: fewer did less, more gained', fewer: 50 },
+  ])('a step down across a handler change binds nowhere: 12 at 200/s, then 2 $name', ({ fewer }) => {
+    const state = counts(
+      { replicas: 12, perSecond: 200, seconds: 30 },
+      { replicas: 2, perSecond: fewer, seconds: 30 + LOWER_BOUND_SETTLE_SECONDS },
+    );
+    expect(maxAckPendingBinding(state, 1000, state?.last.at ?? T0)).toBeUndefined();
+  });
+
+  it('a count read before a slowdown and again after binds by what it did after (its record mixes both)', () => {
+    // 2 at 100/s, then 5 at 100/s once the handlers slowed 2.5x (20/s a replica), then 2 again at
+    // 40/s: within AT_CAP_CHANGED_FACTOR of its record, so the 2's record mixes both (76/s), and on
+    // main 985534d 5 at 100/s beside it read as binding at 2. Its visit after the 5 says 40/s: 5 gained.
+    const state = counts(
+      { replicas: 2, perSecond: 100, seconds: 30 },
+      { replicas: 5, perSecond: 100, seconds: 30 },
+      { replicas: 2, perSecond: 40, seconds: 30 + LOWER_BOUND_SETTLE_SECONDS },
+    );
+    const two = state?.atCap?.throughput.find((e) => e.replicas === 2);
+    expect(two?.perSecond).toBeGreaterThan(60);
+    expect(two?.visit?.perSecond).toBeCloseTo(40, 6);
+    expect(maxAckPendingBinding(state, 1000, state?.last.at ?? T0)).toBeUndefined();
+  });
+
+  it('a step down across a change of max_ack_pending binds at neither limit', () => {
+    // 12 at 200/s against 1,000, then the user raises it to 2,000 and 2 do 200/s: the records of
+    // 1,000 are dropped with it, and nothing compares the two (passes on main 985534d too).
+    let state: RateState | undefined;
+    let completed = 0;
+    state = observeRates(state, sampleFromTotals(s(0), 1e6, 0, 1000, 1000), 12);
+    for (let t = 5; t <= 90; t += 5) {
+      const [replicas, limit] = t <= 30 ? [12, 1000] : [2, 2000];
+      completed += 200 * 5;
+      state = observeRates(state, sampleFromTotals(s(t), completed + 1e6, completed, limit, limit), replicas);
+    }
+    expect(state?.atCap?.maxAckPending).toBe(2000);
+    expect(maxAckPendingBinding(state, 2000, state?.last.at ?? T0)).toBeUndefined();
+    expect(maxAckPendingBinding(state, 1000, state?.last.at ?? T0)).toBeUndefined();
   });
 
   it('needs SATURATION_MIN_SECONDS at each count', () => {
@@ -610,7 +706,10 @@ describe('maxAckPendingBinding: more replicas did not raise processing at a full
   });
 
   it('forgets evidence after SATURATION_MEMORY_SECONDS, so a cap is probed again', () => {
-    const { state } = twoCounts({ replicas: 2, perSecond: 200 }, { replicas: 12, perSecond: 200 });
+    const { state } = twoCounts(
+      { replicas: 12, perSecond: 200 },
+      { replicas: 2, perSecond: 200, seconds: 30 + LOWER_BOUND_SETTLE_SECONDS },
+    );
     const at = state?.last.at ?? T0;
     expect(maxAckPendingBinding(state, 1000, at)).toBeDefined();
     expect(maxAckPendingBinding(state, 1000, at + (SATURATION_MEMORY_SECONDS + 1) * 1000)).toBeUndefined();

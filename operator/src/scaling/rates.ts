@@ -351,6 +351,13 @@ export interface AtCapThroughput {
    */
   run?: { perSecond: number; seconds: number; below: boolean };
   /**
+   * The count's latest visit: its intervals since another count was last recorded (or since the
+   * record started again), and when the first of them began (epoch ms). A pair of counts shows the
+   * limit binding only on the fewer count's visit read after the other count (maxAckPendingBinding).
+   * Included in perSecond and seconds. Absent in a carried record and in older state.
+   */
+  visit?: { since: number; perSecond: number; seconds: number };
+  /**
    * Taken over from an earlier process's status (RateOptions.carriedAtCap), not yet added to by this
    * one: a cap it shows keeps the replicas from rising, never lowers them (decide.ts).
    */
@@ -1187,8 +1194,25 @@ function recordAtCap(
   const same = previous !== undefined && previous.maxAckPending === maxAckPending;
   const records = same ? previous.throughput.filter(fresh) : [];
   const found = records.find((e) => e.replicas === replicas);
-  const { updated, restarted } = addToRecord(found, replicas, completedPerSecond, dtSeconds, at);
   const others = records.filter((e) => e.replicas !== replicas);
+  // A visit goes on while no other count was recorded since this one last was. A carried record
+  // was written as read (maxAckPendingBinding's fewer count: its visit), and goes on the same way.
+  const visitBefore =
+    found === undefined || others.some((e) => e.at > found.at)
+      ? undefined
+      : found.carried === true
+        ? { since: found.at - found.seconds * 1000, perSecond: found.perSecond, seconds: found.seconds }
+        : found.visit;
+  const { updated, restarted } = addToRecord(found, replicas, completedPerSecond, dtSeconds, at);
+  const intervalStart = at - dtSeconds * 1000;
+  // A record started again is its run (the latest intervals in a row): the visit is whichever of
+  // the two is shorter, both being the record's latest intervals.
+  updated.visit =
+    visitBefore === undefined
+      ? { since: intervalStart, perSecond: completedPerSecond, seconds: dtSeconds }
+      : restarted && updated.seconds < visitBefore.seconds + dtSeconds
+        ? { since: at - updated.seconds * 1000, perSecond: updated.perSecond, seconds: updated.seconds }
+        : withInterval(visitBefore, completedPerSecond, dtSeconds);
   const kept = others.filter((e) => !atCapContradicts(e, updated));
   const contradictedAt =
     restarted || kept.length < others.length ? at : same ? previous.contradictedAt : undefined;
@@ -1197,6 +1221,20 @@ function recordAtCap(
     .slice(0, MAX_AT_CAP_ENTRIES)
     .sort((x, y) => x.replicas - y.replicas);
   return { maxAckPending, throughput, ...(contradictedAt !== undefined ? { contradictedAt } : {}) };
+}
+
+/** A visit's tally with one more interval. */
+function withInterval(
+  visit: NonNullable<AtCapThroughput['visit']>,
+  perSecond: number,
+  seconds: number,
+): NonNullable<AtCapThroughput['visit']> {
+  const total = visit.seconds + seconds;
+  return {
+    since: visit.since,
+    perSecond: (visit.perSecond * visit.seconds + perSecond * seconds) / total,
+    seconds: total,
+  };
 }
 
 /** One count's record with an interval added, and whether the record started again from its run. */
@@ -1253,28 +1291,67 @@ export interface MaxAckPendingBinding {
  * SATURATION_MEMORY_SECONDS), where b processed less than a plus SATURATION_GAIN_SHARE of the
  * proportional gain but not much less than a in all (AT_CAP_KEPT_FACTOR), and no count above a
  * gained that much. Returns the pair with the fewest replicas, or undefined.
+ *
+ * Only a pair read with the same handlers on both sides shows it, and the two records cannot show
+ * that by themselves: a limit that binds and handlers that changed between them read alike (the
+ * same processing in all, the same time a message is held, max_ack_pending over that processing,
+ * the same per-replica figure times the count). The order they were read in decides which change
+ * passes for a binding limit. Fewer read first and more after (a climb): handlers that slowed in
+ * between read as more replicas not helping (the policy fuzzer's adverse world 352011: 1 replica at
+ * 5.0/s with 5/s handlers, then 20 at 5.5/s once they slowed to 0.5/s, capped at 1 for 44 s; world
+ * 34423: 2 at 100/s, then 3 at 102/s as 50/s handlers slowed to 12.5/s, capped at 2). More first,
+ * fewer after (a probe, or a step down): handlers that slowed show as fewer doing less (a gain), and
+ * handlers that sped up as fewer doing more in all than more did beyond AT_CAP_KEPT_FACTOR; neither
+ * reads as binding. So a pair binds only on the fewer count's latest visit (AtCapThroughput.visit)
+ * begun after the more count was last read, compared by that visit alone: its earlier visits may
+ * be of other handlers. A carried pair (an earlier process's, written as it bound) keeps its order.
+ * A climb's pair (climbBinding) caps nothing: at-cap-probe.ts takes the replicas down to read the
+ * fewer count again.
  */
 export function maxAckPendingBinding(
   state: RateState | undefined,
   maxAckPending: number,
   now: number,
 ): MaxAckPendingBinding | undefined {
-  const atCap = state?.atCap;
-  if (atCap === undefined || maxAckPending <= 0 || atCap.maxAckPending !== maxAckPending) return undefined;
-  const evidence = atCap.throughput.filter(
-    (e) => e.seconds >= SATURATION_MIN_SECONDS && now - e.at <= SATURATION_MEMORY_SECONDS * 1000,
-  );
-  // Whether `more` is a step above `fewer` and processed a gain's worth more (or not).
-  const above = (fewer: AtCapThroughput, more: AtCapThroughput): boolean =>
-    more.replicas >= Math.max(fewer.replicas + 1, fewer.replicas * SATURATION_MIN_STEP);
-  const gained = (fewer: AtCapThroughput, more: AtCapThroughput): boolean =>
-    more.perSecond >=
-    fewer.perSecond * (1 + (SATURATION_GAIN_SHARE * (more.replicas - fewer.replicas)) / fewer.replicas);
-  // Whether `more` processed about as much in all as `fewer` (AT_CAP_KEPT_FACTOR): not held back by
-  // something other than the limit.
-  const kept = (fewer: AtCapThroughput, more: AtCapThroughput): boolean =>
-    countedRateBounds(fewer).low <= AT_CAP_KEPT_FACTOR * countedRateBounds(more).high;
+  const evidence = atCapEvidence(state, maxAckPending, now);
+  if (evidence === undefined) return undefined;
+  for (const record of evidence) {
+    // Not where a count above it gained, whenever that was read (see atCapPair).
+    if (evidence.some((more) => above(record, more) && gained(record, more))) continue;
+    // The fewer count as read after the other: its latest visit, or a carried record as written.
+    const read =
+      record.visit !== undefined && record.carried !== true
+        ? { since: record.visit.since, fewer: { ...record, ...record.visit } }
+        : record.carried === true
+          ? { since: record.at, fewer: record }
+          : undefined;
+    if (read === undefined || read.fewer.seconds < SATURATION_MIN_SECONDS) continue;
+    const before = evidence.filter((e) => above(record, e) && e.at <= read.since);
+    if (before.some((more) => gained(read.fewer, more))) continue;
+    const more = before.find((e) => kept(read.fewer, e));
+    if (more !== undefined) {
+      const { visit: _visit, run: _run, since: _since, ...fewer } = { since: 0, ...read.fewer };
+      return { maxAckPending, fewer, more };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * A pair that would show the limit binding whatever order its counts were read in, below any that
+ * does in the order that shows it (maxAckPendingBinding): a climb, fewer read before more. It caps
+ * nothing; at-cap-probe.ts reads the fewer count again.
+ */
+export function climbBinding(
+  state: RateState | undefined,
+  maxAckPending: number,
+  now: number,
+): MaxAckPendingBinding | undefined {
+  const measured = maxAckPendingBinding(state, maxAckPending, now)?.fewer.replicas ?? Infinity;
+  const evidence = atCapEvidence(state, maxAckPending, now);
+  if (evidence === undefined) return undefined;
   for (const fewer of evidence) {
+    if (fewer.replicas >= measured) return undefined;
     // Not where a count above it gained: 3 replicas at 15/s, 6 at 30/s and 10 at 13.3/s (a record
     // of slower handlers) do not bind at 3 (the policy fuzzer's world 330171 capped 3, and its
     // backlog grew 27,000 more by the end), nor at 6 (AT_CAP_KEPT_FACTOR).
@@ -1284,6 +1361,34 @@ export function maxAckPendingBinding(
   }
   return undefined;
 }
+
+/** The records long enough to compare at this limit, fresh at `now`; undefined at another limit. */
+function atCapEvidence(
+  state: RateState | undefined,
+  maxAckPending: number,
+  now: number,
+): AtCapThroughput[] | undefined {
+  const atCap = state?.atCap;
+  if (atCap === undefined || maxAckPending <= 0 || atCap.maxAckPending !== maxAckPending) return undefined;
+  return atCap.throughput.filter(
+    (e) => e.seconds >= SATURATION_MIN_SECONDS && now - e.at <= SATURATION_MEMORY_SECONDS * 1000,
+  );
+}
+
+type CountRate = Pick<AtCapThroughput, 'replicas' | 'perSecond' | 'seconds'>;
+/** Whether `more` is a step above `fewer`. */
+const above = (fewer: CountRate, more: CountRate): boolean =>
+  more.replicas >= Math.max(fewer.replicas + 1, fewer.replicas * SATURATION_MIN_STEP);
+/** Whether `more` processed a gain's worth more than `fewer` (SATURATION_GAIN_SHARE of the proportional gain). */
+const gained = (fewer: CountRate, more: CountRate): boolean =>
+  more.perSecond >=
+  fewer.perSecond * (1 + (SATURATION_GAIN_SHARE * (more.replicas - fewer.replicas)) / fewer.replicas);
+/**
+ * Whether `more` processed about as much in all as `fewer` (AT_CAP_KEPT_FACTOR): not held back by
+ * something other than the limit.
+ */
+const kept = (fewer: CountRate, more: CountRate): boolean =>
+  countedRateBounds(fewer).low <= AT_CAP_KEPT_FACTOR * countedRateBounds(more).high;
 
 /**
  * What awaits ack must be at least this share of the messages delivered since the ack floor for
