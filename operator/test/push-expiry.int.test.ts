@@ -21,7 +21,15 @@
 //   last_seq, the oldest at max_age) the count is held and the decision says the handlers are
 //   slower than max_age (scaling/beyond-max-age.ts). The first scenario is its neighbour: there
 //   each replica added acknowledges its first messages, and the steps go on.
-import { AckPolicy, jetstreamManager, RetentionPolicy } from '@nats-io/jetstream';
+// And fetch loops (nats.js fetch({max_messages: 1}) then the handler, as nats.py fetch(1) does),
+// whose backlog waits and expires at the server: each replica takes the oldest waiting, a moment
+// short of max_age, so a message expires in its hands whatever the handler (session 36):
+// - 10/s for handlers of 6 s on max_age 3 s from 1 replica: each replica takes fewer than one
+//   message per max_age, so none are added (on the model before session 36: 1 -> 30 within 30 s,
+//   sized at what each replica took).
+// - 20/s for handlers of 150 ms: each takes ~6/s, so replicas are added until they keep up.
+import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy } from '@nats-io/jetstream';
+import type { JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { connect } from '@nats-io/transport-node';
 import { readConsumerBacklog } from '../src/backlog/jetstream-backlog-source.js';
@@ -190,6 +198,118 @@ it('a push consumer whose messages expire in its subscribers’ hands is scaled 
       /longer than the stream's max_age \(3s\).*more replicas cannot help; raise the stream's max_age or speed the handler/,
     );
     expect(found.filter((d) => d.handlersSlowerThanMaxAge?.started === true)).toHaveLength(1);
+  } finally {
+    await nc.close();
+  }
+}, 150_000);
+
+/** Fetch loops: each replica fetches one message, handles it, acknowledges it, and fetches again. */
+async function fetchScenario(
+  nc: NatsConnection,
+  o: { prefix: string; perSecond: number; handlerMs: number; seconds: number },
+): Promise<Run> {
+  const jsm = await jetstreamManager(nc);
+  const stream = streamName(o.prefix);
+  const maxAgeMs = 3000;
+  await jsm.streams.add({
+    name: stream,
+    subjects: [`${stream}.>`],
+    retention: RetentionPolicy.Workqueue,
+    max_age: maxAgeMs * 1_000_000,
+  });
+  await jsm.consumers.add(stream, { durable_name: 'worker', ack_policy: AckPolicy.Explicit });
+  const consumer = await jetstream(nc).consumers.get(stream, 'worker');
+  const run: Run = { replicas: [], decisions: [], fresh: 0, stale: 0, handlerMs: 0 };
+  let handlerMsTotal = 0;
+  let stop = false;
+  const loops: Array<{ stopped: boolean; done: Promise<void> }> = [];
+  const startReplica = (): void => {
+    const loop = { stopped: false, done: Promise.resolve() };
+    loop.done = (async () => {
+      while (!stop && !loop.stopped) {
+        // (Taken out of the fetch first: a handler longer than its heartbeats ends the fetch with
+        // "heartbeats missed", as a client's fetch(1) returns before its handler runs.)
+        const batch = await consumer.fetch({ max_messages: 1, expires: 2000 });
+        const taken: JsMsg[] = [];
+        for await (const m of batch) taken.push(m);
+        for (const m of taken) {
+          const began = performance.now();
+          await sleep(o.handlerMs);
+          handlerMsTotal += performance.now() - began;
+          if (Date.now() - Number(m.string()) < maxAgeMs) run.fresh++;
+          else run.stale++;
+          m.ack();
+        }
+      }
+    })();
+    loops.push(loop);
+  };
+  startReplica();
+  const publishing = (async () => {
+    const started = performance.now();
+    let sent = 0;
+    while (!stop) {
+      const due = Math.floor(((performance.now() - started) / 1000) * o.perSecond);
+      for (; sent < due; sent++) nc.publish(`${stream}.event`, String(Date.now()));
+      await sleep(20);
+    }
+  })();
+  const spec = withScalingDefaults({ minReplicas: 1, maxReplicas: 12, backlogPerReplica: 100 });
+  let history: ScalingHistory | undefined;
+  try {
+    const started = performance.now();
+    for (let i = 0; performance.now() - started < o.seconds * 1000; i++) {
+      await sleep(1000);
+      const read = await readConsumerBacklog(nc, { stream, consumer: 'worker' }, { timeoutMs: 2000 });
+      if (!read.ok) throw new Error(read.error.message);
+      history ??= { ...emptyHistory(), recommendations: [{ at: read.sample.at - 1000, replicas: 1 }] };
+      const d = decide({
+        spec,
+        sample: read.sample,
+        currentReplicas: loops.length,
+        readyReplicas: loops.length,
+        history,
+        now: read.sample.at,
+      });
+      history = d.history;
+      while (loops.length < d.desiredReplicas) startReplica();
+      while (loops.length > d.desiredReplicas) {
+        const loop = loops.pop();
+        if (loop !== undefined) loop.stopped = true;
+      }
+      run.replicas.push(loops.length);
+      run.decisions.push(d);
+      console.log(
+        `[${o.prefix} ${i}] n${loops.length} p${read.sample.pending} a${read.sample.ackPending} oldest ${read.sample.limitRemovals?.state?.oldestAgeSeconds.toFixed(1)} arr ${d.rates.arrivalPerSecond?.toFixed(1)} fresh ${run.fresh} stale ${run.stale} | ${d.reason.slice(0, 240)}`,
+      );
+    }
+  } finally {
+    stop = true;
+    await publishing;
+    await Promise.all(loops.map((l) => l.done));
+    await jsm.streams.delete(stream);
+  }
+  run.handlerMs = handlerMsTotal / Math.max(1, run.fresh + run.stale);
+  return run;
+}
+
+it('fetch loops whose messages expire at the server: none added for handlers slower than max_age, and added for fast ones', async () => {
+  const nc = await connect({ servers: testStack().natsUrl });
+  try {
+    const [slow, fast] = await Promise.all([
+      fetchScenario(nc, { prefix: 'FETCHSLOW', perSecond: 10, handlerMs: 6000, seconds: 60 }),
+      fetchScenario(nc, { prefix: 'FETCHFAST', perSecond: 20, handlerMs: 150, seconds: 60 }),
+    ]);
+    // 6 s handlers on max_age 3 s: nothing handled in time at any count, and none added.
+    expect(slow.fresh).toBe(0);
+    expect(Math.max(...slow.replicas)).toBe(1);
+    // 150 ms handlers (as the machine's load stretched them) at 20/s: more than one replica, and no
+    // runaway past twice what keeps up.
+    const needed = Math.ceil((20 * fast.handlerMs) / 1000);
+    process.stdout.write(`fetch handlers took ${fast.handlerMs.toFixed(1)} ms: ${needed} needed\n`);
+    expect(fast.replicas.at(-1)).toBeGreaterThanOrEqual(Math.min(needed, 3));
+    expect(Math.max(...fast.replicas)).toBeLessThanOrEqual(Math.max(6, 2 * needed));
+    expect(fast.fresh).toBeGreaterThan(0);
   } finally {
     await nc.close();
   }

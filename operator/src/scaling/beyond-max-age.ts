@@ -100,3 +100,95 @@ export function beyondMaxAgeText(o: { maxAgeSeconds: number; seconds: number; re
   const maxAge = Number.isInteger(o.maxAgeSeconds) ? String(o.maxAgeSeconds) : o.maxAgeSeconds.toFixed(1);
   return `handlers take longer than the stream's max_age (${maxAge}s): for ${o.seconds.toFixed(0)}s every message expired before it was acknowledged, with ${o.replicas} ${o.replicas === 1 ? 'replica' : 'replicas'} ready, including one added with nothing in hand — more replicas cannot help; raise the stream's max_age or speed the handler`;
 }
+
+// Messages that wait and expire at the server (a fetch loop, or a buffered client that asks again
+// only as its handlers free room) show nothing in the stream: every replica takes the oldest
+// waiting, a moment short of max_age, and each expires in hand whatever the handler, so no gap
+// and no young front tells handlers slower than max_age from too few replicas there. What the
+// replicas take does: a replica whose handlers each take longer than max_age per message takes
+// fewer than one message per max_age per handler, and one whose handlers are faster takes more.
+// Sized at what they take (decide.ts 2c byTaken), fetch loops with slow handlers climbed to
+// maxReplicas (nats.py fetch(1) with 20 s handlers on max_age 2 s; session 35's expiry worlds
+// 35914, 35915), every replica added holding one more message to expire.
+
+/**
+ * A run of settled intervals with the same replicas ready in which messages waited and expired at
+ * the server (rates.ts expiringNow): what the replicas took in it, zero-delivery intervals counted.
+ */
+export interface TakenRun {
+  /** When it began (ms). */
+  since: number;
+  /** Replicas ready throughout. */
+  replicas: number;
+  /** Seconds of intervals counted. */
+  seconds: number;
+  /** New deliveries in them. */
+  deliveries: number;
+  /** The most delivered in one of them (a batch a fetch loop took at once). */
+  largest: number;
+}
+
+/** RateState.takenRun read back from history: finite, non-negative, a whole replica count >= 1. */
+export function validTakenRun(v: unknown): TakenRun | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const { since, replicas, seconds, deliveries, largest } = v as Record<string, unknown>;
+  if (typeof since !== 'number' || !Number.isFinite(since)) return undefined;
+  if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 1) return undefined;
+  if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 0) return undefined;
+  if (typeof deliveries !== 'number' || !Number.isFinite(deliveries) || deliveries < 0) return undefined;
+  if (typeof largest !== 'number' || !Number.isFinite(largest) || largest < 0) return undefined;
+  return { since, replicas, seconds, deliveries, largest };
+}
+
+/** The run with one more interval counted (a new run when `before` had other replicas). */
+export function extendTakenRun(
+  before: TakenRun | undefined,
+  o: { since: number; replicas: number; seconds: number; deliveries: number },
+): TakenRun {
+  const base =
+    before !== undefined && before.replicas === o.replicas
+      ? before
+      : { since: o.since, replicas: o.replicas, seconds: 0, deliveries: 0, largest: 0 };
+  return {
+    ...base,
+    seconds: base.seconds + o.seconds,
+    deliveries: base.deliveries + o.deliveries,
+    largest: Math.max(base.largest, o.deliveries),
+  };
+}
+
+/**
+ * The run shows the replicas taking more than one message per max_age each, beyond the largest
+ * batch taken at once (the one each may have begun with): handlers faster than max_age, or more
+ * of them than one a replica. Sizing at what they take (decide.ts byTaken) helps then.
+ */
+export function takenShowsFaster(run: TakenRun, maxAgeSeconds: number): boolean {
+  return run.seconds > 0 && (run.deliveries - run.largest) * maxAgeSeconds >= run.replicas * run.seconds;
+}
+
+/**
+ * The run no longer shows handlers faster than max_age: for beyondMaxAgeConfirmSeconds, fewer than
+ * one message per max_age each (handlers that turned slow, or a batch client whose first batches
+ * said more than its pace). Steps sized at what they take wait until a run shows them faster again.
+ */
+export function takenShowsNotFaster(run: TakenRun, maxAgeSeconds: number): boolean {
+  return (
+    run.seconds >= beyondMaxAgeConfirmSeconds(maxAgeSeconds) &&
+    run.deliveries * maxAgeSeconds < run.replicas * run.seconds
+  );
+}
+
+/**
+ * The run shows handlers slower than max_age: for beyondMaxAgeConfirmSeconds the replicas took
+ * something, and fewer than one message per twice max_age each. A replica takes one more only as a
+ * handler frees, so with batches of b, k of them taken in a run shorter than k + 1 batch times of
+ * b·h: 2·k·b·max_age < (k + 1)·b·h, so h > max_age. (At one per max_age, a batch client whose
+ * handlers take 0.6 × max_age reads slower over a run of 1.7 batch times.)
+ */
+export function takenShowsSlower(run: TakenRun, maxAgeSeconds: number): boolean {
+  return (
+    run.seconds >= beyondMaxAgeConfirmSeconds(maxAgeSeconds) &&
+    run.deliveries >= 1 &&
+    2 * run.deliveries * maxAgeSeconds < run.replicas * run.seconds
+  );
+}

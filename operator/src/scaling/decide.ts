@@ -43,11 +43,17 @@
 //    the server and expires (rates.ts expiringSince), or the stream stands full of this consumer's
 //    backlog at a limit that discards old while the replicas complete work, what the replicas take
 //    is what they can do (rates.ts perReplicaTakenWhileRemoving, the one "taken while the limit
-//    removes" figure): with no per-replica capacity measured, replicas are sized at it for the
-//    arrival rate (RATE_HEADROOM above it), and stay sized at it once nothing is removed (no
-//    flapping: the figure is not forgotten while no capacity is measured), once it rests on
-//    TAKEN_EVIDENCE_SECONDS of intervals. While messages still expire with the same replicas ready
-//    for EXPIRY_GROW_SECONDS, one more is asked for. Within maxReplicas and the step policies.
+//    removes" figure; where messages expire at the server by age, intervals that took nothing
+//    counted): with no per-replica capacity measured, replicas are sized at it for the arrival rate
+//    (RATE_HEADROOM above it), and stay sized at it once nothing is removed (no flapping: the figure
+//    is not forgotten while no capacity is measured), once it rests on TAKEN_EVIDENCE_SECONDS of
+//    intervals. While messages still expire with the same replicas ready for EXPIRY_GROW_SECONDS,
+//    one more is asked for. Within maxReplicas and the step policies. On a stream with max_age,
+//    neither step is taken until a run of such intervals has shown each replica taking more than
+//    one message per max_age beyond the largest batch taken at once (rates.ts
+//    takenFasterThanMaxAge): every replica takes the oldest waiting and each expires in its hands
+//    whatever the handler, so only what they take tells handlers slower than max_age (fewer than
+//    one per max_age each) from too few replicas.
 //    Messages expiring in the replicas' hands (rates.ts inHandExpiry: a push consumer with a
 //    deliver group is sent all that arrives, so nothing waits at the server; pull clients whose
 //    buffers hold the whole backlog): over a settled interval with nothing pending, the oldest
@@ -229,7 +235,11 @@
 //    shows an acknowledgement ends it; a fall in the ready count (a rollout) allows one more trial step.
 //    While it lasts and messages arrive, the replicas it was found with are kept (no fewer than the
 //    count there is). A restarted process takes it back from status (rates.handlersSlowerThanMaxAge)
-//    when its first reading shows it still holds, so it takes no trial step again.
+//    when its first reading shows it still holds, so it takes no trial step again. Where messages
+//    wait and expire at the server it is also found from what the replicas take: for 15 s (at least
+//    twice max_age) something, and fewer than one message per twice max_age each
+//    (beyond-max-age.ts takenShowsSlower); 2c's steps for what expires at the server are not taken
+//    while it lasts.
 // 4. Zero: leave zero as soon as the backlog exceeds activationBacklog; go to zero only when for
 //    cooldownPeriodSeconds nothing was pending, nothing awaited ack and no message was delivered
 //    between readings (traffic that fast handlers keep at backlog 0 is still traffic).
@@ -296,7 +306,7 @@ import {
 } from './rates.js';
 import { shownInHandMessages, validHandlersInHand } from './in-hand.js';
 import { asInHandStepState, nextInHandStep } from './in-hand-step.js';
-import { beyondMaxAgeText, validBeyondMaxAge } from './beyond-max-age.js';
+import { beyondMaxAgeText, takenShowsFaster, validBeyondMaxAge, validTakenRun } from './beyond-max-age.js';
 import { asReadinessState, carriedReadiness, observeReadiness } from './readiness.js';
 import { asAtCapProbeState, nextAtCapProbe, PROBE_MAX_SECONDS } from './at-cap-probe.js';
 import type { AtCapProbe } from './at-cap-probe.js';
@@ -360,7 +370,7 @@ export const KEPT_PACE_SECONDS = 20;
 /**
  * While messages expire before any replica takes them (2c) with the same replicas ready for this
  * long, one more is asked for. Longer than READY_SETTLE_SECONDS, after which rates.ts learns what
- * the replicas take while messages expire (perReplicaTakenWhileExpiring), so that figure sizes the
+ * the replicas take while the limit removes (perReplicaTakenWhileRemoving), so that figure sizes the
  * step when it can, instead of one replica at a time.
  */
 export const EXPIRY_GROW_SECONDS = 2 * READY_SETTLE_SECONDS;
@@ -2019,16 +2029,45 @@ export function decide(input: ScalingInput): ScalingDecision {
   const takenPerReplica = takenWhileRemovingFigure(rateState);
   const expiredPerSecond = Math.max(0, rateState.expiredPerSecond ?? 0);
   const readyFor = (sample.at - rateState.last.readySince) / 1000;
-  const byTaken =
+  // On a stream with max_age, only once the replicas were shown to take more than one message per
+  // max_age each (rates.ts takenFasterThanMaxAge), and not while handlers are read as slower than
+  // it (3f): every replica takes the oldest waiting and each expires in its hands whatever the
+  // handler, so what expires at the server cannot tell slow handlers from too few replicas, and
+  // fetch loops with handlers slower than max_age climbed to maxReplicas on it (nats.py fetch(1),
+  // 20 s handlers on max_age 2 s).
+  const maxAgeNow = sample.limitRemovals?.limits.maxAgeSeconds;
+  const takenHelps =
+    maxAgeNow === undefined ||
+    (rateState.takenFasterThanMaxAge === maxAgeNow &&
+      validBeyondMaxAge(rateState.beyondMaxAge) === undefined);
+  // A step up (more than the current count) only when the run with the replicas ready now shows
+  // it too: a figure learnt before the handlers turned slow took nats.go Fetch(10) loops 3 -> 30.
+  const takenRunNow = validTakenRun(rateState.takenRun);
+  const takenStepHelps =
+    maxAgeNow === undefined ||
+    (takenHelps &&
+      takenRunNow !== undefined &&
+      takenRunNow.replicas === ready &&
+      takenShowsFaster(takenRunNow, maxAgeNow));
+  // (Stepping, at no less than that run took each: a figure learnt from handlers since fixed, a
+  // rollout of 0.5 s handlers where 6 s ones took 0.2/s each, asked 52 for 10/s.)
+  const takenNow =
+    takenStepHelps && takenRunNow !== undefined && takenRunNow.seconds > 0 && takenPerReplica !== undefined
+      ? Math.max(takenPerReplica, takenRunNow.deliveries / takenRunNow.replicas / takenRunNow.seconds)
+      : takenPerReplica;
+  const byTakenAsked =
     sample.limitRemovals !== undefined &&
+    takenHelps &&
     perReplica === undefined &&
     observedArrival !== undefined &&
-    takenPerReplica !== undefined &&
-    takenPerReplica > 0
-      ? withTolerance(observedArrival * RATE_HEADROOM, takenPerReplica, current)
+    takenNow !== undefined &&
+    takenNow > 0
+      ? withTolerance(observedArrival * RATE_HEADROOM, takenNow, current)
       : 0;
+  const byTaken = takenStepHelps ? byTakenAsked : Math.min(byTakenAsked, current);
   const oneMore =
     sample.limitRemovals !== undefined &&
+    takenStepHelps &&
     expiringSince !== undefined &&
     current > 0 &&
     ready >= current &&
@@ -2105,8 +2144,8 @@ export function decide(input: ScalingInput): ScalingDecision {
       : 0;
   const expiryReplicas = Math.max(byTaken, oneMore, byInHand, beyondAsks, beyondKeeps);
   const takenText =
-    takenPerReplica !== undefined
-      ? `at the ${fmt(takenPerReplica)}/s each replica took while the stream's limit removed messages unworked, ${fmt(observedArrival ?? 0)}/s arriving needs ${byTaken}`
+    takenNow !== undefined
+      ? `at the ${fmt(takenNow)}/s each replica took while the stream's limit removed messages unworked, ${fmt(observedArrival ?? 0)}/s arriving needs ${byTaken}`
       : '';
   // What the counters cannot tell, said with each step: handlers that work on many at once near or
   // beyond max_age hold arrivals x max_age at any count, as one handler a replica behind a queue

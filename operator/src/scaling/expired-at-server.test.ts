@@ -51,3 +51,52 @@ describe('messages that expire at the server before delivery are arrivals all th
     expect(state.arrivalPerSecond).toBeLessThan(1);
   });
 });
+
+/**
+ * Second `t` of 10/s arriving at two replicas that each take 5 at once every 4 s (one refill
+ * between them: 10 every 4 s, 1.25/s a replica), 30 waiting at the removal edge throughout.
+ */
+function takingEveryFourSeconds(
+  t: number,
+  limits: { maxAgeSeconds?: number; maxMsgs?: number },
+): BacklogSample {
+  const lastSeq = 5000 + 10 * t;
+  const delivered = 4770 + 10 * Math.floor(t / 4);
+  return sample({
+    at: T0 + t * 1000,
+    pending: 30,
+    ackPending: 200,
+    waiting: 0,
+    deliveredConsumerSeq: delivered,
+    deliveredStreamSeq: delivered,
+    ackFloorConsumerSeq: delivered - 200,
+    maxAckPending: 1000,
+    limitRemovals: {
+      limits,
+      state: { messages: 230, bytes: 23000, lastSeq, firstSeq: lastSeq - 229, oldestAgeSeconds: 2.95 },
+    },
+  });
+}
+
+describe('what the replicas take while the limit removes (perReplicaTakenWhileRemoving)', () => {
+  it('where messages expire at the server by age, intervals that took nothing count: 1.25/s a replica, not 5', () => {
+    // Read only from intervals that took something, one refill a second read 5/s a replica: sized
+    // at it, the count fell to one while four replicas' worth expired (nats.js consume() 1 <-> 2).
+    const state = readEverySecond(120, (t) => takingEveryFourSeconds(t, { maxAgeSeconds: MAX_AGE_SECONDS }));
+    expect(state.perReplicaTakenWhileRemoving).toBeGreaterThan(0.9);
+    expect(state.perReplicaTakenWhileRemoving).toBeLessThan(1.6);
+  });
+
+  it('where a max_msgs limit discards, only intervals that took something count (a hung client does not lower it)', () => {
+    const state = readEverySecond(120, (t) => takingEveryFourSeconds(t, { maxMsgs: 230 }));
+    expect(state.perReplicaTakenWhileRemoving).toBeGreaterThan(4);
+    expect(state.perReplicaTakenWhileRemoving).toBeLessThan(6);
+  });
+
+  it('a stream with max_age standing full at a max_msgs that discards: as at max_msgs', () => {
+    const state = readEverySecond(120, (t) =>
+      takingEveryFourSeconds(t, { maxAgeSeconds: MAX_AGE_SECONDS, maxMsgs: 230 }),
+    );
+    expect(state.perReplicaTakenWhileRemoving).toBeGreaterThan(4);
+  });
+});

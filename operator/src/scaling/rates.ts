@@ -94,8 +94,17 @@ import { heldAtThreshold, waitsWithBacklog } from './refused-backlog.js';
 import { nextInHand, validHandlersInHand } from './in-hand.js';
 import { fillingHands } from './held-filling.js';
 import type { HeldRisingRun } from './held-filling.js';
-import { acknowledgedBeforeExpiry, beyondMaxAgeConfirmSeconds, validBeyondMaxAge } from './beyond-max-age.js';
-import type { BeyondMaxAge } from './beyond-max-age.js';
+import {
+  acknowledgedBeforeExpiry,
+  beyondMaxAgeConfirmSeconds,
+  extendTakenRun,
+  takenShowsFaster,
+  takenShowsNotFaster,
+  takenShowsSlower,
+  validBeyondMaxAge,
+  validTakenRun,
+} from './beyond-max-age.js';
+import type { BeyondMaxAge, TakenRun } from './beyond-max-age.js';
 import type { HandlersInHand, HeldStretch } from './in-hand.js';
 import { STREAM_FULL_SHARE } from './stream-full.js';
 import type { BacklogSample, LimitedStreamState, Rates, RemovingLimits, ServerTime } from './types.js';
@@ -740,14 +749,35 @@ export interface RateState {
    * completions prove nothing (a held message the limit removes reads as an acknowledgement:
    * limitRemovalsPossible; on a real nats-server 29/s a replica for 20/s handlers at the limit)
    * this is the one figure decide.ts sizes by (point 2c), for as long as no per-replica capacity
-   * is measured: carried through resets, never forgotten on a clock (forgetting it let the count
-   * fall back to the backlog's, the stream fill and drop again, and the count climb: a flap). It is
-   * not raised while the replicas keep up (nothing proves more then): a figure too low keeps
-   * replicas, never lets messages be removed unworked.
+   * is measured. Where messages expire at the server by age (expiringAtServer: max_age,
+   * per-message TTL) intervals that took nothing count too (a replica takes one more only as a
+   * handler frees); where a max_msgs / max_bytes limit discards, only intervals that took
+   * something. Kept while no per-replica capacity is measured: carried through resets, never
+   * forgotten on a clock (forgetting it let the count fall back to the backlog's, the stream fill
+   * and drop again, and the count climb: a flap). It is not raised while the replicas keep up
+   * (nothing proves more then): a figure too low keeps replicas, never lets messages be removed
+   * unworked.
    */
   perReplicaTakenWhileRemoving?: number;
   /** Seconds of intervals perReplicaTakenWhileRemoving rests on (up to CAPACITY_TIME_CONSTANT_SECONDS). */
   takenWhileRemovingSeconds?: number;
+  /**
+   * What the replicas took over the current run of settled intervals with the same replicas ready
+   * in which messages waited and expired at the server by age (expiringAtServer), intervals that
+   * took nothing counted (beyond-max-age.ts TakenRun). Absent outside such a run.
+   */
+  takenRun?: TakenRun;
+  /**
+   * The stream's max_age (seconds) at which a run showed each replica taking more than one message
+   * per max_age, beyond the largest batch taken at once (beyond-max-age.ts takenShowsFaster):
+   * handlers faster than max_age, or more than one a replica. Until then decide.ts (2c) takes no
+   * step for messages that wait and expire at the server on a stream with max_age: every replica
+   * takes the oldest waiting and each expires in its hands whatever the handler, so the stream
+   * cannot tell handlers slower than max_age from too few replicas, and sized at what they took
+   * fetch loops with slow handlers climbed to maxReplicas. Carried, through resets too; dropped
+   * when handlers are found slower than max_age (beyondMaxAge).
+   */
+  takenFasterThanMaxAge?: number;
   /**
    * Messages expiring in the replicas' hands (behindInHand: a push consumer, or pull clients whose
    * buffers hold the whole backlog, falling behind on a stream with max_age): at the last settled
@@ -2226,6 +2256,8 @@ export function observeRates(
         reset.takenWhileRemovingSeconds = previous.takenWhileRemovingSeconds;
     }
     if (previous.behindInHand !== undefined) reset.behindInHand = previous.behindInHand;
+    if (typeof previous.takenFasterThanMaxAge === 'number')
+      reset.takenFasterThanMaxAge = previous.takenFasterThanMaxAge;
     const beyondBefore = validBeyondMaxAge(previous.beyondMaxAge);
     if (beyondBefore !== undefined) reset.beyondMaxAge = beyondBefore;
     if (previous.ackedBeforeExpiryAt !== undefined) reset.ackedBeforeExpiryAt = previous.ackedBeforeExpiryAt;
@@ -3197,16 +3229,35 @@ export function observeRates(
       sample.pending > 0 &&
       (expired > Math.max(EXPIRED_NOISE_MESSAGES, EXPIRED_NOISE_SHARE * storedNow) || atRemovalEdge(sample));
     if (expiringNow) next.expiringSince = previous.expiringSince ?? last.at;
-    if (
-      takenWhileRemoving(last, sample, expiringNow) &&
+    const settled =
       sameReplicas &&
       !paused &&
       // Pods taken back stop taking messages (they finish what they hold): not `asked`.
       Math.max(askedNow, wholeOr(last.askedReplicas, askedNow)) <= readyReplicas &&
-      newDeliveries > 0 &&
       steadySeconds >= Math.max(READY_SETTLE_SECONDS, settleSeconds) &&
-      !isGap(previous.lastIntervalSeconds, dtSeconds)
-    ) {
+      !isGap(previous.lastIntervalSeconds, dtSeconds);
+    // Where messages wait and expire at the server (max_age, per-message TTL: expiringAtServer),
+    // every replica takes the oldest waiting, a moment short of its age limit, and a replica takes
+    // one more only as a handler frees: an interval that took nothing is what they did, and
+    // leaving it out read a replica taking one per 4 s as 0.5/s (nats.js consume() flapped 1 <-> 2
+    // whatever its handlers). Where a max_msgs / max_bytes limit discards, only intervals that took
+    // something count (a hung client would otherwise lower the figure there).
+    const atServerExpiry = settled && expiringNow && expiringAtServer(last, sample);
+    // What they took over the run, intervals that took nothing counted (beyond-max-age.ts
+    // TakenRun): whether each takes more than one message per max_age (takenFasterThanMaxAge), or
+    // fewer than one per twice max_age (handlers slower than max_age: beyondMaxAge).
+    const runBefore = expiringNow && sameReplicas ? validTakenRun(previous.takenRun) : undefined;
+    if (runBefore !== undefined && runBefore.replicas === readyReplicas) next.takenRun = runBefore;
+    if (atServerExpiry)
+      next.takenRun = extendTakenRun(runBefore, {
+        since: last.at,
+        replicas: readyReplicas,
+        seconds: dtSeconds,
+        deliveries: newDeliveries,
+      });
+    const takingSettled =
+      settled && takenWhileRemoving(last, sample, expiringNow) && (newDeliveries > 0 || atServerExpiry);
+    if (takingSettled) {
       const taken = evidenceMean(
         takenBefore,
         next.takenWhileRemovingSeconds,
@@ -3217,6 +3268,21 @@ export function observeRates(
       next.takenWhileRemovingSeconds = taken.seconds;
     }
   }
+  // A run that shows each replica taking more than one message per max_age (beyond-max-age.ts
+  // takenShowsFaster): sizing at what they take helps; carried for that max_age until handlers
+  // are found slower than it.
+  const maxAgeOfRun = sample.limitRemovals?.limits.maxAgeSeconds;
+  const takenRunNow = next.takenRun;
+  if (maxAgeOfRun !== undefined && previous.takenFasterThanMaxAge === maxAgeOfRun)
+    next.takenFasterThanMaxAge = maxAgeOfRun;
+  if (maxAgeOfRun !== undefined && takenRunNow !== undefined && takenShowsFaster(takenRunNow, maxAgeOfRun))
+    next.takenFasterThanMaxAge = maxAgeOfRun;
+  else if (
+    maxAgeOfRun !== undefined &&
+    takenRunNow !== undefined &&
+    takenShowsNotFaster(takenRunNow, maxAgeOfRun)
+  )
+    delete next.takenFasterThanMaxAge;
   // Messages expiring in the replicas' hands (a push consumer is sent all that arrives, so nothing
   // waits at the server however far behind its subscribers are): RateState.behindInHand, and
   // RateState.handlingNearMaxAge when nothing queues behind the handlers.
@@ -3284,6 +3350,18 @@ export function observeRates(
     sample.at - next.unackedInHandSince >= beyondMaxAgeConfirmSeconds(maxAgeNow) * 1000
   )
     next.beyondMaxAge = { since: next.unackedInHandSince, replicas: readyReplicas, maxAgeSeconds: maxAgeNow };
+  // ... or, where messages wait and expire at the server, a run in which the replicas took fewer
+  // than one message per twice max_age each (beyond-max-age.ts takenShowsSlower).
+  if (
+    next.beyondMaxAge === undefined &&
+    !ackedSinceReady &&
+    maxAgeNow !== undefined &&
+    takenRunNow !== undefined &&
+    takenRunNow.replicas === readyReplicas &&
+    takenShowsSlower(takenRunNow, maxAgeNow)
+  )
+    next.beyondMaxAge = { since: takenRunNow.since, replicas: readyReplicas, maxAgeSeconds: maxAgeNow };
+  if (next.beyondMaxAge !== undefined) delete next.takenFasterThanMaxAge;
   if (inHand !== undefined && !paused) {
     if (!inHand.queued)
       next.handlingNearMaxAge = { seconds: inHand.heldSeconds, maxAgeSeconds: inHand.maxAgeSeconds };
@@ -4306,6 +4384,12 @@ function streamFullOfBacklog(
   if (state === undefined || !(state.messages > 0)) return false;
   if (Math.max(0, consumer.pending) + Math.max(0, consumer.ackPending) < STREAM_FULL_SHARE * state.messages)
     return false;
+  return atDiscardLimit(limits, state);
+}
+
+/** Whether a stream holds at least STREAM_FULL_SHARE of a max_msgs or max_bytes that discards old (RemovingLimits). */
+function atDiscardLimit(limits: RemovingLimits, state: LimitedStreamState | undefined): boolean {
+  if (state === undefined) return false;
   return (
     (limits.maxMsgs !== undefined &&
       limits.maxMsgs > 0 &&
@@ -4314,4 +4398,21 @@ function streamFullOfBacklog(
       limits.maxBytes > 0 &&
       state.bytes >= STREAM_FULL_SHARE * limits.maxBytes)
   );
+}
+
+/**
+ * Whether what an interval's stream removed before delivery expired at the server by age (its
+ * max_age, or per-message TTLs) rather than being discarded at a max_msgs / max_bytes limit: an
+ * age limit, and the stream below STREAM_FULL_SHARE of any limit that discards at both readings.
+ * There every replica takes the oldest waiting, which expires in its hands whatever the handler,
+ * and a replica takes one more only as a handler frees, so intervals that took nothing are part of
+ * what the replicas take (RateState.perReplicaTakenWhileRemoving, RateState.takenRun).
+ */
+export function expiringAtServer(
+  before: Pick<RateState['last'], 'limitedStream'>,
+  after: Pick<BacklogSample, 'limitRemovals'>,
+): boolean {
+  const limits = after.limitRemovals?.limits;
+  if (limits === undefined || (limits.maxAgeSeconds === undefined && limits.msgTtl !== true)) return false;
+  return !atDiscardLimit(limits, before.limitedStream) && !atDiscardLimit(limits, after.limitRemovals?.state);
 }
