@@ -299,6 +299,7 @@ import {
   READY_SETTLE_SECONDS,
   readingInterval,
   stalledReplicas,
+  maxAgeExpiring,
   takenWhileRemovingFigure,
   takingNothing,
   validBehindInHand,
@@ -2034,8 +2035,9 @@ export function decide(input: ScalingInput): ScalingDecision {
   // it (3f): every replica takes the oldest waiting and each expires in its hands whatever the
   // handler, so what expires at the server cannot tell slow handlers from too few replicas, and
   // fetch loops with handlers slower than max_age climbed to maxReplicas on it (nats.py fetch(1),
-  // 20 s handlers on max_age 2 s).
-  const maxAgeNow = sample.limitRemovals?.limits.maxAgeSeconds;
+  // 20 s handlers on max_age 2 s). Not while the stream stands at a max_msgs / max_bytes that
+  // discards old (rates.ts maxAgeExpiring): what goes there is discarded at that limit.
+  const maxAgeNow = maxAgeExpiring(sample);
   const takenHelps =
     maxAgeNow === undefined ||
     (rateState.takenFasterThanMaxAge === maxAgeNow &&

@@ -5,7 +5,7 @@
 // counted from deliveries and num_pending's growth, what arrived read as nothing, 0.6-0.9/s for
 // 10/s arriving (session 34's nats.js runs). The stream's last sequence, read with every reading on
 // such a stream (BacklogSample.limitRemovals), says what it stored.
-import { observeRates } from './rates.js';
+import { maxAgeExpiring, observeRates } from './rates.js';
 import type { RateState } from './rates.js';
 import { sample, T0 } from './test/fixtures.js';
 import type { BacklogSample } from './types.js';
@@ -98,5 +98,22 @@ describe('what the replicas take while the limit removes (perReplicaTakenWhileRe
       takingEveryFourSeconds(t, { maxAgeSeconds: MAX_AGE_SECONDS, maxMsgs: 230 }),
     );
     expect(state.perReplicaTakenWhileRemoving).toBeGreaterThan(4);
+  });
+});
+
+describe('maxAgeExpiring: where 2c’s pace checks apply', () => {
+  const state = { messages: 230, bytes: 23000, lastSeq: 5000, firstSeq: 4771, oldestAgeSeconds: 2.95 };
+  it('the max_age of a stream below any limit that discards', () => {
+    expect(maxAgeExpiring({ limitRemovals: { limits: { maxAgeSeconds: 3, maxMsgs: 1000 }, state } })).toBe(3);
+  });
+  it('none while the stream stands at a max_msgs / max_bytes that discards old, nor without max_age', () => {
+    expect(
+      maxAgeExpiring({ limitRemovals: { limits: { maxAgeSeconds: 3, maxMsgs: 230 }, state } }),
+    ).toBeUndefined();
+    expect(
+      maxAgeExpiring({ limitRemovals: { limits: { maxAgeSeconds: 3, maxBytes: 24000 }, state } }),
+    ).toBeUndefined();
+    expect(maxAgeExpiring({ limitRemovals: { limits: { maxMsgs: 1000 }, state } })).toBeUndefined();
+    expect(maxAgeExpiring({})).toBeUndefined();
   });
 });

@@ -4401,6 +4401,18 @@ function atDiscardLimit(limits: RemovingLimits, state: LimitedStreamState | unde
 }
 
 /**
+ * The stream's max_age where what it removes expires by age (decide.ts 2c's pace checks:
+ * RateState.takenFasterThanMaxAge), or undefined: without max_age, or while the stream stands at
+ * STREAM_FULL_SHARE of a max_msgs / max_bytes that discards old, where what goes is discarded at
+ * that limit as on a stream without max_age (and no run of expiringAtServer intervals is counted).
+ */
+export function maxAgeExpiring(after: Pick<BacklogSample, 'limitRemovals'>): number | undefined {
+  const limits = after.limitRemovals?.limits;
+  if (limits?.maxAgeSeconds === undefined) return undefined;
+  return atDiscardLimit(limits, after.limitRemovals?.state) ? undefined : limits.maxAgeSeconds;
+}
+
+/**
  * Whether what an interval's stream removed before delivery expired at the server by age (its
  * max_age, or per-message TTLs) rather than being discarded at a max_msgs / max_bytes limit: an
  * age limit, and the stream below STREAM_FULL_SHARE of any limit that discards at both readings.
