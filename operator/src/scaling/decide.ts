@@ -2036,8 +2036,9 @@ export function decide(input: ScalingInput): ScalingDecision {
   // handler, so what expires at the server cannot tell slow handlers from too few replicas, and
   // fetch loops with handlers slower than max_age climbed to maxReplicas on it (nats.py fetch(1),
   // 20 s handlers on max_age 2 s). Not while the stream stands at a max_msgs / max_bytes that
-  // discards old (rates.ts maxAgeExpiring): what goes there is discarded at that limit.
-  const maxAgeNow = maxAgeExpiring(sample);
+  // discards old, nor while the figure was last learnt there (rates.ts maxAgeExpiring): what goes
+  // there is discarded at that limit.
+  const maxAgeNow = maxAgeExpiring(sample, rateState);
   const takenHelps =
     maxAgeNow === undefined ||
     (rateState.takenFasterThanMaxAge === maxAgeNow &&

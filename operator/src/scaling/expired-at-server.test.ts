@@ -116,4 +116,11 @@ describe('maxAgeExpiring: where 2c’s pace checks apply', () => {
     expect(maxAgeExpiring({ limitRemovals: { limits: { maxMsgs: 1000 }, state } })).toBeUndefined();
     expect(maxAgeExpiring({})).toBeUndefined();
   });
+  it('none while the taken figure was last learnt at such a limit, though the stream has drained below it', () => {
+    const limits = { maxAgeSeconds: 3, maxMsgs: 1000 };
+    expect(
+      maxAgeExpiring({ limitRemovals: { limits, state } }, { takenAtDiscardLimit: true }),
+    ).toBeUndefined();
+    expect(maxAgeExpiring({ limitRemovals: { limits, state } }, {})).toBe(3);
+  });
 });

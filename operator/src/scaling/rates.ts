@@ -762,6 +762,13 @@ export interface RateState {
   /** Seconds of intervals perReplicaTakenWhileRemoving rests on (up to CAPACITY_TIME_CONSTANT_SECONDS). */
   takenWhileRemovingSeconds?: number;
   /**
+   * perReplicaTakenWhileRemoving's last interval was not one of messages expiring at the server by
+   * age (expiringAtServer) but at a max_msgs / max_bytes that discards old: decide.ts 2c's checks
+   * of the pace against max_age (takenFasterThanMaxAge) do not hold that figure back, on a stream
+   * with max_age too, also once the stream has drained below that limit. Kept with the figure.
+   */
+  takenAtDiscardLimit?: true;
+  /**
    * What the replicas took over the current run of settled intervals with the same replicas ready
    * in which messages waited and expired at the server by age (expiringAtServer), intervals that
    * took nothing counted (beyond-max-age.ts TakenRun). Absent outside such a run.
@@ -2254,6 +2261,7 @@ export function observeRates(
       reset.perReplicaTakenWhileRemoving = previous.perReplicaTakenWhileRemoving;
       if (previous.takenWhileRemovingSeconds !== undefined)
         reset.takenWhileRemovingSeconds = previous.takenWhileRemovingSeconds;
+      if (previous.takenAtDiscardLimit === true) reset.takenAtDiscardLimit = true;
     }
     if (previous.behindInHand !== undefined) reset.behindInHand = previous.behindInHand;
     if (typeof previous.takenFasterThanMaxAge === 'number')
@@ -3210,6 +3218,7 @@ export function observeRates(
     next.perReplicaTakenWhileRemoving = takenBefore;
     const seconds = finiteNonNegative(previous.takenWhileRemovingSeconds);
     if (seconds !== undefined) next.takenWhileRemovingSeconds = seconds;
+    if (previous.takenAtDiscardLimit === true) next.takenAtDiscardLimit = true;
   }
   if (expired !== undefined) {
     next.expiredPerSecond = ewma(
@@ -3266,6 +3275,8 @@ export function observeRates(
       );
       next.perReplicaTakenWhileRemoving = taken.value;
       next.takenWhileRemovingSeconds = taken.seconds;
+      if (atServerExpiry) delete next.takenAtDiscardLimit;
+      else next.takenAtDiscardLimit = true;
     }
   }
   // A run that shows each replica taking more than one message per max_age (beyond-max-age.ts
@@ -4402,13 +4413,19 @@ function atDiscardLimit(limits: RemovingLimits, state: LimitedStreamState | unde
 
 /**
  * The stream's max_age where what it removes expires by age (decide.ts 2c's pace checks:
- * RateState.takenFasterThanMaxAge), or undefined: without max_age, or while the stream stands at
+ * RateState.takenFasterThanMaxAge), or undefined: without max_age, while the stream stands at
  * STREAM_FULL_SHARE of a max_msgs / max_bytes that discards old, where what goes is discarded at
- * that limit as on a stream without max_age (and no run of expiringAtServer intervals is counted).
+ * that limit as on a stream without max_age (and no run of expiringAtServer intervals is counted),
+ * and while the taken figure was last learnt there (RateState.takenAtDiscardLimit: drained below
+ * the limit, the stream reads as one with max_age alone, and holding that figure back let the
+ * count fall to what the backlog asks and the stream fill again).
  */
-export function maxAgeExpiring(after: Pick<BacklogSample, 'limitRemovals'>): number | undefined {
+export function maxAgeExpiring(
+  after: Pick<BacklogSample, 'limitRemovals'>,
+  state: Pick<RateState, 'takenAtDiscardLimit'> = {},
+): number | undefined {
   const limits = after.limitRemovals?.limits;
-  if (limits?.maxAgeSeconds === undefined) return undefined;
+  if (limits?.maxAgeSeconds === undefined || state.takenAtDiscardLimit === true) return undefined;
   return atDiscardLimit(limits, after.limitRemovals?.state) ? undefined : limits.maxAgeSeconds;
 }
 

@@ -59,6 +59,8 @@ function run(options: {
    * WorkQueue stream with discard old: no interval in which the limit could act is capacity evidence.
    */
   removingLimits?: boolean;
+  /** With removingLimits, the stream has this max_age too (its oldest stays 1 s old: nothing expires by age). */
+  maxAgeSeconds?: number;
 }): Run {
   const limit: StreamLimit = { discard: 'new', maxMsgs: LIMIT, ...options.limit };
   const spec = withScalingDefaults({ maxReplicas: 10, backlogPerReplica: 100, ...options.spec });
@@ -136,10 +138,12 @@ function run(options: {
       ...(options.removingLimits === true
         ? {
             limitRemovals: {
-              limits:
-                limit.maxMsgs !== undefined || limit.maxBytes === undefined
+              limits: {
+                ...(limit.maxMsgs !== undefined || limit.maxBytes === undefined
                   ? { maxMsgs: limit.maxMsgs ?? LIMIT }
-                  : { maxBytes: limit.maxBytes },
+                  : { maxBytes: limit.maxBytes }),
+                ...(options.maxAgeSeconds !== undefined ? { maxAgeSeconds: options.maxAgeSeconds } : {}),
+              },
               state: {
                 messages: stored,
                 bytes: stored * MESSAGE_BYTES,
@@ -359,6 +363,26 @@ describe('decide: a WorkQueue stream at its limit with discard new (100/s offere
       expect(changes).toBeLessThanOrEqual(1);
     },
   );
+  it('discard old at max_msgs on a stream with a max_age as well (nothing old enough to expire): sized as without it', () => {
+    // What goes is discarded at max_msgs, not expired by age: 2c's checks of the pace against
+    // max_age (rates.ts maxAgeExpiring) do not apply, or no run would ever set
+    // takenFasterThanMaxAge there and the figure would never size.
+    const options = {
+      replicas: 1,
+      seconds: 300,
+      arrivalAt: offered,
+      limit: { discard: 'old' as const },
+      removingLimits: true,
+      firstReading: 20,
+    };
+    const withMaxAge = run({ ...options, maxAgeSeconds: 60 });
+    const without = run(options);
+    process.stdout.write(
+      `discard old at max_msgs with max_age 60 s: replicas ${withMaxAge.replicas.filter((_, i) => i % 30 === 0).join(' ')}; without max_age ${without.replicas.filter((_, i) => i % 30 === 0).join(' ')}\n`,
+    );
+    expect(withMaxAge.replicas).toEqual(without.replicas);
+    expect(Math.max(...withMaxAge.stored.slice(120))).toBeLessThan(0.9 * LIMIT);
+  });
   it('max_bytes: the same', () => {
     const r = run({
       replicas: 2,
