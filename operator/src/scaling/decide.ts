@@ -406,7 +406,9 @@ export const BURST_MEAN_MIN_SECONDS = 60;
  * bursts came `everySeconds` apart with a quiet spell of BURST_QUIET_STARTUPS start-ups or more
  * between them, from `leadSeconds` (a pod's measured start-up and a poll) before the next is due
  * (`dueInSeconds`) until as long after; else, or before a second burst has timed them, while the
- * arrivals read as batched. Undefined otherwise.
+ * arrivals read as batched. `withinDrain` replicas drain one within drainWithinSeconds (or the
+ * objective): as many or more there are kept as they are, not raised to `replicas`. Undefined
+ * otherwise.
  */
 export function burstSizing(
   spec: ScalingSpec,
@@ -423,6 +425,7 @@ export function burstSizing(
       messages: number;
       seconds: number;
       targetSeconds: number;
+      withinDrain: number;
       keep: boolean;
       everySeconds?: number;
       dueInSeconds?: number;
@@ -461,6 +464,9 @@ export function burstSizing(
   // drain it within the target beside that mean.
   const beyondMean = Math.max(0, last.messages - mean * last.seconds);
   const replicas = Math.ceil((beyondMean / targetSeconds + mean) / each);
+  // What drains one within drainWithinSeconds (or the latency objective): the replicas there are
+  // kept, not raised to `replicas`, while they are at least this many.
+  const withinDrain = Math.ceil((beyondMean / (objective ?? spec.drainWithinSeconds) + mean) / each);
   // Kept from a start-up before the next burst is due, so the pods asked for are ready when it
   // comes, until a start-up after it (a burst a little late); not through the quiet spell between
   // bursts far apart (nats.go Fetch(10) loops, 17/s in 2 s of every 120 s, kept 26-28 replicas
@@ -476,6 +482,7 @@ export function burstSizing(
     messages: last.messages,
     seconds: last.seconds,
     targetSeconds,
+    withinDrain,
     keep,
     ...(timed ? { everySeconds: every, dueInSeconds } : {}),
   };
@@ -1871,9 +1878,17 @@ export function decide(input: ScalingInput): ScalingDecision {
       ? ''
       : `, but no more than ${cap} during a burst ${fmt(burst.lasting)}s old (the last drained ${fmt(burst.messages)} in ${fmt(burst.seconds)}s; ${burst.replicas} drain one within ${fmt(burst.targetSeconds)}s, ${fmt(burst.drainNow ?? 0)} the ${fmt(backlog)} queued in the ${fmt(burst.targetSeconds - burst.lasting)}s left)`;
   if (rateReplicas !== undefined && burst !== undefined) {
-    if (burst.lasting === undefined && burst.keep && rateReplicas < burst.replicas) {
-      rateText += `, but ${burst.replicas} kept for the next burst (the last drained ${fmt(burst.messages)} in ${fmt(burst.seconds)}s; ${burst.replicas} drain one within ${fmt(burst.targetSeconds)}s${burst.dueInSeconds === undefined ? '' : `; bursts ${fmt(burst.everySeconds ?? 0)}s apart, the next due ${burst.dueInSeconds >= 0 ? `in ${fmt(burst.dueInSeconds)}s` : `${fmt(-burst.dueInSeconds)}s ago`}`})`;
-      rateReplicas = burst.replicas;
+    // The replicas there are kept as they are, not raised, while they drain a burst as large within
+    // drainWithinSeconds: raised by one in quiet as the mean decays (or the last burst was a
+    // little larger) they only churn (nats.js fetch() loops, 17/s in 2 s of every 60 s: 12 -> 13
+    // -> 12 -> 13 with nothing arriving).
+    const kept = current >= burst.withinDrain ? Math.min(current, burst.replicas) : burst.replicas;
+    if (burst.lasting === undefined && burst.keep && rateReplicas < kept) {
+      rateText +=
+        kept < burst.replicas
+          ? `, but the ${kept} there kept for the next burst (the last drained ${fmt(burst.messages)} in ${fmt(burst.seconds)}s; ${burst.withinDrain} drain one within ${fmt(spec.drainWithinSeconds)}s, ${burst.replicas} within ${fmt(burst.targetSeconds)}s)`
+          : `, but ${burst.replicas} kept for the next burst (the last drained ${fmt(burst.messages)} in ${fmt(burst.seconds)}s; ${burst.replicas} drain one within ${fmt(burst.targetSeconds)}s${burst.dueInSeconds === undefined ? '' : `; bursts ${fmt(burst.everySeconds ?? 0)}s apart, the next due ${burst.dueInSeconds >= 0 ? `in ${fmt(burst.dueInSeconds)}s` : `${fmt(-burst.dueInSeconds)}s ago`}`})`;
+      rateReplicas = kept;
     } else if (burstCap !== undefined && rateReplicas > burstCap) {
       rateText += burstCapText(burstCap);
       rateReplicas = burstCap;
