@@ -22,6 +22,7 @@ export const CONDITION_ORDER: ConditionType[] = [
   'MetricsAvailable',
   'ScalingLimited',
   'StreamFull',
+  'MessagesRemovedUnworked',
   'ReplicasReady',
   'Fallback',
   'Paused',

@@ -366,6 +366,10 @@ function combinedConditions(
   const full = read.find((c) => of(c, 'StreamFull')?.status === 'True') ?? driver;
   const fullCondition = of(full, 'StreamFull');
   if (fullCondition) out.push(named(full, fullCondition));
+  // So are messages a stream's limit removes unworked.
+  const removing = read.find((c) => of(c, 'MessagesRemovedUnworked')?.status === 'True') ?? driver;
+  const removingCondition = of(removing, 'MessagesRemovedUnworked');
+  if (removingCondition) out.push(named(removing, removingCondition));
   // The target's replicas are the same for every consumer: the first one read says it.
   const replicasReady = read.map((c) => of(c, 'ReplicasReady')).find((u) => u !== undefined);
   if (replicasReady) out.push(replicasReady);
@@ -456,6 +460,7 @@ function fromBacklog(input: DecideInput, consumer: ConsumerSpec, sample: Backlog
           message: `${desired} replicas, as recommended`,
         },
     streamFullCondition(decision),
+    removedUnworkedCondition(decision),
     { type: 'Fallback', status: 'False', reason: 'MetricsAvailable', message: 'the backlog is being read' },
     replicasReadyCondition(decision, ref),
   ];
@@ -486,6 +491,18 @@ function fromBacklog(input: DecideInput, consumer: ConsumerSpec, sample: Backlog
       // Its figures move at every poll, and it can flicker on and off from one reading to the
       // next: one Event per interval (10 min), not one per start.
       repeatKey: 'handling-near-max-age',
+    });
+  // Messages the stream's own limit removed before this consumer delivered them
+  // (scaling/removed-unworked.ts): told when it starts; the condition says it while it lasts.
+  const removedUnworked = decision.removedUnworked;
+  if (removedUnworked !== undefined && removedUnworked.started)
+    events.push({
+      type: 'Warning',
+      reason: 'MessagesRemovedUnworked',
+      message: `${where}: ${removedUnworked.message}`,
+      // A spell that ends and starts again (a stream that fills in every burst): one Event per
+      // interval (10 min).
+      repeatKey: 'messages-removed-unworked',
     });
   // Handlers slower than the stream's max_age (scaling/beyond-max-age.ts): told when found; the
   // policy adds no replicas while it lasts, and ScalingLimited=HandlersSlowerThanMaxAge says so
@@ -795,6 +812,36 @@ export function streamFullCondition(decision: ScalingDecision): ConditionUpdate 
 }
 
 /**
+ * MessagesRemovedUnworked: the stream's own limit (max_age, max_msgs / max_bytes with discard old,
+ * per-message TTL) removed messages before this consumer delivered them (scaling/removed-unworked.ts),
+ * held a while after the last interval that removed any. True names the limit, how many were
+ * removed in the last interval and what to change.
+ */
+export function removedUnworkedCondition(decision: ScalingDecision): ConditionUpdate {
+  const removed = decision.removedUnworked;
+  if (removed === undefined)
+    return {
+      type: 'MessagesRemovedUnworked',
+      status: 'False',
+      reason: 'NoneRemovedUnworked',
+      message:
+        "the stream's limits removed no message before this consumer delivered it (or the stream has no limit that removes, keeps messages after delivery, or the consumer is filtered: then it is not known)",
+    };
+  const reasons = {
+    max_age: 'RemovedByMaxAge',
+    max_msgs: 'RemovedByMaxMsgs',
+    max_bytes: 'RemovedByMaxBytes',
+    'per-message TTL': 'RemovedByMessageTTL',
+  } as const;
+  return {
+    type: 'MessagesRemovedUnworked',
+    status: 'True',
+    reason: reasons[removed.limit],
+    message: removed.message,
+  };
+}
+
+/**
  * ReplicasReady: False while replicas asked for have not been ready for the readiness deadline
  * (the policy then adds none); Ready stays True, since jetscale itself works.
  */
@@ -982,6 +1029,7 @@ function fromFailedRead(
     { type: 'Active', status: 'Unknown', reason, message: unknown },
     { type: 'ScalingLimited', status: 'Unknown', reason, message: unknown },
     { type: 'StreamFull', status: 'Unknown', reason, message: unknown },
+    { type: 'MessagesRemovedUnworked', status: 'Unknown', reason, message: unknown },
   );
   return {
     current,

@@ -1206,5 +1206,6 @@ function notObserved(reason: string, why: string): ConditionUpdate[] {
     { type: 'Active', status: 'Unknown', reason, message },
     { type: 'ScalingLimited', status: 'Unknown', reason, message },
     { type: 'StreamFull', status: 'Unknown', reason, message },
+    { type: 'MessagesRemovedUnworked', status: 'Unknown', reason, message },
   ];
 }

@@ -306,6 +306,7 @@ import {
   FAILING_SPARE_AFTER_SECONDS,
 } from './rates.js';
 import { shownInHandMessages, validHandlersInHand } from './in-hand.js';
+import { removedUnworkedMessage, validRemovedUnworked } from './removed-unworked.js';
 import { asInHandStepState, nextInHandStep } from './in-hand-step.js';
 import { beyondMaxAgeText, takenShowsFaster, validBeyondMaxAge, validTakenRun } from './beyond-max-age.js';
 import { asReadinessState, carriedReadiness, observeReadiness } from './readiness.js';
@@ -2696,6 +2697,9 @@ export function decide(input: ScalingInput): ScalingDecision {
       ? Math.min(adaptivePoll, Math.max(ADAPTIVE_POLL_SECONDS, sample.pauseRemainingSeconds))
       : adaptivePoll;
 
+  // Messages the stream's own limit removed before this consumer delivered them (removed-unworked.ts),
+  // held a while after the last interval that removed any: told whatever the replicas.
+  const removedUnworked = validRemovedUnworked(rateState.removedUnworked, sample.at);
   const decision: ScalingDecision = {
     desiredReplicas: desired,
     ...(fullRun !== undefined
@@ -2726,6 +2730,18 @@ export function decide(input: ScalingInput): ScalingDecision {
             ...nearMaxAge,
             message: nearMaxAgeText,
             started: previousRates?.handlingNearMaxAge === undefined,
+          },
+        }
+      : {}),
+    ...(removedUnworked !== undefined
+      ? {
+          removedUnworked: {
+            limit: removedUnworked.limit,
+            removed: removedUnworked.lastAt === sample.at ? removedUnworked.removed : 0,
+            total: removedUnworked.total,
+            message: removedUnworkedMessage(removedUnworked, sample.limitRemovals?.limits, sample.at),
+            started:
+              validRemovedUnworked(previousRates?.removedUnworked, previousRates?.last.at ?? 0) === undefined,
           },
         }
       : {}),

@@ -107,6 +107,8 @@ import {
 import type { BeyondMaxAge, TakenRun } from './beyond-max-age.js';
 import type { HandlersInHand, HeldStretch } from './in-hand.js';
 import { STREAM_FULL_SHARE } from './stream-full.js';
+import { nextRemovedUnworked } from './removed-unworked.js';
+import type { RemovedUnworked } from './removed-unworked.js';
 import type { BacklogSample, LimitedStreamState, Rates, RemovingLimits, ServerTime } from './types.js';
 
 /**
@@ -768,6 +770,12 @@ export interface RateState {
    * with max_age too, also once the stream has drained below that limit. Kept with the figure.
    */
   takenAtDiscardLimit?: true;
+  /**
+   * Messages the stream's own limit removed before this consumer delivered them, as a spell held
+   * REMOVED_UNWORKED_HOLD_SECONDS after the last interval that removed any (removed-unworked.ts):
+   * what the controller's MessagesRemovedUnworked condition and Warning event tell the user.
+   */
+  removedUnworked?: RemovedUnworked;
   /**
    * What the replicas took over the current run of settled intervals with the same replicas ready
    * in which messages waited and expired at the server by age (expiringAtServer), intervals that
@@ -3213,6 +3221,24 @@ export function observeRates(
   // remove (expiredBeforeDelivery): while they are, the replicas do not keep up, and what they
   // take is what they can do (RateState.perReplicaTakenWhileRemoving, takenWhileRemoving).
   const expired = expiredBeforeDelivery(last, sample, newDeliveries);
+  // The same count, told to the user (removed-unworked.ts): which limit, how many, held a while.
+  const storedInInterval = expired === undefined ? undefined : limitedStreamStored(last, sample);
+  const removedSpell = nextRemovedUnworked(
+    previous.removedUnworked,
+    expired !== undefined && storedInInterval !== undefined && sample.limitRemovals !== undefined
+      ? {
+          removed: expired,
+          stored: storedInInterval,
+          pendingBefore: Math.max(0, last.pending),
+          seconds: dtSeconds,
+          at: sample.at,
+          limits: sample.limitRemovals.limits,
+          state: sample.limitRemovals.state,
+        }
+      : undefined,
+    sample.at,
+  );
+  if (removedSpell !== undefined) next.removedUnworked = removedSpell;
   const takenBefore = finiteNonNegative(previous.perReplicaTakenWhileRemoving);
   if (takenBefore !== undefined) {
     next.perReplicaTakenWhileRemoving = takenBefore;

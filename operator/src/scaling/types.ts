@@ -4,6 +4,7 @@
 // simulator its virtual one, never a wall clock that can step) and all state the policy needs
 // between ticks travels in `ScalingHistory`.
 import type { ReadinessReport } from './readiness.js';
+import type { RemovingLimitName } from './removed-unworked.js';
 
 /** One HPA-style step policy: at most `value` pods (or percent of current) per `periodSeconds`. */
 export interface StepPolicy {
@@ -421,6 +422,21 @@ export interface ScalingDecision {
    * when `started`: the reading before did not show it).
    */
   handlingNearMaxAge?: { seconds: number; maxAgeSeconds: number; message: string; started: boolean };
+  /**
+   * Messages the stream's own limit (`limit`: max_age, max_msgs / max_bytes with discard old,
+   * per-message TTL) removed before this consumer delivered them (removed-unworked.ts): `removed`
+   * in the interval that ended at this reading (0 while held: none then), `total` over the spell.
+   * Held REMOVED_UNWORKED_HOLD_SECONDS after the last interval that removed any. `message` says
+   * which limit and what to change (the MessagesRemovedUnworked condition; a Warning event when
+   * `started`: the reading before did not show it).
+   */
+  removedUnworked?: {
+    limit: RemovingLimitName;
+    removed: number;
+    total: number;
+    message: string;
+    started: boolean;
+  };
   /**
    * Handlers slower than the stream's max_age (beyond-max-age.ts): since `since` (ms), with
    * `replicas` ready including one added for messages expiring in their hands, every message

@@ -308,6 +308,7 @@ export type ConditionType =
   | 'MetricsAvailable'
   | 'ScalingLimited'
   | 'StreamFull'
+  | 'MessagesRemovedUnworked'
   | 'ReplicasReady'
   | 'Fallback'
   | 'Paused';
