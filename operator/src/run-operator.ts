@@ -20,7 +20,7 @@ import { FencedError, KubeApiClient } from './kube/api-client.js';
 import { EventRecorder } from './kube/event-recorder.js';
 import { FencedKubeApi, permanentTerm, type LeadershipTerm, type WriteOutcome } from './kube/fenced-api.js';
 import { InformerSupervisor, clientNodeInformerFactory } from './kube/informer-supervisor.js';
-import { InstallationRegistry, leaderRegistered } from './kube/installation-registry.js';
+import { InstallationRegistry, leaderRegistered, releaseBudgetMs } from './kube/installation-registry.js';
 import { LeaderElector } from './kube/leader-election.js';
 import { OtherAutoscalers } from './kube/other-autoscalers.js';
 import { ScaleClient } from './kube/scale-client.js';
@@ -365,6 +365,7 @@ export async function runOperator(
 
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
+      const stopStarted = performance.now();
       logger.info('shutting down: abandoning reads in flight, finishing the reconciles and writes in flight');
       // The queue is shut first (stopWorking does so before it waits), so no reconcile starts after.
       const reconcilesDone = controller.stopWorking();
@@ -379,7 +380,8 @@ export async function runOperator(
       const writesInFlight = workApi?.writesInFlight() ?? 0;
       if (settled && writesInFlight === 0) {
         // Nothing of ours is in flight: an installation that yielded to this one may take over now.
-        await registry?.release();
+        // It may retry until RELEASE_BY_MS after the shutdown began, whatever the settle left.
+        await registry?.release(releaseBudgetMs(performance.now() - stopStarted));
         // Only now, with nothing of ours in flight, end the term and give the Lease up.
         permanent?.end('shutting down');
         await elector?.stop();
@@ -410,7 +412,8 @@ export async function runOperator(
 /**
  * How long a shutdown waits for the reconciles, status writes and Events in flight (reads are
  * abandoned at once): well inside main.ts's 25 s bound and Kubernetes' default 30 s grace period,
- * leaving time to release the installation and the Lease (5 s per request).
+ * leaving time to release the installation (until RELEASE_BY_MS, 18 s, after the shutdown began)
+ * and the Lease.
  */
 const SHUTDOWN_SETTLE_MS = 10_000;
 

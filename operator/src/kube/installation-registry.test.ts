@@ -7,6 +7,8 @@ import {
   orderToKeep,
   overlap,
   parseRegistry,
+  RELEASE_BY_MS,
+  releaseBudgetMs,
   yielded,
   type InstallationEntry,
   type ObservedEntry,
@@ -214,5 +216,27 @@ describe('afterConflict: a 409 is read again after a random wait, not at once', 
     expect(afterConflict(8, 0, 60_000, 0)).toEqual({ giveUp: true });
     expect(afterConflict(3, 2900, 3000, 0.5)).toEqual({ giveUp: true });
     expect(afterConflict(3, 2800, 3000, 0.5)).toEqual({ readAgainInMs: 200 });
+  });
+});
+
+describe('releaseBudgetMs: a release on shutdown may retry until RELEASE_BY_MS after the shutdown began', () => {
+  it('gives the release what the settle left of it, and nothing once past it', () => {
+    expect(RELEASE_BY_MS).toBe(18_000);
+    expect(releaseBudgetMs(0)).toBe(18_000);
+    // The settle took its whole 10 s (SHUTDOWN_SETTLE_MS): three rounds of 2.5 s reads and patches.
+    expect(releaseBudgetMs(10_000)).toBe(8000);
+    expect(releaseBudgetMs(18_000)).toBe(0);
+    expect(releaseBudgetMs(30_000)).toBe(0);
+  });
+
+  it('leaves the release rounds for four installations at a 2.5 s read and patch when the settle was short', () => {
+    // Four rounds (one release lands per round) with the waits afterConflict draws at their longest.
+    let elapsed = 2500;
+    for (let attempt = 1; attempt < 4; attempt++) {
+      const next = afterConflict(attempt, elapsed, releaseBudgetMs(2000), 0.999);
+      expect(next).toHaveProperty('readAgainInMs');
+      elapsed += ('readAgainInMs' in next ? next.readAgainInMs : 0) + 2500;
+    }
+    expect(elapsed).toBeLessThanOrEqual(releaseBudgetMs(2000));
   });
 });

@@ -305,10 +305,21 @@ const CONFLICT_BACKOFF_MS = 100;
 /** Each renewal is due a period after the last, less up to this share of it, so that renewals in step drift apart. */
 const RENEW_JITTER = 0.2;
 /**
- * A release on shutdown retries 409s for at most this long: inside main.ts's 25 s bound with the
- * 10 s settle and the Lease's release (5 s) after it.
+ * A release on shutdown retries 409s until this long after the shutdown began: main.ts ends the
+ * process 25 s after SIGTERM, and the Lease's release and the closes come after the registry's
+ * (7 s left for them). Installations shut down together release one per round of reads and
+ * patches (the others meet its write, 409, and read again), so four need four rounds: ~10 s where
+ * one read and patch takes 2.5 s (a loaded API server, measured). A fixed 3 s let two of four give
+ * up every time there, and their entries went stale only after deadAfter.
  */
-const RELEASE_BUDGET_MS = 3000;
+export const RELEASE_BY_MS = 18_000;
+/** The longest one request of a release may take, however much of the budget is left. */
+const RELEASE_REQUEST_MS = 5000;
+
+/** How long a release may retry when the shutdown began `shutdownElapsedMs` ago (see RELEASE_BY_MS). */
+export function releaseBudgetMs(shutdownElapsedMs: number): number {
+  return Math.max(0, RELEASE_BY_MS - shutdownElapsedMs);
+}
 
 /**
  * What to do after the `attempt`-th 409 in a row of a renewal or release that started
@@ -563,11 +574,12 @@ export class InstallationRegistry {
    * that yielded to us takes over at its next renewal instead of after deadAfter. A 409 (another
    * installation wrote the CRD since our read: its renewal, or its own release when several shut
    * down together) is read again after a random wait, as a renewal's (full jitter from
-   * CONFLICT_BACKOFF_MS), within RELEASE_BUDGET_MS: retried at once, releases in step collided in
-   * the same order each try and the last never released. Past the budget it gives up, and the
-   * entry goes stale on its own (deadAfter).
+   * CONFLICT_BACKOFF_MS), within `budgetMs` (releaseBudgetMs: what the shutdown has left; each
+   * request is cut off at its end): retried at once, releases in step collided in the same order
+   * each try and the last never released. Past the budget it gives up, and the entry goes stale
+   * on its own (deadAfter).
    */
-  async release(): Promise<void> {
+  async release(budgetMs: number): Promise<void> {
     this.stop();
     await this.inFlight;
     if (this.clock() >= this.heldUntil) return;
@@ -580,13 +592,16 @@ export class InstallationRegistry {
         { installation: self.installation, error: why },
       );
     for (let attempt = 1; ; attempt++) {
+      const leftMs = started + budgetMs - this.clock();
+      if (leftMs <= 0)
+        return giveUp(`no time left of the shutdown's ${Math.round(budgetMs)} ms to release in`);
       try {
-        if (await this.releaseOnce()) return;
+        if (await this.releaseOnce(Math.min(RELEASE_REQUEST_MS, leftMs))) return;
       } catch (err) {
         return giveUp(describe(err));
       }
       this.conflicts++;
-      const next = afterConflict(attempt, this.clock() - started, RELEASE_BUDGET_MS, this.random());
+      const next = afterConflict(attempt, this.clock() - started, budgetMs, this.random());
       if ('giveUp' in next)
         return giveUp(
           `the CRD changed under ${attempt} releases in a row (409 Conflict each time, read again after random waits over ${Math.round(this.clock() - started)} ms)`,
@@ -595,12 +610,19 @@ export class InstallationRegistry {
     }
   }
 
-  /** True when released or nothing is ours to release; false on 409 (read again). */
-  private async releaseOnce(): Promise<boolean> {
+  /**
+   * True when released or nothing is ours to release; false on 409 (read again). Its read and its
+   * patch together end within `withinMs` (a patch cut off may still land: a release is harmless).
+   */
+  private async releaseOnce(withinMs: number): Promise<boolean> {
     const { api, self } = this.options;
+    // Whole milliseconds: AbortSignal.timeout throws a RangeError for a fraction (seen on the real
+    // API server once a release retried with less than RELEASE_REQUEST_MS left).
+    const limitMs = Math.max(1, Math.ceil(withinMs));
+    const signal = AbortSignal.timeout(limitMs);
     const crd = await api.request<{
       metadata?: { resourceVersion?: string; annotations?: Record<string, string> };
-    }>('GET', EVENT_CONSUMER_CRD_PATH, { timeoutMs: 5000 });
+    }>('GET', EVENT_CONSUMER_CRD_PATH, { timeoutMs: limitMs, signal });
     const parsed = parseRegistry(crd.metadata?.annotations?.[REGISTRY_ANNOTATION]);
     if ('problem' in parsed) return true;
     const mine = parsed.entries.find((e) => e.installation === self.installation);
@@ -619,7 +641,8 @@ export class InstallationRegistry {
       await api.request('PATCH', EVENT_CONSUMER_CRD_PATH, {
         contentType: 'application/merge-patch+json',
         query: { fieldManager: 'jetscale' },
-        timeoutMs: 5000,
+        timeoutMs: limitMs,
+        signal,
         body: {
           metadata: {
             resourceVersion: crd.metadata?.resourceVersion,
