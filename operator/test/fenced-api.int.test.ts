@@ -1,18 +1,26 @@
 // The fence and the term's abort against the real API server: a write past the term's end is not
-// sent (the Deployment keeps its replicas and the audit log has no such request), a write within
-// it is; ending the term cuts off a request that is waiting on the API server at once; a write
+// sent (the Deployment keeps its replicas), a write within it is, and the deadline is checked when
+// the bytes go out, not when the write was made; an ended term refuses reads and writes with its
+// reason; ending the term cuts off a request that is waiting on the API server at once, a caller's
+// own signal only its request, and settled requests leave no listener on the term; every write
+// carries an API server deadline (its `timeout`, read back from the audit log) that ends with the
+// term and its grace; on shutdown reads in flight are abandoned and writes waited for; a write
 // held on the API server (a slow admission webhook) while its writer is frozen is given up by the
 // API server by the end of the term's grace, not applied after a successor may have started.
+import { getEventListeners } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { types } from 'node:util';
 import { createNamespace, eventually } from '../../test/env.js';
 import { FencedError, isFenced, KubeApiError } from '../src/kube/api-client.js';
-import { FencedKubeApi, type LeadershipTerm } from '../src/kube/fenced-api.js';
+import { FencedKubeApi, permanentTerm, type LeadershipTerm } from '../src/kube/fenced-api.js';
 import { LeaderElector } from '../src/kube/leader-election.js';
 import { FENCE_ANNOTATION, ScaleClient, ScaleError } from '../src/kube/scale-client.js';
 import { fenceTargets, listItems, targetsOf, type FenceOutcome } from '../src/kube/takeover-fence.js';
 import { eventConsumersPath } from '../src/api/v1alpha1/group-version.js';
 import { silentLogger } from '../src/observability/logger.js';
 import { startWebhook } from './admission.js';
+import { parseAuditLog } from './audit-writes.js';
+import { auditLog } from './ha-drill.js';
 import {
   closeKubeApi,
   createDeployment,
@@ -64,7 +72,240 @@ describe('FencedKubeApi on the real API server', () => {
     expect(err).toBeInstanceOf(FencedError);
     expect((err as FencedError).reason).toBe('LeaseExpiring');
     expect(await specReplicas(ns.name, 'worker')).toBe(2);
+    // Reads are not fenced by time: they change nothing.
+    const read = await expired.request<{ spec: { replicas: number } }>('GET', scalePath());
+    expect(read.spec.replicas).toBe(2);
     expect(outcomes).toEqual(['PATCH sent', 'PATCH refused']);
+  });
+
+  it('checks the deadline when the write is sent, not when it was made (a pause in between)', async () => {
+    await setReplicas(ns.name, 'worker', 2);
+    let pausedMs = 0;
+    const outcomes: string[] = [];
+    const api = new FencedKubeApi(kubeApi(), term(performance.now() + 60_000), {
+      now: () => performance.now() + pausedMs,
+      onWrite: (verb, outcome) => outcomes.push(`${verb} ${outcome}`),
+    });
+    const write = api
+      .request('PATCH', scalePath(), { body: { spec: { replicas: 6 } } })
+      .catch((e: unknown) => e);
+    // Made inside the term; the process is paused (SIGSTOP, GC, a slow exec credential plugin)
+    // before its bytes go out, and the clock passes writableUntil meanwhile.
+    pausedMs = 120_000;
+    const err = await write;
+    expect(err).toBeInstanceOf(FencedError);
+    expect((err as FencedError).reason).toBe('LeaseExpiring');
+    expect(outcomes).toEqual(['PATCH refused']);
+    expect(await specReplicas(ns.name, 'worker')).toBe(2);
+  });
+
+  it('refuses every request once the term ended, with the reason the term ended for; a permanent term writes until it is ended', async () => {
+    await setReplicas(ns.name, 'worker', 2);
+    const t = term(Number.POSITIVE_INFINITY);
+    const api = new FencedKubeApi(kubeApi(), t);
+    t.controller.abort(new FencedError('TermEnded', 'leadership ended: renew deadline passed'));
+    await expect(api.request('PATCH', scalePath(), { body: { spec: { replicas: 5 } } })).rejects.toThrow(
+      'renew deadline passed',
+    );
+    await expect(api.request('GET', scalePath())).rejects.toThrow('renew deadline passed');
+    expect(await specReplicas(ns.name, 'worker')).toBe(2);
+
+    const permanent = permanentTerm();
+    const unfenced = new FencedKubeApi(kubeApi(), permanent, { now: () => Number.MAX_SAFE_INTEGER });
+    await unfenced.request('PATCH', scalePath(), { body: { spec: { replicas: 3 } } });
+    expect(await specReplicas(ns.name, 'worker')).toBe(3);
+    permanent.end('shutting down');
+    await expect(unfenced.request('PATCH', scalePath(), { body: { spec: { replicas: 4 } } })).rejects.toThrow(
+      'shutting down',
+    );
+    expect(await specReplicas(ns.name, 'worker')).toBe(3);
+  });
+
+  it("binds every request to the term's signal together with the caller's own, and leaves no listener on the term", async () => {
+    const t = term(Number.POSITIVE_INFINITY);
+    const api = new FencedKubeApi(kubeApi(), t);
+    // Watches the API server holds open for 60 s: only an abort can end them early.
+    const watch = (signal?: AbortSignal): Promise<unknown> =>
+      api
+        .request('GET', `/apis/apps/v1/namespaces/${ns.name}/deployments`, {
+          query: { watch: 1, timeoutSeconds: 60 },
+          timeoutMs: 120_000,
+          signal,
+        })
+        .catch((e: unknown) => e);
+    const own = new AbortController();
+    const mine = watch(own.signal);
+    const termOnly = watch();
+    const both = watch(new AbortController().signal);
+    await sleep(500);
+    // The caller gives its own up: that request ends with the caller's reason; the term goes on.
+    own.abort(new Error('caller gave up'));
+    expect(String(await mine)).toBe('Error: caller gave up');
+    expect(t.signal.aborted).toBe(false);
+    // The term ends: both other requests are cut off, fenced, whether or not they had their own.
+    t.controller.abort(new FencedError('TermEnded', 'leadership ended: test'));
+    expect(isFenced(await termOnly)).toBe(true);
+    expect(isFenced(await both)).toBe(true);
+
+    // A term lives long: the requests that settled in it leave nothing listening on it.
+    const long = term(Number.POSITIVE_INFINITY);
+    const api2 = new FencedKubeApi(kubeApi(), long);
+    await Promise.all([
+      api2.request('GET', scalePath()),
+      api2.request('GET', scalePath(), { signal: new AbortController().signal }),
+      api2.request('PATCH', scalePath(), { body: { spec: { replicas: 2 } } }),
+    ]);
+    await eventually(
+      'no listener left on the term',
+      async () => (getEventListeners(long.signal, 'abort').length === 0 ? true : undefined),
+      5000,
+      50,
+    );
+  });
+
+  it('sends each write with an API server deadline that ends with the term and its grace, counted when it is sent; reads and a permanent term without', async () => {
+    await createDeployment(ns.name, 'deadline', 1);
+    const path = `/apis/apps/v1/namespaces/${ns.name}/deployments/deadline/scale`;
+    const GRACE_MS = 4500;
+    let pausedMs = 0;
+    const until = performance.now() + 60_000;
+    const api = new FencedKubeApi(kubeApi(), term(until), {
+      now: () => performance.now() + pausedMs,
+      writeGraceMs: GRACE_MS,
+    });
+    const sentAt = performance.now();
+    await api.request('PATCH', path, {
+      query: { fieldManager: 'deadline-a' },
+      body: { spec: { replicas: 2 } },
+    });
+    // Made now, sent after a 20 s wait (a pause before the socket): only what is left then counts.
+    const delayed = api.request('PATCH', path, {
+      query: { fieldManager: 'deadline-b' },
+      body: { spec: { replicas: 3 } },
+    });
+    pausedMs = 20_000;
+    await delayed;
+    pausedMs = 0;
+    // The caller's own deadline, when shorter, is kept.
+    await api.request('PATCH', path, {
+      query: { fieldManager: 'deadline-c' },
+      body: { spec: { replicas: 4 } },
+      serverTimeoutAtSend: () => 7000,
+    });
+    await api.request('GET', path);
+    await new FencedKubeApi(kubeApi(), permanentTerm(), { writeGraceMs: GRACE_MS }).request('PATCH', path, {
+      query: { fieldManager: 'deadline-d' },
+      body: { spec: { replicas: 5 } },
+    });
+    const timeoutOf = (uri: string | undefined): number | undefined => {
+      const m = /[?&]timeout=(\d+)ms/.exec(uri ?? '');
+      return m?.[1] === undefined ? undefined : Number(m[1]);
+    };
+    const logged = await eventually(
+      'the five requests in the audit log',
+      async () => {
+        const ours = parseAuditLog(readFileSync(auditLog(), 'utf8')).filter(
+          (e) => e.objectRef?.namespace === ns.name && e.objectRef.name === 'deadline',
+        );
+        const byManager = (m: string) =>
+          ours.find((e) => e.verb === 'patch' && e.requestURI?.includes(`fieldManager=${m}`));
+        const read = ours.find((e) => e.verb === 'get' && e.objectRef?.subresource === 'scale');
+        const found = [
+          byManager('deadline-a'),
+          byManager('deadline-b'),
+          byManager('deadline-c'),
+          read,
+          byManager('deadline-d'),
+        ];
+        return found.every((e) => e !== undefined) ? found.map((e) => e?.requestURI) : undefined;
+      },
+      30_000,
+      500,
+    );
+    process.stderr.write(`[write deadlines] ${JSON.stringify(logged)}\n`);
+    const [a, b, c, get, d] = logged.map(timeoutOf);
+    const full = until - sentAt + GRACE_MS; // 64.5 s, less what the requests took
+    expect(a).toBeLessThanOrEqual(full);
+    expect(a).toBeGreaterThan(full - 15_000);
+    expect(b).toBeLessThanOrEqual(full - 20_000);
+    expect(b).toBeGreaterThan(full - 35_000);
+    expect([c, get, d]).toEqual([7000, undefined, undefined]);
+  });
+
+  it('on shutdown abandons the reads in flight (abortReads) but not the writes, and counts the writes sent and not yet answered', async () => {
+    await createDeployment(ns.name, 'shutdown', 1);
+    const path = `/apis/apps/v1/namespaces/${ns.name}/deployments/shutdown/scale`;
+    let held = 0;
+    let probed = 0;
+    let answer: () => void = () => undefined;
+    const answered = new Promise<void>((resolve) => (answer = resolve));
+    const webhook = await startWebhook(
+      'jetscale-fenced-shutdown',
+      'Mutating',
+      { apiGroup: 'apps', resource: 'deployments/scale', namespace: ns.name },
+      async (request) => {
+        if (request.options?.fieldManager === 'probe') probed++;
+        if (request.options?.fieldManager !== 'held-at-shutdown') return { allowed: true };
+        held++;
+        await answered;
+        return { allowed: true };
+      },
+      { timeoutSeconds: 30 },
+    );
+    try {
+      // The webhook is in force once a dry-run write reaches it.
+      await eventually(
+        'the webhook in force',
+        async () => {
+          await kubeApi().request('PATCH', path, {
+            query: { fieldManager: 'probe', dryRun: 'All' },
+            body: { spec: { replicas: 1 } },
+          });
+          return probed > 0 ? true : undefined;
+        },
+        30_000,
+        500,
+      );
+      const shutdown = new AbortController();
+      const api = new FencedKubeApi(kubeApi(), permanentTerm(), { abortReads: shutdown.signal });
+      const read = api
+        .request('GET', `/apis/apps/v1/namespaces/${ns.name}/deployments`, {
+          query: { watch: 1, timeoutSeconds: 60 },
+          timeoutMs: 120_000,
+        })
+        .catch((e: unknown) => e);
+      const write = api
+        .request('PATCH', path, {
+          query: { fieldManager: 'held-at-shutdown' },
+          body: { spec: { replicas: 4 } },
+          timeoutMs: 60_000,
+        })
+        .then(
+          () => 'answered',
+          (e: unknown) => e,
+        );
+      await eventually(
+        'the write held by the webhook',
+        async () => (held > 0 ? true : undefined),
+        10_000,
+        50,
+      );
+      expect(api.writesInFlight()).toBe(1);
+      shutdown.abort(new FencedError('TermEnded', 'shutting down'));
+      expect(isFenced(await read)).toBe(true);
+      expect(api.writesInFlight()).toBe(1);
+      answer();
+      expect(await write).toBe('answered');
+      expect(api.writesInFlight()).toBe(0);
+      expect(await specReplicas(ns.name, 'shutdown')).toBe(4);
+      // After shutdown began, no read goes out at all; a write still may (the term is open).
+      await expect(api.request('GET', path)).rejects.toBeInstanceOf(FencedError);
+      await api.request('PATCH', path, { body: { spec: { replicas: 1 } } });
+      expect(await specReplicas(ns.name, 'shutdown')).toBe(1);
+    } finally {
+      answer();
+      await webhook.remove();
+    }
   });
 
   it('ending the term aborts a request waiting on the API server at once', async () => {
@@ -146,10 +387,12 @@ describe('FencedKubeApi on the real API server', () => {
       // Frozen 1 s between the fence check and the hand-off (its clock jumps there). Its deadline,
       // counted from the check, is 2.5 s + 1.5 s: past the webhook's answer below (at 3 s).
       let frozenMs = 0;
+      const midSendOutcomes: string[] = [];
       const midSend = new FencedKubeApi(kubeApi(), term(performance.now() + 2500), {
         now: () => performance.now() + frozenMs,
         writeGraceMs: GRACE_MS,
         sendWithinMs: 500,
+        onWrite: (verb, outcome) => midSendOutcomes.push(`${verb} ${outcome}`),
       });
       const lateWrite = midSend
         .request('PATCH', scalePath(), {
@@ -187,6 +430,7 @@ describe('FencedKubeApi on the real API server', () => {
       expect(replicas).toBe(1);
       expect(lateOutcome).toBeInstanceOf(FencedError);
       expect((lateOutcome as FencedError).reason).toBe('SentLate');
+      expect(midSendOutcomes).toEqual(['PATCH sent', 'PATCH late']);
       // Given up by the API server at its deadline: a 504, or (seen 2 of 7 runs under load) the
       // connection closed with no answer, "socket hang up". Either way not applied (above), and by
       // the API server itself, not when the webhook answered. Node's http module makes the "socket

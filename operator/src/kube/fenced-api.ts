@@ -77,6 +77,61 @@ export interface FencedKubeApiOptions {
 
 const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
+/**
+ * Why a write may not go out at `now`, or undefined when it may: the term ended (with the reason
+ * it ended for), or it is at or past writableUntil. Decided on the monotonic clock alone.
+ */
+export function fenceRefusal(
+  term: { aborted: boolean; reason?: unknown; writableUntil: number },
+  now: number,
+  request: string,
+): FencedError | undefined {
+  if (term.aborted)
+    return term.reason instanceof FencedError
+      ? term.reason
+      : new FencedError('TermEnded', `${request} not sent: the leadership term ended`);
+  const left = term.writableUntil - now;
+  if (left > 0) return undefined;
+  return new FencedError(
+    'LeaseExpiring',
+    `${request} not sent: the Lease was last renewed too long ago to write safely (${Math.round(-left)} ms past the renew deadline)`,
+  );
+}
+
+/**
+ * How long (ms) the API server may work on a write sent at `now`: up to writableUntil plus the
+ * grace, or the caller's own limit when shorter. Undefined (no limit) without a grace or for a
+ * term that never ends.
+ */
+export function writeServerTimeoutMs(
+  writableUntil: number,
+  now: number,
+  writeGraceMs: number | undefined,
+  callersMs: number | undefined,
+): number | undefined {
+  const ours =
+    writeGraceMs === undefined || !Number.isFinite(writableUntil)
+      ? undefined
+      : writableUntil - now + writeGraceMs;
+  return ours === undefined ? callersMs : callersMs === undefined ? ours : Math.min(ours, callersMs);
+}
+
+/**
+ * A write handed to the OS `tookMs` after its fence check passed: refused as SentLate when that
+ * is more than sendWithinMs (its connection is then closed), undefined when in time or unchecked.
+ */
+export function sentLate(
+  tookMs: number,
+  sendWithinMs: number | undefined,
+  request: string,
+): FencedError | undefined {
+  if (sendWithinMs === undefined || tookMs <= sendWithinMs) return undefined;
+  return new FencedError(
+    'SentLate',
+    `${request}: ${Math.round(tookMs)} ms from the fence check to the send (at most ${sendWithinMs} ms; this process was frozen in between): the connection was closed so that the API server gives it up`,
+  );
+}
+
 export class FencedKubeApi implements KubeApi {
   private readonly now: () => number;
 
@@ -113,19 +168,21 @@ export class FencedKubeApi implements KubeApi {
         this.writesSent++;
       },
       serverTimeoutAtSend: write
-        ? () => earliest(this.landWithinMs(), options.serverTimeoutAtSend?.())
+        ? () =>
+            writeServerTimeoutMs(
+              this.term.writableUntil(),
+              this.now(),
+              this.options.writeGraceMs,
+              options.serverTimeoutAtSend?.(),
+            )
         : undefined,
       afterSend: () => {
         options.afterSend?.();
-        const within = this.options.sendWithinMs;
-        if (!write || within === undefined) return;
-        const took = this.now() - checkedAt;
-        if (took <= within) return;
+        if (!write) return;
+        const late = sentLate(this.now() - checkedAt, this.options.sendWithinMs, `${method} ${path}`);
+        if (late === undefined) return;
         this.options.onWrite?.(method, 'late');
-        throw new FencedError(
-          'SentLate',
-          `${method} ${path}: ${Math.round(took)} ms from the fence check to the send (at most ${within} ms; this process was frozen in between): the connection was closed so that the API server gives it up`,
-        );
+        throw late;
       },
     });
     if (!write) return request;
@@ -135,14 +192,6 @@ export class FencedKubeApi implements KubeApi {
   }
 
   private writesSent = 0;
-
-  /** From now, how long a write sent now may take on the API server: to writableUntil + the grace. */
-  private landWithinMs(): number | undefined {
-    const grace = this.options.writeGraceMs;
-    const until = this.term.writableUntil();
-    if (grace === undefined || !Number.isFinite(until)) return undefined;
-    return until - this.now() + grace;
-  }
 
   /**
    * Writes sent and not yet answered nor given up on. A process shutting down with any left does not
@@ -157,24 +206,17 @@ export class FencedKubeApi implements KubeApi {
 
   /** Throws FencedError unless the term is open and the Lease is held with time to spare. */
   private fence(method: string, path: string): void {
-    if (this.term.signal.aborted) {
-      this.options.onWrite?.(method, 'refused');
-      const reason: unknown = this.term.signal.reason;
-      throw reason instanceof FencedError
-        ? reason
-        : new FencedError('TermEnded', `${method} ${path} not sent: the leadership term ended`);
-    }
-    const left = this.term.writableUntil() - this.now();
-    if (left <= 0) {
-      this.options.onWrite?.(method, 'refused');
-      throw new FencedError(
-        'LeaseExpiring',
-        `${method} ${path} not sent: the Lease was last renewed too long ago to write safely (${Math.round(-left)} ms past the renew deadline)`,
-      );
-    }
+    const { signal } = this.term;
+    // writableUntil is asked only of an open term (as before: an ended term's may be undefined).
+    const refusal = fenceRefusal(
+      signal.aborted
+        ? { aborted: true, reason: signal.reason, writableUntil: Number.NEGATIVE_INFINITY }
+        : { aborted: false, writableUntil: this.term.writableUntil() },
+      this.now(),
+      `${method} ${path}`,
+    );
+    if (refusal === undefined) return;
+    this.options.onWrite?.(method, 'refused');
+    throw refusal;
   }
-}
-
-function earliest(a: number | undefined, b: number | undefined): number | undefined {
-  return a === undefined ? b : b === undefined ? a : Math.min(a, b);
 }
