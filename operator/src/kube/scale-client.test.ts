@@ -1,14 +1,15 @@
-import type { KubeApi, RequestOptions } from './api-client.js';
+// Specifies ScaleClient's pure readings: a rollout in progress, who last set the replicas, what to
+// say of an unknown kind, and a target's controller. Its requests are specified on the real API
+// server: discovery of a hung aggregated API under the cap on slow requests in
+// operator/test/hung-discovery.int.test.ts, a ReplicaSet's controller read once per resourceVersion
+// in operator/test/scale-client.int.test.ts.
 import {
   controllerOf,
   replicasManagerOf,
   rolloutOf,
-  ScaleClient,
-  ScaleError,
   unknownKindMessage,
   type ApiResource,
 } from './scale-client.js';
-import { SlowRequests } from './slow-requests.js';
 
 const deployment = (over: {
   spec?: Record<string, unknown>;
@@ -176,78 +177,6 @@ describe('unknownKindMessage: a scaleTargetRef kind the group version does not s
   });
 });
 
-describe('ScaleClient: API discovery under the cap on slow requests', () => {
-  /** Discovery of hung.example/v1 (an aggregated API whose backend never answers) hangs until aborted. */
-  class HungDiscovery implements KubeApi {
-    discoveries: string[] = [];
-    request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
-      if (path === '/apis/hung.example/v1') {
-        this.discoveries.push(path);
-        return new Promise<T>((_resolve, reject) => {
-          const signal = options.signal;
-          if (signal?.aborted) return reject(signal.reason);
-          signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
-        });
-      }
-      if (path === '/apis/apps/v1')
-        return Promise.resolve({
-          resources: [
-            { name: 'deployments', kind: 'Deployment', namespaced: true },
-            { name: 'deployments/scale', kind: 'Scale', namespaced: true },
-          ],
-        } as T);
-      if (method === 'GET' && path === '/apis/apps/v1/namespaces/b/deployments/web')
-        return Promise.resolve({
-          metadata: { resourceVersion: '7', uid: 'u' },
-          spec: { replicas: 2 },
-          status: { replicas: 2, readyReplicas: 2 },
-        } as T);
-      return Promise.reject(new Error(`unexpected ${method} ${path}`));
-    }
-  }
-
-  it("does not hold every reconcile naming a group version whose discovery hangs: one may wait in a slot, the others are let go after slowAfterMs, and another tenant's reads go on", async () => {
-    const api = new HungDiscovery();
-    const slow = new SlowRequests({ maxSlow: 1, slowAfterMs: 50 });
-    const client = new ScaleClient(api, { slowRequests: slow });
-    const hung = { apiVersion: 'hung.example/v1', kind: 'Widget', name: 'w' };
-    // Tenant A: eight reconciles at once (eight workers) on targets of the hung group version.
-    const settledAt: Array<number | undefined> = [];
-    const started = performance.now();
-    const outcomes = Array.from({ length: 8 }, (_, i) =>
-      client.get('a', { ...hung, name: `w-${i}` }).then(
-        () => 'answered',
-        (err: unknown) => {
-          settledAt[i] = performance.now() - started;
-          return err instanceof ScaleError ? err.kind : String(err);
-        },
-      ),
-    );
-    await new Promise((r) => setTimeout(r, 400));
-    // One discovery request went out, and it holds the one slot; the seven others were let go.
-    expect(api.discoveries).toHaveLength(1);
-    expect(settledAt.filter((t) => t !== undefined)).toHaveLength(7);
-    for (const t of settledAt) if (t !== undefined) expect(t).toBeLessThan(400);
-    // Tenant B, on a Deployment: answered meanwhile.
-    const b = await client.get('b', { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' });
-    expect(b.specReplicas).toBe(2);
-    // A reconcile of A's after this finds the request in flight past its 2 s (here 50 ms): let go
-    // at once, without waiting on a timer (so a tenant's many EventConsumers on a hung group
-    // version cost no worker a poll), and nothing more is sent.
-    const late = await Promise.race([
-      client.get('a', hung).catch((err: unknown) => err),
-      new Promise((r) => setTimeout(() => r('waited on a timer'), 40)),
-    ]);
-    expect(late).toBeInstanceOf(ScaleError);
-    expect((late as ScaleError).kind).toBe('Slow');
-    expect(api.discoveries).toHaveLength(1);
-    const slowOne = await Promise.race([Promise.all(outcomes.slice(1)), outcomes[0]]);
-    expect(slowOne).toEqual(Array(7).fill('Slow'));
-    const error = await client.get('a', hung).catch((e: unknown) => e);
-    expect((error as Error).message).toContain('kubectl get apiservice v1.hung.example');
-  });
-});
-
 describe('the controller of a target (ownerReferences with controller: true)', () => {
   it('controllerOf: the entry with controller true, each field validated', () => {
     const deployment = {
@@ -274,51 +203,5 @@ describe('the controller of a target (ownerReferences with controller: true)', (
       name: 'n',
     });
     expect(controllerOf([{ ...deployment, name: 'x'.repeat(5000) }])?.name).toHaveLength(253);
-  });
-
-  /** A ReplicaSet read through its /scale and, once per resourceVersion, its metadata. */
-  class ReplicaSets implements KubeApi {
-    metadataReads = 0;
-    resourceVersion = '7';
-    owners: unknown = [
-      { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', uid: 'd1', controller: true },
-    ];
-    request<T>(method: string, path: string): Promise<T> {
-      if (path === '/apis/apps/v1')
-        return Promise.resolve({
-          resources: [
-            { name: 'replicasets', kind: 'ReplicaSet', namespaced: true },
-            { name: 'replicasets/scale', kind: 'Scale', namespaced: true },
-          ],
-        } as T);
-      if (method === 'GET' && path === '/apis/apps/v1/namespaces/b/replicasets/web-7d4b9c8f5/scale')
-        return Promise.resolve({
-          metadata: { resourceVersion: this.resourceVersion, uid: 'r1' },
-          spec: { replicas: 2 },
-          status: { replicas: 2 },
-        } as T);
-      if (method === 'GET' && path === '/apis/apps/v1/namespaces/b/replicasets/web-7d4b9c8f5') {
-        this.metadataReads++;
-        return Promise.resolve({
-          metadata: { resourceVersion: this.resourceVersion, ownerReferences: this.owners },
-        } as T);
-      }
-      return Promise.reject(new Error(`unexpected ${method} ${path}`));
-    }
-  }
-  const ref = { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-7d4b9c8f5' };
-
-  it('a ReplicaSet reading names its Deployment, also when its metadata is not read again (same resourceVersion)', async () => {
-    const api = new ReplicaSets();
-    const client = new ScaleClient(api);
-    const controller = { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' };
-    expect((await client.get('b', ref)).controller).toEqual(controller);
-    expect((await client.get('b', ref)).controller).toEqual(controller);
-    expect(api.metadataReads).toBe(1);
-    // Orphaned (kubectl delete deployment web --cascade=orphan): a new resourceVersion, no controller.
-    api.owners = [];
-    api.resourceVersion = '8';
-    expect((await client.get('b', ref)).controller).toBeUndefined();
-    expect(api.metadataReads).toBe(2);
   });
 });
