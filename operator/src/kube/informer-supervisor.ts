@@ -35,6 +35,17 @@ import {
 import type { Logger } from '../observability/logger.js';
 import { backoffDelayMs, type BackoffOptions } from './backoff.js';
 import { monotonicNow } from '../clock.js';
+import {
+  answerVerdict,
+  deletedByList,
+  objectKey,
+  probeFindings,
+  sameVersion,
+  watchCheck,
+  type OwedEvent,
+} from './watch-health.js';
+
+export { objectKey };
 
 export type InformerFactory<T extends KubernetesObject> = (
   path: string,
@@ -71,10 +82,6 @@ export interface ObjectHandlers<T> {
   recovered?(): void;
 }
 
-export function objectKey(obj: KubernetesObject): string {
-  return `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
-}
-
 /** The real factory: client-node's makeInformer on a KubeConfig. */
 export function clientNodeInformerFactory<T extends KubernetesObject>(kc: KubeConfig): InformerFactory<T> {
   return (path, list) => makeInformer<T>(kc, path, list);
@@ -101,7 +108,7 @@ export class InformerSupervisor<T extends KubernetesObject> {
   private probing = false;
   private lastProbeAt = -Infinity;
   /** Per key, the oldest answered write whose event has not arrived yet (resourceVersion, when). */
-  private readonly awaited = new Map<string, { resourceVersion: string; at: number }>();
+  private readonly awaited = new Map<string, OwedEvent>();
 
   constructor(private readonly options: InformerSupervisorOptions<T>) {
     this.backoff = options.backoff ?? { baseMs: 1000, maxMs: 30_000, jitter: 0.3 };
@@ -179,17 +186,15 @@ export class InformerSupervisor<T extends KubernetesObject> {
     if (this.stopped || !this.synced) return;
     const key = objectKey(obj);
     const cached = this.objects.get(key);
-    const resourceVersion = obj.metadata?.resourceVersion;
-    if (cached === undefined || resourceVersion === undefined) return;
-    if (cached.metadata?.uid !== obj.metadata?.uid) return;
-    if (cached.metadata?.resourceVersion === resourceVersion) return;
-    if ((obj.metadata?.generation ?? 0) > (cached.metadata?.generation ?? 0)) {
+    const verdict = answerVerdict(cached, obj);
+    if (verdict === 'ignore') return;
+    if (verdict === 'missed') {
       this.options.logger.warn(
         'a write answer shows a spec change the watch missed; restarting the informer',
         {
           resource: this.options.resource,
           object: key,
-          cachedGeneration: cached.metadata?.generation,
+          cachedGeneration: cached?.metadata?.generation,
           generation: obj.metadata?.generation,
         },
       );
@@ -197,7 +202,8 @@ export class InformerSupervisor<T extends KubernetesObject> {
       this.restart('missed', 0);
       return;
     }
-    if (!this.awaited.has(key)) this.awaited.set(key, { resourceVersion, at: monotonicNow() });
+    if (!this.awaited.has(key))
+      this.awaited.set(key, { resourceVersion: obj.metadata?.resourceVersion ?? '', at: monotonicNow() });
   }
 
   /** Schedules a restart unless one is already in flight; `delayMs` undefined = backoff. */
@@ -218,38 +224,40 @@ export class InformerSupervisor<T extends KubernetesObject> {
   private checkStale(): void {
     if (this.stopped) return;
     const now = monotonicNow();
-    if (this.restartTimer === undefined)
-      for (const [key, waited] of this.awaited)
-        if (now - waited.at > this.canaryMs) {
-          this.options.logger.warn(
-            'the watch did not bring the event of our own write; restarting the informer',
-            {
-              resource: this.options.resource,
-              object: key,
-              resourceVersion: waited.resourceVersion,
-              waitedMs: now - waited.at,
-            },
-          );
-          this.awaited.clear();
-          this.restart('stale', 0);
-          return;
-        }
+    const check = watchCheck(
+      {
+        now,
+        lastHeardAt: this.lastHeardAt,
+        owed: this.awaited,
+        restartPending: this.restartTimer !== undefined,
+        restartScheduledAt: this.restartScheduledAt,
+        probing: this.probing,
+        synced: this.synced,
+        lastProbeAt: this.lastProbeAt,
+      },
+      { canaryMs: this.canaryMs, staleAfterMs: this.staleAfterMs, probeAfterMs: this.probeAfterMs },
+    );
+    if (check.overdue !== undefined) {
+      this.options.logger.warn(
+        'the watch did not bring the event of our own write; restarting the informer',
+        {
+          resource: this.options.resource,
+          object: check.overdue.key,
+          resourceVersion: check.overdue.event.resourceVersion,
+          waitedMs: check.overdue.waitedMs,
+        },
+      );
+      this.awaited.clear();
+      this.restart('stale', 0);
+      return;
+    }
     // A restart that never came back (a hung list) counts as silence too.
-    const stuckRestart =
-      this.restartScheduledAt !== undefined && now - this.restartScheduledAt > this.staleAfterMs;
-    if (stuckRestart && this.restartTimer) {
+    if (check.stuckRestart && this.restartTimer) {
       clearTimeout(this.restartTimer);
       this.restartTimer = undefined;
     }
-    if (
-      this.restartTimer === undefined &&
-      !this.probing &&
-      this.synced &&
-      this.silenceMs(now) >= this.probeAfterMs &&
-      now - this.lastProbeAt >= this.probeAfterMs
-    )
-      void this.probe(now);
-    if (stuckRestart || this.silenceMs(now) > this.staleAfterMs) {
+    if (check.probe) void this.probe(now);
+    if (check.restart) {
       this.options.logger.warn('informer silent for too long, restarting it', {
         resource: this.options.resource,
         silentMs: this.silenceMs(now),
@@ -280,20 +288,10 @@ export class InformerSupervisor<T extends KubernetesObject> {
     // Restarted meanwhile (its list is fresher), or the watch brought something: nothing to conclude.
     if (this.stopped || generation !== this.generation || this.lastHeardAt > startedAt) return;
     const now = monotonicNow();
-    const listed = new Set<string>();
-    for (const obj of items) {
-      const key = objectKey(obj);
-      listed.add(key);
-      if (this.objects.has(key)) this.answered(obj);
-      else if (!this.awaited.has(key))
-        this.awaited.set(key, { resourceVersion: obj.metadata?.resourceVersion ?? '', at: now });
-    }
-    for (const [key, cached] of this.objects)
-      if (!listed.has(key) && !this.awaited.has(key))
-        this.awaited.set(key, {
-          resourceVersion: `deleted after ${cached.metadata?.resourceVersion ?? ''}`,
-          at: now,
-        });
+    const findings = probeFindings(items, this.objects, this.awaited);
+    for (const obj of findings.answers) this.answered(obj);
+    for (const { key, resourceVersion } of findings.owed)
+      if (!this.awaited.has(key)) this.awaited.set(key, { resourceVersion, at: now });
   }
 
   private async launch(): Promise<void> {
@@ -358,11 +356,10 @@ export class InformerSupervisor<T extends KubernetesObject> {
     this.failures = 0;
     // A fresh list: whatever the old watch owed is in it.
     this.awaited.clear();
-    const listed = new Set(items.map(objectKey));
-    for (const [key, obj] of this.objects) {
-      if (listed.has(key)) continue;
+    for (const key of deletedByList(this.objects.keys(), items)) {
+      const obj = this.objects.get(key);
       this.objects.delete(key);
-      for (const h of this.handlers) h.delete?.(obj);
+      if (obj !== undefined) for (const h of this.handlers) h.delete?.(obj);
     }
     this.synced = true;
     if (recovered) for (const h of this.handlers) h.recovered?.();
@@ -377,11 +374,7 @@ export class InformerSupervisor<T extends KubernetesObject> {
     // Any event for the object after our write was answered: this watch is alive.
     this.awaited.delete(key);
     const old = this.objects.get(key);
-    if (
-      old?.metadata?.resourceVersion !== undefined &&
-      old.metadata.resourceVersion === obj.metadata?.resourceVersion
-    )
-      return;
+    if (sameVersion(old, obj)) return;
     this.objects.set(key, obj);
     for (const h of this.handlers) {
       if (old === undefined) h.add?.(obj);
