@@ -81,6 +81,71 @@ describe('a max_ack_pending cap brought back once the handlers changed (policy f
   }, 120_000);
 });
 
+describe('a max_ack_pending that binds below maxReplicas, with scale-down rules of a pod at a time (policy fuzz cron world 36021)', () => {
+  // Handlers that work on 200 messages at once against max_ack_pending 20: one replica has every
+  // slot in hand, so the limit binds at 1 (20 slots at 0.1/s: 2/s, however many replicas). 2
+  // replicas drain 60 pending first and are read at the full limit, then 5/s arrive from 40 s and
+  // the count climbs to maxReplicas 12, which do no more. Read in that order the pair caps nothing
+  // (rates.ts climbBinding), and a probe has to take the 12 down to read fewer again; the user's
+  // rules allow one pod per 30 s, less than a step a pair can show the limit binding on
+  // (SATURATION_MIN_STEP) once the climb's pods are out of their window. On main 38e5425 the probe
+  // took 12 to 10 (as far as the rules allowed in one go, the climb's pods still in their window),
+  // measured the cap there, and went no further: 10 to the end, 8,505 replica-seconds (now 2,880).
+  const concurrent: PullClient = {
+    name: 'handlers of 200 at once',
+    prefetch: 200,
+    refillAt: 150,
+    concurrency: 200,
+  };
+  const onePodPer = 30;
+  const run = (): Reading[] =>
+    runScenario({
+      client: concurrent,
+      spec: withScalingDefaults({
+        maxReplicas: 12,
+        backlogPerReplica: 200,
+        scaleDown: {
+          stabilizationWindowSeconds: 0,
+          policies: [{ type: 'Pods', value: 1, periodSeconds: onePodPer }],
+        },
+      }),
+      maxAckPending: 20,
+      handlerPerSecond: 0.1,
+      arrival: (t) => (t < 40 ? 0 : 5),
+      initialReplicas: 2,
+      initialPending: 80,
+      startupSeconds: 5,
+      durationSeconds: 900,
+    });
+
+  it("comes down to the count the slots allow at the rules' pace, a pod at a time, confirmed on the way", () => {
+    const readings = run();
+    const top = readings.find((r) => r.replicas === 12 && r.ready === 12);
+    if (top === undefined) throw new Error('never reached maxReplicas 12');
+    // The bound, from the rules: 11 pods to take away at one per 30 s once the 12 are read at the
+    // full limit (SATURATION_MIN_SECONDS after READY_SETTLE_SECONDS: 20 s), and each count a probe
+    // stops at (at most log2 12 + 1 of them) read for 30 s more at most before the next pod goes.
+    const bound = top.t + 20 + 11 * onePodPer + 5 * 30;
+    const after = readings.filter((r) => r.t >= bound);
+    expect(after.length).toBeGreaterThan(50);
+    expect(Math.max(...after.map((r) => r.replicas))).toBeLessThanOrEqual(2);
+    expect(after.every((r) => r.decision.maxAckPendingCap?.source === 'Measured')).toBe(true);
+    // Never faster than the rules: once the climb's pods are out of their window, one pod a step,
+    // 30 s or more apart.
+    const falls = readings.filter(
+      (r, i) => i > 0 && r.t > top.t + onePodPer && r.replicas < (readings[i - 1]?.replicas ?? 0),
+    );
+    expect(falls.length).toBeGreaterThan(3);
+    falls.forEach((f, i) => {
+      const before = readings[readings.indexOf(f) - 1];
+      expect((before?.replicas ?? 0) - f.replicas).toBe(1);
+      if (i > 0) expect(f.t - (falls[i - 1]?.t ?? 0)).toBeGreaterThanOrEqual(onePodPer);
+    });
+    // The probes said why they took replicas away.
+    expect(probesIn(readings)[0]?.decision.reason).toMatch(/only before them, so \d+ are tried/);
+  }, 120_000);
+});
+
 describe('clients whose handlers are the bottleneck: a probe gives the replicas back (issue 10 clients)', () => {
   // Prefetching clients fill max_ack_pending with their buffers while one-at-a-time handlers are
   // the bottleneck: 10 replicas of nats.js consume() (100 asked each, asking again at 75) against
@@ -219,10 +284,100 @@ describe('nextAtCapProbe', () => {
     ['when no more are asked for', { recommended: 6 }],
     ['with spec.inFlightPerReplica set', { userCap: true }],
     ['with scaleDown Disabled', { downFloor: undefined }],
-    ['when the scale-down rules allow no step of SATURATION_MIN_STEP', { downFloor: 6 }],
     ['at one replica', { current: 1, ready: 1, maxReplicas: 1 }],
   ] as const)('starts none %s', (_, over) => {
     expect(nextAtCapProbe(base(over)).probe).toBeUndefined();
+  });
+
+  /** Held at 10 (maxReplicas), records dropped as contradicted: a probe is due. */
+  const ten = (over: Partial<AtCapProbeInput> = {}): AtCapProbeInput =>
+    base({
+      rates: rates(100, [{ replicas: 10, at: at(100) }], at(50)),
+      current: 10,
+      ready: 10,
+      maxReplicas: 10,
+      ...over,
+    });
+
+  it('with scale-down rules that allow less than a SATURATION_MIN_STEP step in one go, tries half, reached at their pace', () => {
+    // A pod at a time (10 -> 9 is no step a pair can show the limit binding on).
+    expect(nextAtCapProbe(ten({ downFloor: 9 })).probe?.to).toBe(5);
+    // None while they allow no step yet: the next reading may allow a larger one.
+    expect(nextAtCapProbe(ten({ downFloor: 10 })).probe).toBeUndefined();
+    // Toward a climb's count: half of 10 first (the next probe goes on from the 5 once measured).
+    expect(nextAtCapProbe(ten({ downFloor: 9, climbCap: 1 })).probe?.to).toBe(5);
+    // Rules that allow the climb's count in one go go there at once, as before.
+    expect(nextAtCapProbe(ten({ downFloor: 1, climbCap: 1 })).probe?.to).toBe(1);
+    // Rules that allow a step of SATURATION_MIN_STEP in one go but not half take that step, as before.
+    expect(nextAtCapProbe(ten({ downFloor: 8 })).probe?.to).toBe(8);
+  });
+
+  it("a probe on its way down at the scale-down rules' pace goes on while they hold it, and counts its seconds from the last fall", () => {
+    const { state } = nextAtCapProbe(ten({ downFloor: 9 }));
+    expect(state.active).toEqual({ from: 10, to: 5, since: at(100), maxAckPending: 100 });
+    /** A reading `seconds` after the probe began, at `ready` replicas, ready since `readySince` (from `readyFrom`). */
+    const reading = (
+      seconds: number,
+      ready: number,
+      readySince: number,
+      readyFrom: number,
+      downFloor: number,
+    ) =>
+      nextAtCapProbe(
+        ten({
+          state,
+          rates: {
+            ...rates(100, [{ replicas: 10, at: at(100) }]),
+            last: { at: at(100 + seconds), readySince: at(readySince), readyFrom },
+          } as unknown as RateState,
+          sample: { at: at(100 + seconds), pending: 5000, ackPending: 100, maxAckPending: 100 },
+          current: ready,
+          ready,
+          downFloor,
+          now: at(100 + seconds),
+        }),
+      ).probe;
+    const late = PROBE_MAX_SECONDS + 40;
+    // At 9 since 130 s, PROBE_MAX_SECONDS + 40 s in: the rules allow no step yet, so it waits on them...
+    expect(reading(late, 9, 130, 10, 9)).toBeDefined();
+    // ... and where they allowed one that was not taken for PROBE_MAX_SECONDS, it ends.
+    expect(reading(late, 9, 130, 10, 8)).toBeUndefined();
+    // At 7 since 200 s (fell from 8): its seconds count from then.
+    expect(reading(late, 7, 200, 8, 6)).toBeDefined();
+    // At its count, 5, since 250 s: PROBE_MAX_SECONDS from that fall, as for a probe taken there in one go.
+    expect(reading(150 + PROBE_MAX_SECONDS - 1, 5, 250, 6, 4)).toBeDefined();
+    expect(reading(150 + PROBE_MAX_SECONDS + 1, 5, 250, 6, 4)).toBeUndefined();
+  });
+
+  it('a probe on its way down ends at a count in between that falls short beyond its noise', () => {
+    const { state } = nextAtCapProbe(ten({ downFloor: 9 }));
+    // 10 replicas at 10/s for 20 s; 8 read for 20 s since the probe began, the rules holding them there.
+    const atEight = (perSecond: number) =>
+      nextAtCapProbe(
+        ten({
+          state,
+          rates: {
+            last: { at: at(160), readySince: at(130), readyFrom: 9 },
+            atCap: {
+              maxAckPending: 100,
+              throughput: [
+                { replicas: 8, perSecond, seconds: 20, at: at(160) },
+                { replicas: 10, perSecond: 10, seconds: 20, at: at(100) },
+              ],
+            },
+          } as unknown as RateState,
+          sample: { at: at(160), pending: 5000, ackPending: 100, maxAckPending: 100 },
+          current: 8,
+          ready: 8,
+          downFloor: 8,
+          now: at(160),
+        }),
+      ).probe;
+    // 4/s: 80 messages, at most 5.3/s at 3 sigma, short of the 10's 10/s (at least 7.9/s) over 1 +
+    // a quarter of the gain (1.06): the replicas go back.
+    expect(atEight(4)).toBeUndefined();
+    // 9/s: as much as binding needs within its noise: it goes on down.
+    expect(atEight(9)).toBeDefined();
   });
 
   it('starts none where a smaller count already has a record', () => {

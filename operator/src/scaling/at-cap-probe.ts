@@ -24,13 +24,18 @@
 // held where they are (maxReplicas, or a cap measured between two higher counts) with more asked
 // for, max_ack_pending has been full with work waiting for SATURATION_MIN_SECONDS at this count and
 // no smaller count has a record: the cap is set at half the replicas (as far as the scale-down step
-// policies allow in one step; never with scaleDown Disabled). The smaller count's record then says
-// whether the limit binds (maxAckPendingBinding caps there, as measured), or the probe ends and the
-// count goes back: at once when a reading at the smaller count shows room under max_ack_pending
-// while work waits (its clients do not ask for every slot, so the slots were not what held the
-// replicas back), at the first reading whose record at the smaller count falls short of binding
-// even at the far end of its noise (it is taken as soon as the ack floor has passed all that was
-// delivered at the fall: rates.ts), or after PROBE_MAX_SECONDS. A probe that ends with the cap
+// policies allow in one step; never with scaleDown Disabled). Where they allow a step smaller than
+// SATURATION_MIN_STEP (a pod at a time), the cap is set at half all the same, and the rules take the
+// replicas there at their own pace (probeStage): before, no probe could start, and cron world 36021
+// (20 slots that bind at 1 replica, maxReplicas 20, a pod per 5 s) ran 20 to the end. The smaller
+// count's record then says whether the limit binds (maxAckPendingBinding caps there, as measured),
+// or the probe ends and the count goes back: at once when a reading at the smaller count shows room
+// under max_ack_pending while work waits (its clients do not ask for every slot, so the slots were
+// not what held the replicas back), at the first reading whose record at the smaller count (or at
+// a count on the way down that the rules hold long enough to read) falls short of binding even at
+// the far end of its noise (it is taken as soon as the ack floor has passed all that was delivered
+// at the fall: rates.ts), or PROBE_MAX_SECONDS after the ready count last fell toward it, not
+// counting while the rules allow no step. A probe that ends with the cap
 // measured at its count cost nothing (the replicas it took away did no more than those left), and
 // the next may start at once. Otherwise probes start at least PROBE_GAP_SECONDS apart: where the limit does not bind after all, one costs half the replicas'
 // work for the seconds it lasts and the pods' start-up after it — 40 s at 5 of 10 nats.js consume()
@@ -53,9 +58,10 @@ import type { BacklogSample } from './types.js';
  */
 export const PROBE_GAP_SECONDS = 300;
 /**
- * A probe ends after this many seconds: the replicas taken away leave the ready count, those left
- * settle (rates.ts leaving, LOWER_BOUND_SETTLE_SECONDS 30 s) and are recorded for
- * SATURATION_MIN_SECONDS, a few polls late at most.
+ * A probe ends this many seconds after the ready count last fell toward its count (or after it
+ * began): the replicas taken away leave the ready count, those left settle (rates.ts leaving,
+ * LOWER_BOUND_SETTLE_SECONDS 30 s) and are recorded for SATURATION_MIN_SECONDS, a few polls late at
+ * most. Seconds in which the scale-down rules allow no step on the way down do not count.
  */
 export const PROBE_MAX_SECONDS = 90;
 
@@ -195,40 +201,71 @@ function probeCount(input: AtCapProbeInput): number | undefined {
   if (here === undefined) return undefined;
   // A climb's pair names the count to read again (rates.ts climbBinding): the records below the
   // count in place were all read before it, so none says what fewer do with these handlers.
-  if (input.climbCap !== undefined) {
-    const to = Math.max(1, input.climbCap, downFloor);
-    if (to * SATURATION_MIN_STEP <= current) return to;
+  if (input.climbCap !== undefined && input.climbCap * SATURATION_MIN_STEP <= current) {
+    const to = probeStage(input.climbCap, current, downFloor);
+    if (to !== undefined) return to;
   }
   // A record at a count a step below already says what fewer do (they did less, or the cap
   // measured would be there): nothing to probe.
   if (evidence.some((e) => e.replicas * SATURATION_MIN_STEP <= current)) return undefined;
-  const to = Math.max(1, Math.floor(current / 2), downFloor);
-  return to * SATURATION_MIN_STEP <= current ? to : undefined;
+  const target = Math.max(1, Math.floor(current / 2));
+  return target * SATURATION_MIN_STEP <= current ? probeStage(target, current, downFloor) : undefined;
+}
+
+/**
+ * The count a probe toward `target` tries from `current`, or undefined (none now): as far as the
+ * scale-down rules allow in one go (`downFloor`) when that is a step a pair can show the limit
+ * binding on (SATURATION_MIN_STEP). Where they allow a step but a smaller one (a pod at a time),
+ * half the replicas at most all the same, which the rules then reach at their own pace: a probe
+ * that ends with the cap measured there lets the next go on toward the target at once
+ * (nextAtCapProbe), so the descent is confirmed a halving at a time, each fewer count read after
+ * the more one above it. Halving, not the smallest step: at 2/s, 10 s of readings count 20
+ * messages, too few to tell 10 replicas from 12 (5 % of gain). Where they allow no step yet, none
+ * starts: the next reading may allow a larger one.
+ */
+function probeStage(target: number, current: number, downFloor: number): number | undefined {
+  const inOneGo = Math.max(1, target, downFloor);
+  if (inOneGo * SATURATION_MIN_STEP <= current) return inOneGo;
+  return downFloor < current ? Math.max(1, target, Math.floor(current / 2)) : undefined;
+}
+
+/**
+ * When a probe's PROBE_MAX_SECONDS count from: the last fall of the ready count (toward its count),
+ * or its start.
+ */
+export function probeClockStart(probe: AtCapProbe, rates: RateState, ready: number): number {
+  const fellAt =
+    rates.last.readyFrom !== undefined && rates.last.readyFrom > ready ? rates.last.readySince : probe.since;
+  return Math.max(probe.since, fellAt);
 }
 
 /** Whether a probe under way goes on at this reading. */
 function probeGoesOn(probe: AtCapProbe, input: AtCapProbeInput): boolean {
-  const { rates, sample, ready, userCap, now } = input;
+  const { rates, sample, ready, current, downFloor, userCap, now } = input;
   if (userCap || sample.maxAckPending !== probe.maxAckPending) return false;
-  if (now - probe.since > PROBE_MAX_SECONDS * 1000) return false;
+  // Slower scale-down rules reach its count a pod at a time (probeStage): while they allow no step
+  // yet, it waits on them.
+  const awaitsRules = ready > probe.to && downFloor !== undefined && downFloor >= current;
+  if (!awaitsRules && now - probeClockStart(probe, rates, ready) > PROBE_MAX_SECONDS * 1000) return false;
   // Nothing waits: no replicas are held back, whatever binds.
   if (!(sample.pending > 0)) return false;
   // At the smaller count with room under the limit while work waits: its clients do not ask for
   // every slot, so the slots did not hold the replicas back.
   if (ready <= probe.to && !atMaxAckPending(sample.ackPending, sample.maxAckPending)) return false;
   // Measured: maxAckPendingBinding now says whether the limit binds.
-  // The smaller count as read since the probe began: its latest visit, when it has a record from
-  // before (a climb's count read again).
-  const found = rates.atCap?.throughput.find((e) => e.replicas === probe.to && e.at > probe.since);
+  // The smaller count as read since the probe began (on the way down, the count in place): its
+  // latest visit, when it has a record from before (a climb's count read again).
+  const count = Math.max(ready, probe.to);
+  const found = rates.atCap?.throughput.find((e) => e.replicas === count && e.at > probe.since);
   const record =
     found?.visit !== undefined && found.visit.since >= probe.since ? { ...found, ...found.visit } : found;
   if (record === undefined) return true;
-  if (record.seconds >= SATURATION_MIN_SECONDS) return false;
+  if (count === probe.to && record.seconds >= SATURATION_MIN_SECONDS) return false;
   // Fallen behind already: even at the far end of its noise, the smaller count processes less than
   // what binding at it needs (maxAckPendingBinding: the larger count gained a SATURATION_GAIN_SHARE
   // of the proportional gain on it). Each second more at it is lost work.
   const from = rates.atCap?.throughput.find((e) => e.replicas === probe.from);
-  if (from === undefined) return true;
-  const gain = 1 + (SATURATION_GAIN_SHARE * (probe.from - probe.to)) / probe.to;
+  if (from === undefined || count >= probe.from) return true;
+  const gain = 1 + (SATURATION_GAIN_SHARE * (probe.from - count)) / count;
   return countedRateBounds(record).high * gain >= countedRateBounds(from).low;
 }

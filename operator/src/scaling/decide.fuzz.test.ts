@@ -864,6 +864,28 @@ describe('a max_ack_pending that lets fewer through than arrive explains the wai
     expect(steadyViolations(doctored).join('\n')).toMatch(/scaled up to 45 \(bound 44\)/);
   });
 
+  it("cron world 36021: 20 slots that bind at 1 replica below maxReplicas 20, scale-down a pod per 5 s: down to 1 at the rules' pace", () => {
+    // async-nats messages() x200 against max_ack_pending 20: one replica has every slot in hand
+    // (2/s in all however many run). 2, then 14 were read at the full limit in a climb to 20, which
+    // caps nothing (rates.ts climbBinding); the rules (a pod per 5 s) allow less than a step a pair
+    // can show the limit binding on. On main 38e5425 no probe could start, and 20 ran to the end
+    // (17,225 replica-seconds; 2,622 when the climb's pair capped, before 85b1315). Now probes halve
+    // toward the climb's count at the rules' pace: 20 reached at 61.5 s, read 20 s at the full
+    // limit, 19 pods at 5 s each, and each count stopped at (10, 5, 4, 3, 2, 1) read up to ~25 s:
+    // about 82 + 95 + 150 s.
+    const world = cronWorld(36021);
+    expect(world.maxAckPending).toBe(20);
+    expect(world.spec.scaleDown.policies).toEqual(
+      expect.arrayContaining([{ type: 'Pods', value: 1, periodSeconds: 5 }]),
+    );
+    const run = runWorld(world);
+    const late = run.steps.filter((s) => s.t >= 330);
+    expect(late.length).toBeGreaterThan(100);
+    expect(Math.max(...late.map((s) => s.currentReplicas))).toBeLessThanOrEqual(2);
+    expect(late.every((s) => s.decision.maxAckPendingCap?.source === 'Measured')).toBe(true);
+    expect([...stepViolations(run), ...steadyViolations(run)]).toEqual([]);
+  });
+
   it('adverse world 352011: the 1 replica read with the 5/s handlers caps nothing beside the 20 read at 0.5/s', () => {
     // 1 replica did 5.0/s with 5/s handlers (12-25 s); they slowed 10x while the count climbed, and
     // 20 did 5.5/s (66-75 s). Read in that order, a binding limit and the slowdown look the same

@@ -310,7 +310,7 @@ import { removedUnworkedMessage, validRemovedUnworked } from './removed-unworked
 import { asInHandStepState, nextInHandStep } from './in-hand-step.js';
 import { beyondMaxAgeText, takenShowsFaster, validBeyondMaxAge, validTakenRun } from './beyond-max-age.js';
 import { asReadinessState, carriedReadiness, observeReadiness } from './readiness.js';
-import { asAtCapProbeState, nextAtCapProbe, PROBE_MAX_SECONDS } from './at-cap-probe.js';
+import { asAtCapProbeState, nextAtCapProbe, probeClockStart, PROBE_MAX_SECONDS } from './at-cap-probe.js';
 import type { AtCapProbe } from './at-cap-probe.js';
 import { backlogRefusal } from './refused-backlog.js';
 import {
@@ -821,7 +821,7 @@ function carriedAtCapProbe(
 }
 
 /** The clause of a probe's cap (at-cap-probe.ts): what was seen at the count it comes from, and what it tries. */
-function probeEvidence(probe: AtCapProbe, rateState: RateState, now: number): string {
+function probeEvidence(probe: AtCapProbe, rateState: RateState, ready: number, now: number): string {
   const from = rateState.atCap?.throughput.find((e) => e.replicas === probe.from);
   const seen =
     from === undefined
@@ -835,8 +835,13 @@ function probeEvidence(probe: AtCapProbe, rateState: RateState, now: number): st
   const fewer =
     before === undefined
       ? `and no fewer were measured, so ${probe.to} are tried`
-      : `and ${before.replicas} processed ${fmt(before.perSecond)}/s only before them, so ${probe.to} are tried ${before.replicas === probe.to ? 'again' : '(as few as the scale-down rules allow)'}`;
-  return `${seen} ${fewer} for up to ${fmt(PROBE_MAX_SECONDS - (now - probe.since) / 1000)}s more: if they process as much, more replicas do not help and it caps there; if they fall behind, or leave room under it, the replicas go back at once. ${RAISE_OR_ACCEPT}`;
+      : `and ${before.replicas} processed ${fmt(before.perSecond)}/s only before them, so ${probe.to} are tried ${before.replicas === probe.to ? 'again' : '(as few as the scale-down rules allow, or half, at their pace)'}`;
+  // On the way down at the scale-down rules' pace its seconds start again at each fall (at-cap-probe.ts).
+  const left =
+    ready > probe.to
+      ? `, taken there at the pace the scale-down rules allow, and for up to ${fmt(PROBE_MAX_SECONDS)}s once there`
+      : ` for up to ${fmt(Math.max(0, PROBE_MAX_SECONDS - (now - probeClockStart(probe, rateState, ready)) / 1000))}s more`;
+  return `${seen} ${fewer}${left}: if they process as much, more replicas do not help and it caps there; if they fall behind, or leave room under it, the replicas go back at once. ${RAISE_OR_ACCEPT}`;
 }
 
 /** Messages awaiting ack that wait in the clients' buffers (2f), and how that was reckoned. */
@@ -2318,7 +2323,7 @@ export function decide(input: ScalingInput): ScalingDecision {
       ? {
           replicas: atCapProbe.to,
           source: 'Probe',
-          evidence: probeEvidence(atCapProbe, rateState, now),
+          evidence: probeEvidence(atCapProbe, rateState, ready, now),
         }
       : knownCap;
   // Consumers that deliver to one replica only: a push consumer without deliver_group hands every
