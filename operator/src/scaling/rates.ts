@@ -452,6 +452,15 @@ export interface RateState {
    */
   perReplicaEvidenceSeconds?: number;
   /**
+   * Completions a replica that perReplicaPerSecond rests on, while fewer than
+   * SHORT_FIGURE_COMPLETIONS (absent: at least that many, or older state, or a figure carried over:
+   * counts as established). A handler busy across either end of an interval moves that interval's
+   * count by up to one a replica, so a figure read from one completion a replica may be twice what
+   * the handlers do (1 in a 1 s interval for 1.5 s handlers): messages expiring in the replicas'
+   * hands lower such a figure to what each did at most (observeRates: inHandAtMost).
+   */
+  perReplicaEvidenceCompletions?: number;
+  /**
    * perReplicaPerSecond is a low end only, learnt while more replicas were asked for than counted
    * ready (see observeRates): pods not counted ready may consume, so completions ÷ every replica that
    * may have consumed is all that is proven. The first interval with none asked for beyond the ready
@@ -2251,6 +2260,8 @@ export function observeRates(
     if (previous.perReplicaPerSecond !== undefined) reset.perReplicaPerSecond = previous.perReplicaPerSecond;
     if (previous.perReplicaEvidenceSeconds !== undefined)
       reset.perReplicaEvidenceSeconds = previous.perReplicaEvidenceSeconds;
+    if (previous.perReplicaEvidenceCompletions !== undefined)
+      reset.perReplicaEvidenceCompletions = previous.perReplicaEvidenceCompletions;
     if (previous.perReplicaLowEndOnly === true) reset.perReplicaLowEndOnly = true;
     if (previous.perReplicaLowEndSince !== undefined)
       reset.perReplicaLowEndSince = previous.perReplicaLowEndSince;
@@ -2748,6 +2759,11 @@ export function observeRates(
     !hidesRedeliveries;
   let perReplica = previous.perReplicaPerSecond;
   let perReplicaEvidence = previous.perReplicaEvidenceSeconds;
+  // (Read back from history: anything but a finite count at or above 0 counts as established.)
+  let perReplicaCompletions =
+    previous.perReplicaPerSecond === undefined
+      ? undefined
+      : finiteNonNegative(previous.perReplicaEvidenceCompletions);
   // An interval in which nothing was delivered and nothing completed while work waited is held, not
   // measured (quietInterval): a client whose pull request the server no longer holds (a consumer
   // leader stepped down) receives nothing, and its replica read as completing 0/s (leader-change.int:
@@ -2975,6 +2991,7 @@ export function observeRates(
   if (catchesUp || replacesCarried) {
     perReplica = undefined;
     perReplicaEvidence = undefined;
+    perReplicaCompletions = undefined;
   }
   // Whether the figure has only ever been read from held messages while the replicas kept up
   // (RateState.perReplicaFromHeld): an interval that shows them busy otherwise, and moves the
@@ -3039,11 +3056,17 @@ export function observeRates(
     // A bound that does not move the figure adds no evidence to it.
     const taken = perReplica === undefined ? !leaving : leaving ? updated.value < perReplica : true;
     if (taken) {
+      // (The completions a replica the reading rests on: the reading times its seconds.)
+      const restsOn = reading * capacitySeconds;
       if (perReplica === undefined) {
         heldWhileWarming = heldOnlyKeptUp && warm < readyReplicas;
         figureLowEndOnly = firstLowEnd || heldWhileWarming;
         fromHeld = heldAlone;
-      } else if (busyThroughout && !heldAlone) fromHeld = false;
+        perReplicaCompletions = restsOn;
+      } else {
+        if (busyThroughout && !heldAlone) fromHeld = false;
+        if (perReplicaCompletions !== undefined) perReplicaCompletions += restsOn;
+      }
       perReplica = updated.value;
       perReplicaEvidence = updated.seconds;
     }
@@ -3080,6 +3103,7 @@ export function observeRates(
       const mean = spell.completed / spell.replicaSeconds;
       if (perReplica !== undefined && mean > perReplica) {
         perReplica = mean;
+        if (perReplicaCompletions !== undefined) perReplicaCompletions += mean * spell.seconds;
         if (!heldAlone) fromHeld = false;
         perReplicaEvidence = Math.min(
           CAPACITY_TIME_CONSTANT_SECONDS,
@@ -3324,6 +3348,7 @@ export function observeRates(
   // waits at the server however far behind its subscribers are): RateState.behindInHand, and
   // RateState.handlingNearMaxAge when nothing queues behind the handlers.
   const inHand = inHandExpiry(last, sample, next.arrivalPerSecond, readyReplicas, options.inFlightPerReplica);
+  let inHandAtMost: number | undefined;
   const behindBefore = validBehindInHand(previous.behindInHand);
   if (behindBefore !== undefined) {
     // Contradicted once messages are held shorter than the replicas then took for each
@@ -3418,8 +3443,27 @@ export function observeRates(
     ) {
       next.behindInHand = { below: inHand.arrivalPerSecond / readyReplicas, replicas: readyReplicas };
       delete next.inHandTrialOpen;
+      inHandAtMost = inHand.arrivalPerSecond / readyReplicas;
     }
   }
+  // A figure resting on fewer than SHORT_FIGURE_COMPLETIONS completions a replica
+  // (RateState.perReplicaEvidenceCompletions) is no measurement of what each can do: handlers slower
+  // than the poll complete 0 or 1 a replica in an interval, and one interval with one read 1/s for
+  // handlers of 0.67/s (the policy fuzzer's expiry world 375020). Where max_age then removes held
+  // messages in every interval no interval measures it again, so messages expiring in the replicas'
+  // hands, each replica doing less than the arrivals ÷ them (inHandAtMost, as behindInHand), lower
+  // it to that: sized by the figure, replicas are added until nothing expires in their hands. A
+  // figure resting on more is not lowered so (an expiry is read as an acknowledgement there, and
+  // handlers slower than max_age hold what arrives times max_age at any count: beyondMaxAge).
+  if (
+    perReplica !== undefined &&
+    perReplicaCompletions !== undefined &&
+    perReplicaCompletions < SHORT_FIGURE_COMPLETIONS &&
+    inHandAtMost !== undefined &&
+    inHandAtMost > 0 &&
+    perReplica > inHandAtMost
+  )
+    perReplica = inHandAtMost;
   // A busy interval that measures nothing (the ready count changed, replicas warm up, pods not
   // counted ready may consume) still shows the replicas falling behind: the rate term must be free
   // to add replicas then, and the carried figure is no longer what sizes them alone. Every replica
@@ -3457,6 +3501,12 @@ export function observeRates(
   }
   if (perReplica !== undefined && perReplicaEvidence !== undefined)
     next.perReplicaEvidenceSeconds = perReplicaEvidence;
+  if (
+    perReplica !== undefined &&
+    perReplicaCompletions !== undefined &&
+    perReplicaCompletions < SHORT_FIGURE_COMPLETIONS
+  )
+    next.perReplicaEvidenceCompletions = perReplicaCompletions;
 
   // While messages wait, every ready replica holds what its client asks for, or its share of a full
   // max_ack_pending: what it holds now (measured at the limit too, so the figure follows the
@@ -3828,6 +3878,13 @@ export function removedInside(
  * most a tenth of itself per second above what they did.
  */
 export const REMOVAL_RUN_SECONDS = 10;
+
+/**
+ * A per-replica figure resting on fewer completions a replica than this is short
+ * (RateState.perReplicaEvidenceCompletions): a handler busy across either end of an interval moves
+ * its count by up to one a replica, a tenth of this.
+ */
+export const SHORT_FIGURE_COMPLETIONS = 10;
 
 /**
  * Replicas that, at the speed known for them, would each have completed this many messages in a
