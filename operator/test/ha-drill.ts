@@ -7,11 +7,12 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { KubeConfig } from '@kubernetes/client-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { auditLogPath } from '../../hack/stack/cluster.js';
 import { diesWithThisProcess } from '../../hack/stack/dies-with-parent.js';
 import { repoRoot } from '../../hack/stack/tools.js';
-import { testStack } from '../../test/env.js';
+import { kubeConfig, testStack } from '../../test/env.js';
 import {
   checkSingleWriter,
   failovers,
@@ -19,6 +20,7 @@ import {
   type Failover,
   type SingleWriterReport,
 } from './audit-writes.js';
+import { KubeApiClient } from '../src/kube/api-client.js';
 import type { PausePointName } from '../src/kube/pause-points.js';
 import { compiledOperatorEntry } from './compiled-operator.js';
 import { consumeAndAck, publish, sleep } from './harness.js';
@@ -357,6 +359,17 @@ export async function apiServerProxy(file: string): Promise<TcpProxy> {
   const proxy = await TcpProxy.start({ host: '127.0.0.1', port: Number(m[1]) });
   writeFileSync(file, text.replace(m[0], `server: https://127.0.0.1:${proxy.port}`));
   return proxy;
+}
+
+/**
+ * A client of its own (its own connections, as each operator process has) on the API server, or
+ * through the proxy whose kubeconfig apiServerProxy wrote at `proxyKubeconfig`. The caller closes it.
+ */
+export function ownApiClient(through: 'direct' | 'proxy', proxyKubeconfig: string): KubeApiClient {
+  if (through === 'direct') return new KubeApiClient(kubeConfig());
+  const kc = new KubeConfig();
+  kc.loadFromFile(proxyKubeconfig);
+  return new KubeApiClient(kc);
 }
 
 export interface DrillNumbers {

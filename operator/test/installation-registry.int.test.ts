@@ -6,9 +6,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
-import { kubeConfig, uniqueName } from '../../test/env.js';
-import { KubeApiClient } from '../src/kube/api-client.js';
+import { uniqueName } from '../../test/env.js';
+import type { KubeApiClient } from '../src/kube/api-client.js';
 import {
   EVENT_CONSUMER_CRD_PATH,
   InstallationRegistry,
@@ -18,7 +17,7 @@ import {
   type InstallationEntry,
 } from '../src/kube/installation-registry.js';
 import { createLogger } from '../src/observability/logger.js';
-import { apiServerProxy } from './ha-drill.js';
+import { apiServerProxy, ownApiClient } from './ha-drill.js';
 import { closeKubeApi, installCrd, kubeApi, sleep } from './harness.js';
 import type { TcpProxy } from './tcp-proxy.js';
 
@@ -52,12 +51,7 @@ describe('installation registries writing the real EventConsumer CRD together', 
 
   /** A client of its own (its own connections), as each operator process has: direct or through the proxy. */
   function client(through: 'direct' | 'proxy'): KubeApiClient {
-    let kc = kubeConfig();
-    if (through === 'proxy') {
-      kc = new KubeConfig();
-      kc.loadFromFile(path.join(tmp, 'kubeconfig'));
-    }
-    const c = new KubeApiClient(kc);
+    const c = ownApiClient(through, path.join(tmp, 'kubeconfig'));
     clients.push(c);
     return c;
   }

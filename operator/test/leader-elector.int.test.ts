@@ -13,19 +13,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
-import { createNamespace, eventually, kubeConfig } from '../../test/env.js';
-import {
-  isConflict,
-  isFenced,
-  KubeApiClient,
-  type KubeApi,
-  type RequestOptions,
-} from '../src/kube/api-client.js';
+import { createNamespace, eventually } from '../../test/env.js';
+import type { KubeApiClient } from '../src/kube/api-client.js';
+import { isConflict, isFenced, type KubeApi, type RequestOptions } from '../src/kube/api-client.js';
 import { FencedKubeApi, type LeadershipTerm } from '../src/kube/fenced-api.js';
 import { LeaderElector } from '../src/kube/leader-election.js';
 import { silentLogger } from '../src/observability/logger.js';
-import { apiServerProxy } from './ha-drill.js';
+import { apiServerProxy, ownApiClient } from './ha-drill.js';
 import { closeKubeApi, kubeApi, sleep } from './harness.js';
 import type { TcpProxy } from './tcp-proxy.js';
 
@@ -132,12 +126,7 @@ describe('LeaderElector on the real API server', () => {
 
   /** A client of its own on the API server, or through the test's proxy. */
   function client(through: 'direct' | 'proxy'): KubeApiClient {
-    let kc = kubeConfig();
-    if (through === 'proxy') {
-      kc = new KubeConfig();
-      kc.loadFromFile(path.join(tmp, 'kubeconfig'));
-    }
-    const c = new KubeApiClient(kc);
+    const c = ownApiClient(through, path.join(tmp, 'kubeconfig'));
     clients.push(c);
     return c;
   }
