@@ -45,6 +45,17 @@ function run(w: World): Reading[] {
   });
 }
 
+/** The lead's expiry world 375020: jnats fetch() loop, 1.5 s handlers on max_age 5 s, restarted at 492 s. */
+const WORLD_375020: World = {
+  client: jnatsFetch,
+  handlerSeconds: 1.5,
+  maxAgeSeconds: 5,
+  backlogPerReplica: 10,
+  maxAckPending: 1000,
+  startupSeconds: 5,
+  restartAt: 492,
+};
+
 describe('a figure from one completion a replica, on a stream whose max_age then removes held messages', () => {
   it.each<[string, World]>([
     [
@@ -59,18 +70,7 @@ describe('a figure from one completion a replica, on a stream whose max_age then
         restartAt: 363,
       },
     ],
-    [
-      'jnats fetch() loop, 1.5 s handlers, max_age 5 s (world 375020)',
-      {
-        client: jnatsFetch,
-        handlerSeconds: 1.5,
-        maxAgeSeconds: 5,
-        backlogPerReplica: 10,
-        maxAckPending: 1000,
-        startupSeconds: 5,
-        restartAt: 492,
-      },
-    ],
+    ['jnats fetch() loop, 1.5 s handlers, max_age 5 s (world 375020)', WORLD_375020],
   ])('%s: reaches the replicas that take each message in time', (_name, w) => {
     const readings = run(w);
     const needed = Math.ceil(PER_SECOND * w.handlerSeconds);
@@ -89,15 +89,7 @@ describe('a figure from one completion a replica, on a stream whose max_age then
   // The reading at which the figure was first lowered, replayed through observeRates as decide()
   // calls it: from the state before it as it was (short), and as a figure resting on more.
   it('lowers only a figure resting on fewer than SHORT_FIGURE_COMPLETIONS completions a replica', () => {
-    const readings = run({
-      client: jnatsFetch,
-      handlerSeconds: 1.5,
-      maxAgeSeconds: 5,
-      backlogPerReplica: 10,
-      maxAckPending: 1000,
-      startupSeconds: 5,
-      restartAt: 492,
-    });
+    const readings = run(WORLD_375020);
     const at = readings.findIndex(
       (r, i) => i > 0 && (figureOf(r) ?? Infinity) < (figureOf(readings[i - 1] as Reading) ?? -Infinity),
     );
